@@ -1,0 +1,1 @@
+"""Database access: connections, migrations, catalog snapshots and verification."""

@@ -1,0 +1,181 @@
+"""A normalised, comparable picture of everything Booking Guard defines in a database.
+
+The same snapshot serves the equivalence test (migrations vs canonical SQL) and `guard db verify`
+(live database vs the stored snapshot of the canonical SQL). It covers the `guard` schema whole and,
+on the booking tables, their columns and every constraint, index and trigger. Catalog functions
+print names schema-qualified because the snapshot runs with search_path = pg_catalog, so the text
+does not depend on the caller's search_path. No OIDs, no sizes, nothing that differs between two
+databases built the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+BOOKING_TABLES = ("companies", "customers", "services", "calls", "appointments")
+GUARD_SCHEMA = "guard"
+GUARD_PREFIX = "guard_"  # every object Booking Guard adds to an application's table is named so
+
+Snapshot = dict[str, Any]
+
+_RELATIONS = """
+SELECT n.nspname || '.' || c.relname AS name, c.relkind::text AS kind,
+       c.relrowsecurity AS rls, c.relforcerowsecurity AS force_rls,
+       coalesce(c.reloptions, '{}') AS options,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS view_def
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm')
+  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
+"""
+
+_COLUMNS = """
+SELECT n.nspname || '.' || c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+       a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text
+FROM pg_attribute AS a
+JOIN pg_class AS c ON c.oid = a.attrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
+"""
+
+_CONSTRAINTS = """
+SELECT n.nspname || '.' || c.relname, k.conname, pg_get_constraintdef(k.oid),
+       k.convalidated, k.condeferrable, k.condeferred
+FROM pg_constraint AS k
+JOIN pg_class AS c ON c.oid = k.conrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s))
+"""
+
+_INDEXES = """
+SELECT n.nspname || '.' || t.relname, i.relname, pg_get_indexdef(x.indexrelid), x.indisvalid
+FROM pg_index AS x
+JOIN pg_class AS i ON i.oid = x.indexrelid
+JOIN pg_class AS t ON t.oid = x.indrelid
+JOIN pg_namespace AS n ON n.oid = t.relnamespace
+WHERE n.nspname = %(guard)s OR (n.nspname = 'public' AND t.relname = ANY(%(booking)s))
+"""
+
+_TRIGGERS = """
+SELECT n.nspname || '.' || c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled::text
+FROM pg_trigger AS t
+JOIN pg_class AS c ON c.oid = t.tgrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal
+  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
+"""
+
+_POLICIES = """
+SELECT p.schemaname || '.' || p.tablename, p.policyname, p.permissive, p.roles::text[], p.cmd,
+       p.qual, p.with_check
+FROM pg_policies AS p
+WHERE p.schemaname = %(guard)s OR (p.schemaname = 'public' AND p.tablename = ANY(%(booking)s))
+"""
+
+_FUNCTIONS = """
+SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       pg_get_functiondef(p.oid)
+FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+WHERE n.nspname = %(guard)s AND p.prokind IN ('f', 'p')
+"""
+
+_SEQUENCES = """
+SELECT n.nspname || '.' || c.relname
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind = 'S' AND n.nspname = %(guard)s
+  AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))
+"""
+
+
+def take(conn: psycopg.Connection[Any]) -> Snapshot:
+    """Read the snapshot from a live database (read-only; restores the search_path)."""
+    params = {"guard": GUARD_SCHEMA, "booking": list(BOOKING_TABLES)}
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SET LOCAL search_path = pg_catalog")
+        cur.execute("SELECT to_regnamespace(%s) IS NOT NULL", (GUARD_SCHEMA,))
+        row = cur.fetchone()
+        has_guard_schema = bool(row and row[0])
+        relations: dict[str, Any] = {}
+        cur.execute(_RELATIONS, params)
+        for name, kind, rls, force_rls, options, view_def in cur.fetchall():
+            relations[name] = {
+                "kind": kind,
+                "rls": rls,
+                "force_rls": force_rls,
+                "options": sorted(options),
+                "view_def": view_def,
+                "columns": {},
+                "constraints": {},
+                "indexes": {},
+                "triggers": {},
+                "policies": {},
+            }
+        cur.execute(_COLUMNS, params)
+        for rel, col, typ, notnull, default, identity, generated in cur.fetchall():
+            relations[rel]["columns"][col] = {
+                "type": typ,
+                "not_null": notnull,
+                "default": default,
+                "identity": identity,
+                "generated": generated,
+            }
+        cur.execute(_CONSTRAINTS, params)
+        for rel, name, definition, validated, deferrable, deferred in cur.fetchall():
+            relations[rel]["constraints"][name] = {
+                # validation is compared on its own; the definition text must not carry it
+                "definition": definition.removesuffix(" NOT VALID"),
+                "validated": validated,
+                "deferrable": deferrable,
+                "deferred": deferred,
+            }
+        cur.execute(_INDEXES, params)
+        for rel, name, definition, valid in cur.fetchall():
+            relations[rel]["indexes"][name] = {"definition": definition, "valid": valid}
+        cur.execute(_TRIGGERS, params)
+        for rel, name, definition, enabled in cur.fetchall():
+            relations[rel]["triggers"][name] = {"definition": definition, "enabled": enabled}
+        cur.execute(_POLICIES, params)
+        for rel, name, permissive, roles, command, qual, with_check in cur.fetchall():
+            relations[rel]["policies"][name] = {
+                "permissive": permissive,
+                "roles": sorted(roles),
+                "command": command,
+                "using": qual,
+                "with_check": with_check,
+            }
+        cur.execute(_FUNCTIONS, params)
+        functions = {name: {"definition": definition} for name, definition in cur.fetchall()}
+        cur.execute(_SEQUENCES, params)
+        sequences = sorted(name for (name,) in cur.fetchall())
+        settings: list[str] = []
+        if has_guard_schema and _table_exists(cur, "guard.settings"):
+            cur.execute("SELECT key FROM guard.settings ORDER BY key")
+            settings = [key for (key,) in cur.fetchall()]
+    return {
+        "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
+        "relations": relations,
+        "functions": functions,
+        "sequences": sequences,
+        "settings": settings,
+    }
+
+
+def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:
+    """Booking tables that existed before Booking Guard (their own layout is the application's)."""
+    with conn.cursor() as cur:
+        if not _table_exists(cur, "guard.baseline_objects"):
+            return set()
+        cur.execute(
+            "SELECT 'public.' || table_name FROM guard.baseline_objects"
+            " WHERE column_name = '' AND NOT created_by_guard"
+        )
+        return {name for (name,) in cur.fetchall()}
+
+
+def _table_exists(cur: psycopg.Cursor[Any], qualified_name: str) -> bool:
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified_name,))
+    row = cur.fetchone()
+    return bool(row and row[0])

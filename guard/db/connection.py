@@ -1,0 +1,65 @@
+"""Opening connections the same way everywhere: --database-url, then GUARD_DATABASE_URL, then
+libpq's own PG* variables. Errors become one GuardError line with no password in it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from guard.errors import GuardError, first_line
+
+SUPPORTED_MAJOR_VERSIONS = (15,)
+YOYO_SCHEME = "postgresql+psycopg://"
+
+
+def resolve_conninfo(database_url: str | None) -> str:
+    """The connection string to use; an empty string lets libpq read PG* variables."""
+    url = database_url or os.environ.get("GUARD_DATABASE_URL") or ""
+    if url.startswith(YOYO_SCHEME):  # accept yoyo-style URLs too
+        url = "postgresql://" + url[len(YOYO_SCHEME) :]
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise GuardError(f"invalid database URL: {first_line(error)}") from None
+    return url
+
+
+def describe(conninfo: str) -> str:
+    """host:port/dbname as user, without the password, for messages."""
+    params: dict[str, Any] = conninfo_to_dict(conninfo) if conninfo else {}
+    host = params.get("host") or os.environ.get("PGHOST") or "local socket"
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    dbname = params.get("dbname") or os.environ.get("PGDATABASE") or "(default database)"
+    user = params.get("user") or os.environ.get("PGUSER")
+    who = f" as {user}" if user else ""
+    return f"{host}:{port}/{dbname}{who}"
+
+
+def connect(
+    database_url: str | None,
+    *,
+    autocommit: bool = False,
+    application_name: str = "booking-guard",
+) -> psycopg.Connection[Any]:
+    """Connect and check the server version; any failure is a one-line GuardError."""
+    conninfo = resolve_conninfo(database_url)
+    try:
+        conn = psycopg.connect(
+            conninfo,
+            autocommit=autocommit,
+            connect_timeout=10,
+            application_name=application_name,
+        )
+    except psycopg.Error as error:
+        raise GuardError(f"cannot connect to {describe(conninfo)}: {first_line(error)}") from None
+    major = conn.info.server_version // 10000
+    if major not in SUPPORTED_MAJOR_VERSIONS:
+        conn.close()
+        supported = ", ".join(str(v) for v in SUPPORTED_MAJOR_VERSIONS)
+        raise GuardError(
+            f"PostgreSQL {major} at {describe(conninfo)} is not supported (needs {supported})"
+        )
+    return conn

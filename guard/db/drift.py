@@ -1,0 +1,196 @@
+"""Compare two catalog snapshots and name every difference in words a DBA reads."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from guard.db.catalog import GUARD_PREFIX, Snapshot
+
+_PARTS = ("constraints", "indexes", "triggers", "policies")
+_SINGULAR = {
+    "constraints": "constraint",
+    "indexes": "index",
+    "triggers": "trigger",
+    "policies": "policy",
+}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One drifted object: what kind of drift, which object, and the details."""
+
+    kind: str  # missing | extra | changed | not_valid | disabled | invalid | edited | pending
+    subject: str
+    detail: str = ""
+    diff: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        head = f"{self.kind:<9} {self.subject}"
+        if self.detail:
+            head += f": {self.detail}"
+        return [head, *("          " + line for line in self.diff)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "diff": self.diff,
+        }
+
+
+def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Difference]:
+    """Differences of `actual` against `expected`. On adopted booking tables only the columns
+    Booking Guard needs and the objects it named `guard_*` are compared: the rest is the
+    application's business."""
+    found: list[Difference] = []
+    for schema in sorted(set(expected["schemas"]) - set(actual["schemas"])):
+        found.append(Difference("missing", f"schema {schema}"))
+    found += _compare_relations(expected["relations"], actual["relations"], adopted)
+    found += _compare_named(
+        "function", expected["functions"], actual["functions"], text_key="definition"
+    )
+    for name in sorted(set(expected["sequences"]) - set(actual["sequences"])):
+        found.append(Difference("missing", f"sequence {name}"))
+    for name in sorted(set(actual["sequences"]) - set(expected["sequences"])):
+        found.append(Difference("extra", f"sequence {name}"))
+    for key in sorted(set(expected["settings"]) - set(actual["settings"])):
+        found.append(Difference("missing", f"setting {key}"))
+    for key in sorted(set(actual["settings"]) - set(expected["settings"])):
+        found.append(Difference("extra", f"setting {key}"))
+    return found
+
+
+def _compare_relations(
+    expected: dict[str, Any], actual: dict[str, Any], adopted: set[str]
+) -> list[Difference]:
+    found: list[Difference] = []
+    for name in sorted(set(expected) - set(actual)):
+        found.append(Difference("missing", f"{_kind(expected[name])} {name}"))
+    for name in sorted(set(actual) - set(expected)):
+        found.append(Difference("extra", f"{_kind(actual[name])} {name}"))
+    for name in sorted(set(expected) & set(actual)):
+        want, have = expected[name], actual[name]
+        is_adopted = name in adopted
+        subject = f"{_kind(want)} {name}"
+        if want["view_def"] != have["view_def"]:
+            found.append(
+                Difference(
+                    "changed", subject, "definition differs", _diff(want["view_def"], have["view_def"])
+                )
+            )
+        for attribute in ("kind", "rls", "force_rls") + (() if is_adopted else ("options",)):
+            if want[attribute] != have[attribute]:
+                found.append(
+                    Difference(
+                        "changed",
+                        subject,
+                        f"{attribute} is {have[attribute]!r}, expected {want[attribute]!r}",
+                    )
+                )
+        found += _compare_columns(name, want["columns"], have["columns"], is_adopted)
+        for part in _PARTS:
+            found += _compare_parts(name, part, want[part], have[part], is_adopted)
+    return found
+
+
+def _compare_columns(
+    table: str, want: dict[str, Any], have: dict[str, Any], is_adopted: bool
+) -> list[Difference]:
+    found: list[Difference] = []
+    for column in sorted(set(want) - set(have)):
+        found.append(Difference("missing", f"column {table}.{column}"))
+    if is_adopted:  # the application's types and extra columns are its own
+        return found
+    for column in sorted(set(have) - set(want)):
+        found.append(Difference("extra", f"column {table}.{column}"))
+    for column in sorted(set(want) & set(have)):
+        for attribute, expected_value in want[column].items():
+            if have[column][attribute] != expected_value:
+                found.append(
+                    Difference(
+                        "changed",
+                        f"column {table}.{column}",
+                        f"{attribute} is {have[column][attribute]!r}, expected {expected_value!r}",
+                    )
+                )
+    return found
+
+
+def _compare_parts(
+    table: str, part: str, want: dict[str, Any], have: dict[str, Any], is_adopted: bool
+) -> list[Difference]:
+    if is_adopted:
+        want = {k: v for k, v in want.items() if k.startswith(GUARD_PREFIX)}
+        have = {k: v for k, v in have.items() if k.startswith(GUARD_PREFIX)}
+    noun = _SINGULAR[part]
+    found: list[Difference] = []
+    for name in sorted(set(want) - set(have)):
+        found.append(Difference("missing", f"{noun} {name} on {table}"))
+    for name in sorted(set(have) - set(want)):
+        found.append(Difference("extra", f"{noun} {name} on {table}"))
+    for name in sorted(set(want) & set(have)):
+        subject = f"{noun} {name} on {table}"
+        w, h = want[name], have[name]
+        if part == "constraints" and w["validated"] and not h["validated"]:
+            found.append(Difference("not_valid", subject, "constraint is NOT VALID"))
+        if part == "triggers" and w["enabled"] != h["enabled"]:
+            state = "disabled" if h["enabled"] == "D" else f"enabled mode {h['enabled']!r}"
+            found.append(Difference("disabled", subject, f"trigger is {state}"))
+        if part == "indexes" and w["valid"] and not h["valid"]:
+            found.append(Difference("invalid", subject, "index is INVALID (an interrupted build)"))
+        for attribute in ("definition", "deferrable", "deferred", "permissive", "roles", "command",
+                          "using", "with_check"):
+            if attribute in w and w[attribute] != h.get(attribute):
+                found.append(
+                    Difference(
+                        "changed",
+                        subject,
+                        f"{attribute} differs",
+                        _diff(str(w[attribute]), str(h.get(attribute))),
+                    )
+                )
+    return found
+
+
+def _compare_named(
+    noun: str, want: dict[str, Any], have: dict[str, Any], *, text_key: str
+) -> list[Difference]:
+    found: list[Difference] = []
+    for name in sorted(set(want) - set(have)):
+        found.append(Difference("missing", f"{noun} {name}"))
+    for name in sorted(set(have) - set(want)):
+        found.append(Difference("extra", f"{noun} {name}"))
+    for name in sorted(set(want) & set(have)):
+        if want[name][text_key] != have[name][text_key]:
+            found.append(
+                Difference(
+                    "changed",
+                    f"{noun} {name}",
+                    f"{text_key} differs",
+                    _diff(want[name][text_key], have[name][text_key]),
+                )
+            )
+    return found
+
+
+def _kind(relation: dict[str, Any]) -> str:
+    return {"v": "view", "m": "materialized view"}.get(relation["kind"], "table")
+
+
+def _diff(expected: str | None, actual: str | None, limit: int = 40) -> list[str]:
+    lines = list(
+        difflib.unified_diff(
+            (expected or "").splitlines(),
+            (actual or "").splitlines(),
+            "canonical",
+            "database",
+            lineterm="",
+            n=1,
+        )
+    )
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... {len(lines) - limit} more lines"]
+    return lines

@@ -1,0 +1,204 @@
+"""A throwaway local PostgreSQL cluster for the demo (and the pg_ctl wrapper the tests use).
+
+PostgreSQL refuses to run as root; these machines run as root. When we are root, initdb and pg_ctl
+are re-executed as the `postgres` OS user with setpriv, and the data directory belongs to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from guard.errors import GuardError
+
+DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
+SERVER_USER = "postgres"
+FAST_UNSAFE_OPTIONS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+def pg_bindir() -> Path:
+    """The PostgreSQL server binaries: GUARD_PG_BINDIR, Debian's PostgreSQL 15, or pg_config."""
+    configured = os.environ.get("GUARD_PG_BINDIR")
+    if configured:
+        return Path(configured)
+    if (DEFAULT_BINDIR / "pg_ctl").exists():
+        return DEFAULT_BINDIR
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0:
+            return Path(out.stdout.strip())
+    raise GuardError("PostgreSQL 15 server binaries not found (set GUARD_PG_BINDIR)")
+
+
+def as_server_user(argv: list[str]) -> list[str]:
+    """argv, re-executed as the postgres OS user when we are root."""
+    if os.geteuid() != 0:
+        return argv
+    return [
+        "setpriv",
+        f"--reuid={SERVER_USER}",
+        f"--regid={SERVER_USER}",
+        "--init-groups",
+        "--",
+        *argv,
+    ]
+
+
+def hand_to_server_user(path: Path) -> None:
+    """Make a directory we created usable by the server process."""
+    if os.geteuid() == 0:
+        shutil.chown(path, SERVER_USER, SERVER_USER)
+
+
+def write_pg_ctl_wrapper(directory: Path) -> Path:
+    """A pg_ctl that runs the real one as the server user (what pytest-postgresql needs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wrapper = directory / "pg_ctl"
+    argv = " ".join(as_server_user([str(pg_bindir() / "pg_ctl")]))
+    wrapper.write_text(f'#!/bin/sh\nexec {argv} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return wrapper
+
+
+def pg_cron_available() -> bool:
+    return _extension_available("pg_cron")
+
+
+def _extension_available(name: str) -> bool:
+    out = subprocess.run(
+        [str(pg_bindir() / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False
+    )
+    return out.returncode == 0 and (Path(out.stdout.strip()) / "extension" / f"{name}.control").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class EmbeddedCluster:
+    """A cluster under `state_dir`, listening on 127.0.0.1 only, trust authentication."""
+
+    state_dir: Path
+    cron_database: str = "guard_demo"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "postgres.log"
+
+    @property
+    def _info_file(self) -> Path:
+        return self.state_dir / "cluster.json"
+
+    @property
+    def port(self) -> int:
+        try:
+            port: int = json.loads(self._info_file.read_text())["port"]
+        except (FileNotFoundError, KeyError, ValueError):
+            raise GuardError(f"no embedded cluster under {self.state_dir}") from None
+        return port
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://{SERVER_USER}@127.0.0.1:{self.port}/{dbname}"
+
+    def initialised(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists() and self._info_file.exists()
+
+    def running(self) -> bool:
+        if not self.initialised():
+            return False
+        status = subprocess.run(
+            as_server_user([str(pg_bindir() / "pg_ctl"), "status", "-D", str(self.data_dir)]),
+            capture_output=True,
+            check=False,
+        )
+        return status.returncode == 0
+
+    def start(self) -> bool:
+        """Start the cluster, creating it first if needed. False if it was already running."""
+        if self.running():
+            return False
+        if not self.initialised():
+            self._initdb()
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.socket_dir}",
+            *(f"-c {option}" for option in FAST_UNSAFE_OPTIONS),
+        ]
+        if pg_cron_available():
+            options += [
+                "-c shared_preload_libraries=pg_cron",
+                f"-c cron.database_name={self.cron_database}",
+            ]
+        self._run(
+            [
+                str(pg_bindir() / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                " ".join(options),
+            ],
+            "start the embedded PostgreSQL",
+        )
+        return True
+
+    def stop(self) -> bool:
+        """Stop the cluster (data is kept for the next start). False if it was not running."""
+        if not self.running():
+            return False
+        self._run(
+            [str(pg_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)],
+            "stop the embedded PostgreSQL",
+        )
+        return True
+
+    def _initdb(self) -> None:
+        for directory in (self.state_dir, self.socket_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+            hand_to_server_user(directory)
+        self._run(
+            [
+                str(pg_bindir() / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SERVER_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            "create the embedded PostgreSQL cluster",
+        )
+        self._info_file.write_text(json.dumps({"port": free_port()}))
+
+    def _run(self, argv: list[str], what: str) -> None:
+        result = subprocess.run(as_server_user(argv), capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            reason = (result.stderr or result.stdout).strip().splitlines()
+            detail = reason[-1] if reason else f"exit code {result.returncode}"
+            raise GuardError(f"could not {what}: {detail} (log: {self.log_file})")

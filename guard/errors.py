@@ -1,0 +1,18 @@
+"""The one exception the CLI turns into a single clear line and a non-zero exit."""
+
+
+class GuardError(Exception):
+    """An error a user can act on. Its message is one line and never contains a secret."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an exception's text (psycopg errors span several)."""
+    for line in str(error).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__

@@ -1,0 +1,308 @@
+"""A realistic booking data set with the original incident's kinds of bad rows mixed in.
+
+Three companies, 30 days of calls and appointments. About a quarter of the calls carry one of the
+problems seen in production (26 % of calls had wrong data): phantom bookings, flags that
+contradict the appointments, missing direction, customers linked without status or confidence,
+voice-agent appointments linked to no call, and booking failures. Everything else is consistent,
+including the legitimate look-alikes the detector must leave alone (manual appointments without a
+call, cancelled appointments, a booking still inside its grace period).
+
+The rows are written as an old application would have written them: with Booking Guard's
+triggers bypassed (session_replication_role = replica, superuser only), because that is how such
+rows got into a legacy database in the first place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+COMPANIES = ("Praxis Dr. Weber", "Salon Bella", "AutoService Nord")
+SERVICES = ("Erstberatung", "Kontrolltermin", "Behandlung", "Nachsorge")
+CALLS_PER_COMPANY = 1200
+DAYS = 30
+
+# Share of calls given each kind of problem (the rest are consistent).
+PROBLEM_RATES = {
+    "phantom_booking": 0.04,  # says booked and appointment_made, no appointment exists
+    "flag_mismatch": 0.03,  # appointment exists, flags say nothing was made
+    "contradicting_flags": 0.02,  # appointment_made and booking_failed at once
+    "missing_direction": 0.07,
+    "incomplete_customer_link": 0.04,  # customer set, no link status / confidence
+    "orphaned_appointment": 0.03,  # voice-agent appointment with call_id NULL, uid matches call
+    "booking_failure": 0.03,  # creation_failed: visible only if someone looks
+}
+
+
+@dataclass
+class LoadSummary:
+    companies: int = 0
+    customers: int = 0
+    services: int = 0
+    calls: int = 0
+    appointments: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+    legitimate_lookalikes: Counter[str] = field(default_factory=Counter)
+
+
+def load(conn: psycopg.Connection[Any], *, seed: int = 20261121) -> LoadSummary:
+    """Insert the data set in one transaction. Refuses to load twice."""
+    rng = random.Random(seed)  # noqa: S311 - sample data, not security
+    now = datetime.now(UTC).replace(microsecond=0)
+    summary = LoadSummary()
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM public.calls")
+        existing = cur.fetchone()
+        if existing and existing[0]:
+            raise ValueError("the database already holds calls; sample data is loaded only once")
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        superuser = cur.fetchone()
+        if superuser and superuser[0]:
+            cur.execute("SET LOCAL session_replication_role = replica")
+        for company_name in COMPANIES:
+            _load_company(cur, rng, now, company_name, summary)
+    return summary
+
+
+def _phone(rng: random.Random) -> str:
+    return f"+49 30 {rng.randrange(1000000, 9999999)}"
+
+
+def _load_company(
+    cur: psycopg.Cursor[Any],
+    rng: random.Random,
+    now: datetime,
+    name: str,
+    summary: LoadSummary,
+) -> None:
+    cur.execute("INSERT INTO public.companies (name) VALUES (%s) RETURNING id", (name,))
+    company_id = _one(cur)
+    summary.companies += 1
+    service_ids = []
+    for service in SERVICES:
+        cur.execute(
+            "INSERT INTO public.services (company_id, name, duration_minutes)"
+            " VALUES (%s, %s, %s) RETURNING id",
+            (company_id, service, rng.choice((15, 30, 45, 60))),
+        )
+        service_ids.append(_one(cur))
+        summary.services += 1
+    customer_ids = []
+    for number in range(150):
+        cur.execute(
+            "INSERT INTO public.customers (company_id, name, phone) VALUES (%s, %s, %s)"
+            " RETURNING id",
+            (company_id, f"Kunde {company_id}-{number}", _phone(rng)),
+        )
+        customer_ids.append(_one(cur))
+        summary.customers += 1
+
+    calls: list[tuple[Any, ...]] = []
+    appointments: list[tuple[Any, ...]] = []
+    for number in range(CALLS_PER_COMPANY):
+        created = now - timedelta(seconds=rng.randrange(600, DAYS * 86400))
+        call_ref = f"call_{company_id}_{number:05d}"
+        problem = _draw_problem(rng)
+        if problem:
+            summary.problems[problem] += 1
+        call, appointment = _call_with_outcome(
+            rng, company_id, call_ref, created, problem, customer_ids, service_ids, summary
+        )
+        calls.append(call)
+        if appointment is not None:
+            appointments.append(appointment)
+    # A booking made a minute ago whose appointment is still being written: legitimate.
+    fresh = now - timedelta(seconds=60)
+    calls.append(
+        _call_row(
+            company_id,
+            f"call_{company_id}_fresh",
+            fresh,
+            "inbound",
+            rng.choice(customer_ids),
+            "appointment_booked",
+            made=False,
+            booking_uid=f"bk_{company_id}_fresh",
+            rng=rng,
+        )
+    )
+    summary.legitimate_lookalikes["booking_inside_grace_period"] += 1
+    # Appointments a receptionist entered by hand: no call, and that is fine.
+    for _ in range(40):
+        start = now + timedelta(days=rng.randrange(1, 20), hours=rng.randrange(8, 17))
+        appointments.append(
+            _appointment_row(
+                company_id, None, rng.choice(customer_ids), rng.choice(service_ids),
+                None, "manual", "scheduled", start, now - timedelta(days=rng.randrange(1, 20)),
+            )
+        )
+        summary.legitimate_lookalikes["manual_appointment_without_call"] += 1
+
+    with cur.copy(
+        "COPY public.calls (company_id, retell_call_id, from_number, to_number, status,"
+        " direction, customer_id, customer_link_status, customer_link_method,"
+        " customer_link_confidence, customer_linked_at, session_outcome, appointment_made,"
+        " appointment_link_status, appointment_linked_at, booking_id, booking_details,"
+        " booking_confirmed, booking_failed, booking_failure_reason, requires_manual_processing,"
+        " created_at, updated_at) FROM STDIN"
+    ) as copy:
+        for row in calls:
+            copy.write_row(row)
+    summary.calls += len(calls)
+    cur.execute(
+        "SELECT retell_call_id, id FROM public.calls WHERE company_id = %s", (company_id,)
+    )
+    call_ids = dict(cur.fetchall())
+    with cur.copy(
+        "COPY public.appointments (company_id, call_id, customer_id, service_id,"
+        " calcom_v2_booking_id, source, status, starts_at, ends_at, created_at, updated_at)"
+        " FROM STDIN"
+    ) as copy:
+        for row in appointments:
+            call_ref = row[1]
+            copy.write_row((row[0], call_ids.get(call_ref) if call_ref else None, *row[2:]))
+    summary.appointments += len(appointments)
+
+
+def _draw_problem(rng: random.Random) -> str | None:
+    roll = rng.random()
+    for problem, rate in PROBLEM_RATES.items():
+        if roll < rate:
+            return problem
+        roll -= rate
+    return None
+
+
+def _call_with_outcome(
+    rng: random.Random,
+    company_id: int,
+    call_ref: str,
+    created: datetime,
+    problem: str | None,
+    customer_ids: list[int],
+    service_ids: list[int],
+    summary: LoadSummary,
+) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+    customer = rng.choice(customer_ids) if rng.random() < 0.85 else None
+    direction = None if problem == "missing_direction" else rng.choice(("inbound",) * 9 + ("outbound",))
+    booking_uid = f"bk_{company_id}_{call_ref[-5:]}_{rng.randrange(10**6):06d}"
+    start = created + timedelta(days=rng.randrange(1, 14), hours=rng.randrange(1, 8))
+    service = rng.choice(service_ids)
+
+    def appointment(status: str = "scheduled", linked: bool = True) -> tuple[Any, ...]:
+        return _appointment_row(
+            company_id, call_ref if linked else None, customer, service, booking_uid,
+            "retell_webhook", status, start, created + timedelta(seconds=rng.randrange(5, 90)),
+        )
+
+    if problem == "phantom_booking":
+        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
+                         made=True, booking_uid=booking_uid, rng=rng)
+        return call, None
+    if problem == "flag_mismatch":
+        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
+                         made=False, booking_uid=booking_uid, rng=rng)
+        return call, appointment()
+    if problem == "contradicting_flags":
+        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
+                         made=True, booking_uid=booking_uid, rng=rng, failed=True)
+        return call, appointment()
+    if problem == "orphaned_appointment":
+        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
+                         made=False, booking_uid=booking_uid, rng=rng)
+        return call, appointment(linked=False)
+    if problem == "booking_failure":
+        call = _call_row(company_id, call_ref, created, direction, customer, "creation_failed",
+                         made=False, booking_uid=None, rng=rng, failed=True)
+        return call, None
+    incomplete_link = problem == "incomplete_customer_link"
+    if incomplete_link and customer is None:
+        customer = rng.choice(customer_ids)
+    roll = rng.random()
+    if roll < 0.45:  # booked, consistent
+        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
+                         made=True, booking_uid=booking_uid, rng=rng,
+                         incomplete_link=incomplete_link)
+        return call, appointment()
+    if roll < 0.50:  # booked then cancelled, consistent
+        summary.legitimate_lookalikes["cancelled_appointment"] += 1
+        call = _call_row(company_id, call_ref, created, direction, customer,
+                         "appointment_cancelled", made=False, booking_uid=booking_uid, rng=rng,
+                         incomplete_link=incomplete_link)
+        return call, appointment(status="cancelled")
+    outcome = rng.choice(("information_only", "no_availability", "caller_hung_up", "callback"))
+    call = _call_row(company_id, call_ref, created, direction, customer, outcome, made=False,
+                     booking_uid=None, rng=rng, incomplete_link=incomplete_link)
+    return call, None
+
+
+def _call_row(
+    company_id: int,
+    call_ref: str,
+    created: datetime,
+    direction: str | None,
+    customer: int | None,
+    outcome: str,
+    *,
+    made: bool,
+    booking_uid: str | None,
+    rng: random.Random,
+    failed: bool = False,
+    incomplete_link: bool = False,
+) -> tuple[Any, ...]:
+    linked = customer is not None and not incomplete_link
+    booked = outcome == "appointment_booked" and made
+    return (
+        company_id,
+        call_ref,
+        _phone(rng),
+        "+49 30 5550000",
+        "ended",
+        direction,
+        customer,
+        "linked" if linked else (None if customer is not None else "unlinked"),
+        "phone_match" if linked else None,
+        100.0 if linked else None,
+        created if linked else None,
+        outcome,
+        made,
+        "linked" if booked else None,
+        created + timedelta(seconds=30) if booked else None,
+        booking_uid,
+        None,
+        booked and not failed,
+        failed,
+        "calendar_error: slot no longer available" if failed else None,
+        failed,
+        created,
+        created,
+    )
+
+
+def _appointment_row(
+    company_id: int,
+    call_ref: str | None,
+    customer: int | None,
+    service: int,
+    booking_uid: str | None,
+    source: str,
+    status: str,
+    start: datetime,
+    created: datetime,
+) -> tuple[Any, ...]:
+    return (
+        company_id, call_ref, customer, service, booking_uid, source, status,
+        start, start + timedelta(minutes=30), created, created,
+    )
+
+
+def _one(cur: psycopg.Cursor[Any]) -> int:
+    row = cur.fetchone()
+    assert row is not None
+    value: int = row[0]
+    return value

@@ -1,0 +1,27 @@
+-- Alerts, de-duplicated by fingerprint. Also the outbox the dispatcher delivers from.
+
+CREATE TABLE guard.alerts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    fingerprint text NOT NULL,
+    rule_id text NOT NULL,
+    company_id bigint,
+    entity_type text NOT NULL,
+    entity_id bigint,
+    severity text NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low')),
+    message text NOT NULL,
+    details jsonb NOT NULL DEFAULT '{}',
+    status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
+    occurrences integer NOT NULL DEFAULT 1 CHECK (occurrences > 0),
+    first_seen_at timestamptz NOT NULL DEFAULT now(),
+    last_seen_at timestamptz NOT NULL DEFAULT now(),
+    resolved_at timestamptz,
+    delivered_at timestamptz,
+    CONSTRAINT alerts_resolved_has_time CHECK ((status = 'resolved') = (resolved_at IS NOT NULL))
+);
+
+CREATE UNIQUE INDEX alerts_one_open_per_fingerprint ON guard.alerts (fingerprint)
+WHERE status = 'open';
+
+CREATE INDEX alerts_first_seen_at_idx ON guard.alerts (first_seen_at);
+
+CREATE INDEX alerts_undelivered_idx ON guard.alerts (id) WHERE delivered_at IS NULL;

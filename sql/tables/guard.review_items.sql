@@ -1,0 +1,45 @@
+-- Work for a person: one open item per call and reason, priority derived from the reason.
+
+CREATE TABLE guard.review_items (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    company_id bigint,
+    call_id bigint,
+    reason text NOT NULL CHECK (
+        reason IN (
+            'validation_failure', 'calendar_booking_failure', 'customer_creation_failure',
+            'service_not_found', 'other'
+        )
+    ),
+    priority smallint GENERATED ALWAYS AS (
+        CASE reason
+            WHEN 'validation_failure' THEN 1
+            WHEN 'calendar_booking_failure' THEN 2
+            WHEN 'customer_creation_failure' THEN 3
+            WHEN 'service_not_found' THEN 4
+            ELSE 5
+        END
+    ) STORED,
+    details jsonb NOT NULL DEFAULT '{}',
+    status text NOT NULL DEFAULT 'open' CHECK (
+        status IN ('open', 'claimed', 'resolved', 'dismissed')
+    ),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    claimed_by text,
+    claimed_at timestamptz,
+    closed_by text,
+    closed_at timestamptz,
+    note text,
+    false_positive boolean NOT NULL DEFAULT false,
+    CONSTRAINT review_items_claim_is_complete CHECK (
+        (status = 'claimed') <= (claimed_by IS NOT NULL AND claimed_at IS NOT NULL)
+    ),
+    CONSTRAINT review_items_close_is_complete CHECK (
+        (status IN ('resolved', 'dismissed')) = (closed_at IS NOT NULL)
+    )
+);
+
+CREATE UNIQUE INDEX review_items_one_open_per_call_reason ON guard.review_items (call_id, reason)
+WHERE status IN ('open', 'claimed');
+
+CREATE INDEX review_items_queue_idx ON guard.review_items (priority, created_at)
+WHERE status = 'open';

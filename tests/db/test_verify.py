@@ -1,0 +1,119 @@
+"""`guard db verify` is silent on a fresh database and names each kind of drift."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from guard.db.drift import Difference
+from guard.db.migrate import Migrator
+from guard.db.verify import verify
+from guard.resources import migrations_dir
+
+
+def _kinds(differences: list[Difference]) -> set[tuple[str, str]]:
+    return {(d.kind, d.subject) for d in differences}
+
+
+def test_fresh_database_has_no_drift(db_url: str) -> None:
+    assert verify(db_url) == []
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        pytest.param(
+            "DROP INDEX guard.alerts_first_seen_at_idx",
+            ("missing", "index alerts_first_seen_at_idx on guard.alerts"),
+            id="missing-index",
+        ),
+        pytest.param(
+            "CREATE TABLE guard.scratch (id int)",
+            ("extra", "table guard.scratch"),
+            id="extra-table",
+        ),
+        pytest.param(
+            "CREATE FUNCTION guard.helper() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            ("extra", "function guard.helper()"),
+            id="extra-function",
+        ),
+        pytest.param(
+            "ALTER TABLE guard.alerts DROP CONSTRAINT alerts_resolved_has_time",
+            ("missing", "constraint alerts_resolved_has_time on guard.alerts"),
+            id="dropped-constraint",
+        ),
+        pytest.param(
+            "ALTER TABLE guard.settings DISABLE TRIGGER settings_touch_updated_at",
+            ("disabled", "trigger settings_touch_updated_at on guard.settings"),
+            id="disabled-trigger",
+        ),
+        pytest.param(
+            "ALTER TABLE public.calls DROP COLUMN booking_failed",
+            ("missing", "column public.calls.booking_failed"),
+            id="missing-column",
+        ),
+        pytest.param(
+            "DELETE FROM guard.settings WHERE key = 'grace_period_seconds'",
+            ("missing", "setting grace_period_seconds"),
+            id="missing-setting",
+        ),
+    ],
+)
+def test_each_kind_of_drift_is_named(db_url: str, statement: str, expected: tuple[str, str]) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(statement)
+    assert expected in _kinds(verify(db_url))
+
+
+def test_changed_function_body_is_shown_as_a_diff(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            """CREATE OR REPLACE FUNCTION guard.setting(setting_key text) RETURNS jsonb
+               LANGUAGE plpgsql STABLE SET search_path = pg_catalog, guard
+               AS $$ BEGIN RETURN NULL; END; $$"""
+        )
+    changed = [d for d in verify(db_url) if d.subject == "function guard.setting(setting_key text)"]
+    assert [d.kind for d in changed] == ["changed"]
+    assert any(line.startswith("+") and "RETURN NULL" in line for line in changed[0].diff)
+
+
+def test_constraint_left_not_valid(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE guard.alerts DROP CONSTRAINT alerts_resolved_has_time")
+        conn.execute(
+            "ALTER TABLE guard.alerts ADD CONSTRAINT alerts_resolved_has_time"
+            " CHECK ((status = 'resolved') = (resolved_at IS NOT NULL)) NOT VALID"
+        )
+    differences = verify(db_url)
+    assert _kinds(differences) == {
+        ("not_valid", "constraint alerts_resolved_has_time on guard.alerts")
+    }
+
+
+def test_edited_migration(pg_cluster_db_with_copied_migrations: tuple[str, Path]) -> None:
+    url, directory = pg_cluster_db_with_copied_migrations
+    edited = directory / "0004_guard_tables.sql"
+    edited.write_text(edited.read_text() + "\n-- an innocent-looking edit\n")
+    assert ("edited", "migration 0004_guard_tables") in _kinds(verify(url, directory))
+    with Migrator(url, directory) as migrator:
+        labels = {s.id: s.label for s in migrator.states()}
+    assert labels["0004_guard_tables"] == "applied, EDITED since"
+    assert labels["0001_guard_schema"] == "applied"
+
+
+def test_pending_migration_is_drift(pg_cluster_db_with_copied_migrations: tuple[str, Path]) -> None:
+    url, directory = pg_cluster_db_with_copied_migrations
+    (directory / "0999_more.sql").write_text("CREATE TABLE guard.more (id int);\n")
+    assert ("pending", "migration 0999_more") in _kinds(verify(url, directory))
+
+
+@pytest.fixture
+def pg_cluster_db_with_copied_migrations(empty_db_url: str, tmp_path: Path) -> tuple[str, Path]:
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    with Migrator(empty_db_url, directory) as migrator:
+        migrator.apply()
+    return empty_db_url, directory

@@ -1,0 +1,105 @@
+"""A throwaway PostgreSQL 15 cluster for one test session, and databases cloned from a template.
+
+pytest-postgresql's PostgreSQLExecutor starts the cluster; as root it is handed a pg_ctl wrapper
+that runs the real one as the postgres OS user (see guard.embedded and shared NOTES.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from pytest_postgresql.executors import PostgreSQLExecutor
+
+from guard.embedded import (
+    FAST_UNSAFE_OPTIONS,
+    free_port,
+    hand_to_server_user,
+    pg_cron_available,
+    write_pg_ctl_wrapper,
+)
+
+CRON_DATABASE = "guard_cron"
+TEMPLATE_DATABASE = "guard_template"
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class Cluster:
+    host: str
+    port: int
+    user: str
+    base_dir: Path
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self.url(), autocommit=True)
+
+    def create_database(self, template: str = "template0", name: str | None = None) -> str:
+        name = name or f"test_{next(_counter)}"
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    @contextmanager
+    def database(self, template: str = "template0") -> Iterator[str]:
+        """A fresh database for one test; yields its URL and drops it afterwards."""
+        name = self.create_database(template)
+        try:
+            yield self.url(name)
+        finally:
+            self.drop_database(name)
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    base = Path(tempfile.mkdtemp(prefix="guard-test-pg-"))
+    hand_to_server_user(base)
+    sockets = base / "run"
+    sockets.mkdir()
+    hand_to_server_user(sockets)
+    options = [f"-c {option}" for option in FAST_UNSAFE_OPTIONS]
+    options += ["-c max_connections=200", "-c client_connection_check_interval=1000"]
+    if pg_cron_available():
+        options += [
+            "-c shared_preload_libraries=pg_cron",
+            f"-c cron.database_name={CRON_DATABASE}",
+        ]
+    executor = PostgreSQLExecutor(
+        executable=str(write_pg_ctl_wrapper(Path(tempfile.mkdtemp(prefix="guard-test-bin-")))),
+        host="127.0.0.1",
+        port=free_port(),
+        datadir=str(base / "data"),
+        unixsocketdir=str(sockets),
+        logfile=str(base / "postgres.log"),
+        startparams="-w",
+        dbname="postgres",
+        user="postgres",
+        postgres_options=" ".join(options),
+    )
+    executor.start()
+    try:
+        yield Cluster("127.0.0.1", executor.port, "postgres", base)
+    finally:
+        executor.stop()
+        shutil.rmtree(base, ignore_errors=True)
