@@ -75,7 +75,10 @@ def _extension_available(name: str) -> bool:
     out = subprocess.run(
         [str(pg_bindir() / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False
     )
-    return out.returncode == 0 and (Path(out.stdout.strip()) / "extension" / f"{name}.control").exists()
+    return (
+        out.returncode == 0
+        and (Path(out.stdout.strip()) / "extension" / f"{name}.control").exists()
+    )
 
 
 def free_port() -> int:
@@ -181,6 +184,12 @@ class EmbeddedCluster:
         for directory in (self.state_dir, self.socket_dir):
             directory.mkdir(parents=True, exist_ok=True)
             hand_to_server_user(directory)
+        reachable = subprocess.run(as_server_user(["test", "-w", str(self.state_dir)]), check=False)
+        if reachable.returncode != 0:
+            raise GuardError(
+                f"the {SERVER_USER} OS user cannot reach {self.state_dir}: set GUARD_STATE_DIR"
+                " to a directory whose parents it may enter (for example under /tmp)"
+            )
         self._run(
             [
                 str(pg_bindir() / "initdb"),

@@ -39,6 +39,17 @@ PROBLEM_RATES = {
 }
 
 
+# How each flag problem looks: (session_outcome, appointment_made, booking_failed, appointment)
+# where appointment is None (none exists), "linked" (to the call) or "orphaned" (call_id NULL).
+_PROBLEM_SHAPES: dict[str, tuple[str, bool, bool, str | None]] = {
+    "phantom_booking": ("appointment_booked", True, False, None),
+    "flag_mismatch": ("appointment_booked", False, False, "linked"),
+    "contradicting_flags": ("appointment_booked", True, True, "linked"),
+    "orphaned_appointment": ("appointment_booked", False, False, "orphaned"),
+    "booking_failure": ("creation_failed", False, True, None),
+}
+
+
 @dataclass
 class LoadSummary:
     companies: int = 0
@@ -137,8 +148,15 @@ def _load_company(
         start = now + timedelta(days=rng.randrange(1, 20), hours=rng.randrange(8, 17))
         appointments.append(
             _appointment_row(
-                company_id, None, rng.choice(customer_ids), rng.choice(service_ids),
-                None, "manual", "scheduled", start, now - timedelta(days=rng.randrange(1, 20)),
+                company_id,
+                None,
+                rng.choice(customer_ids),
+                rng.choice(service_ids),
+                None,
+                "manual",
+                "scheduled",
+                start,
+                now - timedelta(days=rng.randrange(1, 20)),
             )
         )
         summary.legitimate_lookalikes["manual_appointment_without_call"] += 1
@@ -154,9 +172,7 @@ def _load_company(
         for row in calls:
             copy.write_row(row)
     summary.calls += len(calls)
-    cur.execute(
-        "SELECT retell_call_id, id FROM public.calls WHERE company_id = %s", (company_id,)
-    )
+    cur.execute("SELECT retell_call_id, id FROM public.calls WHERE company_id = %s", (company_id,))
     call_ids = dict(cur.fetchall())
     with cur.copy(
         "COPY public.appointments (company_id, call_id, customer_id, service_id,"
@@ -189,55 +205,90 @@ def _call_with_outcome(
     summary: LoadSummary,
 ) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
     customer = rng.choice(customer_ids) if rng.random() < 0.85 else None
-    direction = None if problem == "missing_direction" else rng.choice(("inbound",) * 9 + ("outbound",))
+    direction = (
+        None if problem == "missing_direction" else rng.choice(("inbound",) * 9 + ("outbound",))
+    )
     booking_uid = f"bk_{company_id}_{call_ref[-5:]}_{rng.randrange(10**6):06d}"
     start = created + timedelta(days=rng.randrange(1, 14), hours=rng.randrange(1, 8))
     service = rng.choice(service_ids)
 
     def appointment(status: str = "scheduled", linked: bool = True) -> tuple[Any, ...]:
         return _appointment_row(
-            company_id, call_ref if linked else None, customer, service, booking_uid,
-            "retell_webhook", status, start, created + timedelta(seconds=rng.randrange(5, 90)),
+            company_id,
+            call_ref if linked else None,
+            customer,
+            service,
+            booking_uid,
+            "retell_webhook",
+            status,
+            start,
+            created + timedelta(seconds=rng.randrange(5, 90)),
         )
 
-    if problem == "phantom_booking":
-        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
-                         made=True, booking_uid=booking_uid, rng=rng)
-        return call, None
-    if problem == "flag_mismatch":
-        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
-                         made=False, booking_uid=booking_uid, rng=rng)
-        return call, appointment()
-    if problem == "contradicting_flags":
-        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
-                         made=True, booking_uid=booking_uid, rng=rng, failed=True)
-        return call, appointment()
-    if problem == "orphaned_appointment":
-        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
-                         made=False, booking_uid=booking_uid, rng=rng)
-        return call, appointment(linked=False)
-    if problem == "booking_failure":
-        call = _call_row(company_id, call_ref, created, direction, customer, "creation_failed",
-                         made=False, booking_uid=None, rng=rng, failed=True)
-        return call, None
+    shape = _PROBLEM_SHAPES.get(problem or "")
+    if shape is not None:
+        outcome, made, failed, appointment_kind = shape
+        call = _call_row(
+            company_id,
+            call_ref,
+            created,
+            direction,
+            customer,
+            outcome,
+            made=made,
+            booking_uid=booking_uid if appointment_kind or made else None,
+            rng=rng,
+            failed=failed,
+        )
+        if appointment_kind is None:
+            return call, None
+        return call, appointment(linked=appointment_kind == "linked")
     incomplete_link = problem == "incomplete_customer_link"
     if incomplete_link and customer is None:
         customer = rng.choice(customer_ids)
     roll = rng.random()
     if roll < 0.45:  # booked, consistent
-        call = _call_row(company_id, call_ref, created, direction, customer, "appointment_booked",
-                         made=True, booking_uid=booking_uid, rng=rng,
-                         incomplete_link=incomplete_link)
+        call = _call_row(
+            company_id,
+            call_ref,
+            created,
+            direction,
+            customer,
+            "appointment_booked",
+            made=True,
+            booking_uid=booking_uid,
+            rng=rng,
+            incomplete_link=incomplete_link,
+        )
         return call, appointment()
     if roll < 0.50:  # booked then cancelled, consistent
         summary.legitimate_lookalikes["cancelled_appointment"] += 1
-        call = _call_row(company_id, call_ref, created, direction, customer,
-                         "appointment_cancelled", made=False, booking_uid=booking_uid, rng=rng,
-                         incomplete_link=incomplete_link)
+        call = _call_row(
+            company_id,
+            call_ref,
+            created,
+            direction,
+            customer,
+            "appointment_cancelled",
+            made=False,
+            booking_uid=booking_uid,
+            rng=rng,
+            incomplete_link=incomplete_link,
+        )
         return call, appointment(status="cancelled")
     outcome = rng.choice(("information_only", "no_availability", "caller_hung_up", "callback"))
-    call = _call_row(company_id, call_ref, created, direction, customer, outcome, made=False,
-                     booking_uid=None, rng=rng, incomplete_link=incomplete_link)
+    call = _call_row(
+        company_id,
+        call_ref,
+        created,
+        direction,
+        customer,
+        outcome,
+        made=False,
+        booking_uid=None,
+        rng=rng,
+        incomplete_link=incomplete_link,
+    )
     return call, None
 
 
@@ -296,8 +347,17 @@ def _appointment_row(
     created: datetime,
 ) -> tuple[Any, ...]:
     return (
-        company_id, call_ref, customer, service, booking_uid, source, status,
-        start, start + timedelta(minutes=30), created, created,
+        company_id,
+        call_ref,
+        customer,
+        service,
+        booking_uid,
+        source,
+        status,
+        start,
+        start + timedelta(minutes=30),
+        created,
+        created,
     )
 
 

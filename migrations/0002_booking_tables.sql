@@ -7,7 +7,9 @@
 SET LOCAL lock_timeout = '5s';
 
 INSERT INTO guard.baseline_objects (table_name, created_by_guard)
-SELECT t.table_name, to_regclass(format('public.%I', t.table_name)) IS NULL
+SELECT
+    t.table_name,
+    to_regclass(format('public.%I', t.table_name)) IS NULL AS created_by_guard
 FROM unnest(ARRAY['companies', 'customers', 'services', 'calls', 'appointments']) AS t (table_name);
 
 -- Columns of adopted tables: remember which ones were missing, so a rollback drops only those.
@@ -23,7 +25,7 @@ SELECT
             AND a.attname = wanted.column_name
             AND a.attnum > 0
             AND NOT a.attisdropped
-    )
+    ) AS created_by_guard
 FROM (
     VALUES
     ('companies', 'name'), ('companies', 'created_at'), ('companies', 'updated_at'),
@@ -90,15 +92,15 @@ CREATE TABLE IF NOT EXISTS public.calls (
     customer_link_confidence numeric(5, 2),
     customer_linked_at timestamptz,
     session_outcome text,
-    appointment_made boolean NOT NULL DEFAULT false,
+    appointment_made boolean NOT NULL DEFAULT FALSE,
     appointment_link_status text,
     appointment_linked_at timestamptz,
     booking_id text,
     booking_details jsonb,
-    booking_confirmed boolean NOT NULL DEFAULT false,
-    booking_failed boolean NOT NULL DEFAULT false,
+    booking_confirmed boolean NOT NULL DEFAULT FALSE,
+    booking_failed boolean NOT NULL DEFAULT FALSE,
     booking_failure_reason text,
-    requires_manual_processing boolean NOT NULL DEFAULT false,
+    requires_manual_processing boolean NOT NULL DEFAULT FALSE,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
@@ -154,15 +156,15 @@ ADD COLUMN IF NOT EXISTS customer_link_method text,
 ADD COLUMN IF NOT EXISTS customer_link_confidence numeric(5, 2),
 ADD COLUMN IF NOT EXISTS customer_linked_at timestamptz,
 ADD COLUMN IF NOT EXISTS session_outcome text,
-ADD COLUMN IF NOT EXISTS appointment_made boolean NOT NULL DEFAULT false,
+ADD COLUMN IF NOT EXISTS appointment_made boolean NOT NULL DEFAULT FALSE,
 ADD COLUMN IF NOT EXISTS appointment_link_status text,
 ADD COLUMN IF NOT EXISTS appointment_linked_at timestamptz,
 ADD COLUMN IF NOT EXISTS booking_id text,
 ADD COLUMN IF NOT EXISTS booking_details jsonb,
-ADD COLUMN IF NOT EXISTS booking_confirmed boolean NOT NULL DEFAULT false,
-ADD COLUMN IF NOT EXISTS booking_failed boolean NOT NULL DEFAULT false,
+ADD COLUMN IF NOT EXISTS booking_confirmed boolean NOT NULL DEFAULT FALSE,
+ADD COLUMN IF NOT EXISTS booking_failed boolean NOT NULL DEFAULT FALSE,
 ADD COLUMN IF NOT EXISTS booking_failure_reason text,
-ADD COLUMN IF NOT EXISTS requires_manual_processing boolean NOT NULL DEFAULT false,
+ADD COLUMN IF NOT EXISTS requires_manual_processing boolean NOT NULL DEFAULT FALSE,
 ADD COLUMN IF NOT EXISTS created_at timestamptz DEFAULT now(),
 ADD COLUMN IF NOT EXISTS updated_at timestamptz DEFAULT now();
 

@@ -28,7 +28,9 @@ def demo(stop: bool) -> None:
     cluster = EmbeddedCluster(_state_dir(), cron_database=DEMO_DATABASE)
     if stop:
         stopped = cluster.stop()
-        click.echo("Embedded PostgreSQL stopped." if stopped else "Embedded PostgreSQL was not running.")
+        click.echo(
+            "Embedded PostgreSQL stopped." if stopped else "Embedded PostgreSQL was not running."
+        )
         return
     started = cluster.start()
     verb = "started" if started else "reused (already running)"

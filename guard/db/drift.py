@@ -78,7 +78,10 @@ def _compare_relations(
         if want["view_def"] != have["view_def"]:
             found.append(
                 Difference(
-                    "changed", subject, "definition differs", _diff(want["view_def"], have["view_def"])
+                    "changed",
+                    subject,
+                    "definition differs",
+                    _diff(want["view_def"], have["view_def"]),
                 )
             )
         for attribute in ("kind", "rls", "force_rls") + (() if is_adopted else ("options",)):
@@ -141,8 +144,16 @@ def _compare_parts(
             found.append(Difference("disabled", subject, f"trigger is {state}"))
         if part == "indexes" and w["valid"] and not h["valid"]:
             found.append(Difference("invalid", subject, "index is INVALID (an interrupted build)"))
-        for attribute in ("definition", "deferrable", "deferred", "permissive", "roles", "command",
-                          "using", "with_check"):
+        for attribute in (
+            "definition",
+            "deferrable",
+            "deferred",
+            "permissive",
+            "roles",
+            "command",
+            "using",
+            "with_check",
+        ):
             if attribute in w and w[attribute] != h.get(attribute):
                 found.append(
                     Difference(

@@ -264,9 +264,7 @@ class Migrator:
             yield
         finally:
             if not self.conn.closed:
-                cur.execute(
-                    "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (LOCK_NAME,)
-                )
+                cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (LOCK_NAME,))
 
     def _lock_holder(self) -> str:
         row = self.conn.execute(
@@ -285,9 +283,7 @@ class Migrator:
         # A migrator killed mid-statement: the server cancels its work within a second instead
         # of holding the lock until the statement ends.
         conn.execute("SET client_connection_check_interval = '1s'")
-        row = conn.execute(
-            "SELECT count(*) FROM pg_extension WHERE extname = 'plpgsql'"
-        ).fetchone()
+        row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'plpgsql'").fetchone()
         if not row or row[0] == 0:
             raise GuardError(
                 "missing extension plpgsql: Booking Guard's functions and triggers are written in"

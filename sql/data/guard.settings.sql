@@ -1,36 +1,64 @@
 -- Default settings. Values are the DBA's to tune; the keys are part of the schema.
 
 INSERT INTO guard.settings (key, value, value_type, description) VALUES
-('grace_period_seconds', '300', 'integer',
-    'How long a call may claim appointment_booked before an appointment exists.'),
-('alert_throttle_seconds', '300', 'integer',
-    'A repeat of an open alert inside this window bumps it instead of adding a row.'),
-('validation_recent_seconds', '300', 'integer',
-    'validate_booking: an appointment older than this is not the one just booked.'),
-('failure_window_minutes', '60', 'integer',
-    'Window of recent booking failures that detection reports.'),
-('anomaly_factor', '3.0', 'number',
-    'A failure rate this many times the usual rate for the hour of the week raises an alert.'),
-('anomaly_min_failures', '5', 'integer',
-    'Fewer failures than this in the window never count as an anomaly.'),
-('reconcile_batch_limit', '1000', 'integer',
-    'At most this many rows are corrected by one reconcile run.'),
-('default_customer_link_method', '"phone_match"', 'text',
-    'customer_link_method given to a linked customer that names none.'),
-('default_customer_link_confidence', '100.00', 'number',
-    'customer_link_confidence given to a linked customer that names none (0-100).'),
-('breaker_failure_threshold', '3', 'integer',
-    'Consecutive failures that open a circuit.'),
-('breaker_cooldown_seconds', '30', 'integer',
-    'Time an open circuit waits before it admits a probe.'),
-('breaker_success_threshold', '2', 'integer',
-    'Successful probes that close a half-open circuit.'),
-('breaker_call_timeout_seconds', '10', 'integer',
-    'Timeout of a guarded call, and the lease of a half-open probe.'),
+(
+    'grace_period_seconds', '300', 'integer',
+    'How long a call may claim appointment_booked before an appointment exists.'
+),
+(
+    'alert_throttle_seconds', '300', 'integer',
+    'A repeat of an open alert inside this window bumps it instead of adding a row.'
+),
+(
+    'validation_recent_seconds', '300', 'integer',
+    'validate_booking: an appointment older than this is not the one just booked.'
+),
+(
+    'failure_window_minutes', '60', 'integer',
+    'Window of recent booking failures that detection reports.'
+),
+(
+    'anomaly_factor', '3.0', 'number',
+    'A failure rate this many times the usual rate for the hour of the week raises an alert.'
+),
+(
+    'anomaly_min_failures', '5', 'integer',
+    'Fewer failures than this in the window never count as an anomaly.'
+),
+(
+    'reconcile_batch_limit', '1000', 'integer',
+    'At most this many rows are corrected by one reconcile run.'
+),
+(
+    'default_customer_link_method', '"phone_match"', 'text',
+    'customer_link_method given to a linked customer that names none.'
+),
+(
+    'default_customer_link_confidence', '100.00', 'number',
+    'customer_link_confidence given to a linked customer that names none (0-100).'
+),
+(
+    'breaker_failure_threshold', '3', 'integer',
+    'Consecutive failures that open a circuit.'
+),
+(
+    'breaker_cooldown_seconds', '30', 'integer',
+    'Time an open circuit waits before it admits a probe.'
+),
+(
+    'breaker_success_threshold', '2', 'integer',
+    'Successful probes that close a half-open circuit.'
+),
+(
+    'breaker_call_timeout_seconds', '10', 'integer',
+    'Timeout of a guarded call, and the lease of a half-open probe.'
+),
 ('retention_alerts_days', '90', 'integer', 'Resolved alerts older than this are deleted.'),
 ('retention_breaker_events_days', '90', 'integer', 'Breaker events older than this are deleted.'),
-('retention_validation_metrics_days', '30', 'integer',
-    'Validation latency samples older than this are deleted.'),
+(
+    'retention_validation_metrics_days', '30', 'integer',
+    'Validation latency samples older than this are deleted.'
+),
 ('retention_job_runs_days', '7', 'integer', 'pg_cron run details older than this are deleted.'),
 ('target_consistency_rate_pct', '99.5', 'number', 'KPI target: consistent calls, percent.'),
 ('target_auto_correction_rate_pct', '90', 'number', 'KPI target: problems fixed automatically.'),

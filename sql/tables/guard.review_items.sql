@@ -29,7 +29,7 @@ CREATE TABLE guard.review_items (
     closed_by text,
     closed_at timestamptz,
     note text,
-    false_positive boolean NOT NULL DEFAULT false,
+    false_positive boolean NOT NULL DEFAULT FALSE,
     CONSTRAINT review_items_claim_is_complete CHECK (
         (status = 'claimed') <= (claimed_by IS NOT NULL AND claimed_at IS NOT NULL)
     ),

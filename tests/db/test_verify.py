@@ -62,7 +62,9 @@ def test_fresh_database_has_no_drift(db_url: str) -> None:
         ),
     ],
 )
-def test_each_kind_of_drift_is_named(db_url: str, statement: str, expected: tuple[str, str]) -> None:
+def test_each_kind_of_drift_is_named(
+    db_url: str, statement: str, expected: tuple[str, str]
+) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(statement)
     assert expected in _kinds(verify(db_url))

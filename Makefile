@@ -1,0 +1,54 @@
+# Two commands do all the set-up on a fresh Debian 12 machine (root, Python, PostgreSQL 15 server
+# and Redis present): `make demo` and `make test`. Everything else here is what they call.
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages demo demo-stop test lint pytest snapshot clean
+
+setup: system-packages $(STAMP)
+
+# apt only when something is missing: a machine that has everything is not touched.
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=120 update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+demo: setup
+	$(BIN)/guard demo
+
+demo-stop: setup
+	$(BIN)/guard demo --stop
+
+test: setup lint pytest
+
+lint: setup
+	$(BIN)/ruff check guard tests bench
+	$(BIN)/ruff format --check guard tests bench
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint sql migrations pgtests
+
+pytest: setup
+	$(BIN)/pytest
+
+# After changing sql/: store the catalog snapshot that `guard db verify` compares against.
+snapshot: setup
+	GUARD_WRITE_SNAPSHOT=1 $(BIN)/pytest -q tests/db/test_canonical.py -k stored_snapshot
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,124 @@
+"""`guard db` from the command line: output, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from guard.cli import main
+from guard.db import connection
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_apply_status_verify_on_an_empty_database(empty_db_url: str) -> None:
+    code, out, _ = _run("--database-url", empty_db_url, "db", "status", "--json")
+    assert code == 0
+    assert {m["applied"] for m in json.loads(out)} == {False}
+
+    code, out, _ = _run("--database-url", empty_db_url, "db", "apply")
+    assert code == 0
+    assert re.findall(r"applied  (\S+)", out)[0] == "0001_guard_schema"
+
+    code, out, _ = _run("--database-url", empty_db_url, "db", "apply")
+    assert (code, out.strip()) == (0, "Nothing to apply: the database is up to date.")
+
+    code, out, _ = _run("--database-url", empty_db_url, "db", "verify")
+    assert code == 0 and out.startswith("OK")
+
+
+def test_verify_exits_non_zero_and_prints_the_difference(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE guard.rules DISABLE TRIGGER rules_touch_updated_at")
+    code, out, _ = _run("--database-url", db_url, "db", "verify")
+    assert code == 1
+    assert "disabled  trigger rules_touch_updated_at on guard.rules" in out
+    code, out, _ = _run("--database-url", db_url, "db", "verify", "--json")
+    assert code == 1
+    assert json.loads(out)["differences"][0]["kind"] == "disabled"
+
+
+def test_database_url_from_environment(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUARD_DATABASE_URL", db_url)
+    code, out, _ = _run("db", "verify")
+    assert code == 0, out
+
+
+def test_pg_variables_when_no_url_is_given(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GUARD_DATABASE_URL", raising=False)
+    params = psycopg.conninfo.conninfo_to_dict(db_url)
+    for key, var in (
+        ("host", "PGHOST"),
+        ("port", "PGPORT"),
+        ("user", "PGUSER"),
+        ("dbname", "PGDATABASE"),
+    ):
+        monkeypatch.setenv(var, str(params[key]))
+    code, out, _ = _run("db", "status", "--json")
+    assert code == 0 and all(m["applied"] for m in json.loads(out))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://a b", "invalid database URL"),
+        ("nonsense=1", 'invalid database URL: invalid connection option "nonsense"'),
+        ("postgresql://nobody:s3cret@127.0.0.1:1/x", "cannot connect to 127.0.0.1:1/x as nobody"),
+    ],
+)
+def test_bad_urls_are_one_clear_line(url: str, message: str) -> None:
+    code, out, err = _run("--database-url", url, "db", "status")
+    assert code == 1 and out == ""
+    assert err.startswith(f"guard: error: {message}")
+    assert err.count("\n") == 1, "exactly one line"
+    assert "s3cret" not in err, "the password must never be printed"
+
+
+def test_missing_database_is_one_line(pg_cluster_url_of_missing_db: str) -> None:
+    code, _, err = _run("--database-url", pg_cluster_url_of_missing_db, "db", "apply")
+    assert code == 1 and err.count("\n") == 1
+    assert 'database "no_such_db" does not exist' in err
+
+
+def test_missing_extension_is_one_line(empty_db_url: str) -> None:
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION plpgsql")
+    code, _, err = _run("--database-url", empty_db_url, "db", "apply")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("guard: error: missing extension plpgsql")
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT to_regnamespace('guard')").fetchone() == (None,)
+
+
+def test_unsupported_server_version_is_refused(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server is a real PostgreSQL 15; pretend Booking Guard supported only 16.
+    monkeypatch.setattr(connection, "SUPPORTED_MAJOR_VERSIONS", (16,))
+    code, _, err = _run("--database-url", db_url, "db", "status")
+    assert code == 1
+    assert "PostgreSQL 15 at" in err and "is not supported (needs 16)" in err
+
+
+def test_unknown_migration_id(db_url: str) -> None:
+    code, _, err = _run("--database-url", db_url, "db", "rollback", "--to", "0042_nope")
+    assert (code, err.strip()) == (1, "guard: error: unknown migration '0042_nope'")
+
+
+def test_rollback_then_status_shows_pending(db_url: str) -> None:
+    code, out, _ = _run("--database-url", db_url, "db", "rollback")
+    assert code == 0 and out.startswith("rolled back  0004_guard_tables")
+    code, out, _ = _run("--database-url", db_url, "db", "status")
+    assert re.search(r"0004_guard_tables\s+│ pending", out)
+
+
+@pytest.fixture
+def pg_cluster_url_of_missing_db(pg_cluster: object) -> str:
+    return pg_cluster.url("no_such_db")  # type: ignore[attr-defined,no-any-return]

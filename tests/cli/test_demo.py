@@ -1,0 +1,76 @@
+"""`guard demo` starts an embedded cluster, applies everything, loads data, and is re-runnable."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+
+def _guard(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "guard.cli", *args],
+        env={**os.environ, "GUARD_STATE_DIR": str(state_dir)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_demo_starts_loads_reuses_and_stops(reachable_dir: Path) -> None:
+    state = reachable_dir / "state"
+    try:
+        first = _guard(state, "demo")
+        assert first.returncode == 0, first.stderr
+        assert "Embedded PostgreSQL started" in first.stdout
+        url = re.search(r"psql (\S+)", first.stdout)
+        assert url, first.stdout
+        with psycopg.connect(url.group(1)) as conn:
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM companies), (SELECT count(*) FROM calls),"
+                " (SELECT count(*) FROM appointments),"
+                " (SELECT count(*) FROM calls WHERE direction IS NULL),"
+                " (SELECT count(*) FROM calls c WHERE c.appointment_made AND NOT EXISTS"
+                "   (SELECT FROM appointments a WHERE a.call_id = c.id))"
+            ).fetchone()
+        assert counts is not None
+        companies, calls, appointments, no_direction, phantoms = counts
+        assert companies == 3 and calls > 3000 and appointments > 1000
+        assert no_direction > 0 and phantoms > 0, "the incident's bad rows are mixed in"
+
+        second = _guard(state, "demo")
+        assert second.returncode == 0, second.stderr
+        assert "reused (already running)" in second.stdout
+        assert "Sample data: already loaded" in second.stdout
+    finally:
+        stopped = _guard(state, "demo", "--stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+
+
+def test_unreachable_state_dir_is_one_clear_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root hands the cluster to another OS user")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    result = _guard(private / "state", "demo")
+    assert result.returncode == 1
+    assert result.stderr.startswith("guard: error: the postgres OS user cannot reach")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """pytest's tmp_path is private to root; the postgres OS user must reach the state dir."""
+    path = Path(tempfile.mkdtemp(prefix="guard-demo-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,167 @@
+"""Adopting an existing database as the original Laravel application created it: varchar(255),
+timestamp(0) without time zone, json, columns missing. The migrations keep every row and type,
+add only what is missing, never rewrite the table, and roll back to exactly the original."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.db.migrate import Migrator
+from guard.db.verify import verify
+
+LEGACY_SCHEMA = """
+CREATE TABLE companies (
+    id bigserial PRIMARY KEY,
+    name varchar(255) NOT NULL,
+    created_at timestamp(0) without time zone,
+    updated_at timestamp(0) without time zone
+);
+CREATE TABLE customers (
+    id bigserial PRIMARY KEY,
+    company_id bigint NOT NULL REFERENCES companies (id),
+    name varchar(255),
+    phone varchar(255),
+    created_at timestamp(0) without time zone,
+    updated_at timestamp(0) without time zone
+);
+CREATE TABLE calls (
+    id bigserial PRIMARY KEY,
+    company_id bigint NOT NULL REFERENCES companies (id),
+    retell_call_id varchar(255) UNIQUE,
+    from_number varchar(255),
+    to_number varchar(255),
+    status varchar(255),
+    customer_id bigint REFERENCES customers (id),
+    session_outcome varchar(255),
+    appointment_made boolean DEFAULT false,
+    booking_id varchar(255),
+    booking_details json,
+    transcript text,
+    created_at timestamp(0) without time zone,
+    updated_at timestamp(0) without time zone
+);
+CREATE TABLE appointments (
+    id bigserial PRIMARY KEY,
+    company_id bigint NOT NULL REFERENCES companies (id),
+    call_id bigint REFERENCES calls (id),
+    customer_id bigint REFERENCES customers (id),
+    calcom_v2_booking_id varchar(255),
+    source varchar(255),
+    status varchar(255) DEFAULT 'scheduled',
+    starts_at timestamp(0) without time zone,
+    created_at timestamp(0) without time zone,
+    updated_at timestamp(0) without time zone,
+    deleted_at timestamp(0) without time zone
+);
+INSERT INTO companies (name, created_at) VALUES ('Legacy GmbH', now());
+INSERT INTO customers (company_id, name, phone) VALUES (1, 'Kunde', '+49 30 1234567');
+INSERT INTO calls (company_id, retell_call_id, from_number, session_outcome, appointment_made,
+                   booking_id, booking_details, transcript, created_at)
+SELECT 1, 'legacy_' || g, '+49 30 ' || (1000000 + g),
+       CASE WHEN g % 3 = 0 THEN 'appointment_booked' ELSE 'information_only' END,
+       g % 3 = 0, 'bk_' || g, json_build_object('slot', g), 'transcript ' || g,
+       now() - make_interval(mins => g)
+FROM generate_series(1, 20000) AS g;
+INSERT INTO appointments (company_id, call_id, calcom_v2_booking_id, source, starts_at, deleted_at)
+SELECT 1, c.id, c.booking_id, 'retell_webhook', now() + interval '1 day',
+       CASE WHEN c.id % 30 = 0 THEN now() END
+FROM calls AS c WHERE c.appointment_made;
+"""
+
+FINGERPRINT = """
+SELECT
+    (SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM calls AS c),
+    (SELECT md5(string_agg(a::text, ',' ORDER BY a.id)) FROM appointments AS a)
+"""
+
+COLUMN_TYPES = """
+SELECT table_name, column_name, data_type, character_maximum_length, datetime_precision
+FROM information_schema.columns
+WHERE table_schema = 'public' AND table_name IN ('companies', 'customers', 'calls', 'appointments')
+ORDER BY table_name, column_name
+"""
+
+
+@pytest.fixture
+def legacy_db(empty_db_url: str) -> Iterator[str]:
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute(LEGACY_SCHEMA.encode())
+    yield empty_db_url
+
+
+def _one(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row
+
+
+def test_migrations_adopt_a_legacy_database(legacy_db: str) -> None:
+    with psycopg.connect(legacy_db) as conn:
+        before_rows = _one(conn, FINGERPRINT)
+        before_types = conn.execute(COLUMN_TYPES).fetchall()
+        before_files = conn.execute(
+            "SELECT relname, relfilenode FROM pg_class"
+            " WHERE relname IN ('calls', 'appointments') ORDER BY relname"
+        ).fetchall()
+
+    with Migrator(legacy_db) as migrator:
+        migrator.apply()
+
+    with psycopg.connect(legacy_db) as conn:
+        # The application's rows and column types are untouched (row text covers old columns
+        # only because the new columns are appended at the end: compare the old prefix).
+        after_types = conn.execute(COLUMN_TYPES).fetchall()
+        assert set(before_types) <= set(after_types)
+        added = {(t, c) for t, c, *_ in after_types} - {(t, c) for t, c, *_ in before_types}
+        assert ("calls", "direction") in added and ("appointments", "ends_at") in added
+        assert ("calls", "transcript") not in added
+        assert _one(conn, "SELECT count(*) FROM calls") == (20000,)
+        old_calls = _one(
+            conn,
+            "SELECT md5(string_agg(concat_ws('|', id, company_id, retell_call_id, from_number,"
+            " session_outcome, appointment_made, booking_id, booking_details::text, transcript,"
+            " created_at), ',' ORDER BY id)) FROM calls",
+        )
+        # No table rewrite: the tables keep their files (adding columns is catalog-only).
+        after_files = conn.execute(
+            "SELECT relname, relfilenode FROM pg_class"
+            " WHERE relname IN ('calls', 'appointments') ORDER BY relname"
+        ).fetchall()
+        assert after_files == before_files
+        # Booking Guard's indexes were built on the legacy tables.
+        indexes = {
+            name
+            for (name,) in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename IN ('calls', 'appointments')"
+            ).fetchall()
+        }
+        assert {"guard_calls_created_at_idx", "guard_appointments_call_id_idx"} <= indexes
+        adopted = {
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM guard.baseline_objects"
+                " WHERE column_name = '' AND NOT created_by_guard"
+            ).fetchall()
+        }
+        assert adopted == {"companies", "customers", "calls", "appointments"}
+
+    # Adopted tables keep their own types: verify compares only what Booking Guard owns there.
+    assert verify(legacy_db) == []
+
+    with Migrator(legacy_db) as migrator:
+        migrator.rollback(all_=True)
+    with psycopg.connect(legacy_db) as conn:
+        assert conn.execute(COLUMN_TYPES).fetchall() == before_types
+        assert _one(conn, FINGERPRINT) == before_rows
+        assert _one(conn, "SELECT to_regclass('public.services')") == (None,)
+        assert _one(conn, "SELECT to_regnamespace('guard')") == (None,)
+        assert old_calls == _one(
+            conn,
+            "SELECT md5(string_agg(concat_ws('|', id, company_id, retell_call_id, from_number,"
+            " session_outcome, appointment_made, booking_id, booking_details::text, transcript,"
+            " created_at), ',' ORDER BY id)) FROM calls",
+        )

@@ -1,0 +1,155 @@
+"""Faults around migrations are real: a migrator killed with SIGKILL, a concurrent migrator, a
+migration that fails half-way."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from guard.db.migrate import Migrator
+from guard.errors import GuardError
+from guard.resources import migrations_dir
+
+SLOW_MIGRATION = """
+-- Sleeps only when the session asks for it, so the re-run after the kill is quick.
+CREATE TABLE guard.slow_marker (id int);
+
+SELECT pg_sleep(CASE WHEN current_setting('guard_test.slow', true) = 'on' THEN 60 ELSE 0 END);
+"""
+
+
+@pytest.fixture
+def migrations_with_slow_one(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0900_slow.sql").write_text(SLOW_MIGRATION)
+    (directory / "0900_slow.rollback.sql").write_text("DROP TABLE guard.slow_marker;\n")
+    return directory
+
+
+def _guard_apply(url: str, directory: Path, **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "guard.cli",
+            "--database-url",
+            url,
+            "db",
+            "apply",
+            "--migrations-dir",
+            str(directory),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_for_sleeping_migrator(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = 'guard db' AND query LIKE '%pg_sleep%'"
+                " AND state = 'active'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.1)
+    raise AssertionError("the migrator never reached its slow statement")
+
+
+def test_kill_9_mid_apply_leaves_no_lock(empty_db_url: str, migrations_with_slow_one: Path) -> None:
+    victim = _guard_apply(empty_db_url, migrations_with_slow_one, PGOPTIONS="-c guard_test.slow=on")
+    _wait_for_sleeping_migrator(empty_db_url)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+
+    started = time.monotonic()
+    rerun = _guard_apply(empty_db_url, migrations_with_slow_one)
+    out, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err.decode()
+    assert b"applied  0900_slow" in out
+    # The server notices the dead client within client_connection_check_interval (1 s): the
+    # re-run must not have waited for the 60 s sleep to end.
+    assert time.monotonic() - started < 30
+    with Migrator(empty_db_url, migrations_with_slow_one) as migrator:
+        assert all(s.applied and not s.edited for s in migrator.states())
+    with psycopg.connect(empty_db_url) as conn:
+        leftover = conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()
+    assert leftover == (0,)
+
+
+def test_second_migrator_waits_then_names_the_holder(
+    empty_db_url: str, migrations_with_slow_one: Path
+) -> None:
+    holder = _guard_apply(empty_db_url, migrations_with_slow_one, PGOPTIONS="-c guard_test.slow=on")
+    try:
+        _wait_for_sleeping_migrator(empty_db_url)
+        with (
+            Migrator(empty_db_url, migrations_with_slow_one, lock_timeout_s=1) as second,
+            pytest.raises(
+                GuardError, match=r"another migrator is running: server pid \d+ \(guard db"
+            ),
+        ):
+            second.apply()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+def test_failing_migration_changes_nothing(empty_db_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0901_broken.sql").write_text(
+        "CREATE TABLE guard.half_done (id int);\n\nSELECT 1 / 0;\n"
+    )
+    with Migrator(empty_db_url, directory) as migrator:
+        with pytest.raises(
+            GuardError, match=r"migration 0901_broken failed and was not applied: division by zero"
+        ):
+            migrator.apply()
+        states = {s.id: s.applied for s in migrator.states()}
+    assert states.pop("0901_broken") is False
+    assert all(states.values()), "the migrations before the broken one stay applied"
+    with psycopg.connect(empty_db_url) as conn:
+        row = conn.execute("SELECT to_regclass('guard.half_done')").fetchone()
+        assert row == (None,)
+        recorded = conn.execute(
+            "SELECT count(*) FROM guard.migration_checksums WHERE migration_id = '0901_broken'"
+        ).fetchone()
+        assert recorded == (0,)
+
+
+def test_interrupted_concurrent_index_build_is_rebuilt(empty_db_url: str) -> None:
+    """An INVALID index left by an interrupted CREATE INDEX CONCURRENTLY is dropped and built
+    again by re-running 0003, instead of being skipped by IF NOT EXISTS."""
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply(to="0002_booking_tables")
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'a')")
+        conn.execute("INSERT INTO calls (company_id, retell_call_id) VALUES (1, 'x'), (1, 'y')")
+        # What an interrupted build leaves behind: an index marked invalid.
+        conn.execute("CREATE INDEX guard_calls_created_at_idx ON public.calls (created_at)")
+        conn.execute(
+            "UPDATE pg_index SET indisvalid = false"
+            " WHERE indexrelid = 'public.guard_calls_created_at_idx'::regclass"
+        )
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply()
+    with psycopg.connect(empty_db_url) as conn:
+        valid = conn.execute(
+            "SELECT indisvalid FROM pg_index"
+            " WHERE indexrelid = 'public.guard_calls_created_at_idx'::regclass"
+        ).fetchone()
+    assert valid == (True,)

@@ -1,0 +1,65 @@
+"""One pytest test per pgtests/*.sql file: a fresh database cloned from the migrated template,
+the file run whole, its plan checked, failing assertions shown with their have/want.
+The same files run under pg_prove (test_pg_prove)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import ROOT
+from tests.support.postgres import Cluster
+from tests.support.tap import run_tap_file
+
+PGTAP_FILES = sorted((ROOT / "pgtests").glob("*.sql"))
+
+
+def test_there_are_pgtap_files() -> None:
+    assert PGTAP_FILES, "no pgtests/*.sql found"
+
+
+@pytest.mark.parametrize("path", PGTAP_FILES, ids=lambda p: p.name)
+def test_pgtap_file(path: Path, db_url: str) -> None:
+    text = path.read_text()
+    statements = [
+        line.strip().upper()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("--")
+    ]
+    assert statements[0] == "BEGIN;", f"{path.name} must start with BEGIN;"
+    assert statements[-1] == "ROLLBACK;", f"{path.name} must end with ROLLBACK; (never commit)"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        result = run_tap_file(conn, text)
+    assert result.planned is not None, f"{path.name} declared no plan"
+    assert not result.failed, f"{path.name}: failing assertions:\n" + "\n".join(result.failed)
+    assert result.ran == result.planned, (
+        f"{path.name}: planned {result.planned} tests, ran {result.ran}"
+    )
+
+
+@pytest.mark.skipif(shutil.which("pg_prove") is None, reason="pg_prove is installed by make setup")
+def test_pg_prove_runs_the_same_files(pg_cluster: Cluster, db_url: str) -> None:
+    completed = subprocess.run(
+        [
+            "pg_prove",
+            "--dbname",
+            db_url.rsplit("/", 1)[1],
+            "--host",
+            pg_cluster.host,
+            "--port",
+            str(pg_cluster.port),
+            "--username",
+            pg_cluster.user,
+            *map(str, PGTAP_FILES),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
+    assert "Result: PASS" in completed.stdout
