@@ -37,9 +37,11 @@ demo-stop: setup
 
 test: setup lint pytest
 
+PY_SOURCES := $(wildcard guard tests bench)
+
 lint: setup
-	$(BIN)/ruff check guard tests bench
-	$(BIN)/ruff format --check guard tests bench
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint sql migrations pgtests
 
