@@ -93,6 +93,7 @@ CREATE TABLE guard.rules (
     mode text NOT NULL DEFAULT 'correct' CHECK (mode IN ('correct', 'reject')),
     stage text NOT NULL DEFAULT 'observe' CHECK (stage IN ('observe', 'correct', 'enforce')),
     check_view text,
+    constraint_names text[] NOT NULL DEFAULT '{}',
     enabled boolean NOT NULL DEFAULT TRUE,
     updated_at timestamptz NOT NULL DEFAULT now()
 );

@@ -8,6 +8,7 @@ import click
 
 from guard.cli.output import emit_json, emit_table
 from guard.db.migrate import Migrator
+from guard.db.validate import validate as validate_database
 from guard.db.verify import verify as verify_database
 from guard.errors import GuardError
 
@@ -99,4 +100,40 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
             for line in difference.lines():
                 click.echo(f"  {line}")
     if differences:
+        raise SystemExit(1)
+
+
+@db.command()
+@click.option("--batch-size", default=10_000, show_default=True, help="Calls per transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (progress goes to stderr).")
+@click.pass_obj
+def validate(obj: dict[str, str | None], batch_size: int, as_json: bool) -> None:
+    """Reconcile old rows and validate the NOT VALID constraints without blocking writes.
+
+    Exits 1 if a constraint stays NOT VALID because old rows still violate it."""
+    if batch_size < 1:
+        raise GuardError("--batch-size must be at least 1")
+    report = validate_database(
+        obj["database_url"],
+        batch_size=batch_size,
+        progress=lambda line: click.echo(line, err=as_json),
+    )
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        emit_table(
+            "Corrections of old rows (audited in guard.correction_audit)",
+            ["rule", "rows corrected"],
+            sorted(report.corrected.items()),
+        )
+        emit_table(
+            "Constraints",
+            ["table", "constraint", "state", "detail"],
+            [
+                (r.table, r.constraint, "validated" if r.validated else "NOT VALID", r.detail)
+                for r in report.constraints
+            ],
+        )
+        emit_table("Rule stages", ["rule", "stage"], sorted(report.stages.items()))
+    if not report.complete:
         raise SystemExit(1)

@@ -154,12 +154,17 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         if has_guard_schema and _table_exists(cur, "guard.settings"):
             cur.execute("SELECT key FROM guard.settings ORDER BY key")
             settings = [key for (key,) in cur.fetchall()]
+        rules: list[str] = []
+        if has_guard_schema and _table_exists(cur, "guard.rules"):
+            cur.execute("SELECT id FROM guard.rules ORDER BY id")
+            rules = [rule_id for (rule_id,) in cur.fetchall()]
     return {
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
         "functions": functions,
         "sequences": sequences,
         "settings": settings,
+        "rules": rules,
     }
 
 

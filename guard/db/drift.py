@@ -60,6 +60,8 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
         found.append(Difference("missing", f"setting {key}"))
     for key in sorted(set(actual["settings"]) - set(expected["settings"])):
         found.append(Difference("extra", f"setting {key}"))
+    for rule_id in sorted(set(expected.get("rules", [])) - set(actual.get("rules", []))):
+        found.append(Difference("missing", f"rule {rule_id}"))
     return found
 
 

@@ -32,3 +32,6 @@ CREATE INDEX guard_calls_created_at_idx ON public.calls (created_at);
 
 -- reconciliation links orphaned appointments to calls by booking uid
 CREATE INDEX guard_calls_booking_id_idx ON public.calls (booking_id);
+
+-- the key the tenant-safe foreign key from appointments (call_id, company_id) refers to (I5)
+CREATE UNIQUE INDEX guard_calls_id_company_key ON public.calls (id, company_id);

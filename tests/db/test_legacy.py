@@ -11,7 +11,16 @@ import psycopg
 import pytest
 
 from guard.db.migrate import Migrator
+from guard.db.validate import validate
 from guard.db.verify import verify
+
+GUARD_CONSTRAINTS = {
+    ("calls", "guard_calls_direction_check"),
+    ("calls", "guard_calls_customer_link_check"),
+    ("calls", "guard_calls_link_confidence_range"),
+    ("appointments", "guard_appointments_company_required"),
+    ("appointments", "guard_appointments_call_company_fkey"),
+}
 
 LEGACY_SCHEMA = """
 CREATE TABLE companies (
@@ -149,8 +158,11 @@ def test_migrations_adopt_a_legacy_database(legacy_db: str) -> None:
         }
         assert adopted == {"companies", "customers", "calls", "appointments"}
 
-    # Adopted tables keep their own types: verify compares only what Booking Guard owns there.
-    assert verify(legacy_db) == []
+    # Adopted tables keep their own types: verify compares only what Booking Guard owns there,
+    # and says that its constraints are not validated yet (the staged step).
+    assert {(d.kind, d.subject) for d in verify(legacy_db)} == {
+        ("not_valid", f"constraint {name} on public.{table}") for table, name in GUARD_CONSTRAINTS
+    }
 
     with Migrator(legacy_db) as migrator:
         migrator.rollback(all_=True)
@@ -165,3 +177,79 @@ def test_migrations_adopt_a_legacy_database(legacy_db: str) -> None:
             " session_outcome, appointment_made, booking_id, booking_details::text, transcript,"
             " created_at), ',' ORDER BY id)) FROM calls",
         )
+
+
+def test_validate_reconciles_legacy_rows_then_enforces(legacy_db: str) -> None:
+    with Migrator(legacy_db) as migrator:
+        migrator.apply()
+    with psycopg.connect(legacy_db, autocommit=True) as conn:
+        # New writes are checked at once, even before validation.
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("UPDATE calls SET direction = 'sideways' WHERE id = 1")
+        stages = dict(conn.execute("SELECT id, stage FROM guard.rules").fetchall())
+        assert stages["I1_call_direction"] == "correct"
+
+    lines: list[str] = []
+    report = validate(legacy_db, batch_size=3000, progress=lines.append)
+
+    assert report.complete, report.constraints
+    assert report.calls_scanned == 20000
+    assert report.corrected["I1_call_direction"] == 20000, "every legacy call lacked a direction"
+    assert report.corrected["I2_customer_link"] == 20000, "no legacy call had a link status"
+    # Every booked legacy call lacked the appointment link columns (added by the migration).
+    assert report.corrected["I3_appointment_flags"] == 20000 // 3
+    assert any("reconciled ids up to" in line for line in lines), "progress is shown"
+    assert verify(legacy_db) == []
+    with psycopg.connect(legacy_db) as conn:
+        stages = dict(conn.execute("SELECT id, stage FROM guard.rules").fetchall())
+        assert stages["I1_call_direction"] == stages["I5_tenant_link"] == "enforce"
+        not_null = conn.execute(
+            "SELECT attnotnull FROM pg_attribute"
+            " WHERE attrelid = 'calls'::regclass AND attname = 'direction'"
+        ).fetchone()
+        assert not_null == (True,)
+        soft_deleted_only = _one(
+            conn,
+            "SELECT count(*) FROM calls AS c WHERE c.appointment_made AND NOT EXISTS ("
+            " SELECT FROM appointments AS a"
+            " WHERE a.call_id = c.id AND a.deleted_at IS NULL)",
+        )
+        assert soft_deleted_only == (0,)
+        # ... and those whose only appointment was soft-deleted (ids divisible by 30) no longer
+        # claim one; the audit says so.
+        unbooked = _one(
+            conn,
+            "SELECT count(*) FROM guard.correction_audit WHERE rule_id = 'I3_appointment_flags'"
+            " AND (before ->> 'appointment_made')::boolean"
+            " AND NOT (after ->> 'appointment_made')::boolean",
+        )
+        assert unbooked == (20000 // 30,)
+        linked = _one(
+            conn,
+            "SELECT count(*) FROM calls"
+            " WHERE appointment_made AND appointment_link_status = 'linked'"
+            " AND appointment_linked_at IS NOT NULL",
+        )
+        assert linked == (20000 // 3 - 20000 // 30,)
+
+
+def test_validate_leaves_undecidable_rows_for_a_person(legacy_db: str) -> None:
+    with psycopg.connect(legacy_db, autocommit=True) as conn:
+        conn.execute("ALTER TABLE calls ADD COLUMN direction varchar(255)")
+        conn.execute("UPDATE calls SET direction = 'sideways' WHERE id = 7")
+    with Migrator(legacy_db) as migrator:
+        migrator.apply()
+    report = validate(legacy_db)
+    # The row is left whole (fixing its link would need an UPDATE the direction check refuses),
+    # so both of its constraints stay NOT VALID, and it is counted for review.
+    failed = {(r.table, r.constraint) for r in report.constraints if not r.validated}
+    assert failed == {
+        ("calls", "guard_calls_direction_check"),
+        ("calls", "guard_calls_customer_link_check"),
+    }
+    assert report.corrected["needs_review"] == 1
+    with psycopg.connect(legacy_db) as conn:
+        row = _one(conn, "SELECT direction, customer_link_status FROM calls WHERE id = 7")
+        assert row == ("sideways", None)
+        stage = _one(conn, "SELECT stage FROM guard.rules WHERE id = 'I1_call_direction'")
+        assert stage == ("correct",)

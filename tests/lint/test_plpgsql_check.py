@@ -22,21 +22,22 @@ def test_every_plpgsql_function_passes_plpgsql_check(db_url: str) -> None:
         functions = conn.execute(FUNCTIONS).fetchall()
         assert functions, "no PL/pgSQL functions found: the check would pass vacuously"
         for oid, signature, is_trigger in functions:
-            relations: list[int | None] = [None]
+            # (table, old transition table, new transition table) for each use as a trigger
+            uses: list[tuple[int | None, str | None, str | None]] = [(None, None, None)]
             if is_trigger:
-                relations = [
-                    relid
-                    for (relid,) in conn.execute(
-                        "SELECT DISTINCT tgrelid::oid FROM pg_trigger WHERE tgfoid = %s", (oid,)
-                    ).fetchall()
-                ]
-                assert relations, f"trigger function {signature} is attached to no table"
-            for relid in relations:
+                uses = conn.execute(
+                    "SELECT DISTINCT tgrelid::oid, tgoldtable::text, tgnewtable::text"
+                    " FROM pg_trigger WHERE tgfoid = %s",
+                    (oid,),
+                ).fetchall()
+                assert uses, f"trigger function {signature} is attached to no table"
+            for relid, old_table, new_table in uses:
                 rows = conn.execute(
                     "SELECT level, message, lineno, statement"
                     " FROM plpgsql_check_function_tb(%s, coalesce(%s, 0)::regclass,"
+                    " oldtable => %s, newtable => %s,"
                     " performance_warnings => false, extra_warnings => true)",
-                    (oid, relid),
+                    (oid, relid, old_table, new_table),
                 ).fetchall()
                 problems += [
                     f"{signature} line {lineno}: {level}: {message} ({statement})"

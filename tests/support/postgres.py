@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,6 +72,21 @@ class Cluster:
             self.drop_database(name)
 
 
+def _wait_until_ready(cluster: Cluster, timeout_s: float = 60) -> None:
+    """pg_ctl -w can return while the server still answers 'the database system is starting
+    up'; wait for a real query to succeed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with cluster.admin() as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @contextmanager
 def throwaway_cluster() -> Iterator[Cluster]:
     base = Path(tempfile.mkdtemp(prefix="guard-test-pg-"))
@@ -99,7 +115,9 @@ def throwaway_cluster() -> Iterator[Cluster]:
     )
     executor.start()
     try:
-        yield Cluster("127.0.0.1", executor.port, "postgres", base)
+        cluster = Cluster("127.0.0.1", executor.port, "postgres", base)
+        _wait_until_ready(cluster)
+        yield cluster
     finally:
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)

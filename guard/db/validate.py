@@ -1,0 +1,150 @@
+"""`guard db validate`: the staged-enforcement step for a database that had rows before Booking
+Guard's constraints arrived (they were added NOT VALID: new writes are checked, old rows not).
+
+1. Reconcile what is safe, in short batches of calls (guard.reconcile_call_batch): missing
+   directions, incomplete customer links, booking flags that contradict the appointments. Every
+   change is in guard.correction_audit.
+2. VALIDATE each constraint still NOT VALID. That takes a SHARE UPDATE EXCLUSIVE lock: reads and
+   writes go on while it scans. A constraint that old rows still violate stays NOT VALID and is
+   reported; those rows need a person (detection lists them).
+3. Once the direction CHECK is valid, SET NOT NULL on calls.direction: PostgreSQL takes the valid
+   CHECK as proof and skips the scan, so the exclusive lock is held for a moment only.
+4. Record each rule's stage (correct -> enforce) in guard.rules.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from guard.db.connection import connect
+from guard.errors import first_line
+
+LOCK_TIMEOUT = "5s"
+
+_PENDING_CONSTRAINTS = """
+SELECT t.relname, k.conname
+FROM pg_constraint AS k JOIN pg_class AS t ON t.oid = k.conrelid
+WHERE t.relnamespace = 'public'::regnamespace AND t.relname IN ('calls', 'appointments')
+  AND k.conname LIKE 'guard\\_%' AND NOT k.convalidated
+ORDER BY t.relname, k.conname
+"""
+
+
+@dataclass
+class ConstraintResult:
+    table: str
+    constraint: str
+    validated: bool
+    detail: str = ""
+
+
+@dataclass
+class ValidationReport:
+    corrected: Counter[str] = field(default_factory=Counter)
+    calls_scanned: int = 0
+    constraints: list[ConstraintResult] = field(default_factory=list)
+    stages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return all(result.validated for result in self.constraints)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "complete": self.complete,
+            "calls_scanned": self.calls_scanned,
+            "corrected": dict(self.corrected),
+            "constraints": [vars(result) for result in self.constraints],
+            "stages": self.stages,
+        }
+
+
+def validate(
+    database_url: str | None,
+    *,
+    batch_size: int = 10_000,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> ValidationReport:
+    report = ValidationReport()
+    with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
+        _reconcile(conn, batch_size, progress, report)
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+        for table, constraint in conn.execute(_PENDING_CONSTRAINTS).fetchall():
+            report.constraints.append(_validate_one(conn, table, constraint))
+            result = report.constraints[-1]
+            progress(
+                f"{'validated' if result.validated else 'NOT VALID'}  {table}.{constraint}"
+                + (f": {result.detail}" if result.detail else "")
+            )
+        _set_direction_not_null(conn)
+        conn.execute("SELECT guard.refresh_rule_stages()")
+        report.stages = dict(
+            conn.execute(
+                "SELECT id, stage FROM guard.rules WHERE constraint_names <> '{}' ORDER BY id"
+            ).fetchall()
+        )
+    return report
+
+
+def _reconcile(
+    conn: psycopg.Connection[Any],
+    batch_size: int,
+    progress: Callable[[str], None],
+    report: ValidationReport,
+) -> None:
+    row = conn.execute("SELECT min(id), max(id), count(*) FROM public.calls").fetchone()
+    if row is None or row[0] is None:
+        progress("calls: none to reconcile")
+        return
+    low, high, total = row
+    batches = (high - low) // batch_size + 1
+    every = max(1, batches // 20)  # at most about 20 progress lines, whatever the table size
+    for number, start in enumerate(range(low, high + 1, batch_size), start=1):
+        with conn.transaction():
+            for rule_name, corrected in conn.execute(
+                "SELECT rule_name, corrected FROM guard.reconcile_call_batch(%s, %s)",
+                (start, start + batch_size),
+            ).fetchall():
+                report.corrected[rule_name] += corrected
+        if number % every == 0 or number == batches:
+            done = min(high, start + batch_size - 1) - low + 1
+            share = 100 * done / (high - low + 1)
+            counts = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()))
+            progress(
+                f"calls: reconciled ids up to {start + batch_size - 1} ({share:.0f} %): {counts}"
+            )
+    report.calls_scanned = total
+
+
+def _validate_one(conn: psycopg.Connection[Any], table: str, constraint: str) -> ConstraintResult:
+    statement = sql.SQL("ALTER TABLE public.{} VALIDATE CONSTRAINT {}").format(
+        sql.Identifier(table), sql.Identifier(constraint)
+    )
+    try:
+        conn.execute(statement)
+    except (psycopg.errors.CheckViolation, psycopg.errors.ForeignKeyViolation) as error:
+        return ConstraintResult(
+            table, constraint, False, f"old rows violate it: {first_line(error)}"
+        )
+    except psycopg.errors.LockNotAvailable:
+        return ConstraintResult(
+            table, constraint, False, f"table busy (lock_timeout {LOCK_TIMEOUT}); run again"
+        )
+    return ConstraintResult(table, constraint, True)
+
+
+def _set_direction_not_null(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute(
+        "SELECT k.convalidated AND NOT a.attnotnull"
+        " FROM pg_constraint AS k JOIN pg_attribute AS a"
+        "   ON a.attrelid = k.conrelid AND a.attname = 'direction'"
+        " WHERE k.conrelid = 'public.calls'::regclass AND k.conname = 'guard_calls_direction_check'"
+    ).fetchone()
+    if row and row[0]:
+        conn.execute("ALTER TABLE public.calls ALTER COLUMN direction SET NOT NULL")

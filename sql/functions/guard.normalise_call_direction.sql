@@ -1,0 +1,12 @@
+-- I1, BEFORE ROW on calls: a missing or blank direction becomes inbound, case is folded.
+-- Any other value is left for the CHECK to refuse: guessing would hide a bug.
+CREATE FUNCTION guard.normalise_call_direction()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+BEGIN
+    NEW.direction := coalesce(nullif(lower(btrim(NEW.direction)), ''), 'inbound');
+    RETURN NEW;
+END;
+$$;

@@ -1,0 +1,48 @@
+-- I2, BEFORE ROW on calls: the customer link fields follow customer_id. A linked customer gets
+-- status linked and, where the writer said nothing, linked_at now() and the default method and
+-- confidence; a newly linked customer does not inherit the previous customer's link details.
+-- No customer: anonymous for callers without a usable number, unlinked otherwise.
+CREATE FUNCTION guard.normalise_customer_link()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF NEW.customer_id IS NULL THEN
+        NEW.customer_link_status := CASE
+            WHEN NEW.customer_link_status = 'anonymous'
+                OR nullif(btrim(coalesce(NEW.from_number, '')), '') IS NULL
+                OR lower(btrim(NEW.from_number)) IN ('anonymous', 'unknown', 'restricted', 'private')
+                THEN 'anonymous'
+            ELSE 'unlinked'
+        END;
+        NEW.customer_linked_at := NULL;
+        NEW.customer_link_method := NULL;
+        NEW.customer_link_confidence := NULL;
+        RETURN NEW;
+    END IF;
+
+    IF TG_OP = 'UPDATE' AND NEW.customer_id IS DISTINCT FROM OLD.customer_id THEN
+        IF NEW.customer_linked_at IS NOT DISTINCT FROM OLD.customer_linked_at THEN
+            NEW.customer_linked_at := NULL;
+        END IF;
+        IF NEW.customer_link_method IS NOT DISTINCT FROM OLD.customer_link_method THEN
+            NEW.customer_link_method := NULL;
+        END IF;
+        IF NEW.customer_link_confidence IS NOT DISTINCT FROM OLD.customer_link_confidence THEN
+            NEW.customer_link_confidence := NULL;
+        END IF;
+    END IF;
+
+    NEW.customer_link_status := 'linked';
+    NEW.customer_linked_at := coalesce(NEW.customer_linked_at, now());
+    NEW.customer_link_method := coalesce(
+        NEW.customer_link_method, guard.setting('default_customer_link_method') #>> '{}'
+    );
+    NEW.customer_link_confidence := coalesce(
+        NEW.customer_link_confidence,
+        (guard.setting('default_customer_link_confidence') #>> '{}')::numeric
+    );
+    RETURN NEW;
+END;
+$$;
