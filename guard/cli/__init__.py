@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from guard import __version__
+from guard.cli.breaker import breaker
 from guard.cli.db import db
 from guard.cli.demo import demo
 from guard.errors import GuardError
@@ -39,5 +40,6 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj["database_url"] = database_url
 
 
+main.add_command(breaker)
 main.add_command(db)
 main.add_command(demo)

@@ -1,0 +1,188 @@
+"""Benchmark of the circuit breaker: one run, one table (``--json`` for the same figures).
+
+    python bench/breaker.py [--redis-url URL] [--calls N] [--rounds R] [--json]
+
+Without ``--redis-url`` a throwaway ``redis-server`` is started on a free loopback port.
+Every row is measured in the same run, interleaved round by round (so that load from other
+processes on the machine hits all rows alike), and reported as the median and p99 of single
+calls. Ratios are against the Redis PING round trip of the same run (redis-py ``ping()``).
+pybreaker (with ``CircuitRedisStorage``) is measured for comparison only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError
+from guard.breaker.redis_store import make_client
+from guard.retry import Retry, RetryPolicy
+
+TARGETS = {
+    "guard_redis": ("<= 1.3x PING", lambda median, ping: median <= 1.3 * ping),
+    "guard_reject_open": ("<= 5 us", lambda median, ping: median <= 5.0),
+    "guard_memory": ("<= 2 us", lambda median, ping: median <= 2.0),
+}
+
+
+def noop() -> None:
+    return None
+
+
+def _measure(fn: Callable[[], Any], calls: int, samples: list[float]) -> None:
+    clock = time.perf_counter_ns
+    for _ in range(calls):
+        started = clock()
+        fn()
+        samples.append((clock() - started) / 1000)
+
+
+def _rejecting(breaker: CircuitBreaker) -> Callable[[], None]:
+    def call() -> None:
+        with contextlib.suppress(CircuitOpenError):
+            breaker.call(noop)
+
+    return call
+
+
+def build_rows(redis_url: str) -> dict[str, tuple[str, Callable[[], Any]]]:
+    import pybreaker  # comparison only; never imported by guard/
+
+    client = make_client(redis_url)
+    fast = BreakerConfig(call_timeout_seconds=None, cooldown_seconds=3600)
+    with_timeout = BreakerConfig(call_timeout_seconds=10, cooldown_seconds=3600)
+
+    guard_redis = CircuitBreaker("bench:redis", fast, redis_url=redis_url)
+    guard_timeout = CircuitBreaker("bench:redis-timeout", with_timeout, redis_url=redis_url)
+    guard_memory = CircuitBreaker("bench:memory", fast, in_memory=True)
+    guard_open = CircuitBreaker("bench:open", fast, redis_url=redis_url)
+    for _ in range(fast.failure_threshold):
+        with contextlib.suppress(ConnectionError):
+            guard_open.call(_fail)
+    retry = Retry(RetryPolicy())
+
+    py_client = make_client(redis_url)
+    storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, py_client, namespace="bench")
+    py_breaker = pybreaker.CircuitBreaker(fail_max=3, reset_timeout=3600, state_storage=storage)
+
+    return {
+        "redis_ping": ("Redis PING round trip (redis-py)", client.ping),
+        "pybreaker_redis": (
+            "pybreaker + CircuitRedisStorage, no-op call",
+            lambda: py_breaker.call(noop),
+        ),
+        "guard_redis": ("Booking Guard via Redis, no-op call", lambda: guard_redis.call(noop)),
+        "guard_redis_sync_timeout": (
+            "Booking Guard via Redis, sync timeout (worker thread)",
+            lambda: guard_timeout.call(noop),
+        ),
+        "guard_reject_open": (
+            "Booking Guard rejecting, known-open circuit",
+            _rejecting(guard_open),
+        ),
+        "guard_memory": ("Booking Guard in memory, no-op call", lambda: guard_memory.call(noop)),
+        "retry_success": ("Retry wrapper, successful call", lambda: retry.call(noop)),
+    }
+
+
+def _fail() -> None:
+    raise ConnectionError("bench")
+
+
+def run(redis_url: str, calls: int, rounds: int) -> dict[str, Any]:
+    rows = build_rows(redis_url)
+    samples: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(2):  # warm-up: connections, script cache, branch caches
+        for _label, fn in rows.values():
+            _measure(fn, 200, [])
+    for _ in range(rounds):
+        for name, (_label, fn) in rows.items():
+            _measure(fn, calls, samples[name])
+    ping = statistics.median(samples["redis_ping"])
+    results = []
+    for name, (label, _fn) in rows.items():
+        ordered = sorted(samples[name])
+        median = statistics.median(ordered)
+        target, check = TARGETS.get(name, ("", None))
+        results.append(
+            {
+                "name": name,
+                "label": label,
+                "calls": len(ordered),
+                "median_us": round(median, 2),
+                "p99_us": round(ordered[int(len(ordered) * 0.99) - 1], 2),
+                "x_ping": round(median / ping, 2),
+                "target": target,
+                "meets_target": None if check is None else bool(check(median, ping)),
+            }
+        )
+    try:
+        import hiredis  # noqa: F401
+
+        parser = "hiredis"
+    except ImportError:
+        parser = "python"
+    return {"redis_parser": parser, "calls_per_row": calls * rounds, "rows": results}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"circuit breaker benchmark (redis-py parser: {report['redis_parser']})",
+        title_justify="left",
+    )
+    for column in ("row", "median µs", "p99 µs", "x PING", "target", "met"):
+        table.add_column(column)
+    for row in report["rows"]:
+        met = {True: "yes", False: "NO", None: ""}[row["meets_target"]]
+        table.add_row(
+            row["label"],
+            f"{row['median_us']:.2f}",
+            f"{row['p99_us']:.2f}",
+            f"{row['x_ping']:.2f}",
+            row["target"],
+            met,
+        )
+    Console(soft_wrap=True).print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url", help="use this Redis instead of a throwaway server")
+    parser.add_argument("--calls", type=int, default=2000, help="calls per row per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+
+    server = None
+    redis_url = args.redis_url
+    if redis_url is None:
+        from tests.support.redis_server import RedisServer
+
+        server = RedisServer().start()
+        redis_url = server.url
+    try:
+        report = run(redis_url, args.calls, args.rounds)
+    finally:
+        if server is not None:
+            server.cleanup()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``).
+
+Typical use::
+
+    from guard.breaker import BreakerRegistry, CircuitOpenError
+
+    breakers = BreakerRegistry()                 # GUARD_REDIS_URL, built-in defaults
+    booking = breakers.service(42)               # appointment_booking:service:42
+
+    @booking
+    def book(slot): ...
+
+    try:
+        book(slot)
+    except CircuitOpenError as exc:
+        ...                                      # dependency not called; exc.retry_after
+"""
+
+from guard.breaker.backend import REDIS_URL_ENV, Backend
+from guard.breaker.circuit import (
+    CircuitBreaker,
+    CircuitOpenError,
+    GuardedBlock,
+    GuardedCallTimeout,
+    Ticket,
+)
+from guard.breaker.listeners import BreakerEvent, EventKind, Listener
+from guard.breaker.persistence import PostgresWriteBehind
+from guard.breaker.pg_timeout import statement_timeout
+from guard.breaker.registry import (
+    BreakerRegistry,
+    config_from_settings,
+    global_key,
+    load_settings_config,
+    service_key,
+    staff_key,
+)
+from guard.breaker.state import Action, BreakerConfig, Outcome, State
+
+__all__ = [
+    "REDIS_URL_ENV",
+    "Action",
+    "Backend",
+    "BreakerConfig",
+    "BreakerEvent",
+    "BreakerRegistry",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "EventKind",
+    "GuardedBlock",
+    "GuardedCallTimeout",
+    "Listener",
+    "Outcome",
+    "PostgresWriteBehind",
+    "State",
+    "Ticket",
+    "config_from_settings",
+    "global_key",
+    "load_settings_config",
+    "service_key",
+    "staff_key",
+    "statement_timeout",
+]

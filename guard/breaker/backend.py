@@ -1,0 +1,118 @@
+"""What breakers of one process share: Redis clients, Redis health, the fallback store,
+the worker threads for sync timeouts, host/pid and process-wide listeners.
+
+Nothing here connects at construction time, so building a breaker never raises because of
+Redis; clients connect on first use and their errors are handled by the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from guard.breaker.fallback import RedisHealth
+from guard.breaker.listeners import Listener, Listeners
+from guard.breaker.memory_store import MemoryStore
+from guard.breaker.redis_store import (
+    CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_REDIS_URL,
+    READ_TIMEOUT_SECONDS,
+    AsyncRedisStore,
+    RedisStore,
+    make_async_client,
+    make_client,
+    mask_url,
+)
+
+REDIS_URL_ENV = "GUARD_REDIS_URL"
+
+
+def redis_url_from_env() -> str:
+    return os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+
+
+class Backend:
+    """Shared by all breakers of a registry. ``redis_url=None`` means in-memory only."""
+
+    def __init__(
+        self,
+        redis_url: str | None,
+        *,
+        listeners: tuple[Listener, ...] = (),
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        redis_retry_interval: float = 1.0,
+        max_timeout_workers: int = 32,
+    ) -> None:
+        self.redis_url = redis_url
+        self.masked_url = mask_url(redis_url) if redis_url else "memory"
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.health = RedisHealth(self.masked_url, redis_retry_interval)
+        self.memory = MemoryStore()
+        self.listeners = Listeners(listeners)
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self._max_timeout_workers = max_timeout_workers
+        self._lock = threading.Lock()
+        self._sync_store: RedisStore | None = None
+        self._async_store: tuple[asyncio.AbstractEventLoop, AsyncRedisStore] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.redis_url is not None
+
+    @property
+    def sync_store(self) -> RedisStore:
+        store = self._sync_store
+        if store is None:
+            assert self.redis_url is not None
+            with self._lock:
+                if self._sync_store is None:
+                    client = make_client(
+                        self.redis_url,
+                        connect_timeout=self.connect_timeout,
+                        read_timeout=self.read_timeout,
+                    )
+                    self._sync_store = RedisStore(client)
+                store = self._sync_store
+        return store
+
+    def async_store(self) -> AsyncRedisStore:
+        """The asyncio store of the running loop (redis.asyncio clients are loop-bound)."""
+        loop = asyncio.get_running_loop()
+        current = self._async_store
+        if current is not None and current[0] is loop:
+            return current[1]
+        assert self.redis_url is not None
+        client: Any = make_async_client(
+            self.redis_url, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout
+        )
+        store = AsyncRedisStore(client)
+        self._async_store = (loop, store)
+        return store
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """Worker threads that run sync guarded calls which have a timeout."""
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self._max_timeout_workers,
+                        thread_name_prefix="guard-breaker-call",
+                    )
+        return self._executor
+
+    def close(self) -> None:
+        if self._sync_store is not None:
+            self._sync_store.client.close()
+            self._sync_store = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

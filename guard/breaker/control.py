@@ -1,0 +1,271 @@
+"""Manual control and inspection of circuits, shared by all processes (used by the CLI).
+
+A manual action (force-open, force-close, disable, reset) is one ``CONTROL`` script in Redis:
+it bumps the generation (so calls admitted before it cannot count afterwards), records the event
+in the circuit's Redis event list and is then written synchronously to PostgreSQL. Other
+processes see it at their next Redis round trip, at the latest after ``local_state_ttl_seconds``.
+
+Redis is the live state; PostgreSQL is the durable history. A key is *known* when either has it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from guard.breaker.listeners import BreakerEvent, EventKind
+from guard.breaker.persistence import write_transitions
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, RedisStore, make_client
+from guard.breaker.state import ACTION_TARGET, Action, BreakerConfig, Reply, State, validate_key
+
+ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
+
+
+class UnknownCircuitError(LookupError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"unknown circuit key {key!r} (see `guard breaker list`)")
+        self.key = key
+
+
+class ControlUnavailableError(RuntimeError):
+    """Neither Redis nor PostgreSQL could be used for an operation that needs them."""
+
+
+@dataclass
+class CircuitView:
+    """What an operator sees about one circuit."""
+
+    key: str
+    state: str
+    generation: int
+    failure_count: int
+    success_count: int
+    opened_at: datetime | None
+    changed_at: datetime | None
+    recovers_in_seconds: float | None
+    source: str  # "redis" (live) or "postgresql" (last persisted, Redis has no state)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "state": self.state,
+            "generation": self.generation,
+            "failure_count": self.failure_count,
+            "success_count": self.success_count,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "changed_at": self.changed_at.isoformat() if self.changed_at else None,
+            "recovers_in_seconds": self.recovers_in_seconds,
+            "source": self.source,
+            "events": self.events,
+        }
+
+
+def _ms(value: str | None) -> datetime | None:
+    if not value or value == "0":
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+class BreakerAdmin:
+    def __init__(
+        self,
+        redis_url: str,
+        database_url: str | None,
+        config: BreakerConfig | None = None,
+        actor: str | None = None,
+    ) -> None:
+        self.redis = RedisStore(
+            make_client(
+                redis_url,
+                connect_timeout=ADMIN_REDIS_TIMEOUT_SECONDS,
+                read_timeout=ADMIN_REDIS_TIMEOUT_SECONDS,
+            )
+        )
+        self.database_url = database_url
+        self.config = config or BreakerConfig()
+        self.actor = actor or f"{getpass.getuser()}@{socket.gethostname()}"
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        self.redis.client.close()
+
+    # ------------------------------------------------------------------ PostgreSQL side
+    def _pg(self) -> psycopg.Connection[dict[str, Any]]:
+        return psycopg.connect(self.database_url or "", connect_timeout=5, row_factory=dict_row)
+
+    def _pg_states(self) -> dict[str, dict[str, Any]]:
+        with self._pg() as conn:
+            rows = conn.execute("SELECT * FROM guard.breaker_state ORDER BY key").fetchall()
+        return {row["key"]: row for row in rows}
+
+    def _pg_known_generation(self, key: str) -> tuple[bool, int]:
+        with self._pg() as conn:
+            row = conn.execute(
+                "SELECT max(generation) AS g FROM ("
+                " SELECT generation FROM guard.breaker_state WHERE key = %s"
+                " UNION ALL SELECT generation FROM guard.breaker_events WHERE key = %s) AS known",
+                (key, key),
+            ).fetchone()
+        generation = row["g"] if row else None
+        return generation is not None, int(generation or 0)
+
+    def _pg_events(self, key: str, limit: int) -> list[dict[str, Any]]:
+        with self._pg() as conn:
+            rows = conn.execute(
+                "SELECT generation, from_state, to_state, reason, failure_count, success_count,"
+                " actor, host, pid, occurred_at FROM guard.breaker_events WHERE key = %s"
+                " ORDER BY generation DESC LIMIT %s",
+                (key, limit),
+            ).fetchall()
+        return [{**row, "occurred_at": row["occurred_at"].isoformat()} for row in rows]
+
+    # ------------------------------------------------------------------ views
+    def _view_from_redis(self, key: str, raw: dict[str, str]) -> CircuitView:
+        state = State(int(raw.get("st", "0")))
+        opened_at = _ms(raw.get("oa"))
+        recovers_in = None
+        if state is State.OPEN and opened_at is not None:
+            ends = opened_at.timestamp() + self.config.cooldown_seconds
+            recovers_in = max(0.0, round(ends - time.time(), 1))
+        return CircuitView(
+            key=key,
+            state=state.label,
+            generation=int(raw.get("g", "0")),
+            failure_count=int(raw.get("f", "0")),
+            success_count=int(raw.get("s", "0")),
+            opened_at=opened_at if state.rejects else None,
+            changed_at=_ms(raw.get("ca")),
+            recovers_in_seconds=recovers_in,
+            source="redis",
+        )
+
+    @staticmethod
+    def _view_from_pg(row: dict[str, Any]) -> CircuitView:
+        return CircuitView(
+            key=row["key"],
+            state=row["state"],
+            generation=int(row["generation"]),
+            failure_count=int(row["failure_count"]),
+            success_count=int(row["success_count"]),
+            opened_at=row["opened_at"],
+            changed_at=row["changed_at"],
+            recovers_in_seconds=None,
+            source="postgresql",
+        )
+
+    def list(self) -> list[CircuitView]:
+        views: dict[str, CircuitView] = {}
+        errors: list[str] = []
+        try:
+            for key in self.redis.circuit_keys():
+                raw = self.redis.read(key)
+                if raw:
+                    views[key] = self._view_from_redis(key, raw)
+        except REDIS_DOWN_ERRORS as error:
+            errors.append(f"Redis: {type(error).__name__}")
+        try:
+            for key, row in self._pg_states().items():
+                views.setdefault(key, self._view_from_pg(row))
+        except psycopg.Error as error:
+            errors.append(f"PostgreSQL: {type(error).__name__}")
+        if len(errors) == 2:
+            raise ControlUnavailableError("; ".join(errors))
+        return [views[key] for key in sorted(views)]
+
+    def show(self, key: str, events: int = 10) -> CircuitView:
+        validate_key(key)
+        view: CircuitView | None = None
+        redis_events: list[dict[str, Any]] = []
+        try:
+            raw = self.redis.read(key)
+            if raw:
+                view = self._view_from_redis(key, raw)
+                redis_events = self.redis.events(key, events)
+        except REDIS_DOWN_ERRORS:
+            pass
+        pg_events: list[dict[str, Any]] = []
+        try:
+            if view is None:
+                row = self._pg_states().get(key)
+                if row is not None:
+                    view = self._view_from_pg(row)
+            pg_events = self._pg_events(key, events)
+        except psycopg.Error:
+            pass
+        if view is None:
+            raise UnknownCircuitError(key)
+        view.events = pg_events or [_redis_event(e) for e in redis_events]
+        return view
+
+    # ------------------------------------------------------------------ actions
+    def act(self, key: str, action: Action, reason: str) -> tuple[Reply, bool]:
+        """Apply a manual action; returns the reply and whether PostgreSQL recorded it."""
+        validate_key(key)
+        if not reason.strip():
+            raise ValueError("a reason is required")
+        in_redis = False
+        try:
+            in_redis = bool(self.redis.read(key))
+        except REDIS_DOWN_ERRORS as error:
+            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
+        try:
+            in_pg, known_generation = self._pg_known_generation(key)
+        except psycopg.Error:
+            in_pg, known_generation = False, 0
+        if not in_redis and not in_pg:
+            raise UnknownCircuitError(key)
+        args = CircuitArgs.build(key, self.config, self.host, self.pid)
+        target = ACTION_TARGET[action]
+        full_reason = f"{action.value}: {reason.strip()}"
+        reply = self.redis.control(args, target, full_reason, self.actor, known_generation)
+        event = BreakerEvent(
+            kind=EventKind.TRANSITION,
+            key=key,
+            state=reply.state,
+            generation=reply.generation,
+            occurred_at=datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC),
+            host=self.host,
+            pid=self.pid,
+            from_state=State(reply.from_state),
+            reason=full_reason,
+            failure_count=reply.failures,
+            success_count=reply.successes,
+            actor=self.actor,
+            opened_at=(
+                datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
+                if target is State.FORCED_OPEN
+                else None
+            ),
+        )
+        try:
+            with self._pg() as conn, conn.transaction():
+                write_transitions(conn, [event])
+        except psycopg.Error:
+            return reply, False
+        return reply, True
+
+
+def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
+    at = event.get("occurred_at_ms")
+    return {
+        "generation": event.get("generation"),
+        "from_state": event.get("from_state"),
+        "to_state": event.get("to_state"),
+        "reason": event.get("reason"),
+        "failure_count": event.get("failure_count"),
+        "success_count": event.get("success_count"),
+        "actor": event.get("actor") or None,
+        "host": event.get("host"),
+        "pid": event.get("pid"),
+        "occurred_at": (datetime.fromtimestamp(int(at) / 1000, tz=UTC).isoformat() if at else None),
+    }

@@ -1,0 +1,83 @@
+"""Breaker events and the listeners that receive them.
+
+Listeners are plain callables run synchronously on the calling thread (or event loop), so they
+must be quick; a listener that raises is logged and never breaks the guarded call.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from guard.breaker.state import State
+
+log = logging.getLogger("guard.breaker")
+
+
+class EventKind(enum.StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    IGNORED = "ignored"
+    TIMEOUT = "timeout"
+    REJECTED = "rejected"
+    TRANSITION = "transition"  # automatic or manual (``actor`` set) state change
+    REDIS_UNAVAILABLE = "redis_unavailable"
+    REDIS_RESTORED = "redis_restored"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerEvent:
+    """One thing that happened to a circuit.
+
+    ``shared`` is True when the decision was taken in Redis (valid for every process) and False
+    when this process decided alone on its fallback store while Redis was unreachable; only
+    shared transitions are written to PostgreSQL, where ``(key, generation)`` is unique.
+    """
+
+    kind: EventKind
+    key: str
+    state: State
+    generation: int
+    occurred_at: datetime
+    host: str
+    pid: int
+    shared: bool = True
+    from_state: State | None = None
+    reason: str = ""
+    failure_count: int = 0
+    success_count: int = 0
+    actor: str | None = None
+    opened_at: datetime | None = None
+    elapsed_seconds: float | None = None
+    error: BaseException | None = None
+
+
+Listener = Callable[[BreakerEvent], None]
+
+
+class Listeners:
+    """An ordered set of listeners; ``bool(listeners)`` is False when there is nobody to tell."""
+
+    def __init__(self, listeners: Iterable[Listener] = ()) -> None:
+        self._listeners: list[Listener] = list(listeners)
+
+    def add(self, listener: Listener) -> None:
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def __bool__(self) -> bool:
+        return bool(self._listeners)
+
+    def emit(self, event: BreakerEvent) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("breaker listener %r failed on %s event", listener, event.kind)

@@ -1,0 +1,199 @@
+"""Lua scripts run by Redis: one script, one round trip, per breaker decision.
+
+Each circuit is one hash ``guard:breaker:{KEY}`` (fields: ``st`` state code, ``g`` generation,
+``f`` consecutive failures, ``s`` HALF_OPEN successes, ``oa`` opened-at ms, ``pu`` probe lease
+end ms, ``ps`` probe sequence, ``ca`` changed-at ms) plus a capped list
+``guard:breaker:{KEY}:events`` of the last transitions. Both names carry the same hash tag, so
+a script touching both runs on one Redis Cluster node. Time always comes from Redis ``TIME``
+(allowed in writing scripts since Redis 5 replicates scripts by effects), so processes with
+skewed clocks agree on when a cooldown ends.
+
+A missing hash is created CLOSED with the generation the caller last knew (``known_gen``), so
+a Redis that lost its data never hands out a generation PostgreSQL already has an event for.
+"""
+
+from __future__ import annotations
+
+EVENTS_KEPT = 50
+
+
+def hash_key(key: str) -> str:
+    return f"guard:breaker:{{{key}}}"
+
+
+def events_key(key: str) -> str:
+    return f"guard:breaker:{{{key}}}:events"
+
+
+def key_from_hash_key(redis_key: str) -> str | None:
+    prefix, suffix = "guard:breaker:{", "}"
+    if redis_key.startswith(prefix) and redis_key.endswith(suffix):
+        return redis_key[len(prefix) : -len(suffix)]
+    return None
+
+
+_PRELUDE = """
+local H, EV = KEYS[1], KEYS[2]
+local NAMES = {'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'disabled'}
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function load(known_gen, now)
+  local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps')
+  if not v[1] then
+    redis.call('HSET', H, 'st', 0, 'g', known_gen, 'f', 0, 's', 0, 'oa', 0, 'pu', 0,
+               'ps', 0, 'ca', now)
+    return {st = 0, g = known_gen, f = 0, s = 0, oa = 0, pu = 0, ps = 0}
+  end
+  return {st = tonumber(v[1]), g = tonumber(v[2]), f = tonumber(v[3]), s = tonumber(v[4]),
+          oa = tonumber(v[5]), pu = tonumber(v[6]), ps = tonumber(v[7])}
+end
+
+-- Moves the circuit to state `to`: bumps the generation (so outcomes of calls admitted
+-- before are ignored), resets counters and appends the event. Returns the previous state.
+local function move(c, to, reason, now, actor, host, pid)
+  local from, failures, successes = c.st, c.f, c.s
+  -- the reply of a transition carries the counts that caused it (for the event record)
+  c.ef, c.es = failures, successes
+  c.st = to
+  c.g = c.g + 1
+  c.pu = 0
+  if to == 1 or to == 3 then
+    c.oa = now
+    c.s = 0
+  elseif to == 2 then
+    c.f = 0
+    c.s = 0
+  else
+    c.f = 0
+    c.s = 0
+    c.oa = 0
+  end
+  redis.call('HSET', H, 'st', c.st, 'g', c.g, 'f', c.f, 's', c.s, 'oa', c.oa, 'pu', 0,
+             'ps', c.ps, 'ca', now)
+  redis.call('LPUSH', EV, cjson.encode({generation = c.g, from_state = NAMES[from + 1],
+    to_state = NAMES[to + 1], reason = reason, failure_count = failures,
+    success_count = successes, actor = actor, host = host, pid = tonumber(pid),
+    occurred_at_ms = now}))
+  redis.call('LTRIM', EV, 0, EVENTS_KEPT_LAST)
+  return from
+end
+
+local function reply(code, c, cooldown, now, from, reason)
+  local open_until = 0
+  if c.st == 1 then open_until = c.oa + cooldown end
+  local f, s = c.f, c.s
+  if from >= 0 then f, s = c.ef, c.es end
+  -- one bulk string instead of a 10-element array: far cheaper for the client to parse
+  return table.concat({code, c.st, c.g, f, s, open_until, now, from, c.ps, reason}, ',')
+end
+""".replace("EVENTS_KEPT_LAST", str(EVENTS_KEPT - 1))
+
+# May I call? ARGV: cooldown_ms, probe_lease_ms, known_gen, host, pid.
+# Performs OPEN -> HALF_OPEN when the cooldown is over, and hands out the single probe lease.
+ACQUIRE = (
+    _PRELUDE
+    + """
+local cooldown, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now = now_ms()
+local c = load(tonumber(ARGV[3]), now)
+local code, from, reason = 1, -1, ''
+if c.st == 1 then
+  if now < c.oa + cooldown then
+    code = 0
+  else
+    reason = 'cooldown elapsed'
+    from = move(c, 2, reason, now, '', ARGV[4], ARGV[5])
+  end
+end
+if c.st == 2 then
+  if c.pu > now then
+    code = 0
+  else
+    c.ps = c.ps + 1
+    c.pu = now + lease
+    redis.call('HSET', H, 'ps', c.ps, 'pu', c.pu)
+    code = 2
+  end
+elseif c.st == 3 then
+  code = 0
+end
+return reply(code, c, cooldown, now, from, reason)
+"""
+)
+
+# Record an outcome. ARGV: generation, outcome (0 failure, 1 success, 2 ignored), probe_seq,
+# failure_threshold, success_threshold, cooldown_ms, host, pid.
+RECORD = (
+    """
+-- Hot path first, before any setup: a success in CLOSED with no failures changes nothing,
+-- needs no clock, and answers with a constant-shaped reply the client caches.
+if ARGV[2] == '1' then
+  local h = redis.call('HMGET', KEYS[1], 'st', 'g', 'f')
+  if h[1] == '0' and h[2] == ARGV[1] and h[3] == '0' then
+    return '1,0,' .. h[2] .. ',0,0,0,0,-1,0,'
+  end
+end
+"""
+    + _PRELUDE
+    + """
+local gen, outcome, probe = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local threshold, needed = tonumber(ARGV[4]), tonumber(ARGV[5])
+local cooldown = tonumber(ARGV[6])
+local now = now_ms()
+local c = load(gen, now)
+local code, from, reason = 0, -1, ''
+if c.g == gen then
+  if c.st == 0 then
+    code = 1
+    if outcome == 0 then
+      c.f = c.f + 1
+      if c.f >= threshold then
+        reason = c.f .. ' consecutive failures'
+        from = move(c, 1, reason, now, '', ARGV[7], ARGV[8])
+      else
+        redis.call('HSET', H, 'f', c.f)
+      end
+    elseif outcome == 1 and c.f > 0 then
+      c.f = 0
+      redis.call('HSET', H, 'f', 0)
+    end
+  elseif c.st == 2 and probe == c.ps then
+    code = 1
+    if outcome == 0 then
+      reason = 'probe failed'
+      from = move(c, 1, reason, now, '', ARGV[7], ARGV[8])
+    elseif outcome == 1 then
+      c.s = c.s + 1
+      if c.s >= needed then
+        reason = c.s .. ' probe successes'
+        from = move(c, 0, reason, now, '', ARGV[7], ARGV[8])
+      else
+        c.pu = 0
+        redis.call('HSET', H, 's', c.s, 'pu', 0)
+      end
+    else
+      c.pu = 0
+      redis.call('HSET', H, 'pu', 0)
+    end
+  end
+end
+return reply(code, c, cooldown, now, from, reason)
+"""
+)
+
+# Manual action. ARGV: target state, reason, actor, host, pid, known_gen, cooldown_ms.
+CONTROL = (
+    _PRELUDE
+    + """
+local known = tonumber(ARGV[6])
+local now = now_ms()
+local c = load(known, now)
+if c.g < known then c.g = known end
+local from = move(c, tonumber(ARGV[1]), ARGV[2], now, ARGV[3], ARGV[4], ARGV[5])
+return reply(1, c, tonumber(ARGV[7]), now, from, ARGV[2])
+"""
+)

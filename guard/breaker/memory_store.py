@@ -1,0 +1,178 @@
+"""Per-process store with exactly the rules of the Lua scripts.
+
+Used for purely in-memory breakers and as the fallback while Redis is unreachable (the breaker
+then keeps protecting the dependency from this process under the same rules instead of failing
+open). Time is ``time.monotonic`` in ms; a lock makes each decision atomic across threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from guard.breaker.state import BreakerConfig, Outcome, Reply, State
+
+
+@dataclass(slots=True)
+class _Circuit:
+    state: State = State.CLOSED
+    generation: int = 0
+    failures: int = 0
+    successes: int = 0
+    opened_at_ms: int = 0
+    probe_until_ms: int = 0
+    probe_seq: int = 0
+    hot_reply: Reply | None = None
+
+
+def _now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class MemoryStore:
+    """Circuits of one process. Thread-safe; every method is one atomic decision."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._circuits: dict[str, _Circuit] = {}
+
+    def seed(self, key: str, state: State, generation: int, open_remaining_ms: int) -> None:
+        """Start a circuit from the last state seen elsewhere (Redis) unless already known."""
+        with self._lock:
+            if key in self._circuits:
+                return
+            circuit = _Circuit(state=state, generation=generation)
+            if state in (State.OPEN, State.FORCED_OPEN, State.HALF_OPEN):
+                # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
+                circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
+            if circuit.state is State.OPEN:
+                circuit.opened_at_ms = _now_ms() + max(0, open_remaining_ms)
+            self._circuits[key] = circuit
+
+    def forget(self, key: str | None = None) -> None:
+        with self._lock:
+            if key is None:
+                self._circuits.clear()
+            else:
+                self._circuits.pop(key, None)
+
+    def _get(self, key: str) -> _Circuit:
+        circuit = self._circuits.get(key)
+        if circuit is None:
+            circuit = self._circuits[key] = _Circuit()
+        return circuit
+
+    @staticmethod
+    def _move(c: _Circuit, to: State, now: int) -> tuple[int, int, int]:
+        previous = (int(c.state), c.failures, c.successes)
+        c.state = to
+        c.generation += 1
+        c.probe_until_ms = 0
+        if to in (State.OPEN, State.FORCED_OPEN):
+            c.opened_at_ms = now
+            c.successes = 0
+        elif to is State.HALF_OPEN:
+            c.failures = c.successes = 0
+        else:
+            c.failures = c.successes = c.opened_at_ms = 0
+        return previous
+
+    @staticmethod
+    def _reply(
+        code: int,
+        c: _Circuit,
+        cfg: BreakerConfig,
+        now: int,
+        moved: tuple[int, int, int] | None,
+        reason: str,
+    ) -> Reply:
+        open_until = c.opened_at_ms + cfg.cooldown_ms if c.state is State.OPEN else 0
+        # The reply of a transition carries the counts that caused it (for the event record).
+        from_state, failures, successes = moved or (-1, c.failures, c.successes)
+        return Reply(
+            code,
+            c.state,
+            c.generation,
+            failures,
+            successes,
+            open_until,
+            now,
+            from_state,
+            c.probe_seq,
+            reason,
+        )
+
+    def acquire(self, key: str, cfg: BreakerConfig) -> Reply:
+        with self._lock:
+            c = self._get(key)
+            now = _now_ms()
+            code, reason = 1, ""
+            moved: tuple[int, int, int] | None = None
+            if c.state is State.OPEN:
+                if now < c.opened_at_ms + cfg.cooldown_ms:
+                    code = 0
+                else:
+                    reason = "cooldown elapsed"
+                    moved = self._move(c, State.HALF_OPEN, now)
+            if c.state is State.HALF_OPEN:
+                if c.probe_until_ms > now:
+                    code = 0
+                else:
+                    c.probe_seq += 1
+                    c.probe_until_ms = now + cfg.probe_lease_ms
+                    code = 2
+            elif c.state is State.FORCED_OPEN:
+                code = 0
+            return self._reply(code, c, cfg, now, moved, reason)
+
+    def record(
+        self, key: str, cfg: BreakerConfig, generation: int, outcome: Outcome, probe_seq: int
+    ) -> Reply:
+        with self._lock:
+            c = self._get(key)
+            if (
+                outcome is Outcome.SUCCESS
+                and c.state is State.CLOSED
+                and c.failures == 0
+                and c.generation == generation
+            ):
+                # Hot path (as in the Lua script): nothing changes, the reply is constant.
+                hot = c.hot_reply
+                if hot is None or hot.generation != generation:
+                    hot = c.hot_reply = Reply(1, State.CLOSED, generation, 0, 0, 0, 0, -1, 0, "")
+                return hot
+            now = _now_ms()
+            code, reason = 0, ""
+            moved: tuple[int, int, int] | None = None
+            if c.generation == generation:
+                if c.state is State.CLOSED:
+                    code = 1
+                    if outcome is Outcome.FAILURE:
+                        c.failures += 1
+                        if c.failures >= cfg.failure_threshold:
+                            reason = f"{c.failures} consecutive failures"
+                            moved = self._move(c, State.OPEN, now)
+                    elif outcome is Outcome.SUCCESS:
+                        c.failures = 0
+                elif c.state is State.HALF_OPEN and probe_seq == c.probe_seq:
+                    code = 1
+                    if outcome is Outcome.FAILURE:
+                        reason = "probe failed"
+                        moved = self._move(c, State.OPEN, now)
+                    elif outcome is Outcome.SUCCESS:
+                        c.successes += 1
+                        c.probe_until_ms = 0
+                        if c.successes >= cfg.success_threshold:
+                            reason = f"{c.successes} probe successes"
+                            moved = self._move(c, State.CLOSED, now)
+                    else:
+                        c.probe_until_ms = 0
+            return self._reply(code, c, cfg, now, moved, reason)
+
+    def control(self, key: str, cfg: BreakerConfig, target: State, reason: str) -> Reply:
+        with self._lock:
+            c = self._get(key)
+            now = _now_ms()
+            moved = self._move(c, target, now)
+            return self._reply(1, c, cfg, now, moved, reason)

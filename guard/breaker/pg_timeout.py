@@ -1,0 +1,25 @@
+"""``statement_timeout`` for PostgreSQL work done inside a guarded call.
+
+A sync guarded call that times out only stops *waiting*; the worker thread keeps running.
+For PostgreSQL work, set the server-side timeout too so the statement itself is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+
+@contextmanager
+def statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
+    """Set ``statement_timeout`` for the current transaction (``SET LOCAL`` semantics).
+
+    Must be used inside a transaction (psycopg's default non-autocommit mode or
+    ``conn.transaction()``); the setting ends with the transaction.
+    """
+    milliseconds = max(1, round(seconds * 1000))
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",))
+    yield

@@ -1,0 +1,158 @@
+"""Per-key breakers with configuration templates chosen by key prefix.
+
+Keys: ``appointment_booking:service:{id}``, ``appointment_booking:staff:{id}`` and
+``appointment_booking:global``. The longest matching template prefix wins; otherwise the
+default configuration applies, which ``from_settings`` reads from ``guard.settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+
+from guard.breaker.backend import Backend, redis_url_from_env
+from guard.breaker.circuit import CircuitBreaker
+from guard.breaker.listeners import Listener
+from guard.breaker.persistence import PostgresWriteBehind
+from guard.breaker.state import BreakerConfig, validate_key
+
+log = logging.getLogger("guard.breaker")
+
+KEY_PREFIX = "appointment_booking"
+
+# guard.settings key -> BreakerConfig field
+SETTINGS_FIELDS: dict[str, str] = {
+    "breaker_failure_threshold": "failure_threshold",
+    "breaker_cooldown_seconds": "cooldown_seconds",
+    "breaker_success_threshold": "success_threshold",
+    "breaker_call_timeout_seconds": "call_timeout_seconds",
+}
+
+
+def service_key(service_id: int | str) -> str:
+    return f"{KEY_PREFIX}:service:{service_id}"
+
+
+def staff_key(staff_id: int | str) -> str:
+    return f"{KEY_PREFIX}:staff:{staff_id}"
+
+
+def global_key() -> str:
+    return f"{KEY_PREFIX}:global"
+
+
+def config_from_settings(
+    rows: Mapping[str, Any], base: BreakerConfig | None = None
+) -> BreakerConfig:
+    """Apply ``guard.settings`` values (already decoded from jsonb) to ``base``."""
+    changes: dict[str, Any] = {}
+    for setting, field in SETTINGS_FIELDS.items():
+        value = rows.get(setting)
+        if value is None:
+            continue
+        changes[field] = int(value) if field.endswith("threshold") else float(value)
+    return dataclasses.replace(base or BreakerConfig(), **changes)
+
+
+def load_settings_config(
+    database_url: str | None, base: BreakerConfig | None = None
+) -> BreakerConfig:
+    """Defaults from ``guard.settings``; the built-in defaults if PostgreSQL cannot be read."""
+    try:
+        with psycopg.connect(database_url or "", connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT key, value FROM guard.settings WHERE key = ANY(%s)",
+                (list(SETTINGS_FIELDS),),
+            ).fetchall()
+    except psycopg.Error as error:
+        log.warning("breaker settings not readable (%s); using built-in defaults", error)
+        return base or BreakerConfig()
+    return config_from_settings(dict(rows), base)
+
+
+class BreakerRegistry:
+    """Creates and caches one ``CircuitBreaker`` per key, all sharing one ``Backend``."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        in_memory: bool = False,
+        default: BreakerConfig | None = None,
+        templates: Mapping[str, BreakerConfig] | None = None,
+        listeners: tuple[Listener, ...] = (),
+        backend: Backend | None = None,
+    ) -> None:
+        self.default = default or BreakerConfig()
+        self.templates: dict[str, BreakerConfig] = dict(templates or {})
+        self.backend = backend or Backend(
+            None if in_memory else (redis_url or redis_url_from_env()), listeners=listeners
+        )
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+        self.writer: PostgresWriteBehind | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        database_url: str | None,
+        *,
+        redis_url: str | None = None,
+        templates: Mapping[str, BreakerConfig] | None = None,
+        listeners: tuple[Listener, ...] = (),
+        persist: bool = True,
+    ) -> BreakerRegistry:
+        """Defaults from ``guard.settings``; with ``persist`` transitions are written behind
+        to PostgreSQL (``close()`` drains them)."""
+        writer = PostgresWriteBehind(database_url) if persist else None
+        registry = cls(
+            redis_url,
+            default=load_settings_config(database_url),
+            templates=templates,
+            listeners=(*listeners, writer) if writer else listeners,
+        )
+        registry.writer = writer
+        return registry
+
+    def add_template(self, prefix: str, config: BreakerConfig) -> None:
+        self.templates[prefix] = config
+
+    def config_for(self, key: str) -> BreakerConfig:
+        best: tuple[int, BreakerConfig] | None = None
+        for prefix, config in self.templates.items():
+            if key.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), config)
+        return best[1] if best else self.default
+
+    def get(self, key: str) -> CircuitBreaker:
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            validate_key(key)
+            with self._lock:
+                breaker = self._breakers.get(key)
+                if breaker is None:
+                    breaker = CircuitBreaker(key, self.config_for(key), backend=self.backend)
+                    self._breakers[key] = breaker
+        return breaker
+
+    def service(self, service_id: int | str) -> CircuitBreaker:
+        return self.get(service_key(service_id))
+
+    def staff(self, staff_id: int | str) -> CircuitBreaker:
+        return self.get(staff_key(staff_id))
+
+    def global_(self) -> CircuitBreaker:
+        return self.get(global_key())
+
+    def add_listener(self, listener: Listener) -> None:
+        self.backend.listeners.add(listener)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.backend.close()

@@ -1,0 +1,183 @@
+"""`guard breaker list|show|trip|reset|disable`: inspect and operate circuits.
+
+Redis from ``GUARD_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); PostgreSQL from the main
+group's ``--database-url`` (else the PG* variables). Errors are one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from guard.breaker.backend import redis_url_from_env
+from guard.breaker.control import (
+    BreakerAdmin,
+    CircuitView,
+    ControlUnavailableError,
+    UnknownCircuitError,
+)
+from guard.breaker.redis_store import mask_url
+from guard.breaker.state import Action
+from guard.cli.output import emit_json, emit_table
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+reason_option = click.option(
+    "--reason", required=True, help="Why (recorded in the event log with your user name)."
+)
+
+
+@contextmanager
+def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
+    database_url = (ctx.obj or {}).get("database_url")
+    redis_url = redis_url_from_env()
+    admin = BreakerAdmin(redis_url, database_url)
+    try:
+        yield admin
+    except UnknownCircuitError as error:
+        raise click.ClickException(str(error)) from None
+    except ControlUnavailableError as error:
+        raise click.ClickException(
+            f"cannot reach breaker state at {mask_url(redis_url)}: {error}"
+        ) from None
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        admin.close()
+
+
+def _when(view: CircuitView) -> str:
+    if view.recovers_in_seconds is None:
+        return ""
+    return f"{view.recovers_in_seconds:.1f} s"
+
+
+def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
+    return [
+        [
+            view.key,
+            view.state,
+            view.generation,
+            view.failure_count,
+            view.success_count,
+            view.opened_at.isoformat(timespec="seconds") if view.opened_at else None,
+            _when(view),
+            view.source,
+        ]
+        for view in views
+    ]
+
+
+STATE_COLUMNS = ["key", "state", "gen", "failures", "successes", "opened at", "probe in", "source"]
+
+
+@click.group()
+def breaker() -> None:
+    """Inspect and operate the circuit breakers."""
+
+
+@breaker.command("list")
+@json_option
+@click.pass_context
+def list_circuits(ctx: click.Context, as_json: bool) -> None:
+    """Every known circuit with its state."""
+    with _admin(ctx) as admin:
+        views = admin.list()
+    if as_json:
+        emit_json([view.as_dict() for view in views])
+    else:
+        emit_table("circuits", STATE_COLUMNS, _state_rows(views))
+
+
+@breaker.command("show")
+@click.argument("key")
+@click.option("--events", "event_count", default=10, show_default=True, help="Recent events.")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
+    """One circuit: state, counters, opened-at, recovery time and recent events."""
+    with _admin(ctx) as admin:
+        view = admin.show(key, event_count)
+    if as_json:
+        emit_json(view.as_dict())
+        return
+    emit_table(f"circuit {key}", STATE_COLUMNS, _state_rows([view]))
+    emit_table(
+        "recent events",
+        ["gen", "from", "to", "reason", "failures", "successes", "actor", "host", "pid", "at"],
+        [
+            [
+                event["generation"],
+                event["from_state"],
+                event["to_state"],
+                event["reason"],
+                event["failure_count"],
+                event["success_count"],
+                event["actor"],
+                event["host"],
+                event["pid"],
+                event["occurred_at"],
+            ]
+            for event in view.events
+        ],
+    )
+
+
+def _act(ctx: click.Context, key: str, action: Action, reason: str, as_json: bool) -> None:
+    with _admin(ctx) as admin:
+        reply, recorded = admin.act(key, action, reason)
+    result = {
+        "key": key,
+        "action": action.value,
+        "state": reply.state.label,
+        "generation": reply.generation,
+        "recorded_in_postgresql": recorded,
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        emit_table(f"{action.value} {key}", list(result), [list(result.values())])
+    if not recorded:
+        click.echo("warning: applied in Redis but PostgreSQL could not record the event", err=True)
+
+
+@breaker.command("trip")
+@click.argument("key")
+@reason_option
+@json_option
+@click.pass_context
+def trip(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
+    """Force the circuit open for every process until `reset`."""
+    _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
+
+
+@breaker.command("reset")
+@click.argument("key")
+@reason_option
+@json_option
+@click.pass_context
+def reset(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
+    """Back to CLOSED with zero counters (ends trip, disable and force-close)."""
+    _act(ctx, key, Action.RESET, reason, as_json)
+
+
+@breaker.command("disable")
+@click.argument("key")
+@reason_option
+@json_option
+@click.pass_context
+def disable(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
+    """Let every call through without counting, until `reset`."""
+    _act(ctx, key, Action.DISABLE, reason, as_json)
+
+
+@breaker.command("force-close")
+@click.argument("key")
+@reason_option
+@json_option
+@click.pass_context
+def force_close(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
+    """Keep the circuit closed (failures do not trip it), until `reset`."""
+    _act(ctx, key, Action.FORCE_CLOSE, reason, as_json)

@@ -1,0 +1,235 @@
+"""Retry with exponential backoff and jitter, on top of tenacity.
+
+* Backoff: ``full`` jitter (sleep uniformly in ``[0, min(max_delay, base * 2**n)]``) or
+  ``decorrelated`` jitter (``min(max_delay, uniform(base, 3 * previous))``).
+* Limits: ``max_attempts`` and an overall ``deadline_seconds`` that is never slept past: a retry
+  whose backoff would end after the deadline is not attempted.
+* ``attempt_timeout_seconds``: each attempt is bounded (asyncio: cancelled; sync: the caller
+  stops waiting, like the breaker). When a breaker guards the call, its call timeout applies.
+* What is retried: ``retry_on(exc)``; the default retries connection errors, timeouts and
+  PostgreSQL serialization failures (40001) and deadlocks (40P01). ``CircuitOpenError`` is
+  never retried: an open circuit means "stop calling", not "call again soon".
+* ``RetryBudget``: retries per key are limited to a fraction of first attempts (plus a small
+  floor), so a struggling dependency does not get its load multiplied by retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Literal, ParamSpec, TypeVar
+
+import tenacity
+
+from guard.breaker.circuit import CircuitBreaker, CircuitOpenError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+
+
+class AttemptTimeout(TimeoutError):
+    """One attempt exceeded ``attempt_timeout_seconds``."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Default retry predicate."""
+    if isinstance(error, CircuitOpenError):
+        return False
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in RETRYABLE_SQLSTATES
+    return isinstance(error, ConnectionError | TimeoutError)
+
+
+class RetryBudget:
+    """Token bucket per key: each first attempt adds ``ratio`` tokens, each retry spends one.
+
+    ``min_per_second`` tokens also accrue with time so that a quiet key can still retry.
+    Thread-safe; share one budget between all ``Retry`` objects of a process.
+    """
+
+    def __init__(self, ratio: float = 0.2, min_per_second: float = 1.0, burst: float = 10.0):
+        self.ratio = ratio
+        self.min_per_second = min_per_second
+        self.burst = burst
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def _refill(self, key: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - stamp) * self.min_per_second)
+
+    def deposit(self, key: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            tokens = self._refill(key, now)
+            self._buckets[key] = (min(self.burst, tokens + self.ratio), now)
+
+    def try_spend(self, key: str) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            tokens = self._refill(key, now)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1.0, now)
+            return True
+
+    def available(self, key: str) -> float:
+        with self._lock:
+            return self._refill(key, time.monotonic())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    base_delay_seconds: float = 0.05
+    max_delay_seconds: float = 2.0
+    jitter: Literal["full", "decorrelated"] = "full"
+    deadline_seconds: float | None = 10.0
+    attempt_timeout_seconds: float | None = None
+    retry_on: Callable[[BaseException], bool] = field(default=is_transient)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if self.jitter not in ("full", "decorrelated"):
+            raise ValueError("jitter must be 'full' or 'decorrelated'")
+
+
+class _Backoff:
+    """tenacity wait strategy; one instance per guarded call (decorrelated jitter has state)."""
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+        self.policy = policy
+        self.rng = rng
+        self.previous = policy.base_delay_seconds
+
+    def __call__(self, state: tenacity.RetryCallState) -> float:
+        policy = self.policy
+        if policy.jitter == "full":
+            ceiling = policy.base_delay_seconds * 2 ** (state.attempt_number - 1)
+            delay = self.rng.uniform(0, min(policy.max_delay_seconds, ceiling))
+        else:
+            upper = max(policy.base_delay_seconds, self.previous * 3)
+            delay = min(
+                policy.max_delay_seconds, self.rng.uniform(policy.base_delay_seconds, upper)
+            )
+            self.previous = delay
+        return delay
+
+
+class Retry:
+    """Retries ``fn`` under ``policy``; with ``breaker`` every attempt goes through it.
+
+    ``budget_key`` defaults to the breaker's key (or ``"default"``).
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        breaker: CircuitBreaker | None = None,
+        budget: RetryBudget | None = None,
+        budget_key: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.breaker = breaker
+        self.budget = budget
+        self.budget_key = budget_key or (breaker.key if breaker else "default")
+        # Jitter only spreads retries in time; it is not a security decision.
+        self._rng = rng or random.Random()  # noqa: S311
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def _tenacity_kwargs(self) -> dict[str, object]:
+        policy = self.policy
+        started = time.monotonic()
+
+        def should_retry(state: tenacity.RetryCallState) -> bool:
+            outcome = state.outcome
+            if outcome is None or not outcome.failed:
+                return False
+            error = outcome.exception()
+            if error is None or isinstance(error, CircuitOpenError):
+                return False
+            return policy.retry_on(error)
+
+        def should_stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= policy.max_attempts:
+                return True
+            if policy.deadline_seconds is not None:
+                # Never sleep past the deadline: tenacity computed the upcoming sleep already.
+                ends = time.monotonic() - started + (state.upcoming_sleep or 0.0)
+                if ends >= policy.deadline_seconds:
+                    return True
+            # Last check, so a retry spends budget only if it will really happen.
+            return self.budget is not None and not self.budget.try_spend(self.budget_key)
+
+        return {
+            "retry": should_retry,
+            "stop": should_stop,
+            "wait": _Backoff(policy, self._rng),
+            "reraise": True,
+        }
+
+    # ------------------------------------------------------------------ sync
+    def _attempt_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        timeout = self.policy.attempt_timeout_seconds
+        if self.breaker is not None:
+            return self.breaker.call(fn, *args, **kwargs)
+        if timeout is None:
+            return fn(*args, **kwargs)
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(thread_name_prefix="guard-retry-attempt")
+        context = contextvars.copy_context()
+        future: Future[T] = self._executor.submit(lambda: context.run(fn, *args, **kwargs))
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            if future.done():
+                return future.result()
+            raise AttemptTimeout(f"attempt exceeded {timeout:g} s") from None
+
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if self.budget is not None:
+            self.budget.deposit(self.budget_key)
+        retrying = tenacity.Retrying(**self._tenacity_kwargs())  # type: ignore[arg-type]
+        result: T = retrying(self._attempt_sync, fn, *args, **kwargs)
+        return result
+
+    # ------------------------------------------------------------------ asyncio
+    async def _attempt_async(
+        self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        if self.breaker is not None:
+            return await self.breaker.call_async(fn, *args, **kwargs)
+        timeout = self.policy.attempt_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                return await fn(*args, **kwargs)
+        except TimeoutError as error:
+            raise AttemptTimeout(f"attempt exceeded {timeout:g} s") from error
+
+    async def call_async(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        if self.budget is not None:
+            self.budget.deposit(self.budget_key)
+        retrying = tenacity.AsyncRetrying(**self._tenacity_kwargs())  # type: ignore[arg-type]
+        return await retrying(self._attempt_async, fn, *args, **kwargs)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,73 @@
+"""Entry points of the processes spawned by the multi-process tests (must be importable)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from guard.breaker import BreakerConfig, BreakerEvent, CircuitBreaker, CircuitOpenError, EventKind
+
+
+def _breaker(redis_url: str, key: str, cooldown: float, transitions: list[str]) -> CircuitBreaker:
+    config = BreakerConfig(cooldown_seconds=cooldown, call_timeout_seconds=5)
+    breaker = CircuitBreaker(key, config, redis_url=redis_url)
+
+    def on_event(event: BreakerEvent) -> None:
+        if event.kind is EventKind.TRANSITION and event.shared:
+            transitions.append(f"{event.from_state}->{event.state}")
+
+    breaker.add_listener(on_event)
+    return breaker
+
+
+def probe_burst(
+    redis_url: str, key: str, cooldown: float, barrier: Any, dependency_calls: Any, out: Any
+) -> None:
+    """Wait for the common start, then try one call that holds the dependency for 300 ms."""
+    transitions: list[str] = []
+    breaker = _breaker(redis_url, key, cooldown, transitions)
+
+    def slow_dependency() -> None:
+        with dependency_calls.get_lock():
+            dependency_calls.value += 1
+        time.sleep(0.3)
+
+    barrier.wait(timeout=60)
+    try:
+        breaker.call(slow_dependency)
+        admitted = True
+    except CircuitOpenError:
+        admitted = False
+    out.put({"admitted": admitted, "transitions": transitions})
+
+
+def trip_together(
+    redis_url: str,
+    key: str,
+    barrier: Any,
+    dependency_calls: Any,
+    out: Any,
+    run_seconds: float,
+) -> None:
+    """Hammer a failing dependency for ``run_seconds``; report the transitions performed."""
+    transitions: list[str] = []
+    breaker = _breaker(redis_url, key, 30.0, transitions)
+
+    def failing_dependency() -> None:
+        with dependency_calls.get_lock():
+            dependency_calls.value += 1
+        time.sleep(0.02)
+        raise ConnectionError("booking API down")
+
+    barrier.wait(timeout=60)
+    deadline = time.monotonic() + run_seconds
+    rejected = 0
+    while time.monotonic() < deadline:
+        try:
+            breaker.call(failing_dependency)
+        except ConnectionError:
+            pass
+        except CircuitOpenError:
+            rejected += 1
+            time.sleep(0.001)
+    out.put({"transitions": transitions, "rejected": rejected})

@@ -1,0 +1,124 @@
+"""`guard breaker …` against real Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, PostgresWriteBehind
+from guard.cli.breaker import breaker as breaker_cli
+
+CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
+
+
+@pytest.fixture
+def cli(db_url, redis_url):
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(
+            breaker_cli,
+            list(args),
+            obj={"database_url": db_url},
+            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
+        )
+
+    return run
+
+
+@pytest.fixture
+def tripped(db_url, redis_url, key) -> CircuitBreaker:
+    writer = PostgresWriteBehind(db_url)
+    circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
+
+    def down() -> None:
+        raise ConnectionError("booking API down")
+
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            circuit.call(down)
+    assert writer.close()
+    return circuit
+
+
+def test_list_and_show_as_json(cli, tripped, key):
+    listed = cli("list", "--json")
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)
+    assert (row["key"], row["state"], row["failure_count"]) == (key, "open", 3)
+    assert 0 < row["recovers_in_seconds"] <= 30
+
+    shown = cli("show", key, "--json")
+    assert shown.exit_code == 0, shown.output
+    view = json.loads(shown.output)
+    assert view["opened_at"] is not None and view["source"] == "redis"
+    assert [event["to_state"] for event in view["events"]] == ["open"]
+
+
+def test_human_output_is_a_table(cli, tripped, key):
+    result = cli("show", key)
+    assert result.exit_code == 0, result.output
+    assert key in result.output and "recent events" in result.output
+    assert "3 consecutive failures" in result.output
+
+
+def test_unknown_key_is_a_clear_error(cli):
+    for args in (
+        ("show", "appointment_booking:service:404"),
+        ("trip", "appointment_booking:service:404", "--reason", "x"),
+    ):
+        result = cli(*args)
+        assert result.exit_code != 0
+        assert "unknown circuit key 'appointment_booking:service:404'" in result.output
+
+
+def test_trip_and_reset_are_shared_and_recorded(cli, tripped, key, db_url):
+    result = cli("reset", key, "--reason", "dependency fixed", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["state"] == "closed"
+    assert tripped.call(lambda: "booked") == "booked"  # the application sees the reset
+
+    result = cli("trip", key, "--reason", "maintenance window", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["recorded_in_postgresql"] is True
+    with pytest.raises(CircuitOpenError) as rejected:
+        tripped.call(lambda: "booked")
+    assert rejected.value.state.label == "forced_open"
+
+    assert cli("disable", key, "--reason", "investigating").exit_code == 0
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT generation, to_state, reason, actor IS NOT NULL FROM guard.breaker_events"
+            " WHERE key = %s ORDER BY generation",
+            (key,),
+        ).fetchall()
+        state = conn.execute(
+            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+        ).fetchone()
+    assert rows == [
+        (1, "open", "3 consecutive failures", False),
+        (2, "closed", "reset: dependency fixed", True),
+        (3, "forced_open", "force_open: maintenance window", True),
+        (4, "disabled", "disable: investigating", True),
+    ]
+    assert state == ("disabled", 4)
+
+
+def test_reason_is_required(cli, tripped, key):
+    result = cli("trip", key)
+    assert result.exit_code != 0 and "--reason" in result.output
+
+
+def test_redis_down_is_one_clear_line(db_url, key):
+    result = CliRunner().invoke(
+        breaker_cli,
+        ["trip", key, "--reason", "x"],
+        obj={"database_url": db_url},
+        env={"GUARD_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"},
+    )
+    assert result.exit_code != 0
+    assert "cannot reach breaker state" in result.output
+    assert "hunter2" not in result.output

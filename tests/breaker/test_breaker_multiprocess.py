@@ -1,0 +1,86 @@
+"""Eight processes sharing one circuit through Redis, released together by a barrier."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import redis
+
+from guard.breaker import BreakerConfig, CircuitBreaker, State
+from guard.breaker.redis_store import RedisStore
+from tests.breaker import mp_workers
+
+PROCESSES = 8
+CONTEXT = multiprocessing.get_context("spawn")
+
+
+def _run(target, args_for) -> list[dict]:
+    barrier = CONTEXT.Barrier(PROCESSES + 1)
+    calls = CONTEXT.Value("i", 0)
+    out = CONTEXT.Queue()
+    processes = [
+        CONTEXT.Process(target=target, args=args_for(barrier, calls, out)) for _ in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    return processes, barrier, calls, out
+
+
+def _collect(processes, out) -> list[dict]:
+    results = [out.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    return results
+
+
+@pytest.mark.parametrize("start", ["open_with_cooldown_over", "half_open_idle"])
+def test_half_open_burst_admits_exactly_one_probe(redis_url, key, start):
+    cooldown = 1.0
+    setup = CircuitBreaker(
+        key, BreakerConfig(cooldown_seconds=cooldown, call_timeout_seconds=5), redis_url=redis_url
+    )
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            setup.call(_fail)
+    processes, barrier, calls, out = _run(
+        mp_workers.probe_burst, lambda b, c, o: (redis_url, key, cooldown, b, c, o)
+    )
+    time.sleep(cooldown + 0.1)
+    if start == "half_open_idle":
+        setup.call(lambda: None)  # performs OPEN -> HALF_OPEN, one probe success, lease back
+        assert setup.state is State.HALF_OPEN
+    barrier.wait(timeout=60)
+    results = _collect(processes, out)
+
+    assert sum(result["admitted"] for result in results) == 1
+    assert calls.value == 1
+    transitions = [t for result in results for t in result["transitions"]]
+    # Each transition is performed (and reported) by exactly one process.
+    if start == "open_with_cooldown_over":
+        assert transitions == ["open->half_open"]  # the probe is still running at the end
+    else:
+        assert transitions == ["half_open->closed"]  # the single probe was the 2nd success
+
+
+def test_eight_processes_tripping_give_one_transition_and_bounded_calls(redis_url, key):
+    processes, barrier, calls, out = _run(
+        mp_workers.trip_together, lambda b, c, o: (redis_url, key, b, c, o, 1.0)
+    )
+    barrier.wait(timeout=60)
+    results = _collect(processes, out)
+
+    transitions = [t for result in results for t in result["transitions"]]
+    assert transitions == ["closed->open"]
+    events = RedisStore(redis.Redis.from_url(redis_url)).events(key)
+    assert [(e["from_state"], e["to_state"]) for e in events] == [("closed", "open")]
+    # Threshold (3) plus at most one in-flight call per other process; a breaker that kept
+    # admitting would see ~8 processes x 50 calls in the second the workers run.
+    assert 3 <= calls.value <= 3 + PROCESSES - 1
+    assert all(result["rejected"] > 0 for result in results)
+
+
+def _fail() -> None:
+    raise ConnectionError("booking API down")

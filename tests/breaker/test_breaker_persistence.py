@@ -1,0 +1,124 @@
+"""Write-behind of transitions to real PostgreSQL (the harness's migrated ``db_url``)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from guard.breaker import (
+    BreakerConfig,
+    BreakerEvent,
+    BreakerRegistry,
+    CircuitBreaker,
+    EventKind,
+    PostgresWriteBehind,
+    State,
+    load_settings_config,
+)
+from tests.support.redis_server import free_port
+
+CONFIG = BreakerConfig(cooldown_seconds=0.2, call_timeout_seconds=None)
+
+
+def _fail(breaker: CircuitBreaker, times: int) -> None:
+    def down() -> None:
+        raise ConnectionError("booking API down")
+
+    for _ in range(times):
+        with pytest.raises(ConnectionError):
+            breaker.call(down)
+
+
+def _rows(db_url: str, sql: str, *params: object) -> list[tuple]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_transitions_are_written_behind_with_state_upserted(db_url, redis_url, key):
+    writer = PostgresWriteBehind(db_url)
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
+    _fail(breaker, 3)
+    time.sleep(0.25)
+    breaker.call(lambda: None)
+    breaker.call(lambda: None)
+    assert breaker.state is State.CLOSED
+    assert writer.close()
+
+    events = _rows(
+        db_url,
+        "SELECT generation, from_state, to_state, reason, failure_count, success_count, actor,"
+        " host, pid FROM guard.breaker_events WHERE key = %s ORDER BY generation",
+        key,
+    )
+    host, pid = socket.gethostname(), breaker.backend.pid
+    assert events == [
+        (1, "closed", "open", "3 consecutive failures", 3, 0, None, host, pid),
+        (2, "open", "half_open", "cooldown elapsed", 3, 0, None, host, pid),
+        (3, "half_open", "closed", "2 probe successes", 0, 2, None, host, pid),
+    ]
+    state = _rows(
+        db_url, "SELECT state, generation, opened_at FROM guard.breaker_state WHERE key = %s", key
+    )
+    assert state == [("closed", 3, None)]
+
+
+def _event(key: str, generation: int, to: State) -> BreakerEvent:
+    return BreakerEvent(
+        kind=EventKind.TRANSITION,
+        key=key,
+        state=to,
+        generation=generation,
+        occurred_at=datetime.now(UTC),
+        host="h",
+        pid=1,
+        from_state=State.CLOSED if to is State.OPEN else State.OPEN,
+        reason="test",
+    )
+
+
+def test_writes_are_idempotent_per_key_and_generation(db_url, key):
+    writer = PostgresWriteBehind(db_url)
+    writer.submit([_event(key, 1, State.OPEN), _event(key, 2, State.HALF_OPEN)])
+    writer.submit([_event(key, 1, State.OPEN)])  # replayed: ignored
+    writer.submit([_event(key, 1, State.OPEN)])
+    assert writer.close()
+    assert _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key) == [(2,)]
+    # The state row never moves back to an older generation.
+    assert _rows(db_url, "SELECT state, generation FROM guard.breaker_state") == [("half_open", 2)]
+
+
+def test_postgresql_outage_loses_no_events(db_url, key):
+    """Events queued while PostgreSQL is unreachable are written once it is back."""
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    writer = PostgresWriteBehind(dead_url, min_retry_seconds=0.05, max_retry_seconds=0.1)
+    started = time.perf_counter()
+    for generation in range(1, 6):
+        writer(_event(key, generation, State.OPEN))
+    assert time.perf_counter() - started < 0.05  # the listener never waits on PostgreSQL
+    assert not writer.flush(timeout=0.5)
+    assert writer.pending == 5
+    writer.database_url = db_url  # "PostgreSQL is back" (same effect as a restart)
+    assert writer.close(timeout=10)
+    assert _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key) == [(5,)]
+
+
+def test_registry_defaults_come_from_the_settings_table(db_url, redis_url):
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "UPDATE guard.settings SET value = '5' WHERE key = 'breaker_failure_threshold'"
+        )
+    assert load_settings_config(db_url).failure_threshold == 5
+    registry = BreakerRegistry.from_settings(
+        db_url,
+        redis_url=redis_url,
+        templates={"appointment_booking:staff:": BreakerConfig(failure_threshold=7)},
+    )
+    assert registry.service(1).config.failure_threshold == 5
+    assert registry.service(1).config.cooldown_seconds == 30
+    assert registry.staff(9).config.failure_threshold == 7
+    assert registry.global_().key == "appointment_booking:global"
+    registry.close()

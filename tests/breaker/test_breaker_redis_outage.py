@@ -1,0 +1,168 @@
+"""Real Redis faults: killed (connections refused), paused with SIGSTOP, and restarted.
+
+Latency bounds are generous for a loaded 2-core machine but still far below what an
+unprotected client shows (redis-py defaults: ~7.7 s per call when Redis is down, 2 s and more
+when it is paused); the measured figures are printed for the report (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import statistics
+import time
+
+import pytest
+
+from guard.breaker import (
+    Backend,
+    BreakerConfig,
+    BreakerEvent,
+    CircuitBreaker,
+    CircuitOpenError,
+    EventKind,
+    State,
+)
+from guard.breaker.redis_store import RedisStore, make_client
+
+CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
+
+
+class FailingDependency:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        raise ConnectionError("booking API down")
+
+
+def _guarded_call_seconds(breaker: CircuitBreaker, fn) -> float:
+    started = time.perf_counter()
+    with contextlib.suppress(ConnectionError, CircuitOpenError):
+        breaker.call(fn)
+    return time.perf_counter() - started
+
+
+def _report(name: str, latencies: list[float]) -> None:
+    ordered = sorted(latencies)
+    p99 = ordered[int(len(ordered) * 0.99) - 1]
+    print(
+        f"\n{name}: {len(ordered)} calls, median {statistics.median(ordered) * 1e3:.2f} ms, "
+        f"p99 {p99 * 1e3:.2f} ms, max {ordered[-1] * 1e3:.2f} ms"
+    )
+
+
+def test_redis_refusing_connections_never_fails_open(redis_server, key, caplog):
+    redis_server.stop()
+    caplog.set_level(logging.WARNING, logger="guard.breaker")
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
+    dependency = FailingDependency()
+    latencies = []
+    deadline = time.monotonic() + 2.5  # spans two reconnection attempts (1 s interval)
+    while time.monotonic() < deadline:
+        latencies.append(_guarded_call_seconds(breaker, dependency))
+        time.sleep(0.005)
+    _report("redis refusing connections", latencies)
+
+    assert dependency.calls == CONFIG.failure_threshold  # at most threshold per cooldown
+    assert breaker.state is State.OPEN
+    assert statistics.median(latencies) < 0.005
+    assert sorted(latencies)[int(len(latencies) * 0.99) - 1] <= 0.025
+    assert max(latencies) < 0.25
+    unreachable = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(unreachable) == 1  # logged once per outage, not once per call
+
+
+def test_redis_killed_mid_run_keeps_protecting(redis_server, key):
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
+    for _ in range(20):
+        breaker.call(lambda: None)
+    assert not breaker.backend.health.down
+    redis_server.stop()
+    dependency = FailingDependency()
+    latencies = [_guarded_call_seconds(breaker, dependency) for _ in range(200)]
+    _report("redis killed mid-run", latencies)
+    assert dependency.calls == CONFIG.failure_threshold
+    assert breaker.backend.health.down
+    assert max(latencies) < 0.25
+
+
+def test_redis_paused_costs_bounded_latency(redis_server, key):
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
+    breaker.call(lambda: None)
+    redis_server.pause()
+    try:
+        latencies = []
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            breaker.call(lambda: None)
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.005)
+    finally:
+        redis_server.resume()
+    _report("redis paused (SIGSTOP)", latencies)
+    slow = [latency for latency in latencies if latency > 0.025]
+    # Only the call that tries Redis (at most once per 1 s retry interval) waits for the
+    # read timeout (0.1 s); every other call decides locally.
+    assert len(slow) <= 4
+    assert max(latencies) < 0.5
+    assert breaker.backend.health.down
+
+
+def test_redis_back_state_rejoined(redis_server, key):
+    events: list[BreakerEvent] = []
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url, listeners=(events.append,))
+    breaker.call(lambda: None)
+    redis_server.stop()
+    breaker.call(lambda: None)  # decided per process
+    assert breaker.backend.health.down
+
+    redis_server.start()  # same port, empty data
+    operator = Backend(redis_server.url)
+    other = CircuitBreaker(key, CONFIG, backend=operator)
+    operator.sync_store.control(other._args, State.FORCED_OPEN, "maintenance", "ops", 0)
+    time.sleep(breaker.backend.health.retry_interval + 0.1)
+
+    with pytest.raises(CircuitOpenError) as rejected:
+        breaker.call(lambda: None)
+    assert rejected.value.state is State.FORCED_OPEN  # the shared state, not the local one
+    assert not breaker.backend.health.down
+    kinds = [event.kind for event in events]
+    assert kinds.count(EventKind.REDIS_UNAVAILABLE) == 1
+    assert kinds.count(EventKind.REDIS_RESTORED) == 1
+    operator.close()
+
+
+def test_async_breaker_protects_while_redis_is_down(redis_server, key):
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
+    calls = 0
+
+    async def failing() -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("booking API down")
+
+    async def scenario() -> None:
+        await breaker.call_async(asyncio.sleep, 0)
+        redis_server.stop()
+        for _ in range(50):
+            started = time.perf_counter()
+            with pytest.raises((ConnectionError, CircuitOpenError)):
+                await breaker.call_async(failing)
+            assert time.perf_counter() - started < 0.25
+
+    asyncio.run(scenario())
+    assert calls == CONFIG.failure_threshold
+    assert breaker.state is State.OPEN
+
+
+def test_store_reads_back_what_the_scripts_wrote(redis_url, key):
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url)
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            breaker.call(FailingDependency())
+    stored = RedisStore(make_client(redis_url)).read(key)
+    assert stored["st"] == str(int(State.OPEN)) and stored["g"] == "1" and stored["f"] == "3"

@@ -1,0 +1,300 @@
+"""The state machine, on real Redis and on the per-process store (same rules for both)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from guard.breaker import (
+    Backend,
+    BreakerConfig,
+    BreakerEvent,
+    CircuitBreaker,
+    CircuitOpenError,
+    EventKind,
+    GuardedCallTimeout,
+    Outcome,
+    State,
+)
+
+
+class SlotTaken(Exception):
+    """A business error: the dependency worked, the slot was simply gone."""
+
+
+class Dependency:
+    """A fake downstream service that counts calls and fails on demand."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failing = False
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failing:
+            raise ConnectionError("booking API down")
+        return "booked"
+
+
+def fail(breaker: CircuitBreaker, dependency: Dependency, times: int) -> None:
+    dependency.failing = True
+    for _ in range(times):
+        with pytest.raises((ConnectionError, CircuitOpenError)):
+            breaker.call(dependency)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def make_breaker(
+    request: pytest.FixtureRequest, key: str, fast_config: BreakerConfig
+) -> Iterator[Callable[..., CircuitBreaker]]:
+    """Builds breakers on the same circuit; each call is a separate Backend (like a process)."""
+    backends: list[Backend] = []
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    shared_memory_backend = Backend(None)
+
+    def build(config: BreakerConfig = fast_config, circuit: str = key) -> CircuitBreaker:
+        backend = Backend(url) if url else shared_memory_backend
+        backends.append(backend)
+        return CircuitBreaker(circuit, config, backend=backend)
+
+    yield build
+    for backend in backends:
+        backend.close()
+
+
+def test_opens_after_threshold_consecutive_failures_and_stops_calling(make_breaker):
+    breaker, dependency = make_breaker(), Dependency()
+    fail(breaker, dependency, 3)
+    assert breaker.state is State.OPEN
+    with pytest.raises(CircuitOpenError) as rejected:
+        breaker.call(dependency)
+    assert dependency.calls == 3
+    assert rejected.value.retry_after is not None and 0 < rejected.value.retry_after <= 0.3
+
+
+def test_success_resets_consecutive_failures(make_breaker):
+    breaker, dependency = make_breaker(), Dependency()
+    fail(breaker, dependency, 2)
+    dependency.failing = False
+    breaker.call(dependency)
+    fail(breaker, dependency, 2)
+    assert breaker.state is State.CLOSED
+
+
+def test_half_open_after_cooldown_then_closes_after_two_probe_successes(make_breaker):
+    breaker, dependency = make_breaker(), Dependency()
+    fail(breaker, dependency, 3)
+    time.sleep(0.35)
+    dependency.failing = False
+    assert breaker.call(dependency) == "booked"
+    assert breaker.state is State.HALF_OPEN
+    assert breaker.call(dependency) == "booked"
+    assert breaker.state is State.CLOSED
+
+
+def test_failure_in_half_open_opens_again(make_breaker):
+    breaker, dependency = make_breaker(), Dependency()
+    fail(breaker, dependency, 3)
+    time.sleep(0.35)
+    fail(breaker, dependency, 1)
+    assert breaker.state is State.OPEN
+    calls = dependency.calls
+    with pytest.raises(CircuitOpenError):
+        breaker.call(dependency)
+    assert dependency.calls == calls
+
+
+def test_half_open_admits_one_probe_at_a_time(make_breaker):
+    first, second = make_breaker(), make_breaker()
+    fail(first, Dependency(), 3)
+    time.sleep(0.35)
+    probe = first.acquire()
+    assert probe.probe_seq > 0
+    with pytest.raises(CircuitOpenError) as rejected:
+        second.acquire()
+    assert rejected.value.state is State.HALF_OPEN
+    first.release(probe, Outcome.SUCCESS)
+    next_probe = second.acquire()  # the lease was handed back with the outcome
+    assert next_probe.probe_seq == probe.probe_seq + 1
+
+
+def test_crashed_probe_lease_expires_after_call_timeout(make_breaker):
+    config = BreakerConfig(cooldown_seconds=0.2, call_timeout_seconds=0.1)
+    crashed, survivor = make_breaker(config), make_breaker(config)
+    fail(crashed, Dependency(), 3)
+    time.sleep(0.25)
+    crashed.acquire()  # never released: the process "died" holding the probe
+    with pytest.raises(CircuitOpenError):
+        survivor.acquire()
+    time.sleep(config.probe_lease_ms / 1000 + 0.05)
+    assert survivor.acquire().probe_seq > 0
+
+
+def test_outcome_of_a_call_from_an_older_generation_is_ignored(make_breaker):
+    slow, other = make_breaker(), make_breaker()
+    ticket = slow.acquire()  # admitted while CLOSED, still running…
+    fail(other, Dependency(), 3)
+    time.sleep(0.35)
+    other.call(lambda: None)  # now HALF_OPEN → one probe success
+    slow.release(ticket, Outcome.FAILURE)  # …the old call fails late: must not reopen
+    other.call(lambda: None)
+    assert other.state is State.CLOSED
+
+
+def test_ignored_exceptions_and_result_predicates(make_breaker):
+    config = BreakerConfig(
+        cooldown_seconds=0.3,
+        call_timeout_seconds=None,
+        ignored_exceptions=(SlotTaken,),
+        is_failure_result=lambda result: result == 503,
+    )
+    breaker = make_breaker(config)
+
+    def slot_taken() -> None:
+        raise SlotTaken
+
+    for _ in range(5):
+        with pytest.raises(SlotTaken):
+            breaker.call(slot_taken)
+    assert breaker.state in (None, State.CLOSED)
+    for _ in range(3):
+        assert breaker.call(lambda: 503) == 503
+    assert breaker.state is State.OPEN
+
+
+def test_listeners_see_every_event_and_each_transition_once(make_breaker):
+    events: list[BreakerEvent] = []
+    breaker = make_breaker()
+    breaker.add_listener(events.append)
+    dependency = Dependency()
+    breaker.call(dependency)
+    fail(breaker, dependency, 4)
+    kinds = [event.kind for event in events]
+    assert kinds == [EventKind.SUCCESS] + [EventKind.FAILURE] * 3 + [
+        EventKind.TRANSITION,
+        EventKind.REJECTED,
+    ] or kinds == [EventKind.SUCCESS] + [EventKind.FAILURE] * 2 + [
+        EventKind.TRANSITION,
+        EventKind.FAILURE,
+        EventKind.REJECTED,
+    ]
+    transition = next(event for event in events if event.kind is EventKind.TRANSITION)
+    assert (transition.from_state, transition.state) == (State.CLOSED, State.OPEN)
+    assert transition.failure_count == 3 and transition.reason == "3 consecutive failures"
+
+
+def test_sync_timeout_stops_waiting_and_counts_a_failure(make_breaker):
+    breaker = make_breaker(BreakerConfig(call_timeout_seconds=0.05, cooldown_seconds=5))
+    for _ in range(3):
+        started = time.monotonic()
+        with pytest.raises(GuardedCallTimeout):
+            breaker.call(time.sleep, 1.0)
+        assert time.monotonic() - started < 0.9  # did not wait for the sleeping call
+    assert breaker.state is State.OPEN
+
+
+def test_context_manager_and_decorator(make_breaker):
+    breaker = make_breaker()
+    dependency = Dependency()
+    guarded = breaker(dependency)
+    assert guarded() == "booked"
+    dependency.failing = True
+    for _ in range(3):
+        with pytest.raises(ConnectionError), breaker.guard():
+            dependency()
+    with pytest.raises(CircuitOpenError), breaker.guard():
+        dependency()
+    assert dependency.calls == 4
+
+
+def test_async_calls_timeouts_and_guard(make_breaker):
+    breaker = make_breaker(BreakerConfig(call_timeout_seconds=0.05, cooldown_seconds=0.3))
+
+    @breaker
+    async def book(delay: float) -> str:
+        await asyncio.sleep(delay)
+        return "booked"
+
+    async def scenario() -> None:
+        assert await book(0) == "booked"
+        started = time.monotonic()
+        with pytest.raises(GuardedCallTimeout):
+            await book(5)  # cancelled, not awaited to the end
+        assert time.monotonic() - started < 1.0
+        with pytest.raises(GuardedCallTimeout):
+            async with breaker.guard():
+                await asyncio.sleep(5)
+        with pytest.raises(GuardedCallTimeout):
+            await breaker.call_async(book, 5)
+        assert breaker.state is State.OPEN
+        with pytest.raises(CircuitOpenError):
+            await book(0)
+        await asyncio.sleep(0.35)
+        assert await book(0) == "booked"
+        assert await book(0) == "booked"
+        assert breaker.state is State.CLOSED
+
+    asyncio.run(scenario())
+
+
+def test_manual_states_are_obeyed(make_breaker):
+    breaker, dependency = make_breaker(), Dependency()
+    breaker.call(dependency)
+    ticket_reply = _control(breaker, State.FORCED_OPEN)
+    assert ticket_reply.state is State.FORCED_OPEN
+    breaker._known = None  # another process acted; forget the cached state
+    with pytest.raises(CircuitOpenError):
+        breaker.call(dependency)
+    _control(breaker, State.FORCED_CLOSED)
+    breaker._known = None
+    fail(breaker, dependency, 5)
+    assert dependency.calls == 6  # forced closed: failures never trip it
+
+
+def _control(breaker: CircuitBreaker, target: State):
+    backend = breaker.backend
+    if backend.uses_redis:
+        return backend.sync_store.control(breaker._args, target, "test", "tester", 0)
+    return backend.memory.control(breaker.key, breaker.config, target, "test")
+
+
+def test_known_open_circuit_rejects_without_a_redis_round_trip(redis_url, key, fast_config):
+    breaker = CircuitBreaker(key, BreakerConfig(cooldown_seconds=30), redis_url=redis_url)
+    fail(breaker, Dependency(), 3)
+    stats = redis.Redis.from_url(redis_url)
+    stats.config_resetstat()
+    for _ in range(200):
+        with pytest.raises(CircuitOpenError):
+            breaker.call(lambda: None)
+    evalsha = stats.info("commandstats").get("cmdstat_evalsha", {"calls": 0})["calls"]
+    # local_state_ttl (1 s) allows a refresh per second; 200 rejections take far less.
+    assert evalsha <= 1
+
+
+def test_successful_closed_call_costs_one_round_trip(redis_url, key):
+    breaker = CircuitBreaker(key, BreakerConfig(call_timeout_seconds=None), redis_url=redis_url)
+    breaker.call(lambda: None)  # first call also asks for admission
+    stats = redis.Redis.from_url(redis_url)
+    stats.config_resetstat()
+    for _ in range(100):
+        breaker.call(lambda: None)
+    commands = {
+        name: value["calls"]
+        for name, value in stats.info("commandstats").items()
+        if name != "cmdstat_config|resetstat"
+    }
+    # 100 calls within one second: one EVALSHA each (+ at most one TTL refresh), nothing else.
+    assert commands.get("cmdstat_evalsha", 0) in (100, 101)
+    # Commands run inside the script are counted too; no other client command was sent.
+    assert set(commands) <= {"cmdstat_evalsha", "cmdstat_info", "cmdstat_hmget"}
+
+
+def test_constructor_never_raises_when_redis_is_unreachable(key, fast_config):
+    breaker = CircuitBreaker(key, fast_config, redis_url="redis://:secret@127.0.0.1:1/0")
+    assert breaker.call(lambda: 42) == 42
+    assert breaker.backend.health.down
+    assert "secret" not in breaker.backend.masked_url
