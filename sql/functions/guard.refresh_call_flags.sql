@@ -22,6 +22,15 @@ AS $$
 DECLARE
     differing integer;
 BEGIN
+    IF NOT known_active THEN
+        -- Lock the calls first, in id order, and look at their appointments in the next
+        -- statement: under READ COMMITTED its snapshot sees every appointment committed by a
+        -- writer we waited for, so two concurrent writers cannot leave a call with flags derived
+        -- from a stale view. The id order keeps such writers from deadlocking. The insert path
+        -- needs neither: its answer (booked) does not depend on what others see.
+        PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
+    END IF;
+
     WITH current_state AS (
         SELECT
             c.id,
