@@ -1,0 +1,107 @@
+-- I1: every call has direction inbound or outbound; a missing one becomes inbound.
+BEGIN;
+SELECT plan(11);
+
+INSERT INTO companies (id, name) VALUES (1, 'A');
+-- Explicit ids below stay clear of generated ones.
+ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
+
+INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES
+(1, 1, 'c1', NULL),
+(2, 1, 'c2', ''),
+(3, 1, 'c3', '  OUTBOUND '),
+(4, 1, 'c4', 'inbound');
+SELECT results_eq(
+    'SELECT direction FROM calls ORDER BY id',
+    ARRAY['inbound', 'inbound', 'outbound', 'inbound'],
+    'single-row and multi-row inserts: missing and blank become inbound, case is folded'
+);
+
+INSERT INTO calls (company_id, retell_call_id, direction)
+SELECT
+    1,
+    'bulk' || g,
+    NULL
+FROM generate_series(1, 1000) AS g;
+SELECT is(
+    (
+        SELECT count(*)::int FROM calls
+        WHERE retell_call_id LIKE 'bulk%' AND direction = 'inbound'
+    ),
+    1000,
+    'a bulk insert without direction: all inbound'
+);
+
+UPDATE calls SET direction = NULL
+WHERE id = 3;
+SELECT is((
+    SELECT direction FROM calls
+    WHERE id = 3
+), 'inbound', 'an update to NULL is normalised');
+
+SELECT throws_ok(
+    $$INSERT INTO calls (company_id, retell_call_id, direction) VALUES (1, 'bad', 'sideways')$$,
+    '23514',
+    NULL,
+    'an unknown direction is refused, not guessed'
+);
+SELECT throws_ok(
+    $$UPDATE calls SET direction = 'up' WHERE id = 1$$,
+    '23514',
+    NULL,
+    'an update to an unknown direction is refused'
+);
+
+SELECT col_not_null('public', 'calls', 'direction', 'direction is NOT NULL');
+SELECT ok(
+    (
+        SELECT convalidated FROM pg_constraint
+        WHERE conname = 'guard_calls_direction_check'
+    ),
+    'the direction CHECK is validated on a database Booking Guard created'
+);
+SELECT is(
+    (
+        SELECT stage FROM guard.rules
+        WHERE id = 'I1_call_direction'
+    ), 'enforce', 'I1 is at stage enforce'
+);
+
+-- The normaliser is a BEFORE ROW trigger on INSERT and UPDATE OF direction.
+SELECT is(
+    (
+        SELECT (tgtype & 1 = 1, tgtype & 2 = 2, tgtype & 4 = 4, tgtype & 16 = 16)::text
+        FROM pg_trigger
+        WHERE tgname = 'guard_calls_normalise_direction'
+    ),
+    '(t,t,t,t)',
+    'normaliser: row-level, BEFORE, on INSERT and on UPDATE'
+);
+SELECT is(
+    (
+        SELECT array_agg(a.attname ORDER BY a.attname)::text
+        FROM pg_trigger AS t
+        CROSS JOIN unnest(t.tgattr) AS k (attnum)
+        INNER JOIN pg_attribute AS a ON t.tgrelid = a.attrelid AND k.attnum = a.attnum
+        WHERE t.tgname = 'guard_calls_normalise_direction'
+    ),
+    '{direction}',
+    'normaliser fires on UPDATE OF direction only'
+);
+
+-- An existing bad row (as a legacy load left it) is found and fixed by the reconciler, audited.
+ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
+ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
+SET LOCAL session_replication_role = replica;
+INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status)
+VALUES (900, 1, 'legacy', NULL, 'unlinked');
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT rule_name, corrected FROM guard.reconcile_call_batch(900, 901)
+      WHERE rule_name = 'I1_call_direction'$$,
+    $$VALUES ('I1_call_direction', 1)$$,
+    'the reconciler corrects the existing row and audits it'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

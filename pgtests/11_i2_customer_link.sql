@@ -1,0 +1,143 @@
+-- I2: customer_id set <=> a complete link (status linked, linked_at, method, confidence 0-100);
+-- a cleared customer is unlinked, an anonymous caller anonymous.
+BEGIN;
+SELECT plan(13);
+
+INSERT INTO companies (id, name) VALUES (1, 'A');
+-- Explicit ids below stay clear of generated ones.
+ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
+INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann'), (2, 1, 'Bob');
+
+INSERT INTO calls (id, company_id, retell_call_id, from_number, customer_id) VALUES
+(1, 1, 'c1', '+49 30 1', 1),
+(2, 1, 'c2', '+49 30 2', NULL),
+(3, 1, 'c3', NULL, NULL),
+(4, 1, 'c4', 'anonymous', NULL);
+SELECT results_eq(
+    $$SELECT customer_link_status, customer_link_method, customer_link_confidence,
+             customer_linked_at IS NOT NULL
+      FROM calls ORDER BY id$$,
+    $$VALUES ('linked', 'phone_match', 100.00::numeric(5, 2), TRUE),
+             ('unlinked', NULL, NULL, FALSE),
+             ('anonymous', NULL, NULL, FALSE),
+             ('anonymous', NULL, NULL, FALSE)$$,
+    'a linked customer gets the defaults; no customer is unlinked, or anonymous without a number'
+);
+
+INSERT INTO calls (
+    id, company_id, retell_call_id, from_number, customer_id,
+    customer_link_method, customer_link_confidence
+)
+VALUES (5, 1, 'c5', '+49 30 5', 2, 'name_match', 62.5);
+SELECT results_eq(
+    $$SELECT customer_link_method, customer_link_confidence FROM calls WHERE id = 5$$,
+    $$VALUES ('name_match', 62.50::numeric(5, 2))$$,
+    'a method and confidence the writer gives are kept'
+);
+
+UPDATE calls SET customer_id = NULL
+WHERE id = 1;
+SELECT results_eq(
+    $$SELECT customer_link_status, customer_link_method, customer_linked_at FROM calls WHERE id = 1$$,
+    $$VALUES ('unlinked', NULL::text, NULL::timestamptz)$$,
+    'clearing the customer unlinks the call and clears the link details'
+);
+
+UPDATE calls SET customer_id = 1
+WHERE id = 5;
+SELECT results_eq(
+    $$SELECT customer_link_method, customer_link_confidence FROM calls WHERE id = 5$$,
+    $$VALUES ('phone_match', 100.00::numeric(5, 2))$$,
+    'a newly linked customer does not inherit the previous link method and confidence'
+);
+
+UPDATE calls SET customer_id = 1, customer_link_confidence = 80
+WHERE id = 2;
+SELECT results_eq(
+    $$SELECT customer_link_status, customer_link_confidence FROM calls WHERE id = 2$$,
+    $$VALUES ('linked', 80.00::numeric(5, 2))$$,
+    'linking on update keeps the confidence given in the same statement'
+);
+
+UPDATE calls SET customer_link_status = 'linked'
+WHERE id = 3;
+SELECT is(
+    (
+        SELECT customer_link_status FROM calls
+        WHERE id = 3
+    ),
+    'anonymous',
+    'a link status without a customer cannot be claimed'
+);
+
+UPDATE guard.settings SET value = '"crm_lookup"'
+WHERE key = 'default_customer_link_method';
+INSERT INTO calls (id, company_id, retell_call_id, customer_id) VALUES (6, 1, 'c6', 1);
+SELECT is(
+    (
+        SELECT customer_link_method FROM calls
+        WHERE id = 6
+    ),
+    'crm_lookup',
+    'the default method comes from guard.settings'
+);
+
+INSERT INTO calls (company_id, retell_call_id, from_number, customer_id)
+SELECT
+    1,
+    'bulk' || g,
+    '+49 30 9' || g,
+    CASE WHEN g % 2 = 0 THEN 1 END
+FROM generate_series(1, 1000) AS g;
+SELECT results_eq(
+    $$SELECT customer_link_status, count(*)::int FROM calls WHERE retell_call_id LIKE 'bulk%'
+      GROUP BY 1 ORDER BY 1$$,
+    $$VALUES ('linked', 500), ('unlinked', 500)$$,
+    'a bulk insert is normalised row by row'
+);
+
+SELECT throws_ok(
+    $$INSERT INTO calls (company_id, retell_call_id, customer_id, customer_link_confidence)
+      VALUES (1, 'bad', 1, 140)$$,
+    '23514',
+    NULL,
+    'a confidence above 100 is refused'
+);
+SELECT throws_ok(
+    $$UPDATE calls SET customer_link_confidence = -1 WHERE id = 2$$,
+    '23514',
+    NULL,
+    'a negative confidence is refused'
+);
+SELECT ok(
+    (
+        SELECT bool_and(convalidated) FROM pg_constraint
+        WHERE conname IN ('guard_calls_customer_link_check', 'guard_calls_link_confidence_range')
+    ),
+    'the I2 constraints are validated'
+);
+SELECT is(
+    (
+        SELECT (tgtype & 1 = 1, tgtype & 2 = 2, tgtype & 4 = 4, tgtype & 16 = 16)::text
+        FROM pg_trigger
+        WHERE tgname = 'guard_calls_normalise_customer_link'
+    ),
+    '(t,t,t,t)',
+    'normaliser: row-level, BEFORE, on INSERT and on UPDATE'
+);
+
+-- An existing incomplete link (a legacy load) is completed by the reconciler and audited.
+ALTER TABLE calls DROP CONSTRAINT guard_calls_customer_link_check;
+SET LOCAL session_replication_role = replica;
+INSERT INTO calls (id, company_id, retell_call_id, direction, customer_id)
+VALUES (900, 1, 'legacy', 'inbound', 1);
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT corrected FROM guard.reconcile_call_batch(900, 901)
+      WHERE rule_name = 'I2_customer_link'$$,
+    ARRAY[1],
+    'the reconciler completes the existing link'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

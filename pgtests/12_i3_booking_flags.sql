@@ -1,0 +1,194 @@
+-- I3, I4: the booking flags on calls are derived from the active appointments. Writes that
+-- contradict them are corrected (audited, alerted) or, in reject mode, refused.
+BEGIN;
+SELECT plan(28);
+
+INSERT INTO companies (id, name) VALUES (1, 'A');
+ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
+ALTER TABLE appointments ALTER COLUMN id RESTART WITH 10000;
+INSERT INTO calls (id, company_id, retell_call_id, session_outcome)
+SELECT
+    g,
+    1,
+    'c' || g,
+    'information_only'
+FROM generate_series(1, 20) AS g;
+
+CREATE FUNCTION pg_temp.flags(call_id bigint) RETURNS text LANGUAGE sql AS $$
+    SELECT concat_ws(
+        '/', appointment_made::text, coalesce(appointment_link_status, '<NULL>'),
+        (appointment_linked_at IS NOT NULL)::text, session_outcome, booking_failed::text
+    )
+    FROM calls WHERE id = call_id
+$$;
+
+-- Single-row insert.
+INSERT INTO appointments (id, company_id, call_id, source) VALUES (1, 1, 1, 'retell_webhook');
+SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'an appointment books its call');
+
+-- Cancelled and soft-deleted appointments are not active.
+INSERT INTO appointments (id, company_id, call_id, status) VALUES (2, 1, 2, 'cancelled');
+INSERT INTO appointments (id, company_id, call_id, deleted_at) VALUES (3, 1, 3, now());
+SELECT is(pg_temp.flags(2), 'false/<NULL>/false/information_only/false', 'a cancelled appointment books nothing');
+SELECT is(pg_temp.flags(3), 'false/<NULL>/false/information_only/false', 'a soft-deleted appointment books nothing');
+
+-- Two appointments on one call: the flags stay until the last active one goes.
+INSERT INTO appointments (id, company_id, call_id) VALUES (4, 1, 4), (5, 1, 4);
+DELETE FROM appointments
+WHERE id = 4;
+SELECT is(pg_temp.flags(4), 'true/linked/true/appointment_booked/false', 'one of two appointments deleted: still booked');
+UPDATE calls SET booking_confirmed = TRUE
+WHERE id = 4;
+DELETE FROM appointments
+WHERE id = 5;
+SELECT is(
+    pg_temp.flags(4), 'false/unlinked/true/appointment_cancelled/false',
+    'the last appointment deleted: no longer booked, outcome appointment_cancelled'
+);
+SELECT is((
+    SELECT booking_confirmed FROM calls
+    WHERE id = 4
+), FALSE, 'and no longer confirmed');
+
+-- Soft delete and undelete.
+INSERT INTO appointments (id, company_id, call_id) VALUES (6, 1, 6);
+UPDATE appointments SET deleted_at = now()
+WHERE id = 6;
+SELECT is(pg_temp.flags(6), 'false/unlinked/true/appointment_cancelled/false', 'soft delete unbooks the call');
+UPDATE appointments SET deleted_at = NULL
+WHERE id = 6;
+SELECT is(pg_temp.flags(6), 'true/linked/true/appointment_booked/false', 'undelete books it again');
+
+-- Cancel by status; a status change that keeps it active changes nothing.
+INSERT INTO appointments (id, company_id, call_id) VALUES (7, 1, 7);
+UPDATE appointments SET status = 'confirmed'
+WHERE id = 7;
+SELECT is(pg_temp.flags(7), 'true/linked/true/appointment_booked/false', 'confirmed is still active');
+UPDATE appointments SET status = 'cancelled'
+WHERE id = 7;
+SELECT is(pg_temp.flags(7), 'false/unlinked/true/appointment_cancelled/false', 'cancelled unbooks the call');
+
+-- Moving an appointment recomputes the old and the new call.
+INSERT INTO appointments (id, company_id, call_id) VALUES (8, 1, 8);
+UPDATE appointments SET call_id = 9
+WHERE id = 8;
+SELECT is(pg_temp.flags(8), 'false/unlinked/true/appointment_cancelled/false', 'old call of a moved appointment: unbooked');
+SELECT is(pg_temp.flags(9), 'true/linked/true/appointment_booked/false', 'new call of a moved appointment: booked');
+
+-- Bulk: 1000 appointments in one statement, then moved, then deleted, in one statement each.
+INSERT INTO calls (id, company_id, retell_call_id)
+SELECT
+    g,
+    1,
+    'bulk' || g
+FROM generate_series(1001, 3000) AS g;
+INSERT INTO appointments (company_id, call_id) SELECT
+    1,
+    g
+FROM generate_series(1001, 2000) AS g;
+SELECT is((
+    SELECT count(*)::int FROM calls
+    WHERE appointment_made AND id BETWEEN 1001 AND 3000
+), 1000, 'bulk insert books 1000 calls');
+UPDATE appointments SET call_id = call_id + 1000
+WHERE call_id BETWEEN 1001 AND 2000;
+SELECT results_eq(
+    $$SELECT id > 2000, appointment_made, count(*)::int FROM calls WHERE id BETWEEN 1001 AND 3000
+      GROUP BY 1, 2 ORDER BY 1$$,
+    $$VALUES (FALSE, FALSE, 1000), (TRUE, TRUE, 1000)$$,
+    'a bulk move unbooks the 1000 old calls and books the 1000 new ones'
+);
+DELETE FROM appointments
+WHERE call_id BETWEEN 2001 AND 3000;
+SELECT is((
+    SELECT count(*)::int FROM calls
+    WHERE appointment_made AND id BETWEEN 1001 AND 3000
+), 0, 'a bulk delete unbooks them');
+
+-- A booked outcome without an appointment is allowed (grace period): nothing is corrected.
+UPDATE calls SET session_outcome = 'appointment_booked'
+WHERE id = 10;
+SELECT is(pg_temp.flags(10), 'false/<NULL>/false/appointment_booked/false', 'booked outcome inside the grace period stands');
+SELECT is((SELECT count(*)::int FROM guard.correction_audit), 0, 'no corrections so far: derivation is not correction');
+
+-- Application writes that contradict the appointments are corrected, audited and alerted.
+UPDATE calls SET appointment_made = FALSE, session_outcome = 'no_availability'
+WHERE id = 1;
+SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'made = false on a booked call is corrected');
+SELECT results_eq(
+    $$SELECT rule_id, before ->> 'appointment_made', after ->> 'appointment_made',
+             before ->> 'session_outcome', after ->> 'session_outcome'
+      FROM guard.correction_audit WHERE entity_id = 1$$,
+    $$VALUES ('I3_appointment_flags', 'false', 'true', 'no_availability', 'appointment_booked')$$,
+    'the correction is audited with before and after'
+);
+UPDATE calls SET booking_failed = TRUE
+WHERE id = 1;
+SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'booking_failed on a booked call is corrected');
+UPDATE calls SET appointment_made = TRUE
+WHERE id = 11;
+SELECT is(pg_temp.flags(11), 'false/<NULL>/false/information_only/false', 'a phantom made = true is corrected');
+INSERT INTO calls (
+    id, company_id, retell_call_id, appointment_made, appointment_link_status,
+    appointment_linked_at, session_outcome
+)
+VALUES (21, 1, 'claims', TRUE, 'linked', now(), 'appointment_booked');
+SELECT is(pg_temp.flags(21), 'false/unlinked/true/appointment_booked/false', 'a new call claiming a booking is corrected');
+UPDATE calls SET appointment_made = TRUE
+WHERE id BETWEEN 13 AND 20;
+SELECT results_eq(
+    $$SELECT occurrences, (details ->> 'corrected_calls')::int FROM guard.alerts
+      WHERE rule_id = 'I3_appointment_flags' AND status = 'open'$$,
+    $$VALUES (5, 8)$$,
+    'one alert per company, bumped per correcting statement, with the count of the last one'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.correction_audit
+        WHERE entity_id BETWEEN 13 AND 20
+    ), 8,
+    'a bulk contradicting write: one audit row per corrected call'
+);
+
+-- Reject mode refuses the write instead; a disabled rule lets it stand.
+UPDATE guard.rules SET mode = 'reject'
+WHERE id = 'I3_appointment_flags';
+SELECT throws_ok(
+    $$UPDATE calls SET appointment_made = FALSE WHERE id = 1$$,
+    '23514',
+    'booking flags of 1 call(s) contradict their appointments',
+    'reject mode refuses a contradicting write'
+);
+SELECT lives_ok(
+    $$UPDATE calls SET session_outcome = 'appointment_booked' WHERE id = 13$$,
+    'reject mode lets a consistent write through'
+);
+UPDATE guard.rules SET mode = 'correct', enabled = FALSE
+WHERE id = 'I3_appointment_flags';
+UPDATE calls SET appointment_made = TRUE
+WHERE id = 14;
+SELECT is((
+    SELECT appointment_made FROM calls
+    WHERE id = 14
+), TRUE, 'a disabled rule lets the write stand');
+UPDATE guard.rules SET enabled = TRUE
+WHERE id = 'I3_appointment_flags';
+
+-- An existing bad row (a phantom booking loaded with triggers bypassed) is corrected by the
+-- reconciler, audited.
+SET LOCAL session_replication_role = replica;
+INSERT INTO calls (
+    id, company_id, retell_call_id, direction, customer_link_status,
+    appointment_made, appointment_link_status, appointment_linked_at, session_outcome
+)
+VALUES (900, 1, 'legacy', 'inbound', 'unlinked', TRUE, 'linked', now(), 'appointment_booked');
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT corrected FROM guard.reconcile_call_batch(900, 901)
+      WHERE rule_name = 'I3_appointment_flags'$$,
+    ARRAY[1],
+    'the reconciler unbooks an existing phantom booking'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

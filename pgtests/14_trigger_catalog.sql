@@ -1,0 +1,41 @@
+-- The catalog shows each guard trigger with the level, timing and events the design requires
+-- (pgTAP has no assertion for these: pg_trigger is queried directly).
+BEGIN;
+SELECT plan(2);
+
+SELECT results_eq(
+    $$SELECT t.tgname::text COLLATE "default",
+             CASE WHEN t.tgtype & 1 = 1 THEN 'row' ELSE 'statement' END,
+             CASE WHEN t.tgtype & 2 = 2 THEN 'before' ELSE 'after' END,
+             concat_ws(',',
+                 CASE WHEN t.tgtype & 4 = 4 THEN 'insert' END,
+                 CASE WHEN t.tgtype & 16 = 16 THEN 'update' END,
+                 CASE WHEN t.tgtype & 8 = 8 THEN 'delete' END),
+             coalesce(t.tgoldtable::text COLLATE "default", '-'),
+             coalesce(t.tgnewtable::text COLLATE "default", '-'),
+             t.tgenabled::text
+      FROM pg_trigger AS t
+      WHERE t.tgrelid IN ('public.calls'::regclass, 'public.appointments'::regclass)
+        AND NOT t.tgisinternal
+      ORDER BY 1$$,
+    $$VALUES
+        ('guard_appointments_sync_delete', 'statement', 'after', 'delete', 'old_rows', '-', 'O'),
+        ('guard_appointments_sync_insert', 'statement', 'after', 'insert', '-', 'new_rows', 'O'),
+        ('guard_appointments_sync_update', 'statement', 'after', 'update', 'old_rows', 'new_rows', 'O'),
+        ('guard_calls_correct_flags_insert', 'statement', 'after', 'insert', '-', 'new_rows', 'O'),
+        ('guard_calls_correct_flags_update', 'statement', 'after', 'update', 'old_rows', 'new_rows', 'O'),
+        ('guard_calls_normalise_customer_link', 'row', 'before', 'insert,update', '-', '-', 'O'),
+        ('guard_calls_normalise_direction', 'row', 'before', 'insert,update', '-', '-', 'O')$$,
+    'every guard trigger on the booking tables: level, timing, events, transition tables, enabled'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM pg_proc AS p INNER JOIN pg_namespace AS n ON p.pronamespace = n.oid
+        WHERE n.nspname = 'guard' AND p.prosecdef
+    ),
+    0,
+    'no guard function is SECURITY DEFINER (none needs to be yet)'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
