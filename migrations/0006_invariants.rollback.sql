@@ -28,7 +28,7 @@ DROP FUNCTION guard.sync_flags_after_appointment_insert();
 
 DROP FUNCTION guard.correct_call_writes(bigint[], text);
 
-DROP FUNCTION guard.refresh_call_flags(bigint[], boolean, bigint[], text, boolean);
+DROP FUNCTION guard.refresh_call_flags(bigint[], bigint[], text, boolean);
 
 DROP FUNCTION guard.normalise_customer_link();
 

@@ -151,8 +151,8 @@ END;
 $$;
 
 -- I3, I4: recompute the booking flags of the given calls from their active appointments and
--- correct the rows that differ, in one set-based statement. The one place these flags are derived.
---   known_active  every call given has an active appointment (the insert path skips the lookup)
+-- correct the rows that differ, in one set-based statement. Every path that can unbook a call
+-- derives its flags here (a new appointment only ever books: see sync_flags_after_appointment_insert).
 --   lost_from     calls that just lost an active appointment: with none left, a booked outcome
 --                 becomes appointment_cancelled and the booking is no longer confirmed
 --   audit_reason  the calls were written by someone else (the application, a legacy load): each
@@ -162,7 +162,6 @@ $$;
 -- appointment is left alone here: it is legitimate during the grace period (detection's job).
 CREATE FUNCTION guard.refresh_call_flags(
     call_ids bigint[],
-    known_active boolean DEFAULT FALSE,
     lost_from bigint[] DEFAULT '{}',
     audit_reason text DEFAULT NULL,
     check_only boolean DEFAULT FALSE
@@ -174,14 +173,11 @@ AS $$
 DECLARE
     differing integer;
 BEGIN
-    IF NOT known_active THEN
-        -- Lock the calls first, in id order, and look at their appointments in the next
-        -- statement: under READ COMMITTED its snapshot sees every appointment committed by a
-        -- writer we waited for, so two concurrent writers cannot leave a call with flags derived
-        -- from a stale view. The id order keeps such writers from deadlocking. The insert path
-        -- needs neither: its answer (booked) does not depend on what others see.
-        PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
-    END IF;
+    -- Lock the calls first, in id order, and look at their appointments in the next statement:
+    -- under READ COMMITTED its snapshot sees every appointment committed by a writer we waited
+    -- for, so concurrent writers cannot leave a call with flags derived from a stale view
+    -- (tests/db/test_concurrency.py). The id order keeps two such writers from deadlocking.
+    PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
 
     WITH current_state AS (
         SELECT
@@ -194,16 +190,13 @@ BEGIN
             c.booking_failed,
             c.booking_confirmed,
             c.id = ANY (lost_from) AS lost_one,
-            (
-                known_active
-                OR EXISTS (
-                    SELECT
-                    FROM public.appointments AS a
-                    WHERE
-                        a.call_id = c.id
-                        AND a.deleted_at IS NULL
-                        AND a.status IS DISTINCT FROM 'cancelled'
-                )
+            EXISTS (
+                SELECT
+                FROM public.appointments AS a
+                WHERE
+                    a.call_id = c.id
+                    AND a.deleted_at IS NULL
+                    AND a.status IS DISTINCT FROM 'cancelled'
             ) AS has_active
         FROM public.calls AS c
         WHERE c.id = ANY (call_ids)
@@ -357,7 +350,11 @@ END;
 $$;
 
 -- I3, AFTER INSERT ... FOR EACH STATEMENT on appointments: calls that received an active
--- appointment now have one; set-based, one statement per firing whatever the number of rows.
+-- appointment are booked. The answer does not depend on anything else, so it is one set-based
+-- UPDATE of those calls (the statement an application would write by hand), unconditional on
+-- purpose: its row lock, and READ COMMITTED's re-check of the latest row version, serialise it
+-- with a concurrent writer that is unbooking the same call (tests/db/test_concurrency.py).
+-- Skipping calls that already look booked would decide from a possibly stale snapshot.
 CREATE FUNCTION guard.sync_flags_after_appointment_insert()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -370,7 +367,15 @@ BEGIN
     FROM new_rows AS n
     WHERE n.call_id IS NOT NULL AND n.deleted_at IS NULL AND n.status IS DISTINCT FROM 'cancelled';
     IF booked_calls IS NOT NULL THEN
-        PERFORM guard.refresh_call_flags(booked_calls, known_active => TRUE);
+        UPDATE public.calls AS c
+        SET
+            appointment_made = TRUE,
+            appointment_link_status = 'linked',
+            appointment_linked_at = coalesce(c.appointment_linked_at, now()),
+            session_outcome = 'appointment_booked',
+            booking_failed = FALSE,
+            updated_at = now()
+        WHERE c.id = ANY (booked_calls);
     END IF;
     RETURN NULL;
 END;

@@ -1,6 +1,6 @@
 -- I3, I4: recompute the booking flags of the given calls from their active appointments and
--- correct the rows that differ, in one set-based statement. The one place these flags are derived.
---   known_active  every call given has an active appointment (the insert path skips the lookup)
+-- correct the rows that differ, in one set-based statement. Every path that can unbook a call
+-- derives its flags here (a new appointment only ever books: see sync_flags_after_appointment_insert).
 --   lost_from     calls that just lost an active appointment: with none left, a booked outcome
 --                 becomes appointment_cancelled and the booking is no longer confirmed
 --   audit_reason  the calls were written by someone else (the application, a legacy load): each
@@ -10,7 +10,6 @@
 -- appointment is left alone here: it is legitimate during the grace period (detection's job).
 CREATE FUNCTION guard.refresh_call_flags(
     call_ids bigint[],
-    known_active boolean DEFAULT FALSE,
     lost_from bigint[] DEFAULT '{}',
     audit_reason text DEFAULT NULL,
     check_only boolean DEFAULT FALSE
@@ -22,14 +21,11 @@ AS $$
 DECLARE
     differing integer;
 BEGIN
-    IF NOT known_active THEN
-        -- Lock the calls first, in id order, and look at their appointments in the next
-        -- statement: under READ COMMITTED its snapshot sees every appointment committed by a
-        -- writer we waited for, so two concurrent writers cannot leave a call with flags derived
-        -- from a stale view. The id order keeps such writers from deadlocking. The insert path
-        -- needs neither: its answer (booked) does not depend on what others see.
-        PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
-    END IF;
+    -- Lock the calls first, in id order, and look at their appointments in the next statement:
+    -- under READ COMMITTED its snapshot sees every appointment committed by a writer we waited
+    -- for, so concurrent writers cannot leave a call with flags derived from a stale view
+    -- (tests/db/test_concurrency.py). The id order keeps two such writers from deadlocking.
+    PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
 
     WITH current_state AS (
         SELECT
@@ -42,16 +38,13 @@ BEGIN
             c.booking_failed,
             c.booking_confirmed,
             c.id = ANY (lost_from) AS lost_one,
-            (
-                known_active
-                OR EXISTS (
-                    SELECT
-                    FROM public.appointments AS a
-                    WHERE
-                        a.call_id = c.id
-                        AND a.deleted_at IS NULL
-                        AND a.status IS DISTINCT FROM 'cancelled'
-                )
+            EXISTS (
+                SELECT
+                FROM public.appointments AS a
+                WHERE
+                    a.call_id = c.id
+                    AND a.deleted_at IS NULL
+                    AND a.status IS DISTINCT FROM 'cancelled'
             ) AS has_active
         FROM public.calls AS c
         WHERE c.id = ANY (call_ids)

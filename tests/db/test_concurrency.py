@@ -1,0 +1,112 @@
+"""Flag derivation under concurrent writers, with real commits (READ COMMITTED).
+
+Each scenario interleaves two transactions on one call so that one of them decides from a
+snapshot that misses the other's uncommitted work. The derived flags must still be right after
+both commit: every path locks the call row before deciding."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+
+def _setup(url: str, appointments: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute("INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1')")
+        for n in range(1, appointments + 1):
+            conn.execute(
+                "INSERT INTO appointments (id, company_id, call_id) VALUES (%s, 1, 1)", (n,)
+            )
+
+
+def _made(url: str) -> tuple[bool, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT c.appointment_made, (SELECT count(*) FROM appointments AS a"
+            " WHERE a.call_id = 1 AND a.deleted_at IS NULL AND a.status <> 'cancelled')"
+            " FROM calls AS c WHERE c.id = 1"
+        ).fetchone()
+    assert row is not None
+    return bool(row[0]), int(row[1])
+
+
+def _in_thread(work: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+def _interleave(url: str, first: str, second: str) -> None:
+    """`first` runs and stays uncommitted; `second` runs in another thread (it may block on the
+    call's row lock); then `first` commits, then `second` commits."""
+    with psycopg.connect(url) as conn_a:
+        conn_a.execute(first)
+        conn_b: Any = psycopg.connect(url)
+        try:
+            thread, errors = _in_thread(lambda: conn_b.execute(second))
+            time.sleep(0.3)  # give `second` time to run into the lock, or to finish
+            conn_a.commit()
+            thread.join(timeout=10)
+            assert not thread.is_alive(), "the second writer never finished"
+            assert not errors, errors
+            conn_b.commit()
+        finally:
+            conn_b.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(
+            "DELETE FROM appointments WHERE id = 1",
+            "INSERT INTO appointments (id, company_id, call_id) VALUES (9, 1, 1)",
+            id="unbook-then-book",
+        ),
+        pytest.param(
+            "INSERT INTO appointments (id, company_id, call_id) VALUES (9, 1, 1)",
+            "DELETE FROM appointments WHERE id = 1",
+            id="book-then-unbook",
+        ),
+        pytest.param(
+            "UPDATE appointments SET status = 'cancelled' WHERE id = 1",
+            "UPDATE appointments SET deleted_at = NULL, status = 'scheduled' WHERE id = 2",
+            id="cancel-one-restore-other",
+        ),
+        pytest.param(
+            "DELETE FROM appointments WHERE id = 1",
+            "UPDATE calls SET appointment_made = TRUE WHERE id = 1",
+            id="unbook-then-application-claims",
+        ),
+    ],
+)
+def test_concurrent_writers_leave_correct_flags(db_url: str, first: str, second: str) -> None:
+    _setup(db_url, appointments=1)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO appointments (id, company_id, call_id, deleted_at) VALUES (2, 1, 1, now())"
+        )
+    _interleave(db_url, first, second)
+    made, active = _made(db_url)
+    assert made == (active > 0), f"appointment_made={made} with {active} active appointment(s)"
+
+
+def test_two_deletes_of_the_last_two_appointments(db_url: str) -> None:
+    _setup(db_url, appointments=2)
+    _interleave(
+        db_url, "DELETE FROM appointments WHERE id = 1", "DELETE FROM appointments WHERE id = 2"
+    )
+    assert _made(db_url) == (False, 0)
