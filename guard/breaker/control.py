@@ -93,6 +93,7 @@ class BreakerAdmin:
         self.database_url = database_url
         self.config = config or BreakerConfig()
         self.actor = actor or f"{getpass.getuser()}@{socket.gethostname()}"
+        self.unreachable: list[str] = []
         self.host = socket.gethostname()
         self.pid = os.getpid()
 
@@ -164,6 +165,8 @@ class BreakerAdmin:
         )
 
     def list(self) -> list[CircuitView]:
+        """Every circuit, live from Redis, else as last persisted in PostgreSQL. What could not
+        be read is left in `self.unreachable` for the caller to say."""
         views: dict[str, CircuitView] = {}
         errors: list[str] = []
         try:
@@ -180,6 +183,7 @@ class BreakerAdmin:
             errors.append(f"PostgreSQL: {type(error).__name__}")
         if len(errors) == 2:
             raise ControlUnavailableError("; ".join(errors))
+        self.unreachable = errors
         return [views[key] for key in sorted(views)]
 
     def show(self, key: str, events: int = 10) -> CircuitView:

@@ -22,6 +22,7 @@ from guard.breaker.control import (
 from guard.breaker.redis_store import mask_url
 from guard.breaker.state import Action
 from guard.cli.output import emit_json, emit_table
+from guard.errors import GuardError
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 reason_option = click.option(
@@ -37,13 +38,11 @@ def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
     try:
         yield admin
     except UnknownCircuitError as error:
-        raise click.ClickException(str(error)) from None
+        raise GuardError(str(error)) from None
     except ControlUnavailableError as error:
-        raise click.ClickException(
-            f"cannot reach breaker state at {mask_url(redis_url)}: {error}"
-        ) from None
+        raise GuardError(f"cannot reach breaker state at {mask_url(redis_url)}: {error}") from None
     except ValueError as error:
-        raise click.ClickException(str(error)) from None
+        raise GuardError(str(error)) from None
     finally:
         admin.close()
 
@@ -85,6 +84,10 @@ def list_circuits(ctx: click.Context, as_json: bool) -> None:
     """Every known circuit with its state."""
     with _admin(ctx) as admin:
         views = admin.list()
+        for source in admin.unreachable:
+            click.echo(
+                f"guard: warning: cannot read {source}; showing what the other store has", err=True
+            )
     if as_json:
         emit_json([view.as_dict() for view in views])
     else:

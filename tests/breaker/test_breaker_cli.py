@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, PostgresWriteBehind
-from guard.cli.breaker import breaker as breaker_cli
+from guard.cli import main
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
@@ -20,9 +20,8 @@ def cli(db_url, redis_url):
 
     def run(*args: str):
         return runner.invoke(
-            breaker_cli,
-            list(args),
-            obj={"database_url": db_url},
+            main,
+            ["--database-url", db_url, "breaker", *args],
             env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
         )
 
@@ -71,8 +70,11 @@ def test_unknown_key_is_a_clear_error(cli):
         ("trip", "appointment_booking:service:404", "--reason", "x"),
     ):
         result = cli(*args)
-        assert result.exit_code != 0
-        assert "unknown circuit key 'appointment_booking:service:404'" in result.output
+        assert result.exit_code == 1
+        assert result.stderr == (
+            "guard: error: unknown circuit key 'appointment_booking:service:404'"
+            " (see `guard breaker list`)\n"
+        )
 
 
 def test_trip_and_reset_are_shared_and_recorded(cli, tripped, key, db_url):
@@ -114,11 +116,11 @@ def test_reason_is_required(cli, tripped, key):
 
 def test_redis_down_is_one_clear_line(db_url, key):
     result = CliRunner().invoke(
-        breaker_cli,
-        ["trip", key, "--reason", "x"],
-        obj={"database_url": db_url},
+        main,
+        ["--database-url", db_url, "breaker", "trip", key, "--reason", "x"],
         env={"GUARD_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"},
     )
-    assert result.exit_code != 0
-    assert "cannot reach breaker state" in result.output
+    assert result.exit_code == 1
+    assert result.stderr.startswith("guard: error: cannot reach breaker state")
+    assert result.stderr.count("\n") == 1
     assert "hunter2" not in result.output
