@@ -22,11 +22,14 @@ def sql_dir() -> Path:
 
 
 def canonical_files() -> list[Path]:
-    """The canonical SQL files in load order, as listed in sql/manifest.txt."""
+    """The canonical SQL files in load order: sql/manifest.txt, then each sql/manifest.d/*.txt
+    in name order (one manifest per migration group keeps parallel work from colliding)."""
     root = sql_dir()
+    manifests = [root / "manifest.txt", *sorted((root / "manifest.d").glob("*.txt"))]
     names = [
         line.strip()
-        for line in (root / "manifest.txt").read_text().splitlines()
+        for manifest in manifests
+        for line in manifest.read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
     return [root / name for name in names]

@@ -86,7 +86,7 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
 
 CREATE TABLE guard.rules (
     id text PRIMARY KEY,
-    invariant text NOT NULL CHECK (invariant ~ '^I[0-9]+$'),
+    invariant text CHECK (invariant ~ '^I[0-9]+$'),
     severity text NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low')),
     description text NOT NULL,
     remedy text NOT NULL CHECK (remedy IN ('auto_fix', 'review', 'report')),
@@ -113,8 +113,10 @@ CREATE TABLE guard.alerts (
     first_seen_at timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now(),
     resolved_at timestamptz,
+    resolution text CHECK (resolution IN ('fixed', 'superseded', 'manual')),
     delivered_at timestamptz,
-    CONSTRAINT alerts_resolved_has_time CHECK ((status = 'resolved') = (resolved_at IS NOT NULL))
+    CONSTRAINT alerts_resolved_has_time CHECK ((status = 'resolved') = (resolved_at IS NOT NULL)),
+    CONSTRAINT alerts_resolved_has_resolution CHECK ((status = 'resolved') = (resolution IS NOT NULL))
 );
 
 CREATE UNIQUE INDEX alerts_one_open_per_fingerprint ON guard.alerts (fingerprint)
@@ -122,12 +124,16 @@ WHERE status = 'open';
 
 CREATE INDEX alerts_first_seen_at_idx ON guard.alerts (first_seen_at);
 
+CREATE INDEX alerts_open_by_rule_idx ON guard.alerts (rule_id, entity_type, entity_id)
+WHERE status = 'open';
+
 CREATE INDEX alerts_undelivered_idx ON guard.alerts (id) WHERE delivered_at IS NULL;
 
 CREATE TABLE guard.review_items (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     company_id bigint,
     call_id bigint,
+    appointment_id bigint,
     reason text NOT NULL CHECK (
         reason IN (
             'validation_failure', 'calendar_booking_failure', 'customer_creation_failure',
@@ -163,7 +169,11 @@ CREATE TABLE guard.review_items (
 );
 
 CREATE UNIQUE INDEX review_items_one_open_per_call_reason ON guard.review_items (call_id, reason)
-WHERE status IN ('open', 'claimed');
+WHERE status IN ('open', 'claimed') AND call_id IS NOT NULL;
+
+CREATE UNIQUE INDEX review_items_one_open_per_appointment_reason
+ON guard.review_items (appointment_id, reason)
+WHERE status IN ('open', 'claimed') AND call_id IS NULL AND appointment_id IS NOT NULL;
 
 CREATE INDEX review_items_queue_idx ON guard.review_items (priority, created_at)
 WHERE status = 'open';

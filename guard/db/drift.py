@@ -95,7 +95,10 @@ def _compare_relations(
                         f"{attribute} is {have[attribute]!r}, expected {want[attribute]!r}",
                     )
                 )
-        found += _compare_columns(name, want["columns"], have["columns"], is_adopted)
+        # A view's columns follow from its definition and the tables' types (which may be the
+        # application's own on an adopted database): comparing the definition is enough.
+        if want["kind"] not in ("v", "m"):
+            found += _compare_columns(name, want["columns"], have["columns"], is_adopted)
         for part in _PARTS:
             found += _compare_parts(name, part, want[part], have[part], is_adopted)
     return found

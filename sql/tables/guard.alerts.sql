@@ -15,13 +15,18 @@ CREATE TABLE guard.alerts (
     first_seen_at timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now(),
     resolved_at timestamptz,
+    resolution text CHECK (resolution IN ('fixed', 'superseded', 'manual')),
     delivered_at timestamptz,
-    CONSTRAINT alerts_resolved_has_time CHECK ((status = 'resolved') = (resolved_at IS NOT NULL))
+    CONSTRAINT alerts_resolved_has_time CHECK ((status = 'resolved') = (resolved_at IS NOT NULL)),
+    CONSTRAINT alerts_resolved_has_resolution CHECK ((status = 'resolved') = (resolution IS NOT NULL))
 );
 
 CREATE UNIQUE INDEX alerts_one_open_per_fingerprint ON guard.alerts (fingerprint)
 WHERE status = 'open';
 
 CREATE INDEX alerts_first_seen_at_idx ON guard.alerts (first_seen_at);
+
+CREATE INDEX alerts_open_by_rule_idx ON guard.alerts (rule_id, entity_type, entity_id)
+WHERE status = 'open';
 
 CREATE INDEX alerts_undelivered_idx ON guard.alerts (id) WHERE delivered_at IS NULL;

@@ -4,6 +4,7 @@ CREATE TABLE guard.review_items (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     company_id bigint,
     call_id bigint,
+    appointment_id bigint,
     reason text NOT NULL CHECK (
         reason IN (
             'validation_failure', 'calendar_booking_failure', 'customer_creation_failure',
@@ -39,7 +40,11 @@ CREATE TABLE guard.review_items (
 );
 
 CREATE UNIQUE INDEX review_items_one_open_per_call_reason ON guard.review_items (call_id, reason)
-WHERE status IN ('open', 'claimed');
+WHERE status IN ('open', 'claimed') AND call_id IS NOT NULL;
+
+CREATE UNIQUE INDEX review_items_one_open_per_appointment_reason
+ON guard.review_items (appointment_id, reason)
+WHERE status IN ('open', 'claimed') AND call_id IS NULL AND appointment_id IS NOT NULL;
 
 CREATE INDEX review_items_queue_idx ON guard.review_items (priority, created_at)
 WHERE status = 'open';

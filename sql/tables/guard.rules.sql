@@ -2,7 +2,7 @@
 
 CREATE TABLE guard.rules (
     id text PRIMARY KEY,
-    invariant text NOT NULL CHECK (invariant ~ '^I[0-9]+$'),
+    invariant text CHECK (invariant ~ '^I[0-9]+$'),
     severity text NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low')),
     description text NOT NULL,
     remedy text NOT NULL CHECK (remedy IN ('auto_fix', 'review', 'report')),

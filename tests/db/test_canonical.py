@@ -51,8 +51,9 @@ def test_stored_snapshot_is_the_canonical_schema(pg_cluster: Cluster) -> None:
 def test_every_canonical_file_is_in_the_manifest() -> None:
     listed = {path.resolve() for path in canonical_files()}
     on_disk = {path.resolve() for path in sql_dir().rglob("*.sql")}
-    assert on_disk - listed == set(), "canonical files missing from sql/manifest.txt"
-    assert listed - on_disk == set(), "sql/manifest.txt names files that do not exist"
+    assert on_disk - listed == set(), "canonical files missing from sql/manifest*.txt"
+    assert listed - on_disk == set(), "a manifest names files that do not exist"
+    assert len(canonical_files()) == len(listed), "a file is listed twice"
 
 
 def test_apply_rollback_all_apply_gives_the_same_catalog(pg_cluster: Cluster) -> None:
