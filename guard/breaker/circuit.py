@@ -196,8 +196,20 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ cache
     def _remember(self, reply: Reply, shared: bool) -> None:
         now = time.monotonic()
-        valid_until = now + self.config.local_state_ttl_seconds
         known = self._known
+        if (
+            known is not None
+            and reply.generation < known.generation
+            and known.shared is shared
+            and now < known.valid_until
+        ):
+            # Replies of concurrent calls (threads, tasks) are handled in any order: this one
+            # was overtaken by a newer generation, and trusting it would bring back a state
+            # the circuit has left (a stale "closed" admitting calls to an open circuit).
+            # Once the newer entry expires any reply is taken, so a Redis that lost its data
+            # and restarted at a lower generation is followed again.
+            return
+        valid_until = now + self.config.local_state_ttl_seconds
         state = reply.state
         if state is State.OPEN:
             open_until = now + (reply.open_until_ms - reply.now_ms) / 1000

@@ -231,7 +231,10 @@ class BreakerAdmin:
         args = CircuitArgs.build(key, self.config, self.host, self.pid)
         target = ACTION_TARGET[action]
         full_reason = f"{action.value}: {reason.strip()}"
-        reply = self.redis.control(args, target, full_reason, self.actor, known_generation)
+        try:
+            reply = self.redis.control(args, target, full_reason, self.actor, known_generation)
+        except REDIS_DOWN_ERRORS as error:
+            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
         event = BreakerEvent(
             kind=EventKind.TRANSITION,
             key=key,

@@ -43,10 +43,11 @@ class RedisHealth:
                 return False
             self.down = True
         log.warning(
-            "Redis at %s is unreachable (%s); circuit breakers keep protecting per process "
-            "until it is back",
+            "Redis at %s is unreachable (%s: %s); circuit breakers keep protecting per "
+            "process until it is back",
             self.masked_url,
             type(error).__name__,
+            error,
         )
         return True
 

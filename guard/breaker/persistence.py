@@ -6,8 +6,9 @@
 ``(key, generation)``: events use ``ON CONFLICT DO NOTHING`` on the unique constraint and the
 state row only moves forward in generation, so a retried batch or two writers never duplicate
 or regress anything. While PostgreSQL is unreachable the batch stays queued and is retried with
-backoff (logged once per outage); up to ``max_pending`` events are kept (the oldest are dropped
-beyond that, and counted), and ``close()`` waits for the queue to drain.
+backoff (logged once per outage); up to ``max_pending`` events are kept (beyond that the oldest
+are dropped, counted in ``dropped`` and logged once), and ``close()`` waits for the queue to
+drain.
 
 Per-process transitions decided during a Redis outage (``shared=False``) are not written: their
 generations are local to one process and would collide with the shared ones.
@@ -137,13 +138,22 @@ class PostgresWriteBehind:
             self.submit([event])
 
     def submit(self, events: Iterable[BreakerEvent]) -> None:
+        first_drop = False
         with self._cond:
             for event in events:
                 if len(self._pending) >= self.max_pending:
+                    # Bounded memory: the oldest go first; the newest carry the current state.
                     self._pending.popleft()
+                    first_drop = first_drop or self.dropped == 0
                     self.dropped += 1
                 self._pending.append(event)
             self._cond.notify()
+        if first_drop:
+            log.error(
+                "breaker write-behind queue full (%d events); dropping the oldest events "
+                "until PostgreSQL is back (see PostgresWriteBehind.dropped)",
+                self.max_pending,
+            )
 
     @property
     def pending(self) -> int:

@@ -31,15 +31,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONNECT_TIMEOUT_SECONDS = 0.05
 READ_TIMEOUT_SECONDS = 0.1
 
-# Errors meaning "Redis is not answering right now" (not a bug in our scripts).
+# Errors meaning "Redis cannot take this decision now": unreachable, but also answering with an
+# error (OOM, BUSY, NOPERM, READONLY …). The breaker then decides per process: an error reply
+# must neither escape into the guarded call (the dependency may already have been called) nor
+# make the breaker stop protecting. (``NoScriptError`` is handled in ``_run`` before this.)
 REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.BusyLoadingError,
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.MasterDownError,
-    redis.exceptions.ReadOnlyError,
+    redis.exceptions.RedisError,
     redis.exceptions.RedisClusterException,
     OSError,
 )
@@ -224,7 +221,7 @@ def decode_events(raw: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 class RedisStore:
-    """Blocking Redis store. Exceptions from ``REDIS_DOWN_ERRORS`` mean "Redis unreachable".
+    """Blocking Redis store. Exceptions from ``REDIS_DOWN_ERRORS`` mean "decide without Redis".
 
     For a plain (non-cluster) client the hot path skips redis-py's generic command machinery:
     the EVALSHA command is packed once per (circuit, generation, outcome, probe) and written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from datetime import UTC, datetime
@@ -83,12 +84,18 @@ def _event(key: str, generation: int, to: State) -> BreakerEvent:
 def test_writes_are_idempotent_per_key_and_generation(db_url, key):
     writer = PostgresWriteBehind(db_url)
     writer.submit([_event(key, 1, State.OPEN), _event(key, 2, State.HALF_OPEN)])
-    writer.submit([_event(key, 1, State.OPEN)])  # replayed: ignored
+    assert writer.flush()
+    # Replayed or late events (a retried batch, another process) come in later batches, so the
+    # upsert itself must refuse them (within one batch only the newest is upserted anyway).
+    writer.submit([_event(key, 1, State.OPEN)])
+    assert writer.flush()
     writer.submit([_event(key, 1, State.OPEN)])
     assert writer.close()
     assert _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key) == [(2,)]
     # The state row never moves back to an older generation.
-    assert _rows(db_url, "SELECT state, generation FROM guard.breaker_state") == [("half_open", 2)]
+    assert _rows(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", key
+    ) == [("half_open", 2)]
 
 
 def test_postgresql_outage_loses_no_events(db_url, key):
@@ -104,6 +111,26 @@ def test_postgresql_outage_loses_no_events(db_url, key):
     writer.database_url = db_url  # "PostgreSQL is back" (same effect as a restart)
     assert writer.close(timeout=10)
     assert _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key) == [(5,)]
+
+
+def test_full_queue_drops_the_oldest_events_and_says_so(db_url, key, caplog):
+    """Memory stays bounded during a long PostgreSQL outage: beyond ``max_pending`` the oldest
+    events are dropped (counted and logged once); the newest, which carry the current state,
+    are kept and written when PostgreSQL is back."""
+    caplog.set_level(logging.WARNING, logger="guard.breaker")
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    writer = PostgresWriteBehind(dead_url, max_pending=3, batch_size=1, min_retry_seconds=0.05)
+    for generation in range(1, 7):
+        writer(_event(key, generation, State.OPEN))
+    assert writer.dropped >= 2
+    assert len([r for r in caplog.records if "dropping the oldest" in r.getMessage()]) == 1
+    writer.database_url = db_url
+    assert writer.close(timeout=10)
+    written = _rows(
+        db_url, "SELECT generation FROM guard.breaker_events WHERE key = %s ORDER BY 1", key
+    )
+    assert [g for (g,) in written][-3:] == [4, 5, 6]
+    assert len(written) == 6 - writer.dropped
 
 
 def test_registry_defaults_come_from_the_settings_table(db_url, redis_url):

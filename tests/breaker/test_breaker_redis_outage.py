@@ -14,6 +14,7 @@ import statistics
 import time
 
 import pytest
+import redis
 
 from guard.breaker import (
     Backend,
@@ -156,6 +157,21 @@ def test_async_breaker_protects_while_redis_is_down(redis_server, key):
 
     asyncio.run(scenario())
     assert calls == CONFIG.failure_threshold
+    assert breaker.state is State.OPEN
+
+
+def test_redis_error_replies_are_handled_like_an_outage(redis_server, key):
+    """A Redis that answers with an error (here OOM: it refuses every write) must neither leak
+    that error into the guarded call nor let a failing dependency through."""
+    redis.Redis.from_url(redis_server.url).config_set("maxmemory", 1)  # noeviction: no writes
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
+    assert breaker.call(lambda: "booked") == "booked"
+    assert breaker.backend.health.down
+    dependency = FailingDependency()
+    for _ in range(20):
+        with contextlib.suppress(ConnectionError, CircuitOpenError):
+            breaker.call(dependency)
+    assert dependency.calls == CONFIG.failure_threshold
     assert breaker.state is State.OPEN
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -185,6 +186,43 @@ def test_listeners_see_every_event_and_each_transition_once(make_breaker):
     transition = next(event for event in events if event.kind is EventKind.TRANSITION)
     assert (transition.from_state, transition.state) == (State.CLOSED, State.OPEN)
     assert transition.failure_count == 3 and transition.reason == "3 consecutive failures"
+
+
+def test_a_late_reply_of_an_older_generation_does_not_bring_back_closed(make_breaker, monkeypatch):
+    """Replies of concurrent calls of one process are handled in any order. Thread A's
+    "closed, 0 failures" reply, handled after this process already saw the circuit open, must
+    not re-enable local admission (it would call a failing dependency for up to a second)."""
+    config = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
+    breaker, other = make_breaker(config), make_breaker(config)
+    dependency = Dependency()
+    breaker.call(dependency)  # this process now admits from its cache ("closed, 0 failures")
+    backend = breaker.backend
+    store = backend.sync_store if backend.uses_redis else backend.memory
+    real_record = store.record
+    answered, handle_it = threading.Event(), threading.Event()
+
+    def record_then_stall(*args):
+        reply = real_record(*args)
+        if threading.current_thread().name == "thread-a":
+            answered.set()
+            handle_it.wait(10)
+        return reply
+
+    monkeypatch.setattr(store, "record", record_then_stall)
+    thread_a = threading.Thread(target=breaker.call, args=(dependency,), name="thread-a")
+    thread_a.start()
+    assert answered.wait(10)  # the store said "closed, 0 failures" to thread A …
+    fail(other, dependency, 3)  # … then another process opened the circuit …
+    with pytest.raises(ConnectionError):
+        breaker.call(dependency)  # … this process learns it from its next reply …
+    assert breaker.state is State.OPEN
+    handle_it.set()  # … and only then thread A handles its (older) reply.
+    thread_a.join(10)
+    calls = dependency.calls
+    with pytest.raises(CircuitOpenError):
+        breaker.call(dependency)
+    assert dependency.calls == calls
+    assert breaker.state is State.OPEN
 
 
 def test_sync_timeout_stops_waiting_and_counts_a_failure(make_breaker):
