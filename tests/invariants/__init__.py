@@ -1,0 +1,1 @@
+"""Property-based soundness tests of the database invariants (DESIGN.md, "Invariants")."""
