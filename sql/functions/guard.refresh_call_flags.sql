@@ -6,7 +6,8 @@
 --   audit_reason  the calls were written by someone else (the application, a legacy load): each
 --                 correction is audited with before and after, and one alert per company raised
 --   check_only    count the calls that would change, change nothing
--- An appointment is active unless it is cancelled or soft-deleted. A booked outcome without an
+-- An appointment is active unless it is cancelled or soft-deleted, and it counts only for a call
+-- of its own company (a cross-tenant link on an adopted database books nothing). A booked outcome without an
 -- appointment is left alone here: it is legitimate during the grace period (detection's job).
 CREATE FUNCTION guard.refresh_call_flags(
     call_ids bigint[],
@@ -43,6 +44,7 @@ BEGIN
                 FROM public.appointments AS a
                 WHERE
                     a.call_id = c.id
+                    AND a.company_id = c.company_id
                     AND a.deleted_at IS NULL
                     AND a.status IS DISTINCT FROM 'cancelled'
             ) AS has_active

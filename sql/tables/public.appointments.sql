@@ -21,3 +21,6 @@ CREATE INDEX guard_appointments_call_id_idx ON public.appointments (call_id);
 
 -- reconciliation and validation look appointments up by booking uid
 CREATE INDEX guard_appointments_booking_uid_idx ON public.appointments (calcom_v2_booking_id);
+
+-- detection looks at recent appointments (orphans, cross-tenant links)
+CREATE INDEX guard_appointments_created_at_idx ON public.appointments (created_at);

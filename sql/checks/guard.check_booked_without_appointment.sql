@@ -1,0 +1,33 @@
+-- Rule booked_without_appointment (I4): a phantom booking. The call claims a booking (made, or
+-- outcome appointment_booked) but no active appointment exists, and the claim is older than the
+-- grace period. The claim's age is taken from the call's last write (updated_at), because a call
+-- may book minutes after it started.
+CREATE VIEW guard.check_booked_without_appointment WITH (security_invoker = TRUE) AS
+SELECT
+    'booked_without_appointment'::text AS rule_id,
+    c.company_id,
+    'call'::text AS entity_type,
+    c.id AS entity_id,
+    c.id AS call_id,
+    'critical'::text AS severity,
+    c.created_at AS observed_at,
+    jsonb_build_object(
+        'appointment_made', c.appointment_made,
+        'session_outcome', c.session_outcome,
+        'booking_id', c.booking_id,
+        'claimed_seconds_ago', floor(extract(EPOCH FROM now() - greatest(c.created_at, c.updated_at)))
+    ) AS detail
+FROM public.calls AS c
+WHERE
+    (c.appointment_made OR c.session_outcome = 'appointment_booked')
+    AND greatest(c.created_at, c.updated_at) < now() - make_interval(
+        secs => (
+            SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
+            WHERE s.key = 'grace_period_seconds'
+        )
+    )
+    AND NOT EXISTS (
+        SELECT
+        FROM public.appointments AS a
+        WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled'
+    );

@@ -1,0 +1,31 @@
+-- Rule flags_contradict_appointments (I3): a call with an active appointment whose flags do not
+-- say so (not made, not linked, another outcome, or marked failed).
+CREATE VIEW guard.check_flags_contradict_appointments WITH (security_invoker = TRUE) AS
+SELECT
+    'flags_contradict_appointments'::text AS rule_id,
+    c.company_id,
+    'call'::text AS entity_type,
+    c.id AS entity_id,
+    c.id AS call_id,
+    'high'::text AS severity,
+    c.created_at AS observed_at,
+    jsonb_build_object(
+        'appointment_made', c.appointment_made,
+        'appointment_link_status', c.appointment_link_status,
+        'session_outcome', c.session_outcome,
+        'booking_failed', c.booking_failed
+    ) AS detail
+FROM public.calls AS c
+WHERE
+    EXISTS (
+        SELECT
+        FROM public.appointments AS a
+        WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled'
+    )
+    AND NOT coalesce(
+        c.appointment_made
+        AND c.appointment_link_status = 'linked'
+        AND c.session_outcome = 'appointment_booked'
+        AND NOT c.booking_failed,
+        FALSE
+    );

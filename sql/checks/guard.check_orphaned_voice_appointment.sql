@@ -1,0 +1,38 @@
+-- Rule orphaned_voice_appointment (I6): an active appointment made by the voice agent
+-- (source retell_webhook) that is linked to no call once the grace period is over. The detail
+-- counts the calls carrying its booking uid, in its company and in others: what reconcile needs
+-- to decide between linking it and queueing it for a person.
+CREATE VIEW guard.check_orphaned_voice_appointment WITH (security_invoker = TRUE) AS
+SELECT
+    'orphaned_voice_appointment'::text AS rule_id,
+    a.company_id,
+    'appointment'::text AS entity_type,
+    a.id AS entity_id,
+    NULL::bigint AS call_id,
+    'high'::text AS severity,
+    a.created_at AS observed_at,
+    jsonb_build_object(
+        'booking_uid', a.calcom_v2_booking_id,
+        'calls_with_uid_same_company', (
+            SELECT count(*)
+            FROM public.calls AS c
+            WHERE c.booking_id = a.calcom_v2_booking_id AND c.company_id = a.company_id
+        ),
+        'calls_with_uid_other_company', (
+            SELECT count(*)
+            FROM public.calls AS c
+            WHERE c.booking_id = a.calcom_v2_booking_id AND c.company_id <> a.company_id
+        )
+    ) AS detail
+FROM public.appointments AS a
+WHERE
+    a.source = 'retell_webhook'
+    AND a.call_id IS NULL
+    AND a.deleted_at IS NULL
+    AND a.status IS DISTINCT FROM 'cancelled'
+    AND a.created_at < now() - make_interval(
+        secs => (
+            SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
+            WHERE s.key = 'grace_period_seconds'
+        )
+    );

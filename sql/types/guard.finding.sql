@@ -1,0 +1,11 @@
+-- One row a rule view returned: what detection turns into an alert.
+CREATE TYPE guard.finding AS (
+    rule_id text,
+    company_id bigint,
+    entity_type text,
+    entity_id bigint,
+    call_id bigint,
+    severity text,
+    observed_at timestamptz,
+    detail jsonb
+);
