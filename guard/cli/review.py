@@ -1,0 +1,143 @@
+"""`guard review`: the queue of problems a person has to look at."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import click
+import psycopg
+
+from guard.cli.output import emit_json, emit_table
+from guard.db.connection import connect
+from guard.errors import GuardError, first_line
+
+_COLUMNS = [
+    "id",
+    "priority",
+    "reason",
+    "status",
+    "company_id",
+    "call_id",
+    "appointment_id",
+    "created_at",
+    "claimed_by",
+    "details",
+]
+_SELECT = "SELECT " + ", ".join(f"r.{c}" for c in _COLUMNS)
+_actor = click.option(
+    "--actor", default=getpass.getuser, show_default="your user name", help="Who does this."
+)
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _rows(database_url: str | None, query: str, params: tuple[Any, ...]) -> list[Any]:
+    with connect(database_url) as conn:
+        try:
+            rows = conn.execute(query, params).fetchall()
+        except psycopg.errors.NoDataFound as error:
+            raise GuardError(first_line(error)) from None
+        except psycopg.Error as error:
+            raise GuardError(first_line(error)) from None
+        conn.commit()
+    return rows
+
+
+def _emit(title: str, rows: list[Any], as_json: bool) -> None:
+    if as_json:
+        emit_json([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+    else:
+        emit_table(title, _COLUMNS, rows)
+
+
+@click.group()
+def review() -> None:
+    """List, claim, resolve and dismiss review items."""
+
+
+@review.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "claimed", "resolved", "dismissed", "active"]),
+    default="active",
+    show_default=True,
+    help="active = open or claimed.",
+)
+@click.option("--limit", default=50, show_default=True)
+@_json
+@click.pass_obj
+def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: bool) -> None:
+    """Items in queue order (priority, then age)."""
+    statuses = ["open", "claimed"] if status == "active" else [status]
+    rows = _rows(
+        obj["database_url"],
+        f"{_SELECT} FROM guard.review_items AS r WHERE r.status = ANY(%s)"
+        " ORDER BY r.priority, r.created_at, r.id LIMIT %s",
+        (statuses, limit),
+    )
+    _emit(f"Review items ({status})", rows, as_json)
+
+
+@review.command()
+@click.option("--limit", default=1, show_default=True, help="How many items to take.")
+@_actor
+@_json
+@click.pass_obj
+def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> None:
+    """Take the most urgent open items (never one another reviewer holds)."""
+    rows = _rows(
+        obj["database_url"],
+        f"{_SELECT} FROM guard.review_claim(%s, %s) AS r ORDER BY r.priority, r.created_at",
+        (actor, limit),
+    )
+    if not rows and not as_json:
+        click.echo("Nothing to claim: the queue is empty.")
+        return
+    _emit(f"Claimed by {actor}", rows, as_json)
+
+
+def _close(
+    obj: dict[str, str | None],
+    item_id: int,
+    actor: str,
+    outcome: str,
+    note: str,
+    false_positive: bool,
+    as_json: bool,
+) -> None:
+    rows = _rows(
+        obj["database_url"],
+        f"{_SELECT} FROM guard.review_close(%s, %s, %s, %s, %s) AS r",
+        (item_id, actor, outcome, note, false_positive),
+    )
+    _emit(f"Review item {item_id} {outcome}", rows, as_json)
+
+
+@review.command()
+@click.argument("item_id", type=int)
+@click.option("--note", required=True, help="What was done.")
+@_actor
+@_json
+@click.pass_obj
+def resolve(obj: dict[str, str | None], item_id: int, note: str, actor: str, as_json: bool) -> None:
+    """Close an item: the problem was dealt with."""
+    _close(obj, item_id, actor, "resolved", note, False, as_json)
+
+
+@review.command()
+@click.argument("item_id", type=int)
+@click.option("--note", required=True, help="Why nothing needs doing.")
+@click.option("--false-positive", is_flag=True, help="Detection was wrong (feeds the KPI).")
+@_actor
+@_json
+@click.pass_obj
+def dismiss(
+    obj: dict[str, str | None],
+    item_id: int,
+    note: str,
+    false_positive: bool,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Close an item: nothing to do."""
+    _close(obj, item_id, actor, "dismissed", note, false_positive, as_json)

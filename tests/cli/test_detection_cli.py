@@ -1,0 +1,105 @@
+"""`guard check`, `guard reconcile`, `guard review` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+from click.testing import CliRunner
+
+from guard.cli import main
+
+
+def _run(url: str, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--database-url", url, *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _seed(url: str) -> None:
+    """Two phantom bookings as a legacy load left them, and one call without a direction."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute("ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check")
+        conn.execute("ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL")
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
+                " customer_link_status, session_outcome, appointment_made, created_at, updated_at)"
+                " VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked', TRUE,"
+                "         now() - interval '10 minutes', now() - interval '10 minutes'),"
+                "        (2, 1, 'c2', 'inbound', 'unlinked', 'appointment_booked', TRUE,"
+                "         now() - interval '10 minutes', now() - interval '10 minutes'),"
+                "        (3, 1, 'c3', NULL, 'unlinked', 'information_only', FALSE,"
+                "         now() - interval '10 minutes', now() - interval '10 minutes')"
+            )
+
+
+def test_check_reconcile_review_story(db_url: str) -> None:
+    _seed(db_url)
+    code, out, _ = _run(db_url, "check", "--json")
+    assert code == 1, "something offends: exit 1"
+    found = {row["rule"]: row["offending"] for row in json.loads(out)}
+    assert found["booked_without_appointment"] == 2
+    assert found["call_without_direction"] == 1
+
+    code, out, _ = _run(db_url, "reconcile", "--dry-run", "--json")
+    assert code == 0
+    dry = json.loads(out)
+    assert dry["dry_run"] is True and dry["actions"]["rollback_phantom_booking"] == 2
+
+    code, out, _ = _run(db_url, "reconcile")
+    assert code == 0 and "rollback_phantom_booking" in out
+
+    # The phantoms are fixed and the direction filled; what remains are the two rolled-back
+    # bookings, now visible as booking failures (I7: failures must not go unnoticed).
+    code, out, _ = _run(db_url, "check", "--json")
+    summary = {row["rule"]: row for row in json.loads(out)}
+    assert code == 1
+    assert {rule for rule, row in summary.items() if row["offending"]} == {"recent_booking_failure"}
+    assert summary["booked_without_appointment"]["resolved"] == 2
+    assert summary["call_without_direction"]["resolved"] == 1
+
+    code, out, _ = _run(db_url, "review", "list", "--json")
+    items = json.loads(out)
+    assert [(i["call_id"], i["reason"], i["priority"]) for i in items] == [
+        (1, "calendar_booking_failure", 2),
+        (2, "calendar_booking_failure", 2),
+    ]
+    code, out, _ = _run(db_url, "review", "claim", "--actor", "ann", "--json")
+    [claimed] = json.loads(out)
+    assert (claimed["call_id"], claimed["status"], claimed["claimed_by"]) == (1, "claimed", "ann")
+
+    code, out, _ = _run(db_url, "review", "resolve", str(claimed["id"]), "--note", "rebooked")
+    assert code == 0 and "resolved" in out
+    code, _, err = _run(db_url, "review", "resolve", str(claimed["id"]), "--note", "again")
+    assert code == 1
+    assert (
+        err
+        == f"guard: error: review item {claimed['id']} is not open (unknown or already closed)\n"
+    )
+
+    other = items[1]["id"]
+    code, out, _ = _run(
+        db_url, "review", "dismiss", str(other), "--note", "test call", "--false-positive", "--json"
+    )
+    assert code == 0 and json.loads(out)[0]["status"] == "dismissed"
+    code, out, _ = _run(db_url, "review", "claim")
+    assert out.strip() == "Nothing to claim: the queue is empty."
+
+
+def test_check_one_call(db_url: str) -> None:
+    _seed(db_url)
+    code, out, _ = _run(db_url, "check", "--call", "3", "--json")
+    assert code == 1
+    offending = {row["rule"] for row in json.loads(out) if row["offending"]}
+    assert offending == {"call_without_direction"}
+
+
+def test_check_on_a_database_without_guard(empty_db_url: str) -> None:
+    code, _, err = _run(empty_db_url, "check")
+    assert code == 1
+    assert (
+        err
+        == "guard: error: this database has no Booking Guard detection yet: run `guard db apply`\n"
+    )
