@@ -1,0 +1,66 @@
+-- Undo a booking that failed, atomically in the caller's transaction: lock the call row (a
+-- concurrent writer waits, and this sees its outcome), mark the call failed and for manual
+-- processing, raise an alert and queue a review item. The flags are left alone when the call
+-- still has an active appointment (an earlier booking stands); the alert and review item are
+-- raised either way. reason is the review reason (validation_failure,
+-- calendar_booking_failure, customer_creation_failure, service_not_found, other); context is
+-- what a reviewer needs (no phone numbers). Returns the review item's id.
+CREATE FUNCTION guard.rollback_booking(call_id bigint, reason text, context jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    the_call record;
+    still_booked boolean;
+BEGIN
+    SELECT c.id, c.company_id INTO the_call
+    FROM public.calls AS c WHERE c.id = rollback_booking.call_id
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'call % does not exist', rollback_booking.call_id
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    still_booked := EXISTS (
+        SELECT
+        FROM public.appointments AS a
+        WHERE
+            a.call_id = the_call.id
+            AND a.company_id = the_call.company_id
+            AND a.deleted_at IS NULL
+            AND a.status IS DISTINCT FROM 'cancelled'
+    );
+    IF NOT still_booked THEN
+        UPDATE public.calls AS c
+        SET
+            session_outcome = 'creation_failed',
+            booking_failed = TRUE,
+            booking_confirmed = FALSE,
+            booking_failure_reason = rollback_booking.reason,
+            requires_manual_processing = TRUE,
+            updated_at = now()
+        WHERE c.id = the_call.id;
+    END IF;
+
+    INSERT INTO guard.alerts (
+        fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details
+    ) VALUES (
+        'booking_rolled_back:call:' || the_call.id,
+        'booking_rolled_back',
+        the_call.company_id,
+        'call',
+        the_call.id,
+        'high',
+        'a booking failed and was rolled back; a review item is queued',
+        jsonb_build_object('reason', rollback_booking.reason, 'still_booked', still_booked)
+        || coalesce(rollback_booking.context, '{}')
+    )
+    ON CONFLICT (fingerprint) WHERE status = 'open' DO UPDATE
+        SET occurrences = guard.alerts.occurrences + 1, last_seen_at = now();
+
+    RETURN guard.enqueue_review(
+        the_call.company_id, the_call.id, NULL, rollback_booking.reason,
+        coalesce(rollback_booking.context, '{}') || jsonb_build_object('still_booked', still_booked)
+    );
+END;
+$$;

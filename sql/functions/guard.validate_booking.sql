@@ -1,0 +1,85 @@
+-- Post-booking validation, in one round trip: the appointment just recorded exists, is active,
+-- belongs to the call and the call's company, carries the calendar's booking uid, is recent
+-- (validation_recent_seconds), and the call's flags say booked. Returns ok, or the first failing
+-- reason with what was expected and found, and the latency. Every call is recorded, with its
+-- latency, in guard.validation_metrics (validation_latency_daily gives p50/p95/p99 per day).
+CREATE FUNCTION guard.validate_booking(call_id bigint, appointment_id bigint, booking_uid text)
+RETURNS TABLE (ok boolean, reason text, details jsonb, latency_ms double precision)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    the_call record;
+    the_appointment record;
+BEGIN
+    SELECT c.id, c.company_id, c.appointment_made, c.appointment_link_status,
+           c.session_outcome, c.booking_failed
+    INTO the_call
+    FROM public.calls AS c WHERE c.id = validate_booking.call_id;
+    SELECT a.id, a.company_id, a.call_id, a.status, a.deleted_at, a.calcom_v2_booking_id,
+           a.created_at
+    INTO the_appointment
+    FROM public.appointments AS a WHERE a.id = validate_booking.appointment_id;
+
+    ok := FALSE;
+    IF the_call.id IS NULL THEN
+        reason := 'call_missing';
+        details := jsonb_build_object('call_id', validate_booking.call_id);
+    ELSIF the_appointment.id IS NULL THEN
+        reason := 'appointment_missing';
+        details := jsonb_build_object('appointment_id', validate_booking.appointment_id);
+    ELSIF the_appointment.deleted_at IS NOT NULL OR the_appointment.status = 'cancelled' THEN
+        reason := 'appointment_inactive';
+        details := jsonb_build_object(
+            'status', the_appointment.status, 'deleted_at', the_appointment.deleted_at
+        );
+    ELSIF the_appointment.call_id IS DISTINCT FROM the_call.id THEN
+        reason := 'appointment_not_on_call';
+        details := jsonb_build_object(
+            'expected_call_id', the_call.id, 'appointment_call_id', the_appointment.call_id
+        );
+    ELSIF the_appointment.company_id IS DISTINCT FROM the_call.company_id THEN
+        reason := 'company_mismatch';
+        details := jsonb_build_object(
+            'call_company_id', the_call.company_id,
+            'appointment_company_id', the_appointment.company_id
+        );
+    ELSIF the_appointment.calcom_v2_booking_id IS DISTINCT FROM validate_booking.booking_uid THEN
+        reason := 'booking_uid_mismatch';
+        details := jsonb_build_object(
+            'expected', validate_booking.booking_uid,
+            'found', the_appointment.calcom_v2_booking_id
+        );
+    ELSIF the_appointment.created_at < now() - make_interval(
+        secs => (guard.setting('validation_recent_seconds') #>> '{}')::integer
+    ) THEN
+        reason := 'appointment_not_recent';
+        details := jsonb_build_object('created_at', the_appointment.created_at);
+    ELSIF NOT coalesce(
+        the_call.appointment_made
+        AND the_call.appointment_link_status = 'linked'
+        AND the_call.session_outcome = 'appointment_booked'
+        AND NOT the_call.booking_failed,
+        FALSE
+    ) THEN
+        reason := 'call_flags_disagree';
+        details := jsonb_build_object(
+            'appointment_made', the_call.appointment_made,
+            'appointment_link_status', the_call.appointment_link_status,
+            'session_outcome', the_call.session_outcome,
+            'booking_failed', the_call.booking_failed
+        );
+    ELSE
+        ok := TRUE;
+        details := jsonb_build_object('booking_uid', validate_booking.booking_uid);
+    END IF;
+
+    latency_ms := 1000 * extract(EPOCH FROM clock_timestamp() - started);
+    PERFORM guard.record_validation(
+        the_call.company_id, validate_booking.call_id, validate_booking.appointment_id, ok, reason,
+        latency_ms
+    );
+    RETURN NEXT;
+END;
+$$;

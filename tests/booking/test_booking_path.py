@@ -1,0 +1,320 @@
+"""The guarded booking path end to end: real PostgreSQL, real Redis behind the breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.booking import (
+    BookingStatus,
+    CalendarBooking,
+    book_appointment,
+    book_appointment_async,
+)
+from guard.breaker import BreakerConfig, BreakerRegistry
+from guard.errors import GuardError
+from guard.retry import RetryPolicy
+from tests.support.redis_server import RedisServer
+
+CONFIG = BreakerConfig(
+    failure_threshold=3, success_threshold=2, cooldown_seconds=30, call_timeout_seconds=5
+)
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def breakers(redis_url: str) -> Iterator[BreakerRegistry]:
+    registry = BreakerRegistry(redis_url, default=CONFIG)
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def booking_db(db_url: str) -> str:
+    """One company, a service and three calls; the service id is unique per test (circuits)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
+        conn.execute(
+            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')",
+            (_next_service(),),
+        )
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
+            " SELECT g, 1, 'c' || g, 1, 'in_progress' FROM generate_series(1, 3) AS g"
+        )
+    return db_url
+
+
+_services = iter(range(1000, 100000))
+
+
+def _next_service() -> int:
+    return next(_services)
+
+
+def _service(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT id FROM services").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class Calendar:
+    """A calendar the test controls: counts its calls, can fail, can be slow."""
+
+    def __init__(self, fail: bool = False, delay: float = 0.0) -> None:
+        self.fail = fail
+        self.delay = delay
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def book(self) -> CalendarBooking:
+        with self._lock:
+            self.calls += 1
+            number = self.calls
+        time.sleep(self.delay)
+        if self.fail:
+            raise ConnectionError("calendar unreachable for +49 30 1234567")
+        return CalendarBooking(uid=f"uid-{number}", details={"slot": "10:00"})
+
+
+def _state(url: str, call_id: int) -> dict[str, Any]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT appointment_made, session_outcome, booking_failed, requires_manual_processing,"
+            " booking_id, (SELECT count(*) FROM appointments WHERE call_id = c.id),"
+            " (SELECT array_agg(reason ORDER BY id) FROM guard.review_items WHERE call_id = c.id)"
+            " FROM calls AS c WHERE c.id = %s",
+            (call_id,),
+        ).fetchone()
+    assert row is not None
+    keys = ("made", "outcome", "failed", "manual", "booking_id", "appointments", "reviews")
+    return dict(zip(keys, row, strict=True))
+
+
+def test_a_booking_is_recorded_validated_and_committed(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    calendar = Calendar()
+    with psycopg.connect(booking_db) as conn:
+        outcome = book_appointment(
+            conn, call_id=1, service_id=_service(booking_db), book=calendar.book, breakers=breakers
+        )
+        assert conn.autocommit is False, "the caller's setting is restored"
+    assert outcome.status is BookingStatus.BOOKED and outcome.ok
+    assert outcome.booking_uid == "uid-1" and outcome.appointment_id is not None
+    state = _state(booking_db, 1)
+    assert (state["made"], state["outcome"], state["booking_id"], state["appointments"]) == (
+        True,
+        "appointment_booked",
+        "uid-1",
+        1,
+    )
+    with psycopg.connect(booking_db) as conn:
+        assert conn.execute("SELECT ok FROM guard.validation_metrics").fetchall() == [(True,)]
+
+    with psycopg.connect(booking_db) as conn:
+        again = book_appointment(
+            conn, call_id=1, service_id=_service(booking_db), book=calendar.book, breakers=breakers
+        )
+    assert again.status is BookingStatus.ALREADY_BOOKED and calendar.calls == 1
+
+
+def test_calendar_failure_is_retried_then_rolled_back_and_queued(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    calendar = Calendar(fail=True)
+    with psycopg.connect(booking_db) as conn:
+        outcome = book_appointment(
+            conn,
+            call_id=1,
+            service_id=_service(booking_db),
+            book=calendar.book,
+            breakers=breakers,
+            retry_policy=RetryPolicy(max_attempts=2, base_delay_seconds=0.01),
+        )
+    assert calendar.calls == 2, "one retry"
+    assert (outcome.status, outcome.reason) == (BookingStatus.FAILED, "ConnectionError")
+    state = _state(booking_db, 1)
+    assert (state["made"], state["outcome"], state["failed"], state["manual"]) == (
+        False,
+        "creation_failed",
+        True,
+        True,
+    )
+    assert state["reviews"] == ["calendar_booking_failure"]
+    with psycopg.connect(booking_db) as conn:
+        details = conn.execute(
+            "SELECT details::text FROM guard.review_items WHERE call_id = 1"
+        ).fetchone()
+    assert details and "1234567" not in details[0], "no phone number reaches the review item"
+
+
+def test_an_open_circuit_queues_the_booking_without_calling_the_calendar(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    service = _service(booking_db)
+    failing = Calendar(fail=True)
+    with psycopg.connect(booking_db) as conn:
+        for call_id in (1, 2, 3):  # three failures open the circuit
+            book_appointment(
+                conn,
+                call_id=call_id,
+                service_id=service,
+                book=failing.book,
+                breakers=breakers,
+                retry_policy=NO_RETRY,
+            )
+        conn.execute("DELETE FROM guard.review_items WHERE call_id = 3")
+        conn.commit()
+        healthy = Calendar()
+        outcome = book_appointment(
+            conn,
+            call_id=3,
+            service_id=service,
+            book=healthy.book,
+            breakers=breakers,
+            retry_policy=NO_RETRY,
+        )
+    assert healthy.calls == 0, "an open circuit does not call the calendar"
+    assert outcome.status is BookingStatus.QUEUED
+    assert outcome.retry_after is not None and outcome.retry_after > 0
+    assert outcome.review_item_id is not None
+    assert _state(booking_db, 3)["manual"] is True
+
+
+def test_a_booking_that_does_not_validate_is_rolled_back(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    with psycopg.connect(booking_db, autocommit=True) as conn:
+        # A broken database: the flags are no longer derived, so validation must catch it.
+        conn.execute("ALTER TABLE appointments DISABLE TRIGGER guard_appointments_sync_insert")
+    with psycopg.connect(booking_db) as conn:
+        outcome = book_appointment(
+            conn,
+            call_id=1,
+            service_id=_service(booking_db),
+            book=Calendar().book,
+            breakers=breakers,
+        )
+    assert (outcome.status, outcome.reason) == (BookingStatus.FAILED, "call_flags_disagree")
+    assert outcome.booking_uid == "uid-1", "the reviewer learns which calendar booking to check"
+    state = _state(booking_db, 1)
+    assert state["appointments"] == 0, "the recorded appointment was rolled back"
+    assert state["reviews"] == ["validation_failure"]
+    with psycopg.connect(booking_db) as conn:
+        metrics = conn.execute("SELECT ok, failure_reason FROM guard.validation_metrics").fetchall()
+    assert metrics == [(False, "call_flags_disagree")], "the failed validation is still recorded"
+
+
+def test_two_bookings_for_one_call_at_once_end_in_one_booking(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    calendar = Calendar(delay=0.3)
+    service = _service(booking_db)
+    outcomes: list[BookingStatus] = []
+    barrier = threading.Barrier(2)
+
+    def booker() -> None:
+        with psycopg.connect(booking_db) as conn:
+            barrier.wait()
+            outcome = book_appointment(
+                conn, call_id=2, service_id=service, book=calendar.book, breakers=breakers
+            )
+            outcomes.append(outcome.status)
+
+    threads = [threading.Thread(target=booker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == [BookingStatus.ALREADY_BOOKED, BookingStatus.BOOKED]
+    assert calendar.calls == 1, "the calendar was asked once"
+    assert _state(booking_db, 2)["appointments"] == 1
+
+
+def test_rollback_waits_for_a_concurrent_writer_of_the_call(booking_db: str) -> None:
+    with psycopg.connect(booking_db) as writer:
+        writer.execute("UPDATE calls SET status = 'ended' WHERE id = 1")  # holds the row lock
+        done = threading.Event()
+
+        def roll_back() -> None:
+            with psycopg.connect(booking_db) as conn:
+                conn.execute("SELECT guard.rollback_booking(1, 'other', '{}')")
+                conn.commit()
+            done.set()
+
+        thread = threading.Thread(target=roll_back)
+        thread.start()
+        assert not done.wait(0.5), "rollback_booking waits for the writer's row lock"
+        writer.commit()
+        thread.join(timeout=10)
+    assert done.is_set()
+    with psycopg.connect(booking_db) as conn:
+        row = conn.execute(
+            "SELECT status, session_outcome, requires_manual_processing FROM calls WHERE id = 1"
+        ).fetchone()
+    assert row == ("ended", "creation_failed", True), "both writes are there, nothing lost"
+
+
+def test_async_booking_and_open_circuit(booking_db: str, redis_url: str) -> None:
+    async def scenario() -> list[BookingStatus]:
+        registry = BreakerRegistry(redis_url, default=CONFIG)
+        service = _service(booking_db)
+        results = []
+        try:
+            async with await psycopg.AsyncConnection.connect(booking_db) as conn:
+
+                async def good() -> CalendarBooking:
+                    await asyncio.sleep(0)
+                    return CalendarBooking(uid="async-uid")
+
+                async def bad() -> CalendarBooking:
+                    raise ConnectionError("down")
+
+                ok = await book_appointment_async(
+                    conn, call_id=1, service_id=service, book=good, breakers=registry
+                )
+                results.append(ok.status)
+                for call_id in (2, 3, 2):
+                    outcome = await book_appointment_async(
+                        conn,
+                        call_id=call_id,
+                        service_id=service,
+                        book=bad,
+                        breakers=registry,
+                        retry_policy=NO_RETRY,
+                    )
+                    results.append(outcome.status)
+        finally:
+            registry.close()
+        return results
+
+    assert asyncio.run(scenario()) == [
+        BookingStatus.BOOKED,
+        BookingStatus.FAILED,
+        BookingStatus.FAILED,
+        BookingStatus.FAILED,
+    ]
+
+
+def test_a_connection_inside_a_transaction_is_refused(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    with psycopg.connect(booking_db) as conn:
+        conn.execute("SELECT 1")
+        with pytest.raises(GuardError, match="outside a transaction"):
+            book_appointment(conn, call_id=1, service_id=1, book=Calendar().book, breakers=breakers)
