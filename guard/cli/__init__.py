@@ -9,8 +9,12 @@ import click
 
 from guard import __version__
 from guard.cli.breaker import breaker
+from guard.cli.check import check, reconcile
 from guard.cli.db import db
 from guard.cli.demo import demo
+from guard.cli.jobs import jobs
+from guard.cli.report import report
+from guard.cli.review import review
 from guard.errors import GuardError
 
 
@@ -41,5 +45,10 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 
 main.add_command(breaker)
+main.add_command(check)
 main.add_command(db)
 main.add_command(demo)
+main.add_command(reconcile)
+main.add_command(review)
+main.add_command(jobs)
+main.add_command(report)

@@ -158,7 +158,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         if has_guard_schema and _table_exists(cur, "guard.rules"):
             cur.execute("SELECT id FROM guard.rules ORDER BY id")
             rules = [rule_id for (rule_id,) in cur.fetchall()]
-    return {
+    snapshot: Snapshot = {
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
         "functions": functions,
@@ -166,6 +166,36 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         "settings": settings,
         "rules": rules,
     }
+    jobs = cron_jobs(conn)
+    if jobs is not None:  # only where pg_cron lives in this database (the snapshot stays as is)
+        snapshot["cron_jobs"] = jobs
+    return snapshot
+
+
+def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+    """pg_cron's schedule of Booking Guard's jobs ("scheduled": cron.job rows named guard_*) and
+    what guard.jobs says it should be ("expected": every enabled job), or None where pg_cron or
+    guard.jobs is not in this database."""
+    with conn.transaction(), conn.cursor() as cur:
+        if not (_table_exists(cur, "cron.job") and _table_exists(cur, "guard.jobs")):
+            return None
+        cur.execute(
+            "SELECT c.jobname::text, c.schedule, c.command, c.active FROM cron.job AS c"
+            " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
+        )
+        scheduled = {
+            name: {"schedule": schedule, "command": command, "active": active}
+            for name, schedule, command, active in cur.fetchall()
+        }
+        cur.execute(
+            "SELECT 'guard_' || j.name, j.schedule, format('SELECT guard.run_job(%L)', j.name)"
+            " FROM guard.jobs AS j WHERE j.enabled"
+        )
+        expected = {
+            name: {"schedule": schedule, "command": command, "active": True}
+            for name, schedule, command in cur.fetchall()
+        }
+    return {"scheduled": scheduled, "expected": expected}
 
 
 def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:

@@ -62,6 +62,32 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
         found.append(Difference("extra", f"setting {key}"))
     for rule_id in sorted(set(expected.get("rules", [])) - set(actual.get("rules", []))):
         found.append(Difference("missing", f"rule {rule_id}"))
+    found += compare_cron_jobs(actual.get("cron_jobs"))
+    return found
+
+
+def compare_cron_jobs(cron_jobs: dict[str, Any] | None) -> list[Difference]:
+    """pg_cron's schedule against guard.jobs (see catalog.cron_jobs); nothing without pg_cron."""
+    if not cron_jobs:
+        return []
+    want, have = cron_jobs["expected"], cron_jobs["scheduled"]
+    found: list[Difference] = []
+    fix = "run SELECT guard.schedule_jobs()"
+    for name in sorted(set(want) - set(have)):
+        found.append(Difference("missing", f"cron job {name}", f"not scheduled in pg_cron; {fix}"))
+    for name in sorted(set(have) - set(want)):
+        found.append(Difference("extra", f"cron job {name}", f"not an enabled job; {fix}"))
+    for name in sorted(set(want) & set(have)):
+        for attribute in ("schedule", "command", "active"):
+            if want[name][attribute] != have[name][attribute]:
+                found.append(
+                    Difference(
+                        "changed",
+                        f"cron job {name}",
+                        f"{attribute} is {have[name][attribute]!r},"
+                        f" expected {want[name][attribute]!r}; {fix}",
+                    )
+                )
     return found
 
 

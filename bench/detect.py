@@ -1,0 +1,338 @@
+"""Benchmark of detection and reconciliation over 1 000 000 calls: one table (``--json``).
+
+    python bench/detect.py [--calls N] [--repeat N] [--json]
+
+One throwaway cluster under /tmp (PostgreSQL runs as the ``postgres`` OS user when we are root,
+see guard/embedded.py). The database plays an adopted legacy database: migrations up to
+0004_guard_tables, then N calls (default 1 000 000) over 30 days for 10 companies, written as an
+old application wrote them (triggers bypassed with session_replication_role = replica, so the
+bad rows get in), with the incident's bad-row rates (guard.sample_data.PROBLEM_RATES) and about
+half of the calls booked with an appointment; then the remaining migrations (whose NOT VALID
+constraints leave the old rows alone), ANALYZE.
+
+Measured (median of --repeat runs unless said otherwise):
+- each rule's check view over the detection window, as guard.detect() filters it
+  (``SELECT count(*) FROM guard.check_<rule> WHERE observed_at >= now() - window``);
+- guard.detect(): the first pass (opens an alert for every offending row in the window) once,
+  then steady passes (repeats bump the open alerts);
+- guard.reconcile(): one pass (capped by reconcile_batch_limit), once.
+Target: a full detection pass over 1 000 000 calls (one-hour window) in at most 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from guard.db.migrate import Migrator
+from guard.embedded import EmbeddedCluster
+from guard.sample_data import PROBLEM_RATES
+
+CALLS = 1_000_000
+COMPANIES = 10
+DAYS = 30
+LEGACY_UNTIL = "0004_guard_tables"
+DATABASE = "bench_detect"
+TARGET_MS = 50.0
+
+# problems in the order of PROBLEM_RATES, as cumulative thresholds on one random draw per call
+_THRESHOLDS: list[tuple[str, float]] = []
+_acc = 0.0
+for _name, _rate in PROBLEM_RATES.items():
+    _acc += _rate
+    _THRESHOLDS.append((_name, _acc))
+
+_PROBLEM_CASE = (
+    "CASE "
+    + " ".join(f"WHEN r < {upper:.4f} THEN '{name}'" for name, upper in _THRESHOLDS)
+    + " ELSE 'none' END"
+)
+
+LOAD_SQL = f"""
+SET LOCAL session_replication_role = replica;
+
+INSERT INTO public.companies (id, name)
+SELECT g, 'Company ' || g FROM generate_series(1, {COMPANIES}) AS g;
+
+INSERT INTO public.customers (company_id, name)
+SELECT 1 + g % {COMPANIES}, 'Customer ' || g FROM generate_series(1, 20000) AS g;
+
+CREATE TEMP TABLE draw ON COMMIT DROP AS
+SELECT
+    g AS id,
+    1 + g % {COMPANIES} AS company_id,
+    now() - ({DAYS} * 86400.0 * (g - 1) / %(calls)s) * interval '1 second' AS created_at,
+    {_PROBLEM_CASE} AS problem,
+    random() AS shape
+FROM (SELECT g, random() AS r FROM generate_series(1, %(calls)s) AS g) AS d;
+
+INSERT INTO public.calls (
+    id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
+    customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
+    session_outcome, appointment_made, appointment_link_status, appointment_linked_at,
+    booking_id, booking_confirmed, booking_failed, booking_failure_reason,
+    requires_manual_processing, created_at, updated_at
+)
+SELECT
+    d.id,
+    d.company_id,
+    'call_' || d.id,
+    '+49 30 ' || (1000000 + d.id % 8999999),
+    '+49 30 5550000',
+    'ended',
+    CASE WHEN d.problem = 'missing_direction' THEN NULL ELSE 'inbound' END,
+    CASE WHEN d.problem = 'incomplete_customer_link' THEN 1 + (d.id % 20000) END,
+    CASE WHEN d.problem = 'incomplete_customer_link' THEN NULL ELSE 'anonymous' END,
+    NULL,
+    NULL,
+    NULL,
+    CASE
+        WHEN d.problem IN ('phantom_booking', 'flag_mismatch', 'contradicting_flags',
+                           'orphaned_appointment') THEN 'appointment_booked'
+        WHEN d.problem = 'booking_failure' THEN 'creation_failed'
+        WHEN d.problem = 'none' AND d.shape < 0.45 THEN 'appointment_booked'
+        WHEN d.problem = 'none' AND d.shape < 0.50 THEN 'appointment_cancelled'
+        ELSE 'information_only'
+    END,
+    d.problem IN ('phantom_booking', 'contradicting_flags')
+    OR (d.problem = 'none' AND d.shape < 0.45),
+    CASE
+        WHEN d.problem = 'phantom_booking' OR (d.problem = 'none' AND d.shape < 0.45) THEN 'linked'
+    END,
+    CASE
+        WHEN d.problem = 'phantom_booking' OR (d.problem = 'none' AND d.shape < 0.45)
+            THEN d.created_at + interval '30 seconds'
+    END,
+    CASE
+        WHEN d.problem IN ('phantom_booking', 'flag_mismatch', 'contradicting_flags',
+                           'orphaned_appointment') OR (d.problem = 'none' AND d.shape < 0.50)
+            THEN 'bk_' || d.id
+    END,
+    d.problem = 'phantom_booking' OR (d.problem = 'none' AND d.shape < 0.45),
+    d.problem IN ('contradicting_flags', 'booking_failure'),
+    CASE WHEN d.problem IN ('contradicting_flags', 'booking_failure')
+        THEN 'calendar_error: slot no longer available' END,
+    d.problem IN ('contradicting_flags', 'booking_failure'),
+    d.created_at,
+    d.created_at
+FROM draw AS d;
+
+INSERT INTO public.appointments (
+    company_id, call_id, calcom_v2_booking_id, source, status, starts_at, ends_at, created_at,
+    updated_at
+)
+SELECT
+    d.company_id,
+    CASE WHEN d.problem = 'orphaned_appointment' THEN NULL ELSE d.id END,
+    'bk_' || d.id,
+    'retell_webhook',
+    CASE WHEN d.problem = 'none' AND d.shape >= 0.45 THEN 'cancelled' ELSE 'scheduled' END,
+    d.created_at + interval '3 days',
+    d.created_at + interval '3 days 30 minutes',
+    d.created_at + interval '20 seconds',
+    d.created_at + interval '20 seconds'
+FROM draw AS d
+WHERE
+    d.problem IN ('flag_mismatch', 'contradicting_flags', 'orphaned_appointment')
+    OR (d.problem = 'none' AND d.shape < 0.50);
+
+SELECT setval(pg_get_serial_sequence('public.calls', 'id'), %(calls)s);
+SELECT setval(pg_get_serial_sequence('public.companies', 'id'), {COMPANIES});
+"""
+
+
+def start_cluster(state_dir: Path) -> EmbeddedCluster:
+    cluster = EmbeddedCluster(state_dir)
+    cluster.start()
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET shared_buffers = '1GB'")
+        conn.execute("ALTER SYSTEM SET max_wal_size = '4GB'")
+        conn.execute("ALTER SYSTEM SET autovacuum = off")
+    cluster.stop()
+    cluster.start()
+    return cluster
+
+
+def _ms(conn: psycopg.Connection[Any], sql: str) -> tuple[float, list[tuple[Any, ...]]]:
+    started = time.perf_counter()
+    rows = conn.execute(sql.encode()).fetchall()
+    return (time.perf_counter() - started) * 1000, rows
+
+
+def build(url: str, calls: int, progress: Any) -> dict[str, Any]:
+    with Migrator(url) as migrator:
+        migrator.apply(to=LEGACY_UNTIL)
+        progress(f"loading {calls:,} calls (triggers bypassed, as a legacy application wrote them)")
+        started = time.perf_counter()
+        with psycopg.connect(url) as conn, conn.transaction():
+            conn.execute(LOAD_SQL.replace("%(calls)s", str(int(calls))).encode())
+        load_s = time.perf_counter() - started
+        progress("applying the remaining migrations")
+        started = time.perf_counter()
+        migrator.apply()
+        migrate_s = time.perf_counter() - started
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM public.calls), (SELECT count(*) FROM public.appointments)"
+        ).fetchone()
+    assert counts is not None
+    return {"load_s": load_s, "migrate_s": migrate_s, "calls": counts[0], "appointments": counts[1]}
+
+
+def measure(url: str, repeat: int, progress: Any) -> dict[str, Any]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        has_detect = conn.execute("SELECT to_regprocedure('guard.detect()') IS NOT NULL").fetchone()
+        if not has_detect or not has_detect[0]:
+            raise SystemExit("guard.detect() does not exist in this checkout's migrations")
+        window_row = conn.execute(
+            "SELECT (guard.setting('detection_window_minutes') #>> '{}')::integer"
+        ).fetchone()
+        window = int(window_row[0]) if window_row else 60
+        rules = conn.execute(
+            "SELECT id, check_view FROM guard.rules"
+            " WHERE enabled AND check_view IS NOT NULL ORDER BY id"
+        ).fetchall()
+        in_window = conn.execute(
+            "SELECT count(*) FROM public.calls"
+            " WHERE created_at >= now() - make_interval(mins => %s)",
+            (window,),
+        ).fetchone()
+        per_rule = []
+        for rule_id, view in rules:
+            sql = (
+                f"SELECT count(*) FROM guard.{view}"  # view names come from guard.rules
+                f" WHERE observed_at >= now() - make_interval(mins => {window})"
+            )
+            _ms(conn, sql)  # warm the cache once
+            timings = [_ms(conn, sql) for _ in range(repeat)]
+            per_rule.append(
+                {
+                    "rule_id": rule_id,
+                    "view": f"guard.{view}",
+                    "offending": timings[0][1][0][0],
+                    "ms": statistics.median(t for t, _ in timings),
+                }
+            )
+        progress("detect: first pass")
+        first_ms, first_rows = _ms(conn, "SELECT * FROM guard.detect()")
+        progress("detect: steady passes")
+        steady = [_ms(conn, "SELECT * FROM guard.detect()") for _ in range(repeat)]
+        steady_rows = steady[-1][1]
+        progress("reconcile: one pass")
+        reconcile_ms, reconcile_rows = _ms(conn, "SELECT * FROM guard.reconcile()")
+        detect_after_ms, _ = _ms(conn, "SELECT * FROM guard.detect()")
+    summary = {row[0]: row for row in first_rows}
+    for row in per_rule:
+        found = summary.get(row["rule_id"])
+        row["opened_first_pass"] = found[2] if found else None
+    return {
+        "window_minutes": window,
+        "calls_in_window": in_window[0] if in_window else None,
+        "rules": per_rule,
+        "detect_first_ms": first_ms,
+        "detect_steady_ms": statistics.median(t for t, _ in steady),
+        "detect_steady_all_ms": [t for t, _ in steady],
+        "detect_after_reconcile_ms": detect_after_ms,
+        "detect_summary": [list(r) for r in steady_rows],
+        "reconcile_ms": reconcile_ms,
+        "reconcile": [list(r) for r in reconcile_rows],
+    }
+
+
+def print_table(header: dict[str, Any], built: dict[str, Any], result: dict[str, Any]) -> None:
+    print(f"Detection over {built['calls']:,} calls, {built['appointments']:,} appointments")
+    print(f"  {header['server']}; {header['cores']} cores; median of {header['repeat']} runs")
+    print(
+        f"  load {built['load_s']:.1f} s, remaining migrations {built['migrate_s']:.1f} s;"
+        f" window {result['window_minutes']} min = {result['calls_in_window']:,} calls"
+    )
+    print()
+    print(f"{'rule (check view, windowed)':<34}{'offending':>10}{'ms':>10}")
+    for row in result["rules"]:
+        print(f"{row['rule_id']:<34}{row['offending']:>10}{row['ms']:>10.2f}")
+    print()
+    print(f"{'pass':<34}{'ms':>20}")
+    print(f"{'guard.detect() first pass':<34}{result['detect_first_ms']:>20.1f}")
+    print(f"{'guard.detect() steady pass':<34}{result['detect_steady_ms']:>20.1f}")
+    print(f"{'guard.reconcile() one pass':<34}{result['reconcile_ms']:>20.1f}")
+    print(f"{'guard.detect() after reconcile':<34}{result['detect_after_reconcile_ms']:>20.1f}")
+    print()
+    print("reconcile:", ", ".join(f"{a}={n}" for a, n in result["reconcile"]) or "nothing")
+    print()
+    for goal in targets(built, result):
+        print(f"  {goal['result']:<5} {goal['target']}: {goal['detail']}")
+
+
+def targets(built: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+    steady = result["detect_steady_ms"]
+    ok = steady <= TARGET_MS and built["calls"] >= 1_000_000 and result["window_minutes"] == 60
+    return [
+        {
+            "target": "full detection pass over 1 000 000 calls (one-hour window)"
+            f" <= {TARGET_MS:.0f} ms",
+            "result": "PASS" if ok else "FAIL",
+            "detail": f"steady pass {steady:.1f} ms over {built['calls']:,} calls"
+            f" (first pass, opening every alert: {result['detect_first_ms']:.1f} ms)",
+        }
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=CALLS, help="calls to load")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    def progress(message: str) -> None:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    state_dir = Path(tempfile.mkdtemp(prefix="guard-bench-", dir="/tmp"))
+    state_dir.chmod(0o755)
+    cluster = EmbeddedCluster(state_dir)
+    try:
+        progress(f"starting a throwaway cluster under {state_dir}")
+        start_cluster(state_dir)
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+            server = admin.execute("SELECT version()").fetchone()
+        url = cluster.url(DATABASE)
+        built = build(url, args.calls, progress)
+        result = measure(url, args.repeat, progress)
+    finally:
+        cluster.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+    header = {
+        "server": (server[0] if server else "?").split(" on ")[0],
+        "cores": os.cpu_count(),
+        "repeat": args.repeat,
+    }
+    if args.json:
+        print(
+            json.dumps(
+                {"header": header, "data": built, **result, "targets": targets(built, result)},
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        print_table(header, built, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""`guard jobs`: the scheduled jobs' status, and running them from outside where pg_cron is not
+installed (the same guard.run_job that pg_cron calls: one run per job at a time, heartbeats,
+failure and missed-run alerts)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import psycopg
+
+from guard.cli.output import emit_json, emit_table
+from guard.db.connection import connect
+from guard.errors import GuardError, first_line
+
+# Never sleep longer than this between looks at guard.jobs (a changed job is picked up).
+MAX_SLEEP_S = 60.0
+
+_STATUS = """
+SELECT s.job_name, s.schedule, s.interval_seconds, s.enabled, s.last_started_at,
+       s.last_finished_at, s.last_status, s.last_error, s.last_duration_ms, s.last_runner,
+       s.last_success_at, s.next_due_at, s.overdue
+FROM guard.job_status AS s
+ORDER BY s.job_name
+"""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What guard.run_job said about one run."""
+
+    job: str
+    status: str  # succeeded | failed | skipped
+    message: str
+
+    @classmethod
+    def parse(cls, job: str, message: str) -> RunResult:
+        # "<job>: succeeded in 3 ms" | "<job>: failed after 3 ms: <error>" | "<job>: skipped, ..."
+        word = message.split(": ", 1)[1].split(maxsplit=1)[0] if ": " in message else ""
+        status = word.rstrip(",") if word.rstrip(",") in ("succeeded", "failed") else "skipped"
+        return cls(job, status, message)
+
+
+def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
+    """One run of one job in its own transaction (conn must be in autocommit mode)."""
+    try:
+        row = conn.execute("SELECT guard.run_job(%s)", (job,)).fetchone()
+    except psycopg.Error as error:
+        raise GuardError(f"job {job} could not run: {first_line(error)}") from None
+    assert row is not None
+    return RunResult.parse(job, str(row[0]))
+
+
+def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | None:
+    """pg_cron's guard_* jobs in this database by job name, or None where pg_cron is absent."""
+    row = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return None
+    rows = conn.execute(
+        "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
+        " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
+    ).fetchall()
+    return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
+
+
+def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute("SELECT to_regclass('guard.job_status') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
+
+
+def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    _require_jobs_table(conn)
+    cron = cron_schedule(conn)
+    cursor = conn.execute(_STATUS)
+    names = [column.name for column in cursor.description or []]
+    jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for job in jobs:
+        scheduled = None if cron is None else cron.get(job["job_name"])
+        if cron is None:
+            job["pg_cron"] = "not installed"
+        elif scheduled is None:
+            job["pg_cron"] = "not scheduled"
+        elif scheduled["schedule"] != job["schedule"] or not scheduled["active"]:
+            job["pg_cron"] = f"drift ({scheduled['schedule']}, active={scheduled['active']})"
+        else:
+            job["pg_cron"] = "scheduled"
+    return jobs
+
+
+@click.group()
+def jobs() -> None:
+    """Scheduled jobs: detect, reconcile, review sweep, daily report, retention."""
+
+
+@jobs.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(obj: dict[str, str | None], as_json: bool) -> None:
+    """Each job: schedule, last run and its outcome, next due, and whether pg_cron runs it."""
+    with connect(obj["database_url"], autocommit=True, application_name="guard jobs") as conn:
+        found = job_status(conn)
+    if as_json:
+        emit_json(found)
+        return
+    emit_table(
+        "Booking Guard jobs (times UTC)",
+        ["job", "schedule", "enabled", "last run", "status", "ms", "next due", "pg_cron"],
+        [
+            [
+                job["job_name"],
+                job["schedule"],
+                "yes" if job["enabled"] else "no",
+                _when(job["last_started_at"]),
+                ("OVERDUE, " if job["overdue"] else "") + (job["last_status"] or "never run"),
+                None if job["last_duration_ms"] is None else round(job["last_duration_ms"]),
+                _when(job["next_due_at"]) if job["enabled"] else "",
+                job["pg_cron"],
+            ]
+            for job in found
+        ],
+    )
+    failed = [job for job in found if job["last_status"] == "failed"]
+    for job in failed:
+        click.echo(f"{job['job_name']} last failed: {job['last_error']}")
+
+
+@jobs.command()
+@click.option("--once", is_flag=True, help="Run every enabled job (or --job) once now and exit.")
+@click.option(
+    "--job", "job_names", multiple=True, metavar="NAME", help="Only this job (repeatable)."
+)
+@click.pass_obj
+def run(obj: dict[str, str | None], once: bool, job_names: tuple[str, ...]) -> None:
+    """Run the jobs from outside (where pg_cron is not installed).
+
+    Without --once: a loop that runs each enabled job when it is due (its last start plus its
+    interval) and sleeps until the next one; stop it with Ctrl-C. With --once: run now, exit 1 if
+    any run failed.
+    """
+    with connect(obj["database_url"], autocommit=True, application_name="guard jobs run") as conn:
+        found = {job["job_name"]: job for job in job_status(conn)}
+        unknown = sorted(set(job_names) - set(found))
+        if unknown:
+            raise GuardError(f"unknown job(s): {', '.join(unknown)} (known: {', '.join(found)})")
+        if any(job["pg_cron"] == "scheduled" for job in found.values()):
+            click.echo(
+                "guard: warning: pg_cron already schedules these jobs in this database;"
+                " runs from here come on top (a concurrent run of the same job is skipped)",
+                err=True,
+            )
+        if once:
+            selected = list(job_names) or [name for name, job in found.items() if job["enabled"]]
+            results = [run_job(conn, name) for name in selected]
+            for result in results:
+                click.echo(result.message)
+            if any(result.status == "failed" for result in results):
+                sys.exit(1)
+            return
+        _loop(conn, set(job_names))
+
+
+def _loop(conn: psycopg.Connection[Any], only: set[str]) -> None:
+    click.echo("running due jobs; Ctrl-C stops")
+    try:
+        while True:
+            due = _enabled(conn, only)
+            now = _db_now(conn)
+            for job in due:
+                if job["next_due_at"] <= now:
+                    result = run_job(conn, job["job_name"])
+                    click.echo(f"{_when(_db_now(conn))}  {result.message}")
+            upcoming = min(job["next_due_at"] for job in _enabled(conn, only))
+            wait = (upcoming - _db_now(conn)).total_seconds()
+            time.sleep(max(1.0, min(MAX_SLEEP_S, wait)))
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+def _enabled(conn: psycopg.Connection[Any], only: set[str]) -> list[dict[str, Any]]:
+    found = [
+        job for job in job_status(conn) if job["enabled"] and (not only or job["job_name"] in only)
+    ]
+    if not found:
+        raise GuardError("no enabled job to run")
+    return found
+
+
+def _db_now(conn: psycopg.Connection[Any]) -> datetime:
+    row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    value: datetime = row[0]
+    return value
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

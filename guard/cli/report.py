@@ -1,0 +1,188 @@
+"""`guard report`: the daily report of one UTC day, as text, Markdown or JSON. A day that is not
+stored yet is generated first (guard.daily_report), as the 02:00 UTC job would have."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import click
+import psycopg
+
+from guard.cli.output import emit_json
+from guard.db.connection import connect
+from guard.errors import GuardError, first_line
+
+_COLUMNS = """
+SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
+       v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
+       v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
+       v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
+       v.top_issues, v.generated_at
+FROM guard.daily_report_view AS v
+WHERE v.report_date = %s
+ORDER BY v.company_id
+"""
+
+
+def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
+    """The stored rows of `day`, generating them first if there are none. Returns (rows,
+    generated_now)."""
+    row = conn.execute("SELECT to_regprocedure('guard.daily_report(date)') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has no daily report: run `guard db apply` first")
+    rows = _read(conn, day)
+    if rows:
+        return rows, False
+    try:
+        with conn.transaction():
+            conn.execute("SELECT count(*) FROM guard.daily_report(%s)", (day,))
+    except psycopg.Error as error:
+        raise GuardError(f"could not generate the report of {day}: {first_line(error)}") from None
+    return _read(conn, day), True
+
+
+def _read(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    cursor = conn.execute(_COLUMNS, (day,))
+    names = [column.name for column in cursor.description or []]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    calls = sum(r["total_calls"] for r in rows)
+    inconsistent = sum(r["inconsistent_calls"] for r in rows)
+    fixed = sum(r["auto_corrected"] for r in rows)
+    reviews = sum(r["manual_reviews"] for r in rows)
+    by_rule: dict[str, int] = {}
+    for r in rows:
+        for rule, count in r["by_rule"].items():
+            by_rule[rule] = by_rule.get(rule, 0) + count
+    return {
+        "total_calls": calls,
+        "inconsistent_calls": inconsistent,
+        "inconsistency_rate_pct": _pct(inconsistent, calls),
+        "auto_corrected": fixed,
+        "manual_reviews": reviews,
+        "auto_correction_rate_pct": _pct(fixed, fixed + reviews),
+        "open_review_items": sum(r["open_review_items"] for r in rows),
+        "by_rule": dict(sorted(by_rule.items(), key=lambda item: (-item[1], item[0]))),
+    }
+
+
+def _pct(part: int, whole: int) -> Decimal | None:
+    if whole == 0:
+        return None
+    return (Decimal(100) * part / whole).quantize(Decimal("0.01"))
+
+
+def _num(value: Any, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value}{suffix}"
+
+
+def _trend(row: dict[str, Any]) -> str:
+    if row["trend_direction"] == "no_data":
+        return "no earlier reports"
+    delta = row["trend_delta_pct_points"]
+    sign = "+" if delta > 0 else ""
+    return (
+        f"{sign}{delta} pts vs {row['previous_7_days_rate_pct']} % (7-day mean):"
+        f" {row['trend_direction']}"
+    )
+
+
+def render_text(day: date, rows: list[dict[str, Any]]) -> str:
+    total = totals(rows)
+    lines = [
+        f"Booking Guard daily report for {day} (UTC)",
+        "",
+        f"Calls: {total['total_calls']}, inconsistent: {total['inconsistent_calls']}"
+        f" ({_num(total['inconsistency_rate_pct'], ' %')})",
+        f"Auto-corrected: {total['auto_corrected']}, sent to review: {total['manual_reviews']}"
+        f" (auto-correction rate {_num(total['auto_correction_rate_pct'], ' %')}),"
+        f" open review items: {total['open_review_items']}",
+    ]
+    if total["by_rule"]:
+        lines += ["", "Issues by rule:"]
+        lines += [f"  {rule:<32} {count:>6}" for rule, count in total["by_rule"].items()]
+    for row in rows:
+        lines += [
+            "",
+            f"{row['company_name'] or 'company'} (company {row['company_id']})",
+            f"  calls                {row['total_calls']:>6}",
+            f"  inconsistent         {row['inconsistent_calls']:>6}"
+            f"  ({row['inconsistency_rate_pct']} %)",
+            f"  trend                {_trend(row)}",
+            f"  auto-corrected       {row['auto_corrected']:>6}",
+            f"  sent to review       {row['manual_reviews']:>6}",
+            f"  open review items    {row['open_review_items']:>6}",
+        ]
+        if row["top_issues"]:
+            lines.append("  top issues:")
+            lines += [
+                f"    {i}. {issue['rule_id']} ({issue['severity']}): {issue['count']}"
+                for i, issue in enumerate(row["top_issues"], 1)
+            ]
+    return "\n".join(lines)
+
+
+def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
+    total = totals(rows)
+    lines = [
+        f"# Booking Guard daily report, {day} (UTC)",
+        "",
+        f"- Calls: **{total['total_calls']}**, inconsistent: **{total['inconsistent_calls']}**"
+        f" ({_num(total['inconsistency_rate_pct'], ' %')})",
+        f"- Auto-corrected: {total['auto_corrected']}, sent to review: {total['manual_reviews']}"
+        f" (auto-correction rate {_num(total['auto_correction_rate_pct'], ' %')})",
+        f"- Open review items: {total['open_review_items']}",
+        "",
+        "| company | calls | inconsistent | rate % | trend | auto-corrected | to review"
+        " | open items | top issue |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['company_name'] or row['company_id']} | {row['total_calls']}"
+            f" | {row['inconsistent_calls']} | {row['inconsistency_rate_pct']}"
+            f" | {_trend(row)} | {row['auto_corrected']} | {row['manual_reviews']}"
+            f" | {row['open_review_items']} | {row['top_rule'] or ''} |"
+        )
+    if total["by_rule"]:
+        lines += ["", "## Issues by rule", "", "| rule | alerts |", "|---|---:|"]
+        lines += [f"| {rule} | {count} |" for rule, count in total["by_rule"].items()]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The UTC day to report (default: yesterday).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--markdown", is_flag=True, help="Print Markdown.")
+@click.pass_obj
+def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, markdown: bool) -> None:
+    """The daily report: totals, inconsistency rate, issues by rule, auto-corrected vs sent to
+    review, top issues, trend against the 7 days before, open review items."""
+    if as_json and markdown:
+        raise GuardError("--json and --markdown exclude each other")
+    report_day = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
+    with connect(obj["database_url"], autocommit=True, application_name="guard report") as conn:
+        rows, generated = load_report(conn, report_day)
+    if as_json:
+        emit_json(
+            {
+                "date": report_day,
+                "generated_now": generated,
+                "total": totals(rows),
+                "companies": rows,
+            }
+        )
+    elif markdown:
+        click.echo(render_markdown(report_day, rows))
+    else:
+        click.echo(render_text(report_day, rows))

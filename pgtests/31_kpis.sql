@@ -1,0 +1,151 @@
+-- The KPI view: every KPI of the design with its target from guard.settings, and the status
+-- no_data on an empty database, ok when the target is met and breach when it is missed.
+BEGIN;
+SELECT plan(10);
+
+SELECT results_eq(
+    $$SELECT kpi, status FROM guard.kpis ORDER BY kpi$$,
+    $$VALUES ('auto_correction_rate', 'no_data'), ('breaker_recovery_time', 'no_data'),
+             ('consistency_rate', 'no_data'), ('false_positive_rate', 'no_data'),
+             ('review_queue_size', 'ok'), ('validation_latency_p95', 'no_data')$$,
+    'an empty database: nothing measured yet, an empty review queue is within its target'
+);
+
+SELECT results_eq(
+    $$SELECT kpi, target, comparison FROM guard.kpis
+      WHERE kpi IN ('consistency_rate', 'validation_latency_p95', 'auto_correction_rate')
+      ORDER BY kpi$$,
+    $$VALUES ('auto_correction_rate', 90::numeric, '>='), ('consistency_rate', 99.5, '>='),
+             ('validation_latency_p95', 100, '<=')$$,
+    'targets come from guard.settings'
+);
+
+-- Data that meets every target.
+INSERT INTO public.companies (id, name) VALUES (9001, 'Praxis A');
+INSERT INTO public.calls (id, company_id, direction, created_at)
+SELECT
+    g,
+    9001,
+    'inbound',
+    now() - interval '1 hour'
+FROM generate_series(90001, 90200) AS g;
+INSERT INTO public.calls (id, company_id, direction, created_at)
+VALUES (90300, 9001, 'inbound', now() - interval '2 days');
+-- one open alert among 200 calls of the last 24 h: 99.5 %; one on an older call does not count
+INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id, severity, message)
+VALUES
+('call_without_direction:call:90001', 'call_without_direction', 9001, 'call', 90001, 'medium', 'x'),
+('call_without_direction:call:90300', 'call_without_direction', 9001, 'call', 90300, 'medium', 'x');
+INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at)
+SELECT
+    TRUE,
+    10 + g,
+    now() - interval '1 hour'
+FROM generate_series(1, 20) AS g;
+INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at)
+VALUES (TRUE, 5000, now() - interval '2 days');
+INSERT INTO guard.breaker_events (key, generation, from_state, to_state, reason, host, pid, occurred_at)
+VALUES
+('k', 1, 'closed', 'open', 'failures', 'h', 1, now() - interval '100 seconds'),
+('k', 2, 'open', 'half_open', 'cooldown', 'h', 1, now() - interval '70 seconds'),
+('k', 3, 'half_open', 'open', 'probe failed', 'h', 1, now() - interval '69 seconds'),
+('k', 4, 'open', 'half_open', 'cooldown', 'h', 1, now() - interval '50 seconds'),
+('k', 5, 'half_open', 'closed', 'probes ok', 'h', 1, now() - interval '40 seconds');
+INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, reason)
+SELECT
+    'I1_call_direction',
+    9001,
+    'call',
+    g,
+    'test'
+FROM generate_series(90002, 90010) AS g;
+INSERT INTO guard.review_items (company_id, call_id, reason) VALUES (9001, 90011, 'other');
+-- closed items, created before the 7-day window of the auto-correction rate
+INSERT INTO guard.review_items (company_id, call_id, reason, status, created_at, closed_at)
+SELECT
+    9001,
+    g,
+    'other',
+    'resolved',
+    now() - interval '10 days',
+    now() - interval '1 day'
+FROM generate_series(90020, 90039) AS g;
+INSERT INTO guard.review_items (
+    company_id, call_id, reason, status, created_at, closed_at, false_positive
+) VALUES (9001, 90040, 'other', 'dismissed', now() - interval '10 days', now() - interval '1 day', TRUE);
+
+SELECT results_eq(
+    $$SELECT kpi, current_value, status, sample_size FROM guard.kpis ORDER BY kpi$$,
+    $$VALUES ('auto_correction_rate', 90.00::numeric, 'ok', 10::bigint),
+             ('breaker_recovery_time', 60.00, 'ok', 1),
+             ('consistency_rate', 99.50, 'ok', 200),
+             ('false_positive_rate', 4.76, 'ok', 21),
+             ('review_queue_size', 1, 'ok', 1),
+             ('validation_latency_p95', 29.05, 'ok', 20)$$,
+    'every target met (recovery counted from the first opening, old samples left out)'
+);
+
+-- Now miss each target.
+INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id, severity, message)
+VALUES ('call_without_direction:call:90002', 'call_without_direction', 9001, 'call', 90002, 'medium', 'x');
+SELECT is(
+    (
+        SELECT status FROM guard.kpis
+        WHERE kpi = 'consistency_rate'
+    ), 'breach',
+    'two open alerts in 200 calls: 99.0 % < 99.5 %'
+);
+UPDATE guard.settings SET value = '20'
+WHERE key = 'target_validation_p95_ms';
+SELECT is(
+    (
+        SELECT status FROM guard.kpis
+        WHERE kpi = 'validation_latency_p95'
+    ), 'breach',
+    'p95 above a lowered target'
+);
+UPDATE guard.settings SET value = '30'
+WHERE key = 'target_breaker_recovery_seconds';
+SELECT is(
+    (
+        SELECT status FROM guard.kpis
+        WHERE kpi = 'breaker_recovery_time'
+    ), 'breach',
+    'recovery slower than its target'
+);
+INSERT INTO guard.review_items (company_id, call_id, reason) VALUES (9001, 90012, 'other');
+SELECT is(
+    (
+        SELECT current_value FROM guard.kpis
+        WHERE kpi = 'auto_correction_rate'
+    ), 81.82,
+    '9 corrections, 2 reviews: 81.82 %'
+);
+SELECT is(
+    (
+        SELECT status FROM guard.kpis
+        WHERE kpi = 'auto_correction_rate'
+    ), 'breach',
+    'auto-correction below 90 %'
+);
+UPDATE guard.settings SET value = '1'
+WHERE key = 'target_review_queue_max';
+SELECT is(
+    (
+        SELECT status FROM guard.kpis
+        WHERE kpi = 'review_queue_size'
+    ), 'breach',
+    'two open items, at most one wanted'
+);
+UPDATE guard.review_items SET false_positive = TRUE, status = 'dismissed'
+WHERE call_id = 90020;
+SELECT is(
+    (
+        SELECT status FROM guard.kpis
+        WHERE kpi = 'false_positive_rate'
+    ), 'breach',
+    'two false positives in 21 closed items: 9.52 % > 5 %'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

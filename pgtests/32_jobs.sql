@@ -1,0 +1,162 @@
+-- Scheduled jobs without pg_cron: the seeded schedule, guard.schedule_jobs' message, run_job's
+-- heartbeat, a failure recorded (and alerted) although the job's work rolled back, the alert
+-- resolved by the next success, the missed-run check, and retention. (The advisory lock that
+-- turns a concurrent second run into a no-op is tested from Python: a transaction-level lock is
+-- re-entrant within one session.)
+BEGIN;
+SELECT plan(24);
+
+SELECT results_eq(
+    $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
+    $$VALUES ('daily_report', '0 2 * * *', 86400, TRUE), ('detect', '*/5 * * * *', 300, TRUE),
+             ('reconcile', '0 * * * *', 3600, TRUE), ('retention', '30 3 * * *', 86400, TRUE),
+             ('review_sweep', '10 * * * *', 3600, TRUE)$$,
+    'the design''s schedule: detect every 5 min, reconcile and sweep hourly, report 02:00 UTC'
+);
+SELECT results_eq(
+    $$SELECT id, remedy, invariant, check_view FROM guard.rules
+      WHERE id IN ('job_failed', 'job_missed') ORDER BY id$$,
+    $$VALUES ('job_failed', 'report', NULL::text, NULL::text),
+             ('job_missed', 'report', NULL, NULL)$$,
+    'job alerts have rules of their own (no invariant, no check view)'
+);
+SELECT is(
+    guard.schedule_jobs(),
+    'pg_cron is not installed in this database: schedule skipped; '
+    || 'run `guard jobs run` to run the jobs from outside',
+    'without pg_cron scheduling is skipped with a clear message'
+);
+
+-- A successful run leaves a heartbeat.
+SELECT matches(
+    guard.run_job('daily_report'), '^daily_report: succeeded in [0-9]+ ms$', 'run_job reports success'
+);
+SELECT results_eq(
+    $$SELECT job_name, status, error IS NULL, finished_at >= started_at FROM guard.job_runs$$,
+    $$VALUES ('daily_report', 'succeeded', TRUE, TRUE)$$,
+    'one heartbeat row: succeeded, no error'
+);
+SELECT results_eq(
+    $$SELECT last_status, last_success_at IS NOT NULL, overdue FROM guard.job_status
+      WHERE job_name = 'daily_report'$$,
+    $$VALUES ('succeeded', TRUE, FALSE)$$,
+    'job_status shows the last run and success'
+);
+SELECT throws_ok(
+    $$SELECT guard.run_job('no_such_job')$$, '42704', 'unknown Booking Guard job "no_such_job"',
+    'an unknown job is an error'
+);
+
+-- A failing job: it writes, then fails. The write rolls back, the failure is recorded.
+INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description) VALUES (
+    'broken', '* * * * *', 60,
+    'WITH w AS (UPDATE guard.settings SET value = ''999'' WHERE key = ''anomaly_min_failures'''
+    || ' RETURNING 1) SELECT 1 / (count(*) - 1) FROM w',
+    'test job that fails after writing'
+);
+SELECT matches(
+    guard.run_job('broken'), '^broken: failed after [0-9]+ ms: division by zero$',
+    'run_job reports the failure instead of raising it'
+);
+SELECT is(guard.setting('anomaly_min_failures'), '5'::jsonb, 'the failed job''s work rolled back');
+SELECT results_eq(
+    $$SELECT status, error, sqlstate FROM guard.job_runs WHERE job_name = 'broken'$$,
+    $$VALUES ('failed', 'division by zero', '22012')$$,
+    'the failure is recorded with its error'
+);
+SELECT results_eq(
+    $$SELECT rule_id, entity_type, severity, status, occurrences, details ->> 'job'
+      FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'$$,
+    $$VALUES ('job_failed', 'job', 'high', 'open', 1, 'broken')$$,
+    'a failed run raises a job_failed alert'
+);
+SELECT matches(guard.run_job('broken'), 'failed', 'it fails again');
+SELECT results_eq(
+    $$SELECT count(*)::int, max(occurrences) FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'$$,
+    $$VALUES (1, 2)$$,
+    'a repeated failure bumps the open alert instead of adding one'
+);
+UPDATE guard.jobs SET command = 'SELECT 1'
+WHERE name = 'broken';
+SELECT matches(guard.run_job('broken'), '^broken: succeeded', 'fixed, it succeeds');
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'$$,
+    $$VALUES ('resolved', 'fixed')$$,
+    'the next success resolves the job_failed alert'
+);
+
+-- Missed runs: a job without a success within twice its interval.
+INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description, updated_at)
+VALUES ('stale', '* * * * *', 60, 'SELECT 1', 'test job', now() - interval '1 hour');
+SELECT ok(guard.check_job_heartbeats() >= 1, 'the check counts the overdue job');
+SELECT ok(
+    (
+        SELECT overdue FROM guard.job_status
+        WHERE job_name = 'stale'
+    ), 'job_status marks it overdue'
+);
+SELECT results_eq(
+    $$SELECT rule_id, status FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'$$,
+    $$VALUES ('job_missed', 'open')$$,
+    'a missed job raises a job_missed alert'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.alerts
+        WHERE fingerprint = 'job_missed:job:broken'
+    ),
+    0,
+    'a job inside its grace period is not missed'
+);
+SELECT matches(guard.run_job('stale'), 'succeeded', 'the late job runs');
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'$$,
+    $$VALUES ('resolved', 'fixed')$$,
+    'its success resolves the job_missed alert (run_job ends with the check)'
+);
+
+-- Retention.
+INSERT INTO guard.alerts (
+    fingerprint, rule_id, entity_type, severity, message, status, first_seen_at, last_seen_at,
+    resolved_at, resolution
+) VALUES
+(
+    'r:old', 'call_without_direction', 'call', 'low', 'x', 'resolved', now() - interval '200 days',
+    now() - interval '200 days', now() - interval '100 days', 'fixed'
+),
+(
+    'r:recent', 'call_without_direction', 'call', 'low', 'x', 'resolved', now() - interval '200 days',
+    now() - interval '200 days', now() - interval '10 days', 'fixed'
+),
+(
+    'r:open', 'call_without_direction', 'call', 'low', 'x', 'open', now() - interval '200 days',
+    now() - interval '200 days', NULL, NULL
+);
+INSERT INTO guard.breaker_events (key, generation, from_state, to_state, reason, host, pid, occurred_at)
+VALUES ('k', 1, 'closed', 'open', 'x', 'h', 1, now() - interval '100 days'),
+('k', 2, 'open', 'half_open', 'x', 'h', 1, now() - interval '1 day');
+INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at)
+VALUES (TRUE, 1, now() - interval '31 days'), (TRUE, 1, now() - interval '1 day');
+INSERT INTO guard.job_runs (job_name, started_at, finished_at, status, error, duration_ms) VALUES
+('stale', now() - interval '30 days', now() - interval '30 days', 'succeeded', NULL, 1),
+('old_job', now() - interval '30 days', now() - interval '30 days', 'succeeded', NULL, 1),
+('old_job', now() - interval '20 days', now() - interval '20 days', 'failed', 'x', 1);
+SELECT results_eq(
+    $$SELECT target, deleted FROM guard.apply_retention()$$,
+    $$VALUES ('guard.alerts', 1::bigint), ('guard.breaker_events', 1), ('guard.validation_metrics', 1),
+             ('guard.job_runs', 1)$$,
+    'retention deletes what is past its setting (cron.job_run_details only where pg_cron is)'
+);
+SELECT results_eq(
+    $$SELECT fingerprint FROM guard.alerts WHERE fingerprint LIKE 'r:%' ORDER BY fingerprint$$,
+    $$VALUES ('r:open'), ('r:recent')$$,
+    'open alerts are never deleted, recent resolved ones are kept'
+);
+SELECT results_eq(
+    $$SELECT status FROM guard.job_runs WHERE job_name = 'old_job' ORDER BY id$$,
+    $$VALUES ('succeeded'), ('failed')$$,
+    'a job''s newest run and newest success survive retention'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,23 @@
+-- The design's schedule (times in UTC). Commands are fixed SQL run by guard.run_job.
+INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description) VALUES
+(
+    'detect', '*/5 * * * *', 300, 'SELECT count(*) FROM guard.detect()',
+    'One detection pass: every rule, alerts de-duplicated and auto-resolved.'
+),
+(
+    'reconcile', '0 * * * *', 3600, 'SELECT count(*) FROM guard.reconcile()',
+    'Correct what is safe, queue the rest for review (capped per run).'
+),
+(
+    'review_sweep', '10 * * * *', 3600, 'SELECT guard.review_sweep()',
+    'Resolve review items whose problem has gone.'
+),
+(
+    'daily_report', '0 2 * * *', 86400,
+    'SELECT count(*) FROM guard.daily_report(CAST(timezone(''UTC'', now()) AS date) - 1)',
+    'Store yesterday''s report (UTC day) for every company.'
+),
+(
+    'retention', '30 3 * * *', 86400, 'SELECT count(*) FROM guard.apply_retention()',
+    'Delete resolved alerts, breaker events, validation metrics and job runs past retention.'
+);

@@ -1,0 +1,83 @@
+-- The retention job: deletes resolved alerts, breaker events, validation metrics and job runs
+-- older than their retention setting, and pg_cron's run details of Booking Guard's own jobs
+-- (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in this database.
+-- The newest run and the newest success of every job are kept (they are its heartbeat).
+CREATE FUNCTION guard.apply_retention()
+RETURNS TABLE (target text, deleted bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    cron_schema text;
+    job_runs_cutoff timestamptz
+        := now() - make_interval(days => guard.setting('retention_job_runs_days')::integer);
+BEGIN
+    target := 'guard.alerts';
+    DELETE FROM guard.alerts AS a
+    WHERE
+        a.status = 'resolved'
+        AND a.resolved_at
+        < now() - make_interval(days => guard.setting('retention_alerts_days')::integer);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    target := 'guard.breaker_events';
+    DELETE FROM guard.breaker_events AS e
+    WHERE
+        e.occurred_at
+        < now() - make_interval(days => guard.setting('retention_breaker_events_days')::integer);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    target := 'guard.validation_metrics';
+    DELETE FROM guard.validation_metrics AS m
+    WHERE
+        m.measured_at < now() - make_interval(
+            days => guard.setting('retention_validation_metrics_days')::integer
+        );
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    target := 'guard.job_runs';
+    DELETE FROM guard.job_runs AS r
+    WHERE
+        r.finished_at < job_runs_cutoff
+        -- not the job's newest run
+        AND EXISTS (
+            SELECT FROM guard.job_runs AS k
+            WHERE k.job_name = r.job_name AND (k.started_at, k.id) > (r.started_at, r.id)
+        )
+        -- and not its newest success
+        AND (
+            r.status <> 'succeeded'
+            OR EXISTS (
+                SELECT FROM guard.job_runs AS k
+                WHERE
+                    k.job_name = r.job_name
+                    AND k.status = 'succeeded'
+                    AND (k.started_at, k.id) > (r.started_at, r.id)
+            )
+        );
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    -- pg_cron keeps its objects in schema cron, whatever its extnamespace says
+    SELECT n.nspname INTO cron_schema
+    FROM pg_catalog.pg_namespace AS n
+    WHERE
+        n.nspname = 'cron'
+        AND EXISTS (SELECT FROM pg_catalog.pg_extension AS e WHERE e.extname = 'pg_cron');
+    IF FOUND THEN
+        target := format('%s.job_run_details', cron_schema);
+        EXECUTE format(
+            'DELETE FROM %1$I.job_run_details AS d
+            WHERE coalesce(d.end_time, d.start_time) < $1
+            AND d.jobid IN (SELECT c.jobid FROM %1$I.job AS c WHERE c.jobname LIKE $2)',
+            cron_schema
+        )
+        USING job_runs_cutoff, 'guard\_%';
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+        RETURN NEXT;
+    END IF;
+END;
+$$;

@@ -1,0 +1,16 @@
+-- Resolve the open operational alert of one rule about one job (its problem has gone).
+CREATE FUNCTION guard.resolve_job_alert(alert_rule text, alert_job text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    resolved_count integer;
+BEGIN
+    UPDATE guard.alerts AS a
+    SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+    WHERE a.fingerprint = format('%s:job:%s', alert_rule, alert_job) AND a.status = 'open';
+    GET DIAGNOSTICS resolved_count = ROW_COUNT;
+    RETURN resolved_count;
+END;
+$$;

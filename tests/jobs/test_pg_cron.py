@@ -1,0 +1,117 @@
+"""The jobs under pg_cron, really running in the test cluster: the migration schedules them in
+the one database where pg_cron lives (tests.support.postgres.CRON_DATABASE), `guard db verify`
+sees cron drift, and a job scheduled every minute leaves its heartbeat."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from guard.db import catalog
+from guard.db.drift import compare_cron_jobs
+from guard.db.migrate import Migrator
+from guard.embedded import pg_cron_available
+from tests.support.postgres import CRON_DATABASE, Cluster
+
+JOB_NAMES = {"detect", "reconcile", "review_sweep", "daily_report", "retention"}
+
+
+@pytest.fixture(scope="module")
+def cron_db_url(pg_cluster: Cluster) -> Iterator[str]:
+    assert pg_cron_available(), "pg_cron is installed by make setup; this test must not skip"
+    with pg_cluster.admin() as admin:
+        exists = admin.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (CRON_DATABASE,)
+        ).fetchone()
+    if not exists or not exists[0]:
+        pg_cluster.create_database(name=CRON_DATABASE)
+    url = pg_cluster.url(CRON_DATABASE)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+    with Migrator(url) as migrator:
+        migrator.apply()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT guard.schedule_jobs()")  # in case the database was migrated before
+    yield url
+
+
+def _cron_jobs(url: str) -> dict[str, tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT jobname, schedule, command FROM cron.job").fetchall()
+    return {name: (schedule, command) for name, schedule, command in rows}
+
+
+def test_the_migration_schedules_every_job(cron_db_url: str) -> None:
+    scheduled = _cron_jobs(cron_db_url)
+    for name in JOB_NAMES:
+        assert f"guard_{name}" in scheduled, scheduled
+        assert scheduled[f"guard_{name}"][1] == f"SELECT guard.run_job('{name}')"
+    assert scheduled["guard_detect"][0] == "*/5 * * * *"
+    assert scheduled["guard_daily_report"][0] == "0 2 * * *"
+
+
+def test_verify_reports_cron_drift(cron_db_url: str) -> None:
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        assert compare_cron_jobs(catalog.cron_jobs(conn)) == []
+        try:
+            conn.execute("SELECT cron.unschedule('guard_retention')")
+            conn.execute("SELECT cron.schedule('guard_detect', '*/7 * * * *', 'SELECT 1')")
+            found = {(d.kind, d.subject) for d in compare_cron_jobs(catalog.cron_jobs(conn))}
+            assert found == {
+                ("missing", "cron job guard_retention"),
+                ("changed", "cron job guard_detect"),
+            }
+            snapshot = catalog.take(conn)
+            assert "cron_jobs" in snapshot
+        finally:
+            conn.execute("SELECT guard.schedule_jobs()")
+        assert compare_cron_jobs(catalog.cron_jobs(conn)) == []
+
+
+def test_disabling_a_job_unschedules_it(cron_db_url: str) -> None:
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        try:
+            conn.execute("UPDATE guard.jobs SET enabled = false WHERE name = 'retention'")
+            message = conn.execute("SELECT guard.schedule_jobs()").fetchone()
+            assert message == ("pg_cron: 4 job(s) scheduled, 1 unscheduled",)
+            assert "guard_retention" not in _cron_jobs(cron_db_url)
+        finally:
+            conn.execute("UPDATE guard.jobs SET enabled = true WHERE name = 'retention'")
+            conn.execute("SELECT guard.schedule_jobs()")
+        assert "guard_retention" in _cron_jobs(cron_db_url)
+
+
+@pytest.mark.slow
+def test_pg_cron_runs_a_job_and_it_leaves_a_heartbeat(cron_db_url: str) -> None:
+    """pg_cron 1.4 has minute granularity: a job scheduled every minute runs within 75 s."""
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description)"
+            " VALUES ('cron_probe', '* * * * *', 60,"
+            " 'SELECT count(*) FROM guard.daily_report(CAST(now() AS date))', 'test probe')"
+        )
+        try:
+            conn.execute("SELECT guard.schedule_jobs()")
+            deadline = time.monotonic() + 75
+            row = None
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT status, runner FROM guard.job_runs WHERE job_name = 'cron_probe'"
+                    " ORDER BY id DESC LIMIT 1"
+                ).fetchone()
+                if row is not None:
+                    break
+                time.sleep(1)
+            details = conn.execute(
+                "SELECT d.status, d.return_message FROM cron.job_run_details AS d"
+                " JOIN cron.job AS j USING (jobid) WHERE j.jobname = 'guard_cron_probe'"
+            ).fetchall()
+            assert row is not None, f"no heartbeat within 75 s; pg_cron said {details}"
+            assert row == ("succeeded", "pg_cron"), row
+        finally:
+            conn.execute("DELETE FROM guard.jobs WHERE name = 'cron_probe'")
+            conn.execute("SELECT guard.schedule_jobs()")
+        assert "guard_cron_probe" not in _cron_jobs(cron_db_url)

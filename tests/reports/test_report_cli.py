@@ -1,0 +1,82 @@
+"""`guard report` on the sample data: the default day is yesterday (UTC), a day not stored yet is
+generated and stored, the JSON adds up to the database's own counts, and the text and Markdown
+forms carry the report's parts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from click.testing import CliRunner
+
+from guard import sample_data
+from guard.cli import main
+from guard.cli.demo import LEGACY_UNTIL
+from guard.db.migrate import Migrator
+
+
+def test_report_of_the_sample_data(empty_db_url: str) -> None:
+    db_url = empty_db_url
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    # the sample data plays a legacy database, loaded before the invariants (as guard demo does)
+    with Migrator(db_url) as migrator:
+        migrator.apply(to=LEGACY_UNTIL)
+        with psycopg.connect(db_url) as conn:
+            sample_data.load(conn)
+        migrator.apply()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # one detection pass over the whole 30 days (the scheduled pass looks at the last hour)
+        conn.execute(
+            "UPDATE guard.settings SET value = '50000' WHERE key = 'detection_window_minutes'"
+        )
+        conn.execute("SELECT count(*) FROM guard.detect()")
+        calls = conn.execute(
+            "SELECT count(*) FROM public.calls WHERE created_at >= %s::date::timestamp AT TIME"
+            " ZONE 'UTC' AND created_at < (%s::date + 1)::timestamp AT TIME ZONE 'UTC'",
+            (yesterday, yesterday),
+        ).fetchone()
+        assert calls is not None and calls[0] > 0, "the sample data covers yesterday"
+
+    runner = CliRunner()
+    first = runner.invoke(main, ["--database-url", db_url, "report", "--json"])
+    assert first.exit_code == 0, first.output
+    payload = json.loads(first.output)
+    assert payload["date"] == str(yesterday)
+    assert payload["generated_now"] is True
+    assert payload["total"]["total_calls"] == calls[0]
+    companies = payload["companies"]
+    assert len(companies) == len(sample_data.COMPANIES)
+    inconsistent = sum(c["inconsistent_calls"] for c in companies)
+    assert payload["total"]["inconsistent_calls"] == inconsistent
+    assert inconsistent > 0, "the sample data's bad rows show up in the report"
+    for company in companies:
+        assert "from_number" not in company and "to_number" not in company
+        assert company["top_issues"] == sorted(
+            company["top_issues"], key=lambda issue: (-issue["count"], issue["rule_id"])
+        )
+
+    again = runner.invoke(main, ["--database-url", db_url, "report", "--json"])
+    assert json.loads(again.output)["generated_now"] is False, "a stored day is read, not redone"
+
+    text = runner.invoke(main, ["--database-url", db_url, "report"])
+    assert text.exit_code == 0, text.output
+    assert f"Booking Guard daily report for {yesterday} (UTC)" in text.output
+    assert "Issues by rule:" in text.output and "top issues:" in text.output
+
+    markdown = runner.invoke(
+        main, ["--database-url", db_url, "report", "--markdown", "--date", str(yesterday)]
+    )
+    assert markdown.exit_code == 0, markdown.output
+    assert markdown.output.startswith(f"# Booking Guard daily report, {yesterday} (UTC)")
+    assert "| company | calls | inconsistent |" in markdown.output
+    assert sample_data.COMPANIES[0] in markdown.output
+
+
+def test_report_errors_are_one_line(db_url: str) -> None:
+    runner = CliRunner()
+    both = runner.invoke(main, ["--database-url", db_url, "report", "--json", "--markdown"])
+    assert both.exit_code == 1
+    assert "--json and --markdown exclude each other" in both.output
+    bad = runner.invoke(main, ["--database-url", db_url, "report", "--date", "yesterday"])
+    assert bad.exit_code == 2  # click's usage error
