@@ -73,10 +73,21 @@ SELECT is_empty(
 
 -- A burst of failures against a quiet history is an anomaly.
 INSERT INTO calls (company_id, retell_call_id, direction, session_outcome, booking_failed, created_at)
-SELECT 1, 'burst' || g, 'inbound', 'creation_failed', TRUE, now() - interval '5 min'
+SELECT
+    1,
+    'burst' || g,
+    'inbound',
+    'creation_failed',
+    TRUE,
+    now() - interval '5 min'
 FROM generate_series(1, 8) AS g;
 INSERT INTO calls (company_id, retell_call_id, direction, session_outcome, created_at)
-SELECT 1, 'history' || g, 'inbound', 'information_only', now() - make_interval(days => 7 * (g % 4 + 1), mins => 10)
+SELECT
+    1,
+    'history' || g,
+    'inbound',
+    'information_only',
+    now() - make_interval(days => 7 * (g % 4 + 1), mins => 10)
 FROM generate_series(1, 40) AS g;
 SELECT results_eq(
     $$SELECT entity_id, (detail ->> 'recent_failures')::int FROM guard.check_booking_failure_anomaly$$,
@@ -106,9 +117,12 @@ SELECT results_eq(
 );
 
 -- Fixing a row resolves its alert, even outside the window: open alerts are re-checked.
-UPDATE calls SET direction = 'inbound' WHERE id = 5;
-UPDATE calls SET created_at = now() - interval '3 days' WHERE id = 2;
-UPDATE calls SET appointment_made = TRUE WHERE id = 2;
+UPDATE calls SET direction = 'inbound'
+WHERE id = 5;
+UPDATE calls SET created_at = now() - interval '3 days'
+WHERE id = 2;
+UPDATE calls SET appointment_made = TRUE
+WHERE id = 2;
 SELECT results_eq(
     $$SELECT rule_id, resolved FROM guard.detect()
       WHERE rule_id IN ('call_without_direction', 'flags_contradict_appointments') ORDER BY 1$$,

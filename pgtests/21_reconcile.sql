@@ -38,8 +38,9 @@ INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id,
 SET LOCAL session_replication_role = origin;
 
 CREATE TEMPORARY TABLE before_rows AS
-SELECT (SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM calls AS c) AS calls_md5,
-       (SELECT md5(string_agg(a::text, ',' ORDER BY a.id)) FROM appointments AS a) AS appointments_md5;
+SELECT
+    (SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM calls AS c) AS calls_md5,
+    (SELECT md5(string_agg(a::text, ',' ORDER BY a.id)) FROM appointments AS a) AS appointments_md5;
 
 SELECT results_eq(
     'SELECT action, affected FROM guard.reconcile(dry_run => TRUE)',
@@ -61,7 +62,10 @@ SELECT results_eq(
              ('correct_flags', 1), ('review_orphan_appointment', 2), ('review_cross_tenant', 2)$$,
     'reconcile does what the dry run said'
 );
-SELECT is((SELECT direction FROM calls WHERE id = 1), 'inbound', 'a missing direction is filled');
+SELECT is((
+    SELECT direction FROM calls
+    WHERE id = 1
+), 'inbound', 'a missing direction is filled');
 SELECT results_eq(
     $$SELECT a.call_id, c.appointment_made, c.session_outcome
       FROM appointments AS a JOIN calls AS c ON c.id = a.call_id WHERE a.id = 2$$,
@@ -85,7 +89,10 @@ SELECT results_eq(
     'flags that denied the appointment are derived again'
 );
 SELECT is(
-    (SELECT array_agg(call_id ORDER BY id) FROM appointments WHERE id IN (5, 7, 9))::text,
+    (
+        SELECT array_agg(call_id ORDER BY id) FROM appointments
+        WHERE id IN (5, 7, 9)
+    )::text,
     '{NULL,NULL,NULL}',
     'ambiguous, cross-tenant and unmatched orphans are not linked: never guessed'
 );
@@ -96,7 +103,10 @@ SELECT results_eq(
              (8::bigint, 'cross_tenant_link'), (9::bigint, 'orphaned_voice_appointment')$$,
     'they are queued for a person, as is the cross-tenant link'
 );
-SELECT is((SELECT call_id FROM appointments WHERE id = 8), 8::bigint, 'the cross-tenant link is left as it is');
+SELECT is((
+    SELECT call_id FROM appointments
+    WHERE id = 8
+), 8::bigint, 'the cross-tenant link is left as it is');
 SELECT results_eq(
     $$SELECT rule_id, count(*)::int FROM guard.correction_audit GROUP BY rule_id ORDER BY rule_id$$,
     $$VALUES ('I3_appointment_flags', 1), ('booked_without_appointment', 1),
@@ -119,9 +129,16 @@ SELECT is((SELECT count(*)::int FROM guard.review_items), 5, 'still five review 
 -- The cap: at most reconcile_batch_limit rows per run.
 SET LOCAL session_replication_role = replica;
 INSERT INTO calls (company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT 1, 'nodir' || g, NULL, 'unlinked', now() FROM generate_series(1, 5) AS g;
+SELECT
+    1,
+    'nodir' || g,
+    NULL,
+    'unlinked',
+    now()
+FROM generate_series(1, 5) AS g;
 SET LOCAL session_replication_role = origin;
-UPDATE guard.settings SET value = '3' WHERE key = 'reconcile_batch_limit';
+UPDATE guard.settings SET value = '3'
+WHERE key = 'reconcile_batch_limit';
 SELECT results_eq(
     $$SELECT affected FROM guard.reconcile() WHERE action = 'fill_direction'$$, ARRAY[3],
     'a run stops at reconcile_batch_limit'

@@ -6,7 +6,11 @@ SELECT plan(12);
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
 ALTER TABLE appointments ALTER COLUMN id RESTART WITH 10000;
-INSERT INTO calls (id, company_id, retell_call_id) SELECT g, 1, 'c' || g FROM generate_series(1, 5) AS g;
+INSERT INTO calls (id, company_id, retell_call_id) SELECT
+    g,
+    1,
+    'c' || g
+FROM generate_series(1, 5) AS g;
 
 SELECT guard.enqueue_review(1, 1, NULL, 'other');
 SELECT guard.enqueue_review(1, 2, NULL, 'service_not_found');
@@ -16,7 +20,10 @@ SELECT guard.enqueue_review(1, 5, NULL, 'customer_creation_failure');
 
 SELECT is(
     guard.enqueue_review(1, 3, NULL, 'validation_failure'),
-    (SELECT id FROM guard.review_items WHERE call_id = 3),
+    (
+        SELECT id FROM guard.review_items
+        WHERE call_id = 3
+    ),
     'queueing the same call and reason again returns the open item'
 );
 SELECT is((SELECT count(*)::int FROM guard.review_items), 5, 'and adds nothing');
@@ -63,11 +70,15 @@ SELECT lives_ok(
 );
 
 -- The sweep resolves items whose problem went away: call 4's booking happened after all.
-UPDATE guard.review_items SET status = 'open', claimed_by = NULL, claimed_at = NULL WHERE call_id = 4;
+UPDATE guard.review_items SET status = 'open', claimed_by = NULL, claimed_at = NULL
+WHERE call_id = 4;
 INSERT INTO appointments (company_id, call_id) VALUES (1, 4);
 SELECT is(guard.review_sweep(), 1, 'the sweep resolves one item');
 SELECT is(
-    (SELECT status FROM guard.review_items WHERE call_id = 4), 'resolved',
+    (
+        SELECT status FROM guard.review_items
+        WHERE call_id = 4
+    ), 'resolved',
     'the booking failure whose call now has an appointment'
 );
 

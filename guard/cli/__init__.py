@@ -13,8 +13,10 @@ from guard.cli.check import check, reconcile
 from guard.cli.db import db
 from guard.cli.demo import demo
 from guard.cli.jobs import jobs
+from guard.cli.metrics import metrics
 from guard.cli.report import report
 from guard.cli.review import review
+from guard.cli.watch import watch
 from guard.errors import GuardError
 
 
@@ -52,3 +54,5 @@ main.add_command(reconcile)
 main.add_command(review)
 main.add_command(jobs)
 main.add_command(report)
+main.add_command(watch)
+main.add_command(metrics)

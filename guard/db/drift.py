@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from guard.db.catalog import GUARD_PREFIX, Snapshot
 
 _PARTS = ("constraints", "indexes", "triggers", "policies")
+# On an adopted database the application's columns may be varchar or timestamp; PostgreSQL then
+# stores our views with casts around those columns, e.g. (a.status)::text. Only such casts of a
+# parenthesised reference or call are ignored, and only when tables were adopted.
+_ADOPTED_TYPE_CAST = re.compile(
+    r"\((\w+\.\w+|GREATEST\([^()]*\))\)::(?:text|character varying|timestamp with time zone)"
+)
+
 _SINGULAR = {
     "constraints": "constraint",
     "indexes": "index",
@@ -103,7 +111,9 @@ def _compare_relations(
         want, have = expected[name], actual[name]
         is_adopted = name in adopted
         subject = f"{_kind(want)} {name}"
-        if want["view_def"] != have["view_def"]:
+        if _view_definition(want["view_def"], adopted) != _view_definition(
+            have["view_def"], adopted
+        ):
             found.append(
                 Difference(
                     "changed",
@@ -236,3 +246,9 @@ def _diff(expected: str | None, actual: str | None, limit: int = 40) -> list[str
     if len(lines) > limit:
         lines = [*lines[:limit], f"... {len(lines) - limit} more lines"]
     return lines
+
+
+def _view_definition(definition: str | None, adopted: set[str]) -> str | None:
+    if definition is None or not adopted:
+        return definition
+    return _ADOPTED_TYPE_CAST.sub(r"\1", definition)

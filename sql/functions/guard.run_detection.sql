@@ -1,8 +1,8 @@
 -- Run every enabled rule that has a check view, over one scope, and keep guard.alerts in step:
 --   since     rows observed since then (the windowed pass: detect)
---   only_call the rows of one call (check_call)
--- For each rule it also re-checks the entity of every open alert of that rule, so that an alert
--- whose row was fixed is resolved even when the row is older than the window. Alerts are
+--   only_call the rows of one call (check_call); since is then ignored
+-- In the windowed pass each rule also re-checks the entity of every open alert of that rule, so
+-- that an alert whose row was fixed is resolved even when the row is older than the window. Alerts are
 -- de-duplicated by fingerprint (rule:entity_type:entity_id): a repeat within the throttle window
 -- (alert_throttle_seconds) bumps occurrences and last_seen_at; a repeat after a longer silence
 -- closes the old alert as superseded and opens a new one. Nothing is deleted or rewritten.
@@ -11,6 +11,9 @@ CREATE FUNCTION guard.run_detection(since timestamptz, only_call bigint)
 RETURNS TABLE (rule_id text, offending integer, opened integer, repeated integer, resolved integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+-- Each rule's query is a few index scans; starting parallel workers costs more than it saves
+-- (measured: 78 -> about 40 ms per pass over 1 000 000 calls).
+SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE
     rule record;
@@ -26,26 +29,38 @@ BEGIN
         WHERE r.enabled AND r.check_view IS NOT NULL
         ORDER BY r.id
     LOOP
-        EXECUTE format(
-            $query$
-            SELECT coalesce(array_agg(ROW(
-                v.rule_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
-                v.observed_at, v.detail
-            )::guard.finding), '{}')
-            FROM (
-                SELECT w.* FROM guard.%1$I AS w WHERE w.observed_at >= $1
-                UNION
-                SELECT o.* FROM guard.%1$I AS o WHERE o.call_id = $2
-                UNION
-                SELECT k.*
-                FROM guard.%1$I AS k
-                INNER JOIN guard.alerts AS a
-                    ON a.entity_type = k.entity_type AND a.entity_id = k.entity_id
-                WHERE $2 IS NULL AND a.status = 'open' AND a.rule_id = $3
-            ) AS v
-            $query$,
-            rule.check_view
-        ) INTO findings USING since, only_call, rule.id;
+        IF only_call IS NULL THEN
+            EXECUTE format(
+                $query$
+                SELECT coalesce(array_agg(ROW(
+                    v.rule_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
+                    v.observed_at, v.detail
+                )::guard.finding), '{}')
+                FROM (
+                    SELECT w.* FROM guard.%1$I AS w WHERE w.observed_at >= $1
+                    UNION
+                    SELECT k.*
+                    FROM guard.%1$I AS k
+                    INNER JOIN guard.alerts AS a
+                        ON a.entity_type = k.entity_type AND a.entity_id = k.entity_id
+                    WHERE a.status = 'open' AND a.rule_id = $2
+                ) AS v
+                $query$,
+                rule.check_view
+            ) INTO findings USING since, rule.id;
+        ELSE
+            EXECUTE format(
+                $query$
+                SELECT coalesce(array_agg(ROW(
+                    v.rule_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
+                    v.observed_at, v.detail
+                )::guard.finding), '{}')
+                FROM guard.%1$I AS v
+                WHERE v.call_id = $1
+                $query$,
+                rule.check_view
+            ) INTO findings USING only_call;
+        END IF;
 
         rule_id := rule.id;
         offending := cardinality(findings);
@@ -76,7 +91,11 @@ BEGIN
             f.entity_id,
             f.severity,
             rule.description,
-            f.detail
+            f.detail || CASE
+                WHEN f.call_id IS NOT NULL AND f.entity_type <> 'call'
+                    THEN jsonb_build_object('call_id', f.call_id)
+                ELSE '{}'
+            END
         FROM unnest(findings) AS f
         ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
         GET DIAGNOSTICS opened = ROW_COUNT;

@@ -34,18 +34,28 @@ def test_demo_starts_loads_reuses_and_stops(reachable_dir: Path) -> None:
         assert "Embedded PostgreSQL started" in first.stdout
         url = re.search(r"psql (\S+)", first.stdout)
         assert url, first.stdout
+        for step in (
+            "Detection over the whole history",
+            "Reconciliation",
+            "Staged enforcement",
+            "Detection again",
+        ):
+            assert step in first.stdout, first.stdout
         with psycopg.connect(url.group(1)) as conn:
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM companies), (SELECT count(*) FROM calls),"
                 " (SELECT count(*) FROM appointments),"
-                " (SELECT count(*) FROM calls WHERE direction IS NULL),"
-                " (SELECT count(*) FROM calls c WHERE c.appointment_made AND NOT EXISTS"
-                "   (SELECT FROM appointments a WHERE a.call_id = c.id))"
+                " (SELECT count(*) FROM guard.correction_audit),"
+                " (SELECT count(*) FROM guard.review_items WHERE status = 'open'),"
+                " (SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard%%'"
+                "  AND NOT convalidated)"
             ).fetchone()
         assert counts is not None
-        companies, calls, appointments, no_direction, phantoms = counts
+        companies, calls, appointments, corrections, reviews, not_valid = counts
         assert companies == 3 and calls > 3000 and appointments > 1000
-        assert no_direction > 0 and phantoms > 0, "the incident's bad rows are mixed in"
+        assert corrections > 500, "the incident's bad rows were corrected, and audited"
+        assert reviews > 0, "what could not be corrected waits for a person"
+        assert not_valid == 0, "the constraints are validated"
 
         second = _guard(state, "demo")
         assert second.returncode == 0, second.stderr

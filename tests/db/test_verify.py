@@ -51,8 +51,8 @@ def test_fresh_database_has_no_drift(db_url: str) -> None:
             id="disabled-trigger",
         ),
         pytest.param(
-            "ALTER TABLE public.calls DROP COLUMN booking_failed",
-            ("missing", "column public.calls.booking_failed"),
+            "ALTER TABLE public.calls DROP COLUMN to_number",
+            ("missing", "column public.calls.to_number"),
             id="missing-column",
         ),
         pytest.param(
@@ -119,3 +119,20 @@ def pg_cluster_db_with_copied_migrations(empty_db_url: str, tmp_path: Path) -> t
     with Migrator(empty_db_url, directory) as migrator:
         migrator.apply()
     return empty_db_url, directory
+
+
+def test_a_cast_in_a_view_is_drift_on_a_database_booking_guard_created(db_url: str) -> None:
+    """The leniency for the application's column types on adopted tables must not hide a
+    changed view on a database whose tables Booking Guard created."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE OR REPLACE VIEW guard.check_call_without_direction"
+            " WITH (security_invoker = true) AS"
+            " SELECT 'call_without_direction'::text AS rule_id, c.company_id,"
+            " 'call'::text AS entity_type, c.id AS entity_id, c.id AS call_id,"
+            " 'medium'::text AS severity, c.created_at AS observed_at,"
+            " jsonb_build_object('direction', c.direction) AS detail"
+            " FROM public.calls AS c WHERE NOT coalesce((c.direction)::varchar IN"
+            " ('inbound', 'outbound'), false)"
+        )
+    assert ("changed", "view guard.check_call_without_direction") in _kinds(verify(db_url))

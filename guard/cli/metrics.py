@@ -1,0 +1,91 @@
+"""`guard metrics`: the Prometheus exporter (docs/metrics.md)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import click
+from prometheus_client import generate_latest, start_http_server
+
+from guard.db.connection import connect
+from guard.errors import GuardError
+from guard.metrics import GuardCollector, registry_for
+
+
+@click.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9187,
+    show_default=True,
+    envvar="GUARD_METRICS_PORT",
+    help="Serve /metrics on this port.",
+)
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="GUARD_METRICS_ADDRESS",
+    help="Listen address (0.0.0.0 for every interface).",
+)
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Print the exposition text to stdout and exit (tests, textfile collectors).",
+)
+@click.option(
+    "--latency-window",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="Seconds of guard.validation_metrics the latency histogram covers.",
+)
+@click.option(
+    "--statement-timeout-ms",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="statement_timeout of a scrape's queries.",
+)
+@click.pass_context
+def metrics(
+    ctx: click.Context,
+    port: int,
+    address: str,
+    once: bool,
+    latency_window: float,
+    statement_timeout_ms: int,
+) -> None:
+    """Export Booking Guard metrics for Prometheus (read from PostgreSQL on every scrape)."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="guard metrics: %(message)s")
+    database_url = ctx.obj.get("database_url")
+    connect(database_url).close()  # fail early with one clear line
+    collector = GuardCollector(
+        database_url, latency_window_s=latency_window, statement_timeout_ms=statement_timeout_ms
+    )
+    registry = registry_for(collector)
+    if once:
+        text = generate_latest(registry).decode()
+        collector.close()
+        if "\nguard_up 1.0" not in "\n" + text:
+            sys.stdout.write(text)
+            raise GuardError("the scrape could not read PostgreSQL (guard_up 0)")
+        sys.stdout.write(text)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        server, thread = start_http_server(port, addr=address, registry=registry)
+    except OSError as error:
+        raise GuardError(f"cannot listen on {address}:{port}: {error.strerror}") from None
+    logging.getLogger("guard.metrics").info(
+        "serving http://%s:%d/metrics", address, server.server_port
+    )
+    stop.wait()
+    server.shutdown()
+    thread.join(timeout=5)
+    collector.close()

@@ -1,0 +1,222 @@
+"""`guard watch`: the alert dispatcher (docs/alerts.md). Secrets (the webhook URL, the SMTP
+password) come only from the environment and are never printed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+
+from guard.dispatch.loop import Dispatcher, DispatchSettings, default_worker_id
+from guard.dispatch.sinks import EmailSink, Sink, SmtpSettings, StdoutSink, WebhookSink
+from guard.errors import GuardError
+
+CHANNELS = ("stdout", "webhook", "email")
+
+
+def _default_channels() -> list[str]:
+    chosen = ["stdout"]
+    if os.environ.get("GUARD_SLACK_WEBHOOK_URL"):
+        chosen.append("webhook")
+    if os.environ.get("GUARD_SMTP_HOST"):
+        chosen.append("email")
+    return chosen
+
+
+def _sinks(
+    channels: list[str],
+    rates: dict[str, int],
+    send_timeout: float,
+    smtp: dict[str, Any],
+) -> list[tuple[Sink, int]]:
+    sinks: list[tuple[Sink, int]] = []
+    for name in channels:
+        if name == "stdout":
+            sinks.append((StdoutSink(), rates["stdout"]))
+        elif name == "webhook":
+            url = os.environ.get("GUARD_SLACK_WEBHOOK_URL", "")
+            if not url:
+                raise GuardError("channel webhook needs GUARD_SLACK_WEBHOOK_URL in the environment")
+            try:
+                sinks.append((WebhookSink(url, timeout_s=send_timeout), rates["webhook"]))
+            except ValueError as error:
+                raise GuardError(f"GUARD_SLACK_WEBHOOK_URL: {error}") from None
+        else:
+            if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
+                raise GuardError("channel email needs --smtp-host, --smtp-from and --smtp-to")
+            settings = SmtpSettings(
+                host=smtp["host"],
+                port=smtp["port"],
+                sender=smtp["sender"],
+                recipients=[r.strip() for r in smtp["to"].split(",") if r.strip()],
+                starttls=smtp["starttls"],
+                username=os.environ.get("GUARD_SMTP_USER") or None,
+                password=os.environ.get("GUARD_SMTP_PASSWORD") or None,
+                timeout_s=send_timeout,
+            )
+            sinks.append((EmailSink(settings), rates["email"]))
+    return sinks
+
+
+@click.command()
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    type=click.Choice(CHANNELS),
+    help="A channel to deliver to (repeat). Default: stdout, plus webhook when"
+    " GUARD_SLACK_WEBHOOK_URL is set and email when GUARD_SMTP_HOST is set.",
+)
+@click.option("--once", is_flag=True, help="Deliver what is due now and exit (cron, CI).")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    envvar="GUARD_WATCH_POLL_INTERVAL",
+    help="Seconds between polls when no NOTIFY arrives.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds a claim is ours; a killed dispatcher's claims are free again after it.",
+)
+@click.option(
+    "--send-timeout",
+    type=click.FloatRange(min=0.05),
+    default=10.0,
+    show_default=True,
+    help="Seconds one webhook/SMTP send may take.",
+)
+@click.option("--max-attempts", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--retry-base",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds before the first retry; doubles per attempt.",
+)
+@click.option("--retry-max", type=click.FloatRange(min=0), default=900.0, show_default=True)
+@click.option(
+    "--stdout-rate",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    envvar="GUARD_WATCH_STDOUT_RATE",
+    help="Messages per minute on stdout (0: unlimited); beyond it, one summary.",
+)
+@click.option(
+    "--webhook-rate",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    envvar="GUARD_WATCH_WEBHOOK_RATE",
+)
+@click.option(
+    "--email-rate",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    envvar="GUARD_WATCH_EMAIL_RATE",
+)
+@click.option("--smtp-host", envvar="GUARD_SMTP_HOST", default=None)
+@click.option("--smtp-port", envvar="GUARD_SMTP_PORT", type=int, default=587, show_default=True)
+@click.option("--smtp-from", "smtp_from", envvar="GUARD_SMTP_FROM", default=None)
+@click.option("--smtp-to", envvar="GUARD_SMTP_TO", default=None, help="Comma-separated.")
+@click.option(
+    "--smtp-starttls/--no-smtp-starttls",
+    envvar="GUARD_SMTP_STARTTLS",
+    default=False,
+    show_default=True,
+)
+@click.option("--worker-id", default=None, help="Name of this dispatcher (default host:pid).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    envvar="GUARD_LOG_LEVEL",
+)
+@click.pass_context
+def watch(
+    ctx: click.Context,
+    channels: tuple[str, ...],
+    once: bool,
+    poll_interval: float,
+    batch_size: int,
+    lease: float,
+    send_timeout: float,
+    max_attempts: int,
+    retry_base: float,
+    retry_max: float,
+    stdout_rate: int,
+    webhook_rate: int,
+    email_rate: int,
+    smtp_host: str | None,
+    smtp_port: int,
+    smtp_from: str | None,
+    smtp_to: str | None,
+    smtp_starttls: bool,
+    worker_id: str | None,
+    log_level: str,
+) -> None:
+    """Deliver alerts from the outbox to stdout (JSON lines), a Slack webhook and email.
+
+    Wakes on NOTIFY guard_alerts, polls as a fallback; at least once, per-channel throttling,
+    retries with exponential backoff. Runs until SIGTERM/SIGINT, or once with --once.
+    Logs go to stderr; stdout carries only the JSON lines of the stdout channel."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, log_level.upper()),
+        format="guard watch: %(levelname)s %(message)s",
+    )
+    chosen = list(dict.fromkeys(channels)) or _default_channels()
+    rates = {"stdout": stdout_rate, "webhook": webhook_rate, "email": email_rate}
+    smtp = {
+        "host": smtp_host,
+        "port": smtp_port,
+        "sender": smtp_from,
+        "to": smtp_to,
+        "starttls": smtp_starttls,
+    }
+    settings = DispatchSettings(
+        poll_interval_s=poll_interval,
+        batch_size=batch_size,
+        lease_s=lease,
+        send_timeout_s=send_timeout,
+        max_attempts=max_attempts,
+        backoff_base_s=retry_base,
+        backoff_max_s=max(retry_max, retry_base),
+        worker_id=worker_id or default_worker_id(),
+    )
+    dispatcher = Dispatcher(
+        ctx.obj.get("database_url"), _sinks(chosen, rates, send_timeout, smtp), settings
+    )
+    if once:
+        stats = dispatcher.run_once()
+        pending = dispatcher.pending()
+        click.echo(json.dumps({**stats.as_dict(), "deliveries": pending}, sort_keys=True), err=True)
+        if stats.failed_sends:
+            raise GuardError(f"{stats.failed_sends} send(s) failed; they are retried later")
+        return
+
+    def _stop(signum: int, _frame: object) -> None:
+        logging.getLogger("guard.dispatch").info(
+            "%s: finishing the current send", signal.Signals(signum).name
+        )
+        dispatcher.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    stats = dispatcher.run_forever()
+    logging.getLogger("guard.dispatch").info(
+        "stopped: %s", json.dumps(stats.as_dict(), sort_keys=True)
+    )

@@ -1,0 +1,282 @@
+"""The dispatcher loop: LISTEN guard_alerts as a wake-up, poll as a fallback, and per channel
+claim (SKIP LOCKED + lease) -> send -> mark. At least once: a claim is committed before the send
+and a delivery is marked right after it, so a dispatcher killed in between re-sends that message
+after its lease runs out (a duplicate), and never loses one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from guard.db.connection import connect
+from guard.dispatch.message import plan_messages
+from guard.dispatch.sinks import DeliveryError, Sink
+from guard.dispatch.store import DeliveryStore
+from guard.dispatch.throttle import RateWindow
+from guard.errors import GuardError, first_line
+
+log = logging.getLogger("guard.dispatch")
+
+CHANNEL_NOTIFY = "guard_alerts"
+_WAIT_SLICE_S = 0.5
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    poll_interval_s: float = 30.0
+    batch_size: int = 200
+    lease_s: float = 60.0
+    send_timeout_s: float = 10.0
+    max_attempts: int = 10
+    backoff_base_s: float = 5.0
+    backoff_max_s: float = 900.0
+    worker_id: str = field(default_factory=default_worker_id)
+
+    def check(self) -> None:
+        if self.poll_interval_s <= 0 or self.batch_size <= 0 or self.max_attempts <= 0:
+            raise GuardError("poll interval, batch size and max attempts must be positive")
+        if self.lease_s <= 2 * self.send_timeout_s:
+            raise GuardError(
+                f"the lease ({self.lease_s:g} s) must be more than twice the send timeout"
+                f" ({self.send_timeout_s:g} s): a send must never outlive its claim"
+            )
+        if self.backoff_base_s < 0 or self.backoff_max_s < self.backoff_base_s:
+            raise GuardError("backoff: need 0 <= base <= max")
+
+
+@dataclass
+class RunStats:
+    alerts_delivered: int = 0  # (alert, channel) pairs marked delivered
+    messages_sent: int = 0
+    summaries_sent: int = 0
+    failed_sends: int = 0
+    gave_up: int = 0
+    notify_wakeups: int = 0
+    poll_wakeups: int = 0
+    per_channel: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Channel:
+    sink: Sink
+    window: RateWindow
+    paused_until: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.sink.name
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        database_url: str | None,
+        channels: Sequence[tuple[Sink, int]],
+        settings: DispatchSettings | None = None,
+    ) -> None:
+        self.settings = settings or DispatchSettings()
+        self.settings.check()
+        if not channels:
+            raise GuardError("no delivery channel configured")
+        names = [sink.name for sink, _ in channels]
+        if len(set(names)) != len(names):
+            raise GuardError("a channel is configured twice")
+        self.database_url = database_url
+        self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
+        self._stop = threading.Event()
+        self.stats = RunStats()
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [c.name for c in self._channels]
+
+    def stop(self) -> None:
+        """Finish the message being sent, give back the other claims, return (signal-safe)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    def run_once(self) -> RunStats:
+        """Deliver what is due now on every channel, then return."""
+        with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
+            store = DeliveryStore(conn)
+            try:
+                self._round(store)
+            finally:
+                self._release_all(store)
+        return self.stats
+
+    def pending(self) -> dict[str, int]:
+        with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
+            return DeliveryStore(conn).counts(self.channel_names)
+
+    # -- forever ------------------------------------------------------------------------------
+
+    def run_forever(self) -> RunStats:
+        """Until stop(): LISTEN, deliver, wait for a NOTIFY or the next due time. A lost
+        database connection is retried with backoff; nothing is lost meanwhile (the table is
+        the outbox)."""
+        failures = 0
+        while not self.stopping:
+            try:
+                self._serve()
+                failures = 0
+            except (psycopg.OperationalError, GuardError) as error:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.warning(
+                    "database unavailable (%s); retrying in %.1f s", first_line(error), delay
+                )
+                self._stop.wait(delay)
+        return self.stats
+
+    def _serve(self) -> None:
+        listen = connect(self.database_url, autocommit=True, application_name="guard-watch")
+        work = connect(self.database_url, autocommit=True, application_name="guard-watch")
+        with listen, work:
+            listen.execute(f"LISTEN {CHANNEL_NOTIFY}")  # before the first pass: no gap
+            store = DeliveryStore(work)
+            log.info(
+                "dispatcher %s watching channels %s",
+                self.settings.worker_id,
+                ", ".join(self.channel_names),
+            )
+            try:
+                while not self.stopping:
+                    self._round(store)
+                    if self.stopping:
+                        break
+                    woke = self._wait(listen, self._next_wait(store))
+                    if self.stopping:
+                        break
+                    if woke:
+                        self.stats.notify_wakeups += 1
+                    else:
+                        self.stats.poll_wakeups += 1
+            finally:
+                if not work.closed:
+                    self._release_all(store)
+
+    def _next_wait(self, store: DeliveryStore) -> float:
+        """Until the poll interval, or sooner when a channel has something due (after its own
+        pause or throttle window)."""
+        wait = self.settings.poll_interval_s
+        due = store.seconds_until_due(self.channel_names)
+        now = time.monotonic()
+        for channel in self._channels:
+            if channel.name in due:
+                blocked = max(channel.paused_until - now, channel.window.seconds_until_room())
+                wait = min(wait, max(due[channel.name], blocked))
+        return max(0.01, wait)
+
+    def _wait(self, listen: psycopg.Connection[Any], timeout_s: float) -> bool:
+        """True when a NOTIFY arrived, False on timeout or stop."""
+        deadline = time.monotonic() + timeout_s
+        while not self.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            for _ in listen.notifies(timeout=min(remaining, _WAIT_SLICE_S), stop_after=1):
+                return True
+        return False
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def _round(self, store: DeliveryStore) -> None:
+        added = store.enqueue(self.channel_names)
+        if added:
+            log.debug("queued %d deliveries", added)
+        for channel in self._channels:
+            if self.stopping:
+                return
+            self._pump(store, channel)
+
+    def _pump(self, store: DeliveryStore, channel: _Channel) -> None:
+        s = self.settings
+        while not self.stopping and time.monotonic() >= channel.paused_until:
+            capacity = channel.window.capacity()
+            if capacity == 0:
+                return
+            claimed_at = time.monotonic()
+            rows = store.claim(channel.name, s.worker_id, s.batch_size, s.lease_s)
+            if not rows:
+                return
+            deadline = claimed_at + s.lease_s
+            failed = False
+            for message in plan_messages(rows, capacity, channel.name):
+                if self.stopping or failed or time.monotonic() + s.send_timeout_s > deadline:
+                    break
+                try:
+                    channel.sink.send(message)
+                except DeliveryError as error:
+                    failed = True
+                    self._failed(store, channel, message.alert_ids, rows, str(error))
+                    continue
+                marked = store.complete(channel.name, message.alert_ids)
+                channel.window.record()
+                self.stats.messages_sent += 1
+                self.stats.summaries_sent += message.kind == "summary"
+                self.stats.alerts_delivered += marked
+                self.stats.per_channel[channel.name] = (
+                    self.stats.per_channel.get(channel.name, 0) + marked
+                )
+            store.release(channel.name, s.worker_id)  # whatever was claimed but not sent
+            if failed or len(rows) < s.batch_size:
+                return
+
+    def _failed(
+        self,
+        store: DeliveryStore,
+        channel: _Channel,
+        alert_ids: Sequence[int],
+        rows: Sequence[Any],
+        error: str,
+    ) -> None:
+        s = self.settings
+        gave_up = store.fail(
+            channel.name,
+            alert_ids,
+            error,
+            backoff_base_s=s.backoff_base_s,
+            backoff_max_s=s.backoff_max_s,
+            max_attempts=s.max_attempts,
+        )
+        attempts = max((r.attempts for r in rows if r.alert_id in set(alert_ids)), default=0)
+        pause = min(s.backoff_max_s, s.backoff_base_s * 2**attempts)
+        channel.paused_until = time.monotonic() + pause
+        self.stats.failed_sends += 1
+        self.stats.gave_up += gave_up
+        log.warning(
+            "%s: %s; %d alert(s) retried in %.1f s%s",
+            channel.name,
+            error,
+            len(alert_ids),
+            pause,
+            f", {gave_up} given up after {s.max_attempts} attempts" if gave_up else "",
+        )
+
+    def _release_all(self, store: DeliveryStore) -> None:
+        for channel in self._channels:
+            try:
+                store.release(channel.name, self.settings.worker_id)
+            except psycopg.Error:
+                return

@@ -1,0 +1,139 @@
+"""Where messages go: JSON lines on stdout, a Slack-compatible webhook, email over SMTP.
+A sink raises DeliveryError for anything worth a retry; its text never contains a secret
+(the webhook URL, the SMTP password)."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol, TextIO
+
+from guard.dispatch.message import Message
+
+
+class DeliveryError(Exception):
+    """A send failed; the delivery is retried with backoff."""
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, message: Message) -> None: ...
+
+
+class StdoutSink:
+    """One JSON object per line (alerts and summaries), flushed per line."""
+
+    name = "stdout"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, message: Message) -> None:
+        stream = self._stream or sys.stdout
+        line = json.dumps(message.payload, sort_keys=True, default=str)
+        with self._lock:
+            try:
+                stream.write(line + "\n")
+                stream.flush()
+            except OSError as error:
+                raise DeliveryError(f"stdout: {error.strerror or error}") from None
+
+
+class WebhookSink:
+    """POST `{"text": ...}` as JSON: what Slack (and Mattermost, Rocket.Chat, Teams workflows)
+    accept on an incoming webhook. Any non-2xx answer or network error is retried."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the webhook URL must be http:// or https://")
+        self._url = url
+        self._timeout_s = timeout_s
+
+    def __repr__(self) -> str:  # never show the URL: it is the secret
+        return "WebhookSink(url=***)"
+
+    def send(self, message: Message) -> None:
+        body = json.dumps({"text": message.text}).encode()
+        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
+            self._url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "booking-guard"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
+                response.read()
+        except urllib.error.HTTPError as error:
+            raise DeliveryError(f"webhook answered HTTP {error.code}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise DeliveryError(f"webhook unreachable: {_reason(reason)}") from None
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(reason, OSError):
+        return reason.strerror or type(reason).__name__
+    return type(reason).__name__ if not isinstance(reason, str) else reason
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    recipients: Sequence[str]
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = 10.0
+
+
+class EmailSink:
+    """One email per message over SMTP (a fresh connection per send: alerts are rare and a
+    long-lived SMTP session times out). A 4xx/5xx answer or network error is retried."""
+
+    name = "email"
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        if not settings.recipients:
+            raise ValueError("email needs at least one recipient")
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        return f"EmailSink(host={self._settings.host!r}, port={self._settings.port})"
+
+    def send(self, message: Message) -> None:
+        s = self._settings
+        email = EmailMessage()
+        email["From"] = s.sender
+        email["To"] = ", ".join(s.recipients)
+        email["Subject"] = message.subject
+        email["X-Booking-Guard-Alerts"] = ",".join(str(i) for i in message.alert_ids[:50])
+        email.set_content(message.text + "\n")
+        try:
+            with smtplib.SMTP(s.host, s.port, timeout=s.timeout_s) as smtp:
+                if s.starttls:
+                    smtp.starttls()
+                if s.username and s.password:
+                    smtp.login(s.username, s.password)
+                smtp.send_message(email)
+        except smtplib.SMTPResponseException as error:
+            raise DeliveryError(f"SMTP answered {error.smtp_code}") from None
+        except smtplib.SMTPRecipientsRefused:
+            raise DeliveryError("SMTP refused every recipient") from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryError(f"SMTP unreachable: {_reason(error)}") from None

@@ -1,0 +1,81 @@
+"""The delivery table (guard.alert_deliveries) through its SQL functions. Every call is one
+statement in autocommit mode, i.e. its own transaction: a claim is committed before the send,
+a delivery is marked right after it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from guard.dispatch.message import AlertRow
+
+
+class DeliveryStore:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        if not conn.autocommit:
+            raise ValueError("DeliveryStore needs an autocommit connection")
+        self.conn = conn
+
+    def enqueue(self, channels: Sequence[str]) -> int:
+        row = self.conn.execute(
+            "SELECT guard.enqueue_alert_deliveries(%s::text[])", (list(channels),)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def claim(self, channel: str, worker: str, limit: int, lease_s: float) -> list[AlertRow]:
+        rows = self.conn.execute(
+            "SELECT * FROM guard.claim_alert_deliveries(%s, %s, %s, %s)",
+            (channel, worker, limit, lease_s),
+        ).fetchall()
+        return [AlertRow(*row) for row in rows]
+
+    def complete(self, channel: str, alert_ids: Sequence[int]) -> int:
+        row = self.conn.execute(
+            "SELECT guard.complete_alert_deliveries(%s, %s::bigint[])", (channel, list(alert_ids))
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def fail(
+        self,
+        channel: str,
+        alert_ids: Sequence[int],
+        error: str,
+        *,
+        backoff_base_s: float,
+        backoff_max_s: float,
+        max_attempts: int,
+    ) -> int:
+        row = self.conn.execute(
+            "SELECT guard.fail_alert_deliveries(%s, %s::bigint[], %s, %s, %s, %s)",
+            (channel, list(alert_ids), error, backoff_base_s, backoff_max_s, max_attempts),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def release(self, channel: str, worker: str) -> int:
+        row = self.conn.execute(
+            "SELECT guard.release_alert_deliveries(%s, %s)", (channel, worker)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def seconds_until_due(self, channels: Sequence[str]) -> dict[str, float]:
+        """Per channel with pending deliveries: seconds until the next one is due (a claim of
+        another dispatcher counts from the end of its lease)."""
+        rows = self.conn.execute(
+            "SELECT d.channel, extract(epoch FROM min(greatest(d.next_attempt_at,"
+            " coalesce(d.claimed_until, d.next_attempt_at))) - now())"
+            " FROM guard.alert_deliveries AS d"
+            " WHERE d.status = 'pending' AND d.channel = ANY(%s::text[])"
+            " GROUP BY d.channel",
+            (list(channels),),
+        ).fetchall()
+        return {str(channel): max(0.0, float(due)) for channel, due in rows}
+
+    def counts(self, channels: Sequence[str]) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT d.status, count(*) FROM guard.alert_deliveries AS d"
+            " WHERE d.channel = ANY(%s::text[]) GROUP BY d.status",
+            (list(channels),),
+        ).fetchall()
+        return {str(status): int(n) for status, n in rows}

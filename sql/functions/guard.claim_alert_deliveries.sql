@@ -1,0 +1,62 @@
+-- Hand due deliveries of one channel to one dispatcher for a lease. SKIP LOCKED: two
+-- dispatchers claiming at once never get the same row; the lease (claimed_until) keeps the row
+-- theirs after this transaction commits, and lets it go again if that dispatcher dies.
+CREATE FUNCTION guard.claim_alert_deliveries(
+    delivery_channel text, worker text, max_rows integer, lease_seconds double precision
+)
+RETURNS TABLE (
+    alert_id bigint,
+    attempts integer,
+    rule_id text,
+    company_id bigint,
+    entity_type text,
+    entity_id bigint,
+    severity text,
+    message text,
+    details jsonb,
+    alert_status text,
+    occurrences integer,
+    first_seen_at timestamptz,
+    last_seen_at timestamptz
+)
+LANGUAGE sql
+SET search_path = pg_catalog
+AS $$
+    WITH claimed AS (
+        UPDATE guard.alert_deliveries AS d
+        SET
+            claimed_by = claim_alert_deliveries.worker,
+            claimed_until = now()
+            + make_interval(secs => claim_alert_deliveries.lease_seconds)
+        WHERE (d.alert_id, d.channel) IN (
+            SELECT q.alert_id, q.channel
+            FROM guard.alert_deliveries AS q
+            WHERE
+                q.channel = claim_alert_deliveries.delivery_channel
+                AND q.status = 'pending'
+                AND q.next_attempt_at <= now()
+                AND (q.claimed_until IS NULL OR q.claimed_until < now())
+            ORDER BY q.next_attempt_at, q.alert_id
+            LIMIT claim_alert_deliveries.max_rows
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING d.alert_id, d.attempts
+    )
+    SELECT
+        c.alert_id,
+        c.attempts,
+        a.rule_id,
+        a.company_id,
+        a.entity_type,
+        a.entity_id,
+        a.severity,
+        a.message,
+        a.details,
+        a.status,
+        a.occurrences,
+        a.first_seen_at,
+        a.last_seen_at
+    FROM claimed AS c
+    LEFT JOIN guard.alerts AS a ON a.id = c.alert_id
+    ORDER BY c.alert_id;
+$$;

@@ -1,0 +1,20 @@
+-- Give back claims a dispatcher holds but did not send (graceful shutdown): the rows become
+-- due again at once for any dispatcher. Returns the rows released.
+CREATE FUNCTION guard.release_alert_deliveries(delivery_channel text, worker text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    released integer;
+BEGIN
+    UPDATE guard.alert_deliveries AS d
+    SET claimed_by = NULL, claimed_until = NULL
+    WHERE
+        d.channel = release_alert_deliveries.delivery_channel
+        AND d.claimed_by = release_alert_deliveries.worker
+        AND d.status = 'pending';
+    GET DIAGNOSTICS released = ROW_COUNT;
+    RETURN released;
+END;
+$$;

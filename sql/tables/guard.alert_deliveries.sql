@@ -1,0 +1,26 @@
+-- Delivery state of each alert per dispatcher channel (stdout, webhook, email): the outbox's
+-- bookkeeping. A row is claimed by one dispatcher for a lease (claimed_by, claimed_until), sent,
+-- then marked delivered; a failed send is retried with exponential backoff until max attempts.
+-- No foreign key to guard.alerts: alerts stay partitionable and retention may drop them.
+CREATE TABLE guard.alert_deliveries (
+    alert_id bigint NOT NULL,
+    channel text NOT NULL CHECK (channel ~ '^[a-z][a-z0-9_]*$'),
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    delivered_at timestamptz,
+    last_error text,
+    claimed_by text,
+    claimed_until timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (alert_id, channel),
+    CONSTRAINT alert_deliveries_delivered_has_time CHECK (
+        (status = 'delivered') = (delivered_at IS NOT NULL)
+    ),
+    CONSTRAINT alert_deliveries_claim_is_complete CHECK (
+        (claimed_by IS NULL) = (claimed_until IS NULL)
+    )
+);
+
+CREATE INDEX alert_deliveries_due_idx ON guard.alert_deliveries (channel, next_attempt_at)
+WHERE status = 'pending';

@@ -1,0 +1,215 @@
+"""Delivery to stdout, a webhook and SMTP: retries with backoff against failing servers,
+throttling into summaries, masking of phone numbers, the NOTIFY wake-up."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from guard.cli import main
+from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
+from guard.dispatch.message import mask_phone_numbers
+from guard.dispatch.sinks import EmailSink, SmtpSettings
+from tests.dispatch.conftest import (
+    Mailbox,
+    Webhook,
+    delivery_rows,
+    ids_in,
+    insert_alerts,
+    wait_for,
+)
+
+FAST = DispatchSettings(
+    poll_interval_s=30.0,
+    batch_size=50,
+    lease_s=5.0,
+    send_timeout_s=1.0,
+    max_attempts=5,
+    backoff_base_s=0.2,
+    backoff_max_s=2.0,
+    worker_id="test",
+)
+
+
+def test_mask_phone_numbers() -> None:
+    assert mask_phone_numbers("+49 30 1234567") == "+49 30 ****567"
+    assert mask_phone_numbers("call +4915112345678 now") == "call +4915******678 now"
+    assert mask_phone_numbers("(030) 123-4567") == "(030) 1**-*567"
+    assert mask_phone_numbers("0049 30 1234567") == "0049 ** ****567"
+    # dates, times, ids and counts are not phone numbers
+    for text in ("2026-11-21", "alert #123456", "rate 0.25 of 12 calls", "at 20:15:12"):
+        assert mask_phone_numbers(text) == text
+
+
+def test_stdout_once_delivers_everything_then_nothing(db_url: str) -> None:
+    ids = insert_alerts(db_url, 3)
+    runner = CliRunner()
+    args = ["--database-url", db_url, "watch", "--once", "--channel", "stdout"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["alert_id"] for line in lines] == ids
+    assert {line["rule_id"] for line in lines} == {"booked_without_appointment"}
+    assert all(row[0] == "delivered" for row in delivery_rows(db_url, "stdout").values())
+    with psycopg.connect(db_url) as conn:
+        undelivered = conn.execute(
+            "SELECT count(*) FROM guard.alerts WHERE delivered_at IS NULL"
+        ).fetchone()
+    assert undelivered == (0,), "alerts.delivered_at is set once every channel has it"
+    again = runner.invoke(main, args)
+    assert again.exit_code == 0 and again.stdout == "", "a second run re-sent something"
+
+
+def test_webhook_http_500_is_retried_with_backoff(db_url: str, webhook: Webhook) -> None:
+    [alert_id] = insert_alerts(db_url, 1)
+    webhook.fail_next = 2
+    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], FAST)
+    dispatcher.run_once()
+    status, attempts, wait, error, claimed_by = delivery_rows(db_url, "webhook")[alert_id]
+    assert (status, attempts, error, claimed_by) == (
+        "pending",
+        1,
+        "webhook answered HTTP 500",
+        None,
+    )
+    assert 0.05 < wait.total_seconds() <= 0.2, "first retry after the base delay"
+    dispatcher.run_once()  # still inside the backoff: nothing is sent
+    assert webhook.statuses == [500]
+    time.sleep(0.2)  # the backoff runs out; asserted right below
+    dispatcher.run_once()
+    status, attempts, wait, error, _ = delivery_rows(db_url, "webhook")[alert_id]
+    assert (status, attempts) == ("pending", 2) and webhook.statuses == [500, 500]
+    assert 0.2 < wait.total_seconds() <= 0.4, "second retry after twice the base delay"
+    wait_for(lambda: (dispatcher.run_once() and False) or bool(webhook.bodies), 3, "delivery")
+    status, attempts, _, error, _ = delivery_rows(db_url, "webhook")[alert_id]
+    assert (status, attempts, error) == ("delivered", 3, None)
+    assert webhook.delivered_ids() == [alert_id]
+
+
+def test_webhook_refused_then_up(db_url: str, start_webhook: Callable[[int], Webhook]) -> None:
+    from guard.embedded import free_port
+
+    port = free_port()  # nothing listens here yet
+    ids = insert_alerts(db_url, 2)
+    url = f"http://127.0.0.1:{port}/secret-path"
+    dispatcher = Dispatcher(db_url, [(WebhookSink(url, timeout_s=1.0), 0)], FAST)
+    stats = dispatcher.run_once()
+    assert stats.failed_sends == 1 and stats.alerts_delivered == 0
+    rows = delivery_rows(db_url, "webhook")
+    error = rows[ids[0]][3]
+    assert "unreachable" in error and "secret-path" not in error and str(port) not in error
+    assert rows[ids[1]][1] == 0, "after a failure the rest of the batch waits, unsent"
+    hook = start_webhook(port)
+    wait_for(lambda: (dispatcher.run_once() and False) or len(hook.bodies) == 2, 5, "delivery")
+    assert sorted(hook.delivered_ids()) == ids
+
+
+def test_gives_up_after_max_attempts(db_url: str, webhook: Webhook) -> None:
+    [alert_id] = insert_alerts(db_url, 1)
+    webhook.fail_next = 100
+    settings = DispatchSettings(**{**FAST.__dict__, "max_attempts": 2, "backoff_base_s": 0.0})
+    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)
+    dispatcher.run_once()
+    dispatcher.run_once()
+    assert delivery_rows(db_url, "webhook")[alert_id][:2] == ("failed", 2)
+    dispatcher.run_once()
+    assert len(webhook.statuses) == 2, "a failed delivery is not retried any more"
+
+
+def test_smtp_4xx_is_retried_then_delivered(db_url: str, smtp_server: Mailbox) -> None:
+    [alert_id] = insert_alerts(db_url, 1)
+    smtp_server.fail_next = 1
+    sink = EmailSink(
+        SmtpSettings("127.0.0.1", smtp_server.port, "guard@example.org", ["ops@example.org"])
+    )
+    dispatcher = Dispatcher(db_url, [(sink, 0)], FAST)
+    dispatcher.run_once()
+    assert delivery_rows(db_url, "email")[alert_id][:2] == ("pending", 1)
+    assert delivery_rows(db_url, "email")[alert_id][3] == "SMTP answered 451"
+    wait_for(lambda: (dispatcher.run_once() and False) or bool(smtp_server.messages), 3, "mail")
+    [mail] = smtp_server.messages
+    assert "Subject: [HIGH] booked_without_appointment: call " in mail
+    assert f"alert #{alert_id}" in mail
+    assert delivery_rows(db_url, "email")[alert_id][:2] == ("delivered", 2)
+
+
+def test_no_phone_number_or_transcript_leaves_the_database(db_url: str, webhook: Webhook) -> None:
+    details = {
+        "caller_number": "+49 30 1234567",
+        "transcript": "Hi, this is Erika, my number is +49 30 1234567",
+        "booking_failure_reason": "customer +49 30 1234567 unreachable",
+        "appointment_made": True,
+    }
+    insert_alerts(db_url, 1, details=details, message="call from +49 30 1234567 not booked")
+    out = io.StringIO()
+    sinks = [(WebhookSink(webhook.url, timeout_s=1.0), 0), (StdoutSink(out), 0)]
+    Dispatcher(db_url, sinks, FAST).run_once()
+    [body] = webhook.bodies
+    for text in (json.dumps(body), out.getvalue()):
+        assert "1234567" not in text and "Erika" not in text and "transcript" not in text
+        assert "caller_number" not in text
+        assert "****567" in text, "the masked form is there: the message was built"
+        assert "appointment_made" in text
+
+
+def test_throttled_channel_sends_a_summary(db_url: str, webhook: Webhook) -> None:
+    ids = insert_alerts(db_url, 10)
+    stats = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 3)], FAST).run_once()
+    assert len(webhook.bodies) == 3, "3 messages per minute at most"
+    assert ids_in(webhook.bodies[0]["text"]) == ids[:1]
+    assert ids_in(webhook.bodies[1]["text"]) == ids[1:2]
+    summary = webhook.bodies[2]["text"]
+    assert summary.startswith("8 Booking Guard alerts (summary") and ids_in(summary) == ids[2:]
+    assert (stats.messages_sent, stats.summaries_sent, stats.alerts_delivered) == (3, 1, 10)
+    assert {row[0] for row in delivery_rows(db_url, "webhook").values()} == {"delivered"}
+
+
+def test_notify_wakes_the_dispatcher_at_once(db_url: str, webhook: Webhook) -> None:
+    settings = DispatchSettings(**{**FAST.__dict__, "poll_interval_s": 60.0})
+    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)
+    thread = threading.Thread(target=dispatcher.run_forever)
+    thread.start()
+    try:
+        wait_for(
+            lambda: (
+                dispatcher.stats.poll_wakeups + dispatcher.stats.notify_wakeups == 0
+                and _listening(db_url)
+            ),
+            10,
+            "the dispatcher to LISTEN",
+        )
+        ids = insert_alerts(db_url, 1)
+        took = wait_for(lambda: bool(webhook.bodies), 5, "the NOTIFY wake-up")
+        assert took < 2.0, f"took {took:.2f} s with a 60 s poll interval"
+        assert webhook.delivered_ids() == ids
+        assert dispatcher.stats.notify_wakeups >= 1
+    finally:
+        dispatcher.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive(), "stop() did not end run_forever"
+    assert dispatcher.stats.poll_wakeups == 0
+
+
+def _listening(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'guard-watch'"
+            " AND query LIKE 'LISTEN%%'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.parametrize("lease", [1.0])
+def test_lease_must_outlive_a_send(db_url: str, lease: float) -> None:
+    from guard.errors import GuardError
+
+    settings = DispatchSettings(**{**FAST.__dict__, "lease_s": lease, "send_timeout_s": 1.0})
+    with pytest.raises(GuardError, match="twice the send timeout"):
+        Dispatcher(db_url, [(StdoutSink(), 0)], settings)
