@@ -11,8 +11,8 @@ import psycopg
 from guard import sample_data
 from guard.db.connection import connect
 from guard.db.migrate import Migrator
-from guard.db.validate import validate as validate_database
-from guard.embedded import EmbeddedCluster
+from guard.demo_story import booking_story, data_story
+from guard.embedded import EmbeddedCluster, pg_cron_available
 from guard.errors import GuardError, first_line
 
 DEMO_DATABASE = "guard_demo"
@@ -40,6 +40,9 @@ def demo(stop: bool) -> None:
 
     _create_database(cluster.url("postgres"), DEMO_DATABASE)
     url = cluster.url(DEMO_DATABASE)
+    if pg_cron_available():  # the jobs migration then schedules detect, reconcile, ... for real
+        with connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
     # The sample data plays a legacy database: its rows are loaded after the booking tables
     # exist and before Booking Guard's invariants arrive, as an old application wrote them.
     with Migrator(url) as migrator:
@@ -57,7 +60,8 @@ def demo(stop: bool) -> None:
         click.echo("3. Sample data: already loaded")
     else:
         _print_sample_data(summary)
-        _detect_reconcile_validate(url)
+        data_story(url, click.echo)
+        booking_story(url, click.echo)
     with connect(url) as conn:
         open_alerts = conn.execute(
             "SELECT count(*) FROM guard.alerts WHERE status = 'open'"
@@ -68,6 +72,10 @@ def demo(stop: bool) -> None:
         pending = conn.execute(
             "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard\\_%' AND NOT convalidated"
         ).fetchone()
+    with connect(url) as conn:
+        scheduled = conn.execute("SELECT guard.schedule_jobs()").fetchone()
+        conn.commit()
+    click.echo(f"Jobs: {scheduled[0] if scheduled else '?'}")
     click.echo(
         f"Now: {open_alerts[0] if open_alerts else 0} open alerts,"
         f" {open_reviews[0] if open_reviews else 0} review items waiting"
@@ -113,41 +121,3 @@ def _print_sample_data(summary: sample_data.LoadSummary) -> None:
     click.echo("   legitimate look-alikes that must not be flagged:")
     for kind, count in sorted(summary.legitimate_lookalikes.items()):
         click.echo(f"     {kind:<32} {count:>5}")
-
-
-def _detect_reconcile_validate(url: str) -> None:
-    """The story on the sample data: find every problem, fix what is safe, queue the rest,
-    enforce the constraints, and look again."""
-    with connect(url) as conn:
-        found = conn.execute(
-            "SELECT rule_id, offending FROM guard.run_detection('-infinity', NULL)"
-            " WHERE offending > 0 ORDER BY rule_id"
-        ).fetchall()
-        conn.commit()
-        click.echo("4. Detection over the whole history (guard check --all):")
-        for rule_id, offending in found:
-            click.echo(f"     {rule_id:<32} {offending:>5}")
-        totals: dict[str, int] = {}
-        for _ in range(50):  # reconcile is capped per run; the scheduled job would continue hourly
-            rows = conn.execute("SELECT action, affected FROM guard.reconcile()").fetchall()
-            conn.commit()
-            for action, affected in rows:
-                totals[action] = totals.get(action, 0) + affected
-            if not any(affected for _, affected in rows):
-                break
-        click.echo("5. Reconciliation (guard reconcile), every change audited:")
-        for action, affected in totals.items():
-            click.echo(f"     {action:<32} {affected:>5}")
-    report = validate_database(url)
-    corrected = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()) if n)
-    state = "all validated" if report.complete else "some still NOT VALID"
-    click.echo(f"6. Staged enforcement (guard db validate): {corrected}; constraints {state}")
-    with connect(url) as conn:
-        remaining = conn.execute(
-            "SELECT rule_id, offending FROM guard.run_detection('-infinity', NULL)"
-            " WHERE offending > 0 ORDER BY rule_id"
-        ).fetchall()
-        conn.commit()
-    click.echo("7. Detection again: what is left is for people (review queue) or to watch:")
-    for rule_id, offending in remaining or [("(nothing)", 0)]:
-        click.echo(f"     {rule_id:<32} {offending:>5}")
