@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint pytest snapshot clean
+.PHONY: setup system-packages demo demo-stop test lint pytest snapshot bench clean
 
 setup: system-packages $(STAMP)
 
@@ -51,6 +51,13 @@ pytest: setup
 # After changing sql/: store the catalog snapshot that `guard db verify` compares against.
 snapshot: setup
 	GUARD_WRITE_SNAPSHOT=1 $(BIN)/pytest -q tests/db/test_canonical.py -k stored_snapshot
+
+# Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
+bench: setup
+	$(BIN)/python -m bench.triggers
+	$(BIN)/python -m bench.breaker
+	$(BIN)/python -m bench.detect
+	$(BIN)/python -m bench.validate
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
