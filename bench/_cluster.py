@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from guard.embedded import EmbeddedCluster
 
+# The templates and a clone fit in shared_buffers; no autovacuum worker competes with a run.
+BENCH_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "autovacuum": "off"}
+
 
 @contextmanager
-def bench_cluster(shared_buffers: str = "1GB") -> Iterator[EmbeddedCluster]:
+def bench_cluster(extra_settings: Mapping[str, str] | None = None) -> Iterator[EmbeddedCluster]:
     # The postgres OS user must reach the state directory: /tmp, mode 755.
     state_dir = Path(tempfile.mkdtemp(prefix="guard-bench-", dir="/tmp"))
     state_dir.chmod(0o755)
@@ -22,8 +26,12 @@ def bench_cluster(shared_buffers: str = "1GB") -> Iterator[EmbeddedCluster]:
     try:
         cluster.start()
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
-            conn.execute("ALTER SYSTEM SET max_wal_size = '4GB'")
+            for name, value in {**BENCH_SETTINGS, **(extra_settings or {})}.items():
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
         cluster.stop()
         cluster.start()  # shared_buffers takes effect on restart
         yield cluster

@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +34,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._cluster import bench_cluster
 from guard.db.migrate import Migrator
-from guard.embedded import EmbeddedCluster
 from guard.sample_data import PROBLEM_RATES
 
 CALLS = 1_000_000
@@ -151,18 +149,6 @@ WHERE
 SELECT setval(pg_get_serial_sequence('public.calls', 'id'), %(calls)s);
 SELECT setval(pg_get_serial_sequence('public.companies', 'id'), {COMPANIES});
 """
-
-
-def start_cluster(state_dir: Path) -> EmbeddedCluster:
-    cluster = EmbeddedCluster(state_dir)
-    cluster.start()
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM SET shared_buffers = '1GB'")
-        conn.execute("ALTER SYSTEM SET max_wal_size = '4GB'")
-        conn.execute("ALTER SYSTEM SET autovacuum = off")
-    cluster.stop()
-    cluster.start()
-    return cluster
 
 
 def _ms(conn: psycopg.Connection[Any], sql: str) -> tuple[float, list[tuple[Any, ...]]]:
@@ -300,21 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
-    state_dir = Path(tempfile.mkdtemp(prefix="guard-bench-", dir="/tmp"))
-    state_dir.chmod(0o755)
-    cluster = EmbeddedCluster(state_dir)
-    try:
-        progress(f"starting a throwaway cluster under {state_dir}")
-        start_cluster(state_dir)
+    progress("starting a throwaway cluster")
+    with bench_cluster() as cluster:
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {DATABASE}")
             server = admin.execute("SELECT version()").fetchone()
         url = cluster.url(DATABASE)
         built = build(url, args.calls, progress)
         result = measure(url, args.repeat, progress)
-    finally:
-        cluster.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
     header = {
         "server": (server[0] if server else "?").split(" on ")[0],

@@ -44,10 +44,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +56,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._cluster import bench_cluster
 from guard.db.migrate import Migrator
 from guard.embedded import EmbeddedCluster
 
@@ -376,21 +375,6 @@ class Bench:
         assert wrong is not None and wrong[0] == 0, (variant, workload.key, warm, wrong)
 
 
-def start_cluster(state_dir: Path, *, jit: bool = True) -> EmbeddedCluster:
-    cluster = EmbeddedCluster(state_dir)
-    cluster.start()
-    # the templates and a clone fit in shared_buffers; restart for it to take effect
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM SET shared_buffers = '1GB'")
-        conn.execute("ALTER SYSTEM SET max_wal_size = '4GB'")
-        conn.execute("ALTER SYSTEM SET autovacuum = off")  # no worker competes with a run
-        if not jit:
-            conn.execute("ALTER SYSTEM SET jit = off")
-    cluster.stop()
-    cluster.start()
-    return cluster
-
-
 def variants_of(fillfactor: int) -> list[str]:
     """(c*) only in the default block: it explains (c), and the run must stay under ~10 min."""
     return [v for v in VARIANTS if v != "c*" or fillfactor == 100]
@@ -603,12 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
-    state_dir = Path(tempfile.mkdtemp(prefix="guard-bench-", dir="/tmp"))
-    state_dir.chmod(0o755)
-    cluster = EmbeddedCluster(state_dir)
-    try:
-        progress(f"starting a throwaway cluster under {state_dir}")
-        start_cluster(state_dir, jit=not args.no_jit)
+    progress("starting a throwaway cluster")
+    with bench_cluster({} if not args.no_jit else {"jit": "off"}) as cluster:
         bench = Bench(cluster)
         try:
             server = bench.admin.execute(
@@ -618,9 +598,6 @@ def main(argv: list[str] | None = None) -> int:
             result = run(args, bench, progress)
         finally:
             bench.close()
-    finally:
-        cluster.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
     header = {
         "server": server[0] if server else "?",
