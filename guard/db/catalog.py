@@ -6,6 +6,13 @@ on the booking tables, their columns and every constraint, index and trigger. Ca
 print names schema-qualified because the snapshot runs with search_path = pg_catalog, so the text
 does not depend on the caller's search_path. No OIDs, no sizes, nothing that differs between two
 databases built the same way.
+
+Security is part of the picture: the four Booking Guard roles (by kind), the owner and the
+privileges of every relation and function in schema `guard` and of the schema itself, and the
+privileges Booking Guard's roles hold on the booking tables (column privileges included). Role names
+are configurable (guard.role_names), so every role name is written as its kind (owner,
+application, reporting, reviewer); PUBLIC stays PUBLIC and any other role keeps its name. A
+database with custom role names therefore has the same snapshot as one with the defaults.
 """
 
 from __future__ import annotations
@@ -82,6 +89,52 @@ FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
 WHERE n.nspname = %(guard)s AND p.prokind IN ('f', 'p')
 """
 
+# Privileges: aclexplode over the ACL or, where it is NULL, the built-in default (so that a NULL
+# and an explicit default compare equal). grantee 0 is PUBLIC.
+_RELATION_ACL = """
+SELECT n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)::text, NULL::text,
+       CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
+       x.privilege_type, x.is_grantable, x.grantee = c.relowner
+FROM pg_class AS c
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS x
+WHERE c.relkind IN ('r', 'p', 'v', 'm')
+  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
+UNION ALL
+SELECT n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)::text, a.attname::text,
+       CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
+       x.privilege_type, x.is_grantable, x.grantee = c.relowner
+FROM pg_attribute AS a
+JOIN pg_class AS c ON c.oid = a.attrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(a.attacl) AS x
+WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
+  AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
+"""
+
+_FUNCTION_ACL = """
+SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       pg_get_userbyid(p.proowner)::text, NULL::text,
+       CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
+       x.privilege_type, x.is_grantable, x.grantee = p.proowner
+FROM pg_proc AS p
+JOIN pg_namespace AS n ON n.oid = p.pronamespace
+CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS x
+WHERE n.nspname = %(guard)s AND p.prokind IN ('f', 'p')
+"""
+
+_SCHEMA_ACL = """
+SELECT n.nspname, pg_get_userbyid(n.nspowner)::text, NULL::text,
+       CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
+       x.privilege_type, x.is_grantable, x.grantee = n.nspowner
+FROM pg_namespace AS n
+CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS x
+WHERE n.nspname = %(guard)s
+"""
+
+ROLE_KINDS = ("owner", "application", "reporting", "reviewer")
+
 _SEQUENCES = """
 SELECT n.nspname || '.' || c.relname
 FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -148,6 +201,23 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
             }
         cur.execute(_FUNCTIONS, params)
         functions = {name: {"definition": definition} for name, definition in cur.fetchall()}
+        kinds = _role_kinds(cur) if has_guard_schema else {}
+        for relation in relations.values():
+            for policy in relation["policies"].values():
+                policy["roles"] = sorted(kinds.get(role, role) for role in policy["roles"])
+        cur.execute(_RELATION_ACL, params)
+        _add_grants(relations, cur.fetchall(), kinds)
+        cur.execute(_FUNCTION_ACL, params)
+        _add_grants(functions, cur.fetchall(), kinds)
+        schema_security: dict[str, Any] = {}
+        cur.execute(_SCHEMA_ACL, params)
+        _add_grants(schema_security, cur.fetchall(), kinds)
+        existing_roles: list[str] = []
+        if kinds:
+            cur.execute(
+                "SELECT rolname::text FROM pg_roles WHERE rolname = ANY(%s)", (list(kinds),)
+            )
+            existing_roles = sorted(kinds[name] for (name,) in cur.fetchall())
         cur.execute(_SEQUENCES, params)
         sequences = sorted(name for (name,) in cur.fetchall())
         settings: list[str] = []
@@ -162,6 +232,8 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
         "functions": functions,
+        "schema_security": schema_security.get(GUARD_SCHEMA, {}),
+        "roles": existing_roles,
         "sequences": sequences,
         "settings": settings,
         "rules": rules,
@@ -208,6 +280,39 @@ def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:
             " WHERE column_name = '' AND NOT created_by_guard"
         )
         return {name for (name,) in cur.fetchall()}
+
+
+def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:
+    """Role name -> kind, from guard.role_names (empty before the security migration)."""
+    if not _table_exists(cur, "guard.role_names"):
+        return {}
+    cur.execute("SELECT role_name, kind FROM guard.role_names")
+    return {name: kind for name, kind in cur.fetchall()}
+
+
+def _add_grants(
+    objects: dict[str, Any], rows: list[tuple[Any, ...]], kinds: dict[str, str]
+) -> None:
+    """Set "owner" and "grants" of each object from aclexplode rows (name, owner, column,
+    grantee, privilege, grantable, grantee_is_owner). Objects outside schema guard (the booking
+    tables, whose owner is the application's) get only the privileges of Booking Guard's roles;
+    the owner's own privileges are implied by ownership and left out everywhere."""
+    for name, owner, column, grantee, privilege, grantable, grantee_is_owner in rows:
+        entry = objects.setdefault(name, {})
+        in_guard = name.split(".", 1)[0] == GUARD_SCHEMA or "." not in name
+        entry["owner"] = kinds.get(owner, owner) if in_guard else None
+        grants = entry.setdefault("grants", [])
+        if grantee_is_owner:
+            continue
+        who = "PUBLIC" if grantee is None else kinds.get(grantee, grantee)
+        if not in_guard and who not in ROLE_KINDS:
+            continue
+        grant = f"{privilege}{f' ({column})' if column else ''} to {who}"
+        grants.append(grant + (" with grant option" if grantable else ""))
+    for entry in objects.values():
+        entry.setdefault("grants", [])
+        entry.setdefault("owner", None)
+        entry["grants"] = sorted(set(entry["grants"]))
 
 
 def _table_exists(cur: psycopg.Cursor[Any], qualified_name: str) -> bool:

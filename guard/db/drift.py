@@ -60,6 +60,7 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
     found += _compare_named(
         "function", expected["functions"], actual["functions"], text_key="definition"
     )
+    found += compare_security(expected, actual)
     for name in sorted(set(expected["sequences"]) - set(actual["sequences"])):
         found.append(Difference("missing", f"sequence {name}"))
     for name in sorted(set(actual["sequences"]) - set(expected["sequences"])):
@@ -72,6 +73,52 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
         found.append(Difference("missing", f"rule {rule_id}"))
     found += compare_cron_jobs(actual.get("cron_jobs"))
     return found
+
+
+def compare_security(expected: Snapshot, actual: Snapshot) -> list[Difference]:
+    """Roles, owners and grants (see catalog: role names are compared as their kinds). Policies
+    are compared with the relations they belong to."""
+    found: list[Difference] = []
+    for kind in sorted(set(expected.get("roles", [])) - set(actual.get("roles", []))):
+        found.append(
+            Difference(
+                "missing",
+                f"role {kind}",
+                "the role guard.role_names names for this kind does not exist",
+            )
+        )
+    objects: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    if expected.get("schema_security") is not None and actual.get("schema_security") is not None:
+        objects.append(("schema guard", expected["schema_security"], actual["schema_security"]))
+    for part, noun in (("relations", None), ("functions", "function")):
+        want_all, have_all = expected[part], actual[part]
+        for name in sorted(set(want_all) & set(have_all)):
+            label = f"{noun or _kind(want_all[name])} {name}"
+            objects.append((label, want_all[name], have_all[name]))
+    for label, want, have in objects:
+        if "grants" not in want or "grants" not in have:
+            continue  # a snapshot from before the security migration
+        if want.get("owner") != have.get("owner"):
+            found.append(
+                Difference(
+                    "changed",
+                    label,
+                    f"owner is {have.get('owner')!r}, expected {want.get('owner')!r}",
+                )
+            )
+        target = label.split(" ", 1)[1] if not label.startswith("schema") else label
+        for grant in sorted(set(want["grants"]) - set(have["grants"])):
+            found.append(Difference("missing", _grant_subject(grant, target)))
+        for grant in sorted(set(have["grants"]) - set(want["grants"])):
+            found.append(Difference("extra", _grant_subject(grant, target)))
+    return found
+
+
+def _grant_subject(grant: str, target: str) -> str:
+    """'UPDATE (note) to reviewer' on guard.review_items -> 'grant UPDATE (note) on
+    guard.review_items to reviewer'."""
+    privilege, _, grantee = grant.partition(" to ")
+    return f"grant {privilege} on {target} to {grantee}"
 
 
 def compare_cron_jobs(cron_jobs: dict[str, Any] | None) -> list[Difference]:

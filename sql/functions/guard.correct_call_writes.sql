@@ -1,10 +1,13 @@
 -- I3: the application wrote booking flags on these calls. In the rule's correct mode, flags that
 -- contradict the appointments are corrected (audited, one alert per company); in reject mode the
 -- statement fails. A disabled rule lets the write stand (detection still reports it).
+-- SECURITY DEFINER: fired by the application's writes, it reads the rule registry and (through
+-- refresh_call_flags, which checks the tenant) writes the audit and alerts.
 CREATE FUNCTION guard.correct_call_writes(call_ids bigint[], reason text)
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     rule_mode text;

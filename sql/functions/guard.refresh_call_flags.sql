@@ -9,6 +9,8 @@
 -- An appointment is active unless it is cancelled or soft-deleted, and it counts only for a call
 -- of its own company (a cross-tenant link on an adopted database books nothing). A booked outcome without an
 -- appointment is left alone here: it is legitimate during the grace period (detection's job).
+-- SECURITY DEFINER: the application's writes fire it (through its triggers) and it writes the
+-- correction audit and alerts, which the application may not write itself.
 CREATE FUNCTION guard.refresh_call_flags(
     call_ids bigint[],
     lost_from bigint[] DEFAULT '{}',
@@ -17,11 +19,18 @@ CREATE FUNCTION guard.refresh_call_flags(
 )
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     differing integer;
 BEGIN
+    -- A session with a tenant set may only touch that tenant's calls.
+    IF guard.current_company() IS NOT NULL THEN
+        PERFORM guard.assert_tenant(c.company_id)
+        FROM public.calls AS c
+        WHERE c.id = ANY (call_ids) AND c.company_id IS DISTINCT FROM guard.current_company();
+    END IF;
     -- Lock the calls first, in id order, and look at their appointments in the next statement:
     -- under READ COMMITTED its snapshot sees every appointment committed by a writer we waited
     -- for, so concurrent writers cannot leave a call with flags derived from a stale view
@@ -105,7 +114,7 @@ BEGIN
 
     audited AS (
         INSERT INTO guard.correction_audit (
-            rule_id, company_id, entity_type, entity_id, before, after, reason
+            rule_id, company_id, entity_type, entity_id, before, after, reason, actor
         )
         SELECT
             'I3_appointment_flags',
@@ -128,7 +137,8 @@ BEGIN
                 'booking_failed', ch.new_failed,
                 'booking_confirmed', ch.new_confirmed
             ),
-            audit_reason
+            audit_reason,
+            session_user  -- who wrote: current_user is the owner here (SECURITY DEFINER)
         FROM changed AS ch
         WHERE audit_reason IS NOT NULL AND NOT check_only
         RETURNING company_id, entity_id

@@ -5,10 +5,13 @@
 -- raised either way. reason is the review reason (validation_failure,
 -- calendar_booking_failure, customer_creation_failure, service_not_found, other); context is
 -- what a reviewer needs (no phone numbers). Returns the review item's id.
+-- SECURITY DEFINER: the application calls it and may not write alerts or review items itself;
+-- a session with a tenant set may only roll back that tenant's calls.
 CREATE FUNCTION guard.rollback_booking(call_id bigint, reason text, context jsonb DEFAULT '{}')
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     the_call record;
@@ -21,6 +24,7 @@ BEGIN
         RAISE EXCEPTION 'call % does not exist', rollback_booking.call_id
             USING ERRCODE = 'no_data_found';
     END IF;
+    PERFORM guard.assert_tenant(the_call.company_id);
     still_booked := EXISTS (
         SELECT
         FROM public.appointments AS a

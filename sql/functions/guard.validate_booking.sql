@@ -3,10 +3,13 @@
 -- (validation_recent_seconds), and the call's flags say booked. Returns ok, or the first failing
 -- reason with what was expected and found, and the latency. Every call is recorded, with its
 -- latency, in guard.validation_metrics (validation_latency_daily gives p50/p95/p99 per day).
+-- SECURITY DEFINER: the application calls it and may not write validation_metrics itself; a
+-- session with a tenant set may only validate that tenant's calls.
 CREATE FUNCTION guard.validate_booking(call_id bigint, appointment_id bigint, booking_uid text)
 RETURNS TABLE (ok boolean, reason text, details jsonb, latency_ms double precision)
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     started timestamptz := clock_timestamp();
@@ -17,6 +20,9 @@ BEGIN
            c.session_outcome, c.booking_failed
     INTO the_call
     FROM public.calls AS c WHERE c.id = validate_booking.call_id;
+    IF FOUND THEN
+        PERFORM guard.assert_tenant(the_call.company_id);
+    END IF;
     SELECT a.id, a.company_id, a.call_id, a.status, a.deleted_at, a.calcom_v2_booking_id,
            a.created_at
     INTO the_appointment

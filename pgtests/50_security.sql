@@ -1,0 +1,116 @@
+-- Security, catalog facts: the four roles exist and cannot log in, guard objects belong to the
+-- owner role, row-level security is enabled (and forced on the guard tenant tables) with its
+-- policies, SECURITY DEFINER functions have a fixed search_path with pg_temp last, and phone
+-- numbers are masked.
+BEGIN;
+SELECT plan(16);
+
+SELECT is(
+    (SELECT count(*)::int FROM guard.role_names AS r INNER JOIN pg_roles AS p ON r.role_name = p.rolname),
+    4,
+    'a role exists for each of the four kinds'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.role_names AS r INNER JOIN pg_roles AS p ON r.role_name = p.rolname
+        WHERE p.rolcanlogin OR p.rolsuper OR p.rolbypassrls
+    ),
+    0,
+    'the group roles cannot log in, are not superusers and do not bypass row-level security'
+);
+SELECT has_role(guard.role('owner'), 'the owner role exists');
+SELECT is(
+    (
+        SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace
+        WHERE nspname = 'guard'
+    ),
+    guard.role('owner'),
+    'schema guard belongs to the owner role'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM pg_class
+        WHERE relnamespace = 'guard'::regnamespace AND relowner <> guard.role('owner')::regrole
+    ),
+    0,
+    'every relation in schema guard belongs to the owner role'
+);
+
+SELECT results_eq(
+    $$SELECT c.relname::text COLLATE "default", c.relrowsecurity, c.relforcerowsecurity FROM pg_class AS c
+      WHERE c.relnamespace = 'guard'::regnamespace AND c.relrowsecurity ORDER BY 1$$,
+    $$VALUES ('alerts'::text, TRUE, TRUE), ('correction_audit', TRUE, TRUE), ('daily_reports', TRUE, TRUE),
+             ('review_items', TRUE, TRUE), ('validation_metrics', TRUE, TRUE)$$,
+    'row-level security is enabled and forced on exactly the guard tenant tables'
+);
+SELECT results_eq(
+    $$SELECT c.relname::text COLLATE "default", c.relrowsecurity, c.relforcerowsecurity FROM pg_class AS c
+      WHERE c.oid IN ('public.calls'::regclass, 'public.appointments'::regclass) ORDER BY 1$$,
+    $$VALUES ('appointments'::text, TRUE, FALSE), ('calls', TRUE, FALSE)$$,
+    'row-level security is enabled, not forced, on calls and appointments'
+);
+SELECT policies_are(
+    'guard', 'alerts', ARRAY['tenant_isolation', 'owner_maintenance'],
+    'guard.alerts has the tenant and owner policies'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM pg_policies
+        WHERE
+            schemaname = 'guard' AND policyname = 'tenant_isolation'
+            AND roles = '{public}' AND cmd = 'ALL'
+            AND qual = '(company_id = guard.current_company())'
+            AND with_check = '(company_id = guard.current_company())'
+    ),
+    5,
+    'each guard tenant table limits every role to its tenant, reads and writes'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM pg_policies
+        WHERE
+            schemaname = 'guard' AND policyname = 'owner_maintenance'
+            AND roles = ARRAY[guard.role('owner')]::name[]
+    ),
+    5,
+    'each guard tenant table lets the owner role maintain every tenant'
+);
+SELECT policy_roles_are(
+    'public', 'calls', 'guard_tenant_only', ARRAY[guard.role('reporting'), guard.role('reviewer')]::name[],
+    'calls: reporting and reviewer read only their tenant'
+);
+SELECT is(
+    (
+        SELECT permissive FROM pg_policies
+        WHERE schemaname = 'public' AND tablename = 'appointments' AND policyname = 'guard_tenant_only'
+    ),
+    'RESTRICTIVE',
+    'the tenant policy on the booking tables is restrictive'
+);
+
+SELECT is(
+    (
+        SELECT count(*)::int FROM pg_proc
+        WHERE
+            pronamespace = 'guard'::regnamespace AND prosecdef
+            AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], FALSE)
+    ),
+    0,
+    'every SECURITY DEFINER function sets search_path = pg_catalog, pg_temp'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM pg_proc
+        WHERE pronamespace = 'guard'::regnamespace AND prosecdef
+    ),
+    6,
+    'six functions are SECURITY DEFINER'
+);
+SELECT ok(
+    NOT has_function_privilege(guard.role('reporting'), 'guard.rollback_booking(bigint, text, jsonb)', 'EXECUTE'),
+    'reporting cannot roll a booking back'
+);
+SELECT is(guard.mask_phone('+49 30 1234567'), '+49 30 ****567', 'phone numbers are masked');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,34 @@
+-- The calls as reporting sees them: every reporting column, and the phone numbers masked
+-- (guard.mask_phone). The reporting role may read this view but not the raw from_number and
+-- to_number of public.calls, so this is the one view in schema guard that is NOT
+-- security_invoker: a view running with the reader's rights could not read the raw numbers to
+-- mask them. It runs with its owner's rights instead, and therefore filters by the session's
+-- tenant itself (guard.current_company(); unset: no rows); security_barrier keeps a reader's
+-- own conditions from being evaluated before that filter.
+CREATE VIEW guard.calls_report WITH (security_barrier = TRUE) AS
+SELECT
+    c.id,
+    c.company_id,
+    c.retell_call_id,
+    guard.mask_phone(c.from_number) AS from_number_masked,
+    guard.mask_phone(c.to_number) AS to_number_masked,
+    c.status,
+    c.direction,
+    c.customer_id,
+    c.customer_link_status,
+    c.customer_link_method,
+    c.customer_link_confidence,
+    c.customer_linked_at,
+    c.session_outcome,
+    c.appointment_made,
+    c.appointment_link_status,
+    c.appointment_linked_at,
+    c.booking_id,
+    c.booking_confirmed,
+    c.booking_failed,
+    c.booking_failure_reason,
+    c.requires_manual_processing,
+    c.created_at,
+    c.updated_at
+FROM public.calls AS c
+WHERE c.company_id = guard.current_company();

@@ -1,0 +1,96 @@
+"""Login roles for each kind of Booking Guard role, and a database with two tenants' data.
+
+Roles belong to the cluster: the login roles are created once per session, as members of the
+group roles the migrations created (guard.role_names of the template database). The reporting
+login has a mixed-case name with a space, to catch a missing quote anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.support.postgres import Cluster
+
+APP_LOGIN = "guard_test_app"
+REPORTING_LOGIN = "Reporting Bot"
+REVIEWER_LOGIN = "guard_test_reviewer"
+OWNER_LOGIN = "guard_test_jobs"
+LOGINS = {
+    "application": APP_LOGIN,
+    "reporting": REPORTING_LOGIN,
+    "reviewer": REVIEWER_LOGIN,
+    "owner": OWNER_LOGIN,
+}
+
+COMPANY_A = 1
+COMPANY_B = 2
+
+
+def create_login(admin: psycopg.Connection[Any], login: str, group: str) -> None:
+    exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone()
+    if not exists:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(login)))
+    admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(login)))
+
+
+@pytest.fixture(scope="session")
+def login_roles(pg_cluster: Cluster, template_database: str) -> dict[str, str]:
+    """kind -> login role name, each a member of that kind's group role."""
+    with psycopg.connect(pg_cluster.url(template_database), autocommit=True) as admin:
+        groups = dict(admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
+        for kind, login in LOGINS.items():
+            create_login(admin, login, groups[kind])
+    return dict(LOGINS)
+
+
+def connect_as(
+    url: str, login: str, tenant: int | None = None
+) -> psycopg.Connection[tuple[Any, ...]]:
+    """A connection logged in as `login` (the test cluster trusts local logins), with the tenant
+    setting the application or BI tool would send."""
+    conn = psycopg.connect(url, user=login, autocommit=True)
+    if tenant is not None:
+        conn.execute("SELECT set_config('booking_guard.company_id', %s, false)", (str(tenant),))
+    return conn
+
+
+SEED = """
+INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
+INSERT INTO calls (id, company_id, retell_call_id, from_number, to_number, session_outcome,
+                   booking_failed, created_at)
+VALUES
+    (1, 1, 'a1', '+49 30 1234567', '+49 40 7654321', NULL, FALSE, now()),
+    (2, 1, 'a2', '+49 30 2222222', '+49 40 7654321', 'creation_failed', TRUE, now()),
+    (3, 2, 'b1', '+33 1 98765432', '+33 1 11111111', NULL, FALSE, now()),
+    (4, 2, 'b2', '+33 1 55555555', '+33 1 11111111', 'creation_failed', TRUE, now());
+INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, source, created_at)
+VALUES (1, 1, 1, 'uid-a1', 'retell_webhook', now()), (2, 2, 3, 'uid-b1', 'retell_webhook', now());
+SELECT guard.enqueue_review(1, 2, NULL, 'calendar_booking_failure');
+SELECT guard.enqueue_review(2, 4, NULL, 'calendar_booking_failure');
+SELECT guard.record_validation(1, 1, 1, TRUE, NULL, 3.0);
+SELECT guard.record_validation(2, 3, 2, FALSE, 'booking_uid_mismatch', 5.0);
+INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, reason)
+VALUES ('I3_appointment_flags', 1, 'call', 1, 'seed'),
+       ('I3_appointment_flags', 2, 'call', 3, 'seed');
+INSERT INTO guard.daily_reports (report_date, company_id, total_calls, inconsistent_calls,
+                                 inconsistency_rate_pct, auto_corrected, manual_reviews,
+                                 open_review_items)
+VALUES (current_date, 1, 2, 0, 0, 0, 0, 1), (current_date, 2, 2, 1, 50, 0, 0, 1);
+SELECT count(*) FROM guard.run_detection('-infinity', NULL);
+"""
+
+
+@pytest.fixture
+def seeded_url(db_url: str, login_roles: dict[str, str]) -> Iterator[str]:
+    """Two tenants (companies 1 and 2) with calls, appointments, alerts, review items,
+    validation metrics, corrections and daily reports, seeded by the superuser."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(SEED.encode())
+        alerts = admin.execute("SELECT DISTINCT company_id FROM guard.alerts").fetchall()
+        assert {COMPANY_A, COMPANY_B} <= {c for (c,) in alerts}, "seed must alert both tenants"
+    yield db_url

@@ -1,0 +1,160 @@
+"""Catalog facts about every function and view in schema guard, read from the catalog so that a
+new function or view is covered without touching this test."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+
+# SECURITY DEFINER only where the application (or a trigger firing for it) must write what it
+# may not write itself. A new one is a deliberate change here and in docs/security.md.
+EXPECTED_DEFINERS = {
+    "guard.check_call(bigint)",
+    "guard.correct_call_writes(bigint[],text)",
+    "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
+    "guard.refresh_call_flags(bigint[],bigint[],text,boolean)",
+    "guard.rollback_booking(bigint,text,jsonb)",
+    "guard.validate_booking(bigint,bigint,text)",
+}
+
+_FUNCTIONS = """
+SELECT p.oid::regprocedure::text, p.prosecdef, p.proconfig
+FROM pg_proc AS p
+WHERE p.pronamespace = 'guard'::regnamespace
+ORDER BY 1
+"""
+
+
+def _search_path(proconfig: list[str] | None) -> list[str] | None:
+    for entry in proconfig or []:
+        name, _, value = entry.partition("=")
+        if name == "search_path":
+            return [part.strip().strip('"') for part in value.split(",")]
+    return None
+
+
+def _schemas_others_can_create_in(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
+    """Schemas in which some role other than the schema's owner (PUBLIC included) holds CREATE:
+    a name there can be planted to hijack a SECURITY DEFINER function's lookups."""
+    rows = conn.execute(
+        "SELECT n.nspname FROM pg_namespace AS n"
+        " CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS x"
+        " WHERE x.privilege_type = 'CREATE' AND x.grantee <> n.nspowner"
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def _definer_problems(
+    conn: psycopg.Connection[tuple[object, ...]],
+) -> tuple[list[str], set[str]]:
+    """(problems, definers): every SECURITY DEFINER function in schema guard must set a
+    search_path that lists pg_temp last and no schema other roles can create objects in."""
+    functions = conn.execute(_FUNCTIONS).fetchall()
+    assert functions, "no functions found in schema guard: the check would pass vacuously"
+    unsafe_schemas = _schemas_others_can_create_in(conn) | {"public", "$user"}
+    problems: list[str] = []
+    definers = set()
+    for signature, is_definer, proconfig in functions:
+        if not is_definer:
+            continue
+        definers.add(re.sub(r",\s+", ",", signature))
+        path = _search_path(proconfig)
+        if path is None:
+            problems.append(f"{signature}: SECURITY DEFINER without SET search_path")
+            continue
+        bad = [schema for schema in path if schema in unsafe_schemas]
+        if bad:
+            problems.append(f"{signature}: search_path {path} includes writable schema(s) {bad}")
+        if path[-1] != "pg_temp":
+            problems.append(f"{signature}: search_path {path} must list pg_temp last")
+    return problems, definers
+
+
+def test_every_security_definer_function_has_a_safe_fixed_search_path(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        problems, definers = _definer_problems(conn)
+    assert problems == []
+    assert definers == EXPECTED_DEFINERS
+
+
+def test_the_safety_check_catches_unsafe_definers(db_url: str) -> None:
+    """The check is not vacuous: a definer without a search_path, one whose path includes
+    public, and one whose path includes a schema PUBLIC may create in are all caught."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION guard.bad_one() RETURNS int LANGUAGE sql SECURITY DEFINER"
+            " AS 'SELECT 1'"
+        )
+        conn.execute(
+            "CREATE FUNCTION guard.bad_two() RETURNS int LANGUAGE sql SECURITY DEFINER"
+            " SET search_path = public, pg_temp AS 'SELECT 1'"
+        )
+        conn.execute("CREATE SCHEMA scratch")
+        conn.execute("GRANT CREATE ON SCHEMA scratch TO PUBLIC")
+        conn.execute(
+            "CREATE FUNCTION guard.bad_three() RETURNS int LANGUAGE sql SECURITY DEFINER"
+            " SET search_path = pg_catalog, scratch, pg_temp AS 'SELECT 1'"
+        )
+        problems, _ = _definer_problems(conn)
+    for name in ("bad_one", "bad_two", "bad_three"):
+        assert any(problem.startswith(f"guard.{name}()") for problem in problems), name
+
+
+def test_no_guard_function_is_executable_by_public(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc AS p"
+            " CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS x"
+            " WHERE p.pronamespace = 'guard'::regnamespace AND x.grantee = 0"
+        ).fetchall()
+    assert rows == []
+
+
+def test_every_guard_object_is_owned_by_the_owner_role(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        owner = conn.execute("SELECT guard.role('owner')").fetchone()
+        rows = conn.execute(
+            "SELECT c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class AS c"
+            " WHERE c.relnamespace = 'guard'::regnamespace"
+            " UNION ALL SELECT p.oid::regprocedure::text, pg_get_userbyid(p.proowner)"
+            " FROM pg_proc AS p WHERE p.pronamespace = 'guard'::regnamespace"
+            " UNION ALL SELECT t.oid::regtype::text, pg_get_userbyid(t.typowner)"
+            " FROM pg_type AS t WHERE t.typnamespace = 'guard'::regnamespace"
+            " UNION ALL SELECT 'schema guard', pg_get_userbyid(nspowner)"
+            " FROM pg_namespace WHERE nspname = 'guard'"
+        ).fetchall()
+    assert owner is not None
+    assert [name for name, who in rows if who != owner[0]] == []
+
+
+def test_every_guard_view_is_security_invoker_but_the_masking_view(db_url: str) -> None:
+    """calls_report masks columns its readers may not read, so it runs with its owner's rights:
+    it must then be a security barrier and filter by the session's tenant itself."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, coalesce(c.reloptions, '{}'), pg_get_viewdef(c.oid)"
+            " FROM pg_class AS c"
+            " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind IN ('v', 'm')"
+        ).fetchall()
+    assert rows
+    definer_views = {name for name, options, _ in rows if "security_invoker=true" not in options}
+    assert definer_views == {"calls_report"}
+    options, definition = next((o, d) for name, o, d in rows if name == "calls_report")
+    assert "security_barrier=true" in options
+    assert "company_id = guard.current_company()" in definition
+
+
+def test_no_view_exposes_raw_phone_numbers(db_url: str) -> None:
+    """from_number and to_number appear in a guard view only inside guard.mask_phone()."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class AS c"
+            " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind IN ('v', 'm')"
+        ).fetchall()
+    exposing = []
+    for name, definition in rows:
+        unmasked = re.sub(r"mask_phone\(\w+\.(from|to)_number\)", "", definition)
+        if re.search(r"\b(from|to)_number\b", unmasked) or "transcript" in definition:
+            exposing.append(name)
+    assert exposing == []
