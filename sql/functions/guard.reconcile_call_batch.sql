@@ -9,6 +9,8 @@ CREATE FUNCTION guard.reconcile_call_batch(from_id bigint, to_id bigint)
 RETURNS TABLE (rule_name text, corrected integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+-- Like refresh_call_flags: JIT compilation of its large statements costs more than it saves.
+SET jit = off
 AS $$
 DECLARE
     fixable_calls bigint[];

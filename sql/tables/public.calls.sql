@@ -25,7 +25,10 @@ CREATE TABLE public.calls (
     requires_manual_processing boolean NOT NULL DEFAULT FALSE,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
-);
+)
+-- Room on each page: the derived booking flags are updated in place (HOT) instead of touching
+-- every index (bench/triggers.py: 100 000 appointments 0.66x -> about 0.45x the row-level design).
+WITH (fillfactor = 50);
 
 -- detection and reports work on recent windows of calls
 CREATE INDEX guard_calls_created_at_idx ON public.calls (created_at);
