@@ -81,6 +81,19 @@ def _extension_available(name: str) -> bool:
     )
 
 
+def reachable_by_server_user(path: Path) -> bool:
+    """Whether the server's OS user may enter every directory down to `path` (as root, the
+    cluster runs as postgres, which cannot enter a directory such as /root)."""
+    if os.geteuid() != 0:
+        return True
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    return (
+        subprocess.run(as_server_user(["test", "-x", str(existing)]), check=False).returncode == 0
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

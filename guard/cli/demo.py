@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -12,7 +14,7 @@ from guard import sample_data
 from guard.db.connection import connect
 from guard.db.migrate import Migrator
 from guard.demo_story import booking_story, data_story
-from guard.embedded import EmbeddedCluster, pg_cron_available
+from guard.embedded import EmbeddedCluster, pg_cron_available, reachable_by_server_user
 from guard.errors import GuardError, first_line
 
 DEMO_DATABASE = "guard_demo"
@@ -20,7 +22,16 @@ LEGACY_UNTIL = "0004_guard_tables"  # the sample data predates the invariant mig
 
 
 def _state_dir() -> Path:
-    return Path(os.environ.get("GUARD_STATE_DIR", ".guard-state")).resolve()
+    """GUARD_STATE_DIR, else .guard-state in the current directory (git-ignored), else, when the
+    postgres OS user cannot reach that, a directory under /tmp named after this project."""
+    configured = os.environ.get("GUARD_STATE_DIR")
+    if configured:
+        return Path(configured).resolve()
+    local = Path(".guard-state").resolve()
+    if reachable_by_server_user(local.parent):
+        return local
+    digest = hashlib.sha256(str(local).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"booking-guard-demo-{digest}"
 
 
 @click.command()

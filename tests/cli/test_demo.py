@@ -84,3 +84,38 @@ def reachable_dir() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def test_demo_in_a_directory_postgres_cannot_enter(tmp_path: Path) -> None:
+    """No configuration needed: a checkout under a root-only directory puts the demo's state
+    under /tmp instead of failing."""
+    if os.geteuid() != 0:
+        pytest.skip("only root hands the cluster to another OS user")
+    project = tmp_path / "private" / "project"
+    project.mkdir(parents=True)
+    (tmp_path / "private").chmod(0o700)
+    env = {key: value for key, value in os.environ.items() if key != "GUARD_STATE_DIR"}
+
+    def guard(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "guard.cli", *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    started = guard("demo")
+    try:
+        assert started.returncode == 0, started.stderr
+        data_dir = re.search(r"data in (\S+)", started.stdout)
+        assert data_dir and data_dir.group(1).startswith(
+            tempfile.gettempdir() + "/booking-guard-demo-"
+        )
+    finally:
+        stopped = guard("demo", "--stop")
+        if data_dir := re.search(r"data in (\S+)/pgdata", started.stdout):
+            shutil.rmtree(data_dir.group(1), ignore_errors=True)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
