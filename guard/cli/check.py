@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-import psycopg
 
 from guard.cli.output import emit_json, emit_table
-from guard.db.connection import connect
-from guard.errors import GuardError, first_line
+from guard.db.connection import fetch_all
 
 _SUMMARY_COLUMNS = ["rule", "offending", "opened", "repeated", "resolved"]
-
-
-def _run(database_url: str | None, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
-    with connect(database_url) as conn:
-        try:
-            rows = conn.execute(query, params).fetchall()
-        except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
-            raise GuardError(
-                "this database has no Booking Guard detection yet: run `guard db apply`"
-            ) from None
-        except psycopg.Error as error:
-            raise GuardError(first_line(error)) from None
-        conn.commit()
-    return rows
 
 
 @click.command()
@@ -40,9 +22,9 @@ def check(obj: dict[str, str | None], call_id: int | None, as_json: bool) -> Non
     Alerts are opened, bumped and resolved exactly as the scheduled job does. Exits 1 when
     anything offends, so a script can tell."""
     if call_id is None:
-        rows = _run(obj["database_url"], "SELECT * FROM guard.detect()")
+        rows = fetch_all(obj["database_url"], "SELECT * FROM guard.detect()")
     else:
-        rows = _run(obj["database_url"], "SELECT * FROM guard.check_call(%s)", (call_id,))
+        rows = fetch_all(obj["database_url"], "SELECT * FROM guard.check_call(%s)", (call_id,))
     if as_json:
         emit_json([dict(zip(_SUMMARY_COLUMNS, row, strict=True)) for row in rows])
     else:
@@ -59,7 +41,7 @@ def check(obj: dict[str, str | None], call_id: int | None, as_json: bool) -> Non
 @click.pass_obj
 def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
     """Correct what is safe, queue the rest for review (at most reconcile_batch_limit rows)."""
-    rows = _run(obj["database_url"], "SELECT * FROM guard.reconcile(%s)", (dry_run,))
+    rows = fetch_all(obj["database_url"], "SELECT * FROM guard.reconcile(%s)", (dry_run,))
     if as_json:
         emit_json({"dry_run": dry_run, "actions": {action: n for action, n in rows}})
         return

@@ -6,11 +6,9 @@ import getpass
 from typing import Any
 
 import click
-import psycopg
 
 from guard.cli.output import emit_json, emit_table
-from guard.db.connection import connect
-from guard.errors import GuardError, first_line
+from guard.db.connection import fetch_all
 
 _COLUMNS = [
     "id",
@@ -29,18 +27,6 @@ _actor = click.option(
     "--actor", default=getpass.getuser, show_default="your user name", help="Who does this."
 )
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-def _rows(database_url: str | None, query: str, params: tuple[Any, ...]) -> list[Any]:
-    with connect(database_url) as conn:
-        try:
-            rows = conn.execute(query, params).fetchall()
-        except psycopg.errors.NoDataFound as error:
-            raise GuardError(first_line(error)) from None
-        except psycopg.Error as error:
-            raise GuardError(first_line(error)) from None
-        conn.commit()
-    return rows
 
 
 def _emit(title: str, rows: list[Any], as_json: bool) -> None:
@@ -69,7 +55,7 @@ def review() -> None:
 def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: bool) -> None:
     """Items in queue order (priority, then age)."""
     statuses = ["open", "claimed"] if status == "active" else [status]
-    rows = _rows(
+    rows = fetch_all(
         obj["database_url"],
         f"{_SELECT} FROM guard.review_items AS r WHERE r.status = ANY(%s)"
         " ORDER BY r.priority, r.created_at, r.id LIMIT %s",
@@ -85,7 +71,7 @@ def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: boo
 @click.pass_obj
 def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> None:
     """Take the most urgent open items (never one another reviewer holds)."""
-    rows = _rows(
+    rows = fetch_all(
         obj["database_url"],
         f"{_SELECT} FROM guard.review_claim(%s, %s) AS r ORDER BY r.priority, r.created_at",
         (actor, limit),
@@ -105,7 +91,7 @@ def _close(
     false_positive: bool,
     as_json: bool,
 ) -> None:
-    rows = _rows(
+    rows = fetch_all(
         obj["database_url"],
         f"{_SELECT} FROM guard.review_close(%s, %s, %s, %s, %s) AS r",
         (item_id, actor, outcome, note, false_positive),

@@ -63,3 +63,20 @@ def connect(
             f"PostgreSQL {major} at {describe(conninfo)} is not supported (needs {supported})"
         )
     return conn
+
+
+def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """Run one statement in its own transaction and return its rows; what the CLI commands that
+    call a Booking Guard function need. Errors become one GuardError line."""
+    with connect(database_url) as conn:
+        try:
+            rows = conn.execute(query, params).fetchall()
+        except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
+            raise GuardError(
+                "this database has no Booking Guard schema yet (or an old one):"
+                " run `guard db apply`"
+            ) from None
+        except psycopg.Error as error:
+            raise GuardError(first_line(error)) from None
+        conn.commit()
+    return rows

@@ -100,6 +100,6 @@ def test_check_on_a_database_without_guard(empty_db_url: str) -> None:
     code, _, err = _run(empty_db_url, "check")
     assert code == 1
     assert (
-        err
-        == "guard: error: this database has no Booking Guard detection yet: run `guard db apply`\n"
+        err == "guard: error: this database has no Booking Guard schema yet (or an old one):"
+        " run `guard db apply`\n"
     )
