@@ -101,10 +101,19 @@ class _Known:
     shared: bool
     # Ticket handed out by local admission (CLOSED, no failures), built once per state.
     ticket: Ticket | None = None
+    # The reply this entry was built from: the in-memory store answers a hot success with the
+    # same object, which then only extends ``valid_until`` (no field-by-field comparison).
+    reply: Reply | None = None
 
 
 _BYPASS = Ticket(0, 0, True, bypass=True)
+# Enum members as module constants: on CPython 3.11 ``State.CLOSED`` is a class attribute
+# lookup (~150 ns here), more than the rest of an in-memory admission.
+_CLOSED = State.CLOSED
+_OPEN = State.OPEN
+_FORCED_OPEN = State.FORCED_OPEN
 _SUCCESS = Outcome.SUCCESS
+_IGNORED = Outcome.IGNORED
 _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
 
 
@@ -139,6 +148,9 @@ class CircuitBreaker:
         self._args = CircuitArgs.build(self.key, self.config, backend.host, backend.pid)
         self._known: _Known | None = None
         self._result_predicates = self.config.has_result_predicates
+        self._memory = backend.memory
+        self._ttl = self.config.local_state_ttl_seconds
+        self._call_timeout = self.config.call_timeout_seconds
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -197,6 +209,9 @@ class CircuitBreaker:
     def _remember(self, reply: Reply, shared: bool) -> None:
         now = time.monotonic()
         known = self._known
+        if known is not None and known.reply is reply and known.shared is shared:
+            known.valid_until = now + self._ttl  # the same constant reply: trust it longer
+            return
         if (
             known is not None
             and reply.generation < known.generation
@@ -209,9 +224,9 @@ class CircuitBreaker:
             # Once the newer entry expires any reply is taken, so a Redis that lost its data
             # and restarted at a lower generation is followed again.
             return
-        valid_until = now + self.config.local_state_ttl_seconds
+        valid_until = now + self._ttl
         state = reply.state
-        if state is State.OPEN:
+        if state is _OPEN:
             open_until = now + (reply.open_until_ms - reply.now_ms) / 1000
             valid_until = min(valid_until, open_until)
         elif (
@@ -222,14 +237,15 @@ class CircuitBreaker:
             and known.shared is shared
         ):
             known.valid_until = valid_until  # nothing changed: just trust it longer
+            known.reply = reply
             return
         else:
             open_until = 0.0
         ticket = None
-        if state is State.CLOSED and reply.failures == 0:
+        if state is _CLOSED and reply.failures == 0:
             ticket = Ticket(reply.generation, 0, shared)
         self._known = _Known(
-            state, reply.generation, reply.failures, valid_until, open_until, shared, ticket
+            state, reply.generation, reply.failures, valid_until, open_until, shared, ticket, reply
         )
 
     def _local_admission(self) -> Ticket | None:
@@ -241,10 +257,10 @@ class CircuitBreaker:
         if now >= known.valid_until:
             return None
         state = known.state
-        if state is State.CLOSED:
+        if state is _CLOSED:
             return known.ticket  # None once a failure was seen: ask the store
-        if state is State.OPEN or state is State.FORCED_OPEN:
-            retry = known.open_until - now if state is State.OPEN else None
+        if state is _OPEN or state is _FORCED_OPEN:
+            retry = known.open_until - now if state is _OPEN else None
             self._reject(state, retry)
         if state in _PASS_THROUGH:
             return _BYPASS
@@ -319,7 +335,7 @@ class CircuitBreaker:
 
     def release(self, ticket: Ticket, outcome: Outcome) -> None:
         """Report the outcome of an admitted call."""
-        if ticket.bypass or (outcome is Outcome.IGNORED and ticket.probe_seq == 0):
+        if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return  # nothing to count: no round trip
         if ticket.shared and self._use_redis():
             try:
@@ -332,7 +348,7 @@ class CircuitBreaker:
                 self._redis_succeeded()
                 self._recorded(reply, True)
                 return
-        reply = self.backend.memory.record(
+        reply = self._memory.record(
             self.key, self.config, ticket.generation, outcome, ticket.probe_seq
         )
         self._recorded(reply, False)
@@ -355,7 +371,7 @@ class CircuitBreaker:
         return self._admitted(self.backend.memory.acquire(self.key, self.config), False)
 
     async def release_async(self, ticket: Ticket, outcome: Outcome) -> None:
-        if ticket.bypass or (outcome is Outcome.IGNORED and ticket.probe_seq == 0):
+        if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return
         if ticket.shared and self._use_redis():
             try:
@@ -368,7 +384,7 @@ class CircuitBreaker:
                 self._redis_succeeded()
                 self._recorded(reply, True)
                 return
-        reply = self.backend.memory.record(
+        reply = self._memory.record(
             self.key, self.config, ticket.generation, outcome, ticket.probe_seq
         )
         self._recorded(reply, False)
@@ -391,8 +407,11 @@ class CircuitBreaker:
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` under the breaker (sync). Raises ``CircuitOpenError`` when open."""
         ticket = self.acquire()
-        timeout = None if ticket.bypass else self.config.call_timeout_seconds
-        started = time.perf_counter()
+        timeout = None if ticket.bypass else self._call_timeout
+        # Outcome events go to the listeners present when the call started; without any, the
+        # clock is not read (a tenth of an in-memory call).
+        listening = self._has_listeners()
+        started = time.perf_counter() if listening else 0.0
         try:
             if timeout is None:
                 result = fn(*args, **kwargs)
@@ -410,18 +429,18 @@ class CircuitBreaker:
                     result = future.result()
         except GuardedCallTimeout as error:
             self.release(ticket, Outcome.FAILURE)
-            if self._has_listeners():
+            if listening:
                 self._outcome_event(Outcome.FAILURE, started, error, True)
             raise
         except BaseException as error:
             outcome = self.config.classify_exception(error)
             self.release(ticket, outcome)
-            if self._has_listeners():
+            if listening:
                 self._outcome_event(outcome, started, error, False)
             raise
         outcome = self.config.classify_result(result) if self._result_predicates else _SUCCESS
         self.release(ticket, outcome)
-        if self._has_listeners():
+        if listening:
             self._outcome_event(outcome, started, None, False)
         return result
 

@@ -3,6 +3,12 @@
 Used for purely in-memory breakers and as the fallback while Redis is unreachable (the breaker
 then keeps protecting the dependency from this process under the same rules instead of failing
 open). Time is ``time.monotonic`` in ms; a lock makes each decision atomic across threads.
+
+The hot path (a success in CLOSED with no failures) changes nothing, so it takes no lock: it
+reads one attribute, ``hot_reply``, which every locked mutation keeps set to the constant
+reply of the current generation while the circuit is CLOSED with zero failures and to None
+otherwise. One attribute read is atomic, so that read is the decision's linearisation point;
+reading state, failures and generation one by one could mix two generations.
 """
 
 from __future__ import annotations
@@ -12,6 +18,11 @@ import time
 from dataclasses import dataclass
 
 from guard.breaker.state import BreakerConfig, Outcome, Reply, State
+
+# Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
+# than the whole hot path's comparison.
+_CLOSED = State.CLOSED
+_SUCCESS = Outcome.SUCCESS
 
 
 @dataclass(slots=True)
@@ -23,7 +34,16 @@ class _Circuit:
     opened_at_ms: int = 0
     probe_until_ms: int = 0
     probe_seq: int = 0
-    hot_reply: Reply | None = None
+    hot_reply: Reply | None = None  # set only while CLOSED with 0 failures
+
+    def update_hot(self) -> None:
+        """Call after every change of state, failures or generation (under the lock)."""
+        if self.state is _CLOSED and self.failures == 0:
+            hot = self.hot_reply
+            if hot is None or hot.generation != self.generation:
+                self.hot_reply = Reply(1, _CLOSED, self.generation, 0, 0, 0, 0, -1, 0, "")
+        else:
+            self.hot_reply = None
 
 
 def _now_ms() -> int:
@@ -48,6 +68,7 @@ class MemoryStore:
                 circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
             if circuit.state is State.OPEN:
                 circuit.opened_at_ms = _now_ms() + max(0, open_remaining_ms)
+            circuit.update_hot()
             self._circuits[key] = circuit
 
     def forget(self, key: str | None = None) -> None:
@@ -61,6 +82,7 @@ class MemoryStore:
         circuit = self._circuits.get(key)
         if circuit is None:
             circuit = self._circuits[key] = _Circuit()
+            circuit.update_hot()
         return circuit
 
     @staticmethod
@@ -76,6 +98,7 @@ class MemoryStore:
             c.failures = c.successes = 0
         else:
             c.failures = c.successes = c.opened_at_ms = 0
+        c.update_hot()
         return previous
 
     @staticmethod
@@ -129,19 +152,13 @@ class MemoryStore:
     def record(
         self, key: str, cfg: BreakerConfig, generation: int, outcome: Outcome, probe_seq: int
     ) -> Reply:
+        circuit = self._circuits.get(key)
+        if outcome is _SUCCESS and circuit is not None:
+            hot = circuit.hot_reply
+            if hot is not None and hot.generation == generation:
+                return hot  # as in the Lua script: nothing changes, the reply is constant
         with self._lock:
             c = self._get(key)
-            if (
-                outcome is Outcome.SUCCESS
-                and c.state is State.CLOSED
-                and c.failures == 0
-                and c.generation == generation
-            ):
-                # Hot path (as in the Lua script): nothing changes, the reply is constant.
-                hot = c.hot_reply
-                if hot is None or hot.generation != generation:
-                    hot = c.hot_reply = Reply(1, State.CLOSED, generation, 0, 0, 0, 0, -1, 0, "")
-                return hot
             now = _now_ms()
             code, reason = 0, ""
             moved: tuple[int, int, int] | None = None
@@ -155,6 +172,7 @@ class MemoryStore:
                             moved = self._move(c, State.OPEN, now)
                     elif outcome is Outcome.SUCCESS:
                         c.failures = 0
+                    c.update_hot()
                 elif c.state is State.HALF_OPEN and probe_seq == c.probe_seq:
                     code = 1
                     if outcome is Outcome.FAILURE:
