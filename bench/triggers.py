@@ -1,6 +1,7 @@
 """Benchmark of Booking Guard's appointment -> call flag sync: one run, one table (``--json``).
 
     python bench/triggers.py [--repeat N] [--quick] [--json] [--json-file PATH] [--no-jit]
+                             [--generic-plans]
 
 Runs as root or as any user (PostgreSQL itself runs as the ``postgres`` OS user when we are root,
 see guard/embedded.py). One throwaway cluster under /tmp; one template database per fillfactor
@@ -36,7 +37,10 @@ round 2, ...) so that load from elsewhere on the machine hits all rows alike.
 
 The cluster: fsync off (guard.embedded), shared_buffers 1GB, autovacuum off; each clone's tables
 and indexes are loaded into shared_buffers (pg_prewarm) before the measurement. jit stays at the
-server default (on) unless --no-jit. A default run takes about 9-12 minutes on 2 cores.
+server default (on) unless --no-jit. --generic-plans sets plan_cache_mode = force_generic_plan:
+what a long-lived connection's triggers run with once PostgreSQL has switched their cached plans
+to generic ones (parameters instead of constants). A default run takes about 10-12 minutes on
+2 cores.
 """
 
 from __future__ import annotations
@@ -582,17 +586,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-jit", action="store_true", help="run the cluster with jit = off (default: on)"
     )
+    parser.add_argument(
+        "--generic-plans",
+        action="store_true",
+        help="run the cluster with plan_cache_mode = force_generic_plan",
+    )
     args = parser.parse_args(argv)
+    settings = {}
+    if args.no_jit:
+        settings["jit"] = "off"
+    if args.generic_plans:
+        settings["plan_cache_mode"] = "force_generic_plan"
 
     def progress(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
     progress("starting a throwaway cluster")
-    with bench_cluster({} if not args.no_jit else {"jit": "off"}) as cluster:
+    with bench_cluster(settings) as cluster:
         bench = Bench(cluster)
         try:
             server = bench.admin.execute(
                 "SELECT version() || ', jit ' || current_setting('jit')"
+                " || ', plan_cache_mode ' || current_setting('plan_cache_mode')"
                 " || ', shared_buffers ' || current_setting('shared_buffers')"
             ).fetchone()
             result = run(args, bench, progress)
