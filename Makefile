@@ -5,7 +5,7 @@ PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
-APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus
+APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo demo-stop test lint pytest snapshot bench clean
@@ -55,6 +55,7 @@ snapshot: setup
 # Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
 bench: setup
 	$(BIN)/python -m bench.triggers
+	$(BIN)/python -m bench.instructions
 	$(BIN)/python -m bench.breaker
 	$(BIN)/python -m bench.detect
 	$(BIN)/python -m bench.validate

@@ -1,0 +1,299 @@
+"""Server instructions per trigger workload (valgrind callgrind): deterministic, unlike wall time.
+
+    python -m bench.instructions [--generic-plans] [--json]
+
+Why: on a shared 2-core virtual machine the wall-clock figures of bench/triggers.py swing by
+30 % and more from one sample to the next, so a ratio target of 1.1x is decided by noise. The
+number of instructions a backend executes for the same statements on the same data does not
+swing: two runs give the same counts to a fraction of a percent.
+
+Method: one throwaway cluster (jit off: compiled code is not comparable), the template of
+bench/triggers.py (250 000 calls, 10 001 booked), the same variants (a), (b), (c), (c*), (d) and
+the same statements. For every (variant, workload) two fresh clones are made; the cluster is
+stopped and each clone is driven by a single-user backend (``postgres --single``) under
+callgrind. On one clone the backend runs the warm-up statement only, on the other the warm-up
+and then the measured statements; the difference is the measured work, without process start,
+catalog loading and the first compilation of the trigger functions (the warm case). There is no
+client, protocol or network in a single-user backend: those costs are equal for every variant
+and would only pull the wall-clock ratios towards 1, so these ratios are the stricter ones.
+
+Takes about 6 minutes on 2 cores (callgrind runs a backend about 50x slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._cluster import bench_cluster
+from bench.triggers import (
+    DELETE_RANGE,
+    DELETE_ROWS,
+    FLOOR_AFTER_DELETE,
+    FLOOR_AFTER_INSERT,
+    FLOOR_AFTER_INSERT_ONE,
+    INSERT_FIRST_CALL,
+    INSERT_MANY,
+    INSERT_ONE,
+    PRE_APPOINTMENTS,
+    SINGLE_ROWS,
+    VARIANTS,
+    WARM_DELETE_ID,
+    Bench,
+    company_of,
+)
+from guard.embedded import EmbeddedCluster, as_server_user, pg_bindir
+
+INSERT_ROWS = 10_000
+COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def literal(value: Any) -> str:
+    """A SQL literal for the benchmark's own values (ints, strings, lists of ints)."""
+    if isinstance(value, bool) or not isinstance(value, int | str | list):
+        raise TypeError(f"no literal for {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "'{" + ",".join(str(int(v)) for v in value) + "}'"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def statement(template: str, **params: Any) -> str:
+    return template % {name: literal(value) for name, value in params.items()}
+
+
+def _floor(variant: str) -> bool:
+    return variant in ("c", "c*")
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    label: str
+    rows: int  # what "per row" divides by
+    warmup: list[str]
+    measured: list[str]
+
+
+def single_inserts(variant: str) -> Workload:
+    def one(call: int) -> list[str]:
+        out = [statement(INSERT_ONE, company=company_of(call), call=call, uid=f"bk-{call}")]
+        if _floor(variant):
+            out.append(statement(FLOOR_AFTER_INSERT_ONE, call=call))
+        return out
+
+    measured = ["BEGIN"]
+    for call in range(INSERT_FIRST_CALL + 1, INSERT_FIRST_CALL + 1 + SINGLE_ROWS):
+        measured += one(call)
+    return Workload(
+        "single",
+        "insert, 1 row/statement, 1 tx",
+        SINGLE_ROWS,
+        one(INSERT_FIRST_CALL),
+        [*measured, "COMMIT"],
+    )
+
+
+def insert_statement(variant: str) -> Workload:
+    # identity values are deterministic in every clone: the warm-up row gets PRE_APPOINTMENTS + 1
+    warmup = [statement(INSERT_MANY, lo=INSERT_FIRST_CALL, hi=INSERT_FIRST_CALL)]
+    lo = INSERT_FIRST_CALL + 1
+    measured = ["BEGIN", statement(INSERT_MANY, lo=lo, hi=lo + INSERT_ROWS - 1)]
+    if _floor(variant):
+        warmup.append(statement(FLOOR_AFTER_INSERT, first_id=PRE_APPOINTMENTS + 1))
+        measured.append(statement(FLOOR_AFTER_INSERT, first_id=PRE_APPOINTMENTS + 2))
+    return Workload("insert", "insert, one statement", INSERT_ROWS, warmup, [*measured, "COMMIT"])
+
+
+def delete_statement(variant: str) -> Workload:
+    warmup = [statement(DELETE_RANGE, lo=WARM_DELETE_ID, hi=WARM_DELETE_ID)]
+    measured = ["BEGIN", statement(DELETE_RANGE, lo=1, hi=DELETE_ROWS)]
+    if _floor(variant):  # appointment i belongs to call i (template)
+        warmup.append(statement(FLOOR_AFTER_DELETE, calls=[WARM_DELETE_ID]))
+        measured.append(statement(FLOOR_AFTER_DELETE, calls=list(range(1, DELETE_ROWS + 1))))
+    return Workload("delete", "delete, one statement", DELETE_ROWS, warmup, [*measured, "COMMIT"])
+
+
+WORKLOADS = (single_inserts, insert_statement, delete_statement)
+
+
+def count_instructions(
+    cluster: EmbeddedCluster, database: str, statements: Iterable[str], settings: dict[str, str]
+) -> int:
+    """Instructions a single-user backend executes for `statements` (start-up included)."""
+    options = [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
+    command = as_server_user(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            str(pg_bindir() / "postgres"),
+            "--single",
+            "-j",  # a statement ends with a semicolon and an empty line
+            "-D",
+            str(cluster.data_dir),
+            *options,
+            database,
+        ]
+    )
+    script = "".join(f"{text.strip()};\n\n" for text in statements)
+    done = subprocess.run(command, input=script, capture_output=True, text=True, check=False)
+    found = COLLECTED.search(done.stderr)
+    output = done.stdout + done.stderr  # a single-user backend logs to stderr
+    errors = [line for line in output.splitlines() if "ERROR:" in line or "FATAL:" in line]
+    if done.returncode != 0 or found is None or errors:
+        detail = "\n".join(errors[:3]) or done.stderr[-2000:]
+        raise RuntimeError(f"single-user backend on {database} failed:\n{detail}")
+    return int(found.group(1))
+
+
+def run(generic_plans: bool, progress: Any) -> dict[str, Any]:
+    settings = {"shared_buffers": "256MB", "jit": "off"}
+    if generic_plans:
+        settings["plan_cache_mode"] = "force_generic_plan"
+    rows = []
+    with bench_cluster({"jit": "off"}) as cluster:
+        bench = Bench(cluster)
+        try:
+            progress("building the template (250 000 calls)")
+            bench.build_template("tmpl", 100)
+            for make_workload in WORKLOADS:
+                for variant in VARIANTS:
+                    workload = make_workload(variant)
+                    base_db = bench.clone("tmpl", variant)
+                    full_db = bench.clone("tmpl", variant)
+                    bench.close()
+                    cluster.stop()  # a single-user backend needs the data directory to itself
+                    try:
+                        base = count_instructions(cluster, base_db, workload.warmup, settings)
+                        full = count_instructions(
+                            cluster, full_db, workload.warmup + workload.measured, settings
+                        )
+                    finally:
+                        cluster.start()
+                        bench = Bench(cluster)
+                        bench.drop(base_db)
+                        bench.drop(full_db)
+                    rows.append(
+                        {
+                            "workload": workload.key,
+                            "label": workload.label,
+                            "rows": workload.rows,
+                            "variant": variant,
+                            "variant_label": VARIANTS[variant],
+                            "instructions": full - base,
+                        }
+                    )
+                    progress(f"{workload.label}, {VARIANTS[variant]}: {full - base:,}")
+        finally:
+            bench.close()
+    for row in rows:
+        for ref in ("a", "b", "c", "c*"):
+            other = next(
+                r for r in rows if r["workload"] == row["workload"] and r["variant"] == ref
+            )
+            row[f"vs_{ref}"] = row["instructions"] / other["instructions"]
+    return {"settings": settings, "rows": rows}
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The wall-clock targets of issue 3 that this workload set covers, on instructions."""
+    goals = []
+    for name, workload, limit in (
+        ("1 000 single-row inserts: (d) <= 1.1x (b)", "single", 1.10),
+        ("delete 10 000: (d) <= 0.7x (b)", "delete", 0.70),
+    ):
+        row = next(r for r in rows if r["workload"] == workload and r["variant"] == "d")
+        goals.append(
+            {
+                "target": name,
+                "result": "PASS" if row["vs_b"] <= limit else "FAIL",
+                "ratio": row["vs_b"],
+            }
+        )
+    return goals
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print("Booking Guard: server instructions per workload (valgrind callgrind, warm backend)")
+    print(
+        "Settings: "
+        + ", ".join(f"{name} = {value}" for name, value in report["settings"].items())
+        + ". Deterministic: no wall clock involved."
+    )
+    header = ("workload", "variant", "instructions", "per row", "vs (a)", "vs (b)", "vs (c)")
+    header += ("vs (c*)",)
+    widths = (30, 27, 15, 10, 7, 7, 7, 7)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            f"{c:<{w}}" if i < 2 else f"{c:>{w}}"
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    print()
+    print(line(header))
+    print("-" * len(line(header)))
+    previous = None
+    for row in report["rows"]:
+        if previous is not None and row["workload"] != previous:
+            print()
+        previous = row["workload"]
+        print(
+            line(
+                (
+                    row["label"],
+                    row["variant_label"],
+                    f"{row['instructions']:,}",
+                    f"{row['instructions'] / row['rows'] / 1000:,.1f}k",
+                    f"{row['vs_a']:.2f}",
+                    f"{row['vs_b']:.2f}",
+                    f"{row['vs_c']:.2f}",
+                    f"{row['vs_c*']:.2f}",
+                )
+            )
+        )
+    print()
+    print("Targets of bench/triggers.py, on instructions:")
+    for goal in report["targets"]:
+        print(f"  {goal['result']:<5} {goal['target']}: {goal['ratio']:.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--generic-plans",
+        action="store_true",
+        help="backends run with plan_cache_mode = force_generic_plan",
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        print("error: valgrind is not installed (make setup installs it)", file=sys.stderr)
+        return 2
+
+    def progress(message: str) -> None:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    report = run(args.generic_plans, progress)
+    report["targets"] = targets(report["rows"])
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
