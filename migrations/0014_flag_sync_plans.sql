@@ -1,9 +1,11 @@
--- Faster flag derivation, measured by bench/triggers.py (same results, same locks, no table lock):
+-- Faster flag derivation (bench/triggers.py, bench/instructions.py); same results and locks:
 -- - the booking sync on appointment inserts is one statement (it was a SELECT into an array and
 --   an UPDATE): 1 000 single-row inserts;
 -- - refresh_call_flags finds the calls that lost an appointment with a join, not with
 --   `id = ANY (lost_from)` per row, which a generic cached plan searched linearly: a 10 000-row
---   delete of appointments.
+--   delete of appointments;
+-- - refresh_call_flags runs with generic plans: custom plans re-planned its big statement on
+--   every call (most of the cost of a one-row appointment update or delete).
 
 -- I3, AFTER INSERT ... FOR EACH STATEMENT on appointments: calls that received an active
 -- appointment are booked. The answer does not depend on anything else, so it is one set-based
@@ -64,6 +66,11 @@ SET search_path = pg_catalog, pg_temp
 -- JIT compiles this function's large statements for longer than they run (bench/triggers.py:
 -- a 10 000-row delete took 1.7 s with JIT, 0.3 s without).
 SET jit = off
+-- Custom plans re-plan the big statement on every call, and PostgreSQL kept choosing them: a
+-- one-row appointment update or delete spent about 5.7 million of its 7.5 million instructions
+-- planning (bench/instructions.py). The generic plan is index lookups joined by nested loops,
+-- linear in the number of calls (a 10 000-row delete: 15 % more instructions, no worse shape).
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     differing integer;

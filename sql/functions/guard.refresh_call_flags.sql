@@ -24,6 +24,11 @@ SET search_path = pg_catalog, pg_temp
 -- JIT compiles this function's large statements for longer than they run (bench/triggers.py:
 -- a 10 000-row delete took 1.7 s with JIT, 0.3 s without).
 SET jit = off
+-- Custom plans re-plan the big statement on every call, and PostgreSQL kept choosing them: a
+-- one-row appointment update or delete spent about 5.7 million of its 7.5 million instructions
+-- planning (bench/instructions.py). The generic plan is index lookups joined by nested loops,
+-- linear in the number of calls (a 10 000-row delete: 15 % more instructions, no worse shape).
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     differing integer;
