@@ -53,6 +53,7 @@ from bench.triggers import (
     WARM_DELETE_ID,
     Bench,
     company_of,
+    uses_floor,
 )
 from guard.embedded import EmbeddedCluster, as_server_user, pg_bindir
 
@@ -75,10 +76,6 @@ def statement(template: str, **params: Any) -> str:
     return template % {name: literal(value) for name, value in params.items()}
 
 
-def _floor(variant: str) -> bool:
-    return variant in ("c", "c*")
-
-
 @dataclass(frozen=True)
 class Workload:
     key: str
@@ -91,7 +88,7 @@ class Workload:
 def single_inserts(variant: str, rows: int) -> Workload:
     def one(call: int) -> list[str]:
         out = [statement(INSERT_ONE, company=company_of(call), call=call, uid=f"bk-{call}")]
-        if _floor(variant):
+        if uses_floor(variant):
             out.append(statement(FLOOR_AFTER_INSERT_ONE, call=call))
         return out
 
@@ -112,7 +109,7 @@ def insert_statement(variant: str, rows: int) -> Workload:
     warmup = [statement(INSERT_MANY, lo=INSERT_FIRST_CALL, hi=INSERT_FIRST_CALL)]
     lo = INSERT_FIRST_CALL + 1
     measured = ["BEGIN", statement(INSERT_MANY, lo=lo, hi=lo + rows - 1)]
-    if _floor(variant):
+    if uses_floor(variant):
         warmup.append(statement(FLOOR_AFTER_INSERT, first_id=PRE_APPOINTMENTS + 1))
         measured.append(statement(FLOOR_AFTER_INSERT, first_id=PRE_APPOINTMENTS + 2))
     return Workload("insert", "insert, one statement", rows, warmup, [*measured, "COMMIT"])
@@ -121,7 +118,7 @@ def insert_statement(variant: str, rows: int) -> Workload:
 def delete_statement(variant: str, rows: int) -> Workload:
     warmup = [statement(DELETE_RANGE, lo=WARM_DELETE_ID, hi=WARM_DELETE_ID)]
     measured = ["BEGIN", statement(DELETE_RANGE, lo=1, hi=DELETE_ROWS)]
-    if _floor(variant):  # appointment i belongs to call i (template)
+    if uses_floor(variant):  # appointment i belongs to call i (template)
         warmup.append(statement(FLOOR_AFTER_DELETE, calls=[WARM_DELETE_ID]))
         measured.append(statement(FLOOR_AFTER_DELETE, calls=list(range(1, DELETE_ROWS + 1))))
     return Workload("delete", "delete, one statement", DELETE_ROWS, warmup, [*measured, "COMMIT"])

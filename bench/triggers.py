@@ -210,7 +210,8 @@ class Workload:
     measured: Callable[[psycopg.Connection[Any], str, bool], None]
 
 
-def _floor(variant: str) -> bool:
+def uses_floor(variant: str) -> bool:
+    """The floor variants run the application's own UPDATE of calls after the statement."""
     return variant in ("c", "c*")
 
 
@@ -220,13 +221,13 @@ def insert_many(size: int) -> Workload:
     def warmup(conn: psycopg.Connection[Any], variant: str) -> None:
         lo = INSERT_FIRST_CALL
         conn.execute(INSERT_MANY, {"lo": lo, "hi": lo})
-        if _floor(variant):
+        if uses_floor(variant):
             conn.execute(FLOOR_AFTER_INSERT, {"first_id": first_id_cold})
 
     def measured(conn: psycopg.Connection[Any], variant: str, warm: bool) -> None:
         lo = INSERT_FIRST_CALL + 1
         conn.execute(INSERT_MANY, {"lo": lo, "hi": lo + size - 1})
-        if _floor(variant):
+        if uses_floor(variant):
             conn.execute(FLOOR_AFTER_INSERT, {"first_id": first_id_cold + int(warm)})
 
     return Workload("insert", "insert, one statement", size, warmup, measured)
@@ -235,7 +236,7 @@ def insert_many(size: int) -> Workload:
 def insert_single() -> Workload:
     def one(conn: psycopg.Connection[Any], variant: str, call: int) -> None:
         conn.execute(INSERT_ONE, {"company": company_of(call), "call": call, "uid": f"bk-{call}"})
-        if _floor(variant):
+        if uses_floor(variant):
             conn.execute(FLOOR_AFTER_INSERT_ONE, {"call": call})
 
     def warmup(conn: psycopg.Connection[Any], variant: str) -> None:
@@ -251,7 +252,7 @@ def insert_single() -> Workload:
 def delete_many() -> Workload:
     def run(conn: psycopg.Connection[Any], variant: str, lo: int, hi: int) -> None:
         conn.execute(DELETE_RANGE, {"lo": lo, "hi": hi})
-        if _floor(variant):  # appointment i belongs to call i (template)
+        if uses_floor(variant):  # appointment i belongs to call i (template)
             conn.execute(FLOOR_AFTER_DELETE, {"calls": list(range(lo, hi + 1))})
 
     def warmup(conn: psycopg.Connection[Any], variant: str) -> None:
