@@ -2,7 +2,7 @@
 -- one unsettled attempt, a booked call returns its booking, tenants are checked, and an attempt
 -- past its timeout is detected and queued for review (priority 0) with an alert by reconcile.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id) SELECT
@@ -141,6 +141,27 @@ SELECT results_eq(
       FROM guard.alerts WHERE rule_id = 'booking_outcome_unknown' AND status = 'open'$$,
     $$VALUES ('critical', 'booking_attempt', 'stale-key', 4)$$,
     'and an alert'
+);
+
+-- a person settles it by hand and closes the review item: reconcile closes the attempt
+SELECT guard.review_close(
+    (
+        SELECT r.id FROM guard.review_items AS r
+        WHERE r.reason = 'booking_outcome_unknown'
+    ),
+    'ann', 'resolved', 'booked by phone'
+);
+SELECT results_eq(
+    $$SELECT affected FROM guard.reconcile() WHERE action = 'close_reviewed_attempt'$$,
+    ARRAY[1], 'reconcile closes an unknown attempt whose review item a person closed'
+);
+SELECT results_eq(
+    $$SELECT b.state, b.failure_reason, (SELECT a.status FROM guard.alerts AS a WHERE a.rule_id = 'booking_outcome_unknown'),
+             (SELECT s.outcome FROM guard.begin_booking_attempt(4, 9) AS s)
+      FROM guard.booking_attempts AS b
+      WHERE b.idempotency_key = 'stale-key'$$,
+    $$VALUES ('failed', 'settled in review by ann', 'resolved', 'started')$$,
+    'as failed, naming the reviewer; its alert is resolved and the call can be booked again'
 );
 
 -- the application role reaches the journal only through the functions

@@ -2,6 +2,9 @@
 --   booking_outcome_unknown   booking attempts still calling past booking_attempt_timeout_seconds
 --                             become unknown: a review item booking_outcome_unknown (the highest
 --                             priority) with the idempotency key, call and service, and an alert
+--   close_reviewed_attempt    an unknown attempt whose review item a person closed (they settled
+--                             it by hand) is closed as failed, naming who closed the item; this
+--                             lets the call be booked again
 --   fill_direction            calls without a direction (the I1 normaliser fills inbound)
 --   link_orphan_appointment   a voice-agent appointment without a call is linked to THE call of
 --                             its company carrying its booking uid, when exactly one exists and
@@ -87,6 +90,49 @@ BEGIN
             )
         ))::integer INTO affected
         FROM marked AS m;
+        budget := budget - affected;
+    END IF;
+    RETURN NEXT;
+
+    -- close_reviewed_attempt
+    SELECT coalesce(array_agg(b.id), '{}') INTO targets
+    FROM (
+        SELECT a.id
+        FROM guard.booking_attempts AS a
+        WHERE
+            a.state = 'unknown'
+            AND NOT EXISTS (
+                SELECT FROM guard.review_items AS r
+                WHERE
+                    r.call_id = a.call_id
+                    AND r.reason = 'booking_outcome_unknown'
+                    AND r.status IN ('open', 'claimed')
+            )
+        ORDER BY a.created_at, a.id
+        LIMIT greatest(budget, 0)
+    ) AS b;
+    action := 'close_reviewed_attempt';
+    affected := cardinality(targets);
+    IF NOT dry_run AND affected > 0 THEN
+        WITH closed AS (
+            UPDATE guard.booking_attempts AS b
+            SET
+                state = 'failed',
+                finished_at = now(),
+                failure_reason = 'settled in review by ' || coalesce((
+                    SELECT r.closed_by FROM guard.review_items AS r
+                    WHERE r.call_id = b.call_id AND r.reason = 'booking_outcome_unknown'
+                    ORDER BY r.closed_at DESC NULLS LAST, r.id DESC
+                    LIMIT 1
+                ), 'nobody (no review item)')
+            WHERE b.id = ANY (targets) AND b.state = 'unknown'
+            RETURNING b.id
+        )
+
+        UPDATE guard.alerts AS a
+        SET status = 'resolved', resolved_at = now(), resolution = 'manual'
+        FROM closed AS c
+        WHERE a.status = 'open' AND a.fingerprint = 'booking_outcome_unknown:booking_attempt:' || c.id;
         budget := budget - affected;
     END IF;
     RETURN NEXT;
