@@ -421,27 +421,31 @@ RETURNS TABLE (
     attempt_id bigint, idempotency_key text, company_id bigint, call_id bigint, service_id bigint,
     state text, created_at timestamptz
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    timeout interval;
+BEGIN
+    IF unsettled_booking_attempts.max_attempts IS NULL OR unsettled_booking_attempts.max_attempts < 0 THEN
+        RAISE EXCEPTION 'unsettled_booking_attempts needs max_attempts >= 0'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    timeout := make_interval(secs => coalesce(
+        unsettled_booking_attempts.older_than_seconds,
+        (guard.setting('booking_attempt_timeout_seconds') #>> '{}')::integer
+    ));
+    RETURN QUERY
     SELECT b.id, b.idempotency_key, b.company_id, b.call_id, b.service_id, b.state, b.created_at
     FROM guard.booking_attempts AS b
     WHERE
-        (
-            b.state = 'unknown'
-            OR (
-                b.state = 'calling'
-                AND b.created_at < now() - make_interval(secs => coalesce(
-                    unsettled_booking_attempts.older_than_seconds,
-                    (guard.setting('booking_attempt_timeout_seconds') #>> '{}')::integer
-                ))
-            )
-        )
+        (b.state = 'unknown' OR (b.state = 'calling' AND b.created_at < now() - timeout))
         AND (guard.current_company() IS NULL OR b.company_id = guard.current_company())
     ORDER BY b.created_at, b.id
-    LIMIT greatest(coalesce(unsettled_booking_attempts.max_attempts, 100), 0);
+    LIMIT unsettled_booking_attempts.max_attempts;
+END;
 $$;
 
 -- Correct what is safe, queue the rest for a person, guess nothing. In order:

@@ -2,7 +2,7 @@
 -- one unsettled attempt, a booked call returns its booking, tenants are checked, and an attempt
 -- past its timeout is detected and queued for review (priority 0) with an alert by reconcile.
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id) SELECT
@@ -108,6 +108,16 @@ SELECT results_eq(
     $$VALUES ('booking_outcome_unknown', TRUE, 4::bigint, 'stale-key')$$,
     'detection reports the attempt past its timeout (and only it)'
 );
+SELECT throws_ok(
+    'SELECT * FROM guard.unsettled_booking_attempts(NULL)', '22023', NULL,
+    'unsettled_booking_attempts refuses a NULL limit'
+);
+SELECT set_config('booking_guard.company_id', '1', TRUE);
+SELECT is(
+    (SELECT count(*)::int FROM guard.unsettled_booking_attempts(10)), 0,
+    'a session with a tenant sees only its own unsettled attempts'
+);
+SELECT set_config('booking_guard.company_id', '', TRUE);
 SELECT results_eq(
     $$SELECT outcome FROM guard.begin_booking_attempt(4, 9)$$,
     $$VALUES ('outcome_unknown')$$,
