@@ -349,6 +349,18 @@ def _book(
         return _fail(conn, attempt, _Failure.open_circuit(open_circuit), None, open_circuit)
     except Exception as error:  # the calendar failed, after any retries
         return _fail(conn, attempt, _Failure.calendar(error), None, error)
+    return _record(conn, attempt, service_id, booking, source)
+
+
+def _record(
+    conn: psycopg.Connection[Any],
+    attempt: _Attempt,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> BookingOutcome:
+    """Record the calendar's booking, validate it and close the attempt, in one transaction."""
+    call_id = attempt.call_id
     try:
         with conn.transaction():
             (appointment_id,) = _row(
@@ -367,6 +379,13 @@ def _book(
     except psycopg.Error as error:
         if conn.broken or conn.closed:
             raise  # the attempt stays calling in the journal: recover_attempts settles it
+        if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
+            # settled meanwhile (this process outlived the timeout): by recover_attempts?
+            recorded = _recorded(
+                conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id)).fetchone()
+            )
+            if recorded is not None:
+                return _already(attempt, recorded, booking)
         return _fail(conn, attempt, _Failure.recording(error, booking), booking.uid, error)
     return BookingOutcome(
         BookingStatus.BOOKED, call_id, appointment_id, booking.uid, idempotency_key=attempt.key
@@ -453,6 +472,18 @@ async def _book_async(
         return await _fail_async(conn, attempt, failure, None, open_circuit)
     except Exception as error:  # the calendar failed, after any retries
         return await _fail_async(conn, attempt, _Failure.calendar(error), None, error)
+    return await _record_async(conn, attempt, service_id, booking, source)
+
+
+async def _record_async(
+    conn: psycopg.AsyncConnection[Any],
+    attempt: _Attempt,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> BookingOutcome:
+    """`_record` for asyncio."""
+    call_id = attempt.call_id
     try:
         async with conn.transaction():
             cursor = await conn.execute(_RECORD, attempt.record_args(service_id, booking, source))
@@ -471,6 +502,11 @@ async def _book_async(
     except psycopg.Error as error:
         if conn.broken or conn.closed:
             raise  # the attempt stays calling in the journal: recover_attempts settles it
+        if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
+            cursor = await conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id))
+            recorded = _recorded(await cursor.fetchone())
+            if recorded is not None:
+                return _already(attempt, recorded, booking)
         failure = _Failure.recording(error, booking)
         return await _fail_async(conn, attempt, failure, booking.uid, error)
     return BookingOutcome(
@@ -590,6 +626,22 @@ def _record_recovered(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _recorded(row: tuple[Any, ...] | None) -> int | None:
+    """The active appointment of the call carrying this booking's uid (recorded by
+    recover_attempts while this process was still busy), if there is one."""
+    return int(row[2]) if row is not None and row[2] is not None else None
+
+
+def _already(attempt: _Attempt, appointment_id: int, booking: CalendarBooking) -> BookingOutcome:
+    return BookingOutcome(
+        BookingStatus.ALREADY_BOOKED,
+        attempt.call_id,
+        appointment_id,
+        booking.uid,
+        idempotency_key=attempt.key,
+    )
 
 
 def _must_wait(started: _Attempt | BookingOutcome, deadline: float) -> bool:

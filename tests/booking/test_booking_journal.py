@@ -340,3 +340,31 @@ def test_async_booking_sends_the_key_and_keeps_the_original_error(
             "SELECT call_id, state FROM guard.booking_attempts ORDER BY call_id"
         ).fetchall()
     assert states == [(1, "booked"), (2, "calling")]
+
+
+def test_a_booking_recovered_while_its_process_was_slow_is_not_reported_failed(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    """The booking process outlives the timeout; recover_attempts finds the booking in the
+    calendar and records it meanwhile. The late process then answers ALREADY_BOOKED, not
+    FAILED, and the call keeps one appointment."""
+
+    def recover_meanwhile() -> None:
+        with psycopg.connect(booking_db) as other:
+            report = recover_attempts(
+                other, lambda key: CalendarBooking(uid="uid-1"), older_than_seconds=0
+            )
+        assert report.recovered == 1
+
+    calendar = Calendar(during=recover_meanwhile)
+    with psycopg.connect(booking_db) as conn:
+        outcome = book_appointment(
+            conn, call_id=1, service_id=SERVICE, book=calendar.book, breakers=breakers
+        )
+    assert (outcome.status, outcome.booking_uid) == (BookingStatus.ALREADY_BOOKED, "uid-1")
+    assert _one(
+        booking_db,
+        "SELECT (SELECT count(*) FROM appointments WHERE call_id = 1),"
+        " (SELECT state FROM guard.booking_attempts),"
+        " (SELECT count(*) FROM guard.review_items)",
+    ) == (1, "booked", 0), "(recorded inside its timeout: booked, not recovered)"
