@@ -5,7 +5,9 @@
 It books its share of the calls (call ids WORKER+1, WORKER+1+WORKERS, ...) through
 guard.booking.book_appointment, one after the other, against `RedisCalendar`, until the Redis key
 `fault:stop` is set. Like an application would, it reconnects after a database error and tries
-the same call once more. It prints its counts as one JSON line at the end.
+the same call once more. It counts every answered booking in Redis (`fault:progress:WORKER`), so
+that the test can inject a fault when all workers are busy, and prints its counts as one JSON
+line at the end.
 
 `RedisCalendar` is the external calendar: not the thing under test, but real enough to count.
 Every request is logged (call and idempotency key) in Redis, and a booking is stored by key: a
@@ -28,6 +30,7 @@ from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.retry import RetryPolicy
 
 STOP_KEY = "fault:stop"
+PROGRESS_KEY = "fault:progress"  # per worker: bookings answered (the test waits on it)
 REQUESTS_KEY = "calendar:requests"
 BOOKINGS_KEY = "calendar:bookings"
 CALENDAR_LATENCY_SECONDS = 0.003  # a network round trip: the window in which a fault hurts most
@@ -92,6 +95,7 @@ def main(argv: list[str]) -> int:
                     wait_seconds=0,
                 )
                 counts[str(outcome.status)] += 1
+                calendar.redis.incr(f"{PROGRESS_KEY}:{worker_no}")
                 break
             except Exception as error:  # what the application sees
                 counts[f"error:{type(error).__name__}"] += 1
