@@ -20,6 +20,7 @@ from guard.booking import (
     recover_attempts,
 )
 from guard.breaker import BreakerConfig, BreakerRegistry
+from guard.db.migrate import Migrator
 from guard.retry import RetryPolicy
 from tests.support.redis_server import RedisServer
 
@@ -368,3 +369,30 @@ def test_a_booking_recovered_while_its_process_was_slow_is_not_reported_failed(
         " (SELECT state FROM guard.booking_attempts),"
         " (SELECT count(*) FROM guard.review_items)",
     ) == (1, "booked", 0), "(recorded inside its timeout: booked, not recovered)"
+
+
+def test_rolling_the_journal_back_keeps_its_review_items(booking_db: str) -> None:
+    """Rolling back 0016_booking_attempts drops the journal but not the work queued for people:
+    an open booking_outcome_unknown item becomes reason other, with the key in its details."""
+    with psycopg.connect(booking_db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO guard.booking_attempts (company_id, call_id, service_id,"
+            " idempotency_key, created_at) VALUES (1, 1, %s, 'k-1', now() - interval '1 hour')",
+            (SERVICE,),
+        )
+        conn.execute("SELECT * FROM guard.reconcile()")
+    with Migrator(booking_db) as migrator:
+        ids = [state.id for state in migrator.states()]
+        before_journal = ids[ids.index("0016_booking_attempts") - 1]
+        rolled_back = migrator.rollback(to=before_journal)  # (and any later migration)
+        assert rolled_back[-1] == "0016_booking_attempts"
+    with psycopg.connect(booking_db) as conn:
+        items = conn.execute(
+            "SELECT reason, priority, status, details ->> 'idempotency_key',"
+            " details ->> 'problem' FROM guard.review_items"
+        ).fetchall()
+        journal = conn.execute("SELECT to_regclass('guard.booking_attempts')").fetchone()
+    assert items == [("other", 5, "open", "k-1", "booking_outcome_unknown")]
+    assert journal == (None,)
+    with Migrator(booking_db) as migrator:
+        assert migrator.apply() == list(reversed(rolled_back))
