@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from guard.db.connection import connect
+from guard.db.connection import connect, reconnect_delay
 from guard.dispatch.message import plan_messages
 from guard.dispatch.sinks import DeliveryError, Sink
 from guard.dispatch.store import DeliveryStore
@@ -27,16 +27,6 @@ log = logging.getLogger("guard.dispatch")
 
 CHANNEL_NOTIFY = "guard_alerts"
 _WAIT_SLICE_S = 0.5
-# Waits between attempts to reach PostgreSQL again: from the minimum, doubling, capped. A
-# connection that worked ends an outage: the next one starts from the minimum again.
-RECONNECT_MIN_S = 1.0
-RECONNECT_MAX_S = 30.0
-
-
-def reconnect_delay(failures: int) -> float:
-    """Seconds to wait after the n-th failed attempt in a row (n >= 1)."""
-    doublings = max(0, min(failures, 16) - 1)
-    return float(min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2**doublings))
 
 
 def default_worker_id() -> str:
