@@ -123,7 +123,10 @@ def test_a_poisoned_alert_among_1000_is_failed_and_the_rest_delivered(
     assert set(on_stdout) == {*good, late}
     assert Counter(webhook.delivered_ids()).keys() == {*good, late}
     assert f"alert #{poisoned} cannot be rendered" in stderr.decode()
-    print(f"\npoisoned alert: {len(good) + 1} delivered, 1 failed with its reason, on 2 channels")
+    print(
+        f"\npoisoned alert: {len(good)} of {len(good) + 1} delivered (and 1 written after it),"
+        " the poisoned one failed with its reason, on 2 channels"
+    )
 
 
 def test_reconnect_delay_doubles_from_the_minimum() -> None:
