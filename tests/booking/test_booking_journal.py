@@ -21,6 +21,7 @@ from guard.booking import (
 )
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.db.migrate import Migrator
+from guard.dispatch.message import safe_details
 from guard.retry import RetryPolicy
 from tests.support.redis_server import RedisServer
 
@@ -241,6 +242,9 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
             "SELECT rule_id, severity, details ->> 'idempotency_key', status FROM guard.alerts"
             " WHERE rule_id = 'booking_outcome_unknown'"
         ).fetchall()
+        alert_details = _one(
+            booking_db, "SELECT details FROM guard.alerts WHERE rule_id = 'booking_outcome_unknown'"
+        )
         with psycopg.connect(booking_db) as app:
             refused = book_appointment(
                 app, call_id=3, service_id=SERVICE, book=calendar.book, breakers=breakers
@@ -260,6 +264,12 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
     assert actions["booking_outcome_unknown"] == 1
     assert review == [("booking_outcome_unknown", 0, key, SERVICE)], "priority 0: before the rest"
     assert alert == [("booking_outcome_unknown", "critical", key, "open")]
+    delivered = safe_details(alert_details)
+    assert (delivered["idempotency_key"], delivered["call_id"], delivered["service_id"]) == (
+        key,
+        3,
+        SERVICE,
+    ), "on-call gets the key, call and service with the alert (the dispatcher's whitelist)"
     assert refused.status is BookingStatus.OUTCOME_UNKNOWN and len(calendar.calls) == 1
     assert (report.recovered, report.failed, report.unsettled) == (0, 1, 0)
     assert attempt == ("failed", "calendar_booking_failure")
