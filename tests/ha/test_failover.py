@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from guard.db.migrate import Migrator
-from tests.support.replication import Node, primary_and_standby, wait_for_replay
+from tests.support.pg_node import PgNode, pg_cron_options
 
 DATABASE = "guard_ha"
 
@@ -68,16 +68,27 @@ def _guard(
 
 
 @pytest.fixture
-def cluster_pair() -> Iterator[tuple[Node, Node]]:
-    with primary_and_standby(DATABASE) as (primary, standby):
+def cluster_pair() -> Iterator[tuple[PgNode, PgNode]]:
+    """A migrated primary and a streaming standby of it, pg_cron preloaded on both."""
+    primary = PgNode.create(*pg_cron_options(DATABASE))
+    standby: PgNode | None = None
+    try:
+        primary.start()
+        with psycopg.connect(primary.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
         with Migrator(primary.url(DATABASE)) as migrator:
             migrator.apply()
-        wait_for_replay(primary, standby)
+        standby = primary.standby("booking_guard_failover_test")
+        standby.wait_for_replay_of(primary)
         yield primary, standby
+    finally:
+        if standby is not None:
+            standby.destroy()
+        primary.destroy()
 
 
 def test_watch_jobs_and_metrics_follow_a_promoted_standby(
-    cluster_pair: tuple[Node, Node], tmp_path: Path
+    cluster_pair: tuple[PgNode, PgNode], tmp_path: Path
 ) -> None:
     primary, standby = cluster_pair
     both = (
@@ -113,16 +124,16 @@ def test_watch_jobs_and_metrics_follow_a_promoted_standby(
         assert _scrape(metrics_url) == 1.0
 
         # The standby serves reads, and a job run there does nothing.
-        wait_for_replay(primary, standby)
+        standby.wait_for_replay_of(primary)
         with psycopg.connect(standby.url(DATABASE), autocommit=True) as replica:
             assert replica.execute("SELECT count(*) FROM guard.kpis").fetchone()
             skipped = replica.execute("SELECT guard.run_job('detect')").fetchone()
         assert skipped and "skipped, this server is a replica" in skipped[0]
 
         # Failover: the primary crashes, the standby is promoted.
-        primary.pg_ctl("stop", "-m", "immediate", "-w")
+        primary.stop("immediate")
         failed_over = time.monotonic()
-        standby.pg_ctl("promote", "-w")
+        standby.promote()
         assert not standby.in_recovery()
         jobs_before = (tmp_path / "jobs.out").read_bytes().count(b"detect: succeeded")
         with psycopg.connect(standby.url(DATABASE), autocommit=True) as new_primary:

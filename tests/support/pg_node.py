@@ -1,7 +1,8 @@
 """One PostgreSQL node a fault test fully controls: its own data directory and port, restarted
 (`pg_ctl restart -m fast|immediate`), stopped, cloned into a streaming standby with
-pg_basebackup and promoted. As root, every server binary runs as the postgres OS user (see
-guard.embedded). Never shared with other tests: faults would hit them too."""
+pg_basebackup and promoted, as an HA tool would. As root, every server binary runs as the
+postgres OS user (see guard.embedded). Never shared with other tests: faults would hit them too.
+The booking fault tests and the failover tests of the long-lived clients (tests/ha/) use it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from pathlib import Path
 
 import psycopg
 
-from guard.embedded import as_server_user, free_port, hand_to_server_user, pg_bindir
+from guard.embedded import (
+    as_server_user,
+    free_port,
+    hand_to_server_user,
+    pg_bindir,
+    pg_cron_available,
+)
 
 # A restart must not lose a committed transaction: synchronous_commit stays on (the server
 # process dies, the operating system keeps what was written, so fsync may stay off).
@@ -105,10 +112,35 @@ class PgNode:
     def promote(self) -> None:
         self._pg_ctl("promote", "-w", "-t", "60")
 
+    def in_recovery(self) -> bool:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        return bool(row and row[0])
+
+    def wait_for_replay_of(self, primary: PgNode, timeout_s: float = 30) -> None:
+        """Until this standby has replayed everything `primary` has written so far."""
+        with psycopg.connect(primary.url(), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        target = row[0]
+        deadline = time.monotonic() + timeout_s
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            while True:
+                done = conn.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)
+                ).fetchone()
+                if done and done[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the standby did not replay up to {target}")
+                time.sleep(0.05)
+
     def standby(self, slot: str) -> PgNode:
         """A streaming standby of this node (pg_basebackup -R -X stream, a replication slot so it
-        never falls behind the WAL it needs), started on its own port."""
-        replica = PgNode(Path(tempfile.mkdtemp(prefix="guard-fault-standby-")))
+        never falls behind the WAL it needs), started on its own port with the same options."""
+        replica = PgNode(
+            Path(tempfile.mkdtemp(prefix="guard-fault-standby-")), extra_options=self.extra_options
+        )
         replica._prepare_dirs()
         _run(
             [
@@ -150,3 +182,10 @@ class PgNode:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):  # not running
             self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def pg_cron_options(database: str) -> tuple[str, ...]:
+    """pg_cron preloaded, as in production on every node (jobs do nothing on a replica)."""
+    if not pg_cron_available():
+        return ()
+    return ("shared_preload_libraries=pg_cron", f"cron.database_name={database}")
