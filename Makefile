@@ -54,6 +54,8 @@ snapshot: setup
 
 # Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
 bench: setup
+	$(BIN)/python -m bench.workload
+	$(BIN)/python -m bench.workload --saturated
 	$(BIN)/python -m bench.triggers
 	$(BIN)/python -m bench.instructions
 	$(BIN)/python -m bench.breaker

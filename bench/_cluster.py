@@ -18,11 +18,14 @@ BENCH_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "autovacuum": 
 
 
 @contextmanager
-def bench_cluster(extra_settings: Mapping[str, str] | None = None) -> Iterator[EmbeddedCluster]:
+def bench_cluster(
+    extra_settings: Mapping[str, str] | None = None, *, durable: bool = False
+) -> Iterator[EmbeddedCluster]:
+    """durable: fsync, synchronous_commit and full_page_writes at PostgreSQL's defaults (on)."""
     # The postgres OS user must reach the state directory: /tmp, mode 755.
     state_dir = Path(tempfile.mkdtemp(prefix="guard-bench-", dir="/tmp"))
     state_dir.chmod(0o755)
-    cluster = EmbeddedCluster(state_dir / "cluster")
+    cluster = EmbeddedCluster(state_dir / "cluster", fast_unsafe=not durable)
     try:
         cluster.start()
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:

@@ -51,7 +51,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -345,6 +345,11 @@ class Bench:
 
     def drop(self, name: str) -> None:
         self.admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+    def run_in(self, name: str, statements: Iterable[str]) -> None:
+        with psycopg.connect(self.cluster.url(name), autocommit=True) as conn:
+            for text in statements:
+                conn.execute(text.encode())
 
     def measure(self, template: str, variant: str, workload: Workload, warm: bool) -> float:
         name = self.clone(template, variant)

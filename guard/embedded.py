@@ -107,6 +107,9 @@ class EmbeddedCluster:
 
     state_dir: Path
     cron_database: str = "guard_demo"
+    # fsync and friends off: a demo or test cluster is thrown away. bench/workload.py measures
+    # durable commits and turns this off.
+    fast_unsafe: bool = True
 
     @property
     def data_dir(self) -> Path:
@@ -158,7 +161,7 @@ class EmbeddedCluster:
             f"-p {self.port}",
             "-c listen_addresses=127.0.0.1",
             f"-c unix_socket_directories={self.socket_dir}",
-            *(f"-c {option}" for option in FAST_UNSAFE_OPTIONS),
+            *(f"-c {option}" for option in FAST_UNSAFE_OPTIONS if self.fast_unsafe),
         ]
         if pg_cron_available():
             options += [

@@ -1,14 +1,13 @@
--- I3, I4: recompute the booking flags of the given calls from their active appointments and
--- correct the rows that differ, in one set-based statement. Every path that can unbook a call
--- derives its flags here (a new appointment only ever books: see sync_flags_after_appointment_insert).
---   lost_from     calls that just lost an active appointment: with none left, a booked outcome
---                 becomes appointment_cancelled and the booking is no longer confirmed
+-- I3, I4: correct the booking flags of the given calls from their active appointments
+-- (guard.call_flags_to_correct derives them). Every path that can unbook a call derives its flags
+-- here (a new appointment only ever books: see sync_flags_after_appointment_insert).
+--   lost_from     calls that just lost an active appointment (see guard.call_flags_to_correct)
 --   audit_reason  the calls were written by someone else (the application, a legacy load): each
 --                 correction is audited with before and after, and one alert per company raised
 --   check_only    count the calls that would change, change nothing
--- An appointment is active unless it is cancelled or soft-deleted, and it counts only for a call
--- of its own company (a cross-tenant link on an adopted database books nothing). A booked outcome without an
--- appointment is left alone here: it is legitimate during the grace period (detection's job).
+-- Three statements for three modes, not one with every mode's branches: a one-row appointment
+-- cancel or delete (audit_reason NULL, the everyday path) then runs a plain UPDATE and never
+-- initialises the audit and alert inserts it would not use (bench/instructions.py).
 -- SECURITY DEFINER: the application's writes fire it (through its triggers) and it writes the
 -- correction audit and alerts, which the application may not write itself.
 CREATE FUNCTION guard.refresh_call_flags(
@@ -45,101 +44,51 @@ BEGIN
     -- (tests/db/test_concurrency.py). The id order keeps two such writers from deadlocking.
     PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
 
-    -- The calls as a set with their "lost one" flag: a join, not `id = ANY (lost_from)` per
-    -- row, which is a linear search of the array once the plan is generic (a cached plan: the
-    -- array is then a parameter, not a constant that could be hashed). With generic plans that
-    -- made a 10 000-row delete 2.4x slower (bench/triggers.py --generic-plans).
-    WITH target AS (
-        SELECT t.id, bool_or(t.lost) AS lost_one
-        FROM (
-            SELECT x.id, FALSE AS lost FROM unnest(call_ids) AS x (id)
-            UNION ALL
-            SELECT x.id, TRUE AS lost FROM unnest(lost_from) AS x (id)
-        ) AS t
-        GROUP BY t.id
-        HAVING NOT bool_and(t.lost)  -- only the given calls; lost_from is a subset of them
-    ),
+    IF check_only THEN
+        SELECT count(*) INTO differing FROM guard.call_flags_to_correct(call_ids, lost_from);
+        RETURN differing;
+    END IF;
 
-    current_state AS (
-        SELECT
-            c.id,
-            c.company_id,
-            c.appointment_made,
-            c.appointment_link_status,
-            c.appointment_linked_at,
-            c.session_outcome,
-            c.booking_failed,
-            c.booking_confirmed,
-            t.lost_one,
-            EXISTS (
-                SELECT
-                FROM public.appointments AS a
-                WHERE
-                    a.call_id = c.id
-                    AND a.company_id = c.company_id
-                    AND a.deleted_at IS NULL
-                    AND a.status IS DISTINCT FROM 'cancelled'
-            ) AS has_active
-        FROM target AS t
-        INNER JOIN public.calls AS c ON t.id = c.id
-    ),
-
-    derived AS (
-        SELECT
-            s.*,
-            s.has_active AS new_made,
-            CASE
-                WHEN s.has_active THEN 'linked'
-                WHEN s.appointment_link_status IS NULL THEN NULL
-                ELSE 'unlinked'
-            END AS new_link_status,
-            CASE
-                WHEN s.has_active THEN coalesce(s.appointment_linked_at, now())
-                ELSE s.appointment_linked_at
-            END AS new_linked_at,
-            CASE
-                WHEN s.has_active THEN 'appointment_booked'
-                WHEN s.lost_one AND s.session_outcome = 'appointment_booked'
-                    THEN 'appointment_cancelled'
-                ELSE s.session_outcome
-            END AS new_outcome,
-            s.booking_failed AND NOT s.has_active AS new_failed,
-            s.booking_confirmed AND NOT (s.lost_one AND NOT s.has_active) AS new_confirmed
-        FROM current_state AS s
-    ),
-
-    changed AS (
-        SELECT d.*
-        FROM derived AS d
-        WHERE (
-            d.appointment_made, d.appointment_link_status, d.appointment_linked_at,
-            d.session_outcome, d.booking_failed, d.booking_confirmed
-        ) IS DISTINCT FROM (
-            d.new_made, d.new_link_status, d.new_linked_at,
-            d.new_outcome, d.new_failed, d.new_confirmed
-        )
-    ),
-
-    updated AS (
+    IF audit_reason IS NULL THEN
         UPDATE public.calls AS c
         SET
-            appointment_made = ch.new_made,
-            appointment_link_status = ch.new_link_status,
-            appointment_linked_at = ch.new_linked_at,
-            session_outcome = ch.new_outcome,
-            booking_failed = ch.new_failed,
-            booking_confirmed = ch.new_confirmed,
+            appointment_made = f.new_made,
+            appointment_link_status = f.new_link_status,
+            appointment_linked_at = f.new_linked_at,
+            session_outcome = f.new_outcome,
+            booking_failed = f.new_failed,
+            booking_confirmed = f.new_confirmed,
             -- A correction that leaves a booking claim without an appointment standing (a
             -- phantom booking: outcome booked, now made = false) keeps the call's updated_at:
             -- the grace period counts from the claim, and restarting it hid the phantom from
             -- detection for another grace period after every reconcile (guard db validate).
             updated_at = CASE
-                WHEN ch.new_outcome = 'appointment_booked' AND NOT ch.new_made THEN c.updated_at
+                WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
                 ELSE now()
             END
-        FROM changed AS ch
-        WHERE c.id = ch.id AND NOT check_only
-        RETURNING c.id
+        FROM guard.call_flags_to_correct(call_ids, lost_from) AS f
+        WHERE c.id = f.id;
+        GET DIAGNOSTICS differing = ROW_COUNT;
+        RETURN differing;
+    END IF;
+
+    -- RETURNING f.*: the FROM side holds each call's flags as they were before this UPDATE.
+    WITH changed AS (
+        UPDATE public.calls AS c
+        SET
+            appointment_made = f.new_made,
+            appointment_link_status = f.new_link_status,
+            appointment_linked_at = f.new_linked_at,
+            session_outcome = f.new_outcome,
+            booking_failed = f.new_failed,
+            booking_confirmed = f.new_confirmed,
+            updated_at = CASE  -- as above: a phantom's grace period is not restarted
+                WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
+                ELSE now()
+            END
+        FROM guard.call_flags_to_correct(call_ids, lost_from) AS f
+        WHERE c.id = f.id
+        RETURNING f.*
     ),
 
     audited AS (
@@ -152,12 +101,12 @@ BEGIN
             'call',
             ch.id,
             jsonb_build_object(
-                'appointment_made', ch.appointment_made,
-                'appointment_link_status', ch.appointment_link_status,
-                'appointment_linked_at', ch.appointment_linked_at,
-                'session_outcome', ch.session_outcome,
-                'booking_failed', ch.booking_failed,
-                'booking_confirmed', ch.booking_confirmed
+                'appointment_made', ch.old_made,
+                'appointment_link_status', ch.old_link_status,
+                'appointment_linked_at', ch.old_linked_at,
+                'session_outcome', ch.old_outcome,
+                'booking_failed', ch.old_failed,
+                'booking_confirmed', ch.old_confirmed
             ),
             jsonb_build_object(
                 'appointment_made', ch.new_made,
@@ -170,7 +119,6 @@ BEGIN
             audit_reason,
             session_user  -- who wrote: current_user is the owner here (SECURITY DEFINER)
         FROM changed AS ch
-        WHERE audit_reason IS NOT NULL AND NOT check_only
         RETURNING company_id, entity_id
     ),
 

@@ -5,15 +5,19 @@ RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog
 AS $$
-DECLARE
-    lost_calls bigint[];
 BEGIN
-    SELECT array_agg(DISTINCT o.call_id) INTO lost_calls
-    FROM old_rows AS o
-    WHERE o.call_id IS NOT NULL AND o.deleted_at IS NULL AND o.status IS DISTINCT FROM 'cancelled';
-    IF lost_calls IS NOT NULL THEN
-        PERFORM guard.refresh_call_flags(lost_calls, lost_from => lost_calls);
-    END IF;
+    -- One statement finds the calls and derives their flags: a one-row delete pays for one
+    -- executor run here, not two.
+    PERFORM guard.refresh_call_flags(lost.calls, lost_from => lost.calls)
+    FROM (
+        SELECT array_agg(DISTINCT o.call_id) AS calls
+        FROM old_rows AS o
+        WHERE
+            o.call_id IS NOT NULL
+            AND o.deleted_at IS NULL
+            AND o.status IS DISTINCT FROM 'cancelled'
+    ) AS lost
+    WHERE lost.calls IS NOT NULL;
     RETURN NULL;
 END;
 $$;

@@ -1,0 +1,635 @@
+"""A booking application's concurrent load, with and without Booking Guard: one run, one table.
+
+    python -m bench.workload [--workers 8] [--seconds 20] [--rounds 3] [--think-ms 10]
+                             [--saturated] [--variants a,b,g] [--json-file PATH]
+
+What the simulated application does (each numbered step is its own short transaction, as a
+voice agent's backend writes them; a random think time of 0..--think-ms ms lies between steps):
+
+1. insert the call (direction, customer link and status set by the application);
+2. update the call's status to `in_progress`;
+3. for 70 % of the calls, book: insert the appointment and set the call's booking flags, in one
+   of three orders chosen in turn: appointment then call in one transaction, call then appointment
+   in one transaction, or appointment and call in two transactions; the other 30 % end with
+   `session_outcome = 'no_booking'`;
+4. update the call's status to `completed`;
+5. for a booked call, one follow-up drawn at random: nothing (40 %), cancel (status
+   `cancelled`, flags cleared; 15 %), soft delete (`deleted_at`, flags cleared; 10 %), move
+   (new `starts_at`/`ends_at`; 15 %), reschedule (cancel and insert a new appointment in one
+   transaction, the call stays booked; 10 %), delete (row deleted, flags cleared; 10 %).
+
+The application keeps the call's flags right itself in every variant: the statements are the
+same everywhere, only what the database does around them differs.
+
+Variants, each a database in one throwaway cluster, loaded with the same 100 000 calls and
+60 000 appointments before the first round:
+- (a) without Booking Guard: the booking tables and their indexes only (migrations up to
+  0003_booking_indexes), no triggers, no row-level security;
+- (b) row-level: (a) plus the original design's AFTER ROW triggers on appointments (insert sets
+  the call booked, delete recomputes it), as in bench/triggers.py;
+- (g) Booking Guard: every migration applied; the application login is a member of the
+  application role, so row-level security, the normalisers, the flag triggers and the
+  correction path all run as they do in production.
+
+Durable commits: fsync, synchronous_commit and full_page_writes on (unlike the other benches).
+The application connects as a LOGIN role that is not a superuser. Rounds are interleaved
+(round 1 of every variant, then round 2, ...; the order rotates each round) so that load from
+elsewhere on the machine hits every variant alike. Figures are medians over rounds.
+
+Printed per variant: lifecycles/s, write transactions/s, p50 and p99 latency of a write
+transaction (first statement to commit), deadlocks and serialization failures (each retried),
+and the checks made after the last round: calls whose flags contradict their appointments
+(0 expected everywhere, since the application keeps them right) and rows lost (every committed
+call and appointment is read back in the state its worker last committed: 0 expected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import errors, sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._cluster import bench_cluster
+from bench.triggers import ROW_LEVEL_SQL
+from guard.db.migrate import Migrator
+from guard.embedded import EmbeddedCluster
+
+COMPANIES = 3
+SERVICES_PER_COMPANY = 2
+CUSTOMERS_PER_COMPANY = 20
+PRELOAD_CALLS = 100_000
+PRELOAD_APPOINTMENTS = 60_000  # on the first calls, one each, active: those calls are booked
+APP_LOGIN = "bench_app"
+BARE_MIGRATION = "0003_booking_indexes"
+
+VARIANTS = {
+    "a": "(a) without Booking Guard",
+    "b": "(b) row-level design",
+    "g": "(g) Booking Guard",
+}
+
+# -- the application's statements (identical in every variant) ----------------------------------
+
+INSERT_CALL = """
+INSERT INTO public.calls (company_id, retell_call_id, from_number, to_number, status, direction,
+    customer_id, customer_link_status, customer_link_method, customer_link_confidence,
+    customer_linked_at, session_outcome)
+VALUES (%(company)s, %(retell)s, '+4930000000', '+4930111111', 'ongoing', 'inbound',
+    %(customer)s, 'linked', 'phone_match', 100, now(), NULL)
+RETURNING id
+"""
+SET_STATUS = "UPDATE public.calls SET status = %(status)s, updated_at = now() WHERE id = %(call)s"
+NO_BOOKING = (
+    "UPDATE public.calls SET session_outcome = 'no_booking', updated_at = now() WHERE id = %(call)s"
+)
+INSERT_APPOINTMENT = """
+INSERT INTO public.appointments (company_id, call_id, customer_id, service_id,
+    calcom_v2_booking_id, source, status, starts_at, ends_at)
+VALUES (%(company)s, %(call)s, %(customer)s, %(service)s, %(uid)s, 'retell_webhook', 'scheduled',
+    now() + interval '2 days', now() + interval '2 days 30 minutes')
+RETURNING id
+"""
+MARK_BOOKED = """
+UPDATE public.calls
+SET session_outcome = 'appointment_booked', appointment_made = TRUE,
+    appointment_link_status = 'linked', appointment_linked_at = now(), booking_id = %(uid)s,
+    booking_confirmed = TRUE, updated_at = now()
+WHERE id = %(call)s
+"""
+MARK_UNBOOKED = """
+UPDATE public.calls
+SET session_outcome = 'appointment_cancelled', appointment_made = FALSE,
+    appointment_link_status = 'unlinked', appointment_linked_at = NULL, updated_at = now()
+WHERE id = %(call)s
+"""
+CANCEL = (
+    "UPDATE public.appointments SET status = 'cancelled', updated_at = now()"
+    " WHERE id = %(appointment)s"
+)
+SOFT_DELETE = (
+    "UPDATE public.appointments SET deleted_at = now(), updated_at = now()"
+    " WHERE id = %(appointment)s"
+)
+MOVE = (
+    "UPDATE public.appointments SET starts_at = starts_at + interval '1 hour',"
+    " ends_at = ends_at + interval '1 hour', updated_at = now() WHERE id = %(appointment)s"
+)
+DELETE = "DELETE FROM public.appointments WHERE id = %(appointment)s"
+
+FOLLOW_UPS = (
+    ("none", 40),
+    ("cancel", 15),
+    ("soft_delete", 10),
+    ("move", 15),
+    ("reschedule", 10),
+    ("delete", 10),
+)
+
+# -- loading ---------------------------------------------------------------------------------------
+
+PRELOAD = [
+    """INSERT INTO public.companies (name)
+       SELECT 'company ' || g FROM generate_series(1, {companies}) g""",
+    """INSERT INTO public.services (company_id, name, duration_minutes)
+       SELECT c, 'service ' || s, 30 FROM generate_series(1, {companies}) c,
+       generate_series(1, {services}) s""",
+    """INSERT INTO public.customers (company_id, name)
+       SELECT c, 'customer ' || s FROM generate_series(1, {companies}) c,
+       generate_series(1, {customers}) s""",
+    # Calls first, unbooked; then their appointments; then the flags the application writes for
+    # them: every state along the way is consistent, so Booking Guard corrects nothing here.
+    """INSERT INTO public.calls (company_id, retell_call_id, status, direction, customer_id,
+           customer_link_status, customer_link_method, customer_link_confidence,
+           customer_linked_at, session_outcome, created_at, updated_at)
+       SELECT 1 + g % {companies}, 'preload-' || g, 'completed', 'inbound',
+           (g % {companies}) * {customers} + 1, 'linked', 'phone_match', 100, now(),
+           'no_booking', now() - interval '30 days', now() - interval '30 days'
+       FROM generate_series(1, {calls}) g""",
+    """INSERT INTO public.appointments (company_id, call_id, customer_id, service_id,
+           calcom_v2_booking_id, source, status, starts_at, ends_at, created_at, updated_at)
+       SELECT 1 + g % {companies}, g, (g % {companies}) * {customers} + 1,
+           (g % {companies}) * {services} + 1, 'preload-bk-' || g, 'retell_webhook', 'scheduled',
+           now() + interval '1 day', now() + interval '1 day 30 minutes',
+           now() - interval '30 days', now() - interval '30 days'
+       FROM generate_series(1, {appointments}) g""",
+    """UPDATE public.calls SET session_outcome = 'appointment_booked', appointment_made = TRUE,
+           appointment_link_status = 'linked', appointment_linked_at = now(),
+           booking_id = 'preload-bk-' || id, booking_confirmed = TRUE
+       WHERE id <= {appointments}""",
+    "VACUUM",
+    "ANALYZE",
+]
+
+BARE_GRANTS = """
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.companies, public.customers, public.services,
+    public.calls, public.appointments TO {login}
+"""
+
+
+def build_database(url: str, variant: str) -> None:
+    """One variant's database: schema, the application login's rights, the preloaded rows."""
+    with Migrator(url) as migrator:
+        migrator.apply(to=BARE_MIGRATION if variant in ("a", "b") else None)
+    with psycopg.connect(url, autocommit=True) as conn:
+        if variant == "b":
+            conn.execute(ROW_LEVEL_SQL)
+            conn.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA bench TO {}").format(sql.Identifier(APP_LOGIN))
+            )
+        if variant in ("a", "b"):
+            conn.execute(sql.SQL(BARE_GRANTS).format(login=sql.Identifier(APP_LOGIN)))
+        else:
+            (app_role,) = _row(conn.execute("SELECT guard.role('application')"))
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(
+                    sql.Identifier(app_role), sql.Identifier(APP_LOGIN)
+                )
+            )
+        sizes = {
+            "companies": COMPANIES,
+            "services": SERVICES_PER_COMPANY,
+            "customers": CUSTOMERS_PER_COMPANY,
+            "calls": PRELOAD_CALLS,
+            "appointments": PRELOAD_APPOINTMENTS,
+        }
+        for statement in PRELOAD:
+            conn.execute(statement.format(**sizes))
+
+
+# -- one worker process --------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerResult:
+    lifecycles: int = 0
+    transactions: int = 0
+    deadlocks: int = 0
+    serialization_failures: int = 0
+    latencies_us: list[int] = field(default_factory=list)
+    # what this worker committed last, to read back after the run
+    calls: dict[int, bool] = field(default_factory=dict)  # call id -> booked
+    appointments: dict[int, str] = field(default_factory=dict)  # id -> active|cancelled|soft|gone
+
+
+class Worker:
+    def __init__(self, url: str, seed: int, think_ms: float) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.rng = random.Random(seed)
+        self.think_ms = think_ms
+        self.result = WorkerResult()
+        self.seed = seed
+        self.sequence = 0
+
+    def transaction(self, body: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        """Run body in one transaction, timed; deadlocks and serialization failures retried."""
+        while True:
+            started = time.perf_counter_ns()
+            try:
+                with self.conn.transaction():
+                    value = body(self.conn)
+            except errors.DeadlockDetected:
+                self.result.deadlocks += 1
+                continue
+            except errors.SerializationFailure:
+                self.result.serialization_failures += 1
+                continue
+            self.result.latencies_us.append((time.perf_counter_ns() - started) // 1000)
+            self.result.transactions += 1
+            self.think()
+            return value
+
+    def think(self) -> None:
+        if self.think_ms > 0:
+            time.sleep(self.rng.uniform(0, self.think_ms) / 1000)
+
+    def lifecycle(self) -> None:
+        self.sequence += 1
+        company = self.rng.randint(1, COMPANIES)
+        customer = (company - 1) * CUSTOMERS_PER_COMPANY + self.rng.randint(
+            1, CUSTOMERS_PER_COMPANY
+        )
+        service = (company - 1) * SERVICES_PER_COMPANY + self.rng.randint(1, SERVICES_PER_COMPANY)
+        retell = f"w{self.seed}-{self.sequence}"
+        call = self.transaction(
+            lambda c: _row(
+                c.execute(INSERT_CALL, {"company": company, "retell": retell, "customer": customer})
+            )[0]
+        )
+        self.result.calls[call] = False
+        self.transaction(lambda c: c.execute(SET_STATUS, {"status": "in_progress", "call": call}))
+        if self.rng.random() >= 0.7:
+            self.transaction(lambda c: c.execute(NO_BOOKING, {"call": call}))
+            self.transaction(lambda c: c.execute(SET_STATUS, {"status": "completed", "call": call}))
+            self.result.lifecycles += 1
+            return
+        booking = {
+            "company": company,
+            "call": call,
+            "customer": customer,
+            "service": service,
+            "uid": f"bk-{retell}",
+        }
+        appointment = self.book(booking)
+        self.result.calls[call] = True
+        self.result.appointments[appointment] = "active"
+        self.transaction(lambda c: c.execute(SET_STATUS, {"status": "completed", "call": call}))
+        self.follow_up(booking, appointment)
+        self.result.lifecycles += 1
+
+    def book(self, booking: dict[str, Any]) -> int:
+        order = self.sequence % 3
+        if order == 0:  # appointment, then the call's flags, one transaction
+
+            def appointment_first(c: psycopg.Connection[Any]) -> int:
+                appointment_id: int = _row(c.execute(INSERT_APPOINTMENT, booking))[0]
+                c.execute(MARK_BOOKED, booking)
+                return appointment_id
+
+            return int(self.transaction(appointment_first))
+        if order == 1:  # the call's flags, then the appointment, one transaction
+
+            def call_first(c: psycopg.Connection[Any]) -> int:
+                c.execute(MARK_BOOKED, booking)
+                appointment_id: int = _row(c.execute(INSERT_APPOINTMENT, booking))[0]
+                return appointment_id
+
+            return int(self.transaction(call_first))
+        # appointment and call in two transactions (a webhook, then the agent's own update)
+        appointment_id = int(
+            self.transaction(lambda c: _row(c.execute(INSERT_APPOINTMENT, booking))[0])
+        )
+        self.transaction(lambda c: c.execute(MARK_BOOKED, booking))
+        return appointment_id
+
+    def follow_up(self, booking: dict[str, Any], appointment: int) -> None:
+        kind = self.rng.choices([k for k, _ in FOLLOW_UPS], [w for _, w in FOLLOW_UPS])[0]
+        keys = booking | {"appointment": appointment}
+        call = booking["call"]
+        if kind == "move":
+            self.transaction(lambda c: c.execute(MOVE, keys))
+        elif kind in ("cancel", "soft_delete", "delete"):
+            statement = {"cancel": CANCEL, "soft_delete": SOFT_DELETE, "delete": DELETE}[kind]
+
+            def unbook(c: psycopg.Connection[Any]) -> None:
+                c.execute(statement, keys)
+                c.execute(MARK_UNBOOKED, keys)
+
+            self.transaction(unbook)
+            self.result.calls[call] = False
+            self.result.appointments[appointment] = {
+                "cancel": "cancelled",
+                "soft_delete": "soft",
+                "delete": "gone",
+            }[kind]
+        elif kind == "reschedule":
+            moved = booking | {"uid": booking["uid"] + "-r"}
+
+            def reschedule(c: psycopg.Connection[Any]) -> int:
+                c.execute(CANCEL, keys)
+                new_id: int = _row(c.execute(INSERT_APPOINTMENT, moved))[0]
+                c.execute(MARK_BOOKED, moved)
+                return new_id
+
+            new_appointment = int(self.transaction(reschedule))
+            self.result.appointments[appointment] = "cancelled"
+            self.result.appointments[new_appointment] = "active"
+
+
+def run_worker(url: str, seed: int, think_ms: float, seconds: float, out: str) -> None:
+    worker = Worker(url, seed, think_ms)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        worker.lifecycle()
+    worker.conn.close()
+    Path(out).write_text(json.dumps(asdict(worker.result)))
+
+
+# -- one measurement -------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    lifecycles_per_s: float
+    transactions_per_s: float
+    p50_ms: float
+    p99_ms: float
+    deadlocks: int
+    serialization_failures: int
+
+
+def measure(
+    url: str, workers: int, seconds: float, think_ms: float, seed: int, ledger: WorkerResult
+) -> Measurement:
+    """Run the workers against one database; fold what they committed into `ledger`."""
+    with tempfile.TemporaryDirectory(prefix="guard-workload-") as tmp:
+        outs = [str(Path(tmp) / f"{i}.json") for i in range(workers)]
+        context = multiprocessing.get_context("fork")
+        processes = [
+            context.Process(target=run_worker, args=(url, seed * 100 + i, think_ms, seconds, out))
+            for i, out in enumerate(outs)
+        ]
+        started = time.monotonic()
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        elapsed = time.monotonic() - started
+        if any(process.exitcode != 0 for process in processes):
+            raise SystemExit(f"a worker failed against {url} (see its traceback above)")
+        results = [WorkerResult(**json.loads(Path(out).read_text())) for out in outs]
+    latencies = sorted(us for result in results for us in result.latencies_us)
+    for result in results:
+        ledger.calls.update({int(k): v for k, v in result.calls.items()})
+        ledger.appointments.update({int(k): v for k, v in result.appointments.items()})
+    return Measurement(
+        lifecycles_per_s=sum(r.lifecycles for r in results) / elapsed,
+        transactions_per_s=sum(r.transactions for r in results) / elapsed,
+        p50_ms=_quantile(latencies, 0.50) / 1000,
+        p99_ms=_quantile(latencies, 0.99) / 1000,
+        deadlocks=sum(r.deadlocks for r in results),
+        serialization_failures=sum(r.serialization_failures for r in results),
+    )
+
+
+# -- the checks after the run ----------------------------------------------------------------------
+
+CONTRADICTING_FLAGS = """
+SELECT count(*) FROM public.calls AS c
+WHERE c.appointment_made IS DISTINCT FROM EXISTS (
+    SELECT FROM public.appointments AS a
+    WHERE a.call_id = c.id AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled')
+"""
+READ_BACK_CALLS = """
+SELECT count(*) FILTER (WHERE c.id IS NULL), count(*) FILTER (WHERE c.appointment_made <> w.booked)
+FROM unnest(%(ids)s::bigint[], %(booked)s::boolean[]) AS w (id, booked)
+LEFT JOIN public.calls AS c ON c.id = w.id
+"""
+READ_BACK_APPOINTMENTS = """
+SELECT count(*) FILTER (WHERE (a.id IS NULL) <> (w.state = 'gone')),
+       count(*) FILTER (WHERE a.id IS NOT NULL AND w.state <> CASE
+           WHEN a.deleted_at IS NOT NULL THEN 'soft'
+           WHEN a.status = 'cancelled' THEN 'cancelled'
+           ELSE 'active' END)
+FROM unnest(%(ids)s::bigint[], %(states)s::text[]) AS w (id, state)
+LEFT JOIN public.appointments AS a ON a.id = w.id
+"""
+
+
+@dataclass
+class Checks:
+    contradicting_flags: int
+    calls_lost: int
+    calls_wrong: int
+    appointments_lost: int
+    appointments_wrong: int
+
+
+def check(url: str, ledger: WorkerResult) -> Checks:
+    with psycopg.connect(url, autocommit=True) as conn:
+        (contradicting,) = _row(conn.execute(CONTRADICTING_FLAGS))
+        calls = list(ledger.calls.items())
+        calls_lost, calls_wrong = _row(
+            conn.execute(
+                READ_BACK_CALLS, {"ids": [k for k, _ in calls], "booked": [v for _, v in calls]}
+            )
+        )
+        appointments = list(ledger.appointments.items())
+        appointments_lost, appointments_wrong = _row(
+            conn.execute(
+                READ_BACK_APPOINTMENTS,
+                {"ids": [k for k, _ in appointments], "states": [v for _, v in appointments]},
+            )
+        )
+    return Checks(contradicting, calls_lost, calls_wrong, appointments_lost, appointments_wrong)
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def _row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("no row where one was expected")
+    return tuple(row)
+
+
+def _quantile(sorted_values: list[int], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return float(sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))])
+
+
+@contextmanager
+def databases(variants: list[str]) -> Iterator[tuple[EmbeddedCluster, dict[str, str]]]:
+    """The cluster (durable commits) and each variant's database URL for the application login."""
+    durable = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+    with bench_cluster(
+        durable=True, extra_settings=durable | {"max_connections": "100"}
+    ) as cluster:
+        admin_url = cluster.url("postgres")
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            settings: dict[str, str] = dict(
+                conn.execute(
+                    "SELECT name, setting FROM pg_settings"
+                    " WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes')"
+                ).fetchall()
+            )
+            if set(settings.values()) != {"on"}:
+                raise SystemExit(f"commits are not durable in the bench cluster: {settings}")
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_LOGIN)))
+        urls: dict[str, str] = {}
+        for variant in variants:
+            name = f"workload_{variant}"
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            build_database(cluster.url(name), variant)
+            urls[variant] = f"postgresql://{APP_LOGIN}@127.0.0.1:{cluster.port}/{name}"
+        yield cluster, urls
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or "a" not in variants:
+        raise SystemExit(f"--variants: choose from {', '.join(VARIANTS)}; (a) is the baseline")
+    think_ms = 0.0 if args.saturated else args.think_ms
+    rounds: dict[str, list[Measurement]] = {v: [] for v in variants}
+    ledgers = {v: WorkerResult() for v in variants}
+    checks: dict[str, Checks] = {}
+    with databases(variants) as (cluster, urls):
+        for number in range(args.rounds):
+            order = variants[number % len(variants) :] + variants[: number % len(variants)]
+            for variant in order:
+                m = measure(
+                    urls[variant], args.workers, args.seconds, think_ms, number, ledgers[variant]
+                )
+                rounds[variant].append(m)
+                print(
+                    f"round {number + 1} {VARIANTS[variant]}:"
+                    f" {m.lifecycles_per_s:.1f} lifecycles/s,"
+                    f" p50 {m.p50_ms:.2f} ms, p99 {m.p99_ms:.2f} ms",
+                    file=sys.stderr,
+                )
+        for variant in variants:
+            checks[variant] = check(cluster.url(f"workload_{variant}"), ledgers[variant])
+    return {"rounds": rounds, "checks": checks, "think_ms": think_ms, "args": vars(args)}
+
+
+def median_of(measurements: list[Measurement], name: str) -> float:
+    return float(statistics.median(getattr(m, name) for m in measurements))
+
+
+def print_table(report: dict[str, Any]) -> bool:
+    rounds: dict[str, list[Measurement]] = report["rounds"]
+    checks: dict[str, Checks] = report["checks"]
+    base = rounds["a"]
+    mode = (
+        "saturated (no think time)"
+        if report["think_ms"] == 0
+        else f"think time 0-{report['think_ms']:g} ms"
+    )
+    args = report["args"]
+    print(
+        f"\nbench/workload.py: {args['workers']} workers, {args['rounds']} rounds of"
+        f" {args['seconds']:g} s per variant, {mode}, durable commits, application login\n"
+    )
+    print(
+        "| variant | lifecycles/s | x (a) | write tx/s | p50 ms | x (a) | p99 ms | x (a) |"
+        " deadlocks | serialization failures | contradicting flags | rows lost | rows wrong |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ok = True
+    for variant, measurements in rounds.items():
+        life = median_of(measurements, "lifecycles_per_s")
+        p50 = median_of(measurements, "p50_ms")
+        p99 = median_of(measurements, "p99_ms")
+        c = checks[variant]
+        lost = c.calls_lost + c.appointments_lost
+        wrong = c.calls_wrong + c.appointments_wrong
+        print(
+            f"| {VARIANTS[variant]} | {life:.1f} | {life / median_of(base, 'lifecycles_per_s'):.2f}"
+            f" | {median_of(measurements, 'transactions_per_s'):.1f}"
+            f" | {p50:.2f} | {p50 / median_of(base, 'p50_ms'):.2f}"
+            f" | {p99:.2f} | {p99 / median_of(base, 'p99_ms'):.2f}"
+            f" | {sum(m.deadlocks for m in measurements)}"
+            f" | {sum(m.serialization_failures for m in measurements)}"
+            f" | {c.contradicting_flags} | {lost} | {wrong} |"
+        )
+        ok = ok and c.contradicting_flags == 0 and lost == 0 and wrong == 0
+    if "g" in rounds:
+        g = rounds["g"]
+        targets = [
+            (
+                "throughput (g) >= 0.95x (a)",
+                median_of(g, "lifecycles_per_s") / median_of(base, "lifecycles_per_s") >= 0.95,
+            ),
+            (
+                "median write latency (g) <= 1.3x (a)",
+                median_of(g, "p50_ms") / median_of(base, "p50_ms") <= 1.3,
+            ),
+            (
+                "p99 write latency (g) <= 1.5x (a)",
+                median_of(g, "p99_ms") / median_of(base, "p99_ms") <= 1.5,
+            ),
+            (
+                "deadlocks (g) <= (a)",
+                sum(m.deadlocks for m in g) <= sum(m.deadlocks for m in base),
+            ),
+        ]
+        print()
+        for name, met in targets:
+            print(f"- {name}: {'PASS' if met else 'FAIL'}")
+    print(
+        f"- invariants and read-back: {'PASS' if ok else 'FAIL'}"
+        " (0 contradicting flags, 0 rows lost or wrong)"
+    )
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per variant and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--think-ms", type=float, default=10.0, help="upper bound of the think time"
+    )
+    parser.add_argument("--saturated", action="store_true", help="no think time")
+    parser.add_argument("--variants", default="a,b,g")
+    parser.add_argument("--json-file", type=Path)
+    args = parser.parse_args()
+    report = run(args)
+    ok = print_table(report)
+    if args.json_file:
+        args.json_file.write_text(
+            json.dumps(
+                {
+                    "rounds": {v: [asdict(m) for m in ms] for v, ms in report["rounds"].items()},
+                    "checks": {v: asdict(c) for v, c in report["checks"].items()},
+                    "think_ms": report["think_ms"],
+                },
+                indent=2,
+            )
+        )
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
