@@ -1,4 +1,7 @@
 -- Work for a person: one open item per call and reason, priority derived from the reason.
+-- claimed_by and closed_by are free-text labels the reviewer gives; claimed_by_role and
+-- closed_by_role are the database logins that claimed and closed the item, set by the database
+-- (guard.stamp_review_actor), never by the statement.
 
 CREATE TABLE guard.review_items (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -31,6 +34,8 @@ CREATE TABLE guard.review_items (
     closed_at timestamptz,
     note text,
     false_positive boolean NOT NULL DEFAULT FALSE,
+    claimed_by_role text,
+    closed_by_role text,
     CONSTRAINT review_items_claim_is_complete CHECK (
         (status = 'claimed') <= (claimed_by IS NOT NULL AND claimed_at IS NOT NULL)
     ),
