@@ -119,8 +119,8 @@ END;
 $$;
 
 -- Every binding, with the company's name and the logins it reaches (the role itself when it can
--- log in, and every login that inherits its privileges). A binding of a dropped role shows its
--- oid as role_name and reaches nobody. Executable by the owner role only.
+-- log in, and every login that inherits its privileges); role_name is the role's name as it is,
+-- unquoted. A binding of a dropped role shows its oid as role_name and reaches nobody. Executable by the owner role only.
 CREATE FUNCTION guard.tenant_list()
 RETURNS TABLE (
     role_name text,
@@ -135,7 +135,7 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT
-        b.role_id::text,
+        coalesce(r.rolname::text, b.role_id::oid::text),
         b.company_id,
         c.name::text,
         ARRAY(
@@ -147,6 +147,7 @@ AS $$
         b.granted_by,
         b.granted_at
     FROM guard.tenant_bindings AS b
+    LEFT JOIN pg_roles AS r ON b.role_id = r.oid
     LEFT JOIN public.companies AS c ON b.company_id = c.id
     ORDER BY 1, 2;
 $$;
