@@ -262,6 +262,74 @@ BEGIN
 END;
 $$;
 
+-- Rule booking_failure_anomaly (I7): a company whose booking-failure rate in the recent window
+-- (failure_window_minutes) is anomaly_factor times its usual rate for that hour of the week,
+-- the usual rate being the same window 1 to 4 weeks earlier. Fewer than anomaly_min_failures
+-- failures never count. Five index range scans on calls.created_at, whatever the table size.
+CREATE OR REPLACE VIEW guard.check_booking_failure_anomaly WITH (security_invoker = TRUE) AS
+WITH params AS (
+    SELECT
+        max((s.value #>> '{}')::integer) FILTER (WHERE s.key = 'failure_window_minutes') AS window_minutes,
+        max((s.value #>> '{}')::numeric) FILTER (WHERE s.key = 'anomaly_factor') AS factor,
+        max((s.value #>> '{}')::integer) FILTER (WHERE s.key = 'anomaly_min_failures') AS min_failures
+    FROM guard.settings AS s
+    WHERE s.key IN ('failure_window_minutes', 'anomaly_factor', 'anomaly_min_failures')
+),
+
+windows AS (
+    SELECT
+        w.weeks_ago,
+        now() - make_interval(days => 7 * w.weeks_ago) - make_interval(mins => p.window_minutes) AS starts,
+        now() - make_interval(days => 7 * w.weeks_ago) AS ends
+    FROM params AS p
+    CROSS JOIN generate_series(0, 4) AS w (weeks_ago)
+),
+
+counted AS (
+    SELECT
+        c.company_id,
+        w.weeks_ago,
+        count(*) AS calls,
+        count(*) FILTER (WHERE c.session_outcome = 'creation_failed' OR c.booking_failed) AS failures
+    FROM windows AS w
+    INNER JOIN public.calls AS c ON w.starts <= c.created_at AND w.ends > c.created_at
+    GROUP BY c.company_id, w.weeks_ago
+),
+
+compared AS (
+    SELECT
+        r.company_id,
+        r.calls AS recent_calls,
+        r.failures AS recent_failures,
+        r.failures::numeric / r.calls AS recent_rate,
+        coalesce(sum(h.failures)::numeric / nullif(sum(h.calls), 0), 0) AS usual_rate
+    FROM counted AS r
+    LEFT JOIN counted AS h ON r.company_id = h.company_id AND h.weeks_ago > 0
+    WHERE r.weeks_ago = 0
+    GROUP BY r.company_id, r.calls, r.failures
+)
+
+SELECT
+    'booking_failure_anomaly'::text AS rule_id,
+    cmp.company_id,
+    'company'::text AS entity_type,
+    cmp.company_id AS entity_id,
+    NULL::bigint AS call_id,
+    'critical'::text AS severity,
+    now() AS observed_at,
+    jsonb_build_object(
+        'recent_calls', cmp.recent_calls,
+        'recent_failures', cmp.recent_failures,
+        'recent_rate', round(cmp.recent_rate, 4),
+        'usual_rate', round(cmp.usual_rate, 4),
+        'factor', p.factor
+    ) AS detail
+FROM compared AS cmp
+CROSS JOIN params AS p
+WHERE
+    cmp.recent_failures >= p.min_failures
+    AND cmp.recent_rate > p.factor * cmp.usual_rate;
+
 DROP FUNCTION guard.tenant_list();
 
 DROP FUNCTION guard.tenant_revoke(text, bigint);

@@ -7,6 +7,7 @@
 --   bound to the current role and the roles it inherits from, narrowed (never widened) by the
 --   setting; an unbound role sees nothing. public.companies gets the same policy for reporting
 --   and reviewer;
+-- - the failure-rate anomaly view keeps its index path under those policies;
 -- - guard.assert_tenant also keeps a bound login within its companies in SECURITY DEFINER
 --   functions;
 -- - review items record the login that claimed and closed them (claimed_by_role,
@@ -290,6 +291,78 @@ BEGIN
     );
 END;
 $$;
+
+-- Rule booking_failure_anomaly (I7): a company whose booking-failure rate in the recent window
+-- (failure_window_minutes) is anomaly_factor times its usual rate for that hour of the week,
+-- the usual rate being the same window 1 to 4 weeks earlier. Fewer than anomaly_min_failures
+-- failures never count. Five index range scans on calls.created_at, whatever the table size.
+-- windows is MATERIALIZED so that the join with calls compares two plain columns: under the
+-- row-level security of a reporting login, a join condition that computes with the window's
+-- columns (timestamp arithmetic is not leakproof) may not be pushed below the tenant policy into
+-- the index scan, and calls was read whole (bench/tenant_rls.py).
+CREATE OR REPLACE VIEW guard.check_booking_failure_anomaly WITH (security_invoker = TRUE) AS
+WITH params AS (
+    SELECT
+        max((s.value #>> '{}')::integer) FILTER (WHERE s.key = 'failure_window_minutes') AS window_minutes,
+        max((s.value #>> '{}')::numeric) FILTER (WHERE s.key = 'anomaly_factor') AS factor,
+        max((s.value #>> '{}')::integer) FILTER (WHERE s.key = 'anomaly_min_failures') AS min_failures
+    FROM guard.settings AS s
+    WHERE s.key IN ('failure_window_minutes', 'anomaly_factor', 'anomaly_min_failures')
+),
+
+windows AS MATERIALIZED (
+    SELECT
+        w.weeks_ago,
+        now() - make_interval(days => 7 * w.weeks_ago) - make_interval(mins => p.window_minutes) AS starts,
+        now() - make_interval(days => 7 * w.weeks_ago) AS ends
+    FROM params AS p
+    CROSS JOIN generate_series(0, 4) AS w (weeks_ago)
+),
+
+counted AS (
+    SELECT
+        c.company_id,
+        w.weeks_ago,
+        count(*) AS calls,
+        count(*) FILTER (WHERE c.session_outcome = 'creation_failed' OR c.booking_failed) AS failures
+    FROM windows AS w
+    INNER JOIN public.calls AS c ON w.starts <= c.created_at AND w.ends > c.created_at
+    GROUP BY c.company_id, w.weeks_ago
+),
+
+compared AS (
+    SELECT
+        r.company_id,
+        r.calls AS recent_calls,
+        r.failures AS recent_failures,
+        r.failures::numeric / r.calls AS recent_rate,
+        coalesce(sum(h.failures)::numeric / nullif(sum(h.calls), 0), 0) AS usual_rate
+    FROM counted AS r
+    LEFT JOIN counted AS h ON r.company_id = h.company_id AND h.weeks_ago > 0
+    WHERE r.weeks_ago = 0
+    GROUP BY r.company_id, r.calls, r.failures
+)
+
+SELECT
+    'booking_failure_anomaly'::text AS rule_id,
+    cmp.company_id,
+    'company'::text AS entity_type,
+    cmp.company_id AS entity_id,
+    NULL::bigint AS call_id,
+    'critical'::text AS severity,
+    now() AS observed_at,
+    jsonb_build_object(
+        'recent_calls', cmp.recent_calls,
+        'recent_failures', cmp.recent_failures,
+        'recent_rate', round(cmp.recent_rate, 4),
+        'usual_rate', round(cmp.usual_rate, 4),
+        'factor', p.factor
+    ) AS detail
+FROM compared AS cmp
+CROSS JOIN params AS p
+WHERE
+    cmp.recent_failures >= p.min_failures
+    AND cmp.recent_rate > p.factor * cmp.usual_rate;
 
 -- The logins behind a review item's claim and close (see guard.stamp_review_actor). Items claimed
 -- or closed before this migration have none: their labels are all that was recorded.
