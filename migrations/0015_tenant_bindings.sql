@@ -7,7 +7,7 @@
 --   bound to the current role and the roles it inherits from, narrowed (never widened) by the
 --   setting; an unbound role sees nothing. public.companies gets the same policy for reporting
 --   and reviewer;
--- - the failure-rate anomaly view keeps its index path under those policies;
+-- - the failure-rate anomaly and recent-failure views keep their index paths under those policies;
 -- - guard.assert_tenant also keeps a bound login within its companies in SECURITY DEFINER
 --   functions;
 -- - review items record the login that claimed and closed them (claimed_by_role,
@@ -363,6 +363,36 @@ CROSS JOIN params AS p
 WHERE
     cmp.recent_failures >= p.min_failures
     AND cmp.recent_rate > p.factor * cmp.usual_rate;
+
+-- Rule recent_booking_failure (I7): a booking that failed within the failure window
+-- (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
+-- The window's start is a MATERIALIZED CTE so that calls is joined on a plain column: under the
+-- row-level security of a reporting login, a condition that holds a sub-select (or computes
+-- with another table's columns) is not leakproof, may not be pushed below the tenant policy into
+-- the index scan on created_at, and calls was read whole (bench/tenant_rls.py).
+CREATE OR REPLACE VIEW guard.check_recent_booking_failure WITH (security_invoker = TRUE) AS
+WITH failure_window AS MATERIALIZED (
+    SELECT now() - make_interval(mins => (s.value #>> '{}')::integer) AS since
+    FROM guard.settings AS s
+    WHERE s.key = 'failure_window_minutes'
+)
+
+SELECT
+    'recent_booking_failure'::text AS rule_id,
+    c.company_id,
+    'call'::text AS entity_type,
+    c.id AS entity_id,
+    c.id AS call_id,
+    'high'::text AS severity,
+    c.created_at AS observed_at,
+    jsonb_build_object(
+        'session_outcome', c.session_outcome,
+        'booking_failure_reason', c.booking_failure_reason,
+        'requires_manual_processing', c.requires_manual_processing
+    ) AS detail
+FROM failure_window AS w
+INNER JOIN public.calls AS c ON w.since <= c.created_at
+WHERE c.session_outcome = 'creation_failed' OR c.booking_failed;
 
 -- The logins behind a review item's claim and close (see guard.stamp_review_actor). Items claimed
 -- or closed before this migration have none: their labels are all that was recorded.
