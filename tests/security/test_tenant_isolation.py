@@ -175,9 +175,8 @@ def _alter_role_setting(url: str, login: str, company: int) -> Iterator[None]:
     statement = sql.SQL("ALTER ROLE {} SET booking_guard.company_id = {}").format(
         sql.Identifier(login), sql.Literal(str(company))
     )
-    with connect_as(url, login) as own:
-        with pytest.raises(errors.InsufficientPrivilege):
-            own.execute(statement)
+    with connect_as(url, login) as own, pytest.raises(errors.InsufficientPrivilege):
+        own.execute(statement)
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(statement)
     try:
