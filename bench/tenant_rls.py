@@ -135,7 +135,8 @@ def build(url: str, calls: int, progress: Any) -> dict[str, Any]:
         conn.execute("VACUUM ANALYZE")
         conn.execute(f"CREATE ROLE {LOGIN} LOGIN IN ROLE guard_reporting")
         counts = conn.execute(
-            "SELECT (SELECT count(*) FROM public.calls), (SELECT count(*) FROM public.appointments),"
+            "SELECT (SELECT count(*) FROM public.calls),"
+            " (SELECT count(*) FROM public.appointments),"
             " (SELECT count(*) FROM public.calls WHERE company_id = %s)",
             (COMPANY,),
         ).fetchone()
@@ -179,11 +180,15 @@ def run(url: str, repeat: int, progress: Any) -> dict[str, Any]:
 def print_table(header: dict[str, Any], built: dict[str, Any], result: dict[str, Any]) -> None:
     print(
         f"Row-level security for a reporting login over {built['calls']:,} calls"
-        f" ({built['company_calls']:,} of company {COMPANY}), {built['appointments']:,} appointments"
+        f" ({built['company_calls']:,} of company {COMPANY}),"
+        f" {built['appointments']:,} appointments"
     )
     print(f"  {header['server']}; {header['cores']} cores; median of {header['repeat']} runs, ms")
     print()
-    head = f"{'statement':<48}{'superuser':>10}{'before':>10}{'after':>10}{'after,10':>10}{'after/before':>14}  rows b/a  seq b/a"
+    head = (
+        f"{'statement':<48}{'superuser':>10}{'before':>10}{'after':>10}{'after,10':>10}"
+        f"{'after/before':>14}  rows b/a  seq b/a"
+    )
     print(head)
     print("-" * len(head))
     for name, row in result.items():
