@@ -166,18 +166,37 @@ def run(url: str, repeat: int, progress: Any) -> dict[str, Any]:
         )
     progress("after: bound to ten companies")
     after_all = _measure(url, LOGIN, statements, repeat, None)
+    lookup_us = _lookup_cost_us(url)
     return {
-        name: {
-            "superuser": superuser[name],
-            "before": before[name],
-            "after": after[name],
-            "after_10": after_all[name],
-        }
-        for name in statements
+        "lookup_us": lookup_us,
+        "statements": {
+            name: {
+                "superuser": superuser[name],
+                "before": before[name],
+                "after": after[name],
+                "after_10": after_all[name],
+            }
+            for name in statements
+        },
     }
 
 
-def print_table(header: dict[str, Any], built: dict[str, Any], result: dict[str, Any]) -> None:
+def _lookup_cost_us(url: str, statements: int = 2000) -> float:
+    """What guard.visible_companies() adds to one statement (the policies evaluate it once per
+    statement and protected table): `SELECT guard.visible_companies()` against `SELECT 1`, as
+    the bound login, microseconds."""
+    with psycopg.connect(url, user=LOGIN, autocommit=True) as conn:
+        timings = {}
+        for query in ("SELECT 1", "SELECT guard.visible_companies()") * 2:  # second round counts
+            started = time.perf_counter()
+            for _ in range(statements):
+                conn.execute(query)
+            timings[query] = (time.perf_counter() - started) / statements
+    return (timings["SELECT guard.visible_companies()"] - timings["SELECT 1"]) * 1e6
+
+
+def print_table(header: dict[str, Any], built: dict[str, Any], measured: dict[str, Any]) -> None:
+    result = measured["statements"]
     print(
         f"Row-level security for a reporting login over {built['calls']:,} calls"
         f" ({built['company_calls']:,} of company {COMPANY}),"
@@ -204,6 +223,10 @@ def print_table(header: dict[str, Any], built: dict[str, Any], result: dict[str,
     print(f"after/before: median {statistics.median(ratios):.2f}, worst {max(ratios):.2f}")
     same_rows = all(row["before"][1] == row["after"][1] for row in result.values())
     print(f"same rows before and after for every statement: {'yes' if same_rows else 'NO'}")
+    print(
+        f"lookup of the bindings (guard.visible_companies): {measured['lookup_us']:.0f} µs per"
+        " statement and protected table"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
     }
     if args.json:
-        print(json.dumps({"header": header, "data": built, "statements": result}, indent=2))
+        print(json.dumps({"header": header, "data": built, **result}, indent=2))
     else:
         print_table(header, built, result)
     return 0
