@@ -399,7 +399,8 @@ BEGIN
     END LOOP;
 
     -- Reporting and reviewer: read-only, the BI views and, because those views are
-    -- security_invoker, the tables behind them (row-level security limits both to their tenant);
+    -- security_invoker, the tables behind them (row-level security limits both to the companies
+    -- bound to the role, guard.tenant_bindings);
     -- never the raw phone numbers.
     SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO calls_columns
     FROM unnest(ARRAY[
@@ -428,7 +429,10 @@ BEGIN
                         'daily_report_view', 'kpis', 'validation_latency_daily', 'job_status',
                         'calls_report', 'alerts', 'review_items', 'daily_reports',
                         'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
-                        'jobs', 'job_runs'
+                        'jobs', 'job_runs',
+                        -- tenants: guard.visible_companies reads the bindings with the
+                        -- reader's rights (a policy shows each role only its own)
+                        'tenant_bindings'
                     )
                 )
             ORDER BY 1
@@ -445,10 +449,20 @@ BEGIN
             ' guard.mask_phone(text) TO %I',
             reader
         );
+        -- tenants: the row-level security policies and guard.calls_report call it as the reader
+        -- (found in the catalog, like the relations above: nothing to grant before it exists)
+        FOR obj IN
+            SELECT p.oid::regprocedure::text AS object_name
+            FROM pg_proc AS p
+            WHERE p.pronamespace = 'guard'::regnamespace AND p.proname = 'visible_companies'
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, reader);
+        END LOOP;
     END LOOP;
 
-    -- Reviewer: works the review queue of its tenant (review_claim and review_close run with
-    -- its rights, under row-level security).
+    -- Reviewer: works the review queue of its companies (review_claim and review_close run with
+    -- its rights, under row-level security). claimed_by and closed_by are its free-text labels;
+    -- the login is recorded in claimed_by_role and closed_by_role by a trigger, not granted.
     EXECUTE format(
         'GRANT UPDATE (status, claimed_by, claimed_at, closed_by, closed_at, note, false_positive)'
         ' ON TABLE guard.review_items TO %I',

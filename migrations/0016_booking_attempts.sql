@@ -98,8 +98,8 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
 );
 
 -- Row-level security by company on guard.booking_attempts, as on guard.alerts: every role sees
--- only the rows of its session's tenant (guard.current_company(); unset: nothing). FORCE, so
--- that the owner obeys it too; the owner's functions and jobs pass by
+-- only the rows of the companies bound to it (guard.visible_companies; unbound: nothing). FORCE,
+-- so that the owner obeys it too; the owner's functions and jobs pass by
 -- guard.booking_attempts.owner_maintenance. The application writes the journal only through
 -- the SECURITY DEFINER booking-attempt functions.
 ALTER TABLE guard.booking_attempts ENABLE ROW LEVEL SECURITY;
@@ -109,8 +109,8 @@ ALTER TABLE guard.booking_attempts FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON guard.booking_attempts
 FOR ALL
 TO public
-USING (company_id = guard.current_company())
-WITH CHECK (company_id = guard.current_company());
+USING (company_id = ANY((SELECT guard.visible_companies())::bigint[]))  -- noqa: CP03
+WITH CHECK (company_id = ANY((SELECT guard.visible_companies())::bigint[]));  -- noqa: CP03
 
 -- The owner role (the booking-attempt functions, reconciliation, detection) maintains every
 -- tenant's rows of guard.booking_attempts. The role name is configurable (guard.role_names).
@@ -411,8 +411,9 @@ $$;
 
 -- The booking attempts whose outcome nobody knows, oldest first: still calling past
 -- booking_attempt_timeout_seconds (or past older_than_seconds, when given), or marked unknown by
--- reconcile. What recover_attempts asks the application's calendar about. A session with a
--- tenant set sees only that tenant's attempts.
+-- reconcile. What recover_attempts asks the application's calendar about. Only attempts
+-- guard.assert_tenant would let the session touch: of the company it selected, if any, and of
+-- the companies bound to its login, if it is bound.
 -- SECURITY DEFINER: the application may not read the journal itself.
 CREATE FUNCTION guard.unsettled_booking_attempts(
     max_attempts integer DEFAULT 100, older_than_seconds integer DEFAULT NULL
@@ -428,6 +429,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     timeout interval;
+    login_companies bigint[] := guard.login_companies();
 BEGIN
     IF unsettled_booking_attempts.max_attempts IS NULL OR unsettled_booking_attempts.max_attempts < 0 THEN
         RAISE EXCEPTION 'unsettled_booking_attempts needs max_attempts >= 0'
@@ -443,6 +445,7 @@ BEGIN
     WHERE
         (b.state = 'unknown' OR (b.state = 'calling' AND b.created_at < now() - timeout))
         AND (guard.current_company() IS NULL OR b.company_id = guard.current_company())
+        AND (login_companies IS NULL OR b.company_id = ANY (login_companies))
     ORDER BY b.created_at, b.id
     LIMIT unsettled_booking_attempts.max_attempts;
 END;
@@ -894,7 +897,8 @@ BEGIN
     END LOOP;
 
     -- Reporting and reviewer: read-only, the BI views and, because those views are
-    -- security_invoker, the tables behind them (row-level security limits both to their tenant);
+    -- security_invoker, the tables behind them (row-level security limits both to the companies
+    -- bound to the role, guard.tenant_bindings);
     -- never the raw phone numbers.
     SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO calls_columns
     FROM unnest(ARRAY[
@@ -925,7 +929,10 @@ BEGIN
                         'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
                         'jobs', 'job_runs',
                         -- read by the security_invoker view check_booking_outcome_unknown
-                        'booking_attempts'
+                        'booking_attempts',
+                        -- tenants: guard.visible_companies reads the bindings with the
+                        -- reader's rights (a policy shows each role only its own)
+                        'tenant_bindings'
                     )
                 )
             ORDER BY 1
@@ -942,10 +949,20 @@ BEGIN
             ' guard.mask_phone(text) TO %I',
             reader
         );
+        -- tenants: the row-level security policies and guard.calls_report call it as the reader
+        -- (found in the catalog, like the relations above: nothing to grant before it exists)
+        FOR obj IN
+            SELECT p.oid::regprocedure::text AS object_name
+            FROM pg_proc AS p
+            WHERE p.pronamespace = 'guard'::regnamespace AND p.proname = 'visible_companies'
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, reader);
+        END LOOP;
     END LOOP;
 
-    -- Reviewer: works the review queue of its tenant (review_claim and review_close run with
-    -- its rights, under row-level security).
+    -- Reviewer: works the review queue of its companies (review_claim and review_close run with
+    -- its rights, under row-level security). claimed_by and closed_by are its free-text labels;
+    -- the login is recorded in claimed_by_role and closed_by_role by a trigger, not granted.
     EXECUTE format(
         'GRANT UPDATE (status, claimed_by, claimed_at, closed_by, closed_at, note, false_positive)'
         ' ON TABLE guard.review_items TO %I',

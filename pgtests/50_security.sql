@@ -40,9 +40,9 @@ SELECT results_eq(
     $$SELECT c.relname::text COLLATE "default", c.relrowsecurity, c.relforcerowsecurity FROM pg_class AS c
       WHERE c.relnamespace = 'guard'::regnamespace AND c.relrowsecurity ORDER BY 1$$,
     $$VALUES ('alerts'::text, TRUE, TRUE), ('booking_attempts', TRUE, TRUE), ('correction_audit', TRUE, TRUE),
-             ('daily_reports', TRUE, TRUE),
-             ('review_items', TRUE, TRUE), ('validation_metrics', TRUE, TRUE)$$,
-    'row-level security is enabled and forced on exactly the guard tenant tables'
+             ('daily_reports', TRUE, TRUE), ('review_items', TRUE, TRUE), ('tenant_bindings', TRUE, FALSE),
+             ('validation_metrics', TRUE, TRUE)$$,
+    'row-level security is enabled and forced on exactly the guard tenant tables (the bindings: enabled)'
 );
 SELECT results_eq(
     $$SELECT c.relname::text COLLATE "default", c.relrowsecurity, c.relforcerowsecurity FROM pg_class AS c
@@ -60,11 +60,11 @@ SELECT is(
         WHERE
             schemaname = 'guard' AND policyname = 'tenant_isolation'
             AND roles = '{public}' AND cmd = 'ALL'
-            AND qual = '(company_id = guard.current_company())'
-            AND with_check = '(company_id = guard.current_company())'
+            AND qual = '(company_id = ANY (( SELECT guard.visible_companies() AS visible_companies)::bigint[]))'
+            AND with_check = qual
     ),
     6,
-    'each guard tenant table limits every role to its tenant, reads and writes'
+    'each guard tenant table limits every role to its bound companies, reads and writes'
 );
 SELECT is(
     (

@@ -16,6 +16,7 @@ from guard.cli.jobs import jobs
 from guard.cli.metrics import metrics
 from guard.cli.report import report
 from guard.cli.review import review
+from guard.cli.tenant import tenant
 from guard.cli.watch import watch
 from guard.errors import GuardError
 
@@ -52,6 +53,7 @@ main.add_command(db)
 main.add_command(demo)
 main.add_command(reconcile)
 main.add_command(review)
+main.add_command(tenant)
 main.add_command(jobs)
 main.add_command(report)
 main.add_command(watch)

@@ -9,6 +9,7 @@ import click
 from guard.cli.output import emit_json, emit_table
 from guard.db.migrate import Migrator
 from guard.db.validate import validate as validate_database
+from guard.db.verify import unbound_logins
 from guard.db.verify import verify as verify_database
 from guard.errors import GuardError
 
@@ -90,8 +91,15 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
     """Compare the database with the canonical definitions; exit 1 on any difference."""
     differences = verify_database(obj["database_url"], migrations_dir)
+    unbound = unbound_logins(obj["database_url"])
     if as_json:
-        emit_json({"ok": not differences, "differences": [d.as_dict() for d in differences]})
+        emit_json(
+            {
+                "ok": not differences,
+                "differences": [d.as_dict() for d in differences],
+                "unbound_logins": [{"login": login, "kinds": kinds} for login, kinds in unbound],
+            }
+        )
     elif not differences:
         click.echo("OK: the database matches Booking Guard's canonical definitions.")
     else:
@@ -99,6 +107,14 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
         for difference in differences:
             for line in difference.lines():
                 click.echo(f"  {line}")
+    if unbound and not as_json:
+        # Not drift (exit status unchanged): an unbound login sees no company, which is safe.
+        click.echo(
+            f"NOTE: {len(unbound)} login(s) can reach Booking Guard's data but are bound to no"
+            " company, so they see nothing; bind them with `guard tenant grant LOGIN COMPANY_ID`:"
+        )
+        for login, kinds in unbound:
+            click.echo(f"  unbound   {login} ({', '.join(kinds)})")
     if differences:
         raise SystemExit(1)
 

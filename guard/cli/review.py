@@ -20,11 +20,18 @@ _COLUMNS = [
     "appointment_id",
     "created_at",
     "claimed_by",
+    "claimed_by_role",
+    "closed_by_role",
     "details",
 ]
 _SELECT = "SELECT " + ", ".join(f"r.{c}" for c in _COLUMNS)
+# The database records the login that claims or closes an item (claimed_by_role,
+# closed_by_role); --actor is a label kept beside it, for a person behind a shared login.
 _actor = click.option(
-    "--actor", default=getpass.getuser, show_default="your user name", help="Who does this."
+    "--actor",
+    default=getpass.getuser,
+    show_default="your user name",
+    help="A label kept beside your database login, which is recorded as who did it.",
 )
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -70,7 +77,7 @@ def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: boo
 @_json
 @click.pass_obj
 def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> None:
-    """Take the most urgent open items (never one another reviewer holds)."""
+    """Take the most urgent open items of your companies (never one another reviewer holds)."""
     rows = fetch_all(
         obj["database_url"],
         f"{_SELECT} FROM guard.review_claim(%s, %s) AS r ORDER BY r.priority, r.created_at",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from guard.db import catalog
+from guard.db.connection import connect
 from guard.db.drift import Difference, compare
 from guard.db.migrate import Migrator
 from guard.errors import GuardError
@@ -43,3 +44,37 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
                 Difference("edited", f"migration {state.id}", "file changed since it was applied")
             )
     return differences
+
+
+# Logins that are members of the reporting or reviewer role, are confined by nothing else
+# (superusers, BYPASSRLS roles and members of the owner role see every company anyway), and
+# inherit no tenant binding: row-level security shows them no company. After an upgrade from
+# tenants selected by a setting, these are the logins to bind.
+_UNBOUND_LOGINS = """
+SELECT l.rolname::text, array_agg(DISTINCT k.kind::text ORDER BY k.kind::text)
+FROM pg_roles AS l
+CROSS JOIN guard.role_names AS k
+JOIN pg_roles AS g ON g.rolname = k.role_name
+JOIN guard.role_names AS o ON o.kind = 'owner'
+WHERE
+    l.rolcanlogin AND NOT l.rolsuper AND NOT l.rolbypassrls
+    AND k.kind IN ('reporting', 'reviewer')
+    AND pg_has_role(l.oid, g.oid, 'MEMBER')
+    AND NOT coalesce(pg_has_role(l.oid, to_regrole(quote_ident(o.role_name)), 'MEMBER'), FALSE)
+    AND NOT EXISTS (
+        SELECT FROM guard.tenant_bindings AS b WHERE pg_has_role(l.oid, b.role_id, 'MEMBER')
+    )
+GROUP BY l.rolname
+ORDER BY 1
+"""
+
+
+def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
+    """Logins that can reach Booking Guard's data (as reporting or reviewer) but are bound to no
+    company, so they see nothing: (login, [kinds]). Not drift: a safe state, and one `guard
+    tenant grant` away from working. Empty before the tenant bindings migration."""
+    with connect(database_url) as conn:
+        present = conn.execute("SELECT to_regclass('guard.tenant_bindings')").fetchone()
+        if present is None or present[0] is None:
+            return []
+        return [(login, list(kinds)) for login, kinds in conn.execute(_UNBOUND_LOGINS)]

@@ -2,6 +2,10 @@
 -- (failure_window_minutes) is anomaly_factor times its usual rate for that hour of the week,
 -- the usual rate being the same window 1 to 4 weeks earlier. Fewer than anomaly_min_failures
 -- failures never count. Five index range scans on calls.created_at, whatever the table size.
+-- windows is MATERIALIZED so that the join with calls compares two plain columns: under the
+-- row-level security of a reporting login, a join condition that computes with the window's
+-- columns (timestamp arithmetic is not leakproof) may not be pushed below the tenant policy into
+-- the index scan, and calls was read whole (bench/tenant_rls.py).
 CREATE VIEW guard.check_booking_failure_anomaly WITH (security_invoker = TRUE) AS
 WITH params AS (
     SELECT
@@ -12,7 +16,7 @@ WITH params AS (
     WHERE s.key IN ('failure_window_minutes', 'anomaly_factor', 'anomaly_min_failures')
 ),
 
-windows AS (
+windows AS MATERIALIZED (
     SELECT
         w.weeks_ago,
         now() - make_interval(days => 7 * w.weeks_ago) - make_interval(mins => p.window_minutes) AS starts,

@@ -1,6 +1,16 @@
 -- Rule recent_booking_failure (I7): a booking that failed within the failure window
 -- (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
+-- The window's start is a MATERIALIZED CTE so that calls is joined on a plain column: under the
+-- row-level security of a reporting login, a condition that holds a sub-select (or computes
+-- with another table's columns) is not leakproof, may not be pushed below the tenant policy into
+-- the index scan on created_at, and calls was read whole (bench/tenant_rls.py).
 CREATE VIEW guard.check_recent_booking_failure WITH (security_invoker = TRUE) AS
+WITH failure_window AS MATERIALIZED (
+    SELECT now() - make_interval(mins => (s.value #>> '{}')::integer) AS since
+    FROM guard.settings AS s
+    WHERE s.key = 'failure_window_minutes'
+)
+
 SELECT
     'recent_booking_failure'::text AS rule_id,
     c.company_id,
@@ -14,12 +24,6 @@ SELECT
         'booking_failure_reason', c.booking_failure_reason,
         'requires_manual_processing', c.requires_manual_processing
     ) AS detail
-FROM public.calls AS c
-WHERE
-    (c.session_outcome = 'creation_failed' OR c.booking_failed)
-    AND c.created_at >= now() - make_interval(
-        mins => (
-            SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
-            WHERE s.key = 'failure_window_minutes'
-        )
-    );
+FROM failure_window AS w
+INNER JOIN public.calls AS c ON w.since <= c.created_at
+WHERE c.session_outcome = 'creation_failed' OR c.booking_failed;

@@ -1,9 +1,11 @@
--- The tenant of this session: the setting booking_guard.company_id, which the application or BI
--- connection sets (SET booking_guard.company_id = '42', or in its connection options). Unset or
--- empty: NULL, and the row-level security policies then show no tenant's rows.
+-- The one company this session selected with the setting booking_guard.company_id (SET, or the
+-- connection's options), or NULL. A selection, never an authorisation: every session may change
+-- its own settings, so row-level security reads the companies bound to the role
+-- (guard.visible_companies), and this setting can only narrow those to one of them. The
+-- multi-tenant application may select a company to have its SECURITY DEFINER functions refuse
+-- other companies' rows (guard.assert_tenant).
 -- No SET search_path on purpose: every name is qualified, and a function with a SET clause is
--- never inlined, while this one is evaluated by the row-level security policies for every row
--- they filter. It runs with the caller's rights (SECURITY INVOKER).
+-- never inlined. It runs with the caller's rights (SECURITY INVOKER).
 CREATE FUNCTION guard.current_company()
 RETURNS bigint
 LANGUAGE sql

@@ -1,7 +1,8 @@
 -- The booking attempts whose outcome nobody knows, oldest first: still calling past
 -- booking_attempt_timeout_seconds (or past older_than_seconds, when given), or marked unknown by
--- reconcile. What recover_attempts asks the application's calendar about. A session with a
--- tenant set sees only that tenant's attempts.
+-- reconcile. What recover_attempts asks the application's calendar about. Only attempts
+-- guard.assert_tenant would let the session touch: of the company it selected, if any, and of
+-- the companies bound to its login, if it is bound.
 -- SECURITY DEFINER: the application may not read the journal itself.
 CREATE FUNCTION guard.unsettled_booking_attempts(
     max_attempts integer DEFAULT 100, older_than_seconds integer DEFAULT NULL
@@ -17,6 +18,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     timeout interval;
+    login_companies bigint[] := guard.login_companies();
 BEGIN
     IF unsettled_booking_attempts.max_attempts IS NULL OR unsettled_booking_attempts.max_attempts < 0 THEN
         RAISE EXCEPTION 'unsettled_booking_attempts needs max_attempts >= 0'
@@ -32,6 +34,7 @@ BEGIN
     WHERE
         (b.state = 'unknown' OR (b.state = 'calling' AND b.created_at < now() - timeout))
         AND (guard.current_company() IS NULL OR b.company_id = guard.current_company())
+        AND (login_companies IS NULL OR b.company_id = ANY (login_companies))
     ORDER BY b.created_at, b.id
     LIMIT unsettled_booking_attempts.max_attempts;
 END;

@@ -1,6 +1,9 @@
 -- Work for a person: one open item per call and reason, priority derived from the reason. A
 -- booking whose outcome is unknown (booking_outcome_unknown: the calendar may hold a booking the
 -- database does not know) comes first, before every other reason.
+-- claimed_by and closed_by are free-text labels the reviewer gives; claimed_by_role and
+-- closed_by_role are the database logins that claimed and closed the item, set by the database
+-- (guard.stamp_review_actor), never by the statement.
 
 CREATE TABLE guard.review_items (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -34,6 +37,8 @@ CREATE TABLE guard.review_items (
     closed_at timestamptz,
     note text,
     false_positive boolean NOT NULL DEFAULT FALSE,
+    claimed_by_role text,
+    closed_by_role text,
     CONSTRAINT review_items_claim_is_complete CHECK (
         (status = 'claimed') <= (claimed_by IS NOT NULL AND claimed_at IS NOT NULL)
     ),

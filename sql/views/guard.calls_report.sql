@@ -2,9 +2,10 @@
 -- (guard.mask_phone). The reporting role may read this view but not the raw from_number and
 -- to_number of public.calls, so this is the one view in schema guard that is NOT
 -- security_invoker: a view running with the reader's rights could not read the raw numbers to
--- mask them. It runs with its owner's rights instead, and therefore filters by the session's
--- tenant itself (guard.current_company(); unset: no rows); security_barrier keeps a reader's
--- own conditions from being evaluated before that filter.
+-- mask them. It runs with its owner's rights instead, and therefore filters by the reader's
+-- companies itself (guard.visible_companies(): the companies bound to the reader's role, since
+-- current_user in a view is still the reader; unbound: no rows); security_barrier keeps a
+-- reader's own conditions from being evaluated before that filter.
 CREATE VIEW guard.calls_report WITH (security_barrier = TRUE) AS
 SELECT
     c.id,
@@ -31,4 +32,4 @@ SELECT
     c.created_at,
     c.updated_at
 FROM public.calls AS c
-WHERE c.company_id = guard.current_company();
+WHERE c.company_id = ANY((SELECT guard.visible_companies())::bigint[]);  -- noqa: CP03

@@ -48,14 +48,34 @@ def login_roles(pg_cluster: Cluster, template_database: str) -> dict[str, str]:
     return dict(LOGINS)
 
 
+def bind(url: str, login: str, *companies: int) -> None:
+    """Make `companies` exactly the companies bound to `login` in the database at `url` (as the
+    superuser, through the owner's functions)."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        bound = admin.execute(
+            "SELECT company_id FROM guard.tenant_list() WHERE role_name = %s", (login,)
+        ).fetchall()
+        for (company,) in bound:
+            admin.execute("SELECT guard.tenant_revoke(%s, %s)", (login, company))
+        for company in companies:
+            admin.execute("SELECT guard.tenant_grant(%s, %s)", (login, company))
+
+
 def connect_as(
-    url: str, login: str, tenant: int | None = None
+    url: str,
+    login: str,
+    tenant: int | None = None,
+    select: int | None = None,
+    **options: Any,
 ) -> psycopg.Connection[tuple[Any, ...]]:
-    """A connection logged in as `login` (the test cluster trusts local logins), with the tenant
-    setting the application or BI tool would send."""
-    conn = psycopg.connect(url, user=login, autocommit=True)
+    """A connection logged in as `login` (the test cluster trusts local logins). `tenant` binds
+    the login to exactly that company first (None: leaves the bindings as they are); `select`
+    sets booking_guard.company_id in the session, as an application or BI tool may."""
     if tenant is not None:
-        conn.execute("SELECT set_config('booking_guard.company_id', %s, false)", (str(tenant),))
+        bind(url, login, tenant)
+    conn = psycopg.connect(url, user=login, autocommit=True, **options)
+    if select is not None:
+        conn.execute("SELECT set_config('booking_guard.company_id', %s, false)", (str(select),))
     return conn
 
 

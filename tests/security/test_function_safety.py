@@ -134,7 +134,7 @@ def test_every_guard_object_is_owned_by_the_owner_role(db_url: str) -> None:
 
 def test_every_guard_view_is_security_invoker_but_the_masking_view(db_url: str) -> None:
     """calls_report masks columns its readers may not read, so it runs with its owner's rights:
-    it must then be a security barrier and filter by the session's tenant itself."""
+    it must then be a security barrier and filter by the reader's bound companies itself."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT c.relname, coalesce(c.reloptions, '{}'), pg_get_viewdef(c.oid)"
@@ -146,7 +146,9 @@ def test_every_guard_view_is_security_invoker_but_the_masking_view(db_url: str) 
     assert definer_views == {"calls_report"}
     options, definition = next((o, d) for name, o, d in rows if name == "calls_report")
     assert "security_barrier=true" in options
-    assert "company_id = guard.current_company()" in definition
+    assert (
+        "company_id = ANY (( SELECT guard.visible_companies() AS visible_companies)" in definition
+    )
 
 
 def test_no_view_exposes_raw_phone_numbers(db_url: str) -> None:

@@ -263,7 +263,7 @@ def _run_matrix(
     url: str, login: str, tenant: int | None, functions: list[Function]
 ) -> list[Outcome]:
     outcomes = []
-    with connect_as(url, login, tenant) as conn:
+    with connect_as(url, login, select=tenant) as conn:  # selects a company; stays unbound
         conn.autocommit = False
         conn.execute("SET statement_timeout = '10s'")
         conn.commit()

@@ -66,7 +66,7 @@ def test_application_correcting_write_is_audited_with_the_writer(
 def test_application_cannot_touch_guard_tables_directly(
     seeded_url: str, login_roles: dict[str, str]
 ) -> None:
-    with connect_as(seeded_url, login_roles["application"], tenant=COMPANY_A) as app:
+    with connect_as(seeded_url, login_roles["application"], select=COMPANY_A) as app:
         for statement in (
             "SELECT * FROM guard.correction_audit",
             "INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id,"
@@ -89,7 +89,7 @@ def test_application_cannot_touch_guard_tables_directly(
 def test_application_booking_functions_refuse_another_tenants_call(
     seeded_url: str, login_roles: dict[str, str]
 ) -> None:
-    with connect_as(seeded_url, login_roles["application"], tenant=COMPANY_A) as app:
+    with connect_as(seeded_url, login_roles["application"], select=COMPANY_A) as app:
         assert app.execute("SELECT count(*) FROM guard.check_call(1)").fetchone()
         app.execute("SELECT guard.rollback_booking(2, 'other', '{}')")
         for statement in (
@@ -183,10 +183,12 @@ def test_reviewer_claims_and_closes_only_its_tenants_items(
         assert claimed == [(COMPANY_A, 2)]
         item = _one(reviewer, "SELECT id FROM guard.review_items WHERE call_id = 2")
         closed = reviewer.execute(
-            "SELECT status, closed_by FROM guard.review_close(%s, 'ann', 'resolved', 'fixed')",
+            "SELECT status, closed_by, closed_by_role, claimed_by_role"
+            " FROM guard.review_close(%s, 'ann', 'resolved', 'fixed')",
             (item,),
         ).fetchone()
-        assert closed == ("resolved", "ann")
+        login = login_roles["reviewer"]
+        assert closed == ("resolved", "ann", login, login)  # the label, and who really did it
         with pytest.raises(errors.NoDataFound):
             reviewer.execute(
                 "SELECT guard.review_close(%s, 'ann', 'dismissed', 'not mine')", (other_item,)

@@ -1,0 +1,94 @@
+"""`guard tenant grant|revoke|list`: which companies a database role may see.
+
+Row-level security shows reporting and reviewer roles only the companies bound to them (or to a
+role they inherit from). Only the owner role changes bindings; these commands call its functions
+guard.tenant_grant, guard.tenant_revoke and guard.tenant_list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import psycopg
+
+from guard.cli.output import emit_json, emit_table
+from guard.db.connection import connect, fetch_all
+from guard.errors import GuardError, first_line
+
+_LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_by", "granted_at"]
+
+
+def _change(
+    database_url: str | None, function: str, role: str, companies: tuple[int, ...]
+) -> list[bool]:
+    """Call guard.<function>(role, company) for every company in one transaction: all or none."""
+    changed: list[bool] = []
+    with connect(database_url) as conn:
+        try:
+            for company in companies:
+                row = conn.execute(f"SELECT guard.{function}(%s, %s)", (role, company)).fetchone()
+                changed.append(bool(row and row[0]))
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise GuardError(
+                f"{first_line(error)} (tenant bindings are changed by Booking Guard's owner role"
+                " or its members)"
+            ) from None
+        except psycopg.errors.UndefinedFunction:
+            raise GuardError(
+                "this database has no tenant bindings yet: run `guard db apply`"
+            ) from None
+        except psycopg.Error as error:
+            raise GuardError(first_line(error)) from None
+        conn.commit()
+    return changed
+
+
+@click.group()
+def tenant() -> None:
+    """Bind database roles to the companies they may see."""
+
+
+@tenant.command()
+@click.argument("role")
+@click.argument("company_ids", nargs=-1, required=True, type=int)
+@click.pass_obj
+def grant(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -> None:
+    """Let ROLE (and every role that inherits from it) see COMPANY_IDS."""
+    for company, new in zip(
+        company_ids, _change(obj["database_url"], "tenant_grant", role, company_ids), strict=True
+    ):
+        click.echo(f"{'granted' if new else 'already granted'}  {role} -> company {company}")
+
+
+@tenant.command()
+@click.argument("role")
+@click.argument("company_ids", nargs=-1, required=True, type=int)
+@click.pass_obj
+def revoke(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -> None:
+    """Stop ROLE from seeing COMPANY_IDS (its members keep what other bindings give them)."""
+    for company, gone in zip(
+        company_ids, _change(obj["database_url"], "tenant_revoke", role, company_ids), strict=True
+    ):
+        click.echo(f"{'revoked' if gone else 'was not granted'}  {role} -> company {company}")
+
+
+@tenant.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_bindings(obj: dict[str, str | None], as_json: bool) -> None:
+    """Every binding, with the logins it reaches."""
+    rows: list[Any] = fetch_all(
+        obj["database_url"], "SELECT " + ", ".join(_LIST_COLUMNS) + " FROM guard.tenant_list()"
+    )
+    if as_json:
+        emit_json([dict(zip(_LIST_COLUMNS, row, strict=True)) for row in rows])
+        return
+    if not rows:
+        click.echo("No tenant bindings: reporting and reviewer logins see no company.")
+        return
+    emit_table(
+        "Tenant bindings",
+        _LIST_COLUMNS,
+        [[*row[:3], ", ".join(row[3]), *row[4:]] for row in rows],
+    )

@@ -1,0 +1,99 @@
+"""`guard tenant grant|revoke|list` and `guard review` as a bound reviewer login."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+from click.testing import CliRunner
+
+from guard.cli import main
+from tests.security.conftest import create_login
+
+REVIEWER = "guard_cli_reviewer"
+
+
+def _run(url: str, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--database-url", url, *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _seed(url: str) -> str:
+    """Companies 1 and 2 with a review item each, and a reviewer login; its URL."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B')")
+        admin.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'a'), (2, 2, 'b')"
+        )
+        admin.execute("SELECT guard.enqueue_review(1, 1, NULL, 'other')")
+        admin.execute("SELECT guard.enqueue_review(2, 2, NULL, 'other')")
+        create_login(admin, REVIEWER, "guard_reviewer")
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    params["user"] = REVIEWER
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+def test_grant_list_revoke(db_url: str) -> None:
+    _seed(db_url)
+    code, out, _ = _run(db_url, "tenant", "grant", REVIEWER, "1", "2")
+    assert code == 0
+    assert out.splitlines() == [
+        f"granted  {REVIEWER} -> company 1",
+        f"granted  {REVIEWER} -> company 2",
+    ]
+    code, out, _ = _run(db_url, "tenant", "grant", REVIEWER, "2")
+    assert (code, out.strip()) == (0, f"already granted  {REVIEWER} -> company 2")
+
+    code, out, _ = _run(db_url, "tenant", "list", "--json")
+    listed = json.loads(out)
+    assert [(b["role_name"], b["company_id"], b["company_name"], b["logins"]) for b in listed] == [
+        (REVIEWER, 1, "A", [REVIEWER]),
+        (REVIEWER, 2, "B", [REVIEWER]),
+    ]
+    code, out, _ = _run(db_url, "tenant", "list")
+    assert code == 0 and "Tenant bindings" in out and "role_name" in out
+
+    code, out, _ = _run(db_url, "tenant", "revoke", REVIEWER, "2", "3")
+    assert code == 0
+    assert out.splitlines() == [
+        f"revoked  {REVIEWER} -> company 2",
+        f"was not granted  {REVIEWER} -> company 3",
+    ]
+    code, out, _ = _run(db_url, "tenant", "list", "--json")
+    assert [b["company_id"] for b in json.loads(out)] == [1]
+
+
+def test_errors_are_one_line_and_change_nothing(db_url: str) -> None:
+    reviewer_url = _seed(db_url)
+    code, out, err = _run(db_url, "tenant", "grant", "no such role", "1")
+    assert (code, out, err) == (1, "", 'guard: error: role "no such role" does not exist\n')
+    # all or nothing: company 99 fails, so company 1 is not granted either
+    code, _, err = _run(db_url, "tenant", "grant", REVIEWER, "1", "99")
+    assert (code, err) == (1, "guard: error: company 99 does not exist\n")
+    code, out, _ = _run(db_url, "tenant", "list")
+    assert out.startswith("No tenant bindings")
+    # a reviewer cannot bind itself
+    code, _, err = _run(reviewer_url, "tenant", "grant", REVIEWER, "2")
+    assert code == 1 and err.startswith("guard: error: permission denied for function tenant_grant")
+    assert len(err.splitlines()) == 1 and "owner role" in err
+
+
+def test_review_as_a_bound_reviewer_records_its_login(db_url: str) -> None:
+    reviewer_url = _seed(db_url)
+    code, out, _ = _run(reviewer_url, "review", "claim", "--limit", "5", "--json")
+    assert (code, json.loads(out)) == (0, [])  # bound to nothing: nothing to claim
+    _run(db_url, "tenant", "grant", REVIEWER, "1")
+    code, out, _ = _run(reviewer_url, "review", "claim", "--limit", "5", "--actor", "ann", "--json")
+    claimed = json.loads(out)
+    assert [(i["company_id"], i["claimed_by"], i["claimed_by_role"]) for i in claimed] == [
+        (1, "ann", REVIEWER)
+    ]
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        other = admin.execute("SELECT id FROM guard.review_items WHERE company_id = 2").fetchone()
+    assert other is not None
+    code, _, err = _run(reviewer_url, "review", "dismiss", str(other[0]), "--note", "not mine")
+    assert code == 1 and "is not open" in err
+    code, out, _ = _run(
+        reviewer_url, "review", "resolve", str(claimed[0]["id"]), "--note", "done", "--json"
+    )
+    assert code == 0 and json.loads(out)[0]["closed_by_role"] == REVIEWER
