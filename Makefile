@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint pytest snapshot bench clean
+.PHONY: setup system-packages demo demo-stop test lint squawk pytest snapshot bench clean
 
 setup: system-packages $(STAMP)
 
@@ -44,9 +44,20 @@ lint: setup
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint sql migrations pgtests
+	$(MAKE) --no-print-directory squawk
 
-pytest: setup
-	$(BIN)/pytest
+# squawk: transactional migrations as one transaction each (how guard db runs them), the
+# `-- transactional: false` ones statement by statement; rollback files with their own config.
+FORWARD_MIGRATIONS := $(filter-out %.rollback.sql,$(wildcard migrations/*.sql))
+FORWARD_NOTX       := $(shell grep -l '^-- transactional: false' $(FORWARD_MIGRATIONS))
+FORWARD_TX         := $(filter-out $(FORWARD_NOTX),$(FORWARD_MIGRATIONS))
+
+squawk: setup
+	$(BIN)/squawk -c .squawk.toml --assume-in-transaction $(FORWARD_TX)
+	$(BIN)/squawk -c .squawk.toml $(FORWARD_NOTX)
+	$(BIN)/squawk -c .squawk-rollback.toml --assume-in-transaction \
+	  $(wildcard $(FORWARD_TX:.sql=.rollback.sql))
+	$(BIN)/squawk -c .squawk-rollback.toml $(wildcard $(FORWARD_NOTX:.sql=.rollback.sql))
 
 # After changing sql/: store the catalog snapshot that `guard db verify` compares against.
 snapshot: setup
