@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint squawk pytest snapshot bench clean
+.PHONY: setup system-packages demo demo-stop test lint squawk lock-table pytest snapshot bench clean
 
 setup: system-packages $(STAMP)
 
@@ -58,6 +58,10 @@ squawk: setup
 	$(BIN)/squawk -c .squawk-rollback.toml --assume-in-transaction \
 	  $(wildcard $(FORWARD_TX:.sql=.rollback.sql))
 	$(BIN)/squawk -c .squawk-rollback.toml $(wildcard $(FORWARD_NOTX:.sql=.rollback.sql))
+
+# After changing migrations/: the table of locks per migration in docs/dba.md (a test checks it).
+lock-table: setup
+	GUARD_WRITE_LOCK_TABLE=1 $(BIN)/pytest -q tests/db/test_lock_table.py
 
 # After changing sql/: store the catalog snapshot that `guard db verify` compares against.
 snapshot: setup
