@@ -74,6 +74,7 @@ bench: setup
 	$(BIN)/python -m bench.breaker
 	$(BIN)/python -m bench.detect
 	$(BIN)/python -m bench.validate
+	$(BIN)/python -m bench.online
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
