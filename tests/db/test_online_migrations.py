@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from guard.cli import main
 from guard.db.lock_retry import LockDeadlineExceeded, LockPolicy
 from guard.db.migrate import Migrator, OutOfOrderError
+from guard.db.validate import validate
 from guard.resources import migrations_dir
 
 # The first migration that locks the booking tables (constraints and triggers on calls).
@@ -237,3 +238,69 @@ def test_every_db_command_names_its_target_first(db_url: str, command: tuple[str
         f" database {params['dbname']}, role {params['user']}"
     )
     assert "s3cret" not in err
+
+
+def test_a_migration_cannot_lengthen_its_own_lock_timeout(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """The migrator owns the timeouts: a migration's own SET is overridden for what follows."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0950_own_timeouts.sql").write_text(
+        "SET LOCAL lock_timeout = '5s';\n\n"
+        "SET LOCAL statement_timeout = 0;\n\n"
+        "CREATE TABLE guard.seen_timeouts AS\n"
+        "SELECT current_setting('lock_timeout') AS lock_timeout,\n"
+        "    current_setting('statement_timeout') AS statement_timeout;\n"
+    )
+    (directory / "0950_own_timeouts.rollback.sql").write_text("DROP TABLE guard.seen_timeouts;\n")
+    policy = LockPolicy(lock_timeout_ms=150, max_lock_timeout_ms=150, statement_timeout_ms=7000)
+    with Migrator(empty_db_url, directory, lock_policy=policy) as migrator:
+        migrator.apply()
+    with psycopg.connect(empty_db_url) as conn:
+        seen = conn.execute("SELECT * FROM guard.seen_timeouts").fetchone()
+    assert seen == ("150ms", "7s")
+
+
+def test_validate_retries_its_exclusive_step_and_gives_up_naming_the_blocker(
+    empty_db_url: str,
+) -> None:
+    """SET NOT NULL on calls.direction needs ACCESS EXCLUSIVE: with a reader that never ends,
+    validate retries and then names the reader; VALIDATE CONSTRAINT (SHARE UPDATE EXCLUSIVE)
+    does not conflict with the reader and gets done meanwhile."""
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply()
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'a')")
+        # Back to the state of an adopted database before validate: old rows without a
+        # direction (written with the triggers bypassed, as an old application did), the CHECK
+        # NOT VALID and no NOT NULL.
+        conn.execute("ALTER TABLE public.calls ALTER COLUMN direction DROP NOT NULL")
+        conn.execute("ALTER TABLE public.calls DROP CONSTRAINT guard_calls_direction_check")
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "INSERT INTO public.calls (company_id, direction, customer_link_status)"
+            " SELECT 1, NULL, 'unlinked' FROM generate_series(1, 200)"
+        )
+        conn.execute(
+            "ALTER TABLE public.calls ADD CONSTRAINT guard_calls_direction_check"
+            " CHECK (direction IS NOT NULL AND direction IN ('inbound', 'outbound')) NOT VALID"
+        )
+    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=1.5)
+    progress: list[str] = []
+    with (
+        _reader_holding_calls(empty_db_url, "bi-dashboard") as reader,
+        pytest.raises(LockDeadlineExceeded) as raised,
+    ):
+        reader_pid = reader.info.backend_pid
+        validate(empty_db_url, progress=progress.append, lock_policy=policy)
+    message = str(raised.value)
+    assert message.startswith("setting calls.direction NOT NULL: gave up after")
+    assert f"blocked by pid {reader_pid} ('bi-dashboard'" in message
+    assert "validated  calls.guard_calls_direction_check" in progress
+    with psycopg.connect(empty_db_url) as conn:
+        not_null = conn.execute(
+            "SELECT attnotnull FROM pg_attribute"
+            " WHERE attrelid = 'public.calls'::regclass AND attname = 'direction'"
+        ).fetchone()
+    assert not_null == (False,)
