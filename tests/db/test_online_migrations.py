@@ -6,6 +6,8 @@ promise), never with a wall-clock target."""
 
 from __future__ import annotations
 
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -304,3 +306,34 @@ def test_validate_retries_its_exclusive_step_and_gives_up_naming_the_blocker(
             " WHERE attrelid = 'public.calls'::regclass AND attname = 'direction'"
         ).fetchone()
     assert not_null == (False,)
+
+
+def _rollback_on_a_terminal(url: str, answer: str) -> tuple[int, str]:
+    """`guard db rollback` with a real pseudo-terminal as stdin, answering the question."""
+    primary, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "guard.cli", "--database-url", url, "db", "rollback"],
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(primary, answer.encode() + b"\n")
+        _, err = process.communicate(timeout=60)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    return process.returncode, err
+
+
+def test_rollback_on_a_terminal_asks_and_no_means_nothing_changes(db_url: str) -> None:
+    newest = max(_applied(db_url))
+    code, err = _rollback_on_a_terminal(db_url, "n")
+    assert code == 1 and "Roll back and drop all of the above? [y/N]" in err
+    assert err.splitlines()[-1].endswith("guard: error: rollback cancelled; nothing was changed")
+    assert newest in _applied(db_url)
+
+    code, err = _rollback_on_a_terminal(db_url, "y")
+    assert code == 0, err
+    assert newest not in _applied(db_url)
