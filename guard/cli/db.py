@@ -166,11 +166,12 @@ def rollback(
         obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
     ) as migrator:
         _announce(migrator.conn)
-        plan = [m.id for m in migrator.rollback_plan(to, all_=all_)]
+        migrations = migrator.rollback_plan(to, all_=all_)
+        plan = [m.id for m in migrations]
         if not plan:
             click.echo("Nothing to roll back.")
             return
-        preview = migrator.preview_rollback(migrator.rollback_plan(to, all_=all_))
+        preview = migrator.preview_rollback(migrations)
         _show_preview(plan, preview)
         if not yes:
             if not sys.stdin.isatty():

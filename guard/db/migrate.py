@@ -231,11 +231,12 @@ class Migrator:
         with self._locked():
             pending = self._yoyo.to_apply(migrations)
             self._refuse_out_of_order(migrations, pending)
-            for migration in pending:
-                self._apply_one(migration)
-                done.append(migration.id)
-                if migration.id == to:
-                    break
+            with self._watching():
+                for migration in pending:
+                    self._apply_one(migration)
+                    done.append(migration.id)
+                    if migration.id == to:
+                        break
         return done
 
     def rollback(
@@ -252,9 +253,10 @@ class Migrator:
                     "the applied migrations changed since the preview; nothing was rolled back,"
                     " run the command again"
                 )
-            for migration in plan:
-                self._rollback_one(migration)
-                done.append(migration.id)
+            with self._watching():
+                for migration in plan:
+                    self._rollback_one(migration)
+                    done.append(migration.id)
         return done
 
     def rollback_plan(self, to: str | None = None, *, all_: bool = False) -> list[Any]:
@@ -307,8 +309,6 @@ class Migrator:
                     watch=self._watch,
                     progress=self.progress,
                 )
-        except psycopg.errors.LockNotAvailable:  # pragma: no cover - handled by the retries
-            raise
         except psycopg.Error as error:
             preview.error = first_line(error)
             return preview
