@@ -349,6 +349,13 @@ class Migrator:
                     self._run_statement_by_statement(migration, direction)
                     with self.conn.transaction():
                         bookkeeping(migration)
+        except psycopg.errors.QueryCanceled as error:
+            raise GuardError(
+                f"{failed.format(migration.id)}: {first_line(error)} (--statement-timeout"
+                f" {self.lock_policy.statement_timeout_ms} ms: a statement that holds a lock on a"
+                " table the application uses is meant to be instant; review it before raising"
+                " the timeout)"
+            ) from None
         except psycopg.Error as error:
             raise GuardError(f"{failed.format(migration.id)}: {first_line(error)}") from None
 

@@ -26,6 +26,7 @@ from guard.cli import main
 from guard.db.lock_retry import LockDeadlineExceeded, LockPolicy
 from guard.db.migrate import Migrator, OutOfOrderError
 from guard.db.validate import validate
+from guard.errors import GuardError
 from guard.resources import migrations_dir
 
 # The first migration that locks the booking tables (constraints and triggers on calls).
@@ -337,3 +338,22 @@ def test_rollback_on_a_terminal_asks_and_no_means_nothing_changes(db_url: str) -
     code, err = _rollback_on_a_terminal(db_url, "y")
     assert code == 0, err
     assert newest not in _applied(db_url)
+
+
+def test_statement_timeout_stops_a_slow_statement_and_nothing_is_applied(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0951_slow.sql").write_text(
+        "CREATE TABLE guard.slow_leftover (id int);\n\nSELECT pg_sleep(5);\n"
+    )
+    policy = LockPolicy(statement_timeout_ms=300)
+    with (
+        Migrator(empty_db_url, directory, lock_policy=policy) as migrator,
+        pytest.raises(GuardError, match=r"0951_slow failed .* statement timeout .* 300 ms"),
+    ):
+        migrator.apply()
+    assert "0951_slow" not in _applied(empty_db_url)
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT to_regclass('guard.slow_leftover')").fetchone() == (None,)
