@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint pytest snapshot bench clean
+.PHONY: setup system-packages demo demo-stop test lint squawk lock-table pytest snapshot bench clean
 
 setup: system-packages $(STAMP)
 
@@ -44,9 +44,24 @@ lint: setup
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint sql migrations pgtests
+	$(MAKE) --no-print-directory squawk
 
-pytest: setup
-	$(BIN)/pytest
+# squawk: transactional migrations as one transaction each (how guard db runs them), the
+# `-- transactional: false` ones statement by statement; rollback files with their own config.
+FORWARD_MIGRATIONS := $(filter-out %.rollback.sql,$(wildcard migrations/*.sql))
+FORWARD_NOTX       := $(shell grep -l '^-- transactional: false' $(FORWARD_MIGRATIONS))
+FORWARD_TX         := $(filter-out $(FORWARD_NOTX),$(FORWARD_MIGRATIONS))
+
+squawk: setup
+	$(BIN)/squawk -c .squawk.toml --assume-in-transaction $(FORWARD_TX)
+	$(BIN)/squawk -c .squawk.toml $(FORWARD_NOTX)
+	$(BIN)/squawk -c .squawk-rollback.toml --assume-in-transaction \
+	  $(wildcard $(FORWARD_TX:.sql=.rollback.sql))
+	$(BIN)/squawk -c .squawk-rollback.toml $(wildcard $(FORWARD_NOTX:.sql=.rollback.sql))
+
+# After changing migrations/: the table of locks per migration in docs/dba.md (a test checks it).
+lock-table: setup
+	GUARD_WRITE_LOCK_TABLE=1 $(BIN)/pytest -q tests/db/test_lock_table.py
 
 # After changing sql/: store the catalog snapshot that `guard db verify` compares against.
 snapshot: setup
@@ -62,6 +77,7 @@ bench: setup
 	$(BIN)/python -m bench.detect
 	$(BIN)/python -m bench.validate
 	$(BIN)/python -m bench.tenant_rls
+	$(BIN)/python -m bench.online
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,10 +1,8 @@
 -- The booking tables. On an empty database this creates them; on an application's existing
 -- database (adopted) it keeps every row and type as it is and only adds the columns that are
 -- missing. Adding a nullable column, or one with a constant default, is a catalog-only change in
--- PostgreSQL 11+: no table rewrite. lock_timeout keeps this migration from queueing behind a long
--- transaction while every other writer queues behind it.
-
-SET LOCAL lock_timeout = '5s';
+-- PostgreSQL 11+: no table rewrite. The locks it takes are brief; `guard db apply` takes them with
+-- short lock timeouts and retries, so writers never queue behind it for long (docs/dba.md).
 
 INSERT INTO guard.baseline_objects (table_name, created_by_guard)
 SELECT

@@ -5,8 +5,6 @@
 -- `guard db validate` (reconcile what is safe, then validate without blocking writes). On tables
 -- Booking Guard created itself, the end of this migration validates them right away.
 
-SET LOCAL lock_timeout = '5s';
-
 -- The invariant catalogue (DESIGN.md). stage: observe (detected), correct (corrected on write,
 -- constraints not yet validated on old rows), enforce (constraints validated).
 INSERT INTO guard.rules (

@@ -5,8 +5,6 @@
 --   new entry in every index. It applies to pages written from now on; no rewrite, a brief
 --   SHARE UPDATE EXCLUSIVE lock (also on an adopted table: see docs/dba.md).
 
-SET LOCAL lock_timeout = '5s';
-
 ALTER FUNCTION guard.refresh_call_flags(bigint[], bigint[], text, boolean) SET jit = off;
 
 ALTER FUNCTION guard.reconcile(boolean) SET jit = off;

@@ -1,13 +1,27 @@
-"""`guard db`: apply, roll back, inspect and verify the schema."""
+"""`guard db`: apply, roll back, inspect and verify the schema.
+
+Every command first prints the database it acts on (host, port, database, role; never a
+password) on stderr. Commands that take locks on the application's tables (apply, rollback,
+validate) do so with short lock timeouts and retries until --lock-deadline."""
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import click
+import psycopg
+from rich.console import Console
+from rich.table import Table
 
 from guard.cli.output import emit_json, emit_table
-from guard.db.migrate import Migrator
+from guard.db.connection import connect
+from guard.db.lock_retry import LockPolicy
+from guard.db.migrate import Migrator, RollbackPreview
 from guard.db.validate import validate as validate_database
 from guard.db.verify import unbound_logins
 from guard.db.verify import verify as verify_database
@@ -20,6 +34,76 @@ _MIGRATIONS_DIR = click.option(
     help="Migrations to use (default: the ones shipped with Booking Guard).",
 )
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, default_unit: str = "s") -> float:
+    """'15min', '90s', '250ms', '1h' or a bare number in `default_unit`, in seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise GuardError(f"not a duration: {text!r} (examples: 15min, 90s, 250ms)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or default_unit]
+
+
+def _lock_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--lock-deadline",
+            default="15min",
+            show_default=True,
+            help="Keep retrying a lock this long, then give up changing nothing.",
+        ),
+        click.option(
+            "--lock-timeout",
+            default="100ms",
+            show_default=True,
+            help="Longest one attempt waits for a lock (and so the application behind it).",
+        ),
+        click.option(
+            "--statement-timeout",
+            default="10s",
+            show_default=True,
+            help="Longest a statement holding a lock may run (it is meant to be instant).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _policy(lock_deadline: str, lock_timeout: str, statement_timeout: str) -> LockPolicy:
+    timeout_ms = round(parse_duration(lock_timeout, "ms") * 1000)
+    if timeout_ms < 1:
+        raise GuardError("--lock-timeout must be at least 1ms")
+    return LockPolicy(
+        lock_timeout_ms=timeout_ms,
+        max_lock_timeout_ms=timeout_ms,
+        deadline_s=parse_duration(lock_deadline),
+        statement_timeout_ms=round(parse_duration(statement_timeout) * 1000),
+    )
+
+
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def describe_target(conn: psycopg.Connection[Any]) -> str:
+    """Where a connection really went (libpq may have chosen from PG* variables or defaults)."""
+    info = conn.info
+    host = info.host
+    where = f"socket {host}" if host.startswith("/") else f"host {host}"
+    return f"target: {where}, port {info.port}, database {info.dbname}, role {info.user}"
+
+
+def _announce(conn: psycopg.Connection[Any]) -> None:
+    click.echo(describe_target(conn), err=True)
+
+
+def _announce_url(database_url: str | None) -> None:
+    with connect(database_url, application_name="guard db") as conn:
+        _announce(conn)
+
 
 @click.group()
 def db() -> None:
@@ -29,10 +113,24 @@ def db() -> None:
 @db.command()
 @click.option("--to", "to", metavar="ID", help="Stop after applying this migration.")
 @_MIGRATIONS_DIR
+@_lock_options
 @click.pass_obj
-def apply(obj: dict[str, str | None], to: str | None, migrations_dir: Path | None) -> None:
-    """Apply pending migrations (all, or up to and including ID)."""
-    with Migrator(obj["database_url"], migrations_dir) as migrator:
+def apply(
+    obj: dict[str, str | None],
+    to: str | None,
+    migrations_dir: Path | None,
+    lock_deadline: str,
+    lock_timeout: str,
+    statement_timeout: str,
+) -> None:
+    """Apply pending migrations in order (all, or up to and including ID).
+
+    A migration older than one already applied is refused."""
+    policy = _policy(lock_deadline, lock_timeout, statement_timeout)
+    with Migrator(
+        obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
+    ) as migrator:
+        _announce(migrator.conn)
         applied = migrator.apply(to)
     if not applied:
         click.echo("Nothing to apply: the database is up to date.")
@@ -43,20 +141,72 @@ def apply(obj: dict[str, str | None], to: str | None, migrations_dir: Path | Non
 @db.command()
 @click.option("--to", "to", metavar="ID", help="Roll back every migration after ID.")
 @click.option("--all", "all_", is_flag=True, help="Roll back every migration.")
+@click.option("--yes", is_flag=True, help="Do not ask (required without a terminal).")
 @_MIGRATIONS_DIR
+@_lock_options
 @click.pass_obj
 def rollback(
-    obj: dict[str, str | None], to: str | None, all_: bool, migrations_dir: Path | None
+    obj: dict[str, str | None],
+    to: str | None,
+    all_: bool,
+    yes: bool,
+    migrations_dir: Path | None,
+    lock_deadline: str,
+    lock_timeout: str,
+    statement_timeout: str,
 ) -> None:
-    """Roll back the newest migration (or down to ID, or all of them)."""
+    """Roll back the newest migration (or down to ID, or all of them).
+
+    Shows first what would be dropped (tables with their row counts, columns), found by running
+    the rollback in a transaction that is rolled back; then asks. Without a terminal, --yes is
+    required."""
     if to and all_:
         raise GuardError("--to and --all exclude each other")
-    with Migrator(obj["database_url"], migrations_dir) as migrator:
-        rolled_back = migrator.rollback(to, all_=all_)
-    if not rolled_back:
-        click.echo("Nothing to roll back.")
+    policy = _policy(lock_deadline, lock_timeout, statement_timeout)
+    with Migrator(
+        obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
+    ) as migrator:
+        _announce(migrator.conn)
+        migrations = migrator.rollback_plan(to, all_=all_)
+        plan = [m.id for m in migrations]
+        if not plan:
+            click.echo("Nothing to roll back.")
+            return
+        preview = migrator.preview_rollback(migrations)
+        _show_preview(plan, preview)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise GuardError(
+                    "not rolling back without confirmation: no terminal to ask on; read what it"
+                    " drops (above) and pass --yes. Nothing was changed"
+                )
+            if not click.confirm("Roll back and drop all of the above?", default=False, err=True):
+                raise GuardError("rollback cancelled; nothing was changed")
+        rolled_back = migrator.rollback(to, all_=all_, expected=plan)
     for migration_id in rolled_back:
         click.echo(f"rolled back  {migration_id}")
+
+
+def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
+    echo = _progress
+    echo(f"Rolls back {len(plan)} migration(s), newest first: {', '.join(plan)}")
+    if preview.tables:
+        echo("Drops these tables with every row in them:")
+        for name, rows in preview.tables:
+            echo(f"  {name}  ({rows:,} rows)")
+    if preview.columns:
+        echo("Drops these columns (and their values) from tables that stay:")
+        for column in preview.columns:
+            echo(f"  {column}")
+    if not preview.tables and not preview.columns and preview.error is None:
+        echo("Drops no table and no column (functions, triggers, views, constraints only).")
+    if preview.not_previewed:
+        echo(
+            "Not previewed (they cannot run in a transaction; they drop indexes): "
+            + ", ".join(preview.not_previewed)
+        )
+    if preview.error is not None:
+        echo(f"The preview stopped early ({preview.error}); it may drop more than listed.")
 
 
 @db.command()
@@ -64,8 +214,10 @@ def rollback(
 @_MIGRATIONS_DIR
 @click.pass_obj
 def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
-    """Applied, pending and edited migrations."""
+    """Applied and pending migrations: when and by which role each was applied, and whether its
+    file still matches the checksum recorded then."""
     with Migrator(obj["database_url"], migrations_dir) as migrator:
+        _announce(migrator.conn)
         states = migrator.states()
     if as_json:
         emit_json(
@@ -75,13 +227,26 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
                     "applied": s.applied,
                     "edited": s.edited,
                     "checksum_recorded": s.checksum_recorded,
+                    "checksum": s.checksum_state or None,
                     "in_directory": s.in_directory,
+                    "applied_at": s.applied_at.isoformat() if s.applied_at else None,
+                    "applied_by": s.applied_by,
                 }
                 for s in states
             ]
         )
         return
-    emit_table("Migrations", ["migration", "state"], [(s.id, s.label) for s in states])
+    table = Table(title="Migrations", title_justify="left")
+    table.add_column("migration", no_wrap=True)  # ids are what a DBA copies into --to
+    table.add_column("state")
+    table.add_column("applied (UTC)")
+    table.add_column("by")
+    for s in states:
+        when = (
+            s.applied_at.astimezone(UTC) if s.applied_at and s.applied_at.tzinfo else s.applied_at
+        )
+        table.add_row(s.id, s.label, f"{when:%Y-%m-%d %H:%M}" if when else "", s.applied_by or "")
+    Console(soft_wrap=True).print(table)
 
 
 @db.command()
@@ -90,6 +255,7 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 @click.pass_obj
 def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
     """Compare the database with the canonical definitions; exit 1 on any difference."""
+    _announce_url(obj["database_url"])
     differences = verify_database(obj["database_url"], migrations_dir)
     unbound = unbound_logins(obj["database_url"])
     if as_json:
@@ -122,17 +288,28 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 @db.command()
 @click.option("--batch-size", default=10_000, show_default=True, help="Calls per transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (progress goes to stderr).")
+@_lock_options
 @click.pass_obj
-def validate(obj: dict[str, str | None], batch_size: int, as_json: bool) -> None:
+def validate(
+    obj: dict[str, str | None],
+    batch_size: int,
+    as_json: bool,
+    lock_deadline: str,
+    lock_timeout: str,
+    statement_timeout: str,
+) -> None:
     """Reconcile old rows and validate the NOT VALID constraints without blocking writes.
 
     Exits 1 if a constraint stays NOT VALID because old rows still violate it."""
     if batch_size < 1:
         raise GuardError("--batch-size must be at least 1")
+    policy = _policy(lock_deadline, lock_timeout, statement_timeout)
+    _announce_url(obj["database_url"])
     report = validate_database(
         obj["database_url"],
         batch_size=batch_size,
         progress=lambda line: click.echo(line, err=as_json),
+        lock_policy=policy,
     )
     if as_json:
         emit_json(report.as_dict())

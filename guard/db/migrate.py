@@ -8,30 +8,66 @@ yoyo reads and orders the migrations; this module runs them. Differences from pl
   migrator's connection ends, so `kill -9` never leaves a lock behind. client_connection_check_
   interval makes the server notice a dead migrator even in the middle of a long statement.
 - A content checksum (sha256 of the migration and its rollback) per applied migration, so an
-  edited migration is reported by `status` and `verify`.
+  edited migration is reported by `status` and `verify`; who applied it and when.
+- Lock retries (guard.db.lock_retry): every statement runs with a short lock_timeout and the
+  migration's transaction is retried whole, with backoff, until --lock-deadline; application
+  writes never queue behind a waiting migration for longer than one attempt. Statements that
+  lock tables are meant to be instant: statement_timeout bounds them. A migration that sets
+  lock_timeout or statement_timeout itself is overridden after that statement (the migrator owns
+  both). Statements with CONCURRENTLY (in a `-- transactional: false` migration) block no writer
+  while they wait, so they wait as long as the deadline allows instead of being restarted.
+- Order: a migration older than one already applied is refused (plain `yoyo rollback -r` can
+  leave such a gap).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
+from yoyo.migrations import read_sql_migration
 
 from guard.db.connection import connect
+from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
 from guard.errors import GuardError, first_line
 from guard.resources import migrations_dir
 
 MIGRATION_TABLE = "_yoyo_migration"
 LOCK_NAME = "booking-guard:migrations"
+
+# A statement that changes the timeouts the migrator sets; they are set again after it.
+_TIMEOUT_SETTING = re.compile(r"\b(lock_timeout|statement_timeout)\b", re.IGNORECASE)
+_CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
+
+# Tables (and their columns) as a rollback preview compares them before and after.
+_TABLES = """
+SELECT c.oid::bigint, n.nspname::text, c.relname::text
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%'
+"""
+_COLUMNS = """
+SELECT a.attrelid::bigint, n.nspname::text, c.relname::text, a.attname::text
+FROM pg_attribute AS a
+JOIN pg_class AS c ON c.oid = a.attrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+"""
+
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -43,6 +79,18 @@ class MigrationState:
     edited: bool  # applied, and the file changed since
     checksum_recorded: bool
     in_directory: bool = True
+    applied_at: datetime | None = None
+    applied_by: str | None = None
+
+    @property
+    def checksum_state(self) -> str:
+        if not self.applied:
+            return ""
+        if not self.checksum_recorded:
+            return "not recorded"
+        if not self.in_directory:
+            return "file missing"
+        return "EDITED since" if self.edited else "matches"
 
     @property
     def label(self) -> str:
@@ -54,7 +102,7 @@ class MigrationState:
             return "applied, EDITED since"
         if not self.checksum_recorded:
             return "applied, no checksum"
-        return "applied"
+        return "applied, checksum ok"
 
 
 def checksum(migration_path: str | Path) -> str:
@@ -79,6 +127,20 @@ class _Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
         return self._supplied_connection
 
 
+@dataclass
+class RollbackPreview:
+    """What a rollback would drop, found by running it in a transaction that is rolled back."""
+
+    tables: list[tuple[str, int]] = field(default_factory=list)  # qualified name, rows
+    columns: list[str] = field(default_factory=list)  # schema.table.column on kept tables
+    not_previewed: list[str] = field(default_factory=list)  # non-transactional migrations
+    error: str | None = None
+
+
+class OutOfOrderError(GuardError):
+    """A pending migration is older than one already applied."""
+
+
 class Migrator:
     """Runs migrations against one database; use as a context manager."""
 
@@ -88,12 +150,20 @@ class Migrator:
         directory: Path | None = None,
         *,
         lock_timeout_s: float = 30.0,
+        lock_policy: LockPolicy | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.database_url = database_url
         self.directory = directory or migrations_dir()
-        self.lock_timeout_s = lock_timeout_s
+        self.lock_timeout_s = lock_timeout_s  # waiting for another migrator (advisory lock)
+        self.lock_policy = lock_policy or LockPolicy()
+        self.progress: Progress = progress or (lambda _line: None)
+        # Called inside a transactional migration's transaction just before it commits (tests and
+        # the lock table in docs/dba.md observe pg_locks there).
+        self.before_commit: Callable[[psycopg.Connection[Any], Any], None] | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._backend: Any = None
+        self._watch: BlockerWatch | None = None
 
     def __enter__(self) -> Migrator:
         self._conn = connect(self.database_url, autocommit=True, application_name="guard db")
@@ -121,14 +191,14 @@ class Migrator:
         return read_migrations(str(self.directory))
 
     def states(self) -> list[MigrationState]:
-        applied_ids = self._applied_ids()
+        applied_at = self._applied_at()
         recorded = self._recorded_checksums()
         states = []
         known = set()
         for migration in self.migrations():
             known.add(migration.id)
-            applied = migration.id in applied_ids
-            recorded_sum = recorded.get(migration.id)
+            applied = migration.id in applied_at
+            recorded_sum, when, who = recorded.get(migration.id, (None, None, None))
             states.append(
                 MigrationState(
                     id=migration.id,
@@ -137,10 +207,17 @@ class Migrator:
                     and recorded_sum is not None
                     and recorded_sum != checksum(migration.path),
                     checksum_recorded=recorded_sum is not None,
+                    applied_at=when or applied_at.get(migration.id),
+                    applied_by=who,
                 )
             )
-        for orphan in sorted(set(applied_ids) - known):
-            states.append(MigrationState(orphan, True, False, orphan in recorded, False))
+        for orphan in sorted(set(applied_at) - known):
+            _, when, who = recorded.get(orphan, (None, None, None))
+            states.append(
+                MigrationState(
+                    orphan, True, False, orphan in recorded, False, when or applied_at[orphan], who
+                )
+            )
         return states
 
     # -- changing ------------------------------------------------------------------------------
@@ -152,66 +229,245 @@ class Migrator:
             self._require_known(migrations, to)
         done: list[str] = []
         with self._locked():
-            for migration in self._yoyo.to_apply(migrations):
-                self._apply_one(migration)
-                done.append(migration.id)
-                if migration.id == to:
-                    break
+            pending = self._yoyo.to_apply(migrations)
+            self._refuse_out_of_order(migrations, pending)
+            with self._watching():
+                for migration in pending:
+                    self._apply_one(migration)
+                    done.append(migration.id)
+                    if migration.id == to:
+                        break
         return done
 
-    def rollback(self, to: str | None = None, *, all_: bool = False) -> list[str]:
-        """Roll back the newest migration, or down to (not including) `to`, or all of them."""
+    def rollback(
+        self, to: str | None = None, *, all_: bool = False, expected: list[str] | None = None
+    ) -> list[str]:
+        """Roll back the newest migration, or down to (not including) `to`, or all of them.
+
+        `expected`: the ids a preview showed; if the plan is no longer that, nothing is done."""
+        done: list[str] = []
+        with self._locked():
+            plan = self.rollback_plan(to, all_=all_)
+            if expected is not None and [m.id for m in plan] != expected:
+                raise GuardError(
+                    "the applied migrations changed since the preview; nothing was rolled back,"
+                    " run the command again"
+                )
+            with self._watching():
+                for migration in plan:
+                    self._rollback_one(migration)
+                    done.append(migration.id)
+        return done
+
+    def rollback_plan(self, to: str | None = None, *, all_: bool = False) -> list[Any]:
+        """The migrations a rollback would undo, newest first."""
         migrations = self.migrations()
         if to is not None:
             self._require_known(migrations, to)
-        done: list[str] = []
-        with self._locked():
-            for migration in self._yoyo.to_rollback(migrations):
-                if migration.id == to:
-                    break
-                self._rollback_one(migration)
-                done.append(migration.id)
-                if to is None and not all_:
-                    break
-        return done
+        if not self._yoyo_table_exists():
+            return []
+        plan = []
+        for migration in self._yoyo.to_rollback(migrations):
+            if migration.id == to:
+                break
+            plan.append(migration)
+            if to is None and not all_:
+                break
+        return plan
+
+    def preview_rollback(self, plan: list[Any]) -> RollbackPreview:
+        """Run the rollbacks of `plan` in one transaction that is always rolled back, and report
+        the tables (with their row counts) and columns that disappear. Non-transactional
+        rollbacks (DROP INDEX CONCURRENTLY) cannot run in a transaction; they are only named."""
+        preview = RollbackPreview()
+        runnable = []
+        for migration in plan:
+            migration.load()
+            if migration.use_transactions:
+                runnable.append(migration)
+            else:
+                preview.not_previewed.append(migration.id)
+
+        def attempt(lock_timeout_ms: int) -> tuple[set[Any], set[Any], set[Any], set[Any]]:
+            with self.conn.transaction(force_rollback=True):
+                self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
+                tables_before = set(self.conn.execute(_TABLES).fetchall())
+                columns_before = set(self.conn.execute(_COLUMNS).fetchall())
+                for migration in runnable:
+                    for statement in _statements(migration, "rollback"):
+                        self._execute(statement, lock_timeout_ms)
+                tables_after = set(self.conn.execute(_TABLES).fetchall())
+                columns_after = set(self.conn.execute(_COLUMNS).fetchall())
+            return tables_before, tables_after, columns_before, columns_after
+
+        try:
+            with self._watching():
+                before, after, columns_before, columns_after = run_with_lock_retries(
+                    attempt,
+                    what="rollback preview",
+                    policy=self.lock_policy,
+                    watch=self._watch,
+                    progress=self.progress,
+                )
+        except psycopg.Error as error:
+            preview.error = first_line(error)
+            return preview
+        kept_oids = {oid for oid, _, _ in after}
+        for oid, schema, name in sorted(before - after, key=lambda t: (t[1], t[2])):
+            if oid in kept_oids:
+                continue
+            row = self.conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
+            ).fetchone()
+            preview.tables.append((f"{schema}.{name}", int(row[0]) if row else 0))
+        for oid, schema, table, column in sorted(columns_before - columns_after):
+            if oid in kept_oids:
+                preview.columns.append(f"{schema}.{table}.{column}")
+        return preview
 
     # -- internals -----------------------------------------------------------------------------
 
     def _apply_one(self, migration: Any) -> None:
-        backend = self._yoyo
-        migration.load()
-        try:
-            if migration.use_transactions:
-                with backend.transaction():
-                    migration.process_steps(backend, "apply")
-                    self._mark(migration)
-            else:
-                # Runs statement by statement in autocommit; such migrations are written to be
-                # re-runnable after an interruption (see 0003_booking_indexes.sql).
-                migration.process_steps(backend, "apply")
-                with backend.transaction():
-                    self._mark(migration)
-        except psycopg.Error as error:
-            raise GuardError(
-                f"migration {migration.id} failed and was not applied: {first_line(error)}"
-            ) from None
+        self._run_one(migration, "apply")
 
     def _rollback_one(self, migration: Any) -> None:
-        backend = self._yoyo
+        self._run_one(migration, "rollback")
+
+    def _run_one(self, migration: Any, direction: str) -> None:
         migration.load()
+        failed = (
+            "migration {} failed and was not applied"
+            if direction == "apply"
+            else ("rollback of {} failed and was not applied")
+        )
+        bookkeeping = self._mark if direction == "apply" else self._unmark
         try:
-            if migration.use_transactions:
-                with backend.transaction():
-                    self._unmark(migration)
-                    migration.process_steps(backend, "rollback")
-            else:
-                migration.process_steps(backend, "rollback")
-                with backend.transaction():
-                    self._unmark(migration)
-        except psycopg.Error as error:
+            with self._watching():
+                if migration.use_transactions:
+                    self._run_transactional(migration, direction, bookkeeping)
+                else:
+                    self._run_statement_by_statement(migration, direction)
+                    with self.conn.transaction():
+                        bookkeeping(migration)
+        except psycopg.errors.QueryCanceled as error:
             raise GuardError(
-                f"rollback of {migration.id} failed and was not applied: {first_line(error)}"
+                f"{failed.format(migration.id)}: {first_line(error)} (--statement-timeout"
+                f" {self.lock_policy.statement_timeout_ms} ms: a statement that holds a lock on a"
+                " table the application uses is meant to be instant; review it before raising"
+                " the timeout)"
             ) from None
+        except psycopg.Error as error:
+            raise GuardError(f"{failed.format(migration.id)}: {first_line(error)}") from None
+
+    def _run_transactional(
+        self, migration: Any, direction: str, bookkeeping: Callable[[Any], None]
+    ) -> None:
+        """The whole migration and its bookkeeping in one transaction, retried whole when a
+        statement times out waiting for a lock."""
+        statements = _statements(migration, direction)
+
+        def attempt(lock_timeout_ms: int) -> None:
+            with self.conn.transaction():
+                self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
+                if direction == "rollback":
+                    bookkeeping(migration)
+                for statement in statements:
+                    self._execute(statement, lock_timeout_ms)
+                if direction == "apply":
+                    bookkeeping(migration)
+                if self.before_commit is not None:
+                    self.before_commit(self.conn, migration)
+
+        verb = "applying" if direction == "apply" else "rolling back"
+        run_with_lock_retries(
+            attempt,
+            what=f"{verb} {migration.id}",
+            policy=self.lock_policy,
+            watch=self._watch,
+            progress=self.progress,
+        )
+
+    def _run_statement_by_statement(self, migration: Any, direction: str) -> None:
+        """A `-- transactional: false` migration: each statement commits on its own and is
+        retried on its own (such migrations are written to be re-runnable after an
+        interruption, see 0003_booking_indexes.sql)."""
+        verb = "applying" if direction == "apply" else "rolling back"
+        started = time.monotonic()
+        try:
+            for number, statement in enumerate(_statements(migration, direction), start=1):
+                concurrent = bool(_CONCURRENTLY.search(statement))
+
+                def attempt(
+                    lock_timeout_ms: int, statement: str = statement, concurrent: bool = concurrent
+                ) -> None:
+                    if concurrent:
+                        # It waits for old transactions without blocking anyone; restarting it
+                        # would throw away a finished index build. It waits up to the deadline.
+                        left = self.lock_policy.deadline_s - (time.monotonic() - started)
+                        self._set_timeouts(max(1, int(left * 1000)), 0, local=False)
+                    else:
+                        self._set_timeouts(
+                            lock_timeout_ms, self.lock_policy.statement_timeout_ms, local=False
+                        )
+                    self.conn.execute(statement)
+
+                run_with_lock_retries(
+                    attempt,
+                    what=f"{verb} {migration.id} (statement {number}, earlier ones are"
+                    " committed; the migration is re-runnable)",
+                    policy=self.lock_policy,
+                    watch=self._watch,
+                    progress=self.progress,
+                )
+        finally:
+            if not self.conn.closed:
+                self.conn.execute("RESET lock_timeout")
+                self.conn.execute("RESET statement_timeout")
+
+    def _execute(self, statement: str, lock_timeout_ms: int) -> None:
+        self.conn.execute(statement)
+        if _TIMEOUT_SETTING.search(statement):
+            # The migration tried to set its own timeouts; the migrator's stay in force.
+            self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
+
+    def _set_timeouts(
+        self, lock_timeout_ms: int, statement_timeout_ms: int, *, local: bool = True
+    ) -> None:
+        self.conn.execute(
+            "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
+            (f"{lock_timeout_ms}ms", local, f"{statement_timeout_ms}ms", local),
+        )
+
+    @contextmanager
+    def _watching(self) -> Iterator[None]:
+        """A blocker watch for the duration of one command (opened once, reused)."""
+        if self._watch is not None:
+            yield
+            return
+        self._watch = BlockerWatch(self.database_url, self.conn.info.backend_pid)
+        try:
+            with self._watch:
+                yield
+        finally:
+            self._watch = None
+
+    def _refuse_out_of_order(self, migrations: Any, pending: Any) -> None:
+        order = [m.id for m in migrations]
+        applied = [order.index(i) for i in self._applied_at() if i in order]
+        if not applied:
+            return
+        newest = max(applied)
+        for migration in pending:
+            position = order.index(migration.id)
+            if position < newest:
+                before = f"--to {order[position - 1]}" if position > 0 else "--all"
+                raise OutOfOrderError(
+                    f"refusing to apply {migration.id} out of order: {order[newest]}, a later"
+                    f" migration, is already applied (a plain `yoyo rollback` can leave such a"
+                    f" gap). Later migrations were written expecting it first. To proceed: `guard"
+                    f" db rollback {before}` (undoes the later ones newest first), then `guard db"
+                    f" apply` applies everything in order"
+                )
 
     def _mark(self, migration: Any) -> None:
         self._yoyo.mark_one(migration, log=True)
@@ -290,19 +546,22 @@ class Migrator:
                 " it; run CREATE EXTENSION plpgsql as a superuser"
             )
 
-    def _applied_ids(self) -> list[str]:
+    def _applied_at(self) -> dict[str, datetime]:
+        """Applied migrations and when yoyo's bookkeeping says they were applied."""
         if not self._yoyo_table_exists():
-            return []
-        rows = self.conn.execute(f'SELECT migration_id FROM "{MIGRATION_TABLE}"').fetchall()
-        return [migration_id for (migration_id,) in rows]
+            return {}
+        rows = self.conn.execute(
+            f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
+        ).fetchall()
+        return dict(rows)
 
-    def _recorded_checksums(self) -> dict[str, str]:
+    def _recorded_checksums(self) -> dict[str, tuple[str, datetime, str]]:
         if not self._checksum_table_exists():
             return {}
         rows = self.conn.execute(
-            "SELECT migration_id, sha256 FROM guard.migration_checksums"
+            "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums"
         ).fetchall()
-        return dict(rows)
+        return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
 
     def _yoyo_table_exists(self) -> bool:
         row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATION_TABLE,)).fetchone()
@@ -318,3 +577,14 @@ class Migrator:
     def _require_known(migrations: Any, migration_id: str) -> None:
         if migration_id not in {m.id for m in migrations}:
             raise GuardError(f"unknown migration {migration_id!r}")
+
+
+def _statements(migration: Any, direction: str) -> list[str]:
+    """The SQL statements of a migration (or of its rollback file), as yoyo splits them."""
+    path = str(migration.path)
+    if not path.endswith(".sql"):
+        raise GuardError(f"migration {migration.id}: only SQL migrations are supported")
+    if direction == "rollback":
+        path = path.removesuffix(".sql") + ".rollback.sql"
+    _directives, _comment, statements = read_sql_migration(path)
+    return list(statements)

@@ -10,6 +10,9 @@ Guard's constraints arrived (they were added NOT VALID: new writes are checked, 
 3. Once the direction CHECK is valid, SET NOT NULL on calls.direction: PostgreSQL takes the valid
    CHECK as proof and skips the scan, so the exclusive lock is held for a moment only.
 4. Record each rule's stage (correct -> enforce) in guard.rules.
+
+Steps 2 and 3 take their locks with short lock timeouts, retried until the deadline
+(guard.db.lock_retry), so writers never queue behind them for longer than one attempt.
 """
 
 from __future__ import annotations
@@ -17,15 +20,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from guard.db.connection import connect
+from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
 from guard.errors import first_line
-
-LOCK_TIMEOUT = "5s"
 
 _PENDING_CONSTRAINTS = """
 SELECT t.relname, k.conname
@@ -70,19 +73,48 @@ def validate(
     *,
     batch_size: int = 10_000,
     progress: Callable[[str], None] = lambda _line: None,
+    lock_policy: LockPolicy | None = None,
 ) -> ValidationReport:
     report = ValidationReport()
+    policy = lock_policy or LockPolicy()
     with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
         _reconcile(conn, batch_size, progress, report)
-        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-        for table, constraint in conn.execute(_PENDING_CONSTRAINTS).fetchall():
-            report.constraints.append(_validate_one(conn, table, constraint))
-            result = report.constraints[-1]
-            progress(
-                f"{'validated' if result.validated else 'NOT VALID'}  {table}.{constraint}"
-                + (f": {result.detail}" if result.detail else "")
+        with BlockerWatch(database_url, conn.info.backend_pid) as watch:
+
+            def with_lock_retries(
+                what: str, statement_timeout_ms: int, work: Callable[[], Any]
+            ) -> Any:
+                def attempt(lock_timeout_ms: int) -> Any:
+                    conn.execute(
+                        "SELECT set_config('lock_timeout', %s, false),"
+                        " set_config('statement_timeout', %s, false)",
+                        (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
+                    )
+                    return work()
+
+                return run_with_lock_retries(
+                    attempt, what=what, policy=policy, watch=watch, progress=progress
+                )
+
+            for table, constraint in conn.execute(_PENDING_CONSTRAINTS).fetchall():
+                # The scan is long, but under SHARE UPDATE EXCLUSIVE: writes go on meanwhile.
+                result: ConstraintResult = with_lock_retries(
+                    f"validating {table}.{constraint}",
+                    0,
+                    partial(_validate_one, conn, table, constraint),
+                )
+                report.constraints.append(result)
+                progress(
+                    f"{'validated' if result.validated else 'NOT VALID'}  {table}.{constraint}"
+                    + (f": {result.detail}" if result.detail else "")
+                )
+            with_lock_retries(
+                "setting calls.direction NOT NULL",
+                policy.statement_timeout_ms,
+                lambda: _set_direction_not_null(conn),
             )
-        _set_direction_not_null(conn)
+        conn.execute("RESET lock_timeout")
+        conn.execute("RESET statement_timeout")
         conn.execute("SELECT guard.refresh_rule_stages()")
         report.stages = dict(
             conn.execute(
@@ -131,10 +163,6 @@ def _validate_one(conn: psycopg.Connection[Any], table: str, constraint: str) ->
     except (psycopg.errors.CheckViolation, psycopg.errors.ForeignKeyViolation) as error:
         return ConstraintResult(
             table, constraint, False, f"old rows violate it: {first_line(error)}"
-        )
-    except psycopg.errors.LockNotAvailable:
-        return ConstraintResult(
-            table, constraint, False, f"table busy (lock_timeout {LOCK_TIMEOUT}); run again"
         )
     return ConstraintResult(table, constraint, True)
 

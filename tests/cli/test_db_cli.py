@@ -15,8 +15,13 @@ from guard.resources import migrations_dir
 
 
 def _run(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr without the target line every `guard db` command prints
+    first (tests of that line read stderr themselves)."""
     result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    err = "".join(
+        line for line in result.stderr.splitlines(keepends=True) if not line.startswith("target: ")
+    )
+    return result.exit_code, result.stdout, err
 
 
 def test_apply_status_verify_on_an_empty_database(empty_db_url: str) -> None:
@@ -115,10 +120,10 @@ def test_unknown_migration_id(db_url: str) -> None:
 
 def test_rollback_then_status_shows_pending(db_url: str) -> None:
     newest = sorted(p.stem for p in migrations_dir().glob("*.sql") if ".rollback" not in p.name)[-1]
-    code, out, _ = _run("--database-url", db_url, "db", "rollback")
+    code, out, _ = _run("--database-url", db_url, "db", "rollback", "--yes")
     assert (code, out.strip()) == (0, f"rolled back  {newest}")
     code, out, _ = _run("--database-url", db_url, "db", "status")
-    assert re.search(rf"{newest}\s+│ pending", out)
+    assert re.search(rf"{newest}\s+│ pending\s+│", out)
 
 
 @pytest.fixture

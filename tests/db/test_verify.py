@@ -104,7 +104,7 @@ def test_edited_migration(pg_cluster_db_with_copied_migrations: tuple[str, Path]
     with Migrator(url, directory) as migrator:
         labels = {s.id: s.label for s in migrator.states()}
     assert labels["0004_guard_tables"] == "applied, EDITED since"
-    assert labels["0001_guard_schema"] == "applied"
+    assert labels["0001_guard_schema"] == "applied, checksum ok"
 
 
 def test_pending_migration_is_drift(pg_cluster_db_with_copied_migrations: tuple[str, Path]) -> None:

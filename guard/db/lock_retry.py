@@ -1,0 +1,212 @@
+"""Taking locks on tables a live application writes, without making the application wait.
+
+A statement that asks for a lock queues behind every transaction holding a conflicting one (a BI
+query reading `calls` for 25 s), and every later writer of that table queues behind the statement.
+With a long lock_timeout the application stalls for all of it. So each attempt waits at most a
+short lock_timeout (100 ms by default), gives up, releases everything it took (the whole
+transaction rolls back), sleeps with backoff and jitter, and tries again until a deadline. A
+writer then never waits longer than one attempt. GitLab's `with_lock_retries` is the model; unlike
+it, the per-attempt timeout does not grow by default, because the bound on the application's wait
+is the point (`max_lock_timeout_ms` allows growth for a table that is never quiet).
+
+While an attempt waits, a second connection watches who blocks it (pg_blocking_pids) so that a
+retry, and giving up, name the blocker: pid, application_name, role, for how long, on which
+relation.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+
+from guard.db.connection import connect
+from guard.errors import GuardError
+
+T = TypeVar("T")
+
+_BLOCKERS = """
+SELECT
+    b.pid,
+    coalesce(nullif(b.application_name, ''), 'no application_name'),
+    coalesce(b.usename::text, '?'),
+    coalesce(b.state, '?'),
+    extract(epoch FROM clock_timestamp() - coalesce(b.xact_start, b.query_start, b.backend_start)),
+    w.relation,
+    w.mode,
+    w.locktype
+FROM unnest(pg_blocking_pids(%(pid)s)) AS blocker (pid)
+JOIN pg_stat_activity AS b ON b.pid = blocker.pid
+LEFT JOIN LATERAL (
+    SELECT l.relation::regclass::text AS relation, l.mode, l.locktype
+    FROM pg_locks AS l
+    WHERE l.pid = %(pid)s AND NOT l.granted
+    LIMIT 1
+) AS w ON TRUE
+ORDER BY b.xact_start NULLS LAST
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class LockPolicy:
+    """How long one attempt may wait for a lock, how long to keep trying, how long instant DDL may
+    run."""
+
+    lock_timeout_ms: int = 100
+    max_lock_timeout_ms: int = 100  # > lock_timeout_ms: the timeout doubles every 10 attempts
+    deadline_s: float = 15 * 60
+    statement_timeout_ms: int = 10_000  # statements that take locks are meant to be instant
+    first_sleep_s: float = 0.05
+    max_sleep_s: float = 2.0
+
+    def timeout_for(self, attempt: int) -> int:
+        """lock_timeout of attempt number `attempt` (1-based)."""
+        grown: int = self.lock_timeout_ms * 2 ** ((attempt - 1) // 10)
+        return max(self.lock_timeout_ms, min(grown, self.max_lock_timeout_ms))
+
+    def sleep_for(self, attempt: int, rng: random.Random) -> float:
+        """Exponential backoff with jitter: half of the step is fixed, half random, so that two
+        migrators (or a migrator and a busy writer) do not fall into step."""
+        step = min(self.max_sleep_s, self.first_sleep_s * 1.5 ** (attempt - 1))
+        return step / 2 + rng.uniform(0, step / 2)
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """The session that held the lock an attempt waited for."""
+
+    pid: int
+    application_name: str
+    role: str
+    state: str
+    held_s: float
+    relation: str | None
+    mode: str | None
+    locktype: str | None
+
+    def describe(self) -> str:
+        wanted = (
+            f"{self.mode} on {self.relation}"
+            if self.relation
+            else f"{self.mode or 'a lock'} ({self.locktype or '?'})"
+        )
+        return (
+            f"waiting for {wanted}, blocked by pid {self.pid} ({self.application_name!r},"
+            f" role {self.role}, {self.state}, transaction open {self.held_s:.1f} s)"
+        )
+
+
+class LockDeadlineExceeded(GuardError):
+    """Every attempt timed out until the deadline; the work was rolled back."""
+
+
+class BlockerWatch:
+    """A second connection that samples who blocks one backend, while attempts run."""
+
+    def __init__(self, database_url: str | None, watched_pid: int) -> None:
+        self.database_url = database_url
+        self.watched_pid = watched_pid
+        self.last: Blocker | None = None
+        self._active = threading.Event()
+        self._stop = threading.Event()
+        self._attempt_started = 0.0
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __enter__(self) -> BlockerWatch:
+        self._conn = connect(
+            self.database_url, autocommit=True, application_name="guard db (lock watch)"
+        )
+        self._thread = threading.Thread(target=self._run, name="lock-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._active.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+
+    @contextmanager
+    def attempt(self) -> Iterator[None]:
+        self.last = None
+        self._attempt_started = time.monotonic()
+        self._active.set()
+        try:
+            yield
+        finally:
+            self._active.clear()
+
+    def _run(self) -> None:
+        assert self._conn is not None
+        while not self._stop.is_set():
+            self._active.wait()
+            if self._stop.is_set():
+                return
+            try:
+                row = self._conn.execute(_BLOCKERS, {"pid": self.watched_pid}).fetchone()
+            except psycopg.Error:
+                return  # the watch is a courtesy; the migration goes on without names
+            if row is not None:
+                self.last = Blocker(
+                    int(row[0]), row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7]
+                )
+            # Sample often while a short wait may be on; slowly once a long statement is running.
+            busy_for = time.monotonic() - self._attempt_started
+            time.sleep(0.02 if busy_for < 2 else 0.25)
+
+
+def run_with_lock_retries(
+    attempt: Callable[[int], T],
+    *,
+    what: str,
+    policy: LockPolicy,
+    watch: BlockerWatch | None,
+    progress: Callable[[str], None],
+    rng: random.Random | None = None,
+) -> T:
+    """Call `attempt(lock_timeout_ms)` until it does not fail on a lock timeout, or the deadline.
+
+    `attempt` must leave nothing behind when it raises (one transaction, rolled back). Giving up
+    raises LockDeadlineExceeded naming the last blocker seen."""
+    rng = rng or random.Random()  # noqa: S311 - jitter, not security
+    started = time.monotonic()
+    last_report = started
+    blocker: Blocker | None = None
+    number = 0
+    while True:
+        number += 1
+        timeout_ms = policy.timeout_for(number)
+        try:
+            if watch is None:
+                return attempt(timeout_ms)
+            with watch.attempt():
+                return attempt(timeout_ms)
+        except psycopg.errors.LockNotAvailable:
+            if watch is not None and watch.last is not None:
+                blocker = watch.last
+        waited = time.monotonic() - started
+        pause = policy.sleep_for(number, rng)
+        who = blocker.describe() if blocker else "blocker not seen (it let go at once)"
+        if waited + pause > policy.deadline_s:
+            raise LockDeadlineExceeded(
+                f"{what}: gave up after {number} attempts in {waited:.1f} s (--lock-deadline"
+                f" {policy.deadline_s:g} s); nothing of it was changed; last {who}"
+            )
+        now = time.monotonic()
+        if number == 1 or now - last_report >= 5:
+            last_report = now
+            progress(
+                f"{what}: attempt {number} timed out after {timeout_ms} ms, {who};"
+                f" retrying for up to {policy.deadline_s - waited:.0f} s more"
+            )
+        time.sleep(pause)
