@@ -7,14 +7,16 @@
 -- (check_booking_outcome_unknown). New table, new functions; guard.review_items is rewritten
 -- (see below); guard.reconcile and guard.apply_grants are replaced.
 
-SET LOCAL lock_timeout = '5s';
-
 -- guard.review_items: a booking whose outcome is unknown is a review reason of its own, before
 -- every other (priority 0). A generated column's expression cannot be altered in PostgreSQL 15:
 -- the column is dropped and added again (its index with it), which rewrites the table under an
--- ACCESS EXCLUSIVE lock; the review queue is small.
+-- ACCESS EXCLUSIVE lock; the review queue is small (open items and recent history), so the
+-- rewrite, the re-checked CHECK (a superset of the old one: every row passes) and the index build
+-- hold it for milliseconds, under the migrator's lock_timeout and retries.
 ALTER TABLE guard.review_items
+-- squawk-ignore ban-drop-constraint
 DROP CONSTRAINT review_items_reason_check,
+-- squawk-ignore constraint-missing-not-valid
 ADD CONSTRAINT review_items_reason_check CHECK (
     reason IN (
         'validation_failure', 'calendar_booking_failure', 'customer_creation_failure',
@@ -22,8 +24,10 @@ ADD CONSTRAINT review_items_reason_check CHECK (
     )
 );
 
+-- squawk-ignore ban-drop-column
 ALTER TABLE guard.review_items DROP COLUMN priority;
 
+-- squawk-ignore adding-field-with-default
 ALTER TABLE guard.review_items ADD COLUMN priority smallint GENERATED ALWAYS AS (
     CASE reason
         WHEN 'booking_outcome_unknown' THEN 0
@@ -35,6 +39,7 @@ ALTER TABLE guard.review_items ADD COLUMN priority smallint GENERATED ALWAYS AS 
     END
 ) STORED;
 
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX review_items_queue_idx ON guard.review_items (priority, created_at)
 WHERE status = 'open';
 

@@ -8,8 +8,6 @@
 -- - refresh_call_flags keeps the updated_at of a phantom booking it corrects, so reconciling
 --   (guard db validate) no longer restarts its grace period.
 
-SET LOCAL lock_timeout = '5s';
-
 -- Every rule for one call, right now: what application code calls after a booking (the
 -- original design's checkCall). Opens, bumps and resolves that call's alerts like detect does.
 -- SECURITY DEFINER: the application calls it and may not write alerts itself (run_detection

@@ -3,8 +3,6 @@
 -- and delivered while it scans. Rows written before the CHECK existed were wrapped by that
 -- migration; any that slipped in between are wrapped here first (the CHECK refuses new ones).
 
-SET LOCAL lock_timeout = '5s';
-
 UPDATE guard.alerts AS a SET details = jsonb_build_object('context', a.details)
 WHERE jsonb_typeof(a.details) IS DISTINCT FROM 'object';
 
