@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from guard.breaker.circuit import ControlUnavailableError
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.persistence import write_transitions
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, RedisStore, make_client
@@ -33,10 +34,6 @@ class UnknownCircuitError(LookupError):
     def __init__(self, key: str) -> None:
         super().__init__(f"unknown circuit key {key!r} (see `guard breaker list`)")
         self.key = key
-
-
-class ControlUnavailableError(RuntimeError):
-    """Neither Redis nor PostgreSQL could be used for an operation that needs them."""
 
 
 @dataclass
