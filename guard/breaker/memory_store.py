@@ -236,6 +236,8 @@ class MemoryStore:
                 "f": c.failures,
                 "s": c.successes,
                 "oa": c.opened_at_ms,
+                "pu": c.probe_until_ms,
+                "ps": c.probe_seq,
                 "ca": c.changed_at_ms,
                 "now": self._clock(),
             }
