@@ -100,6 +100,15 @@ BEGIN
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, app_role);
     END LOOP;
+    -- Breaker write-behind: the application's breakers persist their transitions through this
+    -- SECURITY DEFINER function (they may not write guard.breaker_* themselves). Looked up with
+    -- to_regprocedure because the canonical build runs apply_grants before the function exists
+    -- (sql/manifest.d/90-breaker.txt runs it again afterwards).
+    IF to_regprocedure('guard.record_breaker_transitions(jsonb)') IS NOT NULL THEN
+        EXECUTE format(
+            'GRANT EXECUTE ON FUNCTION guard.record_breaker_transitions(jsonb) TO %I', app_role
+        );
+    END IF;
 
     -- Reporting and reviewer: read-only, the BI views and, because those views are
     -- security_invoker, the tables behind them (row-level security limits both to their tenant);

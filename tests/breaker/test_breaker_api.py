@@ -71,7 +71,7 @@ def test_generator_functions_are_refused_at_decoration(make_breaker):
         yield 1
 
     for fn in (slots, async_slots):
-        with pytest.raises(TypeError, match="generator function.*breaker.guard"):
+        with pytest.raises(TypeError, match=r"generator function.*breaker\.guard"):
             breaker(fn)
     # Passed to call(), the generator is refused too and nothing is counted.
     with pytest.raises(TypeError, match="generator"):

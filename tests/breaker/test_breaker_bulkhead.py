@@ -7,6 +7,7 @@ Redis and one ``Backend`` (one process), as the circuits of a ``BreakerRegistry`
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -91,10 +92,8 @@ def backend(redis_url: str) -> Iterator[Backend]:
 
 def _hang(breaker: CircuitBreaker, dependency: Dependency, calls: int) -> list[threading.Thread]:
     def one() -> None:
-        try:
+        with contextlib.suppress(GuardedCallTimeout, CircuitOpenError):
             breaker.call(dependency.get, "/hang")
-        except (GuardedCallTimeout, CircuitOpenError):
-            pass
 
     threads = [threading.Thread(target=one, daemon=True) for _ in range(calls)]
     for thread in threads:

@@ -121,7 +121,8 @@ def test_lua_and_memory_store_decide_alike(redis_client, config, steps):
     )
     clock[0] = pair.now
     admitted: list[tuple[int, int]] = []  # (generation, probe_seq) of calls not yet recorded
-    for step in steps:
+    for generated in steps:
+        step = generated
         if step[0] == "call":
             # An admission, then (if admitted) the outcome of that very call.
             in_redis = pair.redis_store.acquire(pair.args, config, 0)

@@ -30,7 +30,7 @@ def test_two_processes_with_different_configs_agree_on_the_circuit(redis_url, ke
     # The first writer: threshold 2, cooldown 30 s. The second: threshold 5, cooldown 0.3 s.
     first = _start(redis_url, key, 2, 30.0)
     second = _start(redis_url, key, 5, 0.3)
-    for process, go, _check, out in (first, second):
+    for _process, go, _check, out in (first, second):
         go.set()
         assert out.get(timeout=60) == "ready"
     reports = []

@@ -12,6 +12,7 @@ import psycopg
 EXPECTED_DEFINERS = {
     "guard.check_call(bigint)",
     "guard.correct_call_writes(bigint[],text)",
+    "guard.record_breaker_transitions(jsonb)",
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],bigint[],text,boolean)",
     "guard.rollback_booking(bigint,text,jsonb)",
