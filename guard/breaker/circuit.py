@@ -257,8 +257,9 @@ class CircuitBreaker:
         self.rejected_open = 0
         self.rejected_bulkhead = 0
         self.rejected_store_unavailable = 0
+        self.config_divergences = 0
         self._rules_checked = not backend.uses_redis
-        self._metric_open = telemetry.REJECTIONS.labels(self.key, "open")
+        telemetry.COLLECTOR.track(self)
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -391,7 +392,6 @@ class CircuitBreaker:
     def _reject(self, state: State, retry_after: float | None) -> None:
         with self._counter_lock:
             self.rejected_open += 1
-        self._metric_open.inc()
         if self._has_listeners():
             self._emit(self._event(EventKind.REJECTED, state=state))
         raise CircuitOpenError(self.key, state, retry_after)
@@ -399,7 +399,6 @@ class CircuitBreaker:
     def _bulkhead_full(self) -> None:
         with self._counter_lock:
             self.rejected_bulkhead += 1
-        telemetry.REJECTIONS.labels(self.key, "bulkhead").inc()
         state = self._known.state if self._known else _CLOSED
         if self._has_listeners():
             self._emit(self._event(EventKind.BULKHEAD_FULL, state=state))
@@ -485,7 +484,6 @@ class CircuitBreaker:
             return _UNCOUNTED
         with self._counter_lock:
             self.rejected_store_unavailable += 1
-        telemetry.REJECTIONS.labels(self.key, "store_unavailable").inc()
         if self._has_listeners():
             self._emit(self._event(EventKind.REJECTED, state=State.OPEN, shared=False))
         raise StoreUnavailableError(self.key, State.OPEN, self.backend.health.retry_interval)
@@ -496,7 +494,8 @@ class CircuitBreaker:
         mine = self.config.shared_rules
         if stored is None or stored == mine:
             return
-        telemetry.CONFIG_DIVERGENCES.labels(self.key).inc()
+        with self._counter_lock:
+            self.config_divergences += 1
         log.warning(
             "circuit %s: this process is configured with failure_threshold=%d, "
             "success_threshold=%d, cooldown=%gs but the circuit stores %d, %d, %gs; the stored "

@@ -82,7 +82,7 @@ def configured_worker(
     circuit as it sees it, and the divergence it was told about (log line and metric)."""
     import logging
 
-    from guard.breaker.telemetry import CONFIG_DIVERGENCES
+    from prometheus_client import REGISTRY
 
     warnings: list[str] = []
 
@@ -133,6 +133,8 @@ def configured_worker(
             "generation": snapshot.generation,
             "rules": tuple(snapshot.rules) if snapshot.rules else None,
             "warnings": [w for w in warnings if "stored" in w],
-            "divergences": CONFIG_DIVERGENCES.labels(key)._value.get(),
+            "divergences": REGISTRY.get_sample_value(
+                "guard_breaker_config_divergences_total", {"key": key}
+            ),
         }
     )
