@@ -44,9 +44,10 @@ local NAMES = {'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'd
 
 CLOCK_FUNCTION
 
--- ft, nt, cd: the caller's failure threshold, success threshold and cooldown, stored only when
--- the circuit has no rules yet.
-local function load(known_gen, now, ft, nt, cd)
+-- ft, nt, cd: the caller's failure threshold, success threshold and cooldown, used when the
+-- circuit has no rules yet and then stored, unless keep_rules_unset (a manual action: an
+-- operator's tool must not become the "first writer" of an application's rules).
+local function load(known_gen, now, ft, nt, cd, keep_rules_unset)
   local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd')
   local c
   if not v[1] then
@@ -61,7 +62,9 @@ local function load(known_gen, now, ft, nt, cd)
     c.ft, c.nt, c.cd = tonumber(v[8]), tonumber(v[9]), tonumber(v[10])
   else
     c.ft, c.nt, c.cd = ft, nt, cd
-    redis.call('HSET', H, 'cft', ft, 'cst', nt, 'ccd', cd)
+    if not keep_rules_unset then
+      redis.call('HSET', H, 'cft', ft, 'cst', nt, 'ccd', cd)
+    end
   end
   return c
 end
@@ -205,7 +208,7 @@ _CONTROL = (
     + """
 local known = tonumber(ARGV[6])
 local now = now_ms()
-local c = load(known, now, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[7]))
+local c = load(known, now, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[7]), true)
 if c.g < known then c.g = known end
 local from = move(c, tonumber(ARGV[1]), ARGV[2], now, ARGV[3], ARGV[4], ARGV[5])
 return reply(1, c, now, from, ARGV[2])

@@ -40,10 +40,14 @@ class _Circuit:
     rules: SharedRules | None = None
     changed_at_ms: int = 0
 
-    def rules_for(self, cfg: BreakerConfig) -> SharedRules:
+    def rules_for(self, cfg: BreakerConfig, store: bool = True) -> SharedRules:
+        """The stored rules; without any, the caller's (stored unless ``store`` is False: a
+        manual action does not make its caller the circuit's first writer, as in Redis)."""
         rules = self.rules
         if rules is None:
-            rules = self.rules = cfg.shared_rules
+            rules = cfg.shared_rules
+            if store:
+                self.rules = rules
         return rules
 
     def update_hot(self) -> None:
@@ -124,8 +128,9 @@ class MemoryStore:
         now: int,
         moved: tuple[int, int, int] | None,
         reason: str,
+        store_rules: bool = True,
     ) -> Reply:
-        cooldown = c.rules_for(cfg).cooldown_ms
+        cooldown = c.rules_for(cfg, store_rules).cooldown_ms
         open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
         # The reply of a transition carries the counts that caused it (for the event record).
         from_state, failures, successes = moved or (-1, c.failures, c.successes)
@@ -211,7 +216,7 @@ class MemoryStore:
             c = self._get(key)
             now = self._clock()
             moved = self._move(c, target, now)
-            return self._reply(1, c, cfg, now, moved, reason)
+            return self._reply(1, c, cfg, now, moved, reason, store_rules=False)
 
     def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
         """Store ``rules`` with the circuit; returns the previous ones (None if none)."""

@@ -265,3 +265,18 @@ def test_open_mode_follows_redis_again_when_it_is_back(redis_server, key):
         EventKind.REDIS_RESTORED,
     ]
     backend.close()
+
+
+def test_a_manual_action_does_not_become_the_first_writer_of_the_rules(make_breaker):
+    """An operator's action on a circuit with no rules yet leaves them to the application's
+    first decision (the operator's defaults are not the circuit's rules)."""
+    operator = make_breaker(CONFIG)
+    operator.force_open("before the rollout")
+    assert operator.snapshot().rules is None
+    app = make_breaker(BreakerConfig(**{**_fields(CONFIG), "failure_threshold": 1}))
+    app.reset("rollout")
+    with pytest.raises(ConnectionError):
+        app.call(Dependency().fail)
+    snapshot = app.snapshot()
+    assert snapshot.state is State.OPEN and snapshot.rules is not None
+    assert snapshot.rules.failure_threshold == 1
