@@ -67,8 +67,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
-from guard.breaker.lua import hash_key as lua_hash_key
-from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, decode_hash, stored_rules
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, stored_rules
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
@@ -774,18 +773,13 @@ class CircuitBreaker:
         """The circuit as the store has it now (one Redis round trip, or the memory store), with
         this process's counters. Raises ``ControlUnavailableError`` when Redis cannot be read."""
         if self.backend.uses_redis:
-            store = self.backend.sync_store
             try:
-                pipe = store.client.pipeline(transaction=False)
-                pipe.hgetall(lua_hash_key(self.key))
-                pipe.time()
-                raw, (seconds, micros) = pipe.execute()
+                raw, now_ms = self.backend.sync_store.read_with_time(self.key)
             except REDIS_DOWN_ERRORS as error:
                 raise ControlUnavailableError(
                     f"breaker state of {self.key} unreachable ({type(error).__name__})"
                 ) from None
-            fields = {name: int(value) for name, value in decode_hash(raw).items()}
-            now_ms = int(seconds) * 1000 + int(micros) // 1000
+            fields = {name: int(value) for name, value in raw.items()}
             return self._snapshot(fields, now_ms, "redis", _ms_to_datetime)
         fields_or_none = self.backend.memory.read(self.key)
         fields = dict(fields_or_none) if fields_or_none else {}

@@ -189,9 +189,8 @@ class BreakerAdmin:
         views: dict[str, CircuitView] = {}
         errors: list[str] = []
         try:
-            now_ms = self.redis.time_ms()
             for key in self.redis.circuit_keys():
-                raw = self.redis.read(key)
+                raw, now_ms = self.redis.read_with_time(key)
                 if raw:
                     views[key] = self._view_from_redis(key, raw, now_ms)
         except REDIS_DOWN_ERRORS as error:
@@ -211,9 +210,9 @@ class BreakerAdmin:
         view: CircuitView | None = None
         redis_events: list[dict[str, Any]] = []
         try:
-            raw = self.redis.read(key)
+            raw, now_ms = self.redis.read_with_time(key)
             if raw:
-                view = self._view_from_redis(key, raw, self.redis.time_ms())
+                view = self._view_from_redis(key, raw, now_ms)
                 redis_events = self.redis.events(key, events)
         except REDIS_DOWN_ERRORS:
             pass

@@ -127,6 +127,7 @@ class Scripts:
 
 SCRIPTS = Scripts.build()
 CONFIGURE = _Script.of(lua.CONFIGURE)
+READ = _Script.of(lua.READ)
 
 
 _REPLY_CACHE: dict[bytes, Reply] = {}
@@ -345,14 +346,22 @@ class RedisStore:
         )
         return self._run(self.scripts.control, args.keys, control_args)
 
+    def _eval(self, script: _Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
+        try:
+            return self.client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self.client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+
+    def read_with_time(self, key: str) -> tuple[dict[str, str], int]:
+        """The circuit's hash and the Redis ``TIME`` (ms) of the node holding it."""
+        seconds, micros, flat = self._eval(READ, (lua.hash_key(key),), ())
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        return decode_hash(raw), int(seconds) * 1000 + int(micros) // 1000
+
     def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
         """Store ``rules`` with the circuit; returns the rules it had before (None if none)."""
-        keys = (lua.hash_key(key),)
         values = (rules.failure_threshold, rules.success_threshold, rules.cooldown_ms)
-        try:
-            raw = self.client.execute_command("EVALSHA", CONFIGURE.sha, 1, *keys, *values)
-        except NoScriptError:
-            raw = self.client.execute_command("EVAL", CONFIGURE.source, 1, *keys, *values)
+        raw = self._eval(CONFIGURE, (lua.hash_key(key),), values)
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         if not text:
             return None
@@ -362,11 +371,6 @@ class RedisStore:
     def rules(self, key: str) -> SharedRules | None:
         raw = self.client.hmget(lua.hash_key(key), "cft", "cst", "ccd")
         return stored_rules(decode_hash(dict(zip(("cft", "cst", "ccd"), raw, strict=True))))
-
-    def time_ms(self) -> int:
-        """Redis ``TIME`` in ms: the clock of every decision."""
-        seconds, micros = self.client.time()
-        return int(seconds) * 1000 + int(micros) // 1000
 
     def read(self, key: str) -> dict[str, str]:
         return decode_hash(self.client.hgetall(lua.hash_key(key)))
