@@ -103,8 +103,8 @@ SELECT is(
         SELECT count(*)::int FROM pg_proc
         WHERE pronamespace = 'guard'::regnamespace AND prosecdef
     ),
-    6,
-    'six functions are SECURITY DEFINER'
+    7,
+    'seven functions are SECURITY DEFINER'
 );
 SELECT ok(
     NOT has_function_privilege(guard.role('reporting'), 'guard.rollback_booking(bigint, text, jsonb)', 'EXECUTE'),
