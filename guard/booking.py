@@ -1,45 +1,73 @@
 """The guarded booking path: the one function an application calls to book an appointment.
 
     outcome = book_appointment(conn, call_id=call.id, service_id=service.id,
-                               book=lambda: calendar.book(slot), breakers=breakers)
+                               book=lambda key: calendar.book(slot, idempotency_key=key),
+                               breakers=breakers)
 
-1. Bookings for one call are serialised by a session advisory lock (held across the calendar
-   call, with no transaction open): two bookings for the same call at once end in one booking.
-   A call that already has an active appointment is not booked again.
-2. The calendar is called under the service's circuit breaker (appointment_booking:service:{id})
-   and the retry policy. An open circuit: the booking is queued for manual processing (the call
-   is marked, a review item and an alert are raised) and the outcome says so.
+1. A booking attempt is journaled first (guard.begin_booking_attempt) and committed durably
+   (synchronous_commit on for that commit) BEFORE the calendar is called: the call, service, a
+   fresh idempotency key, state calling, who and when. A call that already has an active
+   appointment is not booked again (ALREADY_BOOKED, with that booking); a call whose earlier
+   attempt is still calling is refused (IN_PROGRESS, after waiting up to `wait_seconds` for it),
+   and one whose earlier attempt timed out unsettled is refused too (OUTCOME_UNKNOWN), because a
+   new key would let the calendar book it twice.
+2. The calendar is called with the idempotency key, under the service's circuit breaker
+   (appointment_booking:service:{id}) and the retry policy: every retry sends the same key, so a
+   calendar that honours idempotency keys books once. An open circuit, or a calendar that fails
+   after its retries: the attempt is closed as failed and the call rolled back and queued for
+   review (guard.fail_booking_attempt -> guard.rollback_booking), in one transaction.
 3. One transaction records the appointment and the booking uid on the call, validates it
-   (guard.validate_booking) and commits. A failed validation rolls that transaction back; the
-   failure is recorded, and guard.rollback_booking marks the call and queues a review item.
+   (guard.validate_booking) and closes the attempt as booked (guard.complete_booking_attempt).
+   A failed validation rolls that transaction back and takes the failure path of step 2.
+4. When the database goes away after the calendar answered (restart, failover, a lost
+   connection), the attempt stays calling in the journal: the application gets the original
+   exception, and `recover_attempts` (or the reconcile job, after booking_attempt_timeout_seconds,
+   as a review item booking_outcome_unknown) settles it.
+
+The application sees a BookingOutcome or the original exception, never an error raised while
+cleaning up after it. No lock outlives a statement: a session advisory lock died with its
+connection and its unlock in a `finally` hid the real error; the journal row (and its unique index
+of unsettled attempts per call) is what serialises bookings of one call now.
+
+The calendar callable takes the idempotency key: `book(key) -> CalendarBooking`. A callable that
+takes no argument is still accepted (the attempt is journaled and recoverable alike), but the
+calendar then cannot recognise a retried request: pass the key on.
+
 The async twin takes a psycopg AsyncConnection and an async callable; the steps are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from guard.breaker import BreakerRegistry, CircuitOpenError
-from guard.errors import GuardError
+from guard.errors import GuardError, first_line
 from guard.retry import Retry, RetryPolicy
 
-_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('booking-guard:booking:' || %s, 0))"
-_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('booking-guard:booking:' || %s, 0))"
-_CALL = (
-    "SELECT c.company_id, c.customer_id, EXISTS (SELECT FROM public.appointments AS a"
-    " WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.deleted_at IS NULL"
-    " AND a.status IS DISTINCT FROM 'cancelled') FROM public.calls AS c WHERE c.id = %s"
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+# The attempt must survive a crash of the server before the calendar is asked, whatever the
+# server's synchronous_commit: set_config(..., TRUE) lasts for this transaction's commit only.
+_BEGIN = (
+    "SELECT b.outcome, b.attempt_id, b.idempotency_key, b.appointment_id, b.booking_uid,"
+    " c.company_id, c.customer_id"
+    " FROM set_config('synchronous_commit', 'on', TRUE) AS durable,"
+    " guard.begin_booking_attempt(%s, %s) AS b, public.calls AS c WHERE c.id = %s"
 )
 _RECORD = (
     "INSERT INTO public.appointments (company_id, call_id, customer_id, service_id,"
@@ -51,9 +79,21 @@ _MARK_CALL = (
     " updated_at = now() WHERE id = %s"
 )
 _VALIDATE = "SELECT ok, reason, details, latency_ms FROM guard.validate_booking(%s, %s, %s)"
+_COMPLETE = "SELECT guard.complete_booking_attempt(%s, %s, %s)"
 _RECORD_FAILED_VALIDATION = "SELECT guard.record_validation(%s, %s, %s, FALSE, %s, %s)"
-_ROLLBACK = "SELECT guard.rollback_booking(%s, %s, %s)"
+_FAIL = "SELECT guard.fail_booking_attempt(%s, %s, %s)"
+_UNSETTLED = (
+    "SELECT attempt_id, idempotency_key, company_id, call_id, service_id, state"
+    " FROM guard.unsettled_booking_attempts(%s, %s)"
+)
+_CALL_FOR_RECOVERY = (
+    "SELECT c.company_id, c.customer_id, (SELECT a.id FROM public.appointments AS a"
+    " WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.calcom_v2_booking_id = %s"
+    " AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled' ORDER BY a.id LIMIT 1)"
+    " FROM public.calls AS c WHERE c.id = %s"
+)
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s()/-]{6,}\d")
+_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -66,11 +106,20 @@ class CalendarBooking:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+# The calendar: book(idempotency_key) -> CalendarBooking (a callable without the key still works).
+CalendarCall = Callable[[str], CalendarBooking] | Callable[[], CalendarBooking]
+AsyncCalendarCall = (
+    Callable[[str], Awaitable[CalendarBooking]] | Callable[[], Awaitable[CalendarBooking]]
+)
+
+
 class BookingStatus(StrEnum):
     BOOKED = "booked"
     ALREADY_BOOKED = "already_booked"  # the call has an active appointment; calendar not called
     FAILED = "failed"  # the calendar failed, or the booking did not validate: rolled back
     QUEUED = "queued"  # the circuit is open: queued for manual processing, calendar not called
+    IN_PROGRESS = "in_progress"  # another attempt for the call is calling; calendar not called
+    OUTCOME_UNKNOWN = "outcome_unknown"  # an earlier attempt never finished; in review
 
 
 @dataclass(frozen=True)
@@ -82,6 +131,7 @@ class BookingOutcome:
     reason: str | None = None
     review_item_id: int | None = None
     retry_after: float | None = None
+    idempotency_key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,17 +139,13 @@ class BookingOutcome:
 
 
 @dataclass(frozen=True)
-class _Call:
+class _Attempt:
+    """A committed attempt in state calling, and what recording its booking needs."""
+
+    key: str
     call_id: int
     company_id: int
     customer_id: int | None
-    booked: bool
-
-    @classmethod
-    def read(cls, row: tuple[Any, ...] | None, call_id: int) -> _Call:
-        if row is None:
-            raise GuardError(f"call {call_id} does not exist")
-        return cls(call_id, row[0], row[1], bool(row[2]))
 
     def record_args(
         self, service_id: int, booking: CalendarBooking, source: str
@@ -114,6 +160,26 @@ class _Call:
             booking.starts_at,
             booking.ends_at,
         )
+
+    def metric_args(self, failed: _ValidationFailed) -> tuple[Any, ...]:
+        return (self.company_id, self.call_id, failed.appointment_id, failed.reason, failed.latency)
+
+
+def _started(row: tuple[Any, ...] | None, call_id: int) -> _Attempt | BookingOutcome:
+    """The answer of guard.begin_booking_attempt: an attempt to carry on with, or the outcome."""
+    if row is None:
+        raise GuardError(f"call {call_id} does not exist")
+    outcome, _attempt_id, key, appointment_id, booking_uid, company_id, customer_id = row
+    if outcome == "started":
+        return _Attempt(key, call_id, company_id, customer_id)
+    status = {
+        "already_booked": BookingStatus.ALREADY_BOOKED,
+        "in_flight": BookingStatus.IN_PROGRESS,
+        "outcome_unknown": BookingStatus.OUTCOME_UNKNOWN,
+    }[outcome]
+    return BookingOutcome(
+        status, call_id, appointment_id, booking_uid, idempotency_key=key if key else None
+    )
 
 
 @dataclass(frozen=True)
@@ -137,14 +203,12 @@ class _Failure:
         )
 
     @classmethod
-    def calendar(cls, error: Exception) -> _Failure:
-        # Messages of third-party errors may quote what the caller said: mask phone numbers.
-        message = _PHONE_LIKE.sub("***", str(error).splitlines()[0] if str(error) else "")[:200]
+    def calendar(cls, error: BaseException) -> _Failure:
         return cls(
             BookingStatus.FAILED,
             "calendar_booking_failure",
             type(error).__name__,
-            {"error": type(error).__name__, "message": message},
+            {"error": type(error).__name__, "message": _masked(error)},
         )
 
     @classmethod
@@ -156,27 +220,78 @@ class _Failure:
             {"validation": reason, "found": details, "booking_uid": booking.uid},
         )
 
-    def rollback_args(self, call_id: int) -> tuple[Any, ...]:
-        return (call_id, self.review_reason, Jsonb(self.context | {"reason": self.reason}))
-
-    def outcome(self, call_id: int, review_item_id: int, booking_uid: str | None) -> BookingOutcome:
-        return BookingOutcome(
-            self.status, call_id, None, booking_uid, self.reason, review_item_id, self.retry_after
+    @classmethod
+    def recording(cls, error: BaseException, booking: CalendarBooking) -> _Failure:
+        """The calendar booked, but the database refused to record it: a person must decide."""
+        return cls(
+            BookingStatus.FAILED,
+            "calendar_booking_failure",
+            f"recording failed: {type(error).__name__}",
+            {
+                "error": type(error).__name__,
+                "message": _masked(error),
+                "booking_uid": booking.uid,
+                "calendar_booked": True,
+            },
         )
+
+    @classmethod
+    def not_in_calendar(cls) -> _Failure:
+        return cls(
+            BookingStatus.FAILED,
+            "calendar_booking_failure",
+            "the calendar has no booking for the attempt",
+            {"found_by": "recover_attempts", "calendar_booked": False},
+        )
+
+    def fail_args(self, key: str) -> tuple[Any, ...]:
+        return (key, self.review_reason, Jsonb(self.context | {"reason": self.reason}))
+
+    def outcome(
+        self, attempt: _Attempt, review_item_id: int, booking_uid: str | None
+    ) -> BookingOutcome:
+        return BookingOutcome(
+            self.status,
+            attempt.call_id,
+            None,
+            booking_uid,
+            self.reason,
+            review_item_id,
+            self.retry_after,
+            attempt.key,
+        )
+
+
+def _masked(error: BaseException) -> str:
+    # Messages of third-party errors may quote what the caller said: mask phone numbers.
+    return _PHONE_LIKE.sub("***", first_line(error) if str(error) else "")[:200]
 
 
 class _ValidationFailed(Exception):
     """Raised inside the booking transaction so that leaving it rolls the booking back."""
 
-    def __init__(self, reason: str, details: Any, latency_ms: float, appointment_id: int) -> None:
+    def __init__(self, reason: str, details: Any, latency: float, appointment_id: int) -> None:
         super().__init__(reason)
         self.reason = reason
         self.details = details
-        self.latency_ms = latency_ms
+        self.latency = latency
         self.appointment_id = appointment_id
 
-    def metric_args(self, call: _Call) -> tuple[Any, ...]:
-        return (call.company_id, call.call_id, self.appointment_id, self.reason, self.latency_ms)
+
+def _keyed(book: Callable[..., _T], key: str) -> Callable[[], _T]:
+    """The calendar call, with the attempt's idempotency key bound (every retry sends it)."""
+    return functools.partial(book, key) if _takes_key(book) else book
+
+
+def _takes_key(book: Callable[..., object]) -> bool:
+    """Whether the calendar callable accepts the idempotency key (the documented form)."""
+    try:
+        inspect.signature(book).bind("idempotency-key")
+    except TypeError:
+        return False
+    except ValueError:  # no signature to inspect (some builtins): assume the documented form
+        return True
+    return True
 
 
 def book_appointment(
@@ -184,70 +299,125 @@ def book_appointment(
     *,
     call_id: int,
     service_id: int,
-    book: Callable[[], CalendarBooking],
+    book: CalendarCall,
     breakers: BreakerRegistry,
     retry_policy: RetryPolicy | None = None,
     source: str = "retell_webhook",
-    lock_wait_seconds: float = 30.0,
+    wait_seconds: float = 30.0,
 ) -> BookingOutcome:
-    """Book through breaker and retry, record, validate, commit; roll back and queue on failure.
+    """Journal the attempt, book through breaker and retry, record, validate, commit; roll back
+    and queue on failure.
 
     `conn` must not be inside a transaction: this function runs its own (in autocommit mode for
-    its duration; the connection's own setting is restored)."""
+    its duration; the connection's own setting is restored). `wait_seconds`: how long to wait for
+    another attempt on the same call to finish before answering IN_PROGRESS."""
     _require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        return _book(
-            conn, call_id, service_id, book, breakers, retry_policy, source, lock_wait_seconds
-        )
+        return _book(conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds)
     finally:
-        conn.autocommit = autocommit
+        _restore_autocommit(conn, autocommit)
 
 
 def _book(
     conn: psycopg.Connection[Any],
     call_id: int,
     service_id: int,
-    book: Callable[[], CalendarBooking],
+    book: CalendarCall,
     breakers: BreakerRegistry,
     retry_policy: RetryPolicy | None,
     source: str,
-    lock_wait_seconds: float,
+    wait_seconds: float,
 ) -> BookingOutcome:
-    deadline = time.monotonic() + lock_wait_seconds
-    while not _first(conn.execute(_LOCK, (call_id,)).fetchone()):
-        _check_deadline(deadline, call_id)
-        time.sleep(0.05)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with conn.transaction():
+            started = _started(
+                conn.execute(_BEGIN, (call_id, service_id, call_id)).fetchone(), call_id
+            )
+        if not _must_wait(started, deadline):
+            break
+        time.sleep(_POLL_SECONDS)
+    if isinstance(started, BookingOutcome):
+        return started
+    attempt = started
+    calendar = Retry(retry_policy, breaker=breakers.service(service_id))
     try:
-        call = _Call.read(conn.execute(_CALL, (call_id,)).fetchone(), call_id)
-        if call.booked:
-            return BookingOutcome(BookingStatus.ALREADY_BOOKED, call_id)
-        try:
-            booking = Retry(retry_policy, breaker=breakers.service(service_id)).call(book)
-        except CircuitOpenError as open_circuit:
-            return _roll_back(conn, call_id, _Failure.open_circuit(open_circuit), None)
-        except Exception as error:  # the calendar failed, after any retries
-            return _roll_back(conn, call_id, _Failure.calendar(error), None)
-        try:
-            with conn.transaction():
-                (appointment_id,) = _row(
-                    conn.execute(_RECORD, call.record_args(service_id, booking, source))
-                )
-                conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
-                ok, reason, details, latency_ms = _row(
-                    conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid))
-                )
-                if not ok:
-                    raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-        except _ValidationFailed as failed:
-            with conn.transaction():
-                conn.execute(_RECORD_FAILED_VALIDATION, failed.metric_args(call))
-            failure = _Failure.validation(failed.reason, failed.details, booking)
-            return _roll_back(conn, call_id, failure, booking.uid)
-        return BookingOutcome(BookingStatus.BOOKED, call_id, appointment_id, booking.uid)
-    finally:
-        conn.execute(_UNLOCK, (call_id,))
+        booking = calendar.call(_keyed(book, attempt.key))
+    except CircuitOpenError as open_circuit:
+        return _fail(conn, attempt, _Failure.open_circuit(open_circuit), None, open_circuit)
+    except Exception as error:  # the calendar failed, after any retries
+        return _fail(conn, attempt, _Failure.calendar(error), None, error)
+    return _record(conn, attempt, service_id, booking, source)
+
+
+def _record(
+    conn: psycopg.Connection[Any],
+    attempt: _Attempt,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> BookingOutcome:
+    """Record the calendar's booking, validate it and close the attempt, in one transaction."""
+    call_id = attempt.call_id
+    try:
+        with conn.transaction():
+            (appointment_id,) = _row(
+                conn.execute(_RECORD, attempt.record_args(service_id, booking, source))
+            )
+            conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
+            ok, reason, details, latency_ms = _row(
+                conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid))
+            )
+            if not ok:
+                raise _ValidationFailed(reason, details, latency_ms, appointment_id)
+            conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid))
+    except _ValidationFailed as failed:
+        failure = _Failure.validation(failed.reason, failed.details, booking)
+        return _fail(conn, attempt, failure, booking.uid, None, attempt.metric_args(failed))
+    except psycopg.Error as error:
+        if conn.broken or conn.closed:
+            raise  # the attempt stays calling in the journal: recover_attempts settles it
+        if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
+            # settled meanwhile (this process outlived the timeout): by recover_attempts?
+            recorded = _recorded(
+                conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id)).fetchone()
+            )
+            if recorded is not None:
+                return _already(attempt, recorded, booking)
+        return _fail(conn, attempt, _Failure.recording(error, booking), booking.uid, error)
+    return BookingOutcome(
+        BookingStatus.BOOKED, call_id, appointment_id, booking.uid, idempotency_key=attempt.key
+    )
+
+
+def _fail(
+    conn: psycopg.Connection[Any],
+    attempt: _Attempt,
+    failure: _Failure,
+    booking_uid: str | None,
+    original: BaseException | None,
+    failed_validation: tuple[Any, ...] | None = None,
+) -> BookingOutcome:
+    """Close the attempt as failed and roll the call back, in one transaction. If that cannot be
+    done (the database went away), the caller gets its original exception, not ours: the attempt
+    is still calling in the journal and will be settled from there."""
+    try:
+        with conn.transaction():
+            if failed_validation is not None:
+                conn.execute(_RECORD_FAILED_VALIDATION, failed_validation)
+            (review_item_id,) = _row(conn.execute(_FAIL, failure.fail_args(attempt.key)))
+    except psycopg.Error as cleanup_error:
+        if original is None:
+            raise
+        _log.warning(
+            "booking attempt for call %s left calling (settled later): %s",
+            attempt.call_id,
+            first_line(cleanup_error),
+        )
+        raise original from None
+    return failure.outcome(attempt, review_item_id, booking_uid)
 
 
 async def book_appointment_async(
@@ -255,11 +425,11 @@ async def book_appointment_async(
     *,
     call_id: int,
     service_id: int,
-    book: Callable[[], Awaitable[CalendarBooking]],
+    book: AsyncCalendarCall,
     breakers: BreakerRegistry,
     retry_policy: RetryPolicy | None = None,
     source: str = "retell_webhook",
-    lock_wait_seconds: float = 30.0,
+    wait_seconds: float = 30.0,
 ) -> BookingOutcome:
     """`book_appointment` for asyncio: the same steps, never blocking the event loop."""
     _require_idle(conn.info.transaction_status)
@@ -267,82 +437,240 @@ async def book_appointment_async(
     await conn.set_autocommit(True)
     try:
         return await _book_async(
-            conn, call_id, service_id, book, breakers, retry_policy, source, lock_wait_seconds
+            conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
     finally:
-        await conn.set_autocommit(autocommit)
+        await _restore_autocommit_async(conn, autocommit)
 
 
 async def _book_async(
     conn: psycopg.AsyncConnection[Any],
     call_id: int,
     service_id: int,
-    book: Callable[[], Awaitable[CalendarBooking]],
+    book: AsyncCalendarCall,
     breakers: BreakerRegistry,
     retry_policy: RetryPolicy | None,
     source: str,
-    lock_wait_seconds: float,
+    wait_seconds: float,
 ) -> BookingOutcome:
-    deadline = time.monotonic() + lock_wait_seconds
-    while not _first(await (await conn.execute(_LOCK, (call_id,))).fetchone()):
-        _check_deadline(deadline, call_id)
-        await asyncio.sleep(0.05)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        async with conn.transaction():
+            cursor = await conn.execute(_BEGIN, (call_id, service_id, call_id))
+            started = _started(await cursor.fetchone(), call_id)
+        if not _must_wait(started, deadline):
+            break
+        await asyncio.sleep(_POLL_SECONDS)
+    if isinstance(started, BookingOutcome):
+        return started
+    attempt = started
+    calendar = Retry(retry_policy, breaker=breakers.service(service_id))
     try:
-        call = _Call.read(await (await conn.execute(_CALL, (call_id,))).fetchone(), call_id)
-        if call.booked:
-            return BookingOutcome(BookingStatus.ALREADY_BOOKED, call_id)
-        try:
-            booking = await Retry(retry_policy, breaker=breakers.service(service_id)).call_async(
-                book
-            )
-        except CircuitOpenError as open_circuit:
-            return await _roll_back_async(conn, call_id, _Failure.open_circuit(open_circuit), None)
-        except Exception as error:  # the calendar failed, after any retries
-            return await _roll_back_async(conn, call_id, _Failure.calendar(error), None)
-        try:
-            async with conn.transaction():
-                cursor = await conn.execute(_RECORD, call.record_args(service_id, booking, source))
-                (appointment_id,) = _row_of(await cursor.fetchone())
-                await conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
-                cursor = await conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid))
-                ok, reason, details, latency_ms = _row_of(await cursor.fetchone())
-                if not ok:
-                    raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-        except _ValidationFailed as failed:
-            async with conn.transaction():
-                await conn.execute(_RECORD_FAILED_VALIDATION, failed.metric_args(call))
-            failure = _Failure.validation(failed.reason, failed.details, booking)
-            return await _roll_back_async(conn, call_id, failure, booking.uid)
-        return BookingOutcome(BookingStatus.BOOKED, call_id, appointment_id, booking.uid)
+        booking = await calendar.call_async(_keyed(book, attempt.key))
+    except CircuitOpenError as open_circuit:
+        failure = _Failure.open_circuit(open_circuit)
+        return await _fail_async(conn, attempt, failure, None, open_circuit)
+    except Exception as error:  # the calendar failed, after any retries
+        return await _fail_async(conn, attempt, _Failure.calendar(error), None, error)
+    return await _record_async(conn, attempt, service_id, booking, source)
+
+
+async def _record_async(
+    conn: psycopg.AsyncConnection[Any],
+    attempt: _Attempt,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> BookingOutcome:
+    """`_record` for asyncio."""
+    call_id = attempt.call_id
+    try:
+        async with conn.transaction():
+            cursor = await conn.execute(_RECORD, attempt.record_args(service_id, booking, source))
+            (appointment_id,) = _row_of(await cursor.fetchone())
+            await conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
+            cursor = await conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid))
+            ok, reason, details, latency_ms = _row_of(await cursor.fetchone())
+            if not ok:
+                raise _ValidationFailed(reason, details, latency_ms, appointment_id)
+            await conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid))
+    except _ValidationFailed as failed:
+        failure = _Failure.validation(failed.reason, failed.details, booking)
+        return await _fail_async(
+            conn, attempt, failure, booking.uid, None, attempt.metric_args(failed)
+        )
+    except psycopg.Error as error:
+        if conn.broken or conn.closed:
+            raise  # the attempt stays calling in the journal: recover_attempts settles it
+        if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
+            cursor = await conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id))
+            recorded = _recorded(await cursor.fetchone())
+            if recorded is not None:
+                return _already(attempt, recorded, booking)
+        failure = _Failure.recording(error, booking)
+        return await _fail_async(conn, attempt, failure, booking.uid, error)
+    return BookingOutcome(
+        BookingStatus.BOOKED, call_id, appointment_id, booking.uid, idempotency_key=attempt.key
+    )
+
+
+async def _fail_async(
+    conn: psycopg.AsyncConnection[Any],
+    attempt: _Attempt,
+    failure: _Failure,
+    booking_uid: str | None,
+    original: BaseException | None,
+    failed_validation: tuple[Any, ...] | None = None,
+) -> BookingOutcome:
+    """`_fail` for asyncio."""
+    try:
+        async with conn.transaction():
+            if failed_validation is not None:
+                await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation)
+            cursor = await conn.execute(_FAIL, failure.fail_args(attempt.key))
+            (review_item_id,) = _row_of(await cursor.fetchone())
+    except psycopg.Error as cleanup_error:
+        if original is None:
+            raise
+        _log.warning(
+            "booking attempt for call %s left calling (settled later): %s",
+            attempt.call_id,
+            first_line(cleanup_error),
+        )
+        raise original from None
+    return failure.outcome(attempt, review_item_id, booking_uid)
+
+
+# --- recovery ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What recover_attempts did: attempts the calendar had booked and that are now recorded,
+    attempts it had not booked (closed as failed, call rolled back and reviewed), and attempts
+    left in review (the lookup failed, or another process settled them first)."""
+
+    recovered: int = 0
+    failed: int = 0
+    unsettled: int = 0
+
+    @property
+    def examined(self) -> int:
+        return self.recovered + self.failed + self.unsettled
+
+
+def recover_attempts(
+    conn: psycopg.Connection[Any],
+    lookup: Callable[[str], CalendarBooking | None],
+    *,
+    older_than_seconds: int | None = None,
+    max_attempts: int = 100,
+    source: str = "retell_webhook",
+) -> RecoveryReport:
+    """Settle the booking attempts whose outcome is unknown by asking the calendar.
+
+    For every attempt still calling past booking_attempt_timeout_seconds (or `older_than_seconds`)
+    or marked unknown by the reconcile job, oldest first: `lookup(idempotency_key)` returns the
+    calendar's booking for that key, or None when the calendar has none. A booking is recorded as
+    the call's appointment and the attempt closed (its review item and alert too), in one
+    transaction; no booking closes the attempt as failed and takes the rollback path. An attempt
+    whose lookup raises stays as it is (in review). `conn` must not be inside a transaction."""
+    _require_idle(conn.info.transaction_status)
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        recovered = failed = unsettled = 0
+        for _id, key, _company, call_id, service_id, _state in conn.execute(
+            _UNSETTLED, (max_attempts, older_than_seconds)
+        ).fetchall():
+            try:
+                booking = lookup(key)
+            except Exception as error:  # the calendar cannot say: a person decides
+                _log.warning("calendar lookup for call %s failed: %s", call_id, _masked(error))
+                unsettled += 1
+                continue
+            try:
+                if booking is None:
+                    with conn.transaction():
+                        conn.execute(_FAIL, _Failure.not_in_calendar().fail_args(key))
+                    failed += 1
+                else:
+                    _record_recovered(conn, key, call_id, service_id, booking, source)
+                    recovered += 1
+            except psycopg.errors.ObjectNotInPrerequisiteState:
+                unsettled += 1  # settled by someone else meanwhile (its booking process, a person)
+        return RecoveryReport(recovered, failed, unsettled)
     finally:
-        await conn.execute(_UNLOCK, (call_id,))
+        _restore_autocommit(conn, autocommit)
 
 
-def _roll_back(
-    conn: psycopg.Connection[Any], call_id: int, failure: _Failure, booking_uid: str | None
-) -> BookingOutcome:
+def _record_recovered(
+    conn: psycopg.Connection[Any],
+    key: str,
+    call_id: int,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> None:
     with conn.transaction():
-        (review_item_id,) = _row(conn.execute(_ROLLBACK, failure.rollback_args(call_id)))
-    return failure.outcome(call_id, review_item_id, booking_uid)
+        company_id, customer_id, appointment_id = _row(
+            conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id))
+        )
+        if appointment_id is None:  # (recorded by hand meanwhile: that appointment is the one)
+            attempt = _Attempt(key, call_id, company_id, customer_id)
+            (appointment_id,) = _row(
+                conn.execute(_RECORD, attempt.record_args(service_id, booking, source))
+            )
+            conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
+        conn.execute(_COMPLETE, (key, appointment_id, booking.uid))
 
 
-async def _roll_back_async(
-    conn: psycopg.AsyncConnection[Any], call_id: int, failure: _Failure, booking_uid: str | None
-) -> BookingOutcome:
-    async with conn.transaction():
-        cursor = await conn.execute(_ROLLBACK, failure.rollback_args(call_id))
-        (review_item_id,) = _row_of(await cursor.fetchone())
-    return failure.outcome(call_id, review_item_id, booking_uid)
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _recorded(row: tuple[Any, ...] | None) -> int | None:
+    """The active appointment of the call carrying this booking's uid (recorded by
+    recover_attempts while this process was still busy), if there is one."""
+    return int(row[2]) if row is not None and row[2] is not None else None
+
+
+def _already(attempt: _Attempt, appointment_id: int, booking: CalendarBooking) -> BookingOutcome:
+    return BookingOutcome(
+        BookingStatus.ALREADY_BOOKED,
+        attempt.call_id,
+        appointment_id,
+        booking.uid,
+        idempotency_key=attempt.key,
+    )
+
+
+def _must_wait(started: _Attempt | BookingOutcome, deadline: float) -> bool:
+    return (
+        isinstance(started, BookingOutcome)
+        and started.status is BookingStatus.IN_PROGRESS
+        and time.monotonic() < deadline
+    )
+
+
+def _restore_autocommit(conn: psycopg.Connection[Any], autocommit: bool) -> None:
+    """Put the caller's setting back; on a connection that died there is nothing to restore,
+    and an error here must never replace the caller's outcome or exception."""
+    try:
+        conn.autocommit = autocommit
+    except psycopg.Error as error:
+        _log.debug("could not restore autocommit: %s", first_line(error))
+
+
+async def _restore_autocommit_async(conn: psycopg.AsyncConnection[Any], autocommit: bool) -> None:
+    try:
+        await conn.set_autocommit(autocommit)
+    except psycopg.Error as error:
+        _log.debug("could not restore autocommit: %s", first_line(error))
 
 
 def _require_idle(status: TransactionStatus) -> None:
     if status != TransactionStatus.IDLE:
         raise GuardError("book_appointment needs a connection outside a transaction")
-
-
-def _check_deadline(deadline: float, call_id: int) -> None:
-    if time.monotonic() > deadline:
-        raise GuardError(f"another booking for call {call_id} is still running")
 
 
 def _row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
@@ -353,7 +681,3 @@ def _row_of(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
     if row is None:
         raise GuardError("the database returned no row where one was expected")
     return row
-
-
-def _first(row: tuple[Any, ...] | None) -> bool:
-    return bool(row and row[0])

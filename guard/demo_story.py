@@ -71,10 +71,11 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
     )
     uids = iter(range(1, 1000))
 
-    def calendar_up() -> CalendarBooking:
-        return CalendarBooking(uid=f"demo-{next(uids)}")
+    def calendar_up(idempotency_key: str) -> CalendarBooking:
+        # (a real calendar is sent the key, and books once however often it is retried)
+        return CalendarBooking(uid=f"demo-{next(uids)}", details={"key": idempotency_key})
 
-    def calendar_down() -> CalendarBooking:
+    def calendar_down(idempotency_key: str) -> CalendarBooking:
         raise ConnectionError("calendar returned 503")
 
     echo("8. Booking through the guarded path (guard.booking.book_appointment):")

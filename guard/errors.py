@@ -16,3 +16,8 @@ def first_line(error: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(error).__name__
+
+
+class DatabaseUnavailable(GuardError):
+    """PostgreSQL could not be reached, or the connection was lost: worth a reconnect (after a
+    failover the next attempt may reach the new primary), unlike other errors."""

@@ -100,7 +100,12 @@ BEGIN
             'guard.rollback_booking(bigint, text, jsonb)',
             'guard.check_call(bigint)',
             'guard.correct_call_writes(bigint[], text)',
-            'guard.refresh_call_flags(bigint[], bigint[], text, boolean)'
+            'guard.refresh_call_flags(bigint[], bigint[], text, boolean)',
+            -- the booking journal (guard.booking_attempts), written only through these
+            'guard.begin_booking_attempt(bigint, bigint)',
+            'guard.complete_booking_attempt(text, bigint, text)',
+            'guard.fail_booking_attempt(text, text, jsonb)',
+            'guard.unsettled_booking_attempts(integer, integer)'
         ]) AS f (signature)
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, app_role);
@@ -136,7 +141,9 @@ BEGIN
                         'daily_report_view', 'kpis', 'validation_latency_daily', 'job_status',
                         'calls_report', 'alerts', 'review_items', 'daily_reports',
                         'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
-                        'jobs', 'job_runs'
+                        'jobs', 'job_runs',
+                        -- read by the security_invoker view check_booking_outcome_unknown
+                        'booking_attempts'
                     )
                 )
             ORDER BY 1

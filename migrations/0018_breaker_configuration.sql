@@ -199,20 +199,19 @@ BEGIN
             'guard.rollback_booking(bigint, text, jsonb)',
             'guard.check_call(bigint)',
             'guard.correct_call_writes(bigint[], text)',
-            'guard.refresh_call_flags(bigint[], bigint[], text, boolean)'
+            'guard.refresh_call_flags(bigint[], bigint[], text, boolean)',
+            -- the booking journal (guard.booking_attempts), written only through these
+            'guard.begin_booking_attempt(bigint, bigint)',
+            'guard.complete_booking_attempt(text, bigint, text)',
+            'guard.fail_booking_attempt(text, text, jsonb)',
+            'guard.unsettled_booking_attempts(integer, integer)',
+            -- breaker history, written behind by the application's breakers (they may not
+            -- write guard.breaker_events / guard.breaker_state themselves)
+            'guard.record_breaker_transitions(jsonb)'
         ]) AS f (signature)
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, app_role);
     END LOOP;
-    -- Breaker write-behind: the application's breakers persist their transitions through this
-    -- SECURITY DEFINER function (they may not write guard.breaker_* themselves). Looked up with
-    -- to_regprocedure because the canonical build runs apply_grants before the function exists
-    -- (sql/manifest.d/90-breaker.txt runs it again afterwards).
-    IF to_regprocedure('guard.record_breaker_transitions(jsonb)') IS NOT NULL THEN
-        EXECUTE format(
-            'GRANT EXECUTE ON FUNCTION guard.record_breaker_transitions(jsonb) TO %I', app_role
-        );
-    END IF;
 
     -- Reporting and reviewer: read-only, the BI views and, because those views are
     -- security_invoker, the tables behind them (row-level security limits both to their tenant);
@@ -244,7 +243,9 @@ BEGIN
                         'daily_report_view', 'kpis', 'validation_latency_daily', 'job_status',
                         'calls_report', 'alerts', 'review_items', 'daily_reports',
                         'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
-                        'jobs', 'job_runs'
+                        'jobs', 'job_runs',
+                        -- read by the security_invoker view check_booking_outcome_unknown
+                        'booking_attempts'
                     )
                 )
             ORDER BY 1

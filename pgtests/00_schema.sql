@@ -13,7 +13,8 @@ SELECT tables_are(
     ARRAY[
         'migration_checksums', 'baseline_objects', 'settings', 'rules', 'alerts', 'review_items',
         'breaker_state', 'breaker_events', 'validation_metrics', 'daily_reports',
-        'correction_audit', 'jobs', 'job_runs', 'alert_deliveries', 'role_names'
+        'correction_audit', 'jobs', 'job_runs', 'alert_deliveries', 'role_names',
+        'booking_attempts'
     ]
 );
 SELECT has_index('public', 'appointments', 'guard_appointments_call_id_idx', 'call_id');

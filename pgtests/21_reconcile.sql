@@ -44,7 +44,8 @@ SELECT
 
 SELECT results_eq(
     'SELECT action, affected FROM guard.reconcile(dry_run => TRUE)',
-    $$VALUES ('fill_direction', 1), ('link_orphan_appointment', 1), ('rollback_phantom_booking', 1),
+    $$VALUES ('booking_outcome_unknown', 0), ('close_reviewed_attempt', 0), ('fill_direction', 1),
+             ('link_orphan_appointment', 1), ('rollback_phantom_booking', 1),
              ('correct_flags', 1), ('review_orphan_appointment', 2), ('review_cross_tenant', 2)$$,
     'a dry run counts each kind'
 );
@@ -58,7 +59,8 @@ SELECT results_eq(
 
 SELECT results_eq(
     'SELECT action, affected FROM guard.reconcile()',
-    $$VALUES ('fill_direction', 1), ('link_orphan_appointment', 1), ('rollback_phantom_booking', 1),
+    $$VALUES ('booking_outcome_unknown', 0), ('close_reviewed_attempt', 0), ('fill_direction', 1),
+             ('link_orphan_appointment', 1), ('rollback_phantom_booking', 1),
              ('correct_flags', 1), ('review_orphan_appointment', 2), ('review_cross_tenant', 2)$$,
     'reconcile does what the dry run said'
 );

@@ -39,7 +39,8 @@ SELECT is(
 SELECT results_eq(
     $$SELECT c.relname::text COLLATE "default", c.relrowsecurity, c.relforcerowsecurity FROM pg_class AS c
       WHERE c.relnamespace = 'guard'::regnamespace AND c.relrowsecurity ORDER BY 1$$,
-    $$VALUES ('alerts'::text, TRUE, TRUE), ('correction_audit', TRUE, TRUE), ('daily_reports', TRUE, TRUE),
+    $$VALUES ('alerts'::text, TRUE, TRUE), ('booking_attempts', TRUE, TRUE), ('correction_audit', TRUE, TRUE),
+             ('daily_reports', TRUE, TRUE),
              ('review_items', TRUE, TRUE), ('validation_metrics', TRUE, TRUE)$$,
     'row-level security is enabled and forced on exactly the guard tenant tables'
 );
@@ -62,7 +63,7 @@ SELECT is(
             AND qual = '(company_id = guard.current_company())'
             AND with_check = '(company_id = guard.current_company())'
     ),
-    5,
+    6,
     'each guard tenant table limits every role to its tenant, reads and writes'
 );
 SELECT is(
@@ -72,7 +73,7 @@ SELECT is(
             schemaname = 'guard' AND policyname = 'owner_maintenance'
             AND roles = ARRAY[guard.role('owner')]::name[]
     ),
-    5,
+    6,
     'each guard tenant table lets the owner role maintain every tenant'
 );
 SELECT policy_roles_are(
@@ -103,8 +104,8 @@ SELECT is(
         SELECT count(*)::int FROM pg_proc
         WHERE pronamespace = 'guard'::regnamespace AND prosecdef
     ),
-    7,
-    'seven functions are SECURITY DEFINER'
+    11,
+    'eleven functions are SECURITY DEFINER'
 );
 SELECT ok(
     NOT has_function_privilege(guard.role('reporting'), 'guard.rollback_booking(bigint, text, jsonb)', 'EXECUTE'),

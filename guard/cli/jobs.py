@@ -14,8 +14,8 @@ import click
 import psycopg
 
 from guard.cli.output import emit_json, emit_table
-from guard.db.connection import connect
-from guard.errors import GuardError, first_line
+from guard.db.connection import connect, reconnect_delay
+from guard.errors import DatabaseUnavailable, GuardError, first_line
 
 # Never sleep longer than this between looks at guard.jobs (a changed job is picked up).
 MAX_SLEEP_S = 60.0
@@ -50,7 +50,9 @@ def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
     try:
         row = conn.execute("SELECT guard.run_job(%s)", (job,)).fetchone()
     except psycopg.Error as error:
-        raise GuardError(f"job {job} could not run: {first_line(error)}") from None
+        unavailable = conn.broken or isinstance(error, psycopg.OperationalError)
+        kind = DatabaseUnavailable if unavailable else GuardError
+        raise kind(f"job {job} could not run: {first_line(error)}") from None
     assert row is not None
     return RunResult.parse(job, str(row[0]))
 
@@ -134,13 +136,23 @@ def status(obj: dict[str, str | None], as_json: bool) -> None:
 @click.option(
     "--job", "job_names", multiple=True, metavar="NAME", help="Only this job (repeatable)."
 )
+@click.option(
+    "--max-sleep",
+    type=click.FloatRange(min=1),
+    default=MAX_SLEEP_S,
+    show_default=True,
+    help="Longest sleep between looks at guard.jobs (a changed job is picked up after it).",
+)
 @click.pass_obj
-def run(obj: dict[str, str | None], once: bool, job_names: tuple[str, ...]) -> None:
+def run(
+    obj: dict[str, str | None], once: bool, job_names: tuple[str, ...], max_sleep: float
+) -> None:
     """Run the jobs from outside (where pg_cron is not installed).
 
     Without --once: a loop that runs each enabled job when it is due (its last start plus its
-    interval) and sleeps until the next one; stop it with Ctrl-C. With --once: run now, exit 1 if
-    any run failed.
+    interval) and sleeps until the next one; stop it with Ctrl-C. A lost connection is retried
+    with backoff, so with a multi-host URL and target_session_attrs=read-write the loop follows
+    a failover to the new primary. With --once: run now, exit 1 if any run failed.
     """
     with connect(obj["database_url"], autocommit=True, application_name="guard jobs run") as conn:
         found = {job["job_name"]: job for job in job_status(conn)}
@@ -161,24 +173,49 @@ def run(obj: dict[str, str | None], once: bool, job_names: tuple[str, ...]) -> N
             if any(result.status == "failed" for result in results):
                 sys.exit(1)
             return
-        _loop(conn, set(job_names))
+    _loop(obj["database_url"], set(job_names), max_sleep)
 
 
-def _loop(conn: psycopg.Connection[Any], only: set[str]) -> None:
+def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
     click.echo("running due jobs; Ctrl-C stops")
+    failures = 0
     try:
         while True:
-            due = _enabled(conn, only)
-            now = _db_now(conn)
-            for job in due:
-                if job["next_due_at"] <= now:
-                    result = run_job(conn, job["job_name"])
-                    click.echo(f"{_when(_db_now(conn))}  {result.message}")
-            upcoming = min(job["next_due_at"] for job in _enabled(conn, only))
-            wait = (upcoming - _db_now(conn)).total_seconds()
-            time.sleep(max(1.0, min(MAX_SLEEP_S, wait)))
+            try:
+                with connect(
+                    database_url, autocommit=True, application_name="guard jobs run"
+                ) as conn:
+                    if failures:
+                        click.echo(f"{_when(_db_now(conn))}  reconnected")
+                    failures = 0
+                    _run_due(conn, only, max_sleep)
+            except (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnavailable) as error:
+                # After a failover the next attempt may reach the new primary. A connection
+                # that worked ends an outage: the next one backs off from the minimum again.
+                failures += 1
+                delay = reconnect_delay(failures)
+                click.echo(
+                    f"guard: warning: database unavailable ({first_line(error)});"
+                    f" retrying in {delay:.1f} s",
+                    err=True,
+                )
+                time.sleep(delay)
     except KeyboardInterrupt:
         click.echo("stopped")
+
+
+def _run_due(conn: psycopg.Connection[Any], only: set[str], max_sleep: float) -> None:
+    """Run each job when it is due, forever (until the connection fails)."""
+    while True:
+        due = _enabled(conn, only)
+        now = _db_now(conn)
+        for job in due:
+            if job["next_due_at"] <= now:
+                result = run_job(conn, job["job_name"])
+                click.echo(f"{_when(_db_now(conn))}  {result.message}")
+        upcoming = min(job["next_due_at"] for job in _enabled(conn, only))
+        wait = (upcoming - _db_now(conn)).total_seconds()
+        time.sleep(max(1.0, min(max_sleep, wait)))
 
 
 def _enabled(conn: psycopg.Connection[Any], only: set[str]) -> list[dict[str, Any]]:

@@ -204,6 +204,11 @@ def watch(
         stats = dispatcher.run_once()
         pending = dispatcher.pending()
         click.echo(json.dumps({**stats.as_dict(), "deliveries": pending}, sort_keys=True), err=True)
+        if stats.unrenderable:
+            raise GuardError(
+                f"{stats.unrenderable} alert(s) could not be rendered and were marked failed"
+                " (guard.alert_deliveries.last_error says why); the others were delivered"
+            )
         if stats.failed_sends:
             raise GuardError(f"{stats.failed_sends} send(s) failed; they are retried later")
         return

@@ -9,10 +9,20 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from guard.errors import GuardError, first_line
+from guard.errors import DatabaseUnavailable, GuardError, first_line
 
 SUPPORTED_MAJOR_VERSIONS = (15,)
 YOYO_SCHEME = "postgresql+psycopg://"
+# Waits between attempts to reach PostgreSQL again: from the minimum, doubling, capped. A
+# connection that worked ends an outage: the next one starts from the minimum again.
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 30.0
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds to wait after the n-th failed attempt in a row (n >= 1)."""
+    doublings = max(0, min(failures, 16) - 1)
+    return float(min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2**doublings))
 
 
 def resolve_conninfo(database_url: str | None) -> str:
@@ -28,14 +38,19 @@ def resolve_conninfo(database_url: str | None) -> str:
 
 
 def describe(conninfo: str) -> str:
-    """host:port/dbname as user, without the password, for messages."""
+    """host:port/dbname as user, without the password, for messages. A multi-host URL shows
+    each host with its port: h1:p1,h2:p2/dbname."""
     params: dict[str, Any] = conninfo_to_dict(conninfo) if conninfo else {}
     host = params.get("host") or os.environ.get("PGHOST") or "local socket"
     port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    hosts, ports = str(host).split(","), str(port).split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    where = ",".join(f"{h}:{p or '5432'}" for h, p in zip(hosts, ports, strict=False))
     dbname = params.get("dbname") or os.environ.get("PGDATABASE") or "(default database)"
     user = params.get("user") or os.environ.get("PGUSER")
     who = f" as {user}" if user else ""
-    return f"{host}:{port}/{dbname}{who}"
+    return f"{where}/{dbname}{who}"
 
 
 def connect(
@@ -54,7 +69,9 @@ def connect(
             application_name=application_name,
         )
     except psycopg.Error as error:
-        raise GuardError(f"cannot connect to {describe(conninfo)}: {first_line(error)}") from None
+        raise DatabaseUnavailable(
+            f"cannot connect to {describe(conninfo)}: {first_line(error)}"
+        ) from None
     major = conn.info.server_version // 10000
     if major not in SUPPORTED_MAJOR_VERSIONS:
         conn.close()

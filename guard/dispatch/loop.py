@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from guard.db.connection import connect
+from guard.db.connection import connect, reconnect_delay
 from guard.dispatch.message import plan_messages
 from guard.dispatch.sinks import DeliveryError, Sink
 from guard.dispatch.store import DeliveryStore
@@ -63,6 +63,8 @@ class RunStats:
     summaries_sent: int = 0
     failed_sends: int = 0
     gave_up: int = 0
+    unrenderable: int = 0  # (alert, channel) pairs marked failed: the alert cannot be rendered
+    reconnects: int = 0
     notify_wakeups: int = 0
     poll_wakeups: int = 0
     per_channel: dict[str, int] = field(default_factory=dict)
@@ -99,6 +101,8 @@ class Dispatcher:
         self.database_url = database_url
         self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
         self._stop = threading.Event()
+        self._connected = False  # set once _serve has its connections: the outage is over
+        self._connected_once = False
         self.stats = RunStats()
 
     @property
@@ -137,12 +141,19 @@ class Dispatcher:
         the outbox)."""
         failures = 0
         while not self.stopping:
+            self._connected = False
             try:
                 self._serve()
                 failures = 0
-            except (psycopg.OperationalError, GuardError) as error:
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+            except (
+                psycopg.OperationalError,
+                psycopg.InterfaceError,
+                psycopg.errors.ReadOnlySqlTransaction,  # a primary demoted under us
+                GuardError,
+            ) as error:
+                # A failure after a good connection is a new outage: back off from the minimum.
+                failures = 1 if self._connected else failures + 1
+                delay = reconnect_delay(failures)
                 log.warning(
                     "database unavailable (%s); retrying in %.1f s", first_line(error), delay
                 )
@@ -155,6 +166,9 @@ class Dispatcher:
         with listen, work:
             listen.execute(f"LISTEN {CHANNEL_NOTIFY}")  # before the first pass: no gap
             store = DeliveryStore(work)
+            if self._connected_once:
+                self.stats.reconnects += 1
+            self._connected = self._connected_once = True
             log.info(
                 "dispatcher %s watching channels %s",
                 self.settings.worker_id,
@@ -222,7 +236,9 @@ class Dispatcher:
                 return
             deadline = claimed_at + s.lease_s
             failed = False
-            for message in plan_messages(rows, capacity, channel.name):
+            plan = plan_messages(rows, capacity, channel.name)
+            self._unrenderable(store, channel, plan.unrenderable)
+            for message in plan.messages:
                 if self.stopping or failed or time.monotonic() + s.send_timeout_s > deadline:
                     break
                 try:
@@ -230,6 +246,12 @@ class Dispatcher:
                 except DeliveryError as error:
                     failed = True
                     self._failed(store, channel, message.alert_ids, rows, str(error))
+                    continue
+                except Exception as error:  # e.g. a header the sink refuses
+                    # Not a delivery problem a retry could fix: this message's alerts fail,
+                    # the others go on.
+                    reason = f"{type(error).__name__}: {error}"
+                    self._unrenderable(store, channel, dict.fromkeys(message.alert_ids, reason))
                     continue
                 marked = store.complete(channel.name, message.alert_ids)
                 channel.window.record()
@@ -273,6 +295,28 @@ class Dispatcher:
             pause,
             f", {gave_up} given up after {s.max_attempts} attempts" if gave_up else "",
         )
+
+    def _unrenderable(
+        self, store: DeliveryStore, channel: _Channel, reasons: dict[int, str]
+    ) -> None:
+        """Mark these alerts failed on this channel at once (one attempt), each with its reason."""
+        s = self.settings
+        for alert_id, reason in sorted(reasons.items()):
+            store.fail(
+                channel.name,
+                [alert_id],
+                f"cannot render alert: {reason}",
+                backoff_base_s=s.backoff_base_s,
+                backoff_max_s=s.backoff_max_s,
+                max_attempts=1,
+            )
+            self.stats.unrenderable += 1
+            log.error(
+                "%s: alert #%d cannot be rendered (%s); marked failed, delivery goes on",
+                channel.name,
+                alert_id,
+                reason,
+            )
 
     def _release_all(self, store: DeliveryStore) -> None:
         for channel in self._channels:

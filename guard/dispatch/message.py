@@ -20,10 +20,12 @@ DETAIL_WHITELIST = frozenset(
         "booking_failed",
         "booking_failure_reason",
         "call_company_id",
+        "call_id",
         "claimed_seconds_ago",
         "direction",
         "factor",
         "failures",
+        "idempotency_key",
         "interval_seconds",
         "job",
         "reason",
@@ -31,8 +33,10 @@ DETAIL_WHITELIST = frozenset(
         "recent_failures",
         "recent_rate",
         "requires_manual_processing",
+        "service_id",
         "session_outcome",
         "sqlstate",
+        "started_at",
         "usual_rate",
         "window_minutes",
     }
@@ -81,10 +85,35 @@ def _clean_text(value: str, limit: int) -> str:
     return mask_phone_numbers(value)
 
 
-def safe_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Whitelisted scalar detail values; strings masked and shortened."""
+class RenderError(Exception):
+    """An alert that cannot be turned into a message: retrying cannot help, so its delivery is
+    marked failed with this reason and the other alerts go on."""
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def safe_details(details: object) -> dict[str, Any]:
+    """Whitelisted scalar detail values; strings masked and shortened. Details that are not a
+    JSON object (only possible in rows written before the CHECK on guard.alerts) raise
+    RenderError."""
+    if details is None:
+        return {}
+    if not isinstance(details, Mapping):
+        raise RenderError(f"details are {_json_kind(details)}, not a JSON object")
     out: dict[str, Any] = {}
-    for key, value in sorted((details or {}).items()):
+    for key, value in sorted(details.items()):
         if key not in DETAIL_WHITELIST:
             continue
         if isinstance(value, str):
@@ -106,7 +135,7 @@ class AlertRow:
     entity_id: int | None
     severity: str | None
     message: str | None
-    details: Mapping[str, Any] | None
+    details: object  # a JSON object, unless the row predates the CHECK on guard.alerts
     status: str | None
     occurrences: int | None
     first_seen_at: datetime | None
@@ -192,12 +221,41 @@ def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
     return Message("summary", ids, payload, subject, text)
 
 
-def plan_messages(rows: Sequence[AlertRow], capacity: int | None, channel: str) -> list[Message]:
+@dataclass(frozen=True)
+class Plan:
+    """What to send to one channel for a batch of claimed alerts, and the alerts that could not
+    be rendered (alert id -> reason)."""
+
+    messages: list[Message]
+    unrenderable: dict[int, str]
+
+
+def render(row: AlertRow) -> Message:
+    """alert_message, with any failure turned into a RenderError naming what went wrong."""
+    try:
+        return alert_message(row)
+    except RenderError:
+        raise
+    except Exception as error:  # whatever breaks one alert must not stop the rest
+        raise RenderError(f"{type(error).__name__}: {error}") from None
+
+
+def plan_messages(rows: Sequence[AlertRow], capacity: int | None, channel: str) -> Plan:
     """One message per alert while the channel has room; beyond that, one summary for the rest
-    (the summary itself takes the last free slot)."""
-    if capacity is None or len(rows) <= capacity:
-        return [alert_message(row) for row in rows]
-    if capacity <= 0:
-        return []
-    single = [alert_message(row) for row in rows[: capacity - 1]]
-    return [*single, summary_message(rows[capacity - 1 :], channel)]
+    (the summary itself takes the last free slot). An alert that cannot be rendered is set aside
+    with its reason; it takes no slot."""
+    if capacity is not None and capacity <= 0:
+        return Plan([], {})
+    # Alerts sent one by one; when the channel has no room for all, the rest share a summary.
+    room = len(rows) if capacity is None or len(rows) <= capacity else capacity - 1
+    unrenderable: dict[int, str] = {}
+    single: list[Message] = []
+    for row in rows[:room]:
+        try:
+            single.append(render(row))
+        except RenderError as error:
+            unrenderable[row.alert_id] = str(error)
+    rest = rows[room:]
+    if not rest:
+        return Plan(single, unrenderable)
+    return Plan([*single, summary_message(rest, channel)], unrenderable)

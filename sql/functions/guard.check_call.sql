@@ -3,18 +3,31 @@
 -- SECURITY DEFINER: the application calls it and may not write alerts itself (run_detection
 -- stays SECURITY INVOKER and runs here with the owner's rights); a session with a tenant set may
 -- only check that tenant's calls.
+-- A NULL call is refused: run_detection reads it as "every call of every tenant, whole history",
+-- which is the detect job's work (guard check), not something one application request may start.
+-- An unknown call is refused too, so a typo is an error and not an empty, reassuring answer.
 CREATE FUNCTION guard.check_call(call_id bigint)
 RETURNS TABLE (rule_id text, offending integer, opened integer, repeated integer, resolved integer)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    call_company bigint;
 BEGIN
-    IF guard.current_company() IS NOT NULL THEN
-        PERFORM guard.assert_tenant(c.company_id)
-        FROM public.calls AS c
-        WHERE c.id = check_call.call_id;
+    IF check_call.call_id IS NULL THEN
+        RAISE EXCEPTION 'check_call needs a call id'
+            USING
+                ERRCODE = 'null_value_not_allowed',
+                HINT = 'every rule over every call is the detect job (guard check, guard.detect())';
     END IF;
+    SELECT c.company_id INTO call_company
+    FROM public.calls AS c WHERE c.id = check_call.call_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'call % does not exist', check_call.call_id
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM guard.assert_tenant(call_company);
     RETURN QUERY
     SELECT d.rule_id, d.offending, d.opened, d.repeated, d.resolved
     FROM guard.run_detection(NULL, check_call.call_id) AS d;

@@ -1,4 +1,10 @@
 -- Correct what is safe, queue the rest for a person, guess nothing. In order:
+--   booking_outcome_unknown   booking attempts still calling past booking_attempt_timeout_seconds
+--                             become unknown: a review item booking_outcome_unknown (the highest
+--                             priority) with the idempotency key, call and service, and an alert
+--   close_reviewed_attempt    an unknown attempt whose review item a person closed (they settled
+--                             it by hand) is closed as failed, naming who closed the item; this
+--                             lets the call be booked again
 --   fill_direction            calls without a direction (the I1 normaliser fills inbound)
 --   link_orphan_appointment   a voice-agent appointment without a call is linked to THE call of
 --                             its company carrying its booking uid, when exactly one exists and
@@ -11,7 +17,8 @@
 --   review_cross_tenant       an appointment linked to another company's call, or whose only
 --                             candidate call belongs to another company
 -- At most reconcile_batch_limit rows are changed per run (the next run continues). Every change
--- is in guard.correction_audit. dry_run counts what would be done and changes nothing.
+-- to a call or appointment is in guard.correction_audit. dry_run counts what would be done and
+-- changes nothing.
 CREATE FUNCTION guard.reconcile(dry_run boolean DEFAULT FALSE)
 RETURNS TABLE (action text, affected integer)
 LANGUAGE plpgsql
@@ -27,6 +34,109 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:reconcile', 0));
 
+    -- booking_outcome_unknown. The UPDATE re-checks the state under the row lock: an attempt
+    -- its booking process closes meanwhile is left alone.
+    SELECT coalesce(array_agg(b.id), '{}') INTO targets
+    FROM (
+        SELECT a.id
+        FROM guard.booking_attempts AS a
+        WHERE
+            a.state = 'calling'
+            AND a.created_at < now() - make_interval(
+                secs => (guard.setting('booking_attempt_timeout_seconds') #>> '{}')::integer
+            )
+        ORDER BY a.created_at, a.id
+        LIMIT budget
+    ) AS b;
+    action := 'booking_outcome_unknown';
+    affected := cardinality(targets);
+    IF NOT dry_run AND affected > 0 THEN
+        WITH marked AS (
+            UPDATE guard.booking_attempts AS b SET state = 'unknown'
+            WHERE b.id = ANY (targets) AND b.state = 'calling'
+            RETURNING
+                b.id, b.company_id, b.call_id, b.service_id, b.idempotency_key, b.started_by,
+                b.created_at
+        ),
+
+        -- (a data-modifying WITH runs to completion whether or not it is read)
+        alerted AS (
+            INSERT INTO guard.alerts (
+                fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details
+            )
+            SELECT
+                'booking_outcome_unknown:booking_attempt:' || m.id,
+                'booking_outcome_unknown',
+                m.company_id,
+                'booking_attempt',
+                m.id,
+                'critical',
+                'a booking attempt never finished: the calendar may hold a booking the database does not know',
+                jsonb_build_object(
+                    'idempotency_key', m.idempotency_key, 'call_id', m.call_id,
+                    'service_id', m.service_id, 'started_at', m.created_at
+                )
+            FROM marked AS m
+            ON CONFLICT (fingerprint) WHERE status = 'open' DO UPDATE
+                SET occurrences = guard.alerts.occurrences + 1, last_seen_at = now()
+        )
+
+        SELECT count(guard.enqueue_review(
+            m.company_id, m.call_id, NULL, 'booking_outcome_unknown',
+            jsonb_build_object(
+                'idempotency_key', m.idempotency_key, 'attempt_id', m.id,
+                'service_id', m.service_id, 'started_at', m.created_at,
+                'started_by', m.started_by
+            )
+        ))::integer INTO affected
+        FROM marked AS m;
+        budget := budget - affected;
+    END IF;
+    RETURN NEXT;
+
+    -- close_reviewed_attempt
+    SELECT coalesce(array_agg(b.id), '{}') INTO targets
+    FROM (
+        SELECT a.id
+        FROM guard.booking_attempts AS a
+        WHERE
+            a.state = 'unknown'
+            AND NOT EXISTS (
+                SELECT FROM guard.review_items AS r
+                WHERE
+                    r.call_id = a.call_id
+                    AND r.reason = 'booking_outcome_unknown'
+                    AND r.status IN ('open', 'claimed')
+            )
+        ORDER BY a.created_at, a.id
+        LIMIT greatest(budget, 0)
+    ) AS b;
+    action := 'close_reviewed_attempt';
+    affected := cardinality(targets);
+    IF NOT dry_run AND affected > 0 THEN
+        WITH closed AS (
+            UPDATE guard.booking_attempts AS b
+            SET
+                state = 'failed',
+                finished_at = now(),
+                failure_reason = 'settled in review by ' || coalesce((
+                    SELECT r.closed_by FROM guard.review_items AS r
+                    WHERE r.call_id = b.call_id AND r.reason = 'booking_outcome_unknown'
+                    ORDER BY r.closed_at DESC NULLS LAST, r.id DESC
+                    LIMIT 1
+                ), 'nobody (no review item)')
+            WHERE b.id = ANY (targets) AND b.state = 'unknown'
+            RETURNING b.id
+        )
+
+        UPDATE guard.alerts AS a
+        SET status = 'resolved', resolved_at = now(), resolution = 'manual'
+        FROM closed AS c
+        WHERE a.status = 'open' AND a.fingerprint = 'booking_outcome_unknown:booking_attempt:' || c.id;
+        budget := budget - affected;
+    END IF;
+    RETURN NEXT;
+
     -- fill_direction
     SELECT coalesce(array_agg(c.id), '{}') INTO targets
     FROM (
@@ -34,7 +144,7 @@ BEGIN
         INNER JOIN public.calls AS c ON v.entity_id = c.id
         WHERE coalesce(nullif(lower(btrim(c.direction)), ''), 'inbound') IN ('inbound', 'outbound')
         ORDER BY v.entity_id
-        LIMIT budget
+        LIMIT greatest(budget, 0)
     ) AS c;
     action := 'fill_direction';
     affected := cardinality(targets);

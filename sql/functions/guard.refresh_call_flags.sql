@@ -129,7 +129,14 @@ BEGIN
             session_outcome = ch.new_outcome,
             booking_failed = ch.new_failed,
             booking_confirmed = ch.new_confirmed,
-            updated_at = now()
+            -- A correction that leaves a booking claim without an appointment standing (a
+            -- phantom booking: outcome booked, now made = false) keeps the call's updated_at:
+            -- the grace period counts from the claim, and restarting it hid the phantom from
+            -- detection for another grace period after every reconcile (guard db validate).
+            updated_at = CASE
+                WHEN ch.new_outcome = 'appointment_booked' AND NOT ch.new_made THEN c.updated_at
+                ELSE now()
+            END
         FROM changed AS ch
         WHERE c.id = ch.id AND NOT check_only
         RETURNING c.id

@@ -7,6 +7,11 @@
 -- what a reviewer needs (no phone numbers). Returns the review item's id.
 -- SECURITY DEFINER: the application calls it and may not write alerts or review items itself;
 -- a session with a tenant set may only roll back that tenant's calls.
+-- Alert and review details are JSON objects (a CHECK on guard.alerts): a context that is not an
+-- object (a string, an array, JSON null) is kept, wrapped as {"context": <value>}, rather than
+-- refused, because refusing would lose the rollback of a booking that already went wrong. Its
+-- keys never replace reason and still_booked. A NULL call or reason, an unknown call and a
+-- reason that is not a review reason are refused with an error, and nothing is written.
 CREATE FUNCTION guard.rollback_booking(call_id bigint, reason text, context jsonb DEFAULT '{}')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -16,7 +21,16 @@ AS $$
 DECLARE
     the_call record;
     still_booked boolean;
+    context_object jsonb := CASE
+        WHEN rollback_booking.context IS NULL THEN '{}'::jsonb
+        WHEN jsonb_typeof(rollback_booking.context) = 'object' THEN rollback_booking.context
+        ELSE jsonb_build_object('context', rollback_booking.context)
+    END;
 BEGIN
+    IF rollback_booking.call_id IS NULL OR rollback_booking.reason IS NULL THEN
+        RAISE EXCEPTION 'rollback_booking needs a call id and a review reason'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT c.id, c.company_id INTO the_call
     FROM public.calls AS c WHERE c.id = rollback_booking.call_id
     FOR UPDATE;
@@ -56,15 +70,24 @@ BEGIN
         the_call.id,
         'high',
         'a booking failed and was rolled back; a review item is queued',
-        jsonb_build_object('reason', rollback_booking.reason, 'still_booked', still_booked)
-        || coalesce(rollback_booking.context, '{}')
+        context_object
+        || jsonb_build_object('reason', rollback_booking.reason, 'still_booked', still_booked)
     )
     ON CONFLICT (fingerprint) WHERE status = 'open' DO UPDATE
         SET occurrences = guard.alerts.occurrences + 1, last_seen_at = now();
 
-    RETURN guard.enqueue_review(
-        the_call.company_id, the_call.id, NULL, rollback_booking.reason,
-        coalesce(rollback_booking.context, '{}') || jsonb_build_object('still_booked', still_booked)
-    );
+    -- The review item's CHECK knows the reasons; an unknown one undoes everything above.
+    BEGIN
+        RETURN guard.enqueue_review(
+            the_call.company_id, the_call.id, NULL, rollback_booking.reason,
+            context_object || jsonb_build_object('still_booked', still_booked)
+        );
+    EXCEPTION WHEN check_violation THEN
+        RAISE EXCEPTION 'unknown review reason "%"', rollback_booking.reason
+            USING
+                ERRCODE = 'invalid_parameter_value',
+                HINT = 'validation_failure, calendar_booking_failure, customer_creation_failure,'
+                || ' service_not_found or other';
+    END;
 END;
 $$;

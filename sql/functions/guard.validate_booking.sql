@@ -4,7 +4,10 @@
 -- reason with what was expected and found, and the latency. Every call is recorded, with its
 -- latency, in guard.validation_metrics (validation_latency_daily gives p50/p95/p99 per day).
 -- SECURITY DEFINER: the application calls it and may not write validation_metrics itself; a
--- session with a tenant set may only validate that tenant's calls.
+-- session with a tenant set may only validate that tenant's calls and appointments.
+-- Refused with an error, and nothing recorded: a NULL argument, an unknown call or appointment
+-- (a metric row must belong to a real call of a company, or the daily latency view and the
+-- failure rate fill with rows no tenant owns, from any id the application role cares to send).
 CREATE FUNCTION guard.validate_booking(call_id bigint, appointment_id bigint, booking_uid text)
 RETURNS TABLE (ok boolean, reason text, details jsonb, latency_ms double precision)
 LANGUAGE plpgsql
@@ -16,26 +19,33 @@ DECLARE
     the_call record;
     the_appointment record;
 BEGIN
+    IF validate_booking.call_id IS NULL
+        OR validate_booking.appointment_id IS NULL
+        OR validate_booking.booking_uid IS NULL THEN
+        RAISE EXCEPTION 'validate_booking needs a call id, an appointment id and a booking uid'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT c.id, c.company_id, c.appointment_made, c.appointment_link_status,
            c.session_outcome, c.booking_failed
     INTO the_call
     FROM public.calls AS c WHERE c.id = validate_booking.call_id;
-    IF FOUND THEN
-        PERFORM guard.assert_tenant(the_call.company_id);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'call % does not exist', validate_booking.call_id
+            USING ERRCODE = 'no_data_found';
     END IF;
+    PERFORM guard.assert_tenant(the_call.company_id);
     SELECT a.id, a.company_id, a.call_id, a.status, a.deleted_at, a.calcom_v2_booking_id,
            a.created_at
     INTO the_appointment
     FROM public.appointments AS a WHERE a.id = validate_booking.appointment_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'appointment % does not exist', validate_booking.appointment_id
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM guard.assert_tenant(the_appointment.company_id);
 
     ok := FALSE;
-    IF the_call.id IS NULL THEN
-        reason := 'call_missing';
-        details := jsonb_build_object('call_id', validate_booking.call_id);
-    ELSIF the_appointment.id IS NULL THEN
-        reason := 'appointment_missing';
-        details := jsonb_build_object('appointment_id', validate_booking.appointment_id);
-    ELSIF the_appointment.deleted_at IS NOT NULL OR the_appointment.status = 'cancelled' THEN
+    IF the_appointment.deleted_at IS NOT NULL OR the_appointment.status = 'cancelled' THEN
         reason := 'appointment_inactive';
         details := jsonb_build_object(
             'status', the_appointment.status, 'deleted_at', the_appointment.deleted_at

@@ -1,4 +1,6 @@
--- Work for a person: one open item per call and reason, priority derived from the reason.
+-- Work for a person: one open item per call and reason, priority derived from the reason. A
+-- booking whose outcome is unknown (booking_outcome_unknown: the calendar may hold a booking the
+-- database does not know) comes first, before every other reason.
 
 CREATE TABLE guard.review_items (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -8,11 +10,12 @@ CREATE TABLE guard.review_items (
     reason text NOT NULL CHECK (
         reason IN (
             'validation_failure', 'calendar_booking_failure', 'customer_creation_failure',
-            'service_not_found', 'other'
+            'service_not_found', 'other', 'booking_outcome_unknown'
         )
     ),
     priority smallint GENERATED ALWAYS AS (
         CASE reason
+            WHEN 'booking_outcome_unknown' THEN 0
             WHEN 'validation_failure' THEN 1
             WHEN 'calendar_booking_failure' THEN 2
             WHEN 'customer_creation_failure' THEN 3

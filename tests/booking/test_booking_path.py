@@ -73,17 +73,20 @@ def _service(url: str) -> int:
 
 
 class Calendar:
-    """A calendar the test controls: counts its calls, can fail, can be slow."""
+    """A calendar the test controls: counts its calls and the keys it was sent, can fail, can be
+    slow."""
 
     def __init__(self, fail: bool = False, delay: float = 0.0) -> None:
         self.fail = fail
         self.delay = delay
         self.calls = 0
+        self.keys: list[str] = []
         self._lock = threading.Lock()
 
-    def book(self) -> CalendarBooking:
+    def book(self, idempotency_key: str) -> CalendarBooking:
         with self._lock:
             self.calls += 1
+            self.keys.append(idempotency_key)
             number = self.calls
         time.sleep(self.delay)
         if self.fail:
@@ -103,6 +106,15 @@ def _state(url: str, call_id: int) -> dict[str, Any]:
     assert row is not None
     keys = ("made", "outcome", "failed", "manual", "booking_id", "appointments", "reviews")
     return dict(zip(keys, row, strict=True))
+
+
+def _attempts(url: str, call_id: int) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT state, idempotency_key, booking_uid FROM guard.booking_attempts"
+            " WHERE call_id = %s ORDER BY id",
+            (call_id,),
+        ).fetchall()
 
 
 def test_a_booking_is_recorded_validated_and_committed(
@@ -131,6 +143,12 @@ def test_a_booking_is_recorded_validated_and_committed(
             conn, call_id=1, service_id=_service(booking_db), book=calendar.book, breakers=breakers
         )
     assert again.status is BookingStatus.ALREADY_BOOKED and calendar.calls == 1
+    assert (again.appointment_id, again.booking_uid) == (outcome.appointment_id, "uid-1"), (
+        "a booked call returns its existing booking"
+    )
+    assert _attempts(booking_db, 1) == [("booked", calendar.keys[0], "uid-1")], (
+        "the calendar got the journaled key; the attempt is closed with the booking"
+    )
 
 
 def test_calendar_failure_is_retried_then_rolled_back_and_queued(
@@ -147,6 +165,8 @@ def test_calendar_failure_is_retried_then_rolled_back_and_queued(
             retry_policy=RetryPolicy(max_attempts=2, base_delay_seconds=0.01),
         )
     assert calendar.calls == 2, "one retry"
+    assert calendar.keys[0] == calendar.keys[1] == outcome.idempotency_key, "a retry sends the key"
+    assert _attempts(booking_db, 1) == [("failed", outcome.idempotency_key, None)]
     assert (outcome.status, outcome.reason) == (BookingStatus.FAILED, "ConnectionError")
     state = _state(booking_db, 1)
     assert (state["made"], state["outcome"], state["failed"], state["manual"]) == (

@@ -24,7 +24,7 @@ from guard.breaker import (
     State,
 )
 from guard.db.migrate import Migrator
-from tests.breaker import pg_nodes
+from tests.support.pg_node import PgNode
 from tests.support.redis_server import free_port
 
 APP_LOGIN = "guard_test_breaker_app"
@@ -155,20 +155,20 @@ def test_the_log_says_unreachable_when_it_is(key, caplog):
 
 # ---------------------------------------------------------------------- failover
 @pytest.fixture
-def primary() -> Iterator[pg_nodes.Node]:
-    node = pg_nodes.primary()
+def primary() -> Iterator[PgNode]:
+    """A migrated PostgreSQL of this test's own (the faults would hit the shared one's users)."""
+    node = PgNode.create()
     try:
+        node.start()
         with Migrator(node.url()) as migrator:
             migrator.apply()
         yield node
     finally:
-        node.cleanup()
+        node.destroy()
 
 
-def _multi_host(*nodes_or_ports: pg_nodes.Node | int) -> str:
-    hosts = ",".join(
-        f"127.0.0.1:{n.port if isinstance(n, pg_nodes.Node) else n}" for n in nodes_or_ports
-    )
+def _multi_host(*nodes_or_ports: PgNode | int) -> str:
+    hosts = ",".join(f"127.0.0.1:{n.port if isinstance(n, PgNode) else n}" for n in nodes_or_ports)
     return f"postgresql://postgres@{hosts}/postgres?target_session_attrs=read-write"
 
 
@@ -202,7 +202,6 @@ def _recorded(url: str, key: str) -> list[int]:
     return [g for (g,) in rows]
 
 
-@pytest.mark.slow
 def test_write_behind_survives_restarts_with_a_multi_host_url(primary, key):
     """A dead first host and the real one, target_session_attrs=read-write; PostgreSQL restarted
     with -m fast and then -m immediate while transitions keep coming: none is lost or doubled."""
@@ -220,13 +219,12 @@ def test_write_behind_survives_restarts_with_a_multi_host_url(primary, key):
     assert writer.dropped == 0
 
 
-@pytest.mark.slow
 def test_write_behind_follows_a_promoted_standby(primary, key):
     """Streaming standby promoted after the primary crashed: the writer's URL lists both; it
     keeps writing to the old primary, then finds the promoted standby by itself. Replication is
     synchronous, as an HA setup that must not lose an acknowledged commit runs it, so every event
     the old primary acknowledged is on the standby."""
-    standby = pg_nodes.standby_of(primary)
+    standby = primary.standby("breaker_write_behind_test")
     try:
         with psycopg.connect(primary.url(), autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
@@ -252,4 +250,4 @@ def test_write_behind_follows_a_promoted_standby(primary, key):
         with psycopg.connect(standby.url()) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
     finally:
-        standby.cleanup()
+        standby.destroy()

@@ -10,12 +10,16 @@ import psycopg
 # SECURITY DEFINER only where the application (or a trigger firing for it) must write what it
 # may not write itself. A new one is a deliberate change here and in docs/security.md.
 EXPECTED_DEFINERS = {
+    "guard.begin_booking_attempt(bigint,bigint)",
     "guard.check_call(bigint)",
+    "guard.complete_booking_attempt(text,bigint,text)",
+    "guard.fail_booking_attempt(text,text,jsonb)",
     "guard.correct_call_writes(bigint[],text)",
     "guard.record_breaker_transitions(jsonb)",
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],bigint[],text,boolean)",
     "guard.rollback_booking(bigint,text,jsonb)",
+    "guard.unsettled_booking_attempts(integer,integer)",
     "guard.validate_booking(bigint,bigint,text)",
 }
 
