@@ -18,10 +18,14 @@ Typical use::
 
 from guard.breaker.backend import REDIS_URL_ENV, Backend
 from guard.breaker.circuit import (
+    BulkheadFullError,
     CircuitBreaker,
     CircuitOpenError,
+    CircuitSnapshot,
+    ControlUnavailableError,
     GuardedBlock,
     GuardedCallTimeout,
+    StoreUnavailableError,
     Ticket,
 )
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener
@@ -35,7 +39,7 @@ from guard.breaker.registry import (
     service_key,
     staff_key,
 )
-from guard.breaker.state import Action, BreakerConfig, Outcome, State
+from guard.breaker.state import Action, BreakerConfig, Outcome, SharedRules, State
 
 __all__ = [
     "REDIS_URL_ENV",
@@ -44,15 +48,20 @@ __all__ = [
     "BreakerConfig",
     "BreakerEvent",
     "BreakerRegistry",
+    "BulkheadFullError",
     "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitSnapshot",
+    "ControlUnavailableError",
     "EventKind",
     "GuardedBlock",
     "GuardedCallTimeout",
     "Listener",
     "Outcome",
     "PostgresWriteBehind",
+    "SharedRules",
     "State",
+    "StoreUnavailableError",
     "Ticket",
     "config_from_settings",
     "global_key",

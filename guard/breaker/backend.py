@@ -1,5 +1,5 @@
 """What breakers of one process share: Redis clients, Redis health, the fallback store,
-the worker threads for sync timeouts, host/pid and process-wide listeners.
+host/pid and process-wide listeners. (Timeout threads are per circuit: its bulkhead.)
 
 Nothing here connects at construction time, so building a breaker never raises because of
 Redis; clients connect on first use and their errors are handled by the breaker.
@@ -46,7 +46,6 @@ class Backend:
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = READ_TIMEOUT_SECONDS,
         redis_retry_interval: float = 1.0,
-        max_timeout_workers: int = 32,
     ) -> None:
         self.redis_url = redis_url
         self.masked_url = mask_url(redis_url) if redis_url else "memory"
@@ -57,11 +56,10 @@ class Backend:
         self.listeners = Listeners(listeners)
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self._max_timeout_workers = max_timeout_workers
         self._lock = threading.Lock()
         self._sync_store: RedisStore | None = None
         self._async_store: tuple[asyncio.AbstractEventLoop, AsyncRedisStore] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executors: list[ThreadPoolExecutor] = []
 
     @property
     def uses_redis(self) -> bool:
@@ -97,22 +95,19 @@ class Backend:
         self._async_store = (loop, store)
         return store
 
-    @property
-    def executor(self) -> ThreadPoolExecutor:
-        """Worker threads that run sync guarded calls which have a timeout."""
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=self._max_timeout_workers,
-                        thread_name_prefix="guard-breaker-call",
-                    )
-        return self._executor
+    def timeout_threads(self, key: str, workers: int) -> ThreadPoolExecutor:
+        """A circuit's own worker threads for sync calls with a timeout (its bulkhead: as many
+        as the calls it may run at once, so a call never waits for a thread)."""
+        executor = ThreadPoolExecutor(workers, thread_name_prefix=f"guard-breaker-{key}")
+        with self._lock:
+            self._executors.append(executor)
+        return executor
 
     def close(self) -> None:
         if self._sync_store is not None:
             self._sync_store.client.close()
             self._sync_store = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        with self._lock:
+            executors, self._executors = self._executors, []
+        for executor in executors:
+            executor.shutdown(wait=False, cancel_futures=True)

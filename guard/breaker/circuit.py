@@ -29,27 +29,57 @@ caller stops waiting after the timeout (the call is counted as a failure; the th
 in the background — for PostgreSQL work also set ``statement_timeout``, see
 ``statement_timeout``). With ``None`` the call runs on the caller's thread. asyncio calls are
 cancelled on timeout.
+
+Bulkhead: each circuit admits at most ``max_concurrent_calls`` calls of this process at once
+and has that many worker threads of its own. A slot is held until the call's code has really
+finished (a timed-out call whose thread is still stuck keeps its slot), so threads never pile up
+behind a hung dependency, a call never waits for a thread, and circuits never share threads: a
+hung dependency behind one circuit cannot delay another circuit's calls or probes. The slots
+are a list of tokens: ``list.pop``/``list.append`` are atomic, so taking one costs no lock.
+
+Generators: a generator function returns at once and does its work while it is iterated, long
+after a decorator would have recorded "success". ``@breaker`` therefore refuses generator and
+async generator functions (``TypeError`` at decoration) and ``call`` refuses a call that returns
+a generator; guard the iteration with ``with breaker.guard():`` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
+import getpass
 import inspect
+import logging
+import socket
+import threading
 import time
+import types
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
+from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
-from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs
-from guard.breaker.state import BreakerConfig, Outcome, Reply, State, validate_key
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, stored_rules
+from guard.breaker.state import (
+    ACTION_TARGET,
+    Action,
+    BreakerConfig,
+    Outcome,
+    Reply,
+    SharedRules,
+    State,
+    validate_key,
+)
+
+log = logging.getLogger("guard.breaker")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -70,6 +100,31 @@ class CircuitOpenError(Exception):
         return f"circuit {self.key} is {self.state.label}{hint}"
 
 
+class BulkheadFullError(CircuitOpenError):
+    """The circuit's bulkhead is full: ``max_concurrent_calls`` calls of this process are still
+    running through it (some may be hung). The dependency was not called and nothing is counted
+    against the circuit. A ``CircuitOpenError`` subclass, so code that falls back on a rejection
+    handles it too; catch it first to tell "too many calls in flight" from "circuit open"."""
+
+    def __init__(self, key: str, state: State, limit: int) -> None:
+        super().__init__(key, state, None)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"circuit {self.key}: {self.limit} calls already in flight (bulkhead full)"
+
+
+class StoreUnavailableError(CircuitOpenError):
+    """Redis is unreachable and the circuit's ``when_store_unreachable`` is ``"open"``."""
+
+    def __str__(self) -> str:
+        return f"circuit {self.key}: breaker state unreachable, calls refused until it is back"
+
+
+class ControlUnavailableError(RuntimeError):
+    """A manual action or a state read needs Redis, which cannot be reached."""
+
+
 class GuardedCallTimeout(TimeoutError):
     """The guarded call did not finish within ``call_timeout_seconds`` (counted a failure)."""
 
@@ -86,7 +141,29 @@ class Ticket:
     generation: int
     probe_seq: int
     shared: bool
-    bypass: bool = False
+    bypass: bool = False  # nothing to report to the store
+    timed: bool = True  # the call timeout applies
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSnapshot:
+    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
+    counters: calls in flight and rejections by cause since the breaker was built."""
+
+    key: str
+    state: State
+    generation: int
+    failure_count: int
+    success_count: int
+    opened_at: datetime | None
+    changed_at: datetime | None
+    recovers_in_seconds: float | None
+    rules: SharedRules | None
+    source: str  # "redis", "memory" (in-memory breaker) or "local" (Redis unreachable)
+    in_flight: int
+    rejected_open: int
+    rejected_bulkhead: int
+    rejected_store_unavailable: int
 
 
 @dataclass(slots=True)
@@ -106,7 +183,10 @@ class _Known:
     reply: Reply | None = None
 
 
-_BYPASS = Ticket(0, 0, True, bypass=True)
+_BYPASS = Ticket(0, 0, True, bypass=True, timed=False)
+# Redis unreachable and ``when_store_unreachable="closed"``: admitted, timed, not counted.
+_UNCOUNTED = Ticket(0, 0, False, bypass=True)
+_GENERATOR_TYPES = (types.GeneratorType, types.AsyncGeneratorType)
 # Enum members as module constants: on CPython 3.11 ``State.CLOSED`` is a class attribute
 # lookup (~150 ns here), more than the rest of an in-memory admission.
 _CLOSED = State.CLOSED
@@ -119,6 +199,20 @@ _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
 
 def _ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _refuse_generator(fn: Callable[..., Any]) -> None:
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            f"{getattr(fn, '__qualname__', fn)!r} is a generator function: a circuit breaker "
+            "cannot see failures raised while it is iterated; guard the iteration with "
+            "`with breaker.guard():` (or `async with`) instead"
+        )
+
+
+def default_actor() -> str:
+    """Who a manual action is recorded as: ``user@host``, as the CLI records it."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 class CircuitBreaker:
@@ -151,12 +245,42 @@ class CircuitBreaker:
         self._memory = backend.memory
         self._ttl = self.config.local_state_ttl_seconds
         self._call_timeout = self.config.call_timeout_seconds
+        self._unreachable_mode = self.config.when_store_unreachable
+        self._raise_on_trip = self.config.raise_open_on_trip
+        # Bulkhead: one token per call allowed in flight (see the module docstring).
+        self._slot_count = self.config.max_concurrent_calls
+        self._slots: list[bool] = [True] * self._slot_count
+        self._free_slot: Callable[[object], None] = lambda _: self._slots.append(True)
+        self._threads: ThreadPoolExecutor | None = None
+        self._counter_lock = threading.Lock()
+        self.rejected_open = 0
+        self.rejected_bulkhead = 0
+        self.rejected_store_unavailable = 0
+        self.config_divergences = 0
+        self._rules_checked = not backend.uses_redis
+        telemetry.COLLECTOR.track(self)
 
     # ------------------------------------------------------------------ introspection
     @property
-    def state(self) -> State | None:
-        """Last state this process saw (None before the first decision). Not a Redis read."""
+    def last_seen_state(self) -> State | None:
+        """Last state this process saw (None before its first decision). Not a store read."""
         return self._known.state if self._known else None
+
+    @property
+    def state(self) -> State | None:
+        """The circuit's state in the store (Redis, or the memory store). While this process
+        decides without Redis, the state it enforces: the last one it saw (None if none)."""
+        if self.backend.health.down:
+            return self.last_seen_state
+        try:
+            return self.snapshot().state
+        except ControlUnavailableError:
+            return self.last_seen_state
+
+    @property
+    def in_flight(self) -> int:
+        """Calls of this process running through the circuit now (hung ones included)."""
+        return self._slot_count - len(self._slots)
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.add(listener)
@@ -183,12 +307,10 @@ class CircuitBreaker:
         )
 
     def _report_transition(self, reply: Reply, shared: bool, actor: str | None = None) -> None:
-        opened_at = None
-        if reply.state is State.OPEN:
-            opened_at = _ms_to_datetime(reply.open_until_ms - self.config.cooldown_ms)
-        if not shared:
-            opened_at = datetime.now(UTC) if reply.state.rejects else None
+        # The transition happened in this very reply, so it opened the circuit "now" (on the
+        # store's clock); the stored cooldown may differ from this process's.
         occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
+        opened_at = occurred if reply.state.rejects else None
         self._emit(
             self._event(
                 EventKind.TRANSITION,
@@ -267,9 +389,34 @@ class CircuitBreaker:
         return None
 
     def _reject(self, state: State, retry_after: float | None) -> None:
+        with self._counter_lock:
+            self.rejected_open += 1
         if self._has_listeners():
             self._emit(self._event(EventKind.REJECTED, state=state))
         raise CircuitOpenError(self.key, state, retry_after)
+
+    def _bulkhead_full(self) -> None:
+        with self._counter_lock:
+            self.rejected_bulkhead += 1
+        state = self._known.state if self._known else _CLOSED
+        if self._has_listeners():
+            self._emit(self._event(EventKind.BULKHEAD_FULL, state=state))
+        raise BulkheadFullError(self.key, state, self._slot_count)
+
+    def _take_slot(self) -> None:
+        try:
+            self._slots.pop()
+        except IndexError:
+            self._bulkhead_full()
+
+    def _timeout_threads(self) -> ThreadPoolExecutor:
+        threads = self._threads
+        if threads is None:
+            with self._counter_lock:
+                if self._threads is None:
+                    self._threads = self.backend.timeout_threads(self.key, self._slot_count)
+                threads = self._threads
+        return threads
 
     def _admitted(self, reply: Reply, shared: bool) -> Ticket:
         self._remember(reply, shared)
@@ -284,15 +431,27 @@ class CircuitBreaker:
             return _BYPASS
         return Ticket(reply.generation, reply.probe_seq if reply.code == 2 else 0, shared)
 
-    def _recorded(self, reply: Reply, shared: bool) -> None:
+    def _recorded(self, reply: Reply, shared: bool) -> bool:
+        """Take an outcome's reply; True when this very outcome opened the circuit."""
         self._remember(reply, shared)
         if reply.from_state >= 0:
             self._report_transition(reply, shared)
+            return reply.state is _OPEN
+        return False
+
+    def _tripped_error(self) -> CircuitOpenError:
+        known = self._known
+        retry = None
+        if known is not None and known.state is _OPEN:
+            retry = max(0.0, known.open_until - time.monotonic())
+        return CircuitOpenError(self.key, State.OPEN, retry)
 
     # ------------------------------------------------------------------ fallback
     def _redis_failed(self, error: BaseException) -> None:
         if self.backend.health.mark_down(error) and self._has_listeners():
             self._emit(self._event(EventKind.REDIS_UNAVAILABLE, error=error, shared=False))
+        if self._unreachable_mode != "local":
+            return
         known = self._known
         if known is None:
             self.backend.memory.seed(self.key, State.CLOSED, 0, 0)
@@ -315,6 +474,50 @@ class CircuitBreaker:
     def _known_generation(self) -> int:
         return self._known.generation if self._known else 0
 
+    def _without_redis(self) -> Ticket:
+        """Admission while Redis cannot be asked, as ``when_store_unreachable`` says."""
+        mode = self._unreachable_mode
+        if mode == "local" or not self.backend.uses_redis:
+            return self._admitted(self.backend.memory.acquire(self.key, self.config), False)
+        if mode == "closed":
+            return _UNCOUNTED
+        with self._counter_lock:
+            self.rejected_store_unavailable += 1
+        if self._has_listeners():
+            self._emit(self._event(EventKind.REJECTED, state=State.OPEN, shared=False))
+        raise StoreUnavailableError(self.key, State.OPEN, self.backend.health.retry_interval)
+
+    # ------------------------------------------------------------------ shared rules
+    def _rules_differ(self, stored: SharedRules | None) -> None:
+        self._rules_checked = True
+        mine = self.config.shared_rules
+        if stored is None or stored == mine:
+            return
+        with self._counter_lock:
+            self.config_divergences += 1
+        log.warning(
+            "circuit %s: this process is configured with failure_threshold=%d, "
+            "success_threshold=%d, cooldown=%gs but the circuit stores %d, %d, %gs; the stored "
+            "rules apply (change them with `guard breaker configure`)",
+            self.key,
+            mine.failure_threshold,
+            mine.success_threshold,
+            mine.cooldown_ms / 1000,
+            stored.failure_threshold,
+            stored.success_threshold,
+            stored.cooldown_ms / 1000,
+        )
+
+    def _check_rules(self) -> None:
+        """Once per circuit and process, after its first Redis decision stored or read them
+        (on a Redis error it is tried again at the next decision that reaches Redis)."""
+        with contextlib.suppress(*REDIS_DOWN_ERRORS):
+            self._rules_differ(self.backend.sync_store.rules(self.key))
+
+    async def _check_rules_async(self) -> None:
+        with contextlib.suppress(*REDIS_DOWN_ERRORS):
+            self._rules_differ(await self.backend.async_store().rules(self.key))
+
     # ------------------------------------------------------------------ sync decisions
     def acquire(self) -> Ticket:
         """Admit a call or raise ``CircuitOpenError``. Pair with ``release``."""
@@ -330,13 +533,15 @@ class CircuitBreaker:
                 self._redis_failed(error)
             else:
                 self._redis_succeeded()
+                if not self._rules_checked:
+                    self._check_rules()
                 return self._admitted(reply, True)
-        return self._admitted(self.backend.memory.acquire(self.key, self.config), False)
+        return self._without_redis()
 
-    def release(self, ticket: Ticket, outcome: Outcome) -> None:
-        """Report the outcome of an admitted call."""
+    def release(self, ticket: Ticket, outcome: Outcome) -> bool:
+        """Report the outcome of an admitted call; True when it opened the circuit."""
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
-            return  # nothing to count: no round trip
+            return False  # nothing to count: no round trip
         if ticket.shared and self._use_redis():
             try:
                 reply = self.backend.sync_store.record(
@@ -346,12 +551,13 @@ class CircuitBreaker:
                 self._redis_failed(error)
             else:
                 self._redis_succeeded()
-                self._recorded(reply, True)
-                return
+                return self._recorded(reply, True)
+        if ticket.shared and self._unreachable_mode != "local":
+            return False  # only the per-process mode keeps counting without Redis
         reply = self._memory.record(
             self.key, self.config, ticket.generation, outcome, ticket.probe_seq
         )
-        self._recorded(reply, False)
+        return self._recorded(reply, False)
 
     # ------------------------------------------------------------------ async decisions
     async def acquire_async(self) -> Ticket:
@@ -367,12 +573,14 @@ class CircuitBreaker:
                 self._redis_failed(error)
             else:
                 self._redis_succeeded()
+                if not self._rules_checked:
+                    await self._check_rules_async()
                 return self._admitted(reply, True)
-        return self._admitted(self.backend.memory.acquire(self.key, self.config), False)
+        return self._without_redis()
 
-    async def release_async(self, ticket: Ticket, outcome: Outcome) -> None:
+    async def release_async(self, ticket: Ticket, outcome: Outcome) -> bool:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
-            return
+            return False
         if ticket.shared and self._use_redis():
             try:
                 reply = await self.backend.async_store().record(
@@ -382,12 +590,13 @@ class CircuitBreaker:
                 self._redis_failed(error)
             else:
                 self._redis_succeeded()
-                self._recorded(reply, True)
-                return
+                return self._recorded(reply, True)
+        if ticket.shared and self._unreachable_mode != "local":
+            return False
         reply = self._memory.record(
             self.key, self.config, ticket.generation, outcome, ticket.probe_seq
         )
-        self._recorded(reply, False)
+        return self._recorded(reply, False)
 
     # ------------------------------------------------------------------ outcome bookkeeping
     def _outcome_event(
@@ -405,51 +614,90 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ guarded calls
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` under the breaker (sync). Raises ``CircuitOpenError`` when open."""
-        ticket = self.acquire()
-        timeout = None if ticket.bypass else self._call_timeout
+        """Run ``fn`` under the breaker (sync). Raises ``CircuitOpenError`` when open and
+        ``BulkheadFullError`` when ``max_concurrent_calls`` calls are already in flight."""
+        self._take_slot()
+        try:
+            ticket = self.acquire()
+        except BaseException:
+            self._slots.append(True)
+            raise
+        timeout = self._call_timeout if ticket.timed else None
         # Outcome events go to the listeners present when the call started; without any, the
         # clock is not read (a tenth of an in-memory call).
         listening = self._has_listeners()
         started = time.perf_counter() if listening else 0.0
         try:
             if timeout is None:
-                result = fn(*args, **kwargs)
-            else:
-                context = contextvars.copy_context()
-                future: Future[T] = self.backend.executor.submit(
-                    lambda: context.run(fn, *args, **kwargs)
-                )
                 try:
-                    result = future.result(timeout)
-                except FutureTimeout:
-                    if not future.done():
-                        future.cancel()
-                        raise GuardedCallTimeout(self.key, timeout) from None
-                    result = future.result()
-        except GuardedCallTimeout as error:
-            self.release(ticket, Outcome.FAILURE)
-            if listening:
-                self._outcome_event(Outcome.FAILURE, started, error, True)
-            raise
+                    result = fn(*args, **kwargs)
+                finally:
+                    self._slots.append(True)
+            else:
+                result = self._run_on_thread(fn, args, kwargs, timeout)
         except BaseException as error:
-            outcome = self.config.classify_exception(error)
-            self.release(ticket, outcome)
-            if listening:
-                self._outcome_event(outcome, started, error, False)
+            self._call_failed(ticket, error, started, listening)
             raise
+        if result.__class__ in _GENERATOR_TYPES:
+            self.release(ticket, _IGNORED)
+            _refuse_generator(fn)  # raises for generator functions
+            raise TypeError("the guarded call returned a generator; use breaker.guard()")
         outcome = self.config.classify_result(result) if self._result_predicates else _SUCCESS
         self.release(ticket, outcome)
         if listening:
             self._outcome_event(outcome, started, None, False)
         return result
 
+    def _run_on_thread(
+        self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
+    ) -> T:
+        context = contextvars.copy_context()
+        try:
+            future: Future[T] = self._timeout_threads().submit(
+                lambda: context.run(fn, *args, **kwargs)
+            )
+        except BaseException:
+            self._slots.append(True)
+            raise
+        # The slot is freed when the code has really finished, not when we stop waiting: a hung
+        # call keeps its slot (and its thread) until it returns.
+        future.add_done_callback(self._free_slot)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            if not future.done():
+                future.cancel()
+                raise GuardedCallTimeout(self.key, timeout) from None
+            return future.result()
+
+    def _call_failed(
+        self, ticket: Ticket, error: BaseException, started: float, listening: bool
+    ) -> None:
+        """Count a call that raised; raises ``CircuitOpenError`` instead when it tripped the
+        circuit and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
+        timed_out = isinstance(error, GuardedCallTimeout)
+        outcome = Outcome.FAILURE if timed_out else self.config.classify_exception(error)
+        tripped = self.release(ticket, outcome)
+        if listening:
+            self._outcome_event(outcome, started, error, timed_out)
+        if tripped and self._raise_on_trip:
+            raise self._tripped_error() from error
+
     async def call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
+        self._take_slot()
+        try:
+            return await self._call_async_admitted(fn, *args, **kwargs)
+        finally:
+            self._slots.append(True)
+
+    async def _call_async_admitted(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         ticket = await self.acquire_async()
-        timeout = None if ticket.bypass else self.config.call_timeout_seconds
+        timeout = self.config.call_timeout_seconds if ticket.timed else None
         started = time.perf_counter()
         deadline = asyncio.timeout(timeout)
         try:
@@ -457,16 +705,21 @@ class CircuitBreaker:
                 result = await fn(*args, **kwargs)
         except TimeoutError as error:
             if deadline.expired():
-                await self.release_async(ticket, Outcome.FAILURE)
+                tripped = await self.release_async(ticket, Outcome.FAILURE)
                 timed_out = GuardedCallTimeout(self.key, cast(float, timeout))
                 if self._has_listeners():
                     self._outcome_event(Outcome.FAILURE, started, timed_out, True)
+                if tripped and self._raise_on_trip:
+                    raise self._tripped_error() from timed_out
                 raise timed_out from error
             await self._settle_async(ticket, error, started)
             raise
         except BaseException as error:
             await self._settle_async(ticket, error, started)
             raise
+        if result.__class__ in _GENERATOR_TYPES:
+            await self.release_async(ticket, _IGNORED)
+            raise TypeError("the guarded call returned a generator; use breaker.guard()")
         outcome = self.config.classify_result(result)
         await self.release_async(ticket, outcome)
         if self._has_listeners():
@@ -478,16 +731,20 @@ class CircuitBreaker:
         if isinstance(error, asyncio.CancelledError):
             # The caller gave up; hand a probe lease back without waiting on Redis forever.
             outcome = Outcome.IGNORED
-        await self.release_async(ticket, outcome)
+        tripped = await self.release_async(ticket, outcome)
         if self._has_listeners():
             self._outcome_event(outcome, started, error, False)
+        if tripped and self._raise_on_trip:
+            raise self._tripped_error() from error
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
     @overload
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
-        """Decorator: ``@breaker`` on a function or an ``async def``."""
+        """Decorator: ``@breaker`` on a function or an ``async def``. Generator functions are
+        refused (``TypeError``): see the module docstring."""
+        _refuse_generator(fn)
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
@@ -505,11 +762,125 @@ class CircuitBreaker:
     def guard(self) -> GuardedBlock:
         """``with breaker.guard():`` / ``async with breaker.guard():``.
 
-        The block's exception (or its absence) is the outcome. The async form enforces the
-        call timeout by cancellation; the sync form cannot interrupt a block, so it has no
-        timeout (use ``call`` for that).
+        The block's exception (or its absence) is the outcome; the block holds a bulkhead
+        slot. The async form enforces the call timeout by cancellation; the sync form cannot
+        interrupt a block, so it has no timeout (use ``call`` for that).
         """
         return GuardedBlock(self)
+
+    # ------------------------------------------------------------------ in-process control
+    def snapshot(self) -> CircuitSnapshot:
+        """The circuit as the store has it now (one Redis round trip, or the memory store), with
+        this process's counters. Raises ``ControlUnavailableError`` when Redis cannot be read."""
+        if self.backend.uses_redis:
+            try:
+                raw, now_ms = self.backend.sync_store.read_with_time(self.key)
+            except REDIS_DOWN_ERRORS as error:
+                raise ControlUnavailableError(
+                    f"breaker state of {self.key} unreachable ({type(error).__name__})"
+                ) from None
+            fields = {name: int(value) for name, value in raw.items()}
+            return self._snapshot(fields, now_ms, "redis", _ms_to_datetime)
+        fields_or_none = self.backend.memory.read(self.key)
+        fields = dict(fields_or_none) if fields_or_none else {}
+        now_ms = fields.pop("now", 0)
+        wall_offset = time.time() * 1000 - now_ms if now_ms else 0
+
+        def to_datetime(ms: int) -> datetime:
+            return _ms_to_datetime(ms + round(wall_offset))
+
+        return self._snapshot(fields, now_ms, "memory", to_datetime)
+
+    def _snapshot(
+        self,
+        fields: dict[str, int],
+        now_ms: int,
+        source: str,
+        to_datetime: Callable[[int], datetime],
+    ) -> CircuitSnapshot:
+        state = State(fields.get("st", 0))
+        rules = stored_rules({name: str(value) for name, value in fields.items()})
+        opened = fields.get("oa", 0)
+        recovers_in = None
+        if state is State.OPEN and rules is not None:
+            recovers_in = max(0.0, (opened + rules.cooldown_ms - now_ms) / 1000)
+        changed = fields.get("ca", 0)
+        with self._counter_lock:
+            counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
+        return CircuitSnapshot(
+            key=self.key,
+            state=state,
+            generation=fields.get("g", 0),
+            failure_count=fields.get("f", 0),
+            success_count=fields.get("s", 0),
+            opened_at=to_datetime(opened) if state.rejects and opened else None,
+            changed_at=to_datetime(changed) if changed else None,
+            recovers_in_seconds=recovers_in,
+            rules=rules,
+            source=source,
+            in_flight=self.in_flight,
+            rejected_open=counters[0],
+            rejected_bulkhead=counters[1],
+            rejected_store_unavailable=counters[2],
+        )
+
+    def act(self, action: Action, reason: str, *, actor: str | None = None) -> State:
+        """A manual action for every process, recorded exactly as ``guard breaker`` records it
+        (reason ``"<action>: <reason>"``, actor ``user@host``): a transition event with the
+        actor goes to the listeners, so a registry's PostgreSQL write-behind stores it in
+        ``guard.breaker_events``. Returns the new state."""
+        if not reason.strip():
+            raise ValueError("a reason is required")
+        target = ACTION_TARGET[action]
+        full_reason = f"{action.value}: {reason.strip()}"
+        who = actor or default_actor()
+        if self.backend.uses_redis:
+            try:
+                reply = self.backend.sync_store.control(
+                    self._args, target, full_reason, who, self._known_generation()
+                )
+            except REDIS_DOWN_ERRORS as error:
+                raise ControlUnavailableError(
+                    f"cannot {action.value} {self.key}: Redis unreachable ({type(error).__name__})"
+                ) from None
+            shared = True
+        else:
+            reply = self._memory.control(self.key, self.config, target, full_reason)
+            shared = False
+        self._known = None  # the next decision asks the store
+        self._report_transition(reply, shared, actor=who)
+        return reply.state
+
+    def force_open(self, reason: str, *, actor: str | None = None) -> State:
+        """Reject every call, in every process, until ``reset`` (``guard breaker trip``)."""
+        return self.act(Action.FORCE_OPEN, reason, actor=actor)
+
+    def force_close(self, reason: str, *, actor: str | None = None) -> State:
+        """Admit every call; failures never trip it, until ``reset``."""
+        return self.act(Action.FORCE_CLOSE, reason, actor=actor)
+
+    def disable(self, reason: str, *, actor: str | None = None) -> State:
+        """No breaker at all (no timeout, no counting) until ``reset``."""
+        return self.act(Action.DISABLE, reason, actor=actor)
+
+    def reset(self, reason: str, *, actor: str | None = None) -> State:
+        """Back to CLOSED with zero counters (ends every manual state)."""
+        return self.act(Action.RESET, reason, actor=actor)
+
+    def configure(self, rules: SharedRules | None = None) -> SharedRules | None:
+        """Store ``rules`` (default: this breaker's own) with the circuit for every process, as
+        ``guard breaker configure`` does; returns the rules it replaced (None if none)."""
+        rules = rules or self.config.shared_rules
+        if not self.backend.uses_redis:
+            return self._memory.configure(self.key, rules)
+        try:
+            previous = self.backend.sync_store.configure(self.key, rules)
+        except REDIS_DOWN_ERRORS as error:
+            raise ControlUnavailableError(
+                f"cannot configure {self.key}: Redis unreachable ({type(error).__name__})"
+            ) from None
+        self._known = None
+        return previous
 
 
 class GuardedBlock:
@@ -520,8 +891,17 @@ class GuardedBlock:
         self._ticket: Ticket | None = None
         self._timeout: asyncio.Timeout | None = None
 
+    def _admit(self) -> Ticket:
+        breaker = self._breaker
+        breaker._take_slot()
+        try:
+            return breaker.acquire()
+        except BaseException:
+            breaker._slots.append(True)
+            raise
+
     def __enter__(self) -> GuardedBlock:
-        self._ticket = self._breaker.acquire()
+        self._ticket = self._admit()
         return self
 
     def __exit__(
@@ -531,12 +911,22 @@ class GuardedBlock:
         tb: TracebackType | None,
     ) -> None:
         assert self._ticket is not None
-        outcome = Outcome.SUCCESS if exc is None else self._breaker.config.classify_exception(exc)
-        self._breaker.release(self._ticket, outcome)
+        breaker = self._breaker
+        breaker._slots.append(True)
+        outcome = Outcome.SUCCESS if exc is None else breaker.config.classify_exception(exc)
+        tripped = breaker.release(self._ticket, outcome)
+        if tripped and breaker._raise_on_trip and exc is not None:
+            raise breaker._tripped_error() from exc
 
     async def __aenter__(self) -> GuardedBlock:
-        self._ticket = await self._breaker.acquire_async()
-        seconds = None if self._ticket.bypass else self._breaker.config.call_timeout_seconds
+        breaker = self._breaker
+        breaker._take_slot()
+        try:
+            self._ticket = await breaker.acquire_async()
+        except BaseException:
+            breaker._slots.append(True)
+            raise
+        seconds = breaker.config.call_timeout_seconds if self._ticket.timed else None
         self._timeout = asyncio.timeout(seconds)
         await self._timeout.__aenter__()
         return self
@@ -549,16 +939,22 @@ class GuardedBlock:
     ) -> None:
         assert self._ticket is not None and self._timeout is not None
         breaker = self._breaker
+        breaker._slots.append(True)
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
         except TimeoutError as error:
-            await breaker.release_async(self._ticket, Outcome.FAILURE)
+            tripped = await breaker.release_async(self._ticket, Outcome.FAILURE)
             seconds = cast(float, breaker.config.call_timeout_seconds)
-            raise GuardedCallTimeout(breaker.key, seconds) from error
+            timed_out = GuardedCallTimeout(breaker.key, seconds)
+            if tripped and breaker._raise_on_trip:
+                raise breaker._tripped_error() from timed_out
+            raise timed_out from error
         if exc is None:
             outcome = Outcome.SUCCESS
         elif isinstance(exc, asyncio.CancelledError):
             outcome = Outcome.IGNORED
         else:
             outcome = breaker.config.classify_exception(exc)
-        await breaker.release_async(self._ticket, outcome)
+        tripped = await breaker.release_async(self._ticket, outcome)
+        if tripped and breaker._raise_on_trip and exc is not None:
+            raise breaker._tripped_error() from exc

@@ -13,7 +13,6 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,10 +20,25 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from guard.breaker.circuit import ControlUnavailableError
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.persistence import write_transitions
-from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, RedisStore, make_client
-from guard.breaker.state import ACTION_TARGET, Action, BreakerConfig, Reply, State, validate_key
+from guard.breaker.redis_store import (
+    REDIS_DOWN_ERRORS,
+    CircuitArgs,
+    RedisStore,
+    make_client,
+    stored_rules,
+)
+from guard.breaker.state import (
+    ACTION_TARGET,
+    Action,
+    BreakerConfig,
+    Reply,
+    SharedRules,
+    State,
+    validate_key,
+)
 
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -33,10 +47,6 @@ class UnknownCircuitError(LookupError):
     def __init__(self, key: str) -> None:
         super().__init__(f"unknown circuit key {key!r} (see `guard breaker list`)")
         self.key = key
-
-
-class ControlUnavailableError(RuntimeError):
-    """Neither Redis nor PostgreSQL could be used for an operation that needs them."""
 
 
 @dataclass
@@ -53,6 +63,7 @@ class CircuitView:
     recovers_in_seconds: float | None
     source: str  # "redis" (live) or "postgresql" (last persisted, Redis has no state)
     events: list[dict[str, Any]] = field(default_factory=list)
+    rules: SharedRules | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +76,9 @@ class CircuitView:
             "changed_at": self.changed_at.isoformat() if self.changed_at else None,
             "recovers_in_seconds": self.recovers_in_seconds,
             "source": self.source,
+            "failure_threshold": self.rules.failure_threshold if self.rules else None,
+            "success_threshold": self.rules.success_threshold if self.rules else None,
+            "cooldown_seconds": self.rules.cooldown_ms / 1000 if self.rules else None,
             "events": self.events,
         }
 
@@ -131,13 +145,17 @@ class BreakerAdmin:
         return [{**row, "occurred_at": row["occurred_at"].isoformat()} for row in rows]
 
     # ------------------------------------------------------------------ views
-    def _view_from_redis(self, key: str, raw: dict[str, str]) -> CircuitView:
+    def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
+        """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it, with
+        the cooldown stored with the circuit (not this host's clock or configuration)."""
         state = State(int(raw.get("st", "0")))
         opened_at = _ms(raw.get("oa"))
+        rules = stored_rules(raw)
         recovers_in = None
         if state is State.OPEN and opened_at is not None:
-            ends = opened_at.timestamp() + self.config.cooldown_seconds
-            recovers_in = max(0.0, round(ends - time.time(), 1))
+            cooldown_ms = rules.cooldown_ms if rules else self.config.cooldown_ms
+            ends_ms = int(raw.get("oa", "0")) + cooldown_ms
+            recovers_in = max(0.0, round((ends_ms - now_ms) / 1000, 1))
         return CircuitView(
             key=key,
             state=state.label,
@@ -148,6 +166,7 @@ class BreakerAdmin:
             changed_at=_ms(raw.get("ca")),
             recovers_in_seconds=recovers_in,
             source="redis",
+            rules=rules,
         )
 
     @staticmethod
@@ -171,9 +190,9 @@ class BreakerAdmin:
         errors: list[str] = []
         try:
             for key in self.redis.circuit_keys():
-                raw = self.redis.read(key)
+                raw, now_ms = self.redis.read_with_time(key)
                 if raw:
-                    views[key] = self._view_from_redis(key, raw)
+                    views[key] = self._view_from_redis(key, raw, now_ms)
         except REDIS_DOWN_ERRORS as error:
             errors.append(f"Redis: {type(error).__name__}")
         try:
@@ -191,9 +210,9 @@ class BreakerAdmin:
         view: CircuitView | None = None
         redis_events: list[dict[str, Any]] = []
         try:
-            raw = self.redis.read(key)
+            raw, now_ms = self.redis.read_with_time(key)
             if raw:
-                view = self._view_from_redis(key, raw)
+                view = self._view_from_redis(key, raw, now_ms)
                 redis_events = self.redis.events(key, events)
         except REDIS_DOWN_ERRORS:
             pass
@@ -212,6 +231,35 @@ class BreakerAdmin:
         return view
 
     # ------------------------------------------------------------------ actions
+    def configure(
+        self,
+        key: str,
+        failure_threshold: int | None,
+        success_threshold: int | None,
+        cooldown_seconds: float | None,
+    ) -> tuple[SharedRules | None, SharedRules]:
+        """Store rules with the circuit for every process; unspecified values keep the stored
+        ones (else this admin's defaults). Returns (previous, new). The circuit may be new:
+        configuring before the first call is how a rollout sets its rules."""
+        validate_key(key)
+        try:
+            current = self.redis.rules(key)
+        except REDIS_DOWN_ERRORS as error:
+            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
+        base = current or self.config.shared_rules
+        config = BreakerConfig(
+            failure_threshold=failure_threshold or base.failure_threshold,
+            success_threshold=success_threshold or base.success_threshold,
+            cooldown_seconds=(
+                cooldown_seconds if cooldown_seconds is not None else base.cooldown_ms / 1000
+            ),
+        )
+        try:
+            previous = self.redis.configure(key, config.shared_rules)
+        except REDIS_DOWN_ERRORS as error:
+            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
+        return previous, config.shared_rules
+
     def act(self, key: str, action: Action, reason: str) -> tuple[Reply, bool]:
         """Apply a manual action; returns the reply and whether PostgreSQL recorded it."""
         validate_key(key)

@@ -22,7 +22,9 @@ class EventKind(enum.StrEnum):
     FAILURE = "failure"
     IGNORED = "ignored"
     TIMEOUT = "timeout"
+    # open or forced open, or Redis unreachable with when_store_unreachable="open"
     REJECTED = "rejected"
+    BULKHEAD_FULL = "bulkhead_full"  # max_concurrent_calls of this process in flight
     TRANSITION = "transition"  # automatic or manual (``actor`` set) state change
     REDIS_UNAVAILABLE = "redis_unavailable"
     REDIS_RESTORED = "redis_restored"

@@ -2,7 +2,8 @@
 
 Each circuit is one hash ``guard:breaker:{KEY}`` (fields: ``st`` state code, ``g`` generation,
 ``f`` consecutive failures, ``s`` HALF_OPEN successes, ``oa`` opened-at ms, ``pu`` probe lease
-end ms, ``ps`` probe sequence, ``ca`` changed-at ms) plus a capped list
+end ms, ``ps`` probe sequence, ``ca`` changed-at ms, and the circuit's rules: ``cft`` failure
+threshold, ``cst`` success threshold, ``ccd`` cooldown ms) plus a capped list
 ``guard:breaker:{KEY}:events`` of the last transitions. Both names carry the same hash tag, so
 a script touching both runs on one Redis Cluster node. Time always comes from Redis ``TIME``
 (allowed in writing scripts since Redis 5 replicates scripts by effects), so processes with
@@ -10,6 +11,11 @@ skewed clocks agree on when a cooldown ends.
 
 A missing hash is created CLOSED with the generation the caller last knew (``known_gen``), so
 a Redis that lost its data never hands out a generation PostgreSQL already has an event for.
+
+The rules are stored by the first script that finds none (the caller's values, "first writer
+wins") or by ``guard breaker configure``; from then on every decision uses the stored values,
+whatever the calling process was configured with, so processes configured differently still
+agree on one circuit. The success hot path of ``RECORD`` needs no rule at all.
 """
 
 from __future__ import annotations
@@ -36,20 +42,31 @@ _PRELUDE = """
 local H, EV = KEYS[1], KEYS[2]
 local NAMES = {'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'disabled'}
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+CLOCK_FUNCTION
 
-local function load(known_gen, now)
-  local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps')
+-- ft, nt, cd: the caller's failure threshold, success threshold and cooldown, used when the
+-- circuit has no rules yet and then stored, unless keep_rules_unset (a manual action: an
+-- operator's tool must not become the "first writer" of an application's rules).
+local function load(known_gen, now, ft, nt, cd, keep_rules_unset)
+  local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd')
+  local c
   if not v[1] then
     redis.call('HSET', H, 'st', 0, 'g', known_gen, 'f', 0, 's', 0, 'oa', 0, 'pu', 0,
                'ps', 0, 'ca', now)
-    return {st = 0, g = known_gen, f = 0, s = 0, oa = 0, pu = 0, ps = 0}
+    c = {st = 0, g = known_gen, f = 0, s = 0, oa = 0, pu = 0, ps = 0}
+  else
+    c = {st = tonumber(v[1]), g = tonumber(v[2]), f = tonumber(v[3]), s = tonumber(v[4]),
+         oa = tonumber(v[5]), pu = tonumber(v[6]), ps = tonumber(v[7])}
   end
-  return {st = tonumber(v[1]), g = tonumber(v[2]), f = tonumber(v[3]), s = tonumber(v[4]),
-          oa = tonumber(v[5]), pu = tonumber(v[6]), ps = tonumber(v[7])}
+  if v[8] and v[9] and v[10] then
+    c.ft, c.nt, c.cd = tonumber(v[8]), tonumber(v[9]), tonumber(v[10])
+  else
+    c.ft, c.nt, c.cd = ft, nt, cd
+    if not keep_rules_unset then
+      redis.call('HSET', H, 'cft', ft, 'cst', nt, 'ccd', cd)
+    end
+  end
+  return c
 end
 
 -- Moves the circuit to state `to`: bumps the generation (so outcomes of calls admitted
@@ -82,9 +99,9 @@ local function move(c, to, reason, now, actor, host, pid)
   return from
 end
 
-local function reply(code, c, cooldown, now, from, reason)
+local function reply(code, c, now, from, reason)
   local open_until = 0
-  if c.st == 1 then open_until = c.oa + cooldown end
+  if c.st == 1 then open_until = c.oa + c.cd end
   local f, s = c.f, c.s
   if from >= 0 then f, s = c.ef, c.es end
   -- one bulk string instead of a 10-element array: far cheaper for the client to parse
@@ -92,17 +109,18 @@ local function reply(code, c, cooldown, now, from, reason)
 end
 """.replace("EVENTS_KEPT_LAST", str(EVENTS_KEPT - 1))
 
-# May I call? ARGV: cooldown_ms, probe_lease_ms, known_gen, host, pid.
+# May I call? ARGV: cooldown_ms, probe_lease_ms, known_gen, host, pid, failure_threshold,
+# success_threshold.
 # Performs OPEN -> HALF_OPEN when the cooldown is over, and hands out the single probe lease.
-ACQUIRE = (
+_ACQUIRE = (
     _PRELUDE
     + """
-local cooldown, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local lease = tonumber(ARGV[2])
 local now = now_ms()
-local c = load(tonumber(ARGV[3]), now)
+local c = load(tonumber(ARGV[3]), now, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[1]))
 local code, from, reason = 1, -1, ''
 if c.st == 1 then
-  if now < c.oa + cooldown then
+  if now < c.oa + c.cd then
     code = 0
   else
     reason = 'cooldown elapsed'
@@ -121,13 +139,13 @@ if c.st == 2 then
 elseif c.st == 3 then
   code = 0
 end
-return reply(code, c, cooldown, now, from, reason)
+return reply(code, c, now, from, reason)
 """
 )
 
 # Record an outcome. ARGV: generation, outcome (0 failure, 1 success, 2 ignored), probe_seq,
 # failure_threshold, success_threshold, cooldown_ms, host, pid.
-RECORD = (
+_RECORD = (
     """
 -- Hot path first, before any setup: a success in CLOSED with no failures changes nothing,
 -- needs no clock, and answers with a constant-shaped reply the client caches.
@@ -141,17 +159,15 @@ end
     + _PRELUDE
     + """
 local gen, outcome, probe = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local threshold, needed = tonumber(ARGV[4]), tonumber(ARGV[5])
-local cooldown = tonumber(ARGV[6])
 local now = now_ms()
-local c = load(gen, now)
+local c = load(gen, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 local code, from, reason = 0, -1, ''
 if c.g == gen then
   if c.st == 0 then
     code = 1
     if outcome == 0 then
       c.f = c.f + 1
-      if c.f >= threshold then
+      if c.f >= c.ft then
         reason = c.f .. ' consecutive failures'
         from = move(c, 1, reason, now, '', ARGV[7], ARGV[8])
       else
@@ -168,7 +184,7 @@ if c.g == gen then
       from = move(c, 1, reason, now, '', ARGV[7], ARGV[8])
     elseif outcome == 1 then
       c.s = c.s + 1
-      if c.s >= needed then
+      if c.s >= c.nt then
         reason = c.s .. ' probe successes'
         from = move(c, 0, reason, now, '', ARGV[7], ARGV[8])
       else
@@ -181,19 +197,60 @@ if c.g == gen then
     end
   end
 end
-return reply(code, c, cooldown, now, from, reason)
+return reply(code, c, now, from, reason)
 """
 )
 
-# Manual action. ARGV: target state, reason, actor, host, pid, known_gen, cooldown_ms.
-CONTROL = (
+# Manual action. ARGV: target state, reason, actor, host, pid, known_gen, cooldown_ms,
+# failure_threshold, success_threshold.
+_CONTROL = (
     _PRELUDE
     + """
 local known = tonumber(ARGV[6])
 local now = now_ms()
-local c = load(known, now)
+local c = load(known, now, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[7]), true)
 if c.g < known then c.g = known end
 local from = move(c, tonumber(ARGV[1]), ARGV[2], now, ARGV[3], ARGV[4], ARGV[5])
-return reply(1, c, tonumber(ARGV[7]), now, from, ARGV[2])
+return reply(1, c, now, from, ARGV[2])
 """
 )
+
+# Replace the stored rules (``guard breaker configure``). ARGV: failure_threshold,
+# success_threshold, cooldown_ms. Returns the previous rules ('' when there were none). The
+# state is untouched: an OPEN circuit's cooldown is measured with the new value from now on.
+_CONFIGURE = """
+local old = redis.call('HMGET', KEYS[1], 'cft', 'cst', 'ccd')
+-- A circuit configured before its first call gets its state fields from its first decision
+-- (with the generation that caller knows), as any new circuit does.
+redis.call('HSET', KEYS[1], 'cft', ARGV[1], 'cst', ARGV[2], 'ccd', ARGV[3])
+if not old[1] then return '' end
+return table.concat(old, ',')
+"""
+
+# A circuit's hash and the clock of the node that holds it, in one round trip (works on Redis
+# Cluster, where a bare TIME would go to any node). Reply: {seconds, microseconds, HGETALL}.
+READ = """
+local t = redis.call('TIME')
+return {t[1], t[2], redis.call('HGETALL', KEYS[1])}
+"""
+
+# Redis TIME in ms, the clock every decision uses.
+REDIS_CLOCK = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+
+def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str]:
+    """The ACQUIRE, RECORD and CONTROL scripts. ``clock`` defines ``now_ms()``; production
+    always uses Redis ``TIME``. The differential test (tests/breaker) substitutes a clock it
+    can step, so that the same decision code can be compared with the memory store's."""
+    return tuple(  # type: ignore[return-value]
+        source.replace("CLOCK_FUNCTION", clock) for source in (_ACQUIRE, _RECORD, _CONTROL)
+    )
+
+
+ACQUIRE, RECORD, CONTROL = scripts()
+CONFIGURE = _CONFIGURE

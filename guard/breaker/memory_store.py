@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from guard.breaker.state import BreakerConfig, Outcome, Reply, State
+from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
@@ -35,6 +36,19 @@ class _Circuit:
     probe_until_ms: int = 0
     probe_seq: int = 0
     hot_reply: Reply | None = None  # set only while CLOSED with 0 failures
+    # The circuit's rules, stored by its first writer as in Redis (None until then).
+    rules: SharedRules | None = None
+    changed_at_ms: int = 0
+
+    def rules_for(self, cfg: BreakerConfig, store: bool = True) -> SharedRules:
+        """The stored rules; without any, the caller's (stored unless ``store`` is False: a
+        manual action does not make its caller the circuit's first writer, as in Redis)."""
+        rules = self.rules
+        if rules is None:
+            rules = cfg.shared_rules
+            if store:
+                self.rules = rules
+        return rules
 
     def update_hot(self) -> None:
         """Call after every change of state, failures or generation (under the lock)."""
@@ -46,16 +60,20 @@ class _Circuit:
             self.hot_reply = None
 
 
-def _now_ms() -> int:
+def monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
 class MemoryStore:
-    """Circuits of one process. Thread-safe; every method is one atomic decision."""
+    """Circuits of one process. Thread-safe; every method is one atomic decision.
 
-    def __init__(self) -> None:
+    ``clock`` returns milliseconds; tests pass one they can step (the differential test).
+    """
+
+    def __init__(self, clock: Callable[[], int] = monotonic_ms) -> None:
         self._lock = threading.Lock()
         self._circuits: dict[str, _Circuit] = {}
+        self._clock = clock
 
     def seed(self, key: str, state: State, generation: int, open_remaining_ms: int) -> None:
         """Start a circuit from the last state seen elsewhere (Redis) unless already known."""
@@ -67,7 +85,7 @@ class MemoryStore:
                 # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
                 circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
             if circuit.state is State.OPEN:
-                circuit.opened_at_ms = _now_ms() + max(0, open_remaining_ms)
+                circuit.opened_at_ms = self._clock() + max(0, open_remaining_ms)
             circuit.update_hot()
             self._circuits[key] = circuit
 
@@ -91,6 +109,7 @@ class MemoryStore:
         c.state = to
         c.generation += 1
         c.probe_until_ms = 0
+        c.changed_at_ms = now
         if to in (State.OPEN, State.FORCED_OPEN):
             c.opened_at_ms = now
             c.successes = 0
@@ -109,8 +128,10 @@ class MemoryStore:
         now: int,
         moved: tuple[int, int, int] | None,
         reason: str,
+        store_rules: bool = True,
     ) -> Reply:
-        open_until = c.opened_at_ms + cfg.cooldown_ms if c.state is State.OPEN else 0
+        cooldown = c.rules_for(cfg, store_rules).cooldown_ms
+        open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
         # The reply of a transition carries the counts that caused it (for the event record).
         from_state, failures, successes = moved or (-1, c.failures, c.successes)
         return Reply(
@@ -129,11 +150,12 @@ class MemoryStore:
     def acquire(self, key: str, cfg: BreakerConfig) -> Reply:
         with self._lock:
             c = self._get(key)
-            now = _now_ms()
+            now = self._clock()
             code, reason = 1, ""
             moved: tuple[int, int, int] | None = None
+            rules = c.rules_for(cfg)
             if c.state is State.OPEN:
-                if now < c.opened_at_ms + cfg.cooldown_ms:
+                if now < c.opened_at_ms + rules.cooldown_ms:
                     code = 0
                 else:
                     reason = "cooldown elapsed"
@@ -159,15 +181,16 @@ class MemoryStore:
                 return hot  # as in the Lua script: nothing changes, the reply is constant
         with self._lock:
             c = self._get(key)
-            now = _now_ms()
+            now = self._clock()
             code, reason = 0, ""
             moved: tuple[int, int, int] | None = None
+            rules = c.rules_for(cfg)
             if c.generation == generation:
                 if c.state is State.CLOSED:
                     code = 1
                     if outcome is Outcome.FAILURE:
                         c.failures += 1
-                        if c.failures >= cfg.failure_threshold:
+                        if c.failures >= rules.failure_threshold:
                             reason = f"{c.failures} consecutive failures"
                             moved = self._move(c, State.OPEN, now)
                     elif outcome is Outcome.SUCCESS:
@@ -181,7 +204,7 @@ class MemoryStore:
                     elif outcome is Outcome.SUCCESS:
                         c.successes += 1
                         c.probe_until_ms = 0
-                        if c.successes >= cfg.success_threshold:
+                        if c.successes >= rules.success_threshold:
                             reason = f"{c.successes} probe successes"
                             moved = self._move(c, State.CLOSED, now)
                     else:
@@ -191,6 +214,38 @@ class MemoryStore:
     def control(self, key: str, cfg: BreakerConfig, target: State, reason: str) -> Reply:
         with self._lock:
             c = self._get(key)
-            now = _now_ms()
+            now = self._clock()
             moved = self._move(c, target, now)
-            return self._reply(1, c, cfg, now, moved, reason)
+            return self._reply(1, c, cfg, now, moved, reason, store_rules=False)
+
+    def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
+        """Store ``rules`` with the circuit; returns the previous ones (None if none)."""
+        with self._lock:
+            c = self._get(key)
+            previous, c.rules = c.rules, rules
+            return previous
+
+    def rules(self, key: str) -> SharedRules | None:
+        circuit = self._circuits.get(key)
+        return circuit.rules if circuit is not None else None
+
+    def read(self, key: str) -> dict[str, int] | None:
+        """The circuit's fields (the Redis hash's names) and the clock, None if unknown."""
+        with self._lock:
+            c = self._circuits.get(key)
+            if c is None:
+                return None
+            fields = {
+                "st": int(c.state),
+                "g": c.generation,
+                "f": c.failures,
+                "s": c.successes,
+                "oa": c.opened_at_ms,
+                "pu": c.probe_until_ms,
+                "ps": c.probe_seq,
+                "ca": c.changed_at_ms,
+                "now": self._clock(),
+            }
+            if c.rules is not None:
+                fields["cft"], fields["cst"], fields["ccd"] = c.rules
+            return fields

@@ -12,6 +12,17 @@ drain.
 
 Per-process transitions decided during a Redis outage (``shared=False``) are not written: their
 generations are local to one process and would collide with the shared ones.
+
+Writes go through ``guard.record_breaker_transitions(jsonb)``, a SECURITY DEFINER function the
+application role may execute (it may not write the breaker tables), so a registry connected as
+the application role records its history too. A failure is logged once per outage with what
+happened: "unreachable" only for a lost or refused connection; a refusal by the server (a
+missing privilege, a database without the function) is named as such, with the server's message.
+
+The connection string may be a libpq multi-host URL with ``target_session_attrs=read-write``
+(``postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write``): after any error the
+connection is dropped and the next attempt connects afresh, so after a failover the writer
+finds the new primary by itself.
 """
 
 from __future__ import annotations
@@ -21,79 +32,71 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
 
 from guard.breaker.listeners import BreakerEvent, EventKind
+from guard.errors import first_line
 
 log = logging.getLogger("guard.breaker")
 
-INSERT_EVENT = """
-INSERT INTO guard.breaker_events
-    (key, generation, from_state, to_state, reason, failure_count, success_count,
-     actor, host, pid, occurred_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT ON CONSTRAINT breaker_events_key_generation_key DO NOTHING
-"""
-
-UPSERT_STATE = """
-INSERT INTO guard.breaker_state
-    (key, state, generation, failure_count, success_count, opened_at, changed_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, now())
-ON CONFLICT (key) DO UPDATE SET
-    state = EXCLUDED.state,
-    generation = EXCLUDED.generation,
-    failure_count = EXCLUDED.failure_count,
-    success_count = EXCLUDED.success_count,
-    opened_at = EXCLUDED.opened_at,
-    changed_at = EXCLUDED.changed_at,
-    updated_at = now()
-WHERE guard.breaker_state.generation < EXCLUDED.generation
-"""
+RECORD_TRANSITIONS = "SELECT guard.record_breaker_transitions(%s)"
 
 
-def _event_row(event: BreakerEvent) -> tuple[Any, ...]:
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _transition(event: BreakerEvent) -> dict[str, Any]:
     assert event.from_state is not None
-    return (
-        event.key,
-        event.generation,
-        event.from_state.label,
-        event.state.label,
-        event.reason or "-",
-        event.failure_count,
-        event.success_count,
-        event.actor,
-        event.host,
-        event.pid,
-        event.occurred_at,
-    )
+    return {
+        "key": event.key,
+        "generation": event.generation,
+        "from_state": event.from_state.label,
+        "to_state": event.state.label,
+        "reason": event.reason or "-",
+        "failure_count": event.failure_count,
+        "success_count": event.success_count,
+        "actor": event.actor,
+        "host": event.host,
+        "pid": event.pid,
+        "occurred_at": _iso(event.occurred_at),
+        "opened_at": _iso(event.opened_at),
+    }
 
 
-def _state_row(event: BreakerEvent) -> tuple[Any, ...]:
-    return (
-        event.key,
-        event.state.label,
-        event.generation,
-        event.failure_count,
-        event.success_count,
-        event.opened_at,
-        event.occurred_at,
-    )
-
-
-def write_transitions(conn: psycopg.Connection[Any], events: Sequence[BreakerEvent]) -> None:
-    """Write events and the resulting states in the connection's current transaction."""
+def write_transitions(conn: psycopg.Connection[Any], events: Sequence[BreakerEvent]) -> int:
+    """Record events and the resulting states (one statement, in the connection's current
+    transaction); returns how many events were new."""
     if not events:
-        return
-    with conn.cursor() as cur:
-        cur.executemany(INSERT_EVENT, [_event_row(event) for event in events])
-        latest: dict[str, BreakerEvent] = {}
-        for event in events:
-            current = latest.get(event.key)
-            if current is None or event.generation > current.generation:
-                latest[event.key] = event
-        cur.executemany(UPSERT_STATE, [_state_row(event) for event in latest.values()])
+        return 0
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(RECORD_TRANSITIONS, (Jsonb([_transition(e) for e in events]),)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line saying what went wrong, for the log (no connection string, so no password)."""
+    name = type(error).__name__
+    if isinstance(error, psycopg.OperationalError | OSError):
+        return f"PostgreSQL unreachable ({name})"
+    detail = first_line(error)
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return (
+            f"PostgreSQL refused breaker events: permission denied ({name}: {detail}); the "
+            "role needs EXECUTE on guard.record_breaker_transitions (guard.apply_grants grants "
+            "it to the application role)"
+        )
+    if isinstance(error, psycopg.errors.UndefinedFunction):
+        return (
+            f"PostgreSQL refused breaker events ({name}: {detail}); apply the Booking Guard "
+            "migrations (guard db apply)"
+        )
+    return f"PostgreSQL refused breaker events ({name}: {detail})"
 
 
 def persists(event: BreakerEvent) -> bool:
@@ -219,8 +222,8 @@ class PostgresWriteBehind:
                 if not self._outage:
                     self._outage = True
                     log.warning(
-                        "PostgreSQL unreachable for breaker events (%s); %d queued, retrying",
-                        type(error).__name__,
+                        "breaker write-behind: %s; %d events queued, retrying",
+                        describe_failure(error),
                         len(batch),
                     )
                 if self._conn is not None:
@@ -238,7 +241,7 @@ class PostgresWriteBehind:
                 continue
             if self._outage:
                 self._outage = False
-                log.warning("PostgreSQL reachable again; breaker events written")
+                log.warning("breaker write-behind: PostgreSQL accepts events again; written")
             delay = self.min_retry_seconds
             with self._cond:
                 self.written += len(batch)

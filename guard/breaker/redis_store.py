@@ -9,6 +9,7 @@ problem must surface within milliseconds so the breaker can fall back to its per
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from guard.breaker import lua
-from guard.breaker.state import BreakerConfig, Outcome, Reply, State
+from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONNECT_TIMEOUT_SECONDS = 0.05
@@ -112,9 +113,21 @@ class _Script:
         return cls(source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
 
 
-ACQUIRE = _Script.of(lua.ACQUIRE)
-RECORD = _Script.of(lua.RECORD)
-CONTROL = _Script.of(lua.CONTROL)
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    acquire: _Script
+    record: _Script
+    control: _Script
+
+    @classmethod
+    def build(cls, clock: str = lua.REDIS_CLOCK) -> Scripts:
+        acquire, record, control = lua.scripts(clock)
+        return cls(_Script.of(acquire), _Script.of(record), _Script.of(control))
+
+
+SCRIPTS = Scripts.build()
+CONFIGURE = _Script.of(lua.CONFIGURE)
+READ = _Script.of(lua.READ)
 
 
 _REPLY_CACHE: dict[bytes, Reply] = {}
@@ -178,28 +191,47 @@ class CircuitArgs:
     acquire_tail: tuple[str, ...]
     record_tail: tuple[str, ...]
     cooldown_ms: str
+    thresholds: tuple[str, str]
 
     @classmethod
     def build(cls, key: str, cfg: BreakerConfig, host: str, pid: int) -> CircuitArgs:
         cooldown = str(cfg.cooldown_ms)
+        thresholds = (str(cfg.failure_threshold), str(cfg.success_threshold))
         return cls(
             keys=(lua.hash_key(key), lua.events_key(key)),
-            acquire_tail=(host, str(pid)),
-            record_tail=(
-                str(cfg.failure_threshold),
-                str(cfg.success_threshold),
-                cooldown,
-                host,
-                str(pid),
-            ),
+            acquire_tail=(host, str(pid), *thresholds),
+            record_tail=(*thresholds, cooldown, host, str(pid)),
             cooldown_ms=cooldown,
+            thresholds=thresholds,
         )
+
+    @property
+    def host_pid(self) -> tuple[str, str]:
+        return self.acquire_tail[0], self.acquire_tail[1]
 
     def acquire_args(self, cfg: BreakerConfig, known_gen: int) -> tuple[str | int, ...]:
         return (self.cooldown_ms, cfg.probe_lease_ms, known_gen, *self.acquire_tail)
 
     def record_args(self, generation: int, outcome: Outcome, probe_seq: int) -> tuple[Any, ...]:
         return (generation, int(outcome), probe_seq, *self.record_tail)
+
+
+def stored_rules(raw: dict[str, str]) -> SharedRules | None:
+    """The rules stored in a circuit's decoded hash, None when it has none yet."""
+    try:
+        return SharedRules(int(raw["cft"]), int(raw["cst"]), int(raw["ccd"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _get_connection_needs_command(pool: Any) -> bool:
+    """redis-py before 6 requires ``get_connection(command_name)``; 6 and later deprecate any
+    argument. Both are public API; which one applies is read once from the signature."""
+    try:
+        parameter = inspect.signature(pool.get_connection).parameters.get("command_name")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
 def decode_hash(raw: dict[Any, Any]) -> dict[str, str]:
@@ -232,15 +264,21 @@ class RedisStore:
 
     _PACKED_CACHE_LIMIT = 4096
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, scripts: Scripts = SCRIPTS) -> None:
         self.client = client
+        self.scripts = scripts
         self._pool = client.connection_pool if isinstance(client, redis.Redis) else None
+        self._pool_args: tuple[str, ...] = ()
+        if self._pool is not None and _get_connection_needs_command(self._pool):
+            self._pool_args = ("EVALSHA",)
         self._packed: dict[tuple[Any, ...], list[bytes]] = {}
 
     def _send_raw(self, packed: list[bytes]) -> Any:
+        """One packed command on a pooled connection, through redis-py's public connection API
+        (``get_connection``/``send_packed_command``/``read_response``/``release``)."""
         assert self._pool is not None
         pool = self._pool
-        conn = pool.get_connection()
+        conn = pool.get_connection(*self._pool_args)
         try:
             conn.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call]
             raw = conn.read_response()
@@ -273,11 +311,19 @@ class RedisStore:
             raw = self.client.execute_command("EVAL", script.source, 2, *keys, *args)
         return parse_reply_cached(raw) if isinstance(raw, bytes) else parse_reply(raw)
 
+    def ping_raw(self) -> Any:
+        """PING sent exactly the way decisions are sent (the benchmark's like-for-like floor)."""
+        if self._pool is None:
+            return self.client.ping()
+        return self._send_raw([pack_command("PING")])
+
     def acquire(self, args: CircuitArgs, cfg: BreakerConfig, known_gen: int) -> Reply:
-        return self._run(ACQUIRE, args.keys, args.acquire_args(cfg, known_gen))
+        return self._run(self.scripts.acquire, args.keys, args.acquire_args(cfg, known_gen))
 
     def record(self, args: CircuitArgs, generation: int, outcome: Outcome, probe_seq: int) -> Reply:
-        return self._run(RECORD, args.keys, args.record_args(generation, outcome, probe_seq))
+        return self._run(
+            self.scripts.record, args.keys, args.record_args(generation, outcome, probe_seq)
+        )
 
     def control(
         self,
@@ -287,9 +333,44 @@ class RedisStore:
         actor: str,
         known_gen: int,
     ) -> Reply:
-        host, pid = args.acquire_tail
-        control_args = (int(target), reason, actor, host, pid, known_gen, args.cooldown_ms)
-        return self._run(CONTROL, args.keys, control_args)
+        host, pid = args.host_pid
+        control_args = (
+            int(target),
+            reason,
+            actor,
+            host,
+            pid,
+            known_gen,
+            args.cooldown_ms,
+            *args.thresholds,
+        )
+        return self._run(self.scripts.control, args.keys, control_args)
+
+    def _eval(self, script: _Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
+        try:
+            return self.client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self.client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+
+    def read_with_time(self, key: str) -> tuple[dict[str, str], int]:
+        """The circuit's hash and the Redis ``TIME`` (ms) of the node holding it."""
+        seconds, micros, flat = self._eval(READ, (lua.hash_key(key),), ())
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        return decode_hash(raw), int(seconds) * 1000 + int(micros) // 1000
+
+    def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
+        """Store ``rules`` with the circuit; returns the rules it had before (None if none)."""
+        values = (rules.failure_threshold, rules.success_threshold, rules.cooldown_ms)
+        raw = self._eval(CONFIGURE, (lua.hash_key(key),), values)
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if not text:
+            return None
+        failures, successes, cooldown = text.split(",")
+        return SharedRules(int(failures), int(successes), int(cooldown))
+
+    def rules(self, key: str) -> SharedRules | None:
+        raw = self.client.hmget(lua.hash_key(key), "cft", "cst", "ccd")
+        return stored_rules(decode_hash(dict(zip(("cft", "cst", "ccd"), raw, strict=True))))
 
     def read(self, key: str) -> dict[str, str]:
         return decode_hash(self.client.hgetall(lua.hash_key(key)))
@@ -321,9 +402,14 @@ class AsyncRedisStore:
         return parse_reply(raw)
 
     async def acquire(self, args: CircuitArgs, cfg: BreakerConfig, known_gen: int) -> Reply:
-        return await self._run(ACQUIRE, args.keys, args.acquire_args(cfg, known_gen))
+        return await self._run(SCRIPTS.acquire, args.keys, args.acquire_args(cfg, known_gen))
 
     async def record(
         self, args: CircuitArgs, generation: int, outcome: Outcome, probe_seq: int
     ) -> Reply:
-        return await self._run(RECORD, args.keys, args.record_args(generation, outcome, probe_seq))
+        record_args = args.record_args(generation, outcome, probe_seq)
+        return await self._run(SCRIPTS.record, args.keys, record_args)
+
+    async def rules(self, key: str) -> SharedRules | None:
+        raw = await self.client.hmget(lua.hash_key(key), "cft", "cst", "ccd")
+        return stored_rules(decode_hash(dict(zip(("cft", "cst", "ccd"), raw, strict=True))))

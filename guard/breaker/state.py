@@ -82,6 +82,19 @@ def validate_key(key: str) -> str:
     return key
 
 
+# "local" first: the default, and the only mode that keeps protecting the dependency while
+# still letting bookings through (see docs/breaker.md, "When Redis is down").
+STORE_UNREACHABLE_MODES = ("local", "closed", "open")
+
+
+class SharedRules(NamedTuple):
+    """The part of a circuit's configuration stored with the circuit itself."""
+
+    failure_threshold: int
+    success_threshold: int
+    cooldown_ms: int
+
+
 def _never(_: object) -> bool:
     return False
 
@@ -101,6 +114,23 @@ class BreakerConfig:
     ``local_state_ttl_seconds`` bounds how long a process trusts the last state it saw: a cached
     CLOSED admits locally and a cached OPEN rejects locally (never past the end of the
     cooldown) for at most this long, so a manual reset reaches every process within it.
+
+    ``failure_threshold``, ``success_threshold`` and ``cooldown_seconds`` are stored with the
+    circuit by its first writer (or ``guard breaker configure``); every process then decides with
+    the stored values, and a process whose own values differ is told once (log and metric).
+
+    ``max_concurrent_calls`` is the circuit's bulkhead: at most this many calls of this process
+    run at once through the circuit (a timed-out call that is still running counts until it
+    ends), and each circuit has its own timeout threads, so a hung dependency behind one circuit
+    never delays another's calls or probes. A call beyond it raises ``BulkheadFullError``.
+
+    ``when_store_unreachable``: what the circuit does while Redis cannot be reached —
+    ``"local"`` (default) decides per process under the same rules, seeded from the last state
+    seen; ``"closed"`` admits every call without counting; ``"open"`` rejects every call with
+    ``StoreUnavailableError``.
+
+    ``raise_open_on_trip``: the call whose failure opens the circuit raises ``CircuitOpenError``
+    (chained to the original error) instead of re-raising the original error.
     """
 
     failure_threshold: int = 3
@@ -108,6 +138,9 @@ class BreakerConfig:
     success_threshold: int = 2
     call_timeout_seconds: float | None = 10.0
     local_state_ttl_seconds: float = 1.0
+    max_concurrent_calls: int = 32
+    when_store_unreachable: str = "local"
+    raise_open_on_trip: bool = False
     # Exception classification: ignored first, then failure; anything else counts as success
     # (the dependency answered; the error belongs to the caller).
     ignored_exceptions: tuple[type[BaseException], ...] = ()
@@ -127,6 +160,17 @@ class BreakerConfig:
             raise ValueError("call_timeout_seconds must be > 0 or None")
         if self.local_state_ttl_seconds < 0:
             raise ValueError("local_state_ttl_seconds must be >= 0")
+        if self.max_concurrent_calls < 1:
+            raise ValueError("max_concurrent_calls must be >= 1")
+        if self.when_store_unreachable not in STORE_UNREACHABLE_MODES:
+            raise ValueError(
+                f"when_store_unreachable must be one of {', '.join(STORE_UNREACHABLE_MODES)}"
+            )
+
+    @property
+    def shared_rules(self) -> SharedRules:
+        """The values stored with the circuit (what every process must agree on)."""
+        return SharedRules(self.failure_threshold, self.success_threshold, self.cooldown_ms)
 
     @property
     def has_result_predicates(self) -> bool:

@@ -1,4 +1,5 @@
-"""`guard breaker list|show|trip|reset|disable`: inspect and operate circuits.
+"""`guard breaker list|show|trip|reset|disable|force-close|configure`: inspect and operate
+circuits.
 
 Redis from ``GUARD_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); PostgreSQL from the main
 group's ``--database-url`` (else the PG* variables). Errors are one line and a non-zero exit.
@@ -13,12 +14,8 @@ from typing import Any
 import click
 
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.control import (
-    BreakerAdmin,
-    CircuitView,
-    ControlUnavailableError,
-    UnknownCircuitError,
-)
+from guard.breaker.circuit import ControlUnavailableError
+from guard.breaker.control import BreakerAdmin, CircuitView, UnknownCircuitError
 from guard.breaker.redis_store import mask_url
 from guard.breaker.state import Action
 from guard.cli.output import emit_json, emit_table
@@ -63,13 +60,31 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
             view.success_count,
             view.opened_at.isoformat(timespec="seconds") if view.opened_at else None,
             _when(view),
+            _rules_text(view),
             view.source,
         ]
         for view in views
     ]
 
 
-STATE_COLUMNS = ["key", "state", "gen", "failures", "successes", "opened at", "probe in", "source"]
+STATE_COLUMNS = [
+    "key",
+    "state",
+    "gen",
+    "failures",
+    "successes",
+    "opened at",
+    "probe in",
+    "rules",
+    "source",
+]
+
+
+def _rules_text(view: CircuitView) -> str:
+    if view.rules is None:
+        return ""
+    rules = view.rules
+    return f"{rules.failure_threshold}/{rules.success_threshold}/{rules.cooldown_ms / 1000:g}s"
 
 
 @click.group()
@@ -184,3 +199,45 @@ def disable(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
 def force_close(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
     """Keep the circuit closed (failures do not trip it), until `reset`."""
     _act(ctx, key, Action.FORCE_CLOSE, reason, as_json)
+
+
+@breaker.command("configure")
+@click.argument("key")
+@click.option("--failure-threshold", type=click.IntRange(min=1), help="Failures that open it.")
+@click.option("--success-threshold", type=click.IntRange(min=1), help="Probe successes to close.")
+@click.option(
+    "--cooldown", "cooldown_seconds", type=click.FloatRange(min=0.001), help="Seconds open."
+)
+@json_option
+@click.pass_context
+def configure(
+    ctx: click.Context,
+    key: str,
+    failure_threshold: int | None,
+    success_threshold: int | None,
+    cooldown_seconds: float | None,
+    as_json: bool,
+) -> None:
+    """Store the circuit's rules for every process (values not given are kept)."""
+    if failure_threshold is None and success_threshold is None and cooldown_seconds is None:
+        raise GuardError(
+            "nothing to configure: give --failure-threshold, --success-threshold or --cooldown"
+        )
+    with _admin(ctx) as admin:
+        previous, rules = admin.configure(
+            key, failure_threshold, success_threshold, cooldown_seconds
+        )
+    result = {
+        "key": key,
+        "failure_threshold": rules.failure_threshold,
+        "success_threshold": rules.success_threshold,
+        "cooldown_seconds": rules.cooldown_ms / 1000,
+        "previous": None
+        if previous is None
+        else f"{previous.failure_threshold}/"
+        f"{previous.success_threshold}/{previous.cooldown_ms / 1000:g}s",
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        emit_table(f"configure {key}", list(result), [list(result.values())])

@@ -100,7 +100,10 @@ BEGIN
             'guard.begin_booking_attempt(bigint, bigint)',
             'guard.complete_booking_attempt(text, bigint, text)',
             'guard.fail_booking_attempt(text, text, jsonb)',
-            'guard.unsettled_booking_attempts(integer, integer)'
+            'guard.unsettled_booking_attempts(integer, integer)',
+            -- breaker history, written behind by the application's breakers (they may not
+            -- write guard.breaker_events / guard.breaker_state themselves)
+            'guard.record_breaker_transitions(jsonb)'
         ]) AS f (signature)
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, app_role);

@@ -71,3 +71,70 @@ def trip_together(
             rejected += 1
             time.sleep(0.001)
     out.put({"transitions": transitions, "rejected": rejected})
+
+
+def configured_worker(
+    redis_url: str, key: str, threshold: int, cooldown: float, go: Any, check: Any, out: Any
+) -> None:
+    """A process with its own local configuration. The first one to run makes one successful
+    call (storing its rules); any later one fails ``threshold`` times (its own idea of when the
+    circuit opens) and then tries once past its own cooldown. After ``check`` each reports the
+    circuit as it sees it, and the divergence it was told about (log line and metric)."""
+    import logging
+
+    from prometheus_client import REGISTRY
+
+    warnings: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+
+    logging.getLogger("guard.breaker").addHandler(Collect(logging.WARNING))
+    config = BreakerConfig(
+        failure_threshold=threshold,
+        cooldown_seconds=cooldown,
+        call_timeout_seconds=None,
+        local_state_ttl_seconds=0,
+    )
+    breaker = CircuitBreaker(key, config, redis_url=redis_url)
+    go.wait(timeout=60)
+
+    def down() -> None:
+        raise ConnectionError("booking API down")
+
+    outcomes = []
+    after_own_cooldown = ""
+    if breaker.snapshot().rules is None:
+        breaker.call(lambda: None)
+        outcomes.append("ok")
+    else:
+        for _ in range(threshold):
+            try:
+                breaker.call(down)
+            except CircuitOpenError:
+                outcomes.append("rejected")
+            except ConnectionError:
+                outcomes.append("failed")
+        time.sleep(cooldown + 0.2)  # past this process's own cooldown
+        try:
+            breaker.call(lambda: None)
+            after_own_cooldown = "admitted"
+        except CircuitOpenError:
+            after_own_cooldown = "rejected"
+    out.put("ready")
+    check.wait(timeout=60)
+    snapshot = breaker.snapshot()
+    out.put(
+        {
+            "outcomes": outcomes,
+            "after_own_cooldown": after_own_cooldown,
+            "state": snapshot.state.label,
+            "generation": snapshot.generation,
+            "rules": tuple(snapshot.rules) if snapshot.rules else None,
+            "warnings": [w for w in warnings if "stored" in w],
+            "divergences": REGISTRY.get_sample_value(
+                "guard_breaker_config_divergences_total", {"key": key}
+            ),
+        }
+    )

@@ -45,8 +45,14 @@ def test_circuits_on_every_node_follow_the_state_machine(cluster):
         breaker = registry.get(key)
         breaker.call(lambda: None)
         breaker.call(lambda: None)
-        assert breaker.state is State.CLOSED
+        snapshot = breaker.snapshot()  # read on the circuit's own node, with that node's clock
+        assert (snapshot.state, snapshot.generation, snapshot.source) == (State.CLOSED, 3, "redis")
     assert not registry.backend.health.down  # never fell back to the per-process store
+    # Manual actions and stored rules work on a cluster too.
+    breaker = registry.get(keys[0])
+    breaker.force_open("maintenance")
+    assert breaker.snapshot().state is State.FORCED_OPEN
+    assert breaker.configure() == breaker.config.shared_rules
     assert set(RedisStore(make_client(cluster.url)).circuit_keys()) >= set(keys)
     registry.close()
 

@@ -15,6 +15,7 @@ EXPECTED_DEFINERS = {
     "guard.complete_booking_attempt(text,bigint,text)",
     "guard.fail_booking_attempt(text,text,jsonb)",
     "guard.correct_call_writes(bigint[],text)",
+    "guard.record_breaker_transitions(jsonb)",
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],bigint[],text,boolean)",
     "guard.rollback_booking(bigint,text,jsonb)",

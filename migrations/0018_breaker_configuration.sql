@@ -1,0 +1,303 @@
+-- Breaker history for every role: the breaker's PostgreSQL write-behind (and `guard breaker`
+-- manual actions) record transitions through guard.record_breaker_transitions, a SECURITY
+-- DEFINER function the application role may execute, instead of writing guard.breaker_events
+-- and guard.breaker_state directly (which the application role may not, so its breakers never
+-- wrote any history). guard.apply_grants grants it to the application role.
+
+-- Record circuit breaker transitions: the breaker's PostgreSQL write-behind (and `guard breaker`
+-- manual actions) send a batch as a JSON array of objects with key, generation, from_state,
+-- to_state, reason, failure_count, success_count, actor, host, pid, occurred_at and opened_at.
+-- Each becomes a row of guard.breaker_events (skipped if that key and generation is recorded
+-- already), and the newest of each key becomes guard.breaker_state (which only moves to a newer
+-- generation), so a retried batch or two writers never duplicate or regress anything.
+-- SECURITY DEFINER: the application role runs the breaker but may not write the breaker tables
+-- directly. Breaker state is global (a circuit belongs to no tenant), so there is no tenant
+-- check; the input is checked instead (key syntax, known states, positive generations).
+-- Returns the number of events newly recorded.
+CREATE FUNCTION guard.record_breaker_transitions(transitions jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    states CONSTANT text[] := ARRAY[
+        'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'disabled'
+    ];
+    bad record;
+    recorded integer;
+BEGIN
+    IF transitions IS NULL OR jsonb_typeof(transitions) <> 'array' THEN
+        RAISE EXCEPTION 'guard.record_breaker_transitions: expected a JSON array of transitions'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT FROM jsonb_array_elements(transitions) AS e WHERE jsonb_typeof(e) <> 'object') THEN
+        RAISE EXCEPTION 'guard.record_breaker_transitions: every transition must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT t.key, t.generation, t.from_state, t.to_state INTO bad
+    FROM jsonb_to_recordset(transitions) AS t (
+        key text, generation bigint, from_state text, to_state text
+    )
+    WHERE
+        t.key IS NULL OR t.key !~ '^[A-Za-z0-9_.:/-]{1,200}$'
+        OR t.generation IS NULL OR t.generation < 1
+        OR t.from_state IS NULL OR NOT t.from_state = ANY (states)
+        OR t.to_state IS NULL OR NOT t.to_state = ANY (states)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'guard.record_breaker_transitions: invalid transition (key %, generation %, % -> %)',
+            bad.key, bad.generation, bad.from_state, bad.to_state
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    WITH t AS (
+        SELECT *
+        FROM jsonb_to_recordset(transitions) AS r (
+            key text, generation bigint, from_state text, to_state text, reason text,
+            failure_count integer, success_count integer, actor text, host text, pid integer,
+            occurred_at timestamptz, opened_at timestamptz
+        )
+    ),
+
+    new_events AS (
+        INSERT INTO guard.breaker_events AS e (
+            key, generation, from_state, to_state, reason, failure_count, success_count,
+            actor, host, pid, occurred_at
+        )
+        SELECT
+            t.key, t.generation, t.from_state, t.to_state, coalesce(t.reason, '-'),
+            coalesce(t.failure_count, 0), coalesce(t.success_count, 0), t.actor, t.host, t.pid,
+            t.occurred_at
+        FROM t
+        ON CONFLICT ON CONSTRAINT breaker_events_key_generation_key DO NOTHING
+        RETURNING e.id
+    ),
+
+    newest AS (
+        INSERT INTO guard.breaker_state AS s (
+            key, state, generation, failure_count, success_count, opened_at, changed_at,
+            updated_at
+        )
+        SELECT DISTINCT ON (t.key)
+            t.key, t.to_state, t.generation, coalesce(t.failure_count, 0),
+            coalesce(t.success_count, 0), t.opened_at, t.occurred_at, now()
+        FROM t
+        ORDER BY t.key ASC, t.generation DESC
+        ON CONFLICT (key) DO UPDATE SET
+            state = excluded.state,
+            generation = excluded.generation,
+            failure_count = excluded.failure_count,
+            success_count = excluded.success_count,
+            opened_at = excluded.opened_at,
+            changed_at = excluded.changed_at,
+            updated_at = now()
+        WHERE s.generation < excluded.generation
+        RETURNING s.key
+    )
+
+    SELECT count(*) INTO recorded
+    FROM new_events;
+    RETURN recorded;
+END;
+$$;
+
+-- (Re)apply Booking Guard's ownership and privileges from guard.role_names: every object in
+-- schema guard is handed to the owner role, PUBLIC loses EXECUTE on the guard functions, and the
+-- application, reporting and reviewer roles get exactly what docs/security.md lists. Every
+-- migration that creates or re-creates an object in schema guard ends with a DO block that
+-- runs PERFORM guard.apply_grants(), so ownership and grants survive DROP and CREATE (CREATE OR
+-- REPLACE keeps them anyway). Idempotent; it adds, it never takes a DBA's own grants away
+-- (guard db verify reports those). Run by the migrating user, a member of the owner role.
+CREATE OR REPLACE FUNCTION guard.apply_grants()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    owner_role text := guard.role('owner');
+    app_role text := guard.role('application');
+    reader text;
+    obj record;
+    -- public.calls as reporting may read it: every column Booking Guard knows but the phone numbers
+    calls_columns text;
+    appointments_columns text;
+BEGIN
+    -- Ownership: the schema and everything in it. Sequences of identity columns and row types of
+    -- tables follow their table.
+    IF (SELECT n.nspowner::regrole::text FROM pg_namespace AS n WHERE n.nspname = 'guard')
+        IS DISTINCT FROM quote_ident(owner_role) THEN
+        EXECUTE format('ALTER SCHEMA guard OWNER TO %I', owner_role);
+    END IF;
+    FOR obj IN
+        SELECT
+            CASE c.relkind
+                WHEN 'v' THEN 'VIEW'
+                WHEN 'm' THEN 'MATERIALIZED VIEW'
+                WHEN 'S' THEN 'SEQUENCE'
+                WHEN 'f' THEN 'FOREIGN TABLE'
+                ELSE 'TABLE'
+            END AS object_type,
+            c.oid::regclass::text AS object_name
+        FROM pg_class AS c
+        WHERE
+            c.relnamespace = 'guard'::regnamespace
+            AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+            AND c.relowner <> to_regrole(quote_ident(owner_role))
+            AND NOT EXISTS (
+                SELECT FROM pg_depend AS d
+                WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')
+            )
+        UNION ALL
+        SELECT 'ROUTINE', p.oid::regprocedure::text
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'guard'::regnamespace AND p.proowner <> to_regrole(quote_ident(owner_role))
+        UNION ALL
+        SELECT 'TYPE', t.oid::regtype::text
+        FROM pg_type AS t
+        LEFT JOIN pg_class AS r ON t.typrelid = r.oid
+        WHERE
+            t.typnamespace = 'guard'::regnamespace
+            AND t.typowner <> to_regrole(quote_ident(owner_role))
+            AND t.typelem = 0
+            AND (t.typrelid = 0 OR r.relkind = 'c')
+        ORDER BY 1, 2
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO %I', obj.object_type, obj.object_name, owner_role);
+    END LOOP;
+
+    -- Nothing for PUBLIC: a function is EXECUTE-able by PUBLIC unless revoked.
+    REVOKE ALL ON SCHEMA guard FROM PUBLIC;
+    REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA guard FROM PUBLIC;
+    -- Functions the owner role creates later start without PUBLIC's EXECUTE too. (A per-schema
+    -- default cannot take away the global default's EXECUTE, hence no IN SCHEMA.)
+    EXECUTE format(
+        'ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC', owner_role
+    );
+
+    -- The owner role: what its SECURITY DEFINER functions, detection, reconciliation and the
+    -- jobs read and correct on the application's tables.
+    EXECUTE format('GRANT SELECT, UPDATE ON TABLE public.calls, public.appointments TO %I', owner_role);
+    EXECUTE format('GRANT SELECT ON TABLE public.companies TO %I', owner_role);
+
+    -- The application: its own booking tables, the settings its triggers read, and the
+    -- functions it calls (directly, or through the triggers on calls and appointments).
+    EXECUTE format('GRANT USAGE ON SCHEMA guard TO %I', app_role);
+    EXECUTE format(
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.companies, public.customers,'
+        ' public.services, public.calls, public.appointments TO %I',
+        app_role
+    );
+    EXECUTE format('GRANT SELECT ON TABLE guard.settings, guard.rules TO %I', app_role);
+    FOR obj IN
+        SELECT f.signature::regprocedure::text AS object_name
+        FROM unnest(ARRAY[
+            'guard.setting(text)',
+            'guard.current_company()',
+            'guard.validate_booking(bigint, bigint, text)',
+            'guard.record_validation(bigint, bigint, bigint, boolean, text, double precision)',
+            'guard.rollback_booking(bigint, text, jsonb)',
+            'guard.check_call(bigint)',
+            'guard.correct_call_writes(bigint[], text)',
+            'guard.refresh_call_flags(bigint[], bigint[], text, boolean)',
+            -- the booking journal (guard.booking_attempts), written only through these
+            'guard.begin_booking_attempt(bigint, bigint)',
+            'guard.complete_booking_attempt(text, bigint, text)',
+            'guard.fail_booking_attempt(text, text, jsonb)',
+            'guard.unsettled_booking_attempts(integer, integer)',
+            -- breaker history, written behind by the application's breakers (they may not
+            -- write guard.breaker_events / guard.breaker_state themselves)
+            'guard.record_breaker_transitions(jsonb)'
+        ]) AS f (signature)
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, app_role);
+    END LOOP;
+
+    -- Reporting and reviewer: read-only, the BI views and, because those views are
+    -- security_invoker, the tables behind them (row-level security limits both to the companies
+    -- bound to the role, guard.tenant_bindings);
+    -- never the raw phone numbers.
+    SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO calls_columns
+    FROM unnest(ARRAY[
+        'id', 'company_id', 'retell_call_id', 'status', 'direction', 'customer_id',
+        'customer_link_status', 'customer_link_method', 'customer_link_confidence',
+        'customer_linked_at', 'session_outcome', 'appointment_made', 'appointment_link_status',
+        'appointment_linked_at', 'booking_id', 'booking_details', 'booking_confirmed',
+        'booking_failed', 'booking_failure_reason', 'requires_manual_processing', 'created_at',
+        'updated_at'
+    ]) WITH ORDINALITY AS col (name, ord);
+    SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO appointments_columns
+    FROM unnest(ARRAY[
+        'id', 'company_id', 'call_id', 'customer_id', 'service_id', 'calcom_v2_booking_id',
+        'source', 'status', 'starts_at', 'ends_at', 'created_at', 'updated_at', 'deleted_at'
+    ]) WITH ORDINALITY AS col (name, ord);
+    FOREACH reader IN ARRAY ARRAY[guard.role('reporting'), guard.role('reviewer')] LOOP
+        EXECUTE format('GRANT USAGE ON SCHEMA guard TO %I', reader);
+        FOR obj IN
+            SELECT c.oid::regclass::text AS object_name
+            FROM pg_class AS c
+            WHERE
+                c.relnamespace = 'guard'::regnamespace
+                AND (
+                    (c.relkind = 'v' AND c.relname LIKE 'check\_%')
+                    OR c.relname IN (
+                        'daily_report_view', 'kpis', 'validation_latency_daily', 'job_status',
+                        'calls_report', 'alerts', 'review_items', 'daily_reports',
+                        'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
+                        'jobs', 'job_runs',
+                        -- read by the security_invoker view check_booking_outcome_unknown
+                        'booking_attempts',
+                        -- tenants: guard.visible_companies reads the bindings with the
+                        -- reader's rights (a policy shows each role only its own)
+                        'tenant_bindings'
+                    )
+                )
+            ORDER BY 1
+        LOOP
+            EXECUTE format('GRANT SELECT ON TABLE %s TO %I', obj.object_name, reader);
+        END LOOP;
+        EXECUTE format('GRANT SELECT (id, name) ON TABLE public.companies TO %I', reader);
+        EXECUTE format('GRANT SELECT (%s) ON TABLE public.calls TO %I', calls_columns, reader);
+        EXECUTE format(
+            'GRANT SELECT (%s) ON TABLE public.appointments TO %I', appointments_columns, reader
+        );
+        EXECUTE format(
+            'GRANT EXECUTE ON FUNCTION guard.current_company(), guard.setting(text),'
+            ' guard.mask_phone(text) TO %I',
+            reader
+        );
+        -- tenants: the row-level security policies and guard.calls_report call it as the reader
+        -- (found in the catalog, like the relations above: nothing to grant before it exists)
+        FOR obj IN
+            SELECT p.oid::regprocedure::text AS object_name
+            FROM pg_proc AS p
+            WHERE p.pronamespace = 'guard'::regnamespace AND p.proname = 'visible_companies'
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, reader);
+        END LOOP;
+    END LOOP;
+
+    -- Reviewer: works the review queue of its companies (review_claim and review_close run with
+    -- its rights, under row-level security). claimed_by and closed_by are its free-text labels;
+    -- the login is recorded in claimed_by_role and closed_by_role by a trigger, not granted.
+    EXECUTE format(
+        'GRANT UPDATE (status, claimed_by, claimed_at, closed_by, closed_at, note, false_positive)'
+        ' ON TABLE guard.review_items TO %I',
+        guard.role('reviewer')
+    );
+    EXECUTE format(
+        'GRANT EXECUTE ON FUNCTION guard.review_claim(text, integer),'
+        ' guard.review_close(bigint, text, text, text, boolean) TO %I',
+        guard.role('reviewer')
+    );
+END;
+$$;
+
+-- Ownership and privileges of every Booking Guard object, from guard.role_names (see
+-- guard.apply_grants). A DO block, not a SELECT: yoyo prints the rows a migration's SELECT
+-- returns.
+DO $$
+BEGIN
+    PERFORM guard.apply_grants();
+END;
+$$;

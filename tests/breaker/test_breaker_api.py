@@ -1,0 +1,282 @@
+"""What pybreaker users expect: generators, raising on trip, in-process state and manual control
+(on real Redis and on the memory store), and the per-circuit choice when Redis is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import psycopg
+import pytest
+
+from guard.breaker import (
+    Backend,
+    BreakerConfig,
+    BreakerEvent,
+    CircuitBreaker,
+    CircuitOpenError,
+    ControlUnavailableError,
+    EventKind,
+    PostgresWriteBehind,
+    State,
+    StoreUnavailableError,
+)
+from tests.support.redis_server import free_port
+
+CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
+
+
+class Dependency:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def fail(self) -> None:
+        self.calls += 1
+        raise ConnectionError("booking API down")
+
+    def ok(self) -> str:
+        self.calls += 1
+        return "booked"
+
+
+@pytest.fixture(params=["redis", "memory"])
+def make_breaker(
+    request: pytest.FixtureRequest, key: str
+) -> Iterator[Callable[..., CircuitBreaker]]:
+    """Breakers on one circuit; with Redis each one has its own Backend (like a process)."""
+    backends: list[Backend] = []
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    memory = Backend(None)
+
+    def build(config: BreakerConfig = CONFIG) -> CircuitBreaker:
+        backend = Backend(url) if url else memory
+        backends.append(backend)
+        return CircuitBreaker(key, config, backend=backend)
+
+    yield build
+    for backend in backends:
+        backend.close()
+
+
+# ---------------------------------------------------------------------- generators
+def test_generator_functions_are_refused_at_decoration(make_breaker):
+    breaker = make_breaker()
+
+    def slots() -> Iterator[int]:
+        yield 1
+
+    async def async_slots() -> AsyncIterator[int]:
+        yield 1
+
+    for fn in (slots, async_slots):
+        with pytest.raises(TypeError, match=r"generator function.*breaker\.guard"):
+            breaker(fn)
+    # Passed to call(), the generator is refused too and nothing is counted.
+    with pytest.raises(TypeError, match="generator"):
+        breaker.call(slots)
+    assert breaker.snapshot().failure_count == 0
+
+
+def test_failures_while_iterating_count_under_guard(make_breaker):
+    """The documented way to protect an iteration: the failure raised by the third item is
+    counted, so three such iterations open the circuit."""
+    breaker = make_breaker()
+
+    def slots() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ConnectionError("calendar stream broke")
+
+    for _ in range(3):
+        with pytest.raises(ConnectionError), breaker.guard():
+            for _slot in slots():
+                pass
+    assert breaker.state is State.OPEN
+    with pytest.raises(CircuitOpenError), breaker.guard():
+        pass
+
+
+# ---------------------------------------------------------------------- raise on trip
+def test_raise_open_on_trip_replaces_the_tripping_error(make_breaker):
+    breaker = make_breaker(BreakerConfig(**{**_fields(CONFIG), "raise_open_on_trip": True}))
+    dependency = Dependency()
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            breaker.call(dependency.fail)
+    with pytest.raises(CircuitOpenError) as tripped:
+        breaker.call(dependency.fail)
+    assert isinstance(tripped.value.__cause__, ConnectionError)
+    assert tripped.value.state is State.OPEN and 0 < tripped.value.retry_after <= 30
+    assert dependency.calls == 3
+
+
+def test_raise_open_on_trip_async(make_breaker):
+    breaker = make_breaker(BreakerConfig(**{**_fields(CONFIG), "raise_open_on_trip": True}))
+
+    async def down() -> None:
+        raise ConnectionError("booking API down")
+
+    async def scenario() -> list[type[BaseException]]:
+        raised = []
+        for _ in range(3):
+            try:
+                await breaker.call_async(down)
+            except Exception as error:
+                raised.append(type(error))
+        return raised
+
+    assert asyncio.run(scenario()) == [ConnectionError, ConnectionError, CircuitOpenError]
+
+
+def _fields(config: BreakerConfig) -> dict[str, object]:
+    return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+# ---------------------------------------------------------------------- in-process API
+def test_state_and_counters_come_from_the_store(make_breaker):
+    """A process that never called sees the state other processes produced (pybreaker's
+    ``current_state`` and counters); before anything happened the circuit is closed."""
+    worker, observer = make_breaker(), make_breaker()
+    assert observer.state is State.CLOSED
+    dependency = Dependency()
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            worker.call(dependency.fail)
+    snapshot = observer.snapshot()
+    assert (snapshot.state, snapshot.failure_count, snapshot.generation) == (State.CLOSED, 2, 0)
+    with pytest.raises(ConnectionError):
+        worker.call(dependency.fail)
+    snapshot = observer.snapshot()
+    assert snapshot.state is State.OPEN and snapshot.generation == 1
+    assert snapshot.opened_at is not None and 29 < snapshot.recovers_in_seconds <= 30
+    assert snapshot.rules is not None and snapshot.rules.cooldown_ms == 30_000
+
+
+def test_manual_actions_apply_to_every_process(make_breaker):
+    first, second = make_breaker(), make_breaker()
+    events: list[BreakerEvent] = []
+    first.add_listener(events.append)
+    assert first.force_open("calendar maintenance", actor="ops@example") is State.FORCED_OPEN
+    with pytest.raises(CircuitOpenError) as rejected:
+        second.call(lambda: "booked")
+    assert rejected.value.state is State.FORCED_OPEN
+    assert first.disable("investigating") is State.DISABLED
+    assert second.call(lambda: "booked") == "booked"
+    assert first.force_close("known good") is State.FORCED_CLOSED
+    assert first.reset("done") is State.CLOSED
+    assert second.snapshot().state is State.CLOSED
+    transitions = [(e.from_state, e.state, e.reason, e.actor) for e in events]
+    assert transitions[0] == (
+        State.CLOSED,
+        State.FORCED_OPEN,
+        "force_open: calendar maintenance",
+        "ops@example",
+    )
+    assert [t[1] for t in transitions] == [
+        State.FORCED_OPEN,
+        State.DISABLED,
+        State.FORCED_CLOSED,
+        State.CLOSED,
+    ]
+    assert all(actor and "@" in actor for *_, actor in transitions)
+    with pytest.raises(ValueError, match="reason"):
+        first.reset("  ")
+
+
+def test_manual_actions_are_recorded_like_the_cli_records_them(db_url, redis_url, key):
+    writer = PostgresWriteBehind(db_url)
+    breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
+    breaker.force_open("calendar maintenance", actor="ops@host")
+    breaker.reset("maintenance over", actor="ops@host")
+    assert writer.close()
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT e.generation, e.from_state, e.to_state, e.reason, e.actor, s.state"
+            " FROM guard.breaker_events AS e JOIN guard.breaker_state AS s USING (key)"
+            " WHERE key = %s ORDER BY e.generation",
+            (key,),
+        ).fetchall()
+    assert rows == [
+        (1, "closed", "forced_open", "force_open: calendar maintenance", "ops@host", "closed"),
+        (2, "forced_open", "closed", "reset: maintenance over", "ops@host", "closed"),
+    ]
+
+
+# ---------------------------------------------------------------------- Redis unreachable
+def _unreachable(mode: str, key: str) -> CircuitBreaker:
+    config = BreakerConfig(**{**_fields(CONFIG), "when_store_unreachable": mode})
+    return CircuitBreaker(key, config, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+
+
+def test_unreachable_at_first_call_local_protects_per_process(key):
+    breaker, dependency = _unreachable("local", key), Dependency()
+    for _ in range(10):
+        with contextlib.suppress(ConnectionError, CircuitOpenError):
+            breaker.call(dependency.fail)
+    assert dependency.calls == 3  # still a breaker: threshold calls, then open
+    assert breaker.state is State.OPEN
+
+
+def test_unreachable_at_first_call_closed_admits_without_counting(key):
+    breaker, dependency = _unreachable("closed", key), Dependency()
+    for _ in range(10):
+        with pytest.raises(ConnectionError):
+            breaker.call(dependency.fail)
+    assert dependency.calls == 10
+    assert breaker.call(dependency.ok) == "booked"
+
+
+def test_unreachable_at_first_call_open_refuses(key):
+    breaker, dependency = _unreachable("open", key), Dependency()
+    for _ in range(5):
+        with pytest.raises(StoreUnavailableError) as refused:
+            breaker.call(dependency.ok)
+    assert isinstance(refused.value, CircuitOpenError)
+    assert dependency.calls == 0
+    counters = (
+        breaker.rejected_open,
+        breaker.rejected_bulkhead,
+        breaker.rejected_store_unavailable,
+    )
+    assert counters == (0, 0, 5)
+    with pytest.raises(ControlUnavailableError):
+        breaker.snapshot()
+    with pytest.raises(ControlUnavailableError):
+        breaker.force_open("x")
+
+
+def test_open_mode_follows_redis_again_when_it_is_back(redis_server, key):
+    config = BreakerConfig(**{**_fields(CONFIG), "when_store_unreachable": "open"})
+    backend = Backend(redis_server.url, redis_retry_interval=0.05)
+    breaker = CircuitBreaker(key, config, backend=backend)
+    events: list[BreakerEvent] = []
+    breaker.add_listener(events.append)
+    redis_server.stop()
+    with pytest.raises(StoreUnavailableError):
+        breaker.call(lambda: "booked")
+    redis_server.start()
+    time.sleep(0.1)
+    assert breaker.call(lambda: "booked") == "booked"
+    assert [e.kind for e in events if e.kind is not EventKind.SUCCESS] == [
+        EventKind.REDIS_UNAVAILABLE,
+        EventKind.REJECTED,
+        EventKind.REDIS_RESTORED,
+    ]
+    backend.close()
+
+
+def test_a_manual_action_does_not_become_the_first_writer_of_the_rules(make_breaker):
+    """An operator's action on a circuit with no rules yet leaves them to the application's
+    first decision (the operator's defaults are not the circuit's rules)."""
+    operator = make_breaker(CONFIG)
+    operator.force_open("before the rollout")
+    assert operator.snapshot().rules is None
+    app = make_breaker(BreakerConfig(**{**_fields(CONFIG), "failure_threshold": 1}))
+    app.reset("rollout")
+    with pytest.raises(ConnectionError):
+        app.call(Dependency().fail)
+    snapshot = app.snapshot()
+    assert snapshot.state is State.OPEN and snapshot.rules is not None
+    assert snapshot.rules.failure_threshold == 1

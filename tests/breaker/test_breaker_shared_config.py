@@ -1,0 +1,115 @@
+"""Rules stored with the circuit: processes configured differently agree on one circuit, are
+told that they differ, and `guard breaker configure` / `list` use the stored rules."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+from click.testing import CliRunner
+
+from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, State
+from guard.cli import main
+from tests.breaker import mp_workers
+
+CONTEXT = multiprocessing.get_context("spawn")
+
+
+def _start(redis_url: str, key: str, threshold: int, cooldown: float):
+    go, check, out = CONTEXT.Event(), CONTEXT.Event(), CONTEXT.Queue()
+    process = CONTEXT.Process(
+        target=mp_workers.configured_worker,
+        args=(redis_url, key, threshold, cooldown, go, check, out),
+    )
+    process.start()
+    return process, go, check, out
+
+
+def test_two_processes_with_different_configs_agree_on_the_circuit(redis_url, key):
+    # The first writer: threshold 2, cooldown 30 s. The second: threshold 5, cooldown 0.3 s.
+    first = _start(redis_url, key, 2, 30.0)
+    second = _start(redis_url, key, 5, 0.3)
+    for _process, go, _check, out in (first, second):
+        go.set()
+        assert out.get(timeout=60) == "ready"
+    reports = []
+    for process, _go, check, out in (first, second):
+        check.set()
+        reports.append(out.get(timeout=60))
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    writer, other = reports
+
+    assert writer["outcomes"] == ["ok"] and writer["warnings"] == []
+    assert writer["divergences"] == 0
+    # The second process's calls follow the stored threshold (2), not its own (5)...
+    assert other["outcomes"] == ["failed", "failed", "rejected", "rejected", "rejected"]
+    # ...and the stored cooldown (30 s), not its own (0.3 s).
+    assert other["after_own_cooldown"] == "rejected"
+    assert writer["state"] == other["state"] == "open"
+    assert writer["generation"] == other["generation"] == 1
+    assert writer["rules"] == other["rules"] == (2, 2, 30_000)
+    # It was told, once: a log line naming both configurations, and the metric.
+    assert len(other["warnings"]) == 1
+    assert (
+        "failure_threshold=5" in other["warnings"][0] and "stores 2, 2, 30s" in other["warnings"][0]
+    )
+    assert other["divergences"] == 1
+
+
+@pytest.fixture
+def cli(db_url, redis_url):
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(
+            main,
+            ["--database-url", db_url, "breaker", *args],
+            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
+        )
+
+    return run
+
+
+def test_configure_sets_rules_for_every_process_and_list_uses_them(cli, redis_url, key):
+    result = cli("configure", key, "--failure-threshold", "1", "--cooldown", "600", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "key": key,
+        "failure_threshold": 1,
+        "success_threshold": 2,
+        "cooldown_seconds": 600.0,
+        "previous": None,
+    }
+    # A process configured with the defaults (3 failures, 30 s) follows the stored rules.
+    breaker = CircuitBreaker(key, BreakerConfig(call_timeout_seconds=None), redis_url=redis_url)
+
+    def down() -> None:
+        raise ConnectionError("booking API down")
+
+    with pytest.raises(ConnectionError):
+        breaker.call(down)
+    assert breaker.state is State.OPEN
+    with pytest.raises(CircuitOpenError) as rejected:
+        breaker.call(down)
+    assert rejected.value.retry_after > 590
+
+    listed = cli("list", "--json")
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)
+    # Time to the next probe: the circuit's own cooldown on Redis's clock, not the CLI's 30 s.
+    assert 590 < row["recovers_in_seconds"] <= 600
+    assert (row["failure_threshold"], row["cooldown_seconds"]) == (1, 600.0)
+    assert "1/2/600s" in cli("show", key).output
+
+    again = cli("configure", key, "--cooldown", "5", "--json")
+    assert json.loads(again.output)["previous"] == "1/2/600s"
+    [row] = json.loads(cli("list", "--json").output)
+    assert row["recovers_in_seconds"] <= 5
+
+
+def test_configure_needs_something_to_set(cli, key):
+    result = cli("configure", key)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("guard: error: nothing to configure")
