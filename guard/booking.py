@@ -54,7 +54,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from guard.breaker import BreakerRegistry, CircuitOpenError
+from guard.breaker import BreakerRegistry, BulkheadFullError, CircuitOpenError
 from guard.errors import GuardError, first_line
 from guard.retry import Retry, RetryPolicy
 
@@ -194,11 +194,17 @@ class _Failure:
 
     @classmethod
     def open_circuit(cls, error: CircuitOpenError) -> _Failure:
+        # A full bulkhead is a rejection too (the calendar was not called), but the circuit may
+        # well be closed: say which, so that a reviewer does not look for an outage.
+        if isinstance(error, BulkheadFullError):
+            state, reason = "bulkhead_full", str(error)
+        else:
+            state, reason = error.state.label, f"circuit {error.key} is {error.state.label}"
         return cls(
             BookingStatus.QUEUED,
             "calendar_booking_failure",
-            f"circuit {error.key} is {error.state.label}",
-            {"circuit": error.key, "circuit_state": error.state.label, "queued": True},
+            reason,
+            {"circuit": error.key, "circuit_state": state, "queued": True},
             error.retry_after,
         )
 

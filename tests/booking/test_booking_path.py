@@ -338,3 +338,57 @@ def test_a_connection_inside_a_transaction_is_refused(
         conn.execute("SELECT 1")
         with pytest.raises(GuardError, match="outside a transaction"):
             book_appointment(conn, call_id=1, service_id=1, book=Calendar().book, breakers=breakers)
+
+
+def test_a_full_bulkhead_queues_the_booking_and_says_so(booking_db: str, redis_url: str) -> None:
+    """A booking rejected because the service's circuit already has its limit of calls in flight
+    is queued like one rejected by an open circuit, and the reason names the bulkhead: the
+    circuit is closed, a reviewer should not look for an outage."""
+    service = _service(booking_db)
+    registry = BreakerRegistry(redis_url, default=BreakerConfig(max_concurrent_calls=1))
+    entered, release = threading.Event(), threading.Event()
+    outcomes: dict[int, Any] = {}
+
+    def hung_calendar(key: str) -> CalendarBooking:
+        entered.set()
+        release.wait(10)
+        return CalendarBooking(uid=f"uid-{key[:8]}")
+
+    def book_first() -> None:
+        with psycopg.connect(booking_db) as conn:
+            outcomes[1] = book_appointment(
+                conn,
+                call_id=1,
+                service_id=service,
+                book=hung_calendar,
+                breakers=registry,
+                retry_policy=NO_RETRY,
+            )
+
+    first = threading.Thread(target=book_first)
+    first.start()
+    try:
+        assert entered.wait(10), "the first booking never reached the calendar"
+        healthy = Calendar()
+        with psycopg.connect(booking_db) as conn:
+            outcomes[2] = book_appointment(
+                conn,
+                call_id=2,
+                service_id=service,
+                book=healthy.book,
+                breakers=registry,
+                retry_policy=NO_RETRY,
+            )
+    finally:
+        release.set()
+        first.join(15)
+        registry.close()
+    assert healthy.calls == 0, "a full bulkhead does not call the calendar"
+    assert outcomes[2].status is BookingStatus.QUEUED
+    assert outcomes[2].reason is not None and "bulkhead full" in outcomes[2].reason
+    assert outcomes[1].status is BookingStatus.BOOKED, "the call in flight was not disturbed"
+    with psycopg.connect(booking_db) as conn:
+        queued = conn.execute(
+            "SELECT details ->> 'circuit_state' FROM guard.review_items WHERE call_id = 2"
+        ).fetchall()
+    assert queued == [("bulkhead_full",)]
