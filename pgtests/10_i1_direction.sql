@@ -1,6 +1,6 @@
 -- I1: every call has direction inbound or outbound; a missing one becomes inbound.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -77,16 +77,13 @@ SELECT is(
     '(t,t,t,t)',
     'normaliser: row-level, BEFORE, on INSERT and on UPDATE'
 );
-SELECT is(
+SELECT ok(
     (
-        SELECT array_agg(a.attname ORDER BY a.attname)::text
+        SELECT t.tgattr = ''::int2vector AND pg_get_triggerdef(t.oid) LIKE '%WHEN (((new.direction IS NULL) OR%'
         FROM pg_trigger AS t
-        CROSS JOIN unnest(t.tgattr) AS k (attnum)
-        INNER JOIN pg_attribute AS a ON t.tgrelid = a.attrelid AND k.attnum = a.attnum
         WHERE t.tgname = 'guard_calls_normalise_direction'
     ),
-    '{direction}',
-    'normaliser fires on UPDATE OF direction only'
+    'normaliser fires on any update that would store a direction the CHECK refuses (WHEN), not on the rest'
 );
 
 -- An existing bad row (as a legacy load left it) is found and fixed by the reconciler, audited.
@@ -94,8 +91,22 @@ ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
 ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
 SET LOCAL session_replication_role = replica;
 INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status)
-VALUES (900, 1, 'legacy', NULL, 'unlinked');
+VALUES (900, 1, 'legacy', NULL, 'unlinked'), (901, 1, 'legacy-2', NULL, 'unlinked');
 SET LOCAL session_replication_role = origin;
+-- Before validation the CHECK is NOT VALID: an update of another column of the old row must not
+-- fail on it; the row is normalised (as the reconciler would).
+ALTER TABLE calls ADD CONSTRAINT guard_calls_direction_check
+CHECK (direction IS NOT NULL AND direction IN ('inbound', 'outbound')) NOT VALID;
+UPDATE calls SET status = 'completed'
+WHERE id = 901;
+SELECT is(
+    (
+        SELECT direction FROM calls
+        WHERE id = 901
+    ),
+    'inbound',
+    'an old row without a direction is normalised by an update of its status, which does not fail'
+);
 SELECT results_eq(
     $$SELECT rule_name, corrected FROM guard.reconcile_call_batch(900, 901)
       WHERE rule_name = 'I1_call_direction'$$,

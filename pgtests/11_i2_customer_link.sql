@@ -1,7 +1,7 @@
 -- I2: customer_id set <=> a complete link (status linked, linked_at, method, confidence 0-100);
 -- a cleared customer is unlinked, an anonymous caller anonymous.
 BEGIN;
-SELECT plan(13);
+SELECT plan(14);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -130,8 +130,32 @@ SELECT is(
 ALTER TABLE calls DROP CONSTRAINT guard_calls_customer_link_check;
 SET LOCAL session_replication_role = replica;
 INSERT INTO calls (id, company_id, retell_call_id, direction, customer_id)
-VALUES (900, 1, 'legacy', 'inbound', 1);
+VALUES (900, 1, 'legacy', 'inbound', 1), (901, 1, 'legacy-2', 'inbound', 1);
 SET LOCAL session_replication_role = origin;
+-- Before validation the CHECK is NOT VALID: an update of another column of an old row must not
+-- fail on it; the link is completed (as the reconciler would).
+ALTER TABLE calls ADD CONSTRAINT guard_calls_customer_link_check CHECK (
+    coalesce(
+        CASE
+            WHEN customer_id IS NOT NULL
+                THEN
+                    customer_link_status = 'linked'
+                    AND customer_linked_at IS NOT NULL
+                    AND customer_link_method IS NOT NULL
+                    AND customer_link_confidence IS NOT NULL
+            ELSE customer_link_status IN ('unlinked', 'anonymous')
+        END,
+        FALSE
+    )
+) NOT VALID;
+UPDATE calls SET status = 'completed'
+WHERE id = 901;
+SELECT results_eq(
+    $$SELECT customer_link_status, customer_link_method IS NOT NULL, customer_linked_at IS NOT NULL
+      FROM calls WHERE id = 901$$,
+    $$VALUES ('linked'::text, TRUE, TRUE)$$,
+    'an old row with an incomplete link is completed by an update of its status, which does not fail'
+);
 SELECT results_eq(
     $$SELECT corrected FROM guard.reconcile_call_batch(900, 901)
       WHERE rule_name = 'I2_customer_link'$$,

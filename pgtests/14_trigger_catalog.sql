@@ -25,7 +25,8 @@ SELECT results_eq(
         ('guard_calls_correct_flags_insert', 'statement', 'after', 'insert', '-', 'new_rows', 'O'),
         ('guard_calls_correct_flags_update', 'statement', 'after', 'update', 'old_rows', 'new_rows', 'O'),
         ('guard_calls_normalise_customer_link', 'row', 'before', 'insert,update', '-', '-', 'O'),
-        ('guard_calls_normalise_direction', 'row', 'before', 'insert,update', '-', '-', 'O')$$,
+        ('guard_calls_normalise_direction', 'row', 'before', 'insert,update', '-', '-', 'O'),
+        ('guard_calls_normalise_legacy_link', 'row', 'before', 'update', '-', '-', 'O')$$,
     'every guard trigger on the booking tables: level, timing, events, transition tables, enabled'
 );
 SELECT is(

@@ -253,3 +253,41 @@ def test_validate_leaves_undecidable_rows_for_a_person(legacy_db: str) -> None:
         assert row == ("sideways", None)
         stage = _one(conn, "SELECT stage FROM guard.rules WHERE id = 'I1_call_direction'")
         assert stage == ("correct",)
+
+
+def test_the_application_can_update_old_rows_before_validate(legacy_db: str) -> None:
+    """Between `guard db apply` and `guard db validate` the guard CHECKs are NOT VALID, yet
+    PostgreSQL checks every new row version against them: the application's update of any column
+    of an old row that breaks I1 or I2 must not fail. The row is normalised as reconcile would;
+    a row reconcile leaves for a person (an unknown direction) still fails, as on insert."""
+    with psycopg.connect(legacy_db, autocommit=True) as conn:
+        # old rows as the legacy application left them: a customer without any link details
+        conn.execute("UPDATE calls SET customer_id = 1 WHERE id = 2")
+    with Migrator(legacy_db) as migrator:
+        migrator.apply()
+    with psycopg.connect(legacy_db, autocommit=True) as conn:
+        not_valid = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'calls'::regclass"
+            " AND conname IN ('guard_calls_direction_check', 'guard_calls_customer_link_check')"
+            " AND NOT convalidated ORDER BY 1"
+        ).fetchall()
+        old = conn.execute(
+            "SELECT id, direction, customer_link_status FROM calls WHERE id IN (1, 2) ORDER BY id"
+        ).fetchall()
+        for call_id in (1, 2):
+            conn.execute("UPDATE calls SET status = 'completed' WHERE id = %s", (call_id,))
+        updated = conn.execute(
+            "SELECT id, status, direction, customer_link_status, customer_link_method IS NOT NULL,"
+            " customer_linked_at IS NOT NULL FROM calls WHERE id IN (1, 2) ORDER BY id"
+        ).fetchall()
+        conn.execute("UPDATE calls SET direction = NULL WHERE id = 3")  # normalised: inbound
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("UPDATE calls SET direction = 'sideways' WHERE id = 3")
+        third = _one(conn, "SELECT direction FROM calls WHERE id = 3")
+    assert not_valid == [("guard_calls_customer_link_check",), ("guard_calls_direction_check",)]
+    assert old == [(1, None, None), (2, None, None)], "the old rows break I1 and I2"
+    assert updated == [
+        (1, "completed", "inbound", "unlinked", False, False),
+        (2, "completed", "inbound", "linked", True, True),
+    ]
+    assert third == ("inbound",)
