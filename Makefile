@@ -46,6 +46,9 @@ lint: setup
 	$(BIN)/sqlfluff lint sql migrations pgtests
 	$(MAKE) --no-print-directory squawk
 
+pytest: setup
+	$(BIN)/pytest
+
 # squawk: transactional migrations as one transaction each (how guard db runs them), the
 # `-- transactional: false` ones statement by statement; rollback files with their own config.
 FORWARD_MIGRATIONS := $(filter-out %.rollback.sql,$(wildcard migrations/*.sql))
