@@ -19,11 +19,15 @@ from guard.breaker.control import BreakerAdmin, CircuitView, UnknownCircuitError
 from guard.breaker.redis_store import mask_url
 from guard.breaker.state import Action
 from guard.cli.output import emit_json, emit_table
+from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
 from guard.errors import GuardError
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 reason_option = click.option(
-    "--reason", required=True, help="Why (recorded in the event log with your user name)."
+    "--reason",
+    type=NON_EMPTY_TEXT,
+    required=True,
+    help="Why (recorded in the event log with your user name).",
 )
 
 
@@ -31,7 +35,13 @@ reason_option = click.option(
 def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
     database_url = (ctx.obj or {}).get("database_url")
     redis_url = redis_url_from_env()
-    admin = BreakerAdmin(redis_url, database_url)
+    try:
+        admin = BreakerAdmin(redis_url, database_url)
+    except ValueError:
+        raise GuardError(
+            f"GUARD_REDIS_URL is not a Redis URL (redis://, rediss:// or unix://):"
+            f" {mask_url(redis_url)}"
+        ) from None
     try:
         yield admin
     except UnknownCircuitError as error:
@@ -111,7 +121,14 @@ def list_circuits(ctx: click.Context, as_json: bool) -> None:
 
 @breaker.command("show")
 @click.argument("key")
-@click.option("--events", "event_count", default=10, show_default=True, help="Recent events.")
+@click.option(
+    "--events",
+    "event_count",
+    type=click.IntRange(0, 10_000),
+    default=10,
+    show_default=True,
+    help="Recent events.",
+)
 @json_option
 @click.pass_context
 def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
@@ -203,10 +220,15 @@ def force_close(ctx: click.Context, key: str, reason: str, as_json: bool) -> Non
 
 @breaker.command("configure")
 @click.argument("key")
-@click.option("--failure-threshold", type=click.IntRange(min=1), help="Failures that open it.")
-@click.option("--success-threshold", type=click.IntRange(min=1), help="Probe successes to close.")
+@click.option("--failure-threshold", type=click.IntRange(1, INT_MAX), help="Failures that open it.")
 @click.option(
-    "--cooldown", "cooldown_seconds", type=click.FloatRange(min=0.001), help="Seconds open."
+    "--success-threshold", type=click.IntRange(1, INT_MAX), help="Probe successes to close."
+)
+@click.option(
+    "--cooldown",
+    "cooldown_seconds",
+    type=click.FloatRange(0.001, INT_MAX / 1000),
+    help="Seconds open.",
 )
 @json_option
 @click.pass_context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from guard.cli.output import emit_json, emit_table
+from guard.cli.params import ROW_ID
 from guard.db.connection import fetch_all
 
 _SUMMARY_COLUMNS = ["rule", "offending", "opened", "repeated", "resolved"]
@@ -12,7 +13,7 @@ _SUMMARY_COLUMNS = ["rule", "offending", "opened", "repeated", "resolved"]
 
 @click.command()
 @click.option(
-    "--call", "call_id", type=int, help="Check one call now (every rule), not the window."
+    "--call", "call_id", type=ROW_ID, help="Check one call now (every rule), not the window."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
