@@ -15,10 +15,9 @@ from typing import Any
 
 import click
 import psycopg
-from rich.console import Console
 from rich.table import Table
 
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import console, emit_json, emit_table
 from guard.cli.params import COUNT, INT_MAX
 from guard.db.connection import connect
 from guard.db.lock_retry import LockPolicy
@@ -270,7 +269,7 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
             s.applied_at.astimezone(UTC) if s.applied_at and s.applied_at.tzinfo else s.applied_at
         )
         table.add_row(s.id, s.label, f"{when:%Y-%m-%d %H:%M}" if when else "", s.applied_by or "")
-    Console(soft_wrap=True).print(table)
+    console().print(table)
 
 
 @db.command()
