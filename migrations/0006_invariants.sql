@@ -1,11 +1,11 @@
--- Invariants I1-I5 enforced in the database (DESIGN.md, invariant catalogue).
+-- Invariants I1-I5 enforced in the database (the invariant catalogue: docs/invariants.md).
 -- Normalisers are BEFORE ROW triggers without side effects; the booking flags are derived by
 -- AFTER ... FOR EACH STATEMENT triggers with transition tables, one set-based statement per
 -- firing. Constraints are added NOT VALID: new writes are checked at once, old rows are left for
 -- `guard db validate` (reconcile what is safe, then validate without blocking writes). On tables
 -- Booking Guard created itself, the end of this migration validates them right away.
 
--- The invariant catalogue (DESIGN.md). stage: observe (detected), correct (corrected on write,
+-- The invariant catalogue (docs/invariants.md). stage: observe (detected), correct (corrected on write,
 -- constraints not yet validated on old rows), enforce (constraints validated).
 INSERT INTO guard.rules (
     id, invariant, severity, description, remedy, mode, stage, constraint_names
@@ -384,7 +384,7 @@ $$;
 -- I3, AFTER UPDATE ... FOR EACH STATEMENT on appointments: recompute the calls on both sides of
 -- every appointment whose call, company or activeness (status, soft delete) changed.
 -- The changed rows are found with EXCEPT over the two transition tables, never with a join of
--- them: a cached nested-loop plan from a one-row firing made such a join quadratic (NOTES.md).
+-- them: a cached nested-loop plan from a one-row firing made such a join quadratic (measured: 56 s instead of 2.5 s for 100k rows).
 CREATE FUNCTION guard.sync_flags_after_appointment_update()
 RETURNS trigger
 LANGUAGE plpgsql

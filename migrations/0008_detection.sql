@@ -1,5 +1,5 @@
 -- Detection (one view per rule, registered in guard.rules), the alert outbox's NOTIFY wake-up,
--- reconciliation and the review queue. DESIGN.md: "Detection, alerts, review, reports".
+-- reconciliation and the review queue.
 
 -- Settings of detection.
 INSERT INTO guard.settings (key, value, value_type, description) VALUES

@@ -1,4 +1,4 @@
--- Issue 7, reports and jobs: the daily report and the KPI view for BI, and the scheduled jobs
+-- Reports and jobs: the daily report and the KPI view for BI, and the scheduled jobs
 -- (detect, reconcile, review sweep, daily report, retention) with their heartbeats, failure and
 -- missed-run alerts. The jobs are scheduled in pg_cron when it is installed in this database;
 -- otherwise the notice says so and `guard jobs run` runs them from outside.

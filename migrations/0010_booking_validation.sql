@@ -1,5 +1,5 @@
 -- Post-booking validation (guard.validate_booking, its latency view) and the atomic rollback of
--- a failed booking (guard.rollback_booking). DESIGN.md: "Post-booking validation".
+-- a failed booking (guard.rollback_booking).
 
 -- Alerts raised by the booking path (not by a detection view).
 INSERT INTO guard.rules (id, invariant, severity, description, remedy, stage) VALUES

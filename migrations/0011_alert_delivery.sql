@@ -1,4 +1,4 @@
--- Issue 5, alert delivery: per-channel delivery state of the alert outbox (guard.alerts), claimed
+-- Alert delivery: per-channel delivery state of the alert outbox (guard.alerts), claimed
 -- by `guard watch` with FOR UPDATE SKIP LOCKED and a lease; see docs/alerts.md.
 
 -- Delivery state of each alert per dispatcher channel (stdout, webhook, email): the outbox's

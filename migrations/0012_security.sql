@@ -1,4 +1,4 @@
--- Issue 6, security: group roles (names configurable in guard.role_names), every guard object
+-- Security: group roles (names configurable in guard.role_names), every guard object
 -- owned by the owner role, least-privilege grants (guard.apply_grants), SECURITY DEFINER with a
 -- fixed search_path only where the application must write what it may not write itself, row-level
 -- security by company, and masked phone numbers for reporting (guard.calls_report).

@@ -1,9 +1,13 @@
-"""The `guard` command line. Every error is one clear line on stderr and a non-zero exit."""
+"""The `guard` command line. Every error is one `guard: error: ...` line on stderr and a
+documented exit code: 1 for a runtime error, 2 for a usage error (bad option, bad value)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -14,22 +18,114 @@ from guard.cli.db import db
 from guard.cli.demo import demo
 from guard.cli.jobs import jobs
 from guard.cli.metrics import metrics
+from guard.cli.params import cap_unbounded_integers
 from guard.cli.report import report
 from guard.cli.review import review
 from guard.cli.tenant import tenant
 from guard.cli.watch import watch
-from guard.errors import GuardError
+from guard.errors import GuardError, first_line
+
+EXIT_RUNTIME_ERROR = 1
+EXIT_USAGE_ERROR = 2
+EXIT_INTERRUPTED = 130
+# A developer who wants the traceback of an unexpected error sets this; users never see one.
+DEBUG_VARIABLE = "GUARD_DEBUG"
+# Variables read as text before any command runs: a non-UTF-8 value would otherwise surface deep
+# inside libpq or redis-py as an encoding traceback.
+_TEXT_VARIABLES = ("GUARD_DATABASE_URL", "GUARD_REDIS_URL")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    # backslashreplace: a message quoting non-UTF-8 input must still print, whatever the locale.
+    line = f"guard: error: {_one_line(message)}\n"
+    stream = sys.stderr
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(line.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+    stream.flush()
+    sys.exit(exit_code)
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _usage_error_text(error: click.UsageError) -> str:
+    message = error.format_message()
+    if error.ctx is not None:
+        message += f" (see `{error.ctx.command_path} --help`)"
+    return message
+
+
+def _refuse_undecodable(argv: list[str]) -> None:
+    """Python hands over non-UTF-8 bytes as lone surrogates; refuse them before they reach libpq,
+    redis-py or a terminal, none of which can encode them."""
+    for position, arg in enumerate(argv, start=1):
+        if _not_utf8(arg):
+            # Not quoted: it may be a URL with a password in it.
+            _fail(f"argument {position} is not valid UTF-8", EXIT_USAGE_ERROR)
+    for name in _TEXT_VARIABLES:
+        if _not_utf8(os.environ.get(name, "")):
+            _fail(f"environment variable {name} is not valid UTF-8", EXIT_USAGE_ERROR)
+
+
+def _exit_for(error: BaseException) -> NoReturn:
+    """The one line and exit code for an error that ended a command."""
+    if isinstance(error, click.exceptions.NoArgsIsHelpError):
+        # A bare group: the list of its commands helps, and the error line says what is missing.
+        if error.ctx is not None:
+            click.echo(error.ctx.get_help())
+        _fail("missing command (see the list above)", EXIT_USAGE_ERROR)
+    if isinstance(error, click.UsageError):
+        _fail(_usage_error_text(error), EXIT_USAGE_ERROR)
+    if isinstance(error, GuardError):
+        _fail(str(error), error.exit_code)
+    if isinstance(error, click.ClickException):
+        _fail(error.format_message(), EXIT_RUNTIME_ERROR)
+    if isinstance(error, click.Abort | EOFError):
+        _fail("aborted", EXIT_RUNTIME_ERROR)
+    if isinstance(error, KeyboardInterrupt):
+        _fail("interrupted", EXIT_INTERRUPTED)
+    if isinstance(error, OSError) and error.errno == errno.EPIPE:
+        # `guard ... | head`: the reader left; nothing to say.
+        sys.exit(EXIT_RUNTIME_ERROR)
+    if os.environ.get(DEBUG_VARIABLE):
+        raise error
+    _fail(
+        f"unexpected {type(error).__name__}: {first_line(error)}"
+        f" (a bug: please report it; {DEBUG_VARIABLE}=1 shows the traceback)",
+        EXIT_RUNTIME_ERROR,
+    )
 
 
 class _Group(click.Group):
-    """Turns a GuardError anywhere below into `guard: error: ...` and exit code 1."""
+    """The root group: turns every error, Click's usage errors included, into one line."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:  # a caller that wants the exceptions themselves
+            return super().main(args, prog_name, complete_var, False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        _refuse_undecodable(argv)
         try:
-            return super().invoke(ctx)
-        except GuardError as error:
-            click.echo(f"guard: error: {error}", err=True)
-            sys.exit(error.exit_code)
+            # "guard" always: Click would guess the program name from how it was started.
+            result = super().main(argv, "guard", complete_var, False, **extra)
+        except (Exception, KeyboardInterrupt) as error:
+            _exit_for(error)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 @click.group(cls=_Group)
@@ -58,3 +154,5 @@ main.add_command(jobs)
 main.add_command(report)
 main.add_command(watch)
 main.add_command(metrics)
+
+cap_unbounded_integers(main)

@@ -16,14 +16,18 @@ import click
 from guard.breaker.backend import redis_url_from_env
 from guard.breaker.circuit import ControlUnavailableError
 from guard.breaker.control import BreakerAdmin, CircuitView, UnknownCircuitError
-from guard.breaker.redis_store import mask_url
-from guard.breaker.state import Action
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS, mask_url
+from guard.breaker.state import Action, validate_key
 from guard.cli.output import emit_json, emit_table
+from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
 from guard.errors import GuardError
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 reason_option = click.option(
-    "--reason", required=True, help="Why (recorded in the event log with your user name)."
+    "--reason",
+    type=NON_EMPTY_TEXT,
+    required=True,
+    help="Why (recorded in the event log with your user name).",
 )
 
 
@@ -31,7 +35,13 @@ reason_option = click.option(
 def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
     database_url = (ctx.obj or {}).get("database_url")
     redis_url = redis_url_from_env()
-    admin = BreakerAdmin(redis_url, database_url)
+    try:
+        admin = BreakerAdmin(redis_url, database_url)
+    except ValueError:
+        raise GuardError(
+            f"GUARD_REDIS_URL is not a Redis URL (redis://, rediss:// or unix://):"
+            f" {mask_url(redis_url)}"
+        ) from None
     try:
         yield admin
     except UnknownCircuitError as error:
@@ -111,7 +121,14 @@ def list_circuits(ctx: click.Context, as_json: bool) -> None:
 
 @breaker.command("show")
 @click.argument("key")
-@click.option("--events", "event_count", default=10, show_default=True, help="Recent events.")
+@click.option(
+    "--events",
+    "event_count",
+    type=click.IntRange(0, 10_000),
+    default=10,
+    show_default=True,
+    help="Recent events.",
+)
 @json_option
 @click.pass_context
 def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
@@ -161,14 +178,71 @@ def _act(ctx: click.Context, key: str, action: Action, reason: str, as_json: boo
         click.echo("warning: applied in Redis but PostgreSQL could not record the event", err=True)
 
 
+_failure_threshold = click.option(
+    "--failure-threshold", type=click.IntRange(1, INT_MAX), help="Failures that open it."
+)
+_success_threshold = click.option(
+    "--success-threshold", type=click.IntRange(1, INT_MAX), help="Probe successes to close."
+)
+_cooldown = click.option(
+    "--cooldown",
+    "cooldown_seconds",
+    type=click.FloatRange(0.001, INT_MAX / 1000),
+    help="Seconds open.",
+)
+
+
 @breaker.command("trip")
 @click.argument("key")
 @reason_option
+@click.option(
+    "--create",
+    is_flag=True,
+    help="The circuit may be new (never used yet): create it, with the rules given or the"
+    " defaults, so a planned outage can be prepared before the first call.",
+)
+@_failure_threshold
+@_success_threshold
+@_cooldown
 @json_option
 @click.pass_context
-def trip(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
-    """Force the circuit open for every process until `reset`."""
-    _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
+def trip(
+    ctx: click.Context,
+    key: str,
+    reason: str,
+    create: bool,
+    failure_threshold: int | None,
+    success_threshold: int | None,
+    cooldown_seconds: float | None,
+    as_json: bool,
+) -> None:
+    """Force the circuit open for every process until `reset`.
+
+    A key never used is refused (a typo must not trip nothing) unless --create is given."""
+    rules_given = (failure_threshold, success_threshold, cooldown_seconds) != (None, None, None)
+    if rules_given and not create:
+        raise click.UsageError(
+            "--failure-threshold, --success-threshold and --cooldown go with --create"
+            " (for a known circuit: `guard breaker configure`)"
+        )
+    if create:
+        with _admin(ctx) as admin:
+            try:
+                known = bool(admin.redis.read(validate_key(key)))
+            except REDIS_DOWN_ERRORS as error:
+                raise ControlUnavailableError(
+                    f"Redis unreachable ({type(error).__name__})"
+                ) from None
+            if not known:  # a known circuit keeps its rules: `configure` changes them
+                admin.configure(key, failure_threshold, success_threshold, cooldown_seconds)
+    try:
+        _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
+    except GuardError as error:
+        if "unknown circuit key" in str(error):
+            raise GuardError(
+                f"{error}; to prepare a circuit that was never used: add --create"
+            ) from None
+        raise
 
 
 @breaker.command("reset")
@@ -203,11 +277,9 @@ def force_close(ctx: click.Context, key: str, reason: str, as_json: bool) -> Non
 
 @breaker.command("configure")
 @click.argument("key")
-@click.option("--failure-threshold", type=click.IntRange(min=1), help="Failures that open it.")
-@click.option("--success-threshold", type=click.IntRange(min=1), help="Probe successes to close.")
-@click.option(
-    "--cooldown", "cooldown_seconds", type=click.FloatRange(min=0.001), help="Seconds open."
-)
+@_failure_threshold
+@_success_threshold
+@_cooldown
 @json_option
 @click.pass_context
 def configure(

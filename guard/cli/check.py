@@ -2,35 +2,151 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 import click
+import psycopg
+from psycopg import sql
 
 from guard.cli.output import emit_json, emit_table
-from guard.db.connection import fetch_all
+from guard.cli.params import ROW_ID
+from guard.db.connection import connect, fetch_all
+from guard.errors import GuardError, first_line
 
 _SUMMARY_COLUMNS = ["rule", "offending", "opened", "repeated", "resolved"]
 
 
+def _setting(database_url: str | None, name: str) -> int:
+    [(value,)] = fetch_all(database_url, "SELECT (guard.setting(%s) #>> '{}')::integer", (name,))
+    return int(value)
+
+
+def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
+    """The oldest observed_at of any enabled rule's check view: where the whole history begins."""
+    views = [
+        row[0]
+        for row in conn.execute(
+            "SELECT check_view FROM guard.rules WHERE enabled AND check_view IS NOT NULL"
+        ).fetchall()
+    ]
+    starts: list[datetime] = []
+    for view in views:
+        query = sql.SQL("SELECT min(observed_at) FROM guard.{}").format(sql.Identifier(view))
+        (start,) = conn.execute(query).fetchone() or (None,)
+        if start is not None:
+            starts.append(start)
+    conn.commit()
+    return min(starts, default=None)
+
+
+def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]]:
+    """Every rule over the whole history, one transaction per batch of `batch` of observed time
+    (progress on stderr), then the windowed pass that resolves what was fixed."""
+    totals: dict[str, list[int]] = {}
+    with connect(database_url, application_name="guard check --all") as conn:
+        try:
+            start = _history_start(conn)
+            if start is not None:
+                now: datetime = conn.execute("SELECT now()").fetchall()[0][0]
+                conn.commit()
+                batches = max(1, -(-(now - start) // batch))
+                for number in range(batches):
+                    since = start + number * batch
+                    # The last batch is open-ended: rows written while the pass runs count too.
+                    until = (
+                        since + batch
+                        if number < batches - 1
+                        else datetime.max.replace(tzinfo=since.tzinfo)
+                    )
+                    rows = conn.execute(
+                        "SELECT * FROM guard.detect_between(%s, %s)", (since, until)
+                    ).fetchall()
+                    conn.commit()
+                    for rule, offending, opened, repeated in rows:
+                        total = totals.setdefault(rule, [0, 0, 0, 0])
+                        total[0] += offending
+                        total[1] += opened
+                        total[2] += repeated
+                    found = sum(row[1] for row in rows)
+                    click.echo(
+                        f"batch {number + 1}/{batches}: {since:%Y-%m-%d %H:%M} UTC onwards,"
+                        f" {found} offending",
+                        err=True,
+                    )
+            final = conn.execute("SELECT * FROM guard.detect()").fetchall()
+            conn.commit()
+        except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
+            raise GuardError(
+                "this database has no Booking Guard schema yet (or an old one):"
+                " run `guard db apply`"
+            ) from None
+        except psycopg.Error as error:
+            raise GuardError(first_line(error)) from None
+    summary = []
+    for rule, offending, opened, _repeated, resolved in final:
+        found, opened_before, repeated_before, _ = totals.get(rule, [0, 0, 0, 0])
+        # The windowed pass re-counts what the batches found (open alerts are re-checked), so
+        # the whole-history count is the batches' unless that pass saw more (rows just written).
+        summary.append(
+            [rule, max(found, offending), opened_before + opened, repeated_before, resolved]
+        )
+    return summary
+
+
 @click.command()
 @click.option(
-    "--call", "call_id", type=int, help="Check one call now (every rule), not the window."
+    "--call", "call_id", type=ROW_ID, help="Check one call now (every rule), not the window."
+)
+@click.option(
+    "--all",
+    "whole_history",
+    is_flag=True,
+    help="Check the whole history (in batches, progress on stderr), not the recent window.",
+)
+@click.option(
+    "--batch-days",
+    type=click.IntRange(1, 3650),
+    default=7,
+    show_default=True,
+    help="With --all: days of observed time per transaction.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def check(obj: dict[str, str | None], call_id: int | None, as_json: bool) -> None:
-    """Run detection now: every rule over the recent window (or one call).
+def check(
+    obj: dict[str, str | None],
+    call_id: int | None,
+    whole_history: bool,
+    batch_days: int,
+    as_json: bool,
+) -> None:
+    """Run detection now: every rule over the recent window, the whole history, or one call.
 
     Alerts are opened, bumped and resolved exactly as the scheduled job does. Exits 1 when
     anything offends, so a script can tell."""
-    if call_id is None:
-        rows = fetch_all(obj["database_url"], "SELECT * FROM guard.detect()")
+    database_url = obj["database_url"]
+    if whole_history and call_id is not None:
+        raise click.UsageError("--all and --call exclude each other")
+    if whole_history:
+        rows = _check_history(database_url, timedelta(days=batch_days))
+        title = "Detection over the whole history"
+    elif call_id is not None:
+        rows = fetch_all(database_url, "SELECT * FROM guard.check_call(%s)", (call_id,))
+        title = f"Detection for call {call_id}"
     else:
-        rows = fetch_all(obj["database_url"], "SELECT * FROM guard.check_call(%s)", (call_id,))
+        window = _setting(database_url, "detection_window_minutes")
+        rows = fetch_all(database_url, "SELECT * FROM guard.detect()")
+        title = f"Detection over the last {window} minutes"
+        click.echo(
+            f"guard: note: looked at rows of the last {window} minutes only"
+            " (detection_window_minutes) and at open alerts; `guard check --all` looks at the"
+            " whole history",
+            err=True,
+        )
     if as_json:
         emit_json([dict(zip(_SUMMARY_COLUMNS, row, strict=True)) for row in rows])
     else:
-        emit_table(
-            "Detection" + (f" for call {call_id}" if call_id else ""), _SUMMARY_COLUMNS, rows
-        )
+        emit_table(title, _SUMMARY_COLUMNS, rows)
     if any(row[1] for row in rows):
         raise SystemExit(1)
 
@@ -40,10 +156,34 @@ def check(obj: dict[str, str | None], call_id: int | None, as_json: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
-    """Correct what is safe, queue the rest for review (at most reconcile_batch_limit rows)."""
+    """Correct what is safe, queue the rest for review (at most reconcile_batch_limit rows).
+
+    When a run stops at that cap it says so on stderr (and `capped` in JSON): run it again to
+    continue."""
+    cap = _setting(obj["database_url"], "reconcile_batch_limit")
     rows = fetch_all(obj["database_url"], "SELECT * FROM guard.reconcile(%s)", (dry_run,))
+    total = sum(n for _, n in rows)
+    capped = total >= cap or any(n >= cap for _, n in rows)
     if as_json:
-        emit_json({"dry_run": dry_run, "actions": {action: n for action, n in rows}})
-        return
-    title = "Reconciliation (dry run: nothing changed)" if dry_run else "Reconciliation"
-    emit_table(title, ["action", "rows"], rows)
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "actions": {action: n for action, n in rows},
+                "cap": cap,
+                "capped": capped,
+            }
+        )
+    else:
+        title = "Reconciliation (dry run: nothing changed)" if dry_run else "Reconciliation"
+        emit_table(title, ["action", "rows"], rows)
+    if capped:
+        again = (
+            "`guard reconcile --dry-run` again after a real run"
+            if dry_run
+            else ("`guard reconcile` again to continue")
+        )
+        click.echo(
+            f"guard: note: stopped at the cap of {cap} rows (reconcile_batch_limit); more may"
+            f" remain: run {again}",
+            err=True,
+        )

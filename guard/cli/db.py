@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 import psycopg
-from rich.console import Console
 from rich.table import Table
 
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import console, emit_json, emit_table
+from guard.cli.params import COUNT, INT_MAX
 from guard.db.connection import connect
 from guard.db.lock_retry import LockPolicy
 from guard.db.migrate import Migrator, RollbackPreview
@@ -29,7 +29,7 @@ from guard.errors import GuardError
 
 _MIGRATIONS_DIR = click.option(
     "--migrations-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Migrations to use (default: the ones shipped with Booking Guard).",
 )
@@ -46,22 +46,45 @@ def parse_duration(text: str, default_unit: str = "s") -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or default_unit]
 
 
+class _Duration(click.ParamType[str]):
+    """A duration option: checked when parsed (a usage error) and kept as text for _policy.
+    PostgreSQL's timeouts are integer milliseconds, so that is the longest accepted."""
+
+    name = "duration"
+
+    def __init__(self, default_unit: str) -> None:
+        self.default_unit = default_unit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        try:
+            seconds = parse_duration(text, self.default_unit)
+        except GuardError as error:
+            self.fail(str(error), param, ctx)
+        if seconds * 1000 > INT_MAX:
+            self.fail(f"{text!r} is longer than PostgreSQL allows ({INT_MAX} ms)", param, ctx)
+        return text
+
+
 def _lock_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--lock-deadline",
+            type=_Duration("s"),
             default="15min",
             show_default=True,
             help="Keep retrying a lock this long, then give up changing nothing.",
         ),
         click.option(
             "--lock-timeout",
+            type=_Duration("ms"),
             default="100ms",
             show_default=True,
             help="Longest one attempt waits for a lock (and so the application behind it).",
         ),
         click.option(
             "--statement-timeout",
+            type=_Duration("s"),
             default="10s",
             show_default=True,
             help="Longest a statement holding a lock may run (it is meant to be instant).",
@@ -246,7 +269,7 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
             s.applied_at.astimezone(UTC) if s.applied_at and s.applied_at.tzinfo else s.applied_at
         )
         table.add_row(s.id, s.label, f"{when:%Y-%m-%d %H:%M}" if when else "", s.applied_by or "")
-    Console(soft_wrap=True).print(table)
+    console().print(table)
 
 
 @db.command()
@@ -286,7 +309,9 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 
 
 @db.command()
-@click.option("--batch-size", default=10_000, show_default=True, help="Calls per transaction.")
+@click.option(
+    "--batch-size", type=COUNT, default=10_000, show_default=True, help="Calls per transaction."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (progress goes to stderr).")
 @_lock_options
 @click.pass_obj

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from guard.cli.output import emit_json, emit_table
+from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
 from guard.db.connection import fetch_all
 
 _COLUMNS = [
@@ -29,6 +30,7 @@ _SELECT = "SELECT " + ", ".join(f"r.{c}" for c in _COLUMNS)
 # closed_by_role); --actor is a label kept beside it, for a person behind a shared login.
 _actor = click.option(
     "--actor",
+    type=NON_EMPTY_TEXT,
     default=getpass.getuser,
     show_default="your user name",
     help="A label kept beside your database login, which is recorded as who did it.",
@@ -56,7 +58,7 @@ def review() -> None:
     show_default=True,
     help="active = open or claimed.",
 )
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=COUNT, default=50, show_default=True, help="At most this many.")
 @_json
 @click.pass_obj
 def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: bool) -> None:
@@ -72,7 +74,7 @@ def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: boo
 
 
 @review.command()
-@click.option("--limit", default=1, show_default=True, help="How many items to take.")
+@click.option("--limit", type=COUNT, default=1, show_default=True, help="How many items to take.")
 @_actor
 @_json
 @click.pass_obj
@@ -107,8 +109,8 @@ def _close(
 
 
 @review.command()
-@click.argument("item_id", type=int)
-@click.option("--note", required=True, help="What was done.")
+@click.argument("item_id", type=ROW_ID)
+@click.option("--note", type=NON_EMPTY_TEXT, required=True, help="What was done.")
 @_actor
 @_json
 @click.pass_obj
@@ -118,8 +120,8 @@ def resolve(obj: dict[str, str | None], item_id: int, note: str, actor: str, as_
 
 
 @review.command()
-@click.argument("item_id", type=int)
-@click.option("--note", required=True, help="Why nothing needs doing.")
+@click.argument("item_id", type=ROW_ID)
+@click.option("--note", type=NON_EMPTY_TEXT, required=True, help="Why nothing needs doing.")
 @click.option("--false-positive", is_flag=True, help="Detection was wrong (feeds the KPI).")
 @_actor
 @_json

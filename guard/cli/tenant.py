@@ -13,6 +13,7 @@ import click
 import psycopg
 
 from guard.cli.output import emit_json, emit_table
+from guard.cli.params import BIGINT, NON_EMPTY_TEXT
 from guard.db.connection import connect, fetch_all
 from guard.errors import GuardError, first_line
 
@@ -50,8 +51,8 @@ def tenant() -> None:
 
 
 @tenant.command()
-@click.argument("role")
-@click.argument("company_ids", nargs=-1, required=True, type=int)
+@click.argument("role", type=NON_EMPTY_TEXT)
+@click.argument("company_ids", nargs=-1, required=True, type=BIGINT)
 @click.pass_obj
 def grant(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -> None:
     """Let ROLE (and every role that inherits from it) see COMPANY_IDS."""
@@ -62,8 +63,8 @@ def grant(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -
 
 
 @tenant.command()
-@click.argument("role")
-@click.argument("company_ids", nargs=-1, required=True, type=int)
+@click.argument("role", type=NON_EMPTY_TEXT)
+@click.argument("company_ids", nargs=-1, required=True, type=BIGINT)
 @click.pass_obj
 def revoke(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -> None:
     """Stop ROLE from seeing COMPANY_IDS (its members keep what other bindings give them)."""

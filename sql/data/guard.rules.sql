@@ -1,4 +1,4 @@
--- The invariant catalogue (DESIGN.md). stage: observe (detected), correct (corrected on write,
+-- The invariant catalogue (docs/invariants.md). stage: observe (detected), correct (corrected on write,
 -- constraints not yet validated on old rows), enforce (constraints validated).
 INSERT INTO guard.rules (
     id, invariant, severity, description, remedy, mode, stage, constraint_names

@@ -65,15 +65,18 @@ def test_human_output_is_a_table(cli, tripped, key):
 
 
 def test_unknown_key_is_a_clear_error(cli):
-    for args in (
-        ("show", "appointment_booking:service:404"),
-        ("trip", "appointment_booking:service:404", "--reason", "x"),
+    for args, hint in (
+        (("show", "appointment_booking:service:404"), ""),
+        (
+            ("trip", "appointment_booking:service:404", "--reason", "x"),
+            "; to prepare a circuit that was never used: add --create",
+        ),
     ):
         result = cli(*args)
         assert result.exit_code == 1
         assert result.stderr == (
             "guard: error: unknown circuit key 'appointment_booking:service:404'"
-            " (see `guard breaker list`)\n"
+            f" (see `guard breaker list`){hint}\n"
         )
 
 
@@ -124,3 +127,40 @@ def test_redis_down_is_one_clear_line(db_url, key):
     assert result.stderr.startswith("guard: error: cannot reach breaker state")
     assert result.stderr.count("\n") == 1
     assert "hunter2" not in result.output
+
+
+def test_trip_prepares_a_circuit_never_used(cli, db_url, redis_url, key):
+    """A planned calendar outage: the circuit is tripped, with its rules, before any call."""
+    refused = cli("trip", key, "--reason", "calendar maintenance")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"guard: error: unknown circuit key {key!r} (see `guard breaker list`);"
+        " to prepare a circuit that was never used: add --create\n"
+    )
+    rules_alone = cli("trip", key, "--reason", "x", "--cooldown", "60")
+    assert rules_alone.exit_code == 2 and "go with --create" in rules_alone.stderr
+
+    result = cli(
+        "trip", key, "--reason", "calendar maintenance", "--create",
+        "--failure-threshold", "4", "--cooldown", "60", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["state"] == "forced_open"
+    shown = json.loads(cli("show", key, "--json").stdout)
+    assert shown["state"] == "forced_open"
+    assert (shown["failure_threshold"], shown["cooldown_seconds"]) == (4, 60)
+
+    # The application's first call meets the prepared circuit: rejected, not sent.
+    circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url)
+    with pytest.raises(CircuitOpenError):
+        circuit.call(lambda: "booked")
+    with psycopg.connect(db_url) as conn:
+        [(to_state, reason)] = conn.execute(
+            "SELECT to_state, reason FROM guard.breaker_events WHERE key = %s", (key,)
+        ).fetchall()
+    assert (to_state, reason) == ("forced_open", "force_open: calendar maintenance")
+
+    # --create on a known circuit keeps its rules (configure changes them).
+    again = cli("trip", key, "--reason", "still down", "--create", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(cli("show", key, "--json").stdout)["failure_threshold"] == 4

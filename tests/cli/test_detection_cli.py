@@ -103,3 +103,76 @@ def test_check_on_a_database_without_guard(empty_db_url: str) -> None:
         err == "guard: error: this database has no Booking Guard schema yet (or an old one):"
         " run `guard db apply`\n"
     )
+
+
+def _seed_old_phantoms(url: str, count: int, days_old: int) -> None:
+    """Phantom bookings loaded from an old system: far older than the detection window."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A') ON CONFLICT DO NOTHING")
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
+                " customer_link_status, session_outcome, appointment_made, created_at, updated_at)"
+                " SELECT 1000 + g, 1, 'old' || g, 'inbound', 'unlinked', 'appointment_booked',"
+                "        TRUE, now() - make_interval(days => %s + g), now() - make_interval(days =>"
+                "        %s + g)"
+                " FROM generate_series(1, %s) AS g",
+                (days_old, days_old, count),
+            )
+
+
+def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
+    _seed_old_phantoms(db_url, count=12, days_old=30)
+    code, out, err = _run(db_url, "check", "--json")
+    found = {row["rule"]: row["offending"] for row in json.loads(out)}
+    assert (code, found["booked_without_appointment"]) == (0, 0), "older than the window"
+    assert "last 60 minutes only" in err and "guard check --all" in err
+
+    code, out, err = _run(db_url, "check", "--all", "--batch-days", "5", "--json")
+    summary = {row["rule"]: row for row in json.loads(out)}
+    assert code == 1
+    assert summary["booked_without_appointment"]["offending"] == 12
+    assert summary["booked_without_appointment"]["opened"] == 12
+    progress = [line for line in err.splitlines() if line.startswith("batch ")]
+    assert len(progress) >= 3 and progress[-1].startswith(f"batch {len(progress)}/{len(progress)}:")
+    with psycopg.connect(db_url) as conn:
+        [(open_alerts,)] = conn.execute(
+            "SELECT count(*) FROM guard.alerts"
+            " WHERE rule_id = 'booked_without_appointment' AND status = 'open'"
+        ).fetchall()
+    assert open_alerts == 12
+
+    # Fixed meanwhile: the next plain check resolves the old alerts (it re-checks open alerts).
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "UPDATE calls SET appointment_made = FALSE, session_outcome = 'information_only'"
+            " WHERE id > 1000"
+        )
+    code, out, _ = _run(db_url, "check", "--all", "--json")
+    summary = {row["rule"]: row for row in json.loads(out)}
+    assert summary["booked_without_appointment"]["offending"] == 0
+    assert summary["booked_without_appointment"]["resolved"] == 12
+
+
+def test_check_all_and_call_exclude_each_other(db_url: str) -> None:
+    code, _, err = _run(db_url, "check", "--all", "--call", "1")
+    assert code == 2 and err.startswith("guard: error: --all and --call exclude each other")
+
+
+def test_reconcile_says_when_it_hit_its_cap(db_url: str) -> None:
+    _seed_old_phantoms(db_url, count=5, days_old=1)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE guard.settings SET value = '3' WHERE key = 'reconcile_batch_limit'")
+    code, out, err = _run(db_url, "reconcile", "--json")
+    result = json.loads(out)
+    assert code == 0 and (result["cap"], result["capped"]) == (3, True)
+    assert sum(result["actions"].values()) == 3
+    assert err == (
+        "guard: note: stopped at the cap of 3 rows (reconcile_batch_limit); more may remain:"
+        " run `guard reconcile` again to continue\n"
+    )
+    code, out, err = _run(db_url, "reconcile", "--json")
+    assert json.loads(out)["actions"]["rollback_phantom_booking"] == 2
+    assert json.loads(out)["capped"] is False and err == ""

@@ -1,0 +1,54 @@
+"""Parameter types shared by the commands: numbers are checked against the range of the database
+column or argument they end in, before any SQL runs, so an out-of-range value is a usage error
+(exit 2) that names the option, not a database error about an integer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+# PostgreSQL's integer and bigint.
+INT_MAX = 2**31 - 1
+BIGINT_MIN = -(2**63)
+BIGINT_MAX = 2**63 - 1
+
+# An id of a row (identity columns start at 1).
+ROW_ID = click.IntRange(1, BIGINT_MAX)
+# Any bigint, for ids an application assigns itself (companies).
+BIGINT = click.IntRange(BIGINT_MIN, BIGINT_MAX)
+# A count or a size that reaches an integer argument or a LIMIT.
+COUNT = click.IntRange(1, INT_MAX)
+
+
+class NonEmptyText(click.ParamType[str]):
+    """Text that must say something: an empty or blank note, reason or name is refused."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not text.strip():
+            self.fail("must not be empty", param, ctx)
+        if "\x00" in text:  # PostgreSQL text cannot hold NUL
+            self.fail("must not contain a NUL character", param, ctx)
+        return text
+
+
+NON_EMPTY_TEXT = NonEmptyText()
+
+
+def cap_unbounded_integers(command: click.Command) -> None:
+    """Give every integer parameter of the tree without an upper bound PostgreSQL's integer
+    maximum, so that a command added without thinking of it still refuses 10^20 as a usage error
+    instead of sending a numeric the database cannot match to any function."""
+    for param in command.params:
+        kind = param.type
+        if isinstance(kind, click.IntRange) and kind.max is None:
+            low = kind.min
+            param.type = click.IntRange(low, INT_MAX, min_open=kind.min_open, clamp=kind.clamp)
+        elif type(kind) is click.types.IntParamType:
+            param.type = click.IntRange(-INT_MAX - 1, INT_MAX)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            cap_unbounded_integers(sub)

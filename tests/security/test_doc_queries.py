@@ -1,0 +1,150 @@
+"""The SQL documentation keeps its promises, against a migrated database:
+- every column table of a view in docs/bi.md lists exactly the view's columns;
+- every table docs/bi.md says the reporting role can read, it can read;
+- every ```sql example in docs/ runs as the role the doc names for it (a `<!-- runs as: KIND -->`
+  line before the block, where the text says it too), in a transaction rolled back afterwards."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from guard.db.migrate import Migrator
+from guard.embedded import pg_cron_available
+from tests.security.conftest import COMPANY_A, connect_as
+from tests.support.postgres import CRON_DATABASE, Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+BI = ROOT / "docs" / "bi.md"
+
+_SECTION = re.compile(r"^## `(guard\.\w+)`", re.MULTILINE)
+_RUNS_AS = re.compile(r"<!-- runs as: (reporting|reviewer|owner|superuser)( with pg_cron)? -->")
+_SQL_BLOCK = re.compile(r"^```sql\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def documented_columns(markdown: str) -> dict[str, set[str]]:
+    """View -> the column names in the `| column | ...` table of its `## guard.x` section."""
+    found: dict[str, set[str]] = {}
+    sections = list(_SECTION.finditer(markdown))
+    for number, section in enumerate(sections):
+        end = sections[number + 1].start() if number + 1 < len(sections) else len(markdown)
+        body = markdown[section.end() : end]
+        table = re.search(r"^\| column \|.*?\n((?:\|.*\n)+)", body, re.MULTILINE)
+        rows = re.findall(r"^\| (`[^|]+`) \|", table.group(1), re.MULTILINE) if table else []
+        columns = {name for cell in rows for name in re.findall(r"`(\w+)`", cell)}
+        if columns:
+            found[section.group(1)] = columns
+    return found
+
+
+def _catalog_columns(conn: psycopg.Connection[tuple[object, ...]], view: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+        " AND NOT attisdropped",
+        (view,),
+    ).fetchall()
+    return {str(name) for (name,) in rows}
+
+
+def test_bi_column_tables_match_the_catalog(db_url: str) -> None:
+    documented = documented_columns(BI.read_text())
+    assert {"guard.validation_latency_daily", "guard.calls_report"} <= set(documented)
+    with psycopg.connect(db_url) as conn:
+        for view, columns in documented.items():
+            actual = _catalog_columns(conn, view)
+            assert columns == actual, (
+                f"{view}: documented but missing {sorted(columns - actual)},"
+                f" undocumented {sorted(actual - columns)}"
+            )
+        # One column table covers every guard.check_* view.
+        generic = re.search(r"Same columns in every view:\n\n(.*?)\n\n", BI.read_text(), re.DOTALL)
+        assert generic is not None
+        check_columns = set(re.findall(r"^\| `(\w+)` \|", generic.group(1), re.MULTILINE))
+        views = conn.execute(
+            "SELECT check_view FROM guard.rules WHERE check_view IS NOT NULL"
+        ).fetchall()
+        for (view,) in views:
+            assert _catalog_columns(conn, f"guard.{view}") == check_columns, view
+
+
+def test_what_bi_says_the_reporting_role_reads_it_can_read(
+    seeded_url: str, login_roles: dict[str, str]
+) -> None:
+    text = BI.read_text()
+    readable = re.search(r"The tables behind them can be read too: (.*?)\n\n", text, re.DOTALL)
+    assert readable is not None
+    tables = set(re.findall(r"`(guard\.\w+)`", readable.group(1)))
+    views = set(re.findall(r"^\| `(guard\.\w+)` \|", text, re.MULTILINE))
+    assert tables and views
+    with connect_as(seeded_url, login_roles["reporting"], tenant=COMPANY_A) as conn:
+        for relation in sorted(tables | views):
+            query = sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(*relation.split(".")))
+            conn.execute(query).fetchall()
+
+
+def sql_examples() -> list[tuple[str, int, str | None, bool, str]]:
+    """(doc, block number, role kind, needs pg_cron, SQL) for every ```sql block in docs/."""
+    examples = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        text = doc.read_text()
+        for number, block in enumerate(_SQL_BLOCK.finditer(text), start=1):
+            before = text[: block.start()].rstrip().rsplit("\n", 3)[-3:]
+            marks = [m for line in before if (m := _RUNS_AS.search(line))]
+            kind, cron = (marks[-1].group(1), bool(marks[-1].group(2))) if marks else (None, False)
+            examples.append((doc.name, number, kind, cron, block.group(1)))
+    return examples
+
+
+EXAMPLES = sql_examples()
+
+
+@pytest.fixture(scope="module")
+def cron_url(pg_cluster: Cluster) -> Iterator[str]:
+    """The cluster's one pg_cron database, migrated (as tests/jobs/test_pg_cron.py makes it)."""
+    assert pg_cron_available(), "pg_cron is installed by make setup; this test must not skip"
+    with pg_cluster.admin() as admin:
+        exists = admin.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (CRON_DATABASE,)
+        ).fetchone()
+    if not exists or not exists[0]:
+        pg_cluster.create_database(name=CRON_DATABASE)
+    url = pg_cluster.url(CRON_DATABASE)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+    with Migrator(url) as migrator:
+        migrator.apply()
+    yield url
+
+
+@pytest.mark.parametrize(
+    ("doc", "number", "kind", "needs_cron", "query"),
+    EXAMPLES,
+    ids=[f"{doc}#{number}-{kind}" for doc, number, kind, _, _ in EXAMPLES],
+)
+def test_doc_sql_runs_as_the_role_it_names(
+    doc: str,
+    number: int,
+    kind: str | None,
+    needs_cron: bool,
+    query: str,
+    seeded_url: str,
+    login_roles: dict[str, str],
+    request: pytest.FixtureRequest,
+) -> None:
+    assert kind is not None, f"docs/{doc} sql block {number}: no `<!-- runs as: KIND -->` line"
+    url = request.getfixturevalue("cron_url") if needs_cron else seeded_url
+    if kind == "superuser":
+        conn = psycopg.connect(url)
+    else:
+        conn = connect_as(url, login_roles[kind], tenant=COMPANY_A)
+        conn.autocommit = False
+    with conn:
+        try:
+            conn.execute(query.encode())
+        finally:
+            conn.rollback()  # the examples that change things change nothing here
