@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Protocol, TextIO
 
 from guard.dispatch.message import Message
@@ -90,6 +91,13 @@ def _reason(reason: object) -> str:
     return type(reason).__name__ if not isinstance(reason, str) else reason
 
 
+def _domain(address: str) -> str | None:
+    """The domain of `guard@example.org` or `Booking Guard <guard@example.org>`."""
+    _, _, domain = address.rpartition("@")
+    domain = domain.strip().rstrip(">").strip()
+    return domain or None
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str
@@ -122,6 +130,11 @@ class EmailSink:
         email["From"] = s.sender
         email["To"] = ", ".join(s.recipients)
         email["Subject"] = message.subject
+        # RFC 5322 requires Date:; Message-ID: lets mail clients thread, deduplicate and
+        # reference an alert. smtplib adds neither. The domain is the sender's, so ids are
+        # unique per sending site; a retry gets a new id (it is a new message).
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = make_msgid("booking-guard", domain=_domain(s.sender))
         email["X-Booking-Guard-Alerts"] = ",".join(str(i) for i in message.alert_ids[:50])
         email.set_content(message.text + "\n")
         try:
