@@ -1,5 +1,6 @@
 """`guard watch`: the alert dispatcher (docs/alerts.md). Secrets (the webhook URL, the SMTP
-password) come only from the environment and are never printed."""
+password, the Alertmanager URL, which may carry credentials) come only from the environment and
+are never printed."""
 
 from __future__ import annotations
 
@@ -8,15 +9,23 @@ import logging
 import os
 import signal
 import sys
+from datetime import timedelta
 from typing import Any
 
 import click
 
 from guard.dispatch.loop import Dispatcher, DispatchSettings, default_worker_id
-from guard.dispatch.sinks import EmailSink, Sink, SmtpSettings, StdoutSink, WebhookSink
+from guard.dispatch.sinks import (
+    AlertmanagerSink,
+    EmailSink,
+    Sink,
+    SmtpSettings,
+    StdoutSink,
+    WebhookSink,
+)
 from guard.errors import GuardError
 
-CHANNELS = ("stdout", "webhook", "email")
+CHANNELS = ("stdout", "webhook", "email", "alertmanager")
 
 
 def _default_channels() -> list[str]:
@@ -25,6 +34,8 @@ def _default_channels() -> list[str]:
         chosen.append("webhook")
     if os.environ.get("GUARD_SMTP_HOST"):
         chosen.append("email")
+    if os.environ.get("GUARD_ALERTMANAGER_URL"):
+        chosen.append("alertmanager")
     return chosen
 
 
@@ -33,6 +44,7 @@ def _sinks(
     rates: dict[str, int],
     send_timeout: float,
     smtp: dict[str, Any],
+    alertmanager_hold: float = 24.0,
 ) -> list[tuple[Sink, int]]:
     sinks: list[tuple[Sink, int]] = []
     for name in channels:
@@ -46,6 +58,19 @@ def _sinks(
                 sinks.append((WebhookSink(url, timeout_s=send_timeout), rates["webhook"]))
             except ValueError as error:
                 raise GuardError(f"GUARD_SLACK_WEBHOOK_URL: {error}") from None
+        elif name == "alertmanager":
+            am_url = os.environ.get("GUARD_ALERTMANAGER_URL", "")
+            if not am_url:
+                raise GuardError(
+                    "channel alertmanager needs GUARD_ALERTMANAGER_URL in the environment"
+                )
+            try:
+                sink = AlertmanagerSink(
+                    am_url, timeout_s=send_timeout, hold=timedelta(hours=alertmanager_hold)
+                )
+            except ValueError as error:
+                raise GuardError(f"GUARD_ALERTMANAGER_URL: {error}") from None
+            sinks.append((sink, rates["alertmanager"]))
         else:
             if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
                 raise GuardError("channel email needs --smtp-host, --smtp-from and --smtp-to")
@@ -70,7 +95,8 @@ def _sinks(
     multiple=True,
     type=click.Choice(CHANNELS),
     help="A channel to deliver to (repeat). Default: stdout, plus webhook when"
-    " GUARD_SLACK_WEBHOOK_URL is set and email when GUARD_SMTP_HOST is set.",
+    " GUARD_SLACK_WEBHOOK_URL is set, email when GUARD_SMTP_HOST is set and alertmanager when"
+    " GUARD_ALERTMANAGER_URL is set.",
 )
 @click.option("--once", is_flag=True, help="Deliver what is due now and exit (cron, CI).")
 @click.option(
@@ -127,6 +153,22 @@ def _sinks(
     show_default=True,
     envvar="GUARD_WATCH_EMAIL_RATE",
 )
+@click.option(
+    "--alertmanager-rate",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    envvar="GUARD_WATCH_ALERTMANAGER_RATE",
+    help="Messages per minute to Alertmanager (0: unlimited; Alertmanager groups and throttles).",
+)
+@click.option(
+    "--alertmanager-hold",
+    type=click.FloatRange(min=0.01),
+    default=24.0,
+    show_default=True,
+    envvar="GUARD_ALERTMANAGER_HOLD_HOURS",
+    help="Hours an alert stays active in Alertmanager unless resolved earlier (its endsAt).",
+)
 @click.option("--smtp-host", envvar="GUARD_SMTP_HOST", default=None)
 @click.option("--smtp-port", envvar="GUARD_SMTP_PORT", type=int, default=587, show_default=True)
 @click.option("--smtp-from", "smtp_from", envvar="GUARD_SMTP_FROM", default=None)
@@ -160,6 +202,8 @@ def watch(
     stdout_rate: int,
     webhook_rate: int,
     email_rate: int,
+    alertmanager_rate: int,
+    alertmanager_hold: float,
     smtp_host: str | None,
     smtp_port: int,
     smtp_from: str | None,
@@ -168,7 +212,8 @@ def watch(
     worker_id: str | None,
     log_level: str,
 ) -> None:
-    """Deliver alerts from the outbox to stdout (JSON lines), a Slack webhook and email.
+    """Deliver alerts from the outbox to stdout (JSON lines), a Slack webhook, email and
+    Alertmanager.
 
     Wakes on NOTIFY guard_alerts, polls as a fallback; at least once, per-channel throttling,
     retries with exponential backoff. Runs until SIGTERM/SIGINT, or once with --once.
@@ -179,7 +224,12 @@ def watch(
         format="guard watch: %(levelname)s %(message)s",
     )
     chosen = list(dict.fromkeys(channels)) or _default_channels()
-    rates = {"stdout": stdout_rate, "webhook": webhook_rate, "email": email_rate}
+    rates = {
+        "stdout": stdout_rate,
+        "webhook": webhook_rate,
+        "email": email_rate,
+        "alertmanager": alertmanager_rate,
+    }
     smtp = {
         "host": smtp_host,
         "port": smtp_port,
@@ -198,7 +248,9 @@ def watch(
         worker_id=worker_id or default_worker_id(),
     )
     dispatcher = Dispatcher(
-        ctx.obj.get("database_url"), _sinks(chosen, rates, send_timeout, smtp), settings
+        ctx.obj.get("database_url"),
+        _sinks(chosen, rates, send_timeout, smtp, alertmanager_hold),
+        settings,
     )
     if once:
         stats = dispatcher.run_once()
