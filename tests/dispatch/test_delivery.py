@@ -162,7 +162,7 @@ def test_emails_carry_rfc_5322_date_and_message_id(db_url: str, smtp_server: Mai
         sent = email.utils.parsedate_to_datetime(mail["Date"])
         assert sent.tzinfo is not None
         assert before <= sent <= datetime.now(UTC) + timedelta(seconds=1)
-        message_id = mail["Message-ID"]
+        message_id = str(mail["Message-ID"]).strip()  # may be folded (RFC 5322 CFWS)
         assert re.fullmatch(r"<[^<>@\s]+@example\.org>", message_id), message_id
         ids.add(message_id)
     assert len(ids) == 2, "every e-mail has its own Message-ID"
