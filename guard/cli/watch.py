@@ -4,12 +4,15 @@ are never printed."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
+import re
 import signal
+import socket
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -26,6 +29,34 @@ from guard.dispatch.sinks import (
 from guard.errors import GuardError
 
 CHANNELS = ("stdout", "webhook", "email", "alertmanager")
+
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_skip_before(value: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (no zone: UTC) or an age such as `30m`, `2h`, `1d` (that long ago)."""
+    text = value.strip()
+    ago = _AGO.match(text)
+    if ago:
+        seconds = float(ago.group(1)) * _UNIT_SECONDS[ago.group(2)]
+        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor an age (2h, 1d)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _default_channels() -> list[str]:
@@ -99,6 +130,16 @@ def _sinks(
     " GUARD_ALERTMANAGER_URL is set.",
 )
 @click.option("--once", is_flag=True, help="Deliver what is due now and exit (cron, CI).")
+@click.option(
+    "--skip-before",
+    "skip_before",
+    metavar="TIME",
+    default=None,
+    callback=lambda _ctx, _param, value: None if value is None else parse_skip_before(value),
+    help="First mark skipped, on the chosen channels, the deliveries of alerts last seen before"
+    " TIME (ISO 8601, or an age such as 2h or 1d); recorded in guard.delivery_skips (who, when,"
+    " how many). Then deliver as usual.",
+)
 @click.option(
     "--poll-interval",
     type=click.FloatRange(min=0.01),
@@ -192,6 +233,7 @@ def watch(
     ctx: click.Context,
     channels: tuple[str, ...],
     once: bool,
+    skip_before: datetime | None,
     poll_interval: float,
     batch_size: int,
     lease: float,
@@ -252,6 +294,16 @@ def watch(
         _sinks(chosen, rates, send_timeout, smtp, alertmanager_hold),
         settings,
     )
+    if skip_before is not None:
+        cutoff = skip_before
+        actor = _actor()
+        skipped = dispatcher.skip_before(cutoff, actor)
+        click.echo(
+            f"guard watch: skipped {skipped} deliveries of alerts last seen before"
+            f" {cutoff.isoformat()} on {', '.join(dispatcher.channel_names)} (by {actor};"
+            " recorded in guard.delivery_skips)",
+            err=True,
+        )
     if once:
         stats = dispatcher.run_once()
         pending = dispatcher.pending()

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -128,6 +129,12 @@ class Dispatcher:
             finally:
                 self._release_all(store)
         return self.stats
+
+    def skip_before(self, seen_before: datetime, actor: str) -> int:
+        """Mark skipped, on this dispatcher's channels, the deliveries of alerts last seen before
+        `seen_before`; recorded in guard.delivery_skips with `actor`."""
+        with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
+            return DeliveryStore(conn).skip(seen_before, self.channel_names, actor)
 
     def pending(self) -> dict[str, int]:
         with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:

@@ -5,6 +5,7 @@ a delivery is marked right after it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -50,6 +51,14 @@ class DeliveryStore:
         row = self.conn.execute(
             "SELECT guard.fail_alert_deliveries(%s, %s::bigint[], %s, %s, %s, %s)",
             (channel, list(alert_ids), error, backoff_base_s, backoff_max_s, max_attempts),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def skip(self, seen_before: datetime, channels: Sequence[str], actor: str) -> int:
+        """Mark older pending deliveries skipped (guard.skip_alert_deliveries; audited)."""
+        row = self.conn.execute(
+            "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)",
+            (seen_before, list(channels), actor),
         ).fetchone()
         return int(row[0]) if row else 0
 
