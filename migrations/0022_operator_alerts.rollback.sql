@@ -1,5 +1,12 @@
--- Undo 0022_operator_alerts: skipped deliveries become failed ones (they were not sent and are
+-- Undo 0022_operator_alerts: resolved notifications go (their column and functions), skipped
+-- deliveries become failed ones (they were not sent and are
 -- not retried either), the skip function and its audit table go, the CHECK is narrowed again.
+
+DROP FUNCTION guard.complete_resolved_deliveries(text, bigint[]);
+
+DROP FUNCTION guard.claim_resolved_deliveries(text, text, integer, double precision);
+
+ALTER TABLE guard.alert_deliveries DROP COLUMN resolved_sent_at;
 
 DROP FUNCTION guard.skip_alert_deliveries(timestamptz, text[], text);
 

@@ -1,8 +1,11 @@
--- Skipping an alert backlog without SQL (`guard watch --skip-before TIME`): a delivery may be
--- 'skipped', and every skip is recorded (who, when, up to when, on which channels, how many) in
--- guard.delivery_skips. The widened CHECK is added NOT VALID and validated by
--- 0022a_operator_alerts_validate, so this migration holds the ACCESS EXCLUSIVE lock on the
--- delivery table (catalog only, under the migrator's lock_timeout and retries) without scanning.
+-- Operator alerts. Resolved notifications: a channel that opts in (`guard watch --resolved
+-- CHANNEL`) is told once when a delivered alert resolves (alert_deliveries.resolved_sent_at; an
+-- ADD COLUMN without a default changes the catalog only). Skipping a backlog without SQL
+-- (`guard watch --skip-before TIME`): a delivery may be 'skipped', and every skip is recorded
+-- (who, when, up to when, on which channels, how many) in guard.delivery_skips. The widened CHECK
+-- is added NOT VALID and validated by 0022a_operator_alerts_validate, so this migration holds the
+-- ACCESS EXCLUSIVE lock on the delivery table (catalog only, under the migrator's lock_timeout
+-- and retries) without scanning.
 
 -- One statement, so no moment without the CHECK; the new one accepts every value the old one did.
 ALTER TABLE guard.alert_deliveries
@@ -67,6 +70,117 @@ BEGIN
         queued + marked
     );
     RETURN queued + marked;
+END;
+$$;
+
+-- Resolved notifications (opt-in per channel, `guard watch --resolved CHANNEL`): when the alert
+-- of a delivered row resolves, the channel is told once; resolved_sent_at records it (or, for an
+-- alert that was already resolved when it was delivered, the delivery time: nothing to announce).
+ALTER TABLE guard.alert_deliveries ADD COLUMN resolved_sent_at timestamptz;
+
+-- Hand one channel's due resolved notifications to one dispatcher for a lease: deliveries sent
+-- while their alert was open whose alert has resolved since. SKIP LOCKED and the lease
+-- (claimed_by, claimed_until on the delivered row) as in guard.claim_alert_deliveries; a claim
+-- whose send failed is due again when its lease ends. Rows with nothing to announce (the alert
+-- had resolved before it was delivered: that message said so) are settled first.
+CREATE FUNCTION guard.claim_resolved_deliveries(
+    delivery_channel text, worker text, max_rows integer, lease_seconds double precision
+)
+RETURNS TABLE (
+    alert_id bigint,
+    attempts integer,
+    rule_id text,
+    company_id bigint,
+    entity_type text,
+    entity_id bigint,
+    severity text,
+    message text,
+    details jsonb,
+    alert_status text,
+    occurrences integer,
+    first_seen_at timestamptz,
+    last_seen_at timestamptz,
+    resolved_at timestamptz
+)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE guard.alert_deliveries AS d
+    SET resolved_sent_at = d.delivered_at
+    FROM guard.alerts AS a
+    WHERE
+        a.id = d.alert_id
+        AND d.channel = claim_resolved_deliveries.delivery_channel
+        AND d.status = 'delivered'
+        AND d.resolved_sent_at IS NULL
+        AND a.status = 'resolved'
+        AND a.resolved_at <= d.delivered_at;
+
+    RETURN QUERY
+    WITH claimed AS (
+        UPDATE guard.alert_deliveries AS d
+        SET
+            claimed_by = claim_resolved_deliveries.worker,
+            claimed_until = now()
+            + make_interval(secs => claim_resolved_deliveries.lease_seconds)
+        WHERE (d.alert_id, d.channel) IN (
+            SELECT q.alert_id, q.channel
+            FROM guard.alert_deliveries AS q
+            INNER JOIN guard.alerts AS a ON q.alert_id = a.id
+            WHERE
+                q.channel = claim_resolved_deliveries.delivery_channel
+                AND q.status = 'delivered'
+                AND q.resolved_sent_at IS NULL
+                AND a.status = 'resolved'
+                AND (q.claimed_until IS NULL OR q.claimed_until < now())
+            ORDER BY a.resolved_at, q.alert_id
+            LIMIT claim_resolved_deliveries.max_rows
+            FOR UPDATE OF q SKIP LOCKED
+        )
+        RETURNING d.alert_id, d.attempts
+    )
+    SELECT
+        c.alert_id,
+        c.attempts,
+        a.rule_id,
+        a.company_id,
+        a.entity_type,
+        a.entity_id,
+        a.severity,
+        a.message,
+        a.details,
+        a.status,
+        a.occurrences,
+        a.first_seen_at,
+        a.last_seen_at,
+        a.resolved_at
+    FROM claimed AS c
+    INNER JOIN guard.alerts AS a ON c.alert_id = a.id
+    ORDER BY c.alert_id;
+END;
+$$;
+
+-- Record that a channel was told these alerts resolved (whoever holds the claim: the send
+-- happened). Returns the rows newly marked; a second call marks nothing (announced once).
+CREATE FUNCTION guard.complete_resolved_deliveries(delivery_channel text, alert_ids bigint[])
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    marked integer;
+BEGIN
+    UPDATE guard.alert_deliveries AS d
+    SET resolved_sent_at = now(), claimed_by = NULL, claimed_until = NULL
+    WHERE
+        d.channel = complete_resolved_deliveries.delivery_channel
+        AND d.alert_id = ANY(complete_resolved_deliveries.alert_ids)
+        AND d.status = 'delivered'
+        AND d.resolved_sent_at IS NULL;
+    GET DIAGNOSTICS marked = ROW_COUNT;
+    RETURN marked;
 END;
 $$;
 

@@ -131,6 +131,15 @@ def _sinks(
 )
 @click.option("--once", is_flag=True, help="Deliver what is due now and exit (cron, CI).")
 @click.option(
+    "--resolved",
+    "resolved_channels",
+    multiple=True,
+    type=click.Choice(CHANNELS),
+    envvar="GUARD_WATCH_RESOLVED",
+    help="Also tell this channel, once, when an alert it was sent resolves (repeat; opt-in;"
+    " GUARD_WATCH_RESOLVED takes space-separated names).",
+)
+@click.option(
     "--skip-before",
     "skip_before",
     metavar="TIME",
@@ -233,6 +242,7 @@ def watch(
     ctx: click.Context,
     channels: tuple[str, ...],
     once: bool,
+    resolved_channels: tuple[str, ...],
     skip_before: datetime | None,
     poll_interval: float,
     batch_size: int,
@@ -288,6 +298,7 @@ def watch(
         backoff_base_s=retry_base,
         backoff_max_s=max(retry_max, retry_base),
         worker_id=worker_id or default_worker_id(),
+        resolved_channels=frozenset(resolved_channels),
     )
     dispatcher = Dispatcher(
         ctx.obj.get("database_url"),

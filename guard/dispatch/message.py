@@ -180,13 +180,14 @@ class AlertRow:
     occurrences: int | None
     first_seen_at: datetime | None
     last_seen_at: datetime | None
+    resolved_at: datetime | None = None  # only for resolved notifications
 
 
 @dataclass(frozen=True)
 class Message:
     """One message to one channel, covering one alert or (throttled) a summary of several."""
 
-    kind: str  # "alert" or "summary"
+    kind: str  # "alert", "summary" or "resolved"
     alert_ids: tuple[int, ...]
     payload: dict[str, Any]
     subject: str
@@ -233,6 +234,21 @@ def alert_message(row: AlertRow) -> Message:
     if details:
         lines.append("details: " + ", ".join(f"{k}={v}" for k, v in details.items()))
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
+
+
+def resolved_message(row: AlertRow) -> Message:
+    """The one-time notice that an alert a channel was sent has resolved."""
+    fired = alert_message(row)
+    payload = {**fired.payload, "type": "resolved", "resolved_at": _iso(row.resolved_at)}
+    where = f"company {row.company_id}" if row.company_id is not None else "no company"
+    entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
+    subject = f"[RESOLVED] {row.rule_id}: {entity} ({where})"
+    text = (
+        f"[RESOLVED] {row.rule_id} - {payload['message']}\n"
+        f"{where}, {entity}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
+        f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
+    )
+    return Message("resolved", (row.alert_id,), payload, subject, text)
 
 
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:

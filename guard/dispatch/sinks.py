@@ -113,8 +113,9 @@ class AlertmanagerSink:
         """The API v2 body for one message."""
         now = datetime.now(UTC)
         p = message.payload
-        if p.get("type") != "alert" or p.get("missing"):
-            labels = {"alertname": "booking_guard_summary", "severity": "warning"}
+        if p.get("type") not in ("alert", "resolved") or p.get("missing"):
+            kind = "alert_missing" if p.get("missing") else "summary"
+            labels = {"alertname": f"booking_guard_{kind}", "severity": "warning"}
             return [
                 {
                     "labels": labels,

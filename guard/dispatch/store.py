@@ -32,6 +32,22 @@ class DeliveryStore:
         ).fetchall()
         return [AlertRow(*row) for row in rows]
 
+    def claim_resolved(
+        self, channel: str, worker: str, limit: int, lease_s: float
+    ) -> list[AlertRow]:
+        rows = self.conn.execute(
+            "SELECT * FROM guard.claim_resolved_deliveries(%s, %s, %s, %s)",
+            (channel, worker, limit, lease_s),
+        ).fetchall()
+        return [AlertRow(*row) for row in rows]
+
+    def complete_resolved(self, channel: str, alert_ids: Sequence[int]) -> int:
+        row = self.conn.execute(
+            "SELECT guard.complete_resolved_deliveries(%s, %s::bigint[])",
+            (channel, list(alert_ids)),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def complete(self, channel: str, alert_ids: Sequence[int]) -> int:
         row = self.conn.execute(
             "SELECT guard.complete_alert_deliveries(%s, %s::bigint[])", (channel, list(alert_ids))

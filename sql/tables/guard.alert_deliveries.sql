@@ -17,6 +17,8 @@ CREATE TABLE guard.alert_deliveries (
     claimed_by text,
     claimed_until timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- when an opted-in channel was told the alert resolved (guard.complete_resolved_deliveries)
+    resolved_sent_at timestamptz,
     PRIMARY KEY (alert_id, channel),
     CONSTRAINT alert_deliveries_delivered_has_time CHECK (
         (status = 'delivered') = (delivered_at IS NOT NULL)

@@ -204,3 +204,28 @@ def test_alertmanager_url_must_be_http() -> None:
     )
     assert result.exit_code == 1
     assert "GUARD_ALERTMANAGER_URL" in result.output and "ftp://am" not in result.output
+
+
+def test_resolved_notification_ends_the_alert_in_alertmanager(
+    db_url: str, alertmanager: Alertmanager
+) -> None:
+    [alert_id] = insert_alerts(db_url, 1)
+    env = {"GUARD_ALERTMANAGER_URL": alertmanager.url}
+    args = ["--database-url", db_url, "watch", "--once", "--channel", "alertmanager"]
+    args += ["--resolved", "alertmanager"]
+    assert CliRunner(env=env).invoke(main, args).exit_code == 0
+    [alert] = _wait_for_alerts(alertmanager, 1)
+    assert alert["status"]["state"] == "active"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.alerts SET status = 'resolved', resolved_at = now(),"
+            " resolution = 'fixed' WHERE id = %s",
+            (alert_id,),
+        )
+    result = CliRunner(env=env).invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert '"resolved_sent": 1' in result.stderr
+    deadline = time.monotonic() + 10
+    while alertmanager.alerts() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alertmanager.alerts() == [], "endsAt of the resolved notice ends the alert"
