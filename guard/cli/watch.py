@@ -41,7 +41,10 @@ def parse_skip_before(value: str, now: datetime | None = None) -> datetime:
     ago = _AGO.match(text)
     if ago:
         seconds = float(ago.group(1)) * _UNIT_SECONDS[ago.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        try:
+            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        except OverflowError:
+            raise click.BadParameter(f"{value!r} reaches before year 1") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -213,7 +216,7 @@ def _sinks(
 )
 @click.option(
     "--alertmanager-hold",
-    type=click.FloatRange(min=0.01),
+    type=click.FloatRange(min=0.01, max=24 * 366),
     default=24.0,
     show_default=True,
     envvar="GUARD_ALERTMANAGER_HOLD_HOURS",

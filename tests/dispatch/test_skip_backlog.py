@@ -113,13 +113,25 @@ def test_skip_before_accepts_iso_times_and_ages(text: str, expected: datetime) -
     assert parse_skip_before(text, now) == expected
 
 
-def test_a_bad_time_is_a_usage_error_before_anything_is_skipped(db_url: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("yesterday", "neither an ISO 8601 time"),
+        ("2026-13-45", "neither an ISO 8601 time"),
+        ("99999999999999999999d", "reaches before year 1"),
+        ("", "neither an ISO 8601 time"),
+    ],
+)
+def test_a_bad_time_is_a_usage_error_before_anything_is_skipped(
+    db_url: str, text: str, says: str
+) -> None:
     insert_alerts(db_url, 1)
     result = CliRunner().invoke(
-        main, ["--database-url", db_url, "watch", "--once", "--skip-before", "yesterday"]
+        main, ["--database-url", db_url, "watch", "--once", "--skip-before", text]
     )
-    assert result.exit_code == 2
-    assert "neither an ISO 8601 time" in result.output
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     assert delivery_rows(db_url, "stdout") == {}
 
 
