@@ -30,3 +30,8 @@ CREATE TABLE guard.alert_deliveries (
 
 CREATE INDEX alert_deliveries_due_idx ON guard.alert_deliveries (channel, next_attempt_at)
 WHERE status = 'pending';
+
+-- Resolved notifications (guard.claim_resolved_deliveries): a channel's delivered rows not yet
+-- announced resolved.
+CREATE INDEX alert_deliveries_resolution_due_idx ON guard.alert_deliveries (channel, alert_id)
+WHERE status = 'delivered' AND resolved_sent_at IS NULL;

@@ -144,6 +144,7 @@ def test_rolling_back_0022_turns_skipped_deliveries_into_failed_ones(db_url: str
     assert result.exit_code == 0, result.output
     with Migrator(db_url) as migrator:
         assert migrator.rollback(to="0021_legacy_rows_on_update") == [
+            "0022b_operator_alerts_index",
             "0022a_operator_alerts_validate",
             "0022_operator_alerts",
         ]
