@@ -30,7 +30,8 @@ CREATE TABLE guard.delivery_skips (
 -- queues on its next round, and would send them). An alert seen again since is current news and
 -- stays pending; a delivery of an alert deleted by retention is skipped. A delivery claimed by a
 -- running dispatcher is skipped too: that send may still happen, it is not marked delivered.
--- Records the skip in guard.delivery_skips and returns the number of deliveries skipped.
+-- An alert then skipped or delivered on every channel gets guard.alerts.delivered_at. Records
+-- the skip in guard.delivery_skips and returns the number of deliveries skipped.
 CREATE FUNCTION guard.skip_alert_deliveries(
     seen_before timestamptz, channels text[], actor text
 )
@@ -62,6 +63,19 @@ BEGIN
         );
     GET DIAGNOSTICS marked = ROW_COUNT;
 
+    -- As guard.complete_alert_deliveries does: an alert with nothing left to send anywhere is
+    -- done, so the dispatcher's enqueue stops re-reading a skipped backlog every round.
+    UPDATE guard.alerts AS a
+    SET delivered_at = now()
+    WHERE
+        a.delivered_at IS NULL
+        AND a.last_seen_at < skip_alert_deliveries.seen_before
+        AND NOT EXISTS (
+            SELECT
+            FROM guard.alert_deliveries AS o
+            WHERE o.alert_id = a.id AND o.status NOT IN ('delivered', 'skipped')
+        );
+
     INSERT INTO guard.delivery_skips (skipped_by, seen_before, channels, deliveries)
     VALUES (
         skip_alert_deliveries.actor,
@@ -70,6 +84,46 @@ BEGIN
         queued + marked
     );
     RETURN queued + marked;
+END;
+$$;
+
+-- Record that alerts were sent on a channel (whoever holds the claim: the send happened), and
+-- stamp guard.alerts.delivered_at on each alert whose every delivery row is now delivered (or
+-- skipped by an operator: nothing more will be sent, and the enqueue stops looking at it).
+-- Returns the delivery rows newly marked.
+CREATE OR REPLACE FUNCTION guard.complete_alert_deliveries(delivery_channel text, alert_ids bigint[])
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    marked integer;
+BEGIN
+    UPDATE guard.alert_deliveries AS d
+    SET
+        status = 'delivered',
+        delivered_at = now(),
+        attempts = d.attempts + 1,
+        last_error = NULL,
+        claimed_by = NULL,
+        claimed_until = NULL
+    WHERE
+        d.channel = complete_alert_deliveries.delivery_channel
+        AND d.alert_id = ANY(complete_alert_deliveries.alert_ids)
+        AND d.status = 'pending';
+    GET DIAGNOSTICS marked = ROW_COUNT;
+
+    UPDATE guard.alerts AS a
+    SET delivered_at = now()
+    WHERE
+        a.id = ANY(complete_alert_deliveries.alert_ids)
+        AND a.delivered_at IS NULL
+        AND NOT EXISTS (
+            SELECT
+            FROM guard.alert_deliveries AS o
+            WHERE o.alert_id = a.id AND o.status NOT IN ('delivered', 'skipped')
+        );
+    RETURN marked;
 END;
 $$;
 

@@ -62,6 +62,13 @@ def test_skip_before_skips_the_backlog_audits_it_and_delivers_the_rest(db_url: s
     assert role and channels == ["stdout"] and deliveries == 7
     assert age < timedelta(minutes=1) and abs(cutoff_skew) < timedelta(minutes=1)
 
+    with psycopg.connect(db_url) as conn:
+        settled = conn.execute(
+            "SELECT count(*) FROM guard.alerts WHERE id = ANY(%s) AND delivered_at IS NOT NULL",
+            (old + queued_old,),
+        ).fetchone()
+    assert settled == (7,), "a skipped backlog is done: the enqueue stops re-reading it"
+
     # Skipped stays skipped: a later run sends nothing of the backlog.
     again = runner.invoke(main, [*base, "--channel", "stdout"])
     assert again.exit_code == 0 and again.stdout == ""
