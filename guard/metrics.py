@@ -24,6 +24,10 @@ from guard.errors import GuardError, first_line
 
 log = logging.getLogger("guard.metrics")
 
+# 9187, the old default, is postgres_exporter's, which often runs on the same host. Prometheus'
+# "Default port allocations" list has reserved every port of its exporter range 9100-9999, so a
+# port outside it that no common service uses: see docs/metrics.md.
+DEFAULT_PORT = 10187
 BREAKER_STATES = ("closed", "open", "half_open", "forced_open", "forced_closed", "disabled")
 JOB_STATUSES = ("succeeded", "failed")
 # Upper bounds (seconds) of the validation latency buckets: validate_booking targets < 1 ms.
@@ -281,20 +285,22 @@ class GuardCollector(Collector):
 
     @staticmethod
     def _jobs(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
+        # `job_name`, not `job`: Prometheus owns `job` (and `instance`) as target labels and
+        # would rename ours to `exported_job`, so rules and panels would show the scrape job.
         status = GaugeMetricFamily(
             "guard_job_last_run_status",
             "Status of each job's newest run, one-hot (all 0 when it never ran).",
-            labels=["job", "status"],
+            labels=["job_name", "status"],
         )
         last_run = GaugeMetricFamily(
             "guard_job_last_run_timestamp_seconds",
             "When each job's newest run finished (Unix time; absent when it never ran).",
-            labels=["job"],
+            labels=["job_name"],
         )
         last_success = GaugeMetricFamily(
             "guard_job_last_success_timestamp_seconds",
             "When each job last succeeded (Unix time; absent when it never did).",
-            labels=["job"],
+            labels=["job_name"],
         )
         for job, last_status, finished, succeeded in sorted(rows):
             for name in JOB_STATUSES:

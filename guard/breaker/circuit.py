@@ -256,6 +256,11 @@ class CircuitBreaker:
         self.rejected_open = 0
         self.rejected_bulkhead = 0
         self.rejected_store_unavailable = 0
+        # Guarded calls counted as failures: failed_calls raised or returned a failure,
+        # timed_out_calls ran out of call_timeout_seconds. Bumped only on a failure, so the
+        # success path pays nothing.
+        self.failed_calls = 0
+        self.timed_out_calls = 0
         self.config_divergences = 0
         self._rules_checked = not backend.uses_redis
         telemetry.COLLECTOR.track(self)
@@ -599,6 +604,13 @@ class CircuitBreaker:
         return self._recorded(reply, False)
 
     # ------------------------------------------------------------------ outcome bookkeeping
+    def _count_failure(self, timed_out: bool) -> None:
+        with self._counter_lock:
+            if timed_out:
+                self.timed_out_calls += 1
+            else:
+                self.failed_calls += 1
+
     def _outcome_event(
         self, outcome: Outcome, started: float, error: BaseException | None, timed_out: bool
     ) -> None:
@@ -642,7 +654,11 @@ class CircuitBreaker:
             self.release(ticket, _IGNORED)
             _refuse_generator(fn)  # raises for generator functions
             raise TypeError("the guarded call returned a generator; use breaker.guard()")
-        outcome = self.config.classify_result(result) if self._result_predicates else _SUCCESS
+        outcome = _SUCCESS
+        if self._result_predicates:
+            outcome = self.config.classify_result(result)
+            if outcome is Outcome.FAILURE:
+                self._count_failure(False)
         self.release(ticket, outcome)
         if listening:
             self._outcome_event(outcome, started, None, False)
@@ -677,6 +693,8 @@ class CircuitBreaker:
         circuit and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
         timed_out = isinstance(error, GuardedCallTimeout)
         outcome = Outcome.FAILURE if timed_out else self.config.classify_exception(error)
+        if outcome is Outcome.FAILURE:
+            self._count_failure(timed_out)
         tripped = self.release(ticket, outcome)
         if listening:
             self._outcome_event(outcome, started, error, timed_out)
@@ -705,6 +723,7 @@ class CircuitBreaker:
                 result = await fn(*args, **kwargs)
         except TimeoutError as error:
             if deadline.expired():
+                self._count_failure(True)
                 tripped = await self.release_async(ticket, Outcome.FAILURE)
                 timed_out = GuardedCallTimeout(self.key, cast(float, timeout))
                 if self._has_listeners():
@@ -721,6 +740,8 @@ class CircuitBreaker:
             await self.release_async(ticket, _IGNORED)
             raise TypeError("the guarded call returned a generator; use breaker.guard()")
         outcome = self.config.classify_result(result)
+        if outcome is Outcome.FAILURE:
+            self._count_failure(False)
         await self.release_async(ticket, outcome)
         if self._has_listeners():
             self._outcome_event(outcome, started, None, False)
@@ -731,6 +752,8 @@ class CircuitBreaker:
         if isinstance(error, asyncio.CancelledError):
             # The caller gave up; hand a probe lease back without waiting on Redis forever.
             outcome = Outcome.IGNORED
+        if outcome is Outcome.FAILURE:
+            self._count_failure(False)
         tripped = await self.release_async(ticket, outcome)
         if self._has_listeners():
             self._outcome_event(outcome, started, error, False)
@@ -914,6 +937,8 @@ class GuardedBlock:
         breaker = self._breaker
         breaker._slots.append(True)
         outcome = Outcome.SUCCESS if exc is None else breaker.config.classify_exception(exc)
+        if outcome is Outcome.FAILURE:
+            breaker._count_failure(False)
         tripped = breaker.release(self._ticket, outcome)
         if tripped and breaker._raise_on_trip and exc is not None:
             raise breaker._tripped_error() from exc
@@ -943,6 +968,7 @@ class GuardedBlock:
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
         except TimeoutError as error:
+            breaker._count_failure(True)
             tripped = await breaker.release_async(self._ticket, Outcome.FAILURE)
             seconds = cast(float, breaker.config.call_timeout_seconds)
             timed_out = GuardedCallTimeout(breaker.key, seconds)
@@ -955,6 +981,8 @@ class GuardedBlock:
             outcome = Outcome.IGNORED
         else:
             outcome = breaker.config.classify_exception(exc)
+        if outcome is Outcome.FAILURE:
+            breaker._count_failure(False)
         tripped = await breaker.release_async(self._ticket, outcome)
         if tripped and breaker._raise_on_trip and exc is not None:
             raise breaker._tripped_error() from exc

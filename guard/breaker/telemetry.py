@@ -25,6 +25,8 @@ class Counted(Protocol):
     rejected_open: int
     rejected_bulkhead: int
     rejected_store_unavailable: int
+    failed_calls: int
+    timed_out_calls: int
     config_divergences: int
 
 
@@ -42,11 +44,14 @@ class BreakerCollector(Collector):
             breakers = list(self._breakers)
         rejections: Counter[tuple[str, str]] = Counter()
         divergences: Counter[str] = Counter()
+        failures: Counter[tuple[str, str]] = Counter()
         for breaker in breakers:
             rejections[breaker.key, "open"] += breaker.rejected_open
             rejections[breaker.key, "bulkhead"] += breaker.rejected_bulkhead
             rejections[breaker.key, "store_unavailable"] += breaker.rejected_store_unavailable
             divergences[breaker.key] += breaker.config_divergences
+            failures[breaker.key, "error"] += breaker.failed_calls
+            failures[breaker.key, "timeout"] += breaker.timed_out_calls
         family = CounterMetricFamily(
             "guard_breaker_rejections",
             "Calls a circuit refused without calling its dependency, by cause: open (open or"
@@ -57,6 +62,15 @@ class BreakerCollector(Collector):
         for (key, reason), value in sorted(rejections.items()):
             family.add_metric([key, reason], float(value))
         yield family
+        failed = CounterMetricFamily(
+            "guard_breaker_failures",
+            "Guarded calls the circuit counted as failures, by cause: error (an exception or"
+            " result the breaker counts as a failure) or timeout (call_timeout_seconds passed).",
+            labels=["key", "reason"],
+        )
+        for (key, reason), value in sorted(failures.items()):
+            failed.add_metric([key, reason], float(value))
+        yield failed
         diverging = CounterMetricFamily(
             "guard_breaker_config_divergences",
             "Times a breaker of this process found the rules stored with its circuit (failure"

@@ -10,16 +10,15 @@ import threading
 import click
 from prometheus_client import generate_latest, start_http_server
 
-from guard.db.connection import connect
 from guard.errors import GuardError
-from guard.metrics import GuardCollector, registry_for
+from guard.metrics import DEFAULT_PORT, GuardCollector, registry_for
 
 
 @click.command()
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=9187,
+    default=DEFAULT_PORT,
     show_default=True,
     envvar="GUARD_METRICS_PORT",
     help="Serve /metrics on this port.",
@@ -62,7 +61,9 @@ def metrics(
     """Export Booking Guard metrics for Prometheus (read from PostgreSQL on every scrape)."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="guard metrics: %(message)s")
     database_url = ctx.obj.get("database_url")
-    connect(database_url).close()  # fail early with one clear line
+    # No connection test before serving: an exporter that exits while PostgreSQL is down turns
+    # "database unreachable" into "target down". Every scrape connects again and says guard_up 0
+    # until PostgreSQL answers; --once writes guard_up 0 and exits 1.
     collector = GuardCollector(
         database_url, latency_window_s=latency_window, statement_timeout_ms=statement_timeout_ms
     )

@@ -1,22 +1,65 @@
 """`guard watch`: the alert dispatcher (docs/alerts.md). Secrets (the webhook URL, the SMTP
-password) come only from the environment and are never printed."""
+password, the Alertmanager URL, which may carry credentials) come only from the environment and
+are never printed."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
+import re
 import signal
+import socket
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
 from guard.dispatch.loop import Dispatcher, DispatchSettings, default_worker_id
-from guard.dispatch.sinks import EmailSink, Sink, SmtpSettings, StdoutSink, WebhookSink
+from guard.dispatch.sinks import (
+    AlertmanagerSink,
+    EmailSink,
+    Sink,
+    SmtpSettings,
+    StdoutSink,
+    WebhookSink,
+)
 from guard.errors import GuardError
 
-CHANNELS = ("stdout", "webhook", "email")
+CHANNELS = ("stdout", "webhook", "email", "alertmanager")
+
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_skip_before(value: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (no zone: UTC) or an age such as `30m`, `2h`, `1d` (that long ago)."""
+    text = value.strip()
+    ago = _AGO.match(text)
+    if ago:
+        seconds = float(ago.group(1)) * _UNIT_SECONDS[ago.group(2)]
+        try:
+            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        except OverflowError:
+            raise click.BadParameter(f"{value!r} reaches before year 1") from None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor an age (2h, 1d)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _default_channels() -> list[str]:
@@ -25,6 +68,8 @@ def _default_channels() -> list[str]:
         chosen.append("webhook")
     if os.environ.get("GUARD_SMTP_HOST"):
         chosen.append("email")
+    if os.environ.get("GUARD_ALERTMANAGER_URL"):
+        chosen.append("alertmanager")
     return chosen
 
 
@@ -33,6 +78,7 @@ def _sinks(
     rates: dict[str, int],
     send_timeout: float,
     smtp: dict[str, Any],
+    alertmanager_hold: float = 24.0,
 ) -> list[tuple[Sink, int]]:
     sinks: list[tuple[Sink, int]] = []
     for name in channels:
@@ -46,6 +92,19 @@ def _sinks(
                 sinks.append((WebhookSink(url, timeout_s=send_timeout), rates["webhook"]))
             except ValueError as error:
                 raise GuardError(f"GUARD_SLACK_WEBHOOK_URL: {error}") from None
+        elif name == "alertmanager":
+            am_url = os.environ.get("GUARD_ALERTMANAGER_URL", "")
+            if not am_url:
+                raise GuardError(
+                    "channel alertmanager needs GUARD_ALERTMANAGER_URL in the environment"
+                )
+            try:
+                sink = AlertmanagerSink(
+                    am_url, timeout_s=send_timeout, hold=timedelta(hours=alertmanager_hold)
+                )
+            except ValueError as error:
+                raise GuardError(f"GUARD_ALERTMANAGER_URL: {error}") from None
+            sinks.append((sink, rates["alertmanager"]))
         else:
             if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
                 raise GuardError("channel email needs --smtp-host, --smtp-from and --smtp-to")
@@ -70,9 +129,29 @@ def _sinks(
     multiple=True,
     type=click.Choice(CHANNELS),
     help="A channel to deliver to (repeat). Default: stdout, plus webhook when"
-    " GUARD_SLACK_WEBHOOK_URL is set and email when GUARD_SMTP_HOST is set.",
+    " GUARD_SLACK_WEBHOOK_URL is set, email when GUARD_SMTP_HOST is set and alertmanager when"
+    " GUARD_ALERTMANAGER_URL is set.",
 )
 @click.option("--once", is_flag=True, help="Deliver what is due now and exit (cron, CI).")
+@click.option(
+    "--resolved",
+    "resolved_channels",
+    multiple=True,
+    type=click.Choice(CHANNELS),
+    envvar="GUARD_WATCH_RESOLVED",
+    help="Also tell this channel, once, when an alert it was sent resolves (repeat; opt-in;"
+    " GUARD_WATCH_RESOLVED takes space-separated names).",
+)
+@click.option(
+    "--skip-before",
+    "skip_before",
+    metavar="TIME",
+    default=None,
+    callback=lambda _ctx, _param, value: None if value is None else parse_skip_before(value),
+    help="First mark skipped, on the chosen channels, the deliveries of alerts last seen before"
+    " TIME (ISO 8601, or an age such as 2h or 1d); recorded in guard.delivery_skips (who, when,"
+    " how many). Then deliver as usual.",
+)
 @click.option(
     "--poll-interval",
     type=click.FloatRange(min=0.01),
@@ -127,6 +206,22 @@ def _sinks(
     show_default=True,
     envvar="GUARD_WATCH_EMAIL_RATE",
 )
+@click.option(
+    "--alertmanager-rate",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    envvar="GUARD_WATCH_ALERTMANAGER_RATE",
+    help="Messages per minute to Alertmanager (0: unlimited; Alertmanager groups and throttles).",
+)
+@click.option(
+    "--alertmanager-hold",
+    type=click.FloatRange(min=0.01, max=24 * 366),
+    default=24.0,
+    show_default=True,
+    envvar="GUARD_ALERTMANAGER_HOLD_HOURS",
+    help="Hours an alert stays active in Alertmanager unless resolved earlier (its endsAt).",
+)
 @click.option("--smtp-host", envvar="GUARD_SMTP_HOST", default=None)
 @click.option("--smtp-port", envvar="GUARD_SMTP_PORT", type=int, default=587, show_default=True)
 @click.option("--smtp-from", "smtp_from", envvar="GUARD_SMTP_FROM", default=None)
@@ -150,6 +245,8 @@ def watch(
     ctx: click.Context,
     channels: tuple[str, ...],
     once: bool,
+    resolved_channels: tuple[str, ...],
+    skip_before: datetime | None,
     poll_interval: float,
     batch_size: int,
     lease: float,
@@ -160,6 +257,8 @@ def watch(
     stdout_rate: int,
     webhook_rate: int,
     email_rate: int,
+    alertmanager_rate: int,
+    alertmanager_hold: float,
     smtp_host: str | None,
     smtp_port: int,
     smtp_from: str | None,
@@ -168,7 +267,8 @@ def watch(
     worker_id: str | None,
     log_level: str,
 ) -> None:
-    """Deliver alerts from the outbox to stdout (JSON lines), a Slack webhook and email.
+    """Deliver alerts from the outbox to stdout (JSON lines), a Slack webhook, email and
+    Alertmanager.
 
     Wakes on NOTIFY guard_alerts, polls as a fallback; at least once, per-channel throttling,
     retries with exponential backoff. Runs until SIGTERM/SIGINT, or once with --once.
@@ -179,7 +279,12 @@ def watch(
         format="guard watch: %(levelname)s %(message)s",
     )
     chosen = list(dict.fromkeys(channels)) or _default_channels()
-    rates = {"stdout": stdout_rate, "webhook": webhook_rate, "email": email_rate}
+    rates = {
+        "stdout": stdout_rate,
+        "webhook": webhook_rate,
+        "email": email_rate,
+        "alertmanager": alertmanager_rate,
+    }
     smtp = {
         "host": smtp_host,
         "port": smtp_port,
@@ -196,10 +301,23 @@ def watch(
         backoff_base_s=retry_base,
         backoff_max_s=max(retry_max, retry_base),
         worker_id=worker_id or default_worker_id(),
+        resolved_channels=frozenset(resolved_channels),
     )
     dispatcher = Dispatcher(
-        ctx.obj.get("database_url"), _sinks(chosen, rates, send_timeout, smtp), settings
+        ctx.obj.get("database_url"),
+        _sinks(chosen, rates, send_timeout, smtp, alertmanager_hold),
+        settings,
     )
+    if skip_before is not None:
+        cutoff = skip_before
+        actor = _actor()
+        skipped = dispatcher.skip_before(cutoff, actor)
+        click.echo(
+            f"guard watch: skipped {skipped} deliveries of alerts last seen before"
+            f" {cutoff.isoformat()} on {', '.join(dispatcher.channel_names)} (by {actor};"
+            " recorded in guard.delivery_skips)",
+            err=True,
+        )
     if once:
         stats = dispatcher.run_once()
         pending = dispatcher.pending()

@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from guard.db.connection import connect, reconnect_delay
-from guard.dispatch.message import plan_messages
+from guard.dispatch.message import plan_messages, resolved_message
 from guard.dispatch.sinks import DeliveryError, Sink
 from guard.dispatch.store import DeliveryStore
 from guard.dispatch.throttle import RateWindow
@@ -43,6 +44,8 @@ class DispatchSettings:
     backoff_base_s: float = 5.0
     backoff_max_s: float = 900.0
     worker_id: str = field(default_factory=default_worker_id)
+    # Channels that are told once when an alert they were sent resolves (opt-in).
+    resolved_channels: frozenset[str] = frozenset()
 
     def check(self) -> None:
         if self.poll_interval_s <= 0 or self.batch_size <= 0 or self.max_attempts <= 0:
@@ -61,6 +64,7 @@ class RunStats:
     alerts_delivered: int = 0  # (alert, channel) pairs marked delivered
     messages_sent: int = 0
     summaries_sent: int = 0
+    resolved_sent: int = 0
     failed_sends: int = 0
     gave_up: int = 0
     unrenderable: int = 0  # (alert, channel) pairs marked failed: the alert cannot be rendered
@@ -98,6 +102,11 @@ class Dispatcher:
         names = [sink.name for sink, _ in channels]
         if len(set(names)) != len(names):
             raise GuardError("a channel is configured twice")
+        unknown = sorted(self.settings.resolved_channels - set(names))
+        if unknown:
+            raise GuardError(
+                f"resolved notifications for channel(s) not delivered to: {', '.join(unknown)}"
+            )
         self.database_url = database_url
         self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
         self._stop = threading.Event()
@@ -128,6 +137,12 @@ class Dispatcher:
             finally:
                 self._release_all(store)
         return self.stats
+
+    def skip_before(self, seen_before: datetime, actor: str) -> int:
+        """Mark skipped, on this dispatcher's channels, the deliveries of alerts last seen before
+        `seen_before`; recorded in guard.delivery_skips with `actor`."""
+        with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
+            return DeliveryStore(conn).skip(seen_before, self.channel_names, actor)
 
     def pending(self) -> dict[str, int]:
         with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
@@ -223,6 +238,55 @@ class Dispatcher:
             if self.stopping:
                 return
             self._pump(store, channel)
+            if channel.name in self.settings.resolved_channels:
+                self._pump_resolved(store, channel)
+
+    def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
+        """Tell the channel, once, about alerts it was sent that have resolved since. A failed
+        send is due again when its claim's lease ends (no attempt counting: a notice)."""
+        s = self.settings
+        while not self.stopping and time.monotonic() >= channel.paused_until:
+            capacity = channel.window.capacity()
+            if capacity == 0:
+                return
+            limit = s.batch_size if capacity is None else min(s.batch_size, capacity)
+            rows = store.claim_resolved(channel.name, s.worker_id, limit, s.lease_s)
+            if not rows:
+                return
+            for row in rows:
+                if self.stopping:
+                    return
+                try:
+                    message = resolved_message(row)
+                except Exception as error:  # one broken notice must not stop the others
+                    log.error(
+                        "%s: resolved notice for alert #%d cannot be rendered (%s)",
+                        channel.name,
+                        row.alert_id,
+                        error,
+                    )
+                    store.complete_resolved(channel.name, [row.alert_id])
+                    continue
+                try:
+                    channel.sink.send(message)
+                except DeliveryError as error:
+                    channel.paused_until = time.monotonic() + min(
+                        s.backoff_max_s, max(s.backoff_base_s, 0.01)
+                    )
+                    self.stats.failed_sends += 1
+                    log.warning(
+                        "%s: %s; resolved notice for alert #%d retried after its lease",
+                        channel.name,
+                        error,
+                        row.alert_id,
+                    )
+                    return
+                store.complete_resolved(channel.name, [row.alert_id])
+                channel.window.record()
+                self.stats.messages_sent += 1
+                self.stats.resolved_sent += 1
+            if len(rows) < limit:
+                return
 
     def _pump(self, store: DeliveryStore, channel: _Channel) -> None:
         s = self.settings

@@ -1,6 +1,7 @@
 """What leaves the database: messages built from an alert's rule, severity, message, company,
 entity, counts and a whitelist of detail keys. Phone numbers are personal data: any string that
-looks like one is masked as a last line of defence (`+49 30 1234567` -> `+49 30 ****567`)."""
+looks like one is masked as a last line of defence (`+49 30 1234567` -> `+49 30 ****567`), while
+digits that are not phone numbers (order references, dates, UUIDs, keys) stay readable."""
 
 from __future__ import annotations
 
@@ -45,20 +46,32 @@ MAX_MESSAGE_CHARS = 300
 MAX_DETAIL_CHARS = 120
 SUMMARY_MAX_IDS = 50
 
-# A run of digits with the separators people write in phone numbers, at least 7 digits in all.
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d(?:[\s./()\-]{0,2}\d){6,}(?!\w)")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# What a written phone number looks like: it starts the way numbers are dialled (`+`, `00`, a
+# trunk `0`, or an area code in parentheses), then digits with the separators people write, 7 to
+# 15 digits in all (E.164 allows at most 15). A run of digits that starts otherwise (an order
+# reference `20261122`, a count, an id) is left alone unless a phone word precedes it.
+_CANDIDATE = re.compile(r"(?<![\w#+(])[+(]?\d(?:[\s./()\-]{0,2}\d){6,}(?!\w)")
+_PHONE_WORDS = r"(?:tel|telefon|phone|mobile|mobil|handy|fax|caller|anrufer|rufnummer|callback)"
+_PHONE_WORD = re.compile(
+    _PHONE_WORDS + r"\.?(?:[\s-]*(?:nr|no|number)\.?)?[\s:=]*$",
+    re.IGNORECASE,
+)
+# Digits that are never phone numbers even when they start like one: UUIDs (idempotency keys),
+# ISO 8601 dates and times, dotted dates, and keys made of letters and digits joined by - or :
+# (`book-1001-0301234567`, `idem:7:0a1b`).
+_NOT_A_PHONE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"|(?<!\d)\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})(?![\d.])"
+    r"|\b(?!" + _PHONE_WORDS + r"\b)(?=[\w:-]*[A-Za-z])[A-Za-z0-9_]+(?:[-:][A-Za-z0-9_]+)+"
+)
+_MAX_PHONE_DIGITS = 15
 _KEEP_LAST = 3
 _KEEP_PREFIX = 4
 
 
-def _mask_one(match: re.Match[str]) -> str:
-    text = match.group(0)
-    if _ISO_DATE.match(text):
-        return text
+def _masked(text: str) -> str:
     digits = sum(ch.isdigit() for ch in text)
-    if digits < 7:
-        return text
     keep_prefix = _KEEP_PREFIX if digits >= 10 else 0
     out: list[str] = []
     seen = 0
@@ -72,10 +85,37 @@ def _mask_one(match: re.Match[str]) -> str:
     return "".join(out)
 
 
+def _phone_spans(text: str) -> list[tuple[int, int]]:
+    protected = [m.span() for m in _NOT_A_PHONE.finditer(text)]
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= p_start or start >= p_end for p_start, p_end in protected)
+
+    spans: list[tuple[int, int]] = []
+    for match in _CANDIDATE.finditer(text):
+        start, end = match.span()
+        dialled = text[start] in "+(0"
+        if not dialled and not _PHONE_WORD.search(text, max(0, start - 30), start):
+            continue
+        digits = sum(ch.isdigit() for ch in text[start:end])
+        if digits <= _MAX_PHONE_DIGITS and free(start, end):
+            spans.append((start, end))
+    return spans
+
+
 def mask_phone_numbers(text: str) -> str:
-    """Mask every digit of a phone-like number except a 4-digit prefix (10+ digits) and the
-    last 3. ISO dates and short numbers (ids, counts) are left alone."""
-    return _PHONE.sub(_mask_one, text)
+    """Mask every digit of a phone number except a 4-digit prefix (10+ digits) and the last 3.
+    A phone number starts with `+`, `00`, `0` or `(` or follows a word such as `tel` or
+    `caller`; order references, counts, ids, UUIDs, idempotency keys and dates are left
+    alone."""
+    out: list[str] = []
+    last = 0
+    for start, end in _phone_spans(text):
+        out.append(text[last:start])
+        out.append(_masked(text[start:end]))
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _clean_text(value: str, limit: int) -> str:
@@ -140,13 +180,14 @@ class AlertRow:
     occurrences: int | None
     first_seen_at: datetime | None
     last_seen_at: datetime | None
+    resolved_at: datetime | None = None  # only for resolved notifications
 
 
 @dataclass(frozen=True)
 class Message:
     """One message to one channel, covering one alert or (throttled) a summary of several."""
 
-    kind: str  # "alert" or "summary"
+    kind: str  # "alert", "summary" or "resolved"
     alert_ids: tuple[int, ...]
     payload: dict[str, Any]
     subject: str
@@ -193,6 +234,21 @@ def alert_message(row: AlertRow) -> Message:
     if details:
         lines.append("details: " + ", ".join(f"{k}={v}" for k, v in details.items()))
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
+
+
+def resolved_message(row: AlertRow) -> Message:
+    """The one-time notice that an alert a channel was sent has resolved."""
+    fired = alert_message(row)
+    payload = {**fired.payload, "type": "resolved", "resolved_at": _iso(row.resolved_at)}
+    where = f"company {row.company_id}" if row.company_id is not None else "no company"
+    entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
+    subject = f"[RESOLVED] {row.rule_id}: {entity} ({where})"
+    text = (
+        f"[RESOLVED] {row.rule_id} - {payload['message']}\n"
+        f"{where}, {entity}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
+        f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
+    )
+    return Message("resolved", (row.alert_id,), payload, subject, text)
 
 
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:

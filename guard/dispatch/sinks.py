@@ -1,4 +1,5 @@
-"""Where messages go: JSON lines on stdout, a Slack-compatible webhook, email over SMTP.
+"""Where messages go: JSON lines on stdout, a Slack-compatible webhook, email over SMTP,
+Alertmanager's API v2.
 A sink raises DeliveryError for anything worth a retry; its text never contains a secret
 (the webhook URL, the SMTP password)."""
 
@@ -13,8 +14,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol, TextIO
+from email.utils import formatdate, make_msgid
+from typing import Any, Protocol, TextIO
 
 from guard.dispatch.message import Message
 
@@ -82,12 +85,102 @@ class WebhookSink:
             raise DeliveryError(f"webhook unreachable: {_reason(reason)}") from None
 
 
+class AlertmanagerSink:
+    """POST each alert to Alertmanager's API v2 (`/api/v2/alerts`), so the silences, inhibition,
+    grouping and routing on-call already keeps in Alertmanager apply to Booking Guard alerts.
+
+    Labels identify the alert (a re-send after a crash has the same labels, and Alertmanager
+    merges it): `alertname` is the rule, plus severity, company, entity and the alert id. We send
+    an alert once, not every evaluation as Prometheus does, so `endsAt` keeps it active for
+    `hold` (default 24 h) unless it is resolved earlier: an alert already resolved when it is
+    sent, or a resolved notification, carries `endsAt` = the resolution time."""
+
+    name = "alertmanager"
+
+    def __init__(
+        self, url: str, timeout_s: float = 10.0, hold: timedelta = timedelta(hours=24)
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the Alertmanager URL must be http:// or https://")
+        self._endpoint = url.rstrip("/") + "/api/v2/alerts"
+        self._timeout_s = timeout_s
+        self._hold = hold
+
+    def __repr__(self) -> str:  # the URL may carry basic-auth credentials
+        return "AlertmanagerSink(url=***)"
+
+    def alerts(self, message: Message) -> list[dict[str, Any]]:
+        """The API v2 body for one message."""
+        now = datetime.now(UTC)
+        p = message.payload
+        if p.get("type") not in ("alert", "resolved") or p.get("missing"):
+            kind = "alert_missing" if p.get("missing") else "summary"
+            labels = {"alertname": f"booking_guard_{kind}", "severity": "warning"}
+            return [
+                {
+                    "labels": labels,
+                    "annotations": {"summary": message.subject, "description": message.text},
+                    "startsAt": now.isoformat(),
+                    "endsAt": (now + self._hold).isoformat(),
+                }
+            ]
+        labels = {
+            "alertname": str(p["rule_id"]),
+            "severity": str(p["severity"]),
+            "source": "booking-guard",
+            "guard_alert_id": str(p["alert_id"]),
+        }
+        if p.get("company_id") is not None:
+            labels["company_id"] = str(p["company_id"])
+        if p.get("entity_type"):
+            labels["entity_type"] = str(p["entity_type"])
+        if p.get("entity_id") is not None:
+            labels["entity_id"] = str(p["entity_id"])
+        starts = p.get("first_seen_at") or now.isoformat()
+        if message.kind == "resolved" or p.get("status") not in (None, "open"):
+            ends = p.get("resolved_at") or now.isoformat()
+        else:
+            ends = (now + self._hold).isoformat()
+        return [
+            {
+                "labels": labels,
+                "annotations": {"summary": message.subject, "description": message.text},
+                "startsAt": starts,
+                "endsAt": ends,
+            }
+        ]
+
+    def send(self, message: Message) -> None:
+        body = json.dumps(self.alerts(message)).encode()
+        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
+            self._endpoint,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "booking-guard"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
+                response.read()
+        except urllib.error.HTTPError as error:
+            raise DeliveryError(f"Alertmanager answered HTTP {error.code}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise DeliveryError(f"Alertmanager unreachable: {_reason(reason)}") from None
+
+
 def _reason(reason: object) -> str:
     if isinstance(reason, socket.timeout | TimeoutError):
         return "timed out"
     if isinstance(reason, OSError):
         return reason.strerror or type(reason).__name__
     return type(reason).__name__ if not isinstance(reason, str) else reason
+
+
+def _domain(address: str) -> str | None:
+    """The domain of `guard@example.org` or `Booking Guard <guard@example.org>`."""
+    _, _, domain = address.rpartition("@")
+    domain = domain.strip().rstrip(">").strip()
+    return domain or None
 
 
 @dataclass(frozen=True)
@@ -122,6 +215,11 @@ class EmailSink:
         email["From"] = s.sender
         email["To"] = ", ".join(s.recipients)
         email["Subject"] = message.subject
+        # RFC 5322 requires Date:; Message-ID: lets mail clients thread, deduplicate and
+        # reference an alert. smtplib adds neither. The domain is the sender's, so ids are
+        # unique per sending site; a retry gets a new id (it is a new message).
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = make_msgid("booking-guard", domain=_domain(s.sender))
         email["X-Booking-Guard-Alerts"] = ",".join(str(i) for i in message.alert_ids[:50])
         email.set_content(message.text + "\n")
         try:

@@ -5,6 +5,7 @@ a delivery is marked right after it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -31,6 +32,22 @@ class DeliveryStore:
         ).fetchall()
         return [AlertRow(*row) for row in rows]
 
+    def claim_resolved(
+        self, channel: str, worker: str, limit: int, lease_s: float
+    ) -> list[AlertRow]:
+        rows = self.conn.execute(
+            "SELECT * FROM guard.claim_resolved_deliveries(%s, %s, %s, %s)",
+            (channel, worker, limit, lease_s),
+        ).fetchall()
+        return [AlertRow(*row) for row in rows]
+
+    def complete_resolved(self, channel: str, alert_ids: Sequence[int]) -> int:
+        row = self.conn.execute(
+            "SELECT guard.complete_resolved_deliveries(%s, %s::bigint[])",
+            (channel, list(alert_ids)),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def complete(self, channel: str, alert_ids: Sequence[int]) -> int:
         row = self.conn.execute(
             "SELECT guard.complete_alert_deliveries(%s, %s::bigint[])", (channel, list(alert_ids))
@@ -50,6 +67,14 @@ class DeliveryStore:
         row = self.conn.execute(
             "SELECT guard.fail_alert_deliveries(%s, %s::bigint[], %s, %s, %s, %s)",
             (channel, list(alert_ids), error, backoff_base_s, backoff_max_s, max_attempts),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def skip(self, seen_before: datetime, channels: Sequence[str], actor: str) -> int:
+        """Mark older pending deliveries skipped (guard.skip_alert_deliveries; audited)."""
+        row = self.conn.execute(
+            "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)",
+            (seen_before, list(channels), actor),
         ).fetchone()
         return int(row[0]) if row else 0
 

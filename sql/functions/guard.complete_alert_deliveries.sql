@@ -1,5 +1,6 @@
 -- Record that alerts were sent on a channel (whoever holds the claim: the send happened), and
--- stamp guard.alerts.delivered_at on each alert whose every delivery row is now delivered.
+-- stamp guard.alerts.delivered_at on each alert whose every delivery row is now delivered (or
+-- skipped by an operator: nothing more will be sent, and the enqueue stops looking at it).
 -- Returns the delivery rows newly marked.
 CREATE FUNCTION guard.complete_alert_deliveries(delivery_channel text, alert_ids bigint[])
 RETURNS integer
@@ -31,7 +32,7 @@ BEGIN
         AND NOT EXISTS (
             SELECT
             FROM guard.alert_deliveries AS o
-            WHERE o.alert_id = a.id AND o.status <> 'delivered'
+            WHERE o.alert_id = a.id AND o.status NOT IN ('delivered', 'skipped')
         );
     RETURN marked;
 END;

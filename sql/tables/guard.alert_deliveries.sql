@@ -1,11 +1,15 @@
 -- Delivery state of each alert per dispatcher channel (stdout, webhook, email): the outbox's
 -- bookkeeping. A row is claimed by one dispatcher for a lease (claimed_by, claimed_until), sent,
--- then marked delivered; a failed send is retried with exponential backoff until max attempts.
+-- then marked delivered; a failed send is retried with exponential backoff until max attempts;
+-- an operator may mark a backlog skipped (guard.skip_alert_deliveries, audited in
+-- guard.delivery_skips).
 -- No foreign key to guard.alerts: alerts stay partitionable and retention may drop them.
 CREATE TABLE guard.alert_deliveries (
     alert_id bigint NOT NULL,
     channel text NOT NULL CHECK (channel ~ '^[a-z][a-z0-9_]*$'),
-    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    status text NOT NULL DEFAULT 'pending' CHECK (
+        status IN ('pending', 'delivered', 'failed', 'skipped')
+    ),
     attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     delivered_at timestamptz,
@@ -13,6 +17,8 @@ CREATE TABLE guard.alert_deliveries (
     claimed_by text,
     claimed_until timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- when an opted-in channel was told the alert resolved (guard.complete_resolved_deliveries)
+    resolved_sent_at timestamptz,
     PRIMARY KEY (alert_id, channel),
     CONSTRAINT alert_deliveries_delivered_has_time CHECK (
         (status = 'delivered') = (delivered_at IS NOT NULL)
@@ -24,3 +30,8 @@ CREATE TABLE guard.alert_deliveries (
 
 CREATE INDEX alert_deliveries_due_idx ON guard.alert_deliveries (channel, next_attempt_at)
 WHERE status = 'pending';
+
+-- Resolved notifications (guard.claim_resolved_deliveries): a channel's delivered rows not yet
+-- announced resolved.
+CREATE INDEX alert_deliveries_resolution_due_idx ON guard.alert_deliveries (channel, alert_id)
+WHERE status = 'delivered' AND resolved_sent_at IS NULL;

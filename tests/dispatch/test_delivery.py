@@ -3,11 +3,16 @@ throttling into summaries, masking of phone numbers, the NOTIFY wake-up."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -138,6 +143,29 @@ def test_smtp_4xx_is_retried_then_delivered(db_url: str, smtp_server: Mailbox) -
     assert "Subject: [HIGH] booked_without_appointment: call " in mail
     assert f"alert #{alert_id}" in mail
     assert delivery_rows(db_url, "email")[alert_id][:2] == ("delivered", 2)
+
+
+def test_emails_carry_rfc_5322_date_and_message_id(db_url: str, smtp_server: Mailbox) -> None:
+    insert_alerts(db_url, 2)
+    sink = EmailSink(
+        SmtpSettings(
+            "127.0.0.1", smtp_server.port, "Booking Guard <guard@example.org>", ["ops@example.org"]
+        )
+    )
+    before = datetime.now(UTC).replace(microsecond=0)
+    Dispatcher(db_url, [(sink, 0)], FAST).run_once()
+    assert len(smtp_server.messages) == 2
+    ids = set()
+    for raw in smtp_server.messages:
+        mail = email.message_from_string(raw, policy=email.policy.default)
+        assert len(mail.get_all("Date", [])) == 1 and len(mail.get_all("Message-ID", [])) == 1
+        sent = email.utils.parsedate_to_datetime(mail["Date"])
+        assert sent.tzinfo is not None
+        assert before <= sent <= datetime.now(UTC) + timedelta(seconds=1)
+        message_id = str(mail["Message-ID"]).strip()  # may be folded (RFC 5322 CFWS)
+        assert re.fullmatch(r"<[^<>@\s]+@example\.org>", message_id), message_id
+        ids.add(message_id)
+    assert len(ids) == 2, "every e-mail has its own Message-ID"
 
 
 def test_no_phone_number_or_transcript_leaves_the_database(db_url: str, webhook: Webhook) -> None:

@@ -13,9 +13,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
+from prometheus_client import REGISTRY, generate_latest
 
+import guard.breaker  # noqa: F401  (registers the breaker counters in the default registry)
 from guard.cli import main
+from guard.db.migrate import Migrator
+from guard.embedded import free_port
 from guard.metrics import GuardCollector, registry_for
+from tests.support.pg_node import PgNode
 from tests.support.postgres import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,21 +123,23 @@ def test_alert_rules_pass_promtool() -> None:
 
 
 def test_dashboard_and_rules_only_use_exported_metrics(exposition: str) -> None:
-    exported = set(re.findall(r"^# TYPE (\S+) (\S+)", exposition, re.MULTILINE))
+    # guard metrics, plus the breaker counters an application process serves
+    application = generate_latest(REGISTRY).decode()
+    exported = set(re.findall(r"^# TYPE (\S+) (\S+)", exposition + application, re.MULTILINE))
     names = {name for name, _ in exported}
     names |= {f"{n}_total" for n, t in exported if t == "counter"}
     names |= {f"{n}_bucket" for n, t in exported if t == "histogram"}
     dashboard = json.loads((ROOT / "docs/grafana/booking-guard.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert exprs, "a dashboard without queries"
-    rules = (ROOT / "docs/prometheus/alert-rules.yml").read_text()
+    rules_text = (ROOT / "docs/prometheus/alert-rules.yml").read_text()
+    rules = "\n".join(line for line in rules_text.splitlines() if not line.lstrip().startswith("#"))
     used = set(re.findall(r"\bguard_[a-z_]+", " ".join(exprs) + rules))
     assert used - names == set(), f"not exported: {used - names}"
 
 
 def test_a_scrape_without_database_says_guard_up_0(pg_cluster: Cluster) -> None:
     collector = GuardCollector(pg_cluster.url("no_such_database"))
-    from prometheus_client import generate_latest
 
     text = generate_latest(registry_for(collector)).decode()
     assert _value(text, "guard_up") == 0
@@ -151,7 +158,9 @@ def test_works_without_the_jobs_tables(db_url: str) -> None:
     assert _value(text, "guard_up") == 1
     if has_jobs and has_jobs[0]:
         assert re.search(
-            r'^guard_job_last_run_status\{job="\w+",status="succeeded"\} 1.0$', text, re.MULTILINE
+            r'^guard_job_last_run_status\{job_name="\w+",status="succeeded"\} 1.0$',
+            text,
+            re.MULTILINE,
         )
         assert "guard_job_last_success_timestamp_seconds{" in text
     else:
@@ -176,3 +185,61 @@ def test_http_server_serves_metrics(db_url: str) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_no_label_of_ours_is_one_prometheus_owns(exposition: str) -> None:
+    """Prometheus renames a scraped `job` or `instance` label to `exported_*`."""
+    labels = set(re.findall(r"[{,]([a-z_]+)=", exposition))
+    assert "job_name" in labels or "guard_job_" not in exposition
+    assert labels & {"job", "instance"} == set(), labels
+
+
+def test_once_with_postgresql_unreachable_writes_guard_up_0() -> None:
+    nobody_listens = f"postgresql://postgres@127.0.0.1:{free_port()}/guard"
+    result = CliRunner().invoke(main, ["--database-url", nobody_listens, "metrics", "--once"])
+    assert result.exit_code == 1
+    assert _value(result.stdout, "guard_up") == 0
+    assert "# TYPE guard_up gauge" in result.stdout
+    assert "guard_alerts_open" not in result.stdout
+    assert "guard: error:" in result.stderr and "guard_up 0" in result.stderr
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=15) as response:
+        body: str = response.read().decode()
+        return body
+
+
+def test_serving_starts_with_postgresql_down_and_recovers() -> None:
+    """PostgreSQL is down when `guard metrics --port` starts: it serves guard_up 0 instead of
+    exiting, and guard_up 1 once the server is back."""
+    node = PgNode.create()
+    proc: subprocess.Popen[str] | None = None
+    try:
+        node.start()
+        with Migrator(node.url()) as migrator:
+            migrator.apply()
+        node.stop()
+        command = [sys.executable, "-m", "guard.cli", "--database-url", node.url()]
+        proc = subprocess.Popen(
+            [*command, "metrics", "--port", "0"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"serving (http://\S+/metrics)", line)
+        assert match, line
+        down = _scrape(match.group(1))
+        assert _value(down, "guard_up") == 0
+        assert "guard_alerts_open" not in down
+        assert proc.poll() is None, "the exporter exited while PostgreSQL was down"
+        node.start()
+        up = _scrape(match.group(1))
+        assert _value(up, "guard_up") == 1
+        assert "guard_alerts_open{" in up
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+        node.destroy()

@@ -1,0 +1,3 @@
+-- transactional: false
+
+DROP INDEX CONCURRENTLY IF EXISTS guard.alert_deliveries_resolution_due_idx;

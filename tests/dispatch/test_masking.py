@@ -1,0 +1,83 @@
+"""Masking of phone numbers in what leaves the database: real phone numbers are masked, digits
+that are not phone numbers (order references, dates, UUIDs, idempotency keys, counts) stay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from guard.cli import main
+from guard.dispatch.message import mask_phone_numbers
+from tests.dispatch.conftest import insert_alerts
+
+MASKED = [
+    ("+49 30 1234567", "+49 30 ****567"),
+    ("+49301234567", "+4930****567"),
+    ("030 1234567", "030 1***567"),
+    ("030/1234567", "030/1***567"),
+    ("(030) 123-4567", "(030) 1**-*567"),
+    ("0049 30 1234567", "0049 ** ****567"),
+    ("call +4915112345678 now", "call +4915******678 now"),
+    ("+1 (555) 123-4567", "+1 (555) ***-*567"),
+    ("+1 555 0100", "+* *** *100"),
+    ("Rückruf an 0151 12345678 bitte", "Rückruf an 0151 *****678 bitte"),
+    # no trunk prefix, but a phone word says what it is
+    ("tel: 5551234567", "tel: 5551***567"),
+    ("Tel.-Nr. 301234567", "Tel.-Nr. ******567"),
+    ("caller 301234567 hung up", "caller ******567 hung up"),
+    ("order ref 20261122, caller +49 30 1234567", "order ref 20261122, caller +49 30 ****567"),
+]
+
+KEPT = [
+    "order ref 20261122",
+    "invoice 1234567890",
+    "calls 1234567 today",
+    "2026-11-22",
+    "2026-11-22T10:15:00Z",
+    "2026-11-22 10:15:00.123+01:00",
+    "22.11.2026",
+    "01.02.2026",
+    "at 20:15:12",
+    "alert #123456",
+    "rate 0.25 of 12 calls",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "12345678-1234-1234-1234-123456789012",
+    "key 01234567-0123-0123-0123-012345678901",
+    "book-1001-0301234567",
+    "idem:7:0301234567",
+    "1234567890123456789",
+]
+
+
+@pytest.mark.parametrize(("text", "masked"), MASKED)
+def test_phone_numbers_are_masked(text: str, masked: str) -> None:
+    assert mask_phone_numbers(text) == masked
+    assert mask_phone_numbers(masked) == masked  # masking twice changes nothing
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_digits_that_are_not_phone_numbers_stay(text: str) -> None:
+    assert mask_phone_numbers(text) == text
+
+
+def test_delivered_alert_keeps_its_reference_and_key_but_not_the_number(db_url: str) -> None:
+    key = "550e8400-e29b-41d4-a716-446655440000"
+    insert_alerts(
+        db_url,
+        1,
+        message="booking for order ref 20261122 on 2026-11-22 failed, caller 030 1234567",
+        details={"idempotency_key": key, "booking_failure_reason": "timeout +49 30 1234567"},
+    )
+    result = CliRunner().invoke(
+        main, ["--database-url", db_url, "watch", "--once", "--channel", "stdout"]
+    )
+    assert result.exit_code == 0, result.output
+    [line] = [json.loads(text) for text in result.stdout.splitlines()]
+    assert line["message"] == (
+        "booking for order ref 20261122 on 2026-11-22 failed, caller 030 1***567"
+    )
+    assert line["details"]["idempotency_key"] == key
+    assert line["details"]["booking_failure_reason"] == "timeout +49 30 ****567"
+    assert "1234567" not in result.stdout

@@ -1,0 +1,291 @@
+"""The shipped alert rules and dashboard in a real Prometheus server (Debian's `prometheus`).
+
+Prometheus scrapes a real `guard metrics` process with the scrape config of docs/metrics.md, and
+this test process's own /metrics (the breaker counters, as an application serves them). The
+situation is real: a job run fails through `guard jobs run`, a circuit opens after failing calls
+(persisted to PostgreSQL by the breaker's write-behind), PostgreSQL is stopped. Only the timing
+is changed: 1 s scrape and evaluation intervals and the rules' `for:` durations set to 1 s;
+expressions, labels and annotations are the shipped ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from prometheus_client import start_http_server
+
+from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, PostgresWriteBehind
+from guard.cli import main
+from guard.db.migrate import Migrator
+from guard.embedded import free_port
+from tests.support.pg_node import PgNode
+from tests.support.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS = "/usr/bin/prometheus"
+JOB = "calendar_sync"
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read().decode())
+
+
+def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout_s:g} s; last: {last!r}")
+
+
+def _documented_scrape_config(target: str) -> str:
+    """The scrape config block of docs/metrics.md, pointed at the test's exporter."""
+    doc = (ROOT / "docs/metrics.md").read_text()
+    match = re.search(r"```yaml\n(scrape_configs:\n.*?)```", doc, re.DOTALL)
+    assert match, "docs/metrics.md has no scrape config block"
+    block = match.group(1)
+    assert "db-host.example:10187" in block
+    block = block.replace("db-host.example:10187", target)
+    return re.sub(r"(scrape_interval|scrape_timeout): \S+", r"\1: 1s", block)
+
+
+def _fast_rules() -> str:
+    rules = (ROOT / "docs/prometheus/alert-rules.yml").read_text()
+    shortened, n = re.subn(r"^(\s+for:) \S+$", r"\1 1s", rules, flags=re.MULTILINE)
+    assert n >= 5
+    return shortened
+
+
+class Prometheus:
+    def __init__(self, workdir: Path, scrape_configs: str, rules: str) -> None:
+        (workdir / "rules.yml").write_text(rules)
+        (workdir / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "rule_files:\n  - rules.yml\n" + scrape_configs
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (workdir / "prometheus.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_for("Prometheus ready", self._ready, 30)
+
+    def _ready(self) -> bool:
+        assert self.proc.poll() is None, "prometheus exited; see prometheus.log"
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def firing(self) -> list[dict[str, Any]]:
+        alerts = _get(f"{self.url}/api/v1/alerts")["data"]["alerts"]
+        return [a for a in alerts if a["state"] == "firing"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        answer = _get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        assert answer["status"] == "success", (expr, answer)
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="guard-prometheus-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def node() -> Iterator[PgNode]:
+    pg = PgNode.create()
+    try:
+        pg.start()
+        with Migrator(pg.url()) as migrator:
+            migrator.apply()
+        yield pg
+    finally:
+        pg.destroy()
+
+
+def _fire(prometheus: Prometheus, alert: str, **labels: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        for candidate in prometheus.firing():
+            have = candidate["labels"]
+            if have["alertname"] == alert and all(have.get(k) == v for k, v in labels.items()):
+                return candidate
+        return None
+
+    result: dict[str, Any] = _wait_for(f"{alert} {labels} firing", found)
+    return result
+
+
+def _failing_circuit(database_url: str, redis_url: str, key: str) -> CircuitBreaker:
+    """Six failing calls of a circuit with threshold 6: open, persisted to PostgreSQL."""
+    writer = PostgresWriteBehind(database_url)
+    config = BreakerConfig(failure_threshold=6, cooldown_seconds=600, call_timeout_seconds=None)
+    breaker = CircuitBreaker(key, config, redis_url=redis_url, listeners=(writer,))
+
+    def calendar() -> None:
+        raise ConnectionRefusedError("calendar refused the connection")
+
+    for _ in range(6):
+        with pytest.raises(ConnectionRefusedError):
+            breaker.call(calendar)
+    with pytest.raises(CircuitOpenError):
+        breaker.call(calendar)
+    assert writer.flush(10), "the open transition did not reach PostgreSQL"
+    writer.close()
+    return breaker
+
+
+def _legend(template: str, labels: dict[str, str]) -> str:
+    names = re.findall(r"\{\{\s*(\w+)\s*\}\}", template)
+    missing = [name for name in names if name not in labels]
+    assert not missing, f"legend {template!r} uses labels the series lacks: {missing}"
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels[m.group(1)], template)
+
+
+def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
+    node: PgNode, redis_url: str, workdir: Path
+) -> None:
+    database_url = node.url()
+    key = "appointment_booking:service:7"
+    command = [sys.executable, "-m", "guard.cli", "--database-url", database_url]
+    exporter = subprocess.Popen(
+        [*command, "metrics", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    app_server, app_thread = start_http_server(0, addr="127.0.0.1")
+    prometheus: Prometheus | None = None
+    try:
+        assert exporter.stderr is not None
+        serving = re.search(r"serving http://(\S+)/metrics", exporter.stderr.readline())
+        assert serving
+        application_job = (
+            "  - job_name: booking-app\n    static_configs:\n"
+            f'      - targets: ["127.0.0.1:{app_server.server_port}"]\n'
+        )
+        prometheus = Prometheus(
+            workdir, _documented_scrape_config(serving.group(1)) + application_job, _fast_rules()
+        )
+        # The circuit's counters exist (at 0) before it fails, as in a running application.
+        breaker = CircuitBreaker(key, BreakerConfig(failure_threshold=6), redis_url=redis_url)
+        _wait_for(
+            "the application's counters scraped",
+            lambda: prometheus.query(f'guard_breaker_failures_total{{key="{key}"}}'),
+        )
+
+        # A job run that really fails, through the runner on-call uses.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description)"
+                f" VALUES ('{JOB}', '*/5 * * * *', 300, 'SELECT 1 / 0', 'syncs the calendar')"
+            )
+        run = CliRunner().invoke(
+            main, ["--database-url", database_url, "jobs", "run", "--once", "--job", JOB]
+        )
+        assert run.exit_code == 1 and f"{JOB}: failed" in run.output, run.output
+        del breaker
+        _failing_circuit(database_url, redis_url, key)
+
+        job_failed = _fire(prometheus, "BookingGuardJobFailed", job_name=JOB)
+        assert job_failed["annotations"]["summary"] == f"The last run of job {JOB} failed"
+        assert job_failed["labels"]["job"] == "booking-guard"  # the scrape job, untouched
+        assert "exported_job" not in job_failed["labels"]
+
+        circuit_open = _fire(prometheus, "BookingGuardCircuitOpen", key=key)
+        assert (
+            circuit_open["annotations"]["summary"] == f"Circuit {key} has been open for 5 minutes"
+        )
+
+        failing = _fire(prometheus, "BookingGuardCircuitCallsFailing", key=key, reason="error")
+        assert key in failing["annotations"]["summary"]
+        assert "failed (error)" in failing["annotations"]["summary"]
+
+        firing_names = {a["labels"]["alertname"] for a in prometheus.firing()}
+        assert "BookingGuardExporterDown" not in firing_names
+
+        _dashboard_queries_resolve(prometheus, key)
+
+        # PostgreSQL goes away: the exporter stays up and says guard_up 0.
+        node.stop()
+        down = _fire(prometheus, "BookingGuardExporterDown")
+        assert down["labels"]["instance"] == serving.group(1)
+        assert serving.group(1) in down["annotations"]["summary"]
+        assert exporter.poll() is None
+    finally:
+        if prometheus is not None:
+            prometheus.close()
+        app_server.shutdown()
+        app_thread.join(timeout=5)
+        exporter.terminate()
+        exporter.wait(timeout=10)
+
+
+def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
+    """Every dashboard query is valid PromQL on the real server; where it has data, its legend
+    resolves from the series' own labels and tells the series apart."""
+    dashboard = json.loads((ROOT / "docs/grafana/booking-guard.json").read_text())
+    legends: dict[str, set[str]] = {}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            series = prometheus.query(target["expr"])
+            rendered = [_legend(target["legendFormat"], s["metric"]) for s in series]
+            if "{{" in target["legendFormat"]:
+                assert len(set(rendered)) == len(rendered), (panel["title"], rendered)
+            legends[panel["title"]] = set(rendered)
+    assert JOB in legends["Jobs: last run failed"]
+    assert legends["Jobs: last run failed"] <= {
+        "daily_report",
+        "detect",
+        "reconcile",
+        "retention",
+        "review_sweep",
+        JOB,
+    }
+    assert f"{key} open" in legends["Circuit state (1 = in state)"]
+    assert (
+        f"{key} error"
+        in legends["Failed and timed-out guarded calls / 5 min (application processes)"]
+    )
