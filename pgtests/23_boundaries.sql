@@ -5,7 +5,7 @@
 -- the invariant CHECKs on their own, without the normalising triggers. Bad rows are written as a
 -- legacy load would: triggers off, refusing constraints dropped.
 BEGIN;
-SELECT plan(15);
+SELECT plan(19);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B'), (3, 'C'), (4, 'D'), (5, 'E'), (6, 'F');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -183,6 +183,57 @@ SELECT is(
         WHERE id = 164
     ), now(),
     'I2: relinking to another customer restarts the link time'
+);
+
+-- I3 with fixtures whose fields differ from the defaults: a call marked failed that then gets
+-- its appointment is no longer failed; a second appointment keeps the first link time.
+INSERT INTO calls (id, company_id, retell_call_id, direction, session_outcome, booking_failed)
+VALUES (170, 1, 'c170', 'inbound', 'creation_failed', TRUE);
+INSERT INTO appointments (company_id, call_id, source, calcom_v2_booking_id) VALUES (1, 170, 'retell_webhook', 'bk170');
+SELECT results_eq(
+    'SELECT appointment_made, session_outcome, booking_failed FROM calls WHERE id = 170',
+    $$VALUES (TRUE, 'appointment_booked', FALSE)$$,
+    'I3: an appointment for a call marked failed books it and clears the failure'
+);
+INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (171, 1, 'c171', 'inbound');
+INSERT INTO appointments (company_id, call_id, source, calcom_v2_booking_id) VALUES (1, 171, 'retell_webhook', 'bk171a');
+SET LOCAL session_replication_role = replica;
+UPDATE calls SET appointment_linked_at = now() - interval '1 day'
+WHERE id = 171;
+SET LOCAL session_replication_role = origin;
+INSERT INTO appointments (company_id, call_id, source, calcom_v2_booking_id) VALUES (1, 171, 'retell_webhook', 'bk171b');
+SELECT is(
+    (
+        SELECT appointment_linked_at FROM calls
+        WHERE id = 171
+    ), now() - interval '1 day',
+    'I3: a second appointment keeps the time the call was first linked'
+);
+
+-- I3: purging an already soft-deleted appointment changes nothing on its call, here a call
+-- whose claim of a booking (written as a legacy load would, the triggers off) is not this
+-- appointment's to judge: only the loss of an active appointment re-derives a call's flags.
+INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (172, 1, 'c172', 'inbound');
+INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id, deleted_at)
+VALUES (172, 1, 172, 'retell_webhook', 'bk172-old', now() - interval '1 day');
+SET LOCAL session_replication_role = replica;
+UPDATE calls SET appointment_made = TRUE, session_outcome = 'appointment_booked', booking_id = 'bk172'
+WHERE id = 172;
+SET LOCAL session_replication_role = origin;
+DELETE FROM appointments
+WHERE id = 172;
+SELECT results_eq(
+    'SELECT appointment_made, session_outcome FROM calls WHERE id = 172',
+    $$VALUES (TRUE, 'appointment_booked')$$,
+    'I3: deleting a soft-deleted appointment leaves the call''s claim alone'
+);
+
+-- I5: an appointment without a company is refused even when it has no call, also on an adopted
+-- schema whose company_id column is nullable (the composite foreign key alone would not check it).
+ALTER TABLE appointments ALTER COLUMN company_id DROP NOT NULL;
+SELECT throws_ok(
+    $$INSERT INTO appointments (company_id, call_id, source) VALUES (NULL, NULL, 'manual')$$,
+    '23514', NULL, 'I5: an appointment without a company is refused'
 );
 
 SELECT * FROM finish();
