@@ -3,7 +3,7 @@
 -- thresholds at their exact boundary (now() is fixed inside this transaction), the session
 -- settings that mean "none".
 BEGIN;
-SELECT plan(19);
+SELECT plan(22);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -23,12 +23,22 @@ INSERT INTO calls (
 (203, 1, 'c203', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', 'bk203', FALSE, 'calendar said no', now() - interval '20 min', now() - interval '20 min');
 INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id, created_at)
 VALUES (201, 1, NULL, 'retell_webhook', 'bk-two', now() - interval '20 min');
+-- 205 and 206 (another company) carry the uid of orphan 206: not reconcile's to decide.
+INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, booking_id, created_at, updated_at) VALUES
+(205, 1, 'c205', 'inbound', 'unlinked', 'bk-shared', now() - interval '20 min', now() - interval '20 min'),
+(206, 2, 'c206', 'inbound', 'unlinked', 'bk-shared', now() - interval '20 min', now() - interval '20 min');
+INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id, created_at)
+VALUES (206, 1, NULL, 'retell_webhook', 'bk-shared', now() - interval '20 min');
 SET LOCAL session_replication_role = origin;
 
 -- An attempt still calling an hour after it started: the first pass marks it unknown and queues it.
 INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (204, 1, 'c204', 'inbound');
 INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
 VALUES (1, 204, 7, 'stale', now() - interval '1 hour');
+-- One calling for exactly the timeout (120 s): not yet unknown.
+INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (207, 1, 'c207', 'inbound');
+INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
+VALUES (1, 207, 7, 'exactly-timeout', now() - interval '120 s');
 
 SELECT * FROM guard.reconcile();
 SELECT is(
@@ -37,6 +47,25 @@ SELECT is(
         WHERE id = 201
     ), NULL,
     'reconcile: an orphan with two candidate calls of its company is not linked to either'
+);
+SELECT is(
+    (
+        SELECT call_id FROM appointments
+        WHERE id = 206
+    ), NULL,
+    'reconcile: an orphan whose uid is also on another company''s call is not linked'
+);
+SELECT results_eq(
+    $$SELECT b.idempotency_key, b.state FROM guard.booking_attempts AS b
+      WHERE b.idempotency_key IN ('stale', 'exactly-timeout') ORDER BY 1$$,
+    $$VALUES ('exactly-timeout', 'calling'), ('stale', 'unknown')$$,
+    'reconcile: past the timeout an attempt is unknown, at exactly the timeout still calling'
+);
+SELECT results_eq(
+    $$SELECT b.idempotency_key FROM guard.check_booking_outcome_unknown AS v
+      INNER JOIN guard.booking_attempts AS b ON v.entity_id = b.id$$,
+    ARRAY['stale'],
+    'booking_outcome_unknown: detection reports the attempt reconcile marked unknown'
 );
 SELECT results_eq(
     'SELECT booking_failure_reason, requires_manual_processing FROM calls WHERE id = 203',
