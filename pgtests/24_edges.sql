@@ -132,12 +132,17 @@ SELECT is(
 -- The sweep resolves open items whose problem is gone, never one a reviewer holds.
 INSERT INTO appointments (company_id, call_id, source, calcom_v2_booking_id) VALUES (1, 211, 'retell_webhook', 'bk211');
 SELECT guard.enqueue_review(1, 212, NULL, 'validation_failure');
+-- 214's only appointment is cancelled: its problem is not gone.
+INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (214, 1, 'c214', 'inbound');
+SELECT guard.enqueue_review(1, 214, NULL, 'validation_failure');
+INSERT INTO appointments (company_id, call_id, source, calcom_v2_booking_id, status)
+VALUES (1, 214, 'retell_webhook', 'bk214', 'cancelled');
 INSERT INTO appointments (company_id, call_id, source, calcom_v2_booking_id) VALUES (1, 212, 'retell_webhook', 'bk212');
 SELECT is(guard.review_sweep(), 1, 'review_sweep: one open item whose appointment now exists');
 SELECT results_eq(
-    'SELECT call_id, status FROM guard.review_items WHERE call_id IN (211, 212) ORDER BY call_id',
-    $$VALUES (211::bigint, 'claimed'), (212::bigint, 'resolved')$$,
-    'review_sweep: the claimed item stays with its reviewer'
+    'SELECT call_id, status FROM guard.review_items WHERE call_id IN (211, 212, 214) ORDER BY call_id',
+    $$VALUES (211::bigint, 'claimed'), (212::bigint, 'resolved'), (214::bigint, 'open')$$,
+    'review_sweep: the claimed item stays with its reviewer; a cancelled appointment solves nothing'
 );
 -- An item about an appointment that has been cancelled since is swept.
 INSERT INTO appointments (id, company_id, call_id, source, status) VALUES (213, 2, NULL, 'manual', 'scheduled');
