@@ -97,3 +97,57 @@ def test_a_second_begin_for_the_same_call_waits_and_then_sees_the_first(db_url: 
         first.commit()
         thread.join(timeout=30)
     assert answers == [("in_flight",)]
+
+
+def _wait_for_lock_wait(url: str, pid: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as observer:
+        while time.monotonic() < deadline:
+            row = observer.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            if row == ("Lock",):
+                return
+            time.sleep(0.05)
+    raise AssertionError("reconcile never waited for the held row")
+
+
+def test_reconcile_audits_the_call_as_it_is_when_it_rolls_it_back(db_url: str) -> None:
+    """Reconcile's rollback of a phantom booking locks the call before it records the call's
+    before-image: a write committed while reconcile waited for the row is in the audit's
+    'before', not the value of the statement's older snapshot."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
+                " customer_link_status, session_outcome, appointment_made,"
+                " appointment_link_status, requires_manual_processing, created_at, updated_at)"
+                " VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked', TRUE,"
+                " 'linked', FALSE, now() - interval '20 minutes', now() - interval '20 minutes')"
+            )
+    errors: list[BaseException] = []
+    with psycopg.connect(db_url) as holder, psycopg.connect(db_url) as reconciler:
+        holder.execute("UPDATE calls SET requires_manual_processing = TRUE WHERE id = 1")
+        pid = reconciler.info.backend_pid
+
+        def reconcile() -> None:
+            try:
+                reconciler.execute("SELECT * FROM guard.reconcile()").fetchall()
+                reconciler.commit()
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        thread = threading.Thread(target=reconcile)
+        thread.start()
+        _wait_for_lock_wait(db_url, pid)
+        holder.commit()
+        thread.join(timeout=60)
+    assert errors == []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = conn.execute(
+            "SELECT before ->> 'requires_manual_processing' FROM guard.correction_audit"
+            " WHERE rule_id = 'booked_without_appointment' AND entity_id = 1"
+        ).fetchall()
+    assert before == [("true",)]
