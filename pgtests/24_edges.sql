@@ -199,6 +199,10 @@ SELECT is(
 -- Session settings that mean "no company selected", and superusers are bound to nothing.
 SELECT set_config('booking_guard.company_id', '', TRUE);
 SELECT is(guard.current_company(), NULL, 'an empty company selection selects none');
+-- A binding exists (superusers hold USAGE of every role, so only the superuser exclusion keeps
+-- it from confining this session).
+CREATE ROLE guard_edge_bound NOLOGIN;
+SELECT guard.tenant_grant('guard_edge_bound', 1);
 SELECT is(guard.login_companies(), NULL, 'a superuser session is confined to no companies');
 
 SELECT * FROM finish();
