@@ -3,7 +3,7 @@
 -- thresholds at their exact boundary (now() is fixed inside this transaction), the session
 -- settings that mean "none".
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -35,6 +35,10 @@ SET LOCAL session_replication_role = origin;
 INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (204, 1, 'c204', 'inbound');
 INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
 VALUES (1, 204, 7, 'stale', now() - interval '1 hour');
+-- A second one, whose booking turns out to exist (completed below).
+INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (208, 1, 'c208', 'inbound');
+INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
+VALUES (1, 208, 7, 'stale2', now() - interval '50 min');
 -- One calling for exactly the timeout (120 s): not yet unknown.
 INSERT INTO calls (id, company_id, retell_call_id, direction) VALUES (207, 1, 'c207', 'inbound');
 INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
@@ -64,8 +68,8 @@ SELECT results_eq(
 SELECT results_eq(
     $$SELECT b.idempotency_key FROM guard.check_booking_outcome_unknown AS v
       INNER JOIN guard.booking_attempts AS b ON v.entity_id = b.id$$,
-    ARRAY['stale'],
-    'booking_outcome_unknown: detection reports the attempt reconcile marked unknown'
+    ARRAY['stale', 'stale2'],
+    'booking_outcome_unknown: detection reports the attempts reconcile marked unknown'
 );
 SELECT results_eq(
     'SELECT booking_failure_reason, requires_manual_processing FROM calls WHERE id = 203',
@@ -117,6 +121,27 @@ SELECT results_eq(
       ORDER BY reason$$,
     $$VALUES ('booking_outcome_unknown', 'resolved'), ('customer_creation_failure', 'open')$$,
     'settling closes the attempt''s own item, not the call''s others'
+);
+
+SELECT throws_ok(
+    $$SELECT guard.complete_booking_attempt('stale', 1, 'bk-none')$$,
+    '55000', NULL, 'complete_booking_attempt: a failed attempt cannot be completed later'
+);
+-- The calendar did book the second one: completing it settles its item and its alert.
+INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id)
+VALUES (208, 1, 208, 'retell_webhook', 'bk208');
+SELECT is(
+    guard.complete_booking_attempt('stale2', 208, 'bk208'), 'recovered',
+    'complete_booking_attempt: an unknown attempt whose booking exists is recovered'
+);
+SELECT results_eq(
+    $$SELECT
+          (SELECT status FROM guard.review_items WHERE call_id = 208 AND reason = 'booking_outcome_unknown'),
+          (SELECT a.status FROM guard.alerts AS a INNER JOIN guard.booking_attempts AS b
+              ON a.fingerprint = 'booking_outcome_unknown:booking_attempt:' || b.id
+           WHERE b.idempotency_key = 'stale2')$$,
+    $$VALUES ('resolved', 'resolved')$$,
+    'completing an unknown attempt resolves its review item and its alert'
 );
 
 -- Review queue: the most urgent reason first, however old the rest.
