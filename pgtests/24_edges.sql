@@ -3,7 +3,7 @@
 -- thresholds at their exact boundary (now() is fixed inside this transaction), the session
 -- settings that mean "none".
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -130,6 +130,10 @@ SELECT throws_ok(
 -- The calendar did book the second one: completing it settles its item and its alert.
 INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id)
 VALUES (208, 1, 208, 'retell_webhook', 'bk208');
+SELECT throws_ok(
+    $$SELECT guard.complete_booking_attempt('stale2', 208, 'bk-another')$$,
+    '23503', NULL, 'complete_booking_attempt: the booking uid must be the appointment''s'
+);
 SELECT is(
     guard.complete_booking_attempt('stale2', 208, 'bk208'), 'recovered',
     'complete_booking_attempt: an unknown attempt whose booking exists is recovered'
