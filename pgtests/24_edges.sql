@@ -3,7 +3,7 @@
 -- thresholds at their exact boundary (now() is fixed inside this transaction), the session
 -- settings that mean "none".
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -200,6 +200,16 @@ SELECT is(
 SELECT is(
     (SELECT ok FROM guard.validate_booking(221, 221, 'bk221')), TRUE,
     'validate_booking: an appointment exactly validation_recent_seconds old is still recent'
+);
+-- The same call marked failed by a writer that bypassed the triggers: not a valid booking.
+SET LOCAL session_replication_role = replica;
+UPDATE calls SET booking_failed = TRUE
+WHERE id = 221;
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT ok, reason FROM guard.validate_booking(221, 221, 'bk221')$$,
+    $$VALUES (FALSE, 'call_flags_disagree')$$,
+    'validate_booking: a call still marked failed does not validate'
 );
 -- A call whose only appointment was cancelled may book again.
 INSERT INTO appointments (company_id, call_id, source, calcom_v2_booking_id, status)
