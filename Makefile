@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint squawk lock-table pytest snapshot bench clean check-redis-floor
+.PHONY: setup system-packages demo demo-stop test lint squawk lock-table pytest snapshot bench clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -37,7 +37,7 @@ demo-stop: setup
 
 test: setup lint pytest
 
-PY_SOURCES := $(wildcard guard tests bench)
+PY_SOURCES := $(wildcard guard tests bench mutation)
 
 lint: setup
 	$(BIN)/ruff check $(PY_SOURCES)
@@ -93,6 +93,12 @@ bench: setup
 	$(BIN)/python -m bench.validate
 	$(BIN)/python -m bench.tenant_rls
 	$(BIN)/python -m bench.online
+
+# Mutation testing (not part of `make test`: it takes minutes). The SQL catalogue
+# mutation/sql_mutants.toml; MUTATE_ARGS e.g. `--only review-claim-no-skip-locked`, `--area review`,
+# `--python` (cosmic-ray over the Python areas too), `--list`.
+mutate: setup
+	$(BIN)/python -m mutation.mutate $(MUTATE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -153,3 +153,71 @@ def test_interrupted_concurrent_index_build_is_rebuilt(empty_db_url: str) -> Non
             " WHERE indexrelid = 'public.guard_calls_created_at_idx'::regclass"
         ).fetchone()
     assert valid == (True,)
+
+
+def _wait_until_no_migrator(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'guard db'"
+            ).fetchone()
+            if row == (0,):
+                return
+            time.sleep(0.1)
+    raise AssertionError("the killed migrator's session never ended")
+
+
+def _wait_for_hanging_bookkeeping(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'guard db'"
+                " AND wait_event = 'PgSleep' AND query LIKE '%migration_checksums%'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.1)
+    raise AssertionError("the migrator never reached the bookkeeping of 0902_crash_window")
+
+
+def test_kill_9_between_a_migration_and_its_bookkeeping(empty_db_url: str, tmp_path: Path) -> None:
+    """The window between a migration's own statements and the record that it ran: a migrator
+    killed there must leave neither (one transaction), never a schema change that the next run
+    would apply a second time. The bookkeeping write is made to hang so the kill lands in it."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    with Migrator(empty_db_url, directory) as migrator:
+        migrator.apply()
+    (directory / "0902_crash_window.sql").write_text("CREATE TABLE guard.crash_window (id int);\n")
+    (directory / "0902_crash_window.rollback.sql").write_text("DROP TABLE guard.crash_window;\n")
+    with psycopg.connect(empty_db_url, autocommit=True) as admin:
+        admin.execute(
+            "CREATE FUNCTION public.hang_bookkeeping() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN PERFORM pg_sleep(60); RETURN NEW; END; $$"
+        )
+        admin.execute(
+            "CREATE TRIGGER hang BEFORE INSERT ON guard.migration_checksums FOR EACH ROW"
+            " WHEN (NEW.migration_id = '0902_crash_window')"
+            " EXECUTE FUNCTION public.hang_bookkeeping()"
+        )
+    victim = _guard_apply(empty_db_url, directory)
+    _wait_for_hanging_bookkeeping(empty_db_url)
+    with psycopg.connect(empty_db_url, autocommit=True) as observer:
+        # While the bookkeeping hangs, the migration's table is not visible: not yet committed.
+        assert observer.execute("SELECT to_regclass('guard.crash_window')").fetchone() == (None,)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    _wait_until_no_migrator(empty_db_url)
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('guard.crash_window')").fetchone() == (None,)
+        recorded = conn.execute(
+            "SELECT count(*) FROM _yoyo_migration WHERE migration_id = '0902_crash_window'"
+        ).fetchone()
+        assert recorded == (0,), "neither the change nor its record survived the kill"
+        conn.execute("DROP TRIGGER hang ON guard.migration_checksums")
+    rerun = _guard_apply(empty_db_url, directory)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err.decode()
+    assert b"applied  0902_crash_window" in out

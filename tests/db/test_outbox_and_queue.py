@@ -85,3 +85,27 @@ def test_concurrent_claims_never_hand_out_an_item_twice(db_url: str) -> None:
     assert len(everything) == 200, "every item claimed"
     assert len(set(everything)) == 200, "no item claimed twice"
     assert sum(1 for items in claimed.values() if items) > 1, "the work was shared"
+
+
+def test_a_claim_skips_items_another_reviewer_holds_without_waiting(db_url: str) -> None:
+    """Non-blocking is the point of the claim: while one reviewer's claim is still uncommitted,
+    a second reviewer gets the next open item at once. A claim that waits instead would, once
+    the first commits, find its item no longer open and return nothing while items remain."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id)"
+            " SELECT g, 1, 'c' || g FROM generate_series(1, 2) AS g"
+        )
+        conn.execute(
+            "SELECT guard.enqueue_review(1, g, NULL, 'other') FROM generate_series(1, 2) AS g"
+        )
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url, autocommit=True) as second:
+        held = first.execute("SELECT id FROM guard.review_claim('first')").fetchall()
+        assert len(held) == 1
+        # A wait would be a lock wait on the held row: refuse it rather than hang.
+        second.execute("SET lock_timeout = '3s'")
+        got = second.execute("SELECT id FROM guard.review_claim('second')").fetchall()
+        assert len(got) == 1, "the second reviewer gets the other open item"
+        assert got != held
+        first.commit()

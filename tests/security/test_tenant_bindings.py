@@ -206,3 +206,32 @@ def test_verify_names_logins_bound_to_nothing_without_calling_it_drift(
         with psycopg.connect(seeded_url, autocommit=True) as admin:
             admin.execute("DELETE FROM guard.tenant_bindings")
             admin.execute("DROP ROLE guard_test_bi_group")
+
+
+def test_assert_tenant_refuses_a_row_without_a_company(
+    seeded_url: str, login_roles: dict[str, str]
+) -> None:
+    """A row whose company is NULL (review items may have none) belongs to no tenant: a session
+    pinned to a company, and a login bound to companies, are both refused it."""
+    app = login_roles["application"]
+    with psycopg.connect(seeded_url, autocommit=True) as admin:
+        # The SECURITY DEFINER functions call it; here the login calls it directly.
+        admin.execute(
+            sql.SQL(
+                "GRANT EXECUTE ON FUNCTION guard.assert_tenant(bigint), guard.login_companies(),"
+                " guard.current_company() TO {}"
+            ).format(sql.Identifier(app))
+        )
+        admin.execute(
+            sql.SQL("GRANT SELECT ON guard.tenant_bindings TO {}").format(sql.Identifier(app))
+        )
+    bind(seeded_url, app)
+    with connect_as(seeded_url, app, select=COMPANY_A) as conn:
+        conn.execute("SELECT guard.assert_tenant(%s)", (COMPANY_A,))
+        with pytest.raises(errors.InsufficientPrivilege, match="session's tenant"):
+            conn.execute("SELECT guard.assert_tenant(NULL)")
+    with connect_as(seeded_url, app, tenant=COMPANY_A) as conn:
+        conn.execute("SELECT guard.assert_tenant(%s)", (COMPANY_A,))
+        with pytest.raises(errors.InsufficientPrivilege, match="not bound"):
+            conn.execute("SELECT guard.assert_tenant(NULL)")
+    bind(seeded_url, app)

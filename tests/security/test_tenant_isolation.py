@@ -374,3 +374,32 @@ def test_a_write_into_another_tenant_fails(seeded_url: str, login_roles: dict[st
                 " severity, message) VALUES ('forged', 'x', %s, 'company', 'low', 'forged')",
                 (COMPANY_B,),
             )
+
+
+def test_a_noinherit_member_gets_its_groups_companies_only_through_set_role(
+    seeded_url: str, login_roles: dict[str, str]
+) -> None:
+    """A login that does not inherit its group's privileges (NOINHERIT) does not inherit the
+    group's companies either: it sees them after SET ROLE to the group, as PostgreSQL's own
+    privileges behave."""
+    with psycopg.connect(seeded_url, autocommit=True) as admin:
+        for role, attributes in (
+            ("bi_noinherit_group", "NOLOGIN"),
+            ("bi_noinherit", "LOGIN NOINHERIT"),
+        ):
+            exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                admin.execute(sql.SQL("CREATE ROLE {} " + attributes).format(sql.Identifier(role)))
+        admin.execute("GRANT bi_noinherit_group TO bi_noinherit")
+        # Its own right to ask, so that only the group's companies are in question.
+        admin.execute("GRANT USAGE ON SCHEMA guard TO bi_noinherit, bi_noinherit_group")
+        admin.execute(
+            "GRANT EXECUTE ON FUNCTION guard.visible_companies(), guard.current_company()"
+            " TO bi_noinherit, bi_noinherit_group"
+        )
+        admin.execute("GRANT SELECT ON guard.tenant_bindings TO bi_noinherit, bi_noinherit_group")
+    bind(seeded_url, "bi_noinherit_group", COMPANY_B)
+    with connect_as(seeded_url, "bi_noinherit") as conn:
+        assert conn.execute("SELECT guard.visible_companies()").fetchone() == ([],)
+        conn.execute("SET ROLE bi_noinherit_group")
+        assert conn.execute("SELECT guard.visible_companies()").fetchone() == ([COMPANY_B],)

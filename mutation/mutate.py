@@ -1,0 +1,505 @@
+"""`make mutate`: does the test suite fail when the code is wrong?
+
+SQL: every mutant of mutation/sql_mutants.toml is one realistic wrong change (a dropped
+condition, a threshold off by one, a lock clause removed, ...). It is applied to the object's
+canonical file under sql/ AND to the migration that last creates it (the test template database
+is built from the migrations), the tests the catalogue names run, the change is reverted. A mutant
+is killed when one of those tests fails, survived when they all pass. A survivor is either a gap
+in the suite (write the test) or equivalent (the catalogue says why in `equivalent`).
+
+The canonical-vs-migrations and snapshot tests (tests/db/test_canonical.py, `guard db verify`)
+are never a mutant's covering tests: both files carry the same change, so only behaviour may
+notice it.
+
+Python: cosmic-ray (an established mutation tool) over guard/breaker, guard/dispatch,
+guard/db/migrate.py and guard/booking.py, each with its own test subset (PY_AREAS).
+
+Everything runs in a temporary copy of the tree (tracked and untracked files, .venv excluded);
+the live tree is never written, so Ctrl-C or a crash leaves nothing to revert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = ROOT / "mutation" / "sql_mutants.toml"
+
+# Tests that compare the canonical files with the migrations or a stored snapshot: a mutant
+# changes both sides alike, so these would only notice the stale snapshot, not wrong behaviour.
+NOT_BEHAVIOUR_TESTS = (
+    "tests/db/test_canonical.py",
+    "tests/db/test_verify.py",
+    "tests/security/test_verify_security.py",
+)
+
+# Tests that run `guard db verify`, which compares the database with the stored snapshot of the
+# canonical SQL: deselected when they sit in a covering file, for the same reason.
+NOT_BEHAVIOUR_NODES = (
+    "tests/security/test_tenant_bindings.py::"
+    "test_verify_names_logins_bound_to_nothing_without_calling_it_drift",
+)
+
+PGTAP_NODE = "tests/pgtap/test_pgtap.py::test_pgtap_file[{name}]"
+MUTANT_TIMEOUT_SECONDS = 600
+
+# Python areas: the module cosmic-ray mutates and the tests that cover it.
+PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "py-breaker": (
+        "guard/breaker",
+        (
+            "tests/breaker/test_breaker_state_machine.py",
+            "tests/breaker/test_breaker_api.py",
+            "tests/breaker/test_breaker_bulkhead.py",
+            "tests/breaker/test_memory_store.py",
+            "tests/breaker/test_breaker_retry.py",
+        ),
+    ),
+    "py-dispatch": ("guard/dispatch", ("tests/dispatch",)),
+    "py-migrate": (
+        "guard/db/migrate.py",
+        ("tests/db/test_migrate_faults.py", "tests/db/test_online_migrations.py"),
+    ),
+    "py-booking": (
+        "guard/booking.py",
+        ("tests/booking/test_booking_path.py", "tests/booking/test_booking_journal.py"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SqlMutant:
+    id: str
+    area: str
+    file: str
+    find: str
+    replace: str
+    breaks: str
+    tests: tuple[str, ...]
+    equivalent: str | None = None
+    migration: str | None = None
+
+
+@dataclass
+class Outcome:
+    mutant_id: str
+    area: str
+    status: str  # killed, survived, error (the mutated tree did not build or run)
+    killer: str
+    seconds: float
+    explained: bool
+
+
+def load_catalogue(path: Path = CATALOGUE) -> list[SqlMutant]:
+    data = tomllib.loads(path.read_text())
+    mutants: list[SqlMutant] = []
+    seen: set[str] = set()
+    allowed = set(SqlMutant.__dataclass_fields__)
+    for raw in data.get("mutant", []):
+        unknown = set(raw) - allowed
+        if unknown:
+            raise ValueError(f"mutant {raw.get('id')}: unknown keys {sorted(unknown)}")
+        mutant = SqlMutant(**{**raw, "tests": tuple(raw["tests"])})
+        if mutant.id in seen:
+            raise ValueError(f"mutant {mutant.id}: id used twice")
+        seen.add(mutant.id)
+        if mutant.find == mutant.replace:
+            raise ValueError(f"mutant {mutant.id}: replacement equals the original")
+        if not mutant.tests:
+            raise ValueError(f"mutant {mutant.id}: no covering tests")
+        for test in mutant.tests:
+            if test.startswith(NOT_BEHAVIOUR_TESTS):
+                raise ValueError(f"mutant {mutant.id}: {test} compares text, not behaviour")
+        mutants.append(mutant)
+    return mutants
+
+
+def test_node_ids(mutant: SqlMutant) -> list[str]:
+    """pgtests/NAME.sql means its pytest runner; anything else is a pytest node id or path."""
+    return [
+        PGTAP_NODE.format(name=t.removeprefix("pgtests/")) if t.startswith("pgtests/") else t
+        for t in mutant.tests
+    ]
+
+
+def _definition_pattern(sql_file: str) -> re.Pattern[str]:
+    """How a migration creates the object of a canonical file (named schema.object.sql, or
+    schema.table.name.sql for a constraint, policy or trigger on a table)."""
+    kind = Path(sql_file).parent.name
+    parts = Path(sql_file).name.removesuffix(".sql").split(".")
+    create = r"CREATE\s+(?:OR\s+REPLACE\s+)?"
+    if kind == "functions":
+        return re.compile(create + rf"FUNCTION\s+{re.escape('.'.join(parts))}\s*\(", re.I)
+    if kind == "checks" and len(parts) == 2:
+        return re.compile(create + rf"VIEW\s+{re.escape('.'.join(parts))}\b", re.I)
+    if kind == "checks":
+        return re.compile(rf"ADD\s+CONSTRAINT\s+{re.escape(parts[2])}\b", re.I)
+    if kind == "policies":
+        table = re.escape(".".join(parts[:2]))
+        return re.compile(
+            rf"(?:CREATE|ALTER)\s+POLICY\s+{re.escape(parts[2])}\s+ON\s+{table}\b", re.I
+        )
+    if kind == "triggers":
+        return re.compile(
+            create + rf"(?:CONSTRAINT\s+)?TRIGGER\s+{re.escape(parts[-1])}\b[^;]*?"
+            rf"ON\s+{re.escape('.'.join(parts[:2]))}\b",
+            re.I | re.S,
+        )
+    return re.compile(create + rf"\w+\s+{re.escape('.'.join(parts))}\b", re.I)
+
+
+_NEXT_STATEMENT = re.compile(r"^(?:CREATE|ALTER|DO|COMMENT|GRANT|REVOKE|DROP|INSERT)\b", re.M)
+
+
+def defining_migration(tree: Path, mutant: SqlMutant) -> tuple[Path, int]:
+    """The last forward migration that creates the object, and where its definition starts."""
+    forward = sorted(
+        p for p in (tree / "migrations").glob("*.sql") if not p.name.endswith(".rollback.sql")
+    )
+    if mutant.migration:
+        path = tree / mutant.migration
+        text = path.read_text()
+        match = _definition_pattern(mutant.file).search(text)
+        return path, match.start() if match else 0
+    pattern = _definition_pattern(mutant.file)
+    for path in reversed(forward):
+        matches = list(pattern.finditer(path.read_text()))
+        if matches:
+            return path, matches[-1].start()
+    raise LookupError(f"mutant {mutant.id}: no migration creates the object of {mutant.file}")
+
+
+def apply_mutant(tree: Path, mutant: SqlMutant) -> list[tuple[Path, bytes]]:
+    """Change both files in the copy; returns their original bytes for the revert."""
+    canonical = tree / mutant.file
+    text = canonical.read_text()
+    count = text.count(mutant.find)
+    if count != 1:
+        raise LookupError(f"mutant {mutant.id}: text found {count} times in {mutant.file}")
+    migration, start = defining_migration(tree, mutant)
+    migration_text = migration.read_text()
+    # Only inside the definition: up to the next top-level statement of the migration.
+    following = _NEXT_STATEMENT.search(migration_text, start + 1)
+    end = following.start() if following else len(migration_text)
+    at = migration_text.find(mutant.find, start, end)
+    if at < 0:
+        raise LookupError(
+            f"mutant {mutant.id}: text not in the definition in {migration.name} "
+            "(set `migration` in the catalogue)"
+        )
+    originals = [(canonical, canonical.read_bytes()), (migration, migration.read_bytes())]
+    canonical.write_text(text.replace(mutant.find, mutant.replace))
+    migration.write_text(
+        migration_text[:at] + mutant.replace + migration_text[at + len(mutant.find) :]
+    )
+    return originals
+
+
+@contextmanager
+def tree_copy() -> Iterator[Path]:
+    """The working tree (committed, changed and untracked files, not ignored ones) in a
+    temporary directory, removed afterwards whatever happens."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    with tempfile.TemporaryDirectory(prefix="guard-mutate-") as tmp:
+        dest = Path(tmp) / "tree"
+        for name in filter(None, listed):
+            source = ROOT / os.fsdecode(name)
+            if source.is_file():
+                target = dest / os.fsdecode(name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        yield dest
+
+
+def _pytest_env(tree: Path) -> dict[str, str]:
+    # The copy's `guard` package (and so its migrations/) before the live tree's editable install.
+    return {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_tests(tree: Path, node_ids: Sequence[str], report: Path) -> tuple[str, str]:
+    """(status, killer): killed by the first failing test, error when only errors occurred."""
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-x",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+        *(f"--deselect={node}" for node in NOT_BEHAVIOUR_NODES),
+        *node_ids,
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=tree,
+        env=_pytest_env(tree),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=MUTANT_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        return "killed", f"timeout after {MUTANT_TIMEOUT_SECONDS} s"
+    except BaseException:
+        _stop(process)
+        raise
+    if process.returncode == 0:
+        return "survived", ""
+    failed, errored = _junit_problems(report)
+    if failed:
+        return "killed", failed[0]
+    detail = errored[0] if errored else output.decode(errors="replace").strip()[-400:]
+    return "error", detail
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT first: pytest then runs its fixtures' teardown, which stops the throwaway
+    PostgreSQL cluster and Redis server (a SIGKILL would leave them running)."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _junit_problems(report: Path) -> tuple[list[str], list[str]]:
+    if not report.exists():
+        return [], []
+    failed: list[str] = []
+    errored: list[str] = []
+    # The report is the one our own pytest run just wrote, not outside input.
+    for case in ET.parse(report).iter("testcase"):  # noqa: S314
+        name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        if case.find("failure") is not None:
+            failed.append(name)
+        elif case.find("error") is not None:
+            message = case.find("error")
+            errored.append(f"{name}: {(message.get('message') or '')[:300]}")  # type: ignore[union-attr]
+    return failed, errored
+
+
+def run_sql_mutants(mutants: Sequence[SqlMutant], baseline: bool) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    with tree_copy() as tree:
+        if baseline:
+            nodes = sorted({n for m in mutants for n in test_node_ids(m)})
+            status, detail = run_tests(tree, nodes, tree.parent / "baseline.xml")
+            if status != "survived":
+                raise SystemExit(f"mutate: the unmutated tree fails its tests: {detail}")
+            print(f"baseline: {len(nodes)} covering tests pass on the unmutated tree", flush=True)
+        for number, mutant in enumerate(mutants, 1):
+            started = time.monotonic()
+            originals = apply_mutant(tree, mutant)
+            try:
+                report = tree.parent / f"{mutant.id}.xml"
+                status, killer = run_tests(tree, test_node_ids(mutant), report)
+            finally:
+                for path, content in originals:
+                    path.write_bytes(content)
+            outcome = Outcome(
+                mutant.id,
+                mutant.area,
+                status,
+                killer,
+                time.monotonic() - started,
+                status == "survived" and mutant.equivalent is not None,
+            )
+            outcomes.append(outcome)
+            note = " (equivalent, explained)" if outcome.explained else ""
+            print(
+                f"[{number}/{len(mutants)}] {mutant.id:<40} {status:<8} {outcome.seconds:5.1f} s"
+                f"  {killer}{note}",
+                flush=True,
+            )
+    return outcomes
+
+
+def run_python_area(area: str, sample: int | None) -> list[Outcome]:
+    """cosmic-ray over one area in a copy of the tree; `sample` keeps every n-th mutation only
+    (the rest are marked skipped in cosmic-ray's session) for a quicker partial run."""
+    module, tests = PY_AREAS[area]
+    outcomes: list[Outcome] = []
+    with tree_copy() as tree:
+        config = tree.parent / "cosmic-ray.toml"
+        session = tree.parent / "session.sqlite"
+        test_command = (
+            f"{sys.executable} -m pytest -x -q -p no:randomly -p no:cacheprovider "
+            + " ".join(tests)
+        )
+        config.write_text(
+            "[cosmic-ray]\n"
+            f'module-path = "{module}"\n'
+            f"timeout = {float(MUTANT_TIMEOUT_SECONDS)}\n"
+            "excluded-modules = []\n"
+            f'test-command = "{test_command}"\n'
+            "[cosmic-ray.distributor]\n"
+            'name = "local"\n'
+        )
+        env = _pytest_env(tree)
+        cosmic_ray = str(Path(sys.executable).parent / "cosmic-ray")
+        subprocess.run(
+            [cosmic_ray, "init", str(config), str(session)], cwd=tree, env=env, check=True
+        )
+        if sample:
+            _keep_every_nth(session, sample)
+        started = time.monotonic()
+        subprocess.run(
+            [cosmic_ray, "exec", str(config), str(session)], cwd=tree, env=env, check=True
+        )
+        elapsed = time.monotonic() - started
+        with sqlite3.connect(session) as db:
+            rows = db.execute(
+                "SELECT s.module_path, s.operator_name, s.start_pos_row, r.test_outcome "
+                "FROM work_items AS w JOIN mutation_specs AS s ON s.job_id = w.job_id "
+                "JOIN work_results AS r ON r.job_id = w.job_id "
+                "WHERE r.worker_outcome = 'NORMAL'"
+            ).fetchall()
+        for path, operator, row, test_outcome in rows:
+            # INCOMPETENT: the tests could not run at all (a mutant that breaks the import).
+            status = {"SURVIVED": "survived", "KILLED": "killed"}.get(test_outcome, "error")
+            outcomes.append(
+                Outcome(
+                    f"{Path(path).name}:{row}:{operator.rsplit('/', 1)[-1]}",
+                    area,
+                    status,
+                    "" if status == "survived" else "the area's tests",
+                    elapsed / max(len(rows), 1),
+                    False,
+                )
+            )
+    return outcomes
+
+
+def _keep_every_nth(session: Path, n: int) -> None:
+    with sqlite3.connect(session) as db:
+        jobs = [row[0] for row in db.execute("SELECT job_id FROM work_items ORDER BY job_id")]
+        skipped = [(job,) for index, job in enumerate(jobs) if index % n]
+        db.executemany(
+            "INSERT INTO work_results (job_id, worker_outcome, output, test_outcome, diff) "
+            "VALUES (?, 'SKIPPED', 'not in the sample', NULL, '')",
+            skipped,
+        )
+
+
+def print_table(outcomes: Sequence[Outcome], seconds: float) -> None:
+    areas = sorted({o.area for o in outcomes})
+    print()
+    header = f"{'area':<14} {'mutants':>7} {'killed':>7} {'survived':>9} {'explained':>10} "
+    header += f"{'errors':>7} {'kill rate':>10}"
+    print(header)
+    print("-" * len(header))
+    for area in [*areas, "total"]:
+        rows = [o for o in outcomes if area in ("total", o.area)]
+        killed = sum(o.status == "killed" for o in rows)
+        survived = sum(o.status == "survived" for o in rows)
+        explained = sum(o.explained for o in rows)
+        errors = sum(o.status == "error" for o in rows)
+        judged = killed + survived
+        rate = f"{100 * killed / judged:.1f} %" if judged else "-"
+        print(
+            f"{area:<14} {len(rows):>7} {killed:>7} {survived:>9} {explained:>10} "
+            f"{errors:>7} {rate:>10}"
+        )
+    unexplained = [o for o in outcomes if o.status == "survived" and not o.explained]
+    broken = [o for o in outcomes if o.status == "error"]
+    print(f"\n{len(outcomes)} mutants in {seconds / 60:.1f} min")
+    for outcome in unexplained:
+        print(f"UNEXPLAINED SURVIVOR: {outcome.mutant_id}")
+    for outcome in broken:
+        print(
+            f"ERROR (mutant did not build or tests could not run): {outcome.mutant_id}: "
+            f"{outcome.killer}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make mutate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", default=[], help="mutant id (repeatable)")
+    parser.add_argument("--area", action="append", default=[], help="area (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument(
+        "--python", action="store_true", help="run the Python areas (cosmic-ray) too"
+    )
+    parser.add_argument(
+        "--python-sample",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Python: run every N-th mutation only",
+    )
+    parser.add_argument(
+        "--baseline", action="store_true", help="first check the covering tests pass unmutated"
+    )
+    args = parser.parse_args(argv)
+
+    mutants = load_catalogue()
+    if args.only:
+        unknown = set(args.only) - {m.id for m in mutants}
+        if unknown:
+            parser.error(f"unknown mutant ids: {sorted(unknown)}")
+        mutants = [m for m in mutants if m.id in args.only]
+    sql_areas = [a for a in args.area if a not in PY_AREAS]
+    py_areas = [a for a in args.area if a in PY_AREAS]
+    if args.area:
+        mutants = [m for m in mutants if m.area in sql_areas]
+    if args.python and not py_areas and not args.only:
+        py_areas = list(PY_AREAS)
+    if args.list:
+        for m in mutants:
+            print(f"{m.id:<40} {m.area:<11} {m.file}\n    breaks: {m.breaks}")
+        return 0
+
+    # SIGTERM (and SIGINT, which a shell ignores in background jobs) end the run cleanly: the
+    # running tests are stopped, the temporary tree removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    try:
+        if mutants:
+            outcomes += run_sql_mutants(mutants, args.baseline)
+        for area in py_areas:
+            outcomes += run_python_area(area, args.python_sample)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the temporary tree is removed, the live tree was never changed")
+        print_table(outcomes, time.monotonic() - started)
+        return 130
+    print_table(outcomes, time.monotonic() - started)
+    failed = any(
+        o.status == "error" or (o.status == "survived" and not o.explained) for o in outcomes
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

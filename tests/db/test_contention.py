@@ -1,0 +1,153 @@
+"""Where not waiting, or waiting, is the point: two sessions at once, with real locks held by an
+open transaction. A lock_timeout turns an unwanted wait into an error instead of a hang; an
+expected wait is observed from a second thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+
+def test_two_delivery_workers_never_wait_for_each_other(db_url: str) -> None:
+    """A worker's uncommitted claim does not hold back another worker: it gets the next due
+    delivery at once (SKIP LOCKED), not a lock wait on the first worker's row."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id,"
+            " severity, message, details)"
+            " SELECT 'contention:' || g, 'booked_without_appointment', 1, 'call', g, 'high',"
+            " 'booked but no appointment', '{}' FROM generate_series(1, 2) AS g"
+        )
+        conn.execute("SELECT guard.enqueue_alert_deliveries(ARRAY['stdout'])")
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url, autocommit=True) as second:
+        held = first.execute(
+            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w1', 1, 30)"
+        ).fetchall()
+        assert len(held) == 1
+        second.execute("SET lock_timeout = '3s'")
+        got = second.execute(
+            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w2', 1, 30)"
+        ).fetchall()
+        assert len(got) == 1 and got != held, "the second worker takes the other delivery"
+        first.commit()
+
+
+def test_a_delivery_leased_by_a_worker_is_not_handed_to_another(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id,"
+            " severity, message, details)"
+            " VALUES ('lease:1', 'booked_without_appointment', 1, 'call', 1, 'high', 'x', '{}')"
+        )
+        conn.execute("SELECT guard.enqueue_alert_deliveries(ARRAY['stdout'])")
+        first = conn.execute(
+            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w1', 10, 30)"
+        ).fetchall()
+        second = conn.execute(
+            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w2', 10, 30)"
+        ).fetchall()
+    assert len(first) == 1
+    assert second == [], "the lease of the first worker (committed) still runs"
+
+
+def test_a_second_reconcile_waits_for_the_first(db_url: str) -> None:
+    """Two reconcile passes at once would both act on the same rows: the second waits for the
+    first's transaction (an advisory lock), even when there is nothing to do."""
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url, autocommit=True) as second:
+        first.execute("SELECT * FROM guard.reconcile()").fetchall()
+        second.execute("SET lock_timeout = '500ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            second.execute("SELECT * FROM guard.reconcile()").fetchall()
+        first.commit()
+        assert second.execute("SELECT count(*) FROM guard.reconcile()").fetchone() is not None
+
+
+def test_a_second_begin_for_the_same_call_waits_and_then_sees_the_first(db_url: str) -> None:
+    """begin_booking_attempt locks the call: a second begin while the first is uncommitted
+    waits for it and then answers in_flight, instead of racing it into a duplicate-key error."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, direction)"
+            " VALUES (1, 1, 'c1', 'inbound')"
+        )
+    answers: list[object] = []
+    with psycopg.connect(db_url) as first:
+        started = first.execute("SELECT outcome FROM guard.begin_booking_attempt(1, 7)").fetchone()
+        assert started == ("started",)
+
+        def second_begin() -> None:
+            with psycopg.connect(db_url, autocommit=True) as second:
+                try:
+                    answers.append(
+                        second.execute(
+                            "SELECT outcome FROM guard.begin_booking_attempt(1, 7)"
+                        ).fetchone()
+                    )
+                except psycopg.Error as error:
+                    answers.append(error)
+
+        thread = threading.Thread(target=second_begin)
+        thread.start()
+        time.sleep(0.5)
+        assert answers == [], "the second begin waits for the first's transaction"
+        first.commit()
+        thread.join(timeout=30)
+    assert answers == [("in_flight",)]
+
+
+def _wait_for_lock_wait(url: str, pid: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as observer:
+        while time.monotonic() < deadline:
+            row = observer.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            if row == ("Lock",):
+                return
+            time.sleep(0.05)
+    raise AssertionError("reconcile never waited for the held row")
+
+
+def test_reconcile_audits_the_call_as_it_is_when_it_rolls_it_back(db_url: str) -> None:
+    """Reconcile's rollback of a phantom booking locks the call before it records the call's
+    before-image: a write committed while reconcile waited for the row is in the audit's
+    'before', not the value of the statement's older snapshot."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
+                " customer_link_status, session_outcome, appointment_made,"
+                " appointment_link_status, requires_manual_processing, created_at, updated_at)"
+                " VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked', TRUE,"
+                " 'linked', FALSE, now() - interval '20 minutes', now() - interval '20 minutes')"
+            )
+    errors: list[BaseException] = []
+    with psycopg.connect(db_url) as holder, psycopg.connect(db_url) as reconciler:
+        holder.execute("UPDATE calls SET requires_manual_processing = TRUE WHERE id = 1")
+        pid = reconciler.info.backend_pid
+
+        def reconcile() -> None:
+            try:
+                reconciler.execute("SELECT * FROM guard.reconcile()").fetchall()
+                reconciler.commit()
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        thread = threading.Thread(target=reconcile)
+        thread.start()
+        _wait_for_lock_wait(db_url, pid)
+        holder.commit()
+        thread.join(timeout=60)
+    assert errors == []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = conn.execute(
+            "SELECT before ->> 'requires_manual_processing' FROM guard.correction_audit"
+            " WHERE rule_id = 'booked_without_appointment' AND entity_id = 1"
+        ).fetchall()
+    assert before == [("true",)]
