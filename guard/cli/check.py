@@ -11,8 +11,7 @@ from psycopg import sql
 
 from guard.cli.output import emit_json, emit_table
 from guard.cli.params import ROW_ID
-from guard.db.connection import connect, fetch_all
-from guard.errors import GuardError, first_line
+from guard.db.connection import connect, fetch_all, guard_function_errors
 
 _SUMMARY_COLUMNS = ["rule", "offending", "opened", "repeated", "resolved"]
 
@@ -44,45 +43,40 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
     """Every rule over the whole history, one transaction per batch of `batch` of observed time
     (progress on stderr), then the windowed pass that resolves what was fixed."""
     totals: dict[str, list[int]] = {}
-    with connect(database_url, application_name="guard check --all") as conn:
-        try:
-            start = _history_start(conn)
-            if start is not None:
-                now: datetime = conn.execute("SELECT now()").fetchall()[0][0]
-                conn.commit()
-                batches = max(1, -(-(now - start) // batch))
-                for number in range(batches):
-                    since = start + number * batch
-                    # The last batch is open-ended: rows written while the pass runs count too.
-                    until = (
-                        since + batch
-                        if number < batches - 1
-                        else datetime.max.replace(tzinfo=since.tzinfo)
-                    )
-                    rows = conn.execute(
-                        "SELECT * FROM guard.detect_between(%s, %s)", (since, until)
-                    ).fetchall()
-                    conn.commit()
-                    for rule, offending, opened, repeated in rows:
-                        total = totals.setdefault(rule, [0, 0, 0, 0])
-                        total[0] += offending
-                        total[1] += opened
-                        total[2] += repeated
-                    found = sum(row[1] for row in rows)
-                    click.echo(
-                        f"batch {number + 1}/{batches}: {since:%Y-%m-%d %H:%M} UTC onwards,"
-                        f" {found} offending",
-                        err=True,
-                    )
-            final = conn.execute("SELECT * FROM guard.detect()").fetchall()
+    with (
+        connect(database_url, application_name="guard check --all") as conn,
+        guard_function_errors(),
+    ):
+        start = _history_start(conn)
+        if start is not None:
+            now: datetime = conn.execute("SELECT now()").fetchall()[0][0]
             conn.commit()
-        except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
-            raise GuardError(
-                "this database has no Booking Guard schema yet (or an old one):"
-                " run `guard db apply`"
-            ) from None
-        except psycopg.Error as error:
-            raise GuardError(first_line(error)) from None
+            batches = max(1, -(-(now - start) // batch))
+            for number in range(batches):
+                since = start + number * batch
+                # The last batch is open-ended: rows written while the pass runs count too.
+                until = (
+                    since + batch
+                    if number < batches - 1
+                    else datetime.max.replace(tzinfo=since.tzinfo)
+                )
+                rows = conn.execute(
+                    "SELECT * FROM guard.detect_between(%s, %s)", (since, until)
+                ).fetchall()
+                conn.commit()
+                for rule, offending, opened, repeated in rows:
+                    total = totals.setdefault(rule, [0, 0, 0, 0])
+                    total[0] += offending
+                    total[1] += opened
+                    total[2] += repeated
+                found = sum(row[1] for row in rows)
+                click.echo(
+                    f"batch {number + 1}/{batches}: {since:%Y-%m-%d %H:%M} UTC onwards,"
+                    f" {found} offending",
+                    err=True,
+                )
+        final = conn.execute("SELECT * FROM guard.detect()").fetchall()
+        conn.commit()
     summary = []
     for rule, offending, opened, _repeated, resolved in final:
         found, opened_before, repeated_before, _ = totals.get(rule, [0, 0, 0, 0])

@@ -4,6 +4,8 @@ libpq's own PG* variables. Errors become one GuardError line with no password in
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -86,14 +88,21 @@ def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()
     """Run one statement in its own transaction and return its rows; what the CLI commands that
     call a Booking Guard function need. Errors become one GuardError line."""
     with connect(database_url) as conn:
-        try:
+        with guard_function_errors():
             rows = conn.execute(query, params).fetchall()
-        except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
-            raise GuardError(
-                "this database has no Booking Guard schema yet (or an old one):"
-                " run `guard db apply`"
-            ) from None
-        except psycopg.Error as error:
-            raise GuardError(first_line(error)) from None
         conn.commit()
     return rows
+
+
+@contextmanager
+def guard_function_errors() -> Iterator[None]:
+    """Errors of a call to a Booking Guard function as one GuardError line; a missing function or
+    schema means the migrations were not applied (or are old)."""
+    try:
+        yield
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
+        raise GuardError(
+            "this database has no Booking Guard schema yet (or an old one): run `guard db apply`"
+        ) from None
+    except psycopg.Error as error:
+        raise GuardError(first_line(error)) from None

@@ -68,21 +68,7 @@ class WebhookSink:
         return "WebhookSink(url=***)"
 
     def send(self, message: Message) -> None:
-        body = json.dumps({"text": message.text}).encode()
-        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
-            self._url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "booking-guard"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
-                response.read()
-        except urllib.error.HTTPError as error:
-            raise DeliveryError(f"webhook answered HTTP {error.code}") from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise DeliveryError(f"webhook unreachable: {_reason(reason)}") from None
+        _post_json(self._url, {"text": message.text}, self._timeout_s, "webhook")
 
 
 class AlertmanagerSink:
@@ -151,21 +137,26 @@ class AlertmanagerSink:
         ]
 
     def send(self, message: Message) -> None:
-        body = json.dumps(self.alerts(message)).encode()
-        request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
-            self._endpoint,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "booking-guard"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
-                response.read()
-        except urllib.error.HTTPError as error:
-            raise DeliveryError(f"Alertmanager answered HTTP {error.code}") from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise DeliveryError(f"Alertmanager unreachable: {_reason(reason)}") from None
+        _post_json(self._endpoint, self.alerts(message), self._timeout_s, "Alertmanager")
+
+
+def _post_json(url: str, payload: object, timeout_s: float, receiver: str) -> None:
+    """POST payload as JSON; any failure is one DeliveryError naming the receiver, never the URL
+    (it may hold a secret). Callers check the scheme (http or https) when they are built."""
+    request = urllib.request.Request(  # noqa: S310 - scheme checked by the sinks' __init__
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "booking-guard"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            response.read()
+    except urllib.error.HTTPError as error:
+        raise DeliveryError(f"{receiver} answered HTTP {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DeliveryError(f"{receiver} unreachable: {_reason(reason)}") from None
 
 
 def _reason(reason: object) -> str:
