@@ -145,27 +145,68 @@ MOVE_ONE = (
 CALL_STATUS_ONE = (
     "UPDATE public.calls SET status = 'completed', updated_at = now() WHERE id = %(id)s"
 )
+# The application records a new call (no customer yet: unlinked).
+CALL_INSERT_ONE = (
+    "INSERT INTO public.calls (company_id, retell_call_id, from_number, to_number, status,"
+    " direction, customer_link_status) VALUES (1, 'bench-' || %(id)s, '+4930000000',"
+    " '+4930111111', 'ongoing', 'inbound', 'unlinked')"
+)
+# The application writes a booked call's flags after its appointment exists (the write agrees
+# with the appointments: checked, nothing to correct). The template's calls 1 .. 10 001 are booked.
+BOOKED_FLAGS_ONE = (
+    "UPDATE public.calls SET session_outcome = 'appointment_booked', appointment_made = TRUE,"
+    " appointment_link_status = 'linked', appointment_linked_at = now(),"
+    " booking_confirmed = TRUE, updated_at = now() WHERE id = %(id)s"
+)
+# The other order, each booking its own transaction: the call's flags first (they contradict the
+# appointments until the next statement), then the appointment; judged at commit. Calls from
+# CALL_FIRST_CALL on are unbooked in the template.
+CALL_FIRST_CALL = 40_001
+CALL_FIRST_ONE = (
+    "BEGIN",
+    BOOKED_FLAGS_ONE,
+    "INSERT INTO public.appointments (company_id, call_id, calcom_v2_booking_id, source, status,"
+    " starts_at, ends_at) SELECT company_id, id, 'bk-' || id, 'retell_webhook', 'scheduled',"
+    " now() + interval '1 day', now() + interval '1 day 30 minutes'"
+    " FROM public.calls WHERE id = %(id)s",
+    "COMMIT",
+)
 # Variant (a) of the call update: no trigger of Booking Guard's on calls either (FKs stay).
 CALLS_BARE = ("ALTER TABLE public.calls DISABLE TRIGGER USER",)
+BOOKING_BARE = (*CALLS_BARE, "ALTER TABLE public.appointments DISABLE TRIGGER USER")
 
 
-def one_row(key: str, label: str, template: str, setup: tuple[str, ...] = ()) -> Any:
+def one_row(
+    key: str,
+    label: str,
+    template: str | tuple[str, ...],
+    setup: tuple[str, ...] = (),
+    first_row: int = 1,
+) -> Any:
+    """SINGLE_ROWS one-row statements on rows first_row .., in one transaction (a template of
+    several statements that opens and commits its own transaction: one per row)."""
+    statements = (template,) if isinstance(template, str) else template
+    own_transactions = statements[0] == "BEGIN"
+
     def build(variant: str, rows: int) -> Workload:
         def one(row: int) -> list[str]:
-            out = [statement(template, id=row)]
+            out = [
+                text if text in ("BEGIN", "COMMIT") else statement(text, id=row)
+                for text in statements
+            ]
             if key == "delete1" and uses_floor(variant):
                 out.append(statement(FLOOR_AFTER_DELETE, calls=[row]))
             return out
 
-        measured = ["BEGIN"]
-        for row in range(1, SINGLE_ROWS + 1):
+        measured = [] if own_transactions else ["BEGIN"]
+        for row in range(first_row, first_row + SINGLE_ROWS):
             measured += one(row)
         return Workload(
             key,
             label,
             SINGLE_ROWS,
-            one(SINGLE_ROWS + 1),
-            [*measured, "COMMIT"],
+            one(first_row + SINGLE_ROWS),
+            measured if own_transactions else [*measured, "COMMIT"],
             setup if variant == "a" else (),
         )
 
@@ -182,6 +223,15 @@ WORKLOADS = {
     "soft1": one_row("soft1", "soft delete, 1 row/stmt", SOFT_DELETE_ONE),
     "move1": one_row("move1", "move (starts_at), 1 row/stmt", MOVE_ONE),
     "call1": one_row("call1", "call status update, 1 row/stmt", CALL_STATUS_ONE, CALLS_BARE),
+    "callins1": one_row("callins1", "call insert, 1 row/stmt", CALL_INSERT_ONE, CALLS_BARE),
+    "flags1": one_row("flags1", "booked flags written, 1 row/stmt", BOOKED_FLAGS_ONE, CALLS_BARE),
+    "callfirst1": one_row(
+        "callfirst1",
+        "flags then appointment, 1 tx each",
+        CALL_FIRST_ONE,
+        BOOKING_BARE,
+        first_row=CALL_FIRST_CALL,
+    ),
 }
 # The row-level design had no update trigger: (b) equals (a) there, and the floor is defined for
 # inserts and deletes only.
@@ -190,6 +240,9 @@ VARIANTS_OF = {
     "soft1": ("a", "d"),
     "move1": ("a", "d"),
     "call1": ("a", "d"),
+    "callins1": ("a", "d"),
+    "flags1": ("a", "d"),
+    "callfirst1": ("a", "d"),
 }
 
 
@@ -223,14 +276,24 @@ def count_instructions(
     return int(found.group(1))
 
 
+# The session's role for every statement of a run: what the booking application runs as (a member
+# of the application role: row-level security applies), or the bootstrap superuser (no RLS).
+AS_ROLE = {
+    "application": "SELECT set_config('role', guard.role('application'), false)",
+    "superuser": None,
+}
+
+
 def run(
     generic_plans: bool,
     workloads: list[str],
     variants: list[str],
     insert_rows: int,
     progress: Any,
+    as_role: str = "application",
 ) -> dict[str, Any]:
     settings = {"shared_buffers": "256MB", "jit": "off"}
+    set_role = [text for text in (AS_ROLE[as_role],) if text]
     if generic_plans:
         settings["plan_cache_mode"] = "force_generic_plan"
     rows = []
@@ -251,9 +314,14 @@ def run(
                     bench.close()
                     cluster.stop()  # a single-user backend needs the data directory to itself
                     try:
-                        base = count_instructions(cluster, base_db, workload.warmup, settings)
+                        base = count_instructions(
+                            cluster, base_db, set_role + workload.warmup, settings
+                        )
                         full = count_instructions(
-                            cluster, full_db, workload.warmup + workload.measured, settings
+                            cluster,
+                            full_db,
+                            set_role + workload.warmup + workload.measured,
+                            settings,
                         )
                     finally:
                         cluster.start()
@@ -279,7 +347,7 @@ def run(
             row[f"vs_{ref}"] = (
                 None if other is None else row["instructions"] / other["instructions"]
             )
-    return {"settings": settings, "insert_rows": insert_rows, "rows": rows}
+    return {"settings": settings, "insert_rows": insert_rows, "rows": rows, "as_role": as_role}
 
 
 def find(rows: list[dict[str, Any]], workload: str, variant: str) -> dict[str, Any] | None:
@@ -322,7 +390,8 @@ def print_table(report: dict[str, Any]) -> None:
     print(
         "Settings: "
         + ", ".join(f"{name} = {value}" for name, value in report["settings"].items())
-        + ". Deterministic: no wall clock involved."
+        + f"; statements run as the {report['as_role']} role."
+        + " Deterministic: no wall clock involved."
     )
     header = ("workload", "variant", "instructions", "per row", "vs (a)", "vs (b)", "vs (c)")
     header += ("vs (c*)",)
@@ -374,6 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--insert-rows", type=int, default=INSERT_ROWS, help="rows of the one-statement insert"
     )
+    parser.add_argument(
+        "--as",
+        dest="as_role",
+        choices=sorted(AS_ROLE),
+        default="application",
+        help="the role the statements run as (default: the application role, under RLS)",
+    )
     args = parser.parse_args(argv)
     workloads = args.workloads.split(",")
     variants = args.variants.split(",")
@@ -389,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
-    report = run(args.generic_plans, workloads, variants, args.insert_rows, progress)
+    report = run(args.generic_plans, workloads, variants, args.insert_rows, progress, args.as_role)
     report["targets"] = targets(report["rows"])
     if args.json:
         print(json.dumps(report, indent=2))

@@ -1,6 +1,6 @@
 -- I1: every call has direction inbound or outbound; a missing one becomes inbound.
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -79,11 +79,22 @@ SELECT is(
 );
 SELECT ok(
     (
-        SELECT t.tgattr = ''::int2vector AND pg_get_triggerdef(t.oid) LIKE '%WHEN (((new.direction IS NULL) OR%'
+        SELECT
+            t.tgattr::text = a.attnum::text
+            AND pg_get_triggerdef(t.oid) LIKE '%WHEN (((new.direction IS NULL) OR%'
         FROM pg_trigger AS t
+        INNER JOIN pg_attribute AS a ON t.tgrelid = a.attrelid AND a.attname = 'direction'
         WHERE t.tgname = 'guard_calls_normalise_direction'
     ),
-    'normaliser fires on any update that would store a direction the CHECK refuses (WHEN), not on the rest'
+    'normaliser fires on updates that write the direction and would store one the CHECK refuses (WHEN)'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM pg_trigger
+        WHERE tgname LIKE 'guard\_calls\_normalise\_legacy\_%'
+    ),
+    0,
+    'with its CHECKs valid a database has no legacy-row trigger'
 );
 
 -- An existing bad row (as a legacy load left it) is found and fixed by the reconciler, audited.
@@ -97,6 +108,11 @@ SET LOCAL session_replication_role = origin;
 -- fail on it; the row is normalised (as the reconciler would).
 ALTER TABLE calls ADD CONSTRAINT guard_calls_direction_check
 CHECK (direction IS NOT NULL AND direction IN ('inbound', 'outbound')) NOT VALID;
+SELECT results_eq(
+    'SELECT trigger_name, action FROM guard.sync_legacy_triggers()',
+    $$VALUES ('guard_calls_normalise_legacy_direction', 'created')$$,
+    'a NOT VALID direction CHECK gets its legacy-row trigger (as the migrations do on an adopted database)'
+);
 UPDATE calls SET status = 'completed'
 WHERE id = 901;
 SELECT is(
@@ -112,6 +128,12 @@ SELECT results_eq(
       WHERE rule_name = 'I1_call_direction'$$,
     $$VALUES ('I1_call_direction', 1)$$,
     'the reconciler corrects the existing row and audits it'
+);
+ALTER TABLE calls VALIDATE CONSTRAINT guard_calls_direction_check;
+SELECT results_eq(
+    'SELECT trigger_name, action FROM guard.sync_legacy_triggers()',
+    $$VALUES ('guard_calls_normalise_legacy_direction', 'dropped')$$,
+    'once the CHECK is valid its legacy-row trigger is dropped (as guard db validate does)'
 );
 
 SELECT * FROM finish();

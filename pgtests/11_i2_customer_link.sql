@@ -1,7 +1,7 @@
 -- I2: customer_id set <=> a complete link (status linked, linked_at, method, confidence 0-100);
 -- a cleared customer is unlinked, an anonymous caller anonymous.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -148,6 +148,11 @@ ALTER TABLE calls ADD CONSTRAINT guard_calls_customer_link_check CHECK (
         FALSE
     )
 ) NOT VALID;
+SELECT results_eq(
+    'SELECT trigger_name, action FROM guard.sync_legacy_triggers()',
+    $$VALUES ('guard_calls_normalise_legacy_link', 'created')$$,
+    'a NOT VALID link CHECK gets its legacy-row trigger (as the migrations do on an adopted database)'
+);
 UPDATE calls SET status = 'completed'
 WHERE id = 901;
 SELECT results_eq(
@@ -161,6 +166,12 @@ SELECT results_eq(
       WHERE rule_name = 'I2_customer_link'$$,
     ARRAY[1],
     'the reconciler completes the existing link'
+);
+ALTER TABLE calls VALIDATE CONSTRAINT guard_calls_customer_link_check;
+SELECT results_eq(
+    'SELECT trigger_name, action FROM guard.sync_legacy_triggers()',
+    $$VALUES ('guard_calls_normalise_legacy_link', 'dropped')$$,
+    'once the CHECK is valid its legacy-row trigger is dropped (as guard db validate does)'
 );
 
 SELECT * FROM finish();

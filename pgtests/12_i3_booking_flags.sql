@@ -1,7 +1,10 @@
 -- I3, I4: the booking flags on calls are derived from the active appointments. Writes that
--- contradict them are corrected (audited, alerted) or, in reject mode, refused.
+-- contradict them are judged when their transaction commits (the deferred constraint trigger
+-- guard_flag_checks_at_commit): corrected (audited, alerted) or, in reject mode, refused.
+-- `SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE` runs the pending checks now, as a commit
+-- would (a pgTAP file never commits).
 BEGIN;
-SELECT plan(28);
+SELECT plan(35);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -111,10 +114,46 @@ WHERE id = 10;
 SELECT is(pg_temp.flags(10), 'false/<NULL>/false/appointment_booked/false', 'booked outcome inside the grace period stands');
 SELECT is((SELECT count(*)::int FROM guard.correction_audit), 0, 'no corrections so far: derivation is not correction');
 
--- Application writes that contradict the appointments are corrected, audited and alerted.
+-- A transaction may write the call's flags before the appointment that makes them true: nothing
+-- is corrected, audited or alerted at commit.
+INSERT INTO calls (id, company_id, retell_call_id, session_outcome)
+VALUES (23, 1, 'flags-then-books', 'information_only');
+UPDATE calls SET
+    appointment_made = TRUE,
+    appointment_link_status = 'linked',
+    appointment_linked_at = now(),
+    session_outcome = 'appointment_booked'
+WHERE id = 23;
+SELECT is(pg_temp.flags(23), 'true/linked/true/appointment_booked/false', 'the flags written first stand until commit');
+INSERT INTO appointments (company_id, call_id) VALUES (1, 23);
+INSERT INTO calls (
+    id, company_id, retell_call_id, appointment_made, appointment_link_status,
+    appointment_linked_at, session_outcome
+)
+VALUES (22, 1, 'claims-then-books', TRUE, 'linked', now(), 'appointment_booked');
+INSERT INTO appointments (company_id, call_id) VALUES (1, 22);
+SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
+SET CONSTRAINTS guard.guard_flag_checks_at_commit DEFERRED;
+SELECT is(
+    pg_temp.flags(23) || ' ' || pg_temp.flags(22),
+    'true/linked/true/appointment_booked/false true/linked/true/appointment_booked/false',
+    'at commit, flags written before their appointment (an update, an insert) are kept'
+);
+SELECT is(
+    (SELECT count(*)::int FROM guard.correction_audit) + (SELECT count(*)::int FROM guard.alerts),
+    0,
+    'a transient state is neither audited nor alerted'
+);
+SELECT is((SELECT count(*)::int FROM guard.flag_checks_at_commit), 0, 'the commit took its pending checks');
+
+-- Application writes that still contradict the appointments at commit are corrected, audited and
+-- alerted.
 UPDATE calls SET appointment_made = FALSE, session_outcome = 'no_availability'
 WHERE id = 1;
-SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'made = false on a booked call is corrected');
+SELECT is(pg_temp.flags(1), 'false/linked/true/no_availability/false', 'a contradicting write stands until commit');
+SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
+SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'at commit, made = false on a booked call is corrected');
+-- From here on every statement's checks run at its end (IMMEDIATE), as if each were committed.
 SELECT results_eq(
     $$SELECT rule_id, before ->> 'appointment_made', after ->> 'appointment_made',
              before ->> 'session_outcome', after ->> 'session_outcome'
@@ -150,7 +189,7 @@ SELECT is(
     'a bulk contradicting write: one audit row per corrected call'
 );
 
--- Reject mode refuses the write instead; a disabled rule lets it stand.
+-- Reject mode refuses the write at commit instead; a disabled rule lets it stand.
 UPDATE guard.rules SET mode = 'reject'
 WHERE id = 'I3_appointment_flags';
 SELECT throws_ok(
@@ -158,6 +197,21 @@ SELECT throws_ok(
     '23514',
     'booking flags of 1 call(s) contradict their appointments',
     'reject mode refuses a contradicting write'
+);
+SET CONSTRAINTS guard.guard_flag_checks_at_commit DEFERRED;
+UPDATE calls SET appointment_made = FALSE
+WHERE id = 1;
+SELECT throws_ok(
+    $$SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE$$,
+    '23514',
+    'booking flags of 1 call(s) contradict their appointments',
+    'reject mode: the commit of a transaction that leaves a contradiction fails'
+);
+UPDATE calls SET appointment_made = TRUE
+WHERE id = 1;
+SELECT lives_ok(
+    $$SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE$$,
+    'reject mode: a transaction that set the flags right again commits'
 );
 SELECT lives_ok(
     $$UPDATE calls SET session_outcome = 'appointment_booked' WHERE id = 13$$,

@@ -1,7 +1,7 @@
 -- The catalog shows each guard trigger with the level, timing and events the design requires
 -- (pgTAP has no assertion for these: pg_trigger is queried directly).
 BEGIN;
-SELECT plan(2);
+SELECT plan(3);
 
 SELECT results_eq(
     $$SELECT t.tgname::text COLLATE "default",
@@ -11,6 +11,9 @@ SELECT results_eq(
                  CASE WHEN t.tgtype & 4 = 4 THEN 'insert' END,
                  CASE WHEN t.tgtype & 16 = 16 THEN 'update' END,
                  CASE WHEN t.tgtype & 8 = 8 THEN 'delete' END),
+             coalesce((SELECT string_agg(a.attname::text COLLATE "default", ',' ORDER BY a.attnum)
+                       FROM pg_attribute AS a
+                       WHERE a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr)), '-'),
              coalesce(t.tgoldtable::text COLLATE "default", '-'),
              coalesce(t.tgnewtable::text COLLATE "default", '-'),
              t.tgenabled::text
@@ -19,15 +22,24 @@ SELECT results_eq(
         AND NOT t.tgisinternal
       ORDER BY 1$$,
     $$VALUES
-        ('guard_appointments_sync_delete', 'statement', 'after', 'delete', 'old_rows', '-', 'O'),
-        ('guard_appointments_sync_insert', 'statement', 'after', 'insert', '-', 'new_rows', 'O'),
-        ('guard_appointments_sync_update', 'statement', 'after', 'update', 'old_rows', 'new_rows', 'O'),
-        ('guard_calls_correct_flags_insert', 'statement', 'after', 'insert', '-', 'new_rows', 'O'),
-        ('guard_calls_correct_flags_update', 'statement', 'after', 'update', 'old_rows', 'new_rows', 'O'),
-        ('guard_calls_normalise_customer_link', 'row', 'before', 'insert,update', '-', '-', 'O'),
-        ('guard_calls_normalise_direction', 'row', 'before', 'insert,update', '-', '-', 'O'),
-        ('guard_calls_normalise_legacy_link', 'row', 'before', 'update', '-', '-', 'O')$$,
-    'every guard trigger on the booking tables: level, timing, events, transition tables, enabled'
+        ('guard_appointments_sync_delete', 'statement', 'after', 'delete', '-', 'old_rows', '-', 'O'),
+        ('guard_appointments_sync_insert', 'statement', 'after', 'insert', '-', '-', 'new_rows', 'O'),
+        ('guard_appointments_sync_update', 'statement', 'after', 'update', '-', 'old_rows', 'new_rows', 'O'),
+        ('guard_calls_correct_flags_insert', 'statement', 'after', 'insert', '-', '-', 'new_rows', 'O'),
+        ('guard_calls_correct_flags_update', 'statement', 'after', 'update', '-', 'old_rows', 'new_rows', 'O'),
+        ('guard_calls_normalise_customer_link', 'row', 'before', 'insert,update',
+         'from_number,customer_id,customer_link_status,customer_link_method,customer_link_confidence,customer_linked_at',
+         '-', '-', 'O'),
+        ('guard_calls_normalise_direction', 'row', 'before', 'insert,update', 'direction', '-', '-', 'O')$$,
+    'every guard trigger on the booking tables: level, timing, events, columns, transition tables, enabled'
+);
+SELECT results_eq(
+    $$SELECT t.tgname::text COLLATE "default", t.tgtype & 1 = 1, t.tgtype & 4 = 4,
+             t.tgdeferrable, t.tginitdeferred, t.tgenabled::text
+      FROM pg_trigger AS t
+      WHERE t.tgrelid = 'guard.flag_checks_at_commit'::regclass AND NOT t.tgisinternal$$,
+    $$VALUES ('guard_flag_checks_at_commit', TRUE, TRUE, TRUE, TRUE, 'O')$$,
+    'the commit-time check of flag writes: a row trigger on insert, deferred until commit'
 );
 SELECT is(
     (

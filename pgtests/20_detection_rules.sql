@@ -123,6 +123,8 @@ UPDATE calls SET created_at = now() - interval '3 days'
 WHERE id = 2;
 UPDATE calls SET appointment_made = TRUE
 WHERE id = 2;
+-- The rest of call 2's flags are corrected when the write's transaction commits.
+SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
 SELECT results_eq(
     $$SELECT rule_id, resolved FROM guard.detect()
       WHERE rule_id IN ('call_without_direction', 'flags_contradict_appointments') ORDER BY 1$$,

@@ -104,8 +104,8 @@ SELECT is(
         SELECT count(*)::int FROM pg_proc
         WHERE pronamespace = 'guard'::regnamespace AND prosecdef
     ),
-    11,
-    'eleven functions are SECURITY DEFINER'
+    13,
+    'thirteen functions are SECURITY DEFINER'
 );
 SELECT ok(
     NOT has_function_privilege(guard.role('reporting'), 'guard.rollback_booking(bigint, text, jsonb)', 'EXECUTE'),

@@ -9,9 +9,12 @@ Guard's constraints arrived (they were added NOT VALID: new writes are checked, 
    reported; those rows need a person (detection lists them).
 3. Once the direction CHECK is valid, SET NOT NULL on calls.direction: PostgreSQL takes the valid
    CHECK as proof and skips the scan, so the exclusive lock is held for a moment only.
-4. Record each rule's stage (correct -> enforce) in guard.rules.
+4. Drop the legacy-row triggers of the CHECKs that are valid now (guard.sync_legacy_triggers):
+   no stored row can break those CHECKs any more, and each such trigger costs every statement
+   that updates calls the compilation of its WHEN clause.
+5. Record each rule's stage (correct -> enforce) in guard.rules.
 
-Steps 2 and 3 take their locks with short lock timeouts, retried until the deadline
+Steps 2 to 4 take their locks with short lock timeouts, retried until the deadline
 (guard.db.lock_retry), so writers never queue behind them for longer than one attempt.
 """
 
@@ -53,6 +56,8 @@ class ValidationReport:
     calls_scanned: int = 0
     constraints: list[ConstraintResult] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
+    # legacy-row trigger -> created | dropped (guard.sync_legacy_triggers)
+    legacy_triggers: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -65,6 +70,7 @@ class ValidationReport:
             "corrected": dict(self.corrected),
             "constraints": [vars(result) for result in self.constraints],
             "stages": self.stages,
+            "legacy_triggers": self.legacy_triggers,
         }
 
 
@@ -113,6 +119,17 @@ def validate(
                 policy.statement_timeout_ms,
                 lambda: _set_direction_not_null(conn),
             )
+            report.legacy_triggers = with_lock_retries(
+                "dropping the legacy-row triggers of validated CHECKs",
+                policy.statement_timeout_ms,
+                lambda: dict(
+                    conn.execute(
+                        "SELECT trigger_name, action FROM guard.sync_legacy_triggers()"
+                    ).fetchall()
+                ),
+            )
+            for name, action in report.legacy_triggers.items():
+                progress(f"{action:<8} public.calls trigger {name}")
         conn.execute("RESET lock_timeout")
         conn.execute("RESET statement_timeout")
         conn.execute("SELECT guard.refresh_rule_stages()")

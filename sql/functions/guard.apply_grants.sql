@@ -94,8 +94,9 @@ BEGIN
             'guard.record_validation(bigint, bigint, bigint, boolean, text, double precision)',
             'guard.rollback_booking(bigint, text, jsonb)',
             'guard.check_call(bigint)',
-            'guard.correct_call_writes(bigint[], text)',
-            'guard.refresh_call_flags(bigint[], bigint[], text, boolean)',
+            -- the derived booking flags, read in place by the appointment triggers (invoker
+            -- rights: they update calls as the application would)
+            'guard.call_flags_to_correct(bigint[], boolean)',
             -- the booking journal (guard.booking_attempts), written only through these
             'guard.begin_booking_attempt(bigint, bigint)',
             'guard.complete_booking_attempt(text, bigint, text)',

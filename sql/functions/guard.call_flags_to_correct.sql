@@ -1,19 +1,26 @@
 -- I3, I4: the calls among call_ids whose booking flags differ from what their active appointments
 -- say, with the flags they have (old_*) and the flags they should have (new_*). The one
--- definition of the derived flags: guard.refresh_call_flags corrects, audits or counts with it.
---   lost_from  calls that just lost an active appointment: with none left, a booked outcome
---              becomes appointment_cancelled and the booking is no longer confirmed
+-- definition of the derived flags: every statement that derives, corrects or checks them reads it.
+--   lost  the calls just lost an active appointment (an appointment trigger says so): with none
+--         left, a booked outcome becomes appointment_cancelled and the booking is no longer
+--         confirmed. Deriving a call with lost = FALSE after it was derived with lost = TRUE
+--         changes nothing, so a caller may pass a call in both sets, the lost set first.
+--   row_id the version of the call row that was read, for the caller's UPDATE to join on (a TID
+--         scan instead of a second index lookup of the same row; the caller holds the row lock).
 -- An appointment is active unless it is cancelled or soft-deleted, and it counts only for a call
 -- of its own company (a cross-tenant link on an adopted database books nothing). A booked
 -- outcome without an appointment is left alone: it is legitimate during the grace period
 -- (detection's job).
 -- One SELECT, LANGUAGE sql, STABLE, no SET clause, not SECURITY DEFINER: the planner inlines it
 -- into the statement that calls it, so it costs what the same SQL written in place costs.
--- The calls are a join with unnest(), not `id = ANY (call_ids)` per row: in a cached generic
--- plan the array is a parameter, searched linearly for every row (bench/triggers.py
--- --generic-plans: a 10 000-row delete took 2.4x as long).
-CREATE FUNCTION guard.call_flags_to_correct(call_ids bigint[], lost_from bigint[])
+-- OFFSET 0 keeps the inner query a subquery: without it the planner flattens it and copies the
+-- EXISTS into every expression that reads has_active (14 copies, each one initialised for every
+-- statement and probed per row: most of a one-row cancel's cost, bench/instructions.py).
+-- `c.id = ANY (call_ids)` is an index condition (the array is sorted once and each id looked up),
+-- not a filter searched per row.
+CREATE FUNCTION guard.call_flags_to_correct(call_ids bigint[], lost boolean)
 RETURNS TABLE (
+    row_id tid,
     id bigint,
     company_id bigint,
     old_made boolean,
@@ -33,6 +40,7 @@ LANGUAGE sql
 STABLE
 AS $$
     SELECT
+        d.ctid,
         d.id,
         d.company_id,
         d.appointment_made,
@@ -61,14 +69,14 @@ AS $$
             END AS new_linked_at,
             CASE
                 WHEN s.has_active THEN 'appointment_booked'
-                WHEN s.lost_one AND s.session_outcome = 'appointment_booked'
-                    THEN 'appointment_cancelled'
+                WHEN lost AND s.session_outcome = 'appointment_booked' THEN 'appointment_cancelled'
                 ELSE s.session_outcome
             END AS new_outcome,
             s.booking_failed AND NOT s.has_active AS new_failed,
-            s.booking_confirmed AND NOT (s.lost_one AND NOT s.has_active) AS new_confirmed
+            s.booking_confirmed AND NOT (lost AND NOT s.has_active) AS new_confirmed
         FROM (
             SELECT
+                c.ctid,
                 c.id,
                 c.company_id,
                 c.appointment_made,
@@ -77,7 +85,6 @@ AS $$
                 c.session_outcome,
                 c.booking_failed,
                 c.booking_confirmed,
-                t.lost_one,
                 EXISTS (
                     SELECT
                     FROM public.appointments AS a
@@ -87,17 +94,9 @@ AS $$
                         AND a.deleted_at IS NULL
                         AND a.status IS DISTINCT FROM 'cancelled'
                 ) AS has_active
-            FROM (
-                SELECT u.id, pg_catalog.bool_or(u.lost) AS lost_one
-                FROM (
-                    SELECT x.id, FALSE AS lost FROM pg_catalog.unnest(call_ids) AS x (id)
-                    UNION ALL
-                    SELECT x.id, TRUE AS lost FROM pg_catalog.unnest(lost_from) AS x (id)
-                ) AS u
-                GROUP BY u.id
-                HAVING NOT pg_catalog.bool_and(u.lost)  -- lost_from is a subset of call_ids
-            ) AS t
-            INNER JOIN public.calls AS c ON t.id = c.id
+            FROM public.calls AS c
+            WHERE c.id = ANY (call_ids)
+            OFFSET 0
         ) AS s
     ) AS d
     WHERE (

@@ -1,55 +1,44 @@
--- I3, I4: correct the booking flags of the given calls from their active appointments
--- (guard.call_flags_to_correct derives them). Every path that can unbook a call derives its flags
--- here (a new appointment only ever books: see sync_flags_after_appointment_insert).
---   lost_from     calls that just lost an active appointment (see guard.call_flags_to_correct)
---   audit_reason  the calls were written by someone else (the application, a legacy load): each
---                 correction is audited with before and after, and one alert per company raised
---   check_only    count the calls that would change, change nothing
--- Three statements for three modes, not one with every mode's branches: a one-row appointment
--- cancel or delete (audit_reason NULL, the everyday path) then runs a plain UPDATE and never
--- initialises the audit and alert inserts it would not use (bench/instructions.py).
--- SECURITY DEFINER: the application's writes fire it (through its triggers) and it writes the
--- correction audit and alerts, which the application may not write itself.
-CREATE FUNCTION guard.refresh_call_flags(
-    call_ids bigint[],
-    lost_from bigint[] DEFAULT '{}',
-    audit_reason text DEFAULT NULL,
-    check_only boolean DEFAULT FALSE
-)
+-- I3, I4: correct the booking flags of calls that someone else wrote (the application's writes
+-- checked at commit, reconcile, `guard db validate`), from their active appointments
+-- (guard.call_flags_to_correct derives them). Each correction is audited with before and after
+-- and one alert per company is raised or bumped. Returns the number of calls corrected.
+-- The appointment triggers derive flags themselves (guard.sync_flags_after_appointment_change):
+-- nothing to audit there.
+-- SECURITY DEFINER: it writes the correction audit and alerts, which the application may not
+-- write itself; it is not granted to the application (its callers are definer functions and
+-- the owner's jobs).
+CREATE FUNCTION guard.refresh_call_flags(call_ids bigint[], audit_reason text)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- JIT compiles this function's large statements for longer than they run (bench/triggers.py:
+-- JIT compiles this function's large statement for longer than it runs (bench/triggers.py:
 -- a 10 000-row delete took 1.7 s with JIT, 0.3 s without).
 SET jit = off
--- Custom plans re-plan the big statement on every call, and PostgreSQL kept choosing them: a
--- one-row appointment update or delete spent about 5.7 million of its 7.5 million instructions
--- planning (bench/instructions.py). The generic plan is index lookups joined by nested loops,
--- linear in the number of calls (a 10 000-row delete: 15 % more instructions, no worse shape).
+-- Custom plans re-plan the big statement on every call, and PostgreSQL kept choosing them
+-- (bench/instructions.py); the generic plan is index lookups joined by nested loops, linear in
+-- the number of calls.
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-    differing integer;
+    corrected integer;
 BEGIN
+    IF audit_reason IS NULL THEN
+        RAISE EXCEPTION 'a correction needs a reason for its audit'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     -- A session with a tenant set may only touch that tenant's calls.
     IF guard.current_company() IS NOT NULL THEN
         PERFORM guard.assert_tenant(c.company_id)
         FROM public.calls AS c
         WHERE c.id = ANY (call_ids) AND c.company_id IS DISTINCT FROM guard.current_company();
     END IF;
-    -- Lock the calls first, in id order, and look at their appointments in the next statement:
-    -- under READ COMMITTED its snapshot sees every appointment committed by a writer we waited
-    -- for, so concurrent writers cannot leave a call with flags derived from a stale view
-    -- (tests/db/test_concurrency.py). The id order keeps two such writers from deadlocking.
+    -- Lock the calls first, in id order, and look at their appointments in the next statement
+    -- (see guard.sync_flags_after_appointment_change).
     PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
 
-    IF check_only THEN
-        SELECT count(*) INTO differing FROM guard.call_flags_to_correct(call_ids, lost_from);
-        RETURN differing;
-    END IF;
-
-    IF audit_reason IS NULL THEN
+    -- RETURNING f.*: the FROM side holds each call's flags as they were before this UPDATE.
+    WITH changed AS (
         UPDATE public.calls AS c
         SET
             appointment_made = f.new_made,
@@ -66,28 +55,8 @@ BEGIN
                 WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
                 ELSE now()
             END
-        FROM guard.call_flags_to_correct(call_ids, lost_from) AS f
-        WHERE c.id = f.id;
-        GET DIAGNOSTICS differing = ROW_COUNT;
-        RETURN differing;
-    END IF;
-
-    -- RETURNING f.*: the FROM side holds each call's flags as they were before this UPDATE.
-    WITH changed AS (
-        UPDATE public.calls AS c
-        SET
-            appointment_made = f.new_made,
-            appointment_link_status = f.new_link_status,
-            appointment_linked_at = f.new_linked_at,
-            session_outcome = f.new_outcome,
-            booking_failed = f.new_failed,
-            booking_confirmed = f.new_confirmed,
-            updated_at = CASE  -- as above: a phantom's grace period is not restarted
-                WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-                ELSE now()
-            END
-        FROM guard.call_flags_to_correct(call_ids, lost_from) AS f
-        WHERE c.id = f.id
+        FROM guard.call_flags_to_correct(call_ids, FALSE) AS f
+        WHERE c.ctid = f.row_id
         RETURNING f.*
     ),
 
@@ -149,7 +118,7 @@ BEGIN
         RETURNING 1
     )
 
-    SELECT count(*) INTO differing FROM changed;
-    RETURN differing;
+    SELECT count(*) INTO corrected FROM changed;
+    RETURN corrected;
 END;
 $$;

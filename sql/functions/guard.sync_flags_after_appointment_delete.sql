@@ -1,23 +1,49 @@
--- I3, AFTER DELETE ... FOR EACH STATEMENT on appointments: calls that lost an active appointment
--- keep their flags only while another active appointment remains.
+-- I3, AFTER DELETE ... FOR EACH STATEMENT on appointments: every call of a deleted active
+-- appointment lost one, and keeps its flags only while another active one remains.
+-- Lock the calls first, in id order, and look at their appointments in the next statement: under
+-- READ COMMITTED its snapshot sees every appointment committed by a writer we waited for, so
+-- concurrent writers cannot leave a call with flags derived from a stale view
+-- (tests/db/test_concurrency.py). The id order keeps two such writers from deadlocking. The same
+-- two statements end guard.sync_flags_after_appointment_update.
+-- SECURITY INVOKER: the writer may update calls itself (the application may), so no definer call
+-- and no tenant lookup on this everyday path (a nested SECURITY DEFINER call with its SET clauses
+-- cost a one-row delete about 90k instructions, bench/instructions.py).
 CREATE FUNCTION guard.sync_flags_after_appointment_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+-- The lock and the UPDATE take the call ids as a parameter: custom plans would be planned again
+-- on every firing, and PostgreSQL kept choosing them (bench/instructions.py).
+SET plan_cache_mode = force_generic_plan
 AS $$
+DECLARE
+    lost bigint[];
 BEGIN
-    -- One statement finds the calls and derives their flags: a one-row delete pays for one
-    -- executor run here, not two.
-    PERFORM guard.refresh_call_flags(lost.calls, lost_from => lost.calls)
-    FROM (
-        SELECT array_agg(DISTINCT o.call_id) AS calls
+    lost := ARRAY(
+        SELECT o.call_id
         FROM old_rows AS o
-        WHERE
-            o.call_id IS NOT NULL
-            AND o.deleted_at IS NULL
-            AND o.status IS DISTINCT FROM 'cancelled'
-    ) AS lost
-    WHERE lost.calls IS NOT NULL;
+        WHERE o.call_id IS NOT NULL AND o.deleted_at IS NULL AND o.status IS DISTINCT FROM 'cancelled'
+    );
+    IF cardinality(lost) = 0 THEN
+        RETURN NULL;
+    END IF;
+    PERFORM FROM public.calls AS c WHERE c.id = ANY (lost) ORDER BY c.id FOR NO KEY UPDATE;
+    -- A correction that leaves a booking claim without an appointment standing (a phantom:
+    -- outcome booked, made = false) keeps the call's updated_at, as refresh_call_flags does.
+    UPDATE public.calls AS c
+    SET
+        appointment_made = f.new_made,
+        appointment_link_status = f.new_link_status,
+        appointment_linked_at = f.new_linked_at,
+        session_outcome = f.new_outcome,
+        booking_failed = f.new_failed,
+        booking_confirmed = f.new_confirmed,
+        updated_at = CASE
+            WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
+            ELSE now()
+        END
+    FROM guard.call_flags_to_correct(lost, TRUE) AS f
+    WHERE c.ctid = f.row_id;
     RETURN NULL;
 END;
 $$;

@@ -1,50 +1,90 @@
--- I3, AFTER UPDATE ... FOR EACH STATEMENT on appointments: recompute the calls on both sides of
--- every appointment whose call, company or activeness (status, soft delete) changed.
+-- I3, AFTER UPDATE ... FOR EACH STATEMENT on appointments: the calls on both sides of every
+-- appointment whose call, company or activeness (status, soft delete) changed get their flags
+-- derived again.
 -- The changed rows are found by grouping both transition tables together on what matters (the
 -- old version counts -1, the new one +1): an unchanged row's two versions cancel out, a changed
 -- row leaves its old side (-1) and its new side (+1). One scan of each table and one hash
--- aggregate: cheaper than the two EXCEPTs this replaced, and never a join of the transition
--- tables, whose plan, cached from a one-row firing, made a big statement quadratic.
+-- aggregate, never a join of the transition tables, whose plan, cached from a one-row firing,
+-- made a big statement quadratic. A call with an active old side lost an appointment; every
+-- touched call is derived (a call may gain one), the lost ones first: deriving a call again
+-- without the lost mark changes nothing (guard.call_flags_to_correct).
+-- Then the lock and the derivation of guard.sync_flags_after_appointment_delete (see there why
+-- in two statements, in this order, with invoker rights).
 CREATE FUNCTION guard.sync_flags_after_appointment_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+-- See guard.sync_flags_after_appointment_delete.
+SET plan_cache_mode = force_generic_plan
 AS $$
+DECLARE
+    touched bigint[];
+    lost bigint[];
 BEGIN
-    -- One statement finds the calls and derives their flags: a one-row update pays for one
-    -- executor run here, not two.
-    PERFORM guard.refresh_call_flags(touched.calls, lost_from => touched.lost)
+    SELECT
+        coalesce(array_agg(DISTINCT v.call_id), '{}'),
+        coalesce(array_agg(DISTINCT v.call_id) FILTER (WHERE v.side < 0 AND v.active), '{}')
+    INTO touched, lost
     FROM (
-        SELECT
-            array_agg(DISTINCT v.call_id) AS calls,
-            coalesce(
-                array_agg(DISTINCT v.call_id) FILTER (WHERE v.side < 0 AND v.active), '{}'
-            ) AS lost
+        SELECT u.call_id, u.active, sum(u.side) AS side
         FROM (
-            SELECT u.call_id, u.active, sum(u.side) AS side
-            FROM (
-                SELECT
-                    o.id,
-                    o.call_id,
-                    o.company_id,
-                    (o.deleted_at IS NULL AND o.status IS DISTINCT FROM 'cancelled') AS active,
-                    -1 AS side
-                FROM old_rows AS o
-                UNION ALL
-                SELECT
-                    n.id,
-                    n.call_id,
-                    n.company_id,
-                    (n.deleted_at IS NULL AND n.status IS DISTINCT FROM 'cancelled') AS active,
-                    1 AS side
-                FROM new_rows AS n
-            ) AS u
-            GROUP BY u.id, u.call_id, u.company_id, u.active
-            HAVING sum(u.side) <> 0
-        ) AS v
-        WHERE v.call_id IS NOT NULL
-    ) AS touched
-    WHERE touched.calls IS NOT NULL;
+            SELECT
+                o.id,
+                o.call_id,
+                o.company_id,
+                (o.deleted_at IS NULL AND o.status IS DISTINCT FROM 'cancelled') AS active,
+                -1 AS side
+            FROM old_rows AS o
+            UNION ALL
+            SELECT
+                n.id,
+                n.call_id,
+                n.company_id,
+                (n.deleted_at IS NULL AND n.status IS DISTINCT FROM 'cancelled') AS active,
+                1 AS side
+            FROM new_rows AS n
+        ) AS u
+        GROUP BY u.id, u.call_id, u.company_id, u.active
+        HAVING sum(u.side) <> 0
+    ) AS v
+    WHERE v.call_id IS NOT NULL;
+    IF cardinality(touched) = 0 THEN
+        RETURN NULL;
+    END IF;
+    PERFORM FROM public.calls AS c WHERE c.id = ANY (touched) ORDER BY c.id FOR NO KEY UPDATE;
+    IF cardinality(lost) > 0 THEN
+        UPDATE public.calls AS c
+        SET
+            appointment_made = f.new_made,
+            appointment_link_status = f.new_link_status,
+            appointment_linked_at = f.new_linked_at,
+            session_outcome = f.new_outcome,
+            booking_failed = f.new_failed,
+            booking_confirmed = f.new_confirmed,
+            updated_at = CASE
+                WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
+                ELSE now()
+            END
+        FROM guard.call_flags_to_correct(lost, TRUE) AS f
+        WHERE c.ctid = f.row_id;
+    END IF;
+    -- lost is a subset of touched: equal sizes mean nothing is left to derive.
+    IF cardinality(touched) > cardinality(lost) THEN
+        UPDATE public.calls AS c
+        SET
+            appointment_made = f.new_made,
+            appointment_link_status = f.new_link_status,
+            appointment_linked_at = f.new_linked_at,
+            session_outcome = f.new_outcome,
+            booking_failed = f.new_failed,
+            booking_confirmed = f.new_confirmed,
+            updated_at = CASE
+                WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
+                ELSE now()
+            END
+        FROM guard.call_flags_to_correct(touched, FALSE) AS f
+        WHERE c.ctid = f.row_id;
+    END IF;
     RETURN NULL;
 END;
 $$;

@@ -1,10 +1,9 @@
--- I1: a missing direction becomes inbound before the row is stored. On every insert, and on
--- every update that would store a direction the CHECK refuses, whichever columns it sets: on an
--- adopted database the CHECK is NOT VALID until `guard db validate`, yet PostgreSQL checks each
--- new row version against it, so an old row without a direction would make the application's
--- update of its status fail. The WHEN clause keeps the function off the everyday update.
+-- I1: a missing direction becomes inbound before the row is stored, on insert and on an update
+-- that writes the direction. An update of other columns cannot break the (validated) CHECK; on an
+-- adopted database whose CHECK is still NOT VALID, guard_calls_normalise_legacy_direction covers
+-- those updates until `guard db validate` (guard.sync_legacy_triggers).
 CREATE TRIGGER guard_calls_normalise_direction
-BEFORE INSERT OR UPDATE ON public.calls
+BEFORE INSERT OR UPDATE OF direction ON public.calls
 FOR EACH ROW
 WHEN (new.direction IS NULL OR new.direction NOT IN ('inbound', 'outbound'))
 EXECUTE FUNCTION guard.normalise_call_direction();

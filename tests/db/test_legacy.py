@@ -199,6 +199,11 @@ def test_validate_reconciles_legacy_rows_then_enforces(legacy_db: str) -> None:
     # Every booked legacy call lacked the appointment link columns (added by the migration).
     assert report.corrected["I3_appointment_flags"] == 20000 // 3
     assert any("reconciled ids up to" in line for line in lines), "progress is shown"
+    # The legacy-row triggers existed while the CHECKs were NOT VALID; valid now, they go.
+    assert report.legacy_triggers == {
+        "guard_calls_normalise_legacy_direction": "dropped",
+        "guard_calls_normalise_legacy_link": "dropped",
+    }
     assert verify(legacy_db) == []
     with psycopg.connect(legacy_db) as conn:
         stages = dict(conn.execute("SELECT id, stage FROM guard.rules").fetchall())
@@ -248,6 +253,7 @@ def test_validate_leaves_undecidable_rows_for_a_person(legacy_db: str) -> None:
         ("calls", "guard_calls_customer_link_check"),
     }
     assert report.corrected["needs_review"] == 1
+    assert report.legacy_triggers == {}, "both CHECKs stay NOT VALID: their triggers stay"
     with psycopg.connect(legacy_db) as conn:
         row = _one(conn, "SELECT direction, customer_link_status FROM calls WHERE id = 7")
         assert row == ("sideways", None)

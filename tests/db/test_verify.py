@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.db.drift import Difference
+from guard.db.drift import LEGACY_ROW_TRIGGERS, Difference
 from guard.db.migrate import Migrator
 from guard.db.verify import verify
 from guard.resources import migrations_dir
@@ -137,3 +137,52 @@ def test_a_cast_in_a_view_is_drift_on_a_database_booking_guard_created(db_url: s
             " ('inbound', 'outbound'), false)"
         )
     assert ("changed", "view guard.check_call_without_direction") in _kinds(verify(db_url))
+
+
+def _make_checks_not_valid(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The state of an adopted database before `guard db validate`: the CHECKs NOT VALID."""
+    for (name,) in conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'public.calls'::regclass"
+        " AND conname IN ('guard_calls_direction_check', 'guard_calls_customer_link_check')"
+    ).fetchall():
+        definition = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'public.calls'::regclass AND conname = %s",
+            (name,),
+        ).fetchone()
+        assert definition is not None
+        conn.execute(f"ALTER TABLE public.calls DROP CONSTRAINT {name}")
+        conn.execute(f"ALTER TABLE public.calls ADD CONSTRAINT {name} {definition[0]} NOT VALID")
+
+
+def test_legacy_row_triggers_belong_to_not_valid_checks(db_url: str) -> None:
+    """While a CHECK is NOT VALID its legacy-row trigger is expected (the CHECK is the drift);
+    missing then, it is named; left over once the CHECK is valid, it is named too."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _make_checks_not_valid(conn)
+        created = dict(
+            conn.execute("SELECT trigger_name, action FROM guard.sync_legacy_triggers()").fetchall()
+        )
+        assert set(created) == set(LEGACY_ROW_TRIGGERS["public.calls"]), (
+            "guard.sync_legacy_triggers and guard/db/drift.py must know the same triggers"
+        )
+        assert set(created.values()) == {"created"}
+        kinds = {(d.kind, d.subject) for d in verify(db_url)}
+        assert kinds == {
+            ("not_valid", "constraint guard_calls_customer_link_check on public.calls"),
+            ("not_valid", "constraint guard_calls_direction_check on public.calls"),
+        }
+
+        conn.execute("DROP TRIGGER guard_calls_normalise_legacy_link ON public.calls")
+        missing = [d for d in verify(db_url) if d.kind == "missing"]
+        assert [d.subject for d in missing] == [
+            "trigger guard_calls_normalise_legacy_link on public.calls"
+        ]
+        assert "guard.sync_legacy_triggers()" in missing[0].detail
+
+        conn.execute("ALTER TABLE public.calls VALIDATE CONSTRAINT guard_calls_direction_check")
+        left_over = [d for d in verify(db_url) if d.kind == "extra"]
+        assert [d.subject for d in left_over] == [
+            "trigger guard_calls_normalise_legacy_direction on public.calls"
+        ]
+        assert "left over" in left_over[0].detail

@@ -97,8 +97,8 @@ def test_application_booking_functions_refuse_another_tenants_call(
             "SELECT * FROM guard.validate_booking(3, 2, 'uid-b1')",
             "SELECT * FROM guard.check_call(3)",
             "SELECT guard.record_validation(2, 3, 2, TRUE, NULL, 1.0)",
-            "SELECT guard.refresh_call_flags(ARRAY[3]::bigint[])",
-            # a trigger's correction of another tenant's call is refused too
+            # a trigger's correction of another tenant's call is refused too (at commit: the
+            # connection is in autocommit, so the statement's commit is this statement)
             "UPDATE calls SET appointment_made = TRUE WHERE id = 4",
         ):
             with pytest.raises(errors.InsufficientPrivilege):

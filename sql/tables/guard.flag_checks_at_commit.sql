@@ -1,0 +1,11 @@
+-- I3: booking flags an application wrote that contradicted the appointments when written, to be
+-- checked again when the writing transaction commits (guard.check_flags_at_commit). A row lives
+-- only inside its transaction: it is inserted by the calls triggers and deleted at commit,
+-- so no other session ever sees one.
+-- UNLOGGED: nothing here must survive a crash (an interrupted transaction takes its rows with
+-- it), so its writes skip the WAL.
+CREATE UNLOGGED TABLE guard.flag_checks_at_commit (
+    xact xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    call_ids bigint[] NOT NULL,
+    reason text NOT NULL
+);

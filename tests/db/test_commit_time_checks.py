@@ -1,0 +1,174 @@
+"""I3 at commit, with real commits: an application's write of booking flags that contradicts the
+appointments is judged when its transaction commits (the deferred constraint trigger
+guard.guard_flag_checks_at_commit), so a transaction that writes the call's flags before the
+appointment that makes them true is neither corrected, audited nor alerted, and a contradiction
+still standing at commit is corrected (or, in reject mode, fails the commit).
+
+The application connects as a login in the application role, as it does in production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import errors, sql
+
+from tests.support.postgres import Cluster
+
+APP_LOGIN = "guard_test_app_commit"
+
+MARK_BOOKED = """
+UPDATE calls SET appointment_made = TRUE, appointment_link_status = 'linked',
+    appointment_linked_at = now(), session_outcome = 'appointment_booked',
+    booking_confirmed = TRUE
+WHERE id = %s
+"""
+INSERT_APPOINTMENT = "INSERT INTO appointments (company_id, call_id) VALUES (1, %s)"
+
+
+@pytest.fixture(scope="module")
+def app_login(pg_cluster: Cluster, template_database: str) -> str:
+    with psycopg.connect(pg_cluster.url(template_database), autocommit=True) as admin:
+        (group,) = admin.execute("SELECT guard.role('application')").fetchone() or ("",)
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_LOGIN,)).fetchone():
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_LOGIN)))
+        admin.execute(
+            sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(APP_LOGIN))
+        )
+    return APP_LOGIN
+
+
+@pytest.fixture
+def calls_url(db_url: str, app_login: str) -> Iterator[str]:
+    """Company 1 with calls 1..4, none booked."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        admin.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, session_outcome)"
+            " SELECT g, 1, 'c' || g, 'information_only' FROM generate_series(1, 4) AS g"
+        )
+    yield db_url
+
+
+def _app(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    return psycopg.connect(url, user=APP_LOGIN)
+
+
+def _state(url: str, call: int) -> tuple[Any, ...]:
+    with psycopg.connect(url) as admin:
+        row = admin.execute(
+            "SELECT c.appointment_made, c.session_outcome,"
+            " (SELECT count(*) FROM guard.correction_audit AS a WHERE a.entity_id = c.id),"
+            " (SELECT count(*) FROM guard.alerts WHERE rule_id = 'I3_appointment_flags'),"
+            " (SELECT count(*) FROM guard.flag_checks_at_commit)"
+            " FROM calls AS c WHERE c.id = %s",
+            (call,),
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_flags_written_before_their_appointment_commit_untouched(calls_url: str) -> None:
+    with _app(calls_url) as app:
+        app.execute(MARK_BOOKED, (1,))
+        app.execute(INSERT_APPOINTMENT, (1,))
+        app.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, appointment_made,"
+            " appointment_link_status, appointment_linked_at, session_outcome)"
+            " VALUES (5, 1, 'c5', TRUE, 'linked', now(), 'appointment_booked')"
+        )
+        app.execute(INSERT_APPOINTMENT, (5,))
+        app.commit()
+    # booked, no correction, no alert, nothing pending
+    assert _state(calls_url, 1) == (True, "appointment_booked", 0, 0, 0)
+    assert _state(calls_url, 5) == (True, "appointment_booked", 0, 0, 0)
+
+
+def test_a_contradiction_standing_at_commit_is_corrected_audited_and_alerted(
+    calls_url: str,
+) -> None:
+    with _app(calls_url) as app:
+        app.execute(MARK_BOOKED, (1,))
+        made_inside = app.execute("SELECT appointment_made FROM calls WHERE id = 1").fetchone()
+        assert made_inside == (True,), "the write stands until commit"
+        app.commit()
+    made, outcome, audits, alerts, pending = _state(calls_url, 1)
+    assert (made, outcome, audits, alerts, pending) == (False, "appointment_booked", 1, 1, 0)
+    with psycopg.connect(calls_url) as admin:
+        actor, reason = admin.execute(
+            "SELECT actor, reason FROM guard.correction_audit WHERE entity_id = 1"
+        ).fetchone() or (None, None)
+    assert actor == APP_LOGIN, "the audit names the login whose write was corrected"
+    assert reason == "an update wrote booking flags that contradict the appointments"
+
+
+def test_one_commit_is_one_pass_whatever_the_statements(calls_url: str) -> None:
+    with _app(calls_url) as app:
+        app.execute(MARK_BOOKED, (1,))
+        app.execute(MARK_BOOKED, (2,))
+        app.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, appointment_made)"
+            " VALUES (6, 1, 'c6', TRUE)"
+        )
+        app.commit()
+    with psycopg.connect(calls_url) as admin:
+        corrected = admin.execute(
+            "SELECT array_agg(entity_id ORDER BY entity_id) FROM guard.correction_audit"
+        ).fetchone()
+        alert = admin.execute(
+            "SELECT occurrences, (details ->> 'corrected_calls')::int, details ->> 'reason'"
+            " FROM guard.alerts WHERE rule_id = 'I3_appointment_flags'"
+        ).fetchall()
+    assert corrected == ([1, 2, 6],)
+    assert alert == [
+        (
+            1,
+            3,
+            "a new call claimed a booking its appointments do not show; "
+            "an update wrote booking flags that contradict the appointments",
+        )
+    ], "three statements, one commit: one correction pass, one alert"
+
+
+def test_a_rolled_back_savepoint_takes_its_check_with_it(calls_url: str) -> None:
+    with _app(calls_url) as app, app.transaction():
+        with pytest.raises(errors.RaiseException), app.transaction():
+            app.execute(MARK_BOOKED, (1,))
+            app.execute("DO $$ BEGIN RAISE EXCEPTION 'undo'; END $$")
+        app.execute("UPDATE calls SET status = 'completed' WHERE id = 1")
+    assert _state(calls_url, 1) == (False, "information_only", 0, 0, 0)
+
+
+def test_reject_mode_fails_the_commit_of_a_contradiction(calls_url: str) -> None:
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        admin.execute("UPDATE guard.rules SET mode = 'reject' WHERE id = 'I3_appointment_flags'")
+    with _app(calls_url) as app:
+        app.execute(MARK_BOOKED, (1,))
+        with pytest.raises(errors.CheckViolation, match="contradict their appointments"):
+            app.commit()
+    assert _state(calls_url, 1) == (False, "information_only", 0, 0, 0)
+    # The same write followed by its appointment is a legitimate transaction in reject mode too.
+    with _app(calls_url) as app:
+        app.execute(MARK_BOOKED, (1,))
+        app.execute(INSERT_APPOINTMENT, (1,))
+        app.commit()
+    assert _state(calls_url, 1) == (True, "appointment_booked", 0, 0, 0)
+
+
+def test_a_booking_in_call_first_order_waits_for_no_other_booking(calls_url: str) -> None:
+    """The point of judging at commit: a booking in that order used to correct its transient
+    state at once and bump its company's alert row, so concurrent bookings of one company queued
+    behind each other. Now an uncommitted booking holds nothing another booking of the same
+    company needs: the second one must not wait (a lock wait fails it here)."""
+    with _app(calls_url) as first, _app(calls_url) as second:
+        first.execute(MARK_BOOKED, (1,))
+        first.execute(INSERT_APPOINTMENT, (1,))
+        second.execute("SET lock_timeout = '200ms'")
+        second.execute(MARK_BOOKED, (2,))
+        second.execute(INSERT_APPOINTMENT, (2,))
+        second.commit()
+        first.commit()
+    assert _state(calls_url, 1)[:2] == (True, "appointment_booked")
+    assert _state(calls_url, 2) == (True, "appointment_booked", 0, 0, 0)
