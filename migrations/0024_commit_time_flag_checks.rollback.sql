@@ -4,6 +4,12 @@
 -- two functions, the direction normaliser on every update.
 
 DROP TRIGGER IF EXISTS guard_calls_normalise_legacy_direction ON public.calls;
+DROP TRIGGER guard_calls_note_flag_write ON public.calls;
+DROP FUNCTION guard.note_flag_write();
+CREATE OR REPLACE TRIGGER guard_calls_correct_flags_update
+AFTER UPDATE ON public.calls
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION guard.correct_flags_after_call_update();
 
 -- I1: a missing direction becomes inbound before the row is stored. On every insert, and on
 -- every update that would store a direction the CHECK refuses, whichever columns it sets: on an

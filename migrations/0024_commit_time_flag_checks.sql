@@ -8,6 +8,9 @@
 --   that does not is recorded in guard.flag_checks_at_commit, whose deferred constraint trigger
 --   (guard.check_flags_at_commit) corrects or, in reject mode, refuses it at commit. The calls
 --   triggers' functions become SECURITY DEFINER to record it; guard.correct_call_writes goes.
+--   Only a statement that writes a flag column is checked at all: a BEFORE statement trigger
+--   with that column list marks it (guard.note_flag_write), so the everyday update of a call's
+--   status no longer pairs both transition tables.
 -- - guard.call_flags_to_correct keeps has_active in a subquery (OFFSET 0): the planner had
 --   flattened it and copied its EXISTS into 14 expressions, initialised for every statement. It
 --   takes one array of calls and whether they just lost an appointment.
@@ -18,7 +21,7 @@
 --   legacy-row triggers exist only while their CHECK is NOT VALID (guard.sync_legacy_triggers,
 --   also run by `guard db validate`): their WHEN clauses were compiled for every statement that
 --   updates calls.
--- Locks: CREATE OR REPLACE TRIGGER takes SHARE ROW EXCLUSIVE on public.calls, DROP TRIGGER (a
+-- Locks: CREATE (OR REPLACE) TRIGGER takes SHARE ROW EXCLUSIVE on public.calls, DROP TRIGGER (a
 -- legacy-row trigger) ACCESS EXCLUSIVE, each for an instant (catalog only), under the migrator's
 -- lock_timeout and retries.
 
@@ -521,11 +524,45 @@ BEGIN
 END;
 $$;
 
--- I3, AFTER UPDATE ... FOR EACH STATEMENT on calls: calls whose booking flags the writer changed
--- are checked against their appointments. Writes by Booking Guard's own triggers (depth > 1) are
--- derived already. A changed row is a new version that no old version matches on the flags:
--- both transition tables grouped together (old -1, new +1), never joined (see
--- guard.sync_flags_after_appointment_update).
+-- I3, BEFORE UPDATE OF the booking flags ... FOR EACH STATEMENT on calls: marks, for the rest of
+-- this statement, that the application wrote booking flags, so that the statement's AFTER trigger
+-- (guard.correct_flags_after_call_update) checks its rows. A statement that writes no flag column
+-- (the application's everyday update of a call's status) does not fire this trigger, and its
+-- AFTER trigger returns at once: before, it paired both transition tables to find changed flags,
+-- about 90k instructions for every update of a call (bench/instructions.py).
+-- The mark is a setting local to the transaction (booking_guard.i3_flags_written): a BEFORE
+-- trigger always runs before the AFTER trigger of the same statement, which clears it. A session
+-- can set it too. Setting it only makes a statement check more; clearing it inside the very
+-- statement that writes flags (set_config in its SET list) skips the write-time check, which no
+-- application does by mistake, and guard.run_detection still reports the contradiction (I3) on
+-- its next run.
+-- No SET clause: nothing here is looked up by name but pg_catalog.set_config.
+CREATE FUNCTION guard.note_flag_write()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('booking_guard.i3_flags_written', 'on', TRUE);
+    RETURN NULL;
+END;
+$$;
+
+-- I3: a statement that writes a booking flag is marked for the calls-side check
+-- (guard.note_flag_write). Depth 0 only: Booking Guard's own updates of the flags are derived.
+CREATE TRIGGER guard_calls_note_flag_write
+BEFORE UPDATE OF appointment_made,
+appointment_link_status,
+appointment_linked_at,
+session_outcome,
+booking_failed ON public.calls
+FOR EACH STATEMENT
+WHEN (pg_trigger_depth() = 0)
+EXECUTE FUNCTION guard.note_flag_write();
+
+-- I3, AFTER UPDATE ... FOR EACH STATEMENT on calls: the calls of a statement that wrote booking
+-- flags (marked by guard.note_flag_write, the BEFORE trigger on those columns) are checked against
+-- their appointments. A statement that wrote no flag column ends at the first line. Writes by
+-- Booking Guard's own triggers (depth > 1) are derived already.
 -- A write that agrees with the appointments (the everyday case: the application sets the flags
 -- after writing the appointment) ends here. One that contradicts them may be a state the
 -- transaction has not finished (the call's flags first, then its appointment), so it is judged
@@ -545,41 +582,14 @@ DECLARE
     written_calls bigint[];
     contradicting bigint[];
 BEGIN
-    IF pg_trigger_depth() > 1 THEN
+    IF
+        pg_trigger_depth() > 1
+        OR current_setting('booking_guard.i3_flags_written', TRUE) IS DISTINCT FROM 'on'
+    THEN
         RETURN NULL;
     END IF;
-    written_calls := ARRAY(
-        SELECT u.id
-        FROM (
-            SELECT
-                o.id,
-                o.appointment_made,
-                o.appointment_link_status,
-                o.appointment_linked_at,
-                o.session_outcome,
-                o.booking_failed,
-                -1 AS side
-            FROM old_rows AS o
-            UNION ALL
-            SELECT
-                n.id,
-                n.appointment_made,
-                n.appointment_link_status,
-                n.appointment_linked_at,
-                n.session_outcome,
-                n.booking_failed,
-                1 AS side
-            FROM new_rows AS n
-        ) AS u
-        GROUP BY
-            u.id,
-            u.appointment_made,
-            u.appointment_link_status,
-            u.appointment_linked_at,
-            u.session_outcome,
-            u.booking_failed
-        HAVING sum(u.side) > 0
-    );
+    PERFORM set_config('booking_guard.i3_flags_written', 'off', TRUE);
+    written_calls := ARRAY(SELECT n.id FROM new_rows AS n);
     IF cardinality(written_calls) = 0 THEN
         RETURN NULL;
     END IF;
@@ -593,6 +603,12 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+-- I3: the check reads only the new row versions: the old ones are no longer captured.
+CREATE OR REPLACE TRIGGER guard_calls_correct_flags_update
+AFTER UPDATE ON public.calls
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION guard.correct_flags_after_call_update();
 
 -- Only the calls triggers called it; they record contradicting writes themselves now.
 -- squawk-ignore ban-drop-function

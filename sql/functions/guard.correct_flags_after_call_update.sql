@@ -1,8 +1,7 @@
--- I3, AFTER UPDATE ... FOR EACH STATEMENT on calls: calls whose booking flags the writer changed
--- are checked against their appointments. Writes by Booking Guard's own triggers (depth > 1) are
--- derived already. A changed row is a new version that no old version matches on the flags:
--- both transition tables grouped together (old -1, new +1), never joined (see
--- guard.sync_flags_after_appointment_update).
+-- I3, AFTER UPDATE ... FOR EACH STATEMENT on calls: the calls of a statement that wrote booking
+-- flags (marked by guard.note_flag_write, the BEFORE trigger on those columns) are checked against
+-- their appointments. A statement that wrote no flag column ends at the first line. Writes by
+-- Booking Guard's own triggers (depth > 1) are derived already.
 -- A write that agrees with the appointments (the everyday case: the application sets the flags
 -- after writing the appointment) ends here. One that contradicts them may be a state the
 -- transaction has not finished (the call's flags first, then its appointment), so it is judged
@@ -22,41 +21,14 @@ DECLARE
     written_calls bigint[];
     contradicting bigint[];
 BEGIN
-    IF pg_trigger_depth() > 1 THEN
+    IF
+        pg_trigger_depth() > 1
+        OR current_setting('booking_guard.i3_flags_written', TRUE) IS DISTINCT FROM 'on'
+    THEN
         RETURN NULL;
     END IF;
-    written_calls := ARRAY(
-        SELECT u.id
-        FROM (
-            SELECT
-                o.id,
-                o.appointment_made,
-                o.appointment_link_status,
-                o.appointment_linked_at,
-                o.session_outcome,
-                o.booking_failed,
-                -1 AS side
-            FROM old_rows AS o
-            UNION ALL
-            SELECT
-                n.id,
-                n.appointment_made,
-                n.appointment_link_status,
-                n.appointment_linked_at,
-                n.session_outcome,
-                n.booking_failed,
-                1 AS side
-            FROM new_rows AS n
-        ) AS u
-        GROUP BY
-            u.id,
-            u.appointment_made,
-            u.appointment_link_status,
-            u.appointment_linked_at,
-            u.session_outcome,
-            u.booking_failed
-        HAVING sum(u.side) > 0
-    );
+    PERFORM set_config('booking_guard.i3_flags_written', 'off', TRUE);
+    written_calls := ARRAY(SELECT n.id FROM new_rows AS n);
     IF cardinality(written_calls) = 0 THEN
         RETURN NULL;
     END IF;

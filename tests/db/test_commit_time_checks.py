@@ -172,3 +172,87 @@ def test_a_booking_in_call_first_order_waits_for_no_other_booking(calls_url: str
         first.commit()
     assert _state(calls_url, 1)[:2] == (True, "appointment_booked")
     assert _state(calls_url, 2) == (True, "appointment_booked", 0, 0, 0)
+
+
+# Every statement form that can write a booking flag, each contradicting the appointments of
+# call 1 (it has none): each must reach the commit-time check, whichever flag it writes. A form
+# the marker trigger (guard_calls_note_flag_write) did not fire for would commit untouched.
+FLAG_WRITES = {
+    "update-all-flags": MARK_BOOKED % 1,
+    "update-appointment_made-only": "UPDATE calls SET appointment_made = TRUE WHERE id = 1",
+    "update-link-status-only": (
+        "UPDATE calls SET appointment_link_status = 'linked', appointment_linked_at = now()"
+        " WHERE id = 1"
+    ),
+    "update-with-status-in-one-statement": (
+        "UPDATE calls SET status = 'completed', appointment_made = TRUE WHERE id = 1"
+    ),
+    "insert-on-conflict-do-update": (
+        "INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1')"
+        " ON CONFLICT (id) DO UPDATE SET appointment_made = TRUE"
+    ),
+    "merge": (
+        "MERGE INTO calls AS c USING (VALUES (1::bigint)) AS v (id) ON c.id = v.id"
+        " WHEN MATCHED THEN UPDATE SET appointment_made = TRUE"
+    ),
+}
+
+
+@pytest.mark.parametrize("statement", FLAG_WRITES.values(), ids=list(FLAG_WRITES))
+def test_every_form_of_flag_write_is_judged_at_commit(calls_url: str, statement: str) -> None:
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        before = admin.execute(
+            "SELECT appointment_made, appointment_link_status, session_outcome"
+            " FROM calls WHERE id = 1"
+        ).fetchone()
+    with _app(calls_url) as app:
+        app.execute(statement)
+        app.commit()
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        after = admin.execute(
+            "SELECT appointment_made, appointment_link_status, session_outcome"
+            " FROM calls WHERE id = 1"
+        ).fetchone()
+        audits = admin.execute("SELECT count(*) FROM guard.correction_audit").fetchone()
+    assert audits == (1,), f"{statement!r} committed a contradiction unchecked"
+    assert after is not None and before is not None
+    assert after[0] is False and after[1] != "linked", "the booking flags were derived again"
+
+
+def test_a_status_update_between_flag_writes_does_not_hide_them(calls_url: str) -> None:
+    """The mark is cleared by the statement that set it: a status update after a flag write,
+    in the same transaction, neither re-checks it nor drops the pending check."""
+    with _app(calls_url) as app:
+        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 1")
+        app.execute("UPDATE calls SET status = 'completed' WHERE id = 1")
+        app.execute("UPDATE calls SET status = 'completed' WHERE id = 2")
+        app.commit()
+    made, _, audits, _, pending = _state(calls_url, 1)
+    assert (made, audits, pending) == (False, 1, 0)
+    assert _state(calls_url, 2)[:3] == (False, "information_only", 0), "call 2 was not checked"
+
+
+def test_a_writer_clearing_the_mark_itself_is_still_detected(calls_url: str) -> None:
+    """The mark is a session setting: a statement that clears it in its own SET list escapes the
+    write-time check (no application does that by mistake). Detection still reports the claim
+    as a phantom booking once the grace period has passed (rule booked_without_appointment)."""
+    with _app(calls_url) as app:
+        app.execute(
+            "UPDATE calls SET appointment_made = TRUE,"
+            " status = coalesce(status, '')"
+            " || left(set_config('booking_guard.i3_flags_written', 'off', TRUE), 0)"
+            " WHERE id = 1"
+        )
+        app.commit()
+    assert _state(calls_url, 1)[:3] == (True, "information_only", 0)
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        admin.execute(
+            "UPDATE guard.settings SET value = '0'::jsonb WHERE key = 'grace_period_seconds'"
+        )
+        detected = dict(admin.execute("SELECT rule_id, offending FROM guard.detect()").fetchall())
+        open_alerts = admin.execute(
+            "SELECT entity_id FROM guard.alerts"
+            " WHERE rule_id = 'booked_without_appointment' AND status = 'open'"
+        ).fetchall()
+    assert detected["booked_without_appointment"] == 1, detected
+    assert open_alerts == [(1,)]
