@@ -2,7 +2,7 @@
 -- checked at commit, reconcile, `guard db validate`), from their active appointments
 -- (guard.call_flags_to_correct derives them). Each correction is audited with before and after
 -- and one alert per company is raised or bumped. Returns the number of calls corrected.
--- The appointment triggers derive flags themselves (guard.sync_flags_after_appointment_change):
+-- The appointment triggers derive flags themselves (guard.sync_flags_after_appointment_*):
 -- nothing to audit there.
 -- SECURITY DEFINER: it writes the correction audit and alerts, which the application may not
 -- write itself; it is not granted to the application (its callers are definer functions and
@@ -34,7 +34,7 @@ BEGIN
         WHERE c.id = ANY (call_ids) AND c.company_id IS DISTINCT FROM guard.current_company();
     END IF;
     -- Lock the calls first, in id order, and look at their appointments in the next statement
-    -- (see guard.sync_flags_after_appointment_change).
+    -- (see guard.sync_flags_after_appointment_delete).
     PERFORM FROM public.calls AS c WHERE c.id = ANY (call_ids) ORDER BY c.id FOR NO KEY UPDATE;
 
     -- RETURNING f.*: the FROM side holds each call's flags as they were before this UPDATE.
