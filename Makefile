@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint squawk lock-table pytest snapshot bench clean check-redis-floor mutate
+.PHONY: setup system-packages demo demo-stop test lint squawk lock-table invariant-map pytest snapshot bench clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -65,6 +65,10 @@ squawk: setup
 # After changing migrations/: the table of locks per migration in docs/dba.md (a test checks it).
 lock-table: setup
 	GUARD_WRITE_LOCK_TABLE=1 $(BIN)/pytest -q tests/db/test_lock_table.py
+
+# docs/invariant-map.md, generated from the `-- I<n>` tags of sql/, guard.rules and the migrations.
+invariant-map: setup
+	GUARD_WRITE_INVARIANT_MAP=1 $(BIN)/pytest -q tests/db/test_invariant_map.py
 
 # The breaker's Redis fast path against the OLDEST redis-py that pyproject.toml allows (its lower
 # bound, installed beside the venv): the pin must be what the code really needs. Run it in CI.

@@ -1,4 +1,4 @@
--- Rule booked_without_appointment (I4): a phantom booking. The call claims a booking (made, or
+-- I4, rule booked_without_appointment: a phantom booking. The call claims a booking (made, or
 -- outcome appointment_booked) but no active appointment exists, and the claim is older than the
 -- grace period. The claim's age is taken from the call's last write (updated_at), because a call
 -- may book minutes after it started.

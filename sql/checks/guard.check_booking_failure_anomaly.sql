@@ -1,4 +1,4 @@
--- Rule booking_failure_anomaly (I7): a company whose booking-failure rate in the recent window
+-- I7, rule booking_failure_anomaly: a company whose booking-failure rate in the recent window
 -- (failure_window_minutes) is anomaly_factor times its usual rate for that hour of the week,
 -- the usual rate being the same window 1 to 4 weeks earlier. Fewer than anomaly_min_failures
 -- failures never count. Five index range scans on calls.created_at, whatever the table size.

@@ -1,4 +1,4 @@
--- Rule booking_outcome_unknown: a booking attempt that called the calendar and never finished.
+-- I7, rule booking_outcome_unknown: a booking attempt that called the calendar and never finished.
 -- Still calling after booking_attempt_timeout_seconds (the process died, the database went away
 -- between the calendar's answer and the recording), or already marked unknown by reconcile and
 -- not yet settled. The calendar may hold a booking the database does not know; the idempotency

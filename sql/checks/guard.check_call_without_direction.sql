@@ -1,4 +1,4 @@
--- Rule call_without_direction (I1): a call without a valid direction (legacy rows only: new
+-- I1, rule call_without_direction: a call without a valid direction (legacy rows only: new
 -- writes are normalised and checked).
 CREATE VIEW guard.check_call_without_direction WITH (security_invoker = TRUE) AS
 SELECT

@@ -1,4 +1,4 @@
--- Rule cross_tenant_link (I5): an appointment linked to a call of another company. The
+-- I5, rule cross_tenant_link: an appointment linked to a call of another company. The
 -- composite foreign key refuses new ones; this finds those an adopted database already had.
 CREATE VIEW guard.check_cross_tenant_link WITH (security_invoker = TRUE) AS
 SELECT

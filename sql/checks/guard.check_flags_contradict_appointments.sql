@@ -1,4 +1,4 @@
--- Rule flags_contradict_appointments (I3): a call with an active appointment whose flags do not
+-- I3, rule flags_contradict_appointments: a call with an active appointment whose flags do not
 -- say so (not made, not linked, another outcome, or marked failed).
 CREATE VIEW guard.check_flags_contradict_appointments WITH (security_invoker = TRUE) AS
 SELECT

@@ -1,4 +1,4 @@
--- Rule orphaned_voice_appointment (I6): an active appointment made by the voice agent
+-- I6, rule orphaned_voice_appointment: an active appointment made by the voice agent
 -- (source retell_webhook) that is linked to no call once the grace period is over. The detail
 -- counts the calls carrying its booking uid, in its company and in others: what reconcile needs
 -- to decide between linking it and queueing it for a person.

@@ -1,4 +1,4 @@
--- Rule recent_booking_failure (I7): a booking that failed within the failure window
+-- I7, rule recent_booking_failure: a booking that failed within the failure window
 -- (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
 -- The window's start is a MATERIALIZED CTE so that calls is joined on a plain column: under the
 -- row-level security of a reporting login, a condition that holds a sub-select (or computes

@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- Start a booking attempt for a call, before the calendar is called; the caller commits it
 -- first (durably: synchronous_commit on) and only then calls the calendar with the returned
 -- idempotency key. outcome:

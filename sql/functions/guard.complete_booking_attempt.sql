@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- Close a booking attempt as booked, in the transaction that recorded its appointment (commit
 -- both or neither). The appointment must be an active appointment of the attempt's call and
 -- company carrying booking_uid. An attempt that was still calling becomes booked; one whose

@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- Close a booking attempt as failed and take the rollback path, in one transaction: the call
 -- is rolled back and queued for review by guard.rollback_booking (reason: the review reason;
 -- context: what a reviewer needs), with the idempotency key added to the context. An attempt

@@ -1,5 +1,5 @@
--- Staged enforcement: bring the calls with from_id <= id < to_id in line with I1, I2 and I3, so
--- the NOT VALID constraints can be validated. Only what is safe is changed (a missing direction,
+-- I1, I2, I3, staged enforcement: bring the calls with from_id <= id < to_id in line with them,
+-- so the NOT VALID constraints can be validated. Only what is safe is changed (a missing direction,
 -- an incomplete customer link, flags derived from appointments); every change is audited.
 -- An updated row is checked against every constraint, validated or not, so all of a row's
 -- problems are fixed in one UPDATE, and rows holding a value no rule can decide (an unknown

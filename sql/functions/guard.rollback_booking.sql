@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- Undo a booking that failed, atomically in the caller's transaction: lock the call row (a
 -- concurrent writer waits, and this sees its outcome), mark the call failed and for manual
 -- processing, raise an alert and queue a review item. The flags are left alone when the call

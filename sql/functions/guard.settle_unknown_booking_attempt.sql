@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- An attempt whose outcome was unknown is settled (recorded, or found not booked): its
 -- booking_outcome_unknown review item is resolved and its alert closed as fixed, with how it
 -- was settled as the note. Called by complete_booking_attempt and fail_booking_attempt; not

@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- The booking attempts whose outcome nobody knows, oldest first: still calling past
 -- booking_attempt_timeout_seconds (or past older_than_seconds, when given), or marked unknown by
 -- reconcile. What recover_attempts asks the application's calendar about. Only attempts

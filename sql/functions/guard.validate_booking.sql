@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- Post-booking validation, in one round trip: the appointment just recorded exists, is active,
 -- belongs to the call and the call's company, carries the calendar's booking uid, is recent
 -- (validation_recent_seconds), and the call's flags say booked. Returns ok, or the first failing

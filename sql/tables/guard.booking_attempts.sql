@@ -1,3 +1,4 @@
+-- I7, the booking journal and the booking path.
 -- The booking journal: one row per attempt to book a call in the external calendar, committed
 -- before the calendar is called, so that a booking the calendar made is never unknown to the
 -- database (the process died, the database restarted or failed over between the calendar's

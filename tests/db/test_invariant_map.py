@@ -1,0 +1,345 @@
+"""docs/invariant-map.md: everything about one invariant, found in one place, never written by hand.
+
+The contract it rests on: the first line of a canonical SQL file that serves an invariant starts
+with its tag, `-- I3:` or `-- I1, I2, ...` (the invariants are the `invariant` column of
+guard.rules). The tests below hold every file to it where the catalog says which invariant an
+object serves (a rule's detection view, a rule's constraints, Booking Guard's triggers on the
+booking tables and their functions), and refuse a tag that names no invariant.
+
+The map is generated from the tags, guard.rules in a migrated database, the migrations (which
+of them create, replace, alter or drop each object: comments do not count) and the tests that
+name an object or a rule. The test fails when docs/invariant-map.md differs;
+`GUARD_WRITE_INVARIANT_MAP=1` rewrites it (`make invariant-map`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.resources import canonical_files, migrations_dir, sql_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "invariant-map.md"
+TAG = re.compile(r"^-- (I\d+(?:, I\d+)*)[:,]")
+COMMENT = re.compile(r"--[^\n]*")
+
+RULES = """
+SELECT r.id, r.invariant, r.description, r.remedy, r.mode, r.stage, r.check_view,
+       coalesce(r.constraint_names, '{}')
+FROM guard.rules AS r
+WHERE r.invariant IS NOT NULL
+ORDER BY r.invariant, r.check_view IS NOT NULL, r.id
+"""
+# Booking Guard's triggers on the booking tables and on its own tables of pending checks, with
+# the function each one runs.
+TRIGGERS = """
+SELECT t.tgname::text, p.proname::text
+FROM pg_trigger AS t
+JOIN pg_proc AS p ON p.oid = t.tgfoid
+WHERE NOT t.tgisinternal
+  AND t.tgrelid IN ('public.calls'::regclass, 'public.appointments'::regclass,
+                    'guard.flag_checks_at_commit'::regclass)
+ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class SqlObject:
+    kind: str  # function, trigger, constraint, view, table, policy, data
+    name: str  # the name the migrations use (schema-qualified where they qualify it)
+    file: str  # under sql/
+    tags: tuple[str, ...]
+
+    @property
+    def bare(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+# folder under sql/ -> (kind, whether the migrations name the object schema-qualified)
+KINDS = {
+    "functions": ("function", True),
+    "triggers": ("trigger", False),
+    "views": ("view", True),
+    "tables": ("table", True),
+    "policies": ("policy", False),
+}
+
+
+def _object_of(relative: str, first_line: str) -> SqlObject:
+    folder, filename = relative.split("/", 1)
+    stem = filename.removesuffix(".sql")
+    match = TAG.match(first_line)
+    tags = tuple(match.group(1).split(", ")) if match else ()
+    if folder == "checks":  # detection views (guard.check_*) and constraints on tables
+        is_view = stem.startswith("guard.check_")
+        kind, qualified = ("detection view", True) if is_view else ("constraint", False)
+    else:
+        kind, qualified = KINDS.get(folder, (folder.rstrip("s"), True))
+    return SqlObject(kind, stem if qualified else stem.rsplit(".", 1)[-1], relative, tags)
+
+
+def sql_objects() -> list[SqlObject]:
+    root = sql_dir()
+    out = []
+    for path in canonical_files():
+        first = path.read_text().split("\n", 1)[0]
+        out.append(_object_of(str(path.relative_to(root)), first))
+    return out
+
+
+def _ddl_patterns(obj: SqlObject) -> list[tuple[str, re.Pattern[str]]]:
+    name = re.escape(obj.name)
+    bare = re.escape(obj.bare)
+    flags = re.IGNORECASE
+    if obj.kind == "function":
+        return [
+            (
+                "defines",
+                re.compile(rf"\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+{name}\s*\(", flags),
+            ),
+            ("alters", re.compile(rf"\bALTER\s+FUNCTION\s+{name}\b", flags)),
+            ("drops", re.compile(rf"\bDROP\s+FUNCTION\s+(?:IF\s+EXISTS\s+)?{name}\b", flags)),
+        ]
+    if obj.kind == "trigger":
+        return [
+            (
+                "defines",
+                re.compile(
+                    rf"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\s+{bare}\b", flags
+                ),
+            ),
+            ("drops", re.compile(rf"\bDROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?{bare}\b", flags)),
+        ]
+    if obj.kind == "constraint":
+        return [
+            ("defines", re.compile(rf"\bADD\s+CONSTRAINT\s+{bare}\b", flags)),
+            ("validates", re.compile(rf"\bVALIDATE\s+CONSTRAINT\s+{bare}\b", flags)),
+            ("drops", re.compile(rf"\bDROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?{bare}\b", flags)),
+        ]
+    if obj.kind in ("view", "detection view"):
+        return [
+            ("defines", re.compile(rf"\bCREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+{name}\b", flags)),
+            ("drops", re.compile(rf"\bDROP\s+VIEW\s+(?:IF\s+EXISTS\s+)?{name}\b", flags)),
+        ]
+    if obj.kind == "table":
+        return [
+            (
+                "defines",
+                re.compile(
+                    rf"\bCREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{name}\b", flags
+                ),
+            ),
+            (
+                "alters",
+                re.compile(rf"\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?{name}\b", flags),
+            ),
+        ]
+    return []
+
+
+def migration_history(obj: SqlObject, migrations: list[tuple[str, str]]) -> list[str]:
+    """`0006 created, 0012 replaced, 0013 altered` for one object (comments stripped)."""
+    history = []
+    defined = False
+    past = {"alters": "altered", "validates": "validated", "drops": "dropped"}
+    for name, text in migrations:
+        found = sorted(
+            (match.start(), verb)
+            for verb, pattern in _ddl_patterns(obj)
+            for match in [pattern.search(text)]
+            if match
+        )
+        verbs: list[str] = []
+        for _, verb in found:
+            if verb == "defines":
+                word = "replaced" if defined else "created"
+                defined = True
+            else:
+                word = past[verb]
+                defined = defined and verb != "drops"
+            if word not in verbs:
+                verbs.append(word)
+        if verbs:
+            history.append(f"{name.split('_', 1)[0]} {'+'.join(verbs)}")
+    return history
+
+
+def forward_migrations() -> list[tuple[str, str]]:
+    return [
+        (path.stem, COMMENT.sub("", path.read_text()))
+        for path in sorted(migrations_dir().glob("*.sql"))
+        if not path.name.endswith(".rollback.sql")
+    ]
+
+
+def files_naming(words: set[str], paths: list[Path]) -> list[str]:
+    if not words:
+        return []
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words)) + r")\b")
+    return [str(p.relative_to(ROOT)) for p in paths if pattern.search(p.read_text())]
+
+
+def render(rules: list[tuple[Any, ...]], objects: list[SqlObject]) -> str:
+    migrations = forward_migrations()
+    pgtap_files = sorted((ROOT / "pgtests").glob("*.sql"))
+    pytest_files = sorted(
+        p for p in (ROOT / "tests").rglob("test_*.py") if p.name != Path(__file__).name
+    )
+    invariants: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rules:
+        invariants.setdefault(row[1], []).append(row)
+    lines = [
+        "# Invariant map",
+        "",
+        "<!-- generated by tests/db/test_invariant_map.py: `make invariant-map` rewrites it -->",
+        "",
+        "Everything about one invariant: its rules, the SQL objects that keep it (the canonical",
+        "file under `sql/`, and the migrations that created, replaced, altered, validated or",
+        "dropped it),",
+        "the tests that name them, and how an operator sees and acts on it. The invariants and",
+        "their mechanisms are explained in docs/invariants.md. A file belongs to an invariant when",
+        "its first line carries the tag (`-- I3:`, `-- I1, I2, ...`); a test holds the files the",
+        "catalog ties to an invariant to it. Migration numbers are the prefixes of the files in",
+        "`migrations/`.",
+        "",
+        "| invariant | rules | SQL objects | pgTAP files | pytest files |",
+        "|---|---|---|---|---|",
+    ]
+    sections: list[str] = []
+    for invariant in sorted(invariants, key=lambda i: int(i[1:])):
+        rows = invariants[invariant]
+        members = [o for o in objects if invariant in o.tags]
+        rule_ids = {r[0] for r in rows}
+        words = rule_ids | {o.bare for o in members if o.kind != "data"}
+        pgtap = files_naming(words, pgtap_files)
+        pytests = files_naming(words, pytest_files)
+        lines.append(
+            f"| [{invariant}](#{invariant.lower()}) | {len(rows)} | {len(members)}"
+            f" | {len(pgtap)} | {len(pytests)} |"
+        )
+        sections += ["", f"## {invariant}", ""]
+        sections += [
+            "| rule | what it says | mode, stage | remedy | detection view | constraints |"
+        ]
+        sections += ["|---|---|---|---|---|---|"]
+        for rule_id, _, description, remedy, mode, stage, check_view, constraints in rows:
+            view = f"`guard.{check_view}`" if check_view else "-"
+            names = ", ".join(f"`{c}`" for c in constraints) or "-"
+            sections.append(
+                f"| `{rule_id}` | {description} | {mode or '-'}, {stage} | {remedy}"
+                f" | {view} | {names} |"
+            )
+        sections += ["", "| SQL object | kind | file | migrations |", "|---|---|---|---|"]
+        for obj in sorted(members, key=lambda o: (o.kind, o.name)):
+            history = ", ".join(migration_history(obj, migrations)) or "-"
+            sections.append(f"| `{obj.name}` | {obj.kind} | `sql/{obj.file}` | {history} |")
+        sections += [""]
+        sections.append("Tests: " + (", ".join(f"`{p}`" for p in pgtap + pytests) or "none") + ".")
+        sections += [""]
+        operate = []
+        detection = [r[0] for r in rows if r[6]]
+        if detection:
+            operate.append(
+                "`guard check` reports "
+                + ", ".join(f"`{r}`" for r in detection)
+                + " (alerts, `guard watch` delivers them)"
+            )
+        if any(r[3] in ("auto_fix", "review") for r in rows):
+            operate.append(
+                "`guard reconcile` corrects what is safe and queues the rest (`guard review`)"
+            )
+        if any(r[7] for r in rows):
+            operate.append("`guard db validate` validates its constraints on an adopted database")
+        sections.append("Operate: " + "; ".join(operate) + "." if operate else "Operate: -.")
+        sections += [""]
+        metrics = [f'`guard_alerts_open{{rule_id="{r}"}}`' for r in detection]
+        # a rule id a function of the invariant writes into the correction audit
+        writers = [
+            text
+            for o in members
+            if o.kind == "function"
+            and "INSERT INTO guard.correction_audit" in (text := (sql_dir() / o.file).read_text())
+        ]
+        audited = [r[0] for r in rows if any(f"'{r[0]}'" in text for text in writers)]
+        metrics += [f'`guard_corrections_total{{rule_id="{r}"}}`' for r in audited]
+        sections.append("Metrics: " + (", ".join(metrics) or "-") + ".")
+    return "\n".join(lines + sections) + "\n"
+
+
+@pytest.fixture(scope="module")
+def catalog(template_database: str, pg_cluster: Any) -> Iterator[dict[str, Any]]:
+    with psycopg.connect(pg_cluster.url(template_database)) as conn:
+        yield {
+            "rules": conn.execute(RULES).fetchall(),
+            "triggers": conn.execute(TRIGGERS).fetchall(),
+        }
+
+
+def test_every_tag_names_an_invariant(catalog: dict[str, Any]) -> None:
+    known = {row[1] for row in catalog["rules"]}
+    unknown = {o.file: t for o in sql_objects() for t in o.tags if t not in known}
+    assert not unknown, f"tags that name no invariant in guard.rules: {unknown}"
+
+
+def test_objects_the_catalog_ties_to_an_invariant_carry_its_tag(catalog: dict[str, Any]) -> None:
+    objects = sql_objects()
+    by_view = {o.bare: o for o in objects if o.kind == "detection view"}
+    by_constraint = {o.bare: o for o in objects if o.kind == "constraint"}
+    missing = []
+    for rule_id, invariant, *_, check_view, constraints in catalog["rules"]:
+        tied = [by_view[check_view]] if check_view else []
+        tied += [by_constraint[c] for c in constraints]
+        missing += [f"{o.file} ({rule_id})" for o in tied if invariant not in o.tags]
+    assert not missing, f"files without their invariant's tag: {missing}"
+
+
+def test_guard_triggers_and_their_functions_are_tagged(catalog: dict[str, Any]) -> None:
+    objects = {(o.kind, o.bare): o for o in sql_objects()}
+    untagged = []
+    for trigger, function in catalog["triggers"]:
+        for key in (("trigger", trigger), ("function", function)):
+            obj = objects.get(key)
+            assert obj is not None, f"{key} has no canonical file"
+            if not obj.tags:
+                untagged.append(obj.file)
+    assert not untagged, (
+        f"triggers on the booking tables or their functions without a tag: {untagged}"
+    )
+
+
+def test_migration_history_reads_ddl_not_comments() -> None:
+    obj = SqlObject(
+        "function", "guard.refresh_call_flags", "functions/guard.refresh_call_flags.sql", ("I3",)
+    )
+    migrations = [
+        ("0001_a", COMMENT.sub("", "-- CREATE FUNCTION guard.refresh_call_flags( in a comment\n")),
+        ("0002_b", "CREATE FUNCTION guard.refresh_call_flags(a int)"),
+        ("0003_c", "ALTER FUNCTION guard.refresh_call_flags(int) SET jit = off"),
+        ("0004_d", "CREATE OR REPLACE FUNCTION guard.refresh_call_flags_other(a int)"),
+        (
+            "0005_e",
+            "DROP FUNCTION guard.refresh_call_flags(int);"
+            " CREATE FUNCTION guard.refresh_call_flags(b text)",
+        ),
+    ]
+    assert migration_history(obj, migrations) == [
+        "0002 created",
+        "0003 altered",
+        "0005 dropped+created",
+    ]
+
+
+def test_invariant_map_is_current(catalog: dict[str, Any]) -> None:
+    text = render(catalog["rules"], sql_objects())
+    if os.environ.get("GUARD_WRITE_INVARIANT_MAP"):
+        DOC.write_text(text)
+    assert DOC.exists() and DOC.read_text() == text, (
+        "docs/invariant-map.md is stale: run `make invariant-map`"
+    )
