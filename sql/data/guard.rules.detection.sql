@@ -1,4 +1,4 @@
--- The detection rules: each is one view under sql/checks returning the offending rows.
+-- The detection rules: each is one view under sql/detection returning the offending rows.
 INSERT INTO guard.rules (id, invariant, severity, description, remedy, stage, check_view) VALUES
 (
     'flags_contradict_appointments', 'I3', 'high',

@@ -66,6 +66,8 @@ class SqlObject:
 KINDS = {
     "functions": ("function", True),
     "triggers": ("trigger", False),
+    "checks": ("constraint", False),
+    "detection": ("detection view", True),
     "views": ("view", True),
     "tables": ("table", True),
     "policies": ("policy", False),
@@ -77,11 +79,7 @@ def _object_of(relative: str, first_line: str) -> SqlObject:
     stem = filename.removesuffix(".sql")
     match = TAG.match(first_line)
     tags = tuple(match.group(1).split(", ")) if match else ()
-    if folder == "checks":  # detection views (guard.check_*) and constraints on tables
-        is_view = stem.startswith("guard.check_")
-        kind, qualified = ("detection view", True) if is_view else ("constraint", False)
-    else:
-        kind, qualified = KINDS.get(folder, (folder.rstrip("s"), True))
+    kind, qualified = KINDS.get(folder, (folder.rstrip("s"), True))
     return SqlObject(kind, stem if qualified else stem.rsplit(".", 1)[-1], relative, tags)
 
 
