@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint squawk lock-table invariant-map pytest snapshot bench clean check-redis-floor mutate
+.PHONY: setup system-packages demo demo-stop test lint squawk lock-table invariant-map release pytest snapshot bench clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -65,6 +65,12 @@ squawk: setup
 # After changing migrations/: the table of locks per migration in docs/dba.md (a test checks it).
 lock-table: setup
 	GUARD_WRITE_LOCK_TABLE=1 $(BIN)/pytest -q tests/db/test_lock_table.py
+
+# Record every migration there is now as release VERSION (migrations/releases.toml); they are
+# immutable from then on (tests/db/test_releases.py).
+release: setup
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(BIN)/python -m guard.db.releases record $(VERSION)
 
 # docs/invariant-map.md, generated from the `-- I<n>` tags of sql/, guard.rules and the migrations.
 invariant-map: setup
