@@ -4,7 +4,7 @@
 -- `SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE` runs the pending checks now, as a commit
 -- would (a pgTAP file never commits).
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -243,6 +243,23 @@ SELECT results_eq(
     ARRAY[1],
     'the reconciler unbooks an existing phantom booking'
 );
+
+-- A field next to the checked ones: a call whose other flags already say unbooked but which is
+-- still confirmed loses its last appointment; booking_confirmed alone differs, and is derived.
+SET LOCAL session_replication_role = replica;
+INSERT INTO calls (
+    id, company_id, retell_call_id, direction, customer_link_status,
+    appointment_made, appointment_link_status, session_outcome, booking_confirmed
+)
+VALUES (901, 1, 'confirmed-only', 'inbound', 'unlinked', FALSE, 'unlinked', 'information_only', TRUE);
+INSERT INTO appointments (id, company_id, call_id) VALUES (901, 1, 901);
+SET LOCAL session_replication_role = origin;
+UPDATE appointments SET status = 'cancelled'
+WHERE id = 901;
+SELECT is((
+    SELECT booking_confirmed FROM calls
+    WHERE id = 901
+), FALSE, 'a call that lost its last appointment is no longer confirmed, whatever its other flags');
 
 SELECT * FROM finish();
 ROLLBACK;

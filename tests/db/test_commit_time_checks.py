@@ -184,6 +184,14 @@ FLAG_WRITES = {
         "UPDATE calls SET appointment_link_status = 'linked', appointment_linked_at = now()"
         " WHERE id = 1"
     ),
+    "update-link-status-alone": (
+        "UPDATE calls SET appointment_link_status = 'linked' WHERE id = 1"
+    ),
+    "insert-of-a-linked-call-not-made": (
+        "DELETE FROM calls WHERE id = 1;"
+        " INSERT INTO calls (id, company_id, retell_call_id, appointment_link_status,"
+        " appointment_linked_at) VALUES (1, 1, 'c1', 'linked', now())"
+    ),
     "update-with-status-in-one-statement": (
         "UPDATE calls SET status = 'completed', appointment_made = TRUE WHERE id = 1"
     ),
