@@ -86,14 +86,15 @@ INSERT INTO guard.review_items (company_id, call_id, reason, status, created_at,
 (9001, 90005, 'other', 'open', '2026-01-08 01:00+00', NULL),
 (9001, 90002, 'other', 'resolved', '2026-01-10 02:00+00', '2026-01-10 03:00+00');
 
--- Stored reports of the days before: 40 % and 30 % within the 7 days, 90 % outside them.
+-- Stored reports of the days before: 40 % and 30 % within the 7 days (the 3rd is the 7th day
+-- before), 90 % on the 2nd, the first day outside them.
 INSERT INTO guard.daily_reports (
     report_date, company_id, total_calls, inconsistent_calls, inconsistency_rate_pct,
     auto_corrected, manual_reviews, open_review_items
 ) VALUES
 ('2026-01-09', 9001, 10, 4, 40, 0, 0, 0),
 ('2026-01-03', 9001, 10, 3, 30, 0, 0, 0),
-('2026-01-01', 9001, 10, 9, 90, 0, 0, 0);
+('2026-01-02', 9001, 10, 9, 90, 0, 0, 0);
 
 SELECT is(
     (SELECT count(*)::int FROM guard.daily_report('2026-01-10')),

@@ -115,3 +115,33 @@ def test_pg_cron_runs_a_job_and_it_leaves_a_heartbeat(cron_db_url: str) -> None:
             conn.execute("DELETE FROM guard.jobs WHERE name = 'cron_probe'")
             conn.execute("SELECT guard.schedule_jobs()")
         assert "guard_cron_probe" not in _cron_jobs(cron_db_url)
+
+
+def test_retention_deletes_only_booking_guards_cron_run_details(cron_db_url: str) -> None:
+    """pg_cron never cleans cron.job_run_details; retention does, for Booking Guard's jobs only:
+    another application's jobs in the same database keep their history."""
+    old = "now() - interval '400 days'"
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        conn.execute("SELECT cron.schedule('app_nightly', '0 3 * * *', 'SELECT 1')")
+        try:
+            for job in ("app_nightly", "guard_retention"):
+                conn.execute(
+                    "INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username,"
+                    " command, status, return_message, start_time, end_time)"
+                    f" SELECT jobid, nextval('cron.runid_seq'), 0, current_database(),"
+                    f" current_user, 'SELECT 1', 'succeeded', '1 row', {old}, {old}"
+                    " FROM cron.job WHERE jobname = %s",
+                    (job,),
+                )
+            conn.execute("SELECT * FROM guard.apply_retention()")
+            left = dict(
+                conn.execute(
+                    "SELECT j.jobname, count(d.runid) FROM cron.job AS j"
+                    " LEFT JOIN cron.job_run_details AS d"
+                    f" ON d.jobid = j.jobid AND d.end_time < {old} + interval '1 day'"
+                    " WHERE j.jobname IN ('app_nightly', 'guard_retention') GROUP BY j.jobname"
+                ).fetchall()
+            )
+        finally:
+            conn.execute("SELECT cron.unschedule('app_nightly')")
+    assert left == {"app_nightly": 1, "guard_retention": 0}
