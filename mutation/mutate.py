@@ -11,8 +11,11 @@ The canonical-vs-migrations and snapshot tests (tests/db/test_canonical.py, `gua
 are never a mutant's covering tests: both files carry the same change, so only behaviour may
 notice it.
 
-Python: cosmic-ray (an established mutation tool) over guard/breaker, guard/dispatch,
-guard/db/migrate.py and guard/booking.py, each with its own test subset (PY_AREAS).
+Python: mutation/python_mutants.toml is the same kind of catalogue for guard/breaker (the Lua
+scripts and the memory store alike), guard/dispatch, guard/db/migrate.py and guard/booking.py;
+a Python mutant changes its file only. `--python` also runs cosmic-ray (an established mutation
+tool) over the same modules, each with its own test subset (PY_AREAS): thousands of mechanical
+mutations, too many to run in full but a check on what the catalogue did not think of.
 
 Everything runs in a temporary copy of the tree (tracked and untracked files, .venv excluded);
 the live tree is never written, so Ctrl-C or a crash leaves nothing to revert.
@@ -38,7 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGUE = ROOT / "mutation" / "sql_mutants.toml"
+# Hand-written mutants: of the canonical SQL (and the migration defining the object), and of the
+# Python modules (the file only). Ids are unique across both.
+CATALOGUES = (ROOT / "mutation" / "sql_mutants.toml", ROOT / "mutation" / "python_mutants.toml")
 
 # Tests that compare the canonical files with the migrations or a stored snapshot: a mutant
 # changes both sides alike, so these would only notice the stale snapshot, not wrong behaviour.
@@ -83,7 +88,7 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 @dataclass(frozen=True)
-class SqlMutant:
+class Mutant:
     id: str
     area: str
     file: str
@@ -105,16 +110,16 @@ class Outcome:
     explained: bool
 
 
-def load_catalogue(path: Path = CATALOGUE) -> list[SqlMutant]:
-    data = tomllib.loads(path.read_text())
-    mutants: list[SqlMutant] = []
+def load_catalogue(paths: Sequence[Path] = CATALOGUES) -> list[Mutant]:
+    raws = [raw for path in paths for raw in tomllib.loads(path.read_text()).get("mutant", [])]
+    mutants: list[Mutant] = []
     seen: set[str] = set()
-    allowed = set(SqlMutant.__dataclass_fields__)
-    for raw in data.get("mutant", []):
+    allowed = set(Mutant.__dataclass_fields__)
+    for raw in raws:
         unknown = set(raw) - allowed
         if unknown:
             raise ValueError(f"mutant {raw.get('id')}: unknown keys {sorted(unknown)}")
-        mutant = SqlMutant(**{**raw, "tests": tuple(raw["tests"])})
+        mutant = Mutant(**{**raw, "tests": tuple(raw["tests"])})
         if mutant.id in seen:
             raise ValueError(f"mutant {mutant.id}: id used twice")
         seen.add(mutant.id)
@@ -129,7 +134,7 @@ def load_catalogue(path: Path = CATALOGUE) -> list[SqlMutant]:
     return mutants
 
 
-def test_node_ids(mutant: SqlMutant) -> list[str]:
+def test_node_ids(mutant: Mutant) -> list[str]:
     """pgtests/NAME.sql means its pytest runner; anything else is a pytest node id or path."""
     return [
         PGTAP_NODE.format(name=t.removeprefix("pgtests/")) if t.startswith("pgtests/") else t
@@ -166,7 +171,7 @@ def _definition_pattern(sql_file: str) -> re.Pattern[str]:
 _NEXT_STATEMENT = re.compile(r"^(?:CREATE|ALTER|DO|COMMENT|GRANT|REVOKE|DROP|INSERT)\b", re.M)
 
 
-def defining_migration(tree: Path, mutant: SqlMutant) -> tuple[Path, int]:
+def defining_migration(tree: Path, mutant: Mutant) -> tuple[Path, int]:
     """The last forward migration that creates the object, and where its definition starts."""
     forward = sorted(
         p for p in (tree / "migrations").glob("*.sql") if not p.name.endswith(".rollback.sql")
@@ -184,13 +189,18 @@ def defining_migration(tree: Path, mutant: SqlMutant) -> tuple[Path, int]:
     raise LookupError(f"mutant {mutant.id}: no migration creates the object of {mutant.file}")
 
 
-def apply_mutant(tree: Path, mutant: SqlMutant) -> list[tuple[Path, bytes]]:
-    """Change both files in the copy; returns their original bytes for the revert."""
+def apply_mutant(tree: Path, mutant: Mutant) -> list[tuple[Path, bytes]]:
+    """Change the file in the copy, and for SQL the migration that defines the object too;
+    returns their original bytes for the revert."""
     canonical = tree / mutant.file
     text = canonical.read_text()
     count = text.count(mutant.find)
     if count != 1:
         raise LookupError(f"mutant {mutant.id}: text found {count} times in {mutant.file}")
+    if canonical.suffix != ".sql":
+        original = canonical.read_bytes()
+        canonical.write_text(text.replace(mutant.find, mutant.replace))
+        return [(canonical, original)]
     migration, start = defining_migration(tree, mutant)
     migration_text = migration.read_text()
     # Only inside the definition: up to the next top-level statement of the migration.
@@ -308,7 +318,7 @@ def _junit_problems(report: Path) -> tuple[list[str], list[str]]:
     return failed, errored
 
 
-def run_sql_mutants(mutants: Sequence[SqlMutant], baseline: bool) -> list[Outcome]:
+def run_mutants(mutants: Sequence[Mutant], baseline: bool) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with tree_copy() as tree:
         if baseline:
@@ -448,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--area", action="append", default=[], help="area (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
     parser.add_argument(
-        "--python", action="store_true", help="run the Python areas (cosmic-ray) too"
+        "--python", action="store_true", help="also run cosmic-ray over the Python areas"
     )
     parser.add_argument(
         "--python-sample",
@@ -468,10 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown mutant ids: {sorted(unknown)}")
         mutants = [m for m in mutants if m.id in args.only]
-    sql_areas = [a for a in args.area if a not in PY_AREAS]
-    py_areas = [a for a in args.area if a in PY_AREAS]
     if args.area:
-        mutants = [m for m in mutants if m.area in sql_areas]
+        mutants = [m for m in mutants if m.area in args.area]
+    py_areas = [a for a in args.area if a in PY_AREAS] if args.python else []
     if args.python and not py_areas and not args.only:
         py_areas = list(PY_AREAS)
     if args.list:
@@ -487,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     try:
         if mutants:
-            outcomes += run_sql_mutants(mutants, args.baseline)
+            outcomes += run_mutants(mutants, args.baseline)
         for area in py_areas:
             outcomes += run_python_area(area, args.python_sample)
     except KeyboardInterrupt:

@@ -146,6 +146,21 @@ def test_outcome_of_a_call_from_an_older_generation_is_ignored(make_breaker):
     assert other.state is State.CLOSED
 
 
+def test_a_late_failure_from_before_an_outage_does_not_count_after_it(make_breaker):
+    """A call admitted in CLOSED that fails only after the circuit opened and closed again
+    belongs to an older generation: it must not count towards the new consecutive failures."""
+    slow, other = make_breaker(), make_breaker()
+    ticket = slow.acquire()  # admitted while CLOSED, still running…
+    fail(other, Dependency(), 3)
+    time.sleep(0.35)
+    other.call(lambda: None)
+    other.call(lambda: None)  # two probe successes: CLOSED again, a newer generation
+    assert other.state is State.CLOSED
+    slow.release(ticket, Outcome.FAILURE)  # …the old call fails late
+    fail(other, Dependency(), 2)
+    assert other.state is State.CLOSED, "the late failure counted as the third in a row"
+
+
 def test_ignored_exceptions_and_result_predicates(make_breaker):
     config = BreakerConfig(
         cooldown_seconds=0.3,

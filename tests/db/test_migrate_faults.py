@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.db.migrate import Migrator
+from guard.db.migrate import Migrator, checksum
 from guard.errors import GuardError
 from guard.resources import migrations_dir
 
@@ -221,3 +221,20 @@ def test_kill_9_between_a_migration_and_its_bookkeeping(empty_db_url: str, tmp_p
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err.decode()
     assert b"applied  0902_crash_window" in out
+
+
+def test_the_checksum_covers_the_migration_and_its_rollback(tmp_path: Path) -> None:
+    """`guard db verify` reports an applied migration whose files changed: a rollback edited
+    after the migration was applied is a change too (the rollback is what `guard db rollback`
+    will run)."""
+    forward = tmp_path / "0001_x.sql"
+    rollback = tmp_path / "0001_x.rollback.sql"
+    forward.write_text("CREATE TABLE x ();\n")
+    rollback.write_text("DROP TABLE x;\n")
+    original = checksum(forward)
+    rollback.write_text("DROP TABLE x CASCADE;\n")
+    edited_rollback = checksum(forward)
+    forward.write_text("CREATE TABLE x (a int);\n")
+    assert len({original, edited_rollback, checksum(forward)}) == 3
+    rollback.unlink()
+    assert checksum(forward) != edited_rollback, "a deleted rollback is a change as well"
