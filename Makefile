@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint squawk lock-table invariant-map release pytest snapshot bench clean check-redis-floor mutate
+.PHONY: setup system-packages demo demo-stop test lint squawk lock-table invariant-map release migration pytest snapshot bench clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -65,6 +65,12 @@ squawk: setup
 # After changing migrations/: the table of locks per migration in docs/dba.md (a test checks it).
 lock-table: setup
 	GUARD_WRITE_LOCK_TABLE=1 $(BIN)/pytest -q tests/db/test_lock_table.py
+
+# Write the next migration and its rollback from the difference between sql/ and the migrations
+# (guard/db/new_migration.py): review them before committing (docs/contributing.md).
+migration: setup
+	@test -n "$(NAME)" || { echo "usage: make migration NAME=short_name"; exit 2; }
+	$(BIN)/python -m guard.db.new_migration $(NAME)
 
 # Record every migration there is now as release VERSION (migrations/releases.toml); they are
 # immutable from then on (tests/db/test_releases.py).

@@ -21,10 +21,10 @@ def sql_dir() -> Path:
     return _data_dir("sql")
 
 
-def canonical_files() -> list[Path]:
+def canonical_files(root: Path | None = None) -> list[Path]:
     """The canonical SQL files in load order: sql/manifest.txt, then each sql/manifest.d/*.txt
     in name order (one manifest per migration group keeps parallel work from colliding)."""
-    root = sql_dir()
+    root = root or sql_dir()
     manifests = [root / "manifest.txt", *sorted((root / "manifest.d").glob("*.txt"))]
     names = [
         line.strip()
