@@ -70,7 +70,10 @@ lock-table: setup
 # (guard/db/new_migration.py): review them before committing (docs/contributing.md).
 migration: setup
 	@test -n "$(NAME)" || { echo "usage: make migration NAME=short_name"; exit 2; }
-	$(BIN)/python -m guard.db.new_migration $(NAME)
+	@$(BIN)/python -m guard.db.new_migration $(NAME); status=$$?; \
+	for f in migrations/[0-9][0-9][0-9][0-9]_$(NAME).sql migrations/[0-9][0-9][0-9][0-9]_$(NAME).rollback.sql; do \
+	  [ -f "$$f" ] && $(BIN)/sqlfluff fix -f -q "$$f" >/dev/null; \
+	done; exit $$status
 
 # Record every migration there is now as release VERSION (migrations/releases.toml); they are
 # immutable from then on (tests/db/test_releases.py).

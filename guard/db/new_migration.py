@@ -50,8 +50,14 @@ _SIGNATURE = re.compile(r"^(?P<name>[\w.]+)\((?P<args>.*)\)$")
 
 @dataclass
 class Plan:
+    # New functions come first: an SQL function's body is checked when it is created, so a
+    # changed one that calls a new one needs it to exist.
+    new_functions: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
-    rollback: list[str] = field(default_factory=list)  # in the order to run them
+    rollback: list[str] = field(default_factory=list)  # undone in reverse order
+    # Drops of what the migration created run last in the rollback, after everything that
+    # used them is back to its previous definition.
+    rollback_drops: list[str] = field(default_factory=list)
     locks: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
     grants: bool = False
@@ -85,11 +91,12 @@ def _function_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, 
         if source is None:
             plan.todo.append(f"function {signature}: no sql/functions/{stem}.sql to copy")
             continue
-        plan.forward.append(_replaceable(source.read_text().rstrip()))
         if was is None:
-            plan.rollback.append(f"DROP FUNCTION {signature};")
+            plan.new_functions.append(_replaceable(source.read_text().rstrip()))
+            plan.rollback_drops.append(f"DROP FUNCTION {signature};")
             plan.grants = True
         else:
+            plan.forward.append(_replaceable(source.read_text().rstrip()))
             plan.rollback.append(was["definition"].rstrip() + ";")
 
 
@@ -137,15 +144,18 @@ def _view_change(
     if now is None:
         plan.forward.append(f"DROP VIEW {name};")
         plan.rollback.append(_view_sql(name, was or {}))
-        plan.locks.append(f"DROP VIEW {name}: ACCESS EXCLUSIVE on the view, an instant")
+        plan.locks.append(f"view {name} dropped: ACCESS EXCLUSIVE, an instant")
         return
     source = _file_of(root, ("views", "detection"), name)
     if source is None:
         plan.todo.append(f"view {name}: no sql/views/{name}.sql or sql/detection/{name}.sql")
         return
     plan.forward.append(_replaceable(source.read_text().rstrip()))
-    plan.rollback.append(f"DROP VIEW {name};" if was is None else _view_sql(name, was))
-    plan.locks.append(f"CREATE OR REPLACE VIEW {name}: ACCESS EXCLUSIVE on the view, an instant")
+    if was is None:
+        plan.rollback_drops.append(f"DROP VIEW {name};")
+    else:
+        plan.rollback.append(_view_sql(name, was))
+    plan.locks.append(f"view {name}: ACCESS EXCLUSIVE, an instant")
     if was is None or was.get("grants") != now.get("grants"):
         plan.grants = True
 
@@ -157,7 +167,7 @@ def _trigger_changes(
         was, now = before.get(trigger), after.get(trigger)
         if was == now:
             continue
-        lock = f"trigger {trigger}: SHARE ROW EXCLUSIVE on {table}, an instant (catalog only)"
+        lock = f"trigger {trigger}: SHARE ROW EXCLUSIVE on {table}, an instant"
         if now is None:
             plan.forward.append(f"DROP TRIGGER {trigger} ON {table};")
             plan.rollback.append(was["definition"] + ";")  # type: ignore[index]
@@ -172,7 +182,7 @@ def _trigger_changes(
             continue
         plan.forward.append(_replaceable(source.read_text().rstrip()))
         if was is None:
-            plan.rollback.append(f"DROP TRIGGER {trigger} ON {table};")
+            plan.rollback_drops.append(f"DROP TRIGGER {trigger} ON {table};")
         else:
             plan.rollback.append(_replaceable(was["definition"]) + ";")
         plan.locks.append(lock)
@@ -205,14 +215,15 @@ def render(migration_id: str, plan: Plan) -> tuple[str, str]:
         "",
     ]
     grants = ["", "-- Ownership and grants of the new objects.", "SELECT guard.apply_grants();"]
-    forward = "\n".join(header) + "\n" + "\n\n".join(plan.forward)
+    forward = "\n".join(header) + "\n" + "\n\n".join(plan.new_functions + plan.forward)
     forward += ("\n" + "\n".join(grants) if plan.grants else "") + "\n"
     back = [
         f"-- Rollback of {migration_id}: the definitions the migrations before it built.",
         *todo,
         "",
     ]
-    rollback = "\n".join(back) + "\n" + "\n\n".join(reversed(plan.rollback)) + "\n"
+    undo = [*reversed(plan.rollback), *reversed(plan.rollback_drops)]
+    rollback = "\n".join(back) + "\n" + "\n\n".join(undo) + "\n"
     return forward, rollback
 
 
@@ -273,7 +284,7 @@ def write_migration(
         raise ValueError("NAME: lower case letters, digits and _, 3 to 51 characters")
     old, new = snapshots(admin_url, sql_root, migrations)
     plan = plan_migration(old, new, sql_root)
-    if not (plan.forward or plan.todo):
+    if not (plan.new_functions or plan.forward or plan.todo):
         return None, plan
     migration_id = next_migration_id(migrations, name)
     forward_path = migrations / f"{migration_id}.sql"
@@ -300,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         print("nothing to do: the migrations build what sql/ describes")
         return 0
-    print(f"wrote {path.name} and its rollback: {len(plan.forward)} statement(s)")
+    count = len(plan.new_functions) + len(plan.forward)
+    print(f"wrote {path.name} and its rollback: {count} statement(s)")
     for item in plan.todo:
         print(f"TODO (by hand): {item}", file=sys.stderr)
     print(

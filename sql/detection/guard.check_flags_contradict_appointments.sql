@@ -20,7 +20,7 @@ WHERE
     EXISTS (
         SELECT
         FROM public.appointments AS a
-        WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled'
+        WHERE a.call_id = c.id AND a.company_id = c.company_id AND guard.is_active_appointment(a.status, a.deleted_at)
     )
     AND NOT coalesce(
         c.appointment_made

@@ -28,8 +28,7 @@ FROM public.appointments AS a
 WHERE
     a.source = 'retell_webhook'
     AND a.call_id IS NULL
-    AND a.deleted_at IS NULL
-    AND a.status IS DISTINCT FROM 'cancelled'
+    AND guard.is_active_appointment(a.status, a.deleted_at)
     AND a.created_at < now() - make_interval(
         secs => (
             SELECT (s.value #>> '{}')::integer FROM guard.settings AS s

@@ -97,6 +97,9 @@ BEGIN
             -- the derived booking flags, read in place by the appointment triggers (invoker
             -- rights: they update calls as the application would)
             'guard.call_flags_to_correct(bigint[], boolean)',
+            -- "active appointment", inlined into the statements that ask (an inlined function
+            -- still needs EXECUTE)
+            'guard.is_active_appointment(text, anyelement)',
             -- the booking journal (guard.booking_attempts), written only through these
             'guard.begin_booking_attempt(bigint, bigint)',
             'guard.complete_booking_attempt(text, bigint, text)',
@@ -163,12 +166,15 @@ BEGIN
             ' guard.mask_phone(text) TO %I',
             reader
         );
-        -- tenants: the row-level security policies and guard.calls_report call it as the reader
-        -- (found in the catalog, like the relations above: nothing to grant before it exists)
+        -- tenants: the row-level security policies and guard.calls_report call it as the reader;
+        -- the detection views call is_active_appointment (found in the catalog, like the
+        -- relations above: nothing to grant before it exists)
         FOR obj IN
             SELECT p.oid::regprocedure::text AS object_name
             FROM pg_proc AS p
-            WHERE p.pronamespace = 'guard'::regnamespace AND p.proname = 'visible_companies'
+            WHERE
+                p.pronamespace = 'guard'::regnamespace
+                AND p.proname IN ('visible_companies', 'is_active_appointment')
         LOOP
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, reader);
         END LOOP;

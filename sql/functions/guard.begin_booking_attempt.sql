@@ -47,8 +47,7 @@ BEGIN
     WHERE
         a.call_id = the_call.id
         AND a.company_id = the_call.company_id
-        AND a.deleted_at IS NULL
-        AND a.status IS DISTINCT FROM 'cancelled'
+        AND guard.is_active_appointment(a.status, a.deleted_at)
     ORDER BY a.id
     LIMIT 1;
     IF FOUND THEN

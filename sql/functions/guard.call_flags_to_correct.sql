@@ -91,8 +91,7 @@ AS $$
                     WHERE
                         a.call_id = c.id
                         AND a.company_id = c.company_id
-                        AND a.deleted_at IS NULL
-                        AND a.status IS DISTINCT FROM 'cancelled'
+                        AND guard.is_active_appointment(a.status, a.deleted_at)
                 ) AS has_active
             FROM public.calls AS c
             WHERE c.id = ANY (call_ids)

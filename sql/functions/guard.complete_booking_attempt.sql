@@ -46,8 +46,7 @@ BEGIN
             AND a.call_id = attempt.call_id
             AND a.company_id = attempt.company_id
             AND a.calcom_v2_booking_id = complete_booking_attempt.booking_uid
-            AND a.deleted_at IS NULL
-            AND a.status IS DISTINCT FROM 'cancelled'
+            AND guard.is_active_appointment(a.status, a.deleted_at)
     ) THEN
         RAISE EXCEPTION 'appointment % is not an active appointment of call % with booking uid %',
             complete_booking_attempt.appointment_id, attempt.call_id, complete_booking_attempt.booking_uid

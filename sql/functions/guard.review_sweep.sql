@@ -28,8 +28,7 @@ BEGIN
                     WHERE
                         a.call_id = r.call_id
                         AND a.company_id = r.company_id
-                        AND a.deleted_at IS NULL
-                        AND a.status IS DISTINCT FROM 'cancelled'
+                        AND guard.is_active_appointment(a.status, a.deleted_at)
                 )
             )
             OR (

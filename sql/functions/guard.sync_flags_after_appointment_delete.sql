@@ -22,7 +22,7 @@ BEGIN
     lost := ARRAY(
         SELECT o.call_id
         FROM old_rows AS o
-        WHERE o.call_id IS NOT NULL AND o.deleted_at IS NULL AND o.status IS DISTINCT FROM 'cancelled'
+        WHERE o.call_id IS NOT NULL AND guard.is_active_appointment(o.status, o.deleted_at)
     );
     IF cardinality(lost) = 0 THEN
         RETURN NULL;

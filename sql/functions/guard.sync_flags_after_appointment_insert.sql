@@ -25,7 +25,7 @@ BEGIN
     WHERE c.id = ANY (ARRAY(
         SELECT n.call_id
         FROM new_rows AS n
-        WHERE n.call_id IS NOT NULL AND n.deleted_at IS NULL AND n.status IS DISTINCT FROM 'cancelled'
+        WHERE n.call_id IS NOT NULL AND guard.is_active_appointment(n.status, n.deleted_at)
     ));
     RETURN NULL;
 END;

@@ -32,7 +32,7 @@ BEGIN
                 o.id,
                 o.call_id,
                 o.company_id,
-                (o.deleted_at IS NULL AND o.status IS DISTINCT FROM 'cancelled') AS active,
+                guard.is_active_appointment(o.status, o.deleted_at) AS active,
                 -1 AS side
             FROM old_rows AS o
             UNION ALL
@@ -40,7 +40,7 @@ BEGIN
                 n.id,
                 n.call_id,
                 n.company_id,
-                (n.deleted_at IS NULL AND n.status IS DISTINCT FROM 'cancelled') AS active,
+                guard.is_active_appointment(n.status, n.deleted_at) AS active,
                 1 AS side
             FROM new_rows AS n
         ) AS u

@@ -113,7 +113,7 @@ def test_nothing_to_do_and_bad_names(
     sql_root, migrations = tree
     before = sorted(p.name for p in migrations.iterdir())
     path, plan = write_migration("nothing_changed", pg_cluster.url(), sql_root, migrations)
-    assert (path, plan.forward, plan.todo) == (None, [], [])
+    assert (path, plan.new_functions, plan.forward, plan.todo) == (None, [], [], [])
     assert sorted(p.name for p in migrations.iterdir()) == before
     assert main(["--database-url", pg_cluster.url(), "Bad Name"]) == 2
     assert "NAME" in capsys.readouterr().err
