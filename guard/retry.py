@@ -28,6 +28,7 @@ from typing import Literal, ParamSpec, TypeVar
 
 import tenacity
 
+from guard.backoff import exponential_delay
 from guard.breaker.circuit import CircuitBreaker, CircuitOpenError
 
 P = ParamSpec("P")
@@ -117,8 +118,10 @@ class _Backoff:
     def __call__(self, state: tenacity.RetryCallState) -> float:
         policy = self.policy
         if policy.jitter == "full":
-            ceiling = policy.base_delay_seconds * 2 ** (state.attempt_number - 1)
-            delay = self.rng.uniform(0, min(policy.max_delay_seconds, ceiling))
+            ceiling = exponential_delay(
+                state.attempt_number, policy.base_delay_seconds, policy.max_delay_seconds
+            )
+            delay = self.rng.uniform(0, ceiling)
         else:
             upper = max(policy.base_delay_seconds, self.previous * 3)
             delay = min(

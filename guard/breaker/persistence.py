@@ -39,6 +39,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
+from guard.backoff import exponential_delay
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.errors import first_line
 
@@ -211,7 +212,7 @@ class PostgresWriteBehind:
             write_transitions(self._conn, batch)
 
     def _run(self) -> None:
-        delay = self.min_retry_seconds
+        failures = 0  # in a row: the wait after the n-th is exponential_delay(n, min, max)
         while True:
             batch = self._take_batch()
             if not batch:
@@ -230,6 +231,8 @@ class PostgresWriteBehind:
                     self._conn.close()
                     self._conn = None
                 self._requeue(batch)
+                failures += 1
+                delay = exponential_delay(failures, self.min_retry_seconds, self.max_retry_seconds)
                 retry_at = time.monotonic() + delay
                 with self._cond:
                     # New events wake the condition too; keep waiting out the backoff.
@@ -237,12 +240,11 @@ class PostgresWriteBehind:
                         self._cond.wait(left)
                     if self._closing:
                         return
-                delay = min(delay * 2, self.max_retry_seconds)
                 continue
             if self._outage:
                 self._outage = False
                 log.warning("breaker write-behind: PostgreSQL accepts events again; written")
-            delay = self.min_retry_seconds
+            failures = 0
             with self._cond:
                 self.written += len(batch)
                 self._in_flight = 0

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from guard.backoff import exponential_delay
 from guard.errors import DatabaseUnavailable, GuardError, first_line
 
 SUPPORTED_MAJOR_VERSIONS = (15,)
@@ -23,8 +24,7 @@ RECONNECT_MAX_S = 30.0
 
 def reconnect_delay(failures: int) -> float:
     """Seconds to wait after the n-th failed attempt in a row (n >= 1)."""
-    doublings = max(0, min(failures, 16) - 1)
-    return float(min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2**doublings))
+    return exponential_delay(max(1, failures), RECONNECT_MIN_S, RECONNECT_MAX_S)
 
 
 def resolve_conninfo(database_url: str | None) -> str:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from guard.backoff import exponential_delay
 from guard.db.connection import connect
 from guard.errors import GuardError
 
@@ -68,13 +69,15 @@ class LockPolicy:
 
     def timeout_for(self, attempt: int) -> int:
         """lock_timeout of attempt number `attempt` (1-based)."""
-        grown: int = self.lock_timeout_ms * 2 ** ((attempt - 1) // 10)
-        return max(self.lock_timeout_ms, min(grown, self.max_lock_timeout_ms))
+        grown = exponential_delay(
+            (attempt - 1) // 10 + 1, self.lock_timeout_ms, self.max_lock_timeout_ms
+        )
+        return max(self.lock_timeout_ms, int(grown))
 
     def sleep_for(self, attempt: int, rng: random.Random) -> float:
         """Exponential backoff with jitter: half of the step is fixed, half random, so that two
         migrators (or a migrator and a busy writer) do not fall into step."""
-        step = min(self.max_sleep_s, self.first_sleep_s * 1.5 ** (attempt - 1))
+        step = exponential_delay(attempt, self.first_sleep_s, self.max_sleep_s, factor=1.5)
         return step / 2 + rng.uniform(0, step / 2)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from guard.backoff import exponential_delay
 from guard.db.connection import connect, reconnect_delay
 from guard.dispatch.message import plan_messages, resolved_message
 from guard.dispatch.sinks import DeliveryError, Sink
@@ -347,7 +348,7 @@ class Dispatcher:
             max_attempts=s.max_attempts,
         )
         attempts = max((r.attempts for r in rows if r.alert_id in set(alert_ids)), default=0)
-        pause = min(s.backoff_max_s, s.backoff_base_s * 2**attempts)
+        pause = exponential_delay(attempts + 1, s.backoff_base_s, s.backoff_max_s)
         channel.paused_until = time.monotonic() + pause
         self.stats.failed_sends += 1
         self.stats.gave_up += gave_up
