@@ -196,10 +196,13 @@ FLAG_WRITES = {
         " WHEN MATCHED THEN UPDATE SET appointment_made = TRUE"
     ),
     # Booking Guard's own update of call 2 (the appointment trigger, a nested statement) runs
-    # inside this statement: it must not take the mark of the application's write of call 1.
-    "update-with-appointment-insert-in-one-statement": (
+    # inside this statement, before its AFTER trigger on calls (the UPDATE reads the inserted
+    # rows, so the INSERT's trigger is queued first): it must not take the mark of the
+    # application's write of call 1.
+    "update-reading-an-appointment-insert-in-one-statement": (
         "WITH booked AS (INSERT INTO appointments (company_id, call_id) VALUES (1, 2)"
-        " RETURNING id) UPDATE calls SET appointment_made = TRUE WHERE id = 1"
+        " RETURNING call_id) UPDATE calls SET appointment_made = TRUE"
+        " WHERE id = 1 AND (SELECT count(*) FROM booked) = 1"
     ),
 }
 
