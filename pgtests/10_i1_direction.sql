@@ -1,6 +1,6 @@
 -- I1: every call has direction inbound or outbound; a missing one becomes inbound.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -112,6 +112,10 @@ SELECT results_eq(
     'SELECT trigger_name, action FROM guard.sync_legacy_triggers()',
     $$VALUES ('guard_calls_normalise_legacy_direction', 'created')$$,
     'a NOT VALID direction CHECK gets its legacy-row trigger (as the migrations do on an adopted database)'
+);
+SELECT is_empty(
+    'SELECT * FROM guard.sync_legacy_triggers()',
+    'run again while the CHECK is still NOT VALID, it keeps the trigger (every migration runs it)'
 );
 UPDATE calls SET status = 'completed'
 WHERE id = 901;

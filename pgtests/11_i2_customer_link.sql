@@ -1,7 +1,7 @@
 -- I2: customer_id set <=> a complete link (status linked, linked_at, method, confidence 0-100);
 -- a cleared customer is unlinked, an anonymous caller anonymous.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -131,6 +131,12 @@ ALTER TABLE calls DROP CONSTRAINT guard_calls_customer_link_check;
 SET LOCAL session_replication_role = replica;
 INSERT INTO calls (id, company_id, retell_call_id, direction, customer_id)
 VALUES (900, 1, 'legacy', 'inbound', 1), (901, 1, 'legacy-2', 'inbound', 1);
+-- 902: linked, with time and method, but no confidence
+INSERT INTO calls (
+    id, company_id, retell_call_id, direction, customer_id, customer_link_status,
+    customer_linked_at, customer_link_method
+)
+VALUES (902, 1, 'legacy-3', 'inbound', 1, 'linked', now(), 'phone_match');
 SET LOCAL session_replication_role = origin;
 -- Before validation the CHECK is NOT VALID: an update of another column of an old row must not
 -- fail on it; the link is completed (as the reconciler would).
@@ -160,6 +166,16 @@ SELECT results_eq(
       FROM calls WHERE id = 901$$,
     $$VALUES ('linked'::text, TRUE, TRUE)$$,
     'an old row with an incomplete link is completed by an update of its status, which does not fail'
+);
+UPDATE calls SET status = 'completed'
+WHERE id = 902;
+SELECT is(
+    (
+        SELECT customer_link_confidence FROM calls
+        WHERE id = 902
+    ),
+    100.00::numeric(5, 2),
+    'an old linked row without a confidence gets the default confidence on an update of its status'
 );
 SELECT results_eq(
     $$SELECT corrected FROM guard.reconcile_call_batch(900, 901)

@@ -4,7 +4,7 @@
 -- `SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE` runs the pending checks now, as a commit
 -- would (a pgTAP file never commits).
 BEGIN;
-SELECT plan(36);
+SELECT plan(42);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -217,6 +217,17 @@ SELECT lives_ok(
     $$UPDATE calls SET session_outcome = 'appointment_booked' WHERE id = 13$$,
     'reject mode lets a consistent write through'
 );
+-- A booking claimed inside its grace period (outcome booked, the appointment not written yet)
+-- is no contradiction: a transaction that wrote made = TRUE and took it back commits.
+SET CONSTRAINTS guard.guard_flag_checks_at_commit DEFERRED;
+UPDATE calls SET appointment_made = TRUE, session_outcome = 'appointment_booked'
+WHERE id = 12;
+UPDATE calls SET appointment_made = FALSE
+WHERE id = 12;
+SELECT lives_ok(
+    $$SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE$$,
+    'reject mode: a transaction that leaves a booking claimed inside its grace period commits'
+);
 UPDATE guard.rules SET mode = 'correct', enabled = FALSE
 WHERE id = 'I3_appointment_flags';
 UPDATE calls SET appointment_made = TRUE
@@ -260,6 +271,55 @@ SELECT is((
     SELECT booking_confirmed FROM calls
     WHERE id = 901
 ), FALSE, 'a call that lost its last appointment is no longer confirmed, whatever its other flags');
+
+-- The link time of a booking is when it was first linked: a write that keeps an older link time
+-- on a booked call agrees with the appointments (nothing corrected, the time kept).
+SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
+INSERT INTO calls (id, company_id, retell_call_id, session_outcome)
+VALUES (30, 1, 'linked-long-ago', 'information_only'), (32, 1, 'claims-in-grace', 'information_only'),
+(33, 1, 'takes-cancelled', 'information_only');
+INSERT INTO appointments (company_id, call_id) VALUES (1, 30);
+UPDATE calls SET appointment_linked_at = '2026-01-01 10:00+00'
+WHERE id = 30;
+SELECT is(
+    (
+        SELECT appointment_linked_at FROM calls
+        WHERE id = 30
+    ),
+    '2026-01-01 10:00+00'::timestamptz,
+    'a booked call keeps the link time written for it'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.correction_audit
+        WHERE entity_id = 30
+    ),
+    0,
+    'an older link time on a booked call is no contradiction'
+);
+
+-- A new call claiming a linked appointment (without made) is checked at commit too.
+INSERT INTO calls (
+    id, company_id, retell_call_id, appointment_link_status, appointment_linked_at, session_outcome
+)
+VALUES (31, 1, 'claims-link', 'linked', now(), 'information_only');
+SELECT is(pg_temp.flags(31), 'false/unlinked/true/information_only/false', 'a new call claiming only a link is corrected');
+
+-- Moving a cancelled appointment away takes nothing from its call: a booking claimed inside its
+-- grace period (outcome booked, confirmed) stands.
+INSERT INTO appointments (id, company_id, call_id, status) VALUES (40, 1, 32, 'cancelled');
+UPDATE calls SET session_outcome = 'appointment_booked', booking_confirmed = TRUE
+WHERE id = 32;
+UPDATE appointments SET call_id = 33
+WHERE id = 40;
+SELECT is(
+    pg_temp.flags(32), 'false/<NULL>/false/appointment_booked/false',
+    'a cancelled appointment moved away leaves the claimed outcome'
+);
+SELECT is((
+    SELECT booking_confirmed FROM calls
+    WHERE id = 32
+), TRUE, 'and the confirmation');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,6 +1,6 @@
 -- I5: an appointment and its call belong to the same company; no write can link across tenants.
 BEGIN;
-SELECT plan(9);
+SELECT plan(12);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -55,16 +55,51 @@ SELECT ok(
     'the I5 constraints are validated'
 );
 
--- An existing cross-tenant link (an adopted database whose foreign key is not validated yet,
--- loaded here with triggers bypassed) books nothing: an appointment counts only for a call of
--- its own company.
-INSERT INTO calls (id, company_id, retell_call_id) VALUES (3, 1, 'a3');
+-- A session pinned to one tenant may not correct another tenant's calls through the definer
+-- function (it writes their audit and alerts): refused before any row is locked or changed.
+INSERT INTO calls (id, company_id, retell_call_id, appointment_made)
+VALUES (3, 2, 'b-claims', FALSE);
 SET LOCAL session_replication_role = replica;
-INSERT INTO appointments (id, company_id, call_id) VALUES (900, 2, 3);
+UPDATE calls SET appointment_made = TRUE
+WHERE id = 3;
 SET LOCAL session_replication_role = origin;
-SELECT is_empty(
-    $$SELECT f.id FROM guard.call_flags_to_correct(ARRAY[3]::bigint[], FALSE) AS f$$,
-    'an appointment of another company does not make a call booked'
+SELECT set_config('booking_guard.company_id', '1', TRUE);
+SELECT throws_ok(
+    $$SELECT guard.refresh_call_flags(ARRAY[1, 3]::bigint[], 'tenant test')$$,
+    '42501',
+    NULL,
+    'a session pinned to company 1 cannot correct a call of company 2'
+);
+SELECT set_config('booking_guard.company_id', '2', TRUE);
+SELECT is(
+    guard.refresh_call_flags(ARRAY[3]::bigint[], 'tenant test'),
+    1,
+    'pinned to its own company it corrects the call'
+);
+SELECT set_config('booking_guard.company_id', '', TRUE);
+
+-- A cross-tenant link (an adopted database whose foreign key was not there when the row was
+-- written) books nothing: only an appointment of the call's own company counts.
+ALTER TABLE appointments DROP CONSTRAINT guard_appointments_call_company_fkey;
+INSERT INTO calls (id, company_id, retell_call_id) VALUES (4, 1, 'a-cross');
+SET LOCAL session_replication_role = replica;
+INSERT INTO appointments (id, company_id, call_id) VALUES (50, 2, 4);
+SET LOCAL session_replication_role = origin;
+UPDATE calls SET appointment_made = TRUE, appointment_link_status = 'linked', appointment_linked_at = now()
+WHERE id = 4;
+SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
+SELECT results_eq(
+    $$SELECT appointment_made, appointment_link_status FROM calls WHERE id = 4$$,
+    $$VALUES (FALSE, 'unlinked'::text)$$,
+    'at commit, flags claimed on the strength of another company''s appointment are corrected'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.correction_audit
+        WHERE entity_id = 4
+    ),
+    1,
+    'and the correction is audited'
 );
 
 SELECT * FROM finish();

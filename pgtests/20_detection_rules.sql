@@ -2,7 +2,7 @@
 -- written as a legacy load or a bypassing writer would: triggers off (replica role), and the
 -- constraints that would refuse them dropped inside this transaction.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -151,12 +151,34 @@ SELECT results_eq(
     $$VALUES ('resolved', 'superseded'), ('open', NULL)$$,
     'and closes the old one as superseded'
 );
+SELECT results_eq(
+    $$SELECT resolved_at = now() - interval '1 hour', last_seen_at = now() - interval '1 hour'
+      FROM guard.alerts WHERE fingerprint = 'cross_tenant_link:appointment:6' AND status = 'resolved'$$,
+    $$VALUES (TRUE, TRUE)$$,
+    'the superseded alert is closed as of its last sighting; the repeat is not counted on it'
+);
+-- Exactly one throttle window (alert_throttle_seconds: 300) after the last sighting: a repeat.
+UPDATE guard.alerts SET last_seen_at = now() - interval '300 seconds'
+WHERE fingerprint = 'booked_without_appointment:call:3' AND status = 'open';
+SELECT results_eq(
+    $$SELECT opened, repeated FROM guard.detect() WHERE rule_id = 'booked_without_appointment'$$,
+    $$VALUES (0, 1)$$,
+    'a repeat exactly one throttle window after the last sighting bumps its alert'
+);
 
 -- check_call: every rule for one call, now.
 SELECT results_eq(
     $$SELECT rule_id, offending FROM guard.check_call(3) WHERE offending > 0$$,
     $$VALUES ('booked_without_appointment', 1)$$,
     'check_call finds the phantom booking of call 3'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.alerts
+        WHERE rule_id = 'recent_booking_failure' AND status = 'open'
+    ),
+    9,
+    'check_call of one call leaves the open alerts of other calls alone'
 );
 
 SELECT * FROM finish();

@@ -79,22 +79,28 @@ VALUES
 ('I1_call_direction', 9001, 'call', 90002, 'test', '2026-01-10 13:00+00'),
 ('I1_call_direction', 9001, 'call', 90003, 'test', '2026-01-10 13:00+00'),
 ('I3_appointment_flags', 9001, 'call', 90004, 'test', '2026-01-10 23:00+00'),
-('I1_call_direction', 9001, 'call', 90005, 'test', '2026-01-09 13:00+00');
+('I1_call_direction', 9001, 'call', 90005, 'test', '2026-01-09 13:00+00'),
+-- the first instant of the next day: not the 10th's
+('I1_call_direction', 9001, 'call', 90001, 'test', '2026-01-11 00:00+00');
 
 INSERT INTO guard.review_items (company_id, call_id, reason, status, created_at, closed_at) VALUES
 (9001, 90001, 'other', 'open', '2026-01-10 01:00+00', NULL),
 (9001, 90005, 'other', 'open', '2026-01-08 01:00+00', NULL),
 (9001, 90002, 'other', 'resolved', '2026-01-10 02:00+00', '2026-01-10 03:00+00');
+-- claimed by a reviewer, created before the day: still open when the report is generated
+INSERT INTO guard.review_items (company_id, call_id, reason, status, claimed_by, claimed_at, created_at)
+VALUES (9001, 90003, 'other', 'claimed', 'reviewer', '2026-01-09 02:00+00', '2026-01-08 02:00+00');
 
 -- Stored reports of the days before: 40 % and 30 % within the 7 days (the 3rd is the 7th day
--- before), 90 % on the 2nd, the first day outside them.
+-- before), 80 % on the 8th day before and 90 % on the 9th, outside them.
 INSERT INTO guard.daily_reports (
     report_date, company_id, total_calls, inconsistent_calls, inconsistency_rate_pct,
     auto_corrected, manual_reviews, open_review_items
 ) VALUES
 ('2026-01-09', 9001, 10, 4, 40, 0, 0, 0),
 ('2026-01-03', 9001, 10, 3, 30, 0, 0, 0),
-('2026-01-02', 9001, 10, 9, 90, 0, 0, 0);
+('2026-01-02', 9001, 10, 8, 80, 0, 0, 0),
+('2026-01-01', 9001, 10, 9, 90, 0, 0, 0);
 
 SELECT is(
     (SELECT count(*)::int FROM guard.daily_report('2026-01-10')),
@@ -106,8 +112,9 @@ SELECT results_eq(
     $$SELECT total_calls, inconsistent_calls, inconsistency_rate_pct, auto_corrected,
              manual_reviews, open_review_items
       FROM guard.daily_reports WHERE report_date = '2026-01-10' ORDER BY company_id$$,
-    $$VALUES (4, 3, 75.00::numeric(6, 2), 3, 2, 2), (1, 0, 0.00::numeric(6, 2), 0, 0, 0)$$,
-    'totals, inconsistent calls (three of four), rate, corrections, reviews created, open items'
+    $$VALUES (4, 3, 75.00::numeric(6, 2), 3, 2, 3), (1, 0, 0.00::numeric(6, 2), 0, 0, 0)$$,
+    'totals, inconsistent calls (three of four), rate, corrections of the day (not the next '
+    || 'midnight''s), reviews created, open and claimed items'
 );
 
 SELECT is(
@@ -196,7 +203,7 @@ SELECT is(
         SELECT count(*)::int FROM guard.daily_reports
         WHERE report_date < '2026-01-10'
     ),
-    3,
+    4,
     'other days are left alone'
 );
 

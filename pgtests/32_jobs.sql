@@ -134,7 +134,9 @@ INSERT INTO guard.alerts (
 );
 INSERT INTO guard.breaker_events (key, generation, from_state, to_state, reason, host, pid, occurred_at)
 VALUES ('k', 1, 'closed', 'open', 'x', 'h', 1, now() - interval '100 days'),
-('k', 2, 'open', 'half_open', 'x', 'h', 1, now() - interval '1 day');
+-- exactly retention_breaker_events_days (90) old: not older than that, kept
+('k', 2, 'open', 'half_open', 'x', 'h', 1, now() - interval '90 days'),
+('k', 3, 'half_open', 'closed', 'x', 'h', 1, now() - interval '1 day');
 INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at)
 VALUES (TRUE, 1, now() - interval '31 days'), (TRUE, 1, now() - interval '1 day');
 INSERT INTO guard.job_runs (job_name, started_at, finished_at, status, error, duration_ms) VALUES

@@ -203,6 +203,15 @@ FLAG_WRITES = {
         "MERGE INTO calls AS c USING (VALUES (1::bigint)) AS v (id) ON c.id = v.id"
         " WHEN MATCHED THEN UPDATE SET appointment_made = TRUE"
     ),
+    # Booking Guard's own update of call 2 (the appointment trigger, a nested statement) runs
+    # inside this statement, before its AFTER trigger on calls (the UPDATE reads the inserted
+    # rows, so the INSERT's trigger is queued first): it must not take the mark of the
+    # application's write of call 1.
+    "update-reading-an-appointment-insert-in-one-statement": (
+        "WITH booked AS (INSERT INTO appointments (company_id, call_id) VALUES (1, 2)"
+        " RETURNING call_id) UPDATE calls SET appointment_made = TRUE"
+        " WHERE id = 1 AND (SELECT count(*) FROM booked) = 1"
+    ),
 }
 
 
@@ -264,3 +273,61 @@ def test_a_writer_clearing_the_mark_itself_is_still_detected(calls_url: str) -> 
         ).fetchall()
     assert detected["booked_without_appointment"] == 1, detected
     assert open_alerts == [(1,)]
+
+
+# Each booking flag written alone on a booked call, contradicting its appointment: the column list
+# of the marker trigger (guard_calls_note_flag_write) must name every one of them.
+BOOKED_CALL_FLAG_WRITES = {
+    "appointment_made": "UPDATE calls SET appointment_made = FALSE WHERE id = 1",
+    "appointment_link_status": "UPDATE calls SET appointment_link_status = 'unlinked' WHERE id = 1",
+    "appointment_linked_at": "UPDATE calls SET appointment_linked_at = NULL WHERE id = 1",
+    "session_outcome": "UPDATE calls SET session_outcome = 'no_availability' WHERE id = 1",
+    "booking_failed": "UPDATE calls SET booking_failed = TRUE WHERE id = 1",
+}
+BOOKED_FLAGS = (
+    "SELECT appointment_made, appointment_link_status, appointment_linked_at IS NOT NULL,"
+    " session_outcome, booking_failed FROM calls WHERE id = 1"
+)
+
+
+@pytest.mark.parametrize(
+    "statement", BOOKED_CALL_FLAG_WRITES.values(), ids=list(BOOKED_CALL_FLAG_WRITES)
+)
+def test_each_flag_written_alone_on_a_booked_call_is_judged_at_commit(
+    calls_url: str, statement: str
+) -> None:
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        admin.execute(INSERT_APPOINTMENT, (1,))
+        booked = admin.execute(BOOKED_FLAGS).fetchone()
+    assert booked == (True, "linked", True, "appointment_booked", False)
+    with _app(calls_url) as app:
+        app.execute(statement)
+        app.commit()
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        after = admin.execute(BOOKED_FLAGS).fetchone()
+    assert after == booked, f"{statement!r} committed a contradiction unchecked"
+    assert _state(calls_url, 1)[2] == 1, "the correction is audited"
+
+
+def test_an_update_that_writes_no_flag_checks_nothing(calls_url: str) -> None:
+    """A contradiction already stored (written while the rule was disabled) is detection's to
+    report: an update that writes no flag column neither corrects nor refuses its call, also when
+    the same transaction wrote flags before, or booked another call (Booking Guard's own flag
+    write), and in the session's next transaction."""
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        admin.execute("UPDATE guard.rules SET enabled = FALSE WHERE id = 'I3_appointment_flags'")
+    with _app(calls_url) as app:
+        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 2")
+        app.commit()
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        admin.execute("UPDATE guard.rules SET enabled = TRUE WHERE id = 'I3_appointment_flags'")
+    with _app(calls_url) as app:
+        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 1")
+        app.execute(INSERT_APPOINTMENT, (3,))
+        app.execute("UPDATE calls SET status = 'completed' WHERE id = 2")
+        app.commit()
+        app.execute("UPDATE calls SET status = 'in_progress' WHERE id = 2")
+        app.commit()
+    assert _state(calls_url, 2)[:3] == (True, "information_only", 0), "call 2 was checked"
+    assert _state(calls_url, 1)[:3] == (False, "information_only", 1), "call 1's write was checked"
+    assert _state(calls_url, 3)[:3] == (True, "appointment_booked", 0)

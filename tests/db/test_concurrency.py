@@ -110,3 +110,59 @@ def test_two_deletes_of_the_last_two_appointments(db_url: str) -> None:
         db_url, "DELETE FROM appointments WHERE id = 1", "DELETE FROM appointments WHERE id = 2"
     )
     assert _made(db_url) == (False, 0)
+
+
+def _wait_until_waiting_for_a_lock(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as observer:
+        for _ in range(200):
+            row = observer.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            if row is not None and row[0] == "Lock":
+                return
+            time.sleep(0.02)
+    raise AssertionError("the writer never waited for the call's row lock")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(
+            "SELECT guard.refresh_call_flags(ARRAY[2, 1]::bigint[], 'lock order')",
+            id="refresh_call_flags",
+        ),
+        pytest.param("DELETE FROM appointments WHERE call_id IN (1, 2)", id="appointment-delete"),
+        pytest.param(
+            "UPDATE appointments SET status = 'cancelled' WHERE call_id IN (1, 2)",
+            id="appointment-update",
+        ),
+    ],
+)
+def test_paths_that_lock_several_calls_lock_them_in_id_order(db_url: str, statement: str) -> None:
+    """A writer that waits for call 1 holds no lock on call 2 yet: the transaction holding call 1
+    can still take call 2 and commit. Locked in another order, the writer would hold call 2 while
+    waiting for call 1, and the two transactions would deadlock."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1'), (2, 1, 'c2')"
+        )
+        conn.execute(
+            "INSERT INTO appointments (id, company_id, call_id) VALUES (1, 1, 1), (2, 1, 2)"
+        )
+    with psycopg.connect(db_url) as holder:
+        holder.execute("SELECT FROM calls WHERE id = 1 FOR UPDATE")
+        writer: Any = psycopg.connect(db_url)
+        try:
+            thread, errors = _in_thread(lambda: writer.execute(statement))
+            _wait_until_waiting_for_a_lock(db_url, writer.info.backend_pid)
+            # Longer than deadlock_timeout (1 s): a deadlock is found before this runs out.
+            holder.execute("SET LOCAL lock_timeout = '3s'")
+            holder.execute("SELECT FROM calls WHERE id = 2 FOR NO KEY UPDATE")
+            holder.commit()
+            thread.join(timeout=10)
+            assert not thread.is_alive(), "the writer never finished"
+            assert not errors, errors
+            writer.commit()
+        finally:
+            writer.close()
