@@ -100,6 +100,8 @@ BEGIN
             -- "active appointment", inlined into the statements that ask (an inlined function
             -- still needs EXECUTE)
             'guard.is_active_appointment(text, anyelement)',
+            -- the stored direction, inlined into the normaliser that runs with the writer's rights
+            'guard.normalised_direction(text)',
             -- the booking journal (guard.booking_attempts), written only through these
             'guard.begin_booking_attempt(bigint, bigint)',
             'guard.complete_booking_attempt(text, bigint, text)',

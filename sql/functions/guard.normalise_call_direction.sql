@@ -6,7 +6,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog
 AS $$
 BEGIN
-    NEW.direction := coalesce(nullif(lower(btrim(NEW.direction)), ''), 'inbound');
+    NEW.direction := guard.normalised_direction(NEW.direction);
     RETURN NEW;
 END;
 $$;

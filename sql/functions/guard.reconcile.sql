@@ -142,7 +142,7 @@ BEGIN
     FROM (
         SELECT v.entity_id AS id FROM guard.check_call_without_direction AS v
         INNER JOIN public.calls AS c ON v.entity_id = c.id
-        WHERE coalesce(nullif(lower(btrim(c.direction)), ''), 'inbound') IN ('inbound', 'outbound')
+        WHERE guard.normalised_direction(c.direction) IN ('inbound', 'outbound')
         ORDER BY v.entity_id
         LIMIT greatest(budget, 0)
     ) AS c;

@@ -30,23 +30,16 @@ BEGIN
             c.customer_linked_at,
             (
                 c.direction IS NOT NULL
-                AND coalesce(nullif(lower(btrim(c.direction)), ''), 'inbound')
-                NOT IN ('inbound', 'outbound')
+                AND guard.normalised_direction(c.direction) NOT IN ('inbound', 'outbound')
             )
             OR coalesce(c.customer_link_confidence NOT BETWEEN 0 AND 100, FALSE) AS undecidable,
-            c.direction IS NULL OR c.direction IS DISTINCT FROM lower(btrim(c.direction))
-            AS direction_wrong,
-            NOT coalesce(
-                CASE
-                    WHEN c.customer_id IS NOT NULL
-                        THEN
-                            c.customer_link_status = 'linked'
-                            AND c.customer_linked_at IS NOT NULL
-                            AND c.customer_link_method IS NOT NULL
-                            AND c.customer_link_confidence IS NOT NULL
-                    ELSE c.customer_link_status IN ('unlinked', 'anonymous')
-                END,
-                FALSE
+            c.direction IS DISTINCT FROM guard.normalised_direction(c.direction) AS direction_wrong,
+            NOT guard.is_valid_customer_link(
+                c.customer_id,
+                c.customer_link_status,
+                c.customer_linked_at,
+                c.customer_link_method,
+                c.customer_link_confidence
             ) AS link_wrong
         FROM public.calls AS c
         WHERE c.id >= from_id AND c.id < to_id

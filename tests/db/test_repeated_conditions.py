@@ -1,0 +1,250 @@
+"""The I1 normalisation and the I2 link condition, each defined once: guard.normalised_direction
+and guard.is_valid_customer_link. The planner inlines both (a call costs what the expression
+written in place costs), on a new database and on an adopted one. The CHECKs and the WHEN clauses
+of the legacy-row triggers keep their condition written out (PostgreSQL compiles them again for
+every statement that writes calls, where inlining would cost every write): these tests prove
+that every copy says the same thing, on every combination of the columns involved, reading each
+condition from the catalog as PostgreSQL stores it."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.db.migrate import Migrator
+from guard.db.validate import validate
+from tests.db.test_legacy import LEGACY_SCHEMA
+from tests.support.postgres import Cluster
+
+LINK_COLUMNS = (
+    "customer_id bigint",
+    "customer_link_status text",
+    "customer_linked_at timestamptz",
+    "customer_link_method text",
+    "customer_link_confidence numeric",
+)
+LINK_VALUES = (
+    (None, 7),
+    (None, "linked", "unlinked", "anonymous", "pending", ""),
+    (None, "2026-11-01 10:00:00+00"),
+    (None, "phone_number"),
+    (None, 0, 100),
+)
+# btrim takes spaces only: a tab stays, and the CHECK refuses what it leaves.
+DIRECTIONS = (None, "", "  ", "inbound", "outbound", "Inbound", " OUTBOUND ", "out\t", "sideways")
+
+
+@pytest.fixture
+def adopted_db(empty_db_url: str) -> Iterator[str]:
+    """A legacy database after `guard db apply`, before `guard db validate`: the CHECKs are
+    NOT VALID and the legacy-row triggers exist."""
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute(LEGACY_SCHEMA.encode())
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply()
+    yield empty_db_url
+
+
+def _check_expression(conn: psycopg.Connection[Any], name: str) -> str:
+    row = conn.execute(
+        "SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint"
+        " WHERE conrelid = 'public.calls'::regclass AND conname = %s",
+        (name,),
+    ).fetchone()
+    assert row is not None, name
+    return str(row[0])
+
+
+def _when_expression(conn: psycopg.Connection[Any], trigger: str) -> str:
+    row = conn.execute(
+        "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
+        " WHERE tgrelid = 'public.calls'::regclass AND tgname = %s",
+        (trigger,),
+    ).fetchone()
+    assert row is not None, f"{trigger} is missing: is the CHECK still NOT VALID?"
+    match = re.search(r" WHEN \((.*)\) EXECUTE FUNCTION ", str(row[0]), re.S)
+    assert match is not None, row[0]
+    return match.group(1)
+
+
+def _evaluate(
+    conn: psycopg.Connection[Any],
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    expressions: dict[str, str],
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Each expression for each row, the row's columns visible both unqualified (as a CHECK
+    names them) and as `new.column` (as a trigger's WHEN names them)."""
+    names = [c.split()[0] for c in columns]
+    casts = [c.split()[1] for c in columns]
+    placeholders = ", ".join(
+        "(" + ", ".join(["%s::int"] + [f"%s::{t}" for t in casts]) + ")" for _ in rows
+    )
+    params = [v for i, row in enumerate(rows) for v in (i, *row)]
+    selected = ", ".join(f"({e}) AS {k}" for k, e in expressions.items())
+    query = (
+        f"SELECT n, {selected} FROM (VALUES {placeholders})"
+        f" AS new (n, {', '.join(names)}) ORDER BY n"
+    )
+    result = conn.execute(query.encode(), params).fetchall()
+    assert len(result) == len(rows)
+    return {rows[r[0]]: dict(zip(expressions, r[1:], strict=True)) for r in result}
+
+
+def test_the_customer_link_condition_agrees_with_the_check_and_the_legacy_trigger(
+    adopted_db: str,
+) -> None:
+    combinations = list(itertools.product(*LINK_VALUES))
+    with psycopg.connect(adopted_db) as conn:
+        verdicts = _evaluate(
+            conn,
+            LINK_COLUMNS,
+            combinations,
+            {
+                "check": _check_expression(conn, "guard_calls_customer_link_check"),
+                "trigger_fires": _when_expression(conn, "guard_calls_normalise_legacy_link"),
+                "function": "guard.is_valid_customer_link(new.customer_id,"
+                " new.customer_link_status, new.customer_linked_at, new.customer_link_method,"
+                " new.customer_link_confidence)",
+            },
+        )
+    assert all(isinstance(x, bool) for v in verdicts.values() for x in v.values())
+    disagree = [
+        (row, v)
+        for row, v in verdicts.items()
+        if not (v["check"] is v["function"] and v["trigger_fires"] is not v["check"])
+    ]
+    assert disagree == []
+    # The grid reaches both verdicts, each through more than one column.
+    valid = [row for row, v in verdicts.items() if v["function"]]
+    assert 0 < len(valid) < len(combinations)
+    assert {row[1] for row in valid} == {"linked", "unlinked", "anonymous"}
+
+
+def test_the_direction_check_and_its_legacy_trigger_agree(adopted_db: str) -> None:
+    with psycopg.connect(adopted_db) as conn:
+        verdicts = _evaluate(
+            conn,
+            ("direction text",),
+            [(d,) for d in DIRECTIONS],
+            {
+                "check": _check_expression(conn, "guard_calls_direction_check"),
+                "trigger_fires": _when_expression(conn, "guard_calls_normalise_legacy_direction"),
+                "normalised": "guard.normalised_direction(new.direction)",
+            },
+        )
+    assert {
+        d: v["trigger_fires"] is not v["check"] for (d,), v in verdicts.items()
+    } == dict.fromkeys(DIRECTIONS, True)
+    assert {d: v["normalised"] for (d,), v in verdicts.items()} == {
+        None: "inbound",
+        "": "inbound",
+        "  ": "inbound",
+        "inbound": "inbound",
+        "outbound": "outbound",
+        "Inbound": "inbound",
+        " OUTBOUND ": "outbound",
+        "out\t": "out\t",
+        "sideways": "sideways",
+    }
+
+
+def test_the_normaliser_stores_the_normalised_direction(db_url: str) -> None:
+    """What guard.normalised_direction says is what the BEFORE ROW trigger stores; a value it
+    cannot make valid is refused by the CHECK, nothing stored."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        company = conn.execute(
+            "INSERT INTO companies (name) VALUES ('Dir') RETURNING id"
+        ).fetchone()
+        assert company is not None
+        for direction in DIRECTIONS:
+            expected = conn.execute(
+                "SELECT guard.normalised_direction(%s::text)", (direction,)
+            ).fetchone()
+            assert expected is not None
+            if expected[0] in ("inbound", "outbound"):
+                stored = conn.execute(
+                    "INSERT INTO calls (company_id, direction) VALUES (%s, %s) RETURNING direction",
+                    (company[0], direction),
+                ).fetchone()
+                assert stored == expected, direction
+            else:
+                with pytest.raises(psycopg.errors.CheckViolation):
+                    conn.execute(
+                        "INSERT INTO calls (company_id, direction) VALUES (%s, %s)",
+                        (company[0], direction),
+                    )
+        count = conn.execute("SELECT count(*) FROM calls WHERE company_id = %s", company).fetchone()
+    assert count == (len(DIRECTIONS) - 2,), "all but sideways and a tab are stored"
+
+
+def test_validate_fixes_a_blank_direction(empty_db_url: str) -> None:
+    """An old row whose direction is '' is what the normaliser makes inbound: `guard db
+    validate` fixes it, audited, and the CHECK validates. Before 0026 the reconciler did not
+    count a blank direction as one to fix: it was fixed unaudited when the row's link needed a
+    fix too, and otherwise left for the CHECK to refuse."""
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute(LEGACY_SCHEMA.encode())
+        conn.execute(
+            "ALTER TABLE calls ADD COLUMN direction varchar(255),"
+            " ADD COLUMN customer_link_status varchar(255)"
+        )
+        # Call 5's link is whole (no customer, unlinked): only its direction needs the fix.
+        conn.execute(
+            "UPDATE calls SET direction = CASE WHEN id = 5 THEN '' ELSE 'Outbound' END,"
+            " customer_link_status = CASE WHEN id = 5 THEN 'unlinked' END"
+        )
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply()
+    report = validate(empty_db_url)
+    assert [r.constraint for r in report.constraints if not r.validated] == []
+    assert report.corrected["I1_call_direction"] == 20000
+    with psycopg.connect(empty_db_url) as conn:
+        rows = conn.execute(
+            "SELECT direction, count(*) FROM calls GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        audit = conn.execute(
+            "SELECT before, after FROM guard.correction_audit"
+            " WHERE rule_id = 'I1_call_direction' AND entity_id = 5"
+        ).fetchall()
+    assert rows == [("inbound", 1), ("outbound", 19999)]
+    assert audit == [({"direction": ""}, {"direction": "inbound"})]
+
+
+INLINED = {
+    "guard.normalised_direction": (
+        "SELECT c.id FROM public.calls AS c"
+        " WHERE guard.normalised_direction(c.direction) NOT IN ('inbound', 'outbound')",
+        ("btrim", "lower", "inbound"),
+    ),
+    "guard.is_valid_customer_link": (
+        "SELECT c.id FROM public.calls AS c WHERE NOT guard.is_valid_customer_link("
+        "c.customer_id, c.customer_link_status, c.customer_linked_at, c.customer_link_method,"
+        " c.customer_link_confidence)",
+        ("customer_link_method IS NOT NULL", "unlinked", "anonymous"),
+    ),
+}
+
+
+@pytest.mark.parametrize("schema", ["new", "adopted"])
+@pytest.mark.parametrize("function", sorted(INLINED))
+def test_the_planner_inlines_it(pg_cluster: Cluster, schema: str, function: str) -> None:
+    query, expected = INLINED[function]
+    with pg_cluster.database() as url:
+        if schema == "adopted":
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(LEGACY_SCHEMA.encode())
+        with Migrator(url) as migrator:
+            migrator.apply()
+        with psycopg.connect(url) as conn:
+            plan = "\n".join(
+                str(row[0])
+                for row in conn.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {query}".encode())
+            )
+    assert function.split(".")[1] not in plan, plan
+    assert all(part in plan for part in expected), plan
