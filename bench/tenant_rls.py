@@ -112,7 +112,8 @@ def _scans_calls_sequentially(node: dict[str, Any]) -> bool:
 def _measure(
     url: str, user: str | None, statements: dict[str, str], repeat: int, setting: int | None
 ) -> dict[str, tuple[float, int, bool]]:
-    with psycopg.connect(url, autocommit=True, **({"user": user} if user else {})) as conn:
+    conninfo = psycopg.conninfo.make_conninfo(url, user=user) if user else url
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         if setting is not None:
             conn.execute(f"SET booking_guard.company_id = '{setting}'")
         return {name: _time(conn, sql, repeat) for name, sql in statements.items()}

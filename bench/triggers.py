@@ -531,8 +531,8 @@ def print_table(
         "1 000 single-row inserts: one transaction, one COMMIT at the end. Every figure on a fresh"
         " clone of the template."
     )
-    columns = ("workload", "size", "variant", "cold ms", "warm ms", "w/c", "vs (a)", "vs (b)")
-    columns += ("vs (c)", "vs (c*)")
+    columns: tuple[str, ...] = ("workload", "size", "variant", "cold ms", "warm ms", "w/c")
+    columns += ("vs (a)", "vs (b)", "vs (c)", "vs (c*)")
     widths = (30, 7, 27, 10, 10, 5, 11, 11, 11, 11)
     line = "  ".join(
         f"{c:<{w}}" if i < 3 else f"{c:>{w}}"

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import tenacity
 
@@ -155,7 +155,7 @@ class Retry:
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
-    def _tenacity_kwargs(self) -> dict[str, object]:
+    def _tenacity_kwargs(self) -> dict[str, Any]:
         policy = self.policy
         started = time.monotonic()
 
@@ -208,7 +208,7 @@ class Retry:
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         if self.budget is not None:
             self.budget.deposit(self.budget_key)
-        retrying = tenacity.Retrying(**self._tenacity_kwargs())  # type: ignore[arg-type]
+        retrying = tenacity.Retrying(**self._tenacity_kwargs())
         result: T = retrying(self._attempt_sync, fn, *args, **kwargs)
         return result
 
@@ -230,7 +230,7 @@ class Retry:
     ) -> T:
         if self.budget is not None:
             self.budget.deposit(self.budget_key)
-        retrying = tenacity.AsyncRetrying(**self._tenacity_kwargs())  # type: ignore[arg-type]
+        retrying = tenacity.AsyncRetrying(**self._tenacity_kwargs())
         return await retrying(self._attempt_async, fn, *args, **kwargs)
 
     def close(self) -> None:

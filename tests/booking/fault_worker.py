@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import redis
@@ -57,7 +57,9 @@ class RedisCalendar:
         return [json.loads(line) for line in self.redis.lrange(REQUESTS_KEY, 0, -1)]
 
     def bookings(self) -> dict[str, dict[str, Any]]:
-        return {key: json.loads(value) for key, value in self.redis.hgetall(BOOKINGS_KEY).items()}
+        # a client with decode_responses: the keys are str (redis-py's types cannot tell)
+        stored = cast(dict[str, str], self.redis.hgetall(BOOKINGS_KEY))
+        return {key: json.loads(value) for key, value in stored.items()}
 
 
 def _connect(url: str, deadline_s: float = 60) -> psycopg.Connection[Any]:

@@ -183,7 +183,7 @@ def _verify(app_url: str, calendar: RedisCalendar) -> dict[str, Any]:
             "SELECT call_id, details ->> 'idempotency_key', details ->> 'booking_uid'"
             " FROM guard.review_items WHERE status IN ('open', 'claimed')"
         ).fetchall()
-        states = dict(
+        states: dict[str, int] = dict(
             conn.execute("SELECT state, count(*) FROM guard.booking_attempts GROUP BY state")
         )
         per_call = conn.execute(

@@ -230,10 +230,12 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
             )
     key = calendar.calls[0]
     with psycopg.connect(booking_db, autocommit=True) as conn:
-        before = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
+        before: dict[str, int] = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
         _age_attempts(booking_db)
-        detected = dict(conn.execute("SELECT rule_id, offending FROM guard.detect()").fetchall())
-        actions = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
+        detected: dict[str, int] = dict(
+            conn.execute("SELECT rule_id, offending FROM guard.detect()").fetchall()
+        )
+        actions: dict[str, int] = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
         review = conn.execute(
             "SELECT reason, priority, details ->> 'idempotency_key',"
             " (details ->> 'service_id')::int FROM guard.review_items WHERE call_id = 3"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -23,7 +24,7 @@ from guard.breaker import (
     State,
     StoreUnavailableError,
 )
-from tests.support.redis_server import free_port
+from tests.support.redis_server import RedisServer, free_port
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
@@ -61,7 +62,9 @@ def make_breaker(
 
 
 # ---------------------------------------------------------------------- generators
-def test_generator_functions_are_refused_at_decoration(make_breaker):
+def test_generator_functions_are_refused_at_decoration(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker = make_breaker()
 
     def slots() -> Iterator[int]:
@@ -79,7 +82,9 @@ def test_generator_functions_are_refused_at_decoration(make_breaker):
     assert breaker.snapshot().failure_count == 0
 
 
-def test_failures_while_iterating_count_under_guard(make_breaker):
+def test_failures_while_iterating_count_under_guard(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     """The documented way to protect an iteration: the failure raised by the third item is
     counted, so three such iterations open the circuit."""
     breaker = make_breaker()
@@ -99,8 +104,10 @@ def test_failures_while_iterating_count_under_guard(make_breaker):
 
 
 # ---------------------------------------------------------------------- raise on trip
-def test_raise_open_on_trip_replaces_the_tripping_error(make_breaker):
-    breaker = make_breaker(BreakerConfig(**{**_fields(CONFIG), "raise_open_on_trip": True}))
+def test_raise_open_on_trip_replaces_the_tripping_error(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    breaker = make_breaker(dataclasses.replace(CONFIG, raise_open_on_trip=True))
     dependency = Dependency()
     for _ in range(2):
         with pytest.raises(ConnectionError):
@@ -108,18 +115,20 @@ def test_raise_open_on_trip_replaces_the_tripping_error(make_breaker):
     with pytest.raises(CircuitOpenError) as tripped:
         breaker.call(dependency.fail)
     assert isinstance(tripped.value.__cause__, ConnectionError)
-    assert tripped.value.state is State.OPEN and 0 < tripped.value.retry_after <= 30
+    retry_after = tripped.value.retry_after
+    assert tripped.value.state is State.OPEN
+    assert retry_after is not None and 0 < retry_after <= 30
     assert dependency.calls == 3
 
 
-def test_raise_open_on_trip_async(make_breaker):
-    breaker = make_breaker(BreakerConfig(**{**_fields(CONFIG), "raise_open_on_trip": True}))
+def test_raise_open_on_trip_async(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker(dataclasses.replace(CONFIG, raise_open_on_trip=True))
 
     async def down() -> None:
         raise ConnectionError("booking API down")
 
     async def scenario() -> list[type[BaseException]]:
-        raised = []
+        raised: list[type[BaseException]] = []
         for _ in range(3):
             try:
                 await breaker.call_async(down)
@@ -130,12 +139,10 @@ def test_raise_open_on_trip_async(make_breaker):
     assert asyncio.run(scenario()) == [ConnectionError, ConnectionError, CircuitOpenError]
 
 
-def _fields(config: BreakerConfig) -> dict[str, object]:
-    return {name: getattr(config, name) for name in config.__dataclass_fields__}
-
-
 # ---------------------------------------------------------------------- in-process API
-def test_state_and_counters_come_from_the_store(make_breaker):
+def test_state_and_counters_come_from_the_store(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     """A process that never called sees the state other processes produced (pybreaker's
     ``current_state`` and counters); before anything happened the circuit is closed."""
     worker, observer = make_breaker(), make_breaker()
@@ -150,11 +157,13 @@ def test_state_and_counters_come_from_the_store(make_breaker):
         worker.call(dependency.fail)
     snapshot = observer.snapshot()
     assert snapshot.state is State.OPEN and snapshot.generation == 1
-    assert snapshot.opened_at is not None and 29 < snapshot.recovers_in_seconds <= 30
+    recovers_in = snapshot.recovers_in_seconds
+    assert snapshot.opened_at is not None
+    assert recovers_in is not None and 29 < recovers_in <= 30
     assert snapshot.rules is not None and snapshot.rules.cooldown_ms == 30_000
 
 
-def test_manual_actions_apply_to_every_process(make_breaker):
+def test_manual_actions_apply_to_every_process(make_breaker: Callable[..., CircuitBreaker]) -> None:
     first, second = make_breaker(), make_breaker()
     events: list[BreakerEvent] = []
     first.add_listener(events.append)
@@ -185,7 +194,9 @@ def test_manual_actions_apply_to_every_process(make_breaker):
         first.reset("  ")
 
 
-def test_manual_actions_are_recorded_like_the_cli_records_them(db_url, redis_url, key):
+def test_manual_actions_are_recorded_like_the_cli_records_them(
+    db_url: str, redis_url: str, key: str
+) -> None:
     writer = PostgresWriteBehind(db_url)
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
     breaker.force_open("calendar maintenance", actor="ops@host")
@@ -206,11 +217,11 @@ def test_manual_actions_are_recorded_like_the_cli_records_them(db_url, redis_url
 
 # ---------------------------------------------------------------------- Redis unreachable
 def _unreachable(mode: str, key: str) -> CircuitBreaker:
-    config = BreakerConfig(**{**_fields(CONFIG), "when_store_unreachable": mode})
+    config = dataclasses.replace(CONFIG, when_store_unreachable=mode)
     return CircuitBreaker(key, config, redis_url=f"redis://127.0.0.1:{free_port()}/0")
 
 
-def test_unreachable_at_first_call_local_protects_per_process(key):
+def test_unreachable_at_first_call_local_protects_per_process(key: str) -> None:
     breaker, dependency = _unreachable("local", key), Dependency()
     for _ in range(10):
         with contextlib.suppress(ConnectionError, CircuitOpenError):
@@ -219,7 +230,7 @@ def test_unreachable_at_first_call_local_protects_per_process(key):
     assert breaker.state is State.OPEN
 
 
-def test_unreachable_at_first_call_closed_admits_without_counting(key):
+def test_unreachable_at_first_call_closed_admits_without_counting(key: str) -> None:
     breaker, dependency = _unreachable("closed", key), Dependency()
     for _ in range(10):
         with pytest.raises(ConnectionError):
@@ -228,7 +239,7 @@ def test_unreachable_at_first_call_closed_admits_without_counting(key):
     assert breaker.call(dependency.ok) == "booked"
 
 
-def test_unreachable_at_first_call_open_refuses(key):
+def test_unreachable_at_first_call_open_refuses(key: str) -> None:
     breaker, dependency = _unreachable("open", key), Dependency()
     for _ in range(5):
         with pytest.raises(StoreUnavailableError) as refused:
@@ -247,8 +258,8 @@ def test_unreachable_at_first_call_open_refuses(key):
         breaker.force_open("x")
 
 
-def test_open_mode_follows_redis_again_when_it_is_back(redis_server, key):
-    config = BreakerConfig(**{**_fields(CONFIG), "when_store_unreachable": "open"})
+def test_open_mode_follows_redis_again_when_it_is_back(redis_server: RedisServer, key: str) -> None:
+    config = dataclasses.replace(CONFIG, when_store_unreachable="open")
     backend = Backend(redis_server.url, redis_retry_interval=0.05)
     breaker = CircuitBreaker(key, config, backend=backend)
     events: list[BreakerEvent] = []
@@ -267,13 +278,15 @@ def test_open_mode_follows_redis_again_when_it_is_back(redis_server, key):
     backend.close()
 
 
-def test_a_manual_action_does_not_become_the_first_writer_of_the_rules(make_breaker):
+def test_a_manual_action_does_not_become_the_first_writer_of_the_rules(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     """An operator's action on a circuit with no rules yet leaves them to the application's
     first decision (the operator's defaults are not the circuit's rules)."""
     operator = make_breaker(CONFIG)
     operator.force_open("before the rollout")
     assert operator.snapshot().rules is None
-    app = make_breaker(BreakerConfig(**{**_fields(CONFIG), "failure_threshold": 1}))
+    app = make_breaker(dataclasses.replace(CONFIG, failure_threshold=1))
     app.reset("rollout")
     with pytest.raises(ConnectionError):
         app.call(Dependency().fail)

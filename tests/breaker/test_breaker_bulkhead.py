@@ -114,7 +114,9 @@ def _timed_calls(breaker: CircuitBreaker, dependency: Dependency, n: int) -> lis
     return latencies
 
 
-def test_32_hung_calls_on_a_leave_b_calls_and_probes_untouched(backend, dependency, key):
+def test_32_hung_calls_on_a_leave_b_calls_and_probes_untouched(
+    backend: Backend, dependency: Dependency, key: str
+) -> None:
     """The failure the shared timeout pool had: 32 hung calls through A made every call through
     B time out without reaching B's dependency, and B opened. Now A's hung calls hold A's own
     threads only: B's calls reach B's dependency, at the latency they had before, and B's
@@ -147,7 +149,7 @@ def test_32_hung_calls_on_a_leave_b_calls_and_probes_untouched(backend, dependen
     time.sleep(0.35)
     assert b.call(dependency.get, "/ok") == b"ok"  # the probe, admitted and answered
     assert b.call(dependency.get, "/ok") == b"ok"
-    assert b.state is State.CLOSED
+    assert b.state is State.CLOSED  # type: ignore[comparison-overlap]  # state is re-read, mypy keeps it narrowed
     assert a.in_flight == HUNG_CALLS
 
     dependency.release.set()
@@ -157,7 +159,9 @@ def test_32_hung_calls_on_a_leave_b_calls_and_probes_untouched(backend, dependen
     assert a.in_flight == 0  # slots come back when the hung code finally returns
 
 
-def test_bulkhead_rejections_are_counted_apart_from_open_rejections(backend, dependency, key):
+def test_bulkhead_rejections_are_counted_apart_from_open_rejections(
+    backend: Backend, dependency: Dependency, key: str
+) -> None:
     config = BreakerConfig(call_timeout_seconds=30, max_concurrent_calls=4, cooldown_seconds=30)
     a = CircuitBreaker(key, config, backend=backend)
     events: list[BreakerEvent] = []
@@ -194,7 +198,7 @@ def test_bulkhead_rejections_are_counted_apart_from_open_rejections(backend, dep
     assert a.snapshot().rejected_open == 1
 
 
-def test_async_calls_and_guard_blocks_hold_a_slot(backend, key):
+def test_async_calls_and_guard_blocks_hold_a_slot(backend: Backend, key: str) -> None:
     import asyncio
 
     config = BreakerConfig(call_timeout_seconds=5, max_concurrent_calls=2)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import psycopg
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, PostgresWriteBehind
 from guard.cli import main
@@ -14,11 +15,15 @@ from guard.cli import main
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
 
+# `guard breaker ARGS...` with this test's database and Redis.
+Cli = Callable[..., Result]
+
+
 @pytest.fixture
-def cli(db_url, redis_url):
+def cli(db_url: str, redis_url: str) -> Cli:
     runner = CliRunner()
 
-    def run(*args: str):
+    def run(*args: str) -> Result:
         return runner.invoke(
             main,
             ["--database-url", db_url, "breaker", *args],
@@ -29,7 +34,7 @@ def cli(db_url, redis_url):
 
 
 @pytest.fixture
-def tripped(db_url, redis_url, key) -> CircuitBreaker:
+def tripped(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
     writer = PostgresWriteBehind(db_url)
     circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
 
@@ -43,7 +48,7 @@ def tripped(db_url, redis_url, key) -> CircuitBreaker:
     return circuit
 
 
-def test_list_and_show_as_json(cli, tripped, key):
+def test_list_and_show_as_json(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
     listed = cli("list", "--json")
     assert listed.exit_code == 0, listed.output
     [row] = json.loads(listed.output)
@@ -57,14 +62,14 @@ def test_list_and_show_as_json(cli, tripped, key):
     assert [event["to_state"] for event in view["events"]] == ["open"]
 
 
-def test_human_output_is_a_table(cli, tripped, key):
+def test_human_output_is_a_table(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("show", key)
     assert result.exit_code == 0, result.output
     assert key in result.output and "recent events" in result.output
     assert "3 consecutive failures" in result.output
 
 
-def test_unknown_key_is_a_clear_error(cli):
+def test_unknown_key_is_a_clear_error(cli: Cli) -> None:
     for args, hint in (
         (("show", "appointment_booking:service:404"), ""),
         (
@@ -80,7 +85,9 @@ def test_unknown_key_is_a_clear_error(cli):
         )
 
 
-def test_trip_and_reset_are_shared_and_recorded(cli, tripped, key, db_url):
+def test_trip_and_reset_are_shared_and_recorded(
+    cli: Cli, tripped: CircuitBreaker, key: str, db_url: str
+) -> None:
     result = cli("reset", key, "--reason", "dependency fixed", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["state"] == "closed"
@@ -112,12 +119,12 @@ def test_trip_and_reset_are_shared_and_recorded(cli, tripped, key, db_url):
     assert state == ("disabled", 4)
 
 
-def test_reason_is_required(cli, tripped, key):
+def test_reason_is_required(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("trip", key)
     assert result.exit_code != 0 and "--reason" in result.output
 
 
-def test_redis_down_is_one_clear_line(db_url, key):
+def test_redis_down_is_one_clear_line(db_url: str, key: str) -> None:
     result = CliRunner().invoke(
         main,
         ["--database-url", db_url, "breaker", "trip", key, "--reason", "x"],
@@ -129,7 +136,9 @@ def test_redis_down_is_one_clear_line(db_url, key):
     assert "hunter2" not in result.output
 
 
-def test_trip_prepares_a_circuit_never_used(cli, db_url, redis_url, key):
+def test_trip_prepares_a_circuit_never_used(
+    cli: Cli, db_url: str, redis_url: str, key: str
+) -> None:
     """A planned calendar outage: the circuit is tripped, with its rules, before any call."""
     refused = cli("trip", key, "--reason", "calendar maintenance")
     assert refused.exit_code == 1

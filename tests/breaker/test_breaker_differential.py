@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pytest
 import redis
@@ -68,7 +69,8 @@ class Pair:
 
     def stored(self) -> tuple[dict[str, int], dict[str, int]]:
         names = ("st", "g", "f", "s", "oa", "pu", "ps")
-        raw = self.client.hgetall(hash_key(self.key))
+        # a client without decode_responses: redis-py's types cannot tell, the replies are bytes
+        raw = cast(dict[bytes, bytes], self.client.hgetall(hash_key(self.key)))
         in_redis = {k.decode(): int(v) for k, v in raw.items() if k.decode() in names}
         in_memory = {k: v for k, v in (self.memory.read(self.key) or {}).items() if k in names}
         return in_redis, in_memory
@@ -110,7 +112,9 @@ configs = st.builds(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(config=configs, steps=st.lists(operations, min_size=1, max_size=60))
-def test_lua_and_memory_store_decide_alike(redis_client, config, steps):
+def test_lua_and_memory_store_decide_alike(
+    redis_client: redis.Redis, config: BreakerConfig, steps: list[tuple[Any, ...]]
+) -> None:
     clock = [0]
     pair = Pair(
         key=f"differential:{next(_circuits)}",
@@ -167,7 +171,7 @@ def test_lua_and_memory_store_decide_alike(redis_client, config, steps):
         assert in_redis_fields == in_memory_fields, (step, steps)
 
 
-def test_the_differential_test_can_fail(redis_client):
+def test_the_differential_test_can_fail(redis_client: redis.Redis) -> None:
     """Guard against a vacuous comparison: a memory store with another rule (threshold off by
     one) is told apart within a few steps."""
     config = BreakerConfig(failure_threshold=2, call_timeout_seconds=0.05)

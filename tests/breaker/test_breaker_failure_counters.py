@@ -36,7 +36,9 @@ def _scraped(key: str, reason: str) -> float | None:
     return REGISTRY.get_sample_value("guard_breaker_failures_total", {"key": key, "reason": reason})
 
 
-def test_failures_and_timeouts_are_counted_apart_and_successes_not(backend, dependency, key):
+def test_failures_and_timeouts_are_counted_apart_and_successes_not(
+    backend: Backend, dependency: Dependency, key: str
+) -> None:
     config = BreakerConfig(
         call_timeout_seconds=0.3,
         failure_threshold=50,
@@ -66,7 +68,7 @@ def test_failures_and_timeouts_are_counted_apart_and_successes_not(backend, depe
     assert dependency.requests["/ok"] == 3
 
 
-def test_async_failures_and_timeouts_are_counted(backend, key):
+def test_async_failures_and_timeouts_are_counted(backend: Backend, key: str) -> None:
     config = BreakerConfig(call_timeout_seconds=0.2, failure_threshold=50)
     breaker = CircuitBreaker(key, config, backend=backend)
 

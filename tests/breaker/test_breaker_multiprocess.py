@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Barrier
+from typing import Any
 
 import pytest
 import redis
@@ -16,11 +22,19 @@ PROCESSES = 8
 CONTEXT = multiprocessing.get_context("spawn")
 
 
-def _run(target, args_for) -> list[dict]:
+# What a worker reports: whether it was admitted, the transitions it performed, its rejections.
+Result = dict[str, Any]
+Started = tuple[list[BaseProcess], Barrier, "Synchronized[int]", "Queue[Result]"]
+
+
+def _run(
+    target: Callable[..., None],
+    args_for: Callable[[Barrier, Synchronized[int], Queue[Result]], tuple[Any, ...]],
+) -> Started:
     barrier = CONTEXT.Barrier(PROCESSES + 1)
     calls = CONTEXT.Value("i", 0)
     out = CONTEXT.Queue()
-    processes = [
+    processes: list[BaseProcess] = [
         CONTEXT.Process(target=target, args=args_for(barrier, calls, out)) for _ in range(PROCESSES)
     ]
     for process in processes:
@@ -28,7 +42,7 @@ def _run(target, args_for) -> list[dict]:
     return processes, barrier, calls, out
 
 
-def _collect(processes, out) -> list[dict]:
+def _collect(processes: list[BaseProcess], out: Queue[Result]) -> list[Result]:
     results = [out.get(timeout=60) for _ in processes]
     for process in processes:
         process.join(timeout=30)
@@ -37,7 +51,7 @@ def _collect(processes, out) -> list[dict]:
 
 
 @pytest.mark.parametrize("start", ["open_with_cooldown_over", "half_open_idle"])
-def test_half_open_burst_admits_exactly_one_probe(redis_url, key, start):
+def test_half_open_burst_admits_exactly_one_probe(redis_url: str, key: str, start: str) -> None:
     cooldown = 1.0
     setup = CircuitBreaker(
         key, BreakerConfig(cooldown_seconds=cooldown, call_timeout_seconds=5), redis_url=redis_url
@@ -65,7 +79,9 @@ def test_half_open_burst_admits_exactly_one_probe(redis_url, key, start):
         assert transitions == ["half_open->closed"]  # the single probe was the 2nd success
 
 
-def test_eight_processes_tripping_give_one_transition_and_bounded_calls(redis_url, key):
+def test_eight_processes_tripping_give_one_transition_and_bounded_calls(
+    redis_url: str, key: str
+) -> None:
     processes, barrier, calls, out = _run(
         mp_workers.trip_together, lambda b, c, o: (redis_url, key, b, c, o, 1.0)
     )

@@ -6,6 +6,7 @@ import logging
 import socket
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -34,12 +35,14 @@ def _fail(breaker: CircuitBreaker, times: int) -> None:
             breaker.call(down)
 
 
-def _rows(db_url: str, sql: str, *params: object) -> list[tuple]:
+def _rows(db_url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(db_url) as conn:
         return conn.execute(sql, params).fetchall()
 
 
-def test_transitions_are_written_behind_with_state_upserted(db_url, redis_url, key):
+def test_transitions_are_written_behind_with_state_upserted(
+    db_url: str, redis_url: str, key: str
+) -> None:
     writer = PostgresWriteBehind(db_url)
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
     _fail(breaker, 3)
@@ -81,7 +84,7 @@ def _event(key: str, generation: int, to: State) -> BreakerEvent:
     )
 
 
-def test_writes_are_idempotent_per_key_and_generation(db_url, key):
+def test_writes_are_idempotent_per_key_and_generation(db_url: str, key: str) -> None:
     writer = PostgresWriteBehind(db_url)
     writer.submit([_event(key, 1, State.OPEN), _event(key, 2, State.HALF_OPEN)])
     assert writer.flush()
@@ -98,7 +101,7 @@ def test_writes_are_idempotent_per_key_and_generation(db_url, key):
     ) == [("half_open", 2)]
 
 
-def test_postgresql_outage_loses_no_events(db_url, key):
+def test_postgresql_outage_loses_no_events(db_url: str, key: str) -> None:
     """Events queued while PostgreSQL is unreachable are written once it is back."""
     dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
     writer = PostgresWriteBehind(dead_url, min_retry_seconds=0.05, max_retry_seconds=0.1)
@@ -113,7 +116,9 @@ def test_postgresql_outage_loses_no_events(db_url, key):
     assert _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key) == [(5,)]
 
 
-def test_full_queue_drops_the_oldest_events_and_says_so(db_url, key, caplog):
+def test_full_queue_drops_the_oldest_events_and_says_so(
+    db_url: str, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Memory stays bounded during a long PostgreSQL outage: beyond ``max_pending`` the oldest
     events are dropped (counted and logged once); the newest, which carry the current state,
     are kept and written when PostgreSQL is back."""
@@ -133,7 +138,7 @@ def test_full_queue_drops_the_oldest_events_and_says_so(db_url, key, caplog):
     assert len(written) == 6 - writer.dropped
 
 
-def test_registry_defaults_come_from_the_settings_table(db_url, redis_url):
+def test_registry_defaults_come_from_the_settings_table(db_url: str, redis_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         conn.execute(
             "UPDATE guard.settings SET value = '5' WHERE key = 'breaker_failure_threshold'"

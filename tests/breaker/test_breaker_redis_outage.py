@@ -12,6 +12,7 @@ import contextlib
 import logging
 import statistics
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -26,6 +27,7 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.redis_store import RedisStore, make_client
+from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
 
@@ -39,7 +41,7 @@ class FailingDependency:
         raise ConnectionError("booking API down")
 
 
-def _guarded_call_seconds(breaker: CircuitBreaker, fn) -> float:
+def _guarded_call_seconds(breaker: CircuitBreaker, fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     with contextlib.suppress(ConnectionError, CircuitOpenError):
         breaker.call(fn)
@@ -55,7 +57,9 @@ def _report(name: str, latencies: list[float]) -> None:
     )
 
 
-def test_redis_refusing_connections_never_fails_open(redis_server, key, caplog):
+def test_redis_refusing_connections_never_fails_open(
+    redis_server: RedisServer, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     redis_server.stop()
     caplog.set_level(logging.WARNING, logger="guard.breaker")
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
@@ -76,7 +80,7 @@ def test_redis_refusing_connections_never_fails_open(redis_server, key, caplog):
     assert len(unreachable) == 1  # logged once per outage, not once per call
 
 
-def test_redis_killed_mid_run_keeps_protecting(redis_server, key):
+def test_redis_killed_mid_run_keeps_protecting(redis_server: RedisServer, key: str) -> None:
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
     for _ in range(20):
         breaker.call(lambda: None)
@@ -90,7 +94,7 @@ def test_redis_killed_mid_run_keeps_protecting(redis_server, key):
     assert max(latencies) < 0.25
 
 
-def test_redis_paused_costs_bounded_latency(redis_server, key):
+def test_redis_paused_costs_bounded_latency(redis_server: RedisServer, key: str) -> None:
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
     breaker.call(lambda: None)
     redis_server.pause()
@@ -113,7 +117,7 @@ def test_redis_paused_costs_bounded_latency(redis_server, key):
     assert breaker.backend.health.down
 
 
-def test_redis_back_state_rejoined(redis_server, key):
+def test_redis_back_state_rejoined(redis_server: RedisServer, key: str) -> None:
     events: list[BreakerEvent] = []
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url, listeners=(events.append,))
     breaker.call(lambda: None)
@@ -137,7 +141,7 @@ def test_redis_back_state_rejoined(redis_server, key):
     operator.close()
 
 
-def test_async_breaker_protects_while_redis_is_down(redis_server, key):
+def test_async_breaker_protects_while_redis_is_down(redis_server: RedisServer, key: str) -> None:
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
     calls = 0
 
@@ -160,7 +164,9 @@ def test_async_breaker_protects_while_redis_is_down(redis_server, key):
     assert breaker.state is State.OPEN
 
 
-def test_redis_error_replies_are_handled_like_an_outage(redis_server, key):
+def test_redis_error_replies_are_handled_like_an_outage(
+    redis_server: RedisServer, key: str
+) -> None:
     """A Redis that answers with an error (here OOM: it refuses every write) must neither leak
     that error into the guarded call nor let a failing dependency through."""
     redis.Redis.from_url(redis_server.url).config_set("maxmemory", 1)  # noeviction: no writes
@@ -175,7 +181,7 @@ def test_redis_error_replies_are_handled_like_an_outage(redis_server, key):
     assert breaker.state is State.OPEN
 
 
-def test_store_reads_back_what_the_scripts_wrote(redis_url, key):
+def test_store_reads_back_what_the_scripts_wrote(redis_url: str, key: str) -> None:
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url)
     for _ in range(3):
         with pytest.raises(ConnectionError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Literal
 
 import psycopg
 import pytest
@@ -31,14 +32,14 @@ def _pg_error(sqlstate: str) -> psycopg.Error:
     return error_class("simulated")
 
 
-def test_retries_until_success_within_attempt_limit():
+def test_retries_until_success_within_attempt_limit() -> None:
     flaky = Flaky(2)
     policy = RetryPolicy(max_attempts=3, base_delay_seconds=0.001)
     assert Retry(policy).call(flaky) == "ok"
     assert flaky.calls == 3
 
 
-def test_gives_up_after_max_attempts_with_the_last_error():
+def test_gives_up_after_max_attempts_with_the_last_error() -> None:
     flaky = Flaky(10)
     with pytest.raises(ConnectionError):
         Retry(RetryPolicy(max_attempts=4, base_delay_seconds=0.001)).call(flaky)
@@ -46,12 +47,12 @@ def test_gives_up_after_max_attempts_with_the_last_error():
 
 
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
-def test_postgres_serialization_failure_and_deadlock_are_retried(sqlstate):
+def test_postgres_serialization_failure_and_deadlock_are_retried(sqlstate: str) -> None:
     flaky = Flaky(1, _pg_error(sqlstate))
     assert Retry(RetryPolicy(base_delay_seconds=0.001)).call(flaky) == "ok"
 
 
-def test_other_errors_are_not_retried():
+def test_other_errors_are_not_retried() -> None:
     flaky = Flaky(1, _pg_error("23505"))  # unique violation: a business answer
     with pytest.raises(psycopg.errors.UniqueViolation):
         Retry(RetryPolicy(base_delay_seconds=0.001)).call(flaky)
@@ -59,7 +60,7 @@ def test_other_errors_are_not_retried():
     assert not is_transient(ValueError("bad input"))
 
 
-def test_never_sleeps_past_the_deadline():
+def test_never_sleeps_past_the_deadline() -> None:
     flaky = Flaky(100)
     policy = RetryPolicy(
         max_attempts=100, base_delay_seconds=0.1, max_delay_seconds=0.1, deadline_seconds=0.35
@@ -72,7 +73,7 @@ def test_never_sleeps_past_the_deadline():
 
 
 @pytest.mark.parametrize("jitter", ["full", "decorrelated"])
-def test_backoff_stays_within_bounds(jitter):
+def test_backoff_stays_within_bounds(jitter: Literal["full", "decorrelated"]) -> None:
     sleeps: list[float] = []
     policy = RetryPolicy(
         max_attempts=6, base_delay_seconds=0.01, max_delay_seconds=0.05, jitter=jitter
@@ -90,7 +91,7 @@ def test_backoff_stays_within_bounds(jitter):
         assert all(s >= 0.01 for s in sleeps)
 
 
-def test_attempt_timeout_sync_and_async():
+def test_attempt_timeout_sync_and_async() -> None:
     policy = RetryPolicy(max_attempts=2, base_delay_seconds=0.001, attempt_timeout_seconds=0.05)
     started = time.monotonic()
     with pytest.raises(AttemptTimeout):
@@ -106,7 +107,7 @@ def test_attempt_timeout_sync_and_async():
     assert time.monotonic() - started < 0.9
 
 
-def test_retry_budget_limits_retries_per_key():
+def test_retry_budget_limits_retries_per_key() -> None:
     budget = RetryBudget(ratio=0.0, min_per_second=0.0, burst=2.0)
     policy = RetryPolicy(max_attempts=5, base_delay_seconds=0.001)
     first = Flaky(100)
@@ -121,7 +122,7 @@ def test_retry_budget_limits_retries_per_key():
     assert Retry(policy, budget=budget, budget_key="svc:2").call(other_key) == "ok"
 
 
-def test_never_retries_an_open_circuit(redis_url, key):
+def test_never_retries_an_open_circuit(redis_url: str, key: str) -> None:
     breaker = CircuitBreaker(
         key, BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None), redis_url=redis_url
     )

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, State
 from guard.cli import main
@@ -16,17 +21,22 @@ from tests.breaker import mp_workers
 CONTEXT = multiprocessing.get_context("spawn")
 
 
-def _start(redis_url: str, key: str, threshold: int, cooldown: float):
+def _start(
+    redis_url: str, key: str, threshold: int, cooldown: float
+) -> tuple[BaseProcess, Event, Event, Queue[Any]]:
     go, check, out = CONTEXT.Event(), CONTEXT.Event(), CONTEXT.Queue()
     process = CONTEXT.Process(
         target=mp_workers.configured_worker,
         args=(redis_url, key, threshold, cooldown, go, check, out),
     )
     process.start()
+    # the queue carries "ready", then the worker's report (a dict)
     return process, go, check, out
 
 
-def test_two_processes_with_different_configs_agree_on_the_circuit(redis_url, key):
+def test_two_processes_with_different_configs_agree_on_the_circuit(
+    redis_url: str, key: str
+) -> None:
     # The first writer: threshold 2, cooldown 30 s. The second: threshold 5, cooldown 0.3 s.
     first = _start(redis_url, key, 2, 30.0)
     second = _start(redis_url, key, 5, 0.3)
@@ -58,11 +68,15 @@ def test_two_processes_with_different_configs_agree_on_the_circuit(redis_url, ke
     assert other["divergences"] == 1
 
 
+# `guard breaker ARGS...` with this test's database and Redis.
+Cli = Callable[..., Result]
+
+
 @pytest.fixture
-def cli(db_url, redis_url):
+def cli(db_url: str, redis_url: str) -> Cli:
     runner = CliRunner()
 
-    def run(*args: str):
+    def run(*args: str) -> Result:
         return runner.invoke(
             main,
             ["--database-url", db_url, "breaker", *args],
@@ -72,7 +86,9 @@ def cli(db_url, redis_url):
     return run
 
 
-def test_configure_sets_rules_for_every_process_and_list_uses_them(cli, redis_url, key):
+def test_configure_sets_rules_for_every_process_and_list_uses_them(
+    cli: Cli, redis_url: str, key: str
+) -> None:
     result = cli("configure", key, "--failure-threshold", "1", "--cooldown", "600", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
@@ -93,7 +109,8 @@ def test_configure_sets_rules_for_every_process_and_list_uses_them(cli, redis_ur
     assert breaker.state is State.OPEN
     with pytest.raises(CircuitOpenError) as rejected:
         breaker.call(down)
-    assert rejected.value.retry_after > 590
+    retry_after = rejected.value.retry_after
+    assert retry_after is not None and retry_after > 590
 
     listed = cli("list", "--json")
     assert listed.exit_code == 0, listed.output
@@ -109,7 +126,7 @@ def test_configure_sets_rules_for_every_process_and_list_uses_them(cli, redis_ur
     assert row["recovers_in_seconds"] <= 5
 
 
-def test_configure_needs_something_to_set(cli, key):
+def test_configure_needs_something_to_set(cli: Cli, key: str) -> None:
     result = cli("configure", key)
     assert result.exit_code == 1
     assert result.stderr.startswith("guard: error: nothing to configure")

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -21,6 +22,7 @@ from guard.breaker import (
     Outcome,
     State,
 )
+from guard.breaker.state import Reply
 
 
 class SlotTaken(Exception):
@@ -67,7 +69,9 @@ def make_breaker(
         backend.close()
 
 
-def test_opens_after_threshold_consecutive_failures_and_stops_calling(make_breaker):
+def test_opens_after_threshold_consecutive_failures_and_stops_calling(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker, dependency = make_breaker(), Dependency()
     fail(breaker, dependency, 3)
     assert breaker.state is State.OPEN
@@ -77,7 +81,7 @@ def test_opens_after_threshold_consecutive_failures_and_stops_calling(make_break
     assert rejected.value.retry_after is not None and 0 < rejected.value.retry_after <= 0.3
 
 
-def test_success_resets_consecutive_failures(make_breaker):
+def test_success_resets_consecutive_failures(make_breaker: Callable[..., CircuitBreaker]) -> None:
     breaker, dependency = make_breaker(), Dependency()
     fail(breaker, dependency, 2)
     dependency.failing = False
@@ -86,7 +90,9 @@ def test_success_resets_consecutive_failures(make_breaker):
     assert breaker.state is State.CLOSED
 
 
-def test_half_open_after_cooldown_then_closes_after_two_probe_successes(make_breaker):
+def test_half_open_after_cooldown_then_closes_after_two_probe_successes(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker, dependency = make_breaker(), Dependency()
     fail(breaker, dependency, 3)
     time.sleep(0.35)
@@ -94,10 +100,10 @@ def test_half_open_after_cooldown_then_closes_after_two_probe_successes(make_bre
     assert breaker.call(dependency) == "booked"
     assert breaker.state is State.HALF_OPEN
     assert breaker.call(dependency) == "booked"
-    assert breaker.state is State.CLOSED
+    assert breaker.state is State.CLOSED  # type: ignore[comparison-overlap]  # state is re-read, mypy keeps it narrowed
 
 
-def test_failure_in_half_open_opens_again(make_breaker):
+def test_failure_in_half_open_opens_again(make_breaker: Callable[..., CircuitBreaker]) -> None:
     breaker, dependency = make_breaker(), Dependency()
     fail(breaker, dependency, 3)
     time.sleep(0.35)
@@ -109,7 +115,7 @@ def test_failure_in_half_open_opens_again(make_breaker):
     assert dependency.calls == calls
 
 
-def test_half_open_admits_one_probe_at_a_time(make_breaker):
+def test_half_open_admits_one_probe_at_a_time(make_breaker: Callable[..., CircuitBreaker]) -> None:
     first, second = make_breaker(), make_breaker()
     fail(first, Dependency(), 3)
     time.sleep(0.35)
@@ -123,7 +129,9 @@ def test_half_open_admits_one_probe_at_a_time(make_breaker):
     assert next_probe.probe_seq == probe.probe_seq + 1
 
 
-def test_crashed_probe_lease_expires_after_call_timeout(make_breaker):
+def test_crashed_probe_lease_expires_after_call_timeout(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     config = BreakerConfig(cooldown_seconds=0.2, call_timeout_seconds=0.1)
     crashed, survivor = make_breaker(config), make_breaker(config)
     fail(crashed, Dependency(), 3)
@@ -135,7 +143,9 @@ def test_crashed_probe_lease_expires_after_call_timeout(make_breaker):
     assert survivor.acquire().probe_seq > 0
 
 
-def test_outcome_of_a_call_from_an_older_generation_is_ignored(make_breaker):
+def test_outcome_of_a_call_from_an_older_generation_is_ignored(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     slow, other = make_breaker(), make_breaker()
     ticket = slow.acquire()  # admitted while CLOSED, still running…
     fail(other, Dependency(), 3)
@@ -146,7 +156,9 @@ def test_outcome_of_a_call_from_an_older_generation_is_ignored(make_breaker):
     assert other.state is State.CLOSED
 
 
-def test_a_late_failure_from_before_an_outage_does_not_count_after_it(make_breaker):
+def test_a_late_failure_from_before_an_outage_does_not_count_after_it(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     """A call admitted in CLOSED that fails only after the circuit opened and closed again
     belongs to an older generation: it must not count towards the new consecutive failures."""
     slow, other = make_breaker(), make_breaker()
@@ -161,7 +173,9 @@ def test_a_late_failure_from_before_an_outage_does_not_count_after_it(make_break
     assert other.state is State.CLOSED, "the late failure counted as the third in a row"
 
 
-def test_ignored_exceptions_and_result_predicates(make_breaker):
+def test_ignored_exceptions_and_result_predicates(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     config = BreakerConfig(
         cooldown_seconds=0.3,
         call_timeout_seconds=None,
@@ -179,10 +193,12 @@ def test_ignored_exceptions_and_result_predicates(make_breaker):
     assert breaker.state in (None, State.CLOSED)
     for _ in range(3):
         assert breaker.call(lambda: 503) == 503
-    assert breaker.state is State.OPEN
+    assert breaker.state is State.OPEN  # type: ignore[comparison-overlap]  # state is re-read, mypy keeps it narrowed
 
 
-def test_listeners_see_every_event_and_each_transition_once(make_breaker):
+def test_listeners_see_every_event_and_each_transition_once(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     events: list[BreakerEvent] = []
     breaker = make_breaker()
     breaker.add_listener(events.append)
@@ -203,7 +219,9 @@ def test_listeners_see_every_event_and_each_transition_once(make_breaker):
     assert transition.failure_count == 3 and transition.reason == "3 consecutive failures"
 
 
-def test_a_late_reply_of_an_older_generation_does_not_bring_back_closed(make_breaker, monkeypatch):
+def test_a_late_reply_of_an_older_generation_does_not_bring_back_closed(
+    make_breaker: Callable[..., CircuitBreaker], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Replies of concurrent calls of one process are handled in any order. Thread A's
     "closed, 0 failures" reply, handled after this process already saw the circuit open, must
     not re-enable local admission (it would call a failing dependency for up to a second)."""
@@ -216,7 +234,7 @@ def test_a_late_reply_of_an_older_generation_does_not_bring_back_closed(make_bre
     real_record = store.record
     answered, handle_it = threading.Event(), threading.Event()
 
-    def record_then_stall(*args):
+    def record_then_stall(*args: Any) -> Reply:
         reply = real_record(*args)
         if threading.current_thread().name == "thread-a":
             answered.set()
@@ -240,7 +258,9 @@ def test_a_late_reply_of_an_older_generation_does_not_bring_back_closed(make_bre
     assert breaker.state is State.OPEN
 
 
-def test_sync_timeout_stops_waiting_and_counts_a_failure(make_breaker):
+def test_sync_timeout_stops_waiting_and_counts_a_failure(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker = make_breaker(BreakerConfig(call_timeout_seconds=0.05, cooldown_seconds=5))
     for _ in range(3):
         started = time.monotonic()
@@ -250,7 +270,7 @@ def test_sync_timeout_stops_waiting_and_counts_a_failure(make_breaker):
     assert breaker.state is State.OPEN
 
 
-def test_context_manager_and_decorator(make_breaker):
+def test_context_manager_and_decorator(make_breaker: Callable[..., CircuitBreaker]) -> None:
     breaker = make_breaker()
     dependency = Dependency()
     guarded = breaker(dependency)
@@ -264,7 +284,7 @@ def test_context_manager_and_decorator(make_breaker):
     assert dependency.calls == 4
 
 
-def test_async_calls_timeouts_and_guard(make_breaker):
+def test_async_calls_timeouts_and_guard(make_breaker: Callable[..., CircuitBreaker]) -> None:
     breaker = make_breaker(BreakerConfig(call_timeout_seconds=0.05, cooldown_seconds=0.3))
 
     @breaker
@@ -289,12 +309,12 @@ def test_async_calls_timeouts_and_guard(make_breaker):
         await asyncio.sleep(0.35)
         assert await book(0) == "booked"
         assert await book(0) == "booked"
-        assert breaker.state is State.CLOSED
+        assert breaker.state is State.CLOSED  # type: ignore[comparison-overlap]  # state is re-read, mypy keeps it narrowed
 
     asyncio.run(scenario())
 
 
-def test_manual_states_are_obeyed(make_breaker):
+def test_manual_states_are_obeyed(make_breaker: Callable[..., CircuitBreaker]) -> None:
     breaker, dependency = make_breaker(), Dependency()
     breaker.call(dependency)
     ticket_reply = _control(breaker, State.FORCED_OPEN)
@@ -308,14 +328,16 @@ def test_manual_states_are_obeyed(make_breaker):
     assert dependency.calls == 6  # forced closed: failures never trip it
 
 
-def _control(breaker: CircuitBreaker, target: State):
+def _control(breaker: CircuitBreaker, target: State) -> Reply:
     backend = breaker.backend
     if backend.uses_redis:
         return backend.sync_store.control(breaker._args, target, "test", "tester", 0)
     return backend.memory.control(breaker.key, breaker.config, target, "test")
 
 
-def test_known_open_circuit_rejects_without_a_redis_round_trip(redis_url, key, fast_config):
+def test_known_open_circuit_rejects_without_a_redis_round_trip(
+    redis_url: str, key: str, fast_config: BreakerConfig
+) -> None:
     breaker = CircuitBreaker(key, BreakerConfig(cooldown_seconds=30), redis_url=redis_url)
     fail(breaker, Dependency(), 3)
     stats = redis.Redis.from_url(redis_url)
@@ -328,7 +350,7 @@ def test_known_open_circuit_rejects_without_a_redis_round_trip(redis_url, key, f
     assert evalsha <= 1
 
 
-def test_successful_closed_call_costs_one_round_trip(redis_url, key):
+def test_successful_closed_call_costs_one_round_trip(redis_url: str, key: str) -> None:
     breaker = CircuitBreaker(key, BreakerConfig(call_timeout_seconds=None), redis_url=redis_url)
     breaker.call(lambda: None)  # first call also asks for admission
     stats = redis.Redis.from_url(redis_url)
@@ -346,7 +368,9 @@ def test_successful_closed_call_costs_one_round_trip(redis_url, key):
     assert set(commands) <= {"cmdstat_evalsha", "cmdstat_info", "cmdstat_hmget"}
 
 
-def test_constructor_never_raises_when_redis_is_unreachable(key, fast_config):
+def test_constructor_never_raises_when_redis_is_unreachable(
+    key: str, fast_config: BreakerConfig
+) -> None:
     breaker = CircuitBreaker(key, fast_config, redis_url="redis://:secret@127.0.0.1:1/0")
     assert breaker.call(lambda: 42) == 42
     assert breaker.backend.health.down

@@ -41,7 +41,9 @@ def logins(db_url: str) -> dict[str, str]:
     """An application login (member of the application group role) and a login with no
     Booking Guard role at all, as URLs of the test database."""
     with psycopg.connect(db_url, autocommit=True) as admin:
-        app_group = admin.execute("SELECT guard.role('application')").fetchone()[0]
+        row = admin.execute("SELECT guard.role('application')").fetchone()
+        assert row is not None
+        app_group = row[0]
         for login in (APP_LOGIN, NOBODY_LOGIN):
             if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone():
                 admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(login)))
@@ -71,7 +73,9 @@ def _history(db_url: str, key: str) -> list[tuple[object, ...]]:
         ).fetchall()
 
 
-def test_application_role_writes_breaker_history(db_url, logins, redis_url, key):
+def test_application_role_writes_breaker_history(
+    db_url: str, logins: dict[str, str], redis_url: str, key: str
+) -> None:
     app_url = logins["application"]
     with psycopg.connect(app_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         # What the write-behind used to do: the application role may not write the tables...
@@ -89,7 +93,7 @@ def test_application_role_writes_breaker_history(db_url, logins, redis_url, key)
     assert _history(db_url, key) == [(1, "open", "forced_open"), (2, "forced_open", "forced_open")]
 
 
-def test_the_function_checks_its_input(logins):
+def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
     with psycopg.connect(logins["application"], autocommit=True) as conn:
         for bad, message in (
             ("{}", "expected a JSON array"),
@@ -125,7 +129,9 @@ def _event(key: str, generation: int) -> BreakerEvent:
     )
 
 
-def test_the_log_says_permission_denied_not_unreachable(db_url, logins, key, caplog):
+def test_the_log_says_permission_denied_not_unreachable(
+    db_url: str, logins: dict[str, str], key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="guard.breaker")
     writer = PostgresWriteBehind(logins["nobody"], min_retry_seconds=0.05, max_retry_seconds=0.1)
     writer.submit([_event(key, 1)])
@@ -141,7 +147,7 @@ def test_the_log_says_permission_denied_not_unreachable(db_url, logins, key, cap
     assert _history(db_url, key) == [(1, "open", "open")]
 
 
-def test_the_log_says_unreachable_when_it_is(key, caplog):
+def test_the_log_says_unreachable_when_it_is(key: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="guard.breaker")
     writer = PostgresWriteBehind(
         f"postgresql://postgres:secret@127.0.0.1:{free_port()}/x", min_retry_seconds=0.05
@@ -202,7 +208,7 @@ def _recorded(url: str, key: str) -> list[int]:
     return [g for (g,) in rows]
 
 
-def test_write_behind_survives_restarts_with_a_multi_host_url(primary, key):
+def test_write_behind_survives_restarts_with_a_multi_host_url(primary: PgNode, key: str) -> None:
     """A dead first host and the real one, target_session_attrs=read-write; PostgreSQL restarted
     with -m fast and then -m immediate while transitions keep coming: none is lost or doubled."""
     writer = PostgresWriteBehind(
@@ -219,7 +225,7 @@ def test_write_behind_survives_restarts_with_a_multi_host_url(primary, key):
     assert writer.dropped == 0
 
 
-def test_write_behind_follows_a_promoted_standby(primary, key):
+def test_write_behind_follows_a_promoted_standby(primary: PgNode, key: str) -> None:
     """Streaming standby promoted after the primary crashed: the writer's URL lists both; it
     keeps writing to the old primary, then finds the promoted standby by itself. Replication is
     synchronous, as an HA setup that must not lose an acknowledged commit runs it, so every event

@@ -16,7 +16,7 @@ KEY = "test:memory-store"
 CONFIG = BreakerConfig(failure_threshold=3, cooldown_seconds=60, call_timeout_seconds=None)
 
 
-def test_success_of_an_older_generation_is_stale_not_hot():
+def test_success_of_an_older_generation_is_stale_not_hot() -> None:
     store = MemoryStore()
     old = store.acquire(KEY, CONFIG).generation
     store.control(KEY, CONFIG, State.FORCED_OPEN, "test")
@@ -26,7 +26,7 @@ def test_success_of_an_older_generation_is_stale_not_hot():
     assert reply.generation == old + 2
 
 
-def test_success_after_a_failure_takes_the_counting_path_and_resets_failures():
+def test_success_after_a_failure_takes_the_counting_path_and_resets_failures() -> None:
     store = MemoryStore()
     generation = store.acquire(KEY, CONFIG).generation
     assert store.record(KEY, CONFIG, generation, Outcome.FAILURE, 0).failures == 1
@@ -38,7 +38,7 @@ def test_success_after_a_failure_takes_the_counting_path_and_resets_failures():
     assert reply.state is State.OPEN and reply.transitioned
 
 
-def test_hot_reply_matches_the_state_under_concurrent_outcomes():
+def test_hot_reply_matches_the_state_under_concurrent_outcomes() -> None:
     """8 threads report successes while 2 report failures; the circuit trips and is reset.
 
     After every round the published hot reply must describe the circuit exactly: present only

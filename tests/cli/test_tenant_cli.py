@@ -28,9 +28,7 @@ def _seed(url: str) -> str:
         admin.execute("SELECT guard.enqueue_review(1, 1, NULL, 'other')")
         admin.execute("SELECT guard.enqueue_review(2, 2, NULL, 'other')")
         create_login(admin, REVIEWER, "guard_reviewer")
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    params["user"] = REVIEWER
-    return psycopg.conninfo.make_conninfo(**params)
+    return psycopg.conninfo.make_conninfo(url, user=REVIEWER)
 
 
 def test_grant_list_revoke(db_url: str) -> None:

@@ -266,7 +266,9 @@ def test_a_writer_clearing_the_mark_itself_is_still_detected(calls_url: str) -> 
         admin.execute(
             "UPDATE guard.settings SET value = '0'::jsonb WHERE key = 'grace_period_seconds'"
         )
-        detected = dict(admin.execute("SELECT rule_id, offending FROM guard.detect()").fetchall())
+        detected: dict[str, int] = dict(
+            admin.execute("SELECT rule_id, offending FROM guard.detect()").fetchall()
+        )
         open_alerts = admin.execute(
             "SELECT entity_id FROM guard.alerts"
             " WHERE rule_id = 'booked_without_appointment' AND status = 'open'"

@@ -186,7 +186,7 @@ def test_validate_reconciles_legacy_rows_then_enforces(legacy_db: str) -> None:
         # New writes are checked at once, even before validation.
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute("UPDATE calls SET direction = 'sideways' WHERE id = 1")
-        stages = dict(conn.execute("SELECT id, stage FROM guard.rules").fetchall())
+        stages: dict[str, str] = dict(conn.execute("SELECT id, stage FROM guard.rules").fetchall())
         assert stages["I1_call_direction"] == "correct"
 
     lines: list[str] = []

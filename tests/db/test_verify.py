@@ -160,7 +160,7 @@ def test_legacy_row_triggers_belong_to_not_valid_checks(db_url: str) -> None:
     missing then, it is named; left over once the CHECK is valid, it is named too."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         _make_checks_not_valid(conn)
-        created = dict(
+        created: dict[str, str] = dict(
             conn.execute("SELECT trigger_name, action FROM guard.sync_legacy_triggers()").fetchall()
         )
         assert set(created) == set(LEGACY_ROW_TRIGGERS["public.calls"]), (

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from guard.cli import main
 from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
 from guard.dispatch.message import mask_phone_numbers
-from guard.dispatch.sinks import EmailSink, SmtpSettings
+from guard.dispatch.sinks import EmailSink, Sink, SmtpSettings
 from tests.dispatch.conftest import (
     Mailbox,
     Webhook,
@@ -177,7 +177,10 @@ def test_no_phone_number_or_transcript_leaves_the_database(db_url: str, webhook:
     }
     insert_alerts(db_url, 1, details=details, message="call from +49 30 1234567 not booked")
     out = io.StringIO()
-    sinks = [(WebhookSink(webhook.url, timeout_s=1.0), 0), (StdoutSink(out), 0)]
+    sinks: list[tuple[Sink, int]] = [
+        (WebhookSink(webhook.url, timeout_s=1.0), 0),
+        (StdoutSink(out), 0),
+    ]
     Dispatcher(db_url, sinks, FAST).run_once()
     [body] = webhook.bodies
     for text in (json.dumps(body), out.getvalue()):

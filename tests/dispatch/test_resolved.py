@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
-from guard.dispatch.sinks import EmailSink, SmtpSettings
+from guard.dispatch.sinks import EmailSink, Sink, SmtpSettings
 from tests.dispatch.conftest import Mailbox, Webhook, insert_alerts
 
 FAST = DispatchSettings(
@@ -83,7 +83,11 @@ def test_per_channel_and_retried_when_the_channel_fails(
     email = EmailSink(
         SmtpSettings("127.0.0.1", smtp_server.port, "guard@example.org", ["ops@example.org"])
     )
-    channels = [(StdoutSink(), 0), (WebhookSink(webhook.url), 0), (email, 0)]
+    channels: list[tuple[Sink, int]] = [
+        (StdoutSink(), 0),
+        (WebhookSink(webhook.url), 0),
+        (email, 0),
+    ]
     settings = DispatchSettings(**{**FAST.__dict__, "resolved_channels": frozenset({"email"})})
     dispatcher = Dispatcher(db_url, channels, settings)
     [alert_id] = insert_alerts(db_url, 1)

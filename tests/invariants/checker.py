@@ -81,7 +81,7 @@ def check_invariants(conn: psycopg.Connection[Any]) -> dict[str, list[dict[str, 
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for rule, query in CHECKS.items():
-            cur.execute(query)  # type: ignore[arg-type]
+            cur.execute(query)
             rows = cur.fetchall()
             if rows:
                 violations[rule] = rows

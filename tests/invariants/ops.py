@@ -38,6 +38,9 @@ APPOINTMENT_KINDS = {
     "cancelled+deleted": ("cancelled", True),
 }
 
+# What psycopg executes: a literal statement or one composed from parts.
+Statement = sql.SQL | sql.Composed
+
 
 @dataclass(frozen=True)
 class Op:
@@ -83,7 +86,7 @@ CALL_UPDATES: dict[str, tuple[str, ...]] = {
 }
 
 
-def render(op: Op) -> tuple[sql.Composable, list[Any]]:  # noqa: PLR0911 - one branch per kind
+def render(op: Op) -> tuple[Statement, list[Any]]:  # noqa: PLR0911 - one branch per kind
     """The SQL statement and parameters of a write operation."""
     a = op.args
     if op.kind == "insert_call":
@@ -156,7 +159,7 @@ def render(op: Op) -> tuple[sql.Composable, list[Any]]:  # noqa: PLR0911 - one b
                 ).format(where),
                 [value, *params],
             )
-        sets = {
+        assignment = {
             "cancel": "status = 'cancelled'",
             "status": "status = %s",
             "soft_delete": "deleted_at = now()",
@@ -166,10 +169,10 @@ def render(op: Op) -> tuple[sql.Composable, list[Any]]:  # noqa: PLR0911 - one b
             "company": "company_id = %s",
             "touch": "updated_at = now()",
         }[change]
-        values = [value] if "%s" in sets else []
+        values = [value] if "%s" in assignment else []
         return (
             sql.SQL("UPDATE public.appointments AS a SET {} WHERE {}").format(
-                sql.SQL(sets),  # type: ignore[arg-type]
+                sql.SQL(assignment),
                 where,
             ),
             [*values, *params],

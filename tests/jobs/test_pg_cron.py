@@ -134,7 +134,7 @@ def test_retention_deletes_only_booking_guards_cron_run_details(cron_db_url: str
                     (job,),
                 )
             conn.execute("SELECT * FROM guard.apply_retention()")
-            left = dict(
+            left: dict[str, int] = dict(
                 conn.execute(
                     "SELECT j.jobname, count(d.runid) FROM cron.job AS j"
                     " LEFT JOIN cron.job_run_details AS d"

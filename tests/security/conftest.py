@@ -42,7 +42,9 @@ def create_login(admin: psycopg.Connection[Any], login: str, group: str) -> None
 def login_roles(pg_cluster: Cluster, template_database: str) -> dict[str, str]:
     """kind -> login role name, each a member of that kind's group role."""
     with psycopg.connect(pg_cluster.url(template_database), autocommit=True) as admin:
-        groups = dict(admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
+        groups: dict[str, str] = dict(
+            admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall()
+        )
         for kind, login in LOGINS.items():
             create_login(admin, login, groups[kind])
     return dict(LOGINS)

@@ -4,6 +4,7 @@ new function or view is covered without touching this test."""
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import psycopg
 
@@ -49,7 +50,7 @@ def _schemas_others_can_create_in(conn: psycopg.Connection[tuple[object, ...]]) 
         " CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS x"
         " WHERE x.privilege_type = 'CREATE' AND x.grantee <> n.nspowner"
     ).fetchall()
-    return {name for (name,) in rows}
+    return {str(name) for (name,) in rows}
 
 
 def _definer_problems(
@@ -65,8 +66,8 @@ def _definer_problems(
     for signature, is_definer, proconfig in functions:
         if not is_definer:
             continue
-        definers.add(re.sub(r",\s+", ",", signature))
-        path = _search_path(proconfig)
+        definers.add(re.sub(r",\s+", ",", str(signature)))
+        path = _search_path(cast(list[str] | None, proconfig))
         if path is None:
             problems.append(f"{signature}: SECURITY DEFINER without SET search_path")
             continue

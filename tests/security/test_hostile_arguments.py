@@ -266,7 +266,7 @@ def _run_matrix(
         conn.commit()
         for function in functions:
             for index, category, value in variants(function, with_other_tenant=tenant is not None):
-                args = [function.valid(i) for i in range(len(function.arg_types))]
+                args: list[str | None] = [function.valid(i) for i in range(len(function.arg_types))]
                 if index >= 0:
                     args[index] = value
                 outcome = call(conn, function, args)

@@ -133,7 +133,9 @@ def test_custom_role_names_are_used_and_verify_clean(
 ) -> None:
     url = custom_names_url
     with psycopg.connect(url, autocommit=True) as admin:
-        names = dict(admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
+        names: dict[str, str] = dict(
+            admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall()
+        )
         assert names == CUSTOM_NAMES
         created = admin.execute(
             "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND NOT rolcanlogin",
