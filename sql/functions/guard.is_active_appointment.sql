@@ -2,7 +2,7 @@
 -- of "active": every statement that asks calls it.
 -- LANGUAGE sql, IMMUTABLE, one expression, no SET clause, not SECURITY DEFINER: the planner
 -- inlines it, so a call costs what the expression written in place costs
--- (tests/db/test_active_appointment.py proves it with EXPLAIN). deleted_at is of any type: an
+-- (tests/db/test_repeated_conditions.py proves it with EXPLAIN). deleted_at is of any type: an
 -- adopted table keeps `timestamp without time zone`, and a cast to timestamptz depends on the
 -- session's TimeZone, which would keep the planner from inlining an IMMUTABLE function.
 CREATE FUNCTION guard.is_active_appointment(status text, deleted_at anyelement)

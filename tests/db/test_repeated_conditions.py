@@ -1,6 +1,7 @@
 """The I1 normalisation and the I2 link condition, each defined once: guard.normalised_direction
-and guard.is_valid_customer_link. The planner inlines both (a call costs what the expression
-written in place costs), on a new database and on an adopted one. The CHECKs and the WHEN clauses
+and guard.is_valid_customer_link. The planner inlines them and guard.is_active_appointment (a
+call costs what the expression written in place costs), on a new database and on an adopted one
+(whose deleted_at is `timestamp without time zone`). The CHECKs and the WHEN clauses
 of the legacy-row triggers keep their condition written out (PostgreSQL compiles them again for
 every statement that writes calls, where inlining would cost every write): these tests prove
 that every copy says the same thing, on every combination of the columns involved, reading each
@@ -217,6 +218,11 @@ def test_validate_fixes_a_blank_direction(empty_db_url: str) -> None:
 
 
 INLINED = {
+    "guard.is_active_appointment": (
+        "SELECT a.id FROM public.appointments AS a"
+        " WHERE guard.is_active_appointment(a.status, a.deleted_at)",
+        ("deleted_at IS NULL", "cancelled"),
+    ),
     "guard.normalised_direction": (
         "SELECT c.id FROM public.calls AS c"
         " WHERE guard.normalised_direction(c.direction) NOT IN ('inbound', 'outbound')",
