@@ -111,9 +111,9 @@ SELECT is((
 ), 8::bigint, 'the cross-tenant link is left as it is');
 SELECT results_eq(
     $$SELECT rule_id, count(*)::int FROM guard.correction_audit GROUP BY rule_id ORDER BY rule_id$$,
-    $$VALUES ('I3_appointment_flags', 1), ('booked_without_appointment', 1),
-             ('call_without_direction', 1), ('orphaned_voice_appointment', 1)$$,
-    'every change is audited'
+    $$VALUES ('I1_call_direction', 1), ('I3_appointment_flags', 1), ('I4_booked_outcome', 1),
+             ('I6_voice_appointment_call', 1)$$,
+    'every change is audited, under the rule id of the invariant it restores'
 );
 SELECT results_eq(
     $$SELECT (SELECT count(*)::int FROM calls), (SELECT count(*)::int FROM appointments)$$,

@@ -17,8 +17,10 @@
 --   review_cross_tenant       an appointment linked to another company's call, or whose only
 --                             candidate call belongs to another company
 -- At most reconcile_batch_limit rows are changed per run (the next run continues). Every change
--- to a call or appointment is in guard.correction_audit. dry_run counts what would be done and
--- changes nothing.
+-- to a call or appointment is in guard.correction_audit, under the rule id of the invariant it
+-- restores (I1_call_direction, not the detection rule call_without_direction that found the row):
+-- a correction has one rule id whichever path made it, so the normaliser's and reconcile's fixes
+-- of a direction count together. dry_run counts what would be done and changes nothing.
 CREATE FUNCTION guard.reconcile(dry_run boolean DEFAULT FALSE)
 RETURNS TABLE (action text, affected integer)
 LANGUAGE plpgsql
@@ -161,7 +163,7 @@ BEGIN
 
         INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, before, after, reason)
         SELECT
-            'call_without_direction', b.company_id, 'call', b.id,
+            'I1_call_direction', b.company_id, 'call', b.id,
             jsonb_build_object('direction', b.direction), jsonb_build_object('direction', f.direction),
             'reconcile: missing direction'
         FROM before_fix AS b INNER JOIN fixed AS f ON b.id = f.id;
@@ -196,7 +198,7 @@ BEGIN
 
         INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, before, after, reason)
         SELECT
-            'orphaned_voice_appointment', k.company_id, 'appointment', k.id,
+            'I6_voice_appointment_call', k.company_id, 'appointment', k.id,
             jsonb_build_object('call_id', NULL), jsonb_build_object('call_id', k.call_id),
             'reconcile: the only call of the company with the same booking uid'
         FROM linked AS k;
@@ -245,7 +247,7 @@ BEGIN
 
         INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, before, after, reason)
         SELECT
-            'booked_without_appointment', b.company_id, 'call', b.id,
+            'I4_booked_outcome', b.company_id, 'call', b.id,
             jsonb_build_object(
                 'session_outcome', b.session_outcome, 'appointment_made', b.appointment_made,
                 'booking_failed', b.booking_failed,

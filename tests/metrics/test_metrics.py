@@ -47,7 +47,7 @@ SELECT g % 10 <> 0, g / 100.0 FROM generate_series(1, 200) AS g;
 INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at)
 VALUES (TRUE, 5000, now() - interval '1 day');
 INSERT INTO guard.correction_audit (rule_id, entity_type, entity_id, reason)
-SELECT 'call_without_direction', 'call', g, 'test' FROM generate_series(1, 4) AS g;
+SELECT 'I1_call_direction', 'call', g, 'test' FROM generate_series(1, 4) AS g;
 """
 
 
@@ -88,7 +88,7 @@ def test_values_from_the_database(exposition: str) -> None:
     p95 = _value(text, 'guard_validation_latency_percentile_seconds{percentile="95"}')
     assert 0.0018 < p95 < 0.002
     assert _value(text, "guard_consistency_ratio") == pytest.approx(0.8)  # calls 1 and 2
-    assert _value(text, 'guard_corrections_total{rule_id="call_without_direction"}') == 4
+    assert _value(text, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
 
 
 def test_promtool_check_metrics_is_clean(exposition: str) -> None:
