@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test lint squawk lock-table invariant-map release migration pytest snapshot bench clean check-redis-floor mutate
+.PHONY: setup system-packages demo demo-stop test test-slow lint squawk lock-table invariant-map release migration pytest snapshot bench clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -35,7 +35,13 @@ demo: setup
 demo-stop: setup
 	$(BIN)/guard demo --stop
 
+# `make test`: lint and every test but the slow group (pytest -m slow: faults under load, real
+# Prometheus and pg_cron, generated hostile input, every migration rolled back one by one), which
+# `make test-slow` runs. CI (.ci/run) runs both.
 test: setup lint pytest
+
+test-slow: setup
+	$(BIN)/pytest -m slow
 
 PY_SOURCES := $(wildcard guard tests bench mutation)
 
@@ -47,7 +53,7 @@ lint: setup
 	$(MAKE) --no-print-directory squawk
 
 pytest: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
 
 # squawk: transactional migrations as one transaction each (how guard db runs them), the
 # `-- transactional: false` ones statement by statement; rollback files with their own config.

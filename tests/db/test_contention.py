@@ -148,6 +148,6 @@ def test_reconcile_audits_the_call_as_it_is_when_it_rolls_it_back(db_url: str) -
     with psycopg.connect(db_url, autocommit=True) as conn:
         before = conn.execute(
             "SELECT before ->> 'requires_manual_processing' FROM guard.correction_audit"
-            " WHERE rule_id = 'booked_without_appointment' AND entity_id = 1"
+            " WHERE rule_id = 'I4_booked_outcome' AND entity_id = 1"
         ).fetchall()
     assert before == [("true",)]

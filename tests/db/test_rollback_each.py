@@ -19,6 +19,9 @@ from guard.db.migrate import Migrator
 from tests.db.test_legacy import LEGACY_SCHEMA
 from tests.support.postgres import Cluster
 
+# 45 s: it builds and rolls back every migration twice (new and adopted databases).
+pytestmark = pytest.mark.slow
+
 
 def _snapshot(url: str) -> catalog.Snapshot:
     with psycopg.connect(url) as conn:

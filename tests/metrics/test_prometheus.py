@@ -227,7 +227,9 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
         )
         assert run.exit_code == 1 and f"{JOB}: failed" in run.output, run.output
         del breaker
-        _failing_circuit(database_url, redis_url, key)
+        # Kept, as an application keeps its breakers: the series sums the live ones
+        # (docs/breaker.md), and one collected before a scrape would take its failures along.
+        failing_breaker = _failing_circuit(database_url, redis_url, key)
 
         job_failed = _fire(prometheus, "BookingGuardJobFailed", job_name=JOB)
         assert job_failed["annotations"]["summary"] == f"The last run of job {JOB} failed"
@@ -242,6 +244,7 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
         failing = _fire(prometheus, "BookingGuardCircuitCallsFailing", key=key, reason="error")
         assert key in failing["annotations"]["summary"]
         assert "failed (error)" in failing["annotations"]["summary"]
+        assert failing_breaker.failed_calls == 6
 
         firing_names = {a["labels"]["alertname"] for a in prometheus.firing()}
         assert "BookingGuardExporterDown" not in firing_names
