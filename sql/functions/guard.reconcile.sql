@@ -1,4 +1,5 @@
--- Correct what is safe, queue the rest for a person, guess nothing. In order:
+-- I1, I3, I4, I5, I6, I7: correct what is safe, queue the rest for a person, guess nothing.
+-- In order:
 --   booking_outcome_unknown   booking attempts still calling past booking_attempt_timeout_seconds
 --                             become unknown: a review item booking_outcome_unknown (the highest
 --                             priority) with the idempotency key, call and service, and an alert
