@@ -19,6 +19,7 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1
 """
 RULES = "SELECT id, invariant, id LIKE invariant || '\\_%' AS is_invariant_rule FROM guard.rules"
+ANY_AUDIT_INSERT = re.compile(r"INSERT\s+INTO\s+guard\.correction_audit\b", re.IGNORECASE)
 AUDIT_INSERT = re.compile(
     r"INSERT\s+INTO\s+guard\.correction_audit\s*\(\s*(\w+)[^)]*\)\s*SELECT\s", re.IGNORECASE
 )
@@ -52,7 +53,10 @@ def audited_rule_ids(name: str, source: str) -> list[str]:
     first column)."""
     found: list[str] = []
     inserts = list(AUDIT_INSERT.finditer(source))
-    assert inserts, f"{name}: its INSERT INTO guard.correction_audit is not INSERT ... SELECT"
+    # every write of the audit is read: one in another form (VALUES) fails instead of passing
+    assert len(inserts) == len(ANY_AUDIT_INSERT.findall(source)), (
+        f"{name}: an INSERT INTO guard.correction_audit is not INSERT (rule_id, ...) SELECT"
+    )
     for insert in inserts:
         assert insert.group(1).lower() == "rule_id", f"{name}: rule_id is not the first column"
         statement = _top_level_cut(source[insert.end() :], ";")
