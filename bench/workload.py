@@ -49,6 +49,7 @@ import argparse
 import json
 import multiprocessing
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +213,93 @@ def build_database(url: str, variant: str) -> None:
             conn.execute(statement.format(**sizes))
 
 
+# -- one lifecycle, as a plan -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The id an earlier statement of the lifecycle returned (INSERT ... RETURNING id)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: dict[str, Any]  # values, or a Ref
+    returns: str | None = None  # the name its RETURNING id is kept under
+
+
+@dataclass
+class Lifecycle:
+    """One call's lifecycle: its transactions in order (each a list of statements), and the
+    state each row is left in (what the read-back after the run expects)."""
+
+    steps: list[list[Statement]]
+    booked: bool
+    appointments: dict[str, str]  # ref name -> active | cancelled | soft | gone
+
+
+def plan_lifecycle(rng: random.Random, sequence: int, tag: str) -> Lifecycle:
+    """The mix of the module docstring: the load workers run it, and `--instructions` writes
+    it out as a script."""
+    company = rng.randint(1, COMPANIES)
+    customer = (company - 1) * CUSTOMERS_PER_COMPANY + rng.randint(1, CUSTOMERS_PER_COMPANY)
+    service = (company - 1) * SERVICES_PER_COMPANY + rng.randint(1, SERVICES_PER_COMPANY)
+    call = Ref("call")
+    steps = [
+        [Statement(INSERT_CALL, {"company": company, "retell": tag, "customer": customer}, "call")],
+        [Statement(SET_STATUS, {"status": "in_progress", "call": call})],
+    ]
+    completed = [Statement(SET_STATUS, {"status": "completed", "call": call})]
+    if rng.random() >= 0.7:
+        steps += [[Statement(NO_BOOKING, {"call": call})], completed]
+        return Lifecycle(steps, booked=False, appointments={})
+    booking = {
+        "company": company,
+        "call": call,
+        "customer": customer,
+        "service": service,
+        "uid": f"bk-{tag}",
+    }
+    insert = Statement(INSERT_APPOINTMENT, booking, "appointment")
+    mark = Statement(MARK_BOOKED, booking)
+    order = sequence % 3
+    if order == 0:  # appointment, then the call's flags, one transaction
+        steps.append([insert, mark])
+    elif order == 1:  # the call's flags, then the appointment, one transaction
+        steps.append([mark, insert])
+    else:  # appointment and call in two transactions (a webhook, then the agent's own update)
+        steps += [[insert], [mark]]
+    steps.append(completed)
+    appointments = {"appointment": "active"}
+    booked = True
+    kind = rng.choices([k for k, _ in FOLLOW_UPS], [w for _, w in FOLLOW_UPS])[0]
+    keys = booking | {"appointment": Ref("appointment")}
+    if kind == "move":
+        steps.append([Statement(MOVE, keys)])
+    elif kind in ("cancel", "soft_delete", "delete"):
+        statement = {"cancel": CANCEL, "soft_delete": SOFT_DELETE, "delete": DELETE}[kind]
+        steps.append([Statement(statement, keys), Statement(MARK_UNBOOKED, keys)])
+        booked = False
+        appointments["appointment"] = {
+            "cancel": "cancelled",
+            "soft_delete": "soft",
+            "delete": "gone",
+        }[kind]
+    elif kind == "reschedule":
+        moved = booking | {"uid": f"bk-{tag}-r"}
+        steps.append(
+            [
+                Statement(CANCEL, keys),
+                Statement(INSERT_APPOINTMENT, moved, "rescheduled"),
+                Statement(MARK_BOOKED, moved),
+            ]
+        )
+        appointments |= {"appointment": "cancelled", "rescheduled": "active"}
+    return Lifecycle(steps, booked, appointments)
+
+
 # -- one worker process --------------------------------------------------------------------------
 
 
@@ -259,95 +348,23 @@ class Worker:
 
     def lifecycle(self) -> None:
         self.sequence += 1
-        company = self.rng.randint(1, COMPANIES)
-        customer = (company - 1) * CUSTOMERS_PER_COMPANY + self.rng.randint(
-            1, CUSTOMERS_PER_COMPANY
-        )
-        service = (company - 1) * SERVICES_PER_COMPANY + self.rng.randint(1, SERVICES_PER_COMPANY)
-        retell = f"w{self.seed}-{self.sequence}"
-        call = self.transaction(
-            lambda c: _row(
-                c.execute(INSERT_CALL, {"company": company, "retell": retell, "customer": customer})
-            )[0]
-        )
-        self.result.calls[call] = False
-        self.transaction(lambda c: c.execute(SET_STATUS, {"status": "in_progress", "call": call}))
-        if self.rng.random() >= 0.7:
-            self.transaction(lambda c: c.execute(NO_BOOKING, {"call": call}))
-            self.transaction(lambda c: c.execute(SET_STATUS, {"status": "completed", "call": call}))
-            self.result.lifecycles += 1
-            return
-        booking = {
-            "company": company,
-            "call": call,
-            "customer": customer,
-            "service": service,
-            "uid": f"bk-{retell}",
-        }
-        appointment = self.book(booking)
-        self.result.calls[call] = True
-        self.result.appointments[appointment] = "active"
-        self.transaction(lambda c: c.execute(SET_STATUS, {"status": "completed", "call": call}))
-        self.follow_up(booking, appointment)
+        plan = plan_lifecycle(self.rng, self.sequence, f"w{self.seed}-{self.sequence}")
+        ids: dict[str, int] = {}
+        for step in plan.steps:
+            self.transaction(partial(_run_step, step=step, ids=ids))
+        self.result.calls[ids["call"]] = plan.booked
+        for name, state in plan.appointments.items():
+            self.result.appointments[ids[name]] = state
         self.result.lifecycles += 1
 
-    def book(self, booking: dict[str, Any]) -> int:
-        order = self.sequence % 3
-        if order == 0:  # appointment, then the call's flags, one transaction
 
-            def appointment_first(c: psycopg.Connection[Any]) -> int:
-                appointment_id: int = _row(c.execute(INSERT_APPOINTMENT, booking))[0]
-                c.execute(MARK_BOOKED, booking)
-                return appointment_id
-
-            return int(self.transaction(appointment_first))
-        if order == 1:  # the call's flags, then the appointment, one transaction
-
-            def call_first(c: psycopg.Connection[Any]) -> int:
-                c.execute(MARK_BOOKED, booking)
-                appointment_id: int = _row(c.execute(INSERT_APPOINTMENT, booking))[0]
-                return appointment_id
-
-            return int(self.transaction(call_first))
-        # appointment and call in two transactions (a webhook, then the agent's own update)
-        appointment_id = int(
-            self.transaction(lambda c: _row(c.execute(INSERT_APPOINTMENT, booking))[0])
-        )
-        self.transaction(lambda c: c.execute(MARK_BOOKED, booking))
-        return appointment_id
-
-    def follow_up(self, booking: dict[str, Any], appointment: int) -> None:
-        kind = self.rng.choices([k for k, _ in FOLLOW_UPS], [w for _, w in FOLLOW_UPS])[0]
-        keys = booking | {"appointment": appointment}
-        call = booking["call"]
-        if kind == "move":
-            self.transaction(lambda c: c.execute(MOVE, keys))
-        elif kind in ("cancel", "soft_delete", "delete"):
-            statement = {"cancel": CANCEL, "soft_delete": SOFT_DELETE, "delete": DELETE}[kind]
-
-            def unbook(c: psycopg.Connection[Any]) -> None:
-                c.execute(statement, keys)
-                c.execute(MARK_UNBOOKED, keys)
-
-            self.transaction(unbook)
-            self.result.calls[call] = False
-            self.result.appointments[appointment] = {
-                "cancel": "cancelled",
-                "soft_delete": "soft",
-                "delete": "gone",
-            }[kind]
-        elif kind == "reschedule":
-            moved = booking | {"uid": booking["uid"] + "-r"}
-
-            def reschedule(c: psycopg.Connection[Any]) -> int:
-                c.execute(CANCEL, keys)
-                new_id: int = _row(c.execute(INSERT_APPOINTMENT, moved))[0]
-                c.execute(MARK_BOOKED, moved)
-                return new_id
-
-            new_appointment = int(self.transaction(reschedule))
-            self.result.appointments[appointment] = "cancelled"
-            self.result.appointments[new_appointment] = "active"
+def _run_step(conn: psycopg.Connection[Any], *, step: list[Statement], ids: dict[str, int]) -> None:
+    """One transaction's statements; a retried step runs again whole and keeps the new ids."""
+    for statement in step:
+        params = {k: ids[v.name] if isinstance(v, Ref) else v for k, v in statement.params.items()}
+        cursor = conn.execute(statement.sql, params)
+        if statement.returns:
+            ids[statement.returns] = int(_row(cursor)[0])
 
 
 def run_worker(url: str, seed: int, think_ms: float, seconds: float, out: str) -> None:
@@ -469,6 +486,137 @@ def check(url: str, ledger: WorkerResult) -> Checks:
     return Checks(
         contradicting, calls_lost, calls_wrong, appointments_lost, appointments_wrong, corrections
     )
+
+
+# -- instructions per lifecycle (--instructions) --------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# Statements whose RETURNING id comes from an identity column, by the table it is numbered in.
+_NUMBERED_IN = {INSERT_CALL: "calls", INSERT_APPOINTMENT: "appointments"}
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"no literal for {value!r}")
+    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+
+# Every statement of the mix, prepared once under a fixed name (the name is its index).
+_MIX = (
+    INSERT_CALL,
+    SET_STATUS,
+    NO_BOOKING,
+    INSERT_APPOINTMENT,
+    MARK_BOOKED,
+    MARK_UNBOOKED,
+    CANCEL,
+    SOFT_DELETE,
+    MOVE,
+    DELETE,
+)
+
+
+def _parameters(text: str) -> list[str]:
+    """The statement's %(name)s parameters in order of first appearance ($1, $2, ...)."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(text)))
+
+
+def prepare_statements() -> list[str]:
+    """PREPARE stepN AS ... for every statement of the mix, %(name)s turned into $n."""
+    prepares = []
+    for number, text in enumerate(_MIX):
+        order = _parameters(text)
+
+        def numbered(match: re.Match[str], order: list[str] = order) -> str:
+            return f"${order.index(match.group(1)) + 1}"
+
+        prepares.append(f"PREPARE step{number} AS {_PLACEHOLDER.sub(numbered, text).strip()}")
+    return prepares
+
+
+def lifecycle_script(count: int, seed: int, next_ids: dict[str, int]) -> list[str]:
+    """`count` lifecycles of plan_lifecycle as EXECUTE statements of prepare_statements(), each
+    step its own transaction as the application runs it, with the ids the identity columns will
+    hand out (next_ids: table -> next id, advanced here)."""
+    rng = random.Random(seed)
+    script: list[str] = []
+    for sequence in range(1, count + 1):
+        plan = plan_lifecycle(rng, sequence, f"i{seed}-{sequence}")
+        ids: dict[str, int] = {}
+        for step in plan.steps:
+            executes = []
+            for statement in step:
+                values = [statement.params[key] for key in _parameters(statement.sql)]
+                args = ", ".join(_literal(ids[v.name] if isinstance(v, Ref) else v) for v in values)
+                executes.append(f"EXECUTE step{_MIX.index(statement.sql)}({args})")
+                if statement.returns:
+                    table = _NUMBERED_IN[statement.sql]
+                    ids[statement.returns] = next_ids[table]
+                    next_ids[table] += 1
+            script += ["BEGIN", *executes, "COMMIT"] if len(executes) > 1 else executes
+    return script
+
+
+def count_lifecycles(variants: list[str], count: int, warmup: int) -> dict[str, float]:
+    """Server instructions per lifecycle for each variant: valgrind callgrind on a single-user
+    backend (as bench/instructions.py counts them) running `warmup` lifecycles on one clone of
+    the variant's database and `warmup` + `count` on another, as the application login; the
+    difference divided by `count`. One transaction per step and prepared statements, as the load
+    runs them: what a one-statement transaction costs (trigger functions set up their state per
+    transaction) is in the figure, unlike in bench/instructions.py's one-transaction workloads."""
+    from bench.instructions import count_instructions
+
+    settings = {"shared_buffers": "256MB", "jit": "off"}
+    figures: dict[str, float] = {}
+    with databases(variants) as (cluster, _urls):
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            for variant in variants:
+                for clone in ("base", "full"):
+                    admin.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                            sql.Identifier(f"{clone}_{variant}"),
+                            sql.Identifier(f"workload_{variant}"),
+                        )
+                    )
+        cluster.stop()  # a single-user backend needs the data directory to itself
+        try:
+            for variant in variants:
+                next_ids = {"calls": PRELOAD_CALLS + 1, "appointments": PRELOAD_APPOINTMENTS + 1}
+                warm = lifecycle_script(warmup, 1, next_ids)
+                measured = lifecycle_script(count, 2, next_ids)
+                start = [
+                    # ids as lifecycle_script numbered them, whatever a restart did to the
+                    # sequences' cached values
+                    f"SELECT setval(pg_get_serial_sequence('public.{table}', 'id'), {last})"
+                    for table, last in (
+                        ("calls", PRELOAD_CALLS),
+                        ("appointments", PRELOAD_APPOINTMENTS),
+                    )
+                ] + [f"SET SESSION AUTHORIZATION {APP_LOGIN}", *prepare_statements()]
+                base = count_instructions(cluster, f"base_{variant}", start + warm, settings)
+                full = count_instructions(
+                    cluster, f"full_{variant}", start + warm + measured, settings
+                )
+                figures[variant] = (full - base) / count
+                print(
+                    f"{VARIANTS[variant]}: {figures[variant] / 1000:,.0f}k per lifecycle",
+                    file=sys.stderr,
+                )
+        finally:
+            cluster.start()
+    return figures
+
+
+def print_instructions(figures: dict[str, float], count: int, warmup: int) -> None:
+    print(
+        f"\nbench/workload.py --instructions: server instructions per lifecycle, {count} lifecycles"
+        f" after {warmup} warm-up ones (valgrind callgrind, single-user backend, the"
+        " application login, one transaction per step, prepared statements)\n"
+    )
+    print("| variant | instructions per lifecycle | x (a) |")
+    print("|---|---|---|")
+    for variant, value in figures.items():
+        print(f"| {VARIANTS[variant]} | {value / 1000:,.0f}k | {value / figures['a']:.2f} |")
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -629,7 +777,21 @@ def main() -> None:
     parser.add_argument("--saturated", action="store_true", help="no think time")
     parser.add_argument("--variants", default="a,b,g")
     parser.add_argument("--json-file", type=Path)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count server instructions per lifecycle (valgrind) instead of running the load",
+    )
+    parser.add_argument("--lifecycles", type=int, default=200, help="with --instructions")
     args = parser.parse_args()
+    if args.instructions:
+        variants = [v for v in args.variants.split(",") if v]
+        if set(variants) - set(VARIANTS) or "a" not in variants:
+            raise SystemExit(f"--variants: choose from {', '.join(VARIANTS)}; (a) is the baseline")
+        warmup = 30
+        figures = count_lifecycles(variants, args.lifecycles, warmup)
+        print_instructions(figures, args.lifecycles, warmup)
+        return
     report = run(args)
     ok = print_table(report)
     if args.json_file:
