@@ -3,7 +3,7 @@
 -- policies, SECURITY DEFINER functions have a fixed search_path with pg_temp last, and phone
 -- numbers are masked.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT is(
     (SELECT count(*)::int FROM guard.role_names AS r INNER JOIN pg_roles AS p ON r.role_name = p.rolname),
@@ -104,8 +104,28 @@ SELECT is(
         SELECT count(*)::int FROM pg_proc
         WHERE pronamespace = 'guard'::regnamespace AND prosecdef
     ),
-    13,
-    'thirteen functions are SECURITY DEFINER'
+    11,
+    'eleven functions are SECURITY DEFINER'
+);
+-- The calls triggers run with the writer's rights and record a contradicting write of the
+-- booking flags for the commit-time check: the application may do that and nothing more there.
+SELECT ok(
+    has_column_privilege(guard.role('application'), 'guard.flag_checks_at_commit', 'call_ids', 'INSERT')
+    AND has_column_privilege(guard.role('application'), 'guard.flag_checks_at_commit', 'written_by', 'INSERT'),
+    'the application may record a pending flag check'
+);
+SELECT ok(
+    NOT has_column_privilege(guard.role('application'), 'guard.flag_checks_at_commit', 'xact', 'INSERT')
+    AND NOT has_table_privilege(guard.role('application'), 'guard.flag_checks_at_commit', 'SELECT')
+    AND NOT has_table_privilege(guard.role('application'), 'guard.flag_checks_at_commit', 'UPDATE')
+    AND NOT has_table_privilege(guard.role('application'), 'guard.flag_checks_at_commit', 'DELETE'),
+    'the application cannot read, change, remove or back-date a pending flag check'
+);
+SELECT throws_ok(
+    $$INSERT INTO guard.flag_checks_at_commit (call_ids, written_by) VALUES ('{1}', 'a reason of its own')$$,
+    '23514',
+    NULL,
+    'a pending check names the kind of statement, never a free text'
 );
 SELECT ok(
     NOT has_function_privilege(guard.role('reporting'), 'guard.rollback_booking(bigint, text, jsonb)', 'EXECUTE'),

@@ -225,7 +225,7 @@ def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
         echo("Drops no table and no column (functions, triggers, views, constraints only).")
     if preview.not_previewed:
         echo(
-            "Not previewed (they cannot run in a transaction; they drop indexes): "
+            "Not previewed (they cannot run in one transaction; none drops a table or a column): "
             + ", ".join(preview.not_previewed)
         )
     if preview.error is not None:

@@ -7,6 +7,10 @@ print names schema-qualified because the snapshot runs with search_path = pg_cat
 does not depend on the caller's search_path. No OIDs, no sizes, nothing that differs between two
 databases built the same way.
 
+Types are part of it too: every domain and composite type in schema `guard`, with a domain's
+CHECK constraints (the I1 and I2 CHECKs on calls cast to such domains, so a changed or dropped
+domain constraint changes what the table accepts).
+
 Security is part of the picture: the four Booking Guard roles (by kind), the owner and the
 privileges of every relation and function in schema `guard` and of the schema itself, and the
 privileges Booking Guard's roles hold on the booking tables (column privileges included). Role names
@@ -133,6 +137,32 @@ CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) A
 WHERE n.nspname = %(guard)s
 """
 
+# Domains and composite types (a composite's attributes in order); a table's own row type is
+# the table's, not listed here.
+_TYPES = """
+SELECT n.nspname || '.' || t.typname, t.typtype::text,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+       t.typnotnull, t.typdefault,
+       CASE WHEN t.typtype = 'c' THEN (
+           SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                            ORDER BY a.attnum)
+           FROM pg_attribute AS a
+           WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+       ) END
+FROM pg_type AS t
+JOIN pg_namespace AS n ON n.oid = t.typnamespace
+LEFT JOIN pg_class AS r ON r.oid = t.typrelid
+WHERE n.nspname = %(guard)s AND (t.typtype = 'd' OR (t.typtype = 'c' AND r.relkind = 'c'))
+"""
+
+_DOMAIN_CONSTRAINTS = """
+SELECT n.nspname || '.' || t.typname, k.conname, pg_get_constraintdef(k.oid), k.convalidated
+FROM pg_constraint AS k
+JOIN pg_type AS t ON t.oid = k.contypid
+JOIN pg_namespace AS n ON n.oid = t.typnamespace
+WHERE n.nspname = %(guard)s
+"""
+
 ROLE_KINDS = ("owner", "application", "reporting", "reviewer")
 
 _SEQUENCES = """
@@ -201,6 +231,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
             }
         cur.execute(_FUNCTIONS, params)
         functions = {name: {"definition": definition} for name, definition in cur.fetchall()}
+        types = _types(cur, params)
         kinds = _role_kinds(cur) if has_guard_schema else {}
         for relation in relations.values():
             for policy in relation["policies"].values():
@@ -232,6 +263,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
         "functions": functions,
+        "types": types,
         "schema_security": schema_security.get(GUARD_SCHEMA, {}),
         "roles": existing_roles,
         "sequences": sequences,
@@ -242,6 +274,28 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
     if jobs is not None:  # only where pg_cron lives in this database (the snapshot stays as is)
         snapshot["cron_jobs"] = jobs
     return snapshot
+
+
+def _types(cur: psycopg.Cursor[Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The domains and composite types of schema guard, with each domain's constraints."""
+    types: dict[str, Any] = {}
+    cur.execute(_TYPES, params)
+    for name, kind, base, not_null, default, attributes in cur.fetchall():
+        types[name] = {
+            "kind": {"d": "domain", "c": "composite"}[kind],
+            "base": base,
+            "not_null": not_null,
+            "default": default,
+            "attributes": attributes,
+            "constraints": {},
+        }
+    cur.execute(_DOMAIN_CONSTRAINTS, params)
+    for name, constraint, definition, validated in cur.fetchall():
+        types[name]["constraints"][constraint] = {
+            "definition": definition.removesuffix(" NOT VALID"),
+            "validated": validated,
+        }
+    return types
 
 
 def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:

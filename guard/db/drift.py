@@ -70,6 +70,7 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
     found += _compare_named(
         "function", expected["functions"], actual["functions"], text_key="definition"
     )
+    found += _compare_types(expected.get("types", {}), actual.get("types", {}))
     found += compare_security(expected, actual)
     for name in sorted(set(expected["sequences"]) - set(actual["sequences"])):
         found.append(Difference("missing", f"sequence {name}"))
@@ -323,6 +324,47 @@ def _compare_named(
                     _diff(want[name][text_key], have[name][text_key]),
                 )
             )
+    return found
+
+
+def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
+    """Domains and composite types; a domain's CHECK constraints one by one (what the CHECKs on
+    calls that cast to the domain enforce)."""
+    found: list[Difference] = []
+    for name in sorted(set(expected) - set(actual)):
+        found.append(Difference("missing", f"{expected[name]['kind']} {name}"))
+    for name in sorted(set(actual) - set(expected)):
+        found.append(Difference("extra", f"{actual[name]['kind']} {name}"))
+    for name in sorted(set(expected) & set(actual)):
+        want, have = expected[name], actual[name]
+        subject = f"{want['kind']} {name}"
+        for attribute in ("kind", "base", "not_null", "default", "attributes"):
+            if want[attribute] != have[attribute]:
+                found.append(
+                    Difference(
+                        "changed",
+                        subject,
+                        f"{attribute} is {have[attribute]!r}, expected {want[attribute]!r}",
+                    )
+                )
+        for constraint in sorted(set(want["constraints"]) - set(have["constraints"])):
+            found.append(Difference("missing", f"constraint {constraint} on {subject}"))
+        for constraint in sorted(set(have["constraints"]) - set(want["constraints"])):
+            found.append(Difference("extra", f"constraint {constraint} on {subject}"))
+        for constraint in sorted(set(want["constraints"]) & set(have["constraints"])):
+            w, h = want["constraints"][constraint], have["constraints"][constraint]
+            label = f"constraint {constraint} on {subject}"
+            if w["validated"] and not h["validated"]:
+                found.append(Difference("not_valid", label, "constraint is NOT VALID"))
+            if w["definition"] != h["definition"]:
+                found.append(
+                    Difference(
+                        "changed",
+                        label,
+                        "definition differs",
+                        _diff(w["definition"], h["definition"]),
+                    )
+                )
     return found
 
 

@@ -278,7 +278,9 @@ class Migrator:
     def preview_rollback(self, plan: list[Any]) -> RollbackPreview:
         """Run the rollbacks of `plan` in one transaction that is always rolled back, and report
         the tables (with their row counts) and columns that disappear. Non-transactional
-        rollbacks (DROP INDEX CONCURRENTLY) cannot run in a transaction; they are only named."""
+        rollbacks (DROP INDEX CONCURRENTLY; CHECKs re-added and then validated in a second
+        transaction) cannot run in one transaction; they are only named (none drops a table or
+        a column: tests/db/test_online_migrations.py)."""
         preview = RollbackPreview()
         runnable = []
         for migration in plan:

@@ -1,17 +1,16 @@
--- I2: a linked customer has a complete link; no customer means unlinked or anonymous.
--- coalesce(..., FALSE): a CHECK passes on NULL, and a NULL status must fail.
+-- I2: the five customer-link columns of a call make a valid link: the cast to
+-- guard.customer_link refuses any other combination (and a confidence outside 0-100).
+-- IS DISTINCT FROM NULL is true for every value the cast lets through; IS NOT NULL would ask
+-- whether every field of the link is set.
 ALTER TABLE public.calls ADD CONSTRAINT guard_calls_customer_link_check
 CHECK (
-    coalesce(
-        CASE
-            WHEN customer_id IS NOT NULL
-                THEN
-                    customer_link_status = 'linked'
-                    AND customer_linked_at IS NOT NULL
-                    AND customer_link_method IS NOT NULL
-                    AND customer_link_confidence IS NOT NULL
-            ELSE customer_link_status IN ('unlinked', 'anonymous')
-        END,
-        FALSE
-    )
+    (
+        row(
+            customer_id,
+            customer_link_status,
+            customer_linked_at,
+            customer_link_method,
+            customer_link_confidence
+        )::guard.customer_link
+    ) IS DISTINCT FROM NULL
 );

@@ -13,7 +13,7 @@ INSERT INTO guard.rules (
     'customer_id is set exactly when the link is complete (status linked, linked_at, method, '
     || 'confidence 0-100); otherwise the call is unlinked or anonymous.',
     'auto_fix', 'correct', 'correct',
-    '{guard_calls_customer_link_check,guard_calls_link_confidence_range}'
+    '{guard_calls_customer_link_check}'
 ),
 (
     'I3_appointment_flags', 'I3', 'high',

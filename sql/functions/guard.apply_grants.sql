@@ -85,6 +85,11 @@ BEGIN
         app_role
     );
     EXECUTE format('GRANT SELECT ON TABLE guard.settings, guard.rules TO %I', app_role);
+    -- The calls triggers run with the writer's rights: they record a contradicting write of the
+    -- booking flags for the commit-time check, and nothing else (no reading or removing one).
+    EXECUTE format(
+        'GRANT INSERT (call_ids, written_by) ON TABLE guard.flag_checks_at_commit TO %I', app_role
+    );
     FOR obj IN
         SELECT f.signature::regprocedure::text AS object_name
         FROM unnest(ARRAY[

@@ -25,7 +25,12 @@ BEGIN
     WITH taken AS (
         DELETE FROM guard.flag_checks_at_commit AS p
         WHERE p.xact = pg_current_xact_id()
-        RETURNING p.call_ids, p.reason
+        RETURNING
+            p.call_ids,
+            CASE p.written_by
+                WHEN 'insert' THEN 'a new call claimed a booking its appointments do not show'
+                ELSE 'an update wrote booking flags that contradict the appointments'
+            END AS reason
     )
 
     SELECT

@@ -1,11 +1,13 @@
 -- I2: a call's customer link is whole: a customer means status linked with a time, a method and
 -- a confidence; no customer means unlinked or anonymous. NULL counts as not valid.
--- The condition of CHECK guard_calls_customer_link_check, for the statements that ask which rows
--- break it (guard.reconcile_call_batch). The CHECK and the WHEN clause of the legacy-row trigger
--- (guard.sync_legacy_triggers) keep it written out: PostgreSQL compiles a CHECK and a trigger's
--- WHEN again for every statement that writes calls, and inlining a function there would add
--- that cost to every write; tests/db/test_repeated_conditions.py proves the three agree on every
--- combination of the five columns.
+-- The condition of the domain guard.customer_link (its CHECK guard_calls_customer_link_check,
+-- which the table's CHECK of that name casts to), for the statements that ask which rows break
+-- it (guard.reconcile_call_batch). The domain and the WHEN clause of the legacy-row trigger
+-- (guard.sync_legacy_triggers) keep it written out: a domain keeps its compiled CHECK for the
+-- session, with an inlined function as it was then, and PostgreSQL compiles a trigger's WHEN
+-- again for every statement that writes calls, where an inlined function would add to every
+-- write; tests/db/test_repeated_conditions.py proves the three agree on every combination of the
+-- five columns.
 -- LANGUAGE sql, IMMUTABLE, one expression, no SET clause: the planner inlines it.
 CREATE FUNCTION guard.is_valid_customer_link(
     customer_id bigint,

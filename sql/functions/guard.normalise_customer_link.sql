@@ -2,17 +2,19 @@
 -- status linked and, where the writer said nothing, linked_at now() and the default method and
 -- confidence; a newly linked customer does not inherit the previous customer's link details.
 -- No customer: anonymous for callers without a usable number, unlinked otherwise.
+-- No SET clause, every function name qualified: see "Trigger functions without SET clauses" in
+-- docs/security.md.
 CREATE FUNCTION guard.normalise_customer_link()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog
 AS $$
 BEGIN
     IF NEW.customer_id IS NULL THEN
         NEW.customer_link_status := CASE
             WHEN NEW.customer_link_status = 'anonymous'
-                OR nullif(btrim(coalesce(NEW.from_number, '')), '') IS NULL
-                OR lower(btrim(NEW.from_number)) IN ('anonymous', 'unknown', 'restricted', 'private')
+                OR nullif(pg_catalog.btrim(coalesce(NEW.from_number, '')), '') IS NULL
+                OR pg_catalog.lower(pg_catalog.btrim(NEW.from_number))
+                IN ('anonymous', 'unknown', 'restricted', 'private')
                 THEN 'anonymous'
             ELSE 'unlinked'
         END;
@@ -35,7 +37,7 @@ BEGIN
     END IF;
 
     NEW.customer_link_status := 'linked';
-    NEW.customer_linked_at := coalesce(NEW.customer_linked_at, now());
+    NEW.customer_linked_at := coalesce(NEW.customer_linked_at, pg_catalog.now());
     NEW.customer_link_method := coalesce(
         NEW.customer_link_method, guard.setting('default_customer_link_method') #>> '{}'
     );

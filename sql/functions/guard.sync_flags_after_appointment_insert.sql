@@ -8,20 +8,21 @@
 -- one executor run instead of two (bench/triggers.py). `= ANY (ARRAY(subquery))` keeps the
 -- cached plan an index scan of calls whatever the size of the statement that planned it; a
 -- join with the transition table would be planned for the first firing's row count.
+-- No SET clause, every function name qualified: see "Trigger functions without SET clauses" in
+-- docs/security.md (a SET clause costs every firing about 35k instructions).
 CREATE FUNCTION guard.sync_flags_after_appointment_insert()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog
 AS $$
 BEGIN
     UPDATE public.calls AS c
     SET
         appointment_made = TRUE,
         appointment_link_status = 'linked',
-        appointment_linked_at = coalesce(c.appointment_linked_at, now()),
+        appointment_linked_at = coalesce(c.appointment_linked_at, pg_catalog.now()),
         session_outcome = 'appointment_booked',
         booking_failed = FALSE,
-        updated_at = now()
+        updated_at = pg_catalog.now()
     WHERE c.id = ANY (ARRAY(
         SELECT n.call_id
         FROM new_rows AS n

@@ -74,6 +74,7 @@ KINDS = {
     "views": ("view", True),
     "tables": ("table", True),
     "policies": ("policy", False),
+    "types": ("type", True),
 }
 
 
@@ -98,51 +99,40 @@ def sql_objects() -> list[SqlObject]:
 def _ddl_patterns(obj: SqlObject) -> list[tuple[str, re.Pattern[str]]]:
     name = re.escape(obj.name)
     bare = re.escape(obj.bare)
-    flags = re.IGNORECASE
-    if obj.kind == "function":
-        return [
-            (
-                "defines",
-                re.compile(rf"\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+{name}\s*\(", flags),
-            ),
-            ("alters", re.compile(rf"\bALTER\s+FUNCTION\s+{name}\b", flags)),
-            ("drops", re.compile(rf"\bDROP\s+FUNCTION\s+(?:IF\s+EXISTS\s+)?{name}\b", flags)),
-        ]
-    if obj.kind == "trigger":
-        return [
-            (
-                "defines",
-                re.compile(
-                    rf"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\s+{bare}\b", flags
-                ),
-            ),
-            ("drops", re.compile(rf"\bDROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?{bare}\b", flags)),
-        ]
-    if obj.kind == "constraint":
-        return [
-            ("defines", re.compile(rf"\bADD\s+CONSTRAINT\s+{bare}\b", flags)),
-            ("validates", re.compile(rf"\bVALIDATE\s+CONSTRAINT\s+{bare}\b", flags)),
-            ("drops", re.compile(rf"\bDROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?{bare}\b", flags)),
-        ]
-    if obj.kind in ("view", "detection view"):
-        return [
-            ("defines", re.compile(rf"\bCREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+{name}\b", flags)),
-            ("drops", re.compile(rf"\bDROP\s+VIEW\s+(?:IF\s+EXISTS\s+)?{name}\b", flags)),
-        ]
-    if obj.kind == "table":
-        return [
-            (
-                "defines",
-                re.compile(
-                    rf"\bCREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{name}\b", flags
-                ),
-            ),
-            (
-                "alters",
-                re.compile(rf"\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?{name}\b", flags),
-            ),
-        ]
-    return []
+    replace = r"(?:OR\s+REPLACE\s+)?"
+    exists = r"(?:IF\s+EXISTS\s+)?"
+    view = [
+        ("defines", rf"\bCREATE\s+{replace}VIEW\s+{name}\b"),
+        ("drops", rf"\bDROP\s+VIEW\s+{exists}{name}\b"),
+    ]
+    by_kind = {
+        "function": [
+            ("defines", rf"\bCREATE\s+{replace}FUNCTION\s+{name}\s*\("),
+            ("alters", rf"\bALTER\s+FUNCTION\s+{name}\b"),
+            ("drops", rf"\bDROP\s+FUNCTION\s+{exists}{name}\b"),
+        ],
+        "trigger": [
+            ("defines", rf"\bCREATE\s+{replace}(?:CONSTRAINT\s+)?TRIGGER\s+{bare}\b"),
+            ("drops", rf"\bDROP\s+TRIGGER\s+{exists}{bare}\b"),
+        ],
+        "constraint": [
+            ("defines", rf"\bADD\s+CONSTRAINT\s+{bare}\b"),
+            ("validates", rf"\bVALIDATE\s+CONSTRAINT\s+{bare}\b"),
+            ("drops", rf"\bDROP\s+CONSTRAINT\s+{exists}{bare}\b"),
+        ],
+        "view": view,
+        "detection view": view,
+        "table": [
+            ("defines", rf"\bCREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{name}\b"),
+            ("alters", rf"\bALTER\s+TABLE\s+{exists}(?:ONLY\s+)?{name}\b"),
+        ],
+        "type": [
+            ("defines", rf"\bCREATE\s+(?:DOMAIN|TYPE)\s+{name}\b"),
+            ("alters", rf"\bALTER\s+(?:DOMAIN|TYPE)\s+{name}\b"),
+            ("drops", rf"\bDROP\s+(?:DOMAIN|TYPE)\s+{exists}{name}\b"),
+        ],
+    }
+    return [(verb, re.compile(text, re.IGNORECASE)) for verb, text in by_kind.get(obj.kind, [])]
 
 
 def migration_history(obj: SqlObject, migrations: list[tuple[str, str]]) -> list[str]:

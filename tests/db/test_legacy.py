@@ -17,7 +17,6 @@ from guard.db.verify import verify
 GUARD_CONSTRAINTS = {
     ("calls", "guard_calls_direction_check"),
     ("calls", "guard_calls_customer_link_check"),
-    ("calls", "guard_calls_link_confidence_range"),
     ("appointments", "guard_appointments_company_required"),
     ("appointments", "guard_appointments_call_company_fkey"),
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -361,3 +362,19 @@ def test_statement_timeout_stops_a_slow_statement_and_nothing_is_applied(
     assert "0951_slow" not in _applied(empty_db_url)
     with psycopg.connect(empty_db_url) as conn:
         assert conn.execute("SELECT to_regclass('guard.slow_leftover')").fetchone() == (None,)
+
+
+def test_rollbacks_the_preview_cannot_run_drop_no_table_and_no_column() -> None:
+    """`guard db rollback` previews the tables and columns a rollback drops by running the
+    rollbacks in a transaction it discards; those of `-- transactional: false` migrations cannot
+    run there and are only named, with the promise that they drop neither (guard/cli/db.py)."""
+    statement_by_statement = [
+        path.with_name(path.name.removesuffix(".sql") + ".rollback.sql")
+        for path in sorted(Path(migrations_dir()).glob("*.sql"))
+        if not path.name.endswith(".rollback.sql")
+        and path.read_text().startswith("-- transactional: false")
+    ]
+    assert len(statement_by_statement) >= 5, "the non-transactional rollbacks were not found"
+    dropping = re.compile(r"\bDROP\s+(TABLE|COLUMN|SCHEMA|VIEW|MATERIALIZED\s+VIEW)\b", re.I)
+    offenders = [path.name for path in statement_by_statement if dropping.search(path.read_text())]
+    assert offenders == []

@@ -1,11 +1,13 @@
 """The I1 normalisation and the I2 link condition, each defined once: guard.normalised_direction
 and guard.is_valid_customer_link. The planner inlines them and guard.is_active_appointment (a
 call costs what the expression written in place costs), on a new database and on an adopted one
-(whose deleted_at is `timestamp without time zone`). The CHECKs and the WHEN clauses
-of the legacy-row triggers keep their condition written out (PostgreSQL compiles them again for
-every statement that writes calls, where inlining would cost every write): these tests prove
-that every copy says the same thing, on every combination of the columns involved, reading each
-condition from the catalog as PostgreSQL stores it."""
+(whose deleted_at is `timestamp without time zone`). The domains the CHECKs on calls cast to
+(guard.call_direction, guard.customer_link) and the WHEN clauses of the legacy-row triggers keep
+their condition written out (a domain keeps its compiled CHECK for the session, with an inlined
+function as it was then; PostgreSQL compiles a WHEN clause again for every statement that writes
+calls): these tests prove that every copy, and the table's CHECK itself, says the same thing on
+every combination of the columns involved, reading each condition from the catalog as
+PostgreSQL stores it."""
 
 from __future__ import annotations
 
@@ -61,6 +63,38 @@ def _check_expression(conn: psycopg.Connection[Any], name: str) -> str:
     return str(row[0])
 
 
+def _domain_condition(conn: psycopg.Connection[Any], domain: str, value: str) -> str:
+    """The conjunction of a domain's CHECK constraints with VALUE standing for `value`; NULL
+    passes, as it passes a CHECK."""
+    rows = conn.execute(
+        "SELECT pg_get_expr(conbin, 0) FROM pg_constraint"
+        " WHERE contypid = %s::regtype ORDER BY conname",
+        (domain,),
+    ).fetchall()
+    assert rows, f"{domain} has no CHECK"
+    conditions = [re.sub(r"\bVALUE\b", value, str(expression)) for (expression,) in rows]
+    return " AND ".join(f"coalesce(({condition}), TRUE)" for condition in conditions)
+
+
+def _accepted(
+    conn: psycopg.Connection[Any],
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    check: str,
+) -> dict[tuple[Any, ...], bool]:
+    """Whether the table CHECK `check` lets each row through. A cast to a domain raises on a
+    value the domain refuses (23514), so each row is asked on its own, in a savepoint."""
+    accepted: dict[tuple[Any, ...], bool] = {}
+    for row in rows:
+        try:
+            with conn.transaction():
+                verdict = _evaluate(conn, columns, [row], {"check": check})[row]["check"]
+        except psycopg.errors.CheckViolation:
+            verdict = False
+        accepted[row] = verdict is not False  # a CHECK passes on NULL
+    return accepted
+
+
 def _when_expression(conn: psycopg.Connection[Any], trigger: str) -> str:
     row = conn.execute(
         "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
@@ -101,24 +135,37 @@ def test_the_customer_link_condition_agrees_with_the_check_and_the_legacy_trigge
     adopted_db: str,
 ) -> None:
     combinations = list(itertools.product(*LINK_VALUES))
+    link = (
+        "(ROW(new.customer_id, new.customer_link_status, new.customer_linked_at,"
+        " new.customer_link_method, new.customer_link_confidence)::guard.customer_link_fields)"
+    )
     with psycopg.connect(adopted_db) as conn:
         verdicts = _evaluate(
             conn,
             LINK_COLUMNS,
             combinations,
             {
-                "check": _check_expression(conn, "guard_calls_customer_link_check"),
+                "domain": _domain_condition(conn, "guard.customer_link", link),
                 "trigger_fires": _when_expression(conn, "guard_calls_normalise_legacy_link"),
                 "function": "guard.is_valid_customer_link(new.customer_id,"
                 " new.customer_link_status, new.customer_linked_at, new.customer_link_method,"
                 " new.customer_link_confidence)",
             },
         )
+        table_check = _accepted(
+            conn,
+            LINK_COLUMNS,
+            combinations,
+            _check_expression(conn, "guard_calls_customer_link_check"),
+        )
     assert all(isinstance(x, bool) for v in verdicts.values() for x in v.values())
     disagree = [
-        (row, v)
+        (row, v, table_check[row])
         for row, v in verdicts.items()
-        if not (v["check"] is v["function"] and v["trigger_fires"] is not v["check"])
+        if not (
+            v["domain"] is v["function"] is table_check[row]
+            and v["trigger_fires"] is not v["domain"]
+        )
     ]
     assert disagree == []
     # The grid reaches both verdicts, each through more than one column.
@@ -127,21 +174,42 @@ def test_the_customer_link_condition_agrees_with_the_check_and_the_legacy_trigge
     assert {row[1] for row in valid} == {"linked", "unlinked", "anonymous"}
 
 
+def test_the_confidence_range_is_part_of_the_link_check(db_url: str) -> None:
+    """The range 0-100 that guard_calls_link_confidence_range held on the table is the second
+    CHECK of the domain: the table's link CHECK refuses a confidence outside it."""
+    rows = [(7, "linked", "2026-11-01 10:00:00+00", "phone_number", c) for c in (-1, 0, 100, 101)]
+    with psycopg.connect(db_url) as conn:
+        accepted = _accepted(
+            conn, LINK_COLUMNS, rows, _check_expression(conn, "guard_calls_customer_link_check")
+        )
+    assert [accepted[row] for row in rows] == [False, True, True, False]
+
+
 def test_the_direction_check_and_its_legacy_trigger_agree(adopted_db: str) -> None:
+    directions = [(d,) for d in DIRECTIONS]
     with psycopg.connect(adopted_db) as conn:
         verdicts = _evaluate(
             conn,
             ("direction text",),
-            [(d,) for d in DIRECTIONS],
+            directions,
             {
-                "check": _check_expression(conn, "guard_calls_direction_check"),
+                "domain": "new.direction IS NOT NULL AND "
+                + _domain_condition(conn, "guard.call_direction", "new.direction"),
                 "trigger_fires": _when_expression(conn, "guard_calls_normalise_legacy_direction"),
                 "normalised": "guard.normalised_direction(new.direction)",
             },
         )
+        table_check = _accepted(
+            conn,
+            ("direction text",),
+            directions,
+            _check_expression(conn, "guard_calls_direction_check"),
+        )
     assert {
-        d: v["trigger_fires"] is not v["check"] for (d,), v in verdicts.items()
+        d: v["trigger_fires"] is not v["domain"] is table_check[(d,)]
+        for (d,), v in verdicts.items()
     } == dict.fromkeys(DIRECTIONS, True)
+    assert {d for (d,), ok in table_check.items() if ok} == {"inbound", "outbound"}
     assert {d: v["normalised"] for (d,), v in verdicts.items()} == {
         None: "inbound",
         "": "inbound",

@@ -16,8 +16,6 @@ EXPECTED_DEFINERS = {
     "guard.complete_booking_attempt(text,bigint,text)",
     "guard.fail_booking_attempt(text,text,jsonb)",
     "guard.check_flags_at_commit()",
-    "guard.correct_flags_after_call_insert()",
-    "guard.correct_flags_after_call_update()",
     "guard.record_breaker_transitions(jsonb)",
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],text)",

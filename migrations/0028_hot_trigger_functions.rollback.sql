@@ -1,0 +1,409 @@
+-- Rollback of 0028_hot_trigger_functions: the definitions the migrations before it built (SET
+-- clauses, SECURITY DEFINER calls-side triggers, the free-text reason of a pending check), and
+-- the application role's INSERT on guard.flag_checks_at_commit revoked (guard.apply_grants only
+-- adds). Locks: ACCESS EXCLUSIVE on guard.flag_checks_at_commit for an instant (it is empty).
+
+DO $$
+BEGIN
+    EXECUTE format(
+        'REVOKE INSERT (call_ids, written_by) ON TABLE guard.flag_checks_at_commit FROM %I',
+        guard.role('application')
+    );
+END;
+$$;
+
+ALTER TABLE guard.flag_checks_at_commit
+DROP COLUMN written_by,
+-- squawk-ignore adding-required-field
+ADD COLUMN reason text NOT NULL;
+
+CREATE OR REPLACE FUNCTION guard.sync_flags_after_appointment_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO 'pg_catalog'
+AS $function$
+BEGIN
+    UPDATE public.calls AS c
+    SET
+        appointment_made = TRUE,
+        appointment_link_status = 'linked',
+        appointment_linked_at = coalesce(c.appointment_linked_at, now()),
+        session_outcome = 'appointment_booked',
+        booking_failed = FALSE,
+        updated_at = now()
+    WHERE c.id = ANY (ARRAY(
+        SELECT n.call_id
+        FROM new_rows AS n
+        WHERE n.call_id IS NOT NULL AND guard.is_active_appointment(n.status, n.deleted_at)
+    ));
+    RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION guard.note_flag_write()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM pg_catalog.set_config('booking_guard.i3_flags_written', 'on', TRUE);
+    RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION guard.normalise_customer_link()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO 'pg_catalog'
+AS $function$
+BEGIN
+    IF NEW.customer_id IS NULL THEN
+        NEW.customer_link_status := CASE
+            WHEN NEW.customer_link_status = 'anonymous'
+                OR nullif(btrim(coalesce(NEW.from_number, '')), '') IS NULL
+                OR lower(btrim(NEW.from_number)) IN ('anonymous', 'unknown', 'restricted', 'private')
+                THEN 'anonymous'
+            ELSE 'unlinked'
+        END;
+        NEW.customer_linked_at := NULL;
+        NEW.customer_link_method := NULL;
+        NEW.customer_link_confidence := NULL;
+        RETURN NEW;
+    END IF;
+
+    IF TG_OP = 'UPDATE' AND NEW.customer_id IS DISTINCT FROM OLD.customer_id THEN
+        IF NEW.customer_linked_at IS NOT DISTINCT FROM OLD.customer_linked_at THEN
+            NEW.customer_linked_at := NULL;
+        END IF;
+        IF NEW.customer_link_method IS NOT DISTINCT FROM OLD.customer_link_method THEN
+            NEW.customer_link_method := NULL;
+        END IF;
+        IF NEW.customer_link_confidence IS NOT DISTINCT FROM OLD.customer_link_confidence THEN
+            NEW.customer_link_confidence := NULL;
+        END IF;
+    END IF;
+
+    NEW.customer_link_status := 'linked';
+    NEW.customer_linked_at := coalesce(NEW.customer_linked_at, now());
+    NEW.customer_link_method := coalesce(
+        NEW.customer_link_method, guard.setting('default_customer_link_method') #>> '{}'
+    );
+    NEW.customer_link_confidence := coalesce(
+        NEW.customer_link_confidence,
+        (guard.setting('default_customer_link_confidence') #>> '{}')::numeric
+    );
+    RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION guard.normalise_call_direction()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO 'pg_catalog'
+AS $function$
+BEGIN
+    NEW.direction := guard.normalised_direction(NEW.direction);
+    RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION guard.correct_flags_after_call_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path TO 'pg_catalog', 'pg_temp'
+SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+DECLARE
+    written_calls bigint[];
+    contradicting bigint[];
+BEGIN
+    IF
+        pg_trigger_depth() > 1
+        OR current_setting('booking_guard.i3_flags_written', TRUE) IS DISTINCT FROM 'on'
+    THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('booking_guard.i3_flags_written', 'off', TRUE);
+    written_calls := ARRAY(SELECT n.id FROM new_rows AS n);
+    IF cardinality(written_calls) = 0 THEN
+        RETURN NULL;
+    END IF;
+    contradicting := ARRAY(
+        SELECT f.id FROM guard.call_flags_to_correct(written_calls, FALSE) AS f
+    );
+    IF cardinality(contradicting) > 0 THEN
+        INSERT INTO guard.flag_checks_at_commit (call_ids, reason)
+        VALUES (contradicting, 'an update wrote booking flags that contradict the appointments');
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION guard.correct_flags_after_call_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    claiming_calls bigint[];
+BEGIN
+    claiming_calls := ARRAY(
+        SELECT n.id FROM new_rows AS n WHERE n.appointment_made OR n.appointment_link_status = 'linked'
+    );
+    -- The INSERT runs only when there is something to record: a statement that is never run is
+    -- never initialised (the everyday insert of a call claims nothing).
+    IF cardinality(claiming_calls) > 0 THEN
+        INSERT INTO guard.flag_checks_at_commit (call_ids, reason)
+        VALUES (claiming_calls, 'a new call claimed a booking its appointments do not show');
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION guard.check_flags_at_commit()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path TO 'pg_catalog', 'pg_temp'
+SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+DECLARE
+    call_ids bigint[];
+    reasons text;
+    rule_mode text;
+    contradicting bigint[];
+BEGIN
+    WITH taken AS (
+        DELETE FROM guard.flag_checks_at_commit AS p
+        WHERE p.xact = pg_current_xact_id()
+        RETURNING p.call_ids, p.reason
+    )
+
+    SELECT
+        array_agg(DISTINCT x.id ORDER BY x.id),
+        string_agg(DISTINCT t.reason, '; ' ORDER BY t.reason)
+    INTO call_ids, reasons
+    FROM taken AS t CROSS JOIN LATERAL unnest(t.call_ids) AS x (id);
+    IF call_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    -- The transaction wrote these calls, so it holds their row locks (or created them): no
+    -- other writer can change what they derive from before it commits.
+    contradicting := ARRAY(SELECT f.id FROM guard.call_flags_to_correct(call_ids, FALSE) AS f);
+    IF cardinality(contradicting) = 0 THEN
+        RETURN NULL;
+    END IF;
+    SELECT r.mode INTO rule_mode
+    FROM guard.rules AS r
+    WHERE r.id = 'I3_appointment_flags' AND r.enabled;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF rule_mode = 'reject' THEN
+        RAISE EXCEPTION 'booking flags of % call(s) contradict their appointments',
+            cardinality(contradicting)
+            USING
+                ERRCODE = 'check_violation',
+                HINT = 'appointment_made and the appointment link are derived from the '
+                || 'appointments table (rule I3_appointment_flags is in reject mode); '
+                || 'checked when the transaction commits';
+    END IF;
+    PERFORM guard.refresh_call_flags(contradicting, reasons);
+    RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION guard.apply_grants()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path TO 'pg_catalog'
+AS $function$
+DECLARE
+    owner_role text := guard.role('owner');
+    app_role text := guard.role('application');
+    reader text;
+    obj record;
+    -- public.calls as reporting may read it: every column Booking Guard knows but the phone numbers
+    calls_columns text;
+    appointments_columns text;
+BEGIN
+    -- Ownership: the schema and everything in it. Sequences of identity columns and row types of
+    -- tables follow their table.
+    IF (SELECT n.nspowner::regrole::text FROM pg_namespace AS n WHERE n.nspname = 'guard')
+        IS DISTINCT FROM quote_ident(owner_role) THEN
+        EXECUTE format('ALTER SCHEMA guard OWNER TO %I', owner_role);
+    END IF;
+    FOR obj IN
+        SELECT
+            CASE c.relkind
+                WHEN 'v' THEN 'VIEW'
+                WHEN 'm' THEN 'MATERIALIZED VIEW'
+                WHEN 'S' THEN 'SEQUENCE'
+                WHEN 'f' THEN 'FOREIGN TABLE'
+                ELSE 'TABLE'
+            END AS object_type,
+            c.oid::regclass::text AS object_name
+        FROM pg_class AS c
+        WHERE
+            c.relnamespace = 'guard'::regnamespace
+            AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+            AND c.relowner <> to_regrole(quote_ident(owner_role))
+            AND NOT EXISTS (
+                SELECT FROM pg_depend AS d
+                WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')
+            )
+        UNION ALL
+        SELECT 'ROUTINE', p.oid::regprocedure::text
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'guard'::regnamespace AND p.proowner <> to_regrole(quote_ident(owner_role))
+        UNION ALL
+        SELECT 'TYPE', t.oid::regtype::text
+        FROM pg_type AS t
+        LEFT JOIN pg_class AS r ON t.typrelid = r.oid
+        WHERE
+            t.typnamespace = 'guard'::regnamespace
+            AND t.typowner <> to_regrole(quote_ident(owner_role))
+            AND t.typelem = 0
+            AND (t.typrelid = 0 OR r.relkind = 'c')
+        ORDER BY 1, 2
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO %I', obj.object_type, obj.object_name, owner_role);
+    END LOOP;
+
+    -- Nothing for PUBLIC: a function is EXECUTE-able by PUBLIC unless revoked.
+    REVOKE ALL ON SCHEMA guard FROM PUBLIC;
+    REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA guard FROM PUBLIC;
+    -- Functions the owner role creates later start without PUBLIC's EXECUTE too. (A per-schema
+    -- default cannot take away the global default's EXECUTE, hence no IN SCHEMA.)
+    EXECUTE format(
+        'ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC', owner_role
+    );
+
+    -- The owner role: what its SECURITY DEFINER functions, detection, reconciliation and the
+    -- jobs read and correct on the application's tables.
+    EXECUTE format('GRANT SELECT, UPDATE ON TABLE public.calls, public.appointments TO %I', owner_role);
+    EXECUTE format('GRANT SELECT ON TABLE public.companies TO %I', owner_role);
+
+    -- The application: its own booking tables, the settings its triggers read, and the
+    -- functions it calls (directly, or through the triggers on calls and appointments).
+    EXECUTE format('GRANT USAGE ON SCHEMA guard TO %I', app_role);
+    EXECUTE format(
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.companies, public.customers,'
+        ' public.services, public.calls, public.appointments TO %I',
+        app_role
+    );
+    EXECUTE format('GRANT SELECT ON TABLE guard.settings, guard.rules TO %I', app_role);
+    FOR obj IN
+        SELECT f.signature::regprocedure::text AS object_name
+        FROM unnest(ARRAY[
+            'guard.setting(text)',
+            'guard.current_company()',
+            'guard.validate_booking(bigint, bigint, text)',
+            'guard.record_validation(bigint, bigint, bigint, boolean, text, double precision)',
+            'guard.rollback_booking(bigint, text, jsonb)',
+            'guard.check_call(bigint)',
+            -- the derived booking flags, read in place by the appointment triggers (invoker
+            -- rights: they update calls as the application would)
+            'guard.call_flags_to_correct(bigint[], boolean)',
+            -- "active appointment", inlined into the statements that ask (an inlined function
+            -- still needs EXECUTE)
+            'guard.is_active_appointment(text, anyelement)',
+            -- the stored direction, inlined into the normaliser that runs with the writer's rights
+            'guard.normalised_direction(text)',
+            -- the booking journal (guard.booking_attempts), written only through these
+            'guard.begin_booking_attempt(bigint, bigint)',
+            'guard.complete_booking_attempt(text, bigint, text)',
+            'guard.fail_booking_attempt(text, text, jsonb)',
+            'guard.unsettled_booking_attempts(integer, integer)',
+            -- breaker history, written behind by the application's breakers (they may not
+            -- write guard.breaker_events / guard.breaker_state themselves)
+            'guard.record_breaker_transitions(jsonb)'
+        ]) AS f (signature)
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, app_role);
+    END LOOP;
+
+    -- Reporting and reviewer: read-only, the BI views and, because those views are
+    -- security_invoker, the tables behind them (row-level security limits both to the companies
+    -- bound to the role, guard.tenant_bindings);
+    -- never the raw phone numbers.
+    SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO calls_columns
+    FROM unnest(ARRAY[
+        'id', 'company_id', 'retell_call_id', 'status', 'direction', 'customer_id',
+        'customer_link_status', 'customer_link_method', 'customer_link_confidence',
+        'customer_linked_at', 'session_outcome', 'appointment_made', 'appointment_link_status',
+        'appointment_linked_at', 'booking_id', 'booking_details', 'booking_confirmed',
+        'booking_failed', 'booking_failure_reason', 'requires_manual_processing', 'created_at',
+        'updated_at'
+    ]) WITH ORDINALITY AS col (name, ord);
+    SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO appointments_columns
+    FROM unnest(ARRAY[
+        'id', 'company_id', 'call_id', 'customer_id', 'service_id', 'calcom_v2_booking_id',
+        'source', 'status', 'starts_at', 'ends_at', 'created_at', 'updated_at', 'deleted_at'
+    ]) WITH ORDINALITY AS col (name, ord);
+    FOREACH reader IN ARRAY ARRAY[guard.role('reporting'), guard.role('reviewer')] LOOP
+        EXECUTE format('GRANT USAGE ON SCHEMA guard TO %I', reader);
+        FOR obj IN
+            SELECT c.oid::regclass::text AS object_name
+            FROM pg_class AS c
+            WHERE
+                c.relnamespace = 'guard'::regnamespace
+                AND (
+                    (c.relkind = 'v' AND c.relname LIKE 'check\_%')
+                    OR c.relname IN (
+                        'daily_report_view', 'kpis', 'validation_latency_daily', 'job_status',
+                        'calls_report', 'alerts', 'review_items', 'daily_reports',
+                        'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
+                        'jobs', 'job_runs',
+                        -- read by the security_invoker view check_booking_outcome_unknown
+                        'booking_attempts',
+                        -- tenants: guard.visible_companies reads the bindings with the
+                        -- reader's rights (a policy shows each role only its own)
+                        'tenant_bindings'
+                    )
+                )
+            ORDER BY 1
+        LOOP
+            EXECUTE format('GRANT SELECT ON TABLE %s TO %I', obj.object_name, reader);
+        END LOOP;
+        EXECUTE format('GRANT SELECT (id, name) ON TABLE public.companies TO %I', reader);
+        EXECUTE format('GRANT SELECT (%s) ON TABLE public.calls TO %I', calls_columns, reader);
+        EXECUTE format(
+            'GRANT SELECT (%s) ON TABLE public.appointments TO %I', appointments_columns, reader
+        );
+        EXECUTE format(
+            'GRANT EXECUTE ON FUNCTION guard.current_company(), guard.setting(text),'
+            ' guard.mask_phone(text) TO %I',
+            reader
+        );
+        -- tenants: the row-level security policies and guard.calls_report call it as the reader;
+        -- the detection views call is_active_appointment (found in the catalog, like the
+        -- relations above: nothing to grant before it exists)
+        FOR obj IN
+            SELECT p.oid::regprocedure::text AS object_name
+            FROM pg_proc AS p
+            WHERE
+                p.pronamespace = 'guard'::regnamespace
+                AND p.proname IN ('visible_companies', 'is_active_appointment')
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, reader);
+        END LOOP;
+    END LOOP;
+
+    -- Reviewer: works the review queue of its companies (review_claim and review_close run with
+    -- its rights, under row-level security). claimed_by and closed_by are its free-text labels;
+    -- the login is recorded in claimed_by_role and closed_by_role by a trigger, not granted.
+    EXECUTE format(
+        'GRANT UPDATE (status, claimed_by, claimed_at, closed_by, closed_at, note, false_positive)'
+        ' ON TABLE guard.review_items TO %I',
+        guard.role('reviewer')
+    );
+    EXECUTE format(
+        'GRANT EXECUTE ON FUNCTION guard.review_claim(text, integer),'
+        ' guard.review_close(bigint, text, text, text, boolean) TO %I',
+        guard.role('reviewer')
+    );
+END;
+$function$;
