@@ -41,6 +41,11 @@ transaction (first statement to commit), deadlocks and serialization failures (e
 and the checks made after the last round: calls whose flags contradict their appointments
 (0 expected everywhere, since the application keeps them right) and rows lost (every committed
 call and appointment is read back in the state its worker last committed: 0 expected).
+A second table gives the median latency of each kind of write transaction (a new call, a status
+update, each booking order, each follow-up) per variant, with its share of the transactions:
+which transactions the added latency lands on. On a machine whose cores the workers share, a
+transaction that Booking Guard makes no dearer (the status update) still waits longer when the
+others cost more: compare it with `--instructions` before blaming the statement itself.
 """
 
 from __future__ import annotations
@@ -141,6 +146,8 @@ FOLLOW_UPS = (
     ("reschedule", 10),
     ("delete", 10),
 )
+# the follow-ups after which the application unbooks the call
+UNBOOKING = ("cancel", "soft_delete", "delete")
 
 # -- loading ---------------------------------------------------------------------------------------
 
@@ -236,6 +243,7 @@ class Lifecycle:
     state each row is left in (what the read-back after the run expects)."""
 
     steps: list[list[Statement]]
+    kinds: list[str]  # what each transaction is, for the latency by kind
     booked: bool
     appointments: dict[str, str]  # ref name -> active | cancelled | soft | gone
 
@@ -251,10 +259,12 @@ def plan_lifecycle(rng: random.Random, sequence: int, tag: str) -> Lifecycle:
         [Statement(INSERT_CALL, {"company": company, "retell": tag, "customer": customer}, "call")],
         [Statement(SET_STATUS, {"status": "in_progress", "call": call})],
     ]
+    kinds = ["new call", "call status"]
     completed = [Statement(SET_STATUS, {"status": "completed", "call": call})]
     if rng.random() >= 0.7:
         steps += [[Statement(NO_BOOKING, {"call": call})], completed]
-        return Lifecycle(steps, booked=False, appointments={})
+        kinds += ["no booking", "call status"]
+        return Lifecycle(steps, kinds, booked=False, appointments={})
     booking = {
         "company": company,
         "call": call,
@@ -267,18 +277,24 @@ def plan_lifecycle(rng: random.Random, sequence: int, tag: str) -> Lifecycle:
     order = sequence % 3
     if order == 0:  # appointment, then the call's flags, one transaction
         steps.append([insert, mark])
+        kinds.append("book: appointment, then flags")
     elif order == 1:  # the call's flags, then the appointment, one transaction
         steps.append([mark, insert])
+        kinds.append("book: flags, then appointment")
     else:  # appointment and call in two transactions (a webhook, then the agent's own update)
         steps += [[insert], [mark]]
+        kinds += ["book: appointment alone", "book: flags alone"]
     steps.append(completed)
+    kinds.append("call status")
     appointments = {"appointment": "active"}
     booked = True
     kind = rng.choices([k for k, _ in FOLLOW_UPS], [w for _, w in FOLLOW_UPS])[0]
     keys = booking | {"appointment": Ref("appointment")}
+    if kind != "none":
+        kinds.append(kind.replace("_", " ") + (" and unbook" if kind in UNBOOKING else ""))
     if kind == "move":
         steps.append([Statement(MOVE, keys)])
-    elif kind in ("cancel", "soft_delete", "delete"):
+    elif kind in UNBOOKING:
         statement = {"cancel": CANCEL, "soft_delete": SOFT_DELETE, "delete": DELETE}[kind]
         steps.append([Statement(statement, keys), Statement(MARK_UNBOOKED, keys)])
         booked = False
@@ -297,7 +313,7 @@ def plan_lifecycle(rng: random.Random, sequence: int, tag: str) -> Lifecycle:
             ]
         )
         appointments |= {"appointment": "cancelled", "rescheduled": "active"}
-    return Lifecycle(steps, booked, appointments)
+    return Lifecycle(steps, kinds, booked, appointments)
 
 
 # -- one worker process --------------------------------------------------------------------------
@@ -310,6 +326,7 @@ class WorkerResult:
     deadlocks: int = 0
     serialization_failures: int = 0
     latencies_us: list[int] = field(default_factory=list)
+    latencies_by_kind: dict[str, list[int]] = field(default_factory=dict)  # Lifecycle.kinds
     # what this worker committed last, to read back after the run
     calls: dict[int, bool] = field(default_factory=dict)  # call id -> booked
     appointments: dict[int, str] = field(default_factory=dict)  # id -> active|cancelled|soft|gone
@@ -324,7 +341,7 @@ class Worker:
         self.seed = seed
         self.sequence = 0
 
-    def transaction(self, body: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+    def transaction(self, kind: str, body: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         """Run body in one transaction, timed; deadlocks and serialization failures retried."""
         while True:
             started = time.perf_counter_ns()
@@ -337,7 +354,9 @@ class Worker:
             except errors.SerializationFailure:
                 self.result.serialization_failures += 1
                 continue
-            self.result.latencies_us.append((time.perf_counter_ns() - started) // 1000)
+            latency_us = (time.perf_counter_ns() - started) // 1000
+            self.result.latencies_us.append(latency_us)
+            self.result.latencies_by_kind.setdefault(kind, []).append(latency_us)
             self.result.transactions += 1
             self.think()
             return value
@@ -350,8 +369,8 @@ class Worker:
         self.sequence += 1
         plan = plan_lifecycle(self.rng, self.sequence, f"w{self.seed}-{self.sequence}")
         ids: dict[str, int] = {}
-        for step in plan.steps:
-            self.transaction(partial(_run_step, step=step, ids=ids))
+        for kind, step in zip(plan.kinds, plan.steps, strict=True):
+            self.transaction(kind, partial(_run_step, step=step, ids=ids))
         self.result.calls[ids["call"]] = plan.booked
         for name, state in plan.appointments.items():
             self.result.appointments[ids[name]] = state
@@ -387,6 +406,8 @@ class Measurement:
     p99_ms: float
     deadlocks: int
     serialization_failures: int
+    # transaction kind -> (share of the write transactions, p50 ms)
+    by_kind: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def measure(
@@ -410,6 +431,10 @@ def measure(
             raise SystemExit(f"a worker failed against {url} (see its traceback above)")
         results = [WorkerResult(**json.loads(Path(out).read_text())) for out in outs]
     latencies = sorted(us for result in results for us in result.latencies_us)
+    by_kind: dict[str, list[int]] = {}
+    for result in results:
+        for kind, values in result.latencies_by_kind.items():
+            by_kind.setdefault(kind, []).extend(values)
     for result in results:
         ledger.calls.update({int(k): v for k, v in result.calls.items()})
         ledger.appointments.update({int(k): v for k, v in result.appointments.items()})
@@ -420,6 +445,10 @@ def measure(
         p99_ms=_quantile(latencies, 0.99) / 1000,
         deadlocks=sum(r.deadlocks for r in results),
         serialization_failures=sum(r.serialization_failures for r in results),
+        by_kind={
+            kind: (len(values) / len(latencies), _quantile(sorted(values), 0.50) / 1000)
+            for kind, values in by_kind.items()
+        },
     )
 
 
@@ -764,6 +793,39 @@ def print_table(report: dict[str, Any]) -> bool:
     return ok
 
 
+def print_by_kind(report: dict[str, Any]) -> None:
+    """The median latency of each kind of write transaction, per variant: where the added
+    latency goes. "weighted" is the kind's share of the write transactions times what Booking
+    Guard adds to its median (a rough split of the added median, not an exact one)."""
+    rounds: dict[str, list[Measurement]] = report["rounds"]
+    variants = list(rounds)
+    kinds = sorted(
+        {kind for measurements in rounds.values() for m in measurements for kind in m.by_kind},
+        key=lambda kind: (
+            -statistics.median(m.by_kind[kind][0] for m in rounds["a"] if kind in m.by_kind)
+        ),
+    )
+
+    def p50(variant: str, kind: str) -> float:
+        values = [m.by_kind[kind][1] for m in rounds[variant] if kind in m.by_kind]
+        return float(statistics.median(values)) if values else float("nan")
+
+    print("\nMedian latency by kind of write transaction (ms; medians over rounds):\n")
+    header = " | ".join(f"{VARIANTS[v]} | x (a)" if v != "a" else VARIANTS[v] for v in variants)
+    weighted = "g" in variants
+    print(f"| transaction | share | {header} |" + (" weighted (g) - (a) |" if weighted else ""))
+    print("|---|---|" + "---|" * (2 * len(variants) - 1) + ("---|" if weighted else ""))
+    for kind in kinds:
+        share = statistics.median(m.by_kind[kind][0] for m in rounds["a"] if kind in m.by_kind)
+        cells = []
+        for variant in variants:
+            cells.append(f"{p50(variant, kind):.2f}")
+            if variant != "a":
+                cells.append(f"{p50(variant, kind) / p50('a', kind):.2f}")
+        extra = f" {share * (p50('g', kind) - p50('a', kind)):+.3f} |" if weighted else ""
+        print(f"| {kind} | {share:.0%} | {' | '.join(cells)} |{extra}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -794,6 +856,7 @@ def main() -> None:
         return
     report = run(args)
     ok = print_table(report)
+    print_by_kind(report)
     if args.json_file:
         args.json_file.write_text(
             json.dumps(
