@@ -8,10 +8,15 @@
 -- SECURITY INVOKER: the writer may update calls itself (the application may), so no definer call
 -- and no tenant lookup on this everyday path (a nested SECURITY DEFINER call with its SET clauses
 -- cost a one-row delete about 90k instructions, bench/instructions.py).
+-- No search_path of its own, every function name qualified (see "Trigger functions without SET
+-- clauses" in docs/security.md): its UPDATE of calls fires the calls trigger
+-- guard.correct_flags_after_call_update, which runs under whatever search_path is in force. With
+-- search_path = pg_catalog here and the application's path everywhere else, the plans cached in
+-- that trigger were made again after every such firing and again at the next write of the
+-- application (about 66k instructions per booking lifecycle, bench/workload.py --instructions).
 CREATE FUNCTION guard.sync_flags_after_appointment_delete()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog
 -- The lock and the UPDATE take the call ids as a parameter: custom plans would be planned again
 -- on every firing, and PostgreSQL kept choosing them (bench/instructions.py).
 SET plan_cache_mode = force_generic_plan
@@ -24,7 +29,7 @@ BEGIN
         FROM old_rows AS o
         WHERE o.call_id IS NOT NULL AND guard.is_active_appointment(o.status, o.deleted_at)
     );
-    IF cardinality(lost) = 0 THEN
+    IF pg_catalog.cardinality(lost) = 0 THEN
         RETURN NULL;
     END IF;
     PERFORM FROM public.calls AS c WHERE c.id = ANY (lost) ORDER BY c.id FOR NO KEY UPDATE;
@@ -40,7 +45,7 @@ BEGIN
         booking_confirmed = f.new_confirmed,
         updated_at = CASE
             WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-            ELSE now()
+            ELSE pg_catalog.now()
         END
     FROM guard.call_flags_to_correct(lost, TRUE) AS f
     WHERE c.ctid = f.row_id;

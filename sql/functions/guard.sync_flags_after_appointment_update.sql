@@ -13,7 +13,6 @@
 CREATE FUNCTION guard.sync_flags_after_appointment_update()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog
 -- See guard.sync_flags_after_appointment_delete.
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -22,11 +21,13 @@ DECLARE
     lost bigint[];
 BEGIN
     SELECT
-        coalesce(array_agg(DISTINCT v.call_id), '{}'),
-        coalesce(array_agg(DISTINCT v.call_id) FILTER (WHERE v.side < 0 AND v.active), '{}')
+        coalesce(pg_catalog.array_agg(DISTINCT v.call_id), '{}'),
+        coalesce(
+            pg_catalog.array_agg(DISTINCT v.call_id) FILTER (WHERE v.side < 0 AND v.active), '{}'
+        )
     INTO touched, lost
     FROM (
-        SELECT u.call_id, u.active, sum(u.side) AS side
+        SELECT u.call_id, u.active, pg_catalog.sum(u.side) AS side
         FROM (
             SELECT
                 o.id,
@@ -45,14 +46,14 @@ BEGIN
             FROM new_rows AS n
         ) AS u
         GROUP BY u.id, u.call_id, u.company_id, u.active
-        HAVING sum(u.side) <> 0
+        HAVING pg_catalog.sum(u.side) <> 0
     ) AS v
     WHERE v.call_id IS NOT NULL;
-    IF cardinality(touched) = 0 THEN
+    IF pg_catalog.cardinality(touched) = 0 THEN
         RETURN NULL;
     END IF;
     PERFORM FROM public.calls AS c WHERE c.id = ANY (touched) ORDER BY c.id FOR NO KEY UPDATE;
-    IF cardinality(lost) > 0 THEN
+    IF pg_catalog.cardinality(lost) > 0 THEN
         UPDATE public.calls AS c
         SET
             appointment_made = f.new_made,
@@ -63,13 +64,13 @@ BEGIN
             booking_confirmed = f.new_confirmed,
             updated_at = CASE
                 WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-                ELSE now()
+                ELSE pg_catalog.now()
             END
         FROM guard.call_flags_to_correct(lost, TRUE) AS f
         WHERE c.ctid = f.row_id;
     END IF;
     -- lost is a subset of touched: equal sizes mean nothing is left to derive.
-    IF cardinality(touched) > cardinality(lost) THEN
+    IF pg_catalog.cardinality(touched) > pg_catalog.cardinality(lost) THEN
         UPDATE public.calls AS c
         SET
             appointment_made = f.new_made,
@@ -80,7 +81,7 @@ BEGIN
             booking_confirmed = f.new_confirmed,
             updated_at = CASE
                 WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-                ELSE now()
+                ELSE pg_catalog.now()
             END
         FROM guard.call_flags_to_correct(touched, FALSE) AS f
         WHERE c.ctid = f.row_id;
