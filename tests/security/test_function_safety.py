@@ -4,6 +4,7 @@ new function or view is covered without touching this test."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import cast
 
 import psycopg
@@ -166,3 +167,71 @@ def test_no_view_exposes_raw_phone_numbers(db_url: str) -> None:
         if re.search(r"\b(from|to)_number\b", unmasked) or "transcript" in definition:
             exposing.append(name)
     assert exposing == []
+
+
+# -- trigger functions that run under the writer's search_path ------------------------------------
+
+_TRIGGER_FUNCTIONS = """
+SELECT p.oid::regproc::text, p.proconfig, p.prosrc
+FROM pg_proc AS p
+WHERE p.pronamespace = 'guard'::regnamespace
+  AND p.prorettype = 'trigger'::regtype
+  AND NOT p.prosecdef
+"""
+# Grammar, not a function looked up by name: coalesce (...), ARRAY (...), EXISTS (...), and the
+# words of PL/pgSQL and SQL that a parenthesis may follow.
+_SYNTAX = {
+    "coalesce", "nullif", "greatest", "least", "array", "exists", "any", "all", "in", "row",
+    "values", "cast", "filter", "over", "not", "and", "or", "when", "then", "else", "if", "elsif",
+    "from", "select", "where", "on", "as", "using", "returning", "into", "set", "case", "update",
+    "return", "perform",
+}  # fmt: skip
+
+
+def _unqualified_calls(body: str) -> list[str]:
+    """Names called in a function body without a schema (comments and string literals left out;
+    a column list after AS, `AS x (id)`, is not a call)."""
+    body = re.sub(r"--[^\n]*", "", body)
+    body = re.sub(r"'(?:[^']|'')*'", "''", body)
+    return [
+        match.group(1)
+        for match in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", body)
+        if match.group(1).lower() not in _SYNTAX
+        and not re.search(r"\bAS\s+$", body[: match.start()], re.IGNORECASE)
+    ]
+
+
+def _documented_without_search_path() -> set[str]:
+    """The functions the first paragraph of "Trigger functions without SET clauses" in
+    docs/security.md names."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    section = text.split("## Trigger functions without SET clauses", 1)[1]
+    return set(re.findall(r"`(guard\.\w+)`", section.split("\n\n", 2)[1]))
+
+
+def test_trigger_functions_without_a_fixed_search_path_are_documented_and_qualify_every_call(
+    db_url: str,
+) -> None:
+    """A trigger function that runs under the writer's search_path is one docs/security.md
+    lists and argues for, and names every function it calls with its schema (PostgreSQL then
+    resolves none of them through the writer's path)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(_TRIGGER_FUNCTIONS).fetchall()
+    without_path = {
+        str(name): str(body)
+        for name, proconfig, body in rows
+        if _search_path(cast(list[str] | None, proconfig)) is None
+    }
+    assert without_path, "no trigger function without a search_path: the check would be vacuous"
+    assert set(without_path) == _documented_without_search_path()
+    unqualified = {name: _unqualified_calls(body) for name, body in without_path.items()}
+    assert {name: calls for name, calls in unqualified.items() if calls} == {}
+
+
+def test_the_qualified_call_check_catches_an_unqualified_call() -> None:
+    body = """
+    -- now() in a comment is not a call
+    SELECT coalesce(pg_catalog.cardinality(ids), 0), 'now()' FROM unnest(ids) AS x (id);
+    IF cardinality(lost) > 0 THEN RETURN NULL; END IF;
+    """
+    assert _unqualified_calls(body) == ["unnest", "cardinality"]
