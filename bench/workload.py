@@ -325,8 +325,8 @@ class WorkerResult:
     transactions: int = 0
     deadlocks: int = 0
     serialization_failures: int = 0
-    latencies_us: list[int] = field(default_factory=list)
-    latencies_by_kind: dict[str, list[int]] = field(default_factory=dict)  # Lifecycle.kinds
+    # microseconds per committed write transaction, by its kind (Lifecycle.kinds)
+    latencies_us: dict[str, list[int]] = field(default_factory=dict)
     # what this worker committed last, to read back after the run
     calls: dict[int, bool] = field(default_factory=dict)  # call id -> booked
     appointments: dict[int, str] = field(default_factory=dict)  # id -> active|cancelled|soft|gone
@@ -355,8 +355,7 @@ class Worker:
                 self.result.serialization_failures += 1
                 continue
             latency_us = (time.perf_counter_ns() - started) // 1000
-            self.result.latencies_us.append(latency_us)
-            self.result.latencies_by_kind.setdefault(kind, []).append(latency_us)
+            self.result.latencies_us.setdefault(kind, []).append(latency_us)
             self.result.transactions += 1
             self.think()
             return value
@@ -430,11 +429,11 @@ def measure(
         if any(process.exitcode != 0 for process in processes):
             raise SystemExit(f"a worker failed against {url} (see its traceback above)")
         results = [WorkerResult(**json.loads(Path(out).read_text())) for out in outs]
-    latencies = sorted(us for result in results for us in result.latencies_us)
     by_kind: dict[str, list[int]] = {}
     for result in results:
-        for kind, values in result.latencies_by_kind.items():
+        for kind, values in result.latencies_us.items():
             by_kind.setdefault(kind, []).extend(values)
+    latencies = sorted(us for values in by_kind.values() for us in values)
     for result in results:
         ledger.calls.update({int(k): v for k, v in result.calls.items()})
         ledger.appointments.update({int(k): v for k, v in result.appointments.items()})
