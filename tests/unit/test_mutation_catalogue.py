@@ -34,3 +34,11 @@ def test_every_covering_test_exists() -> None:
             if "::" in test:
                 name = test.split("::", 1)[1]
                 assert f"def {name}(" in (ROOT / path).read_text(), f"{mutant.id}: {test}"
+
+
+def test_the_readme_gives_the_catalogues_sizes() -> None:
+    mutants = load_catalogue()
+    sql_count = sum(1 for mutant in mutants if mutant.file.endswith(".sql"))
+    python_count = len(mutants) - sql_count
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"The catalogues hold {sql_count} SQL and {python_count} Python mutants" in readme
