@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,11 +161,7 @@ def compare_cron_jobs(cron_jobs: dict[str, Any] | None) -> list[Difference]:
 def _compare_relations(
     expected: dict[str, Any], actual: dict[str, Any], adopted: set[str]
 ) -> list[Difference]:
-    found: list[Difference] = []
-    for name in sorted(set(expected) - set(actual)):
-        found.append(Difference("missing", f"{_kind(expected[name])} {name}"))
-    for name in sorted(set(actual) - set(expected)):
-        found.append(Difference("extra", f"{_kind(actual[name])} {name}"))
+    found = _missing_and_extra(expected, actual, lambda name, item: f"{_kind(item)} {name}")
     for name in sorted(set(expected) & set(actual)):
         want, have = expected[name], actual[name]
         is_adopted = name in adopted
@@ -269,11 +266,7 @@ def _compare_parts(
         want = {k: v for k, v in want.items() if k.startswith(GUARD_PREFIX)}
         have = {k: v for k, v in have.items() if k.startswith(GUARD_PREFIX)}
     noun = _SINGULAR[part]
-    found: list[Difference] = []
-    for name in sorted(set(want) - set(have)):
-        found.append(Difference("missing", f"{noun} {name} on {table}"))
-    for name in sorted(set(have) - set(want)):
-        found.append(Difference("extra", f"{noun} {name} on {table}"))
+    found = _missing_and_extra(want, have, lambda name, _: f"{noun} {name} on {table}")
     for name in sorted(set(want) & set(have)):
         subject = f"{noun} {name} on {table}"
         w, h = want[name], have[name]
@@ -309,11 +302,7 @@ def _compare_parts(
 def _compare_named(
     noun: str, want: dict[str, Any], have: dict[str, Any], *, text_key: str
 ) -> list[Difference]:
-    found: list[Difference] = []
-    for name in sorted(set(want) - set(have)):
-        found.append(Difference("missing", f"{noun} {name}"))
-    for name in sorted(set(have) - set(want)):
-        found.append(Difference("extra", f"{noun} {name}"))
+    found = _missing_and_extra(want, have, lambda name, _: f"{noun} {name}")
     for name in sorted(set(want) & set(have)):
         if want[name][text_key] != have[name][text_key]:
             found.append(
@@ -330,11 +319,7 @@ def _compare_named(
 def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
     """Domains and composite types; a domain's CHECK constraints one by one (what the CHECKs on
     calls that cast to the domain enforce)."""
-    found: list[Difference] = []
-    for name in sorted(set(expected) - set(actual)):
-        found.append(Difference("missing", f"{expected[name]['kind']} {name}"))
-    for name in sorted(set(actual) - set(expected)):
-        found.append(Difference("extra", f"{actual[name]['kind']} {name}"))
+    found = _missing_and_extra(expected, actual, lambda name, item: f"{item['kind']} {name}")
     for name in sorted(set(expected) & set(actual)):
         want, have = expected[name], actual[name]
         subject = f"{want['kind']} {name}"
@@ -366,6 +351,20 @@ def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Dif
                     )
                 )
     return found
+
+
+def _missing_and_extra(
+    expected: dict[str, Any], actual: dict[str, Any], subject: Callable[[str, Any], str]
+) -> list[Difference]:
+    """A "missing" difference for each name only expected, an "extra" one for each name only
+    present; subject(name, item) names the object."""
+    return [
+        Difference("missing", subject(name, expected[name]))
+        for name in sorted(set(expected) - set(actual))
+    ] + [
+        Difference("extra", subject(name, actual[name]))
+        for name in sorted(set(actual) - set(expected))
+    ]
 
 
 def _kind(relation: dict[str, Any]) -> str:

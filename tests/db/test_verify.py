@@ -41,6 +41,11 @@ def test_fresh_database_has_no_drift(db_url: str) -> None:
             id="extra-function",
         ),
         pytest.param(
+            "CREATE DOMAIN guard.stray AS int",
+            ("extra", "domain guard.stray"),
+            id="extra-domain",
+        ),
+        pytest.param(
             "ALTER TABLE guard.alerts DROP CONSTRAINT alerts_resolved_has_time",
             ("missing", "constraint alerts_resolved_has_time on guard.alerts"),
             id="dropped-constraint",
