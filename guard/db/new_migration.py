@@ -8,6 +8,8 @@ Both are built in throwaway databases and compared with guard.db.catalog (the sn
   `CREATE OR REPLACE`, into the migration; into the rollback, the definition the existing
   migrations built (or a DROP for a new object);
 - one that is gone from sql/: a DROP, and its previous definition into the rollback.
+- one CREATE OR REPLACE cannot change (a parameter renamed, another result type): a DROP and
+  its canonical file, and the reverse into the rollback.
 
 Everything else (tables, columns, constraints, indexes, policies, grants, settings, rules) it
 lists as `-- TODO (by hand):` lines at the top of both files and exits 1: a person writes those
@@ -61,6 +63,8 @@ class Plan:
     locks: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
     grants: bool = False
+    # the rollback creates a function again (after a DROP): its ownership and grants too
+    rollback_grants: bool = False
 
 
 def _replaceable(text: str) -> str:
@@ -73,9 +77,60 @@ def _file_of(root: Path, folders: tuple[str, ...], stem: str) -> Path | None:
     )
 
 
+# words that start a type of more than one word: `double precision` is a type, not a parameter
+# named double
+_MULTI_WORD_TYPES = frozenset({"double", "timestamp", "time", "character", "bit", "interval"})
+_RETURNS = re.compile(r"^ RETURNS (.*)$", re.MULTILINE)
+
+
+def _identity(signature: str) -> str:
+    """A function's name and argument types without the parameter names: what PostgreSQL
+    identifies it by. Two signatures with one identity are one function whose parameters were
+    renamed, which CREATE OR REPLACE refuses."""
+    match = _SIGNATURE.match(signature)
+    if match is None:
+        return signature
+    types = []
+    for arg in filter(None, (a.strip() for a in match.group("args").split(", "))):
+        words = arg.split(" DEFAULT ", 1)[0].split()
+        if words[0] in ("IN", "INOUT", "VARIADIC"):
+            words = words[1:]
+        if len(words) > 1 and words[0] not in _MULTI_WORD_TYPES:
+            words = words[1:]
+        types.append(" ".join(words))
+    return f"{match.group('name')}({', '.join(types)})"
+
+
+def _reshaped(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """Functions CREATE OR REPLACE cannot change, as {old signature: new signature}: a
+    parameter renamed (one identity, two signatures) or a different result type."""
+    gone = {_identity(s): s for s in set(before) - set(after)}
+    found = {gone[_identity(s)]: s for s in set(after) - set(before) if _identity(s) in gone}
+    for signature in set(before) & set(after):
+        old_result = _RETURNS.search(before[signature]["definition"])
+        new_result = _RETURNS.search(after[signature]["definition"])
+        if old_result and new_result and old_result.group(1) != new_result.group(1):
+            found[signature] = signature
+    return found
+
+
 def _function_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, plan: Plan) -> None:
     before, after = old["functions"], new["functions"]
-    for signature in sorted(set(before) | set(after)):
+    reshaped = _reshaped(before, after)
+    for old_signature, signature in sorted(reshaped.items()):
+        name = _SIGNATURE.match(signature)
+        stem = name.group("name") if name else signature
+        source = _file_of(root, ("functions",), stem)
+        if source is None:
+            plan.todo.append(f"function {signature}: no sql/functions/{stem}.sql to copy")
+            continue
+        # DROP and CREATE: its grants go with it (guard.apply_grants puts them back)
+        plan.forward += [f"DROP FUNCTION {old_signature};", source.read_text().rstrip()]
+        plan.rollback += [before[old_signature]["definition"].rstrip() + ";"]
+        plan.rollback += [f"DROP FUNCTION {signature};"]
+        plan.grants = plan.rollback_grants = True
+    done = set(reshaped) | set(reshaped.values())
+    for signature in sorted((set(before) | set(after)) - done):
         was, now = before.get(signature), after.get(signature)
         if was is not None and now is not None and was["definition"] == now["definition"]:
             if was.get("grants") != now.get("grants"):
@@ -194,7 +249,15 @@ def plan_migration(old: catalog.Snapshot, new: catalog.Snapshot, root: Path) -> 
     plan = Plan()
     _function_changes(old, new, root, plan)
     _relation_changes(old, new, root, plan)
-    for key in ("schema_security", "roles", "sequences", "settings", "rules", "cron_jobs"):
+    for key in (
+        "schema_security",
+        "roles",
+        "sequences",
+        "settings",
+        "rules",
+        "checks",
+        "cron_jobs",
+    ):
         if old.get(key) != new.get(key):
             plan.todo.append(f"{key} changed")
     return plan
@@ -223,7 +286,8 @@ def render(migration_id: str, plan: Plan) -> tuple[str, str]:
         "",
     ]
     undo = [*reversed(plan.rollback), *reversed(plan.rollback_drops)]
-    rollback = "\n".join(back) + "\n" + "\n\n".join(undo) + "\n"
+    rollback = "\n".join(back) + "\n" + "\n\n".join(undo)
+    rollback += ("\n" + "\n".join(grants) if plan.rollback_grants else "") + "\n"
     return forward, rollback
 
 

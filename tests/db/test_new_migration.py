@@ -1,7 +1,8 @@
 """`make migration` (guard.db.new_migration) on a copy of sql/ and migrations/: a changed
 function, a new function, a new view and a changed trigger become a migration that builds the
-canonical schema, and a rollback that restores what the migrations built before; a table change
-is left to a person (TODO lines, exit status 1)."""
+canonical schema, and a rollback that restores what the migrations built before; so does a
+function CREATE OR REPLACE cannot change (a renamed parameter, another result type: DROP and
+CREATE); a table change is left to a person (TODO lines, exit status 1)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,41 @@ def test_a_written_migration_builds_the_canonical_schema_and_rolls_back(
     (Path("/tmp") / "guard_new_migration_example.sql").write_text(
         text + "\n-- rollback --\n" + path.with_name(path.stem + ".rollback.sql").read_text()
     )
+
+    with pg_cluster.database() as migrated, pg_cluster.database() as canonical:
+        with Migrator(migrated, migrations) as migrator:
+            migrator.apply()
+            build_from_canonical(canonical, sql_root)
+            assert _snapshot(migrated) == _snapshot(canonical)
+            assert migrator.rollback() == [path.stem]
+        assert _snapshot(migrated) == before
+
+
+def test_a_renamed_parameter_or_a_new_result_type_is_drop_and_create(
+    pg_cluster: Cluster, tree: tuple[Path, Path]
+) -> None:
+    sql_root, migrations = tree
+    resolve = sql_root / "functions" / "guard.resolve_job_alert.sql"
+    resolve.write_text(resolve.read_text().replace("alert_job", "job_name"))
+    _edit(
+        sql_root / "functions" / "guard.check_job_heartbeats.sql",
+        "RETURNS integer",
+        "RETURNS bigint",
+    )
+    with pg_cluster.database() as before_url:
+        with Migrator(before_url, migrations) as migrator:
+            migrator.apply()
+        before = _snapshot(before_url)
+
+    path, plan = write_migration("reshaped", pg_cluster.url(), sql_root, migrations)
+    assert path is not None
+    assert plan.todo == [], plan.todo
+    text = path.read_text()
+    assert "DROP FUNCTION guard.resolve_job_alert(alert_check text, alert_job text);" in text
+    assert "DROP FUNCTION guard.check_job_heartbeats();" in text
+    assert "SELECT guard.apply_grants();" in text, "grants go with a dropped function"
+    rollback = path.with_name(path.stem + ".rollback.sql").read_text()
+    assert "SELECT guard.apply_grants();" in rollback, "and with the one the rollback drops"
 
     with pg_cluster.database() as migrated, pg_cluster.database() as canonical:
         with Migrator(migrated, migrations) as migrator:
