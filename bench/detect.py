@@ -188,7 +188,7 @@ def measure(url: str, repeat: int, progress: Any) -> dict[str, Any]:
         ).fetchone()
         window = int(window_row[0]) if window_row else 60
         rules = conn.execute(
-            "SELECT id, check_view FROM guard.rules"
+            "SELECT id, check_view FROM guard.checks"
             " WHERE enabled AND check_view IS NOT NULL ORDER BY id"
         ).fetchall()
         in_window = conn.execute(
@@ -197,16 +197,16 @@ def measure(url: str, repeat: int, progress: Any) -> dict[str, Any]:
             (window,),
         ).fetchone()
         per_rule = []
-        for rule_id, view in rules:
+        for check_id, view in rules:
             sql = (
-                f"SELECT count(*) FROM guard.{view}"  # view names come from guard.rules
+                f"SELECT count(*) FROM guard.{view}"  # view names come from guard.checks
                 f" WHERE observed_at >= now() - make_interval(mins => {window})"
             )
             _ms(conn, sql)  # warm the cache once
             timings = [_ms(conn, sql) for _ in range(repeat)]
             per_rule.append(
                 {
-                    "rule_id": rule_id,
+                    "check_id": check_id,
                     "view": f"guard.{view}",
                     "offending": timings[0][1][0][0],
                     "ms": statistics.median(t for t, _ in timings),
@@ -222,8 +222,8 @@ def measure(url: str, repeat: int, progress: Any) -> dict[str, Any]:
         detect_after_ms, _ = _ms(conn, "SELECT * FROM guard.detect()")
     summary = {row[0]: row for row in first_rows}
     for row in per_rule:
-        found = summary.get(row["rule_id"])
-        row["opened_first_pass"] = found[2] if found else None
+        found = summary.get(row["check_id"])
+        row["opened_first_pass"] = found[3] if found else None
     return {
         "window_minutes": window,
         "calls_in_window": in_window[0] if in_window else None,
@@ -246,9 +246,9 @@ def print_table(header: dict[str, Any], built: dict[str, Any], result: dict[str,
         f" window {result['window_minutes']} min = {result['calls_in_window']:,} calls"
     )
     print()
-    print(f"{'rule (check view, windowed)':<34}{'offending':>10}{'ms':>10}")
+    print(f"{'check (its view, windowed)':<34}{'offending':>10}{'ms':>10}")
     for row in result["rules"]:
-        print(f"{row['rule_id']:<34}{row['offending']:>10}{row['ms']:>10.2f}")
+        print(f"{row['check_id']:<34}{row['offending']:>10}{row['ms']:>10.2f}")
     print()
     print(f"{'pass':<34}{'ms':>20}")
     print(f"{'guard.detect() first pass':<34}{result['detect_first_ms']:>20.1f}")

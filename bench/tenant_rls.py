@@ -65,8 +65,8 @@ BI_QUERIES = {
         " WHERE report_date >= current_date - 30"
     ),
     "kpis": "SELECT * FROM guard.kpis",
-    "alerts: open by rule": (
-        "SELECT rule_id, count(*) FROM guard.alerts WHERE status = 'open' GROUP BY 1"
+    "alerts: open by check": (
+        "SELECT check_id, count(*) FROM guard.alerts WHERE status = 'open' GROUP BY 1"
     ),
 }
 
@@ -79,10 +79,10 @@ def _statements(conn: psycopg.Connection[Any]) -> dict[str, str]:
     window = int(window_row[0]) if window_row else 60
     statements = dict(BI_QUERIES)
     for (view,) in conn.execute(
-        "SELECT check_view FROM guard.rules WHERE enabled AND check_view IS NOT NULL ORDER BY 1"
+        "SELECT check_view FROM guard.checks WHERE enabled AND check_view IS NOT NULL ORDER BY 1"
     ).fetchall():
         statements[f"{view} (window)"] = (
-            f"SELECT count(*) FROM guard.{view}"  # view names come from guard.rules
+            f"SELECT count(*) FROM guard.{view}"  # view names come from guard.checks
             f" WHERE observed_at >= now() - make_interval(mins => {window})"
         )
         statements[f"{view} (all)"] = f"SELECT count(*) FROM guard.{view}"

@@ -21,13 +21,13 @@ def data_story(url: str, echo: Callable[[str], None]) -> None:
     enforce the constraints, and look again."""
     with connect(url) as conn:
         found = conn.execute(
-            "SELECT rule_id, offending FROM guard.run_detection('-infinity', NULL)"
-            " WHERE offending > 0 ORDER BY rule_id"
+            "SELECT check_id, rule_id, offending FROM guard.run_detection('-infinity', NULL)"
+            " WHERE offending > 0 ORDER BY check_id"
         ).fetchall()
         conn.commit()
         echo("4. Detection over the whole history (guard check --all):")
-        for rule_id, offending in found:
-            echo(f"     {rule_id:<32} {offending:>5}")
+        for check_id, rule_id, offending in found:
+            echo(f"     {check_id:<32} {offending:>5}  ({rule_id})")
         totals: dict[str, int] = {}
         for _ in range(50):  # reconcile is capped per run; the scheduled job would continue hourly
             rows = conn.execute("SELECT action, affected FROM guard.reconcile()").fetchall()
@@ -45,13 +45,13 @@ def data_story(url: str, echo: Callable[[str], None]) -> None:
     echo(f"6. Staged enforcement (guard db validate): {corrected}; constraints {state}")
     with connect(url) as conn:
         remaining = conn.execute(
-            "SELECT rule_id, offending FROM guard.run_detection('-infinity', NULL)"
-            " WHERE offending > 0 ORDER BY rule_id"
+            "SELECT check_id, rule_id, offending FROM guard.run_detection('-infinity', NULL)"
+            " WHERE offending > 0 ORDER BY check_id"
         ).fetchall()
         conn.commit()
     echo("7. Detection again: what is left is for people (review queue) or to watch:")
-    for rule_id, offending in remaining or [("(nothing)", 0)]:
-        echo(f"     {rule_id:<32} {offending:>5}")
+    for check_id, rule_id, offending in remaining or [("(nothing)", "", 0)]:
+        echo(f"     {check_id:<32} {offending:>5}  ({rule_id})" if rule_id else f"     {check_id}")
 
 
 def booking_story(url: str, echo: Callable[[str], None]) -> None:

@@ -40,12 +40,13 @@ SELECT
     to_regclass('guard.alert_deliveries') IS NOT NULL
 """
 _ALERTS = """
-SELECT a.rule_id, a.severity, count(*) FROM guard.alerts AS a
-WHERE a.status = 'open' GROUP BY a.rule_id, a.severity
+SELECT coalesce(k.rule_id, ''), a.check_id, a.severity, count(*)
+FROM guard.alerts AS a LEFT JOIN guard.checks AS k ON a.check_id = k.id
+WHERE a.status = 'open' GROUP BY k.rule_id, a.check_id, a.severity
 UNION ALL
-SELECT r.id, r.severity, 0 FROM guard.rules AS r
-WHERE r.enabled AND NOT EXISTS (
-    SELECT FROM guard.alerts AS a WHERE a.rule_id = r.id AND a.status = 'open'
+SELECT k.rule_id, k.id, k.severity, 0 FROM guard.checks AS k
+WHERE k.enabled AND NOT EXISTS (
+    SELECT FROM guard.alerts AS a WHERE a.check_id = k.id AND a.status = 'open'
 )
 """
 _REVIEW = """
@@ -84,7 +85,13 @@ SELECT count(*), count(*) FILTER (WHERE EXISTS (
 ))
 FROM public.calls AS c WHERE c.created_at > now() - interval '24 hours'
 """
-_CORRECTIONS = "SELECT c.rule_id, count(*) FROM guard.correction_audit AS c GROUP BY c.rule_id"
+# Audit rows written before migration 0027 name the check that found the row; they count under
+# its rule, so a rule has one series whatever wrote the row.
+_CORRECTIONS = """
+SELECT coalesce(k.rule_id, c.rule_id), count(*)
+FROM guard.correction_audit AS c LEFT JOIN guard.checks AS k ON c.rule_id = k.id
+GROUP BY 1
+"""
 _JOBS = """
 SELECT j.name,
     (SELECT r.status FROM guard.job_runs AS r WHERE r.job_name = j.name
@@ -180,14 +187,15 @@ class GuardCollector(Collector):
     def _families(self, data: dict[str, Any]) -> Iterator[Metric]:
         alerts = GaugeMetricFamily(
             "guard_alerts_open",
-            "Open alerts by rule and severity (0 for an enabled rule without any).",
-            labels=["rule_id", "severity"],
+            "Open alerts by rule, check and severity (0 for an enabled check without any).",
+            labels=["rule_id", "check_id", "severity"],
         )
-        merged: dict[tuple[str, str], float] = {}
-        for rule_id, severity, n in data["alerts"]:
-            merged[(rule_id, severity)] = merged.get((rule_id, severity), 0.0) + float(n)
-        for (rule_id, severity), n in sorted(merged.items()):
-            alerts.add_metric([rule_id, severity], n)
+        merged: dict[tuple[str, str, str], float] = {}
+        for rule_id, check_id, severity, n in data["alerts"]:
+            key = (rule_id, check_id, severity)
+            merged[key] = merged.get(key, 0.0) + float(n)
+        for (rule_id, check_id, severity), n in sorted(merged.items()):
+            alerts.add_metric([rule_id, check_id, severity], n)
         yield alerts
 
         review = GaugeMetricFamily(

@@ -1,6 +1,6 @@
 -- The spine: Booking Guard's schema, tables and settings exist and behave.
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 
 SELECT has_schema('guard');
 SELECT has_table('public', 'calls', 'calls exists');
@@ -11,7 +11,8 @@ SELECT col_type_is('public', 'calls', 'booking_details', 'jsonb', 'booking detai
 SELECT tables_are(
     'guard',
     ARRAY[
-        'migration_checksums', 'baseline_objects', 'settings', 'rules', 'alerts', 'review_items',
+        'migration_checksums', 'baseline_objects', 'settings', 'rules', 'checks', 'alerts',
+        'review_items',
         'breaker_state', 'breaker_events', 'validation_metrics', 'daily_reports',
         'correction_audit', 'jobs', 'job_runs', 'alert_deliveries', 'role_names',
         'booking_attempts', 'tenant_bindings', 'delivery_skips', 'flag_checks_at_commit'
@@ -75,10 +76,10 @@ SELECT lives_ok(
 );
 
 -- Alerts: one open alert per fingerprint.
-INSERT INTO guard.alerts (fingerprint, rule_id, entity_type, entity_id, severity, message)
+INSERT INTO guard.alerts (fingerprint, check_id, entity_type, entity_id, severity, message)
 VALUES ('r:1', 'r', 'call', 1, 'high', 'x');
 SELECT throws_ok(
-    $$INSERT INTO guard.alerts (fingerprint, rule_id, entity_type, entity_id, severity, message)
+    $$INSERT INTO guard.alerts (fingerprint, check_id, entity_type, entity_id, severity, message)
       VALUES ('r:1', 'r', 'call', 1, 'high', 'x')$$,
     '23505',
     NULL,
@@ -89,6 +90,27 @@ SELECT throws_ok(
     '23514',
     NULL,
     'a resolved alert must say when'
+);
+
+-- Rules and checks: one rule per invariant, every check belongs to a rule.
+SELECT results_eq(
+    $$SELECT invariant, count(*)::int FROM guard.rules WHERE invariant IS NOT NULL
+      GROUP BY invariant ORDER BY invariant$$,
+    $$VALUES ('I1', 1), ('I2', 1), ('I3', 1), ('I4', 1), ('I5', 1), ('I6', 1), ('I7', 1)$$,
+    'each invariant has exactly one rule'
+);
+SELECT throws_ok(
+    $$INSERT INTO guard.checks (id, rule_id, severity, description, remedy)
+      VALUES ('made_up', 'no_such_rule', 'high', 'x', 'report')$$,
+    '23503',
+    NULL,
+    'a check of no rule is refused'
+);
+SELECT throws_ok(
+    $$DELETE FROM guard.rules WHERE id = 'I7_booking_failures'$$,
+    '23503',
+    NULL,
+    'a rule that has checks cannot be removed'
 );
 
 SELECT * FROM finish();

@@ -177,7 +177,7 @@ UPDATE calls SET appointment_made = TRUE
 WHERE id BETWEEN 13 AND 20;
 SELECT results_eq(
     $$SELECT occurrences, (details ->> 'corrected_calls')::int FROM guard.alerts
-      WHERE rule_id = 'I3_appointment_flags' AND status = 'open'$$,
+      WHERE check_id = 'flags_corrected_on_write' AND status = 'open'$$,
     $$VALUES (5, 8)$$,
     'one alert per company, bumped per correcting statement, with the count of the last one'
 );

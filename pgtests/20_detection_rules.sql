@@ -97,7 +97,7 @@ SELECT results_eq(
 
 -- detect(): one alert per finding, de-duplicated by fingerprint.
 SELECT results_eq(
-    $$SELECT rule_id, offending, opened FROM guard.detect() ORDER BY rule_id$$,
+    $$SELECT check_id, offending, opened FROM guard.detect() ORDER BY check_id$$,
     $$VALUES
         ('booked_without_appointment', 1, 1), ('booking_failure_anomaly', 1, 1),
         ('booking_outcome_unknown', 0, 0), ('call_without_direction', 1, 1), ('cross_tenant_link', 1, 1),
@@ -126,8 +126,8 @@ WHERE id = 2;
 -- The rest of call 2's flags are corrected when the write's transaction commits.
 SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
 SELECT results_eq(
-    $$SELECT rule_id, resolved FROM guard.detect()
-      WHERE rule_id IN ('call_without_direction', 'flags_contradict_appointments') ORDER BY 1$$,
+    $$SELECT check_id, resolved FROM guard.detect()
+      WHERE check_id IN ('call_without_direction', 'flags_contradict_appointments') ORDER BY 1$$,
     $$VALUES ('call_without_direction', 1), ('flags_contradict_appointments', 1)$$,
     'fixed rows resolve their alerts, also one older than the window'
 );
@@ -142,7 +142,7 @@ SELECT results_eq(
 UPDATE guard.alerts SET last_seen_at = now() - interval '1 hour'
 WHERE fingerprint = 'cross_tenant_link:appointment:6';
 SELECT results_eq(
-    $$SELECT opened FROM guard.detect() WHERE rule_id = 'cross_tenant_link'$$, ARRAY[1],
+    $$SELECT opened FROM guard.detect() WHERE check_id = 'cross_tenant_link'$$, ARRAY[1],
     'after the throttle window a repeat opens a new alert'
 );
 SELECT results_eq(
@@ -161,21 +161,21 @@ SELECT results_eq(
 UPDATE guard.alerts SET last_seen_at = now() - interval '300 seconds'
 WHERE fingerprint = 'booked_without_appointment:call:3' AND status = 'open';
 SELECT results_eq(
-    $$SELECT opened, repeated FROM guard.detect() WHERE rule_id = 'booked_without_appointment'$$,
+    $$SELECT opened, repeated FROM guard.detect() WHERE check_id = 'booked_without_appointment'$$,
     $$VALUES (0, 1)$$,
     'a repeat exactly one throttle window after the last sighting bumps its alert'
 );
 
 -- check_call: every rule for one call, now.
 SELECT results_eq(
-    $$SELECT rule_id, offending FROM guard.check_call(3) WHERE offending > 0$$,
+    $$SELECT check_id, offending FROM guard.check_call(3) WHERE offending > 0$$,
     $$VALUES ('booked_without_appointment', 1)$$,
     'check_call finds the phantom booking of call 3'
 );
 SELECT is(
     (
         SELECT count(*)::int FROM guard.alerts
-        WHERE rule_id = 'recent_booking_failure' AND status = 'open'
+        WHERE check_id = 'recent_booking_failure' AND status = 'open'
     ),
     9,
     'check_call of one call leaves the open alerts of other calls alone'

@@ -221,7 +221,7 @@ SELECT is(
 
 -- Alert delivery: a delivery due exactly now is handed out now (every delivery of the channel,
 -- the alerts reconcile raised above included, is made due exactly now).
-INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details)
+INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details)
 VALUES ('edge:1', 'booked_without_appointment', 1, 'call', 223, 'high', 'x', '{}');
 SELECT guard.enqueue_alert_deliveries(ARRAY['edge']);
 UPDATE guard.alert_deliveries SET next_attempt_at = now()

@@ -16,7 +16,7 @@ SELECT results_eq(
 SELECT ok(guard.check_job_heartbeats() >= 1, 'the heartbeat check counts the overdue job');
 SELECT results_eq(
     $$SELECT fingerprint, status FROM guard.alerts
-      WHERE rule_id = 'job_missed' AND fingerprint LIKE 'job_missed:job:%_twice' ORDER BY 1$$,
+      WHERE check_id = 'job_missed' AND fingerprint LIKE 'job_missed:job:%_twice' ORDER BY 1$$,
     $$VALUES ('job_missed:job:past_twice', 'open')$$,
     'the overdue job''s alert is open; the job exactly at twice its interval has none'
 );

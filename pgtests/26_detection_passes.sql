@@ -16,28 +16,28 @@ VALUES
 INSERT INTO appointments (id, company_id, call_id) VALUES (1, 1, 1), (2, 1, 2);
 SET LOCAL session_replication_role = origin;
 
-CREATE FUNCTION pg_temp.alerts_of(rule text, call bigint) RETURNS TABLE (status text, occurrences integer)
+CREATE FUNCTION pg_temp.alerts_of(detection_check text, call bigint) RETURNS TABLE (status text, occurrences integer)
 LANGUAGE sql AS $$
     SELECT a.status, a.occurrences FROM guard.alerts AS a
-    WHERE a.rule_id = rule AND a.entity_type = 'call' AND a.entity_id = call
+    WHERE a.check_id = detection_check AND a.entity_type = 'call' AND a.entity_id = call
     ORDER BY a.id
 $$;
 
--- A disabled rule raises nothing.
-UPDATE guard.rules SET enabled = FALSE
+-- A disabled check raises nothing.
+UPDATE guard.checks SET enabled = FALSE
 WHERE id = 'flags_contradict_appointments';
 SELECT is_empty(
-    $$SELECT rule_id FROM guard.detect() WHERE rule_id = 'flags_contradict_appointments'$$,
-    'a disabled rule is not run'
+    $$SELECT check_id FROM guard.detect() WHERE check_id = 'flags_contradict_appointments'$$,
+    'a disabled check is not run'
 );
 SELECT is_empty($$SELECT * FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$, 'and raises no alert');
-UPDATE guard.rules SET enabled = TRUE
+UPDATE guard.checks SET enabled = TRUE
 WHERE id = 'flags_contradict_appointments';
 
 -- First pass opens the alert; a repeat bumps it and moves last_seen_at to now.
 SELECT * FROM guard.detect();
 UPDATE guard.alerts SET last_seen_at = now() - interval '10 seconds'
-WHERE rule_id = 'flags_contradict_appointments' AND entity_id = 1;
+WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
 SELECT * FROM guard.detect();
 SELECT results_eq(
     $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
@@ -46,13 +46,13 @@ SELECT results_eq(
 );
 SELECT is((
     SELECT last_seen_at FROM guard.alerts
-    WHERE rule_id = 'flags_contradict_appointments' AND entity_id = 1
+    WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1
 ), now(), 'a repeat moves last_seen_at to the pass');
 
 -- A repeat exactly at the end of the throttle window is still a repeat.
 UPDATE guard.alerts
 SET last_seen_at = now() - make_interval(secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer)
-WHERE rule_id = 'flags_contradict_appointments' AND entity_id = 1;
+WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
 SELECT * FROM guard.detect();
 SELECT results_eq(
     $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
@@ -63,7 +63,7 @@ SELECT results_eq(
 -- The old call offends flags_contradict_appointments but lies outside the window; an open alert
 -- of ANOTHER rule on it makes that rule re-check it, not this one. (Rules run in id order: the
 -- other rule, recent_booking_failure, runs after this one, so its alert is still open then.)
-INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id, severity, message)
+INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
 VALUES ('recent_booking_failure:call:2', 'recent_booking_failure', 1, 'call', 2, 'high', 'x');
 SELECT * FROM guard.detect();
 SELECT is_empty(

@@ -2,7 +2,7 @@
 -- issues, corrections vs reviews, open review items, the 7-day trend, and re-running a day
 -- replaces its rows; the BI view reads them without personal data.
 BEGIN;
-SELECT plan(17);
+SELECT plan(18);
 
 INSERT INTO public.companies (id, name) VALUES (9001, 'Praxis A'), (9002, 'Salon B');
 
@@ -22,11 +22,11 @@ INSERT INTO public.appointments (id, company_id, call_id, source, created_at) VA
 (80002, 9001, NULL, 'retell_webhook', '2026-01-09 14:00+00');
 
 -- Detection alerts, all first seen on the 10th or later: call 90001 twice (two rules), 90002
--- (already resolved) and 90003 once each, 90002 again through details.call_id (an appointment
+-- (already resolved) once, 90003 twice (one check of I1, one of I7), 90002 again through details.call_id (an appointment
 -- entity), an orphaned appointment of the 10th, the failure anomaly (a company entity); not the
 -- day's: the call and the appointment of the 9th, a job alert (no company).
 INSERT INTO guard.alerts (
-    fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details,
+    fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details,
     status, first_seen_at, last_seen_at, resolved_at, resolution
 ) VALUES
 (
@@ -45,6 +45,10 @@ INSERT INTO guard.alerts (
 (
     'call_without_direction:call:90003', 'call_without_direction', 9001, 'call', 90003, 'medium',
     'x', '{}', 'open', '2026-01-11 00:04+00', '2026-01-11 00:04+00', NULL, NULL
+),
+(
+    'recent_booking_failure:call:90003', 'recent_booking_failure', 9001, 'call', 90003, 'high',
+    'x', '{}', 'open', '2026-01-11 00:06+00', '2026-01-11 00:06+00', NULL, NULL
 ),
 (
     'cross_tenant_link:appointment:80003', 'cross_tenant_link', 9001, 'appointment', 80003,
@@ -122,11 +126,21 @@ SELECT is(
         SELECT by_rule FROM guard.daily_reports
         WHERE report_date = '2026-01-10' AND company_id = 9001
     ),
+    '{"I1_call_direction": 2, "I3_appointment_flags": 1, "I4_booked_outcome": 1,
+      "I5_tenant_link": 1, "I6_voice_appointment_call": 1, "I7_booking_failures": 2}'::jsonb,
+    'by rule: the day''s calls and appointments whenever found, other alerts of the day; '
+    || 'not the day before''s rows, not the job alert; an alert counts for its check''s rule'
+);
+
+SELECT is(
+    (
+        SELECT by_check FROM guard.daily_reports
+        WHERE report_date = '2026-01-10' AND company_id = 9001
+    ),
     '{"call_without_direction": 2, "flags_contradict_appointments": 1,
       "booked_without_appointment": 1, "orphaned_voice_appointment": 1, "cross_tenant_link": 1,
-      "booking_failure_anomaly": 1}'::jsonb,
-    'by rule: the day''s calls and appointments whenever found, other alerts of the day; '
-    || 'not the day before''s rows, not the job alert'
+      "booking_failure_anomaly": 1, "recent_booking_failure": 1}'::jsonb,
+    'by check: the same alerts per check'
 );
 
 SELECT is(
@@ -135,8 +149,8 @@ SELECT is(
         FROM guard.daily_reports
         WHERE report_date = '2026-01-10' AND company_id = 9001
     ),
-    '["call_without_direction", "booked_without_appointment", "booking_failure_anomaly",
-      "cross_tenant_link", "flags_contradict_appointments"]'::jsonb,
+    '["I1_call_direction", "I7_booking_failures", "I3_appointment_flags", "I4_booked_outcome",
+      "I5_tenant_link"]'::jsonb,
     'top issues: the five largest, ties by rule id'
 );
 
@@ -212,7 +226,7 @@ SELECT results_eq(
     $$SELECT company_name, consistent_calls, consistency_rate_pct, auto_correction_rate_pct,
              top_rule, previous_7_days_rate_pct, trend_delta_pct_points, trend_direction
       FROM guard.daily_report_view WHERE report_date = '2026-01-10' ORDER BY company_id$$,
-    $$VALUES ('Praxis A', 1, 25.00::numeric, 60.00::numeric, 'call_without_direction',
+    $$VALUES ('Praxis A', 1, 25.00::numeric, 60.00::numeric, 'I1_call_direction',
               35.00::numeric, 40.00::numeric, 'worse'),
              ('Salon B', 2, 100.00::numeric, NULL::numeric, NULL, NULL::numeric, NULL::numeric,
               'no_data')$$,

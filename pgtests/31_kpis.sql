@@ -32,13 +32,13 @@ FROM generate_series(90001, 90200) AS g;
 INSERT INTO public.calls (id, company_id, direction, created_at)
 VALUES (90300, 9001, 'inbound', now() - interval '2 days');
 -- one open alert among 200 calls of the last 24 h: 99.5 %; one on an older call does not count
-INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id, severity, message)
+INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
 VALUES
 ('call_without_direction:call:90001', 'call_without_direction', 9001, 'call', 90001, 'medium', 'x'),
 ('call_without_direction:call:90300', 'call_without_direction', 9001, 'call', 90300, 'medium', 'x');
 -- a resolved alert on a call of the last 24 h: the call counts as consistent
 INSERT INTO guard.alerts (
-    fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, status, resolved_at,
+    fingerprint, check_id, company_id, entity_type, entity_id, severity, message, status, resolved_at,
     resolution
 ) VALUES (
     'call_without_direction:call:90003', 'call_without_direction', 9001, 'call', 90003, 'medium', 'x',
@@ -98,7 +98,7 @@ SELECT results_eq(
 );
 
 -- Now miss each target.
-INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id, severity, message)
+INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
 VALUES ('call_without_direction:call:90002', 'call_without_direction', 9001, 'call', 90002, 'medium', 'x');
 SELECT is(
     (

@@ -14,11 +14,12 @@ SELECT results_eq(
     'the design''s schedule: detect every 5 min, reconcile and sweep hourly, report 02:00 UTC'
 );
 SELECT results_eq(
-    $$SELECT id, remedy, invariant, check_view FROM guard.rules
-      WHERE id IN ('job_failed', 'job_missed') ORDER BY id$$,
-    $$VALUES ('job_failed', 'report', NULL::text, NULL::text),
-             ('job_missed', 'report', NULL, NULL)$$,
-    'job alerts have rules of their own (no invariant, no check view)'
+    $$SELECT k.id, k.remedy, k.rule_id, r.invariant, k.check_view
+      FROM guard.checks AS k INNER JOIN guard.rules AS r ON k.rule_id = r.id
+      WHERE k.id IN ('job_failed', 'job_missed') ORDER BY k.id$$,
+    $$VALUES ('job_failed', 'report', 'job_health', NULL::text, NULL::text),
+             ('job_missed', 'report', 'job_health', NULL, NULL)$$,
+    'job alerts are checks of the operational rule job_health (no invariant, no check view)'
 );
 SELECT is(
     guard.schedule_jobs(),
@@ -65,7 +66,7 @@ SELECT results_eq(
     'the failure is recorded with its error'
 );
 SELECT results_eq(
-    $$SELECT rule_id, entity_type, severity, status, occurrences, details ->> 'job'
+    $$SELECT check_id, entity_type, severity, status, occurrences, details ->> 'job'
       FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'$$,
     $$VALUES ('job_failed', 'job', 'high', 'open', 1, 'broken')$$,
     'a failed run raises a job_failed alert'
@@ -96,7 +97,7 @@ SELECT ok(
     ), 'job_status marks it overdue'
 );
 SELECT results_eq(
-    $$SELECT rule_id, status FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'$$,
+    $$SELECT check_id, status FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'$$,
     $$VALUES ('job_missed', 'open')$$,
     'a missed job raises a job_missed alert'
 );
@@ -117,7 +118,7 @@ SELECT results_eq(
 
 -- Retention.
 INSERT INTO guard.alerts (
-    fingerprint, rule_id, entity_type, severity, message, status, first_seen_at, last_seen_at,
+    fingerprint, check_id, entity_type, severity, message, status, first_seen_at, last_seen_at,
     resolved_at, resolution
 ) VALUES
 (

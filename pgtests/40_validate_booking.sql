@@ -87,7 +87,7 @@ SELECT results_eq(
 );
 SELECT results_eq(
     $$SELECT (SELECT priority::int FROM guard.review_items WHERE call_id = 2),
-             (SELECT rule_id FROM guard.alerts WHERE entity_id = 2 AND status = 'open')$$,
+             (SELECT check_id FROM guard.alerts WHERE entity_id = 2 AND status = 'open')$$,
     $$VALUES (1, 'booking_rolled_back')$$,
     'with a priority-1 review item and an alert'
 );

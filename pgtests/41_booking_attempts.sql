@@ -102,7 +102,7 @@ SELECT results_eq(
 INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
 VALUES (2, 4, 9, 'stale-key', now() - interval '1 hour');
 SELECT results_eq(
-    $$SELECT rule_id, entity_id = (SELECT id FROM guard.booking_attempts WHERE idempotency_key = 'stale-key'),
+    $$SELECT check_id, entity_id = (SELECT id FROM guard.booking_attempts WHERE idempotency_key = 'stale-key'),
              call_id, detail ->> 'idempotency_key'
       FROM guard.check_booking_outcome_unknown$$,
     $$VALUES ('booking_outcome_unknown', TRUE, 4::bigint, 'stale-key')$$,
@@ -148,7 +148,7 @@ SELECT ok(
 );
 SELECT results_eq(
     $$SELECT severity, entity_type, details ->> 'idempotency_key', (details ->> 'call_id')::int
-      FROM guard.alerts WHERE rule_id = 'booking_outcome_unknown' AND status = 'open'$$,
+      FROM guard.alerts WHERE check_id = 'booking_outcome_unknown' AND status = 'open'$$,
     $$VALUES ('critical', 'booking_attempt', 'stale-key', 4)$$,
     'and an alert'
 );
@@ -166,7 +166,7 @@ SELECT results_eq(
     ARRAY[1], 'reconcile closes an unknown attempt whose review item a person closed'
 );
 SELECT results_eq(
-    $$SELECT b.state, b.failure_reason, (SELECT a.status FROM guard.alerts AS a WHERE a.rule_id = 'booking_outcome_unknown'),
+    $$SELECT b.state, b.failure_reason, (SELECT a.status FROM guard.alerts AS a WHERE a.check_id = 'booking_outcome_unknown'),
              (SELECT s.outcome FROM guard.begin_booking_attempt(4, 9) AS s)
       FROM guard.booking_attempts AS b
       WHERE b.idempotency_key = 'stale-key'$$,

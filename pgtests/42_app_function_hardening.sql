@@ -18,12 +18,12 @@ SELECT is(
     'the CHECK that alert details are an object exists and is validated'
 );
 SELECT throws_ok(
-    $$INSERT INTO guard.alerts (fingerprint, rule_id, entity_type, severity, message, details)
+    $$INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message, details)
       VALUES ('t:1', 'test', 'call', 'low', 'x', '[1, 2]')$$,
     '23514', NULL, 'an alert whose details are an array is refused'
 );
 SELECT throws_ok(
-    $$INSERT INTO guard.alerts (fingerprint, rule_id, entity_type, severity, message, details)
+    $$INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message, details)
       VALUES ('t:2', 'test', 'call', 'low', 'x', 'null')$$,
     '23514', NULL, 'an alert whose details are JSON null is refused'
 );
@@ -90,7 +90,7 @@ SELECT guard.rollback_booking(2, 'other', '"a string"');
 SELECT results_eq(
     $$SELECT a.details, r.details, c.booking_failure_reason
       FROM guard.alerts AS a, guard.review_items AS r, calls AS c
-      WHERE a.entity_id = 2 AND a.rule_id = 'booking_rolled_back' AND r.call_id = 2 AND c.id = 2$$,
+      WHERE a.entity_id = 2 AND a.check_id = 'booking_rolled_back' AND r.call_id = 2 AND c.id = 2$$,
     $$VALUES (
         '{"context": "a string", "reason": "other", "still_booked": false}'::jsonb,
         '{"context": "a string", "still_booked": false}'::jsonb,

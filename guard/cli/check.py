@@ -13,7 +13,7 @@ from guard.cli.output import emit_json, emit_table
 from guard.cli.params import ROW_ID
 from guard.db.connection import connect, fetch_all, guard_function_errors
 
-_SUMMARY_COLUMNS = ["rule", "offending", "opened", "repeated", "resolved"]
+_SUMMARY_COLUMNS = ["check", "rule", "offending", "opened", "repeated", "resolved"]
 
 
 def _setting(database_url: str | None, name: str) -> int:
@@ -22,11 +22,11 @@ def _setting(database_url: str | None, name: str) -> int:
 
 
 def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
-    """The oldest observed_at of any enabled rule's check view: where the whole history begins."""
+    """The oldest observed_at of any enabled check's view: where the whole history begins."""
     views = [
         row[0]
         for row in conn.execute(
-            "SELECT check_view FROM guard.rules WHERE enabled AND check_view IS NOT NULL"
+            "SELECT check_view FROM guard.checks WHERE enabled AND check_view IS NOT NULL"
         ).fetchall()
     ]
     starts: list[datetime] = []
@@ -40,9 +40,9 @@ def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
 
 
 def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]]:
-    """Every rule over the whole history, one transaction per batch of `batch` of observed time
+    """Every check over the whole history, one transaction per batch of `batch` of observed time
     (progress on stderr), then the windowed pass that resolves what was fixed."""
-    totals: dict[str, list[int]] = {}
+    totals: dict[tuple[str, str], list[int]] = {}
     with (
         connect(database_url, application_name="guard check --all") as conn,
         guard_function_errors(),
@@ -64,12 +64,12 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
                     "SELECT * FROM guard.detect_between(%s, %s)", (since, until)
                 ).fetchall()
                 conn.commit()
-                for rule, offending, opened, repeated in rows:
-                    total = totals.setdefault(rule, [0, 0, 0, 0])
+                for check_id, rule_id, offending, opened, repeated in rows:
+                    total = totals.setdefault((check_id, rule_id), [0, 0, 0, 0])
                     total[0] += offending
                     total[1] += opened
                     total[2] += repeated
-                found = sum(row[1] for row in rows)
+                found = sum(row[2] for row in rows)
                 click.echo(
                     f"batch {number + 1}/{batches}: {since:%Y-%m-%d %H:%M} UTC onwards,"
                     f" {found} offending",
@@ -78,19 +78,26 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
         final = conn.execute("SELECT * FROM guard.detect()").fetchall()
         conn.commit()
     summary = []
-    for rule, offending, opened, _repeated, resolved in final:
-        found, opened_before, repeated_before, _ = totals.get(rule, [0, 0, 0, 0])
+    for check_id, rule_id, offending, opened, _repeated, resolved in final:
+        found, opened_before, repeated_before, _ = totals.get((check_id, rule_id), [0, 0, 0, 0])
         # The windowed pass re-counts what the batches found (open alerts are re-checked), so
         # the whole-history count is the batches' unless that pass saw more (rows just written).
         summary.append(
-            [rule, max(found, offending), opened_before + opened, repeated_before, resolved]
+            [
+                check_id,
+                rule_id,
+                max(found, offending),
+                opened_before + opened,
+                repeated_before,
+                resolved,
+            ]
         )
     return summary
 
 
 @click.command()
 @click.option(
-    "--call", "call_id", type=ROW_ID, help="Check one call now (every rule), not the window."
+    "--call", "call_id", type=ROW_ID, help="Check one call now (every check), not the window."
 )
 @click.option(
     "--all",
@@ -114,7 +121,7 @@ def check(
     batch_days: int,
     as_json: bool,
 ) -> None:
-    """Run detection now: every rule over the recent window, the whole history, or one call.
+    """Run detection now: every check over the recent window, the whole history, or one call.
 
     Alerts are opened, bumped and resolved exactly as the scheduled job does. Exits 1 when
     anything offends, so a script can tell."""
@@ -141,7 +148,7 @@ def check(
         emit_json([dict(zip(_SUMMARY_COLUMNS, row, strict=True)) for row in rows])
     else:
         emit_table(title, _SUMMARY_COLUMNS, rows)
-    if any(row[1] for row in rows):
+    if any(row[2] for row in rows):
         raise SystemExit(1)
 
 

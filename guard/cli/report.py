@@ -19,7 +19,7 @@ SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_
        v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
        v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
        v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
-       v.top_issues, v.generated_at
+       v.top_issues, v.generated_at, v.by_check
 FROM guard.daily_report_view AS v
 WHERE v.report_date = %s
 ORDER BY v.company_id
@@ -55,9 +55,12 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     fixed = sum(r["auto_corrected"] for r in rows)
     reviews = sum(r["manual_reviews"] for r in rows)
     by_rule: dict[str, int] = {}
+    by_check: dict[str, int] = {}
     for r in rows:
         for rule, count in r["by_rule"].items():
             by_rule[rule] = by_rule.get(rule, 0) + count
+        for check, count in r["by_check"].items():
+            by_check[check] = by_check.get(check, 0) + count
     return {
         "total_calls": calls,
         "inconsistent_calls": inconsistent,
@@ -67,6 +70,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "auto_correction_rate_pct": _pct(fixed, fixed + reviews),
         "open_review_items": sum(r["open_review_items"] for r in rows),
         "by_rule": dict(sorted(by_rule.items(), key=lambda item: (-item[1], item[0]))),
+        "by_check": dict(sorted(by_check.items(), key=lambda item: (-item[1], item[0]))),
     }
 
 
@@ -105,6 +109,8 @@ def render_text(day: date, rows: list[dict[str, Any]]) -> str:
     if total["by_rule"]:
         lines += ["", "Issues by rule:"]
         lines += [f"  {rule:<32} {count:>6}" for rule, count in total["by_rule"].items()]
+        lines += ["", "Issues by check:"]
+        lines += [f"  {check:<32} {count:>6}" for check, count in total["by_check"].items()]
     for row in rows:
         lines += [
             "",
@@ -151,6 +157,8 @@ def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
     if total["by_rule"]:
         lines += ["", "## Issues by rule", "", "| rule | alerts |", "|---|---:|"]
         lines += [f"| {rule} | {count} |" for rule, count in total["by_rule"].items()]
+        lines += ["", "## Issues by check", "", "| check | alerts |", "|---|---:|"]
+        lines += [f"| {check} | {count} |" for check, count in total["by_check"].items()]
     return "\n".join(lines)
 
 

@@ -251,14 +251,9 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
             existing_roles = sorted(kinds[name] for (name,) in cur.fetchall())
         cur.execute(_SEQUENCES, params)
         sequences = sorted(name for (name,) in cur.fetchall())
-        settings: list[str] = []
-        if has_guard_schema and _table_exists(cur, "guard.settings"):
-            cur.execute("SELECT key FROM guard.settings ORDER BY key")
-            settings = [key for (key,) in cur.fetchall()]
-        rules: list[str] = []
-        if has_guard_schema and _table_exists(cur, "guard.rules"):
-            cur.execute("SELECT id FROM guard.rules ORDER BY id")
-            rules = [rule_id for (rule_id,) in cur.fetchall()]
+        settings = _keys(cur, "guard.settings", "key") if has_guard_schema else []
+        rules = _keys(cur, "guard.rules", "id") if has_guard_schema else []
+        checks = _keys(cur, "guard.checks", "id") if has_guard_schema else []
     snapshot: Snapshot = {
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
@@ -269,6 +264,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         "sequences": sequences,
         "settings": settings,
         "rules": rules,
+        "checks": checks,
     }
     jobs = cron_jobs(conn)
     if jobs is not None:  # only where pg_cron lives in this database (the snapshot stays as is)
@@ -367,6 +363,15 @@ def _add_grants(
         entry.setdefault("grants", [])
         entry.setdefault("owner", None)
         entry["grants"] = sorted(set(entry["grants"]))
+
+
+def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
+    """The sorted keys of one of Booking Guard's registries (settings, rules, checks); none
+    before the migration that creates it."""
+    if not _table_exists(cur, table):
+        return []
+    cur.execute(f"SELECT {column} FROM {table} ORDER BY 1")  # names are this module's own
+    return [key for (key,) in cur.fetchall()]
 
 
 def _table_exists(cur: psycopg.Cursor[Any], qualified_name: str) -> bool:

@@ -83,6 +83,8 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
         found.append(Difference("extra", f"setting {key}"))
     for rule_id in sorted(set(expected.get("rules", [])) - set(actual.get("rules", []))):
         found.append(Difference("missing", f"rule {rule_id}"))
+    for check_id in sorted(set(expected.get("checks", [])) - set(actual.get("checks", []))):
+        found.append(Difference("missing", f"check {check_id}"))
     found += compare_cron_jobs(actual.get("cron_jobs"))
     return found
 

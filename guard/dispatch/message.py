@@ -169,7 +169,8 @@ class AlertRow:
 
     alert_id: int
     attempts: int
-    rule_id: str | None
+    check_id: str | None  # the check that raised it (the Alertmanager alertname)
+    rule_id: str | None  # its rule: one id per invariant (None if the check was removed)
     company_id: int | None
     entity_type: str | None
     entity_id: int | None
@@ -201,7 +202,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def alert_message(row: AlertRow) -> Message:
     """The message for one alert. An alert deleted since (retention) still gets a message."""
-    if row.rule_id is None:
+    if row.check_id is None:
         payload: dict[str, Any] = {"type": "alert", "alert_id": row.alert_id, "missing": True}
         text = f"alert #{row.alert_id} no longer exists (deleted by retention)"
         return Message("alert", (row.alert_id,), payload, text, text)
@@ -212,6 +213,7 @@ def alert_message(row: AlertRow) -> Message:
         "type": "alert",
         "alert_id": row.alert_id,
         "rule_id": row.rule_id,
+        "check_id": row.check_id,
         "severity": severity,
         "status": row.status,
         "company_id": row.company_id,
@@ -225,9 +227,9 @@ def alert_message(row: AlertRow) -> Message:
     }
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
-    subject = f"[{severity.upper()}] {row.rule_id}: {entity} ({where})"
+    subject = f"[{severity.upper()}] {row.check_id}: {entity} ({where})"
     lines = [
-        f"[{severity.upper()}] {row.rule_id} - {message}",
+        f"[{severity.upper()}] {row.check_id} (rule {row.rule_id}) - {message}",
         f"{where}, {entity}; {row.occurrences} occurrence(s); status {row.status};"
         f" first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})",
     ]
@@ -242,9 +244,9 @@ def resolved_message(row: AlertRow) -> Message:
     payload = {**fired.payload, "type": "resolved", "resolved_at": _iso(row.resolved_at)}
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
-    subject = f"[RESOLVED] {row.rule_id}: {entity} ({where})"
+    subject = f"[RESOLVED] {row.check_id}: {entity} ({where})"
     text = (
-        f"[RESOLVED] {row.rule_id} - {payload['message']}\n"
+        f"[RESOLVED] {row.check_id} (rule {row.rule_id}) - {payload['message']}\n"
         f"{where}, {entity}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
         f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
     )
@@ -254,12 +256,14 @@ def resolved_message(row: AlertRow) -> Message:
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
     """One message standing for many alerts when a channel is over its rate limit."""
     ids = tuple(row.alert_id for row in rows)
-    by_rule = Counter(row.rule_id or "(deleted)" for row in rows)
+    by_rule = Counter(row.rule_id or "(unknown)" for row in rows)
+    by_check = Counter(row.check_id or "(deleted)" for row in rows)
     by_severity = Counter(row.severity or "unknown" for row in rows)
     payload: dict[str, Any] = {
         "type": "summary",
         "alerts": len(ids),
         "by_rule": dict(sorted(by_rule.items())),
+        "by_check": dict(sorted(by_check.items())),
         "by_severity": dict(sorted(by_severity.items())),
         "alert_ids": list(ids),
     }
@@ -270,6 +274,7 @@ def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
         [
             subject,
             "by rule: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_rule.items())),
+            "by check: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_check.items())),
             "by severity: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_severity.items())),
             f"alerts {shown}{more} (guard.alerts has the rest)",
         ]

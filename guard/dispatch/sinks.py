@@ -76,7 +76,8 @@ class AlertmanagerSink:
     grouping and routing on-call already keeps in Alertmanager apply to Booking Guard alerts.
 
     Labels identify the alert (a re-send after a crash has the same labels, and Alertmanager
-    merges it): `alertname` is the rule, plus severity, company, entity and the alert id. We send
+    merges it): `alertname` is the check that raised it, `rule` its rule (one id per invariant),
+    plus severity, company, entity and the alert id. We send
     an alert once, not every evaluation as Prometheus does, so `endsAt` keeps it active for
     `hold` (default 24 h) unless it is resolved earlier: an alert already resolved when it is
     sent, or a resolved notification, carries `endsAt` = the resolution time."""
@@ -111,11 +112,13 @@ class AlertmanagerSink:
                 }
             ]
         labels = {
-            "alertname": str(p["rule_id"]),
+            "alertname": str(p["check_id"]),
             "severity": str(p["severity"]),
             "source": "booking-guard",
             "guard_alert_id": str(p["alert_id"]),
         }
+        if p.get("rule_id") is not None:  # None: the alert's check was removed since
+            labels["rule"] = str(p["rule_id"])
         if p.get("company_id") is not None:
             labels["company_id"] = str(p["company_id"])
         if p.get("entity_type"):

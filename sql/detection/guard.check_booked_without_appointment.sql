@@ -1,10 +1,10 @@
--- I4, rule booked_without_appointment: a phantom booking. The call claims a booking (made, or
--- outcome appointment_booked) but no active appointment exists, and the claim is older than the
--- grace period. The claim's age is taken from the call's last write (updated_at), because a call
--- may book minutes after it started.
+-- I4, check booked_without_appointment of rule I4_booked_outcome: a phantom booking. The call
+-- claims a booking (made, or outcome appointment_booked) but no active appointment exists, and the
+-- claim is older than the grace period. The claim's age is taken from the call's last write
+-- (updated_at), because a call may book minutes after it started.
 CREATE VIEW guard.check_booked_without_appointment WITH (security_invoker = TRUE) AS
 SELECT
-    'booked_without_appointment'::text AS rule_id,
+    'booked_without_appointment'::text AS check_id,
     c.company_id,
     'call'::text AS entity_type,
     c.id AS entity_id,
@@ -16,7 +16,8 @@ SELECT
         'session_outcome', c.session_outcome,
         'booking_id', c.booking_id,
         'claimed_seconds_ago', floor(extract(EPOCH FROM now() - greatest(c.created_at, c.updated_at)))
-    ) AS detail
+    ) AS detail,
+    'I4_booked_outcome'::text AS rule_id
 FROM public.calls AS c
 WHERE
     (c.appointment_made OR c.session_outcome = 'appointment_booked')

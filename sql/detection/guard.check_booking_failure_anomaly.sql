@@ -1,11 +1,11 @@
--- I7, rule booking_failure_anomaly: a company whose booking-failure rate in the recent window
--- (failure_window_minutes) is anomaly_factor times its usual rate for that hour of the week,
--- the usual rate being the same window 1 to 4 weeks earlier. Fewer than anomaly_min_failures
--- failures never count. Five index range scans on calls.created_at, whatever the table size.
--- windows is MATERIALIZED so that the join with calls compares two plain columns: under the
--- row-level security of a reporting login, a join condition that computes with the window's
--- columns (timestamp arithmetic is not leakproof) may not be pushed below the tenant policy into
--- the index scan, and calls was read whole (bench/tenant_rls.py).
+-- I7, check booking_failure_anomaly of rule I7_booking_failures: a company whose booking-failure
+-- rate in the recent window (failure_window_minutes) is anomaly_factor times its usual rate for
+-- that hour of the week, the usual rate being the same window 1 to 4 weeks earlier. Fewer than
+-- anomaly_min_failures failures never count. Five index range scans on calls.created_at, whatever
+-- the table size. windows is MATERIALIZED so that the join with calls compares two plain columns:
+-- under the row-level security of a reporting login, a join condition that computes with the
+-- window's columns (timestamp arithmetic is not leakproof) may not be pushed below the tenant
+-- policy into the index scan, and calls was read whole (bench/tenant_rls.py).
 CREATE VIEW guard.check_booking_failure_anomaly WITH (security_invoker = TRUE) AS
 WITH params AS (
     SELECT
@@ -50,7 +50,7 @@ compared AS (
 )
 
 SELECT
-    'booking_failure_anomaly'::text AS rule_id,
+    'booking_failure_anomaly'::text AS check_id,
     cmp.company_id,
     'company'::text AS entity_type,
     cmp.company_id AS entity_id,
@@ -63,7 +63,8 @@ SELECT
         'recent_rate', round(cmp.recent_rate, 4),
         'usual_rate', round(cmp.usual_rate, 4),
         'factor', p.factor
-    ) AS detail
+    ) AS detail,
+    'I7_booking_failures'::text AS rule_id
 FROM compared AS cmp
 CROSS JOIN params AS p
 WHERE

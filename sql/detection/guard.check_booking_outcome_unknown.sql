@@ -1,11 +1,11 @@
--- I7, rule booking_outcome_unknown: a booking attempt that called the calendar and never finished.
--- Still calling after booking_attempt_timeout_seconds (the process died, the database went away
--- between the calendar's answer and the recording), or already marked unknown by reconcile and
--- not yet settled. The calendar may hold a booking the database does not know; the idempotency
--- key lets a person (or recover_attempts) ask the calendar.
+-- I7, check booking_outcome_unknown of rule I7_booking_failures: a booking attempt that called the
+-- calendar and never finished. Still calling after booking_attempt_timeout_seconds (the process
+-- died, the database went away between the calendar's answer and the recording), or already marked
+-- unknown by reconcile and not yet settled. The calendar may hold a booking the database does not
+-- know; the idempotency key lets a person (or recover_attempts) ask the calendar.
 CREATE VIEW guard.check_booking_outcome_unknown WITH (security_invoker = TRUE) AS
 SELECT
-    'booking_outcome_unknown'::text AS rule_id,
+    'booking_outcome_unknown'::text AS check_id,
     b.company_id,
     'booking_attempt'::text AS entity_type,
     b.id AS entity_id,
@@ -18,7 +18,8 @@ SELECT
         'state', b.state,
         'started_by', b.started_by,
         'calling_seconds', floor(extract(EPOCH FROM now() - b.created_at))
-    ) AS detail
+    ) AS detail,
+    'I7_booking_failures'::text AS rule_id
 FROM guard.booking_attempts AS b
 WHERE
     b.state = 'unknown'

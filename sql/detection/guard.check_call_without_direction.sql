@@ -1,14 +1,15 @@
--- I1, rule call_without_direction: a call without a valid direction (legacy rows only: new
--- writes are normalised and checked).
+-- I1, check call_without_direction of rule I1_call_direction: a call without a valid direction
+-- (legacy rows only: new writes are normalised and checked).
 CREATE VIEW guard.check_call_without_direction WITH (security_invoker = TRUE) AS
 SELECT
-    'call_without_direction'::text AS rule_id,
+    'call_without_direction'::text AS check_id,
     c.company_id,
     'call'::text AS entity_type,
     c.id AS entity_id,
     c.id AS call_id,
     'medium'::text AS severity,
     c.created_at AS observed_at,
-    jsonb_build_object('direction', c.direction) AS detail
+    jsonb_build_object('direction', c.direction) AS detail,
+    'I1_call_direction'::text AS rule_id
 FROM public.calls AS c
 WHERE NOT coalesce(c.direction IN ('inbound', 'outbound'), FALSE);

@@ -1,8 +1,8 @@
--- I3, rule flags_contradict_appointments: a call with an active appointment whose flags do not
--- say so (not made, not linked, another outcome, or marked failed).
+-- I3, check flags_contradict_appointments of rule I3_appointment_flags: a call with an active
+-- appointment whose flags do not say so (not made, not linked, another outcome, or marked failed).
 CREATE VIEW guard.check_flags_contradict_appointments WITH (security_invoker = TRUE) AS
 SELECT
-    'flags_contradict_appointments'::text AS rule_id,
+    'flags_contradict_appointments'::text AS check_id,
     c.company_id,
     'call'::text AS entity_type,
     c.id AS entity_id,
@@ -14,7 +14,8 @@ SELECT
         'appointment_link_status', c.appointment_link_status,
         'session_outcome', c.session_outcome,
         'booking_failed', c.booking_failed
-    ) AS detail
+    ) AS detail,
+    'I3_appointment_flags'::text AS rule_id
 FROM public.calls AS c
 WHERE
     EXISTS (

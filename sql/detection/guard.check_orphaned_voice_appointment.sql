@@ -1,10 +1,10 @@
--- I6, rule orphaned_voice_appointment: an active appointment made by the voice agent
--- (source retell_webhook) that is linked to no call once the grace period is over. The detail
--- counts the calls carrying its booking uid, in its company and in others: what reconcile needs
--- to decide between linking it and queueing it for a person.
+-- I6, check orphaned_voice_appointment of rule I6_voice_appointment_call: an active appointment
+-- made by the voice agent (source retell_webhook) that is linked to no call once the grace period
+-- is over. The detail counts the calls carrying its booking uid, in its company and in others: what
+-- reconcile needs to decide between linking it and queueing it for a person.
 CREATE VIEW guard.check_orphaned_voice_appointment WITH (security_invoker = TRUE) AS
 SELECT
-    'orphaned_voice_appointment'::text AS rule_id,
+    'orphaned_voice_appointment'::text AS check_id,
     a.company_id,
     'appointment'::text AS entity_type,
     a.id AS entity_id,
@@ -23,7 +23,8 @@ SELECT
             FROM public.calls AS c
             WHERE c.booking_id = a.calcom_v2_booking_id AND c.company_id <> a.company_id
         )
-    ) AS detail
+    ) AS detail,
+    'I6_voice_appointment_call'::text AS rule_id
 FROM public.appointments AS a
 WHERE
     a.source = 'retell_webhook'

@@ -1,9 +1,9 @@
--- I7, rule recent_booking_failure: a booking that failed within the failure window
--- (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
+-- I7, check recent_booking_failure of rule I7_booking_failures: a booking that failed within the
+-- failure window (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
 -- The window's start is a MATERIALIZED CTE so that calls is joined on a plain column: under the
--- row-level security of a reporting login, a condition that holds a sub-select (or computes
--- with another table's columns) is not leakproof, may not be pushed below the tenant policy into
--- the index scan on created_at, and calls was read whole (bench/tenant_rls.py).
+-- row-level security of a reporting login, a condition that holds a sub-select (or computes with
+-- another table's columns) is not leakproof, may not be pushed below the tenant policy into the
+-- index scan on created_at, and calls was read whole (bench/tenant_rls.py).
 CREATE VIEW guard.check_recent_booking_failure WITH (security_invoker = TRUE) AS
 WITH failure_window AS MATERIALIZED (
     SELECT now() - make_interval(mins => (s.value #>> '{}')::integer) AS since
@@ -12,7 +12,7 @@ WITH failure_window AS MATERIALIZED (
 )
 
 SELECT
-    'recent_booking_failure'::text AS rule_id,
+    'recent_booking_failure'::text AS check_id,
     c.company_id,
     'call'::text AS entity_type,
     c.id AS entity_id,
@@ -23,7 +23,8 @@ SELECT
         'session_outcome', c.session_outcome,
         'booking_failure_reason', c.booking_failure_reason,
         'requires_manual_processing', c.requires_manual_processing
-    ) AS detail
+    ) AS detail,
+    'I7_booking_failures'::text AS rule_id
 FROM failure_window AS w
 INNER JOIN public.calls AS c ON w.since <= c.created_at
 WHERE c.session_outcome = 'creation_failed' OR c.booking_failed;

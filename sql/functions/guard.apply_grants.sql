@@ -152,6 +152,8 @@ BEGIN
                         'calls_report', 'alerts', 'review_items', 'daily_reports',
                         'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
                         'jobs', 'job_runs',
+                        -- the registries: an alert's check_id leads to its check and rule
+                        'rules', 'checks',
                         -- read by the security_invoker view check_booking_outcome_unknown
                         'booking_attempts',
                         -- tenants: guard.visible_companies reads the bindings with the

@@ -1,4 +1,4 @@
--- Every rule for one call, right now: what application code calls after a booking (the
+-- Every check for one call, right now: what application code calls after a booking (the
 -- original design's checkCall). Opens, bumps and resolves that call's alerts like detect does.
 -- SECURITY DEFINER: the application calls it and may not write alerts itself (run_detection
 -- stays SECURITY INVOKER and runs here with the owner's rights); a session with a tenant set may
@@ -7,7 +7,9 @@
 -- which is the detect job's work (guard check), not something one application request may start.
 -- An unknown call is refused too, so a typo is an error and not an empty, reassuring answer.
 CREATE FUNCTION guard.check_call(call_id bigint)
-RETURNS TABLE (rule_id text, offending integer, opened integer, repeated integer, resolved integer)
+RETURNS TABLE (
+    check_id text, rule_id text, offending integer, opened integer, repeated integer, resolved integer
+)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -19,7 +21,7 @@ BEGIN
         RAISE EXCEPTION 'check_call needs a call id'
             USING
                 ERRCODE = 'null_value_not_allowed',
-                HINT = 'every rule over every call is the detect job (guard check, guard.detect())';
+                HINT = 'every check over every call is the detect job (guard check, guard.detect())';
     END IF;
     SELECT c.company_id INTO call_company
     FROM public.calls AS c WHERE c.id = check_call.call_id;
@@ -29,7 +31,7 @@ BEGIN
     END IF;
     PERFORM guard.assert_tenant(call_company);
     RETURN QUERY
-    SELECT d.rule_id, d.offending, d.opened, d.repeated, d.resolved
+    SELECT d.check_id, d.rule_id, d.offending, d.opened, d.repeated, d.resolved
     FROM guard.run_detection(NULL, check_call.call_id) AS d;
 END;
 $$;

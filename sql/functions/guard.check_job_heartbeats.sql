@@ -33,7 +33,7 @@ BEGIN
     SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
     FROM guard.job_status AS s
     WHERE
-        a.rule_id = 'job_missed'
+        a.check_id = 'job_missed'
         AND a.status = 'open'
         AND a.fingerprint = format('job_missed:job:%s', s.job_name)
         AND NOT s.overdue;

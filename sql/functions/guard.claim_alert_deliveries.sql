@@ -7,6 +7,7 @@ CREATE FUNCTION guard.claim_alert_deliveries(
 RETURNS TABLE (
     alert_id bigint,
     attempts integer,
+    check_id text,
     rule_id text,
     company_id bigint,
     entity_type text,
@@ -45,7 +46,8 @@ AS $$
     SELECT
         c.alert_id,
         c.attempts,
-        a.rule_id,
+        a.check_id,
+        k.rule_id,
         a.company_id,
         a.entity_type,
         a.entity_id,
@@ -58,5 +60,6 @@ AS $$
         a.last_seen_at
     FROM claimed AS c
     LEFT JOIN guard.alerts AS a ON a.id = c.alert_id
+    LEFT JOIN guard.checks AS k ON a.check_id = k.id
     ORDER BY c.alert_id;
 $$;

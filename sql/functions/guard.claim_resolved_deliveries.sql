@@ -9,6 +9,7 @@ CREATE FUNCTION guard.claim_resolved_deliveries(
 RETURNS TABLE (
     alert_id bigint,
     attempts integer,
+    check_id text,
     rule_id text,
     company_id bigint,
     entity_type text,
@@ -64,7 +65,8 @@ BEGIN
     SELECT
         c.alert_id,
         c.attempts,
-        a.rule_id,
+        a.check_id,
+        k.rule_id,
         a.company_id,
         a.entity_type,
         a.entity_id,
@@ -78,6 +80,7 @@ BEGIN
         a.resolved_at
     FROM claimed AS c
     INNER JOIN guard.alerts AS a ON c.alert_id = a.id
+    LEFT JOIN guard.checks AS k ON a.check_id = k.id
     ORDER BY c.alert_id;
 END;
 $$;

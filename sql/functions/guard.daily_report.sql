@@ -4,7 +4,8 @@
 -- resolved, whenever first seen, about a call created that day (entity_type call, or
 -- details.call_id), about an appointment created that day, or about neither (the failure
 -- anomaly) first seen that day. inconsistent_calls: the day's calls with at least one of the
--- day's alerts. by_rule: the day's alerts per rule; top_issues: its five largest.
+-- day's alerts. by_rule: the day's alerts per rule (an alert's rule is its check's rule,
+-- guard.checks); by_check: the same alerts per check; top_issues: the five rules with most.
 -- auto_corrected: correction_audit rows of the day; manual_reviews: review items created during
 -- the day; open_review_items: open or claimed items when the report is generated. trend: this
 -- day's rate against the mean rate of the reports stored for the 7 days before.
@@ -33,7 +34,8 @@ day_calls AS (
 alert_subjects AS (
     SELECT
         a.company_id,
-        a.rule_id,
+        coalesce(k.rule_id, a.check_id) AS rule_id,
+        a.check_id,
         a.entity_type,
         a.entity_id,
         a.first_seen_at,
@@ -41,14 +43,16 @@ alert_subjects AS (
             WHEN a.entity_type = 'call' THEN a.entity_id
             WHEN a.details ->> 'call_id' ~ '^[0-9]{1,18}$' THEN (a.details ->> 'call_id')::bigint
         END AS call_id
-    FROM guard.alerts AS a, bounds AS b
+    FROM guard.alerts AS a
+    CROSS JOIN bounds AS b
+    LEFT JOIN guard.checks AS k ON a.check_id = k.id
     WHERE a.first_seen_at >= b.day_start AND a.entity_type <> 'job'
 ),
 
 -- the day's problems: alerts about the day's calls, about appointments created that day, and
 -- alerts about neither (the failure anomaly) first seen that day
 day_alerts AS (
-    SELECT s.company_id, s.rule_id, s.call_id
+    SELECT s.company_id, s.rule_id, s.check_id, s.call_id
     FROM alert_subjects AS s, bounds AS b
     WHERE
         s.company_id IS NOT NULL
@@ -86,6 +90,16 @@ rule_counts AS (
         row_number() OVER (PARTITION BY da.company_id ORDER BY count(*) DESC, da.rule_id) AS rank
     FROM day_alerts AS da
     GROUP BY da.company_id, da.rule_id
+),
+
+checks_by_company AS (
+    SELECT ck.company_id, jsonb_object_agg(ck.check_id, ck.alerts) AS by_check
+    FROM (
+        SELECT da.company_id, da.check_id, count(*) AS alerts
+        FROM day_alerts AS da
+        GROUP BY da.company_id, da.check_id
+    ) AS ck
+    GROUP BY ck.company_id
 ),
 
 rules_by_company AS (
@@ -138,6 +152,7 @@ rows_of_day AS (
         coalesce(rv.created, 0) AS manual_reviews,
         coalesce(rv.still_open, 0) AS open_review_items,
         coalesce(rb.by_rule, '{}') AS by_rule,
+        coalesce(cb.by_check, '{}') AS by_check,
         coalesce(rb.top_issues, '[]') AS top_issues,
         prev.days AS previous_days,
         prev.mean_rate AS previous_mean_rate
@@ -146,6 +161,7 @@ rows_of_day AS (
     LEFT JOIN corrections AS cr ON co.id = cr.company_id
     LEFT JOIN reviews AS rv ON co.id = rv.company_id
     LEFT JOIN rules_by_company AS rb ON co.id = rb.company_id
+    LEFT JOIN checks_by_company AS cb ON co.id = cb.company_id
     CROSS JOIN LATERAL (
         SELECT count(*) AS days, round(avg(p.inconsistency_rate_pct), 2) AS mean_rate
         FROM guard.daily_reports AS p
@@ -158,7 +174,8 @@ rows_of_day AS (
 
 INSERT INTO guard.daily_reports AS d (
     report_date, company_id, total_calls, inconsistent_calls, inconsistency_rate_pct,
-    auto_corrected, manual_reviews, open_review_items, by_rule, top_issues, trend, generated_at
+    auto_corrected, manual_reviews, open_review_items, by_rule, top_issues, trend, generated_at,
+    by_check
 )
 SELECT
     report_day,
@@ -183,7 +200,8 @@ SELECT
             ELSE 'same'
         END
     ),
-    now()
+    now(),
+    rd.by_check
 FROM rows_of_day AS rd
 ORDER BY rd.company_id
 RETURNING d.*;

@@ -1,17 +1,19 @@
--- One batch of a detection pass over the whole history (`guard check --all`): every enabled rule
+-- One batch of a detection pass over the whole history (`guard check --all`): every enabled check
 -- over the rows observed in [since, until), opening and bumping alerts exactly as run_detection
 -- does. It never resolves: a batch cannot tell a fixed row from one outside its range, so the
 -- caller ends with an ordinary windowed pass (guard.detect()), which re-checks every open alert.
 -- Batches keep each transaction, and the detection lock it holds, short on a large history.
 CREATE FUNCTION guard.detect_between(since timestamptz, until timestamptz)
-RETURNS TABLE (rule_id text, offending integer, opened integer, repeated integer)
+RETURNS TABLE (
+    check_id text, rule_id text, offending integer, opened integer, repeated integer
+)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
 SET max_parallel_workers_per_gather = 0
 SET jit = off
 AS $$
 DECLARE
-    rule record;
+    detection_check record;
     findings guard.finding[];
     throttle interval := make_interval(
         secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer
@@ -22,25 +24,26 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
-    FOR rule IN
-        SELECT r.id, r.check_view, r.description
-        FROM guard.rules AS r
-        WHERE r.enabled AND r.check_view IS NOT NULL
-        ORDER BY r.id
+    FOR detection_check IN
+        SELECT k.id, k.rule_id, k.check_view, k.description
+        FROM guard.checks AS k
+        WHERE k.enabled AND k.check_view IS NOT NULL
+        ORDER BY k.id
     LOOP
         EXECUTE format(
             $query$
             SELECT coalesce(array_agg(ROW(
-                v.rule_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
+                v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
                 v.observed_at, v.detail
             )::guard.finding), '{}')
             FROM guard.%1$I AS v
             WHERE v.observed_at >= $1 AND v.observed_at < $2
             $query$,
-            rule.check_view
+            detection_check.check_view
         ) INTO findings USING since, until;
 
-        rule_id := rule.id;
+        check_id := detection_check.id;
+        rule_id := detection_check.rule_id;
         offending := cardinality(findings);
 
         -- As in run_detection: a repeat after a silence longer than the throttle window starts
@@ -50,26 +53,26 @@ BEGIN
         FROM unnest(findings) AS f
         WHERE
             a.status = 'open'
-            AND a.fingerprint = f.rule_id || ':' || f.entity_type || ':' || f.entity_id
+            AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
             AND a.last_seen_at < now() - throttle;
 
         UPDATE guard.alerts AS a
         SET occurrences = a.occurrences + 1, last_seen_at = now()
         FROM unnest(findings) AS f
-        WHERE a.status = 'open' AND a.fingerprint = f.rule_id || ':' || f.entity_type || ':' || f.entity_id;
+        WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id;
         GET DIAGNOSTICS repeated = ROW_COUNT;
 
         INSERT INTO guard.alerts (
-            fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details
+            fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
         )
         SELECT
-            f.rule_id || ':' || f.entity_type || ':' || f.entity_id,
-            f.rule_id,
+            f.check_id || ':' || f.entity_type || ':' || f.entity_id,
+            f.check_id,
             f.company_id,
             f.entity_type,
             f.entity_id,
             f.severity,
-            rule.description,
+            detection_check.description,
             f.detail || CASE
                 WHEN f.call_id IS NOT NULL AND f.entity_type <> 'call'
                     THEN jsonb_build_object('call_id', f.call_id)

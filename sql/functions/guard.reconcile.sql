@@ -19,7 +19,7 @@
 --                             candidate call belongs to another company
 -- At most reconcile_batch_limit rows are changed per run (the next run continues). Every change
 -- to a call or appointment is in guard.correction_audit, under the rule id of the invariant it
--- restores (I1_call_direction, not the detection rule call_without_direction that found the row):
+-- restores (I1_call_direction, not the check call_without_direction that found the row):
 -- a correction has one rule id whichever path made it, so the normaliser's and reconcile's fixes
 -- of a direction count together. dry_run counts what would be done and changes nothing.
 CREATE FUNCTION guard.reconcile(dry_run boolean DEFAULT FALSE)
@@ -65,7 +65,7 @@ BEGIN
         -- (a data-modifying WITH runs to completion whether or not it is read)
         alerted AS (
             INSERT INTO guard.alerts (
-                fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details
+                fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
             )
             SELECT
                 'booking_outcome_unknown:booking_attempt:' || m.id,

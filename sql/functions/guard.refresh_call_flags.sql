@@ -93,11 +93,11 @@ BEGIN
 
     alerted AS (
         INSERT INTO guard.alerts (
-            fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details
+            fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
         )
         SELECT
-            'I3_appointment_flags:company:' || au.company_id || ':corrected_writes',
-            'I3_appointment_flags',
+            'flags_corrected_on_write:company:' || au.company_id,
+            'flags_corrected_on_write',
             au.company_id,
             'company',
             au.company_id,

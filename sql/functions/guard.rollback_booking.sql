@@ -61,7 +61,7 @@ BEGIN
     END IF;
 
     INSERT INTO guard.alerts (
-        fingerprint, rule_id, company_id, entity_type, entity_id, severity, message, details
+        fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
     ) VALUES (
         'booking_rolled_back:call:' || the_call.id,
         'booking_rolled_back',

@@ -1,9 +1,11 @@
--- Alerts, de-duplicated by fingerprint. Also the outbox the dispatcher delivers from.
+-- Alerts, de-duplicated by fingerprint (check:entity_type:entity_id). Also the outbox the
+-- dispatcher delivers from. An alert names the check that raised it (guard.checks); its rule is
+-- that check's rule. No foreign key: an alert outlives a check that is removed.
 
 CREATE TABLE guard.alerts (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     fingerprint text NOT NULL,
-    rule_id text NOT NULL,
+    check_id text NOT NULL,
     company_id bigint,
     entity_type text NOT NULL,
     entity_id bigint,
@@ -26,7 +28,7 @@ WHERE status = 'open';
 
 CREATE INDEX alerts_first_seen_at_idx ON guard.alerts (first_seen_at);
 
-CREATE INDEX alerts_open_by_rule_idx ON guard.alerts (rule_id, entity_type, entity_id)
+CREATE INDEX alerts_open_by_check_idx ON guard.alerts (check_id, entity_type, entity_id)
 WHERE status = 'open';
 
 CREATE INDEX alerts_undelivered_idx ON guard.alerts (id) WHERE delivered_at IS NULL;

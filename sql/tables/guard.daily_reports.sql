@@ -13,5 +13,6 @@ CREATE TABLE guard.daily_reports (
     top_issues jsonb NOT NULL DEFAULT '[]',
     trend jsonb NOT NULL DEFAULT '{}',
     generated_at timestamptz NOT NULL DEFAULT now(),
+    by_check jsonb NOT NULL DEFAULT '{}',
     PRIMARY KEY (report_date, company_id)
 );

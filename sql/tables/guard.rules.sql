@@ -1,4 +1,7 @@
--- The rule registry: one row per invariant or detection rule, with its enforcement stage.
+-- The rule registry: one row per rule, the one id a rule has everywhere (alerts, corrections,
+-- metrics, reports): an invariant's rule (I1_call_direction ... I7_booking_failures) or the
+-- operational rule job_health. stage says how far the rule is enforced. How a breach of a rule
+-- is found is its checks (guard.checks).
 
 CREATE TABLE guard.rules (
     id text PRIMARY KEY,
@@ -8,7 +11,6 @@ CREATE TABLE guard.rules (
     remedy text NOT NULL CHECK (remedy IN ('auto_fix', 'review', 'report')),
     mode text NOT NULL DEFAULT 'correct' CHECK (mode IN ('correct', 'reject')),
     stage text NOT NULL DEFAULT 'observe' CHECK (stage IN ('observe', 'correct', 'enforce')),
-    check_view text,
     constraint_names text[] NOT NULL DEFAULT '{}',
     enabled boolean NOT NULL DEFAULT TRUE,
     updated_at timestamptz NOT NULL DEFAULT now()

@@ -1,6 +1,6 @@
--- One row a rule view returned: what detection turns into an alert.
+-- One row a check view returned: what detection turns into an alert.
 CREATE TYPE guard.finding AS (
-    rule_id text,
+    check_id text,
     company_id bigint,
     entity_type text,
     entity_id bigint,

@@ -21,6 +21,7 @@ SELECT
     d.trend ->> 'direction' AS trend_direction,
     d.by_rule,
     d.top_issues,
-    d.generated_at
+    d.generated_at,
+    d.by_check
 FROM guard.daily_reports AS d
 LEFT JOIN public.companies AS co ON d.company_id = co.id;

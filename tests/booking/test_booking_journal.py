@@ -233,7 +233,7 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
         before: dict[str, int] = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
         _age_attempts(booking_db)
         detected: dict[str, int] = dict(
-            conn.execute("SELECT rule_id, offending FROM guard.detect()").fetchall()
+            conn.execute("SELECT check_id, offending FROM guard.detect()").fetchall()
         )
         actions: dict[str, int] = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
         review = conn.execute(
@@ -241,11 +241,12 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
             " (details ->> 'service_id')::int FROM guard.review_items WHERE call_id = 3"
         ).fetchall()
         alert = conn.execute(
-            "SELECT rule_id, severity, details ->> 'idempotency_key', status FROM guard.alerts"
-            " WHERE rule_id = 'booking_outcome_unknown'"
+            "SELECT check_id, severity, details ->> 'idempotency_key', status FROM guard.alerts"
+            " WHERE check_id = 'booking_outcome_unknown'"
         ).fetchall()
         alert_details = _one(
-            booking_db, "SELECT details FROM guard.alerts WHERE rule_id = 'booking_outcome_unknown'"
+            booking_db,
+            "SELECT details FROM guard.alerts WHERE check_id = 'booking_outcome_unknown'",
         )
         with psycopg.connect(booking_db) as app:
             refused = book_appointment(
@@ -256,7 +257,7 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
             "SELECT reason, status, priority FROM guard.review_items WHERE call_id = 3 ORDER BY id"
         ).fetchall()
         alert_after = conn.execute(
-            "SELECT status, resolution FROM guard.alerts WHERE rule_id = 'booking_outcome_unknown'"
+            "SELECT status, resolution FROM guard.alerts WHERE check_id = 'booking_outcome_unknown'"
         ).fetchall()
         attempt = conn.execute(
             "SELECT state, failure_reason FROM guard.booking_attempts"

@@ -39,9 +39,11 @@ def test_check_reconcile_review_story(db_url: str) -> None:
     _seed(db_url)
     code, out, _ = _run(db_url, "check", "--json")
     assert code == 1, "something offends: exit 1"
-    found = {row["rule"]: row["offending"] for row in json.loads(out)}
+    found = {row["check"]: row["offending"] for row in json.loads(out)}
     assert found["booked_without_appointment"] == 2
     assert found["call_without_direction"] == 1
+    rules = {row["check"]: row["rule"] for row in json.loads(out)}
+    assert rules["booked_without_appointment"] == "I4_booked_outcome", "each check names its rule"
 
     code, out, _ = _run(db_url, "reconcile", "--dry-run", "--json")
     assert code == 0
@@ -54,9 +56,11 @@ def test_check_reconcile_review_story(db_url: str) -> None:
     # The phantoms are fixed and the direction filled; what remains are the two rolled-back
     # bookings, now visible as booking failures (I7: failures must not go unnoticed).
     code, out, _ = _run(db_url, "check", "--json")
-    summary = {row["rule"]: row for row in json.loads(out)}
+    summary = {row["check"]: row for row in json.loads(out)}
     assert code == 1
-    assert {rule for rule, row in summary.items() if row["offending"]} == {"recent_booking_failure"}
+    assert {check for check, row in summary.items() if row["offending"]} == {
+        "recent_booking_failure"
+    }
     assert summary["booked_without_appointment"]["resolved"] == 2
     assert summary["call_without_direction"]["resolved"] == 1
 
@@ -92,7 +96,7 @@ def test_check_one_call(db_url: str) -> None:
     _seed(db_url)
     code, out, _ = _run(db_url, "check", "--call", "3", "--json")
     assert code == 1
-    offending = {row["rule"] for row in json.loads(out) if row["offending"]}
+    offending = {row["check"] for row in json.loads(out) if row["offending"]}
     assert offending == {"call_without_direction"}
 
 
@@ -125,12 +129,12 @@ def _seed_old_phantoms(url: str, count: int, days_old: int) -> None:
 def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
     _seed_old_phantoms(db_url, count=12, days_old=30)
     code, out, err = _run(db_url, "check", "--json")
-    found = {row["rule"]: row["offending"] for row in json.loads(out)}
+    found = {row["check"]: row["offending"] for row in json.loads(out)}
     assert (code, found["booked_without_appointment"]) == (0, 0), "older than the window"
     assert "last 60 minutes only" in err and "guard check --all" in err
 
     code, out, err = _run(db_url, "check", "--all", "--batch-days", "5", "--json")
-    summary = {row["rule"]: row for row in json.loads(out)}
+    summary = {row["check"]: row for row in json.loads(out)}
     assert code == 1
     assert summary["booked_without_appointment"]["offending"] == 12
     assert summary["booked_without_appointment"]["opened"] == 12
@@ -139,7 +143,7 @@ def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         [(open_alerts,)] = conn.execute(
             "SELECT count(*) FROM guard.alerts"
-            " WHERE rule_id = 'booked_without_appointment' AND status = 'open'"
+            " WHERE check_id = 'booked_without_appointment' AND status = 'open'"
         ).fetchall()
     assert open_alerts == 12
 
@@ -151,7 +155,7 @@ def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
             " WHERE id > 1000"
         )
     code, out, _ = _run(db_url, "check", "--all", "--json")
-    summary = {row["rule"]: row for row in json.loads(out)}
+    summary = {row["check"]: row for row in json.loads(out)}
     assert summary["booked_without_appointment"]["offending"] == 0
     assert summary["booked_without_appointment"]["resolved"] == 12
 

@@ -61,7 +61,7 @@ def _state(url: str, call: int) -> tuple[Any, ...]:
         row = admin.execute(
             "SELECT c.appointment_made, c.session_outcome,"
             " (SELECT count(*) FROM guard.correction_audit AS a WHERE a.entity_id = c.id),"
-            " (SELECT count(*) FROM guard.alerts WHERE rule_id = 'I3_appointment_flags'),"
+            " (SELECT count(*) FROM guard.alerts WHERE check_id = 'flags_corrected_on_write'),"
             " (SELECT count(*) FROM guard.flag_checks_at_commit)"
             " FROM calls AS c WHERE c.id = %s",
             (call,),
@@ -119,7 +119,7 @@ def test_one_commit_is_one_pass_whatever_the_statements(calls_url: str) -> None:
         ).fetchone()
         alert = admin.execute(
             "SELECT occurrences, (details ->> 'corrected_calls')::int, details ->> 'reason'"
-            " FROM guard.alerts WHERE rule_id = 'I3_appointment_flags'"
+            " FROM guard.alerts WHERE check_id = 'flags_corrected_on_write'"
         ).fetchall()
     assert corrected == ([1, 2, 6],)
     assert alert == [
@@ -267,11 +267,11 @@ def test_a_writer_clearing_the_mark_itself_is_still_detected(calls_url: str) -> 
             "UPDATE guard.settings SET value = '0'::jsonb WHERE key = 'grace_period_seconds'"
         )
         detected: dict[str, int] = dict(
-            admin.execute("SELECT rule_id, offending FROM guard.detect()").fetchall()
+            admin.execute("SELECT check_id, offending FROM guard.detect()").fetchall()
         )
         open_alerts = admin.execute(
             "SELECT entity_id FROM guard.alerts"
-            " WHERE rule_id = 'booked_without_appointment' AND status = 'open'"
+            " WHERE check_id = 'booked_without_appointment' AND status = 'open'"
         ).fetchall()
     assert detected["booked_without_appointment"] == 1, detected
     assert open_alerts == [(1,)]

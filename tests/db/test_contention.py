@@ -16,7 +16,7 @@ def test_two_delivery_workers_never_wait_for_each_other(db_url: str) -> None:
     delivery at once (SKIP LOCKED), not a lock wait on the first worker's row."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id,"
+            "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
             " severity, message, details)"
             " SELECT 'contention:' || g, 'booked_without_appointment', 1, 'call', g, 'high',"
             " 'booked but no appointment', '{}' FROM generate_series(1, 2) AS g"
@@ -38,7 +38,7 @@ def test_two_delivery_workers_never_wait_for_each_other(db_url: str) -> None:
 def test_a_delivery_leased_by_a_worker_is_not_handed_to_another(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id,"
+            "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
             " severity, message, details)"
             " VALUES ('lease:1', 'booked_without_appointment', 1, 'call', 1, 'high', 'x', '{}')"
         )

@@ -15,7 +15,7 @@ LEGACY_UNTIL = "0004_guard_tables"
 
 def _offending(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, int]:
     rows = conn.execute(
-        "SELECT rule_id, offending FROM guard.run_detection('-infinity', NULL) WHERE offending > 0"
+        "SELECT check_id, offending FROM guard.run_detection('-infinity', NULL) WHERE offending > 0"
     ).fetchall()
     conn.commit()
     return {str(rule): int(str(n)) for rule, n in rows}

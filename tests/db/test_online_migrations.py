@@ -165,7 +165,7 @@ def test_out_of_order_apply_is_refused(empty_db_url: str, tmp_path: Path) -> Non
     # A gap whose objects no later migration touches: rolled back out of order, a migration
     # whose later ones replace its objects leaves their rollbacks restoring what it had dropped,
     # and no tool can undo that order.
-    gap, newest = "0023_operator_cli", ids[-1]
+    gap, newest = "0022b_operator_alerts_index", ids[-1]
     before_gap = ids[ids.index(gap) - 1]
     yoyo = Path(sys.executable).with_name("yoyo")
     subprocess.run(

@@ -134,10 +134,11 @@ def test_a_cast_in_a_view_is_drift_on_a_database_booking_guard_created(db_url: s
         conn.execute(
             "CREATE OR REPLACE VIEW guard.check_call_without_direction"
             " WITH (security_invoker = true) AS"
-            " SELECT 'call_without_direction'::text AS rule_id, c.company_id,"
+            " SELECT 'call_without_direction'::text AS check_id, c.company_id,"
             " 'call'::text AS entity_type, c.id AS entity_id, c.id AS call_id,"
             " 'medium'::text AS severity, c.created_at AS observed_at,"
-            " jsonb_build_object('direction', c.direction) AS detail"
+            " jsonb_build_object('direction', c.direction) AS detail,"
+            " 'I1_call_direction'::text AS rule_id"
             " FROM public.calls AS c WHERE NOT coalesce((c.direction)::varchar IN"
             " ('inbound', 'outbound'), false)"
         )

@@ -31,7 +31,7 @@ def insert_alerts(
     """n open alerts in one statement (so one NOTIFY), ids in order."""
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id,"
+            "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
             " severity, message, details)"
             " SELECT 'test:' || g || ':' || clock_timestamp(), 'booked_without_appointment', 7,"
             " 'call', 1000 + g, 'high', %s, %s::jsonb FROM generate_series(1, %s) AS g"

@@ -132,6 +132,7 @@ def test_alerts_reach_alertmanager_with_their_labels(
     first = by_id[str(ids[0])]
     assert first["labels"] == {
         "alertname": "booked_without_appointment",
+        "rule": "I4_booked_outcome",
         "severity": "high",
         "source": "booking-guard",
         "guard_alert_id": str(ids[0]),

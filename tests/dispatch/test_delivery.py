@@ -61,7 +61,8 @@ def test_stdout_once_delivers_everything_then_nothing(db_url: str) -> None:
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["alert_id"] for line in lines] == ids
-    assert {line["rule_id"] for line in lines} == {"booked_without_appointment"}
+    assert {line["check_id"] for line in lines} == {"booked_without_appointment"}
+    assert {line["rule_id"] for line in lines} == {"I4_booked_outcome"}
     assert all(row[0] == "delivered" for row in delivery_rows(db_url, "stdout").values())
     with psycopg.connect(db_url) as conn:
         undelivered = conn.execute(

@@ -33,7 +33,7 @@ def insert_poisoned_alert(url: str, details: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         conn.execute("ALTER TABLE guard.alerts DROP CONSTRAINT alerts_details_is_object")
         row = conn.execute(
-            "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id,"
+            "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
             " severity, message, details) VALUES ('test:poison', 'booking_rolled_back', 7,"
             " 'call', 1, 'high', 'a booking failed and was rolled back', %s::jsonb)"
             " RETURNING id",
@@ -56,7 +56,9 @@ def _deliveries(url: str) -> dict[tuple[int, str], tuple[str, str | None]]:
 
 
 def _row(alert_id: int, details: object) -> AlertRow:
-    return AlertRow(alert_id, 0, "rule", 1, "call", 1, "high", "m", details, "open", 1, None, None)
+    return AlertRow(
+        alert_id, 0, "check", "rule", 1, "call", 1, "high", "m", details, "open", 1, None, None
+    )
 
 
 def test_details_that_are_not_an_object_cannot_be_rendered() -> None:

@@ -37,7 +37,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> floa
 def _insert_alert(url: str, tag: str) -> int:
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute(
-            "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id,"
+            "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
             " severity, message, details) VALUES (%s, 'booked_without_appointment', 1, 'call',"
             " 1, 'high', 'failover test', '{}') RETURNING id",
             (f"ha:{tag}",),

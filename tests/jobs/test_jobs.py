@@ -79,7 +79,7 @@ def test_jobs_run_once_fails_when_a_job_fails(db_url: str) -> None:
     assert "broken: failed after" in result.output and "division by zero" in result.output
     with psycopg.connect(db_url) as conn:
         alert = conn.execute(
-            "SELECT rule_id, status FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'"
+            "SELECT check_id, status FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'"
         ).fetchone()
     assert alert == ("job_failed", "open"), "the failure outlived the failed run's rollback"
 

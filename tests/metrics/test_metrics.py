@@ -29,7 +29,7 @@ PROMTOOL = "/usr/bin/promtool"
 DATA = """
 INSERT INTO public.companies (id, name) VALUES (1, 'Praxis A');
 INSERT INTO public.calls (id, company_id) SELECT g, 1 FROM generate_series(1, 10) AS g;
-INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type, entity_id, severity,
+INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
     message)
 VALUES ('f1', 'booked_without_appointment', 1, 'call', 1, 'high', 'm'),
        ('f2', 'booked_without_appointment', 1, 'call', 2, 'high', 'm'),
@@ -47,7 +47,10 @@ SELECT g % 10 <> 0, g / 100.0 FROM generate_series(1, 200) AS g;
 INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at)
 VALUES (TRUE, 5000, now() - interval '1 day');
 INSERT INTO guard.correction_audit (rule_id, entity_type, entity_id, reason)
-SELECT 'I1_call_direction', 'call', g, 'test' FROM generate_series(1, 4) AS g;
+SELECT 'I1_call_direction', 'call', g, 'test' FROM generate_series(1, 3) AS g;
+-- written before migration 0027, under the check that found the row: counted under its rule
+INSERT INTO guard.correction_audit (rule_id, entity_type, entity_id, reason)
+VALUES ('call_without_direction', 'call', 4, 'test');
 """
 
 
@@ -69,12 +72,14 @@ def exposition(db_url: str) -> str:
 def test_values_from_the_database(exposition: str) -> None:
     text = exposition
     assert _value(text, "guard_up") == 1.0
-    bwa = 'guard_alerts_open{rule_id="booked_without_appointment",severity="high"}'
+    # the exposition sorts the labels by name
+    open_series = 'guard_alerts_open{{check_id="{}",rule_id="{}",severity="{}"}}'
+    bwa = open_series.format("booked_without_appointment", "I4_booked_outcome", "high")
     assert _value(text, bwa) == 2.0
-    assert _value(text, 'guard_alerts_open{rule_id="cross_tenant_link",severity="critical"}') == 1
-    assert (
-        _value(text, 'guard_alerts_open{rule_id="call_without_direction",severity="medium"}') == 0
-    )
+    ctl = open_series.format("cross_tenant_link", "I5_tenant_link", "critical")
+    assert _value(text, ctl) == 1
+    cwd = open_series.format("call_without_direction", "I1_call_direction", "medium")
+    assert _value(text, cwd) == 0
     assert _value(text, 'guard_review_items{reason="validation_failure",status="open"}') == 1
     assert 3590 < _value(text, "guard_review_oldest_open_age_seconds") < 3700
     assert _value(text, 'guard_breaker_state{key="calendar",state="open"}') == 1

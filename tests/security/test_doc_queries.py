@@ -66,7 +66,7 @@ def test_bi_column_tables_match_the_catalog(db_url: str) -> None:
         assert generic is not None
         check_columns = set(re.findall(r"^\| `(\w+)` \|", generic.group(1), re.MULTILINE))
         views = conn.execute(
-            "SELECT check_view FROM guard.rules WHERE check_view IS NOT NULL"
+            "SELECT check_view FROM guard.checks WHERE check_view IS NOT NULL"
         ).fetchall()
         for (view,) in views:
             assert _catalog_columns(conn, f"guard.{view}") == check_columns, view

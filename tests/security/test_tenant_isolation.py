@@ -47,6 +47,9 @@ SEEDED = {
 # A new readable relation without a company column fails the test until it is judged here.
 WITHOUT_COMPANY = {
     "guard.settings",
+    # the rule and check registries: ids, severities, descriptions (an alert's check leads there)
+    "guard.rules",
+    "guard.checks",
     "guard.jobs",
     "guard.job_runs",
     "guard.job_status",
@@ -370,7 +373,7 @@ def test_a_write_into_another_tenant_fails(seeded_url: str, login_roles: dict[st
             assert conn.execute(other.format(name), (COMPANY_B,)).rowcount == 0
         with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
             conn.execute(
-                "INSERT INTO guard.alerts (fingerprint, rule_id, company_id, entity_type,"
+                "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type,"
                 " severity, message) VALUES ('forged', 'x', %s, 'company', 'low', 'forged')",
                 (COMPANY_B,),
             )

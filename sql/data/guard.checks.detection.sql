@@ -1,0 +1,46 @@
+-- The detection checks: each is one view under sql/detection returning the offending rows.
+INSERT INTO guard.checks (id, rule_id, severity, description, remedy, check_view) VALUES
+(
+    'flags_contradict_appointments', 'I3_appointment_flags', 'high',
+    'The call has an active appointment but its flags do not say booked.',
+    'auto_fix', 'check_flags_contradict_appointments'
+),
+(
+    'booked_without_appointment', 'I4_booked_outcome', 'critical',
+    'The call claims a booking but no active appointment exists after the grace period.',
+    'review', 'check_booked_without_appointment'
+),
+(
+    'call_without_direction', 'I1_call_direction', 'medium',
+    'The call has no valid direction.',
+    'auto_fix', 'check_call_without_direction'
+),
+(
+    'orphaned_voice_appointment', 'I6_voice_appointment_call', 'high',
+    'A voice-agent appointment is linked to no call.',
+    'review', 'check_orphaned_voice_appointment'
+),
+(
+    'recent_booking_failure', 'I7_booking_failures', 'high',
+    'A booking failed within the failure window.',
+    'report', 'check_recent_booking_failure'
+),
+(
+    'cross_tenant_link', 'I5_tenant_link', 'critical',
+    'An appointment is linked to a call of another company.',
+    'review', 'check_cross_tenant_link'
+),
+(
+    'booking_failure_anomaly', 'I7_booking_failures', 'critical',
+    'The booking-failure rate is far above the usual rate for this hour of the week.',
+    'report', 'check_booking_failure_anomaly'
+);
+
+-- Raised by the commit-time check of I3 (guard.refresh_call_flags), one alert per company while
+-- it keeps correcting contradicting writes: the application writes flags it should not.
+INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
+(
+    'flags_corrected_on_write', 'I3_appointment_flags', 'medium',
+    'Booking flags written against the appointments were corrected at commit.',
+    'auto_fix'
+);

@@ -1,0 +1,21 @@
+-- The operational rule: Booking Guard's own scheduled jobs run and succeed (no invariant). Its
+-- checks are raised and resolved by guard.run_job and guard.check_job_heartbeats; their alerts
+-- name the job (entity_type job, no company).
+INSERT INTO guard.rules (id, invariant, severity, description, remedy) VALUES
+(
+    'job_health', NULL, 'high',
+    'Every scheduled Booking Guard job succeeds at least once within twice its interval.',
+    'report'
+);
+
+INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
+(
+    'job_failed', 'job_health', 'high',
+    'A scheduled Booking Guard job failed; its work was rolled back. Resolved by its next success.',
+    'report'
+),
+(
+    'job_missed', 'job_health', 'high',
+    'A scheduled Booking Guard job has not succeeded within twice its interval.',
+    'report'
+);
