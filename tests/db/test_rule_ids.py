@@ -106,3 +106,76 @@ def test_each_invariant_has_one_rule_id(db_url: str) -> None:
     assert [inv for inv, _ in per_invariant] == invariants, "an invariant has no rule of its own"
     several = {inv: ids for inv, ids in per_invariant if len(ids) != 1}
     assert not several, f"invariants with more than one rule id: {several}"
+
+
+ALERT_WRITERS = """
+SELECT p.oid::regprocedure::text, p.prosrc
+FROM pg_proc AS p
+INNER JOIN pg_namespace AS n ON p.pronamespace = n.oid
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND p.prosrc ~* 'INSERT\\s+INTO\\s+guard\\.alerts'
+ORDER BY 1
+"""
+ALERT_INSERT = re.compile(
+    r"INSERT\s+INTO\s+guard\.alerts\s+(?:AS\s+\w+\s+)?\(\s*fingerprint\s*,\s*(\w+)[^)]*\)\s*"
+    r"(?:SELECT|VALUES\s*\()\s*",
+    re.IGNORECASE,
+)
+# where a writer takes the check from a row instead of a literal: a check view's row
+# (run_detection, detect_between) or guard.checks itself (open_job_alert)
+CHECK_FROM_A_ROW = {"f.check_id", "k.id"}
+
+
+def _first_two_items(text: str) -> tuple[str, str]:
+    fingerprint = _top_level_cut(text, ",")
+    rest = text[len(fingerprint) + 1 :]
+    return fingerprint.strip(), _top_level_cut(rest, ",").strip()
+
+
+def test_every_alert_is_written_under_a_check_of_guard_checks(db_url: str) -> None:
+    """An alert names the check that raised it, never a rule: the walk finds every function that
+    writes guard.alerts and holds the check it writes (and the fingerprint's prefix) to a row of
+    guard.checks. Before 0031 the commit-time correction of I3 raised its alerts under the rule
+    id I3_appointment_flags."""
+    with psycopg.connect(db_url) as conn:
+        writers = conn.execute(ALERT_WRITERS).fetchall()
+        checks = {row[0] for row in conn.execute("SELECT id FROM guard.checks").fetchall()}
+    assert {name.split("(")[0] for name, _ in writers} >= {
+        "guard.run_detection",
+        "guard.detect_between",
+        "guard.open_job_alert",
+        "guard.refresh_call_flags",
+        "guard.reconcile",
+        "guard.rollback_booking",
+    }
+    for name, source in writers:
+        inserts = list(ALERT_INSERT.finditer(source))
+        assert len(inserts) == len(re.findall(r"INSERT\s+INTO\s+guard\.alerts\b", source, re.I)), (
+            f"{name}: an INSERT INTO guard.alerts is not (fingerprint, check_id, ...) SELECT|VALUES"
+        )
+        for insert in inserts:
+            assert insert.group(1).lower() == "check_id", f"{name}: check_id is not the 2nd column"
+            fingerprint, check = _first_two_items(source[insert.end() :])
+            if check in CHECK_FROM_A_ROW:
+                continue
+            literal = LITERAL.fullmatch(check)
+            assert literal, f"{name}: the check {check!r} is neither a literal nor a check's row"
+            assert literal.group(1) in checks, f"{name} raises alerts under {check}: not a check"
+            assert fingerprint.startswith(f"'{literal.group(1)}:"), (
+                f"{name}: the fingerprint {fingerprint} does not start with its check"
+            )
+
+
+def test_each_check_view_names_its_check_and_rule(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT k.id, k.rule_id, pg_get_viewdef(('guard.' || k.check_view)::regclass)"
+            " FROM guard.checks AS k WHERE k.check_view IS NOT NULL ORDER BY k.id"
+        ).fetchall()
+    assert len(rows) >= 8
+    for check_id, rule_id, definition in rows:
+        named = dict(
+            (column, value)
+            for value, column in re.findall(r"'(\w+)'::text AS (check_id|rule_id)", definition)
+        )
+        assert named == {"check_id": check_id, "rule_id": rule_id}, (check_id, named)
