@@ -11,8 +11,8 @@ half of the calls booked with an appointment; then the remaining migrations (who
 constraints leave the old rows alone), ANALYZE.
 
 Measured (median of --repeat runs unless said otherwise):
-- each rule's check view over the detection window, as guard.detect() filters it
-  (``SELECT count(*) FROM guard.check_<rule> WHERE observed_at >= now() - window``);
+- each detection check's view over the detection window, as guard.detect() filters it
+  (``SELECT count(*) FROM guard.check_<check> WHERE observed_at >= now() - window``);
 - guard.detect(): the first pass (opens an alert for every offending row in the window) once,
   then steady passes (repeats bump the open alerts);
 - guard.reconcile(): one pass (capped by reconcile_batch_limit), once.

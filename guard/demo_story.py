@@ -108,7 +108,7 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
     stats = Dispatcher(url, [(StdoutSink(captured), 0)]).run_once()
     lines = captured.getvalue().splitlines()
     rolled_back = [
-        line for line in lines if json.loads(line).get("rule_id") == "booking_rolled_back"
+        line for line in lines if json.loads(line).get("check_id") == "booking_rolled_back"
     ]
     echo(
         f"9. The dispatcher (guard watch --once) delivered {stats.alerts_delivered} alerts to"

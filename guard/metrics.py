@@ -40,7 +40,7 @@ SELECT
     to_regclass('guard.alert_deliveries') IS NOT NULL
 """
 _ALERTS = """
-SELECT coalesce(k.rule_id, ''), a.check_id, a.severity, count(*)
+SELECT coalesce(k.rule_id, '(unknown)'), a.check_id, a.severity, count(*)
 FROM guard.alerts AS a LEFT JOIN guard.checks AS k ON a.check_id = k.id
 WHERE a.status = 'open' GROUP BY k.rule_id, a.check_id, a.severity
 UNION ALL

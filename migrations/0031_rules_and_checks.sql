@@ -5,21 +5,26 @@
 -- Before, detection and operational rows were rules of their own, so an invariant had two or five
 -- ids (I7: I7_booking_failures, recent_booking_failure, booking_failure_anomaly,
 -- booking_outcome_unknown, booking_rolled_back).
---   guard.rules        the detection and operational rows move to guard.checks (their severity,
---                      description, remedy and enabled kept), check_view goes with them;
---   guard.alerts       rule_id is renamed check_id: it always held the check that raised the alert,
---                      and the fingerprints (check:entity_type:entity_id) stay, so open alerts go
---                      on being bumped and resolved. Alerts of the commit-time flag correction,
---                      raised under the rule id I3_appointment_flags, get their check
---                      flags_corrected_on_write;
---   guard.check_*      the column rule_id is renamed check_id, and rule_id (the rule) is added;
+--   guard.rules         the detection and operational rows move to guard.checks (their severity,
+--                       description, remedy and enabled kept), check_view goes with them; a row
+--                       this migration does not know (a DBA's own) stops it with an error;
+--   guard.alerts        rule_id is renamed check_id: it always held the check that raised the
+--                       alert, and the fingerprints (check:entity_type:entity_id) stay, so open
+--                       alerts go on being bumped and resolved. The commit-time flag correction's
+--                       alerts, raised under the rule id I3_appointment_flags, get their check
+--                       flags_corrected_on_write (check id and fingerprint rewritten);
+--   guard.check_*       the column rule_id is renamed check_id, and rule_id (the rule) is added;
 --   detection, delivery and job functions return and write check_id and rule_id;
 --   guard.daily_reports by_rule counts per rule, by_check (new) per check; stored rows are
---                      rewritten (by_check takes the old per-check counts).
--- Locks: guard.alerts ACCESS EXCLUSIVE from the rename to the commit (catalog only: the one
--- UPDATE that scans guard.alerts runs before it, under ROW EXCLUSIVE); guard.rules and
--- guard.daily_reports ACCESS EXCLUSIVE (small tables; ADD COLUMN with a constant default and DROP
--- COLUMN change the catalog only); the check views ACCESS EXCLUSIVE while they are re-created.
+--                       rewritten (by_check takes the old per-check counts).
+-- Locks, in this order: guard.daily_reports ACCESS EXCLUSIVE (ADD COLUMN with a constant default:
+-- catalog only) while its rows are rewritten, until the commit: BI waits for the report tables;
+-- guard.alerts ROW EXCLUSIVE while the flag-correction alerts are moved (the one scan of
+-- guard.alerts), then ACCESS EXCLUSIVE from the rename to the commit: only definitions of views
+-- and functions follow, and the booking path waits for those milliseconds; the check views
+-- ACCESS EXCLUSIVE while dropped and created again; guard.rules ACCESS EXCLUSIVE last (DROP
+-- COLUMN: catalog only). Upgrade the package (guard watch, guard metrics) with this migration:
+-- the old one reads the columns renamed here.
 
 -- The check registry: one row per way a breach of a rule is found, each belonging to one rule.
 -- A check with a check_view is run by detection (a view under sql/detection returning the
@@ -82,6 +87,25 @@ INNER JOIN (
     ('job_missed', 'job_health')
 ) AS m (check_id, rule_id) ON r.id = m.check_id;
 
+-- A row with a check view that is none of the above is a DBA's own detection rule: its view
+-- returns rule_id where detection now reads check_id, so it cannot be carried over silently.
+DO $$
+DECLARE
+    unknown text;
+BEGIN
+    SELECT string_agg(r.id, ', ' ORDER BY r.id) INTO unknown
+    FROM guard.rules AS r
+    WHERE r.check_view IS NOT NULL AND NOT EXISTS (SELECT FROM guard.checks AS k WHERE k.id = r.id);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'guard.rules has detection rules Booking Guard does not know: %', unknown
+            USING
+                ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'delete those rows, apply again, then add each as a row of guard.checks '
+                || 'with its rule (docs/upgrading.md)';
+    END IF;
+END;
+$$;
+
 -- Raised by the commit-time check of I3 (guard.refresh_call_flags), one alert per company while
 -- it keeps correcting contradicting writes: the application writes flags it should not.
 INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
@@ -90,32 +114,6 @@ INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
     'Booking flags written against the appointments were corrected at commit.',
     'auto_fix'
 );
-
-DELETE FROM guard.rules AS r
-WHERE r.id IN (SELECT k.id FROM guard.checks AS k);
-
--- squawk-ignore ban-drop-column
-ALTER TABLE guard.rules DROP COLUMN check_view;
-
--- Before the rename, so that this scan of guard.alerts holds no more than ROW EXCLUSIVE.
-UPDATE guard.alerts AS a
-SET
-    rule_id = 'flags_corrected_on_write',
-    fingerprint = 'flags_corrected_on_write:company:' || a.entity_id
-WHERE a.rule_id = 'I3_appointment_flags';
-
-ALTER TABLE guard.alerts
--- squawk-ignore renaming-column
-RENAME COLUMN rule_id TO check_id;
-
-ALTER INDEX guard.alerts_open_by_rule_idx
--- squawk-ignore renaming-object
-RENAME TO alerts_open_by_check_idx;
-
--- Only Booking Guard's detection functions use the type.
-ALTER TYPE guard.finding
--- squawk-ignore renaming-column
-RENAME ATTRIBUTE rule_id TO check_id;
 
 -- The day's alerts per check (what by_rule held until now).
 ALTER TABLE guard.daily_reports ADD COLUMN by_check jsonb NOT NULL DEFAULT '{}';
@@ -165,6 +163,26 @@ SET
         LEFT JOIN guard.rules AS r ON t.rule_id = r.id
     )
 WHERE d.by_rule <> '{}';
+
+-- Before the rename, so that this scan of guard.alerts holds no more than ROW EXCLUSIVE.
+UPDATE guard.alerts AS a
+SET
+    rule_id = 'flags_corrected_on_write',
+    fingerprint = 'flags_corrected_on_write:company:' || a.entity_id
+WHERE a.rule_id = 'I3_appointment_flags';
+
+ALTER TABLE guard.alerts
+-- squawk-ignore renaming-column
+RENAME COLUMN rule_id TO check_id;
+
+ALTER INDEX guard.alerts_open_by_rule_idx
+-- squawk-ignore renaming-object
+RENAME TO alerts_open_by_check_idx;
+
+-- Only Booking Guard's detection functions use the type.
+ALTER TYPE guard.finding
+-- squawk-ignore renaming-column
+RENAME ATTRIBUTE rule_id TO check_id;
 
 -- Their result columns or parameter names change: dropped and created again.
 -- squawk-ignore ban-drop-function
@@ -1040,7 +1058,8 @@ $$;
 -- details.call_id), about an appointment created that day, or about neither (the failure
 -- anomaly) first seen that day. inconsistent_calls: the day's calls with at least one of the
 -- day's alerts. by_rule: the day's alerts per rule (an alert's rule is its check's rule,
--- guard.checks); by_check: the same alerts per check; top_issues: the five rules with most.
+-- guard.checks; `(unknown)` for a check removed since); by_check: the same alerts per check;
+-- top_issues: the five rules with most.
 -- auto_corrected: correction_audit rows of the day; manual_reviews: review items created during
 -- the day; open_review_items: open or claimed items when the report is generated. trend: this
 -- day's rate against the mean rate of the reports stored for the 7 days before.
@@ -1069,7 +1088,7 @@ day_calls AS (
 alert_subjects AS (
     SELECT
         a.company_id,
-        coalesce(k.rule_id, a.check_id) AS rule_id,
+        coalesce(k.rule_id, '(unknown)') AS rule_id,
         a.check_id,
         a.entity_type,
         a.entity_id,
@@ -2007,5 +2026,12 @@ BEGIN
     );
 END;
 $$;
+
+-- Last: the application's commit-time check reads guard.rules (I3's mode).
+DELETE FROM guard.rules AS r
+WHERE r.id IN (SELECT k.id FROM guard.checks AS k);
+
+-- squawk-ignore ban-drop-column
+ALTER TABLE guard.rules DROP COLUMN check_view;
 
 DO $$ BEGIN PERFORM guard.apply_grants(); END $$;

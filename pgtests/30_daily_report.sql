@@ -2,7 +2,7 @@
 -- issues, corrections vs reviews, open review items, the 7-day trend, and re-running a day
 -- replaces its rows; the BI view reads them without personal data.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 INSERT INTO public.companies (id, name) VALUES (9001, 'Praxis A'), (9002, 'Salon B');
 
@@ -249,6 +249,20 @@ SELECT is(
     ),
     '{security_invoker=true}'::text[],
     'the view runs with the reader''s rights'
+);
+
+-- An alert whose check was removed from guard.checks since has no rule: it counts under
+-- (unknown) by rule and under its own id by check.
+INSERT INTO guard.alerts (
+    fingerprint, check_id, company_id, entity_type, entity_id, severity, message, first_seen_at
+) VALUES (
+    'retired_check:call:90006', 'retired_check', 9002, 'call', 90006, 'low', 'x',
+    '2026-01-10 10:00+00'
+);
+SELECT results_eq(
+    $$SELECT by_rule, by_check FROM guard.daily_report('2026-01-10') WHERE company_id = 9002$$,
+    $$VALUES ('{"(unknown)": 1}'::jsonb, '{"retired_check": 1}'::jsonb)$$,
+    'a removed check''s alerts: rule (unknown), check kept'
 );
 
 -- A day with no calls at all still gives a row per company, with zero rates.

@@ -93,6 +93,8 @@ def _identity(signature: str) -> str:
     types = []
     for arg in filter(None, (a.strip() for a in match.group("args").split(", "))):
         words = arg.split(" DEFAULT ", 1)[0].split()
+        if words[0] == "OUT":  # not part of the identity: a function is called without them
+            continue
         if words[0] in ("IN", "INOUT", "VARIADIC"):
             words = words[1:]
         if len(words) > 1 and words[0] not in _MULTI_WORD_TYPES:
@@ -114,21 +116,52 @@ def _reshaped(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def _function_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, plan: Plan) -> None:
-    before, after = old["functions"], new["functions"]
-    reshaped = _reshaped(before, after)
-    for old_signature, signature in sorted(reshaped.items()):
+def _creation_order(bodies: dict[str, str]) -> list[str]:
+    """The signatures in an order that creates a function after the others of `bodies` it calls:
+    an SQL function's body is checked when it is created (guard.detect() needs the new
+    guard.run_detection). A cycle keeps the name order."""
+    names = {s: (m.group("name") if (m := _SIGNATURE.match(s)) else s) + "(" for s in bodies}
+    pending, ordered = dict(bodies), []
+    while pending:
+        ready = [
+            s for s in sorted(pending) if not any(names[o] in pending[s] for o in pending if o != s)
+        ] or sorted(pending)
+        for signature in ready:
+            ordered.append(signature)
+            del pending[signature]
+    return ordered
+
+
+def _reshaped_changes(
+    reshaped: dict[str, str], before: dict[str, Any], root: Path, plan: Plan
+) -> None:
+    """DROP every reshaped function first, then CREATE each after those it calls; the rollback
+    the same way round. Their grants go with them (guard.apply_grants puts them back)."""
+    sources: dict[str, str] = {}
+    for signature in reshaped.values():
         name = _SIGNATURE.match(signature)
         stem = name.group("name") if name else signature
         source = _file_of(root, ("functions",), stem)
         if source is None:
             plan.todo.append(f"function {signature}: no sql/functions/{stem}.sql to copy")
-            continue
-        # DROP and CREATE: its grants go with it (guard.apply_grants puts them back)
-        plan.forward += [f"DROP FUNCTION {old_signature};", source.read_text().rstrip()]
-        plan.rollback += [before[old_signature]["definition"].rstrip() + ";"]
-        plan.rollback += [f"DROP FUNCTION {signature};"]
-        plan.grants = plan.rollback_grants = True
+        else:
+            sources[signature] = source.read_text().rstrip()
+    olds = {old: new for old, new in reshaped.items() if new in sources}
+    if not olds:
+        return
+    plan.forward += [f"DROP FUNCTION {old};" for old in sorted(olds)]
+    plan.forward += [sources[new] for new in _creation_order(sources)]
+    previous = {old: before[old]["definition"].rstrip() + ";" for old in olds}
+    # plan.rollback runs in reverse: the DROPs go last here to run first
+    plan.rollback += [previous[old] for old in reversed(_creation_order(previous))]
+    plan.rollback += [f"DROP FUNCTION {olds[old]};" for old in sorted(olds)]
+    plan.grants = plan.rollback_grants = True
+
+
+def _function_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, plan: Plan) -> None:
+    before, after = old["functions"], new["functions"]
+    reshaped = _reshaped(before, after)
+    _reshaped_changes(reshaped, before, root, plan)
     done = set(reshaped) | set(reshaped.values())
     for signature in sorted((set(before) | set(after)) - done):
         was, now = before.get(signature), after.get(signature)

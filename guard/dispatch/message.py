@@ -170,7 +170,7 @@ class AlertRow:
     alert_id: int
     attempts: int
     check_id: str | None  # the check that raised it (the Alertmanager alertname)
-    rule_id: str | None  # its rule: one id per invariant (None if the check was removed)
+    rule_id: str | None  # its rule: one id per invariant (None: the check was removed since)
     company_id: int | None
     entity_type: str | None
     entity_id: int | None
@@ -229,7 +229,7 @@ def alert_message(row: AlertRow) -> Message:
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
     subject = f"[{severity.upper()}] {row.check_id}: {entity} ({where})"
     lines = [
-        f"[{severity.upper()}] {row.check_id} (rule {row.rule_id}) - {message}",
+        f"[{severity.upper()}] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {message}",
         f"{where}, {entity}; {row.occurrences} occurrence(s); status {row.status};"
         f" first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})",
     ]
@@ -246,7 +246,7 @@ def resolved_message(row: AlertRow) -> Message:
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
     subject = f"[RESOLVED] {row.check_id}: {entity} ({where})"
     text = (
-        f"[RESOLVED] {row.check_id} (rule {row.rule_id}) - {payload['message']}\n"
+        f"[RESOLVED] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {payload['message']}\n"
         f"{where}, {entity}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
         f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
     )

@@ -5,7 +5,8 @@
 -- details.call_id), about an appointment created that day, or about neither (the failure
 -- anomaly) first seen that day. inconsistent_calls: the day's calls with at least one of the
 -- day's alerts. by_rule: the day's alerts per rule (an alert's rule is its check's rule,
--- guard.checks); by_check: the same alerts per check; top_issues: the five rules with most.
+-- guard.checks; `(unknown)` for a check removed since); by_check: the same alerts per check;
+-- top_issues: the five rules with most.
 -- auto_corrected: correction_audit rows of the day; manual_reviews: review items created during
 -- the day; open_review_items: open or claimed items when the report is generated. trend: this
 -- day's rate against the mean rate of the reports stored for the 7 days before.
@@ -34,7 +35,7 @@ day_calls AS (
 alert_subjects AS (
     SELECT
         a.company_id,
-        coalesce(k.rule_id, a.check_id) AS rule_id,
+        coalesce(k.rule_id, '(unknown)') AS rule_id,
         a.check_id,
         a.entity_type,
         a.entity_id,

@@ -41,6 +41,9 @@ def test_demo_starts_loads_reuses_and_stops(reachable_dir: Path) -> None:
             "Detection again",
         ):
             assert step in first.stdout, first.stdout
+        # step 9 shows the alert of the first rolled-back booking, named by check and rule
+        assert '"check_id": "booking_rolled_back"' in first.stdout, first.stdout
+        assert '"rule_id": "I7_booking_failures"' in first.stdout, first.stdout
         with psycopg.connect(url.group(1)) as conn:
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM companies), (SELECT count(*) FROM calls),"

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.types.json import Jsonb
 
 from guard.db.migrate import Migrator
+from guard.errors import GuardError
 from guard.resources import migrations_dir
 
 BEFORE, MIGRATION = "0030_appointment_triggers_caller_search_path", "0031_rules_and_checks"
@@ -167,3 +169,27 @@ def test_open_alerts_settings_and_reports_survive_the_migration_and_its_rollback
         assert conn.execute(
             "SELECT enabled, check_view FROM guard.rules WHERE id = 'recent_booking_failure'"
         ).fetchall() == [(False, "check_recent_booking_failure")]
+
+
+def test_a_detection_rule_of_the_dbas_own_stops_the_migration_with_a_clear_error(
+    empty_db_url: str,
+) -> None:
+    """Its view returns rule_id where detection now reads check_id: carried over, it would stop
+    every detection pass; dropped, its alerts would silently end."""
+    with Migrator(empty_db_url, migrations_dir()) as migrator:
+        migrator.apply(to=BEFORE)
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE VIEW guard.check_late_calls AS SELECT * FROM guard.check_recent_booking_failure"
+        )
+        conn.execute(
+            "INSERT INTO guard.rules (id, invariant, severity, description, remedy, check_view)"
+            " VALUES ('late_calls', 'I7', 'low', 'mine', 'report', 'check_late_calls')"
+        )
+    with Migrator(empty_db_url, migrations_dir()) as migrator:
+        with pytest.raises(
+            GuardError, match="detection rules Booking Guard does not know: late_calls"
+        ):
+            migrator.apply()
+        pending = [s.id for s in migrator.states() if not s.applied]
+        assert pending == [MIGRATION], "nothing of it was applied"

@@ -27,16 +27,17 @@ def insert_alerts(
     *,
     details: dict[str, Any] | None = None,
     message: str = "booked but no appointment",
+    check: str = "booked_without_appointment",
 ) -> list[int]:
     """n open alerts in one statement (so one NOTIFY), ids in order."""
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
             "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
             " severity, message, details)"
-            " SELECT 'test:' || g || ':' || clock_timestamp(), 'booked_without_appointment', 7,"
+            " SELECT 'test:' || g || ':' || clock_timestamp(), %s, 7,"
             " 'call', 1000 + g, 'high', %s, %s::jsonb FROM generate_series(1, %s) AS g"
             " RETURNING id",
-            (message, json.dumps(details or {"appointment_made": True}), n),
+            (check, message, json.dumps(details or {"appointment_made": True}), n),
         ).fetchall()
     return [int(r[0]) for r in rows]
 

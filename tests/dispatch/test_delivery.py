@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
-from guard.dispatch.message import mask_phone_numbers
-from guard.dispatch.sinks import EmailSink, Sink, SmtpSettings
+from guard.dispatch.message import Message, mask_phone_numbers
+from guard.dispatch.sinks import AlertmanagerSink, EmailSink, Sink, SmtpSettings
 from tests.dispatch.conftest import (
     Mailbox,
     Webhook,
@@ -51,6 +51,19 @@ def test_mask_phone_numbers() -> None:
     # dates, times, ids and counts are not phone numbers
     for text in ("2026-11-21", "alert #123456", "rate 0.25 of 12 calls", "at 20:15:12"):
         assert mask_phone_numbers(text) == text
+
+
+def test_an_alert_of_a_removed_check_goes_out_without_a_rule(db_url: str) -> None:
+    """guard.checks may lose a row (a DBA's own check retired) while its alerts remain."""
+    insert_alerts(db_url, 1, check="retired_check")
+    args = ["--database-url", db_url, "watch", "--once", "--channel", "stdout"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    [line] = [json.loads(text) for text in result.stdout.splitlines()]
+    assert (line["check_id"], line["rule_id"]) == ("retired_check", None)
+    message = Message("alert", (1,), line, "s", "t")
+    labels = AlertmanagerSink("http://am.invalid").alerts(message)[0]["labels"]
+    assert labels["alertname"] == "retired_check" and "rule" not in labels
 
 
 def test_stdout_once_delivers_everything_then_nothing(db_url: str) -> None:

@@ -33,7 +33,8 @@ INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity
     message)
 VALUES ('f1', 'booked_without_appointment', 1, 'call', 1, 'high', 'm'),
        ('f2', 'booked_without_appointment', 1, 'call', 2, 'high', 'm'),
-       ('f3', 'cross_tenant_link', 1, 'call', 2, 'critical', 'm');
+       ('f3', 'cross_tenant_link', 1, 'call', 2, 'critical', 'm'),
+       ('f4', 'retired_check', 1, 'call', 1, 'low', 'm');
 INSERT INTO guard.review_items (company_id, call_id, reason, created_at)
 VALUES (1, 3, 'validation_failure', now() - interval '1 hour'),
        (1, 4, 'other', now() - interval '10 minutes');
@@ -80,6 +81,8 @@ def test_values_from_the_database(exposition: str) -> None:
     assert _value(text, ctl) == 1
     cwd = open_series.format("call_without_direction", "I1_call_direction", "medium")
     assert _value(text, cwd) == 0
+    retired = open_series.format("retired_check", "(unknown)", "low")
+    assert _value(text, retired) == 1, "a check removed since: its alerts count, rule unknown"
     assert _value(text, 'guard_review_items{reason="validation_failure",status="open"}') == 1
     assert 3590 < _value(text, "guard_review_oldest_open_age_seconds") < 3700
     assert _value(text, 'guard_breaker_state{key="calendar",state="open"}') == 1
