@@ -265,6 +265,13 @@ def render(
                 + ", ".join(f"`{c}`" for c in detection)
                 + " (alerts, `guard watch` delivers them)"
             )
+        raised = [c[0] for c in found_by if not c[4]]
+        if raised:
+            operate.append(
+                "the code raises "
+                + ", ".join(f"`{c}`" for c in raised)
+                + " when it happens (alerts, `guard watch` delivers them)"
+            )
         if remedy in ("auto_fix", "review") or any(
             c[3] in ("auto_fix", "review") for c in found_by
         ):
