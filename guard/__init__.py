@@ -1,3 +1,3 @@
 """Booking Guard: keeps an appointment-booking PostgreSQL database consistent."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

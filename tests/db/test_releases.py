@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import guard
 from guard.db import releases
 from guard.db.migrate import checksum
 from guard.resources import migrations_dir
@@ -29,6 +30,7 @@ def test_the_newest_release_is_the_package_version_and_has_a_changelog_section()
     assert recorded, "no release recorded in migrations/releases.toml"
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert recorded[-1].version == version
+    assert guard.__version__ == version, "guard --version says another version"
     changelog = (ROOT / "CHANGELOG.md").read_text()
     for release in recorded:
         heading = re.compile(rf"^## {re.escape(release.version)} - {release.date}$", re.M)
