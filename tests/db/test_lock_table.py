@@ -3,7 +3,8 @@
 Every migration is applied to a new database and to an adopted (legacy) one, whose states differ
 (a CHECK validated on one is left NOT VALID on the other); the table lists what either takes.
 Just before each transactional migration commits, pg_locks shows every lock it holds on a table
-or view that existed before it started. Statements of `-- transactional: false` migrations commit
+or view that existed before it started, one it dropped (and maybe created again) included: the
+names are read before the migration runs. Statements of `-- transactional: false` migrations commit
 one by one: a CONCURRENTLY one is read from its text (it cannot run in a transaction), any other
 is first run in a transaction that is rolled back after pg_locks has been read. The test fails
 when the table in docs/dba.md differs; `GUARD_WRITE_LOCK_TABLE=1` rewrites it
@@ -41,14 +42,14 @@ _INDEX_ON = re.compile(
 )
 
 _RELATIONS = """
-SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+SELECT c.oid::bigint, format('%I.%I', n.nspname, c.relname), c.relkind::text
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname IN ('public', 'guard')
 """
+# by oid, not joined with pg_class: a relation the migration dropped keeps its lock, not its row
 _HELD = """
-SELECT format('%%I.%%I', n.nspname, c.relname), c.relkind::text, l.mode
+SELECT l.relation::bigint, l.mode
 FROM pg_locks AS l
-JOIN pg_class AS c ON c.oid = l.relation
-JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
   AND l.relation = ANY(%s::oid[])
 """
@@ -57,14 +58,15 @@ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
 def observe_locks(url: str) -> list[tuple[str, str, str, str, str]]:
     """(migration, relation, lock, what it blocks, held for) for every migration."""
     rows: list[tuple[str, str, str, str, str]] = []
-    existing: list[int] = []
+    existing: dict[int, tuple[str, str]] = {}  # oid -> (name, relkind) before the migration
 
     def held_now(conn: psycopg.Connection[Any]) -> dict[str, str]:
         """The strongest lock this session holds on each relation that existed before."""
         strongest: dict[str, str] = {}
-        for relation, kind, mode in conn.execute(_HELD, (existing,)).fetchall():
+        for oid, mode in conn.execute(_HELD, (list(existing),)).fetchall():
             if mode not in MODES:
                 continue
+            relation, kind = existing[oid]
             name = relation + (" (view)" if kind == "v" else "")
             if name not in strongest or list(MODES).index(mode) < list(MODES).index(
                 strongest[name]
@@ -80,7 +82,9 @@ def observe_locks(url: str) -> list[tuple[str, str, str, str, str]]:
     with Migrator(url) as migrator:
         migrator.before_commit = before_commit
         for migration in migrator.migrations():
-            existing[:] = [oid for (oid,) in migrator.conn.execute(_RELATIONS).fetchall()]
+            existing.clear()
+            for oid, name, kind in migrator.conn.execute(_RELATIONS).fetchall():
+                existing[oid] = (name, kind)
             migration.load()
             if not migration.use_transactions:
                 for statement in _statements(migration, "apply"):
