@@ -178,11 +178,13 @@ def forward_migrations() -> list[tuple[str, str]]:
     ]
 
 
-def files_naming(words: set[str], paths: list[Path]) -> list[str]:
+def files_naming(words: set[str], paths: list[Path]) -> list[tuple[str, list[str]]]:
+    """(file, the words it names) for each file that names any of them."""
     if not words:
         return []
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words)) + r")\b")
-    return [str(p.relative_to(ROOT)) for p in paths if pattern.search(p.read_text())]
+    found = [(p, sorted(set(pattern.findall(p.read_text())))) for p in paths]
+    return [(str(p.relative_to(ROOT)), named) for p, named in found if named]
 
 
 def render(
@@ -255,7 +257,8 @@ def render(
             history = ", ".join(migration_history(obj, migrations)) or "-"
             sections.append(f"| `{obj.name}` | {obj.kind} | `sql/{obj.file}` | {history} |")
         sections += [""]
-        sections.append("Tests: " + (", ".join(f"`{p}`" for p in pgtap + pytests) or "none") + ".")
+        tests = [f"`{p}` ({', '.join(named)})" for p, named in pgtap + pytests]
+        sections.append("Tests (and what they name): " + ("; ".join(tests) or "none") + ".")
         sections += [""]
         operate = []
         detection = [c[0] for c in found_by if c[4]]
