@@ -50,6 +50,11 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
     inconsistent = sum(c["inconsistent_calls"] for c in companies)
     assert payload["total"]["inconsistent_calls"] == inconsistent
     assert inconsistent > 0, "the sample data's bad rows show up in the report"
+    # the same alerts counted per rule and per check; every rule is an invariant's
+    total = payload["total"]
+    assert sum(total["by_rule"].values()) == sum(total["by_check"].values()) > 0
+    assert all(rule.startswith("I") for rule in total["by_rule"]), total["by_rule"]
+    assert "booked_without_appointment" in total["by_check"], total["by_check"]
     for company in companies:
         assert "from_number" not in company and "to_number" not in company
         assert company["top_issues"] == sorted(
@@ -63,6 +68,7 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
     assert text.exit_code == 0, text.output
     assert f"Booking Guard daily report for {yesterday} (UTC)" in text.output
     assert "Issues by rule:" in text.output and "top issues:" in text.output
+    assert "Issues by check:" in text.output
 
     markdown = runner.invoke(
         main, ["--database-url", db_url, "report", "--markdown", "--date", str(yesterday)]
@@ -70,6 +76,7 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
     assert markdown.exit_code == 0, markdown.output
     assert markdown.output.startswith(f"# Booking Guard daily report, {yesterday} (UTC)")
     assert "| company | calls | inconsistent |" in markdown.output
+    assert "## Issues by rule" in markdown.output and "## Issues by check" in markdown.output
     assert sample_data.COMPANIES[0] in markdown.output
 
 
