@@ -17,13 +17,25 @@ privileges Booking Guard's roles hold on the booking tables (column privileges i
 are configurable (guard.role_names), so every role name is written as its kind (owner,
 application, reporting, reviewer); PUBLIC stays PUBLIC and any other role keeps its name. A
 database with custom role names therefore has the same snapshot as one with the defaults.
+
+Server versions (15 to 18) print some things differently; the snapshot is made comparable across
+them without leaving any kind of object out:
+- NOT NULL: PostgreSQL 18 also records a column's NOT NULL as a constraint (and 17 a domain's),
+  named after the column when it was made, so a renamed column keeps the old name. The snapshot
+  keeps NOT NULL where every version has it, on the column (`not_null`, false while an 18
+  NOT NULL is NOT VALID) and on the domain, and lists no such constraint.
+- View text: 16 and later leave out the table alias where one table is read (`company_id` for
+  `c.company_id`). `as_printed_by` has the live server print the stored text of each view again,
+  so a snapshot taken on 15 compares with one taken on 18.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 BOOKING_TABLES = ("companies", "customers", "services", "calls", "appointments")
 GUARD_SCHEMA = "guard"
@@ -43,7 +55,12 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm')
 
 _COLUMNS = """
 SELECT n.nspname || '.' || c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-       a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text
+       a.attnotnull AND NOT EXISTS (
+           SELECT FROM pg_constraint AS k
+           WHERE k.conrelid = a.attrelid AND k.contype = 'n' AND NOT k.convalidated
+             AND k.conkey = ARRAY[a.attnum]
+       ),
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text
 FROM pg_attribute AS a
 JOIN pg_class AS c ON c.oid = a.attrelid
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -58,7 +75,8 @@ SELECT n.nspname || '.' || c.relname, k.conname, pg_get_constraintdef(k.oid),
 FROM pg_constraint AS k
 JOIN pg_class AS c ON c.oid = k.conrelid
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
-WHERE n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s))
+WHERE k.contype <> 'n'  -- NOT NULL (18): on the column, see the module's docstring
+  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
 """
 
 _INDEXES = """
@@ -160,7 +178,7 @@ SELECT n.nspname || '.' || t.typname, k.conname, pg_get_constraintdef(k.oid), k.
 FROM pg_constraint AS k
 JOIN pg_type AS t ON t.oid = k.contypid
 JOIN pg_namespace AS n ON n.oid = t.typnamespace
-WHERE n.nspname = %(guard)s
+WHERE n.nspname = %(guard)s AND k.contype <> 'n'  -- a domain's NOT NULL (17): typnotnull
 """
 
 ROLE_KINDS = ("owner", "application", "reporting", "reviewer")
@@ -270,6 +288,41 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
     if jobs is not None:  # only where pg_cron lives in this database (the snapshot stays as is)
         snapshot["cron_jobs"] = jobs
     return snapshot
+
+
+def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with each view's text as this server prints it (a copy).
+
+    Each stored text is made a temporary view and printed by pg_get_viewdef, in a transaction
+    that is always rolled back; on the version that took the snapshot that gives the same text
+    back. A text this database cannot build (a table or column it lacks) stays as it was: the
+    view then differs, and so does the table, which is the drift to report."""
+    reprinted = copy.deepcopy(snapshot)
+    views = [
+        (name, relation)
+        for name, relation in sorted(reprinted["relations"].items())
+        if relation.get("view_def") is not None
+    ]
+    if not views:
+        return reprinted
+    with conn.transaction(force_rollback=True), conn.cursor() as cur:
+        cur.execute("SET LOCAL search_path = pg_catalog")
+        for number, (_name, relation) in enumerate(views):
+            temporary = f"guard_reprinted_{number}"
+            try:
+                with conn.transaction():
+                    cur.execute(
+                        sql.SQL("CREATE TEMPORARY VIEW {} AS {}").format(
+                            sql.Identifier(temporary), sql.SQL(relation["view_def"])
+                        )
+                    )
+                    cur.execute("SELECT pg_get_viewdef(%s::regclass)", (f"pg_temp.{temporary}",))
+                    row = cur.fetchone()
+            except psycopg.Error:
+                continue
+            if row is not None:
+                relation["view_def"] = row[0]
+    return reprinted
 
 
 def _types(cur: psycopg.Cursor[Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,10 @@ from psycopg.conninfo import conninfo_to_dict
 from guard.backoff import exponential_delay
 from guard.errors import DatabaseUnavailable, GuardError, first_line
 
-SUPPORTED_MAJOR_VERSIONS = (15,)
+SUPPORTED_MAJOR_VERSIONS = (15, 16, 17, 18)
+# What an older server lacks, named in the refusal: every view of Booking Guard's is
+# security_invoker (row-level security of the reader applies through the view).
+_NEEDS_15 = "views with security_invoker, which PostgreSQL 15 introduced"
 YOYO_SCHEME = "postgresql+psycopg://"
 # Waits between attempts to reach PostgreSQL again: from the minimum, doubling, capped. A
 # connection that worked ends an outage: the next one starts from the minimum again.
@@ -74,14 +77,29 @@ def connect(
         raise DatabaseUnavailable(
             f"cannot connect to {describe(conninfo)}: {first_line(error)}"
         ) from None
-    major = conn.info.server_version // 10000
-    if major not in SUPPORTED_MAJOR_VERSIONS:
+    try:
+        check_server_version(conn.info.server_version, describe(conninfo))
+    except GuardError:
         conn.close()
-        supported = ", ".join(str(v) for v in SUPPORTED_MAJOR_VERSIONS)
-        raise GuardError(
-            f"PostgreSQL {major} at {describe(conninfo)} is not supported (needs {supported})"
-        )
+        raise
     return conn
+
+
+def check_server_version(server_version: int, where: str) -> None:
+    """Refuse a server Booking Guard is not tested on, naming what an older one lacks."""
+    major = server_version // 10000
+    if major in SUPPORTED_MAJOR_VERSIONS:
+        return
+    supported = ", ".join(str(v) for v in SUPPORTED_MAJOR_VERSIONS)
+    if major < min(SUPPORTED_MAJOR_VERSIONS):
+        raise GuardError(
+            f"PostgreSQL {major} at {where} is not supported: Booking Guard needs"
+            f" {min(SUPPORTED_MAJOR_VERSIONS)} or newer ({_NEEDS_15}); supported: {supported}"
+        )
+    raise GuardError(
+        f"PostgreSQL {major} at {where} is not supported yet: Booking Guard is tested on"
+        f" {supported}"
+    )
 
 
 def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()) -> list[Any]:

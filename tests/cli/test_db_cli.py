@@ -106,11 +106,17 @@ def test_missing_extension_is_one_line(empty_db_url: str) -> None:
 def test_unsupported_server_version_is_refused(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The server is a real PostgreSQL 15; pretend Booking Guard supported only 16.
-    monkeypatch.setattr(connection, "SUPPORTED_MAJOR_VERSIONS", (16,))
+    # A real server; pretend Booking Guard supported only the versions after it. (A real
+    # PostgreSQL 14 is refused in tests/versions/test_versions.py.)
+    with psycopg.connect(db_url) as probe:
+        major = probe.info.server_version // 10000
+    monkeypatch.setattr(connection, "SUPPORTED_MAJOR_VERSIONS", (major + 1, major + 2))
     code, _, err = _run("--database-url", db_url, "db", "status")
-    assert code == 1
-    assert "PostgreSQL 15 at" in err and "is not supported (needs 16)" in err
+    assert code == 1 and err.count("\n") == 1
+    assert f"PostgreSQL {major} at" in err and f"needs {major + 1} or newer" in err
+    monkeypatch.setattr(connection, "SUPPORTED_MAJOR_VERSIONS", (major - 2, major - 1))
+    code, _, err = _run("--database-url", db_url, "db", "status")
+    assert code == 1 and f"PostgreSQL {major} at" in err and "is not supported yet" in err
 
 
 def test_unknown_migration_id(db_url: str) -> None:
