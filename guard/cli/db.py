@@ -154,11 +154,9 @@ def apply(
         obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
     ) as migrator:
         _announce(migrator.conn)
-        applied = migrator.apply(to)
+        applied = migrator.apply(to, on_applied=lambda i: click.echo(f"applied  {i}"))
     if not applied:
         click.echo("Nothing to apply: the database is up to date.")
-    for migration_id in applied:
-        click.echo(f"applied  {migration_id}")
 
 
 @db.command()

@@ -39,6 +39,7 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 from yoyo.migrations import read_sql_migration
 
+from guard.db import privileges
 from guard.db.connection import connect
 from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
 from guard.errors import GuardError, first_line
@@ -164,9 +165,13 @@ class Migrator:
         self._conn: psycopg.Connection[Any] | None = None
         self._backend: Any = None
         self._watch: BlockerWatch | None = None
+        # What the migration being run says on purpose (RAISE NOTICE / WARNING), shown once it
+        # is done: a retried attempt starts the list again.
+        self._said: list[str] = []
 
     def __enter__(self) -> Migrator:
         self._conn = connect(self.database_url, autocommit=True, application_name="guard db")
+        self._conn.add_notice_handler(self._hear)
         try:
             self._preflight(self._conn)
         except BaseException:
@@ -222,8 +227,12 @@ class Migrator:
 
     # -- changing ------------------------------------------------------------------------------
 
-    def apply(self, to: str | None = None) -> list[str]:
-        """Apply pending migrations in order, up to and including `to`. Returns the ids applied."""
+    def apply(
+        self, to: str | None = None, on_applied: Callable[[str], None] | None = None
+    ) -> list[str]:
+        """Apply pending migrations in order, up to and including `to`. Returns the ids applied;
+        `on_applied` hears each one as it commits. A failure names the migration that failed and
+        how many were committed before it in this run."""
         migrations = self.migrations()
         if to is not None:
             self._require_known(migrations, to)
@@ -231,10 +240,26 @@ class Migrator:
         with self._locked():
             pending = self._yoyo.to_apply(migrations)
             self._refuse_out_of_order(migrations, pending)
+            if not pending:
+                return done
+            missing = privileges.missing_for_apply(self.conn)
+            if missing:
+                raise GuardError("nothing was applied: " + "; ".join(missing))
+            privileges.act_as_owner_role(self.conn, self.progress)
             with self._watching():
                 for migration in pending:
-                    self._apply_one(migration)
+                    try:
+                        self._apply_one(migration)
+                    except GuardError as error:
+                        if done:
+                            raise GuardError(
+                                f"{error}. The {len(done)} migration(s) before it in this run"
+                                f" ({done[0]} to {done[-1]}) are applied and committed"
+                            ) from None
+                        raise
                     done.append(migration.id)
+                    if on_applied is not None:
+                        on_applied(migration.id)
                     if migration.id == to:
                         break
         return done
@@ -253,6 +278,8 @@ class Migrator:
                     "the applied migrations changed since the preview; nothing was rolled back,"
                     " run the command again"
                 )
+            if plan:  # dropping the owner role's objects needs its privileges
+                privileges.act_as_owner_role(self.conn, self.progress)
             with self._watching():
                 for migration in plan:
                     self._rollback_one(migration)
@@ -343,6 +370,7 @@ class Migrator:
             else ("rollback of {} failed and was not applied")
         )
         bookkeeping = self._mark if direction == "apply" else self._unmark
+        self._said.clear()
         try:
             with self._watching():
                 if migration.use_transactions:
@@ -351,6 +379,12 @@ class Migrator:
                     self._run_statement_by_statement(migration, direction)
                     with self.conn.transaction():
                         bookkeeping(migration)
+        except psycopg.errors.InsufficientPrivilege as error:
+            hint = privileges.hint_for(error, self.conn)
+            raise GuardError(
+                f"{failed.format(migration.id)}: {first_line(error)}"
+                + (f" ({hint})" if hint else "")
+            ) from None
         except psycopg.errors.QueryCanceled as error:
             raise GuardError(
                 f"{failed.format(migration.id)}: {first_line(error)} (--statement-timeout"
@@ -360,6 +394,18 @@ class Migrator:
             ) from None
         except psycopg.Error as error:
             raise GuardError(f"{failed.format(migration.id)}: {first_line(error)}") from None
+        finally:
+            for line in self._said:
+                self.progress(f"{migration.id}: {line}")
+            self._said.clear()
+
+    def _hear(self, diagnostic: psycopg.errors.Diagnostic) -> None:
+        """Keep what a migration says on purpose: RAISE NOTICE and WARNING (SQLSTATE 00000 and
+        class 01), not the server's own remarks such as 'already exists, skipping' (42P07...)."""
+        state = diagnostic.sqlstate or ""
+        if state == "00000" or state.startswith("01"):
+            severity = (diagnostic.severity_nonlocalized or "NOTICE").lower()
+            self._said.append(f"{severity}: {diagnostic.message_primary}")
 
     def _run_transactional(
         self, migration: Any, direction: str, bookkeeping: Callable[[Any], None]
@@ -369,6 +415,7 @@ class Migrator:
         statements = _statements(migration, direction)
 
         def attempt(lock_timeout_ms: int) -> None:
+            self._said.clear()
             with self.conn.transaction():
                 self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
                 if direction == "rollback":

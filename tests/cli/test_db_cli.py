@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -135,3 +137,28 @@ def test_rollback_then_status_shows_pending(db_url: str) -> None:
 @pytest.fixture
 def pg_cluster_url_of_missing_db(pg_cluster: object) -> str:
     return pg_cluster.url("no_such_db")  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_failed_apply_names_what_was_committed_before_it(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    copied = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), copied)
+    (copied / "9999_breaks.sql").write_text("SELECT 1 / 0;\n")
+    (copied / "9999_breaks.rollback.sql").write_text("SELECT 1;\n")
+    released = sorted(p.stem for p in migrations_dir().glob("*.sql") if ".rollback" not in p.name)
+
+    code, out, err = _run(
+        "--database-url", empty_db_url, "db", "apply", "--migrations-dir", str(copied)
+    )
+    assert code == 1, err
+    assert re.findall(r"applied  (\S+)", out) == released  # printed as each one committed
+    assert err.splitlines(keepends=True)[-1] == (
+        "guard: error: migration 9999_breaks failed and was not applied: division by zero."
+        f" The {len(released)} migration(s) before it in this run ({released[0]} to"
+        f" {released[-1]}) are applied and committed\n"
+    )
+    code, out, _ = _run(
+        "--database-url", empty_db_url, "db", "status", "--migrations-dir", str(copied), "--json"
+    )
+    assert [m["id"] for m in json.loads(out) if not m["applied"]] == ["9999_breaks"]

@@ -1,0 +1,190 @@
+"""What the migrating role needs, checked before a migration runs, each missing privilege named with
+the statement that grants it.
+
+Booking Guard is applied by the database's owner, with CREATEROLE and no superuser: the model of
+Amazon RDS, Cloud SQL, Azure Flexible Server and Supabase. Two things changed for such a role in
+PostgreSQL 16:
+- A CREATEROLE role holds only ADMIN OPTION on a role it creates, unless its session sets
+  createrole_self_grant. Handing objects to Booking Guard's owner role (ALTER ... OWNER TO) needs
+  the right to SET ROLE to it, and dropping them needs its privileges (INHERIT). pg_has_role(...,
+  'MEMBER') still says yes with ADMIN alone, so the security migration (released, never edited)
+  skips its GRANT. The migrator therefore sets createrole_self_grant for its own session and, where
+  it holds ADMIN OPTION on an existing owner role, grants itself SET and INHERIT on it.
+- A CREATEROLE role may grant only the roles it holds ADMIN OPTION on: a second admin cannot make
+  itself a member of the owner role another admin created. That needs the first admin's GRANT.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from guard.errors import GuardError
+
+ROLE_DEFAULTS = {
+    "owner": "guard_owner",
+    "application": "guard_app",
+    "reporting": "guard_reporting",
+    "reviewer": "guard_reviewer",
+}
+
+# The statement a user needs, for the privilege errors a migration can meet on a managed server.
+_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r'permission denied for schema "?cron"?'),
+        "pg_cron is installed in this database but {user} may not use it: as a role that"
+        " may (the provider's admin, or the role that created the extension) run"
+        " `GRANT USAGE ON SCHEMA cron TO {user};` and apply again",
+    ),
+    (
+        re.compile(r"permission denied to create role"),
+        "{user} may not create roles: run `ALTER ROLE {user} CREATEROLE;` as a role that may"
+        " (the provider's admin user has CREATEROLE), or create Booking Guard's four roles"
+        " beforehand (docs/dba.md, Managed PostgreSQL)",
+    ),
+    (
+        re.compile(r'must be able to SET ROLE "(?P<role>[^"]+)"'),
+        "{user} must be a member of {role} with SET and INHERIT: a role with ADMIN OPTION on"
+        " {role} runs `GRANT {role_ident} TO {user} WITH INHERIT TRUE, SET TRUE;`",
+    ),
+    (
+        re.compile(r'permission denied to grant role "(?P<role>[^"]+)"'),
+        "{user} holds no ADMIN OPTION on {role} (since PostgreSQL 16 a CREATEROLE role grants"
+        " only the roles it created): a role that has it runs"
+        " `GRANT {role_ident} TO {user} WITH INHERIT TRUE, SET TRUE;`",
+    ),
+    (
+        re.compile(r"permission denied for database"),
+        "{user} may not create schemas in this database: run `GRANT CREATE ON DATABASE"
+        " {database} TO {user};` as its owner (or apply as the owner)",
+    ),
+    (
+        re.compile(r'must be owner of (?:table|relation) "?(?P<table>[\w.]+)"?'),
+        "Booking Guard's migrations alter the booking tables, so {user} must own {table} or be"
+        " a member of the role that does: its owner runs `GRANT <owner> TO {user};`",
+    ),
+)
+
+
+def hint_for(error: psycopg.Error, conn: psycopg.Connection[Any]) -> str | None:
+    """The statement that grants what `error` says is missing, or None."""
+    message = str(error.diag.message_primary or error)
+    for pattern, hint in _HINTS:
+        match = pattern.search(message)
+        if match is None:
+            continue
+        role = match.groupdict().get("role") or ""
+        return hint.format(
+            user=_ident(conn.info.user),
+            role=role,
+            role_ident=_ident(role),
+            table=match.groupdict().get("table") or "",
+            database=_ident(conn.info.dbname),
+        )
+    return None
+
+
+def role_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """The name of each kind of Booking Guard role in this database: guard.role_names once the
+    security migration ran, before it the settings that migration will read, or the defaults."""
+    if _exists(conn, "guard.role_names"):
+        return dict(conn.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
+    names = {}
+    for kind, default in ROLE_DEFAULTS.items():
+        row = conn.execute(
+            "SELECT nullif(btrim(current_setting(%s, TRUE)), '')", (f"booking_guard.role_{kind}",)
+        ).fetchone()
+        names[kind] = row[0] if row and row[0] else default
+    return names
+
+
+def missing_for_apply(conn: psycopg.Connection[Any]) -> list[str]:
+    """What the current role lacks to apply Booking Guard here, each with the statement that
+    grants it; empty for a superuser or a role that has it all."""
+    if _is_superuser(conn):
+        return []
+    user = _ident(conn.info.user)
+    missing = []
+    if not _exists_namespace(conn, "guard") and not _one(
+        conn, "SELECT has_database_privilege(current_database(), 'CREATE')"
+    ):
+        missing.append(
+            f"{user} may not create schemas in this database: run `GRANT CREATE ON DATABASE"
+            f" {_ident(conn.info.dbname)} TO {user};` as its owner"
+        )
+    absent = [name for name in role_names(conn).values() if not _role_exists(conn, name)]
+    if absent and not _one(conn, "SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user"):
+        missing.append(
+            f"{user} may not create roles, and Booking Guard's roles {', '.join(absent)} do not"
+            f" exist: run `ALTER ROLE {user} CREATEROLE;` as a role that may (the provider's"
+            " admin user has CREATEROLE), or create those roles first (docs/dba.md)"
+        )
+    if _one(conn, "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_cron'") and not _one(
+        conn,
+        "SELECT has_schema_privilege('cron', 'USAGE') FROM pg_namespace WHERE nspname = 'cron'",
+    ):
+        missing.append(
+            f"pg_cron is installed in this database but {user} may not use it: as a role that"
+            f" may (the provider's admin, or the role that created the extension) run `GRANT"
+            f" USAGE ON SCHEMA cron TO {user};`"
+        )
+    return missing
+
+
+def act_as_owner_role(conn: psycopg.Connection[Any], progress: Callable[[str], None]) -> None:
+    """Let this session create Booking Guard's roles with SET and INHERIT, and hold both on an
+    owner role that exists already (see the module's docstring). Raises PermissionError, with the
+    GRANT to run, when the owner role exists and this role may neither use nor grant it."""
+    if _is_superuser(conn) or conn.info.server_version < 160000:
+        return  # before 16 membership is SET and INHERIT, and CREATEROLE grants any role
+    conn.execute("SET createrole_self_grant = 'set, inherit'")
+    owner = role_names(conn)["owner"]
+    if not _role_exists(conn, owner) or owner == conn.info.user:
+        return
+    if _one(conn, "SELECT pg_has_role(%s, 'SET') AND pg_has_role(%s, 'USAGE')", (owner, owner)):
+        return
+    user = _ident(conn.info.user)
+    if not _one(conn, "SELECT pg_has_role(%s, 'MEMBER WITH ADMIN OPTION')", (owner,)):
+        raise GuardError(
+            f"{user} may not act as Booking Guard's owner role {_ident(owner)}, which another"
+            f" role created (since PostgreSQL 16 a CREATEROLE role grants only the roles it"
+            f" created): a role with ADMIN OPTION on it (the admin that applied Booking Guard"
+            f" first, or the provider's admin) runs"
+            f" `GRANT {_ident(owner)} TO {user} WITH INHERIT TRUE, SET TRUE;`"
+        )
+    conn.execute(
+        sql.SQL("GRANT {} TO {} WITH INHERIT TRUE, SET TRUE").format(
+            sql.Identifier(owner), sql.Identifier(conn.info.user)
+        )
+    )
+    progress(f"granted {user} SET and INHERIT on {_ident(owner)} (it held ADMIN OPTION only)")
+
+
+def _ident(name: str) -> str:
+    """A role or database name as it is written in SQL (quoted only where it must be)."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+def _one(conn: psycopg.Connection[Any], query: Any, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+def _is_superuser(conn: psycopg.Connection[Any]) -> bool:
+    return bool(_one(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+
+
+def _role_exists(conn: psycopg.Connection[Any], name: str) -> bool:
+    return bool(_one(conn, "SELECT count(*) > 0 FROM pg_roles WHERE rolname = %s", (name,)))
+
+
+def _exists(conn: psycopg.Connection[Any], relation: str) -> bool:
+    return bool(_one(conn, "SELECT to_regclass(%s) IS NOT NULL", (relation,)))
+
+
+def _exists_namespace(conn: psycopg.Connection[Any], name: str) -> bool:
+    return bool(_one(conn, "SELECT to_regnamespace(%s) IS NOT NULL", (name,)))
