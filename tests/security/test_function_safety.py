@@ -163,7 +163,8 @@ def test_no_view_exposes_raw_phone_numbers(db_url: str) -> None:
         ).fetchall()
     exposing = []
     for name, definition in rows:
-        unmasked = re.sub(r"mask_phone\(\w+\.(from|to)_number\)", "", definition)
+        # 16 and later print a column without its table alias where the view reads one table
+        unmasked = re.sub(r"mask_phone\((\w+\.)?(from|to)_number\)", "", definition)
         if re.search(r"\b(from|to)_number\b", unmasked) or "transcript" in definition:
             exposing.append(name)
     assert exposing == []
