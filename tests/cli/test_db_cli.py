@@ -162,3 +162,21 @@ def test_a_failed_apply_names_what_was_committed_before_it(
         "--database-url", empty_db_url, "db", "status", "--migrations-dir", str(copied), "--json"
     )
     assert [m["id"] for m in json.loads(out) if not m["applied"]] == ["9999_breaks"]
+
+
+def test_the_server_is_supported_or_refused_naming_what_it_lacks(empty_db_url: str) -> None:
+    """`make test-versions` runs this on a real PostgreSQL 14 as well as on 15 to 18."""
+    with psycopg.connect(empty_db_url) as probe:
+        major, host, port = probe.info.server_version // 10000, probe.info.host, probe.info.port
+    code, out, err = _run("--database-url", empty_db_url, "db", "apply")
+    if major in connection.SUPPORTED_MAJOR_VERSIONS:
+        assert code == 0, err
+        return
+    assert (code, out) == (1, "")
+    assert err == (
+        f"guard: error: PostgreSQL {major} at {host}:{port}/{empty_db_url.rsplit('/', 1)[1]}"
+        " as postgres is not supported: Booking Guard needs 15 or newer (views with"
+        " security_invoker, which PostgreSQL 15 introduced); supported: 15, 16, 17, 18\n"
+    )
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT to_regnamespace('guard')").fetchone() == (None,)

@@ -185,6 +185,7 @@ def cron_cluster() -> Iterator[Cluster]:
         yield cluster
 
 
+@pytest.mark.pg_cron
 def test_pg_cron_without_usage_on_its_schema_is_named_then_works_with_it(
     cron_cluster: Cluster,
 ) -> None:

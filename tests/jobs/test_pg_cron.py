@@ -16,6 +16,8 @@ from guard.db.migrate import Migrator
 from guard.embedded import pg_cron_available
 from tests.support.postgres import CRON_DATABASE, Cluster
 
+pytestmark = pytest.mark.pg_cron
+
 JOB_NAMES = {"detect", "reconcile", "review_sweep", "daily_report", "retention"}
 
 

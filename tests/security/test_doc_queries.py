@@ -123,8 +123,14 @@ def cron_url(pg_cluster: Cluster) -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("doc", "number", "kind", "needs_cron", "query"),
-    EXAMPLES,
-    ids=[f"{doc}#{number}-{kind}" for doc, number, kind, _, _ in EXAMPLES],
+    [
+        pytest.param(
+            *example,
+            id=f"{example[0]}#{example[1]}-{example[2]}",
+            marks=[pytest.mark.pg_cron] if example[3] else [],
+        )
+        for example in EXAMPLES
+    ],
 )
 def test_doc_sql_runs_as_the_role_it_names(
     doc: str,
