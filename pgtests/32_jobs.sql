@@ -1,10 +1,11 @@
 -- Scheduled jobs without pg_cron: the seeded schedule, guard.schedule_jobs' message, run_job's
 -- heartbeat, a failure recorded (and alerted) although the job's work rolled back, the alert
--- resolved by the next success, the missed-run check, and retention. (The advisory lock that
--- turns a concurrent second run into a no-op is tested from Python: a transaction-level lock is
+-- resolved by the next success, the missed-run check, and retention. (The advisory locks that
+-- turn a concurrent second run into a no-op, and let a run skip the missed-run check while
+-- another session's check is in progress, are tested from Python: a transaction-level lock is
 -- re-entrant within one session.)
 BEGIN;
-SELECT plan(24);
+SELECT plan(28);
 
 SELECT results_eq(
     $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
@@ -101,6 +102,12 @@ SELECT results_eq(
     $$VALUES ('job_missed', 'open')$$,
     'a missed job raises a job_missed alert'
 );
+SELECT ok(guard.check_job_heartbeats() >= 1, 'the check runs again, the job still overdue');
+SELECT results_eq(
+    $$SELECT count(*)::int, max(occurrences) FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'$$,
+    $$VALUES (1, 2)$$,
+    'a repeated check bumps the open job_missed alert instead of adding one'
+);
 SELECT is(
     (
         SELECT count(*)::int FROM guard.alerts
@@ -114,6 +121,17 @@ SELECT results_eq(
     $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'$$,
     $$VALUES ('resolved', 'fixed')$$,
     'its success resolves the job_missed alert (run_job ends with the check)'
+);
+
+-- A job_missed alert left open for a job that is not overdue (a check in another session could
+-- not see its success yet, and the job's own check was skipped): the next check resolves it.
+INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message, details)
+VALUES ('job_missed:job:daily_report', 'job_missed', 'job', 'high', 'left open', '{"job": "daily_report"}');
+SELECT ok(guard.check_job_heartbeats() IS NOT NULL, 'the check runs (NULL only when another session checks)');
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_missed:job:daily_report'$$,
+    $$VALUES ('resolved', 'fixed')$$,
+    'an open job_missed alert of a job that is not overdue is resolved by the next check'
 );
 
 -- Retention.

@@ -1,6 +1,17 @@
 -- The missed-run check, called after every job run: an enabled job without a success within
 -- twice its interval raises (or bumps) a job_missed alert; a job that is no longer overdue, or
--- was disabled, has its job_missed alert resolved. Returns the number of overdue jobs.
+-- was disabled, has its job_missed alert resolved. Returns the number of overdue jobs, or NULL
+-- when another session's check holds the lock (see below) and this one did nothing.
+--
+-- One session at a time, and nobody waits for it. Every run of every job ends here, and the
+-- job_missed alerts are shared: two runs writing the same alert would meet on its row or on
+-- alerts_one_open_per_fingerprint, and even INSERT ... ON CONFLICT waits there for the other
+-- transaction to end, so one job's run would wait for a different job's commit. The check
+-- therefore takes a transaction-level advisory lock without waiting and skips when another
+-- session holds it: that session's check writes the same alerts and commits them with its run.
+-- Held until commit, the lock also means every job_missed write it makes is committed before
+-- the next check can look. (A run that skips leaves its own job_missed alert to that session,
+-- which may not see this run's success yet: then the next check resolves it.)
 CREATE FUNCTION guard.check_job_heartbeats()
 RETURNS integer
 LANGUAGE plpgsql
@@ -10,6 +21,9 @@ DECLARE
     late record;
     overdue_count integer := 0;
 BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtextextended('booking-guard:job-heartbeats', 0)) THEN
+        RETURN NULL;
+    END IF;
     FOR late IN
         SELECT s.job_name, s.interval_seconds, s.last_success_at
         FROM guard.job_status AS s

@@ -2,7 +2,8 @@
 -- transaction-level advisory lock: a concurrent second run returns at once and says so), nothing
 -- on a replica. The command from guard.jobs runs in a sub-transaction, so a failure rolls back
 -- the job's work but is itself recorded in guard.job_runs and raised as a job_failed alert; a
--- success resolves the job's alerts. Every run ends with the missed-run check of all jobs.
+-- success resolves the job's alerts. Every run ends with the missed-run check of all jobs, which
+-- never waits: while another session's check holds its lock, this run skips it.
 -- Returns "<job>: succeeded|failed|skipped ..." (a failure is reported, not raised).
 CREATE FUNCTION guard.run_job(job_name text)
 RETURNS text

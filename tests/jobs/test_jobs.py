@@ -1,8 +1,12 @@
-"""Jobs from outside the database: the advisory lock makes a concurrent second run a no-op, and
-`guard jobs run --once` / `guard jobs status --json` report what guard.run_job recorded."""
+"""Jobs from outside the database: the advisory lock makes a concurrent second run a no-op,
+different jobs never wait for each other (not even on the heartbeat check's shared job_missed
+alerts), and `guard jobs run --once` / `guard jobs status --json` report what guard.run_job
+recorded. Concurrency is tested with real commits from two connections; pgTAP cannot (one
+session, and a transaction-level advisory lock is re-entrant within it)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import psycopg
@@ -10,12 +14,98 @@ from click.testing import CliRunner
 
 from guard.cli import main
 
+# Long enough for a loaded 2-core machine to run a job on an empty database, far shorter than
+# pytest's timeout: a run that waits for another session's lock fails here instead of hanging.
+SECOND_RUN_TIMEOUTS = ("SET lock_timeout = '2s'", "SET statement_timeout = '20s'")
 
-def test_a_concurrent_second_run_is_a_no_op(db_url: str) -> None:
+
+def restart_grace_periods(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """No job is overdue now, however long ago the template database was built: a job that never
+    succeeded is overdue twice its interval after its last change, and this is a change."""
+    conn.execute("UPDATE guard.jobs SET enabled = enabled")
+
+
+def add_overdue_job(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    """An enabled job whose last success is a day old: overdue, the honest way (its heartbeat and
+    its last change are both in the past)."""
+    conn.execute(
+        "INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description,"
+        " updated_at) VALUES (%s, '* * * * *', 60, 'SELECT 1', 'overdue test job',"
+        " now() - interval '2 days')",
+        (name,),
+    )
+    conn.execute(
+        "INSERT INTO guard.job_runs (job_name, started_at, finished_at, status, duration_ms)"
+        " VALUES (%s, now() - interval '1 day', now() - interval '1 day', 'succeeded', 1)",
+        (name,),
+    )
+    overdue = conn.execute(
+        "SELECT overdue FROM guard.job_status WHERE job_name = %s", (name,)
+    ).fetchone()
+    assert overdue == (True,)
+
+
+def test_different_jobs_never_wait_for_each_other_while_a_job_is_overdue(db_url: str) -> None:
+    """Every ordered pair of different jobs: the first run's transaction stays open (as a slow
+    job's would) while the second runs. Both end with the missed-run check, which finds the
+    overdue job; the second must finish at once, and the overdue job has one open alert."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        restart_grace_periods(setup)
+        add_overdue_job(setup, "stale")
+        jobs = [
+            str(row[0])
+            for row in setup.execute(
+                "SELECT name FROM guard.jobs WHERE name <> 'stale' ORDER BY name"
+            ).fetchall()
+        ]
+    assert len(jobs) >= 5, jobs
+    waited: list[str] = []
     with (
         psycopg.connect(db_url, autocommit=True) as first,
         psycopg.connect(db_url, autocommit=True) as second,
     ):
+        for statement in SECOND_RUN_TIMEOUTS:
+            second.execute(statement)
+        for first_job, second_job in itertools.permutations(jobs, 2):
+            with first.transaction():
+                row = first.execute("SELECT guard.run_job(%s)", (first_job,)).fetchone()
+                assert row is not None and row[0].startswith(f"{first_job}: succeeded"), row
+                try:
+                    other = second.execute("SELECT guard.run_job(%s)", (second_job,)).fetchone()
+                except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as error:
+                    where = (error.diag.context or "").splitlines()[:1]
+                    waited.append(
+                        f"{second_job} behind {first_job}: {error.diag.message_primary} {where}"
+                    )
+                    continue
+                assert other is not None and other[0].startswith(f"{second_job}: succeeded"), (
+                    first_job,
+                    other,
+                )
+            alerts = first.execute(
+                "SELECT status, count(*) FROM guard.alerts"
+                " WHERE fingerprint = 'job_missed:job:stale' GROUP BY status"
+            ).fetchall()
+            assert alerts == [("open", 1)], (first_job, second_job, alerts)
+        assert waited == [], "runs waited for another job's open transaction:\n" + "\n".join(waited)
+        missed = first.execute(
+            "SELECT details ->> 'job' FROM guard.alerts"
+            " WHERE check_id = 'job_missed' AND status = 'open'"
+        ).fetchall()
+        assert missed == [("stale",)], "only the overdue job is missed"
+
+
+def test_a_concurrent_second_run_is_a_no_op(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        # The test's own clock, not the template's: with no job overdue, no run here raises a
+        # job_missed alert, whenever in the session this test runs.
+        restart_grace_periods(setup)
+    with (
+        psycopg.connect(db_url, autocommit=True) as first,
+        psycopg.connect(db_url, autocommit=True) as second,
+    ):
+        for statement in SECOND_RUN_TIMEOUTS:
+            second.execute(statement)
         with first.transaction():
             row = first.execute("SELECT guard.run_job('daily_report')").fetchone()
             assert row is not None and row[0].startswith("daily_report: succeeded")
@@ -34,6 +124,48 @@ def test_a_concurrent_second_run_is_a_no_op(db_url: str) -> None:
         assert again is not None and again[0].startswith("daily_report: succeeded"), (
             "the lock ends with the first run's transaction"
         )
+        missed = first.execute(
+            "SELECT count(*) FROM guard.alerts WHERE check_id = 'job_missed'"
+        ).fetchone()
+        assert missed == (0,), "no job was overdue"
+
+
+def test_a_check_in_progress_elsewhere_is_skipped_and_the_next_one_catches_up(
+    db_url: str,
+) -> None:
+    """The price of never waiting: the overdue job's own run, while another job's run holds the
+    heartbeat check's lock, skips its check, and the other check could not see its success. The
+    job_missed alert it leaves open is resolved by the next check, and it is one alert."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        restart_grace_periods(setup)
+        add_overdue_job(setup, "stale")
+    with (
+        psycopg.connect(db_url, autocommit=True) as first,
+        psycopg.connect(db_url, autocommit=True) as second,
+    ):
+        for statement in SECOND_RUN_TIMEOUTS:
+            second.execute(statement)
+        with first.transaction():
+            row = first.execute("SELECT guard.run_job('detect')").fetchone()
+            assert row is not None and row[0].startswith("detect: succeeded"), row
+            skipped = second.execute("SELECT guard.check_job_heartbeats()").fetchone()
+            assert skipped == (None,), "NULL: another session's check holds the lock"
+            late = second.execute("SELECT guard.run_job('stale')").fetchone()
+            assert late is not None and late[0].startswith("stale: succeeded"), late
+            stale_status = second.execute(
+                "SELECT overdue FROM guard.job_status WHERE job_name = 'stale'"
+            ).fetchone()
+            assert stale_status == (False,)
+        left_open = first.execute(
+            "SELECT status FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'"
+        ).fetchall()
+        assert left_open == [("open",)], "the first check did not see the late job's success"
+        caught_up = second.execute("SELECT guard.run_job('review_sweep')").fetchone()
+        assert caught_up is not None and caught_up[0].startswith("review_sweep: succeeded")
+        alerts = first.execute(
+            "SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'"
+        ).fetchall()
+        assert alerts == [("resolved", "fixed")], "the next check resolves it"
 
 
 def test_jobs_run_once_and_status(db_url: str) -> None:
