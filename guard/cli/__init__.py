@@ -18,6 +18,7 @@ from guard.cli.db import db
 from guard.cli.demo import demo
 from guard.cli.jobs import jobs
 from guard.cli.metrics import metrics
+from guard.cli.output import visible
 from guard.cli.params import cap_unbounded_integers
 from guard.cli.report import report
 from guard.cli.review import review
@@ -41,7 +42,8 @@ def _one_line(text: str) -> str:
 
 def _fail(message: str, exit_code: int) -> NoReturn:
     # backslashreplace: a message quoting non-UTF-8 input must still print, whatever the locale.
-    line = f"guard: error: {_one_line(message)}\n"
+    # visible: an error may quote data (a key, a name) that must not reach the terminal raw.
+    line = f"guard: error: {visible(_one_line(message))}\n"
     stream = sys.stderr
     encoding = getattr(stream, "encoding", None) or "utf-8"
     stream.write(line.encode(encoding, "backslashreplace").decode(encoding, "replace"))

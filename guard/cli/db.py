@@ -15,9 +15,8 @@ from typing import Any
 
 import click
 import psycopg
-from rich.table import Table
 
-from guard.cli.output import console, emit_json, emit_table
+from guard.cli.output import echo_text, emit_json, emit_table
 from guard.cli.params import COUNT, INT_MAX
 from guard.db.connection import connect
 from guard.db.lock_retry import LockPolicy
@@ -108,7 +107,7 @@ def _policy(lock_deadline: str, lock_timeout: str, statement_timeout: str) -> Lo
 
 
 def _progress(line: str) -> None:
-    click.echo(line, err=True)
+    echo_text(line, err=True)
 
 
 def describe_target(conn: psycopg.Connection[Any]) -> str:
@@ -120,7 +119,7 @@ def describe_target(conn: psycopg.Connection[Any]) -> str:
 
 
 def _announce(conn: psycopg.Connection[Any]) -> None:
-    click.echo(describe_target(conn), err=True)
+    echo_text(describe_target(conn), err=True)
 
 
 def _announce_url(database_url: str | None) -> None:
@@ -154,7 +153,7 @@ def apply(
         obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
     ) as migrator:
         _announce(migrator.conn)
-        applied = migrator.apply(to, on_applied=lambda i: click.echo(f"applied  {i}"))
+        applied = migrator.apply(to, on_applied=lambda i: echo_text(f"applied  {i}"))
     if not applied:
         click.echo("Nothing to apply: the database is up to date.")
 
@@ -205,7 +204,7 @@ def rollback(
                 raise GuardError("rollback cancelled; nothing was changed")
         rolled_back = migrator.rollback(to, all_=all_, expected=plan)
     for migration_id in rolled_back:
-        click.echo(f"rolled back  {migration_id}")
+        echo_text(f"rolled back  {migration_id}")
 
 
 def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
@@ -257,17 +256,16 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
             ]
         )
         return
-    table = Table(title="Migrations", title_justify="left")
-    table.add_column("migration", no_wrap=True)  # ids are what a DBA copies into --to
-    table.add_column("state")
-    table.add_column("applied (UTC)")
-    table.add_column("by")
+    rows = []
     for s in states:
         when = (
             s.applied_at.astimezone(UTC) if s.applied_at and s.applied_at.tzinfo else s.applied_at
         )
-        table.add_row(s.id, s.label, f"{when:%Y-%m-%d %H:%M}" if when else "", s.applied_by or "")
-    console().print(table)
+        rows.append([s.id, s.label, f"{when:%Y-%m-%d %H:%M}" if when else "", s.applied_by])
+    # ids are what a DBA copies into --to: never wrapped
+    emit_table(
+        "Migrations", ["migration", "state", "applied (UTC)", "by"], rows, no_wrap=["migration"]
+    )
 
 
 @db.command()
@@ -293,7 +291,7 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
         click.echo(f"DRIFT: {len(differences)} difference(s) from the canonical definitions:")
         for difference in differences:
             for line in difference.lines():
-                click.echo(f"  {line}")
+                echo_text(f"  {line}")
     if unbound and not as_json:
         # Not drift (exit status unchanged): an unbound login sees no company, which is safe.
         click.echo(
@@ -301,7 +299,7 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
             " company, so they see nothing; bind them with `guard tenant grant LOGIN COMPANY_ID`:"
         )
         for login, kinds in unbound:
-            click.echo(f"  unbound   {login} ({', '.join(kinds)})")
+            echo_text(f"  unbound   {login} ({', '.join(kinds)})")
     if differences:
         raise SystemExit(1)
 
@@ -331,7 +329,7 @@ def validate(
     report = validate_database(
         obj["database_url"],
         batch_size=batch_size,
-        progress=lambda line: click.echo(line, err=as_json),
+        progress=lambda line: echo_text(line, err=as_json),
         lock_policy=policy,
     )
     if as_json:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 import psycopg
 
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import echo_text, emit_json, emit_table
 from guard.db.connection import connect, reconnect_delay
 from guard.errors import DatabaseUnavailable, GuardError, first_line
 
@@ -128,7 +128,7 @@ def status(obj: dict[str, str | None], as_json: bool) -> None:
     )
     failed = [job for job in found if job["last_status"] == "failed"]
     for job in failed:
-        click.echo(f"{job['job_name']} last failed: {job['last_error']}")
+        echo_text(f"{job['job_name']} last failed: {job['last_error']}")
 
 
 @jobs.command()
@@ -169,7 +169,7 @@ def run(
             selected = list(job_names) or [name for name, job in found.items() if job["enabled"]]
             results = [run_job(conn, name) for name in selected]
             for result in results:
-                click.echo(result.message)
+                echo_text(result.message)
             if any(result.status == "failed" for result in results):
                 sys.exit(1)
             return
@@ -212,7 +212,7 @@ def _run_due(conn: psycopg.Connection[Any], only: set[str], max_sleep: float) ->
         for job in due:
             if job["next_due_at"] <= now:
                 result = run_job(conn, job["job_name"])
-                click.echo(f"{_when(_db_now(conn))}  {result.message}")
+                echo_text(f"{_when(_db_now(conn))}  {result.message}")
         upcoming = min(job["next_due_at"] for job in _enabled(conn, only))
         wait = (upcoming - _db_now(conn)).total_seconds()
         time.sleep(max(1.0, min(max_sleep, wait)))

@@ -3,12 +3,21 @@
 Tables are never cut: on a terminal they fit its width, anywhere else (a pipe, a file) they keep
 their full width, without styling. NO_COLOR (https://no-color.org) turns every style off, bold
 included. JSON times are ISO 8601 with their offset (`2026-11-22T09:00:00+00:00`), one format
-for every command."""
+for every command.
+
+Every value shown to a person is text, never markup: company names, notes, reasons and labels
+come from applications and operators, so `[bold]` or `[/]` in them must print as typed instead of
+styling the table or aborting the command. Control characters and bidirectional overrides from
+data would reach the terminal as commands (colours, hyperlinks, a title, text shown backwards),
+so they are printed as visible escapes (`\\x1b`, `\\n`, `\\u202e`); `--json` keeps the exact
+value."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
@@ -18,9 +27,37 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Wider than any row a command prints: off a terminal, rich must never wrap or cut.
 _UNLIMITED_WIDTH = 1_000_000
+
+# What a terminal would act on instead of showing: C0 and C1 controls and DEL (ESC starts colour,
+# hyperlink and title sequences; CR and backspace overwrite), the bidirectional embeddings,
+# overrides, isolates and marks (they reorder what follows), and the Unicode line separators.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every control, bidi and line-separator character as a visible escape: one
+    line, shown in the order it is stored, nothing a terminal would execute."""
+    return _INVISIBLE.sub(_escape, text)
+
+
+def echo_text(text: str, err: bool = False) -> None:
+    """click.echo for a line that carries data (names, reasons, error texts): made visible."""
+    click.echo(visible(text), err=err)
 
 
 def _json_value(value: Any) -> Any:
@@ -33,28 +70,69 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+def render_json(payload: Any) -> str:
+    # ensure_ascii (the default) writes controls and bidi characters as \u escapes: the exact
+    # value for a script, nothing raw for a terminal.
+    return json.dumps(payload, indent=2, default=_json_value) + "\n"
+
+
 def emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, indent=2, default=_json_value))
+    write(render_json(payload))
 
 
-def console() -> Console:
-    """Where tables go: stdout, styled only on a terminal and without NO_COLOR."""
+def _plain() -> bool:
+    return not sys.stdout.isatty() or bool(os.environ.get("NO_COLOR"))
+
+
+def console(file: Any = None) -> Console:
+    """Where tables go: stdout, styled only on a terminal and without NO_COLOR. markup=False: no
+    string printed through it is ever read as rich markup."""
     terminal = sys.stdout.isatty()
-    plain = not terminal or bool(os.environ.get("NO_COLOR"))
+    plain = _plain()
     return Console(
-        file=sys.stdout,
+        file=file if file is not None else sys.stdout,
         soft_wrap=True,
         width=None if terminal else _UNLIMITED_WIDTH,
         color_system=None if plain else "auto",
-        highlight=not plain,
+        force_terminal=None if file is None else terminal and not plain,
+        highlight=False,
+        markup=False,
         emoji=False,
     )
 
 
-def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
+def cell(value: Any) -> Text:
+    """One table cell: always Text (never markup), control characters made visible."""
+    return Text("" if value is None else visible(str(value)))
+
+
+def render_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    no_wrap: Sequence[str] = (),
+) -> str:
+    """The table as the text emit_table would print, without printing it: a command that
+    changes state renders before it commits, so a rendering error changes nothing."""
+    table = Table(title=cell(title), title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(cell(column), no_wrap=column in no_wrap)
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
-    console().print(table)
+        table.add_row(*(cell(value) for value in row))
+    buffer = io.StringIO()
+    console(buffer).print(table)
+    return buffer.getvalue()
+
+
+def write(rendered: str) -> None:
+    sys.stdout.write(rendered)
+    sys.stdout.flush()
+
+
+def emit_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    no_wrap: Sequence[str] = (),
+) -> None:
+    write(render_table(title, columns, rows, no_wrap))

@@ -3,6 +3,7 @@ stored yet is generated first (guard.daily_report), as the 02:00 UTC job would h
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import click
 import psycopg
 
-from guard.cli.output import emit_json
+from guard.cli.output import emit_json, visible
 from guard.db.connection import connect
 from guard.errors import GuardError, first_line
 
@@ -80,6 +81,21 @@ def _pct(part: int, whole: int) -> Decimal | None:
     return (Decimal(100) * part / whole).quantize(Decimal("0.01"))
 
 
+# Characters that mean something inside a Markdown table cell (GFM): the cell separator, inline
+# emphasis, code, links and images, HTML and entities (an entity such as &#x202e; would bring
+# back the bidi override escaped below), and the backslash that escapes them all.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def markdown_cell(value: Any) -> str:
+    """A value from data as the literal text of one Markdown table cell: special characters
+    backslash-escaped, line breaks as <br> (a raw newline would end the row), other control and
+    bidi characters as visible escapes, as in the text output."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
+    return "<br>".join(visible(line) for line in _LINE_BREAK.split(escaped))
+
+
 def _num(value: Any, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value}{suffix}"
 
@@ -108,13 +124,15 @@ def render_text(day: date, rows: list[dict[str, Any]]) -> str:
     ]
     if total["by_rule"]:
         lines += ["", "Issues by rule:"]
-        lines += [f"  {rule:<32} {count:>6}" for rule, count in total["by_rule"].items()]
+        lines += [f"  {visible(rule):<32} {count:>6}" for rule, count in total["by_rule"].items()]
         lines += ["", "Issues by check:"]
-        lines += [f"  {check:<32} {count:>6}" for check, count in total["by_check"].items()]
+        lines += [
+            f"  {visible(check):<32} {count:>6}" for check, count in total["by_check"].items()
+        ]
     for row in rows:
         lines += [
             "",
-            f"{row['company_name'] or 'company'} (company {row['company_id']})",
+            f"{visible(row['company_name'] or 'company')} (company {row['company_id']})",
             f"  calls                {row['total_calls']:>6}",
             f"  inconsistent         {row['inconsistent_calls']:>6}"
             f"  ({row['inconsistency_rate_pct']} %)",
@@ -126,7 +144,7 @@ def render_text(day: date, rows: list[dict[str, Any]]) -> str:
         if row["top_issues"]:
             lines.append("  top issues:")
             lines += [
-                f"    {i}. {issue['rule_id']} ({issue['severity']}): {issue['count']}"
+                f"    {i}. {visible(issue['rule_id'])} ({issue['severity']}): {issue['count']}"
                 for i, issue in enumerate(row["top_issues"], 1)
             ]
     return "\n".join(lines)
@@ -149,16 +167,20 @@ def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {row['company_name'] or row['company_id']} | {row['total_calls']}"
+            f"| {markdown_cell(row['company_name'] or row['company_id'])} | {row['total_calls']}"
             f" | {row['inconsistent_calls']} | {row['inconsistency_rate_pct']}"
             f" | {_trend(row)} | {row['auto_corrected']} | {row['manual_reviews']}"
-            f" | {row['open_review_items']} | {row['top_rule'] or ''} |"
+            f" | {row['open_review_items']} | {markdown_cell(row['top_rule'] or '')} |"
         )
     if total["by_rule"]:
         lines += ["", "## Issues by rule", "", "| rule | alerts |", "|---|---:|"]
-        lines += [f"| {rule} | {count} |" for rule, count in total["by_rule"].items()]
+        lines += [
+            f"| {markdown_cell(rule)} | {count} |" for rule, count in total["by_rule"].items()
+        ]
         lines += ["", "## Issues by check", "", "| check | alerts |", "|---|---:|"]
-        lines += [f"| {check} | {count} |" for check, count in total["by_check"].items()]
+        lines += [
+            f"| {markdown_cell(check)} | {count} |" for check, count in total["by_check"].items()
+        ]
     return "\n".join(lines)
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import emit_json, emit_table, render_json, render_table, write
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
-from guard.db.connection import fetch_all
+from guard.db.connection import connect, fetch_all, guard_function_errors
+from guard.errors import GuardError, first_line
 
 _COLUMNS = [
     "id",
@@ -43,6 +44,37 @@ def _emit(title: str, rows: list[Any], as_json: bool) -> None:
         emit_json([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
     else:
         emit_table(title, _COLUMNS, rows)
+
+
+def _change_and_show(
+    database_url: str | None,
+    query: str,
+    params: tuple[Any, ...],
+    title: str,
+    as_json: bool,
+    done: str,
+) -> list[Any]:
+    """Run a statement that changes the queue and print its rows. The output is rendered before
+    the commit, so a failure to render leaves the queue as it was; a failure to write it after
+    the commit says that the change stands (`done`), never only that the command failed."""
+    with connect(database_url) as conn:
+        with guard_function_errors():
+            rows = conn.execute(query, params).fetchall()
+        if as_json:
+            rendered = render_json([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+        elif rows:
+            rendered = render_table(title, _COLUMNS, rows)
+        else:
+            rendered = ""
+        conn.commit()
+    try:
+        write(rendered)
+    except OSError as error:
+        raise GuardError(
+            f"{done} (committed), but printing the result failed: {first_line(error)};"
+            " `guard review list` shows the queue"
+        ) from None
+    return rows
 
 
 @click.group()
@@ -80,15 +112,16 @@ def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: boo
 @click.pass_obj
 def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> None:
     """Take the most urgent open items of your companies (never one another reviewer holds)."""
-    rows = fetch_all(
+    rows = _change_and_show(
         obj["database_url"],
         f"{_SELECT} FROM guard.review_claim(%s, %s) AS r ORDER BY r.priority, r.created_at",
         (actor, limit),
+        f"Claimed by {actor}",
+        as_json,
+        "the items were claimed",
     )
     if not rows and not as_json:
         click.echo("Nothing to claim: the queue is empty.")
-        return
-    _emit(f"Claimed by {actor}", rows, as_json)
 
 
 def _close(
@@ -100,12 +133,14 @@ def _close(
     false_positive: bool,
     as_json: bool,
 ) -> None:
-    rows = fetch_all(
+    _change_and_show(
         obj["database_url"],
         f"{_SELECT} FROM guard.review_close(%s, %s, %s, %s, %s) AS r",
         (item_id, actor, outcome, note, false_positive),
+        f"Review item {item_id} {outcome}",
+        as_json,
+        f"review item {item_id} was {outcome}",
     )
-    _emit(f"Review item {item_id} {outcome}", rows, as_json)
 
 
 @review.command()

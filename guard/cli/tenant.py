@@ -12,7 +12,7 @@ from typing import Any
 import click
 import psycopg
 
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import echo_text, emit_json, emit_table
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
 from guard.db.connection import connect, fetch_all
 from guard.errors import GuardError, first_line
@@ -59,7 +59,7 @@ def grant(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -
     for company, new in zip(
         company_ids, _change(obj["database_url"], "tenant_grant", role, company_ids), strict=True
     ):
-        click.echo(f"{'granted' if new else 'already granted'}  {role} -> company {company}")
+        echo_text(f"{'granted' if new else 'already granted'}  {role} -> company {company}")
 
 
 @tenant.command()
@@ -71,7 +71,7 @@ def revoke(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) 
     for company, gone in zip(
         company_ids, _change(obj["database_url"], "tenant_revoke", role, company_ids), strict=True
     ):
-        click.echo(f"{'revoked' if gone else 'was not granted'}  {role} -> company {company}")
+        echo_text(f"{'revoked' if gone else 'was not granted'}  {role} -> company {company}")
 
 
 @tenant.command("list")
