@@ -1,4 +1,4 @@
--- 0032_jobs_independent (written by `make migration`, reviewed): issue 30, two different jobs
+-- 0032_jobs_independent (written by `make migration`, reviewed): two different jobs
 -- blocked each other. Every run of every job ends with guard.check_job_heartbeats(); with a job
 -- overdue, a run's check opened or bumped that job's job_missed alert, and a second job's check,
 -- writing the same alert, waited on alerts_one_open_per_fingerprint (INSERT ... ON CONFLICT waits
