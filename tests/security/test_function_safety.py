@@ -10,7 +10,8 @@ from typing import cast
 import psycopg
 
 # SECURITY DEFINER only where the application (or a trigger firing for it) must write (or, for
-# the breaker's restore, read) what it may not write or read itself. A new one is a deliberate change here and in docs/security.md.
+# the breaker's restore, read) what it may not write or read itself. A new one is a deliberate
+# change here and in docs/security.md.
 EXPECTED_DEFINERS = {
     "guard.begin_booking_attempt(bigint,bigint)",
     "guard.check_call(bigint)",
