@@ -50,6 +50,9 @@ class StateMissingError(redis.exceptions.RedisError):
     faster than it can be written): decided per process, like an outage."""
 
 
+# A module constant: the hot path compares every reply's code with it.
+_UNKNOWN = lua.UNKNOWN_CODE
+
 # What a missing circuit becomes (``restore.seed_for``), given the generation the caller knew.
 OnMissing = Callable[[int], Seed]
 
@@ -338,7 +341,7 @@ class RedisStore:
     ) -> Reply:
         script, script_args = self.scripts.acquire, args.acquire_args(cfg, known_gen)
         reply = self._run(script, args.keys, script_args)
-        if reply.code == lua.UNKNOWN_CODE:
+        if reply.code == _UNKNOWN:
             reply = self._restore_and_rerun(script, args, script_args, known_gen, on_missing)
         return reply
 
@@ -352,7 +355,7 @@ class RedisStore:
     ) -> Reply:
         script, script_args = self.scripts.record, args.record_args(generation, outcome, probe_seq)
         reply = self._run(script, args.keys, script_args)
-        if reply.code == lua.UNKNOWN_CODE:
+        if reply.code == _UNKNOWN:
             reply = self._restore_and_rerun(script, args, script_args, generation, on_missing)
         return reply
 
@@ -366,7 +369,7 @@ class RedisStore:
     ) -> Reply:
         self.seed(args, on_missing(known_gen))
         reply = self._run(script, args.keys, script_args)
-        if reply.code == lua.UNKNOWN_CODE:
+        if reply.code == _UNKNOWN:
             raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")
         return reply
 
@@ -460,7 +463,7 @@ class AsyncRedisStore:
     ) -> Reply:
         script_args = args.acquire_args(cfg, known_gen)
         reply = await self._run(SCRIPTS.acquire, args.keys, script_args)
-        if reply.code == lua.UNKNOWN_CODE:
+        if reply.code == _UNKNOWN:
             reply = await self._restore_and_rerun(
                 SCRIPTS.acquire, args, script_args, known_gen, on_missing
             )
@@ -476,7 +479,7 @@ class AsyncRedisStore:
     ) -> Reply:
         script_args = args.record_args(generation, outcome, probe_seq)
         reply = await self._run(SCRIPTS.record, args.keys, script_args)
-        if reply.code == lua.UNKNOWN_CODE:
+        if reply.code == _UNKNOWN:
             reply = await self._restore_and_rerun(
                 SCRIPTS.record, args, script_args, generation, on_missing
             )
@@ -499,7 +502,7 @@ class AsyncRedisStore:
         except NoScriptError:
             await self.client.execute_command("EVAL", SCRIPTS.seed.source, 1, *keys, *values)
         reply = await self._run(script, args.keys, script_args)
-        if reply.code == lua.UNKNOWN_CODE:
+        if reply.code == _UNKNOWN:
             raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")
         return reply
 
