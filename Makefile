@@ -126,7 +126,7 @@ check-redis-floor: setup
 	PYTHONPATH=.redis-floor $(BIN)/pytest -q -p no:randomly tests/breaker/test_breaker_state_machine.py \
 	  tests/breaker/test_breaker_differential.py tests/breaker/test_breaker_redis_outage.py \
 	  tests/breaker/test_breaker_api.py tests/breaker/test_breaker_cluster.py \
-	  tests/breaker/test_breaker_bulkhead.py
+	  tests/breaker/test_breaker_bulkhead.py tests/breaker/test_breaker_eviction.py
 
 # After changing sql/: store the catalog snapshot that `guard db verify` compares against.
 snapshot: setup

@@ -8,6 +8,7 @@ Redis; clients connect on first use and their errors are handled by the breaker.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 from guard.breaker.fallback import RedisHealth
 from guard.breaker.listeners import Listener, Listeners
 from guard.breaker.memory_store import MemoryStore
+from guard.breaker.redis_config import eviction_warning
 from guard.breaker.redis_store import (
     CONNECT_TIMEOUT_SECONDS,
     DEFAULT_REDIS_URL,
@@ -27,6 +29,9 @@ from guard.breaker.redis_store import (
     make_client,
     mask_url,
 )
+from guard.breaker.restore import StateSource
+
+log = logging.getLogger("guard.breaker")
 
 REDIS_URL_ENV = "GUARD_REDIS_URL"
 
@@ -46,6 +51,7 @@ class Backend:
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = READ_TIMEOUT_SECONDS,
         redis_retry_interval: float = 1.0,
+        state_source: StateSource | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.masked_url = mask_url(redis_url) if redis_url else "memory"
@@ -60,6 +66,10 @@ class Backend:
         self._sync_store: RedisStore | None = None
         self._async_store: tuple[asyncio.AbstractEventLoop, AsyncRedisStore] | None = None
         self._executors: list[ThreadPoolExecutor] = []
+        # Where a circuit missing from Redis is restored from (restore.py); None: only from
+        # what this process saw.
+        self.state_source = state_source
+        self._redis_config_checked = False
 
     @property
     def uses_redis(self) -> bool:
@@ -80,6 +90,19 @@ class Backend:
                     self._sync_store = RedisStore(client)
                 store = self._sync_store
         return store
+
+    def check_redis_config(self) -> None:
+        """Warn once per backend when Redis may evict the breaker's keys (redis_config.py).
+        Called after the first decision Redis answered, so never before Redis is reachable."""
+        if self._redis_config_checked:
+            return
+        with self._lock:
+            if self._redis_config_checked:
+                return
+            self._redis_config_checked = True
+        warning = eviction_warning(self.sync_store.client, self.masked_url)
+        if warning is not None:
+            log.warning("%s", warning)
 
     def async_store(self) -> AsyncRedisStore:
         """The asyncio store of the running loop (redis.asyncio clients are loop-bound)."""
@@ -104,6 +127,9 @@ class Backend:
         return executor
 
     def close(self) -> None:
+        close_source = getattr(self.state_source, "close", None)
+        if close_source is not None:
+            close_source()
         if self._sync_store is not None:
             self._sync_store.client.close()
             self._sync_store = None

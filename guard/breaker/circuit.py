@@ -68,6 +68,7 @@ from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, stored_rules
+from guard.breaker.restore import RecordedState, Seed, seed_for
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
@@ -262,6 +263,9 @@ class CircuitBreaker:
         self.failed_calls = 0
         self.timed_out_calls = 0
         self.config_divergences = 0
+        # Times this process found the circuit missing from Redis and restored it (restore.py).
+        self.restored_states = 0
+        self._on_missing_cb = self._on_missing  # bound once: it is passed on every decision
         self._rules_checked = not backend.uses_redis
         telemetry.COLLECTOR.track(self)
 
@@ -492,6 +496,44 @@ class CircuitBreaker:
             self._emit(self._event(EventKind.REJECTED, state=State.OPEN, shared=False))
         raise StoreUnavailableError(self.key, State.OPEN, self.backend.health.retry_interval)
 
+    # ------------------------------------------------------------------ missing from Redis
+    def _on_missing(self, known_generation: int) -> Seed:
+        """What to re-create when Redis has no state for this circuit (restore.py): the state
+        PostgreSQL recorded, else the one this process last saw, else a new closed circuit."""
+        recorded: RecordedState | None = None
+        source = self.backend.state_source
+        unread = ""
+        if source is not None:
+            try:
+                recorded = source(self.key)
+            except Exception as error:
+                unread = f"; PostgreSQL could not be read ({type(error).__name__})"
+        known = self._known
+        if recorded is None and known is not None and known.shared and known.generation > 0:
+            recorded = RecordedState(known.state, known.generation, source="this process")
+        seed = seed_for(recorded, known_generation)
+        if seed.restored_from is not None:
+            with self._counter_lock:
+                self.restored_states += 1
+            log.warning(
+                "circuit %s: its state was missing from Redis (evicted? see maxmemory-policy in "
+                "docs/breaker.md); restored %s at generation %d from %s (%s recorded there)%s; "
+                "failure counts are lost",
+                self.key,
+                seed.state.label,
+                seed.generation,
+                seed.restored_from.source,
+                seed.restored_from.state.label,
+                unread,
+            )
+        elif unread:
+            log.warning(
+                "circuit %s: not in Redis and not known to this process%s; starting it closed",
+                self.key,
+                unread,
+            )
+        return seed
+
     # ------------------------------------------------------------------ shared rules
     def _rules_differ(self, stored: SharedRules | None) -> None:
         self._rules_checked = True
@@ -515,11 +557,14 @@ class CircuitBreaker:
 
     def _check_rules(self) -> None:
         """Once per circuit and process, after its first Redis decision stored or read them
-        (on a Redis error it is tried again at the next decision that reaches Redis)."""
+        (on a Redis error it is tried again at the next decision that reaches Redis). The
+        backend's check of the Redis configuration rides on it: once, off the hot path."""
+        self.backend.check_redis_config()
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             self._rules_differ(self.backend.sync_store.rules(self.key))
 
     async def _check_rules_async(self) -> None:
+        await asyncio.to_thread(self.backend.check_redis_config)
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             self._rules_differ(await self.backend.async_store().rules(self.key))
 
@@ -532,7 +577,7 @@ class CircuitBreaker:
         if self._use_redis():
             try:
                 reply = self.backend.sync_store.acquire(
-                    self._args, self.config, self._known_generation()
+                    self._args, self.config, self._known_generation(), self._on_missing_cb
                 )
             except REDIS_DOWN_ERRORS as error:
                 self._redis_failed(error)
@@ -550,7 +595,7 @@ class CircuitBreaker:
         if ticket.shared and self._use_redis():
             try:
                 reply = self.backend.sync_store.record(
-                    self._args, ticket.generation, outcome, ticket.probe_seq
+                    self._args, ticket.generation, outcome, ticket.probe_seq, self._on_missing_cb
                 )
             except REDIS_DOWN_ERRORS as error:
                 self._redis_failed(error)
@@ -572,7 +617,7 @@ class CircuitBreaker:
         if self._use_redis():
             try:
                 reply = await self.backend.async_store().acquire(
-                    self._args, self.config, self._known_generation()
+                    self._args, self.config, self._known_generation(), self._on_missing_cb
                 )
             except REDIS_DOWN_ERRORS as error:
                 self._redis_failed(error)
@@ -589,7 +634,7 @@ class CircuitBreaker:
         if ticket.shared and self._use_redis():
             try:
                 reply = await self.backend.async_store().record(
-                    self._args, ticket.generation, outcome, ticket.probe_seq
+                    self._args, ticket.generation, outcome, ticket.probe_seq, self._on_missing_cb
                 )
             except REDIS_DOWN_ERRORS as error:
                 self._redis_failed(error)
@@ -796,8 +841,14 @@ class CircuitBreaker:
         """The circuit as the store has it now (one Redis round trip, or the memory store), with
         this process's counters. Raises ``ControlUnavailableError`` when Redis cannot be read."""
         if self.backend.uses_redis:
+            store = self.backend.sync_store
             try:
-                raw, now_ms = self.backend.sync_store.read_with_time(self.key)
+                raw, now_ms = store.read_with_time(self.key)
+                if "st" not in raw:
+                    # Evicted: show (and put back) what the next decision would restore.
+                    seed = self._on_missing(self._known_generation())
+                    if seed.restored and store.seed(self._args, seed):
+                        raw, now_ms = store.read_with_time(self.key)
             except REDIS_DOWN_ERRORS as error:
                 raise ControlUnavailableError(
                     f"breaker state of {self.key} unreachable ({type(error).__name__})"

@@ -9,8 +9,12 @@ a script touching both runs on one Redis Cluster node. Time always comes from Re
 (allowed in writing scripts since Redis 5 replicates scripts by effects), so processes with
 skewed clocks agree on when a cooldown ends.
 
-A missing hash is created CLOSED with the generation the caller last knew (``known_gen``), so
-a Redis that lost its data never hands out a generation PostgreSQL already has an event for.
+A circuit without state in Redis (never used, or evicted by a Redis under ``maxmemory``) is
+never silently created CLOSED by a decision: ``ACQUIRE`` and ``RECORD`` answer ``UNKNOWN``
+(code 9) and write nothing, and the caller re-creates it with ``SEED`` (from the state
+PostgreSQL recorded, or CLOSED with the generation it last knew for a new circuit) and asks
+again. A missing hash costs nothing on the hot path: the scripts read the hash anyway. Only a
+manual action (``CONTROL``) creates a missing circuit itself, since it sets the state.
 
 The rules are stored by the first script that finds none (the caller's values, "first writer
 wins") or by ``guard breaker configure``; from then on every decision uses the stored values,
@@ -21,6 +25,9 @@ agree on one circuit. The success hot path of ``RECORD`` needs no rule at all.
 from __future__ import annotations
 
 EVENTS_KEPT = 50
+
+# Reply code of ACQUIRE/RECORD for a circuit that has no state in Redis (see the docstring).
+UNKNOWN_CODE = 9
 
 
 def hash_key(key: str) -> str:
@@ -47,10 +54,12 @@ CLOCK_FUNCTION
 -- ft, nt, cd: the caller's failure threshold, success threshold and cooldown, used when the
 -- circuit has no rules yet and then stored, unless keep_rules_unset (a manual action: an
 -- operator's tool must not become the "first writer" of an application's rules).
-local function load(known_gen, now, ft, nt, cd, keep_rules_unset)
+-- Returns nil for a circuit without state unless `create` (see UNKNOWN in lua.py).
+local function load(known_gen, now, ft, nt, cd, keep_rules_unset, create)
   local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd')
   local c
   if not v[1] then
+    if not create then return nil end
     redis.call('HSET', H, 'st', 0, 'g', known_gen, 'f', 0, 's', 0, 'oa', 0, 'pu', 0,
                'ps', 0, 'ca', now)
     c = {st = 0, g = known_gen, f = 0, s = 0, oa = 0, pu = 0, ps = 0}
@@ -99,6 +108,11 @@ local function move(c, to, reason, now, actor, host, pid)
   return from
 end
 
+-- No state in Redis: the caller restores the circuit (SEED) and asks again.
+local function unknown(gen)
+  return 'UNKNOWN_CODE,0,' .. gen .. ',0,0,0,0,-1,0,'
+end
+
 local function reply(code, c, now, from, reason)
   local open_until = 0
   if c.st == 1 then open_until = c.oa + c.cd end
@@ -107,7 +121,7 @@ local function reply(code, c, now, from, reason)
   -- one bulk string instead of a 10-element array: far cheaper for the client to parse
   return table.concat({code, c.st, c.g, f, s, open_until, now, from, c.ps, reason}, ',')
 end
-""".replace("EVENTS_KEPT_LAST", str(EVENTS_KEPT - 1))
+""".replace("EVENTS_KEPT_LAST", str(EVENTS_KEPT - 1)).replace("UNKNOWN_CODE", str(UNKNOWN_CODE))
 
 # May I call? ARGV: cooldown_ms, probe_lease_ms, known_gen, host, pid, failure_threshold,
 # success_threshold.
@@ -118,6 +132,7 @@ _ACQUIRE = (
 local lease = tonumber(ARGV[2])
 local now = now_ms()
 local c = load(tonumber(ARGV[3]), now, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[1]))
+if not c then return unknown(ARGV[3]) end
 local code, from, reason = 1, -1, ''
 if c.st == 1 then
   if now < c.oa + c.cd then
@@ -161,6 +176,7 @@ end
 local gen, outcome, probe = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local c = load(gen, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+if not c then return unknown(ARGV[1]) end
 local code, from, reason = 0, -1, ''
 if c.g == gen then
   if c.st == 0 then
@@ -208,12 +224,27 @@ _CONTROL = (
     + """
 local known = tonumber(ARGV[6])
 local now = now_ms()
-local c = load(known, now, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[7]), true)
+local c = load(known, now, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[7]), true, true)
 if c.g < known then c.g = known end
 local from = move(c, tonumber(ARGV[1]), ARGV[2], now, ARGV[3], ARGV[4], ARGV[5])
 return reply(1, c, now, from, ARGV[2])
 """
 )
+
+# Re-create a circuit that has no state (the caller got UNKNOWN). ARGV: state, generation,
+# opened_at_ms (0: now, for a restored OPEN/FORCED_OPEN). Writes only if the state is still
+# missing, so processes restoring at once agree on one state. Returns 1 if it wrote, else 0.
+# The rules are left to the next decision ("first writer wins", as for any new circuit).
+_SEED = """
+local H = KEYS[1]
+CLOCK_FUNCTION
+if redis.call('HEXISTS', H, 'st') == 1 then return 0 end
+local now = now_ms()
+local st, oa = tonumber(ARGV[1]), tonumber(ARGV[3])
+if st ~= 1 and st ~= 3 then oa = 0 elseif oa == 0 then oa = now end
+redis.call('HSET', H, 'st', st, 'g', ARGV[2], 'f', 0, 's', 0, 'oa', oa, 'pu', 0, 'ps', 0, 'ca', now)
+return 1
+"""
 
 # Replace the stored rules (``guard breaker configure``). ARGV: failure_threshold,
 # success_threshold, cooldown_ms. Returns the previous rules ('' when there were none). The
@@ -243,14 +274,14 @@ end
 """
 
 
-def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str]:
-    """The ACQUIRE, RECORD and CONTROL scripts. ``clock`` defines ``now_ms()``; production
+def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str]:
+    """The ACQUIRE, RECORD, CONTROL and SEED scripts. ``clock`` defines ``now_ms()``; production
     always uses Redis ``TIME``. The differential test (tests/breaker) substitutes a clock it
     can step, so that the same decision code can be compared with the memory store's."""
     return tuple(  # type: ignore[return-value]
-        source.replace("CLOCK_FUNCTION", clock) for source in (_ACQUIRE, _RECORD, _CONTROL)
+        source.replace("CLOCK_FUNCTION", clock) for source in (_ACQUIRE, _RECORD, _CONTROL, _SEED)
     )
 
 
-ACQUIRE, RECORD, CONTROL = scripts()
+ACQUIRE, RECORD, CONTROL, SEED = scripts()
 CONFIGURE = _CONFIGURE

@@ -8,10 +8,11 @@ problem must surface within milliseconds so the breaker can fall back to its per
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +27,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from guard.breaker import lua
+from guard.breaker.restore import Seed, new_circuit
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -41,6 +43,18 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.RedisClusterException,
     OSError,
 )
+
+
+class StateMissingError(redis.exceptions.RedisError):
+    """The circuit was missing from Redis again right after it was re-created (Redis evicting
+    faster than it can be written): decided per process, like an outage."""
+
+
+# A module constant: the hot path compares every reply's code with it.
+_UNKNOWN = lua.UNKNOWN_CODE
+
+# What a missing circuit becomes (``restore.seed_for``), given the generation the caller knew.
+OnMissing = Callable[[int], Seed]
 
 
 def mask_url(url: str) -> str:
@@ -118,11 +132,12 @@ class Scripts:
     acquire: _Script
     record: _Script
     control: _Script
+    seed: _Script
 
     @classmethod
     def build(cls, clock: str = lua.REDIS_CLOCK) -> Scripts:
-        acquire, record, control = lua.scripts(clock)
-        return cls(_Script.of(acquire), _Script.of(record), _Script.of(control))
+        acquire, record, control, seed = lua.scripts(clock)
+        return cls(_Script.of(acquire), _Script.of(record), _Script.of(control), _Script.of(seed))
 
 
 SCRIPTS = Scripts.build()
@@ -317,13 +332,51 @@ class RedisStore:
             return self.client.ping()
         return self._send_raw([pack_command("PING")])
 
-    def acquire(self, args: CircuitArgs, cfg: BreakerConfig, known_gen: int) -> Reply:
-        return self._run(self.scripts.acquire, args.keys, args.acquire_args(cfg, known_gen))
+    def acquire(
+        self,
+        args: CircuitArgs,
+        cfg: BreakerConfig,
+        known_gen: int,
+        on_missing: OnMissing = new_circuit,
+    ) -> Reply:
+        script, script_args = self.scripts.acquire, args.acquire_args(cfg, known_gen)
+        reply = self._run(script, args.keys, script_args)
+        if reply.code == _UNKNOWN:
+            reply = self._restore_and_rerun(script, args, script_args, known_gen, on_missing)
+        return reply
 
-    def record(self, args: CircuitArgs, generation: int, outcome: Outcome, probe_seq: int) -> Reply:
-        return self._run(
-            self.scripts.record, args.keys, args.record_args(generation, outcome, probe_seq)
-        )
+    def record(
+        self,
+        args: CircuitArgs,
+        generation: int,
+        outcome: Outcome,
+        probe_seq: int,
+        on_missing: OnMissing = new_circuit,
+    ) -> Reply:
+        script, script_args = self.scripts.record, args.record_args(generation, outcome, probe_seq)
+        reply = self._run(script, args.keys, script_args)
+        if reply.code == _UNKNOWN:
+            reply = self._restore_and_rerun(script, args, script_args, generation, on_missing)
+        return reply
+
+    def _restore_and_rerun(
+        self,
+        script: _Script,
+        args: CircuitArgs,
+        script_args: Sequence[Any],
+        known_gen: int,
+        on_missing: OnMissing,
+    ) -> Reply:
+        self.seed(args, on_missing(known_gen))
+        reply = self._run(script, args.keys, script_args)
+        if reply.code == _UNKNOWN:
+            raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")
+        return reply
+
+    def seed(self, args: CircuitArgs, seed: Seed) -> bool:
+        """Re-create a missing circuit as ``seed`` says; False if it exists (nothing written)."""
+        values = (int(seed.state), seed.generation, seed.opened_at_ms)
+        return bool(self._eval(self.scripts.seed, args.keys[:1], values))
 
     def control(
         self,
@@ -401,14 +454,57 @@ class AsyncRedisStore:
             raw = await self.client.execute_command("EVAL", script.source, 2, *keys, *args)
         return parse_reply(raw)
 
-    async def acquire(self, args: CircuitArgs, cfg: BreakerConfig, known_gen: int) -> Reply:
-        return await self._run(SCRIPTS.acquire, args.keys, args.acquire_args(cfg, known_gen))
+    async def acquire(
+        self,
+        args: CircuitArgs,
+        cfg: BreakerConfig,
+        known_gen: int,
+        on_missing: OnMissing = new_circuit,
+    ) -> Reply:
+        script_args = args.acquire_args(cfg, known_gen)
+        reply = await self._run(SCRIPTS.acquire, args.keys, script_args)
+        if reply.code == _UNKNOWN:
+            reply = await self._restore_and_rerun(
+                SCRIPTS.acquire, args, script_args, known_gen, on_missing
+            )
+        return reply
 
     async def record(
-        self, args: CircuitArgs, generation: int, outcome: Outcome, probe_seq: int
+        self,
+        args: CircuitArgs,
+        generation: int,
+        outcome: Outcome,
+        probe_seq: int,
+        on_missing: OnMissing = new_circuit,
     ) -> Reply:
-        record_args = args.record_args(generation, outcome, probe_seq)
-        return await self._run(SCRIPTS.record, args.keys, record_args)
+        script_args = args.record_args(generation, outcome, probe_seq)
+        reply = await self._run(SCRIPTS.record, args.keys, script_args)
+        if reply.code == _UNKNOWN:
+            reply = await self._restore_and_rerun(
+                SCRIPTS.record, args, script_args, generation, on_missing
+            )
+        return reply
+
+    async def _restore_and_rerun(
+        self,
+        script: _Script,
+        args: CircuitArgs,
+        script_args: Sequence[Any],
+        known_gen: int,
+        on_missing: OnMissing,
+    ) -> Reply:
+        # on_missing may read PostgreSQL (blocking): off the event loop.
+        seed = await asyncio.to_thread(on_missing, known_gen)
+        values = (int(seed.state), seed.generation, seed.opened_at_ms)
+        keys = args.keys[:1]
+        try:
+            await self.client.execute_command("EVALSHA", SCRIPTS.seed.sha, 1, *keys, *values)
+        except NoScriptError:
+            await self.client.execute_command("EVAL", SCRIPTS.seed.source, 1, *keys, *values)
+        reply = await self._run(script, args.keys, script_args)
+        if reply.code == _UNKNOWN:
+            raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")
+        return reply
 
     async def rules(self, key: str) -> SharedRules | None:
         raw = await self.client.hmget(lua.hash_key(key), "cft", "cst", "ccd")

@@ -19,6 +19,7 @@ from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.circuit import CircuitBreaker
 from guard.breaker.listeners import Listener
 from guard.breaker.persistence import PostgresWriteBehind
+from guard.breaker.restore import PostgresStateSource, StateSource
 from guard.breaker.state import BreakerConfig, validate_key
 
 log = logging.getLogger("guard.breaker")
@@ -87,11 +88,14 @@ class BreakerRegistry:
         templates: Mapping[str, BreakerConfig] | None = None,
         listeners: tuple[Listener, ...] = (),
         backend: Backend | None = None,
+        state_source: StateSource | None = None,
     ) -> None:
         self.default = default or BreakerConfig()
         self.templates: dict[str, BreakerConfig] = dict(templates or {})
         self.backend = backend or Backend(
-            None if in_memory else (redis_url or redis_url_from_env()), listeners=listeners
+            None if in_memory else (redis_url or redis_url_from_env()),
+            listeners=listeners,
+            state_source=state_source,
         )
         self._breakers: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
@@ -108,13 +112,15 @@ class BreakerRegistry:
         persist: bool = True,
     ) -> BreakerRegistry:
         """Defaults from ``guard.settings``; with ``persist`` transitions are written behind
-        to PostgreSQL (``close()`` drains them)."""
+        to PostgreSQL (``close()`` drains them). A circuit found missing from Redis (evicted)
+        is restored from the state PostgreSQL recorded (``restore.py``)."""
         writer = PostgresWriteBehind(database_url) if persist else None
         registry = cls(
             redis_url,
             default=load_settings_config(database_url),
             templates=templates,
             listeners=(*listeners, writer) if writer else listeners,
+            state_source=PostgresStateSource(database_url),
         )
         registry.writer = writer
         return registry

@@ -28,6 +28,7 @@ class Counted(Protocol):
     failed_calls: int
     timed_out_calls: int
     config_divergences: int
+    restored_states: int
 
 
 class BreakerCollector(Collector):
@@ -45,6 +46,7 @@ class BreakerCollector(Collector):
         rejections: Counter[tuple[str, str]] = Counter()
         divergences: Counter[str] = Counter()
         failures: Counter[tuple[str, str]] = Counter()
+        restored: Counter[str] = Counter()
         for breaker in breakers:
             rejections[breaker.key, "open"] += breaker.rejected_open
             rejections[breaker.key, "bulkhead"] += breaker.rejected_bulkhead
@@ -52,6 +54,7 @@ class BreakerCollector(Collector):
             divergences[breaker.key] += breaker.config_divergences
             failures[breaker.key, "error"] += breaker.failed_calls
             failures[breaker.key, "timeout"] += breaker.timed_out_calls
+            restored[breaker.key] += breaker.restored_states
         family = CounterMetricFamily(
             "guard_breaker_rejections",
             "Calls a circuit refused without calling its dependency, by cause: open (open or"
@@ -81,6 +84,17 @@ class BreakerCollector(Collector):
         for key, value in sorted(divergences.items()):
             diverging.add_metric([key], float(value))
         yield diverging
+        restores = CounterMetricFamily(
+            "guard_breaker_state_restored",
+            "Times a breaker of this process found its circuit missing from Redis (evicted under"
+            " maxmemory, flushed) and restored it from the state PostgreSQL recorded (or, failing"
+            " that, the state this process last saw). Any increase means Redis lost breaker"
+            " state: check its maxmemory-policy.",
+            labels=["key"],
+        )
+        for key, value in sorted(restored.items()):
+            restores.add_metric([key], float(value))
+        yield restores
 
 
 COLLECTOR = BreakerCollector()

@@ -16,6 +16,7 @@ import click
 from guard.breaker.backend import redis_url_from_env
 from guard.breaker.circuit import ControlUnavailableError
 from guard.breaker.control import BreakerAdmin, CircuitView, UnknownCircuitError
+from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, mask_url
 from guard.breaker.state import Action, validate_key
 from guard.cli.output import emit_json, emit_table
@@ -42,6 +43,9 @@ def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
             f"GUARD_REDIS_URL is not a Redis URL (redis://, rediss:// or unix://):"
             f" {mask_url(redis_url)}"
         ) from None
+    if not ctx.meta.get("guard.breaker.redis_checked"):  # `trip --create` opens two admins
+        ctx.meta["guard.breaker.redis_checked"] = True
+        _warn_if_redis_evicts(admin, redis_url)
     try:
         yield admin
     except UnknownCircuitError as error:
@@ -52,6 +56,19 @@ def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
         raise GuardError(str(error)) from None
     finally:
         admin.close()
+
+
+def _warn_if_redis_evicts(admin: BreakerAdmin, redis_url: str) -> None:
+    """An operator about to trip a circuit should know when Redis may evict the trip. Said
+    only when Redis answers CONFIG: an unreachable Redis is the command's own error, and a
+    refused CONFIG (managed Redis) would repeat on every command."""
+    try:
+        policies, maxmemory = evicting_policies(admin.redis.client)
+    except REDIS_DOWN_ERRORS:
+        return
+    warning = describe_eviction(policies, maxmemory, mask_url(redis_url))
+    if warning is not None:
+        click.echo(f"guard: warning: {warning}", err=True)
 
 
 def _when(view: CircuitView) -> str:

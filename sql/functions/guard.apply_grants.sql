@@ -114,7 +114,10 @@ BEGIN
             'guard.unsettled_booking_attempts(integer, integer)',
             -- breaker history, written behind by the application's breakers (they may not
             -- write guard.breaker_events / guard.breaker_state themselves)
-            'guard.record_breaker_transitions(jsonb)'
+            'guard.record_breaker_transitions(jsonb)',
+            -- a circuit evicted from Redis is restored from its last recorded state (they may
+            -- not read guard.breaker_state themselves)
+            'guard.breaker_restore_state(text)'
         ]) AS f (signature)
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, app_role);

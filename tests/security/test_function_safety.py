@@ -9,14 +9,16 @@ from typing import cast
 
 import psycopg
 
-# SECURITY DEFINER only where the application (or a trigger firing for it) must write what it
-# may not write itself. A new one is a deliberate change here and in docs/security.md.
+# SECURITY DEFINER only where the application (or a trigger firing for it) must write (or, for
+# the breaker's restore, read) what it may not write or read itself. A new one is a deliberate
+# change here and in docs/security.md.
 EXPECTED_DEFINERS = {
     "guard.begin_booking_attempt(bigint,bigint)",
     "guard.check_call(bigint)",
     "guard.complete_booking_attempt(text,bigint,text)",
     "guard.fail_booking_attempt(text,text,jsonb)",
     "guard.check_flags_at_commit()",
+    "guard.breaker_restore_state(text)",
     "guard.record_breaker_transitions(jsonb)",
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],text)",

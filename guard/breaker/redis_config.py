@@ -1,0 +1,75 @@
+"""Does this Redis keep the breaker's keys? Read once when a process (or ``guard breaker``) first
+talks to Redis.
+
+The breaker's keys (``guard:breaker:{KEY}`` and ``…:events``) never have a TTL, so of the
+``maxmemory-policy`` values only the ``allkeys-*`` ones can evict them: ``noeviction`` and every
+``volatile-*`` policy (which evict only keys with a TTL) keep them. ``CONFIG`` is often refused
+on managed Redis (renamed, or not in the ACL): then the check says it could not be made and
+nothing fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS
+
+DOCS = "docs/breaker.md, Redis configuration"
+
+
+def _pairs(raw: Any) -> Iterator[tuple[str, str]]:
+    """``CONFIG GET`` replies: a dict (plain client), or a dict per node (cluster clients, in
+    the shapes redis-py versions give)."""
+    if isinstance(raw, Mapping):
+        for name, value in raw.items():
+            if isinstance(value, Mapping | list | tuple):
+                yield from _pairs(value)
+            else:
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                yield (name.decode() if isinstance(name, bytes) else str(name)), text
+    elif isinstance(raw, list | tuple):
+        for item in raw:
+            yield from _pairs(item)
+
+
+def evicting_policies(client: Any) -> tuple[set[str], int]:
+    """The ``maxmemory-policy`` values (one per node) that can evict keys without a TTL, and
+    the largest ``maxmemory``. Raises what the client raises (refused, unreachable)."""
+    policies: set[str] = set()
+    maxmemory = 0
+    for name, value in _pairs(client.config_get("maxmemory*")):
+        if name == "maxmemory-policy" and value.startswith("allkeys-"):
+            policies.add(value)
+        elif name == "maxmemory" and value.isdigit():
+            maxmemory = max(maxmemory, int(value))
+    return policies, maxmemory
+
+
+def eviction_warning(client: Any, masked_url: str) -> str | None:
+    """The warning to give about this Redis, None when it keeps the breaker's keys.
+    ``masked_url`` must already be masked (``mask_url``): it is printed."""
+    try:
+        policies, maxmemory = evicting_policies(client)
+    except REDIS_DOWN_ERRORS as error:
+        return (
+            f"could not check the maxmemory-policy of Redis at {masked_url} (CONFIG GET: "
+            f"{type(error).__name__}); the circuit breaker needs a policy that never evicts its "
+            f"keys: noeviction, or a volatile-* policy ({DOCS})"
+        )
+    return describe_eviction(policies, maxmemory, masked_url)
+
+
+def describe_eviction(policies: set[str], maxmemory: int, masked_url: str) -> str | None:
+    if not policies:
+        return None
+    limit = f"maxmemory {maxmemory} bytes" if maxmemory else "maxmemory 0, no limit set yet"
+    return (
+        f"Redis at {masked_url} has maxmemory-policy {', '.join(sorted(policies))} ({limit}): it"
+        " can evict the circuit breaker's keys (guard:breaker:{...}, which have no TTL) and with"
+        " them an operator's trip. Set maxmemory-policy noeviction, or a volatile-* policy"
+        " (those evict only keys with a TTL), or give the breaker its own Redis. Booking Guard"
+        " restores a circuit it finds missing from the state PostgreSQL recorded (manual states"
+        " exactly, open circuits as open), but its failure counts and half-open probes are lost"
+        f" ({DOCS})"
+    )
