@@ -1,4 +1,4 @@
--- Rollback of 0032_breaker_restore_state: the definitions the migrations before it built.
+-- Rollback of 0036_breaker_restore_state: the definitions the migrations before it built.
 
 CREATE OR REPLACE FUNCTION guard.apply_grants()
 RETURNS void

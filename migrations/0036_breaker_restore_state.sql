@@ -1,4 +1,4 @@
--- 0032_breaker_restore_state: guard.breaker_restore_state(text), a SECURITY DEFINER reader of one
+-- 0036_breaker_restore_state: guard.breaker_restore_state(text), a SECURITY DEFINER reader of one
 -- circuit's last recorded state, granted to the application role: a breaker that finds its
 -- circuit evicted from Redis restores it from PostgreSQL (issue 31). apply_grants grants it.
 -- Locks: none on tables (functions only).
