@@ -43,7 +43,7 @@ GUARD = str(Path(sys.executable).with_name("guard"))
 _BIG_DETAILS = """
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
     message, details)
-SELECT 'bench:big:' || a, 'booking_rolled_back', 1, 'call', a, 'high',
+SELECT 'bench:big:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
     'a booking failed and was rolled back; a review item is queued',
     jsonb_build_object(
         'reason', 'calendar_booking_failure',
@@ -102,7 +102,8 @@ def memory(url: str, big: int, mb: float, progress: Any) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         for start in range(0, big, 20):
             conn.execute(
-                _BIG_DETAILS, {"records": records, "chunks": chunks, "n": min(20, big - start)}
+                _BIG_DETAILS,
+                {"records": records, "chunks": chunks, "n": min(20, big - start), "start": start},
             )
         row = conn.execute(
             "SELECT avg(octet_length(details::text)), max(octet_length(details::text))"
