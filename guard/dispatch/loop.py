@@ -113,6 +113,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._connected = False  # set once _serve has its connections: the outage is over
         self._connected_once = False
+        self._enqueued_at = 0.0
         self.stats = RunStats()
 
     @property
@@ -191,13 +192,20 @@ class Dispatcher:
                 ", ".join(self.channel_names),
             )
             try:
+                enqueue = True
                 while not self.stopping:
-                    self._round(store)
+                    self._round(store, enqueue=enqueue)
                     if self.stopping:
                         break
                     woke = self._wait(listen, self._next_wait(store))
                     if self.stopping:
                         break
+                    # The enqueue reads every undelivered alert: a wake-up that only retries a
+                    # channel (its pause is over) has nothing new to queue. New alerts always
+                    # send a NOTIFY; the poll interval stays the fallback.
+                    enqueue = woke or (
+                        time.monotonic() - self._enqueued_at >= self.settings.poll_interval_s
+                    )
                     if woke:
                         self.stats.notify_wakeups += 1
                     else:
@@ -231,10 +239,12 @@ class Dispatcher:
 
     # -- delivery -----------------------------------------------------------------------------
 
-    def _round(self, store: DeliveryStore) -> None:
-        added = store.enqueue(self.channel_names)
-        if added:
-            log.debug("queued %d deliveries", added)
+    def _round(self, store: DeliveryStore, *, enqueue: bool = True) -> None:
+        if enqueue:
+            added = store.enqueue(self.channel_names)
+            self._enqueued_at = time.monotonic()
+            if added:
+                log.debug("queued %d deliveries", added)
         for channel in self._channels:
             if self.stopping:
                 return

@@ -144,6 +144,31 @@ def _json_kind(value: object) -> str:
     return type(value).__name__
 
 
+# The key guard.alert_details_excerpt adds when details were too large to leave the database whole.
+TRUNCATED_KEY = "details_truncated"
+
+
+def truncated_bytes(details: object) -> int | None:
+    """The full size of details the claim cut to an excerpt, or None when they came whole."""
+    if not isinstance(details, Mapping):
+        return None
+    marker = details.get(TRUNCATED_KEY)
+    if not isinstance(marker, Mapping):
+        return None
+    size = marker.get("bytes")
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def read_more(alert_id: int) -> str:
+    """Where the whole details are. Built here from the id, not taken from the row: a detail key
+    an application wrote must not put its own text into the message."""
+    return f"SELECT details FROM guard.alerts WHERE id = {alert_id}"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.0f} kB"
+
+
 def safe_details(details: object) -> dict[str, Any]:
     """Whitelisted scalar detail values; strings masked and shortened. Details that are not a
     JSON object (only possible in rows written before the CHECK on guard.alerts) raise
@@ -225,6 +250,9 @@ def alert_message(row: AlertRow) -> Message:
         "message": message,
         "details": details,
     }
+    cut = truncated_bytes(row.details)
+    if cut is not None:
+        payload[TRUNCATED_KEY] = {"bytes": cut, "read_more": read_more(row.alert_id)}
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
     subject = f"[{severity.upper()}] {row.check_id}: {entity} ({where})"
@@ -235,6 +263,8 @@ def alert_message(row: AlertRow) -> Message:
     ]
     if details:
         lines.append("details: " + ", ".join(f"{k}={v}" for k, v in details.items()))
+    if cut is not None:
+        lines.append(f"details truncated ({_size(cut)}); the rest: {read_more(row.alert_id)}")
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
 
 

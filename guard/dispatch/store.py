@@ -86,13 +86,22 @@ class DeliveryStore:
 
     def seconds_until_due(self, channels: Sequence[str]) -> dict[str, float]:
         """Per channel with pending deliveries: seconds until the next one is due (a claim of
-        another dispatcher counts from the end of its lease)."""
+        another dispatcher counts from the end of its lease). Two bounded reads per channel, not
+        the backlog: the first unclaimed row in the due index's order, and the claimed rows
+        (alert_deliveries_claimed_idx: a batch per dispatcher)."""
         rows = self.conn.execute(
-            "SELECT d.channel, extract(epoch FROM min(greatest(d.next_attempt_at,"
-            " coalesce(d.claimed_until, d.next_attempt_at))) - now())"
-            " FROM guard.alert_deliveries AS d"
-            " WHERE d.status = 'pending' AND d.channel = ANY(%s::text[])"
-            " GROUP BY d.channel",
+            "SELECT ch.channel, extract(epoch FROM least(f.due, h.due) - now())"
+            " FROM pg_catalog.unnest(%s::text[]) AS ch (channel)"
+            " LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due"
+            "  FROM guard.alert_deliveries AS d"
+            "  WHERE d.channel = ch.channel AND d.status = 'pending'"
+            "  AND d.claimed_until IS NULL"
+            "  ORDER BY d.next_attempt_at LIMIT 1) AS f ON true"
+            " LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due"
+            "  FROM guard.alert_deliveries AS d"
+            "  WHERE d.channel = ch.channel AND d.status = 'pending'"
+            "  AND d.claimed_until IS NOT NULL) AS h ON true"
+            " WHERE f.due IS NOT NULL OR h.due IS NOT NULL",
             (list(channels),),
         ).fetchall()
         return {str(channel): max(0.0, float(due)) for channel, due in rows}

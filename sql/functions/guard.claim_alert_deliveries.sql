@@ -1,6 +1,11 @@
 -- Hand due deliveries of one channel to one dispatcher for a lease. SKIP LOCKED: two
 -- dispatchers claiming at once never get the same row; the lease (claimed_until) keeps the row
 -- theirs after this transaction commits, and lets it go again if that dispatcher dies.
+-- Reads only what it claims: the due index's order is the ORDER BY (next_attempt_at ties, e.g.
+-- a backlog enqueued by one statement, are not sorted in full), and the rows are updated by
+-- primary key (= ANY of the claimed ids), so a backlog on a dead channel costs a wake-up nothing.
+-- Bounded in bytes too: the message cut to 4000 characters, large details as an excerpt
+-- (guard.alert_details_excerpt).
 CREATE FUNCTION guard.claim_alert_deliveries(
     delivery_channel text, worker text, max_rows integer, lease_seconds double precision
 )
@@ -29,8 +34,10 @@ AS $$
             claimed_by = claim_alert_deliveries.worker,
             claimed_until = now()
             + make_interval(secs => claim_alert_deliveries.lease_seconds)
-        WHERE (d.alert_id, d.channel) IN (
-            SELECT q.alert_id, q.channel
+        WHERE
+            d.channel = claim_alert_deliveries.delivery_channel
+            AND d.alert_id = ANY(ARRAY(
+            SELECT q.alert_id
             FROM guard.alert_deliveries AS q
             WHERE
                 q.channel = claim_alert_deliveries.delivery_channel
@@ -40,7 +47,7 @@ AS $$
             ORDER BY q.next_attempt_at, q.alert_id
             LIMIT claim_alert_deliveries.max_rows
             FOR UPDATE SKIP LOCKED
-        )
+        ))
         RETURNING d.alert_id, d.attempts
     )
     SELECT
@@ -52,8 +59,8 @@ AS $$
         a.entity_type,
         a.entity_id,
         a.severity,
-        a.message,
-        a.details,
+        left(a.message, 4000) AS message,
+        guard.alert_details_excerpt(c.alert_id, a.details) AS details,
         a.status,
         a.occurrences,
         a.first_seen_at,

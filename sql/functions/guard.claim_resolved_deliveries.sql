@@ -2,7 +2,8 @@
 -- while their alert was open whose alert has resolved since. SKIP LOCKED and the lease
 -- (claimed_by, claimed_until on the delivered row) as in guard.claim_alert_deliveries; a claim
 -- whose send failed is due again when its lease ends. Rows with nothing to announce (the alert
--- had resolved before it was delivered: that message said so) are settled first.
+-- had resolved before it was delivered: that message said so) are settled first. Bounded in
+-- bytes as the alert claim is: the message cut, large details as an excerpt.
 CREATE FUNCTION guard.claim_resolved_deliveries(
     delivery_channel text, worker text, max_rows integer, lease_seconds double precision
 )
@@ -71,8 +72,8 @@ BEGIN
         a.entity_type,
         a.entity_id,
         a.severity,
-        a.message,
-        a.details,
+        left(a.message, 4000) AS message,
+        guard.alert_details_excerpt(c.alert_id, a.details) AS details,
         a.status,
         a.occurrences,
         a.first_seen_at,

@@ -1,5 +1,6 @@
 -- Give back claims a dispatcher holds but did not send (graceful shutdown): the rows become
--- due again at once for any dispatcher. Returns the rows released.
+-- due again at once for any dispatcher. Returns the rows released. Found through the index of
+-- claimed rows (alert_deliveries_claimed_idx), not among all of the channel's pending rows.
 CREATE FUNCTION guard.release_alert_deliveries(delivery_channel text, worker text)
 RETURNS integer
 LANGUAGE plpgsql
@@ -12,6 +13,7 @@ BEGIN
     SET claimed_by = NULL, claimed_until = NULL
     WHERE
         d.channel = release_alert_deliveries.delivery_channel
+        AND d.claimed_until IS NOT NULL
         AND d.claimed_by = release_alert_deliveries.worker
         AND d.status = 'pending';
     GET DIAGNOSTICS released = ROW_COUNT;

@@ -28,8 +28,21 @@ CREATE TABLE guard.alert_deliveries (
     )
 );
 
+-- Superseded by alert_deliveries_due_order_idx (0034a_dispatcher_bounded_index); to be dropped.
 CREATE INDEX alert_deliveries_due_idx ON guard.alert_deliveries (channel, next_attempt_at)
 WHERE status = 'pending';
+
+-- A claim reads a channel's pending rows in this order (next_attempt_at, then alert_id for the
+-- many rows one statement enqueued at the same time) and stops after its batch.
+CREATE INDEX alert_deliveries_due_order_idx ON guard.alert_deliveries (
+    channel, next_attempt_at, alert_id
+)
+WHERE status = 'pending';
+
+-- Claimed rows only (few: at most a batch per dispatcher and channel): releasing a dispatcher's
+-- claims and the end of the next lease, without reading a channel's whole backlog.
+CREATE INDEX alert_deliveries_claimed_idx ON guard.alert_deliveries (channel, claimed_until)
+WHERE claimed_until IS NOT NULL;
 
 -- Resolved notifications (guard.claim_resolved_deliveries): a channel's delivered rows not yet
 -- announced resolved.
