@@ -1,6 +1,6 @@
 -- 0036_breaker_restore_state: guard.breaker_restore_state(text), a SECURITY DEFINER reader of one
 -- circuit's last recorded state, granted to the application role: a breaker that finds its
--- circuit evicted from Redis restores it from PostgreSQL (issue 31). apply_grants grants it.
+-- circuit evicted from Redis restores it from PostgreSQL. apply_grants grants it.
 -- Locks: none on tables (functions only).
 
 -- The last recorded state of one circuit, for a breaker that found the circuit missing from

@@ -1,4 +1,4 @@
-"""What a circuit becomes when Redis has no state for it (issue 31: a Redis shared with a cache,
+"""What a circuit becomes when Redis has no state for it (a Redis shared with a cache,
 under ``maxmemory`` with an ``allkeys-*`` policy, evicted an operator's trip).
 
 Redis is the live state, PostgreSQL the record: every shared transition and every manual
