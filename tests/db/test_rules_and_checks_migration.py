@@ -92,7 +92,7 @@ def test_open_alerts_settings_and_reports_survive_the_migration_and_its_rollback
     phantom_id = next(a[0] for a in alerts_before if a[1] == "booked_without_appointment")
 
     with Migrator(empty_db_url, migrations_dir()) as migrator:
-        assert migrator.apply() == [MIGRATION]
+        assert migrator.apply(to=MIGRATION) == [MIGRATION]
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
         assert [(a[0], a[1], a[2], a[3]) for a in _alerts(conn, "check_id")] == [
             (phantom_id, "booked_without_appointment", "booked_without_appointment:call:1", "open"),
@@ -192,4 +192,5 @@ def test_a_detection_rule_of_the_dbas_own_stops_the_migration_with_a_clear_error
         ):
             migrator.apply()
         pending = [s.id for s in migrator.states() if not s.applied]
-        assert pending == [MIGRATION], "nothing of it was applied"
+        # Later migrations are pending too; the first pending is still this one.
+        assert pending[:1] == [MIGRATION], "nothing of it was applied"
