@@ -52,6 +52,17 @@ for _name, _rate in PROBLEM_RATES.items():
     _acc += _rate
     _THRESHOLDS.append((_name, _acc))
 
+# Calls evenly over DAYS, newest first (the lowest ids).
+_EVEN_CREATED_AT = f"now() - ({DAYS} * 86400.0 * (g - 1) / %(calls)s) * interval '1 second'"
+
+# bench/detect_burst.py: the newest `recent` calls within the last hour, the rest over DAYS.
+_BURST_CREATED_AT = (
+    "CASE WHEN g <= %(recent)s"
+    " THEN now() - (g - 1) * (3500.0 / %(recent)s) * interval '1 second'"
+    f" ELSE now() - interval '1 hour' - ({DAYS} * 86400.0 - 3600)"
+    " * (g - %(recent)s) / (%(calls)s - %(recent)s) * interval '1 second' END"
+)
+
 _PROBLEM_CASE = (
     "CASE "
     + " ".join(f"WHEN r < {upper:.4f} THEN '{name}'" for name, upper in _THRESHOLDS)
@@ -71,7 +82,7 @@ CREATE TEMP TABLE draw ON COMMIT DROP AS
 SELECT
     g AS id,
     1 + g % {COMPANIES} AS company_id,
-    now() - ({DAYS} * 86400.0 * (g - 1) / %(calls)s) * interval '1 second' AS created_at,
+    %(created_at)s AS created_at,
     {_PROBLEM_CASE} AS problem,
     random() AS shape
 FROM (SELECT g, random() AS r FROM generate_series(1, %(calls)s) AS g) AS d;
@@ -157,13 +168,18 @@ def _ms(conn: psycopg.Connection[Any], sql: str) -> tuple[float, list[tuple[Any,
     return (time.perf_counter() - started) * 1000, rows
 
 
-def build(url: str, calls: int, progress: Any) -> dict[str, Any]:
+def build(url: str, calls: int, progress: Any, recent: int | None = None) -> dict[str, Any]:
+    """recent: that many of the calls within the last hour (default: evenly over DAYS)."""
+    created_at = _EVEN_CREATED_AT if recent is None else _BURST_CREATED_AT
+    load = LOAD_SQL.replace("%(created_at)s", created_at).replace(
+        "%(recent)s", str(int(recent or 0))
+    )
     with Migrator(url) as migrator:
         migrator.apply(to=LEGACY_UNTIL)
         progress(f"loading {calls:,} calls (triggers bypassed, as a legacy application wrote them)")
         started = time.perf_counter()
         with psycopg.connect(url) as conn, conn.transaction():
-            conn.execute(LOAD_SQL.replace("%(calls)s", str(int(calls))).encode())
+            conn.execute(load.replace("%(calls)s", str(int(calls))).encode())
         load_s = time.perf_counter() - started
         progress("applying the remaining migrations")
         started = time.perf_counter()

@@ -39,9 +39,34 @@ def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
     return min(starts, default=None)
 
 
+# Alert ids re-checked per transaction at the end of `guard check --all`.
+RECHECK_BATCH_IDS = 20_000
+
+# The timer of statement_timeout starts with a top-level statement, so a function cannot arm it
+# for itself: whoever runs a detection pass arms it for the statement that follows.
+_ARM_DETECTION_TIMEOUT = (
+    "SELECT set_config('statement_timeout',"
+    " (guard.setting('detection_statement_timeout_ms') #>> '{}') || 'ms', TRUE)"
+)
+
+
+def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
+    """statement_timeout = detection_statement_timeout_ms for the rest of this transaction."""
+    conn.execute(_ARM_DETECTION_TIMEOUT)
+
+
+def _detect_window(database_url: str | None) -> list[Any]:
+    with connect(database_url, application_name="guard check") as conn, guard_function_errors():
+        arm_pass_timeout(conn)
+        rows = conn.execute("SELECT * FROM guard.detect()").fetchall()
+        conn.commit()
+    return rows
+
+
 def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]]:
     """Every check over the whole history, one transaction per batch of `batch` of observed time
-    (progress on stderr), then the windowed pass that resolves what was fixed."""
+    (progress on stderr), then the open alerts re-checked a range of ids per transaction, which
+    resolves what was fixed. No transaction holds the whole history."""
     totals: dict[tuple[str, str], list[int]] = {}
     with (
         connect(database_url, application_name="guard check --all") as conn,
@@ -60,6 +85,7 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
                     if number < batches - 1
                     else datetime.max.replace(tzinfo=since.tzinfo)
                 )
+                arm_pass_timeout(conn)
                 rows = conn.execute(
                     "SELECT * FROM guard.detect_between(%s, %s)", (since, until)
                 ).fetchall()
@@ -75,24 +101,36 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
                     f" {found} offending",
                     err=True,
                 )
-        final = conn.execute("SELECT * FROM guard.detect()").fetchall()
+        (low, high) = conn.execute(
+            "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
+        ).fetchall()[0]
         conn.commit()
-    summary = []
-    for check_id, rule_id, offending, opened, _repeated, resolved in final:
-        found, opened_before, repeated_before, _ = totals.get((check_id, rule_id), [0, 0, 0, 0])
-        # The windowed pass re-counts what the batches found (open alerts are re-checked), so
-        # the whole-history count is the batches' unless that pass saw more (rows just written).
-        summary.append(
-            [
-                check_id,
-                rule_id,
-                max(found, offending),
-                opened_before + opened,
-                repeated_before,
-                resolved,
-            ]
-        )
-    return summary
+        if low is not None:
+            chunks = -(-(high - low + 1) // RECHECK_BATCH_IDS)
+            for number in range(chunks):
+                after = low - 1 + number * RECHECK_BATCH_IDS
+                arm_pass_timeout(conn)
+                rows = conn.execute(
+                    "SELECT * FROM guard.recheck_alerts_between(%s, %s)",
+                    (after, after + RECHECK_BATCH_IDS),
+                ).fetchall()
+                conn.commit()
+                for check_id, rule_id, _rechecked, resolved in rows:
+                    totals.setdefault((check_id, rule_id), [0, 0, 0, 0])[3] += resolved
+                click.echo(
+                    f"open alerts {number + 1}/{chunks}: {sum(r[2] for r in rows)} re-checked,"
+                    f" {sum(r[3] for r in rows)} resolved",
+                    err=True,
+                )
+        checks = conn.execute(
+            "SELECT id, rule_id FROM guard.checks"
+            " WHERE enabled AND check_view IS NOT NULL ORDER BY id"
+        ).fetchall()
+        conn.commit()
+    return [
+        [check_id, rule_id, *totals.get((check_id, rule_id), [0, 0, 0, 0])]
+        for check_id, rule_id in checks
+    ]
 
 
 @click.command()
@@ -136,7 +174,7 @@ def check(
         title = f"Detection for call {call_id}"
     else:
         window = _setting(database_url, "detection_window_minutes")
-        rows = fetch_all(database_url, "SELECT * FROM guard.detect()")
+        rows = _detect_window(database_url)
         title = f"Detection over the last {window} minutes"
         click.echo(
             f"guard: note: looked at rows of the last {window} minutes only"

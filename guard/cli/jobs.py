@@ -13,6 +13,7 @@ from typing import Any
 import click
 import psycopg
 
+from guard.cli.check import arm_pass_timeout
 from guard.cli.output import echo_text, emit_json, emit_table
 from guard.db.connection import connect, reconnect_delay
 from guard.errors import DatabaseUnavailable, GuardError, first_line
@@ -48,7 +49,11 @@ class RunResult:
 def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
     """One run of one job in its own transaction (conn must be in autocommit mode)."""
     try:
-        row = conn.execute("SELECT guard.run_job(%s)", (job,)).fetchone()
+        with conn.transaction():
+            if job == "detect":
+                # A runaway pass fails the job (run_job records it) instead of running on.
+                arm_pass_timeout(conn)
+            row = conn.execute("SELECT guard.run_job(%s)", (job,)).fetchone()
     except psycopg.Error as error:
         unavailable = conn.broken or isinstance(error, psycopg.OperationalError)
         kind = DatabaseUnavailable if unavailable else GuardError

@@ -7,7 +7,12 @@
 -- are de-duplicated by fingerprint (check:entity_type:entity_id): a repeat within the throttle
 -- window (alert_throttle_seconds) bumps occurrences and last_seen_at; a repeat after a longer
 -- silence closes the old alert as superseded and opens a new one. Nothing is deleted or rewritten.
--- Passes are serialised by a transaction advisory lock. One row per check, with its rule.
+-- Windowed passes are serialised by a transaction advisory lock. A call's pass (check_call) never
+-- waits on it: it takes a lock of its own call only, and waits at most check_call_lock_timeout_ms
+-- on alert rows another transaction holds (the windowed pass writing the same alerts); past that
+-- it leaves that check's alerts to the transaction that holds them and reports 0 opened, repeated
+-- and resolved for it. The unique index on open fingerprints keeps one open alert per fingerprint
+-- whichever writer wins. One row per check, with its rule.
 CREATE FUNCTION guard.run_detection(since timestamptz, only_call bigint)
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer, resolved integer
@@ -22,11 +27,21 @@ AS $$
 DECLARE
     detection_check record;
     findings guard.finding[];
+    open_ids bigint[];
+    open_fingerprints text[];
+    caller_lock_timeout text := current_setting('lock_timeout');
+    call_lock_timeout text;
     throttle interval := make_interval(
         secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer
     );
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
+    IF only_call IS NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
+    ELSE
+        -- Two checks of one call run one after the other; the windowed pass is not waited for.
+        PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection:call:' || only_call, 0));
+        call_lock_timeout := (guard.setting('check_call_lock_timeout_ms') #>> '{}') || 'ms';
+    END IF;
     FOR detection_check IN
         SELECT k.id, k.rule_id, k.check_view, k.description
         FROM guard.checks AS k
@@ -34,6 +49,14 @@ BEGIN
         ORDER BY k.id
     LOOP
         IF only_call IS NULL THEN
+            -- The open alerts of this check first, through the index led by check_id, then the
+            -- view for exactly those entities (entity_id = ANY: its primary key). Joined in one
+            -- query, statistics taken before a burst of new alerts (an estimate of 1 open alert
+            -- for thousands) made the planner loop over a sequential scan of calls per alert.
+            SELECT coalesce(array_agg(a.entity_id), '{}'), coalesce(array_agg(a.fingerprint), '{}')
+            INTO open_ids, open_fingerprints
+            FROM guard.alerts AS a
+            WHERE a.status = 'open' AND a.check_id = detection_check.id;
             EXECUTE format(
                 $query$
                 SELECT coalesce(array_agg(ROW(
@@ -45,13 +68,13 @@ BEGIN
                     UNION
                     SELECT k.*
                     FROM guard.%1$I AS k
-                    INNER JOIN guard.alerts AS a
-                        ON a.entity_type = k.entity_type AND a.entity_id = k.entity_id
-                    WHERE a.status = 'open' AND a.check_id = $2
+                    WHERE
+                        k.entity_id = ANY($2)
+                        AND k.check_id || ':' || k.entity_type || ':' || k.entity_id = ANY($3)
                 ) AS v
                 $query$,
                 detection_check.check_view
-            ) INTO findings USING since, detection_check.id;
+            ) INTO findings USING since, open_ids, open_fingerprints;
         ELSE
             EXECUTE format(
                 $query$
@@ -70,61 +93,81 @@ BEGIN
         rule_id := detection_check.rule_id;
         offending := cardinality(findings);
 
-        -- A repeat after a silence longer than the throttle window starts a new alert.
-        UPDATE guard.alerts AS a
-        SET status = 'resolved', resolved_at = a.last_seen_at, resolution = 'superseded'
-        FROM unnest(findings) AS f
-        WHERE
-            a.status = 'open'
-            AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
-            AND a.last_seen_at < now() - throttle;
+        IF only_call IS NOT NULL THEN
+            PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
+        END IF;
+        BEGIN
+            -- A repeat after a silence longer than the throttle window starts a new alert.
+            UPDATE guard.alerts AS a
+            SET status = 'resolved', resolved_at = a.last_seen_at, resolution = 'superseded'
+            FROM unnest(findings) AS f
+            WHERE
+                a.status = 'open'
+                AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
+                AND a.last_seen_at < now() - throttle;
 
-        UPDATE guard.alerts AS a
-        SET occurrences = a.occurrences + 1, last_seen_at = now()
-        FROM unnest(findings) AS f
-        WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id;
-        GET DIAGNOSTICS repeated = ROW_COUNT;
+            UPDATE guard.alerts AS a
+            SET occurrences = a.occurrences + 1, last_seen_at = now()
+            FROM unnest(findings) AS f
+            WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id;
+            GET DIAGNOSTICS repeated = ROW_COUNT;
 
-        INSERT INTO guard.alerts (
-            fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
-        )
-        SELECT
-            f.check_id || ':' || f.entity_type || ':' || f.entity_id,
-            f.check_id,
-            f.company_id,
-            f.entity_type,
-            f.entity_id,
-            f.severity,
-            detection_check.description,
-            f.detail || CASE
-                WHEN f.call_id IS NOT NULL AND f.entity_type <> 'call'
-                    THEN jsonb_build_object('call_id', f.call_id)
-                ELSE '{}'
-            END
-        FROM unnest(findings) AS f
-        ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
-        GET DIAGNOSTICS opened = ROW_COUNT;
+            INSERT INTO guard.alerts (
+                fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
+            )
+            SELECT
+                f.check_id || ':' || f.entity_type || ':' || f.entity_id,
+                f.check_id,
+                f.company_id,
+                f.entity_type,
+                f.entity_id,
+                f.severity,
+                detection_check.description,
+                f.detail || CASE
+                    WHEN f.call_id IS NOT NULL AND f.entity_type <> 'call'
+                        THEN jsonb_build_object('call_id', f.call_id)
+                    ELSE '{}'
+                END
+            FROM unnest(findings) AS f
+            ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
+            GET DIAGNOSTICS opened = ROW_COUNT;
 
-        -- Open alerts of this check in this scope whose row no longer offends: fixed.
-        UPDATE guard.alerts AS a
-        SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
-        WHERE
-            a.status = 'open'
-            AND a.check_id = detection_check.id
-            AND (
-                only_call IS NULL
-                OR (a.entity_type = 'call' AND a.entity_id = only_call)
-                OR (
-                    a.entity_type = 'appointment'
-                    AND a.entity_id IN (
-                        SELECT ap.id FROM public.appointments AS ap WHERE ap.call_id = only_call
+            -- Open alerts of this check in this scope whose row no longer offends: fixed.
+            UPDATE guard.alerts AS a
+            SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+            WHERE
+                a.status = 'open'
+                AND a.check_id = detection_check.id
+                -- Only alerts open before the view was read: one opened since (by a check_call)
+                -- is not in its findings and must not look fixed.
+                AND (only_call IS NOT NULL OR a.fingerprint = ANY(open_fingerprints))
+                AND (
+                    only_call IS NULL
+                    OR (a.entity_type = 'call' AND a.entity_id = only_call)
+                    OR (
+                        a.entity_type = 'appointment'
+                        AND a.entity_id IN (
+                            SELECT ap.id FROM public.appointments AS ap WHERE ap.call_id = only_call
+                        )
                     )
                 )
-            )
-            AND a.fingerprint NOT IN (
-                SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id FROM unnest(findings) AS f
-            );
-        GET DIAGNOSTICS resolved = ROW_COUNT;
+                AND a.fingerprint NOT IN (
+                    SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id FROM unnest(findings) AS f
+                );
+            GET DIAGNOSTICS resolved = ROW_COUNT;
+        EXCEPTION WHEN lock_not_available THEN
+            IF only_call IS NULL THEN
+                RAISE;
+            END IF;
+            -- Another transaction holds this call's alerts of this check (the windowed pass
+            -- writing them): it keeps them; its commit is what the alerts show.
+            opened := 0;
+            repeated := 0;
+            resolved := 0;
+        END;
+        IF only_call IS NOT NULL THEN
+            PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
+        END IF;
         RETURN NEXT;
     END LOOP;
 END;

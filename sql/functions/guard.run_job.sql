@@ -4,7 +4,8 @@
 -- the job's work but is itself recorded in guard.job_runs and raised as a job_failed alert; a
 -- success resolves the job's alerts. Every run ends with the missed-run check of all jobs, which
 -- never waits: while another session's check holds its lock, this run skips it.
--- Returns "<job>: succeeded|failed|skipped ..." (a failure is reported, not raised).
+-- Returns "<job>: succeeded|failed|skipped ..." (a failure is reported, not raised). A statement
+-- timeout or a cancel of the run is recorded as a failure too.
 CREATE FUNCTION guard.run_job(job_name text)
 RETURNS text
 LANGUAGE plpgsql
@@ -33,9 +34,19 @@ BEGIN
 
     BEGIN
         EXECUTE job_command;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS run_error = MESSAGE_TEXT, run_sqlstate = RETURNED_SQLSTATE;
-        run_status := 'failed';
+    EXCEPTION
+        -- OTHERS does not catch a cancel. A statement timeout (the runner arms
+        -- detection_statement_timeout_ms for the detect job) is a failure of the job to record;
+        -- the timer fires once, so the recording below still runs.
+        WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS run_error = MESSAGE_TEXT, run_sqlstate = RETURNED_SQLSTATE;
+            run_error := format(
+                '%s (ran longer than statement_timeout = %s)', run_error, current_setting('statement_timeout')
+            );
+            run_status := 'failed';
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS run_error = MESSAGE_TEXT, run_sqlstate = RETURNED_SQLSTATE;
+            run_status := 'failed';
     END;
 
     finished := clock_timestamp();

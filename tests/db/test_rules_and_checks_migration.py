@@ -192,4 +192,5 @@ def test_a_detection_rule_of_the_dbas_own_stops_the_migration_with_a_clear_error
         ):
             migrator.apply()
         pending = [s.id for s in migrator.states() if not s.applied]
-        assert pending[0] == MIGRATION, "nothing of it was applied"
+        # Later migrations are pending too; the first pending is still this one.
+        assert pending[:1] == [MIGRATION], "nothing of it was applied"

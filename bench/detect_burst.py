@@ -1,0 +1,297 @@
+"""Benchmark of detection after a burst of alerts with stale statistics (issue 30, item 1).
+
+    python bench/detect_burst.py [--calls N] [--recent N] [--history N] [--cap S] [--json]
+
+One throwaway cluster under /tmp, built as bench/detect.py builds it (a legacy database of N
+calls over 30 days, default 600 000, the incident's bad-row rates), then:
+- the newest --recent calls (default a third of them) within the last hour (build(recent=...)),
+  so that one detection window holds a burst of offending rows;
+- --history resolved alerts (default 300 000) on older calls, then ANALYZE: the statistics say
+  guard.alerts holds no open alert;
+- pass 1: guard.detect() opens an alert for every offending row of the window (the burst);
+- pass 2: guard.detect() again BEFORE any ANALYZE: the statistics still say no alert is open.
+  The bench cluster runs with autovacuum off (bench/_cluster.py), which is "autoanalyze has not
+  run yet" for as long as the measurement lasts;
+- pass 3: ANALYZE guard.alerts, then guard.detect() again: the baseline with fresh statistics.
+During each pass a second session calls guard.check_call(id) for random calls of the window in
+a loop (one transaction per call) and records its latency; a baseline with no pass running too.
+Every statement runs under statement_timeout = --cap seconds (default 120): a pass that hits it
+is shown as "> cap".
+Targets (issue 30): a pass <= 2 s before and after the burst with stale statistics, check_call
+p99 <= 20 ms while a pass runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._cluster import bench_cluster
+from bench.detect import build
+
+DATABASE = "bench_detect_burst"
+PASS_TARGET_S = 2.0
+CHECK_CALL_P99_TARGET_MS = 20.0
+
+# Resolved alerts of the call checks on older calls, as months of detection leave them.
+HISTORY_SQL = """
+INSERT INTO guard.alerts (
+    fingerprint, check_id, company_id, entity_type, entity_id, severity, message, status,
+    first_seen_at, last_seen_at, resolved_at, resolution, delivered_at
+)
+SELECT
+    k.check_id || ':call:' || c.id, k.check_id, c.company_id, 'call', c.id, 'high', 'history',
+    'resolved', c.created_at, c.created_at, c.created_at + interval '1 hour', 'fixed',
+    c.created_at
+FROM (
+    SELECT g, (ARRAY['booked_without_appointment', 'flags_contradict_appointments',
+                     'call_without_direction', 'recent_booking_failure'])[1 + g %% 4] AS check_id
+    FROM generate_series(1, %(history)s) AS g
+) AS k
+INNER JOIN public.calls AS c ON c.id = %(recent)s + 1 + (k.g * 7) %% (%(calls)s - %(recent)s);
+"""
+
+
+def _sql(template: str, **values: int) -> bytes:
+    return (template % {k: str(int(v)) for k, v in values.items()}).encode()
+
+
+def prepare(url: str, calls: int, recent: int, history: int, progress: Any) -> dict[str, Any]:
+    progress(f"writing {history:,} resolved alerts")
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.execute(_sql(HISTORY_SQL, history=history, recent=recent, calls=calls))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        row = conn.execute("SELECT count(*) FROM guard.alerts").fetchone()
+    return {"recent": recent, "resolved_alerts": row[0] if row else 0}
+
+
+class CheckCallClient(threading.Thread):
+    """guard.check_call(id) for random calls of the window, one transaction each, until stopped."""
+
+    def __init__(self, url: str, ids: list[int], cap_s: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.ids, self.cap_s = url, ids, cap_s
+        self.latencies_ms: list[float] = []
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        rng = random.Random(30)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"SET statement_timeout = '{int(self.cap_s * 1000)}ms'".encode())
+            conn.execute("SELECT count(*) FROM guard.check_call(%s)", (self.ids[0],))
+            self.ready.set()
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                try:
+                    conn.execute(
+                        "SELECT count(*) FROM guard.check_call(%s)", (rng.choice(self.ids),)
+                    )
+                except psycopg.Error as error:
+                    self.errors.append(type(error).__name__)
+                self.latencies_ms.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.005)
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def timed_pass(url: str, ids: list[int], cap_s: float, label: str, progress: Any) -> dict[str, Any]:
+    progress(label)
+    client = CheckCallClient(url, ids, cap_s)
+    client.start()
+    client.ready.wait()
+    time.sleep(0.2)  # the client runs before the pass starts, so it meets the pass mid-way
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SET statement_timeout = '{int(cap_s * 1000)}ms'".encode())
+        started = time.perf_counter()
+        error = None
+        rows: list[tuple[Any, ...]] = []
+        try:
+            rows = conn.execute("SELECT * FROM guard.detect()").fetchall()
+        except psycopg.Error as exc:
+            error = type(exc).__name__
+        seconds = time.perf_counter() - started
+    client.stop.set()
+    client.join()
+    return {
+        "label": label,
+        "seconds": seconds,
+        "error": error,
+        "opened": sum(r[3] for r in rows),
+        "repeated": sum(r[4] for r in rows),
+        "resolved": sum(r[5] for r in rows),
+        "check_calls": len(client.latencies_ms),
+        "check_call_errors": len(client.errors),
+        "p50_ms": _quantile(client.latencies_ms, 0.5),
+        "p99_ms": _quantile(client.latencies_ms, 0.99),
+        "max_ms": max(client.latencies_ms, default=None),
+    }
+
+
+def idle_check_calls(url: str, ids: list[int], cap_s: float) -> dict[str, Any]:
+    client = CheckCallClient(url, ids, cap_s)
+    client.start()
+    client.ready.wait()
+    time.sleep(3)
+    client.stop.set()
+    client.join()
+    return {
+        "label": "no pass running (baseline)",
+        "check_calls": len(client.latencies_ms),
+        "check_call_errors": len(client.errors),
+        "p50_ms": _quantile(client.latencies_ms, 0.5),
+        "p99_ms": _quantile(client.latencies_ms, 0.99),
+        "max_ms": max(client.latencies_ms, default=None),
+    }
+
+
+def measure(url: str, recent: int, cap_s: float, progress: Any) -> dict[str, Any]:
+    ids = list(range(1, recent + 1))
+    idle = idle_check_calls(url, ids, cap_s)
+    first = timed_pass(url, ids, cap_s, "pass 1: the burst (opens the window's alerts)", progress)
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'open'), (SELECT reltuples FROM pg_class"
+            " WHERE oid = 'guard.alerts'::regclass) FROM guard.alerts"
+        ).fetchone()
+        analyzed = conn.execute(
+            "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables"
+            " WHERE relid = 'guard.alerts'::regclass"
+        ).fetchone()
+    progress(f"open alerts {row[0] if row else '?'}; statistics as of {analyzed}")
+    second = timed_pass(url, ids, cap_s, "pass 2: stale statistics (no ANALYZE since)", progress)
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        conn.execute("ANALYZE guard.alerts")
+        analyze_ms = (time.perf_counter() - started) * 1000
+    third = timed_pass(url, ids, cap_s, "pass 3: after ANALYZE guard.alerts", progress)
+    return {
+        "open_alerts_after_burst": row[0] if row else None,
+        "analyze_alerts_ms": analyze_ms,
+        "idle": idle,
+        "passes": [first, second, third],
+    }
+
+
+def targets(result: dict[str, Any], cap_s: float) -> list[dict[str, Any]]:
+    passes = result["passes"]
+    slowest = max(p["seconds"] for p in passes)
+    failed = [p["label"] for p in passes if p["error"]]
+    p99s = [p["p99_ms"] for p in passes if p["p99_ms"] is not None]
+    worst_p99 = max(p99s, default=float("inf"))
+    call_errors = sum(p["check_call_errors"] for p in passes)
+    return [
+        {
+            "target": f"every detection pass <= {PASS_TARGET_S:.0f} s, stale statistics included",
+            "result": "PASS" if slowest <= PASS_TARGET_S and not failed else "FAIL",
+            "detail": f"slowest {slowest:.2f} s"
+            + (f" (hit the {cap_s:.0f} s cap: {', '.join(failed)})" if failed else ""),
+        },
+        {
+            "target": f"check_call p99 <= {CHECK_CALL_P99_TARGET_MS:.0f} ms while a pass runs",
+            "result": "PASS"
+            if worst_p99 <= CHECK_CALL_P99_TARGET_MS and not call_errors
+            else "FAIL",
+            "detail": f"worst p99 {worst_p99:.1f} ms, {call_errors} check_call error(s)",
+        },
+    ]
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(header: dict[str, Any], result: dict[str, Any], cap_s: float) -> None:
+    print(
+        f"Detection after a burst, {header['calls']:,} calls ({header['recent']:,} in the window)"
+    )
+    print(
+        f"  {header['server']}; {header['cores']} cores; {header['resolved_alerts']:,} alerts"
+        f" before pass 1 (resolved); {result['open_alerts_after_burst']:,} open after it;"
+        f" ANALYZE guard.alerts took {result['analyze_alerts_ms']:.0f} ms"
+    )
+    print()
+    print(
+        f"{'':<48}{'pass s':>9}{'opened':>8}{'resolved':>9}{'check_calls':>12}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}"
+    )
+    rows = [result["idle"], *result["passes"]]
+    for row in rows:
+        seconds = row.get("seconds")
+        shown = (
+            f"> {cap_s:.0f}"
+            if row.get("error") == "QueryCanceled"
+            else (f"{seconds:.2f}" if seconds is not None else "-")
+        )
+        print(
+            f"{row['label']:<48}{shown:>9}{row.get('opened', '-'):>8}{row.get('resolved', '-'):>9}"
+            f"{row['check_calls']:>12}{_fmt(row['p50_ms'], '.1f'):>9}"
+            f"{_fmt(row['p99_ms'], '.1f'):>9}{_fmt(row['max_ms'], '.0f'):>9}"
+        )
+    print()
+    for goal in targets(result, cap_s):
+        print(f"  {goal['result']:<5} {goal['target']}: {goal['detail']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=600_000, help="calls to load")
+    parser.add_argument("--recent", type=int, help="calls in the last hour (default: a third)")
+    parser.add_argument("--history", type=int, default=300_000, help="resolved alerts")
+    parser.add_argument("--cap", type=float, default=120.0, help="statement_timeout, seconds")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    recent = args.recent or args.calls // 3
+
+    def progress(message: str) -> None:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    progress("starting a throwaway cluster")
+    with bench_cluster() as cluster:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+            server = admin.execute("SELECT version()").fetchone()
+        url = cluster.url(DATABASE)
+        built = build(url, args.calls, progress, recent)
+        prepared = prepare(url, args.calls, recent, args.history, progress)
+        result = measure(url, recent, args.cap, progress)
+
+    header = {
+        "server": (server[0] if server else "?").split(" on ")[0],
+        "cores": os.cpu_count(),
+        "calls": built["calls"],
+        **prepared,
+    }
+    if args.json:
+        print(
+            json.dumps(
+                {"header": header, **result, "targets": targets(result, args.cap)},
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        print_table(header, result, args.cap)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+-- One batch of the end of `guard check --all`: re-check the entity of every open alert whose id is
+-- in (after_id, up_to_id] against its check's view and resolve the alerts whose row no longer
+-- offends (resolution fixed). The batches of detect_between open and bump; this resolves, a range
+-- of alert ids at a time, so no transaction re-checks millions of open alerts at once. Each
+-- check's view is read for exactly the batch's entities (entity_id = ANY: its primary key), so
+-- the plan does not depend on how fresh the statistics of guard.alerts are.
+CREATE FUNCTION guard.recheck_alerts_between(after_id bigint, up_to_id bigint)
+RETURNS TABLE (check_id text, rule_id text, rechecked integer, resolved integer)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+SET max_parallel_workers_per_gather = 0
+SET jit = off
+AS $$
+DECLARE
+    detection_check record;
+    batch_checks text[];
+    batch_ids bigint[];
+    batch_fingerprints text[];
+    open_ids bigint[];
+    open_fingerprints text[];
+    still_offending text[];
+BEGIN
+    IF after_id IS NULL OR up_to_id IS NULL OR after_id >= up_to_id THEN
+        RAISE EXCEPTION 'recheck_alerts_between needs after_id < up_to_id (got % and %)', after_id, up_to_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
+    SELECT
+        coalesce(array_agg(a.check_id), '{}'),
+        coalesce(array_agg(a.entity_id), '{}'),
+        coalesce(array_agg(a.fingerprint), '{}')
+    INTO batch_checks, batch_ids, batch_fingerprints
+    FROM guard.alerts AS a
+    WHERE a.id > after_id AND a.id <= up_to_id AND a.status = 'open';
+    FOR detection_check IN
+        SELECT k.id, k.rule_id, k.check_view
+        FROM guard.checks AS k
+        WHERE k.enabled AND k.check_view IS NOT NULL
+        ORDER BY k.id
+    LOOP
+        SELECT coalesce(array_agg(b.entity_id), '{}'), coalesce(array_agg(b.fingerprint), '{}')
+        INTO open_ids, open_fingerprints
+        FROM unnest(batch_checks, batch_ids, batch_fingerprints) AS b (check_id, entity_id, fingerprint)
+        WHERE b.check_id = detection_check.id;
+
+        check_id := detection_check.id;
+        rule_id := detection_check.rule_id;
+        rechecked := cardinality(open_ids);
+        resolved := 0;
+        IF rechecked > 0 THEN
+            EXECUTE format(
+                $query$
+                SELECT coalesce(array_agg(v.fingerprint), '{}')
+                FROM (
+                    SELECT k.check_id || ':' || k.entity_type || ':' || k.entity_id AS fingerprint
+                    FROM guard.%1$I AS k
+                    WHERE k.entity_id = ANY($1)
+                ) AS v
+                WHERE v.fingerprint = ANY($2)
+                $query$,
+                detection_check.check_view
+            ) INTO still_offending USING open_ids, open_fingerprints;
+
+            UPDATE guard.alerts AS a
+            SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+            WHERE
+                a.status = 'open'
+                AND a.fingerprint = ANY(open_fingerprints)
+                AND NOT a.fingerprint = ANY(still_offending);
+            GET DIAGNOSTICS resolved = ROW_COUNT;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;

@@ -1,0 +1,153 @@
+"""Detection at volume (issue 30, item 1), with real concurrent sessions: check_call does not wait
+on a windowed pass held open in another transaction, the two writing the same alert leave one open
+alert, and a pass that runs past detection_statement_timeout_ms fails the detect job clearly."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+from click.testing import CliRunner
+
+from guard.cli import main
+
+# Each session that could wait on another gives up after this: a regression fails, never hangs.
+BOUND = "SET statement_timeout = '3s'"
+
+
+def _seed_phantom(url: str, call_id: int) -> None:
+    """A recent call that claims a booking without an appointment, past the grace period."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A') ON CONFLICT DO NOTHING")
+        with conn.transaction():
+            # Written as a legacy application wrote it: the write-time checks would refuse it.
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
+                " customer_link_status, session_outcome, appointment_made, created_at, updated_at)"
+                " VALUES (%s, 1, %s, 'inbound', 'unlinked', 'appointment_booked', TRUE,"
+                " now() - interval '10 minutes', now() - interval '10 minutes')",
+                (call_id, f"call_{call_id}"),
+            )
+
+
+def _open_alerts(url: str, call_id: int) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as conn:
+        return [
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT check_id, occurrences FROM guard.alerts"
+                " WHERE status = 'open' AND entity_type = 'call' AND entity_id = %s"
+                " ORDER BY check_id",
+                (call_id,),
+            ).fetchall()
+        ]
+
+
+def test_check_call_does_not_wait_on_a_windowed_pass_writing_its_alert(db_url: str) -> None:
+    _seed_phantom(db_url, 1)
+    with (
+        psycopg.connect(db_url) as global_pass,
+        psycopg.connect(db_url, autocommit=True) as app,
+    ):
+        app.execute(BOUND)
+        # The windowed pass opens the call's alert and stays open: it holds the detection lock
+        # and the new alert row until it commits.
+        opened = global_pass.execute(
+            "SELECT sum(opened) FROM guard.detect() WHERE check_id = 'booked_without_appointment'"
+        ).fetchone()
+        assert opened == (1,)
+        started = time.perf_counter()
+        rows = app.execute("SELECT * FROM guard.check_call(1)").fetchall()
+        waited = time.perf_counter() - started
+        assert waited < 1.0, f"check_call waited {waited:.2f} s on the windowed pass"
+        found = {r[0]: r for r in rows}
+        assert found["booked_without_appointment"][2] == 1, "the call's finding is reported"
+        # Its alert row is the pass's, not yet committed: check_call left it to the pass.
+        assert found["booked_without_appointment"][3:] == (0, 0, 0)
+        global_pass.commit()
+    assert _open_alerts(db_url, 1) == [("booked_without_appointment", 1)], (
+        "both wrote the same alert: exactly one is open"
+    )
+
+
+def test_check_call_and_a_pass_writing_the_same_alert_leave_one_open_alert(db_url: str) -> None:
+    _seed_phantom(db_url, 2)
+    with (
+        psycopg.connect(db_url) as app,
+        psycopg.connect(db_url, autocommit=True) as global_pass,
+    ):
+        global_pass.execute(BOUND)
+        # check_call first, its transaction open: the pass meets its uncommitted alert.
+        app.execute("SELECT * FROM guard.check_call(2)").fetchall()
+        committer = threading.Timer(0.3, app.commit)
+        committer.start()
+        try:
+            global_pass.execute("SELECT * FROM guard.detect()").fetchall()
+        finally:
+            committer.join()
+    assert _open_alerts(db_url, 2) == [("booked_without_appointment", 1)], (
+        "the pass met check_call's alert on the unique index and opened no second one"
+    )
+
+
+def test_two_check_calls_of_one_call_open_one_alert(db_url: str) -> None:
+    _seed_phantom(db_url, 3)
+    with (
+        psycopg.connect(db_url) as first,
+        psycopg.connect(db_url, autocommit=True) as second,
+    ):
+        second.execute(BOUND)
+        first.execute("SELECT * FROM guard.check_call(3)").fetchall()
+        committer = threading.Timer(0.3, first.commit)
+        committer.start()
+        try:
+            # The call's own lock: the second waits for the first, then bumps its alert.
+            second.execute("SELECT * FROM guard.check_call(3)").fetchall()
+        finally:
+            committer.join()
+    assert _open_alerts(db_url, 3) == [("booked_without_appointment", 2)]
+
+
+def test_a_pass_past_its_statement_timeout_fails_the_detect_job(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.settings SET value = '300' WHERE key = 'detection_statement_timeout_ms'"
+        )
+    release = threading.Event()
+
+    def hold_calls() -> None:
+        # Another session holds a lock on a table every pass reads, for longer than the timeout
+        # (released after 20 s at the latest, so a missing timeout fails the test, not hangs it).
+        with psycopg.connect(db_url) as holder:
+            holder.execute("LOCK TABLE public.calls IN ACCESS EXCLUSIVE MODE")
+            release.wait(20)
+            holder.rollback()
+
+    holder = threading.Thread(target=hold_calls)
+    holder.start()
+    try:
+        time.sleep(0.3)
+        started = time.perf_counter()
+        result = CliRunner().invoke(
+            main, ["--database-url", db_url, "jobs", "run", "--once", "--job", "detect"]
+        )
+        took = time.perf_counter() - started
+    finally:
+        release.set()
+        holder.join()
+    assert result.exit_code == 1, result.output
+    assert "detect: failed after" in result.output, result.output
+    assert "statement timeout" in result.output, result.output
+    assert took < 10, f"the pass ran {took:.1f} s past a 300 ms timeout"
+    with psycopg.connect(db_url) as conn:
+        run = conn.execute(
+            "SELECT status, sqlstate FROM guard.job_runs WHERE job_name = 'detect'"
+        ).fetchall()
+        alert = conn.execute(
+            "SELECT status, details->>'sqlstate' FROM guard.alerts"
+            " WHERE fingerprint = 'job_failed:job:detect'"
+        ).fetchone()
+    assert run == [("failed", "57014")]
+    assert alert == ("open", "57014"), "the timeout raised a job_failed alert"
