@@ -186,7 +186,7 @@ def wait_for_autovacuum(url: str, progress: Any, timeout_s: float = 300) -> dict
     )
     with psycopg.connect(url, autocommit=True) as conn:
         while True:
-            reached = dict(conn.execute(query, (list(TABLES),)).fetchall())
+            reached: dict[str, bool] = dict(conn.execute(query, (list(TABLES),)).fetchall())
             waited = time.monotonic() - started
             if (reached.get("calls") and reached.get("alerts")) or waited > timeout_s:
                 return {
