@@ -86,7 +86,7 @@ SELECT
         GROUP BY b.bound
     ) AS c)
 """
-# Issue 30: probing alerts_open_by_check_idx (check_id, ...) per call without its leading column
+# Probing alerts_open_by_check_idx (check_id, ...) per call without its leading column
 # cost calls x open alerts. Instead the day's calls are counted on guard_calls_created_at_idx,
 # and the calls with an open alert are found from the open alerts (alerts_open_by_check_idx
 # read once) through the calls' primary key: calls + open alerts.
