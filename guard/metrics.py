@@ -1,6 +1,7 @@
 """The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on
-every scrape (one read-only transaction, a short statement_timeout, the queries pipelined into
-one round trip). Names, labels and meaning: docs/metrics.md."""
+every scrape, one query per series, each on its own (autocommit, read-only, a short
+statement_timeout), so one that fails or times out leaves the others in place. The series that
+scan history are read at most once per cache interval. Names, labels, meaning: docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -33,11 +35,16 @@ JOB_STATUSES = ("succeeded", "failed")
 # Upper bounds (seconds) of the validation latency buckets: validate_booking targets < 1 ms.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 QUANTILES = (0.5, 0.95, 0.99)
+DEFAULT_CACHE_INTERVAL_S = 60.0
 
-_EXISTS = """
+# What "can read PostgreSQL" means for guard_up: connected, and the Booking Guard schema is there.
+# The server's clock too: ages of cached rows are computed against it.
+_PROBE = """
 SELECT
+    to_regclass('guard.alerts') IS NOT NULL,
     to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
-    to_regclass('guard.alert_deliveries') IS NOT NULL
+    to_regclass('guard.alert_deliveries') IS NOT NULL,
+    extract(epoch FROM now())::float8
 """
 _ALERTS = """
 SELECT coalesce(k.rule_id, '(unknown)'), a.check_id, a.severity, count(*)
@@ -49,18 +56,19 @@ WHERE k.enabled AND NOT EXISTS (
     SELECT FROM guard.alerts AS a WHERE a.check_id = k.id AND a.status = 'open'
 )
 """
+# Reads every item ever closed (cached): the oldest open item comes as a time, so its age is
+# right at every scrape between two readings.
 _REVIEW = """
 SELECT r.reason, r.status, count(*),
-    extract(epoch FROM now() - min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))
+    extract(epoch FROM min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))::float8
 FROM guard.review_items AS r GROUP BY r.reason, r.status
 """
+# One probe of breaker_events_key_generation_key per circuit, not a pass over every event.
 _BREAKER = """
-SELECT s.key, s.state, greatest(s.generation, e.generation)
+SELECT s.key, s.state, greatest(s.generation, (
+    SELECT max(ev.generation) FROM guard.breaker_events AS ev WHERE ev.key = s.key
+))
 FROM guard.breaker_state AS s
-LEFT JOIN (
-    SELECT ev.key, max(ev.generation) AS generation FROM guard.breaker_events AS ev
-    GROUP BY ev.key
-) AS e ON e.key = s.key
 """
 _LATENCY = """
 WITH w AS (
@@ -78,12 +86,18 @@ SELECT
         GROUP BY b.bound
     ) AS c)
 """
+# Probing alerts_open_by_check_idx (check_id, ...) per call without its leading column
+# cost calls x open alerts. Instead the day's calls are counted on guard_calls_created_at_idx,
+# and the calls with an open alert are found from the open alerts (alerts_open_by_check_idx
+# read once) through the calls' primary key: calls + open alerts.
 _CONSISTENCY = """
-SELECT count(*), count(*) FILTER (WHERE EXISTS (
-    SELECT FROM guard.alerts AS a
-    WHERE a.status = 'open' AND a.entity_type = 'call' AND a.entity_id = c.id
-))
-FROM public.calls AS c WHERE c.created_at > now() - interval '24 hours'
+SELECT
+    (SELECT count(*) FROM public.calls AS c WHERE c.created_at > now() - interval '24 hours'),
+    (SELECT count(*) FROM public.calls AS c
+     WHERE c.id IN (
+         SELECT a.entity_id FROM guard.alerts AS a
+         WHERE a.status = 'open' AND a.entity_type = 'call'
+     ) AND c.created_at > now() - interval '24 hours')
 """
 # Audit rows written before migration 0027 name the check that found the row; they count under
 # its rule, so a rule has one series whatever wrote the row.
@@ -92,15 +106,22 @@ SELECT coalesce(k.rule_id, c.rule_id), count(*)
 FROM guard.correction_audit AS c LEFT JOIN guard.checks AS k ON c.rule_id = k.id
 GROUP BY 1
 """
+# The newest run and the newest success of each job, each from the end of
+# job_runs_job_started_idx, whatever the number of runs retention keeps.
 _JOBS = """
-SELECT j.name,
-    (SELECT r.status FROM guard.job_runs AS r WHERE r.job_name = j.name
-     ORDER BY r.started_at DESC, r.id DESC LIMIT 1),
-    (SELECT extract(epoch FROM max(r.finished_at)) FROM guard.job_runs AS r
-     WHERE r.job_name = j.name),
-    (SELECT extract(epoch FROM max(r.finished_at)) FROM guard.job_runs AS r
-     WHERE r.job_name = j.name AND r.status = 'succeeded')
-FROM guard.jobs AS j WHERE j.enabled
+SELECT j.name, newest.status, extract(epoch FROM newest.finished_at),
+    extract(epoch FROM success.finished_at)
+FROM guard.jobs AS j
+LEFT JOIN LATERAL (
+    SELECT r.status, r.finished_at FROM guard.job_runs AS r WHERE r.job_name = j.name
+    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+) AS newest ON TRUE
+LEFT JOIN LATERAL (
+    SELECT r.finished_at FROM guard.job_runs AS r
+    WHERE r.job_name = j.name AND r.status = 'succeeded'
+    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+) AS success ON TRUE
+WHERE j.enabled
 """
 _DELIVERIES = """
 SELECT d.channel, d.status, count(*) FROM guard.alert_deliveries AS d
@@ -108,9 +129,48 @@ GROUP BY d.channel, d.status
 """
 
 
+@dataclass(frozen=True)
+class Series:
+    """One query of a scrape and the families made from its rows. `cached`: it reads history
+    (every row ever written, or a day of calls), so it runs at most once per cache interval.
+    `requires`: the probe column that must be true (optional tables). `windowed`: takes the
+    latency window and buckets as parameters."""
+
+    name: str
+    sql: str
+    cached: bool = False
+    requires: str | None = None
+    windowed: bool = False
+
+
+SERIES = (
+    Series("alerts", _ALERTS),
+    Series("breaker", _BREAKER),
+    Series("latency", _LATENCY, windowed=True),
+    Series("jobs", _JOBS, requires="jobs"),
+    Series("review", _REVIEW, cached=True),
+    Series("consistency", _CONSISTENCY, cached=True),
+    Series("corrections", _CORRECTIONS, cached=True),
+    Series("deliveries", _DELIVERIES, cached=True, requires="deliveries"),
+)
+
+
+@dataclass
+class Reading:
+    """What a series last read: its rows (None until one query succeeded), when (monotonic),
+    when it was last tried, whether that try failed, and how long it took."""
+
+    rows: list[tuple[Any, ...]] | None = None
+    read_at: float | None = None
+    tried_at: float | None = None
+    failed: bool = False
+    seconds: float = 0.0
+
+
 class GuardCollector(Collector):
-    """Queries PostgreSQL per scrape. A failed scrape yields guard_up 0 and nothing else (no
-    stale values)."""
+    """Queries PostgreSQL per scrape, one series at a time. A series whose query fails keeps
+    its last rows, marked stale (guard_series_stale); guard_up is 0, with nothing else, only
+    when PostgreSQL cannot be read at all (no connection, no Booking Guard schema)."""
 
     def __init__(
         self,
@@ -118,96 +178,176 @@ class GuardCollector(Collector):
         *,
         latency_window_s: float = 300.0,
         statement_timeout_ms: int = 2000,
+        cache_interval_s: float = DEFAULT_CACHE_INTERVAL_S,
     ) -> None:
         self.database_url = database_url
         self.latency_window_s = latency_window_s
         self.statement_timeout_ms = statement_timeout_ms
+        self.cache_interval_s = cache_interval_s
+        self.readings: dict[str, Reading] = {}
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.database_url, application_name="guard-metrics")
-            self._conn.read_only = True
+            # Autocommit: each query is its own transaction, so a failed one aborts nothing else.
+            conn = connect(self.database_url, autocommit=True, application_name="guard-metrics")
+            try:
+                conn.execute("SET default_transaction_read_only = on")
+                conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
+            except psycopg.Error:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
-    def _query(self) -> dict[str, Any]:
-        conn = self._connection()
-        with conn.transaction():
-            conn.execute(f"SET LOCAL statement_timeout = {int(self.statement_timeout_ms)}")
-            has_jobs, has_deliveries = conn.execute(_EXISTS).fetchone() or (False, False)
-            params = {
-                "window": self.latency_window_s,
-                "quantiles": list(QUANTILES),
-                "buckets": list(LATENCY_BUCKETS),
-            }
-            with conn.pipeline():
-                cursors = {
-                    "alerts": conn.execute(_ALERTS),
-                    "review": conn.execute(_REVIEW),
-                    "breaker": conn.execute(_BREAKER),
-                    "latency": conn.execute(_LATENCY, params),
-                    "consistency": conn.execute(_CONSISTENCY),
-                    "corrections": conn.execute(_CORRECTIONS),
-                }
-                if has_jobs:
-                    cursors["jobs"] = conn.execute(_JOBS)
-                if has_deliveries:
-                    cursors["deliveries"] = conn.execute(_DELIVERIES)
-            return {name: cur.fetchall() for name, cur in cursors.items()}
+    def _read(self) -> tuple[list[Series], float] | None:
+        """Run what is due; the applicable series and the server's time, or None when
+        PostgreSQL cannot be read."""
+        try:
+            conn = self._connection()
+            probe = conn.execute(_PROBE).fetchone()
+        except (psycopg.Error, GuardError) as error:
+            log.warning("scrape failed: %s", first_line(error))
+            self._drop_connection()
+            return None
+        assert probe is not None
+        has_schema, has_jobs, has_deliveries, server_now = probe
+        if not has_schema:
+            log.warning("scrape failed: no Booking Guard schema (guard.alerts) in this database")
+            return None
+        flags = {"jobs": has_jobs, "deliveries": has_deliveries}
+        series = [s for s in SERIES if s.requires is None or flags[s.requires]]
+        params = {
+            "window": self.latency_window_s,
+            "quantiles": list(QUANTILES),
+            "buckets": list(LATENCY_BUCKETS),
+        }
+        for one in series:
+            reading = self.readings.setdefault(one.name, Reading())
+            now = time.monotonic()
+            if (
+                one.cached
+                and reading.tried_at is not None
+                and now - reading.tried_at < self.cache_interval_s
+            ):
+                continue
+            reading.tried_at = now
+            try:
+                rows = conn.execute(one.sql, params if one.windowed else None).fetchall()
+            except psycopg.Error as error:
+                if conn.broken or conn.closed:
+                    log.warning("scrape failed: %s", first_line(error))
+                    self._drop_connection()
+                    return None
+                log.warning("series %s failed, last value kept: %s", one.name, first_line(error))
+                reading.failed = True
+                continue
+            reading.rows, reading.read_at, reading.failed = rows, time.monotonic(), False
+            reading.seconds = reading.read_at - now
+        return series, float(server_now)
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()
         with self._lock:
-            try:
-                data = self._query()
-            except (psycopg.Error, GuardError) as error:
-                log.warning("scrape failed: %s", first_line(error))
-                if self._conn is not None and not self._conn.closed:
-                    self._conn.close()
-                self._conn = None
-                data = None
+            read = self._read()
+            data = {} if read is None else self._rows(read[0])
         up = GaugeMetricFamily("guard_up", "1 when the last scrape could read PostgreSQL.")
-        up.add_metric([], 0.0 if data is None else 1.0)
+        up.add_metric([], 0.0 if read is None else 1.0)
         yield up
-        if data is not None:
-            yield from self._families(data)
+        if read is not None:
+            series, server_now = read
+            yield from self._families(data, server_now)
+            yield from self._freshness(series, started)
         duration = GaugeMetricFamily(
             "guard_scrape_duration_seconds", "Time this scrape spent reading PostgreSQL."
         )
         duration.add_metric([], time.monotonic() - started)
         yield duration
 
-    def _families(self, data: dict[str, Any]) -> Iterator[Metric]:
+    def _rows(self, series: list[Series]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for one in series:
+            rows = self.readings[one.name].rows
+            if rows is not None:
+                data[one.name] = rows
+        return data
+
+    def _freshness(self, series: list[Series], now: float) -> Iterator[Metric]:
+        stale = GaugeMetricFamily(
+            "guard_series_stale",
+            "1 when the last query of a series failed: its values (if any) are from an earlier"
+            " one.",
+            labels=["series"],
+        )
+        age = GaugeMetricFamily(
+            "guard_series_age_seconds",
+            "Age of the values served for a series (cached series: up to the cache interval).",
+            labels=["series"],
+        )
+        for one in series:
+            reading = self.readings[one.name]
+            stale.add_metric([one.name], 1.0 if reading.failed else 0.0)
+            if reading.read_at is not None:
+                age.add_metric([one.name], max(0.0, now - reading.read_at))
+        yield stale
+        yield age
+
+    def _families(self, data: dict[str, Any], server_now: float) -> Iterator[Metric]:
+        """The families of the series that have rows (a series never read yet has none)."""
+        if "alerts" in data:
+            yield self._alerts(data["alerts"])
+        if "review" in data:
+            yield from self._review(data["review"], server_now)
+        if "breaker" in data:
+            yield from self._breaker(data["breaker"])
+        if "latency" in data:
+            yield from self._latency(data["latency"][0])
+        if "consistency" in data:
+            yield self._consistency(data["consistency"][0])
+        if "corrections" in data:
+            yield self._corrections(data["corrections"])
+        if "jobs" in data:
+            yield from self._jobs(data["jobs"])
+        if "deliveries" in data:
+            yield self._deliveries(data["deliveries"])
+
+    @staticmethod
+    def _alerts(rows: list[tuple[Any, ...]]) -> Metric:
         alerts = GaugeMetricFamily(
             "guard_alerts_open",
             "Open alerts by rule, check and severity (0 for an enabled check without any).",
             labels=["rule_id", "check_id", "severity"],
         )
         merged: dict[tuple[str, str, str], float] = {}
-        for rule_id, check_id, severity, n in data["alerts"]:
+        for rule_id, check_id, severity, n in rows:
             key = (rule_id, check_id, severity)
             merged[key] = merged.get(key, 0.0) + float(n)
         for (rule_id, check_id, severity), n in sorted(merged.items()):
             alerts.add_metric([rule_id, check_id, severity], n)
-        yield alerts
+        return alerts
 
+    @staticmethod
+    def _review(rows: list[tuple[Any, ...]], server_now: float) -> Iterator[Metric]:
         review = GaugeMetricFamily(
             "guard_review_items",
             "Review queue items by reason and status.",
             labels=["reason", "status"],
         )
         oldest = 0.0
-        for reason, status, n, age in sorted(data["review"]):
+        for reason, status, n, created in sorted(rows):
             review.add_metric([reason, status], float(n))
-            if age is not None:
-                oldest = max(oldest, float(age))
+            if created is not None:
+                oldest = max(oldest, server_now - float(created))
         yield review
         age_family = GaugeMetricFamily(
             "guard_review_oldest_open_age_seconds",
@@ -216,6 +356,8 @@ class GuardCollector(Collector):
         age_family.add_metric([], oldest)
         yield age_family
 
+    @staticmethod
+    def _breaker(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
         state = GaugeMetricFamily(
             "guard_breaker_state",
             "Circuit breaker state per key as persisted in PostgreSQL, one-hot over states.",
@@ -227,43 +369,44 @@ class GuardCollector(Collector):
             " retention of guard.breaker_events).",
             labels=["key"],
         )
-        for key, current, generation in sorted(data["breaker"]):
+        for key, current, generation in sorted(rows):
             for name in BREAKER_STATES:
                 state.add_metric([key, name], 1.0 if name == current else 0.0)
             transitions.add_metric([key], float(generation or 0))
         yield state
         yield transitions
 
-        yield from self._latency(data["latency"][0])
-
-        calls, inconsistent = data["consistency"][0]
+    @staticmethod
+    def _consistency(row: tuple[Any, ...]) -> Metric:
+        calls, inconsistent = row
         ratio = GaugeMetricFamily(
             "guard_consistency_ratio",
             "Share of calls of the last 24 h without an open alert (1 when there were none).",
         )
         ratio.add_metric([], 1.0 if not calls else 1.0 - float(inconsistent) / float(calls))
-        yield ratio
+        return ratio
 
+    @staticmethod
+    def _corrections(rows: list[tuple[Any, ...]]) -> Metric:
         corrections = CounterMetricFamily(
             "guard_corrections",
             "Automatic corrections by rule (guard.correction_audit).",
             labels=["rule_id"],
         )
-        for rule_id, n in sorted(data["corrections"]):
+        for rule_id, n in sorted(rows):
             corrections.add_metric([rule_id], float(n))
-        yield corrections
+        return corrections
 
-        if "jobs" in data:
-            yield from self._jobs(data["jobs"])
-        if "deliveries" in data:
-            deliveries = GaugeMetricFamily(
-                "guard_alert_deliveries",
-                "Alert deliveries of `guard watch` by channel and status.",
-                labels=["channel", "status"],
-            )
-            for channel, status, n in sorted(data["deliveries"]):
-                deliveries.add_metric([channel, status], float(n))
-            yield deliveries
+    @staticmethod
+    def _deliveries(rows: list[tuple[Any, ...]]) -> Metric:
+        deliveries = GaugeMetricFamily(
+            "guard_alert_deliveries",
+            "Alert deliveries of `guard watch` by channel and status.",
+            labels=["channel", "status"],
+        )
+        for channel, status, n in sorted(rows):
+            deliveries.add_metric([channel, status], float(n))
+        return deliveries
 
     def _latency(self, row: tuple[Any, ...]) -> Iterator[Metric]:
         count, total, quantiles, buckets = row

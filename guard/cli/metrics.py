@@ -11,7 +11,7 @@ import click
 from prometheus_client import generate_latest, start_http_server
 
 from guard.errors import GuardError
-from guard.metrics import DEFAULT_PORT, GuardCollector, registry_for
+from guard.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector, registry_for
 
 
 @click.command()
@@ -47,7 +47,16 @@ from guard.metrics import DEFAULT_PORT, GuardCollector, registry_for
     type=click.IntRange(min=1),
     default=2000,
     show_default=True,
-    help="statement_timeout of a scrape's queries.",
+    help="statement_timeout of each query of a scrape (one per series).",
+)
+@click.option(
+    "--cache-interval",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_CACHE_INTERVAL_S,
+    show_default=True,
+    envvar="GUARD_METRICS_CACHE_INTERVAL",
+    help="Seconds between two readings of the series that scan history (consistency,"
+    " corrections, review items, deliveries); scrapes in between serve the cached values.",
 )
 @click.pass_context
 def metrics(
@@ -57,6 +66,7 @@ def metrics(
     once: bool,
     latency_window: float,
     statement_timeout_ms: int,
+    cache_interval: float,
 ) -> None:
     """Export Booking Guard metrics for Prometheus (read from PostgreSQL on every scrape)."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="guard metrics: %(message)s")
@@ -65,7 +75,10 @@ def metrics(
     # "database unreachable" into "target down". Every scrape connects again and says guard_up 0
     # until PostgreSQL answers; --once writes guard_up 0 and exits 1.
     collector = GuardCollector(
-        database_url, latency_window_s=latency_window, statement_timeout_ms=statement_timeout_ms
+        database_url,
+        latency_window_s=latency_window,
+        statement_timeout_ms=statement_timeout_ms,
+        cache_interval_s=cache_interval,
     )
     registry = registry_for(collector)
     if once:

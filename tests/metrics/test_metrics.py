@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -251,3 +252,103 @@ def test_serving_starts_with_postgresql_down_and_recovers() -> None:
             proc.terminate()
             proc.wait(timeout=10)
         node.destroy()
+
+
+def _scrape_once(collector: GuardCollector) -> str:
+    return generate_latest(registry_for(collector)).decode()
+
+
+def test_a_locked_table_makes_its_series_stale_and_leaves_the_others(db_url: str) -> None:
+    """A session holds guard.breaker_state locked (as a migration would): the breaker series
+    times out, keeps its last values marked stale, and every other series is still served."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+    collector = GuardCollector(db_url, statement_timeout_ms=300, cache_interval_s=0)
+    fresh = GuardCollector(db_url, statement_timeout_ms=300, cache_interval_s=0)
+    try:
+        before = _scrape_once(collector)
+        assert _value(before, 'guard_series_stale{series="breaker"}') == 0
+        with psycopg.connect(db_url) as locker:
+            locker.execute("LOCK TABLE guard.breaker_state IN ACCESS EXCLUSIVE MODE")
+            during = _scrape_once(collector)
+            never_read = _scrape_once(fresh)
+        after = _scrape_once(collector)
+    finally:
+        collector.close()
+        fresh.close()
+
+    assert _value(during, "guard_up") == 1, "one series timed out: PostgreSQL is still readable"
+    bwa = 'guard_alerts_open{check_id="booked_without_appointment",rule_id="I4_booked_outcome",'
+    assert _value(during, bwa + 'severity="high"}') == 2
+    assert _value(during, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert _value(during, 'guard_series_stale{series="breaker"}') == 1
+    others = re.findall(r'^guard_series_stale\{series="(\w+)"\} 0\.0$', during, re.MULTILINE)
+    assert {"alerts", "latency", "review", "consistency", "corrections"} <= set(others)
+    # the last values read, kept
+    assert _value(during, 'guard_breaker_state{key="calendar",state="open"}') == 1
+    assert _value(during, 'guard_breaker_transitions_total{key="calendar"}') == 6
+    # a collector that never read the series has nothing to keep: absent, and said stale
+    assert _value(never_read, "guard_up") == 1
+    assert _value(never_read, 'guard_series_stale{series="breaker"}') == 1
+    assert "guard_breaker_state{" not in never_read
+    assert _value(never_read, "guard_consistency_ratio") == pytest.approx(0.8)
+    # the lock released, the next scrape reads the series again
+    assert _value(after, 'guard_series_stale{series="breaker"}') == 0
+    result = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=during, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_a_cached_series_that_times_out_is_stale_and_guard_up_stays_1(db_url: str) -> None:
+    """public.calls locked by another session during the first reading of the consistency
+    series (cached): it has no value to keep, so it is absent and said stale; the others are
+    served and guard_up says PostgreSQL is readable."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+    collector = GuardCollector(db_url, statement_timeout_ms=300)
+    try:
+        with psycopg.connect(db_url) as locker:
+            locker.execute("LOCK TABLE public.calls IN ACCESS EXCLUSIVE MODE")
+            text = _scrape_once(collector)
+    finally:
+        collector.close()
+    assert _value(text, "guard_up") == 1
+    assert _value(text, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
+    assert _value(text, 'guard_series_stale{series="alerts"}') == 0
+    assert _value(text, 'guard_series_stale{series="consistency"}') == 1
+    assert "guard_consistency_ratio" not in text
+    assert 'guard_series_age_seconds{series="consistency"}' not in text
+
+
+def test_a_cached_series_is_read_once_per_interval(db_url: str) -> None:
+    """A call with an open alert arrives between two scrapes: the live alert count sees it at
+    once, the cached consistency ratio only after the cache interval."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+    interval = 3.0
+    collector = GuardCollector(db_url, cache_interval_s=interval)
+    ratio = "guard_consistency_ratio"
+    series = 'guard_alerts_open{check_id="cross_tenant_link",rule_id="I5_tenant_link",'
+    critical = series + 'severity="critical"}'
+    try:
+        first = _scrape_once(collector)
+        read_at = time.monotonic()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO public.calls (id, company_id) VALUES (11, 1);"
+                " INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type,"
+                " entity_id, severity, message)"
+                " VALUES ('f5', 'cross_tenant_link', 1, 'call', 11, 'critical', 'm')"
+            )
+        within = _scrape_once(collector)
+        assert time.monotonic() - read_at < interval, "the second scrape came too late"
+        time.sleep(max(0.0, interval - (time.monotonic() - read_at)) + 0.1)
+        after = _scrape_once(collector)
+    finally:
+        collector.close()
+    assert _value(first, ratio) == pytest.approx(0.8)  # 2 of 10 calls
+    assert _value(within, critical) == 2, "the live series read the new alert"
+    assert _value(within, ratio) == pytest.approx(0.8), "the cached series was read again"
+    assert _value(within, 'guard_series_age_seconds{series="consistency"}') > 0
+    assert _value(after, ratio) == pytest.approx(1 - 3 / 11)

@@ -191,8 +191,10 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
     database_url = node.url()
     key = "appointment_booking:service:7"
     command = [sys.executable, "-m", "guard.cli", "--database-url", database_url]
+    # A statement timeout below the test's 1 s scrape timeout: a locked table must make its
+    # series stale, not the scrape time out (the shipped 2 s fit the documented 10 s).
     exporter = subprocess.Popen(
-        [*command, "metrics", "--port", "0"],
+        [*command, "metrics", "--port", "0", "--statement-timeout-ms", "300"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -250,6 +252,31 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
         assert "BookingGuardExporterDown" not in firing_names
 
         _dashboard_queries_resolve(prometheus, key)
+
+        # Every series read, none stale.
+        stale = prometheus.query("guard_series_stale")
+        assert {s["metric"]["series"]: s["value"][1] for s in stale} == {
+            name: "0"
+            for name in (
+                "alerts",
+                "breaker",
+                "latency",
+                "jobs",
+                "review",
+                "consistency",
+                "corrections",
+                "deliveries",
+            )
+        }
+        # A session holds guard.validation_metrics locked: the latency series goes stale, the
+        # others stay, and it is not ExporterDown.
+        with psycopg.connect(database_url) as locker:
+            locker.execute("LOCK TABLE guard.validation_metrics IN ACCESS EXCLUSIVE MODE")
+            series_stale = _fire(prometheus, "BookingGuardSeriesStale", series="latency")
+            assert "latency" in series_stale["annotations"]["summary"]
+            firing_names = {a["labels"]["alertname"] for a in prometheus.firing()}
+            assert "BookingGuardExporterDown" not in firing_names
+            assert prometheus.query(f'guard_breaker_state{{key="{key}",state="open"}} == 1')
 
         # PostgreSQL goes away: the exporter stays up and says guard_up 0.
         node.stop()
