@@ -1,4 +1,4 @@
-"""Benchmark of detection after a burst of alerts with stale statistics (issue 30, item 1).
+"""Benchmark of detection after a burst of alerts with stale statistics.
 
     python bench/detect_burst.py [--calls N] [--recent N] [--history N] [--cap S] [--json]
 
@@ -17,7 +17,7 @@ During each pass a second session calls guard.check_call(id) for random calls of
 a loop (one transaction per call) and records its latency; a baseline with no pass running too.
 Every statement runs under statement_timeout = --cap seconds (default 120): a pass that hits it
 is shown as "> cap".
-Targets (issue 30): a pass <= 2 s before and after the burst with stale statistics, check_call
+Targets: a pass <= 2 s before and after the burst with stale statistics, check_call
 p99 <= 20 ms while a pass runs.
 """
 
