@@ -216,7 +216,9 @@ def test_an_outcome_reported_after_eviction_does_not_recreate_a_closed_circuit(
         evict(lru_redis.url, key)
         booking.release(ticket, Outcome.SUCCESS)  # … and done after the eviction
         raw = redis.Redis.from_url(lru_redis.url).hget(hash_key(key), "st")
-        assert raw == str(int(State.FORCED_OPEN)).encode()
+        # Redis is still at maxmemory after the cache traffic and may evict the restored hash
+        # again at once (seen once in a loaded run); what must never be there is a closed circuit.
+        assert raw in (str(int(State.FORCED_OPEN)).encode(), None)
         booking._known = None  # past local_state_ttl_seconds
         with pytest.raises(CircuitOpenError):
             booking.call(Calendar())
