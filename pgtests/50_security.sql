@@ -104,8 +104,8 @@ SELECT is(
         SELECT count(*)::int FROM pg_proc
         WHERE pronamespace = 'guard'::regnamespace AND prosecdef
     ),
-    11,
-    'eleven functions are SECURITY DEFINER'
+    13,
+    'thirteen functions are SECURITY DEFINER'
 );
 -- The calls triggers run with the writer's rights and record a contradicting write of the
 -- booking flags for the commit-time check: the application may do that and nothing more there.

@@ -111,7 +111,10 @@ def test_the_review_functions_still_claim_and_close(
 def test_a_direct_close_gets_the_databases_time(
     seeded_url: str, login_roles: dict[str, str]
 ) -> None:
-    with connect_as(seeded_url, login_roles["reviewer"], tenant=COMPANY_A) as reviewer:
+    with (
+        connect_as(seeded_url, login_roles["reviewer"], tenant=COMPANY_A) as reviewer,
+        reviewer.transaction(),
+    ):
         item = reviewer.execute("SELECT id FROM guard.review_claim('ann', 1)").fetchone()
         assert item is not None
         reviewer.execute(
