@@ -1,12 +1,12 @@
 -- Rollback of 0037_review_trail_and_tenants: the definitions the migrations before it built.
--- The corrections of stored rows (masked phone numbers, bindings removed, alerts and review items
--- closed) are not undone: the raw numbers are gone, and a deleted company stays deleted.
+-- The corrections of stored rows (bindings of deleted companies removed, their alerts and review
+-- items closed) are not undone: a deleted company stays deleted.
 
 CREATE OR REPLACE VIEW guard.check_recent_booking_failure WITH (security_invoker = TRUE) AS
 WITH failure_window AS MATERIALIZED (
-    SELECT (now() - make_interval(mins => ((s.value #>> '{}'::text[]))::integer)) AS since
+    SELECT now() - make_interval(mins => (s.value #>> '{}')::integer) AS since
     FROM guard.settings AS s
-    WHERE (s.key = 'failure_window_minutes'::text)
+    WHERE s.key = 'failure_window_minutes'
 )
 
 SELECT
@@ -17,13 +17,15 @@ SELECT
     c.id AS call_id,
     'high'::text AS severity,
     c.created_at AS observed_at,
-    jsonb_build_object('session_outcome', c.session_outcome, 'booking_failure_reason', c.booking_failure_reason, 'requires_manual_processing', c.requires_manual_processing) AS detail,
+    jsonb_build_object(
+        'session_outcome', c.session_outcome,
+        'booking_failure_reason', c.booking_failure_reason,
+        'requires_manual_processing', c.requires_manual_processing
+    ) AS detail,
     'I7_booking_failures'::text AS rule_id
-FROM (
-    failure_window AS w
-    INNER JOIN public.calls AS c ON ((w.since <= c.created_at))
-)
-WHERE ((c.session_outcome = 'creation_failed'::text) OR c.booking_failed);
+FROM failure_window AS w
+INNER JOIN public.calls AS c ON w.since <= c.created_at
+WHERE c.session_outcome = 'creation_failed' OR c.booking_failed;
 
 CREATE OR REPLACE VIEW guard.calls_report WITH (security_barrier = TRUE) AS
 SELECT
@@ -258,13 +260,7 @@ $function$;
 
 DROP TRIGGER guard_companies_forget_deleted ON public.companies;
 
-DROP TRIGGER review_items_mask_free_text ON guard.review_items;
-
 DROP TRIGGER review_items_enforce_trail ON guard.review_items;
-
-DROP TRIGGER alerts_mask_free_text ON guard.alerts;
-
-DROP FUNCTION guard.mask_stored_free_text();
 
 DROP FUNCTION guard.mask_phone_numbers_json(document jsonb);
 

@@ -1,21 +1,16 @@
--- 0037_review_trail_and_tenants (issue 31, items 2-4): the review rules hold for any SQL (a
--- trigger refuses a forged claim or close: back-dated or future times, a false positive that is
--- not dismissed, reopening, closing without a note); a deleted company's bindings go and its open
--- alerts and review items are closed, so a later company with its id is not visible to the old
--- logins; phone numbers in the free text reporting and reviewer logins read (alert messages and
--- details, review details and notes, the failure reason in calls_report and the detection view)
--- are masked. Rows already stored are corrected here: masked, and bindings, open alerts and open
--- review items of companies deleted before are removed or closed.
+-- 0037_review_trail_and_tenants: the review rules hold for any SQL (a trigger refuses a forged
+-- claim or close: back-dated or future times, a false positive that is not dismissed, reopening,
+-- closing without a note); a deleted company's bindings go and its open alerts and review items
+-- are closed, so a later company with its id is not visible to the old logins; phone numbers in
+-- the failure reason are masked where calls_report and the recent-failure check show it. What
+-- companies deleted before left behind is removed or closed here.
 -- Locks:
---   trigger alerts_mask_free_text: SHARE ROW EXCLUSIVE on guard.alerts, an instant
 --   view guard.calls_report: ACCESS EXCLUSIVE, an instant
 --   view guard.check_recent_booking_failure: ACCESS EXCLUSIVE, an instant
 --   trigger review_items_enforce_trail: SHARE ROW EXCLUSIVE on guard.review_items, an instant
---   trigger review_items_mask_free_text: SHARE ROW EXCLUSIVE on guard.review_items, an instant
 --   trigger guard_companies_forget_deleted: SHARE ROW EXCLUSIVE on public.companies, an instant
 --   the corrections: ROW EXCLUSIVE on guard.alerts, guard.review_items, guard.tenant_bindings
---   (rows locked as they are updated: the alerts and review items holding a phone number, those
---   of deleted companies)
+--   (rows locked as they are updated: those of deleted companies)
 
 -- The review trail is written by the database's rules, not by whoever runs the UPDATE: the
 -- reviewer role may UPDATE the claim and close columns (the review functions run with its
@@ -190,30 +185,6 @@ BEGIN
         ), '[]'::jsonb)
         ELSE document
     END;
-END;
-$$;
-
--- Phone numbers never reach the free text Booking Guard stores where reporting and reviewer
--- logins read it: an alert's message and details, a review item's details and note are masked
--- (guard.mask_phone_numbers, guard.mask_phone_numbers_json) as they are written, whoever writes
--- them (the application through rollback_booking's context, detection copying a failure reason,
--- a reviewer's note). Masked when stored, not when read: the reporting role reads these tables
--- directly (the BI views are security_invoker), and a number that is not stored cannot leak.
--- The dispatcher masks what it sends as well (guard/dispatch/message.py).
-CREATE OR REPLACE FUNCTION guard.mask_stored_free_text()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog
-AS $$
-BEGIN
-    IF TG_TABLE_NAME = 'alerts' THEN
-        NEW.message := guard.mask_phone_numbers(NEW.message);
-        NEW.details := guard.mask_phone_numbers_json(NEW.details);
-    ELSIF TG_TABLE_NAME = 'review_items' THEN
-        NEW.details := guard.mask_phone_numbers_json(NEW.details);
-        NEW.note := guard.mask_phone_numbers(NEW.note);
-    END IF;
-    RETURN NEW;
 END;
 $$;
 
@@ -428,25 +399,9 @@ BEGIN
 END;
 $$;
 
--- Rows stored before this migration: phone numbers in them are masked, and what companies
--- deleted before left behind is removed or closed as guard.forget_deleted_companies does now.
--- Before the triggers: the review-trail trigger refuses rewriting a closed item's note.
-UPDATE guard.alerts AS a
-SET
-    message = guard.mask_phone_numbers(a.message),
-    details = guard.mask_phone_numbers_json(a.details)
-WHERE
-    (a.message, a.details)
-    IS DISTINCT FROM (guard.mask_phone_numbers(a.message), guard.mask_phone_numbers_json(a.details));
-
-UPDATE guard.review_items AS r
-SET
-    note = guard.mask_phone_numbers(r.note),
-    details = guard.mask_phone_numbers_json(r.details)
-WHERE
-    (r.note, r.details)
-    IS DISTINCT FROM (guard.mask_phone_numbers(r.note), guard.mask_phone_numbers_json(r.details));
-
+-- What companies deleted before left behind is removed or closed as
+-- guard.forget_deleted_companies does now. Before the trail trigger, which refuses closing an item
+-- with a time the statement chose.
 DELETE FROM guard.tenant_bindings AS b
 WHERE NOT EXISTS (
     SELECT FROM public.companies AS c
@@ -480,11 +435,6 @@ WHERE
         SELECT FROM public.companies AS c
         WHERE c.id = r.company_id
     );
-
--- An alert's message and details are stored with phone numbers masked (guard.mask_stored_free_text).
-CREATE OR REPLACE TRIGGER alerts_mask_free_text
-BEFORE INSERT OR UPDATE OF message, details ON guard.alerts
-FOR EACH ROW EXECUTE FUNCTION guard.mask_stored_free_text();
 
 -- The calls as reporting sees them: every reporting column, and the phone numbers masked
 -- (guard.mask_phone), as are phone numbers inside the failure reason, free text the application
@@ -561,13 +511,6 @@ WHERE c.session_outcome = 'creation_failed' OR c.booking_failed;
 CREATE OR REPLACE TRIGGER review_items_enforce_trail
 BEFORE UPDATE ON guard.review_items
 FOR EACH ROW EXECUTE FUNCTION guard.enforce_review_trail();
-
--- A review item's details and note are stored with phone numbers masked
--- (guard.mask_stored_free_text). Fires after review_items_enforce_trail (name order), which
--- has already refused a blank note; masking never empties one.
-CREATE OR REPLACE TRIGGER review_items_mask_free_text
-BEFORE INSERT OR UPDATE OF details, note ON guard.review_items
-FOR EACH ROW EXECUTE FUNCTION guard.mask_stored_free_text();
 
 -- Deleting companies removes their bindings and closes their open alerts and review items
 -- (guard.forget_deleted_companies), once per statement. guard_*: the application's table, where
