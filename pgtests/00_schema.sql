@@ -68,7 +68,7 @@ SELECT throws_ok(
     NULL,
     'a second open item for the same call and reason is refused'
 );
-UPDATE guard.review_items SET status = 'resolved', closed_at = now(), closed_by = 'me'
+UPDATE guard.review_items SET status = 'resolved', closed_at = now(), closed_by = 'me', note = 'done'
 WHERE call_id = 1 AND reason = 'validation_failure';
 SELECT lives_ok(
     $$INSERT INTO guard.review_items (call_id, reason) VALUES (1, 'validation_failure')$$,

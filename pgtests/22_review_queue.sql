@@ -1,7 +1,7 @@
 -- Review queue: priority from the reason, one open item per call and reason, claim in priority
 -- order, resolve/dismiss with who, when and a note, and the sweep.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -69,17 +69,25 @@ SELECT lives_ok(
     'after resolution the same problem may be queued again'
 );
 
--- The sweep resolves items whose problem went away: call 4's booking happened after all.
-UPDATE guard.review_items SET status = 'open', claimed_by = NULL, claimed_at = NULL
-WHERE call_id = 4;
-INSERT INTO appointments (company_id, call_id) VALUES (1, 4);
+-- The sweep resolves open items whose problem went away: call 6's booking happened after all.
+-- (Call 4's item is claimed: a person has it, the sweep leaves it to them.)
+INSERT INTO calls (id, company_id, retell_call_id) VALUES (6, 1, 'c6');
+SELECT guard.enqueue_review(1, 6, NULL, 'calendar_booking_failure');
+INSERT INTO appointments (company_id, call_id) VALUES (1, 6), (1, 4);
 SELECT is(guard.review_sweep(), 1, 'the sweep resolves one item');
 SELECT is(
     (
         SELECT status FROM guard.review_items
-        WHERE call_id = 4
+        WHERE call_id = 6
     ), 'resolved',
     'the booking failure whose call now has an appointment'
+);
+SELECT is(
+    (
+        SELECT status FROM guard.review_items
+        WHERE call_id = 4
+    ), 'claimed',
+    'a claimed item is left to the person who claimed it'
 );
 
 SELECT * FROM finish();

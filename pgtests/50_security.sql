@@ -103,6 +103,7 @@ SELECT set_eq(
     $$SELECT proname::text FROM pg_proc WHERE pronamespace = 'guard'::regnamespace AND prosecdef$$,
     ARRAY[
         'begin_booking_attempt', 'breaker_restore_state', 'check_call', 'check_flags_at_commit',
+        'forget_deleted_companies',
         'complete_booking_attempt', 'fail_booking_attempt', 'record_breaker_transitions',
         'record_validation', 'refresh_call_flags', 'rollback_booking',
         'unsettled_booking_attempts', 'validate_booking'

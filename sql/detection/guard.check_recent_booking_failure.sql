@@ -1,5 +1,6 @@
 -- I7, check recent_booking_failure of rule I7_booking_failures: a booking that failed within the
 -- failure window (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
+-- The failure reason is free text the application writes: phone numbers in it are masked.
 -- The window's start is a MATERIALIZED CTE so that calls is joined on a plain column: under the
 -- row-level security of a reporting login, a condition that holds a sub-select (or computes with
 -- another table's columns) is not leakproof, may not be pushed below the tenant policy into the
@@ -21,7 +22,7 @@ SELECT
     c.created_at AS observed_at,
     jsonb_build_object(
         'session_outcome', c.session_outcome,
-        'booking_failure_reason', c.booking_failure_reason,
+        'booking_failure_reason', guard.mask_phone_numbers(c.booking_failure_reason),
         'requires_manual_processing', c.requires_manual_processing
     ) AS detail,
     'I7_booking_failures'::text AS rule_id

@@ -175,7 +175,8 @@ BEGIN
         );
         EXECUTE format(
             'GRANT EXECUTE ON FUNCTION guard.current_company(), guard.setting(text),'
-            ' guard.mask_phone(text) TO %I',
+            ' guard.mask_phone(text), guard.mask_phone_numbers(text),'
+            ' guard.mask_phone_numbers_json(jsonb) TO %I',
             reader
         );
         -- tenants: the row-level security policies and guard.calls_report call it as the reader;

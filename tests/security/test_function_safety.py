@@ -19,6 +19,7 @@ EXPECTED_DEFINERS = {
     "guard.fail_booking_attempt(text,text,jsonb)",
     "guard.check_flags_at_commit()",
     "guard.breaker_restore_state(text)",
+    "guard.forget_deleted_companies()",
     "guard.record_breaker_transitions(jsonb)",
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],text)",
