@@ -136,7 +136,6 @@ DECLARE
     parts text[];
     numbers text[];
     masked text;
-    i integer;
 BEGIN
     IF free_text IS NULL OR free_text !~ number_pattern THEN
         RETURN free_text;

@@ -67,7 +67,12 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
-from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, stored_rules
+from guard.breaker.redis_store import (
+    REDIS_DOWN_ERRORS,
+    CircuitArgs,
+    StateMissingError,
+    stored_rules,
+)
 from guard.breaker.restore import RecordedState, Seed, seed_for
 from guard.breaker.state import (
     ACTION_TARGET,
@@ -266,6 +271,9 @@ class CircuitBreaker:
         # Times this process found the circuit missing from Redis and restored it (restore.py).
         self.restored_states = 0
         self._on_missing_cb = self._on_missing  # bound once: it is passed on every decision
+        # The last state restored from PostgreSQL: if Redis loses it again at once (still at
+        # maxmemory), the outage fallback starts from it instead of from a closed circuit.
+        self._last_restored: Seed | None = None
         self._rules_checked = not backend.uses_redis
         telemetry.COLLECTOR.track(self)
 
@@ -462,7 +470,15 @@ class CircuitBreaker:
         if self._unreachable_mode != "local":
             return
         known = self._known
-        if known is None:
+        restored = self._last_restored if isinstance(error, StateMissingError) else None
+        if restored is not None:
+            remaining_ms = self.config.cooldown_ms
+            if restored.opened_at_ms:
+                remaining_ms = max(
+                    0, restored.opened_at_ms + remaining_ms - round(time.time() * 1000)
+                )
+            self.backend.memory.seed(self.key, restored.state, restored.generation, remaining_ms)
+        elif known is None:
             self.backend.memory.seed(self.key, State.CLOSED, 0, 0)
         else:
             remaining = max(0.0, known.open_until - time.monotonic())
@@ -512,6 +528,7 @@ class CircuitBreaker:
         if recorded is None and known is not None and known.shared and known.generation > 0:
             recorded = RecordedState(known.state, known.generation, source="this process")
         seed = seed_for(recorded, known_generation)
+        self._last_restored = seed if seed.restored_from is not None else None
         if seed.restored_from is not None:
             with self._counter_lock:
                 self.restored_states += 1
