@@ -1,15 +1,28 @@
 -- I7, check recent_booking_failure of rule I7_booking_failures: a booking that failed within the
 -- failure window (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
--- The failure reason is free text the application writes: phone numbers in it are masked.
--- The window's start is a MATERIALIZED CTE so that calls is joined on a plain column: under the
--- row-level security of a reporting login, a condition that holds a sub-select (or computes with
--- another table's columns) is not leakproof, may not be pushed below the tenant policy into the
--- index scan on created_at, and calls was read whole (bench/tenant_rls.py).
-CREATE VIEW guard.check_recent_booking_failure WITH (security_invoker = TRUE) AS
+-- The failure reason is free text the application writes: phone numbers in it are masked, and
+-- the reporting role may not read it raw in public.calls. So this view, unlike the other check
+-- views, runs with its owner's rights: a reader who is the owner role or a member of it
+-- (detection, the jobs, an admin) sees every company; anyone else the companies bound to it
+-- (guard.visible_companies(), as guard.calls_report filters). security_barrier keeps a reader's
+-- own conditions from running before that filter.
+-- The window's start and the reader's companies are MATERIALIZED CTEs so that calls is joined
+-- on plain columns and read through its index on created_at: a condition that holds a
+-- sub-select (or computes with another table's columns) is not pushed into that index scan,
+-- and calls was read whole (bench/tenant_rls.py).
+CREATE VIEW guard.check_recent_booking_failure WITH (security_barrier = TRUE) AS
 WITH failure_window AS MATERIALIZED (
     SELECT now() - make_interval(mins => (s.value #>> '{}')::integer) AS since
     FROM guard.settings AS s
     WHERE s.key = 'failure_window_minutes'
+),
+
+reader AS MATERIALIZED (
+    SELECT
+        pg_has_role(current_user, r.role_name, 'USAGE') AS sees_every_company,
+        guard.visible_companies() AS companies
+    FROM guard.role_names AS r
+    WHERE r.kind = 'owner'
 )
 
 SELECT
@@ -21,11 +34,14 @@ SELECT
     'high'::text AS severity,
     c.created_at AS observed_at,
     jsonb_build_object(
-        'session_outcome', c.session_outcome,
+        'session_outcome', guard.mask_phone_numbers(c.session_outcome),
         'booking_failure_reason', guard.mask_phone_numbers(c.booking_failure_reason),
         'requires_manual_processing', c.requires_manual_processing
     ) AS detail,
     'I7_booking_failures'::text AS rule_id
 FROM failure_window AS w
+CROSS JOIN reader AS r
 INNER JOIN public.calls AS c ON w.since <= c.created_at
-WHERE c.session_outcome = 'creation_failed' OR c.booking_failed;
+WHERE
+    (c.session_outcome = 'creation_failed' OR c.booking_failed)
+    AND (r.sees_every_company OR c.company_id = ANY(r.companies));  -- noqa: CP03

@@ -126,15 +126,18 @@ BEGIN
     -- Reporting and reviewer: read-only, the BI views and, because those views are
     -- security_invoker, the tables behind them (row-level security limits both to the companies
     -- bound to the role, guard.tenant_bindings);
-    -- never the raw phone numbers.
+    -- never the raw phone numbers. The reporting role does not read free text raw either (the
+    -- application's failure reasons and booking details, and what detection, corrections and
+    -- reviewers copy of them): it reads those columns masked, through guard.calls_report,
+    -- guard.alerts_report, guard.review_items_report and guard.correction_audit_report. The
+    -- reviewer reads them whole: it acts on them (calls the customer back, finds the booking).
     SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO calls_columns
     FROM unnest(ARRAY[
         'id', 'company_id', 'retell_call_id', 'status', 'direction', 'customer_id',
         'customer_link_status', 'customer_link_method', 'customer_link_confidence',
         'customer_linked_at', 'session_outcome', 'appointment_made', 'appointment_link_status',
-        'appointment_linked_at', 'booking_id', 'booking_details', 'booking_confirmed',
-        'booking_failed', 'booking_failure_reason', 'requires_manual_processing', 'created_at',
-        'updated_at'
+        'appointment_linked_at', 'booking_id', 'booking_confirmed', 'booking_failed',
+        'requires_manual_processing', 'created_at', 'updated_at'
     ]) WITH ORDINALITY AS col (name, ord);
     SELECT string_agg(format('%I', col.name), ', ' ORDER BY col.ord) INTO appointments_columns
     FROM unnest(ARRAY[
@@ -152,9 +155,9 @@ BEGIN
                     (c.relkind = 'v' AND c.relname LIKE 'check\_%')
                     OR c.relname IN (
                         'daily_report_view', 'kpis', 'validation_latency_daily', 'job_status',
-                        'calls_report', 'alerts', 'review_items', 'daily_reports',
-                        'correction_audit', 'validation_metrics', 'breaker_events', 'settings',
-                        'jobs', 'job_runs',
+                        'calls_report', 'alerts_report', 'review_items_report',
+                        'correction_audit_report', 'daily_reports', 'validation_metrics',
+                        'breaker_events', 'settings', 'jobs', 'job_runs',
                         -- the registries: an alert's check_id leads to its check and rule
                         'rules', 'checks',
                         -- read by the security_invoker view check_booking_outcome_unknown
@@ -192,6 +195,34 @@ BEGIN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', obj.object_name, reader);
         END LOOP;
     END LOOP;
+
+    -- Free text: whole for the reviewer, masked (the *_report views above) for reporting, which
+    -- reads every other column of these tables.
+    EXECUTE format(
+        'GRANT SELECT ON TABLE guard.alerts, guard.review_items, guard.correction_audit TO %I',
+        guard.role('reviewer')
+    );
+    EXECUTE format(
+        'GRANT SELECT (booking_details, booking_failure_reason) ON TABLE public.calls TO %I',
+        guard.role('reviewer')
+    );
+    EXECUTE format(
+        'GRANT SELECT (id, fingerprint, check_id, company_id, entity_type, entity_id, severity,'
+        ' message, status, occurrences, first_seen_at, last_seen_at, resolved_at, resolution,'
+        ' delivered_at) ON TABLE guard.alerts TO %I',
+        guard.role('reporting')
+    );
+    EXECUTE format(
+        'GRANT SELECT (id, company_id, call_id, appointment_id, reason, priority, status,'
+        ' created_at, claimed_at, closed_at, false_positive, claimed_by_role, closed_by_role)'
+        ' ON TABLE guard.review_items TO %I',
+        guard.role('reporting')
+    );
+    EXECUTE format(
+        'GRANT SELECT (id, rule_id, company_id, entity_type, entity_id, reason, actor,'
+        ' corrected_at) ON TABLE guard.correction_audit TO %I',
+        guard.role('reporting')
+    );
 
     -- Reviewer: works the review queue of its companies (review_claim and review_close run with
     -- its rights, under row-level security). claimed_by and closed_by are its free-text labels;

@@ -138,9 +138,19 @@ def test_every_guard_object_is_owned_by_the_owner_role(db_url: str) -> None:
     assert [name for name, who in rows if who != owner[0]] == []
 
 
-def test_every_guard_view_is_security_invoker_but_the_masking_view(db_url: str) -> None:
-    """calls_report masks columns its readers may not read, so it runs with its owner's rights:
-    it must then be a security barrier and filter by the reader's bound companies itself."""
+# Views that mask what their readers may not read, so they run with their owner's rights.
+MASKING_VIEWS = {
+    "calls_report",
+    "alerts_report",
+    "review_items_report",
+    "correction_audit_report",
+    "check_recent_booking_failure",
+}
+
+
+def test_every_guard_view_is_security_invoker_but_the_masking_views(db_url: str) -> None:
+    """The masking views run with their owner's rights: each must then be a security barrier
+    and filter by the reader's bound companies itself."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT c.relname, coalesce(c.reloptions, '{}'), pg_get_viewdef(c.oid)"
@@ -149,12 +159,11 @@ def test_every_guard_view_is_security_invoker_but_the_masking_view(db_url: str) 
         ).fetchall()
     assert rows
     definer_views = {name for name, options, _ in rows if "security_invoker=true" not in options}
-    assert definer_views == {"calls_report"}
-    options, definition = next((o, d) for name, o, d in rows if name == "calls_report")
-    assert "security_barrier=true" in options
-    assert (
-        "company_id = ANY (( SELECT guard.visible_companies() AS visible_companies)" in definition
-    )
+    assert definer_views == MASKING_VIEWS
+    for name, options, definition in rows:
+        if name in MASKING_VIEWS:
+            assert "security_barrier=true" in options, name
+            assert "guard.visible_companies()" in definition, name
 
 
 def test_no_view_exposes_raw_phone_numbers(db_url: str) -> None:
