@@ -1,7 +1,8 @@
 -- The calls as reporting sees them: every reporting column, and the phone numbers masked
 -- (guard.mask_phone), as are phone numbers inside the failure reason, free text the application
 -- writes (guard.mask_phone_numbers). The reporting role may read this view but not the raw
--- from_number and to_number of public.calls, so this is the one view in schema guard that is NOT
+-- from_number and to_number of public.calls, so, like the other masking views (alerts_report,
+-- review_items_report, correction_audit_report, the recent-failure check), it is NOT
 -- security_invoker: a view running with the reader's rights could not read the raw numbers to
 -- mask them. It runs with its owner's rights instead, and therefore filters by the reader's
 -- companies itself (guard.visible_companies(): the companies bound to the reader's role, since
