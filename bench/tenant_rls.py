@@ -52,8 +52,9 @@ BI_QUERIES = {
     "calls_report: last hour, rows": (
         "SELECT * FROM guard.calls_report WHERE created_at >= now() - interval '1 hour'"
     ),
-    "calls: failures per reason, 30 d": (
-        "SELECT booking_failure_reason, count(*) FROM public.calls"
+    # per outcome, not per reason: the reporting role reads the free-text reason only masked
+    "calls: failures per outcome, 30 d": (
+        "SELECT session_outcome, count(*) FROM public.calls"
         " WHERE created_at >= now() - interval '30 days' AND booking_failed GROUP BY 1"
     ),
     "appointments per call, 1 day": (
