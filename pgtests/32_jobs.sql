@@ -5,7 +5,7 @@
 -- another session's check is in progress, are tested from Python: a transaction-level lock is
 -- re-entrant within one session.)
 BEGIN;
-SELECT plan(28);
+SELECT plan(31);
 
 SELECT results_eq(
     $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
@@ -132,6 +132,20 @@ SELECT results_eq(
     $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_missed:job:daily_report'$$,
     $$VALUES ('resolved', 'fixed')$$,
     'an open job_missed alert of a job that is not overdue is resolved by the next check'
+);
+
+-- A job deleted while its job_missed alert is open: nothing will run it again, so the next
+-- check resolves the alert as superseded (it would otherwise stay open for ever).
+INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description, updated_at)
+VALUES ('retired', '* * * * *', 60, 'SELECT 1', 'test job', now() - interval '1 hour');
+SELECT ok(guard.check_job_heartbeats() >= 1, 'the retired job is overdue first');
+DELETE FROM guard.jobs
+WHERE name = 'retired';
+SELECT ok(guard.check_job_heartbeats() IS NOT NULL, 'the check runs after the job is deleted');
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_missed:job:retired'$$,
+    $$VALUES ('resolved', 'superseded')$$,
+    'the job_missed alert of a deleted job is resolved as superseded'
 );
 
 -- Retention.

@@ -1,7 +1,9 @@
 -- The missed-run check, called after every job run: an enabled job without a success within
 -- twice its interval raises (or bumps) a job_missed alert; a job that is no longer overdue, or
--- was disabled, has its job_missed alert resolved. Returns the number of overdue jobs, or NULL
--- when another session's check holds the lock (see below) and this one did nothing.
+-- was disabled, has its job_missed alert resolved ('fixed'), and so does a job that was deleted
+-- ('superseded': nothing will ever run it again, and its alert would otherwise stay open).
+-- Returns the number of overdue jobs, or NULL when another session's check holds the lock (see
+-- below) and this one did nothing.
 --
 -- One session at a time, and nobody waits for it. Every run of every job ends here, and the
 -- job_missed alerts are shared: two runs writing the same alert would meet on its row or on
@@ -44,13 +46,23 @@ BEGIN
         overdue_count := overdue_count + 1;
     END LOOP;
     UPDATE guard.alerts AS a
-    SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
-    FROM guard.job_status AS s
+    SET
+        status = 'resolved',
+        resolved_at = now(),
+        resolution = CASE
+            WHEN EXISTS (
+                SELECT FROM guard.jobs AS j
+                WHERE a.fingerprint = format('job_missed:job:%s', j.name)
+            ) THEN 'fixed'
+            ELSE 'superseded'
+        END
     WHERE
         a.check_id = 'job_missed'
         AND a.status = 'open'
-        AND a.fingerprint = format('job_missed:job:%s', s.job_name)
-        AND NOT s.overdue;
+        AND NOT EXISTS (
+            SELECT FROM guard.job_status AS s
+            WHERE a.fingerprint = format('job_missed:job:%s', s.job_name) AND s.overdue
+        );
     RETURN overdue_count;
 END;
 $$;
