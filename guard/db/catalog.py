@@ -272,6 +272,17 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         settings = _keys(cur, "guard.settings", "key") if has_guard_schema else []
         rules = _keys(cur, "guard.rules", "id") if has_guard_schema else []
         checks = _keys(cur, "guard.checks", "id") if has_guard_schema else []
+        # one key per row: the grants are compared as privileges above; this compares the data
+        # guard.apply_grants reads them from (a migration that forgot a row, a row removed)
+        role_grants = (
+            _keys(
+                cur,
+                "guard.role_grants",
+                "format('%s %s %s %s', role_kind, object_type, object_name, privileges)",
+            )
+            if has_guard_schema
+            else []
+        )
     snapshot: Snapshot = {
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
@@ -283,6 +294,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         "settings": settings,
         "rules": rules,
         "checks": checks,
+        "role_grants": role_grants,
     }
     jobs = cron_jobs(conn)
     if jobs is not None:  # only where pg_cron lives in this database (the snapshot stays as is)
@@ -419,8 +431,9 @@ def _add_grants(
 
 
 def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
-    """The sorted keys of one of Booking Guard's registries (settings, rules, checks); none
-    before the migration that creates it."""
+    """The sorted keys of one of Booking Guard's registries (settings, rules, checks,
+    role_grants): `column` is a column or an expression over one row; none before the migration
+    that creates the table."""
     if not _table_exists(cur, table):
         return []
     cur.execute(f"SELECT {column} FROM {table} ORDER BY 1")  # names are this module's own

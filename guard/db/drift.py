@@ -85,6 +85,14 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
         found.append(Difference("missing", f"rule {rule_id}"))
     for check_id in sorted(set(expected.get("checks", [])) - set(actual.get("checks", []))):
         found.append(Difference("missing", f"check {check_id}"))
+    for grant in sorted(set(expected.get("role_grants", [])) - set(actual.get("role_grants", []))):
+        found.append(
+            Difference(
+                "missing",
+                f"role grant {grant}",
+                "a row of guard.role_grants (what guard.apply_grants grants) is missing",
+            )
+        )
     found += compare_cron_jobs(actual.get("cron_jobs"))
     return found
 

@@ -66,6 +66,11 @@ def test_fresh_database_has_no_drift(db_url: str) -> None:
             ("missing", "setting grace_period_seconds"),
             id="missing-setting",
         ),
+        pytest.param(
+            "DELETE FROM guard.role_grants WHERE object_name = 'guard.check_call(bigint)'",
+            ("missing", "role grant application FUNCTION guard.check_call(bigint) {EXECUTE}"),
+            id="missing-role-grant",
+        ),
         # The kinds of drift whose catalog text differs between server versions (deparsed view
         # text on 16+, NOT NULL as a constraint on 18): still reported on each version.
         pytest.param(
