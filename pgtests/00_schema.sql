@@ -14,7 +14,7 @@ SELECT tables_are(
         'migration_checksums', 'baseline_objects', 'settings', 'rules', 'checks', 'alerts',
         'review_items',
         'breaker_state', 'breaker_events', 'validation_metrics', 'daily_reports',
-        'correction_audit', 'jobs', 'job_runs', 'alert_deliveries', 'role_names',
+        'correction_audit', 'jobs', 'job_runs', 'alert_deliveries', 'role_names', 'role_grants',
         'booking_attempts', 'tenant_bindings', 'delivery_skips', 'flag_checks_at_commit'
     ]
 );
