@@ -5,11 +5,16 @@ guard/sample_data.py has) of 2 million calls and 1.2 million appointments at --s
 application writer inserts and updates at a steady rate, a BI reader holds a 25-second
 transaction on calls (a 25 s query: it holds a snapshot and an ACCESS SHARE lock), and then
 `guard db apply` runs, as a separate process; then a new 25 s reader and `guard db validate`.
+Besides its recent calls the writer updates one old (legacy) call every tick, a random one: the
+rows `guard db validate` reconciles, so a reconcile batch that holds their row locks long shows.
 Printed per step: its total time and the writer's p50, p99 and worst latency, next to the same
 figures over a window with no migration running (measured in the same run, reader open too).
+A third session samples every 20 ms whom the writer waits for (pg_blocking_pids); per step the
+blockers seen most often are printed with their statement, so a stall names its cause.
 
 Targets: worst write during apply and during validate <= 150 ms with the reader open, and apply
-completes (after the reader ends).
+completes (after the reader ends). `make bench-online` runs it at --scale 1 with --check (exit 1
+when a target is missed): the regression run for migrations and `guard db validate` at volume.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import psycopg
@@ -108,12 +115,14 @@ WHERE (c.id * 37) % 100 BETWEEN 4 AND 11 OR (c.id * 37) % 100 BETWEEN 15 AND 66
 
 class Writer(threading.Thread):
     """The application: every tick inserts a call; every second tick updates a recent call; every
-    fourth inserts an appointment for a recent call. Each operation's latency is recorded with
-    the time it started."""
+    fourth inserts an appointment for a recent call; and every tick updates a random old call
+    (ids 1 to legacy_calls: the rows validate reconciles). Each operation's latency is recorded
+    with the time it started."""
 
-    def __init__(self, url: str, interval_s: float = 0.02) -> None:
+    def __init__(self, url: str, legacy_calls: int, interval_s: float = 0.02) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.legacy_calls = legacy_calls
         self.interval_s = interval_s
         self.samples: list[tuple[float, float]] = []
         self.errors: list[tuple[float, str]] = []
@@ -122,6 +131,7 @@ class Writer(threading.Thread):
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True, application_name="application") as conn:
             tick = 0
+            rng = random.Random(7)  # which old call to update: not security
             next_at = time.monotonic()
             recent: list[int] = []
             while not self.stop_event.is_set():
@@ -152,6 +162,15 @@ class Writer(threading.Thread):
                 except psycopg.Error as error:
                     self.errors.append((started, str(error).splitlines()[0]))
                 self.samples.append((started, time.monotonic() - started))
+                started = time.monotonic()
+                try:
+                    conn.execute(
+                        "UPDATE calls SET status = 'ended', updated_at = now() WHERE id = %s",
+                        (rng.randint(1, self.legacy_calls),),
+                    )
+                except psycopg.Error as error:
+                    self.errors.append((started, str(error).splitlines()[0]))
+                self.samples.append((started, time.monotonic() - started))
                 next_at += self.interval_s
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -164,6 +183,44 @@ class Writer(threading.Thread):
             if start <= at < end:
                 counts[message] = counts.get(message, 0) + 1
         return counts
+
+
+class BlockSampler(threading.Thread):
+    """A third session: every 20 ms, whom the writer waits for, and on what (a row lock shows as
+    a wait on the holder's transaction id)."""
+
+    QUERY = """
+    SELECT
+        coalesce(nullif(b.application_name, ''), '?') || ' (' || coalesce(w.locktype, '?') || ' '
+        || coalesce(w.mode, '?') || '): '
+        || left(regexp_replace(coalesce(b.query, ''), '\\s+', ' ', 'g'), 110)
+    FROM pg_stat_activity AS a
+    CROSS JOIN LATERAL unnest(pg_blocking_pids(a.pid)) AS blocker (pid)
+    INNER JOIN pg_stat_activity AS b ON b.pid = blocker.pid
+    LEFT JOIN LATERAL (
+        SELECT l.locktype, l.mode FROM pg_locks AS l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1
+    ) AS w ON TRUE
+    WHERE a.application_name = 'application' AND a.wait_event_type = 'Lock'
+    """
+
+    def __init__(self, url: str, every_s: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.every_s = every_s
+        self.seen: list[tuple[float, str]] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True, application_name="lock sampler") as conn:
+            while not self.stop_event.is_set():
+                at = time.monotonic()
+                for (what,) in conn.execute(self.QUERY).fetchall():
+                    self.seen.append((at, what))
+                time.sleep(self.every_s)
+
+    def top(self, start: float, end: float, count: int = 3) -> list[tuple[str, int]]:
+        seen = Counter(what for at, what in self.seen if start <= at < end)
+        return seen.most_common(count)
 
 
 class Reader(threading.Thread):
@@ -207,7 +264,13 @@ def _guard(url: str, *args: str) -> tuple[int, str]:
 
 
 def _step(
-    name: str, url: str, writer: Writer, reader_s: float, args: list[str], progress: Any
+    name: str,
+    url: str,
+    writer: Writer,
+    sampler: BlockSampler,
+    reader_s: float,
+    args: list[str],
+    progress: Any,
 ) -> dict[str, Any]:
     reader = Reader(url, reader_s)
     reader.start()
@@ -228,11 +291,14 @@ def _step(
         "blocker_reports": len(waits),
         "first_blocker_report": waits[0] if waits else "",
         "failed_writes": writer.failures(started, ended),
+        "writer_blocked_by": sampler.top(started, ended),
         **_figures(writer.window(started, ended)),
     }
 
 
-def _quiet(name: str, url: str, writer: Writer, seconds: float) -> dict[str, Any]:
+def _quiet(
+    name: str, url: str, writer: Writer, sampler: BlockSampler, seconds: float
+) -> dict[str, Any]:
     """The writer's figures over `seconds` with no migration running (a reader open too)."""
     reader = Reader(url, seconds)
     reader.start()
@@ -248,6 +314,7 @@ def _quiet(name: str, url: str, writer: Writer, seconds: float) -> dict[str, Any
         "blocker_reports": 0,
         "first_blocker_report": "",
         "failed_writes": writer.failures(started, ended),
+        "writer_blocked_by": sampler.top(started, ended),
         **_figures(writer.window(started, ended)),
     }
 
@@ -268,17 +335,23 @@ def run(scale: float, reader_s: float, baseline_s: float, progress: Any) -> dict
             conn.execute("VACUUM ANALYZE")
             appointments = conn.execute("SELECT count(*) FROM appointments").fetchone()
         load_s = time.monotonic() - load_started
-        writer = Writer(url)
+        writer = Writer(url, legacy_calls=calls)
         writer.start()
+        sampler = BlockSampler(url)
+        sampler.start()
         time.sleep(2.0)  # warm up
         progress(f"baseline: {baseline_s:g} s of writes, no migration, a reader open")
-        steps = [_quiet("no migration (baseline)", url, writer, baseline_s)]
-        steps.append(_step("guard db apply", url, writer, reader_s, ["apply"], progress))
-        steps.append(_step("guard db validate", url, writer, reader_s, ["validate"], progress))
+        steps = [_quiet("no migration (baseline)", url, writer, sampler, baseline_s)]
+        steps.append(_step("guard db apply", url, writer, sampler, reader_s, ["apply"], progress))
+        steps.append(
+            _step("guard db validate", url, writer, sampler, reader_s, ["validate"], progress)
+        )
         progress(f"after: {baseline_s:g} s of writes on the migrated, validated database")
-        steps.append(_quiet("no migration (after)", url, writer, baseline_s))
+        steps.append(_quiet("no migration (after)", url, writer, sampler, baseline_s))
         writer.stop_event.set()
+        sampler.stop_event.set()
         writer.join(timeout=10)
+        sampler.join(timeout=10)
     return {
         "calls": calls,
         "appointments": appointments[0] if appointments else 0,
@@ -297,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reader-seconds", type=float, default=25.0)
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the target is missed (the regression run: make bench-online)",
+    )
     args = parser.parse_args(argv)
     result = run(
         args.scale,
@@ -313,9 +391,10 @@ def main(argv: list[str] | None = None) -> int:
             for s in steps[1:3]
         ),
     }
+    failed = 1 if args.check and not result["target"]["pass"] else 0
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0
+        return failed
     print(
         f"online migration: {result['calls']:,} calls, {result['appointments']:,} appointments"
         f" (legacy, bad rows mixed in), a {result['reader_seconds']:g} s reader,"
@@ -338,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {s['first_blocker_report']}")
         print(f"{s['step']}: completed after the reader ended: {s['completed_after_reader']}")
     for s in steps:
+        for what, count in s["writer_blocked_by"]:
+            print(f"{s['step']}: writer seen waiting {count}x (every 20 ms) on {what}")
+    for s in steps:
         for message, count in s["failed_writes"].items():
             print(f"{s['step']}: {count} application writes failed: {message}")
     verdict = "PASS" if result["target"]["pass"] else "FAIL"
@@ -345,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         f"target: worst write during apply and validate <= {TARGET_WORST_MS:g} ms, both"
         f" complete: {verdict}"
     )
-    return 0
+    return failed
 
 
 if __name__ == "__main__":

@@ -3,7 +3,13 @@ Guard's constraints arrived (they were added NOT VALID: new writes are checked, 
 
 1. Reconcile what is safe, in short batches of calls (guard.reconcile_call_batch): missing
    directions, incomplete customer links, booking flags that contradict the appointments. Every
-   change is in guard.correction_audit.
+   change is in guard.correction_audit. A batch holds the row locks of all its calls until it
+   commits, and the application may be updating those very rows, so a batch is kept short in
+   time, not in rows: it starts at RECONCILE_FIRST_BATCH calls and halves or doubles (up to
+   --batch-size) to stay under RECONCILE_BATCH_BUDGET_S. It first locks its calls with SKIP
+   LOCKED and reconciles only those it got, so it never waits for (and meanwhile holds rows
+   behind) a writer's row lock; the calls it skipped are reconciled one by one at the end, each
+   in its own transaction under the lock timeout and retries of the later steps.
 2. VALIDATE each constraint still NOT VALID. That takes a SHARE UPDATE EXCLUSIVE lock: reads and
    writes go on while it scans. A constraint that old rows still violate stays NOT VALID and is
    reported; those rows need a person (detection lists them).
@@ -20,9 +26,10 @@ Steps 2 to 4 take their locks with short lock timeouts, retried until the deadli
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -32,6 +39,24 @@ from psycopg import sql
 from guard.db.connection import connect
 from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
 from guard.errors import first_line
+
+# A reconcile batch holds the row locks of its calls until it commits: an application write to one
+# of them waits that long. Batches grow and shrink to take about this long (a few milliseconds
+# more on a busy machine) ...
+RECONCILE_BATCH_BUDGET_S = 0.04
+# ... starting from this many calls (about 15 ms on 2 cores), never fewer than the minimum.
+RECONCILE_FIRST_BATCH = 500
+RECONCILE_MIN_BATCH = 50
+
+# The calls of [from, to) this transaction locks: the ones it can lock at once (SKIP LOCKED) or,
+# for a call skipped earlier, waiting for it up to the lock timeout.
+_LOCK_BATCH = """
+SELECT c.id FROM public.calls AS c
+WHERE c.id >= %(from_id)s AND c.id < %(to_id)s
+ORDER BY c.id
+FOR NO KEY UPDATE
+"""
+_BATCH_IDS = "SELECT c.id FROM public.calls AS c WHERE c.id >= %(from_id)s AND c.id < %(to_id)s"
 
 _PENDING_CONSTRAINTS = """
 SELECT t.relname, k.conname
@@ -84,8 +109,8 @@ def validate(
     report = ValidationReport()
     policy = lock_policy or LockPolicy()
     with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
-        _reconcile(conn, batch_size, progress, report)
         with BlockerWatch(database_url, conn.info.backend_pid) as watch:
+            _reconcile(conn, batch_size, progress, report, policy, watch)
 
             def with_lock_retries(
                 what: str, statement_timeout_ms: int, work: Callable[[], Any]
@@ -146,29 +171,123 @@ def _reconcile(
     batch_size: int,
     progress: Callable[[str], None],
     report: ValidationReport,
+    policy: LockPolicy,
+    watch: BlockerWatch,
 ) -> None:
     row = conn.execute("SELECT min(id), max(id), count(*) FROM public.calls").fetchone()
     if row is None or row[0] is None:
         progress("calls: none to reconcile")
         return
     low, high, total = row
-    batches = (high - low) // batch_size + 1
-    every = max(1, batches // 20)  # at most about 20 progress lines, whatever the table size
-    for number, start in enumerate(range(low, high + 1, batch_size), start=1):
-        with conn.transaction():
-            for rule_name, corrected in conn.execute(
-                "SELECT rule_name, corrected FROM guard.reconcile_call_batch(%s, %s)",
-                (start, start + batch_size),
-            ).fetchall():
-                report.corrected[rule_name] += corrected
-        if number % every == 0 or number == batches:
-            done = min(high, start + batch_size - 1) - low + 1
-            share = 100 * done / (high - low + 1)
+    started = time.monotonic()
+    size = min(batch_size, RECONCILE_FIRST_BATCH)
+    skipped: list[int] = []
+    next_report = 5.0  # about 20 progress lines, whatever the table size
+    start = low
+    while start <= high:
+        end = min(start + size, high + 1)
+        began = time.monotonic()
+        skipped += _reconcile_range(conn, start, end, policy.lock_timeout_ms, report)
+        took = time.monotonic() - began
+        if took > RECONCILE_BATCH_BUDGET_S:
+            size = max(RECONCILE_MIN_BATCH, size // 2)
+        elif took < RECONCILE_BATCH_BUDGET_S / 3:
+            size = min(batch_size, size * 2)
+        start = end
+        share = 100 * (end - low) / (high - low + 1)
+        if share >= next_report or start > high:
+            next_report = share + 5
             counts = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()))
+            skipped_now = f", {len(skipped)} skipped (locked), for later" if skipped else ""
             progress(
-                f"calls: reconciled ids up to {start + batch_size - 1} ({share:.0f} %): {counts}"
+                f"calls: reconciled ids up to {end - 1} ({share:.0f} %): {counts}{skipped_now}"
             )
+    if skipped:
+        _reconcile_skipped(conn, skipped, progress, report, policy, watch, started)
     report.calls_scanned = total
+
+
+def _reconcile_range(
+    conn: psycopg.Connection[Any],
+    from_id: int,
+    to_id: int,
+    lock_timeout_ms: int,
+    report: ValidationReport,
+    *,
+    skip_locked: bool = True,
+) -> list[int]:
+    """Reconcile, in one transaction, the calls of [from_id, to_id) that no one else holds a row
+    lock on; return the ids of the others (to be reconciled later). A lock the batch still has to
+    wait for (a call inserted into the range meanwhile) waits at most lock_timeout_ms: then the
+    whole batch is rolled back and returned as skipped. Without skip_locked the batch waits for
+    each lock (up to lock_timeout_ms, then LockNotAvailable), for a call skipped before."""
+    bounds = {"from_id": from_id, "to_id": to_id}
+    lock = _LOCK_BATCH + (" SKIP LOCKED" if skip_locked else "")
+    corrected: Counter[str] = Counter()
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+            locked = {r[0] for r in conn.execute(lock, bounds).fetchall()}
+            ids = sorted(r[0] for r in conn.execute(_BATCH_IDS, bounds).fetchall())
+            skipped = [call_id for call_id in ids if call_id not in locked]
+            for run_from, run_to in _runs(ids, locked):
+                for rule_name, count in conn.execute(
+                    "SELECT rule_name, corrected FROM guard.reconcile_call_batch(%s, %s)",
+                    (run_from, run_to),
+                ).fetchall():
+                    corrected[rule_name] += count
+    except psycopg.errors.LockNotAvailable:
+        if not skip_locked:
+            raise
+        return sorted({r[0] for r in conn.execute(_BATCH_IDS, bounds).fetchall()})
+    report.corrected.update(corrected)
+    return skipped
+
+
+def _runs(ids: list[int], locked: set[int]) -> list[tuple[int, int]]:
+    """[from, to) ranges of consecutive ids (in `ids`, sorted) that are all in `locked`."""
+    runs: list[tuple[int, int]] = []
+    first: int | None = None
+    last = 0
+    for call_id in ids:
+        if call_id in locked:
+            if first is None:
+                first = call_id
+            last = call_id
+        elif first is not None:
+            runs.append((first, last + 1))
+            first = None
+    if first is not None:
+        runs.append((first, last + 1))
+    return runs
+
+
+def _reconcile_skipped(
+    conn: psycopg.Connection[Any],
+    skipped: list[int],
+    progress: Callable[[str], None],
+    report: ValidationReport,
+    policy: LockPolicy,
+    watch: BlockerWatch,
+    started: float,
+) -> None:
+    """The calls a batch skipped because someone held their row lock: one transaction each, which
+    waits for that lock at most one lock_timeout per attempt (holding no other call meanwhile),
+    retried with backoff; the deadline counts from the start of reconciling."""
+    progress(f"calls: reconciling the {len(skipped)} calls skipped because they were locked")
+    for call_id in skipped:
+        remaining = policy.deadline_s - (time.monotonic() - started)
+
+        def attempt(lock_timeout_ms: int, call_id: int = call_id) -> None:
+            _reconcile_range(conn, call_id, call_id + 1, lock_timeout_ms, report, skip_locked=False)
+
+        run_with_lock_retries(
+            attempt,
+            what=f"reconciling call {call_id} (a row lock held by another session)",
+            policy=replace(policy, deadline_s=max(remaining, 0.0)),
+            watch=watch,
+            progress=progress,
+        )
 
 
 def _validate_one(conn: psycopg.Connection[Any], table: str, constraint: str) -> ConstraintResult:
