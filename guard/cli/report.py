@@ -13,7 +13,7 @@ import psycopg
 
 from guard.cli.output import emit_json, visible
 from guard.db.connection import connect
-from guard.errors import GuardError, first_line
+from guard.errors import GuardError, PermissionDenied, first_line
 
 _COLUMNS = """
 SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
@@ -39,6 +39,10 @@ def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str
     try:
         with conn.transaction():
             conn.execute("SELECT count(*) FROM guard.daily_report(%s)", (day,))
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(
+            f"could not generate the report of {day}: {first_line(error)}"
+        ) from None
     except psycopg.Error as error:
         raise GuardError(f"could not generate the report of {day}: {first_line(error)}") from None
     return _read(conn, day), True
