@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -15,6 +15,7 @@ import psycopg
 
 from guard.cli.check import arm_pass_timeout
 from guard.cli.output import echo_text, emit_json, emit_table, when
+from guard.cron import CronError, next_fire
 from guard.db.connection import connect, reconnect_delay
 from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
 
@@ -98,13 +99,30 @@ def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
         raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
 
 
+def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> datetime | None:
+    """When a job is next due by its cron schedule: its first time after the last start (in the
+    past when a run was missed: due now), or, never run, its first time after now. None for a
+    schedule that never fires on a clock (`@reboot`)."""
+    return next_fire(schedule, last_started_at if last_started_at is not None else now)
+
+
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     _require_jobs_table(conn)
     cron = cron_schedule(conn)
     cursor = conn.execute(_STATUS)
     names = [column.name for column in cursor.description or []]
     jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    now = _db_now(conn)
     for job in jobs:
+        # guard.job_status's next_due_at is the last start plus the interval (now when never
+        # run); the schedule says when pg_cron, and `guard jobs run`, really run it.
+        try:
+            job["next_due_at"] = next_due(job["schedule"], job["last_started_at"], now)
+        except CronError as error:
+            raise GuardError(
+                f"job {job['job_name']} has a schedule pg_cron would refuse:"
+                f" {job['schedule']!r} ({error})"
+            ) from None
         scheduled = None if cron is None else cron.get(job["job_name"])
         if cron is None:
             job["pg_cron"] = "not installed"
@@ -174,8 +192,9 @@ def run(
 ) -> None:
     """Run the jobs from outside (where pg_cron is not installed).
 
-    Without --once: a loop that runs each enabled job when it is due (its last start plus its
-    interval) and sleeps until the next one; stop it with Ctrl-C. A lost connection is retried
+    Without --once: a loop that runs each enabled job when its schedule is due (the first time
+    of its cron schedule after its last start; never run: its next scheduled time) and sleeps
+    until the next one; stop it with Ctrl-C. A lost connection is retried
     with backoff, so with a multi-host URL and target_session_attrs=read-write the loop follows
     a failover to the new primary. With --once: run now, exit 1 if any run failed.
     """
@@ -235,10 +254,13 @@ def _run_due(conn: psycopg.Connection[Any], only: set[str], max_sleep: float) ->
         due = _enabled(conn, only)
         now = _db_now(conn)
         for job in due:
-            if job["next_due_at"] <= now:
+            if job["next_due_at"] is not None and job["next_due_at"] <= now:
                 result = run_job(conn, job["job_name"])
                 echo_text(f"{when(_db_now(conn))}  {result.message}")
-        upcoming = min(job["next_due_at"] for job in _enabled(conn, only))
+        upcoming = min(
+            (job["next_due_at"] for job in _enabled(conn, only) if job["next_due_at"]),
+            default=now + timedelta(seconds=max_sleep),
+        )
         wait = (upcoming - _db_now(conn)).total_seconds()
         time.sleep(max(1.0, min(max_sleep, wait)))
 
