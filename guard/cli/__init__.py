@@ -13,6 +13,7 @@ import click
 import psycopg
 
 from guard import __version__
+from guard.cli.alerts import alerts
 from guard.cli.breaker import breaker
 from guard.cli.check import check, reconcile
 from guard.cli.db import db
@@ -224,6 +225,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj["database_url"] = database_url
 
 
+main.add_command(alerts)
 main.add_command(breaker)
 main.add_command(check)
 main.add_command(db)
