@@ -136,17 +136,22 @@ def breaker() -> None:
 @json_option
 @click.pass_context
 def list_circuits(ctx: click.Context, as_json: bool) -> None:
-    """Every known circuit with its state."""
+    """Every known circuit with its state.
+
+    When one of the two stores (Redis, PostgreSQL) cannot be read, what the other has is printed
+    and the command exits 1: the list may be incomplete or stale."""
     with _admin(ctx) as admin:
         views = admin.list()
-        for source in admin.unreachable:
-            click.echo(
-                f"guard: warning: cannot read {source}; showing what the other store has", err=True
-            )
+        unreachable = list(admin.unreachable)
     if as_json:
         emit_json([view.as_dict() for view in views])
     else:
         emit_table("circuits", STATE_COLUMNS, _state_rows(views))
+    if unreachable:
+        raise GuardError(
+            f"cannot read {', '.join(unreachable)}: the list above is only what the other store"
+            " has, and may be incomplete or stale"
+        )
 
 
 @breaker.command("show")
