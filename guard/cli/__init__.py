@@ -26,7 +26,7 @@ from guard.cli.report import report
 from guard.cli.review import review
 from guard.cli.tenant import tenant
 from guard.cli.watch import watch
-from guard.db.connection import current_login
+from guard.db.connection import current_login, forget_login
 from guard.errors import GuardError, PermissionDenied, first_line
 
 EXIT_RUNTIME_ERROR = 1
@@ -202,6 +202,7 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         argv = list(sys.argv[1:] if args is None else args)
         _refuse_undecodable(argv)
+        forget_login()
         try:
             # "guard" always: Click would guess the program name from how it was started.
             result = super().main(argv, "guard", complete_var, False, **extra)

@@ -63,6 +63,12 @@ def describe(conninfo: str) -> str:
 _last_login: dict[str, str] = {}
 
 
+def forget_login() -> None:
+    """A new command starts without a known login (the CLI runs several in one process in
+    tests)."""
+    _last_login.clear()
+
+
 def current_login(database_url: str | None = None) -> str:
     """The login the CLI connects as: the one of its newest connection, else what libpq would
     use (the URL's user, PGUSER, else the operating system user)."""
