@@ -193,8 +193,8 @@ def run(
     """Run the jobs from outside (where pg_cron is not installed).
 
     Without --once: a loop that runs each enabled job when its schedule is due (the first time
-    of its cron schedule after its last start; never run: its next scheduled time) and sleeps
-    until the next one; stop it with Ctrl-C. A lost connection is retried
+    of its cron schedule after its last start; a job never run at once) and sleeps until the
+    next one; stop it with Ctrl-C. A lost connection is retried
     with backoff, so with a multi-host URL and target_session_attrs=read-write the loop follows
     a failover to the new primary. With --once: run now, exit 1 if any run failed.
     """
@@ -254,7 +254,10 @@ def _run_due(conn: psycopg.Connection[Any], only: set[str], max_sleep: float) ->
         due = _enabled(conn, only)
         now = _db_now(conn)
         for job in due:
-            if job["next_due_at"] is not None and job["next_due_at"] <= now:
+            # A job never run is run at once (the runner catches up when it first starts);
+            # after that, at the times of its schedule.
+            never_run = job["last_started_at"] is None
+            if never_run or (job["next_due_at"] is not None and job["next_due_at"] <= now):
                 result = run_job(conn, job["job_name"])
                 echo_text(f"{when(_db_now(conn))}  {result.message}")
         upcoming = min(
