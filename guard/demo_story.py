@@ -6,9 +6,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
+from guard.breaker.listeners import BreakerEvent
+from guard.breaker.persistence import PostgresWriteBehind
+from guard.breaker.registry import service_key
 from guard.db.connection import connect
 from guard.db.validate import validate as validate_database
 from guard.dispatch.loop import Dispatcher
@@ -65,10 +69,22 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
         conn.commit()
     free_calls = list(dict.fromkeys(call_id for call_id, _ in rows))
     service_id = rows[0][1]
-    # The demo's own circuits live in this process: no Redis needed to show the behaviour.
+    # The demo's own circuits live in this process (no Redis needed to show the behaviour, and
+    # the demo never writes to a Redis that may be production's). This process's store is the
+    # only one those circuits have, so its transitions are the circuits' real history: they are
+    # written behind to the demo's PostgreSQL as production breakers' shared transitions are,
+    # and `guard breaker list` shows them afterwards.
+    writer = PostgresWriteBehind(url)
+
+    def record(event: BreakerEvent) -> None:
+        writer(replace(event, shared=True))
+
     breakers = BreakerRegistry(
-        in_memory=True, default=BreakerConfig(failure_threshold=3, cooldown_seconds=30)
+        in_memory=True,
+        default=BreakerConfig(failure_threshold=3, cooldown_seconds=30),
+        listeners=(record,),
     )
+    breakers.writer = writer
     uids = iter(range(1, 1000))
 
     def calendar_up(idempotency_key: str) -> CalendarBooking:
@@ -102,7 +118,12 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
                 BookingStatus.QUEUED: "circuit OPEN: calendar not called, queued for a person",
             }.get(outcome.status, "")
             echo(f"     call {call_id}: {outcome.status} ({note})")
-    breakers.close()
+    breakers.close()  # drains the write-behind: the transitions are in PostgreSQL now
+    echo(
+        f"   The circuit {service_key(service_id)} is recorded in PostgreSQL"
+        " (guard.breaker_state, guard.breaker_events): `guard breaker list` and"
+        f" `guard breaker show {service_key(service_id)}` show it."
+    )
 
     captured = io.StringIO()
     stats = Dispatcher(url, [(StdoutSink(captured), 0)]).run_once()

@@ -21,3 +21,15 @@ def first_line(error: BaseException) -> str:
 class DatabaseUnavailable(GuardError):
     """PostgreSQL could not be reached, or the connection was lost: worth a reconnect (after a
     failover the next attempt may reach the new primary), unlike other errors."""
+
+
+class ConfigurationError(GuardError):
+    """A missing or malformed setting (an option or a GUARD_* variable a command needs): a usage
+    error, exit 2, as in README's table of exit codes."""
+
+    exit_code = 2
+
+
+class PermissionDenied(GuardError):
+    """The database refused the login the privilege a command needs (InsufficientPrivilege).
+    The CLI adds which role the command needs and which login was used."""

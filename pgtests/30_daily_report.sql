@@ -2,7 +2,7 @@
 -- issues, corrections vs reviews, open review items, the 7-day trend, and re-running a day
 -- replaces its rows; the BI view reads them without personal data.
 BEGIN;
-SELECT plan(19);
+SELECT plan(24);
 
 INSERT INTO public.companies (id, name) VALUES (9001, 'Praxis A'), (9002, 'Salon B');
 
@@ -280,6 +280,43 @@ SELECT is(
     ),
     'SELECT count(*) FROM guard.daily_report(CAST(timezone(''UTC'', now()) AS date) - 1)',
     'the daily_report job stores yesterday''s report'
+);
+
+-- A stored report covers a whole UTC day: today and later are refused, and nothing is stored.
+SELECT throws_ok(
+    $$SELECT count(*) FROM guard.daily_report((now() AT TIME ZONE 'UTC')::date)$$,
+    '22023',
+    NULL,
+    'today (UTC) has not ended: its report is not stored'
+);
+SELECT throws_ok(
+    $$SELECT count(*) FROM guard.daily_report('2030-01-01')$$,
+    '22023',
+    NULL,
+    'a future day is refused'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.daily_reports
+        WHERE report_date >= (now() AT TIME ZONE 'UTC')::date
+    ),
+    0,
+    'no report of an unfinished day is stored'
+);
+
+-- compute_daily_report computes without storing, with the same rows daily_report stores, and
+-- the trend of a day never counts that day's own stored report.
+SELECT is(
+    (SELECT count(*)::int FROM guard.compute_daily_report('2030-01-01')),
+    (SELECT count(*)::int FROM public.companies),
+    'an unfinished day is computed: one row per company'
+);
+SELECT results_eq(
+    $$SELECT company_id, total_calls, inconsistent_calls, inconsistency_rate_pct, by_rule, by_check,
+             trend FROM guard.compute_daily_report('2026-01-10') ORDER BY company_id$$,
+    $$SELECT company_id, total_calls, inconsistent_calls, inconsistency_rate_pct, by_rule, by_check,
+             trend FROM guard.daily_reports WHERE report_date = '2026-01-10' ORDER BY company_id$$,
+    'computing a stored day again gives its stored rows (its own report is not in its trend)'
 );
 
 SELECT * FROM finish();

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
+import psycopg
 
 from guard import __version__
+from guard.cli.alerts import alerts
 from guard.cli.breaker import breaker
 from guard.cli.check import check, reconcile
 from guard.cli.db import db
@@ -24,7 +26,8 @@ from guard.cli.report import report
 from guard.cli.review import review
 from guard.cli.tenant import tenant
 from guard.cli.watch import watch
-from guard.errors import GuardError, first_line
+from guard.db.connection import current_login, forget_login
+from guard.errors import GuardError, PermissionDenied, first_line
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_USAGE_ERROR = 2
@@ -78,8 +81,85 @@ def _refuse_undecodable(argv: list[str]) -> None:
             _fail(f"environment variable {name} is not valid UTF-8", EXIT_USAGE_ERROR)
 
 
-def _exit_for(error: BaseException) -> NoReturn:
+# Which of Booking Guard's roles (README, "Roles") each command needs, by the longest matching
+# command path. A login refused a privilege is told this, and which login it used.
+_OWNER = "Booking Guard's owner role (guard_owner by default) or a superuser"
+_READER = "Booking Guard's reporting, reviewer or owner role"
+REQUIRED_ROLES: dict[str, str] = {
+    "db": "Booking Guard's owner role (guard_owner by default; it applies the migrations)"
+    " or a superuser",
+    "check": _OWNER,
+    "reconcile": _OWNER,
+    "tenant": _OWNER,
+    "jobs": _OWNER,
+    "jobs status": _READER,
+    "watch": _OWNER,
+    "metrics": _READER,
+    "report": _OWNER + " to generate a day not stored yet (reporting reads stored days)",
+    "review": "Booking Guard's reviewer role (guard_reviewer by default)",
+    "review list": _READER,
+    "alerts": _READER,
+    "breaker": _OWNER,
+    "demo": "a local PostgreSQL superuser",
+}
+
+
+def command_path(argv: Sequence[str]) -> str:
+    """The command an argument list runs ("jobs status"), skipping the root group's options."""
+    command: click.Command = main
+    words: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token.startswith("-"):
+            takes_value = any(
+                token == opt and not getattr(p, "is_flag", False)
+                for p in command.params
+                for opt in p.opts
+            )
+            if takes_value:
+                next(tokens, None)
+            continue
+        if not isinstance(command, click.Group) or token not in command.commands:
+            break
+        command = command.commands[token]
+        words.append(token)
+    return " ".join(words)
+
+
+def required_role(path: str) -> str:
+    words = path.split()
+    while words:
+        need = REQUIRED_ROLES.get(" ".join(words))
+        if need is not None:
+            return need
+        words.pop()
+    return _READER
+
+
+def _refusal(error: BaseException, argv: Sequence[str]) -> str:
+    """One line for a refused privilege: what the database said, what the command needs, and
+    the login that was used."""
+    path = command_path(argv)
+    detail = str(error) if isinstance(error, PermissionDenied) else first_line(error)
+    return (
+        f"{detail}: `guard {path}` needs {required_role(path)}; you are logged in as"
+        f" {current_login(_database_url(argv))}"
+    )
+
+
+def _database_url(argv: Sequence[str]) -> str | None:
+    for position, arg in enumerate(argv):
+        if arg == "--database-url" and position + 1 < len(argv):
+            return argv[position + 1]
+        if arg.startswith("--database-url="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
     """The one line and exit code for an error that ended a command."""
+    if isinstance(error, PermissionDenied | psycopg.errors.InsufficientPrivilege):
+        _fail(_refusal(error, argv), EXIT_RUNTIME_ERROR)
     if isinstance(error, click.exceptions.NoArgsIsHelpError):
         # A bare group: the list of its commands helps, and the error line says what is missing.
         if error.ctx is not None:
@@ -122,11 +202,12 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         argv = list(sys.argv[1:] if args is None else args)
         _refuse_undecodable(argv)
+        forget_login()
         try:
             # "guard" always: Click would guess the program name from how it was started.
             result = super().main(argv, "guard", complete_var, False, **extra)
         except (Exception, KeyboardInterrupt) as error:
-            _exit_for(error)
+            _exit_for(error, argv)
         sys.exit(result if isinstance(result, int) else 0)
 
 
@@ -145,6 +226,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj["database_url"] = database_url
 
 
+main.add_command(alerts)
 main.add_command(breaker)
 main.add_command(check)
 main.add_command(db)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import click
@@ -19,7 +20,7 @@ from guard.breaker.control import BreakerAdmin, CircuitView, UnknownCircuitError
 from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, mask_url
 from guard.breaker.state import Action, validate_key
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import emit_json, emit_table, when
 from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
 from guard.errors import GuardError
 
@@ -71,6 +72,18 @@ def _warn_if_redis_evicts(admin: BreakerAdmin, redis_url: str) -> None:
         click.echo(f"guard: warning: {warning}", err=True)
 
 
+def _event_time(value: Any) -> str:
+    """An event's time (ISO 8601 text from the breaker's stores) in the one text format."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        return when(value)
+    try:
+        return when(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
 def _when(view: CircuitView) -> str:
     if view.recovers_in_seconds is None:
         return ""
@@ -85,7 +98,7 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
             view.generation,
             view.failure_count,
             view.success_count,
-            view.opened_at.isoformat(timespec="seconds") if view.opened_at else None,
+            view.opened_at,
             _when(view),
             _rules_text(view),
             view.source,
@@ -123,17 +136,22 @@ def breaker() -> None:
 @json_option
 @click.pass_context
 def list_circuits(ctx: click.Context, as_json: bool) -> None:
-    """Every known circuit with its state."""
+    """Every known circuit with its state.
+
+    When one of the two stores (Redis, PostgreSQL) cannot be read, what the other has is printed
+    and the command exits 1: the list may be incomplete or stale."""
     with _admin(ctx) as admin:
         views = admin.list()
-        for source in admin.unreachable:
-            click.echo(
-                f"guard: warning: cannot read {source}; showing what the other store has", err=True
-            )
+        unreachable = list(admin.unreachable)
     if as_json:
         emit_json([view.as_dict() for view in views])
     else:
         emit_table("circuits", STATE_COLUMNS, _state_rows(views))
+    if unreachable:
+        raise GuardError(
+            f"cannot read {', '.join(unreachable)}: the list above is only what the other store"
+            " has, and may be incomplete or stale"
+        )
 
 
 @breaker.command("show")
@@ -170,7 +188,7 @@ def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
                 event["actor"],
                 event["host"],
                 event["pid"],
-                event["occurred_at"],
+                _event_time(event["occurred_at"]),
             ]
             for event in view.events
         ],

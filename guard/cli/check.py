@@ -9,7 +9,7 @@ import click
 import psycopg
 from psycopg import sql
 
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import emit_json, emit_table, when
 from guard.cli.params import ROW_ID
 from guard.db.connection import connect, fetch_all, guard_function_errors
 
@@ -97,8 +97,7 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
                     total[2] += repeated
                 found = sum(row[2] for row in rows)
                 click.echo(
-                    f"batch {number + 1}/{batches}: {since:%Y-%m-%d %H:%M} UTC onwards,"
-                    f" {found} offending",
+                    f"batch {number + 1}/{batches}: {when(since)} onwards, {found} offending",
                     err=True,
                 )
         (low, high) = conn.execute(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -256,16 +255,9 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
             ]
         )
         return
-    rows = []
-    for s in states:
-        when = (
-            s.applied_at.astimezone(UTC) if s.applied_at and s.applied_at.tzinfo else s.applied_at
-        )
-        rows.append([s.id, s.label, f"{when:%Y-%m-%d %H:%M}" if when else "", s.applied_by])
+    rows = [[s.id, s.label, s.applied_at, s.applied_by] for s in states]
     # ids are what a DBA copies into --to: never wrapped
-    emit_table(
-        "Migrations", ["migration", "state", "applied (UTC)", "by"], rows, no_wrap=["migration"]
-    )
+    emit_table("Migrations", ["migration", "state", "applied", "by"], rows, no_wrap=["migration"])
 
 
 @db.command()

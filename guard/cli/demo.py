@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,10 +16,17 @@ from guard import sample_data
 from guard.db.connection import connect
 from guard.db.migrate import Migrator
 from guard.demo_story import booking_story, data_story
-from guard.embedded import EmbeddedCluster, pg_cron_available, reachable_by_server_user
+from guard.embedded import (
+    SERVER_USER,
+    EmbeddedCluster,
+    pg_cron_available,
+    reachable_by_server_user,
+)
 from guard.errors import GuardError, first_line
 
 DEMO_DATABASE = "guard_demo"
+# The reporting login docs/bi.md's examples connect as.
+REPORTING_LOGIN = "bi_user"
 LEGACY_UNTIL = "0004_guard_tables"  # the sample data predates the invariant migrations
 
 
@@ -64,9 +73,7 @@ def demo(stop: bool) -> None:
             except ValueError:
                 summary = None
         applied += migrator.apply()
-    click.echo(
-        f"2. Migrations: applied {', '.join(applied)}" if applied else "2. Migrations: up to date"
-    )
+    click.echo(_migrations_line(applied))
     if summary is None:
         click.echo("3. Sample data: already loaded")
     else:
@@ -88,9 +95,8 @@ def demo(stop: bool) -> None:
         conn.commit()
     click.echo(f"Jobs: {scheduled[0] if scheduled else '?'}")
     click.echo(
-        f"Now: {open_alerts[0] if open_alerts else 0} open alerts,"
-        f" {open_reviews[0] if open_reviews else 0} review items waiting"
-        " (`guard check`, `guard review list`)."
+        f"Now: {open_alerts[0] if open_alerts else 0} open alerts (`guard alerts list`),"
+        f" {open_reviews[0] if open_reviews else 0} review items waiting (`guard review list`)."
     )
     if pending and pending[0]:
         click.echo(
@@ -100,12 +106,71 @@ def demo(stop: bool) -> None:
     else:
         click.echo("Invariants: triggers active, every constraint validated.")
 
+    bi_url = _reporting_login(url, cluster.url(DEMO_DATABASE).replace(f"{SERVER_USER}@", ""))
+
     click.echo("")
     click.echo("Connect:")
     click.echo(f"  psql {url}")
     click.echo(f"  export GUARD_DATABASE_URL={url}")
-    click.echo("  guard db status; guard db verify; guard db validate")
+    click.echo("  guard db status; guard alerts list; guard review list; guard breaker list")
+    click.echo(
+        f"  psql {bi_url}   # {REPORTING_LOGIN}: the reporting login of docs/bi.md, bound to"
+        " every sample company"
+    )
+    click.echo(_where_guard_is())
     click.echo("Stop it with `make demo-stop` (or `guard demo --stop`).")
+
+
+def _migrations_line(applied: list[str]) -> str:
+    if not applied:
+        return "2. Migrations: up to date"
+    if len(applied) <= 3:
+        return f"2. Migrations: applied {', '.join(applied)}"
+    return f"2. Migrations: applied {len(applied)}, {applied[0]} ... {applied[-1]}"
+
+
+def _reporting_login(url: str, base: str) -> str:
+    """The reporting login docs/bi.md's examples use, bound to every company of the demo (the
+    cluster trusts local logins: no password). Its URL."""
+    with connect(url, autocommit=True) as conn:
+        role = conn.execute("SELECT guard.role('reporting')").fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (REPORTING_LOGIN,)
+        ).fetchone()
+        if not exists:
+            conn.execute(
+                psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(
+                    psycopg.sql.Identifier(REPORTING_LOGIN)
+                )
+            )
+        if role:
+            conn.execute(
+                psycopg.sql.SQL("GRANT {} TO {}").format(
+                    psycopg.sql.Identifier(role[0]), psycopg.sql.Identifier(REPORTING_LOGIN)
+                )
+            )
+        for (company,) in conn.execute("SELECT id FROM public.companies ORDER BY id").fetchall():
+            conn.execute("SELECT guard.tenant_grant(%s, %s)", (REPORTING_LOGIN, company))
+    return base.replace("postgresql://", f"postgresql://{REPORTING_LOGIN}@", 1)
+
+
+def _where_guard_is() -> str:
+    """`make demo` installs guard in the virtualenv, which is not on PATH: say how to reach it."""
+    started_as = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    candidate = (
+        started_as.absolute()
+        if started_as.name == "guard"
+        else Path(sys.executable).parent / "guard"
+    )
+    found = shutil.which("guard")
+    if found and Path(found).resolve() == candidate.resolve():
+        return "`guard` is on your PATH: `guard --help` lists every command."
+    if candidate.exists():
+        return (
+            f"`guard` is not on your PATH: call {candidate}, or run"
+            f" `source {candidate.parent}/activate` first."
+        )
+    return "`guard --help` lists every command."
 
 
 def _create_database(maintenance_url: str, name: str) -> None:

@@ -7,17 +7,20 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 import psycopg
 
 from guard.cli.check import arm_pass_timeout
-from guard.cli.output import echo_text, emit_json, emit_table
+from guard.cli.output import echo_text, emit_json, emit_table, when
+from guard.cron import CronError, next_fire
 from guard.db.connection import connect, reconnect_delay
-from guard.errors import DatabaseUnavailable, GuardError, first_line
+from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
 
+# cron_schedule's answer for a login that may not read pg_cron's table.
+_HIDDEN = "(not visible)"
 # Never sleep longer than this between looks at guard.jobs (a changed job is picked up).
 MAX_SLEEP_S = 60.0
 
@@ -54,6 +57,8 @@ def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
                 # A runaway pass fails the job (run_job records it) instead of running on.
                 arm_pass_timeout(conn)
             row = conn.execute("SELECT guard.run_job(%s)", (job,)).fetchone()
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(f"job {job} could not run: {first_line(error)}") from None
     except psycopg.Error as error:
         unavailable = conn.broken or isinstance(error, psycopg.OperationalError)
         kind = DatabaseUnavailable if unavailable else GuardError
@@ -63,10 +68,24 @@ def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
 
 
 def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | None:
-    """pg_cron's guard_* jobs in this database by job name, or None where pg_cron is absent."""
+    """pg_cron's guard_* jobs in this database by job name, None where pg_cron is absent, and
+    {} where this login may not read cron.job (a reporting login: pg_cron keeps it to its
+    owner): job_status then says "not visible to this login"."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'cron'),"
+        " has_schema_privilege(current_user, (SELECT oid FROM pg_namespace WHERE nspname = 'cron'),"
+        " 'USAGE')"
+    ).fetchone()
+    if not row or not row[0]:
+        return None
+    if not row[1]:
+        return {_HIDDEN: {}}
     row = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()
     if not row or not row[0]:
         return None
+    readable = conn.execute("SELECT has_table_privilege('cron.job', 'SELECT')").fetchone()
+    if not readable or not readable[0]:
+        return {_HIDDEN: {}}
     rows = conn.execute(
         "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
         " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
@@ -80,16 +99,35 @@ def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
         raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
 
 
+def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> datetime | None:
+    """When a job is next due by its cron schedule: its first time after the last start (in the
+    past when a run was missed: due now), or, never run, its first time after now. None for a
+    schedule that never fires on a clock (`@reboot`)."""
+    return next_fire(schedule, last_started_at if last_started_at is not None else now)
+
+
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     _require_jobs_table(conn)
     cron = cron_schedule(conn)
     cursor = conn.execute(_STATUS)
     names = [column.name for column in cursor.description or []]
     jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    now = _db_now(conn)
     for job in jobs:
+        # guard.job_status's next_due_at is the last start plus the interval (now when never
+        # run); the schedule says when pg_cron, and `guard jobs run`, really run it.
+        try:
+            job["next_due_at"] = next_due(job["schedule"], job["last_started_at"], now)
+        except CronError as error:
+            raise GuardError(
+                f"job {job['job_name']} has a schedule pg_cron would refuse:"
+                f" {job['schedule']!r} ({error})"
+            ) from None
         scheduled = None if cron is None else cron.get(job["job_name"])
         if cron is None:
             job["pg_cron"] = "not installed"
+        elif _HIDDEN in cron:
+            job["pg_cron"] = "not visible to this login"
         elif scheduled is None:
             job["pg_cron"] = "not scheduled"
         elif scheduled["schedule"] != job["schedule"] or not scheduled["active"]:
@@ -115,17 +153,17 @@ def status(obj: dict[str, str | None], as_json: bool) -> None:
         emit_json(found)
         return
     emit_table(
-        "Booking Guard jobs (times UTC)",
+        "Booking Guard jobs",
         ["job", "schedule", "enabled", "last run", "status", "ms", "next due", "pg_cron"],
         [
             [
                 job["job_name"],
                 job["schedule"],
                 "yes" if job["enabled"] else "no",
-                _when(job["last_started_at"]),
+                when(job["last_started_at"]),
                 ("OVERDUE, " if job["overdue"] else "") + (job["last_status"] or "never run"),
                 None if job["last_duration_ms"] is None else round(job["last_duration_ms"]),
-                _when(job["next_due_at"]) if job["enabled"] else "",
+                when(job["next_due_at"]) if job["enabled"] else "",
                 job["pg_cron"],
             ]
             for job in found
@@ -154,8 +192,9 @@ def run(
 ) -> None:
     """Run the jobs from outside (where pg_cron is not installed).
 
-    Without --once: a loop that runs each enabled job when it is due (its last start plus its
-    interval) and sleeps until the next one; stop it with Ctrl-C. A lost connection is retried
+    Without --once: a loop that runs each enabled job when its schedule is due (the first time
+    of its cron schedule after its last start; a job never run at once) and sleeps until the
+    next one; stop it with Ctrl-C. A lost connection is retried
     with backoff, so with a multi-host URL and target_session_attrs=read-write the loop follows
     a failover to the new primary. With --once: run now, exit 1 if any run failed.
     """
@@ -191,7 +230,7 @@ def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
                     database_url, autocommit=True, application_name="guard jobs run"
                 ) as conn:
                     if failures:
-                        click.echo(f"{_when(_db_now(conn))}  reconnected")
+                        click.echo(f"{when(_db_now(conn))}  reconnected")
                     failures = 0
                     _run_due(conn, only, max_sleep)
             except (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnavailable) as error:
@@ -215,10 +254,16 @@ def _run_due(conn: psycopg.Connection[Any], only: set[str], max_sleep: float) ->
         due = _enabled(conn, only)
         now = _db_now(conn)
         for job in due:
-            if job["next_due_at"] <= now:
+            # A job never run is run at once (the runner catches up when it first starts);
+            # after that, at the times of its schedule.
+            never_run = job["last_started_at"] is None
+            if never_run or (job["next_due_at"] is not None and job["next_due_at"] <= now):
                 result = run_job(conn, job["job_name"])
-                echo_text(f"{_when(_db_now(conn))}  {result.message}")
-        upcoming = min(job["next_due_at"] for job in _enabled(conn, only))
+                echo_text(f"{when(_db_now(conn))}  {result.message}")
+        upcoming = min(
+            (job["next_due_at"] for job in _enabled(conn, only) if job["next_due_at"]),
+            default=now + timedelta(seconds=max_sleep),
+        )
         wait = (upcoming - _db_now(conn)).total_seconds()
         time.sleep(max(1.0, min(max_sleep, wait)))
 
@@ -237,9 +282,3 @@ def _db_now(conn: psycopg.Connection[Any]) -> datetime:
     assert row is not None
     value: datetime = row[0]
     return value
-
-
-def _when(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -3,7 +3,8 @@
 Tables are never cut: on a terminal they fit its width, anywhere else (a pipe, a file) they keep
 their full width, without styling. NO_COLOR (https://no-color.org) turns every style off, bold
 included. JSON times are ISO 8601 with their offset (`2026-11-22T09:00:00+00:00`), one format
-for every command.
+for every command; text times (tables, lines, stderr notes) are ISO 8601 in UTC to the second,
+`2026-11-22 09:00:00Z` (`when`), one format for every command too.
 
 Every value shown to a person is text, never markup: company names, notes, reasons and labels
 come from applications and operators, so `[bold]` or `[/]` in them must print as typed instead of
@@ -20,7 +21,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +59,28 @@ def visible(text: str) -> str:
 def echo_text(text: str, err: bool = False) -> None:
     """click.echo for a line that carries data (names, reasons, error texts): made visible."""
     click.echo(visible(text), err=err)
+
+
+# The one text format of a time: ISO 8601, UTC, to the second (`2026-11-22 09:00:00Z`).
+TEXT_TIME_FORMAT = "%Y-%m-%d %H:%M:%SZ"
+TEXT_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z")
+
+
+def when(value: datetime | None) -> str:
+    """A time as text people read: ISO 8601 in UTC to the second, `2026-11-22 09:00:00Z`;
+    "" for none. A time without a zone is taken as UTC (the database's timestamptz always has
+    one)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(TEXT_TIME_FORMAT)
+
+
+def compact_json(value: Any) -> str:
+    """A JSON value as one line of text (details of a review item or an alert): compact, keys
+    as stored, non-ASCII kept; cell() or visible() then escapes controls for the terminal."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_value)
 
 
 def _json_value(value: Any) -> Any:
@@ -101,9 +124,21 @@ def console(file: Any = None) -> Console:
     )
 
 
+def text_of(value: Any) -> str:
+    """A value as the text of a table cell or a line: times in the one text format (`when`),
+    JSON objects and arrays as compact JSON, None as ""."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, dict | list):
+        return compact_json(value)
+    return str(value)
+
+
 def cell(value: Any) -> Text:
     """One table cell: always Text (never markup), control characters made visible."""
-    return Text("" if value is None else visible(str(value)))
+    return Text(visible(text_of(value)))
 
 
 def render_table(
@@ -116,7 +151,9 @@ def render_table(
     changes state renders before it commits, so a rendering error changes nothing."""
     table = Table(title=cell(title), title_justify="left")
     for column in columns:
-        table.add_column(cell(column), no_wrap=column in no_wrap)
+        # fold: a long word (a key, compact JSON) goes on over the next lines of its cell on a
+        # narrow terminal instead of being cut with an ellipsis
+        table.add_column(cell(column), no_wrap=column in no_wrap, overflow="fold")
     for row in rows:
         table.add_row(*(cell(value) for value in row))
     buffer = io.StringIO()

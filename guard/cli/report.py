@@ -1,5 +1,8 @@
-"""`guard report`: the daily report of one UTC day, as text, Markdown or JSON. A day that is not
-stored yet is generated first (guard.daily_report), as the 02:00 UTC job would have."""
+"""`guard report`: the daily report of one UTC day, as text, Markdown or JSON. A day that has
+ended and is not stored yet is generated and stored first (guard.daily_report), as the 02:00 UTC
+job would have. A day that has not ended (today or later, in UTC, the time zone of every report)
+is computed (guard.compute_daily_report) and printed, never stored: its report is incomplete,
+and BI totals over guard.daily_reports would count it."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import psycopg
 
 from guard.cli.output import emit_json, visible
 from guard.db.connection import connect
-from guard.errors import GuardError, first_line
+from guard.errors import GuardError, PermissionDenied, first_line
 
 _COLUMNS = """
 SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
@@ -25,6 +28,38 @@ FROM guard.daily_report_view AS v
 WHERE v.report_date = %s
 ORDER BY v.company_id
 """
+
+
+def utc_today(conn: psycopg.Connection[Any]) -> date:
+    """The database's current UTC day: a report's day has ended when it is before this one."""
+    row = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()
+    assert row is not None
+    today: date = row[0]
+    return today
+
+
+def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    """The report of a day that has not ended, computed in a transaction that is rolled back:
+    the same rows and columns as a stored day, nothing stored."""
+    row = conn.execute(
+        "SELECT to_regprocedure('guard.compute_daily_report(date)') IS NOT NULL"
+    ).fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has an old daily report: run `guard db apply` first")
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("DELETE FROM guard.daily_reports WHERE report_date = %s", (day,))
+            conn.execute(
+                "INSERT INTO guard.daily_reports SELECT * FROM guard.compute_daily_report(%s)",
+                (day,),
+            )
+            return _read(conn, day)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(
+            f"could not compute the report of {day}: {first_line(error)}"
+        ) from None
+    except psycopg.Error as error:
+        raise GuardError(f"could not compute the report of {day}: {first_line(error)}") from None
 
 
 def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
@@ -39,6 +74,10 @@ def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str
     try:
         with conn.transaction():
             conn.execute("SELECT count(*) FROM guard.daily_report(%s)", (day,))
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(
+            f"could not generate the report of {day}: {first_line(error)}"
+        ) from None
     except psycopg.Error as error:
         raise GuardError(f"could not generate the report of {day}: {first_line(error)}") from None
     return _read(conn, day), True
@@ -202,12 +241,23 @@ def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, mark
         raise GuardError("--json and --markdown exclude each other")
     report_day = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
     with connect(obj["database_url"], autocommit=True, application_name="guard report") as conn:
-        rows, generated = load_report(conn, report_day)
+        ended = report_day < utc_today(conn)
+        if ended:
+            rows, generated = load_report(conn, report_day)
+        else:
+            rows, generated = preview_report(conn, report_day), True
+    if not ended:
+        click.echo(
+            f"guard: note: {report_day} (UTC) has not ended: this report is computed now and"
+            " not stored (stored reports cover whole days)",
+            err=True,
+        )
     if as_json:
         emit_json(
             {
                 "date": report_day,
                 "generated_now": generated,
+                "stored": ended,
                 "total": totals(rows),
                 "companies": rows,
             }

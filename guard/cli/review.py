@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from guard.cli.alerts import say_truncated
 from guard.cli.output import emit_json, emit_table, render_json, render_table, write
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
 from guard.db.connection import connect, fetch_all, guard_function_errors
@@ -23,7 +24,11 @@ _COLUMNS = [
     "created_at",
     "claimed_by",
     "claimed_by_role",
+    "closed_at",
+    "closed_by",
     "closed_by_role",
+    "false_positive",
+    "note",
     "details",
 ]
 _SELECT = "SELECT " + ", ".join(f"r.{c}" for c in _COLUMNS)
@@ -91,18 +96,27 @@ def review() -> None:
     help="active = open or claimed.",
 )
 @click.option("--limit", type=COUNT, default=50, show_default=True, help="At most this many.")
+@click.option("--all", "show_all", is_flag=True, help="Every matching item (no --limit).")
 @_json
 @click.pass_obj
-def list_items(obj: dict[str, str | None], status: str, limit: int, as_json: bool) -> None:
-    """Items in queue order (priority, then age)."""
+def list_items(
+    obj: dict[str, str | None], status: str, limit: int, show_all: bool, as_json: bool
+) -> None:
+    """Items in queue order (priority, then age); says how many it left out."""
     statuses = ["open", "claimed"] if status == "active" else [status]
+    [(total,)] = fetch_all(
+        obj["database_url"],
+        "SELECT count(*) FROM guard.review_items AS r WHERE r.status = ANY(%s)",
+        (statuses,),
+    )
     rows = fetch_all(
         obj["database_url"],
         f"{_SELECT} FROM guard.review_items AS r WHERE r.status = ANY(%s)"
-        " ORDER BY r.priority, r.created_at, r.id LIMIT %s",
-        (statuses, limit),
+        " ORDER BY r.priority, r.created_at, r.id" + ("" if show_all else " LIMIT %s"),
+        (statuses,) if show_all else (statuses, limit),
     )
     _emit(f"Review items ({status})", rows, as_json)
+    say_truncated(len(rows), int(total), as_json)
 
 
 @review.command()

@@ -15,7 +15,7 @@ import psycopg
 from guard.cli.output import echo_text, emit_json, emit_table
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
 from guard.db.connection import connect, fetch_all
-from guard.errors import GuardError, first_line
+from guard.errors import GuardError, PermissionDenied, first_line
 
 _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_by", "granted_at"]
 
@@ -31,10 +31,7 @@ def _change(
                 row = conn.execute(f"SELECT guard.{function}(%s, %s)", (role, company)).fetchone()
                 changed.append(bool(row and row[0]))
         except psycopg.errors.InsufficientPrivilege as error:
-            raise GuardError(
-                f"{first_line(error)} (tenant bindings are changed by Booking Guard's owner role"
-                " or its members)"
-            ) from None
+            raise PermissionDenied(first_line(error)) from None
         except psycopg.errors.UndefinedFunction:
             raise GuardError(
                 "this database has no tenant bindings yet: run `guard db apply`"

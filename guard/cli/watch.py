@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from guard.cli.output import when
 from guard.dispatch.loop import Dispatcher, DispatchSettings, default_worker_id
 from guard.dispatch.sinks import (
     AlertmanagerSink,
@@ -26,7 +27,7 @@ from guard.dispatch.sinks import (
     StdoutSink,
     WebhookSink,
 )
-from guard.errors import GuardError
+from guard.errors import ConfigurationError, GuardError
 
 CHANNELS = ("stdout", "webhook", "email", "alertmanager")
 
@@ -87,15 +88,17 @@ def _sinks(
         elif name == "webhook":
             url = os.environ.get("GUARD_SLACK_WEBHOOK_URL", "")
             if not url:
-                raise GuardError("channel webhook needs GUARD_SLACK_WEBHOOK_URL in the environment")
+                raise ConfigurationError(
+                    "channel webhook needs GUARD_SLACK_WEBHOOK_URL in the environment"
+                )
             try:
                 sinks.append((WebhookSink(url, timeout_s=send_timeout), rates["webhook"]))
             except ValueError as error:
-                raise GuardError(f"GUARD_SLACK_WEBHOOK_URL: {error}") from None
+                raise ConfigurationError(f"GUARD_SLACK_WEBHOOK_URL: {error}") from None
         elif name == "alertmanager":
             am_url = os.environ.get("GUARD_ALERTMANAGER_URL", "")
             if not am_url:
-                raise GuardError(
+                raise ConfigurationError(
                     "channel alertmanager needs GUARD_ALERTMANAGER_URL in the environment"
                 )
             try:
@@ -103,11 +106,13 @@ def _sinks(
                     am_url, timeout_s=send_timeout, hold=timedelta(hours=alertmanager_hold)
                 )
             except ValueError as error:
-                raise GuardError(f"GUARD_ALERTMANAGER_URL: {error}") from None
+                raise ConfigurationError(f"GUARD_ALERTMANAGER_URL: {error}") from None
             sinks.append((sink, rates["alertmanager"]))
         else:
             if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
-                raise GuardError("channel email needs --smtp-host, --smtp-from and --smtp-to")
+                raise ConfigurationError(
+                    "channel email needs --smtp-host, --smtp-from and --smtp-to"
+                )
             settings = SmtpSettings(
                 host=smtp["host"],
                 port=smtp["port"],
@@ -314,7 +319,7 @@ def watch(
         skipped = dispatcher.skip_before(cutoff, actor)
         click.echo(
             f"guard watch: skipped {skipped} deliveries of alerts last seen before"
-            f" {cutoff.isoformat()} on {', '.join(dispatcher.channel_names)} (by {actor};"
+            f" {when(cutoff)} on {', '.join(dispatcher.channel_names)} (by {actor};"
             " recorded in guard.delivery_skips)",
             err=True,
         )

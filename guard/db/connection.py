@@ -3,6 +3,7 @@ libpq's own PG* variables. Errors become one GuardError line with no password in
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from guard.backoff import exponential_delay
-from guard.errors import DatabaseUnavailable, GuardError, first_line
+from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
 
 SUPPORTED_MAJOR_VERSIONS = (15, 16, 17, 18)
 # What an older server lacks, named in the refusal: every view of Booking Guard's is
@@ -58,6 +59,34 @@ def describe(conninfo: str) -> str:
     return f"{where}/{dbname}{who}"
 
 
+# The login of the newest connection this process opened: named in a refusal of privileges.
+_last_login: dict[str, str] = {}
+
+
+def forget_login() -> None:
+    """A new command starts without a known login (the CLI runs several in one process in
+    tests)."""
+    _last_login.clear()
+
+
+def current_login(database_url: str | None = None) -> str:
+    """The login the CLI connects as: the one of its newest connection, else what libpq would
+    use (the URL's user, PGUSER, else the operating system user)."""
+    if "login" in _last_login:
+        return _last_login["login"]
+    try:
+        params: dict[str, Any] = conninfo_to_dict(resolve_conninfo(database_url))
+    except GuardError:
+        params = {}
+    user = params.get("user") or os.environ.get("PGUSER")
+    if user:
+        return str(user)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "(unknown)"
+
+
 def connect(
     database_url: str | None,
     *,
@@ -77,6 +106,7 @@ def connect(
         raise DatabaseUnavailable(
             f"cannot connect to {describe(conninfo)}: {first_line(error)}"
         ) from None
+    _last_login["login"] = conn.info.user
     try:
         check_server_version(conn.info.server_version, describe(conninfo))
     except GuardError:
@@ -118,6 +148,8 @@ def guard_function_errors() -> Iterator[None]:
     schema means the migrations were not applied (or are old)."""
     try:
         yield
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(first_line(error)) from None
     except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
         raise GuardError(
             "this database has no Booking Guard schema yet (or an old one): run `guard db apply`"

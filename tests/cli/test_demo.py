@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -59,6 +60,38 @@ def test_demo_starts_loads_reuses_and_stops(reachable_dir: Path) -> None:
         assert corrections > 500, "the incident's bad rows were corrected, and audited"
         assert reviews > 0, "what could not be corrected waits for a person"
         assert not_valid == 0, "the constraints are validated"
+
+        # the reporting login of docs/bi.md exists and sees the sample companies' alerts
+        bi_url = re.search(r"psql (postgresql://bi_user@\S+)", first.stdout)
+        assert bi_url, first.stdout
+        with psycopg.connect(bi_url.group(1)) as bi:
+            row = bi.execute("SELECT count(*) FROM guard.alerts WHERE status = 'open'").fetchone()
+        assert row is not None and row[0] > 0, "docs/bi.md's examples return rows as printed"
+        # the circuit the demo opened is visible to `guard breaker list` afterwards
+        assert "circuit OPEN" in first.stdout
+        listed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "guard.cli",
+                "--database-url",
+                url.group(1),
+                "breaker",
+                "list",
+                "--json",
+            ],
+            env={**os.environ, "GUARD_REDIS_URL": "redis://127.0.0.1:1/0"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        circuits = {c["key"]: c for c in json.loads(listed.stdout)}
+        assert circuits["appointment_booking:service:1"]["state"] == "open", listed
+        assert listed.returncode == 1, "Redis unreachable: said, exit 1 (README)"
+        # how to reach guard, and what to look at next
+        assert "`guard` is" in first.stdout and "guard alerts list" in first.stdout
+        assert re.search(r"Migrations: applied \d+, 0001_guard_schema \.\.\. \S+", first.stdout)
 
         second = _guard(state, "demo")
         assert second.returncode == 0, second.stderr

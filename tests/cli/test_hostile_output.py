@@ -27,12 +27,14 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from guard.cli import main
-from guard.cli.output import visible
+from guard.cli.output import compact_json, visible
 from guard.cli.report import markdown_cell
 from tests.cli.test_hostile_input import LEAVES
 from tests.support.redis_server import RedisServer
 
 PHONE = "+49 170 1234567"
+# PHONE as guard.mask_phone_numbers shows it (alert messages and details)
+MASKED_PHONE = "+49 170 ****567"
 HOSTILE_TEXT = [
     "[bold]x",
     "[/]",
@@ -103,6 +105,32 @@ class Case:
     # An alert channel, not --json: its messages collapse whitespace, shorten long text and mask
     # phone numbers (guard.dispatch.message), so only the values it leaves alone come back exact.
     alert_channel: bool = False
+    # Phone numbers masked in text and JSON (guard alerts): PHONE comes back as MASKED_PHONE.
+    masks_phones: bool = False
+
+
+def _unless_phone(value: str) -> str:
+    return visible(MASKED_PHONE if value == PHONE else value)
+
+
+def _alerts(url: str, _redis: str) -> None:
+    """One alert per value, its message and a detail holding the value."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        for number, value in enumerate(HOSTILE_TEXT):
+            conn.execute(
+                "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type,"
+                " entity_id, severity, message, details) VALUES (%s, 'booking_rolled_back', 1,"
+                " 'call', %s, 'high', %s, %s::jsonb)",
+                (f"booking_rolled_back:call:{number}", number, value, json.dumps({"note": value})),
+            )
+
+
+def _alert_show_runs(url: str, redis: str, invoke: Invoke) -> list[tuple[int, str, str]]:
+    _alerts(url, redis)
+    with psycopg.connect(url, autocommit=True) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM guard.alerts ORDER BY id")]
+    return [invoke(["alerts", "show", str(alert_id)]) for alert_id in ids]
 
 
 def _companies(url: str, _redis: str) -> None:
@@ -218,6 +246,30 @@ def _role_name(value: str, number: int) -> str:
 
 
 DATA_CASES: dict[str, list[Case]] = {
+    "alerts list": [
+        Case(
+            "alerts list",
+            "alerts.message",
+            _alerts,
+            ["alerts", "list", "--all"],
+            ["alerts", "list", "--all", "--json"],
+            shown_as=_unless_phone,
+            masks_phones=True,
+        )
+    ],
+    "alerts show": [
+        Case(
+            "alerts show",
+            "alerts.message and details (as compact JSON)",
+            _nothing,
+            [],
+            None,
+            shown_as=lambda value: visible(
+                compact_json({"note": MASKED_PHONE if value == PHONE else value})
+            ),
+            text_runs=_alert_show_runs,
+        )
+    ],
     "review list": [
         Case(
             "review list",
@@ -225,7 +277,7 @@ DATA_CASES: dict[str, list[Case]] = {
             _review_items,
             ["review", "list", "--limit", "100"],
             ["review", "list", "--limit", "100", "--json"],
-            shown_as=lambda value: visible(str(_review_details(value))),
+            shown_as=lambda value: visible(compact_json(_review_details(value))),
         ),
         Case(
             "review list",
@@ -242,7 +294,7 @@ DATA_CASES: dict[str, list[Case]] = {
             _nothing,
             [],
             None,
-            shown_as=lambda value: visible(str(_review_details(value))),
+            shown_as=lambda value: visible(compact_json(_review_details(value))),
             text_runs=_review_runs(["review", "claim"], []),
         )
     ],
@@ -253,7 +305,7 @@ DATA_CASES: dict[str, list[Case]] = {
             _nothing,
             [],
             None,
-            shown_as=lambda value: visible(str(_review_details(value))),
+            shown_as=lambda value: visible(compact_json(_review_details(value))),
             text_runs=_review_runs(["review", "resolve", "{id}"], ["--note", "done"]),
         )
     ],
@@ -264,7 +316,7 @@ DATA_CASES: dict[str, list[Case]] = {
             _nothing,
             [],
             None,
-            shown_as=lambda value: visible(str(_review_details(value))),
+            shown_as=lambda value: visible(compact_json(_review_details(value))),
             text_runs=_review_runs(["review", "dismiss", "{id}"], ["--note", "none"]),
         )
     ],
@@ -423,6 +475,10 @@ def test_hostile_text_is_printed_as_text(
             exact = [
                 v for v in HOSTILE_TEXT if v == " ".join(v.split()) and len(v) < 100 and v != PHONE
             ]
+        elif case.masks_phones:
+            found = set(_strings(json.loads(out)))
+            assert PHONE not in out, f"{where}: a phone number left unmasked"
+            exact = [MASKED_PHONE if v == PHONE else v for v in HOSTILE_TEXT]
         else:
             found = set(_strings(json.loads(out)))
             exact = HOSTILE_TEXT

@@ -123,3 +123,17 @@ def test_shell_completion_as_the_readme_shows_it() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert answer.stdout.split() == ["plain,claim"]
+
+
+def test_a_narrow_terminal_folds_long_values_never_cuts_them(db_url: str) -> None:
+    """On a terminal a long value without spaces (compact JSON details, a key) goes on over more
+    lines of its cell: every character is still there, no ellipsis."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute(
+            "SELECT guard.enqueue_review(1, NULL, NULL, 'other', %s::jsonb)",
+            (json.dumps({"booking_id": "q" * 300}),),
+        )
+    shown = _on_terminal(["--database-url", db_url, "review", "list"], {"NO_COLOR": "1"})
+    assert "…".encode() not in shown, "a cell was cut"
+    assert shown.count(b"q") >= 300, "every character of the long value is shown"

@@ -93,7 +93,7 @@ def test_pg_cron_runs_a_job_and_it_leaves_a_heartbeat(cron_db_url: str) -> None:
         conn.execute(
             "INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description)"
             " VALUES ('cron_probe', '* * * * *', 60,"
-            " 'SELECT count(*) FROM guard.daily_report(CAST(now() AS date))', 'test probe')"
+            " 'SELECT count(*) FROM guard.daily_report(CAST(now() AS date) - 1)', 'test probe')"
         )
         try:
             conn.execute("SELECT guard.schedule_jobs()")

@@ -223,4 +223,6 @@ def test_owner_member_maintains_every_tenant(seeded_url: str, login_roles: dict[
         assert (COMPANY_A,) in companies and (COMPANY_B,) in companies
         jobs.execute("SELECT * FROM guard.detect()").fetchall()
         jobs.execute("SELECT * FROM guard.reconcile()").fetchall()
-        jobs.execute("SELECT * FROM guard.daily_report(current_date)").fetchall()
+        jobs.execute(
+            "SELECT * FROM guard.daily_report((now() AT TIME ZONE 'UTC')::date - 1)"
+        ).fetchall()

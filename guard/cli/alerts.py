@@ -1,0 +1,169 @@
+"""`guard alerts list|show`: the alerts detection and the booking path opened (guard.alerts).
+
+Read with the login's own rights: row-level security shows a reporting or reviewer login the
+alerts of its bound companies only, the owner every alert (job alerts have no company). Phone
+numbers in the message and the details are masked as in everything that leaves the database
+(guard.mask_phone_numbers, guard.mask_phone_numbers_json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from guard.cli.output import emit_json, emit_table
+from guard.cli.params import BIGINT, COUNT, ROW_ID
+from guard.db.connection import connect, guard_function_errors
+from guard.errors import GuardError
+
+LIST_COLUMNS = [
+    "id",
+    "severity",
+    "status",
+    "check_id",
+    "rule_id",
+    "company_id",
+    "entity",
+    "occurrences",
+    "first_seen_at",
+    "last_seen_at",
+    "resolved_at",
+    "message",
+]
+_SELECT = """
+SELECT a.id, a.severity, a.status, a.check_id, k.rule_id, a.company_id,
+       a.entity_type || coalesce(':' || a.entity_id, '') AS entity, a.occurrences,
+       a.first_seen_at, a.last_seen_at, a.resolved_at,
+       guard.mask_phone_numbers(a.message) AS message
+FROM guard.alerts AS a
+LEFT JOIN guard.checks AS k ON a.check_id = k.id
+"""
+_SHOW = """
+SELECT a.id, a.severity, a.status, a.resolution, a.check_id, k.rule_id,
+       k.description AS check_description, r.description AS rule_description,
+       a.company_id, c.name AS company_name, a.entity_type, a.entity_id, a.occurrences,
+       a.first_seen_at, a.last_seen_at, a.resolved_at, a.delivered_at,
+       guard.mask_phone_numbers(a.message) AS message,
+       guard.mask_phone_numbers_json(a.details) AS details
+FROM guard.alerts AS a
+LEFT JOIN guard.checks AS k ON a.check_id = k.id
+LEFT JOIN guard.rules AS r ON k.rule_id = r.id
+LEFT JOIN public.companies AS c ON a.company_id = c.id
+WHERE a.id = %s
+"""
+# critical first, then the most recently seen
+_ORDER = (
+    " ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], a.severity),"
+    " a.last_seen_at DESC, a.id DESC"
+)
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def showing_line(shown: int, total: int) -> str | None:
+    """The line that says a list was cut, None when everything is shown."""
+    if shown >= total:
+        return None
+    return f"showing {shown} of {total} (use --limit N or --all for more)"
+
+
+def say_truncated(shown: int, total: int, as_json: bool) -> None:
+    """After a list: on stdout under a table, on stderr (a note) beside JSON."""
+    line = showing_line(shown, total)
+    if line is None:
+        return
+    if as_json:
+        click.echo(f"guard: note: {line}", err=True)
+    else:
+        click.echo(line)
+
+
+@click.group()
+def alerts() -> None:
+    """List and show the alerts (open and resolved) detection and the booking path raised."""
+
+
+@alerts.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "resolved", "all"]),
+    default="open",
+    show_default=True,
+    help="Which alerts.",
+)
+@click.option("--check", "check_id", metavar="CHECK", help="Only this check (guard.checks).")
+@click.option("--company", "company_id", type=BIGINT, help="Only this company.")
+@click.option("--limit", type=COUNT, default=50, show_default=True, help="At most this many.")
+@click.option("--all", "show_all", is_flag=True, help="Every matching alert (no --limit).")
+@_json
+@click.pass_obj
+def list_alerts(
+    obj: dict[str, str | None],
+    status: str,
+    check_id: str | None,
+    company_id: int | None,
+    limit: int,
+    show_all: bool,
+    as_json: bool,
+) -> None:
+    """Alerts, most severe and most recently seen first; says how many it left out."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if status != "all":
+        conditions.append("a.status = %s")
+        params.append(status)
+    if check_id is not None:
+        conditions.append("a.check_id = %s")
+        params.append(check_id)
+    if company_id is not None:
+        conditions.append("a.company_id = %s")
+        params.append(company_id)
+    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    with connect(obj["database_url"], application_name="guard alerts") as conn:
+        with guard_function_errors():
+            if check_id is not None:
+                known = conn.execute(
+                    "SELECT EXISTS (SELECT FROM guard.checks WHERE id = %s)"
+                    " OR EXISTS (SELECT FROM guard.alerts WHERE check_id = %s)",
+                    (check_id, check_id),
+                ).fetchone()
+                if not known or not known[0]:
+                    raise click.BadParameter(
+                        f"no check {check_id!r} (`SELECT id FROM guard.checks` lists them)",
+                        param_hint="'--check'",
+                    )
+            count = conn.execute(
+                f"SELECT count(*) FROM guard.alerts AS a{where}", tuple(params)
+            ).fetchone()
+            total = int(count[0]) if count else 0
+            query = _SELECT + where + _ORDER + ("" if show_all else " LIMIT %s")
+            rows = conn.execute(query, tuple(params if show_all else [*params, limit])).fetchall()
+        conn.commit()
+    if as_json:
+        emit_json([dict(zip(LIST_COLUMNS, row, strict=True)) for row in rows])
+    else:
+        emit_table(f"Alerts ({status})", LIST_COLUMNS, rows)
+    say_truncated(len(rows), total, as_json)
+
+
+@alerts.command("show")
+@click.argument("alert_id", type=ROW_ID)
+@_json
+@click.pass_obj
+def show_alert(obj: dict[str, str | None], alert_id: int, as_json: bool) -> None:
+    """One alert: its check and rule, where, when, how often, message and details."""
+    with connect(obj["database_url"], application_name="guard alerts") as conn:
+        with guard_function_errors():
+            cursor = conn.execute(_SHOW, (alert_id,))
+            names = [column.name for column in cursor.description or []]
+            row = cursor.fetchone()
+        conn.commit()
+    if row is None:
+        raise GuardError(
+            f"alert {alert_id} does not exist or is not visible to this login"
+            " (see `guard alerts list --status all`)"
+        )
+    alert = dict(zip(names, row, strict=True))
+    if as_json:
+        emit_json(alert)
+        return
+    emit_table(f"Alert {alert_id}", ["field", "value"], list(alert.items()))

@@ -1,0 +1,214 @@
+-- Rollback of 0040_report_only_ended_days: the definition the migrations before it built (the
+-- daily report of any day, stored). The reports of unfinished days it removed are not restored.
+
+-- The daily report of one UTC day, one row per company, stored in guard.daily_reports: running
+-- a day again replaces that day's rows (a report, not history). Definitions:
+-- total_calls: calls created during the day (UTC). The day's alerts: detection alerts, open or
+-- resolved, whenever first seen, about a call created that day (entity_type call, or
+-- details.call_id), about an appointment created that day, or about neither (the failure
+-- anomaly) first seen that day. inconsistent_calls: the day's calls with at least one of the
+-- day's alerts. by_rule: the day's alerts per rule (an alert's rule is its check's rule,
+-- guard.checks; `(unknown)` for a check removed since); by_check: the same alerts per check;
+-- top_issues: the five rules with most.
+-- auto_corrected: correction_audit rows of the day; manual_reviews: review items created during
+-- the day; open_review_items: open or claimed items when the report is generated. trend: this
+-- day's rate against the mean rate of the reports stored for the 7 days before.
+-- Operational alerts (entity_type job, no company) are not part of any company's report.
+CREATE OR REPLACE FUNCTION guard.daily_report(report_day date)
+RETURNS SETOF guard.daily_reports
+LANGUAGE sql
+SET search_path = pg_catalog
+AS $$
+DELETE FROM guard.daily_reports AS d WHERE d.report_date = report_day;
+
+WITH bounds AS (
+    SELECT
+        timezone('UTC', report_day::timestamp) AS day_start,
+        timezone('UTC', (report_day + 1)::timestamp) AS day_end
+),
+
+day_calls AS (
+    SELECT c.id, c.company_id
+    FROM public.calls AS c, bounds AS b
+    WHERE c.created_at >= b.day_start AND c.created_at < b.day_end
+),
+
+-- detection alerts from the start of the day on (a row is found after it was written), with
+-- the call they concern, if any
+alert_subjects AS (
+    SELECT
+        a.company_id,
+        coalesce(k.rule_id, '(unknown)') AS rule_id,
+        a.check_id,
+        a.entity_type,
+        a.entity_id,
+        a.first_seen_at,
+        CASE
+            WHEN a.entity_type = 'call' THEN a.entity_id
+            WHEN a.details ->> 'call_id' ~ '^[0-9]{1,18}$' THEN (a.details ->> 'call_id')::bigint
+        END AS call_id
+    FROM guard.alerts AS a
+    CROSS JOIN bounds AS b
+    LEFT JOIN guard.checks AS k ON a.check_id = k.id
+    WHERE a.first_seen_at >= b.day_start AND a.entity_type <> 'job'
+),
+
+-- the day's problems: alerts about the day's calls, about appointments created that day, and
+-- alerts about neither (the failure anomaly) first seen that day
+day_alerts AS (
+    SELECT s.company_id, s.rule_id, s.check_id, s.call_id
+    FROM alert_subjects AS s, bounds AS b
+    WHERE
+        s.company_id IS NOT NULL
+        AND CASE
+            WHEN s.call_id IS NOT NULL THEN EXISTS (SELECT FROM day_calls AS dc WHERE dc.id = s.call_id)
+            WHEN s.entity_type = 'appointment'
+                THEN EXISTS (
+                    SELECT
+                    FROM public.appointments AS ap
+                    WHERE
+                        ap.id = s.entity_id
+                        AND ap.created_at >= b.day_start
+                        AND ap.created_at < b.day_end
+                )
+            ELSE s.first_seen_at < b.day_end
+        END
+),
+
+call_counts AS (
+    SELECT
+        dc.company_id,
+        count(*) AS total_calls,
+        count(*) FILTER (
+            WHERE EXISTS (SELECT FROM day_alerts AS da WHERE da.call_id = dc.id)
+        ) AS inconsistent_calls
+    FROM day_calls AS dc
+    GROUP BY dc.company_id
+),
+
+rule_counts AS (
+    SELECT
+        da.company_id,
+        da.rule_id,
+        count(*) AS alerts,
+        row_number() OVER (PARTITION BY da.company_id ORDER BY count(*) DESC, da.rule_id) AS rank
+    FROM day_alerts AS da
+    GROUP BY da.company_id, da.rule_id
+),
+
+checks_by_company AS (
+    SELECT ck.company_id, jsonb_object_agg(ck.check_id, ck.alerts) AS by_check
+    FROM (
+        SELECT da.company_id, da.check_id, count(*) AS alerts
+        FROM day_alerts AS da
+        GROUP BY da.company_id, da.check_id
+    ) AS ck
+    GROUP BY ck.company_id
+),
+
+rules_by_company AS (
+    SELECT
+        rc.company_id,
+        jsonb_object_agg(rc.rule_id, rc.alerts) AS by_rule,
+        coalesce(
+            jsonb_agg(
+                jsonb_build_object(
+                    'rule_id', rc.rule_id,
+                    'count', rc.alerts,
+                    'severity', r.severity,
+                    'description', r.description
+                )
+                ORDER BY rc.rank
+            ) FILTER (WHERE rc.rank <= 5),
+            '[]'
+        ) AS top_issues
+    FROM rule_counts AS rc
+    LEFT JOIN guard.rules AS r ON rc.rule_id = r.id
+    GROUP BY rc.company_id
+),
+
+corrections AS (
+    SELECT ca.company_id, count(*) AS corrected
+    FROM guard.correction_audit AS ca, bounds AS b
+    WHERE ca.corrected_at >= b.day_start AND ca.corrected_at < b.day_end
+    GROUP BY ca.company_id
+),
+
+reviews AS (
+    SELECT
+        ri.company_id,
+        count(*) FILTER (
+            WHERE ri.created_at >= b.day_start AND ri.created_at < b.day_end
+        ) AS created,
+        count(*) FILTER (WHERE ri.status IN ('open', 'claimed')) AS still_open
+    FROM guard.review_items AS ri, bounds AS b
+    GROUP BY ri.company_id
+),
+
+rows_of_day AS (
+    SELECT
+        co.id AS company_id,
+        coalesce(cc.total_calls, 0) AS total_calls,
+        coalesce(cc.inconsistent_calls, 0) AS inconsistent_calls,
+        coalesce(round(100.0 * cc.inconsistent_calls / nullif(cc.total_calls, 0), 2), 0)
+        AS rate,
+        coalesce(cr.corrected, 0) AS auto_corrected,
+        coalesce(rv.created, 0) AS manual_reviews,
+        coalesce(rv.still_open, 0) AS open_review_items,
+        coalesce(rb.by_rule, '{}') AS by_rule,
+        coalesce(cb.by_check, '{}') AS by_check,
+        coalesce(rb.top_issues, '[]') AS top_issues,
+        prev.days AS previous_days,
+        prev.mean_rate AS previous_mean_rate
+    FROM public.companies AS co
+    LEFT JOIN call_counts AS cc ON co.id = cc.company_id
+    LEFT JOIN corrections AS cr ON co.id = cr.company_id
+    LEFT JOIN reviews AS rv ON co.id = rv.company_id
+    LEFT JOIN rules_by_company AS rb ON co.id = rb.company_id
+    LEFT JOIN checks_by_company AS cb ON co.id = cb.company_id
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS days, round(avg(p.inconsistency_rate_pct), 2) AS mean_rate
+        FROM guard.daily_reports AS p
+        WHERE
+            p.company_id = co.id
+            AND p.report_date >= report_day - 7
+            AND p.report_date < report_day
+    ) AS prev
+)
+
+INSERT INTO guard.daily_reports AS d (
+    report_date, company_id, total_calls, inconsistent_calls, inconsistency_rate_pct,
+    auto_corrected, manual_reviews, open_review_items, by_rule, top_issues, trend, generated_at,
+    by_check
+)
+SELECT
+    report_day,
+    rd.company_id,
+    rd.total_calls,
+    rd.inconsistent_calls,
+    rd.rate,
+    rd.auto_corrected,
+    rd.manual_reviews,
+    rd.open_review_items,
+    rd.by_rule,
+    rd.top_issues,
+    jsonb_build_object(
+        'previous_days', rd.previous_days,
+        'previous_mean_rate_pct', rd.previous_mean_rate,
+        'delta_pct_points', rd.rate - rd.previous_mean_rate,
+        'direction',
+        CASE
+            WHEN rd.previous_days = 0 THEN 'no_data'
+            WHEN rd.rate > rd.previous_mean_rate THEN 'worse'
+            WHEN rd.rate < rd.previous_mean_rate THEN 'better'
+            ELSE 'same'
+        END
+    ),
+    now(),
+    rd.by_check
+FROM rows_of_day AS rd
+ORDER BY rd.company_id
+RETURNING d.*;
+$$;
+
+DROP FUNCTION guard.compute_daily_report(date);

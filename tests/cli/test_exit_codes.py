@@ -1,0 +1,178 @@
+"""README's table of exit codes is what `guard` really does: the table is parsed, and each
+situation it names is produced for real (an unreachable PostgreSQL and Redis, a login without the
+role, a missing setting, ...) and its exit code compared with the table's."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from tests.security.conftest import create_login
+from tests.support.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+GUARD = [sys.executable, "-m", "guard.cli"]
+REPORTING = "guard_exit_reporting"
+
+
+def readme_exit_codes() -> dict[int, str]:
+    """code -> meaning, from the table after "Exit codes:" in README.md."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("Exit codes:") :].split("\n\n", 2)[1]
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", table, re.MULTILINE)
+    assert rows, "no exit-code table after 'Exit codes:' in README.md"
+    return {int(code): meaning for code, meaning in rows}
+
+
+def code_for(phrase: str) -> int:
+    """The code whose meaning in README's table names `phrase`; exactly one must."""
+    codes = [code for code, meaning in readme_exit_codes().items() if phrase in meaning]
+    assert len(codes) == 1, f"README's exit-code table names {phrase!r} in rows {codes}"
+    return codes[0]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+def _guard(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, **env}
+    for name in ("GUARD_SLACK_WEBHOOK_URL", "GUARD_ALERTMANAGER_URL", "GUARD_SMTP_HOST"):
+        if name not in env:
+            environment.pop(name, None)
+    return subprocess.run(
+        [*GUARD, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_the_table_parses() -> None:
+    codes = readme_exit_codes()
+    assert set(codes) == {0, 1, 2, 130}
+    with pytest.raises(AssertionError):
+        code_for("no such situation anywhere")
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.startswith("guard: error:")]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+def test_every_situation_exits_as_the_table_says(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        # a phantom booking as a legacy load left it (the triggers would correct the flags)
+        with admin.transaction():
+            admin.execute("SET LOCAL session_replication_role = replica")
+            admin.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
+                " customer_link_status, session_outcome, appointment_made, created_at,"
+                " updated_at) VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked',"
+                " TRUE, now() - interval '10 minutes', now() - interval '10 minutes')"
+            )
+        create_login(admin, REPORTING, "guard_reporting")
+    reporting_url = make_conninfo(db_url, user=REPORTING)
+    nowhere = f"postgresql://postgres@127.0.0.1:{_closed_port()}/postgres"
+
+    with RedisServer() as redis:
+        situations: list[tuple[str, list[str], dict[str, str]]] = [
+            ("done; nothing offends", ["--database-url", db_url, "alerts", "list"], {}),
+            ("database unreachable", ["--database-url", nowhere, "review", "list"], {}),
+            (
+                "Redis unreachable, also when `guard breaker list` still prints what PostgreSQL"
+                " has",
+                ["--database-url", db_url, "breaker", "list"],
+                {"GUARD_REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0"},
+            ),
+            ("unknown id", ["--database-url", db_url, "alerts", "show", "999999"], {}),
+            (
+                "refused by the database, e.g. a login without the role the command needs",
+                ["--database-url", reporting_url, "db", "status"],
+                {},
+            ),
+            (
+                "a check that found something",
+                ["--database-url", db_url, "check", "--call", "1"],
+                {},
+            ),
+            ("unknown command or option", ["--database-url", db_url, "alerts", "nope"], {}),
+            (
+                "a missing or malformed value (an option, or a setting a command needs, such as"
+                " `GUARD_SLACK_WEBHOOK_URL` for `guard watch --channel webhook`)",
+                ["--database-url", db_url, "watch", "--once", "--channel", "webhook"],
+                {},
+            ),
+            (
+                "a missing or malformed value",
+                [
+                    "--database-url",
+                    db_url,
+                    "watch",
+                    "--once",
+                    "--channel",
+                    "webhook",
+                ],
+                {"GUARD_SLACK_WEBHOOK_URL": "ftp://not-a-webhook"},
+            ),
+            (
+                "a number outside what the database column holds",
+                ["--database-url", db_url, "review", "list", "--limit", str(2**40)],
+                {},
+            ),
+            (
+                "an empty `--note`/`--reason`",
+                ["--database-url", db_url, "review", "resolve", "1", "--note", " "],
+                {},
+            ),
+        ]
+        results = []
+        for phrase, args, env in situations:
+            expected = code_for(phrase)
+            done = _guard(
+                *args,
+                GUARD_REDIS_URL=env.get("GUARD_REDIS_URL", redis.url),
+                **{k: v for k, v in env.items() if k != "GUARD_REDIS_URL"},
+            )
+            results.append((phrase[:40], expected, done.returncode))
+            assert done.returncode == expected, (phrase, args, done.returncode, done.stderr)
+            if expected and phrase != "a check that found something":  # a finding, no error
+                _one_error_line(done)
+    print(results)
+
+
+def test_breaker_list_with_redis_down_prints_postgresql_and_exits_1(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(
+            "INSERT INTO guard.breaker_state (key, state, generation, failure_count,"
+            " success_count, opened_at, changed_at) VALUES"
+            " ('appointment_booking:service:7', 'open', 1, 3, 0, now(), now())"
+        )
+    done = _guard(
+        "--database-url",
+        db_url,
+        "breaker",
+        "list",
+        GUARD_REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0",
+    )
+    assert done.returncode == 1
+    assert "appointment_booking:service:7" in done.stdout, "what PostgreSQL has is still shown"
+    line = _one_error_line(done)
+    assert line.startswith("guard: error: cannot read Redis")
