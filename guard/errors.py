@@ -21,3 +21,10 @@ def first_line(error: BaseException) -> str:
 class DatabaseUnavailable(GuardError):
     """PostgreSQL could not be reached, or the connection was lost: worth a reconnect (after a
     failover the next attempt may reach the new primary), unlike other errors."""
+
+
+class ConfigError(GuardError):
+    """Configuration no run could work with (a malformed URL, an SMTP setting), found at start:
+    a usage error, exit 2, before anything is sent."""
+
+    exit_code = 2

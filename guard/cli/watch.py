@@ -26,7 +26,8 @@ from guard.dispatch.sinks import (
     StdoutSink,
     WebhookSink,
 )
-from guard.errors import GuardError
+from guard.errors import ConfigError, GuardError
+from guard.redact import install_log_filter
 
 CHANNELS = ("stdout", "webhook", "email", "alertmanager")
 
@@ -87,27 +88,23 @@ def _sinks(
         elif name == "webhook":
             url = os.environ.get("GUARD_SLACK_WEBHOOK_URL", "")
             if not url:
-                raise GuardError("channel webhook needs GUARD_SLACK_WEBHOOK_URL in the environment")
-            try:
-                sinks.append((WebhookSink(url, timeout_s=send_timeout), rates["webhook"]))
-            except ValueError as error:
-                raise GuardError(f"GUARD_SLACK_WEBHOOK_URL: {error}") from None
+                raise ConfigError(
+                    "channel webhook needs GUARD_SLACK_WEBHOOK_URL in the environment"
+                )
+            sinks.append((WebhookSink(url, timeout_s=send_timeout), rates["webhook"]))
         elif name == "alertmanager":
             am_url = os.environ.get("GUARD_ALERTMANAGER_URL", "")
             if not am_url:
-                raise GuardError(
+                raise ConfigError(
                     "channel alertmanager needs GUARD_ALERTMANAGER_URL in the environment"
                 )
-            try:
-                sink = AlertmanagerSink(
-                    am_url, timeout_s=send_timeout, hold=timedelta(hours=alertmanager_hold)
-                )
-            except ValueError as error:
-                raise GuardError(f"GUARD_ALERTMANAGER_URL: {error}") from None
+            sink = AlertmanagerSink(
+                am_url, timeout_s=send_timeout, hold=timedelta(hours=alertmanager_hold)
+            )
             sinks.append((sink, rates["alertmanager"]))
         else:
             if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
-                raise GuardError("channel email needs --smtp-host, --smtp-from and --smtp-to")
+                raise ConfigError("channel email needs --smtp-host, --smtp-from and --smtp-to")
             settings = SmtpSettings(
                 host=smtp["host"],
                 port=smtp["port"],
@@ -278,6 +275,7 @@ def watch(
         level=getattr(logging, log_level.upper()),
         format="guard watch: %(levelname)s %(message)s",
     )
+    install_log_filter()  # no URL token, credential or password in any log line
     chosen = list(dict.fromkeys(channels)) or _default_channels()
     rates = {
         "stdout": stdout_rate,

@@ -6,9 +6,10 @@ digits that are not phone numbers (order references, dates, UUIDs, keys) stay re
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -118,11 +119,53 @@ def mask_phone_numbers(text: str) -> str:
     return "".join(out)
 
 
-def _clean_text(value: str, limit: int) -> str:
+# Slack (`<!channel>`, `<@U123>`, `<https://x|text>`), HTML and e-mail clients act on angle
+# brackets: data gets the single angle quotation marks instead.
+_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
+# A mention at the start of a word (`@here`, `@channel`, `@everyone`, `@someone`); e-mail
+# addresses (`ops@example.org`) are not mentions and keep their `@`.
+_MENTION = re.compile(r"(?<![\w.+-])@(?=[\w!])")
+# A link target: `scheme://` (autolinked by chat tools, the target of a markdown link).
+_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*):(?=//)")
+# A markdown link `[text](target)`: broken between its two halves.
+_MARKDOWN_LINK = re.compile(r"\]\s*\(")
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def neutralise(value: str) -> str:
+    """Data made inert for every channel: one line (whitespace runs, newlines included, become
+    one space); control and format characters (ESC sequences, bidi overrides, zero-width
+    characters) shown as visible escapes (`\\x1b`, `\\u202e`); angle brackets as single angle
+    quotation marks (U+2039, U+203A), so no Slack mention, link or HTML tag can form; a mention
+    `@here` with a fullwidth at sign (U+FF20); a link target
+    `https://evil` as `https[:]//evil`, and a markdown link `[text](url)` split as `[text] (url)`.
+    Readable for a person, active in no chat tool, mail client or terminal."""
     value = " ".join(value.split())
+    if not value.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        value = "".join(
+            _visible(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") else ch
+            for ch in value
+        )
+    value = value.translate(_ANGLES)
+    value = _MENTION.sub("\uff20", value)
+    value = _SCHEME.sub(r"\1[:]", value)
+    return _MARKDOWN_LINK.sub("] (", value)
+
+
+def _clean_text(value: str, limit: int) -> str:
+    value = neutralise(value)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return mask_phone_numbers(value)
+
+
+def _label(value: str | None) -> str | None:
+    """A short identifier (check, rule, severity, status, entity type) as data: neutralised."""
+    return None if value is None else _clean_text(value, MAX_DETAIL_CHARS)
 
 
 class RenderError(Exception):
@@ -221,6 +264,18 @@ class Message:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _inert(row: AlertRow) -> AlertRow:
+    """The row with its identifiers neutralised as data (they come from tables too)."""
+    return replace(
+        row,
+        check_id=_label(row.check_id),
+        rule_id=_label(row.rule_id),
+        severity=_label(row.severity),
+        status=_label(row.status),
+        entity_type=_label(row.entity_type),
+    )
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -231,6 +286,7 @@ def alert_message(row: AlertRow) -> Message:
         payload: dict[str, Any] = {"type": "alert", "alert_id": row.alert_id, "missing": True}
         text = f"alert #{row.alert_id} no longer exists (deleted by retention)"
         return Message("alert", (row.alert_id,), payload, text, text)
+    row = _inert(row)
     severity = row.severity or "unknown"
     message = _clean_text(row.message or "", MAX_MESSAGE_CHARS)
     details = safe_details(row.details)
@@ -271,6 +327,7 @@ def alert_message(row: AlertRow) -> Message:
 def resolved_message(row: AlertRow) -> Message:
     """The one-time notice that an alert a channel was sent has resolved."""
     fired = alert_message(row)
+    row = _inert(row)
     payload = {**fired.payload, "type": "resolved", "resolved_at": _iso(row.resolved_at)}
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
@@ -285,6 +342,7 @@ def resolved_message(row: AlertRow) -> Message:
 
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
     """One message standing for many alerts when a channel is over its rate limit."""
+    rows = [_inert(row) for row in rows]
     ids = tuple(row.alert_id for row in rows)
     by_rule = Counter(row.rule_id or "(unknown)" for row in rows)
     by_check = Counter(row.check_id or "(deleted)" for row in rows)

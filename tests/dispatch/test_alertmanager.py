@@ -203,7 +203,7 @@ def test_alertmanager_url_must_be_http() -> None:
     result = CliRunner(env={"GUARD_ALERTMANAGER_URL": "ftp://am"}).invoke(
         main, ["--database-url", "postgresql://x/y", "watch", "--once", "--channel", "alertmanager"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "GUARD_ALERTMANAGER_URL" in result.output and "ftp://am" not in result.output
 
 
