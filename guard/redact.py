@@ -34,8 +34,9 @@ _PLAIN_SEGMENTS = frozenset(
         "webhooks",
     }
 )
-# scheme://anything up to whitespace or a quote/bracket that usually ends a URL in a text.
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]*")
+# scheme://anything up to whitespace or a quote/bracket that usually ends a URL in a text; a
+# trailing `.`, `,`, `:`, `;`, `!`, `?` or `)` is the sentence's, not the URL's.
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s\"'<>]*[^\s\"'<>.,:;!?)])?")
 # key=value connection strings: password='a b' or password=ab.
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 # The shortest text remembered as a secret: shorter ones would blank ordinary words.

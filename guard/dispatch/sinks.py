@@ -259,6 +259,10 @@ def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: s
                         f"{receiver} timed out: no answer within {timeout_s:g} s"
                     ) from None
                 raise DeliveryError(f"{receiver} unreachable: {_reason(error)}") from None
+            if deadline.expired.is_set():
+                # http.client takes the end of the stream for the end of the headers: an answer
+                # cut at the deadline may look complete. Not known to be accepted: retried.
+                raise DeliveryError(f"{receiver} timed out: no answer within {timeout_s:g} s")
             status = response.status
             if 200 <= status < 300:
                 try:
