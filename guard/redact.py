@@ -38,7 +38,9 @@ _PLAIN_SEGMENTS = frozenset(
 # trailing `.`, `,`, `:`, `;`, `!`, `?` or `)` is the sentence's, not the URL's.
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s\"'<>]*[^\s\"'<>.,:;!?)])?")
 # key=value connection strings: password='a b' or password=ab.
-_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_CONNINFO_PASSWORD = re.compile(
+    r"(password\s*=\s*)(?!\*\*\*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
+)
 # The shortest text remembered as a secret: shorter ones would blank ordinary words.
 _MIN_SECRET = 4
 
