@@ -125,8 +125,6 @@ _ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
 # A mention at the start of a word (`@here`, `@channel`, `@everyone`, `@someone`); e-mail
 # addresses (`ops@example.org`) are not mentions and keep their `@`.
 _MENTION = re.compile(r"(?<![\w.+-])@(?=[\w!])")
-# A link target: `scheme://` (autolinked by chat tools, the target of a markdown link).
-_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*):(?=//)")
 # A markdown link `[text](target)`: broken between its two halves.
 _MARKDOWN_LINK = re.compile(r"\]\s*\(")
 
@@ -152,7 +150,8 @@ def neutralise(value: str) -> str:
         )
     value = value.translate(_ANGLES)
     value = _MENTION.sub("\uff20", value)
-    value = _SCHEME.sub(r"\1[:]", value)
+    # A link target (`https://`, autolinked by chat tools, the target of a markdown link).
+    value = value.replace("://", "[:]//")
     return _MARKDOWN_LINK.sub("] (", value)
 
 
