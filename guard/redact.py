@@ -34,6 +34,7 @@ _PLAIN_SEGMENTS = frozenset(
         "webhooks",
     }
 )
+_DATABASE_SCHEMES = frozenset({"redis", "rediss", "unix", "postgres", "postgresql"})
 # scheme://anything up to whitespace or a quote/bracket that usually ends a URL in a text; a
 # trailing `.`, `,`, `:`, `;`, `!`, `?` or `)` is the sentence's, not the URL's.
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s\"'<>]*[^\s\"'<>.,:;!?)])?")
@@ -85,10 +86,12 @@ def url_secrets(url: str) -> set[str]:
     return {p for p in pieces if len(p) >= _MIN_SECRET}
 
 
-def redact_url(url: str, *, keep_user: bool = False, keep_path: bool = False) -> str:
+def redact_url(url: str, *, keep_user: bool | None = None, keep_path: bool | None = None) -> str:
     """`url` safe to print: userinfo, every path segment but well-known words, query values and
     the fragment become `***`; scheme, host and port stay. `keep_user` shows the user name before
-    `:***@`, `keep_path` the path (a Redis database number). Never raises."""
+    `:***@`, `keep_path` the path; both default to true for database URLs (Redis, PostgreSQL:
+    the path is a database, the user a role) and false otherwise (a webhook's path is its token).
+    Redacting a redacted URL changes nothing. Never raises."""
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -96,6 +99,9 @@ def redact_url(url: str, *, keep_user: bool = False, keep_path: bool = False) ->
     except ValueError:
         scheme, sep, _ = text.partition("://")
         return f"{scheme}://{MASK}" if sep else MASK
+    database = parts.scheme.lower().split("+")[0] in _DATABASE_SCHEMES
+    keep_user = database if keep_user is None else keep_user
+    keep_path = database if keep_path is None else keep_path
     host = parts.hostname or ""
     if ":" in host:  # IPv6
         host = f"[{host}]"

@@ -178,7 +178,7 @@ def test_no_markup_mention_link_or_control_character_from_data_acts_in_any_chann
     for raw in smtp_server.messages:
         # CRLF is how SMTP carries lines, not data.
         mail = email.message_from_string(raw.replace("\r\n", "\n"), policy=email.policy.default)
-        received["email"] += [str(mail["Subject"]), mail.get_content()]  # type: ignore[attr-defined]
+        received["email"] += [str(mail["Subject"]), mail.get_content()]
         assert "\x1b" not in raw and "\u202e" not in raw
     assert {k: len(v) > 0 for k, v in received.items()} == dict.fromkeys(received, True)
     problems = {

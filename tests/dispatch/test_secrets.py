@@ -279,5 +279,5 @@ def test_redact_url(url: str, shown: str) -> None:
 def test_redact_text_finds_urls_and_connection_passwords() -> None:
     text = "a https://h/services/T1/B2/c3? b host=x password='p w' c redis://:pw@h:1/0?password=q."
     assert redact_text(text) == (
-        "a https://h/services/***/***/***? b host=x password=*** c redis://***@h:1/***?password=***."
+        "a https://h/services/***/***/***? b host=x password=*** c redis://:***@h:1/0?password=***."
     )
