@@ -156,15 +156,22 @@ def neutralise(value: str) -> str:
 
 
 def _clean_text(value: str, limit: int) -> str:
-    value = neutralise(value)
+    """One line, shortened, phone numbers masked: a value of the JSON payload (the stdout
+    channel's JSON keeps it otherwise exact; JSON escapes its control characters)."""
+    value = " ".join(value.split())
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return mask_phone_numbers(value)
 
 
 def _label(value: str | None) -> str | None:
-    """A short identifier (check, rule, severity, status, entity type) as data: neutralised."""
-    return None if value is None else _clean_text(value, MAX_DETAIL_CHARS)
+    """A short identifier (check, rule, severity, status, entity type) for a text: neutralised."""
+    return None if value is None else neutralise(_clean_text(value, MAX_DETAIL_CHARS))
+
+
+def _shown(value: object) -> object:
+    """A detail value as a text shows it: strings neutralised."""
+    return neutralise(value) if isinstance(value, str) else value
 
 
 class RenderError(Exception):
@@ -285,7 +292,6 @@ def alert_message(row: AlertRow) -> Message:
         payload: dict[str, Any] = {"type": "alert", "alert_id": row.alert_id, "missing": True}
         text = f"alert #{row.alert_id} no longer exists (deleted by retention)"
         return Message("alert", (row.alert_id,), payload, text, text)
-    row = _inert(row)
     severity = row.severity or "unknown"
     message = _clean_text(row.message or "", MAX_MESSAGE_CHARS)
     details = safe_details(row.details)
@@ -308,16 +314,19 @@ def alert_message(row: AlertRow) -> Message:
     cut = truncated_bytes(row.details)
     if cut is not None:
         payload[TRUNCATED_KEY] = {"bytes": cut, "read_more": read_more(row.alert_id)}
+    # The texts (webhook, e-mail, Alertmanager annotations) show data neutralised.
+    row = _inert(row)
+    severity = (row.severity or "unknown").upper()
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
-    subject = f"[{severity.upper()}] {row.check_id}: {entity} ({where})"
+    subject = f"[{severity}] {row.check_id}: {entity} ({where})"
     lines = [
-        f"[{severity.upper()}] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {message}",
+        f"[{severity}] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {neutralise(message)}",
         f"{where}, {entity}; {row.occurrences} occurrence(s); status {row.status};"
         f" first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})",
     ]
     if details:
-        lines.append("details: " + ", ".join(f"{k}={v}" for k, v in details.items()))
+        lines.append("details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items()))
     if cut is not None:
         lines.append(f"details truncated ({_size(cut)}); the rest: {read_more(row.alert_id)}")
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
@@ -332,7 +341,8 @@ def resolved_message(row: AlertRow) -> Message:
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
     subject = f"[RESOLVED] {row.check_id}: {entity} ({where})"
     text = (
-        f"[RESOLVED] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {payload['message']}\n"
+        f"[RESOLVED] {row.check_id} (rule {row.rule_id or '(unknown)'})"
+        f" - {neutralise(str(payload['message']))}\n"
         f"{where}, {entity}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
         f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
     )
@@ -341,7 +351,6 @@ def resolved_message(row: AlertRow) -> Message:
 
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
     """One message standing for many alerts when a channel is over its rate limit."""
-    rows = [_inert(row) for row in rows]
     ids = tuple(row.alert_id for row in rows)
     by_rule = Counter(row.rule_id or "(unknown)" for row in rows)
     by_check = Counter(row.check_id or "(deleted)" for row in rows)
@@ -354,6 +363,10 @@ def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
         "by_severity": dict(sorted(by_severity.items())),
         "alert_ids": list(ids),
     }
+    shown_rows = [_inert(row) for row in rows]
+    by_rule = Counter(row.rule_id or "(unknown)" for row in shown_rows)
+    by_check = Counter(row.check_id or "(deleted)" for row in shown_rows)
+    by_severity = Counter(row.severity or "unknown" for row in shown_rows)
     shown = ", ".join(f"#{i}" for i in ids[:SUMMARY_MAX_IDS])
     more = f" and {len(ids) - SUMMARY_MAX_IDS} more" if len(ids) > SUMMARY_MAX_IDS else ""
     subject = f"{len(ids)} Booking Guard alerts (summary, {channel} rate limit reached)"

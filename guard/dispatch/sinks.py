@@ -32,7 +32,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, urlsplit
 
-from guard.dispatch.message import Message
+from guard.dispatch.message import Message, neutralise
 from guard.errors import ConfigError
 from guard.redact import redact_text, redact_url, remember
 
@@ -383,6 +383,8 @@ class AlertmanagerSink:
             labels["entity_type"] = str(p["entity_type"])
         if p.get("entity_id") is not None:
             labels["entity_id"] = str(p["entity_id"])
+        # Labels are data too (a check id, an entity type): neutralised as texts are.
+        labels = {key: neutralise(value) for key, value in labels.items()}
         starts = p.get("first_seen_at") or now.isoformat()
         if message.kind == "resolved" or p.get("status") not in (None, "open"):
             ends = p.get("resolved_at") or now.isoformat()

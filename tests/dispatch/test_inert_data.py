@@ -2,16 +2,16 @@
 public.calls it may write, booking_failure_reason first) and every whitelisted detail key and the
 message of an alert are filled with generated markup: Slack mentions and links, `@here`,
 markdown links, HTML, terminal escape codes, control characters, `|`, newlines, bidi overrides.
-Detection copies what it copies; the dispatcher delivers to every channel (stdout, a webhook, a
-real SMTP server, an Alertmanager-compatible receiver); then every text each receiver got is
-searched for anything still active. Markers prove the data did arrive."""
+Detection copies what it copies; the dispatcher delivers to every channel (a webhook, a real SMTP
+server, an Alertmanager-compatible receiver, and stdout); then every text each receiver got is
+searched for anything still active. Markers prove the data did arrive. The stdout channel is JSON
+for scripts: it keeps values exact, with JSON's escapes for every control character."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import io
-import json
 import random
 import re
 import unicodedata
@@ -169,8 +169,12 @@ def test_no_markup_mention_link_or_control_character_from_data_acts_in_any_chann
     alerts = stats.alerts_delivered // 4
     assert alerts >= 2 and stats.failed_sends == 0 and stats.unrenderable == 0, stats
 
+    # stdout is JSON for scripts: values exact, every control and non-ASCII character escaped
+    # by JSON, so nothing reaches a terminal raw.
+    lines = out.getvalue().splitlines()
+    assert lines and all(line.isascii() and line.isprintable() for line in lines)
+    assert "MARK-booking_failure_reason" in out.getvalue() and "MARK-message" in out.getvalue()
     received: dict[str, list[str]] = {
-        "stdout": [s for line in out.getvalue().splitlines() for s in strings(json.loads(line))],
         "webhook": [b["text"] for b in webhook.bodies],
         "alertmanager": [s for body in am_bodies for s in strings(body)],
         "email": [],
