@@ -51,7 +51,8 @@ _secrets: set[str] = set()
 
 def remember(*values: str | None) -> None:
     """Secrets to blank wherever `redact_text` runs from now on (e.g. a password from the
-    environment). URLs given here have their secret parts remembered."""
+    environment, blanked whatever it looks like). URLs given here have the parts that look like
+    tokens remembered (their passwords always)."""
     found: set[str] = set()
     for value in values:
         if not value:
@@ -74,16 +75,32 @@ def url_secrets(url: str) -> set[str]:
     except ValueError:
         return {url}
     userinfo, at, _ = netloc.rpartition("@")
+    password = ""
     if at:
         out.add(userinfo)
         out.update(userinfo.split(":", 1))
+        password = userinfo.partition(":")[2]
     out.update(seg for seg in path.split("/") if seg.lower() not in _PLAIN_SEGMENTS)
     for pair in query.split("&"):
         _, _, value = pair.partition("=")
         out.add(value)
     out.add(fragment)
     pieces = {p for s in out for p in (s, unquote(s), *unquote(s).split()) if p}
-    return {p for p in pieces if len(p) >= _MIN_SECRET}
+    found = {p for p in pieces if _looks_secret(p)}
+    for piece in (password, unquote(password), *unquote(password).split()):
+        if len(piece) >= _MIN_SECRET and MASK not in piece:
+            found.add(piece)
+    return found
+
+
+def _looks_secret(text: str) -> bool:
+    """A token rather than a word: 8 characters or more with a digit or mixed case. Blanking
+    `alertmanager` or `hooks` everywhere would blank the logs' own words."""
+    if len(text) < 8 or MASK in text:
+        return False
+    has_digit = any(ch.isdigit() for ch in text)
+    mixed = any(ch.isupper() for ch in text) and any(ch.islower() for ch in text)
+    return has_digit or mixed
 
 
 def redact_url(url: str, *, keep_user: bool | None = None, keep_path: bool | None = None) -> str:

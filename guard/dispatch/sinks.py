@@ -114,7 +114,7 @@ def check_http_url(url: str, what: str) -> HttpTarget:
     if parts.username is not None or parts.password is not None:
         user = unquote(parts.username or "")
         password = unquote(parts.password or "")
-        remember(user, password)
+        remember(password)  # the user name is no secret (and may be an ordinary word)
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         authorization = f"Basic {token}"
     path = parts.path or "/"
