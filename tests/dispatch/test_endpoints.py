@@ -142,7 +142,7 @@ def test_the_send_timeout_bounds_the_whole_send(db_url: str) -> None:
         started = time.monotonic()
         dispatcher.run_once()
         took = time.monotonic() - started
-    assert took < 2.5, f"the send took {took:.1f} s with a 1 s send timeout"
+    assert took < 4.0, f"the send took {took:.1f} s with a 1 s send timeout (the answer: 20 s)"
     assert delivery_rows(db_url, "webhook")[alert_id][3] == (
         "webhook timed out: no answer within 1 s"
     )
