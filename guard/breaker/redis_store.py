@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -29,6 +28,7 @@ from redis.retry import Retry
 from guard.breaker import lua
 from guard.breaker.restore import Seed, new_circuit
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.redact import redact_url, remember
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONNECT_TIMEOUT_SECONDS = 0.05
@@ -58,18 +58,10 @@ OnMissing = Callable[[int], Seed]
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe for logs and error messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable redis url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """The URL with its password (`:pw@` or `?password=`) and every other query value replaced
+    by ``***`` (safe for logs and error messages; guard.redact)."""
+    remember(url)
+    return redact_url(url, keep_user=True, keep_path=True)
 
 
 def _split_cluster(url: str) -> tuple[str, bool]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from guard.backoff import exponential_delay
 from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
+from guard.redact import redact_text, remember
 
 SUPPORTED_MAJOR_VERSIONS = (15, 16, 17, 18)
 # What an older server lacks, named in the refusal: every view of Booking Guard's is
@@ -36,11 +39,45 @@ def resolve_conninfo(database_url: str | None) -> str:
     url = database_url or os.environ.get("GUARD_DATABASE_URL") or ""
     if url.startswith(YOYO_SCHEME):  # accept yoyo-style URLs too
         url = "postgresql://" + url[len(YOYO_SCHEME) :]
+    password = _password(url)
+    remember(password)
     try:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError as error:
-        raise GuardError(f"invalid database URL: {first_line(error)}") from None
+        reason = _without(first_line(error), password)
+        raise GuardError(f"invalid database URL: {reason}") from None
     return url
+
+
+_CONNINFO_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+(?:\s+[^=\s]+(?=\s|$))*)")
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def _password(url: str) -> str | None:
+    """The password in a URL or key=value string, also when it is malformed (a space in it)."""
+    if "://" in url:
+        try:
+            return urlsplit(url).password
+        except ValueError:
+            return None
+    match = _CONNINFO_PASSWORD.search(url)
+    return match.group(1).strip("'") if match else None
+
+
+def _without(message: str, password: str | None) -> str:
+    """libpq's message with the password, and every quoted fragment of it, masked."""
+    if not password:
+        return redact_text(message)
+
+    def quoted(match: re.Match[str]) -> str:
+        fragment = match.group(1)
+        return (
+            '"***"'
+            if fragment and (fragment in password or password in fragment)
+            else match.group()
+        )
+
+    return redact_text(_QUOTED.sub(quoted, message), [password])
 
 
 def describe(conninfo: str) -> str:
@@ -103,9 +140,8 @@ def connect(
             application_name=application_name,
         )
     except psycopg.Error as error:
-        raise DatabaseUnavailable(
-            f"cannot connect to {describe(conninfo)}: {first_line(error)}"
-        ) from None
+        reason = _without(first_line(error), _password(conninfo))
+        raise DatabaseUnavailable(f"cannot connect to {describe(conninfo)}: {reason}") from None
     _last_login["login"] = conn.info.user
     try:
         check_server_version(conn.info.server_version, describe(conninfo))

@@ -23,7 +23,8 @@ from guard.dispatch.message import plan_messages, resolved_message
 from guard.dispatch.sinks import DeliveryError, Sink
 from guard.dispatch.store import DeliveryStore
 from guard.dispatch.throttle import RateWindow
-from guard.errors import GuardError, first_line
+from guard.errors import ConfigurationError, GuardError, first_line
+from guard.redact import redact_text
 
 log = logging.getLogger("guard.dispatch")
 
@@ -44,20 +45,22 @@ class DispatchSettings:
     max_attempts: int = 10
     backoff_base_s: float = 5.0
     backoff_max_s: float = 900.0
+    # A receiver's Retry-After (429, 503) is honoured up to this many seconds.
+    retry_after_max_s: float = 3600.0
     worker_id: str = field(default_factory=default_worker_id)
     # Channels that are told once when an alert they were sent resolves (opt-in).
     resolved_channels: frozenset[str] = frozenset()
 
     def check(self) -> None:
         if self.poll_interval_s <= 0 or self.batch_size <= 0 or self.max_attempts <= 0:
-            raise GuardError("poll interval, batch size and max attempts must be positive")
+            raise ConfigurationError("poll interval, batch size and max attempts must be positive")
         if self.lease_s <= 2 * self.send_timeout_s:
-            raise GuardError(
+            raise ConfigurationError(
                 f"the lease ({self.lease_s:g} s) must be more than twice the send timeout"
                 f" ({self.send_timeout_s:g} s): a send must never outlive its claim"
             )
         if self.backoff_base_s < 0 or self.backoff_max_s < self.backoff_base_s:
-            raise GuardError("backoff: need 0 <= base <= max")
+            raise ConfigurationError("backoff: need 0 <= base <= max")
 
 
 @dataclass
@@ -99,13 +102,13 @@ class Dispatcher:
         self.settings = settings or DispatchSettings()
         self.settings.check()
         if not channels:
-            raise GuardError("no delivery channel configured")
+            raise ConfigurationError("no delivery channel configured")
         names = [sink.name for sink, _ in channels]
         if len(set(names)) != len(names):
-            raise GuardError("a channel is configured twice")
+            raise ConfigurationError("a channel is configured twice")
         unknown = sorted(self.settings.resolved_channels - set(names))
         if unknown:
-            raise GuardError(
+            raise ConfigurationError(
                 f"resolved notifications for channel(s) not delivered to: {', '.join(unknown)}"
             )
         self.database_url = database_url
@@ -281,14 +284,15 @@ class Dispatcher:
                 try:
                     channel.sink.send(message)
                 except DeliveryError as error:
-                    channel.paused_until = time.monotonic() + min(
-                        s.backoff_max_s, max(s.backoff_base_s, 0.01)
-                    )
+                    pause = min(s.backoff_max_s, max(s.backoff_base_s, 0.01))
+                    if error.retry_after_s is not None:
+                        pause = max(pause, min(error.retry_after_s, s.retry_after_max_s))
+                    channel.paused_until = time.monotonic() + pause
                     self.stats.failed_sends += 1
                     log.warning(
                         "%s: %s; resolved notice for alert #%d retried after its lease",
                         channel.name,
-                        error,
+                        redact_text(str(error)),
                         row.alert_id,
                     )
                     return
@@ -320,12 +324,12 @@ class Dispatcher:
                     channel.sink.send(message)
                 except DeliveryError as error:
                     failed = True
-                    self._failed(store, channel, message.alert_ids, rows, str(error))
+                    self._failed(store, channel, message.alert_ids, rows, error)
                     continue
                 except Exception as error:  # e.g. a header the sink refuses
                     # Not a delivery problem a retry could fix: this message's alerts fail,
-                    # the others go on.
-                    reason = f"{type(error).__name__}: {error}"
+                    # the others go on. Its text may quote configuration: redacted.
+                    reason = redact_text(f"{type(error).__name__}: {error}")
                     self._unrenderable(store, channel, dict.fromkeys(message.alert_ids, reason))
                     continue
                 marked = store.complete(channel.name, message.alert_ids)
@@ -346,19 +350,30 @@ class Dispatcher:
         channel: _Channel,
         alert_ids: Sequence[int],
         rows: Sequence[Any],
-        error: str,
+        failure: DeliveryError,
     ) -> None:
+        """Count the attempt and schedule the next one: exponential backoff, or the receiver's
+        Retry-After (capped at retry_after_max_s) when that is later. The delay is stored per
+        delivery (next_attempt_at), so every dispatcher honours it, and pauses this channel."""
         s = self.settings
+        error = redact_text(str(failure))
+        attempts = max((r.attempts for r in rows if r.alert_id in set(alert_ids)), default=0)
+        pause = exponential_delay(attempts + 1, s.backoff_base_s, s.backoff_max_s)
+        base_s, max_s = s.backoff_base_s, s.backoff_max_s
+        if failure.retry_after_s is not None:
+            asked = min(failure.retry_after_s, s.retry_after_max_s)
+            if asked > pause:
+                # base = max = the delay: guard.fail_alert_deliveries's
+                # least(max, base * 2^attempts) is then exactly that delay.
+                pause = base_s = max_s = asked
         gave_up = store.fail(
             channel.name,
             alert_ids,
             error,
-            backoff_base_s=s.backoff_base_s,
-            backoff_max_s=s.backoff_max_s,
+            backoff_base_s=base_s,
+            backoff_max_s=max_s,
             max_attempts=s.max_attempts,
         )
-        attempts = max((r.attempts for r in rows if r.alert_id in set(alert_ids)), default=0)
-        pause = exponential_delay(attempts + 1, s.backoff_base_s, s.backoff_max_s)
         channel.paused_until = time.monotonic() + pause
         self.stats.failed_sends += 1
         self.stats.gave_up += gave_up
@@ -376,7 +391,8 @@ class Dispatcher:
     ) -> None:
         """Mark these alerts failed on this channel at once (one attempt), each with its reason."""
         s = self.settings
-        for alert_id, reason in sorted(reasons.items()):
+        for alert_id, raw in sorted(reasons.items()):
+            reason = redact_text(raw)
             store.fail(
                 channel.name,
                 [alert_id],

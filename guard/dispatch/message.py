@@ -6,9 +6,10 @@ digits that are not phone numbers (order references, dates, UUIDs, keys) stay re
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -118,11 +119,59 @@ def mask_phone_numbers(text: str) -> str:
     return "".join(out)
 
 
+# Slack (`<!channel>`, `<@U123>`, `<https://x|text>`), HTML and e-mail clients act on angle
+# brackets: data gets the single angle quotation marks instead.
+_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
+# A mention at the start of a word (`@here`, `@channel`, `@everyone`, `@someone`); e-mail
+# addresses (`ops@example.org`) are not mentions and keep their `@`.
+_MENTION = re.compile(r"(?<![\w.+-])@(?=[\w!])")
+# A markdown link `[text](target)`: broken between its two halves.
+_MARKDOWN_LINK = re.compile(r"\]\s*\(")
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def neutralise(value: str) -> str:
+    """Data made inert for every channel: one line (whitespace runs, newlines included, become
+    one space); control and format characters (ESC sequences, bidi overrides, zero-width
+    characters) shown as visible escapes (`\\x1b`, `\\u202e`); angle brackets as single angle
+    quotation marks (U+2039, U+203A), so no Slack mention, link or HTML tag can form; a mention
+    `@here` with a fullwidth at sign (U+FF20); a link target
+    `https://evil` as `https[:]//evil`, and a markdown link `[text](url)` split as `[text] (url)`.
+    Readable for a person, active in no chat tool, mail client or terminal."""
+    value = " ".join(value.split())
+    if not value.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        value = "".join(
+            _visible(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") else ch
+            for ch in value
+        )
+    value = value.translate(_ANGLES)
+    value = _MENTION.sub("\uff20", value)
+    # A link target (`https://`, autolinked by chat tools, the target of a markdown link).
+    value = value.replace("://", "[:]//")
+    return _MARKDOWN_LINK.sub("] (", value)
+
+
 def _clean_text(value: str, limit: int) -> str:
+    """One line, shortened, phone numbers masked: a value of the JSON payload (the stdout
+    channel's JSON keeps it otherwise exact; JSON escapes its control characters)."""
     value = " ".join(value.split())
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return mask_phone_numbers(value)
+
+
+def _label(value: str | None) -> str | None:
+    """A short identifier (check, rule, severity, status, entity type) for a text: neutralised."""
+    return None if value is None else neutralise(_clean_text(value, MAX_DETAIL_CHARS))
+
+
+def _shown(value: object) -> object:
+    """A detail value as a text shows it: strings neutralised."""
+    return neutralise(value) if isinstance(value, str) else value
 
 
 class RenderError(Exception):
@@ -221,6 +270,18 @@ class Message:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _inert(row: AlertRow) -> AlertRow:
+    """The row with its identifiers neutralised as data (they come from tables too)."""
+    return replace(
+        row,
+        check_id=_label(row.check_id),
+        rule_id=_label(row.rule_id),
+        severity=_label(row.severity),
+        status=_label(row.status),
+        entity_type=_label(row.entity_type),
+    )
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -253,16 +314,19 @@ def alert_message(row: AlertRow) -> Message:
     cut = truncated_bytes(row.details)
     if cut is not None:
         payload[TRUNCATED_KEY] = {"bytes": cut, "read_more": read_more(row.alert_id)}
+    # The texts (webhook, e-mail, Alertmanager annotations) show data neutralised.
+    row = _inert(row)
+    severity = (row.severity or "unknown").upper()
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
-    subject = f"[{severity.upper()}] {row.check_id}: {entity} ({where})"
+    subject = f"[{severity}] {row.check_id}: {entity} ({where})"
     lines = [
-        f"[{severity.upper()}] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {message}",
+        f"[{severity}] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {neutralise(message)}",
         f"{where}, {entity}; {row.occurrences} occurrence(s); status {row.status};"
         f" first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})",
     ]
     if details:
-        lines.append("details: " + ", ".join(f"{k}={v}" for k, v in details.items()))
+        lines.append("details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items()))
     if cut is not None:
         lines.append(f"details truncated ({_size(cut)}); the rest: {read_more(row.alert_id)}")
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
@@ -271,12 +335,14 @@ def alert_message(row: AlertRow) -> Message:
 def resolved_message(row: AlertRow) -> Message:
     """The one-time notice that an alert a channel was sent has resolved."""
     fired = alert_message(row)
+    row = _inert(row)
     payload = {**fired.payload, "type": "resolved", "resolved_at": _iso(row.resolved_at)}
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
     subject = f"[RESOLVED] {row.check_id}: {entity} ({where})"
     text = (
-        f"[RESOLVED] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {payload['message']}\n"
+        f"[RESOLVED] {row.check_id} (rule {row.rule_id or '(unknown)'})"
+        f" - {neutralise(str(payload['message']))}\n"
         f"{where}, {entity}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
         f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
     )
@@ -297,6 +363,10 @@ def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
         "by_severity": dict(sorted(by_severity.items())),
         "alert_ids": list(ids),
     }
+    shown_rows = [_inert(row) for row in rows]
+    by_rule = Counter(row.rule_id or "(unknown)" for row in shown_rows)
+    by_check = Counter(row.check_id or "(deleted)" for row in shown_rows)
+    by_severity = Counter(row.severity or "unknown" for row in shown_rows)
     shown = ", ".join(f"#{i}" for i in ids[:SUMMARY_MAX_IDS])
     more = f" and {len(ids) - SUMMARY_MAX_IDS} more" if len(ids) > SUMMARY_MAX_IDS else ""
     subject = f"{len(ids)} Booking Guard alerts (summary, {channel} rate limit reached)"

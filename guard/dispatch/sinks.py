@@ -1,29 +1,56 @@
 """Where messages go: JSON lines on stdout, a Slack-compatible webhook, email over SMTP,
 Alertmanager's API v2.
-A sink raises DeliveryError for anything worth a retry; its text never contains a secret
-(the webhook URL, the SMTP password)."""
+
+A sink raises DeliveryError for anything worth a retry; its text never contains a secret (the
+webhook URL's token, credentials in a URL, the SMTP password): URLs in it go through
+guard.redact. Every send has one total deadline (the send timeout), enforced by closing the
+connection when it runs out, so a server that answers one byte at a time cannot keep a send
+alive past its claim. Redirects are never followed: a 3xx answer is a failure naming where it
+points. Credentials in a URL (`https://user:password@host/`) are sent as HTTP basic auth, never
+as part of the host."""
 
 from __future__ import annotations
 
+import base64
+import email.utils
+import http.client
 import json
+import logging
+import os
 import smtplib
 import socket
+import ssl
 import sys
 import threading
-import urllib.error
+import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol, TextIO
+from urllib.parse import unquote, urlsplit
 
-from guard.dispatch.message import Message
+from guard.dispatch.message import Message, neutralise
+from guard.errors import ConfigurationError
+from guard.redact import redact_text, redact_url, remember
+
+log = logging.getLogger("guard.dispatch")
+
+# The most of an answer's body read (and thrown away) after its status line.
+_MAX_BODY = 64 * 1024
+# Statuses whose Retry-After says when to come back (RFC 9110 10.2.3).
+_RETRY_AFTER_STATUSES = (429, 503)
 
 
 class DeliveryError(Exception):
-    """A send failed; the delivery is retried with backoff."""
+    """A send failed; the delivery is retried with backoff. `retry_after_s`: the receiver asked
+    not to be called again before that many seconds (Retry-After), or None."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Sink(Protocol):
@@ -52,6 +79,238 @@ class StdoutSink:
                 raise DeliveryError(f"stdout: {error.strerror or error}") from None
 
 
+# -- HTTP -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """A checked http(s) URL split for http.client: credentials out of the host."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # path and query, as sent in the request line
+    authorization: str | None  # "Basic ..." from the URL's userinfo
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+def check_http_url(url: str, what: str) -> HttpTarget:
+    """Parse and check a sink URL at start; a ConfigurationError (exit 2) naming `what` otherwise. The
+    error shows the URL redacted, never its token or credentials."""
+    remember(url)
+
+    problem = _url_problem(url)
+    if problem is not None:
+        shown = f" ({redact_url(url)})" if url.startswith(("http://", "https://")) else ""
+        raise ConfigurationError(f"{what}: {problem}{shown}")
+    parts = urlsplit(url)
+    port = parts.port
+    assert parts.hostname is not None
+    authorization = None
+    if parts.username is not None or parts.password is not None:
+        user = unquote(parts.username or "")
+        password = unquote(parts.password or "")
+        remember(password)  # the user name is no secret (and may be an ordinary word)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        authorization = f"Basic {token}"
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    default = 443 if parts.scheme == "https" else 80
+    return HttpTarget(parts.scheme, parts.hostname, port or default, path, authorization)
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes a sink URL unusable, or None."""
+    problem = None
+    if not url.startswith(("http://", "https://")):
+        problem = "the URL must start with http:// or https://"
+    elif any(ch.isspace() for ch in url):
+        problem = "the URL contains a space or line break (percent-encode it as %20)"
+    elif any(not ch.isprintable() for ch in url):
+        problem = "the URL contains a control character"
+    else:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            return "the URL's port is not a number from 1 to 65535"
+        if not parts.hostname:
+            problem = "the URL has no host"
+        elif parts.fragment:
+            problem = "the URL has a #fragment, which is never sent"
+    return problem
+
+
+class _Deadline:
+    """Shuts a connection's socket down when the send's total time is up: a blocked connect,
+    write or read then ends at once, whatever the server trickles."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.expired = threading.Event()
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(0.001, self.ends - time.monotonic())
+
+    def watch(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+        if self.expired.is_set():
+            self._cut()
+
+    def _expire(self) -> None:
+        self.expired.set()
+        self._cut()
+
+    def _cut(self) -> None:
+        with self._lock:
+            sock = self._sock
+        if sock is None:
+            return
+        # Through a duplicate of the descriptor: shuts the connection down for the thread
+        # blocked on it without touching the (TLS) socket object that thread is using.
+        try:
+            dup = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:
+            return
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            dup.close()
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _connection(
+    target: HttpTarget, deadline: _Deadline
+) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+    """A connection to the target, through HTTP(S)_PROXY unless NO_PROXY covers its host (as
+    urllib does), the request target and the proxy's headers."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(target.scheme)
+    headers: dict[str, str] = {}
+    if proxy and not urllib.request.proxy_bypass(target.host):
+        via = check_http_url(proxy if "://" in proxy else f"http://{proxy}", "proxy")
+        conn: http.client.HTTPConnection
+        if target.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                via.host,
+                via.port,
+                timeout=deadline.remaining(),
+                context=ssl.create_default_context(),
+            )
+            tunnel_headers = {"Proxy-Authorization": via.authorization} if via.authorization else {}
+            conn.set_tunnel(target.host, target.port, headers=tunnel_headers)
+            return conn, target.path, headers
+        if via.authorization:
+            headers["Proxy-Authorization"] = via.authorization
+        conn = http.client.HTTPConnection(via.host, via.port, timeout=deadline.remaining())
+        return conn, f"{target.origin}{target.path}", headers
+    if target.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            target.host,
+            target.port,
+            timeout=deadline.remaining(),
+            context=ssl.create_default_context(),
+        )
+    else:
+        conn = http.client.HTTPConnection(target.host, target.port, timeout=deadline.remaining())
+    return conn, target.path, headers
+
+
+def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: str) -> None:
+    """POST payload as JSON within `timeout_s` in all (connect, send, answer). 2xx: done (a body
+    still trickling in when the time is up does not undo it). Anything else is one
+    DeliveryError naming the receiver, never the URL's secrets."""
+    body = json.dumps(payload).encode()
+    with _Deadline(timeout_s) as deadline:
+        conn, request_target, headers = _connection(target, deadline)
+        headers["Content-Type"] = "application/json"
+        headers["User-Agent"] = "booking-guard"
+        headers["Host"] = _host(target)
+        if target.authorization:
+            headers["Authorization"] = target.authorization
+        try:
+            try:
+                conn.connect()
+                deadline.watch(conn.sock)
+                conn.request("POST", request_target, body=body, headers=headers)
+                response = conn.getresponse()
+            except (OSError, http.client.HTTPException) as error:
+                if deadline.expired.is_set():
+                    raise DeliveryError(
+                        f"{receiver} timed out: no answer within {timeout_s:g} s"
+                    ) from None
+                raise DeliveryError(f"{receiver} unreachable: {_reason(error)}") from None
+            if deadline.expired.is_set():
+                # http.client takes the end of the stream for the end of the headers: an answer
+                # cut at the deadline may look complete. Not known to be accepted: retried.
+                raise DeliveryError(f"{receiver} timed out: no answer within {timeout_s:g} s")
+            status = response.status
+            if 200 <= status < 300:
+                try:
+                    response.read(_MAX_BODY)
+                except (OSError, http.client.HTTPException):
+                    # Accepted: what follows the status line does not change that.
+                    log.debug("%s: answer body cut at the send deadline", receiver)
+                return
+            if 300 <= status < 400:
+                location = response.getheader("Location") or ""
+                where = redact_url(location) if location else "no Location"
+                raise DeliveryError(
+                    f"{receiver} answered HTTP {status}, a redirect to {where}: not followed"
+                    " (configure the URL it points to)"
+                )
+            retry_after = None
+            if status in _RETRY_AFTER_STATUSES:
+                retry_after = parse_retry_after(response.getheader("Retry-After"))
+            suffix = f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""
+            raise DeliveryError(f"{receiver} answered HTTP {status}{suffix}", retry_after)
+        finally:
+            conn.close()
+
+
+def _host(target: HttpTarget) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
+    """Seconds from a Retry-After header: delay-seconds (`120`) or an HTTP-date
+    (`Wed, 21 Oct 2026 07:28:00 GMT`); None when absent or unreadable. A date in the past is 0."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now() if now is not None else datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
 class WebhookSink:
     """POST `{"text": ...}` as JSON: what Slack (and Mattermost, Rocket.Chat, Teams workflows)
     accept on an incoming webhook. Any non-2xx answer or network error is retried."""
@@ -59,16 +318,14 @@ class WebhookSink:
     name = "webhook"
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("the webhook URL must be http:// or https://")
-        self._url = url
+        self._target = check_http_url(url, "GUARD_SLACK_WEBHOOK_URL")
         self._timeout_s = timeout_s
 
     def __repr__(self) -> str:  # never show the URL: it is the secret
         return "WebhookSink(url=***)"
 
     def send(self, message: Message) -> None:
-        _post_json(self._url, {"text": message.text}, self._timeout_s, "webhook")
+        post_json(self._target, {"text": message.text}, self._timeout_s, "webhook")
 
 
 class AlertmanagerSink:
@@ -87,9 +344,10 @@ class AlertmanagerSink:
     def __init__(
         self, url: str, timeout_s: float = 10.0, hold: timedelta = timedelta(hours=24)
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("the Alertmanager URL must be http:// or https://")
-        self._endpoint = url.rstrip("/") + "/api/v2/alerts"
+        base = check_http_url(url, "GUARD_ALERTMANAGER_URL")
+        path, _, query = base.path.partition("?")
+        endpoint = path.rstrip("/") + "/api/v2/alerts" + (f"?{query}" if query else "")
+        self._target = HttpTarget(base.scheme, base.host, base.port, endpoint, base.authorization)
         self._timeout_s = timeout_s
         self._hold = hold
 
@@ -125,6 +383,8 @@ class AlertmanagerSink:
             labels["entity_type"] = str(p["entity_type"])
         if p.get("entity_id") is not None:
             labels["entity_id"] = str(p["entity_id"])
+        # Labels are data too (a check id, an entity type): neutralised as texts are.
+        labels = {key: neutralise(value) for key, value in labels.items()}
         starts = p.get("first_seen_at") or now.isoformat()
         if message.kind == "resolved" or p.get("status") not in (None, "open"):
             ends = p.get("resolved_at") or now.isoformat()
@@ -140,34 +400,22 @@ class AlertmanagerSink:
         ]
 
     def send(self, message: Message) -> None:
-        _post_json(self._endpoint, self.alerts(message), self._timeout_s, "Alertmanager")
-
-
-def _post_json(url: str, payload: object, timeout_s: float, receiver: str) -> None:
-    """POST payload as JSON; any failure is one DeliveryError naming the receiver, never the URL
-    (it may hold a secret). Callers check the scheme (http or https) when they are built."""
-    request = urllib.request.Request(  # noqa: S310 - scheme checked by the sinks' __init__
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "booking-guard"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-            response.read()
-    except urllib.error.HTTPError as error:
-        raise DeliveryError(f"{receiver} answered HTTP {error.code}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise DeliveryError(f"{receiver} unreachable: {_reason(reason)}") from None
+        post_json(self._target, self.alerts(message), self._timeout_s, "Alertmanager")
 
 
 def _reason(reason: object) -> str:
     if isinstance(reason, socket.timeout | TimeoutError):
         return "timed out"
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return "TLS certificate not trusted"
     if isinstance(reason, OSError):
         return reason.strerror or type(reason).__name__
-    return type(reason).__name__ if not isinstance(reason, str) else reason
+    if isinstance(reason, http.client.HTTPException):
+        return type(reason).__name__  # its text may quote the request line
+    return type(reason).__name__ if not isinstance(reason, str) else redact_text(reason)
+
+
+# -- SMTP -------------------------------------------------------------------------------------
 
 
 def _domain(address: str) -> str | None:
@@ -188,16 +436,40 @@ class SmtpSettings:
     password: str | None = None
     timeout_s: float = 10.0
 
+    def check(self) -> None:
+        """At start: a ConfigurationError (exit 2) for settings no send could work with."""
+        remember(self.password)
+        host = self.host or ""
+        if not host or any(ch.isspace() or not ch.isprintable() for ch in host) or "/" in host:
+            raise ConfigurationError("SMTP host: empty, or it contains a space, / or a control character")
+        if not 1 <= self.port <= 65535:
+            raise ConfigurationError(f"SMTP port {self.port} is not from 1 to 65535")
+        if not self.recipients:
+            raise ConfigurationError("email needs at least one recipient (--smtp-to)")
+        for role, address in [("--smtp-from", self.sender)] + [
+            ("--smtp-to", r) for r in self.recipients
+        ]:
+            _, parsed = email.utils.parseaddr(address)
+            if (
+                "@" not in parsed
+                or any(ch.isspace() or not ch.isprintable() for ch in parsed)
+                or any(ch in address for ch in "\r\n")
+            ):
+                raise ConfigurationError(f"{role}: not an e-mail address: {address[:80]!r}")
+        if bool(self.username) != bool(self.password):
+            raise ConfigurationError("GUARD_SMTP_USER and GUARD_SMTP_PASSWORD go together: set both")
+
 
 class EmailSink:
     """One email per message over SMTP (a fresh connection per send: alerts are rare and a
-    long-lived SMTP session times out). A 4xx/5xx answer or network error is retried."""
+    long-lived SMTP session times out). A 4xx/5xx answer up to the end of DATA, or a network
+    error before it, is retried. Once the server accepted the data (250) the mail is delivered:
+    what happens at QUIT is logged, not retried (a retry would send it again)."""
 
     name = "email"
 
     def __init__(self, settings: SmtpSettings) -> None:
-        if not settings.recipients:
-            raise ValueError("email needs at least one recipient")
+        settings.check()
         self._settings = settings
 
     def __repr__(self) -> str:
@@ -205,27 +477,52 @@ class EmailSink:
 
     def send(self, message: Message) -> None:
         s = self._settings
-        email = EmailMessage()
-        email["From"] = s.sender
-        email["To"] = ", ".join(s.recipients)
-        email["Subject"] = message.subject
+        email_message = EmailMessage()
+        email_message["From"] = s.sender
+        email_message["To"] = ", ".join(s.recipients)
+        email_message["Subject"] = message.subject
         # RFC 5322 requires Date:; Message-ID: lets mail clients thread, deduplicate and
         # reference an alert. smtplib adds neither. The domain is the sender's, so ids are
         # unique per sending site; a retry gets a new id (it is a new message).
-        email["Date"] = formatdate(usegmt=True)
-        email["Message-ID"] = make_msgid("booking-guard", domain=_domain(s.sender))
-        email["X-Booking-Guard-Alerts"] = ",".join(str(i) for i in message.alert_ids[:50])
-        email.set_content(message.text + "\n")
-        try:
-            with smtplib.SMTP(s.host, s.port, timeout=s.timeout_s) as smtp:
-                if s.starttls:
-                    smtp.starttls()
-                if s.username and s.password:
-                    smtp.login(s.username, s.password)
-                smtp.send_message(email)
-        except smtplib.SMTPResponseException as error:
-            raise DeliveryError(f"SMTP answered {error.smtp_code}") from None
-        except smtplib.SMTPRecipientsRefused:
-            raise DeliveryError("SMTP refused every recipient") from None
-        except (smtplib.SMTPException, OSError) as error:
-            raise DeliveryError(f"SMTP unreachable: {_reason(error)}") from None
+        email_message["Date"] = formatdate(usegmt=True)
+        email_message["Message-ID"] = make_msgid("booking-guard", domain=_domain(s.sender))
+        email_message["X-Booking-Guard-Alerts"] = ",".join(str(i) for i in message.alert_ids[:50])
+        email_message.set_content(message.text + "\n")
+        with _Deadline(s.timeout_s) as deadline:
+            smtp = smtplib.SMTP(timeout=s.timeout_s)
+            try:
+                try:
+                    smtp.connect(s.host, s.port)
+                    deadline.watch(smtp.sock)
+                    if s.starttls:
+                        smtp.starttls()
+                        deadline.watch(smtp.sock)
+                    if s.username and s.password:
+                        smtp.login(s.username, s.password)
+                    refused = smtp.send_message(email_message)
+                except smtplib.SMTPResponseException as error:
+                    raise DeliveryError(f"SMTP answered {error.smtp_code}") from None
+                except smtplib.SMTPRecipientsRefused:
+                    raise DeliveryError("SMTP refused every recipient") from None
+                except (smtplib.SMTPException, OSError) as error:
+                    if deadline.expired.is_set():
+                        raise DeliveryError(
+                            f"SMTP timed out: not done within {s.timeout_s:g} s"
+                        ) from None
+                    raise DeliveryError(f"SMTP unreachable: {_reason(error)}") from None
+                if refused:
+                    log.warning(
+                        "email: %d of %d recipient(s) refused; delivered to the others",
+                        len(refused),
+                        len(s.recipients),
+                    )
+                # Delivered: the server took the data. QUIT is a courtesy.
+                try:
+                    code, _ = smtp.docmd("QUIT")
+                    if code != 221:
+                        log.debug("email: QUIT answered %d after a delivered mail; ignored", code)
+                except (smtplib.SMTPException, OSError) as error:
+                    reason = _reason(error)
+                    log.debug("email: QUIT failed after a delivered mail (%s); ignored", reason)
+            finally:
+                smtp.close()

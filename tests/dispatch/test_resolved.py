@@ -117,5 +117,5 @@ def test_resolved_for_a_channel_not_delivered_to_is_an_error(db_url: str) -> Non
         main,
         ["--database-url", db_url, "watch", "--once", "--channel", "stdout", "--resolved", "email"],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "a configuration error, found at start"
     assert "resolved notifications for channel(s) not delivered to: email" in result.output

@@ -1,0 +1,182 @@
+"""Keeping secrets out of logs, error lines and stored rows: the one redaction helper.
+
+Secrets hide in URLs (the token path of a Slack-style webhook, `user:password@` userinfo, query
+strings such as Redis' `?password=`) and in connection strings (`password=...`). `redact_url`
+shows a URL with everything that may be secret replaced by `***` (scheme, host and port stay, so
+a message still says where); `redact_text` does that to every URL in a text and also blanks
+every secret registered with `remember` (a password read from the environment, say). The
+logging filter `RedactingFilter` applies `redact_text` to every record it sees."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MASK = "***"
+
+# Path segments shown as they are: words of well-known APIs. Any other segment may be a token
+# (Slack `/services/T0/B0/XXXX`, Discord `/api/webhooks/ID/TOKEN`, Teams `.../IncomingWebhook/...`)
+# and is masked.
+_PLAIN_SEGMENTS = frozenset(
+    {
+        "",
+        "alerts",
+        "api",
+        "hook",
+        "hooks",
+        "services",
+        "v1",
+        "v2",
+        "webhook",
+        "webhooks",
+    }
+)
+_DATABASE_SCHEMES = frozenset({"redis", "rediss", "unix", "postgres", "postgresql"})
+# scheme://anything up to whitespace or a quote/bracket that usually ends a URL in a text; a
+# trailing `.`, `,`, `:`, `;`, `!`, `?` or `)` is the sentence's, not the URL's.
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s\"'<>]*[^\s\"'<>.,:;!?)])?")
+# key=value connection strings: password='a b' or password=ab.
+_CONNINFO_PASSWORD = re.compile(
+    r"(password\s*=\s*)(?!\*\*\*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
+)
+# The shortest text remembered as a secret: shorter ones would blank ordinary words.
+_MIN_SECRET = 4
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+def remember(*values: str | None) -> None:
+    """Secrets to blank wherever `redact_text` runs from now on (e.g. a password from the
+    environment, blanked whatever it looks like). URLs given here have the parts that look like
+    tokens remembered (their passwords always)."""
+    found: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        if "://" in value:
+            found.update(url_secrets(value))
+        else:
+            found.add(value)
+            found.update(value.split())
+    with _lock:
+        _secrets.update(s for s in found if len(s) >= _MIN_SECRET)
+
+
+def url_secrets(url: str) -> set[str]:
+    """The parts of a URL `redact_url` hides, as they appear raw and percent-decoded."""
+    out: set[str] = set()
+    try:
+        parts = urlsplit(url.strip())
+        netloc, path, query, fragment = parts.netloc, parts.path, parts.query, parts.fragment
+    except ValueError:
+        return {url}
+    userinfo, at, _ = netloc.rpartition("@")
+    password = ""
+    if at:
+        out.add(userinfo)
+        out.update(userinfo.split(":", 1))
+        password = userinfo.partition(":")[2]
+    out.update(seg for seg in path.split("/") if seg.lower() not in _PLAIN_SEGMENTS)
+    for pair in query.split("&"):
+        _, _, value = pair.partition("=")
+        out.add(value)
+    out.add(fragment)
+    pieces = {p for s in out for p in (s, unquote(s), *unquote(s).split()) if p}
+    found = {p for p in pieces if _looks_secret(p)}
+    for piece in (password, unquote(password), *unquote(password).split()):
+        if len(piece) >= _MIN_SECRET and MASK not in piece:
+            found.add(piece)
+    return found
+
+
+def _looks_secret(text: str) -> bool:
+    """A token rather than a word: 8 characters or more with a digit or mixed case. Blanking
+    `alertmanager` or `hooks` everywhere would blank the logs' own words."""
+    if len(text) < 8 or MASK in text:
+        return False
+    has_digit = any(ch.isdigit() for ch in text)
+    mixed = any(ch.isupper() for ch in text) and any(ch.islower() for ch in text)
+    return has_digit or mixed
+
+
+def redact_url(url: str, *, keep_user: bool | None = None, keep_path: bool | None = None) -> str:
+    """`url` safe to print: userinfo, every path segment but well-known words, query values and
+    the fragment become `***`; scheme, host and port stay. `keep_user` shows the user name before
+    `:***@`, `keep_path` the path; both default to true for database URLs (Redis, PostgreSQL:
+    the path is a database, the user a role) and false otherwise (a webhook's path is its token).
+    Redacting a redacted URL changes nothing. Never raises."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        scheme, sep, _ = text.partition("://")
+        return f"{scheme}://{MASK}" if sep else MASK
+    database = parts.scheme.lower().split("+")[0] in _DATABASE_SCHEMES
+    keep_user = database if keep_user is None else keep_user
+    keep_path = database if keep_path is None else keep_path
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        host = MASK
+    netloc = host if port is None else f"{host}:{port}"
+    if "@" in parts.netloc:
+        user = parts.username if keep_user and parts.username else ""
+        netloc = f"{user}:{MASK}@{netloc}" if user or keep_user else f"{MASK}@{netloc}"
+    segments = parts.path.split("/")
+    if not keep_path:
+        segments = [seg if seg.lower() in _PLAIN_SEGMENTS else MASK for seg in segments]
+    out = f"{parts.scheme}://{netloc}{'/'.join(segments)}"
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        keys = [k for k, _ in pairs] or [MASK]
+        out += "?" + "&".join(f"{_safe_key(k)}={MASK}" for k in keys)
+    if parts.fragment:
+        out += f"#{MASK}"
+    return out
+
+
+def _safe_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_.\-]{1,32}", key) else MASK
+
+
+def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with every URL redacted (`redact_url`), every `password=...` of a connection
+    string masked, and every remembered or given secret blanked."""
+    out = _URL.sub(lambda m: redact_url(m.group()), text)
+    out = _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + MASK, out)
+    with _lock:
+        known = set(_secrets)
+    known.update(s for s in secrets if s and len(s) >= _MIN_SECRET)
+    for secret in sorted(known, key=len, reverse=True):
+        if secret in out:
+            out = out.replace(secret, MASK)
+    return out
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record it sees through `redact_text` (the message with its arguments)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: let logging report it as usual
+            return True
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def install_log_filter(logger: logging.Logger | None = None) -> None:
+    """Put a RedactingFilter on every handler of `logger` (the root logger by default), so
+    records of every module pass through it whatever logger they came from."""
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
