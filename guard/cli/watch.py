@@ -105,7 +105,9 @@ def _sinks(
             sinks.append((sink, rates["alertmanager"]))
         else:
             if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
-                raise ConfigurationError("channel email needs --smtp-host, --smtp-from and --smtp-to")
+                raise ConfigurationError(
+                    "channel email needs --smtp-host, --smtp-from and --smtp-to"
+                )
             settings = SmtpSettings(
                 host=smtp["host"],
                 port=smtp["port"],

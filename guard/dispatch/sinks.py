@@ -99,8 +99,8 @@ class HttpTarget:
 
 
 def check_http_url(url: str, what: str) -> HttpTarget:
-    """Parse and check a sink URL at start; a ConfigurationError (exit 2) naming `what` otherwise. The
-    error shows the URL redacted, never its token or credentials."""
+    """Parse and check a sink URL at start; a ConfigurationError (exit 2) naming `what`
+    otherwise. The error shows the URL redacted, never its token or credentials."""
     remember(url)
 
     problem = _url_problem(url)
@@ -441,7 +441,9 @@ class SmtpSettings:
         remember(self.password)
         host = self.host or ""
         if not host or any(ch.isspace() or not ch.isprintable() for ch in host) or "/" in host:
-            raise ConfigurationError("SMTP host: empty, or it contains a space, / or a control character")
+            raise ConfigurationError(
+                "SMTP host: empty, or it contains a space, / or a control character"
+            )
         if not 1 <= self.port <= 65535:
             raise ConfigurationError(f"SMTP port {self.port} is not from 1 to 65535")
         if not self.recipients:
@@ -457,7 +459,9 @@ class SmtpSettings:
             ):
                 raise ConfigurationError(f"{role}: not an e-mail address: {address[:80]!r}")
         if bool(self.username) != bool(self.password):
-            raise ConfigurationError("GUARD_SMTP_USER and GUARD_SMTP_PASSWORD go together: set both")
+            raise ConfigurationError(
+                "GUARD_SMTP_USER and GUARD_SMTP_PASSWORD go together: set both"
+            )
 
 
 class EmailSink:

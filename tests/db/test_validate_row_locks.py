@@ -53,7 +53,7 @@ def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
                 progress=lines.append,
                 lock_policy=LockPolicy(lock_timeout_ms=100, deadline_s=WAIT_S),
             )
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+        except BaseException as error:
             outcome["error"] = error
         finally:
             done.set()
