@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import psycopg
 
 from guard.cli.output import emit_json, emit_table
 from guard.cli.params import BIGINT, COUNT, ROW_ID
@@ -45,12 +46,24 @@ SELECT a.id, a.severity, a.status, a.resolution, a.check_id, k.rule_id,
        a.first_seen_at, a.last_seen_at, a.resolved_at, a.delivered_at,
        guard.mask_phone_numbers(a.message) AS message,
        guard.mask_phone_numbers_json(a.details) AS details
-FROM guard.alerts AS a
+FROM {alerts} AS a
 LEFT JOIN guard.checks AS k ON a.check_id = k.id
 LEFT JOIN guard.rules AS r ON k.rule_id = r.id
 LEFT JOIN public.companies AS c ON a.company_id = c.id
 WHERE a.id = %s
 """
+
+
+def readable_source(conn: psycopg.Connection[Any], table: str) -> str:
+    """guard.<table> (alerts, review_items), or for a login that may not read its free text raw
+    (the reporting role) guard.<table>_report: the same columns with phone numbers masked, and
+    the same companies."""
+    row = conn.execute(
+        "SELECT has_column_privilege(%s, 'details', 'SELECT')", (f"guard.{table}",)
+    ).fetchone()
+    return f"guard.{table}" if row and row[0] else f"guard.{table}_report"
+
+
 # critical first, then the most recently seen
 _ORDER = (
     " ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], a.severity),"
@@ -153,7 +166,7 @@ def show_alert(obj: dict[str, str | None], alert_id: int, as_json: bool) -> None
     """One alert: its check and rule, where, when, how often, message and details."""
     with connect(obj["database_url"], application_name="guard alerts") as conn:
         with guard_function_errors():
-            cursor = conn.execute(_SHOW, (alert_id,))
+            cursor = conn.execute(_SHOW.format(alerts=readable_source(conn, "alerts")), (alert_id,))
             names = [column.name for column in cursor.description or []]
             row = cursor.fetchone()
         conn.commit()

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from guard.cli.alerts import say_truncated
+from guard.cli.alerts import readable_source, say_truncated
 from guard.cli.output import emit_json, emit_table, render_json, render_table, write
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
-from guard.db.connection import connect, fetch_all, guard_function_errors
+from guard.db.connection import connect, guard_function_errors
 from guard.errors import GuardError, first_line
 
 _COLUMNS = [
@@ -104,17 +104,19 @@ def list_items(
 ) -> None:
     """Items in queue order (priority, then age); says how many it left out."""
     statuses = ["open", "claimed"] if status == "active" else [status]
-    [(total,)] = fetch_all(
-        obj["database_url"],
-        "SELECT count(*) FROM guard.review_items AS r WHERE r.status = ANY(%s)",
-        (statuses,),
-    )
-    rows = fetch_all(
-        obj["database_url"],
-        f"{_SELECT} FROM guard.review_items AS r WHERE r.status = ANY(%s)"
-        " ORDER BY r.priority, r.created_at, r.id" + ("" if show_all else " LIMIT %s"),
-        (statuses,) if show_all else (statuses, limit),
-    )
+    with connect(obj["database_url"]) as conn:
+        with guard_function_errors():
+            items = readable_source(conn, "review_items")
+            count = conn.execute(
+                f"SELECT count(*) FROM {items} AS r WHERE r.status = ANY(%s)", (statuses,)
+            ).fetchone()
+            rows = conn.execute(
+                f"{_SELECT} FROM {items} AS r WHERE r.status = ANY(%s)"
+                " ORDER BY r.priority, r.created_at, r.id" + ("" if show_all else " LIMIT %s"),
+                (statuses,) if show_all else (statuses, limit),
+            ).fetchall()
+        conn.commit()
+    total = int(count[0]) if count else 0
     _emit(f"Review items ({status})", rows, as_json)
     say_truncated(len(rows), int(total), as_json)
 
