@@ -46,6 +46,11 @@ WHERE
     AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'jsonb'::regtype, 'json'::regtype,
                        'text[]'::regtype, 'name'::regtype)
     AND has_column_privilege(c.oid, a.attnum, 'SELECT')
+    -- an extension's relations (pgTAP's views in public) are not Booking Guard's data
+    AND NOT EXISTS (
+        SELECT FROM pg_depend AS d
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+    )
 ORDER BY 1, 2, 3
 """
 
