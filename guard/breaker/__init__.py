@@ -31,6 +31,7 @@ from guard.breaker.circuit import (
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.pg_timeout import statement_timeout
+from guard.breaker.redis_store import WindowCounts
 from guard.breaker.registry import (
     BreakerRegistry,
     config_from_settings,
@@ -63,6 +64,7 @@ __all__ = [
     "State",
     "StoreUnavailableError",
     "Ticket",
+    "WindowCounts",
     "config_from_settings",
     "global_key",
     "load_settings_config",

@@ -52,6 +52,7 @@ import functools
 import getpass
 import inspect
 import logging
+import math
 import socket
 import threading
 import time
@@ -68,10 +69,14 @@ from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
 from guard.breaker.redis_store import (
+    NO_WINDOW,
     REDIS_DOWN_ERRORS,
     CircuitArgs,
     StateMissingError,
+    WindowCounts,
+    decode_hash,
     stored_rules,
+    window_counts,
 )
 from guard.breaker.restore import RecordedState, Seed, seed_for
 from guard.breaker.state import (
@@ -170,6 +175,8 @@ class CircuitSnapshot:
     rejected_open: int
     rejected_bulkhead: int
     rejected_store_unavailable: int
+    # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
+    window: WindowCounts = NO_WINDOW
 
 
 @dataclass(slots=True)
@@ -205,6 +212,23 @@ _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
 
 def _ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+_perf_counter = time.perf_counter
+_ceil = math.ceil
+
+
+def _duration_ms(started: float) -> int:
+    """Milliseconds since ``started`` (``perf_counter``), rounded up, so that a call is slow
+    exactly when it took longer than the slow-call duration (a whole number of ms); 0 when the
+    call was not timed."""
+    if not started:
+        return 0
+    return math.ceil((time.perf_counter() - started) * 1000)
+
+
+def _elapsed_ms(elapsed_seconds: float | None) -> int:
+    return math.ceil(elapsed_seconds * 1000) if elapsed_seconds else 0
 
 
 def _refuse_generator(fn: Callable[..., Any]) -> None:
@@ -275,6 +299,11 @@ class CircuitBreaker:
         # maxmemory), the outage fallback starts from it instead of from a closed circuit.
         self._last_restored: Seed | None = None
         self._rules_checked = not backend.uses_redis
+        # Calls are timed for the slow-call rule: always with Redis (the stored rules decide, and
+        # the clock is nothing beside a round trip); in memory only for circuits whose rules
+        # judge slow calls (the memory store keeps that set).
+        self._always_timed = backend.uses_redis
+        self._timed_keys = backend.memory.timed
         telemetry.COLLECTOR.track(self)
 
     # ------------------------------------------------------------------ introspection
@@ -559,9 +588,15 @@ class CircuitBreaker:
             return
         with self._counter_lock:
             self.config_divergences += 1
+        window = ""
+        if mine.has_window or stored.has_window:
+            window = (
+                f"; window: this process {mine.window_text() or 'none'}, the circuit"
+                f" {stored.window_text() or 'none'}"
+            )
         log.warning(
             "circuit %s: this process is configured with failure_threshold=%d, "
-            "success_threshold=%d, cooldown=%gs but the circuit stores %d, %d, %gs; the stored "
+            "success_threshold=%d, cooldown=%gs but the circuit stores %d, %d, %gs%s; the stored "
             "rules apply (change them with `guard breaker configure`)",
             self.key,
             mine.failure_threshold,
@@ -570,6 +605,7 @@ class CircuitBreaker:
             stored.failure_threshold,
             stored.success_threshold,
             stored.cooldown_ms / 1000,
+            window,
         )
 
     def _check_rules(self) -> None:
@@ -605,14 +641,25 @@ class CircuitBreaker:
                 return self._admitted(reply, True)
         return self._without_redis()
 
-    def release(self, ticket: Ticket, outcome: Outcome) -> bool:
-        """Report the outcome of an admitted call; True when it opened the circuit."""
+    def release(
+        self, ticket: Ticket, outcome: Outcome, elapsed_seconds: float | None = None
+    ) -> bool:
+        """Report the outcome of an admitted call; True when it opened the circuit.
+        ``elapsed_seconds``: how long the call took, for the slow-call rule (None: not slow)."""
+        return self._release(ticket, outcome, _elapsed_ms(elapsed_seconds))
+
+    def _release(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return False  # nothing to count: no round trip
         if ticket.shared and self._use_redis():
             try:
                 reply = self.backend.sync_store.record(
-                    self._args, ticket.generation, outcome, ticket.probe_seq, self._on_missing_cb
+                    self._args,
+                    ticket.generation,
+                    outcome,
+                    ticket.probe_seq,
+                    self._on_missing_cb,
+                    duration_ms,
                 )
             except REDIS_DOWN_ERRORS as error:
                 self._redis_failed(error)
@@ -622,7 +669,7 @@ class CircuitBreaker:
         if ticket.shared and self._unreachable_mode != "local":
             return False  # only the per-process mode keeps counting without Redis
         reply = self._memory.record(
-            self.key, self.config, ticket.generation, outcome, ticket.probe_seq
+            self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
         )
         return self._recorded(reply, False)
 
@@ -645,13 +692,23 @@ class CircuitBreaker:
                 return self._admitted(reply, True)
         return self._without_redis()
 
-    async def release_async(self, ticket: Ticket, outcome: Outcome) -> bool:
+    async def release_async(
+        self, ticket: Ticket, outcome: Outcome, elapsed_seconds: float | None = None
+    ) -> bool:
+        return await self._release_async(ticket, outcome, _elapsed_ms(elapsed_seconds))
+
+    async def _release_async(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return False
         if ticket.shared and self._use_redis():
             try:
                 reply = await self.backend.async_store().record(
-                    self._args, ticket.generation, outcome, ticket.probe_seq, self._on_missing_cb
+                    self._args,
+                    ticket.generation,
+                    outcome,
+                    ticket.probe_seq,
+                    self._on_missing_cb,
+                    duration_ms,
                 )
             except REDIS_DOWN_ERRORS as error:
                 self._redis_failed(error)
@@ -661,7 +718,7 @@ class CircuitBreaker:
         if ticket.shared and self._unreachable_mode != "local":
             return False
         reply = self._memory.record(
-            self.key, self.config, ticket.generation, outcome, ticket.probe_seq
+            self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
         )
         return self._recorded(reply, False)
 
@@ -697,10 +754,11 @@ class CircuitBreaker:
             self._slots.append(True)
             raise
         timeout = self._call_timeout if ticket.timed else None
-        # Outcome events go to the listeners present when the call started; without any, the
-        # clock is not read (a tenth of an in-memory call).
+        # Outcome events go to the listeners present when the call started. The clock is read
+        # only for them or for the slow-call rule (in memory it costs a fifth of a call).
         listening = self._has_listeners()
-        started = time.perf_counter() if listening else 0.0
+        timed = listening or self._always_timed or self.key in self._timed_keys
+        started = _perf_counter() if timed else 0.0
         try:
             if timeout is None:
                 try:
@@ -712,8 +770,10 @@ class CircuitBreaker:
         except BaseException as error:
             self._call_failed(ticket, error, started, listening)
             raise
+        # _duration_ms inlined: this is the hot path of every guarded call
+        duration = _ceil((_perf_counter() - started) * 1000) if started else 0
         if result.__class__ in _GENERATOR_TYPES:
-            self.release(ticket, _IGNORED)
+            self._release(ticket, _IGNORED, 0)
             _refuse_generator(fn)  # raises for generator functions
             raise TypeError("the guarded call returned a generator; use breaker.guard()")
         outcome = _SUCCESS
@@ -721,7 +781,7 @@ class CircuitBreaker:
             outcome = self.config.classify_result(result)
             if outcome is Outcome.FAILURE:
                 self._count_failure(False)
-        self.release(ticket, outcome)
+        self._release(ticket, outcome, duration)
         if listening:
             self._outcome_event(outcome, started, None, False)
         return result
@@ -753,11 +813,12 @@ class CircuitBreaker:
     ) -> None:
         """Count a call that raised; raises ``CircuitOpenError`` instead when it tripped the
         circuit and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
+        duration = _duration_ms(started)
         timed_out = isinstance(error, GuardedCallTimeout)
         outcome = Outcome.FAILURE if timed_out else self.config.classify_exception(error)
         if outcome is Outcome.FAILURE:
             self._count_failure(timed_out)
-        tripped = self.release(ticket, outcome)
+        tripped = self._release(ticket, outcome, duration)
         if listening:
             self._outcome_event(outcome, started, error, timed_out)
         if tripped and self._raise_on_trip:
@@ -786,7 +847,7 @@ class CircuitBreaker:
         except TimeoutError as error:
             if deadline.expired():
                 self._count_failure(True)
-                tripped = await self.release_async(ticket, Outcome.FAILURE)
+                tripped = await self._release_async(ticket, Outcome.FAILURE, _duration_ms(started))
                 timed_out = GuardedCallTimeout(self.key, cast(float, timeout))
                 if self._has_listeners():
                     self._outcome_event(Outcome.FAILURE, started, timed_out, True)
@@ -798,25 +859,27 @@ class CircuitBreaker:
         except BaseException as error:
             await self._settle_async(ticket, error, started)
             raise
+        duration = _duration_ms(started)
         if result.__class__ in _GENERATOR_TYPES:
-            await self.release_async(ticket, _IGNORED)
+            await self._release_async(ticket, _IGNORED, 0)
             raise TypeError("the guarded call returned a generator; use breaker.guard()")
         outcome = self.config.classify_result(result)
         if outcome is Outcome.FAILURE:
             self._count_failure(False)
-        await self.release_async(ticket, outcome)
+        await self._release_async(ticket, outcome, duration)
         if self._has_listeners():
             self._outcome_event(outcome, started, None, False)
         return result
 
     async def _settle_async(self, ticket: Ticket, error: BaseException, started: float) -> None:
+        duration = _duration_ms(started)
         outcome = self.config.classify_exception(error)
         if isinstance(error, asyncio.CancelledError):
             # The caller gave up; hand a probe lease back without waiting on Redis forever.
             outcome = Outcome.IGNORED
         if outcome is Outcome.FAILURE:
             self._count_failure(False)
-        tripped = await self.release_async(ticket, outcome)
+        tripped = await self._release_async(ticket, outcome, duration)
         if self._has_listeners():
             self._outcome_event(outcome, started, error, False)
         if tripped and self._raise_on_trip:
@@ -866,12 +929,19 @@ class CircuitBreaker:
                     seed = self._on_missing(self._known_generation())
                     if seed.restored and store.seed(self._args, seed):
                         raw, now_ms = store.read_with_time(self.key)
+                    if seed.restored and "st" not in raw:
+                        # Under allkeys-lru the restored hash can be evicted again at once
+                        # (LRU ages have a 1 s resolution); the seed is still the answer.
+                        raw = {
+                            "st": str(int(seed.state)),
+                            "g": str(seed.generation),
+                            "oa": str(seed.opened_at_ms or now_ms),
+                        }
             except REDIS_DOWN_ERRORS as error:
                 raise ControlUnavailableError(
                     f"breaker state of {self.key} unreachable ({type(error).__name__})"
                 ) from None
-            fields = {name: int(value) for name, value in raw.items()}
-            return self._snapshot(fields, now_ms, "redis", _ms_to_datetime)
+            return self._snapshot(raw, now_ms, "redis", _ms_to_datetime)
         fields_or_none = self.backend.memory.read(self.key)
         fields = dict(fields_or_none) if fields_or_none else {}
         now_ms = fields.pop("now", 0)
@@ -880,30 +950,34 @@ class CircuitBreaker:
         def to_datetime(ms: int) -> datetime:
             return _ms_to_datetime(ms + round(wall_offset))
 
-        return self._snapshot(fields, now_ms, "memory", to_datetime)
+        raw = {**decode_hash(fields), **self.backend.memory.slots(self.key)}
+        return self._snapshot(raw, now_ms, "memory", to_datetime)
 
     def _snapshot(
         self,
-        fields: dict[str, int],
+        raw: dict[str, str],
         now_ms: int,
         source: str,
         to_datetime: Callable[[int], datetime],
     ) -> CircuitSnapshot:
-        state = State(fields.get("st", 0))
-        rules = stored_rules({name: str(value) for name, value in fields.items()})
-        opened = fields.get("oa", 0)
+        """``raw``: the circuit's fields as the Redis hash has them (window slots included)."""
+        rules = stored_rules(raw)
+        window = window_counts(raw, rules, now_ms)
+        fields = {name: int(raw.get(name, 0)) for name in ("st", "g", "f", "s", "oa", "ca")}
+        state = State(fields["st"])
+        opened = fields["oa"]
         recovers_in = None
         if state is State.OPEN and rules is not None:
             recovers_in = max(0.0, (opened + rules.cooldown_ms - now_ms) / 1000)
-        changed = fields.get("ca", 0)
+        changed = fields["ca"]
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
         return CircuitSnapshot(
             key=self.key,
             state=state,
-            generation=fields.get("g", 0),
-            failure_count=fields.get("f", 0),
-            success_count=fields.get("s", 0),
+            generation=fields["g"],
+            failure_count=fields["f"],
+            success_count=fields["s"],
             opened_at=to_datetime(opened) if state.rejects and opened else None,
             changed_at=to_datetime(changed) if changed else None,
             recovers_in_seconds=recovers_in,
@@ -913,6 +987,7 @@ class CircuitBreaker:
             rejected_open=counters[0],
             rejected_bulkhead=counters[1],
             rejected_store_unavailable=counters[2],
+            window=window,
         )
 
     def act(self, action: Action, reason: str, *, actor: str | None = None) -> State:
@@ -960,7 +1035,8 @@ class CircuitBreaker:
 
     def configure(self, rules: SharedRules | None = None) -> SharedRules | None:
         """Store ``rules`` (default: this breaker's own) with the circuit for every process, as
-        ``guard breaker configure`` does; returns the rules it replaced (None if none)."""
+        ``guard breaker configure`` does; returns the rules it replaced (None if none). New
+        window rules start an empty window."""
         rules = rules or self.config.shared_rules
         if not self.backend.uses_redis:
             return self._memory.configure(self.key, rules)
@@ -981,6 +1057,7 @@ class GuardedBlock:
         self._breaker = breaker
         self._ticket: Ticket | None = None
         self._timeout: asyncio.Timeout | None = None
+        self._started = 0.0
 
     def _admit(self) -> Ticket:
         breaker = self._breaker
@@ -991,8 +1068,14 @@ class GuardedBlock:
             breaker._slots.append(True)
             raise
 
+    def _start_clock(self) -> None:
+        breaker = self._breaker
+        if breaker._always_timed or breaker.key in breaker._timed_keys:
+            self._started = time.perf_counter()
+
     def __enter__(self) -> GuardedBlock:
         self._ticket = self._admit()
+        self._start_clock()
         return self
 
     def __exit__(
@@ -1002,12 +1085,13 @@ class GuardedBlock:
         tb: TracebackType | None,
     ) -> None:
         assert self._ticket is not None
+        duration = _duration_ms(self._started)
         breaker = self._breaker
         breaker._slots.append(True)
         outcome = Outcome.SUCCESS if exc is None else breaker.config.classify_exception(exc)
         if outcome is Outcome.FAILURE:
             breaker._count_failure(False)
-        tripped = breaker.release(self._ticket, outcome)
+        tripped = breaker._release(self._ticket, outcome, duration)
         if tripped and breaker._raise_on_trip and exc is not None:
             raise breaker._tripped_error() from exc
 
@@ -1022,6 +1106,7 @@ class GuardedBlock:
         seconds = breaker.config.call_timeout_seconds if self._ticket.timed else None
         self._timeout = asyncio.timeout(seconds)
         await self._timeout.__aenter__()
+        self._start_clock()
         return self
 
     async def __aexit__(
@@ -1031,13 +1116,14 @@ class GuardedBlock:
         tb: TracebackType | None,
     ) -> None:
         assert self._ticket is not None and self._timeout is not None
+        duration = _duration_ms(self._started)
         breaker = self._breaker
         breaker._slots.append(True)
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
         except TimeoutError as error:
             breaker._count_failure(True)
-            tripped = await breaker.release_async(self._ticket, Outcome.FAILURE)
+            tripped = await breaker._release_async(self._ticket, Outcome.FAILURE, duration)
             seconds = cast(float, breaker.config.call_timeout_seconds)
             timed_out = GuardedCallTimeout(breaker.key, seconds)
             if tripped and breaker._raise_on_trip:
@@ -1051,6 +1137,6 @@ class GuardedBlock:
             outcome = breaker.config.classify_exception(exc)
         if outcome is Outcome.FAILURE:
             breaker._count_failure(False)
-        tripped = await breaker.release_async(self._ticket, outcome)
+        tripped = await breaker._release_async(self._ticket, outcome, duration)
         if tripped and breaker._raise_on_trip and exc is not None:
             raise breaker._tripped_error() from exc

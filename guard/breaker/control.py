@@ -27,8 +27,10 @@ from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
     CircuitArgs,
     RedisStore,
+    WindowCounts,
     make_client,
     stored_rules,
+    window_counts,
 )
 from guard.breaker.state import (
     ACTION_TARGET,
@@ -64,8 +66,12 @@ class CircuitView:
     source: str  # "redis" (live) or "postgresql" (last persisted, Redis has no state)
     events: list[dict[str, Any]] = field(default_factory=list)
     rules: SharedRules | None = None
+    # The failure-rate window now (None: the circuit has none, or Redis is not read).
+    window: WindowCounts | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        rules, window = self.rules, self.window
+        has_window = rules is not None and rules.has_window
         return {
             "key": self.key,
             "state": self.state,
@@ -76,17 +82,82 @@ class CircuitView:
             "changed_at": self.changed_at.isoformat() if self.changed_at else None,
             "recovers_in_seconds": self.recovers_in_seconds,
             "source": self.source,
-            "failure_threshold": self.rules.failure_threshold if self.rules else None,
-            "success_threshold": self.rules.success_threshold if self.rules else None,
-            "cooldown_seconds": self.rules.cooldown_ms / 1000 if self.rules else None,
+            "failure_threshold": rules.failure_threshold if rules else None,
+            "success_threshold": rules.success_threshold if rules else None,
+            "cooldown_seconds": rules.cooldown_ms / 1000 if rules else None,
+            **window_rules_dict(rules),
+            "window_calls": window.calls if window and has_window else None,
+            "window_failures": window.failures if window and has_window else None,
+            "window_slow_calls": window.slow_calls if window and has_window else None,
             "events": self.events,
         }
+
+
+def window_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
+    """The window's rules as JSON fields (all None without a window)."""
+    if rules is None or not rules.has_window:
+        rules = SharedRules(0, 0, 0)
+    return {
+        "window_type": rules.window_type or None,
+        "window_size": rules.window_size or None,
+        "minimum_calls": rules.minimum_calls or None,
+        "failure_rate_threshold": rules.failure_rate_threshold or None,
+        "slow_call_seconds": rules.slow_call_ms / 1000 if rules.slow_call_ms else None,
+        "slow_call_rate_threshold": rules.slow_call_rate_threshold or None,
+    }
 
 
 def _ms(value: str | None) -> datetime | None:
     if not value or value == "0":
         return None
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class WindowChange:
+    """``guard breaker configure``'s window options: None keeps the stored value; a rate of 0
+    turns that rule off (the window is off when both rates are)."""
+
+    window_type: str | None = None
+    window_size: int | None = None
+    minimum_calls: int | None = None
+    failure_rate_threshold: int | None = None
+    slow_call_seconds: float | None = None
+    slow_call_rate_threshold: int | None = None
+
+    def merged(self, base: SharedRules) -> dict[str, Any]:
+        """``BreakerConfig`` window fields: these changes over ``base`` (the stored rules; a
+        circuit without a window starts from ``BreakerConfig``'s defaults)."""
+        defaults = BreakerConfig()
+        if base.has_window:
+            window_type, size, minimum = base.window_type, base.window_size, base.minimum_calls
+        else:
+            window_type, size = defaults.window_type, defaults.window_size
+            minimum = defaults.minimum_calls
+        failure_rate = _rate(self.failure_rate_threshold, base.failure_rate_threshold)
+        slow_rate = _rate(self.slow_call_rate_threshold, base.slow_call_rate_threshold)
+        slow_seconds = self.slow_call_seconds
+        if slow_seconds is None and base.slow_call_ms:
+            slow_seconds = base.slow_call_ms / 1000
+        if slow_rate is None:
+            if self.slow_call_seconds is not None:
+                raise ValueError("--slow-call-duration goes with --slow-call-rate")
+            slow_seconds = None
+        elif slow_seconds is None:
+            raise ValueError("--slow-call-rate needs --slow-call-duration (what a slow call is)")
+        return {
+            "window_type": self.window_type or window_type,
+            "window_size": self.window_size or size,
+            "minimum_calls": self.minimum_calls or minimum,
+            "failure_rate_threshold": failure_rate,
+            "slow_call_seconds": slow_seconds,
+            "slow_call_rate_threshold": slow_rate,
+        }
+
+
+def _rate(given: int | None, stored: int) -> int | None:
+    value = stored if given is None else given
+    return value or None
 
 
 class BreakerAdmin:
@@ -167,6 +238,7 @@ class BreakerAdmin:
             recovers_in_seconds=recovers_in,
             source="redis",
             rules=rules,
+            window=window_counts(raw, rules, now_ms) if rules and rules.has_window else None,
         )
 
     @staticmethod
@@ -237,10 +309,12 @@ class BreakerAdmin:
         failure_threshold: int | None,
         success_threshold: int | None,
         cooldown_seconds: float | None,
+        window: WindowChange | None = None,
     ) -> tuple[SharedRules | None, SharedRules]:
         """Store rules with the circuit for every process; unspecified values keep the stored
         ones (else this admin's defaults). Returns (previous, new). The circuit may be new:
-        configuring before the first call is how a rollout sets its rules."""
+        configuring before the first call is how a rollout sets its rules. New window rules
+        start an empty window."""
         validate_key(key)
         try:
             current = self.redis.rules(key)
@@ -253,6 +327,7 @@ class BreakerAdmin:
             cooldown_seconds=(
                 cooldown_seconds if cooldown_seconds is not None else base.cooldown_ms / 1000
             ),
+            **(window or WindowChange()).merged(base),
         )
         try:
             previous = self.redis.configure(key, config.shared_rules)

@@ -3,11 +3,23 @@
 Each circuit is one hash ``guard:breaker:{KEY}`` (fields: ``st`` state code, ``g`` generation,
 ``f`` consecutive failures, ``s`` HALF_OPEN successes, ``oa`` opened-at ms, ``pu`` probe lease
 end ms, ``ps`` probe sequence, ``ca`` changed-at ms, and the circuit's rules: ``cft`` failure
-threshold, ``cst`` success threshold, ``ccd`` cooldown ms) plus a capped list
-``guard:breaker:{KEY}:events`` of the last transitions. Both names carry the same hash tag, so
-a script touching both runs on one Redis Cluster node. Time always comes from Redis ``TIME``
-(allowed in writing scripts since Redis 5 replicates scripts by effects), so processes with
-skewed clocks agree on when a cooldown ends.
+threshold, ``cst`` success threshold, ``ccd`` cooldown ms, and for the failure-rate window
+``cwt`` window type (0 none, 1 count, 2 time), ``cws`` size, ``cwm`` minimum calls, ``cfr``
+failure rate %, ``csd`` slow-call duration ms, ``csr`` slow-call rate %) plus a capped list
+``guard:breaker:{KEY}:events`` of the last transitions.
+
+The failure-rate window lives in the same hash (so it is evicted, and restored, with the
+state): ``we`` window epoch, ``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot
+(count window) or newest second (time window), and one field ``w<i>`` per slot. A count slot
+holds ``epoch * 4 + code`` (code: 1 failed, 2 slow, 3 both, 0 neither); a time bucket holds
+``epoch:second:calls:failures:slow``. A slot counts only if it carries the current epoch (and, for
+a bucket, a second still inside the window), so emptying the window is one epoch bump, never a
+walk over its slots; recording a call changes O(1) fields (a time window also subtracts the
+buckets whose second has left it, at most one per elapsed second).
+
+Both names carry the same hash tag, so a script touching both runs on one Redis Cluster node.
+Time always comes from Redis ``TIME`` (allowed in writing scripts since Redis 5 replicates
+scripts by effects), so processes with skewed clocks agree on when a cooldown ends.
 
 A circuit without state in Redis (never used, or evicted by a Redis under ``maxmemory``) is
 never silently created CLOSED by a decision: ``ACQUIRE`` and ``RECORD`` answer ``UNKNOWN``
@@ -19,7 +31,13 @@ manual action (``CONTROL``) creates a missing circuit itself, since it sets the 
 The rules are stored by the first script that finds none (the caller's values, "first writer
 wins") or by ``guard breaker configure``; from then on every decision uses the stored values,
 whatever the calling process was configured with, so processes configured differently still
-agree on one circuit. The success hot path of ``RECORD`` needs no rule at all.
+agree on one circuit. The success hot path of ``RECORD`` needs no rule beyond "no window": a
+circuit with a window records every call, in the same single script.
+
+Every decision script takes the caller's rules as one argument (fewer arguments are cheaper for
+Redis to parse on every call), nine numbers joined by commas: failure threshold, success
+threshold, cooldown ms, window type, size, minimum calls, failure rate %, slow-call ms,
+slow-call rate % (``RULES_ARGC``; ``CONFIGURE`` takes them as nine arguments).
 """
 
 from __future__ import annotations
@@ -28,6 +46,9 @@ EVENTS_KEPT = 50
 
 # Reply code of ACQUIRE/RECORD for a circuit that has no state in Redis (see the docstring).
 UNKNOWN_CODE = 9
+
+# The caller's rules: the nine values of ``SharedRules`` as the scripts take them.
+RULES_ARGC = 9
 
 
 def hash_key(key: str) -> str:
@@ -51,12 +72,15 @@ local NAMES = {'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'd
 
 CLOCK_FUNCTION
 
--- ft, nt, cd: the caller's failure threshold, success threshold and cooldown, used when the
--- circuit has no rules yet and then stored, unless keep_rules_unset (a manual action: an
--- operator's tool must not become the "first writer" of an application's rules).
+-- mine: the caller's rules (one argument, nine numbers joined by commas, in the order of
+-- cft .. csr), used when the circuit has no rules yet and then stored, unless keep_rules_unset
+-- (a manual action: an operator's tool must not become the "first writer" of an application's
+-- rules).
 -- Returns nil for a circuit without state unless `create` (see UNKNOWN in lua.py).
-local function load(known_gen, now, ft, nt, cd, keep_rules_unset, create)
-  local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd')
+-- The window's fields are read only for a circuit that has one (each field read costs).
+local function load(known_gen, now, mine, keep_rules_unset, create)
+  local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd',
+                       'cwt')
   local c
   if not v[1] then
     if not create then return nil end
@@ -67,15 +91,37 @@ local function load(known_gen, now, ft, nt, cd, keep_rules_unset, create)
     c = {st = tonumber(v[1]), g = tonumber(v[2]), f = tonumber(v[3]), s = tonumber(v[4]),
          oa = tonumber(v[5]), pu = tonumber(v[6]), ps = tonumber(v[7])}
   end
+  local r, w = {}, nil
   if v[8] and v[9] and v[10] then
-    c.ft, c.nt, c.cd = tonumber(v[8]), tonumber(v[9]), tonumber(v[10])
+    -- the stored rules (stored by an earlier version, they lack the window's: no window)
+    r = {tonumber(v[8]), tonumber(v[9]), tonumber(v[10]), tonumber(v[11]) or 0, 0, 0, 0, 0, 0}
+    if r[4] ~= 0 then
+      w = redis.call('HMGET', H, 'cws', 'cwm', 'cfr', 'csd', 'csr', 'we', 'wn', 'wf', 'wsl', 'wp')
+      for i = 1, 5 do r[4 + i] = tonumber(w[i]) end
+    end
   else
-    c.ft, c.nt, c.cd = ft, nt, cd
+    for n in string.gmatch(mine, '[^,]+') do r[#r + 1] = tonumber(n) end
     if not keep_rules_unset then
-      redis.call('HSET', H, 'cft', ft, 'cst', nt, 'ccd', cd)
+      redis.call('HSET', H, 'cft', r[1], 'cst', r[2], 'ccd', r[3], 'cwt', r[4], 'cws', r[5],
+                 'cwm', r[6], 'cfr', r[7], 'csd', r[8], 'csr', r[9])
+    end
+    if r[4] ~= 0 then
+      w = redis.call('HMGET', H, 'cws', 'cwm', 'cfr', 'csd', 'csr', 'we', 'wn', 'wf', 'wsl', 'wp')
     end
   end
+  c.ft, c.nt, c.cd, c.wt, c.ws, c.wm, c.fr, c.sd, c.sr = unpack(r, 1, 9)
+  c.we, c.wn, c.wf, c.wsl, c.wp = 0, 0, 0, 0, 0
+  if w then
+    c.we, c.wn, c.wf, c.wsl, c.wp = tonumber(w[6]) or 0, tonumber(w[7]) or 0,
+      tonumber(w[8]) or 0, tonumber(w[9]) or 0, tonumber(w[10]) or 0
+  end
   return c
+end
+
+-- Empties the failure-rate window: a new epoch, so no slot counts any more.
+local function reset_window(c)
+  c.we, c.wn, c.wf, c.wsl, c.wp = c.we + 1, 0, 0, 0, 0
+  redis.call('HSET', H, 'we', c.we, 'wn', 0, 'wf', 0, 'wsl', 0, 'wp', 0)
 end
 
 -- Moves the circuit to state `to`: bumps the generation (so outcomes of calls admitted
@@ -105,12 +151,94 @@ local function move(c, to, reason, now, actor, host, pid)
     success_count = successes, actor = actor, host = host, pid = tonumber(pid),
     occurred_at_ms = now}))
   redis.call('LTRIM', EV, 0, EVENTS_KEPT_LAST)
+  if c.wt ~= 0 then reset_window(c) end
   return from
+end
+
+-- Records one call of CLOSED in the window (failed, slow: booleans) and returns the reason to
+-- open the circuit, or '' (rates are judged only once the window holds the minimum calls).
+local function record_in_window(c, failed, slow, now)
+  local n = c.ws
+  local code = (failed and 1 or 0) + (slow and 2 or 0)
+  local field
+  if c.wt == 1 then
+    local i = c.wp % n
+    field = 'w' .. i
+    local old = tonumber(redis.call('HGET', H, field))
+    if old and math.floor(old / 4) == c.we then
+      local was = old % 4
+      c.wn = c.wn - 1
+      c.wf = c.wf - was % 2
+      c.wsl = c.wsl - math.floor(was / 2)
+    end
+    c.wp = (i + 1) % n
+    c.wn, c.wf, c.wsl = c.wn + 1, c.wf + code % 2, c.wsl + math.floor(code / 2)
+    redis.call('HSET', H, field, c.we * 4 + code, 'wn', c.wn, 'wf', c.wf, 'wsl', c.wsl,
+               'wp', c.wp)
+  else
+    local sec = math.floor(now / 1000)
+    local head = c.wp
+    local bn, bf, bw = 0, 0, 0
+    if head == 0 or sec - head >= n then
+      -- nothing recorded yet, or everything recorded has left the window
+      c.wn, c.wf, c.wsl = 0, 0, 0
+      head = sec
+    elseif sec > head then
+      -- the seconds head+1 .. sec enter the window; the buckets they reuse leave it
+      local fields = {}
+      for t = head + 1, sec do fields[#fields + 1] = 'w' .. (t % n) end
+      local got = redis.call('HMGET', H, unpack(fields))
+      for j = 1, #fields do
+        if got[j] then
+          local e, bs, cn, cf, cw = string.match(got[j], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+          if tonumber(e) == c.we and tonumber(bs) == head + j - n then
+            c.wn = c.wn - tonumber(cn)
+            c.wf = c.wf - tonumber(cf)
+            c.wsl = c.wsl - tonumber(cw)
+          end
+        end
+      end
+      head = sec
+    else
+      -- the newest second (or a clock that went back): add to its bucket
+      local got = redis.call('HGET', H, 'w' .. (head % n))
+      if got then
+        local e, bs, cn, cf, cw = string.match(got, '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+        if tonumber(e) == c.we and tonumber(bs) == head then
+          bn, bf, bw = tonumber(cn), tonumber(cf), tonumber(cw)
+        end
+      end
+    end
+    c.wp = head
+    field = 'w' .. (head % n)
+    bn, bf, bw = bn + 1, bf + code % 2, bw + math.floor(code / 2)
+    c.wn, c.wf, c.wsl = c.wn + 1, c.wf + code % 2, c.wsl + math.floor(code / 2)
+    redis.call('HSET', H, field, table.concat({c.we, head, bn, bf, bw}, ':'), 'wn', c.wn,
+               'wf', c.wf, 'wsl', c.wsl, 'wp', c.wp)
+  end
+  local minimum = c.wm
+  if c.wt == 1 and minimum > n then minimum = n end
+  if c.wn < minimum then return '' end
+  if c.fr > 0 and c.wf * 100 >= c.fr * c.wn then
+    return c.wf .. ' of the last ' .. c.wn .. ' calls failed (' ..
+      math.floor(c.wf * 100 / c.wn) .. '%)'
+  end
+  if c.sr > 0 and c.wsl * 100 >= c.sr * c.wn then
+    return c.wsl .. ' of the last ' .. c.wn .. ' calls slower than ' .. c.sd .. ' ms (' ..
+      math.floor(c.wsl * 100 / c.wn) .. '%)'
+  end
+  return ''
 end
 
 -- No state in Redis: the caller restores the circuit (SEED) and asks again.
 local function unknown(gen)
   return 'UNKNOWN_CODE,0,' .. gen .. ',0,0,0,0,-1,0,'
+end
+
+-- The reply of a counted outcome that leaves the circuit CLOSED without failures: constant per
+-- generation and clock-free, like the hot path's, so the client parses it once.
+local function quiet(c)
+  return '1,0,' .. c.g .. ',0,0,0,0,-1,0,'
 end
 
 local function reply(code, c, now, from, reason)
@@ -123,23 +251,22 @@ local function reply(code, c, now, from, reason)
 end
 """.replace("EVENTS_KEPT_LAST", str(EVENTS_KEPT - 1)).replace("UNKNOWN_CODE", str(UNKNOWN_CODE))
 
-# May I call? ARGV: cooldown_ms, probe_lease_ms, known_gen, host, pid, failure_threshold,
-# success_threshold.
+# May I call? ARGV: probe_lease_ms, known_gen, host, pid, the caller's rules.
 # Performs OPEN -> HALF_OPEN when the cooldown is over, and hands out the single probe lease.
 _ACQUIRE = (
     _PRELUDE
     + """
-local lease = tonumber(ARGV[2])
+local lease = tonumber(ARGV[1])
 local now = now_ms()
-local c = load(tonumber(ARGV[3]), now, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[1]))
-if not c then return unknown(ARGV[3]) end
+local c = load(tonumber(ARGV[2]), now, ARGV[5])
+if not c then return unknown(ARGV[2]) end
 local code, from, reason = 1, -1, ''
 if c.st == 1 then
   if now < c.oa + c.cd then
     code = 0
   else
     reason = 'cooldown elapsed'
-    from = move(c, 2, reason, now, '', ARGV[4], ARGV[5])
+    from = move(c, 2, reason, now, '', ARGV[3], ARGV[4])
   end
 end
 if c.st == 2 then
@@ -159,14 +286,15 @@ return reply(code, c, now, from, reason)
 )
 
 # Record an outcome. ARGV: generation, outcome (0 failure, 1 success, 2 ignored), probe_seq,
-# failure_threshold, success_threshold, cooldown_ms, host, pid.
+# host, pid, the caller's rules, duration_ms (how long the call took, for the slow-call rule;
+# last, so that the client packs the rest of the command once per generation).
 _RECORD = (
     """
--- Hot path first, before any setup: a success in CLOSED with no failures changes nothing,
--- needs no clock, and answers with a constant-shaped reply the client caches.
+-- Hot path first, before any setup: a success in CLOSED with no failures and no window changes
+-- nothing, needs no clock, and answers with a constant-shaped reply the client caches.
 if ARGV[2] == '1' then
-  local h = redis.call('HMGET', KEYS[1], 'st', 'g', 'f')
-  if h[1] == '0' and h[2] == ARGV[1] and h[3] == '0' then
+  local h = redis.call('HMGET', KEYS[1], 'st', 'g', 'f', 'cwt')
+  if h[1] == '0' and h[2] == ARGV[1] and h[3] == '0' and (not h[4] or h[4] == '0') then
     return '1,0,' .. h[2] .. ',0,0,0,0,-1,0,'
   end
 end
@@ -174,8 +302,15 @@ end
     + _PRELUDE
     + """
 local gen, outcome, probe = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local now = now_ms()
-local c = load(gen, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+local duration = tonumber(ARGV[7])
+-- The clock is read once, and only when needed: a quiet reply (a count window's call that opens
+-- nothing) needs none.
+local now = 0
+local function clock()
+  if now == 0 then now = now_ms() end
+  return now
+end
+local c = load(gen, 0, ARGV[6])
 if not c then return unknown(ARGV[1]) end
 local code, from, reason = 0, -1, ''
 if c.g == gen then
@@ -185,7 +320,7 @@ if c.g == gen then
       c.f = c.f + 1
       if c.f >= c.ft then
         reason = c.f .. ' consecutive failures'
-        from = move(c, 1, reason, now, '', ARGV[7], ARGV[8])
+        from = move(c, 1, reason, clock(), '', ARGV[4], ARGV[5])
       else
         redis.call('HSET', H, 'f', c.f)
       end
@@ -193,16 +328,24 @@ if c.g == gen then
       c.f = 0
       redis.call('HSET', H, 'f', 0)
     end
+    -- the failure-rate window, beside the consecutive rule (ignored outcomes count neither way)
+    if from < 0 and c.wt ~= 0 and outcome ~= 2 then
+      local slow = c.sd > 0 and duration > c.sd
+      reason = record_in_window(c, outcome == 0, slow, c.wt == 2 and clock() or 0)
+      if reason ~= '' then
+        from = move(c, 1, reason, clock(), '', ARGV[4], ARGV[5])
+      end
+    end
   elseif c.st == 2 and probe == c.ps then
     code = 1
     if outcome == 0 then
       reason = 'probe failed'
-      from = move(c, 1, reason, now, '', ARGV[7], ARGV[8])
+      from = move(c, 1, reason, clock(), '', ARGV[4], ARGV[5])
     elseif outcome == 1 then
       c.s = c.s + 1
       if c.s >= c.nt then
         reason = c.s .. ' probe successes'
-        from = move(c, 0, reason, now, '', ARGV[7], ARGV[8])
+        from = move(c, 0, reason, clock(), '', ARGV[4], ARGV[5])
       else
         c.pu = 0
         redis.call('HSET', H, 's', c.s, 'pu', 0)
@@ -213,18 +356,19 @@ if c.g == gen then
     end
   end
 end
-return reply(code, c, now, from, reason)
+if code == 1 and from < 0 and c.st == 0 and c.f == 0 then return quiet(c) end
+return reply(code, c, clock(), from, reason)
 """
 )
 
-# Manual action. ARGV: target state, reason, actor, host, pid, known_gen, cooldown_ms,
-# failure_threshold, success_threshold.
+# Manual action. ARGV: target state, reason, actor, host, pid, known_gen, the caller's rules
+# (never stored, see ``load``).
 _CONTROL = (
     _PRELUDE
     + """
 local known = tonumber(ARGV[6])
 local now = now_ms()
-local c = load(known, now, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[7]), true, true)
+local c = load(known, now, ARGV[7], true, true)
 if c.g < known then c.g = known end
 local from = move(c, tonumber(ARGV[1]), ARGV[2], now, ARGV[3], ARGV[4], ARGV[5])
 return reply(1, c, now, from, ARGV[2])
@@ -246,15 +390,29 @@ redis.call('HSET', H, 'st', st, 'g', ARGV[2], 'f', 0, 's', 0, 'oa', oa, 'pu', 0,
 return 1
 """
 
-# Replace the stored rules (``guard breaker configure``). ARGV: failure_threshold,
-# success_threshold, cooldown_ms. Returns the previous rules ('' when there were none). The
-# state is untouched: an OPEN circuit's cooldown is measured with the new value from now on.
+# Replace the stored rules (``guard breaker configure``). ARGV: the rules (RULES_ARGC). Returns
+# the previous rules ('' when there were none; the window fields as 0 when they were stored
+# without them). The state is untouched: an OPEN circuit's cooldown is measured with the new
+# value from now on. New window rules (type, size, minimum, rates, slow duration) start an
+# empty window: the calls recorded under the old ones are not comparable.
 _CONFIGURE = """
-local old = redis.call('HMGET', KEYS[1], 'cft', 'cst', 'ccd')
+local H = KEYS[1]
+local names = {'cft', 'cst', 'ccd', 'cwt', 'cws', 'cwm', 'cfr', 'csd', 'csr'}
+local old = redis.call('HMGET', H, unpack(names))
 -- A circuit configured before its first call gets its state fields from its first decision
 -- (with the generation that caller knows), as any new circuit does.
-redis.call('HSET', KEYS[1], 'cft', ARGV[1], 'cst', ARGV[2], 'ccd', ARGV[3])
+local kv, window_changed = {}, false
+for i = 1, 9 do
+  kv[2 * i - 1], kv[2 * i] = names[i], ARGV[i]
+  if i > 3 and (tonumber(old[i]) or 0) ~= tonumber(ARGV[i]) then window_changed = true end
+end
+redis.call('HSET', H, unpack(kv))
+if window_changed then
+  local epoch = tonumber(redis.call('HGET', H, 'we')) or 0
+  redis.call('HSET', H, 'we', epoch + 1, 'wn', 0, 'wf', 0, 'wsl', 0, 'wp', 0)
+end
 if not old[1] then return '' end
+for i = 1, 9 do old[i] = old[i] or '0' end
 return table.concat(old, ',')
 """
 

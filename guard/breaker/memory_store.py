@@ -4,11 +4,16 @@ Used for purely in-memory breakers and as the fallback while Redis is unreachabl
 then keeps protecting the dependency from this process under the same rules instead of failing
 open). Time is ``time.monotonic`` in ms; a lock makes each decision atomic across threads.
 
-The hot path (a success in CLOSED with no failures) changes nothing, so it takes no lock: it
-reads one attribute, ``hot_reply``, which every locked mutation keeps set to the constant
-reply of the current generation while the circuit is CLOSED with zero failures and to None
-otherwise. One attribute read is atomic, so that read is the decision's linearisation point;
-reading state, failures and generation one by one could mix two generations.
+The hot path (a success in CLOSED with no failures, on a circuit without a failure-rate window)
+changes nothing, so it takes no lock: it reads one attribute, ``hot_reply``, which every locked
+mutation keeps set to the constant reply of the current generation while the circuit is CLOSED
+with zero failures and no window, and to None otherwise. One attribute read is atomic, so that
+read is the decision's linearisation point; reading state, failures and generation one by one
+could mix two generations. A circuit with a window records every call, under the lock.
+
+The window is kept exactly as the scripts keep it in the Redis hash (``lua.py``): totals, an
+epoch that a transition bumps, and one slot per call (count window) or per second (time
+window), valid only while it carries the current epoch; the differential test compares both.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.state import WINDOW_CODES, BreakerConfig, Outcome, Reply, SharedRules, State
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
@@ -35,10 +40,20 @@ class _Circuit:
     opened_at_ms: int = 0
     probe_until_ms: int = 0
     probe_seq: int = 0
-    hot_reply: Reply | None = None  # set only while CLOSED with 0 failures
+    hot_reply: Reply | None = None  # set only while CLOSED with 0 failures and no window
+    # The constant reply while CLOSED with 0 failures (the scripts' ``quiet``), window or not.
+    quiet_reply: Reply | None = None
     # The circuit's rules, stored by its first writer as in Redis (None until then).
     rules: SharedRules | None = None
     changed_at_ms: int = 0
+    # The failure-rate window (the scripts' we, wn, wf, wsl, wp and w<i> fields).
+    window_epoch: int = 0
+    window_calls: int = 0
+    window_failures: int = 0
+    window_slow: int = 0
+    window_pos: int = 0  # count: next slot; time: newest second
+    # count: slot -> epoch * 4 + code; time: slot -> (epoch, second, calls, failures, slow)
+    slots: dict[int, int | tuple[int, int, int, int, int]] = field(default_factory=dict)
 
     def rules_for(self, cfg: BreakerConfig, store: bool = True) -> SharedRules:
         """The stored rules; without any, the caller's (stored unless ``store`` is False: a
@@ -48,16 +63,86 @@ class _Circuit:
             rules = cfg.shared_rules
             if store:
                 self.rules = rules
+                self.update_hot()
         return rules
 
     def update_hot(self) -> None:
-        """Call after every change of state, failures or generation (under the lock)."""
+        """Call after every change of state, failures, generation or rules (under the lock)."""
         if self.state is _CLOSED and self.failures == 0:
-            hot = self.hot_reply
-            if hot is None or hot.generation != self.generation:
-                self.hot_reply = Reply(1, _CLOSED, self.generation, 0, 0, 0, 0, -1, 0, "")
+            quiet = self.quiet_reply
+            if quiet is None or quiet.generation != self.generation:
+                quiet = Reply(1, _CLOSED, self.generation, 0, 0, 0, 0, -1, 0, "")
+                self.quiet_reply = quiet
+            rules = self.rules
+            self.hot_reply = quiet if rules is None or not rules.has_window else None
         else:
-            self.hot_reply = None
+            self.quiet_reply = self.hot_reply = None
+
+    def reset_window(self) -> None:
+        """A new epoch: no slot counts any more (the slots themselves are left, as in Redis)."""
+        self.window_epoch += 1
+        self.window_calls = self.window_failures = self.window_slow = self.window_pos = 0
+
+    def record_in_window(self, rules: SharedRules, failed: bool, slow: bool, now: int) -> str:
+        """One call of CLOSED into the window; the reason to open, or "" (``record_in_window``
+        of the scripts, step for step)."""
+        code = (1 if failed else 0) + (2 if slow else 0)
+        if rules.window_type == "count":
+            self._count_slot(rules.window_size, code)
+        else:
+            self._time_bucket(rules.window_size, code, now // 1000)
+        self.window_calls += 1
+        self.window_failures += code % 2
+        self.window_slow += code // 2
+        return self._judge(rules)
+
+    def _count_slot(self, size: int, code: int) -> None:
+        index = self.window_pos % size
+        old = self.slots.get(index)
+        if isinstance(old, int) and old // 4 == self.window_epoch:
+            was = old % 4
+            self.window_calls -= 1
+            self.window_failures -= was % 2
+            self.window_slow -= was // 2
+        self.window_pos = (index + 1) % size
+        self.slots[index] = self.window_epoch * 4 + code
+
+    def _time_bucket(self, size: int, code: int, second: int) -> None:
+        epoch, head = self.window_epoch, self.window_pos
+        calls = failures = slow = 0
+        if head == 0 or second - head >= size:
+            # nothing recorded yet, or everything recorded has left the window
+            self.window_calls = self.window_failures = self.window_slow = 0
+            head = second
+        elif second > head:
+            # the seconds head+1 .. second enter the window; the buckets they reuse leave it
+            for entering in range(head + 1, second + 1):
+                bucket = self.slots.get(entering % size)
+                if isinstance(bucket, tuple) and bucket[:2] == (epoch, entering - size):
+                    self.window_calls -= bucket[2]
+                    self.window_failures -= bucket[3]
+                    self.window_slow -= bucket[4]
+            head = second
+        else:
+            # the newest second (or a clock that went back): add to its bucket
+            bucket = self.slots.get(head % size)
+            if isinstance(bucket, tuple) and bucket[:2] == (epoch, head):
+                calls, failures, slow = bucket[2:]
+        self.window_pos = head
+        self.slots[head % size] = (epoch, head, calls + 1, failures + code % 2, slow + code // 2)
+
+    def _judge(self, rules: SharedRules) -> str:
+        calls, failures, slow = self.window_calls, self.window_failures, self.window_slow
+        if calls < rules.effective_minimum_calls:
+            return ""
+        if rules.failure_rate_threshold and failures * 100 >= rules.failure_rate_threshold * calls:
+            return f"{failures} of the last {calls} calls failed ({failures * 100 // calls}%)"
+        if rules.slow_call_rate_threshold and slow * 100 >= rules.slow_call_rate_threshold * calls:
+            return (
+                f"{slow} of the last {calls} calls slower than {rules.slow_call_ms} ms"
+                f" ({slow * 100 // calls}%)"
+            )
+        return ""
 
 
 def monotonic_ms() -> int:
@@ -74,6 +159,15 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._circuits: dict[str, _Circuit] = {}
         self._clock = clock
+        # Keys whose stored rules judge slow calls: their breakers time every call (the others
+        # skip the clock, which costs a fifth of an in-memory call).
+        self.timed: set[str] = set()
+
+    def _rules_changed(self, key: str, rules: SharedRules | None) -> None:
+        if rules is not None and rules.slow_call_ms:
+            self.timed.add(key)
+        else:
+            self.timed.discard(key)
 
     def seed(self, key: str, state: State, generation: int, open_remaining_ms: int) -> None:
         """Start a circuit from the last state seen elsewhere (Redis) unless already known."""
@@ -93,8 +187,10 @@ class MemoryStore:
         with self._lock:
             if key is None:
                 self._circuits.clear()
+                self.timed.clear()
             else:
                 self._circuits.pop(key, None)
+                self.timed.discard(key)
 
     def _get(self, key: str) -> _Circuit:
         circuit = self._circuits.get(key)
@@ -103,8 +199,16 @@ class MemoryStore:
             circuit.update_hot()
         return circuit
 
+    def _stored_rules(self, key: str, c: _Circuit, cfg: BreakerConfig) -> SharedRules:
+        """``rules_for`` that keeps ``timed`` current when the caller's rules are stored."""
+        had_rules = c.rules is not None
+        rules = c.rules_for(cfg)
+        if not had_rules:
+            self._rules_changed(key, rules)
+        return rules
+
     @staticmethod
-    def _move(c: _Circuit, to: State, now: int) -> tuple[int, int, int]:
+    def _move(c: _Circuit, to: State, now: int, rules: SharedRules) -> tuple[int, int, int]:
         previous = (int(c.state), c.failures, c.successes)
         c.state = to
         c.generation += 1
@@ -117,6 +221,8 @@ class MemoryStore:
             c.failures = c.successes = 0
         else:
             c.failures = c.successes = c.opened_at_ms = 0
+        if rules.has_window:
+            c.reset_window()
         c.update_hot()
         return previous
 
@@ -153,13 +259,13 @@ class MemoryStore:
             now = self._clock()
             code, reason = 1, ""
             moved: tuple[int, int, int] | None = None
-            rules = c.rules_for(cfg)
+            rules = self._stored_rules(key, c, cfg)
             if c.state is State.OPEN:
                 if now < c.opened_at_ms + rules.cooldown_ms:
                     code = 0
                 else:
                     reason = "cooldown elapsed"
-                    moved = self._move(c, State.HALF_OPEN, now)
+                    moved = self._move(c, State.HALF_OPEN, now, rules)
             if c.state is State.HALF_OPEN:
                 if c.probe_until_ms > now:
                     code = 0
@@ -172,7 +278,13 @@ class MemoryStore:
             return self._reply(code, c, cfg, now, moved, reason)
 
     def record(
-        self, key: str, cfg: BreakerConfig, generation: int, outcome: Outcome, probe_seq: int
+        self,
+        key: str,
+        cfg: BreakerConfig,
+        generation: int,
+        outcome: Outcome,
+        probe_seq: int,
+        duration_ms: int = 0,
     ) -> Reply:
         circuit = self._circuits.get(key)
         if outcome is _SUCCESS and circuit is not None:
@@ -184,45 +296,67 @@ class MemoryStore:
             now = self._clock()
             code, reason = 0, ""
             moved: tuple[int, int, int] | None = None
-            rules = c.rules_for(cfg)
+            rules = self._stored_rules(key, c, cfg)
             if c.generation == generation:
                 if c.state is State.CLOSED:
                     code = 1
-                    if outcome is Outcome.FAILURE:
-                        c.failures += 1
-                        if c.failures >= rules.failure_threshold:
-                            reason = f"{c.failures} consecutive failures"
-                            moved = self._move(c, State.OPEN, now)
-                    elif outcome is Outcome.SUCCESS:
-                        c.failures = 0
+                    reason = self._closed_outcome(c, rules, outcome, duration_ms, now)
+                    if reason:
+                        moved = self._move(c, State.OPEN, now, rules)
                     c.update_hot()
                 elif c.state is State.HALF_OPEN and probe_seq == c.probe_seq:
                     code = 1
                     if outcome is Outcome.FAILURE:
                         reason = "probe failed"
-                        moved = self._move(c, State.OPEN, now)
+                        moved = self._move(c, State.OPEN, now, rules)
                     elif outcome is Outcome.SUCCESS:
                         c.successes += 1
                         c.probe_until_ms = 0
                         if c.successes >= rules.success_threshold:
                             reason = f"{c.successes} probe successes"
-                            moved = self._move(c, State.CLOSED, now)
+                            moved = self._move(c, State.CLOSED, now, rules)
                     else:
                         c.probe_until_ms = 0
+            quiet = c.quiet_reply
+            if code == 1 and moved is None and quiet is not None:
+                return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
             return self._reply(code, c, cfg, now, moved, reason)
+
+    @staticmethod
+    def _closed_outcome(
+        c: _Circuit, rules: SharedRules, outcome: Outcome, duration_ms: int, now: int
+    ) -> str:
+        """Count an outcome of CLOSED; the reason to open the circuit, or ""."""
+        if outcome is Outcome.FAILURE:
+            c.failures += 1
+            if c.failures >= rules.failure_threshold:
+                return f"{c.failures} consecutive failures"
+        elif outcome is Outcome.SUCCESS:
+            c.failures = 0
+        # the failure-rate window, beside the consecutive rule (ignored outcomes: neither way)
+        if rules.has_window and outcome is not Outcome.IGNORED:
+            slow = 0 < rules.slow_call_ms < duration_ms
+            return c.record_in_window(rules, outcome is Outcome.FAILURE, slow, now)
+        return ""
 
     def control(self, key: str, cfg: BreakerConfig, target: State, reason: str) -> Reply:
         with self._lock:
             c = self._get(key)
             now = self._clock()
-            moved = self._move(c, target, now)
+            moved = self._move(c, target, now, c.rules_for(cfg, store=False))
             return self._reply(1, c, cfg, now, moved, reason, store_rules=False)
 
     def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
-        """Store ``rules`` with the circuit; returns the previous ones (None if none)."""
+        """Store ``rules`` with the circuit; returns the previous ones (None if none). New
+        window rules empty the window (as ``CONFIGURE`` does)."""
         with self._lock:
             c = self._get(key)
             previous, c.rules = c.rules, rules
+            before = previous[3:] if previous is not None else SharedRules(0, 0, 0)[3:]
+            if before != rules[3:]:
+                c.reset_window()
+            c.update_hot()
+            self._rules_changed(key, rules)
             return previous
 
     def rules(self, key: str) -> SharedRules | None:
@@ -244,8 +378,27 @@ class MemoryStore:
                 "pu": c.probe_until_ms,
                 "ps": c.probe_seq,
                 "ca": c.changed_at_ms,
+                "we": c.window_epoch,
+                "wn": c.window_calls,
+                "wf": c.window_failures,
+                "wsl": c.window_slow,
+                "wp": c.window_pos,
                 "now": self._clock(),
             }
             if c.rules is not None:
-                fields["cft"], fields["cst"], fields["ccd"] = c.rules
+                fields["cft"], fields["cst"], fields["ccd"] = c.rules[:3]
+                fields["cwt"] = WINDOW_CODES[c.rules.window_type]
+                fields["cws"], fields["cwm"], fields["cfr"] = c.rules[4:7]
+                fields["csd"], fields["csr"] = c.rules[7:]
             return fields
+
+    def slots(self, key: str) -> dict[str, str]:
+        """The window's slots as the scripts store them (``w<i>`` fields of the hash)."""
+        with self._lock:
+            c = self._circuits.get(key)
+            if c is None:
+                return {}
+            return {
+                f"w{index}": str(slot) if isinstance(slot, int) else ":".join(map(str, slot))
+                for index, slot in c.slots.items()
+            }

@@ -27,7 +27,7 @@ from redis.retry import Retry
 
 from guard.breaker import lua
 from guard.breaker.restore import Seed, new_circuit
-from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.state import WINDOW_CODES, BreakerConfig, Outcome, Reply, SharedRules, State
 from guard.redact import redact_url, remember
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -181,54 +181,134 @@ def _as_bytes(value: str | int | bytes) -> bytes:
     return str(value).encode()
 
 
-def pack_command(*parts: str | int | bytes) -> bytes:
-    """RESP encoding of one command (what redis-py would send, built once and cached)."""
-    chunks = [b"*%d\r\n" % len(parts)]
+def pack_command(*parts: str | int | bytes, more: int = 0) -> bytes:
+    """RESP encoding of one command (what redis-py would send, built once and cached). With
+    ``more``, the header counts that many arguments still to come (``pack_argument``)."""
+    chunks = [b"*%d\r\n" % (len(parts) + more)]
     for part in parts:
         data = _as_bytes(part)
         chunks.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(chunks)
 
 
+_ARGUMENTS: dict[int, bytes] = {}
+
+
+def pack_argument(value: int) -> bytes:
+    """RESP encoding of one integer argument appended to a packed prefix (small ones cached:
+    call durations in ms repeat)."""
+    packed = _ARGUMENTS.get(value)
+    if packed is None:
+        data = b"%d" % value
+        packed = b"$%d\r\n%s\r\n" % (len(data), data)
+        if 0 <= value < 100_000:
+            _ARGUMENTS[value] = packed
+    return packed
+
+
+_WINDOW_TYPES = {code: name for name, code in WINDOW_CODES.items()}
+
+
+def rules_args(rules: SharedRules) -> tuple[str, ...]:
+    """The rules as the scripts take them (``lua.RULES_ARGC`` values, window type as a code)."""
+    return tuple(
+        str(value)
+        for value in (
+            rules.failure_threshold,
+            rules.success_threshold,
+            rules.cooldown_ms,
+            WINDOW_CODES[rules.window_type],
+            *rules[4:],
+        )
+    )
+
+
+def rules_from_values(values: Sequence[Any]) -> SharedRules:
+    """``SharedRules`` from the nine stored values (missing window values: no window)."""
+    numbers = [int(value) if value not in (None, b"", "") else 0 for value in values]
+    numbers += [0] * (lua.RULES_ARGC - len(numbers))
+    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers[:9]
+    window_type = _WINDOW_TYPES.get(code, "")
+    if not window_type:
+        return SharedRules(failures, successes, cooldown)
+    return SharedRules(
+        failures, successes, cooldown, window_type, size, minimum, rate, slow_ms, slow_rate
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CircuitArgs:
-    """Per-circuit script arguments, encoded once (the hot path only adds the generation)."""
+    """Per-circuit script arguments, encoded once (the hot path only adds the generation and,
+    last, the call's duration)."""
 
     keys: tuple[str, str]
-    acquire_tail: tuple[str, ...]
-    record_tail: tuple[str, ...]
-    cooldown_ms: str
-    thresholds: tuple[str, str]
+    tail: tuple[str, str, str]  # host, pid, the caller's rules (lua.RULES_ARGC values, joined)
 
     @classmethod
     def build(cls, key: str, cfg: BreakerConfig, host: str, pid: int) -> CircuitArgs:
-        cooldown = str(cfg.cooldown_ms)
-        thresholds = (str(cfg.failure_threshold), str(cfg.success_threshold))
         return cls(
             keys=(lua.hash_key(key), lua.events_key(key)),
-            acquire_tail=(host, str(pid), *thresholds),
-            record_tail=(*thresholds, cooldown, host, str(pid)),
-            cooldown_ms=cooldown,
-            thresholds=thresholds,
+            tail=(host, str(pid), ",".join(rules_args(cfg.shared_rules))),
         )
 
     @property
     def host_pid(self) -> tuple[str, str]:
-        return self.acquire_tail[0], self.acquire_tail[1]
+        return self.tail[0], self.tail[1]
+
+    @property
+    def rules(self) -> str:
+        return self.tail[2]
 
     def acquire_args(self, cfg: BreakerConfig, known_gen: int) -> tuple[str | int, ...]:
-        return (self.cooldown_ms, cfg.probe_lease_ms, known_gen, *self.acquire_tail)
+        return (cfg.probe_lease_ms, known_gen, *self.tail)
 
     def record_args(self, generation: int, outcome: Outcome, probe_seq: int) -> tuple[Any, ...]:
-        return (generation, int(outcome), probe_seq, *self.record_tail)
+        """All arguments but the last, the duration (``RedisStore.record``)."""
+        return (generation, int(outcome), probe_seq, *self.tail)
+
+
+RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr")
 
 
 def stored_rules(raw: dict[str, str]) -> SharedRules | None:
     """The rules stored in a circuit's decoded hash, None when it has none yet."""
     try:
-        return SharedRules(int(raw["cft"]), int(raw["cst"]), int(raw["ccd"]))
-    except (KeyError, ValueError):
+        if not all(raw.get(name) for name in RULE_FIELDS[:3]):
+            return None
+        return rules_from_values([raw.get(name) for name in RULE_FIELDS])
+    except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """What a circuit's failure-rate window holds (calls, failed, slow)."""
+
+    calls: int
+    failures: int
+    slow_calls: int
+
+
+NO_WINDOW = WindowCounts(0, 0, 0)
+
+
+def window_counts(raw: dict[str, str], rules: SharedRules | None, now_ms: int) -> WindowCounts:
+    """The window as of ``now_ms`` (the store's clock): a count window's totals as stored; a time
+    window's buckets still inside it (the stored totals are as of its last recorded call)."""
+    if rules is None or not rules.has_window:
+        return NO_WINDOW
+    if rules.window_type == "count":
+        return WindowCounts(int(raw.get("wn", 0)), int(raw.get("wf", 0)), int(raw.get("wsl", 0)))
+    epoch, oldest = int(raw.get("we", 0)), now_ms // 1000 - rules.window_size
+    calls = failures = slow = 0
+    for index in range(rules.window_size):
+        parts = raw.get(f"w{index}", "").split(":")
+        if len(parts) != 5:  # empty, or a slot of an earlier count window
+            continue
+        e, second, n, f, s = (int(part) for part in parts)
+        if e == epoch and second > oldest:
+            calls, failures, slow = calls + n, failures + f, slow + s
+    return WindowCounts(calls, failures, slow)
 
 
 def _get_connection_needs_command(pool: Any) -> bool:
@@ -278,7 +358,7 @@ class RedisStore:
         self._pool_args: tuple[str, ...] = ()
         if self._pool is not None and _get_connection_needs_command(self._pool):
             self._pool_args = ("EVALSHA",)
-        self._packed: dict[tuple[Any, ...], list[bytes]] = {}
+        self._packed: dict[tuple[Any, ...], bytes] = {}
 
     def _send_raw(self, packed: list[bytes]) -> Any:
         """One packed command on a pooled connection, through redis-py's public connection API
@@ -300,22 +380,33 @@ class RedisStore:
         pool.release(conn)
         return raw
 
-    def _run(self, script: _Script, keys: tuple[str, str], args: Sequence[Any]) -> Reply:
+    def _run(
+        self,
+        script: _Script,
+        keys: tuple[str, str],
+        args: Sequence[Any],
+        last: int | None = None,
+    ) -> Reply:
+        """One script. ``last``: a final argument that changes from call to call (a duration):
+        the rest of the command is packed once and cached, ``last`` appended to it."""
+        more = () if last is None else (last,)
         try:
             if self._pool is None:
-                raw = self.client.execute_command("EVALSHA", script.sha, 2, *keys, *args)
+                raw = self.client.execute_command("EVALSHA", script.sha, 2, *keys, *args, *more)
             else:
                 cache_key = (script.sha, keys[0], *args)
                 packed = self._packed.get(cache_key)
                 if packed is None:
                     if len(self._packed) >= self._PACKED_CACHE_LIMIT:
                         self._packed.clear()
-                    packed = [pack_command("EVALSHA", script.sha, 2, *keys, *args)]
+                    packed = pack_command("EVALSHA", script.sha, 2, *keys, *args, more=len(more))
                     self._packed[cache_key] = packed
-                raw = self._send_raw(packed)
+                if last is not None:
+                    packed += pack_argument(last)
+                raw = self._send_raw([packed])
         except NoScriptError:
             # First use on this server (or after SCRIPT FLUSH / failover): EVAL caches it.
-            raw = self.client.execute_command("EVAL", script.source, 2, *keys, *args)
+            raw = self.client.execute_command("EVAL", script.source, 2, *keys, *args, *more)
         return parse_reply_cached(raw) if isinstance(raw, bytes) else parse_reply(raw)
 
     def ping_raw(self) -> Any:
@@ -344,11 +435,14 @@ class RedisStore:
         outcome: Outcome,
         probe_seq: int,
         on_missing: OnMissing = new_circuit,
+        duration_ms: int = 0,
     ) -> Reply:
         script, script_args = self.scripts.record, args.record_args(generation, outcome, probe_seq)
-        reply = self._run(script, args.keys, script_args)
+        reply = self._run(script, args.keys, script_args, duration_ms)
         if reply.code == _UNKNOWN:
-            reply = self._restore_and_rerun(script, args, script_args, generation, on_missing)
+            reply = self._restore_and_rerun(
+                script, args, script_args, generation, on_missing, duration_ms
+            )
         return reply
 
     def _restore_and_rerun(
@@ -358,9 +452,10 @@ class RedisStore:
         script_args: Sequence[Any],
         known_gen: int,
         on_missing: OnMissing,
+        last: int | None = None,
     ) -> Reply:
         self.seed(args, on_missing(known_gen))
-        reply = self._run(script, args.keys, script_args)
+        reply = self._run(script, args.keys, script_args, last)
         if reply.code == _UNKNOWN:
             raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")
         return reply
@@ -379,16 +474,7 @@ class RedisStore:
         known_gen: int,
     ) -> Reply:
         host, pid = args.host_pid
-        control_args = (
-            int(target),
-            reason,
-            actor,
-            host,
-            pid,
-            known_gen,
-            args.cooldown_ms,
-            *args.thresholds,
-        )
+        control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
         return self._run(self.scripts.control, args.keys, control_args)
 
     def _eval(self, script: _Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
@@ -404,18 +490,17 @@ class RedisStore:
         return decode_hash(raw), int(seconds) * 1000 + int(micros) // 1000
 
     def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
-        """Store ``rules`` with the circuit; returns the rules it had before (None if none)."""
-        values = (rules.failure_threshold, rules.success_threshold, rules.cooldown_ms)
-        raw = self._eval(CONFIGURE, (lua.hash_key(key),), values)
+        """Store ``rules`` with the circuit; returns the rules it had before (None if none).
+        New window rules empty the window."""
+        raw = self._eval(CONFIGURE, (lua.hash_key(key),), rules_args(rules))
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         if not text:
             return None
-        failures, successes, cooldown = text.split(",")
-        return SharedRules(int(failures), int(successes), int(cooldown))
+        return rules_from_values(text.split(","))
 
     def rules(self, key: str) -> SharedRules | None:
-        raw = self.client.hmget(lua.hash_key(key), "cft", "cst", "ccd")
-        return stored_rules(decode_hash(dict(zip(("cft", "cst", "ccd"), raw, strict=True))))
+        raw = self.client.hmget(lua.hash_key(key), *RULE_FIELDS)
+        return stored_rules(decode_hash(dict(zip(RULE_FIELDS, raw, strict=True))))
 
     def read(self, key: str) -> dict[str, str]:
         return decode_hash(self.client.hgetall(lua.hash_key(key)))
@@ -468,8 +553,9 @@ class AsyncRedisStore:
         outcome: Outcome,
         probe_seq: int,
         on_missing: OnMissing = new_circuit,
+        duration_ms: int = 0,
     ) -> Reply:
-        script_args = args.record_args(generation, outcome, probe_seq)
+        script_args = (*args.record_args(generation, outcome, probe_seq), duration_ms)
         reply = await self._run(SCRIPTS.record, args.keys, script_args)
         if reply.code == _UNKNOWN:
             reply = await self._restore_and_rerun(
@@ -499,5 +585,5 @@ class AsyncRedisStore:
         return reply
 
     async def rules(self, key: str) -> SharedRules | None:
-        raw = await self.client.hmget(lua.hash_key(key), "cft", "cst", "ccd")
-        return stored_rules(decode_hash(dict(zip(("cft", "cst", "ccd"), raw, strict=True))))
+        raw = await self.client.hmget(lua.hash_key(key), *RULE_FIELDS)
+        return stored_rules(decode_hash(dict(zip(RULE_FIELDS, raw, strict=True))))

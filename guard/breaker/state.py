@@ -87,12 +87,122 @@ def validate_key(key: str) -> str:
 STORE_UNREACHABLE_MODES = ("local", "closed", "open")
 
 
+# The failure-rate window (opt-in): "count" keeps the last N calls, "time" the last N seconds
+# in one bucket per second. Codes stored in Redis (field ``cwt``): 0 = no window.
+WINDOW_TYPES = ("count", "time")
+WINDOW_CODES = {"": 0, "count": 1, "time": 2}
+# Memory is one hash field per call slot (count) or per second (time), and a decision may sweep
+# up to a whole time window of buckets, so both sizes are bounded.
+MAX_COUNT_WINDOW = 1000
+MAX_TIME_WINDOW_SECONDS = 600
+
+
 class SharedRules(NamedTuple):
-    """The part of a circuit's configuration stored with the circuit itself."""
+    """The part of a circuit's configuration stored with the circuit itself.
+
+    The window fields are all zero (``window_type`` ``""``) when the circuit has no
+    failure-rate window; rates are whole percent (0 = that rule is off)."""
 
     failure_threshold: int
     success_threshold: int
     cooldown_ms: int
+    window_type: str = ""
+    window_size: int = 0
+    minimum_calls: int = 0
+    failure_rate_threshold: int = 0
+    slow_call_ms: int = 0
+    slow_call_rate_threshold: int = 0
+
+    @property
+    def has_window(self) -> bool:
+        return self.window_type != ""
+
+    @property
+    def effective_minimum_calls(self) -> int:
+        """A count window never holds more than its size: its minimum is capped by it."""
+        if self.window_type == "count":
+            return min(self.minimum_calls, self.window_size)
+        return self.minimum_calls
+
+    def window_text(self) -> str:
+        """``50% failed or 80% slower than 2s of the last 100 calls (min 20)``; "" without."""
+        if not self.has_window:
+            return ""
+        rates = []
+        if self.failure_rate_threshold:
+            rates.append(f"{self.failure_rate_threshold}% failed")
+        if self.slow_call_rate_threshold:
+            rates.append(
+                f"{self.slow_call_rate_threshold}% slower than {self.slow_call_ms / 1000:g}s"
+            )
+        span = (
+            f"{self.window_size} calls" if self.window_type == "count" else f"{self.window_size}s"
+        )
+        return f"{' or '.join(rates)} of the last {span} (min {self.effective_minimum_calls})"
+
+    def text(self) -> str:
+        """``3/2/30s`` (failures/successes/cooldown), then the window's rules if it has one."""
+        text = f"{self.failure_threshold}/{self.success_threshold}/{self.cooldown_ms / 1000:g}s"
+        window = self.window_text()
+        return f"{text}, {window}" if window else text
+
+
+def _percent(name: str, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ValueError(f"{name} must be a whole percent from 1 to 100, or None (off)")
+
+
+def validate_window(
+    window_type: str,
+    window_size: int,
+    minimum_calls: int,
+    failure_rate_threshold: int | None,
+    slow_call_seconds: float | None,
+    slow_call_rate_threshold: int | None,
+) -> None:
+    """Raise ``ValueError`` for window rules that cannot be stored (shared by ``BreakerConfig``
+    and ``guard breaker configure``)."""
+    _percent("failure_rate_threshold", failure_rate_threshold)
+    _percent("slow_call_rate_threshold", slow_call_rate_threshold)
+    if (slow_call_seconds is None) != (slow_call_rate_threshold is None):
+        raise ValueError(
+            "slow_call_seconds and slow_call_rate_threshold go together (a call slower than"
+            " slow_call_seconds is slow; the circuit opens at slow_call_rate_threshold %)"
+        )
+    if slow_call_seconds is not None and not 0.001 <= slow_call_seconds <= 86_400:
+        raise ValueError("slow_call_seconds must be from 0.001 to 86400")
+    if window_type not in WINDOW_TYPES:
+        raise ValueError(f"window_type must be one of {', '.join(WINDOW_TYPES)}")
+    limit = MAX_COUNT_WINDOW if window_type == "count" else MAX_TIME_WINDOW_SECONDS
+    unit = "calls" if window_type == "count" else "seconds"
+    if isinstance(window_size, bool) or not 1 <= window_size <= limit:
+        raise ValueError(f"window_size of a {window_type} window must be 1 to {limit} {unit}")
+    if isinstance(minimum_calls, bool) or not 1 <= minimum_calls <= 1_000_000:
+        raise ValueError("minimum_calls must be from 1 to 1000000")
+
+
+def window_rules(
+    window_type: str,
+    window_size: int,
+    minimum_calls: int,
+    failure_rate_threshold: int | None,
+    slow_call_seconds: float | None,
+    slow_call_rate_threshold: int | None,
+) -> tuple[str, int, int, int, int, int]:
+    """The window fields of ``SharedRules`` (all zero when both rate rules are off)."""
+    if failure_rate_threshold is None and slow_call_rate_threshold is None:
+        return ("", 0, 0, 0, 0, 0)
+    slow_ms = round(slow_call_seconds * 1000) if slow_call_seconds is not None else 0
+    return (
+        window_type,
+        window_size,
+        minimum_calls,
+        failure_rate_threshold or 0,
+        slow_ms,
+        slow_call_rate_threshold or 0,
+    )
 
 
 def _never(_: object) -> bool:
@@ -131,6 +241,16 @@ class BreakerConfig:
 
     ``raise_open_on_trip``: the call whose failure opens the circuit raises ``CircuitOpenError``
     (chained to the original error) instead of re-raising the original error.
+
+    The failure-rate window (opt-in, off by default; stored with the circuit like the
+    thresholds): with ``failure_rate_threshold`` (whole percent) the circuit also opens when at
+    least that share of the calls in its window failed, and with ``slow_call_rate_threshold``
+    when at least that share took longer than ``slow_call_seconds``; either is evaluated only
+    once the window holds ``minimum_calls`` calls (capped by the size of a count window). The
+    window is the last ``window_size`` calls (``window_type="count"``) or the calls of the last
+    ``window_size`` seconds (``"time"``, one bucket per second). It is emptied by every
+    transition; HALF_OPEN still decides on its probes alone; ignored outcomes count neither way.
+    The consecutive-failure rule stays in force beside it.
     """
 
     failure_threshold: int = 3
@@ -150,6 +270,13 @@ class BreakerConfig:
     # Result classification for dependencies that report errors by value.
     is_failure_result: Callable[[Any], bool] = field(default=_never)
     is_ignored_result: Callable[[Any], bool] = field(default=_never)
+    # The failure-rate window (off unless a rate threshold is set; see the docstring).
+    failure_rate_threshold: int | None = None
+    slow_call_seconds: float | None = None
+    slow_call_rate_threshold: int | None = None
+    window_type: str = "count"
+    window_size: int = 100
+    minimum_calls: int = 100
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.success_threshold < 1:
@@ -166,11 +293,31 @@ class BreakerConfig:
             raise ValueError(
                 f"when_store_unreachable must be one of {', '.join(STORE_UNREACHABLE_MODES)}"
             )
+        validate_window(
+            self.window_type,
+            self.window_size,
+            self.minimum_calls,
+            self.failure_rate_threshold,
+            self.slow_call_seconds,
+            self.slow_call_rate_threshold,
+        )
 
     @property
     def shared_rules(self) -> SharedRules:
         """The values stored with the circuit (what every process must agree on)."""
-        return SharedRules(self.failure_threshold, self.success_threshold, self.cooldown_ms)
+        return SharedRules(
+            self.failure_threshold,
+            self.success_threshold,
+            self.cooldown_ms,
+            *window_rules(
+                self.window_type,
+                self.window_size,
+                self.minimum_calls,
+                self.failure_rate_threshold,
+                self.slow_call_seconds,
+                self.slow_call_rate_threshold,
+            ),
+        )
 
     @property
     def has_result_predicates(self) -> bool:

@@ -16,10 +16,22 @@ import click
 
 from guard.breaker.backend import redis_url_from_env
 from guard.breaker.circuit import ControlUnavailableError
-from guard.breaker.control import BreakerAdmin, CircuitView, UnknownCircuitError
+from guard.breaker.control import (
+    BreakerAdmin,
+    CircuitView,
+    UnknownCircuitError,
+    WindowChange,
+    window_rules_dict,
+)
 from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, mask_url
-from guard.breaker.state import Action, validate_key
+from guard.breaker.state import (
+    MAX_COUNT_WINDOW,
+    MAX_TIME_WINDOW_SECONDS,
+    WINDOW_TYPES,
+    Action,
+    validate_key,
+)
 from guard.cli.output import emit_json, emit_table, when
 from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
 from guard.errors import GuardError
@@ -101,6 +113,7 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
             view.opened_at,
             _when(view),
             _rules_text(view),
+            _window_text(view),
             view.source,
         ]
         for view in views
@@ -116,15 +129,21 @@ STATE_COLUMNS = [
     "opened at",
     "probe in",
     "rules",
+    "window",
     "source",
 ]
 
 
 def _rules_text(view: CircuitView) -> str:
-    if view.rules is None:
+    return view.rules.text() if view.rules is not None else ""
+
+
+def _window_text(view: CircuitView) -> str:
+    """What the failure-rate window holds now: ``40 calls, 19 failed, 0 slow``."""
+    window = view.window
+    if window is None:
         return ""
-    rules = view.rules
-    return f"{rules.failure_threshold}/{rules.success_threshold}/{rules.cooldown_ms / 1000:g}s"
+    return f"{window.calls} calls, {window.failures} failed, {window.slow_calls} slow"
 
 
 @click.group()
@@ -315,6 +334,40 @@ def force_close(ctx: click.Context, key: str, reason: str, as_json: bool) -> Non
 @_failure_threshold
 @_success_threshold
 @_cooldown
+@click.option(
+    "--failure-rate",
+    "failure_rate_threshold",
+    type=click.IntRange(0, 100),
+    help="Open when this % of the calls in the window failed (0: off).",
+)
+@click.option(
+    "--slow-call-duration",
+    "slow_call_seconds",
+    type=click.FloatRange(0.001, 86_400),
+    help="Seconds: a call that takes longer is slow.",
+)
+@click.option(
+    "--slow-call-rate",
+    "slow_call_rate_threshold",
+    type=click.IntRange(0, 100),
+    help="Open when this % of the calls in the window were slow (0: off).",
+)
+@click.option(
+    "--window-type",
+    type=click.Choice(WINDOW_TYPES),
+    help="count: the last N calls; time: the calls of the last N seconds.",
+)
+@click.option(
+    "--window-size",
+    type=click.IntRange(1, max(MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS)),
+    help=f"N: calls (count, up to {MAX_COUNT_WINDOW}) or seconds (time, up to"
+    f" {MAX_TIME_WINDOW_SECONDS}).",
+)
+@click.option(
+    "--minimum-calls",
+    type=click.IntRange(1, 1_000_000),
+    help="Calls the window must hold before a rate can open the circuit.",
+)
 @json_option
 @click.pass_context
 def configure(
@@ -323,26 +376,45 @@ def configure(
     failure_threshold: int | None,
     success_threshold: int | None,
     cooldown_seconds: float | None,
+    failure_rate_threshold: int | None,
+    slow_call_seconds: float | None,
+    slow_call_rate_threshold: int | None,
+    window_type: str | None,
+    window_size: int | None,
+    minimum_calls: int | None,
     as_json: bool,
 ) -> None:
-    """Store the circuit's rules for every process (values not given are kept)."""
-    if failure_threshold is None and success_threshold is None and cooldown_seconds is None:
+    """Store the circuit's rules for every process (values not given are kept).
+
+    The failure-rate window (off unless a rate is set) opens the circuit when --failure-rate %
+    of the calls in it failed, or --slow-call-rate % took longer than --slow-call-duration,
+    once it holds --minimum-calls calls; beside the consecutive --failure-threshold."""
+    window = WindowChange(
+        window_type,
+        window_size,
+        minimum_calls,
+        failure_rate_threshold,
+        slow_call_seconds,
+        slow_call_rate_threshold,
+    )
+    if (failure_threshold, success_threshold, cooldown_seconds) == (None, None, None) and (
+        window == WindowChange()
+    ):
         raise GuardError(
-            "nothing to configure: give --failure-threshold, --success-threshold or --cooldown"
+            "nothing to configure: give --failure-threshold, --success-threshold, --cooldown"
+            " or a failure-rate window option (--failure-rate, --slow-call-rate ...)"
         )
     with _admin(ctx) as admin:
         previous, rules = admin.configure(
-            key, failure_threshold, success_threshold, cooldown_seconds
+            key, failure_threshold, success_threshold, cooldown_seconds, window
         )
     result = {
         "key": key,
         "failure_threshold": rules.failure_threshold,
         "success_threshold": rules.success_threshold,
         "cooldown_seconds": rules.cooldown_ms / 1000,
-        "previous": None
-        if previous is None
-        else f"{previous.failure_threshold}/"
-        f"{previous.success_threshold}/{previous.cooldown_ms / 1000:g}s",
+        **window_rules_dict(rules),
+        "previous": None if previous is None else previous.text(),
     }
     if as_json:
         emit_json(result)

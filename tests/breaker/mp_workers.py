@@ -138,3 +138,56 @@ def configured_worker(
             ),
         }
     )
+
+
+def window_together(
+    redis_url: str,
+    key: str,
+    kind: str,
+    barrier: Any,
+    dependency_calls: Any,
+    out: Any,
+    run_seconds: float,
+) -> None:
+    """Call a dependency that fails (``kind="failing"``) or answers slowly (``"slow"``) for
+    ``run_seconds`` under a failure-rate window of 20 calls, the consecutive rule out of the way;
+    report the transitions performed (with their reasons) and the rejections."""
+    transitions: list[str] = []
+    config = BreakerConfig(
+        failure_threshold=1000,
+        cooldown_seconds=30,
+        call_timeout_seconds=5,
+        failure_rate_threshold=50,
+        slow_call_seconds=0.05,
+        slow_call_rate_threshold=50,
+        window_size=20,
+        minimum_calls=20,
+    )
+    breaker = CircuitBreaker(key, config, redis_url=redis_url)
+
+    def on_event(event: BreakerEvent) -> None:
+        if event.kind is EventKind.TRANSITION and event.shared:
+            transitions.append(f"{event.from_state}->{event.state}: {event.reason}")
+
+    breaker.add_listener(on_event)
+
+    def dependency() -> None:
+        with dependency_calls.get_lock():
+            dependency_calls.value += 1
+        if kind == "failing":
+            time.sleep(0.02)
+            raise ConnectionError("booking API down")
+        time.sleep(0.07)
+
+    barrier.wait(timeout=60)
+    deadline = time.monotonic() + run_seconds
+    rejected = 0
+    while time.monotonic() < deadline:
+        try:
+            breaker.call(dependency)
+        except ConnectionError:
+            pass
+        except CircuitOpenError:
+            rejected += 1
+            time.sleep(0.001)
+    out.put({"transitions": transitions, "rejected": rejected})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -9,7 +10,13 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, PostgresWriteBehind
+from guard.breaker import (
+    BreakerConfig,
+    CircuitBreaker,
+    CircuitOpenError,
+    PostgresWriteBehind,
+    State,
+)
 from guard.cli import main
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
@@ -173,3 +180,76 @@ def test_trip_prepares_a_circuit_never_used(
     again = cli("trip", key, "--reason", "still down", "--create", "--json")
     assert again.exit_code == 0, again.stderr
     assert json.loads(cli("show", key, "--json").stdout)["failure_threshold"] == 4
+
+
+def test_configure_sets_a_failure_rate_window_for_every_process(
+    cli: Cli, redis_url: str, key: str
+) -> None:
+    """`configure` stores the window's rules with the circuit; an application configured
+    without a window follows them; `show` prints the rules and what the window holds."""
+    result = cli(
+        "configure", key, "--failure-rate", "50", "--window-size", "40",
+        "--minimum-calls", "20", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "key": key,
+        "failure_threshold": 3,
+        "success_threshold": 2,
+        "cooldown_seconds": 30.0,
+        "window_type": "count",
+        "window_size": 40,
+        "minimum_calls": 20,
+        "failure_rate_threshold": 50,
+        "slow_call_seconds": None,
+        "slow_call_rate_threshold": None,
+        "previous": None,
+    }
+    app = CircuitBreaker(key, CONFIG, redis_url=redis_url)
+
+    def down() -> None:
+        raise ConnectionError("booking API down")
+
+    for i in range(10):
+        with contextlib.suppress(ConnectionError):
+            app.call(down if i % 2 else (lambda: "booked"))
+    shown = json.loads(cli("show", key, "--json").stdout)
+    assert (shown["window_calls"], shown["window_failures"], shown["window_slow_calls"]) == (
+        10,
+        5,
+        0,
+    )
+    assert (shown["failure_rate_threshold"], shown["window_size"]) == (50, 40)
+    table = cli("show", key).stdout
+    assert "3/2/30s, 50% failed of the last 40 calls (min 20)" in table
+    assert "10 calls, 5 failed, 0 slow" in table
+    for i in range(10):
+        with contextlib.suppress(ConnectionError, CircuitOpenError):
+            app.call(down if i % 2 else (lambda: "booked"))
+    assert app.state is State.OPEN  # the 20th call: 10 of 20 failed
+
+    missing = cli("configure", key, "--slow-call-rate", "80")
+    assert missing.exit_code == 1
+    assert missing.stderr == (
+        "guard: error: --slow-call-rate needs --slow-call-duration (what a slow call is)\n"
+    )
+    too_long = cli("configure", key, "--window-type", "time", "--window-size", "601")
+    assert too_long.exit_code == 1
+    assert "window_size of a time window must be 1 to 600 seconds" in too_long.stderr
+
+    slow = cli(
+        "configure", key, "--slow-call-rate", "80", "--slow-call-duration", "2",
+        "--window-type", "time", "--window-size", "60", "--json",
+    )  # fmt: skip
+    assert slow.exit_code == 0, slow.stderr
+    configured = json.loads(slow.stdout)
+    assert configured["previous"] == "3/2/30s, 50% failed of the last 40 calls (min 20)"
+    assert (configured["window_type"], configured["slow_call_seconds"]) == ("time", 2.0)
+    listed = cli("list")
+    assert listed.exit_code == 0, listed.stderr
+    assert "50% failed or 80% slower than 2s of the last 60s (min 20)" in listed.stdout
+
+    off = cli("configure", key, "--failure-rate", "0", "--slow-call-rate", "0", "--json")
+    assert off.exit_code == 0, off.stderr
+    assert json.loads(off.stdout)["window_type"] is None
+    assert json.loads(cli("show", key, "--json").stdout)["window_calls"] is None

@@ -2,10 +2,12 @@
 decisions.
 
 Hypothesis generates random sequences of admissions, outcomes (for any admitted call, in any
-order, so stale generations and stale probes are included), manual actions, rule changes and
-time steps, and runs each sequence against both stores; every reply (code, state, generation,
-counts, open-until, clock, transition, probe sequence, reason) and the stored fields after
-every step must be identical.
+order, so stale generations and stale probes are included; each with a duration, fast or slow),
+manual actions, rule changes (the failure-rate window's too) and time steps, and runs each
+sequence against both stores; every reply (code, state, generation, counts, open-until, clock,
+transition, probe sequence, reason) and the stored fields after every step (the window's totals,
+epoch and every slot included) must be identical. Half the circuits have a count or time
+failure-rate window, small enough that the sequences fill it, wrap around it and outlive it.
 
 Both stores run on a clock the test steps. The memory store takes a clock function; the Lua
 scripts are the production scripts with only ``now_ms()`` replaced (``lua.scripts(clock)``)
@@ -67,42 +69,102 @@ class Pair:
         self.now += ms
         self.client.set(CLOCK_KEY, self.now)
 
-    def stored(self) -> tuple[dict[str, int], dict[str, int]]:
-        names = ("st", "g", "f", "s", "oa", "pu", "ps")
+    def stored(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Every field both stores keep (window slots included), as the Redis hash has them."""
         # a client without decode_responses: redis-py's types cannot tell, the replies are bytes
         raw = cast(dict[bytes, bytes], self.client.hgetall(hash_key(self.key)))
-        in_redis = {k.decode(): int(v) for k, v in raw.items() if k.decode() in names}
-        in_memory = {k: v for k, v in (self.memory.read(self.key) or {}).items() if k in names}
+        in_redis = {k.decode(): v.decode() for k, v in raw.items() if k.decode() != "ca"}
+        in_memory: dict[str, str] = {}
+        fields = self.memory.read(self.key)
+        if fields is not None:
+            in_memory = {k: str(v) for k, v in fields.items() if k not in ("ca", "now")}
+            in_memory.update(self.memory.slots(self.key))
+            # the scripts write the window's fields only once a window was used
+            for name in WINDOW_STATE:
+                in_redis.setdefault(name, "0")
         return in_redis, in_memory
 
 
+WINDOW_STATE = ("we", "wn", "wf", "wsl", "wp")
+
 outcomes = st.sampled_from(list(Outcome))
+# Call durations in ms around the slow-call durations the rules use (50 ms, 1 s).
+durations = st.sampled_from([0, 1, 50, 51, 1000, 1001, 5000])
+
+
+@st.composite
+def window_options(draw: st.DrawFn, always: bool = False) -> dict[str, Any]:
+    """BreakerConfig's window fields: none (unless ``always``), or a small count or time
+    window."""
+    if not always and draw(st.booleans()):
+        return {}
+    failure_rate = draw(st.sampled_from([None, 1, 34, 50, 67, 100]))
+    slow_rate = draw(st.sampled_from([None, 25, 50, 100]))
+    if failure_rate is None and slow_rate is None:
+        failure_rate = 50
+    window_type = draw(st.sampled_from(["count", "time"]))
+    return {
+        "failure_rate_threshold": failure_rate,
+        "slow_call_rate_threshold": slow_rate,
+        "slow_call_seconds": None if slow_rate is None else draw(st.sampled_from([0.05, 1.0])),
+        "window_type": window_type,
+        "window_size": draw(st.integers(min_value=1, max_value=6 if window_type == "count" else 4)),
+        "minimum_calls": draw(st.integers(min_value=1, max_value=8)),
+    }
+
+
 # Whole calls (admission, then its outcome at once) reach the deeper states quickly; separate
 # admissions and outcomes of any earlier call interleave concurrent and stale ones.
 operations = st.one_of(
-    st.tuples(st.just("call"), outcomes),
-    st.tuples(st.just("call"), outcomes),
-    st.tuples(st.just("call"), st.just(Outcome.FAILURE)),
+    st.tuples(st.just("call"), outcomes, durations),
+    st.tuples(st.just("call"), outcomes, durations),
+    st.tuples(st.just("call"), st.just(Outcome.FAILURE), durations),
+    st.tuples(st.just("call"), st.just(Outcome.SUCCESS), durations),
     st.tuples(st.just("acquire")),
-    st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes),
+    st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations),
     st.tuples(st.just("advance"), st.sampled_from([0, 1, 5, 20, 100, 250, 1000, 1500])),
-    st.tuples(st.just("advance"), st.sampled_from([60, 400, 2100])),
+    st.tuples(st.just("advance"), st.sampled_from([60, 400, 999, 2100, 3000, 4500])),
     st.tuples(st.just("control"), st.sampled_from(list(Action))),
     st.tuples(
         st.just("configure"),
         st.integers(min_value=1, max_value=4),
         st.integers(min_value=1, max_value=3),
         st.sampled_from([1, 50, 300, 2000]),
+        window_options(),
     ),
 )
 
-configs = st.builds(
-    BreakerConfig,
-    failure_threshold=st.integers(min_value=1, max_value=4),
-    success_threshold=st.integers(min_value=1, max_value=3),
-    cooldown_seconds=st.sampled_from([0.001, 0.05, 0.3, 2.0]),
-    # The probe lease is call timeout + 1 s: 1.05 s here, so time steps cross it.
-    call_timeout_seconds=st.just(0.05),
+
+@st.composite
+def configs(draw: st.DrawFn, window: bool = False) -> BreakerConfig:
+    return BreakerConfig(
+        # with a window, often a consecutive rule that leaves the window time to fill
+        failure_threshold=draw(st.integers(min_value=1, max_value=12 if window else 4)),
+        success_threshold=draw(st.integers(min_value=1, max_value=3)),
+        cooldown_seconds=draw(st.sampled_from([0.001, 0.05, 0.3, 2.0])),
+        # The probe lease is call timeout + 1 s: 1.05 s here, so time steps cross it.
+        call_timeout_seconds=0.05,
+        **draw(window_options(always=window)),
+    )
+
+
+# Mostly whole calls and time steps around the buckets' second: windows fill, wrap and expire.
+window_operations = st.one_of(
+    *[st.tuples(st.just("call"), outcomes, durations)] * 4,
+    st.tuples(st.just("call"), st.just(Outcome.SUCCESS), st.just(1)),
+    st.tuples(st.just("call"), st.just(Outcome.FAILURE), st.just(1)),
+    st.tuples(st.just("acquire")),
+    st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations),
+    st.tuples(st.just("advance"), st.sampled_from([0, 1, 300, 999, 1000, 1001, 2500])),
+    st.tuples(st.just("advance"), st.sampled_from([2100, 3000, 4000, 5000])),
+    st.tuples(st.just("control"), st.sampled_from(list(Action))),
+    st.tuples(
+        st.just("configure"),
+        st.integers(min_value=1, max_value=12),
+        st.integers(min_value=1, max_value=3),
+        st.sampled_from([1, 50, 300, 2000]),
+        window_options(always=True),
+    ),
 )
 
 
@@ -111,8 +173,28 @@ configs = st.builds(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(config=configs, steps=st.lists(operations, min_size=1, max_size=60))
+@given(config=configs(), steps=st.lists(operations, min_size=1, max_size=80))
 def test_lua_and_memory_store_decide_alike(
+    redis_client: redis.Redis, config: BreakerConfig, steps: list[tuple[Any, ...]]
+) -> None:
+    run_on_both(redis_client, config, steps)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(config=configs(window=True), steps=st.lists(window_operations, min_size=40, max_size=120))
+def test_lua_and_memory_store_keep_the_same_window(
+    redis_client: redis.Redis, config: BreakerConfig, steps: list[tuple[Any, ...]]
+) -> None:
+    """Circuits with a failure-rate window, driven mostly by calls: their windows fill, wrap
+    around, expire bucket by bucket and open the circuit on either rate."""
+    run_on_both(redis_client, config, steps)
+
+
+def run_on_both(
     redis_client: redis.Redis, config: BreakerConfig, steps: list[tuple[Any, ...]]
 ) -> None:
     clock = [0]
@@ -136,7 +218,7 @@ def test_lua_and_memory_store_decide_alike(
                 continue
             probe = in_redis.probe_seq if in_redis.code == 2 else 0
             admitted.append((in_redis.generation, probe))
-            step = ("record", len(admitted) - 1, step[1])
+            step = ("record", len(admitted) - 1, step[1], step[2])
         match step:
             case ("acquire",):
                 in_redis = pair.redis_store.acquire(pair.args, config, 0)
@@ -144,12 +226,16 @@ def test_lua_and_memory_store_decide_alike(
                 if in_redis.code:
                     probe = in_redis.probe_seq if in_redis.code == 2 else 0
                     admitted.append((in_redis.generation, probe))
-            case ("record", index, outcome):
+            case ("record", index, outcome, duration):
                 if not admitted:
                     continue
                 generation, probe = admitted.pop(index % len(admitted))
-                in_redis = pair.redis_store.record(pair.args, generation, outcome, probe)
-                in_memory = pair.memory.record(pair.key, config, generation, outcome, probe)
+                in_redis = pair.redis_store.record(
+                    pair.args, generation, outcome, probe, duration_ms=duration
+                )
+                in_memory = pair.memory.record(
+                    pair.key, config, generation, outcome, probe, duration
+                )
             case ("advance", ms):
                 pair.advance(ms)
                 clock[0] = pair.now
@@ -158,8 +244,9 @@ def test_lua_and_memory_store_decide_alike(
                 target = ACTION_TARGET[action]
                 in_redis = pair.redis_store.control(pair.args, target, action.value, "me", 0)
                 in_memory = pair.memory.control(pair.key, config, target, action.value)
-            case ("configure", failures, successes, cooldown):
-                rules = SharedRules(failures, successes, cooldown)
+            case ("configure", failures, successes, cooldown, window):
+                shared = BreakerConfig(call_timeout_seconds=0.05, **window).shared_rules
+                rules = SharedRules(failures, successes, cooldown, *shared[3:])
                 assert pair.redis_store.configure(pair.key, rules) == pair.memory.configure(
                     pair.key, rules
                 ), step
@@ -197,3 +284,51 @@ def test_the_differential_test_can_fail(redis_client: redis.Redis) -> None:
         )
     in_redis, in_memory = replies[-1]
     assert in_redis.state is State.OPEN and in_memory.state is State.CLOSED
+
+
+def test_a_time_window_lets_old_buckets_go_while_calls_keep_coming(
+    redis_client: redis.Redis,
+) -> None:
+    """Time window of 3 s (50 %, minimum 3) on a stepped clock, both stores: failures at 0 s and
+    1 s, then a success at 3 s. The 0 s bucket has left the window (2 calls: under the minimum,
+    closed); were it kept, 2 of 3 failed would open the circuit. At 4 s the 1 s bucket leaves
+    too."""
+    config = BreakerConfig(
+        failure_threshold=100,
+        call_timeout_seconds=0.05,
+        failure_rate_threshold=50,
+        window_type="time",
+        window_size=3,
+        minimum_calls=3,
+    )
+    clock = [0]
+    pair = Pair(
+        key=f"differential:{next(_circuits)}",
+        config=config,
+        memory=MemoryStore(clock=lambda: clock[0]),
+        redis_store=RedisStore(redis_client, Scripts.build(TEST_CLOCK)),
+        client=redis_client,
+    )
+    pair.advance(-(pair.now % 1000))  # the start of a second
+    clock[0] = pair.now
+    windows = []
+    for step_ms, outcome in [
+        (0, Outcome.FAILURE),
+        (1000, Outcome.FAILURE),
+        (2000, Outcome.SUCCESS),
+        (500, Outcome.SUCCESS),
+        (0, Outcome.SUCCESS),
+        (500, Outcome.SUCCESS),
+    ]:
+        pair.advance(step_ms)
+        clock[0] = pair.now
+        generation = pair.memory.acquire(pair.key, config).generation
+        assert pair.redis_store.acquire(pair.args, config, 0).generation == generation
+        in_redis = pair.redis_store.record(pair.args, generation, outcome, 0)
+        in_memory = pair.memory.record(pair.key, config, generation, outcome, 0)
+        assert in_redis == in_memory
+        assert in_redis.state is State.CLOSED, in_redis.reason
+        in_redis_fields, in_memory_fields = pair.stored()
+        assert in_redis_fields == in_memory_fields
+        windows.append((int(in_redis_fields["wn"]), int(in_redis_fields["wf"])))
+    assert windows == [(1, 1), (2, 2), (2, 1), (3, 1), (4, 1), (4, 0)]

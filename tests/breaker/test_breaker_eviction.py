@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -137,6 +138,52 @@ def test_a_trip_survives_eviction_of_its_redis_keys(
             "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
         ).fetchone()
     assert row == ("forced_open", view["generation"])
+
+
+def test_configured_rules_and_the_window_do_not_survive_eviction(
+    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+) -> None:
+    """What eviction keeps and what it loses, as things are: the trip comes back from
+    PostgreSQL; the rules `guard breaker configure` stored (the failure-rate window's too) and
+    the window's calls were only in Redis, so after the restore the processes' own rules apply
+    again (first writer wins) and the window is gone."""
+    configured = cli(
+        "configure", key, "--cooldown", "600", "--failure-rate", "50",
+        "--window-size", "10", "--minimum-calls", "4",
+    )  # fmt: skip
+    assert configured.exit_code == 0, configured.stderr
+    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
+    try:
+        booking = registry.get(key)  # guard.settings' rules: 3 in a row, 30 s, no window
+        calendar = Calendar()
+
+        def down() -> None:
+            raise ConnectionError("calendar down")
+
+        for fn in (down, calendar, down):
+            with contextlib.suppress(ConnectionError):
+                booking.call(fn)
+        snapshot = booking.snapshot()
+        assert snapshot.rules is not None and snapshot.rules.window_size == 10
+        assert snapshot.window.calls == 3
+        assert cli("trip", key, "--reason", "calendar maintenance").exit_code == 0
+        evict(lru_redis.url, key)
+
+        with pytest.raises(CircuitOpenError) as rejected:
+            booking.call(calendar)
+        assert rejected.value.state is State.FORCED_OPEN  # restored from PostgreSQL
+        assert cli("reset", key, "--reason", "maintenance over").exit_code == 0
+        time.sleep(1.1)  # the process obeys within local_state_ttl_seconds
+        booking.call(calendar)  # the first decision after the loss stores its own rules
+        snapshot = booking.snapshot()
+        assert snapshot.rules == booking.config.shared_rules  # configured rules: lost
+        assert not snapshot.rules.has_window and snapshot.window.calls == 0
+        for i in range(10):  # alternating failures: the window no longer opens the circuit
+            with contextlib.suppress(ConnectionError):
+                booking.call(down if i % 2 else calendar)
+        assert booking.state is State.CLOSED
+    finally:
+        registry.close()
 
 
 @pytest.mark.parametrize(

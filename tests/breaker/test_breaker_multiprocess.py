@@ -98,5 +98,33 @@ def test_eight_processes_tripping_give_one_transition_and_bounded_calls(
     assert all(result["rejected"] > 0 for result in results)
 
 
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("failing", "20 of the last 20 calls failed (100%)"),
+        ("slow", "20 of the last 20 calls slower than 50 ms (100%)"),
+    ],
+    ids=["failing", "slow"],
+)
+def test_eight_processes_fill_one_window_and_open_it_once(
+    redis_url: str, key: str, kind: str, reason: str
+) -> None:
+    """The window is counted atomically across processes: eight of them calling at once open
+    the circuit exactly when the 20th call is recorded, wherever it ran, in one transition; the
+    dependency sees those 20 calls plus at most one in flight per other process."""
+    processes, barrier, calls, out = _run(
+        mp_workers.window_together, lambda b, c, o: (redis_url, key, kind, b, c, o, 1.5)
+    )
+    barrier.wait(timeout=60)
+    results = _collect(processes, out)
+
+    transitions = [t for result in results for t in result["transitions"]]
+    assert transitions == [f"closed->open: {reason}"]
+    events = RedisStore(redis.Redis.from_url(redis_url)).events(key)
+    assert [(e["to_state"], e["reason"]) for e in events] == [("open", reason)]
+    assert 20 <= calls.value <= 20 + PROCESSES - 1
+    assert all(result["rejected"] > 0 for result in results)
+
+
 def _fail() -> None:
     raise ConnectionError("booking API down")

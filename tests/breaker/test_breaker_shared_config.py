@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, State
+from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, SharedRules, State
 from guard.cli import main
 from tests.breaker import mp_workers
 
@@ -59,7 +59,7 @@ def test_two_processes_with_different_configs_agree_on_the_circuit(
     assert other["after_own_cooldown"] == "rejected"
     assert writer["state"] == other["state"] == "open"
     assert writer["generation"] == other["generation"] == 1
-    assert writer["rules"] == other["rules"] == (2, 2, 30_000)
+    assert writer["rules"] == other["rules"] == tuple(SharedRules(2, 2, 30_000))
     # It was told, once: a log line naming both configurations, and the metric.
     assert len(other["warnings"]) == 1
     assert (
@@ -96,6 +96,12 @@ def test_configure_sets_rules_for_every_process_and_list_uses_them(
         "failure_threshold": 1,
         "success_threshold": 2,
         "cooldown_seconds": 600.0,
+        "window_type": None,  # no failure-rate window: the consecutive rule alone
+        "window_size": None,
+        "minimum_calls": None,
+        "failure_rate_threshold": None,
+        "slow_call_seconds": None,
+        "slow_call_rate_threshold": None,
         "previous": None,
     }
     # A process configured with the defaults (3 failures, 30 s) follows the stored rules.

@@ -80,3 +80,48 @@ def test_hot_reply_matches_the_state_under_concurrent_outcomes() -> None:
             thread.join()
     assert not errors, errors[:3]
     assert trips > 0, "the failing threads never tripped the circuit: the test proved nothing"
+
+
+WINDOW = BreakerConfig(
+    failure_threshold=10_000,
+    cooldown_seconds=60,
+    call_timeout_seconds=None,
+    failure_rate_threshold=100,
+    slow_call_seconds=0.01,
+    slow_call_rate_threshold=100,
+    window_size=50,
+    minimum_calls=50,
+)
+
+
+def test_a_window_takes_the_locked_path_and_its_totals_match_its_slots() -> None:
+    """With a failure-rate window every outcome is recorded (no lock-free hot path), and under
+    8 threads the window's totals stay exactly the sum of its slots."""
+    store = MemoryStore()
+    generation = store.acquire(KEY, WINDOW).generation
+    circuit = store._circuits[KEY]
+    assert circuit.hot_reply is None and circuit.quiet_reply is not None
+
+    # Each thread mixes fast successes, slow successes and failures: no rate reaches 100 %.
+    mix = [(Outcome.SUCCESS, 1), (Outcome.SUCCESS, 20), (Outcome.FAILURE, 1), (Outcome.SUCCESS, 1)]
+
+    def report(start: int) -> None:
+        for i in range(2000):
+            outcome, duration_ms = mix[(start + i) % len(mix)]
+            store.record(KEY, WINDOW, generation, outcome, 0, duration_ms)
+
+    threads = [threading.Thread(target=report, args=(start,)) for start in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with store._lock:
+        assert circuit.state is State.CLOSED and circuit.generation == generation
+        live = [
+            slot
+            for slot in circuit.slots.values()
+            if isinstance(slot, int) and slot // 4 == circuit.window_epoch
+        ]
+        assert len(live) == circuit.window_calls == 50
+        assert sum(slot % 2 for slot in live) == circuit.window_failures
+        assert sum(slot % 4 // 2 for slot in live) == circuit.window_slow
