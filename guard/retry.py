@@ -11,12 +11,16 @@
   never retried: an open circuit means "stop calling", not "call again soon".
 * ``RetryBudget``: retries per key are limited to a fraction of first attempts (plus a small
   floor), so a struggling dependency does not get its load multiplied by retries.
+* Every retry and every give-up is logged (logger ``guard.retry``, WARNING) with the key, the
+  attempt, the error's type and SQLSTATE, and the delay or why it stopped; never the error's
+  message, which may carry a caller's data (a phone number in a calendar's answer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import random
 import threading
 import time
@@ -36,9 +40,19 @@ T = TypeVar("T")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
 
+log = logging.getLogger("guard.retry")
+
 
 class AttemptTimeout(TimeoutError):
     """One attempt exceeded ``attempt_timeout_seconds``."""
+
+
+def describe_error(error: BaseException | None) -> str:
+    """The error's type and SQLSTATE: what a log line may say of it (never its message)."""
+    if error is None:
+        return "no error"
+    sqlstate = getattr(error, "sqlstate", None)
+    return f"{type(error).__name__} (SQLSTATE {sqlstate})" if sqlstate else type(error).__name__
 
 
 def is_transient(error: BaseException) -> bool:
@@ -168,21 +182,46 @@ class Retry:
                 return False
             return policy.retry_on(error)
 
-        def should_stop(state: tenacity.RetryCallState) -> bool:
+        def why_stop(state: tenacity.RetryCallState) -> str | None:
             if state.attempt_number >= policy.max_attempts:
-                return True
+                return f"{policy.max_attempts} attempts made"
             if policy.deadline_seconds is not None:
                 # Never sleep past the deadline: tenacity computed the upcoming sleep already.
                 ends = time.monotonic() - started + (state.upcoming_sleep or 0.0)
                 if ends >= policy.deadline_seconds:
-                    return True
+                    return f"the next attempt would end after {policy.deadline_seconds:g} s"
             # Last check, so a retry spends budget only if it will really happen.
-            return self.budget is not None and not self.budget.try_spend(self.budget_key)
+            if self.budget is not None and not self.budget.try_spend(self.budget_key):
+                return "the retry budget is spent"
+            return None
+
+        def should_stop(state: tenacity.RetryCallState) -> bool:
+            reason = why_stop(state)
+            if reason is not None:
+                log.warning(
+                    "%s: giving up after attempt %d (%s): %s",
+                    self.budget_key,
+                    state.attempt_number,
+                    describe_error(state.outcome.exception() if state.outcome else None),
+                    reason,
+                )
+            return reason is not None
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            log.warning(
+                "%s: attempt %d of %d failed (%s); retrying in %.3f s",
+                self.budget_key,
+                state.attempt_number,
+                policy.max_attempts,
+                describe_error(state.outcome.exception() if state.outcome else None),
+                state.upcoming_sleep,
+            )
 
         return {
             "retry": should_retry,
             "stop": should_stop,
             "wait": _Backoff(policy, self._rng),
+            "before_sleep": before_sleep,
             "reraise": True,
         }
 

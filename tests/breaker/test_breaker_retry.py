@@ -46,6 +46,35 @@ def test_gives_up_after_max_attempts_with_the_last_error() -> None:
     assert flaky.calls == 4
 
 
+def test_every_retry_and_the_give_up_are_logged_without_the_errors_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flaky = Flaky(10, _pg_error("40P01"))
+    flaky.error.args = ("deadlock on the call of +49 30 1234567",)
+    caplog.set_level("WARNING", logger="guard.retry")
+    with pytest.raises(psycopg.errors.DeadlockDetected):
+        Retry(RetryPolicy(max_attempts=3, base_delay_seconds=0.001), budget_key="calendar").call(
+            flaky
+        )
+    lines = [record.getMessage() for record in caplog.records if record.name == "guard.retry"]
+    assert [line.split(" (", 1)[0] for line in lines] == [
+        "calendar: attempt 1 of 3 failed",
+        "calendar: attempt 2 of 3 failed",
+        "calendar: giving up after attempt 3",
+    ]
+    assert all("DeadlockDetected (SQLSTATE 40P01)" in line for line in lines)
+    assert lines[-1].endswith("3 attempts made")
+    assert not any("1234567" in line for line in lines)
+
+
+def test_a_first_success_and_a_business_error_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="guard.retry")
+    assert Retry(RetryPolicy(base_delay_seconds=0.001)).call(Flaky(0)) == "ok"
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        Retry(RetryPolicy(base_delay_seconds=0.001)).call(Flaky(1, _pg_error("23505")))
+    assert [r for r in caplog.records if r.name == "guard.retry"] == []
+
+
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
 def test_postgres_serialization_failure_and_deadlock_are_retried(sqlstate: str) -> None:
     flaky = Flaky(1, _pg_error(sqlstate))
