@@ -22,14 +22,12 @@ def sql_dir() -> Path:
 
 
 def canonical_files(root: Path | None = None) -> list[Path]:
-    """The canonical SQL files in load order: sql/manifest.txt, then each sql/manifest.d/*.txt
-    in name order (one manifest per migration group keeps parallel work from colliding)."""
+    """The canonical SQL files in load order (sql/manifest.txt): what versioned migrations
+    create, then the definitions guard.db.definitions applies."""
     root = root or sql_dir()
-    manifests = [root / "manifest.txt", *sorted((root / "manifest.d").glob("*.txt"))]
     names = [
         line.strip()
-        for manifest in manifests
-        for line in manifest.read_text().splitlines()
+        for line in (root / "manifest.txt").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
     return [root / name for name in names]

@@ -2,8 +2,10 @@
 
 SQL: every mutant of mutation/sql_mutants.toml is one realistic wrong change (a dropped
 condition, a threshold off by one, a lock clause removed, ...). It is applied to the object's
-canonical file under sql/ AND to the migration that last creates it (the test template database
-is built from the migrations), the tests the catalogue names run, the change is reverted. A mutant
+canonical file under sql/ (a function, view, trigger or policy is applied from there by `guard db
+apply`, which builds the test template database) and, for a versioned object (a type, a
+constraint), to the migration that last creates it too; the tests the catalogue names run, the
+change is reverted. A mutant
 is killed when one of those tests fails, survived when they all pass. A survivor is either a gap
 in the suite (write the test) or equivalent (the catalogue says why in `equivalent`).
 
@@ -39,6 +41,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from guard.db.definitions import is_definition
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hand-written mutants: of the canonical SQL (and the migration defining the object), and of the
@@ -78,8 +82,13 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "py-dispatch": ("guard/dispatch", ("tests/dispatch",)),
     "py-migrate": (
         "guard/db/migrate.py",
-        ("tests/db/test_migrate_faults.py", "tests/db/test_online_migrations.py"),
+        (
+            "tests/db/test_migrate_faults.py",
+            "tests/db/test_online_migrations.py",
+            "tests/db/test_definitions.py",
+        ),
     ),
+    "py-definitions": ("guard/db/definitions.py", ("tests/db/test_definitions.py",)),
     "py-booking": (
         "guard/booking.py",
         ("tests/booking/test_booking_path.py", "tests/booking/test_booking_journal.py"),
@@ -150,9 +159,9 @@ def _definition_pattern(sql_file: str) -> re.Pattern[str]:
     create = r"CREATE\s+(?:OR\s+REPLACE\s+)?"
     if kind == "functions":
         return re.compile(create + rf"FUNCTION\s+{re.escape('.'.join(parts))}\s*\(", re.I)
-    if kind == "checks" and len(parts) == 2:
+    if kind == "constraints" and len(parts) == 2:
         return re.compile(create + rf"VIEW\s+{re.escape('.'.join(parts))}\b", re.I)
-    if kind == "checks":
+    if kind == "constraints":
         return re.compile(rf"ADD\s+CONSTRAINT\s+{re.escape(parts[2])}\b", re.I)
     if kind == "policies":
         table = re.escape(".".join(parts[:2]))
@@ -190,14 +199,15 @@ def defining_migration(tree: Path, mutant: Mutant) -> tuple[Path, int]:
 
 
 def apply_mutant(tree: Path, mutant: Mutant) -> list[tuple[Path, bytes]]:
-    """Change the file in the copy, and for SQL the migration that defines the object too;
-    returns their original bytes for the revert."""
+    """Change the file in the copy, and for a versioned SQL object (a table, type, constraint) the
+    migration that defines it too; returns their original bytes for the revert."""
     canonical = tree / mutant.file
     text = canonical.read_text()
     count = text.count(mutant.find)
     if count != 1:
         raise LookupError(f"mutant {mutant.id}: text found {count} times in {mutant.file}")
-    if canonical.suffix != ".sql":
+    if canonical.suffix != ".sql" or is_definition(Path(mutant.file).relative_to("sql").as_posix()):
+        # a Python module, or a definition `guard db apply` applies from sql/ itself
         original = canonical.read_bytes()
         canonical.write_text(text.replace(mutant.find, mutant.replace))
         return [(canonical, original)]

@@ -11,10 +11,10 @@ SELECT col_type_is('public', 'calls', 'booking_details', 'jsonb', 'booking detai
 SELECT tables_are(
     'guard',
     ARRAY[
-        'migration_checksums', 'baseline_objects', 'settings', 'rules', 'checks', 'alerts',
+        'migration_checksums', 'definitions', 'baseline_objects', 'settings', 'rules', 'checks', 'alerts',
         'review_items',
         'breaker_state', 'breaker_events', 'validation_metrics', 'daily_reports',
-        'correction_audit', 'jobs', 'job_runs', 'alert_deliveries', 'role_names', 'role_grants',
+        'correction_audit', 'jobs', 'job_runs', 'detection_runs', 'alert_deliveries', 'role_names', 'role_grants',
         'booking_attempts', 'tenant_bindings', 'delivery_skips', 'flag_checks_at_commit'
     ]
 );
@@ -96,7 +96,7 @@ SELECT throws_ok(
 SELECT results_eq(
     $$SELECT invariant, count(*)::int FROM guard.rules WHERE invariant IS NOT NULL
       GROUP BY invariant ORDER BY invariant$$,
-    $$VALUES ('I1', 1), ('I2', 1), ('I3', 1), ('I4', 1), ('I5', 1), ('I6', 1), ('I7', 1)$$,
+    $$VALUES ('I1', 1), ('I2', 1), ('I3', 1), ('I4', 1), ('I5', 1), ('I6', 1), ('I7', 1), ('I8', 1)$$,
     'each invariant has exactly one rule'
 );
 SELECT throws_ok(

@@ -102,7 +102,7 @@ SELECT results_eq(
         ('booked_without_appointment', 1, 1), ('booking_failure_anomaly', 1, 1),
         ('booking_outcome_unknown', 0, 0), ('call_without_direction', 1, 1), ('cross_tenant_link', 1, 1),
         ('flags_contradict_appointments', 1, 1), ('orphaned_voice_appointment', 1, 1),
-        ('recent_booking_failure', 9, 9)$$,
+        ('recent_booking_failure', 9, 9), ('unknown_value', 0, 0)$$,
     'detect opens one alert per offending row'
 );
 SELECT results_eq(

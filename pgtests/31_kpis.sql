@@ -80,7 +80,16 @@ SELECT
     'resolved',
     now() - interval '10 days',
     now() - interval '1 day'
-FROM generate_series(90020, 90039) AS g;
+FROM generate_series(90020, 90039) AS g
+UNION ALL
+SELECT
+    9001,
+    g,
+    'other',
+    'resolved',
+    now() - interval '10 days',
+    now() - interval '1 day'
+FROM generate_series(91000, 91079) AS g;
 INSERT INTO guard.review_items (
     company_id, call_id, reason, status, created_at, closed_at, false_positive
 ) VALUES (9001, 90040, 'other', 'dismissed', now() - interval '10 days', now() - interval '1 day', TRUE);
@@ -90,7 +99,7 @@ SELECT results_eq(
     $$VALUES ('auto_correction_rate', 90.00::numeric, 'ok', 10::bigint),
              ('breaker_recovery_time', 60.00, 'ok', 1),
              ('consistency_rate', 99.50, 'ok', 200),
-             ('false_positive_rate', 4.76, 'ok', 21),
+             ('false_positive_rate', 0.99, 'ok', 101),
              ('review_queue_size', 2, 'ok', 2),
              ('validation_latency_p95', 29.05, 'ok', 20)$$,
     'every target met (recovery counted from the first opening, old samples and resolved alerts '
@@ -158,7 +167,7 @@ SELECT is(
         SELECT status FROM guard.kpis
         WHERE kpi = 'false_positive_rate'
     ), 'breach',
-    'two false positives in 22 closed items: 9.09 % > 5 %'
+    'two false positives in 102 closed items: 1.96 % > 1 %'
 );
 
 SELECT * FROM finish();

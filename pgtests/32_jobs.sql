@@ -176,10 +176,15 @@ INSERT INTO guard.job_runs (job_name, started_at, finished_at, status, error, du
 ('stale', now() - interval '30 days', now() - interval '30 days', 'succeeded', NULL, 1),
 ('old_job', now() - interval '30 days', now() - interval '30 days', 'succeeded', NULL, 1),
 ('old_job', now() - interval '20 days', now() - interval '20 days', 'failed', 'x', 1);
+INSERT INTO guard.detection_runs (
+    pass_started_at, check_id, rule_id, duration_ms, offending, opened, repeated, resolved
+) VALUES
+(now() - interval '31 days', 'unknown_value', 'I8_known_values', 1, 0, 0, 0, 0),
+(now() - interval '29 days', 'unknown_value', 'I8_known_values', 1, 0, 0, 0, 0);
 SELECT results_eq(
     $$SELECT target, deleted FROM guard.apply_retention()$$,
     $$VALUES ('guard.alerts', 1::bigint), ('guard.breaker_events', 1), ('guard.validation_metrics', 1),
-             ('guard.job_runs', 1)$$,
+             ('guard.detection_runs', 1), ('guard.job_runs', 1)$$,
     'retention deletes what is past its setting (cron.job_run_details only where pg_cron is)'
 );
 SELECT results_eq(

@@ -22,9 +22,10 @@ SELECT throws_ok(
     $$SELECT ok, reason FROM guard.validate_booking(99, 1, 'uid-1')$$,
     'P0002', 'call 99 does not exist', 'an unknown call is refused (nothing recorded)'
 );
-SELECT throws_ok(
-    $$SELECT ok, reason FROM guard.validate_booking(1, 99, 'uid-1')$$,
-    'P0002', 'appointment 99 does not exist', 'an unknown appointment is refused (nothing recorded)'
+SELECT results_eq(
+    $$SELECT ok, reason, details FROM guard.validate_booking(1, 99, 'uid-1')$$,
+    $$VALUES (FALSE, 'appointment_not_found', '{"appointment_id": 99}'::jsonb)$$,
+    'an unknown appointment is the result appointment_not_found (recorded), not an error'
 );
 SELECT results_eq(
     $$SELECT reason, details ->> 'appointment_call_id' FROM guard.validate_booking(1, 2, 'uid-2')$$,
@@ -64,13 +65,13 @@ SELECT results_eq(
 SELECT results_eq(
     $$SELECT count(*)::int, count(*) FILTER (WHERE ok)::int, bool_and(latency_ms >= 0 AND latency_ms < 1000)
       FROM guard.validation_metrics$$,
-    $$VALUES (7, 1, TRUE)$$,
-    'every validation is recorded with its latency (the two refused ones are not)'
+    $$VALUES (8, 1, TRUE)$$,
+    'every validation is recorded with its latency (the refused unknown call is not)'
 );
 SELECT results_eq(
     $$SELECT sum(validations)::int, sum(failures)::int, bool_and(p95_ms IS NOT NULL)
       FROM guard.validation_latency_daily$$,
-    $$VALUES (7, 6, TRUE)$$,
+    $$VALUES (8, 7, TRUE)$$,
     'the daily view counts them (per company) and gives percentiles'
 );
 

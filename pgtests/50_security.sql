@@ -106,7 +106,7 @@ SELECT set_eq(
         'forget_deleted_companies',
         'complete_booking_attempt', 'fail_booking_attempt', 'record_breaker_transitions',
         'record_validation', 'refresh_call_flags', 'rollback_booking',
-        'unsettled_booking_attempts', 'validate_booking'
+        'unsettled_booking_attempts', 'validate_booking', 'validate_call_end'
     ],
     'exactly these functions are SECURITY DEFINER'
 );

@@ -17,6 +17,7 @@ import psycopg
 
 from guard.cli.output import echo_text, emit_json, emit_table
 from guard.cli.params import COUNT, INT_MAX
+from guard.db import definitions
 from guard.db.connection import connect
 from guard.db.lock_retry import LockPolicy
 from guard.db.migrate import Migrator, RollbackPreview
@@ -153,7 +154,10 @@ def apply(
     ) as migrator:
         _announce(migrator.conn)
         applied = migrator.apply(to, on_applied=lambda i: echo_text(f"applied  {i}"))
-    if not applied:
+        outcome = migrator.definitions_outcome
+    if outcome is not None and outcome.changed:
+        echo_text(outcome.summary())
+    if not applied and (outcome is None or not outcome.changed):
         click.echo("Nothing to apply: the database is up to date.")
 
 
@@ -202,8 +206,11 @@ def rollback(
             if not click.confirm("Roll back and drop all of the above?", default=False, err=True):
                 raise GuardError("rollback cancelled; nothing was changed")
         rolled_back = migrator.rollback(to, all_=all_, expected=plan)
+        outcome = migrator.definitions_outcome
     for migration_id in rolled_back:
         echo_text(f"rolled back  {migration_id}")
+    if outcome is not None:
+        echo_text(outcome.summary())
 
 
 def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
@@ -238,6 +245,8 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
     with Migrator(obj["database_url"], migrations_dir) as migrator:
         _announce(migrator.conn)
         states = migrator.states()
+        pending_definitions = migrator.pending_definitions()
+        source = definitions.recorded_source(migrator.conn)
     if as_json:
         emit_json(
             [
@@ -258,6 +267,16 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
     rows = [[s.id, s.label, s.applied_at, s.applied_by] for s in states]
     # ids are what a DBA copies into --to: never wrapped
     emit_table("Migrations", ["migration", "state", "applied", "by"], rows, no_wrap=["migration"])
+    if source is not None:
+        state = (
+            f"{len(pending_definitions)} pending ({', '.join(pending_definitions)}):"
+            " `guard db apply` applies them"
+            if pending_definitions
+            else "all applied"
+        )
+        echo_text(
+            f"Definitions (functions, views, triggers, policies, grants) from {source}: {state}"
+        )
 
 
 @db.command()

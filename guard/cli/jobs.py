@@ -13,7 +13,6 @@ from typing import Any
 import click
 import psycopg
 
-from guard.cli.check import arm_pass_timeout
 from guard.cli.output import echo_text, emit_json, emit_table, when
 from guard.cron import CronError, next_fire
 from guard.db.connection import connect, reconnect_delay
@@ -53,10 +52,14 @@ def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
     """One run of one job in its own transaction (conn must be in autocommit mode)."""
     try:
         with conn.transaction():
-            if job == "detect":
-                # A runaway pass fails the job (run_job records it) instead of running on.
-                arm_pass_timeout(conn)
-            row = conn.execute("SELECT guard.run_job(%s)", (job,)).fetchone()
+            # what pg_cron runs (guard.job_command): for detect, a runaway pass fails the job
+            # (run_job records it) instead of running on
+            command = conn.execute("SELECT guard.job_command(%s)", (job,)).fetchone()
+            assert command is not None
+            cursor = conn.execute(str(command[0]).encode())  # no parameters: every statement
+            while cursor.nextset():
+                pass
+            row = cursor.fetchone()  # the last statement's: guard.run_job's message
     except psycopg.errors.InsufficientPrivilege as error:
         raise PermissionDenied(f"job {job} could not run: {first_line(error)}") from None
     except psycopg.Error as error:

@@ -374,8 +374,16 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
             name: {"schedule": schedule, "command": command, "active": active}
             for name, schedule, command, active in cur.fetchall()
         }
+        # guard.job_command, where it exists, says what each job runs (older releases: run_job)
+        cur.execute("SELECT to_regprocedure('guard.job_command(text)') IS NOT NULL")
+        row = cur.fetchone()
+        command = (
+            "guard.job_command(j.name)"
+            if row and row[0]
+            else "format('SELECT guard.run_job(%L)', j.name)"
+        )
         cur.execute(
-            "SELECT 'guard_' || j.name, j.schedule, format('SELECT guard.run_job(%L)', j.name)"
+            f"SELECT 'guard_' || j.name, j.schedule, {command}"  # one of two fixed texts
             " FROM guard.jobs AS j WHERE j.enabled"
         )
         expected = {
@@ -393,6 +401,20 @@ def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:
         cur.execute(
             "SELECT 'public.' || table_name FROM guard.baseline_objects"
             " WHERE column_name = '' AND NOT created_by_guard"
+        )
+        return {name for (name,) in cur.fetchall()}
+
+
+def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[str]) -> set[str]:
+    """The views of the checks a DBA registered (guard.register_check): every check view named
+    by a row of guard.checks whose id is not one of `shipped_checks`, as `guard.<view>`."""
+    with conn.cursor() as cur:
+        if not _table_exists(cur, "guard.checks"):
+            return set()
+        cur.execute(
+            "SELECT 'guard.' || check_view FROM guard.checks"
+            " WHERE check_view IS NOT NULL AND NOT (id = ANY (%s))",
+            (shipped_checks,),
         )
         return {name for (name,) in cur.fetchall()}
 

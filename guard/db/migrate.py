@@ -18,11 +18,16 @@ yoyo reads and orders the migrations; this module runs them. Differences from pl
   while they wait, so they wait as long as the deadline allows instead of being restarted.
 - Order: a migration older than one already applied is refused (plain `yoyo rollback -r` can
   leave such a gap).
+- Definitions (guard.db.definitions): functions, views, triggers, policies and grants come from
+  sql/, applied when their text changed, in the transaction of the last pending migration (or
+  in one of their own when no migration is pending). They belong to a level: the checkout's at
+  the newest migration, a release's at that release's last migration; a rollback that reaches a
+  release puts that release's definitions back, because a versioned rollback restores tables.
+  Levels in between keep the definitions they have.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -39,9 +44,10 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 from yoyo.migrations import read_sql_migration
 
-from guard.db import privileges
+from guard.db import definitions, privileges
 from guard.db.connection import connect
 from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
+from guard.db.releases import checksum, release_levels
 from guard.errors import GuardError, first_line
 from guard.resources import migrations_dir
 
@@ -106,17 +112,6 @@ class MigrationState:
         return "applied, checksum ok"
 
 
-def checksum(migration_path: str | Path) -> str:
-    """sha256 over a migration file and its rollback file."""
-    path = Path(migration_path)
-    digest = hashlib.sha256(path.read_bytes())
-    rollback = path.with_name(path.name.removesuffix(".sql") + ".rollback.sql")
-    if path.suffix == ".sql" and rollback.exists():
-        digest.update(b"\0rollback\0")
-        digest.update(rollback.read_bytes())
-    return digest.hexdigest()
-
-
 class _Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
     """yoyo's psycopg 3 backend, on a connection we opened (and whose errors we already vetted)."""
 
@@ -153,15 +148,23 @@ class Migrator:
         lock_timeout_s: float = 30.0,
         lock_policy: LockPolicy | None = None,
         progress: Progress | None = None,
+        sql_directory: Path | None = None,
+        checkout_definitions: bool = True,
     ) -> None:
         self.database_url = database_url
         self.directory = directory or migrations_dir()
+        self.sql_directory = sql_directory  # None: the sql/ shipped with Booking Guard
+        # False: the newest migration gets no definitions from sql/ (`make migration` builds the
+        # tables of the migrations alone when sql/ defines a view on a table they lack yet).
+        self.checkout_definitions = checkout_definitions
         self.lock_timeout_s = lock_timeout_s  # waiting for another migrator (advisory lock)
         self.lock_policy = lock_policy or LockPolicy()
         self.progress: Progress = progress or (lambda _line: None)
         # Called inside a transactional migration's transaction just before it commits (tests and
         # the lock table in docs/dba.md observe pg_locks there).
         self.before_commit: Callable[[psycopg.Connection[Any], Any], None] | None = None
+        # What the last apply or rollback did to the definitions (None: nothing was due).
+        self.definitions_outcome: definitions.Outcome | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._backend: Any = None
         self._watch: BlockerWatch | None = None
@@ -230,26 +233,50 @@ class Migrator:
     def apply(
         self, to: str | None = None, on_applied: Callable[[str], None] | None = None
     ) -> list[str]:
-        """Apply pending migrations in order, up to and including `to`. Returns the ids applied;
-        `on_applied` hears each one as it commits. A failure names the migration that failed and
-        how many were committed before it in this run."""
+        """Apply pending migrations in order, up to and including `to`, and the definitions
+        that belong at that level. Returns the ids applied; `on_applied` hears each one as it
+        commits; `definitions_outcome` says what the definitions step did. A failure names the
+        migration that failed and how many were committed before it in this run."""
         migrations = self.migrations()
         if to is not None:
             self._require_known(migrations, to)
         done: list[str] = []
+        self.definitions_outcome = None
         with self._locked():
-            pending = self._yoyo.to_apply(migrations)
+            pending = list(self._yoyo.to_apply(migrations))
             self._refuse_out_of_order(migrations, pending)
-            if not pending:
+            if to is not None:
+                pending = (
+                    pending[: [m.id for m in pending].index(to) + 1]
+                    if to in {m.id for m in pending}
+                    else []
+                )
+            order = [m.id for m in migrations]
+            level = to if to is not None else (order[-1] if order else None)
+            wanted = self.definitions_at(level, order)
+            due = wanted is not None and (
+                bool(pending)
+                or (
+                    definitions.table_exists(self.conn)
+                    and bool(definitions.pending(self.conn, wanted[0]))
+                )
+            )
+            if not pending and not due:
                 return done
             missing = privileges.missing_for_apply(self.conn)
             if missing:
                 raise GuardError("nothing was applied: " + "; ".join(missing))
             privileges.act_as_owner_role(self.conn, self.progress)
             with self._watching():
-                for migration in pending:
+                for number, migration in enumerate(pending):
+                    last = number == len(pending) - 1
+                    then = (
+                        self._definitions_step(wanted, migrations_ran=True)
+                        if last and due and wanted is not None and migration.use_transactions
+                        else None
+                    )
                     try:
-                        self._apply_one(migration)
+                        self._apply_one(migration, then=then)
                     except GuardError as error:
                         if done:
                             raise GuardError(
@@ -260,17 +287,51 @@ class Migrator:
                     done.append(migration.id)
                     if on_applied is not None:
                         on_applied(migration.id)
-                    if migration.id == to:
-                        break
+                if due and wanted is not None and (not pending or not pending[-1].use_transactions):
+                    self._definitions_alone(
+                        self._definitions_step(wanted, migrations_ran=bool(pending)),
+                        "applying the definitions",
+                    )
         return done
+
+    def definitions_at(
+        self, level: str | None, order: list[str]
+    ) -> tuple[list[definitions.Definition], str] | None:
+        """The definitions that belong at a level (a migration id) and whose they are: the
+        checkout's sql/ at the newest migration, a release's at its last migration, none at a
+        level in between (it keeps what it has)."""
+        if level is None:
+            return None
+        if order and level == order[-1]:
+            if not self.checkout_definitions:
+                return None
+            return definitions.checkout_definitions(self.sql_directory), definitions.CHECKOUT
+        release = release_levels(self.directory).get(level)
+        if release is None:
+            return None
+        bundle = definitions.read_bundle(release.version, self.directory)
+        if bundle is None:
+            return None
+        return bundle, f"release {release.version}"
+
+    def pending_definitions(self) -> list[str]:
+        """The definition files an apply would run or drop (read-only); empty before the
+        database records definitions (its migrations carry them)."""
+        order = [m.id for m in self.migrations()]
+        wanted = self.definitions_at(order[-1] if order else None, order)
+        if wanted is None or not definitions.table_exists(self.conn):
+            return []
+        return definitions.pending(self.conn, wanted[0])
 
     def rollback(
         self, to: str | None = None, *, all_: bool = False, expected: list[str] | None = None
     ) -> list[str]:
         """Roll back the newest migration, or down to (not including) `to`, or all of them.
+        Reaching the last migration of a release puts that release's definitions back.
 
         `expected`: the ids a preview showed; if the plan is no longer that, nothing is done."""
         done: list[str] = []
+        self.definitions_outcome = None
         with self._locked():
             plan = self.rollback_plan(to, all_=all_)
             if expected is not None and [m.id for m in plan] != expected:
@@ -280,10 +341,26 @@ class Migrator:
                 )
             if plan:  # dropping the owner role's objects needs its privileges
                 privileges.act_as_owner_role(self.conn, self.progress)
+            order = [m.id for m in self.migrations()]
+            # what is defined now: read before a rollback drops guard.definitions
+            known = definitions.recorded(self.conn)
             with self._watching():
                 for migration in plan:
-                    self._rollback_one(migration)
+                    position = order.index(migration.id)
+                    below = order[position - 1] if position > 0 else None
+                    wanted = self.definitions_at(below, order) if below is not None else None
+                    then = None
+                    if wanted is not None and known is not None:
+                        then = self._definitions_step(wanted, migrations_ran=True, known=known)
+                    if then is not None and migration.use_transactions:
+                        self._rollback_one(migration, then=then)
+                    else:
+                        self._rollback_one(migration)
+                        if then is not None:
+                            self._definitions_alone(then, f"restoring the definitions at {below}")
                     done.append(migration.id)
+                    if then is not None and wanted is not None:
+                        known = _as_recorded(wanted[0])
         return done
 
     def rollback_plan(self, to: str | None = None, *, all_: bool = False) -> list[Any]:
@@ -317,7 +394,10 @@ class Migrator:
             else:
                 preview.not_previewed.append(migration.id)
 
+        order = [m.id for m in self.migrations()]
+
         def attempt(lock_timeout_ms: int) -> tuple[set[Any], set[Any], set[Any], set[Any]]:
+            known = definitions.recorded(self.conn)
             with self.conn.transaction(force_rollback=True):
                 self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
                 tables_before = set(self.conn.execute(_TABLES).fetchall())
@@ -325,6 +405,13 @@ class Migrator:
                 for migration in runnable:
                     for statement in _statements(migration, "rollback"):
                         self._execute(statement, lock_timeout_ms)
+                    # as the rollback will: a release's definitions where it reaches one (the
+                    # older rollbacks expect them)
+                    position = order.index(migration.id)
+                    wanted = self.definitions_at(order[position - 1], order) if position else None
+                    if wanted is not None and known is not None:
+                        self._definitions_step(wanted, migrations_ran=True, known=known)()
+                        known = _as_recorded(wanted[0])
                 tables_after = set(self.conn.execute(_TABLES).fetchall())
                 columns_after = set(self.conn.execute(_COLUMNS).fetchall())
             return tables_before, tables_after, columns_before, columns_after
@@ -356,13 +443,64 @@ class Migrator:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _apply_one(self, migration: Any) -> None:
-        self._run_one(migration, "apply")
+    def _apply_one(self, migration: Any, then: Callable[[], None] | None = None) -> None:
+        self._run_one(migration, "apply", then)
 
-    def _rollback_one(self, migration: Any) -> None:
-        self._run_one(migration, "rollback")
+    def _rollback_one(self, migration: Any, then: Callable[[], None] | None = None) -> None:
+        self._run_one(migration, "rollback", then)
 
-    def _run_one(self, migration: Any, direction: str) -> None:
+    def _definitions_step(
+        self,
+        wanted: tuple[list[definitions.Definition], str],
+        *,
+        migrations_ran: bool,
+        known: list[definitions.Recorded] | None = None,
+    ) -> Callable[[], None]:
+        """Apply `wanted` in the current transaction, once the level records definitions (at
+        an earlier level the migrations carry them; a release's are restored with `known`, what
+        was defined before the rollback, since the rollback may have dropped the record)."""
+        texts, source = wanted
+
+        def step() -> None:
+            if known is None and not definitions.table_exists(self.conn):
+                return
+            snapshot, made_from = definitions.stored_snapshot()
+            self.definitions_outcome = definitions.apply(
+                self.conn,
+                texts,
+                source=source,
+                known=known,
+                migrations_ran=migrations_ran,
+                snapshot=snapshot,
+                snapshot_digest=made_from,
+            )
+
+        return step
+
+    def _definitions_alone(self, step: Callable[[], None], what: str) -> None:
+        """The definitions step in a transaction of its own, with lock retries."""
+
+        def attempt(lock_timeout_ms: int) -> None:
+            with self.conn.transaction():
+                self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
+                step()
+
+        try:
+            run_with_lock_retries(
+                attempt,
+                what=what,
+                policy=self.lock_policy,
+                watch=self._watch,
+                progress=self.progress,
+            )
+        except definitions.DefinitionError as error:
+            raise GuardError(f"the definitions were not applied: {error}") from None
+        except psycopg.Error as error:
+            raise GuardError(f"the definitions were not applied: {first_line(error)}") from None
+
+    def _run_one(
+        self, migration: Any, direction: str, then: Callable[[], None] | None = None
+    ) -> None:
         migration.load()
         failed = (
             "migration {} failed and was not applied"
@@ -374,11 +512,15 @@ class Migrator:
         try:
             with self._watching():
                 if migration.use_transactions:
-                    self._run_transactional(migration, direction, bookkeeping)
+                    self._run_transactional(migration, direction, bookkeeping, then)
                 else:
                     self._run_statement_by_statement(migration, direction)
                     with self.conn.transaction():
                         bookkeeping(migration)
+        except definitions.DefinitionError as error:
+            raise GuardError(
+                f"{failed.format(migration.id)}: the definitions applied with it: {error}"
+            ) from None
         except psycopg.errors.InsufficientPrivilege as error:
             hint = privileges.hint_for(error, self.conn)
             raise GuardError(
@@ -393,7 +535,9 @@ class Migrator:
                 " the timeout)"
             ) from None
         except psycopg.Error as error:
-            raise GuardError(f"{failed.format(migration.id)}: {first_line(error)}") from None
+            raise GuardError(
+                f"{failed.format(migration.id)}: {first_line(error)}{_dependents_hint(error)}"
+            ) from None
         finally:
             for line in self._said:
                 self.progress(f"{migration.id}: {line}")
@@ -408,7 +552,11 @@ class Migrator:
             self._said.append(f"{severity}: {diagnostic.message_primary}")
 
     def _run_transactional(
-        self, migration: Any, direction: str, bookkeeping: Callable[[Any], None]
+        self,
+        migration: Any,
+        direction: str,
+        bookkeeping: Callable[[Any], None],
+        then: Callable[[], None] | None = None,
     ) -> None:
         """The whole migration and its bookkeeping in one transaction, retried whole when a
         statement times out waiting for a lock."""
@@ -426,6 +574,8 @@ class Migrator:
                     bookkeeping(migration)
                 if self.before_commit is not None:
                     self.before_commit(self.conn, migration)
+                if then is not None:  # observed by before_commit above: the migration's own locks
+                    then()
 
         verb = "applying" if direction == "apply" else "rolling back"
         run_with_lock_retries(
@@ -626,6 +776,26 @@ class Migrator:
     def _require_known(migrations: Any, migration_id: str) -> None:
         if migration_id not in {m.id for m in migrations}:
             raise GuardError(f"unknown migration {migration_id!r}")
+
+
+def _dependents_hint(error: psycopg.Error) -> str:
+    """A table change refused because a view (or another object) uses the column: name it, and
+    say how a migration does it (the view comes back from sql/ in the same transaction)."""
+    detail = error.diag.message_detail or ""
+    if error.sqlstate not in ("0A000", "2BP01") or " depends on " not in detail:
+        return ""
+    return (
+        f" ({detail.splitlines()[0]}: drop a Booking Guard view first in the migration, `DROP"
+        " VIEW IF EXISTS ...`; the definitions step after it creates it again from sql/)"
+    )
+
+
+def _as_recorded(applied: list[definitions.Definition]) -> list[definitions.Recorded]:
+    """What guard.definitions would say once `applied` is in place (a rollback that goes on
+    below a release needs it after the record itself is gone)."""
+    return [
+        definitions.Recorded(d.path, d.kind, d.identity, d.sha256, n) for n, d in enumerate(applied)
+    ]
 
 
 def _statements(migration: Any, direction: str) -> list[str]:

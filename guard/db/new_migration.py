@@ -1,21 +1,22 @@
-"""`make migration NAME=...`: write the next migration and its rollback from the difference
-between the canonical sql/ files and what the existing migrations build.
+"""`make migration NAME=...`: write the next versioned migration from the difference between the
+canonical sql/ files and what the existing migrations build.
 
-Both are built in throwaway databases and compared with guard.db.catalog (the snapshot
-`guard db verify` uses). What the tool can write safely it writes:
+Functions, views, triggers, policies and grants are never written into a migration: `guard db
+apply` applies them from sql/ (guard.db.definitions), so a change of those alone needs no
+migration file, and the tool says so. What remains is what only a versioned migration changes:
+tables, columns, constraints, indexes and data. Both databases are built (the migrations with
+sql/'s definitions, and sql/ alone) and compared with guard.db.catalog (the snapshot `guard db
+verify` uses). What the tool can write safely it writes:
 
-- a function, view or trigger that changed or is new: its canonical file, `CREATE` made
-  `CREATE OR REPLACE`, into the migration; into the rollback, the definition the existing
-  migrations built (or a DROP for a new object);
-- one that is gone from sql/: a DROP, and its previous definition into the rollback.
-- one CREATE OR REPLACE cannot change (a parameter renamed, another result type): a DROP and
-  its canonical file, and the reverse into the rollback.
+- a new table: its canonical file (sql/tables/NAME.sql, with its indexes and comments), and
+  `DROP TABLE` in the rollback;
 
-Everything else (tables, columns, constraints, indexes, policies, grants, settings, rules) it
-lists as `-- TODO (by hand):` lines at the top of both files and exits 1: a person writes those
-statements (constraints NOT VALID and validated in a later migration, see docs/dba.md). The
-files are for review before they are committed: the header's purpose line is a TODO too, and
-`make snapshot`, `make lock-table` and the tests follow (docs/contributing.md).
+everything else (a column, a constraint, an index on a table that has rows, a table dropped, a
+type, settings, rules, checks, cron jobs) it lists as `-- TODO (by hand):` lines at the top of
+both files and exits 1: a person writes those statements (a constraint NOT VALID and validated
+in a later migration, an index CONCURRENTLY in a `-- transactional: false` migration:
+docs/dba.md). The files are for review before they are committed: the header's purpose line is
+a TODO too, and `make generated` and the tests follow (docs/contributing.md).
 
     python -m guard.db.new_migration NAME [--database-url URL]
 
@@ -34,7 +35,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -43,254 +43,48 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from guard.db import catalog
 from guard.db.canonical import build_from_canonical
 from guard.db.migrate import Migrator
+from guard.errors import GuardError
 from guard.resources import migrations_dir, sql_dir
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{2,50}$")
-_CREATE = re.compile(r"\bCREATE\s+(?!OR\s+REPLACE\b)(?=(?:FUNCTION|VIEW|TRIGGER)\b)", re.I)
-_SIGNATURE = re.compile(r"^(?P<name>[\w.]+)\((?P<args>.*)\)$")
 
 
 @dataclass
 class Plan:
-    # New functions come first: an SQL function's body is checked when it is created, so a
-    # changed one that calls a new one needs it to exist.
-    new_functions: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
     rollback: list[str] = field(default_factory=list)  # undone in reverse order
-    # Drops of what the migration created run last in the rollback, after everything that
-    # used them is back to its previous definition.
-    rollback_drops: list[str] = field(default_factory=list)
     locks: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
-    grants: bool = False
-    # the rollback creates a function again (after a DROP): its ownership and grants too
-    rollback_grants: bool = False
 
 
-def _replaceable(text: str) -> str:
-    return _CREATE.sub("CREATE OR REPLACE ", text, count=1)
-
-
-def _file_of(root: Path, folders: tuple[str, ...], stem: str) -> Path | None:
-    return next(
-        (root / f / f"{stem}.sql" for f in folders if (root / f / f"{stem}.sql").exists()), None
-    )
-
-
-# words that start a type of more than one word: `double precision` is a type, not a parameter
-# named double
-_MULTI_WORD_TYPES = frozenset({"double", "timestamp", "time", "character", "bit", "interval"})
-_RETURNS = re.compile(r"^ RETURNS (.*)$", re.MULTILINE)
-
-
-def _identity(signature: str) -> str:
-    """A function's name and argument types without the parameter names: what PostgreSQL
-    identifies it by. Two signatures with one identity are one function whose parameters were
-    renamed, which CREATE OR REPLACE refuses."""
-    match = _SIGNATURE.match(signature)
-    if match is None:
-        return signature
-    types = []
-    for arg in filter(None, (a.strip() for a in match.group("args").split(", "))):
-        words = arg.split(" DEFAULT ", 1)[0].split()
-        if words[0] == "OUT":  # not part of the identity: a function is called without them
-            continue
-        if words[0] in ("IN", "INOUT", "VARIADIC"):
-            words = words[1:]
-        if len(words) > 1 and words[0] not in _MULTI_WORD_TYPES:
-            words = words[1:]
-        types.append(" ".join(words))
-    return f"{match.group('name')}({', '.join(types)})"
-
-
-def _reshaped(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
-    """Functions CREATE OR REPLACE cannot change, as {old signature: new signature}: a
-    parameter renamed (one identity, two signatures) or a different result type."""
-    gone = {_identity(s): s for s in set(before) - set(after)}
-    found = {gone[_identity(s)]: s for s in set(after) - set(before) if _identity(s) in gone}
-    for signature in set(before) & set(after):
-        old_result = _RETURNS.search(before[signature]["definition"])
-        new_result = _RETURNS.search(after[signature]["definition"])
-        if old_result and new_result and old_result.group(1) != new_result.group(1):
-            found[signature] = signature
-    return found
-
-
-def _creation_order(bodies: dict[str, str]) -> list[str]:
-    """The signatures in an order that creates a function after the others of `bodies` it calls:
-    an SQL function's body is checked when it is created (guard.detect() needs the new
-    guard.run_detection). A cycle keeps the name order."""
-    names = {s: (m.group("name") if (m := _SIGNATURE.match(s)) else s) + "(" for s in bodies}
-    pending, ordered = dict(bodies), []
-    while pending:
-        ready = [
-            s for s in sorted(pending) if not any(names[o] in pending[s] for o in pending if o != s)
-        ] or sorted(pending)
-        for signature in ready:
-            ordered.append(signature)
-            del pending[signature]
-    return ordered
-
-
-def _reshaped_changes(
-    reshaped: dict[str, str], before: dict[str, Any], root: Path, plan: Plan
-) -> None:
-    """DROP every reshaped function first, then CREATE each after those it calls; the rollback
-    the same way round. Their grants go with them (guard.apply_grants puts them back)."""
-    sources: dict[str, str] = {}
-    for signature in reshaped.values():
-        name = _SIGNATURE.match(signature)
-        stem = name.group("name") if name else signature
-        source = _file_of(root, ("functions",), stem)
-        if source is None:
-            plan.todo.append(f"function {signature}: no sql/functions/{stem}.sql to copy")
-        else:
-            sources[signature] = source.read_text().rstrip()
-    olds = {old: new for old, new in reshaped.items() if new in sources}
-    if not olds:
-        return
-    plan.forward += [f"DROP FUNCTION {old};" for old in sorted(olds)]
-    plan.forward += [sources[new] for new in _creation_order(sources)]
-    previous = {old: before[old]["definition"].rstrip() + ";" for old in olds}
-    # plan.rollback runs in reverse: the DROPs go last here to run first
-    plan.rollback += [previous[old] for old in reversed(_creation_order(previous))]
-    plan.rollback += [f"DROP FUNCTION {olds[old]};" for old in sorted(olds)]
-    plan.grants = plan.rollback_grants = True
-
-
-def _function_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, plan: Plan) -> None:
-    before, after = old["functions"], new["functions"]
-    reshaped = _reshaped(before, after)
-    _reshaped_changes(reshaped, before, root, plan)
-    done = set(reshaped) | set(reshaped.values())
-    for signature in sorted((set(before) | set(after)) - done):
-        was, now = before.get(signature), after.get(signature)
-        if was is not None and now is not None and was["definition"] == now["definition"]:
-            if was.get("grants") != now.get("grants"):
-                plan.todo.append(f"grants of function {signature} changed")
-            continue
-        name = _SIGNATURE.match(signature)
-        stem = name.group("name") if name else signature
-        if now is None:
-            plan.forward.append(f"DROP FUNCTION {signature};")
-            plan.rollback.append(was["definition"].rstrip() + ";")
-            continue
-        source = _file_of(root, ("functions",), stem)
-        if source is None:
-            plan.todo.append(f"function {signature}: no sql/functions/{stem}.sql to copy")
-            continue
-        if was is None:
-            plan.new_functions.append(_replaceable(source.read_text().rstrip()))
-            plan.rollback_drops.append(f"DROP FUNCTION {signature};")
-            plan.grants = True
-        else:
-            plan.forward.append(_replaceable(source.read_text().rstrip()))
-            plan.rollback.append(was["definition"].rstrip() + ";")
-
-
-def _view_sql(name: str, relation: dict[str, Any]) -> str:
-    options = f" WITH ({', '.join(relation['options'])})" if relation["options"] else ""
-    return (
-        f"CREATE OR REPLACE VIEW {name}{options} AS\n{relation['view_def'].rstrip().rstrip(';')};"
-    )
-
-
-def _relation_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, plan: Plan) -> None:
+def _table_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, plan: Plan) -> None:
     before, after = old["relations"], new["relations"]
     for name in sorted(set(before) | set(after)):
         was, now = before.get(name), after.get(name)
-        if was == now:
+        if (now or was or {}).get("kind") not in ("r", "p"):
+            continue  # a view is a definition
+        if was is None:
+            source = root / "tables" / f"{name}.sql"
+            if not source.exists():
+                plan.todo.append(f"table {name} created: no sql/tables/{name}.sql to copy")
+                continue
+            plan.forward.append(source.read_text().rstrip())
+            plan.rollback.append(f"DROP TABLE {name};")
             continue
-        kind = (now or was or {}).get("kind")
-        if kind == "v":
-            _view_change(name, was, now, root, plan)
+        if now is None:
+            plan.todo.append(f"table {name} dropped")
             continue
-        if was is None or now is None:
-            plan.todo.append(f"table {name} {'created' if was is None else 'dropped'}")
-            continue
-        for part in ("columns", "constraints", "indexes", "policies", "grants"):
+        for part in ("columns", "constraints", "indexes", "rls", "force_rls", "options"):
             if was.get(part) != now.get(part):
                 plan.todo.append(f"{part} of {name} changed")
-        for key in ("rls", "force_rls", "options"):
-            if was.get(key) != now.get(key):
-                plan.todo.append(f"{key} of {name} changed")
-        _trigger_changes(name, was["triggers"], now["triggers"], root, plan)
-
-
-def _view_change(
-    name: str, was: dict[str, Any] | None, now: dict[str, Any] | None, root: Path, plan: Plan
-) -> None:
-    # CREATE OR REPLACE VIEW can only add columns at the end; anything else is DROP + CREATE of
-    # the view and of whatever depends on it.
-    if (
-        now is not None
-        and was is not None
-        and list(was["columns"]) != list(now["columns"])[: len(was["columns"])]
-    ):
-        plan.todo.append(f"view {name}: columns removed or reordered (DROP and CREATE)")
-        return
-    if now is None:
-        plan.forward.append(f"DROP VIEW {name};")
-        plan.rollback.append(_view_sql(name, was or {}))
-        plan.locks.append(f"view {name} dropped: ACCESS EXCLUSIVE, an instant")
-        return
-    source = _file_of(root, ("views", "detection"), name)
-    if source is None:
-        plan.todo.append(f"view {name}: no sql/views/{name}.sql or sql/detection/{name}.sql")
-        return
-    plan.forward.append(_replaceable(source.read_text().rstrip()))
-    if was is None:
-        plan.rollback_drops.append(f"DROP VIEW {name};")
-    else:
-        plan.rollback.append(_view_sql(name, was))
-    plan.locks.append(f"view {name}: ACCESS EXCLUSIVE, an instant")
-    if was is None or was.get("grants") != now.get("grants"):
-        plan.grants = True
-
-
-def _trigger_changes(
-    table: str, before: dict[str, Any], after: dict[str, Any], root: Path, plan: Plan
-) -> None:
-    for trigger in sorted(set(before) | set(after)):
-        was, now = before.get(trigger), after.get(trigger)
-        if was == now:
-            continue
-        lock = f"trigger {trigger}: SHARE ROW EXCLUSIVE on {table}, an instant"
-        if now is None:
-            plan.forward.append(f"DROP TRIGGER {trigger} ON {table};")
-            plan.rollback.append(was["definition"] + ";")  # type: ignore[index]
-            plan.locks.append(lock.replace("SHARE ROW EXCLUSIVE", "ACCESS EXCLUSIVE"))
-            continue
-        if "CONSTRAINT TRIGGER" in now["definition"]:
-            plan.todo.append(f"constraint trigger {trigger} on {table} (DROP and CREATE)")
-            continue
-        source = _file_of(root, ("triggers",), f"{table}.{trigger}")
-        if source is None:
-            plan.todo.append(f"trigger {trigger}: no sql/triggers/{table}.{trigger}.sql")
-            continue
-        plan.forward.append(_replaceable(source.read_text().rstrip()))
-        if was is None:
-            plan.rollback_drops.append(f"DROP TRIGGER {trigger} ON {table};")
-        else:
-            plan.rollback.append(_replaceable(was["definition"]) + ";")
-        plan.locks.append(lock)
 
 
 def plan_migration(old: catalog.Snapshot, new: catalog.Snapshot, root: Path) -> Plan:
-    """The statements that take a database from `old` (built by the migrations) to `new`
-    (built from the canonical files under root)."""
+    """The versioned statements that take a database from `old` (built by the migrations) to
+    `new` (built from the canonical files under root)."""
     plan = Plan()
-    _function_changes(old, new, root, plan)
-    _relation_changes(old, new, root, plan)
-    for key in (
-        "schema_security",
-        "roles",
-        "sequences",
-        "settings",
-        "rules",
-        "checks",
-        "cron_jobs",
-    ):
+    _table_changes(old, new, root, plan)
+    for key in ("types", "roles", "sequences", "settings", "rules", "checks", "cron_jobs"):
         if old.get(key) != new.get(key):
             plan.todo.append(f"{key} changed")
     return plan
@@ -306,21 +100,14 @@ def render(migration_id: str, plan: Plan) -> tuple[str, str]:
     header = [
         f"-- {migration_id}: TODO: what it changes and why (written by `make migration`).",
         *todo,
-        "-- Locks:" if plan.locks else "-- Locks: none on tables (functions only).",
-        *(f"--   {lock}" for lock in plan.locks),
+        "-- Locks: none on existing tables (new tables)."
+        if plan.forward
+        else "-- Locks: TODO (the lock each statement takes, docs/dba.md).",
         "",
     ]
-    grants = ["", "-- Ownership and grants of the new objects.", "SELECT guard.apply_grants();"]
-    forward = "\n".join(header) + "\n" + "\n\n".join(plan.new_functions + plan.forward)
-    forward += ("\n" + "\n".join(grants) if plan.grants else "") + "\n"
-    back = [
-        f"-- Rollback of {migration_id}: the definitions the migrations before it built.",
-        *todo,
-        "",
-    ]
-    undo = [*reversed(plan.rollback), *reversed(plan.rollback_drops)]
-    rollback = "\n".join(back) + "\n" + "\n\n".join(undo)
-    rollback += ("\n" + "\n".join(grants) if plan.rollback_grants else "") + "\n"
+    forward = "\n".join(header) + "\n" + "\n\n".join(plan.forward) + "\n"
+    back = [f"-- Rollback of {migration_id}: TODO: what it undoes.", *todo, ""]
+    rollback = "\n".join(back) + "\n" + "\n\n".join(reversed(plan.rollback)) + "\n"
     return forward, rollback
 
 
@@ -365,8 +152,20 @@ def snapshots(
 ) -> tuple[catalog.Snapshot, catalog.Snapshot]:
     """(built by the migrations, built from the canonical files)."""
     with _scratch(admin_url) as from_migrations, _scratch(admin_url) as from_canonical:
-        with Migrator(from_migrations, migrations) as migrator:
-            migrator.apply()
+        try:
+            with Migrator(from_migrations, migrations, sql_directory=sql_root) as migrator:
+                migrator.apply()
+        except GuardError:
+            # sql/ defines something on a table the new migration is to create (a view on it):
+            # the tables, columns and rows the migrations build are what is compared anyway.
+            with _scratch(admin_url) as tables_only:
+                with Migrator(
+                    tables_only, migrations, sql_directory=sql_root, checkout_definitions=False
+                ) as migrator:
+                    migrator.apply()
+                build_from_canonical(from_canonical, sql_root)
+                with psycopg.connect(tables_only) as a, psycopg.connect(from_canonical) as b:
+                    return catalog.take(a), catalog.take(b)
         build_from_canonical(from_canonical, sql_root)
         with psycopg.connect(from_migrations) as a, psycopg.connect(from_canonical) as b:
             return catalog.take(a), catalog.take(b)
@@ -381,7 +180,7 @@ def write_migration(
         raise ValueError("NAME: lower case letters, digits and _, 3 to 51 characters")
     old, new = snapshots(admin_url, sql_root, migrations)
     plan = plan_migration(old, new, sql_root)
-    if not (plan.new_functions or plan.forward or plan.todo):
+    if not (plan.forward or plan.todo):
         return None, plan
     migration_id = next_migration_id(migrations, name)
     forward_path = migrations / f"{migration_id}.sql"
@@ -406,15 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if path is None:
-        print("nothing to do: the migrations build what sql/ describes")
+        print(
+            "no migration needed: the migrations build what sql/ describes (functions, views,"
+            " triggers, policies and grants are applied from sql/ by `guard db apply`)"
+        )
         return 0
-    count = len(plan.new_functions) + len(plan.forward)
-    print(f"wrote {path.name} and its rollback: {count} statement(s)")
+    print(f"wrote {path.name} and its rollback: {len(plan.forward)} statement(s)")
     for item in plan.todo:
         print(f"TODO (by hand): {item}", file=sys.stderr)
-    print(
-        "review them, then `make snapshot`, `make lock-table` and the tests (docs/contributing.md)"
-    )
+    print("review them, then `make generated` and the tests (docs/contributing.md)")
     return 1 if plan.todo else 0
 
 

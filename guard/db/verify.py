@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from guard.db import catalog
+from guard.db import catalog, definitions
 from guard.db.connection import connect
 from guard.db.drift import Difference, compare
 from guard.db.migrate import Migrator
@@ -15,12 +13,12 @@ from guard.resources import snapshot_path
 
 
 def load_canonical_snapshot() -> catalog.Snapshot:
-    path = snapshot_path()
     try:
-        loaded: dict[str, Any] = json.loads(path.read_text())
+        return definitions.stored_snapshot()[0]
     except FileNotFoundError:
-        raise GuardError(f"canonical snapshot {path} is missing (run `make snapshot`)") from None
-    return loaded
+        raise GuardError(
+            f"canonical snapshot {snapshot_path()} is missing (run `make generated`)"
+        ) from None
 
 
 def verify(database_url: str | None, migrations_dir: Path | None = None) -> list[Difference]:
@@ -29,11 +27,22 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
     expected = load_canonical_snapshot()
     with Migrator(database_url, migrations_dir) as migrator:
         states = migrator.states()
+        pending_definitions = migrator.pending_definitions()
         actual = catalog.take(migrator.conn)
         adopted = catalog.adopted_tables(migrator.conn)
+        registered = catalog.registered_check_views(migrator.conn, expected.get("checks", []))
         # The stored snapshot was taken on one server version; views as this one prints them.
         expected = catalog.as_printed_by(migrator.conn, expected)
-    differences = compare(expected, actual, adopted)
+    # A DBA's own check (guard.register_check) is known, not drift: its view is theirs.
+    differences = [
+        difference
+        for difference in compare(expected, actual, adopted)
+        if not (
+            difference.kind == "extra"
+            and difference.subject.startswith("view ")
+            and difference.subject.removeprefix("view ") in registered
+        )
+    ]
     for state in states:
         if not state.in_directory:
             differences.append(
@@ -45,6 +54,10 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
             differences.append(
                 Difference("edited", f"migration {state.id}", "file changed since it was applied")
             )
+    differences += [
+        Difference("pending", f"definition {path}", "sql/ differs from what was applied")
+        for path in pending_definitions
+    ]
     return differences
 
 

@@ -34,6 +34,11 @@ INSERT INTO guard.checks (id, rule_id, severity, description, remedy, check_view
     'booking_failure_anomaly', 'I7_booking_failures', 'critical',
     'The booking-failure rate is far above the usual rate for this hour of the week.',
     'report', 'check_booking_failure_anomaly'
+),
+(
+    'unknown_value', 'I8_known_values', 'high',
+    'An appointment status or source, or a call outcome, is not in its known set.',
+    'report', 'check_unknown_value'
 );
 
 -- Raised by the commit-time check of I3 (guard.refresh_call_flags), one alert per company while

@@ -19,5 +19,6 @@ INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description) 
 ),
 (
     'retention', '30 3 * * *', 86400, 'SELECT count(*) FROM guard.apply_retention()',
-    'Delete resolved alerts, breaker events, validation metrics and job runs past retention.'
+    'Delete resolved alerts, breaker events, validation metrics, detection runs and job runs '
+    || 'past retention.'
 );

@@ -41,4 +41,10 @@ INSERT INTO guard.rules (
     'I7_booking_failures', 'I7', 'high',
     'Booking failures are visible; a spike against the usual rate raises an alert.',
     'report', 'correct', 'observe', '{}'
+),
+(
+    'I8_known_values', 'I8', 'high',
+    'Appointment status and source and the call''s session_outcome are values of the known sets '
+    || '(settings known_*): Booking Guard decides from them.',
+    'report', 'correct', 'observe', '{}'
 );

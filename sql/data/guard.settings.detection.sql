@@ -11,4 +11,21 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
 (
     'check_call_lock_timeout_ms', '5', 'integer',
     'check_call waits at most this long for alert rows another pass holds, then leaves them to it.'
+),
+(
+    'known_appointment_statuses', '"scheduled,confirmed,completed,no_show,cancelled"', 'text',
+    'The appointment statuses the application writes (comma-separated); any other is detected.'
+),
+(
+    'known_appointment_sources', '"retell_webhook,calcom_webhook,manual,import"', 'text',
+    'The appointment sources the application writes (comma-separated); any other is detected.'
+),
+(
+    'known_session_outcomes',
+    to_jsonb(
+        'appointment_booked,appointment_cancelled,creation_failed,no_booking,no_availability,'
+        || 'information_only,caller_hung_up,callback'
+    ),
+    'text',
+    'The call outcomes the application writes (comma-separated); any other is detected.'
 );

@@ -60,6 +60,10 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
     'Validation latency samples older than this are deleted.'
 ),
 ('retention_job_runs_days', '7', 'integer', 'pg_cron run details older than this are deleted.'),
+(
+    'retention_detection_runs_days', '30', 'integer',
+    'Detection run history (guard.detection_runs) older than this is deleted.'
+),
 ('target_consistency_rate_pct', '99.5', 'number', 'KPI target: consistent calls, percent.'),
 ('target_auto_correction_rate_pct', '90', 'number', 'KPI target: problems fixed automatically.'),
 ('target_validation_p95_ms', '100', 'number', 'KPI target: validate_booking latency p95.');

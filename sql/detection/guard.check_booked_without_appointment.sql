@@ -2,7 +2,7 @@
 -- claims a booking (made, or outcome appointment_booked) but no active appointment exists, and the
 -- claim is older than the grace period. The claim's age is taken from the call's last write
 -- (updated_at), because a call may book minutes after it started.
-CREATE VIEW guard.check_booked_without_appointment WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_booked_without_appointment WITH (security_invoker = TRUE) AS
 SELECT
     'booked_without_appointment'::text AS check_id,
     c.company_id,

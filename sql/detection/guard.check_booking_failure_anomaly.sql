@@ -6,7 +6,7 @@
 -- under the row-level security of a reporting login, a join condition that computes with the
 -- window's columns (timestamp arithmetic is not leakproof) may not be pushed below the tenant
 -- policy into the index scan, and calls was read whole (bench/tenant_rls.py).
-CREATE VIEW guard.check_booking_failure_anomaly WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_booking_failure_anomaly WITH (security_invoker = TRUE) AS
 WITH params AS (
     SELECT
         max((s.value #>> '{}')::integer) FILTER (WHERE s.key = 'failure_window_minutes') AS window_minutes,

@@ -3,7 +3,7 @@
 -- died, the database went away between the calendar's answer and the recording), or already marked
 -- unknown by reconcile and not yet settled. The calendar may hold a booking the database does not
 -- know; the idempotency key lets a person (or recover_attempts) ask the calendar.
-CREATE VIEW guard.check_booking_outcome_unknown WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_booking_outcome_unknown WITH (security_invoker = TRUE) AS
 SELECT
     'booking_outcome_unknown'::text AS check_id,
     b.company_id,

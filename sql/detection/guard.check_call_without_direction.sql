@@ -1,6 +1,6 @@
 -- I1, check call_without_direction of rule I1_call_direction: a call without a valid direction
 -- (legacy rows only: new writes are normalised and checked).
-CREATE VIEW guard.check_call_without_direction WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_call_without_direction WITH (security_invoker = TRUE) AS
 SELECT
     'call_without_direction'::text AS check_id,
     c.company_id,

@@ -1,7 +1,7 @@
 -- I5, check cross_tenant_link of rule I5_tenant_link: an appointment linked to a call of another
 -- company. The composite foreign key refuses new ones; this finds those an adopted database already
 -- had.
-CREATE VIEW guard.check_cross_tenant_link WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_cross_tenant_link WITH (security_invoker = TRUE) AS
 SELECT
     'cross_tenant_link'::text AS check_id,
     a.company_id,

@@ -1,6 +1,6 @@
 -- I3, check flags_contradict_appointments of rule I3_appointment_flags: a call with an active
 -- appointment whose flags do not say so (not made, not linked, another outcome, or marked failed).
-CREATE VIEW guard.check_flags_contradict_appointments WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_flags_contradict_appointments WITH (security_invoker = TRUE) AS
 SELECT
     'flags_contradict_appointments'::text AS check_id,
     c.company_id,

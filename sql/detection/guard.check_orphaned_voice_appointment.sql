@@ -2,7 +2,7 @@
 -- made by the voice agent (source retell_webhook) that is linked to no call once the grace period
 -- is over. The detail counts the calls carrying its booking uid, in its company and in others: what
 -- reconcile needs to decide between linking it and queueing it for a person.
-CREATE VIEW guard.check_orphaned_voice_appointment WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_orphaned_voice_appointment WITH (security_invoker = TRUE) AS
 SELECT
     'orphaned_voice_appointment'::text AS check_id,
     a.company_id,

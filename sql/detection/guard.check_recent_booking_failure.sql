@@ -10,7 +10,7 @@
 -- on plain columns and read through its index on created_at: a condition that holds a
 -- sub-select (or computes with another table's columns) is not pushed into that index scan,
 -- and calls was read whole (bench/tenant_rls.py).
-CREATE VIEW guard.check_recent_booking_failure WITH (security_barrier = TRUE) AS
+CREATE OR REPLACE VIEW guard.check_recent_booking_failure WITH (security_barrier = TRUE) AS
 WITH failure_window AS MATERIALIZED (
     SELECT now() - make_interval(mins => (s.value #>> '{}')::integer) AS since
     FROM guard.settings AS s

@@ -3,7 +3,7 @@
 -- 200 characters, at most 64 keys, plus "details_truncated": the full size and the query that
 -- reads the rest. So a claimed batch is bounded in bytes as well as rows, and no multi-megabyte
 -- document ever reaches `guard watch` whole (it renders only a whitelist of scalar keys anyway).
-CREATE FUNCTION guard.alert_details_excerpt(alert_id bigint, details jsonb)
+CREATE OR REPLACE FUNCTION guard.alert_details_excerpt(alert_id bigint, details jsonb)
 RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE

@@ -6,7 +6,7 @@
 -- and CREATE (CREATE OR REPLACE keeps them anyway). Idempotent; it adds, it never takes a DBA's
 -- own grants away (guard db verify reports those). Run by the migrating user, a member of the
 -- owner role.
-CREATE FUNCTION guard.apply_grants()
+CREATE OR REPLACE FUNCTION guard.apply_grants()
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -1,8 +1,9 @@
--- The retention job: deletes resolved alerts, breaker events, validation metrics and job runs
--- older than their retention setting, and pg_cron's run details of Booking Guard's own jobs
--- (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in this database.
+-- The retention job: deletes resolved alerts, breaker events, validation metrics, detection
+-- runs and job runs older than their retention setting, and pg_cron's run details of Booking
+-- Guard's own jobs (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in
+-- this database.
 -- The newest run and the newest success of every job are kept (they are its heartbeat).
-CREATE FUNCTION guard.apply_retention()
+CREATE OR REPLACE FUNCTION guard.apply_retention()
 RETURNS TABLE (target text, deleted bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
@@ -34,6 +35,15 @@ BEGIN
     WHERE
         m.measured_at < now() - make_interval(
             days => guard.setting('retention_validation_metrics_days')::integer
+        );
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    target := 'guard.detection_runs';
+    DELETE FROM guard.detection_runs AS d
+    WHERE
+        d.pass_started_at < now() - make_interval(
+            days => guard.setting('retention_detection_runs_days')::integer
         );
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;

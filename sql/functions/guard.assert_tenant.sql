@@ -7,7 +7,7 @@
 --   within them even here. Inside a SECURITY DEFINER function current_user is the owner, so the
 --   login is identified by session_user, which only a superuser can change.
 -- Neither (a job, the multi-tenant application, which is the trusted writer): nothing to check.
-CREATE FUNCTION guard.assert_tenant(row_company_id bigint)
+CREATE OR REPLACE FUNCTION guard.assert_tenant(row_company_id bigint)
 RETURNS void
 LANGUAGE plpgsql
 STABLE

@@ -13,7 +13,7 @@
 -- the unique index booking_attempts_one_unsettled_per_call backs it up.
 -- SECURITY DEFINER: the application may not write the journal itself; a session with a tenant
 -- set may only book that tenant's calls.
-CREATE FUNCTION guard.begin_booking_attempt(call_id bigint, service_id bigint)
+CREATE OR REPLACE FUNCTION guard.begin_booking_attempt(call_id bigint, service_id bigint)
 RETURNS TABLE (
     outcome text, attempt_id bigint, idempotency_key text, appointment_id bigint, booking_uid text
 )

@@ -6,7 +6,7 @@
 -- No row: PostgreSQL has never recorded the circuit (it is new).
 -- SECURITY DEFINER: the application role runs the breaker but may not read the breaker tables.
 -- Breaker state is global (a circuit belongs to no tenant), so there is no tenant check.
-CREATE FUNCTION guard.breaker_restore_state(circuit_key text)
+CREATE OR REPLACE FUNCTION guard.breaker_restore_state(circuit_key text)
 RETURNS TABLE (state text, generation bigint, opened_at timestamptz)
 LANGUAGE sql
 STABLE

@@ -18,7 +18,7 @@
 -- statement and probed per row: most of a one-row cancel's cost, bench/instructions.py).
 -- `c.id = ANY (call_ids)` is an index condition (the array is sorted once and each id looked up),
 -- not a filter searched per row.
-CREATE FUNCTION guard.call_flags_to_correct(call_ids bigint[], lost boolean)
+CREATE OR REPLACE FUNCTION guard.call_flags_to_correct(call_ids bigint[], lost boolean)
 RETURNS TABLE (
     row_id tid,
     id bigint,

@@ -6,7 +6,7 @@
 -- A NULL call is refused: run_detection reads it as "every call of every tenant, whole history",
 -- which is the detect job's work (guard check), not something one application request may start.
 -- An unknown call is refused too, so a typo is an error and not an empty, reassuring answer.
-CREATE FUNCTION guard.check_call(call_id bigint)
+CREATE OR REPLACE FUNCTION guard.check_call(call_id bigint)
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer, resolved integer
 )

@@ -8,7 +8,7 @@
 -- of statements that wrote flags); later firings of the same commit find nothing.
 -- SECURITY DEFINER: it reads and deletes guard.flag_checks_at_commit and writes the audit
 -- through refresh_call_flags, none of which the application may do itself.
-CREATE FUNCTION guard.check_flags_at_commit()
+CREATE OR REPLACE FUNCTION guard.check_flags_at_commit()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER

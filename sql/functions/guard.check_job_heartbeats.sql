@@ -14,7 +14,7 @@
 -- Held until commit, the lock also means every job_missed write it makes is committed before
 -- the next check can look. (A run that skips leaves its own job_missed alert to that session,
 -- which may not see this run's success yet: then the next check resolves it.)
-CREATE FUNCTION guard.check_job_heartbeats()
+CREATE OR REPLACE FUNCTION guard.check_job_heartbeats()
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog

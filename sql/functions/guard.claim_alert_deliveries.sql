@@ -6,7 +6,7 @@
 -- primary key (= ANY of the claimed ids), so a backlog on a dead channel costs a wake-up nothing.
 -- Bounded in bytes too: the message cut to 4000 characters, large details as an excerpt
 -- (guard.alert_details_excerpt).
-CREATE FUNCTION guard.claim_alert_deliveries(
+CREATE OR REPLACE FUNCTION guard.claim_alert_deliveries(
     delivery_channel text, worker text, max_rows integer, lease_seconds double precision
 )
 RETURNS TABLE (

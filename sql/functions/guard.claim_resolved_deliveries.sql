@@ -4,7 +4,7 @@
 -- whose send failed is due again when its lease ends. Rows with nothing to announce (the alert
 -- had resolved before it was delivered: that message said so) are settled first. Bounded in
 -- bytes as the alert claim is: the message cut, large details as an excerpt.
-CREATE FUNCTION guard.claim_resolved_deliveries(
+CREATE OR REPLACE FUNCTION guard.claim_resolved_deliveries(
     delivery_channel text, worker text, max_rows integer, lease_seconds double precision
 )
 RETURNS TABLE (

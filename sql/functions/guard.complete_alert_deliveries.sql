@@ -2,7 +2,7 @@
 -- stamp guard.alerts.delivered_at on each alert whose every delivery row is now delivered (or
 -- skipped by an operator: nothing more will be sent, and the enqueue stops looking at it).
 -- Returns the delivery rows newly marked.
-CREATE FUNCTION guard.complete_alert_deliveries(delivery_channel text, alert_ids bigint[])
+CREATE OR REPLACE FUNCTION guard.complete_alert_deliveries(delivery_channel text, alert_ids bigint[])
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog

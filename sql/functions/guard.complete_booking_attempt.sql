@@ -8,7 +8,7 @@
 -- failure to review, not as a success.
 -- SECURITY DEFINER: the application may not write the journal itself; a session with a tenant
 -- set may only close that tenant's attempts.
-CREATE FUNCTION guard.complete_booking_attempt(
+CREATE OR REPLACE FUNCTION guard.complete_booking_attempt(
     idempotency_key text, appointment_id bigint, booking_uid text
 )
 RETURNS text

@@ -1,6 +1,6 @@
 -- Record that a channel was told these alerts resolved (whoever holds the claim: the send
 -- happened). Returns the rows newly marked; a second call marks nothing (announced once).
-CREATE FUNCTION guard.complete_resolved_deliveries(delivery_channel text, alert_ids bigint[])
+CREATE OR REPLACE FUNCTION guard.complete_resolved_deliveries(delivery_channel text, alert_ids bigint[])
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog

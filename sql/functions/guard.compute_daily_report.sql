@@ -12,7 +12,7 @@
 -- the day; open_review_items: open or claimed items when the report is generated. trend: this
 -- day's rate against the mean rate of the reports stored for the 7 days before.
 -- Operational alerts (entity_type job, no company) are not part of any company's report.
-CREATE FUNCTION guard.compute_daily_report(report_day date)
+CREATE OR REPLACE FUNCTION guard.compute_daily_report(report_day date)
 RETURNS SETOF guard.daily_reports
 LANGUAGE sql
 STABLE

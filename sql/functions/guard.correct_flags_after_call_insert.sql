@@ -5,9 +5,9 @@
 -- in reject mode.
 -- With the writer's rights and no SET clause, every function name qualified (see "Trigger
 -- functions without SET clauses" in docs/security.md): it fires for every insert of a call, and
--- a SECURITY DEFINER function with SET clauses cost each firing about 35k instructions. The
+-- a SECURITY DEFINER function with SET clauses made each firing cost several times more. The
 -- writer may record a pending check (guard.flag_checks_at_commit) but not read or remove one.
-CREATE FUNCTION guard.correct_flags_after_call_insert()
+CREATE OR REPLACE FUNCTION guard.correct_flags_after_call_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 AS $$

@@ -9,14 +9,14 @@
 -- reject mode.
 -- With the writer's rights and no SET clause, every function name qualified (see "Trigger
 -- functions without SET clauses" in docs/security.md): it fires for every update of a call, most
--- of which end at the first line, and a SECURITY DEFINER function with SET clauses cost each of
--- those firings about 35k instructions. The writer may record a pending check
+-- of which end at the first line, and a SECURITY DEFINER function with SET clauses made each of
+-- those firings cost several times more. The writer may record a pending check
 -- (guard.flag_checks_at_commit) but not read or remove one.
 -- One call (the everyday one-row write) is passed as ARRAY[id]: PostgreSQL then plans the check
 -- for one call once and reuses the plan. For an array variable it assumes ten elements, prefers
 -- a plan of its own for every firing and plans it again each time; a statement of many calls
 -- pays that planning once for all of them.
-CREATE FUNCTION guard.correct_flags_after_call_update()
+CREATE OR REPLACE FUNCTION guard.correct_flags_after_call_update()
 RETURNS trigger
 LANGUAGE plpgsql
 AS $$

@@ -6,7 +6,7 @@
 -- other companies' rows (guard.assert_tenant).
 -- No SET search_path on purpose: every name is qualified, and a function with a SET clause is
 -- never inlined. It runs with the caller's rights (SECURITY INVOKER).
-CREATE FUNCTION guard.current_company()
+CREATE OR REPLACE FUNCTION guard.current_company()
 RETURNS bigint
 LANGUAGE sql
 STABLE

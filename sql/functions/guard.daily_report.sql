@@ -3,7 +3,7 @@
 -- history). A day that has not ended (today or later in UTC, the time zone of every report) is
 -- refused: its report would be incomplete, and BI totals over guard.daily_reports would count
 -- it. The daily_report job stores yesterday's.
-CREATE FUNCTION guard.daily_report(report_day date)
+CREATE OR REPLACE FUNCTION guard.daily_report(report_day date)
 RETURNS SETOF guard.daily_reports
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -1,6 +1,6 @@
 -- One detection pass over the recent window (detection_window_minutes): what the detect job
 -- runs every 5 minutes and `guard check` runs on demand. Returns a summary per check.
-CREATE FUNCTION guard.detect()
+CREATE OR REPLACE FUNCTION guard.detect()
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer, resolved integer
 )

@@ -3,7 +3,7 @@
 -- does. It never resolves: a batch cannot tell a fixed row from one outside its range, so the
 -- caller ends with an ordinary windowed pass (guard.detect()), which re-checks every open alert.
 -- Batches keep each transaction, and the detection lock it holds, short on a large history.
-CREATE FUNCTION guard.detect_between(since timestamptz, until timestamptz)
+CREATE OR REPLACE FUNCTION guard.detect_between(since timestamptz, until timestamptz)
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer
 )

@@ -10,7 +10,7 @@
 -- corrected (guard.stamp_review_actor records the login that did it); nothing else of the trail
 -- changes outside a transition.
 -- One error (check_violation) naming the item and the rule; the statement changes nothing.
-CREATE FUNCTION guard.enforce_review_trail()
+CREATE OR REPLACE FUNCTION guard.enforce_review_trail()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -1,6 +1,6 @@
 -- Give every alert not yet delivered everywhere a pending delivery row for each of the
 -- dispatcher's channels (idempotent: existing rows are left alone). Returns the rows added.
-CREATE FUNCTION guard.enqueue_alert_deliveries(channels text[])
+CREATE OR REPLACE FUNCTION guard.enqueue_alert_deliveries(channels text[])
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog

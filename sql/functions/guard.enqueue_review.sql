@@ -1,7 +1,7 @@
 -- Queue a problem for a person: one open item per call and reason (or, for a problem without a
 -- call, per appointment and reason). A duplicate is not an error: the open item stays and its
 -- id is returned. Priority follows from the reason (a generated column).
-CREATE FUNCTION guard.enqueue_review(
+CREATE OR REPLACE FUNCTION guard.enqueue_review(
     company_id bigint,
     call_id bigint,
     appointment_id bigint,

@@ -1,7 +1,7 @@
 -- Record a failed send: count the attempt, keep the error, release the claim and schedule the
 -- next attempt with exponential backoff (base * 2^(attempts - 1), capped), or give up as failed
 -- after max_attempts. Returns the rows that gave up.
-CREATE FUNCTION guard.fail_alert_deliveries(
+CREATE OR REPLACE FUNCTION guard.fail_alert_deliveries(
     delivery_channel text,
     alert_ids bigint[],
     error text,

@@ -8,7 +8,7 @@
 -- the failure is never silent. Returns the review item's id.
 -- SECURITY DEFINER: the application may not write the journal, alerts or review items itself;
 -- a session with a tenant set may only fail that tenant's attempts.
-CREATE FUNCTION guard.fail_booking_attempt(
+CREATE OR REPLACE FUNCTION guard.fail_booking_attempt(
     idempotency_key text, reason text, context jsonb DEFAULT '{}'
 )
 RETURNS bigint

@@ -6,7 +6,7 @@
 -- table), so deleting many companies costs one statement per table.
 -- SECURITY DEFINER: it fires for the application role, which may delete companies but may not
 -- write bindings, alerts or review items; it touches only the deleted companies' rows.
-CREATE FUNCTION guard.forget_deleted_companies()
+CREATE OR REPLACE FUNCTION guard.forget_deleted_companies()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER

@@ -5,7 +5,7 @@
 -- (tests/db/test_repeated_conditions.py proves it with EXPLAIN). deleted_at is of any type: an
 -- adopted table keeps `timestamp without time zone`, and a cast to timestamptz depends on the
 -- session's TimeZone, which would keep the planner from inlining an IMMUTABLE function.
-CREATE FUNCTION guard.is_active_appointment(status text, deleted_at anyelement)
+CREATE OR REPLACE FUNCTION guard.is_active_appointment(status text, deleted_at anyelement)
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE

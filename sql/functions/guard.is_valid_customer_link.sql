@@ -9,7 +9,7 @@
 -- write; tests/db/test_repeated_conditions.py proves the three agree on every combination of the
 -- five columns.
 -- LANGUAGE sql, IMMUTABLE, one expression, no SET clause: the planner inlines it.
-CREATE FUNCTION guard.is_valid_customer_link(
+CREATE OR REPLACE FUNCTION guard.is_valid_customer_link(
     customer_id bigint,
     link_status text,
     linked_at timestamptz,

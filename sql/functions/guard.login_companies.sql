@@ -4,7 +4,7 @@
 -- Superusers see every binding through pg_has_role, so they are left out: nothing confines them
 -- anyway. Used by guard.assert_tenant (refuse a row) and by the functions that list rows for
 -- the application (filter them), so that both agree.
-CREATE FUNCTION guard.login_companies()
+CREATE OR REPLACE FUNCTION guard.login_companies()
 RETURNS bigint[]
 LANGUAGE sql
 STABLE

@@ -5,7 +5,7 @@
 -- when even that leaves fewer than seven digits to mask only a leading plus sign stays. Input with
 -- fewer than seven digits, or anything that is not a phone number, is masked entirely (***).
 -- NULL stays NULL.
-CREATE FUNCTION guard.mask_phone(phone text)
+CREATE OR REPLACE FUNCTION guard.mask_phone(phone text)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE

@@ -6,7 +6,7 @@
 -- every group but the last: all its digits are hidden. A date (YYYY-MM-DD, as in a timestamp)
 -- is not a phone number and stays. The rest of the text stays as it was. NULL stays NULL.
 -- Not a regexp_replace: the replacement depends on the match (PostgreSQL 15 has no callback).
-CREATE FUNCTION guard.mask_phone_numbers(free_text text)
+CREATE OR REPLACE FUNCTION guard.mask_phone_numbers(free_text text)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE

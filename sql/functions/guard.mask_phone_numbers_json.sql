@@ -2,7 +2,7 @@
 -- string, keys included, at any depth. Numbers, booleans and nulls stay (ids are numbers; a
 -- phone number stored as a JSON number is not recognised). NULL stays NULL.
 -- PL/pgSQL, not SQL: it calls itself, which a SQL function's body cannot name at creation.
-CREATE FUNCTION guard.mask_phone_numbers_json(document jsonb)
+CREATE OR REPLACE FUNCTION guard.mask_phone_numbers_json(document jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE

@@ -1,7 +1,7 @@
 -- I1, BEFORE ROW on calls: a missing or blank direction becomes inbound, case is folded.
 -- Any other value is left for the CHECK to refuse: guessing would hide a bug.
 -- No SET clause: see "Trigger functions without SET clauses" in docs/security.md.
-CREATE FUNCTION guard.normalise_call_direction()
+CREATE OR REPLACE FUNCTION guard.normalise_call_direction()
 RETURNS trigger
 LANGUAGE plpgsql
 AS $$

@@ -4,7 +4,7 @@
 -- No customer: anonymous for callers without a usable number, unlinked otherwise.
 -- No SET clause, every function name qualified: see "Trigger functions without SET clauses" in
 -- docs/security.md.
-CREATE FUNCTION guard.normalise_customer_link()
+CREATE OR REPLACE FUNCTION guard.normalise_customer_link()
 RETURNS trigger
 LANGUAGE plpgsql
 AS $$

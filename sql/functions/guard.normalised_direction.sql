@@ -7,7 +7,7 @@
 -- (tests/db/test_repeated_conditions.py proves it with EXPLAIN). A RETURN body is parsed once,
 -- when the function is created: what lower and btrim mean cannot depend on a caller's
 -- search_path.
-CREATE FUNCTION guard.normalised_direction(direction text)
+CREATE OR REPLACE FUNCTION guard.normalised_direction(direction text)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE

@@ -3,7 +3,7 @@
 -- (guard.correct_flags_after_call_update) checks its rows. A statement that writes no flag column
 -- (the application's everyday update of a call's status) does not fire this trigger, and its
 -- AFTER trigger returns at once: before, it paired both transition tables to find changed flags,
--- about 90k instructions for every update of a call (bench/instructions.py).
+-- on every update of a call (docs/invariants.md, "Measured reasons for the shapes in sql/").
 -- The mark is a setting local to the transaction (booking_guard.i3_flags_written): a BEFORE
 -- trigger always runs before the AFTER trigger of the same statement, which clears it. A session
 -- can set it too. Setting it only makes a statement check more; clearing it inside the very
@@ -11,7 +11,7 @@
 -- application does by mistake, and guard.run_detection still reports the contradiction (I3) on
 -- its next run.
 -- No SET clause: nothing here is looked up by name but pg_catalog.set_config.
-CREATE FUNCTION guard.note_flag_write()
+CREATE OR REPLACE FUNCTION guard.note_flag_write()
 RETURNS trigger
 LANGUAGE plpgsql
 AS $$

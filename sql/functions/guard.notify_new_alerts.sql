@@ -1,6 +1,6 @@
 -- The alerts table is an outbox; this is its wake-up call. One NOTIFY per statement that
 -- inserted alerts (none for a statement that inserted nothing), delivered at commit.
-CREATE FUNCTION guard.notify_new_alerts()
+CREATE OR REPLACE FUNCTION guard.notify_new_alerts()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -1,7 +1,7 @@
 -- Raise an operational alert about one job (check job_failed or job_missed of rule job_health).
 -- One open alert per check and job: a repeat bumps occurrences and last_seen_at instead of adding
 -- a row.
-CREATE FUNCTION guard.open_job_alert(
+CREATE OR REPLACE FUNCTION guard.open_job_alert(
     alert_check text, alert_job text, alert_message text, alert_details jsonb
 )
 RETURNS void

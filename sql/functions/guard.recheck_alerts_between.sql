@@ -4,7 +4,7 @@
 -- of alert ids at a time, so no transaction re-checks millions of open alerts at once. Each
 -- check's view is read for exactly the batch's entities (entity_id = ANY: its primary key), so
 -- the plan does not depend on how fresh the statistics of guard.alerts are.
-CREATE FUNCTION guard.recheck_alerts_between(after_id bigint, up_to_id bigint)
+CREATE OR REPLACE FUNCTION guard.recheck_alerts_between(after_id bigint, up_to_id bigint)
 RETURNS TABLE (check_id text, rule_id text, rechecked integer, resolved integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -22,7 +22,7 @@
 -- restores (I1_call_direction, not the check call_without_direction that found the row):
 -- a correction has one rule id whichever path made it, so the normaliser's and reconcile's fixes
 -- of a direction count together. dry_run counts what would be done and changes nothing.
-CREATE FUNCTION guard.reconcile(dry_run boolean DEFAULT FALSE)
+CREATE OR REPLACE FUNCTION guard.reconcile(dry_run boolean DEFAULT FALSE)
 RETURNS TABLE (action text, affected integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -5,7 +5,7 @@
 -- problems are fixed in one UPDATE, and rows holding a value no rule can decide (an unknown
 -- direction, a confidence out of range) are not touched at all: validation then reports them
 -- and they wait for a person (rule_name 'needs_review' counts them).
-CREATE FUNCTION guard.reconcile_call_batch(from_id bigint, to_id bigint)
+CREATE OR REPLACE FUNCTION guard.reconcile_call_batch(from_id bigint, to_id bigint)
 RETURNS TABLE (rule_name text, corrected integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -8,7 +8,7 @@
 -- directly. Breaker state is global (a circuit belongs to no tenant), so there is no tenant
 -- check; the input is checked instead (key syntax, known states, positive generations).
 -- Returns the number of events newly recorded.
-CREATE FUNCTION guard.record_breaker_transitions(transitions jsonb)
+CREATE OR REPLACE FUNCTION guard.record_breaker_transitions(transitions jsonb)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER

@@ -8,7 +8,7 @@
 -- one that is not a lower-case word (reasons are codes such as booking_uid_mismatch, never free
 -- text); a latency that is negative, not finite or over an hour.
 -- The appointment need not exist: the booking path records after its rollback removed it.
-CREATE FUNCTION guard.record_validation(
+CREATE OR REPLACE FUNCTION guard.record_validation(
     company_id bigint,
     call_id bigint,
     appointment_id bigint,

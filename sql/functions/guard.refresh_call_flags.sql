@@ -7,13 +7,13 @@
 -- SECURITY DEFINER: it writes the correction audit and alerts, which the application may not
 -- write itself; it is not granted to the application (its callers are definer functions and
 -- the owner's jobs).
-CREATE FUNCTION guard.refresh_call_flags(call_ids bigint[], audit_reason text)
+CREATE OR REPLACE FUNCTION guard.refresh_call_flags(call_ids bigint[], audit_reason text)
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- JIT compiles this function's large statement for longer than it runs (bench/triggers.py:
--- a 10 000-row delete took 1.7 s with JIT, 0.3 s without).
+-- JIT compiles this function's large statement for longer than it runs (docs/invariants.md,
+-- "Measured reasons for the shapes in sql/").
 SET jit = off
 -- Custom plans re-plan the big statement on every call, and PostgreSQL kept choosing them
 -- (bench/instructions.py); the generic plan is index lookups joined by nested loops, linear in

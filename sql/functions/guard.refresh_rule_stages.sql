@@ -1,6 +1,6 @@
 -- A rule enforced by constraints is at stage enforce once all of them are validated, and at
 -- stage correct while any is still NOT VALID. Rules without constraints keep their stage.
-CREATE FUNCTION guard.refresh_rule_stages()
+CREATE OR REPLACE FUNCTION guard.refresh_rule_stages()
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog

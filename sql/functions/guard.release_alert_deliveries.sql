@@ -1,7 +1,7 @@
 -- Give back claims a dispatcher holds but did not send (graceful shutdown): the rows become
 -- due again at once for any dispatcher. Returns the rows released. Found through the index of
 -- claimed rows (alert_deliveries_claimed_idx), not among all of the channel's pending rows.
-CREATE FUNCTION guard.release_alert_deliveries(delivery_channel text, worker text)
+CREATE OR REPLACE FUNCTION guard.release_alert_deliveries(delivery_channel text, worker text)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog

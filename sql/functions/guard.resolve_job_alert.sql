@@ -1,5 +1,5 @@
 -- Resolve the open operational alert of one check about one job (its problem has gone).
-CREATE FUNCTION guard.resolve_job_alert(alert_check text, alert_job text)
+CREATE OR REPLACE FUNCTION guard.resolve_job_alert(alert_check text, alert_job text)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog

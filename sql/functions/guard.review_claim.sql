@@ -1,6 +1,6 @@
 -- Hand the most urgent open items to one reviewer. SKIP LOCKED: two reviewers claiming at the
 -- same moment never get the same item and never wait for each other.
-CREATE FUNCTION guard.review_claim(actor text, max_items integer DEFAULT 1)
+CREATE OR REPLACE FUNCTION guard.review_claim(actor text, max_items integer DEFAULT 1)
 RETURNS SETOF guard.review_items
 LANGUAGE sql
 SET search_path = pg_catalog

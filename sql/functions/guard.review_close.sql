@@ -1,7 +1,7 @@
 -- Close a review item: resolved (the problem was dealt with) or dismissed (nothing to do;
 -- false_positive says detection was wrong, which feeds the false-positive KPI). Who, when and a
 -- note are recorded. Closing an item twice, or one that does not exist, is an error.
-CREATE FUNCTION guard.review_close(
+CREATE OR REPLACE FUNCTION guard.review_close(
     item_id bigint,
     actor text,
     outcome text,

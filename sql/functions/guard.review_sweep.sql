@@ -2,7 +2,7 @@
 -- failed validation is gone when the call has an active appointment after all; an orphaned or
 -- cross-tenant appointment is gone when it is linked to a call of its own company, or is no
 -- longer active. Returns the number of items resolved.
-CREATE FUNCTION guard.review_sweep()
+CREATE OR REPLACE FUNCTION guard.review_sweep()
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -1,6 +1,6 @@
 -- The role name of one kind of Booking Guard role (owner, application, reporting, reviewer) in
 -- this database, from guard.role_names. An unknown kind is an error, never a silent NULL.
-CREATE FUNCTION guard.role(role_kind text)
+CREATE OR REPLACE FUNCTION guard.role(role_kind text)
 RETURNS text
 LANGUAGE plpgsql
 STABLE

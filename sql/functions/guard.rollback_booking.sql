@@ -13,7 +13,7 @@
 -- refused, because refusing would lose the rollback of a booking that already went wrong. Its
 -- keys never replace reason and still_booked. A NULL call or reason, an unknown call and a
 -- reason that is not a review reason are refused with an error, and nothing is written.
-CREATE FUNCTION guard.rollback_booking(call_id bigint, reason text, context jsonb DEFAULT '{}')
+CREATE OR REPLACE FUNCTION guard.rollback_booking(call_id bigint, reason text, context jsonb DEFAULT '{}')
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER

@@ -13,14 +13,14 @@
 -- it leaves that check's alerts to the transaction that holds them and reports 0 opened, repeated
 -- and resolved for it. The unique index on open fingerprints keeps one open alert per fingerprint
 -- whichever writer wins. One row per check, with its rule.
-CREATE FUNCTION guard.run_detection(since timestamptz, only_call bigint)
+CREATE OR REPLACE FUNCTION guard.run_detection(since timestamptz, only_call bigint)
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer, resolved integer
 )
 LANGUAGE plpgsql
 SET search_path = pg_catalog
 -- Each check's query is a few index scans; starting parallel workers costs more than it saves
--- (measured: 78 -> about 40 ms per pass over 1 000 000 calls).
+-- (docs/invariants.md, "Measured reasons for the shapes in sql/").
 SET max_parallel_workers_per_gather = 0
 SET jit = off
 AS $$
@@ -31,6 +31,8 @@ DECLARE
     open_fingerprints text[];
     caller_lock_timeout text := current_setting('lock_timeout');
     call_lock_timeout text;
+    pass_started timestamptz := clock_timestamp();
+    check_started timestamptz;
     throttle interval := make_interval(
         secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer
     );
@@ -48,6 +50,7 @@ BEGIN
         WHERE k.enabled AND k.check_view IS NOT NULL
         ORDER BY k.id
     LOOP
+        check_started := clock_timestamp();
         IF only_call IS NULL THEN
             -- The open alerts of this check first, through the index led by check_id, then the
             -- view for exactly those entities (entity_id = ANY: its primary key). Joined in one
@@ -167,6 +170,17 @@ BEGIN
         END;
         IF only_call IS NOT NULL THEN
             PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
+        ELSE
+            -- The history BI charts (guard.detection_passes); not for check_call's one call.
+            INSERT INTO guard.detection_runs (
+                pass_started_at, window_start, check_id, rule_id, duration_ms,
+                offending, opened, repeated, resolved
+            ) VALUES (
+                -- '-infinity' (the whole history) is stored as NULL: BI clients cannot read it
+                pass_started, nullif(since, '-infinity'), detection_check.id, detection_check.rule_id,
+                1000 * extract(EPOCH FROM clock_timestamp() - check_started),
+                offending, opened, repeated, resolved
+            );
         END IF;
         RETURN NEXT;
     END LOOP;

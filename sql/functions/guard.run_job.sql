@@ -6,7 +6,7 @@
 -- never waits: while another session's check holds its lock, this run skips it.
 -- Returns "<job>: succeeded|failed|skipped ..." (a failure is reported, not raised). A statement
 -- timeout or a cancel of the run is recorded as a failure too.
-CREATE FUNCTION guard.run_job(job_name text)
+CREATE OR REPLACE FUNCTION guard.run_job(job_name text)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog

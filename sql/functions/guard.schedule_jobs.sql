@@ -1,9 +1,9 @@
 -- Bring pg_cron's schedule in line with guard.jobs: every enabled job is scheduled as
--- guard_<name> running guard.run_job('<name>') (cron.schedule upserts by name); guard_* cron jobs
+-- guard_<name> running guard.job_command('<name>') (cron.schedule upserts by name); guard_* cron jobs
 -- that are disabled or no longer exist are unscheduled. Where pg_cron is not installed in this
 -- database nothing changes and the message says how to run the jobs instead. pg_cron's objects
 -- are reached through the schema the extension lives in (dynamic SQL: it may not exist).
-CREATE FUNCTION guard.schedule_jobs()
+CREATE OR REPLACE FUNCTION guard.schedule_jobs()
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog
@@ -28,7 +28,7 @@ BEGIN
     END IF;
     FOR job IN SELECT j.name, j.schedule FROM guard.jobs AS j WHERE j.enabled ORDER BY j.name LOOP
         EXECUTE format('SELECT %I.schedule($1::name, $2, $3)', cron_schema)
-        USING 'guard_' || job.name, job.schedule, format('SELECT guard.run_job(%L)', job.name);
+        USING 'guard_' || job.name, job.schedule, guard.job_command(job.name);
         scheduled_count := scheduled_count + 1;
     END LOOP;
     EXECUTE format(

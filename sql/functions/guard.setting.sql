@@ -1,5 +1,5 @@
 -- Read one setting; a missing key is an error, never a silent NULL.
-CREATE FUNCTION guard.setting(setting_key text)
+CREATE OR REPLACE FUNCTION guard.setting(setting_key text)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE

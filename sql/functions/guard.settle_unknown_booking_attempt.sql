@@ -3,7 +3,7 @@
 -- booking_outcome_unknown review item is resolved and its alert closed as fixed, with how it
 -- was settled as the note. Called by complete_booking_attempt and fail_booking_attempt; not
 -- granted to anyone (it runs inside those SECURITY DEFINER functions as the owner).
-CREATE FUNCTION guard.settle_unknown_booking_attempt(attempt_id bigint, call_id bigint, note text)
+CREATE OR REPLACE FUNCTION guard.settle_unknown_booking_attempt(attempt_id bigint, call_id bigint, note text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog

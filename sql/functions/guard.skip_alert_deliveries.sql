@@ -5,7 +5,7 @@
 -- running dispatcher is skipped too: that send may still happen, it is not marked delivered.
 -- An alert then skipped or delivered on every channel gets guard.alerts.delivered_at. Records
 -- the skip in guard.delivery_skips and returns the number of deliveries skipped.
-CREATE FUNCTION guard.skip_alert_deliveries(
+CREATE OR REPLACE FUNCTION guard.skip_alert_deliveries(
     seen_before timestamptz, channels text[], actor text
 )
 RETURNS integer

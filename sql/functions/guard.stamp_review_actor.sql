@@ -5,7 +5,7 @@
 -- session_user, the login that authenticated: SET ROLE (to the reviewer group, say) would make
 -- current_user name a group instead of the person, and inside a SECURITY DEFINER caller
 -- current_user is the owner; only a superuser can change session_user.
-CREATE FUNCTION guard.stamp_review_actor()
+CREATE OR REPLACE FUNCTION guard.stamp_review_actor()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog

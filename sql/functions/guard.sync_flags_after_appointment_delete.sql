@@ -7,14 +7,14 @@
 -- two statements end guard.sync_flags_after_appointment_update.
 -- SECURITY INVOKER: the writer may update calls itself (the application may), so no definer call
 -- and no tenant lookup on this everyday path (a nested SECURITY DEFINER call with its SET clauses
--- cost a one-row delete about 90k instructions, bench/instructions.py).
+-- was most of a one-row delete's cost: docs/invariants.md, "Measured reasons for the shapes").
 -- No search_path of its own, every function name qualified (see "Trigger functions without SET
 -- clauses" in docs/security.md): its UPDATE of calls fires the calls trigger
 -- guard.correct_flags_after_call_update, which runs under whatever search_path is in force. With
 -- search_path = pg_catalog here and the application's path everywhere else, the plans cached in
 -- that trigger were made again after every such firing and again at the next write of the
--- application (about 66k instructions per booking lifecycle, bench/workload.py --instructions).
-CREATE FUNCTION guard.sync_flags_after_appointment_delete()
+-- application (docs/security.md, "Trigger functions without SET clauses").
+CREATE OR REPLACE FUNCTION guard.sync_flags_after_appointment_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 -- The lock and the UPDATE take the call ids as a parameter: custom plans would be planned again

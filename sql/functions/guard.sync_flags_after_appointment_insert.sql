@@ -9,8 +9,8 @@
 -- cached plan an index scan of calls whatever the size of the statement that planned it; a
 -- join with the transition table would be planned for the first firing's row count.
 -- No SET clause, every function name qualified: see "Trigger functions without SET clauses" in
--- docs/security.md (a SET clause costs every firing about 35k instructions).
-CREATE FUNCTION guard.sync_flags_after_appointment_insert()
+-- docs/security.md (a SET clause costs every firing; the figure is there).
+CREATE OR REPLACE FUNCTION guard.sync_flags_after_appointment_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 AS $$

@@ -10,7 +10,7 @@
 -- without the lost mark changes nothing (guard.call_flags_to_correct).
 -- Then the lock and the derivation of guard.sync_flags_after_appointment_delete (see there why
 -- in two statements, in this order, with invoker rights).
-CREATE FUNCTION guard.sync_flags_after_appointment_update()
+CREATE OR REPLACE FUNCTION guard.sync_flags_after_appointment_update()
 RETURNS trigger
 LANGUAGE plpgsql
 -- See guard.sync_flags_after_appointment_delete.

@@ -7,10 +7,10 @@
 -- inbound, the customer link follows customer_id); rows the reconciler leaves for a person (an
 -- unknown direction, a confidence out of range) still fail, as they do on insert. Once the CHECK
 -- is valid no stored row can break it, and such a trigger only costs: PostgreSQL compiles its
--- WHEN clause again for every statement that updates calls (about 60k instructions each,
--- bench/instructions.py). Run by the migrations and by `guard db validate`.
+-- WHEN clause again for every statement that updates calls (docs/invariants.md, "Measured
+-- reasons for the shapes in sql/"). Run by the migrations and by `guard db validate`.
 -- Invoker rights: creating and dropping a trigger needs the table's owner, the migrating user.
-CREATE FUNCTION guard.sync_legacy_triggers()
+CREATE OR REPLACE FUNCTION guard.sync_legacy_triggers()
 RETURNS TABLE (trigger_name text, action text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog

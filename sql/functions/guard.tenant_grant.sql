@@ -2,7 +2,7 @@
 -- may then see that company's rows. Returns FALSE when the binding existed already.
 -- Executable by the owner role only, and SECURITY INVOKER: it writes guard.tenant_bindings with
 -- the caller's rights, so no other role could bind itself through it even if it were granted.
-CREATE FUNCTION guard.tenant_grant(role_name text, company_id bigint)
+CREATE OR REPLACE FUNCTION guard.tenant_grant(role_name text, company_id bigint)
 RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

@@ -1,7 +1,7 @@
 -- Every binding, with the company's name and the logins it reaches (the role itself when it can
 -- log in, and every login that inherits its privileges); role_name is the role's name as it is,
 -- unquoted. A binding of a dropped role shows its oid as role_name and reaches nobody. Executable by the owner role only.
-CREATE FUNCTION guard.tenant_list()
+CREATE OR REPLACE FUNCTION guard.tenant_list()
 RETURNS TABLE (
     role_name text,
     company_id bigint,

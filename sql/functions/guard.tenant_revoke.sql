@@ -1,7 +1,7 @@
 -- Unbind a role from a company: it (and its members, unless bound otherwise) no longer sees that
 -- company's rows from their next statement on. Returns FALSE when there was no such binding.
 -- Executable by the owner role only; SECURITY INVOKER, like guard.tenant_grant.
-CREATE FUNCTION guard.tenant_revoke(role_name text, company_id bigint)
+CREATE OR REPLACE FUNCTION guard.tenant_revoke(role_name text, company_id bigint)
 RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

@@ -1,5 +1,5 @@
 -- Keep updated_at true when a DBA tunes a setting or a rule.
-CREATE FUNCTION guard.touch_updated_at()
+CREATE OR REPLACE FUNCTION guard.touch_updated_at()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog

@@ -5,7 +5,7 @@
 -- guard.assert_tenant would let the session touch: of the company it selected, if any, and of
 -- the companies bound to its login, if it is bound.
 -- SECURITY DEFINER: the application may not read the journal itself.
-CREATE FUNCTION guard.unsettled_booking_attempts(
+CREATE OR REPLACE FUNCTION guard.unsettled_booking_attempts(
     max_attempts integer DEFAULT 100, older_than_seconds integer DEFAULT NULL
 )
 RETURNS TABLE (

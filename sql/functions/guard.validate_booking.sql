@@ -6,10 +6,14 @@
 -- latency, in guard.validation_metrics (validation_latency_daily gives p50/p95/p99 per day).
 -- SECURITY DEFINER: the application calls it and may not write validation_metrics itself; a
 -- session with a tenant set may only validate that tenant's calls and appointments.
--- Refused with an error, and nothing recorded: a NULL argument, an unknown call or appointment
--- (a metric row must belong to a real call of a company, or the daily latency view and the
--- failure rate fill with rows no tenant owns, from any id the application role cares to send).
-CREATE FUNCTION guard.validate_booking(call_id bigint, appointment_id bigint, booking_uid text)
+-- Refused with an error, and nothing recorded: a NULL argument or an unknown call (a metric row
+-- must belong to a real call of a company, or the daily latency view and the failure rate fill
+-- with rows no tenant owns, from any id the application role cares to send). An unknown
+-- appointment is a result, appointment_not_found, recorded against the call: the booking path
+-- reads it as "the calendar said booked but no row was written", the failure this validation
+-- exists to catch, and an error would make the application's retry, not its rollback, run.
+-- The reasons are listed in docs/bi.md ("Validation failure reasons").
+CREATE OR REPLACE FUNCTION guard.validate_booking(call_id bigint, appointment_id bigint, booking_uid text)
 RETURNS TABLE (ok boolean, reason text, details jsonb, latency_ms double precision)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -19,6 +23,7 @@ DECLARE
     started timestamptz := clock_timestamp();
     the_call record;
     the_appointment record;
+    appointment_found boolean;
 BEGIN
     IF validate_booking.call_id IS NULL
         OR validate_booking.appointment_id IS NULL
@@ -39,14 +44,16 @@ BEGIN
            a.created_at
     INTO the_appointment
     FROM public.appointments AS a WHERE a.id = validate_booking.appointment_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'appointment % does not exist', validate_booking.appointment_id
-            USING ERRCODE = 'no_data_found';
+    appointment_found := FOUND;
+    IF appointment_found THEN
+        PERFORM guard.assert_tenant(the_appointment.company_id);
     END IF;
-    PERFORM guard.assert_tenant(the_appointment.company_id);
 
     ok := FALSE;
-    IF the_appointment.deleted_at IS NOT NULL OR the_appointment.status = 'cancelled' THEN
+    IF NOT appointment_found THEN
+        reason := 'appointment_not_found';
+        details := jsonb_build_object('appointment_id', validate_booking.appointment_id);
+    ELSIF the_appointment.deleted_at IS NOT NULL OR the_appointment.status = 'cancelled' THEN
         reason := 'appointment_inactive';
         details := jsonb_build_object(
             'status', the_appointment.status, 'deleted_at', the_appointment.deleted_at

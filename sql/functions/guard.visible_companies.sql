@@ -11,7 +11,7 @@
 -- cannot swap an operator or function used here for one of its own. PL/pgSQL, not SQL: it keeps
 -- its plan for the session, where a SQL function called once per statement is planned on every
 -- call (bench/tenant_rls.py prints the cost of this lookup per statement).
-CREATE FUNCTION guard.visible_companies()
+CREATE OR REPLACE FUNCTION guard.visible_companies()
 RETURNS bigint[]
 LANGUAGE plpgsql
 STABLE

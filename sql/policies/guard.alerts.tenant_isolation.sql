@@ -7,6 +7,8 @@ ALTER TABLE guard.alerts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE guard.alerts FORCE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS tenant_isolation ON guard.alerts;
+
 CREATE POLICY tenant_isolation ON guard.alerts
 FOR ALL
 TO public

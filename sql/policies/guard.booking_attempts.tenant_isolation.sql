@@ -7,6 +7,8 @@ ALTER TABLE guard.booking_attempts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE guard.booking_attempts FORCE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS tenant_isolation ON guard.booking_attempts;
+
 CREATE POLICY tenant_isolation ON guard.booking_attempts
 FOR ALL
 TO public

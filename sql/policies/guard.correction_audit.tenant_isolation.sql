@@ -7,6 +7,8 @@ ALTER TABLE guard.correction_audit ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE guard.correction_audit FORCE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS tenant_isolation ON guard.correction_audit;
+
 CREATE POLICY tenant_isolation ON guard.correction_audit
 FOR ALL
 TO public

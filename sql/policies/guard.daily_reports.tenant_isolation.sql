@@ -7,6 +7,8 @@ ALTER TABLE guard.daily_reports ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE guard.daily_reports FORCE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS tenant_isolation ON guard.daily_reports;
+
 CREATE POLICY tenant_isolation ON guard.daily_reports
 FOR ALL
 TO public

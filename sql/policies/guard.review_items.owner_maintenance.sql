@@ -1,5 +1,7 @@
 -- The owner role (detection, reconciliation, jobs, and the SECURITY DEFINER functions) maintains
 -- every tenant's rows of guard.review_items. The role name is configurable (guard.role_names).
+DROP POLICY IF EXISTS owner_maintenance ON guard.review_items;
+
 DO $$
 BEGIN
     EXECUTE format(

@@ -7,6 +7,8 @@ ALTER TABLE guard.review_items ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE guard.review_items FORCE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS tenant_isolation ON guard.review_items;
+
 CREATE POLICY tenant_isolation ON guard.review_items
 FOR ALL
 TO public

@@ -4,6 +4,8 @@
 -- No policy for writes: only the owner role, which bypasses these policies, writes bindings.
 ALTER TABLE guard.tenant_bindings ENABLE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS own_bindings ON guard.tenant_bindings;
+
 CREATE POLICY own_bindings ON guard.tenant_bindings
 FOR SELECT
 TO public

@@ -7,6 +7,8 @@ ALTER TABLE guard.validation_metrics ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE guard.validation_metrics FORCE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS tenant_isolation ON guard.validation_metrics;
+
 CREATE POLICY tenant_isolation ON guard.validation_metrics
 FOR ALL
 TO public

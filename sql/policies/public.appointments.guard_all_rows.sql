@@ -4,6 +4,8 @@
 -- triggers included, exactly as before.
 ALTER TABLE public.appointments ENABLE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS guard_all_rows ON public.appointments;
+
 CREATE POLICY guard_all_rows ON public.appointments
 FOR ALL
 TO public

@@ -3,6 +3,8 @@
 -- guard.calls_report read it with their rights. Restrictive: it narrows guard_all_rows for these
 -- two roles only. The sub-SELECT is evaluated once per statement, so company_id = ANY (...) is
 -- an index condition. Role names from guard.role_names.
+DROP POLICY IF EXISTS guard_tenant_only ON public.appointments;
+
 DO $$
 BEGIN
     EXECUTE format(

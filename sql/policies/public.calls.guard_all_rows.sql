@@ -4,6 +4,8 @@
 -- triggers included, exactly as before.
 ALTER TABLE public.calls ENABLE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS guard_all_rows ON public.calls;
+
 CREATE POLICY guard_all_rows ON public.calls
 FOR ALL
 TO public

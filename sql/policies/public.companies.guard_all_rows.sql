@@ -4,6 +4,8 @@
 -- exactly as before.
 ALTER TABLE public.companies ENABLE ROW LEVEL SECURITY;
 
+DROP POLICY IF EXISTS guard_all_rows ON public.companies;
+
 CREATE POLICY guard_all_rows ON public.companies
 FOR ALL
 TO public

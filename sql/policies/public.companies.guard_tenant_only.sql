@@ -2,6 +2,8 @@
 -- (guard.visible_companies; unbound: none): another tenant's name is another tenant's row.
 -- Restrictive: it narrows guard_all_rows for these two roles only. Role names from
 -- guard.role_names.
+DROP POLICY IF EXISTS guard_tenant_only ON public.companies;
+
 DO $$
 BEGIN
     EXECUTE format(

@@ -24,3 +24,6 @@ CREATE INDEX guard_appointments_booking_uid_idx ON public.appointments (calcom_v
 
 -- detection looks at recent appointments (orphans, cross-tenant links)
 CREATE INDEX guard_appointments_created_at_idx ON public.appointments (created_at);
+
+-- a company's history (BI under row-level security reads company_id = ANY (its companies))
+CREATE INDEX guard_appointments_company_created_idx ON public.appointments (company_id, created_at);

@@ -27,7 +27,7 @@ CREATE TABLE public.calls (
     updated_at timestamptz NOT NULL DEFAULT now()
 )
 -- Room on each page: the derived booking flags are updated in place (HOT) instead of touching
--- every index (bench/triggers.py: 100 000 appointments 0.66x -> about 0.45x the row-level design).
+-- every index (docs/invariants.md, "Measured reasons for the shapes in sql/").
 WITH (fillfactor = 50);
 
 -- detection and reports work on recent windows of calls
@@ -38,3 +38,6 @@ CREATE INDEX guard_calls_booking_id_idx ON public.calls (booking_id);
 
 -- the key the tenant-safe foreign key from appointments (call_id, company_id) refers to (I5)
 CREATE UNIQUE INDEX guard_calls_id_company_key ON public.calls (id, company_id);
+
+-- a company's history (BI under row-level security reads company_id = ANY (its companies))
+CREATE INDEX guard_calls_company_created_idx ON public.calls (company_id, created_at);

@@ -3,8 +3,8 @@
 -- Why a domain: PostgreSQL compiles a table's CHECK expressions again for every statement that
 -- inserts or updates a row of the table, whatever columns it sets (the application's update of a
 -- call's status too), while a domain's CHECK is compiled once per session and kept with the type.
--- Written out in the table's CHECKs, I1 and I2 cost about 165k instructions per write of a call;
--- cast to domains, about 75k (bench/instructions.py, docs/invariants.md).
+-- Written out in the table's CHECKs, I1 and I2 cost a write of a call more than twice what they
+-- cost cast to domains (docs/invariants.md, "Measured reasons for the shapes in sql/").
 -- The domain's constraint has the table constraint's name: a refused write names it in the error
 -- (SQLSTATE 23514, constraint guard_calls_direction_check).
 -- A rule changes the way migration 0029 made these: a new domain and a new CHECK on calls, added

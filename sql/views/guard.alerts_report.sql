@@ -5,7 +5,7 @@
 -- owner's rights and filters by the reader's companies itself (guard.visible_companies(); an
 -- alert without a company is nobody's tenant data and stays out, as the table's policy keeps
 -- it out); security_barrier keeps a reader's own conditions from running before that filter.
-CREATE VIEW guard.alerts_report WITH (security_barrier = TRUE) AS
+CREATE OR REPLACE VIEW guard.alerts_report WITH (security_barrier = TRUE) AS
 SELECT
     a.id,
     a.fingerprint,

@@ -8,7 +8,7 @@
 -- companies itself (guard.visible_companies(): the companies bound to the reader's role, since
 -- current_user in a view is still the reader; unbound: no rows); security_barrier keeps a
 -- reader's own conditions from being evaluated before that filter.
-CREATE VIEW guard.calls_report WITH (security_barrier = TRUE) AS
+CREATE OR REPLACE VIEW guard.calls_report WITH (security_barrier = TRUE) AS
 SELECT
     c.id,
     c.company_id,

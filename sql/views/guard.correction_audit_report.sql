@@ -4,7 +4,7 @@
 -- this view runs with its owner's rights and filters by the reader's companies itself
 -- (guard.visible_companies()), as guard.calls_report does; security_barrier keeps a reader's
 -- own conditions from running before that filter.
-CREATE VIEW guard.correction_audit_report WITH (security_barrier = TRUE) AS
+CREATE OR REPLACE VIEW guard.correction_audit_report WITH (security_barrier = TRUE) AS
 SELECT
     a.id,
     a.rule_id,

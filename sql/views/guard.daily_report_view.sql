@@ -1,6 +1,6 @@
 -- The stored daily reports for BI tools: one row per day and company, with the company's name,
 -- the rates as percentages and the trend unpacked. No personal data (no phone numbers).
-CREATE VIEW guard.daily_report_view WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.daily_report_view WITH (security_invoker = TRUE) AS
 SELECT
     d.report_date,
     d.company_id,

@@ -1,7 +1,7 @@
 -- Each job with its heartbeat: the newest run, the newest success, when it is next due for an
 -- external runner (last start + interval) and whether it is overdue (no success within twice its
 -- interval, counted from the job's last change when it never succeeded since).
-CREATE VIEW guard.job_status WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.job_status WITH (security_invoker = TRUE) AS
 SELECT
     j.name AS job_name,
     j.schedule,

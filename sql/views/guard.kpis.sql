@@ -7,7 +7,7 @@
 -- auto_correction_rate: corrections / (corrections + review items created), last 7 days.
 -- review_queue_size: open and claimed review items now.
 -- false_positive_rate: items dismissed as false positives / items closed, last 30 days.
-CREATE VIEW guard.kpis WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.kpis WITH (security_invoker = TRUE) AS
 WITH measured AS (
     SELECT
         'consistency_rate' AS kpi,

@@ -4,7 +4,7 @@
 -- guard.review_items, so this view runs with its owner's rights and filters by the reader's
 -- companies itself (guard.visible_companies()), as guard.calls_report does; security_barrier
 -- keeps a reader's own conditions from running before that filter.
-CREATE VIEW guard.review_items_report WITH (security_barrier = TRUE) AS
+CREATE OR REPLACE VIEW guard.review_items_report WITH (security_barrier = TRUE) AS
 SELECT
     r.id,
     r.company_id,

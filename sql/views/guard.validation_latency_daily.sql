@@ -1,5 +1,5 @@
 -- For BI: post-booking validations per day and company, failures, and latency percentiles.
-CREATE VIEW guard.validation_latency_daily WITH (security_invoker = TRUE) AS
+CREATE OR REPLACE VIEW guard.validation_latency_daily WITH (security_invoker = TRUE) AS
 SELECT
     (m.measured_at AT TIME ZONE 'UTC')::date AS day,
     m.company_id,

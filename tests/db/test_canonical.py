@@ -8,14 +8,14 @@ import os
 
 import psycopg
 
-from guard.db import catalog
+from guard.db import catalog, definitions
 from guard.db.drift import compare
 from guard.db.migrate import Migrator
 from guard.resources import canonical_files, snapshot_path, sql_dir
 from tests.support.canonical import build_from_canonical
 from tests.support.postgres import Cluster
 
-# The version `make snapshot` writes the stored snapshot on (its view texts are as it prints them).
+# The version `make generated` writes the stored snapshot on (its view texts are as it prints them).
 SNAPSHOT_SERVER_VERSION = 15
 
 
@@ -38,8 +38,35 @@ def test_migrations_build_the_canonical_schema(pg_cluster: Cluster) -> None:
     assert migrated == canonical, _describe(canonical, migrated)
 
 
+# The catalog snapshot holds the registries' keys only (a value a DBA tuned is not drift); the
+# defaults a fresh database gets must still be the canonical ones, rows included.
+_REGISTRY_ROWS = (
+    "SELECT 'setting', key, value::text FROM guard.settings"
+    # (a rule's stage is state: it advances as its constraints are validated)
+    " UNION ALL SELECT 'rule', id, concat_ws('|', invariant, severity, description, remedy, mode,"
+    " constraint_names::text, enabled::text) FROM guard.rules"
+    " UNION ALL SELECT 'check', id, concat_ws('|', rule_id, severity, description, remedy,"
+    " check_view, enabled::text) FROM guard.checks"
+    " UNION ALL SELECT 'job', name, concat_ws('|', schedule, interval_seconds::text, command,"
+    " description, enabled::text) FROM guard.jobs"
+    " ORDER BY 1, 2"
+)
+
+
+def test_migrations_give_the_canonical_settings_rules_checks_and_jobs(pg_cluster: Cluster) -> None:
+    with pg_cluster.database() as from_migrations, pg_cluster.database() as from_canonical:
+        with Migrator(from_migrations) as migrator:
+            migrator.apply()
+        build_from_canonical(from_canonical)
+        with psycopg.connect(from_migrations) as a, psycopg.connect(from_canonical) as b:
+            migrated = a.execute(_REGISTRY_ROWS).fetchall()
+            canonical = b.execute(_REGISTRY_ROWS).fetchall()
+    assert len(canonical) > 40, "the registries were not read"
+    assert migrated == canonical, sorted(set(migrated) ^ set(canonical))
+
+
 def test_stored_snapshot_is_the_canonical_schema(pg_cluster: Cluster) -> None:
-    """Regenerate with `make snapshot` after changing sql/. The stored texts are as PostgreSQL
+    """Regenerate with `make generated` after changing sql/. The stored texts are as PostgreSQL
     15 prints them; on another version the stored views are printed by that server first."""
     with pg_cluster.database() as url, psycopg.connect(url) as conn:
         build_from_canonical(url)
@@ -49,10 +76,19 @@ def test_stored_snapshot_is_the_canonical_schema(pg_cluster: Cluster) -> None:
             assert major == SNAPSHOT_SERVER_VERSION, (
                 f"write the snapshot on PostgreSQL {SNAPSHOT_SERVER_VERSION} (this is {major})"
             )
-            snapshot_path().write_text(json.dumps(canonical, indent=1, sort_keys=True) + "\n")
-        stored = catalog.as_printed_by(conn, json.loads(snapshot_path().read_text()))
-    assert stored == canonical, "stale snapshot, run `make snapshot`:\n" + _describe(
+            # the definitions it was made from: `guard db apply` compares with it only then
+            digest = definitions.digest(definitions.checkout_definitions())
+            snapshot_path().write_text(
+                json.dumps({**canonical, "definitions_sha256": digest}, indent=1, sort_keys=True)
+                + "\n"
+            )
+        stored, made_from = definitions.stored_snapshot()
+        stored = catalog.as_printed_by(conn, stored)
+    assert stored == canonical, "stale snapshot, run `make generated`:\n" + _describe(
         canonical, stored
+    )
+    assert made_from == definitions.digest(definitions.checkout_definitions()), (
+        "the snapshot was made from other definitions than sql/ has: run `make generated`"
     )
 
 

@@ -8,7 +8,7 @@ names are read before the migration runs. Statements of `-- transactional: false
 one by one: a CONCURRENTLY one is read from its text (it cannot run in a transaction), any other
 is first run in a transaction that is rolled back after pg_locks has been read. The test fails
 when the table in docs/dba.md differs; `GUARD_WRITE_LOCK_TABLE=1` rewrites it
-(`make lock-table`)."""
+(`make generated`)."""
 
 from __future__ import annotations
 
@@ -140,6 +140,6 @@ def test_lock_table_in_dba_md_is_current(pg_cluster: Cluster) -> None:
         DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
         return
     assert current.strip() == table, (
-        "docs/dba.md's lock table is stale: run `make lock-table` (the observed table is below)\n"
+        "docs/dba.md's lock table is stale: run `make generated` (the observed table is below)\n"
         + table
     )

@@ -14,7 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.db.migrate import Migrator, checksum
+from guard.db.migrate import Migrator
+from guard.db.releases import checksum
 from guard.errors import GuardError
 from guard.resources import migrations_dir
 

@@ -1,6 +1,7 @@
-"""The release record (migrations/releases.toml, guard.db.releases): released migrations are
-immutable, every release keeps its predecessor's migrations, nothing new sorts before them, and
-the version in pyproject.toml and CHANGELOG.md names the newest release."""
+"""The release record (migrations/releases.toml, guard.db.releases): released migrations and a
+release's definitions are immutable, every release keeps its predecessor's migrations, nothing
+new sorts before them, and the version in pyproject.toml and CHANGELOG.md names the newest
+release."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import guard
-from guard.db import releases
-from guard.db.migrate import checksum
+from guard.db import definitions, releases
+from guard.db.releases import checksum
 from guard.resources import migrations_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +86,7 @@ def test_a_release_keeps_the_migrations_of_the_one_before(copy: Path) -> None:
     assert releases.problems(copy) == [
         f"{gone} (released in 1.0.0) is missing",
         f"release 1.1.0 lacks {', '.join(sorted(releases.load(copy)[0].migrations))} of 1.0.0",
+        "release 1.1.0 keeps no definitions (1.0.0 does)",
     ]
 
 
@@ -94,3 +96,15 @@ def test_recording_a_version_twice_is_refused(copy: Path) -> None:
     new = releases.record("1.1.0", copy, DAY)
     assert [r.version for r in releases.load(copy)] == ["1.0.0", "1.1.0"]
     assert new.migrations == releases.load(copy)[0].migrations
+
+
+def test_a_release_keeps_its_definitions_and_they_are_immutable(copy: Path) -> None:
+    [recorded] = releases.load(copy)
+    bundle = definitions.read_bundle("1.0.0", copy)
+    assert bundle == definitions.checkout_definitions(), "the release keeps sql/'s definitions"
+    assert recorded.definitions == releases.bundle_checksum("1.0.0", copy)
+    path = definitions.bundle_path("1.0.0", copy)
+    path.write_bytes(path.read_bytes() + b"\0")
+    assert releases.problems(copy) == ["the definitions of 1.0.0 were changed"]
+    path.unlink()
+    assert releases.problems(copy) == ["the definitions of 1.0.0 are missing"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
+import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
@@ -110,7 +112,31 @@ def test_two_check_calls_of_one_call_open_one_alert(db_url: str) -> None:
     assert _open_alerts(db_url, 3) == [("booked_without_appointment", 2)]
 
 
-def test_a_pass_past_its_statement_timeout_fails_the_detect_job(db_url: str) -> None:
+def _run_as_cron_does(url: str) -> tuple[int, str]:
+    """The detect job's command as pg_cron sends it: one simple-query message."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        command = conn.execute("SELECT guard.job_command('detect')").fetchone()
+        assert command is not None
+        cursor = conn.execute(str(command[0]).encode())
+        while cursor.nextset():
+            pass
+        row = cursor.fetchone()
+    assert row is not None
+    message = str(row[0])
+    return (1 if "failed" in message else 0), message
+
+
+def _run_with_the_cli(url: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main, ["--database-url", url, "jobs", "run", "--once", "--job", "detect"]
+    )
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("runner", [_run_with_the_cli, _run_as_cron_does], ids=["cli", "pg_cron"])
+def test_a_pass_past_its_statement_timeout_fails_the_detect_job(
+    db_url: str, runner: Callable[[str], tuple[int, str]]
+) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "UPDATE guard.settings SET value = '300' WHERE key = 'detection_statement_timeout_ms'"
@@ -130,16 +156,14 @@ def test_a_pass_past_its_statement_timeout_fails_the_detect_job(db_url: str) -> 
     try:
         time.sleep(0.3)
         started = time.perf_counter()
-        result = CliRunner().invoke(
-            main, ["--database-url", db_url, "jobs", "run", "--once", "--job", "detect"]
-        )
+        exit_code, output = runner(db_url)
         took = time.perf_counter() - started
     finally:
         release.set()
         holder.join()
-    assert result.exit_code == 1, result.output
-    assert "detect: failed after" in result.output, result.output
-    assert "statement timeout" in result.output, result.output
+    assert exit_code == 1, output
+    assert "detect: failed after" in output, output
+    assert "statement timeout" in output, output
     assert took < 10, f"the pass ran {took:.1f} s past a 300 ms timeout"
     with psycopg.connect(db_url) as conn:
         run = conn.execute(

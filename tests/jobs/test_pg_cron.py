@@ -50,7 +50,13 @@ def test_the_migration_schedules_every_job(cron_db_url: str) -> None:
     scheduled = _cron_jobs(cron_db_url)
     for name in JOB_NAMES:
         assert f"guard_{name}" in scheduled, scheduled
-        assert scheduled[f"guard_{name}"][1] == f"SELECT guard.run_job('{name}')"
+        assert scheduled[f"guard_{name}"][1].endswith(f"SELECT guard.run_job('{name}')")
+    # the detect job's pass runs under detection_statement_timeout_ms (armed by the statement
+    # before it: a function cannot arm statement_timeout for itself)
+    assert scheduled["guard_detect"][1].startswith(
+        "SELECT pg_catalog.set_config('statement_timeout',"
+    )
+    assert scheduled["guard_reconcile"][1] == "SELECT guard.run_job('reconcile')"
     assert scheduled["guard_detect"][0] == "*/5 * * * *"
     assert scheduled["guard_daily_report"][0] == "0 2 * * *"
 

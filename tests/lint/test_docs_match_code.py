@@ -1,6 +1,9 @@
 """The documentation keeps its promises, by test:
 - every `guard ...` command and option shown in README.md and docs/*.md exists in the Click tree;
-- no shipped file points at files outside the repository or at issue numbers."""
+- no shipped file points at files outside the repository or at issue numbers;
+- the validation failure reasons in docs/bi.md are the ones guard.validate_booking returns, and
+  the call-end problems in README.md the ones guard.validate_call_end returns, in their order;
+- every Prometheus alert rule links its runbook in docs/runbooks.md; every runbook is a rule's."""
 
 from __future__ import annotations
 
@@ -121,3 +124,40 @@ def test_shipped_files_cite_nothing_outside_the_repository() -> None:
         if _OUTSIDE.search(line)
     ]
     assert not offenders, "\n".join(offenders)
+
+
+def _first_column_of_the_table_after(doc: Path, heading: str) -> list[str]:
+    section = doc.read_text().split(heading, 1)[1]
+    table = section.split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
+
+
+def _codes_assigned(function: str, variable: str) -> list[str]:
+    text = (ROOT / "sql" / "functions" / f"{function}.sql").read_text()
+    return re.findall(rf"{variable} := '(\w+)'", text)
+
+
+def test_the_validation_failure_reasons_are_the_documented_ones() -> None:
+    returned = _codes_assigned("guard.validate_booking", "reason")
+    documented = _first_column_of_the_table_after(
+        ROOT / "docs" / "bi.md", "### Validation failure reasons"
+    )
+    assert len(returned) >= 7
+    assert documented == returned, "docs/bi.md lists the reasons in the order they are checked"
+
+
+def test_the_call_end_problems_are_the_documented_ones() -> None:
+    returned = _codes_assigned("guard.validate_call_end", "problem")
+    documented = _first_column_of_the_table_after(ROOT / "README.md", "**The call ends.**")
+    assert len(returned) >= 5
+    assert documented == returned, "README.md lists the problems in the order they are checked"
+
+
+def test_every_alert_rule_links_its_runbook_and_every_runbook_is_a_rules() -> None:
+    rules = (ROOT / "docs" / "prometheus" / "alert-rules.yml").read_text()
+    alerts = re.findall(r"^\s+- alert: (\w+)$", rules, re.MULTILINE)
+    links = re.findall(r'^\s+runbook_url: "docs/runbooks\.md#([a-z]+)"$', rules, re.MULTILINE)
+    headings = re.findall(r"^## (\w+)$", (ROOT / "docs" / "runbooks.md").read_text(), re.MULTILINE)
+    assert len(alerts) >= 14
+    assert links == [alert.lower() for alert in alerts], "one runbook_url per rule, its own"
+    assert headings == links, "docs/runbooks.md has one section per rule, in the rules' order"

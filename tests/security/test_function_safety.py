@@ -26,6 +26,7 @@ EXPECTED_DEFINERS = {
     "guard.rollback_booking(bigint,text,jsonb)",
     "guard.unsettled_booking_attempts(integer,integer)",
     "guard.validate_booking(bigint,bigint,text)",
+    "guard.validate_call_end(bigint)",
 }
 
 _FUNCTIONS = """

@@ -92,6 +92,10 @@ ACCEPTED_AS_DATA: dict[tuple[str, str], tuple[str, bool]] = {
         "what a reviewer needs; a non-object is wrapped as {'context': ...}; NULL means {}",
         True,
     ),
+    ("guard.validate_booking", "appointment_id"): (
+        "an unknown appointment is the failure appointment_not_found, recorded against the call",
+        False,
+    ),
     ("guard.validate_booking", "booking_uid"): (
         "a uid that differs from the appointment's is the failure validate_booking records",
         False,

@@ -56,6 +56,9 @@ WITHOUT_COMPANY = {
     "guard.jobs",
     "guard.job_runs",
     "guard.job_status",
+    # detection's own history: totals per check over every company, no company's rows
+    "guard.detection_runs",
+    "guard.detection_passes",
     "guard.breaker_events",
     "guard.kpis",
 }

@@ -1,5 +1,9 @@
 -- The privileges of the owner, application, reporting and reviewer roles (guard.role_grants),
--- granted by guard.apply_grants. docs/security.md describes each role's rights in prose.
+-- granted by guard.apply_grants (grants/apply.sql, next). docs/security.md describes each role's
+-- rights in prose. The rows are written whole each time the grants run: this file is the list.
+-- A row removed here takes no privilege away (guard.apply_grants only adds): a migration
+-- REVOKEs, as 0041_free_text_masked_for_reporting does.
+DELETE FROM guard.role_grants;
 
 -- The owner role: what its SECURITY DEFINER functions, detection, reconciliation and the jobs
 -- read and correct on the application's tables.
@@ -32,6 +36,7 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 ),
 ('application', 'FUNCTION', 'guard.rollback_booking(bigint, text, jsonb)', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.check_call(bigint)', '{EXECUTE}', NULL),
+('application', 'FUNCTION', 'guard.validate_call_end(bigint)', '{EXECUTE}', NULL),
 -- the derived booking flags, read in place by the appointment triggers (invoker rights: they
 -- update calls as the application would)
 ('application', 'FUNCTION', 'guard.call_flags_to_correct(bigint[], boolean)', '{EXECUTE}', NULL),
@@ -88,6 +93,9 @@ CROSS JOIN (
     ('TABLE', 'guard.settings', '{SELECT}', NULL),
     ('TABLE', 'guard.jobs', '{SELECT}', NULL),
     ('TABLE', 'guard.job_runs', '{SELECT}', NULL),
+    -- detection's own history (counts across companies, like the job runs)
+    ('TABLE', 'guard.detection_runs', '{SELECT}', NULL),
+    ('TABLE', 'guard.detection_passes', '{SELECT}', NULL),
     -- the registries: an alert's check_id leads to its check and rule
     ('TABLE', 'guard.rules', '{SELECT}', NULL),
     ('TABLE', 'guard.checks', '{SELECT}', NULL),

@@ -1,0 +1,693 @@
+"""Definitions applied from sql/: functions, views, triggers, policies and grants.
+
+Versioned migrations (migrations/) hold what must happen once and in order: tables, columns,
+constraints, indexes, data. The code-like objects are defined in sql/, one object per file, and
+`guard db apply` applies every such file whose text changed since it was last applied (or whose
+object is missing), the way Flyway's repeatable `R__` scripts work, in the same transaction as
+the last pending migration. `guard.definitions` records what was applied: path and sha256.
+
+- Which files: those under the folders of DEFINITION_FOLDERS, in manifest order (sql/manifest.txt
+  is a valid creation order, so its reverse is a valid drop order).
+- Each file runs again as it is written: CREATE OR REPLACE for functions, views and triggers;
+  DROP ... IF EXISTS first for policies and constraint triggers.
+- What CREATE OR REPLACE refuses (a view whose columns change, a function whose result type or
+  parameter names change) is dropped and created again, and so is every Booking Guard definition
+  that depends on it. Anything else that depends on it (a view of the DBA's, a constraint, an
+  index) stops the apply and is named: that change needs a versioned migration.
+- A function whose parameter types change is created beside the old one by CREATE OR REPLACE:
+  the old one is dropped (one function per name is the rule in schema guard).
+- A file removed from sql/ drops its object, unless another file defines the same object.
+- Grants (grants/) and pg_cron's schedule (jobs/) run last whenever anything was applied: DROP
+  and CREATE lose privileges, a new table has none, a job's command may have changed.
+- Before commit the result is checked: every definition's object exists once, and, when the
+  stored catalog snapshot was made from these very files, each one equals the snapshot
+  (guard.db.catalog, the comparison `guard db verify` makes).
+
+A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz,
+written by `make release`): `guard db rollback` to a release applies them, because a versioned
+rollback restores tables only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from guard.db import catalog
+from guard.db.drift import compare
+from guard.errors import GuardError, first_line
+from guard.resources import canonical_files, migrations_dir, snapshot_path, sql_dir
+
+# folder under sql/ -> kind of object its files define
+DEFINITION_FOLDERS = {
+    "functions": "function",
+    "views": "view",
+    "detection": "view",
+    "triggers": "trigger",
+    "policies": "policy",
+    "grants": "grants",
+    "jobs": "schedule",
+}
+# Kinds that define no object of their own and run last, whenever anything was applied: the
+# grants (DROP and CREATE lose privileges, a new table has none) and pg_cron's schedule (a job's
+# command may have changed).
+CLOSING = ("grants", "schedule")
+TABLE = "guard.definitions"
+CHECKOUT = "sql/"  # guard.definitions.source of definitions applied from the checkout
+
+# CREATE OR REPLACE cannot make this change in place: drop and create again.
+_NOT_REPLACEABLE = (
+    psycopg.errors.InvalidFunctionDefinition,  # 42P13: result type, parameter names, defaults
+    psycopg.errors.InvalidTableDefinition,  # 42P16: a view's columns
+    psycopg.errors.WrongObjectType,  # 42809: a function became a procedure
+)
+
+
+class DefinitionError(GuardError):
+    """A definition could not be applied; nothing of the transaction is kept."""
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One file under sql/ that defines a function, view, trigger, policy or the grants."""
+
+    path: str  # relative to sql/, e.g. functions/guard.setting.sql
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return DEFINITION_FOLDERS[self.path.split("/", 1)[0]]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The object, from the file name: (schema, name) for a function or view, (schema,
+        table, name) for a trigger or policy, () for grants and the schedule."""
+        if self.closing:
+            return ()
+        parts = Path(self.path).name.removesuffix(".sql").split(".")
+        expected = 3 if self.kind in ("trigger", "policy") else 2
+        if len(parts) != expected:
+            raise DefinitionError(
+                f"{self.path}: a {self.kind} file is named "
+                + ("schema.table.name.sql" if expected == 3 else "schema.name.sql")
+            )
+        return tuple(parts)
+
+    @property
+    def closing(self) -> bool:
+        return self.kind in CLOSING
+
+    @property
+    def label(self) -> str:
+        """How a DBA reads the object: `function guard.setting`, `trigger x on public.calls`."""
+        if self.kind in ("trigger", "policy"):
+            schema, table, name = self.identity
+            return f"{self.kind} {name} on {schema}.{table}"
+        if self.closing:
+            return self.kind
+        return f"{self.kind} {'.'.join(self.identity)}"
+
+
+def is_definition(path: str) -> bool:
+    return path.split("/", 1)[0] in DEFINITION_FOLDERS
+
+
+def checkout_definitions(root: Path | None = None) -> list[Definition]:
+    """The definitions of sql/ (or of `root`), in manifest order."""
+    root = root or sql_dir()
+    found = []
+    for file in canonical_files(root):
+        relative = file.relative_to(root).as_posix()
+        if is_definition(relative):
+            found.append(Definition(relative, file.read_text()))
+    return found
+
+
+def digest(definitions: Iterable[Definition]) -> str:
+    """One sha256 over a set of definitions (paths and texts, in order)."""
+    whole = hashlib.sha256()
+    for definition in definitions:
+        whole.update(f"{definition.path}\0{definition.sha256}\n".encode())
+    return whole.hexdigest()
+
+
+# -- releases ----------------------------------------------------------------------------------
+
+
+def bundle_path(version: str, directory: Path | None = None) -> Path:
+    return (directory or migrations_dir()) / "releases" / f"{version}.definitions.json.gz"
+
+
+def write_bundle(
+    version: str, definitions: list[Definition], directory: Path | None = None
+) -> Path:
+    """Keep a release's definitions with it (gzip with no timestamp: the same input gives the
+    same bytes)."""
+    target = bundle_path(version, directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps(
+        {
+            "version": version,
+            "definitions": [{"path": d.path, "text": d.text} for d in definitions],
+        },
+        indent=0,
+        sort_keys=True,
+    ).encode()
+    target.write_bytes(gzip.compress(body, mtime=0))
+    return target
+
+
+def read_bundle(version: str, directory: Path | None = None) -> list[Definition] | None:
+    """A release's definitions, or None for a release that has none (its migrations carry them:
+    every release before the definitions moved to sql/ but the last one)."""
+    source = bundle_path(version, directory)
+    if not source.exists():
+        return None
+    data: dict[str, Any] = json.loads(gzip.decompress(source.read_bytes()))
+    return [Definition(str(d["path"]), str(d["text"])) for d in data["definitions"]]
+
+
+# -- the database ------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What applying a set of definitions did."""
+
+    source: str = CHECKOUT
+    applied: list[str] = field(default_factory=list)  # paths run (changed, new or missing)
+    recreated: list[str] = field(default_factory=list)  # dependents dropped and run again
+    dropped: list[str] = field(default_factory=list)  # removed files whose object was dropped
+    closing: bool = False  # the grants and the schedule ran
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied or self.recreated or self.dropped or self.closing)
+
+    def summary(self, names: int = 6) -> str:
+        """One line: `definitions  3 applied (a, b, c); 1 dropped (d) from sql/`."""
+
+        def listed(paths: list[str]) -> str:
+            shown = ", ".join(paths[:names])
+            return shown + (f" and {len(paths) - names} more" if len(paths) > names else "")
+
+        parts = [
+            f"{len(paths)} {verb} ({listed(paths)})"
+            for verb, paths in (
+                ("applied", self.applied),
+                ("re-created", self.recreated),
+                ("dropped", self.dropped),
+            )
+            if paths
+        ]
+        if self.closing and not parts:  # alone (they run with any other change too)
+            parts.append("grants and schedule applied")
+        return f"definitions  {'; '.join(parts or ['none changed'])} from {self.source}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    path: str
+    kind: str
+    identity: tuple[str, ...]
+    sha256: str
+    position: int
+
+
+def table_exists(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
+    return bool(row and row[0])
+
+
+def recorded(conn: psycopg.Connection[Any]) -> list[Recorded] | None:
+    """What guard.definitions says was applied, in position order; None before the table
+    exists (a database whose definitions came with its migrations)."""
+    if not table_exists(conn):
+        return None
+    rows = conn.execute(
+        "SELECT path, kind, sha256, position FROM guard.definitions ORDER BY position, path"
+    ).fetchall()
+    found = []
+    for path, kind, sha, position in rows:
+        identity = Definition(path, "").identity if is_definition(path) else ()
+        found.append(Recorded(path, kind, identity, sha, position))
+    return found
+
+
+def recorded_source(conn: psycopg.Connection[Any]) -> str | None:
+    if not table_exists(conn):
+        return None
+    row = conn.execute("SELECT min(source) FROM guard.definitions").fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
+def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> list[str]:
+    """Paths that an apply of `definitions` would run or drop: changed since applied, new,
+    missing from the catalog, or removed from sql/. Read-only."""
+    done = recorded(conn)
+    if done is None:
+        return [d.path for d in definitions]
+    by_path = {r.path: r for r in done}
+    wanted = {d.path for d in definitions}
+    found = [
+        d.path
+        for d in definitions
+        if d.path not in by_path
+        or by_path[d.path].sha256 != d.sha256
+        or (not d.closing and _instances(conn, d.kind, d.identity) != 1)
+    ]
+    found += [r.path for r in done if r.path not in wanted]
+    return found
+
+
+def apply(
+    conn: psycopg.Connection[Any],
+    definitions: list[Definition],
+    *,
+    source: str = CHECKOUT,
+    known: list[Recorded] | None = None,
+    everything: bool = False,
+    migrations_ran: bool = False,
+    snapshot: catalog.Snapshot | None = None,
+    snapshot_digest: str | None = None,
+) -> Outcome:
+    """Apply `definitions` inside the caller's transaction (savepoints only; the caller
+    commits). `known`: what is defined now, when guard.definitions cannot say (a rollback that
+    dropped the table); `everything`: run every file, changed or not; `migrations_ran`: a
+    versioned migration ran before (its new tables need the grants). The result is checked
+    before returning (see the module's docstring); a failure raises DefinitionError."""
+    done = recorded(conn)
+    if done is None:
+        done = known or []
+    applier = _Applier(conn, definitions, done, source)
+    applier.run_changed(everything)
+    applier.drop_removed()
+    by_path = {r.path: r.sha256 for r in done}
+    closing_changed = any(by_path.get(d.path) != d.sha256 for d in definitions if d.closing)
+    if applier.outcome.changed or closing_changed or everything or migrations_ran or not done:
+        applier.run_closing()
+    if table_exists(conn):
+        _record(conn, definitions, source)
+    _check(conn, definitions, snapshot, snapshot_digest)
+    return applier.outcome
+
+
+class _Applier:
+    """One apply: the definitions wanted, what was defined before, and what was done."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        definitions: list[Definition],
+        done: list[Recorded],
+        source: str,
+    ) -> None:
+        self.conn = conn
+        self.definitions = definitions
+        self.done = {r.path: r for r in done}
+        self.outcome = Outcome(source=source)
+        wanted = {(d.kind, d.identity) for d in definitions if not d.closing}
+        self.wanted_paths = {d.path for d in definitions}
+        # Defined before and wanted no more (under no path): dropped, never run again.
+        self.removed = [
+            r
+            for r in sorted(done, key=lambda r: r.position, reverse=True)
+            if r.kind not in CLOSING
+            and r.path not in self.wanted_paths
+            and (r.kind, r.identity) not in wanted
+        ]
+        # Every Booking Guard object there may be: what may be dropped to let another change.
+        self.managed: dict[tuple[str, tuple[str, ...]], str] = {
+            (r.kind, r.identity): r.path for r in self.removed
+        }
+        self.managed.update({(d.kind, d.identity): d.path for d in definitions})
+        self.position = {d.path: n for n, d in enumerate(definitions)}
+        self.position.update({r.path: len(definitions) + r.position for r in self.removed})
+        self.dropped_for_rerun: set[str] = set()
+
+    def run_changed(self, everything: bool) -> None:
+        for definition in self.definitions:
+            if definition.closing:
+                continue
+            previous = self.done.get(definition.path)
+            rerun = definition.path in self.dropped_for_rerun
+            changed = everything or previous is None or previous.sha256 != definition.sha256
+            if not (
+                changed or rerun or _instances(self.conn, definition.kind, definition.identity) != 1
+            ):
+                continue
+            self._run(definition)
+            (self.outcome.recreated if rerun and not changed else self.outcome.applied).append(
+                definition.path
+            )
+
+    def drop_removed(self) -> None:
+        for gone in self.removed:
+            if gone.path not in self.outcome.dropped:
+                _drop(self.conn, gone.kind, gone.identity, gone.path)
+                self.outcome.dropped.append(gone.path)
+
+    def run_closing(self) -> None:
+        for definition in self.definitions:
+            if definition.closing:
+                _execute(self.conn, definition)
+                self.outcome.closing = True
+
+    def _run(self, definition: Definition) -> None:
+        """Run one file; where CREATE OR REPLACE cannot change the object, drop it (and the
+        definitions that depend on it, which run again after it) and run it again."""
+        conn = self.conn
+        before = _function_oids(conn, definition.identity) if definition.kind == "function" else []
+        try:
+            with conn.transaction():
+                conn.execute(definition.text.encode())
+        except _NOT_REPLACEABLE:
+            self._drop_with_dependents(definition, self._object_oids(definition))
+            _execute(conn, definition)
+        except psycopg.errors.LockNotAvailable:
+            raise  # the migrator retries the whole transaction
+        except psycopg.Error as error:
+            raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
+        if definition.kind == "function":
+            after = _function_oids(conn, definition.identity)
+            if set(after) - set(before):  # new parameter types: created beside the old one
+                self._drop_with_dependents(
+                    definition, [("pg_catalog.pg_proc", oid) for oid in before]
+                )
+
+    def _object_oids(self, definition: Definition) -> list[tuple[str, int]]:
+        if definition.kind == "function":
+            return [
+                ("pg_catalog.pg_proc", oid)
+                for oid in _function_oids(self.conn, definition.identity)
+            ]
+        row = self.conn.execute(
+            "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),)
+        ).fetchone()
+        return [("pg_catalog.pg_class", int(row[0]))] if row and row[0] is not None else []
+
+    def _drop_with_dependents(self, definition: Definition, objects: list[tuple[str, int]]) -> None:
+        """Drop `objects` (the old forms of `definition`'s object) and every Booking Guard
+        object that depends on them, newest first (the manifest is a creation order, so its
+        reverse is a drop order). Dependents still wanted run again when their turn comes;
+        anything else depending on them stops the apply."""
+        dependents: dict[str, tuple[str, tuple[str, ...]]] = {}
+        queue: list[tuple[str | int, int]] = list(objects)
+        while queue:
+            classid, objid = queue.pop()
+            rows = self.conn.execute(
+                _DEPENDENTS, {"classid": _class_oid(self.conn, classid), "objid": objid}
+            ).fetchall()
+            for kind, identity, dep_class, dep_id, description in rows:
+                key = (kind, tuple(identity or ()))
+                path = self.managed.get(key)
+                if path is None:
+                    raise DefinitionError(
+                        f"{definition.path}: cannot replace {definition.label}: {description}"
+                        " depends on it and is not one of Booking Guard's definitions: drop it"
+                        " first, or make this change in a versioned migration"
+                    )
+                if path not in dependents:
+                    dependents[path] = key
+                    queue.append((int(dep_class), int(dep_id)))
+        for path in sorted(dependents, key=lambda p: self.position[p], reverse=True):
+            kind, identity = dependents[path]
+            _drop(self.conn, kind, identity, path)
+            if path in self.wanted_paths:
+                self.dropped_for_rerun.add(path)
+            else:
+                self.outcome.dropped.append(path)
+        for classid, objid in objects:
+            if classid == "pg_catalog.pg_proc":
+                statement = sql.SQL("DROP FUNCTION {}").format(
+                    sql.SQL(_regprocedure(self.conn, objid))
+                )
+            else:
+                statement = sql.SQL("DROP VIEW {}").format(sql.Identifier(*definition.identity))
+            _run_drop(self.conn, statement, definition.path)
+
+
+def _execute(conn: psycopg.Connection[Any], definition: Definition) -> None:
+    try:
+        with conn.transaction():
+            # no parameters: the simple-query protocol runs every statement of the file
+            conn.execute(definition.text.encode())
+    except psycopg.errors.LockNotAvailable:
+        raise  # the migrator retries the whole transaction
+    except psycopg.Error as error:
+        raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
+
+
+def _instances(conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...]) -> int:
+    """How many objects the catalog has for a definition: 1 is right, 0 missing, 2 or more a
+    function with an old overload beside it."""
+    query = {
+        "function": "SELECT count(*) FROM pg_catalog.pg_proc AS p"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s AND p.proname = %s",
+        "view": "SELECT count(*) FROM pg_catalog.pg_class AS c"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'v'",
+        "trigger": "SELECT count(*) FROM pg_catalog.pg_trigger AS t"
+        " JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND t.tgname = %s AND NOT t.tgisinternal",
+        "policy": "SELECT count(*) FROM pg_catalog.pg_policy AS p"
+        " JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND p.polname = %s",
+    }[kind]
+    row = conn.execute(query, identity).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _function_oids(conn: psycopg.Connection[Any], identity: tuple[str, ...]) -> list[int]:
+    rows = conn.execute(
+        "SELECT p.oid::bigint FROM pg_catalog.pg_proc AS p"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s AND p.proname = %s ORDER BY p.oid",
+        identity,
+    ).fetchall()
+    return [int(oid) for (oid,) in rows]
+
+
+# What depends on an object, one level down: the dependent's kind and identity when it is a
+# function, view, trigger or policy (NULL otherwise), the catalog address to look further from,
+# and its description (pg_describe_object) for a message.
+_DEPENDENTS = """
+SELECT DISTINCT
+    CASE
+        WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass AND vc.relkind = 'v' THEN 'view'
+        WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN 'function'
+        WHEN d.classid = 'pg_catalog.pg_trigger'::regclass THEN 'trigger'
+        WHEN d.classid = 'pg_catalog.pg_policy'::regclass THEN 'policy'
+    END AS kind,
+    CASE
+        WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass
+            THEN ARRAY[vn.nspname::text, vc.relname::text]
+        WHEN d.classid = 'pg_catalog.pg_proc'::regclass
+            THEN ARRAY[pn.nspname::text, p.proname::text]
+        WHEN d.classid = 'pg_catalog.pg_trigger'::regclass
+            THEN ARRAY[tn.nspname::text, tc.relname::text, t.tgname::text]
+        WHEN d.classid = 'pg_catalog.pg_policy'::regclass
+            THEN ARRAY[qn.nspname::text, qc.relname::text, q.polname::text]
+    END AS identity,
+    CASE
+        WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass THEN 'pg_catalog.pg_class'::regclass
+        ELSE d.classid::regclass
+    END::oid::bigint AS classid,
+    CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass THEN r.ev_class ELSE d.objid END
+    ::bigint AS objid,
+    pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS description
+FROM pg_catalog.pg_depend AS d
+LEFT JOIN pg_catalog.pg_rewrite AS r
+    ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+LEFT JOIN pg_catalog.pg_class AS vc ON vc.oid = r.ev_class
+LEFT JOIN pg_catalog.pg_namespace AS vn ON vn.oid = vc.relnamespace
+LEFT JOIN pg_catalog.pg_proc AS p
+    ON d.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.objid
+LEFT JOIN pg_catalog.pg_namespace AS pn ON pn.oid = p.pronamespace
+LEFT JOIN pg_catalog.pg_trigger AS t
+    ON d.classid = 'pg_catalog.pg_trigger'::regclass AND t.oid = d.objid
+LEFT JOIN pg_catalog.pg_class AS tc ON tc.oid = t.tgrelid
+LEFT JOIN pg_catalog.pg_namespace AS tn ON tn.oid = tc.relnamespace
+LEFT JOIN pg_catalog.pg_policy AS q
+    ON d.classid = 'pg_catalog.pg_policy'::regclass AND q.oid = d.objid
+LEFT JOIN pg_catalog.pg_class AS qc ON qc.oid = q.polrelid
+LEFT JOIN pg_catalog.pg_namespace AS qn ON qn.oid = qc.relnamespace
+WHERE d.refclassid = %(classid)s AND d.refobjid = %(objid)s AND d.deptype = 'n'
+  AND NOT (d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.ev_class = %(objid)s)
+"""
+
+
+def _class_oid(conn: psycopg.Connection[Any], classid: str | int) -> int:
+    if isinstance(classid, int):
+        return classid
+    row = conn.execute("SELECT %s::regclass::oid::bigint", (classid,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _regprocedure(conn: psycopg.Connection[Any], oid: int) -> str:
+    row = conn.execute("SELECT %s::oid::regprocedure::text", (oid,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _drop(conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...], path: str) -> None:
+    """Drop a definition's object if it is there (its table may be gone already)."""
+    if kind == "function":
+        for oid in _function_oids(conn, identity):
+            statement = sql.SQL("DROP FUNCTION {}").format(sql.SQL(_regprocedure(conn, oid)))
+            _run_drop(conn, statement, path)
+        return
+    if kind == "view":
+        _run_drop(conn, sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity)), path)
+        return
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{identity[0]}.{identity[1]}",)
+    ).fetchone()
+    if not (row and row[0]):
+        return
+    verb = {"trigger": "TRIGGER", "policy": "POLICY"}[kind]
+    statement = sql.SQL("DROP {} IF EXISTS {} ON {}").format(
+        sql.SQL(verb), sql.Identifier(identity[2]), sql.Identifier(identity[0], identity[1])
+    )
+    _run_drop(conn, statement, path)
+
+
+def _run_drop(conn: psycopg.Connection[Any], statement: sql.Composed, path: str) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(statement)
+    except psycopg.errors.LockNotAvailable:
+        raise
+    except psycopg.Error as error:
+        raise DefinitionError(f"{path}: {first_line(error)}") from error
+
+
+def _record(conn: psycopg.Connection[Any], definitions: list[Definition], source: str) -> None:
+    conn.execute(
+        "DELETE FROM guard.definitions WHERE path <> ALL(%s)", ([d.path for d in definitions],)
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO guard.definitions (path, kind, position, sha256, source)"
+            " VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (path) DO UPDATE SET kind = EXCLUDED.kind,"
+            " position = EXCLUDED.position, source = EXCLUDED.source,"
+            " sha256 = EXCLUDED.sha256,"
+            " applied_at = CASE WHEN guard.definitions.sha256 = EXCLUDED.sha256"
+            " THEN guard.definitions.applied_at ELSE now() END,"
+            " applied_by = CASE WHEN guard.definitions.sha256 = EXCLUDED.sha256"
+            " THEN guard.definitions.applied_by ELSE current_user END",
+            [(d.path, d.kind, number, d.sha256, source) for number, d in enumerate(definitions)],
+        )
+
+
+# -- the check before commit -------------------------------------------------------------------
+
+
+def stored_snapshot() -> tuple[catalog.Snapshot, str | None]:
+    """The stored canonical snapshot and the digest of the definitions it was made from."""
+    loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
+    made_from = loaded.pop("definitions_sha256", None)
+    return loaded, made_from
+
+
+def _check(
+    conn: psycopg.Connection[Any],
+    definitions: list[Definition],
+    snapshot: catalog.Snapshot | None,
+    snapshot_digest: str | None,
+) -> None:
+    wrong = [
+        f"{d.label} ({d.path}): {count} in the catalog"
+        for d in definitions
+        if not d.closing and (count := _instances(conn, d.kind, d.identity)) != 1
+    ]
+    if wrong:
+        raise DefinitionError("after applying the definitions: " + "; ".join(wrong))
+    if snapshot is None or snapshot_digest != digest(definitions):
+        return
+    adopted = catalog.adopted_tables(conn)
+    if adopted:
+        # The booking tables are the application's, with its column types (varchar for text):
+        # PostgreSQL prints the definitions that read them with casts the canonical text lacks.
+        return
+    actual = catalog.take(conn)
+    expected = catalog.as_printed_by(conn, snapshot)
+    differences = [
+        difference
+        for difference in compare(
+            restrict(expected, definitions), restrict(actual, definitions), adopted
+        )
+        # a privilege a DBA granted on top of Booking Guard's is theirs, not a wrong definition
+        if not (difference.kind == "extra" and difference.subject.startswith("grant "))
+    ]
+    if differences:
+        lines = [line for d in differences[:20] for line in d.lines()]
+        raise DefinitionError(
+            "after applying the definitions the catalog differs from the canonical one"
+            " (nothing was committed):\n  " + "\n  ".join(lines)
+        )
+
+
+def restrict(snapshot: catalog.Snapshot, definitions: list[Definition]) -> catalog.Snapshot:
+    """Only the objects `definitions` define: their functions and views (with owners and
+    grants), and the triggers and policies on their tables (with row-level security on or off).
+    Everything else belongs to the versioned migrations and is compared by `guard db verify`."""
+    functions = {".".join(d.identity) for d in definitions if d.kind == "function"}
+    views = {".".join(d.identity) for d in definitions if d.kind == "view"}
+    parts: dict[str, dict[str, set[str]]] = {"trigger": {}, "policy": {}}
+    for d in definitions:
+        if d.kind in parts:
+            table = f"{d.identity[0]}.{d.identity[1]}"
+            parts[d.kind].setdefault(table, set()).add(d.identity[2])
+    relations: dict[str, Any] = {}
+    for name, relation in snapshot["relations"].items():
+        if name in views:
+            relations[name] = relation
+        elif name in parts["trigger"] or name in parts["policy"]:
+            wanted_triggers = parts["trigger"].get(name, set())
+            wanted_policies = parts["policy"].get(name, set())
+            relations[name] = {
+                "kind": relation["kind"],
+                "rls": relation["rls"],
+                "force_rls": relation["force_rls"],
+                "view_def": None,
+                "options": [],
+                "columns": {},
+                "constraints": {},
+                "indexes": {},
+                "triggers": {k: v for k, v in relation["triggers"].items() if k in wanted_triggers},
+                "policies": {k: v for k, v in relation["policies"].items() if k in wanted_policies},
+            }
+    return {
+        "schemas": [],
+        "relations": relations,
+        "functions": {
+            key: value
+            for key, value in snapshot["functions"].items()
+            if key.split("(", 1)[0] in functions
+        },
+        "types": {},
+        "roles": [],
+        "sequences": [],
+        "settings": [],
+        "rules": [],
+        "checks": [],
+        "role_grants": [],
+    }

@@ -1,0 +1,417 @@
+"""Definitions applied from sql/ (guard.db.definitions): a change of a function, view, trigger or
+policy needs no migration; what CREATE OR REPLACE cannot change is dropped and created again with
+the definitions depending on it; anything else depending on it stops the apply; a file removed
+drops its object; a failure keeps nothing; a release's definitions come back with a rollback to
+it, and applying them to a database of that release changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from guard.cli import main
+from guard.db import catalog, definitions
+from guard.db.drift import compare
+from guard.db.lock_retry import LockPolicy
+from guard.db.migrate import Migrator
+from guard.errors import GuardError
+from guard.resources import migrations_dir, sql_dir
+from tests.support.postgres import Cluster
+
+RELEASE_0_1_0_LAST = "0024_commit_time_flag_checks"
+RELEASE_0_2_0_LAST = "0031_rules_and_checks"
+
+
+@pytest.fixture
+def sql_copy(tmp_path: Path) -> Path:
+    """A copy of sql/ to change, as a developer changes the checkout."""
+    copy = tmp_path / "sql"
+    shutil.copytree(sql_dir(), copy)
+    return copy
+
+
+def _snapshot(url: str) -> catalog.Snapshot:
+    with psycopg.connect(url) as conn:
+        return catalog.take(conn)
+
+
+def _describe(expected: catalog.Snapshot, actual: catalog.Snapshot) -> str:
+    return "\n".join(line for d in compare(expected, actual, set()) for line in d.lines())
+
+
+def _apply(
+    url: str, sql_directory: Path | None = None, directory: Path | None = None, **kwargs: Any
+) -> Migrator:
+    with Migrator(url, directory, sql_directory=sql_directory, **kwargs) as migrator:
+        migrator.apply()
+    return migrator
+
+
+def _function_source(url: str, name: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT p.prosrc FROM pg_proc AS p WHERE p.pronamespace = 'guard'::regnamespace"
+            " AND p.proname = %s",
+            (name,),
+        ).fetchall()
+    return [str(source) for (source,) in rows]
+
+
+def _add_to_manifest(root: Path, *paths: str) -> None:
+    """Where a new definition goes: before the grants, which run last."""
+    manifest = root / "manifest.txt"
+    text = manifest.read_text()
+    assert text.count("grants/role_grants.sql\n") == 1
+    manifest.write_text(
+        text.replace(
+            "grants/role_grants.sql\n",
+            "".join(f"{p}\n" for p in paths) + "grants/role_grants.sql\n",
+        )
+    )
+
+
+def test_a_changed_function_is_applied_without_a_migration(db_url: str, sql_copy: Path) -> None:
+    path = "functions/guard.setting.sql"
+    file = sql_copy / path
+    file.write_text(file.read_text().replace("unknown Booking Guard setting", "no such setting"))
+
+    migrator = _apply(db_url, sql_copy)
+
+    outcome = migrator.definitions_outcome
+    assert outcome is not None and outcome.applied == [path], outcome
+    assert outcome.recreated == [] and outcome.dropped == []
+    [source] = _function_source(db_url, "setting")
+    assert "no such setting" in source
+    again = _apply(db_url, sql_copy)
+    assert again.definitions_outcome is None, "an unchanged sql/ applies nothing"
+
+
+def test_a_new_role_grant_alone_is_applied(db_url: str, sql_copy: Path) -> None:
+    grants = sql_copy / "grants" / "role_grants.sql"
+    grants.write_text(
+        grants.read_text()
+        + "\nINSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges)"
+        " VALUES ('reporting', 'FUNCTION', 'guard.review_claim(text, integer)', '{EXECUTE}');\n"
+    )
+    with psycopg.connect(db_url) as conn:
+        query = (
+            "SELECT has_function_privilege('guard_reporting', 'guard.review_claim(text, integer)',"
+            " 'EXECUTE')"
+        )
+        assert conn.execute(query).fetchone() == (False,)
+
+    migrator = _apply(db_url, sql_copy)
+
+    outcome = migrator.definitions_outcome
+    assert outcome is not None and outcome.closing and outcome.applied == []
+    assert "grants and schedule applied" in outcome.summary()
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(query).fetchone() == (True,)
+
+
+def test_a_deleted_object_is_created_again(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP VIEW guard.kpis")
+    with Migrator(db_url) as migrator:
+        assert migrator.pending_definitions() == ["views/guard.kpis.sql"]
+        migrator.apply()
+        outcome = migrator.definitions_outcome
+    assert outcome is not None and outcome.applied == ["views/guard.kpis.sql"]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT to_regclass('guard.kpis') IS NOT NULL").fetchone() == (True,)
+
+
+def test_a_view_whose_columns_change_is_recreated_with_the_views_on_it(
+    db_url: str, sql_copy: Path
+) -> None:
+    base, top = "views/guard.test_base.sql", "views/guard.test_top.sql"
+    (sql_copy / base).write_text(
+        "CREATE OR REPLACE VIEW guard.test_base AS SELECT 1 AS one, 2 AS two;\n"
+    )
+    (sql_copy / top).write_text(
+        "CREATE OR REPLACE VIEW guard.test_top AS SELECT b.one FROM guard.test_base AS b;\n"
+    )
+    _add_to_manifest(sql_copy, base, top)
+    _apply(db_url, sql_copy)
+    # CREATE OR REPLACE VIEW cannot drop a column: the view is dropped and created, and so is
+    # the view on it
+    (sql_copy / base).write_text("CREATE OR REPLACE VIEW guard.test_base AS SELECT 1 AS one;\n")
+
+    migrator = _apply(db_url, sql_copy)
+
+    outcome = migrator.definitions_outcome
+    assert outcome is not None
+    assert (outcome.applied, outcome.recreated) == ([base], [top])
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT * FROM guard.test_top").fetchall() == [(1,)]
+        # DROP and CREATE lost the privileges; the grants ran again
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'guard.test_top'::regclass"
+        ).fetchone()
+    assert owner == ("guard_owner",)
+
+
+def test_a_view_of_the_dbas_on_a_changed_view_stops_the_apply_and_is_named(
+    db_url: str, sql_copy: Path
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE VIEW public.bi_kpis AS SELECT * FROM guard.kpis")
+        before = conn.execute("SELECT pg_get_viewdef('guard.kpis'::regclass)").fetchone()
+    # other columns: CREATE OR REPLACE refuses, and DROP would take bi_kpis with it
+    (sql_copy / "views/guard.kpis.sql").write_text(
+        "CREATE OR REPLACE VIEW guard.kpis AS SELECT 1 AS only_column;\n"
+    )
+
+    with pytest.raises(GuardError, match=r"view bi_kpis depends on it"):
+        _apply(db_url, sql_copy)
+
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT pg_get_viewdef('guard.kpis'::regclass)").fetchone() == before
+        assert conn.execute("SELECT to_regclass('public.bi_kpis') IS NOT NULL").fetchone() == (
+            True,
+        )
+
+
+def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
+    db_url: str, sql_copy: Path
+) -> None:
+    path = "functions/guard.test_double.sql"
+    template = (
+        "CREATE OR REPLACE FUNCTION guard.test_double(amount {type}) RETURNS {type}"
+        " LANGUAGE sql IMMUTABLE AS $$ SELECT amount * 2 $$;\n"
+    )
+    (sql_copy / path).write_text(template.format(type="integer"))
+    _add_to_manifest(sql_copy, path)
+    _apply(db_url, sql_copy)
+    (sql_copy / path).write_text(template.format(type="bigint"))
+
+    _apply(db_url, sql_copy)
+
+    with psycopg.connect(db_url) as conn:
+        signatures = conn.execute(
+            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_double'"
+        ).fetchall()
+    assert signatures == [("guard.test_double(bigint)",)]
+
+
+def test_a_removed_file_drops_its_object(db_url: str, sql_copy: Path) -> None:
+    path = "functions/guard.test_gone.sql"
+    (sql_copy / path).write_text(
+        "CREATE OR REPLACE FUNCTION guard.test_gone() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+    )
+    _add_to_manifest(sql_copy, path)
+    _apply(db_url, sql_copy)
+    assert _function_source(db_url, "test_gone")
+    manifest = sql_copy / "manifest.txt"
+    manifest.write_text(manifest.read_text().replace(f"{path}\n", ""))
+    (sql_copy / path).unlink()
+
+    migrator = _apply(db_url, sql_copy)
+
+    assert migrator.definitions_outcome is not None
+    assert migrator.definitions_outcome.dropped == [path]
+    assert _function_source(db_url, "test_gone") == []
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM guard.definitions WHERE path = %s", (path,)
+        ).fetchone() == (0,)
+
+
+def test_a_failing_definition_keeps_nothing_of_the_apply(db_url: str, sql_copy: Path) -> None:
+    changed, broken = "functions/guard.setting.sql", "functions/guard.mask_phone.sql"
+    (sql_copy / changed).write_text(
+        (sql_copy / changed).read_text().replace("unknown Booking Guard setting", "changed")
+    )
+    (sql_copy / broken).write_text((sql_copy / broken).read_text().replace("BEGIN", "BEGIN x", 1))
+    with psycopg.connect(db_url) as conn:
+        recorded_before = conn.execute("SELECT path, sha256 FROM guard.definitions").fetchall()
+
+    with pytest.raises(GuardError, match=r"the definitions were not applied: .*mask_phone"):
+        _apply(db_url, sql_copy)
+
+    [source] = _function_source(db_url, "setting")
+    assert "unknown Booking Guard setting" in source, "a definition of the failed apply stayed"
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT path, sha256 FROM guard.definitions").fetchall() == (
+            recorded_before
+        )
+
+
+def test_an_overload_made_by_hand_is_refused_not_kept(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION guard.setting(setting_key integer) RETURNS jsonb LANGUAGE sql"
+            " AS $$ SELECT NULL::jsonb $$"
+        )
+    with pytest.raises(GuardError, match=r"function guard\.setting .*: 2 in the catalog"):
+        _apply(db_url)
+
+
+def test_a_result_unlike_the_stored_snapshot_is_refused(db_url: str) -> None:
+    """Before commit the definitions are compared with the canonical snapshot when it was made
+    from the same files: here a snapshot that says guard.setting reads differently."""
+    wanted = definitions.checkout_definitions()
+    snapshot, made_from = definitions.stored_snapshot()
+    assert made_from == definitions.digest(wanted), "stale snapshot: run `make generated`"
+    [key] = [k for k in snapshot["functions"] if k.startswith("guard.setting(")]
+    snapshot["functions"][key]["definition"] += "\n-- not what sql/ says"
+    with (
+        psycopg.connect(db_url) as conn,
+        conn.transaction(force_rollback=True),
+        pytest.raises(definitions.DefinitionError, match=r"function guard\.setting"),
+    ):
+        definitions.apply(
+            conn, wanted, everything=True, snapshot=snapshot, snapshot_digest=made_from
+        )
+
+
+def test_definitions_wait_for_a_writer_with_short_lock_timeouts(
+    db_url: str, sql_copy: Path
+) -> None:
+    """A changed trigger on calls needs a lock a writer holds: the apply retries with short lock
+    timeouts (application writes never queue behind it for long) and succeeds once the writer
+    commits."""
+    path = "triggers/public.calls.guard_calls_normalise_direction.sql"
+    file = sql_copy / path
+    file.write_text("-- changed\n" + file.read_text())
+    released = threading.Event()
+
+    def writer() -> None:
+        with psycopg.connect(db_url) as conn:
+            conn.execute("LOCK TABLE public.calls IN ROW EXCLUSIVE MODE")
+            time.sleep(1.5)
+        released.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(0.3)
+    lines: list[str] = []
+    try:
+        migrator = _apply(
+            db_url,
+            sql_copy,
+            lock_policy=LockPolicy(deadline_s=30),
+            progress=lines.append,
+        )
+    finally:
+        thread.join()
+    assert released.is_set()
+    assert migrator.definitions_outcome is not None
+    assert migrator.definitions_outcome.applied == [path]
+    assert any("timed out" in line for line in lines), lines
+
+
+def test_status_and_verify_name_pending_definitions(db_url: str) -> None:
+    def guard_db(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--database-url", db_url, "db", *args])
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP VIEW guard.job_status")
+    verified = guard_db("verify", "--json")
+    assert verified.exit_code == 1
+    assert "definition views/guard.job_status.sql" in verified.stdout
+    status = guard_db("status")
+    assert "1 pending (views/guard.job_status.sql)" in status.stdout
+    applied = guard_db("apply")
+    assert applied.exit_code == 0, applied.stderr
+    assert "definitions  1 applied (views/guard.job_status.sql) from sql/" in applied.stdout
+    assert guard_db("verify").exit_code == 0
+
+
+# -- releases ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def release_0_2_0_url(pg_cluster: Cluster) -> Iterator[str]:
+    """A database built by the migrations of release 0.2.0 (its definitions came with them)."""
+    with pg_cluster.database() as url:
+        with Migrator(url) as migrator:
+            migrator.apply(to=RELEASE_0_2_0_LAST)
+        yield url
+
+
+def test_the_release_definitions_change_nothing_on_a_database_of_that_release(
+    release_0_2_0_url: str,
+) -> None:
+    bundle = definitions.read_bundle("0.2.0")
+    assert bundle, "release 0.2.0 keeps its definitions"
+    before = _snapshot(release_0_2_0_url)
+    with psycopg.connect(release_0_2_0_url) as conn:
+        outcome = definitions.apply(conn, bundle, source="release 0.2.0", everything=True)
+    assert len(outcome.applied) == len([d for d in bundle if not d.closing])
+    after = _snapshot(release_0_2_0_url)
+    assert after == before, _describe(before, after)
+
+
+def test_a_database_built_by_0_1_0_and_upgraded_reaches_the_canonical_schema(
+    pg_cluster: Cluster,
+) -> None:
+    with pg_cluster.database() as upgraded, pg_cluster.database() as fresh:
+        with Migrator(upgraded) as migrator:
+            migrator.apply(to=RELEASE_0_1_0_LAST)
+        with Migrator(upgraded) as migrator:
+            migrator.apply(to=RELEASE_0_2_0_LAST)
+        at_0_2_0 = _snapshot(upgraded)
+        bundle = definitions.read_bundle("0.2.0")
+        assert bundle is not None
+        with psycopg.connect(upgraded) as conn:
+            definitions.apply(conn, bundle, source="release 0.2.0", everything=True)
+        assert _snapshot(upgraded) == at_0_2_0, _describe(at_0_2_0, _snapshot(upgraded))
+        with Migrator(upgraded) as migrator:
+            migrator.apply()
+            assert migrator.definitions_outcome is not None
+        with Migrator(fresh) as migrator:
+            migrator.apply()
+        expected = _snapshot(fresh)
+        assert _snapshot(upgraded) == expected, _describe(expected, _snapshot(upgraded))
+
+
+def test_a_rollback_to_a_release_restores_its_definitions(
+    db_url: str, release_0_2_0_url: str
+) -> None:
+    expected = _snapshot(release_0_2_0_url)
+    with Migrator(db_url) as migrator:
+        migrator.rollback(to=RELEASE_0_2_0_LAST)
+        outcome = migrator.definitions_outcome
+    assert outcome is not None and outcome.source == "release 0.2.0"
+    assert outcome.dropped, "definitions made after 0.2.0 are dropped"
+    restored = _snapshot(db_url)
+    assert restored == expected, _describe(expected, restored)
+
+
+def test_a_view_on_a_retyped_column_is_created_again_after_the_migration(
+    db_url: str, tmp_path: Path, sql_copy: Path
+) -> None:
+    """A migration that changes a column a view reads drops the view first (PostgreSQL refuses
+    the ALTER otherwise); the definitions step, in the same transaction, creates it again."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), migrations)
+    retype = "ALTER TABLE guard.review_items ALTER COLUMN note TYPE varchar(4000);\n"
+    forward = migrations / "9000_note_varchar.sql"
+    (migrations / "9000_note_varchar.rollback.sql").write_text(
+        "DROP VIEW IF EXISTS guard.review_items_report;\n"
+        "ALTER TABLE guard.review_items ALTER COLUMN note TYPE text;\n"
+    )
+    forward.write_text(retype)
+    with pytest.raises(GuardError, match=r"9000_note_varchar failed.*review_items_report"):
+        _apply(db_url, sql_copy, directory=migrations)
+
+    forward.write_text("DROP VIEW IF EXISTS guard.review_items_report;\n" + retype)
+    migrator = _apply(db_url, sql_copy, directory=migrations)
+
+    assert migrator.definitions_outcome is not None
+    assert "views/guard.review_items_report.sql" in migrator.definitions_outcome.applied
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = 'guard.review_items'::regclass AND attname = 'note'"
+        ).fetchone() == ("character varying(4000)",)
+        assert conn.execute("SELECT count(*) FROM guard.review_items_report").fetchone() == (0,)
