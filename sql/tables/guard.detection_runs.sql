@@ -1,0 +1,20 @@
+-- The history of detection: one row per check per windowed pass (the detect job, `guard check`,
+-- `guard check --all`), written by guard.run_detection in the pass's own transaction, so a pass
+-- that failed or timed out leaves no row (its job run says why). check_call's one-call passes are
+-- not recorded: they run on the application's path, once per booking. BI charts it through
+-- guard.detection_passes; retention deletes rows past retention_detection_runs_days.
+CREATE TABLE guard.detection_runs (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pass_started_at timestamptz NOT NULL,
+    window_start timestamptz,
+    check_id text NOT NULL,
+    rule_id text NOT NULL,
+    duration_ms double precision NOT NULL CHECK (duration_ms >= 0),
+    offending integer NOT NULL CHECK (offending >= 0),
+    opened integer NOT NULL CHECK (opened >= 0),
+    repeated integer NOT NULL CHECK (repeated >= 0),
+    resolved integer NOT NULL CHECK (resolved >= 0),
+    run_by text NOT NULL DEFAULT current_user
+);
+
+CREATE INDEX detection_runs_pass_started_at_idx ON guard.detection_runs (pass_started_at);
