@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager valgrind
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test test-slow test-versions pg-versions lint squawk lock-table invariant-map release migration pytest snapshot bench bench-online clean check-redis-floor mutate
+.PHONY: setup system-packages demo demo-stop test test-slow test-versions pg-versions lint squawk release migration pytest generated bench bench-online bench-scale clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -93,12 +93,10 @@ squawk: setup
 	  $(wildcard $(FORWARD_TX:.sql=.rollback.sql))
 	$(BIN)/squawk -c .squawk-rollback.toml $(wildcard $(FORWARD_NOTX:.sql=.rollback.sql))
 
-# After changing migrations/: the table of locks per migration in docs/dba.md (a test checks it).
-lock-table: setup
-	GUARD_WRITE_LOCK_TABLE=1 $(BIN)/pytest -q tests/db/test_lock_table.py
-
-# Write the next migration and its rollback from the difference between sql/ and the migrations
-# (guard/db/new_migration.py): review them before committing (docs/contributing.md).
+# Write the next versioned migration (tables, columns, constraints, indexes, data) and its
+# rollback from the difference between sql/ and the migrations (guard/db/new_migration.py);
+# functions, views, triggers, policies and grants need none: `guard db apply` applies them from
+# sql/. Review what it writes before committing (docs/contributing.md).
 migration: setup
 	@test -n "$(NAME)" || { echo "usage: make migration NAME=short_name"; exit 2; }
 	@$(BIN)/python -m guard.db.new_migration $(NAME); status=$$?; \
@@ -112,10 +110,6 @@ release: setup
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
 	$(BIN)/python -m guard.db.releases record $(VERSION)
 
-# docs/invariant-map.md, generated from the `-- I<n>` tags of sql/, guard.rules and the migrations.
-invariant-map: setup
-	GUARD_WRITE_INVARIANT_MAP=1 $(BIN)/pytest -q tests/db/test_invariant_map.py
-
 # The breaker's Redis fast path against the OLDEST redis-py that pyproject.toml allows (its lower
 # bound, installed beside the venv): the pin must be what the code really needs. Run it in CI.
 REDIS_FLOOR = $(shell sed -n 's/.*"redis\[hiredis\]>=\([0-9.]*\)".*/\1/p' pyproject.toml)
@@ -126,11 +120,17 @@ check-redis-floor: setup
 	PYTHONPATH=.redis-floor $(BIN)/pytest -q -p no:randomly tests/breaker/test_breaker_state_machine.py \
 	  tests/breaker/test_breaker_differential.py tests/breaker/test_breaker_redis_outage.py \
 	  tests/breaker/test_breaker_api.py tests/breaker/test_breaker_cluster.py \
-	  tests/breaker/test_breaker_bulkhead.py tests/breaker/test_breaker_eviction.py
+	  tests/breaker/test_breaker_bulkhead.py tests/breaker/test_breaker_eviction.py \
+	  tests/breaker/test_breaker_rate_window.py
 
-# After changing sql/: store the catalog snapshot that `guard db verify` compares against.
-snapshot: setup
-	GUARD_WRITE_SNAPSHOT=1 $(BIN)/pytest -q tests/db/test_canonical.py -k stored_snapshot
+# After changing sql/ or migrations/, everything generated from them, each checked by a test:
+# the catalog snapshot `guard db verify` and `guard db apply` compare with
+# (guard/db/canonical_snapshot.json), the table of locks per migration in docs/dba.md, and
+# docs/invariant-map.md (from the `-- I<n>` tags of sql/, guard.rules and the migrations).
+generated: setup
+	GUARD_WRITE_SNAPSHOT=1 GUARD_WRITE_LOCK_TABLE=1 GUARD_WRITE_INVARIANT_MAP=1 $(BIN)/pytest -q \
+	  -p no:randomly tests/db/test_canonical.py::test_stored_snapshot_is_the_canonical_schema \
+	  tests/db/test_lock_table.py tests/db/test_invariant_map.py
 
 # Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
 bench: setup
@@ -149,6 +149,18 @@ bench: setup
 # too); exit 1 when the worst write of either step is over 150 ms. About 5 minutes on 2 cores.
 bench-online: setup
 	$(BIN)/python -m bench.online --scale 1 --check
+
+# Every recurring job (detection before and after a burst, check --all, a scrape, the daily
+# report, reconcile, review list, watch) at SIZES calls, 33 000 a day, so a size is a history's
+# length; then bench-online's apply + validate at 2 million calls. Prints a table per size and
+# the growth smallest -> largest; figures as JSON to SCALE_JSON. One cluster at a time under
+# SCALE_WORKDIR, removed after its size: 10M calls need about 15 GB free there
+# (docs/jobs.md, "Measuring at volume").
+SIZES         ?= 1000000,3000000,10000000
+SCALE_WORKDIR ?= /tmp
+SCALE_JSON    ?= $(SCALE_WORKDIR)/bench-scale.json
+bench-scale: setup
+	$(BIN)/python -m bench.scale --sizes $(SIZES) --workdir $(SCALE_WORKDIR) --json $(SCALE_JSON)
 
 # Mutation testing (not part of `make test`: it takes minutes). The SQL catalogue
 # mutation/sql_mutants.toml; MUTATE_ARGS e.g. `--only review-claim-no-skip-locked`, `--area review`,

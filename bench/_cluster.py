@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -19,11 +20,16 @@ BENCH_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "autovacuum": 
 
 @contextmanager
 def bench_cluster(
-    extra_settings: Mapping[str, str] | None = None, *, durable: bool = False
+    extra_settings: Mapping[str, str] | None = None,
+    *,
+    durable: bool = False,
+    parent: Path | None = None,
+    keep: bool = False,
 ) -> Iterator[EmbeddedCluster]:
-    """durable: fsync, synchronous_commit and full_page_writes at PostgreSQL's defaults (on)."""
-    # The postgres OS user must reach the state directory: /tmp, mode 755.
-    state_dir = Path(tempfile.mkdtemp(prefix="guard-bench-", dir="/tmp"))
+    """durable: fsync, synchronous_commit and full_page_writes at PostgreSQL's defaults (on).
+    parent: the directory the cluster is made in (default /tmp); keep: leave it there, stopped."""
+    # The postgres OS user must reach the state directory: mode 755, under a parent it may enter.
+    state_dir = Path(tempfile.mkdtemp(prefix="guard-bench-", dir=parent or "/tmp"))
     state_dir.chmod(0o755)
     cluster = EmbeddedCluster(state_dir / "cluster", fast_unsafe=not durable)
     try:
@@ -40,4 +46,16 @@ def bench_cluster(
         yield cluster
     finally:
         cluster.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def restart_durable(cluster: EmbeddedCluster) -> None:
+    """Restart a cluster that was loaded with fsync off with fsync, synchronous_commit and
+    full_page_writes on, so that what is measured afterwards pays for durable commits."""
+    cluster.stop()
+    # Written back now rather than by the kernel in the middle of the measurements; and fsync
+    # on over files that were never synced would not make them durable.
+    os.sync()
+    cluster.fast_unsafe = False
+    cluster.start()

@@ -22,11 +22,13 @@ Target: a full detection pass over 1 000 000 calls (one-hour window) in at most 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,48 +47,56 @@ LEGACY_UNTIL = "0004_guard_tables"
 DATABASE = "bench_detect"
 TARGET_MS = 50.0
 
-# problems in the order of PROBLEM_RATES, as cumulative thresholds on one random draw per call
-_THRESHOLDS: list[tuple[str, float]] = []
-_acc = 0.0
-for _name, _rate in PROBLEM_RATES.items():
-    _acc += _rate
-    _THRESHOLDS.append((_name, _acc))
 
-# Calls evenly over DAYS, newest first (the lowest ids).
-_EVEN_CREATED_AT = f"now() - ({DAYS} * 86400.0 * (g - 1) / %(calls)s) * interval '1 second'"
+def problem_case(rates: Mapping[str, float]) -> str:
+    """SQL giving each call one problem of `rates` (or 'none') from its random draw r: the
+    problems in order, as cumulative thresholds."""
+    thresholds = list(zip(rates, itertools.accumulate(rates.values()), strict=True))
+    return (
+        "CASE "
+        + " ".join(f"WHEN r < {upper:.4f} THEN '{name}'" for name, upper in thresholds)
+        + " ELSE 'none' END"
+    )
 
-# bench/detect_burst.py: the newest `recent` calls within the last hour, the rest over DAYS.
+
+# Calls evenly over %(days)s days, newest first (the lowest ids).
+_EVEN_CREATED_AT = "now() - (%(days)s * 86400.0 * (g - 1) / %(calls)s) * interval '1 second'"
+
+# bench/detect_burst.py: the newest `recent` calls within the last hour, the rest over the days.
 _BURST_CREATED_AT = (
     "CASE WHEN g <= %(recent)s"
     " THEN now() - (g - 1) * (3500.0 / %(recent)s) * interval '1 second'"
-    f" ELSE now() - interval '1 hour' - ({DAYS} * 86400.0 - 3600)"
+    " ELSE now() - interval '1 hour' - (%(days)s * 86400.0 - 3600)"
     " * (g - %(recent)s) / (%(calls)s - %(recent)s) * interval '1 second' END"
 )
 
-_PROBLEM_CASE = (
-    "CASE "
-    + " ".join(f"WHEN r < {upper:.4f} THEN '{name}'" for name, upper in _THRESHOLDS)
-    + " ELSE 'none' END"
-)
-
-LOAD_SQL = f"""
-SET LOCAL session_replication_role = replica;
-
+COMPANIES_SQL = f"""
 INSERT INTO public.companies (id, name)
 SELECT g, 'Company ' || g FROM generate_series(1, {COMPANIES}) AS g;
 
 INSERT INTO public.customers (company_id, name)
 SELECT 1 + g % {COMPANIES}, 'Customer ' || g FROM generate_series(1, 20000) AS g;
+"""
 
+# One row per call to write, g counting from the newest: its id (%(id)s, g or the sequence's next
+# value), a problem drawn at the given rates for the newest %(bad_rows)s, none for the older ones.
+DRAW_SQL = f"""
 CREATE TEMP TABLE draw ON COMMIT DROP AS
 SELECT
-    g AS id,
+    %(id)s AS id,
     1 + g % {COMPANIES} AS company_id,
     %(created_at)s AS created_at,
-    {_PROBLEM_CASE} AS problem,
+    %(problem)s AS problem,
     random() AS shape
-FROM (SELECT g, random() AS r FROM generate_series(1, %(calls)s) AS g) AS d;
+FROM (
+    SELECT g, CASE WHEN g <= %(bad_rows)s THEN random() ELSE 1 END AS r
+    FROM generate_series(1, %(calls)s) AS g
+) AS d;
+"""
 
+# The calls and appointments of the draw, as a legacy application wrote them (run with
+# session_replication_role = replica: Booking Guard's triggers do not see them).
+ROWS_FROM_DRAW_SQL = """
 INSERT INTO public.calls (
     id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
     customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
@@ -156,10 +166,45 @@ FROM draw AS d
 WHERE
     d.problem IN ('flag_mismatch', 'contradicting_flags', 'orphaned_appointment')
     OR (d.problem = 'none' AND d.shape < 0.50);
-
-SELECT setval(pg_get_serial_sequence('public.calls', 'id'), %(calls)s);
-SELECT setval(pg_get_serial_sequence('public.companies', 'id'), {COMPANIES});
 """
+
+LOAD_SQL = (
+    "SET LOCAL session_replication_role = replica;\n"
+    + COMPANIES_SQL
+    + DRAW_SQL
+    + ROWS_FROM_DRAW_SQL
+    + "SELECT setval(pg_get_serial_sequence('public.calls', 'id'), %(calls)s);\n"
+    + f"SELECT setval(pg_get_serial_sequence('public.companies', 'id'), {COMPANIES});\n"
+)
+
+
+def fill(template: str, **values: object) -> bytes:
+    """The template with its %(name)s placeholders replaced (values are numbers or SQL we wrote:
+    the statements carry no parameters, so one message holds them all)."""
+    for name, value in values.items():
+        template = template.replace(f"%({name})s", str(value))
+    return template.encode()
+
+
+def load_sql(
+    calls: int,
+    *,
+    days: float = DAYS,
+    recent: int | None = None,
+    bad_rows: int | None = None,
+    rates: Mapping[str, float] = PROBLEM_RATES,
+) -> bytes:
+    """LOAD_SQL for `calls` calls over `days` days (recent: that many within the last hour),
+    the newest `bad_rows` of them (default: all) with problems at `rates`."""
+    created_at = _EVEN_CREATED_AT if recent is None else _BURST_CREATED_AT
+    return fill(
+        LOAD_SQL.replace("%(created_at)s", created_at).replace("%(problem)s", problem_case(rates)),
+        id="g",
+        calls=int(calls),
+        days=float(days),
+        recent=int(recent or 0),
+        bad_rows=int(calls if bad_rows is None else bad_rows),
+    )
 
 
 def _ms(conn: psycopg.Connection[Any], sql: str) -> tuple[float, list[tuple[Any, ...]]]:
@@ -168,25 +213,33 @@ def _ms(conn: psycopg.Connection[Any], sql: str) -> tuple[float, list[tuple[Any,
     return (time.perf_counter() - started) * 1000, rows
 
 
-def build(url: str, calls: int, progress: Any, recent: int | None = None) -> dict[str, Any]:
-    """recent: that many of the calls within the last hour (default: evenly over DAYS)."""
-    created_at = _EVEN_CREATED_AT if recent is None else _BURST_CREATED_AT
-    load = LOAD_SQL.replace("%(created_at)s", created_at).replace(
-        "%(recent)s", str(int(recent or 0))
-    )
+def build(
+    url: str,
+    calls: int,
+    progress: Any,
+    recent: int | None = None,
+    *,
+    days: float = DAYS,
+    bad_rows: int | None = None,
+    analyze: bool = True,
+) -> dict[str, Any]:
+    """recent: that many of the calls within the last hour (default: evenly over `days`);
+    bad_rows: only the newest that many calls may carry a problem (default: all of them);
+    analyze: VACUUM ANALYZE at the end (a caller that loads more does its own)."""
     with Migrator(url) as migrator:
         migrator.apply(to=LEGACY_UNTIL)
         progress(f"loading {calls:,} calls (triggers bypassed, as a legacy application wrote them)")
         started = time.perf_counter()
         with psycopg.connect(url) as conn, conn.transaction():
-            conn.execute(load.replace("%(calls)s", str(int(calls))).encode())
+            conn.execute(load_sql(calls, days=days, recent=recent, bad_rows=bad_rows))
         load_s = time.perf_counter() - started
         progress("applying the remaining migrations")
         started = time.perf_counter()
         migrator.apply()
         migrate_s = time.perf_counter() - started
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+        if analyze:
+            conn.execute("VACUUM ANALYZE")
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM public.calls), (SELECT count(*) FROM public.appointments)"
         ).fetchone()

@@ -67,12 +67,18 @@ def _sql(template: str, **values: int) -> bytes:
     return (template % {k: str(int(v)) for k, v in values.items()}).encode()
 
 
-def prepare(url: str, calls: int, recent: int, history: int, progress: Any) -> dict[str, Any]:
+def prepare(
+    url: str, calls: int, recent: int, history: int, progress: Any, *, analyze: bool = True
+) -> dict[str, Any]:
+    """history resolved alerts on the calls with ids recent + 1 to calls (bench/detect.py counts
+    ids from the newest call); analyze: VACUUM ANALYZE afterwards (a caller that loads more does
+    its own)."""
     progress(f"writing {history:,} resolved alerts")
     with psycopg.connect(url) as conn, conn.transaction():
         conn.execute(_sql(HISTORY_SQL, history=history, recent=recent, calls=calls))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+        if analyze:
+            conn.execute("VACUUM ANALYZE")
         row = conn.execute("SELECT count(*) FROM guard.alerts").fetchone()
     return {"recent": recent, "resolved_alerts": row[0] if row else 0}
 
@@ -113,9 +119,17 @@ def _quantile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def timed_pass(url: str, ids: list[int], cap_s: float, label: str, progress: Any) -> dict[str, Any]:
+def timed_pass(
+    url: str,
+    ids: list[int],
+    cap_s: float,
+    label: str,
+    progress: Any,
+    client_url: str | None = None,
+) -> dict[str, Any]:
+    """One guard.detect() while a client calls guard.check_call (as client_url: default url)."""
     progress(label)
-    client = CheckCallClient(url, ids, cap_s)
+    client = CheckCallClient(client_url or url, ids, cap_s)
     client.start()
     client.ready.wait()
     time.sleep(0.2)  # the client runs before the pass starts, so it meets the pass mid-way

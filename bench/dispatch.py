@@ -22,9 +22,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -79,19 +81,42 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
+@dataclass(frozen=True)
+class GuardRun:
+    """One `guard` command run as a child process."""
+
+    peak_rss_mb: float  # os.wait4: that child alone, not this process nor its other children
+    exit_code: int
+    seconds: float
+    stderr: str
+
+
+def run_guard(args: Sequence[str], env: Mapping[str, str] | None = None) -> GuardRun:
+    """`guard ARGS` as a child (stdout discarded); its peak RSS, exit code, time and stderr."""
+    started = time.perf_counter()
+    # stderr to a file, not a pipe: nothing reads a pipe while we wait, and a full one stalls it
+    with tempfile.TemporaryFile() as stderr:
+        child = subprocess.Popen(
+            [GUARD, *args],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        stderr.seek(0)
+        text = stderr.read().decode(errors="replace")
+    return GuardRun(usage.ru_maxrss / 1024, child.returncode, seconds, text)
+
+
 def _watch(url: str, webhook: str, *extra: str) -> tuple[float, int, float]:
     """Run `guard watch --once` as a child; (peak RSS MB, exit code, seconds)."""
-    env = {**os.environ, "GUARD_DATABASE_URL": url, "GUARD_SLACK_WEBHOOK_URL": webhook}
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [GUARD, "watch", "--once", "--channel", "webhook", "--webhook-rate", "0", *extra],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    run = run_guard(
+        ["watch", "--once", "--channel", "webhook", "--webhook-rate", "0", *extra],
+        {"GUARD_DATABASE_URL": url, "GUARD_SLACK_WEBHOOK_URL": webhook},
     )
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024, child.returncode, time.perf_counter() - started
+    return run.peak_rss_mb, run.exit_code, run.seconds
 
 
 def memory(url: str, big: int, mb: float, progress: Any) -> dict[str, Any]:

@@ -106,9 +106,18 @@ CROSS JOIN LATERAL (VALUES ('open', a.base), ('resolved', a.base - 1)) AS s (sta
 JOIN public.calls AS c ON c.id = s.call_id
 JOIN bench_checks AS k ON k.n = a.g % (SELECT count(*) FROM bench_checks);
 
+INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at)
+SELECT a.id, 'webhook', 'delivered', now() FROM guard.alerts AS a WHERE a.id % 10 = 0;
+"""
+
+# The history the other series read, written as the application and Booking Guard leave it
+# (run with session_replication_role = replica). Per call since {validation_since} (a SQL
+# expression) a validation; per 10 calls a correction; per 20 calls a review item, open or
+# claimed only when its call is not older than {active_since}; breaker events and job runs.
+HISTORY_SQL = """
 INSERT INTO guard.validation_metrics (company_id, call_id, ok, latency_ms, measured_at)
 SELECT c.company_id, c.id, c.id % 50 <> 0, 0.2 + (c.id % 97) / 50.0, c.created_at
-FROM public.calls AS c;
+FROM public.calls AS c WHERE c.created_at >= {validation_since};
 
 INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, reason,
     corrected_at)
@@ -123,8 +132,9 @@ SELECT c.company_id, c.id, 'validation_failure', st.status, c.created_at,
     CASE WHEN st.status = 'claimed' THEN now() END,
     CASE WHEN st.status IN ('resolved', 'dismissed') THEN now() END
 FROM public.calls AS c
-CROSS JOIN LATERAL (SELECT CASE c.id % 100 WHEN 0 THEN 'open' WHEN 20 THEN 'claimed'
-    WHEN 40 THEN 'dismissed' ELSE 'resolved' END AS status) AS st
+CROSS JOIN LATERAL (SELECT CASE WHEN c.id % 100 = 40 THEN 'dismissed'
+    WHEN c.created_at < {active_since} THEN 'resolved' WHEN c.id % 100 = 0 THEN 'open'
+    WHEN c.id % 100 = 20 THEN 'claimed' ELSE 'resolved' END AS status) AS st
 WHERE c.id % 20 = 0;
 
 INSERT INTO guard.breaker_state (key, state, generation, changed_at)
@@ -139,8 +149,6 @@ INSERT INTO guard.job_runs (job_name, started_at, finished_at, status, duration_
 SELECT j.name, now() - g * interval '5 minutes', now() - g * interval '5 minutes', 'succeeded', 1
 FROM guard.jobs AS j CROSS JOIN generate_series(1, 10000 / (SELECT count(*) FROM guard.jobs)) AS g;
 
-INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at)
-SELECT a.id, 'webhook', 'delivered', now() FROM guard.alerts AS a WHERE a.id % 10 = 0;
 """
 
 TABLES = (
@@ -162,6 +170,7 @@ def build(url: str, calls: int, alerts: int, progress: Any) -> dict[str, Any]:
     progress(f"loading {calls:,} calls and {alerts:,} open alerts (and the history around them)")
     started = time.perf_counter()
     sql = LOAD_SQL.format(companies=COMPANIES, calls=int(calls), alerts=int(alerts))
+    sql += HISTORY_SQL.format(validation_since="'-infinity'", active_since="'-infinity'")
     with psycopg.connect(url) as conn, conn.transaction():
         conn.execute(sql.encode())
     load_s = time.perf_counter() - started
@@ -242,7 +251,9 @@ def _explained(log_file: Path, offset: int) -> list[dict[str, Any]]:
     return statements
 
 
-def measure(url: str, explain_url: str, log_file: Path, timeout_ms: int) -> dict[str, Any]:
+def scrape(url: str, timeout_ms: int) -> dict[str, Any]:
+    """A cold scrape by a new collector (every series computed), then a warm one (the cached
+    series from the cache): their times, guard_up, the missing and the stale series."""
     collector = _collector(url, timeout_ms)
     registry = registry_for(collector)
     started = time.perf_counter()
@@ -252,12 +263,6 @@ def measure(url: str, explain_url: str, log_file: Path, timeout_ms: int) -> dict
     warm = generate_latest(registry).decode()
     warm_ms = (time.perf_counter() - started) * 1000
     collector.close()
-    # Once more, explained: a new collector, so every series is computed again.
-    offset = len(log_file.read_text(errors="replace"))
-    explained = _collector(explain_url, timeout_ms)
-    generate_latest(registry_for(explained))
-    explained.close()
-    time.sleep(0.5)  # the server writes its log asynchronously to us
     return {
         "cold_ms": cold_ms,
         "warm_ms": warm_ms,
@@ -265,8 +270,18 @@ def measure(url: str, explain_url: str, log_file: Path, timeout_ms: int) -> dict
         "missing_cold": sorted(set(EXPECTED_FAMILIES) - _families(cold)),
         "missing_warm": sorted(set(EXPECTED_FAMILIES) - _families(warm)),
         "stale": sorted(re.findall(r'^guard_series_stale\{series="(\w+)"\} 1\.0$', cold, re.M)),
-        "statements": _explained(log_file, offset),
     }
+
+
+def measure(url: str, explain_url: str, log_file: Path, timeout_ms: int) -> dict[str, Any]:
+    scraped = scrape(url, timeout_ms)
+    # Once more, explained: a new collector, so every series is computed again.
+    offset = len(log_file.read_text(errors="replace"))
+    explained = _collector(explain_url, timeout_ms)
+    generate_latest(registry_for(explained))
+    explained.close()
+    time.sleep(0.5)  # the server writes its log asynchronously to us
+    return {**scraped, "statements": _explained(log_file, offset)}
 
 
 def print_table(header: dict[str, Any], built: dict[str, Any], runs: dict[str, Any]) -> None:

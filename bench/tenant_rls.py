@@ -32,7 +32,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from bench.detect import LEGACY_UNTIL, LOAD_SQL
+from bench.detect import LEGACY_UNTIL, load_sql
 from guard.db.migrate import Migrator
 
 CALLS = 200_000
@@ -125,7 +125,7 @@ def build(url: str, calls: int, progress: Any) -> dict[str, Any]:
         migrator.apply(to=LEGACY_UNTIL)
         progress(f"loading {calls:,} calls")
         with psycopg.connect(url) as conn, conn.transaction():
-            conn.execute(LOAD_SQL.replace("%(calls)s", str(int(calls))).encode())
+            conn.execute(load_sql(int(calls)))
         progress(f"migrating up to {BEFORE}")
         migrator.apply(to=BEFORE)
     with psycopg.connect(url, autocommit=True) as conn:
