@@ -4,8 +4,8 @@
 -- Locks: none on existing tables (a new table); ROW EXCLUSIVE on guard.settings and guard.jobs
 -- (two rows).
 
--- The history of detection: one row per check per windowed pass (the detect job, `guard check`,
--- `guard check --all`), written by guard.run_detection in the pass's own transaction, so a pass
+-- The history of detection: one row per check per windowed pass (the detect job, `guard check`;
+-- not the batches of `guard check --all`), written by guard.run_detection in the pass's own transaction, so a pass
 -- that failed or timed out leaves no row (its job run says why). check_call's one-call passes are
 -- not recorded: they run on the application's path, once per booking. BI charts it through
 -- guard.detection_passes; retention deletes rows past retention_detection_runs_days.

@@ -1,5 +1,5 @@
 -- One row per windowed detection pass (guard.detection_runs by pass): when it ran, over which
--- window (NULL: the whole history, `guard check --all`), how long its checks took and what they
+-- window (NULL: the whole history, guard.run_detection('-infinity')), how long its checks took and what they
 -- found, opened and resolved. For BI: detection's own health over time (a pass getting slower, a
 -- check that suddenly finds thousands). Counts span every company, like the job runs.
 CREATE OR REPLACE VIEW guard.detection_passes WITH (security_invoker = TRUE) AS
