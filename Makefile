@@ -126,11 +126,14 @@ check-redis-floor: setup
 # After changing sql/ or migrations/, everything generated from them, each checked by a test:
 # the catalog snapshot `guard db verify` and `guard db apply` compare with
 # (guard/db/canonical_snapshot.json), the table of locks per migration in docs/dba.md, and
-# docs/invariant-map.md (from the `-- I<n>` tags of sql/, guard.rules and the migrations).
+# docs/invariant-map.md (from the `-- I<n>` tags of sql/, guard.rules and the migrations), and
+# the column reference for BI users (docs/bi-columns.md and docs/bi.md's column tables, from the
+# comments of sql/comments/).
 generated: setup
-	GUARD_WRITE_SNAPSHOT=1 GUARD_WRITE_LOCK_TABLE=1 GUARD_WRITE_INVARIANT_MAP=1 $(BIN)/pytest -q \
-	  -p no:randomly tests/db/test_canonical.py::test_stored_snapshot_is_the_canonical_schema \
-	  tests/db/test_lock_table.py tests/db/test_invariant_map.py
+	GUARD_WRITE_SNAPSHOT=1 GUARD_WRITE_LOCK_TABLE=1 GUARD_WRITE_INVARIANT_MAP=1 \
+	  GUARD_WRITE_BI_COLUMNS=1 $(BIN)/pytest -q -p no:randomly \
+	  tests/db/test_canonical.py::test_stored_snapshot_is_the_canonical_schema \
+	  tests/db/test_lock_table.py tests/db/test_invariant_map.py tests/db/test_bi_comments.py
 
 # Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
 bench: setup

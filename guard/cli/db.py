@@ -275,7 +275,8 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
             else "all applied"
         )
         echo_text(
-            f"Definitions (functions, views, triggers, policies, grants) from {source}: {state}"
+            f"Definitions (functions, views, triggers, policies, grants, comments) from {source}:"
+            f" {state}"
         )
 
 

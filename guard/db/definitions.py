@@ -1,4 +1,4 @@
-"""Definitions applied from sql/: functions, views, triggers, policies and grants.
+"""Definitions applied from sql/: functions, views, triggers, policies, grants and comments.
 
 Versioned migrations (migrations/) hold what must happen once and in order: tables, columns,
 constraints, indexes, data. The code-like objects are defined in sql/, one object per file, and
@@ -17,8 +17,9 @@ the last pending migration. `guard.definitions` records what was applied: path a
 - A function whose parameter types change is created beside the old one by CREATE OR REPLACE:
   the old one is dropped (one function per name is the rule in schema guard).
 - A file removed from sql/ drops its object, unless another file defines the same object.
-- Grants (grants/) and pg_cron's schedule (jobs/) run last whenever anything was applied: DROP
-  and CREATE lose privileges, a new table has none, a job's command may have changed.
+- Grants (grants/), pg_cron's schedule (jobs/) and the comments BI tools show (comments/) run
+  last whenever anything was applied: DROP and CREATE lose privileges and comments, a new table
+  has none, a job's command may have changed.
 - Before commit the result is checked: every definition's object exists once, and, when the
   stored catalog snapshot was made from these very files, each one equals the snapshot
   (guard.db.catalog, the comparison `guard db verify` makes).
@@ -55,11 +56,12 @@ DEFINITION_FOLDERS = {
     "policies": "policy",
     "grants": "grants",
     "jobs": "schedule",
+    "comments": "comments",
 }
 # Kinds that define no object of their own and run last, whenever anything was applied: the
-# grants (DROP and CREATE lose privileges, a new table has none) and pg_cron's schedule (a job's
-# command may have changed).
-CLOSING = ("grants", "schedule")
+# grants (DROP and CREATE lose privileges, a new table has none), pg_cron's schedule (a job's
+# command may have changed) and the comments (DROP and CREATE lose them too).
+CLOSING = ("grants", "schedule", "comments")
 TABLE = "guard.definitions"
 CHECKOUT = "sql/"  # guard.definitions.source of definitions applied from the checkout
 
@@ -93,7 +95,7 @@ class Definition:
     @property
     def identity(self) -> tuple[str, ...]:
         """The object, from the file name: (schema, name) for a function or view, (schema,
-        table, name) for a trigger or policy, () for grants and the schedule."""
+        table, name) for a trigger or policy, () for the grants, schedule and comments."""
         if self.closing:
             return ()
         parts = Path(self.path).name.removesuffix(".sql").split(".")
@@ -190,7 +192,7 @@ class Outcome:
     applied: list[str] = field(default_factory=list)  # paths run (changed, new or missing)
     recreated: list[str] = field(default_factory=list)  # dependents dropped and run again
     dropped: list[str] = field(default_factory=list)  # removed files whose object was dropped
-    closing: bool = False  # the grants and the schedule ran
+    closing: bool = False  # the grants, the schedule and the comments ran
 
     @property
     def changed(self) -> bool:
@@ -213,7 +215,7 @@ class Outcome:
             if paths
         ]
         if self.closing and not parts:  # alone (they run with any other change too)
-            parts.append("grants and schedule applied")
+            parts.append("grants, schedule and comments applied")
         return f"definitions  {'; '.join(parts or ['none changed'])} from {self.source}"
 
 

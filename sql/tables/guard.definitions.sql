@@ -1,5 +1,6 @@
 -- The definitions applied from sql/ (guard.db.definitions): one row per file of a function,
--- view, trigger, policy, the grants or pg_cron's schedule, with the sha256 of the text applied. `guard db apply`
+-- view, trigger, policy, the grants, pg_cron's schedule or the comments BI tools show, with the
+-- sha256 of the text applied. `guard db apply`
 -- runs a file again when its text no longer has this checksum or its object is missing, and
 -- drops the object of a file that is no longer listed; source says whose definitions they
 -- are: the checkout's sql/, or a release's (restored by `guard db rollback`).
@@ -7,7 +8,7 @@
 CREATE TABLE guard.definitions (
     path text PRIMARY KEY,
     kind text NOT NULL CHECK (
-        kind IN ('function', 'view', 'trigger', 'policy', 'grants', 'schedule')
+        kind IN ('function', 'view', 'trigger', 'policy', 'grants', 'schedule', 'comments')
     ),
     position integer NOT NULL CHECK (position >= 0),
     sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
@@ -17,4 +18,4 @@ CREATE TABLE guard.definitions (
 );
 
 COMMENT ON TABLE guard.definitions IS
-'Definitions applied from sql/ (functions, views, triggers, policies, grants) and their sha256.';
+'Definitions applied from sql/ (functions, views, triggers, policies, grants, comments) and their sha256.';

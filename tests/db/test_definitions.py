@@ -112,7 +112,7 @@ def test_a_new_role_grant_alone_is_applied(db_url: str, sql_copy: Path) -> None:
 
     outcome = migrator.definitions_outcome
     assert outcome is not None and outcome.closing and outcome.applied == []
-    assert "grants and schedule applied" in outcome.summary()
+    assert "grants, schedule and comments applied" in outcome.summary()
     with psycopg.connect(db_url) as conn:
         assert conn.execute(query).fetchone() == (True,)
 

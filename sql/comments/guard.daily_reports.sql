@@ -1,0 +1,18 @@
+-- What BI tools show for guard.daily_reports (docs/bi-columns.md is generated from these
+-- comments).
+COMMENT ON TABLE guard.daily_reports IS
+'one row per UTC day and company: the stored daily consistency report, written by the `daily_report` job (02:00 UTC, for yesterday) or `guard report --date`; `guard.daily_report_view` unpacks it';
+
+COMMENT ON COLUMN guard.daily_reports.report_date IS 'the UTC day (only days that have ended are stored)';
+COMMENT ON COLUMN guard.daily_reports.company_id IS 'the company';
+COMMENT ON COLUMN guard.daily_reports.total_calls IS 'calls created that day';
+COMMENT ON COLUMN guard.daily_reports.inconsistent_calls IS 'the day''s calls that at least one of the day''s alerts concerns';
+COMMENT ON COLUMN guard.daily_reports.inconsistency_rate_pct IS '`inconsistent_calls / total_calls`, percent, 2 decimals (0 when there were no calls)';
+COMMENT ON COLUMN guard.daily_reports.auto_corrected IS 'corrections made automatically that day (rows of `guard.correction_audit`)';
+COMMENT ON COLUMN guard.daily_reports.manual_reviews IS 'review items created that day (problems left to a person)';
+COMMENT ON COLUMN guard.daily_reports.open_review_items IS 'review items open or claimed when the report was generated';
+COMMENT ON COLUMN guard.daily_reports.by_rule IS 'jsonb: the day''s alerts per rule (an alert counts for its check''s rule), `{"I1_call_direction": 12, ...}`';
+COMMENT ON COLUMN guard.daily_reports.top_issues IS 'jsonb: the five rules with most alerts, `[{"rule_id", "count", "severity", "description"}]`';
+COMMENT ON COLUMN guard.daily_reports.trend IS 'jsonb: against the reports stored for the 7 days before: `previous_days`, `previous_mean_rate_pct`, `delta_pct_points` (positive is worse), `direction` (`better`, `worse`, `same`, `no_data`)';
+COMMENT ON COLUMN guard.daily_reports.generated_at IS 'when the row was generated';
+COMMENT ON COLUMN guard.daily_reports.by_check IS 'jsonb: the same alerts per check, `{"call_without_direction": 12, ...}`';
