@@ -1,7 +1,8 @@
--- What BI tools show for the masked views of guard.alerts, guard.review_items and
--- guard.correction_audit: the reporting role reads those tables' free text only through these
--- views, which have exactly the table's columns, so each column's comment is copied from the
--- table's (written once, in sql/comments/guard.<table>.sql, which the manifest loads before).
+-- What BI tools show for the views that show a table's columns as they are: the masked views of
+-- guard.alerts, guard.review_items and guard.correction_audit (the reporting role reads those
+-- tables' free text only through them; they have exactly the table's columns) and
+-- guard.daily_report_view (guard.daily_reports unpacked). Each such column's comment is copied
+-- from the table's, written once in sql/comments/guard.<table>.sql (loaded before this file).
 COMMENT ON VIEW guard.alerts_report IS
 'one row per alert of the reader''s companies, open and resolved: the columns of `guard.alerts`, phone numbers in `details` masked';
 COMMENT ON VIEW guard.review_items_report IS
@@ -18,7 +19,8 @@ BEGIN
         FROM (VALUES
             ('alerts_report', 'alerts'),
             ('review_items_report', 'review_items'),
-            ('correction_audit_report', 'correction_audit')
+            ('correction_audit_report', 'correction_audit'),
+            ('daily_report_view', 'daily_reports')
         ) AS v (view_name, table_name)
         INNER JOIN pg_catalog.pg_class AS t
             ON t.oid = format('guard.%I', v.table_name)::regclass
