@@ -23,6 +23,11 @@ SET search_path = pg_catalog
 -- (docs/invariants.md, "Measured reasons for the shapes in sql/").
 SET max_parallel_workers_per_gather = 0
 SET jit = off
+-- A pass reads a bounded set (the window, the open alerts) through indexes, on pages that are in
+-- memory. Priced as disk reads (the default 4), probing appointments per open alert lost to a hash
+-- join over every appointment, a cost that grows with the history: 420 ms of one check at 1M
+-- calls, 200 ms at 1.1; the whole pass 18-26 % faster (docs/invariants.md).
+SET random_page_cost = 1.1
 AS $$
 DECLARE
     detection_check record;
