@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from guard.breaker import BreakerConfig
+from guard.breaker import Backend, BreakerConfig, CircuitBreaker
 from tests.support.redis_server import RedisServer
 
 _keys = itertools.count(1)
@@ -40,3 +40,29 @@ def fast_config() -> BreakerConfig:
         cooldown_seconds=0.3,
         call_timeout_seconds=None,
     )
+
+
+@pytest.fixture
+def breaker_config(fast_config: BreakerConfig) -> BreakerConfig:
+    """The rules `make_breaker` builds with by default; a module overrides it for its own."""
+    return fast_config
+
+
+@pytest.fixture(params=["redis", "memory"])
+def make_breaker(
+    request: pytest.FixtureRequest, key: str, breaker_config: BreakerConfig
+) -> Iterator[Callable[..., CircuitBreaker]]:
+    """Breakers on one circuit, every scenario on both stores: with Redis each breaker has its
+    own Backend (like a process), in memory they share one."""
+    backends: list[Backend] = []
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    shared_memory_backend = Backend(None)
+
+    def build(config: BreakerConfig = breaker_config, circuit: str = key) -> CircuitBreaker:
+        backend = Backend(url) if url else shared_memory_backend
+        backends.append(backend)
+        return CircuitBreaker(circuit, config, backend=backend)
+
+    yield build
+    for backend in backends:
+        backend.close()

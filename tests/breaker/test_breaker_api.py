@@ -42,23 +42,9 @@ class Dependency:
         return "booked"
 
 
-@pytest.fixture(params=["redis", "memory"])
-def make_breaker(
-    request: pytest.FixtureRequest, key: str
-) -> Iterator[Callable[..., CircuitBreaker]]:
-    """Breakers on one circuit; with Redis each one has its own Backend (like a process)."""
-    backends: list[Backend] = []
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    memory = Backend(None)
-
-    def build(config: BreakerConfig = CONFIG) -> CircuitBreaker:
-        backend = Backend(url) if url else memory
-        backends.append(backend)
-        return CircuitBreaker(key, config, backend=backend)
-
-    yield build
-    for backend in backends:
-        backend.close()
+@pytest.fixture
+def breaker_config() -> BreakerConfig:
+    return CONFIG
 
 
 # ---------------------------------------------------------------------- generators

@@ -8,13 +8,12 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
 
 from guard.breaker import (
-    Backend,
     BreakerConfig,
     BreakerEvent,
     CircuitBreaker,
@@ -67,23 +66,9 @@ WINDOW = BreakerConfig(
 )
 
 
-@pytest.fixture(params=["redis", "memory"])
-def make_breaker(
-    request: pytest.FixtureRequest, key: str
-) -> Iterator[Callable[..., CircuitBreaker]]:
-    """Breakers on one circuit; with Redis each one has its own Backend (like a process)."""
-    backends: list[Backend] = []
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    memory = Backend(None)
-
-    def build(config: BreakerConfig = WINDOW) -> CircuitBreaker:
-        backend = Backend(url) if url else memory
-        backends.append(backend)
-        return CircuitBreaker(key, config, backend=backend)
-
-    yield build
-    for backend in backends:
-        backend.close()
+@pytest.fixture
+def breaker_config() -> BreakerConfig:
+    return WINDOW
 
 
 def call(breaker: CircuitBreaker, fn: Callable[[], str]) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 
 from guard.breaker import (
-    Backend,
     BreakerConfig,
     BreakerEvent,
     CircuitBreaker,
@@ -48,25 +47,6 @@ def fail(breaker: CircuitBreaker, dependency: Dependency, times: int) -> None:
     for _ in range(times):
         with pytest.raises((ConnectionError, CircuitOpenError)):
             breaker.call(dependency)
-
-
-@pytest.fixture(params=["redis", "memory"])
-def make_breaker(
-    request: pytest.FixtureRequest, key: str, fast_config: BreakerConfig
-) -> Iterator[Callable[..., CircuitBreaker]]:
-    """Builds breakers on the same circuit; each call is a separate Backend (like a process)."""
-    backends: list[Backend] = []
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    shared_memory_backend = Backend(None)
-
-    def build(config: BreakerConfig = fast_config, circuit: str = key) -> CircuitBreaker:
-        backend = Backend(url) if url else shared_memory_backend
-        backends.append(backend)
-        return CircuitBreaker(circuit, config, backend=backend)
-
-    yield build
-    for backend in backends:
-        backend.close()
 
 
 def test_opens_after_threshold_consecutive_failures_and_stops_calling(
