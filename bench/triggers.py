@@ -20,7 +20,7 @@ Variants:
 - (b) row-level: the original design, a plpgsql AFTER ROW trigger per appointment (schema bench,
   created in the benchmark database only);
 - (c) floor: bare, plus the application's own set-based UPDATE of calls, same transaction;
-- (c*) floor as (c) but with guard_calls_correct_flags_update disabled: in (c) the application's
+- (c*) floor as (c) but with guard_calls_check_flag_write disabled: in (c) the application's
   own UPDATE of calls is verified by guard's calls-side correction trigger (it is a write at
   trigger depth 0), which (b) and (d) never pay; (c*) is the floor without that check;
 - (d) Booking Guard: all triggers as migrated.
@@ -132,7 +132,7 @@ VARIANT_SETUP = {
     "c": ["ALTER TABLE public.appointments DISABLE TRIGGER USER"],
     "c*": [
         "ALTER TABLE public.appointments DISABLE TRIGGER USER",
-        "ALTER TABLE public.calls DISABLE TRIGGER guard_calls_correct_flags_update",
+        "ALTER TABLE public.calls DISABLE TRIGGER guard_calls_check_flag_write",
     ],
     "d": [],
 }

@@ -128,7 +128,7 @@ SELECT is(
     (
         SELECT (tgtype & 1 = 1, tgtype & 2 = 2, tgtype & 4 = 4, tgtype & 16 = 16)::text
         FROM pg_trigger
-        WHERE tgname = 'guard_calls_normalise_customer_link'
+        WHERE tgname = 'guard_calls_normalise'
     ),
     '(t,t,t,t)',
     'normaliser: row-level, BEFORE, on INSERT and on UPDATE'

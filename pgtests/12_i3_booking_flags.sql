@@ -178,8 +178,8 @@ WHERE id BETWEEN 13 AND 20;
 SELECT results_eq(
     $$SELECT occurrences, (details ->> 'corrected_calls')::int FROM guard.alerts
       WHERE check_id = 'flags_corrected_on_write' AND status = 'open'$$,
-    $$VALUES (5, 8)$$,
-    'one alert per company, bumped per correcting statement, with the count of the last one'
+    $$VALUES (12, 1)$$,
+    'one alert per company; under IMMEDIATE each call of a statement is judged on its own, one bump each'
 );
 SELECT is(
     (

@@ -25,14 +25,11 @@ SELECT results_eq(
         ('guard_appointments_sync_delete', 'statement', 'after', 'delete', '-', 'old_rows', '-', 'O'),
         ('guard_appointments_sync_insert', 'statement', 'after', 'insert', '-', '-', 'new_rows', 'O'),
         ('guard_appointments_sync_update', 'statement', 'after', 'update', '-', 'old_rows', 'new_rows', 'O'),
-        ('guard_calls_correct_flags_insert', 'statement', 'after', 'insert', '-', '-', 'new_rows', 'O'),
-        ('guard_calls_correct_flags_update', 'statement', 'after', 'update', '-', '-', 'new_rows', 'O'),
-        ('guard_calls_normalise_customer_link', 'row', 'before', 'insert,update',
-         'from_number,customer_id,customer_link_status,customer_link_method,customer_link_confidence,customer_linked_at',
-         '-', '-', 'O'),
-        ('guard_calls_normalise_direction', 'row', 'before', 'insert,update', 'direction', '-', '-', 'O'),
-        ('guard_calls_note_flag_write', 'statement', 'before', 'update',
+        ('guard_calls_check_flag_write', 'row', 'after', 'insert,update',
          'session_outcome,appointment_made,appointment_link_status,appointment_linked_at,booking_failed',
+         '-', '-', 'O'),
+        ('guard_calls_normalise', 'row', 'before', 'insert,update',
+         'from_number,direction,customer_id,customer_link_status,customer_link_method,customer_link_confidence,customer_linked_at',
          '-', '-', 'O')$$,
     'every guard trigger on the booking tables: level, timing, events, columns, transition tables, enabled'
 );

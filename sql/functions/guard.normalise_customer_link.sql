@@ -1,7 +1,14 @@
--- I2, BEFORE ROW on calls: the customer link fields follow customer_id. A linked customer gets
--- status linked and, where the writer said nothing, linked_at now() and the default method and
--- confidence; a newly linked customer does not inherit the previous customer's link details.
--- No customer: anonymous for callers without a usable number, unlinked otherwise.
+-- I1, I2, BEFORE ROW on calls (guard_calls_normalise). Named for I2, its first duty; the
+-- legacy-row trigger of I2 (guard.sync_legacy_triggers) runs it too, so a rename must re-point
+-- that trigger first.
+-- I1: a missing or blank direction becomes inbound, case is folded (guard.normalised_direction);
+-- any other value is left for the CHECK to refuse.
+-- I2: the customer link fields follow customer_id. A linked customer gets status linked and,
+-- where the writer said nothing, linked_at now() and the default method and confidence; a newly
+-- linked customer does not inherit the previous customer's link details. No customer: anonymous
+-- for callers without a usable number, unlinked otherwise.
+-- One function where there were two triggers: the direction's had a WHEN clause, compiled again
+-- for every statement (docs/invariants.md, "Measured reasons for the shapes in sql/").
 -- No SET clause, every function name qualified: see "Trigger functions without SET clauses" in
 -- docs/security.md.
 CREATE OR REPLACE FUNCTION guard.normalise_customer_link()
@@ -9,6 +16,10 @@ RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    IF NEW.direction IS NULL OR NEW.direction NOT IN ('inbound', 'outbound') THEN
+        NEW.direction := guard.normalised_direction(NEW.direction);
+    END IF;
+
     IF NEW.customer_id IS NULL THEN
         NEW.customer_link_status := CASE
             WHEN NEW.customer_link_status = 'anonymous'

@@ -10,7 +10,7 @@
 -- was most of a one-row delete's cost: docs/invariants.md, "Measured reasons for the shapes").
 -- No search_path of its own, every function name qualified (see "Trigger functions without SET
 -- clauses" in docs/security.md): its UPDATE of calls fires the calls trigger
--- guard.correct_flags_after_call_update, which runs under whatever search_path is in force. With
+-- guard.check_flag_write, which runs under whatever search_path is in force. With
 -- search_path = pg_catalog here and the application's path everywhere else, the plans cached in
 -- that trigger were made again after every such firing and again at the next write of the
 -- application (docs/security.md, "Trigger functions without SET clauses").

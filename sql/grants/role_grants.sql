@@ -45,6 +45,12 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 ('application', 'FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL),
 -- the stored direction, inlined into the normaliser that runs with the writer's rights
 ('application', 'FUNCTION', 'guard.normalised_direction(text)', '{EXECUTE}', NULL),
+-- the check of an application's flag write, inlined into the calls trigger (writer's rights)
+(
+    'application', 'FUNCTION',
+    'guard.call_flags_contradict(boolean, text, timestamp with time zone, text, boolean, boolean)',
+    '{EXECUTE}', NULL
+),
 -- the booking journal (guard.booking_attempts), written only through these
 ('application', 'FUNCTION', 'guard.begin_booking_attempt(bigint, bigint)', '{EXECUTE}', NULL),
 (

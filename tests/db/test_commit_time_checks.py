@@ -237,8 +237,8 @@ def test_every_form_of_flag_write_is_judged_at_commit(calls_url: str, statement:
 
 
 def test_a_status_update_between_flag_writes_does_not_hide_them(calls_url: str) -> None:
-    """The mark is cleared by the statement that set it: a status update after a flag write,
-    in the same transaction, neither re-checks it nor drops the pending check."""
+    """A status update after a flag write, in the same transaction, neither re-checks it nor
+    drops the pending check."""
     with _app(calls_url) as app:
         app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 1")
         app.execute("UPDATE calls SET status = 'completed' WHERE id = 1")
@@ -249,10 +249,9 @@ def test_a_status_update_between_flag_writes_does_not_hide_them(calls_url: str) 
     assert _state(calls_url, 2)[:3] == (False, "information_only", 0), "call 2 was not checked"
 
 
-def test_a_writer_clearing_the_mark_itself_is_still_detected(calls_url: str) -> None:
-    """The mark is a session setting: a statement that clears it in its own SET list escapes the
-    write-time check (no application does that by mistake). Detection still reports the claim
-    as a phantom booking once the grace period has passed (rule booked_without_appointment)."""
+def test_a_session_setting_cannot_skip_the_check_of_a_flag_write(calls_url: str) -> None:
+    """The check is a row trigger on the flag columns, not a mark a session could clear: a
+    statement that sets the old mark's setting in its own SET list is checked all the same."""
     with _app(calls_url) as app:
         app.execute(
             "UPDATE calls SET appointment_made = TRUE,"
@@ -261,24 +260,27 @@ def test_a_writer_clearing_the_mark_itself_is_still_detected(calls_url: str) -> 
             " WHERE id = 1"
         )
         app.commit()
-    assert _state(calls_url, 1)[:3] == (True, "information_only", 0)
+    made, _, audits, _, pending = _state(calls_url, 1)
+    assert (made, audits, pending) == (False, 1, 0)
+
+
+def test_a_flag_write_of_many_calls_checks_each(calls_url: str) -> None:
+    """One statement writing the flags of several calls: each row is checked, the contradicting
+    ones are corrected at commit, the agreeing one is left alone."""
+    with _app(calls_url) as app:
+        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id IN (1, 2)")
+        app.commit()
+    assert _state(calls_url, 1)[0] is False
+    assert _state(calls_url, 2)[0] is False
     with psycopg.connect(calls_url, autocommit=True) as admin:
-        admin.execute(
-            "UPDATE guard.settings SET value = '0'::jsonb WHERE key = 'grace_period_seconds'"
-        )
-        detected: dict[str, int] = dict(
-            admin.execute("SELECT check_id, offending FROM guard.detect()").fetchall()
-        )
-        open_alerts = admin.execute(
-            "SELECT entity_id FROM guard.alerts"
-            " WHERE check_id = 'booked_without_appointment' AND status = 'open'"
-        ).fetchall()
-    assert detected["booked_without_appointment"] == 1, detected
-    assert open_alerts == [(1,)]
+        audited = admin.execute(
+            "SELECT count(DISTINCT entity_id) FROM guard.correction_audit WHERE entity_id IN (1, 2)"
+        ).fetchone()
+    assert audited == (2,)
 
 
 # Each booking flag written alone on a booked call, contradicting its appointment: the column list
-# of the marker trigger (guard_calls_note_flag_write) must name every one of them.
+# of the check's trigger (guard_calls_check_flag_write) must name every one of them.
 BOOKED_CALL_FLAG_WRITES = {
     "appointment_made": "UPDATE calls SET appointment_made = FALSE WHERE id = 1",
     "appointment_link_status": "UPDATE calls SET appointment_link_status = 'unlinked' WHERE id = 1",

@@ -279,7 +279,7 @@ def test_definitions_wait_for_a_writer_with_short_lock_timeouts(
     """A changed trigger on calls needs a lock a writer holds: the apply retries with short lock
     timeouts (application writes never queue behind it for long) and succeeds once the writer
     commits."""
-    path = "triggers/public.calls.guard_calls_normalise_direction.sql"
+    path = "triggers/public.calls.guard_calls_normalise.sql"
     file = sql_copy / path
     file.write_text("-- changed\n" + file.read_text())
     released = threading.Event()

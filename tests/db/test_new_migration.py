@@ -70,7 +70,7 @@ def test_definitions_alone_need_no_migration(
         "SELECT guard.answer() AS answer;\n"
     )
     _edit(
-        sql_root / "triggers" / "public.calls.guard_calls_note_flag_write.sql",
+        sql_root / "triggers" / "public.calls.guard_calls_check_flag_write.sql",
         "session_outcome,\nbooking_failed ON public.calls",
         "booking_failed ON public.calls",
     )
