@@ -92,6 +92,7 @@ from bench.triggers import (
     WARM_DELETE_ID,
     company_of,
 )
+from bench.workload import APP_LOGIN, BARE_GRANTS, BARE_MIGRATION
 from guard.db.migrate import Migrator
 from guard.embedded import EmbeddedCluster, as_server_user, pg_bindir
 
@@ -99,8 +100,6 @@ INSERT_ROWS = 10_000  # the one-statement insert; --insert-rows 100000 takes abo
 WARMUP_ROWS = 6  # past the five custom plans the plan cache makes before choosing
 COLLECTED = re.compile(r"Collected : (\d+)")
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-APP_LOGIN = "bench_app"
-BARE_MIGRATION = "0003_booking_indexes"
 
 VARIANTS = {
     "z": "bare z",
@@ -410,13 +409,7 @@ def build_templates(cluster: EmbeddedCluster, progress: Callable[[str], None]) -
                     )
                 else:  # no trigger booked the calls: the application did it by hand
                     conn.execute(FLOOR_AFTER_INSERT.replace("%(first_id)s", "1").encode())
-                    conn.execute(
-                        sql.SQL(
-                            "GRANT SELECT, INSERT, UPDATE, DELETE ON public.companies,"
-                            " public.customers, public.services, public.calls,"
-                            " public.appointments TO {}"
-                        ).format(sql.Identifier(APP_LOGIN))
-                    )
+                    conn.execute(sql.SQL(BARE_GRANTS).format(login=sql.Identifier(APP_LOGIN)))
                 booked = _one(
                     conn,
                     "SELECT count(*) FROM public.calls WHERE appointment_made"

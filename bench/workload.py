@@ -551,15 +551,9 @@ def _parameters(text: str) -> list[str]:
 
 def prepare_statements() -> list[str]:
     """PREPARE stepN AS ... for every statement of the mix, %(name)s turned into $n."""
-    prepares = []
-    for number, text in enumerate(_MIX):
-        order = _parameters(text)
+    from bench.instructions import numbered
 
-        def numbered(match: re.Match[str], order: list[str] = order) -> str:
-            return f"${order.index(match.group(1)) + 1}"
-
-        prepares.append(f"PREPARE step{number} AS {_PLACEHOLDER.sub(numbered, text).strip()}")
-    return prepares
+    return [f"PREPARE step{number} AS {numbered(text).strip()}" for number, text in enumerate(_MIX)]
 
 
 def lifecycle_script(count: int, seed: int, next_ids: dict[str, int]) -> list[str]:
