@@ -4,6 +4,32 @@
 DROP TRIGGER IF EXISTS guard_calls_normalise ON public.calls;
 DROP TRIGGER IF EXISTS guard_calls_check_flag_write ON public.calls;
 
+CREATE OR REPLACE FUNCTION guard.normalise_call_direction()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.direction := guard.normalised_direction(NEW.direction);
+    RETURN NEW;
+END;
+$$;
+
+-- The legacy-row trigger of I1, if present, back on its own function.
+DO $$
+BEGIN
+    IF EXISTS (
+        SELECT FROM pg_trigger
+        WHERE tgrelid = 'public.calls'::regclass AND tgname = 'guard_calls_normalise_legacy_direction'
+    ) THEN
+        CREATE OR REPLACE TRIGGER guard_calls_normalise_legacy_direction
+        BEFORE UPDATE ON public.calls
+        FOR EACH ROW
+        WHEN (new.direction IS NULL OR new.direction NOT IN ('inbound', 'outbound'))
+        EXECUTE FUNCTION guard.normalise_call_direction();
+    END IF;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION guard.normalise_customer_link()
 RETURNS trigger
 LANGUAGE plpgsql

@@ -15,6 +15,73 @@ DROP TRIGGER IF EXISTS guard_calls_normalise_customer_link ON public.calls;
 DROP TRIGGER IF EXISTS guard_calls_correct_flags_insert ON public.calls;
 DROP TRIGGER IF EXISTS guard_calls_note_flag_write ON public.calls;
 DROP TRIGGER IF EXISTS guard_calls_correct_flags_update ON public.calls;
+-- The legacy-row trigger of I1 (present only while its CHECK is NOT VALID) runs the I2 normaliser
+-- from now on, which does I1 as well (sql/functions/guard.normalise_customer_link.sql, the same
+-- body, given here so that no state between this migration and the definitions step has a
+-- legacy-row trigger that leaves a direction unset); guard.normalise_call_direction, its
+-- function until now, goes (guard.sync_legacy_triggers).
+CREATE OR REPLACE FUNCTION guard.normalise_customer_link()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NEW.direction IS NULL OR NEW.direction NOT IN ('inbound', 'outbound') THEN
+        NEW.direction := guard.normalised_direction(NEW.direction);
+    END IF;
+
+    IF NEW.customer_id IS NULL THEN
+        NEW.customer_link_status := CASE
+            WHEN NEW.customer_link_status = 'anonymous'
+                OR nullif(pg_catalog.btrim(coalesce(NEW.from_number, '')), '') IS NULL
+                OR pg_catalog.lower(pg_catalog.btrim(NEW.from_number))
+                IN ('anonymous', 'unknown', 'restricted', 'private')
+                THEN 'anonymous'
+            ELSE 'unlinked'
+        END;
+        NEW.customer_linked_at := NULL;
+        NEW.customer_link_method := NULL;
+        NEW.customer_link_confidence := NULL;
+        RETURN NEW;
+    END IF;
+
+    IF TG_OP = 'UPDATE' AND NEW.customer_id IS DISTINCT FROM OLD.customer_id THEN
+        IF NEW.customer_linked_at IS NOT DISTINCT FROM OLD.customer_linked_at THEN
+            NEW.customer_linked_at := NULL;
+        END IF;
+        IF NEW.customer_link_method IS NOT DISTINCT FROM OLD.customer_link_method THEN
+            NEW.customer_link_method := NULL;
+        END IF;
+        IF NEW.customer_link_confidence IS NOT DISTINCT FROM OLD.customer_link_confidence THEN
+            NEW.customer_link_confidence := NULL;
+        END IF;
+    END IF;
+
+    NEW.customer_link_status := 'linked';
+    NEW.customer_linked_at := coalesce(NEW.customer_linked_at, pg_catalog.now());
+    NEW.customer_link_method := coalesce(
+        NEW.customer_link_method, guard.setting('default_customer_link_method') #>> '{}'
+    );
+    NEW.customer_link_confidence := coalesce(
+        NEW.customer_link_confidence,
+        (guard.setting('default_customer_link_confidence') #>> '{}')::numeric
+    );
+    RETURN NEW;
+END;
+$$;
+DO $$
+BEGIN
+    IF EXISTS (
+        SELECT FROM pg_trigger
+        WHERE tgrelid = 'public.calls'::regclass AND tgname = 'guard_calls_normalise_legacy_direction'
+    ) THEN
+        CREATE OR REPLACE TRIGGER guard_calls_normalise_legacy_direction
+        BEFORE UPDATE ON public.calls
+        FOR EACH ROW
+        WHEN (new.direction IS NULL OR new.direction NOT IN ('inbound', 'outbound'))
+        EXECUTE FUNCTION guard.normalise_customer_link();
+    END IF;
+END;
+$$;
 -- Their only callers were the triggers above.
 -- squawk-ignore ban-drop-function
 DROP FUNCTION IF EXISTS guard.correct_flags_after_call_insert();
@@ -22,3 +89,5 @@ DROP FUNCTION IF EXISTS guard.correct_flags_after_call_insert();
 DROP FUNCTION IF EXISTS guard.note_flag_write();
 -- squawk-ignore ban-drop-function
 DROP FUNCTION IF EXISTS guard.correct_flags_after_call_update();
+-- squawk-ignore ban-drop-function
+DROP FUNCTION IF EXISTS guard.normalise_call_direction();

@@ -1,6 +1,6 @@
 -- I1, I2, BEFORE ROW on calls (guard_calls_normalise). Named for I2, its first duty; the
--- legacy-row trigger of I2 (guard.sync_legacy_triggers) runs it too, so a rename must re-point
--- that trigger first.
+-- legacy-row triggers of I1 and I2 (guard.sync_legacy_triggers) run it too, so a rename must
+-- re-point them first.
 -- I1: a missing or blank direction becomes inbound, case is folded (guard.normalised_direction);
 -- any other value is left for the CHECK to refuse.
 -- I2: the customer link fields follow customer_id. A linked customer gets status linked and,

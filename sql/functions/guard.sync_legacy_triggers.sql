@@ -46,7 +46,7 @@ BEGIN
                 BEFORE UPDATE ON public.calls
                 FOR EACH ROW
                 WHEN (new.direction IS NULL OR new.direction NOT IN ('inbound', 'outbound'))
-                EXECUTE FUNCTION guard.normalise_call_direction();
+                EXECUTE FUNCTION guard.normalise_customer_link();
             ELSE
                 -- The WHEN clause is the CHECK's condition.
                 CREATE TRIGGER guard_calls_normalise_legacy_link
