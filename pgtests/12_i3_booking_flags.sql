@@ -4,7 +4,7 @@
 -- `SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE` runs the pending checks now, as a commit
 -- would (a pgTAP file never commits).
 BEGIN;
-SELECT plan(42);
+SELECT plan(45);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -320,6 +320,32 @@ SELECT is((
     SELECT booking_confirmed FROM calls
     WHERE id = 32
 ), TRUE, 'and the confirmation');
+
+-- creation_failed (a rolled-back booking, guard.rollback_booking) is kept while the call has no
+-- active appointment, whoever writes it, and gives way to linked when one arrives.
+INSERT INTO calls (id, company_id, retell_call_id) VALUES (34, 1, 'rolled-back');
+UPDATE calls SET
+    appointment_link_status = 'creation_failed', session_outcome = 'creation_failed',
+    booking_failed = TRUE
+WHERE id = 34;
+SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
+SET CONSTRAINTS guard.guard_flag_checks_at_commit DEFERRED;
+SELECT is(
+    pg_temp.flags(34), 'false/creation_failed/false/creation_failed/true',
+    'a failed creation written without an appointment is no contradiction'
+);
+INSERT INTO appointments (id, company_id, call_id, status) VALUES (41, 1, 34, 'cancelled');
+DELETE FROM appointments
+WHERE id = 41;
+SELECT is(
+    pg_temp.flags(34), 'false/creation_failed/false/creation_failed/true',
+    'deriving the call again keeps creation_failed'
+);
+INSERT INTO appointments (id, company_id, call_id) VALUES (42, 1, 34);
+SELECT is(
+    pg_temp.flags(34), 'true/linked/true/appointment_booked/false',
+    'a booking that then succeeds links the call'
+);
 
 SELECT * FROM finish();
 ROLLBACK;

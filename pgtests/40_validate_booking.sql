@@ -81,10 +81,11 @@ SELECT isnt(
     NULL, 'rollback returns the review item'
 );
 SELECT results_eq(
-    $$SELECT session_outcome, booking_failed, requires_manual_processing, booking_failure_reason
+    $$SELECT session_outcome, appointment_link_status, booking_failed, requires_manual_processing,
+             booking_failure_reason
       FROM calls WHERE id = 2$$,
-    $$VALUES ('creation_failed', TRUE, TRUE, 'validation_failure')$$,
-    'the call is marked failed and for manual processing'
+    $$VALUES ('creation_failed', 'creation_failed', TRUE, TRUE, 'validation_failure')$$,
+    'the call is marked failed (outcome and link status) and for manual processing'
 );
 SELECT results_eq(
     $$SELECT (SELECT priority::int FROM guard.review_items WHERE call_id = 2),

@@ -17,7 +17,7 @@ COMMENT ON COLUMN guard.calls_report.customer_link_confidence IS 'how sure the l
 COMMENT ON COLUMN guard.calls_report.customer_linked_at IS 'when the customer was linked (I2)';
 COMMENT ON COLUMN guard.calls_report.session_outcome IS 'what the call achieved (`appointment_booked`, ...; the known set is the setting `known_session_outcomes`, I3/I8)';
 COMMENT ON COLUMN guard.calls_report.appointment_made IS 'true when the call has an active appointment (kept true by Booking Guard, I3)';
-COMMENT ON COLUMN guard.calls_report.appointment_link_status IS '`linked` when the call has an active appointment (I3)';
+COMMENT ON COLUMN guard.calls_report.appointment_link_status IS '`linked` when the call has an active appointment; `unlinked` once its last one went; `creation_failed` when its booking was rolled back (the calendar never made it); NULL when never linked (I3)';
 COMMENT ON COLUMN guard.calls_report.appointment_linked_at IS 'when the appointment was linked (I3)';
 COMMENT ON COLUMN guard.calls_report.booking_id IS 'the calendar''s booking id';
 COMMENT ON COLUMN guard.calls_report.booking_confirmed IS 'the calendar confirmed the booking';

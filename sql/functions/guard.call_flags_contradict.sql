@@ -28,5 +28,5 @@ OR CASE
             OR linked_at IS NULL
             OR outcome IS DISTINCT FROM 'appointment_booked'
             OR failed IS NOT FALSE
-    ELSE link_status IS NOT NULL AND link_status IS DISTINCT FROM 'unlinked'
+    ELSE link_status IS NOT NULL AND link_status NOT IN ('unlinked', 'creation_failed')
 END;

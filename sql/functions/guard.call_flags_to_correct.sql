@@ -7,6 +7,8 @@
 --         changes nothing, so a caller may pass a call in both sets, the lost set first.
 --   row_id the version of the call row that was read, for the caller's UPDATE to join on (a TID
 --         scan instead of a second index lookup of the same row; the caller holds the row lock).
+-- Without an active appointment the link status stays NULL (never linked) or `creation_failed` (a
+-- booking that was rolled back: the calendar never made it); any other value becomes `unlinked`.
 -- An appointment is active unless it is cancelled or soft-deleted, and it counts only for a call
 -- of its own company (a cross-tenant link on an adopted database books nothing). A booked
 -- outcome without an appointment is left alone: it is legitimate during the grace period
@@ -60,7 +62,9 @@ AS $$
             s.*,
             CASE
                 WHEN s.has_active THEN 'linked'
-                WHEN s.appointment_link_status IS NULL THEN NULL
+                -- never linked, or a booking whose creation failed (guard.rollback_booking): kept
+                WHEN s.appointment_link_status IS NULL OR s.appointment_link_status = 'creation_failed'
+                    THEN s.appointment_link_status
                 ELSE 'unlinked'
             END AS new_link_status,
             CASE

@@ -11,8 +11,8 @@
 --                             its company carrying its booking uid, when exactly one exists and
 --                             no other company has one (the triggers then book the call)
 --   rollback_phantom_booking  a call still claiming a booking without an appointment after the
---                             grace period: creation_failed, booking_failed,
---                             requires_manual_processing; queued for review
+--                             grace period: creation_failed (outcome and link status),
+--                             booking_failed, requires_manual_processing; queued for review
 --   correct_flags             flags that contradict the appointments are derived again
 --   review_orphan_appointment an orphan with no call or several calls to choose from
 --   review_cross_tenant       an appointment linked to another company's call, or whose only
@@ -221,8 +221,8 @@ BEGIN
     IF NOT dry_run AND affected > 0 THEN
         WITH before_fix AS (
             SELECT
-                c.id, c.company_id, c.session_outcome, c.appointment_made, c.booking_failed,
-                c.requires_manual_processing, c.booking_id
+                c.id, c.company_id, c.session_outcome, c.appointment_made,
+                c.appointment_link_status, c.booking_failed, c.requires_manual_processing, c.booking_id
             FROM public.calls AS c
             WHERE c.id = ANY (targets)
             FOR NO KEY UPDATE
@@ -233,7 +233,7 @@ BEGIN
             SET
                 session_outcome = 'creation_failed',
                 appointment_made = FALSE,
-                appointment_link_status = CASE WHEN c.appointment_link_status IS NULL THEN NULL ELSE 'unlinked' END,
+                appointment_link_status = 'creation_failed',
                 booking_confirmed = FALSE,
                 booking_failed = TRUE,
                 booking_failure_reason = coalesce(
@@ -251,12 +251,12 @@ BEGIN
             'I4_booked_outcome', b.company_id, 'call', b.id,
             jsonb_build_object(
                 'session_outcome', b.session_outcome, 'appointment_made', b.appointment_made,
-                'booking_failed', b.booking_failed,
+                'appointment_link_status', b.appointment_link_status, 'booking_failed', b.booking_failed,
                 'requires_manual_processing', b.requires_manual_processing
             ),
             jsonb_build_object(
                 'session_outcome', 'creation_failed', 'appointment_made', FALSE,
-                'booking_failed', TRUE, 'requires_manual_processing', TRUE
+                'appointment_link_status', 'creation_failed', 'booking_failed', TRUE, 'requires_manual_processing', TRUE
             ),
             'reconcile: booked without an appointment after the grace period'
         FROM before_fix AS b INNER JOIN rolled_back AS r ON b.id = r.id;

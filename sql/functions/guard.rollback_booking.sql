@@ -1,9 +1,9 @@
 -- I7, the booking journal and the booking path.
 -- Undo a booking that failed, atomically in the caller's transaction: lock the call row (a
--- concurrent writer waits, and this sees its outcome), mark the call failed and for manual
--- processing, raise an alert and queue a review item. The flags are left alone when the call
--- still has an active appointment (an earlier booking stands); the alert and review item are
--- raised either way. reason is the review reason (validation_failure,
+-- concurrent writer waits, and this sees its outcome), mark the call failed (link status
+-- creation_failed) and for manual processing, raise an alert and queue a review item. The flags
+-- are left alone when the call still has an active appointment (an earlier booking stands); the
+-- alert and review item are raised either way. reason is the review reason (validation_failure,
 -- calendar_booking_failure, customer_creation_failure, service_not_found, other); context is
 -- what a reviewer needs (no phone numbers). Returns the review item's id.
 -- SECURITY DEFINER: the application calls it and may not write alerts or review items itself;
@@ -54,6 +54,9 @@ BEGIN
             session_outcome = 'creation_failed',
             booking_failed = TRUE,
             booking_confirmed = FALSE,
+            -- what the original design records for a booking the calendar never made; the
+            -- derivation keeps it until an appointment links the call (I3)
+            appointment_link_status = 'creation_failed',
             booking_failure_reason = rollback_booking.reason,
             requires_manual_processing = TRUE,
             updated_at = now()

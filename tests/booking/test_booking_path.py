@@ -98,13 +98,14 @@ def _state(url: str, call_id: int) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         row = conn.execute(
             "SELECT appointment_made, session_outcome, booking_failed, requires_manual_processing,"
-            " booking_id, (SELECT count(*) FROM appointments WHERE call_id = c.id),"
+            " booking_id, appointment_link_status,"
+            " (SELECT count(*) FROM appointments WHERE call_id = c.id),"
             " (SELECT array_agg(reason ORDER BY id) FROM guard.review_items WHERE call_id = c.id)"
             " FROM calls AS c WHERE c.id = %s",
             (call_id,),
         ).fetchone()
     assert row is not None
-    keys = ("made", "outcome", "failed", "manual", "booking_id", "appointments", "reviews")
+    keys = ("made", "outcome", "failed", "manual", "booking_id", "link", "appointments", "reviews")
     return dict(zip(keys, row, strict=True))
 
 
@@ -175,6 +176,7 @@ def test_calendar_failure_is_retried_then_rolled_back_and_queued(
         True,
         True,
     )
+    assert state["link"] == "creation_failed", "the link status says the creation failed"
     assert state["reviews"] == ["calendar_booking_failure"]
     with psycopg.connect(booking_db) as conn:
         details = conn.execute(
