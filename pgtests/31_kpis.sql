@@ -1,12 +1,14 @@
 -- The KPI view: every KPI of the design with its target from guard.settings, and the status
 -- no_data on an empty database, ok when the target is met and breach when it is missed.
 BEGIN;
-SELECT plan(10);
+SELECT plan(13);
 
 SELECT results_eq(
     $$SELECT kpi, status FROM guard.kpis ORDER BY kpi$$,
-    $$VALUES ('auto_correction_rate', 'no_data'), ('breaker_recovery_time', 'no_data'),
-             ('consistency_rate', 'no_data'), ('false_positive_rate', 'no_data'),
+    $$VALUES ('alert_response_p95', 'no_data'),
+             ('auto_correction_rate', 'no_data'), ('breaker_recovery_time', 'no_data'),
+             ('consistency_rate', 'no_data'), ('detection_latency_p95', 'no_data'),
+             ('false_positive_rate', 'no_data'),
              ('review_queue_size', 'ok'), ('validation_latency_p95', 'no_data')$$,
     'an empty database: nothing measured yet, an empty review queue is within its target'
 );
@@ -96,14 +98,17 @@ INSERT INTO guard.review_items (
 
 SELECT results_eq(
     $$SELECT kpi, current_value, status, sample_size FROM guard.kpis ORDER BY kpi$$,
-    $$VALUES ('auto_correction_rate', 90.00::numeric, 'ok', 10::bigint),
+    $$VALUES ('alert_response_p95', 0.00::numeric, 'ok', 3::bigint),
+             ('auto_correction_rate', 90.00, 'ok', 10),
              ('breaker_recovery_time', 60.00, 'ok', 1),
              ('consistency_rate', 99.50, 'ok', 200),
+             ('detection_latency_p95', NULL, 'no_data', 0),
              ('false_positive_rate', 0.99, 'ok', 101),
              ('review_queue_size', 2, 'ok', 2),
              ('validation_latency_p95', 29.05, 'ok', 20)$$,
     'every target met (recovery counted from the first opening, old samples and resolved alerts '
-    || 'left out, claimed review items in the queue)'
+    || 'left out, claimed review items in the queue; alerts just opened and never observed by '
+    || 'detection give no latency)'
 );
 
 -- Now miss each target.
@@ -168,6 +173,71 @@ SELECT is(
         WHERE kpi = 'false_positive_rate'
     ), 'breach',
     'two false positives in 102 closed items: 1.96 % > 1 %'
+);
+
+-- Detection latency and alert response, from the alerts' own times: 20 alerts opened an hour
+-- ago, observed 30 s to 600 s before and delivered 10 s to 200 s after.
+DELETE FROM guard.alerts;
+INSERT INTO guard.alerts (
+    fingerprint, check_id, company_id, entity_type, entity_id, severity, message,
+    first_seen_at, last_seen_at, observed_at, delivered_at
+)
+SELECT
+    'booked_without_appointment:call:' || g,
+    'booked_without_appointment',
+    9001,
+    'call',
+    g,
+    'high',
+    'x',
+    now() - interval '1 hour',
+    now() - interval '1 hour',
+    now() - interval '1 hour' - make_interval(secs => 30 * (g - 90100 + 1)),
+    now() - interval '1 hour' + make_interval(secs => 10 * (g - 90100 + 1))
+FROM generate_series(90100, 90119) AS g;
+-- a job alert, undelivered for a day and observed long before, is not detection's
+INSERT INTO guard.alerts (
+    fingerprint, check_id, entity_type, severity, message, first_seen_at, last_seen_at, observed_at
+) VALUES (
+    'job_failed:job:detect', 'job_failed', 'job', 'high', 'x', now() - interval '23 hours',
+    now() - interval '23 hours', now() - interval '30 days'
+);
+SELECT results_eq(
+    $$SELECT kpi, current_value, status, sample_size FROM guard.kpis
+      WHERE kpi IN ('alert_response_p95', 'detection_latency_p95') ORDER BY kpi$$,
+    $$VALUES ('alert_response_p95', 190.50::numeric, 'ok', 20::bigint),
+             ('detection_latency_p95', 571.50, 'ok', 20)$$,
+    'p95 of opened - observed and of delivered - opened (continuous); job alerts left out'
+);
+INSERT INTO guard.alerts (
+    fingerprint, check_id, company_id, entity_type, entity_id, severity, message,
+    first_seen_at, last_seen_at
+)
+SELECT
+    'unknown_value:call:' || g,
+    'unknown_value',
+    9001,
+    'call',
+    g,
+    'high',
+    'x',
+    now() - interval '1 hour',
+    now() - interval '1 hour'
+FROM generate_series(90120, 90121) AS g;
+SELECT results_eq(
+    $$SELECT kpi, status, sample_size FROM guard.kpis
+      WHERE kpi IN ('alert_response_p95', 'detection_latency_p95') ORDER BY kpi$$,
+    $$VALUES ('alert_response_p95', 'breach', 22::bigint), ('detection_latency_p95', 'ok', 20)$$,
+    'alerts undelivered for an hour count with their age: nobody was told'
+);
+UPDATE guard.settings SET value = '500'
+WHERE key = 'target_detection_latency_seconds';
+SELECT is(
+    (
+        SELECT status FROM guard.kpis
+        WHERE kpi = 'detection_latency_p95'
+    ), 'breach',
+    'detection slower than a lowered target'
 );
 
 SELECT * FROM finish();

@@ -2,7 +2,7 @@
 COMMENT ON VIEW guard.kpis IS
 'one row per KPI of the design, live: its target (from `guard.settings`), current value and status';
 
-COMMENT ON COLUMN guard.kpis.kpi IS 'the KPI''s name: `consistency_rate`, `validation_latency_p95`, `breaker_recovery_time`, `auto_correction_rate`, `review_queue_size`, `false_positive_rate`';
+COMMENT ON COLUMN guard.kpis.kpi IS 'the KPI''s name: `consistency_rate`, `validation_latency_p95`, `breaker_recovery_time`, `auto_correction_rate`, `review_queue_size`, `false_positive_rate`, `detection_latency_p95`, `alert_response_p95`';
 COMMENT ON COLUMN guard.kpis.description IS 'what is measured';
 COMMENT ON COLUMN guard.kpis.target IS 'the target, from `guard.settings` (tunable)';
 COMMENT ON COLUMN guard.kpis.comparison IS '`>=` (at least the target) or `<=` (at most)';

@@ -8,4 +8,12 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
 (
     'target_false_positive_rate_pct', '1', 'number',
     'KPI target: review items dismissed as false positives, percent of closed items.'
+),
+(
+    'target_detection_latency_seconds', '600', 'number',
+    'KPI target: p95 time from a bad row being written to its alert (grace period plus one pass).'
+),
+(
+    'target_alert_response_seconds', '300', 'number',
+    'KPI target: p95 time from an alert being opened to its delivery on every channel.'
 );

@@ -1,5 +1,9 @@
 -- I7, check recent_booking_failure of rule I7_booking_failures: a booking that failed within the
 -- failure window (failure_window_minutes). Failures are not wrong data; they must not go unnoticed.
+-- A failure is placed in time by when it failed: a call whose booking attempt failed
+-- (guard.booking_attempts) by the end of its last failed attempt, so that a late failure of an
+-- older call (a retried booking, one settled by recover_attempts) is found; any other failed
+-- call by its creation, the only time the database has for a flag the application wrote.
 -- The failure reason is free text the application writes: phone numbers in it are masked, and
 -- the reporting role may not read it raw in public.calls. So this view, unlike the other check
 -- views, runs with its owner's rights: a reader who is the owner role or a member of it
@@ -32,16 +36,42 @@ SELECT
     c.id AS entity_id,
     c.id AS call_id,
     'high'::text AS severity,
-    c.created_at AS observed_at,
+    f.observed_at,
     jsonb_build_object(
         'session_outcome', guard.mask_phone_numbers(c.session_outcome),
         'booking_failure_reason', guard.mask_phone_numbers(c.booking_failure_reason),
         'requires_manual_processing', c.requires_manual_processing
     ) AS detail,
     'I7_booking_failures'::text AS rule_id
-FROM failure_window AS w
+FROM (
+    -- a call without a failed attempt, by its creation
+    SELECT
+        created.id AS call_id,
+        created.created_at AS observed_at
+    FROM failure_window AS w
+    INNER JOIN public.calls AS created ON w.since <= created.created_at
+    WHERE
+        NOT EXISTS (
+            SELECT FROM guard.booking_attempts AS ba
+            WHERE ba.call_id = created.id AND ba.state = 'failed'
+        )
+    UNION ALL
+    -- a call with failed attempts, by the end of its last one (one row per call)
+    SELECT
+        ba.call_id,
+        ba.finished_at AS observed_at
+    FROM failure_window AS w
+    INNER JOIN guard.booking_attempts AS ba ON w.since <= ba.finished_at AND ba.state = 'failed'
+    WHERE NOT EXISTS (
+        SELECT FROM guard.booking_attempts AS later
+        WHERE
+            later.call_id = ba.call_id
+            AND later.state = 'failed'
+            AND (later.finished_at, later.id) > (ba.finished_at, ba.id)
+    )
+) AS f
+INNER JOIN public.calls AS c ON f.call_id = c.id
 CROSS JOIN reader AS r
-INNER JOIN public.calls AS c ON w.since <= c.created_at
 WHERE
     (c.session_outcome = 'creation_failed' OR c.booking_failed)
     AND (r.sees_every_company OR c.company_id = ANY(r.companies));  -- noqa: CP03

@@ -3,6 +3,8 @@
 -- does. It never resolves: a batch cannot tell a fixed row from one outside its range, so the
 -- caller ends with an ordinary windowed pass (guard.detect()), which re-checks every open alert.
 -- Batches keep each transaction, and the detection lock it holds, short on a large history.
+-- Its alerts carry no observed_at: a row of last year found today is history being read, not the
+-- detection latency guard.kpis measures.
 CREATE OR REPLACE FUNCTION guard.detect_between(since timestamptz, until timestamptz)
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer

@@ -130,7 +130,8 @@ BEGIN
             GET DIAGNOSTICS repeated = ROW_COUNT;
 
             INSERT INTO guard.alerts (
-                fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
+                fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details,
+                observed_at
             )
             SELECT
                 f.check_id || ':' || f.entity_type || ':' || f.entity_id,
@@ -144,7 +145,9 @@ BEGIN
                     WHEN f.call_id IS NOT NULL AND f.entity_type <> 'call'
                         THEN jsonb_build_object('call_id', f.call_id)
                     ELSE '{}'
-                END
+                END,
+                -- the detection latency of the alert is first_seen_at - observed_at (guard.kpis)
+                f.observed_at
             FROM unnest(findings) AS f
             ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
             GET DIAGNOSTICS opened = ROW_COUNT;

@@ -49,3 +49,7 @@ CREATE INDEX booking_attempts_unsettled_idx ON guard.booking_attempts (created_a
 WHERE state IN ('calling', 'unknown');
 
 CREATE INDEX booking_attempts_call_idx ON guard.booking_attempts (call_id);
+
+-- Check recent_booking_failure finds a late failure (of an older call) by when it failed.
+CREATE INDEX booking_attempts_failed_at_idx ON guard.booking_attempts (finished_at)
+WHERE state = 'failed';

@@ -22,6 +22,7 @@ SELECT
     a.last_seen_at,
     a.resolved_at,
     a.resolution,
-    a.delivered_at
+    a.delivered_at,
+    a.observed_at
 FROM guard.alerts AS a
 WHERE a.company_id = ANY((SELECT guard.visible_companies())::bigint[]);  -- noqa: CP03

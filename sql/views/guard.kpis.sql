@@ -7,6 +7,11 @@
 -- auto_correction_rate: corrections / (corrections + review items created), last 7 days.
 -- review_queue_size: open and claimed review items now.
 -- false_positive_rate: items dismissed as false positives / items closed, last 30 days.
+-- detection_latency_p95: p95 of first_seen_at - observed_at of the alerts detection opened in
+-- the last 24 h (a bad row written -> its alert; a phantom booking waits for the grace period).
+-- alert_response_p95: p95 of delivered_at - first_seen_at of the alerts opened in the last 24 h
+-- (opened -> delivered on every channel); one not yet delivered counts with its age, so a
+-- dispatcher that is down shows as a breach, not as no data. Job alerts are left out of both.
 CREATE OR REPLACE VIEW guard.kpis WITH (security_invoker = TRUE) AS
 WITH measured AS (
     SELECT
@@ -115,6 +120,37 @@ WITH measured AS (
         count(*) AS sample_size
     FROM guard.review_items AS ri
     WHERE ri.status IN ('resolved', 'dismissed') AND ri.closed_at >= now() - interval '30 days'
+    UNION ALL
+    SELECT
+        'detection_latency_p95' AS kpi,
+        'Time from a bad row being written to its alert, 95th percentile' AS description,
+        guard.setting('target_detection_latency_seconds')::numeric AS target,
+        '<=' AS comparison,
+        round((percentile_cont(0.95) WITHIN GROUP (
+            ORDER BY extract(EPOCH FROM a.first_seen_at - a.observed_at)
+        ))::numeric, 2) AS current_value,
+        'seconds' AS unit,
+        '24 hours' AS time_window,
+        count(*) AS sample_size
+    FROM guard.alerts AS a
+    WHERE
+        a.first_seen_at >= now() - interval '24 hours'
+        AND a.observed_at IS NOT NULL
+        AND a.entity_type <> 'job'
+    UNION ALL
+    SELECT
+        'alert_response_p95' AS kpi,
+        'Time from an alert being opened to its delivery, 95th percentile' AS description,
+        guard.setting('target_alert_response_seconds')::numeric AS target,
+        '<=' AS comparison,
+        round((percentile_cont(0.95) WITHIN GROUP (
+            ORDER BY extract(EPOCH FROM coalesce(a.delivered_at, now()) - a.first_seen_at)
+        ))::numeric, 2) AS current_value,
+        'seconds' AS unit,
+        '24 hours' AS time_window,
+        count(*) AS sample_size
+    FROM guard.alerts AS a
+    WHERE a.first_seen_at >= now() - interval '24 hours' AND a.entity_type <> 'job'
 )
 
 SELECT
