@@ -65,9 +65,18 @@ SELECT results_eq(
     'a calendar-only booking of a known call is to be recorded for that call, and nothing is written yet'
 );
 INSERT INTO appointments (company_id, call_id, customer_id, service_id, calcom_v2_booking_id, source, starts_at, ends_at)
-SELECT call_company_id, call_id, customer_id, service_id, 'uid-hint', 'retell_webhook', '2030-01-01 10:00Z', '2030-01-01 10:30Z'
+SELECT
+    call_company_id,
+    call_id,
+    customer_id,
+    service_id,
+    'uid-hint',
+    'retell_webhook',
+    '2030-01-01 10:00Z',
+    '2030-01-01 10:30Z'
 FROM decision;
-UPDATE calls SET booking_id = 'uid-hint', booking_confirmed = TRUE WHERE id = 1;
+UPDATE calls SET booking_id = 'uid-hint', booking_confirmed = TRUE
+WHERE id = 1;
 SELECT results_eq(
     $$SELECT c.booking_id, c.appointment_made, c.session_outcome, c.booking_confirmed, a.status
       FROM calls AS c JOIN appointments AS a ON a.call_id = c.id WHERE c.id = 1$$,
@@ -101,7 +110,8 @@ SELECT throws_ok(
 );
 
 -- call known by the uid the application wrote on it (calls.booking_id)
-UPDATE calls SET booking_id = 'uid-on-call' WHERE id = 4;
+UPDATE calls SET booking_id = 'uid-on-call'
+WHERE id = 4;
 SELECT results_eq(
     $$SELECT action, call_id FROM guard.reconcile_calendar_booking(1, 'uid-on-call', 'booked', NULL, NULL)$$,
     $$VALUES ('record', 4::bigint)$$,
@@ -181,7 +191,11 @@ SELECT throws_ok(
     '54000', NULL, 'more missing appointments than max_items is refused'
 );
 SELECT is(
-    (SELECT count(*)::int FROM guard.review_items WHERE reason = 'missing_in_calendar'), 0,
+    (
+        SELECT count(*)::int FROM guard.review_items
+        WHERE reason = 'missing_in_calendar'
+    ),
+    0,
     'and nothing is queued'
 );
 SELECT results_eq(
