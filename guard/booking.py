@@ -96,14 +96,31 @@ _PHONE_LIKE = re.compile(r"\+?\d[\d\s()/-]{6,}\d")
 _POLL_SECONDS = 0.1
 
 
+class CalendarStatus(StrEnum):
+    """A booking's state in the calendar, as guard.calendar.reconcile_calendar compares it."""
+
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+
+
 @dataclass(frozen=True)
 class CalendarBooking:
-    """What the external calendar returned for a booking."""
+    """What the external calendar returned for a booking, or lists for it.
+
+    The booking path and recover_attempts read uid, the times and details. The calendar's
+    reconciliation (guard.calendar.reconcile_calendar) also reads what the calendar knows beyond
+    that, each with a default so that every earlier use stays as it was: its status (a booking
+    cancelled in the calendar's UI is still listed, as cancelled), and the call it was made for,
+    where the calendar keeps it: the call's id or the idempotency key the booking path sent
+    (stored in the booking's metadata by the application, docs/calendar.md)."""
 
     uid: str
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    status: CalendarStatus | str = CalendarStatus.BOOKED
+    call_id: int | None = None
+    idempotency_key: str | None = None
 
 
 # The calendar: book(idempotency_key) -> CalendarBooking (a callable without the key still works).

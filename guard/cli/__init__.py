@@ -15,6 +15,7 @@ import psycopg
 from guard import __version__
 from guard.cli.alerts import alerts
 from guard.cli.breaker import breaker
+from guard.cli.calendar import calendar
 from guard.cli.check import check, reconcile
 from guard.cli.db import db
 from guard.cli.demo import demo
@@ -100,6 +101,7 @@ REQUIRED_ROLES: dict[str, str] = {
     "review list": _READER,
     "alerts": _READER,
     "breaker": _OWNER,
+    "calendar": "Booking Guard's application role (guard_app by default) or owner role",
     "demo": "a local PostgreSQL superuser",
 }
 
@@ -228,6 +230,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 main.add_command(alerts)
 main.add_command(breaker)
+main.add_command(calendar)
 main.add_command(check)
 main.add_command(db)
 main.add_command(demo)

@@ -62,6 +62,19 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
     'application', 'FUNCTION', 'guard.unsettled_booking_attempts(integer, integer)', '{EXECUTE}',
     NULL
 ),
+-- the calendar's reconciliation (guard.booking.reconcile_calendar, `guard calendar reconcile`)
+(
+    'application', 'FUNCTION',
+    'guard.reconcile_calendar_booking(bigint, text, text, timestamp with time zone,'
+    || ' timestamp with time zone, bigint, text)',
+    '{EXECUTE}', NULL
+),
+(
+    'application', 'FUNCTION',
+    'guard.queue_missing_in_calendar(bigint, timestamp with time zone, timestamp with time zone,'
+    || ' timestamp with time zone, text[], integer)',
+    '{EXECUTE}', NULL
+),
 -- breaker history, written behind by the application's breakers (they may not write
 -- guard.breaker_events or guard.breaker_state themselves)
 ('application', 'FUNCTION', 'guard.record_breaker_transitions(jsonb)', '{EXECUTE}', NULL),

@@ -67,6 +67,7 @@ def command_lines(url: str, login: str) -> list[tuple[str, list[str]]]:
         ("breaker disable", reason(CIRCUIT)),
         ("breaker force-close", reason(CIRCUIT)),
         ("breaker reset", reason(CIRCUIT)),
+        ("calendar reconcile", ["--client", "tests.support.calendar_client:list_bookings"]),
         ("check", []),
         ("db apply", []),
         ("db rollback", ["--to", newest_migration(), "--yes"]),

@@ -24,6 +24,10 @@ EXPECTED_DEFINERS = {
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],text)",
     "guard.rollback_booking(bigint,text,jsonb)",
+    "guard.queue_missing_in_calendar(bigint,timestamp with time zone,timestamp with time zone,"
+    "timestamp with time zone,text[],integer)",
+    "guard.reconcile_calendar_booking(bigint,text,text,timestamp with time zone,"
+    "timestamp with time zone,bigint,text)",
     "guard.unsettled_booking_attempts(integer,integer)",
     "guard.validate_booking(bigint,bigint,text)",
     "guard.validate_call_end(bigint)",

@@ -1,0 +1,466 @@
+"""The calendar's reconciliation: what the external calendar holds, compared with `appointments`.
+
+    report = reconcile_calendar(conn, calendar.list_bookings, since=since, until=until)
+
+The booking path journals every booking it asks for, but the calendar changes by other ways too:
+a person books or cancels in the calendar's own UI, a Cal.com webhook never reaches the
+application, a booking was made while the database was away. `list_bookings(since, until)` is
+the application's calendar client: every booking of the calendar that starts in [since, until),
+booked or cancelled, as CalendarBooking (with `status`, and the call's id or the idempotency key
+the booking path sent where the calendar keeps it). Each booking is reconciled in its own
+transaction (guard.reconcile_calendar_booking):
+
+- booked in the calendar, not in the database, and its call is known (the attempt of its
+  idempotency key, the call id it carries, the one call whose booking_id is its uid): recorded as
+  the call's appointment the way the booking path records one (the appointment, then the uid on
+  the call; the triggers derive the flags), and an unsettled attempt of the key closed with it;
+- booked in the calendar, and nothing can be recorded (no call is known, the call has another
+  active appointment, the database has the uid cancelled): review item calendar_only_booking;
+- cancelled in the calendar, active in the database: the appointment is cancelled (never deleted);
+- an attempt of the key still calling within its timeout is left to its booking path.
+
+Then, in one transaction (guard.queue_missing_in_calendar), the active appointments with a
+calendar uid that start in the window, were recorded before the calendar was asked, and that the
+calendar did not list, are queued for review as missing_in_calendar; nothing is cancelled or
+deleted. More than `max_missing` of them is refused (nothing queued): a client that answers with
+nothing (an expired key, another account) must not fill the review queue.
+
+Every call is idempotent: a second run with the same calendar answer changes nothing (`changed`
+is False). A booking whose reconciliation fails is counted (`failed`, by uid), logged without
+personal data, and the others go on; a calendar client that raises, or returns something that is
+not a list of CalendarBooking, stops the run before anything is written (CalendarError).
+
+The async twin takes a psycopg AsyncConnection and a client that may be a coroutine function.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from guard.booking import (
+    _COMPLETE,
+    _MARK_CALL,
+    _RECORD,
+    CalendarBooking,
+    CalendarStatus,
+    _masked,
+    _require_idle,
+    _restore_autocommit,
+    _restore_autocommit_async,
+)
+from guard.errors import GuardError
+
+_log = logging.getLogger(__name__)
+
+# How far ahead of now the window reaches when no `until` is given: bookings are made for the
+# weeks ahead, and those are what a person in the calendar's UI moves or cancels.
+DEFAULT_HORIZON = timedelta(days=30)
+# More appointments missing from the calendar's answer than this is refused (see above).
+DEFAULT_MAX_MISSING = 100
+
+_NOW = "SELECT clock_timestamp()"
+_RECONCILE = (
+    "SELECT action, appointment_id, call_id, call_company_id, customer_id, service_id,"
+    " attempt_to_close, review_item_id, changed"
+    " FROM guard.reconcile_calendar_booking(%s, %s, %s, %s, %s, %s, %s)"
+)
+_MISSING = (
+    "SELECT appointment_id, call_id, review_item_id, queued"
+    " FROM guard.queue_missing_in_calendar(%s, %s, %s, %s, %s, %s)"
+)
+
+ListBookings = Callable[[datetime, datetime], Iterable[CalendarBooking]]
+AsyncListBookings = Callable[
+    [datetime, datetime], Awaitable[Iterable[CalendarBooking]] | Iterable[CalendarBooking]
+]
+
+
+class CalendarError(GuardError):
+    """The calendar client failed, or answered with something that is not a list of bookings:
+    nothing was compared and nothing written."""
+
+
+@dataclass(frozen=True)
+class CalendarReport:
+    """What reconcile_calendar found and did, by id only (booking uids of the calendar,
+    appointment and review item ids of the database; never a name or a phone number).
+
+    recorded:      appointments recorded for their calls (booked only in the calendar)
+    cancelled:     appointments cancelled because the calendar has them cancelled
+    calendar_only: uids booked only in the calendar that nothing could be recorded for (review
+                   item calendar_only_booking, opened now or earlier)
+    missing:       appointments active in the database and absent from the calendar (review
+                   item missing_in_calendar, opened now or earlier)
+    in_flight:     uids whose booking path is still calling: left to it
+    failed:        uids whose reconciliation failed (logged; the others went on)
+    review_items:  the review items this run opened
+    missing_error: why the comparison of the database's side did not run (None: it ran)"""
+
+    since: datetime
+    until: datetime
+    listed: int = 0
+    in_sync: int = 0
+    recorded: tuple[int, ...] = ()
+    cancelled: tuple[int, ...] = ()
+    calendar_only: tuple[str, ...] = ()
+    missing: tuple[int, ...] = ()
+    in_flight: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    review_items: tuple[int, ...] = ()
+    missing_error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether this run wrote anything (a second run with the same answer does not)."""
+        return bool(self.recorded or self.cancelled or self.review_items)
+
+    @property
+    def ok(self) -> bool:
+        """Every booking was reconciled and the database's side was compared."""
+        return not self.failed and self.missing_error is None
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "listed": self.listed,
+            "in_sync": self.in_sync,
+            "recorded": len(self.recorded),
+            "cancelled": len(self.cancelled),
+            "calendar_only": len(self.calendar_only),
+            "missing": len(self.missing),
+            "in_flight": len(self.in_flight),
+            "failed": len(self.failed) + (self.missing_error is not None),
+            "review_items_opened": len(self.review_items),
+        }
+
+
+@dataclass
+class _Tally:
+    in_sync: int = 0
+    recorded: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    calendar_only: list[str] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    review_items: list[int] = field(default_factory=list)
+    missing_error: str | None = None
+
+    def booking(self, booking: CalendarBooking, rows: list[tuple[Any, ...]]) -> None:
+        """Count the answer of guard.reconcile_calendar_booking for one booking (after the
+        caller recorded a `record`: its rows then carry the new appointment's id)."""
+        for (
+            action,
+            appointment_id,
+            _call,
+            _company,
+            _customer,
+            _service,
+            _key,
+            item,
+            changed,
+        ) in rows:
+            if action == "in_sync":
+                self.in_sync += 1
+            elif action == "record":
+                self.recorded.append(int(appointment_id))
+            elif action == "cancelled":
+                self.cancelled.append(int(appointment_id))
+            elif action == "in_flight":
+                self.in_flight.append(booking.uid)
+            elif action == "queued":
+                self.calendar_only.append(booking.uid)
+                if changed:
+                    self.review_items.append(int(item))
+
+    def missing_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        for appointment_id, _call, item, queued in rows:
+            self.missing.append(int(appointment_id))
+            if queued:
+                self.review_items.append(int(item))
+
+    def report(self, since: datetime, until: datetime, listed: int) -> CalendarReport:
+        return CalendarReport(
+            since,
+            until,
+            listed,
+            self.in_sync,
+            tuple(self.recorded),
+            tuple(self.cancelled),
+            tuple(self.calendar_only),
+            tuple(self.missing),
+            tuple(self.in_flight),
+            tuple(self.failed),
+            tuple(self.review_items),
+            self.missing_error,
+        )
+
+
+def _window(since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
+    if since.tzinfo is None or (until is not None and until.tzinfo is None):
+        raise GuardError("reconcile_calendar needs times with a time zone (since, until)")
+    end = until if until is not None else datetime.now(UTC) + DEFAULT_HORIZON
+    if since >= end:
+        raise GuardError(f"reconcile_calendar needs since before until ({since} >= {end})")
+    return since, end
+
+
+def _checked(answer: object) -> list[CalendarBooking]:
+    """The calendar client's answer, refused whole (CalendarError) if any of it is not a booking
+    the reconciliation can compare: a wrong answer must not turn every appointment into one
+    missing from the calendar."""
+    if isinstance(answer, str | bytes | dict) or not isinstance(answer, Iterable):
+        raise CalendarError(
+            f"the calendar client returned {type(answer).__name__}, not a list of CalendarBooking"
+        )
+    bookings = list(answer)
+    for position, booking in enumerate(bookings, start=1):
+        problem = _problem(booking)
+        if problem:
+            raise CalendarError(f"the calendar client's booking {position}: {problem}")
+    return bookings
+
+
+def _problem(booking: object) -> str | None:
+    if not isinstance(booking, CalendarBooking):
+        return f"a {type(booking).__name__}, not a CalendarBooking"
+    uid, key, call_id = booking.uid, booking.idempotency_key, booking.call_id
+    wrong = {
+        "its uid is empty or not text": not isinstance(uid, str)
+        or not uid.strip()
+        or "\x00" in uid,
+        "its status is neither booked nor cancelled": booking.status not in tuple(CalendarStatus),
+        "its call_id is not a call id": call_id is not None
+        and (isinstance(call_id, bool) or not isinstance(call_id, int) or not 0 < call_id < 2**63),
+        "its idempotency_key is not text": key is not None
+        and (not isinstance(key, str) or "\x00" in key),
+        "its starts_at or ends_at is not a time with a time zone": not all(
+            value is None or (isinstance(value, datetime) and value.tzinfo is not None)
+            for value in (booking.starts_at, booking.ends_at)
+        ),
+    }
+    return next((problem for problem, found in wrong.items() if found), None)
+
+
+def _reconcile_args(company_id: int | None, booking: CalendarBooking) -> tuple[Any, ...]:
+    return (
+        company_id,
+        booking.uid,
+        str(CalendarStatus(booking.status)),
+        booking.starts_at,
+        booking.ends_at,
+        booking.call_id,
+        booking.idempotency_key,
+    )
+
+
+def _record_args(row: tuple[Any, ...], booking: CalendarBooking, source: str) -> tuple[Any, ...]:
+    _action, _appointment, call_id, company_id, customer_id, service_id = row[:6]
+    return (
+        company_id,
+        call_id,
+        customer_id,
+        service_id,
+        booking.uid,
+        source,
+        booking.starts_at,
+        booking.ends_at,
+    )
+
+
+def _with_appointment(row: tuple[Any, ...], appointment_id: int) -> tuple[Any, ...]:
+    return (row[0], appointment_id, *row[2:])
+
+
+def _log_failure(booking: CalendarBooking, error: BaseException) -> None:
+    # the uid is the calendar's id; the error's text is masked (a client's message may quote
+    # what a customer said)
+    _log.warning(
+        "calendar booking %s not reconciled: %s: %s",
+        booking.uid,
+        type(error).__name__,
+        _masked(error),
+    )
+
+
+def reconcile_calendar(
+    conn: psycopg.Connection[Any],
+    list_bookings: ListBookings,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    company_id: int | None = None,
+    max_missing: int = DEFAULT_MAX_MISSING,
+    source: str = "retell_webhook",
+) -> CalendarReport:
+    """Compare the calendar's bookings that start in [since, until) with the database and make
+    them agree where that is safe (module docstring); returns what was found and done.
+
+    `until` defaults to 30 days from now. `company_id`: the company whose calendar this is (its
+    calendar-only bookings are queued for its reviewers, and only its appointments can be
+    missing); None: the calendar serves every company the session may act on. `source`: the
+    source of the appointments recorded. `conn` must not be inside a transaction; each booking
+    runs in a transaction of its own."""
+    since, until = _window(since, until)
+    _require_idle(conn.info.transaction_status)
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        listed_at = _one(conn.execute(_NOW).fetchone())
+        try:
+            answer = list_bookings(since, until)
+            bookings = _checked(answer)
+        except CalendarError:
+            raise
+        except Exception as error:
+            raise CalendarError(
+                f"the calendar client failed: {type(error).__name__}: {_masked(error)}"
+            ) from error
+        tally = _Tally()
+        for booking in bookings:
+            try:
+                with conn.transaction():
+                    rows = conn.execute(_RECONCILE, _reconcile_args(company_id, booking)).fetchall()
+                    rows = [_recorded(conn, row, booking, source) for row in rows]
+            except (psycopg.Error, GuardError) as error:
+                if conn.broken or conn.closed:
+                    raise
+                _log_failure(booking, error)
+                tally.failed.append(booking.uid)
+                continue
+            tally.booking(booking, rows)
+        try:
+            with conn.transaction():
+                tally.missing_rows(
+                    conn.execute(
+                        _MISSING,
+                        (company_id, since, until, listed_at, _uids(bookings), max_missing),
+                    ).fetchall()
+                )
+        except psycopg.Error as error:
+            if conn.broken or conn.closed:
+                raise
+            tally.missing_error = _masked(error)
+            _log.warning("appointments missing from the calendar not compared: %s", _masked(error))
+        return _finish(tally.report(since, until, len(bookings)))
+    finally:
+        _restore_autocommit(conn, autocommit)
+
+
+def _recorded(
+    conn: psycopg.Connection[Any], row: tuple[Any, ...], booking: CalendarBooking, source: str
+) -> tuple[Any, ...]:
+    """A `record` answer recorded the way the booking path records (the appointment, the uid on
+    the call, the attempt closed), in the reconciliation's transaction."""
+    if row[0] != "record":
+        return row
+    appointment_id = _one(conn.execute(_RECORD, _record_args(row, booking, source)).fetchone())
+    conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]))
+    if row[6] is not None:
+        conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid))
+    return _with_appointment(row, appointment_id)
+
+
+async def reconcile_calendar_async(
+    conn: psycopg.AsyncConnection[Any],
+    list_bookings: AsyncListBookings,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    company_id: int | None = None,
+    max_missing: int = DEFAULT_MAX_MISSING,
+    source: str = "retell_webhook",
+) -> CalendarReport:
+    """`reconcile_calendar` for asyncio: the same steps, never blocking the event loop. The
+    client may be a coroutine function or a plain one."""
+    since, until = _window(since, until)
+    _require_idle(conn.info.transaction_status)
+    autocommit = conn.autocommit
+    await conn.set_autocommit(True)
+    try:
+        cursor = await conn.execute(_NOW)
+        listed_at = _one(await cursor.fetchone())
+        try:
+            answer: Any = list_bookings(since, until)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            bookings = _checked(answer)
+        except CalendarError:
+            raise
+        except Exception as error:
+            raise CalendarError(
+                f"the calendar client failed: {type(error).__name__}: {_masked(error)}"
+            ) from error
+        tally = _Tally()
+        for booking in bookings:
+            try:
+                async with conn.transaction():
+                    cursor = await conn.execute(_RECONCILE, _reconcile_args(company_id, booking))
+                    rows = [
+                        await _recorded_async(conn, row, booking, source)
+                        for row in await cursor.fetchall()
+                    ]
+            except (psycopg.Error, GuardError) as error:
+                if conn.broken or conn.closed:
+                    raise
+                _log_failure(booking, error)
+                tally.failed.append(booking.uid)
+                continue
+            tally.booking(booking, rows)
+        try:
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    _MISSING, (company_id, since, until, listed_at, _uids(bookings), max_missing)
+                )
+                tally.missing_rows(await cursor.fetchall())
+        except psycopg.Error as error:
+            if conn.broken or conn.closed:
+                raise
+            tally.missing_error = _masked(error)
+            _log.warning("appointments missing from the calendar not compared: %s", _masked(error))
+        return _finish(tally.report(since, until, len(bookings)))
+    finally:
+        await _restore_autocommit_async(conn, autocommit)
+
+
+async def _recorded_async(
+    conn: psycopg.AsyncConnection[Any],
+    row: tuple[Any, ...],
+    booking: CalendarBooking,
+    source: str,
+) -> tuple[Any, ...]:
+    """`_recorded` for asyncio."""
+    if row[0] != "record":
+        return row
+    cursor = await conn.execute(_RECORD, _record_args(row, booking, source))
+    appointment_id = _one(await cursor.fetchone())
+    await conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]))
+    if row[6] is not None:
+        await conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid))
+    return _with_appointment(row, appointment_id)
+
+
+def _uids(bookings: Sequence[CalendarBooking]) -> list[str]:
+    """Every uid the calendar listed, whatever its status."""
+    return sorted({booking.uid for booking in bookings})
+
+
+def _finish(report: CalendarReport) -> CalendarReport:
+    _log.info(
+        "calendar reconciled: %s",
+        ", ".join(f"{name} {count}" for name, count in report.counts().items()),
+    )
+    return report
+
+
+def _one(row: tuple[Any, ...] | None) -> Any:
+    if row is None:
+        raise GuardError("the database returned no row where one was expected")
+    return row[0]

@@ -1,0 +1,262 @@
+"""`guard calendar reconcile`: compare the external calendar with the appointments, with the
+calendar client of the user's own module (docs/calendar.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import os
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from guard.booking import CalendarBooking, _masked
+from guard.calendar import DEFAULT_MAX_MISSING, CalendarReport, ListBookings, reconcile_calendar
+from guard.cli.output import emit_json, emit_table, when
+from guard.cli.params import BIGINT, INT_MAX
+from guard.db.connection import connect, guard_function_errors
+from guard.errors import ConfigurationError, GuardError, PermissionDenied
+
+CLIENT_VARIABLE = "GUARD_CALENDAR_CLIENT"
+_CLIENT = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# The longest window: a span beyond it is a typo, and a calendar asked for it would page forever.
+_MAX_SPAN = timedelta(days=3660)
+_PRIVILEGE = (
+    "SELECT has_function_privilege('guard.reconcile_calendar_booking(bigint, text, text,"
+    " timestamptz, timestamptz, bigint, text)', 'EXECUTE')"
+    " AND has_function_privilege('guard.queue_missing_in_calendar(bigint, timestamptz,"
+    " timestamptz, timestamptz, text[], integer)', 'EXECUTE')"
+)
+
+
+def parse_when(value: str, ahead: bool, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (no zone: UTC) or a span (`90m`, `24h`, `7d`): that long ago for the
+    start of the window, that long from now for its end."""
+    text = value.strip()
+    span = _SPAN.match(text)
+    if span:
+        length = timedelta(seconds=float(span.group(1)) * _UNIT_SECONDS[span.group(2)])
+        if length > _MAX_SPAN:
+            raise click.BadParameter(f"{value!r} is longer than {_MAX_SPAN.days} days")
+        base = now or datetime.now(UTC)
+        return base + length if ahead else base - length
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        example = "30d" if ahead else "24h"
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor a span ({example})"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _checked_spec(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not _CLIENT.match(value):
+        raise click.BadParameter(
+            "expected MODULE:CALLABLE, an importable module and a callable in it"
+            " (myapp.calendar:list_bookings)"
+        )
+    return value
+
+
+def load_client(spec: str) -> ListBookings:
+    """The callable `list_bookings(since, until)` named by MODULE:CALLABLE, imported from the
+    Python path and the current directory (as uvicorn and gunicorn do). Any failure is a usage
+    error (exit 2): the setting is wrong, not the database."""
+    module_name, attribute = spec.split(":", 1)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: Any = importlib.import_module(module_name)
+    except (Exception, SystemExit) as error:
+        raise ConfigurationError(
+            f"--client: cannot import module {module_name}: {type(error).__name__}:"
+            f" {_masked(error)}"
+        ) from None
+    for name in attribute.split("."):
+        try:
+            found = getattr(found, name)
+        except AttributeError:
+            raise ConfigurationError(f"--client: {module_name} has no {attribute}") from None
+    if not callable(found):
+        raise ConfigurationError(f"--client: {spec} is a {type(found).__name__}, not a callable")
+    return _synchronous(found)
+
+
+def _synchronous(client: Any) -> ListBookings:
+    """A client that is a coroutine function (or returns an awaitable) is run to completion."""
+
+    def list_bookings(since: datetime, until: datetime) -> Iterable[CalendarBooking]:
+        answer = client(since, until)
+        if inspect.isawaitable(answer):
+            answer = asyncio.run(_awaited(answer))
+        return answer  # type: ignore[no-any-return]
+
+    return list_bookings
+
+
+async def _awaited(answer: Any) -> Any:
+    return await answer
+
+
+_KINDS = [
+    ("recorded", "booked only in the calendar, recorded for its call"),
+    ("cancelled", "cancelled in the calendar, cancelled here"),
+    ("calendar_only", "booked only in the calendar, queued (calendar_only_booking)"),
+    ("missing", "active here, absent from the calendar, queued (missing_in_calendar)"),
+    ("in_flight", "being booked right now, left to the booking path"),
+    ("failed", "not reconciled (logged)"),
+]
+
+
+def _rows(report: CalendarReport) -> list[list[Any]]:
+    rows: list[list[Any]] = [
+        ["listed", report.listed, "bookings the calendar listed", ""],
+        ["in_sync", report.in_sync, "the database agrees", ""],
+    ]
+    for name, meaning in _KINDS:
+        ids = getattr(report, name)
+        rows.append([name, len(ids), meaning, " ".join(str(i) for i in ids)])
+    rows.append(
+        [
+            "review_items",
+            len(report.review_items),
+            "review items opened by this run",
+            " ".join(str(i) for i in report.review_items),
+        ]
+    )
+    return rows
+
+
+def _payload(report: CalendarReport, company_id: int | None) -> dict[str, Any]:
+    return {
+        "since": report.since,
+        "until": report.until,
+        "company_id": company_id,
+        "changed": report.changed,
+        "counts": report.counts(),
+        "recorded": list(report.recorded),
+        "cancelled": list(report.cancelled),
+        "calendar_only": list(report.calendar_only),
+        "missing": list(report.missing),
+        "in_flight": list(report.in_flight),
+        "failed": list(report.failed),
+        "review_items": list(report.review_items),
+        "missing_error": report.missing_error,
+    }
+
+
+@click.group()
+def calendar() -> None:
+    """Compare the external calendar (Cal.com) with the appointments."""
+
+
+@calendar.command("reconcile")
+@click.option(
+    "--client",
+    "client_spec",
+    required=True,
+    envvar=CLIENT_VARIABLE,
+    metavar="MODULE:CALLABLE",
+    callback=_checked_spec,
+    help="Your calendar client: list_bookings(since, until) -> CalendarBooking list"
+    f" (default: {CLIENT_VARIABLE}).",
+)
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    help="Start of the window of start times: an ISO 8601 time or a span ago (24h, 7d).",
+)
+@click.option(
+    "--until",
+    default="30d",
+    show_default=True,
+    help="End of the window: an ISO 8601 time or a span from now (30d).",
+)
+@click.option(
+    "--company",
+    "company_id",
+    type=BIGINT,
+    default=None,
+    help="The company whose calendar this is (default: it serves every company you may act on).",
+)
+@click.option(
+    "--max-missing",
+    type=click.IntRange(0, INT_MAX),
+    default=DEFAULT_MAX_MISSING,
+    show_default=True,
+    help="Refuse to queue more appointments missing from the calendar than this.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def reconcile_command(
+    obj: dict[str, str | None],
+    client_spec: str,
+    since: str,
+    until: str,
+    company_id: int | None,
+    max_missing: int,
+    as_json: bool,
+) -> None:
+    """Record what only the calendar has, cancel what it cancelled, queue the rest for review.
+
+    Each booking in its own transaction; a second run with the same calendar answer changes
+    nothing. Exits 1 when a booking could not be reconciled (the others are) or the database's
+    side could not be compared."""
+    start = _window_end(since, "--since", ahead=False)
+    end = _window_end(until, "--until", ahead=True)
+    if start >= end:
+        raise click.UsageError(f"--since ({when(start)}) must be before --until ({when(end)})")
+    client = load_client(client_spec)
+    with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
+        with guard_function_errors():
+            allowed = conn.execute(_PRIVILEGE).fetchone()
+            conn.commit()
+        if not allowed or not allowed[0]:
+            raise PermissionDenied(
+                "permission denied for function guard.reconcile_calendar_booking"
+            )
+        with guard_function_errors():
+            report = reconcile_calendar(
+                conn,
+                client,
+                since=start,
+                until=end,
+                company_id=company_id,
+                max_missing=max_missing,
+            )
+    if as_json:
+        emit_json(_payload(report, company_id))
+    else:
+        title = f"Calendar reconciliation, bookings starting {when(start)} to {when(end)}"
+        emit_table(title, ["difference", "count", "meaning", "ids"], _rows(report))
+        if not report.changed:
+            click.echo("Nothing changed.", err=True)
+    if not report.ok:
+        problems = []
+        if report.failed:
+            problems.append(
+                f"{len(report.failed)} booking(s) not reconciled ({' '.join(report.failed)[:200]})"
+            )
+        if report.missing_error:
+            problems.append(
+                f"appointments missing from the calendar not compared: {report.missing_error}"
+            )
+        raise GuardError("; ".join(problems))
+
+
+def _window_end(value: str, option: str, ahead: bool) -> datetime:
+    try:
+        return parse_when(value, ahead)
+    except click.BadParameter as error:
+        raise click.BadParameter(error.message, param_hint=f"'{option}'") from None
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} is out of range", param_hint=f"'{option}'") from None
