@@ -2,7 +2,7 @@
 -- issues, corrections vs reviews, open review items, the 7-day trend, and re-running a day
 -- replaces its rows; the BI view reads them without personal data.
 BEGIN;
-SELECT plan(24);
+SELECT plan(28);
 
 INSERT INTO public.companies (id, name) VALUES (9001, 'Praxis A'), (9002, 'Salon B');
 
@@ -106,10 +106,51 @@ INSERT INTO guard.daily_reports (
 ('2026-01-02', 9001, 10, 8, 80, 0, 0, 0),
 ('2026-01-01', 9001, 10, 9, 90, 0, 0, 0);
 
+-- Two of the day's alerts were opened by detection 5 and 10 minutes after their rows were
+-- written (observed_at).
+UPDATE guard.alerts SET observed_at = first_seen_at - interval '5 min'
+WHERE fingerprint = 'flags_contradict_appointments:call:90001';
+UPDATE guard.alerts SET observed_at = first_seen_at - interval '10 min'
+WHERE fingerprint = 'orphaned_voice_appointment:appointment:80001';
+
 SELECT is(
     (SELECT count(*)::int FROM guard.daily_report('2026-01-10')),
     2,
     'one report row per company'
+);
+SELECT results_eq(
+    $$SELECT total_appointments, recovery_rate_pct, detection_latency_p95_seconds
+      FROM guard.daily_reports WHERE report_date = '2026-01-10' ORDER BY company_id$$,
+    $$VALUES (1, 12.50::numeric(6, 2), 585.00::numeric(12, 2)), (0, NULL, NULL)$$,
+    'the day''s appointments (not the 9th''s); one of the day''s 8 alerts fixed; p95 of 5 and '
+    || '10 minutes from row to alert; nothing for a company without alerts'
+);
+SELECT is(
+    (
+        SELECT jsonb_path_query_array(action_items, '$[*].rule_id') FROM guard.daily_reports
+        WHERE report_date = '2026-01-10' AND company_id = 9001
+    ),
+    '["I4_booked_outcome", "I5_tenant_link", "I7_booking_failures", "I3_appointment_flags",
+      "I6_voice_appointment_call", "I1_call_direction"]'::jsonb,
+    'action items: the rules with the day''s alerts still open, most severe then most numerous '
+    || 'first (the fixed alert of I1 is not one)'
+);
+SELECT is(
+    (
+        SELECT (action_items -> -1) - 'action' FROM guard.daily_reports
+        WHERE report_date = '2026-01-10' AND company_id = 9001
+    ),
+    '{"kind": "review_queue", "count": 3}'::jsonb,
+    'then the review queue, open and claimed items'
+);
+SELECT is(
+    (
+        SELECT bool_and(i ? 'likely_cause' AND i ->> 'action' IS NOT NULL)
+        FROM guard.daily_reports AS d, jsonb_array_elements(d.top_issues) AS i
+        WHERE d.report_date = '2026-01-10' AND d.company_id = 9001
+    ),
+    TRUE,
+    'each top issue says its likely cause and what to do'
 );
 
 SELECT results_eq(

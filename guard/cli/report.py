@@ -23,7 +23,8 @@ SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_
        v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
        v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
        v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
-       v.top_issues, v.generated_at, v.by_check
+       v.top_issues, v.generated_at, v.by_check, v.total_appointments, v.recovery_rate_pct,
+       v.detection_latency_p95_seconds, v.action_items
 FROM guard.daily_report_view AS v
 WHERE v.report_date = %s
 ORDER BY v.company_id
@@ -101,14 +102,34 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             by_rule[rule] = by_rule.get(rule, 0) + count
         for check, count in r["by_check"].items():
             by_check[check] = by_check.get(check, 0) + count
+    alerts = {r["company_id"]: sum(r["by_rule"].values()) for r in rows}
+    recovered = sum(
+        r["recovery_rate_pct"] * alerts[r["company_id"]]
+        for r in rows
+        if r["recovery_rate_pct"] is not None
+    )
+    latencies = [
+        r["detection_latency_p95_seconds"]
+        for r in rows
+        if r["detection_latency_p95_seconds"] is not None
+    ]
     return {
         "total_calls": calls,
+        "total_appointments": sum(r["total_appointments"] for r in rows),
         "inconsistent_calls": inconsistent,
         "inconsistency_rate_pct": _pct(inconsistent, calls),
         "auto_corrected": fixed,
         "manual_reviews": reviews,
         "auto_correction_rate_pct": _pct(fixed, fixed + reviews),
         "open_review_items": sum(r["open_review_items"] for r in rows),
+        # weighted by each company's alerts: the share of all the day's alerts resolved
+        "recovery_rate_pct": (
+            (Decimal(recovered) / sum(alerts.values())).quantize(Decimal("0.01"))
+            if sum(alerts.values())
+            else None
+        ),
+        # percentiles do not add up across companies: the worst company's
+        "worst_detection_latency_p95_seconds": max(latencies) if latencies else None,
         "by_rule": dict(sorted(by_rule.items(), key=lambda item: (-item[1], item[0]))),
         "by_check": dict(sorted(by_check.items(), key=lambda item: (-item[1], item[0]))),
     }
@@ -157,9 +178,13 @@ def render_text(day: date, rows: list[dict[str, Any]]) -> str:
         "",
         f"Calls: {total['total_calls']}, inconsistent: {total['inconsistent_calls']}"
         f" ({_num(total['inconsistency_rate_pct'], ' %')})",
+        f"Appointments: {total['total_appointments']}",
         f"Auto-corrected: {total['auto_corrected']}, sent to review: {total['manual_reviews']}"
         f" (auto-correction rate {_num(total['auto_correction_rate_pct'], ' %')}),"
         f" open review items: {total['open_review_items']}",
+        f"Recovered: {_num(total['recovery_rate_pct'], ' %')} of the day's alerts resolved;"
+        f" detection latency p95 {_num(total['worst_detection_latency_p95_seconds'], ' s')}"
+        " (worst company)",
     ]
     if total["by_rule"]:
         lines += ["", "Issues by rule:"]
@@ -173,20 +198,43 @@ def render_text(day: date, rows: list[dict[str, Any]]) -> str:
             "",
             f"{visible(row['company_name'] or 'company')} (company {row['company_id']})",
             f"  calls                {row['total_calls']:>6}",
+            f"  appointments         {row['total_appointments']:>6}",
             f"  inconsistent         {row['inconsistent_calls']:>6}"
             f"  ({row['inconsistency_rate_pct']} %)",
             f"  trend                {_trend(row)}",
+            f"  recovered            {_num(row['recovery_rate_pct'], ' %')} of the day's alerts",
+            f"  detection latency    p95 {_num(row['detection_latency_p95_seconds'], ' s')}",
             f"  auto-corrected       {row['auto_corrected']:>6}",
             f"  sent to review       {row['manual_reviews']:>6}",
             f"  open review items    {row['open_review_items']:>6}",
         ]
         if row["top_issues"]:
             lines.append("  top issues:")
-            lines += [
-                f"    {i}. {visible(issue['rule_id'])} ({issue['severity']}): {issue['count']}"
-                for i, issue in enumerate(row["top_issues"], 1)
-            ]
+            for i, issue in enumerate(row["top_issues"], 1):
+                lines.append(
+                    f"    {i}. {visible(issue['rule_id'])} ({issue['severity']}): {issue['count']}"
+                )
+                if issue.get("likely_cause"):
+                    lines.append(f"       cause:  {visible(issue['likely_cause'])}")
+                if issue.get("action"):
+                    lines.append(f"       action: {visible(issue['action'])}")
+        if row["action_items"]:
+            lines.append("  action items:")
+            lines += [f"    - {_action(item)}" for item in row["action_items"]]
     return "\n".join(lines)
+
+
+def _action(item: dict[str, Any]) -> str:
+    """One action item as a line: what is waiting, and what to do about it."""
+    if item.get("kind") == "review_queue":
+        what = f"review queue: {item.get('count')} items open"
+    else:
+        what = (
+            f"{item.get('rule_id')}: {item.get('count')} of the day's alerts still open"
+            f" ({item.get('severity')})"
+        )
+    action = item.get("action")
+    return visible(f"{what}. {action}" if action else what)
 
 
 def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
@@ -199,18 +247,49 @@ def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
         f"- Auto-corrected: {total['auto_corrected']}, sent to review: {total['manual_reviews']}"
         f" (auto-correction rate {_num(total['auto_correction_rate_pct'], ' %')})",
         f"- Open review items: {total['open_review_items']}",
+        f"- Appointments: {total['total_appointments']}",
+        f"- Recovered: {_num(total['recovery_rate_pct'], ' %')} of the day's alerts resolved;"
+        f" detection latency p95 {_num(total['worst_detection_latency_p95_seconds'], ' s')}"
+        " (worst company)",
         "",
-        "| company | calls | inconsistent | rate % | trend | auto-corrected | to review"
-        " | open items | top issue |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---|",
+        "| company | calls | appointments | inconsistent | rate % | trend | recovered %"
+        " | latency p95 s | auto-corrected | to review | open items | top issue |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         lines.append(
             f"| {markdown_cell(row['company_name'] or row['company_id'])} | {row['total_calls']}"
+            f" | {row['total_appointments']}"
             f" | {row['inconsistent_calls']} | {row['inconsistency_rate_pct']}"
-            f" | {_trend(row)} | {row['auto_corrected']} | {row['manual_reviews']}"
+            f" | {_trend(row)} | {_num(row['recovery_rate_pct'])}"
+            f" | {_num(row['detection_latency_p95_seconds'])}"
+            f" | {row['auto_corrected']} | {row['manual_reviews']}"
             f" | {row['open_review_items']} | {markdown_cell(row['top_rule'] or '')} |"
         )
+    issues = [(row, issue) for row in rows for issue in row["top_issues"]]
+    if issues:
+        lines += [
+            "",
+            "## Top issues",
+            "",
+            "| company | rule | severity | alerts | likely cause | action |",
+            "|---|---|---|---:|---|---|",
+        ]
+        lines += [
+            f"| {markdown_cell(row['company_name'] or row['company_id'])}"
+            f" | {markdown_cell(issue['rule_id'])} | {markdown_cell(issue['severity'])}"
+            f" | {issue['count']} | {markdown_cell(issue.get('likely_cause') or '')}"
+            f" | {markdown_cell(issue.get('action') or '')} |"
+            for row, issue in issues
+        ]
+    actions = [(row, item) for row in rows for item in row["action_items"]]
+    if actions:
+        lines += ["", "## Action items", ""]
+        lines += [
+            f"- {markdown_cell(row['company_name'] or row['company_id'])}:"
+            f" {markdown_cell(_action(item))}"
+            for row, item in actions
+        ]
     if total["by_rule"]:
         lines += ["", "## Issues by rule", "", "| rule | alerts |", "|---|---:|"]
         lines += [
@@ -235,8 +314,9 @@ def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
 @click.option("--markdown", is_flag=True, help="Print Markdown.")
 @click.pass_obj
 def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, markdown: bool) -> None:
-    """The daily report: totals, inconsistency rate, issues by rule, auto-corrected vs sent to
-    review, top issues, trend against the 7 days before, open review items."""
+    """The daily report: calls and appointments, inconsistency rate, issues by rule,
+    auto-corrected vs sent to review, recovery and detection latency, top issues with their
+    likely cause and action, action items, trend against the 7 days before, open review items."""
     if as_json and markdown:
         raise GuardError("--json and --markdown exclude each other")
     report_day = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)

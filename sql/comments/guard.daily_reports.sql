@@ -12,7 +12,11 @@ COMMENT ON COLUMN guard.daily_reports.auto_corrected IS 'corrections made automa
 COMMENT ON COLUMN guard.daily_reports.manual_reviews IS 'review items created that day (problems left to a person)';
 COMMENT ON COLUMN guard.daily_reports.open_review_items IS 'review items open or claimed when the report was generated';
 COMMENT ON COLUMN guard.daily_reports.by_rule IS 'jsonb: the day''s alerts per rule (an alert counts for its check''s rule), `{"I1_call_direction": 12, ...}`';
-COMMENT ON COLUMN guard.daily_reports.top_issues IS 'jsonb: the five rules with most alerts, `[{"rule_id", "count", "severity", "description"}]`';
+COMMENT ON COLUMN guard.daily_reports.top_issues IS 'jsonb: the five rules with most alerts, `[{"rule_id", "count", "severity", "description", "likely_cause", "action"}]` (cause and action from `guard.rules`)';
 COMMENT ON COLUMN guard.daily_reports.trend IS 'jsonb: against the reports stored for the 7 days before: `previous_days`, `previous_mean_rate_pct`, `delta_pct_points` (positive is worse), `direction` (`better`, `worse`, `same`, `no_data`)';
 COMMENT ON COLUMN guard.daily_reports.generated_at IS 'when the row was generated';
 COMMENT ON COLUMN guard.daily_reports.by_check IS 'jsonb: the same alerts per check, `{"call_without_direction": 12, ...}`';
+COMMENT ON COLUMN guard.daily_reports.total_appointments IS 'appointments created that day (booked, whatever became of them)';
+COMMENT ON COLUMN guard.daily_reports.recovery_rate_pct IS 'of the day''s alerts, percent resolved as fixed or settled in review by the time the report was generated; NULL when there were none';
+COMMENT ON COLUMN guard.daily_reports.detection_latency_p95_seconds IS '95th percentile of `first_seen_at - observed_at` of the day''s alerts opened by detection (a bad row written -> its alert); NULL when there were none';
+COMMENT ON COLUMN guard.daily_reports.action_items IS 'jsonb: what a person should do, most urgent first: `[{"kind": "open_alerts", "rule_id", "severity", "count", "action"}, {"kind": "review_queue", "count", "action"}]` (the day''s alerts still open, per rule; the review items open or claimed)';

@@ -12,3 +12,5 @@ COMMENT ON COLUMN guard.rules.stage IS 'how far the rule is enforced: `observe` 
 COMMENT ON COLUMN guard.rules.constraint_names IS 'the constraints on `calls` and `appointments` that enforce the rule (`guard_calls_direction_check`, ...); `{}` when none';
 COMMENT ON COLUMN guard.rules.enabled IS '`false`: a DBA switched it off; only `I3_appointment_flags` reads it (contradicting flag writes then stand); detection is switched per check (`guard.checks.enabled`)';
 COMMENT ON COLUMN guard.rules.updated_at IS 'when the row last changed (a DBA''s tuning, or `guard db validate` recording the stage)';
+COMMENT ON COLUMN guard.rules.likely_cause IS 'what usually causes a breach, in one sentence (shown with the daily report''s top issues); NULL for a rule a DBA added without one';
+COMMENT ON COLUMN guard.rules.action IS 'what a person does about a breach (the daily report''s top issues and action items); NULL for a rule a DBA added without one';

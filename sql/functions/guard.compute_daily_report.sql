@@ -7,7 +7,13 @@
 -- anomaly) first seen that day. inconsistent_calls: the day's calls with at least one of the
 -- day's alerts. by_rule: the day's alerts per rule (an alert's rule is its check's rule,
 -- guard.checks; `(unknown)` for a check removed since); by_check: the same alerts per check;
--- top_issues: the five rules with most.
+-- top_issues: the five rules with most, with each rule's likely cause and action.
+-- total_appointments: appointments created during the day. recovery_rate_pct: of the day's
+-- alerts, those resolved as fixed or settled in review (not superseded) when the report is
+-- generated. detection_latency_p95_seconds: of the day's alerts opened by detection (with an
+-- observed_at), the p95 of first_seen_at - observed_at. action_items: the day's alerts still
+-- open, per rule (most severe, then most numerous, first) with the rule's action, then the
+-- review queue when it is not empty.
 -- auto_corrected: correction_audit rows of the day; manual_reviews: review items created during
 -- the day; open_review_items: open or claimed items when the report is generated. trend: this
 -- day's rate against the mean rate of the reports stored for the 7 days before.
@@ -40,6 +46,9 @@ alert_subjects AS (
         a.entity_type,
         a.entity_id,
         a.first_seen_at,
+        a.observed_at,
+        a.status,
+        a.resolution,
         CASE
             WHEN a.entity_type = 'call' THEN a.entity_id
             WHEN a.details ->> 'call_id' ~ '^[0-9]{1,18}$' THEN (a.details ->> 'call_id')::bigint
@@ -55,7 +64,9 @@ alert_subjects AS (
 -- CASE: a correlated subquery over the day_calls CTE is a scan of it per alert (a burst of 20k
 -- alerts against a day of 33k calls: 55 s); joined on the keys it is one hash join.
 day_alerts AS (
-    SELECT s.company_id, s.rule_id, s.check_id, s.call_id
+    SELECT
+        s.company_id, s.rule_id, s.check_id, s.call_id, s.first_seen_at, s.observed_at, s.status,
+        s.resolution
     FROM alert_subjects AS s
     CROSS JOIN bounds AS b
     LEFT JOIN day_calls AS dc ON s.call_id = dc.id
@@ -115,7 +126,9 @@ rules_by_company AS (
                     'rule_id', rc.rule_id,
                     'count', rc.alerts,
                     'severity', r.severity,
-                    'description', r.description
+                    'description', r.description,
+                    'likely_cause', r.likely_cause,
+                    'action', r.action
                 )
                 ORDER BY rc.rank
             ) FILTER (WHERE rc.rank <= 5),
@@ -124,6 +137,54 @@ rules_by_company AS (
     FROM rule_counts AS rc
     LEFT JOIN guard.rules AS r ON rc.rule_id = r.id
     GROUP BY rc.company_id
+),
+
+alert_outcomes AS (
+    SELECT
+        da.company_id,
+        round(
+            100.0 * count(*) FILTER (WHERE da.status = 'resolved' AND da.resolution IN ('fixed', 'manual'))
+            / count(*),
+            2
+        ) AS recovery_rate_pct,
+        round((percentile_cont(0.95) WITHIN GROUP (
+            ORDER BY extract(EPOCH FROM da.first_seen_at - da.observed_at)
+        ) FILTER (WHERE da.observed_at IS NOT NULL))::numeric, 2) AS detection_latency_p95_seconds
+    FROM day_alerts AS da
+    GROUP BY da.company_id
+),
+
+still_open AS (
+    SELECT
+        da.company_id,
+        jsonb_agg(
+            jsonb_build_object(
+                'kind', 'open_alerts',
+                'rule_id', da.rule_id,
+                'severity', r.severity,
+                'count', da.open_alerts,
+                'action', r.action
+            )
+            ORDER BY
+                array_position(ARRAY['critical', 'high', 'medium', 'low'], r.severity),
+                da.open_alerts DESC,
+                da.rule_id
+        ) AS items
+    FROM (
+        SELECT d.company_id, d.rule_id, count(*) AS open_alerts
+        FROM day_alerts AS d
+        WHERE d.status = 'open'
+        GROUP BY d.company_id, d.rule_id
+    ) AS da
+    LEFT JOIN guard.rules AS r ON da.rule_id = r.id
+    GROUP BY da.company_id
+),
+
+day_appointments AS (
+    SELECT ap.company_id, count(*) AS total_appointments
+    FROM public.appointments AS ap, bounds AS b
+    WHERE ap.created_at >= b.day_start AND ap.created_at < b.day_end
+    GROUP BY ap.company_id
 ),
 
 corrections AS (
@@ -158,13 +219,29 @@ rows_of_day AS (
         coalesce(cb.by_check, '{}') AS by_check,
         coalesce(rb.top_issues, '[]') AS top_issues,
         prev.days AS previous_days,
-        prev.mean_rate AS previous_mean_rate
+        prev.mean_rate AS previous_mean_rate,
+        coalesce(ap.total_appointments, 0) AS total_appointments,
+        ao.recovery_rate_pct,
+        ao.detection_latency_p95_seconds,
+        coalesce(so.items, '[]') || CASE
+            WHEN coalesce(rv.still_open, 0) > 0
+                THEN jsonb_build_array(jsonb_build_object(
+                    'kind', 'review_queue',
+                    'count', rv.still_open,
+                    'action', 'Work the review queue (guard review list): each item is a call or '
+                    || 'appointment a person must decide'
+                ))
+            ELSE '[]'
+        END AS action_items
     FROM public.companies AS co
     LEFT JOIN call_counts AS cc ON co.id = cc.company_id
     LEFT JOIN corrections AS cr ON co.id = cr.company_id
     LEFT JOIN reviews AS rv ON co.id = rv.company_id
     LEFT JOIN rules_by_company AS rb ON co.id = rb.company_id
     LEFT JOIN checks_by_company AS cb ON co.id = cb.company_id
+    LEFT JOIN day_appointments AS ap ON co.id = ap.company_id
+    LEFT JOIN alert_outcomes AS ao ON co.id = ao.company_id
+    LEFT JOIN still_open AS so ON co.id = so.company_id
     CROSS JOIN LATERAL (
         SELECT count(*) AS days, round(avg(p.inconsistency_rate_pct), 2) AS mean_rate
         FROM guard.daily_reports AS p
@@ -199,7 +276,11 @@ SELECT
         END
     ),
     now(),
-    rd.by_check
+    rd.by_check,
+    rd.total_appointments::integer,
+    rd.recovery_rate_pct::numeric(6, 2),
+    rd.detection_latency_p95_seconds::numeric(12, 2),
+    rd.action_items
 FROM rows_of_day AS rd
 ORDER BY rd.company_id;
 $$;

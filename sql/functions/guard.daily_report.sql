@@ -21,7 +21,8 @@ BEGIN
     INSERT INTO guard.daily_reports AS d (
         report_date, company_id, total_calls, inconsistent_calls, inconsistency_rate_pct,
         auto_corrected, manual_reviews, open_review_items, by_rule, top_issues, trend,
-        generated_at, by_check
+        generated_at, by_check, total_appointments, recovery_rate_pct,
+        detection_latency_p95_seconds, action_items
     )
     SELECT
         r.report_date,
@@ -36,7 +37,11 @@ BEGIN
         r.top_issues,
         r.trend,
         r.generated_at,
-        r.by_check
+        r.by_check,
+        r.total_appointments,
+        r.recovery_rate_pct,
+        r.detection_latency_p95_seconds,
+        r.action_items
     FROM guard.compute_daily_report(report_day) AS r
     ORDER BY r.company_id
     RETURNING d.*;

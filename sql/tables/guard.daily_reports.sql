@@ -14,5 +14,9 @@ CREATE TABLE guard.daily_reports (
     trend jsonb NOT NULL DEFAULT '{}',
     generated_at timestamptz NOT NULL DEFAULT now(),
     by_check jsonb NOT NULL DEFAULT '{}',
+    total_appointments integer NOT NULL DEFAULT 0,
+    recovery_rate_pct numeric(6, 2),
+    detection_latency_p95_seconds numeric(12, 2),
+    action_items jsonb NOT NULL DEFAULT '[]',
     PRIMARY KEY (report_date, company_id)
 );

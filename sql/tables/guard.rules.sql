@@ -13,5 +13,7 @@ CREATE TABLE guard.rules (
     stage text NOT NULL DEFAULT 'observe' CHECK (stage IN ('observe', 'correct', 'enforce')),
     constraint_names text[] NOT NULL DEFAULT '{}',
     enabled boolean NOT NULL DEFAULT TRUE,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    likely_cause text,
+    action text
 );

@@ -22,6 +22,10 @@ SELECT
     d.by_rule,
     d.top_issues,
     d.generated_at,
-    d.by_check
+    d.by_check,
+    d.total_appointments,
+    d.recovery_rate_pct,
+    d.detection_latency_p95_seconds,
+    d.action_items
 FROM guard.daily_reports AS d
 LEFT JOIN public.companies AS co ON d.company_id = co.id;

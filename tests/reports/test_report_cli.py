@@ -60,6 +60,18 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
         assert company["top_issues"] == sorted(
             company["top_issues"], key=lambda issue: (-issue["count"], issue["rule_id"])
         )
+        assert all(issue["likely_cause"] and issue["action"] for issue in company["top_issues"])
+    with psycopg.connect(db_url) as conn:
+        appointments = conn.execute(
+            "SELECT count(*) FROM public.appointments WHERE created_at >= %s::date::timestamp AT"
+            " TIME ZONE 'UTC' AND created_at < (%s::date + 1)::timestamp AT TIME ZONE 'UTC'",
+            (yesterday, yesterday),
+        ).fetchone()
+    assert appointments is not None and appointments[0] > 0, "the sample data books yesterday"
+    assert total["total_appointments"] == appointments[0]
+    # the whole-history pass opened every alert: some are still open, so there is work to do
+    assert any(item["kind"] == "open_alerts" for c in companies for item in c["action_items"])
+    assert total["recovery_rate_pct"] is not None
 
     again = runner.invoke(main, ["--database-url", db_url, "report", "--json"])
     assert json.loads(again.output)["generated_now"] is False, "a stored day is read, not redone"
@@ -69,13 +81,17 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
     assert f"Booking Guard daily report for {yesterday} (UTC)" in text.output
     assert "Issues by rule:" in text.output and "top issues:" in text.output
     assert "Issues by check:" in text.output
+    assert f"Appointments: {appointments[0]}" in text.output
+    assert "action items:" in text.output and "       cause:  " in text.output
+    assert "detection latency    p95" in text.output
 
     markdown = runner.invoke(
         main, ["--database-url", db_url, "report", "--markdown", "--date", str(yesterday)]
     )
     assert markdown.exit_code == 0, markdown.output
     assert markdown.output.startswith(f"# Booking Guard daily report, {yesterday} (UTC)")
-    assert "| company | calls | inconsistent |" in markdown.output
+    assert "| company | calls | appointments | inconsistent |" in markdown.output
+    assert "## Top issues" in markdown.output and "## Action items" in markdown.output
     assert "## Issues by rule" in markdown.output and "## Issues by check" in markdown.output
     assert sample_data.COMPANIES[0] in markdown.output
 
