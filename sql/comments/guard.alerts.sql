@@ -6,7 +6,7 @@ COMMENT ON COLUMN guard.alerts.id IS 'the alert (`guard alerts show ID`)';
 COMMENT ON COLUMN guard.alerts.fingerprint IS 'what the alert is about, `check:entity_type:entity_id` (`check:job:<job>` for a job); at most one open alert per fingerprint';
 COMMENT ON COLUMN guard.alerts.check_id IS 'the check that found it (`guard.checks.id`); its rule is `guard.checks.rule_id`';
 COMMENT ON COLUMN guard.alerts.company_id IS 'the company the problem belongs to; NULL for a job alert (no company, so no tenant login sees it)';
-COMMENT ON COLUMN guard.alerts.entity_type IS 'what the problem is about: `call`, `appointment`, `booking_attempt`, `company` (failure-rate anomaly, flags corrected at commit) or `job`';
+COMMENT ON COLUMN guard.alerts.entity_type IS 'what the problem is about: `call`, `appointment`, `booking_attempt`, `company` (failure-rate anomaly, activity monitors, flags corrected at commit) or `job`';
 COMMENT ON COLUMN guard.alerts.entity_id IS 'the id of that call, appointment, booking attempt or company; NULL for a job alert (the job is named in `details`)';
 COMMENT ON COLUMN guard.alerts.severity IS '`critical`, `high`, `medium` or `low`';
 COMMENT ON COLUMN guard.alerts.message IS 'what is wrong, in words: the check''s description, or the text of the booking path, reconcile or job runner that raised it';

@@ -31,7 +31,7 @@ BEGIN
                 (
                     'entity_type',
                     'what is wrong: `call`, `appointment`, `booking_attempt`, or `company` (the'
-                    || ' failure-rate anomaly)'
+                    || ' failure-rate anomaly, the activity monitors)'
                 ),
                 ('entity_id', 'the id of that call, appointment, booking attempt or company'),
                 (

@@ -136,8 +136,9 @@ CROSS JOIN (
     ('FUNCTION', 'guard.mask_phone_numbers_json(jsonb)', '{EXECUTE}', NULL),
     -- tenants: the row-level security policies and the masking views call it as the reader
     ('FUNCTION', 'guard.visible_companies()', '{EXECUTE}', NULL),
-    -- the detection views call it
-    ('FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL)
+    -- the detection views call them
+    ('FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.activity_against_usual(text)', '{EXECUTE}', NULL)
 ) AS o (object_type, object_name, privileges, columns);
 
 -- Free text: the reviewer reads it whole (it works the queue: calls the customer back, finds the

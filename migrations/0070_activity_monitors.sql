@@ -1,0 +1,55 @@
+-- 0070_activity_monitors: rule I9 (expected activity) with its checks calls_stopped,
+-- bookings_stopped, call_volume_drop and booking_volume_drop, and their settings: if calls stop
+-- arriving (a dead webhook) or bookings stop succeeding, detection says so instead of reading
+-- 100 % consistent. The views and guard.activity_against_usual are definitions (sql/).
+-- Locks: ROW EXCLUSIVE on guard.settings, guard.rules and guard.checks (a few rows).
+INSERT INTO guard.settings (key, value, value_type, description) VALUES
+(
+    'monitor_window_minutes', '60', 'integer',
+    'The activity monitors compare the calls and appointments of this recent window with the '
+    || 'same window 1 to 4 weeks earlier.'
+),
+(
+    'monitor_min_expected', '5', 'number',
+    'A company usually getting fewer calls (or appointments) than this in the window is in a '
+    || 'quiet hour: the activity monitors never alert then.'
+),
+(
+    'monitor_drop_ratio', '0.3', 'number',
+    'Fewer calls (or appointments) than this fraction of the usual number is a volume drop.'
+);
+
+INSERT INTO guard.rules (id, invariant, severity, description, remedy, mode, stage, likely_cause, action)
+VALUES (
+    'I9_expected_activity', 'I9', 'critical',
+    'Calls and appointments keep arriving at the company''s usual rate for the hour of the week; '
+    || 'silence is not consistency.',
+    'report', 'correct', 'observe',
+    'The voice platform''s webhook, a phone number or the calendar stopped sending, or part of '
+    || 'the traffic is lost on the way.',
+    'Check the voice platform''s and the calendar''s webhooks and status pages, and the '
+    || 'application''s logs for the company (docs/runbooks.md).'
+);
+
+INSERT INTO guard.checks (id, rule_id, severity, description, remedy, check_view) VALUES
+(
+    'calls_stopped', 'I9_expected_activity', 'critical',
+    'No call arrived in the monitor window although the company usually gets calls in this hour.',
+    'report', 'check_calls_stopped'
+),
+(
+    'bookings_stopped', 'I9_expected_activity', 'high',
+    'No appointment was recorded in the monitor window although the company usually books in '
+    || 'this hour.',
+    'report', 'check_bookings_stopped'
+),
+(
+    'call_volume_drop', 'I9_expected_activity', 'high',
+    'Far fewer calls than usual for this hour of the week.',
+    'report', 'check_call_volume_drop'
+),
+(
+    'booking_volume_drop', 'I9_expected_activity', 'high',
+    'Far fewer appointments than usual for this hour of the week.',
+    'report', 'check_booking_volume_drop'
+);

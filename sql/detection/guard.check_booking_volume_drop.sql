@@ -1,0 +1,23 @@
+-- I9, check booking_volume_drop of rule I9_expected_activity: a company recording far fewer
+-- appointments than usual for this hour of the week: bookings lost or failing.
+-- Counted by guard.activity_against_usual('appointments'), which leaves out a company's quiet hours.
+-- observed_at is the pass that saw it (silence has no row to date it by), so its detection
+-- latency reads 0.
+CREATE OR REPLACE VIEW guard.check_booking_volume_drop WITH (security_invoker = TRUE) AS
+SELECT
+    'booking_volume_drop'::text AS check_id,
+    u.company_id,
+    'company'::text AS entity_type,
+    u.company_id AS entity_id,
+    NULL::bigint AS call_id,
+    'high'::text AS severity,
+    now() AS observed_at,
+    jsonb_build_object(
+        'recent', u.recent,
+        'usual', u.usual,
+        'last_at', u.last_at,
+        'window_minutes', guard.setting('monitor_window_minutes')::integer
+    ) AS detail,
+    'I9_expected_activity'::text AS rule_id
+FROM guard.activity_against_usual('appointments') AS u
+WHERE u.recent > 0 AND u.recent < guard.setting('monitor_drop_ratio')::numeric * u.usual;
