@@ -177,6 +177,9 @@ WITH counts AS (
     UNION ALL
     SELECT 'alerts_opened', a.check_id, count(*) FROM guard.alerts AS a
     WHERE a.first_seen_at >= %(since)s::timestamptz GROUP BY a.check_id
+    UNION ALL
+    -- every enabled check from 0: increase() misses what a series counted when it appeared
+    SELECT 'alerts_opened', k.id, 0 FROM guard.checks AS k WHERE k.enabled
 )
 SELECT c.counter, c.label,
     CASE WHEN c.counter = 'alerts_opened' THEN coalesce(k.rule_id, '(unknown)') END, sum(c.n)
