@@ -44,6 +44,7 @@ SELECT
     to_regclass('guard.alerts') IS NOT NULL,
     to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
     to_regclass('guard.alert_deliveries') IS NOT NULL,
+    to_regclass('guard.metric_totals') IS NOT NULL,
     extract(epoch FROM now())::float8
 """
 # Open alerts per check and severity, counted a check at a time on alerts_open_by_check_idx:
@@ -145,6 +146,48 @@ _DELIVERIES = """
 SELECT d.channel, d.status, count(*) FROM guard.alert_deliveries AS d
 GROUP BY d.channel, d.status
 """
+# Cumulative counts that survive retention: the totals guard.fold_metric_totals folded before its
+# watermark (retention deletes only rows before it), plus the rows from the watermark on, each
+# range read on an index by its time (about a day of rows: retention folds daily). The watermark
+# is read first and passed as a value (_WATERMARK, `since`, as text: it may be -infinity), so the
+# planner sees how recent it is and keeps to the index; a subquery would be estimated at a third
+# of the table.
+_WATERMARK = """
+SELECT coalesce(
+    (SELECT w.folded_before FROM guard.metric_watermark AS w), '-infinity'::timestamptz
+)::text
+"""
+_COUNTERS = """
+WITH counts AS (
+    SELECT t.counter, t.label, t.total AS n FROM guard.metric_totals AS t
+    UNION ALL
+    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
+    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
+    UNION ALL
+    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
+    WHERE b.state IN ('booked', 'recovered') AND b.finished_at >= %(since)s::timestamptz
+    GROUP BY b.state
+    UNION ALL
+    SELECT 'validations', CASE WHEN m.ok THEN 'passed' ELSE 'failed' END, count(*)
+    FROM guard.validation_metrics AS m WHERE m.measured_at >= %(since)s::timestamptz GROUP BY m.ok
+    UNION ALL
+    SELECT 'validation_failures', coalesce(m.failure_reason, 'unknown'), count(*)
+    FROM guard.validation_metrics AS m
+    WHERE NOT m.ok AND m.measured_at >= %(since)s::timestamptz GROUP BY 2
+    UNION ALL
+    SELECT 'alerts_opened', a.check_id, count(*) FROM guard.alerts AS a
+    WHERE a.first_seen_at >= %(since)s::timestamptz GROUP BY a.check_id
+    UNION ALL
+    -- every enabled check from 0: increase() misses what a series counted when it appeared
+    SELECT 'alerts_opened', k.id, 0 FROM guard.checks AS k WHERE k.enabled
+)
+SELECT c.counter, c.label,
+    CASE WHEN c.counter = 'alerts_opened' THEN coalesce(k.rule_id, '(unknown)') END, sum(c.n)
+FROM counts AS c LEFT JOIN guard.checks AS k ON c.counter = 'alerts_opened' AND c.label = k.id
+GROUP BY 1, 2, 3
+"""
+BOOKING_OUTCOMES = ("booked", "recovered", "failed")
+VALIDATION_RESULTS = ("passed", "failed")
 
 
 @dataclass(frozen=True)
@@ -152,13 +195,15 @@ class Series:
     """One query of a scrape and the families made from its rows. `cached`: it reads history
     (every row ever written, or a day of calls), so it runs at most once per cache interval.
     `requires`: the probe column that must be true (optional tables). `windowed`: takes the
-    latency window and buckets as parameters."""
+    latency window and buckets as parameters. `prelude`: a query whose one value is passed to
+    `sql` as `since` (planned with that value, not as a generic parameter)."""
 
     name: str
     sql: str
     cached: bool = False
     requires: str | None = None
     windowed: bool = False
+    prelude: str | None = None
 
 
 SERIES = (
@@ -170,6 +215,7 @@ SERIES = (
     Series("consistency", _CONSISTENCY, cached=True),
     Series("corrections", _CORRECTIONS, cached=True),
     Series("deliveries", _DELIVERIES, cached=True, requires="deliveries"),
+    Series("counters", _COUNTERS, cached=True, requires="counters", prelude=_WATERMARK),
 )
 
 
@@ -242,11 +288,11 @@ class GuardCollector(Collector):
             self._drop_connection()
             return None
         assert probe is not None
-        has_schema, has_jobs, has_deliveries, server_now = probe
+        has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
         if not has_schema:
             log.warning("scrape failed: no Booking Guard schema (guard.alerts) in this database")
             return None
-        flags = {"jobs": has_jobs, "deliveries": has_deliveries}
+        flags = {"jobs": has_jobs, "deliveries": has_deliveries, "counters": has_counters}
         series = [s for s in SERIES if s.requires is None or flags[s.requires]]
         params = {
             "window": self.latency_window_s,
@@ -264,7 +310,7 @@ class GuardCollector(Collector):
                 continue
             reading.tried_at = now
             try:
-                rows = conn.execute(one.sql, params if one.windowed else None).fetchall()
+                rows = self._query(conn, one, params)
             except psycopg.Error as error:
                 if conn.broken or conn.closed:
                     log.warning("scrape failed: %s", first_line(error))
@@ -276,6 +322,18 @@ class GuardCollector(Collector):
             reading.rows, reading.read_at, reading.failed = rows, time.monotonic(), False
             reading.seconds = reading.read_at - now
         return series, float(server_now)
+
+    @staticmethod
+    def _query(
+        conn: psycopg.Connection[Any], one: Series, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        if one.prelude is not None:
+            first = conn.execute(one.prelude).fetchone()
+            assert first is not None
+            # Not prepared: a prepared statement may switch to a generic plan that does not
+            # know how recent `since` is.
+            return conn.execute(one.sql, {"since": first[0]}, prepare=False).fetchall()
+        return conn.execute(one.sql, params if one.windowed else None).fetchall()
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()
@@ -341,6 +399,8 @@ class GuardCollector(Collector):
             yield from self._jobs(data["jobs"])
         if "deliveries" in data:
             yield self._deliveries(data["deliveries"])
+        if "counters" in data:
+            yield from self._counters(data["counters"])
 
     @staticmethod
     def _alerts(rows: list[tuple[Any, ...]]) -> Metric:
@@ -428,6 +488,47 @@ class GuardCollector(Collector):
         for channel, status, n in sorted(rows):
             deliveries.add_metric([channel, status], float(n))
         return deliveries
+
+    @staticmethod
+    def _counters(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
+        """Cumulative counters (guard.metric_totals plus the rows after its watermark): they
+        survive retention. Outcomes and results always have a series (0 before the first)."""
+        totals: dict[str, dict[tuple[str, ...], float]] = {
+            "bookings": {(o,): 0.0 for o in BOOKING_OUTCOMES},
+            "validations": {(r,): 0.0 for r in VALIDATION_RESULTS},
+            "validation_failures": {},
+            "alerts_opened": {},
+        }
+        for counter, label, rule_id, n in rows:
+            key: tuple[str, ...] = (label,) if rule_id is None else (rule_id, label)
+            if counter in totals:
+                totals[counter][key] = totals[counter].get(key, 0.0) + float(n)
+        families = (
+            ("bookings", "guard_bookings", "Booking attempts settled, by outcome.", ["outcome"]),
+            (
+                "validations",
+                "guard_validations",
+                "validate_booking calls, by result (passed, failed).",
+                ["result"],
+            ),
+            (
+                "validation_failures",
+                "guard_validation_failures",
+                "Failed validations, by reason code.",
+                ["reason"],
+            ),
+            (
+                "alerts_opened",
+                "guard_alerts_opened",
+                "Alerts opened (inconsistencies detected), by rule and check.",
+                ["rule_id", "check_id"],
+            ),
+        )
+        for counter, name, documentation, labels in families:
+            family = CounterMetricFamily(name, documentation, labels=labels)
+            for key, value in sorted(totals[counter].items()):
+                family.add_metric(list(key), value)
+            yield family
 
     def _latency(self, row: tuple[Any, ...]) -> Iterator[Metric]:
         count, total, quantiles, buckets = row

@@ -122,6 +122,21 @@ def _sinks(
     return sinks
 
 
+def _priorities(value: str | None) -> frozenset[int]:
+    """`0,1` -> {0, 1}; a usage error (exit 2) for anything but small non-negative integers."""
+    if value is None or not value.strip():
+        return frozenset()
+    out: set[int] = set()
+    for part in value.split(","):
+        text = part.strip()
+        if not text.isascii() or not text.isdigit() or int(text) > 32767:
+            raise click.BadParameter(
+                f"{part.strip()[:20]!r} is not a review priority (0, 1, 2, ...)"
+            )
+        out.add(int(text))
+    return frozenset(out)
+
+
 @click.command()
 @click.option(
     "--channel",
@@ -141,6 +156,17 @@ def _sinks(
     envvar="GUARD_WATCH_RESOLVED",
     help="Also tell this channel, once, when an alert it was sent resolves (repeat; opt-in;"
     " GUARD_WATCH_RESOLVED takes space-separated names).",
+)
+@click.option(
+    "--review-notices",
+    "review_priorities",
+    metavar="PRIORITIES",
+    default=None,
+    envvar="GUARD_WATCH_REVIEW_NOTICES",
+    callback=lambda _ctx, _param, value: _priorities(value),
+    help="Also tell every channel, once, when a review item of one of these priorities is opened"
+    " (comma-separated, e.g. 0,1; 0 = booking_outcome_unknown; opt-in). Items opened before a"
+    " channel first took a priority are not announced.",
 )
 @click.option(
     "--skip-before",
@@ -246,6 +272,7 @@ def watch(
     channels: tuple[str, ...],
     once: bool,
     resolved_channels: tuple[str, ...],
+    review_priorities: frozenset[int],
     skip_before: datetime | None,
     poll_interval: float,
     batch_size: int,
@@ -303,6 +330,7 @@ def watch(
         backoff_max_s=max(retry_max, retry_base),
         worker_id=worker_id or default_worker_id(),
         resolved_channels=frozenset(resolved_channels),
+        review_priorities=review_priorities,
     )
     dispatcher = Dispatcher(
         ctx.obj.get("database_url"),

@@ -19,7 +19,7 @@ import psycopg
 
 from guard.backoff import exponential_delay
 from guard.db.connection import connect, reconnect_delay
-from guard.dispatch.message import plan_messages, resolved_message
+from guard.dispatch.message import plan_messages, resolved_message, review_message
 from guard.dispatch.sinks import DeliveryError, Sink
 from guard.dispatch.store import DeliveryStore
 from guard.dispatch.throttle import RateWindow
@@ -50,6 +50,9 @@ class DispatchSettings:
     worker_id: str = field(default_factory=default_worker_id)
     # Channels that are told once when an alert they were sent resolves (opt-in).
     resolved_channels: frozenset[str] = frozenset()
+    # Review priorities (0 = booking_outcome_unknown, ...) announced on every channel, once per
+    # item opened after the channel first subscribed to the priority (opt-in).
+    review_priorities: frozenset[int] = frozenset()
 
     def check(self) -> None:
         if self.poll_interval_s <= 0 or self.batch_size <= 0 or self.max_attempts <= 0:
@@ -61,6 +64,8 @@ class DispatchSettings:
             )
         if self.backoff_base_s < 0 or self.backoff_max_s < self.backoff_base_s:
             raise ConfigurationError("backoff: need 0 <= base <= max")
+        if any(not 0 <= p <= 32767 for p in self.review_priorities):
+            raise ConfigurationError("review priorities must be from 0 to 32767")
 
 
 @dataclass
@@ -69,6 +74,7 @@ class RunStats:
     messages_sent: int = 0
     summaries_sent: int = 0
     resolved_sent: int = 0
+    review_notices_sent: int = 0
     failed_sends: int = 0
     gave_up: int = 0
     unrenderable: int = 0  # (alert, channel) pairs marked failed: the alert cannot be rendered
@@ -248,12 +254,74 @@ class Dispatcher:
             self._enqueued_at = time.monotonic()
             if added:
                 log.debug("queued %d deliveries", added)
+            if self.settings.review_priorities:
+                noticed = store.enqueue_review_notices(
+                    self.channel_names, sorted(self.settings.review_priorities)
+                )
+                if noticed:
+                    log.debug("queued %d review notices", noticed)
         for channel in self._channels:
             if self.stopping:
                 return
             self._pump(store, channel)
             if channel.name in self.settings.resolved_channels:
                 self._pump_resolved(store, channel)
+            if self.settings.review_priorities:
+                self._pump_reviews(store, channel)
+
+    def _pump_reviews(self, store: DeliveryStore, channel: _Channel) -> None:
+        """Tell the channel, once, about review items opened with a subscribed priority. A
+        failed send is due again when its claim's lease ends (as resolved notices); a notice that
+        cannot be rendered is marked failed with its reason."""
+        s = self.settings
+        while not self.stopping and time.monotonic() >= channel.paused_until:
+            capacity = channel.window.capacity()
+            if capacity == 0:
+                return
+            limit = s.batch_size if capacity is None else min(s.batch_size, capacity)
+            claimed_at = time.monotonic()
+            rows = store.claim_review_notices(channel.name, s.worker_id, limit, s.lease_s)
+            if not rows:
+                return
+            for row in rows:
+                if self.stopping or time.monotonic() + s.send_timeout_s > claimed_at + s.lease_s:
+                    return  # the rest is due again when the lease ends
+                try:
+                    message = review_message(row)
+                except Exception as error:  # one broken notice must not stop the others
+                    reason = redact_text(f"{type(error).__name__}: {error}")
+                    log.error(
+                        "%s: review notice for item #%d cannot be rendered (%s); marked failed",
+                        channel.name,
+                        row.item_id,
+                        reason,
+                    )
+                    store.complete_review_notices(
+                        channel.name, [row.item_id], f"cannot render review notice: {reason}"
+                    )
+                    self.stats.unrenderable += 1
+                    continue
+                try:
+                    channel.sink.send(message)
+                except DeliveryError as error:
+                    pause = min(s.backoff_max_s, max(s.backoff_base_s, 0.01))
+                    if error.retry_after_s is not None:
+                        pause = max(pause, min(error.retry_after_s, s.retry_after_max_s))
+                    channel.paused_until = time.monotonic() + pause
+                    self.stats.failed_sends += 1
+                    log.warning(
+                        "%s: %s; review notice for item #%d retried after its lease",
+                        channel.name,
+                        redact_text(str(error)),
+                        row.item_id,
+                    )
+                    return
+                store.complete_review_notices(channel.name, [row.item_id])
+                channel.window.record()
+                self.stats.messages_sent += 1
+                self.stats.review_notices_sent += 1
+            if len(rows) < limit:
+                return
 
     def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
         """Tell the channel, once, about alerts it was sent that have resolved since. A failed

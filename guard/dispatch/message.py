@@ -43,6 +43,10 @@ DETAIL_WHITELIST = frozenset(
         "window_minutes",
     }
 )
+# A review item's details (written by the booking path, reconcile and the calendar's
+# reconciliation) may also carry these; the rest (an error text, a rollback context, a
+# transcript) stays in the database.
+REVIEW_DETAIL_WHITELIST = DETAIL_WHITELIST | {"attempt_id", "booking_uid"}
 MAX_MESSAGE_CHARS = 300
 MAX_DETAIL_CHARS = 120
 SUMMARY_MAX_IDS = 50
@@ -218,7 +222,7 @@ def _size(n: int) -> str:
     return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.0f} kB"
 
 
-def safe_details(details: object) -> dict[str, Any]:
+def safe_details(details: object, whitelist: frozenset[str] = DETAIL_WHITELIST) -> dict[str, Any]:
     """Whitelisted scalar detail values; strings masked and shortened. Details that are not a
     JSON object (only possible in rows written before the CHECK on guard.alerts) raise
     RenderError."""
@@ -228,7 +232,7 @@ def safe_details(details: object) -> dict[str, Any]:
         raise RenderError(f"details are {_json_kind(details)}, not a JSON object")
     out: dict[str, Any] = {}
     for key, value in sorted(details.items()):
-        if key not in DETAIL_WHITELIST:
+        if key not in whitelist:
             continue
         if isinstance(value, str):
             out[key] = _clean_text(value, MAX_DETAIL_CHARS)
@@ -259,11 +263,27 @@ class AlertRow:
 
 
 @dataclass(frozen=True)
+class ReviewRow:
+    """One claimed review notice: the review item as read from guard.review_items (reason and
+    the rest None when the item no longer exists)."""
+
+    item_id: int
+    reason: str | None
+    priority: int | None
+    status: str | None
+    company_id: int | None
+    call_id: int | None
+    appointment_id: int | None
+    created_at: datetime | None
+    details: object
+
+
+@dataclass(frozen=True)
 class Message:
     """One message to one channel, covering one alert or (throttled) a summary of several."""
 
-    kind: str  # "alert", "summary" or "resolved"
-    alert_ids: tuple[int, ...]
+    kind: str  # "alert", "summary", "resolved" or "review"
+    alert_ids: tuple[int, ...]  # for "review": the review item's id
     payload: dict[str, Any]
     subject: str
     text: str
@@ -347,6 +367,47 @@ def resolved_message(row: AlertRow) -> Message:
         f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
     )
     return Message("resolved", (row.alert_id,), payload, subject, text)
+
+
+def review_message(row: ReviewRow) -> Message:
+    """The one-time notice that a review item was opened: its reason, priority, company, call
+    and appointment ids and whitelisted details, phone numbers masked; in the texts every value
+    is neutralised. Never the item's free text (note, an error text, a transcript)."""
+    details = safe_details(row.details, REVIEW_DETAIL_WHITELIST)
+    payload: dict[str, Any] = {
+        "type": "review_item",
+        "review_item_id": row.item_id,
+        "reason": row.reason,
+        "priority": row.priority,
+        "status": row.status,
+        "company_id": row.company_id,
+        "call_id": row.call_id,
+        "appointment_id": row.appointment_id,
+        "created_at": _iso(row.created_at),
+        "details": details,
+    }
+    if row.reason is None:
+        payload["missing"] = True
+        text = f"review item #{row.item_id} no longer exists"
+        return Message("review", (row.item_id,), payload, text, text)
+    reason = _label(row.reason)
+    where = f"company {row.company_id}" if row.company_id is not None else "no company"
+    entity = (
+        f"call {row.call_id}"
+        if row.call_id is not None
+        else f"appointment {row.appointment_id}"
+        if row.appointment_id is not None
+        else "no call"
+    )
+    subject = f"[REVIEW P{row.priority}] {reason}: {entity} ({where})"
+    lines = [
+        f"[REVIEW P{row.priority}] {reason} - a review item was opened for a person",
+        f"{where}, {entity}; status {_label(row.status)}; opened {_iso(row.created_at)}"
+        f" (review item #{row.item_id}; guard review list)",
+    ]
+    if details:
+        lines.append("details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items()))
+    return Message("review", (row.item_id,), payload, subject, "\n".join(lines))
 
 
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:

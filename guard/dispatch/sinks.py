@@ -358,6 +358,28 @@ class AlertmanagerSink:
         """The API v2 body for one message."""
         now = datetime.now(UTC)
         p = message.payload
+        if message.kind == "review" and not p.get("missing"):
+            # One Alertmanager alert per review item, so routing and silences can tell reasons
+            # and priorities apart; it stays active for the hold (a person closes the item in
+            # the queue, not here).
+            review_labels = {
+                "alertname": "booking_guard_review_item",
+                "severity": "critical" if p.get("priority") == 0 else "warning",
+                "source": "booking-guard",
+                "reason": str(p["reason"]),
+                "priority": str(p["priority"]),
+                "guard_review_item_id": str(p["review_item_id"]),
+            }
+            if p.get("company_id") is not None:
+                review_labels["company_id"] = str(p["company_id"])
+            return [
+                {
+                    "labels": {k: neutralise(v) for k, v in review_labels.items()},
+                    "annotations": {"summary": message.subject, "description": message.text},
+                    "startsAt": p.get("created_at") or now.isoformat(),
+                    "endsAt": (now + self._hold).isoformat(),
+                }
+            ]
         if p.get("type") not in ("alert", "resolved") or p.get("missing"):
             kind = "alert_missing" if p.get("missing") else "summary"
             labels = {"alertname": f"booking_guard_{kind}", "severity": "warning"}
@@ -490,7 +512,10 @@ class EmailSink:
         # unique per sending site; a retry gets a new id (it is a new message).
         email_message["Date"] = formatdate(usegmt=True)
         email_message["Message-ID"] = make_msgid("booking-guard", domain=_domain(s.sender))
-        email_message["X-Booking-Guard-Alerts"] = ",".join(str(i) for i in message.alert_ids[:50])
+        header = (
+            "X-Booking-Guard-Review-Items" if message.kind == "review" else "X-Booking-Guard-Alerts"
+        )
+        email_message[header] = ",".join(str(i) for i in message.alert_ids[:50])
         email_message.set_content(message.text + "\n")
         with _Deadline(s.timeout_s) as deadline:
             smtp = smtplib.SMTP(timeout=s.timeout_s)

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from guard.dispatch.message import AlertRow
+from guard.dispatch.message import AlertRow, ReviewRow
 
 
 class DeliveryStore:
@@ -45,6 +45,31 @@ class DeliveryStore:
         row = self.conn.execute(
             "SELECT guard.complete_resolved_deliveries(%s, %s::bigint[])",
             (channel, list(alert_ids)),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def enqueue_review_notices(self, channels: Sequence[str], priorities: Sequence[int]) -> int:
+        row = self.conn.execute(
+            "SELECT guard.enqueue_review_notices(%s::text[], %s::smallint[])",
+            (list(channels), list(priorities)),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def claim_review_notices(
+        self, channel: str, worker: str, limit: int, lease_s: float
+    ) -> list[ReviewRow]:
+        rows = self.conn.execute(
+            "SELECT * FROM guard.claim_review_notices(%s, %s, %s, %s)",
+            (channel, worker, limit, lease_s),
+        ).fetchall()
+        return [ReviewRow(*row) for row in rows]
+
+    def complete_review_notices(
+        self, channel: str, item_ids: Sequence[int], error: str | None = None
+    ) -> int:
+        row = self.conn.execute(
+            "SELECT guard.complete_review_notices(%s, %s::bigint[], %s)",
+            (channel, list(item_ids), error),
         ).fetchone()
         return int(row[0]) if row else 0
 

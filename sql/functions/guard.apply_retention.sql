@@ -3,6 +3,9 @@
 -- Guard's own jobs (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in
 -- this database.
 -- The newest run and the newest success of every job are kept (they are its heartbeat).
+-- First the rows the counters of `guard metrics` count are folded into guard.metric_totals
+-- (guard.fold_metric_totals), and alerts and validation metrics are deleted only before its
+-- watermark: no row leaves uncounted, so the counters never drop.
 CREATE OR REPLACE FUNCTION guard.apply_retention()
 RETURNS TABLE (target text, deleted bigint)
 LANGUAGE plpgsql
@@ -12,13 +15,18 @@ DECLARE
     cron_schema text;
     job_runs_cutoff timestamptz
         := now() - make_interval(days => guard.setting('retention_job_runs_days')::integer);
+    counted_before timestamptz;
 BEGIN
+    PERFORM guard.fold_metric_totals();
+    SELECT w.folded_before INTO counted_before FROM guard.metric_watermark AS w;
+
     target := 'guard.alerts';
     DELETE FROM guard.alerts AS a
     WHERE
         a.status = 'resolved'
         AND a.resolved_at
-        < now() - make_interval(days => guard.setting('retention_alerts_days')::integer);
+        < now() - make_interval(days => guard.setting('retention_alerts_days')::integer)
+        AND a.first_seen_at < counted_before;
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
 
@@ -35,7 +43,8 @@ BEGIN
     WHERE
         m.measured_at < now() - make_interval(
             days => guard.setting('retention_validation_metrics_days')::integer
-        );
+        )
+        AND m.measured_at < counted_before;
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
 

@@ -53,3 +53,9 @@ CREATE INDEX booking_attempts_call_idx ON guard.booking_attempts (call_id);
 -- Check recent_booking_failure finds a late failure (of an older call) by when it failed.
 CREATE INDEX booking_attempts_failed_at_idx ON guard.booking_attempts (finished_at)
 WHERE state = 'failed';
+
+-- The booking counters of `guard metrics` (guard_bookings_total) count the attempts settled as
+-- booked or recovered since guard.metric_watermark by when they settled (failed ones: the index
+-- above), without reading the whole journal.
+CREATE INDEX booking_attempts_succeeded_at_idx ON guard.booking_attempts (finished_at, state)
+WHERE state IN ('booked', 'recovered');

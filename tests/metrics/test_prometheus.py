@@ -194,7 +194,17 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
     # A statement timeout below the test's 1 s scrape timeout: a locked table must make its
     # series stale, not the scrape time out (the shipped 2 s fit the documented 10 s).
     exporter = subprocess.Popen(
-        [*command, "metrics", "--port", "0", "--statement-timeout-ms", "300"],
+        # Cached series read every second, so counters move within the test's seconds.
+        [
+            *command,
+            "metrics",
+            "--port",
+            "0",
+            "--statement-timeout-ms",
+            "300",
+            "--cache-interval",
+            "1",
+        ],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -251,6 +261,28 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
         firing_names = {a["labels"]["alertname"] for a in prometheus.firing()}
         assert "BookingGuardExporterDown" not in firing_names
 
+        # The counters exist at 0 before anything happens (increase() needs a first sample),
+        # then the booking path fails, a validation fails and detection opens alerts.
+        _wait_for(
+            "the counters scraped at 0",
+            lambda: (
+                prometheus.query('guard_bookings_total{outcome="failed"} == 0')
+                and prometheus.query('guard_alerts_opened_total{check_id="cross_tenant_link"} == 0')
+            ),
+        )
+        _bookings_fail_and_inconsistencies_appear(database_url)
+        ratio = _fire(prometheus, "BookingGuardBookingFailureRatioHigh")
+        assert (
+            "of the booking attempts settled in 30 minutes failed"
+            in (ratio["annotations"]["summary"])
+        )
+        validation = _fire(prometheus, "BookingGuardValidationFailures")
+        assert "failed their validation" in validation["annotations"]["summary"]
+        detected = _fire(
+            prometheus, "BookingGuardInconsistenciesDetected", rule_id="I5_tenant_link"
+        )
+        assert "rule I5_tenant_link" in detected["annotations"]["summary"]
+
         _dashboard_queries_resolve(prometheus, key)
 
         # Every series read, none stale.
@@ -266,6 +298,7 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
                 "consistency",
                 "corrections",
                 "deliveries",
+                "counters",
             )
         }
         # A session holds guard.validation_metrics locked: the latency series goes stale, the
@@ -293,6 +326,33 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
         exporter.wait(timeout=10)
 
 
+def _bookings_fail_and_inconsistencies_appear(database_url: str) -> None:
+    """Six bookings fail through the booking journal's functions (settled failed, rolled back),
+    one booking fails its validation (validate_booking: no such appointment), and detection
+    opens eleven alerts of one rule."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'Praxis A')")
+        conn.execute("INSERT INTO public.services (id, company_id, name) VALUES (1, 1, 'Checkup')")
+        conn.execute(
+            "INSERT INTO public.calls (id, company_id) SELECT g, 1 FROM generate_series(1, 12) AS g"
+        )
+        for call in range(1, 7):
+            row = conn.execute(
+                "SELECT idempotency_key FROM guard.begin_booking_attempt(%s, 1)", (call,)
+            ).fetchone()
+            assert row is not None
+            conn.execute("SELECT guard.fail_booking_attempt(%s, 'calendar_booking_failure')", row)
+        [(ok, reason)] = conn.execute(
+            "SELECT ok, reason FROM guard.validate_booking(7, 999999, 'uid-7')"
+        ).fetchall()
+        assert (ok, reason) == (False, "appointment_not_found")
+        conn.execute(
+            "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
+            " severity, message) SELECT 'x:' || g, 'cross_tenant_link', 1, 'call', g, 'critical',"
+            " 'linked to another company' FROM generate_series(1, 11) AS g"
+        )
+
+
 def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
     """Every dashboard query is valid PromQL on the real server; where it has data, its legend
     resolves from the series' own labels and tells the series apart."""
@@ -315,6 +375,9 @@ def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
         JOB,
     }
     assert f"{key} open" in legends["Circuit state (1 = in state)"]
+    assert "failed" in legends["Bookings by outcome / 1 h"]
+    assert "appointment_not_found" in legends["Validation failures by reason / 1 h"]
+    assert "I5_tenant_link" in legends["Inconsistencies detected / 1 h by rule"]
     assert (
         f"{key} error"
         in legends["Failed and timed-out guarded calls / 5 min (application processes)"]
