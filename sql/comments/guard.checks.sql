@@ -10,3 +10,6 @@ COMMENT ON COLUMN guard.checks.remedy IS 'what is done about what it finds: `aut
 COMMENT ON COLUMN guard.checks.check_view IS 'its detection view in schema `guard` (`check_call_without_direction`, ...); NULL: raised by the code that sees the breach (`booking_rolled_back`, `job_failed`, ...)';
 COMMENT ON COLUMN guard.checks.enabled IS '`false`: switched off by a DBA: detection stops running it (its open alerts stay), a job check raises nothing; `booking_rolled_back` and `flags_corrected_on_write` always raise';
 COMMENT ON COLUMN guard.checks.updated_at IS 'when the row last changed';
+COMMENT ON COLUMN guard.checks.warn_above IS 'a pass whose measure (see `threshold_unit`) is above this warns: one alert of check `check_threshold`, severity medium; NULL: no warn threshold';
+COMMENT ON COLUMN guard.checks.error_above IS 'a pass whose measure is above this fails: the same alert at severity high; NULL: no error threshold';
+COMMENT ON COLUMN guard.checks.threshold_unit IS 'what the thresholds measure: `count` (offending rows in the pass) or `rate_pct` (offending rows per 100 calls created in the pass''s window)';

@@ -13,3 +13,5 @@ COMMENT ON COLUMN guard.detection_passes.opened IS 'alerts opened';
 COMMENT ON COLUMN guard.detection_passes.repeated IS 'open alerts seen again';
 COMMENT ON COLUMN guard.detection_passes.resolved IS 'alerts resolved as fixed';
 COMMENT ON COLUMN guard.detection_passes.offending_by_check IS 'jsonb: `{"check_id": rows}` for each check that found something';
+COMMENT ON COLUMN guard.detection_passes.checks_warned IS 'checks above their warn threshold (`guard.checks.warn_above`), not their error one';
+COMMENT ON COLUMN guard.detection_passes.checks_failed IS 'checks above their error threshold (`guard.checks.error_above`)';

@@ -14,3 +14,4 @@ COMMENT ON COLUMN guard.detection_runs.opened IS 'alerts it opened (new, or agai
 COMMENT ON COLUMN guard.detection_runs.repeated IS 'open alerts it found again (their `occurrences` counted up)';
 COMMENT ON COLUMN guard.detection_runs.resolved IS 'open alerts it resolved as fixed (their row no longer offends)';
 COMMENT ON COLUMN guard.detection_runs.run_by IS 'the database role that ran the pass';
+COMMENT ON COLUMN guard.detection_runs.outcome IS '`pass`, `warn` or `fail` against the check''s thresholds (`guard.checks.warn_above`, `error_above`, `threshold_unit`); NULL for a check without thresholds';

@@ -50,6 +50,8 @@ DECLARE
     throttle interval := make_interval(
         secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer
     );
+    window_calls bigint;
+    check_outcome text;
 BEGIN
     IF only_call IS NULL THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
@@ -59,7 +61,9 @@ BEGIN
         call_lock_timeout := (guard.setting('check_call_lock_timeout_ms') #>> '{}') || 'ms';
     END IF;
     FOR detection_check IN
-        SELECT k.id, k.rule_id, k.check_view, k.description
+        SELECT
+            k.id, k.rule_id, k.check_view, k.description, k.threshold_unit,
+            k.warn_above IS NOT NULL OR k.error_above IS NOT NULL AS has_thresholds
         FROM guard.checks AS k
         WHERE k.enabled AND k.check_view IS NOT NULL
         ORDER BY k.id
@@ -188,15 +192,30 @@ BEGIN
         IF only_call IS NOT NULL THEN
             PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
         ELSE
+            -- The DBA's thresholds judge the whole pass (guard.judge_check_threshold); a rate is
+            -- per 100 calls created in the window, counted once per pass on its index.
+            check_outcome := NULL;
+            IF detection_check.has_thresholds THEN
+                IF detection_check.threshold_unit = 'rate_pct' AND window_calls IS NULL THEN
+                    SELECT count(*) INTO window_calls FROM public.calls AS c WHERE c.created_at >= since;
+                END IF;
+                check_outcome := guard.judge_check_threshold(
+                    detection_check.id,
+                    CASE detection_check.threshold_unit
+                        WHEN 'rate_pct' THEN round(100.0 * offending / nullif(window_calls, 0), 2)
+                        ELSE offending
+                    END
+                );
+            END IF;
             -- The history BI charts (guard.detection_passes); not for check_call's one call.
             INSERT INTO guard.detection_runs (
                 pass_started_at, window_start, check_id, rule_id, duration_ms,
-                offending, opened, repeated, resolved
+                offending, opened, repeated, resolved, outcome
             ) VALUES (
                 -- '-infinity' (the whole history) is stored as NULL: BI clients cannot read it
                 pass_started, nullif(since, '-infinity'), detection_check.id, detection_check.rule_id,
                 1000 * extract(EPOCH FROM clock_timestamp() - check_started),
-                offending, opened, repeated, resolved
+                offending, opened, repeated, resolved, check_outcome
             );
         END IF;
         RETURN NEXT;

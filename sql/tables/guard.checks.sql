@@ -12,7 +12,11 @@ CREATE TABLE guard.checks (
     remedy text NOT NULL CHECK (remedy IN ('auto_fix', 'review', 'report')),
     check_view text,
     enabled boolean NOT NULL DEFAULT TRUE,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    warn_above numeric CHECK (warn_above >= 0),
+    error_above numeric CHECK (error_above >= 0),
+    threshold_unit text NOT NULL DEFAULT 'count' CHECK (threshold_unit IN ('count', 'rate_pct')),
+    CONSTRAINT checks_thresholds_ordered CHECK (warn_above <= error_above)
 );
 
 CREATE INDEX checks_rule_id_idx ON guard.checks (rule_id);

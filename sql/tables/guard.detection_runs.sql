@@ -14,7 +14,8 @@ CREATE TABLE guard.detection_runs (
     opened integer NOT NULL CHECK (opened >= 0),
     repeated integer NOT NULL CHECK (repeated >= 0),
     resolved integer NOT NULL CHECK (resolved >= 0),
-    run_by text NOT NULL DEFAULT current_user
+    run_by text NOT NULL DEFAULT current_user,
+    outcome text CHECK (outcome IN ('pass', 'warn', 'fail'))
 );
 
 CREATE INDEX detection_runs_pass_started_at_idx ON guard.detection_runs (pass_started_at);

@@ -15,6 +15,8 @@ SELECT
     sum(d.resolved)::integer AS resolved,
     coalesce(
         jsonb_object_agg(d.check_id, d.offending) FILTER (WHERE d.offending > 0), '{}'
-    ) AS offending_by_check
+    ) AS offending_by_check,
+    count(*) FILTER (WHERE d.outcome = 'warn')::integer AS checks_warned,
+    count(*) FILTER (WHERE d.outcome = 'fail')::integer AS checks_failed
 FROM guard.detection_runs AS d
 GROUP BY d.pass_started_at, d.window_start, d.run_by;

@@ -1,0 +1,99 @@
+-- Warn and error thresholds per check: a windowed pass judges a check that has them by its
+-- offending rows (or their rate per 100 calls of the window), records pass, warn or fail, and
+-- keeps one alert of check check_threshold while it is not pass. Thresholds that contradict
+-- each other are refused.
+BEGIN;
+SELECT plan(10);
+
+INSERT INTO companies (id, name) VALUES (1, 'A');
+-- Calls without a direction, written as a legacy load would (the normaliser and CHECK off).
+ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
+ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
+SET LOCAL session_replication_role = replica;
+INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
+SELECT
+    g,
+    1,
+    'c' || g,
+    CASE WHEN g <= 2 THEN NULL ELSE 'inbound' END,
+    'unlinked',
+    now() - interval '10 min'
+FROM generate_series(1, 20) AS g;
+SET LOCAL session_replication_role = origin;
+
+UPDATE guard.checks SET warn_above = 1, error_above = 3
+WHERE id = 'call_without_direction';
+
+SELECT results_eq(
+    $$SELECT offending, opened FROM guard.run_detection(now() - interval '1 hour', NULL)
+      WHERE check_id = 'call_without_direction'$$,
+    $$VALUES (2, 2)$$,
+    'the per-row alerts are opened as before'
+);
+SELECT results_eq(
+    $$SELECT outcome FROM guard.detection_runs WHERE check_id = 'call_without_direction'$$,
+    $$VALUES ('warn'::text)$$,
+    '2 rows, warn above 1: the pass warns'
+);
+SELECT results_eq(
+    $$SELECT check_id, entity_type, severity, details ->> 'measure' FROM guard.alerts
+      WHERE fingerprint = 'check_threshold:check:call_without_direction' AND status = 'open'$$,
+    $$VALUES ('check_threshold'::text, 'check'::text, 'medium'::text, '2'::text)$$,
+    'with one medium alert about the check'
+);
+
+SET LOCAL session_replication_role = replica;
+UPDATE calls SET direction = NULL
+WHERE id IN (3, 4);
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT count(*)::int FROM guard.run_detection(now() - interval '1 hour', NULL)$$,
+    $$SELECT count(*)::int FROM guard.checks WHERE enabled AND check_view IS NOT NULL$$,
+    'a second pass'
+);
+SELECT results_eq(
+    $$SELECT severity, occurrences FROM guard.alerts
+      WHERE fingerprint = 'check_threshold:check:call_without_direction' AND status = 'open'$$,
+    $$VALUES ('high'::text, 2)$$,
+    '4 rows, error above 3: the same alert, now high'
+);
+
+-- As a rate: 4 of the window's 20 calls are 20 per 100; error above 25 and warn above 20 pass.
+UPDATE guard.checks SET threshold_unit = 'rate_pct', warn_above = 20, error_above = 25
+WHERE id = 'call_without_direction';
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.run_detection(now() - interval '1 hour', NULL)
+        WHERE check_id = 'call_without_direction'
+    ),
+    1,
+    'a pass by rate'
+);
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts
+      WHERE fingerprint = 'check_threshold:check:call_without_direction'$$,
+    $$VALUES ('resolved'::text, 'fixed'::text)$$,
+    'exactly at the warn threshold passes: the alert is resolved'
+);
+SELECT results_eq(
+    $$SELECT outcome FROM guard.detection_runs WHERE check_id = 'call_without_direction'
+      ORDER BY id$$,
+    $$VALUES ('warn'::text), ('fail'), ('pass')$$,
+    'each pass records its outcome'
+);
+
+SELECT throws_ok(
+    $$UPDATE guard.checks SET warn_above = 5, error_above = 2 WHERE id = 'unknown_value'$$,
+    '23514',
+    NULL,
+    'a warn threshold above the error one is refused'
+);
+SELECT throws_ok(
+    $$UPDATE guard.checks SET threshold_unit = 'ratio' WHERE id = 'unknown_value'$$,
+    '23514',
+    NULL,
+    'an unknown unit is refused'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
