@@ -5,7 +5,7 @@
 -- another session's check is in progress, are tested from Python: a transaction-level lock is
 -- re-entrant within one session.)
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 
 SELECT results_eq(
     $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
@@ -181,11 +181,24 @@ INSERT INTO guard.detection_runs (
 ) VALUES
 (now() - interval '31 days', 'unknown_value', 'I8_known_values', 1, 0, 0, 0, 0),
 (now() - interval '29 days', 'unknown_value', 'I8_known_values', 1, 0, 0, 0, 0);
+-- Review notices: of a closed item and of an open one, both older than the alerts' retention.
+INSERT INTO guard.review_items (id, call_id, reason, status, closed_at)
+OVERRIDING SYSTEM VALUE VALUES
+(97001, NULL, 'other', 'resolved', now() - interval '100 days'),
+(97002, NULL, 'other', 'open', NULL);
+INSERT INTO guard.review_notices (review_item_id, channel, status, sent_at, created_at) VALUES
+(97001, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days'),
+(97002, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days');
 SELECT results_eq(
     $$SELECT target, deleted FROM guard.apply_retention()$$,
     $$VALUES ('guard.alerts', 1::bigint), ('guard.breaker_events', 1), ('guard.validation_metrics', 1),
-             ('guard.detection_runs', 1), ('guard.job_runs', 1)$$,
+             ('guard.detection_runs', 1), ('guard.review_notices', 1), ('guard.job_runs', 1)$$,
     'retention deletes what is past its setting (cron.job_run_details only where pg_cron is)'
+);
+SELECT results_eq(
+    $$SELECT review_item_id FROM guard.review_notices WHERE review_item_id IN (97001, 97002)$$,
+    $$VALUES (97002::bigint)$$,
+    'an open item keeps its notice, so it is not announced again'
 );
 SELECT results_eq(
     $$SELECT fingerprint FROM guard.alerts WHERE fingerprint LIKE 'r:%' ORDER BY fingerprint$$,

@@ -1,5 +1,5 @@
 -- The retention job: deletes resolved alerts, breaker events, validation metrics, detection
--- runs and job runs older than their retention setting, and pg_cron's run details of Booking
+-- runs, the review notices of closed items and job runs older than their retention setting, and pg_cron's run details of Booking
 -- Guard's own jobs (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in
 -- this database.
 -- The newest run and the newest success of every job are kept (they are its heartbeat).
@@ -53,6 +53,20 @@ BEGIN
     WHERE
         d.pass_started_at < now() - make_interval(
             days => guard.setting('retention_detection_runs_days')::integer
+        );
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    -- A notice is kept while its item is open or claimed (enqueue_review_notices would announce
+    -- an open item again); once the item is closed, for as long as resolved alerts are.
+    target := 'guard.review_notices';
+    DELETE FROM guard.review_notices AS n
+    WHERE
+        n.created_at
+        < now() - make_interval(days => guard.setting('retention_alerts_days')::integer)
+        AND NOT EXISTS (
+            SELECT FROM guard.review_items AS r
+            WHERE r.id = n.review_item_id AND r.status IN ('open', 'claimed')
         );
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
