@@ -304,11 +304,7 @@ class Dispatcher:
                 try:
                     channel.sink.send(message)
                 except DeliveryError as error:
-                    pause = min(s.backoff_max_s, max(s.backoff_base_s, 0.01))
-                    if error.retry_after_s is not None:
-                        pause = max(pause, min(error.retry_after_s, s.retry_after_max_s))
-                    channel.paused_until = time.monotonic() + pause
-                    self.stats.failed_sends += 1
+                    self._pause_notices(channel, error)
                     log.warning(
                         "%s: %s; review notice for item #%d retried after its lease",
                         channel.name,
@@ -322,6 +318,17 @@ class Dispatcher:
                 self.stats.review_notices_sent += 1
             if len(rows) < limit:
                 return
+
+    def _pause_notices(self, channel: _Channel, error: DeliveryError) -> None:
+        """A notice (resolved or review) that failed: the channel waits the base backoff, or
+        what the endpoint asked for (Retry-After, capped); the notice is due again when its
+        claim's lease ends."""
+        s = self.settings
+        pause = min(s.backoff_max_s, max(s.backoff_base_s, 0.01))
+        if error.retry_after_s is not None:
+            pause = max(pause, min(error.retry_after_s, s.retry_after_max_s))
+        channel.paused_until = time.monotonic() + pause
+        self.stats.failed_sends += 1
 
     def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
         """Tell the channel, once, about alerts it was sent that have resolved since. A failed
@@ -352,11 +359,7 @@ class Dispatcher:
                 try:
                     channel.sink.send(message)
                 except DeliveryError as error:
-                    pause = min(s.backoff_max_s, max(s.backoff_base_s, 0.01))
-                    if error.retry_after_s is not None:
-                        pause = max(pause, min(error.retry_after_s, s.retry_after_max_s))
-                    channel.paused_until = time.monotonic() + pause
-                    self.stats.failed_sends += 1
+                    self._pause_notices(channel, error)
                     log.warning(
                         "%s: %s; resolved notice for alert #%d retried after its lease",
                         channel.name,
