@@ -44,7 +44,7 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 from yoyo.migrations import read_sql_migration
 
-from guard.db import definitions, privileges
+from guard.db import bridges, definitions, privileges
 from guard.db.connection import connect
 from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
 from guard.db.releases import checksum, release_levels
@@ -568,10 +568,12 @@ class Migrator:
                 self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
                 if direction == "rollback":
                     bookkeeping(migration)
+                    self._settle_bridges()  # before the statements remove what a bridge uses
                 for statement in statements:
                     self._execute(statement, lock_timeout_ms)
                 if direction == "apply":
                     bookkeeping(migration)
+                    self._settle_bridges()
                 if self.before_commit is not None:
                     self.before_commit(self.conn, migration)
                 if then is not None:  # observed by before_commit above: the migration's own locks
@@ -585,6 +587,11 @@ class Migrator:
             watch=self._watch,
             progress=self.progress,
         )
+
+    def _settle_bridges(self) -> None:
+        """Within a migration's transaction, after its bookkeeping: create or drop the bridges
+        (guard/db/bridges.py) so that the state it commits has exactly those it needs."""
+        self._said.extend(bridges.settle(self.conn, set(self._applied_at())))
 
     def _run_statement_by_statement(self, migration: Any, direction: str) -> None:
         """A `-- transactional: false` migration: each statement commits on its own and is

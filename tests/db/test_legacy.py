@@ -13,6 +13,7 @@ import pytest
 from guard.db.migrate import Migrator
 from guard.db.validate import validate
 from guard.db.verify import verify
+from guard.errors import first_line
 
 GUARD_CONSTRAINTS = {
     ("calls", "guard_calls_direction_check"),
@@ -296,3 +297,60 @@ def test_the_application_can_update_old_rows_before_validate(legacy_db: str) -> 
         (2, "completed", "inbound", "linked", True, True),
     ]
     assert third == ("inbound",)
+
+
+def test_old_rows_stay_writable_at_every_level_of_apply_and_rollback(legacy_db: str) -> None:
+    """Each migration commits on its own. From 0006_invariants (the I1/I2 CHECKs, NOT VALID)
+    until 0021_legacy_rows_on_update (normalisers on any update), an update of an old row's
+    status was refused: the bridge (guard/db/bridges.py) closes that gap. Walked level by level
+    up and down: at every committed level an update of an old row that breaks I1 and I2 (with
+    and without a customer) passes, and the bridge exists exactly between the two."""
+    with psycopg.connect(legacy_db, autocommit=True) as conn:
+        conn.execute("UPDATE calls SET customer_id = 1 WHERE id % 2 = 0")
+    with Migrator(legacy_db) as migrator:
+        order = [m.id for m in migrator.migrations()]
+    opened, closed = order.index("0006_invariants"), order.index("0021_legacy_rows_on_update")
+    refused: list[tuple[str, str]] = []
+    bridged: dict[str, bool] = {}
+    row = iter(range(1, 20001))
+
+    def write_old_rows(level: str) -> None:
+        with psycopg.connect(legacy_db, autocommit=True) as conn:
+            bridged[level] = _one(
+                conn,
+                "SELECT count(*) = 2 FROM pg_trigger WHERE tgrelid = to_regclass('public.calls')"
+                " AND tgname LIKE 'guard\\_calls\\_bridge\\_%'",
+            )[0]
+            for call_id in (next(row), next(row)):  # one without a customer, one with
+                try:
+                    conn.execute("UPDATE calls SET status = 'completed' WHERE id = %s", (call_id,))
+                except psycopg.errors.CheckViolation as error:
+                    refused.append((level, first_line(error)))
+
+    for level in order[opened:]:
+        with Migrator(legacy_db) as migrator:
+            migrator.apply(to=level)
+        write_old_rows(level)
+    for level in reversed(order[opened:-1]):
+        with Migrator(legacy_db) as migrator:
+            migrator.rollback(to=level)
+        write_old_rows(f"back to {level}")
+    with Migrator(legacy_db) as migrator:  # 0006's rollback drops what the bridge runs
+        migrator.rollback(to=order[opened - 1])
+
+    assert refused == []
+    between = set(order[opened:closed])
+    assert {level for level, present in bridged.items() if present} == between | {
+        f"back to {level}" for level in between
+    }
+    with psycopg.connect(legacy_db) as conn:
+        normalised = conn.execute(
+            "SELECT count(*) FILTER (WHERE direction = 'inbound'),"
+            " count(*) FILTER (WHERE customer_link_status IN ('linked', 'unlinked'))"
+            " FROM calls WHERE status = 'completed'"
+        ).fetchone()
+        written = _one(conn, "SELECT count(*) FROM calls WHERE status = 'completed'")[0]
+        left = _one(conn, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'guard%'")[0]
+    assert left == 0
+    assert written == 2 * len(bridged)
+    assert normalised == (written, written)

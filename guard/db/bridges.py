@@ -1,0 +1,73 @@
+"""Bridges: objects `guard db apply` and `rollback` keep in place across a range of released
+migrations in whose middle the database would refuse application writes that it accepts on
+either side of the range. A released migration is immutable (migrations/releases.toml), so such a
+gap cannot be closed in the migrations themselves.
+
+A bridge exists exactly while its first migration is applied and its last is not. It is created
+in the transaction of the migration that opens the gap and dropped in the transaction of the one
+that closes it (on rollback: dropped before the statements that would remove what it uses, and
+created again with the rollback that reopens the gap), so no committed state lacks it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from guard.resources import migrations_dir
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """Triggers on one table, defined in migrations/bridges/<name>.sql."""
+
+    name: str
+    opened_by: str  # the migration whose state refuses the writes
+    closed_by: str  # the migration that makes them pass again
+    table: str  # schema-qualified
+    triggers: tuple[str, ...]
+
+    def wanted(self, applied: set[str]) -> bool:
+        return self.opened_by in applied and self.closed_by not in applied
+
+    @property
+    def path(self) -> Path:
+        return migrations_dir() / "bridges" / f"{self.name}.sql"
+
+
+BRIDGES = (
+    Bridge(
+        name="legacy_rows_on_update",
+        opened_by="0006_invariants",
+        closed_by="0021_legacy_rows_on_update",
+        table="public.calls",
+        triggers=("guard_calls_bridge_direction", "guard_calls_bridge_link"),
+    ),
+)
+
+
+def settle(conn: psycopg.Connection[Any], applied: set[str]) -> list[str]:
+    """Create or drop each bridge so that it exists exactly when `applied` (the migrations
+    applied once the current transaction commits) wants it. Returns what it did, one line each."""
+    done: list[str] = []
+    for bridge in BRIDGES:
+        present = _present(conn, bridge)
+        if bridge.wanted(applied) and not present:
+            conn.execute(bridge.path.read_text().encode())
+            done.append(f"bridge {bridge.name} created (until {bridge.closed_by})")
+        elif present and not bridge.wanted(applied):
+            for trigger in bridge.triggers:
+                conn.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {bridge.table}".encode())
+            done.append(f"bridge {bridge.name} dropped")
+    return done
+
+
+def _present(conn: psycopg.Connection[Any], bridge: Bridge) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_catalog.pg_trigger"
+        " WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)",
+        (bridge.table, list(bridge.triggers)),
+    ).fetchone()
+    return bool(row and row[0])
