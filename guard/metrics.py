@@ -1,7 +1,9 @@
 """The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on
 every scrape, one query per series, each on its own (autocommit, read-only, a short
 statement_timeout), so one that fails or times out leaves the others in place. The series that
-scan history are read at most once per cache interval. Names, labels, meaning: docs/metrics.md."""
+scan history are read at most once per cache interval, and after their first reading in the
+background: a scrape serves their last values and never waits for them. Names, labels, meaning:
+docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -250,9 +252,14 @@ class GuardCollector(Collector):
         self.cache_interval_s = cache_interval_s
         self.readings: dict[str, Reading] = {}
         self._conn: psycopg.Connection[Any] | None = None
+        # Held by a scrape for its whole reading, and by the refresher only to store a result.
         self._lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
 
     def close(self) -> None:
+        refresher = self._refresher
+        if refresher is not None:  # its queries end within the statement timeout
+            refresher.join(timeout=self.statement_timeout_ms / 1000 + 5)
         with self._lock:
             self._drop_connection()
 
@@ -263,19 +270,22 @@ class GuardCollector(Collector):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            # Autocommit: each query is its own transaction, so a failed one aborts nothing else.
-            conn = connect(self.database_url, autocommit=True, application_name="guard-metrics")
-            try:
-                conn.execute("SET default_transaction_read_only = on")
-                conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
-                # A scrape's queries are index probes whose cost estimates can still pass
-                # jit_above_cost; compiling them took 200 ms of a 45 ms query.
-                conn.execute("SET jit = off")
-            except psycopg.Error:
-                conn.close()
-                raise
-            self._conn = conn
+            self._conn = self._open()
         return self._conn
+
+    def _open(self) -> psycopg.Connection[Any]:
+        # Autocommit: each query is its own transaction, so a failed one aborts nothing else.
+        conn = connect(self.database_url, autocommit=True, application_name="guard-metrics")
+        try:
+            conn.execute("SET default_transaction_read_only = on")
+            conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
+            # A scrape's queries are index probes whose cost estimates can still pass
+            # jit_above_cost; compiling them took 200 ms of a 45 ms query.
+            conn.execute("SET jit = off")
+        except psycopg.Error:
+            conn.close()
+            raise
+        return conn
 
     def _read(self) -> tuple[list[Series], float] | None:
         """Run what is due; the applicable series and the server's time, or None when
@@ -299,14 +309,17 @@ class GuardCollector(Collector):
             "quantiles": list(QUANTILES),
             "buckets": list(LATENCY_BUCKETS),
         }
+        in_background: list[Series] = []
         for one in series:
             reading = self.readings.setdefault(one.name, Reading())
             now = time.monotonic()
-            if (
-                one.cached
-                and reading.tried_at is not None
-                and now - reading.tried_at < self.cache_interval_s
-            ):
+            if one.cached and reading.tried_at is not None:
+                # Read before: due again after the cache interval, then in the background, so
+                # that no scrape waits for a query that reads history (nearly a second for a
+                # day of a million calls); this scrape serves the last values and their age.
+                if now - reading.tried_at >= self.cache_interval_s and not self._refreshing():
+                    reading.tried_at = now
+                    in_background.append(one)
                 continue
             reading.tried_at = now
             try:
@@ -319,9 +332,52 @@ class GuardCollector(Collector):
                 log.warning("series %s failed, last value kept: %s", one.name, first_line(error))
                 reading.failed = True
                 continue
-            reading.rows, reading.read_at, reading.failed = rows, time.monotonic(), False
-            reading.seconds = reading.read_at - now
+            self._store(reading, rows, now)
+        if in_background:
+            self._refresher = threading.Thread(
+                target=self._refresh,
+                args=(in_background, params),
+                name="guard-metrics-refresh",
+                daemon=True,
+            )
+            self._refresher.start()
         return series, float(server_now)
+
+    def _refreshing(self) -> bool:
+        return self._refresher is not None and self._refresher.is_alive()
+
+    @staticmethod
+    def _store(reading: Reading, rows: list[tuple[Any, ...]], started: float) -> None:
+        reading.rows, reading.read_at, reading.failed = rows, time.monotonic(), False
+        reading.seconds = reading.read_at - started
+
+    def _refresh(self, series: list[Series], params: dict[str, Any]) -> None:
+        """Read cached series on a connection of its own, storing each result as it comes; a
+        failure keeps the last values, marked stale, as a failed query in a scrape does."""
+        try:
+            conn = self._open()
+        except (psycopg.Error, GuardError) as error:
+            log.warning("refresh of %s failed: %s", ", ".join(s.name for s in series), error)
+            with self._lock:
+                for one in series:
+                    self.readings[one.name].failed = True
+            return
+        with conn:
+            for one in series:
+                started = time.monotonic()
+                try:
+                    rows = self._query(conn, one, params)
+                except psycopg.Error as error:
+                    log.warning(
+                        "series %s failed, last value kept: %s", one.name, first_line(error)
+                    )
+                    with self._lock:
+                        self.readings[one.name].failed = True
+                    if conn.broken or conn.closed:
+                        break
+                    continue
+                with self._lock:
+                    self._store(self.readings[one.name], rows, started)
 
     @staticmethod
     def _query(
@@ -337,16 +393,16 @@ class GuardCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()
-        with self._lock:
+        with self._lock:  # the refresher stores results under it too: one consistent view
             read = self._read()
             data = {} if read is None else self._rows(read[0])
+            freshness = [] if read is None else list(self._freshness(read[0], started))
         up = GaugeMetricFamily("guard_up", "1 when the last scrape could read PostgreSQL.")
         up.add_metric([], 0.0 if read is None else 1.0)
         yield up
         if read is not None:
-            series, server_now = read
-            yield from self._families(data, server_now)
-            yield from self._freshness(series, started)
+            yield from self._families(data, read[1])
+            yield from freshness
         duration = GaugeMetricFamily(
             "guard_scrape_duration_seconds", "Time this scrape spent reading PostgreSQL."
         )
@@ -370,7 +426,8 @@ class GuardCollector(Collector):
         )
         age = GaugeMetricFamily(
             "guard_series_age_seconds",
-            "Age of the values served for a series (cached series: up to the cache interval).",
+            "Age of the values served for a series (cached series: up to the cache interval and"
+            " the time their refresh takes).",
             labels=["series"],
         )
         for one in series:

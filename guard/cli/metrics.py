@@ -56,7 +56,8 @@ from guard.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector
     show_default=True,
     envvar="GUARD_METRICS_CACHE_INTERVAL",
     help="Seconds between two readings of the series that scan history (consistency,"
-    " corrections, review items, deliveries); scrapes in between serve the cached values.",
+    " corrections, review items, deliveries, counters); scrapes serve the values last read, and"
+    " after the first scrape a due reading runs in the background.",
 )
 @click.pass_context
 def metrics(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -344,11 +345,55 @@ def test_a_cached_series_is_read_once_per_interval(db_url: str) -> None:
         within = _scrape_once(collector)
         assert time.monotonic() - read_at < interval, "the second scrape came too late"
         time.sleep(max(0.0, interval - (time.monotonic() - read_at)) + 0.1)
-        after = _scrape_once(collector)
+        due = _scrape_once(collector)  # starts the refresh in the background
+        after = _scrape_until(collector, lambda text: _value(text, ratio) != 0.8)
     finally:
         collector.close()
     assert _value(first, ratio) == pytest.approx(0.8)  # 2 of 10 calls
     assert _value(within, critical) == 2, "the live series read the new alert"
     assert _value(within, ratio) == pytest.approx(0.8), "the cached series was read again"
     assert _value(within, 'guard_series_age_seconds{series="consistency"}') > 0
+    assert _value(due, 'guard_series_age_seconds{series="consistency"}') >= interval
     assert _value(after, ratio) == pytest.approx(1 - 3 / 11)
+    assert _value(after, 'guard_series_age_seconds{series="consistency"}') < interval
+
+
+def _scrape_until(collector: GuardCollector, done: Callable[[str], bool]) -> str:
+    """Scrape every 50 ms until `done` holds (at most 10 s): what a background refresh stored."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = _scrape_once(collector)
+        if done(text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
+def test_a_scrape_never_waits_for_a_cached_series(db_url: str) -> None:
+    """Once read, a cached series is refreshed in the background: with public.calls locked by
+    another session (as a migration would), a due scrape serves the last consistency ratio at
+    once instead of waiting out the statement timeout; the refresh then times out and the ratio
+    is marked stale, kept; once the lock is gone a later scrape serves the new value."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+    timeout_ms = 2000
+    collector = GuardCollector(db_url, statement_timeout_ms=timeout_ms, cache_interval_s=0)
+    ratio = "guard_consistency_ratio"
+    stale = 'guard_series_stale{series="consistency"}'
+    try:
+        first = _scrape_once(collector)
+        with psycopg.connect(db_url) as locker:
+            locker.execute("LOCK TABLE public.calls IN ACCESS EXCLUSIVE MODE")
+            during = _scrape_once(collector)
+            timed_out = _scrape_until(collector, lambda text: _value(text, stale) == 1)
+            locker.execute("INSERT INTO public.calls (id, company_id) VALUES (11, 1)")
+        after = _scrape_until(collector, lambda text: _value(text, ratio) != 0.8)
+    finally:
+        collector.close()
+    assert _value(first, ratio) == pytest.approx(0.8)
+    assert _value(during, "guard_scrape_duration_seconds") < timeout_ms / 1000 / 2
+    assert _value(during, ratio) == pytest.approx(0.8)
+    assert _value(during, stale) == 0
+    assert _value(timed_out, stale) == 1, "the refresh timed out behind the lock"
+    assert _value(timed_out, ratio) == pytest.approx(0.8), "the last value is kept"
+    assert _value(after, stale) == 0
+    assert _value(after, ratio) == pytest.approx(1 - 2 / 11)
