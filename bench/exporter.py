@@ -15,7 +15,9 @@ autovacuum has been round) and once autovacuum has vacuumed and analysed every t
 thresholds; only autovacuum_naptime is shortened, to 5 s, so the wait is short). Nothing is
 ANALYZEd by hand. Each time:
 - a cold scrape (a new collector: every series computed, the cached ones included), then a
-  warm one right after (cached series served from the cache where the collector caches);
+  warm one right after (cached series served from the cache where the collector caches), then
+  a due one once the cache interval (2 s here) has passed: the scrape that reads the cached
+  series again (in the background, since the refresher, and then the time the refresh took);
 - per statement, from one more cold scrape by a role whose sessions auto_explain (JSON, actual
   rows, no per-node timing): its duration and the tables it read in full (Seq Scan) with their rows.
 Target: one scrape at 1 000 000 calls a day and 100 000 open alerts <= 250 ms, every
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
 from guard.db.migrate import Migrator
-from guard.metrics import GuardCollector, registry_for
+from guard.metrics import SERIES, GuardCollector, registry_for
 
 CALLS = 1_000_000
 ALERTS = 100_000
@@ -49,6 +51,7 @@ COMPANIES = 10
 DATABASE = "bench_exporter"
 TARGET_MS = 250.0
 # Every family the exporter serves from a database with jobs and deliveries (docs/metrics.md).
+CACHED_SERIES = {one.name for one in SERIES if one.cached}
 EXPECTED_FAMILIES = (
     "guard_alerts_open",
     "guard_review_items",
@@ -206,9 +209,12 @@ def wait_for_autovacuum(url: str, progress: Any, timeout_s: float = 300) -> dict
             time.sleep(2)
 
 
+CACHE_INTERVAL_S = 2.0
+
+
 def _collector(url: str, timeout_ms: int) -> GuardCollector:
     # Only what every version of the collector takes, so the same script measures before and after.
-    return GuardCollector(url, statement_timeout_ms=timeout_ms)
+    return GuardCollector(url, statement_timeout_ms=timeout_ms, cache_interval_s=CACHE_INTERVAL_S)
 
 
 def _families(text: str) -> set[str]:
@@ -262,10 +268,23 @@ def scrape(url: str, timeout_ms: int) -> dict[str, Any]:
     started = time.perf_counter()
     warm = generate_latest(registry).decode()
     warm_ms = (time.perf_counter() - started) * 1000
+    time.sleep(CACHE_INTERVAL_S)
+    started = time.perf_counter()
+    due = generate_latest(registry).decode()
+    due_ms = (time.perf_counter() - started) * 1000
+    refresher = getattr(collector, "_refresher", None)  # absent before the background refresh
+    if refresher is not None:
+        refresher.join()
+    refreshed_ms = 1000 * sum(
+        r.seconds for name, r in collector.readings.items() if name in CACHED_SERIES
+    )
     collector.close()
     return {
         "cold_ms": cold_ms,
         "warm_ms": warm_ms,
+        "due_ms": due_ms,
+        "refresh_ms": refreshed_ms,
+        "missing_due": sorted(set(EXPECTED_FAMILIES) - _families(due)),
         "guard_up": "\nguard_up 1.0" in "\n" + cold,
         "missing_cold": sorted(set(EXPECTED_FAMILIES) - _families(cold)),
         "missing_warm": sorted(set(EXPECTED_FAMILIES) - _families(warm)),
@@ -304,10 +323,13 @@ def print_table(header: dict[str, Any], built: dict[str, Any], runs: dict[str, A
         print(f"[{phase}]")
         print(
             f"  cold scrape {result['cold_ms']:9.1f} ms   warm scrape {result['warm_ms']:9.1f} ms"
+            f"   due scrape {result['due_ms']:9.1f} ms"
             f"   guard_up {'1' if result['guard_up'] else '0'}"
         )
+        print(f"  the cached series' own queries, last read: {result['refresh_ms']:.1f} ms")
         print(f"  missing series (cold): {', '.join(result['missing_cold']) or 'none'}")
         print(f"  missing series (warm): {', '.join(result['missing_warm']) or 'none'}")
+        print(f"  missing series (due): {', '.join(result['missing_due']) or 'none'}")
         print(f"  stale series (cold): {', '.join(result['stale']) or 'none'}")
         print(f"  {'ms':>9}  statement (an explained cold scrape), tables it read in full")
         for row in result["statements"]:
@@ -323,18 +345,30 @@ def targets(built: dict[str, Any], runs: dict[str, Any]) -> list[dict[str, Any]]
     at_volume = built["calls_24h"] >= 1_000_000 and built["open_alerts"] >= 100_000
     goals = []
     for phase, result in runs.items():
-        worst = max(result["cold_ms"], result["warm_ms"])
-        complete = result["guard_up"] and not result["missing_cold"] and not result["missing_warm"]
-        goals.append(
-            {
-                "target": f"{phase}: one scrape at 1M calls/day and 100k open alerts"
-                f" <= {TARGET_MS:.0f} ms, every series present",
-                "result": "PASS" if at_volume and complete and worst <= TARGET_MS else "FAIL",
-                "detail": f"cold {result['cold_ms']:.1f} ms, warm {result['warm_ms']:.1f} ms,"
-                f" {'every series present' if complete else 'series missing'}"
-                + ("" if at_volume else " (below the target's volume)"),
-            }
+        complete = result["guard_up"] and not any(
+            result[f"missing_{which}"] for which in ("cold", "warm", "due")
         )
+        volume = "" if at_volume else " (below the target's volume)"
+        present = "every series present" if complete else "series missing"
+        # Judged apart: the first scrape of an exporter process computes every series; every
+        # later one (warm, or due for the cached series) is what Prometheus sees all day.
+        for which, worst, what in (
+            ("later", max(result["warm_ms"], result["due_ms"]), "every scrape after the first"),
+            ("cold", result["cold_ms"], "the first scrape of a new exporter"),
+        ):
+            goals.append(
+                {
+                    "target": f"{phase}: {what} at 1M calls/day and 100k open alerts"
+                    f" <= {TARGET_MS:.0f} ms, every series present",
+                    "result": "PASS" if at_volume and complete and worst <= TARGET_MS else "FAIL",
+                    "detail": (
+                        f"cold {result['cold_ms']:.1f} ms"
+                        if which == "cold"
+                        else f"warm {result['warm_ms']:.1f} ms, due {result['due_ms']:.1f} ms"
+                    )
+                    + f", {present}{volume}",
+                }
+            )
     return goals
 
 
