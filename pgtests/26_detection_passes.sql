@@ -1,9 +1,9 @@
--- Detection passes over time: a repeat bumps its alert and moves last_seen_at, a repeat exactly
--- at the end of the throttle window still bumps (only a longer silence supersedes), a disabled
+-- Detection passes over time: a repeat bumps its alert and moves last_seen_at, the job's next
+-- pass just past the throttle window still bumps (only a longer silence supersedes), a disabled
 -- rule raises nothing, and the windowed pass re-checks old entities only for the rule whose
 -- alert is open on them. Offending rows are loaded with triggers bypassed.
 BEGIN;
-SELECT plan(7);
+SELECT plan(9);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 SET LOCAL session_replication_role = replica;
@@ -49,16 +49,32 @@ SELECT is((
     WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1
 ), now(), 'a repeat moves last_seen_at to the pass');
 
--- A repeat exactly at the end of the throttle window is still a repeat.
+-- The next pass of the detect job comes one interval (300 s) later, a moment more or less: an
+-- alert found by every pass is a repeat, though the throttle window (300 s) has just passed.
 UPDATE guard.alerts
-SET last_seen_at = now() - make_interval(secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer)
+SET last_seen_at = now() - make_interval(secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer + 1)
 WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
 SELECT * FROM guard.detect();
 SELECT results_eq(
     $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
     $$VALUES ('open'::text, 3)$$,
-    'a repeat exactly at the end of the throttle window bumps, it does not supersede'
+    'the next pass of the job, a second past the throttle window, bumps; it does not supersede'
 );
+
+-- A repeat exactly at the end of the silence an alert keeps (throttle + the job's interval) is
+-- still a repeat; a second later it is a new alert.
+UPDATE guard.alerts SET last_seen_at = now() - guard.alert_silence()
+WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
+SELECT * FROM guard.detect();
+UPDATE guard.alerts SET last_seen_at = now() - guard.alert_silence() - interval '1 second'
+WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1 AND status = 'open';
+SELECT * FROM guard.detect();
+SELECT results_eq(
+    $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
+    $$VALUES ('resolved'::text, 4), ('open'::text, 1)$$,
+    'a repeat at the end of the silence bumps; one after it supersedes'
+);
+SELECT is(guard.alert_silence(), interval '600 seconds', 'the silence: 300 s throttle + 300 s interval');
 
 -- The old call offends flags_contradict_appointments but lies outside the window; an open alert
 -- of ANOTHER rule on it makes that rule re-check it, not this one. (Rules run in id order: the

@@ -14,7 +14,7 @@ COMMENT ON COLUMN guard.alerts.details IS 'jsonb: the facts behind it (flags, ra
 COMMENT ON COLUMN guard.alerts.status IS '`open` (still a problem) or `resolved` (see `resolution`)';
 COMMENT ON COLUMN guard.alerts.occurrences IS 'how many times it was found or raised while open: 1 when opened, +1 for each detection pass or repeat that finds it again';
 COMMENT ON COLUMN guard.alerts.first_seen_at IS 'when it was first found (opened)';
-COMMENT ON COLUMN guard.alerts.last_seen_at IS 'when it was last found; found again after more than `alert_throttle_seconds` (300 s) of silence, a new alert is opened instead';
+COMMENT ON COLUMN guard.alerts.last_seen_at IS 'when it was last found; found again after a longer silence than `alert_throttle_seconds` (300 s) past the next detection pass (the detect job''s interval, 300 s), a new alert is opened instead';
 COMMENT ON COLUMN guard.alerts.resolved_at IS 'when it was resolved; NULL while open (an alert superseded by a later repeat: the time it was last seen)';
 COMMENT ON COLUMN guard.alerts.resolution IS '`fixed` (no longer found, job succeeded, booking settled), `superseded` (a new alert replaced it, or its company or job was deleted), `manual` (settled in review); NULL while open';
 COMMENT ON COLUMN guard.alerts.delivered_at IS 'when `guard watch` had delivered it on every channel (or an operator skipped it); NULL: not yet delivered everywhere';

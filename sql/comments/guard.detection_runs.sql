@@ -10,7 +10,7 @@ COMMENT ON COLUMN guard.detection_runs.check_id IS 'the check run (`guard.checks
 COMMENT ON COLUMN guard.detection_runs.rule_id IS 'the check''s rule (`guard.rules.id`: `I1_call_direction` …)';
 COMMENT ON COLUMN guard.detection_runs.duration_ms IS 'how long this check took in the pass, reading its view and writing its alerts, ms';
 COMMENT ON COLUMN guard.detection_runs.offending IS 'rows the check found offending, every company';
-COMMENT ON COLUMN guard.detection_runs.opened IS 'alerts it opened (new, or again after a silence longer than `alert_throttle_seconds`)';
+COMMENT ON COLUMN guard.detection_runs.opened IS 'alerts it opened (new, or again after a silence longer than `alert_throttle_seconds` past the next pass)';
 COMMENT ON COLUMN guard.detection_runs.repeated IS 'open alerts it found again (their `occurrences` counted up)';
 COMMENT ON COLUMN guard.detection_runs.resolved IS 'open alerts it resolved as fixed (their row no longer offends)';
 COMMENT ON COLUMN guard.detection_runs.run_by IS 'the database role that ran the pass';

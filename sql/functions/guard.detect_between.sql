@@ -17,9 +17,7 @@ AS $$
 DECLARE
     detection_check record;
     findings guard.finding[];
-    throttle interval := make_interval(
-        secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer
-    );
+    silence interval := guard.alert_silence();
 BEGIN
     IF since IS NULL OR until IS NULL OR since >= until THEN
         RAISE EXCEPTION 'detect_between needs since < until (got % and %)', since, until
@@ -48,15 +46,15 @@ BEGIN
         rule_id := detection_check.rule_id;
         offending := cardinality(findings);
 
-        -- As in run_detection: a repeat after a silence longer than the throttle window starts
-        -- a new alert.
+        -- As in run_detection: a repeat after a longer silence than an alert keeps starts a new
+        -- alert.
         UPDATE guard.alerts AS a
         SET status = 'resolved', resolved_at = a.last_seen_at, resolution = 'superseded'
         FROM unnest(findings) AS f
         WHERE
             a.status = 'open'
             AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
-            AND a.last_seen_at < now() - throttle;
+            AND a.last_seen_at < now() - silence;
 
         UPDATE guard.alerts AS a
         SET occurrences = a.occurrences + 1, last_seen_at = now()

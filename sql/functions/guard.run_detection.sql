@@ -4,9 +4,10 @@
 --   only_call the rows of one call (check_call); since is then ignored
 -- In the windowed pass each check also re-checks the entity of every open alert of that check, so
 -- that an alert whose row was fixed is resolved even when the row is older than the window. Alerts
--- are de-duplicated by fingerprint (check:entity_type:entity_id): a repeat within the throttle
--- window (alert_throttle_seconds) bumps occurrences and last_seen_at; a repeat after a longer
--- silence closes the old alert as superseded and opens a new one. Nothing is deleted or rewritten.
+-- are de-duplicated by fingerprint (check:entity_type:entity_id): a repeat within the silence an
+-- alert may keep (guard.alert_silence: the throttle window past the pass that was due) bumps
+-- occurrences and last_seen_at; a repeat after a longer silence closes the old alert as
+-- superseded and opens a new one. Nothing is deleted or rewritten.
 -- Windowed passes are serialised by a transaction advisory lock. A call's pass (check_call) never
 -- waits on it: it takes a lock of its own call only, and waits at most check_call_lock_timeout_ms
 -- on alert rows another transaction holds (the windowed pass writing the same alerts); past that
@@ -47,9 +48,7 @@ DECLARE
     call_lock_timeout text;
     pass_started timestamptz := clock_timestamp();
     check_started timestamptz;
-    throttle interval := make_interval(
-        secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer
-    );
+    silence interval := guard.alert_silence();
     window_calls bigint;
     check_outcome text;
 BEGIN
@@ -118,14 +117,14 @@ BEGIN
             PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
         END IF;
         BEGIN
-            -- A repeat after a silence longer than the throttle window starts a new alert.
+            -- A repeat after a longer silence than an alert keeps starts a new alert.
             UPDATE guard.alerts AS a
             SET status = 'resolved', resolved_at = a.last_seen_at, resolution = 'superseded'
             FROM unnest(findings) AS f
             WHERE
                 a.status = 'open'
                 AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
-                AND a.last_seen_at < now() - throttle;
+                AND a.last_seen_at < now() - silence;
 
             UPDATE guard.alerts AS a
             SET occurrences = a.occurrences + 1, last_seen_at = now()
