@@ -18,18 +18,24 @@ DECLARE
     detection_check record;
     findings guard.finding[];
     silence interval := guard.alert_silence();
+    open_alerts bigint;
+    superseded integer;
 BEGIN
     IF since IS NULL OR until IS NULL OR since >= until THEN
         RAISE EXCEPTION 'detect_between needs since < until (got % and %)', since, until
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
+    -- As in run_detection: the planner's estimate of the open alerts is checked before each
+    -- check's statements (a batch over history can open thousands).
+    SELECT count(*) INTO open_alerts FROM guard.alerts AS a WHERE a.status = 'open';
     FOR detection_check IN
         SELECT k.id, k.rule_id, k.check_view, k.description
         FROM guard.checks AS k
         WHERE k.enabled AND k.check_view IS NOT NULL
         ORDER BY k.id
     LOOP
+        PERFORM guard.analyze_alerts_if_stale(open_alerts);
         EXECUTE format(
             $query$
             SELECT coalesce(array_agg(ROW(
@@ -55,6 +61,7 @@ BEGIN
             a.status = 'open'
             AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
             AND a.last_seen_at < now() - silence;
+        GET DIAGNOSTICS superseded = ROW_COUNT;
 
         UPDATE guard.alerts AS a
         SET occurrences = a.occurrences + 1, last_seen_at = now()
@@ -81,6 +88,7 @@ BEGIN
         FROM unnest(findings) AS f
         ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
         GET DIAGNOSTICS opened = ROW_COUNT;
+        open_alerts := open_alerts + opened - superseded;
         RETURN NEXT;
     END LOOP;
 END;

@@ -51,9 +51,14 @@ DECLARE
     silence interval := guard.alert_silence();
     window_calls bigint;
     check_outcome text;
+    open_alerts bigint;
+    superseded integer;
 BEGIN
     IF only_call IS NULL THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
+        -- Kept up to date below, so that the planner's estimate can be checked before each
+        -- check's statements (guard.analyze_alerts_if_stale) without counting again.
+        SELECT count(*) INTO open_alerts FROM guard.alerts AS a WHERE a.status = 'open';
     ELSE
         -- Two checks of one call run one after the other; the windowed pass is not waited for.
         PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection:call:' || only_call, 0));
@@ -69,6 +74,7 @@ BEGIN
     LOOP
         check_started := clock_timestamp();
         IF only_call IS NULL THEN
+            PERFORM guard.analyze_alerts_if_stale(open_alerts);
             -- The open alerts of this check first, through the index led by check_id, then the
             -- view probed once per open alert's entity (LATERAL, kept apart by OFFSET 0, so the
             -- entity id reaches the view's own index scans as a parameter), each matched to its
@@ -131,6 +137,7 @@ BEGIN
                 a.status = 'open'
                 AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
                 AND a.last_seen_at < now() - silence;
+            GET DIAGNOSTICS superseded = ROW_COUNT;
 
             UPDATE guard.alerts AS a
             SET occurrences = a.occurrences + 1, last_seen_at = now()
@@ -197,6 +204,7 @@ BEGIN
         IF only_call IS NOT NULL THEN
             PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
         ELSE
+            open_alerts := open_alerts + opened - resolved - superseded;
             -- The DBA's thresholds judge the whole pass (guard.judge_check_threshold); a rate is
             -- per 100 calls created in the window, counted once per pass on its index.
             check_outcome := NULL;

@@ -1,0 +1,40 @@
+-- A pass that meets far more open alerts than the planner believes analyses guard.alerts before
+-- the statements that join its findings with them (guard.analyze_alerts_if_stale): the partial
+-- indexes on open alerts were believed empty after a burst, and each finding was compared with
+-- every open alert. Offending rows are loaded with triggers bypassed.
+BEGIN;
+SELECT plan(5);
+
+INSERT INTO companies (id, name) VALUES (1, 'A');
+SET LOCAL session_replication_role = replica;
+-- 3,000 recent calls whose active appointment their flags do not show
+-- (flags_contradict_appointments)
+INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
+SELECT g, 1, 'c' || g, 'inbound', 'unlinked', now() FROM generate_series(1, 3000) AS g;
+INSERT INTO appointments (id, company_id, call_id) SELECT n, 1, n FROM generate_series(1, 3000) AS n;
+SET LOCAL session_replication_role = origin;
+
+CREATE FUNCTION pg_temp.believed_open() RETURNS real
+LANGUAGE sql AS $$
+    SELECT reltuples FROM pg_class WHERE oid = 'guard.alerts_one_open_per_fingerprint'::regclass
+$$;
+
+ANALYZE guard.alerts;
+SELECT is(pg_temp.believed_open(), 0::real, 'analysed with no alert open: the planner believes none');
+SELECT is(guard.analyze_alerts_if_stale(1000), FALSE, 'up to 1,000 more than believed: no ANALYZE');
+
+-- The pass opens 3,000 alerts with its check flags_contradict_appointments; the checks after it
+-- in the same pass meet them.
+SELECT results_eq(
+    $$SELECT opened FROM guard.detect() WHERE check_id = 'flags_contradict_appointments'$$,
+    ARRAY[3000],
+    'the pass opens the burst''s alerts'
+);
+SELECT cmp_ok(
+    pg_temp.believed_open(), '>=', 2000::real,
+    'and analyses guard.alerts before its next check: the planner now sees them'
+);
+SELECT is(guard.analyze_alerts_if_stale(NULL), FALSE, 'no count, no ANALYZE');
+
+SELECT * FROM finish();
+ROLLBACK;
