@@ -169,27 +169,51 @@ BEGIN
             GET DIAGNOSTICS opened = ROW_COUNT;
 
             -- Open alerts of this check in this scope whose row no longer offends: fixed.
-            UPDATE guard.alerts AS a
-            SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
-            WHERE
-                a.status = 'open'
-                AND a.check_id = detection_check.id
-                -- Only alerts open before the view was read: one opened since (by a check_call)
-                -- is not in its findings and must not look fixed.
-                AND (only_call IS NOT NULL OR a.fingerprint = ANY(open_fingerprints))
-                AND (
-                    only_call IS NULL
-                    OR (a.entity_type = 'call' AND a.entity_id = only_call)
-                    OR (
-                        a.entity_type = 'appointment'
-                        AND a.entity_id IN (
-                            SELECT ap.id FROM public.appointments AS ap WHERE ap.call_id = only_call
-                        )
+            IF only_call IS NULL THEN
+                UPDATE guard.alerts AS a
+                SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+                WHERE
+                    a.status = 'open'
+                    AND a.check_id = detection_check.id
+                    -- Only alerts open before the view was read: one opened since (by a
+                    -- check_call) is not in its findings and must not look fixed.
+                    AND a.fingerprint = ANY(open_fingerprints)
+                    AND a.fingerprint NOT IN (
+                        SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id
+                        FROM unnest(findings) AS f
+                    );
+            ELSE
+                -- The call's alerts and its appointments', each found by its full key on
+                -- alerts_open_by_check_idx. Written as one condition with ORs, the scan read every
+                -- open alert of the check (bitmap scans are off in a pass): 55 ms a check_call
+                -- with 70,000 open alerts, against 3 ms for its views.
+                UPDATE guard.alerts AS a
+                SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+                WHERE
+                    a.id IN (
+                        SELECT o.id FROM guard.alerts AS o
+                        WHERE
+                            o.status = 'open'
+                            AND o.check_id = detection_check.id
+                            AND o.entity_type = 'call'
+                            AND o.entity_id = only_call
+                        UNION ALL
+                        SELECT o.id
+                        FROM public.appointments AS ap
+                        INNER JOIN guard.alerts AS o
+                            ON
+                                o.status = 'open'
+                                AND o.check_id = detection_check.id
+                                AND o.entity_type = 'appointment'
+                                AND ap.id = o.entity_id
+                        WHERE ap.call_id = only_call
                     )
-                )
-                AND a.fingerprint NOT IN (
-                    SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id FROM unnest(findings) AS f
-                );
+                    AND a.status = 'open'
+                    AND a.fingerprint NOT IN (
+                        SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id
+                        FROM unnest(findings) AS f
+                    );
+            END IF;
             GET DIAGNOSTICS resolved = ROW_COUNT;
         EXCEPTION WHEN lock_not_available THEN
             IF only_call IS NULL THEN
