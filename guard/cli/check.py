@@ -22,7 +22,9 @@ def _setting(database_url: str | None, name: str) -> int:
 
 
 def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
-    """The oldest observed_at of any enabled check's view: where the whole history begins."""
+    """The oldest observed_at of any enabled check's view: where the whole history begins. One
+    transaction per view: each reads its whole history (about 2 s a view at 10M calls), and
+    in one transaction they held a snapshot for 14 s."""
     views = [
         row[0]
         for row in conn.execute(
@@ -33,9 +35,9 @@ def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
     for view in views:
         query = sql.SQL("SELECT min(observed_at) FROM guard.{}").format(sql.Identifier(view))
         (start,) = conn.execute(query).fetchone() or (None,)
+        conn.commit()
         if start is not None:
             starts.append(start)
-    conn.commit()
     return min(starts, default=None)
 
 
