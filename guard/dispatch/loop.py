@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ import psycopg
 
 from guard.backoff import exponential_delay
 from guard.db.connection import connect, reconnect_delay
-from guard.dispatch.message import plan_messages, resolved_message, review_message
+from guard.dispatch.message import Message, plan_messages, resolved_message, review_message
 from guard.dispatch.sinks import DeliveryError, Sink
 from guard.dispatch.store import DeliveryStore
 from guard.dispatch.throttle import RateWindow
@@ -270,35 +270,72 @@ class Dispatcher:
                 self._pump_reviews(store, channel)
 
     def _pump_reviews(self, store: DeliveryStore, channel: _Channel) -> None:
-        """Tell the channel, once, about review items opened with a subscribed priority. A
-        failed send is due again when its claim's lease ends (as resolved notices); a notice that
-        cannot be rendered is marked failed with its reason."""
+        """Tell the channel, once, about review items opened with a subscribed priority."""
+        self.stats.review_notices_sent += self._pump_notices(
+            channel,
+            "review notice",
+            "item",
+            claim=store.claim_review_notices,
+            render=review_message,
+            key=lambda row: int(row.item_id),
+            done=lambda key, error: store.complete_review_notices(channel.name, [key], error),
+        )
+
+    def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
+        """Tell the channel, once, about alerts it was sent that have resolved since."""
+        self.stats.resolved_sent += self._pump_notices(
+            channel,
+            "resolved notice",
+            "alert",
+            claim=store.claim_resolved,
+            render=resolved_message,
+            key=lambda row: int(row.alert_id),
+            # the resolved notice keeps no error of its own: it is not sent again
+            done=lambda key, _error: store.complete_resolved(channel.name, [key]),
+        )
+
+    def _pump_notices(
+        self,
+        channel: _Channel,
+        kind: str,
+        subject: str,
+        *,
+        claim: Callable[[str, str, int, float], Sequence[Any]],
+        render: Callable[[Any], Message],
+        key: Callable[[Any], int],
+        done: Callable[[int, str | None], object],
+    ) -> int:
+        """Send one kind of once-only notice, claimed in batches under a lease (SKIP LOCKED: no
+        duplicates across dispatchers). A failed send pauses the channel and is due again when
+        its claim's lease ends (no attempt counting: a notice); one that cannot be rendered is
+        marked done with its reason and does not stop the others. Returns how many were sent."""
         s = self.settings
+        sent = 0
         while not self.stopping and time.monotonic() >= channel.paused_until:
             capacity = channel.window.capacity()
             if capacity == 0:
-                return
+                return sent
             limit = s.batch_size if capacity is None else min(s.batch_size, capacity)
             claimed_at = time.monotonic()
-            rows = store.claim_review_notices(channel.name, s.worker_id, limit, s.lease_s)
+            rows = claim(channel.name, s.worker_id, limit, s.lease_s)
             if not rows:
-                return
+                return sent
             for row in rows:
                 if self.stopping or time.monotonic() + s.send_timeout_s > claimed_at + s.lease_s:
-                    return  # the rest is due again when the lease ends
+                    return sent  # the rest is due again when the lease ends
                 try:
-                    message = review_message(row)
+                    message = render(row)
                 except Exception as error:  # one broken notice must not stop the others
                     reason = redact_text(f"{type(error).__name__}: {error}")
                     log.error(
-                        "%s: review notice for item #%d cannot be rendered (%s); marked failed",
+                        "%s: %s for %s #%d cannot be rendered (%s); marked failed",
                         channel.name,
-                        row.item_id,
+                        kind,
+                        subject,
+                        key(row),
                         reason,
                     )
-                    store.complete_review_notices(
-                        channel.name, [row.item_id], f"cannot render review notice: {reason}"
-                    )
+                    done(key(row), f"cannot render {kind}: {reason}")
                     self.stats.unrenderable += 1
                     continue
                 try:
@@ -306,18 +343,21 @@ class Dispatcher:
                 except DeliveryError as error:
                     self._pause_notices(channel, error)
                     log.warning(
-                        "%s: %s; review notice for item #%d retried after its lease",
+                        "%s: %s; %s for %s #%d retried after its lease",
                         channel.name,
                         redact_text(str(error)),
-                        row.item_id,
+                        kind,
+                        subject,
+                        key(row),
                     )
-                    return
-                store.complete_review_notices(channel.name, [row.item_id])
+                    return sent
+                done(key(row), None)
                 channel.window.record()
                 self.stats.messages_sent += 1
-                self.stats.review_notices_sent += 1
+                sent += 1
             if len(rows) < limit:
-                return
+                return sent
+        return sent
 
     def _pause_notices(self, channel: _Channel, error: DeliveryError) -> None:
         """A notice (resolved or review) that failed: the channel waits the base backoff, or
@@ -329,50 +369,6 @@ class Dispatcher:
             pause = max(pause, min(error.retry_after_s, s.retry_after_max_s))
         channel.paused_until = time.monotonic() + pause
         self.stats.failed_sends += 1
-
-    def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
-        """Tell the channel, once, about alerts it was sent that have resolved since. A failed
-        send is due again when its claim's lease ends (no attempt counting: a notice)."""
-        s = self.settings
-        while not self.stopping and time.monotonic() >= channel.paused_until:
-            capacity = channel.window.capacity()
-            if capacity == 0:
-                return
-            limit = s.batch_size if capacity is None else min(s.batch_size, capacity)
-            rows = store.claim_resolved(channel.name, s.worker_id, limit, s.lease_s)
-            if not rows:
-                return
-            for row in rows:
-                if self.stopping:
-                    return
-                try:
-                    message = resolved_message(row)
-                except Exception as error:  # one broken notice must not stop the others
-                    log.error(
-                        "%s: resolved notice for alert #%d cannot be rendered (%s)",
-                        channel.name,
-                        row.alert_id,
-                        error,
-                    )
-                    store.complete_resolved(channel.name, [row.alert_id])
-                    continue
-                try:
-                    channel.sink.send(message)
-                except DeliveryError as error:
-                    self._pause_notices(channel, error)
-                    log.warning(
-                        "%s: %s; resolved notice for alert #%d retried after its lease",
-                        channel.name,
-                        redact_text(str(error)),
-                        row.alert_id,
-                    )
-                    return
-                store.complete_resolved(channel.name, [row.alert_id])
-                channel.window.record()
-                self.stats.messages_sent += 1
-                self.stats.resolved_sent += 1
-            if len(rows) < limit:
-                return
 
     def _pump(self, store: DeliveryStore, channel: _Channel) -> None:
         s = self.settings
