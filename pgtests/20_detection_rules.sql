@@ -2,7 +2,7 @@
 -- written as a legacy load or a bypassing writer would: triggers off (replica role), and the
 -- constraints that would refuse them dropped inside this transaction.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -157,6 +157,23 @@ SELECT results_eq(
       FROM guard.alerts WHERE fingerprint = 'cross_tenant_link:appointment:6' AND status = 'resolved'$$,
     $$VALUES (TRUE, TRUE)$$,
     'the superseded alert is closed as of its last sighting; the repeat is not counted on it'
+);
+-- A closed alert of a fingerprint that offends again (call 3's phantom, fixed once and back) is
+-- history: a pass bumps or supersedes only the open one.
+INSERT INTO guard.alerts (
+    fingerprint, check_id, company_id, entity_type, entity_id, severity, message, status,
+    first_seen_at, last_seen_at, resolved_at, resolution
+) VALUES (
+    'booked_without_appointment:call:3', 'booked_without_appointment', 1, 'call', 3, 'critical',
+    'an earlier phantom', 'resolved', now() - interval '2 days', now() - interval '2 days',
+    now() - interval '1 day', 'fixed'
+);
+SELECT guard.detect();
+SELECT results_eq(
+    $$SELECT resolution, occurrences, resolved_at = now() - interval '1 day' FROM guard.alerts
+      WHERE fingerprint = 'booked_without_appointment:call:3' AND status = 'resolved'$$,
+    $$VALUES ('fixed'::text, 1, TRUE)$$,
+    'a pass leaves the closed alerts of a fingerprint that offends again as they were'
 );
 -- Exactly one throttle window (alert_throttle_seconds: 300) after the last sighting: a repeat.
 UPDATE guard.alerts SET last_seen_at = now() - interval '300 seconds'

@@ -52,42 +52,9 @@ BEGIN
         rule_id := detection_check.rule_id;
         offending := cardinality(findings);
 
-        -- As in run_detection: a repeat after a longer silence than an alert keeps starts a new
-        -- alert.
-        UPDATE guard.alerts AS a
-        SET status = 'resolved', resolved_at = a.last_seen_at, resolution = 'superseded'
-        FROM unnest(findings) AS f
-        WHERE
-            a.status = 'open'
-            AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
-            AND a.last_seen_at < now() - silence;
-        GET DIAGNOSTICS superseded = ROW_COUNT;
-
-        UPDATE guard.alerts AS a
-        SET occurrences = a.occurrences + 1, last_seen_at = now()
-        FROM unnest(findings) AS f
-        WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id;
-        GET DIAGNOSTICS repeated = ROW_COUNT;
-
-        INSERT INTO guard.alerts (
-            fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details
-        )
-        SELECT
-            f.check_id || ':' || f.entity_type || ':' || f.entity_id,
-            f.check_id,
-            f.company_id,
-            f.entity_type,
-            f.entity_id,
-            f.severity,
-            detection_check.description,
-            f.detail || CASE
-                WHEN f.call_id IS NOT NULL AND f.entity_type <> 'call'
-                    THEN jsonb_build_object('call_id', f.call_id)
-                ELSE '{}'
-            END
-        FROM unnest(findings) AS f
-        ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
-        GET DIAGNOSTICS opened = ROW_COUNT;
+        -- No observed_at (see above).
+        SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
+        FROM guard.record_findings(findings, detection_check.description, silence, FALSE) AS r;
         open_alerts := open_alerts + opened - superseded;
         RETURN NEXT;
     END LOOP;

@@ -7,7 +7,7 @@
 -- are de-duplicated by fingerprint (check:entity_type:entity_id): a repeat within the silence an
 -- alert may keep (guard.alert_silence: the throttle window past the pass that was due) bumps
 -- occurrences and last_seen_at; a repeat after a longer silence closes the old alert as
--- superseded and opens a new one. Nothing is deleted or rewritten.
+-- superseded and opens a new one (guard.record_findings). Nothing is deleted or rewritten.
 -- Windowed passes are serialised by a transaction advisory lock. A call's pass (check_call) never
 -- waits on it: it takes a lock of its own call only, and waits at most check_call_lock_timeout_ms
 -- on alert rows another transaction holds (the windowed pass writing the same alerts); past that
@@ -129,44 +129,8 @@ BEGIN
             PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
         END IF;
         BEGIN
-            -- A repeat after a longer silence than an alert keeps starts a new alert.
-            UPDATE guard.alerts AS a
-            SET status = 'resolved', resolved_at = a.last_seen_at, resolution = 'superseded'
-            FROM unnest(findings) AS f
-            WHERE
-                a.status = 'open'
-                AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
-                AND a.last_seen_at < now() - silence;
-            GET DIAGNOSTICS superseded = ROW_COUNT;
-
-            UPDATE guard.alerts AS a
-            SET occurrences = a.occurrences + 1, last_seen_at = now()
-            FROM unnest(findings) AS f
-            WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id;
-            GET DIAGNOSTICS repeated = ROW_COUNT;
-
-            INSERT INTO guard.alerts (
-                fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details,
-                observed_at
-            )
-            SELECT
-                f.check_id || ':' || f.entity_type || ':' || f.entity_id,
-                f.check_id,
-                f.company_id,
-                f.entity_type,
-                f.entity_id,
-                f.severity,
-                detection_check.description,
-                f.detail || CASE
-                    WHEN f.call_id IS NOT NULL AND f.entity_type <> 'call'
-                        THEN jsonb_build_object('call_id', f.call_id)
-                    ELSE '{}'
-                END,
-                -- the detection latency of the alert is first_seen_at - observed_at (guard.kpis)
-                f.observed_at
-            FROM unnest(findings) AS f
-            ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
-            GET DIAGNOSTICS opened = ROW_COUNT;
+            SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
+            FROM guard.record_findings(findings, detection_check.description, silence, TRUE) AS r;
 
             -- Open alerts of this check in this scope whose row no longer offends: fixed.
             IF only_call IS NULL THEN
