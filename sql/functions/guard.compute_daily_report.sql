@@ -23,6 +23,10 @@ RETURNS SETOF guard.daily_reports
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog
+-- The planner's estimates for this statement (hundreds of millions of rows, from joins of
+-- CTEs) pass jit_above_cost, and compiling it took 0.3-1 s of a report that runs in 0.2 s
+-- (docs/invariants.md, "Measured reasons for the shapes in sql/").
+SET jit = off
 AS $$
 WITH bounds AS (
     SELECT
@@ -62,7 +66,10 @@ alert_subjects AS (
 -- the day's problems: alerts about the day's calls, about appointments created that day, and
 -- alerts about neither (the failure anomaly) first seen that day. Joins, not EXISTS inside the
 -- CASE: a correlated subquery over the day_calls CTE is a scan of it per alert (a burst of 20k
--- alerts against a day of 33k calls: 55 s); joined on the keys it is one hash join.
+-- alerts against a day of 33k calls: 55 s); joined on the keys it is one hash join. The
+-- appointment of an alert is looked up by its key (LATERAL, kept a subquery by OFFSET 0): joined,
+-- the planner hashed every appointment ever made, a cost that grew with the history (0.4 s of the
+-- report at 3M calls).
 day_alerts AS (
     SELECT
         s.company_id, s.rule_id, s.check_id, s.call_id, s.first_seen_at, s.observed_at, s.status,
@@ -70,8 +77,11 @@ day_alerts AS (
     FROM alert_subjects AS s
     CROSS JOIN bounds AS b
     LEFT JOIN day_calls AS dc ON s.call_id = dc.id
-    LEFT JOIN public.appointments AS ap
-        ON s.call_id IS NULL AND s.entity_type = 'appointment' AND s.entity_id = ap.id
+    LEFT JOIN LATERAL (
+        SELECT ap.created_at FROM public.appointments AS ap
+        WHERE s.call_id IS NULL AND s.entity_type = 'appointment' AND ap.id = s.entity_id
+        OFFSET 0
+    ) AS ap ON TRUE
     WHERE
         s.company_id IS NOT NULL
         AND CASE
