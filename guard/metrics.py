@@ -287,36 +287,71 @@ class GuardCollector(Collector):
             raise
         return conn
 
+    def _params(self) -> dict[str, Any]:
+        return {
+            "window": self.latency_window_s,
+            "quantiles": list(QUANTILES),
+            "buckets": list(LATENCY_BUCKETS),
+        }
+
+    @staticmethod
+    def _applicable(conn: psycopg.Connection[Any], what: str) -> tuple[list[Series], float] | None:
+        """The series this database has the tables for, and the server's time; None when it has
+        no Booking Guard schema. Raises what the probe raises."""
+        probe = conn.execute(_PROBE).fetchone()
+        assert probe is not None
+        has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
+        if not has_schema:
+            log.warning("%s failed: no Booking Guard schema (guard.alerts) in this database", what)
+            return None
+        flags = {"jobs": has_jobs, "deliveries": has_deliveries, "counters": has_counters}
+        series = [s for s in SERIES if s.requires is None or flags[s.requires]]
+        return series, float(server_now)
+
+    def start_warm_up(self) -> None:
+        """Read the cached series once, in the background, as a serving exporter starts: its
+        first scrape then serves them instead of reading history itself (about half a second
+        at a million calls a day). A scrape that comes while they are read serves the others;
+        one that comes after a warm-up that failed (PostgreSQL not up yet) reads them itself,
+        as it would have without a warm-up."""
+        with self._lock:
+            if self._refreshing():
+                return
+            now = time.monotonic()
+            cached = [one for one in SERIES if one.cached]
+            for one in cached:
+                self.readings.setdefault(one.name, Reading()).tried_at = now
+            self._refresher = threading.Thread(
+                target=self._refresh,
+                args=(cached, self._params(), True),
+                name="guard-metrics-warm-up",
+                daemon=True,
+            )
+            self._refresher.start()
+
     def _read(self) -> tuple[list[Series], float] | None:
         """Run what is due; the applicable series and the server's time, or None when
         PostgreSQL cannot be read."""
         try:
             conn = self._connection()
-            probe = conn.execute(_PROBE).fetchone()
+            applicable = self._applicable(conn, "scrape")
         except (psycopg.Error, GuardError) as error:
             log.warning("scrape failed: %s", first_line(error))
             self._drop_connection()
             return None
-        assert probe is not None
-        has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
-        if not has_schema:
-            log.warning("scrape failed: no Booking Guard schema (guard.alerts) in this database")
+        if applicable is None:
             return None
-        flags = {"jobs": has_jobs, "deliveries": has_deliveries, "counters": has_counters}
-        series = [s for s in SERIES if s.requires is None or flags[s.requires]]
-        params = {
-            "window": self.latency_window_s,
-            "quantiles": list(QUANTILES),
-            "buckets": list(LATENCY_BUCKETS),
-        }
+        series, server_now = applicable
+        params = self._params()
         in_background: list[Series] = []
         for one in series:
             reading = self.readings.setdefault(one.name, Reading())
             now = time.monotonic()
             if one.cached and reading.tried_at is not None:
-                # Read before: due again after the cache interval, then in the background, so
-                # that no scrape waits for a query that reads history (nearly a second for a
-                # day of a million calls); this scrape serves the last values and their age.
+                # Read before (or being read by the warm-up): due again after the cache
+                # interval, then in the background, so that no scrape waits for a query that
+                # reads history (nearly a second for a day of a million calls); this scrape
+                # serves the last values and their age.
                 if now - reading.tried_at >= self.cache_interval_s and not self._refreshing():
                     reading.tried_at = now
                     in_background.append(one)
@@ -341,7 +376,7 @@ class GuardCollector(Collector):
                 daemon=True,
             )
             self._refresher.start()
-        return series, float(server_now)
+        return series, server_now
 
     def _refreshing(self) -> bool:
         return self._refresher is not None and self._refresher.is_alive()
@@ -351,33 +386,39 @@ class GuardCollector(Collector):
         reading.rows, reading.read_at, reading.failed = rows, time.monotonic(), False
         reading.seconds = reading.read_at - started
 
-    def _refresh(self, series: list[Series], params: dict[str, Any]) -> None:
+    def _refresh(self, series: list[Series], params: dict[str, Any], warm_up: bool = False) -> None:
         """Read cached series on a connection of its own, storing each result as it comes; a
-        failure keeps the last values, marked stale, as a failed query in a scrape does."""
+        failure keeps the last values, marked stale, as a failed query in a scrape does. What
+        the warm-up could not read counts as never tried: the next scrape reads it itself."""
+        what = "warm-up" if warm_up else "refresh"
+        unread = {one.name for one in series}
         try:
-            conn = self._open()
-        except (psycopg.Error, GuardError) as error:
-            log.warning("refresh of %s failed: %s", ", ".join(s.name for s in series), error)
-            with self._lock:
+            with self._open() as conn:
+                applicable = self._applicable(conn, what)
                 for one in series:
-                    self.readings[one.name].failed = True
-            return
-        with conn:
-            for one in series:
-                started = time.monotonic()
-                try:
-                    rows = self._query(conn, one, params)
-                except psycopg.Error as error:
-                    log.warning(
-                        "series %s failed, last value kept: %s", one.name, first_line(error)
-                    )
+                    if applicable is None or one not in applicable[0]:
+                        continue
+                    started = time.monotonic()
+                    try:
+                        rows = self._query(conn, one, params)
+                    except psycopg.Error as error:
+                        log.warning(
+                            "series %s failed, last value kept: %s", one.name, first_line(error)
+                        )
+                        if conn.broken or conn.closed:
+                            break
+                        continue
                     with self._lock:
-                        self.readings[one.name].failed = True
-                    if conn.broken or conn.closed:
-                        break
-                    continue
-                with self._lock:
-                    self._store(self.readings[one.name], rows, started)
+                        self._store(self.readings[one.name], rows, started)
+                    unread.discard(one.name)
+        except (psycopg.Error, GuardError) as error:
+            log.warning("%s of %s failed: %s", what, ", ".join(sorted(unread)), first_line(error))
+        with self._lock:
+            for name in unread:
+                if warm_up:
+                    self.readings[name].tried_at = None
+                else:
+                    self.readings[name].failed = True
 
     @staticmethod
     def _query(

@@ -56,8 +56,9 @@ from guard.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector
     show_default=True,
     envvar="GUARD_METRICS_CACHE_INTERVAL",
     help="Seconds between two readings of the series that scan history (consistency,"
-    " corrections, review items, deliveries, counters); scrapes serve the values last read, and"
-    " after the first scrape a due reading runs in the background.",
+    " corrections, review items, deliveries, counters): read once in the background as the"
+    " exporter starts and again, in the background, at the first scrape past the interval;"
+    " scrapes serve the values last read.",
 )
 @click.pass_context
 def metrics(
@@ -100,6 +101,8 @@ def metrics(
     logging.getLogger("guard.metrics").info(
         "serving http://%s:%d/metrics", address, server.server_port
     )
+    # The series that read history are read now, while nobody waits, so that no scrape has to.
+    collector.start_warm_up()
     stop.wait()
     server.shutdown()
     thread.join(timeout=5)

@@ -397,3 +397,56 @@ def test_a_scrape_never_waits_for_a_cached_series(db_url: str) -> None:
     assert _value(timed_out, ratio) == pytest.approx(0.8), "the last value is kept"
     assert _value(after, stale) == 0
     assert _value(after, ratio) == pytest.approx(1 - 2 / 11)
+
+
+def test_a_warmed_up_exporter_serves_its_first_scrape_without_reading_history(
+    db_url: str,
+) -> None:
+    """A serving exporter reads the cached series as it starts (start_warm_up): its first scrape
+    serves them at once even with every table they read locked by another session, where a
+    collector without a warm-up waits out the statement timeout and has nothing to serve."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+    timeout_ms = 2000
+    warmed = GuardCollector(db_url, statement_timeout_ms=timeout_ms)
+    cold = GuardCollector(db_url, statement_timeout_ms=timeout_ms)
+    cached_tables = "public.calls, guard.review_items, guard.correction_audit"
+    try:
+        warmed.start_warm_up()
+        assert warmed._refresher is not None
+        warmed._refresher.join(timeout=10)
+        with psycopg.connect(db_url) as locker:
+            locker.execute(f"LOCK TABLE {cached_tables} IN ACCESS EXCLUSIVE MODE")
+            first = _scrape_once(warmed)
+            without = _scrape_once(cold)
+    finally:
+        warmed.close()
+        cold.close()
+    assert _value(first, "guard_scrape_duration_seconds") < timeout_ms / 1000 / 2
+    assert _value(first, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert _value(first, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
+    assert _value(first, 'guard_review_items{reason="other",status="open"}') == 1
+    for series in ("consistency", "corrections", "review"):
+        assert _value(first, f'guard_series_stale{{series="{series}"}}') == 0
+    # without the warm-up the first scrape reads history itself, and waits on the lock
+    assert _value(without, "guard_scrape_duration_seconds") >= timeout_ms / 1000
+    assert _value(without, 'guard_series_stale{series="consistency"}') == 1
+
+
+def test_a_warm_up_that_cannot_connect_leaves_the_first_scrape_to_read(db_url: str) -> None:
+    """The exporter starts before PostgreSQL answers: its warm-up fails, and the first scrape
+    once PostgreSQL is reachable reads the cached series itself, as one without a warm-up."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+    collector = GuardCollector(db_url.rsplit("/", 1)[0] + "/missing_database")
+    try:
+        collector.start_warm_up()
+        assert collector._refresher is not None
+        collector._refresher.join(timeout=10)
+        collector.database_url = db_url  # PostgreSQL (this database) answers now
+        first = _scrape_once(collector)
+    finally:
+        collector.close()
+    assert _value(first, "guard_up") == 1
+    assert _value(first, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert _value(first, 'guard_series_stale{series="consistency"}') == 0
