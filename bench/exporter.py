@@ -258,8 +258,22 @@ def _explained(log_file: Path, offset: int) -> list[dict[str, Any]]:
 
 
 def scrape(url: str, timeout_ms: int) -> dict[str, Any]:
-    """A cold scrape by a new collector (every series computed), then a warm one (the cached
-    series from the cache): their times, guard_up, the missing and the stale series."""
+    """A serving exporter's first scrape once its start-up reading of the cached series (the
+    warm-up, as `guard metrics --port` does) is done, and that reading's time; a cold scrape by
+    a new collector without one (every series computed, as `guard metrics --once` does), then a
+    warm one (the cached series from the cache) and a due one: their times, guard_up, the
+    missing and the stale series."""
+    serving = _collector(url, timeout_ms)
+    started = time.perf_counter()
+    serving.start_warm_up()
+    assert serving._refresher is not None
+    serving._refresher.join()
+    warm_up_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    served = generate_latest(registry_for(serving)).decode()
+    served_ms = (time.perf_counter() - started) * 1000
+    serving.close()
+
     collector = _collector(url, timeout_ms)
     registry = registry_for(collector)
     started = time.perf_counter()
@@ -280,6 +294,9 @@ def scrape(url: str, timeout_ms: int) -> dict[str, Any]:
     )
     collector.close()
     return {
+        "warm_up_ms": warm_up_ms,
+        "served_ms": served_ms,
+        "missing_served": sorted(set(EXPECTED_FAMILIES) - _families(served)),
         "cold_ms": cold_ms,
         "warm_ms": warm_ms,
         "due_ms": due_ms,
@@ -322,11 +339,16 @@ def print_table(header: dict[str, Any], built: dict[str, Any], runs: dict[str, A
         print()
         print(f"[{phase}]")
         print(
+            f"  serving exporter: warm-up {result['warm_up_ms']:9.1f} ms, then its first scrape"
+            f" {result['served_ms']:9.1f} ms"
+        )
+        print(
             f"  cold scrape {result['cold_ms']:9.1f} ms   warm scrape {result['warm_ms']:9.1f} ms"
             f"   due scrape {result['due_ms']:9.1f} ms"
             f"   guard_up {'1' if result['guard_up'] else '0'}"
         )
         print(f"  the cached series' own queries, last read: {result['refresh_ms']:.1f} ms")
+        print(f"  missing series (served): {', '.join(result['missing_served']) or 'none'}")
         print(f"  missing series (cold): {', '.join(result['missing_cold']) or 'none'}")
         print(f"  missing series (warm): {', '.join(result['missing_warm']) or 'none'}")
         print(f"  missing series (due): {', '.join(result['missing_due']) or 'none'}")
@@ -346,26 +368,29 @@ def targets(built: dict[str, Any], runs: dict[str, Any]) -> list[dict[str, Any]]
     goals = []
     for phase, result in runs.items():
         complete = result["guard_up"] and not any(
-            result[f"missing_{which}"] for which in ("cold", "warm", "due")
+            result[f"missing_{which}"] for which in ("served", "cold", "warm", "due")
         )
         volume = "" if at_volume else " (below the target's volume)"
         present = "every series present" if complete else "series missing"
-        # Judged apart: the first scrape of an exporter process computes every series; every
-        # later one (warm, or due for the cached series) is what Prometheus sees all day.
+        # Judged apart: a serving exporter's first scrape (after its warm-up) and every later
+        # one (warm, or due for the cached series) are what Prometheus sees; a cold collector
+        # (`guard metrics --once`) computes every series itself.
         for which, worst, what in (
+            ("served", result["served_ms"], "a serving exporter's first scrape"),
             ("later", max(result["warm_ms"], result["due_ms"]), "every scrape after the first"),
-            ("cold", result["cold_ms"], "the first scrape of a new exporter"),
+            ("cold", result["cold_ms"], "a cold collector's scrape (guard metrics --once)"),
         ):
             goals.append(
                 {
                     "target": f"{phase}: {what} at 1M calls/day and 100k open alerts"
                     f" <= {TARGET_MS:.0f} ms, every series present",
                     "result": "PASS" if at_volume and complete and worst <= TARGET_MS else "FAIL",
-                    "detail": (
-                        f"cold {result['cold_ms']:.1f} ms"
-                        if which == "cold"
-                        else f"warm {result['warm_ms']:.1f} ms, due {result['due_ms']:.1f} ms"
-                    )
+                    "detail": {
+                        "served": f"first {result['served_ms']:.1f} ms after a warm-up of"
+                        f" {result['warm_up_ms']:.1f} ms",
+                        "cold": f"cold {result['cold_ms']:.1f} ms",
+                        "later": f"warm {result['warm_ms']:.1f} ms, due {result['due_ms']:.1f} ms",
+                    }[which]
                     + f", {present}{volume}",
                 }
             )
