@@ -3,7 +3,7 @@
 -- keeps one alert of check check_threshold while it is not pass. Thresholds that contradict
 -- each other are refused.
 BEGIN;
-SELECT plan(10);
+SELECT plan(16);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Calls without a direction, written as a legacy load would (the normaliser and CHECK off).
@@ -80,6 +80,69 @@ SELECT results_eq(
       ORDER BY id$$,
     $$VALUES ('warn'::text), ('fail'), ('pass')$$,
     'each pass records its outcome'
+);
+
+-- A rate counts the rows observed in the window, not older ones whose alerts stay open: calls
+-- 1 and 2 moved three hours back still offend, their alerts stay open, and are not in the rate.
+SET LOCAL session_replication_role = replica;
+UPDATE calls SET created_at = now() - interval '3 hours'
+WHERE id IN (1, 2);
+SET LOCAL session_replication_role = origin;
+UPDATE guard.checks SET warn_above = 10, error_above = 12
+WHERE id = 'call_without_direction';
+SELECT results_eq(
+    $$SELECT offending FROM guard.run_detection(now() - interval '1 hour', NULL)
+      WHERE check_id = 'call_without_direction'$$,
+    $$VALUES (4)$$,
+    'four offending rows, two of them older than the window'
+);
+SELECT results_eq(
+    $$SELECT outcome, (SELECT details ->> 'measure' FROM guard.alerts
+        WHERE fingerprint = 'check_threshold:check:call_without_direction' AND status = 'open')
+      FROM guard.detection_runs WHERE check_id = 'call_without_direction'
+      ORDER BY id DESC LIMIT 1$$,
+    $$VALUES ('warn'::text, '11.11'::text)$$,
+    'the rate is 2 of the window''s 18 calls: 11.11 per 100, a warning (4 of 18 would fail)'
+);
+-- The DBA removes the thresholds: the next pass closes the alert nobody judges any more.
+UPDATE guard.checks SET warn_above = NULL, error_above = NULL
+WHERE id = 'call_without_direction';
+SELECT guard.run_detection(now() - interval '1 hour', NULL);
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts
+      WHERE fingerprint = 'check_threshold:check:call_without_direction' ORDER BY id DESC LIMIT 1$$,
+    $$VALUES ('resolved'::text, 'manual'::text)$$,
+    'thresholds removed: the next pass resolves the check''s threshold alert'
+);
+-- A disabled check is no longer judged either.
+UPDATE guard.checks SET warn_above = 0, error_above = NULL, threshold_unit = 'count'
+WHERE id = 'call_without_direction';
+SELECT guard.run_detection(now() - interval '1 hour', NULL);
+UPDATE guard.checks SET enabled = FALSE
+WHERE id = 'call_without_direction';
+SELECT guard.run_detection(now() - interval '1 hour', NULL);
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts
+      WHERE fingerprint = 'check_threshold:check:call_without_direction' ORDER BY id DESC LIMIT 1$$,
+    $$VALUES ('resolved'::text, 'manual'::text)$$,
+    'check disabled: its threshold alert is resolved'
+);
+-- A window without calls: no row in it passes a rate (the alert of a pass that warned goes).
+UPDATE guard.checks SET enabled = TRUE, threshold_unit = 'rate_pct', warn_above = 0, error_above = NULL
+WHERE id = 'unknown_value';
+INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message)
+VALUES ('check_threshold:check:unknown_value', 'check_threshold', 'check', 'medium', 'an old warning');
+SELECT guard.run_detection(now() - interval '1 minute', NULL);
+SELECT results_eq(
+    $$SELECT outcome FROM guard.detection_runs WHERE check_id = 'unknown_value'
+      ORDER BY id DESC LIMIT 1$$,
+    $$VALUES ('pass'::text)$$,
+    'no calls and no offending row in the window: the rate passes'
+);
+SELECT results_eq(
+    $$SELECT status FROM guard.alerts WHERE fingerprint = 'check_threshold:check:unknown_value'$$,
+    $$VALUES ('resolved'::text)$$,
+    'and its threshold alert is resolved'
 );
 
 SELECT throws_ok(

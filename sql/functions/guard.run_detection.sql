@@ -193,8 +193,11 @@ BEGIN
             PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
         ELSE
             open_alerts := open_alerts + opened - resolved - superseded;
-            -- The DBA's thresholds judge the whole pass (guard.judge_check_threshold); a rate is
-            -- per 100 calls created in the window, counted once per pass on its index.
+            -- The DBA's thresholds judge the whole pass (guard.judge_check_threshold). A count
+            -- is of every offending row the pass found; a rate is of the rows observed in the
+            -- window (not the older ones whose open alerts were re-checked) per 100 calls
+            -- created in it, counted once per pass on its index; a window without calls counts
+            -- as one call, so that rows offending then still fail and none pass.
             check_outcome := NULL;
             IF detection_check.has_thresholds THEN
                 IF detection_check.threshold_unit = 'rate_pct' AND window_calls IS NULL THEN
@@ -203,7 +206,12 @@ BEGIN
                 check_outcome := guard.judge_check_threshold(
                     detection_check.id,
                     CASE detection_check.threshold_unit
-                        WHEN 'rate_pct' THEN round(100.0 * offending / nullif(window_calls, 0), 2)
+                        WHEN 'rate_pct' THEN round(
+                            100.0
+                            * (SELECT count(*) FROM unnest(findings) AS f WHERE f.observed_at >= since)
+                            / greatest(window_calls, 1),
+                            2
+                        )
                         ELSE offending
                     END
                 );
@@ -221,5 +229,22 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+    IF only_call IS NULL THEN
+        -- A threshold alert about a check that is no longer judged (its thresholds removed, the
+        -- check disabled or gone) would stay open for ever: the DBA's change closes it.
+        UPDATE guard.alerts AS a
+        SET status = 'resolved', resolved_at = now(), resolution = 'manual'
+        WHERE
+            a.status = 'open'
+            AND a.check_id = 'check_threshold'
+            AND NOT EXISTS (
+                SELECT FROM guard.checks AS k
+                WHERE
+                    a.fingerprint = 'check_threshold:check:' || k.id
+                    AND k.enabled
+                    AND k.check_view IS NOT NULL
+                    AND (k.warn_above IS NOT NULL OR k.error_above IS NOT NULL)
+            );
+    END IF;
 END;
 $$;
