@@ -1,7 +1,7 @@
 -- The KPI view: every KPI of the design with its target from guard.settings, and the status
 -- no_data on an empty database, ok when the target is met and breach when it is missed.
 BEGIN;
-SELECT plan(13);
+SELECT plan(14);
 
 SELECT results_eq(
     $$SELECT kpi, status FROM guard.kpis ORDER BY kpi$$,
@@ -20,6 +20,16 @@ SELECT results_eq(
     $$VALUES ('auto_correction_rate', 90::numeric, '>='), ('consistency_rate', 99.5, '>='),
              ('validation_latency_p95', 100, '<=')$$,
     'targets come from guard.settings'
+);
+SELECT results_eq(
+    $$SELECT kpi, target, comparison FROM guard.kpis
+      WHERE kpi IN ('breaker_recovery_time', 'review_queue_size', 'false_positive_rate',
+                    'detection_latency_p95', 'alert_response_p95')
+      ORDER BY kpi$$,
+    $$VALUES ('alert_response_p95', 300::numeric, '<='), ('breaker_recovery_time', 60, '<='),
+             ('detection_latency_p95', 600, '<='), ('false_positive_rate', 1, '<='),
+             ('review_queue_size', 10, '<=')$$,
+    'the targets of the original design documents: recovery 60 s, queue 10, false positives 1 %'
 );
 
 -- Data that meets every target.
