@@ -6,6 +6,7 @@ test walks the catalog: every function that writes guard.correction_audit, where
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -141,8 +142,7 @@ def test_every_alert_is_written_under_a_check_of_guard_checks(db_url: str) -> No
         writers = conn.execute(ALERT_WRITERS).fetchall()
         checks = {row[0] for row in conn.execute("SELECT id FROM guard.checks").fetchall()}
     assert {name.split("(")[0] for name, _ in writers} >= {
-        "guard.run_detection",
-        "guard.detect_between",
+        "guard.record_findings",
         "guard.open_job_alert",
         "guard.refresh_call_flags",
         "guard.reconcile",
@@ -179,3 +179,19 @@ def test_each_check_view_names_its_check_and_rule(db_url: str) -> None:
             for value, column in re.findall(r"'(\w+)'::text AS (check_id|rule_id)", definition)
         )
         assert named == {"check_id": check_id, "rule_id": rule_id}, (check_id, named)
+
+
+def test_the_peer_table_in_invariants_md_lists_every_shipped_check(db_url: str) -> None:
+    """docs/invariants.md, "The checks a new user gets, and their peers": one row (or a share of
+    one) for every check of guard.checks a new database has, and none that does not exist."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "invariants.md").read_text()
+    section = doc.split("## The checks a new user gets, and their peers", 1)[1].split("\n## ", 1)[0]
+    first_cells = re.findall(r"^\| ([^|]+) \|", section, re.MULTILINE)
+    documented = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
+    with psycopg.connect(db_url) as conn:
+        shipped = {row[0] for row in conn.execute("SELECT id FROM guard.checks").fetchall()}
+    assert len(shipped) >= 15
+    assert documented - {"check"} == shipped, (
+        f"missing from the table: {sorted(shipped - documented)};"
+        f" not a check: {sorted(documented - shipped - {'check'})}"
+    )
