@@ -2,7 +2,7 @@
 -- 'Retell_Webhook'), whether written now through the triggers or already there; a known value and
 -- NULL are left alone; fixing the value resolves the alert; a value added to the setting is known.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 INSERT INTO calls (id, company_id, retell_call_id, session_outcome) VALUES
@@ -92,6 +92,20 @@ SELECT is_empty(
     $$SELECT * FROM guard.check_unknown_value AS v
       WHERE v.entity_type = 'call' AND v.entity_id IN (1, 2, 3, 5)$$,
     'a known outcome and a NULL outcome are not unknown values'
+);
+
+-- The issue's orphan: an appointment the voice agent made, its source spelt 'Retell_Webhook',
+-- linked to no call past the grace period. The orphan check finds it whatever the spelling's
+-- case and blanks (and unknown_value, above, reports the spelling until it is known).
+INSERT INTO appointments (id, company_id, call_id, source, status, calcom_v2_booking_id, created_at)
+VALUES
+(6, 1, NULL, 'Retell_Webhook', 'scheduled', 'uid-6', now() - interval '20 min'),
+(7, 1, NULL, ' RETELL_WEBHOOK ', 'scheduled', 'uid-7', now() - interval '20 min'),
+(8, 1, NULL, 'manual', 'scheduled', 'uid-8', now() - interval '20 min');
+SELECT set_eq(
+    $$SELECT entity_id FROM guard.check_orphaned_voice_appointment$$,
+    ARRAY[6::bigint, 7],
+    'a voice-agent orphan is found whatever the case and blanks of its source; a manual one is not'
 );
 
 SELECT * FROM finish();

@@ -1,6 +1,7 @@
 -- I6, check orphaned_voice_appointment of rule I6_voice_appointment_call: an active appointment
--- made by the voice agent (source retell_webhook) that is linked to no call once the grace period
--- is over. The detail counts the calls carrying its booking uid, in its company and in others: what
+-- made by the voice agent (source retell_webhook, whatever its case and surrounding blanks: an
+-- application that writes 'Retell_Webhook' still made it by voice; unknown_value reports the
+-- spelling) that is linked to no call once the grace period is over. The detail counts the calls carrying its booking uid, in its company and in others: what
 -- reconcile needs to decide between linking it and queueing it for a person.
 CREATE OR REPLACE VIEW guard.check_orphaned_voice_appointment WITH (security_invoker = TRUE) AS
 SELECT
@@ -27,7 +28,7 @@ SELECT
     'I6_voice_appointment_call'::text AS rule_id
 FROM public.appointments AS a
 WHERE
-    a.source = 'retell_webhook'
+    lower(btrim(a.source)) = 'retell_webhook'
     AND a.call_id IS NULL
     AND guard.is_active_appointment(a.status, a.deleted_at)
     AND a.created_at < now() - make_interval(

@@ -2,8 +2,8 @@
 -- accepted_values) in a column Booking Guard decides from: an appointment's status and source, a
 -- call's session_outcome. Why each matters: guard.is_active_appointment reads every status but
 -- 'cancelled' as active, so a misspelt 'canceled' keeps the call booked; the orphan check keys
--- on source 'retell_webhook', so 'Retell_Webhook' escapes it; the call-end validation and the
--- report read the outcome. Detected, not refused: the application's vocabulary is its own and
+-- on source 'retell_webhook' (it folds case and blanks, but 'retell-webhook' escapes it); the
+-- call-end validation and the report read the outcome. Detected, not refused: the application's vocabulary is its own and
 -- grows with it (settings known_appointment_statuses, known_appointment_sources,
 -- known_session_outcomes, comma-separated), and a refused write would lose the booking. NULL is
 -- not checked here: status is NOT NULL, a missing outcome is the call-end validation's question.
