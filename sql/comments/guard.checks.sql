@@ -12,4 +12,5 @@ COMMENT ON COLUMN guard.checks.enabled IS '`false`: switched off by a DBA: detec
 COMMENT ON COLUMN guard.checks.updated_at IS 'when the row last changed';
 COMMENT ON COLUMN guard.checks.warn_above IS 'a pass whose measure (see `threshold_unit`) is above this warns: one alert of check `check_threshold`, severity medium; NULL: no warn threshold';
 COMMENT ON COLUMN guard.checks.error_above IS 'a pass whose measure is above this fails: the same alert at severity high; NULL: no error threshold';
-COMMENT ON COLUMN guard.checks.threshold_unit IS 'what the thresholds measure: `count` (offending rows in the pass) or `rate_pct` (offending rows per 100 calls created in the pass''s window)';
+COMMENT ON COLUMN guard.checks.sweep IS '`true`: the hourly `sweep` job also reads the check''s whole view, not only the detection window: for values an update of an old row can make bad (`unknown_value`)';
+COMMENT ON COLUMN guard.checks.threshold_unit IS 'what the thresholds measure: `count` (offending rows in the pass) or `rate_pct` (offending rows observed in the pass''s window per 100 calls created in it)';

@@ -3,7 +3,7 @@ COMMENT ON TABLE guard.job_runs IS
 'one row per finished run of a scheduled job, succeeded or failed: the jobs'' heartbeats, written by `guard.run_job`; kept 7 days (`retention_job_runs_days`), each job''s newest run and success always';
 
 COMMENT ON COLUMN guard.job_runs.id IS 'the run''s id, increasing';
-COMMENT ON COLUMN guard.job_runs.job_name IS 'the job (`guard.jobs.name`: `detect`, `reconcile`, `review_sweep`, `daily_report`, `retention`)';
+COMMENT ON COLUMN guard.job_runs.job_name IS 'the job (`guard.jobs.name`: `detect`, `reconcile`, `review_sweep`, `sweep`, `daily_report`, `retention`)';
 COMMENT ON COLUMN guard.job_runs.started_at IS 'when the run started';
 COMMENT ON COLUMN guard.job_runs.finished_at IS 'when the run finished';
 COMMENT ON COLUMN guard.job_runs.status IS '`succeeded`, or `failed` (its work rolled back, a `job_failed` alert opened)';

@@ -13,6 +13,10 @@ INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description) 
     'Resolve review items whose problem has gone.'
 ),
 (
+    'sweep', '27 * * * *', 3600, 'SELECT count(*) FROM guard.sweep_checks()',
+    'Read the whole view of every check marked sweep (rows an update made bad after the window).'
+),
+(
     'daily_report', '0 2 * * *', 86400,
     'SELECT count(*) FROM guard.daily_report(CAST(timezone(''UTC'', now()) AS date) - 1)',
     'Store yesterday''s report (UTC day) for every company.'

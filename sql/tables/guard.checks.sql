@@ -16,6 +16,9 @@ CREATE TABLE guard.checks (
     warn_above numeric CHECK (warn_above >= 0),
     error_above numeric CHECK (error_above >= 0),
     threshold_unit text NOT NULL DEFAULT 'count' CHECK (threshold_unit IN ('count', 'rate_pct')),
+    -- the sweep job (guard.sweep_checks) also reads the whole view: rows that go bad long after
+    -- they were written, which the detection window never sees again
+    sweep boolean NOT NULL DEFAULT FALSE,
     CONSTRAINT checks_thresholds_ordered CHECK (warn_above <= error_above)
 );
 

@@ -179,13 +179,21 @@ def test_jobs_run_once_and_status(db_url: str) -> None:
         "reconcile",
         "retention",
         "review_sweep",
+        "sweep",
     ]
     assert all(": succeeded in " in line for line in lines), result.output
 
     status = runner.invoke(main, ["--database-url", db_url, "jobs", "status", "--json"])
     assert status.exit_code == 0, status.output
     jobs = {job["job_name"]: job for job in json.loads(status.output)}
-    assert set(jobs) == {"daily_report", "detect", "reconcile", "retention", "review_sweep"}
+    assert set(jobs) == {
+        "daily_report",
+        "detect",
+        "reconcile",
+        "retention",
+        "review_sweep",
+        "sweep",
+    }
     for job in jobs.values():
         assert job["last_status"] == "succeeded"
         assert job["last_success_at"] is not None

@@ -372,6 +372,7 @@ def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
         "reconcile",
         "retention",
         "review_sweep",
+        "sweep",
         JOB,
     }
     assert f"{key} open" in legends["Circuit state (1 = in state)"]

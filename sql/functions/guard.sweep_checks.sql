@@ -1,0 +1,71 @@
+-- The sweep job: every enabled check marked sweep (guard.checks.sweep) over its whole view, not
+-- the detection window, opening and bumping alerts as a detection pass does
+-- (guard.record_findings). A detection pass reads the rows observed in its window (by when they
+-- were created) and re-checks the rows of open alerts; a row an application updates long after
+-- it was written (an appointment cancelled as 'canceled' days after it was booked) is in neither,
+-- and only a read of the whole view finds it. It never resolves: the next detection pass
+-- re-checks every open alert. Its alerts carry no observed_at: when the row went bad is not
+-- known, so they are no sample of detection latency (guard.kpis).
+-- It takes no detection lock, so that no other job waits for it (docs/jobs.md): the unique index
+-- on open fingerprints keeps one open alert whichever writer wins, and a detection pass resolves
+-- only the alerts that were open when it read them. Where a detection pass holds the alerts a
+-- check would write, the sweep waits at most check_call_lock_timeout_ms and leaves that check to
+-- its next run (its row says 0 opened, 0 repeated).
+-- A sweep of unknown_value reads calls and appointments whole: about 2 s at 10 million calls,
+-- once an hour.
+CREATE OR REPLACE FUNCTION guard.sweep_checks()
+RETURNS TABLE (
+    check_id text, rule_id text, offending integer, opened integer, repeated integer
+)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+SET max_parallel_workers_per_gather = 0
+SET jit = off
+AS $$
+DECLARE
+    swept record;
+    findings guard.finding[];
+    silence interval := guard.alert_silence();
+    open_alerts bigint;
+    superseded integer;
+    caller_lock_timeout text := current_setting('lock_timeout');
+    write_lock_timeout text := (guard.setting('check_call_lock_timeout_ms') #>> '{}') || 'ms';
+BEGIN
+    -- As in run_detection: the planner's estimate of the open alerts is checked before each
+    -- check's statements.
+    SELECT count(*) INTO open_alerts FROM guard.alerts AS a WHERE a.status = 'open';
+    FOR swept IN
+        SELECT k.id, k.rule_id, k.check_view, k.description
+        FROM guard.checks AS k
+        WHERE k.enabled AND k.sweep AND k.check_view IS NOT NULL
+        ORDER BY k.id
+    LOOP
+        PERFORM guard.analyze_alerts_if_stale(open_alerts);
+        EXECUTE format(
+            $query$
+            SELECT coalesce(array_agg(ROW(
+                v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
+                v.observed_at, v.detail
+            )::guard.finding), '{}')
+            FROM guard.%1$I AS v
+            $query$,
+            swept.check_view
+        ) INTO findings;
+        check_id := swept.id;
+        rule_id := swept.rule_id;
+        offending := cardinality(findings);
+        PERFORM set_config('lock_timeout', write_lock_timeout, TRUE);
+        BEGIN
+            SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
+            FROM guard.record_findings(findings, swept.description, silence, FALSE) AS r;
+        EXCEPTION WHEN lock_not_available THEN
+            opened := 0;
+            repeated := 0;
+            superseded := 0;
+        END;
+        PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
+        open_alerts := open_alerts + opened - superseded;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
