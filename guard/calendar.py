@@ -17,6 +17,8 @@ transaction (guard.reconcile_calendar_booking):
 - booked in the calendar, and nothing can be recorded (no call is known, the call has another
   active appointment, the database has the uid cancelled): review item calendar_only_booking;
 - cancelled in the calendar, active in the database: the appointment is cancelled (never deleted);
+- booked on both sides, the calendar at another time (moved in its UI): the appointment takes the
+  calendar's starts_at and ends_at (audited);
 - an attempt of the key still calling within its timeout is left to its booking path.
 
 Then, in one transaction (guard.queue_missing_in_calendar), the active appointments with a
@@ -95,6 +97,7 @@ class CalendarReport:
 
     recorded:      appointments recorded for their calls (booked only in the calendar)
     cancelled:     appointments cancelled because the calendar has them cancelled
+    rescheduled:   appointments given the time the calendar has them at (booked on both sides)
     calendar_only: uids booked only in the calendar that nothing could be recorded for (review
                    item calendar_only_booking, opened now or earlier)
     missing:       appointments active in the database and absent from the calendar (review
@@ -110,6 +113,7 @@ class CalendarReport:
     in_sync: int = 0
     recorded: tuple[int, ...] = ()
     cancelled: tuple[int, ...] = ()
+    rescheduled: tuple[int, ...] = ()
     calendar_only: tuple[str, ...] = ()
     missing: tuple[int, ...] = ()
     in_flight: tuple[str, ...] = ()
@@ -120,7 +124,7 @@ class CalendarReport:
     @property
     def changed(self) -> bool:
         """Whether this run wrote anything (a second run with the same answer does not)."""
-        return bool(self.recorded or self.cancelled or self.review_items)
+        return bool(self.recorded or self.cancelled or self.rescheduled or self.review_items)
 
     @property
     def ok(self) -> bool:
@@ -133,6 +137,7 @@ class CalendarReport:
             "in_sync": self.in_sync,
             "recorded": len(self.recorded),
             "cancelled": len(self.cancelled),
+            "rescheduled": len(self.rescheduled),
             "calendar_only": len(self.calendar_only),
             "missing": len(self.missing),
             "in_flight": len(self.in_flight),
@@ -146,6 +151,7 @@ class _Tally:
     in_sync: int = 0
     recorded: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    rescheduled: list[int] = field(default_factory=list)
     calendar_only: list[str] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
     in_flight: list[str] = field(default_factory=list)
@@ -173,6 +179,8 @@ class _Tally:
                 self.recorded.append(int(appointment_id))
             elif action == "cancelled":
                 self.cancelled.append(int(appointment_id))
+            elif action == "rescheduled":
+                self.rescheduled.append(int(appointment_id))
             elif action == "in_flight":
                 self.in_flight.append(booking.uid)
             elif action == "queued":
@@ -194,6 +202,7 @@ class _Tally:
             self.in_sync,
             tuple(self.recorded),
             tuple(self.cancelled),
+            tuple(self.rescheduled),
             tuple(self.calendar_only),
             tuple(self.missing),
             tuple(self.in_flight),

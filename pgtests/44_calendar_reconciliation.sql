@@ -1,10 +1,11 @@
 -- The calendar's reconciliation: bad input and another tenant's rows are refused without a
 -- write; a booking only the calendar has is recorded for its known call (the triggers derive
 -- the flags, an unsettled attempt is closed) or queued for review; a booking cancelled in the
--- calendar cancels its appointment; an active appointment the calendar lost is queued, never
--- deleted; every second call with the same calendar answer writes nothing.
+-- calendar cancels its appointment, one it has at another time is moved to that time; an active
+-- appointment the calendar lost is queued, never deleted; every second call with the same
+-- calendar answer writes nothing.
 BEGIN;
-SELECT plan(33);
+SELECT plan(38);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO services (id, company_id, name) VALUES (7, 1, 'S');
@@ -236,6 +237,39 @@ SELECT results_eq(
     $$SELECT action FROM guard.reconcile_calendar_booking(1, 'uid-app', 'cancelled', NULL, NULL)$$,
     $$VALUES ('cancelled')$$,
     'an appointment the application still holds active after a cancellation in the calendar is cancelled'
+);
+
+-- booked on both sides, moved in the calendar's UI: the appointment takes the calendar's time
+INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, starts_at, ends_at)
+VALUES (90, 1, 7, 'uid-moved', '2030-03-01 09:00Z', '2030-03-01 09:30Z');
+SELECT results_eq(
+    $$SELECT action, appointment_id, changed FROM guard.reconcile_calendar_booking(
+        1, 'uid-moved', 'booked', '2030-03-02 14:00Z', '2030-03-02 14:45Z')$$,
+    $$VALUES ('rescheduled', 90::bigint, TRUE)$$,
+    'a booking the calendar has at another time is rescheduled'
+);
+SELECT results_eq(
+    $$SELECT a.starts_at, a.ends_at, c.appointment_made FROM appointments AS a
+      JOIN calls AS c ON c.id = a.call_id WHERE a.id = 90$$,
+    $$VALUES ('2030-03-02 14:00Z'::timestamptz, '2030-03-02 14:45Z'::timestamptz, TRUE)$$,
+    'to the calendar''s start and end; the call stays booked'
+);
+SELECT results_eq(
+    $$SELECT before ->> 'starts_at' IS NOT NULL, (after ->> 'starts_at')::timestamptz
+      FROM guard.correction_audit WHERE entity_type = 'appointment' AND entity_id = 90$$,
+    $$VALUES (TRUE, '2030-03-02 14:00Z'::timestamptz)$$,
+    'audited with the time before and after'
+);
+SELECT results_eq(
+    $$SELECT action, changed FROM guard.reconcile_calendar_booking(
+        1, 'uid-moved', 'booked', '2030-03-02 14:00Z', '2030-03-02 14:45Z')$$,
+    $$VALUES ('in_sync', FALSE)$$,
+    'a second run with the same answer is in sync and writes nothing'
+);
+SELECT results_eq(
+    $$SELECT action, changed FROM guard.reconcile_calendar_booking(1, 'uid-moved', 'booked', NULL, NULL)$$,
+    $$VALUES ('in_sync', FALSE)$$,
+    'a calendar that gives no time moves nothing'
 );
 
 SELECT * FROM finish();

@@ -109,6 +109,7 @@ async def _awaited(answer: Any) -> Any:
 _KINDS = [
     ("recorded", "booked only in the calendar, recorded for its call"),
     ("cancelled", "cancelled in the calendar, cancelled here"),
+    ("rescheduled", "at another time in the calendar, moved here to its time"),
     ("calendar_only", "booked only in the calendar, queued (calendar_only_booking)"),
     ("missing", "active here, absent from the calendar, queued (missing_in_calendar)"),
     ("in_flight", "being booked right now, left to the booking path"),
@@ -144,6 +145,7 @@ def _payload(report: CalendarReport, company_id: int | None) -> dict[str, Any]:
         "counts": report.counts(),
         "recorded": list(report.recorded),
         "cancelled": list(report.cancelled),
+        "rescheduled": list(report.rescheduled),
         "calendar_only": list(report.calendar_only),
         "missing": list(report.missing),
         "in_flight": list(report.in_flight),

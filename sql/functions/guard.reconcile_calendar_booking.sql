@@ -3,7 +3,12 @@
 -- where that is safe; guard.booking.reconcile_calendar calls it once per booking, each in its
 -- own transaction. The answer, one row:
 --   in_sync    the database agrees: an active appointment carries the uid and the calendar has it
---              booked, or the calendar has it cancelled and no active appointment carries it
+--              booked at the same time, or the calendar has it cancelled and no active
+--              appointment carries it
+--   rescheduled booked on both sides, the calendar at another time (a person moved it in the
+--              calendar's UI, the customer rebooked through the calendar's link): every active
+--              appointment carrying the uid takes the calendar's starts_at and ends_at (those it
+--              gives; audited, before and after); the call's flags do not change
 --   record     booked in the calendar, unknown to the database, and its call is known (the
 --              attempt of idempotency_key, else call_hint, else the one call whose booking_id is
 --              the uid): the caller records it in the same transaction as the booking path does
@@ -103,8 +108,48 @@ BEGIN
 
     IF active_ids IS NOT NULL THEN
         IF reconcile_calendar_booking.calendar_status = 'booked' THEN
-            RETURN QUERY SELECT 'in_sync'::text, active_ids[1], NULL::bigint, NULL::bigint, NULL::bigint,
-                NULL::bigint, NULL::text, NULL::bigint, FALSE;
+            -- The calendar's time wins where it gives one: it is what the customer was told.
+            RETURN QUERY
+            WITH moved AS (
+                UPDATE public.appointments AS a
+                SET
+                    starts_at = coalesce(reconcile_calendar_booking.starts_at, a.starts_at),
+                    ends_at = coalesce(reconcile_calendar_booking.ends_at, a.ends_at),
+                    updated_at = now()
+                FROM public.appointments AS was
+                WHERE
+                    a.id = ANY (active_ids)
+                    AND was.id = a.id
+                    AND (
+                        a.starts_at IS DISTINCT FROM coalesce(reconcile_calendar_booking.starts_at, a.starts_at)
+                        OR a.ends_at IS DISTINCT FROM coalesce(reconcile_calendar_booking.ends_at, a.ends_at)
+                    )
+                RETURNING a.id, a.call_id, a.company_id, was.starts_at AS old_starts_at,
+                    was.ends_at AS old_ends_at, a.starts_at, a.ends_at
+            ),
+
+            audited AS (
+                INSERT INTO guard.correction_audit (
+                    rule_id, company_id, entity_type, entity_id, before, after, reason, actor
+                )
+                SELECT
+                    'I7_booking_failures', m.company_id, 'appointment', m.id,
+                    jsonb_build_object('starts_at', m.old_starts_at, 'ends_at', m.old_ends_at),
+                    jsonb_build_object('starts_at', m.starts_at, 'ends_at', m.ends_at),
+                    'calendar reconciliation: rescheduled in the calendar (booking ' || uid || ')',
+                    session_user
+                FROM moved AS m
+            )
+
+            SELECT
+                'rescheduled'::text, m.id, m.call_id, m.company_id, NULL::bigint, NULL::bigint,
+                NULL::text, NULL::bigint, TRUE
+            FROM moved AS m
+            ORDER BY m.id;
+            IF NOT FOUND THEN
+                RETURN QUERY SELECT 'in_sync'::text, active_ids[1], NULL::bigint, NULL::bigint, NULL::bigint,
+                    NULL::bigint, NULL::text, NULL::bigint, FALSE;
+            END IF;
             RETURN;
         END IF;
         -- Cancelled in the calendar (a person in its UI, the customer, a Cal.com webhook that

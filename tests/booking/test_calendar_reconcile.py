@@ -174,6 +174,32 @@ def test_a_booking_cancelled_in_the_calendar_cancels_its_appointment(calendar_db
     assert (again.cancelled, again.in_sync, again.changed) == ((), 1, False)
 
 
+def test_a_booking_moved_in_the_calendar_moves_its_appointment(calendar_db: str) -> None:
+    """Booked on both sides, the calendar at another time (a person moved it in its UI): the
+    appointment takes the calendar's start and end, audited; the call stays booked."""
+    appointment_id = _appointment(calendar_db, "uid-moved")
+    later = SLOT + timedelta(days=1, hours=3)
+    calendar = [_booking("uid-moved", starts_at=later, ends_at=later + timedelta(minutes=45))]
+    report = _run(calendar_db, calendar)
+    assert report.rescheduled == (appointment_id,) and report.changed
+    assert report.counts()["rescheduled"] == 1 and report.in_sync == 0
+    [(starts_at, ends_at, made)] = _rows(
+        calendar_db,
+        "SELECT a.starts_at, a.ends_at, c.appointment_made"
+        " FROM appointments AS a JOIN calls AS c ON c.id = a.call_id",
+    )
+    assert (starts_at, ends_at) == (later, later + timedelta(minutes=45))
+    assert made is True
+    [(before, after)] = _rows(
+        calendar_db,
+        "SELECT before ->> 'starts_at', after ->> 'starts_at' FROM guard.correction_audit"
+        " WHERE entity_type = 'appointment'",
+    )
+    assert before is not None and after is not None and before != after
+    again = _run(calendar_db, calendar)
+    assert (again.rescheduled, again.in_sync, again.changed) == ((), 1, False)
+
+
 def test_an_appointment_absent_from_the_calendar_is_queued_never_deleted(
     calendar_db: str,
 ) -> None:
