@@ -46,7 +46,7 @@ _REGISTRY_ROWS = (
     " UNION ALL SELECT 'rule', id, concat_ws('|', invariant, severity, description, remedy, mode,"
     " constraint_names::text, enabled::text) FROM guard.rules"
     " UNION ALL SELECT 'check', id, concat_ws('|', rule_id, severity, description, remedy,"
-    " check_view, enabled::text) FROM guard.checks"
+    " check_view, enabled::text, sweep::text) FROM guard.checks"
     " UNION ALL SELECT 'job', name, concat_ws('|', schedule, interval_seconds::text, command,"
     " description, enabled::text) FROM guard.jobs"
     " ORDER BY 1, 2"
