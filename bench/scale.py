@@ -32,6 +32,7 @@ the longest transaction any other session held:
 - one metrics scrape by a serving exporter after its warm-up (bench/exporter.py: the warm-up's
   time and a cold collector's scrape beside it), and `guard metrics --once`'s peak RSS;
 - the daily report of yesterday (guard.daily_report); one reconcile pass (guard.reconcile());
+  one run of the sweep job (guard.sweep_checks(): the checks marked sweep over whole tables);
 - `guard review list`; `guard watch --once --channel stdout`, delivering the new alerts (peak
   RSS). The guard commands run as child processes (bench/dispatch.py's run_guard).
 Then, unless --online-scale is 0, bench/online.py's run at that scale (1: 2 million calls):
@@ -416,6 +417,7 @@ def measure(url: str, app_url: str, legacy_calls: int, progress: Progress) -> li
             ),
         )
         run.step("reconcile (one pass)", lambda: _sql_step(url, "SELECT * FROM guard.reconcile()"))
+        run.step("sweep (one run)", lambda: _sql_step(url, "SELECT * FROM guard.sweep_checks()"))
         run.step("guard review list", lambda: _guard(url, "review", "list"))
         run.step(
             "guard watch --once",
