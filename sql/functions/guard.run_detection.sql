@@ -98,35 +98,48 @@ BEGIN
             INTO open_alert_ids, open_ids, open_fingerprints
             FROM guard.alerts AS a
             WHERE a.status = 'open' AND a.check_id = detection_check.id;
+            -- The window first; then the open alerts it did not find, each probed. An open
+            -- alert the window found needs no probe: its row offends (a burst's alerts are all
+            -- in the window). NOT IN over the findings is hashed once (their estimate is small
+            -- whatever their number); the window's rows are distinct, as they were in a UNION.
+            EXECUTE format(
+                $query$
+                SELECT coalesce(array_agg(ROW(
+                    w.check_id, w.company_id, w.entity_type, w.entity_id, w.call_id, w.severity,
+                    w.observed_at, w.detail
+                )::guard.finding), '{}')
+                FROM (
+                    SELECT DISTINCT
+                        v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id,
+                        v.severity, v.observed_at, v.detail
+                    FROM guard.%1$I AS v WHERE v.observed_at >= $1
+                ) AS w
+                $query$,
+                detection_check.check_view
+            ) INTO findings USING since;
             EXECUTE format(
                 $query$
                 WITH probed AS MATERIALIZED (
                     SELECT
                         o.alert_id, k.check_id, k.company_id, k.entity_type, k.entity_id,
                         k.call_id, k.severity, k.observed_at, k.detail
-                    FROM unnest($2, $3, $4) AS o (alert_id, entity_id, fingerprint)
+                    FROM unnest($1, $2, $3) AS o (alert_id, entity_id, fingerprint)
                     LEFT JOIN LATERAL (
                         SELECT x.* FROM guard.%1$I AS x WHERE x.entity_id = o.entity_id OFFSET 0
                     ) AS k
                         ON k.check_id || ':' || k.entity_type || ':' || k.entity_id = o.fingerprint
+                    WHERE o.fingerprint NOT IN (
+                        SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id
+                        FROM unnest($4) AS f
+                    )
                 )
                 SELECT
-                    (
-                        SELECT coalesce(array_agg(ROW(
-                            v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id,
-                            v.severity, v.observed_at, v.detail
+                    $4 || (
+                        SELECT coalesce(array_agg(DISTINCT ROW(
+                            p.check_id, p.company_id, p.entity_type, p.entity_id, p.call_id,
+                            p.severity, p.observed_at, p.detail
                         )::guard.finding), '{}')
-                        FROM (
-                            SELECT
-                                w.check_id, w.company_id, w.entity_type, w.entity_id, w.call_id,
-                                w.severity, w.observed_at, w.detail
-                            FROM guard.%1$I AS w WHERE w.observed_at >= $1
-                            UNION
-                            SELECT
-                                p.check_id, p.company_id, p.entity_type, p.entity_id, p.call_id,
-                                p.severity, p.observed_at, p.detail
-                            FROM probed AS p WHERE p.check_id IS NOT NULL
-                        ) AS v
+                        FROM probed AS p WHERE p.check_id IS NOT NULL
                     ),
                     (
                         SELECT coalesce(array_agg(p.alert_id), '{}') FROM probed AS p
@@ -134,7 +147,7 @@ BEGIN
                     )
                 $query$,
                 detection_check.check_view
-            ) INTO findings, unfound USING since, open_alert_ids, open_ids, open_fingerprints;
+            ) INTO findings, unfound USING open_alert_ids, open_ids, open_fingerprints, findings;
         ELSE
             EXECUTE format(
                 $query$
