@@ -112,6 +112,53 @@ def test_two_check_calls_of_one_call_open_one_alert(db_url: str) -> None:
     assert _open_alerts(db_url, 3) == [("booked_without_appointment", 2)]
 
 
+def test_check_call_prepares_its_queries_and_follows_a_redefined_view(db_url: str) -> None:
+    """check_call prepares each check's query once per session: a second call plans nothing, a
+    pooler's DEALLOCATE ALL only makes the next call prepare again, and a check view redefined
+    meanwhile (a DBA's own check changed) is what the next call reads."""
+    _seed_phantom(db_url, 4)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE VIEW guard.check_every_call WITH (security_invoker = true) AS"
+            " SELECT 'every_call'::text AS check_id, c.company_id, 'call'::text AS entity_type,"
+            " c.id AS entity_id, c.id AS call_id, 'low'::text AS severity,"
+            " c.created_at AS observed_at, '{}'::jsonb AS detail,"
+            " 'I4_booked_outcome'::text AS rule_id FROM public.calls AS c WHERE c.id > 0"
+        )
+        conn.execute(
+            "SELECT guard.register_check('every_call', 'I4_booked_outcome', 'check_every_call',"
+            " 'low', 'every call')"
+        )
+
+        def found() -> dict[str, int]:
+            rows = conn.execute("SELECT check_id, offending FROM guard.check_call(4)").fetchall()
+            return {str(check): int(offending) for check, offending in rows if offending}
+
+        def prepared() -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_prepared_statements"
+                " WHERE name LIKE 'guard\\_check\\_call\\_%'"
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        first = found()
+        checks = prepared()
+        assert first == {"booked_without_appointment": 1, "every_call": 1}
+        assert checks >= 13, "one prepared query per check"
+        assert found() == first and prepared() == checks, "a second call prepares nothing"
+        conn.execute("DEALLOCATE ALL")
+        assert found() == first and prepared() == checks, "prepared again after DEALLOCATE ALL"
+        conn.execute(
+            "CREATE OR REPLACE VIEW guard.check_every_call WITH (security_invoker = true) AS"
+            " SELECT 'every_call'::text AS check_id, c.company_id, 'call'::text AS entity_type,"
+            " c.id AS entity_id, c.id AS call_id, 'low'::text AS severity,"
+            " c.created_at AS observed_at, '{}'::jsonb AS detail,"
+            " 'I4_booked_outcome'::text AS rule_id FROM public.calls AS c WHERE c.id < 0"
+        )
+        assert found() == {"booked_without_appointment": 1}, "the redefined view is read"
+
+
 def _run_as_cron_does(url: str) -> tuple[int, str]:
     """The detect job's command as pg_cron sends it: one simple-query message."""
     with psycopg.connect(url, autocommit=True) as conn:
