@@ -1,7 +1,7 @@
 """Your own check (docs/dba.md, "Your own checks"): a view in schema guard plus one
-`guard.register_check` call runs in `guard check`, `check_call`, alerts and the metrics, and
-`guard db verify` counts it as known, before and after an upgrade (a rollback to the last release
-and an apply). What register_check refuses is in pgtests/28_register_check.sql."""
+`guard.register_check` call runs in `guard check`, `check_call`, alerts, the daily report and the
+metrics, and `guard db verify` counts it as known, before and after an upgrade (a rollback to the
+last release and an apply). What register_check refuses is in pgtests/28_register_check.sql."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_an_unregistered_view_is_drift_and_a_registered_one_is_known(db_url: str
     assert verify(db_url) == []
 
 
-def test_an_own_check_runs_in_guard_check_check_call_alerts_and_metrics(db_url: str) -> None:
+def test_an_own_check_runs_in_guard_check_check_call_alerts_report_and_metrics(db_url: str) -> None:
     _add_own_check(db_url)
 
     result = CliRunner().invoke(main, ["--database-url", db_url, "check", "--json"])
@@ -72,6 +72,13 @@ def test_an_own_check_runs_in_guard_check_check_call_alerts_and_metrics(db_url: 
             " WHERE check_id = 'appointment_without_start'"
         ).fetchall()
         assert alert == [("appointment", 1, "low", "open")]
+        report = conn.execute(
+            "SELECT by_check, by_rule FROM guard.compute_daily_report("
+            "(now() AT TIME ZONE 'UTC')::date) WHERE company_id = 1"
+        ).fetchall()
+        assert [
+            (r[0].get("appointment_without_start"), r[1].get("calendar_times")) for r in report
+        ] == [(1, 1)], "the day's report counts its alert under the check and its rule"
         conn.execute("UPDATE appointments SET starts_at = now() WHERE id = 1")
         by_call = conn.execute(
             "SELECT offending, resolved FROM guard.check_call(1)"
