@@ -22,6 +22,8 @@ SELECT results_eq(
         AND NOT t.tgisinternal
       ORDER BY 1$$,
     $$VALUES
+        ('guard_appointments_note_change', 'row', 'after', 'update',
+         'company_id,call_id,status,deleted_at', '-', '-', 'O'),
         ('guard_appointments_sync_delete', 'statement', 'after', 'delete', '-', 'old_rows', '-', 'O'),
         ('guard_appointments_sync_insert', 'statement', 'after', 'insert', '-', '-', 'new_rows', 'O'),
         ('guard_appointments_sync_update', 'statement', 'after', 'update', '-', 'old_rows', 'new_rows', 'O'),

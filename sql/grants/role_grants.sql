@@ -40,6 +40,8 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 -- the derived booking flags, read in place by the appointment triggers (invoker rights: they
 -- update calls as the application would)
 ('application', 'FUNCTION', 'guard.call_flags_to_correct(bigint[], boolean)', '{EXECUTE}', NULL),
+-- the lock and derivation the appointment update trigger calls when a row's change matters
+('application', 'FUNCTION', 'guard.sync_call_flags(bigint[], bigint[])', '{EXECUTE}', NULL),
 -- "active appointment", inlined into the statements that ask (an inlined function still needs
 -- EXECUTE)
 ('application', 'FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL),
