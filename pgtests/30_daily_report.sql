@@ -99,12 +99,13 @@ VALUES (9001, 90003, 'other', 'claimed', 'reviewer', '2026-01-09 02:00+00', '202
 -- before), 80 % on the 8th day before and 90 % on the 9th, outside them.
 INSERT INTO guard.daily_reports (
     report_date, company_id, total_calls, inconsistent_calls, inconsistency_rate_pct,
-    auto_corrected, manual_reviews, open_review_items
+    auto_corrected, manual_reviews, open_review_items, recovery_rate_pct,
+    detection_latency_p95_seconds
 ) VALUES
-('2026-01-09', 9001, 10, 4, 40, 0, 0, 0),
-('2026-01-03', 9001, 10, 3, 30, 0, 0, 0),
-('2026-01-02', 9001, 10, 8, 80, 0, 0, 0),
-('2026-01-01', 9001, 10, 9, 90, 0, 0, 0);
+('2026-01-09', 9001, 10, 4, 40, 0, 0, 0, 50, 120),
+('2026-01-03', 9001, 10, 3, 30, 0, 0, 0, 70, NULL),
+('2026-01-02', 9001, 10, 8, 80, 0, 0, 0, 10, 900),
+('2026-01-01', 9001, 10, 9, 90, 0, 0, 0, 10, 900);
 
 -- Two of the day's alerts were opened by detection 5 and 10 minutes after their rows were
 -- written (observed_at).
@@ -211,8 +212,11 @@ SELECT is(
         WHERE report_date = '2026-01-10' AND company_id = 9001
     ),
     '{"previous_days": 2, "previous_mean_rate_pct": 35.00, "delta_pct_points": 40.00,
-      "direction": "worse"}'::jsonb,
-    'trend: against the mean of the stored reports of the 7 days before'
+      "direction": "worse", "previous_mean_recovery_rate_pct": 60.00,
+      "recovery_delta_pct_points": -47.50, "previous_mean_detection_latency_p95_seconds": 120.00,
+      "detection_latency_delta_seconds": 465.00}'::jsonb,
+    'trend: against the means of the stored reports of the 7 days before (a day without a '
+    || 'latency measure is not in its mean)'
 );
 
 SELECT is(

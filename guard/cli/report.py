@@ -24,7 +24,9 @@ SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_
        v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
        v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
        v.top_issues, v.generated_at, v.by_check, v.total_appointments, v.recovery_rate_pct,
-       v.detection_latency_p95_seconds, v.action_items
+       v.detection_latency_p95_seconds, v.action_items, v.previous_7_days_recovery_rate_pct,
+       v.recovery_delta_pct_points, v.previous_7_days_detection_latency_p95_seconds,
+       v.detection_latency_delta_seconds
 FROM guard.daily_report_view AS v
 WHERE v.report_date = %s
 ORDER BY v.company_id
@@ -171,6 +173,14 @@ def _trend(row: dict[str, Any]) -> str:
     )
 
 
+def _against(row: dict[str, Any], delta: str, previous: str, unit: str) -> str:
+    """`(+3.5 pts vs 90.0 % 7-day mean)` for a measure with a 7-day mean to compare with."""
+    if row[delta] is None:
+        return ""
+    sign = "+" if row[delta] > 0 else ""
+    return f" ({sign}{row[delta]}{unit} vs {row[previous]} 7-day mean)"
+
+
 def render_text(day: date, rows: list[dict[str, Any]]) -> str:
     total = totals(rows)
     lines = [
@@ -202,8 +212,17 @@ def render_text(day: date, rows: list[dict[str, Any]]) -> str:
             f"  inconsistent         {row['inconsistent_calls']:>6}"
             f"  ({row['inconsistency_rate_pct']} %)",
             f"  trend                {_trend(row)}",
-            f"  recovered            {_num(row['recovery_rate_pct'], ' %')} of the day's alerts",
-            f"  detection latency    p95 {_num(row['detection_latency_p95_seconds'], ' s')}",
+            f"  recovered            {_num(row['recovery_rate_pct'], ' %')} of the day's alerts"
+            + _against(
+                row, "recovery_delta_pct_points", "previous_7_days_recovery_rate_pct", " pts"
+            ),
+            f"  detection latency    p95 {_num(row['detection_latency_p95_seconds'], ' s')}"
+            + _against(
+                row,
+                "detection_latency_delta_seconds",
+                "previous_7_days_detection_latency_p95_seconds",
+                " s",
+            ),
             f"  auto-corrected       {row['auto_corrected']:>6}",
             f"  sent to review       {row['manual_reviews']:>6}",
             f"  open review items    {row['open_review_items']:>6}",

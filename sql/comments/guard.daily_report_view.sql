@@ -12,3 +12,7 @@ COMMENT ON COLUMN guard.daily_report_view.top_rule IS 'the rule with the most of
 COMMENT ON COLUMN guard.daily_report_view.previous_7_days_rate_pct IS 'mean `inconsistency_rate_pct` of the reports stored for the 7 days before (NULL if none)';
 COMMENT ON COLUMN guard.daily_report_view.trend_delta_pct_points IS '`inconsistency_rate_pct - previous_7_days_rate_pct` (positive is worse)';
 COMMENT ON COLUMN guard.daily_report_view.trend_direction IS '`better`, `worse`, `same`, or `no_data` (no stored day before)';
+COMMENT ON COLUMN guard.daily_report_view.previous_7_days_recovery_rate_pct IS 'mean `recovery_rate_pct` of the reports stored for the 7 days before (NULL if none measured one)';
+COMMENT ON COLUMN guard.daily_report_view.recovery_delta_pct_points IS '`recovery_rate_pct - previous_7_days_recovery_rate_pct` (positive is better; NULL if either is NULL)';
+COMMENT ON COLUMN guard.daily_report_view.previous_7_days_detection_latency_p95_seconds IS 'mean `detection_latency_p95_seconds` of the reports stored for the 7 days before (NULL if none measured one)';
+COMMENT ON COLUMN guard.daily_report_view.detection_latency_delta_seconds IS '`detection_latency_p95_seconds - previous_7_days_detection_latency_p95_seconds` (positive is slower; NULL if either is NULL)';

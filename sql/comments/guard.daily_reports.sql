@@ -13,7 +13,7 @@ COMMENT ON COLUMN guard.daily_reports.manual_reviews IS 'review items created th
 COMMENT ON COLUMN guard.daily_reports.open_review_items IS 'review items open or claimed when the report was generated';
 COMMENT ON COLUMN guard.daily_reports.by_rule IS 'jsonb: the day''s alerts per rule (an alert counts for its check''s rule), `{"I1_call_direction": 12, ...}`';
 COMMENT ON COLUMN guard.daily_reports.top_issues IS 'jsonb: the five rules with most alerts, `[{"rule_id", "count", "severity", "description", "likely_cause", "action"}]` (cause and action from `guard.rules`)';
-COMMENT ON COLUMN guard.daily_reports.trend IS 'jsonb: against the reports stored for the 7 days before: `previous_days`, `previous_mean_rate_pct`, `delta_pct_points` (positive is worse), `direction` (`better`, `worse`, `same`, `no_data`)';
+COMMENT ON COLUMN guard.daily_reports.trend IS 'jsonb: against the reports stored for the 7 days before: `previous_days`, `previous_mean_rate_pct`, `delta_pct_points` (positive is worse), `direction` (`better`, `worse`, `same`, `no_data`); `previous_mean_recovery_rate_pct`, `recovery_delta_pct_points` (positive is better), `previous_mean_detection_latency_p95_seconds`, `detection_latency_delta_seconds` (positive is slower), NULL where either side measured none';
 COMMENT ON COLUMN guard.daily_reports.generated_at IS 'when the row was generated';
 COMMENT ON COLUMN guard.daily_reports.by_check IS 'jsonb: the same alerts per check, `{"call_without_direction": 12, ...}`';
 COMMENT ON COLUMN guard.daily_reports.total_appointments IS 'appointments created that day (booked, whatever became of them)';

@@ -16,7 +16,8 @@
 -- review queue when it is not empty.
 -- auto_corrected: correction_audit rows of the day; manual_reviews: review items created during
 -- the day; open_review_items: open or claimed items when the report is generated. trend: this
--- day's rate against the mean rate of the reports stored for the 7 days before.
+-- day's rate, recovery rate and detection latency against the means of the reports stored for
+-- the 7 days before.
 -- Operational alerts (entity_type job, no company) are not part of any company's report.
 CREATE OR REPLACE FUNCTION guard.compute_daily_report(report_day date)
 RETURNS SETOF guard.daily_reports
@@ -230,6 +231,8 @@ rows_of_day AS (
         coalesce(rb.top_issues, '[]') AS top_issues,
         prev.days AS previous_days,
         prev.mean_rate AS previous_mean_rate,
+        prev.mean_recovery AS previous_mean_recovery,
+        prev.mean_latency AS previous_mean_latency,
         coalesce(ap.total_appointments, 0) AS total_appointments,
         ao.recovery_rate_pct,
         ao.detection_latency_p95_seconds,
@@ -253,7 +256,11 @@ rows_of_day AS (
     LEFT JOIN alert_outcomes AS ao ON co.id = ao.company_id
     LEFT JOIN still_open AS so ON co.id = so.company_id
     CROSS JOIN LATERAL (
-        SELECT count(*) AS days, round(avg(p.inconsistency_rate_pct), 2) AS mean_rate
+        SELECT
+            count(*) AS days,
+            round(avg(p.inconsistency_rate_pct), 2) AS mean_rate,
+            round(avg(p.recovery_rate_pct), 2) AS mean_recovery,
+            round(avg(p.detection_latency_p95_seconds), 2) AS mean_latency
         FROM guard.daily_reports AS p
         WHERE
             p.company_id = co.id
@@ -283,7 +290,14 @@ SELECT
             WHEN rd.rate > rd.previous_mean_rate THEN 'worse'
             WHEN rd.rate < rd.previous_mean_rate THEN 'better'
             ELSE 'same'
-        END
+        END,
+        -- recovery and detection latency against the same days (NULL where either side has
+        -- no measure: a day without alerts recovers nothing and detects nothing)
+        'previous_mean_recovery_rate_pct', rd.previous_mean_recovery,
+        'recovery_delta_pct_points', round(rd.recovery_rate_pct - rd.previous_mean_recovery, 2),
+        'previous_mean_detection_latency_p95_seconds', rd.previous_mean_latency,
+        'detection_latency_delta_seconds',
+        round(rd.detection_latency_p95_seconds - rd.previous_mean_latency, 2)
     ),
     now(),
     rd.by_check,

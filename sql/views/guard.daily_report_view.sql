@@ -26,6 +26,11 @@ SELECT
     d.total_appointments,
     d.recovery_rate_pct,
     d.detection_latency_p95_seconds,
-    d.action_items
+    d.action_items,
+    (d.trend ->> 'previous_mean_recovery_rate_pct')::numeric AS previous_7_days_recovery_rate_pct,
+    (d.trend ->> 'recovery_delta_pct_points')::numeric AS recovery_delta_pct_points,
+    (d.trend ->> 'previous_mean_detection_latency_p95_seconds')::numeric
+        AS previous_7_days_detection_latency_p95_seconds,
+    (d.trend ->> 'detection_latency_delta_seconds')::numeric AS detection_latency_delta_seconds
 FROM guard.daily_reports AS d
 LEFT JOIN public.companies AS co ON d.company_id = co.id;

@@ -95,6 +95,22 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
     assert "## Issues by rule" in markdown.output and "## Issues by check" in markdown.output
     assert sample_data.COMPANIES[0] in markdown.output
 
+    # With a stored day before, recovery and detection latency are set against their 7-day means.
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO guard.daily_reports (report_date, company_id, total_calls,"
+            " inconsistent_calls, inconsistency_rate_pct, auto_corrected, manual_reviews,"
+            " open_review_items, recovery_rate_pct, detection_latency_p95_seconds)"
+            " SELECT %s::date - 1, d.company_id, 1, 0, 0, 0, 0, 0, 0, 1"
+            " FROM guard.daily_reports AS d WHERE d.report_date = %s",
+            (yesterday, yesterday),
+        )
+        conn.execute("DELETE FROM guard.daily_reports WHERE report_date = %s", (yesterday,))
+    trended = runner.invoke(main, ["--database-url", db_url, "report"])
+    assert trended.exit_code == 0, trended.output
+    assert " pts vs 0.00 7-day mean)" in trended.output, trended.output
+    assert " s vs 1.00 7-day mean)" in trended.output, trended.output
+
 
 def test_report_errors_are_one_line(db_url: str) -> None:
     runner = CliRunner()
