@@ -144,6 +144,12 @@ LEFT JOIN LATERAL (
 ) AS success ON TRUE
 WHERE j.enabled
 """
+# The KPI targets a DBA sets (guard.settings, target_*): the alert rules compare with them, so a
+# changed target needs no change of the rules. A handful of rows on the primary key's range.
+_TARGETS = """
+SELECT s.key, (s.value #>> '{}')::float8 FROM guard.settings AS s
+WHERE s.key LIKE 'target\\_%' AND jsonb_typeof(s.value) = 'number'
+"""
 _DELIVERIES = """
 SELECT d.channel, d.status, count(*) FROM guard.alert_deliveries AS d
 GROUP BY d.channel, d.status
@@ -213,6 +219,7 @@ SERIES = (
     Series("breaker", _BREAKER),
     Series("latency", _LATENCY, windowed=True),
     Series("jobs", _JOBS, requires="jobs"),
+    Series("targets", _TARGETS),
     Series("review", _REVIEW, cached=True),
     Series("consistency", _CONSISTENCY, cached=True),
     Series("corrections", _CORRECTIONS, cached=True),
@@ -497,6 +504,8 @@ class GuardCollector(Collector):
             yield from self._jobs(data["jobs"])
         if "deliveries" in data:
             yield self._deliveries(data["deliveries"])
+        if "targets" in data:
+            yield self._targets(data["targets"])
         if "counters" in data:
             yield from self._counters(data["counters"])
 
@@ -575,6 +584,17 @@ class GuardCollector(Collector):
         for rule_id, n in sorted(rows):
             corrections.add_metric([rule_id], float(n))
         return corrections
+
+    @staticmethod
+    def _targets(rows: list[tuple[Any, ...]]) -> Metric:
+        targets = GaugeMetricFamily(
+            "guard_kpi_target",
+            "A KPI target from guard.settings, by its setting (target_review_queue_max, ...).",
+            labels=["setting"],
+        )
+        for setting, value in sorted(rows):
+            targets.add_metric([setting], float(value))
+        return targets
 
     @staticmethod
     def _deliveries(rows: list[tuple[Any, ...]]) -> Metric:

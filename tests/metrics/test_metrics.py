@@ -99,6 +99,10 @@ def test_values_from_the_database(exposition: str) -> None:
     assert 0.0018 < p95 < 0.002
     assert _value(text, "guard_consistency_ratio") == pytest.approx(0.8)  # calls 1 and 2
     assert _value(text, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
+    # the KPI targets the alert rules compare with, each in its setting's unit
+    assert _value(text, 'guard_kpi_target{setting="target_review_queue_max"}') == 10
+    assert _value(text, 'guard_kpi_target{setting="target_consistency_rate_pct"}') == 99.5
+    assert _value(text, 'guard_kpi_target{setting="target_validation_p95_ms"}') == 100
 
 
 def test_promtool_check_metrics_is_clean(exposition: str) -> None:

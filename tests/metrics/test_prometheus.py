@@ -294,6 +294,7 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
                 "breaker",
                 "latency",
                 "jobs",
+                "targets",
                 "review",
                 "consistency",
                 "corrections",
@@ -301,6 +302,27 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
                 "counters",
             )
         }
+        # The KPI rules compare with the targets the exporter reads from guard.settings: with the
+        # review queue's target lowered to 0 and one item open, the rule's own expression holds
+        # (its 30 minutes are not waited for).
+        queue_rule = re.search(
+            r"alert: BookingGuardReviewQueueLarge\n\s+expr: (.+)\n",
+            (ROOT / "docs/prometheus/alert-rules.yml").read_text(),
+        )
+        assert queue_rule is not None
+        assert prometheus.query(queue_rule.group(1)) == [], "within its default target of 10"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE guard.settings SET value = '0' WHERE key = 'target_review_queue_max'"
+            )
+            conn.execute(
+                "INSERT INTO guard.review_items (company_id, call_id, reason)"
+                " VALUES (1, 12, 'other')"
+            )
+        _wait_for(
+            "the review queue rule's expression above a target of 0",
+            lambda: prometheus.query(queue_rule.group(1)),
+        )
         # A session holds guard.validation_metrics locked: the latency series goes stale, the
         # others stay, and it is not ExporterDown.
         with psycopg.connect(database_url) as locker:
