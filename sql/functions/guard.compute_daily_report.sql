@@ -205,15 +205,22 @@ corrections AS (
     GROUP BY ca.company_id
 ),
 
+-- the day's new items and the ones still open or claimed, each read on its index
+-- (review_items_created_at_idx, review_items_unsettled_idx): no closed item of earlier days
 reviews AS (
-    SELECT
-        ri.company_id,
-        count(*) FILTER (
-            WHERE ri.created_at >= b.day_start AND ri.created_at < b.day_end
-        ) AS created,
-        count(*) FILTER (WHERE ri.status IN ('open', 'claimed')) AS still_open
-    FROM guard.review_items AS ri, bounds AS b
-    GROUP BY ri.company_id
+    SELECT r.company_id, sum(r.created) AS created, sum(r.still_open) AS still_open
+    FROM (
+        SELECT ri.company_id, count(*) AS created, 0 AS still_open
+        FROM guard.review_items AS ri, bounds AS b
+        WHERE ri.created_at >= b.day_start AND ri.created_at < b.day_end
+        GROUP BY ri.company_id
+        UNION ALL
+        SELECT ri.company_id, 0 AS created, count(*) AS still_open
+        FROM guard.review_items AS ri
+        WHERE ri.status IN ('open', 'claimed')
+        GROUP BY ri.company_id
+    ) AS r
+    GROUP BY r.company_id
 ),
 
 rows_of_day AS (
