@@ -6,6 +6,7 @@ it, and applying them to a database of that release changes nothing."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -307,6 +308,53 @@ def test_definitions_wait_for_a_writer_with_short_lock_timeouts(
     assert migrator.definitions_outcome is not None
     assert migrator.definitions_outcome.applied == [path]
     assert any("timed out" in line for line in lines), lines
+
+
+def test_triggers_and_policies_lock_the_booking_tables_after_grants_and_comments(
+    db_url: str, sql_copy: Path
+) -> None:
+    """CREATE TRIGGER and CREATE POLICY lock their table against the application's writes until
+    commit: they run after the grants and comments, so a writer waits for the tail of the
+    transaction only (the record and the check), not for the whole definitions step. The order
+    is the one the server saw, recorded by an event trigger."""
+    for path in (
+        "functions/guard.setting.sql",
+        "triggers/public.calls.guard_calls_normalise.sql",
+        "policies/public.appointments.guard_tenant_only.sql",
+    ):
+        file = sql_copy / path
+        file.write_text("-- changed\n" + file.read_text())
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE TABLE public.ddl_seen (
+                n bigint GENERATED ALWAYS AS IDENTITY, tag text, identity text);
+            CREATE FUNCTION public.note_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO public.ddl_seen (tag, identity)
+                SELECT tg_tag, c.object_identity FROM pg_event_trigger_ddl_commands() AS c;
+            END $$;
+            CREATE EVENT TRIGGER note_ddl ON ddl_command_end EXECUTE FUNCTION public.note_ddl();
+            """
+        )
+    try:
+        migrator = _apply(db_url, sql_copy)
+        with psycopg.connect(db_url) as conn:
+            seen = conn.execute("SELECT n, tag, identity FROM public.ddl_seen ORDER BY n").fetchall()
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DROP EVENT TRIGGER note_ddl")
+    outcome = migrator.definitions_outcome
+    assert outcome is not None and outcome.closing
+    locking = [
+        n
+        for n, tag, identity in seen
+        if tag in ("CREATE TRIGGER", "CREATE POLICY", "ALTER TABLE")
+        and re.search(r"\bpublic\.(calls|appointments)\b", identity or "")
+    ]
+    closing = [n for n, tag, _ in seen if tag in ("GRANT", "COMMENT")]
+    assert locking and closing, seen
+    assert max(closing) < min(locking), [row for row in seen if row[0] >= min(locking)][:5]
 
 
 def test_status_and_verify_name_pending_definitions(db_url: str) -> None:
