@@ -303,7 +303,7 @@ def apply(
     if done is None:
         done = known or []
     applier = _Applier(conn, definitions, done, source)
-    applier.run_changed(everything, locking=False)
+    applier.run_changed(everything)
     locking_pending = applier.pending_locking(everything)
     by_path = {r.path: r.sha256 for r in done}
     closing_changed = any(by_path.get(d.path) != d.sha256 for d in definitions if d.closing)
@@ -358,11 +358,11 @@ class _Applier:
         self.position.update({r.path: len(definitions) + r.position for r in self.removed})
         self.dropped_for_rerun: set[str] = set()
 
-    def run_changed(self, everything: bool, *, locking: bool) -> None:
-        """Run the definitions of the LOCKING kinds (locking=True) or of the others that are
-        new, changed, dropped to let another change, or not in the catalog exactly once."""
+    def run_changed(self, everything: bool) -> None:
+        """Run the definitions, other than the closing and LOCKING kinds, that are new, changed,
+        dropped to let another change, or not in the catalog exactly once."""
         for definition in self.definitions:
-            if definition.closing or (definition.kind in LOCKING) != locking:
+            if definition.closing or definition.kind in LOCKING:
                 continue
             if self._needs_run(definition, everything):
                 self._run_and_note(definition, everything)
