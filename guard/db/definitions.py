@@ -61,9 +61,10 @@ DEFINITION_FOLDERS = {
     "jobs": "schedule",
     "comments": "comments",
 }
-# Kinds that define no object of their own and run last, whenever anything was applied: the
-# grants (DROP and CREATE lose privileges, a new table has none), pg_cron's schedule (a job's
-# command may have changed) and the comments (DROP and CREATE lose them too).
+# Kinds that define no object of their own and run after the others (but before the LOCKING
+# kinds) whenever anything was applied: the grants (DROP and CREATE lose privileges, a new
+# table has none), pg_cron's schedule (a job's command may have changed) and the comments
+# (DROP and CREATE lose them too).
 CLOSING = ("grants", "schedule", "comments")
 # Kinds whose statements lock their table against the application's writes until the
 # transaction commits (CREATE TRIGGER takes SHARE ROW EXCLUSIVE; CREATE POLICY and ENABLE ROW

@@ -67,7 +67,8 @@ def _function_source(url: str, name: str) -> list[str]:
 
 
 def _add_to_manifest(root: Path, *paths: str) -> None:
-    """Where a new definition goes: before the grants, which run last."""
+    """Where a new definition goes: before the grants in the manifest (triggers and policies
+    run after the grants wherever they stand)."""
     manifest = root / "manifest.txt"
     text = manifest.read_text()
     assert text.count("grants/role_grants.sql\n") == 1
@@ -340,7 +341,9 @@ def test_triggers_and_policies_lock_the_booking_tables_after_grants_and_comments
     try:
         migrator = _apply(db_url, sql_copy)
         with psycopg.connect(db_url) as conn:
-            seen = conn.execute("SELECT n, tag, identity FROM public.ddl_seen ORDER BY n").fetchall()
+            seen = conn.execute(
+                "SELECT n, tag, identity FROM public.ddl_seen ORDER BY n"
+            ).fetchall()
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("DROP EVENT TRIGGER note_ddl")
