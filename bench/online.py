@@ -10,7 +10,11 @@ rows `guard db validate` reconciles, so a reconcile batch that holds their row l
 Printed per step: its total time and the writer's p50, p99 and worst latency, next to the same
 figures over a window with no migration running (measured in the same run, reader open too).
 A third session samples every 20 ms whom the writer waits for (pg_blocking_pids); per step the
-blockers seen most often are printed with their statement, so a stall names its cause.
+blockers seen most often are printed with their statement, so a stall names its cause. The guard
+command's progress lines are timed as they come: each step's slowest writes are printed with the
+line that was last printed before them (what the command was doing), and with the kernel's dirty
+and writeback pages at that moment (/proc/vmstat, where there is one): a write that waited on no
+lock mostly waited for the kernel to write back pages.
 
 Targets: worst write during apply and during validate <= 150 ms with the reader open, and apply
 completes (after the reader ends). `make bench-online` runs it at --scale 1 with --check (exit 1
@@ -209,6 +213,8 @@ class BlockSampler(threading.Thread):
         self.url = url
         self.every_s = every_s
         self.seen: list[tuple[float, str]] = []
+        # (when, dirty MB, writeback MB) of the whole machine
+        self.dirty: list[tuple[float, float, float]] = []
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -217,7 +223,15 @@ class BlockSampler(threading.Thread):
                 at = time.monotonic()
                 for (what,) in conn.execute(self.QUERY).fetchall():
                     self.seen.append((at, what))
+                pages = _dirty_pages()
+                if pages is not None:
+                    self.dirty.append((at, *pages))
                 time.sleep(self.every_s)
+
+    def dirty_at(self, at: float) -> tuple[float, float] | None:
+        """The largest dirty and writeback figures sampled within 0.5 s of `at`."""
+        near = [(d, w) for when, d, w in self.dirty if abs(when - at) <= 0.5]
+        return (max(d for d, _ in near), max(w for _, w in near)) if near else None
 
     def top(self, start: float, end: float, count: int = 3) -> list[tuple[str, int]]:
         seen = Counter(what for at, what in self.seen if start <= at < end)
@@ -244,6 +258,18 @@ class Reader(threading.Thread):
         self.ended_at = time.monotonic()
 
 
+def _dirty_pages() -> tuple[float, float] | None:
+    """The machine's dirty and writeback page cache in MB, or None where /proc/vmstat is not."""
+    try:
+        fields = dict(
+            line.split() for line in Path("/proc/vmstat").read_text().splitlines() if " " in line
+        )
+    except OSError:
+        return None
+    page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+    return int(fields["nr_dirty"]) * page_mb, int(fields["nr_writeback"]) * page_mb
+
+
 def latency_figures(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies) or [0.0]
     return {
@@ -254,14 +280,50 @@ def latency_figures(latencies: list[float]) -> dict[str, float]:
     }
 
 
-def _guard(url: str, *args: str) -> tuple[int, str]:
-    done = subprocess.run(
+def _guard(url: str, *args: str) -> tuple[int, list[tuple[float, str]]]:
+    """Run `guard db ARGS`; its exit code and its output lines (progress and report), each with
+    when it came."""
+    lines: list[tuple[float, str]] = []
+    with subprocess.Popen(
         [sys.executable, "-m", "guard.cli", "--database-url", url, "db", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        check=False,
-    )
-    return done.returncode, done.stderr
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.monotonic(), line.rstrip("\n")))
+    return process.returncode, lines
+
+
+def _slowest(
+    writer: Writer,
+    sampler: BlockSampler,
+    started: float,
+    ended: float,
+    lines: list[tuple[float, str]],
+    count: int = 3,
+) -> list[dict[str, Any]]:
+    """The step's slowest writes: when (seconds into the step), how long, what the command had
+    last said, and the dirty and writeback pages then."""
+    slowest = sorted(
+        ((at, latency) for at, latency in writer.samples if started <= at < ended),
+        key=lambda sample: -sample[1],
+    )[:count]
+    found = []
+    for at, latency in slowest:
+        said = [line for when, line in lines if when <= at]
+        dirty = sampler.dirty_at(at)
+        found.append(
+            {
+                "at_s": at - started,
+                "ms": 1000 * latency,
+                "doing": said[-1] if said else "(starting)",
+                "dirty_mb": dirty[0] if dirty else None,
+                "writeback_mb": dirty[1] if dirty else None,
+            }
+        )
+    return found
 
 
 def _step(
@@ -278,12 +340,12 @@ def _step(
     time.sleep(1.0)  # the reader holds its locks and snapshot before the migrator starts
     progress(f"{name}: running `guard db {' '.join(args)}` with a {reader_s:g} s reader open")
     started = time.monotonic()
-    code, stderr = _guard(url, *args)
+    code, lines = _guard(url, *args)
     ended = time.monotonic()
     reader.join()
     if code not in (0,):
-        progress(f"{name} exited {code}: {stderr.strip().splitlines()[-1:]}")
-    waits = [line for line in stderr.splitlines() if "timed out after" in line]
+        progress(f"{name} exited {code}: {[line for _, line in lines[-1:]]}")
+    waits = [line for _, line in lines if "timed out after" in line]
     return {
         "step": name,
         "exit_code": code,
@@ -293,6 +355,7 @@ def _step(
         "first_blocker_report": waits[0] if waits else "",
         "failed_writes": writer.failures(started, ended),
         "writer_blocked_by": sampler.top(started, ended),
+        "slowest_writes": _slowest(writer, sampler, started, ended, lines),
         **latency_figures(writer.window(started, ended)),
     }
 
@@ -316,6 +379,7 @@ def _quiet(
         "first_blocker_report": "",
         "failed_writes": writer.failures(started, ended),
         "writer_blocked_by": sampler.top(started, ended),
+        "slowest_writes": _slowest(writer, sampler, started, ended, []),
         **latency_figures(writer.window(started, ended)),
     }
 
@@ -438,6 +502,17 @@ def print_table(result: dict[str, Any]) -> None:
     for s in steps:
         for what, count in s["writer_blocked_by"]:
             print(f"{s['step']}: writer seen waiting {count}x (every 20 ms) on {what}")
+    for s in steps:
+        for slow in s["slowest_writes"]:
+            dirty = (
+                f", dirty {slow['dirty_mb']:.0f} MB, writeback {slow['writeback_mb']:.0f} MB"
+                if slow["dirty_mb"] is not None
+                else ""
+            )
+            print(
+                f"{s['step']}: a {slow['ms']:.1f} ms write at {slow['at_s']:.1f} s{dirty},"
+                f" after: {slow['doing'][:90]}"
+            )
     for s in steps:
         for message, count in s["failed_writes"].items():
             print(f"{s['step']}: {count} application writes failed: {message}")
