@@ -21,6 +21,7 @@ from guard.db import definitions
 from guard.db.connection import connect
 from guard.db.lock_retry import LockPolicy
 from guard.db.migrate import Migrator, RollbackPreview
+from guard.db.validate import RECONCILE_PAUSE_RATIO
 from guard.db.validate import validate as validate_database
 from guard.db.verify import unbound_logins
 from guard.db.verify import verify as verify_database
@@ -320,12 +321,20 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 @click.option(
     "--batch-size", type=COUNT, default=10_000, show_default=True, help="Calls per transaction."
 )
+@click.option(
+    "--pause-ratio",
+    type=click.FloatRange(min=0, max=10),
+    default=RECONCILE_PAUSE_RATIO,
+    show_default=True,
+    help="Pause after each reconcile batch for this share of its time (0: no pause).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (progress goes to stderr).")
 @_lock_options
 @click.pass_obj
 def validate(
     obj: dict[str, str | None],
     batch_size: int,
+    pause_ratio: float,
     as_json: bool,
     lock_deadline: str,
     lock_timeout: str,
@@ -336,6 +345,8 @@ def validate(
     Exits 1 if a constraint stays NOT VALID because old rows still violate it."""
     if batch_size < 1:
         raise GuardError("--batch-size must be at least 1")
+    if not 0 <= pause_ratio <= 10:  # NaN passes click's range check
+        raise GuardError("--pause-ratio must be a number from 0 to 10")
     policy = _policy(lock_deadline, lock_timeout, statement_timeout)
     _announce_url(obj["database_url"])
     report = validate_database(
@@ -343,6 +354,7 @@ def validate(
         batch_size=batch_size,
         progress=lambda line: echo_text(line, err=as_json),
         lock_policy=policy,
+        pause_ratio=pause_ratio,
     )
     if as_json:
         emit_json(report.as_dict())

@@ -9,7 +9,9 @@ Guard's constraints arrived (they were added NOT VALID: new writes are checked, 
    --batch-size) to stay under RECONCILE_BATCH_BUDGET_S. It first locks its calls with SKIP
    LOCKED and reconciles only those it got, so it never waits for (and meanwhile holds rows
    behind) a writer's row lock; the calls it skipped are reconciled one by one at the end, each
-   in its own transaction under the lock timeout and retries of the later steps.
+   in its own transaction under the lock timeout and retries of the later steps. Between two
+   batches it pauses for a share of the last one's time (--pause-ratio): what the batches write
+   reaches the disk in between, instead of piling up until an application write waits for it.
 2. VALIDATE each constraint still NOT VALID. That takes a SHARE UPDATE EXCLUSIVE lock: reads and
    writes go on while it scans. A constraint that old rows still violate stays NOT VALID and is
    reported; those rows need a person (detection lists them).
@@ -47,6 +49,11 @@ RECONCILE_BATCH_BUDGET_S = 0.04
 # ... starting from this many calls (about 15 ms on 2 cores), never fewer than the minimum.
 RECONCILE_FIRST_BATCH = 500
 RECONCILE_MIN_BATCH = 50
+# After each batch, a pause of this share of its time. Reconciling rewrites old rows all over the
+# table; unpaced, at 20 million calls it dirtied pages faster than the kernel wrote them back, and
+# an application write now and then waited 150 ms for that I/O with no lock in sight
+# (bench/online.py --scale 10). 0.5 makes reconciling half as long again.
+RECONCILE_PAUSE_RATIO = 0.5
 
 # The calls of [from, to) this transaction locks: the ones it can lock at once (SKIP LOCKED) or,
 # for a call skipped earlier, waiting for it up to the lock timeout.
@@ -105,12 +112,19 @@ def validate(
     batch_size: int = 10_000,
     progress: Callable[[str], None] = lambda _line: None,
     lock_policy: LockPolicy | None = None,
+    pause_ratio: float = RECONCILE_PAUSE_RATIO,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ValidationReport:
+    """pause_ratio: the pause after each reconcile batch, as a share of the batch's time (0: none).
+    sleep: how a pause is taken (a test records them)."""
+    if not 0 <= pause_ratio <= 10:
+        raise ValueError(f"pause_ratio must be between 0 and 10, not {pause_ratio}")
     report = ValidationReport()
     policy = lock_policy or LockPolicy()
     with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
         with BlockerWatch(database_url, conn.info.backend_pid) as watch:
-            _reconcile(conn, batch_size, progress, report, policy, watch)
+            pace = _Pace(pause_ratio, sleep)
+            _reconcile(conn, batch_size, progress, report, policy, watch, pace)
 
             def with_lock_retries(
                 what: str, statement_timeout_ms: int, work: Callable[[], Any]
@@ -166,6 +180,21 @@ def validate(
     return report
 
 
+@dataclass
+class _Pace:
+    """The pauses between reconcile batches: `ratio` times the batch's own time."""
+
+    ratio: float
+    sleep: Callable[[float], None]
+    paused_s: float = 0.0
+
+    def after(self, took_s: float) -> None:
+        pause = self.ratio * took_s
+        if pause > 0:
+            self.paused_s += pause
+            self.sleep(pause)
+
+
 def _reconcile(
     conn: psycopg.Connection[Any],
     batch_size: int,
@@ -173,6 +202,7 @@ def _reconcile(
     report: ValidationReport,
     policy: LockPolicy,
     watch: BlockerWatch,
+    pace: _Pace,
 ) -> None:
     row = conn.execute("SELECT min(id), max(id), count(*) FROM public.calls").fetchone()
     if row is None or row[0] is None:
@@ -194,13 +224,17 @@ def _reconcile(
         elif took < RECONCILE_BATCH_BUDGET_S / 3:
             size = min(batch_size, size * 2)
         start = end
+        if start <= high:
+            pace.after(took)
         share = 100 * (end - low) / (high - low + 1)
         if share >= next_report or start > high:
             next_report = share + 5
             counts = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()))
             skipped_now = f", {len(skipped)} skipped (locked), for later" if skipped else ""
+            paused = f", paused {pace.paused_s:.0f} s so far" if pace.paused_s >= 1 else ""
             progress(
                 f"calls: reconciled ids up to {end - 1} ({share:.0f} %): {counts}{skipped_now}"
+                f"{paused}"
             )
     if skipped:
         _reconcile_skipped(conn, skipped, progress, report, policy, watch, started)
