@@ -4,7 +4,7 @@
 -- `SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE` runs the pending checks now, as a commit
 -- would (a pgTAP file never commits).
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -107,6 +107,10 @@ SELECT is((
     SELECT count(*)::int FROM calls
     WHERE appointment_made AND id BETWEEN 1001 AND 3000
 ), 0, 'a bulk delete unbooks them');
+SELECT is((
+    SELECT count(*)::int FROM calls
+    WHERE session_outcome = 'appointment_cancelled' AND id BETWEEN 2001 AND 3000
+), 1000, 'and their booked outcome becomes appointment_cancelled: they lost their appointments');
 
 -- A booked outcome without an appointment is allowed (grace period): nothing is corrected.
 UPDATE calls SET session_outcome = 'appointment_booked'

@@ -10,10 +10,13 @@
 -- trigger derives from its transition tables instead, so they never grow with a bulk statement.
 -- A setting any session can write selects the calls to derive again, never how: deriving a call
 -- a session names needlessly changes nothing, under its own rights.
--- Three PL/pgSQL expressions and no query: each expression is compiled again in every
--- transaction (about 4k instructions each), which a one-row cancel pays (bench/instructions.py). No SET
--- clause, every function name qualified (docs/security.md, "Trigger functions without SET
--- clauses").
+-- The everyday change is a statement's only changed row, its call unchanged (a cancel, soft
+-- delete or restore): it notes L<id> or T<id> through small expressions. Every other note (a
+-- second row, a changed call) goes through the general expression, about 36k instructions more:
+-- PL/pgSQL compiles each expression again in every transaction, at a cost that grows with its
+-- function calls (bench/instructions.py). Assignments, not PERFORM: a PERFORM is a query, with an
+-- executor to start. No SET clause, every function name qualified (docs/security.md, "Trigger
+-- functions without SET clauses").
 CREATE OR REPLACE FUNCTION guard.note_appointment_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -29,30 +32,40 @@ BEGIN
         RETURN NULL;
     END IF;
     noted := pg_catalog.current_setting('booking_guard.appointment_changes', TRUE);
-    PERFORM pg_catalog.set_config(
-        'booking_guard.appointment_changes',
-        CASE
-            WHEN pg_catalog.length(noted) > 4000 OR noted = 'many' THEN 'many'
-            ELSE pg_catalog.concat_ws(
-                ',',
-                nullif(noted, ''),
-                CASE
-                    WHEN OLD.call_id IS NULL THEN NULL
-                    WHEN guard.is_active_appointment(OLD.status, OLD.deleted_at) THEN 'L' || OLD.call_id
-                    ELSE 'T' || OLD.call_id
-                END,
-                CASE
-                    WHEN NEW.call_id IS NULL THEN NULL
-                    WHEN
-                        NEW.call_id = OLD.call_id
-                        AND guard.is_active_appointment(OLD.status, OLD.deleted_at)
-                        THEN NULL
-                    ELSE 'T' || NEW.call_id
-                END
-            )
-        END,
-        TRUE
-    );
+    IF noted > '' OR NEW.call_id IS DISTINCT FROM OLD.call_id THEN
+        noted := pg_catalog.set_config(
+            'booking_guard.appointment_changes',
+            CASE
+                WHEN pg_catalog.length(noted) > 4000 OR noted = 'many' THEN 'many'
+                ELSE pg_catalog.concat_ws(
+                    ',',
+                    nullif(noted, ''),
+                    CASE
+                        WHEN OLD.call_id IS NULL THEN NULL
+                        WHEN guard.is_active_appointment(OLD.status, OLD.deleted_at) THEN 'L' || OLD.call_id
+                        ELSE 'T' || OLD.call_id
+                    END,
+                    CASE
+                        WHEN NEW.call_id IS NULL THEN NULL
+                        WHEN
+                            NEW.call_id = OLD.call_id
+                            AND guard.is_active_appointment(OLD.status, OLD.deleted_at)
+                            THEN NULL
+                        ELSE 'T' || NEW.call_id
+                    END
+                )
+            END,
+            TRUE
+        );
+    ELSIF OLD.call_id IS NOT NULL THEN
+        -- the statement's first note, the same call on both sides
+        noted := pg_catalog.set_config(
+            'booking_guard.appointment_changes',
+            CASE WHEN guard.is_active_appointment(OLD.status, OLD.deleted_at) THEN 'L' ELSE 'T' END
+            || OLD.call_id,
+            TRUE
+        );
+    END IF;
     RETURN NULL;
 END;
 $$;

@@ -4,10 +4,9 @@
 -- Which calls: the row trigger guard.note_appointment_change noted them (it fires only for an
 -- UPDATE of call_id, company_id, status or deleted_at, and notes only a change that matters), so
 -- a move or any other UPDATE finds nothing noted and returns at once, and a one-row cancel reads
--- no transition table: one call (L<id> lost, T<id> derived) is locked and derived here on a
--- scalar, whose generic plan PostgreSQL keeps without a SET clause; several go to
--- guard.sync_call_flags. A statement that changed more than the notes hold ('many') is derived
--- from its transition tables: both grouped together on what matters (the old version counts -1,
+-- no transition table: one call (L<id> lost, T<id> derived) goes to guard.sync_one_call_flags;
+-- several go to guard.sync_call_flags. A statement that changed more than the notes hold
+-- ('many') is derived from its transition tables: both grouped together on what matters (the old version counts -1,
 -- the new one +1), so an unchanged row's two versions cancel out and a changed row leaves its old
 -- side (-1) and its new side (+1); one scan of each table and one aggregate, never a join of the
 -- transition tables, whose plan, cached from a one-row firing, made a big statement quadratic.
@@ -22,31 +21,20 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     noted text := pg_catalog.current_setting('booking_guard.appointment_changes', TRUE);
-    one_call bigint;
+    cleared text;
+    derived boolean;
     touched bigint[];
     lost bigint[];
 BEGIN
     IF noted IS NULL OR noted = '' THEN
         RETURN NULL;
     END IF;
-    PERFORM pg_catalog.set_config('booking_guard.appointment_changes', '', TRUE);
+    -- assignments, not PERFORM: a PERFORM is a query, with an executor to start
+    cleared := pg_catalog.set_config('booking_guard.appointment_changes', '', TRUE);
     IF pg_catalog.strpos(noted, ',') = 0 AND noted <> 'many' THEN
-        one_call := pg_catalog.substr(noted, 2)::bigint;
-        PERFORM FROM public.calls AS c WHERE c.id = one_call FOR NO KEY UPDATE;
-        UPDATE public.calls AS c
-        SET
-            appointment_made = f.new_made,
-            appointment_link_status = f.new_link_status,
-            appointment_linked_at = f.new_linked_at,
-            session_outcome = f.new_outcome,
-            booking_failed = f.new_failed,
-            booking_confirmed = f.new_confirmed,
-            updated_at = CASE
-                WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-                ELSE pg_catalog.now()
-            END
-        FROM guard.call_flags_to_correct(ARRAY[one_call], pg_catalog.left(noted, 1) = 'L') AS f
-        WHERE c.ctid = f.row_id;
+        derived := guard.sync_one_call_flags(
+            pg_catalog.substr(noted, 2)::bigint, pg_catalog.left(noted, 1) = 'L'
+        );
         RETURN NULL;
     END IF;
     IF noted = 'many' THEN

@@ -42,6 +42,8 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 ('application', 'FUNCTION', 'guard.call_flags_to_correct(bigint[], boolean)', '{EXECUTE}', NULL),
 -- the lock and derivation the appointment update trigger calls when a row's change matters
 ('application', 'FUNCTION', 'guard.sync_call_flags(bigint[], bigint[])', '{EXECUTE}', NULL),
+-- the same for the one call of a one-row cancel, soft delete or delete
+('application', 'FUNCTION', 'guard.sync_one_call_flags(bigint, boolean)', '{EXECUTE}', NULL),
 -- "active appointment", inlined into the statements that ask (an inlined function still needs
 -- EXECUTE)
 ('application', 'FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL),

@@ -1,12 +1,15 @@
-"""The check of an application's flag write (the row trigger guard_calls_check_flag_write,
-reading one index entry and comparing with guard.call_flags_contradict) agrees with the
-derivation rule (guard.call_flags_to_correct) on every combination of a call's flag values and
-its appointments: exhaustive, not sampled. The write is made through the trigger, so the read it
-does is tested as well as the comparison."""
+"""The two shortcuts of the derivation rule (guard.call_flags_to_correct) agree with it on every
+combination of a call's flag values and its appointments: exhaustive, not sampled.
+- The check of an application's flag write (the row trigger guard_calls_check_flag_write,
+  reading one index entry and comparing with guard.call_flags_contradict). The write is made
+  through the trigger, so the read it does is tested as well as the comparison.
+- The one-call derivation of a one-row cancel, soft delete, delete or restore
+  (guard.sync_one_call_flags), made through the appointment triggers."""
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import psycopg
 
@@ -77,4 +80,119 @@ def test_the_write_check_agrees_with_the_derivation_on_every_state(db_url: str) 
     assert wrong == [], [
         (call, APPOINTMENTS[cases[call - 1][0]], cases[call - 1][1], call in derived)
         for call in wrong[:5]
+    ]
+
+
+# The one-row changes of an appointment that derive its call through guard.sync_one_call_flags:
+# (the statement, the changed appointment's status before, whether it was linked to the call
+# before, whether the call loses an active appointment). Each is tried with each shape of the
+# call's other appointments (OTHERS). The changed appointment's id is its call's.
+ONE_ROW_CHANGES = {
+    "cancel": ("UPDATE appointments SET status = 'cancelled' WHERE id = %s", "scheduled", True),
+    "soft delete": ("UPDATE appointments SET deleted_at = now() WHERE id = %s", "scheduled", True),
+    "delete": ("DELETE FROM appointments WHERE id = %s", "scheduled", True),
+    "restore": ("UPDATE appointments SET status = 'scheduled' WHERE id = %s", "cancelled", True),
+    "link": ("UPDATE appointments SET call_id = id WHERE id = %s", "scheduled", False),
+    "link cancelled": ("UPDATE appointments SET call_id = id WHERE id = %s", "cancelled", False),
+}
+LOSES = {"cancel", "soft delete", "delete"}
+# (status, deleted_at, company): the last one is another company's (a cross-tenant link, as an
+# adopted database may hold), which books nothing.
+OTHERS = (
+    (),
+    (("scheduled", "NULL", 1),),
+    (("cancelled", "NULL", 1),),
+    (("scheduled", "NULL", 2),),
+)
+
+
+def _one_row_cases() -> list[tuple[str, int, tuple[str, ...]]]:
+    """(change, index into OTHERS, flag state) for every combination."""
+    states = list(itertools.product(MADE, LINK_STATUS, LINKED_AT, OUTCOME, FAILED, CONFIRMED))
+    return [
+        (change, others, state)
+        for change in ONE_ROW_CHANGES
+        for others in range(len(OTHERS))
+        for state in states
+    ]
+
+
+def _flags_after(conn: psycopg.Connection[Any], count: int) -> dict[int, tuple[Any, ...]]:
+    return {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT id, appointment_made, appointment_link_status, appointment_linked_at"
+            " IS NOT NULL, session_outcome, booking_failed, booking_confirmed,"
+            " updated_at = '2000-01-01' FROM calls WHERE id <= %s",
+            (count,),
+        ).fetchall()
+    }
+
+
+def test_the_one_call_derivation_agrees_with_the_derivation_on_every_state(db_url: str) -> None:
+    """A one-row cancel, soft delete, delete, restore or link derives its call through
+    guard.sync_one_call_flags; the same change made with the triggers off and then derived by
+    guard.sync_call_flags (guard.call_flags_to_correct: the definition) must leave the same
+    flags, and touch updated_at alike, for every combination of the call's flags and its other
+    appointments."""
+    cases = _one_row_cases()
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B')")
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, session_outcome)"
+            " SELECT g, 1, 'one-' || g, 'information_only' FROM generate_series(1, %s) AS g",
+            (len(cases),),
+        )
+        conn.execute("SET session_replication_role = replica")  # the states as written
+        conn.execute("UPDATE calls SET updated_at = '2000-01-01'")
+        for call, (change, others, state) in enumerate(cases, start=1):
+            made, link, linked_at, outcome, failed, confirmed = state
+            conn.execute(
+                f"UPDATE calls SET appointment_made = {made}, appointment_link_status = {link},"
+                f" appointment_linked_at = {linked_at}, session_outcome = {outcome},"
+                f" booking_failed = {failed}, booking_confirmed = {confirmed}"
+                " WHERE id = %s",
+                (call,),
+            )
+            _, status, linked = ONE_ROW_CHANGES[change]
+            conn.execute(
+                "INSERT INTO appointments (id, company_id, call_id, status) VALUES (%s, 1, %s, %s)",
+                (call, call if linked else None, status),
+            )
+            # at most one, its id after every call's; replica mode skips the composite foreign key
+            for other_status, deleted_at, company in OTHERS[others]:
+                conn.execute(
+                    f"INSERT INTO appointments (id, company_id, call_id, status, deleted_at)"
+                    f" VALUES (%s, %s, %s, %s, {deleted_at})",
+                    (len(cases) + call, company, call, other_status),
+                )
+        conn.execute("SET session_replication_role = origin")
+        conn.commit()
+
+        for call, (change, *_) in enumerate(cases, start=1):
+            conn.execute(ONE_ROW_CHANGES[change][0], (call,))
+        through_the_trigger = _flags_after(conn, len(cases))
+        conn.rollback()
+
+        conn.execute("SET LOCAL session_replication_role = replica")
+        for call, (change, *_) in enumerate(cases, start=1):
+            conn.execute(ONE_ROW_CHANGES[change][0], (call,))
+        conn.execute("SET LOCAL session_replication_role = origin")
+        lost = [call for call, case in enumerate(cases, start=1) if case[0] in LOSES]
+        kept = [call for call, case in enumerate(cases, start=1) if case[0] not in LOSES]
+        conn.execute("SELECT guard.sync_call_flags(%s, %s)", (lost, kept))
+        by_the_definition = _flags_after(conn, len(cases))
+        conn.rollback()
+
+    assert len(through_the_trigger) == len(cases) == 6 * 4 * 5 * 2 * 4 * 2 * 2 * 2
+    with psycopg.connect(db_url) as conn:
+        written = conn.execute("SELECT count(*) FROM calls WHERE updated_at = '2000-01-01'")
+        assert written.fetchone() == (len(cases),), "the states were stored as written"
+    changed = [call for call in by_the_definition if not by_the_definition[call][-1]]
+    assert changed and len(changed) < len(cases), "the cases test nothing"
+    wrong = [
+        call for call in through_the_trigger if through_the_trigger[call] != by_the_definition[call]
+    ]
+    assert wrong == [], [
+        (cases[call - 1], through_the_trigger[call], by_the_definition[call]) for call in wrong[:5]
     ]

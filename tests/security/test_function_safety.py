@@ -196,6 +196,15 @@ WHERE p.pronamespace = 'guard'::regnamespace
   AND p.prorettype = 'trigger'::regtype
   AND NOT p.prosecdef
 """
+_CALLED_PLPGSQL_FUNCTIONS = """
+SELECT p.oid::regproc::text, p.proconfig, p.prosrc
+FROM pg_proc AS p
+INNER JOIN pg_language AS l ON l.oid = p.prolang
+WHERE p.pronamespace = 'guard'::regnamespace
+  AND p.proname = ANY (%s)
+  AND l.lanname = 'plpgsql'
+  AND NOT p.prosecdef
+"""
 # Grammar, not a function looked up by name: coalesce (...), ARRAY (...), EXISTS (...), and the
 # words of PL/pgSQL and SQL that a parenthesis may follow.
 _SYNTAX = {
@@ -230,9 +239,10 @@ def _documented_without_search_path() -> set[str]:
 def test_trigger_functions_without_a_fixed_search_path_are_documented_and_qualify_every_call(
     db_url: str,
 ) -> None:
-    """A trigger function that runs under the writer's search_path is one docs/security.md
-    lists and argues for, and names every function it calls with its schema (PostgreSQL then
-    resolves none of them through the writer's path)."""
+    """A trigger function that runs under the writer's search_path, and a PL/pgSQL function it
+    calls with the writer's rights, is one docs/security.md lists and argues for, and names every
+    function it calls with its schema (PostgreSQL then resolves none of them through the writer's
+    path)."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         rows = conn.execute(_TRIGGER_FUNCTIONS).fetchall()
     without_path = {
@@ -241,6 +251,22 @@ def test_trigger_functions_without_a_fixed_search_path_are_documented_and_qualif
         if _search_path(cast(list[str] | None, proconfig)) is None
     }
     assert without_path, "no trigger function without a search_path: the check would be vacuous"
+    # and the PL/pgSQL functions they call, which run with the same rights under the same path
+    called = sorted(
+        {
+            name
+            for body in without_path.values()
+            for name in re.findall(r"\bguard\.(\w+)\s*\(", body)
+        }
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        helpers = conn.execute(_CALLED_PLPGSQL_FUNCTIONS, (called,)).fetchall()
+    assert helpers, "the triggers call no PL/pgSQL function: the helper check would be vacuous"
+    without_path |= {
+        str(name): str(body)
+        for name, proconfig, body in helpers
+        if _search_path(cast(list[str] | None, proconfig)) is None
+    }
     assert set(without_path) == _documented_without_search_path()
     unqualified = {name: _unqualified_calls(body) for name, body in without_path.items()}
     assert {name: calls for name, calls in unqualified.items() if calls} == {}
