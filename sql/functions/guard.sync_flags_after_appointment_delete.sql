@@ -21,7 +21,6 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     lost bigint[];
-    derived boolean;
 BEGIN
     lost := ARRAY(
         SELECT o.call_id
@@ -29,9 +28,11 @@ BEGIN
         WHERE o.call_id IS NOT NULL AND guard.is_active_appointment(o.status, o.deleted_at)
     );
     IF pg_catalog.cardinality(lost) < 2 THEN
-        -- none (lost[1] is NULL: a no-op), or the everyday one-row delete; an assignment, not
-        -- PERFORM: a PERFORM is a query, with an executor to start
-        derived := guard.sync_one_call_flags(lost[1], TRUE);
+        -- none (lost[1] is NULL: a no-op), or the everyday one-row delete. Called in an IF, not
+        -- by PERFORM: a PERFORM is a query, with an executor to start.
+        IF guard.sync_one_call_flags(lost[1], TRUE) THEN
+            -- derived; there is nothing more to do either way
+        END IF;
     ELSE
         PERFORM guard.sync_call_flags(lost, '{}');
     END IF;

@@ -21,20 +21,22 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     noted text := pg_catalog.current_setting('booking_guard.appointment_changes', TRUE);
-    cleared text;
-    derived boolean;
     touched bigint[];
     lost bigint[];
 BEGIN
     IF noted IS NULL OR noted = '' THEN
         RETURN NULL;
     END IF;
-    -- assignments, not PERFORM: a PERFORM is a query, with an executor to start
-    cleared := pg_catalog.set_config('booking_guard.appointment_changes', '', TRUE);
+    -- Clear the notes for the next statement. Called in expressions, here and below, not by
+    -- PERFORM: a PERFORM is a query, with an executor to start. set_config returns the new value,
+    -- '', so noted stays as it was.
+    noted := noted || pg_catalog.set_config('booking_guard.appointment_changes', '', TRUE);
     IF pg_catalog.strpos(noted, ',') = 0 AND noted <> 'many' THEN
-        derived := guard.sync_one_call_flags(
+        IF guard.sync_one_call_flags(
             pg_catalog.substr(noted, 2)::bigint, pg_catalog.left(noted, 1) = 'L'
-        );
+        ) THEN
+            -- derived; there is nothing more to do either way
+        END IF;
         RETURN NULL;
     END IF;
     IF noted = 'many' THEN

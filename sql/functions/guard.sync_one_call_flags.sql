@@ -14,7 +14,7 @@
 -- No SET clause, every function name qualified: see "Trigger functions without SET clauses" in
 -- docs/security.md. SECURITY INVOKER, the writer's rights, like the triggers that call it: under
 -- row-level security a call the writer may not see is not found, and nothing is written.
--- Returns whether it wrote the call, so that a caller can call it in an assignment (a PERFORM is
+-- Returns whether it wrote the call, so that a caller can call it in an expression (a PERFORM is
 -- a query, with an executor to start). STRICT: a NULL argument names no call and no change;
 -- nothing runs (NULL).
 CREATE OR REPLACE FUNCTION guard.sync_one_call_flags(call_id bigint, lost boolean)

@@ -30,6 +30,18 @@ APPOINTMENTS = (
 )
 
 
+def _write_flags(conn: psycopg.Connection[Any], call: int, state: tuple[str, ...]) -> None:
+    """One UPDATE of the call's six flag columns, with the SQL literals of `state`."""
+    made, link, linked_at, outcome, failed, confirmed = state
+    conn.execute(
+        f"UPDATE calls SET appointment_made = {made}, appointment_link_status = {link},"
+        f" appointment_linked_at = {linked_at}, session_outcome = {outcome},"
+        f" booking_failed = {failed}, booking_confirmed = {confirmed}"
+        " WHERE id = %s",
+        (call,),
+    )
+
+
 def test_the_write_check_agrees_with_the_derivation_on_every_state(db_url: str) -> None:
     states = list(itertools.product(MADE, LINK_STATUS, LINKED_AT, OUTCOME, FAILED, CONFIRMED))
     cases = list(itertools.product(range(len(APPOINTMENTS)), states))
@@ -50,14 +62,7 @@ def test_the_write_check_agrees_with_the_derivation_on_every_state(db_url: str) 
                 )
         # Each call's flags written by one statement at depth 0, as an application writes them.
         for call, (_, state) in enumerate(cases, start=1):
-            made, link, linked_at, outcome, failed, confirmed = state
-            conn.execute(
-                f"UPDATE calls SET appointment_made = {made}, appointment_link_status = {link},"
-                f" appointment_linked_at = {linked_at}, session_outcome = {outcome},"
-                f" booking_failed = {failed}, booking_confirmed = {confirmed}"
-                " WHERE id = %s",
-                (call,),
-            )
+            _write_flags(conn, call, state)
         flagged = {
             row[0]
             for row in conn.execute(
@@ -146,14 +151,7 @@ def test_the_one_call_derivation_agrees_with_the_derivation_on_every_state(db_ur
         conn.execute("SET session_replication_role = replica")  # the states as written
         conn.execute("UPDATE calls SET updated_at = '2000-01-01'")
         for call, (change, others, state) in enumerate(cases, start=1):
-            made, link, linked_at, outcome, failed, confirmed = state
-            conn.execute(
-                f"UPDATE calls SET appointment_made = {made}, appointment_link_status = {link},"
-                f" appointment_linked_at = {linked_at}, session_outcome = {outcome},"
-                f" booking_failed = {failed}, booking_confirmed = {confirmed}"
-                " WHERE id = %s",
-                (call,),
-            )
+            _write_flags(conn, call, state)
             _, status, linked = ONE_ROW_CHANGES[change]
             conn.execute(
                 "INSERT INTO appointments (id, company_id, call_id, status) VALUES (%s, 1, %s, %s)",
