@@ -37,7 +37,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,16 +294,18 @@ def apply(
     migrations_ran: bool = False,
     snapshot: catalog.Snapshot | None = None,
     snapshot_digest: str | None = None,
+    arm: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Apply `definitions` inside the caller's transaction (savepoints only; the caller
     commits). `known`: what is defined now, when guard.definitions cannot say (a rollback that
     dropped the table); `everything`: run every file, changed or not; `migrations_ran`: a
     versioned migration ran before (its new tables need the grants). The result is checked
-    before returning (see the module's docstring); a failure raises DefinitionError."""
+    before returning (see the module's docstring); a failure raises DefinitionError. `arm` runs
+    before every statement that may take a lock (the migrator's lock-wait budget)."""
     done = recorded(conn)
     if done is None:
         done = known or []
-    applier = _Applier(conn, definitions, done, source)
+    applier = _Applier(conn, definitions, done, source, arm)
     applier.run_changed(everything)
     locking_pending = applier.pending_locking(everything)
     by_path = {r.path: r.sha256 for r in done}
@@ -335,8 +337,10 @@ class _Applier:
         definitions: list[Definition],
         done: list[Recorded],
         source: str,
+        arm: Callable[[], None],
     ) -> None:
         self.conn = conn
+        self.arm = arm
         self.definitions = definitions
         self.done = {r.path: r for r in done}
         self.outcome = Outcome(source=source)
@@ -405,13 +409,13 @@ class _Applier:
     def drop_removed(self) -> None:
         for gone in self.removed:
             if gone.path not in self.outcome.dropped:
-                _drop(self.conn, gone.kind, gone.identity, gone.path)
+                _drop(self.conn, gone.kind, gone.identity, gone.path, self.arm)
                 self.outcome.dropped.append(gone.path)
 
     def run_closing(self) -> None:
         for definition in self.definitions:
             if definition.closing:
-                _execute(self.conn, definition)
+                _execute(self.conn, definition, self.arm)
                 self.outcome.closing = True
 
     def _run(self, definition: Definition) -> None:
@@ -420,11 +424,12 @@ class _Applier:
         conn = self.conn
         before = _function_oids(conn, definition.identity) if definition.kind == "function" else []
         try:
+            self.arm()
             with conn.transaction():
                 conn.execute(definition.text.encode())
         except _NOT_REPLACEABLE:
             self._drop_with_dependents(definition, self._object_oids(definition))
-            _execute(conn, definition)
+            _execute(conn, definition, self.arm)
         except psycopg.errors.LockNotAvailable:
             raise  # the migrator retries the whole transaction
         except psycopg.Error as error:
@@ -473,7 +478,7 @@ class _Applier:
                     queue.append((int(dep_class), int(dep_id)))
         for path in sorted(dependents, key=lambda p: self.position[p], reverse=True):
             kind, identity = dependents[path]
-            _drop(self.conn, kind, identity, path)
+            _drop(self.conn, kind, identity, path, self.arm)
             if path in self.wanted_paths:
                 self.dropped_for_rerun.add(path)
             else:
@@ -485,10 +490,13 @@ class _Applier:
                 )
             else:
                 statement = sql.SQL("DROP VIEW {}").format(sql.Identifier(*definition.identity))
-            _run_drop(self.conn, statement, definition.path)
+            _run_drop(self.conn, statement, definition.path, self.arm)
 
 
-def _execute(conn: psycopg.Connection[Any], definition: Definition) -> None:
+def _execute(
+    conn: psycopg.Connection[Any], definition: Definition, arm: Callable[[], None]
+) -> None:
+    arm()
     try:
         with conn.transaction():
             # no parameters: the simple-query protocol runs every statement of the file
@@ -622,15 +630,23 @@ def _regprocedure(conn: psycopg.Connection[Any], oid: int) -> str:
     return str(row[0])
 
 
-def _drop(conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...], path: str) -> None:
+def _drop(
+    conn: psycopg.Connection[Any],
+    kind: str,
+    identity: tuple[str, ...],
+    path: str,
+    arm: Callable[[], None],
+) -> None:
     """Drop a definition's object if it is there (its table may be gone already)."""
     if kind == "function":
         for oid in _function_oids(conn, identity):
             statement = sql.SQL("DROP FUNCTION {}").format(sql.SQL(_regprocedure(conn, oid)))
-            _run_drop(conn, statement, path)
+            _run_drop(conn, statement, path, arm)
         return
     if kind == "view":
-        _run_drop(conn, sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity)), path)
+        _run_drop(
+            conn, sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity)), path, arm
+        )
         return
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (f"{identity[0]}.{identity[1]}",)
@@ -641,10 +657,13 @@ def _drop(conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...], p
     statement = sql.SQL("DROP {} IF EXISTS {} ON {}").format(
         sql.SQL(verb), sql.Identifier(identity[2]), sql.Identifier(identity[0], identity[1])
     )
-    _run_drop(conn, statement, path)
+    _run_drop(conn, statement, path, arm)
 
 
-def _run_drop(conn: psycopg.Connection[Any], statement: sql.Composed, path: str) -> None:
+def _run_drop(
+    conn: psycopg.Connection[Any], statement: sql.Composed, path: str, arm: Callable[[], None]
+) -> None:
+    arm()
     try:
         with conn.transaction():
             conn.execute(statement)

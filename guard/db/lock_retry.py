@@ -9,6 +9,10 @@ writer then never waits longer than one attempt. GitLab's `with_lock_retries` is
 it, the per-attempt timeout does not grow by default, because the bound on the application's wait
 is the point (`max_lock_timeout_ms` allows growth for a table that is never quiet).
 
+The timeout is one budget for all the lock waits of an attempt (LockBudget), not one per
+statement: a writer queued behind an attempt waits until the attempt ends, so two waits of the
+attempt would add up in the writer's wait.
+
 While an attempt waits, a second connection watches who blocks it (pg_blocking_pids) so that a
 retry, and giving up, name the blocker: pid, application_name, role, for how long, on which
 relation.
@@ -66,6 +70,8 @@ class LockPolicy:
     statement_timeout_ms: int = 10_000  # statements that take locks are meant to be instant
     first_sleep_s: float = 0.05
     max_sleep_s: float = 2.0
+    # What a lock wait still gets once the attempt's budget is spent (LockBudget).
+    spent_budget_wait_ms: int = 10
 
     def timeout_for(self, attempt: int) -> int:
         """lock_timeout of attempt number `attempt` (1-based)."""
@@ -79,6 +85,89 @@ class LockPolicy:
         migrators (or a migrator and a busy writer) do not fall into step."""
         step = exponential_delay(attempt, self.first_sleep_s, self.max_sleep_s, factor=1.5)
         return step / 2 + rng.uniform(0, step / 2)
+
+
+# Relation locks that stop the application's reads or writes (CREATE TRIGGER's SHARE ROW
+# EXCLUSIVE, ALTER TABLE's ACCESS EXCLUSIVE...); SHARE UPDATE EXCLUSIVE (VALIDATE CONSTRAINT)
+# and the weaker ones stop neither.
+_ARM = """
+WITH held AS (
+    SELECT
+        %(clock_started)s OR EXISTS (
+            SELECT FROM pg_locks
+            WHERE
+                pid = pg_backend_pid()
+                AND locktype = 'relation'
+                AND granted
+                AND mode IN (
+                    'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'
+                )
+        ) AS blocking
+)
+SELECT
+    blocking,
+    set_config(
+        'lock_timeout', CASE WHEN blocking THEN %(left)s ELSE %(budget)s END, TRUE
+    ),
+    set_config('statement_timeout', %(statement_timeout)s, TRUE)
+FROM held
+"""
+
+
+class LockBudget:
+    """All the lock waits of one attempt, together, within the attempt's lock_timeout.
+
+    A writer that queues behind the attempt waits until the attempt ends. With the full
+    lock_timeout for every statement, waits add up: `0002` held `calls` while it waited for
+    `appointments`, which an application statement held while it waited for `calls`, and a write
+    waited 165 ms at a 100 ms lock_timeout. So `arm()`, called before every statement of the
+    attempt, gives the statement only what is left of the budget. The clock starts with the
+    statement after which the attempt first holds a lock that blocks the application: the work
+    before it (creating new objects, functions) makes nobody wait. Once the budget is spent, a
+    lock wait still gets `floor_ms` (10 ms by default): a short write holding the lock ends within
+    it, and a 1 ms wait would fail on any table that is never idle."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        budget_ms: int,
+        *,
+        floor_ms: int,
+        statement_timeout_ms: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.conn = conn
+        self.budget_ms = budget_ms
+        self.floor_ms = min(floor_ms, budget_ms)
+        self.statement_timeout_ms = statement_timeout_ms
+        self.clock = clock
+        self.started: float | None = None  # when the statement that first blocked began
+        self._previous: float | None = None  # when the statement before this one began
+
+    def arm(self) -> int:
+        """Set lock_timeout (and statement_timeout) for the next statement; return the first."""
+        now = self.clock()
+        # If the statement before this one took the attempt's first blocking lock, writers may
+        # have queued behind the attempt since that statement began.
+        since = self.started if self.started is not None else self._previous
+        left_ms = (
+            self.budget_ms
+            if since is None
+            else max(self.floor_ms, round(self.budget_ms - (now - since) * 1000))
+        )
+        row = self.conn.execute(
+            _ARM,
+            {
+                "clock_started": self.started is not None,
+                "left": f"{left_ms}ms",
+                "budget": f"{self.budget_ms}ms",
+                "statement_timeout": f"{self.statement_timeout_ms}ms",
+            },
+        ).fetchone()
+        if self.started is None and since is not None and row is not None and row[0]:
+            self.started = since
+        self._previous = now
+        return left_ms if self.started is not None else self.budget_ms
 
 
 @dataclass(frozen=True)

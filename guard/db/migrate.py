@@ -9,12 +9,13 @@ yoyo reads and orders the migrations; this module runs them. Differences from pl
   interval makes the server notice a dead migrator even in the middle of a long statement.
 - A content checksum (sha256 of the migration and its rollback) per applied migration, so an
   edited migration is reported by `status` and `verify`; who applied it and when.
-- Lock retries (guard.db.lock_retry): every statement runs with a short lock_timeout and the
-  migration's transaction is retried whole, with backoff, until --lock-deadline; application
-  writes never queue behind a waiting migration for longer than one attempt. Statements that
-  lock tables are meant to be instant: statement_timeout bounds them. A migration that sets
-  lock_timeout or statement_timeout itself is overridden after that statement (the migrator owns
-  both). Statements with CONCURRENTLY (in a `-- transactional: false` migration) block no writer
+- Lock retries (guard.db.lock_retry): the lock waits of one attempt share one short budget
+  (--lock-timeout, set as lock_timeout before every statement) and the migration's transaction
+  is retried whole, with backoff, until --lock-deadline; application writes never queue behind a
+  waiting migration for longer than one attempt's budget. Statements that lock tables are meant
+  to be instant: statement_timeout bounds them. A migration that sets lock_timeout or
+  statement_timeout itself is overridden before its next statement (the migrator owns both).
+  Statements with CONCURRENTLY (in a `-- transactional: false` migration) block no writer
   while they wait, so they wait as long as the deadline allows instead of being restarted.
 - Order: a migration older than one already applied is refused (plain `yoyo rollback -r` can
   leave such a gap).
@@ -46,7 +47,7 @@ from yoyo.migrations import read_sql_migration
 
 from guard.db import bridges, definitions, privileges
 from guard.db.connection import connect
-from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
+from guard.db.lock_retry import BlockerWatch, LockBudget, LockPolicy, run_with_lock_retries
 from guard.db.releases import checksum, release_levels
 from guard.errors import GuardError, first_line
 from guard.resources import migrations_dir
@@ -54,8 +55,6 @@ from guard.resources import migrations_dir
 MIGRATION_TABLE = "_yoyo_migration"
 LOCK_NAME = "booking-guard:migrations"
 
-# A statement that changes the timeouts the migrator sets; they are set again after it.
-_TIMEOUT_SETTING = re.compile(r"\b(lock_timeout|statement_timeout)\b", re.IGNORECASE)
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
 # Tables (and their columns) as a rollback preview compares them before and after.
@@ -171,6 +170,8 @@ class Migrator:
         # What the migration being run says on purpose (RAISE NOTICE / WARNING), shown once it
         # is done: a retried attempt starts the list again.
         self._said: list[str] = []
+        # The lock-wait budget of the attempt running now (None between attempts).
+        self._budget: LockBudget | None = None
 
     def __enter__(self) -> Migrator:
         self._conn = connect(self.database_url, autocommit=True, application_name="guard db")
@@ -398,13 +399,12 @@ class Migrator:
 
         def attempt(lock_timeout_ms: int) -> tuple[set[Any], set[Any], set[Any], set[Any]]:
             known = definitions.recorded(self.conn)
-            with self.conn.transaction(force_rollback=True):
-                self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
+            with self._attempt(lock_timeout_ms, force_rollback=True):
                 tables_before = set(self.conn.execute(_TABLES).fetchall())
                 columns_before = set(self.conn.execute(_COLUMNS).fetchall())
                 for migration in runnable:
                     for statement in _statements(migration, "rollback"):
-                        self._execute(statement, lock_timeout_ms)
+                        self._execute(statement)
                     # as the rollback will: a release's definitions where it reaches one (the
                     # older rollbacks expect them)
                     position = order.index(migration.id)
@@ -473,6 +473,7 @@ class Migrator:
                 migrations_ran=migrations_ran,
                 snapshot=snapshot,
                 snapshot_digest=made_from,
+                arm=self._arm,
             )
 
         return step
@@ -481,8 +482,7 @@ class Migrator:
         """The definitions step in a transaction of its own, with lock retries."""
 
         def attempt(lock_timeout_ms: int) -> None:
-            with self.conn.transaction():
-                self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
+            with self._attempt(lock_timeout_ms):
                 step()
 
         try:
@@ -564,13 +564,13 @@ class Migrator:
 
         def attempt(lock_timeout_ms: int) -> None:
             self._said.clear()
-            with self.conn.transaction():
-                self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
+            with self._attempt(lock_timeout_ms):
                 if direction == "rollback":
                     bookkeeping(migration)
                     self._settle_bridges()  # before the statements remove what a bridge uses
                 for statement in statements:
-                    self._execute(statement, lock_timeout_ms)
+                    self._execute(statement)
+                self._arm()  # the migration's own timeouts, if it set any, end with it
                 if direction == "apply":
                     bookkeeping(migration)
                     self._settle_bridges()
@@ -630,11 +630,30 @@ class Migrator:
                 self.conn.execute("RESET lock_timeout")
                 self.conn.execute("RESET statement_timeout")
 
-    def _execute(self, statement: str, lock_timeout_ms: int) -> None:
+    @contextmanager
+    def _attempt(self, lock_timeout_ms: int, *, force_rollback: bool = False) -> Iterator[None]:
+        """One attempt's transaction, its statements armed from one lock-wait budget."""
+        with self.conn.transaction(force_rollback=force_rollback):
+            self._budget = LockBudget(
+                self.conn,
+                lock_timeout_ms,
+                floor_ms=self.lock_policy.spent_budget_wait_ms,
+                statement_timeout_ms=self.lock_policy.statement_timeout_ms,
+            )
+            try:
+                self._budget.arm()
+                yield
+            finally:
+                self._budget = None
+
+    def _arm(self) -> None:
+        """Before a statement of the running attempt: what is left of its lock-wait budget."""
+        if self._budget is not None:
+            self._budget.arm()
+
+    def _execute(self, statement: str) -> None:
+        self._arm()
         self.conn.execute(statement)
-        if _TIMEOUT_SETTING.search(statement):
-            # The migration tried to set its own timeouts; the migrator's stay in force.
-            self._set_timeouts(lock_timeout_ms, self.lock_policy.statement_timeout_ms)
 
     def _set_timeouts(
         self, lock_timeout_ms: int, statement_timeout_ms: int, *, local: bool = True

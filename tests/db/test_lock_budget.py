@@ -1,0 +1,189 @@
+"""One lock-wait budget per migration attempt: a writer queued behind an attempt waits until the
+attempt ends, so the attempt's lock waits together, not each of them, must stay within
+--lock-timeout. Real sessions hold the real locks; the writer's latencies are compared with the
+budget."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.db.lock_retry import LockBudget, LockPolicy
+from guard.db.migrate import Migrator
+from guard.resources import migrations_dir
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def in_transaction(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE public.budget_probe (id int)")
+    with psycopg.connect(db_url) as conn:
+        yield conn
+        conn.rollback()
+
+
+def _lock_timeout(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_clock_starts_with_the_first_lock_that_blocks_the_application(
+    in_transaction: psycopg.Connection[Any],
+) -> None:
+    conn = in_transaction
+    clock = _Clock()
+    budget = LockBudget(conn, 300, floor_ms=10, statement_timeout_ms=5000, clock=clock)
+
+    assert budget.arm() == 300 and _lock_timeout(conn) == "300ms"
+    conn.execute("SELECT count(*) FROM public.budget_probe")  # ACCESS SHARE: nobody waits
+    clock.now += 0.1
+    assert budget.arm() == 300 and _lock_timeout(conn) == "300ms"
+    conn.execute("LOCK TABLE public.budget_probe IN SHARE UPDATE EXCLUSIVE MODE")  # writers go on
+    clock.now += 0.1
+    assert budget.arm() == 300 and _lock_timeout(conn) == "300ms"
+    conn.execute("LOCK TABLE public.budget_probe IN SHARE ROW EXCLUSIVE MODE")  # writers wait
+    clock.now += 0.12
+    # Writers may have queued since that statement began, 120 ms ago.
+    assert budget.arm() == 180 and _lock_timeout(conn) == "180ms"
+    row = conn.execute("SELECT current_setting('statement_timeout')").fetchone()
+    assert row == ("5s",)
+    clock.now += 0.1
+    assert budget.arm() == 80 and _lock_timeout(conn) == "80ms"
+    clock.now += 0.5
+    # Spent: a lock wait still gets the floor, or a table never idle could never be taken.
+    assert budget.arm() == 10 and _lock_timeout(conn) == "10ms"
+
+
+def test_a_floor_larger_than_the_budget_is_the_budget(
+    in_transaction: psycopg.Connection[Any],
+) -> None:
+    clock = _Clock()
+    budget = LockBudget(in_transaction, 5, floor_ms=10, statement_timeout_ms=5000, clock=clock)
+    budget.arm()
+    in_transaction.execute("LOCK TABLE public.budget_probe IN ACCESS EXCLUSIVE MODE")
+    clock.now += 1
+    assert budget.arm() == 5 and _lock_timeout(in_transaction) == "5ms"
+
+
+class _Writer(threading.Thread):
+    """The application: an insert into the first table every 10 ms, each latency recorded."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.url, autocommit=True, application_name="app") as conn:
+                while not self.stop.is_set():
+                    started = time.monotonic()
+                    conn.execute("INSERT INTO public.budget_first (id) VALUES (1)")
+                    self.latencies.append(time.monotonic() - started)
+                    time.sleep(0.01)
+        except BaseException as error:  # surfaced by the test
+            self.error = error
+
+
+def _waiting_for(conn: psycopg.Connection[Any], pid: int, table: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted"
+        " AND relation = %s::regclass)",
+        (pid, table),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The attempt waits 250 ms for the first table (a reader holds it), gets it, and then waits
+    for the second, which another reader holds for seconds. With a lock_timeout per statement
+    the writer of the first table waited for both waits (250 + 300 ms); with the budget, for
+    about one budget."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE public.budget_first (id int)")
+        setup.execute("CREATE TABLE public.budget_second (id int)")
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0950_two_locks.sql").write_text(
+        "ALTER TABLE public.budget_first ADD COLUMN a int;\n\n"
+        "ALTER TABLE public.budget_second ADD COLUMN b int;\n"
+    )
+    (directory / "0950_two_locks.rollback.sql").write_text(
+        "ALTER TABLE public.budget_second DROP COLUMN b;\n\n"
+        "ALTER TABLE public.budget_first DROP COLUMN a;\n"
+    )
+    # Last, so that the definitions (the grants and comments every apply runs) go in a
+    # transaction of their own, not under 0950's locks.
+    (directory / "0951_outside_a_transaction.sql").write_text(
+        "-- transactional: false\nSELECT 1;\n"
+    )
+    (directory / "0951_outside_a_transaction.rollback.sql").write_text(
+        "-- transactional: false\nSELECT 1;\n"
+    )
+    budget_ms, first_wait_s = 300, 0.25
+    policy = LockPolicy(lock_timeout_ms=budget_ms, max_lock_timeout_ms=budget_ms, deadline_s=60)
+
+    writer = _Writer(db_url)
+    with (
+        psycopg.connect(db_url, application_name="reader of the first") as first,
+        psycopg.connect(db_url, application_name="reader of the second") as second,
+        psycopg.connect(db_url, autocommit=True) as watcher,
+        Migrator(db_url, directory, lock_policy=policy) as migrator,
+    ):
+        first.execute("SELECT count(*) FROM public.budget_first")
+        second.execute("SELECT count(*) FROM public.budget_second")
+        migrator_pid = migrator.conn.info.backend_pid
+        timeline: list[str] = []
+
+        def release() -> None:
+            while not _waiting_for(watcher, migrator_pid, "public.budget_first"):
+                time.sleep(0.005)
+            time.sleep(first_wait_s)
+            first.rollback()
+            timeline.append("first released")
+            time.sleep(2.0)  # several attempts time out on the second
+            second.rollback()
+            timeline.append("second released")
+
+        releaser = threading.Thread(target=release, daemon=True)
+        writer.start()
+        try:
+            time.sleep(0.1)
+            releaser.start()
+            applied = migrator.apply()
+        finally:
+            writer.stop.set()
+            writer.join(timeout=10)
+            releaser.join(timeout=10)
+    assert writer.error is None, writer.error
+
+    assert applied == ["0950_two_locks", "0951_outside_a_transaction"]
+    assert timeline == ["first released", "second released"]
+    # The writer kept writing while the migration retried, and never waited much longer than one
+    # budget (plus the floor and a busy machine's slack); both waits would be 550 ms.
+    assert len(writer.latencies) > 50, "the writer was blocked for long stretches"
+    worst = max(writer.latencies)
+    assert worst < (budget_ms + policy.spent_budget_wait_ms + 100) / 1000, (
+        f"worst insert {worst * 1000:.0f} ms"
+    )
+    assert worst > first_wait_s, "the writer never queued behind the first wait"
