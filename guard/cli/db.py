@@ -80,7 +80,8 @@ def _lock_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=_Duration("ms"),
             default="100ms",
             show_default=True,
-            help="Longest one attempt waits for a lock (and so the application behind it).",
+            help="Longest one attempt waits for its locks, all waits together (and so the"
+            " application behind it).",
         ),
         click.option(
             "--statement-timeout",

@@ -3,7 +3,8 @@
 - no shipped file points at files outside the repository or at issue numbers;
 - the validation failure reasons in docs/bi.md are the ones guard.validate_booking returns, and
   the call-end problems in README.md the ones guard.validate_call_end returns, in their order;
-- every Prometheus alert rule links its runbook in docs/runbooks.md; every runbook is a rule's."""
+- every Prometheus alert rule links its runbook in docs/runbooks.md; every runbook is a rule's;
+- the lock-wait figures in README.md and docs/dba.md are the migrator's defaults."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import click
 import pytest
 
 from guard.cli import main
+from guard.db.lock_retry import LockPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -151,6 +153,19 @@ def test_the_call_end_problems_are_the_documented_ones() -> None:
     documented = _first_column_of_the_table_after(ROOT / "README.md", "**The call ends.**")
     assert len(returned) >= 5
     assert documented == returned, "README.md lists the problems in the order they are checked"
+
+
+def test_the_documented_lock_waits_are_the_migrators_defaults() -> None:
+    policy = LockPolicy()
+    apply_command = main.commands["db"].commands["apply"]  # type: ignore[attr-defined]
+    cli_default = {p.name: p.default for p in apply_command.params}["lock_timeout"]
+    assert cli_default == f"{policy.lock_timeout_ms}ms"
+    said = f"`--lock-timeout` (default `{cli_default}`"
+    for doc in (ROOT / "README.md", ROOT / "docs" / "dba.md"):
+        assert said in doc.read_text(), f"{doc.name} does not say {said}"
+    dba = " ".join((ROOT / "docs" / "dba.md").read_text().split())
+    floor = f"Once the budget is spent, a statement may still wait {policy.spent_budget_wait_ms} ms"
+    assert floor in dba
 
 
 def test_every_alert_rule_links_its_runbook_and_every_runbook_is_a_rules() -> None:
