@@ -301,7 +301,8 @@ def apply(
     dropped the table); `everything`: run every file, changed or not; `migrations_ran`: a
     versioned migration ran before (its new tables need the grants). The result is checked
     before returning (see the module's docstring); a failure raises DefinitionError. `arm` runs
-    before every statement that may take a lock (the migrator's lock-wait budget)."""
+    before each file and each drop: the migrator's lock-wait budget (a file's statements share
+    what it leaves)."""
     done = recorded(conn)
     if done is None:
         done = known or []
