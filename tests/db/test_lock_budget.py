@@ -18,6 +18,7 @@ import pytest
 from guard.db.lock_retry import LockBudget, LockPolicy
 from guard.db.migrate import Migrator
 from guard.resources import migrations_dir
+from tests.support.writer import Writer
 
 
 class _Clock:
@@ -81,28 +82,6 @@ def test_a_floor_larger_than_the_budget_is_the_budget(
     assert budget.arm() == 5 and _lock_timeout(in_transaction) == "5ms"
 
 
-class _Writer(threading.Thread):
-    """The application: an insert into the first table every 10 ms, each latency recorded."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.latencies: list[float] = []
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with psycopg.connect(self.url, autocommit=True, application_name="app") as conn:
-                while not self.stop.is_set():
-                    started = time.monotonic()
-                    conn.execute("INSERT INTO public.budget_first (id) VALUES (1)")
-                    self.latencies.append(time.monotonic() - started)
-                    time.sleep(0.01)
-        except BaseException as error:  # surfaced by the test
-            self.error = error
-
-
 def _waiting_for(conn: psycopg.Connection[Any], pid: int, table: str) -> bool:
     row = conn.execute(
         "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted"
@@ -143,7 +122,8 @@ def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
     budget_ms, first_wait_s = 300, 0.25
     policy = LockPolicy(lock_timeout_ms=budget_ms, max_lock_timeout_ms=budget_ms, deadline_s=60)
 
-    writer = _Writer(db_url)
+    # The application: an insert into the first table every 10 ms.
+    writer = Writer(db_url, "INSERT INTO public.budget_first (id) VALUES (1)", pause_s=0.01)
     with (
         psycopg.connect(db_url, application_name="reader of the first") as first,
         psycopg.connect(db_url, application_name="reader of the second") as second,
@@ -181,8 +161,8 @@ def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
     assert timeline == ["first released", "second released"]
     # The writer kept writing while the migration retried, and never waited much longer than one
     # budget (plus the floor and a busy machine's slack); both waits would be 550 ms.
-    assert len(writer.latencies) > 50, "the writer was blocked for long stretches"
-    worst = max(writer.latencies)
+    assert len(writer.samples) > 50, "the writer was blocked for long stretches"
+    worst = writer.worst
     assert worst < (budget_ms + policy.spent_budget_wait_ms + 100) / 1000, (
         f"worst insert {worst * 1000:.0f} ms"
     )

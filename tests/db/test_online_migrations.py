@@ -29,6 +29,7 @@ from guard.db.migrate import Migrator, OutOfOrderError
 from guard.db.validate import validate
 from guard.errors import GuardError
 from guard.resources import migrations_dir
+from tests.support.writer import Writer
 
 # The first migration that locks the booking tables (constraints and triggers on calls).
 BEFORE_LOCKING = "0005_tenant_key"
@@ -42,31 +43,6 @@ def _reader_holding_calls(url: str, application_name: str) -> Iterator[psycopg.C
         reader.execute("SELECT count(*) FROM public.calls").fetchone()
         yield reader
         reader.rollback()
-
-
-class _Writer(threading.Thread):
-    """The application: one insert into calls every 20 ms, each latency recorded with the time
-    it started."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.samples: list[tuple[float, float]] = []
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with psycopg.connect(self.url, autocommit=True, application_name="app") as conn:
-                while not self.stop.is_set():
-                    started = time.monotonic()
-                    conn.execute(
-                        "INSERT INTO public.calls (company_id, direction) VALUES (1, 'inbound')"
-                    )
-                    self.samples.append((started, time.monotonic() - started))
-                    time.sleep(0.02)
-        except BaseException as error:  # surfaced by the test
-            self.error = error
 
 
 def _prepared(url: str) -> None:
@@ -88,7 +64,12 @@ def test_apply_waits_out_a_long_reader_and_writers_never_wait_longer_than_one_at
     _prepared(empty_db_url)
     policy = LockPolicy(lock_timeout_ms=200, max_lock_timeout_ms=200, deadline_s=120)
     progress: list[str] = []
-    writer = _Writer(empty_db_url)
+    # The application: one insert into calls every 20 ms.
+    writer = Writer(
+        empty_db_url,
+        "INSERT INTO public.calls (company_id, direction) VALUES (1, 'inbound')",
+        pause_s=0.02,
+    )
     writer.start()
     holding_s = 4.0
     try:
@@ -123,7 +104,7 @@ def test_apply_waits_out_a_long_reader_and_writers_never_wait_longer_than_one_at
     # could have made it wait (its lock_timeout), plus the insert's own time on a busy machine.
     during = [latency for started, latency in writer.samples if started < released_at[0]]
     assert len(during) > holding_s / 0.05, "the writer was not blocked for long stretches"
-    worst = max(latency for _, latency in writer.samples)
+    worst = writer.worst
     assert worst < 2 * policy.lock_timeout_ms / 1000, f"worst insert {worst * 1000:.0f} ms"
 
 
