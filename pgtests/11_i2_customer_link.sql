@@ -1,7 +1,7 @@
 -- I2: customer_id set <=> a complete link (status linked, linked_at, method, confidence 0-100);
 -- a cleared customer is unlinked, an anonymous caller anonymous.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -22,6 +22,24 @@ SELECT results_eq(
              ('anonymous', NULL, NULL, FALSE),
              ('anonymous', NULL, NULL, FALSE)$$,
     'a linked customer gets the defaults; no customer is unlinked, or anonymous without a number'
+);
+
+-- Each link detail written alone without a customer goes, whichever it is.
+INSERT INTO calls (
+    id, company_id, retell_call_id, from_number, customer_link_method,
+    customer_link_confidence, customer_linked_at
+) VALUES
+(61, 1, 'c61', '+49 30 6', 'name_match', NULL, NULL),
+(62, 1, 'c62', '+49 30 7', NULL, 62.5, NULL),
+(63, 1, 'c63', '+49 30 8', NULL, NULL, now());
+SELECT results_eq(
+    $$SELECT customer_link_status, customer_link_method, customer_link_confidence,
+             customer_linked_at
+      FROM calls WHERE id IN (61, 62, 63) ORDER BY id$$,
+    $$VALUES ('unlinked', NULL::text, NULL::numeric(5, 2), NULL::timestamptz),
+             ('unlinked', NULL, NULL, NULL),
+             ('unlinked', NULL, NULL, NULL)$$,
+    'a link detail without a customer is cleared, each one alone'
 );
 
 INSERT INTO calls (

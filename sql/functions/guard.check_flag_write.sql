@@ -1,21 +1,29 @@
--- I3, AFTER INSERT OR UPDATE OF the booking flags ... FOR EACH ROW on calls: a call whose
--- booking flags the application wrote is checked against its appointments. A new call has none
--- yet, so one claiming a made or linked booking contradicts them; an update is compared with
--- what its appointments say. An update that writes no flag column (the everyday update of a
--- call's status) does not fire it. Writes by Booking Guard's own triggers (depth > 1) are
--- derived already.
--- A write that agrees with the appointments (the everyday case) ends here. One that contradicts
--- them may be a state the transaction has not finished (the call's flags first, then its
+-- I3, AFTER UPDATE OF the booking flags ... FOR EACH ROW on calls: a call whose booking flags the
+-- application wrote is compared with what its appointments say. An update that writes no flag
+-- column (the everyday update of a call's status) does not fire it; a new call's claim is
+-- guard.check_flag_claim's. Writes by Booking Guard's own triggers (depth > 1) are derived
+-- already.
+-- A write that leaves every value the rule reads as it was (guard.call_flags_contradict: made,
+-- link status, whether linked_at is set, outcome, failed) ends at once: it cannot make the call
+-- contradict its appointments, since the stored version was derived by the appointment triggers
+-- or judged when it was written (a contradiction already pending in this transaction stays
+-- recorded). That is the everyday flag write: the application restates the flags the booking's
+-- appointment insert derived a moment earlier. A stored contradiction such a write leaves in
+-- place (legacy data, a rule that was off) is detection's (flags_contradict_appointments), as it
+-- was before the write.
+-- A write that agrees with the appointments ends after one index read. One that contradicts them
+-- may be a state the transaction has not finished (the call's flags first, then its
 -- appointment), so it is recorded (guard.flag_checks_at_commit) and judged when the transaction
 -- commits (guard.check_flags_at_commit): corrected there, or refused in reject mode.
--- AFTER, not in the BEFORE ROW normaliser: a pending check recorded before the row exists would
--- be judged, under SET CONSTRAINTS ... IMMEDIATE, before there is a call to judge.
+-- AFTER, not in the BEFORE ROW normaliser: a pending check recorded before the row is written
+-- would be judged, under SET CONSTRAINTS ... IMMEDIATE, on the version before the write.
 -- Row-level, one index read and a comparison (guard.call_flags_contradict, proven equal to the
 -- derivation rule by tests/db/test_flag_rule.py): a statement trigger paid for a transition
 -- table on every update of a call, a BEFORE statement trigger with a WHEN clause marked the flag
 -- writes, and the derivation's generic plan was started up for each check (docs/invariants.md,
 -- "Measured reasons for the shapes in sql/"). The read takes no lock: the writer holds the
--- call's row lock, and what it cannot see yet is judged again at commit.
+-- call's row lock, and what it cannot see yet is judged again at commit. Few PL/pgSQL
+-- expressions: each is compiled again in every transaction, so the two early exits are one.
 -- With the writer's rights and no SET clause, every function name qualified (see "Trigger
 -- functions without SET clauses" in docs/security.md). The writer may record a pending check
 -- (guard.flag_checks_at_commit) but not read or remove one.
@@ -24,22 +32,34 @@ RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    has_active boolean := FALSE;
+    has_active boolean;
 BEGIN
-    IF pg_catalog.pg_trigger_depth() > 1 THEN
+    IF
+        pg_catalog.pg_trigger_depth() > 1
+        OR (
+            NEW.appointment_made,
+            NEW.appointment_link_status,
+            NEW.appointment_linked_at IS NULL,
+            NEW.session_outcome,
+            NEW.booking_failed
+        ) IS NOT DISTINCT FROM (
+            OLD.appointment_made,
+            OLD.appointment_link_status,
+            OLD.appointment_linked_at IS NULL,
+            OLD.session_outcome,
+            OLD.booking_failed
+        )
+    THEN
         RETURN NULL;
     END IF;
-    -- An appointment references an existing call: a new one has none.
-    IF TG_OP = 'UPDATE' THEN
-        has_active := EXISTS (
-            SELECT
-            FROM public.appointments AS a
-            WHERE
-                a.call_id = NEW.id
-                AND a.company_id = NEW.company_id
-                AND guard.is_active_appointment(a.status, a.deleted_at)
-        );
-    END IF;
+    has_active := EXISTS (
+        SELECT
+        FROM public.appointments AS a
+        WHERE
+            a.call_id = NEW.id
+            AND a.company_id = NEW.company_id
+            AND guard.is_active_appointment(a.status, a.deleted_at)
+    );
     IF guard.call_flags_contradict(
         NEW.appointment_made,
         NEW.appointment_link_status,
@@ -49,7 +69,7 @@ BEGIN
         has_active
     ) THEN
         INSERT INTO guard.flag_checks_at_commit (call_ids, written_by)
-        VALUES (ARRAY[NEW.id], pg_catalog.lower(TG_OP));
+        VALUES (ARRAY[NEW.id], 'update');
     END IF;
     RETURN NULL;
 END;

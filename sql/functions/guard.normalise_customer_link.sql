@@ -29,9 +29,18 @@ BEGIN
                 THEN 'anonymous'
             ELSE 'unlinked'
         END;
-        NEW.customer_linked_at := NULL;
-        NEW.customer_link_method := NULL;
-        NEW.customer_link_confidence := NULL;
+        -- One test, not three assignments: a new call without a customer (the everyday case)
+        -- has none of the three, and each assignment is an expression compiled again in every
+        -- transaction.
+        IF
+            NEW.customer_linked_at IS NOT NULL
+            OR NEW.customer_link_method IS NOT NULL
+            OR NEW.customer_link_confidence IS NOT NULL
+        THEN
+            NEW.customer_linked_at := NULL;
+            NEW.customer_link_method := NULL;
+            NEW.customer_link_confidence := NULL;
+        END IF;
         RETURN NEW;
     END IF;
 

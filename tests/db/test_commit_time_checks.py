@@ -335,3 +335,34 @@ def test_an_update_that_writes_no_flag_checks_nothing(calls_url: str) -> None:
     assert _state(calls_url, 2)[:3] == (True, "information_only", 0), "call 2 was checked"
     assert _state(calls_url, 1)[:3] == (False, "information_only", 1), "call 1's write was checked"
     assert _state(calls_url, 3)[:3] == (True, "appointment_booked", 0)
+
+
+def test_a_restatement_of_the_flags_is_not_judged_and_a_change_is(calls_url: str) -> None:
+    """An update that writes the flags the call already has changes nothing the rule reads: it is
+    not judged, not even when the stored flags contradict (written while the rule was disabled:
+    detection's to report, as for an update that writes no flag column). The same call's next
+    write that changes one of those values is judged at commit and corrected. A booked call
+    whose flags the application restates after its appointment (the everyday flag write) keeps
+    them."""
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        admin.execute("UPDATE guard.rules SET enabled = FALSE WHERE id = 'I3_appointment_flags'")
+    with _app(calls_url) as app:
+        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 2")
+        app.commit()
+    with psycopg.connect(calls_url, autocommit=True) as admin:
+        admin.execute("UPDATE guard.rules SET enabled = TRUE WHERE id = 'I3_appointment_flags'")
+        admin.execute(INSERT_APPOINTMENT, (1,))
+    with _app(calls_url) as app:
+        app.execute(
+            "UPDATE calls SET appointment_made = TRUE, session_outcome = 'information_only'"
+            " WHERE id = 2"
+        )
+        app.execute(MARK_BOOKED, (1,))
+        app.commit()
+    assert _state(calls_url, 2)[:3] == (True, "information_only", 0), "call 2 was judged"
+    assert _state(calls_url, 1)[:3] == (True, "appointment_booked", 0)
+    # Booked flags in full: judged against call 2's own appointments (none), not call 1's.
+    with _app(calls_url) as app:
+        app.execute(MARK_BOOKED, (2,))
+        app.commit()
+    assert _state(calls_url, 2)[:3] == (False, "appointment_booked", 1), "the change was not judged"

@@ -1,0 +1,33 @@
+-- I3, AFTER INSERT ... FOR EACH ROW on calls: a new call's booking flags are checked against its
+-- appointments. It has none yet (an appointment references an existing call), so a call that
+-- claims a made or linked booking contradicts them: the rule guard.call_flags_contradict with no
+-- active appointment. Such a claim may be a state the transaction has not finished (the call
+-- first, then its appointment), so it is recorded (guard.flag_checks_at_commit) and judged when
+-- the transaction commits (guard.check_flags_at_commit): corrected there, or refused in reject
+-- mode. An update's write of the flags is guard.check_flag_write's.
+-- Every new call is checked, whoever inserts it: no Booking Guard trigger inserts calls.
+-- Its own function, not a branch of guard.check_flag_write: a new call then runs one PL/pgSQL
+-- expression, and each is compiled again in every transaction (bench/instructions.py, "new
+-- call"). AFTER, not in the BEFORE ROW normaliser: a pending check recorded before the row exists
+-- would be judged, under SET CONSTRAINTS ... IMMEDIATE, before there is a call to judge.
+-- With the writer's rights and no SET clause, every function name qualified (see "Trigger
+-- functions without SET clauses" in docs/security.md).
+CREATE OR REPLACE FUNCTION guard.check_flag_claim()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF guard.call_flags_contradict(
+        NEW.appointment_made,
+        NEW.appointment_link_status,
+        NEW.appointment_linked_at,
+        NEW.session_outcome,
+        NEW.booking_failed,
+        FALSE
+    ) THEN
+        INSERT INTO guard.flag_checks_at_commit (call_ids, written_by)
+        VALUES (ARRAY[NEW.id], 'insert');
+    END IF;
+    RETURN NULL;
+END;
+$$;
