@@ -6,7 +6,10 @@
 -- I2: the customer link fields follow customer_id. A linked customer gets status linked and,
 -- where the writer said nothing, linked_at now() and the default method and confidence; a newly
 -- linked customer does not inherit the previous customer's link details. No customer: anonymous
--- for callers without a usable number, unlinked otherwise.
+-- for callers without a usable number (none, blank, or a withheld-number word), unlinked
+-- otherwise. That test is one list lookup with few function calls: each function call in a
+-- PL/pgSQL expression is set up again in every transaction (bench/instructions.py, "new call").
+-- Few PL/pgSQL expressions for the same reason.
 -- One function where there were two triggers: the direction's had a WHEN clause, compiled again
 -- for every statement (docs/invariants.md, "Measured reasons for the shapes in sql/").
 -- No SET clause, every function name qualified: see "Trigger functions without SET clauses" in
@@ -23,9 +26,8 @@ BEGIN
     IF NEW.customer_id IS NULL THEN
         NEW.customer_link_status := CASE
             WHEN NEW.customer_link_status = 'anonymous'
-                OR nullif(pg_catalog.btrim(coalesce(NEW.from_number, '')), '') IS NULL
-                OR pg_catalog.lower(pg_catalog.btrim(NEW.from_number))
-                IN ('anonymous', 'unknown', 'restricted', 'private')
+                OR pg_catalog.lower(pg_catalog.btrim(coalesce(NEW.from_number, '')))
+                IN ('', 'anonymous', 'unknown', 'restricted', 'private')
                 THEN 'anonymous'
             ELSE 'unlinked'
         END;
