@@ -313,18 +313,24 @@ def test_each_flag_written_alone_on_a_booked_call_is_judged_at_commit(
     assert _state(calls_url, 1)[2] == 1, "the correction is audited"
 
 
+def _store_contradiction_while_the_rule_is_off(url: str, call: int) -> None:
+    """The application marks `call` made (it has no appointment) while rule I3 is disabled, as
+    legacy data holds such a call; the rule is on again afterwards."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("UPDATE guard.rules SET enabled = FALSE WHERE id = 'I3_appointment_flags'")
+    with _app(url) as app:
+        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = %s", (call,))
+        app.commit()
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("UPDATE guard.rules SET enabled = TRUE WHERE id = 'I3_appointment_flags'")
+
+
 def test_an_update_that_writes_no_flag_checks_nothing(calls_url: str) -> None:
     """A contradiction already stored (written while the rule was disabled) is detection's to
     report: an update that writes no flag column neither corrects nor refuses its call, also when
     the same transaction wrote flags before, or booked another call (Booking Guard's own flag
     write), and in the session's next transaction."""
-    with psycopg.connect(calls_url, autocommit=True) as admin:
-        admin.execute("UPDATE guard.rules SET enabled = FALSE WHERE id = 'I3_appointment_flags'")
-    with _app(calls_url) as app:
-        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 2")
-        app.commit()
-    with psycopg.connect(calls_url, autocommit=True) as admin:
-        admin.execute("UPDATE guard.rules SET enabled = TRUE WHERE id = 'I3_appointment_flags'")
+    _store_contradiction_while_the_rule_is_off(calls_url, 2)
     with _app(calls_url) as app:
         app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 1")
         app.execute(INSERT_APPOINTMENT, (3,))
@@ -344,13 +350,8 @@ def test_a_restatement_of_the_flags_is_not_judged_and_a_change_is(calls_url: str
     write that changes one of those values is judged at commit and corrected. A booked call
     whose flags the application restates after its appointment (the everyday flag write) keeps
     them."""
+    _store_contradiction_while_the_rule_is_off(calls_url, 2)
     with psycopg.connect(calls_url, autocommit=True) as admin:
-        admin.execute("UPDATE guard.rules SET enabled = FALSE WHERE id = 'I3_appointment_flags'")
-    with _app(calls_url) as app:
-        app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 2")
-        app.commit()
-    with psycopg.connect(calls_url, autocommit=True) as admin:
-        admin.execute("UPDATE guard.rules SET enabled = TRUE WHERE id = 'I3_appointment_flags'")
         admin.execute(INSERT_APPOINTMENT, (1,))
     with _app(calls_url) as app:
         app.execute(
