@@ -1,7 +1,7 @@
 """Server instructions per write path (valgrind callgrind): deterministic, unlike wall time.
 
     python -m bench.instructions [--json] [--workloads single,insert,delete,delete1,...]
-                                 [--variants z,a,fz,fa,rz,ra,d] [--insert-rows N]
+                                 [--variants z,a,fz,fa,rz,ra,d,l] [--insert-rows N]
                                  [--text] [--one-transaction] [--generic-plans]
 
 Why: on a shared 2-core virtual machine wall-clock figures swing by 30 % and more from one
@@ -30,7 +30,14 @@ original row-level design; and Booking Guard.
 - rz, ra: the original row-level design (bench/triggers.py's AFTER ROW triggers: an insert sets
   the call booked, a delete recomputes it) on z and on a. It has no update trigger: on cancel,
   soft delete and move it does nothing (and leaves the flags stale), so it is not run there;
-- d: Booking Guard, every migration and definition applied.
+- d: Booking Guard, every migration and definition applied;
+- l (not run unless named): the lower bound of Booking Guard's appointment triggers. d with the
+  appointment triggers replaced by row triggers that derive each row's call at once, with the
+  same functions, locks and reads (guard.sync_one_call_flags; the insert's UPDATE of the call),
+  and no notes and no statement trigger. It is not a design that could ship: a multi-row
+  statement would lock its calls in scan order, not id order (two such statements can
+  deadlock). What it costs is what any correct trigger pays at least, keeping the lock before
+  the read and the check of the application's flag writes (the calls triggers are d's).
 
 Method: one throwaway cluster (jit off: compiled code is not comparable), two templates (the
 schemas z and Booking Guard's) of 250 000 calls with 10 001 booked, calls at fillfactor 100 (an
@@ -74,8 +81,8 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from bench.triggers import CALLS as TEMPLATE_CALLS
 from bench.triggers import (
+    AT_ONCE_SQL,
     COMPANIES,
     DELETE_RANGE,
     DELETE_ROWS,
@@ -92,6 +99,7 @@ from bench.triggers import (
     WARM_DELETE_ID,
     company_of,
 )
+from bench.triggers import CALLS as TEMPLATE_CALLS
 from bench.workload import APP_LOGIN, BARE_GRANTS, BARE_MIGRATION
 from guard.db.migrate import Migrator
 from guard.embedded import EmbeddedCluster, as_server_user, pg_bindir
@@ -109,16 +117,19 @@ VARIANTS = {
     "rz": "row-level z",
     "ra": "row-level a",
     "d": "Booking Guard",
+    "l": "lower bound",
 }
+DEFAULT_VARIANTS = ("z", "a", "fz", "fa", "rz", "ra", "d")
 # The template each variant is cloned from: the application's schema or Booking Guard's.
 TEMPLATE_OF = {"z": "tmpl_z", "fz": "tmpl_z", "rz": "tmpl_z"} | dict.fromkeys(
-    ("a", "fa", "ra", "d"), "tmpl_g"
+    ("a", "fa", "ra", "d", "l"), "tmpl_g"
 )
 TRIGGERS_OFF = (
     "ALTER TABLE public.calls DISABLE TRIGGER USER",
     "ALTER TABLE public.appointments DISABLE TRIGGER USER",
 )
 ROW_LEVEL = (ROW_LEVEL_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}")
+
 VARIANT_SETUP: dict[str, tuple[str, ...]] = {
     "z": (),
     "fz": (),
@@ -127,6 +138,7 @@ VARIANT_SETUP: dict[str, tuple[str, ...]] = {
     "fa": TRIGGERS_OFF,
     "ra": (*TRIGGERS_OFF, *ROW_LEVEL),
     "d": (),
+    "l": (AT_ONCE_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}"),
 }
 
 
@@ -376,9 +388,9 @@ WORKLOADS: dict[str, Builder] = {
 # row-level design only where it has a trigger (insert and delete).
 EVERY_VARIANT = tuple(VARIANTS)
 VARIANTS_OF = {
-    "cancel1": ("z", "a", "fz", "fa", "d"),
-    "soft1": ("z", "a", "fz", "fa", "d"),
-} | dict.fromkeys(("move1", "call1", "callins1", "flags1", "callfirst1"), ("z", "a", "d"))
+    "cancel1": ("z", "a", "fz", "fa", "d", "l"),
+    "soft1": ("z", "a", "fz", "fa", "d", "l"),
+} | dict.fromkeys(("move1", "call1", "callins1", "flags1", "callfirst1"), ("z", "a", "d", "l"))
 
 
 # -- the cluster: templates, clones, callgrind -----------------------------------------------------
@@ -500,8 +512,8 @@ def flags_wrong(cluster: EmbeddedCluster, database: str) -> int:
 
 
 def keeps_flags(key: str, variant: str) -> bool:
-    if variant in ("fz", "fa", "d"):
-        return key != "callfirst1" or variant == "d"
+    if variant in ("fz", "fa", "d", "l"):
+        return key != "callfirst1" or variant in ("d", "l")
     return variant in ("rz", "ra") and key in ("single", "insert", "delete", "delete1")
 
 
@@ -608,6 +620,10 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
         for ref in ("fz", "fa", "ra"):
             other = figures[ref]
             line[f"d_vs_{ref}"] = None if guard is None or not other else guard / other
+        bound = figures["l"]
+        for ref in ("fa", "ra"):
+            other = figures[ref]
+            line[f"l_vs_{ref}"] = None if bound is None or not other else bound / other
         goal = target_of(key)
         if goal is not None and line[f"d_vs_{goal[0]}"] is not None:
             ref, limit = goal
@@ -632,11 +648,14 @@ def print_table(report: dict[str, Any]) -> None:
         " writes nothing more for is its bare figure."
     )
     print()
-    names = ("z", "a", "fz", "fa", "rz", "ra", "d")
+    lines = summary(report)
+    bound = any(line["per_row"]["l"] is not None for line in lines)
+    names = ("z", "a", "fz", "fa", "rz", "ra", "d", *(("l",) if bound else ()))
     header = ["path", *(VARIANTS[v] for v in names), "d/floor z", "d/floor a", "d/row-level a"]
+    header += ["l/floor a", "l/row-level a"] if bound else []
     print("| " + " | ".join([*header, "target"]) + " |")
     print("|" + "---|" * (len(header) + 1))
-    for line in summary(report):
+    for line in lines:
         cells = [line["label"]]
         cells += [
             "-" if line["per_row"][v] is None else f"{line['per_row'][v] / 1000:,.1f}k"
@@ -646,6 +665,11 @@ def print_table(report: dict[str, Any]) -> None:
             "-" if line[f"d_vs_{r}"] is None else f"{line[f'd_vs_{r}']:.2f}x"
             for r in ("fz", "fa", "ra")
         ]
+        if bound:
+            cells += [
+                "-" if line[f"l_vs_{r}"] is None else f"{line[f'l_vs_{r}']:.2f}x"
+                for r in ("fa", "ra")
+            ]
         goal = line.get("target")
         cells.append(
             "-"
@@ -663,7 +687,9 @@ def main(argv: list[str] | None = None) -> int:
         "--workloads", default=",".join(WORKLOADS), help="comma-separated: " + ",".join(WORKLOADS)
     )
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated: " + ",".join(VARIANTS)
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help="comma-separated: " + ",".join(VARIANTS) + " (l only when named)",
     )
     parser.add_argument(
         "--insert-rows", type=int, default=INSERT_ROWS, help="rows of the one-statement insert"

@@ -126,6 +126,80 @@ CREATE TRIGGER bench_rowlevel_delete AFTER DELETE ON public.appointments
 FOR EACH ROW EXECUTE FUNCTION bench.rowlevel_after_delete();
 """
 
+# The lower bound of Booking Guard's appointment triggers (bench/instructions.py's variant l,
+# bench/workload.py's (l)), applied over Booking Guard: each appointment row derives its call at
+# once, through what Booking Guard's own triggers run for a one-row statement, with no notes and
+# no statement trigger. Not a shippable design: a multi-row statement locks its calls in scan
+# order, not id order. Trigger functions get no EXECUTE check at firing.
+AT_ONCE_SQL = """
+CREATE SCHEMA bench;
+
+CREATE FUNCTION bench.at_once_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.call_id IS NOT NULL AND guard.is_active_appointment(NEW.status, NEW.deleted_at) THEN
+        UPDATE public.calls AS c
+        SET
+            appointment_made = TRUE,
+            appointment_link_status = 'linked',
+            appointment_linked_at = coalesce(c.appointment_linked_at, pg_catalog.now()),
+            session_outcome = 'appointment_booked',
+            booking_failed = FALSE,
+            updated_at = pg_catalog.now()
+        WHERE c.id = NEW.call_id;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION bench.at_once_after_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF
+        (NEW.call_id, NEW.company_id, guard.is_active_appointment(NEW.status, NEW.deleted_at))
+        IS NOT DISTINCT FROM
+        (OLD.call_id, OLD.company_id, guard.is_active_appointment(OLD.status, OLD.deleted_at))
+    THEN
+        RETURN NULL;
+    END IF;
+    IF guard.sync_one_call_flags(
+        OLD.call_id, guard.is_active_appointment(OLD.status, OLD.deleted_at)
+    ) THEN
+    END IF;
+    IF
+        NEW.call_id IS DISTINCT FROM OLD.call_id
+        AND guard.sync_one_call_flags(NEW.call_id, FALSE)
+    THEN
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION bench.at_once_after_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF
+        guard.is_active_appointment(OLD.status, OLD.deleted_at)
+        AND guard.sync_one_call_flags(OLD.call_id, TRUE)
+    THEN
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER guard_appointments_sync_insert ON public.appointments;
+DROP TRIGGER guard_appointments_sync_update ON public.appointments;
+DROP TRIGGER guard_appointments_note_change ON public.appointments;
+DROP TRIGGER guard_appointments_sync_delete ON public.appointments;
+
+CREATE TRIGGER bench_at_once_insert AFTER INSERT ON public.appointments
+FOR EACH ROW EXECUTE FUNCTION bench.at_once_after_insert();
+
+CREATE TRIGGER bench_at_once_update
+AFTER UPDATE OF call_id, company_id, status, deleted_at ON public.appointments
+FOR EACH ROW EXECUTE FUNCTION bench.at_once_after_update();
+
+CREATE TRIGGER bench_at_once_delete AFTER DELETE ON public.appointments
+FOR EACH ROW EXECUTE FUNCTION bench.at_once_after_delete();
+"""
+
 VARIANT_SETUP = {
     "a": ["ALTER TABLE public.appointments DISABLE TRIGGER USER"],
     "b": ["ALTER TABLE public.appointments DISABLE TRIGGER USER", ROW_LEVEL_SQL],
