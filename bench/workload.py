@@ -27,6 +27,13 @@ Variants, each a database in one throwaway cluster, loaded with the same 100 000
   0003_booking_indexes), no triggers, no row-level security;
 - (b) row-level: (a) plus the original design's AFTER ROW triggers on appointments (insert sets
   the call booked, delete recomputes it), as in bench/triggers.py;
+- (s) Booking Guard's schema alone (not run unless named): (g) with every user trigger of calls
+  and appointments disabled after the preload; its CHECKs, composite foreign key and row-level
+  security stay. What the schema costs before any trigger runs;
+- (l) the lower bound of Booking Guard's appointment triggers (not run unless named): (g) with
+  them replaced by row triggers that derive each row's call at once (bench/triggers.py's
+  AT_ONCE_SQL, no notes, no statement trigger). Not shippable: a multi-row statement would lock
+  its calls in scan order. What any correct trigger set costs at least;
 - (g) Booking Guard: every migration applied; the application login is a member of the
   application role, so row-level security, the normalisers, the flag triggers and the
   correction path all run as they do in production.
@@ -72,7 +79,7 @@ from psycopg import errors, sql
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from bench.triggers import ROW_LEVEL_SQL
+from bench.triggers import AT_ONCE_SQL, ROW_LEVEL_SQL
 from guard.db.migrate import Migrator
 from guard.embedded import EmbeddedCluster
 
@@ -87,6 +94,8 @@ BARE_MIGRATION = "0003_booking_indexes"
 VARIANTS = {
     "a": "(a) without Booking Guard",
     "b": "(b) row-level design",
+    "s": "(s) Booking Guard's schema, triggers off",
+    "l": "(l) lower bound of the appointment triggers",
     "g": "(g) Booking Guard",
 }
 
@@ -195,8 +204,8 @@ def build_database(url: str, variant: str) -> None:
     with Migrator(url) as migrator:
         migrator.apply(to=BARE_MIGRATION if variant in ("a", "b") else None)
     with psycopg.connect(url, autocommit=True) as conn:
-        if variant == "b":
-            conn.execute(ROW_LEVEL_SQL)
+        if variant in ("b", "l"):
+            conn.execute(ROW_LEVEL_SQL if variant == "b" else AT_ONCE_SQL)
             conn.execute(
                 sql.SQL("GRANT USAGE ON SCHEMA bench TO {}").format(sql.Identifier(APP_LOGIN))
             )
@@ -218,6 +227,9 @@ def build_database(url: str, variant: str) -> None:
         }
         for statement in PRELOAD:
             conn.execute(statement.format(**sizes))
+        if variant == "s":
+            for table in ("calls", "appointments"):
+                conn.execute(f"ALTER TABLE public.{table} DISABLE TRIGGER USER".encode())
 
 
 # -- one lifecycle, as a plan -----------------------------------------------------------------
