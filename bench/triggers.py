@@ -130,7 +130,9 @@ FOR EACH ROW EXECUTE FUNCTION bench.rowlevel_after_delete();
 # bench/workload.py's (l)), applied over Booking Guard: each appointment row derives its call at
 # once, through what Booking Guard's own triggers run for a one-row statement, with no notes and
 # no statement trigger. Not a shippable design: a multi-row statement locks its calls in scan
-# order, not id order. Trigger functions get no EXECUTE check at firing.
+# order, not id order. Trigger functions get no EXECUTE check at firing. The insert's UPDATE
+# and the update's change test are copies of the shipped ones: tests/unit/test_bench_lower_bound.py
+# fails when they part.
 AT_ONCE_SQL = """
 CREATE SCHEMA bench;
 
