@@ -129,7 +129,6 @@ TRIGGERS_OFF = (
     "ALTER TABLE public.appointments DISABLE TRIGGER USER",
 )
 ROW_LEVEL = (ROW_LEVEL_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}")
-
 VARIANT_SETUP: dict[str, tuple[str, ...]] = {
     "z": (),
     "fz": (),
