@@ -29,6 +29,10 @@ cleaning up after it. No lock outlives a statement: a session advisory lock died
 connection and its unlock in a `finally` hid the real error; the journal row (and its unique index
 of unsettled attempts per call) is what serialises bookings of one call now.
 
+Every statement runs unprepared (`prepare=False`), whatever the connection's prepare_threshold:
+behind a transaction pooler a statement psycopg prepared on one server connection is not there on
+the next, and a failed EXECUTE after the calendar booked would lose the booking's record.
+
 The calendar callable takes the idempotency key: `book(key) -> CalendarBooking`. A callable that
 takes no argument is still accepted (the attempt is journaled and recoverable alike), but the
 calendar then cannot recognise a retried request: pass the key on.
@@ -357,7 +361,8 @@ def _book(
     while True:
         with conn.transaction():
             started = _started(
-                conn.execute(_BEGIN, (call_id, service_id, call_id)).fetchone(), call_id
+                conn.execute(_BEGIN, (call_id, service_id, call_id), prepare=False).fetchone(),
+                call_id,
             )
         if not _must_wait(started, deadline):
             break
@@ -387,15 +392,19 @@ def _record(
     try:
         with conn.transaction():
             (appointment_id,) = _row(
-                conn.execute(_RECORD, attempt.record_args(service_id, booking, source))
+                conn.execute(
+                    _RECORD, attempt.record_args(service_id, booking, source), prepare=False
+                )
             )
-            conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
+            conn.execute(
+                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id), prepare=False
+            )
             ok, reason, details, latency_ms = _row(
-                conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid))
+                conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid), prepare=False)
             )
             if not ok:
                 raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-            conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid))
+            conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid), prepare=False)
     except _ValidationFailed as failed:
         failure = _Failure.validation(failed.reason, failed.details, booking)
         return _fail(conn, attempt, failure, booking.uid, None, attempt.metric_args(failed))
@@ -405,7 +414,7 @@ def _record(
         if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
             # settled meanwhile (this process outlived the timeout): by recover_attempts?
             recorded = _recorded(
-                conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id)).fetchone()
+                conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False).fetchone()
             )
             if recorded is not None:
                 return _already(attempt, recorded, booking)
@@ -429,8 +438,10 @@ def _fail(
     try:
         with conn.transaction():
             if failed_validation is not None:
-                conn.execute(_RECORD_FAILED_VALIDATION, failed_validation)
-            (review_item_id,) = _row(conn.execute(_FAIL, failure.fail_args(attempt.key)))
+                conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
+            (review_item_id,) = _row(
+                conn.execute(_FAIL, failure.fail_args(attempt.key), prepare=False)
+            )
     except psycopg.Error as cleanup_error:
         if original is None:
             raise
@@ -479,7 +490,7 @@ async def _book_async(
     deadline = time.monotonic() + wait_seconds
     while True:
         async with conn.transaction():
-            cursor = await conn.execute(_BEGIN, (call_id, service_id, call_id))
+            cursor = await conn.execute(_BEGIN, (call_id, service_id, call_id), prepare=False)
             started = _started(await cursor.fetchone(), call_id)
         if not _must_wait(started, deadline):
             break
@@ -509,14 +520,20 @@ async def _record_async(
     call_id = attempt.call_id
     try:
         async with conn.transaction():
-            cursor = await conn.execute(_RECORD, attempt.record_args(service_id, booking, source))
+            cursor = await conn.execute(
+                _RECORD, attempt.record_args(service_id, booking, source), prepare=False
+            )
             (appointment_id,) = _row_of(await cursor.fetchone())
-            await conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
-            cursor = await conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid))
+            await conn.execute(
+                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id), prepare=False
+            )
+            cursor = await conn.execute(
+                _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
+            )
             ok, reason, details, latency_ms = _row_of(await cursor.fetchone())
             if not ok:
                 raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-            await conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid))
+            await conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid), prepare=False)
     except _ValidationFailed as failed:
         failure = _Failure.validation(failed.reason, failed.details, booking)
         return await _fail_async(
@@ -526,7 +543,7 @@ async def _record_async(
         if conn.broken or conn.closed:
             raise  # the attempt stays calling in the journal: recover_attempts settles it
         if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
-            cursor = await conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id))
+            cursor = await conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
             recorded = _recorded(await cursor.fetchone())
             if recorded is not None:
                 return _already(attempt, recorded, booking)
@@ -549,8 +566,8 @@ async def _fail_async(
     try:
         async with conn.transaction():
             if failed_validation is not None:
-                await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation)
-            cursor = await conn.execute(_FAIL, failure.fail_args(attempt.key))
+                await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
+            cursor = await conn.execute(_FAIL, failure.fail_args(attempt.key), prepare=False)
             (review_item_id,) = _row_of(await cursor.fetchone())
     except psycopg.Error as cleanup_error:
         if original is None:
@@ -604,7 +621,7 @@ def recover_attempts(
     try:
         recovered = failed = unsettled = 0
         for _id, key, _company, call_id, service_id, _state in conn.execute(
-            _UNSETTLED, (max_attempts, older_than_seconds)
+            _UNSETTLED, (max_attempts, older_than_seconds), prepare=False
         ).fetchall():
             try:
                 booking = lookup(key)
@@ -615,7 +632,9 @@ def recover_attempts(
             try:
                 if booking is None:
                     with conn.transaction():
-                        conn.execute(_FAIL, _Failure.not_in_calendar().fail_args(key))
+                        conn.execute(
+                            _FAIL, _Failure.not_in_calendar().fail_args(key), prepare=False
+                        )
                     failed += 1
                 else:
                     _record_recovered(conn, key, call_id, service_id, booking, source)
@@ -637,15 +656,19 @@ def _record_recovered(
 ) -> None:
     with conn.transaction():
         company_id, customer_id, appointment_id = _row(
-            conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id))
+            conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
         )
         if appointment_id is None:  # (recorded by hand meanwhile: that appointment is the one)
             attempt = _Attempt(key, call_id, company_id, customer_id)
             (appointment_id,) = _row(
-                conn.execute(_RECORD, attempt.record_args(service_id, booking, source))
+                conn.execute(
+                    _RECORD, attempt.record_args(service_id, booking, source), prepare=False
+                )
             )
-            conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id))
-        conn.execute(_COMPLETE, (key, appointment_id, booking.uid))
+            conn.execute(
+                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id), prepare=False
+            )
+        conn.execute(_COMPLETE, (key, appointment_id, booking.uid), prepare=False)
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from guard.breaker.state import (
     State,
     validate_key,
 )
+from guard.db.connection import open_connection
 
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -187,7 +188,7 @@ class BreakerAdmin:
 
     # ------------------------------------------------------------------ PostgreSQL side
     def _pg(self) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(self.database_url or "", connect_timeout=5, row_factory=dict_row)
+        return open_connection(self.database_url or "", connect_timeout=5, row_factory=dict_row)
 
     def _pg_states(self) -> dict[str, dict[str, Any]]:
         with self._pg() as conn:

@@ -41,6 +41,7 @@ from psycopg.types.json import Jsonb
 
 from guard.backoff import exponential_delay
 from guard.breaker.listeners import BreakerEvent, EventKind
+from guard.db.connection import open_connection
 from guard.errors import first_line
 
 log = logging.getLogger("guard.breaker")
@@ -205,7 +206,7 @@ class PostgresWriteBehind:
 
     def _write(self, batch: list[BreakerEvent]) -> None:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
+            self._conn = open_connection(
                 self.database_url or "", connect_timeout=self.connect_timeout
             )
         with self._conn.transaction():

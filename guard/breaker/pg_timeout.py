@@ -21,5 +21,7 @@ def statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> Iterator
     ``conn.transaction()``); the setting ends with the transaction.
     """
     milliseconds = max(1, round(seconds * 1000))
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",))
+    conn.execute(
+        "SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",), prepare=False
+    )
     yield

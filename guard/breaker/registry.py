@@ -21,6 +21,7 @@ from guard.breaker.listeners import Listener
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.restore import PostgresStateSource, StateSource
 from guard.breaker.state import BreakerConfig, validate_key
+from guard.db.connection import open_connection
 
 log = logging.getLogger("guard.breaker")
 
@@ -65,7 +66,7 @@ def load_settings_config(
 ) -> BreakerConfig:
     """Defaults from ``guard.settings``; the built-in defaults if PostgreSQL cannot be read."""
     try:
-        with psycopg.connect(database_url or "", connect_timeout=5) as conn:
+        with open_connection(database_url or "", connect_timeout=5) as conn:
             rows = conn.execute(
                 "SELECT key, value FROM guard.settings WHERE key = ANY(%s)",
                 (list(SETTINGS_FIELDS),),

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import psycopg
 
 from guard.breaker.state import State
+from guard.db.connection import open_connection
 
 RESTORE_QUERY = "SELECT state, generation, opened_at FROM guard.breaker_restore_state(%s)"
 
@@ -98,7 +99,7 @@ class PostgresStateSource:
         with self._lock:
             try:
                 if self._conn is None or self._conn.closed:
-                    self._conn = psycopg.connect(
+                    self._conn = open_connection(
                         self.database_url or "",
                         connect_timeout=self.connect_timeout,
                         autocommit=True,

@@ -1,5 +1,12 @@
 """Opening connections the same way everywhere: --database-url, then GUARD_DATABASE_URL, then
-libpq's own PG* variables. Errors become one GuardError line with no password in it."""
+libpq's own PG* variables. Errors become one GuardError line with no password in it.
+
+Every connection Booking Guard opens is safe behind a transaction pooler (PgBouncer's
+`pool_mode = transaction`): it never prepares statements on the server (psycopg would after five
+executions of a query, and the pooler hands the next transaction, with or without the statement,
+to another server connection), and nothing Booking Guard sets outlives a transaction. What needs a
+session of its own (the migration lock, LISTEN) finds out whether it has one
+(`behind_pooler`, guard.dispatch.loop)."""
 
 from __future__ import annotations
 
@@ -124,6 +131,20 @@ def current_login(database_url: str | None = None) -> str:
         return "(unknown)"
 
 
+def open_connection(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """psycopg.connect without automatic prepared statements: the one way Booking Guard opens a
+    connection (tests/lint/test_pooler_safety.py finds any other). Raises what psycopg raises."""
+    return psycopg.connect(conninfo, prepare_threshold=None, **kwargs)
+
+
+def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
+    """True when a connection pooler sits between this connection and PostgreSQL. PgBouncer (and
+    the other poolers that can cancel queries) hands its clients a key of its own, so the process
+    id the connection was given is not the server process that answers."""
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    return row is None or int(row[0]) != conn.info.backend_pid
+
+
 def connect(
     database_url: str | None,
     *,
@@ -133,7 +154,7 @@ def connect(
     """Connect and check the server version; any failure is a one-line GuardError."""
     conninfo = resolve_conninfo(database_url)
     try:
-        conn = psycopg.connect(
+        conn = open_connection(
             conninfo,
             autocommit=autocommit,
             connect_timeout=10,

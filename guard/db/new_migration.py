@@ -42,6 +42,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from guard.db import catalog
 from guard.db.canonical import build_from_canonical
+from guard.db.connection import open_connection
 from guard.db.migrate import Migrator
 from guard.errors import GuardError
 from guard.resources import migrations_dir, sql_dir
@@ -132,12 +133,12 @@ def _server(database_url: str | None) -> Iterator[str]:
 @contextmanager
 def _scratch(admin_url: str) -> Iterator[str]:
     name = f"guard_migration_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with open_connection(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     try:
         yield _with_db(admin_url, name)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
+        with open_connection(admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -164,10 +165,10 @@ def snapshots(
                 ) as migrator:
                     migrator.apply()
                 build_from_canonical(from_canonical, sql_root)
-                with psycopg.connect(tables_only) as a, psycopg.connect(from_canonical) as b:
+                with open_connection(tables_only) as a, open_connection(from_canonical) as b:
                     return catalog.take(a), catalog.take(b)
         build_from_canonical(from_canonical, sql_root)
-        with psycopg.connect(from_migrations) as a, psycopg.connect(from_canonical) as b:
+        with open_connection(from_migrations) as a, open_connection(from_canonical) as b:
             return catalog.take(a), catalog.take(b)
 
 
