@@ -48,6 +48,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from guard.booking import (
+    _CALL_FOR_RECOVERY,
     _COMPLETE,
     _MARK_CALL,
     _RECORD,
@@ -69,6 +70,19 @@ DEFAULT_HORIZON = timedelta(days=30)
 DEFAULT_MAX_MISSING = 100
 
 _NOW = "SELECT clock_timestamp()"
+# What a reconciliation writes must survive a crash, and reach a synchronous standby, whatever
+# the server's synchronous_commit (for this transaction's commit only, as the booking path does).
+_DURABLE = "SELECT set_config('synchronous_commit', 'on', TRUE)"
+# The commit time (on the old primary's clock) of the last transaction this server replayed
+# before it came out of recovery: NULL on a server started without recovery.
+_REPLAYED = "SELECT pg_last_xact_replay_timestamp(), pg_is_in_recovery()"
+# The attempts still calling that were journaled before a time (the orphans of a failover).
+_ORPHANED = (
+    "SELECT idempotency_key, call_id, service_id"
+    " FROM guard.unsettled_booking_attempts(%s, 0)"
+    " WHERE state = 'calling' AND created_at <= %s ORDER BY created_at, attempt_id"
+)
+_MAX_ORPHANED = 100_000
 _RECONCILE = (
     "SELECT action, appointment_id, call_id, call_company_id, customer_id, service_id,"
     " attempt_to_close, review_item_id, changed"
@@ -105,7 +119,12 @@ class CalendarReport:
     in_flight:     uids whose booking path is still calling: left to it
     failed:        uids whose reconciliation failed (logged; the others went on)
     review_items:  the review items this run opened
-    missing_error: why the comparison of the database's side did not run (None: it ran)"""
+    missing_error: why the comparison of the database's side did not run (None: it ran)
+    unchanged:     what was compared and left as it was (in sync, or queued by an earlier run)
+    orphaned_before: attempts journaled up to this time and still calling were taken as orphans
+                   of a failover (their booking path lost its database), not as in flight
+    orphaned:      calls of such attempts that the calendar did not list as booked: left to the
+                   reconcile job (booking_outcome_unknown after booking_attempt_timeout_seconds)"""
 
     since: datetime
     until: datetime
@@ -120,11 +139,14 @@ class CalendarReport:
     failed: tuple[str, ...] = ()
     review_items: tuple[int, ...] = ()
     missing_error: str | None = None
+    unchanged: int = 0
+    orphaned_before: datetime | None = None
+    orphaned: tuple[int, ...] = ()
 
     @property
     def changed(self) -> bool:
         """Whether this run wrote anything (a second run with the same answer does not)."""
-        return bool(self.recorded or self.cancelled or self.rescheduled or self.review_items)
+        return any(self.written().values())
 
     @property
     def ok(self) -> bool:
@@ -145,10 +167,46 @@ class CalendarReport:
             "review_items_opened": len(self.review_items),
         }
 
+    def written(self) -> dict[str, int]:
+        """What this run wrote, by kind: appointments recorded, cancelled, rescheduled, and
+        review items opened (calendar_only_booking, missing_in_calendar)."""
+        return {
+            "recorded": len(self.recorded),
+            "cancelled": len(self.cancelled),
+            "rescheduled": len(self.rescheduled),
+            "queued_for_review": len(self.review_items),
+        }
+
+    def summary(self) -> str:
+        """One sentence: what this run wrote, counted, and what it left; "Nothing changed" only
+        when it wrote nothing."""
+        written = self.written()
+        if any(written.values()):
+            head = (
+                f"Changed: {written['recorded']} recorded, {written['cancelled']} cancelled,"
+                f" {written['rescheduled']} rescheduled,"
+                f" {written['queued_for_review']} queued for review"
+            )
+        else:
+            head = "Nothing changed"
+        parts = [f"{head}; {self.unchanged} unchanged"]
+        if self.in_flight:
+            parts.append(f"{len(self.in_flight)} in flight (left to their booking path)")
+        if self.orphaned:
+            parts.append(
+                f"{len(self.orphaned)} attempt(s) from before the failover not in the calendar"
+                " (left to guard reconcile)"
+            )
+        failed = self.counts()["failed"]
+        if failed:
+            parts.append(f"{failed} failed")
+        return "; ".join(parts) + "."
+
 
 @dataclass
 class _Tally:
     in_sync: int = 0
+    unchanged: int = 0
     recorded: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     rescheduled: list[int] = field(default_factory=list)
@@ -158,6 +216,7 @@ class _Tally:
     failed: list[str] = field(default_factory=list)
     review_items: list[int] = field(default_factory=list)
     missing_error: str | None = None
+    orphans: dict[str, _Orphan] = field(default_factory=dict)
 
     def booking(self, booking: CalendarBooking, rows: list[tuple[Any, ...]]) -> None:
         """Count the answer of guard.reconcile_calendar_booking for one booking (after the
@@ -175,6 +234,7 @@ class _Tally:
         ) in rows:
             if action == "in_sync":
                 self.in_sync += 1
+                self.unchanged += 1
             elif action == "record":
                 self.recorded.append(int(appointment_id))
             elif action == "cancelled":
@@ -187,29 +247,48 @@ class _Tally:
                 self.calendar_only.append(booking.uid)
                 if changed:
                     self.review_items.append(int(item))
+                else:
+                    self.unchanged += 1
 
     def missing_rows(self, rows: list[tuple[Any, ...]]) -> None:
         for appointment_id, _call, item, queued in rows:
             self.missing.append(int(appointment_id))
             if queued:
                 self.review_items.append(int(item))
+            else:
+                self.unchanged += 1
 
-    def report(self, since: datetime, until: datetime, listed: int) -> CalendarReport:
+    def report(
+        self, since: datetime, until: datetime, listed: int, orphaned_before: datetime | None
+    ) -> CalendarReport:
         return CalendarReport(
-            since,
-            until,
-            listed,
-            self.in_sync,
-            tuple(self.recorded),
-            tuple(self.cancelled),
-            tuple(self.rescheduled),
-            tuple(self.calendar_only),
-            tuple(self.missing),
-            tuple(self.in_flight),
-            tuple(self.failed),
-            tuple(self.review_items),
-            self.missing_error,
+            since=since,
+            until=until,
+            listed=listed,
+            in_sync=self.in_sync,
+            recorded=tuple(self.recorded),
+            cancelled=tuple(self.cancelled),
+            rescheduled=tuple(self.rescheduled),
+            calendar_only=tuple(self.calendar_only),
+            missing=tuple(self.missing),
+            in_flight=tuple(self.in_flight),
+            failed=tuple(self.failed),
+            review_items=tuple(self.review_items),
+            missing_error=self.missing_error,
+            unchanged=self.unchanged,
+            orphaned_before=orphaned_before,
+            orphaned=tuple(sorted(orphan.call_id for orphan in self.orphans.values())),
         )
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    """A booking attempt journaled before a failover and still calling: the booking path that
+    started it lost its connection with the old primary and will never record it."""
+
+    key: str
+    call_id: int
+    service_id: int
 
 
 def _window(since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
@@ -308,6 +387,7 @@ def reconcile_calendar(
     company_id: int | None = None,
     max_missing: int = DEFAULT_MAX_MISSING,
     source: str = "retell_webhook",
+    orphaned_before: datetime | None = None,
 ) -> CalendarReport:
     """Compare the calendar's bookings that start in [since, until) with the database and make
     them agree where that is safe (module docstring); returns what was found and done.
@@ -332,12 +412,13 @@ def reconcile_calendar(
             raise CalendarError(
                 f"the calendar client failed: {type(error).__name__}: {_masked(error)}"
             ) from error
-        tally = _Tally()
+        tally = _Tally(orphans=_orphans(conn, orphaned_before))
         for booking in bookings:
             try:
                 with conn.transaction():
+                    conn.execute(_DURABLE)
                     rows = conn.execute(_RECONCILE, _reconcile_args(company_id, booking)).fetchall()
-                    rows = [_recorded(conn, row, booking, source) for row in rows]
+                    rows = [_recorded(conn, row, booking, source, tally.orphans) for row in rows]
             except (psycopg.Error, GuardError) as error:
                 if conn.broken or conn.closed:
                     raise
@@ -347,6 +428,7 @@ def reconcile_calendar(
             tally.booking(booking, rows)
         try:
             with conn.transaction():
+                conn.execute(_DURABLE)
                 tally.missing_rows(
                     conn.execute(
                         _MISSING,
@@ -358,16 +440,36 @@ def reconcile_calendar(
                 raise
             tally.missing_error = _masked(error)
             _log.warning("appointments missing from the calendar not compared: %s", _masked(error))
-        return _finish(tally.report(since, until, len(bookings)))
+        return _finish(tally.report(since, until, len(bookings), orphaned_before))
     finally:
         _restore_autocommit(conn, autocommit)
 
 
 def _recorded(
-    conn: psycopg.Connection[Any], row: tuple[Any, ...], booking: CalendarBooking, source: str
+    conn: psycopg.Connection[Any],
+    row: tuple[Any, ...],
+    booking: CalendarBooking,
+    source: str,
+    orphans: dict[str, _Orphan],
 ) -> tuple[Any, ...]:
     """A `record` answer recorded the way the booking path records (the appointment, the uid on
-    the call, the attempt closed), in the reconciliation's transaction."""
+    the call, the attempt closed), in the reconciliation's transaction; an `in_flight` answer
+    for the attempt of a failover's orphan too (see `_orphan_of`)."""
+    orphan = _orphan_of(row, booking, orphans)
+    if orphan is not None:
+        company_id, customer_id, appointment_id = _row(
+            conn.execute(_CALL_FOR_RECOVERY, (booking.uid, orphan.call_id)).fetchone()
+        )
+        if appointment_id is None:
+            appointment_id = _one(
+                conn.execute(
+                    _RECORD, _orphan_args(orphan, company_id, customer_id, booking, source)
+                ).fetchone()
+            )
+            conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), orphan.call_id))
+        conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid))
+        del orphans[orphan.key]
+        return _as_recorded(row, appointment_id)
     if row[0] != "record":
         return row
     appointment_id = _one(conn.execute(_RECORD, _record_args(row, booking, source)).fetchone())
@@ -386,10 +488,12 @@ async def reconcile_calendar_async(
     company_id: int | None = None,
     max_missing: int = DEFAULT_MAX_MISSING,
     source: str = "retell_webhook",
+    orphaned_before: datetime | None = None,
 ) -> CalendarReport:
     """`reconcile_calendar` for asyncio: the same steps, never blocking the event loop. The
     client may be a coroutine function or a plain one."""
     since, until = _window(since, until)
+    _aware(orphaned_before)
     _require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     await conn.set_autocommit(True)
@@ -407,13 +511,18 @@ async def reconcile_calendar_async(
             raise CalendarError(
                 f"the calendar client failed: {type(error).__name__}: {_masked(error)}"
             ) from error
-        tally = _Tally()
+        orphans: dict[str, _Orphan] = {}
+        if orphaned_before is not None:
+            cursor = await conn.execute(_ORPHANED, (_MAX_ORPHANED, orphaned_before))
+            orphans = _orphan_map(await cursor.fetchall())
+        tally = _Tally(orphans=orphans)
         for booking in bookings:
             try:
                 async with conn.transaction():
+                    await conn.execute(_DURABLE)
                     cursor = await conn.execute(_RECONCILE, _reconcile_args(company_id, booking))
                     rows = [
-                        await _recorded_async(conn, row, booking, source)
+                        await _recorded_async(conn, row, booking, source, tally.orphans)
                         for row in await cursor.fetchall()
                     ]
             except (psycopg.Error, GuardError) as error:
@@ -425,6 +534,7 @@ async def reconcile_calendar_async(
             tally.booking(booking, rows)
         try:
             async with conn.transaction():
+                await conn.execute(_DURABLE)
                 cursor = await conn.execute(
                     _MISSING, (company_id, since, until, listed_at, _uids(bookings), max_missing)
                 )
@@ -434,7 +544,7 @@ async def reconcile_calendar_async(
                 raise
             tally.missing_error = _masked(error)
             _log.warning("appointments missing from the calendar not compared: %s", _masked(error))
-        return _finish(tally.report(since, until, len(bookings)))
+        return _finish(tally.report(since, until, len(bookings), orphaned_before))
     finally:
         await _restore_autocommit_async(conn, autocommit)
 
@@ -444,8 +554,24 @@ async def _recorded_async(
     row: tuple[Any, ...],
     booking: CalendarBooking,
     source: str,
+    orphans: dict[str, _Orphan],
 ) -> tuple[Any, ...]:
     """`_recorded` for asyncio."""
+    orphan = _orphan_of(row, booking, orphans)
+    if orphan is not None:
+        cursor = await conn.execute(_CALL_FOR_RECOVERY, (booking.uid, orphan.call_id))
+        company_id, customer_id, appointment_id = _row(await cursor.fetchone())
+        if appointment_id is None:
+            cursor = await conn.execute(
+                _RECORD, _orphan_args(orphan, company_id, customer_id, booking, source)
+            )
+            appointment_id = _one(await cursor.fetchone())
+            await conn.execute(
+                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), orphan.call_id)
+            )
+        await conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid))
+        del orphans[orphan.key]
+        return _as_recorded(row, appointment_id)
     if row[0] != "record":
         return row
     cursor = await conn.execute(_RECORD, _record_args(row, booking, source))
@@ -454,6 +580,82 @@ async def _recorded_async(
     if row[6] is not None:
         await conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid))
     return _with_appointment(row, appointment_id)
+
+
+def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
+    """After a promotion: the commit time of the last transaction the server replayed from the
+    old primary (pg_last_xact_replay_timestamp(), on the old primary's clock). Every booking
+    attempt journaled up to then came from a session of the old primary, which the failover
+    ended: pass it as `orphaned_before`. None when the server started without recovery (it was
+    never a standby, or was restarted since its promotion). A server still in recovery (a
+    standby) is refused: it can write nothing."""
+    _require_idle(conn.info.transaction_status)
+    replayed, in_recovery = _row(conn.execute(_REPLAYED).fetchone())
+    if not conn.autocommit:
+        conn.rollback()
+    if in_recovery:
+        raise GuardError(
+            "this server is a standby (in recovery): run the reconciliation on the promoted one"
+        )
+    return replayed if isinstance(replayed, datetime) else None
+
+
+def _aware(moment: datetime | None) -> None:
+    if moment is not None and moment.tzinfo is None:
+        raise GuardError("reconcile_calendar needs orphaned_before with a time zone")
+
+
+def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str, _Orphan]:
+    if before is None:
+        return {}
+    return _orphan_map(conn.execute(_ORPHANED, (_MAX_ORPHANED, before)).fetchall())
+
+
+def _orphan_map(rows: list[tuple[Any, ...]]) -> dict[str, _Orphan]:
+    return {
+        str(key): _Orphan(str(key), int(call_id), int(service_id))
+        for key, call_id, service_id in rows
+    }
+
+
+def _orphan_of(
+    row: tuple[Any, ...], booking: CalendarBooking, orphans: dict[str, _Orphan]
+) -> _Orphan | None:
+    """The failover's orphan whose booking this is: the database answered `in_flight` (the
+    attempt of the booking's key is calling within its timeout), but that attempt was journaled
+    before the failover, so no booking path will ever record it."""
+    if row[0] != "in_flight" or booking.idempotency_key is None:
+        return None
+    return orphans.get(booking.idempotency_key)
+
+
+def _orphan_args(
+    orphan: _Orphan,
+    company_id: int,
+    customer_id: int | None,
+    booking: CalendarBooking,
+    source: str,
+) -> tuple[Any, ...]:
+    return (
+        company_id,
+        orphan.call_id,
+        customer_id,
+        orphan.service_id,
+        booking.uid,
+        source,
+        booking.starts_at,
+        booking.ends_at,
+    )
+
+
+def _as_recorded(row: tuple[Any, ...], appointment_id: int) -> tuple[Any, ...]:
+    return ("record", appointment_id, *row[2:])
+
+
+def _row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    if row is None:
+        raise GuardError("the database returned no row where one was expected")
+    return row
 
 
 def _uids(bookings: Sequence[CalendarBooking]) -> list[str]:

@@ -16,7 +16,13 @@ from typing import Any
 import click
 
 from guard.booking import CalendarBooking, _masked
-from guard.calendar import DEFAULT_MAX_MISSING, CalendarReport, ListBookings, reconcile_calendar
+from guard.calendar import (
+    DEFAULT_MAX_MISSING,
+    CalendarReport,
+    ListBookings,
+    failover_cutoff,
+    reconcile_calendar,
+)
 from guard.cli.output import emit_json, emit_table, when
 from guard.cli.params import BIGINT, INT_MAX
 from guard.db.connection import connect, guard_function_errors
@@ -28,6 +34,12 @@ _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # The longest window: a span beyond it is a typo, and a calendar asked for it would page forever.
 _MAX_SPAN = timedelta(days=3660)
+# The window's defaults; after a failover it starts this long before the last transaction the
+# promoted server replayed (what the failover lost was booked after it, for a slot after it) and
+# reaches a year ahead (a lost booking may be for any slot customers can book).
+DEFAULT_SINCE, DEFAULT_UNTIL = "24h", "30d"
+FAILOVER_MARGIN = timedelta(hours=1)
+FAILOVER_UNTIL = "365d"
 _PRIVILEGE = (
     "SELECT has_function_privilege('guard.reconcile_calendar_booking(bigint, text, text,"
     " timestamptz, timestamptz, bigint, text)', 'EXECUTE')"
@@ -133,6 +145,17 @@ def _rows(report: CalendarReport) -> list[list[Any]]:
             " ".join(str(i) for i in report.review_items),
         ]
     )
+    if report.orphaned_before is not None:
+        rows.append(
+            [
+                "orphaned",
+                len(report.orphaned),
+                "calls whose attempt from before the failover the calendar did not list,"
+                " left to guard reconcile (booking_outcome_unknown)",
+                " ".join(str(i) for i in report.orphaned),
+            ]
+        )
+    rows.append(["unchanged", report.unchanged, "compared, nothing to write", ""])
     return rows
 
 
@@ -152,6 +175,11 @@ def _payload(report: CalendarReport, company_id: int | None) -> dict[str, Any]:
         "failed": list(report.failed),
         "review_items": list(report.review_items),
         "missing_error": report.missing_error,
+        "orphaned_before": report.orphaned_before,
+        "orphaned": list(report.orphaned),
+        "wrote": report.written(),
+        "unchanged": report.unchanged,
+        "summary": report.summary(),
     }
 
 
@@ -173,15 +201,22 @@ def calendar() -> None:
 )
 @click.option(
     "--since",
-    default="24h",
-    show_default=True,
-    help="Start of the window of start times: an ISO 8601 time or a span ago (24h, 7d).",
+    default=None,
+    help="Start of the window of start times: an ISO 8601 time or a span ago (24h, 7d)"
+    f" [default: {DEFAULT_SINCE}; with --after-failover an hour before the last transaction"
+    " the promoted server replayed].",
 )
 @click.option(
     "--until",
-    default="30d",
-    show_default=True,
-    help="End of the window: an ISO 8601 time or a span from now (30d).",
+    default=None,
+    help="End of the window: an ISO 8601 time or a span from now"
+    f" [default: {DEFAULT_UNTIL}; with --after-failover {FAILOVER_UNTIL}].",
+)
+@click.option(
+    "--after-failover",
+    is_flag=True,
+    help="Run on a promoted standby: also settle from the calendar the booking attempts the old"
+    " primary journaled and never recorded (docs/ha.md, After a promotion).",
 )
 @click.option(
     "--company",
@@ -202,8 +237,9 @@ def calendar() -> None:
 def reconcile_command(
     obj: dict[str, str | None],
     client_spec: str,
-    since: str,
-    until: str,
+    since: str | None,
+    until: str | None,
+    after_failover: bool,
     company_id: int | None,
     max_missing: int,
     as_json: bool,
@@ -212,11 +248,13 @@ def reconcile_command(
 
     Each booking in its own transaction; a second run with the same calendar answer changes
     nothing. Exits 1 when a booking could not be reconciled (the others are) or the database's
-    side could not be compared."""
-    start = _window_end(since, "--since", ahead=False)
-    end = _window_end(until, "--until", ahead=True)
-    if start >= end:
-        raise click.UsageError(f"--since ({when(start)}) must be before --until ({when(end)})")
+    side could not be compared. The last line says what it wrote (--json: "wrote",
+    "summary")."""
+    end = _window_end(
+        until or (FAILOVER_UNTIL if after_failover else DEFAULT_UNTIL), "--until", True
+    )
+    if since is not None:
+        _checked_window(_window_end(since, "--since", ahead=False), end)
     client = load_client(client_spec)
     with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
         with guard_function_errors():
@@ -226,6 +264,8 @@ def reconcile_command(
             raise PermissionDenied(
                 "permission denied for function guard.reconcile_calendar_booking"
             )
+        cutoff = _cutoff(conn) if after_failover else None
+        start = _checked_window(_start(since, cutoff), end)
         with guard_function_errors():
             report = reconcile_calendar(
                 conn,
@@ -234,14 +274,48 @@ def reconcile_command(
                 until=end,
                 company_id=company_id,
                 max_missing=max_missing,
+                orphaned_before=cutoff,
             )
     if as_json:
         emit_json(_payload(report, company_id))
     else:
         title = f"Calendar reconciliation, bookings starting {when(start)} to {when(end)}"
+        if cutoff is not None:
+            title += f", after a failover (last replayed transaction {when(cutoff)})"
         emit_table(title, ["difference", "count", "meaning", "ids"], _rows(report))
-        if not report.changed:
-            click.echo("Nothing changed.", err=True)
+        click.echo(report.summary())
+    _raise_unless_ok(report)
+
+
+def _cutoff(conn: Any) -> datetime | None:
+    """The promoted server's last replayed transaction (guard.calendar.failover_cutoff)."""
+    with guard_function_errors():
+        cutoff = failover_cutoff(conn)
+    if cutoff is None:
+        click.echo(
+            "guard: warning: --after-failover: this server replayed nothing since it"
+            " started (never a standby, or restarted since its promotion): attempts"
+            " still calling are left to their booking path until their timeout",
+            err=True,
+        )
+    return cutoff
+
+
+def _start(since: str | None, cutoff: datetime | None) -> datetime:
+    if since is not None:
+        return _window_end(since, "--since", ahead=False)
+    if cutoff is not None:
+        return cutoff - FAILOVER_MARGIN
+    return _window_end(DEFAULT_SINCE, "--since", ahead=False)
+
+
+def _checked_window(start: datetime, end: datetime) -> datetime:
+    if start >= end:
+        raise click.UsageError(f"--since ({when(start)}) must be before --until ({when(end)})")
+    return start
+
+
+def _raise_unless_ok(report: CalendarReport) -> None:
     if not report.ok:
         problems = []
         if report.failed:

@@ -344,3 +344,35 @@ def test_the_async_twin(calendar_db: str) -> None:
     assert (len(first.recorded), len(first.cancelled), first.calendar_only) == (1, 1, ("uid-ui",))
     assert first.changed and first.ok
     assert not second.changed and second.in_sync == 2
+
+
+def test_an_attempt_orphaned_by_a_failover_is_recorded_not_left_in_flight(
+    calendar_db: str,
+) -> None:
+    """An attempt still calling within its timeout is in flight, unless it was journaled before
+    `orphaned_before` (after a failover: the last transaction the promoted server replayed):
+    then its booking path is gone, and the calendar's booking of its key is recorded now."""
+    [(key,)] = _rows(
+        calendar_db,
+        "SELECT idempotency_key FROM set_config('synchronous_commit', 'on', TRUE),"
+        " guard.begin_booking_attempt(4, %s)",
+        SERVICE,
+    )
+    [(orphan_key,)] = _rows(
+        calendar_db,
+        "SELECT idempotency_key FROM set_config('synchronous_commit', 'on', TRUE),"
+        " guard.begin_booking_attempt(5, %s)",
+        SERVICE,
+    )
+    calendar = [_booking("uid-orphan", idempotency_key=orphan_key, call_id=5)]
+    assert _run(calendar_db, calendar).in_flight == ("uid-orphan",), "without a cutoff"
+    with psycopg.connect(calendar_db) as conn:
+        [(cutoff,)] = conn.execute("SELECT clock_timestamp()").fetchall()
+    report = _run(calendar_db, calendar, orphaned_before=cutoff)
+    assert (len(report.recorded), report.in_flight, report.orphaned) == (1, (), (4,))
+    assert report.summary().startswith("Changed: 1 recorded, 0 cancelled, 0 rescheduled,")
+    assert "1 attempt(s) from before the failover not in the calendar" in report.summary()
+    states = dict(_rows(calendar_db, "SELECT idempotency_key, state FROM guard.booking_attempts"))
+    assert states == {orphan_key: "booked", key: "calling"}
+    again = _run(calendar_db, calendar, orphaned_before=cutoff)
+    assert not again.changed and again.summary().startswith("Nothing changed; 1 unchanged")

@@ -47,6 +47,9 @@ def test_reconcile_records_queues_and_a_second_run_changes_nothing(calendar_db: 
     code, out, err = _run(calendar_db, "--client", CLIENT, "--company", "1")
     assert code == 0, err
     assert "recorded" in out and "uid-ui" in out
+    assert out.splitlines()[-1] == (
+        "Changed: 1 recorded, 0 cancelled, 0 rescheduled, 1 queued for review; 0 unchanged."
+    ), "the last line counts what the run wrote"
     [(since, until)] = calendar_client.SEEN_WINDOWS
     assert timedelta(days=30) < until - since < timedelta(days=32), "24h ago to 30 days ahead"
 
@@ -54,6 +57,13 @@ def test_reconcile_records_queues_and_a_second_run_changes_nothing(calendar_db: 
     assert code == 0, err
     report = json.loads(out)
     assert report["changed"] is False
+    assert report["wrote"] == {
+        "recorded": 0,
+        "cancelled": 0,
+        "rescheduled": 0,
+        "queued_for_review": 0,
+    }
+    assert report["unchanged"] == 2 and report["summary"] == "Nothing changed; 2 unchanged."
     assert report["counts"]["in_sync"] == 1 and report["calendar_only"] == ["uid-ui"]
     assert report["company_id"] == 1 and report["since"].endswith("+00:00")
 
@@ -123,3 +133,14 @@ def test_parse_when() -> None:
     assert parse_when("30d", ahead=True, now=now) == now + timedelta(days=30)
     assert parse_when("2026-11-01T08:00:00Z", ahead=False) == datetime(2026, 11, 1, 8, tzinfo=UTC)
     assert parse_when("2026-11-01", ahead=True) == datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_after_failover_on_a_server_that_never_replayed_warns_and_goes_on(
+    calendar_db: str,
+) -> None:
+    code, out, err = _run(calendar_db, "--client", CLIENT, "--after-failover")
+    assert code == 0, err
+    assert "--after-failover: this server replayed nothing since it started" in err
+    assert "Calendar reconciliation, bookings starting" in out
+    [(since, until)] = calendar_client.SEEN_WINDOWS
+    assert timedelta(days=364) < until - since < timedelta(days=367), "24h ago to 365 days ahead"

@@ -135,6 +135,19 @@ class PgNode:
                     raise TimeoutError(f"the standby did not replay up to {target}")
                 time.sleep(0.05)
 
+    def stop_receiving(self, timeout_s: float = 30) -> None:
+        """On a standby: stop streaming from the primary (primary_conninfo emptied, reloaded),
+        until the WAL receiver is gone. The standby keeps what it received and replays it; what
+        the primary writes from now on never reaches it, as with a network that fell behind."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
+            conn.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + timeout_s
+            while conn.execute("SELECT count(*) FROM pg_stat_wal_receiver").fetchone() != (0,):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the standby's WAL receiver did not stop")
+                time.sleep(0.05)
+
     def standby(self, slot: str) -> PgNode:
         """A streaming standby of this node (pg_basebackup -R -X stream, a replication slot so it
         never falls behind the WAL it needs), started on its own port with the same options."""
