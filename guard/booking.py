@@ -83,7 +83,12 @@ _MARK_CALL = (
     " updated_at = now() WHERE id = %s"
 )
 _VALIDATE = "SELECT ok, reason, details, latency_ms FROM guard.validate_booking(%s, %s, %s)"
-_COMPLETE = "SELECT guard.complete_booking_attempt(%s, %s, %s)"
+# Closing an attempt as booked is what the caller is told BOOKED after: that commit too must
+# survive a crash and reach a synchronous standby, whatever the server's synchronous_commit.
+_COMPLETE = (
+    "SELECT guard.complete_booking_attempt(%s, %s, %s)"
+    " FROM set_config('synchronous_commit', 'on', TRUE) AS durable"
+)
 _RECORD_FAILED_VALIDATION = "SELECT guard.record_validation(%s, %s, %s, FALSE, %s, %s)"
 _FAIL = "SELECT guard.fail_booking_attempt(%s, %s, %s)"
 _UNSETTLED = (
