@@ -63,14 +63,14 @@ SET LOCAL session_replication_role = replica;
 UPDATE calls SET appointment_made = TRUE
 WHERE id = 3;
 SET LOCAL session_replication_role = origin;
-SELECT set_config('booking_guard.company_id', '1', TRUE);
+SELECT guard.pin_company(1);
 SELECT throws_ok(
     $$SELECT guard.refresh_call_flags(ARRAY[1, 3]::bigint[], 'tenant test')$$,
     '42501',
     NULL,
     'a session pinned to company 1 cannot correct a call of company 2'
 );
-SELECT set_config('booking_guard.company_id', '2', TRUE);
+SELECT guard.pin_company(2);
 SELECT is(
     guard.refresh_call_flags(ARRAY[3]::bigint[], 'tenant test'),
     1,

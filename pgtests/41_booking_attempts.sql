@@ -19,7 +19,7 @@ SELECT throws_ok(
     'SELECT * FROM guard.begin_booking_attempt(424242, 7)', 'P0002', 'call 424242 does not exist',
     'begin refuses an unknown call'
 );
-SELECT set_config('booking_guard.company_id', '2', TRUE);
+SELECT guard.pin_company(2);
 SELECT throws_ok(
     'SELECT * FROM guard.begin_booking_attempt(1, 7)', '42501', NULL,
     'begin refuses a call of another tenant than the session''s'
@@ -112,7 +112,7 @@ SELECT throws_ok(
     'SELECT * FROM guard.unsettled_booking_attempts(NULL)', '22023', NULL,
     'unsettled_booking_attempts refuses a NULL limit'
 );
-SELECT set_config('booking_guard.company_id', '1', TRUE);
+SELECT guard.pin_company(1);
 SELECT is(
     (SELECT count(*)::int FROM guard.unsettled_booking_attempts(10)), 0,
     'a session with a tenant sees only its own unsettled attempts'

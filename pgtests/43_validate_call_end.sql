@@ -77,7 +77,7 @@ SELECT throws_ok(
     $$SELECT * FROM guard.validate_call_end(424242)$$, 'P0002', 'call 424242 does not exist',
     'an unknown call is refused, not read as consistent'
 );
-SELECT set_config('booking_guard.company_id', '2', TRUE);
+SELECT guard.pin_company(2);
 SELECT throws_ok(
     $$SELECT * FROM guard.validate_call_end(3)$$, '42501', NULL,
     'a session of another tenant may not validate the call'

@@ -29,7 +29,7 @@ SELECT throws_ok(
     $$SELECT * FROM guard.reconcile_calendar_booking(424242, 'u', 'booked', NULL, NULL)$$,
     'P0002', 'company 424242 does not exist', 'an unknown company is refused'
 );
-SELECT set_config('booking_guard.company_id', '2', TRUE);
+SELECT guard.pin_company(2);
 SELECT throws_ok(
     $$SELECT * FROM guard.reconcile_calendar_booking(NULL, 'u-tenant', 'booked', NULL, NULL, 1)$$,
     '42501', NULL, 'a booking of another tenant''s call is refused under a tenant session'
@@ -219,7 +219,7 @@ SELECT results_eq(
     $$VALUES (1::bigint, 101::bigint, 2, 'uid-lost', 'scheduled')$$,
     'as review item missing_in_calendar of priority 2; the appointment stays as it is'
 );
-SELECT set_config('booking_guard.company_id', '2', TRUE);
+SELECT guard.pin_company(2);
 SELECT results_eq(
     $$SELECT appointment_id FROM guard.queue_missing_in_calendar(NULL, '2030-01-01', '2030-02-01', now(), '{}')$$,
     ARRAY[105::bigint],

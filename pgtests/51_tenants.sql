@@ -3,7 +3,7 @@
 -- neither bind itself nor write the bindings. Roles are created inside the transaction and go
 -- with its rollback.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id, session_outcome, booking_failed, created_at)
@@ -38,12 +38,22 @@ SELECT results_eq(
     $$VALUES (1::bigint)$$,
     'a detection view shows the bound company only'
 );
-SELECT set_config('booking_guard.company_id', '2', FALSE);
+SELECT guard.pin_company(2);
 SELECT is_empty(
     $$SELECT company_id FROM guard.calls_report UNION ALL SELECT company_id FROM calls$$,
-    'asking for an unbound company by the setting shows nothing'
+    'pinning an unbound company shows nothing'
 );
-SELECT set_config('booking_guard.company_id', '', FALSE);
+-- what a session SET left on a pooled server connection looks like: the company without this
+-- transaction's pin
+SELECT set_config('booking_guard.company_pin', '', TRUE);
+SELECT throws_ok(
+    $$SELECT company_id FROM guard.calls_report$$, '22023', NULL,
+    'a company set for the session, not pinned in this transaction, is refused'
+);
+SELECT throws_ok(
+    $$SELECT guard.pin_company(NULL)$$, '22004', NULL, 'pinning no company is refused'
+);
+SELECT set_config('booking_guard.company_id', '', TRUE);
 SELECT throws_ok(
     $$SELECT guard.tenant_grant('pgtap_bi', 2)$$, '42501', NULL,
     'the login cannot bind itself through the function'

@@ -145,6 +145,23 @@ def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
     return row is None or int(row[0]) != conn.info.backend_pid
 
 
+def pooler_refusal(what: str) -> GuardError:
+    """The one line that refuses `what` on a pooled connection."""
+    return GuardError(
+        f"{what} needs a direct connection to PostgreSQL, and this one goes through a"
+        " connection pooler (PgBouncer or similar): connect to the server's own host and port"
+        " (docs/dba.md#connection-poolers)"
+    )
+
+
+def require_direct(conn: psycopg.Connection[Any], what: str) -> None:
+    """Refuse `what` on a pooled connection: it needs one server session from start to end (a
+    lock held across transactions, statements outside a transaction with session settings), which
+    a transaction pooler does not give and a session pooler would keep for its next client."""
+    if behind_pooler(conn):
+        raise pooler_refusal(what)
+
+
 def connect(
     database_url: str | None,
     *,

@@ -46,7 +46,7 @@ from yoyo.connections import parse_uri
 from yoyo.migrations import read_sql_migration
 
 from guard.db import bridges, definitions, privileges
-from guard.db.connection import connect
+from guard.db.connection import behind_pooler, connect, pooler_refusal
 from guard.db.lock_retry import BlockerWatch, LockBudget, LockPolicy, run_with_lock_retries
 from guard.db.releases import checksum, release_levels
 from guard.errors import GuardError, first_line
@@ -172,6 +172,7 @@ class Migrator:
         self._said: list[str] = []
         # The lock-wait budget of the attempt running now (None between attempts).
         self._budget: LockBudget | None = None
+        self._pooled = False  # set by _preflight
 
     def __enter__(self) -> Migrator:
         self._conn = connect(self.database_url, autocommit=True, application_name="guard db")
@@ -728,6 +729,8 @@ class Migrator:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """Hold the migration advisory lock; the server releases it if this process dies."""
+        if self._pooled:
+            raise pooler_refusal("applying or rolling back migrations")
         cur = self.conn.cursor()
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
@@ -761,9 +764,14 @@ class Migrator:
         return f"server pid {row[0]} ({row[1] or 'no application name'}, connected {row[2]:%c})"
 
     def _preflight(self, conn: psycopg.Connection[Any]) -> None:
-        # A migrator killed mid-statement: the server cancels its work within a second instead
-        # of holding the lock until the statement ends.
-        conn.execute("SET client_connection_check_interval = '1s'")
+        # status and verify only read, so they work through a pooler; apply and rollback refuse
+        # one (_locked) before they take the lock.
+        self._pooled = behind_pooler(conn)
+        if not self._pooled:
+            # A migrator killed mid-statement: the server cancels its work within a second
+            # instead of holding the lock until the statement ends. A session setting: never on
+            # a pooled connection, where it would stay for the pooler's next client.
+            conn.execute("SET client_connection_check_interval = '1s'")
         row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'plpgsql'").fetchone()
         if not row or row[0] == 0:
             raise GuardError(

@@ -38,7 +38,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from guard.db.connection import connect
+from guard.db.connection import connect, require_direct
 from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
 from guard.errors import first_line
 
@@ -122,6 +122,7 @@ def validate(
     report = ValidationReport()
     policy = lock_policy or LockPolicy()
     with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
+        require_direct(conn, "validating (guard db validate)")
         with BlockerWatch(database_url, conn.info.backend_pid) as watch:
             pace = _Pace(pause_ratio, sleep)
             _reconcile(conn, batch_size, progress, report, policy, watch, pace)

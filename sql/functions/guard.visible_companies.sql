@@ -18,13 +18,15 @@ STABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    selected bigint := guard.current_company();
 BEGIN
     RETURN (
         SELECT coalesce(array_agg(DISTINCT b.company_id ORDER BY b.company_id), '{}')
         FROM guard.tenant_bindings AS b
         WHERE
             pg_has_role(current_user, b.role_id, 'USAGE')
-            AND b.company_id = coalesce(guard.current_company(), b.company_id)
+            AND b.company_id = coalesce(selected, b.company_id)
     );
 END;
 $$;

@@ -28,6 +28,7 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 ('application', 'TABLE', 'guard.flag_checks_at_commit', '{INSERT}', '{call_ids,written_by}'),
 ('application', 'FUNCTION', 'guard.setting(text)', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.current_company()', '{EXECUTE}', NULL),
+('application', 'FUNCTION', 'guard.pin_company(bigint)', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.validate_booking(bigint, bigint, text)', '{EXECUTE}', NULL),
 (
     'application', 'FUNCTION',
@@ -134,6 +135,7 @@ CROSS JOIN (
         'starts_at,ends_at,created_at,updated_at,deleted_at}'
     ),
     ('FUNCTION', 'guard.current_company()', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.pin_company(bigint)', '{EXECUTE}', NULL),
     ('FUNCTION', 'guard.setting(text)', '{EXECUTE}', NULL),
     ('FUNCTION', 'guard.mask_phone(text)', '{EXECUTE}', NULL),
     ('FUNCTION', 'guard.mask_phone_numbers(text)', '{EXECUTE}', NULL),

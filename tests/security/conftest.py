@@ -8,11 +8,13 @@ login has a mixed-case name with a space, to catch a missing quote anywhere.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
+from psycopg import Transaction, sql
+from psycopg.pq import TransactionStatus
 
 from tests.support.postgres import Cluster
 
@@ -63,6 +65,35 @@ def bind(url: str, login: str, *companies: int) -> None:
             admin.execute("SELECT guard.tenant_grant(%s, %s)", (login, company))
 
 
+class PinnedConnection(psycopg.Connection[tuple[Any, ...]]):
+    """A connection narrowed to one company the way docs/security.md tells a single-company
+    application to: every transaction starts with SELECT guard.pin_company(N). A statement run
+    outside a transaction (autocommit) gets a transaction of its own, pinned."""
+
+    company: int | None = None
+
+    @contextmanager
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> Iterator[Transaction]:
+        outermost = self.info.transaction_status == TransactionStatus.IDLE
+        with super().transaction(savepoint_name, force_rollback) as tx:
+            if outermost and self.company is not None:
+                super().execute("SELECT guard.pin_company(%s)", (self.company,))
+            yield tx
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False
+    ) -> psycopg.Cursor[tuple[Any, ...]]:
+        if self.company is None or self.info.transaction_status != TransactionStatus.IDLE:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        if self.autocommit:
+            with self.transaction():
+                return super().execute(query, params, prepare=prepare, binary=binary)
+        super().execute("SELECT guard.pin_company(%s)", (self.company,))
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
 def connect_as(
     url: str,
     login: str,
@@ -72,12 +103,12 @@ def connect_as(
 ) -> psycopg.Connection[tuple[Any, ...]]:
     """A connection logged in as `login` (the test cluster trusts local logins). `tenant` binds
     the login to exactly that company first (None: leaves the bindings as they are); `select`
-    sets booking_guard.company_id in the session, as an application or BI tool may."""
+    pins every transaction to that company (guard.pin_company), as a single-company application
+    or dashboard does."""
     if tenant is not None:
         bind(url, login, tenant)
-    conn = psycopg.connect(url, user=login, autocommit=True, **options)
-    if select is not None:
-        conn.execute("SELECT set_config('booking_guard.company_id', %s, false)", (str(select),))
+    conn = PinnedConnection.connect(url, user=login, autocommit=True, **options)
+    conn.company = select
     return conn
 
 
