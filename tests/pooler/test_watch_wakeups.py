@@ -1,0 +1,83 @@
+"""Issue 49, row 5: `guard watch` waits for NOTIFY guard_alerts on a LISTEN connection. Behind a
+transaction pooler LISTEN stays on a server connection the dispatcher no longer holds, so no
+NOTIFY ever reaches it and it fell back to its 30 s poll without a word. The fix: at start it
+sends itself a NOTIFY; when that does not arrive it logs one line saying so and polls about every
+second. In session mode LISTEN works and NOTIFY wakes it.
+
+Each test prints its counts on one line (`pytest -s`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dispatch.conftest import insert_alerts
+from tests.pooler.conftest import BouncerFactory, dbname, start_guard, stop_process, wait_for
+
+ALERTS = 3
+# The fix polls about every second behind a transaction pooler; NOTIFY is near instant.
+DELIVERED_WITHIN_S = 2.5
+# One line naming NOTIFY (or LISTEN) and polling; not the final stats (`notify_wakeups`).
+POLLING_LINE = re.compile(
+    r"(?i)\b(notify|listen)\b.*\bpoll(s|ing|ed)?\b|\bpoll(s|ing|ed)?\b.*\b(notify|listen)\b"
+)
+STATS_LINE = re.compile(r"stopped: (\{.*\})")
+
+
+def _delivered(out: Path) -> set[int]:
+    ids = set()
+    for line in out.read_text(errors="replace").splitlines():
+        try:
+            ids.add(int(json.loads(line)["alert_id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
+
+
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
+def test_watch_is_woken_or_says_it_polls(
+    db_url: str, bouncer: BouncerFactory, pool_mode: str, tmp_path: Path
+) -> None:
+    pooler = bouncer(pool_mode, pool_size=2 if pool_mode == "transaction" else 4)
+    out, err = tmp_path / "watch.out", tmp_path / "watch.err"
+    watch = start_guard(
+        pooler.url("postgres", dbname(db_url)),
+        "watch", "--channel", "stdout", "--poll-interval", "30", "--log-level", "info",
+        out=out, err=err,
+    )  # fmt: skip
+    latencies: list[float] = []
+    try:
+        wait_for(lambda: b"watching channels" in err.read_bytes(), 30, "guard watch to start")
+        time.sleep(1.5)  # past the start-up check and the first pass
+        for _ in range(ALERTS):
+            (alert,) = insert_alerts(db_url, 1)
+            started = time.monotonic()
+            deadline = started + 5
+            while alert not in _delivered(out) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            latencies.append(time.monotonic() - started)
+        crashed = watch.poll() is not None
+    finally:
+        stop_process(watch)
+    log = err.read_text(errors="replace").splitlines()
+    polling = [line for line in log if POLLING_LINE.search(line)]
+    late = sum(1 for seconds in latencies if seconds > DELIVERED_WITHIN_S)
+    stats = [json.loads(m.group(1)) for line in log if (m := STATS_LINE.search(line))]
+    woken = int(stats[-1].get("notify_wakeups", 0)) if stats else -1
+    print(
+        f"row 5 ({pool_mode} pool): alerts {ALERTS}, delivered later than"
+        f" {DELIVERED_WITHIN_S} s {late} (latencies {', '.join(f'{s:.2f}' for s in latencies)} s);"
+        f" log lines about polling instead of NOTIFY {len(polling)}; NOTIFY wake-ups {woken};"
+        f" crashed {int(crashed)}"
+    )
+    assert not crashed, "\n".join(log[-5:])
+    assert late == 0
+    if pool_mode == "transaction":
+        assert len(polling) == 1, "one line saying NOTIFY does not reach it and it polls"
+    else:
+        assert polling == [], "in session mode NOTIFY reaches it: no polling line"
+        assert woken >= ALERTS, "in session mode each alert's NOTIFY wakes it"
