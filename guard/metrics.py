@@ -1,6 +1,8 @@
 """The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on
-every scrape, one query per series, each on its own (autocommit, read-only, a short
-statement_timeout), so one that fails or times out leaves the others in place. The series that
+every scrape, one query per series, each in its own read-only transaction with its own
+statement_timeout (transaction-scoped: nothing outlives the transaction, so behind PgBouncer in
+transaction mode the next client of the server connection finds its defaults), so one that
+fails or times out leaves the others in place. The series that
 scan history are read at most once per cache interval, and after their first reading in the
 background: a scrape serves their last values and never waits for them. Names, labels, meaning:
 docs/metrics.md."""
@@ -24,7 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from guard.db.connection import connect
-from guard.errors import GuardError, first_line
+from guard.errors import GuardError, first_line, server_address
 
 log = logging.getLogger("guard.metrics")
 
@@ -39,10 +41,12 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 QUANTILES = (0.5, 0.95, 0.99)
 DEFAULT_CACHE_INTERVAL_S = 60.0
 
-# What "can read PostgreSQL" means for guard_up: connected, and the Booking Guard schema is there.
-# The server's clock too: ages of cached rows are computed against it.
+# What "can read PostgreSQL" means for guard_up: connected to a primary (a hot standby is not what
+# the exporter is for: docs/runbooks.md), and the Booking Guard schema is there. The server's
+# clock too: ages of cached rows are computed against it.
 _PROBE = """
 SELECT
+    pg_is_in_recovery(),
     to_regclass('guard.alerts') IS NOT NULL,
     to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
     to_regclass('guard.alert_deliveries') IS NOT NULL,
@@ -194,6 +198,14 @@ SELECT c.counter, c.label,
 FROM counts AS c LEFT JOIN guard.checks AS k ON c.counter = 'alerts_opened' AND c.label = k.id
 GROUP BY 1, 2, 3
 """
+# The settings of every transaction of a scrape, in one round trip, local to the transaction
+# (`is_local`): a session-level SET would stay on a pooled server connection (PgBouncer in
+# transaction mode) and make the next client's writes fail as read-only. A scrape's queries are
+# index probes whose cost estimates can still pass jit_above_cost; compiling them took 200 ms of
+# a 45 ms query.
+_TRANSACTION_SETTINGS = """
+SELECT set_config('statement_timeout', %(timeout)s, TRUE), set_config('jit', 'off', TRUE)
+"""
 BOOKING_OUTCOMES = ("booked", "recovered", "failed")
 VALIDATION_RESULTS = ("passed", "failed")
 
@@ -261,7 +273,13 @@ class GuardCollector(Collector):
         self._conn: psycopg.Connection[Any] | None = None
         # Held by a scrape for its whole reading, and by the refresher only to store a result.
         self._lock = threading.Lock()
+        # Guards in_recovery and standby, which the refresher's probe sets too.
+        self._state = threading.Lock()
         self._refresher: threading.Thread | None = None
+        # What the last scrape's probe found: None when it reached no server, else whether the
+        # server is a hot standby (guard_in_recovery), and then which one (host:port/dbname).
+        self.in_recovery: bool | None = None
+        self.standby: str | None = None
 
     def close(self) -> None:
         refresher = self._refresher
@@ -281,18 +299,35 @@ class GuardCollector(Collector):
         return self._conn
 
     def _open(self) -> psycopg.Connection[Any]:
-        # Autocommit: each query is its own transaction, so a failed one aborts nothing else.
-        conn = connect(self.database_url, autocommit=True, application_name="guard-metrics")
-        try:
-            conn.execute("SET default_transaction_read_only = on")
-            conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
-            # A scrape's queries are index probes whose cost estimates can still pass
-            # jit_above_cost; compiling them took 200 ms of a 45 ms query.
-            conn.execute("SET jit = off")
-        except psycopg.Error:
-            conn.close()
-            raise
+        """A connection that changes nothing in its session: every query of a scrape runs in a
+        transaction of its own (`_in_transaction`), read-only (BEGIN READ ONLY) and with its
+        settings local to it, so a failed one aborts nothing else and nothing outlives it."""
+        conn = connect(self.database_url, autocommit=False, application_name="guard-metrics")
+        conn.read_only = True
+        # Never prepared: a prepared statement lives in the server session, which PgBouncer in
+        # transaction mode hands to other clients (and gives us another one next time).
+        conn.prepare_threshold = None
         return conn
+
+    def _in_transaction(
+        self,
+        conn: psycopg.Connection[Any],
+        sql: str,
+        params: dict[str, Any] | None = None,
+        prelude: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """One query (after its prelude, whose value is passed as `since`) in a transaction of
+        its own, read-only, with the scrape's settings local to it; committed, or rolled back
+        when it fails."""
+        with conn.transaction():
+            conn.execute(_TRANSACTION_SETTINGS, {"timeout": f"{int(self.statement_timeout_ms)}ms"})
+            if prelude is not None:
+                first = conn.execute(prelude).fetchone()
+                assert first is not None
+                # Not prepared (never, see _open): a prepared statement may switch to a generic
+                # plan that does not know how recent `since` is.
+                return conn.execute(sql, {"since": first[0]}, prepare=False).fetchall()
+            return conn.execute(sql, params).fetchall()
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -301,13 +336,26 @@ class GuardCollector(Collector):
             "buckets": list(LATENCY_BUCKETS),
         }
 
-    @staticmethod
-    def _applicable(conn: psycopg.Connection[Any], what: str) -> tuple[list[Series], float] | None:
+    def _applicable(
+        self, conn: psycopg.Connection[Any], what: str
+    ) -> tuple[list[Series], float] | None:
         """The series this database has the tables for, and the server's time; None when it has
-        no Booking Guard schema. Raises what the probe raises."""
-        probe = conn.execute(_PROBE).fetchone()
-        assert probe is not None
-        has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
+        no Booking Guard schema or is a hot standby. Raises what the probe raises."""
+        [probe] = self._in_transaction(conn, _PROBE)
+        in_recovery, has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
+        if in_recovery:
+            where = server_address(conn.info)
+            with self._state:
+                self.in_recovery, self.standby = True, where
+            log.warning(
+                "%s: %s is a read-only standby (in recovery): guard_up 0; point guard metrics at"
+                " the primary (a multi-host URL with target_session_attrs=read-write, docs/ha.md)",
+                what,
+                where,
+            )
+            return None
+        with self._state:
+            self.in_recovery, self.standby = False, None
         if not has_schema:
             log.warning("%s failed: no Booking Guard schema (guard.alerts) in this database", what)
             return None
@@ -344,9 +392,13 @@ class GuardCollector(Collector):
             applicable = self._applicable(conn, "scrape")
         except (psycopg.Error, GuardError) as error:
             log.warning("scrape failed: %s", first_line(error))
+            with self._state:
+                self.in_recovery, self.standby = None, None
             self._drop_connection()
             return None
         if applicable is None:
+            if self.in_recovery:  # the next scrape connects again: the URL may reach a primary
+                self._drop_connection()
             return None
         series, server_now = applicable
         params = self._params()
@@ -427,17 +479,12 @@ class GuardCollector(Collector):
                 else:
                     self.readings[name].failed = True
 
-    @staticmethod
     def _query(
-        conn: psycopg.Connection[Any], one: Series, params: dict[str, Any]
+        self, conn: psycopg.Connection[Any], one: Series, params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        if one.prelude is not None:
-            first = conn.execute(one.prelude).fetchone()
-            assert first is not None
-            # Not prepared: a prepared statement may switch to a generic plan that does not
-            # know how recent `since` is.
-            return conn.execute(one.sql, {"since": first[0]}, prepare=False).fetchall()
-        return conn.execute(one.sql, params if one.windowed else None).fetchall()
+        return self._in_transaction(
+            conn, one.sql, params if one.windowed else None, prelude=one.prelude
+        )
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()
@@ -445,9 +492,21 @@ class GuardCollector(Collector):
             read = self._read()
             data = {} if read is None else self._rows(read[0])
             freshness = [] if read is None else list(self._freshness(read[0], started))
-        up = GaugeMetricFamily("guard_up", "1 when the last scrape could read PostgreSQL.")
+        up = GaugeMetricFamily(
+            "guard_up", "1 when the last scrape could read PostgreSQL (a primary, not a standby)."
+        )
         up.add_metric([], 0.0 if read is None else 1.0)
         yield up
+        with self._state:
+            in_recovery = self.in_recovery
+        if in_recovery is not None:
+            recovery = GaugeMetricFamily(
+                "guard_in_recovery",
+                "1 when the server reached is a hot standby (pg_is_in_recovery()): guard_up is 0"
+                " there; absent when no server was reached.",
+            )
+            recovery.add_metric([], 1.0 if in_recovery else 0.0)
+            yield recovery
         if read is not None:
             yield from self._families(data, read[1])
             yield from freshness

@@ -88,6 +88,12 @@ def metrics(
         collector.close()
         if "\nguard_up 1.0" not in "\n" + text:
             sys.stdout.write(text)
+            if collector.standby is not None:
+                raise GuardError(
+                    f"{collector.standby} is a read-only standby (in recovery), so guard_up is 0:"
+                    " point `guard metrics` at the primary (a multi-host URL with"
+                    " target_session_attrs=read-write, docs/ha.md)"
+                )
             raise GuardError("the scrape could not read PostgreSQL (guard_up 0)")
         sys.stdout.write(text)
         return
