@@ -16,7 +16,13 @@ import psycopg
 from guard.cli.output import echo_text, emit_json, emit_table, when
 from guard.cron import CronError, next_fire
 from guard.db.connection import connect, reconnect_delay
-from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
+from guard.errors import (
+    DatabaseUnavailable,
+    GuardError,
+    PermissionDenied,
+    first_line,
+    server_address,
+)
 
 # cron_schedule's answer for a login that may not read pg_cron's table.
 _HIDDEN = "(not visible)"
@@ -63,7 +69,10 @@ def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
     except psycopg.errors.InsufficientPrivilege as error:
         raise PermissionDenied(f"job {job} could not run: {first_line(error)}") from None
     except psycopg.Error as error:
-        unavailable = conn.broken or isinstance(error, psycopg.OperationalError)
+        # read-only: a primary demoted under us (the loop waits for the new one)
+        unavailable = conn.broken or isinstance(
+            error, psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction
+        )
         kind = DatabaseUnavailable if unavailable else GuardError
         raise kind(f"job {job} could not run: {first_line(error)}") from None
     assert row is not None
@@ -201,37 +210,66 @@ def run(
     with backoff, so with a multi-host URL and target_session_attrs=read-write the loop follows
     a failover to the new primary. With --once: run now, exit 1 if any run failed.
     """
+    if not once:
+        _loop(obj["database_url"], set(job_names), max_sleep)
+        return
     with connect(obj["database_url"], autocommit=True, application_name="guard jobs run") as conn:
-        found = {job["job_name"]: job for job in job_status(conn)}
-        unknown = sorted(set(job_names) - set(found))
-        if unknown:
-            raise GuardError(f"unknown job(s): {', '.join(unknown)} (known: {', '.join(found)})")
-        if any(job["pg_cron"] == "scheduled" for job in found.values()):
-            click.echo(
-                "guard: warning: pg_cron already schedules these jobs in this database;"
-                " runs from here come on top (a concurrent run of the same job is skipped)",
-                err=True,
-            )
-        if once:
-            selected = list(job_names) or [name for name, job in found.items() if job["enabled"]]
-            results = [run_job(conn, name) for name in selected]
-            for result in results:
-                echo_text(result.message)
-            if any(result.status == "failed" for result in results):
-                sys.exit(1)
-            return
-    _loop(obj["database_url"], set(job_names), max_sleep)
+        found = _selection(conn, job_names)
+        selected = list(job_names) or [name for name, job in found.items() if job["enabled"]]
+        results = [run_job(conn, name) for name in selected]
+    for result in results:
+        echo_text(result.message)
+    if any(result.status == "failed" for result in results):
+        sys.exit(1)
+
+
+def _selection(conn: psycopg.Connection[Any], job_names: tuple[str, ...]) -> dict[str, Any]:
+    """The jobs by name; refuses an unknown name, and warns when pg_cron runs them too."""
+    found = {job["job_name"]: job for job in job_status(conn)}
+    unknown = sorted(set(job_names) - set(found))
+    if unknown:
+        raise GuardError(f"unknown job(s): {', '.join(unknown)} (known: {', '.join(found)})")
+    if any(job["pg_cron"] == "scheduled" for job in found.values()):
+        click.echo(
+            "guard: warning: pg_cron already schedules these jobs in this database;"
+            " runs from here come on top (a concurrent run of the same job is skipped)",
+            err=True,
+        )
+    return found
+
+
+class _OnStandby(Exception):
+    """The server reached is a hot standby (a single-host URL, or a primary demoted under us):
+    jobs do nothing there, so the loop waits for a primary as for one that is unreachable."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+def _standby(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    if row and row[0]:
+        raise _OnStandby(server_address(conn.info))
 
 
 def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
+    """Run due jobs until Ctrl-C. No primary at start (unreachable, or the URL reaches a
+    standby, as during a failover) or lost later: retried with the backoff of `guard watch`
+    (reconnect_delay), and the loop goes on once a primary answers."""
     click.echo("running due jobs; Ctrl-C stops")
     failures = 0
+    checked = False
     try:
         while True:
             try:
                 with connect(
                     database_url, autocommit=True, application_name="guard jobs run"
                 ) as conn:
+                    _standby(conn)
+                    if not checked:
+                        _selection(conn, tuple(sorted(only)))
+                        checked = True
                     if failures:
                         click.echo(f"{when(_db_now(conn))}  reconnected")
                     failures = 0
@@ -244,6 +282,15 @@ def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
                 click.echo(
                     f"guard: warning: database unavailable ({first_line(error)});"
                     f" retrying in {delay:.1f} s",
+                    err=True,
+                )
+                time.sleep(delay)
+            except _OnStandby as standby:
+                failures += 1
+                delay = reconnect_delay(failures)
+                click.echo(
+                    f"guard: warning: {standby.where} is a read-only standby (in recovery), jobs"
+                    f" run on the primary; retrying in {delay:.1f} s",
                     err=True,
                 )
                 time.sleep(delay)
@@ -262,6 +309,8 @@ def _run_due(conn: psycopg.Connection[Any], only: set[str], max_sleep: float) ->
             never_run = job["last_started_at"] is None
             if never_run or (job["next_due_at"] is not None and job["next_due_at"] <= now):
                 result = run_job(conn, job["job_name"])
+                if result.status == "skipped" and "is a replica" in result.message:
+                    _standby(conn)  # demoted under us: wait for the new primary
                 echo_text(f"{when(_db_now(conn))}  {result.message}")
         upcoming = min(
             (job["next_due_at"] for job in _enabled(conn, only) if job["next_due_at"]),
