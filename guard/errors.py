@@ -1,5 +1,9 @@
 """The one exception the CLI turns into a single clear line and a non-zero exit."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class GuardError(Exception):
     """An error a user can act on. Its message is one line and never contains a secret."""
@@ -33,3 +37,20 @@ class ConfigurationError(GuardError):
 class PermissionDenied(GuardError):
     """The database refused the login the privilege a command needs (InsufficientPrivilege).
     The CLI adds which role the command needs and which login was used."""
+
+
+class ReadOnlyStandby(GuardError):
+    """A command that writes was pointed at a hot standby (`pg_is_in_recovery()`): refused
+    before it changes anything, naming the server and the command."""
+
+    def __init__(self, where: str, command: str) -> None:
+        super().__init__(
+            f"{where} is a read-only standby (in recovery): `guard {command}` writes;"
+            " run it against the primary"
+        )
+
+
+def server_address(info: Any) -> str:
+    """host:port/dbname of a connection's server (psycopg's `conn.info`): the one actually
+    reached, also with a multi-host URL."""
+    return f"{info.host}:{info.port}/{info.dbname}"

@@ -4,9 +4,10 @@ documented exit code: 1 for a runtime error, 2 for a usage error (bad option, ba
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -27,8 +28,8 @@ from guard.cli.report import report
 from guard.cli.review import review
 from guard.cli.tenant import tenant
 from guard.cli.watch import watch
-from guard.db.connection import current_login, forget_login
-from guard.errors import GuardError, PermissionDenied, first_line
+from guard.db.connection import connect, current_login, forget_login
+from guard.errors import GuardError, PermissionDenied, ReadOnlyStandby, first_line, server_address
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_USAGE_ERROR = 2
@@ -158,10 +159,108 @@ def _database_url(argv: Sequence[str]) -> str | None:
     return None
 
 
+# The commands that write to PostgreSQL (or, for `guard breaker`, to the circuits every process
+# shares), by command path, with when they do (from their parsed options). Run against a hot
+# standby they are refused before they change anything: `guard watch` and `guard jobs run` without
+# --once wait for a primary instead (they retry), `guard reconcile --dry-run` only reads.
+WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    **{
+        path: lambda options: True
+        for path in (
+            "breaker configure",
+            "breaker disable",
+            "breaker force-close",
+            "breaker reset",
+            "breaker trip",
+            "calendar reconcile",
+            "check",
+            "db apply",
+            "db rollback",
+            "db validate",
+            "review claim",
+            "review dismiss",
+            "review resolve",
+            "tenant grant",
+            "tenant revoke",
+        )
+    },
+    "reconcile": lambda options: not options.get("dry_run"),
+    "jobs run": lambda options: bool(options.get("once")),
+    "watch": lambda options: bool(options.get("once")),
+}
+
+
+def _standby(database_url: str | None) -> str | None:
+    """host:port/dbname of the server when it is a hot standby, else None (also when it cannot
+    be reached: the command then says why itself)."""
+    try:
+        with connect(database_url, autocommit=True, application_name="guard") as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            where = server_address(conn.info)
+    except (GuardError, psycopg.Error):
+        return None
+    return where if row and row[0] else None
+
+
+def _refuse_writes_on_standby(command: click.Command, path: tuple[str, ...] = ()) -> None:
+    """Wrap each writing command of WRITES: against a standby it stops with ReadOnlyStandby
+    before doing anything (a breaker command would otherwise change Redis, then fail to record
+    it in PostgreSQL)."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _refuse_writes_on_standby(sub, (*path, name))
+        return
+    name = " ".join(path)
+    writes = WRITES.get(name)
+    if writes is None or command.callback is None:
+        return
+    original = command.callback
+
+    @functools.wraps(original)
+    def refusing(*args: Any, **options: Any) -> Any:
+        if writes(options):
+            root = click.get_current_context().find_root()
+            where = _standby((root.obj or {}).get("database_url"))
+            if where is not None:
+                raise ReadOnlyStandby(where, name)
+        return original(*args, **options)
+
+    command.callback = refusing
+
+
+def _read_only(error: BaseException) -> psycopg.errors.ReadOnlySqlTransaction | None:
+    """The ReadOnlySqlTransaction behind an error, also one re-raised as a GuardError."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, psycopg.errors.ReadOnlySqlTransaction):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _read_only_refusal(error: psycopg.errors.ReadOnlySqlTransaction, argv: Sequence[str]) -> str:
+    """A write refused as read-only: the standby line when the server is one (a primary demoted
+    while the command ran), else what made the transaction read-only."""
+    path = command_path(argv)
+    url = _database_url(argv)
+    where = _standby(url)
+    if where is not None:
+        return str(ReadOnlyStandby(where, path))
+    return (
+        f"{first_line(error)} (default_transaction_read_only is on for this login or database):"
+        f" `guard {path}` writes; run it against a writable primary"
+    )
+
+
 def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
     """The one line and exit code for an error that ended a command."""
     if isinstance(error, PermissionDenied | psycopg.errors.InsufficientPrivilege):
         _fail(_refusal(error, argv), EXIT_RUNTIME_ERROR)
+    read_only = _read_only(error)
+    if read_only is not None and not isinstance(error, ReadOnlyStandby):
+        _fail(_read_only_refusal(read_only, argv), EXIT_RUNTIME_ERROR)
     if isinstance(error, click.exceptions.NoArgsIsHelpError):
         # A bare group: the list of its commands helps, and the error line says what is missing.
         if error.ctx is not None:
@@ -243,3 +342,4 @@ main.add_command(watch)
 main.add_command(metrics)
 
 cap_unbounded_integers(main)
+_refuse_writes_on_standby(main)

@@ -16,7 +16,7 @@ import psycopg
 
 from guard.cli.output import emit_json, visible
 from guard.db.connection import connect
-from guard.errors import GuardError, PermissionDenied, first_line
+from guard.errors import GuardError, PermissionDenied, first_line, server_address
 
 _COLUMNS = """
 SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
@@ -31,6 +31,59 @@ FROM guard.daily_report_view AS v
 WHERE v.report_date = %s
 ORDER BY v.company_id
 """
+
+
+# guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
+# rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
+# shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
+# (tests/ha/test_standby_commands.py compares the two reports).
+_COMPUTED = """
+SELECT
+    d.report_date, d.company_id, co.name AS company_name, d.total_calls,
+    d.total_calls - d.inconsistent_calls AS consistent_calls, d.inconsistent_calls,
+    d.inconsistency_rate_pct,
+    CASE WHEN d.total_calls > 0 THEN 100 - d.inconsistency_rate_pct END AS consistency_rate_pct,
+    d.auto_corrected, d.manual_reviews,
+    round(100.0 * d.auto_corrected / nullif(d.auto_corrected + d.manual_reviews, 0), 2)
+        AS auto_correction_rate_pct,
+    d.open_review_items, d.top_issues -> 0 ->> 'rule_id' AS top_rule,
+    (d.trend ->> 'previous_mean_rate_pct')::numeric AS previous_7_days_rate_pct,
+    (d.trend ->> 'delta_pct_points')::numeric AS trend_delta_pct_points,
+    d.trend ->> 'direction' AS trend_direction, d.by_rule, d.top_issues, d.generated_at,
+    d.by_check, d.total_appointments, d.recovery_rate_pct, d.detection_latency_p95_seconds,
+    d.action_items,
+    (d.trend ->> 'previous_mean_recovery_rate_pct')::numeric AS previous_7_days_recovery_rate_pct,
+    (d.trend ->> 'recovery_delta_pct_points')::numeric AS recovery_delta_pct_points,
+    (d.trend ->> 'previous_mean_detection_latency_p95_seconds')::numeric
+        AS previous_7_days_detection_latency_p95_seconds,
+    (d.trend ->> 'detection_latency_delta_seconds')::numeric AS detection_latency_delta_seconds
+FROM guard.compute_daily_report(%s) AS d
+LEFT JOIN public.companies AS co ON d.company_id = co.id
+ORDER BY d.company_id
+"""
+
+
+def in_recovery(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    return bool(row and row[0])
+
+
+def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    """The report of `day` computed by reading only (a hot standby): nothing stored."""
+    try:
+        cursor = conn.execute(_COMPUTED, (day,))
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(
+            f"could not compute the report of {day}: {first_line(error)}"
+        ) from None
+    except psycopg.errors.UndefinedFunction:
+        raise GuardError(
+            "this database has an old daily report: run `guard db apply` first"
+        ) from None
+    except psycopg.Error as error:
+        raise GuardError(f"could not compute the report of {day}: {first_line(error)}") from None
+    names = [column.name for column in cursor.description or []]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def utc_today(conn: psycopg.Connection[Any]) -> date:
@@ -339,13 +392,29 @@ def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, mark
     if as_json and markdown:
         raise GuardError("--json and --markdown exclude each other")
     report_day = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
+    standby = None
     with connect(obj["database_url"], autocommit=True, application_name="guard report") as conn:
         ended = report_day < utc_today(conn)
-        if ended:
+        stored = ended
+        if in_recovery(conn):
+            # A hot standby stores nothing: a stored day is read, any other is computed.
+            rows = _read(conn, report_day) if ended else []
+            if not rows:
+                standby = server_address(conn.info)
+                rows, stored = compute_report(conn, report_day), False
+            generated = standby is not None
+        elif ended:
             rows, generated = load_report(conn, report_day)
         else:
             rows, generated = preview_report(conn, report_day), True
-    if not ended:
+    if standby is not None:
+        click.echo(
+            f"guard: note: {standby} is a read-only standby (in recovery): the report of"
+            f" {report_day} is computed now and not stored (`guard report` against the primary"
+            " stores a day that has ended)",
+            err=True,
+        )
+    elif not ended:
         click.echo(
             f"guard: note: {report_day} (UTC) has not ended: this report is computed now and"
             " not stored (stored reports cover whole days)",
@@ -356,7 +425,7 @@ def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, mark
             {
                 "date": report_day,
                 "generated_now": generated,
-                "stored": ended,
+                "stored": stored,
                 "total": totals(rows),
                 "companies": rows,
             }

@@ -1,0 +1,214 @@
+"""Every `guard` command against a hot standby (a real streaming replica, `pg_is_in_recovery()`):
+each either does its work (it only reads) or ends in the one standby line and exit 1, never a
+traceback nor "a bug"; `guard metrics` reports `guard_up 0` and `guard_in_recovery 1` there; a
+report of a day not stored is computed without storing; `guard jobs run` (the loop) waits for a
+primary instead of exiting."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.db.migrate import Migrator
+from tests.cli.commands import CIRCUIT, NOT_WALKED, command_lines, leaves
+from tests.security.conftest import LOGINS, SEED, create_login
+from tests.support.pg_node import PgNode
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.slow
+
+DATABASE = "guard_standby"
+GUARD = [sys.executable, "-m", "guard.cli"]
+STANDBY_LINE = re.compile(
+    r"^guard: error: 127\.0\.0\.1:\d+/guard_standby is a read-only standby \(in recovery\):"
+    r" `guard [a-z -]+` writes; run it against the primary$"
+)
+# What only reads, and so works on a standby (exit 0, or 1 for a finding it reports).
+READS = {
+    "alerts list",
+    "alerts show",
+    "breaker list",
+    "breaker show",
+    "db status",
+    "db verify",
+    "review list",
+    "tenant list",
+    "jobs status",
+    "report",
+    "reconcile",  # walked with --dry-run
+}
+
+
+@pytest.fixture(scope="module")
+def nodes() -> Iterator[tuple[PgNode, PgNode]]:
+    primary = PgNode.create()
+    standby: PgNode | None = None
+    try:
+        primary.start()
+        with psycopg.connect(primary.url(), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        with Migrator(primary.url(DATABASE)) as migrator:
+            migrator.apply()
+        with psycopg.connect(primary.url(DATABASE), autocommit=True) as admin:
+            groups: dict[str, str] = dict(
+                admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall()
+            )
+            for kind, login in LOGINS.items():
+                create_login(admin, login, groups[kind])
+            admin.execute(SEED.encode())
+        standby = primary.standby("booking_guard_standby_commands")
+        standby.wait_for_replay_of(primary)
+        yield primary, standby
+    finally:
+        if standby is not None:
+            standby.destroy()
+        primary.destroy()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with RedisServer() as server:
+        yield server.url
+
+
+def _guard(url: str, redis_url: str, *args: str, timeout: float = 120) -> Any:
+    return subprocess.run(
+        [*GUARD, "--database-url", url, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "GUARD_REDIS_URL": redis_url, "COLUMNS": "200"},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _counts(url: str) -> tuple[Any, ...]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM guard.alerts), (SELECT count(*) FROM guard.job_runs),"
+            " (SELECT count(*) FROM guard.daily_reports),"
+            " (SELECT count(*) FROM guard.review_items WHERE status = 'open'),"
+            " (SELECT count(*) FROM guard.tenant_bindings)"
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def _judge(path: str, done: Any, errors: list[str]) -> tuple[str, list[str]]:
+    """("worked" | "refused", the problems found) for one command's run on the standby."""
+    err: str = done.stderr
+    problems: list[str] = []
+    if "Traceback" in err or "Traceback" in done.stdout:
+        problems.append(f"{path}: a traceback:\n{err[-2000:]}")
+    if "please report it" in err or "unexpected " in err:
+        problems.append(f"{path}: reported as a bug: {err.strip()}")
+    if path in READS:
+        if errors:
+            problems.append(f"{path}: a read failed on the standby: {errors}")
+        return "worked", problems
+    if path == "metrics":
+        # reads, but is not meant for a standby: guard_up 0, and exit 1 with one line
+        if "\nguard_up 0.0" not in "\n" + done.stdout:
+            problems.append("metrics: guard_up is not 0 on a standby")
+        if "\nguard_in_recovery 1.0" not in "\n" + done.stdout:
+            problems.append("metrics: no guard_in_recovery 1 on a standby")
+        if done.returncode != 1 or len(errors) != 1 or "read-only standby" not in errors[0]:
+            problems.append(f"metrics: not one standby line and exit 1: {err!r}")
+        return "refused", problems
+    if done.returncode != 1 or len(errors) != 1 or not STANDBY_LINE.match(errors[0]):
+        problems.append(f"{path}: not the standby line and exit 1: {done.returncode} {err!r}")
+    elif f"`guard {path}` writes" not in errors[0]:
+        problems.append(f"{path}: the line names another command: {errors[0]}")
+    return "refused", problems
+
+
+def test_every_command_on_a_standby_works_or_says_it_is_a_standby(
+    nodes: tuple[PgNode, PgNode], redis_url: str
+) -> None:
+    primary, standby = nodes
+    url = standby.url(DATABASE)
+    lines = command_lines(url, LOGINS["owner"])
+    assert {path for path, _ in lines} | set(NOT_WALKED) == set(leaves())
+    # the circuit the walk shows exists (created where circuits are created: the primary)
+    created = _guard(
+        primary.url(DATABASE), redis_url, "breaker", "trip", CIRCUIT, "--reason", "r", "--create"
+    )
+    assert created.returncode == 0, created.stderr
+    standby.wait_for_replay_of(primary)
+    before = _counts(primary.url(DATABASE))
+    outcomes: dict[str, str] = {}
+    problems: list[str] = []
+    judged = {"worked": 0, "refused": 0}
+    started = time.monotonic()
+    for path, args in lines:
+        done = _guard(url, redis_url, *path.split(), *args)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("guard: error:")]
+        outcomes[path] = f"exit {done.returncode}" + (f": {errors[-1][:140]}" if errors else "")
+        verdict, found = _judge(path, done, errors)
+        problems += found
+        judged[verdict] += not found
+    elapsed = time.monotonic() - started
+    report = "\n".join(f"{k}: {v}" for k, v in outcomes.items())
+    assert not problems, "\n".join(problems) + "\n" + report
+    worked, refused = judged["worked"], judged["refused"]
+    print(f"\nstandby walk: {worked} worked, {refused} one standby line, {elapsed:.1f} s\n{report}")
+    assert worked == len(READS)
+    assert refused == len(lines) - len(READS)
+    # nothing reached the primary either (the standby wrote nothing it could replicate back)
+    assert _counts(primary.url(DATABASE)) == before
+
+
+def test_report_of_a_day_not_stored_is_computed_without_storing_on_a_standby(
+    nodes: tuple[PgNode, PgNode], redis_url: str
+) -> None:
+    primary, standby = nodes
+    url = standby.url(DATABASE)
+    with psycopg.connect(primary.url(DATABASE), autocommit=True) as conn:
+        (yesterday,) = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date - 1").fetchone() or (
+            None,
+        )
+    done = _guard(url, redis_url, "report", "--date", str(yesterday), "--json")
+    assert done.returncode == 0, done.stderr
+    assert '"stored": false' in done.stdout
+    assert "standby" in done.stderr and "not stored" in done.stderr
+    # the same figures as the primary computes (and stores) for the day
+    on_standby = _guard(url, redis_url, "report", "--date", str(yesterday))
+    computed = _guard(primary.url(DATABASE), redis_url, "report", "--date", str(yesterday))
+    assert computed.returncode == on_standby.returncode == 0, computed.stderr + on_standby.stderr
+    assert _without_times(on_standby.stdout) == _without_times(computed.stdout)
+
+
+def _without_times(text: str) -> str:
+    return re.sub(r"\d{4}-\d{2}-\d{2}[ T][\d:.+Z]+", "TIME", text)
+
+
+def test_jobs_run_waits_for_a_primary_on_a_standby(
+    nodes: tuple[PgNode, PgNode], redis_url: str
+) -> None:
+    _, standby = nodes
+    process = subprocess.Popen(
+        [*GUARD, "--database-url", standby.url(DATABASE), "jobs", "run", "--job", "detect"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(4.5)  # attempts at 0, 1 and 3 s (backoff 1 s, 2 s)
+        assert process.poll() is None, "guard jobs run exited on a standby"
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    warnings = [line for line in err.splitlines() if line.startswith("guard: warning:")]
+    assert len(warnings) >= 2, err
+    assert all("is a read-only standby (in recovery)" in w for w in warnings), err
+    assert "retrying in 1.0 s" in warnings[0] and "retrying in 2.0 s" in warnings[1], err
+    assert "Traceback" not in err
