@@ -16,6 +16,34 @@ from guard.db.connection import connect, fetch_all, guard_function_errors
 _SUMMARY_COLUMNS = ["check", "rule", "offending", "opened", "repeated", "resolved"]
 
 
+def booking_subscription(database_url: str | None) -> str | None:
+    """The subscription through which this database receives the booking tables by logical
+    replication (guard.booking_subscription()), None when it does not (or its schema predates
+    the function)."""
+    with connect(database_url, autocommit=True, application_name="guard check") as conn:
+        try:
+            row = conn.execute("SELECT guard.booking_subscription()").fetchone()
+        except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
+            return None
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empty: Any) -> bool:
+    """On a logical subscriber of the booking tables: say so in one line (stderr), print an
+    empty result for --json, and return True: the command does nothing there."""
+    subscription = booking_subscription(database_url)
+    if subscription is None:
+        return False
+    click.echo(
+        f"guard: note: this database subscribes to the booking tables (subscription"
+        f" {subscription}): {what} runs on the publisher; nothing done here",
+        err=True,
+    )
+    if as_json:
+        emit_json(empty)
+    return True
+
+
 def _setting(database_url: str | None, name: str) -> int:
     [(value,)] = fetch_all(database_url, "SELECT (guard.setting(%s) #>> '{}')::integer", (name,))
     return int(value)
@@ -167,6 +195,8 @@ def check(
     database_url = obj["database_url"]
     if whole_history and call_id is not None:
         raise click.UsageError("--all and --call exclude each other")
+    if _skip_on_subscriber(database_url, "detection", as_json, []):
+        return
     if whole_history:
         rows = _check_history(database_url, timedelta(days=batch_days))
         title = "Detection over the whole history"
@@ -200,6 +230,10 @@ def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
 
     When a run stops at that cap it says so on stderr (and `capped` in JSON): run it again to
     continue."""
+    if not dry_run and _skip_on_subscriber(
+        obj["database_url"], "reconciliation", as_json, {"dry_run": False, "actions": {}}
+    ):
+        return
     cap = _setting(obj["database_url"], "reconcile_batch_limit")
     rows = fetch_all(obj["database_url"], "SELECT * FROM guard.reconcile(%s)", (dry_run,))
     total = sum(n for _, n in rows)

@@ -1,6 +1,6 @@
 -- Run one job now: what pg_cron and `guard jobs run` call. At most one run per job at a time (a
 -- transaction-level advisory lock: a concurrent second run returns at once and says so), nothing
--- on a replica. The command from guard.jobs runs in a sub-transaction, so a failure rolls back
+-- on a replica, no detection on a logical subscriber of the booking tables. The command from guard.jobs runs in a sub-transaction, so a failure rolls back
 -- the job's work but is itself recorded in guard.job_runs and raised as a job_failed alert; a
 -- success resolves the job's alerts. Every run ends with the missed-run check of all jobs, which
 -- never waits: while another session's check holds its lock, this run skips it.
@@ -19,9 +19,24 @@ DECLARE
     run_error text;
     run_sqlstate text;
     elapsed_ms double precision;
+    subscription text;
 BEGIN
     IF pg_is_in_recovery() THEN
         RETURN format('%s: skipped, this server is a replica (jobs run on the primary)', job_name);
+    END IF;
+    -- A logical subscriber of the booking tables (a warehouse copy): its rows come from the
+    -- publisher, where detection runs and the alerts are; detecting or correcting here would
+    -- open alerts the publisher does not have. The same jobs are left out of the missed-run
+    -- check there (guard.check_job_heartbeats).
+    IF job_name IN ('detect', 'sweep', 'reconcile') THEN
+        subscription := guard.booking_subscription();
+        IF subscription IS NOT NULL THEN
+            RETURN format(
+                '%s: skipped, this database subscribes to the booking tables (subscription %s):'
+                ' detection runs on the publisher',
+                job_name, subscription
+            );
+        END IF;
     END IF;
     SELECT j.command INTO job_command FROM guard.jobs AS j WHERE j.name = run_job.job_name;
     IF NOT FOUND THEN
