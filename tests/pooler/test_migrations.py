@@ -1,0 +1,55 @@
+"""Issue 49, row 7: the migrator holds a session advisory lock while it works. Through a
+transaction pooler that lock stayed on an idle server connection after `guard db rollback`
+(a direct `guard db apply` then failed "another migrator is running"), and two applies through
+the pooler did not exclude each other. The fix: `guard db apply`, `rollback` and `validate` see
+the pooler (the backend pid psycopg was given is not `pg_backend_pid()`: PgBouncer hands out a
+key of its own) and refuse in one line naming it, exit 1, before taking any lock. In session
+mode too: the migrator cannot tell which mode a pooler runs in.
+
+Prints its counts on one line (`pytest -s`)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.pooler.conftest import BouncerFactory, advisory_locks, dbname, guard_cli
+
+COMMANDS = {
+    "apply": ("db", "apply"),
+    "rollback": ("db", "rollback", "--yes"),
+    "validate": ("db", "validate"),
+}
+
+
+def _applied(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_migration_through_a_pooler_is_refused_and_leaves_no_lock(
+    db_url: str, bouncer: BouncerFactory, pool_mode: str, command: str
+) -> None:
+    pooler = bouncer(pool_mode)
+    before = _applied(db_url)
+    done = guard_cli(pooler.url("postgres", dbname(db_url)), *COMMANDS[command])
+    errors = [line for line in done.stderr.splitlines() if line.startswith("guard: error:")]
+    named = [line for line in errors if "pooler" in line]
+    locks = advisory_locks(db_url)  # PgBouncer still holds the server connections it used
+    changed = _applied(db_url) - before
+    direct = guard_cli(db_url, "db", "apply")
+    print(
+        f"row 7: guard db {command} through a {pool_mode} pool: exit {done.returncode},"
+        f" error lines {len(errors)} ({len(named)} naming the pooler), advisory locks left"
+        f" {locks}, migrations changed {changed}; then a direct apply: exit {direct.returncode}"
+    )
+    assert done.returncode == 1, done.stdout[-300:] + done.stderr[-300:]
+    assert len(errors) == len(named) == 1, done.stderr[-500:]
+    assert "Traceback" not in done.stderr
+    assert locks == 0
+    assert changed == 0
+    assert direct.returncode == 0, direct.stderr[-500:]
