@@ -72,7 +72,18 @@ DEFAULT_MAX_MISSING = 100
 _NOW = "SELECT clock_timestamp()"
 # What a reconciliation writes must survive a crash, and reach a synchronous standby, whatever
 # the server's synchronous_commit (for this transaction's commit only, as the booking path does).
+# With a company given, each transaction is also pinned to it (guard.pin_company): the SECURITY
+# DEFINER functions then refuse another company's call, as they do for a single-company
+# application; a pin lasts one transaction, so it is made in each.
 _DURABLE = "SELECT set_config('synchronous_commit', 'on', TRUE)"
+_DURABLE_PINNED = _DURABLE + ", guard.pin_company(%s)"
+
+
+def _begin_work(company_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    """The first statement of each transaction that writes: durable, and pinned to company_id."""
+    return (_DURABLE, ()) if company_id is None else (_DURABLE_PINNED, (company_id,))
+
+
 # The commit time (on the old primary's clock) of the last transaction this server replayed
 # before it came out of recovery: NULL on a server started without recovery.
 _REPLAYED = "SELECT pg_last_xact_replay_timestamp(), pg_is_in_recovery()"
@@ -402,7 +413,7 @@ def reconcile_calendar(
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        listed_at = _one(conn.execute(_NOW).fetchone())
+        listed_at = _one(conn.execute(_NOW, prepare=False).fetchone())
         try:
             answer = list_bookings(since, until)
             bookings = _checked(answer)
@@ -416,8 +427,10 @@ def reconcile_calendar(
         for booking in bookings:
             try:
                 with conn.transaction():
-                    conn.execute(_DURABLE)
-                    rows = conn.execute(_RECONCILE, _reconcile_args(company_id, booking)).fetchall()
+                    conn.execute(*_begin_work(company_id), prepare=False)
+                    rows = conn.execute(
+                        _RECONCILE, _reconcile_args(company_id, booking), prepare=False
+                    ).fetchall()
                     rows = [_recorded(conn, row, booking, source, tally.orphans) for row in rows]
             except (psycopg.Error, GuardError) as error:
                 if conn.broken or conn.closed:
@@ -428,11 +441,12 @@ def reconcile_calendar(
             tally.booking(booking, rows)
         try:
             with conn.transaction():
-                conn.execute(_DURABLE)
+                conn.execute(*_begin_work(company_id), prepare=False)
                 tally.missing_rows(
                     conn.execute(
                         _MISSING,
                         (company_id, since, until, listed_at, _uids(bookings), max_missing),
+                        prepare=False,
                     ).fetchall()
                 )
         except psycopg.Error as error:
@@ -458,24 +472,34 @@ def _recorded(
     orphan = _orphan_of(row, booking, orphans)
     if orphan is not None:
         company_id, customer_id, appointment_id = _row(
-            conn.execute(_CALL_FOR_RECOVERY, (booking.uid, orphan.call_id)).fetchone()
+            conn.execute(
+                _CALL_FOR_RECOVERY, (booking.uid, orphan.call_id), prepare=False
+            ).fetchone()
         )
         if appointment_id is None:
             appointment_id = _one(
                 conn.execute(
-                    _RECORD, _orphan_args(orphan, company_id, customer_id, booking, source)
+                    _RECORD,
+                    _orphan_args(orphan, company_id, customer_id, booking, source),
+                    prepare=False,
                 ).fetchone()
             )
-            conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), orphan.call_id))
-        conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid))
+            conn.execute(
+                _MARK_CALL,
+                (booking.uid, Jsonb(dict(booking.details)), orphan.call_id),
+                prepare=False,
+            )
+        conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid), prepare=False)
         del orphans[orphan.key]
         return _as_recorded(row, appointment_id)
     if row[0] != "record":
         return row
-    appointment_id = _one(conn.execute(_RECORD, _record_args(row, booking, source)).fetchone())
-    conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]))
+    appointment_id = _one(
+        conn.execute(_RECORD, _record_args(row, booking, source), prepare=False).fetchone()
+    )
+    conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]), prepare=False)
     if row[6] is not None:
-        conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid))
+        conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid), prepare=False)
     return _with_appointment(row, appointment_id)
 
 
@@ -498,7 +522,7 @@ async def reconcile_calendar_async(
     autocommit = conn.autocommit
     await conn.set_autocommit(True)
     try:
-        cursor = await conn.execute(_NOW)
+        cursor = await conn.execute(_NOW, prepare=False)
         listed_at = _one(await cursor.fetchone())
         try:
             answer: Any = list_bookings(since, until)
@@ -513,14 +537,16 @@ async def reconcile_calendar_async(
             ) from error
         orphans: dict[str, _Orphan] = {}
         if orphaned_before is not None:
-            cursor = await conn.execute(_ORPHANED, (_MAX_ORPHANED, orphaned_before))
+            cursor = await conn.execute(_ORPHANED, (_MAX_ORPHANED, orphaned_before), prepare=False)
             orphans = _orphan_map(await cursor.fetchall())
         tally = _Tally(orphans=orphans)
         for booking in bookings:
             try:
                 async with conn.transaction():
-                    await conn.execute(_DURABLE)
-                    cursor = await conn.execute(_RECONCILE, _reconcile_args(company_id, booking))
+                    await conn.execute(*_begin_work(company_id), prepare=False)
+                    cursor = await conn.execute(
+                        _RECONCILE, _reconcile_args(company_id, booking), prepare=False
+                    )
                     rows = [
                         await _recorded_async(conn, row, booking, source, tally.orphans)
                         for row in await cursor.fetchall()
@@ -534,9 +560,11 @@ async def reconcile_calendar_async(
             tally.booking(booking, rows)
         try:
             async with conn.transaction():
-                await conn.execute(_DURABLE)
+                await conn.execute(*_begin_work(company_id), prepare=False)
                 cursor = await conn.execute(
-                    _MISSING, (company_id, since, until, listed_at, _uids(bookings), max_missing)
+                    _MISSING,
+                    (company_id, since, until, listed_at, _uids(bookings), max_missing),
+                    prepare=False,
                 )
                 tally.missing_rows(await cursor.fetchall())
         except psycopg.Error as error:
@@ -559,26 +587,34 @@ async def _recorded_async(
     """`_recorded` for asyncio."""
     orphan = _orphan_of(row, booking, orphans)
     if orphan is not None:
-        cursor = await conn.execute(_CALL_FOR_RECOVERY, (booking.uid, orphan.call_id))
+        cursor = await conn.execute(
+            _CALL_FOR_RECOVERY, (booking.uid, orphan.call_id), prepare=False
+        )
         company_id, customer_id, appointment_id = _row(await cursor.fetchone())
         if appointment_id is None:
             cursor = await conn.execute(
-                _RECORD, _orphan_args(orphan, company_id, customer_id, booking, source)
+                _RECORD,
+                _orphan_args(orphan, company_id, customer_id, booking, source),
+                prepare=False,
             )
             appointment_id = _one(await cursor.fetchone())
             await conn.execute(
-                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), orphan.call_id)
+                _MARK_CALL,
+                (booking.uid, Jsonb(dict(booking.details)), orphan.call_id),
+                prepare=False,
             )
-        await conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid))
+        await conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid), prepare=False)
         del orphans[orphan.key]
         return _as_recorded(row, appointment_id)
     if row[0] != "record":
         return row
-    cursor = await conn.execute(_RECORD, _record_args(row, booking, source))
+    cursor = await conn.execute(_RECORD, _record_args(row, booking, source), prepare=False)
     appointment_id = _one(await cursor.fetchone())
-    await conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]))
+    await conn.execute(
+        _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]), prepare=False
+    )
     if row[6] is not None:
-        await conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid))
+        await conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid), prepare=False)
     return _with_appointment(row, appointment_id)
 
 
@@ -590,7 +626,7 @@ def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
     never a standby, or was restarted since its promotion). A server still in recovery (a
     standby) is refused: it can write nothing."""
     _require_idle(conn.info.transaction_status)
-    replayed, in_recovery = _row(conn.execute(_REPLAYED).fetchone())
+    replayed, in_recovery = _row(conn.execute(_REPLAYED, prepare=False).fetchone())
     if not conn.autocommit:
         conn.rollback()
     if in_recovery:
@@ -608,7 +644,7 @@ def _aware(moment: datetime | None) -> None:
 def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str, _Orphan]:
     if before is None:
         return {}
-    return _orphan_map(conn.execute(_ORPHANED, (_MAX_ORPHANED, before)).fetchall())
+    return _orphan_map(conn.execute(_ORPHANED, (_MAX_ORPHANED, before), prepare=False).fetchall())
 
 
 def _orphan_map(rows: list[tuple[Any, ...]]) -> dict[str, _Orphan]:

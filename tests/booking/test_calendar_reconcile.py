@@ -254,14 +254,15 @@ def test_a_second_run_with_the_same_answer_changes_nothing(calendar_db: str) -> 
 def test_another_tenants_call_is_refused_and_the_others_go_on(
     calendar_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A session pinned to company 2: a booking that names company 1's call is refused (counted,
-    logged without personal data); company 2's own booking is recorded."""
+    """Company 2's calendar: each transaction is pinned to company 2, so a booking that names
+    company 1's call is refused (counted, logged without personal data); company 2's own booking
+    is recorded."""
     calendar = [
         _booking("uid-foreign", call_id=1, details={"phone": PHONE}),
         _booking("uid-own", call_id=6),
     ]
     caplog.set_level(logging.INFO, logger="guard.calendar")
-    with psycopg.connect(calendar_db, options="-c booking_guard.company_id=2") as conn:
+    with psycopg.connect(calendar_db) as conn:
         report = reconcile_calendar(
             conn, lambda _s, _u: calendar, since=SINCE, until=UNTIL, company_id=2
         )

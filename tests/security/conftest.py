@@ -100,7 +100,7 @@ def connect_as(
     tenant: int | None = None,
     select: int | None = None,
     **options: Any,
-) -> psycopg.Connection[tuple[Any, ...]]:
+) -> PinnedConnection:
     """A connection logged in as `login` (the test cluster trusts local logins). `tenant` binds
     the login to exactly that company first (None: leaves the bindings as they are); `select`
     pins every transaction to that company (guard.pin_company), as a single-company application

@@ -112,9 +112,9 @@ def test_reviewer_of_company_a_cannot_claim_resolve_or_dismiss_company_bs_item(
         item_b = _one(admin, "SELECT id FROM guard.review_items WHERE company_id = %s", COMPANY_B)
     login = login_roles["reviewer"]
     with connect_as(seeded_url, login, tenant=COMPANY_A, select=COMPANY_B) as reviewer:
-        # asking for company B by the setting gives nothing to claim, not B's item
+        # pinning company B gives nothing to claim, not B's item
         assert reviewer.execute("SELECT id FROM guard.review_claim('ann', 10)").fetchall() == []
-        reviewer.execute("SET booking_guard.company_id = ''")
+        reviewer.company = None
         claimed = reviewer.execute(
             "SELECT company_id FROM guard.review_claim('ann', 10)"
         ).fetchall()

@@ -201,6 +201,10 @@ def _alter_role_setting(url: str, login: str, company: int) -> Iterator[None]:
             )
 
 
+# Attempts that set booking_guard.company_id for the whole session: refused by every read.
+SESSION_SETTINGS = {"SET", "PGOPTIONS"}
+
+
 def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Callable[[], Any]]:
     """Ways a session bound to company A tries to reach company B, each a context manager that
     yields the connection."""
@@ -209,6 +213,8 @@ def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Calla
     def plain_set() -> Iterator[Connection]:
         with connect_as(url, login) as conn:
             conn.execute(f"SET booking_guard.company_id = '{COMPANY_B}'")
+            with pytest.raises(errors.InvalidParameterValue):
+                conn.execute("SELECT guard.current_company()")
             yield conn
 
     @contextmanager
@@ -227,7 +233,8 @@ def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Calla
     def connection_options() -> Iterator[Connection]:
         # what PGOPTIONS='-c booking_guard.company_id=2' sends: the startup packet's options
         with connect_as(url, login, options=f"-c booking_guard.company_id={COMPANY_B}") as conn:
-            assert conn.execute("SELECT guard.current_company()").fetchone() == (COMPANY_B,)
+            with pytest.raises(errors.InvalidParameterValue):
+                conn.execute("SELECT guard.current_company()")
             yield conn
 
     @contextmanager
@@ -285,31 +292,43 @@ def test_no_session_reads_or_writes_another_companys_rows(
         ]
         for how, attempt in _attempts(seeded_url, login, foreign).items():
             with attempt() as conn:
+                if how in SESSION_SETTINGS:
+                    # a company set for the session is refused, never applied: behind a pooler
+                    # it would belong to another client (docs/security.md). (A relation with no
+                    # rows never asks: the refusal comes with the first row the policy checks.)
+                    for relation in SEEDED - {"guard.tenant_bindings"}:
+                        with pytest.raises(errors.InvalidParameterValue):
+                            _companies(conn, relation, relations[relation] or "company_id")
+                    conn.execute("SET booking_guard.company_id = ''")
                 # B was asked for and is not bound: never a row of B; the setting narrows the
                 # tenant data to nothing (the login still reads its own binding to A)
                 _assert_sees_only(
                     conn, relations, {COMPANY_A}, f"{login} bound to A after {how}", exact=False
                 )
-                asked_for_b = how != "SET ROLE"
+                asked_for_b = how not in {"SET ROLE", *SESSION_SETTINGS}
                 for relation in SEEDED - {"guard.tenant_bindings"} if asked_for_b else ():
                     column = relations[relation]
                     assert column is not None
                     assert _companies(conn, relation, column) == set(), f"{relation} after {how}"
                 _assert_writes_refused(admin, conn, relations, group, f"{login} after {how}")
-                conn.execute("SET booking_guard.company_id = ''")  # no selection
+                conn.company = None  # no selection (the pin ends with each transaction)
+                conn.execute("SET booking_guard.company_id = ''")
                 _assert_sees_only(conn, relations, {COMPANY_A}, f"{login} after {how}, reset")
 
 
-def test_the_setting_narrows_a_login_bound_to_two_companies_to_one(
+def test_the_pin_narrows_a_login_bound_to_two_companies_to_one(
     seeded_url: str, login_roles: dict[str, str]
 ) -> None:
     login = login_roles["reporting"]
     bind(seeded_url, login, COMPANY_A, COMPANY_B)
     with connect_as(seeded_url, login) as both:
         assert _companies(both, "guard.calls_report", "company_id") == {COMPANY_A, COMPANY_B}
-        both.execute(f"SET booking_guard.company_id = '{COMPANY_B}'")
-        assert _companies(both, "guard.calls_report", "company_id") == {COMPANY_B}
-        assert _companies(both, "guard.alerts", "company_id") == {COMPANY_B}
+        with both.transaction():
+            both.execute("SELECT guard.pin_company(%s)", (COMPANY_B,))
+            assert _companies(both, "guard.calls_report", "company_id") == {COMPANY_B}
+            assert _companies(both, "guard.alerts", "company_id") == {COMPANY_B}
+        # the pin ended with its transaction
+        assert _companies(both, "guard.calls_report", "company_id") == {COMPANY_A, COMPANY_B}
 
 
 def test_a_binding_of_a_group_role_covers_its_members_and_set_role_narrows(

@@ -69,7 +69,12 @@ def test_a_pinned_login_keeps_working_once_bound(pinned_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert _companies(url) == [1]  # the old pin still applies, now only narrowing
     with psycopg.connect(url, user=LOGIN, autocommit=True) as bi:
+        # another company set for the session is refused (a pooler would hand it on)
         bi.execute("SET booking_guard.company_id = '2'")
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            bi.execute("SELECT count(*) FROM calls")
+    with psycopg.connect(url, user=LOGIN, autocommit=True) as bi, bi.transaction():
+        bi.execute("SELECT guard.pin_company(2)")  # pinned, it narrows to nothing
         assert bi.execute("SELECT count(*) FROM calls").fetchone() == (0,)
 
     result = runner.invoke(main, ["--database-url", url, "db", "verify"])
