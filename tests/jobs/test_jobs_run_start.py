@@ -1,0 +1,32 @@
+"""`guard jobs run` (the loop) started while no primary can be reached, as during a failover:
+it retries with the backoff of `guard watch` instead of exiting (the standby case:
+tests/ha/test_standby_commands.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from guard.embedded import free_port
+
+
+def test_jobs_run_started_without_a_database_retries_with_backoff() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/guard"  # nothing listens there
+    process = subprocess.Popen(
+        [sys.executable, "-m", "guard.cli", "--database-url", url, "jobs", "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3.5)  # attempts at 0, 1 and 3 s
+        assert process.poll() is None, "guard jobs run exited without a database"
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    warnings = [line for line in err.splitlines() if line.startswith("guard: warning:")]
+    assert len(warnings) >= 2, err
+    assert all("database unavailable (cannot connect to" in line for line in warnings), err
+    assert "retrying in 1.0 s" in warnings[0] and "retrying in 2.0 s" in warnings[1], err
+    assert "Traceback" not in err and "guard: error:" not in err
