@@ -21,9 +21,10 @@ from tests.pooler.conftest import BouncerFactory, dbname, start_guard, stop_proc
 ALERTS = 3
 # The fix polls about every second behind a transaction pooler; NOTIFY is near instant.
 DELIVERED_WITHIN_S = 2.5
-# One line naming NOTIFY (or LISTEN) and polling; not the final stats (`notify_wakeups`).
+# One line naming notifications (NOTIFY, LISTEN) and polling; not the final stats
+# (`notify_wakeups`, `poll_wakeups`).
 POLLING_LINE = re.compile(
-    r"(?i)\b(notify|listen)\b.*\bpoll(s|ing|ed)?\b|\bpoll(s|ing|ed)?\b.*\b(notify|listen)\b"
+    r"(?i)\b(notif\w*|listen)\b.*\bpoll(s|ing|ed)?\b|\bpoll(s|ing|ed)?\b.*\b(notif\w*|listen)\b"
 )
 STATS_LINE = re.compile(r"stopped: (\{.*\})")
 
