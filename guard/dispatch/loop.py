@@ -1,7 +1,13 @@
 """The dispatcher loop: LISTEN guard_alerts as a wake-up, poll as a fallback, and per channel
 claim (SKIP LOCKED + lease) -> send -> mark. At least once: a claim is committed before the send
 and a delivery is marked right after it, so a dispatcher killed in between re-sends that message
-after its lease runs out (a duplicate), and never loses one."""
+after its lease runs out (a duplicate), and never loses one.
+
+LISTEN needs a server session of its own: a transaction pooler (PgBouncer's pool_mode =
+transaction) gives the listening connection a server connection only for the duration of each
+transaction, so no NOTIFY ever reaches it. Each time the dispatcher connects it sends itself a
+NOTIFY on a channel of its own; when that does not arrive it says so in one line and polls every
+POLL_WITHOUT_NOTIFY_S seconds instead."""
 
 from __future__ import annotations
 
@@ -10,12 +16,14 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from guard.backoff import exponential_delay
 from guard.db.connection import connect, reconnect_delay
@@ -30,6 +38,10 @@ log = logging.getLogger("guard.dispatch")
 
 CHANNEL_NOTIFY = "guard_alerts"
 _WAIT_SLICE_S = 0.5
+# How long the dispatcher waits for its own NOTIFY at start (a direct connection: milliseconds).
+NOTIFY_PROBE_TIMEOUT_S = 2.0
+# The poll interval when notifications do not arrive (capped by --poll-interval).
+POLL_WITHOUT_NOTIFY_S = 1.0
 
 
 def default_worker_id() -> str:
@@ -81,6 +93,7 @@ class RunStats:
     reconnects: int = 0
     notify_wakeups: int = 0
     poll_wakeups: int = 0
+    notifications_arrive: bool | None = None  # the probe of the newest connection (None: none)
     per_channel: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -123,6 +136,7 @@ class Dispatcher:
         self._connected = False  # set once _serve has its connections: the outage is over
         self._connected_once = False
         self._enqueued_at = 0.0
+        self._poll_s = self.settings.poll_interval_s  # shorter when notifications do not arrive
         self.stats = RunStats()
 
     @property
@@ -190,6 +204,7 @@ class Dispatcher:
         listen = connect(self.database_url, autocommit=True, application_name="guard-watch")
         work = connect(self.database_url, autocommit=True, application_name="guard-watch")
         with listen, work:
+            self._probe_notifications(listen, work)
             listen.execute(f"LISTEN {CHANNEL_NOTIFY}")  # before the first pass: no gap
             store = DeliveryStore(work)
             if self._connected_once:
@@ -212,9 +227,7 @@ class Dispatcher:
                     # The enqueue reads every undelivered alert: a wake-up that only retries a
                     # channel (its pause is over) has nothing new to queue. New alerts always
                     # send a NOTIFY; the poll interval stays the fallback.
-                    enqueue = woke or (
-                        time.monotonic() - self._enqueued_at >= self.settings.poll_interval_s
-                    )
+                    enqueue = woke or (time.monotonic() - self._enqueued_at >= self._poll_s)
                     if woke:
                         self.stats.notify_wakeups += 1
                     else:
@@ -223,10 +236,32 @@ class Dispatcher:
                 if not work.closed:
                     self._release_all(store)
 
+    def _probe_notifications(
+        self, listen: psycopg.Connection[Any], work: psycopg.Connection[Any]
+    ) -> None:
+        """Send a NOTIFY to this dispatcher alone and see whether it arrives; poll often when
+        not."""
+        probe = sql.Identifier(f"guard_watch_probe_{os.getpid()}_{uuid.uuid4().hex[:12]}")
+        listen.execute(sql.SQL("LISTEN {}").format(probe))
+        work.execute(sql.SQL("NOTIFY {}").format(probe))
+        arrived = any(True for _ in listen.notifies(timeout=NOTIFY_PROBE_TIMEOUT_S, stop_after=1))
+        listen.execute(sql.SQL("UNLISTEN {}").format(probe))
+        self.stats.notifications_arrive = arrived
+        if arrived:
+            self._poll_s = self.settings.poll_interval_s
+            return
+        self._poll_s = min(self.settings.poll_interval_s, POLL_WITHOUT_NOTIFY_S)
+        log.warning(
+            "notifications do not reach this dispatcher (is a transaction pooler such as PgBouncer"
+            " between it and PostgreSQL?): polling every %.1f s instead; give guard watch a direct"
+            " or session-pooled connection (docs/alerts.md#connection-poolers)",
+            self._poll_s,
+        )
+
     def _next_wait(self, store: DeliveryStore) -> float:
         """Until the poll interval, or sooner when a channel has something due (after its own
         pause or throttle window)."""
-        wait = self.settings.poll_interval_s
+        wait = self._poll_s
         due = store.seconds_until_due(self.channel_names)
         now = time.monotonic()
         for channel in self._channels:
