@@ -1,6 +1,6 @@
 """What psycopg's automatic prepared statements save on the booking path and guard.check_call.
 
-Issue 49: behind a transaction pooler (PgBouncer) a statement psycopg prepared on one server
+Behind a transaction pooler (PgBouncer) a statement psycopg prepared on one server
 connection is missing on the next, so Booking Guard opens every connection with
 prepare_threshold=None and the booking path runs every statement with prepare=False. This
 measures what that costs on a direct connection, durable commits (synchronous_commit on), on a
@@ -10,7 +10,7 @@ throwaway cluster: per call, p50 and mean, and the ratio of each p50 to psycopg'
 - booking path: the statements of guard.booking.book_appointment (begin the attempt, record the
   appointment, mark the call, validate, complete: two transactions) replayed with each setting,
   the calendar instant; and book_appointment itself (which says prepare=False on every
-  statement since issue 49, whatever the connection's threshold);
+  statement, whatever the connection's threshold);
 - check_call: `SELECT guard.check_call(id)` on a booked call.
 
 The variants run in turns of 50 calls so drift in the machine's speed spreads over all of them.

@@ -194,9 +194,17 @@ class Dispatcher:
                 # A failure after a good connection is a new outage: back off from the minimum.
                 failures = 1 if self._connected else failures + 1
                 delay = reconnect_delay(failures)
-                log.warning(
-                    "database unavailable (%s); retrying in %.1f s", first_line(error), delay
-                )
+                if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+                    log.warning(
+                        "the database is read-only (a standby in recovery, or a demoted primary):"
+                        " alerts are delivered from the primary; retrying in %.1f s (a multi-host"
+                        " URL with target_session_attrs=read-write finds it, docs/ha.md)",
+                        delay,
+                    )
+                else:
+                    log.warning(
+                        "database unavailable (%s); retrying in %.1f s", first_line(error), delay
+                    )
                 self._stop.wait(delay)
         return self.stats
 

@@ -212,3 +212,25 @@ def test_jobs_run_waits_for_a_primary_on_a_standby(
     assert all("is a read-only standby (in recovery)" in w for w in warnings), err
     assert "retrying in 1.0 s" in warnings[0] and "retrying in 2.0 s" in warnings[1], err
     assert "Traceback" not in err
+
+
+def test_watch_waits_for_a_primary_on_a_standby_and_says_why(
+    nodes: tuple[PgNode, PgNode], redis_url: str
+) -> None:
+    _, standby = nodes
+    process = subprocess.Popen(
+        [*GUARD, "--database-url", standby.url(DATABASE), "watch", "--channel", "stdout"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(4.5)  # attempts at 0, 1 and 3 s (backoff 1 s, 2 s)
+        assert process.poll() is None, "guard watch exited on a standby"
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    read_only = [line for line in err.splitlines() if "the database is read-only" in line]
+    assert len(read_only) >= 2, err
+    assert "retrying in 1.0 s" in read_only[0] and "retrying in 2.0 s" in read_only[1], err
+    assert "Traceback" not in err and "a bug" not in err
