@@ -58,7 +58,36 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
         Difference("pending", f"definition {path}", "sql/ differs from what was applied")
         for path in pending_definitions
     ]
+    differences += own_checks_bypassing_rls(database_url)
     return differences
+
+
+def own_checks_bypassing_rls(database_url: str | None) -> list[Difference]:
+    """A DBA's own check (guard.register_check) whose view reporting could read past row-level
+    security or its own privileges, by guard.own_check_bypass (the rule register_check applies):
+    registered before that rule existed, or altered since (security_invoker turned off, another
+    owner). Kind `unsafe`. Nothing before the function exists (its definition is then pending)."""
+    with connect(database_url) as conn:
+        present = conn.execute(
+            "SELECT to_regprocedure('guard.own_check_bypass(regclass)') IS NOT NULL"
+        ).fetchone()
+        if present is None or not present[0]:
+            return []
+        rows = conn.execute(
+            "SELECT k.id, k.check_view, guard.own_check_bypass(v.oid)"
+            " FROM guard.checks AS k"
+            " JOIN pg_class AS v ON v.relname = k.check_view"
+            " AND v.relnamespace = 'guard'::regnamespace"
+            " WHERE k.check_view IS NOT NULL"
+            " AND NOT EXISTS (SELECT FROM guard.definitions AS d"
+            " WHERE d.path = 'detection/guard.' || k.check_view || '.sql')"
+            " ORDER BY k.id"
+        ).fetchall()
+    return [
+        Difference("unsafe", f"own check {check_id} (view guard.{view})", str(reason))
+        for check_id, view, reason in rows
+        if reason is not None
+    ]
 
 
 # Logins that are members of the reporting or reviewer role, are confined by nothing else
