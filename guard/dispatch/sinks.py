@@ -23,6 +23,7 @@ import ssl
 import sys
 import threading
 import time
+import unicodedata
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, urlsplit
 
-from guard.dispatch.message import Message, neutralise
+from guard.dispatch.message import Message, mask_phone_numbers, neutralise
 from guard.errors import ConfigurationError
 from guard.redact import redact_text, redact_url, remember
 
@@ -42,6 +43,10 @@ log = logging.getLogger("guard.dispatch")
 _MAX_BODY = 64 * 1024
 # Statuses whose Retry-After says when to come back (RFC 9110 10.2.3).
 _RETRY_AFTER_STATUSES = (429, 503)
+# The most of a refusal's reason (a 4xx answer's body) quoted in a log line and last_error.
+MAX_REASON_CHARS = 300
+# Answers whose body is quoted as the reason of a refusal: text, not a binary or unknown type.
+_TEXT_TYPES = ("text/", "application/json", "application/problem+json")
 
 
 class DeliveryError(Exception):
@@ -282,9 +287,67 @@ def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: s
             if status in _RETRY_AFTER_STATUSES:
                 retry_after = parse_retry_after(response.getheader("Retry-After"))
             suffix = f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""
+            if 400 <= status < 500:
+                # A refusal of what was sent: retrying will not help until someone reads why.
+                reason = refusal_reason(response)
+                suffix += f": {reason}" if reason else ""
             raise DeliveryError(f"{receiver} answered HTTP {status}{suffix}", retry_after)
         finally:
             conn.close()
+
+
+def refusal_reason(response: http.client.HTTPResponse) -> str:
+    """The reason a receiver gave with a 4xx answer, fit for a log line and last_error: the
+    body when it is declared text or JSON (a JSON string as its text; an object's `message`,
+    `error` or `detail`), read up to 64 kB, secrets and phone numbers blanked, on one line with
+    control characters escaped, cut to MAX_REASON_CHARS. "" when there is none to quote."""
+    kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+    if not kind.startswith(_TEXT_TYPES):
+        return ""
+    try:
+        raw = response.read(_MAX_BODY)
+    except (OSError, http.client.HTTPException):  # cut at the send deadline, say
+        return ""
+    text = raw.decode("utf-8", "replace")
+    if not kind.startswith("text/"):
+        value = _json_or_text(text)
+        if isinstance(value, dict):
+            found = next(
+                (value[k] for k in ("message", "error", "detail") if isinstance(value.get(k), str)),
+                None,
+            )
+            value = found if found is not None else json.dumps(value, ensure_ascii=False)
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return bounded_reason(text)
+
+
+def _json_or_text(text: str) -> object:
+    """The JSON value of a body, also of a JSON string cut short at the read limit; else the
+    text as it is."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if text.startswith('"'):
+        for end in range(len(text), max(0, len(text) - 8), -1):  # a cut \uXXXX escape
+            try:
+                return json.loads(text[:end] + '"')
+            except ValueError:
+                continue
+    return text
+
+
+def bounded_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """`text` (from a receiver) as one safe, short line: secrets and phone numbers blanked,
+    whitespace runs as one space, other control and format characters as visible escapes."""
+    text = " ".join(mask_phone_numbers(redact_text(text)).split())
+    text = "".join(
+        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")
+        else ch
+        for ch in text
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _host(target: HttpTarget) -> str:
@@ -337,12 +400,22 @@ class AlertmanagerSink:
     plus severity, company, entity and the alert id. We send
     an alert once, not every evaluation as Prometheus does, so `endsAt` keeps it active for
     `hold` (default 24 h) unless it is resolved earlier: an alert already resolved when it is
-    sent, or a resolved notification, carries `endsAt` = the resolution time."""
+    sent, or a resolved notification, carries `endsAt` = the resolution time.
+
+    Two clocks meet here: the alert's times are the database's (first and last seen, resolved,
+    a review item's creation), "now" is this process's (`clock`). They may disagree by days, and
+    Alertmanager refuses (400) an alert that ends before it starts. So the hold counts from the
+    latest of now and the alert's own times, and an end is never before the start: whatever the
+    clocks, every alert is accepted."""
 
     name = "alertmanager"
 
     def __init__(
-        self, url: str, timeout_s: float = 10.0, hold: timedelta = timedelta(hours=24)
+        self,
+        url: str,
+        timeout_s: float = 10.0,
+        hold: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         base = check_http_url(url, "GUARD_ALERTMANAGER_URL")
         path, _, query = base.path.partition("?")
@@ -350,13 +423,33 @@ class AlertmanagerSink:
         self._target = HttpTarget(base.scheme, base.host, base.port, endpoint, base.authorization)
         self._timeout_s = timeout_s
         self._hold = hold
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def __repr__(self) -> str:  # the URL may carry basic-auth credentials
         return "AlertmanagerSink(url=***)"
 
+    def _alert(
+        self,
+        message: Message,
+        labels: dict[str, str],
+        starts: datetime,
+        ends: datetime | None = None,
+        seen: Sequence[datetime | None] = (),
+    ) -> dict[str, Any]:
+        """One API v2 alert from `starts`; held from the latest of now, `starts` and `seen`
+        unless `ends` is given; never ending before it starts."""
+        if ends is None:
+            ends = max([self._clock(), starts, *(t for t in seen if t is not None)]) + self._hold
+        return {
+            "labels": labels,
+            "annotations": {"summary": message.subject, "description": message.text},
+            "startsAt": starts.isoformat(),
+            "endsAt": max(ends, starts).isoformat(),
+        }
+
     def alerts(self, message: Message) -> list[dict[str, Any]]:
         """The API v2 body for one message."""
-        now = datetime.now(UTC)
+        now = self._clock()
         p = message.payload
         if message.kind == "review" and not p.get("missing"):
             # One Alertmanager alert per review item, so routing and silences can tell reasons
@@ -372,25 +465,12 @@ class AlertmanagerSink:
             }
             if p.get("company_id") is not None:
                 review_labels["company_id"] = str(p["company_id"])
-            return [
-                {
-                    "labels": {k: neutralise(v) for k, v in review_labels.items()},
-                    "annotations": {"summary": message.subject, "description": message.text},
-                    "startsAt": p.get("created_at") or now.isoformat(),
-                    "endsAt": (now + self._hold).isoformat(),
-                }
-            ]
+            labels = {k: neutralise(v) for k, v in review_labels.items()}
+            return [self._alert(message, labels, _time(p.get("created_at")) or now)]
         if p.get("type") not in ("alert", "resolved") or p.get("missing"):
             kind = "alert_missing" if p.get("missing") else "summary"
             labels = {"alertname": f"booking_guard_{kind}", "severity": "warning"}
-            return [
-                {
-                    "labels": labels,
-                    "annotations": {"summary": message.subject, "description": message.text},
-                    "startsAt": now.isoformat(),
-                    "endsAt": (now + self._hold).isoformat(),
-                }
-            ]
+            return [self._alert(message, labels, now)]
         labels = {
             "alertname": str(p["check_id"]),
             "severity": str(p["severity"]),
@@ -407,22 +487,27 @@ class AlertmanagerSink:
             labels["entity_id"] = str(p["entity_id"])
         # Labels are data too (a check id, an entity type): neutralised as texts are.
         labels = {key: neutralise(value) for key, value in labels.items()}
-        starts = p.get("first_seen_at") or now.isoformat()
+        starts = _time(p.get("first_seen_at")) or now
         if message.kind == "resolved" or p.get("status") not in (None, "open"):
-            ends = p.get("resolved_at") or now.isoformat()
-        else:
-            ends = (now + self._hold).isoformat()
-        return [
-            {
-                "labels": labels,
-                "annotations": {"summary": message.subject, "description": message.text},
-                "startsAt": starts,
-                "endsAt": ends,
-            }
-        ]
+            return [self._alert(message, labels, starts, _time(p.get("resolved_at")) or now)]
+        return [self._alert(message, labels, starts, seen=[_time(p.get("last_seen_at"))])]
 
     def send(self, message: Message) -> None:
         post_json(self._target, self.alerts(message), self._timeout_s, "Alertmanager")
+
+
+def _time(value: object) -> datetime | None:
+    """A time of the payload (ISO 8601, from the database), or None."""
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _reason(reason: object) -> str:

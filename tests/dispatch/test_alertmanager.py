@@ -21,8 +21,12 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
+from guard.dispatch import Dispatcher, DispatchSettings
+from guard.dispatch.message import Message, ReviewRow, review_message
+from guard.dispatch.sinks import AlertmanagerSink
 from guard.embedded import free_port
 from tests.dispatch.conftest import delivery_rows, insert_alerts
+from tests.dispatch.endpoints import Reply, endpoint
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 CONFIG = """\
@@ -230,3 +234,139 @@ def test_resolved_notification_ends_the_alert_in_alertmanager(
     while alertmanager.alerts() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert alertmanager.alerts() == [], "endsAt of the resolved notice ends the alert"
+
+
+# -- clocks that disagree ---------------------------------------------------------------------
+# The alert's times come from the database's clock (first_seen_at, last_seen_at, resolved_at),
+# the hold from the dispatcher's. When the dispatcher's clock was 2 days behind, `endsAt` (its
+# now + 24 h) fell before `startsAt` (the database's first_seen_at): Alertmanager answered 400
+# and the alerts stayed pending, with nothing in the log saying why.
+
+
+def _shift_alerts(db_url: str, ids: list[int], interval: str) -> None:
+    """The alerts' times as a database clock `interval` ahead of this process's would write
+    them (first and last seen, and the resolution when there is one)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.alerts SET first_seen_at = first_seen_at + %s::interval,"
+            " last_seen_at = last_seen_at + %s::interval,"
+            " resolved_at = resolved_at + %s::interval WHERE id = ANY(%s)",
+            (interval, interval, interval, ids),
+        )
+
+
+def _times(alert: dict[str, Any]) -> tuple[datetime, datetime]:
+    starts = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00"))
+    ends = datetime.fromisoformat(alert["endsAt"].replace("Z", "+00:00"))
+    return starts, ends
+
+
+def test_database_clock_two_days_ahead_still_delivers(
+    db_url: str, alertmanager: Alertmanager
+) -> None:
+    ids = insert_alerts(db_url, 2)
+    _shift_alerts(db_url, ids, "2 days")
+    result = _watch_once(db_url, alertmanager.url)
+    assert result.exit_code == 0, result.output
+    alerts = _wait_for_alerts(alertmanager, 2)
+    assert {a["labels"]["guard_alert_id"] for a in alerts} == {str(i) for i in ids}
+    for alert in alerts:
+        starts, ends = _times(alert)
+        assert ends >= starts, alert
+        # held from the alert's own last sighting: still firing on Alertmanager's clock
+        assert ends > datetime.now(UTC) + timedelta(days=2, hours=23), alert
+        assert alert["status"]["state"] == "active"
+    assert {r[0] for r in delivery_rows(db_url, "alertmanager").values()} == {"delivered"}
+
+
+def test_dispatcher_clock_two_days_behind_still_delivers(
+    db_url: str, alertmanager: Alertmanager
+) -> None:
+    """The sink's clock is its seam: a dispatcher whose clock is 2 days behind the database's
+    (and Alertmanager's)."""
+
+    def behind() -> datetime:
+        return datetime.now(UTC) - timedelta(days=2)
+
+    sink = AlertmanagerSink(alertmanager.url, timeout_s=2.0, clock=behind)
+    ids = insert_alerts(db_url, 2)
+    settings = DispatchSettings(lease_s=5.0, send_timeout_s=2.0, backoff_base_s=0.1)
+    stats = Dispatcher(db_url, [(sink, 0)], settings).run_once()
+    assert stats.failed_sends == 0 and stats.alerts_delivered == 2
+    # A review notice: opened (created_at) on the database's clock.
+    sink.send(
+        review_message(
+            ReviewRow(
+                42, "booking_outcome_unknown", 0, "open", 7, 1001, None, datetime.now(UTC), {}
+            )
+        )
+    )
+    alerts = _wait_for_alerts(alertmanager, 3)
+    assert {a["labels"].get("guard_alert_id") for a in alerts} == {*map(str, ids), None}
+    for alert in alerts:
+        starts, ends = _times(alert)
+        assert ends >= starts, alert
+        assert alert["status"]["state"] == "active", "held from the newest time it knows of"
+
+
+def test_a_resolution_before_the_first_sighting_is_accepted(
+    db_url: str, alertmanager: Alertmanager
+) -> None:
+    """Rows written by clocks that disagree: resolved "before" first seen. Alertmanager gets an
+    alert that starts and ends at once (resolved), not a 400."""
+    [alert_id] = insert_alerts(db_url, 1)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.alerts SET status = 'resolved', resolution = 'fixed',"
+            " first_seen_at = now() + interval '2 days', last_seen_at = now() + interval '2 days',"
+            " resolved_at = now() WHERE id = %s",
+            (alert_id,),
+        )
+    result = _watch_once(db_url, alertmanager.url)
+    assert result.exit_code == 0, result.output
+    assert delivery_rows(db_url, "alertmanager")[alert_id][0] == "delivered"
+
+
+def test_a_refusal_is_logged_with_alertmanagers_reason(
+    db_url: str, alertmanager: Alertmanager, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the issue saw, reproduced through the sink's seam (an alert that ends before it
+    starts): the real Alertmanager's 400 and its reason, in the log and in last_error."""
+
+    class EndsBeforeItStarts(AlertmanagerSink):
+        def alerts(self, message: Message) -> list[dict[str, Any]]:
+            [alert] = super().alerts(message)
+            alert["endsAt"] = "2020-01-01T00:00:00+00:00"
+            return [alert]
+
+    [alert_id] = insert_alerts(db_url, 1)
+    sink = EndsBeforeItStarts(alertmanager.url, timeout_s=2.0)
+    settings = DispatchSettings(lease_s=5.0, send_timeout_s=2.0, backoff_base_s=0.1)
+    with caplog.at_level("WARNING", logger="guard.dispatch"):
+        stats = Dispatcher(db_url, [(sink, 0)], settings).run_once()
+    assert stats.failed_sends == 1
+    status, attempts, _, error, _ = delivery_rows(db_url, "alertmanager")[alert_id]
+    assert (status, attempts) == ("pending", 1)
+    assert error == "Alertmanager answered HTTP 400: start time must be before end time", error
+    assert "HTTP 400: start time must be before end time" in caplog.text
+
+
+def test_a_refusals_reason_is_bounded_one_line_and_redacted(db_url: str) -> None:
+    """A receiver's answer is data: cut to 300 characters, one line, control characters
+    escaped, the URL's credentials and phone numbers never quoted back."""
+
+    password = "Sup3rSecretPassw0rd"
+    body = json.dumps(
+        f"bad request from ops:{password}@ for +49 30 1234567\n\x1b[31mforged line" + "x" * 100_000
+    ).encode()
+    reply = Reply(400, {"Content-Type": "application/json"}, body)
+    [alert_id] = insert_alerts(db_url, 1)
+    with endpoint(lambda _request: reply) as am:
+        sink = AlertmanagerSink(f"http://ops:{password}@127.0.0.1:{am.port}/", timeout_s=2.0)
+        settings = DispatchSettings(lease_s=5.0, send_timeout_s=2.0, backoff_base_s=0.1)
+        Dispatcher(db_url, [(sink, 0)], settings).run_once()
+    error = delivery_rows(db_url, "alertmanager")[alert_id][3]
+    assert error.startswith("Alertmanager answered HTTP 400: bad request from ***@ for"), error
+    assert password not in error and "1234567" not in error
+    assert "\n" not in error and "\x1b" not in error and "\\x1b[31m" in error
+    assert len(error) < 400, len(error)
