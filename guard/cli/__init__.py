@@ -28,7 +28,13 @@ from guard.cli.report import report
 from guard.cli.review import review
 from guard.cli.tenant import tenant
 from guard.cli.watch import watch
-from guard.db.connection import connect, current_login, forget_login
+from guard.db.connection import (
+    connect,
+    current_login,
+    database_configured,
+    forget_login,
+    no_database_given,
+)
 from guard.errors import GuardError, PermissionDenied, ReadOnlyStandby, first_line, server_address
 
 EXIT_RUNTIME_ERROR = 1
@@ -228,16 +234,102 @@ def _refuse_writes_on_standby(command: click.Command, path: tuple[str, ...] = ()
     command.callback = refusing
 
 
-def _read_only(error: BaseException) -> psycopg.errors.ReadOnlySqlTransaction | None:
-    """The ReadOnlySqlTransaction behind an error, also one re-raised as a GuardError."""
+# Commands that do not need Booking Guard's schema in the database: `guard demo` starts its own
+# cluster, and `guard db` creates the schema and reports on it (`db validate` needs it).
+SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "db verify"})
+# A database without Booking Guard: no schema `guard`, or no table guard.alerts in it (read from
+# the catalog, which every login may read).
+_HAS_SCHEMA = """
+SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'guard' AND c.relname = 'alerts'
+)
+"""
+
+
+def missing_schema(database_url: str | None) -> str | None:
+    """host:port/dbname of the database when it has no Booking Guard schema, else None (also
+    when it cannot be reached: the command then says why itself)."""
+    try:
+        with connect(database_url, autocommit=True, application_name="guard") as conn:
+            row = conn.execute(_HAS_SCHEMA).fetchone()
+            where = server_address(conn.info)
+    except (GuardError, psycopg.Error):
+        return None
+    return None if row and row[0] else where
+
+
+def no_schema(where: str) -> GuardError:
+    return GuardError(f"database {where} has no Booking Guard schema: run `guard db apply`")
+
+
+def _require_database(command: click.Command, path: tuple[str, ...] = ()) -> None:
+    """Wrap every command that uses PostgreSQL: with no database named it stops with one line
+    (no_database_given) instead of using libpq's default, and one that needs Booking Guard's
+    schema stops with one line when the database has none. Both before the command does
+    anything (a breaker command would otherwise change Redis first)."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _require_database(sub, (*path, name))
+        return
+    name = " ".join(path)
+    if name == "demo" or command.callback is None:
+        return
+    original = command.callback
+    needs_schema = name not in SCHEMA_NOT_NEEDED
+
+    @functools.wraps(original)
+    def checked(*args: Any, **options: Any) -> Any:
+        root = click.get_current_context().find_root()
+        database_url = (root.obj or {}).get("database_url")
+        if not database_configured(database_url):
+            raise no_database_given()
+        if needs_schema:
+            where = missing_schema(database_url)
+            if where is not None:
+                raise no_schema(where)
+        return original(*args, **options)
+
+    command.callback = checked
+
+
+def _behind(error: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first error of `kinds` behind an error, also one re-raised as a GuardError."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, psycopg.errors.ReadOnlySqlTransaction):
+        if isinstance(current, kinds):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def _read_only(error: BaseException) -> psycopg.errors.ReadOnlySqlTransaction | None:
+    """The ReadOnlySqlTransaction behind an error, also one re-raised as a GuardError."""
+    found = _behind(error, (psycopg.errors.ReadOnlySqlTransaction,))
+    return found if isinstance(found, psycopg.errors.ReadOnlySqlTransaction) else None
+
+
+# What PostgreSQL says when an object of Booking Guard's is not there: a schema applied in part,
+# or older than this `guard` (a database without any is stopped before the command runs).
+_MISSING_OBJECT = (
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.InvalidSchemaName,
+)
+
+
+def _missing_object(error: BaseException) -> str | None:
+    """The line for an error caused by a missing object, None for any other error."""
+    found = _behind(error, _MISSING_OBJECT)
+    if found is None or "guard db apply" in str(error):
+        return None
+    return (
+        f"{first_line(found)}: this database's Booking Guard schema is incomplete or older than"
+        " this guard: run `guard db apply`"
+    )
 
 
 def _read_only_refusal(error: psycopg.errors.ReadOnlySqlTransaction, argv: Sequence[str]) -> str:
@@ -268,6 +360,9 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
         _fail("missing command (see the list above)", EXIT_USAGE_ERROR)
     if isinstance(error, click.UsageError):
         _fail(_usage_error_text(error), EXIT_USAGE_ERROR)
+    missing = _missing_object(error)
+    if missing is not None:
+        _fail(missing, EXIT_RUNTIME_ERROR)
     if isinstance(error, GuardError):
         _fail(str(error), error.exit_code)
     if isinstance(error, click.ClickException):
@@ -343,3 +438,4 @@ main.add_command(metrics)
 
 cap_unbounded_integers(main)
 _refuse_writes_on_standby(main)
+_require_database(main)  # outermost: before the standby check, which connects

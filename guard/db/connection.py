@@ -1,5 +1,8 @@
 """Opening connections the same way everywhere: --database-url, then GUARD_DATABASE_URL, then
-libpq's own PG* variables. Errors become one GuardError line with no password in it.
+libpq's own PG* variables. Errors become one GuardError line with no password in it. With none
+of them set there is no silent default: libpq would pick the local server's database named like
+the operating-system user (`root`), almost never Booking Guard's, so the connection is refused
+in one line naming what libpq would have used (`no_database_given`).
 
 Every connection Booking Guard opens is safe behind a transaction pooler (PgBouncer's
 `pool_mode = transaction`): it never prepares statements on the server (psycopg would after five
@@ -22,7 +25,13 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from guard.backoff import exponential_delay
-from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
+from guard.errors import (
+    ConfigurationError,
+    DatabaseUnavailable,
+    GuardError,
+    PermissionDenied,
+    first_line,
+)
 from guard.redact import redact_text, remember
 
 SUPPORTED_MAJOR_VERSIONS = (15, 16, 17, 18)
@@ -41,8 +50,51 @@ def reconnect_delay(failures: int) -> float:
     return exponential_delay(max(1, failures), RECONNECT_MIN_S, RECONNECT_MAX_S)
 
 
+# libpq's variables that choose the server, database or login: one of them set is a choice made.
+CONNECTION_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
+
+
+def database_configured(database_url: str | None) -> bool:
+    """Whether a database was named: --database-url, GUARD_DATABASE_URL or a PG* variable."""
+    return bool(
+        database_url
+        or os.environ.get("GUARD_DATABASE_URL")
+        or any(os.environ.get(name) for name in CONNECTION_VARIABLES)
+    )
+
+
+def libpq_default() -> str:
+    """host:port/dbname as user that libpq would connect to with nothing configured."""
+    defaults = {
+        option.keyword.decode(): (option.val or option.compiled or b"").decode()
+        for option in psycopg.pq.Conninfo.get_defaults()
+    }
+    user = defaults.get("user") or _os_user()
+    host = defaults.get("host") or "local socket"
+    return f"{host}:{defaults.get('port') or '5432'}/{defaults.get('dbname') or user} as {user}"
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "(unknown)"
+
+
+def no_database_given() -> GuardError:
+    """The one line that refuses to connect when no database was named (a usage error)."""
+    return ConfigurationError(
+        "no database given: pass --database-url or set GUARD_DATABASE_URL (or libpq's PGHOST,"
+        " PGPORT, PGDATABASE, PGUSER or PGSERVICE); Booking Guard does not fall back to libpq's"
+        f" default database, {libpq_default()}"
+    )
+
+
 def resolve_conninfo(database_url: str | None) -> str:
-    """The connection string to use; an empty string lets libpq read PG* variables."""
+    """The connection string to use; an empty string lets libpq read PG* variables. Nothing
+    configured at all is refused (`no_database_given`), never left to libpq's defaults."""
+    if not database_configured(database_url):
+        raise no_database_given()
     url = database_url or os.environ.get("GUARD_DATABASE_URL") or ""
     if url.startswith(YOYO_SCHEME):  # accept yoyo-style URLs too
         url = "postgresql://" + url[len(YOYO_SCHEME) :]
