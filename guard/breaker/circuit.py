@@ -87,8 +87,10 @@ from guard.breaker.state import (
     Reply,
     SharedRules,
     State,
+    configure_reason,
     validate_key,
 )
+from guard.breaker.stored import check_hash
 
 log = logging.getLogger("guard.breaker")
 
@@ -357,6 +359,15 @@ class CircuitBreaker:
         # store's clock); the stored cooldown may differ from this process's.
         occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
         opened_at = occurred if reply.state.rejects else None
+        if "repaired: " in reply.reason:
+            log.warning(
+                "circuit %s: its state in Redis held values the breaker never writes and was"
+                " repaired (%s); now %s at generation %d",
+                self.key,
+                reply.reason,
+                reply.state.label,
+                reply.generation,
+            )
         self._emit(
             self._event(
                 EventKind.TRANSITION,
@@ -482,7 +493,8 @@ class CircuitBreaker:
         self._remember(reply, shared)
         if reply.from_state >= 0:
             self._report_transition(reply, shared)
-            return reply.state is _OPEN
+            # code 0: the outcome was not counted (a repair of the stored state moved first)
+            return reply.state is _OPEN and reply.code == 1
         return False
 
     def _tripped_error(self) -> CircuitOpenError:
@@ -563,7 +575,7 @@ class CircuitBreaker:
                 self.restored_states += 1
             log.warning(
                 "circuit %s: its state was missing from Redis (evicted? see maxmemory-policy in "
-                "docs/breaker.md); restored %s at generation %d from %s (%s recorded there)%s; "
+                "docs/breaker.md); restored %s at generation %d from %s (%s recorded there)%s%s; "
                 "failure counts are lost",
                 self.key,
                 seed.state.label,
@@ -571,7 +583,24 @@ class CircuitBreaker:
                 seed.restored_from.source,
                 seed.restored_from.state.label,
                 unread,
+                f"; the recorded state was {seed.note}" if seed.note else "",
             )
+            if seed.note:
+                # The repair is an event (PostgreSQL's write-behind records it, and the row
+                # moves past the one that could not be used).
+                self._emit(
+                    self._event(
+                        EventKind.TRANSITION,
+                        state=seed.state,
+                        generation=seed.generation,
+                        shared=True,
+                        from_state=seed.state,
+                        reason=seed.note,
+                        failure_count=0,
+                        success_count=0,
+                        opened_at=datetime.now(UTC) if seed.state.rejects else None,
+                    )
+                )
         elif unread:
             log.warning(
                 "circuit %s: not in Redis and not known to this process%s; starting it closed",
@@ -963,21 +992,24 @@ class CircuitBreaker:
         """``raw``: the circuit's fields as the Redis hash has them (window slots included)."""
         rules = stored_rules(raw)
         window = window_counts(raw, rules, now_ms)
-        fields = {name: int(raw.get(name, 0)) for name in ("st", "g", "f", "s", "oa", "ca")}
+        # Checked as the scripts check them: a value the breaker never writes is shown as the
+        # next decision will repair it, never raised.
+        fields = check_hash(raw, self._known_generation()).fields
+        fields.setdefault("st", int(State.CLOSED))
         state = State(fields["st"])
-        opened = fields["oa"]
+        opened = fields.get("oa", 0)
         recovers_in = None
         if state is State.OPEN and rules is not None:
             recovers_in = max(0.0, (opened + rules.cooldown_ms - now_ms) / 1000)
-        changed = fields["ca"]
+        changed = fields.get("ca", 0)
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
         return CircuitSnapshot(
             key=self.key,
             state=state,
-            generation=fields["g"],
-            failure_count=fields["f"],
-            success_count=fields["s"],
+            generation=fields.get("g", 0),
+            failure_count=fields.get("f", 0),
+            success_count=fields.get("s", 0),
             opened_at=to_datetime(opened) if state.rejects and opened else None,
             changed_at=to_datetime(changed) if changed else None,
             recovers_in_seconds=recovers_in,
@@ -1003,7 +1035,12 @@ class CircuitBreaker:
         if self.backend.uses_redis:
             try:
                 reply = self.backend.sync_store.control(
-                    self._args, target, full_reason, who, self._known_generation()
+                    self._args,
+                    target,
+                    full_reason,
+                    who,
+                    self._known_generation(),
+                    self._on_missing_cb,
                 )
             except REDIS_DOWN_ERRORS as error:
                 raise ControlUnavailableError(
@@ -1033,20 +1070,41 @@ class CircuitBreaker:
         """Back to CLOSED with zero counters (ends every manual state)."""
         return self.act(Action.RESET, reason, actor=actor)
 
-    def configure(self, rules: SharedRules | None = None) -> SharedRules | None:
+    def configure(
+        self, rules: SharedRules | None = None, *, actor: str | None = None
+    ) -> SharedRules | None:
         """Store ``rules`` (default: this breaker's own) with the circuit for every process, as
         ``guard breaker configure`` does; returns the rules it replaced (None if none). New
-        window rules start an empty window."""
+        window rules start an empty window. The change is a new generation of the circuit, its
+        state unchanged, and goes to the listeners as a transition from the state to itself
+        (reason ``configure: <old rules> -> <new rules>``), so a registry's write-behind
+        records it in PostgreSQL."""
         rules = rules or self.config.shared_rules
+        who = actor or default_actor()
         if not self.backend.uses_redis:
-            return self._memory.configure(self.key, rules)
-        try:
-            previous = self.backend.sync_store.configure(self.key, rules)
-        except REDIS_DOWN_ERRORS as error:
-            raise ControlUnavailableError(
-                f"cannot configure {self.key}: Redis unreachable ({type(error).__name__})"
-            ) from None
+            previous, reply = self._memory.configure(
+                self.key, rules, configure_reason(self._memory.rules(self.key), rules)
+            )
+            shared = False
+        else:
+            before = self.backend.sync_store
+            try:
+                current = before.rules(self.key)
+                previous, reply = before.configure(
+                    self._args,
+                    rules,
+                    configure_reason(current, rules),
+                    who,
+                    self._known_generation(),
+                    self._on_missing_cb,
+                )
+            except REDIS_DOWN_ERRORS as error:
+                raise ControlUnavailableError(
+                    f"cannot configure {self.key}: Redis unreachable ({type(error).__name__})"
+                ) from None
+            shared = True
         self._known = None
+        self._report_transition(reply, shared, actor=who)
         return previous
 
 

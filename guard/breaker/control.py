@@ -4,8 +4,20 @@ A manual action (force-open, force-close, disable, reset) is one ``CONTROL`` scr
 it bumps the generation (so calls admitted before it cannot count afterwards), records the event
 in the circuit's Redis event list and is then written synchronously to PostgreSQL. Other
 processes see it at their next Redis round trip, at the latest after ``local_state_ttl_seconds``.
+``configure`` is one ``CONFIGURE`` script, recorded the same way (an event from the state to
+itself, with the old and new rules as its reason).
+
+Only an operator changes a circuit: every change runs inside a PostgreSQL transaction that first
+takes the breaker tables' ROW EXCLUSIVE lock, which only a login that may write them gets
+(Booking Guard's owner role, or a superuser). A reporting, reviewer or application login is
+refused there, before Redis is touched (``PermissionDenied``: the CLI names the role needed).
+The same transaction serialises the operators of one circuit (an advisory lock on its key),
+reads what PostgreSQL recorded (a circuit Redis lost is restored from it, so the change moves
+from the state the circuit really had: the script reads that state and changes it atomically)
+and records the change; PostgreSQL unreachable means no change.
 
 Redis is the live state; PostgreSQL is the durable history. A key is *known* when either has it.
+Whatever either store holds is checked before it is shown or used (``stored.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +25,8 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +46,7 @@ from guard.breaker.redis_store import (
     stored_rules,
     window_counts,
 )
+from guard.breaker.restore import RESTORE_QUERY, RecordedState, Seed, new_circuit, seed_for
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
@@ -39,9 +54,19 @@ from guard.breaker.state import (
     Reply,
     SharedRules,
     State,
+    configure_reason,
     validate_key,
 )
-from guard.db.connection import open_connection
+from guard.breaker.stored import (
+    MAX_GENERATION,
+    MAX_TIME_MS,
+    STATE_LABELS,
+    check_hash,
+    check_record,
+    int_in,
+)
+from guard.db.connection import connect, open_connection
+from guard.errors import GuardError, PermissionDenied, first_line
 
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -108,10 +133,48 @@ def window_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
     }
 
 
-def _ms(value: str | None) -> datetime | None:
-    if not value or value == "0":
+def _ms(value: int | None) -> datetime | None:
+    if not value:
         return None
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def _time(column: str) -> str:
+    """A timestamptz column as psycopg can load it: NULL for infinity and for dates outside
+    years 1 to 9999 (which no writer of Booking Guard produces, but a row may hold)."""
+    return (
+        f"CASE WHEN {column} BETWEEN '0001-01-02 00:00:00+00' AND '9999-12-30 00:00:00+00'"
+        f" THEN {column} END AS {column}"
+    )
+
+
+# The breaker tables' ROW EXCLUSIVE lock: granted only to a login that may write them (Booking
+# Guard's owner role, or a superuser), so it is the operator check; it conflicts with nothing
+# the application's write-behind does.
+OPERATOR_LOCK = "LOCK TABLE guard.breaker_state, guard.breaker_events IN ROW EXCLUSIVE MODE"
+# One operator at a time per circuit: the recorded state read here stays what Redis is seeded
+# from until this transaction commits the change.
+CIRCUIT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('guard.breaker:' || %s, 0))"
+# The highest generation PostgreSQL recorded that the breaker could have written (a row outside
+# the bounds of stored.py is ignored: it is repaired, not continued).
+KNOWN_GENERATION = (
+    "SELECT max(generation) FROM ("
+    " SELECT generation FROM guard.breaker_state WHERE key = %(key)s"
+    " UNION ALL SELECT generation FROM guard.breaker_events WHERE key = %(key)s) AS known"
+    " WHERE generation BETWEEN 1 AND %(max)s"
+)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What PostgreSQL knows of one circuit, read in the operator's transaction."""
+
+    state: RecordedState | None  # its last recorded state, checked (None: no row)
+    generation: int  # the highest valid generation recorded (0: none)
+
+    @property
+    def known(self) -> bool:
+        return self.state is not None or self.generation > 0
 
 
 @dataclass(frozen=True)
@@ -180,6 +243,8 @@ class BreakerAdmin:
         self.config = config or BreakerConfig()
         self.actor = actor or f"{getpass.getuser()}@{socket.gethostname()}"
         self.unreachable: list[str] = []
+        # Whether the change of the running operator's transaction reached Redis (_operator).
+        self.applied_in_redis = False
         self.host = socket.gethostname()
         self.pid = os.getpid()
 
@@ -192,50 +257,109 @@ class BreakerAdmin:
 
     def _pg_states(self) -> dict[str, dict[str, Any]]:
         with self._pg() as conn:
-            rows = conn.execute("SELECT * FROM guard.breaker_state ORDER BY key").fetchall()
+            rows = conn.execute(
+                "SELECT key, state, generation, failure_count, success_count,"
+                f" {_time('opened_at')}, {_time('changed_at')}"
+                " FROM guard.breaker_state ORDER BY key"
+            ).fetchall()
         return {row["key"]: row for row in rows}
-
-    def _pg_known_generation(self, key: str) -> tuple[bool, int]:
-        with self._pg() as conn:
-            row = conn.execute(
-                "SELECT max(generation) AS g FROM ("
-                " SELECT generation FROM guard.breaker_state WHERE key = %s"
-                " UNION ALL SELECT generation FROM guard.breaker_events WHERE key = %s) AS known",
-                (key, key),
-            ).fetchone()
-        generation = row["g"] if row else None
-        return generation is not None, int(generation or 0)
 
     def _pg_events(self, key: str, limit: int) -> list[dict[str, Any]]:
         with self._pg() as conn:
             rows = conn.execute(
                 "SELECT generation, from_state, to_state, reason, failure_count, success_count,"
-                " actor, host, pid, occurred_at FROM guard.breaker_events WHERE key = %s"
-                " ORDER BY generation DESC LIMIT %s",
+                f" actor, host, pid, {_time('occurred_at')} FROM guard.breaker_events"
+                " WHERE key = %s ORDER BY generation DESC LIMIT %s",
                 (key, limit),
             ).fetchall()
-        return [{**row, "occurred_at": row["occurred_at"].isoformat()} for row in rows]
+        return [
+            {**row, "occurred_at": row["occurred_at"].isoformat() if row["occurred_at"] else None}
+            for row in rows
+        ]
+
+    @contextmanager
+    def _operator(self, key: str) -> Iterator[tuple[psycopg.Connection[Any], Recorded]]:
+        """The PostgreSQL transaction a change of ``key`` runs in (see the module docstring):
+        refused with ``PermissionDenied`` unless the login may write the breaker tables, before
+        anything else happens; yields the connection and what PostgreSQL recorded of the
+        circuit; commits when the block ends (the caller has recorded the change in it)."""
+        conn = connect(self.database_url, application_name="guard breaker")
+        self.applied_in_redis = False
+        try:
+            with conn, conn.transaction():
+                try:
+                    conn.execute(OPERATOR_LOCK)
+                except psycopg.errors.InsufficientPrivilege as error:
+                    raise PermissionDenied(
+                        f"{first_line(error)} (changing a circuit is recorded in"
+                        " guard.breaker_state and guard.breaker_events)"
+                    ) from None
+                conn.execute(CIRCUIT_LOCK, (key,))
+                yield conn, self._recorded(conn, key)
+        except psycopg.Error as error:
+            if not self.applied_in_redis:
+                raise GuardError(f"PostgreSQL: {first_line(error)}; nothing was changed") from None
+            raise GuardError(
+                f"the change of {key} was made in Redis, but PostgreSQL could not record it"
+                f" ({first_line(error)}): see `guard breaker show {key}`"
+            ) from None
+
+    @staticmethod
+    def _recorded(conn: psycopg.Connection[Any], key: str) -> Recorded:
+        row = conn.execute(RESTORE_QUERY, (key,)).fetchone()
+        state = None
+        if row is not None:
+            checked = check_record(*row)
+            state = RecordedState(
+                checked.state, checked.generation, checked.opened_at_ms, problems=checked.problems
+            )
+        known = conn.execute(KNOWN_GENERATION, {"key": key, "max": MAX_GENERATION}).fetchone()
+        return Recorded(state, int(known[0]) if known and known[0] is not None else 0)
+
+    def _record(self, conn: psycopg.Connection[Any], key: str, reply: Reply, reason: str) -> None:
+        """Record a change Redis made in the operator's transaction (committed by the caller)."""
+        self.applied_in_redis = True
+        at = datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
+        event = BreakerEvent(
+            kind=EventKind.TRANSITION,
+            key=key,
+            state=reply.state,
+            generation=reply.generation,
+            occurred_at=at,
+            host=self.host,
+            pid=self.pid,
+            from_state=State(reply.from_state),
+            reason=reason,
+            failure_count=reply.failures,
+            success_count=reply.successes,
+            actor=self.actor,
+            opened_at=at if reply.state.rejects else None,
+        )
+        write_transitions(conn, [event])
 
     # ------------------------------------------------------------------ views
     def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
         """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it, with
-        the cooldown stored with the circuit (not this host's clock or configuration)."""
-        state = State(int(raw.get("st", "0")))
-        opened_at = _ms(raw.get("oa"))
+        the cooldown stored with the circuit (not this host's clock or configuration). Values
+        the breaker never writes are shown as the circuit's next decision repairs them."""
+        fields = check_hash(raw).fields
+        state = State(fields.get("st", int(State.CLOSED)))
+        opened_ms = fields.get("oa", 0)
+        opened_at = _ms(opened_ms)
         rules = stored_rules(raw)
         recovers_in = None
         if state is State.OPEN and opened_at is not None:
             cooldown_ms = rules.cooldown_ms if rules else self.config.cooldown_ms
-            ends_ms = int(raw.get("oa", "0")) + cooldown_ms
+            ends_ms = opened_ms + cooldown_ms
             recovers_in = max(0.0, round((ends_ms - now_ms) / 1000, 1))
         return CircuitView(
             key=key,
             state=state.label,
-            generation=int(raw.get("g", "0")),
-            failure_count=int(raw.get("f", "0")),
-            success_count=int(raw.get("s", "0")),
+            generation=fields.get("g", 0),
+            failure_count=fields.get("f", 0),
+            success_count=fields.get("s", 0),
             opened_at=opened_at if state.rejects else None,
-            changed_at=_ms(raw.get("ca")),
+            changed_at=_ms(fields.get("ca", 0)),
             recovers_in_seconds=recovers_in,
             source="redis",
             rules=rules,
@@ -246,7 +370,7 @@ class BreakerAdmin:
     def _view_from_pg(row: dict[str, Any]) -> CircuitView:
         return CircuitView(
             key=row["key"],
-            state=row["state"],
+            state=row["state"] if row["state"] in STATE_LABELS else State.OPEN.label,
             generation=int(row["generation"]),
             failure_count=int(row["failure_count"]),
             success_count=int(row["success_count"]),
@@ -311,83 +435,99 @@ class BreakerAdmin:
         success_threshold: int | None,
         cooldown_seconds: float | None,
         window: WindowChange | None = None,
-    ) -> tuple[SharedRules | None, SharedRules]:
+        *,
+        only_if_new: bool = False,
+    ) -> tuple[SharedRules | None, SharedRules | None]:
         """Store rules with the circuit for every process; unspecified values keep the stored
         ones (else this admin's defaults). Returns (previous, new). The circuit may be new:
-        configuring before the first call is how a rollout sets its rules. New window rules
-        start an empty window."""
+        configuring before the first call is how a rollout sets its rules (it is created
+        closed). New window rules start an empty window. An operator's change (see the module
+        docstring), recorded in PostgreSQL. ``only_if_new``: only for a circuit neither store
+        knows (`trip --create`); a known one is left as it is and (None, None) returned."""
         validate_key(key)
-        try:
-            current = self.redis.rules(key)
-        except REDIS_DOWN_ERRORS as error:
-            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
-        base = current or self.config.shared_rules
-        config = BreakerConfig(
-            failure_threshold=failure_threshold or base.failure_threshold,
-            success_threshold=success_threshold or base.success_threshold,
-            cooldown_seconds=(
-                cooldown_seconds if cooldown_seconds is not None else base.cooldown_ms / 1000
-            ),
-            **(window or WindowChange()).merged(base),
-        )
-        try:
-            previous = self.redis.configure(key, config.shared_rules)
-        except REDIS_DOWN_ERRORS as error:
-            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
-        return previous, config.shared_rules
+        with self._operator(key) as (conn, recorded):
+            try:
+                if only_if_new and (recorded.known or self.redis.read(key)):
+                    return None, None
+                current = self.redis.rules(key)
+            except REDIS_DOWN_ERRORS as error:
+                raise _redis_down(error) from None
+            base = current or self.config.shared_rules
+            config = BreakerConfig(
+                failure_threshold=failure_threshold or base.failure_threshold,
+                success_threshold=success_threshold or base.success_threshold,
+                cooldown_seconds=(
+                    cooldown_seconds if cooldown_seconds is not None else base.cooldown_ms / 1000
+                ),
+                **(window or WindowChange()).merged(base),
+            )
+            rules = config.shared_rules
+            reason = configure_reason(current, rules)
+            args = CircuitArgs.build(key, self.config, self.host, self.pid)
+            restore = _Restore(recorded)
+            try:
+                previous, reply = self.redis.configure(
+                    args, rules, reason, self.actor, recorded.generation, restore
+                )
+            except REDIS_DOWN_ERRORS as error:
+                raise _redis_down(error) from None
+            self._record(conn, key, reply, restore.noted(reply.reason))
+        return previous, rules
 
     def act(self, key: str, action: Action, reason: str) -> tuple[Reply, bool]:
-        """Apply a manual action; returns the reply and whether PostgreSQL recorded it."""
+        """Apply a manual action; returns the reply and whether PostgreSQL recorded it (always
+        True: an action PostgreSQL cannot record is not made, see the module docstring)."""
         validate_key(key)
         if not reason.strip():
             raise ValueError("a reason is required")
-        in_redis = False
-        try:
-            in_redis = bool(self.redis.read(key))
-        except REDIS_DOWN_ERRORS as error:
-            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
-        try:
-            in_pg, known_generation = self._pg_known_generation(key)
-        except psycopg.Error:
-            in_pg, known_generation = False, 0
-        if not in_redis and not in_pg:
-            raise UnknownCircuitError(key)
-        args = CircuitArgs.build(key, self.config, self.host, self.pid)
-        target = ACTION_TARGET[action]
-        full_reason = f"{action.value}: {reason.strip()}"
-        try:
-            reply = self.redis.control(args, target, full_reason, self.actor, known_generation)
-        except REDIS_DOWN_ERRORS as error:
-            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
-        event = BreakerEvent(
-            kind=EventKind.TRANSITION,
-            key=key,
-            state=reply.state,
-            generation=reply.generation,
-            occurred_at=datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC),
-            host=self.host,
-            pid=self.pid,
-            from_state=State(reply.from_state),
-            reason=full_reason,
-            failure_count=reply.failures,
-            success_count=reply.successes,
-            actor=self.actor,
-            opened_at=(
-                datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
-                if target is State.FORCED_OPEN
-                else None
-            ),
-        )
-        try:
-            with self._pg() as conn, conn.transaction():
-                write_transitions(conn, [event])
-        except psycopg.Error:
-            return reply, False
+        with self._operator(key) as (conn, recorded):
+            try:
+                in_redis = bool(self.redis.read(key))
+            except REDIS_DOWN_ERRORS as error:
+                raise _redis_down(error) from None
+            if not in_redis and not recorded.known:
+                raise UnknownCircuitError(key)
+            args = CircuitArgs.build(key, self.config, self.host, self.pid)
+            target = ACTION_TARGET[action]
+            full_reason = f"{action.value}: {reason.strip()}"
+            restore = _Restore(recorded)
+            try:
+                reply = self.redis.control(
+                    args, target, full_reason, self.actor, recorded.generation, restore
+                )
+            except REDIS_DOWN_ERRORS as error:
+                raise _redis_down(error) from None
+            self._record(conn, key, reply, restore.noted(reply.reason))
         return reply, True
 
 
+def _redis_down(error: BaseException) -> ControlUnavailableError:
+    return ControlUnavailableError(f"Redis unreachable ({type(error).__name__})")
+
+
+class _Restore:
+    """What an operator's change re-creates when Redis lost the circuit: the state PostgreSQL
+    recorded (checked, and repaired where it must be), else a new closed circuit; remembers the
+    repair, so that the change's recorded reason says it."""
+
+    def __init__(self, recorded: Recorded) -> None:
+        self.recorded = recorded
+        self.seed: Seed | None = None
+
+    def __call__(self, known_generation: int) -> Seed:
+        known = max(known_generation, self.recorded.generation)
+        state = self.recorded.state
+        self.seed = seed_for(state, known) if state is not None else new_circuit(known)
+        return self.seed
+
+    def noted(self, reason: str) -> str:
+        if self.seed is None or not self.seed.note:
+            return reason
+        return f"{reason} (restored from postgresql, {self.seed.note})"
+
+
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
-    at = event.get("occurred_at_ms")
+    at = _ms(int_in(event.get("occurred_at_ms"), 1, MAX_TIME_MS))
     return {
         "generation": event.get("generation"),
         "from_state": event.get("from_state"),
@@ -398,5 +538,5 @@ def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
         "actor": event.get("actor") or None,
         "host": event.get("host"),
         "pid": event.get("pid"),
-        "occurred_at": (datetime.fromtimestamp(int(at) / 1000, tz=UTC).isoformat() if at else None),
+        "occurred_at": at.isoformat() if at else None,
     }

@@ -42,6 +42,15 @@ slow-call rate % (``RULES_ARGC``; ``CONFIGURE`` takes them as nine arguments).
 
 from __future__ import annotations
 
+from guard.breaker.state import MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS
+from guard.breaker.stored import (
+    MAX_COUNT,
+    MAX_GENERATION,
+    MAX_MINIMUM_CALLS,
+    MAX_SLOW_CALL_MS,
+    MAX_TIME_MS,
+)
+
 EVENTS_KEPT = 50
 
 # Reply code of ACQUIRE/RECORD for a circuit that has no state in Redis (see the docstring).
@@ -72,34 +81,82 @@ local NAMES = {'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'd
 
 CLOCK_FUNCTION
 
+-- A stored value is used only if it is an integer within [lo, hi]; anything else (missing,
+-- empty, text, NaN, inf, a fraction, out of range) is nil (stored.py has the same checks).
+local function int_in(v, lo, hi)
+  local n = tonumber(v)
+  if n and n >= lo and n <= hi and n == math.floor(n) then return n end
+  return nil
+end
+
+-- A stored value as a repair report quotes it: short, printable ASCII only.
+local function shown(v)
+  if not v then return 'missing' end
+  v = tostring(v)
+  if #v > 24 then v = string.sub(v, 1, 24) .. '...' end
+  return "'" .. (string.gsub(v, '[^%w%.%+%-]', '?')) .. "'"
+end
+
 -- mine: the caller's rules (one argument, nine numbers joined by commas, in the order of
 -- cft .. csr), used when the circuit has no rules yet and then stored, unless keep_rules_unset
 -- (a manual action: an operator's tool must not become the "first writer" of an application's
 -- rules).
--- Returns nil for a circuit without state unless `create` (see UNKNOWN in lua.py).
+-- Returns nil for a circuit without state (see UNKNOWN in lua.py).
+-- Every field is checked (int_in): what is not a value the breaker could have written is
+-- repaired to a safe value and named in c.bad ('g=..., f=...'; nil when the hash is sound), and
+-- the calling script records the repair as a transition. An unknown state becomes OPEN (a fresh
+-- cooldown: the dependency is not trusted until a probe succeeds), a bad generation the
+-- caller's, bad counts and times 0, bad rules are dropped (the caller's apply), a bad window
+-- is emptied.
 -- The window's fields are read only for a circuit that has one (each field read costs).
-local function load(known_gen, now, mine, keep_rules_unset, create)
+local function load(known_gen, now, mine, keep_rules_unset)
   local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd',
                        'cwt')
-  local c
-  if not v[1] then
-    if not create then return nil end
-    redis.call('HSET', H, 'st', 0, 'g', known_gen, 'f', 0, 's', 0, 'oa', 0, 'pu', 0,
-               'ps', 0, 'ca', now)
-    c = {st = 0, g = known_gen, f = 0, s = 0, oa = 0, pu = 0, ps = 0}
-  else
-    c = {st = tonumber(v[1]), g = tonumber(v[2]), f = tonumber(v[3]), s = tonumber(v[4]),
-         oa = tonumber(v[5]), pu = tonumber(v[6]), ps = tonumber(v[7])}
+  if not v[1] then return nil end
+  local bad = {}
+  local function checked(i, name, lo, hi, default)
+    local n = int_in(v[i], lo, hi)
+    if n then return n end
+    bad[#bad + 1] = name .. '=' .. shown(v[i])
+    return default
   end
-  local r, w = {}, nil
-  if v[8] and v[9] and v[10] then
+  local known = int_in(known_gen, 0, MAX_GENERATION) or 0
+  local c = {st = checked(1, 'st', 0, 5, 1), g = checked(2, 'g', 0, MAX_GENERATION, known),
+             f = checked(3, 'f', 0, MAX_COUNT, 0), s = checked(4, 's', 0, MAX_COUNT, 0),
+             oa = checked(5, 'oa', 0, MAX_TIME_MS, 0), pu = checked(6, 'pu', 0, MAX_TIME_MS, 0),
+             ps = checked(7, 'ps', 0, MAX_GENERATION, 0)}
+  local r, w = nil, nil
+  if v[8] or v[9] or v[10] then
     -- the stored rules (stored by an earlier version, they lack the window's: no window)
-    r = {tonumber(v[8]), tonumber(v[9]), tonumber(v[10]), tonumber(v[11]) or 0, 0, 0, 0, 0, 0}
-    if r[4] ~= 0 then
+    r = {int_in(v[8], 1, MAX_COUNT), int_in(v[9], 1, MAX_COUNT), int_in(v[10], 1, MAX_COUNT),
+         int_in(v[11] or 0, 0, 2), 0, 0, 0, 0, 0}
+    local sound = r[1] and r[2] and r[3] and r[4]
+    if sound and r[4] ~= 0 then
       w = redis.call('HMGET', H, 'cws', 'cwm', 'cfr', 'csd', 'csr', 'we', 'wn', 'wf', 'wsl', 'wp')
-      for i = 1, 5 do r[4 + i] = tonumber(w[i]) end
+      r[5] = int_in(w[1], 1, r[4] == 1 and MAX_COUNT_WINDOW or MAX_TIME_WINDOW)
+      r[6] = int_in(w[2], 1, MAX_MINIMUM_CALLS)
+      r[7] = int_in(w[3], 0, 100)
+      r[8] = int_in(w[4], 0, MAX_SLOW_CALL_MS)
+      r[9] = int_in(w[5], 0, 100)
+      sound = r[5] and r[6] and r[7] and r[8] and r[9]
     end
-  else
+    if not sound then
+      local names = {'cft', 'cst', 'ccd', 'cwt', 'cws', 'cwm', 'cfr', 'csd', 'csr'}
+      local got = redis.call('HMGET', H, unpack(names))
+      local wrong = {}
+      for i = 1, 9 do
+        if i <= 4 or (r[4] and r[4] ~= 0) then
+          if not r[i] then wrong[#wrong + 1] = names[i] .. '=' .. shown(got[i]) end
+        end
+      end
+      if #wrong == 0 then wrong[1] = 'rules' end
+      bad[#bad + 1] = table.concat(wrong, ', ')
+      redis.call('HDEL', H, unpack(names))
+      r, w = nil, nil
+    end
+  end
+  if not r then
+    r = {}
     for n in string.gmatch(mine, '[^,]+') do r[#r + 1] = tonumber(n) end
     if not keep_rules_unset then
       redis.call('HSET', H, 'cft', r[1], 'cst', r[2], 'ccd', r[3], 'cwt', r[4], 'cws', r[5],
@@ -112,9 +169,21 @@ local function load(known_gen, now, mine, keep_rules_unset, create)
   c.ft, c.nt, c.cd, c.wt, c.ws, c.wm, c.fr, c.sd, c.sr = unpack(r, 1, 9)
   c.we, c.wn, c.wf, c.wsl, c.wp = 0, 0, 0, 0, 0
   if w then
-    c.we, c.wn, c.wf, c.wsl, c.wp = tonumber(w[6]) or 0, tonumber(w[7]) or 0,
-      tonumber(w[8]) or 0, tonumber(w[9]) or 0, tonumber(w[10]) or 0
+    local we, wn = int_in(w[6] or 0, 0, MAX_GENERATION), int_in(w[7] or 0, 0, MAX_COUNT)
+    local wf, wsl = int_in(w[8] or 0, 0, MAX_COUNT), int_in(w[9] or 0, 0, MAX_COUNT)
+    local wp = int_in(w[10] or 0, 0, MAX_TIME_MS)
+    if we and wn and wf and wsl and wp and wf <= wn and wsl <= wn
+        and (c.wt ~= 1 or wn <= c.ws) then
+      c.we, c.wn, c.wf, c.wsl, c.wp = we, wn, wf, wsl, wp
+    else
+      -- an empty window of a new epoch (move() starts one too)
+      bad[#bad + 1] = 'window we=' .. shown(w[6]) .. ' wn=' .. shown(w[7]) .. ' wf=' ..
+        shown(w[8]) .. ' wsl=' .. shown(w[9]) .. ' wp=' .. shown(w[10])
+      c.we = (we or 0) + 1
+      redis.call('HSET', H, 'we', c.we, 'wn', 0, 'wf', 0, 'wsl', 0, 'wp', 0)
+    end
   end
+  if #bad > 0 then c.bad = table.concat(bad, ', ') end
   return c
 end
 
@@ -249,7 +318,27 @@ local function reply(code, c, now, from, reason)
   -- one bulk string instead of a 10-element array: far cheaper for the client to parse
   return table.concat({code, c.st, c.g, f, s, open_until, now, from, c.ps, reason}, ',')
 end
-""".replace("EVENTS_KEPT_LAST", str(EVENTS_KEPT - 1)).replace("UNKNOWN_CODE", str(UNKNOWN_CODE))
+"""
+# The bounds of a stored value (stored.py), written into every script. Longer names first: a
+# name that is the prefix of another must not replace part of it.
+_CONSTANTS = {
+    "EVENTS_KEPT_LAST": EVENTS_KEPT - 1,
+    "UNKNOWN_CODE": UNKNOWN_CODE,
+    "MAX_GENERATION": MAX_GENERATION,
+    "MAX_COUNT_WINDOW": MAX_COUNT_WINDOW,
+    "MAX_TIME_WINDOW": MAX_TIME_WINDOW_SECONDS,
+    "MAX_COUNT": MAX_COUNT,
+    "MAX_TIME_MS": MAX_TIME_MS,
+    "MAX_MINIMUM_CALLS": MAX_MINIMUM_CALLS,
+    "MAX_SLOW_CALL_MS": MAX_SLOW_CALL_MS,
+}
+
+
+def _with_constants(source: str) -> str:
+    for name, value in _CONSTANTS.items():
+        source = source.replace(name, str(value))
+    return source
+
 
 # May I call? ARGV: probe_lease_ms, known_gen, host, pid, the caller's rules.
 # Performs OPEN -> HALF_OPEN when the cooldown is over, and hands out the single probe lease.
@@ -258,9 +347,15 @@ _ACQUIRE = (
     + """
 local lease = tonumber(ARGV[1])
 local now = now_ms()
-local c = load(tonumber(ARGV[2]), now, ARGV[5])
+local c = load(ARGV[2], now, ARGV[5])
 if not c then return unknown(ARGV[2]) end
 local code, from, reason = 1, -1, ''
+if c.bad then
+  -- a repair is a transition to the safe state (an OPEN one with a fresh cooldown, so the
+  -- cooldown check below rejects without a second transition)
+  reason = 'repaired: ' .. c.bad
+  from = move(c, c.st, reason, now, '', ARGV[3], ARGV[4])
+end
 if c.st == 1 then
   if now < c.oa + c.cd then
     code = 0
@@ -310,10 +405,14 @@ local function clock()
   if now == 0 then now = now_ms() end
   return now
 end
-local c = load(gen, 0, ARGV[6])
+local c = load(ARGV[1], 0, ARGV[6])
 if not c then return unknown(ARGV[1]) end
 local code, from, reason = 0, -1, ''
-if c.g == gen then
+if c.bad then
+  -- a repair is a transition: the outcome belongs to the generation before it (ignored)
+  reason = 'repaired: ' .. c.bad
+  from = move(c, c.st, reason, clock(), '', ARGV[4], ARGV[5])
+elseif c.g == gen then
   if c.st == 0 then
     code = 1
     if outcome == 0 then
@@ -362,45 +461,89 @@ return reply(code, c, clock(), from, reason)
 )
 
 # Manual action. ARGV: target state, reason, actor, host, pid, known_gen, the caller's rules
-# (never stored, see ``load``).
+# (never stored, see ``load``). The state it moves from is read in this very script, so the
+# event records what the circuit really was. A circuit without state answers UNKNOWN like a
+# decision (the caller restores it with SEED, from what PostgreSQL recorded, and asks again):
+# a reset of a circuit Redis lost must move from the state it had, not from a new "closed".
 _CONTROL = (
     _PRELUDE
     + """
-local known = tonumber(ARGV[6])
+local known = int_in(ARGV[6], 0, MAX_GENERATION) or 0
 local now = now_ms()
-local c = load(known, now, ARGV[7], true, true)
+local c = load(ARGV[6], now, ARGV[7], true)
+if not c then return unknown(ARGV[6]) end
 if c.g < known then c.g = known end
-local from = move(c, tonumber(ARGV[1]), ARGV[2], now, ARGV[3], ARGV[4], ARGV[5])
-return reply(1, c, now, from, ARGV[2])
+local reason = ARGV[2]
+if c.bad then reason = reason .. ' (repaired: ' .. c.bad .. ')' end
+local from = move(c, tonumber(ARGV[1]), reason, now, ARGV[3], ARGV[4], ARGV[5])
+return reply(1, c, now, from, reason)
 """
 )
 
 # Re-create a circuit that has no state (the caller got UNKNOWN). ARGV: state, generation,
-# opened_at_ms (0: now, for a restored OPEN/FORCED_OPEN). Writes only if the state is still
-# missing, so processes restoring at once agree on one state. Returns 1 if it wrote, else 0.
+# opened_at_ms (0: now, for a restored OPEN/FORCED_OPEN), and a note: when the state restored
+# had to be repaired (stored.check_record), the note says what, and an event is recorded.
+# Writes only if the state is still missing, so processes restoring at once agree on one state.
+# Returns 1 if it wrote, else 0. The arguments are checked like a stored hash: a state that
+# does not exist becomes OPEN, a generation out of range 0, an opened-at in the future now.
 # The rules are left to the next decision ("first writer wins", as for any new circuit).
-_SEED = """
-local H = KEYS[1]
+_SEED = (
+    """
+local H, EV = KEYS[1], KEYS[2]
+local NAMES = {'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'disabled'}
 CLOCK_FUNCTION
+local function int_in(v, lo, hi)
+  local n = tonumber(v)
+  if n and n >= lo and n <= hi and n == math.floor(n) then return n end
+  return nil
+end
 if redis.call('HEXISTS', H, 'st') == 1 then return 0 end
 local now = now_ms()
-local st, oa = tonumber(ARGV[1]), tonumber(ARGV[3])
-if st ~= 1 and st ~= 3 then oa = 0 elseif oa == 0 then oa = now end
-redis.call('HSET', H, 'st', st, 'g', ARGV[2], 'f', 0, 's', 0, 'oa', oa, 'pu', 0, 'ps', 0, 'ca', now)
+local st = int_in(ARGV[1], 0, 5) or 1
+local g = int_in(ARGV[2], 0, MAX_GENERATION) or 0
+local oa = int_in(ARGV[3], 0, MAX_TIME_MS) or 0
+if st ~= 1 and st ~= 3 then oa = 0 elseif oa == 0 or oa > now then oa = now end
+redis.call('HSET', H, 'st', st, 'g', g, 'f', 0, 's', 0, 'oa', oa, 'pu', 0, 'ps', 0, 'ca', now)
+if ARGV[4] and ARGV[4] ~= '' and EV then
+  redis.call('LPUSH', EV, cjson.encode({generation = g, from_state = NAMES[st + 1],
+    to_state = NAMES[st + 1], reason = ARGV[4], failure_count = 0, success_count = 0,
+    actor = '', host = ARGV[5] or '', pid = tonumber(ARGV[6]) or 0, occurred_at_ms = now}))
+  redis.call('LTRIM', EV, 0, EVENTS_KEPT_LAST)
+end
 return 1
-"""
+""".replace("MAX_GENERATION", str(MAX_GENERATION))
+    .replace("MAX_TIME_MS", str(MAX_TIME_MS))
+    .replace("EVENTS_KEPT_LAST", str(EVENTS_KEPT - 1))
+)
 
-# Replace the stored rules (``guard breaker configure``). ARGV: the rules (RULES_ARGC). Returns
-# the previous rules ('' when there were none; the window fields as 0 when they were stored
-# without them). The state is untouched: an OPEN circuit's cooldown is measured with the new
-# value from now on. New window rules (type, size, minimum, rates, slow duration) start an
-# empty window: the calls recorded under the old ones are not comparable.
-_CONFIGURE = """
-local H = KEYS[1]
+# Replace the stored rules (``guard breaker configure``). ARGV: the rules (RULES_ARGC), then
+# known_gen, reason, actor, host, pid. The state is untouched (an OPEN circuit's cooldown is
+# measured with the new value from now on), but the change is one of the circuit's: it bumps the
+# generation and is recorded as an event from the state to itself, so that PostgreSQL's history
+# holds every change an operator made. New window rules (type, size, minimum, rates, slow
+# duration) start an empty window: the calls recorded under the old ones are not comparable.
+# A circuit without state answers UNKNOWN (the caller restores it with SEED and asks again).
+# Reply: {the previous rules ('' when there were none; the window fields as 0 when they were
+# stored without them), the reply of a transition}.
+_CONFIGURE = (
+    _PRELUDE
+    + """
 local names = {'cft', 'cst', 'ccd', 'cwt', 'cws', 'cwm', 'cfr', 'csd', 'csr'}
+local known = int_in(ARGV[10], 0, MAX_GENERATION) or 0
+local now = now_ms()
+local mine = table.concat({ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
+                           ARGV[8], ARGV[9]}, ',')
+local c = load(ARGV[10], now, mine, true)
+if not c then return {'', unknown(ARGV[10])} end
+if c.g < known then c.g = known end
+local reason = ARGV[11]
+local from = c.st
+if c.bad then
+  reason = reason .. ' (repaired: ' .. c.bad .. ')'
+  from = move(c, c.st, reason, now, ARGV[12], ARGV[13], ARGV[14])
+end
+-- the rules as stored (load dropped any it could not use)
 local old = redis.call('HMGET', H, unpack(names))
--- A circuit configured before its first call gets its state fields from its first decision
--- (with the generation that caller knows), as any new circuit does.
 local kv, window_changed = {}, false
 for i = 1, 9 do
   kv[2 * i - 1], kv[2 * i] = names[i], ARGV[i]
@@ -411,10 +554,25 @@ if window_changed then
   local epoch = tonumber(redis.call('HGET', H, 'we')) or 0
   redis.call('HSET', H, 'we', epoch + 1, 'wn', 0, 'wf', 0, 'wsl', 0, 'wp', 0)
 end
-if not old[1] then return '' end
-for i = 1, 9 do old[i] = old[i] or '0' end
-return table.concat(old, ',')
+c.cd = tonumber(ARGV[3])
+if not c.bad then
+  -- the change itself: a new generation, the same state and counters
+  c.g = c.g + 1
+  c.ef, c.es = c.f, c.s
+  redis.call('HSET', H, 'g', c.g, 'ca', now)
+  redis.call('LPUSH', EV, cjson.encode({generation = c.g, from_state = NAMES[c.st + 1],
+    to_state = NAMES[c.st + 1], reason = reason, failure_count = c.f, success_count = c.s,
+    actor = ARGV[12], host = ARGV[13], pid = tonumber(ARGV[14]), occurred_at_ms = now}))
+  redis.call('LTRIM', EV, 0, EVENTS_KEPT_LAST)
+end
+local previous = ''
+if old[1] then
+  for i = 1, 9 do old[i] = old[i] or '0' end
+  previous = table.concat(old, ',')
+end
+return {previous, reply(1, c, now, from, reason)}
 """
+)
 
 # A circuit's hash and the clock of the node that holds it, in one round trip (works on Redis
 # Cluster, where a bare TIME would go to any node). Reply: {seconds, microseconds, HGETALL}.
@@ -432,14 +590,15 @@ end
 """
 
 
-def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str]:
-    """The ACQUIRE, RECORD, CONTROL and SEED scripts. ``clock`` defines ``now_ms()``; production
-    always uses Redis ``TIME``. The differential test (tests/breaker) substitutes a clock it
-    can step, so that the same decision code can be compared with the memory store's."""
+def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str, str]:
+    """The ACQUIRE, RECORD, CONTROL, SEED and CONFIGURE scripts. ``clock`` defines
+    ``now_ms()``; production always uses Redis ``TIME``. The differential test (tests/breaker)
+    substitutes a clock it can step, so that the same decision code can be compared with the
+    memory store's."""
     return tuple(  # type: ignore[return-value]
-        source.replace("CLOCK_FUNCTION", clock) for source in (_ACQUIRE, _RECORD, _CONTROL, _SEED)
+        _with_constants(source).replace("CLOCK_FUNCTION", clock)
+        for source in (_ACQUIRE, _RECORD, _CONTROL, _SEED, _CONFIGURE)
     )
 
 
-ACQUIRE, RECORD, CONTROL, SEED = scripts()
-CONFIGURE = _CONFIGURE
+ACQUIRE, RECORD, CONTROL, SEED, CONFIGURE = scripts()

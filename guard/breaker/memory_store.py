@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from guard.breaker.state import WINDOW_CODES, BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.stored import MAX_GENERATION, int_in
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
@@ -174,6 +175,9 @@ class MemoryStore:
         with self._lock:
             if key in self._circuits:
                 return
+            # Only values the breaker could have stored (stored.py): the seed may come from a
+            # state restored from PostgreSQL.
+            generation = int_in(generation, 0, MAX_GENERATION) or 0
             circuit = _Circuit(state=state, generation=generation)
             if state in (State.OPEN, State.FORCED_OPEN, State.HALF_OPEN):
                 # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
@@ -346,18 +350,37 @@ class MemoryStore:
             moved = self._move(c, target, now, c.rules_for(cfg, store=False))
             return self._reply(1, c, cfg, now, moved, reason, store_rules=False)
 
-    def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
-        """Store ``rules`` with the circuit; returns the previous ones (None if none). New
-        window rules empty the window (as ``CONFIGURE`` does)."""
+    def configure(
+        self, key: str, rules: SharedRules, reason: str = "configure"
+    ) -> tuple[SharedRules | None, Reply]:
+        """Store ``rules`` with the circuit; returns the previous ones (None if none) and the
+        reply of the change: a new generation, the state and counters unchanged (as
+        ``CONFIGURE`` does). New window rules empty the window."""
         with self._lock:
             c = self._get(key)
+            now = self._clock()
             previous, c.rules = c.rules, rules
             before = previous[3:] if previous is not None else SharedRules(0, 0, 0)[3:]
             if before != rules[3:]:
                 c.reset_window()
+            c.generation += 1
+            c.changed_at_ms = now
             c.update_hot()
             self._rules_changed(key, rules)
-            return previous
+            open_until = c.opened_at_ms + rules.cooldown_ms if c.state is State.OPEN else 0
+            reply = Reply(
+                1,
+                c.state,
+                c.generation,
+                c.failures,
+                c.successes,
+                open_until,
+                now,
+                int(c.state),
+                c.probe_seq,
+                reason,
+            )
+            return previous, reply
 
     def rules(self, key: str) -> SharedRules | None:
         circuit = self._circuits.get(key)

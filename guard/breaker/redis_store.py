@@ -28,6 +28,7 @@ from redis.retry import Retry
 from guard.breaker import lua
 from guard.breaker.restore import Seed, new_circuit
 from guard.breaker.state import WINDOW_CODES, BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.stored import check_hash, int_in
 from guard.redact import redact_url, remember
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -48,6 +49,12 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
 class StateMissingError(redis.exceptions.RedisError):
     """The circuit was missing from Redis again right after it was re-created (Redis evicting
     faster than it can be written): decided per process, like an outage."""
+
+
+class UnreadableReplyError(redis.exceptions.RedisError):
+    """A script's reply that does not parse. The scripts check every stored value, so this
+    means a Redis (or a script) that is not Booking Guard's: decided per process, like an
+    outage, never an exception in the guarded call."""
 
 
 # A module constant: the hot path compares every reply's code with it.
@@ -125,15 +132,14 @@ class Scripts:
     record: _Script
     control: _Script
     seed: _Script
+    configure: _Script
 
     @classmethod
     def build(cls, clock: str = lua.REDIS_CLOCK) -> Scripts:
-        acquire, record, control, seed = lua.scripts(clock)
-        return cls(_Script.of(acquire), _Script.of(record), _Script.of(control), _Script.of(seed))
+        return cls(*(_Script.of(source) for source in lua.scripts(clock)))
 
 
 SCRIPTS = Scripts.build()
-CONFIGURE = _Script.of(lua.CONFIGURE)
 READ = _Script.of(lua.READ)
 
 
@@ -157,22 +163,27 @@ def parse_reply_cached(raw: bytes) -> Reply:
 def parse_reply(raw: bytes | str) -> Reply:
     """Parse the scripts' reply: ``code,state,gen,failures,successes,open_until,now,from,
     probe_seq,reason`` (the reason is last because an operator's reason may contain commas)."""
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    code, state, gen, failures, successes, open_until, now, from_state, probe, reason = text.split(
-        ",", 9
-    )
-    return Reply(
-        int(code),
-        State(int(state)),
-        int(gen),
-        int(failures),
-        int(successes),
-        int(open_until),
-        int(now),
-        int(from_state),
-        int(probe),
-        reason,
-    )
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        code, state, gen, failures, successes, open_until, now, from_state, probe, reason = (
+            text.split(",", 9)
+        )
+        return Reply(
+            int(code),
+            State(int(state)),
+            int(gen),
+            int(failures),
+            int(successes),
+            int(open_until),
+            int(now),
+            int(from_state),
+            int(probe),
+            reason,
+        )
+    except (ValueError, TypeError, AttributeError) as error:  # UnicodeDecodeError included
+        raise UnreadableReplyError(
+            f"unreadable reply from the breaker's script ({type(error).__name__})"
+        ) from None
 
 
 def _as_bytes(value: str | int | bytes) -> bytes:
@@ -223,11 +234,20 @@ def rules_args(rules: SharedRules) -> tuple[str, ...]:
     )
 
 
-def rules_from_values(values: Sequence[Any]) -> SharedRules:
-    """``SharedRules`` from the nine stored values (missing window values: no window)."""
-    numbers = [int(value) if value not in (None, b"", "") else 0 for value in values]
-    numbers += [0] * (lua.RULES_ARGC - len(numbers))
-    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers[:9]
+def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
+    """``SharedRules`` from the nine stored values (missing window values: no window); None
+    when they are not rules the breaker could have stored (``stored.check_hash``: the scripts
+    drop such rules at the circuit's next decision)."""
+    names = RULE_FIELDS[: len(values)]
+    raw = {
+        name: value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        for name, value in zip(names, values, strict=True)
+        if value not in (None, b"", "")
+    }
+    if not check_hash(raw).rules_valid:
+        return None
+    numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
+    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers
     window_type = _WINDOW_TYPES.get(code, "")
     if not window_type:
         return SharedRules(failures, successes, cooldown)
@@ -270,14 +290,19 @@ class CircuitArgs:
 RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr")
 
 
+def seed_args(args: CircuitArgs, seed: Seed) -> tuple[Any, ...]:
+    """SEED's arguments: the state, generation and opened-at, and the repair note (with this
+    process's host and pid for the event it records)."""
+    host, pid = args.host_pid
+    return (int(seed.state), seed.generation, seed.opened_at_ms, seed.note, host, pid)
+
+
 def stored_rules(raw: dict[str, str]) -> SharedRules | None:
-    """The rules stored in a circuit's decoded hash, None when it has none yet."""
-    try:
-        if not all(raw.get(name) for name in RULE_FIELDS[:3]):
-            return None
-        return rules_from_values([raw.get(name) for name in RULE_FIELDS])
-    except ValueError:
+    """The rules stored in a circuit's decoded hash, None when it has none yet (or none it
+    could use: the scripts drop rules outside their bounds at the next decision)."""
+    if not all(raw.get(name) for name in RULE_FIELDS[:3]):
         return None
+    return rules_from_values([raw.get(name) for name in RULE_FIELDS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,14 +322,15 @@ def window_counts(raw: dict[str, str], rules: SharedRules | None, now_ms: int) -
     window's buckets still inside it (the stored totals are as of its last recorded call)."""
     if rules is None or not rules.has_window:
         return NO_WINDOW
+    fields = check_hash(raw).fields  # a window it could not use counts as empty
     if rules.window_type == "count":
-        return WindowCounts(int(raw.get("wn", 0)), int(raw.get("wf", 0)), int(raw.get("wsl", 0)))
-    epoch, oldest = int(raw.get("we", 0)), now_ms // 1000 - rules.window_size
+        return WindowCounts(fields.get("wn", 0), fields.get("wf", 0), fields.get("wsl", 0))
+    epoch, oldest = fields.get("we", 0), now_ms // 1000 - rules.window_size
     calls = failures = slow = 0
     for index in range(rules.window_size):
         parts = raw.get(f"w{index}", "").split(":")
-        if len(parts) != 5:  # empty, or a slot of an earlier count window
-            continue
+        if len(parts) != 5 or not all(part.isascii() and part.isdigit() for part in parts):
+            continue  # empty, a slot of an earlier count window, or not a bucket at all
         e, second, n, f, s = (int(part) for part in parts)
         if e == epoch and second > oldest:
             calls, failures, slow = calls + n, failures + f, slow + s
@@ -322,18 +348,24 @@ def _get_connection_needs_command(pool: Any) -> bool:
 
 
 def decode_hash(raw: dict[Any, Any]) -> dict[str, str]:
+    """A hash's fields and values as text (bytes that are not UTF-8 replaced: a hash may hold
+    anything, and its values are checked before use)."""
     return {
-        (k.decode() if isinstance(k, bytes) else str(k)): (
-            v.decode() if isinstance(v, bytes) else str(v)
+        (k.decode(errors="replace") if isinstance(k, bytes) else str(k)): (
+            v.decode(errors="replace") if isinstance(v, bytes) else str(v)
         )
         for k, v in raw.items()
     }
 
 
 def decode_events(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """The circuit's Redis event list; an item that is not a JSON object is skipped."""
     events = []
     for item in raw:
-        event = json.loads(item)
+        try:
+            event = json.loads(item)
+        except ValueError:
+            continue
         if isinstance(event, dict):
             events.append(event)
     return events
@@ -462,8 +494,7 @@ class RedisStore:
 
     def seed(self, args: CircuitArgs, seed: Seed) -> bool:
         """Re-create a missing circuit as ``seed`` says; False if it exists (nothing written)."""
-        values = (int(seed.state), seed.generation, seed.opened_at_ms)
-        return bool(self._eval(self.scripts.seed, args.keys[:1], values))
+        return bool(self._eval(self.scripts.seed, args.keys, seed_args(args, seed)))
 
     def control(
         self,
@@ -472,10 +503,18 @@ class RedisStore:
         reason: str,
         actor: str,
         known_gen: int,
+        on_missing: OnMissing = new_circuit,
     ) -> Reply:
+        """A manual action. A circuit Redis does not have is restored first (``on_missing``:
+        from what PostgreSQL recorded), so the action moves from the state it really had."""
         host, pid = args.host_pid
         control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
-        return self._run(self.scripts.control, args.keys, control_args)
+        reply = self._run(self.scripts.control, args.keys, control_args)
+        if reply.code == _UNKNOWN:
+            reply = self._restore_and_rerun(
+                self.scripts.control, args, control_args, known_gen, on_missing
+            )
+        return reply
 
     def _eval(self, script: _Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
         try:
@@ -489,14 +528,36 @@ class RedisStore:
         raw = dict(zip(flat[::2], flat[1::2], strict=True))
         return decode_hash(raw), int(seconds) * 1000 + int(micros) // 1000
 
-    def configure(self, key: str, rules: SharedRules) -> SharedRules | None:
-        """Store ``rules`` with the circuit; returns the rules it had before (None if none).
-        New window rules empty the window."""
-        raw = self._eval(CONFIGURE, (lua.hash_key(key),), rules_args(rules))
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        if not text:
-            return None
-        return rules_from_values(text.split(","))
+    def configure(
+        self,
+        args: CircuitArgs,
+        rules: SharedRules,
+        reason: str = "configure",
+        actor: str = "",
+        known_gen: int = 0,
+        on_missing: OnMissing = new_circuit,
+    ) -> tuple[SharedRules | None, Reply]:
+        """Store ``rules`` with the circuit; returns the rules it had before (None if none) and
+        the reply of the change (a new generation, the state unchanged: an event from the state
+        to itself). New window rules empty the window. A circuit Redis does not have is
+        restored first (``on_missing``), as for a manual action."""
+        host, pid = args.host_pid
+        script_args = (*rules_args(rules), known_gen, reason, actor, host, pid)
+        previous, reply = self._configure(args, script_args)
+        if reply.code == _UNKNOWN:
+            self.seed(args, on_missing(known_gen))
+            previous, reply = self._configure(args, script_args)
+            if reply.code == _UNKNOWN:
+                raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
+        return previous, reply
+
+    def _configure(
+        self, args: CircuitArgs, script_args: Sequence[Any]
+    ) -> tuple[SharedRules | None, Reply]:
+        raw_previous, raw_reply = self._eval(self.scripts.configure, args.keys, script_args)
+        text = raw_previous.decode() if isinstance(raw_previous, bytes) else str(raw_previous)
+        previous = rules_from_values(text.split(",")) if text else None
+        return previous, parse_reply(raw_reply)
 
     def rules(self, key: str) -> SharedRules | None:
         raw = self.client.hmget(lua.hash_key(key), *RULE_FIELDS)
@@ -573,12 +634,11 @@ class AsyncRedisStore:
     ) -> Reply:
         # on_missing may read PostgreSQL (blocking): off the event loop.
         seed = await asyncio.to_thread(on_missing, known_gen)
-        values = (int(seed.state), seed.generation, seed.opened_at_ms)
-        keys = args.keys[:1]
+        values, keys = seed_args(args, seed), args.keys
         try:
-            await self.client.execute_command("EVALSHA", SCRIPTS.seed.sha, 1, *keys, *values)
+            await self.client.execute_command("EVALSHA", SCRIPTS.seed.sha, 2, *keys, *values)
         except NoScriptError:
-            await self.client.execute_command("EVAL", SCRIPTS.seed.source, 1, *keys, *values)
+            await self.client.execute_command("EVAL", SCRIPTS.seed.source, 2, *keys, *values)
         reply = await self._run(script, args.keys, script_args)
         if reply.code == _UNKNOWN:
             raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")

@@ -17,21 +17,35 @@ only if the circuit is still missing, so processes restoring at the same time ag
 
 The generation is never lowered (the highest of PostgreSQL's and the caller's), so outcomes of
 calls admitted before the loss are still matched by generation.
+
+What PostgreSQL returns is checked before it is used (``stored.check_record``): the application
+role may write any state through ``guard.record_breaker_transitions``, and a row written before
+the CHECK constraints of ``guard.breaker_state`` (or with them dropped) may hold a generation the
+scripts cannot compute with, an opened-at of ``infinity`` or a state that does not exist. Such a
+row is restored repaired (unknown state: ``open`` for a fresh cooldown; bad generation: the
+caller's; bad opened-at: now) one generation on, and the repair is reported: ``Seed.note``
+says what was wrong, SEED records it in the circuit's Redis event list and the breaker logs it
+and hands it to its listeners as a transition (so the write-behind records it in PostgreSQL).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
 
 from guard.breaker.state import State
+from guard.breaker.stored import check_record
 from guard.db.connection import open_connection
 
-RESTORE_QUERY = "SELECT state, generation, opened_at FROM guard.breaker_restore_state(%s)"
+# The opened-at as epoch milliseconds in a float: `infinity` (and a date past year 9999, which
+# psycopg cannot load as a datetime) then reaches the check as a number instead of an error.
+RESTORE_QUERY = (
+    "SELECT state, generation, extract(epoch FROM opened_at)::float8 * 1000"
+    " FROM guard.breaker_restore_state(%s)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,8 @@ class RecordedState:
     generation: int
     opened_at_ms: int = 0  # 0: unknown
     source: str = "postgresql"  # or "this process"
+    # What was repaired in the recorded row (stored.check_record); empty when it was sound.
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,7 @@ class Seed:
     generation: int
     opened_at_ms: int = 0  # 0: now, on Redis time (OPEN and FORCED_OPEN only)
     restored_from: RecordedState | None = None  # None: a new circuit
+    note: str = ""  # "repaired: ..." when the recorded state had to be repaired
 
     @property
     def restored(self) -> bool:
@@ -66,22 +83,23 @@ def seed_for(recorded: RecordedState | None, known_generation: int) -> Seed:
     if recorded is None:
         return new_circuit(known_generation)
     generation = max(recorded.generation, known_generation)
+    note = ""
+    if recorded.problems:
+        # Restored repaired, one generation on: the repair is an event of its own.
+        generation += 1
+        note = "repaired: " + "; ".join(recorded.problems)
     state = recorded.state
     if state.manual or state is State.OPEN:
-        return Seed(state, generation, recorded.opened_at_ms, recorded)
+        return Seed(state, generation, recorded.opened_at_ms, recorded, note)
     if state is State.HALF_OPEN:
-        return Seed(State.OPEN, generation, 0, recorded)
-    return Seed(State.CLOSED, generation, 0, recorded)
+        return Seed(State.OPEN, generation, 0, recorded, note)
+    return Seed(State.CLOSED, generation, 0, recorded, note)
 
 
 class StateSource(Protocol):
     """Where a missing circuit's last state is read; raises on a failure to read."""
 
     def __call__(self, key: str) -> RecordedState | None: ...
-
-
-def _epoch_ms(value: datetime | None) -> int:
-    return round(value.timestamp() * 1000) if value is not None else 0
 
 
 class PostgresStateSource:
@@ -112,8 +130,10 @@ class PostgresStateSource:
                 raise
         if row is None:
             return None
-        state, generation, opened_at = row
-        return RecordedState(State.from_label(state), int(generation), _epoch_ms(opened_at))
+        checked = check_record(*row)
+        return RecordedState(
+            checked.state, checked.generation, checked.opened_at_ms, problems=checked.problems
+        )
 
     def close(self) -> None:
         with self._lock:

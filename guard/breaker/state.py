@@ -147,6 +147,11 @@ class SharedRules(NamedTuple):
         return f"{text}, {window}" if window else text
 
 
+def configure_reason(previous: SharedRules | None, rules: SharedRules) -> str:
+    """The reason recorded for a change of rules: ``configure: 3/2/30s -> 5/2/60s``."""
+    return f"configure: {previous.text() if previous is not None else 'none'} -> {rules.text()}"
+
+
 def _percent(name: str, value: int | None) -> None:
     if value is None:
         return

@@ -30,7 +30,6 @@ from guard.breaker.state import (
     MAX_TIME_WINDOW_SECONDS,
     WINDOW_TYPES,
     Action,
-    validate_key,
 )
 from guard.cli.output import emit_json, emit_table, when
 from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
@@ -46,7 +45,10 @@ reason_option = click.option(
 
 
 @contextmanager
-def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
+def _admin(ctx: click.Context, *, changes: bool = False) -> Iterator[BreakerAdmin]:
+    """The admin of a command. ``changes``: the command changes a circuit, so nothing reaches
+    Redis before PostgreSQL has let the login change it (the admin checks); the eviction
+    warning then comes after the change."""
     database_url = (ctx.obj or {}).get("database_url")
     redis_url = redis_url_from_env()
     try:
@@ -56,11 +58,12 @@ def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
             f"GUARD_REDIS_URL is not a Redis URL (redis://, rediss:// or unix://):"
             f" {mask_url(redis_url)}"
         ) from None
-    if not ctx.meta.get("guard.breaker.redis_checked"):  # `trip --create` opens two admins
-        ctx.meta["guard.breaker.redis_checked"] = True
-        _warn_if_redis_evicts(admin, redis_url)
+    if not changes:
+        _warn_once(ctx, admin, redis_url)
     try:
         yield admin
+        if changes:
+            _warn_once(ctx, admin, redis_url)
     except UnknownCircuitError as error:
         raise GuardError(str(error)) from None
     except ControlUnavailableError as error:
@@ -69,6 +72,12 @@ def _admin(ctx: click.Context) -> Iterator[BreakerAdmin]:
         raise GuardError(str(error)) from None
     finally:
         admin.close()
+
+
+def _warn_once(ctx: click.Context, admin: BreakerAdmin, redis_url: str) -> None:
+    if not ctx.meta.get("guard.breaker.redis_checked"):  # `trip --create` opens two admins
+        ctx.meta["guard.breaker.redis_checked"] = True
+        _warn_if_redis_evicts(admin, redis_url)
 
 
 def _warn_if_redis_evicts(admin: BreakerAdmin, redis_url: str) -> None:
@@ -215,7 +224,7 @@ def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
 
 
 def _act(ctx: click.Context, key: str, action: Action, reason: str, as_json: bool) -> None:
-    with _admin(ctx) as admin:
+    with _admin(ctx, changes=True) as admin:
         reply, recorded = admin.act(key, action, reason)
     result = {
         "key": key,
@@ -228,8 +237,6 @@ def _act(ctx: click.Context, key: str, action: Action, reason: str, as_json: boo
         emit_json(result)
     else:
         emit_table(f"{action.value} {key}", list(result), [list(result.values())])
-    if not recorded:
-        click.echo("warning: applied in Redis but PostgreSQL could not record the event", err=True)
 
 
 _failure_threshold = click.option(
@@ -280,15 +287,11 @@ def trip(
             " (for a known circuit: `guard breaker configure`)"
         )
     if create:
-        with _admin(ctx) as admin:
-            try:
-                known = bool(admin.redis.read(validate_key(key)))
-            except REDIS_DOWN_ERRORS as error:
-                raise ControlUnavailableError(
-                    f"Redis unreachable ({type(error).__name__})"
-                ) from None
-            if not known:  # a known circuit keeps its rules: `configure` changes them
-                admin.configure(key, failure_threshold, success_threshold, cooldown_seconds)
+        with _admin(ctx, changes=True) as admin:
+            # a known circuit keeps its rules: `configure` changes them
+            admin.configure(
+                key, failure_threshold, success_threshold, cooldown_seconds, only_if_new=True
+            )
     try:
         _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
     except GuardError as error:
@@ -404,10 +407,11 @@ def configure(
             "nothing to configure: give --failure-threshold, --success-threshold, --cooldown"
             " or a failure-rate window option (--failure-rate, --slow-call-rate ...)"
         )
-    with _admin(ctx) as admin:
+    with _admin(ctx, changes=True) as admin:
         previous, rules = admin.configure(
             key, failure_threshold, success_threshold, cooldown_seconds, window
         )
+    assert rules is not None  # only `only_if_new` leaves a circuit unchanged
     result = {
         "key": key,
         "failure_threshold": rules.failure_threshold,

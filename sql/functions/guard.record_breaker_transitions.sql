@@ -6,7 +6,12 @@
 -- generation), so a retried batch or two writers never duplicate or regress anything.
 -- SECURITY DEFINER: the application role runs the breaker but may not write the breaker tables
 -- directly. Breaker state is global (a circuit belongs to no tenant), so there is no tenant
--- check; the input is checked instead (key syntax, known states, positive generations).
+-- check; the input is checked instead: key syntax, known states, and only values a breaker
+-- can write (generations from 1 to 10^12, counts from 0, times from 1970 to 2286: the CHECKs
+-- breaker_state_values_in_range and breaker_events_values_in_range, guard/breaker/stored.py), so
+-- that no login may record a state the breaker cannot restore; a batch with one such
+-- transition is refused whole (invalid_parameter_value) and records nothing.
+-- A state row outside those bounds (written before the CHECKs) is replaced by any new state.
 -- Returns the number of events newly recorded.
 CREATE OR REPLACE FUNCTION guard.record_breaker_transitions(transitions jsonb)
 RETURNS integer
@@ -18,6 +23,9 @@ DECLARE
     states CONSTANT text[] := ARRAY[
         'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'disabled'
     ];
+    max_generation CONSTANT bigint := 1000000000000;
+    earliest CONSTANT timestamptz := '1970-01-01 00:00:00+00';
+    latest CONSTANT timestamptz := '2286-11-20 17:46:40+00';
     bad record;
     recorded integer;
 BEGIN
@@ -29,20 +37,30 @@ BEGIN
         RAISE EXCEPTION 'guard.record_breaker_transitions: every transition must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- numbers as numeric first: a generation beyond bigint is refused as invalid like any
+    -- other, not with a cast error
     SELECT t.key, t.generation, t.from_state, t.to_state INTO bad
     FROM jsonb_to_recordset(transitions) AS t (
-        key text, generation bigint, from_state text, to_state text
+        key text, generation numeric, from_state text, to_state text, failure_count numeric,
+        success_count numeric, occurred_at timestamptz, opened_at timestamptz
     )
     WHERE
         t.key IS NULL OR t.key !~ '^[A-Za-z0-9_.:/-]{1,200}$'
-        OR t.generation IS NULL OR t.generation < 1
+        OR t.generation IS NULL OR t.generation NOT BETWEEN 1 AND max_generation
+        OR t.generation <> trunc(t.generation)
         OR t.from_state IS NULL OR NOT t.from_state = ANY (states)
         OR t.to_state IS NULL OR NOT t.to_state = ANY (states)
+        OR t.failure_count NOT BETWEEN 0 AND 2147483647
+        OR t.success_count NOT BETWEEN 0 AND 2147483647
+        OR t.occurred_at IS NULL OR t.occurred_at NOT BETWEEN earliest AND latest
+        OR t.opened_at NOT BETWEEN earliest AND latest
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'guard.record_breaker_transitions: invalid transition (key %, generation %, % -> %)',
             bad.key, bad.generation, bad.from_state, bad.to_state
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A breaker writes generations from 1 to 1000000000000, counts from 0 and '
+            'times from 1970 to 2286.';
     END IF;
 
     WITH t AS (
@@ -86,7 +104,9 @@ BEGIN
             opened_at = excluded.opened_at,
             changed_at = excluded.changed_at,
             updated_at = now()
-        WHERE s.generation < excluded.generation
+        WHERE
+            s.generation < excluded.generation
+            OR s.generation NOT BETWEEN 1 AND max_generation
         RETURNING s.key
     )
 

@@ -171,10 +171,16 @@ def test_trip_prepares_a_circuit_never_used(
     with pytest.raises(CircuitOpenError):
         circuit.call(lambda: "booked")
     with psycopg.connect(db_url) as conn:
-        [(to_state, reason)] = conn.execute(
-            "SELECT to_state, reason FROM guard.breaker_events WHERE key = %s", (key,)
+        events = conn.execute(
+            "SELECT from_state, to_state, reason FROM guard.breaker_events WHERE key = %s"
+            " ORDER BY generation",
+            (key,),
         ).fetchall()
-    assert (to_state, reason) == ("forced_open", "force_open: calendar maintenance")
+    # every change is recorded: the circuit created with its rules, then tripped
+    assert events == [
+        ("closed", "closed", "configure: none -> 4/2/60s"),
+        ("closed", "forced_open", "force_open: calendar maintenance"),
+    ]
 
     # --create on a known circuit keeps its rules (configure changes them).
     again = cli("trip", key, "--reason", "still down", "--create", "--json")

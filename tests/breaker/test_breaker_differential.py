@@ -247,10 +247,11 @@ def run_on_both(
             case ("configure", failures, successes, cooldown, window):
                 shared = BreakerConfig(call_timeout_seconds=0.05, **window).shared_rules
                 rules = SharedRules(failures, successes, cooldown, *shared[3:])
-                assert pair.redis_store.configure(pair.key, rules) == pair.memory.configure(
-                    pair.key, rules
-                ), step
-                continue
+                # a change of the circuit: the previous rules and the reply of the change
+                in_redis_configure = pair.redis_store.configure(pair.args, rules, "configure")
+                in_memory_configure = pair.memory.configure(pair.key, rules, "configure")
+                assert in_redis_configure == in_memory_configure, step
+                in_redis, in_memory = in_redis_configure[1], in_memory_configure[1]
             case _:
                 raise AssertionError(step)
         assert in_redis == in_memory, (step, steps)
