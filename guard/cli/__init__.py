@@ -106,6 +106,7 @@ REQUIRED_ROLES: dict[str, str] = {
     "report": _OWNER + " to generate a day not stored yet (reporting reads stored days)",
     "review": "Booking Guard's reviewer role (guard_reviewer by default)",
     "review list": _READER,
+    "review show": _READER,
     "alerts": _READER,
     "breaker": _OWNER,
     "calendar": "Booking Guard's application role (guard_app by default) or owner role",

@@ -3,7 +3,11 @@
 Read with the login's own rights: row-level security shows a reporting or reviewer login the
 alerts of its bound companies only, the owner every alert (job alerts have no company). Phone
 numbers in the message and the details are masked as in everything that leaves the database
-(guard.mask_phone_numbers, guard.mask_phone_numbers_json)."""
+(guard.mask_phone_numbers, guard.mask_phone_numbers_json).
+
+Bounded whatever the data weighs: `list` streams its rows from a server-side cursor, and long
+messages and details over 16 kB are cut in PostgreSQL (details as an excerpt), with the command
+that prints the alert whole (`guard alerts show ID --full`)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,15 @@ from typing import Any
 import click
 import psycopg
 
-from guard.cli.output import emit_json, emit_table
+from guard.cli.output import (
+    FETCH_ROWS,
+    bounded_json_sql,
+    bounded_text_sql,
+    emit_json,
+    emit_json_rows,
+    emit_table,
+    emit_table_rows,
+)
 from guard.cli.params import BIGINT, COUNT, ROW_ID
 from guard.db.connection import connect, guard_function_errors
 from guard.errors import GuardError
@@ -31,27 +43,57 @@ LIST_COLUMNS = [
     "resolved_at",
     "message",
 ]
-_SELECT = """
+_READ_MORE = "'guard alerts show ' || a.id || ' --full'"
+# Masked once per row (OFFSET 0 keeps the planner from copying the call into every use), then
+# cut: what is printed is what `guard alerts show ID --full` prints, shortened.
+_MASKED = """
+CROSS JOIN LATERAL (
+    SELECT guard.mask_phone_numbers(a.message) AS message,
+           {details} AS details
+    OFFSET 0
+) AS m
+"""
+_SELECT = (
+    """
 SELECT a.id, a.severity, a.status, a.check_id, k.rule_id, a.company_id,
        a.entity_type || coalesce(':' || a.entity_id, '') AS entity, a.occurrences,
        a.first_seen_at, a.last_seen_at, a.resolved_at,
-       guard.mask_phone_numbers(a.message) AS message
+       """
+    + bounded_text_sql("m.message", _READ_MORE)
+    + """ AS message
 FROM guard.alerts AS a
 LEFT JOIN guard.checks AS k ON a.check_id = k.id
 """
+    + _MASKED.format(details="NULL::jsonb")
+)
 _SHOW = """
 SELECT a.id, a.severity, a.status, a.resolution, a.check_id, k.rule_id,
        k.description AS check_description, r.description AS rule_description,
        a.company_id, c.name AS company_name, a.entity_type, a.entity_id, a.occurrences,
        a.first_seen_at, a.last_seen_at, a.resolved_at, a.delivered_at,
-       guard.mask_phone_numbers(a.message) AS message,
-       guard.mask_phone_numbers_json(a.details) AS details
+       {message} AS message,
+       {details} AS details
 FROM {alerts} AS a
 LEFT JOIN guard.checks AS k ON a.check_id = k.id
 LEFT JOIN guard.rules AS r ON k.rule_id = r.id
 LEFT JOIN public.companies AS c ON a.company_id = c.id
+{masked}
 WHERE a.id = %s
 """
+
+
+def _show_query(alerts: str, full: bool) -> str:
+    """One alert from `alerts` (guard.alerts, or the reporting view guard.alerts_report), phone
+    numbers masked: whole with `full`, else bounded as lists are."""
+    masked = _MASKED.format(details="guard.mask_phone_numbers_json(a.details)")
+    if full:
+        return _SHOW.format(alerts=alerts, message="m.message", details="m.details", masked=masked)
+    return _SHOW.format(
+        alerts=alerts,
+        message=bounded_text_sql("m.message", _READ_MORE),
+        details=bounded_json_sql("m.details", _READ_MORE),
+        masked=masked,
+    )
 
 
 def readable_source(conn: psycopg.Connection[Any], table: str) -> str:
@@ -149,24 +191,35 @@ def list_alerts(
             ).fetchone()
             total = int(count[0]) if count else 0
             query = _SELECT + where + _ORDER + ("" if show_all else " LIMIT %s")
-            rows = conn.execute(query, tuple(params if show_all else [*params, limit])).fetchall()
+            # Streamed: FETCH_ROWS rows at a time from a server-side cursor, each printed as it
+            # comes.
+            with conn.cursor(name="guard_alerts_list") as cursor:
+                cursor.itersize = FETCH_ROWS
+                cursor.execute(query, tuple(params if show_all else [*params, limit]))
+                if as_json:
+                    shown = emit_json_rows(
+                        dict(zip(LIST_COLUMNS, row, strict=True)) for row in cursor
+                    )
+                else:
+                    shown = emit_table_rows(f"Alerts ({status})", LIST_COLUMNS, cursor)
         conn.commit()
-    if as_json:
-        emit_json([dict(zip(LIST_COLUMNS, row, strict=True)) for row in rows])
-    else:
-        emit_table(f"Alerts ({status})", LIST_COLUMNS, rows)
-    say_truncated(len(rows), total, as_json)
+    say_truncated(shown, total, as_json)
 
 
 @alerts.command("show")
 @click.argument("alert_id", type=ROW_ID)
+@click.option(
+    "--full", is_flag=True, help="Message and details whole, however large (else cut as in lists)."
+)
 @_json
 @click.pass_obj
-def show_alert(obj: dict[str, str | None], alert_id: int, as_json: bool) -> None:
-    """One alert: its check and rule, where, when, how often, message and details."""
+def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: bool) -> None:
+    """One alert: its check and rule, where, when, how often, message and details (whole with
+    --full)."""
     with connect(obj["database_url"], application_name="guard alerts") as conn:
         with guard_function_errors():
-            cursor = conn.execute(_SHOW.format(alerts=readable_source(conn, "alerts")), (alert_id,))
+            query = _show_query(readable_source(conn, "alerts"), full)
+            cursor = conn.execute(query, (alert_id,))
             names = [column.name for column in cursor.description or []]
             row = cursor.fetchone()
         conn.commit()

@@ -11,7 +11,14 @@ come from applications and operators, so `[bold]` or `[/]` in them must print as
 styling the table or aborting the command. Control characters and bidirectional overrides from
 data would reach the terminal as commands (colours, hyperlinks, a title, text shown backwards),
 so they are printed as visible escapes (`\\x1b`, `\\n`, `\\u202e`); `--json` keeps the exact
-value."""
+value.
+
+What a list or show command prints is bounded, whatever the data weighs: rows are streamed from a
+server-side cursor (never all fetched first), and each large value is cut in PostgreSQL before it
+leaves the server, the way the dispatcher cuts it (`bounded_json_sql`, `bounded_text_sql`): a
+JSON document over 16 kB becomes its top-level scalar values (strings cut to 200 characters, at
+most 64 keys) plus `details_truncated` with its full size and the command that prints it whole;
+a text over 16384 characters is cut with the same pointer."""
 
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -149,7 +156,7 @@ def render_table(
 ) -> str:
     """The table as the text emit_table would print, without printing it: a command that
     changes state renders before it commits, so a rendering error changes nothing."""
-    table = Table(title=cell(title), title_justify="left")
+    table = Table(title=cell(title) if title else None, title_justify="left")
     for column in columns:
         # fold: a long word (a key, compact JSON) goes on over the next lines of its cell on a
         # narrow terminal instead of being cut with an ellipsis
@@ -173,3 +180,102 @@ def emit_table(
     no_wrap: Sequence[str] = (),
 ) -> None:
     write(render_table(title, columns, rows, no_wrap))
+
+
+# -- bounded output ---------------------------------------------------------------------------
+
+# The largest JSON document (details) printed whole by a list or show command, in bytes of its
+# text; a larger one is printed as an excerpt (the dispatcher's bound, guard.alert_details_excerpt).
+MAX_JSON_BYTES = 16384
+# An excerpt keeps at most this many top-level scalar values, strings cut to this many characters.
+EXCERPT_KEYS = 64
+EXCERPT_STRING_CHARS = 200
+# The longest text (a message, a note, a label) printed whole by a list or show command: the same
+# 16 k as for a document, in characters.
+MAX_TEXT_CHARS = 16384
+# A text table is printed in tables of at most this many rows, so that its rendering holds no more.
+TABLE_PAGE_ROWS = 500
+# Rows fetched from the server at a time by a streaming command.
+FETCH_ROWS = 100
+TRUNCATED_KEY = "details_truncated"
+
+
+def bounded_json_sql(value: str, read_more: str) -> str:
+    """An SQL expression for the JSON document `value` as a list prints it: whole up to
+    MAX_JSON_BYTES, else its top-level scalar values (strings cut, at most EXCERPT_KEYS keys,
+    nested objects and arrays left out) and `details_truncated`: `{"bytes": full size,
+    "read_more": <read_more>}`. Computed in PostgreSQL, so a document of megabytes never crosses
+    the wire. `read_more` is an SQL expression (the command that prints the value whole), with
+    no `%` (the query's parameters are `%s`)."""
+    size = f"octet_length(({value})::text)"
+    return f"""(CASE
+    WHEN pg_column_size({value}) <= {MAX_JSON_BYTES} AND {size} <= {MAX_JSON_BYTES}
+        THEN {value}
+    ELSE coalesce((
+        SELECT jsonb_object_agg(e.key, e.value)
+        FROM (
+            SELECT f.key,
+                CASE WHEN jsonb_typeof(f.value) = 'string'
+                    THEN to_jsonb(left(f.value #>> '{{}}', {EXCERPT_STRING_CHARS}))
+                    ELSE f.value END AS value
+            FROM jsonb_each(
+                CASE WHEN jsonb_typeof({value}) = 'object' THEN {value} ELSE '{{}}'::jsonb END
+            ) AS f
+            WHERE jsonb_typeof(f.value) IN ('string', 'number', 'boolean', 'null')
+                AND length(f.key) <= 64 AND f.key <> '{TRUNCATED_KEY}'
+            ORDER BY f.key
+            LIMIT {EXCERPT_KEYS}
+        ) AS e
+    ), '{{}}'::jsonb) || jsonb_build_object(
+        '{TRUNCATED_KEY}', jsonb_build_object('bytes', {size}, 'read_more', {read_more})
+    )
+END)"""
+
+
+def bounded_text_sql(value: str, read_more: str) -> str:
+    """An SQL expression for the text `value` as a list prints it: whole up to MAX_TEXT_CHARS,
+    else its first MAX_TEXT_CHARS characters and `… (N characters; the rest: <read_more>)`."""
+    return (
+        f"(CASE WHEN length({value}) <= {MAX_TEXT_CHARS} THEN {value}"
+        f" ELSE left({value}, {MAX_TEXT_CHARS})"
+        f" || '… (' || length({value}) || ' characters; the rest: ' || {read_more} || ')' END)"
+    )
+
+
+def emit_json_rows(rows: Iterable[Any]) -> int:
+    """Write a JSON array of `rows` one element at a time, exactly as emit_json would print the
+    list, without holding it; returns how many were written."""
+    count = 0
+    for row in rows:
+        text = json.dumps(row, indent=2, default=_json_value)
+        sys.stdout.write(("[\n" if count == 0 else ",\n") + _indented(text))
+        count += 1
+    sys.stdout.write("[]\n" if count == 0 else "\n]\n")
+    sys.stdout.flush()
+    return count
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line for line in text.split("\n"))
+
+
+def emit_table_rows(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    no_wrap: Sequence[str] = (),
+) -> int:
+    """emit_table for rows that arrive one by one: printed in tables of at most TABLE_PAGE_ROWS
+    rows (the first with the title), so a long list never sits whole in memory; returns how many
+    rows were printed."""
+    count = 0
+    page: list[Sequence[Any]] = []
+    for row in rows:
+        page.append(row)
+        count += 1
+        if len(page) == TABLE_PAGE_ROWS:
+            write(render_table(title if count == len(page) else "", columns, page, no_wrap))
+            page = []
+    if page or count == 0:
+        write(render_table(title if count == len(page) else "", columns, page, no_wrap))
+    return count

@@ -1,4 +1,9 @@
-"""`guard review`: the queue of problems a person has to look at."""
+"""`guard review`: the queue of problems a person has to look at.
+
+Lists are bounded whatever the details weigh (a rollback context can be megabytes): rows are
+streamed from a server-side cursor, details over 16 kB are printed as an excerpt and long texts
+cut, both in PostgreSQL, with the command that prints the item whole (`guard review show ID
+--full`)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,18 @@ from typing import Any
 import click
 
 from guard.cli.alerts import readable_source, say_truncated
-from guard.cli.output import emit_json, emit_table, render_json, render_table, write
+from guard.cli.output import (
+    FETCH_ROWS,
+    bounded_json_sql,
+    bounded_text_sql,
+    emit_json,
+    emit_json_rows,
+    emit_table,
+    emit_table_rows,
+    render_json,
+    render_table,
+    write,
+)
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
 from guard.db.connection import connect, guard_function_errors
 from guard.errors import GuardError, first_line
@@ -31,7 +47,28 @@ _COLUMNS = [
     "note",
     "details",
 ]
-_SELECT = "SELECT " + ", ".join(f"r.{c}" for c in _COLUMNS)
+# Free texts of an item: cut when long (a label or note written through SQL can be anything).
+_TEXTS = ("claimed_by", "closed_by", "note", "claimed_by_role", "closed_by_role")
+_READ_MORE = "'guard review show ' || r.id || ' --full'"
+
+
+def _column(name: str, full: bool) -> str:
+    if full:
+        return f"r.{name}"
+    if name == "details":
+        return f"{bounded_json_sql('r.details', _READ_MORE)} AS details"
+    if name in _TEXTS:
+        return f"{bounded_text_sql(f'r.{name}', _READ_MORE)} AS {name}"
+    return f"r.{name}"
+
+
+def select_items(full: bool = False) -> str:
+    """SELECT of the item columns over `... AS r`: bounded (details as an excerpt, long texts
+    cut) unless `full`."""
+    return "SELECT " + ", ".join(_column(c, full) for c in _COLUMNS)
+
+
+_SELECT = select_items()
 # The database records the login that claims or closes an item (claimed_by_role,
 # closed_by_role); --actor is a label kept beside it, for a person behind a shared login.
 _actor = click.option(
@@ -42,13 +79,6 @@ _actor = click.option(
     help="A label kept beside your database login, which is recorded as who did it.",
 )
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-def _emit(title: str, rows: list[Any], as_json: bool) -> None:
-    if as_json:
-        emit_json([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
-    else:
-        emit_table(title, _COLUMNS, rows)
 
 
 def _change_and_show(
@@ -110,15 +140,50 @@ def list_items(
             count = conn.execute(
                 f"SELECT count(*) FROM {items} AS r WHERE r.status = ANY(%s)", (statuses,)
             ).fetchone()
-            rows = conn.execute(
-                f"{_SELECT} FROM {items} AS r WHERE r.status = ANY(%s)"
-                " ORDER BY r.priority, r.created_at, r.id" + ("" if show_all else " LIMIT %s"),
-                (statuses,) if show_all else (statuses, limit),
-            ).fetchall()
+            total = int(count[0]) if count else 0
+            # Streamed: a server-side cursor hands over FETCH_ROWS rows at a time, each printed
+            # as it comes, so neither the rows nor the output are ever held whole.
+            with conn.cursor(name="guard_review_list") as cursor:
+                cursor.itersize = FETCH_ROWS
+                cursor.execute(
+                    f"{_SELECT} FROM {items} AS r WHERE r.status = ANY(%s)"
+                    " ORDER BY r.priority, r.created_at, r.id" + ("" if show_all else " LIMIT %s"),
+                    (statuses,) if show_all else (statuses, limit),
+                )
+                if as_json:
+                    shown = emit_json_rows(dict(zip(_COLUMNS, row, strict=True)) for row in cursor)
+                else:
+                    shown = emit_table_rows(f"Review items ({status})", _COLUMNS, cursor)
         conn.commit()
-    total = int(count[0]) if count else 0
-    _emit(f"Review items ({status})", rows, as_json)
-    say_truncated(len(rows), int(total), as_json)
+    say_truncated(shown, total, as_json)
+
+
+@review.command("show")
+@click.argument("item_id", type=ROW_ID)
+@click.option(
+    "--full", is_flag=True, help="Details and texts whole, however large (else cut as in lists)."
+)
+@_json
+@click.pass_obj
+def show_item(obj: dict[str, str | None], item_id: int, full: bool, as_json: bool) -> None:
+    """One review item with its details (whole with --full)."""
+    with connect(obj["database_url"]) as conn:
+        with guard_function_errors():
+            items = readable_source(conn, "review_items")
+            row = conn.execute(
+                f"{select_items(full)} FROM {items} AS r WHERE r.id = %s", (item_id,)
+            ).fetchone()
+        conn.commit()
+    if row is None:
+        raise GuardError(
+            f"review item {item_id} does not exist or is not visible to this login"
+            " (see `guard review list --status active`)"
+        )
+    item = dict(zip(_COLUMNS, row, strict=True))
+    if as_json:
+        emit_json(item)
+        return
+    emit_table(f"Review item {item_id}", ["field", "value"], list(item.items()))
 
 
 @review.command()

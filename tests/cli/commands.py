@@ -76,6 +76,7 @@ def command_lines(url: str, login: str) -> list[tuple[str, list[str]]]:
         ("db validate", []),
         ("reconcile", ["--dry-run"]),
         ("review list", ["--status", "active"]),
+        ("review show", [first_item]),
         ("review claim", ["--limit", "1"]),
         ("review resolve", [first_item, "--note", "walked"]),
         ("review dismiss", [second_item, "--note", "walked", "--false-positive"]),

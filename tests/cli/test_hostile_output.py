@@ -137,6 +137,13 @@ def _alert_show_runs(url: str, redis: str, invoke: Invoke) -> list[tuple[int, st
     return [invoke(["alerts", "show", str(alert_id)]) for alert_id in ids]
 
 
+def _review_show_runs(url: str, redis: str, invoke: Invoke) -> list[tuple[int, str, str]]:
+    _review_items(url, redis)
+    with psycopg.connect(url, autocommit=True) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM guard.review_items ORDER BY id")]
+    return [invoke(["review", "show", str(item_id)]) for item_id in ids]
+
+
 def _companies(url: str, _redis: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for number, name in enumerate(HOSTILE_TEXT, start=1):
@@ -290,6 +297,17 @@ DATA_CASES: dict[str, list[Case]] = {
             ["review", "list", "--limit", "100"],
             ["review", "list", "--limit", "100", "--json"],
         ),
+    ],
+    "review show": [
+        Case(
+            "review show",
+            "review_items.details",
+            _nothing,
+            [],
+            None,
+            shown_as=lambda value: visible(compact_json(_review_details(value))),
+            text_runs=_review_show_runs,
+        )
     ],
     "review claim": [
         Case(
