@@ -25,7 +25,17 @@ the last pending migration. `guard.definitions` records what was applied: path a
   until commit, so the writes wait for that tail only.
 - Before commit the result is checked: every definition's object exists once, and, when the
   stored catalog snapshot was made from these very files, each one equals the snapshot
-  (guard.db.catalog, the comparison `guard db verify` makes).
+  (guard.db.catalog, the comparison `guard db verify` makes). A definition whose object differs
+  there although its file was not run (its record says it was applied; something changed the
+  object since) is run again first, once.
+- The record must say what the catalog holds. A versioned migration or rollback may change a
+  definition's object behind it: the rollback of 0066 puts back the functions 0065 had (the
+  level it returns to needs them), and `DROP VIEW` before a column change takes a view away.
+  The migrator fingerprints the objects on record before each migration (`fingerprints`: the
+  catalog rows themselves, read without locking any table) and marks every record whose object
+  the migration changed as STALE (`forget`): the next apply runs that file again, whatever its
+  text. Without it, the next apply skipped such a file (its text was unchanged) and its check
+  found the object unlike the snapshot, every time.
 
 A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz,
 written by `make release`): `guard db rollback` to a release applies them, because a versioned
@@ -46,7 +56,7 @@ import psycopg
 from psycopg import sql
 
 from guard.db import catalog
-from guard.db.drift import compare
+from guard.db.drift import Difference, compare
 from guard.errors import GuardError, first_line
 from guard.resources import canonical_files, migrations_dir, snapshot_path, sql_dir
 
@@ -74,6 +84,9 @@ CLOSING = ("grants", "schedule", "comments")
 LOCKING = ("trigger", "policy")
 TABLE = "guard.definitions"
 CHECKOUT = "sql/"  # guard.definitions.source of definitions applied from the checkout
+# The sha256 of a record whose object a versioned migration or rollback changed after the file
+# was applied: no file has it, so every apply (of any version of Booking Guard) runs it again.
+STALE = "0" * 64
 
 # CREATE OR REPLACE cannot make this change in place: drop and create again.
 _NOT_REPLACEABLE = (
@@ -325,7 +338,7 @@ def apply(
     applier.drop_removed()
     if table_exists(conn):
         _record(conn, definitions, source)
-    _check(conn, definitions, snapshot, snapshot_digest)
+    _check(conn, definitions, snapshot, snapshot_digest, applier)
     return applier.outcome
 
 
@@ -418,6 +431,25 @@ class _Applier:
             if definition.closing:
                 _execute(self.conn, definition, self.arm)
                 self.outcome.closing = True
+
+    def ran(self, path: str) -> bool:
+        return path in self.outcome.applied or path in self.outcome.recreated
+
+    def repair(self, paths: list[str]) -> None:
+        """Run again the definitions the check found unlike the snapshot although their files
+        were not run (their records said they were applied), then the closing kinds (a DROP and
+        CREATE loses privileges and comments)."""
+        wanted = set(paths)
+        earlier = set(self.dropped_for_rerun)  # dropped and run again before: done
+        for definition in self.definitions:  # manifest order: what depends on it comes later
+            if definition.closing:
+                continue
+            if definition.path in wanted or (
+                definition.path in self.dropped_for_rerun and definition.path not in earlier
+            ):
+                self._run(definition)
+                self.outcome.applied.append(definition.path)
+        self.run_closing()
 
     def _run(self, definition: Definition) -> None:
         """Run one file; where CREATE OR REPLACE cannot change the object, drop it (and the
@@ -547,6 +579,86 @@ SELECT CASE w.kind
           AND t.tgname = w.object_name AND NOT t.tgisinternal)
     WHEN 'policy' THEN (
         SELECT count(*) FROM pg_catalog.pg_policy AS p
+        JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = w.schema_name AND c.relname = w.table_name
+          AND p.polname = w.object_name)
+    END
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY
+    AS w(kind, schema_name, table_name, object_name, position)
+ORDER BY w.position
+"""
+
+
+# -- what a versioned migration did to the definitions on record ---------------------------------
+
+
+def fingerprints(conn: psycopg.Connection[Any], records: list[Recorded]) -> dict[str, str | None]:
+    """path -> a fingerprint of the object each record's file defines, as the catalog holds it
+    now (None: absent). The catalog rows themselves (pg_proc, pg_rewrite, pg_trigger, pg_policy
+    with the table's row-level security switches), never a deparsed text: reading them locks no
+    table, so it is cheap to take before and after every migration. Equal fingerprints mean the
+    object was not touched; a re-created object (a new oid) differs even with the same text."""
+    objects = [r for r in records if r.kind not in CLOSING and r.identity]
+    if not objects:
+        return {}
+    rows = conn.execute(
+        _FINGERPRINTS,
+        (
+            [r.kind for r in objects],
+            [r.identity[0] for r in objects],
+            [r.identity[1] if len(r.identity) == 3 else None for r in objects],
+            [r.identity[-1] for r in objects],
+        ),
+    ).fetchall()
+    return {r.path: row[0] for r, row in zip(objects, rows, strict=True)}
+
+
+def touched(
+    conn: psycopg.Connection[Any], records: list[Recorded], before: dict[str, str | None]
+) -> list[str]:
+    """The paths among `before` whose object changed since it was fingerprinted."""
+    after = fingerprints(conn, [r for r in records if r.path in before])
+    return [path for path, print_ in before.items() if after.get(path) != print_]
+
+
+def forget(conn: psycopg.Connection[Any], paths: list[str]) -> None:
+    """Mark these records STALE (their objects changed behind them): the next apply runs their
+    files again. Nothing to do where guard.definitions is gone (a rollback below 0031a)."""
+    if paths and table_exists(conn):
+        conn.execute(
+            "UPDATE guard.definitions SET sha256 = %s WHERE path = ANY(%s)", (STALE, paths)
+        )
+
+
+def stale(conn: psycopg.Connection[Any]) -> set[str]:
+    """The records a versioned migration or rollback made STALE (read-only)."""
+    return {r.path for r in recorded(conn) or [] if r.sha256 == STALE}
+
+
+_FINGERPRINTS = """
+SELECT CASE w.kind
+    WHEN 'function' THEN (
+        SELECT string_agg(md5(p::text), ',' ORDER BY p.oid) FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname = w.schema_name AND p.proname = w.object_name)
+    WHEN 'view' THEN (
+        SELECT string_agg(md5(r::text || coalesce(c.reloptions::text, '')), ',' ORDER BY r.oid)
+        FROM pg_catalog.pg_class AS c
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_rewrite AS r ON r.ev_class = c.oid
+        WHERE n.nspname = w.schema_name AND c.relname = w.object_name AND c.relkind = 'v')
+    WHEN 'trigger' THEN (
+        SELECT string_agg(md5(t::text), ',' ORDER BY t.oid) FROM pg_catalog.pg_trigger AS t
+        JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = w.schema_name AND c.relname = w.table_name
+          AND t.tgname = w.object_name AND NOT t.tgisinternal)
+    WHEN 'policy' THEN (
+        SELECT string_agg(
+            md5(p::text || c.relrowsecurity::text || c.relforcerowsecurity::text), ','
+            ORDER BY p.oid)
+        FROM pg_catalog.pg_policy AS p
         JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
         WHERE n.nspname = w.schema_name AND c.relname = w.table_name
@@ -708,6 +820,7 @@ def _check(
     definitions: list[Definition],
     snapshot: catalog.Snapshot | None,
     snapshot_digest: str | None,
+    applier: _Applier | None = None,
 ) -> None:
     objects = [d for d in definitions if not d.closing]
     counts = _instance_counts(conn, [(d.kind, d.identity) for d in objects])
@@ -727,20 +840,40 @@ def _check(
         return
     actual = catalog.take(conn)
     expected = catalog.as_printed_by(conn, snapshot)
-    differences = [
-        difference
-        for difference in compare(
-            restrict(expected, definitions), restrict(actual, definitions), adopted
-        )
-        # a privilege a DBA granted on top of Booking Guard's is theirs, not a wrong definition
-        if not (difference.kind == "extra" and difference.subject.startswith("grant "))
-    ]
+    differences = _unlike(expected, actual, definitions)
+    if differences and applier is not None:
+        # A record that says a file was applied while its object differs: something changed the
+        # object since (a rollback by a Booking Guard that did not mark records STALE, a hand
+        # edit). Its file was not run, because its text had not changed: run it now, once.
+        drifted = [
+            d.path
+            for d in definitions
+            if not d.closing and not applier.ran(d.path) and _unlike(expected, actual, [d])
+        ]
+        if drifted:
+            applier.repair(drifted)
+            _check(conn, definitions, snapshot, snapshot_digest)
+            return
     if differences:
         lines = [line for d in differences[:20] for line in d.lines()]
         raise DefinitionError(
             "after applying the definitions the catalog differs from the canonical one"
             " (nothing was committed):\n  " + "\n  ".join(lines)
         )
+
+
+def _unlike(
+    expected: catalog.Snapshot, actual: catalog.Snapshot, definitions: list[Definition]
+) -> list[Difference]:
+    """How the objects of `definitions` differ from the snapshot (a privilege a DBA granted on
+    top of Booking Guard's is theirs, not a wrong definition)."""
+    return [
+        difference
+        for difference in compare(
+            restrict(expected, definitions), restrict(actual, definitions), set()
+        )
+        if not (difference.kind == "extra" and difference.subject.startswith("grant "))
+    ]
 
 
 def restrict(snapshot: catalog.Snapshot, definitions: list[Definition]) -> catalog.Snapshot:

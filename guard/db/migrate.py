@@ -24,7 +24,10 @@ yoyo reads and orders the migrations; this module runs them. Differences from pl
   in one of their own when no migration is pending). They belong to a level: the checkout's at
   the newest migration, a release's at that release's last migration; a rollback that reaches a
   release puts that release's definitions back, because a versioned rollback restores tables.
-  Levels in between keep the definitions they have.
+  Levels in between keep the definitions they have. A migration or rollback that changes a
+  definition's object (a rollback that puts back the function the level before it needs, a
+  DROP VIEW before a column change) marks its record STALE in the same transaction, so the next
+  apply runs that file again (definitions.fingerprints).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -173,6 +176,9 @@ class Migrator:
         # The lock-wait budget of the attempt running now (None between attempts).
         self._budget: LockBudget | None = None
         self._pooled = False  # set by _preflight
+        # What a rollback knows is defined, for when a rollback drops guard.definitions (below
+        # 0031a) before a release's definitions are restored; None outside a rollback.
+        self._known: list[definitions.Recorded] | None = None
 
     def __enter__(self) -> Migrator:
         self._conn = connect(self.database_url, autocommit=True, application_name="guard db")
@@ -345,24 +351,31 @@ class Migrator:
                 privileges.act_as_owner_role(self.conn, self.progress)
             order = [m.id for m in self.migrations()]
             # what is defined now: read before a rollback drops guard.definitions
-            known = definitions.recorded(self.conn)
-            with self._watching():
-                for migration in plan:
-                    position = order.index(migration.id)
-                    below = order[position - 1] if position > 0 else None
-                    wanted = self.definitions_at(below, order) if below is not None else None
-                    then = None
-                    if wanted is not None and known is not None:
-                        then = self._definitions_step(wanted, migrations_ran=True, known=known)
-                    if then is not None and migration.use_transactions:
-                        self._rollback_one(migration, then=then)
-                    else:
-                        self._rollback_one(migration)
-                        if then is not None:
-                            self._definitions_alone(then, f"restoring the definitions at {below}")
-                    done.append(migration.id)
-                    if then is not None and wanted is not None:
-                        known = _as_recorded(wanted[0])
+            self._known = definitions.recorded(self.conn)
+            try:
+                with self._watching():
+                    for migration in plan:
+                        position = order.index(migration.id)
+                        below = order[position - 1] if position > 0 else None
+                        wanted = self.definitions_at(below, order) if below is not None else None
+                        then = None
+                        if wanted is not None and self._known is not None:
+                            then = self._definitions_step(
+                                wanted, migrations_ran=True, restoring=True
+                            )
+                        if then is not None and migration.use_transactions:
+                            self._rollback_one(migration, then=then)
+                        else:
+                            self._rollback_one(migration)
+                            if then is not None:
+                                self._definitions_alone(
+                                    then, f"restoring the definitions at {below}"
+                                )
+                        done.append(migration.id)
+                        if then is not None and wanted is not None:
+                            self._known = _as_recorded(wanted[0])
+            finally:
+                self._known = None
         return done
 
     def rollback_plan(self, to: str | None = None, *, all_: bool = False) -> list[Any]:
@@ -399,20 +412,22 @@ class Migrator:
         order = [m.id for m in self.migrations()]
 
         def attempt(lock_timeout_ms: int) -> tuple[set[Any], set[Any], set[Any], set[Any]]:
-            known = definitions.recorded(self.conn)
+            self._known = definitions.recorded(self.conn)
             with self._attempt(lock_timeout_ms, force_rollback=True):
                 tables_before = set(self.conn.execute(_TABLES).fetchall())
                 columns_before = set(self.conn.execute(_COLUMNS).fetchall())
                 for migration in runnable:
+                    settle = self._watch_definitions()
                     for statement in _statements(migration, "rollback"):
                         self._execute(statement)
+                    settle()
                     # as the rollback will: a release's definitions where it reaches one (the
                     # older rollbacks expect them)
                     position = order.index(migration.id)
                     wanted = self.definitions_at(order[position - 1], order) if position else None
-                    if wanted is not None and known is not None:
-                        self._definitions_step(wanted, migrations_ran=True, known=known)()
-                        known = _as_recorded(wanted[0])
+                    if wanted is not None and self._known is not None:
+                        self._definitions_step(wanted, migrations_ran=True, restoring=True)()
+                        self._known = _as_recorded(wanted[0])
                 tables_after = set(self.conn.execute(_TABLES).fetchall())
                 columns_after = set(self.conn.execute(_COLUMNS).fetchall())
             return tables_before, tables_after, columns_before, columns_after
@@ -429,6 +444,8 @@ class Migrator:
         except psycopg.Error as error:
             preview.error = first_line(error)
             return preview
+        finally:
+            self._known = None
         kept_oids = {oid for oid, _, _ in after}
         for oid, schema, name in sorted(before - after, key=lambda t: (t[1], t[2])):
             if oid in kept_oids:
@@ -455,14 +472,15 @@ class Migrator:
         wanted: tuple[list[definitions.Definition], str],
         *,
         migrations_ran: bool,
-        known: list[definitions.Recorded] | None = None,
+        restoring: bool = False,
     ) -> Callable[[], None]:
         """Apply `wanted` in the current transaction, once the level records definitions (at
-        an earlier level the migrations carry them; a release's are restored with `known`, what
-        was defined before the rollback, since the rollback may have dropped the record)."""
+        an earlier level the migrations carry them; a rollback restores a release's with what
+        it knows was defined before, `_known`, since the rollback may have dropped the record)."""
         texts, source = wanted
 
         def step() -> None:
+            known = self._known if restoring else None
             if known is None and not definitions.table_exists(self.conn):
                 return
             snapshot, made_from = definitions.stored_snapshot()
@@ -515,9 +533,11 @@ class Migrator:
                 if migration.use_transactions:
                     self._run_transactional(migration, direction, bookkeeping, then)
                 else:
+                    settle = self._watch_definitions()
                     self._run_statement_by_statement(migration, direction)
                     with self.conn.transaction():
                         bookkeeping(migration)
+                        settle()
         except definitions.DefinitionError as error:
             raise GuardError(
                 f"{failed.format(migration.id)}: the definitions applied with it: {error}"
@@ -566,6 +586,7 @@ class Migrator:
         def attempt(lock_timeout_ms: int) -> None:
             self._said.clear()
             with self._attempt(lock_timeout_ms):
+                settle = self._watch_definitions()
                 if direction == "rollback":
                     bookkeeping(migration)
                     self._settle_bridges()  # before the statements remove what a bridge uses
@@ -575,6 +596,7 @@ class Migrator:
                 if direction == "apply":
                     bookkeeping(migration)
                     self._settle_bridges()
+                settle()  # before the definitions step below, which runs what it marked
                 if self.before_commit is not None:
                     self.before_commit(self.conn, migration)
                 if then is not None:  # observed by before_commit above: the migration's own locks
@@ -588,6 +610,35 @@ class Migrator:
             watch=self._watch,
             progress=self.progress,
         )
+
+    def _watch_definitions(self) -> Callable[[], None]:
+        """Fingerprint the objects of the definitions on record (guard.definitions, or what a
+        rollback knows once it is gone); the callable returned, run after the migration's
+        statements in its transaction, marks the records of the objects they changed STALE, so
+        that the next definitions step runs those files again whatever their text. Without it a
+        rollback that puts back an older function (0066's: what 0065 had) leaves a record that
+        says the checkout's text is applied, and the next apply skips the file."""
+        records = definitions.recorded(self.conn)
+        if records is None:
+            records = self._known or []
+        if not records:
+            return lambda: None
+        self._arm()
+        before = definitions.fingerprints(self.conn, records)
+
+        def settle() -> None:
+            self._arm()
+            changed = definitions.touched(self.conn, records, before)
+            if not changed:
+                return
+            definitions.forget(self.conn, changed)
+            if self._known is not None:
+                self._known = [
+                    replace(r, sha256=definitions.STALE) if r.path in changed else r
+                    for r in self._known
+                ]
+
+        return settle
 
     def _settle_bridges(self) -> None:
         """Within a migration's transaction, after its bookkeeping: create or drop the bridges

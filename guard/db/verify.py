@@ -28,6 +28,7 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
     with Migrator(database_url, migrations_dir) as migrator:
         states = migrator.states()
         pending_definitions = migrator.pending_definitions()
+        stale_definitions = definitions.stale(migrator.conn)
         actual = catalog.take(migrator.conn)
         adopted = catalog.adopted_tables(migrator.conn)
         registered = catalog.registered_check_views(migrator.conn, expected.get("checks", []))
@@ -55,7 +56,13 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
                 Difference("edited", f"migration {state.id}", "file changed since it was applied")
             )
     differences += [
-        Difference("pending", f"definition {path}", "sql/ differs from what was applied")
+        Difference(
+            "pending",
+            f"definition {path}",
+            "a migration or rollback changed its object since it was applied"
+            if path in stale_definitions
+            else "sql/ differs from what was applied",
+        )
         for path in pending_definitions
     ]
     differences += own_checks_bypassing_rls(database_url)
