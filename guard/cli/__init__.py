@@ -1,41 +1,46 @@
 """The `guard` command line. Every error is one `guard: error: ...` line on stderr and a
-documented exit code: 1 for a runtime error, 2 for a usage error (bad option, bad value)."""
+documented exit code: 1 for a runtime error, 2 for a usage error (bad option, bad value).
+
+Each command's module is imported when the command runs (COMMANDS), not when `guard` starts:
+`guard --version` and `--help` need neither psycopg nor rich. The wrappers every command gets
+(integer bounds, the standby refusal, the database checks) are applied as it is loaded.
+`all_commands()` loads every one (tests, the docs checks)."""
 
 from __future__ import annotations
 
 import errno
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import psycopg
 
 from guard import __version__
-from guard.cli.alerts import alerts
-from guard.cli.breaker import breaker
-from guard.cli.calendar import calendar
-from guard.cli.check import check, reconcile
-from guard.cli.db import db
-from guard.cli.demo import demo
-from guard.cli.jobs import jobs
-from guard.cli.metrics import metrics
-from guard.cli.output import visible
 from guard.cli.params import cap_unbounded_integers
-from guard.cli.report import report
-from guard.cli.review import review
-from guard.cli.tenant import tenant
-from guard.cli.watch import watch
-from guard.db.connection import (
-    connect,
-    current_login,
-    database_configured,
-    forget_login,
-    no_database_given,
-)
 from guard.errors import GuardError, PermissionDenied, ReadOnlyStandby, first_line, server_address
+
+if TYPE_CHECKING:
+    import psycopg
+
+# Every command: its name, and the module and attribute that define it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "alerts": ("guard.cli.alerts", "alerts"),
+    "breaker": ("guard.cli.breaker", "breaker"),
+    "calendar": ("guard.cli.calendar", "calendar"),
+    "check": ("guard.cli.check", "check"),
+    "db": ("guard.cli.db", "db"),
+    "demo": ("guard.cli.demo", "demo"),
+    "jobs": ("guard.cli.jobs", "jobs"),
+    "metrics": ("guard.cli.metrics", "metrics"),
+    "reconcile": ("guard.cli.check", "reconcile"),
+    "report": ("guard.cli.report", "report"),
+    "review": ("guard.cli.review", "review"),
+    "tenant": ("guard.cli.tenant", "tenant"),
+    "watch": ("guard.cli.watch", "watch"),
+}
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_USAGE_ERROR = 2
@@ -54,6 +59,8 @@ def _one_line(text: str) -> str:
 def _fail(message: str, exit_code: int) -> NoReturn:
     # backslashreplace: a message quoting non-UTF-8 input must still print, whatever the locale.
     # visible: an error may quote data (a key, a name) that must not reach the terminal raw.
+    from guard.cli.output import visible
+
     line = f"guard: error: {visible(_one_line(message))}\n"
     stream = sys.stderr
     encoding = getattr(stream, "encoding", None) or "utf-8"
@@ -149,6 +156,8 @@ def required_role(path: str) -> str:
 def _refusal(error: BaseException, argv: Sequence[str]) -> str:
     """One line for a refused privilege: what the database said, what the command needs, and
     the login that was used."""
+    from guard.db.connection import current_login
+
     path = command_path(argv)
     detail = str(error) if isinstance(error, PermissionDenied) else first_line(error)
     return (
@@ -200,6 +209,10 @@ WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
 def _standby(database_url: str | None) -> str | None:
     """host:port/dbname of the server when it is a hot standby, else None (also when it cannot
     be reached: the command then says why itself)."""
+    import psycopg
+
+    from guard.db.connection import connect
+
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
             row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
@@ -252,6 +265,10 @@ SELECT EXISTS (
 def missing_schema(database_url: str | None) -> str | None:
     """host:port/dbname of the database when it has no Booking Guard schema, else None (also
     when it cannot be reached: the command then says why itself)."""
+    import psycopg
+
+    from guard.db.connection import connect
+
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
             row = conn.execute(_HAS_SCHEMA).fetchone()
@@ -282,6 +299,8 @@ def _require_database(command: click.Command, path: tuple[str, ...] = ()) -> Non
 
     @functools.wraps(original)
     def checked(*args: Any, **options: Any) -> Any:
+        from guard.db.connection import database_configured, no_database_given
+
         root = click.get_current_context().find_root()
         database_url = (root.obj or {}).get("database_url")
         if not database_configured(database_url):
@@ -309,22 +328,24 @@ def _behind(error: BaseException, kinds: tuple[type[BaseException], ...]) -> Bas
 
 def _read_only(error: BaseException) -> psycopg.errors.ReadOnlySqlTransaction | None:
     """The ReadOnlySqlTransaction behind an error, also one re-raised as a GuardError."""
+    import psycopg
+
     found = _behind(error, (psycopg.errors.ReadOnlySqlTransaction,))
     return found if isinstance(found, psycopg.errors.ReadOnlySqlTransaction) else None
 
 
-# What PostgreSQL says when an object of Booking Guard's is not there: a schema applied in part,
-# or older than this `guard` (a database without any is stopped before the command runs).
-_MISSING_OBJECT = (
-    psycopg.errors.UndefinedTable,
-    psycopg.errors.UndefinedFunction,
-    psycopg.errors.InvalidSchemaName,
-)
-
-
 def _missing_object(error: BaseException) -> str | None:
-    """The line for an error caused by a missing object, None for any other error."""
-    found = _behind(error, _MISSING_OBJECT)
+    """The line for an error caused by a missing object, None for any other error: what
+    PostgreSQL says when an object of Booking Guard's is not there, a schema applied in part or
+    older than this `guard` (a database without any is stopped before the command runs)."""
+    import psycopg
+
+    missing = (
+        psycopg.errors.UndefinedTable,
+        psycopg.errors.UndefinedFunction,
+        psycopg.errors.InvalidSchemaName,
+    )
+    found = _behind(error, missing)
     if found is None or "guard db apply" in str(error):
         return None
     return (
@@ -349,6 +370,8 @@ def _read_only_refusal(error: psycopg.errors.ReadOnlySqlTransaction, argv: Seque
 
 def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
     """The one line and exit code for an error that ended a command."""
+    import psycopg
+
     if isinstance(error, PermissionDenied | psycopg.errors.InsufficientPrivilege):
         _fail(_refusal(error, argv), EXIT_RUNTIME_ERROR)
     read_only = _read_only(error)
@@ -384,8 +407,28 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
     )
 
 
+def _prepare(command: click.Command, name: str) -> click.Command:
+    """What every command gets as it is loaded (the order matters: the database checks wrap
+    outermost, before the standby check, which connects)."""
+    cap_unbounded_integers(command)
+    _refuse_writes_on_standby(command, (name,))
+    _require_database(command, (name,))
+    return command
+
+
 class _Group(click.Group):
-    """The root group: turns every error, Click's usage errors included, into one line."""
+    """The root group: loads a command when it is asked for (COMMANDS), and turns every error,
+    Click's usage errors included, into one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(_prepare(command, cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
 
     def main(
         self,
@@ -399,7 +442,9 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         argv = list(sys.argv[1:] if args is None else args)
         _refuse_undecodable(argv)
-        forget_login()
+        connection = sys.modules.get("guard.db.connection")
+        if connection is not None:  # a new command starts without a known login (tests run many)
+            connection.forget_login()
         try:
             # "guard" always: Click would guess the program name from how it was started.
             result = super().main(argv, "guard", complete_var, False, **extra)
@@ -423,20 +468,12 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj["database_url"] = database_url
 
 
-main.add_command(alerts)
-main.add_command(breaker)
-main.add_command(calendar)
-main.add_command(check)
-main.add_command(db)
-main.add_command(demo)
-main.add_command(reconcile)
-main.add_command(review)
-main.add_command(tenant)
-main.add_command(jobs)
-main.add_command(report)
-main.add_command(watch)
-main.add_command(metrics)
-
 cap_unbounded_integers(main)
-_refuse_writes_on_standby(main)
-_require_database(main)  # outermost: before the standby check, which connects
+
+
+def all_commands() -> click.Group:
+    """The root group with every command loaded (what walks the whole tree needs)."""
+    with click.Context(main) as ctx:
+        for name in main.list_commands(ctx):
+            main.get_command(ctx, name)
+    return main

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from guard.cli import main
+from guard.cli import all_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 CIRCUIT = "appointment_booking:service:424242"
@@ -23,7 +23,8 @@ NOT_WALKED = {
 }
 
 
-def leaves(command: click.Command = main, path: tuple[str, ...] = ()) -> list[str]:
+def leaves(command: click.Command | None = None, path: tuple[str, ...] = ()) -> list[str]:
+    command = all_commands() if command is None else command
     if isinstance(command, click.Group):
         return [
             leaf

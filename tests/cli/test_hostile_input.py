@@ -18,7 +18,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from guard.cli import main
+from guard.cli import all_commands, main
 from tests.support.redis_server import RedisServer, free_port
 
 # A command that would otherwise run until stopped gets the flag that makes it do one pass;
@@ -53,7 +53,7 @@ def _walk(
             yield from _walk(sub, (*path, name))
 
 
-COMMANDS = [(path, command) for path, command in _walk(main) if path]
+COMMANDS = [(path, command) for path, command in _walk(all_commands()) if path]
 LEAVES = [(path, cmd) for path, cmd in COMMANDS if not isinstance(cmd, click.Group)]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 
-from guard.cli import main
+from guard.cli import all_commands
 from guard.db.lock_retry import LockPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +46,7 @@ def _alternatives(token: str) -> list[str]:
 def check_command_line(line: str) -> list[str]:
     """What in one documented invocation the Click tree does not have."""
     tokens = re.sub(r"\\?\|", " | ", line).replace("[", " ").replace("]", " ").split()[1:]
+    main = all_commands()
     commands: list[click.Command] = [main]
     options = {opt for p in main.params for opt in p.opts} | {"--help", "--version"}
     problems: list[str] = []
@@ -157,7 +158,7 @@ def test_the_call_end_problems_are_the_documented_ones() -> None:
 
 def test_the_documented_lock_waits_are_the_migrators_defaults() -> None:
     policy = LockPolicy()
-    apply_command = main.commands["db"].commands["apply"]  # type: ignore[attr-defined]
+    apply_command = all_commands().commands["db"].commands["apply"]  # type: ignore[attr-defined]
     cli_default = {p.name: p.default for p in apply_command.params}["lock_timeout"]
     assert cli_default == f"{policy.lock_timeout_ms}ms"
     said = f"`--lock-timeout` (default `{cli_default}`"
