@@ -56,6 +56,7 @@ def _login_url(url: str, login: str) -> str:
     return make_conninfo(url, user=login)
 
 
+@pytest.mark.slow  # about a minute or more: the slow group (docs/testing.md)
 @pytest.mark.parametrize("kind", ["reporting", "reviewer"])
 def test_every_command_as_a_reading_login_ends_in_one_clear_line(
     seeded_url: str,  # noqa: F811
@@ -121,6 +122,7 @@ def test_the_time_finder_can_fail() -> None:
     ]
 
 
+@pytest.mark.slow  # about a minute or more: the slow group (docs/testing.md)
 def test_every_command_prints_times_in_one_format(
     seeded_url: str,  # noqa: F811
     login_roles: dict[str, str],  # noqa: F811

@@ -299,6 +299,7 @@ def test_the_application_can_update_old_rows_before_validate(legacy_db: str) -> 
     assert third == ("inbound",)
 
 
+@pytest.mark.slow  # about a minute or more: the slow group (docs/testing.md)
 def test_old_rows_stay_writable_at_every_level_of_apply_and_rollback(legacy_db: str) -> None:
     """Each migration commits on its own. From 0006_invariants (the I1/I2 CHECKs, NOT VALID)
     until 0021_legacy_rows_on_update (normalisers on any update), an update of an old row's

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from guard.db.migrate import Migrator, _statements
 from tests.db.test_legacy import LEGACY_SCHEMA
@@ -127,6 +128,7 @@ def render(rows: list[tuple[str, str, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow  # about a minute or more: the slow group (docs/testing.md)
 def test_lock_table_in_dba_md_is_current(pg_cluster: Cluster) -> None:
     with pg_cluster.database() as new_url, pg_cluster.database() as adopted_url:
         with psycopg.connect(adopted_url, autocommit=True) as conn:
