@@ -40,6 +40,7 @@ READS = {
     "db status",
     "db verify",
     "review list",
+    "review show",
     "tenant list",
     "jobs status",
     "report",
