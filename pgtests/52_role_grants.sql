@@ -1,8 +1,8 @@
 -- What each role may do is data (guard.role_grants) that guard.apply_grants grants: a row added
 -- is granted under the role's configured name, with its columns only; a row naming something
--- that does not exist fails the grant (a typo in a migration cannot pass unnoticed); the
--- privileges are a closed list and names are resolved, never spliced, so a hostile row grants
--- nothing. Everything is rolled back.
+-- that does not exist is refused when written (a typo in a migration cannot pass unnoticed);
+-- the privileges are a closed list and names are resolved, never spliced, so a hostile row
+-- grants nothing (53_role_grants_allow_list.sql generates them). Everything is rolled back.
 BEGIN;
 SELECT plan(10);
 
@@ -34,8 +34,8 @@ SELECT throws_ok(
         VALUES ('application', 'FUNCTION', 'guard.no_such_function(text)', '{EXECUTE}');
         PERFORM guard.apply_grants();
     END $$ $test$,
-    '42883', NULL,
-    'a row naming a function that does not exist fails the grant'
+    '23514', NULL,
+    'a row naming a function that does not exist is refused when written'
 );
 SELECT throws_ok(
     $test$DO $$ BEGIN
@@ -43,7 +43,7 @@ SELECT throws_ok(
         VALUES ('reporting', 'TABLE', 'guard.settings TO PUBLIC; --', '{SELECT}');
         PERFORM guard.apply_grants();
     END $$ $test$,
-    '42602', NULL,
+    '23514', NULL,
     'a name with SQL in it is resolved as a name (and refused), never spliced'
 );
 SELECT throws_ok(
@@ -55,8 +55,8 @@ SELECT throws_ok(
         );
         PERFORM guard.apply_grants();
     END $$ $test$,
-    '42703', NULL,
-    'a column name with SQL in it is quoted as one name (and refused)'
+    '23514', NULL,
+    'a column name with SQL in it is looked up as one name (and refused)'
 );
 
 SELECT throws_ok(
@@ -73,7 +73,7 @@ SELECT ok(
 SELECT throws_ok(
     $$INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges)
       VALUES ('nobody', 'SCHEMA', 'guard', '{USAGE}')$$,
-    '23503', NULL,
+    '23514', NULL,
     'a role kind guard.role_names does not know is refused'
 );
 

@@ -93,8 +93,24 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
                 "a row of guard.role_grants (what guard.apply_grants grants) is missing",
             )
         )
+    for grant in sorted(set(actual.get("role_grants", [])) - set(expected.get("role_grants", []))):
+        found.append(
+            Difference(
+                "extra",
+                f"role grant {shown(grant)}",
+                "a row of guard.role_grants that Booking Guard does not ship"
+                " (sql/grants/role_grants.sql): guard.apply_grants grants it",
+            )
+        )
     found += compare_cron_jobs(actual.get("cron_jobs"))
     return found
+
+
+def shown(text: str, limit: int = 300) -> str:
+    """A value from a table as one line of a report: control characters escaped, cut at
+    `limit` characters (a row of guard.role_grants may hold anything its writer chose)."""
+    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return flat if len(flat) <= limit else flat[:limit] + f"... ({len(flat)} characters)"
 
 
 def compare_security(expected: Snapshot, actual: Snapshot) -> list[Difference]:

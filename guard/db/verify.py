@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from guard.db import catalog, definitions
 from guard.db.connection import connect
-from guard.db.drift import Difference, compare
+from guard.db.drift import Difference, compare, shown
 from guard.db.migrate import Migrator
-from guard.errors import GuardError
-from guard.resources import snapshot_path
+from guard.errors import GuardError, first_line
+from guard.resources import snapshot_path, sql_dir
 
 
 def load_canonical_snapshot() -> catalog.Snapshot:
@@ -32,11 +36,12 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
         actual = catalog.take(migrator.conn)
         adopted = catalog.adopted_tables(migrator.conn)
         registered = catalog.registered_check_views(migrator.conn, expected.get("checks", []))
+        grant_rows = role_grant_rows(migrator.conn)
         # The stored snapshot was taken on one server version; views as this one prints them.
         expected = catalog.as_printed_by(migrator.conn, expected)
     # A DBA's own check (guard.register_check) is known, not drift: its view is theirs.
     differences = [
-        difference
+        grant_rows.explain(difference)
         for difference in compare(expected, actual, adopted)
         if not (
             difference.kind == "extra"
@@ -44,6 +49,7 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
             and difference.subject.removeprefix("view ") in registered
         )
     ]
+    differences += grant_rows.changed()
     for state in states:
         if not state.in_directory:
             differences.append(
@@ -67,6 +73,109 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
     ]
     differences += own_checks_bypassing_rls(database_url)
     return differences
+
+
+@dataclass
+class RoleGrantRows:
+    """The rows of guard.role_grants as they are and as Booking Guard ships them."""
+
+    # key as the catalog snapshot writes it (role kind, object type, name, privileges) ->
+    # (columns, why guard.apply_grants skips the row or None)
+    live: dict[str, tuple[list[str] | None, str | None]]
+    shipped: dict[str, list[str] | None] | None  # None: sql/grants/role_grants.sql did not run
+    problem: str | None = None  # why not
+    _refusals: dict[str, str | None] | None = None  # subject of a Difference -> refusal
+
+    def explain(self, difference: Difference) -> Difference:
+        """An `extra role grant` of the catalog comparison, with what guard.apply_grants does
+        with it."""
+        if difference.kind != "extra" or not difference.subject.startswith("role grant "):
+            return difference
+        if self._refusals is None:
+            self._refusals = {
+                f"role grant {shown(key)}": refusal for key, (_, refusal) in self.live.items()
+            }
+        if difference.subject not in self._refusals:
+            return difference
+        refusal = self._refusals[difference.subject]
+        what = (
+            f"guard.apply_grants skips it: {refusal}"
+            if refusal is not None
+            else "guard.apply_grants grants it"
+        )
+        return Difference(
+            "extra",
+            difference.subject,
+            "a row of guard.role_grants that Booking Guard does not ship"
+            f" (sql/grants/role_grants.sql): {what}; delete it",
+        )
+
+    def changed(self) -> list[Difference]:
+        """Rows Booking Guard ships whose columns were changed (the key stays, so the catalog
+        comparison does not see it: a column list emptied grants the whole table)."""
+        if self.shipped is None:
+            if self.problem is None:
+                return []
+            return [
+                Difference(
+                    "pending",
+                    "role grants",
+                    "could not compare the columns of guard.role_grants with"
+                    f" sql/grants/role_grants.sql: {self.problem}",
+                )
+            ]
+        found = []
+        for key, (columns, _) in sorted(self.live.items()):
+            if key in self.shipped and self.shipped[key] != columns:
+                found.append(
+                    Difference(
+                        "changed",
+                        f"role grant {shown(key)}",
+                        f"columns {_columns(columns)}, Booking Guard ships"
+                        f" {_columns(self.shipped[key])}: guard.apply_grants grants what the"
+                        " row says; `guard db apply` writes the shipped rows back",
+                    )
+                )
+        return found
+
+
+def _columns(columns: list[str] | None) -> str:
+    return "(the whole table)" if columns is None else shown("{" + ",".join(columns) + "}")
+
+
+_ROLE_GRANT_ROWS = """
+SELECT format('%s %s %s %s', role_kind, object_type, object_name, privileges), columns, {refusal}
+FROM guard.role_grants
+"""
+_REFUSAL = "guard.role_grant_refusal(role_kind, object_type, object_name, privileges, columns)"
+
+
+def role_grant_rows(conn: psycopg.Connection[Any]) -> RoleGrantRows:
+    """Read guard.role_grants, and the rows sql/grants/role_grants.sql writes: the file runs in
+    a transaction that is always rolled back (the table is left as it was), so what Booking
+    Guard ships is compared row by row, columns included."""
+    row = conn.execute(
+        "SELECT to_regclass('guard.role_grants') IS NOT NULL,"
+        " to_regprocedure('guard.role_grant_refusal(text, text, text, text[], text[])')"
+        " IS NOT NULL"
+    ).fetchone()
+    if row is None or not row[0]:
+        return RoleGrantRows({}, None)
+    # the function that says why arrived with the rows' trigger; before it, no reason
+    query = _ROLE_GRANT_ROWS.format(refusal=_REFUSAL if row[1] else "NULL::text")
+    live = {
+        str(key): (columns, refusal)
+        for key, columns, refusal in conn.execute(query.encode()).fetchall()
+    }
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL lock_timeout = '5s'")
+            conn.execute((sql_dir() / "grants" / "role_grants.sql").read_text().encode())
+            plain = _ROLE_GRANT_ROWS.format(refusal="NULL::text")
+            shipped = {str(key): columns for key, columns, _ in conn.execute(plain.encode())}
+    except psycopg.Error as error:
+        return RoleGrantRows(live, None, first_line(error))
+    return RoleGrantRows(live, shipped)
 
 
 def own_checks_bypassing_rls(database_url: str | None) -> list[Difference]:

@@ -5,7 +5,11 @@
 -- re-creates an object in schema guard ends by calling it, so ownership and grants survive DROP
 -- and CREATE (CREATE OR REPLACE keeps them anyway). Idempotent; it adds, it never takes a DBA's
 -- own grants away (guard db verify reports those). Run by the migrating user, a member of the
--- owner role.
+-- owner role, often a superuser: so a row Booking Guard may not grant (guard.role_grant_refusal:
+-- another schema's object, a privilege outside the list; written before the table's trigger
+-- refused such rows, or while it was disabled) is skipped with a WARNING naming it and why, and
+-- so is a row for a role guard.role_names maps to a role that does not exist, a superuser or one
+-- of PostgreSQL's predefined roles. An owner role that is one of those is refused outright.
 CREATE OR REPLACE FUNCTION guard.apply_grants()
 RETURNS void
 LANGUAGE plpgsql
@@ -19,7 +23,31 @@ DECLARE
     target text;
     column_list text;
     privilege_list text;
+    -- kind -> why its role may not be granted to (absent: it may)
+    unfit jsonb := (
+        SELECT coalesce(jsonb_object_agg(k.kind, k.reason), '{}')
+        FROM (
+            SELECT
+                n.kind,
+                CASE
+                    WHEN r.oid IS NULL THEN format('role %I does not exist', n.role_name)
+                    WHEN r.rolsuper THEN format('role %I is a superuser', n.role_name)
+                    WHEN r.rolname LIKE 'pg\_%' THEN
+                        format('role %I is one of PostgreSQL''s predefined roles', n.role_name)
+                END AS reason
+            FROM guard.role_names AS n
+            LEFT JOIN pg_roles AS r ON n.role_name = r.rolname
+        ) AS k
+        WHERE k.reason IS NOT NULL
+    );
 BEGIN
+    IF unfit ? 'owner' THEN
+        RAISE EXCEPTION 'Booking Guard''s owner role may not be that role: %', unfit ->> 'owner'
+            USING
+                ERRCODE = 'insufficient_privilege',
+                HINT = 'guard.role_names names the owner role; its objects and SECURITY DEFINER'
+                || ' functions would run with that role''s rights.';
+    END IF;
     -- Ownership: the schema and everything in it. Sequences of identity columns and row types of
     -- tables follow their table.
     IF (SELECT n.nspowner::regrole::text FROM pg_namespace AS n WHERE n.nspname = 'guard')
@@ -72,14 +100,39 @@ BEGIN
         'ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC', owner_role
     );
 
-    -- What each kind of role may do: guard.role_grants. The object names are resolved through
-    -- the reg* types (a name that does not exist fails here) and printed by them, quoted.
+    -- What each kind of role may do: guard.role_grants, each row checked again (its trigger may
+    -- have been disabled, or the row written before it existed). The object names are resolved
+    -- through the reg* types and printed by them, quoted.
     FOR granted IN
-        SELECT n.role_name, g.object_type, g.object_name, g.privileges, g.columns
+        SELECT
+            g.role_kind,
+            n.role_name,
+            g.object_type,
+            g.object_name,
+            g.privileges,
+            g.columns,
+            coalesce(
+                guard.role_grant_refusal(
+                    g.role_kind, g.object_type, g.object_name, g.privileges, g.columns
+                ),
+                unfit ->> g.role_kind,
+                CASE WHEN n.role_name IS NULL THEN 'guard.role_names names no role of this kind' END
+            ) AS refusal
         FROM guard.role_grants AS g
-        INNER JOIN guard.role_names AS n ON g.role_kind = n.kind
+        LEFT JOIN guard.role_names AS n ON g.role_kind = n.kind
         ORDER BY g.role_kind, g.object_type, g.object_name, g.privileges
     LOOP
+        IF granted.refusal IS NOT NULL THEN
+            RAISE WARNING 'guard.apply_grants skipped the row (%, %, %, %) of guard.role_grants: %',
+                quote_nullable(left(granted.role_kind, 200)),
+                quote_nullable(left(granted.object_type, 200)),
+                quote_nullable(left(granted.object_name, 200)),
+                quote_nullable(left(granted.privileges::text, 200)),
+                granted.refusal
+                USING HINT = 'Delete the row; `guard db verify` names every row Booking Guard'
+                || ' does not ship.';
+            CONTINUE;
+        END IF;
         target := CASE granted.object_type
             WHEN 'SCHEMA' THEN 'SCHEMA ' || granted.object_name::regnamespace::text
             WHEN 'TABLE' THEN 'TABLE ' || granted.object_name::regclass::text
@@ -98,7 +151,10 @@ BEGIN
     END LOOP;
 
     -- Every detection view, by its name: a check added later needs no row in guard.role_grants.
-    FOREACH reader IN ARRAY ARRAY[guard.role('reporting'), guard.role('reviewer')] LOOP
+    FOREACH reader IN ARRAY ARRAY(
+        SELECT guard.role(k.kind) FROM unnest(ARRAY['reporting', 'reviewer']) AS k (kind)
+        WHERE NOT unfit ? k.kind
+    ) LOOP
         FOR obj IN
             SELECT c.oid::regclass::text AS object_name
             FROM pg_class AS c
