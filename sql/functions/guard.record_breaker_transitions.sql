@@ -24,8 +24,8 @@ DECLARE
         'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'disabled'
     ];
     max_generation CONSTANT bigint := 1000000000000;
-    earliest CONSTANT timestamptz := '1970-01-01 00:00:00+00';
-    latest CONSTANT timestamptz := '2286-11-20 17:46:40+00';
+    earliest CONSTANT timestamptz := timestamptz '1970-01-01 00:00:00+00';
+    latest CONSTANT timestamptz := timestamptz '2286-11-20 17:46:40+00';
     bad record;
     recorded integer;
 BEGIN
