@@ -46,7 +46,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from psycopg.types.json import Jsonb
 
 from guard.breaker import BreakerRegistry, BulkheadFullError, CircuitOpenError
 from guard.errors import GuardError, first_line
+from guard.masking import mask_phone_numbers
 from guard.retry import Retry, RetryPolicy
 
 _log = logging.getLogger(__name__)
@@ -101,7 +101,6 @@ _CALL_FOR_RECOVERY = (
     " AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled' ORDER BY a.id LIMIT 1)"
     " FROM public.calls AS c WHERE c.id = %s"
 )
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s()/-]{6,}\d")
 _POLL_SECONDS = 0.1
 
 
@@ -295,8 +294,9 @@ class _Failure:
 
 
 def _masked(error: BaseException) -> str:
-    # Messages of third-party errors may quote what the caller said: mask phone numbers.
-    return _PHONE_LIKE.sub("***", first_line(error) if str(error) else "")[:200]
+    # Messages of third-party errors may quote what the caller said: phone numbers masked by the
+    # one rule (guard.masking), before the message is shortened.
+    return mask_phone_numbers(first_line(error) if str(error) else "")[:200]
 
 
 class _ValidationFailed(Exception):

@@ -1,7 +1,8 @@
 """What leaves the database: messages built from an alert's rule, severity, message, company,
-entity, counts and a whitelist of detail keys. Phone numbers are personal data: any string that
-looks like one is masked as a last line of defence (`+49 30 1234567` -> `+49 30 ****567`), while
-digits that are not phone numbers (order references, dates, UUIDs, keys) stay readable."""
+entity, counts and a whitelist of detail keys. Phone numbers are personal data: every string and
+number of a message is masked as a last line of defence (`+49 30 1234567` -> `+49 30 ****567`)
+by Booking Guard's one masking rule (guard/masking.py), the one the reporting views apply:
+dates, UUIDs and short numbers stay readable, any other run of seven digits or more does not."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from guard import masking
 
 # Detail keys the detection rules and jobs write that carry no personal data. Anything else
 # (a transcript, a caller's number, free text from the application) never leaves the database.
@@ -51,76 +54,9 @@ MAX_MESSAGE_CHARS = 300
 MAX_DETAIL_CHARS = 120
 SUMMARY_MAX_IDS = 50
 
-# What a written phone number looks like: it starts the way numbers are dialled (`+`, `00`, a
-# trunk `0`, or an area code in parentheses), then digits with the separators people write, 7 to
-# 15 digits in all (E.164 allows at most 15). A run of digits that starts otherwise (an order
-# reference `20261122`, a count, an id) is left alone unless a phone word precedes it.
-_CANDIDATE = re.compile(r"(?<![\w#+(])[+(]?\d(?:[\s./()\-]{0,2}\d){6,}(?!\w)")
-_PHONE_WORDS = r"(?:tel|telefon|phone|mobile|mobil|handy|fax|caller|anrufer|rufnummer|callback)"
-_PHONE_WORD = re.compile(
-    _PHONE_WORDS + r"\.?(?:[\s-]*(?:nr|no|number)\.?)?[\s:=]*$",
-    re.IGNORECASE,
-)
-# Digits that are never phone numbers even when they start like one: UUIDs (idempotency keys),
-# ISO 8601 dates and times, dotted dates, and keys made of letters and digits joined by - or :
-# (`book-1001-0301234567`, `idem:7:0a1b`).
-_NOT_A_PHONE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-    r"|(?<!\d)\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})(?![\d.])"
-    r"|\b(?!" + _PHONE_WORDS + r"\b)(?=[\w:-]*[A-Za-z])[A-Za-z0-9_]+(?:[-:][A-Za-z0-9_]+)+"
-)
-_MAX_PHONE_DIGITS = 15
-_KEEP_LAST = 3
-_KEEP_PREFIX = 4
-
-
-def _masked(text: str) -> str:
-    digits = sum(ch.isdigit() for ch in text)
-    keep_prefix = _KEEP_PREFIX if digits >= 10 else 0
-    out: list[str] = []
-    seen = 0
-    for ch in text:
-        if ch.isdigit():
-            seen += 1
-            hidden = keep_prefix < seen <= digits - _KEEP_LAST
-            out.append("*" if hidden else ch)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _phone_spans(text: str) -> list[tuple[int, int]]:
-    protected = [m.span() for m in _NOT_A_PHONE.finditer(text)]
-
-    def free(start: int, end: int) -> bool:
-        return all(end <= p_start or start >= p_end for p_start, p_end in protected)
-
-    spans: list[tuple[int, int]] = []
-    for match in _CANDIDATE.finditer(text):
-        start, end = match.span()
-        dialled = text[start] in "+(0"
-        if not dialled and not _PHONE_WORD.search(text, max(0, start - 30), start):
-            continue
-        digits = sum(ch.isdigit() for ch in text[start:end])
-        if digits <= _MAX_PHONE_DIGITS and free(start, end):
-            spans.append((start, end))
-    return spans
-
-
-def mask_phone_numbers(text: str) -> str:
-    """Mask every digit of a phone number except a 4-digit prefix (10+ digits) and the last 3.
-    A phone number starts with `+`, `00`, `0` or `(` or follows a word such as `tel` or
-    `caller`; order references, counts, ids, UUIDs, idempotency keys and dates are left
-    alone."""
-    out: list[str] = []
-    last = 0
-    for start, end in _phone_spans(text):
-        out.append(text[last:start])
-        out.append(_masked(text[start:end]))
-        last = end
-    out.append(text[last:])
-    return "".join(out)
+# Phone numbers are masked by Booking Guard's one rule (guard/masking.py, read from
+# sql/functions/guard.mask_phone_numbers.sql): the same rule the reporting views apply.
+mask_phone_numbers = masking.mask_phone_numbers
 
 
 # Slack (`<!channel>`, `<@U123>`, `<https://x|text>`), HTML and e-mail clients act on angle
@@ -160,12 +96,13 @@ def neutralise(value: str) -> str:
 
 
 def _clean_text(value: str, limit: int) -> str:
-    """One line, shortened, phone numbers masked: a value of the JSON payload (the stdout
-    channel's JSON keeps it otherwise exact; JSON escapes its control characters)."""
-    value = " ".join(value.split())
+    """Phone numbers masked, then one line, shortened: a value of the JSON payload (the stdout
+    channel's JSON keeps it otherwise exact; JSON escapes its control characters). Masked
+    first, so that shortening can never cut a number down to digits the rule lets through."""
+    value = " ".join(mask_phone_numbers(value).split())
     if len(value) > limit:
         value = value[: limit - 1] + "…"
-    return mask_phone_numbers(value)
+    return value
 
 
 def _label(value: str | None) -> str | None:
@@ -236,8 +173,11 @@ def safe_details(details: object, whitelist: frozenset[str] = DETAIL_WHITELIST) 
             continue
         if isinstance(value, str):
             out[key] = _clean_text(value, MAX_DETAIL_CHARS)
-        elif value is None or isinstance(value, bool | int | float):
+        elif value is None or isinstance(value, bool):
             out[key] = value
+        elif isinstance(value, int | float):
+            # a number that holds a phone number becomes the masked string, as in the views
+            out[key] = masking.mask_json(value)
     return out
 
 

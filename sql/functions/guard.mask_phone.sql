@@ -1,52 +1,25 @@
--- Mask a phone number for reporting: the country and area prefix and the last three digits stay,
--- every other digit becomes a star: +49 30 1234567 becomes +49 30 ****567. Without separators
--- the plus sign and two digits stay (+49301234567 becomes +49******567). At least four digits are
--- always hidden: when the last group is shorter than seven digits only the first group stays, and
--- when even that leaves fewer than seven digits to mask only a leading plus sign stays. Input with
--- fewer than seven digits, or anything that is not a phone number, is masked entirely (***).
--- NULL stays NULL.
+-- Mask a phone number for reporting (a phone column: guard.calls_report's from_number_masked
+-- and to_number_masked): Booking Guard's one masking rule (guard.mask_phone_numbers) applied to
+-- the value, spaces around it trimmed: +49 30 1234567 becomes +49 30 ****567, +49301234567
+-- becomes +4930****567 (the first digits, at most four, while seven are left, and the last three
+-- stay; at least four are hidden). A value in which the rule finds no phone number (fewer than
+-- seven digits, letters inside the number, anything that is not a phone number) is masked
+-- entirely: ***. NULL stays NULL.
+-- SQL, without SET clauses, so that the planner inlines it into the view that calls it (one
+-- PL/pgSQL call per value instead of two: BI reads calls_report over many rows, bench/masking.py);
+-- every function it calls is qualified, and the masking itself is guard.mask_phone_numbers'
+-- (SET search_path = pg_catalog): the caller's search_path can at most choose between that
+-- function's answer and *** (through the = of nullif), never show a number.
 CREATE OR REPLACE FUNCTION guard.mask_phone(phone text)
 RETURNS text
-LANGUAGE plpgsql
+LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
-SET search_path = pg_catalog
 AS $$
-DECLARE
-    number text := btrim(phone);
-    digits integer;
-    kept text;
-    rest text;
-BEGIN
-    IF phone IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF number !~ '^\+?[0-9(][0-9 ()./-]*[0-9]$' THEN
-        RETURN '***';
-    END IF;
-    digits := length(regexp_replace(number, '[^0-9]', '', 'g'));
-    IF digits < 7 THEN
-        RETURN '***';
-    END IF;
-    IF number !~ '[^0-9+]' THEN
-        -- no separators: keep the '+' and two digits
-        kept := substring(number FROM '^\+?[0-9]{2}');
-    ELSIF length(substring(number FROM '([0-9]+)$')) >= 7 THEN
-        -- keep every group before the last (country and area code)
-        kept := substring(number FROM '^(.*[^0-9])[0-9]+$');
-    ELSE
-        -- a short last group: keep the first group only
-        kept := substring(number FROM '^(\+?[(]?[0-9]+[^0-9]+)');
-    END IF;
-    kept := coalesce(kept, '');
-    rest := substring(number FROM length(kept) + 1);
-    IF length(regexp_replace(rest, '[^0-9]', '', 'g')) < 7 THEN
-        -- what is left would hide fewer than four digits: keep only a leading '+'
-        kept := substring(number FROM '^\+?');
-        rest := substring(number FROM length(kept) + 1);
-    END IF;
-    RETURN kept
-        || regexp_replace(left(rest, length(rest) - 3), '[0-9]', '*', 'g')
-        || right(rest, 3);
-END;
+    SELECT CASE WHEN phone IS NOT NULL THEN
+        coalesce(
+            nullif(guard.mask_phone_numbers(pg_catalog.btrim(phone)), pg_catalog.btrim(phone)),
+            '***'
+        )
+    END;
 $$;

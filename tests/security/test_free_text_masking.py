@@ -205,6 +205,7 @@ def test_reporting_may_not_read_free_text_raw(
         ("+49 30 1234567 030 7654321", "+** ** ******* *** *******"),
         ("booked for 2026-11-22 09:00", "booked for 2026-11-22 09:00"),
         ("call 4711 or room 12", "call 4711 or room 12"),
+        # the one rule's further cases: tests/data/masking_cases.json (test_masking_rule.py)
         ("no number", "no number"),
         ("", ""),
         (None, None),
@@ -217,13 +218,46 @@ def test_mask_phone_numbers_in_free_text(
 
 
 def test_mask_phone_numbers_in_json(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Strings, keys and numbers: a phone number sent as a JSON number is masked too."""
     document = {"a": [PHONE, 4930987654321, None, {"b": f"x {PHONE}"}], PHONE: True}
     row = conn.execute(
         "SELECT guard.mask_phone_numbers_json(%s::jsonb)", (json.dumps(document),)
     ).fetchone()
     assert row == (
         {
-            "a": ["+49 30 ****543", 4930987654321, None, {"b": "x +49 30 ****543"}],
+            "a": ["+49 30 ****543", "4930******321", None, {"b": "x +49 30 ****543"}],
             "+49 30 ****543": True,
         },
     )
+
+
+def _deep_context(depth: int) -> str:
+    """A rollback context nested ``depth`` levels deep with the phone number at the bottom, as
+    JSON text (built without recursion)."""
+    return '{"context": ' * depth + json.dumps({"said": f"call {PHONE}"}) + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [1_000, 3_000])
+def test_reports_read_a_rollback_context_nested_deep(
+    seeded_url: str, login_roles: dict[str, str], depth: int
+) -> None:
+    """A rollback context nested 1,000 levels deep made guard.alerts_report and
+    guard.review_items_report fail for the whole tenant ("stack depth limit exceeded"). Read as
+    the reporting login: every row of the tenant, the deep one masked to the bottom. (The
+    counting is done in SQL: Python's own json module stops at about 1,000 levels.)"""
+    with connect_as(seeded_url, login_roles["application"]) as app:
+        app.execute(
+            "SELECT guard.rollback_booking(1, 'calendar_booking_failure', %s::jsonb)",
+            (_deep_context(depth),),
+        )
+    with connect_as(seeded_url, login_roles["reporting"], tenant=COMPANY_A) as bi:
+        for view in ("guard.alerts_report", "guard.review_items_report"):
+            query = sql.SQL(
+                "SELECT count(*), count(*) FILTER (WHERE details::text LIKE %s),"
+                " count(*) FILTER (WHERE details::text LIKE %s) FROM {}"
+            ).format(sql.Identifier(*view.split(".")))
+            rows = bi.execute(query, (f"%{NEEDLE}%", "%+49 30 ****543%")).fetchone()
+            assert rows is not None
+            total, raw, masked = rows
+            assert (raw, masked) == (0, 1), view
+            assert total >= 1

@@ -1,4 +1,5 @@
-"""guard.mask_phone: the prefix and the last three digits stay, at least four digits are hidden."""
+"""guard.mask_phone: the first digits (at most four, while seven are left) and the last three stay,
+at least four digits are hidden (Booking Guard's one rule: tests/security/test_masking_rule.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
     ("phone", "masked"),
     [
         ("+49 30 1234567", "+49 30 ****567"),
-        ("+49301234567", "+49******567"),
+        ("+49301234567", "+4930****567"),
         ("+1 555 0100", "+1 *** *100"),
-        ("+49 30 123 456", "+49 ** *** 456"),
+        ("+49 30 123 456", "+49 3* *** 456"),
         ("(030) 1234567", "(030) ****567"),
         ("030 1234", "*** *234"),
         ("  +44 20 79460000 ", "+44 20 *****000"),
