@@ -142,6 +142,7 @@ bench: setup
 	$(BIN)/python -m bench.triggers
 	$(BIN)/python -m bench.instructions
 	$(BIN)/python -m bench.breaker
+	$(BIN)/python -m bench.masking
 	$(BIN)/python -m bench.detect
 	$(BIN)/python -m bench.validate
 	$(BIN)/python -m bench.tenant_rls
