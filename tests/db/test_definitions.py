@@ -228,7 +228,7 @@ def test_a_removed_file_drops_its_object(db_url: str, sql_copy: Path) -> None:
 
 
 def test_a_failing_definition_keeps_nothing_of_the_apply(db_url: str, sql_copy: Path) -> None:
-    changed, broken = "functions/guard.setting.sql", "functions/guard.mask_phone.sql"
+    changed, broken = "functions/guard.setting.sql", "functions/guard.visible_companies.sql"
     (sql_copy / changed).write_text(
         (sql_copy / changed).read_text().replace("unknown Booking Guard setting", "changed")
     )
@@ -236,7 +236,7 @@ def test_a_failing_definition_keeps_nothing_of_the_apply(db_url: str, sql_copy: 
     with psycopg.connect(db_url) as conn:
         recorded_before = conn.execute("SELECT path, sha256 FROM guard.definitions").fetchall()
 
-    with pytest.raises(GuardError, match=r"the definitions were not applied: .*mask_phone"):
+    with pytest.raises(GuardError, match=r"the definitions were not applied: .*visible_companies"):
         _apply(db_url, sql_copy)
 
     [source] = _function_source(db_url, "setting")
