@@ -13,6 +13,16 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
     'check_call waits at most this long for alert rows another pass holds, then leaves them to it.'
 ),
 (
+    'check_call_budget_ms', '200', 'integer',
+    'check_call starts a DBA''s own check only within this long of its start; one that alone '
+    || 'takes longer is left out of check_call for check_call_over_budget_minutes.'
+),
+(
+    'check_call_over_budget_minutes', '60', 'integer',
+    'An own check that took longer than check_call_budget_ms is left out of check_call this long, '
+    || 'then tried again.'
+),
+(
     'known_appointment_statuses', '"scheduled,confirmed,completed,no_show,cancelled"', 'text',
     'The appointment statuses the application writes (comma-separated); any other is detected.'
 ),

@@ -6,6 +6,9 @@
 -- A NULL call is refused: run_detection reads it as "every call of every tenant, whole history",
 -- which is the detect job's work (guard check), not something one application request may start.
 -- An unknown call is refused too, so a typo is an error and not an empty, reassuring answer.
+-- One check never stops the others: each runs isolated (guard.run_checks), and one that fails,
+-- is cut by the caller's statement_timeout or is skipped returns offending NULL instead of
+-- raising; a DBA's own checks run after Booking Guard's, within check_call_budget_ms.
 CREATE OR REPLACE FUNCTION guard.check_call(call_id bigint)
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer, resolved integer
@@ -32,6 +35,6 @@ BEGIN
     PERFORM guard.assert_tenant(call_company);
     RETURN QUERY
     SELECT d.check_id, d.rule_id, d.offending, d.opened, d.repeated, d.resolved
-    FROM guard.run_detection(NULL, check_call.call_id) AS d;
+    FROM guard.run_checks(NULL, check_call.call_id) AS d;
 END;
 $$;

@@ -4,6 +4,9 @@
 -- of alert ids at a time, so no transaction re-checks millions of open alerts at once. Each
 -- check's view is read for exactly the batch's entities (entity_id = ANY: its primary key), so
 -- the plan does not depend on how fresh the statistics of guard.alerts are.
+-- Each check runs isolated, as in guard.run_checks: one that raises, or that the statement
+-- timeout cuts (the checks after it are then skipped), resolves nothing and raises check_failed
+-- (phone numbers masked in its error); the others' work is kept.
 CREATE OR REPLACE FUNCTION guard.recheck_alerts_between(after_id bigint, up_to_id bigint)
 RETURNS TABLE (check_id text, rule_id text, rechecked integer, resolved integer)
 LANGUAGE plpgsql
@@ -19,6 +22,11 @@ DECLARE
     open_ids bigint[];
     open_fingerprints text[];
     still_offending text[];
+    status text;
+    error text;
+    failed_state text;
+    check_started timestamptz;
+    cut_during text;
 BEGIN
     IF after_id IS NULL OR up_to_id IS NULL OR after_id >= up_to_id THEN
         RAISE EXCEPTION 'recheck_alerts_between needs after_id < up_to_id (got % and %)', after_id, up_to_id
@@ -47,27 +55,62 @@ BEGIN
         rule_id := detection_check.rule_id;
         rechecked := cardinality(open_ids);
         resolved := 0;
-        IF rechecked > 0 THEN
-            EXECUTE format(
-                $query$
-                SELECT coalesce(array_agg(v.fingerprint), '{}')
-                FROM (
-                    SELECT k.check_id || ':' || k.entity_type || ':' || k.entity_id AS fingerprint
-                    FROM guard.%1$I AS k
-                    WHERE k.entity_id = ANY($1)
-                ) AS v
-                WHERE v.fingerprint = ANY($2)
-                $query$,
-                detection_check.check_view
-            ) INTO still_offending USING open_ids, open_fingerprints;
+        status := 'ok';
+        error := NULL;
+        IF rechecked > 0 AND cut_during IS NULL THEN
+            check_started := clock_timestamp();
+            BEGIN
+                EXECUTE format(
+                    $query$
+                    SELECT coalesce(array_agg(v.fingerprint), '{}')
+                    FROM (
+                        SELECT k.check_id || ':' || k.entity_type || ':' || k.entity_id AS fingerprint
+                        FROM guard.%1$I AS k
+                        WHERE k.entity_id = ANY($1)
+                    ) AS v
+                    WHERE v.fingerprint = ANY($2)
+                    $query$,
+                    detection_check.check_view
+                ) INTO still_offending USING open_ids, open_fingerprints;
 
-            UPDATE guard.alerts AS a
-            SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
-            WHERE
-                a.status = 'open'
-                AND a.fingerprint = ANY(open_fingerprints)
-                AND NOT a.fingerprint = ANY(still_offending);
-            GET DIAGNOSTICS resolved = ROW_COUNT;
+                UPDATE guard.alerts AS a
+                SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+                WHERE
+                    a.status = 'open'
+                    AND a.fingerprint = ANY(open_fingerprints)
+                    AND NOT a.fingerprint = ANY(still_offending);
+                GET DIAGNOSTICS resolved = ROW_COUNT;
+            EXCEPTION
+                WHEN query_canceled THEN
+                    IF NOT guard.statement_timed_out() THEN
+                        RAISE;
+                    END IF;
+                    cut_during := detection_check.id;
+                    status := 'cut';
+                    failed_state := '57014';
+                    error := format(
+                        'cut after %s ms by the statement timeout (%s)',
+                        round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
+                        current_setting('statement_timeout')
+                    );
+                WHEN OTHERS THEN
+                    status := 'failed';
+                    GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+            END;
+            IF status <> 'ok' THEN
+                resolved := 0;
+                error := guard.mask_phone_numbers(left(error, 500));
+                PERFORM guard.open_check_alert(
+                    'check_failed', detection_check.id,
+                    format(
+                        'check %s %s re-checking open alerts: %s', detection_check.id,
+                        CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END, error
+                    ),
+                    jsonb_build_object(
+                        'in', 'history', 'status', status, 'error', error, 'sqlstate', failed_state
+                    )
+                );
+            END IF;
         END IF;
         RETURN NEXT;
     END LOOP;

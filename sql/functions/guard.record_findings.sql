@@ -79,7 +79,10 @@ BEGIN
         CASE WHEN observed THEN f.observed_at END
     FROM unnest(findings) AS f
     -- NOT IN over a subquery is hashed once; `<> ALL (kept)` would search the array per finding.
-    WHERE f.check_id || ':' || f.entity_type || ':' || f.entity_id NOT IN (SELECT unnest(kept))
+    -- A row without check_id, entity_type or entity_id (a check view of a DBA's own) has no
+    -- fingerprint: NULL NOT IN (...) would drop it unseen; coalesced, it reaches the INSERT and
+    -- fails there (fingerprint is NOT NULL), which the caller records as that check's failure.
+    WHERE coalesce(f.check_id || ':' || f.entity_type || ':' || f.entity_id, '') NOT IN (SELECT unnest(kept))
     ON CONFLICT (fingerprint) WHERE status = 'open' DO NOTHING;
     GET DIAGNOSTICS opened = ROW_COUNT;
 END;

@@ -6,8 +6,13 @@
 -- detection view returns, in their order and types; they are read from the catalog here, so a
 -- wrong view is refused now, not at 3 a.m. by the detect job. Registering again the same id with
 -- the same view updates its severity, description and remedy; a shipped check or view is refused,
--- so an upgrade never meets a row it did not write. The view is given to the owner role. Not
--- granted to any role: a DBA (the owner role's member, or a superuser) registers.
+-- so an upgrade never meets a row it did not write. The view is given to the owner role. A view
+-- that would let a reader past row-level security or its own privileges is refused, naming why
+-- (guard.own_check_bypass: no security_invoker, an owner that bypasses row-level security, a
+-- read of what the reporting role may not read): every check view is granted to reporting and
+-- its rows reach reporting as alerts. Registering again (after fixing the view) resolves the
+-- check's check_failed and check_over_budget alerts, which brings it back into check_call at
+-- once. Not granted to any role: a DBA (the owner role's member, or a superuser) registers.
 CREATE OR REPLACE FUNCTION guard.register_check(
     check_id text,
     rule_id text,
@@ -29,6 +34,7 @@ DECLARE
     the_view regclass;
     columns text[];
     owner_role text;
+    bypass text;
 BEGIN
     IF register_check.check_id IS NULL OR register_check.rule_id IS NULL
         OR register_check.view_name IS NULL OR register_check.severity IS NULL
@@ -82,6 +88,14 @@ BEGIN
     -- the owner role's, like every guard object, whoever created it.
     SELECT r.role_name INTO owner_role FROM guard.role_names AS r WHERE r.kind = 'owner';
     EXECUTE format('ALTER VIEW guard.%I OWNER TO %I', register_check.view_name, owner_role);
+    -- Judged as it will run (its new owner); a refusal rolls the ALTER back with the call.
+    bypass := guard.own_check_bypass(the_view);
+    IF bypass IS NOT NULL THEN
+        RAISE EXCEPTION 'own check % refused: %', register_check.check_id, bypass
+            USING
+                ERRCODE = 'invalid_object_definition',
+                HINT = 'a check view reads with the reader''s rights only what the reporting role may read (docs/dba.md, "Your own checks")';
+    END IF;
 
     INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy, check_view)
     VALUES (
@@ -100,5 +114,13 @@ BEGIN
         RAISE EXCEPTION 'check % exists with another view (or none)', register_check.check_id
             USING ERRCODE = 'unique_violation';
     END IF;
+    UPDATE guard.alerts AS a
+    SET status = 'resolved', resolved_at = now(), resolution = 'manual'
+    WHERE
+        a.status = 'open'
+        AND a.fingerprint IN (
+            'check_failed:check:' || register_check.check_id,
+            'check_over_budget:check:' || register_check.check_id
+        );
 END;
 $$;

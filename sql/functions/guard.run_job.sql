@@ -5,7 +5,15 @@
 -- success resolves the job's alerts. Every run ends with the missed-run check of all jobs, which
 -- never waits: while another session's check holds its lock, this run skips it.
 -- Returns "<job>: succeeded|failed|skipped ..." (a failure is reported, not raised). A statement
--- timeout or a cancel of the run is recorded as a failure too.
+-- timeout or a cancel of the run is recorded as a failure too. The timer of statement_timeout
+-- (a login's own, say 300 ms) fires once per statement: when it fires after the job's command,
+-- while the run is being recorded, the recording is tried once more (it now has no timer; its
+-- lock waits are bounded by lock_timeout = that statement_timeout), and when it fires in the
+-- missed-run check, that check is left to the next run. So a run that reaches its command is
+-- recorded as that job's success or failure (guard.record_job_run), never lost with the others'
+-- turn: `guard jobs run` goes on with the next job either way. A detection pass the timeout cut
+-- keeps what it ran (guard.run_checks) and says so in booking_guard.checks_cut: the run is
+-- recorded as failed, with that, though its work is committed.
 CREATE OR REPLACE FUNCTION guard.run_job(job_name text)
 RETURNS text
 LANGUAGE plpgsql
@@ -14,12 +22,13 @@ AS $$
 DECLARE
     job_command text;
     started timestamptz := clock_timestamp();
-    finished timestamptz;
     run_status text := 'succeeded';
     run_error text;
     run_sqlstate text;
     elapsed_ms double precision;
     subscription text;
+    caller_lock_timeout text := current_setting('lock_timeout');
+    cut text;
 BEGIN
     IF pg_is_in_recovery() THEN
         RETURN format('%s: skipped, this server is a replica (jobs run on the primary)', job_name);
@@ -48,7 +57,20 @@ BEGIN
     END IF;
 
     BEGIN
+        PERFORM set_config('booking_guard.checks_cut', '', TRUE);
         EXECUTE job_command;
+        -- A detection pass (or sweep) that its statement timeout cut keeps the checks it ran
+        -- and names the check it cut: the run is the job's failure all the same.
+        cut := nullif(current_setting('booking_guard.checks_cut', TRUE), '');
+        IF cut IS NOT NULL THEN
+            run_status := 'failed';
+            run_sqlstate := '57014';
+            run_error := format(
+                'canceling statement due to statement timeout (ran longer than statement_timeout'
+                || ' = %s): %s',
+                current_setting('statement_timeout'), cut
+            );
+        END IF;
     EXCEPTION
         -- OTHERS does not catch a cancel. A statement timeout (the runner arms
         -- detection_statement_timeout_ms for the detect job) is a failure of the job to record;
@@ -64,26 +86,24 @@ BEGIN
             run_status := 'failed';
     END;
 
-    finished := clock_timestamp();
-    elapsed_ms := 1000 * extract(EPOCH FROM finished - started);
-    INSERT INTO guard.job_runs (
-        job_name, started_at, finished_at, status, error, sqlstate, duration_ms, runner
-    ) VALUES (
-        run_job.job_name, started, finished, run_status, run_error, run_sqlstate, elapsed_ms,
-        coalesce(current_setting('application_name', TRUE), '')
-    );
-
-    IF run_status = 'failed' THEN
-        PERFORM guard.open_job_alert(
-            'job_failed',
-            job_name,
-            format('job %s failed: %s', job_name, run_error),
-            jsonb_build_object('sqlstate', run_sqlstate, 'error', run_error, 'started_at', started)
-        );
-    ELSE
-        PERFORM guard.resolve_job_alert('job_failed', job_name);
-    END IF;
-    PERFORM guard.check_job_heartbeats();
+    BEGIN
+        elapsed_ms := guard.record_job_run(job_name, started, run_status, run_error, run_sqlstate);
+    EXCEPTION WHEN query_canceled THEN
+        IF NOT guard.statement_timed_out() THEN
+            RAISE;
+        END IF;
+        PERFORM set_config('lock_timeout', current_setting('statement_timeout'), TRUE);
+        elapsed_ms := guard.record_job_run(job_name, started, run_status, run_error, run_sqlstate);
+        PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
+    END;
+    -- Every job's missed runs: not this job's work, and the next run of any job checks again.
+    BEGIN
+        PERFORM guard.check_job_heartbeats();
+    EXCEPTION WHEN query_canceled THEN
+        IF NOT guard.statement_timed_out() THEN
+            RAISE;
+        END IF;
+    END;
 
     IF run_status = 'failed' THEN
         RETURN format('%s: failed after %s ms: %s', job_name, round(elapsed_ms::numeric), run_error);

@@ -13,6 +13,10 @@
 -- its next run (its row says 0 opened, 0 repeated).
 -- A sweep of unknown_value reads calls and appointments whole, once an hour: 0.3-0.5 s at a
 -- million calls (docs/invariants.md, "Known values").
+-- Each check runs isolated, as in guard.run_checks: one that raises, or that a statement timeout
+-- cuts (the checks after it are then skipped), returns offending NULL and raises check_failed
+-- (details "in": "sweep"; the next sweep that runs it through resolves that alert); the others'
+-- work is kept.
 CREATE OR REPLACE FUNCTION guard.sweep_checks()
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer
@@ -30,6 +34,14 @@ DECLARE
     superseded integer;
     caller_lock_timeout text := current_setting('lock_timeout');
     write_lock_timeout text := (guard.setting('check_call_lock_timeout_ms') #>> '{}') || 'ms';
+    status text;
+    error text;
+    stage text;
+    failed_state text;
+    check_started timestamptz;
+    cut_during text;
+    checks_run integer := 0;
+    checks_skipped integer := 0;
 BEGIN
     -- As in run_detection: the planner's estimate of the open alerts is checked before each
     -- check's statements.
@@ -40,32 +52,102 @@ BEGIN
         WHERE k.enabled AND k.sweep AND k.check_view IS NOT NULL
         ORDER BY k.id
     LOOP
-        PERFORM guard.analyze_alerts_if_stale(open_alerts);
-        EXECUTE format(
-            $query$
-            SELECT coalesce(array_agg(ROW(
-                v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
-                v.observed_at, v.detail
-            )::guard.finding), '{}')
-            FROM guard.%1$I AS v
-            $query$,
-            swept.check_view
-        ) INTO findings;
         check_id := swept.id;
         rule_id := swept.rule_id;
-        offending := cardinality(findings);
-        PERFORM set_config('lock_timeout', write_lock_timeout, TRUE);
+        offending := NULL;
+        opened := 0;
+        repeated := 0;
+        superseded := 0;
+        status := 'ok';
+        error := NULL;
+        IF cut_during IS NOT NULL THEN
+            checks_skipped := checks_skipped + 1;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        check_started := clock_timestamp();
+        stage := 'view';
         BEGIN
+            PERFORM guard.analyze_alerts_if_stale(open_alerts);
+            EXECUTE format(
+                $query$
+                SELECT coalesce(array_agg(ROW(
+                    v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
+                    v.observed_at, v.detail
+                )::guard.finding), '{}')
+                FROM guard.%1$I AS v
+                $query$,
+                swept.check_view
+            ) INTO findings;
+            offending := cardinality(findings);
+            stage := 'alerts';
+            PERFORM set_config('lock_timeout', write_lock_timeout, TRUE);
             SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
             FROM guard.record_findings(findings, swept.description, silence, FALSE) AS r;
-        EXCEPTION WHEN lock_not_available THEN
-            opened := 0;
-            repeated := 0;
-            superseded := 0;
+        EXCEPTION
+            WHEN lock_not_available THEN
+                IF stage = 'alerts' THEN
+                    opened := 0;
+                    repeated := 0;
+                    superseded := 0;
+                ELSE
+                    status := 'failed';
+                    GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+                END IF;
+            WHEN query_canceled THEN
+                IF NOT guard.statement_timed_out() THEN
+                    RAISE;
+                END IF;
+                cut_during := swept.id;
+                status := 'cut';
+                failed_state := '57014';
+                error := format(
+                    'cut after %s ms by the statement timeout (%s)',
+                    round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
+                    current_setting('statement_timeout')
+                );
+            WHEN OTHERS THEN
+                status := 'failed';
+                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
         END;
         PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
-        open_alerts := open_alerts + opened - superseded;
+        IF status <> 'ok' THEN
+            offending := NULL;
+            opened := 0;
+            repeated := 0;
+            error := guard.mask_phone_numbers(left(error, 500));
+            PERFORM guard.open_check_alert(
+                'check_failed', swept.id,
+                format(
+                    'check %s %s in the sweep: %s', swept.id,
+                    CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END, error
+                ),
+                jsonb_build_object(
+                    'in', 'sweep', 'status', status, 'error', error, 'sqlstate', failed_state
+                )
+            );
+        ELSE
+            checks_run := checks_run + 1;
+            UPDATE guard.alerts AS a
+            SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+            WHERE
+                a.status = 'open'
+                AND a.fingerprint = 'check_failed:check:' || swept.id
+                AND a.details ->> 'in' = 'sweep';
+            open_alerts := open_alerts + opened - superseded;
+        END IF;
         RETURN NEXT;
     END LOOP;
+    IF cut_during IS NOT NULL THEN
+        -- for guard.run_job, as a cut detection pass does: the sweep job's run failed
+        PERFORM set_config(
+            'booking_guard.checks_cut',
+            format(
+                'check %s was cut; the %s checks run before it are kept, %s after it skipped',
+                cut_during, checks_run, checks_skipped
+            ),
+            TRUE
+        );
+    END IF;
 END;
 $$;

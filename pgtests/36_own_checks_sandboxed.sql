@@ -1,0 +1,215 @@
+-- A DBA's own checks are sandboxed (rule detection_health). A bad write is prevented: registering
+-- a view that would let a reader past row-level security or its privileges is refused in one
+-- error (guard.own_check_bypass), and nothing is registered. An existing bad row is detected: an
+-- own check registered before, or altered since, is what guard.own_check_bypass (and so `guard db
+-- verify`) names. A check that fails at run time is rolled back alone: the others run, its failure
+-- is one check_failed alert (bumped by repeats, resolved once it runs through or is registered
+-- again), and check_call's budget for own checks skips them once it is used up. The timing of
+-- slow checks and cut passes: tests/db/test_own_checks_sandboxed.py.
+BEGIN;
+SELECT plan(20);
+
+INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
+INSERT INTO calls (id, company_id, retell_call_id, from_number)
+VALUES (1, 1, 'c1', '+491701234567'), (2, 2, 'c2', '+491707654321');
+INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, starts_at)
+VALUES (1, 1, 1, 'u1', NULL), (2, 2, 2, 'u2', NULL);
+INSERT INTO guard.rules (id, severity, description, remedy)
+VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
+
+-- The contract's nine columns over appointments, as a DBA writes them.
+CREATE VIEW guard.check_confined WITH (security_invoker = TRUE) AS
+SELECT
+    'confined'::text AS check_id,
+    a.company_id,
+    'appointment'::text AS entity_type,
+    a.id AS entity_id,
+    a.call_id,
+    'low'::text AS severity,
+    a.created_at AS observed_at,
+    jsonb_build_object('status', a.status) AS detail,
+    'own_rule'::text AS rule_id
+FROM public.appointments AS a
+WHERE a.starts_at IS NULL;
+CREATE VIEW guard.check_owner_rights AS
+SELECT * FROM guard.check_confined;
+CREATE VIEW guard.check_phone_numbers WITH (security_invoker = TRUE) AS
+SELECT
+    v.check_id,
+    v.company_id,
+    v.entity_type,
+    v.entity_id,
+    v.call_id,
+    v.severity,
+    v.observed_at,
+    jsonb_build_object('number', c.from_number) AS detail,
+    v.rule_id
+FROM guard.check_confined AS v
+INNER JOIN public.calls AS c ON v.call_id = c.id;
+CREATE FUNCTION public.every_company() RETURNS SETOF bigint
+LANGUAGE sql SECURITY DEFINER AS 'SELECT id FROM public.companies';
+CREATE VIEW guard.check_definer_function WITH (security_invoker = TRUE) AS
+SELECT * FROM guard.check_confined
+WHERE company_id IN (SELECT public.every_company());
+
+-- A bad write is prevented.
+SELECT throws_ok(
+    $$SELECT guard.register_check('owner_rights', 'own_rule', 'check_owner_rights', 'low', 'x')$$,
+    '42P17', NULL, 'a view without security_invoker is refused'
+);
+SELECT throws_like(
+    $$SELECT guard.register_check('phone_numbers', 'own_rule', 'check_phone_numbers', 'low', 'x')$$,
+    '%reads public.calls (from_number), which the reporting role%',
+    'a view that reads what reporting may not read is refused, naming the column'
+);
+SELECT throws_like(
+    $$SELECT guard.register_check('definer_function', 'own_rule', 'check_definer_function', 'low', 'x')$$,
+    '%calls public.every_company(), which runs with its owner''s rights (SECURITY DEFINER)%',
+    'a view that calls a SECURITY DEFINER function is refused'
+);
+ALTER ROLE guard_owner BYPASSRLS;
+SELECT throws_like(
+    $$SELECT guard.register_check('confined', 'own_rule', 'check_confined', 'low', 'x')$$,
+    '%owned by guard_owner, which bypasses row-level security (BYPASSRLS)%',
+    'no view is registered while the owner role, which detection runs as, bypasses row-level security'
+);
+ALTER ROLE guard_owner NOBYPASSRLS;
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.checks
+        WHERE rule_id = 'own_rule'
+    ), 0,
+    'the refused views were not registered'
+);
+SELECT is(
+    (
+        SELECT pg_get_userbyid(relowner)::text FROM pg_class
+        WHERE oid = 'guard.check_owner_rights'::regclass
+    ),
+    current_user::text,
+    'and a refused view keeps its owner'
+);
+SELECT lives_ok(
+    $$SELECT guard.register_check('confined', 'own_rule', 'check_confined', 'low', 'x')$$,
+    'a view confined to the reader''s rights is registered'
+);
+
+-- An existing bad row is detected.
+SELECT is(
+    guard.own_check_bypass('guard.check_confined'), NULL,
+    'a registered view that bypasses nothing is not named'
+);
+ALTER VIEW guard.check_confined SET (security_invoker = FALSE);
+SELECT matches(
+    guard.own_check_bypass('guard.check_confined'), 'security_invoker is not set',
+    'an own check altered to run with its owner''s rights is named'
+);
+ALTER VIEW guard.check_confined SET (security_invoker = TRUE);
+INSERT INTO guard.checks (id, rule_id, severity, description, remedy, check_view)
+VALUES ('owner_rights', 'own_rule', 'low', 'registered long ago', 'report', 'check_owner_rights');
+SELECT results_eq(
+    $$SELECT k.id FROM guard.checks AS k
+      WHERE k.rule_id = 'own_rule' AND guard.own_check_bypass(('guard.' || k.check_view)::regclass) IS NOT NULL$$,
+    $$VALUES ('owner_rights'::text)$$,
+    'an own check registered before the rule is named'
+);
+DELETE FROM guard.checks
+WHERE id = 'owner_rights';
+
+-- A check that fails at run time is rolled back alone.
+CREATE VIEW guard.check_raising WITH (security_invoker = TRUE) AS
+SELECT
+    'raising'::text AS check_id,
+    v.company_id,
+    v.entity_type,
+    v.entity_id,
+    v.call_id,
+    v.severity,
+    v.observed_at,
+    jsonb_build_object('x', 1 / (v.entity_id - 2)) AS detail,
+    v.rule_id
+FROM guard.check_confined AS v;
+SELECT guard.register_check('raising', 'own_rule', 'check_raising', 'low', 'x');
+SELECT results_eq(
+    $$SELECT check_id, offending, status, error FROM guard.run_checks(now() - interval '1 hour', NULL)
+      WHERE check_id IN ('confined', 'raising', 'unknown_value') ORDER BY check_id$$,
+    $$VALUES ('confined'::text, 2, 'ok'::text, NULL::text), ('raising', NULL, 'failed', 'division by zero'),
+        ('unknown_value', 0, 'ok', NULL)$$,
+    'in a pass, the failing check alone failed: the shipped and the other own checks ran'
+);
+SELECT results_eq(
+    $$SELECT check_id, severity, entity_type, company_id, details ->> 'check', details ->> 'in', occurrences
+      FROM guard.alerts WHERE fingerprint = 'check_failed:check:raising' AND status = 'open'$$,
+    $$VALUES ('check_failed'::text, 'high'::text, 'check'::text, NULL::bigint, 'raising'::text, 'pass'::text, 1)$$,
+    'its failure is one alert naming the check, of no company'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.alerts
+        WHERE check_id = 'confined' AND status = 'open'
+    ), 2,
+    'the other own check''s alerts were kept'
+);
+SELECT results_eq(
+    $$SELECT offending, status FROM guard.run_checks(NULL, 1) WHERE check_id = 'raising'$$,
+    $$VALUES (1, 'ok'::text)$$,
+    'a view that fails on one row fails on that row''s call only'
+);
+SELECT results_eq(
+    $$SELECT count(*)::int, count(*) FILTER (WHERE offending IS NULL)::int FROM guard.check_call(2)
+      WHERE check_id IN ('raising', 'confined', 'unknown_value')$$,
+    $$VALUES (3, 1)$$,
+    'and check_call returns the failure (offending NULL) instead of raising'
+);
+SELECT * FROM guard.detect();
+SELECT is(
+    (
+        SELECT occurrences FROM guard.alerts
+        WHERE fingerprint = 'check_failed:check:raising' AND status = 'open'
+    ),
+    2,
+    'a repeat bumps the open alert (de-duplicated like every alert)'
+);
+CREATE OR REPLACE VIEW guard.check_raising WITH (security_invoker = TRUE) AS
+SELECT
+    'raising'::text AS check_id,
+    v.company_id,
+    v.entity_type,
+    v.entity_id,
+    v.call_id,
+    v.severity,
+    v.observed_at,
+    jsonb_build_object('x', 1) AS detail,
+    v.rule_id
+FROM guard.check_confined AS v;
+SELECT * FROM guard.detect();
+SELECT results_eq(
+    $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'check_failed:check:raising'$$,
+    $$VALUES ('resolved'::text, 'fixed'::text)$$,
+    'a pass that runs it through resolves its failure'
+);
+
+-- check_call's budget for own checks.
+UPDATE guard.settings SET value = '0'
+WHERE key = 'check_call_budget_ms';
+SELECT results_eq(
+    $$SELECT count(*)::int, count(*) FILTER (WHERE status = 'ok')::int FROM guard.run_checks(NULL, 1)
+      WHERE check_id IN ('confined', 'raising')$$,
+    $$VALUES (2, 0)$$,
+    'with no budget left, check_call skips the own checks'
+);
+SELECT is_empty(
+    $$SELECT check_id FROM guard.run_checks(NULL, 1) WHERE status <> 'ok' AND check_id NOT IN ('confined', 'raising')$$,
+    'and runs every shipped one'
+);
+UPDATE guard.settings SET value = '200'
+WHERE key = 'check_call_budget_ms';
+SELECT guard.open_check_alert('check_over_budget', 'confined', 'too slow', '{}');
+SELECT results_eq(
+    $$SELECT status, error LIKE '%left out of check_call%' FROM guard.run_checks(NULL, 1) WHERE check_id = 'confined'$$,
+    $$VALUES ('skipped'::text, TRUE)$$,
+    'an own check over budget is left out of check_call while its alert is fresh'
+);
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,30 @@
+-- The operational rule of detection itself: every check runs to its end, within its time
+-- budget, in every pass and check_call. A check that raises (a view that fails on one row, a
+-- view changed under its registration) or is cut by the statement's timeout is isolated from the
+-- others (guard.run_detection) and raises check_failed; a DBA's own check that takes longer than
+-- check_call_budget_ms in check_call raises check_over_budget and is left out of check_call for
+-- check_call_over_budget_minutes (the detect job still runs it). Their alerts name the check
+-- (entity_type check, no company).
+INSERT INTO guard.rules (id, invariant, severity, description, remedy, likely_cause, action)
+VALUES (
+    'detection_health', NULL, 'high',
+    'Every detection check runs to its end within its time budget, in every pass and check_call.',
+    'report',
+    'A check view (usually a DBA''s own) raises on some row, was changed, or is too slow for the '
+    || 'detection pass or the application''s check_call.',
+    'Read the alert''s error, fix the view, and register it again (guard.register_check).'
+);
+
+INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
+(
+    'check_failed', 'detection_health', 'high',
+    'A detection check raised an error or was cut by the statement timeout; the other checks ran. '
+    || 'Resolved when a detection pass runs it through.',
+    'report'
+),
+(
+    'check_over_budget', 'detection_health', 'medium',
+    'An own check took longer than check_call_budget_ms in check_call and is left out of '
+    || 'check_call for check_call_over_budget_minutes (the detect job still runs it).',
+    'report'
+);

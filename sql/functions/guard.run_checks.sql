@@ -1,0 +1,550 @@
+-- Run every enabled check that has a check view (guard.checks), over one scope, and keep
+-- guard.alerts in step (guard.run_detection, guard.detect() and guard.check_call return its rows
+-- without status and error; `guard check` reads them whole):
+--   since     rows observed since then (the windowed pass: detect)
+--   only_call the rows of one call (check_call); since is then ignored
+-- In the windowed pass each check also re-checks the entity of every open alert of that check, so
+-- that an alert whose row was fixed is resolved even when the row is older than the window. Alerts
+-- are de-duplicated by fingerprint (check:entity_type:entity_id): a repeat within the silence an
+-- alert may keep (guard.alert_silence: the throttle window past the pass that was due) bumps
+-- occurrences and last_seen_at; a repeat after a longer silence closes the old alert as
+-- superseded and opens a new one (guard.record_findings). Nothing is deleted or rewritten.
+-- Windowed passes are serialised by a transaction advisory lock. A call's pass (check_call) never
+-- waits on it: it takes a lock of its own call only, and waits at most check_call_lock_timeout_ms
+-- on alert rows another transaction holds (the windowed pass writing the same alerts); past that
+-- it leaves that check's alerts to the transaction that holds them and reports 0 opened, repeated
+-- and resolved for it. The unique index on open fingerprints keeps one open alert per fingerprint
+-- whichever writer wins. One row per check, with its rule, and its status:
+--   ok       the counts are what it found and wrote
+--   failed   it raised (a view that fails on some row, returns a NULL an alert needs, was changed
+--            under its registration): rolled back alone, error says why (phone numbers masked)
+--   cut      the statement's timeout fired while it ran (the detect job arms
+--            detection_statement_timeout_ms; an application may arm its own around check_call)
+--   skipped  not run: after a cut, or past check_call's budget for own checks (error says which)
+-- offending is NULL unless ok. Each check runs isolated in a block of its own (one
+-- subtransaction, the one that kept a call's alert writes apart before), so one failing check
+-- never stops the others, the pass or check_call; failed and cut raise a check_failed alert
+-- (guard.open_check_alert: one per check, bumped by repeats; from check_call at most once a
+-- minute, so the application's sessions do not queue on its row). Booking Guard's checks run
+-- first, then a DBA's own (a view not in guard.shipped_check_views()): an own check never
+-- delays or cuts a shipped one. PostgreSQL cannot arm a timer from inside a function, and the statement's timer
+-- fires once: the check it cuts is rolled back and the checks after it are skipped (nothing
+-- would bound them any more), what ran before is kept. In the windowed pass, own checks with an
+-- open check_failed alert run after the other own checks, so the check cut in one pass does not
+-- cut the others in the next; a windowed pass that runs a check through resolves its
+-- check_failed alert (fixed), unless the sweep raised it. A cancel somebody asked for (not the
+-- timer: guard.statement_timed_out) is passed on, as before.
+-- check_call's budget for own checks: an own check starts only while less than
+-- check_call_budget_ms has passed since check_call began. One that then takes longer than that
+-- alone (or is cut by the caller's timeout) raises check_over_budget and is skipped by
+-- check_call while that alert was seen within check_call_over_budget_minutes; tried again after
+-- that, it resolves the alert when it keeps to the budget. A check that has started is not
+-- interrupted (only the caller's statement_timeout can), so check_call takes at most the
+-- shipped checks, plus the budget, plus one own check, and that at most once per
+-- check_call_over_budget_minutes for a check that is too slow.
+CREATE OR REPLACE FUNCTION guard.run_checks(since timestamptz, only_call bigint)
+RETURNS TABLE (
+    check_id text, rule_id text, offending integer, opened integer, repeated integer, resolved integer,
+    status text, error text
+)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+-- Each check's query is a few index scans; starting parallel workers costs more than it saves
+-- (docs/invariants.md, "Measured reasons for the shapes in sql/").
+SET max_parallel_workers_per_gather = 0
+SET jit = off
+-- A pass reads a bounded set (the window, the open alerts) through indexes, on pages that are in
+-- memory. Priced as disk reads (the default 4), probing appointments per open alert lost to a hash
+-- join over every appointment, a cost that grows with the history: 420 ms of one check at 1M
+-- calls, 200 ms at 1.1; the whole pass 18-26 % faster (docs/invariants.md).
+SET random_page_cost = 1.1
+-- And index paths only, whatever the statistics say: every read of a pass is bounded (the window,
+-- the open alerts, one call) and keyed. On tables never analysed (after a bulk load) the planner
+-- hashed every appointment or intersected a company's million calls per alert: the checks of one
+-- pass over 10M calls took more than 110 s; with these, 0.65 s, and about the same as before once
+-- analysed. A check view with no usable index still gets its sequential scan, priced high.
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    detection_check record;
+    findings guard.finding[];
+    open_alert_ids bigint[];
+    open_ids bigint[];
+    open_fingerprints text[];
+    unfound bigint[];
+    call_query text;
+    call_statement text;
+    caller_lock_timeout text := current_setting('lock_timeout');
+    call_lock_timeout text;
+    pass_started timestamptz := clock_timestamp();
+    check_started timestamptz;
+    silence interval := guard.alert_silence();
+    window_calls bigint;
+    check_outcome text;
+    open_alerts bigint;
+    superseded integer;
+    failed_state text;
+    -- the check during which the statement's timer fired (it fires once), and what it left
+    cut_during text;
+    checks_run integer := 0;
+    checks_skipped integer := 0;
+    failing_checks text[] := '{}'::text[];
+    -- check_call's budget for own checks, read when the first own check comes
+    own_read boolean := FALSE;
+    own_budget interval;
+    own_left_out interval;
+    left_out_checks text[];
+    retried_checks text[];
+BEGIN
+    IF only_call IS NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
+        -- Kept up to date below, so that the planner's estimate can be checked before each
+        -- check's statements (guard.analyze_alerts_if_stale) without counting again.
+        SELECT count(*) INTO open_alerts FROM guard.alerts AS a WHERE a.status = 'open';
+        -- The checks whose failure alert is open run after the others (own ones: Booking
+        -- Guard's run first anyway). check_call keeps the plain order: this costs it nothing.
+        SELECT coalesce(array_agg(a.details ->> 'check'), '{}') INTO failing_checks
+        FROM guard.alerts AS a
+        WHERE a.status = 'open' AND a.check_id = 'check_failed';
+    ELSE
+        -- Two checks of one call run one after the other; the windowed pass is not waited for.
+        PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection:call:' || only_call, 0));
+        call_lock_timeout := (guard.setting('check_call_lock_timeout_ms') #>> '{}') || 'ms';
+    END IF;
+    status := 'ok';
+    error := NULL;
+    FOR detection_check IN
+        SELECT
+            k.id, k.rule_id, k.check_view, k.description, k.threshold_unit,
+            k.warn_above IS NOT NULL OR k.error_above IS NOT NULL AS has_thresholds,
+            k.check_view <> ALL(guard.shipped_check_views()) AS own
+        FROM guard.checks AS k
+        WHERE k.enabled AND k.check_view IS NOT NULL
+        ORDER BY
+            k.check_view <> ALL(guard.shipped_check_views()),
+            k.id = ANY(failing_checks),
+            k.id
+    LOOP
+        check_started := clock_timestamp();
+        check_id := detection_check.id;
+        rule_id := detection_check.rule_id;
+        -- NULL until the check's view has been read (the lock handler below tells by it)
+        offending := NULL;
+        -- status and error are ok and NULL here: set before the loop, and again after each
+        -- check that was not (fewer statements per check on check_call's path)
+        IF cut_during IS NOT NULL OR (only_call IS NOT NULL AND detection_check.own) THEN
+            IF cut_during IS NOT NULL THEN
+                status := 'skipped';
+                error := format(
+                    'the statement timeout (%s) fired during check %s',
+                    current_setting('statement_timeout'), cut_during
+                );
+                checks_skipped := checks_skipped + 1;
+            ELSE
+                IF NOT own_read THEN
+                    -- Once per check_call, at its first own check (none: nothing read): the
+                    -- budget, and the own checks left out (their check_over_budget alert seen
+                    -- within check_call_over_budget_minutes) or due to be tried again.
+                    SELECT
+                        make_interval(secs => (b.value #>> '{}')::integer / 1000.0),
+                        make_interval(mins => (l.value #>> '{}')::integer)
+                    INTO own_budget, own_left_out
+                    FROM guard.settings AS b
+                    CROSS JOIN guard.settings AS l
+                    WHERE b.key = 'check_call_budget_ms' AND l.key = 'check_call_over_budget_minutes';
+                    SELECT
+                        coalesce(array_agg(a.details ->> 'check') FILTER (
+                            WHERE a.last_seen_at > now() - own_left_out
+                        ), '{}'),
+                        coalesce(array_agg(a.details ->> 'check') FILTER (
+                            WHERE a.last_seen_at <= now() - own_left_out
+                        ), '{}')
+                    INTO left_out_checks, retried_checks
+                    FROM guard.alerts AS a
+                    WHERE a.status = 'open' AND a.check_id = 'check_over_budget';
+                    own_read := TRUE;
+                END IF;
+                IF detection_check.id = ANY(left_out_checks) THEN
+                    status := 'skipped';
+                    error := format(
+                        'over check_call''s budget (alert check_over_budget): left out of'
+                        || ' check_call for %s min from its last run',
+                        round(extract(EPOCH FROM own_left_out) / 60)
+                    );
+                ELSIF check_started - pass_started >= own_budget THEN
+                    status := 'skipped';
+                    error := format(
+                        'check_call''s budget of %s ms for own checks was used up',
+                        round(1000 * extract(EPOCH FROM own_budget))
+                    );
+                END IF;
+            END IF;
+            IF status = 'skipped' THEN
+                opened := 0;
+                repeated := 0;
+                resolved := 0;
+                RETURN NEXT;
+                status := 'ok';
+                error := NULL;
+                CONTINUE;
+            END IF;
+        END IF;
+        BEGIN
+            IF only_call IS NULL THEN
+                PERFORM guard.analyze_alerts_if_stale(open_alerts);
+                -- The open alerts of this check first, through the index led by check_id, then the
+                -- view probed once per open alert's entity (LATERAL, kept apart by OFFSET 0, so the
+                -- entity id reaches the view's own index scans as a parameter), each matched to its
+                -- alert's fingerprint. Joined in one query, statistics taken before a burst of new
+                -- alerts (an estimate of 1 open alert for thousands) made the planner loop over a
+                -- sequential scan of calls per alert; filtered with entity_id = ANY(the open ids),
+                -- it read the view's whole window once per open alert (9.5 s for 5,400 open alerts
+                -- of recent_booking_failure after a burst of 78,000 calls; probed, 0.16 s), and
+                -- fingerprint = ANY compared every row with every open fingerprint.
+                -- An open alert whose probe finds its row no more is fixed: the same query returns
+                -- those alerts' ids, so resolving them reads no open alert again (the statement
+                -- that did compared every open alert of the check with the findings: a tenth of a
+                -- pass over 70,000 open alerts). They are the alerts open when the view was read:
+                -- one a check_call opened since is not among them and cannot look fixed.
+                SELECT
+                    coalesce(array_agg(a.id), '{}'),
+                    coalesce(array_agg(a.entity_id), '{}'),
+                    coalesce(array_agg(a.fingerprint), '{}')
+                INTO open_alert_ids, open_ids, open_fingerprints
+                FROM guard.alerts AS a
+                WHERE a.status = 'open' AND a.check_id = detection_check.id;
+                -- The window first; then the open alerts it did not find, each probed. An open
+                -- alert the window found needs no probe: its row offends (a burst's alerts are all
+                -- in the window). NOT IN over the findings is hashed once (their estimate is small
+                -- whatever their number); the window's rows are distinct, as they were in a UNION.
+                EXECUTE format(
+                    $query$
+                    SELECT coalesce(array_agg(ROW(
+                        w.check_id, w.company_id, w.entity_type, w.entity_id, w.call_id, w.severity,
+                        w.observed_at, w.detail
+                    )::guard.finding), '{}')
+                    FROM (
+                        SELECT DISTINCT
+                            v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id,
+                            v.severity, v.observed_at, v.detail
+                        FROM guard.%1$I AS v WHERE v.observed_at >= $1
+                    ) AS w
+                    $query$,
+                    detection_check.check_view
+                ) INTO findings USING since;
+                EXECUTE format(
+                    $query$
+                    WITH probed AS MATERIALIZED (
+                        SELECT
+                            o.alert_id, k.check_id, k.company_id, k.entity_type, k.entity_id,
+                            k.call_id, k.severity, k.observed_at, k.detail
+                        FROM unnest($1, $2, $3) AS o (alert_id, entity_id, fingerprint)
+                        LEFT JOIN LATERAL (
+                            SELECT x.* FROM guard.%1$I AS x WHERE x.entity_id = o.entity_id OFFSET 0
+                        ) AS k
+                            ON k.check_id || ':' || k.entity_type || ':' || k.entity_id = o.fingerprint
+                        WHERE o.fingerprint NOT IN (
+                            SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id
+                            FROM unnest($4) AS f
+                        )
+                    )
+                    SELECT
+                        $4 || (
+                            SELECT coalesce(array_agg(DISTINCT ROW(
+                                p.check_id, p.company_id, p.entity_type, p.entity_id, p.call_id,
+                                p.severity, p.observed_at, p.detail
+                            )::guard.finding), '{}')
+                            FROM probed AS p WHERE p.check_id IS NOT NULL
+                        ),
+                        (
+                            SELECT coalesce(array_agg(p.alert_id), '{}') FROM probed AS p
+                            WHERE p.check_id IS NULL
+                        )
+                    $query$,
+                    detection_check.check_view
+                ) INTO findings, unfound USING open_alert_ids, open_ids, open_fingerprints, findings;
+            ELSE
+                -- A call's pass runs on the application's path, once per booking: each check's
+                -- query is prepared once per session (named by its text, so a new text gets a new
+                -- statement) and executed with the call's id. Planned at every EXECUTE, the views
+                -- of one check_call cost 4.2 ms of planning; prepared, 0.7 ms (docs/invariants.md).
+                call_query := format(
+                    $query$
+                    SELECT coalesce(array_agg(ROW(
+                        v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
+                        v.observed_at, v.detail
+                    )::guard.finding), '{}')
+                    FROM guard.%1$I AS v
+                    WHERE v.call_id = $1
+                    $query$,
+                    detection_check.check_view
+                );
+                call_statement := 'guard_check_call_' || md5(call_query);
+                IF NOT EXISTS (SELECT FROM pg_prepared_statements AS p WHERE p.name = call_statement) THEN
+                    EXECUTE format('PREPARE %I (bigint) AS %s', call_statement, call_query);
+                END IF;
+                EXECUTE format('EXECUTE %I(%s)', call_statement, only_call) INTO findings;
+            END IF;
+
+            offending := cardinality(findings);
+            IF only_call IS NOT NULL THEN
+                PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
+            END IF;
+            SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
+            FROM guard.record_findings(findings, detection_check.description, silence, TRUE) AS r;
+
+            -- Open alerts of this check in this scope whose row no longer offends: fixed.
+            IF only_call IS NULL THEN
+                UPDATE guard.alerts AS a
+                SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+                WHERE a.id = ANY(unfound) AND a.status = 'open';
+            ELSE
+                -- The call's alerts and its appointments', each found by its full key on
+                -- alerts_open_by_check_idx. Written as one condition with ORs, the scan read every
+                -- open alert of the check (bitmap scans are off in a pass): 55 ms a check_call
+                -- with 70,000 open alerts, against 3 ms for its views.
+                UPDATE guard.alerts AS a
+                SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+                WHERE
+                    a.id IN (
+                        SELECT o.id FROM guard.alerts AS o
+                        WHERE
+                            o.status = 'open'
+                            AND o.check_id = detection_check.id
+                            AND o.entity_type = 'call'
+                            AND o.entity_id = only_call
+                        UNION ALL
+                        SELECT o.id
+                        FROM public.appointments AS ap
+                        INNER JOIN guard.alerts AS o
+                            ON
+                                o.status = 'open'
+                                AND o.check_id = detection_check.id
+                                AND o.entity_type = 'appointment'
+                                AND ap.id = o.entity_id
+                        WHERE ap.call_id = only_call
+                    )
+                    AND a.status = 'open'
+                    AND a.fingerprint NOT IN (
+                        SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id
+                        FROM unnest(findings) AS f
+                    );
+            END IF;
+            GET DIAGNOSTICS resolved = ROW_COUNT;
+        EXCEPTION
+            WHEN lock_not_available THEN
+                -- offending is set once the view was read: then it was the alerts' rows
+                IF offending IS NOT NULL AND only_call IS NULL THEN
+                    RAISE;
+                ELSIF offending IS NOT NULL THEN
+                    -- Another transaction holds this call's alerts of this check (the windowed
+                    -- pass writing them): it keeps them; its commit is what the alerts show.
+                    opened := 0;
+                    repeated := 0;
+                    resolved := 0;
+                ELSE
+                    status := 'failed';
+                    GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+                END IF;
+            WHEN query_canceled THEN
+                IF NOT guard.statement_timed_out() THEN
+                    RAISE;
+                END IF;
+                cut_during := detection_check.id;
+                status := 'cut';
+                failed_state := '57014';
+                error := format(
+                    'cut after %s ms by the statement timeout (%s)',
+                    round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
+                    current_setting('statement_timeout')
+                );
+            WHEN OTHERS THEN
+                status := 'failed';
+                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+        END;
+
+        IF status <> 'ok' THEN
+            offending := NULL;
+            opened := 0;
+            repeated := 0;
+            resolved := 0;
+            error := guard.mask_phone_numbers(left(error, 500));
+            -- From check_call: an own check cut by the caller's timeout is over its budget; the
+            -- write waits at most check_call_lock_timeout_ms, like the findings', and a failure
+            -- already reported within a minute is not written again.
+            BEGIN
+                IF only_call IS NOT NULL AND status = 'cut' AND detection_check.own THEN
+                    PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
+                    PERFORM guard.open_check_alert(
+                        'check_over_budget', detection_check.id,
+                        format(
+                            'own check %s was cut in check_call (call %s): %s; check_call leaves it'
+                            || ' out for %s min',
+                            detection_check.id, only_call, error,
+                            round(extract(EPOCH FROM own_left_out) / 60)
+                        ),
+                        jsonb_build_object(
+                            'in', 'check_call', 'call_id', only_call, 'error', error,
+                            'budget_ms', round(1000 * extract(EPOCH FROM own_budget))
+                        )
+                    );
+                ELSE
+                    IF only_call IS NOT NULL THEN
+                        PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
+                    END IF;
+                    PERFORM guard.open_check_alert(
+                        'check_failed', detection_check.id,
+                        format(
+                            'check %s %s in %s: %s', detection_check.id,
+                            CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END,
+                            CASE WHEN only_call IS NULL THEN 'a detection pass'
+                                ELSE format('check_call (call %s)', only_call) END,
+                            error
+                        ),
+                        jsonb_build_object(
+                            'in', CASE WHEN only_call IS NULL THEN 'pass' ELSE 'check_call' END,
+                            'call_id', only_call, 'status', status, 'error', error,
+                            'sqlstate', failed_state
+                        ),
+                        CASE WHEN only_call IS NOT NULL THEN interval '1 minute' END
+                    );
+                END IF;
+            EXCEPTION WHEN lock_not_available THEN
+                -- another session is writing the same alert: it reports the failure
+                NULL;
+            END;
+            IF only_call IS NOT NULL THEN
+                PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
+            END IF;
+            RETURN NEXT;
+            status := 'ok';
+            error := NULL;
+            CONTINUE;
+        END IF;
+
+        IF only_call IS NOT NULL THEN
+            PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
+            IF detection_check.own AND clock_timestamp() - check_started > own_budget THEN
+                -- Too slow for the application's path: left out of check_call for a while.
+                BEGIN
+                    PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
+                    PERFORM guard.open_check_alert(
+                        'check_over_budget', detection_check.id,
+                        format(
+                            'own check %s took %s ms in check_call (call %s), over its budget of'
+                            || ' %s ms; check_call leaves it out for %s min',
+                            detection_check.id,
+                            round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
+                            only_call, round(1000 * extract(EPOCH FROM own_budget)),
+                            round(extract(EPOCH FROM own_left_out) / 60)
+                        ),
+                        jsonb_build_object(
+                            'in', 'check_call', 'call_id', only_call,
+                            'ms', round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
+                            'budget_ms', round(1000 * extract(EPOCH FROM own_budget))
+                        )
+                    );
+                EXCEPTION WHEN lock_not_available THEN
+                    NULL;
+                END;
+                PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
+            ELSIF detection_check.own AND detection_check.id = ANY(retried_checks) THEN
+                -- Tried again after its time out, and within the budget now.
+                UPDATE guard.alerts AS a
+                SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+                WHERE a.status = 'open' AND a.fingerprint = 'check_over_budget:check:' || detection_check.id;
+            END IF;
+        ELSE
+            checks_run := checks_run + 1;
+            -- Run through: its failure (in a pass or a check_call) is over.
+            UPDATE guard.alerts AS a
+            SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+            WHERE
+                a.status = 'open'
+                AND a.fingerprint = 'check_failed:check:' || detection_check.id
+                AND a.details ->> 'in' IS DISTINCT FROM 'sweep';
+            open_alerts := open_alerts + opened - resolved - superseded;
+            -- The DBA's thresholds judge the whole pass (guard.judge_check_threshold). A count
+            -- is of every offending row the pass found; a rate is of the rows observed in the
+            -- window (not the older ones whose open alerts were re-checked) per 100 calls
+            -- created in it, counted once per pass on its index; a window without calls counts
+            -- as one call, so that rows offending then still fail and none pass.
+            check_outcome := NULL;
+            IF detection_check.has_thresholds THEN
+                IF detection_check.threshold_unit = 'rate_pct' AND window_calls IS NULL THEN
+                    SELECT count(*) INTO window_calls FROM public.calls AS c WHERE c.created_at >= since;
+                END IF;
+                check_outcome := guard.judge_check_threshold(
+                    detection_check.id,
+                    CASE detection_check.threshold_unit
+                        WHEN 'rate_pct' THEN round(
+                            100.0
+                            * (SELECT count(*) FROM unnest(findings) AS f WHERE f.observed_at >= since)
+                            / greatest(window_calls, 1),
+                            2
+                        )
+                        ELSE offending
+                    END
+                );
+            END IF;
+            -- The history BI charts (guard.detection_passes); not for check_call's one call.
+            INSERT INTO guard.detection_runs (
+                pass_started_at, window_start, check_id, rule_id, duration_ms,
+                offending, opened, repeated, resolved, outcome
+            ) VALUES (
+                -- '-infinity' (the whole history) is stored as NULL: BI clients cannot read it
+                pass_started, nullif(since, '-infinity'), detection_check.id, detection_check.rule_id,
+                1000 * extract(EPOCH FROM clock_timestamp() - check_started),
+                offending, opened, repeated, resolved, check_outcome
+            );
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    IF only_call IS NULL AND cut_during IS NOT NULL THEN
+        -- For guard.run_job: the pass ran out of time, so the detect job's run is a failure
+        -- (job_failed), though what ran before the cut is kept.
+        PERFORM set_config(
+            'booking_guard.checks_cut',
+            format(
+                'check %s was cut; the %s checks run before it are kept, %s after it skipped',
+                cut_during, checks_run, checks_skipped
+            ),
+            TRUE
+        );
+    END IF;
+    IF only_call IS NULL THEN
+        -- A check_failed or check_over_budget alert about a check detection no longer runs
+        -- (disabled, its view unregistered, deleted) would stay open for ever: closed by hand.
+        UPDATE guard.alerts AS a
+        SET status = 'resolved', resolved_at = now(), resolution = 'manual'
+        WHERE
+            a.status = 'open'
+            AND a.check_id IN ('check_failed', 'check_over_budget')
+            AND NOT EXISTS (
+                SELECT FROM guard.checks AS k
+                WHERE
+                    a.fingerprint = a.check_id || ':check:' || k.id
+                    AND k.enabled
+                    AND k.check_view IS NOT NULL
+            );
+        -- A threshold alert about a check that is no longer judged (its thresholds removed, the
+        -- check disabled or gone) would stay open for ever: the DBA's change closes it.
+        UPDATE guard.alerts AS a
+        SET status = 'resolved', resolved_at = now(), resolution = 'manual'
+        WHERE
+            a.status = 'open'
+            AND a.check_id = 'check_threshold'
+            AND NOT EXISTS (
+                SELECT FROM guard.checks AS k
+                WHERE
+                    a.fingerprint = 'check_threshold:check:' || k.id
+                    AND k.enabled
+                    AND k.check_view IS NOT NULL
+                    AND (k.warn_above IS NOT NULL OR k.error_above IS NOT NULL)
+            );
+    END IF;
+END;
+$$;

@@ -1,0 +1,128 @@
+-- One batch of a detection pass over the whole history (`guard check --all`, which reads its rows
+-- whole; guard.detect_between returns them without status and error): every enabled check
+-- over the rows observed in [since, until), opening and bumping alerts exactly as run_detection
+-- does. It never resolves: a batch cannot tell a fixed row from one outside its range, so the
+-- caller ends with an ordinary windowed pass (guard.detect()), which re-checks every open alert.
+-- Batches keep each transaction, and the detection lock it holds, short on a large history.
+-- Its alerts carry no observed_at: a row of last year found today is history being read, not the
+-- detection latency guard.kpis measures.
+-- Each check runs isolated, as in run_detection: one that raises returns status failed (error
+-- says why, phone numbers masked) and raises check_failed; one the batch's statement timeout cuts
+-- returns cut, and the checks after it skipped; the others' work is kept. Own checks run after
+-- Booking Guard's, and those with an open check_failed alert last.
+CREATE OR REPLACE FUNCTION guard.run_checks_between(since timestamptz, until timestamptz)
+RETURNS TABLE (
+    check_id text, rule_id text, offending integer, opened integer, repeated integer,
+    status text, error text
+)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+SET max_parallel_workers_per_gather = 0
+SET jit = off
+AS $$
+DECLARE
+    detection_check record;
+    findings guard.finding[];
+    silence interval := guard.alert_silence();
+    open_alerts bigint;
+    superseded integer;
+    failed_state text;
+    check_started timestamptz;
+    cut_during text;
+    failing_checks text[];
+BEGIN
+    IF since IS NULL OR until IS NULL OR since >= until THEN
+        RAISE EXCEPTION 'run_checks_between needs since < until (got % and %)', since, until
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('booking-guard:detection', 0));
+    -- As in run_detection: the planner's estimate of the open alerts is checked before each
+    -- check's statements (a batch over history can open thousands).
+    SELECT count(*) INTO open_alerts FROM guard.alerts AS a WHERE a.status = 'open';
+    SELECT coalesce(array_agg(a.details ->> 'check'), '{}') INTO failing_checks
+    FROM guard.alerts AS a
+    WHERE a.status = 'open' AND a.check_id = 'check_failed';
+    FOR detection_check IN
+        SELECT k.id, k.rule_id, k.check_view, k.description
+        FROM guard.checks AS k
+        WHERE k.enabled AND k.check_view IS NOT NULL
+        ORDER BY
+            k.check_view <> ALL(guard.shipped_check_views()),
+            k.id = ANY(failing_checks),
+            k.id
+    LOOP
+        check_id := detection_check.id;
+        rule_id := detection_check.rule_id;
+        offending := NULL;
+        opened := 0;
+        repeated := 0;
+        status := 'ok';
+        error := NULL;
+        IF cut_during IS NOT NULL THEN
+            status := 'skipped';
+            error := format(
+                'the statement timeout (%s) fired during check %s',
+                current_setting('statement_timeout'), cut_during
+            );
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        check_started := clock_timestamp();
+        BEGIN
+            PERFORM guard.analyze_alerts_if_stale(open_alerts);
+            EXECUTE format(
+                $query$
+                SELECT coalesce(array_agg(ROW(
+                    v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
+                    v.observed_at, v.detail
+                )::guard.finding), '{}')
+                FROM guard.%1$I AS v
+                WHERE v.observed_at >= $1 AND v.observed_at < $2
+                $query$,
+                detection_check.check_view
+            ) INTO findings USING since, until;
+            offending := cardinality(findings);
+
+            -- No observed_at (see above).
+            SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
+            FROM guard.record_findings(findings, detection_check.description, silence, FALSE) AS r;
+        EXCEPTION
+            WHEN query_canceled THEN
+                IF NOT guard.statement_timed_out() THEN
+                    RAISE;
+                END IF;
+                cut_during := detection_check.id;
+                status := 'cut';
+                failed_state := '57014';
+                error := format(
+                    'cut after %s ms by the statement timeout (%s)',
+                    round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
+                    current_setting('statement_timeout')
+                );
+            WHEN OTHERS THEN
+                status := 'failed';
+                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+        END;
+        IF status <> 'ok' THEN
+            offending := NULL;
+            opened := 0;
+            repeated := 0;
+            error := guard.mask_phone_numbers(left(error, 500));
+            PERFORM guard.open_check_alert(
+                'check_failed', detection_check.id,
+                format(
+                    'check %s %s in a batch of the whole history: %s', detection_check.id,
+                    CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END, error
+                ),
+                jsonb_build_object(
+                    'in', 'history', 'status', status, 'error', error, 'sqlstate', failed_state,
+                    'since', since, 'until', until
+                )
+            );
+        ELSE
+            open_alerts := open_alerts + opened - superseded;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
