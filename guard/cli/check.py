@@ -9,11 +9,26 @@ import click
 import psycopg
 from psycopg import sql
 
-from guard.cli.output import emit_json, emit_table, when
+from guard.cli.output import echo_text, emit_json, emit_table, when
 from guard.cli.params import ROW_ID
 from guard.db.connection import connect, fetch_all, guard_function_errors
+from guard.errors import GuardError
 
 _SUMMARY_COLUMNS = ["check", "rule", "offending", "opened", "repeated", "resolved"]
+_STATUS_COLUMNS = [*_SUMMARY_COLUMNS, "status", "error"]
+
+# One windowed pass with each check's status and error (guard.detect() without them): every
+# check runs isolated, and one that fails, is cut by the pass's timeout or is skipped after it
+# does not stop the others (guard.run_checks).
+_WINDOWED_RUN = (
+    "SELECT * FROM guard.run_checks(now() - make_interval(mins =>"
+    " (guard.setting('detection_window_minutes') #>> '{}')::integer), NULL)"
+)
+# What a login that may not read the checks' status is told about one that did not run through.
+_UNKNOWN_FAILURE = (
+    "failed, cut or skipped (a login that may run guard.run_checks, or the alerts check_failed"
+    " and check_over_budget, say why)"
+)
 
 
 def booking_subscription(database_url: str | None) -> str | None:
@@ -88,16 +103,60 @@ def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
 def _detect_window(database_url: str | None) -> list[Any]:
     with connect(database_url, application_name="guard check") as conn, guard_function_errors():
         arm_pass_timeout(conn)
-        rows = conn.execute("SELECT * FROM guard.detect()").fetchall()
+        rows = conn.execute(_WINDOWED_RUN).fetchall()
         conn.commit()
     return rows
+
+
+def _check_call(database_url: str | None, call_id: int) -> list[Any]:
+    """Every check of one call: guard.check_call's validation (the call exists; a session pinned
+    to a tenant checks its own calls only) and guard.run_checks' rows with status and error, in
+    one transaction. A login that may not run guard.run_checks (the application's) gets
+    guard.check_call's rows, whose checks that did not run through have offending NULL."""
+    with connect(database_url, application_name="guard check") as conn, guard_function_errors():
+        row = conn.execute(
+            "SELECT has_function_privilege('guard.run_checks(timestamptz, bigint)', 'EXECUTE')"
+        ).fetchone()
+        if not (row and row[0]):
+            rows = conn.execute("SELECT * FROM guard.check_call(%s)", (call_id,)).fetchall()
+            conn.commit()
+            return [
+                [*r, "ok", None] if r[2] is not None else [*r, "not run", _UNKNOWN_FAILURE]
+                for r in rows
+            ]
+        company = conn.execute("SELECT company_id FROM calls WHERE id = %s", (call_id,)).fetchone()
+        if company is None:
+            raise GuardError(f"call {call_id} does not exist")
+        conn.execute("SELECT guard.assert_tenant(%s)", (company[0],))
+        rows = conn.execute("SELECT * FROM guard.run_checks(NULL, %s)", (call_id,)).fetchall()
+        conn.commit()
+    return rows
+
+
+def report_check_failures(rows: list[Any]) -> bool:
+    """One line on stderr per check that did not run through (its status and error, as guard's
+    text is printed: visible); True when any failed or was cut, or did not run through for a
+    login that may not tell (skipped ones follow from those, or from check_call's budget)."""
+    failed = False
+    for check_id, *_, status, error in rows:
+        if status == "ok":
+            continue
+        if status in ("failed", "cut", "not run"):
+            failed = True
+            verb = {"failed": "failed", "cut": "was cut"}.get(status, "did not run through")
+            echo_text(f"guard: error: check {check_id} {verb}: {error}", err=True)
+        else:
+            echo_text(f"guard: warning: check {check_id} {status}: {error}", err=True)
+    return failed
 
 
 def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]]:
     """Every check over the whole history, one transaction per batch of `batch` of observed time
     (progress on stderr), then the open alerts re-checked a range of ids per transaction, which
-    resolves what was fixed. No transaction holds the whole history."""
+    resolves what was fixed. No transaction holds the whole history. A check that did not run
+    through in some batch has its status and error from the first such batch."""
     totals: dict[tuple[str, str], list[int]] = {}
+    failures: dict[str, tuple[str, str]] = {}
     with (
         connect(database_url, application_name="guard check --all") as conn,
         guard_function_errors(),
@@ -117,15 +176,18 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
                 )
                 arm_pass_timeout(conn)
                 rows = conn.execute(
-                    "SELECT * FROM guard.detect_between(%s, %s)", (since, until)
+                    "SELECT * FROM guard.run_checks_between(%s, %s)", (since, until)
                 ).fetchall()
                 conn.commit()
-                for check_id, rule_id, offending, opened, repeated in rows:
+                for check_id, rule_id, offending, opened, repeated, status, error in rows:
                     total = totals.setdefault((check_id, rule_id), [0, 0, 0, 0])
-                    total[0] += offending
+                    total[0] += offending or 0
                     total[1] += opened
                     total[2] += repeated
-                found = sum(row[2] for row in rows)
+                    if status != "ok":
+                        # the first batch that did not run it through says why
+                        failures.setdefault(check_id, (status, f"{error} (batch {number + 1})"))
+                found = sum(row[2] or 0 for row in rows)
                 click.echo(
                     f"batch {number + 1}/{batches}: {when(since)} onwards, {found} offending",
                     err=True,
@@ -157,7 +219,12 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
         ).fetchall()
         conn.commit()
     return [
-        [check_id, rule_id, *totals.get((check_id, rule_id), [0, 0, 0, 0])]
+        [
+            check_id,
+            rule_id,
+            *totals.get((check_id, rule_id), [0, 0, 0, 0]),
+            *failures.get(check_id, ("ok", None)),
+        ]
         for check_id, rule_id in checks
     ]
 
@@ -190,8 +257,10 @@ def check(
 ) -> None:
     """Run detection now: every check over the recent window, the whole history, or one call.
 
-    Alerts are opened, bumped and resolved exactly as the scheduled job does. Exits 1 when
-    anything offends, so a script can tell."""
+    Alerts are opened, bumped and resolved exactly as the scheduled job does. Each check runs
+    isolated: one that fails, or is cut by the pass's timeout, is named on stderr with its error
+    (one line each) and the others still run. Exits 1 when anything offends or a check failed,
+    so a script can tell."""
     database_url = obj["database_url"]
     if whole_history and call_id is not None:
         raise click.UsageError("--all and --call exclude each other")
@@ -201,7 +270,7 @@ def check(
         rows = _check_history(database_url, timedelta(days=batch_days))
         title = "Detection over the whole history"
     elif call_id is not None:
-        rows = fetch_all(database_url, "SELECT * FROM guard.check_call(%s)", (call_id,))
+        rows = _check_call(database_url, call_id)
         title = f"Detection for call {call_id}"
     else:
         window = _setting(database_url, "detection_window_minutes")
@@ -214,10 +283,11 @@ def check(
             err=True,
         )
     if as_json:
-        emit_json([dict(zip(_SUMMARY_COLUMNS, row, strict=True)) for row in rows])
+        emit_json([dict(zip(_STATUS_COLUMNS, row, strict=True)) for row in rows])
     else:
-        emit_table(title, _SUMMARY_COLUMNS, rows)
-    if any(row[2] for row in rows):
+        emit_table(title, [*_SUMMARY_COLUMNS, "status"], [row[:-1] for row in rows])
+    failed = report_check_failures(rows)
+    if failed or any(row[2] for row in rows):
         raise SystemExit(1)
 
 
