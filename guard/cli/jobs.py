@@ -49,34 +49,65 @@ class RunResult:
     @classmethod
     def parse(cls, job: str, message: str) -> RunResult:
         # "<job>: succeeded in 3 ms" | "<job>: failed after 3 ms: <error>" | "<job>: skipped, ..."
+        # (and guard jobs run's own "<job>: failed, could not run: ...")
         word = message.split(": ", 1)[1].split(maxsplit=1)[0] if ": " in message else ""
         status = word.rstrip(",") if word.rstrip(",") in ("succeeded", "failed") else "skipped"
         return cls(job, status, message)
 
 
 def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
-    """One run of one job in its own transaction (conn must be in autocommit mode)."""
+    """One run of one job in its own transaction (conn must be in autocommit mode).
+
+    A run that raises instead of recording itself (the login's statement_timeout or a
+    permission hit outside the job's own sub-transaction) is that job's failure: recorded by
+    guard.record_job_run in a transaction of its own, and returned as failed, so that the other
+    jobs still run. Only a lost connection (or a primary demoted under us) raises
+    DatabaseUnavailable: no job can run then."""
+    started: datetime | None = None
     try:
         with conn.transaction():
             # what pg_cron runs (guard.job_command): for detect, a runaway pass fails the job
             # (run_job records it) instead of running on
-            command = conn.execute("SELECT guard.job_command(%s)", (job,)).fetchone()
+            command = conn.execute(
+                "SELECT guard.job_command(%s), clock_timestamp()", (job,)
+            ).fetchone()
             assert command is not None
+            started = command[1]
             cursor = conn.execute(str(command[0]).encode())  # no parameters: every statement
             while cursor.nextset():
                 pass
             row = cursor.fetchone()  # the last statement's: guard.run_job's message
-    except psycopg.errors.InsufficientPrivilege as error:
-        raise PermissionDenied(f"job {job} could not run: {first_line(error)}") from None
     except psycopg.Error as error:
         # read-only: a primary demoted under us (the loop waits for the new one)
-        unavailable = conn.broken or isinstance(
+        if conn.broken or isinstance(
             error, psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction
-        )
-        kind = DatabaseUnavailable if unavailable else GuardError
-        raise kind(f"job {job} could not run: {first_line(error)}") from None
+        ):
+            raise DatabaseUnavailable(f"job {job} could not run: {first_line(error)}") from None
+        return RunResult(job, "failed", _record_failure(conn, job, started, error))
     assert row is not None
     return RunResult.parse(job, str(row[0]))
+
+
+def _record_failure(
+    conn: psycopg.Connection[Any], job: str, started: datetime | None, error: psycopg.Error
+) -> str:
+    """Record a run that raised as its job's failure (guard.record_job_run: a row of
+    guard.job_runs and a job_failed alert); the line to print, which says whether that worked."""
+    reason = first_line(error)
+    try:
+        with conn.transaction():
+            conn.execute(
+                "SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)",
+                (job, started, f"could not run: {reason}", error.sqlstate),
+            )
+    except psycopg.Error as again:
+        if conn.broken:
+            raise DatabaseUnavailable(f"job {job} could not run: {reason}") from None
+        return (
+            f"{job}: failed, could not run: {reason}; and could not be recorded:"
+            f" {first_line(again)}"
+        )
+    return f"{job}: failed, could not run: {reason} (recorded in guard.job_runs)"
 
 
 def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | None:
@@ -226,6 +257,12 @@ def run(
 def _selection(conn: psycopg.Connection[Any], job_names: tuple[str, ...]) -> dict[str, Any]:
     """The jobs by name; refuses an unknown name, and warns when pg_cron runs them too."""
     found = {job["job_name"]: job for job in job_status(conn)}
+    # A login that may not run any job is refused once, not once per job.
+    allowed = conn.execute(
+        "SELECT has_function_privilege('guard.run_job(text)', 'EXECUTE')"
+    ).fetchone()
+    if not (allowed and allowed[0]):
+        raise PermissionDenied("permission denied for function run_job")
     unknown = sorted(set(job_names) - set(found))
     if unknown:
         raise GuardError(f"unknown job(s): {', '.join(unknown)} (known: {', '.join(found)})")
