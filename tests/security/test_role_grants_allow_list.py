@@ -28,6 +28,10 @@ import pytest
 from guard.db.verify import verify
 from tests.security.conftest import OWNER_LOGIN, REPORTING_LOGIN, connect_as
 
+# In the slow group: it compares every privilege of the cluster before and after, and logins the
+# pooler tests leave (roles are cluster-wide) make that comparison differ in `make test`'s order.
+pytestmark = pytest.mark.slow
+
 KINDS = ["owner", "application", "reporting", "reviewer"]
 NOT_KINDS = [None, "", "postgres", "public", "pg_read_server_files", "OWNER", "owner'; --"]
 
