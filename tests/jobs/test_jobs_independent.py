@@ -160,7 +160,6 @@ def test_pg_crons_run_job_records_a_run_its_timeout_caught_while_recording(
     assert runs == [("succeeded",)]
 
 
-@pytest.mark.slow
 def test_the_loop_goes_on_after_a_job_could_not_run(db_url: str, jobs_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         _make_hostile(conn, "daily_report", "recording_refused_once")
