@@ -169,7 +169,7 @@ def test_a_registered_check_view_gets_the_check_views_comments(db_url: str) -> N
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             """
-            CREATE VIEW guard.check_no_company_name AS
+            CREATE VIEW guard.check_no_company_name WITH (security_invoker = TRUE) AS
             SELECT 'no_company_name'::text AS check_id, c.id AS company_id,
                    'company'::text AS entity_type, c.id AS entity_id, NULL::bigint AS call_id,
                    'low'::text AS severity, now() AS observed_at, '{}'::jsonb AS detail,
