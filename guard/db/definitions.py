@@ -469,9 +469,12 @@ class _Applier:
             raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
         if definition.kind == "function":
             after = _function_oids(conn, definition.identity)
-            if set(after) - set(before):  # new parameter types: created beside the old one
+            # New parameter types: created beside the old forms, which go. A form dropped
+            # above (a new result type) is gone already: dropping it again would fail.
+            if set(after) - set(before):
+                old_forms = [oid for oid in before if oid in after]
                 self._drop_with_dependents(
-                    definition, [("pg_catalog.pg_proc", oid) for oid in before]
+                    definition, [("pg_catalog.pg_proc", oid) for oid in old_forms]
                 )
 
     def _object_oids(self, definition: Definition) -> list[tuple[str, int]]:

@@ -204,6 +204,31 @@ def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
     assert signatures == [("guard.test_double(bigint)",)]
 
 
+def test_a_function_whose_result_type_changes_is_created_again_once(
+    db_url: str, sql_copy: Path
+) -> None:
+    """CREATE OR REPLACE cannot change a result type: the old form is dropped, the new one
+    created, and nothing is dropped twice."""
+    path = "functions/guard.test_half.sql"
+    template = (
+        "CREATE OR REPLACE FUNCTION guard.test_half(amount integer) RETURNS {type}"
+        " LANGUAGE sql IMMUTABLE AS $$ SELECT amount / 2 $$;\n"
+    )
+    (sql_copy / path).write_text(template.format(type="integer"))
+    _add_to_manifest(sql_copy, path)
+    _apply(db_url, sql_copy)
+    (sql_copy / path).write_text(template.format(type="numeric"))
+
+    _apply(db_url, sql_copy)
+
+    with psycopg.connect(db_url) as conn:
+        signatures = conn.execute(
+            "SELECT oid::regprocedure::text, prorettype::regtype::text FROM pg_proc"
+            " WHERE proname = 'test_half'"
+        ).fetchall()
+    assert signatures == [("guard.test_half(integer)", "numeric")]
+
+
 def test_a_removed_file_drops_its_object(db_url: str, sql_copy: Path) -> None:
     path = "functions/guard.test_gone.sql"
     (sql_copy / path).write_text(
