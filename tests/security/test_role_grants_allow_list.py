@@ -28,10 +28,6 @@ import pytest
 from guard.db.verify import verify
 from tests.security.conftest import OWNER_LOGIN, REPORTING_LOGIN, connect_as
 
-# In the slow group: it compares every privilege of the cluster before and after, and logins the
-# pooler tests leave (roles are cluster-wide) make that comparison differ in `make test`'s order.
-pytestmark = pytest.mark.slow
-
 KINDS = ["owner", "application", "reporting", "reviewer"]
 NOT_KINDS = [None, "", "postgres", "public", "pg_read_server_files", "OWNER", "owner'; --"]
 
@@ -196,7 +192,7 @@ SELECT 'member', m.roleid::regrole::text, m.member::regrole::text, NULL FROM pg_
 UNION ALL
 SELECT 'default', d.defaclrole::regrole::text, d.defaclobjtype::text, d.defaclacl::text
 FROM pg_default_acl AS d
-ORDER BY 1, 2
+ORDER BY 1, 2, 3, 4
 """
 
 
