@@ -31,7 +31,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from bench._cluster import bench_cluster
-from guard import booking
+from guard import booking, booking_common
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
 from guard.db.migrate import Migrator
@@ -74,17 +74,23 @@ def _replay(conn: Conn, call_id: int, prepare: bool | None) -> None:
     made = CalendarBooking(uid=f"uid-{attempt.key}", details={"slot": "10:00"})
     with conn.transaction():
         recorded = conn.execute(
-            booking._RECORD, attempt.record_args(SERVICE, made, "retell_webhook"), prepare=prepare
+            booking_common.RECORD_APPOINTMENT,
+            attempt.record_args(SERVICE, made, "retell_webhook"),
+            prepare=prepare,
         ).fetchone()
         assert recorded is not None
         conn.execute(
-            booking._MARK_CALL, (made.uid, Jsonb(dict(made.details)), call_id), prepare=prepare
+            booking_common.MARK_CALL_BOOKED,
+            (made.uid, Jsonb(dict(made.details)), call_id),
+            prepare=prepare,
         )
         valid = conn.execute(
             booking._VALIDATE, (call_id, recorded[0], made.uid), prepare=prepare
         ).fetchone()
         assert valid is not None and valid[0], valid
-        conn.execute(booking._COMPLETE, (attempt.key, recorded[0], made.uid), prepare=prepare)
+        conn.execute(
+            booking_common.COMPLETE_ATTEMPT, (attempt.key, recorded[0], made.uid), prepare=prepare
+        )
 
 
 def _summary(samples: list[float]) -> dict[str, float]:

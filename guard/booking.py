@@ -47,20 +47,47 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
+from guard.booking_common import (
+    CALL_FOR_RECOVERY,
+    COMPLETE_ATTEMPT,
+    MARK_CALL_BOOKED,
+    RECORD_APPOINTMENT,
+    CalendarBooking,
+    CalendarStatus,
+    appointment_values,
+    mark_call_values,
+    masked_message,
+    one_row,
+    record_attempt_booking,
+    require_idle,
+    restore_autocommit,
+    restore_autocommit_async,
+)
 from guard.breaker import BreakerRegistry, BulkheadFullError, CircuitOpenError
 from guard.errors import GuardError, first_line
-from guard.masking import mask_phone_numbers
 from guard.retry import Retry, RetryPolicy
+
+# CalendarBooking and CalendarStatus live in guard.booking_common; applications import them here.
+__all__ = [
+    "AsyncCalendarCall",
+    "BookingOutcome",
+    "BookingStatus",
+    "CalendarBooking",
+    "CalendarCall",
+    "CalendarStatus",
+    "RecoveryReport",
+    "book_appointment",
+    "book_appointment_async",
+    "recover_attempts",
+]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -73,62 +100,14 @@ _BEGIN = (
     " FROM set_config('synchronous_commit', 'on', TRUE) AS durable,"
     " guard.begin_booking_attempt(%s, %s) AS b, public.calls AS c WHERE c.id = %s"
 )
-_RECORD = (
-    "INSERT INTO public.appointments (company_id, call_id, customer_id, service_id,"
-    " calcom_v2_booking_id, source, starts_at, ends_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
-_MARK_CALL = (
-    "UPDATE public.calls SET booking_id = %s, booking_details = %s, booking_confirmed = TRUE,"
-    " updated_at = now() WHERE id = %s"
-)
 _VALIDATE = "SELECT ok, reason, details, latency_ms FROM guard.validate_booking(%s, %s, %s)"
-# Closing an attempt as booked is what the caller is told BOOKED after: that commit too must
-# survive a crash and reach a synchronous standby, whatever the server's synchronous_commit.
-_COMPLETE = (
-    "SELECT guard.complete_booking_attempt(%s, %s, %s)"
-    " FROM set_config('synchronous_commit', 'on', TRUE) AS durable"
-)
 _RECORD_FAILED_VALIDATION = "SELECT guard.record_validation(%s, %s, %s, FALSE, %s, %s)"
 _FAIL = "SELECT guard.fail_booking_attempt(%s, %s, %s)"
 _UNSETTLED = (
     "SELECT attempt_id, idempotency_key, company_id, call_id, service_id, state"
     " FROM guard.unsettled_booking_attempts(%s, %s)"
 )
-_CALL_FOR_RECOVERY = (
-    "SELECT c.company_id, c.customer_id, (SELECT a.id FROM public.appointments AS a"
-    " WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.calcom_v2_booking_id = %s"
-    " AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled' ORDER BY a.id LIMIT 1)"
-    " FROM public.calls AS c WHERE c.id = %s"
-)
 _POLL_SECONDS = 0.1
-
-
-class CalendarStatus(StrEnum):
-    """A booking's state in the calendar, as guard.calendar.reconcile_calendar compares it."""
-
-    BOOKED = "booked"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True)
-class CalendarBooking:
-    """What the external calendar returned for a booking, or lists for it.
-
-    The booking path and recover_attempts read uid, the times and details. The calendar's
-    reconciliation (guard.calendar.reconcile_calendar) also reads what the calendar knows beyond
-    that, each with a default so that every earlier use stays as it was: its status (a booking
-    cancelled in the calendar's UI is still listed, as cancelled), and the call it was made for,
-    where the calendar keeps it: the call's id or the idempotency key the booking path sent
-    (stored in the booking's metadata by the application, docs/calendar.md)."""
-
-    uid: str
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-    status: CalendarStatus | str = CalendarStatus.BOOKED
-    call_id: int | None = None
-    idempotency_key: str | None = None
 
 
 # The calendar: book(idempotency_key) -> CalendarBooking (a callable without the key still works).
@@ -175,15 +154,8 @@ class _Attempt:
     def record_args(
         self, service_id: int, booking: CalendarBooking, source: str
     ) -> tuple[Any, ...]:
-        return (
-            self.company_id,
-            self.call_id,
-            self.customer_id,
-            service_id,
-            booking.uid,
-            source,
-            booking.starts_at,
-            booking.ends_at,
+        return appointment_values(
+            self.company_id, self.call_id, self.customer_id, service_id, booking, source
         )
 
     def metric_args(self, failed: _ValidationFailed) -> tuple[Any, ...]:
@@ -239,7 +211,7 @@ class _Failure:
             BookingStatus.FAILED,
             "calendar_booking_failure",
             type(error).__name__,
-            {"error": type(error).__name__, "message": _masked(error)},
+            {"error": type(error).__name__, "message": masked_message(error)},
         )
 
     @classmethod
@@ -260,7 +232,7 @@ class _Failure:
             f"recording failed: {type(error).__name__}",
             {
                 "error": type(error).__name__,
-                "message": _masked(error),
+                "message": masked_message(error),
                 "booking_uid": booking.uid,
                 "calendar_booked": True,
             },
@@ -291,12 +263,6 @@ class _Failure:
             self.retry_after,
             attempt.key,
         )
-
-
-def _masked(error: BaseException) -> str:
-    # Messages of third-party errors may quote what the caller said: phone numbers masked by the
-    # one rule (guard.masking), before the message is shortened.
-    return mask_phone_numbers(first_line(error) if str(error) else "")[:200]
 
 
 class _ValidationFailed(Exception):
@@ -343,13 +309,13 @@ def book_appointment(
     `conn` must not be inside a transaction: this function runs its own (in autocommit mode for
     its duration; the connection's own setting is restored). `wait_seconds`: how long to wait for
     another attempt on the same call to finish before answering IN_PROGRESS."""
-    _require_idle(conn.info.transaction_status)
+    require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
         return _book(conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds)
     finally:
-        _restore_autocommit(conn, autocommit)
+        restore_autocommit(conn, autocommit)
 
 
 def _book(
@@ -396,20 +362,24 @@ def _record(
     call_id = attempt.call_id
     try:
         with conn.transaction():
-            (appointment_id,) = _row(
+            (appointment_id,) = one_row(
                 conn.execute(
-                    _RECORD, attempt.record_args(service_id, booking, source), prepare=False
-                )
+                    RECORD_APPOINTMENT,
+                    attempt.record_args(service_id, booking, source),
+                    prepare=False,
+                ).fetchone()
             )
-            conn.execute(
-                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id), prepare=False
-            )
-            ok, reason, details, latency_ms = _row(
-                conn.execute(_VALIDATE, (call_id, appointment_id, booking.uid), prepare=False)
+            conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
+            ok, reason, details, latency_ms = one_row(
+                conn.execute(
+                    _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
+                ).fetchone()
             )
             if not ok:
                 raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-            conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid), prepare=False)
+            conn.execute(
+                COMPLETE_ATTEMPT, (attempt.key, appointment_id, booking.uid), prepare=False
+            )
     except _ValidationFailed as failed:
         failure = _Failure.validation(failed.reason, failed.details, booking)
         return _fail(conn, attempt, failure, booking.uid, None, attempt.metric_args(failed))
@@ -419,7 +389,7 @@ def _record(
         if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
             # settled meanwhile (this process outlived the timeout): by recover_attempts?
             recorded = _recorded(
-                conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False).fetchone()
+                conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False).fetchone()
             )
             if recorded is not None:
                 return _already(attempt, recorded, booking)
@@ -444,8 +414,8 @@ def _fail(
         with conn.transaction():
             if failed_validation is not None:
                 conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
-            (review_item_id,) = _row(
-                conn.execute(_FAIL, failure.fail_args(attempt.key), prepare=False)
+            (review_item_id,) = one_row(
+                conn.execute(_FAIL, failure.fail_args(attempt.key), prepare=False).fetchone()
             )
     except psycopg.Error as cleanup_error:
         if original is None:
@@ -471,7 +441,7 @@ async def book_appointment_async(
     wait_seconds: float = 30.0,
 ) -> BookingOutcome:
     """`book_appointment` for asyncio: the same steps, never blocking the event loop."""
-    _require_idle(conn.info.transaction_status)
+    require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     await conn.set_autocommit(True)
     try:
@@ -479,7 +449,7 @@ async def book_appointment_async(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
     finally:
-        await _restore_autocommit_async(conn, autocommit)
+        await restore_autocommit_async(conn, autocommit)
 
 
 async def _book_async(
@@ -526,19 +496,19 @@ async def _record_async(
     try:
         async with conn.transaction():
             cursor = await conn.execute(
-                _RECORD, attempt.record_args(service_id, booking, source), prepare=False
+                RECORD_APPOINTMENT, attempt.record_args(service_id, booking, source), prepare=False
             )
-            (appointment_id,) = _row_of(await cursor.fetchone())
-            await conn.execute(
-                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id), prepare=False
-            )
+            (appointment_id,) = one_row(await cursor.fetchone())
+            await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
             cursor = await conn.execute(
                 _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
             )
-            ok, reason, details, latency_ms = _row_of(await cursor.fetchone())
+            ok, reason, details, latency_ms = one_row(await cursor.fetchone())
             if not ok:
                 raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-            await conn.execute(_COMPLETE, (attempt.key, appointment_id, booking.uid), prepare=False)
+            await conn.execute(
+                COMPLETE_ATTEMPT, (attempt.key, appointment_id, booking.uid), prepare=False
+            )
     except _ValidationFailed as failed:
         failure = _Failure.validation(failed.reason, failed.details, booking)
         return await _fail_async(
@@ -548,7 +518,7 @@ async def _record_async(
         if conn.broken or conn.closed:
             raise  # the attempt stays calling in the journal: recover_attempts settles it
         if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
-            cursor = await conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
+            cursor = await conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
             recorded = _recorded(await cursor.fetchone())
             if recorded is not None:
                 return _already(attempt, recorded, booking)
@@ -573,7 +543,7 @@ async def _fail_async(
             if failed_validation is not None:
                 await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
             cursor = await conn.execute(_FAIL, failure.fail_args(attempt.key), prepare=False)
-            (review_item_id,) = _row_of(await cursor.fetchone())
+            (review_item_id,) = one_row(await cursor.fetchone())
     except psycopg.Error as cleanup_error:
         if original is None:
             raise
@@ -620,7 +590,7 @@ def recover_attempts(
     the call's appointment and the attempt closed (its review item and alert too), in one
     transaction; no booking closes the attempt as failed and takes the rollback path. An attempt
     whose lookup raises stays as it is (in review). `conn` must not be inside a transaction."""
-    _require_idle(conn.info.transaction_status)
+    require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
@@ -631,7 +601,9 @@ def recover_attempts(
             try:
                 booking = lookup(key)
             except Exception as error:  # the calendar cannot say: a person decides
-                _log.warning("calendar lookup for call %s failed: %s", call_id, _masked(error))
+                _log.warning(
+                    "calendar lookup for call %s failed: %s", call_id, masked_message(error)
+                )
                 unsettled += 1
                 continue
             try:
@@ -642,38 +614,14 @@ def recover_attempts(
                         )
                     failed += 1
                 else:
-                    _record_recovered(conn, key, call_id, service_id, booking, source)
+                    with conn.transaction():
+                        record_attempt_booking(conn, key, call_id, service_id, booking, source)
                     recovered += 1
             except psycopg.errors.ObjectNotInPrerequisiteState:
                 unsettled += 1  # settled by someone else meanwhile (its booking process, a person)
         return RecoveryReport(recovered, failed, unsettled)
     finally:
-        _restore_autocommit(conn, autocommit)
-
-
-def _record_recovered(
-    conn: psycopg.Connection[Any],
-    key: str,
-    call_id: int,
-    service_id: int,
-    booking: CalendarBooking,
-    source: str,
-) -> None:
-    with conn.transaction():
-        company_id, customer_id, appointment_id = _row(
-            conn.execute(_CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
-        )
-        if appointment_id is None:  # (recorded by hand meanwhile: that appointment is the one)
-            attempt = _Attempt(key, call_id, company_id, customer_id)
-            (appointment_id,) = _row(
-                conn.execute(
-                    _RECORD, attempt.record_args(service_id, booking, source), prepare=False
-                )
-            )
-            conn.execute(
-                _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), call_id), prepare=False
-            )
-        conn.execute(_COMPLETE, (key, appointment_id, booking.uid), prepare=False)
+        restore_autocommit(conn, autocommit)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -701,34 +649,3 @@ def _must_wait(started: _Attempt | BookingOutcome, deadline: float) -> bool:
         and started.status is BookingStatus.IN_PROGRESS
         and time.monotonic() < deadline
     )
-
-
-def _restore_autocommit(conn: psycopg.Connection[Any], autocommit: bool) -> None:
-    """Put the caller's setting back; on a connection that died there is nothing to restore,
-    and an error here must never replace the caller's outcome or exception."""
-    try:
-        conn.autocommit = autocommit
-    except psycopg.Error as error:
-        _log.debug("could not restore autocommit: %s", first_line(error))
-
-
-async def _restore_autocommit_async(conn: psycopg.AsyncConnection[Any], autocommit: bool) -> None:
-    try:
-        await conn.set_autocommit(autocommit)
-    except psycopg.Error as error:
-        _log.debug("could not restore autocommit: %s", first_line(error))
-
-
-def _require_idle(status: TransactionStatus) -> None:
-    if status != TransactionStatus.IDLE:
-        raise GuardError("book_appointment needs a connection outside a transaction")
-
-
-def _row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
-    return _row_of(cursor.fetchone())
-
-
-def _row_of(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
-    if row is None:
-        raise GuardError("the database returned no row where one was expected")
-    return row

@@ -45,19 +45,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from guard.booking import (
-    _CALL_FOR_RECOVERY,
-    _COMPLETE,
-    _MARK_CALL,
-    _RECORD,
+from guard.booking_common import (
+    COMPLETE_ATTEMPT,
+    MARK_CALL_BOOKED,
+    RECORD_APPOINTMENT,
     CalendarBooking,
     CalendarStatus,
-    _masked,
-    _require_idle,
-    _restore_autocommit,
-    _restore_autocommit_async,
+    appointment_values,
+    mark_call_values,
+    masked_message,
+    one_row,
+    record_attempt_booking,
+    record_attempt_booking_async,
+    require_idle,
+    restore_autocommit,
+    restore_autocommit_async,
 )
 from guard.errors import GuardError
 
@@ -327,6 +330,12 @@ def _checked(answer: object) -> list[CalendarBooking]:
     return bookings
 
 
+def _client_failed(error: Exception) -> CalendarError:
+    return CalendarError(
+        f"the calendar client failed: {type(error).__name__}: {masked_message(error)}"
+    )
+
+
 def _problem(booking: object) -> str | None:
     if not isinstance(booking, CalendarBooking):
         return f"a {type(booking).__name__}, not a CalendarBooking"
@@ -362,16 +371,7 @@ def _reconcile_args(company_id: int | None, booking: CalendarBooking) -> tuple[A
 
 def _record_args(row: tuple[Any, ...], booking: CalendarBooking, source: str) -> tuple[Any, ...]:
     _action, _appointment, call_id, company_id, customer_id, service_id = row[:6]
-    return (
-        company_id,
-        call_id,
-        customer_id,
-        service_id,
-        booking.uid,
-        source,
-        booking.starts_at,
-        booking.ends_at,
-    )
+    return appointment_values(company_id, call_id, customer_id, service_id, booking, source)
 
 
 def _with_appointment(row: tuple[Any, ...], appointment_id: int) -> tuple[Any, ...]:
@@ -385,7 +385,7 @@ def _log_failure(booking: CalendarBooking, error: BaseException) -> None:
         "calendar booking %s not reconciled: %s: %s",
         booking.uid,
         type(error).__name__,
-        _masked(error),
+        masked_message(error),
     )
 
 
@@ -409,7 +409,7 @@ def reconcile_calendar(
     source of the appointments recorded. `conn` must not be inside a transaction; each booking
     runs in a transaction of its own."""
     since, until = _window(since, until)
-    _require_idle(conn.info.transaction_status)
+    require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
@@ -420,9 +420,7 @@ def reconcile_calendar(
         except CalendarError:
             raise
         except Exception as error:
-            raise CalendarError(
-                f"the calendar client failed: {type(error).__name__}: {_masked(error)}"
-            ) from error
+            raise _client_failed(error) from error
         tally = _Tally(orphans=_orphans(conn, orphaned_before))
         for booking in bookings:
             try:
@@ -452,11 +450,13 @@ def reconcile_calendar(
         except psycopg.Error as error:
             if conn.broken or conn.closed:
                 raise
-            tally.missing_error = _masked(error)
-            _log.warning("appointments missing from the calendar not compared: %s", _masked(error))
+            tally.missing_error = masked_message(error)
+            _log.warning(
+                "appointments missing from the calendar not compared: %s", masked_message(error)
+            )
         return _finish(tally.report(since, until, len(bookings), orphaned_before))
     finally:
-        _restore_autocommit(conn, autocommit)
+        restore_autocommit(conn, autocommit)
 
 
 def _recorded(
@@ -471,35 +471,21 @@ def _recorded(
     for the attempt of a failover's orphan too (see `_orphan_of`)."""
     orphan = _orphan_of(row, booking, orphans)
     if orphan is not None:
-        company_id, customer_id, appointment_id = _row(
-            conn.execute(
-                _CALL_FOR_RECOVERY, (booking.uid, orphan.call_id), prepare=False
-            ).fetchone()
+        appointment_id = record_attempt_booking(
+            conn, orphan.key, orphan.call_id, orphan.service_id, booking, source
         )
-        if appointment_id is None:
-            appointment_id = _one(
-                conn.execute(
-                    _RECORD,
-                    _orphan_args(orphan, company_id, customer_id, booking, source),
-                    prepare=False,
-                ).fetchone()
-            )
-            conn.execute(
-                _MARK_CALL,
-                (booking.uid, Jsonb(dict(booking.details)), orphan.call_id),
-                prepare=False,
-            )
-        conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid), prepare=False)
         del orphans[orphan.key]
         return _as_recorded(row, appointment_id)
     if row[0] != "record":
         return row
     appointment_id = _one(
-        conn.execute(_RECORD, _record_args(row, booking, source), prepare=False).fetchone()
+        conn.execute(
+            RECORD_APPOINTMENT, _record_args(row, booking, source), prepare=False
+        ).fetchone()
     )
-    conn.execute(_MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]), prepare=False)
+    conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, row[2]), prepare=False)
     if row[6] is not None:
-        conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid), prepare=False)
+        conn.execute(COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid), prepare=False)
     return _with_appointment(row, appointment_id)
 
 
@@ -518,7 +504,7 @@ async def reconcile_calendar_async(
     client may be a coroutine function or a plain one."""
     since, until = _window(since, until)
     _aware(orphaned_before)
-    _require_idle(conn.info.transaction_status)
+    require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     await conn.set_autocommit(True)
     try:
@@ -532,9 +518,7 @@ async def reconcile_calendar_async(
         except CalendarError:
             raise
         except Exception as error:
-            raise CalendarError(
-                f"the calendar client failed: {type(error).__name__}: {_masked(error)}"
-            ) from error
+            raise _client_failed(error) from error
         orphans: dict[str, _Orphan] = {}
         if orphaned_before is not None:
             cursor = await conn.execute(_ORPHANED, (_MAX_ORPHANED, orphaned_before), prepare=False)
@@ -570,11 +554,13 @@ async def reconcile_calendar_async(
         except psycopg.Error as error:
             if conn.broken or conn.closed:
                 raise
-            tally.missing_error = _masked(error)
-            _log.warning("appointments missing from the calendar not compared: %s", _masked(error))
+            tally.missing_error = masked_message(error)
+            _log.warning(
+                "appointments missing from the calendar not compared: %s", masked_message(error)
+            )
         return _finish(tally.report(since, until, len(bookings), orphaned_before))
     finally:
-        await _restore_autocommit_async(conn, autocommit)
+        await restore_autocommit_async(conn, autocommit)
 
 
 async def _recorded_async(
@@ -587,34 +573,20 @@ async def _recorded_async(
     """`_recorded` for asyncio."""
     orphan = _orphan_of(row, booking, orphans)
     if orphan is not None:
-        cursor = await conn.execute(
-            _CALL_FOR_RECOVERY, (booking.uid, orphan.call_id), prepare=False
+        appointment_id = await record_attempt_booking_async(
+            conn, orphan.key, orphan.call_id, orphan.service_id, booking, source
         )
-        company_id, customer_id, appointment_id = _row(await cursor.fetchone())
-        if appointment_id is None:
-            cursor = await conn.execute(
-                _RECORD,
-                _orphan_args(orphan, company_id, customer_id, booking, source),
-                prepare=False,
-            )
-            appointment_id = _one(await cursor.fetchone())
-            await conn.execute(
-                _MARK_CALL,
-                (booking.uid, Jsonb(dict(booking.details)), orphan.call_id),
-                prepare=False,
-            )
-        await conn.execute(_COMPLETE, (orphan.key, appointment_id, booking.uid), prepare=False)
         del orphans[orphan.key]
         return _as_recorded(row, appointment_id)
     if row[0] != "record":
         return row
-    cursor = await conn.execute(_RECORD, _record_args(row, booking, source), prepare=False)
-    appointment_id = _one(await cursor.fetchone())
-    await conn.execute(
-        _MARK_CALL, (booking.uid, Jsonb(dict(booking.details)), row[2]), prepare=False
+    cursor = await conn.execute(
+        RECORD_APPOINTMENT, _record_args(row, booking, source), prepare=False
     )
+    appointment_id = _one(await cursor.fetchone())
+    await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, row[2]), prepare=False)
     if row[6] is not None:
-        await conn.execute(_COMPLETE, (row[6], appointment_id, booking.uid), prepare=False)
+        await conn.execute(COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid), prepare=False)
     return _with_appointment(row, appointment_id)
 
 
@@ -625,8 +597,8 @@ def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
     ended: pass it as `orphaned_before`. None when the server started without recovery (it was
     never a standby, or was restarted since its promotion). A server still in recovery (a
     standby) is refused: it can write nothing."""
-    _require_idle(conn.info.transaction_status)
-    replayed, in_recovery = _row(conn.execute(_REPLAYED, prepare=False).fetchone())
+    require_idle(conn.info.transaction_status)
+    replayed, in_recovery = one_row(conn.execute(_REPLAYED, prepare=False).fetchone())
     if not conn.autocommit:
         conn.rollback()
     if in_recovery:
@@ -665,33 +637,8 @@ def _orphan_of(
     return orphans.get(booking.idempotency_key)
 
 
-def _orphan_args(
-    orphan: _Orphan,
-    company_id: int,
-    customer_id: int | None,
-    booking: CalendarBooking,
-    source: str,
-) -> tuple[Any, ...]:
-    return (
-        company_id,
-        orphan.call_id,
-        customer_id,
-        orphan.service_id,
-        booking.uid,
-        source,
-        booking.starts_at,
-        booking.ends_at,
-    )
-
-
 def _as_recorded(row: tuple[Any, ...], appointment_id: int) -> tuple[Any, ...]:
     return ("record", appointment_id, *row[2:])
-
-
-def _row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
-    if row is None:
-        raise GuardError("the database returned no row where one was expected")
-    return row
 
 
 def _uids(bookings: Sequence[CalendarBooking]) -> list[str]:
@@ -708,6 +655,4 @@ def _finish(report: CalendarReport) -> CalendarReport:
 
 
 def _one(row: tuple[Any, ...] | None) -> Any:
-    if row is None:
-        raise GuardError("the database returned no row where one was expected")
-    return row[0]
+    return one_row(row)[0]

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from guard.booking import CalendarBooking, _masked
+from guard.booking_common import CalendarBooking, masked_message
 from guard.calendar import (
     DEFAULT_MAX_MISSING,
     CalendarReport,
@@ -90,7 +90,7 @@ def load_client(spec: str) -> ListBookings:
     except (Exception, SystemExit) as error:
         raise ConfigurationError(
             f"--client: cannot import module {module_name}: {type(error).__name__}:"
-            f" {_masked(error)}"
+            f" {masked_message(error)}"
         ) from None
     for name in attribute.split("."):
         try:

@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guard import masking
-from guard.booking import _masked
+from guard.booking_common import masked_message as _masked
 from guard.dispatch.message import MAX_DETAIL_CHARS, _clean_text, safe_details
 from guard.errors import first_line
 

@@ -1,0 +1,184 @@
+"""What the booking path (guard.booking) and the calendar's reconciliation (guard.calendar) share.
+
+Both record a calendar booking as a call's appointment the same way (the appointment, then the
+booking uid on the call, the triggers deriving the flags, then the attempt closed), both run their
+own transactions on a connection the caller hands over idle, and both tell of third-party errors
+with phone numbers masked. Those statements and helpers live here, once, under public names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
+
+from guard.errors import GuardError, first_line
+from guard.masking import mask_phone_numbers
+
+_log = logging.getLogger(__name__)
+
+
+class CalendarStatus(StrEnum):
+    """A booking's state in the calendar, as guard.calendar.reconcile_calendar compares it."""
+
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class CalendarBooking:
+    """What the external calendar returned for a booking, or lists for it.
+
+    The booking path and recover_attempts read uid, the times and details. The calendar's
+    reconciliation (guard.calendar.reconcile_calendar) also reads what the calendar knows beyond
+    that, each with a default so that every earlier use stays as it was: its status (a booking
+    cancelled in the calendar's UI is still listed, as cancelled), and the call it was made for,
+    where the calendar keeps it: the call's id or the idempotency key the booking path sent
+    (stored in the booking's metadata by the application, docs/calendar.md)."""
+
+    uid: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    status: CalendarStatus | str = CalendarStatus.BOOKED
+    call_id: int | None = None
+    idempotency_key: str | None = None
+
+
+RECORD_APPOINTMENT = (
+    "INSERT INTO public.appointments (company_id, call_id, customer_id, service_id,"
+    " calcom_v2_booking_id, source, starts_at, ends_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+MARK_CALL_BOOKED = (
+    "UPDATE public.calls SET booking_id = %s, booking_details = %s, booking_confirmed = TRUE,"
+    " updated_at = now() WHERE id = %s"
+)
+# Closing an attempt as booked is what the caller is told BOOKED after: that commit too must
+# survive a crash and reach a synchronous standby, whatever the server's synchronous_commit.
+COMPLETE_ATTEMPT = (
+    "SELECT guard.complete_booking_attempt(%s, %s, %s)"
+    " FROM set_config('synchronous_commit', 'on', TRUE) AS durable"
+)
+# The call's company and customer, and its active appointment carrying the booking's uid if one
+# was recorded already (by recover_attempts, a reconciliation or a person).
+CALL_FOR_RECOVERY = (
+    "SELECT c.company_id, c.customer_id, (SELECT a.id FROM public.appointments AS a"
+    " WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.calcom_v2_booking_id = %s"
+    " AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled' ORDER BY a.id LIMIT 1)"
+    " FROM public.calls AS c WHERE c.id = %s"
+)
+
+
+def appointment_values(
+    company_id: int,
+    call_id: int,
+    customer_id: int | None,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> tuple[Any, ...]:
+    """The parameters of RECORD_APPOINTMENT for a calendar booking of a call."""
+    return (
+        company_id,
+        call_id,
+        customer_id,
+        service_id,
+        booking.uid,
+        source,
+        booking.starts_at,
+        booking.ends_at,
+    )
+
+
+def mark_call_values(booking: CalendarBooking, call_id: int) -> tuple[Any, ...]:
+    """The parameters of MARK_CALL_BOOKED."""
+    return (booking.uid, Jsonb(dict(booking.details)), call_id)
+
+
+def record_attempt_booking(
+    conn: psycopg.Connection[Any],
+    key: str,
+    call_id: int,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> int:
+    """Record the calendar's booking of an attempt whose booking path will never record it
+    (recover_attempts, a failover's orphan) and close the attempt, in the caller's transaction;
+    an appointment recorded meanwhile with the booking's uid is the one. Returns its id."""
+    company_id, customer_id, appointment_id = one_row(
+        conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False).fetchone()
+    )
+    if appointment_id is None:
+        values = appointment_values(company_id, call_id, customer_id, service_id, booking, source)
+        (appointment_id,) = one_row(
+            conn.execute(RECORD_APPOINTMENT, values, prepare=False).fetchone()
+        )
+        conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
+    conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid), prepare=False)
+    return int(appointment_id)
+
+
+async def record_attempt_booking_async(
+    conn: psycopg.AsyncConnection[Any],
+    key: str,
+    call_id: int,
+    service_id: int,
+    booking: CalendarBooking,
+    source: str,
+) -> int:
+    """`record_attempt_booking` for asyncio."""
+    cursor = await conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
+    company_id, customer_id, appointment_id = one_row(await cursor.fetchone())
+    if appointment_id is None:
+        values = appointment_values(company_id, call_id, customer_id, service_id, booking, source)
+        cursor = await conn.execute(RECORD_APPOINTMENT, values, prepare=False)
+        (appointment_id,) = one_row(await cursor.fetchone())
+        await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
+    await conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid), prepare=False)
+    return int(appointment_id)
+
+
+def masked_message(error: BaseException) -> str:
+    """The first line of an error's message, phone numbers masked, at most 200 characters.
+
+    Messages of third-party errors may quote what the caller said: phone numbers are masked by
+    the one rule (guard.masking) before the message is shortened."""
+    return mask_phone_numbers(first_line(error) if str(error) else "")[:200]
+
+
+def require_idle(status: TransactionStatus) -> None:
+    if status != TransactionStatus.IDLE:
+        raise GuardError("book_appointment needs a connection outside a transaction")
+
+
+def restore_autocommit(conn: psycopg.Connection[Any], autocommit: bool) -> None:
+    """Put the caller's setting back; on a connection that died there is nothing to restore,
+    and an error here must never replace the caller's outcome or exception."""
+    try:
+        conn.autocommit = autocommit
+    except psycopg.Error as error:
+        _log.debug("could not restore autocommit: %s", first_line(error))
+
+
+async def restore_autocommit_async(conn: psycopg.AsyncConnection[Any], autocommit: bool) -> None:
+    try:
+        await conn.set_autocommit(autocommit)
+    except psycopg.Error as error:
+        _log.debug("could not restore autocommit: %s", first_line(error))
+
+
+def one_row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """A row the statement always returns; its absence is the database's error, not the
+    caller's."""
+    if row is None:
+        raise GuardError("the database returned no row where one was expected")
+    return row
