@@ -20,7 +20,7 @@ from guard.cli.params import COUNT, INT_MAX
 from guard.db import definitions
 from guard.db.connection import connect
 from guard.db.lock_retry import LockPolicy
-from guard.db.migrate import Migrator, RollbackPreview
+from guard.db.migrate import ApplyPlan, Migrator, RollbackPreview
 from guard.db.validate import RECONCILE_PAUSE_RATIO
 from guard.db.validate import validate as validate_database
 from guard.db.verify import unbound_logins
@@ -136,12 +136,19 @@ def db() -> None:
 
 @db.command()
 @click.option("--to", "to", metavar="ID", help="Stop after applying this migration.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the SQL it would run (pending migrations, then changed definitions) and change"
+    " nothing: one read-only transaction, no lock that blocks a writer.",
+)
 @_MIGRATIONS_DIR
 @_lock_options
 @click.pass_obj
 def apply(
     obj: dict[str, str | None],
     to: str | None,
+    dry_run: bool,
     migrations_dir: Path | None,
     lock_deadline: str,
     lock_timeout: str,
@@ -149,18 +156,98 @@ def apply(
 ) -> None:
     """Apply pending migrations in order (all, or up to and including ID).
 
-    A migration older than one already applied is refused."""
+    A migration older than one already applied is refused. With --dry-run, print what would run
+    instead; it takes no migration lock and works through a connection pooler (the apply itself
+    needs a direct connection)."""
     policy = _policy(lock_deadline, lock_timeout, statement_timeout)
     with Migrator(
         obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
     ) as migrator:
         _announce(migrator.conn)
+        if dry_run:
+            _show_plan(migrator.plan_apply(to))
+            return
         applied = migrator.apply(to, on_applied=lambda i: echo_text(f"applied  {i}"))
         outcome = migrator.definitions_outcome
     if outcome is not None and outcome.changed:
         echo_text(outcome.summary())
     if not applied and (outcome is None or not outcome.changed):
         click.echo("Nothing to apply: the database is up to date.")
+
+
+def _show_plan(plan: ApplyPlan) -> None:
+    """A dry run: the SQL on stdout, in the order apply runs it, what is not SQL as comments."""
+    if plan.migrator_running is not None:
+        _progress(
+            f"note: a migrator is running now ({plan.migrator_running}): what is pending may"
+            " change before you apply"
+        )
+    if plan.empty:
+        click.echo("Nothing to apply: the database is up to date.")
+        return
+    for refusal in plan.refusals:
+        _progress(f"note: `guard db apply` would refuse here: {refusal}")
+    for migration in plan.migrations:
+        how = (
+            "one transaction, with its bookkeeping"
+            if migration.transactional
+            else "not transactional: each statement commits on its own"
+        )
+        echo_text(f"-- migration {migration.id} ({how})")
+        for statement in migration.statements:
+            _echo_sql(_terminated(statement))
+        echo_text("")
+    step = plan.definitions
+    if step is not None:
+        where = (
+            "in the transaction of the last migration"
+            if plan.definitions_with_last_migration
+            else "in a transaction of their own"
+        )
+        echo_text(f"-- definitions from {step.source} ({where})")
+        if plan.migrations:
+            echo_text(
+                "-- (as the database is now: a migration above that changes a definition's object"
+                " makes its file run too)"
+            )
+        for definition, reason in step.run:
+            echo_text(f"-- {definition.path}: {definition.label}, {reason}")
+            recreated = step.recreated_if_refused.get(definition.path)
+            if recreated:
+                echo_text(
+                    "--   should CREATE OR REPLACE refuse the change (a view's columns, a"
+                    " function's result type or parameter names), it is dropped and created"
+                    f" again, and so are: {', '.join(recreated)}"
+                )
+            stopped_by = step.stopped_by.get(definition.path)
+            if stopped_by:
+                echo_text(
+                    "--   should CREATE OR REPLACE refuse the change, these stop the apply (not"
+                    f" Booking Guard's, they depend on it): {', '.join(stopped_by)}"
+                )
+            _echo_sql(definition.text)
+        for path, label, statements in step.dropped:
+            echo_text(f"-- {path}: removed from {step.source}, its {label} is dropped")
+            for statement in statements:
+                _echo_sql(_terminated(statement))
+        echo_text("")
+    files = len(step.run) if step is not None else 0
+    drops = len(step.dropped) if step is not None else 0
+    echo_text(
+        f"-- dry run: {len(plan.migrations)} migration(s), {files} definition file(s) to run,"
+        f" {drops} to drop. Nothing was changed."
+    )
+
+
+def _terminated(statement: str) -> str:
+    """A statement as yoyo split it (without its semicolon) as it would stand in a script."""
+    text = statement.strip()
+    return text if text.endswith(";") else text + ";"
+
+
+def _echo_sql(text: str) -> None:
+    for line in text.strip().splitlines():
+        echo_text(line)
 
 
 @db.command()

@@ -297,6 +297,132 @@ def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> lis
     return found
 
 
+@dataclass
+class Plan:
+    """What an apply of a set of definitions would do, read without changing anything (`guard db
+    apply --dry-run`), in the order the apply does it: the changed functions and views, the
+    closing kinds, the triggers and policies, then the drops of removed files."""
+
+    source: str = CHECKOUT
+    run: list[tuple[Definition, str]] = field(default_factory=list)  # each with why it runs
+    dropped: list[tuple[str, str, list[str]]] = field(default_factory=list)  # path, label, SQL
+    # path -> the Booking Guard definitions dropped and created again with its object, should
+    # CREATE OR REPLACE refuse the change (a view's columns, a function's result type)
+    recreated_if_refused: dict[str, list[str]] = field(default_factory=dict)
+    # path -> what is not Booking Guard's and depends on its object: such a change stops the apply
+    stopped_by: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.run or self.dropped)
+
+
+def plan(
+    conn: psycopg.Connection[Any],
+    definitions: list[Definition],
+    *,
+    source: str = CHECKOUT,
+    migrations_ran: bool = False,
+) -> Plan:
+    """What `apply` would run and drop, judged from the catalog and guard.definitions as they are
+    now; reads only (its caller's transaction may be READ ONLY). A versioned migration that runs
+    first may change more (a record it marks STALE): the plan cannot know that before it ran."""
+    done = recorded(conn) or []
+    by_path = {r.path: r for r in done}
+    objects = [d for d in definitions if not d.closing]
+    counts = dict(
+        zip(
+            [d.path for d in objects],
+            _instance_counts(conn, [(d.kind, d.identity) for d in objects]),
+            strict=True,
+        )
+    )
+
+    applier = _Applier(conn, definitions, done, source, lambda: None)
+
+    def why(definition: Definition) -> str | None:
+        previous = by_path.get(definition.path)
+        if previous is not None and previous.sha256 == STALE:
+            return "a migration changed its object since it was applied"
+        if applier._changed(definition, everything=False):
+            return "new" if previous is None else "changed since it was applied"
+        count = counts.get(definition.path, 1)
+        if count == 0:
+            return "missing from the database"
+        if count > 1:
+            return f"{count} objects of that name in the database"
+        return None
+
+    reasons = {d.path: why(d) for d in definitions}
+    outcome = Plan(source=source)
+    in_order = (
+        [d for d in objects if d.kind not in LOCKING]
+        + [d for d in definitions if d.closing]
+        + [d for d in objects if d.kind in LOCKING]
+    )
+    closing_runs = (
+        any(reasons[d.path] for d in definitions)
+        or bool(applier.removed)
+        or migrations_ran
+        or not done
+    )
+    for definition in in_order:
+        reason = reasons[definition.path]
+        if definition.closing and closing_runs and reason is None:
+            reason = "runs whenever anything is applied"
+        if reason is None:
+            continue
+        outcome.run.append((definition, reason))
+        if definition.kind in ("function", "view") and counts.get(definition.path) == 1:
+            ours, theirs = _dependents(conn, definition, applier.managed)
+            if ours:
+                outcome.recreated_if_refused[definition.path] = ours
+            if theirs:
+                outcome.stopped_by[definition.path] = theirs
+    for gone in applier.removed:
+        statements = _drop_statements(conn, gone.kind, gone.identity)
+        label = Definition(gone.path, "").label
+        outcome.dropped.append((gone.path, label, [s.as_string(conn) for s in statements]))
+    return outcome
+
+
+def _dependents(
+    conn: psycopg.Connection[Any],
+    definition: Definition,
+    managed: dict[tuple[str, tuple[str, ...]], str],
+) -> tuple[list[str], list[str]]:
+    """What depends on a definition's object, at any depth: the paths of Booking Guard's
+    definitions among them, and the descriptions of everything else. Read-only."""
+    if definition.kind == "function":
+        queue: list[tuple[str | int, int]] = [
+            ("pg_catalog.pg_proc", oid) for oid in _function_oids(conn, definition.identity)
+        ]
+    else:
+        row = conn.execute(
+            "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),)
+        ).fetchone()
+        queue = [("pg_catalog.pg_class", int(row[0]))] if row and row[0] is not None else []
+    ours: list[str] = []
+    theirs: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    while queue:
+        classid, objid = queue.pop()
+        rows = conn.execute(
+            _DEPENDENTS, {"classid": _class_oid(conn, classid), "objid": objid}
+        ).fetchall()
+        for kind, identity, dep_class, dep_id, description in rows:
+            if (int(dep_class), int(dep_id)) in seen:
+                continue
+            seen.add((int(dep_class), int(dep_id)))
+            path = managed.get((kind, tuple(identity or ())))
+            if path is None:
+                theirs.append(str(description))
+                continue
+            ours.append(path)
+            queue.append((int(dep_class), int(dep_id)))
+    return ours, theirs
+
+
 def apply(
     conn: psycopg.Connection[Any],
     definitions: list[Definition],
@@ -754,26 +880,33 @@ def _drop(
     arm: Callable[[], None],
 ) -> None:
     """Drop a definition's object if it is there (its table may be gone already)."""
+    for statement in _drop_statements(conn, kind, identity):
+        _run_drop(conn, statement, path, arm)
+
+
+def _drop_statements(
+    conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...]
+) -> list[sql.Composed]:
+    """The statements that drop a definition's object as it is now: one per form of a function,
+    none for a trigger or policy whose table is gone. Read-only."""
     if kind == "function":
-        for oid in _function_oids(conn, identity):
-            statement = sql.SQL("DROP FUNCTION {}").format(sql.SQL(_regprocedure(conn, oid)))
-            _run_drop(conn, statement, path, arm)
-        return
+        return [
+            sql.SQL("DROP FUNCTION {}").format(sql.SQL(_regprocedure(conn, oid)))
+            for oid in _function_oids(conn, identity)
+        ]
     if kind == "view":
-        _run_drop(
-            conn, sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity)), path, arm
-        )
-        return
+        return [sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity))]
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (f"{identity[0]}.{identity[1]}",)
     ).fetchone()
     if not (row and row[0]):
-        return
+        return []
     verb = {"trigger": "TRIGGER", "policy": "POLICY"}[kind]
-    statement = sql.SQL("DROP {} IF EXISTS {} ON {}").format(
-        sql.SQL(verb), sql.Identifier(identity[2]), sql.Identifier(identity[0], identity[1])
-    )
-    _run_drop(conn, statement, path, arm)
+    return [
+        sql.SQL("DROP {} IF EXISTS {} ON {}").format(
+            sql.SQL(verb), sql.Identifier(identity[2]), sql.Identifier(identity[0], identity[1])
+        )
+    ]
 
 
 def _run_drop(

@@ -57,6 +57,8 @@ from guard.resources import migrations_dir
 
 MIGRATION_TABLE = "_yoyo_migration"
 LOCK_NAME = "booking-guard:migrations"
+# The migration that creates guard.definitions: before it, migrations carry their definitions.
+DEFINITIONS_RECORDED_FROM = "0031a_definitions_from_sql"
 
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
@@ -133,6 +135,31 @@ class RollbackPreview:
     columns: list[str] = field(default_factory=list)  # schema.table.column on kept tables
     not_previewed: list[str] = field(default_factory=list)  # non-transactional migrations
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedMigration:
+    """A pending migration as `guard db apply` would run it."""
+
+    id: str
+    transactional: bool  # False: `-- transactional: false`, each statement commits on its own
+    statements: list[str]
+
+
+@dataclass
+class ApplyPlan:
+    """What `guard db apply` would do, read in a READ ONLY transaction (a dry run)."""
+
+    migrations: list[PlannedMigration] = field(default_factory=list)
+    definitions: definitions.Plan | None = None
+    # the definitions step runs in the last migration's transaction (False: in its own)
+    definitions_with_last_migration: bool = False
+    refusals: list[str] = field(default_factory=list)  # what would stop apply before it starts
+    migrator_running: str | None = None  # another migrator holds the lock now
+
+    @property
+    def empty(self) -> bool:
+        return not self.migrations and (self.definitions is None or not self.definitions.changed)
 
 
 class OutOfOrderError(GuardError):
@@ -301,6 +328,59 @@ class Migrator:
                         "applying the definitions",
                     )
         return done
+
+    def plan_apply(self, to: str | None = None) -> ApplyPlan:
+        """What `apply(to)` would run, in its order, found in one READ ONLY transaction: no
+        advisory lock, no bookkeeping tables created, no lock that blocks a writer (only the
+        catalog and the bookkeeping tables are read). Works through a connection pooler; the
+        apply itself then refuses (the plan says so). A migrator that runs meanwhile may change
+        what is pending."""
+        migrations = self.migrations()
+        if to is not None:
+            self._require_known(migrations, to)
+        found = ApplyPlan()
+        try:
+            with self.conn.transaction():
+                self.conn.execute("SET TRANSACTION READ ONLY")
+                applied = set(self._applied_at())
+                pending = [m for m in migrations if m.id not in applied]
+                self._refuse_out_of_order(migrations, pending)
+                order = [m.id for m in migrations]
+                if to is not None:
+                    pending = [m for m in pending if order.index(m.id) <= order.index(to)]
+                level = to if to is not None else (order[-1] if order else None)
+                wanted = self.definitions_at(level, order)
+                for migration in pending:
+                    migration.load()
+                    found.migrations.append(
+                        PlannedMigration(
+                            migration.id,
+                            bool(migration.use_transactions),
+                            _statements(migration, "apply"),
+                        )
+                    )
+                records = definitions.table_exists(self.conn) or any(
+                    m.id == DEFINITIONS_RECORDED_FROM for m in pending
+                )
+                if wanted is not None and records:
+                    step = definitions.plan(
+                        self.conn, wanted[0], source=wanted[1], migrations_ran=bool(pending)
+                    )
+                    if pending or step.changed:
+                        found.definitions = step
+                        found.definitions_with_last_migration = bool(
+                            pending and pending[-1].use_transactions
+                        )
+                if not found.empty:
+                    found.refusals = privileges.missing_for_apply(self.conn)
+                    if self._pooled:
+                        found.refusals.insert(0, str(pooler_refusal("`guard db apply`")))
+                found.migrator_running = self._other_migrator()
+        except psycopg.Error as error:
+            raise GuardError(
+                f"the dry run could not read the database: {first_line(error)}"
+            ) from None
+        return found
 
     def definitions_at(
         self, level: str | None, order: list[str]
@@ -800,6 +880,20 @@ class Migrator:
         finally:
             if not self.conn.closed:
                 cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (LOCK_NAME,))
+
+    def _other_migrator(self) -> str | None:
+        """Who holds the migration lock now (None: nobody); reads pg_locks, takes nothing."""
+        row = self.conn.execute(
+            "SELECT a.pid, a.application_name FROM pg_locks AS l"
+            " JOIN pg_stat_activity AS a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended(%s, 0)"
+            " LIMIT 1",
+            (LOCK_NAME,),
+        ).fetchone()
+        if row is None:
+            return None
+        return f"server pid {row[0]} ({row[1] or 'no application name'})"
 
     def _lock_holder(self) -> str:
         row = self.conn.execute(

@@ -53,3 +53,24 @@ def test_a_migration_through_a_pooler_is_refused_and_leaves_no_lock(
     assert locks == 0
     assert changed == 0
     assert direct.returncode == 0, direct.stderr[-500:]
+
+
+def test_a_dry_run_through_a_pooler_prints_the_plan_and_takes_no_lock(
+    db_url: str, bouncer: BouncerFactory
+) -> None:
+    """A dry run only reads, in one READ ONLY transaction, and takes no advisory lock: it works
+    through a transaction pooler, and says that the apply itself will need a direct connection."""
+    done = guard_cli(db_url, "db", "rollback", "--yes")
+    assert done.returncode == 0, done.stderr[-500:]
+    before = _applied(db_url)
+    pooler = bouncer("transaction")
+
+    dry = guard_cli(pooler.url("postgres", dbname(db_url)), "db", "apply", "--dry-run")
+
+    assert dry.returncode == 0, dry.stdout[-300:] + dry.stderr[-300:]
+    assert "-- dry run: 1 migration(s)" in dry.stdout
+    refusals = [line for line in dry.stderr.splitlines() if "would refuse" in line]
+    assert len(refusals) == 1 and "direct connection" in refusals[0], dry.stderr[-500:]
+    assert "Traceback" not in dry.stderr
+    assert advisory_locks(db_url) == 0
+    assert _applied(db_url) == before
