@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,9 @@ _REFUSAL = "guard.role_grant_refusal(role_kind, object_type, object_name, privil
 
 
 def role_grant_rows(conn: psycopg.Connection[Any]) -> RoleGrantRows:
-    """Read guard.role_grants, and the rows sql/grants/role_grants.sql writes: the file runs in
-    a transaction that is always rolled back (the table is left as it was), so what Booking
-    Guard ships is compared row by row, columns included."""
+    """Read guard.role_grants, and the rows sql/grants/role_grants.sql writes, compared row by
+    row, columns included. The file's rows are read as a query (its INSERTs' VALUES), never
+    run: verify changes nothing and works on a read-only standby."""
     row = conn.execute(
         "SELECT to_regclass('guard.role_grants') IS NOT NULL,"
         " to_regprocedure('guard.role_grant_refusal(text, text, text, text[], text[])')"
@@ -168,14 +169,40 @@ def role_grant_rows(conn: psycopg.Connection[Any]) -> RoleGrantRows:
         for key, columns, refusal in conn.execute(query.encode()).fetchall()
     }
     try:
-        with conn.transaction(force_rollback=True):
-            conn.execute("SET LOCAL lock_timeout = '5s'")
-            conn.execute((sql_dir() / "grants" / "role_grants.sql").read_text().encode())
-            plain = _ROLE_GRANT_ROWS.format(refusal="NULL::text")
-            shipped = {str(key): columns for key, columns, _ in conn.execute(plain.encode())}
-    except psycopg.Error as error:
+        shipped_query = shipped_role_grants_query(
+            (sql_dir() / "grants" / "role_grants.sql").read_text()
+        )
+        with conn.transaction():
+            shipped = {str(key): columns for key, columns in conn.execute(shipped_query)}
+    except (psycopg.Error, ValueError) as error:
         return RoleGrantRows(live, None, first_line(error))
     return RoleGrantRows(live, shipped)
+
+
+_SHIPPED_INSERT = re.compile(
+    r"INSERT INTO guard\.role_grants \(role_kind, object_type, object_name, privileges, columns\)"
+    r"\s+(?P<rows>(?:VALUES|SELECT)\b.*?);",
+    re.DOTALL,
+)
+
+
+def shipped_role_grants_query(text: str) -> bytes:
+    """The rows sql/grants/role_grants.sql writes, as one read-only query keyed like
+    guard.role_grants' rows. The file is one DELETE and INSERT ... VALUES or SELECT statements;
+    anything else in it is refused (ValueError), so a new form of the file is noticed, not
+    misread."""
+    without_comments = re.sub(r"--[^\n]*", "", text)
+    rest = _SHIPPED_INSERT.sub("", without_comments)
+    if rest.split() != ["DELETE", "FROM", "guard.role_grants;"]:
+        raise ValueError("sql/grants/role_grants.sql is not one DELETE and INSERT statements")
+    selects = [
+        "SELECT format('%s %s %s %s', role_kind, object_type, object_name,"
+        " privileges::text[]), columns::text[]"
+        f" FROM ({match.group('rows')})"
+        " AS v (role_kind, object_type, object_name, privileges, columns)"
+        for match in _SHIPPED_INSERT.finditer(without_comments)
+    ]
+    return "\nUNION ALL\n".join(selects).encode()
 
 
 def own_checks_bypassing_rls(database_url: str | None) -> list[Difference]:
@@ -196,7 +223,8 @@ def own_checks_bypassing_rls(database_url: str | None) -> list[Difference]:
             " AND v.relnamespace = 'guard'::regnamespace"
             " WHERE k.check_view IS NOT NULL"
             " AND NOT EXISTS (SELECT FROM guard.definitions AS d"
-            " WHERE d.path = 'detection/guard.' || k.check_view || '.sql')"
+            " WHERE d.kind = 'view'"
+            " AND split_part(d.path, '/', 2) = 'guard.' || k.check_view || '.sql')"
             " ORDER BY k.id"
         ).fetchall()
     return [

@@ -10,8 +10,8 @@ import pytest
 
 from guard.db.drift import LEGACY_ROW_TRIGGERS, Difference
 from guard.db.migrate import Migrator
-from guard.db.verify import verify
-from guard.resources import migrations_dir
+from guard.db.verify import shipped_role_grants_query, verify
+from guard.resources import migrations_dir, sql_dir
 
 
 def _kinds(differences: list[Difference]) -> set[tuple[str, str]]:
@@ -222,3 +222,27 @@ def test_legacy_row_triggers_belong_to_not_valid_checks(db_url: str) -> None:
             "trigger guard_calls_normalise_legacy_direction on public.calls"
         ]
         assert "left over" in left_over[0].detail
+
+
+def test_the_shipped_role_grants_read_as_a_query_are_the_rows_the_file_writes(db_url: str) -> None:
+    """verify reads sql/grants/role_grants.sql's rows without running it (a standby is
+    read-only): the query must give exactly the rows the file writes."""
+    text = (sql_dir() / "grants" / "role_grants.sql").read_text()
+    with psycopg.connect(db_url) as conn:
+        read = sorted(conn.execute(shipped_role_grants_query(text)).fetchall())
+        with conn.transaction(force_rollback=True):
+            conn.execute(text.encode())
+            written = sorted(
+                conn.execute(
+                    "SELECT format('%s %s %s %s', role_kind, object_type, object_name,"
+                    " privileges), columns FROM guard.role_grants"
+                ).fetchall()
+            )
+    assert len(written) > 50
+    assert read == written
+
+
+def test_a_role_grants_file_of_another_form_is_refused_not_misread() -> None:
+    text = (sql_dir() / "grants" / "role_grants.sql").read_text()
+    with pytest.raises(ValueError, match="not one DELETE and INSERT statements"):
+        shipped_role_grants_query(text + "\nUPDATE guard.role_grants SET columns = NULL;\n")

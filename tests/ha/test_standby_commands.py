@@ -235,3 +235,17 @@ def test_watch_waits_for_a_primary_on_a_standby_and_says_why(
     assert len(read_only) >= 2, err
     assert "retrying in 1.0 s" in read_only[0] and "retrying in 2.0 s" in read_only[1], err
     assert "Traceback" not in err and "a bug" not in err
+
+
+def test_verify_gives_the_primarys_answer_on_a_standby(
+    nodes: tuple[PgNode, PgNode], redis_url: str
+) -> None:
+    """verify only reads, so a standby answers as its primary does: clean, and nothing pending
+    that it could not compare."""
+    primary, standby = nodes
+    standby.wait_for_replay_of(primary)
+    on_primary = _guard(primary.url(DATABASE), redis_url, "db", "verify")
+    on_standby = _guard(standby.url(DATABASE), redis_url, "db", "verify")
+    assert on_primary.returncode == 0, on_primary.stdout + on_primary.stderr
+    assert on_standby.returncode == 0, on_standby.stdout + on_standby.stderr
+    assert "could not compare" not in on_standby.stdout + on_standby.stderr
