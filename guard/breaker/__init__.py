@@ -28,10 +28,10 @@ from guard.breaker.circuit import (
     StoreUnavailableError,
     Ticket,
 )
+from guard.breaker.codec import WindowCounts
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.pg_timeout import statement_timeout
-from guard.breaker.redis_store import WindowCounts
 from guard.breaker.registry import (
     BreakerRegistry,
     config_from_settings,

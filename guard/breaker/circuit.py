@@ -67,16 +67,19 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
+from guard.breaker.codec import (
+    NO_WINDOW,
+    STATE,
+    WindowCounts,
+    decode_circuit,
+    decode_hash,
+    seeded_hash,
+)
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
 from guard.breaker.redis_store import (
-    NO_WINDOW,
     REDIS_DOWN_ERRORS,
     CircuitArgs,
     StateMissingError,
-    WindowCounts,
-    decode_hash,
-    stored_rules,
-    window_counts,
 )
 from guard.breaker.restore import RecordedState, Seed, seed_for
 from guard.breaker.state import (
@@ -90,7 +93,6 @@ from guard.breaker.state import (
     configure_reason,
     validate_key,
 )
-from guard.breaker.stored import check_hash
 
 log = logging.getLogger("guard.breaker")
 
@@ -953,19 +955,15 @@ class CircuitBreaker:
             store = self.backend.sync_store
             try:
                 raw, now_ms = store.read_with_time(self.key)
-                if "st" not in raw:
+                if STATE not in raw:
                     # Evicted: show (and put back) what the next decision would restore.
                     seed = self._on_missing(self._known_generation())
                     if seed.restored and store.seed(self._args, seed):
                         raw, now_ms = store.read_with_time(self.key)
-                    if seed.restored and "st" not in raw:
+                    if seed.restored and STATE not in raw:
                         # Under allkeys-lru the restored hash can be evicted again at once
                         # (LRU ages have a 1 s resolution); the seed is still the answer.
-                        raw = {
-                            "st": str(int(seed.state)),
-                            "g": str(seed.generation),
-                            "oa": str(seed.opened_at_ms or now_ms),
-                        }
+                        raw = seeded_hash(seed.state, seed.generation, seed.opened_at_ms or now_ms)
             except REDIS_DOWN_ERRORS as error:
                 raise ControlUnavailableError(
                     f"breaker state of {self.key} unreachable ({type(error).__name__})"
@@ -990,36 +988,30 @@ class CircuitBreaker:
         to_datetime: Callable[[int], datetime],
     ) -> CircuitSnapshot:
         """``raw``: the circuit's fields as the Redis hash has them (window slots included)."""
-        rules = stored_rules(raw)
-        window = window_counts(raw, rules, now_ms)
         # Checked as the scripts check them: a value the breaker never writes is shown as the
         # next decision will repair it, never raised.
-        fields = check_hash(raw, self._known_generation()).fields
-        fields.setdefault("st", int(State.CLOSED))
-        state = State(fields["st"])
-        opened = fields.get("oa", 0)
+        circuit = decode_circuit(raw, now_ms, self._known_generation())
         recovers_in = None
-        if state is State.OPEN and rules is not None:
-            recovers_in = max(0.0, (opened + rules.cooldown_ms - now_ms) / 1000)
-        changed = fields.get("ca", 0)
+        if circuit.recovers_in_ms is not None:
+            recovers_in = circuit.recovers_in_ms / 1000
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
         return CircuitSnapshot(
             key=self.key,
-            state=state,
-            generation=fields.get("g", 0),
-            failure_count=fields.get("f", 0),
-            success_count=fields.get("s", 0),
-            opened_at=to_datetime(opened) if state.rejects and opened else None,
-            changed_at=to_datetime(changed) if changed else None,
+            state=circuit.state,
+            generation=circuit.generation,
+            failure_count=circuit.failures,
+            success_count=circuit.successes,
+            opened_at=to_datetime(circuit.opened_at_ms) if circuit.opened_at_ms else None,
+            changed_at=to_datetime(circuit.changed_at_ms) if circuit.changed_at_ms else None,
             recovers_in_seconds=recovers_in,
-            rules=rules,
+            rules=circuit.rules,
             source=source,
             in_flight=self.in_flight,
             rejected_open=counters[0],
             rejected_bulkhead=counters[1],
             rejected_store_unavailable=counters[2],
-            window=window,
+            window=circuit.window,
         )
 
     def act(self, action: Action, reason: str, *, actor: str | None = None) -> State:

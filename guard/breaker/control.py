@@ -35,17 +35,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from guard.breaker.circuit import ControlUnavailableError
+from guard.breaker.codec import WindowCounts, decode_circuit
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.persistence import write_transitions
-from guard.breaker.redis_store import (
-    REDIS_DOWN_ERRORS,
-    CircuitArgs,
-    RedisStore,
-    WindowCounts,
-    make_client,
-    stored_rules,
-    window_counts,
-)
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, RedisStore, make_client
 from guard.breaker.restore import RESTORE_QUERY, RecordedState, Seed, new_circuit, seed_for
 from guard.breaker.state import (
     ACTION_TARGET,
@@ -57,14 +50,7 @@ from guard.breaker.state import (
     configure_reason,
     validate_key,
 )
-from guard.breaker.stored import (
-    MAX_GENERATION,
-    MAX_TIME_MS,
-    STATE_LABELS,
-    check_hash,
-    check_record,
-    int_in,
-)
+from guard.breaker.stored import MAX_GENERATION, MAX_TIME_MS, STATE_LABELS, check_record, int_in
 from guard.db.connection import connect, open_connection
 from guard.errors import GuardError, PermissionDenied, first_line
 
@@ -342,28 +328,23 @@ class BreakerAdmin:
         """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it, with
         the cooldown stored with the circuit (not this host's clock or configuration). Values
         the breaker never writes are shown as the circuit's next decision repairs them."""
-        fields = check_hash(raw).fields
-        state = State(fields.get("st", int(State.CLOSED)))
-        opened_ms = fields.get("oa", 0)
-        opened_at = _ms(opened_ms)
-        rules = stored_rules(raw)
+        circuit = decode_circuit(raw, now_ms, cooldown_without_rules_ms=self.config.cooldown_ms)
         recovers_in = None
-        if state is State.OPEN and opened_at is not None:
-            cooldown_ms = rules.cooldown_ms if rules else self.config.cooldown_ms
-            ends_ms = opened_ms + cooldown_ms
-            recovers_in = max(0.0, round((ends_ms - now_ms) / 1000, 1))
+        if circuit.recovers_in_ms is not None and circuit.opened_at_ms:
+            recovers_in = round(circuit.recovers_in_ms / 1000, 1)
+        rules = circuit.rules
         return CircuitView(
             key=key,
-            state=state.label,
-            generation=fields.get("g", 0),
-            failure_count=fields.get("f", 0),
-            success_count=fields.get("s", 0),
-            opened_at=opened_at if state.rejects else None,
-            changed_at=_ms(fields.get("ca", 0)),
+            state=circuit.state.label,
+            generation=circuit.generation,
+            failure_count=circuit.failures,
+            success_count=circuit.successes,
+            opened_at=_ms(circuit.opened_at_ms),
+            changed_at=_ms(circuit.changed_at_ms),
             recovers_in_seconds=recovers_in,
             source="redis",
             rules=rules,
-            window=window_counts(raw, rules, now_ms) if rules and rules.has_window else None,
+            window=circuit.window if rules and rules.has_window else None,
         )
 
     @staticmethod

@@ -1,17 +1,13 @@
 """Lua scripts run by Redis: one script, one round trip, per breaker decision.
 
-Each circuit is one hash ``guard:breaker:{KEY}`` (fields: ``st`` state code, ``g`` generation,
-``f`` consecutive failures, ``s`` HALF_OPEN successes, ``oa`` opened-at ms, ``pu`` probe lease
-end ms, ``ps`` probe sequence, ``ca`` changed-at ms, and the circuit's rules: ``cft`` failure
-threshold, ``cst`` success threshold, ``ccd`` cooldown ms, and for the failure-rate window
-``cwt`` window type (0 none, 1 count, 2 time), ``cws`` size, ``cwm`` minimum calls, ``cfr``
-failure rate %, ``csd`` slow-call duration ms, ``csr`` slow-call rate %) plus a capped list
-``guard:breaker:{KEY}:events`` of the last transitions.
+Each circuit is one hash ``guard:breaker:{KEY}`` plus a capped list
+``guard:breaker:{KEY}:events`` of the last transitions. The hash's fields, and the bounds of the
+values each may hold, are defined once in ``codec.py`` (which also decodes the hash for Python);
+the scripts spell the same names, and ``tests/breaker/test_breaker_codec.py`` checks that they do.
 
 The failure-rate window lives in the same hash (so it is evicted, and restored, with the
-state): ``we`` window epoch, ``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot
-(count window) or newest second (time window), and one field ``w<i>`` per slot. A count slot
-holds ``epoch * 4 + code`` (code: 1 failed, 2 slow, 3 both, 0 neither); a time bucket holds
+state): totals, an epoch and one field ``w<i>`` per slot. A count slot holds
+``epoch * 4 + code`` (code: 1 failed, 2 slow, 3 both, 0 neither); a time bucket holds
 ``epoch:second:calls:failures:slow``. A slot counts only if it carries the current epoch (and, for
 a bucket, a second still inside the window), so emptying the window is one epoch bump, never a
 walk over its slots; recording a call changes O(1) fields (a time window also subtracts the

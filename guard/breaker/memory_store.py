@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from guard.breaker.state import WINDOW_CODES, BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.codec import SLOT_PREFIX, memory_hash
+from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 from guard.breaker.stored import MAX_GENERATION, int_in
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
@@ -392,27 +393,25 @@ class MemoryStore:
             c = self._circuits.get(key)
             if c is None:
                 return None
-            fields = {
-                "st": int(c.state),
-                "g": c.generation,
-                "f": c.failures,
-                "s": c.successes,
-                "oa": c.opened_at_ms,
-                "pu": c.probe_until_ms,
-                "ps": c.probe_seq,
-                "ca": c.changed_at_ms,
-                "we": c.window_epoch,
-                "wn": c.window_calls,
-                "wf": c.window_failures,
-                "wsl": c.window_slow,
-                "wp": c.window_pos,
-                "now": self._clock(),
-            }
-            if c.rules is not None:
-                fields["cft"], fields["cst"], fields["ccd"] = c.rules[:3]
-                fields["cwt"] = WINDOW_CODES[c.rules.window_type]
-                fields["cws"], fields["cwm"], fields["cfr"] = c.rules[4:7]
-                fields["csd"], fields["csr"] = c.rules[7:]
+            fields = memory_hash(
+                state=c.state,
+                generation=c.generation,
+                failures=c.failures,
+                successes=c.successes,
+                opened_at_ms=c.opened_at_ms,
+                probe_until_ms=c.probe_until_ms,
+                probe_seq=c.probe_seq,
+                changed_at_ms=c.changed_at_ms,
+                window=(
+                    c.window_epoch,
+                    c.window_calls,
+                    c.window_failures,
+                    c.window_slow,
+                    c.window_pos,
+                ),
+                rules=c.rules,
+            )
+            fields["now"] = self._clock()
             return fields
 
     def slots(self, key: str) -> dict[str, str]:
@@ -422,6 +421,8 @@ class MemoryStore:
             if c is None:
                 return {}
             return {
-                f"w{index}": str(slot) if isinstance(slot, int) else ":".join(map(str, slot))
+                f"{SLOT_PREFIX}{index}": str(slot)
+                if isinstance(slot, int)
+                else ":".join(map(str, slot))
                 for index, slot in c.slots.items()
             }

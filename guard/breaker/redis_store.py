@@ -26,9 +26,15 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from guard.breaker import lua
+from guard.breaker.codec import (
+    RULE_FIELDS,
+    decode_hash,
+    rules_from_values,
+    rules_values,
+    stored_rules,
+)
 from guard.breaker.restore import Seed, new_circuit
-from guard.breaker.state import WINDOW_CODES, BreakerConfig, Outcome, Reply, SharedRules, State
-from guard.breaker.stored import check_hash, int_in
+from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 from guard.redact import redact_url, remember
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -217,45 +223,6 @@ def pack_argument(value: int) -> bytes:
     return packed
 
 
-_WINDOW_TYPES = {code: name for name, code in WINDOW_CODES.items()}
-
-
-def rules_args(rules: SharedRules) -> tuple[str, ...]:
-    """The rules as the scripts take them (``lua.RULES_ARGC`` values, window type as a code)."""
-    return tuple(
-        str(value)
-        for value in (
-            rules.failure_threshold,
-            rules.success_threshold,
-            rules.cooldown_ms,
-            WINDOW_CODES[rules.window_type],
-            *rules[4:],
-        )
-    )
-
-
-def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
-    """``SharedRules`` from the nine stored values (missing window values: no window); None
-    when they are not rules the breaker could have stored (``stored.check_hash``: the scripts
-    drop such rules at the circuit's next decision)."""
-    names = RULE_FIELDS[: len(values)]
-    raw = {
-        name: value.decode("latin-1") if isinstance(value, bytes) else str(value)
-        for name, value in zip(names, values, strict=True)
-        if value not in (None, b"", "")
-    }
-    if not check_hash(raw).rules_valid:
-        return None
-    numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
-    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers
-    window_type = _WINDOW_TYPES.get(code, "")
-    if not window_type:
-        return SharedRules(failures, successes, cooldown)
-    return SharedRules(
-        failures, successes, cooldown, window_type, size, minimum, rate, slow_ms, slow_rate
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class CircuitArgs:
     """Per-circuit script arguments, encoded once (the hot path only adds the generation and,
@@ -268,7 +235,7 @@ class CircuitArgs:
     def build(cls, key: str, cfg: BreakerConfig, host: str, pid: int) -> CircuitArgs:
         return cls(
             keys=(lua.hash_key(key), lua.events_key(key)),
-            tail=(host, str(pid), ",".join(rules_args(cfg.shared_rules))),
+            tail=(host, str(pid), ",".join(rules_values(cfg.shared_rules))),
         )
 
     @property
@@ -287,54 +254,11 @@ class CircuitArgs:
         return (generation, int(outcome), probe_seq, *self.tail)
 
 
-RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr")
-
-
 def seed_args(args: CircuitArgs, seed: Seed) -> tuple[Any, ...]:
     """SEED's arguments: the state, generation and opened-at, and the repair note (with this
     process's host and pid for the event it records)."""
     host, pid = args.host_pid
     return (int(seed.state), seed.generation, seed.opened_at_ms, seed.note, host, pid)
-
-
-def stored_rules(raw: dict[str, str]) -> SharedRules | None:
-    """The rules stored in a circuit's decoded hash, None when it has none yet (or none it
-    could use: the scripts drop rules outside their bounds at the next decision)."""
-    if not all(raw.get(name) for name in RULE_FIELDS[:3]):
-        return None
-    return rules_from_values([raw.get(name) for name in RULE_FIELDS])
-
-
-@dataclass(frozen=True, slots=True)
-class WindowCounts:
-    """What a circuit's failure-rate window holds (calls, failed, slow)."""
-
-    calls: int
-    failures: int
-    slow_calls: int
-
-
-NO_WINDOW = WindowCounts(0, 0, 0)
-
-
-def window_counts(raw: dict[str, str], rules: SharedRules | None, now_ms: int) -> WindowCounts:
-    """The window as of ``now_ms`` (the store's clock): a count window's totals as stored; a time
-    window's buckets still inside it (the stored totals are as of its last recorded call)."""
-    if rules is None or not rules.has_window:
-        return NO_WINDOW
-    fields = check_hash(raw).fields  # a window it could not use counts as empty
-    if rules.window_type == "count":
-        return WindowCounts(fields.get("wn", 0), fields.get("wf", 0), fields.get("wsl", 0))
-    epoch, oldest = fields.get("we", 0), now_ms // 1000 - rules.window_size
-    calls = failures = slow = 0
-    for index in range(rules.window_size):
-        parts = raw.get(f"w{index}", "").split(":")
-        if len(parts) != 5 or not all(part.isascii() and part.isdigit() for part in parts):
-            continue  # empty, a slot of an earlier count window, or not a bucket at all
-        e, second, n, f, s = (int(part) for part in parts)
-        if e == epoch and second > oldest:
-            calls, failures, slow = calls + n, failures + f, slow + s
-    return WindowCounts(calls, failures, slow)
 
 
 def _get_connection_needs_command(pool: Any) -> bool:
@@ -345,17 +269,6 @@ def _get_connection_needs_command(pool: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return parameter is not None and parameter.default is inspect.Parameter.empty
-
-
-def decode_hash(raw: dict[Any, Any]) -> dict[str, str]:
-    """A hash's fields and values as text (bytes that are not UTF-8 replaced: a hash may hold
-    anything, and its values are checked before use)."""
-    return {
-        (k.decode(errors="replace") if isinstance(k, bytes) else str(k)): (
-            v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-        )
-        for k, v in raw.items()
-    }
 
 
 def decode_events(raw: Sequence[Any]) -> list[dict[str, Any]]:
@@ -542,7 +455,7 @@ class RedisStore:
         to itself). New window rules empty the window. A circuit Redis does not have is
         restored first (``on_missing``), as for a manual action."""
         host, pid = args.host_pid
-        script_args = (*rules_args(rules), known_gen, reason, actor, host, pid)
+        script_args = (*rules_values(rules), known_gen, reason, actor, host, pid)
         previous, reply = self._configure(args, script_args)
         if reply.code == _UNKNOWN:
             self.seed(args, on_missing(known_gen))

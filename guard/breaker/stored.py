@@ -21,16 +21,16 @@ trusted until a probe succeeds, as a restored ``half_open`` is); a bad generatio
 the highest valid one known (never lowered below it); bad counts become 0; a bad opened-at
 becomes "now"; bad rules are dropped (the caller's own apply, first writer wins); a bad window is
 emptied. Redis repairs itself in the scripts and records the repair as a transition (reason
-``repaired: ...``); these functions do the same for what Python reads.
+``repaired: ...``); these functions do the same for what Python reads (the hash's fields and
+their bounds are ``codec.py``'s).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from guard.breaker.state import MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS, State
+from guard.breaker.state import State
 
 MAX_GENERATION = 10**12
 MAX_COUNT = 2**31 - 1
@@ -39,36 +39,6 @@ MAX_MINIMUM_CALLS = 1_000_000
 MAX_SLOW_CALL_MS = 86_400_000
 
 STATE_LABELS = frozenset(state.label for state in State)
-
-# Rule fields of the hash: (name, lowest, highest); the window's only count when cwt is not 0.
-RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("cft", 1, MAX_COUNT),
-    ("cst", 1, MAX_COUNT),
-    ("ccd", 1, MAX_COUNT),
-    ("cwt", 0, 2),
-)
-WINDOW_RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("cwm", 1, MAX_MINIMUM_CALLS),
-    ("cfr", 0, 100),
-    ("csd", 0, MAX_SLOW_CALL_MS),
-    ("csr", 0, 100),
-)
-STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("st", 0, len(State) - 1),
-    ("g", 0, MAX_GENERATION),
-    ("f", 0, MAX_COUNT),
-    ("s", 0, MAX_COUNT),
-    ("oa", 0, MAX_TIME_MS),
-    ("pu", 0, MAX_TIME_MS),
-    ("ps", 0, MAX_GENERATION),
-)
-WINDOW_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("we", 0, MAX_GENERATION),
-    ("wn", 0, MAX_COUNT),
-    ("wf", 0, MAX_COUNT),
-    ("wsl", 0, MAX_COUNT),
-    ("wp", 0, MAX_TIME_MS),
-)
 
 
 def int_in(value: object, lowest: int, highest: int) -> int | None:
@@ -109,87 +79,6 @@ def shown(value: object) -> str:
         text = text[:24] + "..."
     safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in ".+-") else "?" for ch in text)
     return f"'{safe}'"
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedHash:
-    """A circuit's Redis hash with every field it uses checked: ``fields`` holds the values the
-    breaker decides with (repaired where needed), ``problems`` what was repaired (empty when the
-    hash was sound), ``rules_valid`` whether its stored rules may be used."""
-
-    fields: dict[str, int]
-    problems: tuple[str, ...]
-    rules_valid: bool
-
-
-def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash:
-    """The checks of the scripts' ``load`` on a decoded hash (``lua.py``), for what Python shows
-    (`guard breaker list/show`, ``snapshot()``). A hash without a state (``st``) has nothing to
-    check but its rules."""
-    problems: list[str] = []
-    fields: dict[str, int] = {}
-    if "st" in raw:
-        for name, lowest, highest in STATE_BOUNDS:
-            value = int_in(raw.get(name), lowest, highest)
-            if value is None:
-                problems.append(f"{name}={shown(raw.get(name))}")
-                value = {"st": int(State.OPEN), "g": _generation(known_generation)}.get(name, 0)
-            fields[name] = value
-        fields["ca"] = int_in(raw.get("ca"), 0, MAX_TIME_MS) or 0
-    rules_valid = _rules_valid(raw, problems)
-    if rules_valid and (int_in(raw.get("cwt"), 0, 2) or 0):
-        window_type = int_in(raw.get("cwt"), 0, 2)
-        size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
-        values = {name: int_in(raw.get(name, "0"), lo, hi) for name, lo, hi in WINDOW_STATE_BOUNDS}
-        calls = values["wn"]
-        bad = [name for name, value in values.items() if value is None]
-        if (
-            not bad
-            and calls is not None
-            and (
-                (values["wf"] or 0) > calls
-                or (values["wsl"] or 0) > calls
-                or (window_type == 1 and calls > size)
-            )
-        ):
-            bad = ["wn"]
-        for name in bad:
-            problems.append(f"{name}={shown(raw.get(name))}")
-        for name, value in values.items():
-            fields[name] = 0 if bad else (value or 0)
-    return CheckedHash(fields, tuple(problems), rules_valid)
-
-
-def _generation(known: int) -> int:
-    return int_in(known, 0, MAX_GENERATION) or 0
-
-
-def _window_limit(window_type: int | None) -> int:
-    return MAX_COUNT_WINDOW if window_type == 1 else MAX_TIME_WINDOW_SECONDS
-
-
-def _rules_valid(raw: Mapping[str, str], problems: list[str]) -> bool:
-    """Whether the stored rules may be used: the three thresholds all present (a circuit
-    without them has no rules yet) and every rule field within its bounds."""
-    present = [raw.get(name) not in (None, "") for name in ("cft", "cst", "ccd")]
-    if not any(present):
-        return False
-    bad = [
-        name
-        for name, lowest, highest in RULE_BOUNDS
-        if int_in(raw.get(name, "0" if name == "cwt" else None), lowest, highest) is None
-    ]
-    window_type = int_in(raw.get("cwt", "0"), 0, 2)
-    if window_type:
-        if int_in(raw.get("cws"), 1, _window_limit(window_type)) is None:
-            bad.append("cws")
-        bad += [
-            name
-            for name, lowest, highest in WINDOW_RULE_BOUNDS
-            if int_in(raw.get(name), lowest, highest) is None
-        ]
-    problems += [f"{name}={shown(raw.get(name))}" for name in bad]
-    return not bad
 
 
 @dataclass(frozen=True, slots=True)

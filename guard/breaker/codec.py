@@ -1,0 +1,351 @@
+"""The one definition of a circuit's Redis hash ``guard:breaker:{KEY}``: its field names, the
+values each may hold, and how a hash is encoded and decoded.
+
+The Lua scripts (``lua.py``) read and write these fields inside Redis; Python reads them here
+only. The memory store hands its circuits out in the same shape (``memory_hash``), so what an
+operator or ``snapshot()`` sees is decoded by one function whichever store holds the circuit.
+``tests/breaker/test_breaker_codec.py`` reads the scripts and checks that every field they
+touch is one of ``FIELDS`` and every one of ``FIELDS`` is touched by them.
+
+Fields: ``st`` state code, ``g`` generation, ``f`` consecutive failures, ``s`` HALF_OPEN
+successes, ``oa`` opened-at ms, ``pu`` probe lease end ms, ``ps`` probe sequence, ``ca``
+changed-at ms; the rules (``RULE_FIELDS``, in the order of ``SharedRules``); the failure-rate
+window's ``we`` epoch, ``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot or
+newest second, and one ``w<i>`` per slot. What a field may hold, and how a value outside that is
+repaired, is ``stored.py``'s rule: the bounds below are the ones the scripts check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guard.breaker.state import (
+    MAX_COUNT_WINDOW,
+    MAX_TIME_WINDOW_SECONDS,
+    WINDOW_CODES,
+    SharedRules,
+    State,
+)
+from guard.breaker.stored import (
+    MAX_COUNT,
+    MAX_GENERATION,
+    MAX_MINIMUM_CALLS,
+    MAX_SLOW_CALL_MS,
+    MAX_TIME_MS,
+    int_in,
+    shown,
+)
+
+STATE = "st"
+GENERATION = "g"
+FAILURES = "f"
+SUCCESSES = "s"
+OPENED_AT = "oa"
+PROBE_UNTIL = "pu"
+PROBE_SEQ = "ps"
+CHANGED_AT = "ca"
+
+# The rules stored with the circuit, in the order of ``SharedRules``.
+RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr")
+# The failure-rate window's totals; its slots are ``SLOT_PREFIX`` + index.
+WINDOW_FIELDS = ("we", "wn", "wf", "wsl", "wp")
+SLOT_PREFIX = "w"
+
+# (name, lowest, highest) of every field a decision reads.
+STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
+    (STATE, 0, len(State) - 1),
+    (GENERATION, 0, MAX_GENERATION),
+    (FAILURES, 0, MAX_COUNT),
+    (SUCCESSES, 0, MAX_COUNT),
+    (OPENED_AT, 0, MAX_TIME_MS),
+    (PROBE_UNTIL, 0, MAX_TIME_MS),
+    (PROBE_SEQ, 0, MAX_GENERATION),
+)
+# The rules every circuit has; the window's only count when ``cwt`` is not 0.
+RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
+    ("cft", 1, MAX_COUNT),
+    ("cst", 1, MAX_COUNT),
+    ("ccd", 1, MAX_COUNT),
+    ("cwt", 0, 2),
+)
+WINDOW_RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
+    ("cwm", 1, MAX_MINIMUM_CALLS),
+    ("cfr", 0, 100),
+    ("csd", 0, MAX_SLOW_CALL_MS),
+    ("csr", 0, 100),
+)
+WINDOW_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
+    ("we", 0, MAX_GENERATION),
+    ("wn", 0, MAX_COUNT),
+    ("wf", 0, MAX_COUNT),
+    ("wsl", 0, MAX_COUNT),
+    ("wp", 0, MAX_TIME_MS),
+)
+
+FIELDS = frozenset(
+    [name for name, _, _ in STATE_BOUNDS] + [CHANGED_AT, *RULE_FIELDS, *WINDOW_FIELDS]
+)
+
+_WINDOW_TYPES = {code: name for name, code in WINDOW_CODES.items()}
+
+
+def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
+    """A hash's fields and values as text (bytes that are not UTF-8 replaced: a hash may hold
+    anything, and its values are checked before use)."""
+    return {
+        (k.decode(errors="replace") if isinstance(k, bytes) else str(k)): (
+            v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+        )
+        for k, v in raw.items()
+    }
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedHash:
+    """A circuit's Redis hash with every field it uses checked: ``fields`` holds the values the
+    breaker decides with (repaired where needed), ``problems`` what was repaired (empty when the
+    hash was sound), ``rules_valid`` whether its stored rules may be used."""
+
+    fields: dict[str, int]
+    problems: tuple[str, ...]
+    rules_valid: bool
+
+
+def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash:
+    """The checks of the scripts' ``load`` on a decoded hash (``lua.py``). A hash without a
+    state (``st``) has nothing to check but its rules."""
+    problems: list[str] = []
+    fields: dict[str, int] = {}
+    if STATE in raw:
+        for name, lowest, highest in STATE_BOUNDS:
+            value = int_in(raw.get(name), lowest, highest)
+            if value is None:
+                problems.append(f"{name}={shown(raw.get(name))}")
+                value = {STATE: int(State.OPEN), GENERATION: _generation(known_generation)}.get(
+                    name, 0
+                )
+            fields[name] = value
+        fields[CHANGED_AT] = int_in(raw.get(CHANGED_AT), 0, MAX_TIME_MS) or 0
+    rules_valid = _rules_valid(raw, problems)
+    if rules_valid and (int_in(raw.get("cwt"), 0, 2) or 0):
+        window_type = int_in(raw.get("cwt"), 0, 2)
+        size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
+        values = {name: int_in(raw.get(name, "0"), lo, hi) for name, lo, hi in WINDOW_STATE_BOUNDS}
+        calls = values["wn"]
+        bad = [name for name, value in values.items() if value is None]
+        if (
+            not bad
+            and calls is not None
+            and (
+                (values["wf"] or 0) > calls
+                or (values["wsl"] or 0) > calls
+                or (window_type == 1 and calls > size)
+            )
+        ):
+            bad = ["wn"]
+        for name in bad:
+            problems.append(f"{name}={shown(raw.get(name))}")
+        for name, value in values.items():
+            fields[name] = 0 if bad else (value or 0)
+    return CheckedHash(fields, tuple(problems), rules_valid)
+
+
+def _generation(known: int) -> int:
+    return int_in(known, 0, MAX_GENERATION) or 0
+
+
+def _window_limit(window_type: int | None) -> int:
+    return MAX_COUNT_WINDOW if window_type == 1 else MAX_TIME_WINDOW_SECONDS
+
+
+def _rules_valid(raw: Mapping[str, str], problems: list[str]) -> bool:
+    """Whether the stored rules may be used: the three thresholds all present (a circuit
+    without them has no rules yet) and every rule field within its bounds."""
+    present = [raw.get(name) not in (None, "") for name in RULE_FIELDS[:3]]
+    if not any(present):
+        return False
+    bad = [
+        name
+        for name, lowest, highest in RULE_BOUNDS
+        if int_in(raw.get(name, "0" if name == "cwt" else None), lowest, highest) is None
+    ]
+    window_type = int_in(raw.get("cwt", "0"), 0, 2)
+    if window_type:
+        if int_in(raw.get("cws"), 1, _window_limit(window_type)) is None:
+            bad.append("cws")
+        bad += [
+            name
+            for name, lowest, highest in WINDOW_RULE_BOUNDS
+            if int_in(raw.get(name), lowest, highest) is None
+        ]
+    problems += [f"{name}={shown(raw.get(name))}" for name in bad]
+    return not bad
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def rules_values(rules: SharedRules) -> tuple[str, ...]:
+    """The rules as the hash stores them and the scripts take them (``RULE_FIELDS``' order,
+    the window type as its code)."""
+    coded = rules._replace(window_type=str(WINDOW_CODES[rules.window_type]))
+    return tuple(str(value) for value in coded)
+
+
+def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
+    """``SharedRules`` from the stored values in ``RULE_FIELDS``' order (missing window values:
+    no window); None when they are not rules the breaker could have stored (``check_hash``: the
+    scripts drop such rules at the circuit's next decision)."""
+    names = RULE_FIELDS[: len(values)]
+    raw = {
+        name: value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        for name, value in zip(names, values, strict=True)
+        if value not in (None, b"", "")
+    }
+    if not check_hash(raw).rules_valid:
+        return None
+    numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
+    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers
+    window_type = _WINDOW_TYPES.get(code, "")
+    if not window_type:
+        return SharedRules(failures, successes, cooldown)
+    return SharedRules(
+        failures, successes, cooldown, window_type, size, minimum, rate, slow_ms, slow_rate
+    )
+
+
+def stored_rules(raw: Mapping[str, str]) -> SharedRules | None:
+    """The rules stored in a circuit's decoded hash, None when it has none yet (or none it
+    could use: the scripts drop rules outside their bounds at the next decision)."""
+    if not all(raw.get(name) for name in RULE_FIELDS[:3]):
+        return None
+    return rules_from_values([raw.get(name) for name in RULE_FIELDS])
+
+
+# ---------------------------------------------------------------------------- the window
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """What a circuit's failure-rate window holds (calls, failed, slow)."""
+
+    calls: int
+    failures: int
+    slow_calls: int
+
+
+NO_WINDOW = WindowCounts(0, 0, 0)
+
+
+def window_counts(raw: Mapping[str, str], rules: SharedRules | None, now_ms: int) -> WindowCounts:
+    """The window as of ``now_ms`` (the store's clock): a count window's totals as stored; a time
+    window's buckets still inside it (the stored totals are as of its last recorded call)."""
+    if rules is None or not rules.has_window:
+        return NO_WINDOW
+    fields = check_hash(raw).fields  # a window it could not use counts as empty
+    if rules.window_type == "count":
+        return WindowCounts(fields.get("wn", 0), fields.get("wf", 0), fields.get("wsl", 0))
+    epoch, oldest = fields.get("we", 0), now_ms // 1000 - rules.window_size
+    calls = failures = slow = 0
+    for index in range(rules.window_size):
+        parts = raw.get(f"{SLOT_PREFIX}{index}", "").split(":")
+        if len(parts) != 5 or not all(part.isascii() and part.isdigit() for part in parts):
+            continue  # empty, a slot of an earlier count window, or not a bucket at all
+        e, second, n, f, s = (int(part) for part in parts)
+        if e == epoch and second > oldest:
+            calls, failures, slow = calls + n, failures + f, slow + s
+    return WindowCounts(calls, failures, slow)
+
+
+# ---------------------------------------------------------------------------- a whole circuit
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitRecord:
+    """A circuit as its hash has it, every value checked (a value the breaker never writes is
+    shown as the circuit's next decision repairs it). Times are ms on the store's clock."""
+
+    state: State
+    generation: int
+    failures: int
+    successes: int
+    opened_at_ms: int  # 0 unless open or forced open
+    changed_at_ms: int  # 0: unknown
+    rules: SharedRules | None
+    window: WindowCounts
+    recovers_in_ms: int | None  # OPEN: until its cooldown ends (never below 0); else None
+    problems: tuple[str, ...]
+
+
+def decode_circuit(
+    raw: Mapping[str, str],
+    now_ms: int,
+    known_generation: int = 0,
+    cooldown_without_rules_ms: int | None = None,
+) -> CircuitRecord:
+    """``raw``: a decoded hash (window slots included) read at ``now_ms``. The cooldown is the
+    circuit's stored one; ``cooldown_without_rules_ms`` stands in for a circuit that has no
+    rules yet (None: its recovery time is unknown)."""
+    checked = check_hash(raw, known_generation)
+    fields = checked.fields
+    rules = stored_rules(raw)
+    state = State(fields.get(STATE, int(State.CLOSED)))
+    opened = fields.get(OPENED_AT, 0) if state.rejects else 0
+    cooldown = rules.cooldown_ms if rules is not None else cooldown_without_rules_ms
+    recovers_in = None
+    if state is State.OPEN and cooldown is not None:
+        recovers_in = max(0, fields.get(OPENED_AT, 0) + cooldown - now_ms)
+    return CircuitRecord(
+        state=state,
+        generation=fields.get(GENERATION, 0),
+        failures=fields.get(FAILURES, 0),
+        successes=fields.get(SUCCESSES, 0),
+        opened_at_ms=opened,
+        changed_at_ms=fields.get(CHANGED_AT, 0),
+        rules=rules,
+        window=window_counts(raw, rules, now_ms),
+        recovers_in_ms=recovers_in,
+        problems=checked.problems,
+    )
+
+
+def seeded_hash(state: State, generation: int, opened_at_ms: int) -> dict[str, str]:
+    """The hash ``SEED`` writes for a restored circuit (what a snapshot shows when Redis evicts
+    it again before it can be read back)."""
+    return {STATE: str(int(state)), GENERATION: str(generation), OPENED_AT: str(opened_at_ms)}
+
+
+def memory_hash(
+    *,
+    state: State,
+    generation: int,
+    failures: int,
+    successes: int,
+    opened_at_ms: int,
+    probe_until_ms: int,
+    probe_seq: int,
+    changed_at_ms: int,
+    window: tuple[int, int, int, int, int],
+    rules: SharedRules | None,
+) -> dict[str, int]:
+    """A memory-store circuit as the scripts would store it in its hash (``window``: epoch,
+    calls, failures, slow calls, next slot or newest second)."""
+    fields = {
+        STATE: int(state),
+        GENERATION: generation,
+        FAILURES: failures,
+        SUCCESSES: successes,
+        OPENED_AT: opened_at_ms,
+        PROBE_UNTIL: probe_until_ms,
+        PROBE_SEQ: probe_seq,
+        CHANGED_AT: changed_at_ms,
+        **dict(zip(WINDOW_FIELDS, window, strict=True)),
+    }
+    if rules is not None:
+        fields.update(zip(RULE_FIELDS, map(int, rules_values(rules)), strict=True))
+    return fields
