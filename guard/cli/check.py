@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -100,12 +103,70 @@ def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
     conn.execute(_ARM_DETECTION_TIMEOUT)
 
 
-def _detect_window(database_url: str | None) -> list[Any]:
+@dataclass(frozen=True)
+class Thresholds:
+    """A check's warn and error thresholds (guard.checks), which judge each windowed pass."""
+
+    warn_above: Decimal | None
+    error_above: Decimal | None
+    unit: str  # count, or rate_pct: offending rows of the window per 100 calls created in it
+
+    def describe(self) -> str:
+        unit = "per 100 calls" if self.unit == "rate_pct" else "rows"
+        limits = [
+            f"{name} above {_number(value)}"
+            for name, value in (("warn", self.warn_above), ("error", self.error_above))
+            if value is not None
+        ]
+        return f"{', '.join(limits)} {unit}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "warn_above": None if self.warn_above is None else float(self.warn_above),
+            "error_above": None if self.error_above is None else float(self.error_above),
+            "unit": self.unit,
+        }
+
+
+def _number(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+# Shown for a check with thresholds that this run did not judge: only a windowed pass that runs
+# the check through judges it (guard.judge_check_threshold), not --all's batches or one call.
+NOT_JUDGED = "not judged"
+
+
+def _thresholds(conn: psycopg.Connection[Any]) -> dict[str, Thresholds]:
+    """The checks that have thresholds; none for a login that may not read guard.checks."""
+    row = conn.execute("SELECT has_table_privilege('guard.checks', 'SELECT')").fetchone()
+    if not (row and row[0]):
+        return {}
+    rows = conn.execute(
+        "SELECT id, warn_above, error_above, threshold_unit FROM guard.checks"
+        " WHERE warn_above IS NOT NULL OR error_above IS NOT NULL"
+    ).fetchall()
+    return {check_id: Thresholds(warn, error, unit) for check_id, warn, error, unit in rows}
+
+
+def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]:
+    """The windowed pass's rows, and the outcome (pass, warn or fail) of each check it judged."""
     with connect(database_url, application_name="guard check") as conn, guard_function_errors():
         arm_pass_timeout(conn)
         rows = conn.execute(_WINDOWED_RUN).fetchall()
+        judged = [row[0] for row in rows if row[-2] == "ok"]
+        # The pass holds the detection lock until this transaction ends, so no other pass has
+        # written since: each check's newest row is this pass's (a check it did not run through
+        # has none of its own, hence only the checks that ran).
+        outcomes = dict(
+            conn.execute(
+                "SELECT DISTINCT ON (check_id) check_id, outcome FROM guard.detection_runs"
+                " WHERE check_id = ANY(%s) AND outcome IS NOT NULL ORDER BY check_id, id DESC",
+                (judged,),
+            ).fetchall()
+        )
         conn.commit()
-    return rows
+    return rows, outcomes
 
 
 def _check_call(database_url: str | None, call_id: int) -> list[Any]:
@@ -150,11 +211,18 @@ def report_check_failures(rows: list[Any]) -> bool:
     return failed
 
 
-def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]]:
+def _to_stderr(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def check_history(
+    database_url: str | None, batch: timedelta, progress: Callable[[str], None] = _to_stderr
+) -> list[list[Any]]:
     """Every check over the whole history, one transaction per batch of `batch` of observed time
-    (progress on stderr), then the open alerts re-checked a range of ids per transaction, which
-    resolves what was fixed. No transaction holds the whole history. A check that did not run
-    through in some batch has its status and error from the first such batch."""
+    (`guard check --all`; progress on stderr), then the open alerts re-checked a range of ids
+    per transaction, which resolves what was fixed. No transaction holds the whole history. A
+    check that did not run through in some batch has its status and error from the first such
+    batch. Rows: check, rule, offending, opened, repeated, resolved, status, error."""
     totals: dict[tuple[str, str], list[int]] = {}
     failures: dict[str, tuple[str, str]] = {}
     with (
@@ -188,10 +256,7 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
                         # the first batch that did not run it through says why
                         failures.setdefault(check_id, (status, f"{error} (batch {number + 1})"))
                 found = sum(row[2] or 0 for row in rows)
-                click.echo(
-                    f"batch {number + 1}/{batches}: {when(since)} onwards, {found} offending",
-                    err=True,
-                )
+                progress(f"batch {number + 1}/{batches}: {when(since)} onwards, {found} offending")
         (low, high) = conn.execute(
             "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
         ).fetchall()[0]
@@ -208,10 +273,9 @@ def _check_history(database_url: str | None, batch: timedelta) -> list[list[Any]
                 conn.commit()
                 for check_id, rule_id, _rechecked, resolved in rows:
                     totals.setdefault((check_id, rule_id), [0, 0, 0, 0])[3] += resolved
-                click.echo(
+                progress(
                     f"open alerts {number + 1}/{chunks}: {sum(r[2] for r in rows)} re-checked,"
-                    f" {sum(r[3] for r in rows)} resolved",
-                    err=True,
+                    f" {sum(r[3] for r in rows)} resolved"
                 )
         checks = conn.execute(
             "SELECT id, rule_id FROM guard.checks"
@@ -260,21 +324,26 @@ def check(
     Alerts are opened, bumped and resolved exactly as the scheduled job does. Each check runs
     isolated: one that fails, or is cut by the pass's timeout, is named on stderr with its error
     (one line each) and the others still run. Exits 1 when anything offends or a check failed,
-    so a script can tell."""
+    so a script can tell.
+
+    A check with thresholds (guard.checks.warn_above, error_above) shows its outcome against
+    them: pass, warn or fail, as the windowed pass judged it (the exit status does not change:
+    a check that warns has offending rows). --all and --call judge no thresholds."""
     database_url = obj["database_url"]
     if whole_history and call_id is not None:
         raise click.UsageError("--all and --call exclude each other")
     if _skip_on_subscriber(database_url, "detection", as_json, []):
         return
+    outcomes: dict[str, str] = {}
     if whole_history:
-        rows = _check_history(database_url, timedelta(days=batch_days))
+        rows = check_history(database_url, timedelta(days=batch_days))
         title = "Detection over the whole history"
     elif call_id is not None:
         rows = _check_call(database_url, call_id)
         title = f"Detection for call {call_id}"
     else:
         window = _setting(database_url, "detection_window_minutes")
-        rows = _detect_window(database_url)
+        rows, outcomes = _detect_window(database_url)
         title = f"Detection over the last {window} minutes"
         click.echo(
             f"guard: note: looked at rows of the last {window} minutes only"
@@ -282,10 +351,39 @@ def check(
             " whole history",
             err=True,
         )
+    with connect(database_url, application_name="guard check") as conn:
+        thresholds = _thresholds(conn)
+    judged = {row[0]: outcomes.get(row[0], NOT_JUDGED) for row in rows if row[0] in thresholds}
     if as_json:
-        emit_json([dict(zip(_STATUS_COLUMNS, row, strict=True)) for row in rows])
+        emit_json(
+            [
+                {
+                    **dict(zip(_STATUS_COLUMNS, row, strict=True)),
+                    "outcome": outcomes.get(row[0]),
+                    "thresholds": thresholds[row[0]].as_dict() if row[0] in thresholds else None,
+                }
+                for row in rows
+            ]
+        )
     else:
-        emit_table(title, [*_SUMMARY_COLUMNS, "status"], [row[:-1] for row in rows])
+        emit_table(
+            title,
+            [*_SUMMARY_COLUMNS, "status", "outcome", "thresholds"],
+            [
+                [
+                    *row[:-1],
+                    judged.get(row[0], ""),
+                    thresholds[row[0]].describe() if row[0] in thresholds else "",
+                ]
+                for row in rows
+            ],
+        )
+    if NOT_JUDGED in judged.values() and not outcomes:
+        click.echo(
+            "guard: note: thresholds judge the windowed pass only (`guard check` without --all"
+            " or --call): not judged here",
+            err=True,
+        )
     failed = report_check_failures(rows)
     if failed or any(row[2] for row in rows):
         raise SystemExit(1)

@@ -93,6 +93,58 @@ def test_check_reconcile_review_story(db_url: str) -> None:
     assert out.strip() == "Nothing to claim: the queue is empty."
 
 
+def _set_thresholds(url: str, check: str, warn: int | None, error: int | None) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.checks SET warn_above = %s, error_above = %s WHERE id = %s",
+            (warn, error, check),
+        )
+
+
+def test_check_prints_each_checks_outcome_against_its_thresholds(db_url: str) -> None:
+    _seed(db_url)  # 2 phantom bookings, 1 call without a direction
+    _set_thresholds(db_url, "booked_without_appointment", warn=1, error=5)
+    _set_thresholds(db_url, "call_without_direction", warn=None, error=0)
+    _set_thresholds(db_url, "cross_tenant_link", warn=10, error=None)
+
+    code, out, _ = _run(db_url, "check", "--json")
+
+    assert code == 1, "something offends: exit 1, as without thresholds"
+    rows = {row["check"]: row for row in json.loads(out)}
+    assert {check: row["outcome"] for check, row in rows.items() if row["outcome"]} == {
+        "booked_without_appointment": "warn",
+        "call_without_direction": "fail",
+        "cross_tenant_link": "pass",
+    }
+    assert rows["booked_without_appointment"]["thresholds"] == {
+        "warn_above": 1.0,
+        "error_above": 5.0,
+        "unit": "count",
+    }
+    assert rows["recent_booking_failure"]["thresholds"] is None
+    with psycopg.connect(db_url) as conn:
+        recorded: dict[str, str] = dict(
+            conn.execute(
+                "SELECT check_id, outcome FROM guard.detection_runs WHERE outcome IS NOT NULL"
+            ).fetchall()
+        )
+    assert recorded == {check: row["outcome"] for check, row in rows.items() if row["outcome"]}
+
+    # the same pass in a table: each judged check with its outcome and its thresholds
+    _set_thresholds(db_url, "booked_without_appointment", warn=5, error=None)
+    code, out, _ = _run(db_url, "check")
+    assert code == 1
+    [line] = [line for line in out.splitlines() if "booked_without_appointment" in line]
+    assert re.search(r"\bok\W+pass\W+warn above 5 rows", line), out
+    [line] = [line for line in out.splitlines() if "call_without_direction" in line]
+    assert re.search(r"\bok\W+fail\W+error above 0 rows", line), out
+
+    # --all's batches judge no thresholds, and say so
+    code, out, err = _run(db_url, "check", "--all", "--json")
+    assert {row["outcome"] for row in json.loads(out)} == {None}
+    assert "thresholds judge the windowed pass only" in err
+
+
 def test_check_one_call(db_url: str) -> None:
     _seed(db_url)
     code, out, _ = _run(db_url, "check", "--call", "3", "--json")
