@@ -43,9 +43,12 @@ The async twin takes a psycopg AsyncConnection and an async callable; the steps 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import dataclasses
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -78,6 +81,7 @@ from guard.retry import Retry, RetryPolicy
 # CalendarBooking and CalendarStatus live in guard.booking_common; applications import them here.
 __all__ = [
     "AsyncCalendarCall",
+    "BookingNotRecordedError",
     "BookingOutcome",
     "BookingStatus",
     "CalendarBooking",
@@ -276,6 +280,155 @@ class _ValidationFailed(Exception):
         self.appointment_id = appointment_id
 
 
+class BookingNotRecordedError(Exception):
+    """The calendar booked, but the booking path could not record it (the database refused or
+    went away) or it did not validate: raised inside the calendar's guarded call, so that the
+    service's circuit counts the booking as a failure (docs/breaker.md, "Which failures count").
+    A breaker configured with narrower `failure_exceptions` must name it to count these."""
+
+
+class _Handoff:
+    """The calendar's guarded call, held open until its booking is recorded.
+
+    The breaker counts a call when it returns. The calendar's answer alone would count a booking
+    that then failed to record or validate as a success, and a success resets the consecutive
+    failures: with the database refusing every booking, each one would still book a calendar
+    slot and the circuit would never open. So the calendar attempt hands its booking over and
+    waits, inside the breaker's call, for the verdict of the recording; a booking not recorded
+    leaves the call as BookingNotRecordedError, a failure of the service's circuit. The
+    breaker's call timeout, bulkhead and retries apply as to any call; once the calendar has
+    answered, the call is not retried (the booking is recorded, or not, once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.booking: CalendarBooking | None = None
+        self.not_recorded: str | None = None
+
+    def policy(self, policy: RetryPolicy | None) -> RetryPolicy:
+        """The caller's retry policy, retrying nothing once the calendar has answered."""
+        policy = policy or RetryPolicy()
+        retry_on = policy.retry_on
+        return dataclasses.replace(
+            policy, retry_on=lambda error: self.booking is None and retry_on(error)
+        )
+
+    def _took(self, booking: CalendarBooking) -> None:
+        # The first answer is the one recorded: a late answer of an attempt the breaker timed out
+        # carries the same idempotency key, and waits for the same verdict.
+        with self._lock:
+            if self.booking is None:
+                self.booking = booking
+
+    def _judged(self, outcome: BookingOutcome | None) -> None:
+        self.not_recorded = _not_recorded_reason(outcome)
+
+    def _verdict(self, booking: CalendarBooking) -> CalendarBooking:
+        if self.not_recorded is not None:
+            raise BookingNotRecordedError(self.not_recorded)
+        return booking
+
+
+def _not_recorded_reason(outcome: BookingOutcome | None) -> str | None:
+    """Why the calendar's booking counts as a failure of the service's circuit, or None when it
+    was recorded (booked, or found recorded already). No outcome: the recording raised."""
+    if outcome is None:
+        return "the booking could not be recorded"
+    if outcome.ok:
+        return None
+    return outcome.reason or str(outcome.status)
+
+
+class _SyncHandoff(_Handoff):
+    """`_Handoff` for a blocking calendar: the guarded call runs on a thread of its own while
+    the caller's thread records the booking on its connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = threading.Event()
+        self._recorded = threading.Event()
+        self._error: BaseException | None = None
+        self._worker: threading.Thread | None = None
+
+    def _attempt(self, call: Callable[[], CalendarBooking]) -> CalendarBooking:
+        booking = call()
+        self._took(booking)
+        self._changed.set()
+        self._recorded.wait()
+        return self._verdict(booking)
+
+    def book(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> CalendarBooking:
+        """The calendar's booking once an attempt has it (its call still open); what the
+        calendar's guarded call raised (CircuitOpenError, the calendar's error) otherwise."""
+
+        def run() -> None:
+            try:
+                calendar.call(self._attempt, call)
+            except BaseException as error:  # handed to the caller's thread
+                self._error = error
+            finally:
+                self._changed.set()
+
+        context = contextvars.copy_context()
+        self._worker = threading.Thread(
+            target=context.run, args=(run,), name="guard-booking-calendar", daemon=True
+        )
+        self._worker.start()
+        self._changed.wait()
+        if self.booking is not None:
+            return self.booking
+        self._worker.join()
+        if self._error is None:  # (an attempt returns only after handing its booking over)
+            raise GuardError("the calendar call ended without a booking")
+        raise self._error
+
+    def settle(self, outcome: BookingOutcome | None) -> None:
+        """Give the held call its verdict and wait until the breaker has counted it."""
+        self._judged(outcome)
+        self._recorded.set()
+        if self._worker is not None:
+            self._worker.join()
+
+
+class _AsyncHandoff(_Handoff):
+    """`_Handoff` for asyncio: the guarded call runs as a task of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = asyncio.Event()
+        self._recorded = asyncio.Event()
+        self._task: asyncio.Task[CalendarBooking] | None = None
+
+    async def _attempt(self, call: Callable[[], Awaitable[CalendarBooking]]) -> CalendarBooking:
+        booking = await call()
+        self._took(booking)
+        self._changed.set()
+        await self._recorded.wait()
+        return self._verdict(booking)
+
+    async def book(
+        self, calendar: Retry, call: Callable[[], Awaitable[CalendarBooking]]
+    ) -> CalendarBooking:
+        task = asyncio.create_task(calendar.call_async(self._attempt, call))
+        self._task = task
+        task.add_done_callback(lambda _: self._changed.set())
+        try:
+            await self._changed.wait()
+        except BaseException:  # the caller gave up: so does its calendar call
+            task.cancel()
+            raise
+        if self.booking is not None:
+            return self.booking
+        return await task
+
+    async def settle(self, outcome: BookingOutcome | None) -> None:
+        self._judged(outcome)
+        self._recorded.set()
+        if self._task is not None:
+            await asyncio.wait({self._task})
+            if not self._task.cancelled():
+                self._task.exception()  # retrieved: it is the breaker's to count, not ours
+
+
 def _keyed(book: Callable[..., _T], key: str) -> Callable[[], _T]:
     """The calendar call, with the attempt's idempotency key bound (every retry sends it)."""
     return functools.partial(book, key) if _takes_key(book) else book
@@ -341,14 +494,20 @@ def _book(
     if isinstance(started, BookingOutcome):
         return started
     attempt = started
-    calendar = Retry(retry_policy, breaker=breakers.service(service_id))
+    handoff = _SyncHandoff()
+    calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
     try:
-        booking = calendar.call(_keyed(book, attempt.key))
+        booking = handoff.book(calendar, _keyed(book, attempt.key))
     except CircuitOpenError as open_circuit:
         return _fail(conn, attempt, _Failure.open_circuit(open_circuit), None, open_circuit)
     except Exception as error:  # the calendar failed, after any retries
         return _fail(conn, attempt, _Failure.calendar(error), None, error)
-    return _record(conn, attempt, service_id, booking, source)
+    outcome: BookingOutcome | None = None
+    try:
+        outcome = _record(conn, attempt, service_id, booking, source)
+    finally:
+        handoff.settle(outcome)
+    return outcome
 
 
 def _record(
@@ -473,15 +632,21 @@ async def _book_async(
     if isinstance(started, BookingOutcome):
         return started
     attempt = started
-    calendar = Retry(retry_policy, breaker=breakers.service(service_id))
+    handoff = _AsyncHandoff()
+    calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
     try:
-        booking = await calendar.call_async(_keyed(book, attempt.key))
+        booking = await handoff.book(calendar, _keyed(book, attempt.key))
     except CircuitOpenError as open_circuit:
         failure = _Failure.open_circuit(open_circuit)
         return await _fail_async(conn, attempt, failure, None, open_circuit)
     except Exception as error:  # the calendar failed, after any retries
         return await _fail_async(conn, attempt, _Failure.calendar(error), None, error)
-    return await _record_async(conn, attempt, service_id, booking, source)
+    outcome: BookingOutcome | None = None
+    try:
+        outcome = await _record_async(conn, attempt, service_id, booking, source)
+    finally:
+        await handoff.settle(outcome)
+    return outcome
 
 
 async def _record_async(

@@ -1,0 +1,285 @@
+"""What the service's circuit counts on the booking path: a booking the calendar made that could
+not be recorded or did not validate is a failure, like a failed calendar call; a booking refused
+before the calendar is asked counts neither way. Real PostgreSQL (every outcome committed before
+the next booking starts), real Redis behind the breaker, a real calendar over HTTP that counts
+the requests reaching it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.booking import (
+    BookingStatus,
+    CalendarBooking,
+    book_appointment,
+    book_appointment_async,
+)
+from guard.breaker import BreakerConfig, BreakerRegistry, State
+from guard.errors import GuardError
+from guard.retry import RetryPolicy
+from tests.support.calendar_server import CalendarServer
+from tests.support.redis_server import RedisServer
+
+THRESHOLD = 3
+CONFIG = BreakerConfig(
+    failure_threshold=THRESHOLD, success_threshold=1, cooldown_seconds=1, call_timeout_seconds=5
+)
+NO_RETRY = RetryPolicy(max_attempts=1)
+_services = iter(range(5000, 100000))
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def breakers(redis_url: str) -> Iterator[BreakerRegistry]:
+    registry = BreakerRegistry(redis_url, default=CONFIG)
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def calendar() -> Iterator[CalendarServer]:
+    with CalendarServer() as server:
+        yield server
+
+
+@pytest.fixture
+def service(db_url: str) -> int:
+    """One company, a service of its own (its own circuit) and eight calls."""
+    service_id = next(_services)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
+        conn.execute(
+            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')", (service_id,)
+        )
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
+            " SELECT g, 1, 'c' || g, 1, 'in_progress' FROM generate_series(1, 8) AS g"
+        )
+    return service_id
+
+
+def _break_validation(url: str, broken: bool) -> None:
+    """A broken database: the call's flags are no longer derived, so validation fails."""
+    verb = "DISABLE" if broken else "ENABLE"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE appointments {verb} TRIGGER guard_appointments_sync_insert")
+
+
+def _book(url: str, call_id: int, service: int, book: Any, breakers: BreakerRegistry) -> Any:
+    with psycopg.connect(url) as conn:
+        return book_appointment(
+            conn,
+            call_id=call_id,
+            service_id=service,
+            book=book,
+            breakers=breakers,
+            retry_policy=NO_RETRY,
+        )
+
+
+def _circuit(breakers: BreakerRegistry, service: int) -> tuple[State, int]:
+    snapshot = breakers.service(service).snapshot()
+    return snapshot.state, snapshot.failure_count
+
+
+def _committed(url: str) -> list[tuple[int, str, int]]:
+    """The journal and the calls as another session sees them: what was committed."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT b.call_id, b.state, (SELECT count(*) FROM appointments AS a"
+            " WHERE a.call_id = b.call_id) FROM guard.booking_attempts AS b ORDER BY b.id"
+        ).fetchall()
+
+
+def test_bookings_that_do_not_validate_open_the_circuit_at_the_threshold(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    _break_validation(db_url, True)
+    for call_id in range(1, THRESHOLD):
+        outcome = _book(db_url, call_id, service, calendar.book, breakers)
+        assert (outcome.status, outcome.reason) == (BookingStatus.FAILED, "call_flags_disagree")
+    assert _circuit(breakers, service) == (State.CLOSED, THRESHOLD - 1), "one short: closed"
+
+    outcome = _book(db_url, THRESHOLD, service, calendar.book, breakers)
+    assert outcome.status is BookingStatus.FAILED
+    assert _circuit(breakers, service)[0] is State.OPEN, "the third failed validation opens it"
+    assert calendar.requests == THRESHOLD
+
+    _break_validation(db_url, False)  # the database is healthy again: the circuit decides
+    fourth = _book(db_url, THRESHOLD + 1, service, calendar.book, breakers)
+    assert fourth.status is BookingStatus.QUEUED
+    assert calendar.requests == THRESHOLD, "the fourth booking never reached the calendar"
+    committed = _committed(db_url)
+    assert [state for _call, state, _n in committed[:THRESHOLD]] == ["failed"] * THRESHOLD
+    assert all(appointments == 0 for _call, _state, appointments in committed)
+
+
+def test_a_recording_the_database_refuses_at_commit_counts(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    """The refusal comes with the COMMIT of the recording (a deferred constraint trigger): the
+    booking is rolled back and queued, and the circuit counts it."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION public.refuse_appointment() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$BEGIN RAISE EXCEPTION 'appointments are refused'; END$$"
+        )
+        conn.execute(
+            "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON appointments"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+            " EXECUTE FUNCTION public.refuse_appointment()"
+        )
+    for call_id in range(1, THRESHOLD + 1):
+        outcome = _book(db_url, call_id, service, calendar.book, breakers)
+        assert outcome.status is BookingStatus.FAILED
+        assert outcome.reason == "recording failed: RaiseException"
+        expected = State.OPEN if call_id == THRESHOLD else State.CLOSED
+        assert _circuit(breakers, service)[0] is expected, call_id
+    assert [state for _call, state, _n in _committed(db_url)] == ["failed"] * THRESHOLD
+    assert _book(db_url, 4, service, calendar.book, breakers).status is BookingStatus.QUEUED
+    assert calendar.requests == THRESHOLD
+
+
+def test_a_recorded_booking_resets_the_count(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    _break_validation(db_url, True)
+    for call_id in (1, 2):
+        assert _book(db_url, call_id, service, calendar.book, breakers).status is (
+            BookingStatus.FAILED
+        )
+    _break_validation(db_url, False)
+    assert _book(db_url, 3, service, calendar.book, breakers).status is BookingStatus.BOOKED
+    assert _circuit(breakers, service) == (State.CLOSED, 0), "the recorded booking is a success"
+    _break_validation(db_url, True)
+    for call_id in (4, 5):
+        assert _book(db_url, call_id, service, calendar.book, breakers).status is (
+            BookingStatus.FAILED
+        )
+    assert _circuit(breakers, service) == (State.CLOSED, 2)
+    assert calendar.requests == 5
+
+
+def test_bookings_refused_before_the_calendar_count_neither_way(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    """A call that does not exist, a call already booked: the caller's, refused before the
+    calendar is asked; the circuit neither fails nor succeeds for them."""
+    assert _book(db_url, 1, service, calendar.book, breakers).status is BookingStatus.BOOKED
+    _break_validation(db_url, True)
+    assert _book(db_url, 2, service, calendar.book, breakers).status is BookingStatus.FAILED
+    assert _circuit(breakers, service) == (State.CLOSED, 1)
+    for _ in range(THRESHOLD):
+        with pytest.raises(GuardError, match="does not exist"):
+            _book(db_url, 999, service, calendar.book, breakers)
+        already = _book(db_url, 1, service, calendar.book, breakers)
+        assert already.status is BookingStatus.ALREADY_BOOKED
+    assert _circuit(breakers, service) == (State.CLOSED, 1), "no failure added, none reset"
+    assert calendar.requests == 2
+
+
+def test_a_probe_is_judged_by_its_recording(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    """After the cooldown, the probe's booking decides: not validated, the circuit opens again;
+    recorded, it closes (success_threshold 1)."""
+    _break_validation(db_url, True)
+    for call_id in range(1, THRESHOLD + 1):
+        _book(db_url, call_id, service, calendar.book, breakers)
+    assert _circuit(breakers, service)[0] is State.OPEN
+    time.sleep(CONFIG.cooldown_seconds + 0.2)  # the cooldown, not a measurement
+    assert _book(db_url, 4, service, calendar.book, breakers).status is BookingStatus.FAILED
+    assert _circuit(breakers, service)[0] is State.OPEN, "a probe that did not validate reopens"
+    _break_validation(db_url, False)
+    time.sleep(CONFIG.cooldown_seconds + 0.2)
+    assert _book(db_url, 5, service, calendar.book, breakers).status is BookingStatus.BOOKED
+    assert _circuit(breakers, service)[0] is State.CLOSED, "a recorded probe closes it"
+    assert calendar.requests == THRESHOLD + 2
+
+
+def test_a_calendar_that_fails_counts_as_before(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    calendar.down = True
+    for call_id in range(1, THRESHOLD + 1):
+        outcome = _book(db_url, call_id, service, calendar.book, breakers)
+        assert (outcome.status, outcome.reason) == (
+            BookingStatus.FAILED,
+            "CalendarUnavailableError",
+        )
+    assert _circuit(breakers, service)[0] is State.OPEN
+    calendar.down = False
+    assert _book(db_url, 4, service, calendar.book, breakers).status is BookingStatus.QUEUED
+    assert calendar.requests == THRESHOLD
+
+
+def test_async_bookings_that_do_not_validate_open_the_circuit(
+    db_url: str,
+    service: int,
+    redis_url: str,
+    breakers: BreakerRegistry,
+    calendar: CalendarServer,
+) -> None:
+    async def book(key: str) -> CalendarBooking:
+        return await asyncio.to_thread(calendar.book, key)
+
+    async def scenario() -> list[tuple[BookingStatus, State]]:
+        seen = []
+        # the registry's asyncio clients belong to the loop that uses them
+        in_loop = BreakerRegistry(redis_url, default=CONFIG)
+        try:
+            async with await psycopg.AsyncConnection.connect(db_url) as conn:
+                for call_id in range(1, THRESHOLD + 2):
+                    outcome = await book_appointment_async(
+                        conn,
+                        call_id=call_id,
+                        service_id=service,
+                        book=book,
+                        breakers=in_loop,
+                        retry_policy=NO_RETRY,
+                    )
+                    seen.append((outcome.status, _circuit(breakers, service)[0]))
+        finally:
+            in_loop.close()
+        return seen
+
+    _break_validation(db_url, True)
+    assert asyncio.run(scenario()) == [
+        (BookingStatus.FAILED, State.CLOSED),
+        (BookingStatus.FAILED, State.CLOSED),
+        (BookingStatus.FAILED, State.OPEN),
+        (BookingStatus.QUEUED, State.OPEN),
+    ]
+    assert calendar.requests == THRESHOLD
+
+
+def test_a_retried_calendar_call_is_not_retried_after_the_calendar_answered(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    """A policy that retries everything still sends one request per booking that the calendar
+    answered: the booking not recorded is the booking's outcome, not a reason to book again."""
+    _break_validation(db_url, True)
+    with psycopg.connect(db_url) as conn:
+        outcome = book_appointment(
+            conn,
+            call_id=1,
+            service_id=service,
+            book=calendar.book,
+            breakers=breakers,
+            retry_policy=RetryPolicy(max_attempts=3, retry_on=lambda _error: True),
+        )
+    assert outcome.status is BookingStatus.FAILED
+    assert calendar.requests == 1
+    assert _circuit(breakers, service) == (State.CLOSED, 1)
