@@ -105,6 +105,33 @@ def test_the_checker_can_fail() -> None:
     ]
 
 
+# What the walk-through of the weeks after an apply must name (each step names its command).
+OPERATIONS_COMMANDS = (
+    "guard db verify",
+    "guard db validate",
+    "guard db apply --dry-run",
+    "guard check",
+    "guard review list",
+    "guard report",
+    "guard watch",
+    "guard metrics",
+    "guard breaker list",
+    "guard alerts list",
+    "guard jobs status",
+)
+
+
+def test_the_operations_walk_through_quotes_commands_that_parse() -> None:
+    """docs/operations.md is checked with the other docs (every command line it quotes exists with
+    those options, above), and quotes the command of each of its steps."""
+    doc = ROOT / "docs" / "operations.md"
+    assert doc in DOCS
+    lines = command_lines(doc.read_text())
+    assert [problem for line in lines for problem in check_command_line(line)] == []
+    missing = [c for c in OPERATIONS_COMMANDS if not any(line.startswith(c) for line in lines)]
+    assert not missing, f"docs/operations.md names no {missing}"
+
+
 # Files of the working environment that are not shipped with the repository, and tracker issue
 # numbers: shipped text must stand on its own.
 _OUTSIDE = re.compile(r"DESIGN\.md|NOTES\.md|\.\./shared|/work/|\b[Ii]ssues?\s*#?\d+")
