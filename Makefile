@@ -123,17 +123,16 @@ check-redis-floor: setup
 	  tests/breaker/test_breaker_bulkhead.py tests/breaker/test_breaker_eviction.py \
 	  tests/breaker/test_breaker_rate_window.py
 
-# After changing sql/ or migrations/, everything generated from them, each checked by a test:
-# the catalog snapshot `guard db verify` and `guard db apply` compare with
-# (guard/db/canonical_snapshot.json), the table of locks per migration in docs/dba.md, and
-# docs/invariant-map.md (from the `-- I<n>` tags of sql/, guard.rules and the migrations), and
-# the column reference for BI users (docs/bi-columns.md and docs/bi.md's column tables, from the
-# comments of sql/comments/).
+# After changing sql/ or migrations/, everything generated from them (guard/devtools/), each
+# checked by a test: the catalog snapshot `guard db verify` and `guard db apply` compare with
+# (guard/db/canonical_snapshot.json), the table of locks per migration in docs/dba.md (observed
+# again only when migrations/ changed: it carries their fingerprint), docs/invariant-map.md (from
+# the `-- I<n>` tags of sql/, guard.rules and the migrations), and the column reference for BI
+# users (docs/bi-columns.md and docs/bi.md's column tables, from the comments of sql/comments/).
+# GENERATE_ARGS e.g. `--only invariant_map` (repeatable), `--check` (write nothing, exit 1
+# naming the stale files).
 generated: setup
-	GUARD_WRITE_SNAPSHOT=1 GUARD_WRITE_LOCK_TABLE=1 GUARD_WRITE_INVARIANT_MAP=1 \
-	  GUARD_WRITE_BI_COLUMNS=1 $(BIN)/pytest -q -p no:randomly \
-	  tests/db/test_canonical.py::test_stored_snapshot_is_the_canonical_schema \
-	  tests/db/test_lock_table.py tests/db/test_invariant_map.py tests/db/test_bi_comments.py
+	$(BIN)/python -m guard.devtools.generate $(GENERATE_ARGS)
 
 # Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
 bench: setup

@@ -21,7 +21,7 @@ import pytest
 
 from guard.db.migrate import Migrator
 from guard.db.validate import validate
-from tests.db.test_legacy import LEGACY_SCHEMA
+from guard.devtools.legacy_schema import LEGACY_SCHEMA
 from tests.support.postgres import Cluster
 
 LINK_COLUMNS = (

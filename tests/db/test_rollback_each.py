@@ -22,7 +22,7 @@ import pytest
 from guard.db import catalog
 from guard.db.migrate import Migrator
 from guard.db.releases import release_levels
-from tests.db.test_legacy import LEGACY_SCHEMA
+from guard.devtools.legacy_schema import LEGACY_SCHEMA
 from tests.support.postgres import Cluster
 
 # 45 s: it builds and rolls back every migration twice (new and adopted databases).

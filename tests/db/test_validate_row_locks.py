@@ -13,7 +13,7 @@ import psycopg
 from guard.db.lock_retry import LockPolicy
 from guard.db.migrate import Migrator
 from guard.db.validate import ValidationReport, _runs, validate
-from tests.db.test_legacy import LEGACY_SCHEMA
+from guard.devtools.legacy_schema import LEGACY_SCHEMA
 
 LOCKED_CALL = 5000
 WAIT_S = 120.0  # how long the test waits for validate to get somewhere (not a measurement)

@@ -1,0 +1,42 @@
+"""guard/db/canonical_snapshot.json: the catalog of a database built from the canonical sql/
+files, which `guard db verify` and `guard db apply` compare a database with, and the digest of
+the definitions it was made from (`guard db apply` trusts the snapshot only for those)."""
+
+from __future__ import annotations
+
+import json
+
+from guard.db import catalog, definitions
+from guard.db.connection import open_connection
+from guard.devtools.database import Databases
+from guard.errors import GuardError
+
+PATH = "guard/db/canonical_snapshot.json"
+# The stored view texts are as this version prints them; another version reprints them
+# (guard.db.catalog.as_printed_by) before comparing.
+SERVER_VERSION = 15
+
+
+def take(canonical_url: str) -> catalog.Snapshot:
+    """The catalog snapshot of a database the canonical files built."""
+    with open_connection(canonical_url) as conn:
+        major = conn.info.server_version // 10000
+        if major != SERVER_VERSION:
+            raise GuardError(
+                f"the snapshot is taken on PostgreSQL {SERVER_VERSION}, this server is {major}"
+            )
+        return catalog.take(conn)
+
+
+def definitions_digest() -> str:
+    return definitions.digest(definitions.checkout_definitions())
+
+
+def render(snapshot: catalog.Snapshot, made_from: str) -> str:
+    stored = {**snapshot, "definitions_sha256": made_from}
+    return json.dumps(stored, indent=1, sort_keys=True) + "\n"
+
+
+def build(databases: Databases, current: dict[str, str]) -> dict[str, str]:
+    del current  # written whole
+    return {PATH: render(take(databases.canonical()), definitions_digest())}
