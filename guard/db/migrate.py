@@ -376,6 +376,8 @@ class Migrator:
                     if self._pooled:
                         found.refusals.insert(0, str(pooler_refusal("`guard db apply`")))
                 found.migrator_running = self._other_migrator()
+        except psycopg.errors.InsufficientPrivilege:
+            raise  # the CLI names the role the command needs and the login used
         except psycopg.Error as error:
             raise GuardError(
                 f"the dry run could not read the database: {first_line(error)}"

@@ -70,6 +70,7 @@ def command_lines(url: str, login: str) -> list[tuple[str, list[str]]]:
         ("breaker reset", reason(CIRCUIT)),
         ("calendar reconcile", ["--client", "tests.support.calendar_client:list_bookings"]),
         ("check", []),
+        ("db apply", ["--dry-run"]),
         ("db apply", []),
         ("db rollback", ["--to", newest_migration(), "--yes"]),
         ("db status", []),
