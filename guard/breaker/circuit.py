@@ -181,6 +181,13 @@ class CircuitSnapshot:
     rejected_store_unavailable: int
     # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
     window: WindowCounts = NO_WINDOW
+    # The last failure counted and the last move to CLOSED (None: none since the circuit was
+    # created, or restored after Redis lost it).
+    last_failure_at: datetime | None = None
+    closed_at: datetime | None = None
+    # The cooldown of the present opening: the stored one, grown by failed probes when the
+    # rules say so (None: the circuit has no rules yet).
+    cooldown_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -220,6 +227,11 @@ def _ms_to_datetime(ms: int) -> datetime:
 
 _perf_counter = time.perf_counter
 _ceil = math.ceil
+
+
+def _optional_time(ms: int, to_datetime: Callable[[int], datetime]) -> datetime | None:
+    """A stored time (0: none) as a datetime."""
+    return to_datetime(ms) if ms else None
 
 
 def _duration_ms(started: float) -> int:
@@ -1002,8 +1014,8 @@ class CircuitBreaker:
             generation=circuit.generation,
             failure_count=circuit.failures,
             success_count=circuit.successes,
-            opened_at=to_datetime(circuit.opened_at_ms) if circuit.opened_at_ms else None,
-            changed_at=to_datetime(circuit.changed_at_ms) if circuit.changed_at_ms else None,
+            opened_at=_optional_time(circuit.opened_at_ms, to_datetime),
+            changed_at=_optional_time(circuit.changed_at_ms, to_datetime),
             recovers_in_seconds=recovers_in,
             rules=circuit.rules,
             source=source,
@@ -1012,6 +1024,11 @@ class CircuitBreaker:
             rejected_bulkhead=counters[1],
             rejected_store_unavailable=counters[2],
             window=circuit.window,
+            last_failure_at=_optional_time(circuit.last_failure_at_ms, to_datetime),
+            closed_at=_optional_time(circuit.closed_at_ms, to_datetime),
+            cooldown_seconds=(
+                circuit.cooldown_ms / 1000 if circuit.cooldown_ms is not None else None
+            ),
         )
 
     def act(self, action: Action, reason: str, *, actor: str | None = None) -> State:

@@ -9,10 +9,12 @@ touch is one of ``FIELDS`` and every one of ``FIELDS`` is touched by them.
 
 Fields: ``st`` state code, ``g`` generation, ``f`` consecutive failures, ``s`` HALF_OPEN
 successes, ``oa`` opened-at ms, ``pu`` probe lease end ms, ``ps`` probe sequence, ``ca``
-changed-at ms; the rules (``RULE_FIELDS``, in the order of ``SharedRules``); the failure-rate
-window's ``we`` epoch, ``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot or
-newest second, and one ``w<i>`` per slot. What a field may hold, and how a value outside that is
-repaired, is ``stored.py``'s rule: the bounds below are the ones the scripts check.
+changed-at ms; the statistics ``lf`` last failure ms and ``cl`` closed-at ms (0: none yet);
+``oc`` the grown cooldown of the present opening in ms (0: the plain cooldown); the rules
+(``RULE_FIELDS``, in the order of ``SharedRules``); the failure-rate window's ``we`` epoch,
+``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot or newest second, and one
+``w<i>`` per slot. What a field may hold, and how a value outside that is repaired, is
+``stored.py``'s rule: the bounds below are the ones the scripts check.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guard.breaker.state import (
+    MAX_COOLDOWN_GROWTH,
     MAX_COUNT_WINDOW,
     MAX_TIME_WINDOW_SECONDS,
     WINDOW_CODES,
@@ -46,9 +49,12 @@ OPENED_AT = "oa"
 PROBE_UNTIL = "pu"
 PROBE_SEQ = "ps"
 CHANGED_AT = "ca"
+OPEN_COOLDOWN = "oc"
+LAST_FAILURE_AT = "lf"
+CLOSED_AT = "cl"
 
 # The rules stored with the circuit, in the order of ``SharedRules``.
-RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr")
+RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr", "ccg", "ccm")
 # The failure-rate window's totals; its slots are ``SLOT_PREFIX`` + index.
 WINDOW_FIELDS = ("we", "wn", "wf", "wsl", "wp")
 SLOT_PREFIX = "w"
@@ -63,6 +69,12 @@ STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
     (PROBE_UNTIL, 0, MAX_TIME_MS),
     (PROBE_SEQ, 0, MAX_GENERATION),
 )
+# State fields a hash written by an earlier version lacks: missing is 0.
+LATER_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
+    (OPEN_COOLDOWN, 0, MAX_COUNT),
+    (LAST_FAILURE_AT, 0, MAX_TIME_MS),
+    (CLOSED_AT, 0, MAX_TIME_MS),
+)
 # The rules every circuit has; the window's only count when ``cwt`` is not 0.
 RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
     ("cft", 1, MAX_COUNT),
@@ -76,6 +88,11 @@ WINDOW_RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
     ("csd", 0, MAX_SLOW_CALL_MS),
     ("csr", 0, 100),
 )
+# The growing cooldown's rules (missing: no growth, as stored by an earlier version).
+GROWTH_RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
+    ("ccg", 0, MAX_COOLDOWN_GROWTH * 100),
+    ("ccm", 0, MAX_COUNT),
+)
 WINDOW_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
     ("we", 0, MAX_GENERATION),
     ("wn", 0, MAX_COUNT),
@@ -85,7 +102,8 @@ WINDOW_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
 )
 
 FIELDS = frozenset(
-    [name for name, _, _ in STATE_BOUNDS] + [CHANGED_AT, *RULE_FIELDS, *WINDOW_FIELDS]
+    [name for name, _, _ in STATE_BOUNDS + LATER_STATE_BOUNDS]
+    + [CHANGED_AT, *RULE_FIELDS, *WINDOW_FIELDS]
 )
 
 _WINDOW_TYPES = {code: name for name, code in WINDOW_CODES.items()}
@@ -130,6 +148,11 @@ def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash
                     name, 0
                 )
             fields[name] = value
+        for name, lowest, highest in LATER_STATE_BOUNDS:
+            later = int_in(raw.get(name, "0"), lowest, highest)
+            if later is None:
+                problems.append(f"{name}={shown(raw.get(name))}")
+            fields[name] = later or 0
         fields[CHANGED_AT] = int_in(raw.get(CHANGED_AT), 0, MAX_TIME_MS) or 0
     rules_valid = _rules_valid(raw, problems)
     if rules_valid and (int_in(raw.get("cwt"), 0, 2) or 0):
@@ -174,6 +197,11 @@ def _rules_valid(raw: Mapping[str, str], problems: list[str]) -> bool:
         for name, lowest, highest in RULE_BOUNDS
         if int_in(raw.get(name, "0" if name == "cwt" else None), lowest, highest) is None
     ]
+    bad += [
+        name
+        for name, lowest, highest in GROWTH_RULE_BOUNDS
+        if int_in(raw.get(name, "0"), lowest, highest) is None
+    ]
     window_type = int_in(raw.get("cwt", "0"), 0, 2)
     if window_type:
         if int_in(raw.get("cws"), 1, _window_limit(window_type)) is None:
@@ -210,12 +238,29 @@ def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
     if not check_hash(raw).rules_valid:
         return None
     numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
-    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers
+    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers[:9]
+    growth, max_cooldown = numbers[9:]
     window_type = _WINDOW_TYPES.get(code, "")
     if not window_type:
-        return SharedRules(failures, successes, cooldown)
+        return SharedRules(
+            failures,
+            successes,
+            cooldown,
+            cooldown_growth_percent=growth,
+            max_cooldown_ms=max_cooldown,
+        )
     return SharedRules(
-        failures, successes, cooldown, window_type, size, minimum, rate, slow_ms, slow_rate
+        failures,
+        successes,
+        cooldown,
+        window_type,
+        size,
+        minimum,
+        rate,
+        slow_ms,
+        slow_rate,
+        growth,
+        max_cooldown,
     )
 
 
@@ -276,8 +321,12 @@ class CircuitRecord:
     successes: int
     opened_at_ms: int  # 0 unless open or forced open
     changed_at_ms: int  # 0: unknown
+    last_failure_at_ms: int  # 0: no failure counted since it was created (or restored)
+    closed_at_ms: int  # 0: not closed again since it was created (or restored)
     rules: SharedRules | None
     window: WindowCounts
+    # The cooldown of the present opening (grown by failed probes); None without rules.
+    cooldown_ms: int | None
     recovers_in_ms: int | None  # OPEN: until its cooldown ends (never below 0); else None
     problems: tuple[str, ...]
 
@@ -296,7 +345,8 @@ def decode_circuit(
     rules = stored_rules(raw)
     state = State(fields.get(STATE, int(State.CLOSED)))
     opened = fields.get(OPENED_AT, 0) if state.rejects else 0
-    cooldown = rules.cooldown_ms if rules is not None else cooldown_without_rules_ms
+    grown = fields.get(OPEN_COOLDOWN, 0)
+    cooldown = rules.open_cooldown_ms(grown) if rules is not None else cooldown_without_rules_ms
     recovers_in = None
     if state is State.OPEN and cooldown is not None:
         recovers_in = max(0, fields.get(OPENED_AT, 0) + cooldown - now_ms)
@@ -307,8 +357,11 @@ def decode_circuit(
         successes=fields.get(SUCCESSES, 0),
         opened_at_ms=opened,
         changed_at_ms=fields.get(CHANGED_AT, 0),
+        last_failure_at_ms=fields.get(LAST_FAILURE_AT, 0),
+        closed_at_ms=fields.get(CLOSED_AT, 0),
         rules=rules,
         window=window_counts(raw, rules, now_ms),
+        cooldown_ms=rules.open_cooldown_ms(grown) if rules is not None else None,
         recovers_in_ms=recovers_in,
         problems=checked.problems,
     )
@@ -330,6 +383,9 @@ def memory_hash(
     probe_until_ms: int,
     probe_seq: int,
     changed_at_ms: int,
+    open_cooldown_ms: int,
+    last_failure_at_ms: int,
+    closed_at_ms: int,
     window: tuple[int, int, int, int, int],
     rules: SharedRules | None,
 ) -> dict[str, int]:
@@ -344,6 +400,9 @@ def memory_hash(
         PROBE_UNTIL: probe_until_ms,
         PROBE_SEQ: probe_seq,
         CHANGED_AT: changed_at_ms,
+        OPEN_COOLDOWN: open_cooldown_ms,
+        LAST_FAILURE_AT: last_failure_at_ms,
+        CLOSED_AT: closed_at_ms,
         **dict(zip(WINDOW_FIELDS, window, strict=True)),
     }
     if rules is not None:

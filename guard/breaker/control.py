@@ -80,6 +80,11 @@ class CircuitView:
     rules: SharedRules | None = None
     # The failure-rate window now (None: the circuit has none, or Redis is not read).
     window: WindowCounts | None = None
+    # Statistics (None: none since the circuit was created, restored, or Redis is not read).
+    last_failure_at: datetime | None = None
+    closed_at: datetime | None = None
+    # The cooldown of the present opening (grown by failed probes when the rules say so).
+    cooldown_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         rules, window = self.rules, self.window
@@ -90,19 +95,37 @@ class CircuitView:
             "generation": self.generation,
             "failure_count": self.failure_count,
             "success_count": self.success_count,
-            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
-            "changed_at": self.changed_at.isoformat() if self.changed_at else None,
+            "opened_at": _iso(self.opened_at),
+            "changed_at": _iso(self.changed_at),
             "recovers_in_seconds": self.recovers_in_seconds,
+            "last_failure_at": _iso(self.last_failure_at),
+            "closed_at": _iso(self.closed_at),
             "source": self.source,
             "failure_threshold": rules.failure_threshold if rules else None,
             "success_threshold": rules.success_threshold if rules else None,
             "cooldown_seconds": rules.cooldown_ms / 1000 if rules else None,
+            **growth_rules_dict(rules),
+            "current_cooldown_seconds": self.cooldown_seconds,
             **window_rules_dict(rules),
             "window_calls": window.calls if window and has_window else None,
             "window_failures": window.failures if window and has_window else None,
             "window_slow_calls": window.slow_calls if window and has_window else None,
             "events": self.events,
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def growth_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
+    """The growing cooldown's rules as JSON fields (None when the cooldown does not grow)."""
+    if rules is None or not rules.has_growth:
+        return {"cooldown_growth_factor": None, "max_cooldown_seconds": None}
+    return {
+        "cooldown_growth_factor": rules.cooldown_growth_percent / 100,
+        "max_cooldown_seconds": rules.max_cooldown_ms / 1000,
+    }
 
 
 def window_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
@@ -203,6 +226,30 @@ class WindowChange:
             "slow_call_seconds": slow_seconds,
             "slow_call_rate_threshold": slow_rate,
         }
+
+
+@dataclass(frozen=True)
+class GrowthChange:
+    """``guard breaker configure``'s growing-cooldown options: None keeps the stored value; a
+    factor of 1 turns the growth off."""
+
+    factor: float | None = None
+    max_cooldown_seconds: float | None = None
+
+    def merged(self, base: SharedRules) -> dict[str, Any]:
+        """``BreakerConfig`` growth fields: these changes over ``base`` (the stored rules)."""
+        factor, cap = self.factor, self.max_cooldown_seconds
+        if factor is None and base.has_growth:
+            factor = base.cooldown_growth_percent / 100
+        if cap is None and base.has_growth:
+            cap = base.max_cooldown_ms / 1000
+        if factor is None or factor == 1:
+            if self.max_cooldown_seconds is not None:
+                raise ValueError("--max-cooldown goes with --cooldown-growth (a factor above 1)")
+            return {"cooldown_growth_factor": None, "max_cooldown_seconds": None}
+        if cap is None:
+            raise ValueError("--cooldown-growth needs --max-cooldown (the longest cooldown)")
+        return {"cooldown_growth_factor": factor, "max_cooldown_seconds": cap}
 
 
 def _rate(given: int | None, stored: int) -> int | None:
@@ -345,6 +392,9 @@ class BreakerAdmin:
             source="redis",
             rules=rules,
             window=circuit.window if rules and rules.has_window else None,
+            last_failure_at=_ms(circuit.last_failure_at_ms),
+            closed_at=_ms(circuit.closed_at_ms),
+            cooldown_seconds=circuit.cooldown_ms / 1000 if circuit.cooldown_ms else None,
         )
 
     @staticmethod
@@ -416,15 +466,18 @@ class BreakerAdmin:
         success_threshold: int | None,
         cooldown_seconds: float | None,
         window: WindowChange | None = None,
+        growth: GrowthChange | None = None,
         *,
         only_if_new: bool = False,
     ) -> tuple[SharedRules | None, SharedRules | None]:
         """Store rules with the circuit for every process; unspecified values keep the stored
         ones (else this admin's defaults). Returns (previous, new). The circuit may be new:
         configuring before the first call is how a rollout sets its rules (it is created
-        closed). New window rules start an empty window. An operator's change (see the module
-        docstring), recorded in PostgreSQL. ``only_if_new``: only for a circuit neither store
-        knows (`trip --create`); a known one is left as it is and (None, None) returned."""
+        closed). New window rules start an empty window; new growth rules apply from the next
+        failed probe (a cooldown already grown stays within the new cap). An operator's change
+        (see the module docstring), recorded in PostgreSQL. ``only_if_new``: only for a circuit
+        neither store knows (`trip --create`); a known one is left as it is and (None, None)
+        returned."""
         validate_key(key)
         with self._operator(key) as (conn, recorded):
             try:
@@ -441,6 +494,7 @@ class BreakerAdmin:
                     cooldown_seconds if cooldown_seconds is not None else base.cooldown_ms / 1000
                 ),
                 **(window or WindowChange()).merged(base),
+                **(growth or GrowthChange()).merged(base),
             )
             rules = config.shared_rules
             reason = configure_reason(current, rules)

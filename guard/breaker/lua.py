@@ -31,14 +31,20 @@ agree on one circuit. The success hot path of ``RECORD`` needs no rule beyond "n
 circuit with a window records every call, in the same single script.
 
 Every decision script takes the caller's rules as one argument (fewer arguments are cheaper for
-Redis to parse on every call), nine numbers joined by commas: failure threshold, success
+Redis to parse on every call), eleven numbers joined by commas: failure threshold, success
 threshold, cooldown ms, window type, size, minimum calls, failure rate %, slow-call ms,
-slow-call rate % (``RULES_ARGC``; ``CONFIGURE`` takes them as nine arguments).
+slow-call rate %, cooldown growth % and maximum cooldown ms (``RULES_ARGC``; ``CONFIGURE`` takes
+them as eleven arguments).
+
+The growing cooldown (opt-in, ``ccg`` > 0): a failed probe stores in ``oc`` the cooldown of the
+next opening, the present one times ``ccg`` %, at most ``ccm``; closing sets it back to 0 (the
+plain cooldown). Statistics: ``lf`` is set by every counted failure, ``cl`` by every move to
+CLOSED from another state.
 """
 
 from __future__ import annotations
 
-from guard.breaker.state import MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS
+from guard.breaker.state import MAX_COOLDOWN_GROWTH, MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS
 from guard.breaker.stored import (
     MAX_COUNT,
     MAX_GENERATION,
@@ -52,8 +58,8 @@ EVENTS_KEPT = 50
 # Reply code of ACQUIRE/RECORD for a circuit that has no state in Redis (see the docstring).
 UNKNOWN_CODE = 9
 
-# The caller's rules: the nine values of ``SharedRules`` as the scripts take them.
-RULES_ARGC = 9
+# The caller's rules: the eleven values of ``SharedRules`` as the scripts take them.
+RULES_ARGC = 11
 
 
 def hash_key(key: str) -> str:
@@ -93,8 +99,8 @@ local function shown(v)
   return "'" .. (string.gsub(v, '[^%w%.%+%-]', '?')) .. "'"
 end
 
--- mine: the caller's rules (one argument, nine numbers joined by commas, in the order of
--- cft .. csr), used when the circuit has no rules yet and then stored, unless keep_rules_unset
+-- mine: the caller's rules (one argument, eleven numbers joined by commas, in the order of
+-- cft .. ccm), used when the circuit has no rules yet and then stored, unless keep_rules_unset
 -- (a manual action: an operator's tool must not become the "first writer" of an application's
 -- rules).
 -- Returns nil for a circuit without state (see UNKNOWN in lua.py).
@@ -107,11 +113,12 @@ end
 -- The window's fields are read only for a circuit that has one (each field read costs).
 local function load(known_gen, now, mine, keep_rules_unset)
   local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd',
-                       'cwt')
+                       'cwt', 'ccg', 'ccm', 'oc', 'lf', 'cl')
   if not v[1] then return nil end
   local bad = {}
-  local function checked(i, name, lo, hi, default)
-    local n = int_in(v[i], lo, hi)
+  -- missing: what a field absent from the hash means (nil: it must be there)
+  local function checked(i, name, lo, hi, default, missing)
+    local n = int_in(v[i] or missing, lo, hi)
     if n then return n end
     bad[#bad + 1] = name .. '=' .. shown(v[i])
     return default
@@ -120,13 +127,19 @@ local function load(known_gen, now, mine, keep_rules_unset)
   local c = {st = checked(1, 'st', 0, 5, 1), g = checked(2, 'g', 0, MAX_GENERATION, known),
              f = checked(3, 'f', 0, MAX_COUNT, 0), s = checked(4, 's', 0, MAX_COUNT, 0),
              oa = checked(5, 'oa', 0, MAX_TIME_MS, 0), pu = checked(6, 'pu', 0, MAX_TIME_MS, 0),
-             ps = checked(7, 'ps', 0, MAX_GENERATION, 0)}
+             ps = checked(7, 'ps', 0, MAX_GENERATION, 0),
+             -- written by this version only: a hash of an earlier one lacks them
+             oc = checked(14, 'oc', 0, MAX_COUNT, 0, 0),
+             lf = checked(15, 'lf', 0, MAX_TIME_MS, 0, 0),
+             cl = checked(16, 'cl', 0, MAX_TIME_MS, 0, 0)}
   local r, w = nil, nil
   if v[8] or v[9] or v[10] then
-    -- the stored rules (stored by an earlier version, they lack the window's: no window)
+    -- the stored rules (stored by an earlier version, they lack the window's and the growth's:
+    -- neither)
     r = {int_in(v[8], 1, MAX_COUNT), int_in(v[9], 1, MAX_COUNT), int_in(v[10], 1, MAX_COUNT),
-         int_in(v[11] or 0, 0, 2), 0, 0, 0, 0, 0}
-    local sound = r[1] and r[2] and r[3] and r[4]
+         int_in(v[11] or 0, 0, 2), 0, 0, 0, 0, 0, int_in(v[12] or 0, 0, MAX_GROWTH_PERCENT),
+         int_in(v[13] or 0, 0, MAX_COUNT)}
+    local sound = r[1] and r[2] and r[3] and r[4] and r[10] and r[11]
     if sound and r[4] ~= 0 then
       w = redis.call('HMGET', H, 'cws', 'cwm', 'cfr', 'csd', 'csr', 'we', 'wn', 'wf', 'wsl', 'wp')
       r[5] = int_in(w[1], 1, r[4] == 1 and MAX_COUNT_WINDOW or MAX_TIME_WINDOW)
@@ -137,11 +150,11 @@ local function load(known_gen, now, mine, keep_rules_unset)
       sound = r[5] and r[6] and r[7] and r[8] and r[9]
     end
     if not sound then
-      local names = {'cft', 'cst', 'ccd', 'cwt', 'cws', 'cwm', 'cfr', 'csd', 'csr'}
+      local names = {'cft', 'cst', 'ccd', 'cwt', 'cws', 'cwm', 'cfr', 'csd', 'csr', 'ccg', 'ccm'}
       local got = redis.call('HMGET', H, unpack(names))
       local wrong = {}
-      for i = 1, 9 do
-        if i <= 4 or (r[4] and r[4] ~= 0) then
+      for i = 1, 11 do
+        if i <= 4 or i >= 10 or (r[4] and r[4] ~= 0) then
           if not r[i] then wrong[#wrong + 1] = names[i] .. '=' .. shown(got[i]) end
         end
       end
@@ -154,15 +167,16 @@ local function load(known_gen, now, mine, keep_rules_unset)
   if not r then
     r = {}
     for n in string.gmatch(mine, '[^,]+') do r[#r + 1] = tonumber(n) end
+    r[10], r[11] = r[10] or 0, r[11] or 0
     if not keep_rules_unset then
       redis.call('HSET', H, 'cft', r[1], 'cst', r[2], 'ccd', r[3], 'cwt', r[4], 'cws', r[5],
-                 'cwm', r[6], 'cfr', r[7], 'csd', r[8], 'csr', r[9])
+                 'cwm', r[6], 'cfr', r[7], 'csd', r[8], 'csr', r[9], 'ccg', r[10], 'ccm', r[11])
     end
     if r[4] ~= 0 then
       w = redis.call('HMGET', H, 'cws', 'cwm', 'cfr', 'csd', 'csr', 'we', 'wn', 'wf', 'wsl', 'wp')
     end
   end
-  c.ft, c.nt, c.cd, c.wt, c.ws, c.wm, c.fr, c.sd, c.sr = unpack(r, 1, 9)
+  c.ft, c.nt, c.cd, c.wt, c.ws, c.wm, c.fr, c.sd, c.sr, c.cg, c.cm = unpack(r, 1, 11)
   c.we, c.wn, c.wf, c.wsl, c.wp = 0, 0, 0, 0, 0
   if w then
     local we, wn = int_in(w[6] or 0, 0, MAX_GENERATION), int_in(w[7] or 0, 0, MAX_COUNT)
@@ -189,10 +203,29 @@ local function reset_window(c)
   redis.call('HSET', H, 'we', c.we, 'wn', 0, 'wf', 0, 'wsl', 0, 'wp', 0)
 end
 
+-- The cooldown of the present opening (SharedRules.open_cooldown_ms in state.py).
+local function cooldown(c)
+  if c.cg == 0 or c.oc == 0 then return c.cd end
+  return math.max(c.cd, math.min(c.oc, c.cm))
+end
+
+-- The cooldown after one more failed probe, 0 without growth (SharedRules.grown_cooldown_ms).
+local function grown(c)
+  if c.cg == 0 then return 0 end
+  return math.max(c.cd, math.min(math.floor(cooldown(c) * c.cg / 100), c.cm))
+end
+
 -- Moves the circuit to state `to`: bumps the generation (so outcomes of calls admitted
 -- before are ignored), resets counters and appends the event. Returns the previous state.
 local function move(c, to, reason, now, actor, host, pid)
   local from, failures, successes = c.st, c.f, c.s
+  -- a failed probe grows the cooldown; closing (or an operator's close) forgets it
+  if to == 1 and from == 2 then
+    c.oc = grown(c)
+  elseif to == 0 or to == 4 or to == 5 then
+    c.oc = 0
+  end
+  if to == 0 and from ~= 0 then c.cl = now end
   -- the reply of a transition carries the counts that caused it (for the event record)
   c.ef, c.es = failures, successes
   c.st = to
@@ -210,7 +243,7 @@ local function move(c, to, reason, now, actor, host, pid)
     c.oa = 0
   end
   redis.call('HSET', H, 'st', c.st, 'g', c.g, 'f', c.f, 's', c.s, 'oa', c.oa, 'pu', 0,
-             'ps', c.ps, 'ca', now)
+             'ps', c.ps, 'ca', now, 'oc', c.oc, 'lf', c.lf, 'cl', c.cl)
   redis.call('LPUSH', EV, cjson.encode({generation = c.g, from_state = NAMES[from + 1],
     to_state = NAMES[to + 1], reason = reason, failure_count = failures,
     success_count = successes, actor = actor, host = host, pid = tonumber(pid),
@@ -308,7 +341,7 @@ end
 
 local function reply(code, c, now, from, reason)
   local open_until = 0
-  if c.st == 1 then open_until = c.oa + c.cd end
+  if c.st == 1 then open_until = c.oa + cooldown(c) end
   local f, s = c.f, c.s
   if from >= 0 then f, s = c.ef, c.es end
   -- one bulk string instead of a 10-element array: far cheaper for the client to parse
@@ -327,6 +360,7 @@ _CONSTANTS = {
     "MAX_TIME_MS": MAX_TIME_MS,
     "MAX_MINIMUM_CALLS": MAX_MINIMUM_CALLS,
     "MAX_SLOW_CALL_MS": MAX_SLOW_CALL_MS,
+    "MAX_GROWTH_PERCENT": MAX_COOLDOWN_GROWTH * 100,
 }
 
 
@@ -353,7 +387,7 @@ if c.bad then
   from = move(c, c.st, reason, now, '', ARGV[3], ARGV[4])
 end
 if c.st == 1 then
-  if now < c.oa + c.cd then
+  if now < c.oa + cooldown(c) then
     code = 0
   else
     reason = 'cooldown elapsed'
@@ -413,11 +447,12 @@ elseif c.g == gen then
     code = 1
     if outcome == 0 then
       c.f = c.f + 1
+      c.lf = clock()
       if c.f >= c.ft then
         reason = c.f .. ' consecutive failures'
         from = move(c, 1, reason, clock(), '', ARGV[4], ARGV[5])
       else
-        redis.call('HSET', H, 'f', c.f)
+        redis.call('HSET', H, 'f', c.f, 'lf', c.lf)
       end
     elseif outcome == 1 and c.f > 0 then
       c.f = 0
@@ -434,6 +469,7 @@ elseif c.g == gen then
   elseif c.st == 2 and probe == c.ps then
     code = 1
     if outcome == 0 then
+      c.lf = clock()
       reason = 'probe failed'
       from = move(c, 1, reason, clock(), '', ARGV[4], ARGV[5])
     elseif outcome == 1 then
@@ -499,7 +535,8 @@ local st = int_in(ARGV[1], 0, 5) or 1
 local g = int_in(ARGV[2], 0, MAX_GENERATION) or 0
 local oa = int_in(ARGV[3], 0, MAX_TIME_MS) or 0
 if st ~= 1 and st ~= 3 then oa = 0 elseif oa == 0 or oa > now then oa = now end
-redis.call('HSET', H, 'st', st, 'g', g, 'f', 0, 's', 0, 'oa', oa, 'pu', 0, 'ps', 0, 'ca', now)
+redis.call('HSET', H, 'st', st, 'g', g, 'f', 0, 's', 0, 'oa', oa, 'pu', 0, 'ps', 0, 'ca', now,
+           'oc', 0, 'lf', 0, 'cl', 0)
 if ARGV[4] and ARGV[4] ~= '' and EV then
   redis.call('LPUSH', EV, cjson.encode({generation = g, from_state = NAMES[st + 1],
     to_state = NAMES[st + 1], reason = ARGV[4], failure_count = 0, success_count = 0,
@@ -519,38 +556,40 @@ return 1
 # holds every change an operator made. New window rules (type, size, minimum, rates, slow
 # duration) start an empty window: the calls recorded under the old ones are not comparable.
 # A circuit without state answers UNKNOWN (the caller restores it with SEED and asks again).
-# Reply: {the previous rules ('' when there were none; the window fields as 0 when they were
-# stored without them), the reply of a transition}.
+# Reply: {the previous rules ('' when there were none; the window and growth fields as 0 when
+# they were stored without them), the reply of a transition}.
 _CONFIGURE = (
     _PRELUDE
     + """
-local names = {'cft', 'cst', 'ccd', 'cwt', 'cws', 'cwm', 'cfr', 'csd', 'csr'}
-local known = int_in(ARGV[10], 0, MAX_GENERATION) or 0
+local names = {'cft', 'cst', 'ccd', 'cwt', 'cws', 'cwm', 'cfr', 'csd', 'csr', 'ccg', 'ccm'}
+local known = int_in(ARGV[12], 0, MAX_GENERATION) or 0
 local now = now_ms()
 local mine = table.concat({ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
-                           ARGV[8], ARGV[9]}, ',')
-local c = load(ARGV[10], now, mine, true)
-if not c then return {'', unknown(ARGV[10])} end
+                           ARGV[8], ARGV[9], ARGV[10], ARGV[11]}, ',')
+local c = load(ARGV[12], now, mine, true)
+if not c then return {'', unknown(ARGV[12])} end
 if c.g < known then c.g = known end
-local reason = ARGV[11]
+local reason = ARGV[13]
 local from = c.st
 if c.bad then
   reason = reason .. ' (repaired: ' .. c.bad .. ')'
-  from = move(c, c.st, reason, now, ARGV[12], ARGV[13], ARGV[14])
+  from = move(c, c.st, reason, now, ARGV[14], ARGV[15], ARGV[16])
 end
 -- the rules as stored (load dropped any it could not use)
 local old = redis.call('HMGET', H, unpack(names))
 local kv, window_changed = {}, false
-for i = 1, 9 do
+for i = 1, 11 do
   kv[2 * i - 1], kv[2 * i] = names[i], ARGV[i]
-  if i > 3 and (tonumber(old[i]) or 0) ~= tonumber(ARGV[i]) then window_changed = true end
+  if i > 3 and i < 10 and (tonumber(old[i]) or 0) ~= tonumber(ARGV[i]) then
+    window_changed = true
+  end
 end
 redis.call('HSET', H, unpack(kv))
 if window_changed then
   local epoch = tonumber(redis.call('HGET', H, 'we')) or 0
   redis.call('HSET', H, 'we', epoch + 1, 'wn', 0, 'wf', 0, 'wsl', 0, 'wp', 0)
 end
-c.cd = tonumber(ARGV[3])
+c.cd, c.cg, c.cm = tonumber(ARGV[3]), tonumber(ARGV[10]), tonumber(ARGV[11])
 if not c.bad then
   -- the change itself: a new generation, the same state and counters
   c.g = c.g + 1
@@ -558,12 +597,12 @@ if not c.bad then
   redis.call('HSET', H, 'g', c.g, 'ca', now)
   redis.call('LPUSH', EV, cjson.encode({generation = c.g, from_state = NAMES[c.st + 1],
     to_state = NAMES[c.st + 1], reason = reason, failure_count = c.f, success_count = c.s,
-    actor = ARGV[12], host = ARGV[13], pid = tonumber(ARGV[14]), occurred_at_ms = now}))
+    actor = ARGV[14], host = ARGV[15], pid = tonumber(ARGV[16]), occurred_at_ms = now}))
   redis.call('LTRIM', EV, 0, EVENTS_KEPT_LAST)
 end
 local previous = ''
 if old[1] then
-  for i = 1, 9 do old[i] = old[i] or '0' end
+  for i = 1, 11 do old[i] = old[i] or '0' end
   previous = table.concat(old, ',')
 end
 return {previous, reply(1, c, now, from, reason)}

@@ -48,6 +48,10 @@ class _Circuit:
     # The circuit's rules, stored by its first writer as in Redis (None until then).
     rules: SharedRules | None = None
     changed_at_ms: int = 0
+    # Statistics (0: none yet) and the grown cooldown of the present opening (0: the plain one).
+    last_failure_at_ms: int = 0
+    closed_at_ms: int = 0
+    open_cooldown_ms: int = 0
     # The failure-rate window (the scripts' we, wn, wf, wsl, wp and w<i> fields).
     window_epoch: int = 0
     window_calls: int = 0
@@ -215,6 +219,13 @@ class MemoryStore:
     @staticmethod
     def _move(c: _Circuit, to: State, now: int, rules: SharedRules) -> tuple[int, int, int]:
         previous = (int(c.state), c.failures, c.successes)
+        # as the scripts' ``move``: a failed probe grows the cooldown, closing forgets it
+        if to is State.OPEN and c.state is State.HALF_OPEN:
+            c.open_cooldown_ms = rules.grown_cooldown_ms(c.open_cooldown_ms)
+        elif to in (State.CLOSED, State.FORCED_CLOSED, State.DISABLED):
+            c.open_cooldown_ms = 0
+        if to is State.CLOSED and c.state is not State.CLOSED:
+            c.closed_at_ms = now
         c.state = to
         c.generation += 1
         c.probe_until_ms = 0
@@ -241,7 +252,7 @@ class MemoryStore:
         reason: str,
         store_rules: bool = True,
     ) -> Reply:
-        cooldown = c.rules_for(cfg, store_rules).cooldown_ms
+        cooldown = c.rules_for(cfg, store_rules).open_cooldown_ms(c.open_cooldown_ms)
         open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
         # The reply of a transition carries the counts that caused it (for the event record).
         from_state, failures, successes = moved or (-1, c.failures, c.successes)
@@ -266,7 +277,7 @@ class MemoryStore:
             moved: tuple[int, int, int] | None = None
             rules = self._stored_rules(key, c, cfg)
             if c.state is State.OPEN:
-                if now < c.opened_at_ms + rules.cooldown_ms:
+                if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
                     code = 0
                 else:
                     reason = "cooldown elapsed"
@@ -312,6 +323,7 @@ class MemoryStore:
                 elif c.state is State.HALF_OPEN and probe_seq == c.probe_seq:
                     code = 1
                     if outcome is Outcome.FAILURE:
+                        c.last_failure_at_ms = now
                         reason = "probe failed"
                         moved = self._move(c, State.OPEN, now, rules)
                     elif outcome is Outcome.SUCCESS:
@@ -334,6 +346,7 @@ class MemoryStore:
         """Count an outcome of CLOSED; the reason to open the circuit, or ""."""
         if outcome is Outcome.FAILURE:
             c.failures += 1
+            c.last_failure_at_ms = now
             if c.failures >= rules.failure_threshold:
                 return f"{c.failures} consecutive failures"
         elif outcome is Outcome.SUCCESS:
@@ -361,14 +374,15 @@ class MemoryStore:
             c = self._get(key)
             now = self._clock()
             previous, c.rules = c.rules, rules
-            before = previous[3:] if previous is not None else SharedRules(0, 0, 0)[3:]
-            if before != rules[3:]:
+            before = (previous or SharedRules(0, 0, 0)).window_rules
+            if before != rules.window_rules:
                 c.reset_window()
             c.generation += 1
             c.changed_at_ms = now
             c.update_hot()
             self._rules_changed(key, rules)
-            open_until = c.opened_at_ms + rules.cooldown_ms if c.state is State.OPEN else 0
+            cooldown = rules.open_cooldown_ms(c.open_cooldown_ms)
+            open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
             reply = Reply(
                 1,
                 c.state,
@@ -402,6 +416,9 @@ class MemoryStore:
                 probe_until_ms=c.probe_until_ms,
                 probe_seq=c.probe_seq,
                 changed_at_ms=c.changed_at_ms,
+                open_cooldown_ms=c.open_cooldown_ms,
+                last_failure_at_ms=c.last_failure_at_ms,
+                closed_at_ms=c.closed_at_ms,
                 window=(
                     c.window_epoch,
                     c.window_calls,

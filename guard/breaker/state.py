@@ -96,12 +96,20 @@ WINDOW_CODES = {"": 0, "count": 1, "time": 2}
 MAX_COUNT_WINDOW = 1000
 MAX_TIME_WINDOW_SECONDS = 600
 
+# A stored cooldown is at most 2^31 - 1 ms (stored.MAX_COUNT): about 24 days.
+MAX_COOLDOWN_SECONDS = 2_000_000
+
+# The growing cooldown (opt-in): each failed probe multiplies the cooldown by the factor, stored
+# in whole percent (200 = x2; field ``ccg``, 0 = off) so that Redis and Python compute alike.
+MAX_COOLDOWN_GROWTH = 10
+
 
 class SharedRules(NamedTuple):
     """The part of a circuit's configuration stored with the circuit itself.
 
     The window fields are all zero (``window_type`` ``""``) when the circuit has no
-    failure-rate window; rates are whole percent (0 = that rule is off)."""
+    failure-rate window; rates are whole percent (0 = that rule is off). The growth fields are
+    zero when the cooldown does not grow (``open_cooldown_ms``)."""
 
     failure_threshold: int
     success_threshold: int
@@ -112,10 +120,51 @@ class SharedRules(NamedTuple):
     failure_rate_threshold: int = 0
     slow_call_ms: int = 0
     slow_call_rate_threshold: int = 0
+    cooldown_growth_percent: int = 0
+    max_cooldown_ms: int = 0
 
     @property
     def has_window(self) -> bool:
         return self.window_type != ""
+
+    @property
+    def window_rules(self) -> tuple[str | int, ...]:
+        """The rules of the failure-rate window (new ones start an empty window)."""
+        return (
+            self.window_type,
+            self.window_size,
+            self.minimum_calls,
+            self.failure_rate_threshold,
+            self.slow_call_ms,
+            self.slow_call_rate_threshold,
+        )
+
+    @property
+    def has_growth(self) -> bool:
+        return self.cooldown_growth_percent > 0
+
+    def open_cooldown_ms(self, grown_ms: int) -> int:
+        """The cooldown of the circuit's present opening. ``grown_ms`` is what failed probes
+        made of it (stored with the circuit, 0 before any), kept within the cooldown and the
+        cap; without growth it is always the plain cooldown (the scripts' ``cooldown``)."""
+        if not self.cooldown_growth_percent or not grown_ms:
+            return self.cooldown_ms
+        return max(self.cooldown_ms, min(grown_ms, self.max_cooldown_ms))
+
+    def grown_cooldown_ms(self, grown_ms: int) -> int:
+        """The cooldown after one more failed probe: the present one times the factor, capped
+        (never below the plain cooldown); 0 without growth (the scripts' ``grown``)."""
+        if not self.cooldown_growth_percent:
+            return 0
+        longer = self.open_cooldown_ms(grown_ms) * self.cooldown_growth_percent // 100
+        return max(self.cooldown_ms, min(longer, self.max_cooldown_ms))
+
+    def growth_text(self) -> str:
+        """``cooldown x2 up to 600s``; "" without growth."""
+        if not self.has_growth:
+            return ""
+        factor = self.cooldown_growth_percent / 100
+        return f"cooldown x{factor:g} up to {self.max_cooldown_ms / 1000:g}s"
 
     @property
     def effective_minimum_calls(self) -> int:
@@ -141,10 +190,10 @@ class SharedRules(NamedTuple):
         return f"{' or '.join(rates)} of the last {span} (min {self.effective_minimum_calls})"
 
     def text(self) -> str:
-        """``3/2/30s`` (failures/successes/cooldown), then the window's rules if it has one."""
+        """``3/2/30s`` (failures/successes/cooldown), then the window's rules and the cooldown's
+        growth if it has them."""
         text = f"{self.failure_threshold}/{self.success_threshold}/{self.cooldown_ms / 1000:g}s"
-        window = self.window_text()
-        return f"{text}, {window}" if window else text
+        return ", ".join(part for part in (text, self.window_text(), self.growth_text()) if part)
 
 
 def configure_reason(previous: SharedRules | None, rules: SharedRules) -> str:
@@ -210,6 +259,35 @@ def window_rules(
     )
 
 
+def validate_growth(
+    cooldown_seconds: float, factor: float | None, max_cooldown_seconds: float | None
+) -> None:
+    """Raise ``ValueError`` for a growing cooldown that cannot be stored (shared by
+    ``BreakerConfig`` and ``guard breaker configure``)."""
+    if factor is None:
+        if max_cooldown_seconds is not None:
+            raise ValueError("max_cooldown_seconds goes with cooldown_growth_factor")
+        return
+    if isinstance(factor, bool) or not 1.01 <= factor <= MAX_COOLDOWN_GROWTH:
+        raise ValueError(
+            f"cooldown_growth_factor must be from 1.01 to {MAX_COOLDOWN_GROWTH}, or None (off)"
+        )
+    if max_cooldown_seconds is None:
+        raise ValueError("cooldown_growth_factor needs max_cooldown_seconds (the cap)")
+    if not cooldown_seconds <= max_cooldown_seconds <= MAX_COOLDOWN_SECONDS:
+        raise ValueError(
+            f"max_cooldown_seconds must be from the cooldown ({cooldown_seconds:g}) to"
+            f" {MAX_COOLDOWN_SECONDS}"
+        )
+
+
+def growth_rules(factor: float | None, max_cooldown_seconds: float | None) -> tuple[int, int]:
+    """The growth fields of ``SharedRules`` (both 0 when the cooldown does not grow)."""
+    if factor is None or max_cooldown_seconds is None:
+        return (0, 0)
+    return (round(factor * 100), round(max_cooldown_seconds * 1000))
+
+
 def _never(_: object) -> bool:
     return False
 
@@ -256,6 +334,12 @@ class BreakerConfig:
     ``window_size`` seconds (``"time"``, one bucket per second). It is emptied by every
     transition; HALF_OPEN still decides on its probes alone; ignored outcomes count neither way.
     The consecutive-failure rule stays in force beside it.
+
+    The growing cooldown (opt-in, off by default; stored with the circuit like the thresholds):
+    with ``cooldown_growth_factor`` (1.01 to 10) each failed HALF_OPEN probe multiplies the
+    cooldown of the next opening by the factor, up to ``max_cooldown_seconds`` (required with
+    it, at least ``cooldown_seconds``); the circuit closing (or an operator's reset) starts
+    again from ``cooldown_seconds``. 30 s, x2, cap 300 s: 30, 60, 120, 240, 300, 300 ...
     """
 
     failure_threshold: int = 3
@@ -282,6 +366,9 @@ class BreakerConfig:
     window_type: str = "count"
     window_size: int = 100
     minimum_calls: int = 100
+    # The growing cooldown (off unless a factor is set; see the docstring).
+    cooldown_growth_factor: float | None = None
+    max_cooldown_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.success_threshold < 1:
@@ -306,6 +393,9 @@ class BreakerConfig:
             self.slow_call_seconds,
             self.slow_call_rate_threshold,
         )
+        validate_growth(
+            self.cooldown_seconds, self.cooldown_growth_factor, self.max_cooldown_seconds
+        )
 
     @property
     def shared_rules(self) -> SharedRules:
@@ -322,6 +412,7 @@ class BreakerConfig:
                 self.slow_call_seconds,
                 self.slow_call_rate_threshold,
             ),
+            *growth_rules(self.cooldown_growth_factor, self.max_cooldown_seconds),
         )
 
     @property

@@ -3,10 +3,11 @@ decisions.
 
 Hypothesis generates random sequences of admissions, outcomes (for any admitted call, in any
 order, so stale generations and stale probes are included; each with a duration, fast or slow),
-manual actions, rule changes (the failure-rate window's too) and time steps, and runs each
-sequence against both stores; every reply (code, state, generation, counts, open-until, clock,
-transition, probe sequence, reason) and the stored fields after every step (the window's totals,
-epoch and every slot included) must be identical. Half the circuits have a count or time
+manual actions, rule changes (the failure-rate window's and the growing cooldown's too) and time
+steps, and runs each sequence against both stores; every reply (code, state, generation, counts,
+open-until, clock, transition, probe sequence, reason) and the stored fields after every step
+(the window's totals, epoch and every slot, the grown cooldown, the last failure and closed-at
+times included) must be identical. Half the circuits have a count or time
 failure-rate window, small enough that the sequences fill it, wrap around it and outlive it.
 
 Both stores run on a clock the test steps. The memory store takes a clock function; the Lua
@@ -26,7 +27,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guard.breaker import BreakerConfig, Outcome, SharedRules, State
+from guard.breaker import BreakerConfig, Outcome, State
 from guard.breaker.lua import hash_key
 from guard.breaker.memory_store import MemoryStore
 from guard.breaker.redis_store import CircuitArgs, RedisStore, Scripts, make_client
@@ -113,6 +114,11 @@ def window_options(draw: st.DrawFn, always: bool = False) -> dict[str, Any]:
     }
 
 
+# The growing cooldown as stored (percent, cap ms): off, or growing past a short cap, or with a
+# cap below the cooldown (only a stored value can be that: the cooldown then never grows).
+stored_growth = st.sampled_from([(0, 0), (200, 1000), (150, 5000), (300, 400), (1000, 60_000)])
+
+
 # Whole calls (admission, then its outcome at once) reach the deeper states quickly; separate
 # admissions and outcomes of any earlier call interleave concurrent and stale ones.
 operations = st.one_of(
@@ -131,20 +137,35 @@ operations = st.one_of(
         st.integers(min_value=1, max_value=3),
         st.sampled_from([1, 50, 300, 2000]),
         window_options(),
+        stored_growth,
     ),
 )
 
 
 @st.composite
+def growth_options(draw: st.DrawFn, cooldown_seconds: float) -> dict[str, Any]:
+    """BreakerConfig's growing cooldown: none, or a factor with a cap from the cooldown up."""
+    factor = draw(st.sampled_from([None, 1.5, 2.0, 3.0]))
+    if factor is None:
+        return {}
+    return {
+        "cooldown_growth_factor": factor,
+        "max_cooldown_seconds": cooldown_seconds * draw(st.sampled_from([1, 4, 100])),
+    }
+
+
+@st.composite
 def configs(draw: st.DrawFn, window: bool = False) -> BreakerConfig:
+    cooldown = draw(st.sampled_from([0.001, 0.05, 0.3, 2.0]))
     return BreakerConfig(
         # with a window, often a consecutive rule that leaves the window time to fill
         failure_threshold=draw(st.integers(min_value=1, max_value=12 if window else 4)),
         success_threshold=draw(st.integers(min_value=1, max_value=3)),
-        cooldown_seconds=draw(st.sampled_from([0.001, 0.05, 0.3, 2.0])),
+        cooldown_seconds=cooldown,
         # The probe lease is call timeout + 1 s: 1.05 s here, so time steps cross it.
         call_timeout_seconds=0.05,
         **draw(window_options(always=window)),
+        **draw(growth_options(cooldown)),
     )
 
 
@@ -164,6 +185,7 @@ window_operations = st.one_of(
         st.integers(min_value=1, max_value=3),
         st.sampled_from([1, 50, 300, 2000]),
         window_options(always=True),
+        stored_growth,
     ),
 )
 
@@ -244,9 +266,15 @@ def run_on_both(
                 target = ACTION_TARGET[action]
                 in_redis = pair.redis_store.control(pair.args, target, action.value, "me", 0)
                 in_memory = pair.memory.control(pair.key, config, target, action.value)
-            case ("configure", failures, successes, cooldown, window):
+            case ("configure", failures, successes, cooldown, window, (growth, cap)):
                 shared = BreakerConfig(call_timeout_seconds=0.05, **window).shared_rules
-                rules = SharedRules(failures, successes, cooldown, *shared[3:])
+                rules = shared._replace(
+                    failure_threshold=failures,
+                    success_threshold=successes,
+                    cooldown_ms=cooldown,
+                    cooldown_growth_percent=growth,
+                    max_cooldown_ms=cap,
+                )
                 # a change of the circuit: the previous rules and the reply of the change
                 in_redis_configure = pair.redis_store.configure(pair.args, rules, "configure")
                 in_memory_configure = pair.memory.configure(pair.key, rules, "configure")

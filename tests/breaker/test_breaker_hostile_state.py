@@ -74,10 +74,10 @@ REDIS_VALUES: dict[str, bytes] = {
     "empty": b"",
     "fraction": b"1.5",
 }
-# Every field a decision reads: state, then the rules, then the failure-rate window.
+# Every field a decision reads: state (statistics included), the rules, the failure-rate window.
 REDIS_FIELDS = (
-    "st", "g", "f", "s", "oa", "pu", "ps",
-    "cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr",
+    "st", "g", "f", "s", "oa", "pu", "ps", "oc", "lf", "cl",
+    "cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr", "ccg", "ccm",
     "we", "wn", "wf", "wsl", "wp",
 )  # fmt: skip
 REDIS_CASES = [

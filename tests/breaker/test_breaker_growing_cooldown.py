@@ -1,0 +1,183 @@
+"""The growing cooldown (issue 53): each failed HALF_OPEN probe multiplies the cooldown of the
+next opening by a factor, up to a cap; closing starts again from the configured cooldown. Off by
+default. Every scenario on real Redis and on the per-process store (``make_breaker``).
+
+The cooldown a circuit applies is read twice: as the breaker reports it (``snapshot()``), and as
+it behaves (``retry_after`` of a rejection, which is the time left on the store's clock, and a
+probe that is only admitted once the grown cooldown is over).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, State
+
+BASE = 0.2
+GROWING = BreakerConfig(
+    cooldown_seconds=BASE,
+    call_timeout_seconds=None,
+    cooldown_growth_factor=2,
+    max_cooldown_seconds=0.6,
+)
+# Past the end of a cooldown, with room for a loaded machine.
+MARGIN = 0.08
+
+
+class Calendar:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failing = True
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failing:
+            raise ConnectionError("calendar down")
+        return "booked"
+
+
+def open_circuit(breaker: CircuitBreaker, calendar: Calendar) -> None:
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            breaker.call(calendar)
+    assert breaker.state is State.OPEN
+
+
+def rejected_retry_after(breaker: CircuitBreaker, calendar: Calendar) -> float:
+    calls = calendar.calls
+    with pytest.raises(CircuitOpenError) as rejected:
+        breaker.call(calendar)
+    assert calendar.calls == calls, "an open circuit called the calendar"
+    assert rejected.value.retry_after is not None
+    return rejected.value.retry_after
+
+
+def probe_after(breaker: CircuitBreaker, calendar: Calendar, seconds: float) -> None:
+    """Wait ``seconds`` and make the HALF_OPEN probe (it must really reach the calendar)."""
+    time.sleep(seconds)
+    calls = calendar.calls
+    if calendar.failing:
+        with pytest.raises(ConnectionError):
+            breaker.call(calendar)
+    else:
+        breaker.call(calendar)
+    assert calendar.calls == calls + 1, "the probe was not admitted"
+
+
+def cooldown(breaker: CircuitBreaker) -> float | None:
+    return breaker.snapshot().cooldown_seconds
+
+
+def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    breaker, calendar = make_breaker(GROWING), Calendar()
+    open_circuit(breaker, calendar)
+    assert cooldown(breaker) == BASE
+    assert rejected_retry_after(breaker, calendar) <= BASE
+
+    probe_after(breaker, calendar, BASE + MARGIN)  # fails: 0.2 -> 0.4, under the cap
+    assert cooldown(breaker) == 0.4
+    assert rejected_retry_after(breaker, calendar) > BASE + 0.05
+    # the first cooldown's length is not enough any more
+    time.sleep(BASE + MARGIN)
+    rejected_retry_after(breaker, calendar)
+
+    probe_after(breaker, calendar, 0.4 - BASE)  # fails: 0.4 -> 0.8, capped at 0.6
+    assert cooldown(breaker) == 0.6
+    assert rejected_retry_after(breaker, calendar) > 0.4 + 0.05
+
+    probe_after(breaker, calendar, 0.6 + MARGIN)  # fails: stays at the cap
+    assert cooldown(breaker) == 0.6
+    assert rejected_retry_after(breaker, calendar) > 0.4 + 0.05
+
+
+def test_closing_starts_again_from_the_configured_cooldown(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    breaker, calendar = make_breaker(GROWING), Calendar()
+    open_circuit(breaker, calendar)
+    probe_after(breaker, calendar, BASE + MARGIN)
+    assert cooldown(breaker) == 0.4
+    calendar.failing = False
+    probe_after(breaker, calendar, 0.4 + MARGIN)
+    probe_after(breaker, calendar, 0)  # the second probe success closes it
+    assert breaker.state is State.CLOSED
+    assert cooldown(breaker) == BASE
+
+    calendar.failing = True
+    open_circuit(breaker, calendar)
+    assert cooldown(breaker) == BASE
+    assert rejected_retry_after(breaker, calendar) <= BASE
+
+
+def test_a_reset_starts_again_from_the_configured_cooldown(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    breaker, calendar = make_breaker(GROWING), Calendar()
+    open_circuit(breaker, calendar)
+    probe_after(breaker, calendar, BASE + MARGIN)
+    assert cooldown(breaker) == 0.4
+    breaker.reset("calendar fixed")
+    open_circuit(breaker, calendar)
+    assert cooldown(breaker) == BASE
+    assert rejected_retry_after(breaker, calendar) <= BASE
+
+
+def test_off_by_default_the_cooldown_stays_constant(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    constant = BreakerConfig(cooldown_seconds=BASE, call_timeout_seconds=None)
+    assert not constant.shared_rules.has_growth
+    breaker, calendar = make_breaker(constant), Calendar()
+    open_circuit(breaker, calendar)
+    for _ in range(3):
+        probe_after(breaker, calendar, BASE + MARGIN)
+        assert cooldown(breaker) == BASE
+        assert rejected_retry_after(breaker, calendar) <= BASE
+
+
+def test_the_growth_is_stored_with_the_circuit_for_every_process(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    """A process configured without growth follows the circuit's stored rules (first writer
+    wins), as for the thresholds."""
+    first, calendar = make_breaker(GROWING), Calendar()
+    first.call(lambda: "booked")  # stores the rules
+    other = make_breaker(BreakerConfig(cooldown_seconds=BASE, call_timeout_seconds=None))
+    open_circuit(other, calendar)
+    probe_after(other, calendar, BASE + MARGIN)
+    assert cooldown(other) == 0.4
+    assert rejected_retry_after(other, calendar) > BASE + 0.05
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"cooldown_growth_factor": 2.0}, "needs max_cooldown_seconds"),
+        ({"max_cooldown_seconds": 60.0}, "goes with cooldown_growth_factor"),
+        ({"cooldown_growth_factor": 1.0, "max_cooldown_seconds": 60.0}, "from 1.01 to 10"),
+        ({"cooldown_growth_factor": 11.0, "max_cooldown_seconds": 60.0}, "from 1.01 to 10"),
+        ({"cooldown_growth_factor": 2.0, "max_cooldown_seconds": 10.0}, "from the cooldown"),
+        ({"cooldown_growth_factor": 2.0, "max_cooldown_seconds": 3e6}, "from the cooldown"),
+    ],
+)
+def test_growth_settings_out_of_range_are_one_clear_error(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        BreakerConfig(cooldown_seconds=30, **options)
+
+
+def test_growth_settings_at_their_bounds_are_accepted() -> None:
+    rules = BreakerConfig(
+        cooldown_seconds=30, cooldown_growth_factor=10, max_cooldown_seconds=30
+    ).shared_rules
+    assert (rules.cooldown_growth_percent, rules.max_cooldown_ms) == (1000, 30_000)
+    low = BreakerConfig(cooldown_growth_factor=1.01, max_cooldown_seconds=2_000_000).shared_rules
+    assert (low.cooldown_growth_percent, low.max_cooldown_ms) == (101, 2_000_000_000)
+    assert low.text() == "3/2/30s, cooldown x1.01 up to 2e+06s"
