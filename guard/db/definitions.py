@@ -17,6 +17,9 @@ the last pending migration. `guard.definitions` records what was applied: path a
 - A function whose parameter types change is created beside the old one by CREATE OR REPLACE:
   the old one is dropped (one function per name is the rule in schema guard).
 - A file removed from sql/ drops its object, unless another file defines the same object.
+  A file moved to another folder (the check views from sql/detection/ to sql/checks/) is such a
+  file: its object is not dropped, and not run again either while its text is the one on record
+  under the old path; only the record moves.
 - Grants (grants/), pg_cron's schedule (jobs/) and the comments BI tools show (comments/) run
   whenever anything was applied: DROP and CREATE lose privileges and comments, a new table
   has none, a job's command may have changed.
@@ -64,12 +67,16 @@ from guard.resources import canonical_files, migrations_dir, snapshot_path, sql_
 DEFINITION_FOLDERS = {
     "functions": "function",
     "views": "view",
-    "detection": "view",
+    "checks": "view",
     "triggers": "trigger",
     "policies": "policy",
     "grants": "grants",
     "jobs": "schedule",
     "comments": "comments",
+    # The check views' folder before sql/checks/: release 0.2.0's definitions and the records
+    # of every database applied before the move name it. Without it those records would define
+    # no object, and an apply would take them for removed files.
+    "detection": "view",
 }
 # Kinds that define no object of their own and run after the others (but before the LOCKING
 # kinds) whenever anything was applied: the grants (DROP and CREATE lose privileges, a new
@@ -215,10 +222,16 @@ class Outcome:
     applied: list[str] = field(default_factory=list)  # paths run (changed, new or missing)
     recreated: list[str] = field(default_factory=list)  # dependents dropped and run again
     dropped: list[str] = field(default_factory=list)  # removed files whose object was dropped
+    moved: list[str] = field(default_factory=list)  # files recorded under another path, not run
     closing: bool = False  # the grants, the schedule and the comments ran
 
     @property
     def changed(self) -> bool:
+        """Anything done: to the catalog, or to the record alone (a moved file)."""
+        return self.touched_catalog or bool(self.moved)
+
+    @property
+    def touched_catalog(self) -> bool:
         return bool(self.applied or self.recreated or self.dropped or self.closing)
 
     def summary(self, names: int = 6) -> str:
@@ -234,6 +247,7 @@ class Outcome:
                 ("applied", self.applied),
                 ("re-created", self.recreated),
                 ("dropped", self.dropped),
+                ("moved", self.moved),
             )
             if paths
         ]
@@ -451,7 +465,7 @@ def apply(
     by_path = {r.path: r.sha256 for r in done}
     closing_changed = any(by_path.get(d.path) != d.sha256 for d in definitions if d.closing)
     if (
-        applier.outcome.changed
+        applier.outcome.touched_catalog
         or locking_pending
         or applier.removed
         or closing_changed
@@ -465,6 +479,7 @@ def apply(
     if table_exists(conn):
         _record(conn, definitions, source)
     _check(conn, definitions, snapshot, snapshot_digest, applier)
+    applier.note_moved()  # after the check, which may have run one again
     return applier.outcome
 
 
@@ -494,6 +509,20 @@ class _Applier:
             and r.path not in self.wanted_paths
             and (r.kind, r.identity) not in wanted
         ]
+        # A file recorded under another path that no file has now (it moved to another folder):
+        # its record is the one to compare with, so an unchanged file is not run again.
+        recorded_objects = {
+            (r.kind, r.identity): r
+            for r in done
+            if r.kind not in CLOSING and r.identity and r.path not in self.wanted_paths
+        }
+        self.moved_from = {
+            d.path: recorded_objects[(d.kind, d.identity)]
+            for d in definitions
+            if not d.closing
+            and d.path not in self.done
+            and (d.kind, d.identity) in recorded_objects
+        }
         # Every Booking Guard object there may be: what may be dropped to let another change.
         self.managed: dict[tuple[str, tuple[str, ...]], str] = {
             (r.kind, r.identity): r.path for r in self.removed
@@ -528,7 +557,7 @@ class _Applier:
             self._run_and_note(definition, everything)
 
     def _changed(self, definition: Definition, everything: bool) -> bool:
-        previous = self.done.get(definition.path)
+        previous = self.done.get(definition.path) or self.moved_from.get(definition.path)
         return everything or previous is None or previous.sha256 != definition.sha256
 
     def _needs_run(self, definition: Definition, everything: bool) -> bool:
@@ -551,6 +580,11 @@ class _Applier:
             if gone.path not in self.outcome.dropped:
                 _drop(self.conn, gone.kind, gone.identity, gone.path, self.arm)
                 self.outcome.dropped.append(gone.path)
+
+    def note_moved(self) -> None:
+        """The moved files that did not run: their objects are as recorded, only the record
+        moves to the new path (by _record)."""
+        self.outcome.moved = [path for path in self.moved_from if not self.ran(path)]
 
     def run_closing(self) -> None:
         for definition in self.definitions:

@@ -1,4 +1,4 @@
--- The detection checks: each is one view under sql/detection returning the offending rows.
+-- The detection checks: each is one view under sql/checks returning the offending rows.
 INSERT INTO guard.checks (id, rule_id, severity, description, remedy, check_view) VALUES
 (
     'flags_contradict_appointments', 'I3_appointment_flags', 'high',

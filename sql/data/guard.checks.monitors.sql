@@ -1,5 +1,5 @@
 -- The activity monitors (Soda's and Elementary's volume and freshness): rule I9 and its four
--- checks, each a view under sql/detection reading guard.activity_against_usual, and their
+-- checks, each a view under sql/checks reading guard.activity_against_usual, and their
 -- settings.
 INSERT INTO guard.settings (key, value, value_type, description) VALUES
 (

@@ -118,9 +118,8 @@ BEGIN
                 SELECT FROM guard.definitions AS s
                 WHERE
                     c.relnamespace = 'guard'::regnamespace
-                    AND s.path IN (
-                        'views/guard.' || c.relname || '.sql', 'detection/guard.' || c.relname || '.sql'
-                    )
+                    AND s.kind = 'view'
+                    AND split_part(s.path, '/', 2) = 'guard.' || c.relname || '.sql'
             )
         UNION ALL
         -- a relation, or columns of it, that the reporting role may not read

@@ -66,8 +66,10 @@ BEGIN
             USING ERRCODE = 'undefined_table';
     END IF;
     IF EXISTS (
+        -- by file name, not folder: a database rolled back to 0.2.0 records its check views under
+        -- detection/, the folder they had then
         SELECT FROM guard.definitions AS d
-        WHERE d.path = 'detection/guard.' || register_check.view_name || '.sql'
+        WHERE d.kind = 'view' AND split_part(d.path, '/', 2) = 'guard.' || register_check.view_name || '.sql'
     ) THEN
         RAISE EXCEPTION 'guard.% is a view Booking Guard ships', register_check.view_name
             USING ERRCODE = 'invalid_parameter_value';

@@ -1,4 +1,4 @@
--- The detection views Booking Guard ships, one per file under sql/detection/ (a test keeps the
+-- The detection views Booking Guard ships, one per file under sql/checks/ (a test keeps the
 -- two lists equal): how detection tells its own checks from a DBA's, which guard.run_checks runs
 -- after them and, in check_call, within check_call_budget_ms. LANGUAGE sql, IMMUTABLE, a
 -- constant, no SET clause: the planner inlines it, so `check_view = ANY (...)` costs a few byte

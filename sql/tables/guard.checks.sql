@@ -1,5 +1,5 @@
 -- The check registry: one row per way a breach of a rule is found, each belonging to one rule.
--- A check with a check_view is run by detection (a view under sql/detection returning the
+-- A check with a check_view is run by detection (a view under sql/checks returning the
 -- offending rows); one without is raised by the code that sees the breach (a rolled-back booking,
 -- a failed or missed job). An alert names its check (guard.alerts.check_id, the Alertmanager
 -- alertname) and through it its rule.

@@ -252,6 +252,64 @@ def test_a_removed_file_drops_its_object(db_url: str, sql_copy: Path) -> None:
         ).fetchone() == (0,)
 
 
+def _check_view_oids(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT relname::text, oid::bigint FROM pg_class"
+            " WHERE relnamespace = 'guard'::regnamespace AND relkind = 'v'"
+            " AND relname LIKE 'check\\_%'"
+        ).fetchall()
+    return {str(name): int(oid) for name, oid in rows}
+
+
+def _refusal_of_a_shipped_view(url: str) -> str:
+    """What guard.register_check says when asked to take a shipped check view as a DBA's."""
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InvalidParameterValue) as error:
+        conn.execute(
+            "SELECT guard.register_check('mine', 'I9_expected_activity', 'check_calls_stopped',"
+            " 'low', 'a shipped view taken as my own')"
+        )
+    return str(error.value)
+
+
+def test_check_views_moved_to_sql_checks_keep_their_objects(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """A database applied while the check views were under sql/detection/, applied again from
+    sql/checks/: the records move; no view is dropped, run again or taken for a DBA's."""
+    old_layout = tmp_path / "sql"
+    shutil.copytree(sql_dir(), old_layout)
+    (old_layout / "checks").rename(old_layout / "detection")
+    manifest = old_layout / "manifest.txt"
+    manifest.write_text(re.sub(r"^checks/", "detection/", manifest.read_text(), flags=re.M))
+    _apply(empty_db_url, old_layout)
+    before, oids = _snapshot(empty_db_url), _check_view_oids(empty_db_url)
+    assert len(oids) == 13, oids
+    assert "is a view Booking Guard ships" in _refusal_of_a_shipped_view(empty_db_url)
+
+    migrator = _apply(empty_db_url)
+
+    outcome = migrator.definitions_outcome
+    moved = [d.path for d in definitions.checkout_definitions() if d.path.startswith("checks/")]
+    assert outcome is not None and outcome.moved == moved, outcome
+    assert (outcome.applied, outcome.recreated, outcome.dropped) == ([], [], []), outcome
+    assert "13 moved (checks/guard.check_" in outcome.summary()
+    after = _snapshot(empty_db_url)
+    assert after == before, _describe(before, after)
+    assert _check_view_oids(empty_db_url) == oids, "no check view was dropped and created again"
+    with psycopg.connect(empty_db_url) as conn:
+        recorded = [
+            path
+            for (path,) in conn.execute(
+                "SELECT path FROM guard.definitions"
+                " WHERE kind = 'view' AND path LIKE '%/guard.check\\_%' ORDER BY position"
+            ).fetchall()
+        ]
+    assert recorded == moved
+    assert "is a view Booking Guard ships" in _refusal_of_a_shipped_view(empty_db_url)
+    assert _apply(empty_db_url).definitions_outcome is None, "the move is applied once"
+
+
 def test_a_failing_definition_keeps_nothing_of_the_apply(db_url: str, sql_copy: Path) -> None:
     changed, broken = "functions/guard.setting.sql", "functions/guard.visible_companies.sql"
     (sql_copy / changed).write_text(

@@ -112,12 +112,12 @@ def _as(url: str, user: str) -> str:
 
 def test_detection_knows_which_checks_it_ships(db_url: str) -> None:
     """guard.shipped_check_views() (Booking Guard's checks run first and without check_call's
-    budget) lists exactly the views under sql/detection/ of sql/manifest.txt."""
+    budget) lists exactly the views under sql/checks/ of sql/manifest.txt."""
     manifest = (Path(__file__).resolve().parents[2] / "sql" / "manifest.txt").read_text()
     files = {
-        line.removeprefix("detection/guard.").removesuffix(".sql")
+        line.removeprefix("checks/guard.").removesuffix(".sql")
         for line in manifest.splitlines()
-        if line.startswith("detection/")
+        if line.startswith("checks/")
     }
     with psycopg.connect(db_url) as conn:
         [(listed,)] = conn.execute("SELECT guard.shipped_check_views()").fetchall()
