@@ -107,6 +107,28 @@ def test_a_pending_migration_is_printed_and_then_applied_as_shown(db_url: str) -
     assert (code, out) == (0, "Nothing to apply: the database is up to date.\n")
 
 
+def test_a_definition_missing_from_the_database_is_printed_with_its_sql(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP VIEW guard.kpis")
+    before = _state(db_url)
+
+    code, out, _ = _dry_run(db_url)
+
+    assert code == 0, out
+    assert _state(db_url) == before, "the dry run changed the database"
+    assert "-- definitions from sql/ (in a transaction of their own)" in out
+    assert "-- views/guard.kpis.sql: view guard.kpis, missing from the database" in out
+    assert "CREATE OR REPLACE VIEW guard.kpis" in out
+    # the grants, the schedule and the comments run whenever anything is applied, after it
+    assert out.index("views/guard.kpis.sql") < out.index("-- grants/role_grants.sql")
+    closing = [d for d in definitions.checkout_definitions() if d.closing]
+    assert f"-- dry run: 0 migration(s), {1 + len(closing)} definition file(s) to run," in out
+    with Migrator(db_url) as migrator:
+        migrator.apply()
+        outcome = migrator.definitions_outcome
+    assert outcome is not None and outcome.applied == ["views/guard.kpis.sql"]
+
+
 def test_a_changed_view_is_named_with_the_views_recreated_with_it(
     db_url: str, sql_copy: Path
 ) -> None:
