@@ -81,6 +81,28 @@ def test_on_an_empty_database_it_prints_every_migration_and_creates_nothing(
     assert f"{len(ids)} migration(s), {len(files)} definition file(s) to run" in out
 
 
+def test_to_plans_what_apply_to_applies(empty_db_url: str) -> None:
+    """--to ID: the migrations up to ID, and no definitions at a level between releases (it keeps
+    what it has), as `apply --to` does."""
+    stop = "0003_booking_indexes"
+
+    with Migrator(empty_db_url) as migrator:
+        plan = migrator.plan_apply(stop)
+        applied = migrator.apply(stop)
+
+    assert (
+        [m.id for m in plan.migrations]
+        == applied
+        == [
+            "0001_guard_schema",
+            "0002_booking_tables",
+            stop,
+        ]
+    )
+    assert not plan.migrations[-1].transactional, "0003 builds its indexes CONCURRENTLY"
+    assert plan.definitions is None
+
+
 def test_a_pending_migration_is_printed_and_then_applied_as_shown(db_url: str) -> None:
     with Migrator(db_url) as migrator:
         [newest] = migrator.rollback()
