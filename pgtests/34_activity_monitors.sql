@@ -2,7 +2,7 @@
 -- of the week and gets none, or far fewer, is alerted; a quiet hour never is; the alert goes when
 -- the traffic comes back.
 BEGIN;
-SELECT plan(9);
+SELECT plan(12);
 
 INSERT INTO companies (id, name) VALUES (1, 'stopped'), (2, 'dropped'), (3, 'steady'), (4, 'quiet'),
 (5, 'at the ratio'), (6, 'busy at another hour');
@@ -91,6 +91,27 @@ SELECT is(
     'the alert says when the last call arrived'
 );
 
+-- Severity and rule come from the check's row in guard.checks, not from the view's text.
+SELECT is_empty(
+    $$SELECT v.check_id
+      FROM (
+          SELECT check_id, severity, rule_id FROM guard.check_calls_stopped
+          UNION ALL SELECT check_id, severity, rule_id FROM guard.check_call_volume_drop
+          UNION ALL SELECT check_id, severity, rule_id FROM guard.check_bookings_stopped
+          UNION ALL SELECT check_id, severity, rule_id FROM guard.check_booking_volume_drop
+      ) AS v
+      LEFT JOIN guard.checks AS k ON v.check_id = k.id
+      WHERE (v.severity, v.rule_id) IS DISTINCT FROM (k.severity, k.rule_id)$$,
+    'every monitor row carries the severity and rule its check has in guard.checks'
+);
+UPDATE guard.checks SET severity = 'low'
+WHERE id = 'calls_stopped';
+SELECT results_eq(
+    $$SELECT severity FROM guard.check_calls_stopped$$,
+    $$VALUES ('low'::text)$$,
+    'a severity changed in guard.checks is the one the monitor reports'
+);
+
 SELECT results_eq(
     $$SELECT check_id, opened FROM guard.run_detection(now() - interval '1 hour', NULL)
       WHERE check_id IN ('calls_stopped', 'call_volume_drop', 'bookings_stopped', 'booking_volume_drop')
@@ -98,6 +119,11 @@ SELECT results_eq(
     $$VALUES ('booking_volume_drop', 1), ('bookings_stopped', 1), ('call_volume_drop', 1),
              ('calls_stopped', 1)$$,
     'a detection pass opens one company alert each'
+);
+SELECT results_eq(
+    $$SELECT severity FROM guard.alerts WHERE check_id = 'calls_stopped'$$,
+    $$VALUES ('low'::text)$$,
+    'and the alert says it'
 );
 
 -- The calls come back for company 1: its alert is resolved by the next pass.
