@@ -1,5 +1,5 @@
 -- I7, the booking journal and the booking path.
--- The other half of the calendar's reconciliation (guard.booking.reconcile_calendar): the active
+-- The other half of the calendar's reconciliation (guard.calendar.reconcile_calendar): the active
 -- appointments of the window that the calendar did not list, each queued for a person as review
 -- item missing_in_calendar. Nothing is cancelled or deleted: an appointment the calendar lost may
 -- be the calendar's mistake, or the client's (a wrong account, a page it did not fetch).

@@ -1,6 +1,6 @@
 -- I7, the booking journal and the booking path.
 -- One booking as the external calendar lists it, compared with the database and made to agree
--- where that is safe; guard.booking.reconcile_calendar calls it once per booking, each in its
+-- where that is safe; guard.calendar.reconcile_calendar calls it once per booking, each in its
 -- own transaction. The answer, one row:
 --   in_sync    the database agrees: an active appointment carries the uid and the calendar has it
 --              booked at the same time, or the calendar has it cancelled and no active

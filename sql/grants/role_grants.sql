@@ -67,7 +67,7 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
     'application', 'FUNCTION', 'guard.unsettled_booking_attempts(integer, integer)', '{EXECUTE}',
     NULL
 ),
--- the calendar's reconciliation (guard.booking.reconcile_calendar, `guard calendar reconcile`)
+-- the calendar's reconciliation (guard.calendar.reconcile_calendar, `guard calendar reconcile`)
 (
     'application', 'FUNCTION',
     'guard.reconcile_calendar_booking(bigint, text, text, timestamp with time zone,'

@@ -1,1 +1,1 @@
-"""Property-based soundness tests of the database invariants (DESIGN.md, "Invariants")."""
+"""Property-based soundness tests of the database invariants (docs/invariants.md)."""

@@ -1,4 +1,4 @@
-"""Soundness of the invariants under concurrent application writes (DESIGN.md, "Invariants").
+"""Soundness of the invariants under concurrent application writes (docs/invariants.md).
 
 Random sequences of application writes -- single and bulk inserts, updates and deletes of calls
 and appointments, spread over 2-4 connections whose transactions overlap and really wait for each

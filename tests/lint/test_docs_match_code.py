@@ -156,6 +156,23 @@ def test_shipped_files_cite_nothing_outside_the_repository() -> None:
     assert not offenders, "\n".join(offenders)
 
 
+# The tests and the mutation catalogue are read beside the code: they cite no file that is not
+# in the repository either (they may name the tracker's issues, which the shipped text may not).
+_OUTSIDE_FILES = re.compile(r"DESIGN\.md|NOTES\.md|\.\./shared")
+
+
+def test_tests_cite_no_file_outside_the_repository() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}"
+        for folder in ("tests", "mutation")
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.is_file() and path.suffix in {".py", ".toml", ".json", ".md", ".sql"}
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+        if _OUTSIDE_FILES.search(line)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
 def _first_column_of_the_table_after(doc: Path, heading: str) -> list[str]:
     section = doc.read_text().split(heading, 1)[1]
     table = section.split("\n\n|", 1)[1].split("\n\n", 1)[0]

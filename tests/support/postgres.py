@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL 15 cluster for one test session, and databases cloned from a template.
 
 pytest-postgresql's PostgreSQLExecutor starts the cluster; as root it is handed a pg_ctl wrapper
-that runs the real one as the postgres OS user (see guard.embedded and shared NOTES.md).
+that runs the real one as the postgres OS user: PostgreSQL refuses to run as root (guard.embedded).
 """
 
 from __future__ import annotations
