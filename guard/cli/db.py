@@ -199,44 +199,52 @@ def _show_plan(plan: ApplyPlan) -> None:
         echo_text("")
     step = plan.definitions
     if step is not None:
-        where = (
-            "in the transaction of the last migration"
-            if plan.definitions_with_last_migration
-            else "in a transaction of their own"
-        )
-        echo_text(f"-- definitions from {step.source} ({where})")
-        if plan.migrations:
-            echo_text(
-                "-- (as the database is now: a migration above that changes a definition's object"
-                " makes its file run too)"
-            )
-        for definition, reason in step.run:
-            echo_text(f"-- {definition.path}: {definition.label}, {reason}")
-            recreated = step.recreated_if_refused.get(definition.path)
-            if recreated:
-                echo_text(
-                    "--   should CREATE OR REPLACE refuse the change (a view's columns, a"
-                    " function's result type or parameter names), it is dropped and created"
-                    f" again, and so are: {', '.join(recreated)}"
-                )
-            stopped_by = step.stopped_by.get(definition.path)
-            if stopped_by:
-                echo_text(
-                    "--   should CREATE OR REPLACE refuse the change, these stop the apply (not"
-                    f" Booking Guard's, they depend on it): {', '.join(stopped_by)}"
-                )
-            _echo_sql(definition.text)
-        for path, label, statements in step.dropped:
-            echo_text(f"-- {path}: removed from {step.source}, its {label} is dropped")
-            for statement in statements:
-                _echo_sql(_terminated(statement))
-        echo_text("")
+        _show_definitions(step, plan)
     files = len(step.run) if step is not None else 0
     drops = len(step.dropped) if step is not None else 0
+    moves = f", {len(step.moved)} moved" if step is not None and step.moved else ""
     echo_text(
         f"-- dry run: {len(plan.migrations)} migration(s), {files} definition file(s) to run,"
-        f" {drops} to drop. Nothing was changed."
+        f" {drops} to drop{moves}. Nothing was changed."
     )
+
+
+def _show_definitions(step: definitions.Plan, plan: ApplyPlan) -> None:
+    """The definitions step of a dry run: each file with why it runs, then the drops."""
+    where = (
+        "in the transaction of the last migration"
+        if plan.definitions_with_last_migration
+        else "in a transaction of their own"
+    )
+    echo_text(f"-- definitions from {step.source} ({where})")
+    if plan.migrations:
+        echo_text(
+            "-- (as the database is now: a migration above that changes a definition's object"
+            " makes its file run too)"
+        )
+    for definition, reason in step.run:
+        echo_text(f"-- {definition.path}: {definition.label}, {reason}")
+        recreated = step.recreated_if_refused.get(definition.path)
+        if recreated:
+            echo_text(
+                "--   should CREATE OR REPLACE refuse the change (a view's columns, a"
+                " function's result type or parameter names), it is dropped and created"
+                f" again, and so are: {', '.join(recreated)}"
+            )
+        stopped_by = step.stopped_by.get(definition.path)
+        if stopped_by:
+            echo_text(
+                "--   should CREATE OR REPLACE refuse the change, these stop the apply (not"
+                f" Booking Guard's, they depend on it): {', '.join(stopped_by)}"
+            )
+        _echo_sql(definition.text)
+    for path, recorded in step.moved:
+        echo_text(f"-- {path}: unchanged, recorded as {recorded}: only the record moves")
+    for path, label, statements in step.dropped:
+        echo_text(f"-- {path}: removed from {step.source}, its {label} is dropped")
+        for statement in statements:
+            _echo_sql(_terminated(statement))
+    echo_text("")
 
 
 def _terminated(statement: str) -> str:

@@ -325,10 +325,12 @@ class Plan:
     recreated_if_refused: dict[str, list[str]] = field(default_factory=dict)
     # path -> what is not Booking Guard's and depends on its object: such a change stops the apply
     stopped_by: dict[str, list[str]] = field(default_factory=dict)
+    # files recorded under another path, unchanged: only the record moves (path, recorded path)
+    moved: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.run or self.dropped)
+        return bool(self.run or self.dropped or self.moved)
 
 
 def plan(
@@ -393,6 +395,11 @@ def plan(
                 outcome.recreated_if_refused[definition.path] = ours
             if theirs:
                 outcome.stopped_by[definition.path] = theirs
+    outcome.moved = [
+        (path, previous.path)
+        for path, previous in applier.moved_from.items()
+        if reasons[path] is None
+    ]
     for gone in applier.removed:
         statements = _drop_statements(conn, gone.kind, gone.identity)
         label = Definition(gone.path, "").label

@@ -151,6 +151,32 @@ def test_a_definition_missing_from_the_database_is_printed_with_its_sql(db_url: 
     assert outcome is not None and outcome.applied == ["views/guard.kpis.sql"]
 
 
+def test_check_views_recorded_under_sql_detection_are_planned_as_moved(db_url: str) -> None:
+    """A database applied while the check views were under sql/detection/: the apply moves
+    their records and runs nothing; the dry run says so instead of "Nothing to apply"."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.definitions SET path = replace(path, 'checks/', 'detection/')"
+            " WHERE path LIKE 'checks/%'"
+        )
+    before = _state(db_url)
+
+    code, out, _ = _dry_run(db_url)
+
+    assert code == 0, out
+    assert _state(db_url) == before, "the dry run changed the database"
+    moved = [d.path for d in definitions.checkout_definitions() if d.path.startswith("checks/")]
+    assert len(moved) >= 9
+    for path in moved:
+        old = path.replace("checks/", "detection/")
+        assert f"-- {path}: unchanged, recorded as {old}: only the record moves" in out
+    assert f", 0 to drop, {len(moved)} moved. Nothing was changed." in out
+    with Migrator(db_url) as migrator:
+        migrator.apply()
+        outcome = migrator.definitions_outcome
+    assert outcome is not None and outcome.moved == moved, outcome
+
+
 def test_a_changed_view_is_named_with_the_views_recreated_with_it(
     db_url: str, sql_copy: Path
 ) -> None:
