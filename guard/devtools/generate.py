@@ -67,7 +67,7 @@ def run(
         if generator.up_to_date is None:
             to_build.append(generator)
         elif generator.up_to_date(current):
-            say(f"{name}: its fingerprint matches its inputs, skipped")
+            say(f"{name}: skipped, its inputs are those it was generated from (fingerprint)")
         elif check:
             # the fingerprint is part of what would be written, so the file is stale as it is
             say(f"{name}: stale (its fingerprint does not match its inputs)")
@@ -113,7 +113,7 @@ def main(
         help="the checkout whose generated files are written or checked (default: this one)",
     )
     args = parser.parse_args(argv)
-    names = args.only or list(GENERATORS)
+    names = list(dict.fromkeys(args.only or GENERATORS))  # each once, in the order given
     try:
         changed = run(names, check=args.check, root=args.root, databases=databases)
     except GuardError as error:
