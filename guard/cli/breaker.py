@@ -3,6 +3,7 @@ circuits.
 
 Redis from ``GUARD_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); PostgreSQL from the main
 group's ``--database-url`` (else the PG* variables). Errors are one line and a non-zero exit.
+Everything goes through ``guard.breaker.operations``, the breaker's door for operators.
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ from typing import Any
 
 import click
 
-from guard.breaker.backend import redis_url_from_env
-from guard.breaker.circuit import ControlUnavailableError
-from guard.breaker.control import (
-    BreakerAdmin,
-    CircuitView,
-    UnknownCircuitError,
-    WindowChange,
-    window_rules_dict,
-)
-from guard.breaker.redis_config import describe_eviction, evicting_policies
-from guard.breaker.redis_store import REDIS_DOWN_ERRORS, mask_url
-from guard.breaker.state import (
+from guard.breaker.operations import (
+    MAX_COOLDOWN_GROWTH,
+    MAX_COOLDOWN_SECONDS,
     MAX_COUNT_WINDOW,
     MAX_TIME_WINDOW_SECONDS,
     WINDOW_TYPES,
     Action,
+    CircuitView,
+    GrowthChange,
+    Operator,
+    RulesChange,
+    WindowChange,
+    operator_session,
 )
 from guard.cli.output import emit_json, emit_table, when
 from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
@@ -45,50 +43,25 @@ reason_option = click.option(
 
 
 @contextmanager
-def _admin(ctx: click.Context, *, changes: bool = False) -> Iterator[BreakerAdmin]:
-    """The admin of a command. ``changes``: the command changes a circuit, so nothing reaches
-    Redis before PostgreSQL has let the login change it (the admin checks); the eviction
-    warning then comes after the change."""
-    database_url = (ctx.obj or {}).get("database_url")
-    redis_url = redis_url_from_env()
-    try:
-        admin = BreakerAdmin(redis_url, database_url)
-    except ValueError:
-        raise GuardError(
-            f"GUARD_REDIS_URL is not a Redis URL (redis://, rediss:// or unix://):"
-            f" {mask_url(redis_url)}"
-        ) from None
-    if not changes:
-        _warn_once(ctx, admin, redis_url)
-    try:
-        yield admin
+def _operator(ctx: click.Context, *, changes: bool = False) -> Iterator[Operator]:
+    """The operator session of a command. ``changes``: the command changes a circuit, so nothing
+    reaches Redis before PostgreSQL has let the login change it (the session checks); the
+    eviction warning then comes after the change."""
+    with operator_session((ctx.obj or {}).get("database_url")) as operator:
+        if not changes:
+            _warn_once(ctx, operator)
+        yield operator
         if changes:
-            _warn_once(ctx, admin, redis_url)
-    except UnknownCircuitError as error:
-        raise GuardError(str(error)) from None
-    except ControlUnavailableError as error:
-        raise GuardError(f"cannot reach breaker state at {mask_url(redis_url)}: {error}") from None
-    except ValueError as error:
-        raise GuardError(str(error)) from None
-    finally:
-        admin.close()
+            _warn_once(ctx, operator)
 
 
-def _warn_once(ctx: click.Context, admin: BreakerAdmin, redis_url: str) -> None:
-    if not ctx.meta.get("guard.breaker.redis_checked"):  # `trip --create` opens two admins
-        ctx.meta["guard.breaker.redis_checked"] = True
-        _warn_if_redis_evicts(admin, redis_url)
-
-
-def _warn_if_redis_evicts(admin: BreakerAdmin, redis_url: str) -> None:
-    """An operator about to trip a circuit should know when Redis may evict the trip. Said
-    only when Redis answers CONFIG: an unreachable Redis is the command's own error, and a
-    refused CONFIG (managed Redis) would repeat on every command."""
-    try:
-        policies, maxmemory = evicting_policies(admin.redis.client)
-    except REDIS_DOWN_ERRORS:
+def _warn_once(ctx: click.Context, operator: Operator) -> None:
+    """An operator about to trip a circuit should know when Redis may evict the trip (said once
+    per command: `trip --create` opens two sessions)."""
+    if ctx.meta.get("guard.breaker.redis_checked"):
         return
-    warning = describe_eviction(policies, maxmemory, mask_url(redis_url))
+    ctx.meta["guard.breaker.redis_checked"] = True
+    warning = operator.eviction_warning()
     if warning is not None:
         click.echo(f"guard: warning: {warning}", err=True)
 
@@ -106,9 +79,14 @@ def _event_time(value: Any) -> str:
 
 
 def _when(view: CircuitView) -> str:
+    """Time to the next probe; with a grown cooldown, of how long: ``12.3 s of 120 s``."""
     if view.recovers_in_seconds is None:
         return ""
-    return f"{view.recovers_in_seconds:.1f} s"
+    text = f"{view.recovers_in_seconds:.1f} s"
+    rules, cooldown = view.rules, view.cooldown_seconds
+    if rules is not None and cooldown is not None and cooldown * 1000 != rules.cooldown_ms:
+        text += f" of {cooldown:g} s"
+    return text
 
 
 def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
@@ -121,6 +99,8 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
             view.success_count,
             view.opened_at,
             _when(view),
+            view.last_failure_at,
+            view.closed_at,
             _rules_text(view),
             _window_text(view),
             view.source,
@@ -137,6 +117,8 @@ STATE_COLUMNS = [
     "successes",
     "opened at",
     "probe in",
+    "last failure",
+    "closed at",
     "rules",
     "window",
     "source",
@@ -168,17 +150,16 @@ def list_circuits(ctx: click.Context, as_json: bool) -> None:
 
     When one of the two stores (Redis, PostgreSQL) cannot be read, what the other has is printed
     and the command exits 1: the list may be incomplete or stale."""
-    with _admin(ctx) as admin:
-        views = admin.list()
-        unreachable = list(admin.unreachable)
+    with _operator(ctx) as operator:
+        listed = operator.list()
     if as_json:
-        emit_json([view.as_dict() for view in views])
+        emit_json([view.as_dict() for view in listed.circuits])
     else:
-        emit_table("circuits", STATE_COLUMNS, _state_rows(views))
-    if unreachable:
+        emit_table("circuits", STATE_COLUMNS, _state_rows(listed.circuits))
+    if listed.unreachable:
         raise GuardError(
-            f"cannot read {', '.join(unreachable)}: the list above is only what the other store"
-            " has, and may be incomplete or stale"
+            f"cannot read {', '.join(listed.unreachable)}: the list above is only what the other"
+            " store has, and may be incomplete or stale"
         )
 
 
@@ -195,9 +176,10 @@ def list_circuits(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
-    """One circuit: state, counters, opened-at, recovery time and recent events."""
-    with _admin(ctx) as admin:
-        view = admin.show(key, event_count)
+    """One circuit: state, counters, opened-at, recovery time, last failure, closed-at and recent
+    events."""
+    with _operator(ctx) as operator:
+        view = operator.show(key, event_count)
     if as_json:
         emit_json(view.as_dict())
         return
@@ -224,15 +206,8 @@ def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
 
 
 def _act(ctx: click.Context, key: str, action: Action, reason: str, as_json: bool) -> None:
-    with _admin(ctx, changes=True) as admin:
-        reply, recorded = admin.act(key, action, reason)
-    result = {
-        "key": key,
-        "action": action.value,
-        "state": reply.state.label,
-        "generation": reply.generation,
-        "recorded_in_postgresql": recorded,
-    }
+    with _operator(ctx, changes=True) as operator:
+        result = operator.act(key, action, reason)
     if as_json:
         emit_json(result)
     else:
@@ -287,10 +262,10 @@ def trip(
             " (for a known circuit: `guard breaker configure`)"
         )
     if create:
-        with _admin(ctx, changes=True) as admin:
+        with _operator(ctx, changes=True) as operator:
             # a known circuit keeps its rules: `configure` changes them
-            admin.configure(
-                key, failure_threshold, success_threshold, cooldown_seconds, only_if_new=True
+            operator.prepare(
+                key, RulesChange(failure_threshold, success_threshold, cooldown_seconds)
             )
     try:
         _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
@@ -371,6 +346,19 @@ def force_close(ctx: click.Context, key: str, reason: str, as_json: bool) -> Non
     type=click.IntRange(1, 1_000_000),
     help="Calls the window must hold before a rate can open the circuit.",
 )
+@click.option(
+    "--cooldown-growth",
+    "cooldown_growth_factor",
+    type=click.FloatRange(1, MAX_COOLDOWN_GROWTH),
+    help="Each failed probe multiplies the cooldown by this factor, up to --max-cooldown"
+    " (1: a constant cooldown).",
+)
+@click.option(
+    "--max-cooldown",
+    "max_cooldown_seconds",
+    type=click.FloatRange(0.001, MAX_COOLDOWN_SECONDS),
+    help="Seconds: the longest a grown cooldown gets.",
+)
 @json_option
 @click.pass_context
 def configure(
@@ -385,41 +373,41 @@ def configure(
     window_type: str | None,
     window_size: int | None,
     minimum_calls: int | None,
+    cooldown_growth_factor: float | None,
+    max_cooldown_seconds: float | None,
     as_json: bool,
 ) -> None:
     """Store the circuit's rules for every process (values not given are kept).
 
     The failure-rate window (off unless a rate is set) opens the circuit when --failure-rate %
     of the calls in it failed, or --slow-call-rate % took longer than --slow-call-duration,
-    once it holds --minimum-calls calls; beside the consecutive --failure-threshold."""
-    window = WindowChange(
-        window_type,
-        window_size,
-        minimum_calls,
-        failure_rate_threshold,
-        slow_call_seconds,
-        slow_call_rate_threshold,
+    once it holds --minimum-calls calls; beside the consecutive --failure-threshold.
+
+    The growing cooldown (off unless --cooldown-growth is above 1): each failed probe multiplies
+    the cooldown by --cooldown-growth, up to --max-cooldown; the circuit closing starts again
+    from --cooldown."""
+    change = RulesChange(
+        failure_threshold,
+        success_threshold,
+        cooldown_seconds,
+        WindowChange(
+            window_type,
+            window_size,
+            minimum_calls,
+            failure_rate_threshold,
+            slow_call_seconds,
+            slow_call_rate_threshold,
+        ),
+        GrowthChange(cooldown_growth_factor, max_cooldown_seconds),
     )
-    if (failure_threshold, success_threshold, cooldown_seconds) == (None, None, None) and (
-        window == WindowChange()
-    ):
+    if change.empty:
         raise GuardError(
-            "nothing to configure: give --failure-threshold, --success-threshold, --cooldown"
-            " or a failure-rate window option (--failure-rate, --slow-call-rate ...)"
+            "nothing to configure: give --failure-threshold, --success-threshold, --cooldown,"
+            " a failure-rate window option (--failure-rate, --slow-call-rate ...) or"
+            " --cooldown-growth/--max-cooldown"
         )
-    with _admin(ctx, changes=True) as admin:
-        previous, rules = admin.configure(
-            key, failure_threshold, success_threshold, cooldown_seconds, window
-        )
-    assert rules is not None  # only `only_if_new` leaves a circuit unchanged
-    result = {
-        "key": key,
-        "failure_threshold": rules.failure_threshold,
-        "success_threshold": rules.success_threshold,
-        "cooldown_seconds": rules.cooldown_ms / 1000,
-        **window_rules_dict(rules),
-        "previous": None if previous is None else previous.text(),
-    }
+    with _operator(ctx, changes=True) as operator:
+        result = operator.configure(key, change)
     if as_json:
         emit_json(result)
     else:

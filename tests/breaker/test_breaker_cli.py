@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+import redis
 from click.testing import CliRunner, Result
 
 from guard.breaker import (
@@ -17,6 +19,7 @@ from guard.breaker import (
     PostgresWriteBehind,
     State,
 )
+from guard.breaker.lua import hash_key
 from guard.cli import main
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
@@ -203,6 +206,8 @@ def test_configure_sets_a_failure_rate_window_for_every_process(
         "failure_threshold": 3,
         "success_threshold": 2,
         "cooldown_seconds": 30.0,
+        "cooldown_growth_factor": None,
+        "max_cooldown_seconds": None,
         "window_type": "count",
         "window_size": 40,
         "minimum_calls": 20,
@@ -259,3 +264,70 @@ def test_configure_sets_a_failure_rate_window_for_every_process(
     assert off.exit_code == 0, off.stderr
     assert json.loads(off.stdout)["window_type"] is None
     assert json.loads(cli("show", key, "--json").stdout)["window_calls"] is None
+
+
+def test_statistics_in_list_and_show(
+    cli: Cli, tripped: CircuitBreaker, key: str, redis_url: str
+) -> None:
+    """`last_failure_at` and `closed_at` (issue 53): in the JSON of `list` and `show` and in
+    their tables; a stored value the breaker never writes is shown as none, in one line."""
+    row = json.loads(cli("list", "--json").stdout)[0]
+    failed = datetime.fromisoformat(row["last_failure_at"])
+    assert timedelta(0) <= datetime.now(UTC) - failed < timedelta(minutes=5)
+    assert row["closed_at"] is None  # opened, never closed again
+    assert cli("reset", key, "--reason", "calendar back").exit_code == 0
+    view = json.loads(cli("show", key, "--json").stdout)
+    assert view["closed_at"] is not None and view["last_failure_at"] == row["last_failure_at"]
+    for table in (cli("show", key).stdout, cli("list").stdout):
+        assert "last failure" in table and "closed at" in table
+        assert failed.strftime("%Y-%m-%d %H:%M") in table
+
+    client = redis.Redis.from_url(redis_url)
+    client.hset(hash_key(key), "lf", "not a time")
+    client.close()
+    shown = cli("show", key, "--json")
+    assert shown.exit_code == 0 and shown.stderr == "", shown.stderr
+    assert json.loads(shown.stdout)["last_failure_at"] is None
+
+
+def test_configure_a_growing_cooldown(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+    result = cli("configure", key, "--cooldown-growth", "2", "--max-cooldown", "240", "--json")
+    assert result.exit_code == 0, result.stderr
+    configured = json.loads(result.stdout)
+    assert (configured["cooldown_growth_factor"], configured["max_cooldown_seconds"]) == (2, 240)
+    assert configured["previous"] == "3/2/30s"
+    view = json.loads(cli("show", key, "--json").stdout)
+    assert (view["cooldown_growth_factor"], view["max_cooldown_seconds"]) == (2, 240)
+    assert view["current_cooldown_seconds"] == 30
+    assert "3/2/30s, cooldown x2 up to 240s" in cli("list").stdout
+    # another option keeps the growth; a factor of 1 turns it off
+    kept = json.loads(cli("configure", key, "--failure-threshold", "4", "--json").stdout)
+    assert (kept["cooldown_growth_factor"], kept["max_cooldown_seconds"]) == (2, 240)
+    off = json.loads(cli("configure", key, "--cooldown-growth", "1", "--json").stdout)
+    assert (off["cooldown_growth_factor"], off["max_cooldown_seconds"]) == (None, None)
+    assert off["previous"] == "4/2/30s, cooldown x2 up to 240s"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--cooldown-growth", "2"), "--cooldown-growth needs --max-cooldown"),
+        (("--max-cooldown", "60"), "--max-cooldown goes with --cooldown-growth"),
+        (
+            ("--cooldown-growth", "2", "--max-cooldown", "10"),
+            "max_cooldown_seconds must be from the cooldown (30) to 2000000",
+        ),
+        (
+            ("--cooldown-growth", "1.005", "--max-cooldown", "60"),
+            "cooldown_growth_factor must be from 1.01 to 10",
+        ),
+    ],
+)
+def test_a_growing_cooldown_out_of_range_is_one_line(
+    cli: Cli, tripped: CircuitBreaker, key: str, args: tuple[str, ...], message: str
+) -> None:
+    result = cli("configure", key, *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("guard: error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert json.loads(cli("show", key, "--json").stdout)["cooldown_growth_factor"] is None

@@ -23,7 +23,7 @@ def _call_arguments(source: str, start: int) -> str:
     out: a literal inside them is a value (``table.concat({...}, ':')``), not a field."""
     opening = source.index("(", start)
     depth = 0
-    own = []
+    own: list[str] = []
     for index in range(opening, len(source)):
         char = source[index]
         if char in "({":

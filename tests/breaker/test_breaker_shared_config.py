@@ -96,6 +96,8 @@ def test_configure_sets_rules_for_every_process_and_list_uses_them(
         "failure_threshold": 1,
         "success_threshold": 2,
         "cooldown_seconds": 600.0,
+        "cooldown_growth_factor": None,  # a constant cooldown
+        "max_cooldown_seconds": None,
         "window_type": None,  # no failure-rate window: the consecutive rule alone
         "window_size": None,
         "minimum_calls": None,
