@@ -132,10 +132,16 @@ def migration_history(obj: SqlObject, migrations: list[tuple[str, str]]) -> list
     history = []
     defined = False
     past = {"alters": "altered", "validates": "validated", "drops": "dropped"}
+    patterns = _ddl_patterns(obj)
+    # Every pattern names the object: a migration that does not cannot match, and skipping it
+    # saves most of the case-insensitive searches, the bulk of the map's time.
+    named = obj.bare.casefold()
     for name, text in migrations:
+        if not patterns or named not in text.casefold():
+            continue
         found = sorted(
             (match.start(), verb)
-            for verb, pattern in _ddl_patterns(obj)
+            for verb, pattern in patterns
             for match in [pattern.search(text)]
             if match
         )
@@ -162,12 +168,26 @@ def forward_migrations() -> list[tuple[str, str]]:
     ]
 
 
-def files_naming(words: set[str], paths: list[Path]) -> list[tuple[str, list[str]]]:
-    """(file, the words it names) for each file that names any of them."""
+WORD = re.compile(r"\w+")
+
+
+def files_naming(
+    words: set[str], paths: list[Path], words_of: dict[Path, set[str]] | None = None
+) -> list[tuple[str, list[str]]]:
+    """(file, the words it names) for each file that names any of them. `words_of` keeps each
+    file's words for the next call."""
     if not words:
         return []
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words)) + r")\b")
-    found = [(p, sorted(set(pattern.findall(p.read_text())))) for p in paths]
+    words_of = {} if words_of is None else words_of
+    if all(WORD.fullmatch(w) for w in words):
+        # a word a file names as a whole (\b on both sides) is one of its runs of \w
+        for path in paths:
+            if path not in words_of:
+                words_of[path] = set(WORD.findall(path.read_text()))
+        found = [(p, sorted(words & words_of[p])) for p in paths]
+    else:
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words)) + r")\b")
+        found = [(p, sorted(set(pattern.findall(p.read_text())))) for p in paths]
     return [(str(p.relative_to(ROOT)), named) for p, named in found if named]
 
 
@@ -181,6 +201,7 @@ def render(
         for p in (ROOT / "tests").rglob("test_*.py")
         if p.relative_to(ROOT).as_posix() != THE_MAPS_OWN_TESTS
     )
+    words_of: dict[Path, set[str]] = {}
     rule_of = {row[1]: row for row in rules}
     checks_of: dict[str, list[tuple[Any, ...]]] = {}
     for row in checks:
@@ -220,8 +241,8 @@ def render(
             | {c[0] for c in found_by}
             | {o.bare for o in members if o.kind != "data" and len(o.tags) <= SPECIFIC_TAGS}
         )
-        pgtap = files_naming(words, pgtap_files)
-        pytests = files_naming(words, pytest_files)
+        pgtap = files_naming(words, pgtap_files, words_of)
+        pytests = files_naming(words, pytest_files, words_of)
         lines.append(
             f"| [{invariant}](#{invariant.lower()}) | `{rule_id}` | {len(found_by)}"
             f" | {len(members)} | {len(pgtap)} | {len(pytests)} |"
