@@ -177,6 +177,9 @@ WITH counts AS (
     WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
     UNION ALL
     SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
+    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
+    UNION ALL
+    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
     WHERE b.state IN ('booked', 'recovered') AND b.finished_at >= %(since)s::timestamptz
     GROUP BY b.state
     UNION ALL
@@ -206,7 +209,7 @@ GROUP BY 1, 2, 3
 _TRANSACTION_SETTINGS = """
 SELECT set_config('statement_timeout', %(timeout)s, TRUE), set_config('jit', 'off', TRUE)
 """
-BOOKING_OUTCOMES = ("booked", "recovered", "failed")
+BOOKING_OUTCOMES = ("booked", "recovered", "failed", "queued")
 VALIDATION_RESULTS = ("passed", "failed")
 
 

@@ -7,7 +7,8 @@
 BEGIN;
 SELECT plan(19);
 
-INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B'), (3, 'C'), (4, 'D'), (5, 'E'), (6, 'F');
+INSERT INTO companies (id, name) VALUES
+(1, 'A'), (2, 'B'), (3, 'C'), (4, 'D'), (5, 'E'), (6, 'F'), (7, 'G'), (8, 'H');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
 ALTER TABLE appointments ALTER COLUMN id RESTART WITH 10000;
 ALTER TABLE appointments DROP CONSTRAINT guard_appointments_call_company_fkey;
@@ -67,6 +68,31 @@ FROM (VALUES (3, 0, 5, 5), (4, 0, 10, 6), (4, 1, 10, 2), (5, 0, 5, 5), (5, 1, 10
     AS s (company_id, weeks_ago, calls, failures)
 CROSS JOIN LATERAL generate_series(1, s.calls) AS g;
 
+-- A call queued behind an open circuit (its last attempt queued) is neither a call nor a failure
+-- of the rate: company 7, 6 failed calls of 6 now, 270 queued after an earlier failed attempt:
+-- 5 of 5, exactly the minimum, an anomaly; company 8, 6 of 6, 276 and 278 queued, 277 queued
+-- and then failed (a failure): 4 of 4, under the minimum, no anomaly.
+INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, session_outcome, booking_failed, created_at, updated_at)
+SELECT
+    g,
+    CASE WHEN g < 276 THEN 7 ELSE 8 END,
+    'queued-' || g,
+    'inbound',
+    'unlinked',
+    'creation_failed',
+    TRUE,
+    now() - interval '30 min',
+    now() - interval '30 min'
+FROM generate_series(270, 281) AS g;
+INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, state, created_at, finished_at)
+VALUES
+(7, 270, 1, 'q-270-a', 'failed', now() - interval '30 min', now() - interval '29 min'),
+(7, 270, 1, 'q-270-b', 'queued', now() - interval '28 min', now() - interval '28 min'),
+(8, 276, 1, 'q-276', 'queued', now() - interval '30 min', now() - interval '30 min'),
+(8, 277, 1, 'q-277-a', 'queued', now() - interval '30 min', now() - interval '30 min'),
+(8, 277, 1, 'q-277-b', 'failed', now() - interval '20 min', now() - interval '19 min'),
+(8, 278, 1, 'q-278', 'queued', now() - interval '30 min', now() - interval '30 min');
+
 -- booking_outcome_unknown (timeout 120 s): 140 calling exactly 120 s (not yet), 141 a millisecond more
 INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at, updated_at) VALUES
 (140, 2, 'c140', 'inbound', 'unlinked', now() - interval '2 min', now() - interval '2 min'),
@@ -99,9 +125,10 @@ SELECT set_eq(
 );
 SELECT set_eq(
     'SELECT company_id FROM guard.check_booking_failure_anomaly',
-    ARRAY[3, 5]::bigint[],
+    ARRAY[3, 5, 7]::bigint[],
     'booking_failure_anomaly: exactly the minimum failures count; exactly factor times usual does not; '
-    'the recent window is not in its baseline; the fourth week is'
+    'the recent window is not in its baseline; the fourth week is; a call whose last attempt was '
+    'queued behind an open circuit is no failure, one queued and then failed is'
 );
 SELECT set_eq(
     $$SELECT b.idempotency_key FROM guard.check_booking_outcome_unknown AS v

@@ -2,7 +2,7 @@
 -- one unsettled attempt, a booked call returns its booking, tenants are checked, and an attempt
 -- past its timeout is detected and queued for review (priority 0) with an alert by reconcile.
 BEGIN;
-SELECT plan(26);
+SELECT plan(28);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id) SELECT
@@ -96,6 +96,29 @@ SELECT results_eq(
       JOIN calls AS c ON c.id = b.call_id$$,
     $$VALUES ('calendar_booking_failure', TRUE, 'failed', 'creation_failed')$$,
     'fail closes the attempt and rolls the call back with a review item carrying the key'
+);
+
+-- fail with {"queued": true}: the breaker refused the call (the calendar was not asked), so the
+-- attempt is settled as queued, apart from the failed ones; the rollback path is the same
+INSERT INTO calls (id, company_id, retell_call_id) VALUES (5, 1, 'c5'), (6, 1, 'c6');
+SELECT guard.fail_booking_attempt(b.idempotency_key, 'calendar_booking_failure', c.context::jsonb)
+FROM (VALUES (5, '{"queued": true, "circuit_state": "open"}'), (6, '{"queued": "true"}'))
+    AS c (call_id, context)
+CROSS JOIN LATERAL guard.begin_booking_attempt(c.call_id, 7) AS b;
+SELECT results_eq(
+    $$SELECT b.call_id, b.state, b.failure_reason, b.finished_at IS NOT NULL, c.session_outcome,
+             (SELECT r.reason FROM guard.review_items AS r WHERE r.call_id = b.call_id)
+      FROM guard.booking_attempts AS b JOIN calls AS c ON c.id = b.call_id
+      WHERE b.call_id IN (5, 6) ORDER BY b.call_id$$,
+    $$VALUES (5::bigint, 'queued', 'calendar_booking_failure', TRUE, 'creation_failed',
+              'calendar_booking_failure'),
+             (6::bigint, 'failed', 'calendar_booking_failure', TRUE, 'creation_failed',
+              'calendar_booking_failure')$$,
+    'fail with queued true settles the attempt as queued; anything but JSON true (the string) as failed'
+);
+SELECT throws_ok(
+    $$UPDATE guard.booking_attempts SET state = 'queue' WHERE call_id = 5$$, '23514', NULL,
+    'the journal takes no state beside its six'
 );
 
 -- an existing bad row: an attempt still calling long after its timeout

@@ -1,8 +1,10 @@
 -- I7, check booking_failure_anomaly of rule I7_booking_failures: a company whose booking-failure
 -- rate in the recent window (failure_window_minutes) is anomaly_factor times its usual rate for
 -- that hour of the week, the usual rate being the same window 1 to 4 weeks earlier. Fewer than
--- anomaly_min_failures failures never count. Five index range scans on calls.created_at, whatever
--- the table size. windows is MATERIALIZED so that the join with calls compares two plain columns:
+-- anomaly_min_failures failures never count. A call queued because the service's circuit was open
+-- (its last booking attempt settled as queued) is left out of the rate, neither a call nor a
+-- failure. Five index range scans on calls.created_at, whatever the table size, and one lookup of
+-- the journal by call for each failed call in them. windows is MATERIALIZED so that the join with calls compares two plain columns:
 -- under the row-level security of a reporting login, a join condition that computes with the
 -- window's columns (timestamp arithmetic is not leakproof) may not be pushed below the tenant
 -- policy into the index scan, and calls was read whole (bench/tenant_rls.py).
@@ -25,15 +27,37 @@ windows AS MATERIALIZED (
     CROSS JOIN generate_series(0, 4) AS w (weeks_ago)
 ),
 
-counted AS (
+outcomes AS (
     SELECT
         c.company_id,
         w.weeks_ago,
-        count(*) AS calls,
-        count(*) FILTER (WHERE c.session_outcome = 'creation_failed' OR c.booking_failed) AS failures
+        c.session_outcome = 'creation_failed' OR c.booking_failed AS failed,
+        -- a failed call whose last booking attempt was queued behind an open circuit (the
+        -- calendar was not asked) is no failed booking: the circuit-open alert tells of it
+        coalesce(
+            (c.session_outcome = 'creation_failed' OR c.booking_failed)
+            AND (
+                SELECT ba.state = 'queued'
+                FROM guard.booking_attempts AS ba
+                WHERE ba.call_id = c.id
+                ORDER BY ba.id DESC
+                LIMIT 1
+            ),
+            FALSE
+        ) AS queued
     FROM windows AS w
     INNER JOIN public.calls AS c ON w.starts <= c.created_at AND w.ends > c.created_at
-    GROUP BY c.company_id, w.weeks_ago
+),
+
+counted AS (
+    SELECT
+        o.company_id,
+        o.weeks_ago,
+        count(*) AS calls,
+        count(*) FILTER (WHERE o.failed) AS failures
+    FROM outcomes AS o
+    WHERE NOT o.queued
+    GROUP BY o.company_id, o.weeks_ago
 ),
 
 compared AS (

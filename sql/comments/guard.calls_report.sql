@@ -21,7 +21,7 @@ COMMENT ON COLUMN guard.calls_report.appointment_link_status IS '`linked` when t
 COMMENT ON COLUMN guard.calls_report.appointment_linked_at IS 'when the appointment was linked (I3)';
 COMMENT ON COLUMN guard.calls_report.booking_id IS 'the calendar''s booking id';
 COMMENT ON COLUMN guard.calls_report.booking_confirmed IS 'the calendar confirmed the booking';
-COMMENT ON COLUMN guard.calls_report.booking_failed IS 'the booking failed or was rolled back (I7)';
+COMMENT ON COLUMN guard.calls_report.booking_failed IS 'the booking failed or was rolled back (I7); also true for a call queued because the service''s circuit was open, whose last attempt in guard.booking_attempts is `queued` (not a failed booking)';
 COMMENT ON COLUMN guard.calls_report.booking_failure_reason IS 'why the booking failed, free text of the application, phone numbers masked';
 COMMENT ON COLUMN guard.calls_report.requires_manual_processing IS 'flagged for a person by the application';
 COMMENT ON COLUMN guard.calls_report.created_at IS 'when the call row was written';

@@ -1,7 +1,9 @@
 -- I7, the booking journal and the booking path.
 -- Close a booking attempt as failed and take the rollback path, in one transaction: the call
 -- is rolled back and queued for review by guard.rollback_booking (reason: the review reason;
--- context: what a reviewer needs), with the idempotency key added to the context. An attempt
+-- context: what a reviewer needs), with the idempotency key added to the context. An attempt the
+-- breaker refused (context {"queued": true}: the circuit was open, the calendar was not asked)
+-- is closed as queued instead, so that no failure rate counts it as a failed booking. An attempt
 -- whose outcome was unknown has its booking_outcome_unknown review item and alert closed (the
 -- outcome is known now: no booking). An attempt that was settled already keeps its state (a
 -- late failure of a recovered attempt must not unbook it); the rollback path runs anyway, so
@@ -44,7 +46,10 @@ BEGIN
     IF attempt.state IN ('calling', 'unknown') THEN
         UPDATE guard.booking_attempts AS b
         SET
-            state = 'failed',
+            state = CASE
+                WHEN fail_booking_attempt.context -> 'queued' = 'true'::jsonb THEN 'queued'
+                ELSE 'failed'
+            END,
             finished_at = now(),
             failure_reason = fail_booking_attempt.reason,
             booking_uid = fail_booking_attempt.context ->> 'booking_uid'

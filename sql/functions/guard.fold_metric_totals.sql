@@ -40,6 +40,14 @@ BEGIN
         SELECT 'bookings', b.state, count(*)
         FROM guard.booking_attempts AS b
         WHERE
+            b.state = 'queued'
+            AND b.finished_at >= previous
+            AND b.finished_at < horizon
+        GROUP BY b.state
+        UNION ALL
+        SELECT 'bookings', b.state, count(*)
+        FROM guard.booking_attempts AS b
+        WHERE
             b.state IN ('booked', 'recovered')
             AND b.finished_at >= previous
             AND b.finished_at < horizon

@@ -7,6 +7,9 @@
 --          booked     the appointment was recorded in the same transaction that closed it
 --          failed     the calendar failed, the booking did not validate, or the calendar had no
 --                     booking for the key (the call was rolled back and queued for review)
+--          queued     the breaker refused the call (the service's circuit open, or its bulkhead
+--                     full): the calendar was not asked; the call was rolled back and queued for
+--                     review, and no failure-rate counts it as a failure
 --          unknown    still calling after booking_attempt_timeout_seconds: queued for review as
 --                     booking_outcome_unknown (guard.reconcile)
 --          recovered  an unknown attempt the calendar had booked: the appointment was recorded
@@ -21,7 +24,7 @@ CREATE TABLE guard.booking_attempts (
     service_id bigint NOT NULL,
     idempotency_key text NOT NULL,
     state text NOT NULL DEFAULT 'calling' CHECK (
-        state IN ('calling', 'booked', 'failed', 'unknown', 'recovered')
+        state IN ('calling', 'booked', 'failed', 'queued', 'unknown', 'recovered')
     ),
     started_by text NOT NULL DEFAULT session_user,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -53,6 +56,10 @@ CREATE INDEX booking_attempts_call_idx ON guard.booking_attempts (call_id);
 -- Check recent_booking_failure finds a late failure (of an older call) by when it failed.
 CREATE INDEX booking_attempts_failed_at_idx ON guard.booking_attempts (finished_at)
 WHERE state = 'failed';
+
+-- The counters of `guard metrics` count the attempts settled as queued likewise.
+CREATE INDEX booking_attempts_queued_at_idx ON guard.booking_attempts (finished_at)
+WHERE state = 'queued';
 
 -- The booking counters of `guard metrics` (guard_bookings_total) count the attempts settled as
 -- booked or recovered since guard.metric_watermark by when they settled (failed ones: the index

@@ -7,12 +7,14 @@ the requests reaching it."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import generate_latest
 
 from guard.booking import (
     BookingStatus,
@@ -22,6 +24,7 @@ from guard.booking import (
 )
 from guard.breaker import BreakerConfig, BreakerRegistry, State
 from guard.errors import GuardError
+from guard.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.support.calendar_server import CalendarServer
 from tests.support.redis_server import RedisServer
@@ -283,3 +286,45 @@ def test_a_retried_calendar_call_is_not_retried_after_the_calendar_answered(
     assert outcome.status is BookingStatus.FAILED
     assert calendar.requests == 1
     assert _circuit(breakers, service) == (State.CLOSED, 1)
+
+
+def test_a_booking_queued_behind_the_open_circuit_is_no_failed_booking(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    """Queued because the circuit is open: its own outcome in the journal and in the counters,
+    and the failure-rate check leaves the call out (neither a call nor a failure of the rate)."""
+    _break_validation(db_url, True)
+    for call_id in range(1, THRESHOLD + 1):
+        _book(db_url, call_id, service, calendar.book, breakers)
+    queued = _book(db_url, THRESHOLD + 1, service, calendar.book, breakers)
+    assert queued.status is BookingStatus.QUEUED
+    assert [state for _call, state, _n in _committed(db_url)] == ["failed"] * THRESHOLD + ["queued"]
+    text = _scrape(db_url)
+    assert _sample(text, 'guard_bookings_total{outcome="failed"}') == THRESHOLD
+    assert _sample(text, 'guard_bookings_total{outcome="queued"}') == 1
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # the rate's own rules, here: any share of failures over none in the last weeks, from
+        # THRESHOLD failures on; the queued call would make it THRESHOLD + 1 of 8
+        conn.execute(
+            "UPDATE guard.settings SET value = %s WHERE key = 'anomaly_min_failures'",
+            (str(THRESHOLD),),
+        )
+        row = conn.execute(
+            "SELECT (detail ->> 'recent_failures')::int, (detail ->> 'recent_calls')::int"
+            " FROM guard.check_booking_failure_anomaly WHERE company_id = 1"
+        ).fetchone()
+    assert row == (THRESHOLD, 7), "3 failures of the 7 calls not queued (8 calls, 1 queued)"
+
+
+def _scrape(url: str) -> str:
+    collector = GuardCollector(url, cache_interval_s=0)
+    try:
+        return generate_latest(registry_for(collector)).decode()
+    finally:
+        collector.close()
+
+
+def _sample(text: str, series: str) -> float:
+    match = re.search(r"^" + re.escape(series) + r" (\S+)$", text, re.MULTILINE)
+    assert match, f"{series} not in the exposition"
+    return float(match.group(1))

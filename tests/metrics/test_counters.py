@@ -71,7 +71,8 @@ def _attempts(conn: psycopg.Connection[Any], age: str, state: str, n: int) -> No
         " state, created_at, finished_at, booking_uid, appointment_id)"
         " SELECT 1, 100000 + g, 1, %s || ':' || g || ':' || clock_timestamp(), %s,"
         " now() - %s::interval, now() - %s::interval,"
-        " CASE WHEN %s <> 'failed' THEN 'uid-' || g END, CASE WHEN %s <> 'failed' THEN g END"
+        " CASE WHEN %s IN ('booked', 'recovered') THEN 'uid-' || g END,"
+        " CASE WHEN %s IN ('booked', 'recovered') THEN g END"
         " FROM generate_series(1, %s) AS g",
         (state, state, age, age, state, state, n),
     )
@@ -100,11 +101,13 @@ def test_counters_move_as_rows_are_written(db_url: str, conn: psycopg.Connection
     before = _scrape(db_url)
     assert _value(before, 'guard_bookings_total{outcome="booked"}') == 0
     assert _value(before, 'guard_validations_total{result="failed"}') == 0
+    assert _value(before, 'guard_bookings_total{outcome="queued"}') == 0
 
     _validations(conn, "1 second", 5, {"booking_uid_mismatch": 2, "appointment_not_found": 1})
     _attempts(conn, "1 second", "booked", 4)
     _attempts(conn, "1 second", "failed", 2)
     _attempts(conn, "1 second", "recovered", 1)
+    _attempts(conn, "1 second", "queued", 3)
     _alerts(conn, "1 second", "booked_without_appointment", 3, resolved=False)
     _alerts(conn, "1 second", "retired_check", 1, resolved=False)
 
@@ -116,6 +119,7 @@ def test_counters_move_as_rows_are_written(db_url: str, conn: psycopg.Connection
     assert _value(text, 'guard_bookings_total{outcome="booked"}') == 4
     assert _value(text, 'guard_bookings_total{outcome="failed"}') == 2
     assert _value(text, 'guard_bookings_total{outcome="recovered"}') == 1
+    assert _value(text, 'guard_bookings_total{outcome="queued"}') == 3, "queued apart from failed"
     opened = 'guard_alerts_opened_total{check_id="%s",rule_id="%s"}'
     assert _value(text, opened % ("booked_without_appointment", "I4_booked_outcome")) == 3
     assert _value(text, opened % ("retired_check", "(unknown)")) == 1
@@ -139,6 +143,7 @@ def test_counters_survive_a_retention_run(db_url: str, conn: psycopg.Connection[
     conn.execute("UPDATE guard.metric_watermark SET folded_before = '-infinity'")
     _validations(conn, "40 days", 7, {"call_flags_disagree": 3})
     _attempts(conn, "40 days", "booked", 6)
+    _attempts(conn, "40 days", "queued", 2)
     _alerts(conn, "100 days", "cross_tenant_link", 4, resolved=True)
     _validations(conn, "1 second", 1, {"call_flags_disagree": 1})
     _alerts(conn, "1 second", "cross_tenant_link", 1, resolved=False)
@@ -157,6 +162,7 @@ def test_counters_survive_a_retention_run(db_url: str, conn: psycopg.Connection[
         conn.execute("SELECT counter || ':' || label, total FROM guard.metric_totals").fetchall()
     )
     assert totals["validations:passed"] == 7 and totals["bookings:booked"] == 6
+    assert totals["bookings:queued"] == 2
 
     # A second run folds nothing again (the watermark moved), and new rows still count.
     conn.execute("SELECT guard.apply_retention()")
@@ -187,6 +193,7 @@ def test_the_scrape_reads_the_rows_after_the_watermark_on_indexes(
     _validations(conn, "20 days", 20000, {"booking_uid_mismatch": 2000})
     _attempts(conn, "20 days", "booked", 10000)
     _attempts(conn, "20 days", "failed", 2000)
+    _attempts(conn, "20 days", "queued", 2000)
     _alerts(conn, "20 days", "booked_without_appointment", 10000, resolved=False)
     conn.execute("SELECT guard.fold_metric_totals()")
     _validations(conn, "1 second", 5, {"booking_uid_mismatch": 1})
@@ -208,6 +215,7 @@ def test_the_scrape_reads_the_rows_after_the_watermark_on_indexes(
     text = _scrape(db_url)
     assert _value(text, 'guard_validations_total{result="passed"}') == 20005
     assert _value(text, 'guard_bookings_total{outcome="failed"}') == 2000
+    assert _value(text, 'guard_bookings_total{outcome="queued"}') == 2000
 
 
 def test_promtool_accepts_the_counters(db_url: str, conn: psycopg.Connection[Any]) -> None:
