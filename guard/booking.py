@@ -18,7 +18,11 @@
    review (guard.fail_booking_attempt -> guard.rollback_booking), in one transaction.
 3. One transaction records the appointment and the booking uid on the call, validates it
    (guard.validate_booking) and closes the attempt as booked (guard.complete_booking_attempt).
-   A failed validation rolls that transaction back and takes the failure path of step 2.
+   A failed validation rolls that transaction back and takes the failure path of step 2. The
+   calendar's guarded call ends only then, with what the booking came to: a booking that did not
+   validate or could not be recorded is a failure of the service's circuit, as a failed calendar
+   call is (docs/breaker.md, "Which failures count"). An attempt the open circuit (or a full
+   bulkhead) refused is closed as queued, not failed: the calendar was never asked.
 4. When the database goes away after the calendar answered (restart, failover, a lost
    connection), the attempt stays calling in the journal: the application gets the original
    exception, and `recover_attempts` (or the reconcile job, after booking_attempt_timeout_seconds,
