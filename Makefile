@@ -40,8 +40,23 @@ demo-stop: setup
 # `make test-slow` runs. CI (.ci/run) runs both.
 test: setup lint pytest
 
+# The test runs use PYTEST_WORKERS parallel pytest-xdist workers, whole files to a worker. Each
+# worker starts its own throwaway cluster and template database (tests/conftest.py), so workers
+# share no server, port or directory; PostgreSQL does much of the work in its own processes, so
+# 4 workers keep 2 cores busy. Tests marked `serial` assert how long something waited for a lock
+# or the clock: they run after the parallel pass, one at a time, with no worker beside them.
+# Both passes always run; the target fails if either did (a serial pass that finds no test is
+# no failure).
+PYTEST_WORKERS ?= 4
+PARALLEL       := -n $(PYTEST_WORKERS) --dist loadfile
+# $(call two_passes,MARKS,ARGS): the parallel pass over MARKS, then the serial one.
+two_passes = status=0; \
+	$(BIN)/pytest -m "($(1)) and not serial" $(PARALLEL) $(2) || status=$$?; \
+	$(BIN)/pytest -m "($(1)) and serial" $(2) || { rc=$$?; [ $$rc = 5 ] || status=$$rc; }; \
+	exit $$status
+
 test-slow: setup
-	$(BIN)/pytest -m slow
+	$(call two_passes,slow)
 
 # `make test-versions`: the database side on PostgreSQL 16, 17 and 18 (`make test` runs on the
 # machine's 15): apply as a superuser and as a managed admin, verify clean and each kind of drift,
@@ -65,7 +80,10 @@ test-versions: setup pg-versions
 	    marks="not slow and not pg_cron"; \
 	  fi; \
 	  echo "== PostgreSQL $$v: pytest -m '$$marks' $(VERSION_TESTS)"; \
-	  GUARD_PG_BINDIR=$(CURDIR)/.pg-versions/$$v/bin $(BIN)/pytest -m "$$marks" $(VERSION_TESTS); \
+	  GUARD_PG_BINDIR=$(CURDIR)/.pg-versions/$$v/bin $(BIN)/pytest -m "($$marks) and not serial" \
+	    $(PARALLEL) $(VERSION_TESTS); \
+	  GUARD_PG_BINDIR=$(CURDIR)/.pg-versions/$$v/bin $(BIN)/pytest -m "($$marks) and serial" \
+	    $(VERSION_TESTS) || [ $$? = 5 ]; \
 	done
 
 PY_SOURCES := $(wildcard guard tests bench mutation)
@@ -78,7 +96,7 @@ lint: setup
 	$(MAKE) --no-print-directory squawk
 
 pytest: setup
-	$(BIN)/pytest -m "not slow"
+	$(call two_passes,not slow)
 
 # squawk: transactional migrations as one transaction each (how guard db runs them), the
 # `-- transactional: false` ones statement by statement; rollback files with their own config.

@@ -196,6 +196,7 @@ SLOW = BreakerConfig(
 )
 
 
+@pytest.mark.serial
 def test_slow_calls_open_the_circuit(make_breaker: Callable[..., CircuitBreaker]) -> None:
     """Two of four calls slower than 50 ms: the circuit opens on the 4th (a success, which
     still returns its result). Fast calls, failed or not, are never slow."""
@@ -236,6 +237,7 @@ def test_a_timeout_is_a_slow_failure(make_breaker: Callable[..., CircuitBreaker]
     assert breaker.snapshot().window == WindowCounts(1, 1, 1)
 
 
+@pytest.mark.serial
 def test_every_kind_of_guarded_call_is_timed(make_breaker: Callable[..., CircuitBreaker]) -> None:
     """Sync and async calls, decorators and `guard()` blocks all report their duration."""
     breaker = make_breaker(dataclasses.replace(SLOW, window_size=10, minimum_calls=10))

@@ -358,6 +358,7 @@ def test_a_result_unlike_the_stored_snapshot_is_refused(db_url: str) -> None:
         )
 
 
+@pytest.mark.serial
 def test_definitions_wait_for_a_writer_with_short_lock_timeouts(
     db_url: str, sql_copy: Path
 ) -> None:

@@ -91,6 +91,7 @@ def _waiting_for(conn: psycopg.Connection[Any], pid: int, table: str) -> bool:
     return bool(row and row[0])
 
 
+@pytest.mark.serial
 def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
     db_url: str, tmp_path: Path
 ) -> None:

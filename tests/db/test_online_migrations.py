@@ -58,6 +58,7 @@ def _applied(url: str) -> set[str]:
         return {s.id for s in migrator.states() if s.applied}
 
 
+@pytest.mark.serial
 def test_apply_waits_out_a_long_reader_and_writers_never_wait_longer_than_one_attempt(
     empty_db_url: str,
 ) -> None:

@@ -508,6 +508,7 @@ def test_a_slow_own_check_is_bounded_in_check_call(seeded: str) -> None:
     )
 
 
+@pytest.mark.serial
 def test_a_pass_cut_by_its_timeout_keeps_the_rest_and_says_what_was_cut(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute("UPDATE appointments SET status = 'canceled' WHERE id IN (1, 2)")

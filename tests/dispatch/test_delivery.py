@@ -86,6 +86,7 @@ def test_stdout_once_delivers_everything_then_nothing(db_url: str) -> None:
     assert again.exit_code == 0 and again.stdout == "", "a second run re-sent something"
 
 
+@pytest.mark.serial
 def test_webhook_http_500_is_retried_with_backoff(db_url: str, webhook: Webhook) -> None:
     [alert_id] = insert_alerts(db_url, 1)
     webhook.fail_next = 2
@@ -216,6 +217,7 @@ def test_throttled_channel_sends_a_summary(db_url: str, webhook: Webhook) -> Non
     assert {row[0] for row in delivery_rows(db_url, "webhook").values()} == {"delivered"}
 
 
+@pytest.mark.serial
 def test_notify_wakes_the_dispatcher_at_once(db_url: str, webhook: Webhook) -> None:
     settings = DispatchSettings(**{**FAST.__dict__, "poll_interval_s": 60.0})
     dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)

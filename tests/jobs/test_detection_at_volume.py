@@ -47,6 +47,7 @@ def _open_alerts(url: str, call_id: int) -> list[tuple[str, int]]:
         ]
 
 
+@pytest.mark.serial
 def test_check_call_does_not_wait_on_a_windowed_pass_writing_its_alert(db_url: str) -> None:
     _seed_phantom(db_url, 1)
     with (

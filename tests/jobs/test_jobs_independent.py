@@ -97,6 +97,7 @@ def _make_hostile(conn: psycopg.Connection[Any], job: str, kind: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_one_jobs_failure_is_recorded_and_the_others_run(db_url: str, jobs_url: str) -> None:
     cases = [
         *itertools.product(JOBS, OUTSIDE),

@@ -372,6 +372,7 @@ def _scrape_until(collector: GuardCollector, done: Callable[[str], bool]) -> str
         time.sleep(0.05)
 
 
+@pytest.mark.serial
 def test_a_scrape_never_waits_for_a_cached_series(db_url: str) -> None:
     """Once read, a cached series is refreshed in the background: with public.calls locked by
     another session (as a migration would), a due scrape serves the last consistency ratio at
@@ -403,6 +404,7 @@ def test_a_scrape_never_waits_for_a_cached_series(db_url: str) -> None:
     assert _value(after, ratio) == pytest.approx(1 - 2 / 11)
 
 
+@pytest.mark.serial
 def test_a_warmed_up_exporter_serves_its_first_scrape_without_reading_history(
     db_url: str,
 ) -> None:
