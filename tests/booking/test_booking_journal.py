@@ -384,6 +384,7 @@ def test_a_booking_recovered_while_its_process_was_slow_is_not_reported_failed(
     ) == (1, "booked", 0), "(recorded inside its timeout: booked, not recovered)"
 
 
+@pytest.mark.slow
 def test_rolling_the_journal_back_keeps_its_review_items(booking_db: str) -> None:
     """Rolling back 0016_booking_attempts drops the journal but not the work queued for people:
     an open booking_outcome_unknown item becomes reason other, with the key in its details."""

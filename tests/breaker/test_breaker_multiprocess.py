@@ -50,6 +50,7 @@ def _collect(processes: list[BaseProcess], out: Queue[Result]) -> list[Result]:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", ["open_with_cooldown_over", "half_open_idle"])
 def test_half_open_burst_admits_exactly_one_probe(redis_url: str, key: str, start: str) -> None:
     cooldown = 1.0
@@ -79,6 +80,7 @@ def test_half_open_burst_admits_exactly_one_probe(redis_url: str, key: str, star
         assert transitions == ["half_open->closed"]  # the single probe was the 2nd success
 
 
+@pytest.mark.slow
 def test_eight_processes_tripping_give_one_transition_and_bounded_calls(
     redis_url: str, key: str
 ) -> None:
@@ -98,6 +100,7 @@ def test_eight_processes_tripping_give_one_transition_and_bounded_calls(
     assert all(result["rejected"] > 0 for result in results)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [

@@ -208,6 +208,7 @@ def _recorded(url: str, key: str) -> list[int]:
     return [g for (g,) in rows]
 
 
+@pytest.mark.slow
 def test_write_behind_survives_restarts_with_a_multi_host_url(primary: PgNode, key: str) -> None:
     """A dead first host and the real one, target_session_attrs=read-write; PostgreSQL restarted
     with -m fast and then -m immediate while transitions keep coming: none is lost or doubled."""
@@ -225,6 +226,7 @@ def test_write_behind_survives_restarts_with_a_multi_host_url(primary: PgNode, k
     assert writer.dropped == 0
 
 
+@pytest.mark.slow
 def test_write_behind_follows_a_promoted_standby(primary: PgNode, key: str) -> None:
     """Streaming standby promoted after the primary crashed: the writer's URL lists both; it
     keeps writing to the old primary, then finds the promoted standby by itself. Replication is

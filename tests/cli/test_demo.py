@@ -27,6 +27,7 @@ def _guard(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_demo_starts_loads_reuses_and_stops(reachable_dir: Path) -> None:
     state = reachable_dir / "state"
     try:
@@ -134,6 +135,7 @@ def reachable_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_demo_in_a_directory_postgres_cannot_enter(tmp_path: Path) -> None:
     """No configuration needed: a checkout under a root-only directory puts the demo's state
     under /tmp instead of failing."""

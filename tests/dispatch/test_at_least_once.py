@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 import psycopg
+import pytest
 
 from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
 from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
@@ -94,6 +95,7 @@ def _start_watch(url: str, hook: Webhook) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_and_restart_loses_nothing(db_url: str, webhook: Webhook) -> None:
     ids = insert_alerts(db_url, 1000)
     webhook.delay_s = 0.002

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
 from guard.dispatch.store import DeliveryStore
@@ -92,6 +93,7 @@ def test_small_details_still_arrive_whole(db_url: str, webhook: Webhook) -> None
     assert details[0] == {"reason": "x", "nested": {"a": [1, 2]}}
 
 
+@pytest.mark.slow
 def test_guard_watch_peak_memory_stays_under_200_mb_with_50_alerts_of_2_mb(
     db_url: str, webhook: Webhook
 ) -> None:

@@ -87,6 +87,7 @@ def cluster_pair() -> Iterator[tuple[PgNode, PgNode]]:
         primary.destroy()
 
 
+@pytest.mark.slow
 def test_watch_jobs_and_metrics_follow_a_promoted_standby(
     cluster_pair: tuple[PgNode, PgNode], tmp_path: Path
 ) -> None:

@@ -29,6 +29,7 @@ def _applied(url: str) -> int:
     return int(row[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pool_mode", ["transaction", "session"])
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_migration_through_a_pooler_is_refused_and_leaves_no_lock(
