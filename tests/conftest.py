@@ -1,5 +1,8 @@
-"""Session-wide PostgreSQL: one throwaway cluster, a template database built from the migrations
-and cloned for every test that needs a database."""
+"""Session-wide PostgreSQL: one throwaway cluster, template databases built from the migrations
+and cloned for every test that needs a database.
+
+Under pytest-xdist (`make test`) every worker is a session of its own: its own cluster on a free
+port in its own temporary directory, its own templates. Nothing here is shared between workers."""
 
 from __future__ import annotations
 
@@ -10,7 +13,13 @@ import psycopg
 import pytest
 
 from guard.db.migrate import Migrator
-from tests.support.postgres import TEMPLATE_DATABASE, Cluster, throwaway_cluster
+from guard.devtools.legacy_schema import LEGACY_SCHEMA
+from tests.support.postgres import (
+    LEGACY_TEMPLATE_DATABASE,
+    TEMPLATE_DATABASE,
+    Cluster,
+    throwaway_cluster,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +45,27 @@ def template_database(pg_cluster: Cluster) -> str:
 def db_url(pg_cluster: Cluster, template_database: str) -> Iterator[str]:
     """A fresh database with all migrations applied (about 0.1 s: a template clone)."""
     with pg_cluster.database(template=template_database) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def legacy_template_database(pg_cluster: Cluster) -> str:
+    """A legacy database (the application's tables and 20 000 calls from before Booking Guard)
+    after `guard db apply`: its CHECKs NOT VALID, its legacy-row triggers in place, nothing
+    validated yet. Built once; tests that start from there get clones."""
+    pg_cluster.create_database(name=LEGACY_TEMPLATE_DATABASE)
+    url = pg_cluster.url(LEGACY_TEMPLATE_DATABASE)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(LEGACY_SCHEMA.encode())
+    with Migrator(url) as migrator:
+        migrator.apply()
+    return LEGACY_TEMPLATE_DATABASE
+
+
+@pytest.fixture
+def legacy_db_url(pg_cluster: Cluster, legacy_template_database: str) -> Iterator[str]:
+    """A fresh clone of the legacy database after `guard db apply` (before `guard db validate`)."""
+    with pg_cluster.database(template=legacy_template_database) as url:
         yield url
 
 

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from guard.db.validate import validate
-from tests.db.test_validate_row_locks import _legacy
 
 
 class PauseRecorder:
@@ -37,42 +36,39 @@ def _batches(url: str) -> int:
 
 
 def test_validate_pauses_after_every_batch_but_the_last_for_its_share_of_the_batch(
-    empty_db_url: str,
+    legacy_db_url: str,
 ) -> None:
-    _legacy(empty_db_url)
     recorder = PauseRecorder()
-    report = validate(empty_db_url, batch_size=4000, pause_ratio=0.5, sleep=recorder)
+    report = validate(legacy_db_url, batch_size=4000, pause_ratio=0.5, sleep=recorder)
     assert report.complete, report.constraints
-    batches = _batches(empty_db_url)
+    batches = _batches(legacy_db_url)
     assert batches > 2, "the legacy database takes several batches"
     assert len(recorder.pauses) == batches - 1
     for pause, worked in recorder.pauses:
         assert 0 < pause <= 0.5 * worked, (pause, worked)
 
 
-def test_validate_with_pause_ratio_zero_never_pauses(empty_db_url: str) -> None:
-    _legacy(empty_db_url)
+def test_validate_with_pause_ratio_zero_never_pauses(legacy_db_url: str) -> None:
     recorder = PauseRecorder()
-    report = validate(empty_db_url, batch_size=4000, pause_ratio=0, sleep=recorder)
+    report = validate(legacy_db_url, batch_size=4000, pause_ratio=0, sleep=recorder)
     assert report.complete, report.constraints
-    assert _batches(empty_db_url) > 2
+    assert _batches(legacy_db_url) > 2
     assert recorder.pauses == []
 
 
 @pytest.mark.parametrize("ratio", ["-0.1", "10.5", "nan", "inf", "half"])
 def test_the_cli_refuses_a_pause_ratio_out_of_range_and_changes_nothing(
-    empty_db_url: str, ratio: str
+    legacy_db_url: str, ratio: str
 ) -> None:
-    _legacy(empty_db_url)
-    with psycopg.connect(empty_db_url) as conn:
+    with psycopg.connect(legacy_db_url) as conn:
         before = conn.execute("SELECT count(*) FROM guard.correction_audit").fetchone()
     result = CliRunner().invoke(
-        main, ["--database-url", empty_db_url, "db", "validate", "--pause-ratio", ratio]
+        main, ["--database-url", legacy_db_url, "db", "validate", "--pause-ratio", ratio]
     )
     assert result.exit_code != 0
     assert "pause-ratio" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    with psycopg.connect(empty_db_url) as conn:
+    with psycopg.connect(legacy_db_url) as conn:
         after = conn.execute("SELECT count(*) FROM guard.correction_audit").fetchone()
     assert after == before
 

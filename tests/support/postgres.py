@@ -29,6 +29,7 @@ from guard.embedded import (
 
 CRON_DATABASE = "guard_cron"
 TEMPLATE_DATABASE = "guard_template"
+LEGACY_TEMPLATE_DATABASE = "guard_legacy_template"
 
 _counter = itertools.count(1)
 
