@@ -136,13 +136,14 @@ def test_exhausted_deadline_changes_nothing_and_names_the_blocker(empty_db_url: 
     assert leftovers == (0, 0, 0, 0)
 
 
-def test_out_of_order_apply_is_refused(empty_db_url: str, tmp_path: Path) -> None:
+def test_out_of_order_apply_is_refused(db_url: str, tmp_path: Path) -> None:
     """Plain yoyo rolls back only the migration it is given: a gap. `guard db apply` must not fill
-    it with a migration older than the ones after it."""
+    it with a migration older than the ones after it. The database starts with every migration
+    applied (a clone of the template, built from the same files)."""
     directory = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), directory)
-    with Migrator(empty_db_url, directory) as migrator:
-        migrator.apply()
+    with Migrator(db_url, directory) as migrator:
+        assert migrator.apply() == [], "the template has every migration of the copy"
     ids = sorted(p.stem for p in directory.glob("*.sql") if ".rollback" not in p.name)
     # A gap whose objects no later migration touches: rolled back out of order, a migration
     # whose later ones replace its objects leaves their rollbacks restoring what it had dropped,
@@ -156,7 +157,7 @@ def test_out_of_order_apply_is_refused(empty_db_url: str, tmp_path: Path) -> Non
             "rollback",
             "--batch",
             "--database",
-            empty_db_url.replace("postgresql://", "postgresql+psycopg://"),
+            db_url.replace("postgresql://", "postgresql+psycopg://"),
             "-r",
             gap,
             str(directory),
@@ -164,16 +165,16 @@ def test_out_of_order_apply_is_refused(empty_db_url: str, tmp_path: Path) -> Non
         check=True,
         capture_output=True,
     )
-    assert gap not in _applied(empty_db_url) and newest in _applied(empty_db_url)
+    assert gap not in _applied(db_url) and newest in _applied(db_url)
 
-    with Migrator(empty_db_url, directory) as migrator, pytest.raises(OutOfOrderError) as raised:
+    with Migrator(db_url, directory) as migrator, pytest.raises(OutOfOrderError) as raised:
         migrator.apply()
     assert f"refusing to apply {gap} out of order: {newest}" in str(raised.value)
     assert f"guard db rollback --to {before_gap}" in str(raised.value)
-    assert gap not in _applied(empty_db_url)
+    assert gap not in _applied(db_url)
 
     # The way out it names works.
-    with Migrator(empty_db_url, directory) as migrator:
+    with Migrator(db_url, directory) as migrator:
         migrator.rollback(to=before_gap)
         assert migrator.apply() == ids[ids.index(gap) :]
 
