@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -331,3 +332,22 @@ def test_a_growing_cooldown_out_of_range_is_one_line(
     assert result.stderr.startswith("guard: error: ") and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
     assert json.loads(cli("show", key, "--json").stdout)["cooldown_growth_factor"] is None
+
+
+def test_a_grown_cooldown_is_shown_with_the_time_to_the_probe(
+    cli: Cli, tripped: CircuitBreaker, key: str
+) -> None:
+    result = cli(
+        "configure", key, "--cooldown", "0.2", "--cooldown-growth", "3", "--max-cooldown", "60"
+    )
+    assert result.exit_code == 0, result.stderr
+
+    def down() -> None:
+        raise ConnectionError("booking API down")
+
+    time.sleep(0.25)  # the open circuit's cooldown, now 0.2 s, is over
+    with pytest.raises(ConnectionError):
+        tripped.call(down)  # the probe fails: the next opening lasts 0.6 s
+    view = json.loads(cli("show", key, "--json").stdout)
+    assert (view["state"], view["current_cooldown_seconds"]) == ("open", 0.6)
+    assert " s of 0.6 s" in cli("show", key).stdout
