@@ -139,6 +139,12 @@ def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str
     return _read(conn, day), True
 
 
+def stored_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    """The stored rows of `day` (guard.daily_report_view), one per company; none when the day is
+    not stored. `guard watch --report` sends these."""
+    return _read(conn, day)
+
+
 def _read(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
     cursor = conn.execute(_COLUMNS, (day,))
     names = [column.name for column in cursor.description or []]

@@ -12,13 +12,20 @@ import re
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from guard.cli.output import when
-from guard.dispatch.loop import Dispatcher, DispatchSettings, default_worker_id
+from guard.dispatch.loop import (
+    ALERTS_ONLY_CHANNELS,
+    SEVERITIES,
+    Dispatcher,
+    DispatchSettings,
+    default_worker_id,
+)
 from guard.dispatch.sinks import (
     AlertmanagerSink,
     EmailSink,
@@ -31,6 +38,12 @@ from guard.errors import ConfigurationError, GuardError
 from guard.redact import install_log_filter
 
 CHANNELS = ("stdout", "webhook", "email", "alertmanager")
+# Channels that take a report or a digest: Alertmanager takes alerts one by one.
+MESSAGE_CHANNELS = tuple(c for c in CHANNELS if c not in ALERTS_ONLY_CHANNELS)
+# The longest digest period: a week.
+DIGEST_MAX_HOURS = 168
+
+_Value = TypeVar("_Value")
 
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
@@ -137,6 +150,43 @@ def _priorities(value: str | None) -> frozenset[int]:
     return frozenset(out)
 
 
+def _per_channel(
+    values: tuple[str, ...], channels: tuple[str, ...], parse: Callable[[str], _Value]
+) -> dict[str, _Value]:
+    """`CHANNEL=VALUE` options (repeated) -> {channel: value}; a usage error (exit 2) for a
+    channel not in `channels`, a channel given twice or a value `parse` refuses."""
+    out: dict[str, _Value] = {}
+    for raw in values:
+        name, sep, value = raw.partition("=")
+        name = name.strip()
+        if not sep:
+            raise click.BadParameter(f"{raw[:40]!r} is not CHANNEL=VALUE")
+        if name not in channels:
+            raise click.BadParameter(
+                f"{name[:40]!r} is not a channel here (one of {', '.join(channels)})"
+            )
+        if name in out:
+            raise click.BadParameter(f"channel {name} is given twice")
+        out[name] = parse(value.strip())
+    return out
+
+
+def _digest_hours(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= DIGEST_MAX_HOURS:
+        raise click.BadParameter(
+            f"{value[:20]!r} is not a digest period (whole hours from 1 to {DIGEST_MAX_HOURS})"
+        )
+    return int(value)
+
+
+def _severity(value: str) -> str:
+    if value not in SEVERITIES:
+        raise click.BadParameter(
+            f"{value[:20]!r} is not a severity (one of {', '.join(SEVERITIES)})"
+        )
+    return value
+
+
 @click.command()
 @click.option(
     "--channel",
@@ -156,6 +206,35 @@ def _priorities(value: str | None) -> frozenset[int]:
     envvar="GUARD_WATCH_RESOLVED",
     help="Also tell this channel, once, when an alert it was sent resolves (repeat; opt-in;"
     " GUARD_WATCH_RESOLVED takes space-separated names).",
+)
+@click.option(
+    "--report",
+    "report_channels",
+    multiple=True,
+    type=click.Choice(MESSAGE_CHANNELS),
+    envvar="GUARD_WATCH_REPORT",
+    help="Also send this channel each stored daily report once, as `guard report --markdown`"
+    " prints it (repeat; opt-in; GUARD_WATCH_REPORT takes space-separated names).",
+)
+@click.option(
+    "--digest",
+    "digest_hours",
+    multiple=True,
+    metavar="CHANNEL=HOURS",
+    envvar="GUARD_WATCH_DIGEST",
+    callback=lambda _ctx, _param, value: _per_channel(value, MESSAGE_CHANNELS, _digest_hours),
+    help="Send this channel one digest of the alerts opened in each period of HOURS (1-168,"
+    " counted from midnight UTC) instead of one message per alert (repeat per channel).",
+)
+@click.option(
+    "--min-severity",
+    "min_severity",
+    multiple=True,
+    metavar="CHANNEL=SEVERITY",
+    envvar="GUARD_WATCH_MIN_SEVERITY",
+    callback=lambda _ctx, _param, value: _per_channel(value, CHANNELS, _severity),
+    help="Send this channel only alerts of SEVERITY or more serious (critical, high, medium,"
+    " low); the others are recorded skipped in guard.delivery_skips (repeat per channel).",
 )
 @click.option(
     "--review-notices",
@@ -272,6 +351,9 @@ def watch(
     channels: tuple[str, ...],
     once: bool,
     resolved_channels: tuple[str, ...],
+    report_channels: tuple[str, ...],
+    digest_hours: dict[str, int],
+    min_severity: dict[str, str],
     review_priorities: frozenset[int],
     skip_before: datetime | None,
     poll_interval: float,
@@ -331,6 +413,9 @@ def watch(
         worker_id=worker_id or default_worker_id(),
         resolved_channels=frozenset(resolved_channels),
         review_priorities=review_priorities,
+        report_channels=frozenset(report_channels),
+        digest_hours=digest_hours,
+        min_severity=min_severity,
     )
     dispatcher = Dispatcher(
         ctx.obj.get("database_url"),

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,8 +26,16 @@ import psycopg
 from psycopg import sql
 
 from guard.backoff import exponential_delay
+from guard.cli.report import stored_report
 from guard.db.connection import connect, reconnect_delay
-from guard.dispatch.message import Message, plan_messages, resolved_message, review_message
+from guard.dispatch.message import (
+    Message,
+    digest_message,
+    plan_messages,
+    resolved_message,
+    review_message,
+)
+from guard.dispatch.report import report_message
 from guard.dispatch.sinks import DeliveryError, Sink
 from guard.dispatch.store import DeliveryStore
 from guard.dispatch.throttle import RateWindow
@@ -42,6 +50,12 @@ _WAIT_SLICE_S = 0.5
 NOTIFY_PROBE_TIMEOUT_S = 2.0
 # The poll interval when notifications do not arrive (capped by --poll-interval).
 POLL_WITHOUT_NOTIFY_S = 1.0
+# Severities from the most serious down (guard.alerts.severity, guard.checks.severity).
+SEVERITIES = ("critical", "high", "medium", "low")
+# The most alerts one digest message covers; a period with more is sent in several messages.
+DIGEST_MAX_ALERTS = 5000
+# Channels whose receiver takes alerts one by one (Alertmanager), not reports or digests.
+ALERTS_ONLY_CHANNELS = frozenset({"alertmanager"})
 
 
 def default_worker_id() -> str:
@@ -65,6 +79,12 @@ class DispatchSettings:
     # Review priorities (0 = booking_outcome_unknown, ...) announced on every channel, once per
     # item opened after the channel first subscribed to the priority (opt-in).
     review_priorities: frozenset[int] = frozenset()
+    # Channels that are sent each stored daily report once (opt-in).
+    report_channels: frozenset[str] = frozenset()
+    # Channel -> hours: one digest message per period instead of one message per alert.
+    digest_hours: Mapping[str, int] = field(default_factory=dict)
+    # Channel -> the least severity it is sent; deliveries below are recorded skipped.
+    min_severity: Mapping[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
         if self.poll_interval_s <= 0 or self.batch_size <= 0 or self.max_attempts <= 0:
@@ -78,6 +98,13 @@ class DispatchSettings:
             raise ConfigurationError("backoff: need 0 <= base <= max")
         if any(not 0 <= p <= 32767 for p in self.review_priorities):
             raise ConfigurationError("review priorities must be from 0 to 32767")
+        if any(hours < 1 for hours in self.digest_hours.values()):
+            raise ConfigurationError("a digest period is at least 1 hour")
+        unknown = sorted(set(self.min_severity.values()) - set(SEVERITIES))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown severity {unknown[0]!r}: one of {', '.join(SEVERITIES)}"
+            )
 
 
 @dataclass
@@ -87,6 +114,9 @@ class RunStats:
     summaries_sent: int = 0
     resolved_sent: int = 0
     review_notices_sent: int = 0
+    reports_sent: int = 0
+    digests_sent: int = 0
+    skipped_below_severity: int = 0  # (alert, channel) pairs below the channel's minimum
     failed_sends: int = 0
     gave_up: int = 0
     unrenderable: int = 0  # (alert, channel) pairs marked failed: the alert cannot be rendered
@@ -125,10 +155,23 @@ class Dispatcher:
         names = [sink.name for sink, _ in channels]
         if len(set(names)) != len(names):
             raise ConfigurationError("a channel is configured twice")
-        unknown = sorted(self.settings.resolved_channels - set(names))
-        if unknown:
+        for what, chosen in (
+            ("resolved notifications", self.settings.resolved_channels),
+            ("reports", self.settings.report_channels),
+            ("digests", set(self.settings.digest_hours)),
+            ("a minimum severity", set(self.settings.min_severity)),
+        ):
+            unknown = sorted(set(chosen) - set(names))
+            if unknown:
+                raise ConfigurationError(
+                    f"{what} for channel(s) not delivered to: {', '.join(unknown)}"
+                )
+        alerts_only = sorted(
+            (self.settings.report_channels | set(self.settings.digest_hours)) & ALERTS_ONLY_CHANNELS
+        )
+        if alerts_only:
             raise ConfigurationError(
-                f"resolved notifications for channel(s) not delivered to: {', '.join(unknown)}"
+                f"{', '.join(alerts_only)} takes alerts one by one: no reports or digests there"
             )
         self.database_url = database_url
         self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
@@ -273,7 +316,11 @@ class Dispatcher:
         due = store.seconds_until_due(self.channel_names)
         now = time.monotonic()
         for channel in self._channels:
-            if channel.name in due:
+            hours = self.settings.digest_hours.get(channel.name)
+            if hours is not None:
+                # A digest channel's pending alerts wait for the end of its period.
+                wait = min(wait, _seconds_to_period_end(hours))
+            elif channel.name in due:
                 blocked = max(channel.paused_until - now, channel.window.seconds_until_room())
                 wait = min(wait, max(due[channel.name], blocked))
         return max(0.01, wait)
@@ -293,24 +340,105 @@ class Dispatcher:
 
     def _round(self, store: DeliveryStore, *, enqueue: bool = True) -> None:
         if enqueue:
-            added = store.enqueue(self.channel_names)
-            self._enqueued_at = time.monotonic()
-            if added:
-                log.debug("queued %d deliveries", added)
-            if self.settings.review_priorities:
-                noticed = store.enqueue_review_notices(
-                    self.channel_names, sorted(self.settings.review_priorities)
-                )
-                if noticed:
-                    log.debug("queued %d review notices", noticed)
+            self._enqueue(store)
         for channel in self._channels:
             if self.stopping:
                 return
-            self._pump(store, channel)
+            hours = self.settings.digest_hours.get(channel.name)
+            if hours is None:
+                self._pump(store, channel)
+            else:
+                self._pump_digest(store, channel, hours)
             if channel.name in self.settings.resolved_channels:
                 self._pump_resolved(store, channel)
             if self.settings.review_priorities:
                 self._pump_reviews(store, channel)
+            if channel.name in self.settings.report_channels:
+                self._pump_reports(store, channel)
+
+    def _enqueue(self, store: DeliveryStore) -> None:
+        """Queue what is new for this dispatcher's channels, and skip what is below a channel's
+        minimum severity before anything is claimed."""
+        added = store.enqueue(self.channel_names)
+        self._enqueued_at = time.monotonic()
+        if added:
+            log.debug("queued %d deliveries", added)
+        if self.settings.review_priorities:
+            noticed = store.enqueue_review_notices(
+                self.channel_names, sorted(self.settings.review_priorities)
+            )
+            if noticed:
+                log.debug("queued %d review notices", noticed)
+        if self.settings.report_channels:
+            queued = store.enqueue_reports(sorted(self.settings.report_channels))
+            if queued:
+                log.debug("queued %d report deliveries", queued)
+        self._skip_below_severity(store)
+
+    def _skip_below_severity(self, store: DeliveryStore) -> None:
+        """Mark skipped, per channel with a minimum severity, the new deliveries below it."""
+        actor = f"guard watch --min-severity ({self.settings.worker_id})"
+        for name, severity in sorted(self.settings.min_severity.items()):
+            skipped = store.skip_below(name, severity, actor)
+            if skipped:
+                log.info("%s: %d alert(s) below %s skipped", name, skipped, severity)
+            self.stats.skipped_below_severity += skipped
+
+    def _pump_reports(self, store: DeliveryStore, channel: _Channel) -> None:
+        """Send the channel each stored daily report once. The claim reads each report's rows
+        (a database error there is an outage, not a report that cannot be rendered)."""
+
+        def claim(name: str, worker: str, limit: int, lease_s: float) -> list[Any]:
+            days = store.claim_reports(name, worker, limit, lease_s)
+            return [(day, stored_report(store.conn, day)) for day in days]
+
+        self.stats.reports_sent += self._pump_notices(
+            channel,
+            "daily report",
+            "day",
+            claim=claim,
+            render=lambda claimed: report_message(*claimed),
+            key=lambda claimed: claimed[0],
+            done=lambda day, error: store.complete_reports(channel.name, [day], error),
+        )
+
+    def _pump_digest(self, store: DeliveryStore, channel: _Channel, hours: int) -> None:
+        """Send the channel one message for the alerts opened in each ended period. Its
+        deliveries stay pending until their digest is sent: a digest that failed, or a dispatcher
+        killed before marking it, is sent again when the claim's lease ends (at least once, as
+        alerts are)."""
+        s = self.settings
+        while not self.stopping and time.monotonic() >= channel.paused_until:
+            if channel.window.capacity() == 0:
+                return
+            rows, period_end = store.claim_digest(
+                channel.name, s.worker_id, hours, DIGEST_MAX_ALERTS, s.lease_s
+            )
+            if not rows or period_end is None:
+                return
+            ids = [row.alert_id for row in rows]
+            message = digest_message(rows, period_end, hours, channel.name)
+            try:
+                channel.sink.send(message)
+            except DeliveryError as error:
+                self._failed(store, channel, ids, rows, error)
+                store.release(channel.name, s.worker_id)
+                return
+            except Exception as error:  # e.g. a header the sink refuses: retried, counted
+                reason = redact_text(f"{type(error).__name__}: {error}")
+                self._failed(store, channel, ids, rows, DeliveryError(reason))
+                store.release(channel.name, s.worker_id)
+                return
+            marked = store.complete_digest(channel.name, period_end, ids)
+            channel.window.record()
+            self.stats.messages_sent += 1
+            self.stats.digests_sent += 1
+            self.stats.alerts_delivered += marked
+            self.stats.per_channel[channel.name] = (
+                self.stats.per_channel.get(channel.name, 0) + marked
+            )
+            if len(rows) < DIGEST_MAX_ALERTS:
+                return
 
     def _pump_reviews(self, store: DeliveryStore, channel: _Channel) -> None:
         """Tell the channel, once, about review items opened with a subscribed priority."""
@@ -345,8 +473,8 @@ class Dispatcher:
         *,
         claim: Callable[[str, str, int, float], Sequence[Any]],
         render: Callable[[Any], Message],
-        key: Callable[[Any], int],
-        done: Callable[[int, str | None], object],
+        key: Callable[[Any], Any],
+        done: Callable[[Any, str | None], object],
     ) -> int:
         """Send one kind of once-only notice, claimed in batches under a lease (SKIP LOCKED: no
         duplicates across dispatchers). A failed send pauses the channel and is due again when
@@ -371,7 +499,7 @@ class Dispatcher:
                 except Exception as error:  # one broken notice must not stop the others
                     reason = redact_text(f"{type(error).__name__}: {error}")
                     log.error(
-                        "%s: %s for %s #%d cannot be rendered (%s); marked failed",
+                        "%s: %s for %s #%s cannot be rendered (%s); marked failed",
                         channel.name,
                         kind,
                         subject,
@@ -386,7 +514,7 @@ class Dispatcher:
                 except DeliveryError as error:
                     self._pause_notices(channel, error)
                     log.warning(
-                        "%s: %s; %s for %s #%d retried after its lease",
+                        "%s: %s; %s for %s #%s retried after its lease",
                         channel.name,
                         redact_text(str(error)),
                         kind,
@@ -525,3 +653,12 @@ class Dispatcher:
                 store.release(channel.name, self.settings.worker_id)
             except psycopg.Error:
                 return
+
+
+def _seconds_to_period_end(hours: int, now: float | None = None) -> float:
+    """Seconds until the current digest period of `hours` ends (periods counted from 1970-01-01
+    UTC, as guard.claim_alert_digest counts them), plus a second for clocks that disagree a
+    little."""
+    period_s = hours * 3600
+    at = time.time() if now is None else now
+    return period_s - at % period_s + 1.0

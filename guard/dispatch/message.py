@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from guard import masking
@@ -222,7 +222,7 @@ class ReviewRow:
 class Message:
     """One message to one channel, covering one alert or (throttled) a summary of several."""
 
-    kind: str  # "alert", "summary", "resolved" or "review"
+    kind: str  # "alert", "summary", "resolved", "review", "digest" or "report"
     alert_ids: tuple[int, ...]  # for "review": the review item's id
     payload: dict[str, Any]
     subject: str
@@ -381,6 +381,53 @@ def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
         ]
     )
     return Message("summary", ids, payload, subject, text)
+
+
+DIGEST_MAX_LINES = 50
+
+
+def digest_message(
+    rows: Sequence[AlertRow], period_end: datetime, period_hours: int, channel: str
+) -> Message:
+    """One message for the alerts opened in a digest period on a `--digest` channel: counts by
+    severity and check, then a line per alert (the first DIGEST_MAX_LINES), each the subject its
+    own message would have had. Alerts held back since earlier periods (the channel was down,
+    the digest was just switched on) are in it too."""
+    ids = tuple(row.alert_id for row in rows)
+    start = period_end - timedelta(hours=period_hours)
+    payload: dict[str, Any] = {
+        "type": "digest",
+        "period_start": start.isoformat(),
+        "period_end": period_end.isoformat(),
+        "alerts": len(ids),
+        "by_severity": dict(sorted(Counter(r.severity or "unknown" for r in rows).items())),
+        "by_check": dict(sorted(Counter(r.check_id or "(deleted)" for r in rows).items())),
+        "alert_ids": list(ids),
+    }
+    shown_rows = [_inert(row) for row in rows]
+    by_severity = Counter(row.severity or "unknown" for row in shown_rows)
+    by_check = Counter(row.check_id or "(deleted)" for row in shown_rows)
+    subject = (
+        f"Booking Guard digest: {len(ids)} alert(s) opened {start:%Y-%m-%d %H:%M}"
+        f" to {period_end:%Y-%m-%d %H:%M} UTC"
+    )
+    lines = [
+        subject,
+        "by severity: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_severity.items())),
+        "by check: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_check.items())),
+        "",
+    ]
+    for row in rows[:DIGEST_MAX_LINES]:
+        try:
+            lines.append(f"#{row.alert_id} {alert_message(row).subject}")
+        except Exception:  # one alert that cannot be rendered must not hold the digest back
+            lines.append(f"#{row.alert_id} (cannot be rendered; guard.alerts has it)")
+    if len(rows) > DIGEST_MAX_LINES:
+        lines.append(
+            f"and {len(rows) - DIGEST_MAX_LINES} more alert(s) (guard.alerts has the rest;"
+            f" {channel} digest)"
+        )
+    return Message("digest", ids, payload, subject, "\n".join(lines))
 
 
 @dataclass(frozen=True)

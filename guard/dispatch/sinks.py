@@ -597,10 +597,15 @@ class EmailSink:
         # unique per sending site; a retry gets a new id (it is a new message).
         email_message["Date"] = formatdate(usegmt=True)
         email_message["Message-ID"] = make_msgid("booking-guard", domain=_domain(s.sender))
-        header = (
-            "X-Booking-Guard-Review-Items" if message.kind == "review" else "X-Booking-Guard-Alerts"
-        )
-        email_message[header] = ",".join(str(i) for i in message.alert_ids[:50])
+        if message.kind == "report":
+            email_message["X-Booking-Guard-Report"] = str(message.payload["report_date"])
+        else:
+            header = (
+                "X-Booking-Guard-Review-Items"
+                if message.kind == "review"
+                else "X-Booking-Guard-Alerts"
+            )
+            email_message[header] = ",".join(str(i) for i in message.alert_ids[:50])
         email_message.set_content(message.text + "\n")
         with _Deadline(s.timeout_s) as deadline:
             smtp = smtplib.SMTP(timeout=s.timeout_s)

@@ -5,7 +5,7 @@ a delivery is marked right after it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -70,6 +70,53 @@ class DeliveryStore:
         row = self.conn.execute(
             "SELECT guard.complete_review_notices(%s, %s::bigint[], %s)",
             (channel, list(item_ids), error),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def enqueue_reports(self, channels: Sequence[str]) -> int:
+        row = self.conn.execute(
+            "SELECT guard.enqueue_report_deliveries(%s::text[])", (list(channels),)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def claim_reports(self, channel: str, worker: str, limit: int, lease_s: float) -> list[date]:
+        rows = self.conn.execute(
+            "SELECT report_date FROM guard.claim_report_deliveries(%s, %s, %s, %s)",
+            (channel, worker, limit, lease_s),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def complete_reports(self, channel: str, days: Sequence[date], error: str | None = None) -> int:
+        row = self.conn.execute(
+            "SELECT guard.complete_report_deliveries(%s, %s::date[], %s)",
+            (channel, list(days), error),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def claim_digest(
+        self, channel: str, worker: str, period_hours: int, limit: int, lease_s: float
+    ) -> tuple[list[AlertRow], datetime | None]:
+        """The channel's alerts due in a digest, and the end of the period they are sent for."""
+        rows = self.conn.execute(
+            "SELECT * FROM guard.claim_alert_digest(%s, %s, %s, %s, %s)",
+            (channel, worker, period_hours, limit, lease_s),
+        ).fetchall()
+        period_end = rows[0][-1] if rows else None
+        return [AlertRow(*row[:-1]) for row in rows], period_end
+
+    def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
+        row = self.conn.execute(
+            "SELECT guard.complete_alert_digest(%s, %s, %s::bigint[])",
+            (channel, period_end, list(alert_ids)),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def skip_below(self, channel: str, min_severity: str, actor: str) -> int:
+        """Mark skipped the channel's pending deliveries below its minimum severity (audited in
+        guard.delivery_skips)."""
+        row = self.conn.execute(
+            "SELECT guard.skip_alert_deliveries_below(%s, %s, %s)",
+            (channel, min_severity, actor),
         ).fetchone()
         return int(row[0]) if row else 0
 

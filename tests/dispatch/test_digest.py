@@ -1,0 +1,166 @@
+"""`guard watch --digest CHANNEL=HOURS`: the alerts opened in an ended period go out as one
+message on that channel, the alerts of the current period wait for the next; the period is
+recorded only when its digest was sent; a failed digest and a `guard watch` killed mid-send lose
+no alert. Real PostgreSQL, a real SMTP server and webhook receiver, real `guard watch`
+processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+from click.testing import CliRunner
+
+from guard.cli import main
+from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from tests.dispatch.conftest import Mailbox, Webhook, ids_in, wait_for
+
+
+def _open_alerts(db_url: str, n: int, opened: str, severity: str = "high") -> list[int]:
+    """n open alerts first seen at `opened` (an SQL expression on now())."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
+            " severity, message, details, first_seen_at, last_seen_at)"
+            " SELECT 'digest:' || g || ':' || clock_timestamp(), 'booked_without_appointment', 7,"
+            " 'call', 2000 + g, %s, 'booked, call +49 30 1234567', '{}'::jsonb,"
+            f" {opened}, {opened} FROM generate_series(1, %s) AS g RETURNING id",
+            (severity, n),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+# An ended period: two days ago ends before today's periods of any length up to 24 hours.
+ENDED = "now() - interval '2 days'"
+# The future is never in an ended period: the current period (or a later one) has it.
+CURRENT = "now() + interval '1 hour'"
+
+
+def _body(mail: str) -> str:
+    """A received mail's text after its headers."""
+    return mail.replace("\r\n", "\n").split("\n\n", 1)[1]
+
+
+def _query(db_url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _watch_email(db_url: str, box: Mailbox, *extra: str) -> Any:
+    argv = ["--database-url", db_url, "watch", "--once", "--channel", "email"]
+    argv += ["--smtp-host", "127.0.0.1", "--smtp-port", str(box.port), "--email-rate", "0"]
+    argv += ["--smtp-from", "guard@example.org", "--smtp-to", "ops@example.org"]
+    argv += ["--retry-base", "0", "--lease", "2.5", "--send-timeout", "1"]
+    return CliRunner().invoke(main, [*argv, *extra])
+
+
+def test_an_ended_period_goes_out_as_one_mail(db_url: str, smtp_server: Mailbox) -> None:
+    ended = _open_alerts(db_url, 3, ENDED)
+    waiting = _open_alerts(db_url, 2, CURRENT)
+    result = _watch_email(db_url, smtp_server, "--digest", "email=24")
+    assert result.exit_code == 0, result.output
+    [mail] = smtp_server.messages
+    assert "Subject: Booking Guard digest: 3 alert(s) opened" in mail
+    assert "by severity: high x3" in mail
+    header = mail.split("X-Booking-Guard-Alerts: ")[1].split()[0]
+    assert [int(i) for i in header.split(",")] == ended
+    assert ids_in(_body(mail)) == ended  # one line per alert of the period
+    assert "1234567" not in mail
+    [(alerts, messages, hours)] = _query(
+        db_url,
+        "SELECT alerts, messages, extract(hour FROM period_end AT TIME ZONE 'UTC')"
+        " FROM guard.alert_digests",
+    )
+    assert (alerts, messages, hours) == (3, 1, 0)  # a 24-hour period ends at midnight UTC
+    pending = _query(
+        db_url,
+        "SELECT alert_id FROM guard.alert_deliveries WHERE status = 'pending' ORDER BY 1",
+    )
+    assert [row[0] for row in pending] == waiting, "the current period was sent early"
+
+    assert _watch_email(db_url, smtp_server, "--digest", "email=24").exit_code == 0
+    assert len(smtp_server.messages) == 1, "a digest was sent twice"
+
+
+def test_a_failed_digest_is_not_recorded_and_is_sent_later(
+    db_url: str, smtp_server: Mailbox
+) -> None:
+    ids = _open_alerts(db_url, 4, ENDED)
+    smtp_server.fail_next = 1
+    failed = _watch_email(db_url, smtp_server, "--digest", "email=6")
+    assert failed.exit_code == 1 and "send(s) failed" in failed.output
+    assert smtp_server.messages == []
+    assert _query(db_url, "SELECT count(*) FROM guard.alert_digests") == [(0,)]
+    statuses = _query(db_url, "SELECT DISTINCT status FROM guard.alert_deliveries")
+    assert statuses == [("pending",)], "an alert of the unsent digest was lost"
+
+    assert _watch_email(db_url, smtp_server, "--digest", "email=6").exit_code == 0
+    [mail] = smtp_server.messages
+    assert ids_in(_body(mail)) == ids
+    assert _query(db_url, "SELECT alerts FROM guard.alert_digests") == [(4,)]
+
+
+def test_other_channels_still_get_one_message_per_alert(db_url: str, webhook: Webhook) -> None:
+    ids = _open_alerts(db_url, 3, ENDED)
+    env = {"GUARD_SLACK_WEBHOOK_URL": webhook.url}
+    argv = ["--database-url", db_url, "watch", "--once", "--channel", "webhook"]
+    argv += ["--channel", "stdout", "--digest", "stdout=1", "--webhook-rate", "0"]
+    result = CliRunner(env=env).invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert sorted(webhook.delivered_ids()) == ids and len(webhook.bodies) == 3
+    [line] = [json.loads(text) for text in result.stdout.splitlines()]
+    assert line["type"] == "digest" and line["alert_ids"] == ids and line["alerts"] == 3
+
+
+def _start_watch(url: str, hook: Webhook) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GUARD_SLACK_WEBHOOK_URL": hook.url}
+    argv = [sys.executable, "-m", "guard.cli", "--database-url", url, "watch"]
+    argv += ["--channel", "webhook", "--digest", "webhook=1", "--webhook-rate", "0"]
+    argv += ["--lease", "6", "--send-timeout", "2.5", "--poll-interval", "0.5"]
+    argv += ["--retry-base", "0.1", "--log-level", "warning"]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_kill_9_mid_digest_and_restart_loses_no_alert(db_url: str, webhook: Webhook) -> None:
+    ids = _open_alerts(db_url, 20, ENDED)
+    webhook.delay_s = 1.0  # the receiver is still reading the digest when the kill lands
+    first = _start_watch(db_url, webhook)
+    try:
+        claimed = "SELECT count(*) FROM guard.alert_deliveries WHERE claimed_by IS NOT NULL"
+        wait_for(lambda: _query(db_url, claimed) == [(20,)], 60, "the digest claimed")
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    assert _query(db_url, "SELECT count(*) FROM guard.alert_digests") == [(0,)]
+    second = _start_watch(db_url, webhook)
+    try:
+        digests = "SELECT alerts FROM guard.alert_digests"
+        wait_for(lambda: _query(db_url, digests) == [(20,)], 60, "the digest recorded")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, stderr = second.communicate(timeout=20)
+    assert second.returncode == 0, stderr.decode()
+    wait_for(lambda: len(webhook.bodies) >= 1, 10, "the digest received")
+    for body in webhook.bodies:  # the first send may land too: the same digest again
+        assert sorted(ids_in(body["text"])) == ids
+    print(f"\ndigest crash test: 20 alerts, {len(webhook.bodies)} digest message(s) received")
+    assert len(webhook.bodies) <= 2, "more than the one in-flight digest sent again"
+    statuses = _query(db_url, "SELECT DISTINCT status FROM guard.alert_deliveries")
+    assert statuses == [("delivered",)]
+
+
+def test_the_dispatcher_waits_for_the_period_end(db_url: str, webhook: Webhook) -> None:
+    """Nothing is due on a digest channel before its period ends: no busy loop on pending
+    deliveries that wait for their digest."""
+    _open_alerts(db_url, 1, CURRENT)
+    settings = DispatchSettings(
+        poll_interval_s=30.0, lease_s=3.0, send_timeout_s=1.0, digest_hours={"webhook": 24}
+    )
+    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)
+    stats = dispatcher.run_once()
+    assert stats.messages_sent == 0 and webhook.bodies == []
