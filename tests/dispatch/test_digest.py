@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from typing import Any
 
 import psycopg
@@ -155,12 +157,21 @@ def test_kill_9_mid_digest_and_restart_loses_no_alert(db_url: str, webhook: Webh
 
 
 def test_the_dispatcher_waits_for_the_period_end(db_url: str, webhook: Webhook) -> None:
-    """Nothing is due on a digest channel before its period ends: no busy loop on pending
-    deliveries that wait for their digest."""
+    """Deliveries that wait for their digest are not due: the dispatcher sleeps until the
+    period ends (or the poll interval), it does not wake up again and again for them."""
     _open_alerts(db_url, 1, CURRENT)
     settings = DispatchSettings(
         poll_interval_s=30.0, lease_s=3.0, send_timeout_s=1.0, digest_hours={"webhook": 24}
     )
     dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)
-    stats = dispatcher.run_once()
-    assert stats.messages_sent == 0 and webhook.bodies == []
+    thread = threading.Thread(target=dispatcher.run_forever)
+    thread.start()
+    try:
+        pending = "SELECT count(*) FROM guard.alert_deliveries WHERE status = 'pending'"
+        wait_for(lambda: _query(db_url, pending) == [(1,)], 30, "the alert queued")
+        time.sleep(2.0)  # a dispatcher that took the delivery for due would wake every 10 ms
+    finally:
+        dispatcher.stop()
+        thread.join(timeout=20)
+    assert dispatcher.stats.poll_wakeups == 0, dispatcher.stats.poll_wakeups
+    assert dispatcher.stats.messages_sent == 0 and webhook.bodies == []
