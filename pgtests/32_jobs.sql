@@ -5,7 +5,7 @@
 -- another session's check is in progress, are tested from Python: a transaction-level lock is
 -- re-entrant within one session.)
 BEGIN;
-SELECT plan(32);
+SELECT plan(36);
 
 SELECT results_eq(
     $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
@@ -189,11 +189,32 @@ OVERRIDING SYSTEM VALUE VALUES
 INSERT INTO guard.review_notices (review_item_id, channel, status, sent_at, created_at) VALUES
 (97001, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days'),
 (97002, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days');
+-- Report deliveries: sent before the retention, sent after it, and one still pending.
+-- Digests: one sent before the retention, one after.
+INSERT INTO guard.report_deliveries (report_date, channel, status, sent_at) VALUES
+((now() AT TIME ZONE 'UTC')::date - 100, 'email', 'sent', now() - interval '100 days'),
+((now() AT TIME ZONE 'UTC')::date - 89, 'email', 'sent', now() - interval '89 days'),
+((now() AT TIME ZONE 'UTC')::date - 100, 'webhook', 'pending', NULL);
+INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
+('email', now() - interval '100 days', 3, now() - interval '100 days'),
+('email', now() - interval '89 days', 2, now() - interval '89 days');
 SELECT results_eq(
     $$SELECT target, deleted FROM guard.apply_retention()$$,
     $$VALUES ('guard.alerts', 1::bigint), ('guard.breaker_events', 1), ('guard.validation_metrics', 1),
-             ('guard.detection_runs', 1), ('guard.review_notices', 1), ('guard.job_runs', 1)$$,
+             ('guard.detection_runs', 1), ('guard.review_notices', 1),
+             ('guard.report_deliveries', 1), ('guard.alert_digests', 1), ('guard.job_runs', 1)$$,
     'retention deletes what is past its setting (cron.job_run_details only where pg_cron is)'
+);
+SELECT results_eq(
+    $$SELECT report_date, channel FROM guard.report_deliveries ORDER BY 1, 2$$,
+    $$VALUES ((now() AT TIME ZONE 'UTC')::date - 100, 'webhook'),
+             ((now() AT TIME ZONE 'UTC')::date - 89, 'email')$$,
+    'a pending report delivery and a recent sent one survive retention'
+);
+SELECT results_eq(
+    $$SELECT report_date FROM guard.report_deliveries WHERE channel = 'email'$$,
+    $$VALUES ((now() AT TIME ZONE 'UTC')::date - 89)$$,
+    'only the sent delivery past retention is deleted'
 );
 SELECT results_eq(
     $$SELECT review_item_id FROM guard.review_notices WHERE review_item_id IN (97001, 97002)$$,
@@ -209,6 +230,25 @@ SELECT results_eq(
     $$SELECT status FROM guard.job_runs WHERE job_name = 'old_job' ORDER BY id$$,
     $$VALUES ('succeeded'), ('failed')$$,
     'a job''s newest run and newest success survive retention'
+);
+
+-- A retention shorter than the days enqueue_report_deliveries reads never deletes those days'
+-- deliveries (the report would be sent again): 8 days is the least kept.
+UPDATE guard.settings SET value = '1'
+WHERE key = 'retention_alerts_days';
+INSERT INTO guard.report_deliveries (report_date, channel, status, sent_at) VALUES
+((now() AT TIME ZONE 'UTC')::date - 8, 'email', 'sent', now() - interval '8 days'),
+((now() AT TIME ZONE 'UTC')::date - 9, 'email', 'sent', now() - interval '9 days');
+SELECT results_eq(
+    $$SELECT r.deleted FROM guard.apply_retention() AS r
+      WHERE r.target = 'guard.report_deliveries'$$,
+    $$VALUES (2::bigint)$$,
+    'with a 1-day retention the sent deliveries older than 8 days go (89 and 9 days)'
+);
+SELECT results_eq(
+    $$SELECT report_date FROM guard.report_deliveries WHERE channel = 'email'$$,
+    $$VALUES ((now() AT TIME ZONE 'UTC')::date - 8)$$,
+    'a delivery of a day enqueue_report_deliveries may still read is kept'
 );
 
 SELECT * FROM finish();

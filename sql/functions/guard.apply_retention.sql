@@ -1,5 +1,6 @@
 -- The retention job: deletes resolved alerts, breaker events, validation metrics, detection
--- runs, the review notices of closed items and job runs older than their retention setting, and pg_cron's run details of Booking
+-- runs, the review notices of closed items, sent report deliveries, the record of sent digests
+-- and job runs older than their retention setting, and pg_cron's run details of Booking
 -- Guard's own jobs (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in
 -- this database.
 -- The newest run and the newest success of every job are kept (they are its heartbeat).
@@ -68,6 +69,27 @@ BEGIN
             SELECT FROM guard.review_items AS r
             WHERE r.id = n.review_item_id AND r.status IN ('open', 'claimed')
         );
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    -- A report's delivery is kept for as long as resolved alerts, and never while its day is
+    -- one guard.enqueue_report_deliveries still looks at (the last 7): deleted sooner, the
+    -- report would be sent again.
+    target := 'guard.report_deliveries';
+    DELETE FROM guard.report_deliveries AS r
+    WHERE
+        r.status = 'sent'
+        AND r.report_date < (now() AT TIME ZONE 'UTC')::date
+        - greatest(guard.setting('retention_alerts_days')::integer, 8);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    -- the record of a digest sent (its alerts' own deliveries say what was delivered)
+    target := 'guard.alert_digests';
+    DELETE FROM guard.alert_digests AS g
+    WHERE
+        g.sent_at
+        < now() - make_interval(days => guard.setting('retention_alerts_days')::integer);
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
 
