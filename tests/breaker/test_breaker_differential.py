@@ -202,6 +202,7 @@ def test_lua_and_memory_store_decide_alike(
     run_on_both(redis_client, config, steps)
 
 
+@pytest.mark.slow  # 300 generated sequences of 40 to 120 steps: about half a minute
 @settings(
     max_examples=300,
     deadline=None,

@@ -74,6 +74,7 @@ def test_details_that_are_not_an_object_cannot_be_rendered() -> None:
     assert limited.messages[1].alert_ids == (2, 3)
 
 
+@pytest.mark.slow
 def test_a_poisoned_alert_among_1000_is_failed_and_the_rest_delivered(
     db_url: str, webhook: Webhook, tmp_path: Path
 ) -> None:
