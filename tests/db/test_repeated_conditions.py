@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,7 +21,6 @@ import pytest
 from guard.db.migrate import Migrator
 from guard.db.validate import validate
 from guard.devtools.legacy_schema import LEGACY_SCHEMA
-from tests.support.postgres import Cluster
 
 LINK_COLUMNS = (
     "customer_id bigint",
@@ -43,14 +41,10 @@ DIRECTIONS = (None, "", "  ", "inbound", "outbound", "Inbound", " OUTBOUND ", "o
 
 
 @pytest.fixture
-def adopted_db(empty_db_url: str) -> Iterator[str]:
+def adopted_db(legacy_db_url: str) -> str:
     """A legacy database after `guard db apply`, before `guard db validate`: the CHECKs are
-    NOT VALID and the legacy-row triggers exist."""
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        conn.execute(LEGACY_SCHEMA.encode())
-    with Migrator(empty_db_url) as migrator:
-        migrator.apply()
-    yield empty_db_url
+    NOT VALID and the legacy-row triggers exist (a clone of the session's legacy template)."""
+    return legacy_db_url
 
 
 def _check_expression(conn: psycopg.Connection[Any], name: str) -> str:
@@ -307,18 +301,14 @@ INLINED = {
 
 @pytest.mark.parametrize("schema", ["new", "adopted"])
 @pytest.mark.parametrize("function", sorted(INLINED))
-def test_the_planner_inlines_it(pg_cluster: Cluster, schema: str, function: str) -> None:
+def test_the_planner_inlines_it(request: pytest.FixtureRequest, schema: str, function: str) -> None:
+    """On a database the migrations built (`db_url`, a template clone) and on a legacy one they
+    adopted (`legacy_db_url`)."""
     query, expected = INLINED[function]
-    with pg_cluster.database() as url:
-        if schema == "adopted":
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(LEGACY_SCHEMA.encode())
-        with Migrator(url) as migrator:
-            migrator.apply()
-        with psycopg.connect(url) as conn:
-            plan = "\n".join(
-                str(row[0])
-                for row in conn.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {query}".encode())
-            )
+    url = request.getfixturevalue("db_url" if schema == "new" else "legacy_db_url")
+    with psycopg.connect(url) as conn:
+        plan = "\n".join(
+            str(row[0]) for row in conn.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {query}".encode())
+        )
     assert function.split(".")[1] not in plan, plan
     assert all(part in plan for part in expected), plan

@@ -11,19 +11,10 @@ from typing import Any
 import psycopg
 
 from guard.db.lock_retry import LockPolicy
-from guard.db.migrate import Migrator
 from guard.db.validate import ValidationReport, _runs, validate
-from guard.devtools.legacy_schema import LEGACY_SCHEMA
 
 LOCKED_CALL = 5000
 WAIT_S = 120.0  # how long the test waits for validate to get somewhere (not a measurement)
-
-
-def _legacy(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(LEGACY_SCHEMA.encode())
-    with Migrator(url) as migrator:
-        migrator.apply()
 
 
 def _wait_for(lines: list[str], text: str, done: threading.Event) -> str:
@@ -38,9 +29,8 @@ def _wait_for(lines: list[str], text: str, done: threading.Event) -> str:
 
 
 def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
-    empty_db_url: str,
+    legacy_db_url: str,
 ) -> None:
-    _legacy(empty_db_url)
     lines: list[str] = []
     outcome: dict[str, Any] = {}
     done = threading.Event()
@@ -48,7 +38,7 @@ def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
     def run() -> None:
         try:
             outcome["report"] = validate(
-                empty_db_url,
+                legacy_db_url,
                 batch_size=3000,
                 progress=lines.append,
                 lock_policy=LockPolicy(lock_timeout_ms=100, deadline_s=WAIT_S),
@@ -58,7 +48,7 @@ def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
         finally:
             done.set()
 
-    with psycopg.connect(empty_db_url, application_name="application") as app:
+    with psycopg.connect(legacy_db_url, application_name="application") as app:
         # The application is about to update an old call: it holds the row lock an UPDATE takes.
         app.execute("SELECT FROM calls WHERE id = %s FOR NO KEY UPDATE", (LOCKED_CALL,))
         app_pid = app.info.backend_pid
@@ -67,7 +57,7 @@ def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
         # The batches went past the locked row without waiting for it: every other call is
         # reconciled while the lock is still held ...
         _wait_for(lines, "calls skipped because they were locked", done)
-        with psycopg.connect(empty_db_url) as look:
+        with psycopg.connect(legacy_db_url) as look:
             left = look.execute(
                 "SELECT array_agg(id ORDER BY id) FROM calls WHERE direction IS NULL"
             ).fetchone()
@@ -85,7 +75,7 @@ def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
     assert report.calls_scanned == 20000
     assert report.corrected["I1_call_direction"] == 20000
     assert report.corrected["I2_customer_link"] == 20000
-    with psycopg.connect(empty_db_url) as conn:
+    with psycopg.connect(legacy_db_url) as conn:
         row = conn.execute(
             "SELECT direction, customer_link_status FROM calls WHERE id = %s", (LOCKED_CALL,)
         ).fetchone()
@@ -98,14 +88,13 @@ def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
         assert audited == (1,)
 
 
-def test_no_transaction_of_validate_holds_more_than_one_batch_of_calls(empty_db_url: str) -> None:
+def test_no_transaction_of_validate_holds_more_than_one_batch_of_calls(legacy_db_url: str) -> None:
     """Every reconciled call's row version carries the id of the transaction that wrote it
     (xmin): none of validate's transactions wrote more calls than --batch-size, and it started
     with small batches however large --batch-size is."""
-    _legacy(empty_db_url)
-    report = validate(empty_db_url, batch_size=4000)
+    report = validate(legacy_db_url, batch_size=4000)
     assert report.complete, report.constraints
-    with psycopg.connect(empty_db_url) as conn:
+    with psycopg.connect(legacy_db_url) as conn:
         per_transaction = [
             count
             for (count,) in conn.execute(
