@@ -15,9 +15,9 @@ from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.breaker.listeners import BreakerEvent
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.registry import service_key
-from guard.cli.check import check_history
 from guard.db.connection import connect
 from guard.db.validate import validate as validate_database
+from guard.detection import HistoryProgress, check_history
 from guard.dispatch.loop import Dispatcher
 from guard.dispatch.sinks import StdoutSink
 from guard.retry import RetryPolicy
@@ -59,7 +59,7 @@ def _offending(rows: list[list[Any]]) -> list[tuple[str, str, int]]:
     return [(row[0], row[1], row[2]) for row in rows if row[2]]
 
 
-def _quiet(_line: str) -> None:
+def _quiet(_event: HistoryProgress) -> None:
     """The demo prints its own steps, not the batches' progress."""
 
 

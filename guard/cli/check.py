@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import click
 import psycopg
-from psycopg import sql
 
 from guard.cli.output import echo_text, emit_json, emit_table, when
 from guard.cli.params import ROW_ID
 from guard.db.connection import connect, fetch_all, guard_function_errors
+from guard.detection import BatchChecked, HistoryProgress, arm_pass_timeout, check_history
 from guard.errors import GuardError
 
 _SUMMARY_COLUMNS = ["check", "rule", "offending", "opened", "repeated", "resolved"]
@@ -65,42 +64,6 @@ def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empt
 def _setting(database_url: str | None, name: str) -> int:
     [(value,)] = fetch_all(database_url, "SELECT (guard.setting(%s) #>> '{}')::integer", (name,))
     return int(value)
-
-
-def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
-    """The oldest observed_at of any enabled check's view: where the whole history begins. One
-    transaction per view: each reads its whole history (about 2 s a view at 10M calls), and
-    in one transaction they held a snapshot for 14 s."""
-    views = [
-        row[0]
-        for row in conn.execute(
-            "SELECT check_view FROM guard.checks WHERE enabled AND check_view IS NOT NULL"
-        ).fetchall()
-    ]
-    starts: list[datetime] = []
-    for view in views:
-        query = sql.SQL("SELECT min(observed_at) FROM guard.{}").format(sql.Identifier(view))
-        (start,) = conn.execute(query).fetchone() or (None,)
-        conn.commit()
-        if start is not None:
-            starts.append(start)
-    return min(starts, default=None)
-
-
-# Alert ids re-checked per transaction at the end of `guard check --all`.
-RECHECK_BATCH_IDS = 20_000
-
-# The timer of statement_timeout starts with a top-level statement, so a function cannot arm it
-# for itself: whoever runs a detection pass arms it for the statement that follows.
-_ARM_DETECTION_TIMEOUT = (
-    "SELECT set_config('statement_timeout',"
-    " (guard.setting('detection_statement_timeout_ms') #>> '{}') || 'ms', TRUE)"
-)
-
-
-def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
-    """statement_timeout = detection_statement_timeout_ms for the rest of this transaction."""
-    conn.execute(_ARM_DETECTION_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -211,86 +174,19 @@ def report_check_failures(rows: list[Any]) -> bool:
     return failed
 
 
-def _to_stderr(line: str) -> None:
+def _to_stderr(event: HistoryProgress) -> None:
+    """`guard check --all`'s progress, one line on stderr per transaction."""
+    if isinstance(event, BatchChecked):
+        line = (
+            f"batch {event.number}/{event.batches}: {when(event.since)} onwards,"
+            f" {event.offending} offending"
+        )
+    else:
+        line = (
+            f"open alerts {event.number}/{event.chunks}: {event.rechecked} re-checked,"
+            f" {event.resolved} resolved"
+        )
     click.echo(line, err=True)
-
-
-def check_history(
-    database_url: str | None, batch: timedelta, progress: Callable[[str], None] = _to_stderr
-) -> list[list[Any]]:
-    """Every check over the whole history, one transaction per batch of `batch` of observed time
-    (`guard check --all`; progress on stderr), then the open alerts re-checked a range of ids
-    per transaction, which resolves what was fixed. No transaction holds the whole history. A
-    check that did not run through in some batch has its status and error from the first such
-    batch. Rows: check, rule, offending, opened, repeated, resolved, status, error."""
-    totals: dict[tuple[str, str], list[int]] = {}
-    failures: dict[str, tuple[str, str]] = {}
-    with (
-        connect(database_url, application_name="guard check --all") as conn,
-        guard_function_errors(),
-    ):
-        start = _history_start(conn)
-        if start is not None:
-            now: datetime = conn.execute("SELECT now()").fetchall()[0][0]
-            conn.commit()
-            batches = max(1, -(-(now - start) // batch))
-            for number in range(batches):
-                since = start + number * batch
-                # The last batch is open-ended: rows written while the pass runs count too.
-                until = (
-                    since + batch
-                    if number < batches - 1
-                    else datetime.max.replace(tzinfo=since.tzinfo)
-                )
-                arm_pass_timeout(conn)
-                rows = conn.execute(
-                    "SELECT * FROM guard.run_checks_between(%s, %s)", (since, until)
-                ).fetchall()
-                conn.commit()
-                for check_id, rule_id, offending, opened, repeated, status, error in rows:
-                    total = totals.setdefault((check_id, rule_id), [0, 0, 0, 0])
-                    total[0] += offending or 0
-                    total[1] += opened
-                    total[2] += repeated
-                    if status != "ok":
-                        # the first batch that did not run it through says why
-                        failures.setdefault(check_id, (status, f"{error} (batch {number + 1})"))
-                found = sum(row[2] or 0 for row in rows)
-                progress(f"batch {number + 1}/{batches}: {when(since)} onwards, {found} offending")
-        (low, high) = conn.execute(
-            "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
-        ).fetchall()[0]
-        conn.commit()
-        if low is not None:
-            chunks = -(-(high - low + 1) // RECHECK_BATCH_IDS)
-            for number in range(chunks):
-                after = low - 1 + number * RECHECK_BATCH_IDS
-                arm_pass_timeout(conn)
-                rows = conn.execute(
-                    "SELECT * FROM guard.recheck_alerts_between(%s, %s)",
-                    (after, after + RECHECK_BATCH_IDS),
-                ).fetchall()
-                conn.commit()
-                for check_id, rule_id, _rechecked, resolved in rows:
-                    totals.setdefault((check_id, rule_id), [0, 0, 0, 0])[3] += resolved
-                progress(
-                    f"open alerts {number + 1}/{chunks}: {sum(r[2] for r in rows)} re-checked,"
-                    f" {sum(r[3] for r in rows)} resolved"
-                )
-        checks = conn.execute(
-            "SELECT id, rule_id FROM guard.checks"
-            " WHERE enabled AND check_view IS NOT NULL ORDER BY id"
-        ).fetchall()
-        conn.commit()
-    return [
-        [
-            check_id,
-            rule_id,
-            *totals.get((check_id, rule_id), [0, 0, 0, 0]),
-            *failures.get(check_id, ("ok", None)),
-        ]
-        for check_id, rule_id in checks
-    ]
 
 
 @click.command()
@@ -336,7 +232,7 @@ def check(
         return
     outcomes: dict[str, str] = {}
     if whole_history:
-        rows = check_history(database_url, timedelta(days=batch_days))
+        rows = check_history(database_url, timedelta(days=batch_days), _to_stderr)
         title = "Detection over the whole history"
     elif call_id is not None:
         rows = _check_call(database_url, call_id)

@@ -195,6 +195,16 @@ def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
     assert summary["booked_without_appointment"]["opened"] == 12
     progress = [line for line in err.splitlines() if line.startswith("batch ")]
     assert len(progress) >= 3 and progress[-1].startswith(f"batch {len(progress)}/{len(progress)}:")
+    batch_line = re.compile(
+        r"batch \d+/\d+: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z onwards, (\d+) offending"
+    )
+    assert all(batch_line.fullmatch(line) for line in progress), progress
+    per_batch = [int(m[1]) for line in progress if (m := batch_line.fullmatch(line))]
+    assert sum(per_batch) >= 12, progress
+    rechecks = [line for line in err.splitlines() if line.startswith("open alerts ")]
+    assert rechecks and re.fullmatch(
+        r"open alerts 1/\d+: \d+ re-checked, 0 resolved", rechecks[0]
+    ), rechecks
     with psycopg.connect(db_url) as conn:
         [(open_alerts,)] = conn.execute(
             "SELECT count(*) FROM guard.alerts"
@@ -209,10 +219,16 @@ def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
             "UPDATE calls SET appointment_made = FALSE, session_outcome = 'information_only'"
             " WHERE id > 1000"
         )
-    code, out, _ = _run(db_url, "check", "--all", "--json")
+    code, out, err = _run(db_url, "check", "--all", "--json")
     summary = {row["check"]: row for row in json.loads(out)}
     assert summary["booked_without_appointment"]["offending"] == 0
     assert summary["booked_without_appointment"]["resolved"] == 12
+    resolved = [
+        int(m[1])
+        for line in err.splitlines()
+        if (m := re.fullmatch(r"open alerts \d+/\d+: \d+ re-checked, (\d+) resolved", line))
+    ]
+    assert sum(resolved) == 12, err
 
 
 def test_check_all_and_call_exclude_each_other(db_url: str) -> None:
