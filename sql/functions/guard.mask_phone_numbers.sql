@@ -47,7 +47,7 @@ DECLARE
     gaps text[];  -- the text of normalised before each run, and after the last
     original_runs text[];  -- the same pieces of free_text
     original_gaps text[];
-    masked text[] := '{}';
+    masked text[] := ARRAY[]::text[];
     seen text := '';  -- the last two characters of normalised before the run
     run text;
     original text;
