@@ -60,22 +60,37 @@ def _seed(url: str) -> tuple[list[int], list[int]]:
     return [int(r[0]) for r in items], [int(r[0]) for r in alerts]
 
 
+# A child started from this (large) test process reports this process's peak as its own: the
+# kernel folds the address space it was forked or vforked from into its maximum RSS at exec. So
+# `guard` is started by a small launcher, which reports the peak of its own child alone.
+_MEASURED = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _guard(url: str, *args: str) -> tuple[int, bytes, str, float]:
-    """`guard ARGS` as a child: exit code, stdout, stderr and its peak RSS in MB (os.wait4:
-    that child alone)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(
-            [GUARD, "--database-url", url, *args], stdout=out, stderr=err, env=dict(os.environ)
-        )
-        _, status, usage = os.wait4(child.pid, 0)
+    """`guard ARGS` as a child: exit code, stdout, stderr and its peak RSS in MB (os.wait4 in a
+    small launcher: that child alone)."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as peak,
+    ):
+        code = subprocess.run(
+            [sys.executable, "-c", _MEASURED, peak.name, GUARD, "--database-url", url, *args],
+            stdout=out,
+            stderr=err,
+            env=dict(os.environ),
+            check=False,
+        ).returncode
         out.seek(0)
         err.seek(0)
-        return (
-            os.waitstatus_to_exitcode(status),
-            out.read(),
-            err.read().decode(errors="replace"),
-            usage.ru_maxrss / 1024,
-        )
+        return code, out.read(), err.read().decode(errors="replace"), int(peak.read()) / 1024
 
 
 def _cut(details: dict[str, Any], command: str, mb: float = ITEM_MB) -> None:
