@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +17,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from tests.support.peak_rss import run_measured
 
 GUARD = str(Path(sys.executable).with_name("guard"))
 
@@ -60,37 +61,13 @@ def _seed(url: str) -> tuple[list[int], list[int]]:
     return [int(r[0]) for r in items], [int(r[0]) for r in alerts]
 
 
-# A child started from this (large) test process reports this process's peak as its own: the
-# kernel folds the address space it was forked or vforked from into its maximum RSS at exec. So
-# `guard` is started by a small launcher, which reports the peak of its own child alone.
-_MEASURED = """
-import os, subprocess, sys
-child = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(child.pid, 0)
-with open(sys.argv[1], "w") as peak:
-    peak.write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
 def _guard(url: str, *args: str) -> tuple[int, bytes, str, float]:
-    """`guard ARGS` as a child: exit code, stdout, stderr and its peak RSS in MB (os.wait4 in a
-    small launcher: that child alone)."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.NamedTemporaryFile("r") as peak,
-    ):
-        code = subprocess.run(
-            [sys.executable, "-c", _MEASURED, peak.name, GUARD, "--database-url", url, *args],
-            stdout=out,
-            stderr=err,
-            env=dict(os.environ),
-            check=False,
-        ).returncode
+    """`guard ARGS` as a child: exit code, stdout, stderr and its own peak RSS in MB."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code, peak = run_measured([GUARD, "--database-url", url, *args], dict(os.environ), out, err)
         out.seek(0)
         err.seek(0)
-        return code, out.read(), err.read().decode(errors="replace"), int(peak.read()) / 1024
+        return code, out.read(), err.read().decode(errors="replace"), peak
 
 
 def _cut(details: dict[str, Any], command: str, mb: float = ITEM_MB) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
 from guard.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook
+from tests.support.peak_rss import run_measured
 
 GUARD = str(Path(sys.executable).with_name("guard"))
 
@@ -99,19 +101,17 @@ def test_guard_watch_peak_memory_stays_under_200_mb_with_50_alerts_of_2_mb(
 ) -> None:
     _insert_big(db_url, 50, 2.0)
     env = {**os.environ, "GUARD_DATABASE_URL": db_url, "GUARD_SLACK_WEBHOOK_URL": webhook.url}
-    child = subprocess.Popen(
-        [GUARD, "watch", "--once", "--channel", "webhook", "--webhook-rate", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert child.stderr is not None
-    stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    peak_mb = usage.ru_maxrss / 1024
+    with tempfile.TemporaryFile() as err:
+        code, peak_mb = run_measured(
+            [GUARD, "watch", "--once", "--channel", "webhook", "--webhook-rate", "0"],
+            env,
+            subprocess.DEVNULL,
+            err,
+        )
+        err.seek(0)
+        stderr = err.read()
     print(f"guard watch --once, 50 alerts of 2 MB: peak RSS {peak_mb:.0f} MB")
-    assert child.returncode == 0, stderr.decode(errors="replace")
+    assert code == 0, stderr.decode(errors="replace")
     assert len(webhook.delivered_ids()) == 50
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
 
