@@ -92,7 +92,7 @@ lint: setup
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
-	$(BIN)/sqlfluff lint sql migrations pgtests
+	$(BIN)/sqlfluff lint --processes 0 sql migrations pgtests  # 0: one process per core
 	$(MAKE) --no-print-directory squawk
 
 pytest: setup
