@@ -20,9 +20,17 @@ the last pending migration. `guard.definitions` records what was applied: path a
   A file moved to another folder (the check views from sql/detection/ to sql/checks/) is such a
   file: its object is not dropped, and not run again either while its text is the one on record
   under the old path; only the record moves.
-- Grants (grants/), pg_cron's schedule (jobs/) and the comments BI tools show (comments/) run
+- Booking Guard's own registry rows (data/: settings, rules, checks, jobs), the grants
+  (grants/), pg_cron's schedule (jobs/) and the comments BI tools show (comments/) run
   whenever anything was applied: DROP and CREATE lose privileges and comments, a new table
   has none, a job's command may have changed.
+- A data file is idempotent upserts: a new row is inserted whole, an existing one gets the
+  columns Booking Guard ships (descriptions, severities, commands) and never those an
+  operator owns (enabled, thresholds, sweep, a rule's mode and stage, a setting's value, a
+  job's schedule). A row a data file creates (not a migration) is recorded in
+  guard.registry_rows; a rollback to a release whose data files do not define it deletes it.
+  A removed data file deletes nothing: deleting a shipped row, or changing an operator's
+  value, is a versioned migration.
 - Triggers and policies run after them, with the drops of removed objects, the record and the
   check behind them: their statements lock the booking tables against the application's writes
   until commit, so the writes wait for that tail only.
@@ -73,16 +81,18 @@ DEFINITION_FOLDERS = {
     "grants": "grants",
     "jobs": "schedule",
     "comments": "comments",
+    "data": "rows",
     # The check views' folder before sql/checks/: release 0.2.0's definitions and the records
     # of every database applied before the move name it. Without it those records would define
     # no object, and an apply would take them for removed files.
     "detection": "view",
 }
 # Kinds that define no object of their own and run after the others (but before the LOCKING
-# kinds) whenever anything was applied: the grants (DROP and CREATE lose privileges, a new
-# table has none), pg_cron's schedule (a job's command may have changed) and the comments
-# (DROP and CREATE lose them too).
-CLOSING = ("grants", "schedule", "comments")
+# kinds) whenever anything was applied: Booking Guard's registry rows (idempotent upserts that
+# never overwrite an operator's columns; before the schedule, which reads guard.jobs), the
+# grants (DROP and CREATE lose privileges, a new table has none), pg_cron's schedule (a job's
+# command may have changed) and the comments (DROP and CREATE lose them too).
+CLOSING = ("rows", "grants", "schedule", "comments")
 # Kinds whose statements lock their table against the application's writes until the
 # transaction commits (CREATE TRIGGER takes SHARE ROW EXCLUSIVE; CREATE POLICY and ENABLE ROW
 # LEVEL SECURITY take ACCESS EXCLUSIVE). They run last, after the closing kinds, with only the
@@ -223,7 +233,8 @@ class Outcome:
     recreated: list[str] = field(default_factory=list)  # dependents dropped and run again
     dropped: list[str] = field(default_factory=list)  # removed files whose object was dropped
     moved: list[str] = field(default_factory=list)  # files recorded under another path, not run
-    closing: bool = False  # the grants, the schedule and the comments ran
+    closing: bool = False  # the registry rows, grants, schedule and comments ran
+    rows_deleted: list[str] = field(default_factory=list)  # `checks x`: gone with a rollback
 
     @property
     def changed(self) -> bool:
@@ -232,7 +243,9 @@ class Outcome:
 
     @property
     def touched_catalog(self) -> bool:
-        return bool(self.applied or self.recreated or self.dropped or self.closing)
+        return bool(
+            self.applied or self.recreated or self.dropped or self.closing or self.rows_deleted
+        )
 
     def summary(self, names: int = 6) -> str:
         """One line: `definitions  3 applied (a, b, c); 1 dropped (d) from sql/`."""
@@ -248,11 +261,12 @@ class Outcome:
                 ("re-created", self.recreated),
                 ("dropped", self.dropped),
                 ("moved", self.moved),
+                ("registry rows deleted", self.rows_deleted),
             )
             if paths
         ]
         if self.closing and not parts:  # alone (they run with any other change too)
-            parts.append("grants, schedule and comments applied")
+            parts.append("registry rows, grants, schedule and comments applied")
         return f"definitions  {'; '.join(parts or ['none changed'])} from {self.source}"
 
 
@@ -455,6 +469,7 @@ def apply(
     snapshot: catalog.Snapshot | None = None,
     snapshot_digest: str | None = None,
     arm: Callable[[], None] = lambda: None,
+    restoring: bool = False,
 ) -> Outcome:
     """Apply `definitions` inside the caller's transaction (savepoints only; the caller
     commits). `known`: what is defined now, when guard.definitions cannot say (a rollback that
@@ -462,7 +477,8 @@ def apply(
     versioned migration ran before (its new tables need the grants). The result is checked
     before returning (see the module's docstring); a failure raises DefinitionError. `arm` runs
     before each file and each drop: the migrator's lock-wait budget (a file's statements share
-    what it leaves)."""
+    what it leaves). `restoring`: a rollback puts a release's definitions back, so the registry
+    rows data files created that the release does not define are deleted."""
     done = recorded(conn)
     if done is None:
         done = known or []
@@ -481,6 +497,8 @@ def apply(
         or not done
     ):
         applier.run_closing()
+    if restoring:
+        applier.delete_rows_not_defined()
     applier.run_locking(locking_pending, everything)
     applier.drop_removed()
     if table_exists(conn):
@@ -595,9 +613,51 @@ class _Applier:
 
     def run_closing(self) -> None:
         for definition in self.definitions:
-            if definition.closing:
+            if definition.kind == "rows":
+                self._run_rows(definition)
+            elif definition.closing:
                 _execute(self.conn, definition, self.arm)
-                self.outcome.closing = True
+            self.outcome.closing = self.outcome.closing or definition.closing
+
+    def _run_rows(self, definition: Definition) -> None:
+        """Run a data file and record the registry rows it created (not the ones it found)."""
+        before = _registry_keys(self.conn)
+        _execute(self.conn, definition, self.arm)
+        created = sorted(_registry_keys(self.conn) - before)
+        if created and _created_rows_table_exists(self.conn):
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO guard.registry_rows (registry, key, path) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (registry, key) DO UPDATE SET path = EXCLUDED.path",
+                    [(registry, key, definition.path) for registry, key in created],
+                )
+
+    def delete_rows_not_defined(self) -> None:
+        """Delete the registry rows data files created that these definitions' data files do
+        not define. Which ones they define is found by deleting every created row in a
+        savepoint, running the data files again and seeing which rows came back; the savepoint
+        is then undone, so the rows kept keep their operator's values."""
+        if not _created_rows_table_exists(self.conn):
+            return
+        created = {
+            (str(registry), str(key))
+            for registry, key in self.conn.execute(
+                "SELECT registry, key FROM guard.registry_rows"
+            ).fetchall()
+        }
+        if not created:
+            return
+        defined: set[tuple[str, str]] = set()
+        data_files = [d for d in self.definitions if d.kind == "rows"]
+        if data_files:
+            with self.conn.transaction(force_rollback=True):
+                _delete_registry_rows(self.conn, created, self.arm)
+                for definition in data_files:
+                    _execute(self.conn, definition, self.arm)
+                defined = created & _registry_keys(self.conn)
+        gone = sorted(created - defined)
+        _delete_registry_rows(self.conn, set(gone), self.arm)
+        self.outcome.rows_deleted = [f"{registry} {key}" for registry, key in gone]
 
     def ran(self, path: str) -> bool:
         return path in self.outcome.applied or path in self.outcome.recreated
@@ -708,6 +768,69 @@ def _execute(
         raise  # the migrator retries the whole transaction
     except psycopg.Error as error:
         raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
+
+
+# registry -> (table, key column), in the order rows are deleted (a check before its rule)
+REGISTRIES = {
+    "checks": ("guard.checks", "id"),
+    "rules": ("guard.rules", "id"),
+    "jobs": ("guard.jobs", "name"),
+    "settings": ("guard.settings", "key"),
+}
+# registry -> the columns an operator owns: a data file sets them when it creates a row and
+# never again (docs/dba.md, "Booking Guard's own rows"). A setting's value_type goes with its
+# value: changing a type is a versioned migration.
+OPERATOR_COLUMNS = {
+    "checks": ("enabled", "warn_above", "error_above", "threshold_unit", "sweep"),
+    "rules": ("mode", "stage", "enabled"),
+    "jobs": ("schedule", "interval_seconds", "enabled"),
+    "settings": ("value", "value_type"),
+}
+
+
+def _registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
+    """Every (registry, key) of Booking Guard's registries."""
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}, {}::text FROM {}").format(
+            sql.Literal(registry),
+            sql.Identifier(column),
+            sql.Identifier(*table.split(".")),
+        )
+        for registry, (table, column) in REGISTRIES.items()
+    )
+    return {(str(r), str(k)) for r, k in conn.execute(query).fetchall()}
+
+
+def _created_rows_table_exists(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT to_regclass('guard.registry_rows') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _delete_registry_rows(
+    conn: psycopg.Connection[Any], rows: set[tuple[str, str]], arm: Callable[[], None]
+) -> None:
+    """Delete registry rows and their records in guard.registry_rows."""
+    if not rows:
+        return
+    arm()
+    try:
+        for registry, (table, column) in REGISTRIES.items():
+            keys = sorted(key for kind, key in rows if kind == registry)
+            if keys:
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                        sql.Identifier(*table.split(".")), sql.Identifier(column)
+                    ),
+                    (keys,),
+                )
+                conn.execute(
+                    "DELETE FROM guard.registry_rows WHERE registry = %s AND key = ANY(%s)",
+                    (registry, keys),
+                )
+    except psycopg.errors.LockNotAvailable:
+        raise  # the migrator retries the whole transaction
+    except psycopg.Error as error:
+        raise DefinitionError(f"deleting registry rows: {first_line(error)}") from error
 
 
 def _instances(conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...]) -> int:

@@ -575,6 +575,7 @@ class Migrator:
                 snapshot=snapshot,
                 snapshot_digest=made_from,
                 arm=self._arm,
+                restoring=restoring,
             )
 
         return step

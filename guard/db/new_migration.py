@@ -4,16 +4,16 @@ canonical sql/ files and what the existing migrations build.
 Functions, views, triggers, policies and grants are never written into a migration: `guard db
 apply` applies them from sql/ (guard.db.definitions), so a change of those alone needs no
 migration file, and the tool says so. What remains is what only a versioned migration changes:
-tables, columns, constraints, indexes and data. Both databases are built (the migrations with
-sql/'s definitions, and sql/ alone) and compared with guard.db.catalog (the snapshot `guard db
-verify` uses). What the tool can write safely it writes:
+tables, columns, constraints, indexes and the data sql/data/'s upserts cannot change. Both
+databases are built (the migrations with sql/'s definitions, and sql/ alone) and compared with
+guard.db.catalog (the snapshot `guard db verify` uses). What the tool can write safely it writes:
 
 - a new table: its canonical file (sql/tables/NAME.sql, with its indexes and comments), and
   `DROP TABLE` in the rollback;
 
 everything else (a column, a constraint, an index on a table that has rows, a table dropped, a
-type, settings, rules, checks, cron jobs) it lists as `-- TODO (by hand):` lines at the top of
-both files and exits 1: a person writes those statements (a constraint NOT VALID and validated
+type, a registry row deleted, cron jobs) it lists as `-- TODO (by hand):` lines at the top of both
+files and exits 1: a person writes those statements (a constraint NOT VALID and validated
 in a later migration, an index CONCURRENTLY in a `-- transactional: false` migration:
 docs/dba.md). The files are for review before they are committed: the header's purpose line is
 a TODO too, and `make generated` and the tests follow (docs/contributing.md).

@@ -1,57 +1,76 @@
 -- The detection checks: each is one view under sql/checks returning the offending rows.
-INSERT INTO guard.checks (id, rule_id, severity, description, remedy, check_view) VALUES
+-- sweep is the first value only (the operator owns it): an update of an old row can write an
+-- unknown value (a cancellation spelt 'canceled' days after the booking), which the detection
+-- window, keyed on when the row was created, never sees; the hourly sweep job reads that check's
+-- view whole.
+INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy, check_view, sweep) VALUES
 (
     'flags_contradict_appointments', 'I3_appointment_flags', 'high',
     'The call has an active appointment but its flags do not say booked.',
-    'auto_fix', 'check_flags_contradict_appointments'
+    'auto_fix', 'check_flags_contradict_appointments', FALSE
 ),
 (
     'booked_without_appointment', 'I4_booked_outcome', 'critical',
     'The call claims a booking but no active appointment exists after the grace period.',
-    'review', 'check_booked_without_appointment'
+    'review', 'check_booked_without_appointment', FALSE
 ),
 (
     'call_without_direction', 'I1_call_direction', 'medium',
     'The call has no valid direction.',
-    'auto_fix', 'check_call_without_direction'
+    'auto_fix', 'check_call_without_direction', FALSE
 ),
 (
     'orphaned_voice_appointment', 'I6_voice_appointment_call', 'high',
     'A voice-agent appointment is linked to no call.',
-    'review', 'check_orphaned_voice_appointment'
+    'review', 'check_orphaned_voice_appointment', FALSE
 ),
 (
     'recent_booking_failure', 'I7_booking_failures', 'high',
     'A booking failed within the failure window.',
-    'report', 'check_recent_booking_failure'
+    'report', 'check_recent_booking_failure', FALSE
 ),
 (
     'cross_tenant_link', 'I5_tenant_link', 'critical',
     'An appointment is linked to a call of another company.',
-    'review', 'check_cross_tenant_link'
+    'review', 'check_cross_tenant_link', FALSE
 ),
 (
     'booking_failure_anomaly', 'I7_booking_failures', 'critical',
     'The booking-failure rate is far above the usual rate for this hour of the week.',
-    'report', 'check_booking_failure_anomaly'
+    'report', 'check_booking_failure_anomaly', FALSE
 ),
 (
     'unknown_value', 'I8_known_values', 'high',
     'An appointment status or source, or a call outcome, is not in its known set.',
-    'report', 'check_unknown_value'
+    'report', 'check_unknown_value', TRUE
+)
+ON CONFLICT (id) DO UPDATE SET
+    rule_id = excluded.rule_id,
+    severity = excluded.severity,
+    description = excluded.description,
+    remedy = excluded.remedy,
+    check_view = excluded.check_view
+WHERE (
+    k.rule_id, k.severity, k.description, k.remedy, k.check_view
+) IS DISTINCT FROM (
+    excluded.rule_id, excluded.severity, excluded.description, excluded.remedy, excluded.check_view
 );
-
--- An update of an old row can write an unknown value (a cancellation spelt 'canceled' days after
--- the booking), which the detection window, keyed on when the row was created, never sees: the
--- hourly sweep job reads this check's view whole.
-UPDATE guard.checks SET sweep = TRUE
-WHERE id = 'unknown_value';
 
 -- Raised by the commit-time check of I3 (guard.refresh_call_flags), one alert per company while
 -- it keeps correcting contradicting writes: the application writes flags it should not.
-INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
+INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy) VALUES
 (
     'flags_corrected_on_write', 'I3_appointment_flags', 'medium',
     'Booking flags written against the appointments were corrected at commit.',
     'auto_fix'
+)
+ON CONFLICT (id) DO UPDATE SET
+    rule_id = excluded.rule_id,
+    severity = excluded.severity,
+    description = excluded.description,
+    remedy = excluded.remedy
+WHERE (
+    k.rule_id, k.severity, k.description, k.remedy
+) IS DISTINCT FROM (
+    excluded.rule_id, excluded.severity, excluded.description, excluded.remedy
 );

@@ -5,7 +5,7 @@
 -- check_call_budget_ms in check_call raises check_over_budget and is left out of check_call for
 -- check_call_over_budget_minutes (the detect job still runs it). Their alerts name the check
 -- (entity_type check, no company).
-INSERT INTO guard.rules (id, invariant, severity, description, remedy, likely_cause, action)
+INSERT INTO guard.rules AS r (id, invariant, severity, description, remedy, likely_cause, action)
 VALUES (
     'detection_health', NULL, 'high',
     'Every detection check runs to its end within its time budget, in every pass and check_call.',
@@ -13,9 +13,21 @@ VALUES (
     'A check view (usually a DBA''s own) raises on some row, was changed, or is too slow for the '
     || 'detection pass or the application''s check_call.',
     'Read the alert''s error, fix the view, and register it again (guard.register_check).'
+)
+ON CONFLICT (id) DO UPDATE SET
+    invariant = excluded.invariant,
+    severity = excluded.severity,
+    description = excluded.description,
+    remedy = excluded.remedy,
+    likely_cause = excluded.likely_cause,
+    action = excluded.action
+WHERE (
+    r.invariant, r.severity, r.description, r.remedy, r.likely_cause, r.action
+) IS DISTINCT FROM (
+    excluded.invariant, excluded.severity, excluded.description, excluded.remedy, excluded.likely_cause, excluded.action
 );
 
-INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
+INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy) VALUES
 (
     'check_failed', 'detection_health', 'high',
     'A detection check raised an error or was cut by the statement timeout; the other checks ran. '
@@ -27,4 +39,14 @@ INSERT INTO guard.checks (id, rule_id, severity, description, remedy) VALUES
     'An own check took longer than check_call_budget_ms in check_call and is left out of '
     || 'check_call for check_call_over_budget_minutes (the detect job still runs it).',
     'report'
+)
+ON CONFLICT (id) DO UPDATE SET
+    rule_id = excluded.rule_id,
+    severity = excluded.severity,
+    description = excluded.description,
+    remedy = excluded.remedy
+WHERE (
+    k.rule_id, k.severity, k.description, k.remedy
+) IS DISTINCT FROM (
+    excluded.rule_id, excluded.severity, excluded.description, excluded.remedy
 );

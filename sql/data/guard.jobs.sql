@@ -1,5 +1,5 @@
 -- The design's schedule (times in UTC). Commands are fixed SQL run by guard.run_job.
-INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description) VALUES
+INSERT INTO guard.jobs AS j (name, schedule, interval_seconds, command, description) VALUES
 (
     'detect', '*/5 * * * *', 300, 'SELECT count(*) FROM guard.detect()',
     'One detection pass: every rule, alerts de-duplicated and auto-resolved.'
@@ -25,4 +25,8 @@ INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description) 
     'retention', '30 3 * * *', 86400, 'SELECT count(*) FROM guard.apply_retention()',
     'Delete resolved alerts, breaker events, validation metrics, detection runs and job runs '
     || 'past retention.'
-);
+)
+ON CONFLICT (name) DO UPDATE SET
+    command = excluded.command,
+    description = excluded.description
+WHERE (j.command, j.description) IS DISTINCT FROM (excluded.command, excluded.description);

@@ -61,4 +61,6 @@ FROM (
         'guard jobs status, then docs/runbooks.md.'
     )
 ) AS v (id, likely_cause, action)
-WHERE r.id = v.id;
+WHERE
+    r.id = v.id
+    AND (r.likely_cause, r.action) IS DISTINCT FROM (v.likely_cause, v.action);

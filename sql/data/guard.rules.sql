@@ -1,6 +1,6 @@
 -- The invariant catalogue (docs/invariants.md). stage: observe (detected), correct (corrected on write,
 -- constraints not yet validated on old rows), enforce (constraints validated).
-INSERT INTO guard.rules (
+INSERT INTO guard.rules AS r (
     id, invariant, severity, description, remedy, mode, stage, constraint_names
 ) VALUES
 (
@@ -47,4 +47,15 @@ INSERT INTO guard.rules (
     'Appointment status and source and the call''s session_outcome are values of the known sets '
     || '(settings known_*): Booking Guard decides from them.',
     'report', 'correct', 'observe', '{}'
+)
+ON CONFLICT (id) DO UPDATE SET
+    invariant = excluded.invariant,
+    severity = excluded.severity,
+    description = excluded.description,
+    remedy = excluded.remedy,
+    constraint_names = excluded.constraint_names
+WHERE (
+    r.invariant, r.severity, r.description, r.remedy, r.constraint_names
+) IS DISTINCT FROM (
+    excluded.invariant, excluded.severity, excluded.description, excluded.remedy, excluded.constraint_names
 );

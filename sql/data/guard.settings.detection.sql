@@ -1,5 +1,5 @@
 -- Settings of detection.
-INSERT INTO guard.settings (key, value, value_type, description) VALUES
+INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
 (
     'detection_window_minutes', '60', 'integer',
     'A detection pass looks at rows created this recently (plus every open alert).'
@@ -38,4 +38,7 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
     ),
     'text',
     'The call outcomes the application writes (comma-separated); any other is detected.'
-);
+)
+ON CONFLICT (key) DO UPDATE SET
+    description = excluded.description
+WHERE s.description IS DISTINCT FROM excluded.description;

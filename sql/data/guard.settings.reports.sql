@@ -1,5 +1,5 @@
 -- KPI targets as the original design documents state them; the DBA tunes them like every setting.
-INSERT INTO guard.settings (key, value, value_type, description) VALUES
+INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
 (
     'target_breaker_recovery_seconds', '60', 'number',
     'KPI target: mean time from a circuit opening to closing again.'
@@ -16,4 +16,7 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
 (
     'target_alert_response_seconds', '300', 'number',
     'KPI target: p95 time from an alert being opened to its delivery on every channel.'
-);
+)
+ON CONFLICT (key) DO UPDATE SET
+    description = excluded.description
+WHERE s.description IS DISTINCT FROM excluded.description;

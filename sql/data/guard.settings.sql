@@ -1,6 +1,6 @@
 -- Default settings. Values are the DBA's to tune; the keys are part of the schema.
 
-INSERT INTO guard.settings (key, value, value_type, description) VALUES
+INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
 (
     'grace_period_seconds', '300', 'integer',
     'How long a call may claim appointment_booked before an appointment exists.'
@@ -66,4 +66,7 @@ INSERT INTO guard.settings (key, value, value_type, description) VALUES
 ),
 ('target_consistency_rate_pct', '99.5', 'number', 'KPI target: consistent calls, percent.'),
 ('target_auto_correction_rate_pct', '90', 'number', 'KPI target: problems fixed automatically.'),
-('target_validation_p95_ms', '100', 'number', 'KPI target: validate_booking latency p95.');
+('target_validation_p95_ms', '100', 'number', 'KPI target: validate_booking latency p95.')
+ON CONFLICT (key) DO UPDATE SET
+    description = excluded.description
+WHERE s.description IS DISTINCT FROM excluded.description;

@@ -1,14 +1,16 @@
 -- The definitions applied from sql/ (guard.db.definitions): one row per file of a function,
--- view, trigger, policy, the grants, pg_cron's schedule or the comments BI tools show, with the
--- sha256 of the text applied. `guard db apply`
--- runs a file again when its text no longer has this checksum or its object is missing, and
+-- view, trigger, policy, the grants, pg_cron's schedule, the comments BI tools show or
+-- Booking Guard's registry rows (sql/data/), with the sha256 of the text applied. `guard db
+-- apply` runs a file again when its text no longer has this checksum or its object is missing, and
 -- drops the object of a file that is no longer listed; source says whose definitions they
 -- are: the checkout's sql/, or a release's (restored by `guard db rollback`).
 
 CREATE TABLE guard.definitions (
     path text PRIMARY KEY,
     kind text NOT NULL CHECK (
-        kind IN ('function', 'view', 'trigger', 'policy', 'grants', 'schedule', 'comments')
+        kind IN (
+            'function', 'view', 'trigger', 'policy', 'grants', 'schedule', 'comments', 'rows'
+        )
     ),
     position integer NOT NULL CHECK (position >= 0),
     sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
@@ -18,4 +20,4 @@ CREATE TABLE guard.definitions (
 );
 
 COMMENT ON TABLE guard.definitions IS
-'Definitions applied from sql/ (functions, views, triggers, policies, grants, comments) and their sha256.';
+'Definitions applied from sql/ (functions, views, triggers, policies, grants, comments, registry rows) and their sha256.';
