@@ -54,9 +54,10 @@ Workloads: the bulk statements (single: 1 000 one-row inserts; insert: one INSER
 --insert-rows rows; delete: one DELETE of 10 000 booked appointments) and the everyday one-row
 paths, 1 000 each: delete1, cancel1, soft1 and move1 of an appointment; call1 (the application's
 update of a call's status), callins1 (a new call), flags1 (the application writes a booked call's
-flags after its appointment exists) and callfirst1 (the call's flags first, then its appointment,
+flags after its appointment exists) callfirst1 (the call's flags first, then its appointment,
 one transaction per booking: the write contradicts the appointments until the second statement
-and is judged at commit).
+and is judged at commit) and end1 (the end of a call that did not book: its status and outcome
+written; queued for detection at commit).
 
 Takes about 25 minutes on 2 cores for every workload and variant (callgrind runs a backend about
 50x slower).
@@ -265,6 +266,14 @@ BOOKED_FLAGS_ONE = (
     " appointment_link_status = 'linked', appointment_linked_at = now(),"
     " booking_confirmed = TRUE, updated_at = now() WHERE id = %(id)s"
 )
+# The end of a call that did not book: the application writes its status and outcome (the call
+# has no appointment; the templates' outcome is information_only). Calls from CALL_END_CALL on are
+# unbooked in the templates.
+CALL_END_CALL = 60_001
+CALL_END_ONE = (
+    "UPDATE public.calls SET status = 'ended', session_outcome = 'no_booking',"
+    " updated_at = now() WHERE id = %(id)s"
+)
 # The other order, each booking its own transaction: the call's flags first (they contradict the
 # appointments until the next statement), then the appointment; judged at commit. Calls from
 # CALL_FIRST_CALL on are unbooked in the templates.
@@ -382,6 +391,9 @@ WORKLOADS: dict[str, Builder] = {
     "callfirst1": one_row(
         "callfirst1", "flags, then appointment (1 tx)", CALL_FIRST_ONE, first_row=CALL_FIRST_CALL
     ),
+    "end1": one_row(
+        "end1", "end of a call that did not book", CALL_END_ONE, first_row=CALL_END_CALL
+    ),
 }
 # What is run per workload: floors only where the application writes the call by hand, the
 # row-level design only where it has a trigger (insert and delete).
@@ -389,7 +401,9 @@ EVERY_VARIANT = tuple(VARIANTS)
 VARIANTS_OF = {
     "cancel1": ("z", "a", "fz", "fa", "d", "l"),
     "soft1": ("z", "a", "fz", "fa", "d", "l"),
-} | dict.fromkeys(("move1", "call1", "callins1", "flags1", "callfirst1"), ("z", "a", "d", "l"))
+} | dict.fromkeys(
+    ("move1", "call1", "callins1", "flags1", "callfirst1", "end1"), ("z", "a", "d", "l")
+)
 
 
 # -- the cluster: templates, clones, callgrind -----------------------------------------------------

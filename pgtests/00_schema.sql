@@ -17,14 +17,14 @@ SELECT tables_are(
         'correction_audit', 'jobs', 'job_runs', 'detection_runs', 'alert_deliveries', 'role_names', 'role_grants',
         'booking_attempts', 'tenant_bindings', 'delivery_skips', 'flag_checks_at_commit',
         'metric_totals', 'metric_watermark', 'review_notice_subscriptions', 'review_notices',
-        'report_subscriptions', 'report_deliveries', 'alert_digests'
+        'report_subscriptions', 'report_deliveries', 'alert_digests', 'detection_queue'
     ]
 );
 SELECT has_index('public', 'appointments', 'guard_appointments_call_id_idx', 'call_id');
 SELECT has_index('public', 'calls', 'guard_calls_created_at_idx', 'created_at');
 
 -- Settings are typed and carry the design's defaults.
-SELECT is(guard.setting('grace_period_seconds'), '300'::jsonb, 'grace period defaults to 300 s');
+SELECT is(guard.setting('grace_period_seconds'), '30'::jsonb, 'grace period defaults to 30 s');
 SELECT is(guard.setting('alert_throttle_seconds'), '300'::jsonb, 'throttle defaults to 5 min');
 SELECT is(guard.setting('breaker_failure_threshold'), '3'::jsonb, 'breaker opens after 3');
 SELECT is(guard.setting('default_customer_link_method'), '"phone_match"'::jsonb);

@@ -20,9 +20,9 @@ INSERT INTO calls (
 -- 1: consistent booking; 2: appointment exists, flags say not made
 (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', now(), 'bk1', FALSE, now() - interval '20 min', now() - interval '20 min'),
 (2, 1, 'c2', 'inbound', 'unlinked', 'appointment_booked', FALSE, NULL, NULL, 'bk2', FALSE, now() - interval '20 min', now() - interval '20 min'),
--- 3: phantom booking after the grace period; 4: a booking claimed a minute ago (grace period)
+-- 3: phantom booking after the grace period; 4: a booking claimed 10 s ago (grace period, 30 s)
 (3, 1, 'c3', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', now(), 'bk3', FALSE, now() - interval '20 min', now() - interval '20 min'),
-(4, 1, 'c4', 'inbound', 'unlinked', 'appointment_booked', FALSE, NULL, NULL, 'bk4', FALSE, now() - interval '1 min', now() - interval '1 min'),
+(4, 1, 'c4', 'inbound', 'unlinked', 'appointment_booked', FALSE, NULL, NULL, 'bk4', FALSE, now() - interval '10 s', now() - interval '10 s'),
 -- 5: no direction; 6: a recent booking failure; 7: a failure two hours ago (outside the window)
 (5, 1, 'c5', NULL, 'unlinked', 'information_only', FALSE, NULL, NULL, NULL, FALSE, now() - interval '20 min', now() - interval '20 min'),
 (6, 1, 'c6', 'inbound', 'unlinked', 'creation_failed', FALSE, NULL, NULL, NULL, TRUE, now() - interval '20 min', now() - interval '20 min'),
@@ -34,10 +34,10 @@ INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id,
 (1, 1, 1, 'retell_webhook', 'bk1', now() - interval '20 min'),
 (2, 1, 2, 'retell_webhook', 'bk2', now() - interval '20 min'),
 -- 3: orphaned voice-agent appointment; 4: a manual appointment without a call (legitimate);
--- 5: an orphan written a minute ago (grace period)
+-- 5: an orphan written 10 s ago (grace period, 30 s)
 (3, 1, NULL, 'retell_webhook', 'bk-orphan', now() - interval '20 min'),
 (4, 1, NULL, 'manual', NULL, now() - interval '20 min'),
-(5, 1, NULL, 'retell_webhook', 'bk-fresh', now() - interval '1 min'),
+(5, 1, NULL, 'retell_webhook', 'bk-fresh', now() - interval '10 s'),
 -- 6: cross-tenant link
 (6, 1, 8, 'retell_webhook', 'bk-x', now() - interval '20 min');
 SET LOCAL session_replication_role = origin;

@@ -18,12 +18,12 @@ INSERT INTO calls (
     id, company_id, retell_call_id, direction, customer_link_status, session_outcome,
     appointment_made, appointment_link_status, booking_failed, created_at, updated_at
 ) VALUES
--- booked_without_appointment (grace period 300 s, measured from the call's last write):
--- 101: a 20-minute conversation that claimed its booking a minute ago: still in its grace period
-(101, 1, 'c101', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', FALSE, now() - interval '20 min', now() - interval '1 min'),
--- 102: claimed exactly 300 s ago (not yet over); 103: 300 s and a millisecond ago (over)
-(102, 1, 'c102', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', FALSE, now() - interval '20 min', now() - interval '300 s'),
-(103, 1, 'c103', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', FALSE, now() - interval '20 min', now() - interval '300.001 s'),
+-- booked_without_appointment (grace period 30 s, measured from the call's last write):
+-- 101: a 20-minute conversation that claimed its booking 10 s ago: still in its grace period
+(101, 1, 'c101', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', FALSE, now() - interval '20 min', now() - interval '10 s'),
+-- 102: claimed exactly 30 s ago (not yet over); 103: 30 s and a millisecond ago (over)
+(102, 1, 'c102', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', FALSE, now() - interval '20 min', now() - interval '30 s'),
+(103, 1, 'c103', 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked', FALSE, now() - interval '20 min', now() - interval '30.001 s'),
 -- 104: outcome appointment_booked without the made flag
 (104, 1, 'c104', 'inbound', 'unlinked', 'appointment_booked', FALSE, NULL, FALSE, now() - interval '20 min', now() - interval '20 min'),
 -- 105: its only appointment is cancelled; 106: the only appointment on it is another company's
@@ -45,8 +45,8 @@ INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id,
 (110, 1, 110, 'retell_webhook', 'bk110', 'scheduled', NULL, now() - interval '2 hours'),
 (111, 1, 111, 'retell_webhook', 'bk111', 'scheduled', NULL, now() - interval '2 hours'),
 (112, 1, 112, 'retell_webhook', 'bk112', 'scheduled', now() - interval '1 hour', now() - interval '2 hours'),
--- orphaned_voice_appointment (grace 300 s): 120 exactly at the end of it; 121 cancelled
-(120, 1, NULL, 'retell_webhook', 'bk120', 'scheduled', NULL, now() - interval '300 s'),
+-- orphaned_voice_appointment (grace 30 s): 120 exactly at the end of it; 121 cancelled
+(120, 1, NULL, 'retell_webhook', 'bk120', 'scheduled', NULL, now() - interval '30 s'),
 (121, 1, NULL, 'retell_webhook', 'bk121', 'cancelled', NULL, now() - interval '20 min');
 
 -- booking_failure_anomaly (factor 3.0, at least 5 failures, baseline weeks 1 to 4):
@@ -105,7 +105,7 @@ SET LOCAL session_replication_role = origin;
 SELECT set_eq(
     'SELECT entity_id FROM guard.check_booked_without_appointment',
     ARRAY[103, 104, 105, 106]::bigint[],
-    'booked_without_appointment: the grace period runs from the last write and ends after exactly 300 s; '
+    'booked_without_appointment: the grace period runs from the last write and ends after exactly 30 s; '
     'the outcome alone claims; a cancelled or another company''s appointment does not count'
 );
 SELECT set_eq(

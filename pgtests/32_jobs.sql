@@ -10,9 +10,11 @@ SELECT plan(36);
 SELECT results_eq(
     $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
     $$VALUES ('daily_report', '0 2 * * *', 86400, TRUE), ('detect', '*/5 * * * *', 300, TRUE),
+             ('detect_queue', '15 seconds', 60, TRUE),
              ('reconcile', '0 * * * *', 3600, TRUE), ('retention', '30 3 * * *', 86400, TRUE),
              ('review_sweep', '10 * * * *', 3600, TRUE), ('sweep', '27 * * * *', 3600, TRUE)$$,
-    'the design''s schedule: detect every 5 min, reconcile and both sweeps hourly, report 02:00 UTC'
+    'the design''s schedule: detect every 5 min, the queue every 15 s, reconcile and both sweeps '
+    'hourly, report 02:00 UTC'
 );
 SELECT results_eq(
     $$SELECT k.id, k.remedy, k.rule_id, r.invariant, k.check_view

@@ -382,8 +382,12 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
             if row and row[0]
             else "format('SELECT guard.run_job(%L)', j.name)"
         )
+        # guard.cron_schedule, where it exists, says what pg_cron is given for a job's schedule
+        cur.execute("SELECT to_regprocedure('guard.cron_schedule(text)') IS NOT NULL")
+        row = cur.fetchone()
+        schedule = "guard.cron_schedule(j.schedule)" if row and row[0] else "j.schedule"
         cur.execute(
-            f"SELECT 'guard_' || j.name, j.schedule, {command}"  # one of two fixed texts
+            f"SELECT 'guard_' || j.name, {schedule}, {command}"  # fixed texts
             " FROM guard.jobs AS j WHERE j.enabled"
         )
         expected = {

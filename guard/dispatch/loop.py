@@ -7,7 +7,14 @@ LISTEN needs a server session of its own: a transaction pooler (PgBouncer's pool
 transaction) gives the listening connection a server connection only for the duration of each
 transaction, so no NOTIFY ever reaches it. Each time the dispatcher connects it sends itself a
 NOTIFY on a channel of its own; when that does not arrive it says so in one line and polls every
-POLL_WITHOUT_NOTIFY_S seconds instead."""
+POLL_WITHOUT_NOTIFY_S seconds instead.
+
+Detection at commit: the dispatcher also LISTENs on guard_detection_queue, which the calls
+trigger notifies when it queues a call (guard.detection_queue), and checks the due calls first in
+every round (guard.drain_detection_queue), so a problem a commit leaves is alerted and delivered
+in the same round; it wakes when the next queued call falls due (a claimed booking at the end of
+its grace period). Behind a transaction pooler the poll every POLL_WITHOUT_NOTIFY_S seconds
+drains it instead, and without any dispatcher the detect_queue job does (docs/jobs.md)."""
 
 from __future__ import annotations
 
@@ -45,6 +52,10 @@ from guard.redact import redact_text
 log = logging.getLogger("guard.dispatch")
 
 CHANNEL_NOTIFY = "guard_alerts"
+CHANNEL_DETECTION_QUEUE = "guard_detection_queue"
+# At most this many drains (guard.detection_queue_batch calls each) per round, so that a burst
+# of queued calls does not hold back the delivery of what they raised.
+DETECTION_DRAINS_PER_ROUND = 20
 _WAIT_SLICE_S = 0.5
 # How long the dispatcher waits for its own NOTIFY at start (a direct connection: milliseconds).
 NOTIFY_PROBE_TIMEOUT_S = 2.0
@@ -85,6 +96,8 @@ class DispatchSettings:
     digest_hours: Mapping[str, int] = field(default_factory=dict)
     # Channel -> the least severity it is sent; deliveries below are recorded skipped.
     min_severity: Mapping[str, str] = field(default_factory=dict)
+    # Check the calls commits queued (guard.detection_queue) in every round.
+    detection_queue: bool = True
 
     def check(self) -> None:
         if self.poll_interval_s <= 0 or self.batch_size <= 0 or self.max_attempts <= 0:
@@ -122,6 +135,7 @@ class RunStats:
     unrenderable: int = 0  # (alert, channel) pairs marked failed: the alert cannot be rendered
     reconnects: int = 0
     notify_wakeups: int = 0
+    calls_checked: int = 0  # calls of guard.detection_queue checked
     poll_wakeups: int = 0
     notifications_arrive: bool | None = None  # the probe of the newest connection (None: none)
     per_channel: dict[str, int] = field(default_factory=dict)
@@ -180,6 +194,7 @@ class Dispatcher:
         self._connected_once = False
         self._enqueued_at = 0.0
         self._poll_s = self.settings.poll_interval_s  # shorter when notifications do not arrive
+        self._drains_queue = self.settings.detection_queue  # off once the database refuses it
         self.stats = RunStats()
 
     @property
@@ -257,6 +272,8 @@ class Dispatcher:
         with listen, work:
             self._probe_notifications(listen, work)
             listen.execute(f"LISTEN {CHANNEL_NOTIFY}")  # before the first pass: no gap
+            if self._drains_queue:
+                listen.execute(f"LISTEN {CHANNEL_DETECTION_QUEUE}")
             store = DeliveryStore(work)
             if self._connected_once:
                 self.stats.reconnects += 1
@@ -313,6 +330,10 @@ class Dispatcher:
         """Until the poll interval, or sooner when a channel has something due (after its own
         pause or throttle window)."""
         wait = self._poll_s
+        if self._drains_queue:
+            queued = store.seconds_until_detection_due()
+            if queued is not None:
+                wait = min(wait, queued)
         due = store.seconds_until_due(self.channel_names)
         now = time.monotonic()
         for channel in self._channels:
@@ -339,6 +360,8 @@ class Dispatcher:
     # -- delivery -----------------------------------------------------------------------------
 
     def _round(self, store: DeliveryStore, *, enqueue: bool = True) -> None:
+        if self._drains_queue and self._drain_detection_queue(store):
+            enqueue = True  # what the checks raised is delivered in this round
         if enqueue:
             self._enqueue(store)
         for channel in self._channels:
@@ -355,6 +378,42 @@ class Dispatcher:
                 self._pump_reviews(store, channel)
             if channel.name in self.settings.report_channels:
                 self._pump_reports(store, channel)
+
+    def _drain_detection_queue(self, store: DeliveryStore) -> int:
+        """Check the due calls commits queued, a bounded number of batches; how many. A database
+        without the queue (before 0095) or a login that may not drain it: said once, then
+        delivery goes on without it (the detect_queue job drains it)."""
+        checked = 0
+        for _ in range(DETECTION_DRAINS_PER_ROUND):
+            if self.stopping:
+                break
+            try:
+                drained = store.drain_detection_queue()
+            except (
+                psycopg.errors.UndefinedFunction,
+                psycopg.errors.UndefinedTable,
+                psycopg.errors.InsufficientPrivilege,
+            ) as error:
+                self._drains_queue = False
+                log.warning(
+                    "not checking the calls queued at commit (%s): the detect_queue job does",
+                    redact_text(first_line(error)),
+                )
+                break
+            except psycopg.OperationalError:
+                raise
+            except psycopg.DatabaseError as error:
+                # rolled back: the rows stay queued for the next round (or the job)
+                log.warning(
+                    "checking the calls queued at commit failed (%s); tried again next round",
+                    redact_text(first_line(error)),
+                )
+                break
+            checked += drained
+            if drained == 0:
+                break
+        self.stats.calls_checked += checked
+        return checked
 
     def _enqueue(self, store: DeliveryStore) -> None:
         """Queue what is new for this dispatcher's channels, and skip what is below a channel's

@@ -19,6 +19,19 @@ class DeliveryStore:
             raise ValueError("DeliveryStore needs an autocommit connection")
         self.conn = conn
 
+    def drain_detection_queue(self) -> int:
+        """Check the due calls of guard.detection_queue (one batch, one transaction); how many."""
+        row = self.conn.execute("SELECT guard.drain_detection_queue()").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def seconds_until_detection_due(self) -> float | None:
+        """Until the next queued call is due (<= 0: now), or None when none is queued."""
+        row = self.conn.execute(
+            "SELECT extract(EPOCH FROM min(due_at) - clock_timestamp())::float8"
+            " FROM guard.detection_queue"
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def enqueue(self, channels: Sequence[str]) -> int:
         row = self.conn.execute(
             "SELECT guard.enqueue_alert_deliveries(%s::text[])", (list(channels),)

@@ -5,6 +5,10 @@ INSERT INTO guard.jobs AS j (name, schedule, interval_seconds, command, descript
     'One detection pass: every rule, alerts de-duplicated and auto-resolved.'
 ),
 (
+    'detect_queue', '15 seconds', 60, 'SELECT guard.drain_detection_queue()',
+    'Check the calls queued at commit (the fallback when no guard watch drains the queue).'
+),
+(
     'reconcile', '0 * * * *', 3600, 'SELECT count(*) FROM guard.reconcile()',
     'Correct what is safe, queue the rest for review (capped per run).'
 ),

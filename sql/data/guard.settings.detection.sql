@@ -9,6 +9,10 @@ INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
     'A detection pass (the detect job, guard check) running longer fails with a statement timeout.'
 ),
 (
+    'detection_queue_batch', '200', 'integer',
+    'At most this many queued calls are checked by one drain of the detection queue (a transaction).'
+),
+(
     'check_call_lock_timeout_ms', '5', 'integer',
     'check_call waits at most this long for alert rows another pass holds, then leaves them to it.'
 ),

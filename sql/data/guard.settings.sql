@@ -2,8 +2,9 @@
 
 INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
 (
-    'grace_period_seconds', '300', 'integer',
-    'How long a call may claim appointment_booked before an appointment exists.'
+    'grace_period_seconds', '30', 'integer',
+    'How long a call may claim appointment_booked before an appointment exists (the booking '
+    || 'path''s longest calendar call, 20 s, and a margin: docs/jobs.md).'
 ),
 (
     'alert_throttle_seconds', '300', 'integer',

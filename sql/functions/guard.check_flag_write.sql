@@ -26,7 +26,8 @@
 -- expressions: each is compiled again in every transaction.
 -- With the writer's rights and no SET clause, every function name qualified (see "Trigger
 -- functions without SET clauses" in docs/security.md). The writer may record a pending check
--- (guard.flag_checks_at_commit) but not read or remove one.
+-- (guard.flag_checks_at_commit) or queue a call (guard.detection_queue) but not read or remove
+-- either.
 CREATE OR REPLACE FUNCTION guard.check_flag_write()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -65,6 +66,15 @@ BEGIN
             AND a.company_id = NEW.company_id
             AND guard.is_active_appointment(a.status, a.deleted_at)
     );
+    -- A call without an active appointment whose outcome or flags were written (the write that
+    -- ends a call that did not book, or claims a booking it does not have): queued for detection
+    -- as soon as the transaction commits (guard.detection_queue; NOTIFY wakes guard watch, and
+    -- a rolled-back write queues nothing). The everyday write that restates a booked call's
+    -- flags pays for this test only.
+    IF NOT has_active THEN
+        INSERT INTO guard.detection_queue (call_id) VALUES (NEW.id);
+        PERFORM pg_catalog.pg_notify('guard_detection_queue', '');
+    END IF;
     IF guard.call_flags_contradict(
         NEW.appointment_made,
         NEW.appointment_link_status,

@@ -1,6 +1,7 @@
 -- Bring pg_cron's schedule in line with guard.jobs: every enabled job is scheduled as
--- guard_<name> running guard.job_command('<name>') (cron.schedule upserts by name); guard_* cron jobs
--- that are disabled or no longer exist are unscheduled. Where pg_cron is not installed in this
+-- guard_<name> running guard.job_command('<name>') on guard.cron_schedule(its schedule)
+-- (cron.schedule upserts by name); guard_* cron jobs that are disabled or no longer exist are
+-- unscheduled. Where pg_cron is not installed in this
 -- database nothing changes and the message says how to run the jobs instead. pg_cron's objects
 -- are reached through the schema the extension lives in (dynamic SQL: it may not exist).
 CREATE OR REPLACE FUNCTION guard.schedule_jobs()
@@ -28,7 +29,7 @@ BEGIN
     END IF;
     FOR job IN SELECT j.name, j.schedule FROM guard.jobs AS j WHERE j.enabled ORDER BY j.name LOOP
         EXECUTE format('SELECT %I.schedule($1::name, $2, $3)', cron_schema)
-        USING 'guard_' || job.name, job.schedule, guard.job_command(job.name);
+        USING 'guard_' || job.name, guard.cron_schedule(job.schedule), guard.job_command(job.name);
         scheduled_count := scheduled_count + 1;
     END LOOP;
     EXECUTE format(

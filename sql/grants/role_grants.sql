@@ -26,6 +26,8 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 -- The calls triggers run with the writer's rights: they record a contradicting write of the
 -- booking flags for the commit-time check, and nothing else (no reading or removing one).
 ('application', 'TABLE', 'guard.flag_checks_at_commit', '{INSERT}', '{call_ids,written_by}'),
+-- and queue a call written without an active appointment for detection at commit (nothing else)
+('application', 'TABLE', 'guard.detection_queue', '{INSERT}', '{call_id}'),
 ('application', 'FUNCTION', 'guard.setting(text)', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.current_company()', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.pin_company(bigint)', '{EXECUTE}', NULL),
