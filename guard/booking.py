@@ -255,8 +255,11 @@ class _Failure:
             {"found_by": "recover_attempts", "calendar_booked": False},
         )
 
-    def fail_args(self, key: str) -> tuple[Any, ...]:
-        return (key, self.review_reason, Jsonb(self.context | {"reason": self.reason}))
+    def fail_args(self, key: str, calendar_calls: int | None = None) -> tuple[Any, ...]:
+        context = self.context | {"reason": self.reason}
+        if calendar_calls is not None:
+            context["calendar_calls"] = calendar_calls
+        return (key, self.review_reason, Jsonb(context))
 
     def outcome(
         self, attempt: _Attempt, review_item_id: int, booking_uid: str | None
@@ -307,6 +310,13 @@ class _Handoff:
         self._lock = threading.Lock()
         self.booking: CalendarBooking | None = None
         self.not_recorded: str | None = None
+        # How many times the calendar was asked (retries included): the journal keeps it for
+        # guard_booking_retries_total. A call the breaker refused never reaches _attempt.
+        self.calendar_calls = 0
+
+    def _asking(self) -> None:
+        with self._lock:
+            self.calendar_calls += 1
 
     def policy(self, policy: RetryPolicy | None) -> RetryPolicy:
         """The caller's retry policy, retrying nothing once the calendar has answered."""
@@ -354,6 +364,7 @@ class _SyncHandoff(_Handoff):
         self._worker: threading.Thread | None = None
 
     def _attempt(self, call: Callable[[], CalendarBooking]) -> CalendarBooking:
+        self._asking()
         booking = call()
         self._took(booking)
         self._changed.set()
@@ -403,6 +414,7 @@ class _AsyncHandoff(_Handoff):
         self._task: asyncio.Task[CalendarBooking] | None = None
 
     async def _attempt(self, call: Callable[[], Awaitable[CalendarBooking]]) -> CalendarBooking:
+        self._asking()
         booking = await call()
         self._took(booking)
         self._changed.set()
@@ -503,12 +515,13 @@ def _book(
     try:
         booking = handoff.book(calendar, _keyed(book, attempt.key))
     except CircuitOpenError as open_circuit:
-        return _fail(conn, attempt, _Failure.open_circuit(open_circuit), None, open_circuit)
+        failure = _Failure.open_circuit(open_circuit)
+        return _fail(conn, attempt, failure, None, open_circuit, handoff.calendar_calls)
     except Exception as error:  # the calendar failed, after any retries
-        return _fail(conn, attempt, _Failure.calendar(error), None, error)
+        return _fail(conn, attempt, _Failure.calendar(error), None, error, handoff.calendar_calls)
     outcome: BookingOutcome | None = None
     try:
-        outcome = _record(conn, attempt, service_id, booking, source)
+        outcome = _record(conn, attempt, service_id, booking, source, handoff.calendar_calls)
     finally:
         handoff.settle(outcome)
     return outcome
@@ -520,6 +533,7 @@ def _record(
     service_id: int,
     booking: CalendarBooking,
     source: str,
+    calendar_calls: int,
 ) -> BookingOutcome:
     """Record the calendar's booking, validate it and close the attempt, in one transaction."""
     call_id = attempt.call_id
@@ -541,11 +555,21 @@ def _record(
             if not ok:
                 raise _ValidationFailed(reason, details, latency_ms, appointment_id)
             conn.execute(
-                COMPLETE_ATTEMPT, (attempt.key, appointment_id, booking.uid), prepare=False
+                COMPLETE_ATTEMPT,
+                (attempt.key, appointment_id, booking.uid, calendar_calls),
+                prepare=False,
             )
     except _ValidationFailed as failed:
         failure = _Failure.validation(failed.reason, failed.details, booking)
-        return _fail(conn, attempt, failure, booking.uid, None, attempt.metric_args(failed))
+        return _fail(
+            conn,
+            attempt,
+            failure,
+            booking.uid,
+            None,
+            calendar_calls,
+            attempt.metric_args(failed),
+        )
     except psycopg.Error as error:
         if conn.broken or conn.closed:
             raise  # the attempt stays calling in the journal: recover_attempts settles it
@@ -556,7 +580,8 @@ def _record(
             )
             if recorded is not None:
                 return _already(attempt, recorded, booking)
-        return _fail(conn, attempt, _Failure.recording(error, booking), booking.uid, error)
+        failure = _Failure.recording(error, booking)
+        return _fail(conn, attempt, failure, booking.uid, error, calendar_calls)
     return BookingOutcome(
         BookingStatus.BOOKED, call_id, appointment_id, booking.uid, idempotency_key=attempt.key
     )
@@ -568,6 +593,7 @@ def _fail(
     failure: _Failure,
     booking_uid: str | None,
     original: BaseException | None,
+    calendar_calls: int,
     failed_validation: tuple[Any, ...] | None = None,
 ) -> BookingOutcome:
     """Close the attempt as failed and roll the call back, in one transaction. If that cannot be
@@ -578,7 +604,9 @@ def _fail(
             if failed_validation is not None:
                 conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
             (review_item_id,) = one_row(
-                conn.execute(_FAIL, failure.fail_args(attempt.key), prepare=False).fetchone()
+                conn.execute(
+                    _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
+                ).fetchone()
             )
     except psycopg.Error as cleanup_error:
         if original is None:
@@ -642,12 +670,15 @@ async def _book_async(
         booking = await handoff.book(calendar, _keyed(book, attempt.key))
     except CircuitOpenError as open_circuit:
         failure = _Failure.open_circuit(open_circuit)
-        return await _fail_async(conn, attempt, failure, None, open_circuit)
+        return await _fail_async(conn, attempt, failure, None, open_circuit, handoff.calendar_calls)
     except Exception as error:  # the calendar failed, after any retries
-        return await _fail_async(conn, attempt, _Failure.calendar(error), None, error)
+        failure = _Failure.calendar(error)
+        return await _fail_async(conn, attempt, failure, None, error, handoff.calendar_calls)
     outcome: BookingOutcome | None = None
     try:
-        outcome = await _record_async(conn, attempt, service_id, booking, source)
+        outcome = await _record_async(
+            conn, attempt, service_id, booking, source, handoff.calendar_calls
+        )
     finally:
         await handoff.settle(outcome)
     return outcome
@@ -659,6 +690,7 @@ async def _record_async(
     service_id: int,
     booking: CalendarBooking,
     source: str,
+    calendar_calls: int,
 ) -> BookingOutcome:
     """`_record` for asyncio."""
     call_id = attempt.call_id
@@ -676,12 +708,20 @@ async def _record_async(
             if not ok:
                 raise _ValidationFailed(reason, details, latency_ms, appointment_id)
             await conn.execute(
-                COMPLETE_ATTEMPT, (attempt.key, appointment_id, booking.uid), prepare=False
+                COMPLETE_ATTEMPT,
+                (attempt.key, appointment_id, booking.uid, calendar_calls),
+                prepare=False,
             )
     except _ValidationFailed as failed:
         failure = _Failure.validation(failed.reason, failed.details, booking)
         return await _fail_async(
-            conn, attempt, failure, booking.uid, None, attempt.metric_args(failed)
+            conn,
+            attempt,
+            failure,
+            booking.uid,
+            None,
+            calendar_calls,
+            attempt.metric_args(failed),
         )
     except psycopg.Error as error:
         if conn.broken or conn.closed:
@@ -692,7 +732,7 @@ async def _record_async(
             if recorded is not None:
                 return _already(attempt, recorded, booking)
         failure = _Failure.recording(error, booking)
-        return await _fail_async(conn, attempt, failure, booking.uid, error)
+        return await _fail_async(conn, attempt, failure, booking.uid, error, calendar_calls)
     return BookingOutcome(
         BookingStatus.BOOKED, call_id, appointment_id, booking.uid, idempotency_key=attempt.key
     )
@@ -704,6 +744,7 @@ async def _fail_async(
     failure: _Failure,
     booking_uid: str | None,
     original: BaseException | None,
+    calendar_calls: int,
     failed_validation: tuple[Any, ...] | None = None,
 ) -> BookingOutcome:
     """`_fail` for asyncio."""
@@ -711,7 +752,9 @@ async def _fail_async(
         async with conn.transaction():
             if failed_validation is not None:
                 await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
-            cursor = await conn.execute(_FAIL, failure.fail_args(attempt.key), prepare=False)
+            cursor = await conn.execute(
+                _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
+            )
             (review_item_id,) = one_row(await cursor.fetchone())
     except psycopg.Error as cleanup_error:
         if original is None:

@@ -64,7 +64,7 @@ MARK_CALL_BOOKED = (
 # Closing an attempt as booked is what the caller is told BOOKED after: that commit too must
 # survive a crash and reach a synchronous standby, whatever the server's synchronous_commit.
 COMPLETE_ATTEMPT = (
-    "SELECT guard.complete_booking_attempt(%s, %s, %s)"
+    "SELECT guard.complete_booking_attempt(%s, %s, %s, %s)"
     " FROM set_config('synchronous_commit', 'on', TRUE) AS durable"
 )
 # The call's company and customer, and its active appointment carrying the booking's uid if one
@@ -123,7 +123,8 @@ def record_attempt_booking(
             conn.execute(RECORD_APPOINTMENT, values, prepare=False).fetchone()
         )
         conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
-    conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid), prepare=False)
+    # recovered, not booked by the booking path: its calendar calls are not known here
+    conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid, None), prepare=False)
     return int(appointment_id)
 
 
@@ -143,7 +144,7 @@ async def record_attempt_booking_async(
         cursor = await conn.execute(RECORD_APPOINTMENT, values, prepare=False)
         (appointment_id,) = one_row(await cursor.fetchone())
         await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
-    await conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid), prepare=False)
+    await conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid, None), prepare=False)
     return int(appointment_id)
 
 

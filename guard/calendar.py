@@ -485,7 +485,7 @@ def _recorded(
     )
     conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, row[2]), prepare=False)
     if row[6] is not None:
-        conn.execute(COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid), prepare=False)
+        conn.execute(COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid, None), prepare=False)
     return _with_appointment(row, appointment_id)
 
 
@@ -586,7 +586,9 @@ async def _recorded_async(
     appointment_id = _one(await cursor.fetchone())
     await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, row[2]), prepare=False)
     if row[6] is not None:
-        await conn.execute(COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid), prepare=False)
+        await conn.execute(
+            COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid, None), prepare=False
+        )
     return _with_appointment(row, appointment_id)
 
 

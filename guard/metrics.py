@@ -21,6 +21,7 @@ from prometheus_client.core import (
     CounterMetricFamily,
     GaugeHistogramMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -170,7 +171,35 @@ SELECT coalesce(
 )::text
 """
 _COUNTERS = """
-WITH counts AS (
+WITH settled AS (
+    SELECT b.state, b.calendar_calls,
+        extract(epoch FROM b.finished_at - b.created_at)::float8 AS seconds
+    FROM guard.booking_attempts AS b
+    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz
+        AND b.calendar_calls IS NOT NULL
+    UNION ALL
+    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
+    FROM guard.booking_attempts AS b
+    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz
+        AND b.calendar_calls IS NOT NULL
+    UNION ALL
+    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
+    FROM guard.booking_attempts AS b
+    WHERE b.state = 'booked' AND b.finished_at >= %(since)s::timestamptz
+        AND b.calendar_calls IS NOT NULL
+), recoveries AS (
+    SELECT e.key,
+        greatest(0, extract(epoch FROM e.occurred_at - opened.occurred_at))::float8 AS seconds
+    FROM guard.breaker_events AS e
+    CROSS JOIN LATERAL (
+        SELECT o.occurred_at FROM guard.breaker_events AS o
+        WHERE o.key = e.key AND o.generation < e.generation
+            AND o.from_state = 'closed' AND o.to_state = 'open'
+        ORDER BY o.generation DESC LIMIT 1
+    ) AS opened
+    WHERE e.from_state = 'half_open' AND e.to_state = 'closed'
+        AND e.recorded_at >= %(since)s::timestamptz
+), counts AS (
     SELECT t.counter, t.label, t.total AS n FROM guard.metric_totals AS t
     UNION ALL
     SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
@@ -195,6 +224,32 @@ WITH counts AS (
     UNION ALL
     -- every enabled check from 0: increase() misses what a series counted when it appeared
     SELECT 'alerts_opened', k.id, 0 FROM guard.checks AS k WHERE k.enabled
+    UNION ALL
+    SELECT 'booking_retries', guard.booking_retry_outcome(s.state, s.calendar_calls), count(*)
+    FROM settled AS s WHERE guard.booking_retry_outcome(s.state, s.calendar_calls) IS NOT NULL
+    GROUP BY 2
+    UNION ALL
+    SELECT 'booking_duration',
+        s.state || '|' || guard.histogram_bucket('booking_duration', s.seconds), count(*)
+    FROM settled AS s GROUP BY 2
+    UNION ALL
+    SELECT 'booking_duration', s.state || '|sum_us', sum(round(s.seconds * 1e6))::bigint
+    FROM settled AS s GROUP BY s.state
+    UNION ALL
+    SELECT 'breaker_recovery',
+        r.key || '|' || guard.histogram_bucket('breaker_recovery', r.seconds), count(*)
+    FROM recoveries AS r GROUP BY 2
+    UNION ALL
+    SELECT 'breaker_recovery', r.key || '|sum_us', sum(round(r.seconds * 1e6))::bigint
+    FROM recoveries AS r GROUP BY r.key
+    UNION ALL
+    -- every circuit PostgreSQL knows from 0, as the checks above
+    SELECT 'breaker_recovery', s.key || '|sum_us', 0 FROM guard.breaker_state AS s
+    UNION ALL
+    -- the bucket bounds, in the one place they are defined (a label per bound, counted 0)
+    SELECT 'bounds:' || h.histogram, b.bound::text, 0
+    FROM (VALUES ('booking_duration'), ('breaker_recovery')) AS h (histogram)
+    CROSS JOIN LATERAL unnest(guard.histogram_bounds(h.histogram)) AS b (bound)
 )
 SELECT c.counter, c.label,
     CASE WHEN c.counter = 'alerts_opened' THEN coalesce(k.rule_id, '(unknown)') END, sum(c.n)
@@ -211,6 +266,10 @@ SELECT set_config('statement_timeout', %(timeout)s, TRUE), set_config('jit', 'of
 """
 BOOKING_OUTCOMES = ("booked", "recovered", "failed", "queued")
 VALIDATION_RESULTS = ("passed", "failed")
+# guard.booking_retry_outcome's labels (what retrying did for an attempt the booking path
+# settled) and the outcomes of the attempts it times: docs/metrics.md.
+RETRY_OUTCOMES = ("not_retried", "succeeded_after_retry", "exhausted")
+TIMED_OUTCOMES = ("booked", "failed", "queued")
 
 
 @dataclass(frozen=True)
@@ -709,6 +768,37 @@ class GuardCollector(Collector):
             for key, value in sorted(totals[counter].items()):
                 family.add_metric(list(key), value)
             yield family
+        retries = CounterMetricFamily(
+            "guard_booking_retries",
+            "Booking attempts the booking path settled, by what retrying did (not_retried,"
+            " succeeded_after_retry, exhausted); the calendar asked at least once.",
+            labels=["outcome"],
+        )
+        counted = {outcome: 0.0 for outcome in RETRY_OUTCOMES}
+        for counter, label, _rule_id, n in rows:
+            if counter == "booking_retries":
+                counted[label] = counted.get(label, 0.0) + float(n)
+        for outcome, n in sorted(counted.items()):
+            retries.add_metric([outcome], n)
+        yield retries
+        yield _histogram(
+            rows,
+            "booking_duration",
+            "guard_booking_duration_seconds",
+            "Seconds from journaling a booking attempt to settling it (the calendar's answer with"
+            " its retries), attempts the booking path settled, by outcome.",
+            "outcome",
+            TIMED_OUTCOMES,
+        )
+        yield _histogram(
+            rows,
+            "breaker_recovery",
+            "guard_breaker_recovery_seconds",
+            "Seconds from a circuit opening (closed -> open) to its closing after successful"
+            " probes (half_open -> closed), by circuit.",
+            "key",
+            (),
+        )
 
     def _latency(self, row: tuple[Any, ...]) -> Iterator[Metric]:
         count, total, quantiles, buckets = row
@@ -769,6 +859,45 @@ class GuardCollector(Collector):
 
 def _le(value: float) -> str:
     return repr(float(value))
+
+
+def _histogram(
+    rows: list[tuple[Any, ...]],
+    counter: str,
+    name: str,
+    documentation: str,
+    label: str,
+    always: tuple[str, ...],
+) -> Metric:
+    """A cumulative histogram from the per-bucket totals of the counters series: labels
+    `<group>|<bound>`, `<group>|+Inf` and `<group>|sum_us` (guard.histogram_bucket), and the
+    bounds as rows `bounds:<histogram>`. Every group of `always` is exported from 0."""
+    bounds = sorted(float(bound) for c, bound, _, _ in rows if c == f"bounds:{counter}")
+    per_bucket: dict[str, dict[float, float]] = {group: {} for group in always}
+    sums: dict[str, float] = dict.fromkeys(always, 0.0)
+    for c, text, _rule_id, n in rows:
+        if c != counter:
+            continue
+        group, _, bucket = text.rpartition("|")
+        buckets = per_bucket.setdefault(group, {})
+        sums.setdefault(group, 0.0)
+        if bucket == "sum_us":
+            sums[group] += float(n) / 1e6
+        else:
+            bound = float("inf") if bucket == "+Inf" else float(bucket)
+            buckets[bound] = buckets.get(bound, 0.0) + float(n)
+    family = HistogramMetricFamily(name, documentation, labels=[label])
+    for group in sorted(per_bucket):
+        counts = per_bucket[group]
+        cumulative, exposed = 0.0, []
+        for bound in bounds:
+            cumulative += counts.get(bound, 0.0)
+            exposed.append((_le(bound), cumulative))
+        # A bucket whose bound is no longer defined (bounds changed since it was folded) lands
+        # in +Inf, so that the count stays whole.
+        exposed.append(("+Inf", sum(counts.values())))
+        family.add_metric([group], exposed, sum_value=sums[group])
+    return family
 
 
 def registry_for(collector: GuardCollector) -> CollectorRegistry:

@@ -5,11 +5,13 @@
 -- outcome was unknown (or that is past its timeout) becomes recovered, and its review item and
 -- alert are closed. An attempt that was already settled is an error (SQLSTATE 55000): its call
 -- may have been rolled back and reviewed meanwhile, and the caller must treat this booking as a
--- failure to review, not as a success.
+-- failure to review, not as a success. calendar_calls: how many times the booking path asked the
+-- calendar for it (retries included), kept in the journal for guard_booking_retries_total; NULL
+-- from a caller that did not count (recover_attempts, a reconciliation).
 -- SECURITY DEFINER: the application may not write the journal itself; a session with a tenant
 -- set may only close that tenant's attempts.
 CREATE OR REPLACE FUNCTION guard.complete_booking_attempt(
-    idempotency_key text, appointment_id bigint, booking_uid text
+    idempotency_key text, appointment_id bigint, booking_uid text, calendar_calls integer DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -64,7 +66,8 @@ BEGIN
         state = new_state,
         finished_at = now(),
         appointment_id = complete_booking_attempt.appointment_id,
-        booking_uid = complete_booking_attempt.booking_uid
+        booking_uid = complete_booking_attempt.booking_uid,
+        calendar_calls = complete_booking_attempt.calendar_calls
     WHERE b.id = attempt.id AND b.created_at = attempt.created_at;
     IF attempt.state = 'unknown' THEN
         PERFORM guard.settle_unknown_booking_attempt(

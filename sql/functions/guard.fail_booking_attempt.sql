@@ -7,7 +7,9 @@
 -- whose outcome was unknown has its booking_outcome_unknown review item and alert closed (the
 -- outcome is known now: no booking). An attempt that was settled already keeps its state (a
 -- late failure of a recovered attempt must not unbook it); the rollback path runs anyway, so
--- the failure is never silent. Returns the review item's id.
+-- the failure is never silent. Returns the review item's id. context.calendar_calls, when the
+-- booking path passes it, is how many times it asked the calendar (guard_booking_retries_total);
+-- anything but a whole number >= 0 there is refused.
 -- SECURITY DEFINER: the application may not write the journal, alerts or review items itself;
 -- a session with a tenant set may only fail that tenant's attempts.
 CREATE OR REPLACE FUNCTION guard.fail_booking_attempt(
@@ -52,7 +54,8 @@ BEGIN
             END,
             finished_at = now(),
             failure_reason = fail_booking_attempt.reason,
-            booking_uid = fail_booking_attempt.context ->> 'booking_uid'
+            booking_uid = fail_booking_attempt.context ->> 'booking_uid',
+            calendar_calls = (fail_booking_attempt.context ->> 'calendar_calls')::integer
         WHERE b.id = attempt.id AND b.created_at = attempt.created_at;
     END IF;
     IF attempt.state = 'unknown' THEN

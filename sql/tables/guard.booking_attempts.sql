@@ -32,6 +32,10 @@ CREATE TABLE guard.booking_attempts (
     booking_uid text,
     appointment_id bigint,
     failure_reason text,
+    -- how many times the booking path asked the calendar (retries included; 0: the breaker
+    -- refused first); NULL when something else settled it (recover_attempts, a reconciliation,
+    -- a person) or before 0100: guard_booking_retries_total counts from it
+    calendar_calls integer CONSTRAINT booking_attempts_calendar_calls_check CHECK (calendar_calls >= 0),
     CONSTRAINT booking_attempts_pkey PRIMARY KEY (id, created_at),
     CONSTRAINT booking_attempts_idempotency_key_key UNIQUE (idempotency_key),
     CONSTRAINT booking_attempts_settled_has_time CHECK (

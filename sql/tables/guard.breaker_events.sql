@@ -18,3 +18,8 @@ CREATE TABLE guard.breaker_events (
 );
 
 CREATE INDEX breaker_events_occurred_at_idx ON guard.breaker_events (occurred_at);
+
+-- guard_breaker_recovery_seconds (`guard metrics`) and guard.fold_metric_totals read the
+-- recoveries recorded since their watermark.
+CREATE INDEX breaker_events_recovered_at_idx ON guard.breaker_events (recorded_at)
+WHERE from_state = 'half_open' AND to_state = 'closed';

@@ -38,6 +38,8 @@ from tests.support.redis_server import RedisServer
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = "/usr/bin/prometheus"
 JOB = "calendar_sync"
+# A circuit whose recovery the history holds (its opening and its closing after probes).
+RECOVERED = "appointment_booking:service:8"
 
 pytestmark = pytest.mark.slow
 
@@ -263,11 +265,21 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
 
         # The counters exist at 0 before anything happens (increase() needs a first sample),
         # then the booking path fails, a validation fails and detection opens alerts.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO guard.breaker_state (key, state, generation, changed_at)"
+                " VALUES (%s, 'closed', 1, now())",
+                (RECOVERED,),
+            )
         _wait_for(
             "the counters scraped at 0",
             lambda: (
                 prometheus.query('guard_bookings_total{outcome="failed"} == 0')
                 and prometheus.query('guard_alerts_opened_total{check_id="cross_tenant_link"} == 0')
+                and prometheus.query('guard_booking_retries_total{outcome="exhausted"} == 0')
+                and prometheus.query(
+                    f'guard_breaker_recovery_seconds_count{{key="{RECOVERED}"}} == 0'
+                )
             ),
         )
         _bookings_fail_and_inconsistencies_appear(database_url)
@@ -283,6 +295,15 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
         )
         assert "rule I5_tenant_link" in detected["annotations"]["summary"]
 
+        _wait_for(
+            "the retries and the recovery scraped",
+            lambda: (
+                prometheus.query('guard_booking_retries_total{outcome="exhausted"} == 6')
+                and prometheus.query(
+                    f'guard_breaker_recovery_seconds_count{{key="{RECOVERED}"}} == 1'
+                )
+            ),
+        )
         _dashboard_queries_resolve(prometheus, key)
 
         # Every series read, none stale.
@@ -349,9 +370,10 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
 
 
 def _bookings_fail_and_inconsistencies_appear(database_url: str) -> None:
-    """Six bookings fail through the booking journal's functions (settled failed, rolled back),
-    one booking fails its validation (validate_booking: no such appointment), and detection
-    opens eleven alerts of one rule."""
+    """Six bookings fail through the booking journal's functions (settled failed after asking
+    the calendar three times, rolled back), one booking fails its validation (validate_booking:
+    no such appointment), detection opens eleven alerts of one rule, and a circuit recovers two
+    minutes after it opened (its transitions as the breaker's write-behind records them)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'Praxis A')")
         conn.execute("INSERT INTO public.services (id, company_id, name) VALUES (1, 1, 'Checkup')")
@@ -363,7 +385,11 @@ def _bookings_fail_and_inconsistencies_appear(database_url: str) -> None:
                 "SELECT idempotency_key FROM guard.begin_booking_attempt(%s, 1)", (call,)
             ).fetchone()
             assert row is not None
-            conn.execute("SELECT guard.fail_booking_attempt(%s, 'calendar_booking_failure')", row)
+            conn.execute(
+                "SELECT guard.fail_booking_attempt(%s, 'calendar_booking_failure',"
+                " '{\"calendar_calls\": 3}')",
+                row,
+            )
         [(ok, reason)] = conn.execute(
             "SELECT ok, reason FROM guard.validate_booking(7, 999999, 'uid-7')"
         ).fetchall()
@@ -373,6 +399,16 @@ def _bookings_fail_and_inconsistencies_appear(database_url: str) -> None:
             " severity, message) SELECT 'x:' || g, 'cross_tenant_link', 1, 'call', g, 'critical',"
             " 'linked to another company' FROM generate_series(1, 11) AS g"
         )
+        conn.execute(
+            "INSERT INTO guard.breaker_events (key, generation, from_state, to_state, reason,"
+            " host, pid, occurred_at) VALUES"
+            " (%(key)s, 2, 'closed', 'open', '3 consecutive failures', 'h', 1,"
+            "  now() - interval '120 seconds'),"
+            " (%(key)s, 3, 'open', 'half_open', 'cooldown over', 'h', 1,"
+            "  now() - interval '90 seconds'),"
+            " (%(key)s, 4, 'half_open', 'closed', '2 probes succeeded', 'h', 1, now())",
+            {"key": RECOVERED},
+        )
 
 
 def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
@@ -381,12 +417,14 @@ def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
     dashboard = json.loads((ROOT / "docs/grafana/booking-guard.json").read_text())
     legends: dict[str, set[str]] = {}
     for panel in dashboard["panels"]:
+        if panel["datasource"]["type"] != "prometheus":
+            continue  # the reporting views: tests/metrics/test_dashboard_sql.py
         for target in panel["targets"]:
             series = prometheus.query(target["expr"])
             rendered = [_legend(target["legendFormat"], s["metric"]) for s in series]
             if "{{" in target["legendFormat"]:
                 assert len(set(rendered)) == len(rendered), (panel["title"], rendered)
-            legends[panel["title"]] = set(rendered)
+            legends.setdefault(panel["title"], set()).update(rendered)
     assert JOB in legends["Jobs: last run failed"]
     assert legends["Jobs: last run failed"] <= {
         "daily_report",
@@ -405,3 +443,23 @@ def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
         f"{key} error"
         in legends["Failed and timed-out guarded calls / 5 min (application processes)"]
     )
+    assert {"p50 failed", "p95 failed"} <= legends["Booking latency by outcome (30 min)"]
+    assert f"mean {RECOVERED}" in legends["Circuit recovery time by circuit (24 h)"]
+    assert legends["Retry success rate (1 h)"] == {"booked after a retry"}
+    assert "exhausted" in legends["Booking retries by outcome / 1 h"]
+    assert legends["Auto-correction rate / 1 h"] == {
+        "corrected automatically",
+        "inconsistencies detected",
+    }
+    # The ratio of two increases over the same window: Prometheus' extrapolation cancels out.
+    [mean] = prometheus.query(
+        f'sum by (key) (increase(guard_breaker_recovery_seconds_sum{{key="{RECOVERED}"}}[24h]))'
+        " / sum by (key) (increase(guard_breaker_recovery_seconds_count[24h]))"
+    )
+    assert float(mean["value"][1]) == pytest.approx(120, abs=1)
+    [success] = prometheus.query(
+        'sum(increase(guard_booking_retries_total{outcome="succeeded_after_retry"}[1h]))'
+        ' / sum(increase(guard_booking_retries_total{outcome=~"succeeded_after_retry|exhausted"}'
+        "[1h]))"
+    )
+    assert float(success["value"][1]) == 0, "six bookings failed after their retries"

@@ -15,7 +15,7 @@ import psycopg
 EXPECTED_DEFINERS = {
     "guard.begin_booking_attempt(bigint,bigint)",
     "guard.check_call(bigint)",
-    "guard.complete_booking_attempt(text,bigint,text)",
+    "guard.complete_booking_attempt(text,bigint,text,integer)",
     "guard.fail_booking_attempt(text,text,jsonb)",
     "guard.check_flags_at_commit()",
     "guard.breaker_restore_state(text)",
