@@ -18,7 +18,15 @@ from tests.support.postgres import CRON_DATABASE, Cluster
 
 pytestmark = pytest.mark.pg_cron
 
-JOB_NAMES = {"detect", "reconcile", "review_sweep", "sweep", "daily_report", "retention"}
+JOB_NAMES = {
+    "detect",
+    "detect_queue",
+    "reconcile",
+    "review_sweep",
+    "sweep",
+    "daily_report",
+    "retention",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +67,15 @@ def test_the_migration_schedules_every_job(cron_db_url: str) -> None:
     assert scheduled["guard_reconcile"][1] == "SELECT guard.run_job('reconcile')"
     assert scheduled["guard_detect"][0] == "*/5 * * * *"
     assert scheduled["guard_daily_report"][0] == "0 2 * * *"
+    # '15 seconds' where pg_cron has seconds (1.5 on); every minute on an older one
+    with psycopg.connect(cron_db_url) as conn:
+        version = conn.execute(
+            "SELECT string_to_array(substring(extversion FROM '^[0-9]+(?:\\.[0-9]+)*'), '.')::int[]"
+            " FROM pg_extension WHERE extname = 'pg_cron'"
+        ).fetchone()
+    assert version is not None
+    seconds = version[0] >= [1, 5]
+    assert scheduled["guard_detect_queue"][0] == ("15 seconds" if seconds else "* * * * *")
 
 
 def test_verify_reports_cron_drift(cron_db_url: str) -> None:
@@ -123,6 +140,41 @@ def test_pg_cron_runs_a_job_and_it_leaves_a_heartbeat(cron_db_url: str) -> None:
             conn.execute("DELETE FROM guard.jobs WHERE name = 'cron_probe'")
             conn.execute("SELECT guard.schedule_jobs()")
         assert "guard_cron_probe" not in _cron_jobs(cron_db_url)
+
+
+@pytest.mark.slow
+def test_pg_cron_alerts_a_phantom_booking_no_watcher_checked(cron_db_url: str) -> None:
+    """No guard watch runs: the detect_queue job pg_cron runs (every minute on pg_cron 1.4)
+    checks the queued call once its grace period is over."""
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO companies (id, name) VALUES (9001, 'cron') ON CONFLICT DO NOTHING"
+        )
+        call = conn.execute(
+            "INSERT INTO calls (company_id, retell_call_id, direction, customer_link_status,"
+            " created_at, updated_at) VALUES (9001, 'cron-phantom-' || clock_timestamp(),"
+            " 'inbound', 'unlinked', now() - interval '1 min', now() - interval '1 min')"
+            " RETURNING id"
+        ).fetchone()
+        assert call is not None
+        conn.execute(
+            "UPDATE calls SET status = 'ended', session_outcome = 'appointment_booked',"
+            " updated_at = now() - interval '1 hour' WHERE id = %s",
+            call,
+        )
+        deadline = time.monotonic() + 90
+        alert = None
+        while time.monotonic() < deadline and alert is None:
+            alert = conn.execute(
+                "SELECT check_id FROM guard.alerts WHERE entity_type = 'call' AND entity_id = %s",
+                call,
+            ).fetchone()
+            time.sleep(1)
+        assert alert == ("booked_without_appointment",), "pg_cron's drain did not alert it in 90 s"
+        left = conn.execute(
+            "SELECT count(*) FROM guard.detection_queue WHERE call_id = %s", call
+        ).fetchone()
+        assert left == (0,)
 
 
 def test_retention_deletes_only_booking_guards_cron_run_details(cron_db_url: str) -> None:
