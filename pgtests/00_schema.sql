@@ -11,7 +11,7 @@ SELECT col_type_is('public', 'calls', 'booking_details', 'jsonb', 'booking detai
 SELECT tables_are(
     'guard',
     ARRAY[
-        'migration_checksums', 'definitions', 'baseline_objects', 'settings', 'rules', 'checks', 'alerts',
+        'migration_checksums', 'definitions', 'baseline_objects', 'registry_rows', 'settings', 'rules', 'checks', 'alerts',
         'review_items',
         'breaker_state', 'breaker_events', 'validation_metrics', 'daily_reports',
         'correction_audit', 'jobs', 'job_runs', 'detection_runs', 'alert_deliveries', 'role_names', 'role_grants',
