@@ -176,6 +176,7 @@ def test_jobs_run_once_and_status(db_url: str) -> None:
     assert sorted(line.split(":")[0] for line in lines) == [
         "daily_report",
         "detect",
+        "detect_queue",
         "reconcile",
         "retention",
         "review_sweep",
@@ -189,6 +190,7 @@ def test_jobs_run_once_and_status(db_url: str) -> None:
     assert set(jobs) == {
         "daily_report",
         "detect",
+        "detect_queue",
         "reconcile",
         "retention",
         "review_sweep",

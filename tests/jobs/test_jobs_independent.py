@@ -29,7 +29,7 @@ from psycopg.conninfo import make_conninfo
 from guard.cli import main
 
 JOBS_LOGIN = "jobs_with_timeout"
-JOBS = ["daily_report", "detect", "reconcile", "retention", "review_sweep", "sweep"]
+JOBS = ["daily_report", "detect", "detect_queue", "reconcile", "retention", "review_sweep", "sweep"]
 # outside the job's sub-transaction (lost before), inside it (recorded before as well)
 OUTSIDE = ("recorded_late", "recording_refused_once")
 INSIDE = ("command_too_slow", "command_refused")
