@@ -62,6 +62,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.types.json import Jsonb
 
+from guard import tracing
 from guard.booking_common import (
     CALL_FOR_RECOVERY,
     COMPLETE_ATTEMPT,
@@ -106,7 +107,7 @@ _BEGIN = (
     "SELECT b.outcome, b.attempt_id, b.idempotency_key, b.appointment_id, b.booking_uid,"
     " c.company_id, c.customer_id"
     " FROM set_config('synchronous_commit', 'on', TRUE) AS durable,"
-    " guard.begin_booking_attempt(%s, %s) AS b, public.calls AS c WHERE c.id = %s"
+    " guard.begin_booking_attempt(%s, %s, %s) AS b, public.calls AS c WHERE c.id = %s"
 )
 _VALIDATE = "SELECT ok, reason, details, latency_ms FROM guard.validate_booking(%s, %s, %s)"
 _RECORD_FAILED_VALIDATION = "SELECT guard.record_validation(%s, %s, %s, FALSE, %s, %s)"
@@ -259,6 +260,9 @@ class _Failure:
         context = self.context | {"reason": self.reason}
         if calendar_calls is not None:
             context["calendar_calls"] = calendar_calls
+        trace_id = tracing.trace_id()
+        if trace_id is not None:  # the alert and review item the rollback raises carry it
+            context["trace_id"] = trace_id
         return (key, self.review_reason, Jsonb(context))
 
     def outcome(
@@ -497,13 +501,32 @@ def _book(
     source: str,
     wait_seconds: float,
 ) -> BookingOutcome:
+    with tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span:
+        outcome = _book_traced(
+            conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
+        )
+        _judge(booking_span, outcome)
+        return outcome
+
+
+def _book_traced(
+    conn: psycopg.Connection[Any],
+    call_id: int,
+    service_id: int,
+    book: CalendarCall,
+    breakers: BreakerRegistry,
+    retry_policy: RetryPolicy | None,
+    source: str,
+    wait_seconds: float,
+) -> BookingOutcome:
     deadline = time.monotonic() + wait_seconds
     while True:
-        with conn.transaction():
+        with tracing.span("guard.booking.begin") as begin_span, conn.transaction():
             started = _started(
-                conn.execute(_BEGIN, (call_id, service_id, call_id), prepare=False).fetchone(),
+                conn.execute(_BEGIN, _begin_args(call_id, service_id), prepare=False).fetchone(),
                 call_id,
             )
+            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
         if not _must_wait(started, deadline):
             break
         time.sleep(_POLL_SECONDS)
@@ -513,7 +536,11 @@ def _book(
     handoff = _SyncHandoff()
     calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
     try:
-        booking = handoff.book(calendar, _keyed(book, attempt.key))
+        with tracing.span("guard.booking.calendar") as calendar_span:
+            try:
+                booking = handoff.book(calendar, _keyed(book, attempt.key))
+            finally:
+                calendar_span.set("guard.booking.calendar_calls", handoff.calendar_calls)
     except CircuitOpenError as open_circuit:
         failure = _Failure.open_circuit(open_circuit)
         return _fail(conn, attempt, failure, None, open_circuit, handoff.calendar_calls)
@@ -538,7 +565,7 @@ def _record(
     """Record the calendar's booking, validate it and close the attempt, in one transaction."""
     call_id = attempt.call_id
     try:
-        with conn.transaction():
+        with tracing.span("guard.booking.record"), conn.transaction():
             (appointment_id,) = one_row(
                 conn.execute(
                     RECORD_APPOINTMENT,
@@ -547,11 +574,13 @@ def _record(
                 ).fetchone()
             )
             conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
-            ok, reason, details, latency_ms = one_row(
-                conn.execute(
-                    _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
-                ).fetchone()
-            )
+            with tracing.span("guard.booking.validate") as validate_span:
+                ok, reason, details, latency_ms = one_row(
+                    conn.execute(
+                        _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
+                    ).fetchone()
+                )
+                _validated(validate_span, ok, reason)
             if not ok:
                 raise _ValidationFailed(reason, details, latency_ms, appointment_id)
             conn.execute(
@@ -600,7 +629,10 @@ def _fail(
     done (the database went away), the caller gets its original exception, not ours: the attempt
     is still calling in the journal and will be settled from there."""
     try:
-        with conn.transaction():
+        with (
+            tracing.span("guard.booking.rollback", _rollback_attributes(failure)),
+            conn.transaction(),
+        ):
             if failed_validation is not None:
                 conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
             (review_item_id,) = one_row(
@@ -653,11 +685,31 @@ async def _book_async(
     source: str,
     wait_seconds: float,
 ) -> BookingOutcome:
+    with tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span:
+        outcome = await _book_async_traced(
+            conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
+        )
+        _judge(booking_span, outcome)
+        return outcome
+
+
+async def _book_async_traced(
+    conn: psycopg.AsyncConnection[Any],
+    call_id: int,
+    service_id: int,
+    book: AsyncCalendarCall,
+    breakers: BreakerRegistry,
+    retry_policy: RetryPolicy | None,
+    source: str,
+    wait_seconds: float,
+) -> BookingOutcome:
     deadline = time.monotonic() + wait_seconds
     while True:
-        async with conn.transaction():
-            cursor = await conn.execute(_BEGIN, (call_id, service_id, call_id), prepare=False)
-            started = _started(await cursor.fetchone(), call_id)
+        with tracing.span("guard.booking.begin") as begin_span:
+            async with conn.transaction():
+                cursor = await conn.execute(_BEGIN, _begin_args(call_id, service_id), prepare=False)
+                started = _started(await cursor.fetchone(), call_id)
+            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
         if not _must_wait(started, deadline):
             break
         await asyncio.sleep(_POLL_SECONDS)
@@ -667,7 +719,11 @@ async def _book_async(
     handoff = _AsyncHandoff()
     calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
     try:
-        booking = await handoff.book(calendar, _keyed(book, attempt.key))
+        with tracing.span("guard.booking.calendar") as calendar_span:
+            try:
+                booking = await handoff.book(calendar, _keyed(book, attempt.key))
+            finally:
+                calendar_span.set("guard.booking.calendar_calls", handoff.calendar_calls)
     except CircuitOpenError as open_circuit:
         failure = _Failure.open_circuit(open_circuit)
         return await _fail_async(conn, attempt, failure, None, open_circuit, handoff.calendar_calls)
@@ -695,23 +751,30 @@ async def _record_async(
     """`_record` for asyncio."""
     call_id = attempt.call_id
     try:
-        async with conn.transaction():
-            cursor = await conn.execute(
-                RECORD_APPOINTMENT, attempt.record_args(service_id, booking, source), prepare=False
-            )
-            (appointment_id,) = one_row(await cursor.fetchone())
-            await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
-            cursor = await conn.execute(
-                _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
-            )
-            ok, reason, details, latency_ms = one_row(await cursor.fetchone())
-            if not ok:
-                raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-            await conn.execute(
-                COMPLETE_ATTEMPT,
-                (attempt.key, appointment_id, booking.uid, calendar_calls),
-                prepare=False,
-            )
+        with tracing.span("guard.booking.record"):
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    RECORD_APPOINTMENT,
+                    attempt.record_args(service_id, booking, source),
+                    prepare=False,
+                )
+                (appointment_id,) = one_row(await cursor.fetchone())
+                await conn.execute(
+                    MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False
+                )
+                with tracing.span("guard.booking.validate") as validate_span:
+                    cursor = await conn.execute(
+                        _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
+                    )
+                    ok, reason, details, latency_ms = one_row(await cursor.fetchone())
+                    _validated(validate_span, ok, reason)
+                if not ok:
+                    raise _ValidationFailed(reason, details, latency_ms, appointment_id)
+                await conn.execute(
+                    COMPLETE_ATTEMPT,
+                    (attempt.key, appointment_id, booking.uid, calendar_calls),
+                    prepare=False,
+                )
     except _ValidationFailed as failed:
         failure = _Failure.validation(failed.reason, failed.details, booking)
         return await _fail_async(
@@ -749,13 +812,14 @@ async def _fail_async(
 ) -> BookingOutcome:
     """`_fail` for asyncio."""
     try:
-        async with conn.transaction():
-            if failed_validation is not None:
-                await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
-            cursor = await conn.execute(
-                _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
-            )
-            (review_item_id,) = one_row(await cursor.fetchone())
+        with tracing.span("guard.booking.rollback", _rollback_attributes(failure)):
+            async with conn.transaction():
+                if failed_validation is not None:
+                    await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
+                cursor = await conn.execute(
+                    _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
+                )
+                (review_item_id,) = one_row(await cursor.fetchone())
     except psycopg.Error as cleanup_error:
         if original is None:
             raise
@@ -837,6 +901,38 @@ def recover_attempts(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _begin_args(call_id: int, service_id: int) -> tuple[Any, ...]:
+    """The parameters of _BEGIN: the journal keeps the trace the attempt began in, if any."""
+    return (call_id, service_id, tracing.trace_id(), call_id)
+
+
+def _begin_outcome(started: _Attempt | BookingOutcome) -> str:
+    return "started" if isinstance(started, _Attempt) else str(started.status)
+
+
+def _booking_attributes(call_id: int, service_id: int) -> dict[str, tracing.AttributeValue]:
+    # ids only: never the caller's phone number, the calendar's answer or the idempotency key
+    return {"guard.call_id": call_id, "guard.service_id": service_id}
+
+
+def _rollback_attributes(failure: _Failure) -> dict[str, tracing.AttributeValue]:
+    return {"guard.booking.review_reason": failure.review_reason}
+
+
+def _judge(booking_span: tracing.Span, outcome: BookingOutcome) -> None:
+    """What the booking came to, on its span: failed and queued bookings are failures."""
+    booking_span.set("guard.booking.status", str(outcome.status))
+    if outcome.status in (BookingStatus.FAILED, BookingStatus.QUEUED):
+        booking_span.fail(f"booking {outcome.status}")
+
+
+def _validated(validate_span: tracing.Span, ok: bool, reason: str | None) -> None:
+    validate_span.set("guard.validation.ok", ok)
+    if not ok:
+        validate_span.set("guard.validation.reason", reason)  # a reason code (docs/bi.md)
+        validate_span.fail("validation failed")
 
 
 def _recorded(row: tuple[Any, ...] | None) -> int | None:

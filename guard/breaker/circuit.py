@@ -65,6 +65,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
+from guard import tracing
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.codec import (
@@ -790,6 +791,15 @@ class CircuitBreaker:
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` under the breaker (sync). Raises ``CircuitOpenError`` when open and
         ``BulkheadFullError`` when ``max_concurrent_calls`` calls are already in flight."""
+        if tracing.active():
+            with self._decision_span() as decision:
+                return self._call(decision.admitted(fn), *args, **kwargs)
+        return self._call(fn, *args, **kwargs)
+
+    def _decision_span(self) -> _DecisionSpan:
+        return _DecisionSpan(self)
+
+    def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         self._take_slot()
         try:
             ticket = self.acquire()
@@ -871,6 +881,14 @@ class CircuitBreaker:
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
+        if tracing.active():
+            with self._decision_span() as decision:
+                return await self._call_async(decision.admitted_async(fn), *args, **kwargs)
+        return await self._call_async(fn, *args, **kwargs)
+
+    async def _call_async(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         self._take_slot()
         try:
             return await self._call_async_admitted(fn, *args, **kwargs)
@@ -927,6 +945,10 @@ class CircuitBreaker:
             self._outcome_event(outcome, started, error, False)
         if tripped and self._raise_on_trip:
             raise self._tripped_error() from error
+
+    def _state_label(self) -> str:
+        known = self._known
+        return known.state.label if known is not None else "unknown"
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
@@ -1207,3 +1229,52 @@ class GuardedBlock:
         tripped = await breaker._release_async(self._ticket, outcome, duration)
         if tripped and breaker._raise_on_trip and exc is not None:
             raise breaker._tripped_error() from exc
+
+
+class _DecisionSpan:
+    """The span of one guarded call when tracing is on (guard.tracing): the breaker's decision
+    (allowed, or refused with the reason) and the circuit's state when it decided; the guarded
+    call's own spans nest under it. Never the call's arguments or result."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self._breaker = breaker
+        self._decided = False
+        self._block = tracing.span("guard.breaker.call", {"guard.breaker.key": breaker.key})
+        self._span = tracing.Span()
+
+    def __enter__(self) -> _DecisionSpan:
+        self._span = self._block.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        if not self._decided and isinstance(error, CircuitOpenError):
+            self._decide("refused", error.state.label)
+            reason = "bulkhead" if isinstance(error, BulkheadFullError) else "open"
+            self._span.set("guard.breaker.refused_because", reason)
+        return self._block.__exit__(kind, error, traceback)
+
+    def _decide(self, decision: str, state: str) -> None:
+        self._decided = True
+        self._span.set("guard.breaker.decision", decision)
+        self._span.set("guard.breaker.state", state)
+
+    def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            self._decide("allowed", self._breaker._state_label())
+            return fn(*args, **kwargs)
+
+        return run
+
+    def admitted_async(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(fn)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            self._decide("allowed", self._breaker._state_label())
+            return await fn(*args, **kwargs)
+
+        return run

@@ -32,6 +32,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from guard import tracing
 from guard.backoff import exponential_delay
 from guard.cli.report import stored_report
 from guard.db.connection import connect, reconnect_delay
@@ -478,7 +479,7 @@ class Dispatcher:
             ids = [row.alert_id for row in rows]
             message = digest_message(rows, period_end, hours, channel.name)
             try:
-                channel.sink.send(message)
+                _send(channel, message)
             except DeliveryError as error:
                 self._failed(store, channel, ids, rows, error)
                 store.release(channel.name, s.worker_id)
@@ -569,7 +570,7 @@ class Dispatcher:
                     self.stats.unrenderable += 1
                     continue
                 try:
-                    channel.sink.send(message)
+                    _send(channel, message)
                 except DeliveryError as error:
                     self._pause_notices(channel, error)
                     log.warning(
@@ -618,7 +619,7 @@ class Dispatcher:
                 if self.stopping or failed or time.monotonic() + s.send_timeout_s > deadline:
                     break
                 try:
-                    channel.sink.send(message)
+                    _send(channel, message)
                 except DeliveryError as error:
                     failed = True
                     self._failed(store, channel, message.alert_ids, rows, error)
@@ -712,6 +713,18 @@ class Dispatcher:
                 store.release(channel.name, self.settings.worker_id)
             except psycopg.Error:
                 return
+
+
+def _send(channel: _Channel, message: Message) -> None:
+    """One message to one channel, in a span of its own when tracing is on (docs/tracing.md):
+    the channel, the kind of message and how many alerts it carries; never its text."""
+    attributes: dict[str, tracing.AttributeValue] = {
+        "guard.dispatch.channel": channel.name,
+        "guard.dispatch.kind": message.kind,
+        "guard.dispatch.alerts": len(message.alert_ids),
+    }
+    with tracing.span("guard.dispatch.send", attributes):
+        channel.sink.send(message)
 
 
 def _seconds_to_period_end(hours: int, now: float | None = None) -> float:

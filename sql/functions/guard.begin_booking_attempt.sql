@@ -11,9 +11,14 @@
 --                   settles it, because a new key would let the calendar book the call twice
 -- The call row is locked (FOR NO KEY UPDATE) so that two attempts for one call serialise here;
 -- the unique index booking_attempts_one_unsettled_per_call backs it up.
+-- trace_id: the OpenTelemetry trace the booking path began the attempt in (32 hex digits), kept
+-- with a started attempt so that its journal row leads to its trace (docs/tracing.md); NULL
+-- without tracing.
 -- SECURITY DEFINER: the application may not write the journal itself; a session with a tenant
 -- set may only book that tenant's calls.
-CREATE OR REPLACE FUNCTION guard.begin_booking_attempt(call_id bigint, service_id bigint)
+CREATE OR REPLACE FUNCTION guard.begin_booking_attempt(
+    call_id bigint, service_id bigint, trace_id text DEFAULT NULL
+)
 RETURNS TABLE (
     outcome text, attempt_id bigint, idempotency_key text, appointment_id bigint, booking_uid text
 )
@@ -69,9 +74,12 @@ BEGIN
         RETURN;
     END IF;
 
-    INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key)
+    INSERT INTO guard.booking_attempts (
+        company_id, call_id, service_id, idempotency_key, trace_id
+    )
     VALUES (
-        the_call.company_id, the_call.id, begin_booking_attempt.service_id, gen_random_uuid()::text
+        the_call.company_id, the_call.id, begin_booking_attempt.service_id, gen_random_uuid()::text,
+        begin_booking_attempt.trace_id
     )
     RETURNING 'started', id, booking_attempts.idempotency_key
     INTO outcome, attempt_id, idempotency_key;

@@ -59,7 +59,10 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
     '{EXECUTE}', NULL
 ),
 -- the booking journal (guard.booking_attempts), written only through these
-('application', 'FUNCTION', 'guard.begin_booking_attempt(bigint, bigint)', '{EXECUTE}', NULL),
+(
+    'application', 'FUNCTION', 'guard.begin_booking_attempt(bigint, bigint, text)', '{EXECUTE}',
+    NULL
+),
 (
     'application', 'FUNCTION', 'guard.complete_booking_attempt(text, bigint, text, integer)',
     '{EXECUTE}', NULL

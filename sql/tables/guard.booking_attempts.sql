@@ -36,6 +36,8 @@ CREATE TABLE guard.booking_attempts (
     -- refused first); NULL when something else settled it (recover_attempts, a reconciliation,
     -- a person) or before 0100: guard_booking_retries_total counts from it
     calendar_calls integer CONSTRAINT booking_attempts_calendar_calls_check CHECK (calendar_calls >= 0),
+    -- the OpenTelemetry trace the booking path began it in (docs/tracing.md); NULL without tracing
+    trace_id text CONSTRAINT booking_attempts_trace_id_check CHECK (trace_id ~ '^[0-9a-f]{32}$'),
     CONSTRAINT booking_attempts_pkey PRIMARY KEY (id, created_at),
     CONSTRAINT booking_attempts_idempotency_key_key UNIQUE (idempotency_key),
     CONSTRAINT booking_attempts_settled_has_time CHECK (
