@@ -7,6 +7,7 @@ process where `opentelemetry` cannot be imported, bookings work and nothing is i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -24,7 +25,12 @@ from opentelemetry.trace import StatusCode
 from opentelemetry.util._once import Once
 
 from guard import tracing
-from guard.booking import BookingStatus, CalendarBooking, book_appointment
+from guard.booking import (
+    BookingStatus,
+    CalendarBooking,
+    book_appointment,
+    book_appointment_async,
+)
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.cli import main
 from guard.retry import RetryPolicy
@@ -262,6 +268,47 @@ def test_a_booking_that_does_not_validate_fails_its_validation_span(
     }
     assert record.status.status_code is StatusCode.ERROR, "its transaction was rolled back"
     assert "guard.booking.rollback" in named
+
+
+def test_the_async_booking_path_makes_the_same_spans(
+    booking_url: str,
+    login_roles: dict[str, str],  # noqa: F811
+    spans: InMemorySpanExporter,
+) -> None:
+    answers = [False, True]
+
+    async def book(key: str) -> CalendarBooking:
+        return _calendar(answers)(key)  # type: ignore[no-any-return]
+
+    async def run() -> Any:
+        async with await psycopg.AsyncConnection.connect(
+            booking_url, user=login_roles["application"], autocommit=True
+        ) as app:
+            return await book_appointment_async(
+                app,
+                call_id=1,
+                service_id=5,
+                book=book,
+                breakers=BreakerRegistry(in_memory=True),
+                retry_policy=RETRY,
+            )
+
+    assert asyncio.run(run()).status is BookingStatus.BOOKED
+    finished = spans.get_finished_spans()
+    named = _by_name(finished)
+    [booking] = named["guard.booking"]
+    [calendar] = named["guard.booking.calendar"]
+    [record] = named["guard.booking.record"]
+    [validate] = named["guard.booking.validate"]
+    tries = named["guard.breaker.call"]
+    assert _parent(calendar, booking) and _parent(record, booking) and _parent(validate, record)
+    assert len(tries) == 2 and all(_parent(one, calendar) for one in tries)
+    assert [one.status.status_code for one in tries] == [StatusCode.ERROR, StatusCode.UNSET]
+    assert (calendar.attributes or {})["guard.booking.calendar_calls"] == 2
+    _nothing_personal(finished)
+    with psycopg.connect(booking_url) as admin:
+        row = admin.execute("SELECT trace_id FROM guard.booking_attempts").fetchone()
+    assert row == (_trace_hex(booking),)
 
 
 def test_a_dispatcher_send_is_a_span_per_message(db_url: str, spans: InMemorySpanExporter) -> None:
