@@ -14,14 +14,16 @@ the call is created, then ended (status and outcome):
 - 3 %: a phantom booking: ended with outcome appointment_booked and no appointment;
 - 3 %: a problem visible at commit: ended with an outcome outside the known set (unknown_value).
 Scenarios: `guard watch` running (the real CLI, `--channel stdout`, in a process of its own) and
-pg_cron's jobs; then pg_cron's jobs alone (no watcher: the fallback).
+pg_cron's jobs; no watcher, `guard jobs run --job detect_queue` (the external runner, on the job's
+own schedule, 15 s) beside pg_cron's jobs; pg_cron's jobs alone (the fallback where pg_cron 1.4
+runs detect_queue every minute).
 A listening session (LISTEN guard_alerts) notes when each call's alert became visible; the
 latency is that moment minus the moment the ending commit returned to the application. Phantoms
 written in the last grace period plus two minutes are not waited for past the end of the run:
 an alert still missing at the end counts as unseen (reported).
 Targets: a phantom booking p95 and max <= 60 s; a commit-visible problem p95 and max <= 5 s
 (with the watcher; without it, the fallback's figures are shown against the same targets).
-Takes about 2 x (minutes + 1.5) minutes plus the setup.
+Takes about 3 x (minutes + 2) minutes plus the setup.
 """
 
 from __future__ import annotations
@@ -140,17 +142,18 @@ def _write(url: str, scenario: Scenario, rate: float, seconds: float, rng: rando
 
 
 def run_scenario(
-    url: str, name: str, watcher: bool, minutes: float, rate: float, grace_s: float, log: Any
+    url: str, name: str, command: list[str], minutes: float, rate: float, grace_s: float, log: Any
 ) -> Scenario:
+    """command: the `guard` arguments of a process running beside pg_cron (none: pg_cron only)."""
     scenario = Scenario(name)
     stop = threading.Event()
     listener = threading.Thread(target=_listen, args=(url, scenario, stop), daemon=True)
     listener.start()
     watch: subprocess.Popen[bytes] | None = None
-    if watcher:
+    if command:
         guard = shutil.which("guard") or str(Path(sys.executable).with_name("guard"))
         watch = subprocess.Popen(
-            [guard, "--database-url", url, "watch", "--channel", "stdout"],
+            [guard, "--database-url", url, *command],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -293,9 +296,14 @@ def main(argv: list[str] | None = None) -> int:
                 if cron
                 else None
             )
+        runs = [
+            ("guard watch + pg_cron", ["watch", "--channel", "stdout"]),
+            ("guard jobs run (detect_queue) + pg_cron", ["jobs", "run", "--job", "detect_queue"]),
+            ("pg_cron only", []),
+        ]
         scenarios = [
-            run_scenario(url, "guard watch + pg_cron", True, args.minutes, args.rate, grace_s, log),
-            run_scenario(url, "pg_cron only", False, args.minutes, args.rate, grace_s, log),
+            run_scenario(url, name, command, args.minutes, args.rate, grace_s, log)
+            for name, command in runs
         ]
     rows = [row for s in scenarios for row in figures(s)]
     header = {

@@ -18,7 +18,7 @@ UPDATE guard.settings SET value = '30'::jsonb
 WHERE key = 'grace_period_seconds' AND value = '300'::jsonb;
 
 INSERT INTO guard.settings (key, value, value_type, description) VALUES (
-    'detection_queue_batch', '200', 'integer',
+    'detection_queue_batch', '1000', 'integer',
     'At most this many queued calls are checked by one drain of the detection queue (a transaction).'
 );
 

@@ -9,7 +9,7 @@ INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
     'A detection pass (the detect job, guard check) running longer fails with a statement timeout.'
 ),
 (
-    'detection_queue_batch', '200', 'integer',
+    'detection_queue_batch', '1000', 'integer',
     'At most this many queued calls are checked by one drain of the detection queue (a transaction).'
 ),
 (
