@@ -9,9 +9,19 @@ change is reverted. A mutant
 is killed when one of those tests fails, survived when they all pass. A survivor is either a gap
 in the suite (write the test) or equivalent (the catalogue says why in `equivalent`).
 
-The canonical-vs-migrations and snapshot tests (tests/db/test_canonical.py, `guard db verify`)
-are never a mutant's covering tests: both files carry the same change, so only behaviour may
-notice it.
+A kill is a test failing for behaviour, never for text: after a SQL mutant is applied, the
+copy's generated files are made again from it (`python -m guard.devtools.generate`: the catalog
+snapshot `guard db verify` and the definitions check compare with, the invariant map, the BI
+column reference, the lock table when a migration changed) and a mutated released migration's
+checksum in migrations/releases.toml is the mutated file's, as a developer would commit the
+change. A test that compares text (a snapshot, `verify`, a checksum, a generated document) then
+passes whatever the mutant did; no list of such tests is kept. And a kill counts only for a
+test that passes on the unmutated tree: the covering tests run there first (the baseline), and
+the run stops if one fails.
+
+Generated mutants (`--generated N`, mutation/generated.py) are made from the canonical
+definitions by operators (boundaries, AND/OR, a dropped coalesce, NOT, condition line, grant
+row or status literal) and sampled; their covering tests are found by a rule.
 
 Python: mutation/python_mutants.toml is the same kind of catalogue for guard/breaker (the Lua
 scripts and the memory store alike), guard/dispatch, guard/db/migrate.py and guard/booking.py;
@@ -37,32 +47,30 @@ import tempfile
 import time
 import tomllib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from guard.db.definitions import is_definition
+from guard.db.releases import checksum
+from mutation import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hand-written mutants: of the canonical SQL (and the migration defining the object), and of the
 # Python modules (the file only). Ids are unique across both.
 CATALOGUES = (ROOT / "mutation" / "sql_mutants.toml", ROOT / "mutation" / "python_mutants.toml")
 
-# Tests that compare the canonical files with the migrations or a stored snapshot: a mutant
-# changes both sides alike, so these would only notice the stale snapshot, not wrong behaviour.
-NOT_BEHAVIOUR_TESTS = (
-    "tests/db/test_canonical.py",
-    "tests/db/test_verify.py",
-    "tests/security/test_verify_security.py",
+# The files `make generated` writes from sql/ and migrations/ (guard/devtools), made again in the
+# mutated copy; and the release record whose checksums a mutated released migration changes.
+GENERATED_FILES = (
+    "guard/db/canonical_snapshot.json",
+    "docs/invariant-map.md",
+    "docs/bi-columns.md",
+    "docs/bi.md",
+    "docs/dba.md",
 )
-
-# Tests that run `guard db verify`, which compares the database with the stored snapshot of the
-# canonical SQL: deselected when they sit in a covering file, for the same reason.
-NOT_BEHAVIOUR_NODES = (
-    "tests/security/test_tenant_bindings.py::"
-    "test_verify_names_logins_bound_to_nothing_without_calling_it_drift",
-)
+RELEASES = "migrations/releases.toml"
 
 PGTAP_NODE = "tests/pgtap/test_pgtap.py::test_pgtap_file[{name}]"
 MUTANT_TIMEOUT_SECONDS = 600
@@ -117,6 +125,7 @@ class Outcome:
     killer: str
     seconds: float
     explained: bool
+    operator: str = ""  # generated mutants: the operator that made it
 
 
 def load_catalogue(paths: Sequence[Path] = CATALOGUES) -> list[Mutant]:
@@ -136,9 +145,6 @@ def load_catalogue(paths: Sequence[Path] = CATALOGUES) -> list[Mutant]:
             raise ValueError(f"mutant {mutant.id}: replacement equals the original")
         if not mutant.tests:
             raise ValueError(f"mutant {mutant.id}: no covering tests")
-        for test in mutant.tests:
-            if test.startswith(NOT_BEHAVIOUR_TESTS):
-                raise ValueError(f"mutant {mutant.id}: {test} compares text, not behaviour")
         mutants.append(mutant)
     return mutants
 
@@ -256,7 +262,47 @@ def _pytest_env(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def run_tests(tree: Path, node_ids: Sequence[str], report: Path) -> tuple[str, str]:
+def regenerate(tree: Path, changed: Sequence[Path]) -> list[tuple[Path, bytes]]:
+    """Make the copy's generated files from its mutated sources, as `make generated` would, and
+    record a mutated released migration's checksum; returns the original bytes to put back."""
+    originals = [
+        (tree / name, (tree / name).read_bytes())
+        for name in (*GENERATED_FILES, RELEASES)
+        if (tree / name).exists()
+    ]
+    migrations = [p for p in changed if p.parent.name == "migrations"]
+    if migrations:
+        releases = tree / RELEASES
+        text = releases.read_text()
+        for migration in migrations:
+            migration_id = migration.name.removesuffix(".sql").removesuffix(".rollback")
+            recorded = re.search(rf'"{re.escape(migration_id)}" = "([0-9a-f]{{64}})"', text)
+            if recorded:
+                forward = migration.with_name(f"{migration_id}.sql")
+                text = text.replace(recorded.group(1), checksum(forward))
+        releases.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "guard.devtools.generate"],
+        cwd=tree,
+        env=_pytest_env(tree),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        for path, content in originals:
+            path.write_bytes(content)
+        raise GenerateError((done.stderr or done.stdout).strip()[-400:])
+    return originals
+
+
+class GenerateError(Exception):
+    """The mutated tree's generated files could not be made (the mutant breaks the build)."""
+
+
+def run_tests(
+    tree: Path, node_ids: Sequence[str], report: Path, marks: str | None = None
+) -> tuple[str, str]:
     """(status, killer): killed by the first failing test, error when only errors occurred."""
     command = [
         sys.executable,
@@ -269,7 +315,7 @@ def run_tests(tree: Path, node_ids: Sequence[str], report: Path) -> tuple[str, s
         "-p",
         "no:cacheprovider",
         f"--junitxml={report}",
-        *(f"--deselect={node}" for node in NOT_BEHAVIOUR_NODES),
+        *(["-m", marks] if marks else []),
         *node_ids,
     ]
     process = subprocess.Popen(
@@ -328,21 +374,49 @@ def _junit_problems(report: Path) -> tuple[list[str], list[str]]:
     return failed, errored
 
 
-def run_mutants(mutants: Sequence[Mutant], baseline: bool) -> list[Outcome]:
+def run_mutants(
+    mutants: Sequence[Mutant],
+    baseline: bool,
+    marks: str | None = None,
+    operators: dict[str, str] | None = None,
+) -> list[Outcome]:
+    """Run each mutant's covering tests on a copy of the tree carrying it. `marks`: a pytest
+    marker expression for every run (generated mutants leave the slow tests out)."""
     outcomes: list[Outcome] = []
     with tree_copy() as tree:
         if baseline:
             nodes = sorted({n for m in mutants for n in test_node_ids(m)})
-            status, detail = run_tests(tree, nodes, tree.parent / "baseline.xml")
+            status, detail = run_tests(tree, nodes, tree.parent / "baseline.xml", marks)
             if status != "survived":
                 raise SystemExit(f"mutate: the unmutated tree fails its tests: {detail}")
             print(f"baseline: {len(nodes)} covering tests pass on the unmutated tree", flush=True)
         for number, mutant in enumerate(mutants, 1):
             started = time.monotonic()
+            if not mutant.tests:  # a generated mutant of an object no test names
+                outcomes.append(
+                    Outcome(
+                        mutant.id,
+                        mutant.area,
+                        "survived",
+                        "no test names it",
+                        0.0,
+                        mutant.equivalent is not None,
+                        (operators or {}).get(mutant.id, ""),
+                    )
+                )
+                print(f"[{number}/{len(mutants)}] {mutant.id:<40} survived: no test names it")
+                continue
             originals = apply_mutant(tree, mutant)
             try:
                 report = tree.parent / f"{mutant.id}.xml"
-                status, killer = run_tests(tree, test_node_ids(mutant), report)
+                try:
+                    if mutant.file.endswith(".sql"):
+                        originals += regenerate(tree, [path for path, _ in originals])
+                    status, killer = run_tests(tree, test_node_ids(mutant), report, marks)
+                except GenerateError as error:
+                    # stillborn: the mutated SQL does not build, so no test is needed to
+                    # notice it; reported, and left out of the kill rate like any error
+                    status, killer = "error", f"make generated: {error}"
             finally:
                 for path, content in originals:
                     path.write_bytes(content)
@@ -353,6 +427,7 @@ def run_mutants(mutants: Sequence[Mutant], baseline: bool) -> list[Outcome]:
                 killer,
                 time.monotonic() - started,
                 status == "survived" and mutant.equivalent is not None,
+                (operators or {}).get(mutant.id, ""),
             )
             outcomes.append(outcome)
             note = " (equivalent, explained)" if outcome.explained else ""
@@ -432,24 +507,37 @@ def _keep_every_nth(session: Path, n: int) -> None:
 
 
 def print_table(outcomes: Sequence[Outcome], seconds: float) -> None:
-    areas = sorted({o.area for o in outcomes})
+    _print_rates(outcomes, "area", lambda o: o.area)
+    if any(o.operator for o in outcomes):
+        _print_rates([o for o in outcomes if o.operator], "operator", lambda o: o.operator)
+    _print_problems(outcomes, seconds)
+
+
+def _print_rates(outcomes: Sequence[Outcome], title: str, key: Callable[[Outcome], str]) -> None:
+    """Killed / judged (killed + survived), errors apart; explained survivors count as survivors."""
+    groups = sorted({key(o) for o in outcomes})
     print()
-    header = f"{'area':<14} {'mutants':>7} {'killed':>7} {'survived':>9} {'explained':>10} "
-    header += f"{'errors':>7} {'kill rate':>10}"
+    header = f"{title:<14} {'mutants':>7} {'killed':>7} {'survived':>9} {'explained':>10} "
+    header += f"{'errors':>7} {'kill rate':>10} {'rate without explained':>23}"
     print(header)
     print("-" * len(header))
-    for area in [*areas, "total"]:
-        rows = [o for o in outcomes if area in ("total", o.area)]
+    for group in [*groups, "total"]:
+        rows = [o for o in outcomes if group == "total" or key(o) == group]
         killed = sum(o.status == "killed" for o in rows)
         survived = sum(o.status == "survived" for o in rows)
         explained = sum(o.explained for o in rows)
         errors = sum(o.status == "error" for o in rows)
         judged = killed + survived
         rate = f"{100 * killed / judged:.1f} %" if judged else "-"
+        honest = judged - explained
+        rate_without = f"{100 * killed / honest:.1f} %" if honest else "-"
         print(
-            f"{area:<14} {len(rows):>7} {killed:>7} {survived:>9} {explained:>10} "
-            f"{errors:>7} {rate:>10}"
+            f"{group:<14} {len(rows):>7} {killed:>7} {survived:>9} {explained:>10} "
+            f"{errors:>7} {rate:>10} {rate_without:>23}"
         )
+
+
+def _print_problems(outcomes: Sequence[Outcome], seconds: float) -> None:
     unexplained = [o for o in outcomes if o.status == "survived" and not o.explained]
     broken = [o for o in outcomes if o.status == "error"]
     print(f"\n{len(outcomes)} mutants in {seconds / 60:.1f} min")
@@ -478,10 +566,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Python: run every N-th mutation only",
     )
     parser.add_argument(
-        "--baseline", action="store_true", help="first check the covering tests pass unmutated"
+        "--no-baseline",
+        action="store_true",
+        help="skip the run of the covering tests on the unmutated tree (a kill then proves less)",
+    )
+    parser.add_argument(
+        "--generated",
+        type=int,
+        default=None,
+        metavar="N",
+        help="generated SQL mutants instead of the catalogue: a random sample of N (0: all)",
+    )
+    parser.add_argument("--seed", type=int, default=51, help="the sample's seed (default 51)")
+    parser.add_argument(
+        "--operator", action="append", default=[], help="generated: this operator (repeatable)"
     )
     args = parser.parse_args(argv)
 
+    if args.generated is not None:
+        return _run_generated(args)
     mutants = load_catalogue()
     if args.only:
         unknown = set(args.only) - {m.id for m in mutants}
@@ -506,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     try:
         if mutants:
-            outcomes += run_mutants(mutants, args.baseline)
+            outcomes += run_mutants(mutants, not args.no_baseline)
         for area in py_areas:
             outcomes += run_python_area(area, args.python_sample)
     except KeyboardInterrupt:
@@ -518,6 +621,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         o.status == "error" or (o.status == "survived" and not o.explained) for o in outcomes
     )
     return 1 if failed else 0
+
+
+def generated_mutants(
+    size: int | None, seed: int, operators: Sequence[str] = ()
+) -> tuple[list[Mutant], dict[str, str], int]:
+    """The sampled generated mutants as catalogue entries (covering tests found by the rule,
+    equivalents from mutation/equivalent_generated.toml), their operators, and the full count."""
+    everything = [g for g in generated.generate() if not operators or g.operator in operators]
+    chosen = generated.sample(everything, size, seed)
+    catalogued: dict[str, set[str]] = {}
+    for mutant in load_catalogue():
+        catalogued.setdefault(mutant.file, set()).update(t.split("::", 1)[0] for t in mutant.tests)
+    reasons = generated.equivalents()
+    mutants = [
+        Mutant(
+            id=g.id,
+            area=g.area,
+            file=g.file,
+            find=g.find,
+            replace=g.replace,
+            breaks=f"{g.operator} at line {g.line}",
+            tests=tuple(generated.covering_tests(g, catalogued)),
+            equivalent=reasons.get(g.id),
+        )
+        for g in chosen
+    ]
+    return mutants, {g.id: g.operator for g in chosen}, len(everything)
+
+
+def _run_generated(args: argparse.Namespace) -> int:
+    size = args.generated or None
+    mutants, operators, total = generated_mutants(size, args.seed, args.operator)
+    print(
+        f"generated: {len(mutants)} of {total} mutants"
+        + (f" (a simple random sample, seed {args.seed})" if size else "")
+        + "; tests marked slow are left out",
+        flush=True,
+    )
+    if args.list:
+        for m in mutants:
+            print(f"{m.id:<52} {operators[m.id]:<15} {m.file}  {len(m.tests)} test files")
+        return 0
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    try:
+        outcomes = run_mutants(mutants, not args.no_baseline, "not slow", operators)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the temporary tree is removed, the live tree was never changed")
+        return 130
+    finally:
+        print_table(outcomes, time.monotonic() - started)
+    return 1 if any(o.status == "survived" and not o.explained for o in outcomes) else 0
 
 
 if __name__ == "__main__":

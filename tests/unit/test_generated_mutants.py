@@ -1,0 +1,121 @@
+"""The generated SQL mutants (mutation/generated.py) are what their operators say, apply to their
+files, are sampled reproducibly, and find their covering tests by the rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from guard.db.definitions import is_definition
+from mutation import generated
+from mutation.generated import _line_mutations
+from mutation.mutate import generated_mutants
+
+FUNCTION = "sql/functions/guard.example.sql"
+
+
+def _mutations(line: str, path: str = FUNCTION) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for operator, mutated in _line_mutations(line, path):
+        found.setdefault(operator, []).append(mutated)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("    WHERE a.age >= 5", "    WHERE a.age > 5"),
+        ("    WHERE a.age > 5", "    WHERE a.age >= 5"),
+        ("    WHERE a.age <= 5", "    WHERE a.age < 5"),
+        ("    WHERE a.age < 5", "    WHERE a.age <= 5"),
+        ("    WHERE a.state = 'open'", "    WHERE a.state <> 'open'"),
+        ("    AND a.state <> 'open'", "    AND a.state = 'open'"),
+    ],
+)
+def test_a_boundary_moves_each_comparison_across_its_edge(line: str, expected: str) -> None:
+    assert _mutations(line)["boundary"] == [expected]
+
+
+def test_assignments_arrows_and_json_operators_are_not_comparisons() -> None:
+    for line in (
+        "    total := total + 1;",
+        "    SET state = 'done'",
+        "    details ->> 'phone'",
+        "    guard.setting(key => 'x')",
+        "    x #>> '{}'",
+    ):
+        assert "boundary" not in _mutations(line), line
+
+
+def test_comments_and_string_literals_are_never_mutated() -> None:
+    assert _mutations("    -- WHERE a >= 5 AND b") == {}
+    assert _mutations("    RAISE 'a >= b AND NOT c';") == {}
+    found = _mutations("    WHERE a >= 5 -- AND NOT b")
+    assert set(found) == {"boundary"}
+
+
+def test_and_or_flips_each_way_but_not_a_range_or_create_or_replace() -> None:
+    assert _mutations("    WHERE a AND b")["and-or"] == ["    WHERE a OR b"]
+    assert _mutations("    WHERE a OR b")["and-or"] == ["    WHERE a AND b"]
+    assert "and-or" not in _mutations("    WHERE t BETWEEN 1 AND 5")
+    assert "and-or" not in _mutations("CREATE OR REPLACE FUNCTION guard.example()")
+
+
+def test_coalesce_not_condition_lines_and_literals() -> None:
+    assert _mutations("    AND coalesce(a.status, 'x') = 'y'")["no-coalesce"] == [
+        "    AND a.status = 'y'"
+    ]
+    assert _mutations("    IF NOT found THEN")["no-not"] == ["    IF found THEN"]
+    assert _mutations("    AND a IS NOT NULL")["no-not"] == ["    AND a IS NULL"]
+    assert "no-not" not in _mutations("    id bigint NOT NULL,")  # a column of RETURNS TABLE
+    assert _mutations("    AND a.ok")["drop-condition"] == [""]
+    assert "drop-condition" not in _mutations("    AND (a.ok")  # a term over several lines
+    assert _mutations("    WHERE s IN ('a', 'b', 'c')")["status-literal"] == [
+        "    WHERE s IN ('b', 'c')",
+        "    WHERE s IN ('a', 'c')",
+        "    WHERE s IN ('a', 'b')",
+    ]
+
+
+def test_a_grant_row_is_dropped_but_not_the_last_of_its_statement() -> None:
+    assert _mutations("('owner', 'TABLE', 'public.calls', '{SELECT}', NULL),", generated.GRANTS)
+    assert not _mutations("('owner', 'TABLE', 'public.calls', '{SELECT}', NULL);", generated.GRANTS)
+
+
+def test_every_generated_mutant_applies_to_its_file_once() -> None:
+    """What apply_mutant needs of a definition's mutant: its text once in its file (read here
+    without copying the tree), and a change."""
+    mutants, operators, total = generated_mutants(None, 51)
+    assert total == len(mutants) > 1000
+    assert set(operators.values()) == set(generated.OPERATORS)
+    texts: dict[str, str] = {}
+    for mutant in mutants:
+        assert is_definition(mutant.file.removeprefix("sql/")), mutant.id
+        text = texts.setdefault(mutant.file, (generated.ROOT / mutant.file).read_text())
+        assert text.count(mutant.find) == 1, mutant.id
+        assert mutant.find != mutant.replace, mutant.id
+
+
+def test_the_sample_is_the_same_for_a_seed_and_another_for_another() -> None:
+    everything = generated.generate()
+    first = generated.sample(everything, 40, 51)
+    assert first == generated.sample(everything, 40, 51)
+    assert first != generated.sample(everything, 40, 52)
+    assert len(first) == len({m.id for m in first}) == 40
+    assert generated.sample(everything, None, 51) == everything
+
+
+def test_covering_tests_are_the_files_that_name_the_object() -> None:
+    by_id = {m.id: m for m in generated.generate()}
+    mutant = next(m for m in by_id.values() if m.file.endswith("guard.check_flags_at_commit.sql"))
+    tests = generated.covering_tests(mutant, {})
+    assert tests
+    assert all("check_flags_at_commit" in (generated.ROOT / t).read_text() for t in tests)
+    assert any(t.startswith("pgtests/") for t in tests)
+
+
+def test_every_explained_generated_survivor_still_exists() -> None:
+    ids = {m.id for m in generated.generate()}
+    stale = set(generated.equivalents()) - ids
+    assert not stale, (
+        f"mutation/equivalent_generated.toml names mutants that no longer exist: {stale}"
+    )
