@@ -101,6 +101,22 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
         "guard/booking.py",
         ("tests/booking/test_booking_path.py", "tests/booking/test_booking_journal.py"),
     ),
+    "py-retry": (
+        "guard/retry.py",
+        ("tests/breaker/test_breaker_retry.py", "tests/unit/test_backoff.py"),
+    ),
+    "py-lock-retry": (
+        "guard/db/lock_retry.py",
+        ("tests/db/test_lock_budget.py", "tests/db/test_online_migrations.py"),
+    ),
+    "py-masking": (
+        "guard/masking.py",
+        ("tests/dispatch/test_masking.py", "tests/security/test_masking_rule.py"),
+    ),
+    "py-cli-exit": (
+        "guard/cli/__init__.py",
+        ("tests/cli/test_exit_codes.py", "tests/cli/test_no_database.py"),
+    ),
 }
 
 
