@@ -36,6 +36,7 @@ the live tree is never written, so Ctrl-C or a crash leaves nothing to revert.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import shutil
@@ -490,14 +491,21 @@ def run_python_area(area: str, sample: int | None) -> list[Outcome]:
         elapsed = time.monotonic() - started
         with sqlite3.connect(session) as db:
             rows = db.execute(
-                "SELECT s.module_path, s.operator_name, s.start_pos_row, r.test_outcome "
+                "SELECT s.module_path, s.operator_name, s.start_pos_row, s.start_pos_col, "
+                "r.test_outcome "
                 "FROM work_items AS w JOIN mutation_specs AS s ON s.job_id = w.job_id "
                 "JOIN work_results AS r ON r.job_id = w.job_id "
                 "WHERE r.worker_outcome = 'NORMAL'"
             ).fetchall()
-        for path, operator, row, test_outcome in rows:
+        annotations = {
+            path: _annotation_spans(tree / path) for path in {str(row[0]) for row in rows}
+        }
+        for path, operator, row, column, test_outcome in rows:
             # INCOMPETENT: the tests could not run at all (a mutant that breaks the import).
             status = {"SURVIVED": "survived", "KILLED": "killed"}.get(test_outcome, "error")
+            # A type annotation is never evaluated (`from __future__ import annotations`): a
+            # mutant there is equivalent, found by where it is, not listed.
+            in_annotation = _inside(annotations[str(path)], int(row), int(column))
             outcomes.append(
                 Outcome(
                     f"{Path(path).name}:{row}:{operator.rsplit('/', 1)[-1]}",
@@ -505,10 +513,41 @@ def run_python_area(area: str, sample: int | None) -> list[Outcome]:
                     status,
                     "" if status == "survived" else "the area's tests",
                     elapsed / max(len(rows), 1),
-                    False,
+                    status == "survived" and in_annotation,
                 )
             )
     return outcomes
+
+
+Span = tuple[int, int, int, int]  # first line, first column, last line, end column
+
+
+def _annotation_spans(module: Path) -> list[Span]:
+    """Where a module's type annotations are (arguments, returns, annotated assignments)."""
+    spans: list[Span] = []
+    for node in ast.walk(ast.parse(module.read_text())):
+        found: list[ast.expr | None] = []
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            every = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+            every += [a for a in (node.args.vararg, node.args.kwarg) if a is not None]
+            found = [a.annotation for a in every] + [node.returns]
+        elif isinstance(node, ast.AnnAssign):
+            found = [node.annotation]
+        for annotation in found:
+            if annotation is not None and annotation.end_lineno is not None:
+                spans.append(
+                    (
+                        annotation.lineno,
+                        annotation.col_offset,
+                        annotation.end_lineno,
+                        annotation.end_col_offset or 0,
+                    )
+                )
+    return spans
+
+
+def _inside(spans: list[Span], row: int, column: int) -> bool:
+    return any((first, start) <= (row, column) < (last, end) for first, start, last, end in spans)
 
 
 def _keep_every_nth(session: Path, n: int) -> None:

@@ -6,8 +6,17 @@ exists.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from guard.db.definitions import is_definition
-from mutation.mutate import ROOT, apply_mutant, load_catalogue, tree_copy
+from mutation.mutate import (
+    ROOT,
+    _annotation_spans,
+    _inside,
+    apply_mutant,
+    load_catalogue,
+    tree_copy,
+)
 
 
 def test_every_mutant_applies_to_its_canonical_file_and_migration() -> None:
@@ -49,3 +58,24 @@ def test_the_readme_gives_the_catalogues_sizes() -> None:
     python_count = len(mutants) - sql_count
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"The catalogues hold {sql_count} SQL and {python_count} Python mutants" in readme
+
+
+def test_a_python_mutant_inside_an_annotation_is_found_by_where_it_is(tmp_path: Path) -> None:
+    """cosmic-ray's `X | None` -> `X * None` in an annotation is never evaluated: equivalent.
+    The same operator in code is not."""
+    module = tmp_path / "example.py"
+    module.write_text(
+        "from __future__ import annotations\n"
+        "def f(a: int | None, *rest: str | bytes) -> dict[str, int] | None:\n"
+        "    flags = 1 | 2\n"
+        "    value: float | None = None\n"
+        "    return None\n"
+    )
+    spans = _annotation_spans(module)
+    line = module.read_text().splitlines()
+    assert _inside(spans, 2, line[1].index("| None"))
+    assert _inside(spans, 2, line[1].index("| bytes"))
+    assert _inside(spans, 2, line[1].rindex("| None"))
+    assert _inside(spans, 4, line[3].index("| None"))
+    assert not _inside(spans, 3, line[2].index("|"))
+    assert not _inside(spans, 2, 0)
