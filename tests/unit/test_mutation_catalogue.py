@@ -80,10 +80,3 @@ def test_a_python_mutant_inside_an_annotation_is_found_by_where_it_is(tmp_path: 
     assert not _inside(spans, 3, line[2].index("|"))
     assert not _inside(spans, 2, 0)
 
-
-def test_the_readme_counts_the_catalogues() -> None:
-    readme = (ROOT / "README.md").read_text()
-    sql = sum(1 for m in load_catalogue() if m.file.endswith(".sql"))
-    python = len(load_catalogue()) - sql
-    assert f"({sql} SQL mutants)" in readme, f"README: the SQL catalogue holds {sql} mutants"
-    assert f"({python} Python mutants)" in readme, f"README: {python} Python mutants"
