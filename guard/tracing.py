@@ -53,7 +53,7 @@ def active() -> bool:
     global _provider_set, _unset_until  # noqa: PLW0603
     if _provider_set:
         return True
-    trace = _api()
+    trace = _trace if _trace is not _UNTRIED else _api()
     if trace is None:
         return False
     now = time.monotonic()
