@@ -69,13 +69,22 @@ class RetryBudget:
     """Token bucket per key: each first attempt adds ``ratio`` tokens, each retry spends one.
 
     ``min_per_second`` tokens also accrue with time so that a quiet key can still retry.
-    Thread-safe; share one budget between all ``Retry`` objects of a process.
+    Thread-safe; share one budget between all ``Retry`` objects of a process. ``clock`` is
+    ``time.monotonic`` unless a test hands in one it controls.
     """
 
-    def __init__(self, ratio: float = 0.2, min_per_second: float = 1.0, burst: float = 10.0):
+    def __init__(
+        self,
+        ratio: float = 0.2,
+        min_per_second: float = 1.0,
+        burst: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.ratio = ratio
         self.min_per_second = min_per_second
         self.burst = burst
+        self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
@@ -85,13 +94,13 @@ class RetryBudget:
 
     def deposit(self, key: str) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             tokens = self._refill(key, now)
             self._buckets[key] = (min(self.burst, tokens + self.ratio), now)
 
     def try_spend(self, key: str) -> bool:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             tokens = self._refill(key, now)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
@@ -101,7 +110,7 @@ class RetryBudget:
 
     def available(self, key: str) -> float:
         with self._lock:
-            return self._refill(key, time.monotonic())
+            return self._refill(key, self._clock())
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,9 @@ class _Backoff:
 class Retry:
     """Retries ``fn`` under ``policy``; with ``breaker`` every attempt goes through it.
 
-    ``budget_key`` defaults to the breaker's key (or ``"default"``).
+    ``budget_key`` defaults to the breaker's key (or ``"default"``). ``clock`` (for the
+    deadline) and ``sleep`` (between sync attempts) are ``time.monotonic`` and ``time.sleep``
+    unless a test hands in ones it controls; ``call_async`` always sleeps with asyncio.
     """
 
     def __init__(
@@ -159,6 +170,8 @@ class Retry:
         budget: RetryBudget | None = None,
         budget_key: str | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.policy = policy or RetryPolicy()
         self.breaker = breaker
@@ -168,10 +181,12 @@ class Retry:
         self._rng = rng or random.Random()  # noqa: S311
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
 
     def _tenacity_kwargs(self) -> dict[str, Any]:
         policy = self.policy
-        started = time.monotonic()
+        started = self._clock()
 
         def should_retry(state: tenacity.RetryCallState) -> bool:
             outcome = state.outcome
@@ -187,7 +202,7 @@ class Retry:
                 return f"{policy.max_attempts} attempts made"
             if policy.deadline_seconds is not None:
                 # Never sleep past the deadline: tenacity computed the upcoming sleep already.
-                ends = time.monotonic() - started + (state.upcoming_sleep or 0.0)
+                ends = self._clock() - started + (state.upcoming_sleep or 0.0)
                 if ends >= policy.deadline_seconds:
                     return f"the next attempt would end after {policy.deadline_seconds:g} s"
             # Last check, so a retry spends budget only if it will really happen.
@@ -247,7 +262,7 @@ class Retry:
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         if self.budget is not None:
             self.budget.deposit(self.budget_key)
-        retrying = tenacity.Retrying(**self._tenacity_kwargs())
+        retrying = tenacity.Retrying(sleep=self._sleep, **self._tenacity_kwargs())
         result: T = retrying(self._attempt_sync, fn, *args, **kwargs)
         return result
 
