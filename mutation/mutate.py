@@ -104,7 +104,11 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "py-retry": (
         "guard/retry.py",
-        ("tests/breaker/test_breaker_retry.py", "tests/unit/test_backoff.py"),
+        (
+            "tests/unit/test_retry_policy.py",
+            "tests/breaker/test_breaker_retry.py",
+            "tests/unit/test_backoff.py",
+        ),
     ),
     "py-lock-retry": (
         "guard/db/lock_retry.py",
