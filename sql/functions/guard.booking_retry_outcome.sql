@@ -18,7 +18,10 @@ LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
 RETURN CASE
-    WHEN booking_retry_outcome.state NOT IN ('booked', 'failed', 'queued') THEN NULL
+    WHEN
+        booking_retry_outcome.state IS NULL
+        OR booking_retry_outcome.state NOT IN ('booked', 'failed', 'queued')
+        THEN NULL
     WHEN booking_retry_outcome.calendar_calls = 1 THEN 'not_retried'
     WHEN booking_retry_outcome.calendar_calls > 1 AND booking_retry_outcome.state = 'booked'
         THEN 'succeeded_after_retry'

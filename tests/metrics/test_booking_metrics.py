@@ -322,3 +322,51 @@ def test_docs_name_every_family_and_every_bound(db_url: str, conn: psycopg.Conne
         row = conn.execute("SELECT guard.histogram_bounds(%s)", (histogram,)).fetchone()
         assert row is not None
         assert [float(b) for b in listed.group(1).split(", ")] == list(row[0]), family
+
+
+def test_retry_outcome_and_bucket_edges_of_the_sql_functions(
+    conn: psycopg.Connection[Any],
+) -> None:
+    outcomes = conn.execute(
+        "SELECT s, n, guard.booking_retry_outcome(s, n) FROM (VALUES"
+        " (NULL, 1), (NULL, 2), ('calling', 2), ('unknown', 1), ('recovered', 2),"
+        " ('booked', NULL), ('booked', 0), ('queued', 0), ('booked', 1), ('failed', 1),"
+        " ('queued', 1), ('booked', 2), ('failed', 2), ('queued', 5)) AS v (s, n)"
+    ).fetchall()
+    assert [outcome for _, _, outcome in outcomes] == [
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "not_retried",
+        "not_retried",
+        "not_retried",
+        "succeeded_after_retry",
+        "exhausted",
+        "exhausted",
+    ]
+    buckets = conn.execute(
+        "SELECT guard.histogram_bucket(h, s) FROM (VALUES"
+        " ('booking_duration', 0), ('booking_duration', 0.1),"
+        " ('booking_duration', 0.1000001), ('booking_duration', 60),"
+        " ('booking_duration', 60.000001), ('booking_duration', NULL),"
+        " ('breaker_recovery', 15), ('breaker_recovery', 15.001), ('breaker_recovery', 21600),"
+        " ('breaker_recovery', 21600.5), ('no_such_histogram', 1)) AS v (h, s)"
+    ).fetchall()
+    assert [label for (label,) in buckets] == [
+        "0.1",
+        "0.1",
+        "0.25",
+        "60",
+        "+Inf",
+        "+Inf",
+        "15",
+        "30",
+        "21600",
+        "+Inf",
+        "+Inf",
+    ]
