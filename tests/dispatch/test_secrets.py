@@ -281,3 +281,9 @@ def test_redact_text_finds_urls_and_connection_passwords() -> None:
     assert redact_text(text) == (
         "a https://h/services/***/***/***? b host=x password=*** c redis://:***@h:1/0?password=***."
     )
+
+
+@pytest.mark.parametrize("keyword", ["password", "PASSWORD", "Password", "pAssWord"])
+def test_a_connection_password_is_found_whatever_the_keywords_case(keyword: str) -> None:
+    assert redact_text(f"host=x {keyword}=s3cr3t port=1") == f"host=x {keyword}=*** port=1"
+    assert redact_text(f"host=x {keyword} = 'p w'") == f"host=x {keyword} = ***"
