@@ -9,7 +9,8 @@
 -- late failure of a recovered attempt must not unbook it); the rollback path runs anyway, so
 -- the failure is never silent. Returns the review item's id. context.calendar_calls, when the
 -- booking path passes it, is how many times it asked the calendar (guard_booking_retries_total);
--- anything but a whole number >= 0 there is refused.
+-- anything but a whole number >= 0 is stored as NULL (not counted), never refused: refusing would
+-- lose the rollback of a booking that already went wrong.
 -- SECURITY DEFINER: the application may not write the journal, alerts or review items itself;
 -- a session with a tenant set may only fail that tenant's attempts.
 CREATE OR REPLACE FUNCTION guard.fail_booking_attempt(
@@ -55,7 +56,10 @@ BEGIN
             finished_at = now(),
             failure_reason = fail_booking_attempt.reason,
             booking_uid = fail_booking_attempt.context ->> 'booking_uid',
-            calendar_calls = (fail_booking_attempt.context ->> 'calendar_calls')::integer
+            calendar_calls = CASE
+                WHEN (fail_booking_attempt.context ->> 'calendar_calls') ~ '^[0-9]{1,9}$'
+                    THEN (fail_booking_attempt.context ->> 'calendar_calls')::integer
+            END
         WHERE b.id = attempt.id AND b.created_at = attempt.created_at;
     END IF;
     IF attempt.state = 'unknown' THEN

@@ -370,3 +370,33 @@ def test_retry_outcome_and_bucket_edges_of_the_sql_functions(
         "+Inf",
         "+Inf",
     ]
+
+
+def test_a_count_that_is_not_a_whole_number_never_stops_a_rollback(
+    conn: psycopg.Connection[Any],
+) -> None:
+    conn.execute("INSERT INTO public.services (id, company_id, name) VALUES (1, 1, 'S')")
+    conn.execute(
+        "INSERT INTO public.calls (id, company_id) SELECT g, 1 FROM generate_series(1, 5) AS g"
+    )
+    counts = ['"three"', "-1", "2.5", "null", "4"]
+    for call, count in enumerate(counts, start=1):
+        [(key,)] = conn.execute(
+            "SELECT idempotency_key FROM guard.begin_booking_attempt(%s, 1)", (call,)
+        ).fetchall()
+        conn.execute(
+            "SELECT guard.fail_booking_attempt(%s, 'calendar_booking_failure',"
+            " jsonb_build_object('calendar_calls', %s::jsonb))",
+            (key, count),
+        )
+    rows = conn.execute(
+        "SELECT b.state, b.calendar_calls, (SELECT count(*) FROM guard.review_items AS r"
+        " WHERE r.call_id = b.call_id) FROM guard.booking_attempts AS b ORDER BY b.call_id"
+    ).fetchall()
+    assert rows == [
+        ("failed", None, 1),
+        ("failed", None, 1),
+        ("failed", None, 1),
+        ("failed", None, 1),
+        ("failed", 4, 1),
+    ]
