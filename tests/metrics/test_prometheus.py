@@ -428,6 +428,7 @@ def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
     assert JOB in legends["Jobs: last run failed"]
     assert legends["Jobs: last run failed"] <= {
         "daily_report",
+        "detect_queue",
         "detect",
         "reconcile",
         "retention",
