@@ -106,6 +106,28 @@ def test_one_attempt_is_the_least_and_means_no_retry() -> None:
     assert (failing.calls, clock.slept) == (1, [])
 
 
+def test_a_large_attempt_limit_is_reached_and_kept() -> None:
+    """Counts past 256 are new int objects in CPython: the limit is compared by value."""
+    clock = Clock()
+    failing = Failing(clock)
+    policy = RetryPolicy(max_attempts=300, deadline_seconds=None, retry_on=lambda e: True)
+
+    def at_most_300() -> str:
+        if failing.calls == 300:
+            raise ValueError("a 301st attempt")
+        return failing()
+
+    with pytest.raises(ConnectionError):
+        Retry(policy, rng=BottomOfRange(), clock=clock, sleep=clock.sleep).call(at_most_300)
+    assert failing.calls == 300
+
+
+def test_everything_after_the_policy_is_named() -> None:
+    with pytest.raises(TypeError):
+        Retry(RetryPolicy(), None)  # type: ignore[call-arg]
+    assert Retry(policy=RetryPolicy(max_attempts=2)).policy.max_attempts == 2
+
+
 def test_an_unknown_jitter_is_refused() -> None:
     with pytest.raises(ValueError, match="jitter"):
         RetryPolicy(jitter="equal")  # type: ignore[arg-type]
