@@ -334,3 +334,37 @@ def test_close_does_not_wait_for_a_stuck_attempt_and_its_thread_ends_after_it() 
     assert not close_waited, "close() waited for an attempt the caller gave up on"
     workers[0].join(10)  # ends at once after the attempt, once the pool is shut down
     assert not workers[0].is_alive(), "the attempt's thread outlived close()"
+
+
+def test_close_drops_the_attempts_still_queued_behind_stuck_ones() -> None:
+    """More stuck callers than the pool has threads: the attempts still queued never start."""
+    release = threading.Event()
+    started: list[threading.Thread] = []
+    lock = threading.Lock()
+
+    def stuck() -> str:
+        with lock:
+            started.append(threading.current_thread())
+        release.wait(60)
+        return "late"
+
+    retry = Retry(RetryPolicy(max_attempts=1, attempt_timeout_seconds=0.05))
+    outcomes: list[BaseException | str] = []
+
+    def caller() -> None:
+        try:
+            outcomes.append(retry.call(stuck))
+        except AttemptTimeout as error:
+            outcomes.append(error)
+
+    callers = [threading.Thread(target=caller) for _ in range(40)]  # the pool has at most 32
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert len(outcomes) == 40 and all(isinstance(o, AttemptTimeout) for o in outcomes)
+    retry.close()
+    release.set()
+    for worker in set(started):
+        worker.join(10)
+    assert len(started) < 40, "attempts queued when the Retry was closed ran after all"
