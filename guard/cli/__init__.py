@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reconcile": ("guard.cli.check", "reconcile"),
     "report": ("guard.cli.report", "report"),
     "review": ("guard.cli.review", "review"),
+    "rules": ("guard.cli.rules", "rules"),
     "tenant": ("guard.cli.tenant", "tenant"),
     "watch": ("guard.cli.watch", "watch"),
 }
@@ -106,6 +107,7 @@ REQUIRED_ROLES: dict[str, str] = {
     "check": _OWNER,
     "reconcile": _OWNER,
     "tenant": _OWNER,
+    "rules": _OWNER,
     "jobs": _OWNER,
     "jobs status": _READER,
     "watch": _OWNER,
@@ -196,6 +198,8 @@ WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
             "review claim",
             "review dismiss",
             "review resolve",
+            "rules mode",
+            "rules stage",
             "tenant grant",
             "tenant revoke",
         )

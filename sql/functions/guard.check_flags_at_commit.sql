@@ -3,7 +3,11 @@
 -- transaction made true by then (it inserted the appointment after writing the call) pass
 -- silently; the rest are corrected, audited and alerted (guard.refresh_call_flags) in the rule's
 -- correct mode, or fail the commit (23514) in reject mode. A disabled rule lets them stand
--- (detection still reports them).
+-- (detection still reports them), and so does stage observe.
+-- Rolled out by company (guard.rule_company_stages): each call is judged by the stage and mode
+-- of its company (guard.effective_rule_setting); one call of a company in reject mode fails the
+-- whole commit. Without any company override the rule's own row decides, as before; all of this
+-- runs only when a contradiction is left at commit, never on the everyday booking.
 -- The first firing takes every row of the transaction (one set-based pass, whatever the number
 -- of statements that wrote flags); later firings of the same commit find nothing.
 -- SECURITY DEFINER: it reads and deletes guard.flag_checks_at_commit and writes the audit
@@ -21,6 +25,10 @@ DECLARE
     reasons text;
     rule_mode text;
     contradicting bigint[];
+    -- No initial values: each would be an expression run on every commit that recorded a check
+    -- (bench/instructions.py, "flags, then appointment": about 10k instructions).
+    refused bigint[];
+    to_correct bigint[];
 BEGIN
     WITH taken AS (
         DELETE FROM guard.flag_checks_at_commit AS p
@@ -48,20 +56,49 @@ BEGIN
     IF cardinality(contradicting) = 0 THEN
         RETURN NULL;
     END IF;
-    SELECT r.mode INTO rule_mode
+    -- The rule's row alone decides the case without company overrides: no row (disabled, or at
+    -- stage observe: the writes stand), else its mode, or 'by company' when any company has its
+    -- own (company_overrides, kept by the triggers of guard.rule_company_stages). One statement
+    -- and one test before the correction, as before the rollout: an EXISTS on that table cost
+    -- every corrected commit about 30k instructions, a test of its own about 10k
+    -- (bench/instructions.py).
+    SELECT CASE WHEN r.company_overrides > 0 THEN 'by company' ELSE r.mode END
+    INTO rule_mode
     FROM guard.rules AS r
-    WHERE r.id = 'I3_appointment_flags' AND r.enabled;
+    WHERE
+        r.id = 'I3_appointment_flags' AND r.enabled
+        AND (r.stage <> 'observe' OR r.company_overrides > 0);
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    IF rule_mode = 'reject' THEN
-        RAISE EXCEPTION 'booking flags of % call(s) contradict their appointments',
-            cardinality(contradicting)
-            USING
-                ERRCODE = 'check_violation',
-                HINT = 'appointment_made and the appointment link are derived from the '
-                || 'appointments table (rule I3_appointment_flags is in reject mode); '
-                || 'checked when the transaction commits';
+    -- Reject mode, or companies of their own: each call by its company's setting (in reject mode
+    -- without overrides every call is refused, the commit fails either way).
+    IF rule_mode <> 'correct' THEN
+        SELECT
+            array_agg(c.id ORDER BY c.id) FILTER (
+                WHERE e.stage <> 'observe' AND e.mode = 'reject'
+            ),
+            array_agg(c.id ORDER BY c.id) FILTER (
+                WHERE e.stage <> 'observe' AND e.mode = 'correct'
+            )
+        INTO refused, to_correct
+        FROM public.calls AS c
+        CROSS JOIN LATERAL guard.effective_rule_setting('I3_appointment_flags', c.company_id) AS e
+        WHERE c.id = ANY(contradicting);
+        -- NULL (no call of that kind) is not greater than 0.
+        IF cardinality(refused) > 0 THEN
+            RAISE EXCEPTION 'booking flags of % call(s) contradict their appointments',
+                cardinality(refused)
+                USING
+                    ERRCODE = 'check_violation',
+                    HINT = 'appointment_made and the appointment link are derived from the '
+                    || 'appointments table (rule I3_appointment_flags is in reject mode for '
+                    || 'the company of each); checked when the transaction commits';
+        END IF;
+        IF cardinality(to_correct) > 0 THEN
+            PERFORM guard.refresh_call_flags(to_correct, reasons);
+        END IF;
+        RETURN NULL;
     END IF;
     PERFORM guard.refresh_call_flags(contradicting, reasons);
     RETURN NULL;

@@ -1,7 +1,9 @@
 -- A deleted company takes its tenant state with it, in the deleting statement: its bindings go
 -- (a company created later with the same id is not visible to the logins of the old one), its
--- open alerts are resolved as superseded with the reason in their details, and its open or
--- claimed review items are dismissed with a note saying why. History (closed items, resolved
+-- open alerts are resolved as superseded with the reason in their details, its open or
+-- claimed review items are dismissed with a note saying why, and its rules' rollout overrides
+-- go (guard.rule_company_stages: a company created later with the same id starts at the rules'
+-- own stage and mode). History (closed items, resolved
 -- alerts, audit, reports) is kept. Set-based over the statement's deleted rows (a transition
 -- table), so deleting many companies costs one statement per table.
 -- SECURITY DEFINER: it fires for the application role, which may delete companies but may not
@@ -16,6 +18,9 @@ BEGIN
     DELETE FROM guard.tenant_bindings AS b
     USING deleted_companies AS d
     WHERE b.company_id = d.id;
+    DELETE FROM guard.rule_company_stages AS o
+    USING deleted_companies AS d
+    WHERE o.company_id = d.id;
     UPDATE guard.alerts AS a
     SET
         status = 'resolved',

@@ -1,7 +1,9 @@
 -- The rule registry: one row per rule, the one id a rule has everywhere (alerts, corrections,
 -- metrics, reports): an invariant's rule (I1_call_direction ... I7_booking_failures) or the
 -- operational rule job_health. stage says how far the rule is enforced. How a breach of a rule
--- is found is its checks (guard.checks).
+-- is found is its checks (guard.checks). company_overrides counts the companies that override
+-- the rule's stage or mode (guard.rule_company_stages, kept by its triggers), so that the
+-- commit-time check learns from the row it reads anyway that none does.
 
 CREATE TABLE guard.rules (
     id text PRIMARY KEY,
@@ -15,5 +17,6 @@ CREATE TABLE guard.rules (
     enabled boolean NOT NULL DEFAULT TRUE,
     updated_at timestamptz NOT NULL DEFAULT now(),
     likely_cause text,
-    action text
+    action text,
+    company_overrides integer NOT NULL DEFAULT 0
 );

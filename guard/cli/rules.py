@@ -1,0 +1,203 @@
+"""`guard rules list|show|stage|mode`: the rules' stage and mode, and their rollout company by
+company (guard.rollout; docs/dba.md, "Rollout by company")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+import psycopg
+
+from guard import rollout
+from guard.cli.output import echo_text, emit_json, emit_table, when
+from guard.cli.params import BIGINT, NON_EMPTY_TEXT
+from guard.db.connection import connect, guard_function_errors
+
+
+def _in_one_transaction(
+    database_url: str | None, work: Callable[[psycopg.Connection[Any]], Any]
+) -> Any:
+    """Run `work` in one transaction, committed only when it ends without an error: a refused
+    change leaves everything as it was."""
+    with connect(database_url) as conn:
+        with guard_function_errors():
+            result = work(conn)
+        conn.commit()
+    return result
+
+
+def _target(
+    companies: tuple[int, ...], percent: int | None, everyone: bool, clear: bool
+) -> rollout.Target:
+    chosen = sum((bool(companies), percent is not None, everyone))
+    if chosen > 1:
+        raise click.UsageError("give one of --company, --percent and --all-companies")
+    if chosen == 0 and not clear:
+        raise click.UsageError(
+            "say which companies: --company ID (repeatable), --percent N or --all-companies"
+        )
+    if everyone and clear:
+        raise click.UsageError(
+            "--clear drops company overrides; --all-companies sets the rule's own"
+        )
+    return rollout.Target(companies=companies, percent=percent, everyone=everyone)
+
+
+def _targeting(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `guard rules stage` and `guard rules mode` share."""
+    for option in reversed(
+        [
+            click.option(
+                "--company",
+                "companies",
+                type=BIGINT,
+                multiple=True,
+                help="A company id (repeatable).",
+            ),
+            click.option(
+                "--percent",
+                type=click.IntRange(0, 100),
+                default=None,
+                help="Every company whose stable rollout bucket (0-99) is below N.",
+            ),
+            click.option(
+                "--all-companies",
+                "everyone",
+                is_flag=True,
+                help="Set the rule's own value, for every company without an override.",
+            ),
+            click.option(
+                "--clear",
+                is_flag=True,
+                help="Drop the override of these companies (of every company without a target).",
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _change(
+    database_url: str | None,
+    rule: str,
+    setting: rollout.Setting,
+    value: str | None,
+    target: rollout.Target,
+    clear: bool,
+) -> None:
+    if clear:
+        if value is not None:
+            raise click.UsageError(f"--clear takes no {setting.upper()}")
+        count = _in_one_transaction(
+            database_url, lambda conn: rollout.clear_override(conn, rule, setting, target)
+        )
+        echo_text(f"cleared  {rule}: the {setting} override of {count} company(ies)")
+        return
+    if value is None:
+        raise click.UsageError(f"missing {setting.upper()} (or --clear)")
+    count = _in_one_transaction(
+        database_url,
+        lambda conn: rollout.set_override(conn, rule, setting, value, target),
+    )
+    if target.everyone:
+        echo_text(f"set  {rule}: {setting} {value} (the rule's own; company overrides still apply)")
+    else:
+        echo_text(f"set  {rule}: {setting} {value} for {count} company(ies)")
+
+
+@click.group()
+def rules() -> None:
+    """The rules' stage and mode, and their rollout company by company."""
+
+
+@rules.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_rules(obj: dict[str, str | None], as_json: bool) -> None:
+    """Every rule: its stage and mode, and how many companies override them."""
+    found: list[dict[str, Any]] = _in_one_transaction(obj["database_url"], rollout.list_rules)
+    if as_json:
+        emit_json(found)
+        return
+    emit_table(
+        "Rules",
+        rollout.LIST_COLUMNS,
+        [
+            [
+                *(r[c] for c in rollout.LIST_COLUMNS[:3]),
+                "yes" if r["enabled"] else "no",
+                r["companies_overridden"],
+            ]
+            for r in found
+        ],
+    )
+
+
+@rules.command()
+@click.argument("rule", type=NON_EMPTY_TEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show(obj: dict[str, str | None], rule: str, as_json: bool) -> None:
+    """One rule: its own stage and mode, and every company that overrides them."""
+    found: dict[str, Any] = _in_one_transaction(
+        obj["database_url"], lambda conn: rollout.describe_rule(conn, rule)
+    )
+    if as_json:
+        emit_json(found)
+        return
+    echo_text(
+        f"rule {rule}: stage {found['stage']}, mode {found['mode']},"
+        f" {'enabled' if found['enabled'] else 'disabled'}"
+    )
+    echo_text(
+        f"companies overridden: {found['companies_overridden']}"
+        f" (stage {found['stage_overridden']}, mode {found['mode_overridden']})"
+    )
+    if found["overrides"]:
+        emit_table(
+            "Company overrides",
+            rollout.OVERRIDE_COLUMNS,
+            [
+                [*(o[c] for c in rollout.OVERRIDE_COLUMNS[:-1]), when(o["set_at"])]
+                for o in found["overrides"]
+            ],
+        )
+
+
+@rules.command()
+@click.argument("rule", type=NON_EMPTY_TEXT)
+@click.argument("stage", type=click.Choice(rollout.STAGES), required=False, metavar="[STAGE]")
+@_targeting
+@click.pass_obj
+def stage(
+    obj: dict[str, str | None],
+    rule: str,
+    stage: str | None,
+    companies: tuple[int, ...],
+    percent: int | None,
+    everyone: bool,
+    clear: bool,
+) -> None:
+    """Set RULE's STAGE for some companies (or --clear their override)."""
+    target = _target(companies, percent, everyone, clear)
+    _change(obj["database_url"], rule, "stage", stage, target, clear)
+
+
+@rules.command()
+@click.argument("rule", type=NON_EMPTY_TEXT)
+@click.argument("mode", type=click.Choice(rollout.MODES), required=False, metavar="[MODE]")
+@_targeting
+@click.pass_obj
+def mode(
+    obj: dict[str, str | None],
+    rule: str,
+    mode: str | None,
+    companies: tuple[int, ...],
+    percent: int | None,
+    everyone: bool,
+    clear: bool,
+) -> None:
+    """Set RULE's MODE for some companies (or --clear their override)."""
+    target = _target(companies, percent, everyone, clear)
+    _change(obj["database_url"], rule, "mode", mode, target, clear)

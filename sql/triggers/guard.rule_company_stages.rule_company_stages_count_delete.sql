@@ -1,0 +1,5 @@
+-- Removed overrides no longer count on their rule's row (guard.recount_rule_company_overrides).
+CREATE OR REPLACE TRIGGER rule_company_stages_count_delete
+AFTER DELETE ON guard.rule_company_stages
+REFERENCING OLD TABLE AS changed
+FOR EACH STATEMENT EXECUTE FUNCTION guard.recount_rule_company_overrides();
