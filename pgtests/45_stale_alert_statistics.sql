@@ -3,7 +3,7 @@
 -- indexes on open alerts were believed empty after a burst, and each finding was compared with
 -- every open alert. Offending rows are loaded with triggers bypassed.
 BEGIN;
-SELECT plan(5);
+SELECT plan(8);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 SET LOCAL session_replication_role = replica;
@@ -45,6 +45,26 @@ SELECT results_eq(
 SELECT cmp_ok(
     pg_temp.believed_open(), '>=', 2000::real,
     'and analyses guard.alerts before its next check: the planner now sees them'
+);
+-- The decision is taken from the statistics of the partial index on open alerts, on both sides
+-- of its threshold (twice the open alerts the planner believes in, plus 1,000).
+SELECT is(
+    guard.analyze_alerts_if_stale(floor(2 * pg_temp.believed_open() + 1000)::bigint),
+    FALSE,
+    'at twice the believed open alerts plus 1,000 the statistics are fresh: no ANALYZE'
+);
+-- half the alerts resolved: the index still counts them until the next ANALYZE
+UPDATE guard.alerts SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
+WHERE id % 2 = 0;
+CREATE TEMPORARY TABLE believed_before AS SELECT pg_temp.believed_open() AS n;
+SELECT is(
+    guard.analyze_alerts_if_stale(floor(2 * pg_temp.believed_open() + 1000)::bigint + 1),
+    TRUE,
+    'one alert more than that: stale, it analyses'
+);
+SELECT cmp_ok(
+    pg_temp.believed_open(), '<', (SELECT n * 0.75 FROM believed_before)::real,
+    'and the planner now sees that half of the open alerts left the index'
 );
 SELECT is(guard.analyze_alerts_if_stale(NULL), FALSE, 'no count, no ANALYZE');
 
