@@ -5,7 +5,7 @@
 -- another session's check is in progress, are tested from Python: a transaction-level lock is
 -- re-entrant within one session.)
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 
 SELECT results_eq(
     $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
@@ -251,6 +251,29 @@ SELECT results_eq(
     $$SELECT report_date FROM guard.report_deliveries WHERE channel = 'email'$$,
     $$VALUES ((now() AT TIME ZONE 'UTC')::date - 8)$$,
     'a delivery of a day enqueue_report_deliveries may still read is kept'
+);
+
+-- A schema named cron is not pg_cron: another tool's tables of that name, in a database without
+-- the extension, are never read or deleted from by retention (tests/jobs/test_pg_cron.py: with it).
+CREATE SCHEMA cron;
+CREATE TABLE cron.job (jobid bigint PRIMARY KEY, jobname text NOT NULL);
+CREATE TABLE cron.job_run_details (
+    jobid bigint NOT NULL, start_time timestamptz, end_time timestamptz
+);
+INSERT INTO cron.job VALUES (1, 'guard_retention');
+INSERT INTO cron.job_run_details VALUES (1, now() - interval '400 days', now() - interval '400 days');
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.apply_retention() AS r
+        WHERE r.target LIKE 'cron.%'
+    ),
+    0,
+    'without pg_cron, retention reports nothing of a schema that is merely named cron'
+);
+SELECT is(
+    (SELECT count(*)::int FROM cron.job_run_details),
+    1,
+    'and deletes nothing from it'
 );
 
 SELECT * FROM finish();
