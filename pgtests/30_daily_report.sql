@@ -2,7 +2,7 @@
 -- issues, corrections vs reviews, open review items, the 7-day trend, and re-running a day
 -- replaces its rows; the BI view reads them without personal data.
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 
 INSERT INTO public.companies (id, name) VALUES (9001, 'Praxis A'), (9002, 'Salon B');
 
@@ -362,6 +362,23 @@ SELECT results_eq(
     $$SELECT company_id, total_calls, inconsistent_calls, inconsistency_rate_pct, by_rule, by_check,
              trend FROM guard.daily_reports WHERE report_date = '2026-01-10' ORDER BY company_id$$,
     'computing a stored day again gives its stored rows (its own report is not in its trend)'
+);
+
+-- A correction exactly at a day's first instant is that day's; one exactly at the next day's
+-- first instant is the next day's, not this one's.
+INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, reason, corrected_at)
+VALUES
+('I1_call_direction', 9002, 'call', 90006, 'test', '2026-02-09 23:59:59.999999+00'),
+('I1_call_direction', 9002, 'call', 90006, 'test', '2026-02-10 00:00:00+00'),
+('I1_call_direction', 9002, 'call', 90007, 'test', '2026-02-11 00:00:00+00'),
+('I1_call_direction', 9002, 'call', 90007, 'test', '2026-02-11 00:00:00.000001+00');
+SELECT results_eq(
+    $$SELECT d.day, r.auto_corrected
+      FROM unnest('{2026-02-09, 2026-02-10, 2026-02-11}'::date[]) AS d (day),
+          guard.compute_daily_report(d.day) AS r
+      WHERE r.company_id = 9002 ORDER BY d.day$$,
+    $$VALUES ('2026-02-09'::date, 1), ('2026-02-10', 1), ('2026-02-11', 2)$$,
+    'a correction at midnight counts in the day it starts, not in the day it ends'
 );
 
 SELECT * FROM finish();
