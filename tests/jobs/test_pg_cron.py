@@ -78,6 +78,38 @@ def test_the_migration_schedules_every_job(cron_db_url: str) -> None:
     assert scheduled["guard_detect_queue"][0] == ("15 seconds" if seconds else "* * * * *")
 
 
+def test_cron_schedule_has_seconds_from_pg_cron_1_5(cron_db_url: str) -> None:
+    """guard.cron_schedule decides from the installed pg_cron's version: before 1.5 a job of
+    'N seconds' runs every minute, from 1.5 on it keeps its seconds; a cron line is kept on
+    both. The version is set on the real extension row in a transaction that is rolled back."""
+    given: dict[str, tuple[str, str]] = {}
+    with psycopg.connect(cron_db_url) as conn:
+        try:
+            for version in ("1.4", "1.4-1", "1.5", "1.5.2", "1.6", "1.10", "2.0"):
+                conn.execute(
+                    "UPDATE pg_catalog.pg_extension SET extversion = %s WHERE extname = 'pg_cron'",
+                    (version,),
+                )
+                row = conn.execute(
+                    "SELECT guard.cron_schedule('15 seconds'), guard.cron_schedule('0 2 * * *')"
+                ).fetchone()
+                assert row is not None
+                given[version] = row
+        finally:
+            conn.rollback()
+    minutes = ("* * * * *", "0 2 * * *")
+    seconds = ("15 seconds", "0 2 * * *")
+    assert given == {
+        "1.4": minutes,
+        "1.4-1": minutes,
+        "1.5": seconds,
+        "1.5.2": seconds,
+        "1.6": seconds,
+        "1.10": seconds,
+        "2.0": seconds,
+    }
+
+
 def test_verify_reports_cron_drift(cron_db_url: str) -> None:
     with psycopg.connect(cron_db_url, autocommit=True) as conn:
         assert compare_cron_jobs(catalog.cron_jobs(conn)) == []
