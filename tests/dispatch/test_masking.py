@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from guard.dispatch.message import mask_phone_numbers
+from guard.masking import mask_json
 from tests.dispatch.conftest import insert_alerts
 
 MASKED = [
@@ -98,3 +99,20 @@ def test_delivered_alert_keeps_its_date_and_key_but_not_the_number(db_url: str) 
     assert line["details"]["call_id"] == "4930******321"
     assert line["details"]["recent_calls"] == 12
     assert "1234567" not in result.stdout and "987654" not in result.stdout
+
+
+def test_mask_json_masks_strings_keys_and_numbers_and_leaves_the_rest() -> None:
+    """Any mask: true, false and null are never handed to it, a number only as its JSON text."""
+
+    def mask(text: str) -> str:
+        return text.upper().replace("5", "V")
+
+    document = {"name": "x5", "n": 5, "f": 1.5, "ok": True, "none": None, "list": [False, 7]}
+    assert mask_json(document, mask) == {
+        "NAME": "XV",
+        "N": "V",
+        "F": "1.V",
+        "OK": True,
+        "NONE": None,
+        "LIST": [False, 7],
+    }
