@@ -1,9 +1,9 @@
--- Warn and error thresholds per check: a windowed pass judges a check that has them by its
--- offending rows (or their rate per 100 calls of the window), records pass, warn or fail, and
--- keeps one alert of check check_threshold while it is not pass. Thresholds that contradict
--- each other are refused.
+-- Warn and error thresholds per check: a windowed pass (guard.run_detection, which judges in
+-- guard.run_checks) judges a check that has them by its offending rows (or their rate per 100
+-- calls of the window), records pass, warn or fail, and keeps one alert of check check_threshold
+-- while it is not pass. Thresholds that contradict each other are refused.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Calls without a direction, written as a legacy load would (the normaliser and CHECK off).
@@ -143,6 +143,18 @@ SELECT results_eq(
     $$SELECT status FROM guard.alerts WHERE fingerprint = 'check_threshold:check:unknown_value'$$,
     $$VALUES ('resolved'::text)$$,
     'and its threshold alert is resolved'
+);
+
+-- An error threshold alone (no warning) is a threshold still judged: the pass that fails the
+-- check keeps its alert open.
+UPDATE guard.checks SET enabled = TRUE, threshold_unit = 'count', warn_above = NULL, error_above = 0
+WHERE id = 'call_without_direction';
+SELECT guard.run_detection(now() - interval '1 hour', NULL);
+SELECT results_eq(
+    $$SELECT status, severity FROM guard.alerts
+      WHERE fingerprint = 'check_threshold:check:call_without_direction' ORDER BY id DESC LIMIT 1$$,
+    $$VALUES ('open'::text, 'high'::text)$$,
+    'only an error threshold, exceeded: the pass leaves its high alert open'
 );
 
 SELECT throws_ok(
