@@ -79,4 +79,3 @@ def test_a_python_mutant_inside_an_annotation_is_found_by_where_it_is(tmp_path: 
     assert _inside(spans, 4, line[3].index("| None"))
     assert not _inside(spans, 3, line[2].index("|"))
     assert not _inside(spans, 2, 0)
-
