@@ -405,6 +405,10 @@ def run_mutants(
     marker expression for every run (generated mutants leave the slow tests out)."""
     outcomes: list[Outcome] = []
     with tree_copy() as tree:
+        try:  # the unmutated copy as `make generated` leaves it, the base of every comparison
+            regenerate(tree, [])
+        except GenerateError as error:
+            raise SystemExit(f"mutate: the unmutated tree does not build: {error}") from None
         if baseline:
             nodes = sorted({n for m in mutants for n in test_node_ids(m)})
             status, detail = run_tests(tree, nodes, tree.parent / "baseline.xml", marks)
