@@ -13,6 +13,7 @@ from mutation.mutate import (
     ROOT,
     _annotation_spans,
     _inside,
+    _node_id,
     apply_mutant,
     load_catalogue,
     tree_copy,
@@ -79,3 +80,15 @@ def test_a_python_mutant_inside_an_annotation_is_found_by_where_it_is(tmp_path: 
     assert _inside(spans, 4, line[3].index("| None"))
     assert not _inside(spans, 3, line[2].index("|"))
     assert not _inside(spans, 2, 0)
+
+
+def test_a_junit_name_becomes_the_node_id_to_deselect() -> None:
+    assert (
+        _node_id(ROOT, "tests.db.test_definitions::test_a_removed_file_drops_its_object")
+        == "tests/db/test_definitions.py::test_a_removed_file_drops_its_object"
+    )
+    assert (
+        _node_id(ROOT, "tests.pgtap.test_pgtap::test_pgtap_file[00_schema.sql]")
+        == "tests/pgtap/test_pgtap.py::test_pgtap_file[00_schema.sql]"
+    )
+    assert _node_id(ROOT, "no.such.module::test_x") == "no.such.module::test_x"
