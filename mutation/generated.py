@@ -54,6 +54,9 @@ _STRING = re.compile(r"'(?:[^']|'')*'")
 _COMPARISON = re.compile(r"(?<![<>!=:\-#@&|~*^])(<=|>=|<>|!=|<|>|=)(?![<>=@&|~*])")
 _FLIPPED = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "=": "<>", "<>": "=", "!=": "="}
 _CONDITION_LINE = re.compile(r"\b(WHERE|AND|OR|ON|WHEN|IF|ELSIF|FILTER|HAVING|USING|CHECK)\b")
+_RAISE_OPTION = re.compile(
+    r"\b(ERRCODE|MESSAGE|DETAIL|HINT|COLUMN|CONSTRAINT|DATATYPE|TABLE|SCHEMA)\s*$", re.I
+)
 _AND_OR = re.compile(r"\b(AND|OR)\b")
 _NOT = re.compile(r"\bNOT\s+(?!VALID\b|DEFERRABLE\b)")
 _COALESCE = re.compile(r"\bcoalesce\(", re.I)
@@ -124,6 +127,8 @@ def _boundaries(line: str, masked: str) -> Iterator[tuple[str, str]]:
         operator = match.group(1)
         if operator in ("=", "<>", "!=") and not condition:
             continue  # an assignment or a SET, not a test
+        if operator == "=" and _RAISE_OPTION.search(masked[: match.start()]):
+            continue  # RAISE ... USING ERRCODE = '...': an option, not a test
         start, end = match.span(1)
         yield "boundary", line[:start] + _FLIPPED[operator] + line[end:]
 

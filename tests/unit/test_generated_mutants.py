@@ -42,6 +42,7 @@ def test_assignments_arrows_and_json_operators_are_not_comparisons() -> None:
         "    details ->> 'phone'",
         "    guard.setting(key => 'x')",
         "    x #>> '{}'",
+        "            USING ERRCODE = 'undefined_object';",
     ):
         assert "boundary" not in _mutations(line), line
 
