@@ -97,6 +97,8 @@ def _line_mutations(line: str, path: str) -> Iterator[tuple[str, str]]:
     masked = _masked(line)
     if not masked.strip() or masked.lstrip().startswith("--"):
         return
+    if masked.lstrip().startswith("CREATE "):
+        return  # CREATE OR REPLACE ... WITH (security_invoker = TRUE): no condition
     if path == GRANTS:
         if masked.lstrip().startswith("(") and line.rstrip().endswith("),"):
             yield "drop-grant", ""

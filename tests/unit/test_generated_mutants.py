@@ -59,6 +59,7 @@ def test_and_or_flips_each_way_but_not_a_range_or_create_or_replace() -> None:
     assert _mutations("    WHERE a OR b")["and-or"] == ["    WHERE a AND b"]
     assert "and-or" not in _mutations("    WHERE t BETWEEN 1 AND 5")
     assert "and-or" not in _mutations("CREATE OR REPLACE FUNCTION guard.example()")
+    assert _mutations("CREATE OR REPLACE VIEW guard.v WITH (security_invoker = TRUE) AS") == {}
 
 
 def test_coalesce_not_condition_lines_and_literals() -> None:
