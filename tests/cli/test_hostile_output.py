@@ -79,6 +79,10 @@ SHOWS_NO_FREE_TEXT = {
     "demo": "its own sample data",
     "metrics": "Prometheus exposition: label values are escaped by prometheus_client",
     "jobs run": "guard.run_job's message about a job; the error text is shown by `jobs status`",
+    "rules list": "rule ids, stages and modes from Booking Guard's own catalogue, counts",
+    "rules show": "the rule's id, stage and mode; company ids, values and the login that set them",
+    "rules stage": "the rule id, the stage and a count of companies",
+    "rules mode": "the rule id, the mode and a count of companies",
 }
 
 Invoke = Callable[[list[str]], tuple[int, str, str]]
