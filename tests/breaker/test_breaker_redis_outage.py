@@ -57,6 +57,8 @@ def _report(name: str, latencies: list[float]) -> None:
     )
 
 
+# the latency bounds (max 0.25 s) are crossed on a busy CPU, not by the breaker
+@pytest.mark.serial
 def test_redis_refusing_connections_never_fails_open(
     redis_server: RedisServer, key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
