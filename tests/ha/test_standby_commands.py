@@ -45,6 +45,8 @@ READS = {
     "jobs status",
     "report",
     "reconcile",  # walked with --dry-run
+    "rules list",
+    "rules show",
 }
 
 
