@@ -10,7 +10,8 @@ grants under sql/:
 - no-coalesce: `coalesce(x, y)` written as `x` (the NULL path lost);
 - no-not: a `NOT` dropped (`IS NOT NULL`, `NOT EXISTS`, `NOT found`, ...);
 - drop-condition: one line of a condition dropped (a line that starts with `AND` or `OR`, its
-  parentheses balanced: the house style puts one term per line);
+  parentheses balanced: the house style puts one term per line; a `;` or `THEN` ending the line
+  is kept);
 - drop-grant: one row of guard.role_grants dropped;
 - status-literal: one literal dropped from an `IN (...)` or `ARRAY[...]` list of strings.
 
@@ -114,7 +115,11 @@ def _line_mutations(line: str, path: str) -> Iterator[tuple[str, str]]:
             yield "no-not", line[: match.start()] + line[match.end() :]
     stripped = masked.strip()
     if (stripped.startswith(("AND ", "OR ")) or stripped in ("AND", "OR")) and _balanced(stripped):
-        yield "drop-condition", ""
+        # The statement's `;` or the IF's THEN at the end of the line stays: without it the
+        # mutant would not build, a syntax error instead of a dropped condition.
+        ending = re.search(r"(?:;|\bTHEN)\s*$", stripped)
+        indent = line[: len(line) - len(line.lstrip())]
+        yield "drop-condition", indent + ending.group().strip() if ending else ""
     for match in _LIST.finditer(line):
         items = [m.group() for m in _STRING.finditer(match.group(1))]
         start, end = match.span(1)

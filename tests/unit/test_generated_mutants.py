@@ -70,6 +70,9 @@ def test_coalesce_not_condition_lines_and_literals() -> None:
     assert _mutations("    AND a IS NOT NULL")["no-not"] == ["    AND a IS NULL"]
     assert "no-not" not in _mutations("    id bigint NOT NULL,")  # a column of RETURNS TABLE
     assert _mutations("    AND a.ok")["drop-condition"] == [""]
+    # the statement's end and the IF's THEN stay, or the mutant would not build
+    assert _mutations("        AND d.status = 'pending';")["drop-condition"] == ["        ;"]
+    assert _mutations("        OR a.ok THEN")["drop-condition"] == ["        THEN"]
     assert "drop-condition" not in _mutations("    AND (a.ok")  # a term over several lines
     assert _mutations("    WHERE s IN ('a', 'b', 'c')")["status-literal"] == [
         "    WHERE s IN ('b', 'c')",
