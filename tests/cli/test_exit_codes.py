@@ -176,3 +176,37 @@ def test_breaker_list_with_redis_down_prints_postgresql_and_exits_1(db_url: str)
     assert "appointment_booking:service:7" in done.stdout, "what PostgreSQL has is still shown"
     line = _one_error_line(done)
     assert line.startswith("guard: error: cannot read Redis")
+
+
+# A refused privilege names the command and the role it needs (guard.cli._refusal): the command
+# is read from the argument list, past the root group's options and their values, down to the
+# longest known command path. No database needed.
+@pytest.mark.parametrize(
+    ("argv", "path"),
+    [
+        (["jobs", "status"], "jobs status"),
+        (["--database-url", "postgresql://x/y", "jobs", "status", "--json"], "jobs status"),
+        (["--database-url=postgresql://x/y", "review", "list"], "review list"),
+        (["review", "claim", "7", "--by", "ann"], "review claim"),
+        (["jobs", "no-such-command"], "jobs"),
+        (["--version"], ""),
+        ([], ""),
+    ],
+)
+def test_command_path_skips_the_root_options(argv: list[str], path: str) -> None:
+    from guard.cli import all_commands, command_path
+
+    all_commands()
+    assert command_path(argv) == path
+
+
+def test_required_role_by_the_longest_known_path() -> None:
+    from guard.cli import REQUIRED_ROLES, required_role
+
+    assert required_role("jobs status") == REQUIRED_ROLES["jobs status"]
+    assert required_role("jobs run") == REQUIRED_ROLES["jobs"]  # the group's, not the reader's
+    assert required_role("review claim") == REQUIRED_ROLES["review"]
+    assert required_role("review list") == REQUIRED_ROLES["review list"]
+    assert REQUIRED_ROLES["jobs"] != REQUIRED_ROLES["jobs status"]
+    # an unknown command asks for the least: a reader
+    assert required_role("") == required_role("no such") == REQUIRED_ROLES["metrics"]

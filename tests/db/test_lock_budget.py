@@ -168,3 +168,131 @@ def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
         f"worst insert {worst * 1000:.0f} ms"
     )
     assert worst > first_wait_s, "the writer never queued behind the first wait"
+
+
+# run_with_lock_retries on a clock the test moves (no database, no real sleep): each attempt
+# times out after 0.25 s and each pause is 0.25 s (the jitter's upper end), so waited + pause
+# meets the deadline exactly at one attempt, on the other side at the next.
+class _UpperJitter:
+    def uniform(self, low: float, high: float) -> float:
+        return high
+
+
+class _FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _retry_until_deadline(
+    monkeypatch: pytest.MonkeyPatch, deadline_s: float, attempt_s: float = 0.25
+) -> tuple[list[int], list[str], str]:
+    from guard.db import lock_retry
+
+    clock = _FakeTime()
+    monkeypatch.setattr(lock_retry, "time", clock)
+    timeouts: list[int] = []
+    reports: list[str] = []
+
+    def attempt(timeout_ms: int) -> None:
+        timeouts.append(timeout_ms)
+        assert len(timeouts) < 200, "never gave up"
+        clock.now += attempt_s
+        raise psycopg.errors.LockNotAvailable("lock timeout")
+
+    policy = LockPolicy(
+        lock_timeout_ms=100,
+        max_lock_timeout_ms=100,
+        deadline_s=deadline_s,
+        first_sleep_s=0.25,
+        max_sleep_s=0.25,
+    )
+    with pytest.raises(lock_retry.LockDeadlineExceeded) as raised:
+        lock_retry.run_with_lock_retries(
+            attempt,
+            what="probe",
+            policy=policy,
+            watch=None,
+            progress=reports.append,
+            rng=_UpperJitter(),  # type: ignore[arg-type]
+        )
+    return timeouts, reports, str(raised.value)
+
+
+def test_lock_retries_give_up_only_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # attempt 3 ends at 0.75 s + 0.5 s of pauses = 1.25 s waited; + 0.25 s pause = 1.5: exactly
+    # the deadline, so it sleeps and tries once more; attempt 4 would end past it and gives up.
+    timeouts, reports, message = _retry_until_deadline(monkeypatch, 1.5)
+    assert len(timeouts) == 4
+    assert "gave up after 4 attempts in 1.8 s (--lock-deadline 1.5 s)" in message
+    assert "blocker not seen" in message
+    timeouts, _, message = _retry_until_deadline(monkeypatch, 1.49)
+    assert len(timeouts) == 3
+    assert "gave up after 3 attempts in 1.2 s" in message
+    # the first attempt is reported, with the time left of the deadline
+    assert reports[0] == (
+        "probe: attempt 1 timed out after 100 ms, blocker not seen (it let go at once);"
+        " retrying for up to 1 s more"
+    )
+
+
+def test_lock_retries_report_at_most_every_5_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each round is 0.25 s of attempt and 0.25 s of pause: reports at attempt 1 (0.25 s), then
+    # at the first attempt 5 s or more after the last report: attempt 11 at exactly 5 s after it
+    # (5.25 s), 21 at 10.25 s. Attempt 25 ends at 12.25 s and gives up.
+    timeouts, reports, _ = _retry_until_deadline(monkeypatch, 12.0)
+    numbers = [int(r.split("attempt ", 1)[1].split(" ", 1)[0]) for r in reports]
+    assert numbers == [1, 11, 21]
+    assert len(timeouts) == 25
+
+
+def test_lock_timeout_grows_every_10_attempts_up_to_its_cap() -> None:
+    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=350)
+    attempts = (1, 10, 11, 20, 21, 31)
+    assert [policy.timeout_for(n) for n in attempts] == [100, 100, 200, 200, 350, 350]
+    assert LockPolicy().timeout_for(50) == 100  # no growth by default
+
+
+def test_blocker_watch_samples_often_for_2_seconds_then_slowly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watch's own loop, its connection and clock faked: every 20 ms while the attempt is
+    younger than 2 s, every 250 ms from exactly 2 s on; a blocker row becomes `last`."""
+    from guard.db import lock_retry
+
+    row = (42, "bi", "analyst", "active", 25.0, "calls", "AccessShareLock", "relation")
+    ages = iter([0.5, 1.999, 2.0, 30.0])
+    slept: list[float] = []
+
+    class _Conn:
+        def execute(self, query: str, params: dict[str, int]) -> _Conn:
+            assert params == {"pid": 7}
+            return self
+
+        def fetchone(self) -> tuple[object, ...]:
+            return row
+
+    class _Time:
+        def monotonic(self) -> float:
+            return 100.0 + next(ages)
+
+        def sleep(self, seconds: float) -> None:
+            slept.append(seconds)
+            if len(slept) == 4:
+                watch._stop.set()
+
+    monkeypatch.setattr(lock_retry, "time", _Time())
+    watch = lock_retry.BlockerWatch(None, 7)
+    watch._conn = _Conn()  # type: ignore[assignment]
+    watch._attempt_started = 100.0
+    watch._active.set()
+    watch._run()
+    assert slept == [0.02, 0.02, 0.25, 0.25]
+    assert watch.last == lock_retry.Blocker(
+        42, "bi", "analyst", "active", 25.0, "calls", "AccessShareLock", "relation"
+    )
