@@ -279,3 +279,23 @@ def test_a_manual_action_does_not_become_the_first_writer_of_the_rules(
     snapshot = app.snapshot()
     assert snapshot.state is State.OPEN and snapshot.rules is not None
     assert snapshot.rules.failure_threshold == 1
+
+
+def test_redis_arguments_are_packed_as_resp_bulk_strings() -> None:
+    """What the Redis store sends, byte for byte (RESP, as redis-py would): an integer argument
+    is its decimal digits with their length; 0 to 99,999 are cached, larger ones not."""
+    from guard.breaker import redis_store
+
+    assert redis_store.pack_argument(0) == b"$1\r\n0\r\n"
+    assert redis_store.pack_argument(1234) == b"$4\r\n1234\r\n"
+    assert redis_store.pack_argument(-5) == b"$2\r\n-5\r\n"
+    assert redis_store.pack_argument(99_999) == b"$5\r\n99999\r\n"
+    assert redis_store.pack_argument(100_000) == b"$6\r\n100000\r\n"
+    assert 0 in redis_store._ARGUMENTS
+    assert 99_999 in redis_store._ARGUMENTS
+    assert 100_000 not in redis_store._ARGUMENTS
+    assert -5 not in redis_store._ARGUMENTS
+    assert redis_store.pack_command("EVALSHA", "ab", 2, b"k") == (
+        b"*4\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n$1\r\nk\r\n"
+    )
+    assert redis_store.pack_command("GET", more=2).startswith(b"*3\r\n$3\r\nGET\r\n")

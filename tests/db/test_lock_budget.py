@@ -296,3 +296,23 @@ def test_blocker_watch_samples_often_for_2_seconds_then_slowly(
     assert watch.last == lock_retry.Blocker(
         42, "bi", "analyst", "active", 25.0, "calls", "AccessShareLock", "relation"
     )
+
+
+def test_lock_retry_pause_is_half_fixed_half_jitter() -> None:
+    class _LowerJitter:
+        def uniform(self, low: float, high: float) -> float:
+            return low
+
+    policy = LockPolicy(first_sleep_s=0.4, max_sleep_s=1.0)
+    low, high = _LowerJitter(), _UpperJitter()
+    # step 0.4, then 0.6 (x 1.5), then 0.9, then capped at 1.0
+    pauses = [
+        (policy.sleep_for(n, low), policy.sleep_for(n, high))  # type: ignore[arg-type]
+        for n in (1, 2, 3, 4)
+    ]
+    assert pauses == [
+        pytest.approx((0.2, 0.4)),
+        pytest.approx((0.3, 0.6)),
+        pytest.approx((0.45, 0.9)),
+        pytest.approx((0.5, 1.0)),
+    ]
