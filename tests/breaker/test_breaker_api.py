@@ -299,3 +299,29 @@ def test_redis_arguments_are_packed_as_resp_bulk_strings() -> None:
         b"*4\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n$1\r\nk\r\n"
     )
     assert redis_store.pack_command("GET", more=2).startswith(b"*3\r\n$3\r\nGET\r\n")
+
+
+@pytest.mark.parametrize(
+    ("recorded", "seeded"),
+    [
+        (State.FORCED_OPEN, (State.FORCED_OPEN, 5_000)),
+        (State.FORCED_CLOSED, (State.FORCED_CLOSED, 5_000)),
+        (State.DISABLED, (State.DISABLED, 5_000)),
+        (State.OPEN, (State.OPEN, 5_000)),  # its cooldown goes on
+        (State.HALF_OPEN, (State.OPEN, 0)),  # a fresh cooldown: the probe is lost
+        (State.CLOSED, (State.CLOSED, 0)),
+    ],
+)
+def test_a_missing_circuit_is_seeded_from_its_recorded_state(
+    recorded: State, seeded: tuple[State, int]
+) -> None:
+    """guard.breaker.restore.seed_for, every state: manual states exactly, open with its
+    opened-at; the generation never lowered, one on for a repaired record."""
+    from guard.breaker.restore import RecordedState, seed_for
+
+    seed = seed_for(RecordedState(recorded, 7, opened_at_ms=5_000), 3)
+    assert (seed.state, seed.opened_at_ms, seed.generation, seed.note) == (*seeded, 7, "")
+    assert seed_for(RecordedState(recorded, 2, 5_000), 9).generation == 9
+    repaired = seed_for(RecordedState(recorded, 7, 5_000, problems=("bad",)), 3)
+    assert (repaired.generation, repaired.note) == (8, "repaired: bad")
+    assert seed_for(None, 4).state is State.CLOSED
