@@ -1,9 +1,10 @@
--- Detection passes over time: a repeat bumps its alert and moves last_seen_at, the job's next
--- pass just past the throttle window still bumps (only a longer silence supersedes), a disabled
+-- Detection passes over time: a repeat is written only when its alert's last sighting is due for a
+-- refresh, an alert is silent (superseded) only when neither it nor its check's previous pass saw
+-- it within the silence, a disabled
 -- rule raises nothing, and the windowed pass re-checks old entities only for the rule whose
 -- alert is open on them. Offending rows are loaded with triggers bypassed.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 SET LOCAL session_replication_role = replica;
@@ -34,45 +35,59 @@ SELECT is_empty($$SELECT * FROM pg_temp.alerts_of('flags_contradict_appointments
 UPDATE guard.checks SET enabled = TRUE
 WHERE id = 'flags_contradict_appointments';
 
--- First pass opens the alert; a repeat bumps it and moves last_seen_at to now.
+-- First pass opens the alert. A repeat is written (occurrences, last_seen_at) only when the
+-- alert's last sighting is due for a refresh: older than 5 minutes times (6 + id % 7), 30 to 60
+-- minutes (guard.record_findings); sooner it is counted, not written.
 SELECT * FROM guard.detect();
 UPDATE guard.alerts SET last_seen_at = now() - interval '10 seconds'
 WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
-SELECT * FROM guard.detect();
 SELECT results_eq(
-    $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
-    $$VALUES ('open'::text, 2)$$,
-    'a repeat within the throttle window bumps the open alert'
+    $$SELECT opened, repeated FROM guard.detect() WHERE check_id = 'flags_contradict_appointments'$$,
+    $$VALUES (0, 1)$$,
+    'a repeat within the refresh period is counted as a repeat'
 );
-SELECT is((
-    SELECT last_seen_at FROM guard.alerts
-    WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1
-), now(), 'a repeat moves last_seen_at to the pass');
+SELECT results_eq(
+    $$SELECT status, occurrences, last_seen_at = now() - interval '10 seconds'
+      FROM guard.alerts WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1$$,
+    $$VALUES ('open'::text, 1, TRUE)$$,
+    'and not written: occurrences and last_seen_at as they were'
+);
 
--- The next pass of the detect job comes one interval (300 s) later, a moment more or less: an
--- alert found by every pass is a repeat, though the throttle window (300 s) has just passed.
-UPDATE guard.alerts
-SET last_seen_at = now() - make_interval(secs => (guard.setting('alert_throttle_seconds') #>> '{}')::integer + 1)
+-- Exactly at the end of its refresh period it is still not due; a second later it is.
+UPDATE guard.alerts SET last_seen_at = now() - interval '5 minutes' * (6 + id % 7)
 WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
 SELECT * FROM guard.detect();
 SELECT results_eq(
-    $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
-    $$VALUES ('open'::text, 3)$$,
-    'the next pass of the job, a second past the throttle window, bumps; it does not supersede'
+    $$SELECT occurrences, last_seen_at = now() - interval '5 minutes' * (6 + id % 7)
+      FROM guard.alerts WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1$$,
+    $$VALUES (1, TRUE)$$,
+    'a repeat at the end of the refresh period is not written'
 );
-
--- A repeat exactly at the end of the silence an alert keeps (throttle + the job's interval) is
--- still a repeat; a second later it is a new alert.
-UPDATE guard.alerts SET last_seen_at = now() - guard.alert_silence()
+UPDATE guard.alerts SET last_seen_at = last_seen_at - interval '1 second'
 WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
 SELECT * FROM guard.detect();
+SELECT results_eq(
+    $$SELECT status, occurrences, last_seen_at = now()
+      FROM guard.alerts WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1$$,
+    $$VALUES ('open'::text, 2, TRUE)$$,
+    'a second past it the repeat is written: occurrences bumped, last_seen_at moved to the pass'
+);
+
+-- The silence an alert may keep (throttle + the job's interval) is measured from the later of its
+-- last_seen_at and the start of its check's previous pass that ran through, which saw every open
+-- alert of the check: an alert not written for an hour is not silent while passes run.
 UPDATE guard.alerts SET last_seen_at = now() - guard.alert_silence() - interval '1 second'
-WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1 AND status = 'open';
+WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
+UPDATE guard.detection_runs SET pass_started_at = now() - guard.alert_silence()
+WHERE check_id = 'flags_contradict_appointments';
+SELECT * FROM guard.detect();
+UPDATE guard.detection_runs SET pass_started_at = now() - guard.alert_silence() - interval '1 second'
+WHERE check_id = 'flags_contradict_appointments';
 SELECT * FROM guard.detect();
 SELECT results_eq(
     $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
-    $$VALUES ('resolved'::text, 4), ('open'::text, 1)$$,
-    'a repeat at the end of the silence bumps; one after it supersedes'
+    $$VALUES ('resolved'::text, 2), ('open'::text, 1)$$,
+    'its previous pass at the end of the silence: a repeat; a second before it: superseded'
 );
 SELECT is(guard.alert_silence(), interval '600 seconds', 'the silence: 300 s throttle + 300 s interval');
 
@@ -99,8 +114,8 @@ SELECT * FROM guard.detect();
 SELECT * FROM guard.detect();
 SELECT results_eq(
     $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 2)$$,
-    $$VALUES ('open'::text, 3)$$,
-    'an old row that still offends keeps its alert open, bumped by each pass'
+    $$VALUES ('open'::text, 1)$$,
+    'an old row that still offends keeps its alert open through each pass (not written within its refresh period)'
 );
 
 SELECT * FROM finish();

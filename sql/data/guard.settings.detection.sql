@@ -9,6 +9,12 @@ INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
     'A detection pass (the detect job, guard check) running longer fails with a statement timeout.'
 ),
 (
+    'detection_full_window_calls', '100000', 'integer',
+    'A detection pass reads its whole window again while the window holds at most this many calls; '
+    || 'above, each check reads the rows observed since its previous pass (less 5 minutes and the '
+    || 'grace period) and probes every open alert.'
+),
+(
     'detection_queue_batch', '1000', 'integer',
     'At most this many queued calls are checked by one drain of the detection queue (a transaction).'
 ),

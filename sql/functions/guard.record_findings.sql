@@ -1,16 +1,22 @@
 -- Keep guard.alerts in step with what one check found in one scope (guard.run_detection,
--- guard.detect_between): a finding whose open alert was seen within the silence an alert keeps
--- (guard.alert_silence) bumps it (occurrences, last_seen_at); one whose open alert has been
--- silent longer closes that alert as superseded and opens a new one; one without an open alert
--- opens one. Resolving what was not found is the caller's: only it knows the scope. observed
+-- guard.detect_between, guard.sweep_checks, guard.check_call): a finding whose open alert was seen
+-- within the silence an alert keeps (guard.alert_silence) is a repeat; one whose open alert has
+-- been silent longer closes that alert as superseded and opens a new one; one without an open
+-- alert opens one. Resolving what was not found is the caller's: only it knows the scope. observed
 -- (false for guard check --all's history) says whether a new alert keeps its row's observed_at,
 -- from which guard.kpis measures detection latency.
--- One UPDATE finds each finding's open alert once and either bumps or supersedes it, and the
--- INSERT gets only the findings left without an open alert: with a statement per outcome every
--- finding was looked up on the open-fingerprint index three times (two UPDATEs and the INSERT's
--- conflict check), which was a third of a pass over 70,000 open alerts (docs/jobs.md).
+-- A repeat is written (occurrences + 1, last_seen_at = now()) only when the alert's last_seen_at
+-- is due for a refresh: older than 30 to 60 minutes, 5 minutes times (6 + id % 7), so that alerts
+-- opened together come due at different passes (docs/jobs.md, "What a pass writes"). Writing
+-- every repeat rewrote every open alert at every pass: 150,000 row versions a pass after a burst.
+-- An alert is silent when neither its last_seen_at nor the start of its check's previous windowed
+-- pass that ran through (guard.detection_runs) is within the silence: such a pass found or probed
+-- every open alert of its check, and resolved those it did not find.
+-- One statement finds each finding's open alert once, and writes only the due and the silent; the
+-- INSERT gets only the findings left without an open alert (a statement per outcome looked each
+-- finding up three times on the open-fingerprint index, a third of a pass over 70,000 open alerts).
 -- ON CONFLICT DO NOTHING stays: guard.check_call does not wait for a windowed pass, and may have
--- opened the same alert since this UPDATE read the index.
+-- opened the same alert since this statement read the index.
 CREATE OR REPLACE FUNCTION guard.record_findings(
     findings guard.finding[],
     message text,
@@ -27,6 +33,8 @@ DECLARE
     -- an open alert last seen before this has been silent too long
     cutoff timestamptz := now() - silence;
     kept text[];
+    -- the start of the check's previous windowed pass that ran through
+    seen timestamptz;
 BEGIN
     -- Most checks of a call's pass find nothing: no statement to run.
     IF cardinality(findings) = 0 THEN
@@ -35,8 +43,31 @@ BEGIN
         superseded := 0;
         RETURN;
     END IF;
-    -- Every SET expression reads the alert as it was, so all of them test the same silence.
-    WITH touched AS (
+    SELECT r.pass_started_at INTO seen
+    FROM guard.detection_runs AS r
+    WHERE r.check_id = (findings[1]).check_id
+    ORDER BY r.pass_started_at DESC
+    LIMIT 1;
+    -- A pass of the check that ran through within the silence saw every open alert of the check:
+    -- none is silent. Otherwise an alert is silent when its own last sighting is too old.
+    IF seen >= cutoff THEN
+        cutoff := '-infinity';
+    END IF;
+    -- Each alert is judged once (found), as it was when the statement began, and only the silent
+    -- and the due are written; every SET expression reads the alert as it was. The UPDATE, a
+    -- data-modifying WITH, runs to completion though the query below does not read it.
+    WITH found AS MATERIALIZED (
+        SELECT
+            a.id,
+            a.fingerprint,
+            a.last_seen_at < cutoff AS silent,
+            a.last_seen_at < now() - interval '5 minutes' * (6 + a.id % 7) AS due
+        FROM unnest(findings) AS f
+        INNER JOIN guard.alerts AS a
+            ON a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
+    ),
+
+    touched AS (
         UPDATE guard.alerts AS a
         SET
             status = CASE WHEN a.last_seen_at < cutoff THEN 'resolved' ELSE 'open' END,
@@ -46,17 +77,16 @@ BEGIN
                 WHEN a.last_seen_at < cutoff THEN a.occurrences ELSE a.occurrences + 1
             END,
             last_seen_at = CASE WHEN a.last_seen_at < cutoff THEN a.last_seen_at ELSE now() END
-        FROM unnest(findings) AS f
-        WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
-        RETURNING a.fingerprint, a.status
+        FROM found AS o
+        WHERE a.id = o.id AND a.status = 'open' AND (o.silent OR o.due)
     )
 
     SELECT
-        coalesce(array_agg(t.fingerprint) FILTER (WHERE t.status = 'open'), '{}'),
-        count(*) FILTER (WHERE t.status = 'open'),
-        count(*) FILTER (WHERE t.status <> 'open')
+        coalesce(array_agg(DISTINCT o.fingerprint) FILTER (WHERE NOT o.silent), '{}'),
+        count(DISTINCT o.id) FILTER (WHERE NOT o.silent),
+        count(DISTINCT o.id) FILTER (WHERE o.silent)
     INTO kept, repeated, superseded
-    FROM touched AS t;
+    FROM found AS o;
 
     INSERT INTO guard.alerts (
         fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details,

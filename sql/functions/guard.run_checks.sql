@@ -3,12 +3,14 @@
 -- without status and error; `guard check` reads them whole):
 --   since     rows observed since then (the windowed pass: detect)
 --   only_call the rows of one call (check_call); since is then ignored
--- In the windowed pass each check also re-checks the entity of every open alert of that check, so
--- that an alert whose row was fixed is resolved even when the row is older than the window. Alerts
--- are de-duplicated by fingerprint (check:entity_type:entity_id): a repeat within the silence an
--- alert may keep (guard.alert_silence: the throttle window past the pass that was due) bumps
--- occurrences and last_seen_at; a repeat after a longer silence closes the old alert as
--- superseded and opens a new one (guard.record_findings). Nothing is deleted or rewritten.
+-- In the windowed pass each check reads the rows observed since its previous pass (less an
+-- overlap), and re-checks the entity of every open alert of that check, so that an alert whose row
+-- was fixed is resolved even when the row is older than what it read. Alerts are de-duplicated by
+-- fingerprint (check:entity_type:entity_id): a repeat within the silence an alert may keep
+-- (guard.alert_silence: the throttle window past the pass that was due) is counted, and written
+-- (occurrences, last_seen_at) only when the alert is due for a refresh; a repeat after a longer
+-- silence closes the old alert as superseded and opens a new one (guard.record_findings).
+-- Nothing is deleted or rewritten.
 -- Windowed passes are serialised by a transaction advisory lock. A call's pass (check_call) never
 -- waits on it: it takes a lock of its own call only, and waits at most check_call_lock_timeout_ms
 -- on alert rows another transaction holds (the windowed pass writing the same alerts); past that
@@ -74,7 +76,21 @@ DECLARE
     open_alert_ids bigint[];
     open_ids bigint[];
     open_fingerprints text[];
+    open_last_seen timestamptz[];
     unfound bigint[];
+    -- the windowed pass: the check's previous pass that ran through (guard.detection_runs), the
+    -- rows it read again (check_since), and the open alerts found again without a write
+    previous_pass timestamptz;
+    previous_window timestamptz;
+    check_since timestamptz;
+    quiet integer;
+    quiet_in_window integer;
+    -- How far before its previous pass a check reads again: 5 minutes for writers' transactions
+    -- that were still open then (a row is observed at its transaction's start, and seen by a
+    -- pass only once committed), and the grace period a claimed booking has before it offends.
+    overlap interval;
+    -- the windowed pass: whether the window is small enough to be read whole by every check
+    whole_window boolean;
     call_query text;
     call_statement text;
     caller_lock_timeout text := current_setting('lock_timeout');
@@ -104,6 +120,16 @@ BEGIN
         -- Kept up to date below, so that the planner's estimate can be checked before each
         -- check's statements (guard.analyze_alerts_if_stale) without counting again.
         SELECT count(*) INTO open_alerts FROM guard.alerts AS a WHERE a.status = 'open';
+        overlap := interval '5 minutes'
+            + make_interval(secs => (guard.setting('grace_period_seconds') #>> '{}')::integer);
+        -- Counted on the created_at index, and never past the limit.
+        SELECT count(*) <= (guard.setting('detection_full_window_calls') #>> '{}')::integer
+        INTO whole_window
+        FROM (
+            SELECT FROM public.calls AS c
+            WHERE c.created_at >= since
+            LIMIT (guard.setting('detection_full_window_calls') #>> '{}')::integer + 1
+        ) AS w;
         -- The checks whose failure alert is open run after the others (own ones: Booking
         -- Guard's run first anyway). check_call keeps the plain order: this costs it nothing.
         SELECT coalesce(array_agg(a.details ->> 'check'), '{}') INTO failing_checks
@@ -193,6 +219,8 @@ BEGIN
             END IF;
         END IF;
         BEGIN
+            quiet := 0;
+            quiet_in_window := 0;
             IF only_call IS NULL THEN
                 PERFORM guard.analyze_alerts_if_stale(open_alerts);
                 -- The open alerts of this check first, through the index led by check_id, then the
@@ -212,10 +240,33 @@ BEGIN
                 SELECT
                     coalesce(array_agg(a.id), '{}'),
                     coalesce(array_agg(a.entity_id), '{}'),
-                    coalesce(array_agg(a.fingerprint), '{}')
-                INTO open_alert_ids, open_ids, open_fingerprints
+                    coalesce(array_agg(a.fingerprint), '{}'),
+                    coalesce(array_agg(a.last_seen_at), '{}')
+                INTO open_alert_ids, open_ids, open_fingerprints, open_last_seen
                 FROM guard.alerts AS a
                 WHERE a.status = 'open' AND a.check_id = detection_check.id;
+                -- What changed, not what is open (docs/jobs.md, "What a pass reads and writes"):
+                -- when the window holds more than detection_full_window_calls calls (a burst), it
+                -- is read from where the check's previous pass that ran through left it, less the
+                -- overlap (rows it could not see yet: a writer's transaction still open then, a
+                -- claim inside its grace period), when that pass read at least as far back as
+                -- this one. The rows before that were read by it: those that offended have open
+                -- alerts, and every open alert is probed below. Reading the whole window again at
+                -- every pass was most of a pass after a burst: 13 checks over 550,000 calls of the
+                -- window, 3-10 s (docs/measurements.md). A smaller window is read whole, so that a
+                -- row of it that starts to offend later (a rolled-back booking) is found.
+                previous_pass := NULL;
+                previous_window := NULL;
+                SELECT r.pass_started_at, coalesce(r.window_start, '-infinity')
+                INTO previous_pass, previous_window
+                FROM guard.detection_runs AS r
+                WHERE r.check_id = detection_check.id
+                ORDER BY r.pass_started_at DESC
+                LIMIT 1;
+                check_since := since;
+                IF NOT whole_window AND previous_pass IS NOT NULL AND previous_window <= since THEN
+                    check_since := greatest(since, previous_pass - overlap);
+                END IF;
                 -- The window first; then the open alerts it did not find, each probed. An open
                 -- alert the window found needs no probe: its row offends (a burst's alerts are all
                 -- in the window). NOT IN over the findings is hashed once (their estimate is small
@@ -234,14 +285,21 @@ BEGIN
                     ) AS w
                     $query$,
                     detection_check.check_view
-                ) INTO findings USING since;
+                ) INTO findings USING check_since;
+                -- An open alert whose probe finds its row again is seen again; it is written only
+                -- when its last_seen_at is due for a refresh or it was silent too long (the rule of
+                -- guard.record_findings, which gets only those): a pass after a burst rewrote every
+                -- one of 150,000 open alerts (docs/jobs.md, "What a pass writes"). The others are
+                -- counted as repeats (quiet), with those observed in the window for a rate.
                 EXECUTE format(
                     $query$
                     WITH probed AS MATERIALIZED (
                         SELECT
                             o.alert_id, k.check_id, k.company_id, k.entity_type, k.entity_id,
-                            k.call_id, k.severity, k.observed_at, k.detail
-                        FROM unnest($1, $2, $3) AS o (alert_id, entity_id, fingerprint)
+                            k.call_id, k.severity, k.observed_at, k.detail,
+                            o.last_seen_at < now() - interval '5 minutes' * (6 + o.alert_id %% 7)
+                            OR greatest(o.last_seen_at, $6) < now() - $7 AS written
+                        FROM unnest($1, $2, $3, $5) AS o (alert_id, entity_id, fingerprint, last_seen_at)
                         LEFT JOIN LATERAL (
                             SELECT x.* FROM guard.%1$I AS x WHERE x.entity_id = o.entity_id OFFSET 0
                         ) AS k
@@ -257,15 +315,25 @@ BEGIN
                                 p.check_id, p.company_id, p.entity_type, p.entity_id, p.call_id,
                                 p.severity, p.observed_at, p.detail
                             )::guard.finding), '{}')
-                            FROM probed AS p WHERE p.check_id IS NOT NULL
+                            FROM probed AS p WHERE p.check_id IS NOT NULL AND p.written
                         ),
                         (
                             SELECT coalesce(array_agg(p.alert_id), '{}') FROM probed AS p
                             WHERE p.check_id IS NULL
+                        ),
+                        (
+                            SELECT count(DISTINCT p.alert_id)::integer FROM probed AS p
+                            WHERE p.check_id IS NOT NULL AND NOT p.written
+                        ),
+                        (
+                            SELECT count(DISTINCT p.alert_id)::integer FROM probed AS p
+                            WHERE p.check_id IS NOT NULL AND NOT p.written AND p.observed_at >= $8
                         )
                     $query$,
                     detection_check.check_view
-                ) INTO findings, unfound USING open_alert_ids, open_ids, open_fingerprints, findings;
+                ) INTO findings, unfound, quiet, quiet_in_window
+                USING open_alert_ids, open_ids, open_fingerprints, findings, open_last_seen,
+                    previous_pass, silence, since;
             ELSE
                 -- A call's pass runs on the application's path, once per booking: each check's
                 -- query is prepared once per session (named by its text, so a new text gets a new
@@ -289,11 +357,11 @@ BEGIN
                 EXECUTE format('EXECUTE %I(%s)', call_statement, only_call) INTO findings;
             END IF;
 
-            offending := cardinality(findings);
+            offending := cardinality(findings) + quiet;
             IF only_call IS NOT NULL THEN
                 PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
             END IF;
-            SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
+            SELECT r.opened, r.repeated + quiet, r.superseded INTO opened, repeated, superseded
             FROM guard.record_findings(findings, detection_check.description, silence, TRUE) AS r;
 
             -- Open alerts of this check in this scope whose row no longer offends: fixed.
@@ -482,7 +550,10 @@ BEGIN
                     CASE detection_check.threshold_unit
                         WHEN 'rate_pct' THEN round(
                             100.0
-                            * (SELECT count(*) FROM unnest(findings) AS f WHERE f.observed_at >= since)
+                            * (
+                                quiet_in_window
+                                + (SELECT count(*) FROM unnest(findings) AS f WHERE f.observed_at >= since)
+                            )
                             / greatest(window_calls, 1),
                             2
                         )

@@ -23,8 +23,9 @@ CREATE TABLE guard.alerts (
     CONSTRAINT alerts_resolved_has_time CHECK ((status = 'resolved') = (resolved_at IS NOT NULL)),
     CONSTRAINT alerts_resolved_has_resolution CHECK ((status = 'resolved') = (resolution IS NOT NULL))
 )
--- Every detection pass bumps each open alert it finds again (occurrences, last_seen_at): room in
--- each page keeps those updates in place (HOT), without a new entry in every index.
+-- A detection pass writes an open alert it finds again (occurrences, last_seen_at) once its
+-- last_seen_at is due for a refresh (guard.record_findings: 30 to 60 minutes): room in each page
+-- keeps those updates in place (HOT), without a new entry in every index.
 WITH (fillfactor = 70);
 
 CREATE UNIQUE INDEX alerts_one_open_per_fingerprint ON guard.alerts (fingerprint)
