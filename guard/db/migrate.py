@@ -46,9 +46,8 @@ from psycopg import sql
 from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
-from yoyo.migrations import read_sql_migration
 
-from guard.db import bridges, definitions, privileges
+from guard.db import bridges, definitions, migration_files, privileges
 from guard.db.connection import behind_pooler, connect, pooler_refusal
 from guard.db.lock_retry import BlockerWatch, LockBudget, LockPolicy, run_with_lock_retries
 from guard.db.releases import checksum, release_levels
@@ -231,7 +230,10 @@ class Migrator:
     def migrations(self) -> Any:
         if not self.directory.is_dir():
             raise GuardError(f"migrations directory {self.directory} does not exist")
-        return read_migrations(str(self.directory))
+        migrations = read_migrations(str(self.directory))
+        for migration in migrations:  # yoyo learns it only by loading (splitting) the file
+            migration.use_transactions = migration_files.transactional(migration)
+        return migrations
 
     def states(self) -> list[MigrationState]:
         applied_at = self._applied_at()
@@ -278,7 +280,8 @@ class Migrator:
         done: list[str] = []
         self.definitions_outcome = None
         with self._locked():
-            pending = list(self._yoyo.to_apply(migrations))
+            applied = set(self._yoyo.get_applied_migration_hashes())
+            pending = [m for m in migrations if m.hash not in applied]  # in file-name order
             self._refuse_out_of_order(migrations, pending)
             if to is not None:
                 pending = (
@@ -351,7 +354,6 @@ class Migrator:
                 level = to if to is not None else (order[-1] if order else None)
                 wanted = self.definitions_at(level, order)
                 for migration in pending:
-                    migration.load()
                     found.migrations.append(
                         PlannedMigration(
                             migration.id,
@@ -468,7 +470,8 @@ class Migrator:
         if not self._yoyo_table_exists():
             return []
         plan = []
-        for migration in self._yoyo.to_rollback(migrations):
+        applied = set(self._yoyo.get_applied_migration_hashes())
+        for migration in [m for m in reversed(migrations) if m.hash in applied]:
             if migration.id == to:
                 break
             plan.append(migration)
@@ -485,7 +488,6 @@ class Migrator:
         preview = RollbackPreview()
         runnable = []
         for migration in plan:
-            migration.load()
             if migration.use_transactions:
                 runnable.append(migration)
             else:
@@ -603,7 +605,6 @@ class Migrator:
     def _run_one(
         self, migration: Any, direction: str, then: Callable[[], None] | None = None
     ) -> None:
-        migration.load()
         failed = (
             "migration {} failed and was not applied"
             if direction == "apply"
@@ -987,5 +988,4 @@ def _statements(migration: Any, direction: str) -> list[str]:
         raise GuardError(f"migration {migration.id}: only SQL migrations are supported")
     if direction == "rollback":
         path = path.removesuffix(".sql") + ".rollback.sql"
-    _directives, _comment, statements = read_sql_migration(path)
-    return list(statements)
+    return migration_files.statements(path)

@@ -96,7 +96,6 @@ def observe_locks(url: str) -> list[Row]:
             existing.clear()
             for oid, name, kind in migrator.conn.execute(_RELATIONS).fetchall():
                 existing[oid] = (name, kind)
-            migration.load()
             if not migration.use_transactions:
                 for statement in _statements(migration, "apply"):
                     match = _INDEX_ON.search(statement)
