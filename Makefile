@@ -36,8 +36,9 @@ demo-stop: setup
 	$(BIN)/guard demo --stop
 
 # `make test`: lint and every test but the slow group (pytest -m slow: faults under load, real
-# Prometheus and pg_cron, generated hostile input, every migration rolled back one by one), which
-# `make test-slow` runs. CI (.ci/run) runs both.
+# Prometheus and pg_cron, generated hostile input, every migration rolled back one by one) and the
+# history group (pytest -m history: whole replays of the migration history), which `make
+# test-slow` runs. CI (.ci/run) runs both.
 test: setup lint pytest
 
 # The test runs use PYTEST_WORKERS parallel pytest-xdist workers, whole files to a worker. Each
@@ -56,7 +57,7 @@ two_passes = status=0; \
 	exit $$status
 
 test-slow: setup
-	$(call two_passes,slow)
+	$(call two_passes,slow or history)
 
 # `make test-versions`: the database side on PostgreSQL 16, 17 and 18 (`make test` runs on the
 # machine's 15): apply as a superuser and as a managed admin, verify clean and each kind of drift,
@@ -96,7 +97,7 @@ lint: setup
 	$(MAKE) --no-print-directory squawk
 
 pytest: setup
-	$(call two_passes,not slow)
+	$(call two_passes,not slow and not history)
 
 # squawk: transactional migrations as one transaction each (how guard db runs them), the
 # `-- transactional: false` ones statement by statement; rollback files with their own config.

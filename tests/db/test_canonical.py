@@ -98,6 +98,7 @@ def test_every_canonical_file_is_in_the_manifest() -> None:
     assert len(canonical_files()) == len(listed), "a file is listed twice"
 
 
+@pytest.mark.history
 def test_apply_rollback_all_apply_gives_the_same_catalog(pg_cluster: Cluster) -> None:
     with pg_cluster.database() as url:
         with Migrator(url) as migrator:
@@ -113,6 +114,7 @@ def test_apply_rollback_all_apply_gives_the_same_catalog(pg_cluster: Cluster) ->
         assert _snapshot(url) == first, _describe(first, _snapshot(url))
 
 
+@pytest.mark.history
 def test_rollback_to_keeps_the_named_migration(pg_cluster: Cluster) -> None:
     with pg_cluster.database() as url, Migrator(url) as migrator:
         ids = migrator.apply()

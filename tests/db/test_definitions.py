@@ -486,6 +486,7 @@ def test_the_release_definitions_change_nothing_on_a_database_of_that_release(
     assert after == before, _describe(before, after)
 
 
+@pytest.mark.history
 def test_a_database_built_by_0_1_0_and_upgraded_reaches_the_canonical_schema(
     pg_cluster: Cluster,
 ) -> None:

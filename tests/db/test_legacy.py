@@ -50,6 +50,7 @@ def _one(conn: psycopg.Connection[Any], query: str) -> Any:
     return row
 
 
+@pytest.mark.history
 def test_migrations_adopt_a_legacy_database(legacy_db: str) -> None:
     with psycopg.connect(legacy_db) as conn:
         before_rows = _one(conn, FINGERPRINT)

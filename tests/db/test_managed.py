@@ -86,6 +86,7 @@ def _snapshot(url: str) -> catalog.Snapshot:
         return catalog.take(conn)
 
 
+@pytest.mark.history
 def test_a_managed_admin_applies_verifies_validates_and_rolls_back(
     pg_cluster: Cluster, prefix: str
 ) -> None:
@@ -136,6 +137,7 @@ def test_a_managed_admin_uses_roles_it_created_beforehand(pg_cluster: Cluster, p
     assert code == 0, out
 
 
+@pytest.mark.history
 def test_a_second_admin_needs_the_first_admins_grant_since_16(
     pg_cluster: Cluster, prefix: str
 ) -> None:

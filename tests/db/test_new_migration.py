@@ -52,6 +52,7 @@ def _snapshot(url: str) -> catalog.Snapshot:
         return catalog.take(conn)
 
 
+@pytest.mark.history
 def test_definitions_alone_need_no_migration(
     pg_cluster: Cluster, tree: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -88,6 +89,7 @@ def test_definitions_alone_need_no_migration(
         assert _snapshot(migrated) == _snapshot(canonical)
 
 
+@pytest.mark.history
 def test_a_new_table_is_written_and_rolls_back(
     pg_cluster: Cluster, tree: tuple[Path, Path]
 ) -> None:
@@ -118,6 +120,7 @@ def test_a_new_table_is_written_and_rolls_back(
         assert _snapshot(migrated) == before
 
 
+@pytest.mark.history
 def test_a_new_table_with_a_view_on_it_is_written(
     pg_cluster: Cluster, tree: tuple[Path, Path]
 ) -> None:

@@ -136,6 +136,7 @@ def test_exhausted_deadline_changes_nothing_and_names_the_blocker(empty_db_url: 
     assert leftovers == (0, 0, 0, 0)
 
 
+@pytest.mark.history
 def test_out_of_order_apply_is_refused(db_url: str, tmp_path: Path) -> None:
     """Plain yoyo rolls back only the migration it is given: a gap. `guard db apply` must not fill
     it with a migration older than the ones after it. The database starts with every migration
@@ -184,6 +185,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.history
 def test_rollback_without_terminal_and_without_yes_drops_nothing(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'a'), (2, 'b')")

@@ -268,6 +268,7 @@ def _registry_without_operator_columns(url: str) -> dict[Any, Any]:
     }
 
 
+@pytest.mark.history
 def test_rollback_to_0_2_0_and_forward_keeps_operator_values(
     pg_cluster: Cluster, db_url: str, sql_copy: Path
 ) -> None:

@@ -165,6 +165,7 @@ def test_the_rollback_keeps_the_commit_check_and_company_deletes(db_url: str) ->
         assert admin.execute("SELECT count(*) FROM companies").fetchone() == (1,)
 
 
+@pytest.mark.history
 def test_rollback_past_0090_and_apply_again(pg_cluster: Cluster) -> None:
     with pg_cluster.database() as url, Migrator(url) as migrator:
         migrator.apply()

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.support.postgres import Cluster
 
@@ -16,6 +18,7 @@ DOC = ROOT / "docs" / "testing.md"
 SERVER_BIN = "/usr/lib/postgresql/15/bin"
 
 
+@pytest.mark.history
 def test_the_documented_pg_prove_run_passes(pg_cluster: Cluster) -> None:
     [block] = re.findall(r"^```sh\n(.*?)^```", DOC.read_text(), re.DOTALL | re.MULTILINE)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PG", "GUARD_"))}
