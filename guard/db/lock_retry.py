@@ -195,6 +195,94 @@ class Blocker:
         )
 
 
+class AttemptOverTime(Exception):
+    """An attempt ran past the time it may hold its locks; it rolled back, and may be retried."""
+
+
+# How long the longest of the sessions queued behind `me` has waited (pg_locks.waitstart): an
+# application write that waits for a lock the attempt holds, or for one it is itself waiting for
+# (a lock queue is first come, first served).
+_LONGEST_WAIT_BEHIND = """
+SELECT coalesce(max(extract(epoch FROM clock_timestamp() - l.waitstart)) * 1000, 0)
+FROM pg_locks AS l
+WHERE NOT l.granted AND l.pid <> %(me)s AND l.waitstart IS NOT NULL
+  AND %(me)s = ANY (pg_blocking_pids(l.pid))
+"""
+
+
+class HoldGuard:
+    """The lock budget, held from the application's side: while an attempt runs, a second
+    connection looks every 10 ms at how long the sessions queued behind the attempt have waited,
+    and when one has waited the attempt's lock timeout it cancels the attempt's statement (the
+    transaction rolls back and is retried, LockNotAvailable's way). The lock_timeout bounds the
+    attempt's own waits; this bounds what the application waits, whatever the attempt was doing
+    meanwhile: waiting, or holding a lock while it ran more statements (the definitions step after
+    CREATE TRIGGER on calls, hundreds of milliseconds on a busy machine), or holding row locks.
+    An attempt nobody waits for is never cut, however long it holds its locks."""
+
+    def __init__(self, database_url: str | None, guarded_pid: int, every_s: float = 0.01) -> None:
+        self.database_url = database_url
+        self.guarded_pid = guarded_pid
+        self.every_s = every_s
+        self.cancels = 0  # cancels sent; an attempt that saw QueryCanceled checks it
+        self._limit_ms = 0.0
+        self._mutex = threading.Lock()
+        self._active = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __enter__(self) -> HoldGuard:
+        self._conn = connect(
+            self.database_url, autocommit=True, application_name="guard db (hold guard)"
+        )
+        self._thread = threading.Thread(target=self._run, name="hold-guard", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._active.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+
+    @contextmanager
+    def attempt(self, limit_ms: int) -> Iterator[None]:
+        """Guard one attempt: cut it once a session queued behind it has waited limit_ms."""
+        with self._mutex:
+            self._limit_ms = float(limit_ms)
+            self._active.set()
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._active.clear()
+
+    def cut(self, cancels_before: int) -> bool:
+        """Whether a QueryCanceled in an attempt that began at `cancels_before` was ours."""
+        return self.cancels > cancels_before
+
+    def _run(self) -> None:
+        assert self._conn is not None
+        while not self._stop.is_set():
+            self._active.wait()
+            if self._stop.is_set():
+                return
+            try:
+                row = self._conn.execute(_LONGEST_WAIT_BEHIND, {"me": self.guarded_pid}).fetchone()
+                waited_ms = float(row[0]) if row else 0.0
+                with self._mutex:
+                    if self._active.is_set() and waited_ms >= self._limit_ms:
+                        self._conn.execute("SELECT pg_cancel_backend(%s)", (self.guarded_pid,))
+                        self.cancels += 1
+                        self._active.clear()  # one cancel per attempt
+            except psycopg.Error:
+                return  # the guard is a bound on top of lock_timeout; without it they still hold
+            time.sleep(self.every_s)
+
+
 class LockDeadlineExceeded(GuardError):
     """Every attempt timed out until the deadline; the work was rolled back."""
 
@@ -283,7 +371,7 @@ def run_with_lock_retries(
                 return attempt(timeout_ms)
             with watch.attempt():
                 return attempt(timeout_ms)
-        except psycopg.errors.LockNotAvailable:
+        except (psycopg.errors.LockNotAvailable, AttemptOverTime):
             if watch is not None and watch.last is not None:
                 blocker = watch.last
         waited = time.monotonic() - started

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +49,14 @@ from yoyo.connections import parse_uri
 
 from guard.db import bridges, definitions, migration_files, privileges
 from guard.db.connection import behind_pooler, connect, pooler_refusal
-from guard.db.lock_retry import BlockerWatch, LockBudget, LockPolicy, run_with_lock_retries
+from guard.db.lock_retry import (
+    AttemptOverTime,
+    BlockerWatch,
+    HoldGuard,
+    LockBudget,
+    LockPolicy,
+    run_with_lock_retries,
+)
 from guard.db.releases import checksum, release_levels
 from guard.errors import GuardError, first_line
 from guard.resources import migrations_dir
@@ -196,6 +203,9 @@ class Migrator:
         self._conn: psycopg.Connection[Any] | None = None
         self._backend: Any = None
         self._watch: BlockerWatch | None = None
+        # Cuts an attempt that an application session has waited for a whole lock timeout.
+        self._hold: HoldGuard | None = None
+        self._cancels_before = 0  # the hold guard's cancels when the running attempt began
         # What the migration being run says on purpose (RAISE NOTICE / WARNING), shown once it
         # is done: a retried attempt starts the list again.
         self._said: list[str] = []
@@ -768,22 +778,45 @@ class Migrator:
 
     @contextmanager
     def _attempt(self, lock_timeout_ms: int, *, force_rollback: bool = False) -> Iterator[None]:
-        """One attempt's transaction, its statements armed from one lock-wait budget."""
-        with self.conn.transaction(force_rollback=force_rollback):
-            self._budget = LockBudget(
-                self.conn,
-                lock_timeout_ms,
-                floor_ms=self.lock_policy.spent_budget_wait_ms,
-                statement_timeout_ms=self.lock_policy.statement_timeout_ms,
+        """One attempt's transaction, its statements armed from one lock-wait budget, and cut
+        (rolled back, AttemptOverTime: retried) once an application session has waited for it
+        for lock_timeout_ms, by the hold guard."""
+        hold = self._hold
+        self._cancels_before = hold.cancels if hold is not None else 0
+        guarded = hold.attempt(lock_timeout_ms) if hold is not None else nullcontext()
+        try:
+            with guarded, self.conn.transaction(force_rollback=force_rollback):
+                self._budget = LockBudget(
+                    self.conn,
+                    lock_timeout_ms,
+                    floor_ms=self.lock_policy.spent_budget_wait_ms,
+                    statement_timeout_ms=self.lock_policy.statement_timeout_ms,
+                )
+                try:
+                    self._budget.arm()
+                    yield
+                finally:
+                    self._budget = None
+        except (psycopg.errors.QueryCanceled, definitions.DefinitionError) as error:
+            canceled = isinstance(error, psycopg.errors.QueryCanceled) or isinstance(
+                error.__cause__, psycopg.errors.QueryCanceled
             )
-            try:
-                self._budget.arm()
-                yield
-            finally:
-                self._budget = None
+            if canceled and hold is not None and hold.cut(self._cancels_before):
+                raise AttemptOverTime(
+                    f"an application session waited {lock_timeout_ms} ms for this attempt"
+                ) from None
+            raise
 
     def _arm(self) -> None:
-        """Before a statement of the running attempt: what is left of its lock-wait budget."""
+        """Before a statement of the running attempt: what is left of its lock-wait budget; an
+        attempt the hold guard cut between two statements (a cancel then finds no statement to
+        cancel) ends here."""
+        if (
+            self._hold is not None
+            and self._budget is not None
+            and self._hold.cut(self._cancels_before)
+        ):
+            raise AttemptOverTime("an application session waited a whole lock timeout")
         if self._budget is not None:
             self._budget.arm()
 
@@ -806,11 +839,13 @@ class Migrator:
             yield
             return
         self._watch = BlockerWatch(self.database_url, self.conn.info.backend_pid)
+        self._hold = HoldGuard(self.database_url, self.conn.info.backend_pid)
         try:
-            with self._watch:
+            with self._watch, self._hold:
                 yield
         finally:
             self._watch = None
+            self._hold = None
 
     def _refuse_out_of_order(self, migrations: Any, pending: Any) -> None:
         order = [m.id for m in migrations]

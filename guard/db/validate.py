@@ -28,6 +28,7 @@ Steps 2 to 4 take their locks with short lock timeouts, retried until the deadli
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -39,8 +40,13 @@ import psycopg
 from psycopg import sql
 
 from guard.db.connection import connect, require_direct
-from guard.db.lock_retry import BlockerWatch, LockPolicy, run_with_lock_retries
-from guard.errors import first_line
+from guard.db.lock_retry import (
+    AttemptOverTime,
+    BlockerWatch,
+    LockPolicy,
+    run_with_lock_retries,
+)
+from guard.errors import GuardError, first_line
 
 # A reconcile batch holds the row locks of its calls until it commits: an application write to one
 # of them waits that long. Batches grow and shrink to take about this long (a few milliseconds
@@ -49,6 +55,13 @@ RECONCILE_BATCH_BUDGET_S = 0.04
 # ... starting from this many calls (about 15 ms on 2 cores), never fewer than the minimum.
 RECONCILE_FIRST_BATCH = 500
 RECONCILE_MIN_BATCH = 50
+# Sizing follows the last batch's time; a batch that is suddenly slow (a range of old rows that
+# all need correcting, a cold cache, a busy disk) would still hold its row locks for as long as it
+# runs. So a batch's transaction is also cut at the lock timeout (--lock-timeout, 100 ms by
+# default: what any attempt of validate may make the application wait), counted from when it
+# locks its calls: past it, the statement running is cancelled, the batch rolls back (its locks
+# released, nothing changed) and the same range is tried again at half the size, down to one call.
+# A single call over the bound is retried with backoff until --lock-deadline.
 # After each batch, a pause of this share of its time. Reconciling rewrites old rows all over the
 # table; unpaced, at 20 million calls it dirtied pages faster than the kernel wrote them back, and
 # an application write now and then waited 150 ms for that I/O with no lock in sight
@@ -63,6 +76,7 @@ WHERE c.id >= %(from_id)s AND c.id < %(to_id)s
 ORDER BY c.id
 FOR NO KEY UPDATE
 """
+_JITTER = random.Random()  # noqa: S311 - backoff jitter, not security
 _BATCH_IDS = "SELECT c.id FROM public.calls AS c WHERE c.id >= %(from_id)s AND c.id < %(to_id)s"
 
 _PENDING_CONSTRAINTS = """
@@ -86,6 +100,8 @@ class ConstraintResult:
 class ValidationReport:
     corrected: Counter[str] = field(default_factory=Counter)
     calls_scanned: int = 0
+    # reconcile batches cut at the lock timeout (rolled back, retried smaller)
+    batches_cut: int = 0
     constraints: list[ConstraintResult] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
     # legacy-row trigger -> created | dropped (guard.sync_legacy_triggers)
@@ -99,6 +115,7 @@ class ValidationReport:
         return {
             "complete": self.complete,
             "calls_scanned": self.calls_scanned,
+            "batches_cut": self.batches_cut,
             "corrected": dict(self.corrected),
             "constraints": [vars(result) for result in self.constraints],
             "stages": self.stages,
@@ -215,10 +232,29 @@ def _reconcile(
     skipped: list[int] = []
     next_report = 5.0  # about 20 progress lines, whatever the table size
     start = low
+    over_time = 0  # batches cut at the bound, in a row
     while start <= high:
         end = min(start + size, high + 1)
         began = time.monotonic()
-        skipped += _reconcile_range(conn, start, end, policy.lock_timeout_ms, report)
+        try:
+            skipped += _reconcile_range(
+                conn, start, end, policy.lock_timeout_ms, report, hold_ms=policy.lock_timeout_ms
+            )
+        except AttemptOverTime:
+            report.batches_cut += 1
+            over_time = over_time + 1 if size == 1 else 0
+            if size == 1 and time.monotonic() - started > policy.deadline_s:
+                raise GuardError(
+                    f"reconciling call {start}: every attempt took longer than"
+                    f" {policy.lock_timeout_ms} ms (--lock-timeout) until --lock-deadline"
+                    f" {policy.deadline_s:g} s; nothing of it was changed"
+                ) from None
+            # No pause: the batch rolled back, it left nothing to write back.
+            size = max(1, size // 2)
+            if over_time:
+                time.sleep(policy.sleep_for(over_time, _JITTER))
+            continue
+        over_time = 0
         took = time.monotonic() - began
         if took > RECONCILE_BATCH_BUDGET_S:
             size = max(RECONCILE_MIN_BATCH, size // 2)
@@ -233,9 +269,15 @@ def _reconcile(
             counts = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()))
             skipped_now = f", {len(skipped)} skipped (locked), for later" if skipped else ""
             paused = f", paused {pace.paused_s:.0f} s so far" if pace.paused_s >= 1 else ""
+            cut = (
+                f", {report.batches_cut} batches cut at {policy.lock_timeout_ms} ms and retried"
+                " smaller"
+                if report.batches_cut
+                else ""
+            )
             progress(
                 f"calls: reconciled ids up to {end - 1} ({share:.0f} %): {counts}{skipped_now}"
-                f"{paused}"
+                f"{paused}{cut}"
             )
     if skipped:
         _reconcile_skipped(conn, skipped, progress, report, policy, watch, started)
@@ -249,23 +291,31 @@ def _reconcile_range(
     lock_timeout_ms: int,
     report: ValidationReport,
     *,
+    hold_ms: int | None = None,
     skip_locked: bool = True,
 ) -> list[int]:
     """Reconcile, in one transaction, the calls of [from_id, to_id) that no one else holds a row
     lock on; return the ids of the others (to be reconciled later). A lock the batch still has to
     wait for (a call inserted into the range meanwhile) waits at most lock_timeout_ms: then the
     whole batch is rolled back and returned as skipped. Without skip_locked the batch waits for
-    each lock (up to lock_timeout_ms, then LockNotAvailable), for a call skipped before."""
+    each lock (up to lock_timeout_ms, then LockNotAvailable), for a call skipped before.
+    hold_ms: how long the transaction may run from the statement that locks its calls to its
+    last statement; past it the running statement is cancelled, the transaction rolls back and
+    AttemptOverTime is raised (the caller retries smaller). The commit itself is not counted."""
     bounds = {"from_id": from_id, "to_id": to_id}
     lock = _LOCK_BATCH + (" SKIP LOCKED" if skip_locked else "")
     corrected: Counter[str] = Counter()
+    clock = _HoldClock(conn, hold_ms)
     try:
         with conn.transaction():
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+            clock.arm(start=True)
             locked = {r[0] for r in conn.execute(lock, bounds).fetchall()}
+            clock.arm()
             ids = sorted(r[0] for r in conn.execute(_BATCH_IDS, bounds).fetchall())
             skipped = [call_id for call_id in ids if call_id not in locked]
             for run_from, run_to in _runs(ids, locked):
+                clock.arm()
                 for rule_name, count in conn.execute(
                     "SELECT rule_name, corrected FROM guard.reconcile_call_batch(%s, %s)",
                     (run_from, run_to),
@@ -275,8 +325,39 @@ def _reconcile_range(
         if not skip_locked:
             raise
         return sorted({r[0] for r in conn.execute(_BATCH_IDS, bounds).fetchall()})
+    except psycopg.errors.QueryCanceled:
+        if hold_ms is None or not clock.armed:
+            raise
+        raise AttemptOverTime(
+            f"calls [{from_id}, {to_id}): the batch ran past {hold_ms} ms holding its row locks"
+        ) from None
     report.corrected.update(corrected)
     return skipped
+
+
+class _HoldClock:
+    """statement_timeout, statement by statement, from what is left of a transaction's hold_ms."""
+
+    def __init__(self, conn: psycopg.Connection[Any], hold_ms: int | None) -> None:
+        self.conn = conn
+        self.hold_ms = hold_ms
+        self.started = 0.0
+        self.armed = False
+
+    def arm(self, *, start: bool = False) -> None:
+        if self.hold_ms is None:
+            return
+        now = time.monotonic()
+        if start:
+            self.started = now
+        left_ms = self.hold_ms - (now - self.started) * 1000
+        if left_ms < 1:
+            self.armed = True
+            raise psycopg.errors.QueryCanceled("the batch's time is up")
+        self.conn.execute(
+            "SELECT set_config('statement_timeout', %s, true)", (f"{max(1, int(left_ms))}ms",)
+        )
+        self.armed = True
 
 
 def _runs(ids: list[int], locked: set[int]) -> list[tuple[int, int]]:
@@ -314,7 +395,15 @@ def _reconcile_skipped(
         remaining = policy.deadline_s - (time.monotonic() - started)
 
         def attempt(lock_timeout_ms: int, call_id: int = call_id) -> None:
-            _reconcile_range(conn, call_id, call_id + 1, lock_timeout_ms, report, skip_locked=False)
+            _reconcile_range(
+                conn,
+                call_id,
+                call_id + 1,
+                lock_timeout_ms,
+                report,
+                hold_ms=policy.lock_timeout_ms + lock_timeout_ms,
+                skip_locked=False,
+            )
 
         run_with_lock_retries(
             attempt,

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import psycopg
+import pytest
 
 from guard.db.lock_retry import LockPolicy
 from guard.db.validate import ValidationReport, _runs, validate
@@ -112,3 +113,71 @@ def test_runs_of_locked_ids_exclude_the_skipped_ones() -> None:
     assert _runs(ids, {1, 2, 5, 8, 13}) == [(1, 3), (5, 9), (13, 14)]
     assert _runs(ids, set()) == []
     assert _runs([], set()) == []
+
+
+# A call whose reconcile is slow the first few times: a BEFORE UPDATE trigger sleeps while a
+# sequence (not rolled back with the batch) is below 4. One second each: a batch that waited for
+# it would hold the row locks of its whole range for that long.
+_SLOW_CALL = 7000
+_SLOW_TRIGGER = f"""
+CREATE SEQUENCE public.slow_reconcile_firings;
+CREATE FUNCTION public.slow_reconcile() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('public.slow_reconcile_firings') < 4 THEN
+        PERFORM pg_sleep(1);
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER slow_reconcile BEFORE UPDATE ON public.calls
+FOR EACH ROW WHEN (old.id = {_SLOW_CALL}) EXECUTE FUNCTION public.slow_reconcile();
+"""
+
+
+@pytest.mark.serial
+def test_a_batch_that_runs_past_the_lock_timeout_is_cut_and_retried_smaller(
+    legacy_db_url: str,
+) -> None:
+    """A batch is bounded in time, not only by its size from the batch before: one that runs past
+    --lock-timeout is cancelled and rolled back (its row locks released) and the same range tried
+    again at half the size. The application updating a neighbour of the slow call waits about
+    one lock timeout, never the second the slow statement would take."""
+    with psycopg.connect(legacy_db_url, autocommit=True) as setup:
+        setup.execute(_SLOW_TRIGGER.encode())
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def application() -> None:
+        with psycopg.connect(legacy_db_url, autocommit=True, application_name="application") as app:
+            while not stop.is_set():
+                began = time.monotonic()
+                app.execute("UPDATE calls SET status = 'ended' WHERE id = %s", (_SLOW_CALL + 1,))
+                waits.append(time.monotonic() - began)
+                time.sleep(0.005)
+
+    writer = threading.Thread(target=application, daemon=True)
+    writer.start()
+    try:
+        report = validate(
+            legacy_db_url,
+            batch_size=4000,
+            pause_ratio=0,
+            lock_policy=LockPolicy(lock_timeout_ms=100, deadline_s=WAIT_S),
+        )
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    assert report.complete, report.constraints
+    assert report.batches_cut >= 3, "each of the three slow firings cut its batch"
+    # The application's own update of its call normalised that one (the legacy-row trigger).
+    assert report.corrected["I1_call_direction"] >= 19999
+    with psycopg.connect(legacy_db_url) as conn:
+        left = conn.execute("SELECT count(*) FROM calls WHERE direction IS NULL").fetchone()
+        assert left == (0,)
+        firings = conn.execute("SELECT last_value FROM public.slow_reconcile_firings").fetchone()
+        fixed = conn.execute("SELECT direction FROM calls WHERE id = %s", (_SLOW_CALL,)).fetchone()
+    assert firings is not None and firings[0] >= 4
+    assert fixed == ("inbound",)
+    assert waits, "the application wrote during validate"
+    # A batch lock held through a 1 s sleep would show as a wait of about a second.
+    assert max(waits) < 0.5, sorted(waits)[-5:]

@@ -1,0 +1,94 @@
+"""The lock budget, held from the application's side (guard.db.lock_retry.HoldGuard): an attempt
+that holds a lock the application waits for, and goes on running statements, is cut once an
+application session has waited one lock timeout, rolled back and retried. lock_timeout alone
+bounds only the attempt's own waits: a migration that took the lock at once and then ran for
+300 ms made every writer of the table wait 300 ms."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from guard.db.lock_retry import LockPolicy
+from guard.db.migrate import Migrator
+from guard.resources import migrations_dir
+from tests.support.writer import Writer
+
+# The first two attempts hold the lock for 300 ms after taking it; the third does not (a
+# sequence is not rolled back with the attempt), so the migration can complete.
+_SLOW_HOLD = """
+LOCK TABLE public.hold_probe IN SHARE ROW EXCLUSIVE MODE;
+
+SELECT pg_sleep(CASE WHEN nextval('public.hold_probe_attempts') < 3 THEN 0.3 ELSE 0 END);
+
+ALTER TABLE public.hold_probe ADD COLUMN a int;
+"""
+
+
+@pytest.mark.serial
+def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_timeout(
+    db_url: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE public.hold_probe (id int)")
+        setup.execute("CREATE SEQUENCE public.hold_probe_attempts")
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0950_slow_hold.sql").write_text(_SLOW_HOLD)
+    (directory / "0950_slow_hold.rollback.sql").write_text(
+        "ALTER TABLE public.hold_probe DROP COLUMN a;\n"
+    )
+    # Last, so that the definitions step goes in a transaction of its own, not under 0950's lock.
+    (directory / "0951_outside_a_transaction.sql").write_text(
+        "-- transactional: false\nSELECT 1;\n"
+    )
+    (directory / "0951_outside_a_transaction.rollback.sql").write_text(
+        "-- transactional: false\nSELECT 1;\n"
+    )
+    budget_ms = 100
+    policy = LockPolicy(lock_timeout_ms=budget_ms, max_lock_timeout_ms=budget_ms, deadline_s=60)
+    lines: list[str] = []
+    writer = Writer(db_url, "INSERT INTO public.hold_probe (id) VALUES (1)", pause_s=0.01)
+    writer.start()
+    try:
+        time.sleep(0.1)
+        with Migrator(db_url, directory, lock_policy=policy, progress=lines.append) as migrator:
+            applied = migrator.apply()
+    finally:
+        writer.stop.set()
+        writer.join(timeout=10)
+    assert writer.error is None, writer.error
+    assert applied == ["0950_slow_hold", "0951_outside_a_transaction"]
+    with psycopg.connect(db_url) as conn:
+        attempts = conn.execute("SELECT last_value FROM public.hold_probe_attempts").fetchone()
+    assert attempts == (3,), "two attempts were cut, the third committed"
+    assert any("applying 0950_slow_hold: attempt 1" in line for line in lines), lines
+    # Uncut, the writer waited the whole 300 ms twice; cut, about one lock timeout (the guard
+    # looks every 10 ms, then the rollback), plus a busy machine's slack.
+    worst = writer.worst
+    assert worst < (budget_ms + 120) / 1000, f"worst insert {worst * 1000:.0f} ms"
+
+
+@pytest.mark.serial
+def test_an_attempt_nobody_waits_for_is_never_cut(db_url: str, tmp_path: Path) -> None:
+    """However long it holds its lock: the guard bounds the application's wait, not the work."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE public.hold_probe (id int)")
+        setup.execute("CREATE SEQUENCE public.hold_probe_attempts")
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0950_slow_hold.sql").write_text(_SLOW_HOLD)
+    (directory / "0950_slow_hold.rollback.sql").write_text(
+        "ALTER TABLE public.hold_probe DROP COLUMN a;\n"
+    )
+    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=60)
+    with Migrator(db_url, directory, lock_policy=policy) as migrator:
+        applied = migrator.apply()
+    assert applied == ["0950_slow_hold"]
+    with psycopg.connect(db_url) as conn:
+        attempts = conn.execute("SELECT last_value FROM public.hold_probe_attempts").fetchone()
+    assert attempts == (1,), "the first attempt held its lock 300 ms, waited for by no one"
