@@ -7,10 +7,21 @@ transaction on calls (a 25 s query: it holds a snapshot and an ACCESS SHARE lock
 `guard db apply` runs, as a separate process; then a new 25 s reader and `guard db validate`.
 Besides its recent calls the writer updates one old (legacy) call every tick, a random one: the
 rows `guard db validate` reconciles, so a reconcile batch that holds their row locks long shows.
+`--writer oldest` is the application of a live adoption instead: every 50 ms it inserts a call and
+then updates one of the 5,000 oldest calls, in id order, round and round, each statement in its
+own transaction, the two measured as one write (the oldest calls are the rows validate's first
+batches lock and apply's migrations reach first). `--fixture adopt` loads that adoption's share of
+bad rows: 5 % of calls without direction, 0.05 % with a customer and no link status, every call
+with an appointment with flags that contradict it (1.2 million), and one appointment of another
+company than its call, so the company foreign key stays NOT VALID (validate exits 1 naming only
+it, which the target accepts).
 Printed per step: its total time and the writer's p50, p99 and worst latency, next to the same
 figures over a window with no migration running (measured in the same run, reader open too).
-A third session samples every 20 ms whom the writer waits for (pg_blocking_pids); per step the
-blockers seen most often are printed with their statement, so a stall names its cause. The guard
+A third session samples every 10 ms what the writer waits for: a lock (pg_blocking_pids: the
+blocker, the lock asked for, the blocker's statement, and whether the blocker itself waits) or
+anything else (an IO or LWLock wait event: the disk, a buffer, not a lock); per step the waits
+seen most often are printed, and under each of the step's slowest writes what was seen during
+that write, so a stall names its cause. The guard
 command's progress lines are timed as they come: each step's slowest writes are printed with the
 line that was last printed before them (what the command was doing), and with the kernel's dirty
 and writeback pages at that moment (/proc/vmstat, where there is one): a write that waited on no
@@ -18,7 +29,8 @@ lock mostly waited for the kernel to write back pages.
 
 Targets: worst write during apply and during validate <= 150 ms with the reader open, and apply
 completes (after the reader ends). `make bench-online` runs it at --scale 1 with --check (exit 1
-when a target is missed): the regression run for migrations and `guard db validate` at volume.
+when a target is missed), with each writer: the regression run for migrations and `guard db
+validate` at volume.
 """
 
 from __future__ import annotations
