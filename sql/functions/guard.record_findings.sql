@@ -63,8 +63,11 @@ BEGIN
             a.last_seen_at < cutoff AS silent,
             a.last_seen_at < now() - interval '5 minutes' * (6 + a.id % 7) AS due
         FROM unnest(findings) AS f
-        INNER JOIN guard.alerts AS a
-            ON a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
+        INNER JOIN LATERAL (
+            SELECT a.id, a.fingerprint, a.last_seen_at
+            FROM guard.alerts AS a
+            WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
+        ) AS a ON TRUE
     ),
 
     touched AS (
