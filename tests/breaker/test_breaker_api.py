@@ -24,6 +24,7 @@ from guard.breaker import (
     State,
     StoreUnavailableError,
 )
+from guard.breaker.state import SharedRules
 from tests.support.redis_server import RedisServer, free_port
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
@@ -325,3 +326,65 @@ def test_a_missing_circuit_is_seeded_from_its_recorded_state(
     repaired = seed_for(RecordedState(recorded, 7, 5_000, problems=("bad",)), 3)
     assert (repaired.generation, repaired.note) == (8, "repaired: bad")
     assert seed_for(None, 4).state is State.CLOSED
+
+
+def test_window_limits_on_both_sides() -> None:
+    """guard.breaker.state.validate_window: each limit accepted, one past it refused."""
+    from guard.breaker.state import validate_window
+
+    def check(window_type: str, size: int, minimum: int) -> None:
+        validate_window(window_type, size, minimum, 50, None, None)
+
+    for window_type, limit in (("count", 1000), ("time", 600)):
+        check(window_type, 1, 1)
+        check(window_type, limit, 1_000_000)
+        for size in (0, limit + 1, True):
+            with pytest.raises(ValueError, match="window_size"):
+                check(window_type, size, 1)
+        for minimum in (0, 1_000_001, True):
+            with pytest.raises(ValueError, match="minimum_calls"):
+                check(window_type, 1, minimum)
+
+
+def test_rules_without_a_window_are_all_zero() -> None:
+    from guard.breaker.state import SharedRules
+
+    rules = SharedRules(5, 1, 1000)
+    assert tuple(rules)[3:] == ("", 0, 0, 0, 0, 0, 0, 0)
+    assert not rules.has_window
+
+
+@pytest.mark.parametrize(
+    ("url", "split"),
+    [
+        ("redis+cluster://h:7000/0", ("redis://h:7000/0", True)),
+        ("rediss+cluster://u:p+cluster@h:7000", ("rediss://u:p+cluster@h:7000", True)),
+        ("redis://u:p+cluster@h:6379/0", ("redis://u:p+cluster@h:6379/0", False)),
+    ],
+)
+def test_a_cluster_url_loses_only_its_scheme_marker(url: str, split: tuple[str, bool]) -> None:
+    from guard.breaker.redis_store import _split_cluster
+
+    assert _split_cluster(url) == split
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        SharedRules(5, 1, 1000),
+        SharedRules(3, 2, 30_000, cooldown_growth_percent=200, max_cooldown_ms=600_000),
+        SharedRules(5, 1, 1000, "count", 20, 10, 50, 0, 0),
+        SharedRules(5, 1, 1000, "time", 60, 10, 0, 2000, 80),
+    ],
+)
+def test_stored_rules_read_back_as_written(rules: SharedRules) -> None:
+    """guard.breaker.codec: the rules as the circuit's hash stores them read back unchanged,
+    zeros included; without the window fields (an older hash) there is no window."""
+    from guard.breaker.codec import rules_from_values, rules_values
+
+    stored = [value.encode() for value in rules_values(rules)]
+    assert rules_from_values(stored) == rules
+    if not rules.has_window:
+        assert rules_from_values(stored[:3]) == rules._replace(
+            cooldown_growth_percent=0, max_cooldown_ms=0
+        )
