@@ -11,7 +11,7 @@ COMMENT ON COLUMN guard.detection_runs.rule_id IS 'the check''s rule (`guard.rul
 COMMENT ON COLUMN guard.detection_runs.duration_ms IS 'how long this check took in the pass, reading its view and writing its alerts, ms';
 COMMENT ON COLUMN guard.detection_runs.offending IS 'rows the check found offending, every company';
 COMMENT ON COLUMN guard.detection_runs.opened IS 'alerts it opened (new, or again after a silence longer than `alert_throttle_seconds` past the next pass)';
-COMMENT ON COLUMN guard.detection_runs.repeated IS 'open alerts it found again (their `occurrences` counted up)';
+COMMENT ON COLUMN guard.detection_runs.repeated IS 'open alerts it found again (their `occurrences` counted up only when `last_seen_at` was due for a refresh, 30 to 60 minutes)';
 COMMENT ON COLUMN guard.detection_runs.resolved IS 'open alerts it resolved as fixed (their row no longer offends)';
 COMMENT ON COLUMN guard.detection_runs.run_by IS 'the database role that ran the pass';
 COMMENT ON COLUMN guard.detection_runs.outcome IS '`pass`, `warn` or `fail` against the check''s thresholds (`guard.checks.warn_above`, `error_above`, `threshold_unit`); NULL for a check without thresholds';
