@@ -4,7 +4,7 @@
 -- is left alone whatever its row says (a later batch re-checks it). Rows are loaded with the
 -- triggers bypassed.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 SET LOCAL session_replication_role = replica;
@@ -117,6 +117,17 @@ SELECT results_eq(
     ),
     $$VALUES (0, 0)$$,
     'a range past the open alerts re-checks nothing'
+);
+-- The range starts after after_id: the still-open alert at after_id itself is not re-checked,
+-- the one at up_to_id is (the alert between them is resolved).
+SELECT results_eq(
+    format(
+        $$SELECT rechecked, resolved FROM guard.recheck_alerts_between(%s, %s)
+          WHERE check_id = 'flags_contradict_appointments'$$,
+        pg_temp.alert_id(1), pg_temp.alert_id(2)
+    ),
+    $$VALUES (1, 0)$$,
+    'the range is (after_id, up_to_id]: the open alert at after_id is not in it'
 );
 
 SELECT * FROM finish();

@@ -175,3 +175,21 @@ def test_the_dispatcher_waits_for_the_period_end(db_url: str, webhook: Webhook) 
         thread.join(timeout=20)
     assert dispatcher.stats.poll_wakeups == 0, dispatcher.stats.poll_wakeups
     assert dispatcher.stats.messages_sent == 0 and webhook.bodies == []
+
+
+def test_a_paused_channel_sends_no_digest_until_its_pause_ends(
+    db_url: str, webhook: Webhook
+) -> None:
+    """A channel paused after a failure (its receiver asked to wait) sends no digest in that
+    time, even one whose period has ended; once the pause is over it does."""
+    _open_alerts(db_url, 2, ENDED)
+    settings = DispatchSettings(lease_s=3.0, send_timeout_s=1.0, digest_hours={"webhook": 24})
+    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)
+    channel = dispatcher._channels[0]
+    channel.paused_until = time.monotonic() + 600
+    dispatcher.run_once()
+    assert dispatcher.stats.digests_sent == 0 and webhook.bodies == []
+    channel.paused_until = time.monotonic() - 1
+    dispatcher.run_once()
+    assert dispatcher.stats.digests_sent == 1
+    assert len(webhook.bodies) == 1
