@@ -499,10 +499,12 @@ def apply(
         applier.run_closing()
     if restoring:
         applier.delete_rows_not_defined()
-    applier.run_locking(locking_pending, everything)
-    applier.drop_removed()
+    # Recorded before the LOCKING kinds run: from their first statement on, the transaction holds
+    # a lock the application's writes wait for (CREATE TRIGGER on calls), until it commits.
     if table_exists(conn):
         _record(conn, definitions, source)
+    applier.run_locking(locking_pending, everything)
+    applier.drop_removed()
     _check(conn, definitions, snapshot, snapshot_digest, applier)
     applier.note_moved()  # after the check, which may have run one again
     return applier.outcome

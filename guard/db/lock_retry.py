@@ -210,10 +210,17 @@ WHERE NOT l.granted AND l.pid <> %(me)s AND l.waitstart IS NOT NULL
 """
 
 
+# The hold guard cuts an attempt this much before a waiting session has waited the whole lock
+# timeout: its look every 10 ms, the cancel and the rollback take about that long on a busy
+# 2-core machine, so that the wait, all of it, stays within the lock timeout.
+HOLD_GUARD_REACTION_MS = 20
+
+
 class HoldGuard:
     """The lock budget, held from the application's side: while an attempt runs, a second
     connection looks every 10 ms at how long the sessions queued behind the attempt have waited,
-    and when one has waited the attempt's lock timeout it cancels the attempt's statement (the
+    and when one has waited the attempt's lock timeout (less HOLD_GUARD_REACTION_MS, what the cut
+    itself takes) it cancels the attempt's statement (the
     transaction rolls back and is retried, LockNotAvailable's way). The lock_timeout bounds the
     attempt's own waits; this bounds what the application waits, whatever the attempt was doing
     meanwhile: waiting, or holding a lock while it ran more statements (the definitions step after
@@ -274,7 +281,8 @@ class HoldGuard:
                 row = self._conn.execute(_LONGEST_WAIT_BEHIND, {"me": self.guarded_pid}).fetchone()
                 waited_ms = float(row[0]) if row else 0.0
                 with self._mutex:
-                    if self._active.is_set() and waited_ms >= self._limit_ms:
+                    limit_ms = max(self._limit_ms / 2, self._limit_ms - HOLD_GUARD_REACTION_MS)
+                    if self._active.is_set() and waited_ms >= limit_ms:
                         self._conn.execute("SELECT pg_cancel_backend(%s)", (self.guarded_pid,))
                         self.cancels += 1
                         self._active.clear()  # one cancel per attempt
