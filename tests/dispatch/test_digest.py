@@ -193,3 +193,16 @@ def test_a_paused_channel_sends_no_digest_until_its_pause_ends(
     dispatcher.run_once()
     assert dispatcher.stats.digests_sent == 1
     assert len(webhook.bodies) == 1
+    assert dispatcher.stats.per_channel == {channel.name: 2}  # the digest's two alerts
+
+
+def test_each_channel_counts_what_it_delivered(db_url: str, webhook: Webhook) -> None:
+    """stats.per_channel: alerts delivered one message each, and those of a digest, counted on
+    their channel."""
+    _open_alerts(db_url, 3, ENDED)
+    settings = DispatchSettings(lease_s=3.0, send_timeout_s=1.0)
+    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)
+    dispatcher.run_once()
+    name = dispatcher.channel_names[0]
+    assert dispatcher.stats.per_channel == {name: 3}
+    assert dispatcher.stats.alerts_delivered == 3 and len(webhook.bodies) == 3
