@@ -247,8 +247,16 @@ def covering_tests(
 
 @functools.cache
 def _files_naming(name: str, root: Path) -> frozenset[str]:
+    if re.fullmatch(r"\w+", name):  # a whole word: a lookup in each file's words
+        return frozenset(path for path, words in _test_words(root) if name in words)
     pattern = re.compile(rf"\b{re.escape(name)}\b")
     return frozenset(path for path, text in _test_texts(root) if pattern.search(text))
+
+
+@functools.cache
+def _test_words(root: Path) -> tuple[tuple[str, frozenset[str]], ...]:
+    """(path, the words of its text) of every test file: what `\\bname\\b` finds, found once."""
+    return tuple((path, frozenset(re.findall(r"\w+", text))) for path, text in _test_texts(root))
 
 
 @functools.cache
