@@ -62,6 +62,9 @@ def test_pgtap_file_with_generic_plans(path: Path, db_url: str) -> None:
     _run_pgtap_file(path, db_url, "SET plan_cache_mode = force_generic_plan")
 
 
+# Slow by nature: every file once more, in one pg_prove run. `make test` runs each file above;
+# the documented pg_prove run (tests/pgtap/test_testing_doc.py) does this too on every version.
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pg_prove") is None, reason="pg_prove is installed by make setup")
 def test_pg_prove_runs_the_same_files(pg_cluster: Cluster, db_url: str) -> None:
     completed = subprocess.run(
