@@ -61,7 +61,8 @@ RECONCILE_MIN_BATCH = 50
 # default: what any attempt of validate may make the application wait), counted from when it
 # locks its calls: past it, the statement running is cancelled, the batch rolls back (its locks
 # released, nothing changed) and the same range is tried again at half the size, down to one call.
-# A single call over the bound is retried with backoff until --lock-deadline.
+# A single call over the bound is retried with backoff until --lock-deadline (_reconcile).
+
 # After each batch, a pause of this share of its time. Reconciling rewrites old rows all over the
 # table; unpaced, at 20 million calls it dirtied pages faster than the kernel wrote them back, and
 # an application write now and then waited 150 ms for that I/O with no lock in sight
