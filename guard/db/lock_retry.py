@@ -20,13 +20,14 @@ relation.
 
 from __future__ import annotations
 
+import abc
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import psycopg
 
@@ -195,6 +196,41 @@ class Blocker:
         )
 
 
+class _SideSession(abc.ABC):
+    """A second connection and a thread that watch the session doing the work (`_run`); the
+    thread idles until an attempt sets `_active`, and the connection closes with the block."""
+
+    application_name = "guard db"
+    thread_name = "side-session"
+
+    def __init__(self, database_url: str | None) -> None:
+        self.database_url = database_url
+        self._active = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __enter__(self) -> Self:
+        self._conn = connect(
+            self.database_url, autocommit=True, application_name=self.application_name
+        )
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._active.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+
+    @abc.abstractmethod
+    def _run(self) -> None:
+        """What the thread does until `_stop` is set."""
+
+
 class AttemptOverTime(Exception):
     """An attempt ran past the time it may hold its locks; it rolled back, and may be retried."""
 
@@ -216,7 +252,7 @@ WHERE NOT l.granted AND l.pid <> %(me)s AND l.waitstart IS NOT NULL
 HOLD_GUARD_REACTION_MS = 20
 
 
-class HoldGuard:
+class HoldGuard(_SideSession):
     """The lock budget, held from the application's side: while an attempt runs, a second
     connection looks every 10 ms at how long the sessions queued behind the attempt have waited,
     and when one has waited the attempt's lock timeout (less HOLD_GUARD_REACTION_MS, what the cut
@@ -227,33 +263,16 @@ class HoldGuard:
     CREATE TRIGGER on calls, hundreds of milliseconds on a busy machine), or holding row locks.
     An attempt nobody waits for is never cut, however long it holds its locks."""
 
+    application_name = "guard db (hold guard)"
+    thread_name = "hold-guard"
+
     def __init__(self, database_url: str | None, guarded_pid: int, every_s: float = 0.01) -> None:
-        self.database_url = database_url
+        super().__init__(database_url)
         self.guarded_pid = guarded_pid
         self.every_s = every_s
         self.cancels = 0  # cancels sent; an attempt that saw QueryCanceled checks it
         self._limit_ms = 0.0
         self._mutex = threading.Lock()
-        self._active = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def __enter__(self) -> HoldGuard:
-        self._conn = connect(
-            self.database_url, autocommit=True, application_name="guard db (hold guard)"
-        )
-        self._thread = threading.Thread(target=self._run, name="hold-guard", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._active.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._conn is not None:
-            self._conn.close()
 
     @contextmanager
     def attempt(self, limit_ms: int) -> Iterator[None]:
@@ -295,34 +314,17 @@ class LockDeadlineExceeded(GuardError):
     """Every attempt timed out until the deadline; the work was rolled back."""
 
 
-class BlockerWatch:
+class BlockerWatch(_SideSession):
     """A second connection that samples who blocks one backend, while attempts run."""
 
+    application_name = "guard db (lock watch)"
+    thread_name = "lock-watch"
+
     def __init__(self, database_url: str | None, watched_pid: int) -> None:
-        self.database_url = database_url
+        super().__init__(database_url)
         self.watched_pid = watched_pid
         self.last: Blocker | None = None
-        self._active = threading.Event()
-        self._stop = threading.Event()
         self._attempt_started = 0.0
-        self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def __enter__(self) -> BlockerWatch:
-        self._conn = connect(
-            self.database_url, autocommit=True, application_name="guard db (lock watch)"
-        )
-        self._thread = threading.Thread(target=self._run, name="lock-watch", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._active.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._conn is not None:
-            self._conn.close()
 
     @contextmanager
     def attempt(self) -> Iterator[None]:
