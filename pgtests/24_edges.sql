@@ -3,7 +3,7 @@
 -- thresholds at their exact boundary (now() is fixed inside this transaction), the session
 -- settings that mean "none".
 BEGIN;
-SELECT plan(27);
+SELECT plan(32);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -243,6 +243,43 @@ SELECT is(guard.current_company(), NULL, 'an empty company selection selects non
 CREATE ROLE guard_edge_bound NOLOGIN;
 SELECT guard.tenant_grant('guard_edge_bound', 1);
 SELECT is(guard.login_companies(), NULL, 'a superuser session is confined to no companies');
+
+-- Whose default is the session's own: the login's in this database, the login's, then the
+-- database's, as PostgreSQL applies them at connection start. Another login's default and this
+-- login's default in another database are values this session set itself.
+CREATE ROLE guard_edge_other NOLOGIN;
+-- (through EXECUTE: sqlfluff does not parse ALTER ROLE ... SET of a custom setting)
+DO $$ BEGIN EXECUTE 'ALTER ROLE guard_edge_other SET booking_guard.company_id = ''2'''; END $$;
+SELECT set_config('booking_guard.company_id', '2', TRUE);
+SELECT throws_ok(
+    'SELECT guard.current_company()', '22023', NULL,
+    'another login''s default is not this session''s'
+);
+DO $$
+BEGIN
+    EXECUTE 'ALTER ROLE SESSION_USER IN DATABASE template1 SET booking_guard.company_id = ''3''';
+END;
+$$;
+SELECT set_config('booking_guard.company_id', '3', TRUE);
+SELECT throws_ok(
+    'SELECT guard.current_company()', '22023', NULL,
+    'this login''s default in another database is not this session''s'
+);
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I SET booking_guard.company_id = %L', current_database(), '6');
+END;
+$$;
+SELECT set_config('booking_guard.company_id', '6', TRUE);
+SELECT is(guard.current_company(), 6::bigint, 'the database''s default is every login''s own');
+DO $$ BEGIN EXECUTE 'ALTER ROLE SESSION_USER SET booking_guard.company_id = ''5'''; END $$;
+SELECT set_config('booking_guard.company_id', '6', TRUE);
+SELECT throws_ok(
+    'SELECT guard.current_company()', '22023', NULL,
+    'the database''s default does not count where the login has its own'
+);
+SELECT set_config('booking_guard.company_id', '5', TRUE);
+SELECT is(guard.current_company(), 5::bigint, 'the login''s own default wins over the database''s');
 
 SELECT * FROM finish();
 ROLLBACK;
