@@ -1,10 +1,11 @@
 -- A windowed pass costs what changed, not what is open: in a burst it reads the rows observed since
--- its check's previous pass (less the overlap), probes every open alert, and writes only the alerts
--- that are new, resolved, superseded or due for a refresh of last_seen_at (docs/jobs.md, "What a
--- pass reads and writes"). Asserted on row versions (ctid) and this transaction's update counts
--- (pg_stat_xact_user_tables), not on time.
+-- its check's previous pass (less the overlap), probes every open alert (only those due for a
+-- refresh above detection_probe_every_alerts), and writes only the alerts that are new, resolved,
+-- superseded or due for a refresh of last_seen_at (docs/jobs.md, "What a pass reads and writes").
+-- Asserted on row versions (ctid) and this transaction's update counts (pg_stat_xact_user_tables),
+-- not on time.
 BEGIN;
-SELECT plan(14);
+SELECT plan(20);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
@@ -150,6 +151,68 @@ SELECT results_eq(
     $$SELECT opened FROM guard.detect() WHERE check_id = 'call_without_direction'$$,
     $$VALUES (1)$$,
     'a window within detection_full_window_calls is read whole: the next pass finds it'
+);
+
+-- A check with more open alerts than detection_probe_every_alerts probes only those due for a
+-- refresh (5 minutes times 6 + id % 7): a fixed row and a deleted one keep their alerts until
+-- then, and are resolved by the first pass after it. Both sides: exactly at the end of the
+-- period not probed, a second past it probed.
+UPDATE guard.settings SET value = '100'
+WHERE key = 'detection_probe_every_alerts';
+SET LOCAL session_replication_role = replica;
+UPDATE calls SET direction = 'inbound'
+WHERE id = 9;
+DELETE FROM calls
+WHERE id = 10;
+SET LOCAL session_replication_role = origin;
+UPDATE seen_versions SET updates = pg_temp.alert_updates();
+SELECT results_eq(
+    $$SELECT offending, opened, repeated, resolved FROM guard.detect()
+      WHERE check_id = 'call_without_direction'$$,
+    $$VALUES (201, 0, 201, 0)$$,
+    'not due: the fixed and the deleted row are not probed, and counted as before'
+);
+SELECT is(
+    pg_temp.alert_updates() - (SELECT updates FROM seen_versions), 0::bigint,
+    'and no alert is written'
+);
+UPDATE guard.alerts SET last_seen_at = now() - interval '5 minutes' * (6 + id % 7)
+WHERE fingerprint IN ('call_without_direction:call:9', 'call_without_direction:call:10');
+SELECT results_eq(
+    $$SELECT resolved FROM guard.detect() WHERE check_id = 'call_without_direction'$$,
+    $$VALUES (0)$$,
+    'at the end of their refresh period they are not probed yet'
+);
+UPDATE guard.alerts SET last_seen_at = now() - interval '5 minutes' * (6 + id % 7) - interval '1 second'
+WHERE fingerprint IN ('call_without_direction:call:9', 'call_without_direction:call:10');
+SELECT results_eq(
+    $$SELECT offending, opened, resolved FROM guard.detect() WHERE check_id = 'call_without_direction'$$,
+    $$VALUES (199, 0, 2)$$,
+    'a second past it the pass probes them and resolves both'
+);
+SELECT results_eq(
+    $$SELECT fingerprint, resolution FROM guard.alerts
+      WHERE fingerprint IN ('call_without_direction:call:9', 'call_without_direction:call:10')
+      ORDER BY fingerprint$$,
+    $$VALUES ('call_without_direction:call:10'::text, 'fixed'::text),
+             ('call_without_direction:call:9', 'fixed')$$,
+    'as fixed'
+);
+-- At detection_probe_every_alerts open alerts every one is probed again: a fix resolves at once.
+UPDATE guard.settings SET value = to_jsonb(open_now.alerts)
+FROM (
+    SELECT count(*) AS alerts FROM guard.alerts
+    WHERE check_id = 'call_without_direction' AND status = 'open'
+) AS open_now
+WHERE key = 'detection_probe_every_alerts';
+SET LOCAL session_replication_role = replica;
+UPDATE calls SET direction = 'inbound'
+WHERE id = 11;
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT resolved FROM guard.detect() WHERE check_id = 'call_without_direction'$$,
+    $$VALUES (1)$$,
+    'with as many open alerts as detection_probe_every_alerts, the next pass resolves a fix'
 );
 
 SELECT * FROM finish();

@@ -15,3 +15,4 @@ COMMENT ON COLUMN guard.detection_runs.repeated IS 'open alerts it found again (
 COMMENT ON COLUMN guard.detection_runs.resolved IS 'open alerts it resolved as fixed (their row no longer offends)';
 COMMENT ON COLUMN guard.detection_runs.run_by IS 'the database role that ran the pass';
 COMMENT ON COLUMN guard.detection_runs.outcome IS '`pass`, `warn` or `fail` against the check''s thresholds (`guard.checks.warn_above`, `error_above`, `threshold_unit`); NULL for a check without thresholds';
+COMMENT ON COLUMN guard.detection_runs.read_to IS 'after a burst (a window of more than `detection_full_window_calls` calls): the pass read the older rows of its window up to this time, at most `detection_slice_calls` calls, and the next pass goes on from here; NULL: it read every row up to the pass';

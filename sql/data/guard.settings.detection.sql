@@ -12,7 +12,19 @@ INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
     'detection_full_window_calls', '100000', 'integer',
     'A detection pass reads its whole window again while the window holds at most this many calls; '
     || 'above, each check reads the rows observed since its previous pass (less 5 minutes and the '
-    || 'grace period) and probes every open alert.'
+    || 'grace period) and a slice of the older ones, and probes the open alerts due for a refresh.'
+),
+(
+    'detection_slice_calls', '50000', 'integer',
+    'After a burst (a window of more than detection_full_window_calls calls), a detection pass reads '
+    || 'at most this many calls of the older part of its window, besides the rows since its previous '
+    || 'pass; the next pass goes on from where it stopped.'
+),
+(
+    'detection_probe_every_alerts', '10000', 'integer',
+    'A detection pass probes every open alert of a check that has at most this many, so that a fixed '
+    || 'row resolves its alert at the next pass; above, each open alert is probed when its last_seen_at '
+    || 'is due for a refresh (every 30 to 60 minutes).'
 ),
 (
     'detection_queue_batch', '1000', 'integer',

@@ -77,12 +77,24 @@ DECLARE
     open_ids bigint[];
     open_fingerprints text[];
     open_last_seen timestamptz[];
+    open_observed timestamptz[];
+    -- whether every open alert of the check is probed (else those due for a refresh)
+    probe_every boolean;
+    probe_every_up_to integer;
     unfound bigint[];
     -- the windowed pass: the check's previous pass that ran through (guard.detection_runs), the
     -- rows it read again (check_since), and the open alerts found again without a write
     previous_pass timestamptz;
     previous_window timestamptz;
     check_since timestamptz;
+    -- after a burst: where the check's previous pass stopped reading the older rows (read_to),
+    -- the end of this pass's slice of them, and where the head (the rows since that pass) begins
+    previous_read_to timestamptz;
+    slice_to timestamptz;
+    head_from timestamptz;
+    check_read_to timestamptz;
+    slice_counted_from timestamptz;
+    slice_counted_to timestamptz;
     quiet integer;
     quiet_in_window integer;
     -- How far before its previous pass a check reads again: 5 minutes for writers' transactions
@@ -123,6 +135,7 @@ BEGIN
         overlap := interval '5 minutes'
             + make_interval(secs => (guard.setting('grace_period_seconds') #>> '{}')::integer);
         -- Counted on the created_at index, and never past the limit.
+        probe_every_up_to := (guard.setting('detection_probe_every_alerts') #>> '{}')::integer;
         SELECT count(*) <= (guard.setting('detection_full_window_calls') #>> '{}')::integer
         INTO whole_window
         FROM (
@@ -241,36 +254,78 @@ BEGIN
                     coalesce(array_agg(a.id), '{}'),
                     coalesce(array_agg(a.entity_id), '{}'),
                     coalesce(array_agg(a.fingerprint), '{}'),
-                    coalesce(array_agg(a.last_seen_at), '{}')
-                INTO open_alert_ids, open_ids, open_fingerprints, open_last_seen
+                    coalesce(array_agg(a.last_seen_at), '{}'),
+                    coalesce(array_agg(a.observed_at), '{}')
+                INTO open_alert_ids, open_ids, open_fingerprints, open_last_seen, open_observed
                 FROM guard.alerts AS a
                 WHERE a.status = 'open' AND a.check_id = detection_check.id;
-                -- What changed, not what is open (docs/jobs.md, "What a pass reads and writes"):
-                -- when the window holds more than detection_full_window_calls calls (a burst), it
-                -- is read from where the check's previous pass that ran through left it, less the
-                -- overlap (rows it could not see yet: a writer's transaction still open then, a
-                -- claim inside its grace period), when that pass read at least as far back as
-                -- this one. The rows before that were read by it: those that offended have open
-                -- alerts, and every open alert is probed below. Reading the whole window again at
-                -- every pass was most of a pass after a burst: 13 checks over 550,000 calls of the
-                -- window, 3-10 s (docs/measurements.md). A smaller window is read whole, so that a
-                -- row of it that starts to offend later (a rolled-back booking) is found.
+                -- What changed, not what is open (docs/jobs.md, "What a pass reads and writes"). A
+                -- window of at most detection_full_window_calls calls is read whole, so that a row
+                -- of it that starts to offend later (a rolled-back booking) is found. A larger one
+                -- (a burst) is read in two parts: its head, the rows observed since the check's
+                -- previous pass that ran through, less the overlap (rows it could not see yet: a
+                -- writer's transaction still open then, a claim inside its grace period), so that
+                -- a new row is found by the next pass as before; and a slice of at most
+                -- detection_slice_calls calls of the older rows, from where the previous pass
+                -- stopped (its read_to), or from the window's start when there is none. The slice
+                -- goes on past the window's start, so that no row of a burst goes unread. Reading
+                -- the whole window of a burst in one pass took 22 s for 560,000 calls and 150,000
+                -- alerts opened (docs/measurements.md).
                 previous_pass := NULL;
                 previous_window := NULL;
-                SELECT r.pass_started_at, coalesce(r.window_start, '-infinity')
-                INTO previous_pass, previous_window
+                previous_read_to := NULL;
+                SELECT r.pass_started_at, coalesce(r.window_start, '-infinity'), r.read_to
+                INTO previous_pass, previous_window, previous_read_to
                 FROM guard.detection_runs AS r
                 WHERE r.check_id = detection_check.id
                 ORDER BY r.pass_started_at DESC
                 LIMIT 1;
                 check_since := since;
-                IF NOT whole_window AND previous_pass IS NOT NULL AND previous_window <= since THEN
-                    check_since := greatest(since, previous_pass - overlap);
+                slice_to := since;
+                head_from := since;
+                check_read_to := NULL;
+                -- A check that has not caught up with a burst yet goes on with its slices, though
+                -- its window is small again: the older rows of the burst are read all the same.
+                IF NOT whole_window OR previous_read_to IS NOT NULL THEN
+                    IF previous_pass IS NULL OR previous_window > since OR previous_pass - overlap < since THEN
+                        -- no pass to go on from: the window's start; the head, the overlap
+                        head_from := greatest(since, pass_started - overlap);
+                    ELSE
+                        head_from := previous_pass - overlap;
+                        check_since := coalesce(previous_read_to, head_from);
+                    END IF;
+                    slice_to := head_from;
+                    IF check_since < head_from THEN
+                        -- The slice's end: the call after the first detection_slice_calls of it,
+                        -- read on the created_at index (once for the checks that start together).
+                        IF slice_counted_from IS DISTINCT FROM check_since THEN
+                            slice_counted_from := check_since;
+                            slice_counted_to := NULL;
+                            SELECT c.created_at INTO slice_counted_to
+                            FROM public.calls AS c
+                            WHERE c.created_at >= check_since
+                            ORDER BY c.created_at
+                            OFFSET (guard.setting('detection_slice_calls') #>> '{}')::integer
+                            LIMIT 1;
+                        END IF;
+                        IF slice_counted_to < head_from THEN
+                            slice_to := slice_counted_to;
+                            check_read_to := slice_counted_to;
+                        END IF;
+                    ELSE
+                        check_since := head_from;
+                    END IF;
                 END IF;
-                -- The window first; then the open alerts it did not find, each probed. An open
-                -- alert the window found needs no probe: its row offends (a burst's alerts are all
-                -- in the window). NOT IN over the findings is hashed once (their estimate is small
-                -- whatever their number); the window's rows are distinct, as they were in a UNION.
+                -- Probed every pass: every open alert of a check that has at most
+                -- detection_probe_every_alerts (10,000: 0.2 s of probes) of them. Above, only the
+                -- open alerts due for a refresh (or silent too long), whose probe writes them
+                -- anyway: each is probed at least once in every 30 to 60 minutes, at times spread
+                -- by its id; probing every one of 150,000 open alerts took 0.5-1.2 s a check at
+                -- every pass after a burst (docs/measurements.md).
+                probe_every := cardinality(open_alert_ids) <= probe_every_up_to;
+                -- The slice, then the head (for a window read whole: the head only). A check whose
+                -- rows are not dated by a row (observed_at now(): the aggregate checks) is not
+                -- read in the slice: its condition on now() is a one-time filter.
                 EXECUTE format(
                     $query$
                     SELECT coalesce(array_agg(ROW(
@@ -281,34 +336,52 @@ BEGIN
                         SELECT DISTINCT
                             v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id,
                             v.severity, v.observed_at, v.detail
-                        FROM guard.%1$I AS v WHERE v.observed_at >= $1
+                        FROM (
+                            SELECT s.* FROM guard.%1$I AS s
+                            WHERE s.observed_at >= $1 AND s.observed_at < $2
+                            UNION ALL
+                            SELECT h.* FROM guard.%1$I AS h WHERE h.observed_at >= $3
+                        ) AS v
                     ) AS w
                     $query$,
                     detection_check.check_view
-                ) INTO findings USING check_since;
-                -- An open alert whose probe finds its row again is seen again; it is written only
-                -- when its last_seen_at is due for a refresh or it was silent too long (the rule of
+                ) INTO findings USING check_since, slice_to, head_from;
+                -- The open alerts the rows read did not find, those due probed (an open alert the
+                -- rows read found needs no probe: its row offends). An alert whose probe finds its
+                -- row again is written only when due for a refresh or silent too long (the rule of
                 -- guard.record_findings, which gets only those): a pass after a burst rewrote every
-                -- one of 150,000 open alerts (docs/jobs.md, "What a pass writes"). The others are
-                -- counted as repeats (quiet), with those observed in the window for a rate.
+                -- one of 150,000 open alerts (docs/jobs.md, "What a pass writes"). The others, and
+                -- those not probed (their last probe found their row), are counted as repeats
+                -- (quiet), with those observed in the window for a rate. NOT IN over the findings
+                -- is hashed once (their estimate is small whatever their number).
                 EXECUTE format(
                     $query$
-                    WITH probed AS MATERIALIZED (
+                    WITH unread AS MATERIALIZED (
                         SELECT
-                            o.alert_id, k.check_id, k.company_id, k.entity_type, k.entity_id,
-                            k.call_id, k.severity, k.observed_at, k.detail,
+                            o.alert_id, o.entity_id, o.fingerprint, o.observed_at,
                             o.last_seen_at < now() - interval '5 minutes' * (6 + o.alert_id %% 7)
                             OR greatest(o.last_seen_at, $6) < now() - $7 AS written
-                        FROM unnest($1, $2, $3, $5) AS o (alert_id, entity_id, fingerprint, last_seen_at)
-                        LEFT JOIN LATERAL (
-                            SELECT x.* FROM guard.%1$I AS x WHERE x.entity_id = o.entity_id OFFSET 0
-                        ) AS k
-                            ON k.check_id || ':' || k.entity_type || ':' || k.entity_id = o.fingerprint
+                        FROM unnest($1, $2, $3, $5, $9) AS o (
+                            alert_id, entity_id, fingerprint, last_seen_at, observed_at
+                        )
                         WHERE o.fingerprint NOT IN (
                             SELECT f.check_id || ':' || f.entity_type || ':' || f.entity_id
                             FROM unnest($4) AS f
                         )
+                    ),
+
+                    probed AS MATERIALIZED (
+                        SELECT
+                            o.alert_id, o.written, k.check_id, k.company_id, k.entity_type,
+                            k.entity_id, k.call_id, k.severity, k.observed_at, k.detail
+                        FROM unread AS o
+                        LEFT JOIN LATERAL (
+                            SELECT x.* FROM guard.%1$I AS x WHERE x.entity_id = o.entity_id OFFSET 0
+                        ) AS k
+                            ON k.check_id || ':' || k.entity_type || ':' || k.entity_id = o.fingerprint
+                        WHERE $10 OR o.written
                     )
+
                     SELECT
                         $4 || (
                             SELECT coalesce(array_agg(DISTINCT ROW(
@@ -324,16 +397,21 @@ BEGIN
                         (
                             SELECT count(DISTINCT p.alert_id)::integer FROM probed AS p
                             WHERE p.check_id IS NOT NULL AND NOT p.written
+                        ) + (
+                            SELECT count(*)::integer FROM unread AS o WHERE NOT ($10 OR o.written)
                         ),
                         (
                             SELECT count(DISTINCT p.alert_id)::integer FROM probed AS p
                             WHERE p.check_id IS NOT NULL AND NOT p.written AND p.observed_at >= $8
+                        ) + (
+                            SELECT count(*)::integer FROM unread AS o
+                            WHERE NOT ($10 OR o.written) AND o.observed_at >= $8
                         )
                     $query$,
                     detection_check.check_view
                 ) INTO findings, unfound, quiet, quiet_in_window
                 USING open_alert_ids, open_ids, open_fingerprints, findings, open_last_seen,
-                    previous_pass, silence, since;
+                    previous_pass, silence, since, open_observed, probe_every;
             ELSE
                 -- A call's pass runs on the application's path, once per booking: each check's
                 -- query is prepared once per session (named by its text, so a new text gets a new
@@ -564,12 +642,12 @@ BEGIN
             -- The history BI charts (guard.detection_passes); not for check_call's one call.
             INSERT INTO guard.detection_runs (
                 pass_started_at, window_start, check_id, rule_id, duration_ms,
-                offending, opened, repeated, resolved, outcome
+                offending, opened, repeated, resolved, outcome, read_to
             ) VALUES (
                 -- '-infinity' (the whole history) is stored as NULL: BI clients cannot read it
                 pass_started, nullif(since, '-infinity'), detection_check.id, detection_check.rule_id,
                 1000 * extract(EPOCH FROM clock_timestamp() - check_started),
-                offending, opened, repeated, resolved, check_outcome
+                offending, opened, repeated, resolved, check_outcome, check_read_to
             );
         END IF;
         RETURN NEXT;

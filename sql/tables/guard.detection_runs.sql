@@ -15,7 +15,10 @@ CREATE TABLE guard.detection_runs (
     repeated integer NOT NULL CHECK (repeated >= 0),
     resolved integer NOT NULL CHECK (resolved >= 0),
     run_by text NOT NULL DEFAULT current_user,
-    outcome text CHECK (outcome IN ('pass', 'warn', 'fail'))
+    outcome text CHECK (outcome IN ('pass', 'warn', 'fail')),
+    -- After a burst: the pass read its window's rows observed before this (from where the check's
+    -- previous pass stopped) and those since its previous pass; the next pass goes on from here.
+    read_to timestamptz
 );
 
 CREATE INDEX detection_runs_pass_started_at_idx ON guard.detection_runs (pass_started_at);
