@@ -11,10 +11,13 @@ rows `guard db validate` reconciles, so a reconcile batch that holds their row l
 then updates one of the 5,000 oldest calls, in id order, round and round, each statement in its
 own transaction, the two measured as one write (the oldest calls are the rows validate's first
 batches lock and apply's migrations reach first). `--fixture adopt` loads that adoption's share of
-bad rows: 5 % of calls without direction, 0.05 % with a customer and no link status, every call
-with an appointment with flags that contradict it (1.2 million), and one appointment of another
-company than its call, so the company foreign key stays NOT VALID (validate exits 1 naming only
-it, which the target accepts).
+bad rows: 5 % of calls without direction, 0.05 % with a customer and no link status (the others
+have a valid one), every call with an appointment with flags that contradict it (1.2 million),
+and one appointment of another company than its call, so the company foreign key stays NOT VALID
+(validate exits 1 naming only it, which the target accepts). Every run counts the fixture's bad
+rows per kind right after loading and prints them next to the expected count and to what
+`guard db validate` corrected; an adopt fixture more than 10 % off the tracker's counts stops
+the run before it starts (FixtureSharesOff).
 Printed per step: its total time and the writer's p50, p99 and worst latency, next to the same
 figures over a window with no migration running (measured in the same run, reader open too).
 A third session samples every 10 ms what the writer waits for: a lock (pg_blocking_pids: the
@@ -95,12 +98,24 @@ SELECT 'Company ' || g, now() FROM generate_series(1, 3) AS g;
 INSERT INTO customers (company_id, name, phone)
 SELECT 1 + g % 3, 'Kunde ' || g, '+49 30 ' || (1000000 + g) FROM generate_series(1, 30000) AS g;
 """
+# Customer c belongs to company 1 + c % 3, call g to company 1 + g % 3: a call's customer is
+# 3 * (1 + g % 9999) + g % 3 (3 to 29,999), one of its own company's. A link to another company's
+# customer is a kind of bad row of its own, which no fixture means to load.
+# The adopted application kept a customer link status of its own: calls without a customer are
+# 'unlinked', so only the calls linked without a status break I2 (the sample's legacy schema has
+# none of these columns: validate corrects every call's link there).
+LEGACY_LINK_COLUMNS = """
+ALTER TABLE calls
+ADD COLUMN customer_link_status text, ADD COLUMN customer_link_method text,
+ADD COLUMN customer_link_confidence numeric(5, 2), ADD COLUMN customer_linked_at timestamptz
+"""
 
 # Each call falls in a bucket 0-99 (a fixed hash of its number) that decides its shape, at the
 # rates of guard/sample_data.py: 4 % phantom bookings, 3 % flags that deny an existing
 # appointment, 2 % contradicting flags, 3 % voice-agent appointments linked to no call, 3 %
 # booking failures, 52 % consistent bookings, the rest information only. Independently 7 % have
-# no direction and 30 % a customer linked without any link status (the legacy schema has none).
+# no direction and 30 % a customer (of their own company) linked without any link status (the
+# legacy schema has none, so validate corrects the link of every call, linked or not).
 LOAD_CALLS = """
 INSERT INTO calls (company_id, retell_call_id, from_number, to_number, status, direction,
                    customer_id, session_outcome, appointment_made, booking_id, booking_failed,
@@ -108,7 +123,7 @@ INSERT INTO calls (company_id, retell_call_id, from_number, to_number, status, d
 SELECT 1 + g %% 3, 'legacy_' || g, '+49 30 ' || (1000000 + g %% 900000), '+49 30 999',
        'ended',
        CASE WHEN (g * 53) %% 100 < 7 THEN NULL WHEN g %% 2 = 0 THEN 'inbound' ELSE 'outbound' END,
-       CASE WHEN (g * 71) %% 100 < 30 THEN 1 + (g %% 10000) * 3 + g %% 3 END,
+       CASE WHEN (g * 71) %% 100 < 30 THEN 3 * (1 + g %% 9999) + g %% 3 END,
        CASE WHEN b < 12 OR b BETWEEN 15 AND 66 THEN 'appointment_booked'
             WHEN b BETWEEN 12 AND 14 THEN 'creation_failed' ELSE 'information_only' END,
        b < 4 OR b BETWEEN 7 AND 8 OR b BETWEEN 15 AND 66,
@@ -120,17 +135,20 @@ FROM (SELECT g, (g * 37) %% 100 AS b FROM generate_series(1, %(n)s) AS g) AS s
 """
 # --fixture adopt: the shares of a database adopted live (the tracker's report): 5 % of calls with
 # no direction (100,000 at scale 1), 0.05 % with a customer linked without link status (1,000),
-# and the legacy application never set appointment_made, so every call with an appointment
-# (1.2 million) carries flags that contradict it. One appointment names another company than its
-# call (load_fixture): the company foreign key stays NOT VALID, as it must.
+# (the other calls have no customer and link status 'unlinked'), and the legacy application
+# never set appointment_made, so every call with an appointment (1.2 million: each appointment
+# has its call, LOAD_APPOINTMENTS_ADOPT) carries flags that contradict it. One appointment names
+# another company than its call (FOREIGN_KEY_BREACH): the company foreign key stays NOT VALID,
+# as it must.
 LOAD_CALLS_ADOPT = """
 INSERT INTO calls (company_id, retell_call_id, from_number, to_number, status, direction,
-                   customer_id, session_outcome, appointment_made, booking_id, booking_failed,
-                   booking_details, transcript, created_at, updated_at)
+                   customer_id, customer_link_status, session_outcome, appointment_made,
+                   booking_id, booking_failed, booking_details, transcript, created_at, updated_at)
 SELECT 1 + g %% 3, 'legacy_' || g, '+49 30 ' || (1000000 + g %% 900000), '+49 30 999',
        'ended',
        CASE WHEN (g * 53) %% 100 < 5 THEN NULL WHEN g %% 2 = 0 THEN 'inbound' ELSE 'outbound' END,
-       CASE WHEN (g * 71) %% 2000 = 0 THEN 1 + (g %% 10000) * 3 + g %% 3 END,
+       CASE WHEN (g * 71) %% 2000 = 0 THEN 3 * (1 + g %% 9999) + g %% 3 END,
+       CASE WHEN (g * 71) %% 2000 <> 0 THEN 'unlinked' END,
        CASE WHEN b < 12 OR b BETWEEN 15 AND 66 THEN 'appointment_booked'
             WHEN b BETWEEN 12 AND 14 THEN 'creation_failed' ELSE 'information_only' END,
        false,
@@ -156,6 +174,34 @@ SELECT c.company_id,
 FROM calls AS c
 WHERE (c.id * 37) % 100 BETWEEN 4 AND 11 OR (c.id * 37) % 100 BETWEEN 15 AND 66
 """
+# The adoption's appointments all have their call: 60 % of calls, 1.2 million at scale 1.
+LOAD_APPOINTMENTS_ADOPT = LOAD_APPOINTMENTS.replace(
+    "CASE WHEN (c.id * 37) % 100 BETWEEN 9 AND 11 THEN NULL ELSE c.id END", "c.id"
+)
+# What guard db validate corrected at 2,000,000 calls on the database the adopt fixture models
+# (the tracker's report), per kind; the fixture's counts scale with the number of calls.
+ADOPT_CORRECTED_AT_SCALE_1 = {"direction": 100_400, "customer link": 931, "flags": 1_200_760}
+SHARES_TOLERANCE = 0.10
+# The fixture's bad rows per kind, counted on the legacy tables as validate will judge them once
+# `guard db apply` has added the missing columns (a missing column is NULL): I1 a direction that
+# is not inbound or outbound, I2 an incomplete customer link (guard.is_valid_customer_link), I3
+# flags that contradict the appointments (guard.call_flags_contradict: without an appointment
+# link status a call with an active appointment always contradicts, one without contradicts when
+# it claims one). Also the calls linked to another company's customer, which should be none.
+COUNT_BAD_ROWS = """
+SELECT
+    count(*) FILTER (WHERE c.direction IS NULL OR c.direction NOT IN ('inbound', 'outbound')),
+    count(*) FILTER (WHERE NOT coalesce(CASE
+        WHEN c.customer_id IS NOT NULL THEN {status} = 'linked' AND {linked_at} IS NOT NULL
+            AND {method} IS NOT NULL AND {confidence} IS NOT NULL
+        ELSE {status} IN ('unlinked', 'anonymous') END, FALSE)),
+    count(*) FILTER (WHERE c.appointment_made OR EXISTS (
+        SELECT FROM appointments AS a
+        WHERE a.call_id = c.id AND a.deleted_at IS NULL AND a.status <> 'cancelled')),
+    count(*) FILTER (WHERE cu.company_id <> c.company_id)
+FROM calls AS c LEFT JOIN customers AS cu ON cu.id = c.customer_id
+"""
+LINK_COLUMNS = ("status", "linked_at", "method", "confidence")
 
 
 WRITERS = ("random", "oldest")
@@ -522,16 +568,15 @@ def run(
         url = cluster.url("bench")
         load_started = time.monotonic()
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(LEGACY_SCHEMA.encode())
-            progress(f"loading {calls:,} legacy calls")
-            conn.execute(LOAD_CALLS_ADOPT if fixture == "adopt" else LOAD_CALLS, {"n": calls})
-            progress("loading their appointments")
-            conn.execute(LOAD_APPOINTMENTS)
-            if fixture == "adopt":
-                conn.execute(FOREIGN_KEY_BREACH)
+            load_fixture(conn, fixture, calls, progress)
             conn.execute("VACUUM ANALYZE")
             appointments = conn.execute("SELECT count(*) FROM appointments").fetchone()
+            loaded = count_bad_rows(conn, fixture)
         load_s = time.monotonic() - load_started
+        progress(f"bad rows loaded: {loaded}")
+        off = shares_off(fixture_shares(fixture, calls, loaded, {}))
+        if off:
+            raise FixtureSharesOff(f"the {fixture} fixture's bad rows are off: {'; '.join(off)}")
         writer: Writer | OldestWriter = (
             OldestWriter(url) if writer_mode == "oldest" else Writer(url, legacy_calls=calls)
         )
@@ -545,6 +590,7 @@ def run(
         steps.append(
             _step("guard db validate", url, writer, sampler, reader_s, ["validate"], progress)
         )
+        shares = fixture_shares(fixture, calls, loaded, _corrected(url))
         progress(f"after: {baseline_s:g} s of writes on the migrated, validated database")
         steps.append(_quiet("no migration (after)", url, writer, sampler, baseline_s))
         writer.stop_event.set()
@@ -559,8 +605,84 @@ def run(
         "load_seconds": load_s,
         "reader_seconds": reader_s,
         "cores": os.cpu_count(),
+        "fixture_shares": shares,
         "steps": steps,
     }
+
+
+class FixtureSharesOff(RuntimeError):
+    """The fixture loaded other shares of bad rows than the database it models."""
+
+
+def load_fixture(conn: psycopg.Connection[Any], fixture: str, calls: int, progress: Any) -> None:
+    """The legacy tables and their rows (FIXTURES), on an empty database."""
+    conn.execute(LEGACY_SCHEMA.encode())
+    if fixture == "adopt":
+        conn.execute(LEGACY_LINK_COLUMNS)
+    progress(f"loading {calls:,} legacy calls")
+    conn.execute(LOAD_CALLS_ADOPT if fixture == "adopt" else LOAD_CALLS, {"n": calls})
+    progress("loading their appointments")
+    conn.execute(LOAD_APPOINTMENTS_ADOPT if fixture == "adopt" else LOAD_APPOINTMENTS)
+    if fixture == "adopt":
+        conn.execute(FOREIGN_KEY_BREACH)
+
+
+def count_bad_rows(conn: psycopg.Connection[Any], fixture: str) -> dict[str, int]:
+    """The loaded fixture's bad rows per kind (COUNT_BAD_ROWS), before `guard db apply`."""
+    has_link_columns = fixture == "adopt"
+    columns = {
+        name: f"c.customer_{'link_' if name in ('status', 'method', 'confidence') else ''}{name}"
+        if has_link_columns
+        else "NULL"
+        for name in LINK_COLUMNS
+    }
+    row = conn.execute(COUNT_BAD_ROWS.format(**columns).encode()).fetchone()
+    assert row is not None
+    return dict(zip(("direction", "customer link", "flags", "foreign customer"), row, strict=True))
+
+
+def _corrected(url: str) -> dict[str, int]:
+    """What `guard db validate` corrected per kind (its audit of legacy rows)."""
+    kinds = {
+        "I1_call_direction": "direction",
+        "I2_customer_link": "customer link",
+        "I3_appointment_flags": "flags",
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT rule_id, count(*) FROM guard.correction_audit"
+            " WHERE reason LIKE 'legacy row:%' GROUP BY rule_id"
+        ).fetchall()
+    return {kinds[rule]: count for rule, count in rows if rule in kinds}
+
+
+def fixture_shares(
+    fixture: str, calls: int, loaded: dict[str, int], corrected: dict[str, int]
+) -> dict[str, dict[str, float | None]]:
+    """Per kind: the rows loaded, the rows expected (adopt: the tracker's counts at this scale;
+    no calls linked to another company's customer for either fixture) and what validate corrected.
+    Calls the application updated before validate reached them are normalised by the legacy-row
+    triggers, unaudited: at small scales validate corrects fewer than were loaded."""
+    expected: dict[str, float | None] = {"foreign customer": 0}
+    if fixture == "adopt":
+        for kind, at_scale_1 in ADOPT_CORRECTED_AT_SCALE_1.items():
+            expected[kind] = at_scale_1 * calls / CALLS_AT_SCALE_1
+    return {
+        kind: {"loaded": count, "expected": expected.get(kind), "corrected": corrected.get(kind)}
+        for kind, count in loaded.items()
+    }
+
+
+def shares_off(shares: dict[str, dict[str, float | None]]) -> list[str]:
+    """The kinds whose loaded count is more than SHARES_TOLERANCE away from the expected one."""
+    off = []
+    for kind, counts in shares.items():
+        loaded, expected = counts["loaded"], counts["expected"]
+        if expected is None or loaded is None:
+            continue
+        if abs(loaded - expected) > SHARES_TOLERANCE * expected:
+            off.append(f"{kind}: {loaded:,.0f} loaded, {expected:,.0f} expected")
+    return off
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -583,7 +705,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=FIXTURES,
         default="sample",
         help="sample: guard/sample_data.py's shares of bad rows; adopt: 5 %% without direction,"
-        " 1.2 million contradicting flags, one foreign-key breach that stays NOT VALID",
+        " 0.05 %% with a customer and no link status, 1.2 million contradicting flags, one"
+        " foreign-key breach that stays NOT VALID",
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
@@ -632,6 +755,16 @@ def print_table(result: dict[str, Any]) -> None:
         f"online migration: {result['calls']:,} calls, {result['appointments']:,} appointments"
         f" (legacy, bad rows mixed in), a {result['reader_seconds']:g} s reader,"
         f" {result['cores']} cores, load {result['load_seconds']:.0f} s"
+    )
+    print(
+        f"{result['fixture']} fixture, bad rows per kind (loaded / expected / validate corrected): "
+        + "; ".join(
+            f"{kind} {counts['loaded']:,.0f} / "
+            + " / ".join(
+                "-" if n is None else f"{n:,.0f}" for n in (counts["expected"], counts["corrected"])
+            )
+            for kind, counts in result["fixture_shares"].items()
+        )
     )
     print(
         f"{'step':26} {'exit':>4} {'time s':>8} {'writes':>7} {'p50 ms':>8} {'p99 ms':>8}"
