@@ -1,5 +1,7 @@
 -- I3, check flags_contradict_appointments of rule I3_appointment_flags: a call with an active
--- appointment whose flags do not say so (not made, not linked, another outcome, or marked failed).
+-- appointment whose flags do not say so (not made, not linked, no link time, another outcome, or
+-- marked failed): the rule of guard.call_flags_contradict, which the commit-time check and the
+-- derivation apply, so that what they would correct is what detection and reconcile find.
 CREATE OR REPLACE VIEW guard.check_flags_contradict_appointments WITH (security_invoker = TRUE) AS
 SELECT
     'flags_contradict_appointments'::text AS check_id,
@@ -26,6 +28,7 @@ WHERE
     AND NOT coalesce(
         c.appointment_made
         AND c.appointment_link_status = 'linked'
+        AND c.appointment_linked_at IS NOT NULL
         AND c.session_outcome = 'appointment_booked'
         AND NOT c.booking_failed,
         FALSE
