@@ -1,6 +1,7 @@
 """Benchmark of detection after a burst of alerts with stale statistics.
 
-    python bench/detect_burst.py [--calls N] [--recent N] [--history N] [--cap S] [--json]
+    python bench/detect_burst.py [--calls N] [--recent N] [--history N] [--cap S] [--catch-up N]
+                                 [--slice N] [--json]
 
 One throwaway cluster under /tmp, built as bench/detect.py builds it (a legacy database of N
 calls over 30 days, default 600 000, the incident's bad-row rates), then:
@@ -12,7 +13,10 @@ calls over 30 days, default 600 000, the incident's bad-row rates), then:
 - pass 2: guard.detect() again BEFORE any ANALYZE: the statistics still say no alert is open.
   The bench cluster runs with autovacuum off (bench/_cluster.py), which is "autoanalyze has not
   run yet" for as long as the measurement lasts;
-- pass 3: ANALYZE guard.alerts, then guard.detect() again: the baseline with fresh statistics.
+- pass 3: ANALYZE guard.alerts, then guard.detect() again: the baseline with fresh statistics;
+- then passes until every check has read the whole burst (no read_to left in its last
+  guard.detection_runs row: a pass reads at most detection_slice_calls calls of the older part of
+  its window), at most --catch-up of them, back to back (the detect job runs one every 5 minutes).
 During each pass a second session calls guard.check_call(id) for random calls of the window in
 a loop (one transaction per call) and records its latency; a baseline with no pass running too.
 Every statement runs under statement_timeout = --cap seconds (default 120): a pass that hits it
@@ -143,6 +147,11 @@ def timed_pass(
         except psycopg.Error as exc:
             error = type(exc).__name__
         seconds = time.perf_counter() - started
+        # Where the pass went: its checks by time taken (guard.detection_runs.duration_ms).
+        checks_ms = conn.execute(
+            "SELECT check_id, round(duration_ms) FROM guard.detection_runs WHERE pass_started_at ="
+            " (SELECT max(pass_started_at) FROM guard.detection_runs) ORDER BY duration_ms DESC"
+        ).fetchall()
     client.stop.set()
     client.join()
     return {
@@ -157,6 +166,7 @@ def timed_pass(
         "p50_ms": _quantile(client.latencies_ms, 0.5),
         "p99_ms": _quantile(client.latencies_ms, 0.99),
         "max_ms": max(client.latencies_ms, default=None),
+        "checks_ms": {check: int(ms) for check, ms in checks_ms},
     }
 
 
@@ -177,7 +187,7 @@ def idle_check_calls(url: str, ids: list[int], cap_s: float) -> dict[str, Any]:
     }
 
 
-def measure(url: str, recent: int, cap_s: float, progress: Any) -> dict[str, Any]:
+def measure(url: str, recent: int, cap_s: float, catch_up: int, progress: Any) -> dict[str, Any]:
     ids = list(range(1, recent + 1))
     idle = idle_check_calls(url, ids, cap_s)
     first = timed_pass(url, ids, cap_s, "pass 1: the burst (opens the window's alerts)", progress)
@@ -197,12 +207,34 @@ def measure(url: str, recent: int, cap_s: float, progress: Any) -> dict[str, Any
         conn.execute("ANALYZE guard.alerts")
         analyze_ms = (time.perf_counter() - started) * 1000
     third = timed_pass(url, ids, cap_s, "pass 3: after ANALYZE guard.alerts", progress)
+    passes = [first, second, third]
+    while _reading_burst(url) and len(passes) < 3 + catch_up:
+        passes.append(
+            timed_pass(url, ids, cap_s, f"pass {len(passes) + 1}: the rest of the burst", progress)
+        )
+    with psycopg.connect(url, autocommit=True) as conn:
+        row_after = conn.execute(
+            "SELECT count(*) FROM guard.alerts WHERE status = 'open'"
+        ).fetchone()
     return {
         "open_alerts_after_burst": row[0] if row else None,
+        "open_alerts_at_end": row_after[0] if row_after else None,
+        "burst_read": not _reading_burst(url),
         "analyze_alerts_ms": analyze_ms,
         "idle": idle,
-        "passes": [first, second, third],
+        "passes": passes,
     }
+
+
+def _reading_burst(url: str) -> bool:
+    """Whether a check's last pass stopped short of the end of its window (read_to)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM (SELECT DISTINCT ON (check_id) read_to"
+            " FROM guard.detection_runs ORDER BY check_id, pass_started_at DESC) AS r"
+            " WHERE r.read_to IS NOT NULL)"
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def targets(result: dict[str, Any], cap_s: float) -> list[dict[str, Any]]:
@@ -240,7 +272,8 @@ def print_table(header: dict[str, Any], result: dict[str, Any], cap_s: float) ->
     print(
         f"  {header['server']}; {header['cores']} cores; {header['resolved_alerts']:,} alerts"
         f" before pass 1 (resolved); {result['open_alerts_after_burst']:,} open after it;"
-        f" ANALYZE guard.alerts took {result['analyze_alerts_ms']:.0f} ms"
+        f" ANALYZE guard.alerts took {result['analyze_alerts_ms']:.0f} ms;"
+        f" detection_slice_calls {header.get('slice_calls')}"
     )
     print()
     print(
@@ -261,6 +294,14 @@ def print_table(header: dict[str, Any], result: dict[str, Any], cap_s: float) ->
             f"{_fmt(row['p99_ms'], '.1f'):>9}{_fmt(row['max_ms'], '.0f'):>9}"
         )
     print()
+    for row in result["passes"]:
+        slowest = ", ".join(f"{c} {ms}" for c, ms in list(row["checks_ms"].items())[:4])
+        print(f"  {row['label'].split(':')[0]}, slowest checks (ms): {slowest}")
+    print(
+        f"  {len(result['passes'])} passes; the burst "
+        + ("read whole by then" if result["burst_read"] else "NOT read whole by then")
+        + f"; {result['open_alerts_at_end']:,} alerts open at the end"
+    )
     for goal in targets(result, cap_s):
         print(f"  {goal['result']:<5} {goal['target']}: {goal['detail']}")
 
@@ -271,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recent", type=int, help="calls in the last hour (default: a third)")
     parser.add_argument("--history", type=int, default=300_000, help="resolved alerts")
     parser.add_argument("--cap", type=float, default=120.0, help="statement_timeout, seconds")
+    parser.add_argument(
+        "--catch-up", type=int, default=30, help="passes at most after pass 3 to read the burst"
+    )
+    parser.add_argument(
+        "--slice", type=int, help="detection_slice_calls (default: the shipped setting)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     recent = args.recent or args.calls // 3
@@ -286,7 +333,16 @@ def main(argv: list[str] | None = None) -> int:
         url = cluster.url(DATABASE)
         built = build(url, args.calls, progress, recent)
         prepared = prepare(url, args.calls, recent, args.history, progress)
-        result = measure(url, recent, args.cap, progress)
+        with psycopg.connect(url, autocommit=True) as conn:
+            if args.slice is not None:
+                conn.execute(
+                    "UPDATE guard.settings SET value = to_jsonb(%s::integer)"
+                    " WHERE key = 'detection_slice_calls'",
+                    (args.slice,),
+                )
+            row = conn.execute("SELECT guard.setting('detection_slice_calls')").fetchone()
+            prepared["slice_calls"] = row[0] if row else None
+        result = measure(url, recent, args.cap, args.catch_up, progress)
 
     header = {
         "server": (server[0] if server else "?").split(" on ")[0],
