@@ -1,9 +1,7 @@
 -- I4, check booked_without_appointment of rule I4_booked_outcome: a phantom booking. The call
 -- claims a booking (made, or outcome appointment_booked) but no active appointment exists, and the
 -- claim is older than the grace period. The claim's age is taken from the call's last write
--- (updated_at), because a call may book minutes after it started. A claim without either time
--- (only an adopted table's old rows have one) is not known to be inside the grace period, which
--- exempts a booking in progress: it is reported.
+-- (updated_at), because a call may book minutes after it started.
 CREATE OR REPLACE VIEW guard.check_booked_without_appointment WITH (security_invoker = TRUE) AS
 SELECT
     'booked_without_appointment'::text AS check_id,
@@ -23,12 +21,12 @@ SELECT
 FROM public.calls AS c
 WHERE
     (c.appointment_made OR c.session_outcome = 'appointment_booked')
-    AND coalesce(greatest(c.created_at, c.updated_at) < now() - make_interval(
+    AND greatest(c.created_at, c.updated_at) < now() - make_interval(
         secs => (
             SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
             WHERE s.key = 'grace_period_seconds'
         )
-    ), TRUE)
+    )
     AND NOT EXISTS (
         SELECT
         FROM public.appointments AS a

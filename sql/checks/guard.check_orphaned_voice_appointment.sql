@@ -3,8 +3,6 @@
 -- application that writes 'Retell_Webhook' still made it by voice; unknown_value reports the
 -- spelling) that is linked to no call once the grace period is over. The detail counts the calls carrying its booking uid, in its company and in others: what
 -- reconcile needs to decide between linking it and queueing it for a person.
--- A NULL created_at (only an adopted table's old rows have one) is not known to be inside the
--- grace period, which exempts a booking in progress: such an orphan is reported.
 CREATE OR REPLACE VIEW guard.check_orphaned_voice_appointment WITH (security_invoker = TRUE) AS
 SELECT
     'orphaned_voice_appointment'::text AS check_id,
@@ -33,9 +31,9 @@ WHERE
     lower(btrim(a.source)) = 'retell_webhook'
     AND a.call_id IS NULL
     AND guard.is_active_appointment(a.status, a.deleted_at)
-    AND (a.created_at IS NULL OR a.created_at < now() - make_interval(
+    AND a.created_at < now() - make_interval(
         secs => (
             SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
             WHERE s.key = 'grace_period_seconds'
         )
-    ));
+    );
