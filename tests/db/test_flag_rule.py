@@ -149,25 +149,45 @@ def test_the_one_call_derivation_agrees_with_the_derivation_on_every_state(db_ur
             (len(cases),),
         )
         conn.execute("SET session_replication_role = replica")  # the states as written
-        conn.execute("UPDATE calls SET updated_at = '2000-01-01'")
-        # Pipeline mode: the same statements in the same order, without a round trip each.
-        with conn.pipeline():
-            for call, (change, others, state) in enumerate(cases, start=1):
-                _write_flags(conn, call, state)
-                _, status, linked = ONE_ROW_CHANGES[change]
-                conn.execute(
-                    "INSERT INTO appointments (id, company_id, call_id, status)"
-                    " VALUES (%s, 1, %s, %s)",
-                    (call, call if linked else None, status),
-                )
-                # at most one, its id after every call's; replica mode skips the composite
-                # foreign key
-                for other_status, deleted_at, company in OTHERS[others]:
-                    conn.execute(
-                        f"INSERT INTO appointments (id, company_id, call_id, status, deleted_at)"
-                        f" VALUES (%s, %s, %s, %s, {deleted_at})",
-                        (len(cases) + call, company, call, other_status),
-                    )
+        # The states are data here, not the writes under test: one statement per table.
+        states = ", ".join(
+            f"({call}, {', '.join(state)})" for call, (_, _, state) in enumerate(cases, start=1)
+        )
+        conn.execute(
+            "UPDATE calls AS c SET appointment_made = v.made, appointment_link_status = v.link,"
+            " appointment_linked_at = v.linked_at, session_outcome = v.outcome,"
+            " booking_failed = v.failed, booking_confirmed = v.confirmed,"
+            " updated_at = '2000-01-01'"
+            f" FROM (VALUES {states})"
+            " AS v (id, made, link, linked_at, outcome, failed, confirmed) WHERE c.id = v.id"
+        )
+        # Each call's changed appointment has the call's id; at most one other, its id after
+        # every call's. Replica mode skips the composite foreign key (the other company's).
+        ids: list[int] = []
+        companies: list[int] = []
+        linked_calls: list[int | None] = []
+        statuses: list[str] = []
+        deleted: list[bool] = []
+        for call, (change, others, _) in enumerate(cases, start=1):
+            _, status, linked = ONE_ROW_CHANGES[change]
+            ids.append(call)
+            companies.append(1)
+            linked_calls.append(call if linked else None)
+            statuses.append(status)
+            deleted.append(False)
+            for other_status, deleted_at, company in OTHERS[others]:
+                ids.append(len(cases) + call)
+                companies.append(company)
+                linked_calls.append(call)
+                statuses.append(other_status)
+                deleted.append(deleted_at != "NULL")
+        conn.execute(
+            "INSERT INTO appointments (id, company_id, call_id, status, deleted_at)"
+            " SELECT a.id, a.company_id, a.call_id, a.status, CASE WHEN a.deleted THEN now() END"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::boolean[])"
+            " AS a (id, company_id, call_id, status, deleted)",
+            (ids, companies, linked_calls, statuses, deleted),
+        )
         conn.execute("SET session_replication_role = origin")
         conn.commit()
 
