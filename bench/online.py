@@ -163,6 +163,17 @@ UPDATE appointments SET company_id = 1 + company_id % 3
 WHERE id = (SELECT min(id) FROM appointments WHERE call_id IS NOT NULL)
 """
 FIXTURES = ("sample", "adopt")
+# The application's new call. The adopted application (--fixture adopt) writes its link status,
+# as it did for its old calls; without it the calls it inserts before `guard db apply` installs
+# the normaliser would be bad customer links the fixture did not mean (about 1,000 at scale 1).
+INSERT_CALL = (
+    "INSERT INTO calls (company_id, retell_call_id, direction, status, created_at)"
+    " VALUES (1, 'live_' || %s, 'inbound', 'ongoing', now())"
+)
+INSERT_CALL_WITH_LINK_STATUS = (
+    "INSERT INTO calls (company_id, retell_call_id, direction, status, customer_link_status,"
+    " created_at) VALUES (1, 'live_' || %s, 'inbound', 'ongoing', 'unlinked', now())"
+)
 EXPECTED_NOT_VALID = "appointments.guard_appointments_call_company_fkey"
 LOAD_APPOINTMENTS = """
 INSERT INTO appointments (company_id, call_id, customer_id, calcom_v2_booking_id, source,
@@ -213,9 +224,12 @@ class OldestWriter(threading.Thread):
     statement in its own transaction. A write is the two together: the oldest calls are the rows
     validate's first reconcile batches lock and apply's migrations touch first."""
 
-    def __init__(self, url: str, oldest: int = 5000, interval_s: float = 0.05) -> None:
+    def __init__(
+        self, url: str, oldest: int = 5000, interval_s: float = 0.05, insert_call: str = INSERT_CALL
+    ) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.insert_call = insert_call
         self.oldest = oldest
         self.interval_s = interval_s
         self.samples: list[tuple[float, float]] = []
@@ -235,11 +249,7 @@ class OldestWriter(threading.Thread):
             while not self.stop_event.is_set():
                 started = time.monotonic()
                 try:
-                    conn.execute(
-                        "INSERT INTO calls (company_id, retell_call_id, direction, status,"
-                        " created_at) VALUES (1, 'live_' || %s, 'inbound', 'ongoing', now())",
-                        (f"{os.getpid()}_{tick}",),
-                    )
+                    conn.execute(self.insert_call.encode(), (f"{os.getpid()}_{tick}",))
                     conn.execute(
                         "UPDATE calls SET status = 'ended', updated_at = now() WHERE id = %s",
                         (ids[tick % len(ids)],),
@@ -268,9 +278,12 @@ class Writer(threading.Thread):
     random old call (ids 1 to legacy_calls: the rows validate reconciles). Each operation's
     latency is recorded with the time it started."""
 
-    def __init__(self, url: str, legacy_calls: int, interval_s: float = 0.02) -> None:
+    def __init__(
+        self, url: str, legacy_calls: int, interval_s: float = 0.02, insert_call: str = INSERT_CALL
+    ) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.insert_call = insert_call
         self.legacy_calls = legacy_calls
         self.interval_s = interval_s
         self.samples: list[tuple[float, float]] = []
@@ -302,9 +315,7 @@ class Writer(threading.Thread):
                         )
                     else:
                         row = conn.execute(
-                            "INSERT INTO calls (company_id, retell_call_id, direction, status,"
-                            " created_at) VALUES (1, 'live_' || %s, 'inbound', 'ongoing', now())"
-                            " RETURNING id",
+                            f"{self.insert_call} RETURNING id".encode(),
                             (f"{os.getpid()}_{tick}",),
                         ).fetchone()
                         recent = [*recent[-50:], row[0]] if row else recent
@@ -577,8 +588,11 @@ def run(
         off = shares_off(fixture_shares(fixture, calls, loaded, {}))
         if off:
             raise FixtureSharesOff(f"the {fixture} fixture's bad rows are off: {'; '.join(off)}")
+        insert_call = INSERT_CALL_WITH_LINK_STATUS if fixture == "adopt" else INSERT_CALL
         writer: Writer | OldestWriter = (
-            OldestWriter(url) if writer_mode == "oldest" else Writer(url, legacy_calls=calls)
+            OldestWriter(url, insert_call=insert_call)
+            if writer_mode == "oldest"
+            else Writer(url, legacy_calls=calls, insert_call=insert_call)
         )
         writer.start()
         sampler = BlockSampler(url)

@@ -8,7 +8,13 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from bench.online import count_bad_rows, fixture_shares, load_fixture, shares_off
+from bench.online import (
+    INSERT_CALL_WITH_LINK_STATUS,
+    count_bad_rows,
+    fixture_shares,
+    load_fixture,
+    shares_off,
+)
 
 # The smallest load with bad customer links in it (every 2,000th call has one).
 CALLS = 20_000
@@ -29,6 +35,14 @@ def test_the_adopt_fixture_loads_the_trackers_shares(empty_db_url: str) -> None:
         "foreign customer": 0,
     }
     assert shares_off(fixture_shares("adopt", CALLS, loaded, {})) == []
+
+
+def test_the_adopted_applications_new_calls_are_no_bad_links(empty_db_url: str) -> None:
+    # Before `guard db apply` no normaliser sets the link status of a call the writer inserts.
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        load_fixture(conn, "adopt", CALLS, lambda _message: None)
+        conn.execute(INSERT_CALL_WITH_LINK_STATUS.encode(), ("new",))
+        assert count_bad_rows(conn, "adopt")["customer link"] == 10
 
 
 @pytest.mark.parametrize("fixture", ["sample", "adopt"])
