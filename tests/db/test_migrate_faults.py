@@ -70,35 +70,35 @@ def _wait_for_sleeping_migrator(url: str, timeout_s: float = 30) -> None:
     raise AssertionError("the migrator never reached its slow statement")
 
 
-def test_kill_9_mid_apply_leaves_no_lock(empty_db_url: str, migrations_with_slow_one: Path) -> None:
-    victim = _guard_apply(empty_db_url, migrations_with_slow_one, PGOPTIONS="-c guard_test.slow=on")
-    _wait_for_sleeping_migrator(empty_db_url)
+def test_kill_9_mid_apply_leaves_no_lock(db_url: str, migrations_with_slow_one: Path) -> None:
+    victim = _guard_apply(db_url, migrations_with_slow_one, PGOPTIONS="-c guard_test.slow=on")
+    _wait_for_sleeping_migrator(db_url)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
 
     started = time.monotonic()
-    rerun = _guard_apply(empty_db_url, migrations_with_slow_one)
+    rerun = _guard_apply(db_url, migrations_with_slow_one)
     out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err.decode()
     assert b"applied  0900_slow" in out
     # The server notices the dead client within client_connection_check_interval (1 s): the
     # re-run must not have waited for the 60 s sleep to end.
     assert time.monotonic() - started < 30
-    with Migrator(empty_db_url, migrations_with_slow_one) as migrator:
+    with Migrator(db_url, migrations_with_slow_one) as migrator:
         assert all(s.applied and not s.edited for s in migrator.states())
-    with psycopg.connect(empty_db_url) as conn:
+    with psycopg.connect(db_url) as conn:
         leftover = conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()
     assert leftover == (0,)
 
 
 def test_second_migrator_waits_then_names_the_holder(
-    empty_db_url: str, migrations_with_slow_one: Path
+    db_url: str, migrations_with_slow_one: Path
 ) -> None:
-    holder = _guard_apply(empty_db_url, migrations_with_slow_one, PGOPTIONS="-c guard_test.slow=on")
+    holder = _guard_apply(db_url, migrations_with_slow_one, PGOPTIONS="-c guard_test.slow=on")
     try:
-        _wait_for_sleeping_migrator(empty_db_url)
+        _wait_for_sleeping_migrator(db_url)
         with (
-            Migrator(empty_db_url, migrations_with_slow_one, lock_timeout_s=1) as second,
+            Migrator(db_url, migrations_with_slow_one, lock_timeout_s=1) as second,
             pytest.raises(
                 GuardError, match=r"another migrator is running: server pid \d+ \(guard db"
             ),
@@ -109,13 +109,15 @@ def test_second_migrator_waits_then_names_the_holder(
         holder.wait(timeout=10)
 
 
-def test_failing_migration_changes_nothing(empty_db_url: str, tmp_path: Path) -> None:
+def test_failing_migration_changes_nothing(db_url: str, tmp_path: Path) -> None:
     directory = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), directory)
+    # applied in the same run as the broken one, before it
+    (directory / "0900_fine.sql").write_text("CREATE TABLE guard.fine (id int);\n")
     (directory / "0901_broken.sql").write_text(
         "CREATE TABLE guard.half_done (id int);\n\nSELECT 1 / 0;\n"
     )
-    with Migrator(empty_db_url, directory) as migrator:
+    with Migrator(db_url, directory) as migrator:
         with pytest.raises(
             GuardError, match=r"migration 0901_broken failed and was not applied: division by zero"
         ):
@@ -123,7 +125,8 @@ def test_failing_migration_changes_nothing(empty_db_url: str, tmp_path: Path) ->
         states = {s.id: s.applied for s in migrator.states()}
     assert states.pop("0901_broken") is False
     assert all(states.values()), "the migrations before the broken one stay applied"
-    with psycopg.connect(empty_db_url) as conn:
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT to_regclass('guard.fine')").fetchone() == ("guard.fine",)
         row = conn.execute("SELECT to_regclass('guard.half_done')").fetchone()
         assert row == (None,)
         recorded = conn.execute(
@@ -132,6 +135,7 @@ def test_failing_migration_changes_nothing(empty_db_url: str, tmp_path: Path) ->
         assert recorded == (0,)
 
 
+@pytest.mark.history  # the re-run of 0003 within the history's replay is what it checks
 def test_interrupted_concurrent_index_build_is_rebuilt(empty_db_url: str) -> None:
     """An INVALID index left by an interrupted CREATE INDEX CONCURRENTLY is dropped and built
     again by re-running 0003, instead of being skipped by IF NOT EXISTS."""
@@ -183,17 +187,15 @@ def _wait_for_hanging_bookkeeping(url: str, timeout_s: float = 60) -> None:
     raise AssertionError("the migrator never reached the bookkeeping of 0902_crash_window")
 
 
-def test_kill_9_between_a_migration_and_its_bookkeeping(empty_db_url: str, tmp_path: Path) -> None:
+def test_kill_9_between_a_migration_and_its_bookkeeping(db_url: str, tmp_path: Path) -> None:
     """The window between a migration's own statements and the record that it ran: a migrator
     killed there must leave neither (one transaction), never a schema change that the next run
     would apply a second time. The bookkeeping write is made to hang so the kill lands in it."""
     directory = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), directory)
-    with Migrator(empty_db_url, directory) as migrator:
-        migrator.apply()
     (directory / "0902_crash_window.sql").write_text("CREATE TABLE guard.crash_window (id int);\n")
     (directory / "0902_crash_window.rollback.sql").write_text("DROP TABLE guard.crash_window;\n")
-    with psycopg.connect(empty_db_url, autocommit=True) as admin:
+    with psycopg.connect(db_url, autocommit=True) as admin:
         admin.execute(
             "CREATE FUNCTION public.hang_bookkeeping() RETURNS trigger LANGUAGE plpgsql AS $$"
             " BEGIN PERFORM pg_sleep(60); RETURN NEW; END; $$"
@@ -203,22 +205,22 @@ def test_kill_9_between_a_migration_and_its_bookkeeping(empty_db_url: str, tmp_p
             " WHEN (NEW.migration_id = '0902_crash_window')"
             " EXECUTE FUNCTION public.hang_bookkeeping()"
         )
-    victim = _guard_apply(empty_db_url, directory)
-    _wait_for_hanging_bookkeeping(empty_db_url)
-    with psycopg.connect(empty_db_url, autocommit=True) as observer:
+    victim = _guard_apply(db_url, directory)
+    _wait_for_hanging_bookkeeping(db_url)
+    with psycopg.connect(db_url, autocommit=True) as observer:
         # While the bookkeeping hangs, the migration's table is not visible: not yet committed.
         assert observer.execute("SELECT to_regclass('guard.crash_window')").fetchone() == (None,)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
-    _wait_until_no_migrator(empty_db_url)
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+    _wait_until_no_migrator(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('guard.crash_window')").fetchone() == (None,)
         recorded = conn.execute(
             "SELECT count(*) FROM _yoyo_migration WHERE migration_id = '0902_crash_window'"
         ).fetchone()
         assert recorded == (0,), "neither the change nor its record survived the kill"
         conn.execute("DROP TRIGGER hang ON guard.migration_checksums")
-    rerun = _guard_apply(empty_db_url, directory)
+    rerun = _guard_apply(db_url, directory)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err.decode()
     assert b"applied  0902_crash_window" in out
