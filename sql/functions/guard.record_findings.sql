@@ -11,7 +11,8 @@
 -- every repeat rewrote every open alert at every pass: 150,000 row versions a pass after a burst.
 -- An alert is silent when neither its last_seen_at nor the start of its check's previous windowed
 -- pass that ran through (guard.detection_runs) is within the silence: such a pass found or probed
--- every open alert of its check, and resolved those it did not find.
+-- the open alerts of its check that were due (every one up to detection_probe_every_alerts), and
+-- resolved those it did not find.
 -- One statement finds each finding's open alert once, and writes only the due and the silent; the
 -- INSERT gets only the findings left without an open alert (a statement per outcome looked each
 -- finding up three times on the open-fingerprint index, a third of a pass over 70,000 open alerts).

@@ -4,8 +4,10 @@
 --   since     rows observed since then (the windowed pass: detect)
 --   only_call the rows of one call (check_call); since is then ignored
 -- In the windowed pass each check reads the rows observed since its previous pass (less an
--- overlap), and re-checks the entity of every open alert of that check, so that an alert whose row
--- was fixed is resolved even when the row is older than what it read. Alerts are de-duplicated by
+-- overlap; after a burst, and a slice of the older rows, going on from its read_to), and re-checks
+-- the entity of the open alerts of that check it did not find (every one up to
+-- detection_probe_every_alerts, else those due for a refresh), so that an alert whose row was
+-- fixed is resolved even when the row is older than what it read. Alerts are de-duplicated by
 -- fingerprint (check:entity_type:entity_id): a repeat within the silence an alert may keep
 -- (guard.alert_silence: the throttle window past the pass that was due) is counted, and written
 -- (occurrences, last_seen_at) only when the alert is due for a refresh; a repeat after a longer
