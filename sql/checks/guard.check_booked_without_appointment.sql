@@ -21,12 +21,13 @@ SELECT
 FROM public.calls AS c
 WHERE
     (c.appointment_made OR c.session_outcome = 'appointment_booked')
-    AND greatest(c.created_at, c.updated_at) < now() - make_interval(
+    -- both times unknown (an adopted row): long past any grace period, not inside it
+    AND coalesce(greatest(c.created_at, c.updated_at) < now() - make_interval(
         secs => (
             SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
             WHERE s.key = 'grace_period_seconds'
         )
-    )
+    ), TRUE)
     AND NOT EXISTS (
         SELECT
         FROM public.appointments AS a

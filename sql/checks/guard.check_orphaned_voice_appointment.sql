@@ -31,9 +31,10 @@ WHERE
     lower(btrim(a.source)) = 'retell_webhook'
     AND a.call_id IS NULL
     AND guard.is_active_appointment(a.status, a.deleted_at)
-    AND a.created_at < now() - make_interval(
+    -- a time unknown (an adopted row): long past any grace period, not inside it
+    AND coalesce(a.created_at < now() - make_interval(
         secs => (
             SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
             WHERE s.key = 'grace_period_seconds'
         )
-    );
+    ), TRUE);
