@@ -5,7 +5,7 @@ COMMENT ON TABLE guard.detection_runs IS
 
 COMMENT ON COLUMN guard.detection_runs.id IS 'the row''s id, increasing';
 COMMENT ON COLUMN guard.detection_runs.pass_started_at IS 'when the pass started; the same for every check of one pass (`guard.detection_passes` groups by it)';
-COMMENT ON COLUMN guard.detection_runs.window_start IS 'the start of the window the pass read (rows written since, plus every open alert''s row); NULL: the whole history';
+COMMENT ON COLUMN guard.detection_runs.window_start IS 'the start of the window the pass read (rows written since, plus the rows of the open alerts it probed); NULL: the whole history';
 COMMENT ON COLUMN guard.detection_runs.check_id IS 'the check run (`guard.checks.id`: `call_without_direction`, ...)';
 COMMENT ON COLUMN guard.detection_runs.rule_id IS 'the check''s rule (`guard.rules.id`: `I1_call_direction` …)';
 COMMENT ON COLUMN guard.detection_runs.duration_ms IS 'how long this check took in the pass, reading its view and writing its alerts, ms';

@@ -2,7 +2,7 @@
 -- whole; guard.detect_between returns them without status and error): every enabled check
 -- over the rows observed in [since, until), opening and bumping alerts exactly as run_detection
 -- does. It never resolves: a batch cannot tell a fixed row from one outside its range, so the
--- caller ends with an ordinary windowed pass (guard.detect()), which re-checks every open alert.
+-- caller ends with an ordinary windowed pass (guard.detect()), which probes the open alerts.
 -- Batches keep each transaction, and the detection lock it holds, short on a large history.
 -- Its alerts carry no observed_at: a row of last year found today is history being read, not the
 -- detection latency guard.kpis measures.

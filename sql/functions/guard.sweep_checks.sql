@@ -4,7 +4,7 @@
 -- were created) and re-checks the rows of open alerts; a row an application updates long after
 -- it was written (an appointment cancelled as 'canceled' days after it was booked) is in neither,
 -- and only a read of the whole view finds it. It never resolves: the next detection pass
--- re-checks every open alert. Its alerts carry no observed_at: when the row went bad is not
+-- probes the open alerts. Its alerts carry no observed_at: when the row went bad is not
 -- known, so they are no sample of detection latency (guard.kpis).
 -- It takes no detection lock, so that no other job waits for it (docs/jobs.md): the unique index
 -- on open fingerprints keeps one open alert whichever writer wins, and a detection pass resolves
