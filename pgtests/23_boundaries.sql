@@ -48,6 +48,9 @@ INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id,
 -- orphaned_voice_appointment (grace 30 s): 120 exactly at the end of it; 121 cancelled
 (120, 1, NULL, 'retell_webhook', 'bk120', 'scheduled', NULL, now() - interval '30 s'),
 (121, 1, NULL, 'retell_webhook', 'bk121', 'cancelled', NULL, now() - interval '20 min');
+-- 110 and 111 carry their link time, so that each offends by its one flag alone
+UPDATE calls SET appointment_linked_at = created_at
+WHERE id IN (110, 111);
 
 -- booking_failure_anomaly (factor 3.0, at least 5 failures, baseline weeks 1 to 4):
 -- company 3: exactly 5 failures of 5 calls now, no history: an anomaly (the minimum counts);
