@@ -4,7 +4,7 @@
 -- rule raises nothing, and the windowed pass re-checks old entities only for the rule whose
 -- alert is open on them. Offending rows are loaded with triggers bypassed.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 SET LOCAL session_replication_role = replica;
@@ -81,6 +81,11 @@ WHERE check_id = 'flags_contradict_appointments' AND entity_id = 1;
 UPDATE guard.detection_runs SET pass_started_at = now() - guard.alert_silence()
 WHERE check_id = 'flags_contradict_appointments';
 SELECT * FROM guard.detect();
+SELECT results_eq(
+    $$SELECT status, occurrences FROM pg_temp.alerts_of('flags_contradict_appointments', 1)$$,
+    $$VALUES ('open'::text, 2)$$,
+    'its previous pass exactly at the end of the silence: a repeat, not superseded'
+);
 UPDATE guard.detection_runs SET pass_started_at = now() - guard.alert_silence() - interval '1 second'
 WHERE check_id = 'flags_contradict_appointments';
 SELECT * FROM guard.detect();
