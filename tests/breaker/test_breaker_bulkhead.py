@@ -121,7 +121,11 @@ def test_32_hung_calls_on_a_leave_b_calls_and_probes_untouched(
     B time out without reaching B's dependency, and B opened. Now A's hung calls hold A's own
     threads only: B's calls reach B's dependency, at the latency they had before, and B's
     half-open probe is admitted and closes B."""
-    a_config = BreakerConfig(call_timeout_seconds=0.3, failure_threshold=3, cooldown_seconds=30)
+    # A opens only when every hung call has timed out: on a busy machine the first timeouts come
+    # before the last threads start, and an A open after 3 would turn those away unhung.
+    a_config = BreakerConfig(
+        call_timeout_seconds=0.3, failure_threshold=HUNG_CALLS, cooldown_seconds=30
+    )
     b_config = BreakerConfig(call_timeout_seconds=2.0, failure_threshold=3, cooldown_seconds=0.3)
     a = CircuitBreaker(f"{key}:a", a_config, backend=backend)
     b = CircuitBreaker(f"{key}:b", b_config, backend=backend)
