@@ -2,7 +2,7 @@
 INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
 (
     'detection_window_minutes', '60', 'integer',
-    'A detection pass looks at rows created this recently (plus the open alerts it probes).'
+    'A detection pass looks at rows created this recently (plus every open alert).'
 ),
 (
     'detection_statement_timeout_ms', '60000', 'integer',
