@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -218,24 +219,36 @@ def test_jobs_run_waits_for_a_primary_on_a_standby(
 
 
 def test_watch_waits_for_a_primary_on_a_standby_and_says_why(
-    nodes: tuple[PgNode, PgNode], redis_url: str
+    nodes: tuple[PgNode, PgNode], redis_url: str, tmp_path: Path
 ) -> None:
     _, standby = nodes
-    process = subprocess.Popen(
-        [*GUARD, "--database-url", standby.url(DATABASE), "watch", "--channel", "stdout"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "watch.err"
+    with log.open("w") as err_file:
+        process = subprocess.Popen(
+            [*GUARD, "--database-url", standby.url(DATABASE), "watch", "--channel", "stdout"],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            text=True,
+        )
+
+    def read_only() -> list[str]:
+        return [
+            line for line in log.read_text().splitlines() if "the database is read-only" in line
+        ]
+
     try:
-        time.sleep(4.5)  # attempts at 0, 1 and 3 s (backoff 1 s, 2 s)
+        # attempts 1 s and 3 s after the first (backoff 1 s, 2 s); a slow start delays the first
+        deadline = time.monotonic() + 60
+        while len(read_only()) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, "guard watch exited on a standby"
+            time.sleep(0.1)
         assert process.poll() is None, "guard watch exited on a standby"
     finally:
         process.terminate()
-        _, err = process.communicate(timeout=20)
-    read_only = [line for line in err.splitlines() if "the database is read-only" in line]
-    assert len(read_only) >= 2, err
-    assert "retrying in 1.0 s" in read_only[0] and "retrying in 2.0 s" in read_only[1], err
+        process.wait(timeout=20)
+    err = log.read_text()
+    assert len(read_only()) >= 2, err
+    assert "retrying in 1.0 s" in read_only()[0] and "retrying in 2.0 s" in read_only()[1], err
     assert "Traceback" not in err and "a bug" not in err
 
 
