@@ -171,7 +171,7 @@ bench: setup
 # too); exit 1 when the worst write of either step is over 150 ms. Then the same with the writer
 # of a live adoption (--writer oldest: a call inserted and one of the 5,000 oldest updated, in id
 # order, every 50 ms) on a database with its share of bad rows (--fixture adopt). Both always
-# run; exit 1 when either misses. About 15 minutes on 2 cores.
+# run; exit 1 when either misses. About 12 minutes on 2 cores (docs/measurements.md).
 bench-online: setup
 	@status=0; \
 	$(BIN)/python -m bench.online --scale 1 --check || status=1; \
