@@ -1,8 +1,8 @@
 -- 0062_detection_runs: the history of detection, guard.detection_runs (one row per check per
 -- windowed pass, written by guard.run_detection; BI reads it through guard.detection_passes,
--- both definitions applied from sql/), and its retention setting.
--- Locks: none on existing tables (a new table); ROW EXCLUSIVE on guard.settings and guard.jobs
--- (two rows).
+-- both definitions applied from sql/), and the retention job's new description. Its retention
+-- setting is a row of sql/data/.
+-- Locks: none on existing tables (a new table); ROW EXCLUSIVE on guard.jobs (one row).
 
 -- The history of detection: one row per check per windowed pass (the detect job, `guard check`;
 -- not the batches of `guard check --all`), written by guard.run_detection in the pass's own transaction, so a pass
@@ -24,11 +24,6 @@ CREATE TABLE guard.detection_runs (
 );
 
 CREATE INDEX detection_runs_pass_started_at_idx ON guard.detection_runs (pass_started_at);
-
-INSERT INTO guard.settings (key, value, value_type, description) VALUES (
-    'retention_detection_runs_days', '30', 'integer',
-    'Detection run history (guard.detection_runs) older than this is deleted.'
-);
 
 UPDATE guard.jobs
 SET

@@ -1,9 +1,6 @@
 -- Rollback of 0067_detection_latency. guard.kpis and guard.alerts_report (definitions) read the
 -- column, so they go first; the definitions of the level rolled back to come with it
 -- (docs/dba.md, "Rolling back").
-DELETE FROM guard.settings
-WHERE key IN ('target_detection_latency_seconds', 'target_alert_response_seconds');
-
 DROP VIEW IF EXISTS guard.kpis;
 
 DROP VIEW IF EXISTS guard.alerts_report;

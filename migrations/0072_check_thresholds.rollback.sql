@@ -1,13 +1,6 @@
 -- Rollback of 0072_check_thresholds. guard.detection_passes (a definition) reads
 -- guard.detection_runs, so it goes first; the definitions of the level rolled back to come with
--- it (docs/dba.md, "Rolling back"). Alerts of check check_threshold stay, as alerts of a removed
--- check do.
-DELETE FROM guard.checks
-WHERE id = 'check_threshold';
-
-DELETE FROM guard.rules
-WHERE id = 'detection_thresholds';
-
+-- it (docs/dba.md, "Rolling back").
 DROP VIEW IF EXISTS guard.detection_passes;
 
 ALTER TABLE guard.detection_runs

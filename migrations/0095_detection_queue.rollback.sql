@@ -1,17 +1,15 @@
 -- Rollback of 0095_detection_queue. A grace period still at 0095's default goes back to 300 s,
 -- with its description.
--- The job's runs stay in guard.job_runs, as those of a removed job do; its pg_cron entry goes when
--- the definitions of the level rolled back to schedule the jobs again. Calls still queued are
--- left to the windowed detection pass.
+-- The detect_queue job (a row of sql/data/) goes too: it drains the queue dropped here. Its runs
+-- stay in guard.job_runs, as those of a removed job do; its pg_cron entry goes when the
+-- definitions of the level rolled back to schedule the jobs again. Calls still queued are left
+-- to the windowed detection pass.
 -- The calls trigger's function goes back to what it was before 0095, which queued nothing: left
 -- as it is, every write of a call's outcome or flags would fail on the dropped queue until the
 -- next apply (the migrator marks its record stale, so that apply runs the file again).
 -- Locks: ROW EXCLUSIVE on guard.settings and guard.jobs; ACCESS EXCLUSIVE on the queue it drops.
 DELETE FROM guard.jobs
 WHERE name = 'detect_queue';
-
-DELETE FROM guard.settings
-WHERE key = 'detection_queue_batch';
 
 UPDATE guard.settings SET value = '300'::jsonb
 WHERE key = 'grace_period_seconds' AND value = '30'::jsonb;

@@ -3,11 +3,11 @@
 -- by the calls trigger (guard.check_flag_write) in guard.detection_queue; guard watch, woken by
 -- NOTIFY guard_detection_queue, checks it at once, and the detect_queue job (every 15 s; every
 -- minute on pg_cron before 1.5) drains what no watcher took, detection_queue_batch calls a
--- transaction (both rows also in sql/data/, as every shipped row). The shipped grace period of a claimed booking goes from 300 s to
+-- transaction (both rows of sql/data/). The shipped grace period of a claimed booking goes from 300 s to
 -- 30 s: the booking path commits the appointment and the call's booked state in one transaction,
 -- and its longest calendar call is 20 s (the retry deadline, 10 s, plus one attempt's call
 -- timeout, 10 s). A grace period an operator has set is kept.
--- Locks: none on the booking tables; ROW EXCLUSIVE on guard.settings and guard.jobs (a few rows).
+-- Locks: none on the booking tables; ROW EXCLUSIVE on guard.settings (one row).
 CREATE TABLE guard.detection_queue (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     call_id bigint NOT NULL,
@@ -16,13 +16,3 @@ CREATE TABLE guard.detection_queue (
 
 UPDATE guard.settings SET value = '30'::jsonb
 WHERE key = 'grace_period_seconds' AND value = '300'::jsonb;
-
-INSERT INTO guard.settings (key, value, value_type, description) VALUES (
-    'detection_queue_batch', '1000', 'integer',
-    'At most this many queued calls are checked by one drain of the detection queue (a transaction).'
-);
-
-INSERT INTO guard.jobs (name, schedule, interval_seconds, command, description) VALUES (
-    'detect_queue', '15 seconds', 60, 'SELECT guard.drain_detection_queue()',
-    'Check the calls queued at commit (the fallback when no guard watch drains the queue).'
-);
