@@ -15,7 +15,7 @@ import pytest
 from guard.db import catalog
 from guard.db.canonical import build_from_canonical
 from guard.db.migrate import Migrator
-from guard.db.new_migration import main, write_migration
+from guard.db.new_migration import main, plan_migration, write_migration
 from guard.resources import migrations_dir, sql_dir
 from tests.support.postgres import Cluster
 
@@ -175,3 +175,19 @@ def test_nothing_to_do_and_bad_names(
     assert sorted(p.name for p in migrations.iterdir()) == before
     assert main(["--database-url", pg_cluster.url(), "Bad Name"]) == 2
     assert "NAME" in capsys.readouterr().err
+
+
+def test_a_row_only_sql_data_has_needs_no_migration_and_a_row_it_lost_is_left_to_a_person(
+    tmp_path: Path,
+) -> None:
+    """A registry row comes from its data file at apply; one the migrations built that sql/ no
+    longer has is a shipped row to delete, which only a migration does."""
+    empty: catalog.Snapshot = {"relations": {}}
+    built = {**empty, "settings": ["kept"], "rules": ["kept_rule"], "checks": []}
+    canonical = {**empty, "settings": ["kept", "new"], "rules": ["kept_rule"], "checks": ["c"]}
+    assert plan_migration(built, canonical, tmp_path).todo == []
+    lost = {**built, "settings": ["gone", "kept"], "checks": ["old_check"]}
+    assert plan_migration(lost, canonical, tmp_path).todo == [
+        "settings rows deleted: gone",
+        "checks rows deleted: old_check",
+    ]
