@@ -9,6 +9,7 @@ docs/metrics.md."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -338,14 +339,25 @@ class GuardCollector(Collector):
         # Guards in_recovery and standby, which the refresher's probe sets too.
         self._state = threading.Lock()
         self._refresher: threading.Thread | None = None
+        # Set by close(): the refresher reads no further series, and its running query is
+        # cancelled, so that a stopping exporter exits at once instead of after a warm-up.
+        self._closing = threading.Event()
+        self._refresher_conn: psycopg.Connection[Any] | None = None
         # What the last scrape's probe found: None when it reached no server, else whether the
         # server is a hot standby (guard_in_recovery), and then which one (host:port/dbname).
         self.in_recovery: bool | None = None
         self.standby: str | None = None
 
     def close(self) -> None:
+        self._closing.set()
         refresher = self._refresher
-        if refresher is not None:  # its queries end within the statement timeout
+        if refresher is not None:
+            with self._state:
+                running = self._refresher_conn
+            if running is not None:
+                with contextlib.suppress(psycopg.Error):
+                    running.cancel_safe(timeout=2.0)
+            # A cancel that did not reach the server still ends within the statement timeout.
             refresher.join(timeout=self.statement_timeout_ms / 1000 + 5)
         with self._lock:
             self._drop_connection()
@@ -515,14 +527,20 @@ class GuardCollector(Collector):
         unread = {one.name for one in series}
         try:
             with self._open() as conn:
+                with self._state:
+                    self._refresher_conn = conn
                 applicable = self._applicable(conn, what)
                 for one in series:
+                    if self._closing.is_set():
+                        break
                     if applicable is None or one not in applicable[0]:
                         continue
                     started = time.monotonic()
                     try:
                         rows = self._query(conn, one, params)
                     except psycopg.Error as error:
+                        if self._closing.is_set():
+                            break
                         log.warning(
                             "series %s failed, last value kept: %s", one.name, first_line(error)
                         )
@@ -533,7 +551,13 @@ class GuardCollector(Collector):
                         self._store(self.readings[one.name], rows, started)
                     unread.discard(one.name)
         except (psycopg.Error, GuardError) as error:
-            log.warning("%s of %s failed: %s", what, ", ".join(sorted(unread)), first_line(error))
+            if not self._closing.is_set():
+                log.warning(
+                    "%s of %s failed: %s", what, ", ".join(sorted(unread)), first_line(error)
+                )
+        finally:
+            with self._state:
+                self._refresher_conn = None
         with self._lock:
             for name in unread:
                 if warm_up:

@@ -208,6 +208,60 @@ def test_http_server_serves_metrics(db_url: str) -> None:
     assert proc.returncode == 0
 
 
+def test_a_stop_during_a_blocked_warm_up_exits_at_once(db_url: str) -> None:
+    """SIGTERM while the warm-up waits on a lock, with a statement timeout of a minute: the
+    exporter cancels the warm-up's query and exits within seconds, leaving no query behind."""
+    with psycopg.connect(db_url) as locker:
+        locker.execute("LOCK TABLE guard.review_items IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "guard.cli", "--database-url", db_url, "metrics"),
+                *("--port", "0", "--statement-timeout-ms", "60000"),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            assert "serving http://" in proc.stderr.readline()
+            with psycopg.connect(db_url, autocommit=True) as watcher:
+                _wait_for(
+                    lambda: _metrics_backends(watcher, waiting_on_lock=True) == 1,
+                    "the warm-up never waited on the lock",
+                )
+                proc.terminate()
+                started = time.monotonic()
+                proc.wait(timeout=30)
+                took = time.monotonic() - started
+                assert proc.returncode == 0
+                assert took < 5, f"the exporter took {took:.1f} s to stop"
+                _wait_for(
+                    lambda: _metrics_backends(watcher, waiting_on_lock=False) == 0,
+                    "the warm-up's query outlived the exporter",
+                )
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _metrics_backends(conn: psycopg.Connection[tuple[object, ...]], waiting_on_lock: bool) -> int:
+    lock_only = "AND wait_event_type = 'Lock'" if waiting_on_lock else ""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        f" WHERE application_name = 'guard-metrics' AND state = 'active' {lock_only}"
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def _wait_for(condition: Callable[[], bool], failure: str, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
+
+
 def test_no_label_of_ours_is_one_prometheus_owns(exposition: str) -> None:
     """Prometheus renames a scraped `job` or `instance` label to `exported_*`."""
     labels = set(re.findall(r"[{,]([a-z_]+)=", exposition))
