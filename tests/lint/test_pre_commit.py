@@ -18,7 +18,7 @@ def _lint_commands() -> set[str]:
     for line in body.group(1).splitlines():
         words = line.strip().replace("$(BIN)/", "").replace("$(MAKE)", "make").split()
         tool = [w for w in words if not w.startswith(("$(", "-")) or w == "--check"]
-        commands.add(" ".join(tool[:2]) if tool[0] in ("ruff", "sqlfluff") else tool[0])
+        commands.add(" ".join(tool[:2]) if tool[0] in ("ruff", "python") else tool[0])
     return {"make squawk" if c == "make" else c for c in commands}
 
 
@@ -26,12 +26,17 @@ def _hook_commands() -> set[str]:
     entries = re.findall(r"^\s+entry: (.+)$", (ROOT / ".pre-commit-config.yaml").read_text(), re.M)
     commands = set()
     for entry in entries:
-        words = entry.replace(".venv/bin/", "").replace("--no-print-directory ", "").split()
-        commands.add(" ".join(words[:2]) if words[0] in ("ruff", "sqlfluff", "make") else words[0])
+        words = [
+            w
+            for w in entry.replace(".venv/bin/", "").split()
+            if w not in ("--no-print-directory", "-m")
+        ]
+        commands.add(" ".join(words[:2]) if words[0] in ("ruff", "python", "make") else words[0])
     return commands
 
 
 def test_hooks_run_the_linters_of_make_lint() -> None:
     lint = _lint_commands()
-    assert lint == {"ruff check", "ruff format", "mypy", "sqlfluff lint", "make squawk"}, lint
+    sqlfluff = "python guard.devtools.sqllint"
+    assert lint == {"ruff check", "ruff format", "mypy", sqlfluff, "make squawk"}, lint
     assert _hook_commands() == lint
