@@ -68,7 +68,7 @@ def test_incident_mix_is_detected_fixed_or_queued(empty_db_url: str) -> None:
         ).fetchall()
         assert dict(queued) == {"calendar_booking_failure": problems["phantom_booking"]}
 
-    report = validate(empty_db_url)
+    report = validate(empty_db_url, pause_ratio=0)
     assert report.complete, report.constraints
     assert report.corrected["I2_customer_link"] == problems["incomplete_customer_link"]
 

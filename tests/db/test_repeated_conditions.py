@@ -264,7 +264,7 @@ def test_validate_fixes_a_blank_direction(empty_db_url: str) -> None:
         )
     with Migrator(empty_db_url) as migrator:
         migrator.apply()
-    report = validate(empty_db_url)
+    report = validate(empty_db_url, pause_ratio=0)
     assert [r.constraint for r in report.constraints if not r.validated] == []
     assert report.corrected["I1_call_direction"] == 20000
     with psycopg.connect(empty_db_url) as conn:

@@ -93,7 +93,7 @@ def test_no_transaction_of_validate_holds_more_than_one_batch_of_calls(legacy_db
     """Every reconciled call's row version carries the id of the transaction that wrote it
     (xmin): none of validate's transactions wrote more calls than --batch-size, and it started
     with small batches however large --batch-size is."""
-    report = validate(legacy_db_url, batch_size=4000)
+    report = validate(legacy_db_url, batch_size=4000, pause_ratio=0)
     assert report.complete, report.constraints
     with psycopg.connect(legacy_db_url) as conn:
         per_transaction = [
