@@ -182,6 +182,8 @@ WHERE n.nspname = %(guard)s AND k.contype <> 'n'  -- a domain's NOT NULL (17): t
 """
 
 ROLE_KINDS = ("owner", "application", "reporting", "reviewer")
+# The parts of a snapshot that hold Booking Guard's own registry rows (keys of each registry).
+REGISTRY_PARTS = ("settings", "rules", "checks")
 
 _SEQUENCES = """
 SELECT n.nspname || '.' || c.relname
@@ -395,6 +397,15 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
             for name, schedule, command in cur.fetchall()
         }
     return {"scheduled": scheduled, "expected": expected}
+
+
+def rows_created_by_data(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
+    """The registry rows that sql/data/ created and no migration wrote (guard.registry_rows,
+    from migration 0086 on; empty before it): a rollback to a release deletes those it lacks."""
+    if conn.execute("SELECT to_regclass('guard.registry_rows')").fetchone() == (None,):
+        return set()
+    rows = conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall()
+    return {(str(registry), str(key)) for registry, key in rows}
 
 
 def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:

@@ -639,14 +639,7 @@ class _Applier:
         not define. Which ones they define is found by deleting every created row in a
         savepoint, running the data files again and seeing which rows came back; the savepoint
         is then undone, so the rows kept keep their operator's values."""
-        if not _created_rows_table_exists(self.conn):
-            return
-        created = {
-            (str(registry), str(key))
-            for registry, key in self.conn.execute(
-                "SELECT registry, key FROM guard.registry_rows"
-            ).fetchall()
-        }
+        created = catalog.rows_created_by_data(self.conn)
         if not created:
             return
         defined: set[tuple[str, str]] = set()

@@ -80,9 +80,6 @@ def _table_changes(old: catalog.Snapshot, new: catalog.Snapshot, root: Path, pla
                 plan.todo.append(f"{part} of {name} changed")
 
 
-REGISTRY_KEYS = ("settings", "rules", "checks")
-
-
 def plan_migration(old: catalog.Snapshot, new: catalog.Snapshot, root: Path) -> Plan:
     """The versioned statements that take a database from `old` (built by the migrations) to
     `new` (built from the canonical files under root)."""
@@ -93,7 +90,7 @@ def plan_migration(old: catalog.Snapshot, new: catalog.Snapshot, root: Path) -> 
             plan.todo.append(f"{key} changed")
     # A registry row sql/ has and the migrations do not is created by its data file at apply
     # (no migration); one the migrations build and sql/ no longer has is a shipped row to delete.
-    for key in REGISTRY_KEYS:
+    for key in catalog.REGISTRY_PARTS:
         gone = sorted(set(old.get(key) or []) - set(new.get(key) or []))
         if gone:
             plan.todo.append(f"{key} rows deleted: {', '.join(gone)}")

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db import definitions
+from guard.db import catalog, definitions
 from guard.db.definitions import OPERATOR_COLUMNS, REGISTRIES
 from guard.db.migrate import Migrator
 from guard.resources import sql_dir
@@ -190,10 +190,7 @@ _PROBE_ROWS = {
 
 def _created_by_data(url: str) -> set[tuple[str, str]]:
     with psycopg.connect(url) as conn:
-        return {
-            (str(r), str(k))
-            for r, k in conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall()
-        }
+        return catalog.rows_created_by_data(conn)
 
 
 def test_exactly_the_rows_no_migration_creates_are_recorded_as_created_by_data(

@@ -74,12 +74,8 @@ def test_each_rollback_restores_the_catalog_before_its_migration(database: str) 
 
 
 def _created_by_data(url: str) -> set[tuple[str, str]]:
-    """The registry rows the data files of sql/ created (guard.registry_rows, from 0086 on)."""
     with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('guard.registry_rows')").fetchone() == (None,):
-            return set()
-        rows = conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall()
-    return {(str(registry), str(key)) for registry, key in rows}
+        return catalog.rows_created_by_data(conn)
 
 
 def _versioned(
