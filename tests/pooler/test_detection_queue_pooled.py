@@ -30,6 +30,7 @@ def _alerted(out: Path) -> set[int]:
     return calls
 
 
+@pytest.mark.slow  # a guard watch process behind PgBouncer, seconds by nature
 @pytest.mark.parametrize("pool_mode", ["transaction", "session"])
 def test_a_problem_visible_at_commit_is_alerted_behind_a_pooler(
     db_url: str, bouncer: BouncerFactory, pool_mode: str, tmp_path: Path

@@ -39,6 +39,7 @@ def _delivered(out: Path) -> set[int]:
     return ids
 
 
+@pytest.mark.slow  # a guard watch process behind PgBouncer, seconds by nature
 @pytest.mark.parametrize("pool_mode", ["transaction", "session"])
 def test_watch_is_woken_or_says_it_polls(
     db_url: str, bouncer: BouncerFactory, pool_mode: str, tmp_path: Path
