@@ -714,12 +714,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def generated_mutants(
-    size: int | None, seed: int, operators: Sequence[str] = ()
+    size: int | None, seed: int, operators: Sequence[str] = (), only: Sequence[str] = ()
 ) -> tuple[list[Mutant], dict[str, str], int]:
     """The sampled generated mutants as catalogue entries (covering tests found by the rule,
-    equivalents from mutation/equivalent_generated.toml), their operators, and the full count."""
+    equivalents from mutation/equivalent_generated.toml), their operators, and the full count.
+    `only`: these ids instead of a sample (a sample's survivors run again after a fix)."""
     everything = [g for g in generated.generate() if not operators or g.operator in operators]
-    chosen = generated.sample(everything, size, seed)
+    if only:
+        unknown = set(only) - {g.id for g in everything}
+        if unknown:
+            raise ValueError(f"unknown generated mutant ids: {sorted(unknown)}")
+        chosen = [g for g in everything if g.id in only]
+    else:
+        chosen = generated.sample(everything, size, seed)
     catalogued: dict[str, set[str]] = {}
     for mutant in load_catalogue():
         catalogued.setdefault(mutant.file, set()).update(t.split("::", 1)[0] for t in mutant.tests)
@@ -742,10 +749,15 @@ def generated_mutants(
 
 def _run_generated(args: argparse.Namespace) -> int:
     size = args.generated or None
-    mutants, operators, total = generated_mutants(size, args.seed, args.operator)
+    try:
+        mutants, operators, total = generated_mutants(size, args.seed, args.operator, args.only)
+    except ValueError as error:
+        print(f"make mutate: {error}", file=sys.stderr)
+        return 2
+    chosen_how = f" (a simple random sample, seed {args.seed})" if size else ""
     print(
         f"generated: {len(mutants)} of {total} mutants"
-        + (f" (a simple random sample, seed {args.seed})" if size else "")
+        + (" (by id)" if args.only else chosen_how)
         + "; tests marked slow are left out",
         flush=True,
     )

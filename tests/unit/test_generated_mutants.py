@@ -124,3 +124,14 @@ def test_every_explained_generated_survivor_still_exists() -> None:
     assert not stale, (
         f"mutation/equivalent_generated.toml names mutants that no longer exist: {stale}"
     )
+
+
+def test_a_sample_s_survivors_run_again_by_id_and_an_unknown_id_is_refused() -> None:
+    sample, _, total = generated_mutants(5, 54)
+    wanted = [sample[3].id, sample[1].id]
+    again, operators, total_again = generated_mutants(None, 54, (), wanted)
+    assert sorted(m.id for m in again) == sorted(wanted)
+    assert set(operators) == set(wanted)
+    assert total_again == total
+    with pytest.raises(ValueError, match="no-such-mutant"):
+        generated_mutants(None, 54, (), [sample[0].id, "no-such-mutant"])
