@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from psycopg import sql
 
 from guard.db.canonical import build_from_canonical
 from guard.db.connection import open_connection
 from guard.db.migrate import Migrator
-from guard.embedded import EmbeddedCluster
+from guard.embedded import EmbeddedCluster, scratch_directory
 
 # pg_cron (when installed) is preloaded for a database none of the generators use, as in the
 # tests: the catalogs they read are those of a database without it.
@@ -63,9 +61,7 @@ class Databases:
 @contextmanager
 def throwaway_databases() -> Iterator[Databases]:
     """A cluster that exists for the `with` block only; nothing of it is kept."""
-    # under /tmp, mode 755: as root the server runs as the postgres OS user, who must reach it
-    state_dir = Path(tempfile.mkdtemp(prefix="guard-generate-", dir="/tmp"))
-    state_dir.chmod(0o755)
+    state_dir = scratch_directory("guard-generate-")
     cluster = EmbeddedCluster(state_dir / "cluster", cron_database=CRON_DATABASE)
     try:
         cluster.start()

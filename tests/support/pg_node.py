@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from guard.embedded import (
     hand_to_server_user,
     pg_bindir,
     pg_cron_available,
+    scratch_directory,
 )
 
 # A restart must not lose a committed transaction: synchronous_commit stays on (the server
@@ -64,7 +64,7 @@ class PgNode:
 
     @classmethod
     def create(cls, *extra_options: str) -> PgNode:
-        node = cls(Path(tempfile.mkdtemp(prefix="guard-fault-pg-")), extra_options=extra_options)
+        node = cls(scratch_directory("guard-fault-pg-"), extra_options=extra_options)
         node._prepare_dirs()
         _run(
             [
@@ -152,7 +152,7 @@ class PgNode:
         """A streaming standby of this node (pg_basebackup -R -X stream, a replication slot so it
         never falls behind the WAL it needs), started on its own port with the same options."""
         replica = PgNode(
-            Path(tempfile.mkdtemp(prefix="guard-fault-standby-")), extra_options=self.extra_options
+            scratch_directory("guard-fault-standby-"), extra_options=self.extra_options
         )
         replica._prepare_dirs()
         _run(

@@ -24,6 +24,7 @@ from guard.embedded import (
     free_port,
     hand_to_server_user,
     pg_cron_available,
+    scratch_directory,
     write_pg_ctl_wrapper,
 )
 
@@ -90,7 +91,7 @@ def _wait_until_ready(cluster: Cluster, timeout_s: float = 60) -> None:
 
 @contextmanager
 def throwaway_cluster() -> Iterator[Cluster]:
-    base = Path(tempfile.mkdtemp(prefix="guard-test-pg-"))
+    base = scratch_directory("guard-test-pg-")
     hand_to_server_user(base)
     sockets = base / "run"
     sockets.mkdir()
