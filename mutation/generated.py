@@ -18,9 +18,10 @@ grants under sql/:
 Each mutant changes one line of one file (the `find` text is that line, with the lines before
 it where the line alone is not unique). Comments and string literals are never mutated (a
 literal list loses a whole literal). Its covering tests are found by a rule, not chosen: every
-test file and pgTAP file that names the object (the file name's object part), and the tests the
-catalogue names for that file. Tests marked slow are left out of a generated mutant's run, so
-a mutant only a slow test notices counts as a survivor.
+test file and pgTAP file that names the object (the file name's object part), the tests the
+catalogue names for that file and, for a function, every test file that executed it however it
+got there (a trigger, another function, the CLI: mutation/coverage.py). Tests marked slow are
+left out of a generated mutant's run, so a mutant only a slow test notices counts as a survivor.
 
 Ids are `gen-<object>-<operator>-<sha256 of file, find and replace, 8 hex>`: stable while the line
 is, so mutation/equivalent_generated.toml can give a survivor's reason once.
@@ -33,7 +34,7 @@ import hashlib
 import random
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,13 +237,18 @@ def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
 
 
 def covering_tests(
-    mutant: Generated, catalogued: dict[str, set[str]], root: Path = ROOT
+    mutant: Generated,
+    catalogued: dict[str, set[str]],
+    executed: Mapping[str, frozenset[str]] | None = None,
+    root: Path = ROOT,
 ) -> list[str]:
-    """The test files that name the mutant's object, and those the catalogue names for its file."""
+    """The test files that name the mutant's object, those the catalogue names for its file and,
+    for a function, those that executed it (`executed`: mutation/coverage.py's map)."""
     name = Path(mutant.file).name.removesuffix(".sql").split(".")[-1]
     if mutant.file == GRANTS:
         name = "role_grants"
-    return sorted(set(catalogued.get(mutant.file, set())) | _files_naming(name, root))
+    ran = (executed or {}).get(name, frozenset()) if mutant.area == "functions" else frozenset()
+    return sorted(set(catalogued.get(mutant.file, set())) | _files_naming(name, root) | ran)
 
 
 @functools.cache

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from guard.db.definitions import is_definition
 from guard.db.releases import checksum
-from mutation import generated
+from mutation import coverage, generated
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hand-written mutants: of the canonical SQL (and the migration defining the object), and of the
@@ -442,19 +442,21 @@ def run_mutants(
             )
         for number, mutant in enumerate(mutants, 1):
             started = time.monotonic()
-            if not mutant.tests:  # a generated mutant of an object no test names
+            if not mutant.tests:  # a generated mutant of an object no test names or runs
                 outcomes.append(
                     Outcome(
                         mutant.id,
                         mutant.area,
                         "survived",
-                        "no test names it",
+                        "no test names or runs it",
                         0.0,
                         mutant.equivalent is not None,
                         (operators or {}).get(mutant.id, ""),
                     )
                 )
-                print(f"[{number}/{len(mutants)}] {mutant.id:<40} survived: no test names it")
+                print(
+                    f"[{number}/{len(mutants)}] {mutant.id:<40} survived: no test names or runs it"
+                )
                 continue
             originals = apply_mutant(tree, mutant)
             try:
@@ -714,11 +716,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def generated_mutants(
-    size: int | None, seed: int, operators: Sequence[str] = (), only: Sequence[str] = ()
+    size: int | None,
+    seed: int,
+    operators: Sequence[str] = (),
+    only: Sequence[str] = (),
+    executed: coverage.Coverage | None = None,
 ) -> tuple[list[Mutant], dict[str, str], int]:
     """The sampled generated mutants as catalogue entries (covering tests found by the rule,
     equivalents from mutation/equivalent_generated.toml), their operators, and the full count.
-    `only`: these ids instead of a sample (a sample's survivors run again after a fix)."""
+    `only`: these ids instead of a sample (a sample's survivors run again after a fix);
+    `executed`: which tests run which function (mutation/coverage.py)."""
     everything = [g for g in generated.generate() if not operators or g.operator in operators]
     if only:
         unknown = set(only) - {g.id for g in everything}
@@ -739,7 +746,7 @@ def generated_mutants(
             find=g.find,
             replace=g.replace,
             breaks=f"{g.operator} at line {g.line}",
-            tests=tuple(generated.covering_tests(g, catalogued)),
+            tests=tuple(generated.covering_tests(g, catalogued, executed)),
             equivalent=reasons.get(g.id),
         )
         for g in chosen
@@ -749,11 +756,15 @@ def generated_mutants(
 
 def _run_generated(args: argparse.Namespace) -> int:
     size = args.generated or None
+    chosen = (size, args.seed, args.operator, args.only)
     try:
-        mutants, operators, total = generated_mutants(size, args.seed, args.operator, args.only)
+        # --list shows what a run would do with the map made before; it never runs the suite
+        mutants, operators, total = generated_mutants(*chosen, coverage.cached())
     except ValueError as error:
         print(f"make mutate: {error}", file=sys.stderr)
         return 2
+    if not args.list:
+        mutants, operators, total = generated_mutants(*chosen, coverage.function_coverage())
     chosen_how = f" (a simple random sample, seed {args.seed})" if size else ""
     print(
         f"generated: {len(mutants)} of {total} mutants"

@@ -7,12 +7,14 @@ that runs the real one as the postgres OS user: PostgreSQL refuses to run as roo
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -32,6 +34,11 @@ CRON_DATABASE = "guard_cron"
 TEMPLATE_DATABASE = "guard_template"
 LEGACY_TEMPLATE_DATABASE = "guard_legacy_template"
 
+# A directory: when set, the cluster counts the calls of every function (track_functions) and
+# each database dropped appends which `guard` functions it ran, and for which test file, to a
+# file there (mutation/coverage.py reads them: which tests execute a function).
+COVERAGE_ENV = "GUARD_FUNCTION_COVERAGE"
+
 _counter = itertools.count(1)
 
 
@@ -41,6 +48,7 @@ class Cluster:
     port: int
     user: str
     base_dir: Path
+    test_file_of: dict[str, str] = field(default_factory=dict)
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
@@ -56,13 +64,44 @@ class Cluster:
                     sql.Identifier(name), sql.Identifier(template)
                 )
             )
+        if os.environ.get(COVERAGE_ENV):
+            self.test_file_of[name] = _running_test_file()
         return name
 
     def drop_database(self, name: str) -> None:
+        if name in self.test_file_of and os.environ.get(COVERAGE_ENV):
+            self._record_functions_run(name, self.test_file_of.pop(name))
         with self.admin() as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+    def _record_functions_run(self, name: str, test_file: str) -> None:
+        """Append the `guard` functions database `name` ran to the coverage directory. Its other
+        sessions end first: a session hands in its counts when it exits."""
+        with self.admin() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone() != (0,):
+                time.sleep(0.01)
+        with psycopg.connect(self.url(name), autocommit=True) as conn:
+            functions = [
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT DISTINCT funcname FROM pg_stat_user_functions"
+                    " WHERE schemaname = 'guard' AND calls > 0"
+                )
+            ]
+        line = json.dumps({"test": test_file, "functions": sorted(functions)})
+        directory = Path(os.environ[COVERAGE_ENV])
+        with (directory / f"functions-{os.getpid()}.jsonl").open("a") as out:
+            out.write(line + "\n")
 
     @contextmanager
     def database(self, template: str = "template0") -> Iterator[str]:
@@ -72,6 +111,18 @@ class Cluster:
             yield self.url(name)
         finally:
             self.drop_database(name)
+
+
+def _running_test_file() -> str:
+    """The test file whose setup or call is running now; for the pgTAP runner, the pgTAP file
+    it runs (or the runner's own test that runs none)."""
+    node = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ", 1)[0]
+    path, _, rest = node.partition("::")
+    if path != "tests/pgtap/test_pgtap.py":
+        return path
+    if "[" in rest:
+        return "pgtests/" + rest.split("[", 1)[1].rstrip("]")
+    return node
 
 
 def _wait_until_ready(cluster: Cluster, timeout_s: float = 60) -> None:
@@ -98,6 +149,8 @@ def throwaway_cluster() -> Iterator[Cluster]:
     hand_to_server_user(sockets)
     options = [f"-c {option}" for option in FAST_UNSAFE_OPTIONS]
     options += ["-c max_connections=200", "-c client_connection_check_interval=1000"]
+    if os.environ.get(COVERAGE_ENV):
+        options.append("-c track_functions=all")
     if pg_cron_available():
         options += [
             "-c shared_preload_libraries=pg_cron",

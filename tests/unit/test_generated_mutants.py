@@ -3,6 +3,8 @@ files, are sampled reproducibly, and find their covering tests by the rule."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from guard.db.definitions import is_definition
@@ -116,6 +118,23 @@ def test_covering_tests_are_the_files_that_name_the_object() -> None:
     assert tests
     assert all("check_flags_at_commit" in (generated.ROOT / t).read_text() for t in tests)
     assert any(t.startswith("pgtests/") for t in tests)
+
+
+def test_a_function_is_also_covered_by_the_tests_that_executed_it() -> None:
+    by_id = {m.id: m for m in generated.generate()}
+    function = next(m for m in by_id.values() if m.file.endswith("guard.check_flags_at_commit.sql"))
+    view = next(m for m in by_id.values() if m.area == "checks")
+    executed = {
+        "check_flags_at_commit": frozenset({"tests/x/test_ran_it.py"}),
+        Path(view.file).name.removesuffix(".sql").split(".")[-1]: frozenset({"tests/x/t.py"}),
+    }
+    named = generated.covering_tests(function, {})
+    assert "tests/x/test_ran_it.py" not in named
+    assert generated.covering_tests(function, {}, executed) == sorted(
+        {*named, "tests/x/test_ran_it.py"}
+    )
+    # only functions run: a view's name in the map (never the case) adds nothing
+    assert generated.covering_tests(view, {}, executed) == generated.covering_tests(view, {})
 
 
 def test_every_explained_generated_survivor_still_exists() -> None:
