@@ -10,6 +10,10 @@ test (guard/, sql/, migrations/), so it is made once per state of the code, abou
 `make test`'s parallel pass. A test file written since is left out of the map until the code
 changes; the naming rule still finds it (a test written for a survivor names its function).
 
+PostgreSQL counts a call only where the function runs as one: a LANGUAGE sql function the
+planner inlines into the query that calls it (guard.is_active_appointment in a view) is not
+counted there, so for such a function the map is short and the naming rule does the work.
+
 A test that failed in that run still counts as executing what it ran: the map chooses which
 tests run against a mutant, and only a covering test that passes unmutated can kill one (the
 baseline in mutation/mutate.py).
