@@ -25,12 +25,12 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from mutation import PYTEST
 from tests.support.postgres import COVERAGE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,14 +74,7 @@ def function_coverage(root: Path = ROOT, workers: int = 4) -> Coverage:
     with tempfile.TemporaryDirectory(prefix="guard-coverage-") as records:
         subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:randomly",
-                "-p",
-                "no:cacheprovider",
+                *PYTEST,
                 "-m",
                 "not slow and not history",
                 "-n",

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from guard.db.definitions import is_definition
 from guard.db.releases import checksum
-from mutation import coverage, generated
+from mutation import PYTEST, coverage, generated
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hand-written mutants: of the canonical SQL (and the migration defining the object), and of the
@@ -331,15 +331,8 @@ def run_tests(
 ) -> tuple[str, str]:
     """(status, killer): killed by the first failing test, error when only errors occurred."""
     command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
+        *PYTEST,
         *(["-x"] if first_failure else []),
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
         f"--junitxml={report}",
         *(["-m", marks] if marks else []),
         *(f"--deselect={node}" for node in deselect),
@@ -501,10 +494,7 @@ def run_python_area(area: str, sample: int | None) -> list[Outcome]:
     with tree_copy() as tree:
         config = tree.parent / "cosmic-ray.toml"
         session = tree.parent / "session.sqlite"
-        test_command = (
-            f"{sys.executable} -m pytest -x -q -p no:randomly -p no:cacheprovider "
-            + " ".join(tests)
-        )
+        test_command = " ".join([*PYTEST, "-x", *tests])
         config.write_text(
             "[cosmic-ray]\n"
             f'module-path = "{module}"\n'
