@@ -57,6 +57,13 @@ BEGIN
     -- Each alert is judged once (found), as it was when the statement began, and only the silent
     -- and the due are written; every SET expression reads the alert as it was. The UPDATE, a
     -- data-modifying WITH, runs to completion though the query below does not read it.
+    -- Both reach each alert by its key, whatever the statistics say. While a pass opens
+    -- thousands of alerts, a check_call's planner still believes the open-alert indexes empty (as
+    -- the last ANALYZE found them): each finding is probed on its own (OFFSET 0) on all three
+    -- columns of alerts_open_by_check_idx, and the UPDATE reads by id (IS NOT DISTINCT FROM keeps
+    -- the partial indexes out of its plan; status is NOT NULL, so it means =). Joined freely, both
+    -- read every open alert of the check, the pass's uncommitted ones too: 2-13 ms a check in a
+    -- check_call during such a pass (docs/measurements.md).
     WITH found AS MATERIALIZED (
         SELECT
             a.id,
@@ -67,7 +74,13 @@ BEGIN
         INNER JOIN LATERAL (
             SELECT a.id, a.fingerprint, a.last_seen_at
             FROM guard.alerts AS a
-            WHERE a.status = 'open' AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
+            WHERE
+                a.status = 'open'
+                AND a.fingerprint = f.check_id || ':' || f.entity_type || ':' || f.entity_id
+                AND a.check_id = f.check_id
+                AND a.entity_type = f.entity_type
+                AND a.entity_id = f.entity_id
+            OFFSET 0
         ) AS a ON TRUE
     ),
 
@@ -82,7 +95,7 @@ BEGIN
             END,
             last_seen_at = CASE WHEN a.last_seen_at < cutoff THEN a.last_seen_at ELSE now() END
         FROM found AS o
-        WHERE a.id = o.id AND a.status = 'open' AND (o.silent OR o.due)
+        WHERE a.id = o.id AND a.status IS NOT DISTINCT FROM 'open' AND (o.silent OR o.due)
     )
 
     SELECT
