@@ -1,8 +1,8 @@
--- check_call resolves the alerts of its call and of each of the call's appointments, found by
--- their full keys (check, entity type, entity id): every appointment of the call is judged, the
--- count of resolved alerts adds them up, and an alert of another entity with the same id (a call
--- whose id is one of the appointments') is never touched. A finding whose alert is open is a
--- repeat of it, not a second alert.
+-- check_call (guard.run_checks for one call) resolves the alerts of its call and of each of the
+-- call's appointments, found by their full keys (check, entity type, entity id): every appointment
+-- of the call is judged, the count of resolved alerts adds them up, and an alert of another entity
+-- with the same id (a call whose id is one of the appointments', an appointment whose id is the
+-- call's) is never touched. A finding whose alert is open is a repeat of it, not a second alert.
 BEGIN;
 SELECT plan(7);
 
@@ -18,6 +18,9 @@ SET LOCAL session_replication_role = origin;
 -- an open alert of call 11 of the same check: same entity id as appointment 11, another entity
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
 VALUES ('unknown_value:call:11', 'unknown_value', 1, 'call', 11, 'medium', 'another call');
+-- and one of appointment 1, of another call: same entity id as call 1
+INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
+VALUES ('unknown_value:appointment:1', 'unknown_value', 1, 'appointment', 1, 'medium', 'another call''s appointment');
 
 SET LOCAL ROLE guard_app;
 SELECT results_eq(
@@ -45,7 +48,8 @@ SELECT results_eq(
 RESET ROLE;
 SELECT results_eq(
     $$SELECT fingerprint, status FROM guard.alerts WHERE check_id = 'unknown_value' ORDER BY fingerprint$$,
-    $$VALUES ('unknown_value:appointment:11'::text, 'open'::text),
+    $$VALUES ('unknown_value:appointment:1'::text, 'open'::text),
+             ('unknown_value:appointment:11', 'open'),
              ('unknown_value:appointment:12', 'resolved'),
              ('unknown_value:appointment:13', 'open'),
              ('unknown_value:call:11', 'open')$$,
@@ -65,16 +69,17 @@ SELECT results_eq(
 RESET ROLE;
 SELECT results_eq(
     $$SELECT fingerprint, status FROM guard.alerts WHERE check_id = 'unknown_value' ORDER BY fingerprint$$,
-    $$VALUES ('unknown_value:appointment:11'::text, 'resolved'::text),
+    $$VALUES ('unknown_value:appointment:1'::text, 'open'::text),
+             ('unknown_value:appointment:11', 'resolved'),
              ('unknown_value:appointment:12', 'resolved'),
              ('unknown_value:appointment:13', 'resolved'),
              ('unknown_value:call:11', 'open')$$,
-    'every appointment''s alert resolved; the alert of call 11 is not the call''s and stays open'
+    'every appointment''s alert resolved; those of call 11 and of appointment 1 are not the call''s and stay open'
 );
 SELECT is(
     (
         SELECT count(*)::int FROM guard.alerts
-        WHERE fingerprint LIKE 'unknown_value:appointment:%'
+        WHERE fingerprint LIKE 'unknown_value:appointment:%' AND entity_id IN (11, 12, 13)
     ),
     3,
     'one alert per appointment all along: the repeats wrote no second one'
