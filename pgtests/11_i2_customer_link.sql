@@ -1,7 +1,7 @@
 -- I2: customer_id set <=> a complete link (status linked, linked_at, method, confidence 0-100);
 -- a cleared customer is unlinked, an anonymous caller anonymous.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -167,6 +167,16 @@ INSERT INTO calls (
     customer_linked_at, customer_link_method
 )
 VALUES (902, 1, 'legacy-3', 'inbound', 1, 'linked', now(), 'phone_match');
+-- 903: linked with method and confidence but no time; 904: no method; 905: no customer, yet
+-- linked (each breaks the CHECK by one term of its condition, the trigger's WHEN clause)
+INSERT INTO calls (
+    id, company_id, retell_call_id, direction, customer_id, customer_link_status,
+    customer_linked_at, customer_link_method, customer_link_confidence
+)
+VALUES
+(903, 1, 'legacy-4', 'inbound', 1, 'linked', NULL, 'phone_match', 90),
+(904, 1, 'legacy-5', 'inbound', 1, 'linked', now(), NULL, 90),
+(905, 1, 'legacy-6', 'inbound', NULL, 'linked', NULL, NULL, NULL);
 SET LOCAL session_replication_role = origin;
 -- Before validation the CHECK is NOT VALID: an update of another column of an old row must not
 -- fail on it; the link is completed (as the reconciler would).
@@ -200,6 +210,14 @@ SELECT is(
     ),
     100.00::numeric(5, 2),
     'an old linked row without a confidence gets the default confidence on an update of its status'
+);
+UPDATE calls SET status = 'completed'
+WHERE id IN (903, 904, 905);
+SELECT results_eq(
+    $$SELECT id, customer_link_status, customer_linked_at IS NOT NULL, customer_link_method IS NOT NULL
+      FROM calls WHERE id IN (903, 904, 905) ORDER BY id$$,
+    $$VALUES (903::bigint, 'linked'::text, TRUE, TRUE), (904, 'linked', TRUE, TRUE), (905, 'anonymous', FALSE, FALSE)$$,
+    'old rows without a link time, without a method, or linked without a customer (and without a number: anonymous) are completed or unlinked by an update of their status'
 );
 SELECT results_eq(
     $$SELECT corrected FROM guard.reconcile_call_batch(900, 901)

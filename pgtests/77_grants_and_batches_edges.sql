@@ -1,0 +1,50 @@
+-- Two more edges of generated mutants (docs/testing.md, "Mutation testing"):
+-- - guard.apply_grants grants the reporting and reviewer roles every detection view by its name
+--   (check_*), and views only: a table of the DBA's own in schema guard named like one is not
+--   opened to them;
+-- - guard.run_checks_between (`guard check --all`'s batches) runs the enabled checks that have a
+--   view, and no disabled one.
+BEGIN;
+SELECT plan(6);
+
+CREATE TABLE guard.check_notes (note text);
+CREATE VIEW guard.check_notes_view WITH (security_invoker = TRUE) AS
+SELECT n.note FROM guard.check_notes AS n;
+SELECT lives_ok($$SELECT guard.apply_grants()$$, 'apply_grants runs with a table named like a check view');
+SELECT ok(
+    NOT has_table_privilege(guard.role('reporting'), 'guard.check_notes', 'SELECT')
+    AND NOT has_table_privilege(guard.role('reviewer'), 'guard.check_notes', 'SELECT'),
+    'a table named check_* is not granted to the reporting or the reviewer role'
+);
+SELECT ok(
+    has_table_privilege(guard.role('reporting'), 'guard.check_notes_view', 'SELECT')
+    AND has_table_privilege(guard.role('reviewer'), 'guard.check_notes_view', 'SELECT'),
+    'a view named check_* is granted to both'
+);
+
+-- run_checks_between: unknown_value disabled; every other enabled check with a view runs
+UPDATE guard.checks SET enabled = FALSE
+WHERE id = 'unknown_value';
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.run_checks_between(now() - interval '1 day', now() + interval '1 second')
+        WHERE check_id = 'unknown_value'
+    ),
+    0,
+    'a disabled check is not run by a batch'
+);
+SELECT set_eq(
+    $$SELECT check_id FROM guard.run_checks_between(now() - interval '1 day', now() + interval '1 second')$$,
+    $$SELECT id FROM guard.checks WHERE enabled AND check_view IS NOT NULL$$,
+    'a batch runs exactly the enabled checks that have a view'
+);
+SELECT ok(
+    EXISTS (
+        SELECT FROM guard.checks
+        WHERE check_view IS NULL AND enabled
+    ),
+    'the registry has enabled checks without a view (run by their jobs), which a batch leaves out'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
