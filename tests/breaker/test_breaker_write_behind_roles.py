@@ -4,6 +4,7 @@ servers: ``pg_ctl restart -m fast`` / ``-m immediate``, ``pg_ctl promote``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -110,9 +111,35 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
                 '[{"key": "k", "generation": 1, "from_state": "closed", "to_state": "gone"}]',
                 "invalid transition",
             ),
+            # a transition without a time, or with one a breaker cannot write (1970 to 2286)
+            (_transition("k", None), "invalid transition"),
+            (_transition("k", "1969-12-31T23:59:59.999999Z"), "invalid transition"),
+            (_transition("k", "2286-11-20T17:46:40.000001Z"), "invalid transition"),
         ):
             with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
                 conn.execute("SELECT guard.record_breaker_transitions(%s::jsonb)", (bad,))
+        # the first and the last moment a breaker can write are recorded
+        for key, at in (("first", "1970-01-01T00:00:00Z"), ("last", "2286-11-20T17:46:40Z")):
+            row = conn.execute(
+                "SELECT guard.record_breaker_transitions(%s::jsonb)", (_transition(key, at),)
+            ).fetchone()
+            assert row == (1,), key
+
+
+def _transition(key: str, occurred_at: str | None) -> str:
+    return json.dumps(
+        [
+            {
+                "key": key,
+                "generation": 1,
+                "from_state": "closed",
+                "to_state": "open",
+                "host": "h",
+                "pid": 1,
+                "occurred_at": occurred_at,
+            }
+        ]
+    )
 
 
 def _event(key: str, generation: int) -> BreakerEvent:

@@ -166,3 +166,37 @@ def test_paths_that_lock_several_calls_lock_them_in_id_order(db_url: str, statem
             writer.commit()
         finally:
             writer.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(
+            "SELECT guard.refresh_call_flags(ARRAY[2, 1]::bigint[], 'lock order')",
+            id="refresh_call_flags",
+        ),
+        pytest.param("DELETE FROM appointments WHERE call_id IN (1, 2)", id="appointment-delete"),
+        pytest.param(
+            "UPDATE appointments SET status = 'cancelled' WHERE call_id IN (1, 2)",
+            id="appointment-update",
+        ),
+    ],
+)
+def test_paths_that_lock_several_calls_lock_no_other_call(db_url: str, statement: str) -> None:
+    """The calls of the appointments written are locked, no other: a writer never waits for a
+    transaction that holds a call its statement does not touch."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id)"
+            " VALUES (1, 1, 'c1'), (2, 1, 'c2'), (3, 1, 'c3')"
+        )
+        conn.execute(
+            "INSERT INTO appointments (id, company_id, call_id) VALUES (1, 1, 1), (2, 1, 2)"
+        )
+    with psycopg.connect(db_url) as holder, psycopg.connect(db_url) as writer:
+        holder.execute("SELECT FROM calls WHERE id = 3 FOR UPDATE")
+        writer.execute("SET LOCAL lock_timeout = '1s'")
+        writer.execute(statement)
+        writer.commit()
+        holder.rollback()
