@@ -1,6 +1,6 @@
 -- I1: every call has direction inbound or outbound; a missing one becomes inbound.
 BEGIN;
-SELECT plan(17);
+SELECT plan(18);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -113,7 +113,11 @@ ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
 ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
 SET LOCAL session_replication_role = replica;
 INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status)
-VALUES (900, 1, 'legacy', NULL, 'unlinked'), (901, 1, 'legacy-2', NULL, 'unlinked');
+VALUES
+(900, 1, 'legacy', NULL, 'unlinked'),
+(901, 1, 'legacy-2', NULL, 'unlinked'),
+-- a direction in the wrong case: not in the CHECK's list, folded by the normaliser
+(902, 1, 'legacy-3', 'Outbound', 'unlinked');
 SET LOCAL session_replication_role = origin;
 -- Before validation the CHECK is NOT VALID: an update of another column of the old row must not
 -- fail on it; the row is normalised (as the reconciler would).
@@ -143,6 +147,16 @@ SELECT is(
     ),
     'inbound',
     'an old row without a direction is normalised by an update of its status, which does not fail'
+);
+UPDATE calls SET status = 'completed'
+WHERE id = 902;
+SELECT is(
+    (
+        SELECT direction FROM calls
+        WHERE id = 902
+    ),
+    'outbound',
+    'so is an old row with a direction in the wrong case'
 );
 SELECT results_eq(
     $$SELECT rule_name, corrected FROM guard.reconcile_call_batch(900, 901)

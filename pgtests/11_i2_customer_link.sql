@@ -176,7 +176,10 @@ INSERT INTO calls (
 VALUES
 (903, 1, 'legacy-4', 'inbound', 1, 'linked', NULL, 'phone_match', 90),
 (904, 1, 'legacy-5', 'inbound', 1, 'linked', now(), NULL, 90),
-(905, 1, 'legacy-6', 'inbound', NULL, 'linked', NULL, NULL, NULL);
+(905, 1, 'legacy-6', 'inbound', NULL, 'linked', NULL, NULL, NULL),
+-- 906: a customer, yet unlinked; 907: no customer, yet linked with every detail
+(906, 1, 'legacy-7', 'inbound', 1, 'unlinked', NULL, NULL, NULL),
+(907, 1, 'legacy-8', 'inbound', NULL, 'linked', now(), 'phone_match', 90);
 SET LOCAL session_replication_role = origin;
 -- Before validation the CHECK is NOT VALID: an update of another column of an old row must not
 -- fail on it; the link is completed (as the reconciler would).
@@ -212,12 +215,13 @@ SELECT is(
     'an old linked row without a confidence gets the default confidence on an update of its status'
 );
 UPDATE calls SET status = 'completed'
-WHERE id IN (903, 904, 905);
+WHERE id IN (903, 904, 905, 906, 907);
 SELECT results_eq(
     $$SELECT id, customer_link_status, customer_linked_at IS NOT NULL, customer_link_method IS NOT NULL
-      FROM calls WHERE id IN (903, 904, 905) ORDER BY id$$,
-    $$VALUES (903::bigint, 'linked'::text, TRUE, TRUE), (904, 'linked', TRUE, TRUE), (905, 'anonymous', FALSE, FALSE)$$,
-    'old rows without a link time, without a method, or linked without a customer (and without a number: anonymous) are completed or unlinked by an update of their status'
+      FROM calls WHERE id IN (903, 904, 905, 906, 907) ORDER BY id$$,
+    $$VALUES (903::bigint, 'linked'::text, TRUE, TRUE), (904, 'linked', TRUE, TRUE), (905, 'anonymous', FALSE, FALSE),
+             (906, 'linked', TRUE, TRUE), (907, 'anonymous', FALSE, FALSE)$$,
+    'old rows missing one term of the link condition (no time, no method, a customer but unlinked, linked without a customer) are completed or unlinked (anonymous: no number) by an update of their status'
 );
 SELECT results_eq(
     $$SELECT corrected FROM guard.reconcile_call_batch(900, 901)

@@ -1,14 +1,16 @@
 -- Two more edges of generated mutants (docs/testing.md, "Mutation testing"):
 -- - guard.apply_grants grants the reporting and reviewer roles every detection view by its name
 --   (check_*), and views only: a table of the DBA's own in schema guard named like one is not
---   opened to them;
+--   opened to them, nor a view of another name;
 -- - guard.run_checks_between (`guard check --all`'s batches) runs the enabled checks that have a
 --   view, and no disabled one.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 
 CREATE TABLE guard.check_notes (note text);
 CREATE VIEW guard.check_notes_view WITH (security_invoker = TRUE) AS
+SELECT n.note FROM guard.check_notes AS n;
+CREATE VIEW guard.notes_view WITH (security_invoker = TRUE) AS
 SELECT n.note FROM guard.check_notes AS n;
 SELECT lives_ok($$SELECT guard.apply_grants()$$, 'apply_grants runs with a table named like a check view');
 SELECT ok(
@@ -20,6 +22,11 @@ SELECT ok(
     has_table_privilege(guard.role('reporting'), 'guard.check_notes_view', 'SELECT')
     AND has_table_privilege(guard.role('reviewer'), 'guard.check_notes_view', 'SELECT'),
     'a view named check_* is granted to both'
+);
+SELECT ok(
+    NOT has_table_privilege(guard.role('reporting'), 'guard.notes_view', 'SELECT')
+    AND NOT has_table_privilege(guard.role('reviewer'), 'guard.notes_view', 'SELECT'),
+    'a view of another name is not (guard.role_grants lists what they get)'
 );
 
 -- run_checks_between: unknown_value disabled; every other enabled check with a view runs
