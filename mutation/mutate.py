@@ -100,7 +100,13 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "py-definitions": ("guard/db/definitions.py", ("tests/db/test_definitions.py",)),
     "py-booking": (
         "guard/booking.py",
-        ("tests/booking/test_booking_path.py", "tests/booking/test_booking_journal.py"),
+        (
+            "tests/booking/test_booking_path.py",
+            "tests/booking/test_booking_journal.py",
+            "tests/booking/test_booking_breaker.py",
+            "tests/metrics/test_booking_metrics.py",
+            "tests/tracing/test_tracing.py",
+        ),
     ),
     "py-retry": (
         "guard/retry.py",
