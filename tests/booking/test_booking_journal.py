@@ -249,9 +249,11 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
             "SELECT details FROM guard.alerts WHERE check_id = 'booking_outcome_unknown'",
         )
         with psycopg.connect(booking_db) as app:
+            asked = time.monotonic()
             refused = book_appointment(
                 app, call_id=3, service_id=SERVICE, book=calendar.book, breakers=breakers
             )
+            answered_in = time.monotonic() - asked
             report = recover_attempts(app, calendar.lookup)
         settled = conn.execute(
             "SELECT reason, status, priority FROM guard.review_items WHERE call_id = 3 ORDER BY id"
@@ -274,6 +276,9 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
         SERVICE,
     ), "on-call gets the key, call and service with the alert (the dispatcher's whitelist)"
     assert refused.status is BookingStatus.OUTCOME_UNKNOWN and len(calendar.calls) == 1
+    # only an attempt in flight is waited for (wait_seconds, 30 s by default): nobody is running
+    # the unknown one, so the answer comes at once
+    assert answered_in < 10, answered_in
     assert (report.recovered, report.failed, report.unsettled) == (0, 1, 0)
     assert attempt == ("failed", "calendar_booking_failure")
     assert settled == [
