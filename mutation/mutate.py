@@ -97,7 +97,14 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/db/test_definitions.py",
         ),
     ),
-    "py-definitions": ("guard/db/definitions.py", ("tests/db/test_definitions.py",)),
+    "py-definitions": (
+        "guard/db/definitions.py",
+        (
+            "tests/db/test_definitions.py",
+            "tests/db/test_dry_run.py",
+            "tests/db/test_registry_rows.py",
+        ),
+    ),
     "py-booking": (
         "guard/booking.py",
         (

@@ -626,3 +626,32 @@ def test_a_definition_changed_behind_its_record_is_repaired_by_the_next_apply(
     [source] = _function_source(db_url, "setting")
     assert "unknown Booking Guard setting" in source
     assert CliRunner().invoke(main, ["--database-url", db_url, "db", "verify"]).exit_code == 0
+
+
+def test_the_recorded_source_of_an_empty_record_is_none(db_url: str) -> None:
+    """`guard db status` names where the definitions came from; a record table with no row (a
+    database whose definitions were never applied by this version) has no source, not "None"."""
+    with psycopg.connect(db_url) as conn:
+        assert definitions.recorded_source(conn) is not None
+        conn.execute("DELETE FROM guard.definitions")
+        assert definitions.recorded_source(conn) is None
+        conn.rollback()
+
+
+def test_a_definition_never_recorded_is_planned_as_new(db_url: str) -> None:
+    """The plan (`guard db apply --dry-run`) of a definition with no record of its own says
+    "new", and one whose record is marked stale by a migration says so."""
+    everything = definitions.checkout_definitions()
+    view = next(d for d in everything if d.path.endswith("guard.check_call_without_direction.sql"))
+    function = next(d for d in everything if d.path.endswith("guard.mask_phone.sql"))
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DELETE FROM guard.definitions WHERE path = %s", (view.path,))
+        conn.execute(
+            "UPDATE guard.definitions SET sha256 = %s WHERE path = %s",
+            (definitions.STALE, function.path),
+        )
+        planned = definitions.plan(conn, everything).run
+        conn.rollback()
+    by_path = {d.path: reason for d, reason in planned}
+    assert by_path[view.path] == "new"
+    assert by_path[function.path] == "a migration changed its object since it was applied"
