@@ -124,32 +124,40 @@ def _wait_until_waiting_for_a_lock(url: str, pid: int) -> None:
     raise AssertionError("the writer never waited for the call's row lock")
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        pytest.param(
-            "SELECT guard.refresh_call_flags(ARRAY[2, 1]::bigint[], 'lock order')",
-            id="refresh_call_flags",
-        ),
-        pytest.param("DELETE FROM appointments WHERE call_id IN (1, 2)", id="appointment-delete"),
-        pytest.param(
-            "UPDATE appointments SET status = 'cancelled' WHERE call_id IN (1, 2)",
-            id="appointment-update",
-        ),
-    ],
-)
+# The paths that lock the calls of several appointments: calls 1 and 2, one appointment each.
+PATHS_LOCKING_SEVERAL_CALLS = [
+    pytest.param(
+        "SELECT guard.refresh_call_flags(ARRAY[2, 1]::bigint[], 'lock order')",
+        id="refresh_call_flags",
+    ),
+    pytest.param("DELETE FROM appointments WHERE call_id IN (1, 2)", id="appointment-delete"),
+    pytest.param(
+        "UPDATE appointments SET status = 'cancelled' WHERE call_id IN (1, 2)",
+        id="appointment-update",
+    ),
+]
+
+
+def _calls_with_an_appointment(url: str, calls: int) -> None:
+    """Calls 1 to `calls`; calls 1 and 2 with one appointment each."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        for call_id in range(1, calls + 1):
+            conn.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id) VALUES (%s, 1, %s)",
+                (call_id, f"c{call_id}"),
+            )
+        conn.execute(
+            "INSERT INTO appointments (id, company_id, call_id) VALUES (1, 1, 1), (2, 1, 2)"
+        )
+
+
+@pytest.mark.parametrize("statement", PATHS_LOCKING_SEVERAL_CALLS)
 def test_paths_that_lock_several_calls_lock_them_in_id_order(db_url: str, statement: str) -> None:
     """A writer that waits for call 1 holds no lock on call 2 yet: the transaction holding call 1
     can still take call 2 and commit. Locked in another order, the writer would hold call 2 while
     waiting for call 1, and the two transactions would deadlock."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1'), (2, 1, 'c2')"
-        )
-        conn.execute(
-            "INSERT INTO appointments (id, company_id, call_id) VALUES (1, 1, 1), (2, 1, 2)"
-        )
+    _calls_with_an_appointment(db_url, 2)
     with psycopg.connect(db_url) as holder:
         holder.execute("SELECT FROM calls WHERE id = 1 FOR UPDATE")
         writer: Any = psycopg.connect(db_url)
@@ -168,32 +176,11 @@ def test_paths_that_lock_several_calls_lock_them_in_id_order(db_url: str, statem
             writer.close()
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        pytest.param(
-            "SELECT guard.refresh_call_flags(ARRAY[2, 1]::bigint[], 'lock order')",
-            id="refresh_call_flags",
-        ),
-        pytest.param("DELETE FROM appointments WHERE call_id IN (1, 2)", id="appointment-delete"),
-        pytest.param(
-            "UPDATE appointments SET status = 'cancelled' WHERE call_id IN (1, 2)",
-            id="appointment-update",
-        ),
-    ],
-)
+@pytest.mark.parametrize("statement", PATHS_LOCKING_SEVERAL_CALLS)
 def test_paths_that_lock_several_calls_lock_no_other_call(db_url: str, statement: str) -> None:
     """The calls of the appointments written are locked, no other: a writer never waits for a
     transaction that holds a call its statement does not touch."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id)"
-            " VALUES (1, 1, 'c1'), (2, 1, 'c2'), (3, 1, 'c3')"
-        )
-        conn.execute(
-            "INSERT INTO appointments (id, company_id, call_id) VALUES (1, 1, 1), (2, 1, 2)"
-        )
+    _calls_with_an_appointment(db_url, 3)
     with psycopg.connect(db_url) as holder, psycopg.connect(db_url) as writer:
         holder.execute("SELECT FROM calls WHERE id = 3 FOR UPDATE")
         writer.execute("SET LOCAL lock_timeout = '1s'")
