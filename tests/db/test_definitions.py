@@ -655,3 +655,36 @@ def test_a_definition_never_recorded_is_planned_as_new(db_url: str) -> None:
     by_path = {d.path: reason for d, reason in planned}
     assert by_path[view.path] == "new"
     assert by_path[function.path] == "a migration changed its object since it was applied"
+
+
+def test_an_apply_with_nothing_changed_runs_no_closing_file(db_url: str) -> None:
+    """The grants, comments and schedule run when something was applied (or nothing ever was),
+    not on an apply that finds every definition as recorded."""
+    with psycopg.connect(db_url) as conn:
+        outcome = definitions.apply(conn, definitions.checkout_definitions())
+        conn.rollback()
+    assert outcome.applied == [] and not outcome.closing
+
+
+def test_a_drop_that_meets_a_lock_is_left_to_the_migrators_retry(
+    db_url: str, sql_copy: Path
+) -> None:
+    """Dropping a removed file's object waits on a reader of it like any statement: past the
+    lock timeout the error is the lock's, which the migrator retries, not a failed definition."""
+    path = "views/guard.test_gone_view.sql"
+    (sql_copy / path).write_text(
+        "CREATE OR REPLACE VIEW guard.test_gone_view AS SELECT 1 AS one;\n"
+    )
+    _add_to_manifest(sql_copy, path)
+    _apply(db_url, sql_copy)
+    manifest = sql_copy / "manifest.txt"
+    manifest.write_text(manifest.read_text().replace(f"{path}\n", ""))
+    (sql_copy / path).unlink()
+    with psycopg.connect(db_url) as reader, psycopg.connect(db_url) as conn:
+        reader.execute("SELECT * FROM guard.test_gone_view")
+        conn.execute("SET LOCAL lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            definitions.apply(conn, definitions.checkout_definitions(sql_copy))
+        conn.rollback()
+        reader.rollback()
+    assert _apply(db_url, sql_copy).definitions_outcome is not None
