@@ -468,6 +468,9 @@ BEGIN
                 -- when no alert was open, and read every open alert of the check, the uncommitted
                 -- ones of a pass too: check_call's p99 60-160 ms while a pass opened 27,000
                 -- alerts (docs/measurements.md). A call has one appointment or none as a rule.
+                -- Two statements, not one in a loop over (entity type, id) pairs: with the type
+                -- and id read from arrays, check_call took 4 % more instructions (8.81M against
+                -- 8.46M, bench.own_checks).
                 UPDATE guard.alerts AS a
                 SET status = 'resolved', resolved_at = now(), resolution = 'fixed'
                 WHERE
