@@ -7,7 +7,8 @@
 -- SECURITY DEFINER: the application role runs the breaker but may not write the breaker tables
 -- directly. Breaker state is global (a circuit belongs to no tenant), so there is no tenant
 -- check; the input is checked instead: key syntax, known states, and only values a breaker
--- can write (generations from 1 to 10^12, counts from 0, times from 1970 to 2286: the CHECKs
+-- can write (generations from 1 to 10^12, whole counts from 0, times from 1970 to 2286, the
+-- writer's host and pid: the CHECKs
 -- breaker_state_values_in_range and breaker_events_values_in_range, guard/breaker/stored.py), so
 -- that no login may record a state the breaker cannot restore; a batch with one such
 -- transition is refused whole (invalid_parameter_value) and records nothing.
@@ -42,7 +43,8 @@ BEGIN
     SELECT t.key, t.generation, t.from_state, t.to_state INTO bad
     FROM jsonb_to_recordset(transitions) AS t (
         key text, generation numeric, from_state text, to_state text, failure_count numeric,
-        success_count numeric, occurred_at timestamptz, opened_at timestamptz
+        success_count numeric, host text, pid numeric, occurred_at timestamptz,
+        opened_at timestamptz
     )
     WHERE
         t.key IS NULL OR t.key !~ '^[A-Za-z0-9_.:/-]{1,200}$'
@@ -51,7 +53,11 @@ BEGIN
         OR t.from_state IS NULL OR NOT t.from_state = ANY (states)
         OR t.to_state IS NULL OR NOT t.to_state = ANY (states)
         OR t.failure_count NOT BETWEEN 0 AND 2147483647
+        OR t.failure_count <> trunc(t.failure_count)
         OR t.success_count NOT BETWEEN 0 AND 2147483647
+        OR t.success_count <> trunc(t.success_count)
+        OR t.host IS NULL
+        OR t.pid IS NULL OR t.pid NOT BETWEEN 0 AND 2147483647 OR t.pid <> trunc(t.pid)
         OR t.occurred_at IS NULL OR t.occurred_at NOT BETWEEN earliest AND latest
         OR t.opened_at NOT BETWEEN earliest AND latest
     LIMIT 1;
@@ -59,8 +65,8 @@ BEGIN
         RAISE EXCEPTION 'guard.record_breaker_transitions: invalid transition (key %, generation %, % -> %)',
             bad.key, bad.generation, bad.from_state, bad.to_state
             USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = 'A breaker writes generations from 1 to 1000000000000, counts from 0 and '
-            'times from 1970 to 2286.';
+            DETAIL = 'A breaker writes generations from 1 to 1000000000000, whole counts from 0, '
+            'times from 1970 to 2286, and the host and pid that wrote them.';
     END IF;
 
     WITH t AS (

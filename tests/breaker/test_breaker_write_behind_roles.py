@@ -115,18 +115,40 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
             (_transition("k", None), "invalid transition"),
             (_transition("k", "1969-12-31T23:59:59.999999Z"), "invalid transition"),
             (_transition("k", "2286-11-20T17:46:40.000001Z"), "invalid transition"),
+            # no writer, or one no process can be; a count a breaker cannot have
+            (_transition("k", NOW, host=None), "invalid transition"),
+            (_transition("k", NOW, pid=None), "invalid transition"),
+            (_transition("k", NOW, pid=-1), "invalid transition"),
+            (_transition("k", NOW, pid=2147483648), "invalid transition"),
+            (_transition("k", NOW, pid=1.5), "invalid transition"),
+            (_transition("k", NOW, failure_count=1.5), "invalid transition"),
+            (_transition("k", NOW, success_count=0.5), "invalid transition"),
         ):
             with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
                 conn.execute("SELECT guard.record_breaker_transitions(%s::jsonb)", (bad,))
-        # the first and the last moment a breaker can write are recorded
-        for key, at in (("first", "1970-01-01T00:00:00Z"), ("last", "2286-11-20T17:46:40Z")):
+        # the first and the last moment a breaker can write are recorded, and the edges of a
+        # pid and of the counts
+        for key, transition in (
+            ("first", _transition("first", "1970-01-01T00:00:00Z")),
+            ("last", _transition("last", "2286-11-20T17:46:40Z")),
+            ("pid-0", _transition("pid-0", NOW, pid=0, failure_count=0, success_count=0)),
+            (
+                "pid-max",
+                _transition(
+                    "pid-max", NOW, pid=2147483647, failure_count=2147483647, success_count=2
+                ),
+            ),
+        ):
             row = conn.execute(
-                "SELECT guard.record_breaker_transitions(%s::jsonb)", (_transition(key, at),)
+                "SELECT guard.record_breaker_transitions(%s::jsonb)", (transition,)
             ).fetchone()
             assert row == (1,), key
 
 
-def _transition(key: str, occurred_at: str | None) -> str:
+NOW = "2026-01-01T00:00:00Z"
+
+
+def _transition(key: str, occurred_at: str | None, **fields: object) -> str:
     return json.dumps(
         [
             {
@@ -137,6 +159,7 @@ def _transition(key: str, occurred_at: str | None) -> str:
                 "host": "h",
                 "pid": 1,
                 "occurred_at": occurred_at,
+                **fields,
             }
         ]
     )
