@@ -95,6 +95,12 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/db/test_migrate_faults.py",
             "tests/db/test_online_migrations.py",
             "tests/db/test_definitions.py",
+            "tests/db/test_dry_run.py",
+            "tests/db/test_releases.py",
+            "tests/db/test_rollback_keeps_writes.py",
+            "tests/db/test_new_migration.py",
+            "tests/db/test_contention.py",
+            "tests/cli/test_db_cli.py",
         ),
     ),
     "py-definitions": (
