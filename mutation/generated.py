@@ -40,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("functions", "checks", "views", "policies")
+AREAS = (*FOLDERS, "grants")
 GRANTS = "sql/grants/role_grants.sql"
 EQUIVALENT = ROOT / "mutation" / "equivalent_generated.toml"
 OPERATORS = (
@@ -234,6 +235,12 @@ def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
         str(raw["id"]): str(raw["reason"])
         for raw in tomllib.loads(path.read_text()).get("equivalent", [])
     }
+
+
+def object_name(mutant: Generated) -> str:
+    """The mutated object as its file names it, without the schema: `run_checks`,
+    `alerts.tenant_isolation` (a policy), `role_grants` (the grants)."""
+    return Path(mutant.file).name.removesuffix(".sql").removeprefix("guard.")
 
 
 def covering_tests(

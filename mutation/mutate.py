@@ -654,7 +654,12 @@ def _print_problems(outcomes: Sequence[Outcome], seconds: float) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="mutant id (repeatable)")
-    parser.add_argument("--area", action="append", default=[], help="area (repeatable)")
+    parser.add_argument(
+        "--area",
+        action="append",
+        default=[],
+        help="area (repeatable); with --generated a folder of sql/: functions, checks, views, ...",
+    )
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
     parser.add_argument(
         "--python", action="store_true", help="also run cosmic-ray over the Python areas"
@@ -681,6 +686,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=51, help="the sample's seed (default 51)")
     parser.add_argument(
         "--operator", action="append", default=[], help="generated: this operator (repeatable)"
+    )
+    parser.add_argument(
+        "--object",
+        action="append",
+        default=[],
+        help="generated: mutants of this object only, e.g. run_checks (repeatable)",
     )
     args = parser.parse_args(argv)
 
@@ -730,12 +741,21 @@ def generated_mutants(
     operators: Sequence[str] = (),
     only: Sequence[str] = (),
     executed: coverage.Coverage | None = None,
+    areas: Sequence[str] = (),
+    objects: Sequence[str] = (),
 ) -> tuple[list[Mutant], dict[str, str], int]:
     """The sampled generated mutants as catalogue entries (covering tests found by the rule,
     equivalents from mutation/equivalent_generated.toml), their operators, and the full count.
     `only`: these ids instead of a sample (a sample's survivors run again after a fix);
-    `executed`: which tests run which function (mutation/coverage.py)."""
-    everything = [g for g in generated.generate() if not operators or g.operator in operators]
+    `executed`: which tests run which function (mutation/coverage.py); `areas` (sql/ folders)
+    and `objects` (names without schema) narrow the population a sample is drawn from."""
+    everything = [
+        g
+        for g in generated.generate()
+        if (not operators or g.operator in operators)
+        and (not areas or g.area in areas)
+        and (not objects or generated.object_name(g) in objects)
+    ]
     if only:
         unknown = set(only) - {g.id for g in everything}
         if unknown:
@@ -766,14 +786,28 @@ def generated_mutants(
 def _run_generated(args: argparse.Namespace) -> int:
     size = args.generated or None
     chosen = (size, args.seed, args.operator, args.only)
+    narrowed = {"areas": args.area, "objects": args.object}
+    unknown_areas = set(args.area) - set(generated.AREAS)
+    if unknown_areas:
+        print(
+            f"make mutate: unknown generated areas {sorted(unknown_areas)}"
+            f" (known: {', '.join(generated.AREAS)})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         # --list shows what a run would do with the map made before; it never runs the suite
-        mutants, operators, total = generated_mutants(*chosen, coverage.cached())
+        mutants, operators, total = generated_mutants(*chosen, coverage.cached(), **narrowed)
     except ValueError as error:
         print(f"make mutate: {error}", file=sys.stderr)
         return 2
+    if not mutants:
+        print("make mutate: no generated mutant is in that area or object", file=sys.stderr)
+        return 2
     if not args.list:
-        mutants, operators, total = generated_mutants(*chosen, coverage.function_coverage())
+        mutants, operators, total = generated_mutants(
+            *chosen, coverage.function_coverage(), **narrowed
+        )
     chosen_how = f" (a simple random sample, seed {args.seed})" if size else ""
     print(
         f"generated: {len(mutants)} of {total} mutants"

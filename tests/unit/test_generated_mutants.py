@@ -154,3 +154,21 @@ def test_a_sample_s_survivors_run_again_by_id_and_an_unknown_id_is_refused() -> 
     assert total_again == total
     with pytest.raises(ValueError, match="no-such-mutant"):
         generated_mutants(None, 54, (), [sample[0].id, "no-such-mutant"])
+
+
+def test_an_area_or_an_object_narrows_the_population() -> None:
+    everything = generated.generate()
+    views, _, total = generated_mutants(None, 1, areas=["views"])
+    assert total == len(views) == sum(1 for g in everything if g.area == "views") > 0
+    assert {m.file.split("/")[1] for m in views} == {"views"}
+    kpis, _, _ = generated_mutants(None, 1, areas=["views"], objects=["kpis"])
+    assert {m.file for m in kpis} == {"sql/views/guard.kpis.sql"}
+    assert 0 < len(kpis) < len(views)
+    policy, _, _ = generated_mutants(None, 1, objects=["alerts.tenant_isolation"])
+    assert {m.file for m in policy} == {"sql/policies/guard.alerts.tenant_isolation.sql"}
+    grants, _, _ = generated_mutants(None, 1, objects=["role_grants"])
+    assert {m.file for m in grants} == {generated.GRANTS}
+    # a sample is drawn from the narrowed population, and nothing is outside both filters
+    drawn, _, _ = generated_mutants(3, 7, areas=["checks"])
+    assert len(drawn) == 3 and all(m.area == "checks" for m in drawn)
+    assert generated_mutants(None, 1, areas=["views"], objects=["run_checks"])[0] == []
