@@ -19,8 +19,9 @@ Each mutant changes one line of one file (the `find` text is that line, with the
 it where the line alone is not unique). Comments and string literals are never mutated (a
 literal list loses a whole literal). Its covering tests are found by a rule, not chosen: every
 test file and pgTAP file that names the object (the file name's object part), the tests the
-catalogue names for that file and, for a function, every test file that executed it however it
-got there (a trigger, another function, the CLI: mutation/coverage.py). Tests marked slow are
+catalogue names for that file, for a function every test file that executed it however it
+got there (a trigger, another function, the CLI: mutation/coverage.py), and for a grants row
+every file that names the table or function it grants. Tests marked slow are
 left out of a generated mutant's run, so a mutant only a slow test notices counts as a survivor.
 
 Ids are `gen-<object>-<operator>-<sha256 of file, find and replace, 8 hex>`: stable while the line
@@ -63,6 +64,8 @@ _RAISE_OPTION = re.compile(
 _AND_OR = re.compile(r"\b(AND|OR)\b")
 _NOT = re.compile(r"\bNOT\s+(?!VALID\b|DEFERRABLE\b)")
 _COALESCE = re.compile(r"\bcoalesce\(", re.I)
+# a grants row's object without schema or arguments: ('application', 'TABLE', 'guard.x', ...)
+_GRANT_ROW = re.compile(r"'(?:TABLE|VIEW|FUNCTION|SEQUENCE)',\s*'(?:\w+\.)?(\w+)")
 _LIST = re.compile(r"(?:\bIN\s*\(|ARRAY\[)\s*('(?:[^']|'')*'(?:\s*,\s*'(?:[^']|'')*')+)\s*[)\]]")
 
 
@@ -252,10 +255,19 @@ def covering_tests(
     """The test files that name the mutant's object, those the catalogue names for its file and,
     for a function, those that executed it (`executed`: mutation/coverage.py's map)."""
     name = Path(mutant.file).name.removesuffix(".sql").split(".")[-1]
+    granted: frozenset[str] = frozenset()
     if mutant.file == GRANTS:
         name = "role_grants"
+        # a dropped row is noticed where its object is used, as the role: the tests that name
+        # the table or function it grants (a schema's USAGE is used everywhere: left to the
+        # tests of the grants)
+        row = _GRANT_ROW.search(mutant.find.splitlines()[-1])
+        if row:
+            granted = _files_naming(row.group(1), root)
     ran = (executed or {}).get(name, frozenset()) if mutant.area == "functions" else frozenset()
-    return sorted(set(catalogued.get(mutant.file, set())) | _files_naming(name, root) | ran)
+    return sorted(
+        set(catalogued.get(mutant.file, set())) | _files_naming(name, root) | ran | granted
+    )
 
 
 @functools.cache

@@ -137,6 +137,20 @@ def test_a_function_is_also_covered_by_the_tests_that_executed_it() -> None:
     assert generated.covering_tests(view, {}, executed) == generated.covering_tests(view, {})
 
 
+def test_a_grants_row_is_also_covered_by_the_tests_that_name_what_it_grants() -> None:
+    rows = [m for m in generated.generate() if m.file == generated.GRANTS]
+    queue = next(m for m in rows if "'guard.detection_queue'" in m.find.splitlines()[-1])
+    schema = next(m for m in rows if "'SCHEMA', 'guard'" in m.find.splitlines()[-1])
+    of_grants = set(generated.covering_tests(schema, {}))
+    tests = set(generated.covering_tests(queue, {}))
+    # the application's INSERT on the queue is used by its calls trigger, as the application
+    assert "tests/jobs/test_detection_queue.py" in tests - of_grants
+    assert of_grants < tests
+    assert all("detection_queue" in (generated.ROOT / t).read_text() for t in tests - of_grants)
+    # a schema's USAGE is used by every test: only the tests of the grants
+    assert all("role_grants" in (generated.ROOT / t).read_text() for t in of_grants)
+
+
 def test_every_explained_generated_survivor_still_exists() -> None:
     ids = {m.id for m in generated.generate()}
     stale = set(generated.equivalents()) - ids
