@@ -1,6 +1,7 @@
 """The SQL documentation keeps its promises, against a migrated database:
 - every check view has the columns docs/bi.md shows for one;
-- every table docs/bi.md says the reporting role can read, it can read;
+- every table docs/bi.md (and docs/security.md's table of roles) says the reporting role can
+  read, it and the reviewer can read;
 - every ```sql example in docs/ runs as the role the doc names for it (a `<!-- runs as: KIND -->`
   line before the block, where the text says it too), in a transaction rolled back afterwards."""
 
@@ -21,6 +22,7 @@ from tests.support.postgres import CRON_DATABASE, Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 BI = ROOT / "docs" / "bi.md"
+SECURITY = ROOT / "docs" / "security.md"
 
 _RUNS_AS = re.compile(r"<!-- runs as: (reporting|reviewer|owner|superuser)( with pg_cron)? -->")
 _SQL_BLOCK = re.compile(r"^```sql\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -55,16 +57,30 @@ def test_every_check_view_has_the_columns_bi_md_shows_for_one(db_url: str) -> No
             assert _catalog_columns(conn, f"guard.{view}") == columns, view
 
 
+@pytest.mark.parametrize("kind", ["reporting", "reviewer"])
 def test_what_bi_says_the_reporting_role_reads_it_can_read(
-    seeded_url: str, login_roles: dict[str, str]
+    seeded_url: str, login_roles: dict[str, str], kind: str
 ) -> None:
+    """The reviewer may do everything reporting may (docs/security.md), so it reads them too."""
     text = BI.read_text()
     readable = re.search(r"The tables behind them can be read too: (.*?)\n\n", text, re.DOTALL)
     assert readable is not None
     tables = set(re.findall(r"`(guard\.\w+)`", readable.group(1)))
     views = set(re.findall(r"^\| `(guard\.\w+)` \|", text, re.MULTILINE))
     assert tables and views
-    with connect_as(seeded_url, login_roles["reporting"], tenant=COMPANY_A) as conn:
+    # and what docs/security.md's table of roles says reporting may read in schema guard
+    role_row = re.search(r"^\| reporting \|(?:[^|]*\|){2}([^|]*)\|", SECURITY.read_text(), re.M)
+    assert role_row is not None
+    named = set(re.findall(r"`(?:guard\.)?(\w+)`", role_row.group(1)))
+    with psycopg.connect(seeded_url) as owner:
+        in_guard = {
+            f"guard.{name}"
+            for name in named
+            if owner.execute("SELECT to_regclass(%s)", (f"guard.{name}",)).fetchone() != (None,)
+        }
+    assert {"guard.alerts_report", "guard.detection_runs", "guard.kpis"} <= in_guard
+    tables |= in_guard
+    with connect_as(seeded_url, login_roles[kind], tenant=COMPANY_A) as conn:
         for relation in sorted(tables | views):
             query = sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(*relation.split(".")))
             conn.execute(query).fetchall()
