@@ -253,8 +253,9 @@ def covering_tests(
     executed: Mapping[str, frozenset[str]] | None = None,
     root: Path = ROOT,
 ) -> list[str]:
-    """The test files that name the mutant's object, those the catalogue names for its file and,
-    for a function, those that executed it (`executed`: mutation/coverage.py's map)."""
+    """The test files that name the mutant's object, those the catalogue names for its file,
+    for a function those that executed it (`executed`: mutation/coverage.py's map), and for a
+    grants row those that name the table or function it grants."""
     name = Path(mutant.file).name.removesuffix(".sql").split(".")[-1]
     granted: frozenset[str] = frozenset()
     if mutant.file == GRANTS:
