@@ -135,6 +135,27 @@ def test_failing_migration_changes_nothing(db_url: str, tmp_path: Path) -> None:
         assert recorded == (0,)
 
 
+def test_a_migration_s_notices_are_told_and_the_server_s_remarks_are_not(
+    db_url: str, tmp_path: Path
+) -> None:
+    """What a migration RAISEs on purpose reaches the operator, prefixed by its id; the server's
+    own remarks (42P07, 'already exists, skipping') do not."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0900_says.sql").write_text(
+        "DO $$ BEGIN RAISE NOTICE 'step one done'; RAISE WARNING 'step two skipped'; END $$;\n\n"
+        "CREATE TABLE IF NOT EXISTS guard.settings (key text);\n"
+    )
+    (directory / "0900_says.rollback.sql").write_text("SELECT 1;\n")
+    told: list[str] = []
+    with Migrator(db_url, directory, progress=told.append) as migrator:
+        migrator.apply()
+    assert [line for line in told if line.startswith("0900_says: ")] == [
+        "0900_says: notice: step one done",
+        "0900_says: warning: step two skipped",
+    ]
+
+
 @pytest.mark.history  # the re-run of 0003 within the history's replay is what it checks
 def test_interrupted_concurrent_index_build_is_rebuilt(empty_db_url: str) -> None:
     """An INVALID index left by an interrupted CREATE INDEX CONCURRENTLY is dropped and built
