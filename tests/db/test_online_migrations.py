@@ -363,3 +363,44 @@ def test_rollbacks_the_preview_cannot_run_drop_no_table_and_no_column() -> None:
     dropping = re.compile(r"\bDROP\s+(TABLE|COLUMN|SCHEMA|VIEW|MATERIALIZED\s+VIEW)\b", re.I)
     offenders = [path.name for path in statement_by_statement if dropping.search(path.read_text())]
     assert offenders == []
+
+
+def test_a_concurrent_index_build_waits_out_a_writer_within_the_deadline(
+    db_url: str, tmp_path: Path
+) -> None:
+    """CREATE INDEX CONCURRENTLY waits for the writers of its table without blocking anyone, so
+    it waits up to the migration's deadline, not one short lock_timeout: cut short, it would
+    leave an INVALID index that IF NOT EXISTS then takes for built."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "0900_index.sql").write_text(
+        "-- transactional: false\n\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS calls_waiting_idx ON public.calls (created_at);\n"
+    )
+    (directory / "0900_index.rollback.sql").write_text(
+        "-- transactional: false\n\nDROP INDEX CONCURRENTLY IF EXISTS public.calls_waiting_idx;\n"
+    )
+    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=60)
+    with psycopg.connect(db_url, application_name="writer") as writer:
+        # a writer's transaction on calls (ROW EXCLUSIVE until it ends)
+        writer.execute("UPDATE public.calls SET direction = direction WHERE FALSE")
+        released_at: list[float] = []
+
+        def release() -> None:
+            time.sleep(1.5)
+            released_at.append(time.monotonic())
+            writer.rollback()
+
+        releaser = threading.Thread(target=release)
+        with Migrator(db_url, directory, lock_policy=policy) as migrator:
+            releaser.start()
+            applied = migrator.apply()
+            finished = time.monotonic()
+        releaser.join()
+    assert applied == ["0900_index"]
+    assert finished > released_at[0], "the build could not end before the writer's transaction"
+    with psycopg.connect(db_url) as conn:
+        valid = conn.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.calls_waiting_idx'::regclass"
+        ).fetchone()
+    assert valid == (True,)
