@@ -401,6 +401,7 @@ def test_a_concurrent_index_build_waits_out_a_writer_within_the_deadline(
     assert finished > released_at[0], "the build could not end before the writer's transaction"
     with psycopg.connect(db_url) as conn:
         valid = conn.execute(
-            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.calls_waiting_idx'::regclass"
+            "SELECT indisvalid FROM pg_index"
+            " WHERE indexrelid = 'public.calls_waiting_idx'::regclass"
         ).fetchone()
     assert valid == (True,)
