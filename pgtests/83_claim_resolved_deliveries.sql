@@ -23,7 +23,8 @@ VALUES
 (8309, 'res:8309', 'booked_without_appointment', 'call', 8309, 'high', 'x', 'resolved', now() - interval '30 s', 'fixed'),
 (8310, 'res:8310', 'booked_without_appointment', 'call', 8310, 'high', 'x', 'resolved', now() - interval '40 s', 'fixed'),
 (8311, 'res:8311', 'booked_without_appointment', 'call', 8311, 'high', 'x', 'resolved', now() - interval '40 s', 'fixed'),
-(8312, 'res:8312', 'booked_without_appointment', 'call', 8312, 'high', 'x', 'resolved', now() - interval '10 s', 'fixed');
+(8312, 'res:8312', 'booked_without_appointment', 'call', 8312, 'high', 'x', 'resolved', now() - interval '10 s', 'fixed'),
+(8313, 'res:8313', 'booked_without_appointment', 'call', 8313, 'high', 'x', 'resolved', now() - interval '60 s', 'fixed');
 INSERT INTO guard.alerts (id, fingerprint, check_id, entity_type, entity_id, severity, message)
 OVERRIDING SYSTEM VALUE
 VALUES (8308, 'res:8308', 'booked_without_appointment', 'call', 8308, 'high', 'x');
@@ -48,7 +49,9 @@ INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at, res
 (8310, 'res', 'delivered', now() - interval '55 s', NULL, 'w2', now() + interval '30 s'),
 (8311, 'res', 'delivered', now() - interval '55 s', NULL, 'w2', now()),
 -- resolved last
-(8312, 'res', 'delivered', now() - interval '55 s', NULL, NULL, NULL);
+(8312, 'res', 'delivered', now() - interval '55 s', NULL, NULL, NULL),
+-- resolved before it was delivered, and announced already: it keeps when
+(8313, 'res', 'delivered', now() - interval '50 s', now() - interval '5 s', NULL, NULL);
 
 SELECT results_eq(
     $$SELECT alert_id, alert_status FROM guard.claim_resolved_deliveries('res', 'w1', 2, 60)$$,
@@ -58,7 +61,7 @@ SELECT results_eq(
 SELECT results_eq(
     $$SELECT alert_id, resolved_sent_at IS NOT DISTINCT FROM delivered_at, resolved_sent_at IS NULL,
              claimed_by, claimed_until - now()
-      FROM guard.alert_deliveries WHERE alert_id BETWEEN 8301 AND 8312 ORDER BY alert_id$$,
+      FROM guard.alert_deliveries WHERE alert_id BETWEEN 8301 AND 8313 ORDER BY alert_id$$,
     $$VALUES
         (8301::bigint, TRUE, FALSE, NULL::text, NULL::interval),
         (8302, FALSE, TRUE, 'w1', interval '60 s'),
@@ -71,17 +74,17 @@ SELECT results_eq(
         (8309, FALSE, TRUE, 'w1', interval '60 s'),
         (8310, FALSE, TRUE, 'w2', interval '30 s'),
         (8311, FALSE, TRUE, 'w2', interval '0 s'),
-        (8312, FALSE, TRUE, NULL, NULL)$$,
+        (8312, FALSE, TRUE, NULL, NULL),
+        (8313, FALSE, FALSE, NULL, NULL)$$,
     'claim_resolved_deliveries: only the channel''s delivered row resolved by then is settled; '
     || 'the claims get the lease; every other row is left as it was'
 );
-SELECT is(
-    (
-        SELECT resolved_sent_at FROM guard.alert_deliveries
-        WHERE alert_id = 8307
-    ),
-    now() - interval '5 s',
-    'claim_resolved_deliveries: an announced row keeps when it was announced'
+SELECT results_eq(
+    $$SELECT alert_id, resolved_sent_at FROM guard.alert_deliveries
+      WHERE alert_id IN (8307, 8313) ORDER BY alert_id$$,
+    $$VALUES (8307::bigint, now() - interval '5 s'), (8313, now() - interval '5 s')$$,
+    'claim_resolved_deliveries: an announced row keeps when it was announced, resolved before '
+    || 'its delivery or after'
 );
 SELECT results_eq(
     $$SELECT alert_id FROM guard.claim_resolved_deliveries('res', 'w3', 10, 60)$$,
