@@ -64,6 +64,8 @@ _RAISE_OPTION = re.compile(
 _AND_OR = re.compile(r"\b(AND|OR)\b")
 _NOT = re.compile(r"\bNOT\s+(?!VALID\b|DEFERRABLE\b)")
 _COALESCE = re.compile(r"\bcoalesce\(", re.I)
+# the start of a line of an UPDATE's SET list, up to its `=`: `    status ` or `SET status `
+_ASSIGNED = re.compile(r"\s*(?:SET\s+)?\w+\s*")
 _TESTS_THE_TOOL = re.compile(r"^(?:from|import) mutation\b", re.MULTILINE)
 # a grants row's object without schema or arguments: ('application', 'TABLE', 'guard.x', ...)
 _GRANT_ROW = re.compile(r"'(?:TABLE|VIEW|FUNCTION|SEQUENCE)',\s*'(?:\w+\.)?(\w+)")
@@ -142,6 +144,8 @@ def _boundaries(line: str, masked: str) -> Iterator[tuple[str, str]]:
             continue  # an assignment or a SET, not a test
         if operator == "=" and _RAISE_OPTION.search(masked[: match.start()]):
             continue  # RAISE ... USING ERRCODE = '...': an option, not a test
+        if operator == "=" and _ASSIGNED.fullmatch(masked[: match.start()]):
+            continue  # `SET status = CASE WHEN ...`: the column assigned, its CASE tested
         start, end = match.span(1)
         yield "boundary", line[:start] + _FLIPPED[operator] + line[end:]
 

@@ -197,3 +197,15 @@ def test_the_tools_own_tests_never_cover_a_mutant() -> None:
         assert not any(
             t.startswith("tests/unit/test_generated") for t in generated.covering_tests(mutant, {})
         )
+
+
+def test_the_column_an_update_assigns_is_no_comparison() -> None:
+    assigned = "        status = CASE WHEN n.error IS NULL THEN 'sent' ELSE 'failed' END,"
+    assert "boundary" not in _mutations(assigned)
+    assert _mutations("    SET stage = CASE WHEN v.ok = 1 THEN 'a' END")["boundary"] == [
+        "    SET stage = CASE WHEN v.ok <> 1 THEN 'a' END"
+    ]
+    # a qualified column in a condition line is a test
+    assert _mutations("        AND a.status = 'open'")["boundary"] == [
+        "        AND a.status <> 'open'"
+    ]
