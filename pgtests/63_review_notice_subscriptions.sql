@@ -1,6 +1,6 @@
 -- guard.enqueue_review_notices: a call announces the items of its own channels and priorities
 -- only, whatever else other dispatchers subscribed; an item opened exactly when the subscription
--- began is announced, one opened a microsecond before it is not.
+-- began is announced, one opened a microsecond before it is not; only open items are.
 BEGIN;
 SELECT plan(3);
 
@@ -14,6 +14,10 @@ INSERT INTO guard.review_items (company_id, reason, details, created_at) VALUES
 (631, 'validation_failure', '{"n": 1}', now() - interval '1 hour'),
 (631, 'other', '{"n": 2}', now() - interval '10 min'),
 (631, 'validation_failure', '{"n": 3}', now() - interval '1 hour' - interval '1 microsecond');
+-- items no longer open when the dispatcher looks: claimed by a reviewer, and resolved
+INSERT INTO guard.review_items (company_id, reason, details, created_at, status, claimed_by, claimed_at, closed_at) VALUES
+(631, 'validation_failure', '{"n": 4}', now() - interval '5 min', 'claimed', 'r', now() - interval '4 min', NULL),
+(631, 'validation_failure', '{"n": 5}', now() - interval '5 min', 'resolved', NULL, NULL, now() - interval '4 min');
 
 SELECT is(
     guard.enqueue_review_notices(ARRAY['a'], ARRAY[1]::smallint[]),
@@ -26,7 +30,7 @@ SELECT results_eq(
       WHERE r.company_id = 631 ORDER BY 1, 2$$,
     $$VALUES ('a', '1')$$,
     'enqueue_review_notices: not the priority-5 item of channel a, nor channel b''s, nor the '
-    'item opened a microsecond before the subscription'
+    'item opened a microsecond before the subscription, nor an item claimed or resolved'
 );
 SELECT is(
     guard.enqueue_review_notices(ARRAY['a', 'b'], ARRAY[1, 5]::smallint[]),
