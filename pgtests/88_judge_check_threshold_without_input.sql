@@ -1,0 +1,39 @@
+-- guard.judge_check_threshold judges nothing without both a threshold and a measure: a check
+-- without thresholds, or a measure that is NULL, gives no outcome (NULL), and an open threshold
+-- alert of the check stays open (only a measured pass resolves it).
+BEGIN;
+SELECT plan(4);
+
+UPDATE guard.checks SET warn_above = 1, error_above = 3
+WHERE id = 'unknown_value';
+UPDATE guard.checks SET warn_above = NULL, error_above = NULL
+WHERE id = 'call_without_direction';
+INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message)
+VALUES ('check_threshold:check:unknown_value', 'check_threshold', 'check', 'medium', 'x');
+
+SELECT is(
+    guard.judge_check_threshold('call_without_direction', 5),
+    NULL,
+    'judge_check_threshold: a check without thresholds has no outcome'
+);
+SELECT is(
+    guard.judge_check_threshold('unknown_value', NULL),
+    NULL,
+    'judge_check_threshold: no measure, no outcome'
+);
+SELECT is(
+    (
+        SELECT status FROM guard.alerts
+        WHERE fingerprint = 'check_threshold:check:unknown_value'
+    ),
+    'open',
+    'judge_check_threshold: without a measure the open threshold alert stays open'
+);
+SELECT is(
+    guard.judge_check_threshold('unknown_value', 0),
+    'pass',
+    'judge_check_threshold: a measure under both thresholds passes'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
