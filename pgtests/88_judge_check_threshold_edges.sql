@@ -1,8 +1,9 @@
 -- guard.judge_check_threshold judges nothing without both a threshold and a measure: a check
 -- without thresholds, or a measure that is NULL, gives no outcome (NULL), and an open threshold
--- alert of the check stays open (only a measured pass resolves it).
+-- alert of the check stays open (only a measured pass resolves it). And a measure exactly at a
+-- threshold is not above it.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 
 UPDATE guard.checks SET warn_above = 1, error_above = 3
 WHERE id = 'unknown_value';
@@ -33,6 +34,12 @@ SELECT is(
     guard.judge_check_threshold('unknown_value', 0),
     'pass',
     'judge_check_threshold: a measure under both thresholds passes'
+);
+
+SELECT results_eq(
+    $$SELECT m, guard.judge_check_threshold('unknown_value', m) FROM unnest(ARRAY[1, 2, 3, 4]::numeric []) AS m$$,
+    $$VALUES (1::numeric, 'pass'::text), (2, 'warn'), (3, 'warn'), (4, 'fail')$$,
+    'judge_check_threshold: above a threshold, not at it (warn above 1, error above 3)'
 );
 
 SELECT * FROM finish();
