@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import psycopg
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 from guard.cli import main
 from guard.db import connection
 from guard.resources import migrations_dir
+from tests.support.migrations import shipped_migrations
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -142,10 +142,13 @@ def pg_cluster_url_of_missing_db(pg_cluster: object) -> str:
 def test_a_failed_apply_names_what_was_committed_before_it(
     empty_db_url: str, tmp_path: Path
 ) -> None:
-    copied = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), copied)
-    (copied / "9999_breaks.sql").write_text("SELECT 1 / 0;\n")
-    (copied / "9999_breaks.rollback.sql").write_text("SELECT 1;\n")
+    copied = shipped_migrations(
+        tmp_path,
+        {
+            "9999_breaks.sql": "SELECT 1 / 0;\n",
+            "9999_breaks.rollback.sql": "SELECT 1;\n",
+        },
+    )
     released = sorted(p.stem for p in migrations_dir().glob("*.sql") if ".rollback" not in p.name)
 
     code, out, err = _run(

@@ -24,7 +24,8 @@ from guard.db.drift import compare
 from guard.db.lock_retry import LockPolicy
 from guard.db.migrate import Migrator
 from guard.errors import GuardError
-from guard.resources import migrations_dir, sql_dir
+from guard.resources import sql_dir
+from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster
 
 RELEASE_0_1_0_LAST = "0024_commit_time_flag_checks"
@@ -528,8 +529,7 @@ def test_a_view_on_a_retyped_column_is_created_again_after_the_migration(
 ) -> None:
     """A migration that changes a column a view reads drops the view first (PostgreSQL refuses
     the ALTER otherwise); the definitions step, in the same transaction, creates it again."""
-    migrations = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), migrations)
+    migrations = shipped_migrations(tmp_path)
     retype = "ALTER TABLE guard.review_items ALTER COLUMN note TYPE varchar(4000);\n"
     forward = migrations / "9000_note_varchar.sql"
     (migrations / "9000_note_varchar.rollback.sql").write_text(
@@ -560,8 +560,7 @@ def _rollback_replaces_setting(tmp_path: Path) -> tuple[Path, str]:
     """A copy of migrations/ with one more migration whose rollback puts back an older
     guard.setting, as 0066's rollback puts back the normalise_customer_link 0065 had; and the
     text it puts back."""
-    migrations = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), migrations)
+    migrations = shipped_migrations(tmp_path)
     older = (sql_dir() / "functions/guard.setting.sql").read_text()
     older = older.replace("unknown Booking Guard setting", "no such setting (the older text)")
     assert "the older text" in older

@@ -14,7 +14,7 @@ import pytest
 from guard.devtools import bi_columns, lock_table
 from guard.devtools.database import Databases
 from guard.devtools.generate import CHECKOUT, main
-from guard.resources import migrations_dir
+from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster
 
 
@@ -80,8 +80,7 @@ def test_check_names_the_lock_table_made_from_other_migrations(
 
 
 def test_editing_a_migration_changes_the_fingerprint(tmp_path: Path) -> None:
-    copy = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), copy)
+    copy = shipped_migrations(tmp_path)
     assert lock_table.fingerprint(copy) == lock_table.fingerprint()
     first = sorted(copy.glob("0*.sql"))[0]
     first.write_text(first.read_text() + "\n-- a comment is an edit too\n")

@@ -6,7 +6,6 @@ bounds only the attempt's own waits: a migration that took the lock at once and 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from guard.db.lock_retry import LockPolicy
 from guard.db.migrate import Migrator
-from guard.resources import migrations_dir
+from tests.support.migrations import shipped_migrations
 from tests.support.writer import Writer
 
 # The first two attempts hold the lock for 300 ms after taking it; the third does not (a
@@ -36,11 +35,12 @@ def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_time
     with psycopg.connect(db_url, autocommit=True) as setup:
         setup.execute("CREATE TABLE public.hold_probe (id int)")
         setup.execute("CREATE SEQUENCE public.hold_probe_attempts")
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0950_slow_hold.sql").write_text(_SLOW_HOLD)
-    (directory / "0950_slow_hold.rollback.sql").write_text(
-        "ALTER TABLE public.hold_probe DROP COLUMN a;\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0950_slow_hold.sql": _SLOW_HOLD,
+            "0950_slow_hold.rollback.sql": "ALTER TABLE public.hold_probe DROP COLUMN a;\n",
+        },
     )
     # Last, so that the definitions step goes in a transaction of its own, not under 0950's lock.
     (directory / "0951_outside_a_transaction.sql").write_text(
@@ -79,11 +79,12 @@ def test_an_attempt_nobody_waits_for_is_never_cut(db_url: str, tmp_path: Path) -
     with psycopg.connect(db_url, autocommit=True) as setup:
         setup.execute("CREATE TABLE public.hold_probe (id int)")
         setup.execute("CREATE SEQUENCE public.hold_probe_attempts")
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0950_slow_hold.sql").write_text(_SLOW_HOLD)
-    (directory / "0950_slow_hold.rollback.sql").write_text(
-        "ALTER TABLE public.hold_probe DROP COLUMN a;\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0950_slow_hold.sql": _SLOW_HOLD,
+            "0950_slow_hold.rollback.sql": "ALTER TABLE public.hold_probe DROP COLUMN a;\n",
+        },
     )
     policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=60)
     with Migrator(db_url, directory, lock_policy=policy) as migrator:

@@ -5,7 +5,6 @@ budget."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 from guard.db.lock_retry import LockBudget, LockPolicy
 from guard.db.migrate import Migrator
-from guard.resources import migrations_dir
+from tests.support.migrations import shipped_migrations
 from tests.support.writer import Writer
 
 
@@ -102,15 +101,18 @@ def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
     with psycopg.connect(db_url, autocommit=True) as setup:
         setup.execute("CREATE TABLE public.budget_first (id int)")
         setup.execute("CREATE TABLE public.budget_second (id int)")
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0950_two_locks.sql").write_text(
-        "ALTER TABLE public.budget_first ADD COLUMN a int;\n\n"
-        "ALTER TABLE public.budget_second ADD COLUMN b int;\n"
-    )
-    (directory / "0950_two_locks.rollback.sql").write_text(
-        "ALTER TABLE public.budget_second DROP COLUMN b;\n\n"
-        "ALTER TABLE public.budget_first DROP COLUMN a;\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0950_two_locks.sql": (
+                "ALTER TABLE public.budget_first ADD COLUMN a int;\n\n"
+                "ALTER TABLE public.budget_second ADD COLUMN b int;\n"
+            ),
+            "0950_two_locks.rollback.sql": (
+                "ALTER TABLE public.budget_second DROP COLUMN b;\n\n"
+                "ALTER TABLE public.budget_first DROP COLUMN a;\n"
+            ),
+        },
     )
     # Last, so that the definitions (the grants and comments every apply runs) go in a
     # transaction of their own, not under 0950's locks.

@@ -4,7 +4,6 @@ migration that fails half-way."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from guard.db.migrate import Migrator
 from guard.db.releases import checksum
 from guard.errors import GuardError
-from guard.resources import migrations_dir
+from tests.support.migrations import shipped_migrations
 
 SLOW_MIGRATION = """
 -- Sleeps only when the session asks for it, so the re-run after the kill is quick.
@@ -29,11 +28,13 @@ SELECT pg_sleep(CASE WHEN current_setting('guard_test.slow', true) = 'on' THEN 6
 
 @pytest.fixture
 def migrations_with_slow_one(tmp_path: Path) -> Path:
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0900_slow.sql").write_text(SLOW_MIGRATION)
-    (directory / "0900_slow.rollback.sql").write_text("DROP TABLE guard.slow_marker;\n")
-    return directory
+    return shipped_migrations(
+        tmp_path,
+        {
+            "0900_slow.sql": SLOW_MIGRATION,
+            "0900_slow.rollback.sql": "DROP TABLE guard.slow_marker;\n",
+        },
+    )
 
 
 def _guard_apply(url: str, directory: Path, **env: str) -> subprocess.Popen[bytes]:
@@ -110,12 +111,13 @@ def test_second_migrator_waits_then_names_the_holder(
 
 
 def test_failing_migration_changes_nothing(db_url: str, tmp_path: Path) -> None:
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    # applied in the same run as the broken one, before it
-    (directory / "0900_fine.sql").write_text("CREATE TABLE guard.fine (id int);\n")
-    (directory / "0901_broken.sql").write_text(
-        "CREATE TABLE guard.half_done (id int);\n\nSELECT 1 / 0;\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            # applied in the same run as the broken one, before it
+            "0900_fine.sql": "CREATE TABLE guard.fine (id int);\n",
+            "0901_broken.sql": "CREATE TABLE guard.half_done (id int);\n\nSELECT 1 / 0;\n",
+        },
     )
     with Migrator(db_url, directory) as migrator:
         with pytest.raises(
@@ -140,13 +142,17 @@ def test_a_migration_s_notices_are_told_and_the_server_s_remarks_are_not(
 ) -> None:
     """What a migration RAISEs on purpose reaches the operator, prefixed by its id; the server's
     own remarks (42P07, 'already exists, skipping') do not."""
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0900_says.sql").write_text(
-        "DO $$ BEGIN RAISE NOTICE 'step one done'; RAISE WARNING 'step two skipped'; END $$;\n\n"
-        "CREATE TABLE IF NOT EXISTS guard.settings (key text);\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0900_says.sql": (
+                "DO $$ BEGIN RAISE NOTICE 'step one done';"
+                " RAISE WARNING 'step two skipped'; END $$;\n\n"
+                "CREATE TABLE IF NOT EXISTS guard.settings (key text);\n"
+            ),
+            "0900_says.rollback.sql": "SELECT 1;\n",
+        },
     )
-    (directory / "0900_says.rollback.sql").write_text("SELECT 1;\n")
     told: list[str] = []
     with Migrator(db_url, directory, progress=told.append) as migrator:
         migrator.apply()
@@ -212,10 +218,13 @@ def test_kill_9_between_a_migration_and_its_bookkeeping(db_url: str, tmp_path: P
     """The window between a migration's own statements and the record that it ran: a migrator
     killed there must leave neither (one transaction), never a schema change that the next run
     would apply a second time. The bookkeeping write is made to hang so the kill lands in it."""
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0902_crash_window.sql").write_text("CREATE TABLE guard.crash_window (id int);\n")
-    (directory / "0902_crash_window.rollback.sql").write_text("DROP TABLE guard.crash_window;\n")
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0902_crash_window.sql": "CREATE TABLE guard.crash_window (id int);\n",
+            "0902_crash_window.rollback.sql": "DROP TABLE guard.crash_window;\n",
+        },
+    )
     with psycopg.connect(db_url, autocommit=True) as admin:
         admin.execute(
             "CREATE FUNCTION public.hang_bookkeeping() RETURNS trigger LANGUAGE plpgsql AS $$"

@@ -16,16 +16,16 @@ from guard.db import catalog
 from guard.db.canonical import build_from_canonical
 from guard.db.migrate import Migrator
 from guard.db.new_migration import main, plan_migration, write_migration
-from guard.resources import migrations_dir, sql_dir
+from guard.resources import sql_dir
+from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    sql_root, migrations = tmp_path / "sql", tmp_path / "migrations"
+    sql_root = tmp_path / "sql"
     shutil.copytree(sql_dir(), sql_root)
-    shutil.copytree(migrations_dir(), migrations)
-    yield sql_root, migrations
+    yield sql_root, shipped_migrations(tmp_path)
 
 
 def _edit(path: Path, old: str, new: str) -> None:

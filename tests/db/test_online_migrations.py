@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pty
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from guard.db.migrate import Migrator, OutOfOrderError
 from guard.db.validate import validate
 from guard.errors import GuardError
 from guard.resources import migrations_dir
+from tests.support.migrations import shipped_migrations
 from tests.support.writer import Writer
 
 # The first migration that locks the booking tables (constraints and triggers on calls).
@@ -141,8 +141,7 @@ def test_out_of_order_apply_is_refused(db_url: str, tmp_path: Path) -> None:
     """Plain yoyo rolls back only the migration it is given: a gap. `guard db apply` must not fill
     it with a migration older than the ones after it. The database starts with every migration
     applied (a clone of the template, built from the same files)."""
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
+    directory = shipped_migrations(tmp_path)
     with Migrator(db_url, directory) as migrator:
         assert migrator.apply() == [], "the template has every migration of the copy"
     ids = sorted(p.stem for p in directory.glob("*.sql") if ".rollback" not in p.name)
@@ -237,16 +236,19 @@ def test_a_migration_cannot_lengthen_its_own_lock_timeout(
     empty_db_url: str, tmp_path: Path
 ) -> None:
     """The migrator owns the timeouts: a migration's own SET is overridden for what follows."""
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0950_own_timeouts.sql").write_text(
-        "SET LOCAL lock_timeout = '5s';\n\n"
-        "SET LOCAL statement_timeout = 0;\n\n"
-        "CREATE TABLE guard.seen_timeouts AS\n"
-        "SELECT current_setting('lock_timeout') AS lock_timeout,\n"
-        "    current_setting('statement_timeout') AS statement_timeout;\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0950_own_timeouts.sql": (
+                "SET LOCAL lock_timeout = '5s';\n\n"
+                "SET LOCAL statement_timeout = 0;\n\n"
+                "CREATE TABLE guard.seen_timeouts AS\n"
+                "SELECT current_setting('lock_timeout') AS lock_timeout,\n"
+                "    current_setting('statement_timeout') AS statement_timeout;\n"
+            ),
+            "0950_own_timeouts.rollback.sql": "DROP TABLE guard.seen_timeouts;\n",
+        },
     )
-    (directory / "0950_own_timeouts.rollback.sql").write_text("DROP TABLE guard.seen_timeouts;\n")
     policy = LockPolicy(lock_timeout_ms=150, max_lock_timeout_ms=150, statement_timeout_ms=7000)
     with Migrator(empty_db_url, directory, lock_policy=policy) as migrator:
         migrator.apply()
@@ -333,10 +335,11 @@ def test_rollback_on_a_terminal_asks_and_no_means_nothing_changes(db_url: str) -
 def test_statement_timeout_stops_a_slow_statement_and_nothing_is_applied(
     empty_db_url: str, tmp_path: Path
 ) -> None:
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0951_slow.sql").write_text(
-        "CREATE TABLE guard.slow_leftover (id int);\n\nSELECT pg_sleep(5);\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0951_slow.sql": "CREATE TABLE guard.slow_leftover (id int);\n\nSELECT pg_sleep(5);\n",
+        },
     )
     policy = LockPolicy(statement_timeout_ms=300)
     with (
@@ -371,14 +374,19 @@ def test_a_concurrent_index_build_waits_out_a_writer_within_the_deadline(
     """CREATE INDEX CONCURRENTLY waits for the writers of its table without blocking anyone, so
     it waits up to the migration's deadline, not one short lock_timeout: cut short, it would
     leave an INVALID index that IF NOT EXISTS then takes for built."""
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
-    (directory / "0900_index.sql").write_text(
-        "-- transactional: false\n\n"
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS calls_waiting_idx ON public.calls (created_at);\n"
-    )
-    (directory / "0900_index.rollback.sql").write_text(
-        "-- transactional: false\n\nDROP INDEX CONCURRENTLY IF EXISTS public.calls_waiting_idx;\n"
+    directory = shipped_migrations(
+        tmp_path,
+        {
+            "0900_index.sql": (
+                "-- transactional: false\n\n"
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS calls_waiting_idx"
+                " ON public.calls (created_at);\n"
+            ),
+            "0900_index.rollback.sql": (
+                "-- transactional: false\n\n"
+                "DROP INDEX CONCURRENTLY IF EXISTS public.calls_waiting_idx;\n"
+            ),
+        },
     )
     policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=60)
     with psycopg.connect(db_url, application_name="writer") as writer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import psycopg
@@ -11,7 +10,8 @@ import pytest
 from guard.db.drift import LEGACY_ROW_TRIGGERS, Difference
 from guard.db.migrate import Migrator
 from guard.db.verify import shipped_role_grants_query, verify
-from guard.resources import migrations_dir, sql_dir
+from guard.resources import sql_dir
+from tests.support.migrations import shipped_migrations
 
 
 def _kinds(differences: list[Difference]) -> set[tuple[str, str]]:
@@ -150,8 +150,7 @@ def test_pending_migration_is_drift(pg_cluster_db_with_copied_migrations: tuple[
 
 @pytest.fixture
 def pg_cluster_db_with_copied_migrations(empty_db_url: str, tmp_path: Path) -> tuple[str, Path]:
-    directory = tmp_path / "migrations"
-    shutil.copytree(migrations_dir(), directory)
+    directory = shipped_migrations(tmp_path)
     with Migrator(empty_db_url, directory) as migrator:
         migrator.apply()
     return empty_db_url, directory
