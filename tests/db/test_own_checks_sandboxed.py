@@ -560,3 +560,119 @@ def test_a_pass_cut_by_its_timeout_keeps_the_rest_and_says_what_was_cut(seeded: 
         f"\npass with an own check of 6 s under a 1.5 s timeout: {first_s:.1f} s and"
         f" {second_s:.1f} s, the shipped checks' work kept each time"
     )
+
+
+# -- `guard check --all`: its batches and its re-check of open alerts, cut or failing ------------
+
+HISTORY = "now() - interval '1 day', now() + interval '1 second'"
+
+
+def _open_alert(conn: Conn, check: str, appointment: int) -> int:
+    [(alert,)] = conn.execute(
+        "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
+        " severity, message) VALUES (%s || ':appointment:' || %s, %s, 1, 'appointment', %s,"
+        " 'low', 'x') RETURNING id",
+        (check, appointment, check, appointment),
+    ).fetchall()
+    return int(alert)
+
+
+def _check_failed(conn: Conn, check: str) -> tuple[str, str, str] | None:
+    row = conn.execute(
+        "SELECT message, details ->> 'in', details ->> 'status' FROM guard.alerts"
+        " WHERE fingerprint = 'check_failed:check:' || %s AND status = 'open'",
+        (check,),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+
+def test_a_history_batch_cut_by_its_timeout_keeps_the_rest(seeded: str) -> None:
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute(_slow_view("a_slow", 2.0))
+        _register(conn, "a_slow")
+        conn.execute(_check_view("b_after"))
+        _register(conn, "b_after")
+        conn.execute("SET statement_timeout = '1s'")
+        elapsed, rows = _timed(
+            conn, f"SELECT check_id, status, error FROM guard.run_checks_between({HISTORY})"
+        )
+        conn.execute("RESET statement_timeout")
+    by_check = {str(r[0]): r for r in rows}
+    assert by_check["a_slow"][1] == "cut" and by_check["b_after"][1] == "skipped"
+    assert "statement timeout (1s)" in str(by_check["b_after"][2])
+    assert all(r[1] == "ok" for n, r in by_check.items() if n not in ("a_slow", "b_after"))
+    assert elapsed < 2.0, "cut at the timeout, not after the slow check's row"
+    with psycopg.connect(seeded) as conn:
+        failed = _check_failed(conn, "a_slow")
+    assert failed is not None and failed[1:] == ("history", "cut")
+    assert "a batch of the whole history" in failed[0]
+
+
+def test_a_recheck_cut_by_its_timeout_resolves_nothing_after_the_cut(seeded: str) -> None:
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute(_slow_view("a_slow", 2.0))
+        _register(conn, "a_slow")
+        conn.execute(_check_view("b_after"))
+        _register(conn, "b_after")
+        first = _open_alert(conn, "a_slow", 1)
+        # appointment 2 has a start now: b_after's alert about it would be resolved as fixed
+        conn.execute("UPDATE appointments SET starts_at = now() + interval '1 day' WHERE id = 2")
+        last = _open_alert(conn, "b_after", 2)
+        conn.execute("SET statement_timeout = '1s'")
+        elapsed, rows = _timed(
+            conn,
+            "SELECT check_id, rechecked, resolved FROM guard.recheck_alerts_between(%s, %s)",
+            first - 1,
+            last,
+        )
+        conn.execute("RESET statement_timeout")
+        by_check = {str(r[0]): r[1:] for r in rows}
+        assert by_check["a_slow"] == (1, 0) and by_check["b_after"] == (1, 0)
+        assert elapsed < 2.0
+        failed = _check_failed(conn, "a_slow")
+        assert failed is not None and failed[1:] == ("history", "cut")
+        assert "re-checking open alerts" in failed[0]
+        [(status,)] = conn.execute("SELECT status FROM guard.alerts WHERE id = %s", (last,))
+        assert status == "open", "the checks after the cut re-check nothing"
+
+        # without a timeout the same batch resolves b_after's alert
+        rows = conn.execute(
+            "SELECT check_id, rechecked, resolved FROM guard.recheck_alerts_between(%s, %s)"
+            " WHERE check_id = 'b_after'",
+            (first, last),
+        ).fetchall()
+        assert rows == [("b_after", 1, 1)]
+
+
+def test_a_recheck_runs_no_check_without_an_open_alert_in_its_range(seeded: str) -> None:
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute(_check_view("dropped_later"))
+        _register(conn, "dropped_later")
+        conn.execute("DROP VIEW guard.check_dropped_later")
+        conn.execute(_check_view("b_after"))
+        _register(conn, "b_after")
+        alert = _open_alert(conn, "b_after", 3)
+        rows = conn.execute(
+            "SELECT check_id, rechecked, resolved FROM guard.recheck_alerts_between(%s, %s)"
+            " WHERE check_id IN ('dropped_later', 'b_after') ORDER BY check_id",
+            (alert - 1, alert),
+        ).fetchall()
+        assert rows == [("b_after", 1, 0), ("dropped_later", 0, 0)]
+        assert _check_failed(conn, "dropped_later") is None, "a check not run cannot fail"
+
+        # with an open alert of its own in the range it runs, fails alone, and says so
+        own = _open_alert(conn, "dropped_later", 4)
+        conn.execute("SELECT * FROM guard.recheck_alerts_between(%s, %s)", (alert - 1, own))
+        failed = _check_failed(conn, "dropped_later")
+        assert failed is not None and failed[1:] == ("history", "failed")
+        assert "does not exist" in failed[0]
+
+        # a disabled check re-checks nothing, even an alert about a row fixed since
+        conn.execute("UPDATE guard.checks SET enabled = FALSE WHERE id = 'b_after'")
+        conn.execute("UPDATE appointments SET starts_at = now() + interval '1 day' WHERE id = 3")
+        rows = conn.execute(
+            "SELECT check_id FROM guard.recheck_alerts_between(%s, %s)", (alert - 1, alert)
+        ).fetchall()
+        assert ("b_after",) not in rows and rows, rows
+        [(status,)] = conn.execute("SELECT status FROM guard.alerts WHERE id = %s", (alert,))
+        assert status == "open"
