@@ -1,0 +1,49 @@
+-- guard.validate_call_end counts only the call's own ACTIVE appointments: a cancelled or deleted
+-- one, or one of another company linked to the call (an adopted database's cross-company link),
+-- does not make a booked call consistent. Rows are written with the triggers bypassed, as an
+-- adopted database has them.
+BEGIN;
+SELECT plan(3);
+
+INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
+SET LOCAL session_replication_role = replica;
+INSERT INTO calls (
+    id, company_id, retell_call_id, session_outcome, appointment_made, appointment_link_status,
+    appointment_linked_at, direction, customer_link_status
+)
+SELECT
+    g.id,
+    1,
+    'c' || g.id,
+    'appointment_booked',
+    TRUE,
+    'linked',
+    now(),
+    'inbound',
+    'unlinked'
+FROM generate_series(1, 3) AS g (id);
+INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, status, deleted_at)
+VALUES
+(1, 1, 1, 'uid-1', 'cancelled', NULL),
+(2, 1, 2, 'uid-2', 'scheduled', now() - interval '1 hour'),
+(3, 2, 3, 'uid-3', 'scheduled', NULL);
+SET LOCAL session_replication_role = origin;
+
+SELECT results_eq(
+    $$SELECT problem, reaction FROM guard.validate_call_end(1)$$,
+    $$VALUES ('booked_without_appointment', 'rollback_booking')$$,
+    'validate_call_end: a booked call whose only appointment is cancelled has none'
+);
+SELECT results_eq(
+    $$SELECT problem, reaction FROM guard.validate_call_end(2)$$,
+    $$VALUES ('booked_without_appointment', 'rollback_booking')$$,
+    'validate_call_end: a booked call whose only appointment is deleted has none'
+);
+SELECT results_eq(
+    $$SELECT problem, reaction FROM guard.validate_call_end(3)$$,
+    $$VALUES ('booked_without_appointment', 'rollback_booking')$$,
+    'validate_call_end: another company''s appointment linked to the call is not the call''s'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
