@@ -1,9 +1,9 @@
 -- guard.validate_call_end counts only the call's own ACTIVE appointments: a cancelled or deleted
 -- one, or one of another company linked to the call (an adopted database's cross-company link),
 -- does not make a booked call consistent. Rows are written with the triggers bypassed, as an
--- adopted database has them.
+-- adopted database has them. And an attempt of unknown outcome is as unsettled as one calling.
 BEGIN;
-SELECT plan(3);
+SELECT plan(4);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 SET LOCAL session_replication_role = replica;
@@ -43,6 +43,15 @@ SELECT results_eq(
     $$SELECT problem, reaction FROM guard.validate_call_end(3)$$,
     $$VALUES ('booked_without_appointment', 'rollback_booking')$$,
     'validate_call_end: another company''s appointment linked to the call is not the call''s'
+);
+
+-- an attempt whose outcome nobody knows is as unsettled as one still calling the calendar
+INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, state)
+VALUES (1, 1, 9, 'unknown-1', 'unknown');
+SELECT results_eq(
+    $$SELECT problem, reaction, details ->> 'state' FROM guard.validate_call_end(1) LIMIT 1$$,
+    $$VALUES ('booking_attempt_unsettled', 'recover_attempts', 'unknown')$$,
+    'validate_call_end: an attempt of unknown outcome is unsettled, named first'
 );
 
 SELECT * FROM finish();
