@@ -676,3 +676,48 @@ def test_a_recheck_runs_no_check_without_an_open_alert_in_its_range(seeded: str)
         assert ("b_after",) not in rows and rows, rows
         [(status,)] = conn.execute("SELECT status FROM guard.alerts WHERE id = %s", (alert,))
         assert status == "open"
+
+
+# -- the sweep: waiting on a detection pass's alerts, or cut by its timeout -----------------------
+
+
+def _sweep(conn: Conn) -> dict[str, tuple[Any, ...]]:
+    rows = conn.execute("SELECT check_id, offending, opened, repeated FROM guard.sweep_checks()")
+    return {str(r[0]): r[1:] for r in rows.fetchall()}
+
+
+def test_a_sweep_leaves_alerts_another_writer_holds_to_its_next_run(seeded: str) -> None:
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute(_check_view("b_after"))
+        _register(conn, "b_after")
+        conn.execute("UPDATE guard.checks SET sweep = TRUE WHERE id = 'b_after'")
+        conn.execute(
+            "UPDATE guard.settings SET value = '200' WHERE key = 'check_call_lock_timeout_ms'"
+        )
+        with psycopg.connect(seeded) as writer:
+            # another writer (a detection pass) opening the same alert, not committed yet
+            _open_alert(writer, "b_after", 1)
+            started = time.monotonic()
+            swept = _sweep(conn)
+            waited = time.monotonic() - started
+            writer.rollback()
+        assert swept["b_after"] == (3 * ROWS_PER_COMPANY, 0, 0), "left to the next run"
+        assert _check_failed(conn, "b_after") is None, "waiting is not a failure"
+        assert waited < 2.0, "it waited check_call_lock_timeout_ms, not for the writer"
+        assert _sweep(conn)["b_after"] == (3 * ROWS_PER_COMPANY, 3 * ROWS_PER_COMPANY, 0)
+
+
+def test_a_sweep_cut_by_its_timeout_keeps_the_rest_and_says_what_was_cut(seeded: str) -> None:
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute(_slow_view("a_slow", 2.0))
+        _register(conn, "a_slow")
+        conn.execute("UPDATE guard.checks SET sweep = TRUE WHERE id = 'a_slow'")
+        conn.execute("SET statement_timeout = '1s'")
+        elapsed, rows = _timed(conn, "SELECT check_id, offending FROM guard.sweep_checks()")
+        conn.execute("RESET statement_timeout")
+        # a_slow is cut, unknown_value (after it in id order) skipped: neither has a count
+        assert dict(rows) == {"a_slow": None, "unknown_value": None}
+        assert elapsed < 2.0
+        failed = _check_failed(conn, "a_slow")
+        assert failed is not None and failed[1:] == ("sweep", "cut")
+        assert "a_slow was cut in the sweep" in failed[0]
