@@ -15,7 +15,9 @@ views generated from a small grammar, not picked by hand:
   for it and exits 1;
 - a slow own check is bounded: check_call starts own checks only within check_call_budget_ms
   and leaves one that took longer out for a while; a pass cut by its statement timeout keeps
-  what ran before the cut and reports what was cut.
+  what ran before the cut and reports what was cut, and so do `guard check --all`'s history
+  batches, its re-check of open alerts and the sweep (which also leaves alerts another writer
+  holds to its next run, without calling that a failure).
 The pgTAP side (the refusal, an existing bypassing check detected, the alerts' life):
 pgtests/36_own_checks_sandboxed.sql."""
 
