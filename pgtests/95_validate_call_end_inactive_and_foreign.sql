@@ -1,9 +1,10 @@
 -- guard.validate_call_end counts only the call's own ACTIVE appointments: a cancelled or deleted
 -- one, or one of another company linked to the call (an adopted database's cross-company link),
 -- does not make a booked call consistent. Rows are written with the triggers bypassed, as an
--- adopted database has them. And an attempt of unknown outcome is as unsettled as one calling.
+-- adopted database has them. With an active appointment every booking flag must agree, each
+-- term alone; and an attempt of unknown outcome is as unsettled as one calling.
 BEGIN;
-SELECT plan(4);
+SELECT plan(6);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 SET LOCAL session_replication_role = replica;
@@ -27,6 +28,16 @@ VALUES
 (1, 1, 1, 'uid-1', 'cancelled', NULL),
 (2, 1, 2, 'uid-2', 'scheduled', now() - interval '1 hour'),
 (3, 2, 3, 'uid-3', 'scheduled', NULL);
+-- calls 4 and 5 have an active appointment of their own and flags that contradict it in one
+-- term each: not linked (4), an outcome other than booked (5)
+INSERT INTO calls (
+    id, company_id, retell_call_id, session_outcome, appointment_made, appointment_link_status,
+    appointment_linked_at, direction, customer_link_status
+) VALUES
+(4, 1, 'c4', 'appointment_booked', TRUE, 'unlinked', NULL, 'inbound', 'unlinked'),
+(5, 1, 'c5', 'no_booking', TRUE, 'linked', now(), 'inbound', 'unlinked');
+INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, status)
+VALUES (4, 1, 4, 'uid-4', 'scheduled'), (5, 1, 5, 'uid-5', 'scheduled');
 SET LOCAL session_replication_role = origin;
 
 SELECT results_eq(
@@ -43,6 +54,16 @@ SELECT results_eq(
     $$SELECT problem, reaction FROM guard.validate_call_end(3)$$,
     $$VALUES ('booked_without_appointment', 'rollback_booking')$$,
     'validate_call_end: another company''s appointment linked to the call is not the call''s'
+);
+SELECT results_eq(
+    $$SELECT problem, reaction, details ->> 'appointment_link_status' FROM guard.validate_call_end(4)$$,
+    $$VALUES ('flags_contradict_appointments', 'check_call', 'unlinked')$$,
+    'validate_call_end: an appointment made but not linked contradicts the flags'
+);
+SELECT results_eq(
+    $$SELECT problem, reaction, details ->> 'session_outcome' FROM guard.validate_call_end(5)$$,
+    $$VALUES ('flags_contradict_appointments', 'check_call', 'no_booking')$$,
+    'validate_call_end: an appointment with an outcome other than booked contradicts the flags'
 );
 
 -- an attempt whose outcome nobody knows is as unsettled as one still calling the calendar
