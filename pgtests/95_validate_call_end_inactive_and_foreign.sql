@@ -4,7 +4,7 @@
 -- adopted database has them. With an active appointment every booking flag must agree, each
 -- term alone; and an attempt of unknown outcome is as unsettled as one calling.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 SET LOCAL session_replication_role = replica;
@@ -35,9 +35,13 @@ INSERT INTO calls (
     appointment_linked_at, direction, customer_link_status
 ) VALUES
 (4, 1, 'c4', 'appointment_booked', TRUE, 'unlinked', NULL, 'inbound', 'unlinked'),
-(5, 1, 'c5', 'no_booking', TRUE, 'linked', now(), 'inbound', 'unlinked');
+(5, 1, 'c5', 'no_booking', TRUE, 'linked', now(), 'inbound', 'unlinked'),
+(6, 1, 'c6', 'appointment_booked', TRUE, 'linked', now(), 'inbound', 'unlinked');
+-- call 6: booked and linked, but booking_failed left set by an earlier failed attempt
+UPDATE calls SET booking_failed = TRUE
+WHERE id = 6;
 INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, status)
-VALUES (4, 1, 4, 'uid-4', 'scheduled'), (5, 1, 5, 'uid-5', 'scheduled');
+VALUES (4, 1, 4, 'uid-4', 'scheduled'), (5, 1, 5, 'uid-5', 'scheduled'), (6, 1, 6, 'uid-6', 'scheduled');
 SET LOCAL session_replication_role = origin;
 
 SELECT results_eq(
@@ -64,6 +68,11 @@ SELECT results_eq(
     $$SELECT problem, reaction, details ->> 'session_outcome' FROM guard.validate_call_end(5)$$,
     $$VALUES ('flags_contradict_appointments', 'check_call', 'no_booking')$$,
     'validate_call_end: an appointment with an outcome other than booked contradicts the flags'
+);
+SELECT is_empty(
+    $$SELECT problem FROM guard.validate_call_end(6) WHERE problem = 'failure_not_queued'$$,
+    'validate_call_end: a failure flag on a call with an active appointment is no failure left '
+    'unqueued (the call has its booking; detection reports the flag)'
 );
 
 -- an attempt whose outcome nobody knows is as unsettled as one still calling the calendar
