@@ -1,9 +1,10 @@
 -- guard.check_job_heartbeats on a logical subscriber of the booking tables: the jobs
 -- guard.run_job skips there (detect, sweep, reconcile) never succeed by design and are not
--- missed; every other job still is. The subscription is faked by replacing
+-- missed; every other job still is, and their alerts raised before the database became a
+-- subscriber are resolved. The subscription is faked by replacing
 -- guard.booking_subscription inside this transaction.
 BEGIN;
-SELECT plan(2);
+SELECT plan(3);
 
 -- Every job overdue: configured 60 days ago (written past the trigger that stamps updated_at),
 -- never succeeded.
@@ -45,6 +46,21 @@ SELECT is(
     ),
     ARRAY['detect', 'reconcile', 'sweep']::text[],
     'check_job_heartbeats elsewhere: the same three are missed'
+);
+
+-- a subscriber again: the three alerts raised meanwhile are resolved, the others stay open
+CREATE OR REPLACE FUNCTION guard.booking_subscription() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT 'booking_tables'::text $$;
+SELECT guard.check_job_heartbeats();
+SELECT results_eq(
+    $$SELECT a.fingerprint, a.status, a.resolution FROM guard.alerts AS a
+      WHERE a.fingerprint IN ('job_missed:job:detect', 'job_missed:job:reconcile', 'job_missed:job:sweep')
+      ORDER BY a.fingerprint$$,
+    $$VALUES
+        ('job_missed:job:detect', 'resolved', 'fixed'),
+        ('job_missed:job:reconcile', 'resolved', 'fixed'),
+        ('job_missed:job:sweep', 'resolved', 'fixed')$$,
+    'check_job_heartbeats on a subscriber resolves the alerts of the jobs it skips there'
 );
 
 SELECT * FROM finish();
