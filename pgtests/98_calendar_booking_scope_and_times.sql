@@ -1,0 +1,90 @@
+-- guard.reconcile_calendar_booking, what it touches and what it keeps:
+-- - a calendar of one company touches that company's rows only, even where another company's
+--   appointment carries the same uid by mistake, and a tenant session is not refused because of
+--   such a row or of other tenants' rows with other uids; with no company given (a calendar of
+--   every company) a row of another tenant than the session's is refused;
+-- - a time the calendar does not give is kept: a new start with no end moves the start only,
+--   a new end with no start the end only; the audit has each appointment's own time before.
+BEGIN;
+SELECT plan(10);
+
+INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
+INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1'), (2, 2, 'c2'), (3, 1, 'c3');
+-- earlier rows first, so that the rescheduled ones are not the table's first
+INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, starts_at, ends_at) VALUES
+(980, 2, 2, 'uid-other', '2030-01-01 08:00Z', '2030-01-01 08:30Z'),
+(981, 1, 1, 'uid-dup', '2030-03-01 09:00Z', '2030-03-01 09:30Z'),
+(982, 2, NULL, 'uid-dup', '2030-03-01 09:00Z', '2030-03-01 09:30Z'),
+(983, 1, 3, 'uid-end', '2030-04-01 10:00Z', '2030-04-01 10:30Z');
+
+SELECT guard.pin_company(1);
+SELECT results_eq(
+    $$SELECT action, appointment_id FROM guard.reconcile_calendar_booking(
+        1, 'uid-dup', 'booked', '2030-03-02 14:00Z', NULL)$$,
+    $$VALUES ('rescheduled', 981::bigint)$$,
+    'reconcile_calendar_booking: company 1''s calendar under its tenant moves company 1''s row, '
+    'whatever company 2 has under the same or other uids'
+);
+SELECT results_eq(
+    $$SELECT action, changed FROM guard.reconcile_calendar_booking(NULL, 'uid-unknown', 'cancelled', NULL, NULL)$$,
+    $$VALUES ('in_sync', FALSE)$$,
+    'reconcile_calendar_booking: a calendar of every company under a tenant is not refused for '
+    'other tenants'' rows with other uids'
+);
+SELECT throws_ok(
+    $$SELECT * FROM guard.reconcile_calendar_booking(NULL, 'uid-dup', 'cancelled', NULL, NULL)$$,
+    '42501', NULL,
+    'reconcile_calendar_booking: a calendar of every company is refused a row of another tenant'
+);
+SELECT set_config('booking_guard.company_id', '', TRUE);
+
+SELECT results_eq(
+    $$SELECT id, starts_at, ends_at FROM appointments WHERE id IN (981, 982) ORDER BY id$$,
+    $$VALUES
+        (981::bigint, '2030-03-02 14:00Z'::timestamptz, '2030-03-01 09:30Z'::timestamptz),
+        (982, '2030-03-01 09:00Z', '2030-03-01 09:30Z')$$,
+    'reconcile_calendar_booking: a start without an end moves the start only, of company 1''s row only'
+);
+SELECT results_eq(
+    $$SELECT before, after FROM guard.correction_audit
+      WHERE entity_type = 'appointment' AND entity_id = 981$$,
+    $$VALUES (
+        '{"starts_at": "2030-03-01T09:00:00+00:00", "ends_at": "2030-03-01T09:30:00+00:00"}'::jsonb,
+        '{"starts_at": "2030-03-02T14:00:00+00:00", "ends_at": "2030-03-01T09:30:00+00:00"}'::jsonb
+    )$$,
+    'reconcile_calendar_booking: the audit has the appointment''s own time before and after'
+);
+
+SELECT results_eq(
+    $$SELECT action, appointment_id FROM guard.reconcile_calendar_booking(
+        1, 'uid-end', 'booked', NULL, '2030-04-01 11:00Z')$$,
+    $$VALUES ('rescheduled', 983::bigint)$$,
+    'reconcile_calendar_booking: a new end is a reschedule'
+);
+SELECT results_eq(
+    $$SELECT starts_at, ends_at FROM appointments WHERE id = 983$$,
+    $$VALUES ('2030-04-01 10:00Z'::timestamptz, '2030-04-01 11:00Z'::timestamptz)$$,
+    'reconcile_calendar_booking: an end without a start moves the end only'
+);
+
+SELECT results_eq(
+    $$SELECT action, appointment_id FROM guard.reconcile_calendar_booking(1, 'uid-dup', 'cancelled', NULL, NULL)$$,
+    $$VALUES ('cancelled', 981::bigint)$$,
+    'reconcile_calendar_booking: company 1''s calendar cancels company 1''s row'
+);
+SELECT results_eq(
+    $$SELECT id, status FROM appointments WHERE id IN (981, 982) ORDER BY id$$,
+    $$VALUES (981::bigint, 'cancelled'), (982, 'scheduled')$$,
+    'reconcile_calendar_booking: company 2''s row with the same uid stays as it is'
+);
+SELECT is(
+    (
+        SELECT count(*)::int FROM guard.correction_audit
+        WHERE entity_id IN (980, 982)
+    ),
+    0,
+    'reconcile_calendar_booking: nothing of company 2 is audited'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
