@@ -4,9 +4,11 @@
 --   such a row or of other tenants' rows with other uids; with no company given (a calendar of
 --   every company) a row of another tenant than the session's is refused;
 -- - a time the calendar does not give is kept: a new start with no end moves the start only,
---   a new end with no start the end only; the audit has each appointment's own time before.
+--   a new end with no start the end only; the audit has each appointment's own time before;
+-- - an attempt still calling exactly at its timeout is in flight (its booking path records it),
+--   one a microsecond older is not.
 BEGIN;
-SELECT plan(10);
+SELECT plan(12);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1'), (2, 2, 'c2'), (3, 1, 'c3');
@@ -84,6 +86,26 @@ SELECT is(
     ),
     0,
     'reconcile_calendar_booking: nothing of company 2 is audited'
+);
+
+UPDATE guard.settings SET value = '60'
+WHERE key = 'booking_attempt_timeout_seconds';
+INSERT INTO calls (id, company_id, retell_call_id) VALUES (4, 1, 'c4'), (5, 1, 'c5');
+INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
+VALUES
+(1, 4, 9, 'at-timeout', now() - interval '60 seconds'),
+(1, 5, 9, 'past-timeout', now() - interval '60 seconds 1 microsecond');
+SELECT results_eq(
+    $$SELECT action, call_id FROM guard.reconcile_calendar_booking(
+        1, 'uid-at-timeout', 'booked', NULL, NULL, NULL, 'at-timeout')$$,
+    $$VALUES ('in_flight', 4::bigint)$$,
+    'reconcile_calendar_booking: an attempt calling for exactly its timeout is in flight'
+);
+SELECT results_eq(
+    $$SELECT action, call_id, attempt_to_close FROM guard.reconcile_calendar_booking(
+        1, 'uid-past-timeout', 'booked', NULL, NULL, NULL, 'past-timeout')$$,
+    $$VALUES ('record', 5::bigint, 'past-timeout')$$,
+    'reconcile_calendar_booking: one a microsecond past it is recorded for its call'
 );
 
 SELECT * FROM finish();
