@@ -6,9 +6,12 @@
 -- - a time the calendar does not give is kept: a new start with no end moves the start only,
 --   a new end with no start the end only; the audit has each appointment's own time before;
 -- - an attempt still calling exactly at its timeout is in flight (its booking path records it),
---   one a microsecond older is not.
+--   one a microsecond older is not;
+-- - a booking of a known call is recorded unless the call has an active appointment of its own:
+--   a cancelled one, or another company's linked to it, does not count; the service recorded is
+--   that of the call's newest attempt, not of another call's.
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1'), (2, 2, 'c2'), (3, 1, 'c3');
@@ -106,6 +109,35 @@ SELECT results_eq(
         1, 'uid-past-timeout', 'booked', NULL, NULL, NULL, 'past-timeout')$$,
     $$VALUES ('record', 5::bigint, 'past-timeout')$$,
     'reconcile_calendar_booking: one a microsecond past it is recorded for its call'
+);
+
+INSERT INTO calls (id, company_id, retell_call_id) VALUES (6, 1, 'c6'), (7, 1, 'c7'), (8, 1, 'c8');
+SET LOCAL session_replication_role = replica;
+INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, status) VALUES
+(986, 1, 6, 'uid-cancelled-before', 'cancelled'),
+(987, 2, 7, 'uid-foreign', 'scheduled');
+SET LOCAL session_replication_role = origin;
+SELECT results_eq(
+    $$SELECT action, call_id FROM guard.reconcile_calendar_booking(1, 'uid-6', 'booked', NULL, NULL, 6)$$,
+    $$VALUES ('record', 6::bigint)$$,
+    'reconcile_calendar_booking: a call whose appointment was cancelled is recorded again'
+);
+SELECT results_eq(
+    $$SELECT action, call_id FROM guard.reconcile_calendar_booking(1, 'uid-7', 'booked', NULL, NULL, 7)$$,
+    $$VALUES ('record', 7::bigint)$$,
+    'reconcile_calendar_booking: another company''s appointment linked to the call is not its booking'
+);
+INSERT INTO guard.booking_attempts (
+    company_id, call_id, service_id, idempotency_key, state, finished_at, created_at
+)
+VALUES
+(1, 8, 11, 'c8-first', 'failed', now(), now() - interval '3 hours'),
+(1, 8, 12, 'c8-newest', 'failed', now(), now() - interval '2 hours'),
+(1, 6, 13, 'c6-later', 'failed', now(), now() - interval '1 hour');
+SELECT results_eq(
+    $$SELECT action, service_id FROM guard.reconcile_calendar_booking(1, 'uid-8', 'booked', NULL, NULL, 8)$$,
+    $$VALUES ('record', 12::bigint)$$,
+    'reconcile_calendar_booking: with the service of the call''s newest attempt'
 );
 
 SELECT * FROM finish();
