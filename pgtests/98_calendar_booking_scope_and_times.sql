@@ -9,9 +9,11 @@
 --   one a microsecond older is not;
 -- - a booking of a known call is recorded unless the call has an active appointment of its own:
 --   a cancelled one, or another company's linked to it, does not count; the service recorded is
---   that of the call's newest attempt, not of another call's.
+--   that of the call's newest attempt, not of another call's; a booking of a call that has its
+--   own is queued naming that appointment, and one of an unknown call from a calendar of every
+--   company is queued for the session's tenant.
 BEGIN;
-SELECT plan(15);
+SELECT plan(17);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'c1'), (2, 2, 'c2'), (3, 1, 'c3');
@@ -139,6 +141,29 @@ SELECT results_eq(
     $$VALUES ('record', 12::bigint)$$,
     'reconcile_calendar_booking: with the service of the call''s newest attempt'
 );
+
+-- call 3 has appointment 983 (active): a second booking in the calendar is queued naming it
+CREATE TEMPORARY TABLE second_booking AS
+SELECT * FROM guard.reconcile_calendar_booking(1, 'uid-second', 'booked', NULL, NULL, 3);
+SELECT results_eq(
+    $$SELECT r.action, i.details ->> 'problem', (i.details ->> 'appointment_id')::bigint
+      FROM second_booking AS r
+      INNER JOIN guard.review_items AS i ON i.id = r.review_item_id$$,
+    $$VALUES ('queued', 'call_already_booked', 983::bigint)$$,
+    'reconcile_calendar_booking: a second booking of a booked call is queued naming its appointment'
+);
+SELECT guard.pin_company(1);
+CREATE TEMPORARY TABLE lonely_booking AS
+SELECT * FROM guard.reconcile_calendar_booking(NULL, 'uid-lonely', 'booked', NULL, NULL);
+SELECT results_eq(
+    $$SELECT r.action, i.company_id, i.details ->> 'problem'
+      FROM lonely_booking AS r
+      INNER JOIN guard.review_items AS i ON i.id = r.review_item_id$$,
+    $$VALUES ('queued', 1::bigint, 'call_unknown')$$,
+    'reconcile_calendar_booking: an unknown call''s booking from a calendar of every company is '
+    'queued for the session''s tenant'
+);
+SELECT set_config('booking_guard.company_id', '', TRUE);
 
 SELECT * FROM finish();
 ROLLBACK;
