@@ -1,0 +1,58 @@
+-- guard.apply_retention at its cutoffs: a resolved alert exactly as old as retention_alerts_days
+-- is kept (deleted only when older), and so is one first seen exactly at the fold's watermark
+-- (an hour ago: no fold has counted it yet); a validation sample exactly as old as
+-- retention_validation_metrics_days is kept.
+BEGIN;
+SELECT plan(3);
+
+UPDATE guard.metric_watermark SET folded_before = '-infinity';
+UPDATE guard.settings SET value = '0'
+WHERE key = 'retention_alerts_days';
+UPDATE guard.settings SET value = '1'
+WHERE key = 'retention_validation_metrics_days';
+INSERT INTO guard.alerts (
+    fingerprint, check_id, entity_type, severity, message, status, first_seen_at, last_seen_at,
+    resolved_at, resolution
+)
+SELECT
+    'retention:' || x.name,
+    'retention_edge',
+    'job',
+    'low',
+    x.name,
+    'resolved',
+    now() - x.first_seen,
+    now() - x.first_seen,
+    now() - x.resolved,
+    'fixed'
+FROM (
+    VALUES
+    ('resolved exactly at the cutoff', interval '3 days', interval '0'),
+    ('resolved before the cutoff', interval '3 days', interval '1 microsecond'),
+    ('first seen at the watermark', interval '1 hour', interval '1 microsecond'),
+    ('first seen before the watermark', interval '1 hour 1 microsecond', interval '1 microsecond')
+) AS x (name, first_seen, resolved);
+INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at) VALUES
+(TRUE, 1, now() - interval '1 day'),
+(TRUE, 2, now() - interval '1 day 1 microsecond');
+
+SELECT results_eq(
+    $$SELECT target, deleted FROM guard.apply_retention()
+      WHERE target IN ('guard.alerts', 'guard.validation_metrics') ORDER BY target$$,
+    $$VALUES ('guard.alerts', 2::bigint), ('guard.validation_metrics', 1::bigint)$$,
+    'apply_retention deletes two alerts and one sample'
+);
+SELECT results_eq(
+    $$SELECT message FROM guard.alerts WHERE check_id = 'retention_edge' ORDER BY message$$,
+    $$VALUES ('first seen at the watermark'), ('resolved exactly at the cutoff')$$,
+    'apply_retention keeps an alert resolved exactly at the cutoff and one first seen exactly at '
+    'the watermark'
+);
+SELECT results_eq(
+    $$SELECT latency_ms FROM guard.validation_metrics$$,
+    $$VALUES (1::double precision)$$,
+    'apply_retention keeps a sample exactly as old as its retention'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
