@@ -1,9 +1,10 @@
 -- guard.apply_retention at its cutoffs: a resolved alert exactly as old as retention_alerts_days
 -- is kept (deleted only when older), and so is one first seen exactly at the fold's watermark
 -- (an hour ago: no fold has counted it yet); a validation sample exactly as old as
--- retention_validation_metrics_days is kept.
+-- retention_validation_metrics_days is kept, and so is a detection run exactly as old as
+-- retention_detection_runs_days.
 BEGIN;
-SELECT plan(3);
+SELECT plan(4);
 
 UPDATE guard.metric_watermark SET folded_before = '-infinity';
 UPDATE guard.settings SET value = '0'
@@ -32,6 +33,13 @@ FROM (
     ('first seen at the watermark', interval '1 hour', interval '1 microsecond'),
     ('first seen before the watermark', interval '1 hour 1 microsecond', interval '1 microsecond')
 ) AS x (name, first_seen, resolved);
+UPDATE guard.settings SET value = '1'
+WHERE key = 'retention_detection_runs_days';
+INSERT INTO guard.detection_runs (
+    pass_started_at, check_id, rule_id, duration_ms, offending, opened, repeated, resolved
+) VALUES
+(now() - interval '1 day', 'unknown_value', 'I8_known_values', 1, 0, 0, 0, 0),
+(now() - interval '1 day 1 microsecond', 'unknown_value', 'I8_known_values', 2, 0, 0, 0, 0);
 INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at) VALUES
 (TRUE, 1, now() - interval '1 day'),
 (TRUE, 2, now() - interval '1 day 1 microsecond');
@@ -52,6 +60,11 @@ SELECT results_eq(
     $$SELECT latency_ms FROM guard.validation_metrics$$,
     $$VALUES (1::double precision)$$,
     'apply_retention keeps a sample exactly as old as its retention'
+);
+SELECT results_eq(
+    $$SELECT duration_ms FROM guard.detection_runs$$,
+    $$VALUES (1::double precision)$$,
+    'apply_retention keeps a detection run exactly as old as its retention'
 );
 
 SELECT * FROM finish();
