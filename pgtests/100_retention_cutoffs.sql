@@ -2,9 +2,11 @@
 -- is kept (deleted only when older), and so is one first seen exactly at the fold's watermark
 -- (an hour ago: no fold has counted it yet); a validation sample exactly as old as
 -- retention_validation_metrics_days is kept, and so is a detection run exactly as old as
--- retention_detection_runs_days.
+-- retention_detection_runs_days; a closed item's review notice and a digest's record exactly as
+-- old as retention_alerts_days, and a job run exactly as old as retention_job_runs_days (not
+-- the job's newest), too.
 BEGIN;
-SELECT plan(4);
+SELECT plan(7);
 
 UPDATE guard.metric_watermark SET folded_before = '-infinity';
 UPDATE guard.settings SET value = '0'
@@ -40,6 +42,21 @@ INSERT INTO guard.detection_runs (
 ) VALUES
 (now() - interval '1 day', 'unknown_value', 'I8_known_values', 1, 0, 0, 0, 0),
 (now() - interval '1 day 1 microsecond', 'unknown_value', 'I8_known_values', 2, 0, 0, 0, 0);
+INSERT INTO guard.review_items (id, reason, status, closed_at)
+OVERRIDING SYSTEM VALUE
+VALUES (10001, 'other', 'dismissed', now()), (10002, 'other', 'dismissed', now());
+INSERT INTO guard.review_notices (review_item_id, channel, status, sent_at, created_at) VALUES
+(10001, 'webhook', 'sent', now(), now()),
+(10002, 'webhook', 'sent', now(), now() - interval '1 microsecond');
+INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
+('email', now(), 1, now()),
+('email', now() - interval '1 microsecond', 2, now() - interval '1 microsecond');
+UPDATE guard.settings SET value = '1'
+WHERE key = 'retention_job_runs_days';
+INSERT INTO guard.job_runs (job_name, started_at, finished_at, status, error, duration_ms) VALUES
+('edge_job', now() - interval '1 day 1 microsecond', now() - interval '1 day 1 microsecond', 'failed', 'x', 1),
+('edge_job', now() - interval '1 day', now() - interval '1 day', 'failed', 'x', 2),
+('edge_job', now() - interval '1 hour', now() - interval '1 hour', 'succeeded', NULL, 3);
 INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at) VALUES
 (TRUE, 1, now() - interval '1 day'),
 (TRUE, 2, now() - interval '1 day 1 microsecond');
@@ -65,6 +82,21 @@ SELECT results_eq(
     $$SELECT duration_ms FROM guard.detection_runs$$,
     $$VALUES (1::double precision)$$,
     'apply_retention keeps a detection run exactly as old as its retention'
+);
+SELECT results_eq(
+    $$SELECT review_item_id FROM guard.review_notices WHERE review_item_id IN (10001, 10002)$$,
+    $$VALUES (10001::bigint)$$,
+    'apply_retention keeps a closed item''s notice exactly as old as its retention'
+);
+SELECT results_eq(
+    $$SELECT alerts FROM guard.alert_digests$$,
+    $$VALUES (1)$$,
+    'apply_retention keeps a digest''s record exactly as old as its retention'
+);
+SELECT results_eq(
+    $$SELECT duration_ms FROM guard.job_runs WHERE job_name = 'edge_job' ORDER BY started_at$$,
+    $$VALUES (2::double precision), (3)$$,
+    'apply_retention keeps a job run exactly as old as its retention'
 );
 
 SELECT * FROM finish();
