@@ -3,7 +3,8 @@
 -- (an hour ago: no fold has counted it yet); a validation sample exactly as old as
 -- retention_validation_metrics_days is kept, and so is a detection run exactly as old as
 -- retention_detection_runs_days; a closed item's review notice and a digest's record exactly as
--- old as retention_alerts_days, and a job run exactly as old as retention_job_runs_days (not
+-- old as retention_alerts_days (a claimed item's notice is kept whatever its age, as an open
+-- one's), and a job run exactly as old as retention_job_runs_days (not
 -- the job's newest), too.
 BEGIN;
 SELECT plan(7);
@@ -45,9 +46,13 @@ INSERT INTO guard.detection_runs (
 INSERT INTO guard.review_items (id, reason, status, closed_at)
 OVERRIDING SYSTEM VALUE
 VALUES (10001, 'other', 'dismissed', now()), (10002, 'other', 'dismissed', now());
+INSERT INTO guard.review_items (id, reason, status, claimed_by, claimed_at)
+OVERRIDING SYSTEM VALUE
+VALUES (10003, 'other', 'claimed', 'ann', now() - interval '3 days');
 INSERT INTO guard.review_notices (review_item_id, channel, status, sent_at, created_at) VALUES
 (10001, 'webhook', 'sent', now(), now()),
-(10002, 'webhook', 'sent', now(), now() - interval '1 microsecond');
+(10002, 'webhook', 'sent', now(), now() - interval '1 microsecond'),
+(10003, 'webhook', 'sent', now() - interval '3 days', now() - interval '3 days');
 INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
 ('email', now(), 1, now()),
 ('email', now() - interval '1 microsecond', 2, now() - interval '1 microsecond');
@@ -84,9 +89,11 @@ SELECT results_eq(
     'apply_retention keeps a detection run exactly as old as its retention'
 );
 SELECT results_eq(
-    $$SELECT review_item_id FROM guard.review_notices WHERE review_item_id IN (10001, 10002)$$,
-    $$VALUES (10001::bigint)$$,
-    'apply_retention keeps a closed item''s notice exactly as old as its retention'
+    $$SELECT review_item_id FROM guard.review_notices
+      WHERE review_item_id IN (10001, 10002, 10003) ORDER BY review_item_id$$,
+    $$VALUES (10001::bigint), (10003)$$,
+    'apply_retention keeps a closed item''s notice exactly as old as its retention, and a '
+    'claimed item''s'
 );
 SELECT results_eq(
     $$SELECT alerts FROM guard.alert_digests$$,
