@@ -237,3 +237,34 @@ def test_retention_deletes_only_booking_guards_cron_run_details(cron_db_url: str
         finally:
             conn.execute("SELECT cron.unschedule('app_nightly')")
     assert left == {"app_nightly": 1, "guard_retention": 0}
+
+
+def test_retention_of_cron_run_details_at_its_cutoff(cron_db_url: str) -> None:
+    """A run exactly as old as retention_job_runs_days is kept, one a microsecond older is not,
+    and a run that never ended counts from its start. One transaction: one now()."""
+    cutoff = "now() - make_interval(days => guard.setting('retention_job_runs_days')::integer)"
+    with psycopg.connect(cron_db_url) as conn:
+        for label, start, end in (
+            ("at the cutoff", f"{cutoff} - interval '1 minute'", cutoff),
+            (
+                "just older",
+                f"{cutoff} - interval '1 minute'",
+                f"{cutoff} - interval '1 microsecond'",
+            ),
+            ("never ended", f"{cutoff} - interval '1 day'", "NULL"),
+        ):
+            conn.execute(
+                "INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username,"
+                " command, status, return_message, start_time, end_time)"
+                " SELECT jobid, nextval('cron.runid_seq'), 0, current_database(), current_user,"
+                f" 'SELECT 1', 'succeeded', %s, {start}, {end}"
+                " FROM cron.job WHERE jobname = 'guard_retention'",
+                (label,),
+            )
+        conn.execute("SELECT * FROM guard.apply_retention()")
+        left = conn.execute(
+            "SELECT d.return_message FROM cron.job_run_details AS d"
+            " WHERE d.return_message IN ('at the cutoff', 'just older', 'never ended')"
+        ).fetchall()
+        conn.rollback()
+    assert left == [("at the cutoff",)]
