@@ -1,6 +1,7 @@
--- Deleting a company dismisses its review items that are still open AND those a reviewer has
--- claimed (nobody can finish the work of a company that no longer exists); its closed items and
--- resolved alerts are history and stay as they were.
+-- guard.forget_deleted_companies, the trigger of a company's deletion: deleting a company dismisses
+-- its review items that are still open AND those a reviewer has claimed (nobody can finish the work
+-- of a company that no longer exists); its closed items and resolved alerts are history and stay as
+-- they were.
 BEGIN;
 SELECT plan(3);
 

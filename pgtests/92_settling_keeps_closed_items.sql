@@ -1,7 +1,7 @@
--- An unknown booking attempt settled later (guard.fail_booking_attempt, as the booking path
--- does) resolves its call's OPEN booking_outcome_unknown item; an item of the same call and
--- reason closed earlier (an earlier attempt a reviewer settled by hand) is history and keeps who
--- closed it, how and why.
+-- guard.settle_unknown_booking_attempt: an unknown booking attempt settled later
+-- (guard.fail_booking_attempt, as the booking path does) resolves its call's OPEN
+-- booking_outcome_unknown item; an item of the same call and reason closed earlier (an earlier
+-- attempt a reviewer settled by hand) is history and keeps who closed it, how and why.
 BEGIN;
 SELECT plan(2);
 
