@@ -1,10 +1,13 @@
 -- guard.validate_call_end counts only the call's own ACTIVE appointments: a cancelled or deleted
 -- one, or one of another company linked to the call (an adopted database's cross-company link),
 -- does not make a booked call consistent. Rows are written with the triggers bypassed, as an
--- adopted database has them. With an active appointment every booking flag must agree, each
--- term alone; and an attempt of unknown outcome is as unsettled as one calling.
+-- adopted database has them. The flags are judged by detection's rule
+-- (guard.call_flags_contradict), each term alone: with an active appointment made, linked, a
+-- link time, booked and not failed; without one, no link status but unlinked or
+-- creation_failed. A phantom booking is reported once, as such. And an attempt of unknown
+-- outcome is as unsettled as one calling.
 BEGIN;
-SELECT plan(7);
+SELECT plan(10);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 SET LOCAL session_replication_role = replica;
@@ -36,12 +39,21 @@ INSERT INTO calls (
 ) VALUES
 (4, 1, 'c4', 'appointment_booked', TRUE, 'unlinked', NULL, 'inbound', 'unlinked'),
 (5, 1, 'c5', 'no_booking', TRUE, 'linked', now(), 'inbound', 'unlinked'),
-(6, 1, 'c6', 'appointment_booked', TRUE, 'linked', now(), 'inbound', 'unlinked');
+(6, 1, 'c6', 'appointment_booked', TRUE, 'linked', now(), 'inbound', 'unlinked'),
+(7, 1, 'c7', 'appointment_booked', TRUE, 'linked', NULL, 'inbound', 'unlinked'),
+(8, 1, 'c8', 'information_only', FALSE, 'linked', now(), 'inbound', 'unlinked'),
+(9, 1, 'c9', 'information_only', TRUE, 'linked', now(), 'inbound', 'unlinked');
+-- call 7: every flag says booked but the link time is missing; call 8: no appointment, nothing
+-- booked, yet linked; call 9: no appointment and made (a phantom, and its flags contradict)
 -- call 6: booked and linked, but booking_failed left set by an earlier failed attempt
 UPDATE calls SET booking_failed = TRUE
 WHERE id = 6;
 INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, status)
-VALUES (4, 1, 4, 'uid-4', 'scheduled'), (5, 1, 5, 'uid-5', 'scheduled'), (6, 1, 6, 'uid-6', 'scheduled');
+VALUES
+(4, 1, 4, 'uid-4', 'scheduled'),
+(5, 1, 5, 'uid-5', 'scheduled'),
+(6, 1, 6, 'uid-6', 'scheduled'),
+(7, 1, 7, 'uid-7', 'scheduled');
 SET LOCAL session_replication_role = origin;
 
 SELECT results_eq(
@@ -69,10 +81,26 @@ SELECT results_eq(
     $$VALUES ('flags_contradict_appointments', 'check_call', 'no_booking')$$,
     'validate_call_end: an appointment with an outcome other than booked contradicts the flags'
 );
-SELECT is_empty(
-    $$SELECT problem FROM guard.validate_call_end(6) WHERE problem = 'failure_not_queued'$$,
-    'validate_call_end: a failure flag on a call with an active appointment is no failure left '
-    'unqueued (the call has its booking; detection reports the flag)'
+SELECT results_eq(
+    $$SELECT problem, reaction, details ->> 'booking_failed' FROM guard.validate_call_end(6)$$,
+    $$VALUES ('flags_contradict_appointments', 'check_call', 'true')$$,
+    'validate_call_end: a failure flag beside an active appointment contradicts the flags, and '
+    'is no failure left unqueued (the call has its booking)'
+);
+SELECT results_eq(
+    $$SELECT problem, details ->> 'appointment_linked_at' FROM guard.validate_call_end(7)$$,
+    $$VALUES ('flags_contradict_appointments', NULL::text)$$,
+    'validate_call_end: a booked, linked call without a link time contradicts the flags'
+);
+SELECT results_eq(
+    $$SELECT problem, details -> 'appointment_ids' FROM guard.validate_call_end(8)$$,
+    $$VALUES ('flags_contradict_appointments', '[]'::jsonb)$$,
+    'validate_call_end: a call linked to no active appointment contradicts the flags'
+);
+SELECT results_eq(
+    $$SELECT problem FROM guard.validate_call_end(9)$$,
+    $$VALUES ('booked_without_appointment')$$,
+    'validate_call_end: a phantom booking is reported once, not as a contradiction too'
 );
 
 -- an attempt whose outcome nobody knows is as unsettled as one still calling the calendar

@@ -20,13 +20,14 @@ DECLARE
     the_call record;
     active_appointments bigint[];
     unsettled record;
+    phantom boolean;
 BEGIN
     IF validate_call_end.call_id IS NULL THEN
         RAISE EXCEPTION 'validate_call_end needs a call id'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT c.id, c.company_id, c.session_outcome, c.appointment_made, c.appointment_link_status,
-           c.booking_failed, c.requires_manual_processing
+           c.appointment_linked_at, c.booking_failed, c.requires_manual_processing
     INTO the_call
     FROM public.calls AS c WHERE c.id = validate_call_end.call_id;
     IF NOT FOUND THEN
@@ -68,8 +69,12 @@ BEGIN
         RETURN NEXT;
     END IF;
 
-    IF cardinality(active_appointments) = 0
-        AND (the_call.session_outcome = 'appointment_booked' OR the_call.appointment_made) THEN
+    phantom := cardinality(active_appointments) = 0
+        AND (
+            the_call.session_outcome IS NOT DISTINCT FROM 'appointment_booked'
+            OR the_call.appointment_made IS TRUE
+        );
+    IF phantom THEN
         problem := 'booked_without_appointment';
         details := jsonb_build_object(
             'session_outcome', the_call.session_outcome,
@@ -80,20 +85,26 @@ BEGIN
     END IF;
 
     -- The triggers derive these flags on every write, so this is seen only where they were
-    -- bypassed (disabled triggers, a replica session, rows older than Booking Guard).
-    IF cardinality(active_appointments) > 0
-        AND NOT coalesce(
-            the_call.appointment_made
-            AND the_call.appointment_link_status = 'linked'
-            AND the_call.session_outcome = 'appointment_booked',
-            FALSE
+    -- bypassed (disabled triggers, a replica session, rows older than Booking Guard). The rule is
+    -- detection's (guard.call_flags_contradict), so a call that ends consistent here raises no
+    -- flags alert a minute later; a phantom booking is reported above as such, not twice.
+    IF NOT phantom
+        AND guard.call_flags_contradict(
+            the_call.appointment_made,
+            the_call.appointment_link_status,
+            the_call.appointment_linked_at,
+            the_call.session_outcome,
+            the_call.booking_failed,
+            cardinality(active_appointments) > 0
         ) THEN
         problem := 'flags_contradict_appointments';
         details := jsonb_build_object(
             'appointment_ids', to_jsonb(active_appointments),
             'appointment_made', the_call.appointment_made,
             'appointment_link_status', the_call.appointment_link_status,
-            'session_outcome', the_call.session_outcome
+            'appointment_linked_at', the_call.appointment_linked_at,
+            'session_outcome', the_call.session_outcome,
+            'booking_failed', the_call.booking_failed
         );
         reaction := 'check_call';
         RETURN NEXT;

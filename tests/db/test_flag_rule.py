@@ -4,7 +4,9 @@ combination of a call's flag values and its appointments: exhaustive, not sample
   reading one index entry and comparing with guard.call_flags_contradict). The write is made
   through the trigger, so the read it does is tested as well as the comparison.
 - The one-call derivation of a one-row cancel, soft delete, delete or restore
-  (guard.sync_one_call_flags), made through the appointment triggers."""
+  (guard.sync_one_call_flags), made through the appointment triggers.
+And the call-end validation (guard.validate_call_end) reports a contradiction exactly where the
+derivation finds one, so a call that ends consistent raises no flags alert a minute later."""
 
 from __future__ import annotations
 
@@ -219,4 +221,70 @@ def test_the_one_call_derivation_agrees_with_the_derivation_on_every_state(db_ur
     ]
     assert wrong == [], [
         (cases[call - 1], through_the_trigger[call], by_the_definition[call]) for call in wrong[:5]
+    ]
+
+
+def test_call_end_validation_agrees_with_the_derivation_on_every_state(db_url: str) -> None:
+    """Every flag state beside every shape of appointments, written past the triggers (as an
+    adopted database or a disabled trigger leaves them): guard.validate_call_end reports
+    `flags_contradict_appointments` for exactly the calls the derivation would correct, except
+    those it reports as `booked_without_appointment` (a phantom booking, reported once); and it
+    reports the phantom only where no active appointment exists and the outcome or
+    appointment_made says booked."""
+    states = list(itertools.product(MADE, LINK_STATUS, LINKED_AT, OUTCOME, FAILED, CONFIRMED))
+    cases = list(itertools.product(range(len(APPOINTMENTS)), states))
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute("SET session_replication_role = replica")  # the states as written
+        rows = ", ".join(
+            f"({call}, {', '.join(state)})" for call, (_, state) in enumerate(cases, start=1)
+        )
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, appointment_made,"
+            " appointment_link_status, appointment_linked_at, session_outcome, booking_failed,"
+            " booking_confirmed, direction, customer_link_status)"
+            " SELECT v.id, 1, 'end-' || v.id, v.made, v.link, v.linked_at, v.outcome, v.failed,"
+            " v.confirmed, 'inbound', 'unlinked'"
+            f" FROM (VALUES {rows})"
+            " AS v (id, made, link, linked_at, outcome, failed, confirmed)"
+        )
+        for call, (shape, _) in enumerate(cases, start=1):
+            for status, deleted_at in APPOINTMENTS[shape]:
+                conn.execute(
+                    f"INSERT INTO appointments (company_id, call_id, status, deleted_at)"
+                    f" VALUES (1, %s, %s, {deleted_at})",
+                    (call, status),
+                )
+        conn.execute("SET session_replication_role = origin")
+        reported: dict[str, set[int]] = {}
+        for call, problem in conn.execute(
+            "SELECT c.id, v.problem FROM calls AS c"
+            " CROSS JOIN LATERAL guard.validate_call_end(c.id) AS v"
+        ).fetchall():
+            reported.setdefault(problem, set()).add(call)
+        derived = {
+            row[0]
+            for row in conn.execute(
+                "SELECT f.id FROM guard.call_flags_to_correct("
+                " ARRAY(SELECT generate_series(1, %s)::bigint), FALSE) AS f",
+                (len(cases),),
+            ).fetchall()
+        }
+        conn.rollback()
+
+    active = {"(('scheduled', 'NULL'),)", "(('scheduled', 'NULL'), ('cancelled', 'NULL'))"}
+    phantoms = {
+        call
+        for call, (shape, state) in enumerate(cases, start=1)
+        if str(APPOINTMENTS[shape]) not in active
+        and (state[0] == "TRUE" or state[3] == "'appointment_booked'")
+    }
+    contradicting = reported.get("flags_contradict_appointments", set())
+    assert phantoms and contradicting, "the cases test nothing"
+    assert reported.get("booked_without_appointment", set()) == phantoms
+    assert contradicting & phantoms == set(), "a phantom booking is reported once"
+    wrong = sorted(contradicting ^ (derived - phantoms))
+    assert wrong == [], [
+        (call, APPOINTMENTS[cases[call - 1][0]], cases[call - 1][1], call in derived)
+        for call in wrong[:5]
     ]
