@@ -6,7 +6,7 @@
 -- closed -> open that began it, not from a re-opening by a failed probe nor from an operator's
 -- forced open after it closed in between, and folded only when recorded before the horizon.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 
 INSERT INTO companies (id, name) VALUES (1031, 'A');
 INSERT INTO calls (id, company_id, retell_call_id)
@@ -14,12 +14,12 @@ SELECT
     g,
     1031,
     'c' || g
-FROM generate_series(10310, 10315) AS g;
+FROM generate_series(10310, 10316) AS g;
 INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id)
-VALUES (10312, 1031, 10312, 'u10312'), (10315, 1031, 10315, 'u10315');
+VALUES (10312, 1031, 10312, 'u10312'), (10315, 1031, 10315, 'u10315'), (10316, 1031, 10316, 'u10316');
 
 -- each state twice, two hours ago: once settled by the booking path (one calendar call), once
--- by something else (calendar_calls NULL)
+-- by something else (calendar_calls NULL); and an attempt recovered from the calendar
 INSERT INTO guard.booking_attempts (
     company_id, call_id, service_id, idempotency_key, state, created_at, finished_at,
     calendar_calls, appointment_id, booking_uid
@@ -42,7 +42,8 @@ FROM (
     (10312, 'booked', 1, 10312, 'u10312'),
     (10313, 'failed', NULL, NULL, NULL),
     (10314, 'queued', NULL, NULL, NULL),
-    (10315, 'booked', NULL, 10315, 'u10315')
+    (10315, 'booked', NULL, 10315, 'u10315'),
+    (10316, 'recovered', NULL, 10316, 'u10316')
 ) AS v (call_id, state, calls, appointment_id, uid);
 
 -- circuits that recovered. reprobed: opened at -3h, a failed probe opened it again 30 s later,
@@ -82,15 +83,17 @@ FROM (
     ('before', 2, 'half_open', 'closed', 5, now() - interval '1 hour 1 microsecond')
 ) AS v (key, generation, from_state, to_state, seconds, recorded_at);
 
--- one validation sample, and no watermark row at all (a database restored without it)
-INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at)
-VALUES (TRUE, 1, now() - interval '2 hours');
+-- two validation samples, one a failure without a reason; and no watermark row at all (a
+-- database restored without it)
+INSERT INTO guard.validation_metrics (ok, latency_ms, measured_at, failure_reason)
+VALUES (TRUE, 1, now() - interval '2 hours', NULL), (FALSE, 1, now() - interval '2 hours', NULL);
 DELETE FROM guard.metric_watermark;
 
 SELECT is(
     guard.fold_metric_totals(),
-    -- validations 1, bookings 6, retries 3, duration buckets 3, recovery buckets 3
-    16::bigint,
+    -- validations 2, their failures 1, bookings 7, retries 3, duration buckets 3, recovery
+    -- buckets 3
+    19::bigint,
     'fold_metric_totals: without a watermark row it counts everything before its horizon'
 );
 SELECT results_eq(
@@ -102,10 +105,17 @@ SELECT results_eq(
     $$SELECT counter, sum(total)::int FROM guard.metric_totals
       WHERE counter IN ('bookings', 'booking_retries') OR label NOT LIKE '%|sum\_us'
       GROUP BY counter ORDER BY counter$$,
-    $$VALUES ('booking_duration', 3), ('booking_retries', 3), ('bookings', 6),
-             ('breaker_recovery', 3), ('validations', 1)$$,
+    $$VALUES ('booking_duration', 3), ('booking_retries', 3), ('bookings', 7),
+             ('breaker_recovery', 3), ('validation_failures', 1), ('validations', 2)$$,
     'fold_metric_totals: an attempt nobody counted calendar calls of is a booking, not a '
     'duration nor a retry'
+);
+SELECT results_eq(
+    $$SELECT counter, label, total::int FROM guard.metric_totals
+      WHERE counter IN ('bookings', 'validation_failures') ORDER BY counter, label$$,
+    $$VALUES ('bookings', 'booked', 2), ('bookings', 'failed', 2), ('bookings', 'queued', 2),
+             ('bookings', 'recovered', 1), ('validation_failures', 'unknown', 1)$$,
+    'fold_metric_totals: a recovered attempt is a booking; a failure without a reason is unknown'
 );
 SELECT results_eq(
     $$SELECT label FROM guard.metric_totals WHERE counter = 'booking_duration'
