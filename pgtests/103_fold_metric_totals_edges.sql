@@ -6,7 +6,7 @@
 -- closed -> open that began it, not from a re-opening by a failed probe nor from an operator's
 -- forced open after it closed in between, and folded only when recorded before the horizon.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 
 INSERT INTO companies (id, name) VALUES (1031, 'A');
 INSERT INTO calls (id, company_id, retell_call_id)
@@ -140,6 +140,11 @@ SELECT results_eq(
     $$VALUES (now() - interval '1 hour', '2000-01-01 00:00:00+00'::timestamptz)$$,
     'fold_metric_totals: and leaves the watermark row as it was'
 );
+
+-- a range with nothing in it: 0, not NULL
+DELETE FROM guard.breaker_events WHERE key = 'before';
+UPDATE guard.metric_watermark SET folded_before = now() - interval '1 hour 1 second';
+SELECT is(guard.fold_metric_totals(), 0::bigint, 'fold_metric_totals: a range without rows folds 0');
 
 SELECT * FROM finish();
 ROLLBACK;
