@@ -142,7 +142,8 @@ SELECT results_eq(
 );
 
 -- a range with nothing in it: 0, not NULL
-DELETE FROM guard.breaker_events WHERE key = 'before';
+DELETE FROM guard.breaker_events
+WHERE key = 'before';
 UPDATE guard.metric_watermark SET folded_before = now() - interval '1 hour 1 second';
 SELECT is(guard.fold_metric_totals(), 0::bigint, 'fold_metric_totals: a range without rows folds 0');
 
