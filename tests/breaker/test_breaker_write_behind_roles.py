@@ -99,18 +99,20 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
         for bad, message in (
             ("{}", "expected a JSON array"),
             ("[1]", "must be a JSON object"),
-            (
-                '[{"key": "a{b}", "generation": 1, "from_state": "closed", "to_state": "open"}]',
-                "invalid transition",
-            ),
-            (
-                '[{"key": "k", "generation": 0, "from_state": "closed", "to_state": "open"}]',
-                "invalid transition",
-            ),
-            (
-                '[{"key": "k", "generation": 1, "from_state": "closed", "to_state": "gone"}]',
-                "invalid transition",
-            ),
+            # each one wrong value in an otherwise valid transition: the key's syntax and
+            # length, the generation's range and wholeness, the states
+            (_transition("a{b}", NOW), "invalid transition"),
+            (_transition("", NOW), "invalid transition"),
+            (_transition("k" * 201, NOW), "invalid transition"),
+            (_transition(None, NOW), "invalid transition"),
+            (_transition("k", NOW, generation=0), "invalid transition"),
+            (_transition("k", NOW, generation=10**12 + 1), "invalid transition"),
+            (_transition("k", NOW, generation=1.5), "invalid transition"),
+            (_transition("k", NOW, generation=None), "invalid transition"),
+            (_transition("k", NOW, from_state=None), "invalid transition"),
+            (_transition("k", NOW, from_state="gone"), "invalid transition"),
+            (_transition("k", NOW, to_state=None), "invalid transition"),
+            (_transition("k", NOW, to_state="gone"), "invalid transition"),
             # a transition without a time, or with one a breaker cannot write (1970 to 2286)
             (_transition("k", None), "invalid transition"),
             (_transition("k", "1969-12-31T23:59:59.999999Z"), "invalid transition"),
@@ -128,7 +130,9 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
                 conn.execute("SELECT guard.record_breaker_transitions(%s::jsonb)", (bad,))
         # the first and the last moment a breaker can write are recorded, and the edges of a
         # pid and of the counts
+        longest = "A-z_0.9:/" + "k" * 191
         for key, transition in (
+            ("longest", _transition(longest, NOW, generation=10**12)),
             ("first", _transition("first", "1970-01-01T00:00:00Z")),
             ("last", _transition("last", "2286-11-20T17:46:40Z")),
             ("pid-0", _transition("pid-0", NOW, pid=0, failure_count=0, success_count=0)),
@@ -148,7 +152,7 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
 NOW = "2026-01-01T00:00:00Z"
 
 
-def _transition(key: str, occurred_at: str | None, **fields: object) -> str:
+def _transition(key: str | None, occurred_at: str | None, **fields: object) -> str:
     return json.dumps(
         [
             {
