@@ -124,6 +124,10 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
             (_transition("k", NOW, pid=2147483648), "invalid transition"),
             (_transition("k", NOW, pid=1.5), "invalid transition"),
             (_transition("k", NOW, failure_count=1.5), "invalid transition"),
+            (_transition("k", NOW, failure_count=-1), "invalid transition"),
+            (_transition("k", NOW, failure_count=2147483648), "invalid transition"),
+            (_transition("k", NOW, success_count=-1), "invalid transition"),
+            (_transition("k", NOW, success_count=2147483648), "invalid transition"),
             (_transition("k", NOW, success_count=0.5), "invalid transition"),
         ):
             with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
@@ -134,6 +138,7 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
         for key, transition in (
             ("longest", _transition(longest, NOW, generation=10**12)),
             ("first", _transition("first", "1970-01-01T00:00:00Z")),
+            ("no counts", _transition("no-counts", NOW, failure_count=None, success_count=None)),
             ("last", _transition("last", "2286-11-20T17:46:40Z")),
             ("pid-0", _transition("pid-0", NOW, pid=0, failure_count=0, success_count=0)),
             (
