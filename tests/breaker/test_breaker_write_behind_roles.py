@@ -117,6 +117,9 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
             (_transition("k", None), "invalid transition"),
             (_transition("k", "1969-12-31T23:59:59.999999Z"), "invalid transition"),
             (_transition("k", "2286-11-20T17:46:40.000001Z"), "invalid transition"),
+            # the opening a breaker keeps with its state: the same years
+            (_transition("k", NOW, opened_at="1969-12-31T23:59:59.999999Z"), "invalid transition"),
+            (_transition("k", NOW, opened_at="2286-11-20T17:46:40.000001Z"), "invalid transition"),
             # no writer, or one no process can be; a count a breaker cannot have
             (_transition("k", NOW, host=None), "invalid transition"),
             (_transition("k", NOW, pid=None), "invalid transition"),
@@ -140,6 +143,8 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
             ("first", _transition("first", "1970-01-01T00:00:00Z")),
             ("no counts", _transition("no-counts", NOW, failure_count=None, success_count=None)),
             ("last", _transition("last", "2286-11-20T17:46:40Z")),
+            ("opened first", _transition("opened-first", NOW, opened_at="1970-01-01T00:00:00Z")),
+            ("opened last", _transition("opened-last", NOW, opened_at="2286-11-20T17:46:40Z")),
             ("pid-0", _transition("pid-0", NOW, pid=0, failure_count=0, success_count=0)),
             (
                 "pid-max",
