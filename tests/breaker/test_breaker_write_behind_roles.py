@@ -159,6 +159,34 @@ def test_the_function_checks_its_input(logins: dict[str, str]) -> None:
             assert row == (1,), key
 
 
+def test_a_generation_recorded_again_changes_nothing(db_url: str, logins: dict[str, str]) -> None:
+    """A retried batch, or a second writer with the same generation and other counts, records
+    no event and leaves the state as the first write left it; a newer generation moves it."""
+    state = (
+        "SELECT state, generation, failure_count, updated_at FROM guard.breaker_state"
+        " WHERE key = 'replayed'"
+    )
+    with psycopg.connect(logins["application"], autocommit=True) as conn:
+        first = _transition("replayed", NOW, failure_count=3)
+        record = "SELECT guard.record_breaker_transitions(%s::jsonb)"
+        assert conn.execute(record, (first,)).fetchone() == (1,)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = conn.execute(state).fetchone()
+    assert before is not None and before[:3] == ("open", 1, 3)
+    with psycopg.connect(logins["application"], autocommit=True) as conn:
+        again = _transition("replayed", NOW, failure_count=5, to_state="forced_open")
+        assert conn.execute(record, (again,)).fetchone() == (0,)
+        assert conn.execute(record, (first,)).fetchone() == (0,)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute(state).fetchone() == before
+    with psycopg.connect(logins["application"], autocommit=True) as conn:
+        newer = _transition("replayed", NOW, generation=2, failure_count=0, to_state="half_open")
+        assert conn.execute(record, (newer,)).fetchone() == (1,)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        after = conn.execute(state).fetchone()
+    assert after is not None and after[:3] == ("half_open", 2, 0)
+
+
 NOW = "2026-01-01T00:00:00Z"
 
 
