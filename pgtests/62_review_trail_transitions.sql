@@ -3,7 +3,7 @@
 -- open -> resolved | dismissed; nothing else, and nothing of the trail changes outside a
 -- transition. Refusals are check_violation (23514).
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 INSERT INTO companies (id, name) VALUES (621, 'trail');
 INSERT INTO guard.review_items (company_id, reason, details)
@@ -169,6 +169,16 @@ SELECT throws_ok(
 SELECT throws_ok(
     format($$UPDATE guard.review_items SET note = 'rewritten' WHERE id = %s$$, pg_temp.item(4)),
     '23514', NULL, 'dismissed: its note is not rewritten'
+);
+-- the same for a resolved item, by the trail's own rule (not only by the CHECK on closed_at that
+-- a reopening also breaks): these were closed in this transaction, so closed_at is now()
+SELECT throws_like(
+    format($$UPDATE guard.review_items SET status = 'dismissed' WHERE id = %s$$, pg_temp.item(1)),
+    '%a closed item is never reopened or rewritten%', 'resolved -> dismissed is refused'
+);
+SELECT throws_like(
+    format($$UPDATE guard.review_items SET note = 'rewritten' WHERE id = %s$$, pg_temp.item(2)),
+    '%a closed item is never reopened or rewritten%', 'resolved: its note is not rewritten'
 );
 SELECT lives_ok(
     format($$UPDATE guard.review_items SET status = status WHERE id IN (%s, %s)$$, pg_temp.item(1), pg_temp.item(3)),
