@@ -3,7 +3,7 @@
 -- Booking Guard role but the owner may call it. (That it then runs in detection and survives
 -- verify and upgrades: tests/db/test_custom_checks.py.)
 BEGIN;
-SELECT plan(16);
+SELECT plan(21);
 
 INSERT INTO guard.rules (id, severity, description, remedy)
 VALUES ('calendar_times', 'low', 'An active appointment has its start time.', 'report');
@@ -46,10 +46,23 @@ SELECT
 FROM guard.check_appointment_without_start;
 CREATE VIEW public.check_elsewhere AS SELECT * FROM guard.check_appointment_without_start;
 
-SELECT throws_ok(
-    $$SELECT guard.register_check('appointment_without_start', 'calendar_times', NULL, 'low', 'x')$$,
-    '22004', NULL, 'a NULL argument is refused'
-);
+-- each argument NULL alone, the others valid (the view among them): refused before anything else
+SELECT
+    throws_ok(
+        format(
+            'SELECT guard.register_check(%s, %s, %s, %s, %s, %s)',
+            CASE WHEN n = 1 THEN 'NULL' ELSE quote_literal('appointment_without_start') END,
+            CASE WHEN n = 2 THEN 'NULL' ELSE quote_literal('calendar_times') END,
+            CASE WHEN n = 3 THEN 'NULL' ELSE quote_literal('check_appointment_without_start') END,
+            CASE WHEN n = 4 THEN 'NULL' ELSE quote_literal('low') END,
+            CASE WHEN n = 5 THEN 'NULL' ELSE quote_literal('x') END,
+            CASE WHEN n = 6 THEN 'NULL' ELSE quote_literal('report') END
+        ),
+        '22004',
+        'register_check needs a check id, a rule, a view, a severity, a description and a remedy',
+        format('register_check: NULL as argument %s alone is refused', n)
+    )
+FROM generate_series(1, 6) AS n;
 SELECT throws_ok(
     $$SELECT guard.register_check('Bad Id; --', 'calendar_times', 'check_appointment_without_start', 'low', 'x')$$,
     '22023', NULL, 'a check id that is not a lower-case code is refused'
