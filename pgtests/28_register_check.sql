@@ -3,7 +3,7 @@
 -- Booking Guard role but the owner may call it. (That it then runs in detection and survives
 -- verify and upgrades: tests/db/test_custom_checks.py.)
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 INSERT INTO guard.rules (id, severity, description, remedy)
 VALUES ('calendar_times', 'low', 'An active appointment has its start time.', 'report');
@@ -74,6 +74,12 @@ SELECT throws_ok(
 SELECT throws_ok(
     $$SELECT guard.register_check('appointment_without_start', 'no_such_rule', 'check_appointment_without_start', 'low', 'x')$$,
     'P0002', NULL, 'an unknown rule is refused'
+);
+-- a table in schema guard with a check's name and columns is no view
+CREATE TABLE guard.check_a_table AS SELECT * FROM guard.check_appointment_without_start WITH NO DATA;
+SELECT throws_ok(
+    $$SELECT guard.register_check('a_table', 'calendar_times', 'check_a_table', 'low', 'x')$$,
+    '42P01', 'view guard.check_a_table does not exist', 'a table named like a check view is refused'
 );
 SELECT throws_ok(
     $$SELECT guard.register_check('appointment_without_start', 'calendar_times', 'check_elsewhere', 'low', 'x')$$,
