@@ -7,7 +7,7 @@
 -- again), and check_call's budget for own checks skips them once it is used up. The timing of
 -- slow checks and cut passes: tests/db/test_own_checks_sandboxed.py.
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id, from_number)
@@ -209,6 +209,15 @@ SELECT results_eq(
     $$SELECT status, error LIKE '%left out of check_call%' FROM guard.run_checks(NULL, 1) WHERE check_id = 'confined'$$,
     $$VALUES ('skipped'::text, TRUE)$$,
     'an own check over budget is left out of check_call while its alert is fresh'
+);
+-- registered again (after making it faster): its over-budget alert is resolved, and only that
+SELECT guard.register_check('confined', 'own_rule', 'check_confined', 'low', 'x');
+SELECT results_eq(
+    $$SELECT check_id, status, resolution FROM guard.alerts
+      WHERE check_id IN ('check_over_budget', 'confined') ORDER BY check_id, id$$,
+    $$VALUES ('check_over_budget'::text, 'resolved'::text, 'manual'::text),
+             ('confined', 'open', NULL), ('confined', 'open', NULL)$$,
+    'registering a check again resolves its over-budget alert and leaves every other open alert'
 );
 
 SELECT * FROM finish();
