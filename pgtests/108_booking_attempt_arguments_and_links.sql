@@ -3,9 +3,10 @@
 -- check; the appointment a completion names must be the call's, of the call's company, and
 -- active (an adopted database's appointment of another company linked to the call, a cancelled
 -- or deleted one: 23503); completing or failing one attempt leaves every other attempt alone,
--- those begun in the same transaction too (they share created_at).
+-- those begun in the same transaction too (they share created_at); a failure given a NULL
+-- context still names its attempt's key.
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 
 INSERT INTO companies (id, name) VALUES (1081, 'booking'), (1082, 'other');
 INSERT INTO calls (id, company_id, retell_call_id)
@@ -137,6 +138,25 @@ SELECT is(
     ),
     6,
     'no attempt was added or lost'
+);
+
+-- a context given as NULL is an empty one: the failure still names its key
+SELECT guard.fail_booking_attempt(
+    (
+        SELECT idempotency_key FROM attempt_keys
+        WHERE call_id = 10806
+    ), 'calendar_booking_failure', NULL
+);
+SELECT is(
+    (
+        SELECT details ->> 'idempotency_key' FROM guard.alerts
+        WHERE fingerprint = 'booking_rolled_back:call:10806'
+    ),
+    (
+        SELECT idempotency_key FROM attempt_keys
+        WHERE call_id = 10806
+    ),
+    'fail: with a NULL context the rollback''s alert still names the attempt''s key'
 );
 
 SELECT * FROM finish();
