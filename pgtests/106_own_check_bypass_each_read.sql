@@ -4,8 +4,8 @@
 --   counting a table reporting may read, or may read some columns of, is not;
 -- - a column reporting may not read is found among its table's own columns, even numbered past
 --   every other relation's;
--- - a partitioned table, a view, a materialized view and a foreign table reporting may not read
---   are named; a field of a composite type's value reads no relation;
+-- - a sequence, a partitioned table, a view, a materialized view and a foreign table reporting
+--   may not read are named; a field of a composite type's value reads no relation;
 -- - a whole-row reference (to_jsonb) in a view read on the way reads every column of what that
 --   view reads, not of the view itself: a check may use the columns of it reporting may read;
 -- - PostgreSQL's own views (pg_catalog, information_schema) may be read although they run with
@@ -14,7 +14,7 @@
 -- - a function in C or internal may be called wherever it is; a DBA's function in SQL is named
 --   with its language, in schema guard too (only the functions Booking Guard ships are exempt).
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 CREATE VIEW guard.check_counts_customers WITH (security_invoker = TRUE) AS
 SELECT
@@ -64,6 +64,9 @@ BEGIN
     EXECUTE 'CREATE FOREIGN TABLE public.dba_remote (id bigint) SERVER dba_server';
 END;
 $$;
+CREATE VIEW guard.check_reads_sequence WITH (security_invoker = TRUE) AS
+SELECT s.last_value
+FROM public.calls_id_seq AS s;
 CREATE VIEW guard.check_reads_partitioned WITH (security_invoker = TRUE) AS
 SELECT p.id
 FROM public.dba_partitioned AS p;
@@ -159,6 +162,7 @@ ALTER VIEW guard.check_counts_customers OWNER TO guard_owner;
 ALTER VIEW guard.check_counts_settings OWNER TO guard_owner;
 ALTER VIEW guard.check_counts_calls OWNER TO guard_owner;
 ALTER VIEW guard.check_reads_wide_secret OWNER TO guard_owner;
+ALTER VIEW guard.check_reads_sequence OWNER TO guard_owner;
 ALTER VIEW guard.check_reads_partitioned OWNER TO guard_owner;
 ALTER VIEW guard.dba_rule_ids OWNER TO guard_owner;
 ALTER VIEW guard.check_reads_invoker_view OWNER TO guard_owner;
@@ -209,6 +213,11 @@ SELECT is(
     'guard.check_reads_wide_secret reads public.dba_wide (secret), which the reporting role'
     || ' guard_reporting may not read: its rows would reach reporting through the check''s alerts',
     'a column reporting may not read, numbered past any other relation''s, is named'
+);
+SELECT matches(
+    guard.own_check_bypass('guard.check_reads_sequence'),
+    'reads public\.calls_id_seq \(last_value\), which the reporting role',
+    'a sequence reporting may not read is named (its last_value counts every company''s calls)'
 );
 SELECT matches(
     guard.own_check_bypass('guard.check_reads_partitioned'),

@@ -11,7 +11,8 @@
 --   - every relation it reads, directly or through views with security_invoker, is one the
 --     reporting role may read (the columns it uses): a table without row-level security that
 --     reporting may not read (public.customers and its phone numbers, guard.breaker_state, a
---     catalog) would reach reporting through the check's alerts; a view read on the way runs
+--     catalog) would reach reporting through the check's alerts, and so would a sequence's
+--     last_value (public.calls_id_seq: every company's calls counted); a view read on the way runs
 --     with the reader's rights too, or is one Booking Guard ships (they filter by the reader's
 --     companies themselves) or PostgreSQL's own (pg_catalog, information_schema);
 --   - it calls no SECURITY DEFINER function but Booking Guard's (it reads with its owner's
@@ -141,7 +142,7 @@ BEGIN
         INNER JOIN pg_class AS c ON u.refobjid = c.oid
         WHERE
             u.refclassid = 'pg_class'::regclass
-            AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+            AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
             -- another check view: guard.apply_grants grants every one to reporting
             AND NOT (c.relnamespace = 'guard'::regnamespace AND c.relkind = 'v' AND c.relname LIKE 'check\_%')
             AND NOT has_table_privilege(reporting_role, c.oid, 'SELECT')
