@@ -24,8 +24,8 @@ SELECT
     'x',
     now() - interval '2 days',
     now() - interval '1 day',
-    CASE WHEN n IN (10703, 10704) THEN now() - interval '1 day' END
-FROM generate_series(10701, 10712) AS n;
+    CASE WHEN n IN (10703, 10704, 10713) THEN now() - interval '1 day' END
+FROM generate_series(10701, 10713) AS n;
 
 INSERT INTO guard.alert_deliveries (
     alert_id, channel, status, attempts, delivered_at, last_error, claimed_by, claimed_until
@@ -48,15 +48,17 @@ INSERT INTO guard.alert_deliveries (
 (10710, 'email', 'pending', 3, NULL, NULL, NULL, NULL),
 (10711, 'email', 'failed', 4, NULL, 'gave up', NULL, NULL),
 (10712, 'email', 'pending', 0, NULL, NULL, NULL, NULL),
-(10712, 'slack', 'pending', 0, NULL, NULL, NULL, NULL);
+(10712, 'slack', 'pending', 0, NULL, NULL, NULL, NULL),
+-- both: skipped by an operator (guard.skip_alert_deliveries, which marks the alert done)
+(10713, 'email', 'skipped', 0, NULL, NULL, NULL, NULL);
 
 CREATE TEMP TABLE before_sends AS
 SELECT * FROM guard.alert_deliveries
-WHERE alert_id BETWEEN 10701 AND 10712;
+WHERE alert_id BETWEEN 10701 AND 10713;
 
 SELECT is(
     guard.complete_alert_deliveries(
-        'email', ARRAY[10701, 10702, 10703, 10704, 10705, 10706, 10707]::bigint[]
+        'email', ARRAY[10701, 10702, 10703, 10704, 10705, 10706, 10707, 10713]::bigint[]
     ),
     5,
     'complete: the five pending email rows of the alerts named are marked'
@@ -77,7 +79,7 @@ SELECT results_eq(
 SELECT is_empty(
     $$SELECT d.alert_id, d.channel FROM guard.alert_deliveries AS d
       INNER JOIN before_sends AS b USING (alert_id, channel)
-      WHERE d.alert_id BETWEEN 10701 AND 10708
+      WHERE d.alert_id BETWEEN 10701 AND 10713
         AND NOT (d.alert_id IN (10701, 10704, 10705, 10706, 10707) AND d.channel = 'email')
         AND (d.status, d.attempts, d.delivered_at, d.last_error)
         IS DISTINCT FROM (b.status, b.attempts, b.delivered_at, b.last_error)$$,
@@ -86,7 +88,7 @@ SELECT is_empty(
 );
 SELECT results_eq(
     $$SELECT id, delivered_at = now(), delivered_at IS NULL
-      FROM guard.alerts WHERE id BETWEEN 10701 AND 10708 ORDER BY id$$,
+      FROM guard.alerts WHERE id BETWEEN 10701 AND 10708 OR id = 10713 ORDER BY id$$,
     $$VALUES
         (10701::bigint, TRUE, FALSE),
         (10702, NULL::boolean, TRUE),
@@ -95,7 +97,8 @@ SELECT results_eq(
         (10705, NULL, TRUE),
         (10706, TRUE, FALSE),
         (10707, NULL, TRUE),
-        (10708, NULL, TRUE)$$,
+        (10708, NULL, TRUE),
+        (10713, FALSE, FALSE)$$,
     'complete: an alert is delivered once no delivery is pending or failed (skipped is done); an'
     || ' alert delivered before keeps its time'
 );
@@ -113,7 +116,7 @@ SELECT is(
 
 SELECT is(
     guard.fail_alert_deliveries(
-        'email', ARRAY[10709, 10710, 10711, 10712]::bigint[], 'HTTP 500', 10, 25, 4
+        'email', ARRAY[10709, 10710, 10711, 10712, 10713]::bigint[], 'HTTP 500', 10, 25, 4
     ),
     2,
     'fail: the email rows of the alerts named that have given up, the one given up before too'
@@ -133,13 +136,14 @@ SELECT results_eq(
 SELECT results_eq(
     $$SELECT alert_id, channel, status, attempts, last_error
       FROM guard.alert_deliveries WHERE (alert_id = 10711 AND channel = 'email')
-        OR (alert_id = 10712 AND channel = 'slack') OR (alert_id = 10708 AND channel = 'email')
+        OR (alert_id = 10712 AND channel = 'slack') OR (alert_id IN (10708, 10713) AND channel = 'email')
       ORDER BY alert_id, channel$$,
     $$VALUES (10708::bigint, 'email'::text, 'pending'::text, 0, NULL::text),
         (10711, 'email', 'failed', 4, 'gave up'),
-        (10712, 'slack', 'pending', 0, NULL)$$,
-    'fail: a row that gave up before, another channel''s row and another alert''s pending row'
-    || ' are as they were'
+        (10712, 'slack', 'pending', 0, NULL),
+        (10713, 'email', 'skipped', 0, NULL)$$,
+    'fail: a row that gave up before, a skipped one, another channel''s row and another alert''s'
+    || ' pending row are as they were'
 );
 SELECT is(
     guard.fail_alert_deliveries('email', ARRAY[10712]::bigint[], 'HTTP 500', 10, 25, 4),
