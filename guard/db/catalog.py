@@ -310,7 +310,9 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
     Each stored text is made a temporary view and printed by pg_get_viewdef, in a transaction
     that is always rolled back; on the version that took the snapshot that gives the same text
     back. A text this database cannot build (a table or column it lacks) stays as it was: the
-    view then differs, and so does the table, which is the drift to report."""
+    view then differs, and so does the table, which is the drift to report. Any other error (a
+    lock timeout, a cancel by the hold guard, a lost connection) is raised: keeping the text then
+    would report a view as drifted that is not, and refuse a migration a retry would apply."""
     reprinted = copy.deepcopy(snapshot)
     views = [
         (name, relation)
@@ -332,11 +334,24 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
                     )
                     cur.execute("SELECT pg_get_viewdef(%s::regclass)", (f"pg_temp.{temporary}",))
                     row = cur.fetchone()
-            except psycopg.Error:
+            except psycopg.Error as error:
+                if not _cannot_build(error):
+                    raise
                 continue
             if row is not None:
                 relation["view_def"] = row[0]
     return reprinted
+
+
+# The SQLSTATE classes of a view text this server cannot build: a name it does not know (42: an
+# undefined table, column or function, a syntax it lacks), a feature it does not have (0A), a
+# literal its types refuse (22).
+_CANNOT_BUILD_CLASSES = frozenset({"42", "0A", "22"})
+
+
+def _cannot_build(error: psycopg.Error) -> bool:
+    """Whether `error` says the text cannot be built here, not that the attempt was cut."""
+    return (error.sqlstate or "")[:2] in _CANNOT_BUILD_CLASSES
 
 
 def _types(cur: psycopg.Cursor[Any], params: dict[str, Any]) -> dict[str, Any]:
