@@ -38,17 +38,21 @@ SELECT throws_ok(
     'check_call of an unknown call is refused'
 );
 
--- validate_booking and record_validation: nothing recorded for what they refuse
+-- validate_booking and record_validation: nothing recorded for what they refuse; each NULL is
+-- refused by validate_booking itself, not by a later step with another function's message
 SELECT throws_ok(
-    $$SELECT * FROM guard.validate_booking(NULL, 1, 'uid-1')$$, '22004', NULL,
+    $$SELECT * FROM guard.validate_booking(NULL, 1, 'uid-1')$$, '22004',
+    'validate_booking needs a call id, an appointment id and a booking uid',
     'validate_booking with a NULL call is refused'
 );
 SELECT throws_ok(
-    $$SELECT * FROM guard.validate_booking(1, NULL, 'uid-1')$$, '22004', NULL,
+    $$SELECT * FROM guard.validate_booking(1, NULL, 'uid-1')$$, '22004',
+    'validate_booking needs a call id, an appointment id and a booking uid',
     'validate_booking with a NULL appointment is refused'
 );
 SELECT throws_ok(
-    $$SELECT * FROM guard.validate_booking(1, 1, NULL)$$, '22004', NULL,
+    $$SELECT * FROM guard.validate_booking(1, 1, NULL)$$, '22004',
+    'validate_booking needs a call id, an appointment id and a booking uid',
     'validate_booking with a NULL booking uid is refused'
 );
 SELECT throws_ok(
