@@ -1,0 +1,35 @@
+-- guard.drain_detection_queue without a batch size takes detection_queue_batch rows a drain, the
+-- oldest queued first; a drain given a size takes that many. A drain that took every due row at
+-- once would hold the queue's row locks, and run check_call, for however many calls piled up.
+BEGIN;
+SELECT plan(4);
+
+INSERT INTO companies (id, name) VALUES (1171, 'queue');
+INSERT INTO calls (id, company_id, retell_call_id, created_at)
+SELECT
+    g,
+    1171,
+    'q' || g,
+    now() - interval '5 min'
+FROM generate_series(11701, 11705) AS g;
+DELETE FROM guard.detection_queue;
+INSERT INTO guard.detection_queue (call_id, due_at)
+SELECT
+    g,
+    now() - interval '1 min'
+FROM generate_series(11701, 11705) AS g
+ORDER BY g;
+UPDATE guard.settings SET value = '2'
+WHERE key = 'detection_queue_batch';
+
+SELECT is(guard.drain_detection_queue(), 2, 'a drain without a size takes detection_queue_batch');
+SELECT results_eq(
+    'SELECT call_id FROM guard.detection_queue ORDER BY id',
+    ARRAY[11703::bigint, 11704, 11705],
+    'the oldest two were taken'
+);
+SELECT is(guard.drain_detection_queue(3), 3, 'a drain given a size takes that many');
+SELECT is_empty('SELECT FROM guard.detection_queue', 'the queue is empty');
+
+SELECT * FROM finish();
+ROLLBACK;
