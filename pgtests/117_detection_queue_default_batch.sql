@@ -1,8 +1,10 @@
 -- guard.drain_detection_queue without a batch size takes detection_queue_batch rows a drain, the
 -- oldest queued first; a drain given a size takes that many. A drain that took every due row at
 -- once would hold the queue's row locks, and run check_call, for however many calls piled up.
+-- A queued call deleted since is skipped, its open alert left to the windowed pass, while other
+-- calls exist.
 BEGIN;
-SELECT plan(4);
+SELECT plan(6);
 
 INSERT INTO companies (id, name) VALUES (1171, 'queue');
 INSERT INTO calls (id, company_id, retell_call_id, created_at)
@@ -30,6 +32,20 @@ SELECT results_eq(
 );
 SELECT is(guard.drain_detection_queue(3), 3, 'a drain given a size takes that many');
 SELECT is_empty('SELECT FROM guard.detection_queue', 'the queue is empty');
+
+-- Call 11709 was deleted after it was queued; its phantom alert is still open.
+INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
+VALUES (
+    'booked_without_appointment:call:11709', 'booked_without_appointment', 1171, 'call', 11709,
+    'high', 'booked without an appointment'
+);
+INSERT INTO guard.detection_queue (call_id, due_at) VALUES (11709, now() - interval '1 min');
+SELECT is(guard.drain_detection_queue(), 1, 'the deleted call''s row is taken');
+SELECT results_eq(
+    $$SELECT status, resolved_at FROM guard.alerts WHERE entity_id = 11709$$,
+    $$VALUES ('open', NULL::timestamptz)$$,
+    'its alert is not touched: the drain skipped the call'
+);
 
 SELECT * FROM finish();
 ROLLBACK;
