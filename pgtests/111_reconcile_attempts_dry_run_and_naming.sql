@@ -54,7 +54,8 @@ SELECT
     b.id,
     'critical',
     'a booking attempt never finished'
-FROM guard.booking_attempts AS b WHERE b.call_id IN (11102, 11103, 11104);
+FROM guard.booking_attempts AS b
+WHERE b.call_id IN (11102, 11103, 11104);
 
 CREATE TEMPORARY TABLE journal_before AS
 SELECT
@@ -91,7 +92,10 @@ SELECT results_eq(
     'the run does what the dry run counted'
 );
 SELECT is(
-    (SELECT state FROM guard.booking_attempts WHERE idempotency_key = 'stale'),
+    (
+        SELECT state FROM guard.booking_attempts
+        WHERE idempotency_key = 'stale'
+    ),
     'unknown',
     'the stale calling attempt is unknown'
 );

@@ -9,7 +9,10 @@ SELECT plan(7);
 
 INSERT INTO companies (id, name) VALUES (1141, 'adopted');
 CREATE TEMP TABLE legacy_checks AS
-SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+SELECT
+    conname AS name,
+    pg_get_constraintdef(oid) AS definition
+FROM pg_constraint
 WHERE
     conrelid = 'calls'::regclass
     AND conname IN ('guard_calls_direction_check', 'guard_calls_customer_link_check');

@@ -19,7 +19,10 @@ SELECT results_eq(
     'another company''s appointment on the call does not make it booked: the attempt starts'
 );
 SELECT is(
-    (SELECT state FROM guard.booking_attempts WHERE call_id = 11601),
+    (
+        SELECT state FROM guard.booking_attempts
+        WHERE call_id = 11601
+    ),
     'calling',
     'and is in the journal, calling'
 );
