@@ -323,6 +323,11 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
         return reprinted
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
         cur.execute("SET LOCAL search_path = pg_catalog")
+        cur.execute("SELECT current_setting('transaction_read_only')::boolean")
+        if cur.fetchone() == (True,):
+            # A standby (or a read-only login) cannot create the temporary view: every text stays
+            # as stored, which is how that server's version prints it when it took the snapshot.
+            return reprinted
         for number, (_name, relation) in enumerate(views):
             temporary = f"guard_reprinted_{number}"
             try:

@@ -58,6 +58,17 @@ def test_a_text_this_server_cannot_build_keeps_its_stored_form(
     assert reprinted["relations"][others[0]]["view_def"] == _printed_by_server(db_url, others[0])
 
 
+def test_a_read_only_server_keeps_every_stored_text(db_url: str) -> None:
+    """A standby cannot create the temporary view; `guard db verify` there compares the stored
+    texts as they are (tests/ha/test_standby_commands.py runs it on a real standby)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        stored = _stored()
+        stored["relations"][_VIEW]["view_def"] = "SELECT 1 AS not_as_printed"
+        reprinted = catalog.as_printed_by(conn, stored)
+    assert reprinted == stored
+
+
 def test_a_lock_timeout_while_printing_reaches_the_caller(db_url: str) -> None:
     with (
         psycopg.connect(db_url) as blocker,
