@@ -1,0 +1,116 @@
+-- guard.alert_details_excerpt at each of its edges: details of exactly 16 kB travel whole and one
+-- byte more as an excerpt; a key of 64 characters is kept and one of 65 left out; a string of 200
+-- characters is kept whole and one of 201 cut; every scalar type (string, number, boolean, null)
+-- is kept and nested values left out; at most 64 keys, the first by name; details that are no
+-- object, or hold no scalar, leave only the pointer to the rest.
+BEGIN;
+SELECT plan(14);
+
+-- {"a": "xxx..."} prints as 9 characters around its string: 16375 x make 16384 bytes.
+CREATE TEMP TABLE doc AS
+SELECT
+    jsonb_build_object('a', repeat('x', 16375)) AS at_limit,
+    jsonb_build_object('a', repeat('x', 16376)) AS over_limit;
+
+SELECT is(
+    (SELECT octet_length(at_limit::text) FROM doc), 16384, 'the first document is 16384 bytes'
+);
+SELECT is(
+    (SELECT guard.alert_details_excerpt(1, at_limit) = at_limit FROM doc),
+    TRUE,
+    'details of exactly 16384 bytes travel whole'
+);
+SELECT is(
+    (SELECT guard.alert_details_excerpt(1, over_limit) -> 'details_truncated' FROM doc),
+    jsonb_build_object(
+        'bytes', 16385, 'read_more', 'SELECT details FROM guard.alerts WHERE id = 1'
+    ),
+    'details of 16385 bytes are an excerpt with their size and where to read the rest'
+);
+
+-- Over the limit: scalars of every type, nested values, keys at and over 64 characters, strings
+-- at and over 200 characters.
+CREATE TEMP TABLE excerpt AS
+SELECT guard.alert_details_excerpt(
+    42,
+    jsonb_build_object(
+        'text', 's',
+        'number', 4.5,
+        'flag', FALSE,
+        'nothing', NULL,
+        'nested', jsonb_build_object('k', 1),
+        'list', jsonb_build_array(1, 2),
+        repeat('k', 64), 'key of 64',
+        repeat('l', 65), 'key of 65',
+        'at200', repeat('y', 200),
+        'over200', repeat('z', 201),
+        'padding', jsonb_build_array(repeat('p', 17000))
+    )
+) AS e;
+
+SELECT is((SELECT e -> 'text' FROM excerpt), '"s"'::jsonb, 'a string is kept');
+SELECT is((SELECT e -> 'number' FROM excerpt), '4.5'::jsonb, 'a number is kept');
+SELECT is((SELECT e -> 'flag' FROM excerpt), 'false'::jsonb, 'a boolean is kept');
+SELECT is((SELECT e -> 'nothing' FROM excerpt), 'null'::jsonb, 'a JSON null is kept');
+SELECT ok(
+    (SELECT NOT e ?| ARRAY['nested', 'list', 'padding'] FROM excerpt),
+    'objects and arrays are left out'
+);
+SELECT is(
+    (SELECT e ->> repeat('k', 64) FROM excerpt), 'key of 64', 'a key of 64 characters is kept'
+);
+SELECT ok((SELECT NOT e ? repeat('l', 65) FROM excerpt), 'a key of 65 characters is left out');
+SELECT is(
+    (SELECT e ->> 'at200' FROM excerpt) || '/' || (SELECT e ->> 'over200' FROM excerpt),
+    repeat('y', 200) || '/' || repeat('z', 200),
+    'a string of 200 characters is kept whole, one of 201 cut to 200'
+);
+
+-- 70 scalar keys k01..k70: the first 64 by name, and the pointer.
+SELECT is(
+    (
+        SELECT array_agg(k ORDER BY k)
+        FROM jsonb_object_keys(
+            guard.alert_details_excerpt(
+                7,
+                (
+                    SELECT jsonb_object_agg(format('k%s', to_char(g, 'FM00')), repeat('v', 300))
+                    FROM generate_series(1, 70) AS g
+                )
+            )
+        ) AS k
+    ),
+    (
+        SELECT array_agg(k ORDER BY k)
+        FROM (
+            SELECT format('k%s', to_char(g, 'FM00')) AS k FROM generate_series(1, 64) AS g
+            UNION ALL
+            SELECT 'details_truncated'
+        ) AS expected
+    ),
+    'at most 64 keys travel, the first by name'
+);
+
+SELECT is(
+    guard.alert_details_excerpt(3, jsonb_build_array(repeat('a', 17000))),
+    jsonb_build_object(
+        'details_truncated',
+        jsonb_build_object(
+            'bytes', 17004, 'read_more', 'SELECT details FROM guard.alerts WHERE id = 3'
+        )
+    ),
+    'a large array leaves only the pointer'
+);
+SELECT is(
+    guard.alert_details_excerpt(4, jsonb_build_object('nested', jsonb_build_array(repeat('b', 17000)))),
+    jsonb_build_object(
+        'details_truncated',
+        jsonb_build_object(
+            'bytes', 17016, 'read_more', 'SELECT details FROM guard.alerts WHERE id = 4'
+        )
+    ),
+    'a large object without scalars leaves only the pointer'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
