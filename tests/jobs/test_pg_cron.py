@@ -141,6 +141,34 @@ def test_disabling_a_job_unschedules_it(cron_db_url: str) -> None:
         assert "guard_retention" in _cron_jobs(cron_db_url)
 
 
+def test_schedule_jobs_leaves_every_other_cron_job_alone(cron_db_url: str) -> None:
+    """A DBA's own job in this database, and a guard_* job of another database, are not
+    Booking Guard's schedule here: guard.schedule_jobs unschedules neither."""
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        own = conn.execute(
+            "SELECT cron.schedule('nightly_vacuum', '0 4 * * *', 'VACUUM')"
+        ).fetchone()
+        elsewhere = conn.execute(
+            "SELECT cron.schedule_in_database("
+            "'guard_elsewhere', '0 5 * * *', 'SELECT 1', 'postgres')"
+        ).fetchone()
+        assert own is not None and elsewhere is not None
+        try:
+            message = conn.execute("SELECT guard.schedule_jobs()").fetchone()
+            assert message == (f"pg_cron: {len(JOB_NAMES)} job(s) scheduled, 0 unscheduled",)
+            left = conn.execute(
+                "SELECT jobname, database FROM cron.job WHERE jobid = ANY(%s) ORDER BY jobname",
+                ([own[0], elsewhere[0]],),
+            ).fetchall()
+            assert left == [("guard_elsewhere", "postgres"), ("nightly_vacuum", CRON_DATABASE)]
+        finally:
+            conn.execute(
+                "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobid = ANY(%s)",
+                ([own[0], elsewhere[0]],),
+            )
+        assert compare_cron_jobs(catalog.cron_jobs(conn)) == []
+
+
 @pytest.mark.slow
 def test_pg_cron_runs_a_job_and_it_leaves_a_heartbeat(cron_db_url: str) -> None:
     """pg_cron 1.4 has minute granularity: a job scheduled every minute runs within 75 s."""
