@@ -326,7 +326,8 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
         cur.execute("SELECT current_setting('transaction_read_only')::boolean")
         if cur.fetchone() == (True,):
             # A standby (or a read-only login) cannot create the temporary view: every text stays
-            # as stored, which is how that server's version prints it when it took the snapshot.
+            # as stored, as the server that took the snapshot printed it (a view may then differ
+            # by its printing alone on another major version).
             return reprinted
         for number, (_name, relation) in enumerate(views):
             temporary = f"guard_reprinted_{number}"
