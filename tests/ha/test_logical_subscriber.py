@@ -166,3 +166,42 @@ def test_detection_does_not_run_on_a_subscriber(
     done = _guard(publisher.url(DATABASE), "check")
     assert done.returncode == 1, done.stderr
     assert _alerts(publisher.url(DATABASE)) == OFFENDING_CALLS
+
+
+def test_a_subscription_to_other_tables_is_no_copy_of_the_bookings(
+    publisher_and_subscriber: tuple[PgNode, PgNode],
+) -> None:
+    """A database on the same subscriber that receives only public.companies (another
+    database's subscription receives the booking tables) is not a copy of the bookings:
+    guard.booking_subscription() is NULL there and detection runs."""
+    publisher, subscriber = publisher_and_subscriber
+    other = "guard_companies_copy"
+    with psycopg.connect(subscriber.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{other}"')
+    try:
+        _migrate(subscriber.url(other))
+        with psycopg.connect(publisher.url(DATABASE), autocommit=True) as conn:
+            conn.execute("CREATE PUBLICATION companies_only FOR TABLE public.companies")
+        with psycopg.connect(subscriber.url(other), autocommit=True) as conn:
+            conn.execute(
+                "CREATE SUBSCRIPTION companies_copy CONNECTION"
+                f" 'host=127.0.0.1 port={publisher.port} dbname={DATABASE} user=postgres'"
+                " PUBLICATION companies_only"
+            )
+            deadline = time.monotonic() + 60
+            while conn.execute("SELECT count(*) FROM public.companies").fetchone() != (1,):
+                assert time.monotonic() < deadline, "the subscriber did not copy the companies"
+                time.sleep(0.2)
+            assert conn.execute("SELECT guard.booking_subscription()").fetchone() == (None,)
+            row = conn.execute("SELECT guard.run_job('detect')").fetchone()
+            assert row is not None and row[0].startswith("detect: succeeded"), row
+        with psycopg.connect(subscriber.url(WAREHOUSE), autocommit=True) as conn:
+            row = conn.execute("SELECT guard.booking_subscription()").fetchone()
+            assert row == ("warehouse_copy",)
+    finally:
+        with psycopg.connect(subscriber.url(other), autocommit=True) as conn:
+            conn.execute("DROP SUBSCRIPTION IF EXISTS companies_copy")
+        with psycopg.connect(subscriber.url(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{other}"')
+        with psycopg.connect(publisher.url(DATABASE), autocommit=True) as conn:
+            conn.execute("DROP PUBLICATION IF EXISTS companies_only")
