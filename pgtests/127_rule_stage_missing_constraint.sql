@@ -1,8 +1,16 @@
 -- guard.refresh_rule_stages: a rule is at stage enforce only when every constraint it names
 -- exists and is validated. A name without a constraint (dropped by hand, or not created yet)
--- keeps the rule at stage correct, beside a validated one as alone.
+-- keeps the rule at stage correct, beside a validated one as alone. A NOT VALID constraint of
+-- the same name on another table is not the rule's; rules without constraints keep their stage.
 BEGIN;
-SELECT plan(4);
+SELECT plan(6);
+
+CREATE TEMP TABLE stage_before AS
+SELECT
+    id,
+    stage
+FROM guard.rules
+WHERE constraint_names = '{}';
 
 SELECT is(
     (
@@ -44,6 +52,26 @@ SELECT is(
     ),
     'enforce',
     'the validated constraint again: stage enforce'
+);
+
+-- another table's NOT VALID constraint of the same name
+CREATE TABLE public.calls_archive_127 (direction text);
+INSERT INTO public.calls_archive_127 VALUES ('sideways');
+ALTER TABLE public.calls_archive_127
+ADD CONSTRAINT guard_calls_direction_check CHECK (direction IN ('inbound', 'outbound')) NOT VALID;
+SELECT guard.refresh_rule_stages();
+SELECT is(
+    (
+        SELECT stage FROM guard.rules
+        WHERE id = 'I1_call_direction'
+    ),
+    'enforce',
+    'a NOT VALID constraint of the same name on another table is not the rule''s'
+);
+SELECT set_eq(
+    'SELECT id, stage FROM guard.rules WHERE constraint_names = ''{}''',
+    'SELECT id, stage FROM stage_before',
+    'rules without constraints keep their stage'
 );
 
 SELECT * FROM finish();
