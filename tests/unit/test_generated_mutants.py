@@ -3,6 +3,7 @@ files, are sampled reproducibly, and find their covering tests by the rule."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,13 @@ def test_every_explained_generated_survivor_still_exists() -> None:
     assert not stale, (
         f"mutation/equivalent_generated.toml names mutants that no longer exist: {stale}"
     )
+
+
+def test_each_generated_survivor_is_explained_once() -> None:
+    """A second entry for the same id would silently replace the first reason."""
+    ids = [e["id"] for e in tomllib.loads(generated.EQUIVALENT.read_text())["equivalent"]]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    assert not twice, f"mutation/equivalent_generated.toml explains these more than once: {twice}"
 
 
 def test_a_sample_s_survivors_run_again_by_id_and_an_unknown_id_is_refused() -> None:
