@@ -1,12 +1,12 @@
 -- Why Booking Guard may not grant what one row of guard.role_grants asks, or NULL when it may:
--- a kind of Booking Guard role; the schema guard (USAGE), a table or view in schema guard or
--- one of the booking tables it manages (public.calls, appointments, companies, customers,
--- services: SELECT, INSERT, UPDATE, DELETE, columns of that table), or a function in schema
--- guard (EXECUTE); the tables that decide who may do what and what was applied are read-only
--- to rows. Names are resolved under search_path pg_catalog, as guard.apply_grants resolves
--- them, and never spliced. Read by the trigger that refuses such a row when it is written, by
--- guard.apply_grants, which skips and reports a row that got in before (or past) the trigger,
--- and by `guard db verify`.
+-- a kind of Booking Guard role; the schema guard (USAGE), a table (partitioned or not), view or
+-- materialized view in schema guard or one of the booking tables it manages (public.calls,
+-- appointments, companies, customers, services: SELECT, INSERT, UPDATE, DELETE, columns of that
+-- table), or a function in schema guard (EXECUTE); the tables that decide who may do what and
+-- what was applied are read-only to rows. Names are resolved under search_path pg_catalog, as
+-- guard.apply_grants resolves them, and never spliced. Read by the trigger that refuses such a
+-- row when it is written, by guard.apply_grants, which skips and reports a row that got in
+-- before (or past) the trigger, and by `guard db verify`.
 CREATE OR REPLACE FUNCTION guard.role_grant_refusal(
     role_kind text, object_type text, object_name text, privileges text[], columns text[]
 )
