@@ -210,3 +210,38 @@ def test_required_role_by_the_longest_known_path() -> None:
     assert REQUIRED_ROLES["jobs"] != REQUIRED_ROLES["jobs status"]
     # an unknown command asks for the least: a reader
     assert required_role("") == required_role("no such") == REQUIRED_ROLES["metrics"]
+
+
+# The login a refusal names is the one of the command's own connection, else the URL's user. The
+# URL is read from the argument list; a value that only looks like the option (a note reading
+# "--database-url", the URL given by GUARD_DATABASE_URL) is no URL.
+@pytest.mark.parametrize(
+    ("argv", "url"),
+    [
+        (["--database-url", "postgresql://a@x/y", "jobs", "status"], "postgresql://a@x/y"),
+        (["--database-url=postgresql://b@x/y", "review", "list"], "postgresql://b@x/y"),
+        (["review", "resolve", "1", "--note", "--database-url"], None),
+        (["jobs", "status"], None),
+    ],
+)
+def test_database_url_is_read_from_the_arguments_only_where_given(
+    argv: list[str], url: str | None
+) -> None:
+    from guard.cli import _database_url
+
+    assert _database_url(argv) == url
+
+
+def test_a_refused_note_that_reads_like_the_url_option_is_one_line(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        create_login(admin, REPORTING, "guard_reporting")
+    done = _guard(
+        "review",
+        "resolve",
+        "1",
+        "--note",
+        "--database-url",
+        GUARD_DATABASE_URL=make_conninfo(db_url, user=REPORTING),
+    )
+    assert done.returncode == code_for("refused by the database"), done.stderr
+    assert _one_error_line(done).endswith(f"you are logged in as {REPORTING}")
