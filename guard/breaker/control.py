@@ -426,6 +426,10 @@ class BreakerAdmin:
         try:
             for key, row in self._pg_states().items():
                 views.setdefault(key, self._view_from_pg(row))
+        except psycopg.errors.InsufficientPrivilege as error:
+            # a login that may not read the circuits is refused, not shown Redis's half as if
+            # PostgreSQL were down
+            raise PermissionDenied(first_line(error)) from None
         except psycopg.Error as error:
             errors.append(f"PostgreSQL: {type(error).__name__}")
         if len(errors) == 2:
@@ -451,6 +455,8 @@ class BreakerAdmin:
                 if row is not None:
                     view = self._view_from_pg(row)
             pg_events = self._pg_events(key, events)
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise PermissionDenied(first_line(error)) from None
         except psycopg.Error:
             pass
         if view is None:

@@ -245,3 +245,30 @@ def test_a_refused_note_that_reads_like_the_url_option_is_one_line(db_url: str) 
     )
     assert done.returncode == code_for("refused by the database"), done.stderr
     assert _one_error_line(done).endswith(f"you are logged in as {REPORTING}")
+
+
+def _stranger(db_url: str) -> str:
+    """A login of no Booking Guard role: it may not read schema guard."""
+    stranger = "guard_exit_stranger"
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (stranger,)).fetchone():
+            admin.execute(f"CREATE ROLE {stranger} LOGIN")
+    return stranger
+
+
+@pytest.mark.parametrize("argv", [["breaker", "list"], ["breaker", "show", "appointment_booking"]])
+def test_breaker_reads_refuse_a_login_that_may_not_read_the_circuits(
+    db_url: str, argv: list[str]
+) -> None:
+    stranger = _stranger(db_url)
+    with RedisServer() as redis:
+        done = _guard(
+            "--database-url",
+            make_conninfo(db_url, user=stranger),
+            *argv,
+            GUARD_REDIS_URL=redis.url,
+        )
+    assert done.returncode == code_for("refused by the database"), done.stderr
+    line = _one_error_line(done)
+    assert f"`guard {' '.join(argv[:2])}` needs Booking Guard's owner role" in line, line
+    assert line.endswith(f"you are logged in as {stranger}"), line
