@@ -308,6 +308,7 @@ def test_a_lookup_that_fails_leaves_the_attempt_in_review(
         conn.commit()
         report = recover_attempts(conn, unreachable)
     assert (report.recovered, report.failed, report.unsettled) == (0, 0, 1)
+    assert report.examined == 1, "an attempt left in review was examined too"
     assert _one(
         booking_db,
         "SELECT b.state, r.status FROM guard.booking_attempts AS b"
