@@ -252,6 +252,13 @@ WHERE NOT l.granted AND l.pid <> %(me)s AND l.waitstart IS NOT NULL
 HOLD_GUARD_REACTION_MS = 20
 
 
+def hold_guard_cancel_after_ms(lock_timeout_ms: float) -> float:
+    """How long a session queued behind an attempt may wait before the hold guard cancels the
+    attempt: the lock timeout less the guard's reaction, but at least half of it (a timeout of a
+    few milliseconds is not cut at once)."""
+    return max(lock_timeout_ms / 2, lock_timeout_ms - HOLD_GUARD_REACTION_MS)
+
+
 class HoldGuard(_SideSession):
     """The lock budget, held from the application's side: while an attempt runs, a second
     connection looks every 10 ms at how long the sessions queued behind the attempt have waited,
@@ -300,7 +307,7 @@ class HoldGuard(_SideSession):
                 row = self._conn.execute(_LONGEST_WAIT_BEHIND, {"me": self.guarded_pid}).fetchone()
                 waited_ms = float(row[0]) if row else 0.0
                 with self._mutex:
-                    limit_ms = max(self._limit_ms / 2, self._limit_ms - HOLD_GUARD_REACTION_MS)
+                    limit_ms = hold_guard_cancel_after_ms(self._limit_ms)
                     if self._active.is_set() and waited_ms >= limit_ms:
                         self._conn.execute("SELECT pg_cancel_backend(%s)", (self.guarded_pid,))
                         self.cancels += 1

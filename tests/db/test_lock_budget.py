@@ -251,6 +251,13 @@ def test_lock_retries_report_at_most_every_5_seconds(monkeypatch: pytest.MonkeyP
     numbers = [int(r.split("attempt ", 1)[1].split(" ", 1)[0]) for r in reports]
     assert numbers == [1, 11, 21]
     assert len(timeouts) == 25
+    # Rounds of 0.3 s + 0.25 s: no attempt ends exactly 5 s after a report; the first one past
+    # it is reported (attempt 11, 5.5 s after attempt 1; 21, 5.5 s after 11). Attempt 22 ends at
+    # 11.85 s, and its pause would end past 12 s.
+    timeouts, reports, _ = _retry_until_deadline(monkeypatch, 12.0, attempt_s=0.3)
+    numbers = [int(r.split("attempt ", 1)[1].split(" ", 1)[0]) for r in reports]
+    assert numbers == [1, 11, 21]
+    assert len(timeouts) == 22
 
 
 def test_lock_timeout_grows_every_10_attempts_up_to_its_cap() -> None:
@@ -318,3 +325,17 @@ def test_lock_retry_pause_is_half_fixed_half_jitter() -> None:
         pytest.approx((0.45, 0.9)),
         pytest.approx((0.5, 1.0)),
     ]
+
+
+def test_the_hold_guard_cuts_a_reaction_before_the_lock_timeout_but_never_before_half() -> None:
+    from guard.db.lock_retry import HOLD_GUARD_REACTION_MS, hold_guard_cancel_after_ms
+
+    reaction = HOLD_GUARD_REACTION_MS
+    assert hold_guard_cancel_after_ms(100) == 100 - reaction
+    assert hold_guard_cancel_after_ms(2 * reaction + 1) == reaction + 1
+    assert hold_guard_cancel_after_ms(2 * reaction) == reaction, "where the two meet"
+    # below twice the reaction, half the timeout: an odd one keeps its half millisecond
+    assert hold_guard_cancel_after_ms(reaction + 5) == (reaction + 5) / 2
+    assert hold_guard_cancel_after_ms(LockPolicy().spent_budget_wait_ms) == (
+        LockPolicy().spent_budget_wait_ms / 2
+    )
