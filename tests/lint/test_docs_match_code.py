@@ -201,13 +201,25 @@ def test_the_call_end_problems_are_the_documented_ones() -> None:
 
 
 def test_the_documented_lock_waits_are_the_migrators_defaults() -> None:
+    from guard.cli.db import _policy
+
     policy = LockPolicy()
     apply_command = all_commands().commands["db"].commands["apply"]  # type: ignore[attr-defined]
-    cli_default = {p.name: p.default for p in apply_command.params}["lock_timeout"]
-    assert cli_default == f"{policy.lock_timeout_ms}ms"
-    said = f"`--lock-timeout` (default `{cli_default}`"
-    for doc in (ROOT / "README.md", ROOT / "docs" / "dba.md"):
-        assert said in doc.read_text(), f"{doc.name} does not say {said}"
+    defaults = {p.name: p.default for p in apply_command.params}
+    assert defaults["lock_timeout"] == f"{policy.lock_timeout_ms}ms"
+    # the CLI's defaults make the policy a caller of the Python API gets without one
+    made = _policy(
+        defaults["lock_deadline"], defaults["lock_timeout"], defaults["statement_timeout"]
+    )
+    assert (made.deadline_s, made.lock_timeout_ms, made.statement_timeout_ms) == (
+        policy.deadline_s,
+        policy.lock_timeout_ms,
+        policy.statement_timeout_ms,
+    )
+    for option in ("lock_timeout", "lock_deadline", "statement_timeout"):
+        said = f"`--{option.replace('_', '-')}` (default `{defaults[option]}`"
+        for doc in (ROOT / "README.md", ROOT / "docs" / "dba.md"):
+            assert said in " ".join(doc.read_text().split()), f"{doc.name} does not say {said}"
     dba = " ".join((ROOT / "docs" / "dba.md").read_text().split())
     floor = f"Once the budget is spent, a statement may still wait {policy.spent_budget_wait_ms} ms"
     assert floor in dba
