@@ -95,3 +95,21 @@ def test_review_as_a_bound_reviewer_records_its_login(db_url: str) -> None:
         reviewer_url, "review", "resolve", str(claimed[0]["id"]), "--note", "done", "--json"
     )
     assert code == 0 and json.loads(out)[0]["closed_by_role"] == REVIEWER
+
+
+def test_a_dropped_roles_binding_is_listed_and_revoked_by_its_oid(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute("INSERT INTO companies (id, name) VALUES (7, 'G')")
+        create_login(admin, "guard_cli_gone", "guard_reporting")
+        admin.execute("SELECT guard.tenant_grant('guard_cli_gone', 7)")
+        oid = admin.execute("SELECT 'guard_cli_gone'::regrole::oid::text").fetchone()
+        admin.execute("DROP ROLE guard_cli_gone")
+    assert oid is not None
+    code, out, _ = _run(db_url, "tenant", "list", "--json")
+    assert [(b["role_name"], b["company_id"], b["logins"]) for b in json.loads(out)] == [
+        (oid[0], 7, [])
+    ]
+    code, out, _ = _run(db_url, "tenant", "revoke", oid[0], "7")
+    assert (code, out.strip()) == (0, f"revoked  {oid[0]} -> company 7")
+    code, out, _ = _run(db_url, "tenant", "list", "--json")
+    assert json.loads(out) == []
