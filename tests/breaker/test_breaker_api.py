@@ -388,3 +388,50 @@ def test_stored_rules_read_back_as_written(rules: SharedRules) -> None:
         assert rules_from_values(stored[:3]) == rules._replace(
             cooldown_growth_percent=0, max_cooldown_ms=0
         )
+
+
+# The scripts' reply, parsed: ten comma-separated fields, the reason last (it may hold commas).
+def test_a_script_reply_is_parsed_with_commas_in_its_reason() -> None:
+    from guard.breaker.redis_store import parse_reply
+
+    reply = parse_reply(b"1,2,7,3,1,1700000000000,1699999999000,1,4,probe, then more")
+    assert (reply.code, reply.state, reply.generation, reply.reason) == (
+        1,
+        State.HALF_OPEN,
+        7,
+        "probe, then more",
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",  # no fields
+        b"1,2,3",  # too few
+        b"x,0,1,0,0,0,0,0,0,",  # not a number
+        b"1,9,1,0,0,0,0,0,0,",  # no such state
+        b"\xff\xfe,0,1,0,0,0,0,0,0,",  # not UTF-8
+        None,  # a nil reply
+        5,  # an integer reply
+        bytearray(b"1,0,1,0,0,0,0,0,0,"),  # bytes of another type: split wants bytes
+    ],
+)
+def test_an_unreadable_script_reply_is_one_error(raw: object) -> None:
+    from guard.breaker.redis_store import UnreadableReplyError, parse_reply
+
+    with pytest.raises(UnreadableReplyError, match=r"unreadable reply from the breaker's script"):
+        parse_reply(raw)  # type: ignore[arg-type]
+
+
+def test_statement_timeout_is_at_least_a_millisecond_and_ends_with_its_transaction(
+    db_url: str,
+) -> None:
+    """Rounded to milliseconds, never to 0 (which would mean no timeout at all)."""
+    from guard.breaker import statement_timeout
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = conn.execute("SHOW statement_timeout").fetchone()
+        for seconds, shown in ((0.0001, "1ms"), (0.0004, "1ms"), (0.002, "2ms"), (0.25, "250ms")):
+            with conn.transaction(), statement_timeout(conn, seconds):
+                assert conn.execute("SHOW statement_timeout").fetchone() == (shown,), seconds
+        assert conn.execute("SHOW statement_timeout").fetchone() == before
