@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -351,3 +352,28 @@ def test_a_grown_cooldown_is_shown_with_the_time_to_the_probe(
     view = json.loads(cli("show", key, "--json").stdout)
     assert (view["state"], view["current_cooldown_seconds"]) == ("open", 0.6)
     assert " s of 0.6 s" in cli("show", key).stdout
+
+
+def test_list_with_both_stores_unreachable_says_neither_can_be_read() -> None:
+    """Nothing to print from either store: one line saying breaker state cannot be reached, not
+    an empty list that claims to be what the other store has."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])  # closed again: nothing listens there
+    result = CliRunner().invoke(
+        main,
+        [
+            "--database-url",
+            f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres?connect_timeout=2",
+            "breaker",
+            "list",
+        ],
+        env={"GUARD_REDIS_URL": f"redis://127.0.0.1:{ports[1]}/0"},
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stdout == "", "no list of anything"
+    [line] = result.stderr.splitlines()
+    assert line.startswith("guard: error: cannot reach breaker state at redis://"), line
+    assert "Redis: " in line and "PostgreSQL: " in line, line
