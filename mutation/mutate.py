@@ -78,16 +78,9 @@ MUTANT_TIMEOUT_SECONDS = 600
 
 # Python areas: the module cosmic-ray mutates and the tests that cover it.
 PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "py-breaker": (
-        "guard/breaker",
-        (
-            "tests/breaker/test_breaker_state_machine.py",
-            "tests/breaker/test_breaker_api.py",
-            "tests/breaker/test_breaker_bulkhead.py",
-            "tests/breaker/test_memory_store.py",
-            "tests/breaker/test_breaker_retry.py",
-        ),
-    ),
+    # every module of the package is tested somewhere in tests/breaker (persistence, control and
+    # the CLI, hostile state, outages): a narrower subset left their mutants alive
+    "py-breaker": ("guard/breaker", ("tests/breaker",)),
     "py-dispatch": ("guard/dispatch", ("tests/dispatch",)),
     "py-migrate": (
         "guard/db/migrate.py",
