@@ -435,3 +435,22 @@ def test_statement_timeout_is_at_least_a_millisecond_and_ends_with_its_transacti
             with conn.transaction(), statement_timeout(conn, seconds):
                 assert conn.execute("SHOW statement_timeout").fetchone() == (shown,), seconds
         assert conn.execute("SHOW statement_timeout").fetchone() == before
+
+
+# What guard.breaker_restore_state returned, checked before the breaker uses it: each bound
+# accepted, one past it refused with its problem named.
+def test_a_restored_record_is_taken_within_its_bounds_and_repaired_past_them() -> None:
+    from guard.breaker.stored import MAX_GENERATION, MAX_TIME_MS, check_record
+
+    for opened in (1.0, float(MAX_TIME_MS)):
+        record = check_record("open", 1, opened)
+        assert (record.opened_at_ms, record.problems) == (int(opened), ()), opened
+    for opened in (0.0, float(MAX_TIME_MS + 1)):
+        record = check_record("open", 1, opened)
+        assert record.opened_at_ms == 0, opened
+        assert [p for p in record.problems if p.startswith("opened_at")], (opened, record)
+    for generation in (1, MAX_GENERATION):
+        assert check_record("closed", generation, None).generation == generation
+    for generation in (0, MAX_GENERATION + 1):
+        record = check_record("closed", generation, None)
+        assert record.generation == 0 and record.problems, generation
