@@ -18,8 +18,10 @@ SELECT ok(
     'the old oid of a dropped role revokes its binding'
 );
 SELECT is(
-    (SELECT array_agg(company_id ORDER BY company_id) FROM guard.tenant_list()
-        WHERE role_name = (SELECT role_oid FROM dropped)),
+    (
+        SELECT array_agg(t.company_id ORDER BY t.company_id) FROM guard.tenant_list() AS t
+        WHERE t.role_name = (SELECT d.role_oid FROM dropped AS d)
+    ),
     '{1312}'::bigint[],
     'of that company only'
 );
@@ -38,7 +40,10 @@ SELECT throws_ok(
     'a living role''s oid is no role name'
 );
 SELECT ok(
-    EXISTS (SELECT FROM guard.tenant_list() WHERE role_name = 'pgtap_living'),
+    EXISTS (
+        SELECT FROM guard.tenant_list()
+        WHERE role_name = 'pgtap_living'
+    ),
     'and its binding stays'
 );
 SELECT throws_ok(
@@ -63,7 +68,10 @@ SELECT ok(
     'a role named with digits is found by its name'
 );
 SELECT ok(
-    NOT EXISTS (SELECT FROM guard.tenant_list() WHERE role_name = '1311'),
+    NOT EXISTS (
+        SELECT FROM guard.tenant_list()
+        WHERE role_name = '1311'
+    ),
     'and its binding is gone'
 );
 
