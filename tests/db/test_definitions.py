@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -369,26 +368,37 @@ def test_definitions_wait_for_a_writer_with_short_lock_timeouts(
     path = "triggers/public.calls.guard_calls_normalise.sql"
     file = sql_copy / path
     file.write_text("-- changed\n" + file.read_text())
+    locked = threading.Event()
+    timed_out = threading.Event()
     released = threading.Event()
 
     def writer() -> None:
+        # Held until the apply has reported a timed-out attempt (or 30 s at most), so the
+        # test does not depend on how fast this machine connects or applies.
         with psycopg.connect(db_url) as conn:
             conn.execute("LOCK TABLE public.calls IN ROW EXCLUSIVE MODE")
-            time.sleep(1.5)
+            locked.set()
+            timed_out.wait(30)
         released.set()
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if "timed out" in line:
+            timed_out.set()
 
     thread = threading.Thread(target=writer)
     thread.start()
-    time.sleep(0.3)
+    assert locked.wait(30)
     lines: list[str] = []
     try:
         migrator = _apply(
             db_url,
             sql_copy,
             lock_policy=LockPolicy(deadline_s=30),
-            progress=lines.append,
+            progress=progress,
         )
     finally:
+        timed_out.set()
         thread.join()
     assert released.is_set()
     assert migrator.definitions_outcome is not None
