@@ -527,19 +527,22 @@ class CircuitBreaker:
             return
         known = self._known
         restored = self._last_restored if isinstance(error, StateMissingError) else None
+        cooldown_ms = self.config.cooldown_ms
         if restored is not None:
-            remaining_ms = self.config.cooldown_ms
+            remaining_ms = cooldown_ms
             if restored.opened_at_ms:
                 remaining_ms = max(
                     0, restored.opened_at_ms + remaining_ms - round(time.time() * 1000)
                 )
-            self.backend.memory.seed(self.key, restored.state, restored.generation, remaining_ms)
+            self.backend.memory.seed(
+                self.key, restored.state, restored.generation, remaining_ms, cooldown_ms
+            )
         elif known is None:
-            self.backend.memory.seed(self.key, State.CLOSED, 0, 0)
+            self.backend.memory.seed(self.key, State.CLOSED, 0, 0, cooldown_ms)
         else:
             remaining = max(0.0, known.open_until - time.monotonic())
             self.backend.memory.seed(
-                self.key, known.state, known.generation, round(remaining * 1000)
+                self.key, known.state, known.generation, round(remaining * 1000), cooldown_ms
             )
 
     def _redis_succeeded(self) -> None:

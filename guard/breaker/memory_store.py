@@ -175,8 +175,12 @@ class MemoryStore:
         else:
             self.timed.discard(key)
 
-    def seed(self, key: str, state: State, generation: int, open_remaining_ms: int) -> None:
-        """Start a circuit from the last state seen elsewhere (Redis) unless already known."""
+    def seed(
+        self, key: str, state: State, generation: int, open_remaining_ms: int, cooldown_ms: int
+    ) -> None:
+        """Start a circuit from the last state seen elsewhere (Redis) unless already known. An
+        open one stays open ``open_remaining_ms`` from now; ``cooldown_ms`` is the cooldown
+        its decisions here will measure from the opening (the caller's plain one)."""
         with self._lock:
             if key in self._circuits:
                 return
@@ -188,7 +192,9 @@ class MemoryStore:
                 # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
                 circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
             if circuit.state is State.OPEN:
-                circuit.opened_at_ms = self._clock() + max(0, open_remaining_ms)
+                # as if opened that much earlier: the cooldown then ends when the rest does
+                remaining = max(0, open_remaining_ms)
+                circuit.opened_at_ms = self._clock() + remaining - cooldown_ms
             circuit.update_hot()
             self._circuits[key] = circuit
 

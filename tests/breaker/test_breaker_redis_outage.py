@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import statistics
 import time
@@ -26,7 +27,8 @@ from guard.breaker import (
     EventKind,
     State,
 )
-from guard.breaker.redis_store import RedisStore, make_client
+from guard.breaker.redis_store import CircuitArgs, RedisStore, make_client
+from guard.breaker.restore import RecordedState, Seed
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
@@ -190,3 +192,96 @@ def test_store_reads_back_what_the_scripts_wrote(redis_url: str, key: str) -> No
             breaker.call(FailingDependency())
     stored = RedisStore(make_client(redis_url)).read(key)
     assert stored["st"] == str(int(State.OPEN)) and stored["g"] == "1" and stored["f"] == "3"
+
+
+class _LosesTheCircuitAfterSeeding(RedisStore):
+    """A Redis that drops the circuit's hash right after ``SEED`` restored it (a Redis shared
+    with a cache, at maxmemory, evicting it again in the same LRU second): a real ``DEL`` on the
+    real server, between the restore and the decision asked again."""
+
+    def seed(self, args: CircuitArgs, seed: Seed) -> bool:
+        written = super().seed(args, seed)
+        self.client.delete(args.keys[0])
+        return written
+
+
+class _EvictingBackend(Backend):
+    def __init__(self, redis_url: str, recorded: RecordedState) -> None:
+        super().__init__(redis_url, state_source=lambda key: recorded)
+        self._sync_store = _LosesTheCircuitAfterSeeding(make_client(redis_url))
+
+
+@pytest.mark.parametrize(
+    ("opened_s_ago", "retry_after"),
+    [
+        (10, (19.0, 20.0)),  # 10 s of a 30 s cooldown gone
+        (29.5, (0.0, 0.5)),  # the cooldown's last half second
+        (None, (29.0, 30.0)),  # opened at an unknown time: a whole cooldown
+    ],
+)
+def test_a_circuit_lost_again_after_its_restore_keeps_the_rest_of_its_cooldown(
+    redis_url: str, key: str, opened_s_ago: float | None, retry_after: tuple[float, float]
+) -> None:
+    """Redis loses a restored circuit before the decision could be asked again: the process
+    decides without Redis from the state it restored, with what was left of the cooldown when
+    the circuit opened, by the wall clock (what PostgreSQL recorded)."""
+    opened_at_ms = 0 if opened_s_ago is None else round((time.time() - opened_s_ago) * 1000)
+    recorded = RecordedState(State.OPEN, 5, opened_at_ms=opened_at_ms)
+    backend = _EvictingBackend(redis_url, recorded)
+    breaker = CircuitBreaker(key, CONFIG, backend=backend)
+    dependency = FailingDependency()
+    try:
+        with pytest.raises(CircuitOpenError) as rejected:
+            breaker.call(dependency)
+        assert backend.health.down
+        assert dependency.calls == 0
+        assert rejected.value.state is State.OPEN
+        assert rejected.value.retry_after is not None
+        low, high = retry_after
+        assert low <= rejected.value.retry_after <= high
+    finally:
+        backend.close()
+
+
+def test_a_circuit_lost_again_after_its_cooldown_admits_a_probe(redis_url: str, key: str) -> None:
+    """The same loss once the recorded cooldown is over: nothing is left to wait, the next call
+    is a probe (without Redis, per process)."""
+    recorded = RecordedState(
+        State.OPEN, 5, opened_at_ms=round((time.time() - CONFIG.cooldown_seconds - 1) * 1000)
+    )
+    backend = _EvictingBackend(redis_url, recorded)
+    breaker = CircuitBreaker(key, CONFIG, backend=backend)
+    try:
+        assert breaker.call(lambda: "booked") == "booked"
+        assert backend.health.down
+        assert CONFIG.success_threshold == 2  # one probe's success is not enough to close
+        assert breaker.state is State.HALF_OPEN
+    finally:
+        backend.close()
+
+
+def test_an_open_circuit_keeps_only_the_rest_of_its_cooldown_when_redis_goes_down(
+    redis_server: RedisServer, key: str
+) -> None:
+    """Tripped through Redis, then Redis is killed: the process decides alone from the open
+    state it last saw, for what was left of that cooldown, not for another one on top."""
+    backend = Backend(redis_server.url)
+    # no state cached per process: the call after the kill asks Redis and falls back
+    config = dataclasses.replace(CONFIG, local_state_ttl_seconds=0)
+    breaker = CircuitBreaker(key, config, backend=backend)
+    try:
+        dependency = FailingDependency()
+        for _ in range(CONFIG.failure_threshold):
+            with pytest.raises(ConnectionError):
+                breaker.call(dependency)
+        opened = time.monotonic()
+        redis_server.stop()
+        with pytest.raises(CircuitOpenError) as rejected:
+            breaker.call(dependency)
+        assert backend.health.down
+        assert dependency.calls == CONFIG.failure_threshold
+        assert rejected.value.retry_after is not None
+        rest = CONFIG.cooldown_seconds - (time.monotonic() - opened)
+        assert rest - 1.0 <= rejected.value.retry_after <= CONFIG.cooldown_seconds
+    finally:
+        backend.close()
