@@ -506,9 +506,10 @@ def run_mutants(
     return outcomes
 
 
-def run_python_area(area: str, sample: int | None) -> list[Outcome]:
+def run_python_area(area: str, sample: int | None, offset: int = 0) -> list[Outcome]:
     """cosmic-ray over one area in a copy of the tree; `sample` keeps every n-th mutation only
-    (the rest are marked skipped in cosmic-ray's session) for a quicker partial run."""
+    (the rest are marked skipped in cosmic-ray's session) for a quicker partial run, starting
+    at the `offset`-th (another offset: another draw of the same size)."""
     module, tests = PY_AREAS[area]
     outcomes: list[Outcome] = []
     with tree_copy() as tree:
@@ -530,7 +531,7 @@ def run_python_area(area: str, sample: int | None) -> list[Outcome]:
             [cosmic_ray, "init", str(config), str(session)], cwd=tree, env=env, check=True
         )
         if sample:
-            _keep_every_nth(session, sample)
+            _keep_every_nth(session, sample, offset)
         started = time.monotonic()
         subprocess.run(
             [cosmic_ray, "exec", str(config), str(session)], cwd=tree, env=env, check=True
@@ -597,10 +598,10 @@ def _inside(spans: list[Span], row: int, column: int) -> bool:
     return any((first, start) <= (row, column) < (last, end) for first, start, last, end in spans)
 
 
-def _keep_every_nth(session: Path, n: int) -> None:
+def _keep_every_nth(session: Path, n: int, offset: int = 0) -> None:
     with sqlite3.connect(session) as db:
         jobs = [row[0] for row in db.execute("SELECT job_id FROM work_items ORDER BY job_id")]
-        skipped = [(job,) for index, job in enumerate(jobs) if index % n]
+        skipped = [(job,) for index, job in enumerate(jobs) if index % n != offset % n]
         db.executemany(
             "INSERT INTO work_results (job_id, worker_outcome, output, test_outcome, diff) "
             "VALUES (?, 'SKIPPED', 'not in the sample', NULL, '')",
@@ -673,6 +674,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Python: run every N-th mutation only",
     )
     parser.add_argument(
+        "--python-offset",
+        type=int,
+        default=0,
+        metavar="K",
+        help="Python, with --python-sample N: start at the K-th mutation (0 to N-1; a new draw)",
+    )
+    parser.add_argument(
+        "--python-only",
+        action="store_true",
+        help="Python areas: cosmic-ray's mutants only, not the catalogue's of the same areas",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help="skip the run of the covering tests on the unmutated tree (a kill then proves less)",
@@ -706,6 +719,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mutants = [m for m in mutants if m.id in args.only]
     if args.area:
         mutants = [m for m in mutants if m.area in args.area]
+    if args.python_only:
+        mutants = []
     py_areas = [a for a in args.area if a in PY_AREAS] if args.python else []
     if args.python and not py_areas and not args.only:
         py_areas = list(PY_AREAS)
@@ -724,7 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mutants:
             outcomes += run_mutants(mutants, not args.no_baseline)
         for area in py_areas:
-            outcomes += run_python_area(area, args.python_sample)
+            outcomes += run_python_area(area, args.python_sample, args.python_offset)
     except KeyboardInterrupt:
         print("\ninterrupted: the temporary tree is removed, the live tree was never changed")
         print_table(outcomes, time.monotonic() - started)

@@ -6,13 +6,17 @@ exists.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from guard.db.definitions import is_definition
 from mutation.mutate import (
     ROOT,
     _annotation_spans,
     _inside,
+    _keep_every_nth,
     _node_id,
     apply_mutant,
     load_catalogue,
@@ -92,3 +96,23 @@ def test_a_junit_name_becomes_the_node_id_to_deselect() -> None:
         == "tests/pgtap/test_pgtap.py::test_pgtap_file[00_schema.sql]"
     )
     assert _node_id(ROOT, "no.such.module::test_x") == "no.such.module::test_x"
+
+
+@pytest.mark.parametrize(("n", "offset", "kept"), [(3, 0, [0, 3, 6, 9]), (3, 1, [1, 4, 7])])
+def test_a_python_sample_keeps_every_nth_mutation_from_its_offset(
+    tmp_path: Path, n: int, offset: int, kept: list[int]
+) -> None:
+    """The mutations a sample leaves out are marked skipped in cosmic-ray's session; another
+    offset draws others of the same size."""
+    session = tmp_path / "session.sqlite"
+    with sqlite3.connect(session) as db:
+        db.execute("CREATE TABLE work_items (job_id TEXT)")
+        db.execute(
+            "CREATE TABLE work_results "
+            "(job_id TEXT, worker_outcome TEXT, output TEXT, test_outcome TEXT, diff TEXT)"
+        )
+        db.executemany("INSERT INTO work_items VALUES (?)", [(f"{i:02}",) for i in range(10)])
+    _keep_every_nth(session, n, offset)
+    with sqlite3.connect(session) as db:
+        skipped = {row[0] for row in db.execute("SELECT job_id FROM work_results")}
+    assert sorted(int(j) for j in {f"{i:02}" for i in range(10)} - skipped) == kept
