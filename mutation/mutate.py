@@ -556,7 +556,7 @@ def run_python_area(area: str, sample: int | None, offset: int = 0) -> list[Outc
             in_annotation = _inside(annotations[str(path)], int(row), int(column))
             outcomes.append(
                 Outcome(
-                    f"{Path(path).name}:{row}:{operator.rsplit('/', 1)[-1]}",
+                    f"{Path(path).name}:{row}:{column}:{operator.rsplit('/', 1)[-1]}",
                     area,
                     status,
                     "" if status == "survived" else "the area's tests",
