@@ -272,3 +272,65 @@ def test_breaker_reads_refuse_a_login_that_may_not_read_the_circuits(
     line = _one_error_line(done)
     assert f"`guard {' '.join(argv[:2])}` needs Booking Guard's owner role" in line, line
     assert line.endswith(f"you are logged in as {stranger}"), line
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error no rule knows is a bug: one line that says so and how to see the traceback,
+    exit 1; with GUARD_DEBUG set, the error itself (its traceback)."""
+    from guard.cli import DEBUG_VARIABLE, _exit_for
+
+    monkeypatch.delenv(DEBUG_VARIABLE, raising=False)
+    with pytest.raises(SystemExit) as exited:
+        _exit_for(RuntimeError("no rule for this"), ["status"])
+    assert exited.value.code == code_for("runtime error")
+    assert capsys.readouterr().err == (
+        "guard: error: unexpected RuntimeError: no rule for this"
+        f" (a bug: please report it; {DEBUG_VARIABLE}=1 shows the traceback)\n"
+    )
+    monkeypatch.setenv(DEBUG_VARIABLE, "1")
+    with pytest.raises(RuntimeError, match="no rule for this"):
+        _exit_for(RuntimeError("no rule for this"), ["status"])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_caller_outside_standalone_mode_gets_click_s_exceptions() -> None:
+    """`main.main(..., standalone_mode=False)` (a program embedding the CLI) gets the usage
+    error itself, not a printed line and an exit."""
+    import click
+
+    from guard.cli import main
+
+    with pytest.raises(click.UsageError, match="No such command"):
+        main.main(["no-such-command"], standalone_mode=False)
+
+
+def test_every_writing_command_and_no_other_is_guarded_against_a_standby() -> None:
+    """Each path of WRITES names a real command, loaded with the standby refusal around its
+    callback (a misspelt path would leave that command writing on a standby until it failed
+    half-way); every other command runs without it."""
+    import click
+
+    from guard.cli import WRITES, main
+
+    context = click.Context(main)
+    guarded: dict[str, bool] = {}
+
+    def walk(group: click.Group, path: tuple[str, ...]) -> None:
+        for name in group.list_commands(context):
+            command = group.get_command(context, name)
+            assert command is not None, (*path, name)
+            if isinstance(command, click.Group):
+                walk(command, (*path, name))
+                continue
+            names, callback = [], command.callback
+            while callback is not None:
+                names.append(callback.__code__.co_name)
+                callback = getattr(callback, "__wrapped__", None)
+            guarded[" ".join((*path, name))] = "refusing" in names
+
+    walk(main, ())
+    assert set(WRITES) <= set(guarded), set(WRITES) - set(guarded)
+    assert {path for path, wrapped in guarded.items() if wrapped} == set(WRITES)
+    assert len(guarded) > len(WRITES)  # reading commands were walked too
