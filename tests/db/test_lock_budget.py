@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db.lock_retry import LockBudget, LockPolicy
+from guard.db.lock_retry import Blocker, LockBudget, LockPolicy
 from guard.db.migrate import Migrator
 from tests.support.migrations import shipped_migrations
 from tests.support.writer import Writer
@@ -338,4 +338,23 @@ def test_the_hold_guard_cuts_a_reaction_before_the_lock_timeout_but_never_before
     assert hold_guard_cancel_after_ms(reaction + 5) == (reaction + 5) / 2
     assert hold_guard_cancel_after_ms(LockPolicy().spent_budget_wait_ms) == (
         LockPolicy().spent_budget_wait_ms / 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("relation", "mode", "locktype", "wanted"),
+    [
+        ("calls", "AccessExclusiveLock", "relation", "AccessExclusiveLock on calls"),
+        # a row lock: the holder's transaction id, no relation
+        (None, "ShareLock", "transactionid", "ShareLock (transactionid)"),
+        (None, None, None, "a lock (?)"),
+    ],
+)
+def test_a_blocker_says_what_was_waited_for(
+    relation: str | None, mode: str | None, locktype: str | None, wanted: str
+) -> None:
+    blocker = Blocker(42, "bi", "analyst", "idle in transaction", 2.5, relation, mode, locktype)
+    assert blocker.describe() == (
+        f"waiting for {wanted}, blocked by pid 42 ('bi', role analyst, idle in transaction,"
+        " transaction open 2.5 s)"
     )
