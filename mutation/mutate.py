@@ -540,17 +540,24 @@ def run_python_area(area: str, sample: int | None, offset: int = 0) -> list[Outc
         with sqlite3.connect(session) as db:
             rows = db.execute(
                 "SELECT s.module_path, s.operator_name, s.start_pos_row, s.start_pos_col, "
-                "r.test_outcome "
+                "CASE r.worker_outcome WHEN 'TIMEOUT' THEN 'TIMEOUT' ELSE r.test_outcome END "
                 "FROM work_items AS w JOIN mutation_specs AS s ON s.job_id = w.job_id "
                 "JOIN work_results AS r ON r.job_id = w.job_id "
-                "WHERE r.worker_outcome = 'NORMAL'"
+                "WHERE r.worker_outcome IN ('NORMAL', 'TIMEOUT')"
             ).fetchall()
         annotations = {
             path: _annotation_spans(tree / path) for path in {str(row[0]) for row in rows}
         }
         for path, operator, row, column, test_outcome in rows:
             # INCOMPETENT: the tests could not run at all (a mutant that breaks the import).
-            status = {"SURVIVED": "survived", "KILLED": "killed"}.get(test_outcome, "error")
+            # TIMEOUT: the tests never finished (MUTANT_TIMEOUT_SECONDS), a mutant that loops
+            # forever; it did not pass them, so it counts as killed, as the catalogue's do.
+            status = {"SURVIVED": "survived", "KILLED": "killed", "TIMEOUT": "killed"}.get(
+                test_outcome, "error"
+            )
+            killer = {"survived": "", "killed": "the area's tests"}.get(status, "")
+            if test_outcome == "TIMEOUT":
+                killer = f"timeout after {MUTANT_TIMEOUT_SECONDS} s"
             # A type annotation is never evaluated (`from __future__ import annotations`): a
             # mutant there is equivalent, found by where it is, not listed.
             in_annotation = _inside(annotations[str(path)], int(row), int(column))
@@ -559,7 +566,7 @@ def run_python_area(area: str, sample: int | None, offset: int = 0) -> list[Outc
                     f"{Path(path).name}:{row}:{column}:{operator.rsplit('/', 1)[-1]}",
                     area,
                     status,
-                    "" if status == "survived" else "the area's tests",
+                    killer,
                     elapsed / max(len(rows), 1),
                     status == "survived" and in_annotation,
                 )
