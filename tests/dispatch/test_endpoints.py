@@ -17,7 +17,8 @@ from email.utils import format_datetime
 import pytest
 
 from guard.dispatch import Dispatcher, DispatchSettings, EmailSink, WebhookSink
-from guard.dispatch.sinks import AlertmanagerSink, SmtpSettings
+from guard.dispatch.message import Message
+from guard.dispatch.sinks import AlertmanagerSink, DeliveryError, SmtpSettings
 from tests.dispatch.conftest import delivery_rows, ids_in, insert_alerts, wait_for
 from tests.dispatch.endpoints import Received, Reply, endpoint, quit_failing_smtp
 
@@ -70,6 +71,30 @@ def test_a_redirect_is_a_failure_naming_where_it_points_never_a_silent_get(
     )
     assert secret not in caplog.text and secret not in str(rows)
     assert rows[ids[0]][0] == "pending", "retried with backoff, like any failed send"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (299, None),  # the last success
+        (300, "webhook answered HTTP 300, a redirect to no Location: not followed"),
+        (399, "webhook answered HTTP 399, a redirect to no Location: not followed"),
+        (400, "webhook answered HTTP 400"),  # a refusal, not a redirect
+    ],
+)
+def test_a_status_is_a_success_a_redirect_or_a_refusal_at_each_edge(
+    status: int, error: str | None
+) -> None:
+    with endpoint(lambda request: Reply(status)) as hook:
+        sink = WebhookSink(hook.url("/hook"), 1.0)
+        message = Message("alert", (1,), {"alert_id": 1}, "s", "t")
+        if error is None:
+            sink.send(message)
+        else:
+            with pytest.raises(DeliveryError) as failed:
+                sink.send(message)
+            assert str(failed.value).split(" (configure")[0] == error
+        assert len(hook.posts()) == 1
 
 
 # -- a trickling answer -----
