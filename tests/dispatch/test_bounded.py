@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from guard.dispatch.message import TRUNCATED_KEY, truncated_bytes
 from guard.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook
 from tests.support.peak_rss import run_measured
@@ -165,3 +166,20 @@ def test_a_wake_up_does_not_read_the_backlog_of_a_dead_channel(db_url: str) -> N
     assert claim <= 60, f"the claim read {claim} rows"
     assert release - claim <= 40, f"the release read {release - claim} rows"
     assert next_due <= 40, f"the next due time read {next_due} rows"
+
+
+@pytest.mark.parametrize(
+    ("details", "size"),
+    [
+        ({TRUNCATED_KEY: {"bytes": 3_145_728}}, 3_145_728),
+        # what an application may write under the same key is no size
+        ({TRUNCATED_KEY: {"bytes": "3145728"}}, None),
+        ({TRUNCATED_KEY: {"bytes": True}}, None),
+        ({TRUNCATED_KEY: {"bytes": 1.5}}, None),
+        ({TRUNCATED_KEY: 3_145_728}, None),
+        ({"bytes": 3_145_728}, None),
+        ([TRUNCATED_KEY], None),
+    ],
+)
+def test_only_the_claims_marker_says_details_were_cut(details: object, size: int | None) -> None:
+    assert truncated_bytes(details) == size
