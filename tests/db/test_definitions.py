@@ -697,3 +697,39 @@ def test_a_drop_that_meets_a_lock_is_left_to_the_migrators_retry(
         conn.rollback()
         reader.rollback()
     assert _apply(db_url, sql_copy).definitions_outcome is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern"),
+    [
+        ("triggers/public.guard_calls_normalise.sql", "schema.table.name.sql"),
+        ("policies/guard.alerts.sql", "schema.table.name.sql"),
+        ("functions/guard.a.b.sql", "schema.name.sql"),
+        ("views/reporting.sql", "schema.name.sql"),
+    ],
+)
+def test_a_misnamed_file_is_told_the_name_its_kind_takes(path: str, pattern: str) -> None:
+    with pytest.raises(definitions.DefinitionError) as refused:
+        _ = definitions.Definition(path, "").identity
+    kind = definitions.Definition(path, "").kind
+    assert str(refused.value) == f"{path}: a {kind} file is named {pattern}"
+
+
+def test_every_recorded_object_has_a_fingerprint_that_follows_its_changes(db_url: str) -> None:
+    """Each object a record names is found in the catalog (a trigger and a policy on their
+    table), and a change to one, here a trigger disabled behind Booking Guard's back, is
+    the one change reported."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        records = definitions.recorded(conn)
+        assert records is not None
+        before = definitions.fingerprints(conn, records)
+        assert sorted(path for path, print_ in before.items() if print_ is None) == []
+        kinds = {r.kind for r in records if r.path in before}
+        assert {"function", "view", "trigger", "policy"} <= kinds
+        assert definitions.touched(conn, records, before) == []
+        conn.execute("ALTER TABLE public.calls DISABLE TRIGGER guard_calls_normalise")
+        try:
+            changed = definitions.touched(conn, records, before)
+        finally:
+            conn.execute("ALTER TABLE public.calls ENABLE TRIGGER guard_calls_normalise")
+    assert changed == ["triggers/public.calls.guard_calls_normalise.sql"]
