@@ -733,3 +733,22 @@ def test_every_recorded_object_has_a_fingerprint_that_follows_its_changes(db_url
         finally:
             conn.execute("ALTER TABLE public.calls ENABLE TRIGGER guard_calls_normalise")
     assert changed == ["triggers/public.calls.guard_calls_normalise.sql"]
+
+
+def test_restrict_keeps_only_what_the_files_define() -> None:
+    """A function that shares its name with a view of the files, and a view named like a
+    function of the files, are the migrations' objects: `restrict` leaves them out."""
+    snapshot: Any = {
+        "functions": {"guard.report(integer)": "f1", "guard.helper()": "f2"},
+        "relations": {
+            "guard.report": {"kind": "v", "view_def": "v1"},
+            "guard.helper": {"kind": "v", "view_def": "v2"},
+        },
+    }
+    files = [
+        definitions.Definition("views/guard.report.sql", ""),
+        definitions.Definition("functions/guard.helper.sql", ""),
+    ]
+    restricted = definitions.restrict(snapshot, files)
+    assert restricted["functions"] == {"guard.helper()": "f2"}
+    assert restricted["relations"] == {"guard.report": {"kind": "v", "view_def": "v1"}}
