@@ -548,8 +548,10 @@ class Migrator:
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
             ).fetchone()
             preview.tables.append((f"{schema}.{name}", int(row[0]) if row else 0))
+        # a kept table renamed back keeps its columns: compared by table oid, not by name
+        kept_columns = {(oid, column) for oid, _, _, column in columns_after}
         for oid, schema, table, column in sorted(columns_before - columns_after):
-            if oid in kept_oids:
+            if oid in kept_oids and (oid, column) not in kept_columns:
                 preview.columns.append(f"{schema}.{table}.{column}")
         return preview
 

@@ -7,9 +7,12 @@ wrote to it: every write of a call's outcome or flags failed until the next `gua
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 
 from guard.db.migrate import Migrator
+from tests.support.migrations import shipped_migrations
 
 BELOW_THE_QUEUE = "0090_rule_company_stages"
 WITH_THE_QUEUE = "0095_detection_queue"
@@ -46,3 +49,31 @@ def test_the_queue_fills_again_after_apply(db_url: str) -> None:
     _end_a_call_without_an_appointment(db_url)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT call_id FROM guard.detection_queue").fetchall() == [(1,)]
+
+
+def test_the_preview_names_every_dropped_table_and_not_a_renamed_one(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A rollback that renames one table back and drops another: the renamed one keeps its
+    rows and is not listed; the dropped one is, with its rows, wherever it sorts."""
+    added = {
+        "0900_preview_fixture.sql": "CREATE TABLE public.aa_preview (id integer);\n",
+        "0900_preview_fixture.rollback.sql": "DROP TABLE public.aa_preview;\n",
+        "0901_preview_rename.sql": (
+            "ALTER TABLE public.aa_preview RENAME TO ab_preview;\n"
+            "CREATE TABLE public.zz_preview (id integer);\n"
+            "INSERT INTO public.zz_preview SELECT generate_series(1, 3);\n"
+        ),
+        "0901_preview_rename.rollback.sql": (
+            "DROP TABLE public.zz_preview;\nALTER TABLE public.ab_preview RENAME TO aa_preview;\n"
+        ),
+    }
+    directory = shipped_migrations(tmp_path, added)
+    with Migrator(db_url, directory) as migrator:
+        migrator.apply()
+        plan = migrator.rollback_plan("0900_preview_fixture")
+        assert [m.id for m in plan] == ["0901_preview_rename"]
+        preview = migrator.preview_rollback(plan)
+    assert preview.error is None
+    assert preview.tables == [("public.zz_preview", 3)]
+    assert preview.columns == []
