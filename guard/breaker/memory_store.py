@@ -192,8 +192,9 @@ class MemoryStore:
                 # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
                 circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
             if circuit.state is State.OPEN:
-                # as if opened that much earlier: the cooldown then ends when the rest does
-                remaining = max(0, open_remaining_ms)
+                # as if opened that much earlier: the cooldown then ends when the rest does (a
+                # whole one for HALF_OPEN elsewhere, whose probe this process knows nothing of)
+                remaining = cooldown_ms if state is State.HALF_OPEN else max(0, open_remaining_ms)
                 circuit.opened_at_ms = self._clock() + remaining - cooldown_ms
             circuit.update_hot()
             self._circuits[key] = circuit

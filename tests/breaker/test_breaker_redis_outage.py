@@ -285,3 +285,30 @@ def test_an_open_circuit_keeps_only_the_rest_of_its_cooldown_when_redis_goes_dow
         assert rest - 1.0 <= rejected.value.retry_after <= CONFIG.cooldown_seconds
     finally:
         backend.close()
+
+
+def test_a_half_open_circuit_waits_a_whole_cooldown_when_redis_goes_down(
+    redis_server: RedisServer, key: str
+) -> None:
+    """Half-open through Redis (its probe admitted somewhere), then Redis is killed: the process
+    knows nothing of that probe, so it waits a whole cooldown from here before its own."""
+    backend = Backend(redis_server.url)
+    config = dataclasses.replace(CONFIG, cooldown_seconds=1, local_state_ttl_seconds=0)
+    breaker = CircuitBreaker(key, config, backend=backend)
+    try:
+        dependency = FailingDependency()
+        for _ in range(config.failure_threshold):
+            with pytest.raises(ConnectionError):
+                breaker.call(dependency)
+        time.sleep(1.1)
+        assert breaker.call(lambda: "probe") == "probe"  # admitted as the probe: half-open
+        assert breaker.state is State.HALF_OPEN
+        redis_server.stop()
+        with pytest.raises(CircuitOpenError) as rejected:
+            breaker.call(dependency)
+        assert backend.health.down
+        assert dependency.calls == config.failure_threshold
+        assert rejected.value.retry_after is not None
+        assert 0.9 <= rejected.value.retry_after <= 1.0
+    finally:
+        backend.close()
