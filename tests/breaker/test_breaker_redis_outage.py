@@ -260,6 +260,25 @@ def test_a_circuit_lost_again_after_its_cooldown_admits_a_probe(redis_url: str, 
         backend.close()
 
 
+def _trip(breaker: CircuitBreaker, dependency: FailingDependency) -> None:
+    for _ in range(breaker.config.failure_threshold):
+        with pytest.raises(ConnectionError):
+            breaker.call(dependency)
+
+
+def _refused_once_redis_is_killed(
+    redis_server: RedisServer, breaker: CircuitBreaker, dependency: FailingDependency
+) -> float:
+    """Kill Redis; the next call is decided by the process alone and refused: its retry-after."""
+    redis_server.stop()
+    with pytest.raises(CircuitOpenError) as rejected:
+        breaker.call(dependency)
+    assert breaker.backend.health.down
+    assert dependency.calls == breaker.config.failure_threshold
+    assert rejected.value.retry_after is not None
+    return rejected.value.retry_after
+
+
 def test_an_open_circuit_keeps_only_the_rest_of_its_cooldown_when_redis_goes_down(
     redis_server: RedisServer, key: str
 ) -> None:
@@ -271,18 +290,11 @@ def test_an_open_circuit_keeps_only_the_rest_of_its_cooldown_when_redis_goes_dow
     breaker = CircuitBreaker(key, config, backend=backend)
     try:
         dependency = FailingDependency()
-        for _ in range(CONFIG.failure_threshold):
-            with pytest.raises(ConnectionError):
-                breaker.call(dependency)
+        _trip(breaker, dependency)
         opened = time.monotonic()
-        redis_server.stop()
-        with pytest.raises(CircuitOpenError) as rejected:
-            breaker.call(dependency)
-        assert backend.health.down
-        assert dependency.calls == CONFIG.failure_threshold
-        assert rejected.value.retry_after is not None
+        retry_after = _refused_once_redis_is_killed(redis_server, breaker, dependency)
         rest = CONFIG.cooldown_seconds - (time.monotonic() - opened)
-        assert rest - 1.0 <= rejected.value.retry_after <= CONFIG.cooldown_seconds
+        assert rest - 1.0 <= retry_after <= CONFIG.cooldown_seconds
     finally:
         backend.close()
 
@@ -297,18 +309,10 @@ def test_a_half_open_circuit_waits_a_whole_cooldown_when_redis_goes_down(
     breaker = CircuitBreaker(key, config, backend=backend)
     try:
         dependency = FailingDependency()
-        for _ in range(config.failure_threshold):
-            with pytest.raises(ConnectionError):
-                breaker.call(dependency)
+        _trip(breaker, dependency)
         time.sleep(1.1)
         assert breaker.call(lambda: "probe") == "probe"  # admitted as the probe: half-open
         assert breaker.state is State.HALF_OPEN
-        redis_server.stop()
-        with pytest.raises(CircuitOpenError) as rejected:
-            breaker.call(dependency)
-        assert backend.health.down
-        assert dependency.calls == config.failure_threshold
-        assert rejected.value.retry_after is not None
-        assert 0.9 <= rejected.value.retry_after <= 1.0
+        assert 0.9 <= _refused_once_redis_is_killed(redis_server, breaker, dependency) <= 1.0
     finally:
         backend.close()
