@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guard import masking
@@ -392,13 +392,17 @@ def digest_message(
     """One message for the alerts opened in a digest period on a `--digest` channel: counts by
     severity and check, then a line per alert (the first DIGEST_MAX_LINES), each the subject its
     own message would have had. Alerts held back since earlier periods (the channel was down,
-    the digest was just switched on) are in it too."""
+    the digest was just switched on) are in it too, and the range it names starts at the first
+    of them. Times in UTC whatever the session's TimeZone gave ``period_end`` and the rows."""
     ids = tuple(row.alert_id for row in rows)
-    start = period_end - timedelta(hours=period_hours)
+    period_end = period_end.astimezone(UTC)
+    period_start = period_end - timedelta(hours=period_hours)
+    start = min([period_start, *(r.first_seen_at.astimezone(UTC) for r in rows if r.first_seen_at)])
     payload: dict[str, Any] = {
         "type": "digest",
-        "period_start": start.isoformat(),
+        "period_start": period_start.isoformat(),
         "period_end": period_end.isoformat(),
+        "opened_from": start.isoformat(),
         "alerts": len(ids),
         "by_severity": dict(sorted(Counter(r.severity or "unknown" for r in rows).items())),
         "by_check": dict(sorted(Counter(r.check_id or "(deleted)" for r in rows).items())),

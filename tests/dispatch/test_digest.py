@@ -13,13 +13,16 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
+import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
 from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from guard.dispatch.message import AlertRow, digest_message
 from tests.dispatch.conftest import Mailbox, Webhook, ids_in, wait_for
 
 
@@ -206,3 +209,47 @@ def test_each_channel_counts_what_it_delivered(db_url: str, webhook: Webhook) ->
     name = dispatcher.channel_names[0]
     assert dispatcher.stats.per_channel == {name: 3}
     assert dispatcher.stats.alerts_delivered == 3 and len(webhook.bodies) == 3
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kolkata", "America/St_Johns"])
+def test_the_digest_names_its_range_in_utc_whatever_the_sessions_time_zone(
+    db_url: str, smtp_server: Mailbox, zone: str
+) -> None:
+    """Issue 71: a digest of alerts opened around 10:30 UTC said "opened 12:00 to 13:00 UTC"
+    when the session's TimeZone was two hours ahead (the period's end, read back as a
+    timestamptz, was printed in the session's zone). An alert held back since an earlier period
+    starts the range: the subject never names a range its alerts were not opened in."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {conn.info.dbname} SET timezone = '{zone}'")
+        # held back: two and a half hours before the start of the current hour (UTC), at :30
+        [(opened,)] = conn.execute(
+            "SELECT date_trunc('hour', now() AT TIME ZONE 'UTC') - interval '150 minutes'"
+        ).fetchall()
+    late = _open_alerts(db_url, 1, f"(timestamp '{opened.isoformat()}' AT TIME ZONE 'UTC')")
+    result = _watch_email(db_url, smtp_server, "--digest", "email=1")
+    assert result.exit_code == 0, result.output
+    [mail] = smtp_server.messages
+    [(ended,)] = _query(
+        db_url,
+        "SELECT to_char(period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+        " FROM guard.alert_digests",
+    )
+    assert ids_in(_body(mail)) == late
+    subject = f"Subject: Booking Guard digest: 1 alert(s) opened {opened:%Y-%m-%d %H:%M} to"
+    assert f"{subject} {ended} UTC" in mail.replace("\r\n ", " "), mail
+
+
+def test_a_digest_of_one_period_names_that_period_in_utc(db_url: str) -> None:
+    """The period an alert was opened in, from SQL's timestamptz in a zone +02:00, named in
+    UTC: opened 10:30 UTC, the 1-hour digest says 10:00 to 11:00 UTC."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SET timezone = 'Europe/Berlin'")
+        [(period_end, first_seen)] = conn.execute(
+            "SELECT timestamptz '2026-07-01 11:00:00+00', timestamptz '2026-07-01 10:30:00+00'"
+        ).fetchall()
+    assert period_end.utcoffset() == timedelta(hours=2)  # what psycopg hands the dispatcher
+    row = AlertRow(1, 0, "c", "r", 1, "call", 1, "high", "m", {}, "open", 1, first_seen, None)
+    message = digest_message([row], period_end, 1, "email")
+    assert message.subject.endswith("opened 2026-07-01 10:00 to 2026-07-01 11:00 UTC")
+    assert message.payload["period_start"] == "2026-07-01T10:00:00+00:00"
+    assert message.payload["period_end"] == "2026-07-01T11:00:00+00:00"
