@@ -180,7 +180,8 @@ def _database_url(argv: Sequence[str]) -> str | None:
 # The commands that write to PostgreSQL (or, for `guard breaker`, to the circuits every process
 # shares), by command path, with when they do (from their parsed options). Run against a hot
 # standby they are refused before they change anything: `guard watch` and `guard jobs run` without
-# --once wait for a primary instead (they retry), `guard reconcile --dry-run` only reads.
+# --once wait for a primary instead (they retry), `guard reconcile --dry-run` and `guard db apply
+# --dry-run` only read (the plan is one READ ONLY transaction).
 WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
     **{
         path: lambda options: True
@@ -192,7 +193,6 @@ WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
             "breaker trip",
             "calendar reconcile",
             "check",
-            "db apply",
             "db rollback",
             "db validate",
             "review claim",
@@ -204,6 +204,7 @@ WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
             "tenant revoke",
         )
     },
+    "db apply": lambda options: not options.get("dry_run"),
     "reconcile": lambda options: not options.get("dry_run"),
     "jobs run": lambda options: bool(options.get("once")),
     "watch": lambda options: bool(options.get("once")),

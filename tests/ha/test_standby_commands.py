@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import psycopg
 import pytest
 
 from guard.db.migrate import Migrator
+from guard.resources import migrations_dir
 from tests.cli.commands import CIRCUIT, NOT_WALKED, command_lines, leaves
 from tests.security.conftest import LOGINS, SEED, create_login
 from tests.support.pg_node import PgNode
@@ -38,6 +40,7 @@ READS = {
     "alerts show",
     "breaker list",
     "breaker show",
+    "db apply --dry-run",  # walked twice: with --dry-run it only reads, without it writes
     "db status",
     "db verify",
     "review list",
@@ -156,8 +159,9 @@ def test_every_command_on_a_standby_works_or_says_it_is_a_standby(
     for path, args in lines:
         done = _guard(url, redis_url, *path.split(), *args)
         errors = [line for line in done.stderr.splitlines() if line.startswith("guard: error:")]
-        outcomes[path] = f"exit {done.returncode}" + (f": {errors[-1][:140]}" if errors else "")
-        verdict, found = _judge(path, done, errors)
+        label = f"{path} --dry-run" if path == "db apply" and "--dry-run" in args else path
+        outcomes[label] = f"exit {done.returncode}" + (f": {errors[-1][:140]}" if errors else "")
+        verdict, found = _judge(label, done, errors)
         problems += found
         judged[verdict] += not found
     elapsed = time.monotonic() - started
@@ -264,3 +268,32 @@ def test_verify_gives_the_primarys_answer_on_a_standby(
     assert on_primary.returncode == 0, on_primary.stdout + on_primary.stderr
     assert on_standby.returncode == 0, on_standby.stdout + on_standby.stderr
     assert "could not compare" not in on_standby.stdout + on_standby.stderr
+
+
+def test_apply_dry_run_plans_on_a_standby_and_apply_is_refused(
+    nodes: tuple[PgNode, PgNode], redis_url: str, tmp_path: Path
+) -> None:
+    """Issue 71: `guard db apply --dry-run` was refused on a standby as "writes". A dry run
+    writes nothing (one READ ONLY transaction), so it plans there: a migration pending on the
+    standby is printed; the apply itself is still refused with the standby line."""
+    primary, standby = nodes
+    standby.wait_for_replay_of(primary)
+    pending = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), pending)
+    (pending / "9999_standby_dry_run.sql").write_text(
+        "-- a pending migration (never applied)\nCREATE TABLE guard.standby_dry_run (id int);\n"
+    )
+    (pending / "9999_standby_dry_run.rollback.sql").write_text(
+        "DROP TABLE guard.standby_dry_run;\n"
+    )
+    url = standby.url(DATABASE)
+    dry = _guard(url, redis_url, "db", "apply", "--dry-run", "--migrations-dir", str(pending))
+    assert dry.returncode == 0, dry.stderr
+    assert "-- migration 9999_standby_dry_run" in dry.stdout
+    assert "CREATE TABLE guard.standby_dry_run" in dry.stdout
+    assert "Traceback" not in dry.stderr and "guard: error" not in dry.stderr
+    applied = _guard(url, redis_url, "db", "apply", "--migrations-dir", str(pending))
+    errors = [line for line in applied.stderr.splitlines() if line.startswith("guard: error:")]
+    assert applied.returncode == 1 and len(errors) == 1 and STANDBY_LINE.match(errors[0]), (
+        applied.stderr
+    )
