@@ -2,7 +2,12 @@
 -- runs, the review notices of closed items, sent report deliveries, the record of sent digests
 -- and job runs older than their retention setting, and pg_cron's run details of Booking
 -- Guard's own jobs (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in
--- this database.
+-- this database and the role running retention may: USAGE on schema cron, SELECT on cron.job
+-- and DELETE on cron.job_run_details (pg_cron grants the two tables to PUBLIC, the schema to
+-- no one). The role pg_cron runs the jobs as has them (scheduling needed them); a login of the
+-- owner role running `guard jobs run` may not: then that part is skipped, with a notice, and its
+-- row says deleted NULL (not cleaned) instead of "permission denied for schema cron" failing
+-- the whole run.
 -- The newest run and the newest success of every job are kept (they are its heartbeat).
 -- First the rows the counters of `guard metrics` count are folded into guard.metric_totals
 -- (guard.fold_metric_totals), and alerts and validation metrics are deleted only before its
@@ -124,6 +129,28 @@ BEGIN
         AND EXISTS (SELECT FROM pg_catalog.pg_extension AS e WHERE e.extname = 'pg_cron');
     IF FOUND THEN
         target := format('%s.job_run_details', cron_schema);
+        -- by oid: a name in a schema the role may not use cannot even be looked up
+        IF NOT (
+            has_schema_privilege(cron_schema, 'USAGE')
+            AND coalesce((
+                SELECT bool_and(CASE c.relname
+                    WHEN 'job' THEN has_table_privilege(c.oid, 'SELECT')
+                    ELSE has_table_privilege(c.oid, 'DELETE')
+                END) AND count(*) = 2
+                FROM pg_catalog.pg_class AS c
+                WHERE
+                    c.relnamespace = cron_schema::regnamespace
+                    AND c.relname IN ('job', 'job_run_details')
+            ), FALSE)
+        ) THEN
+            RAISE NOTICE 'retention: %.job_run_details not cleaned: role % may not (it needs USAGE on schema %, SELECT on %.job, DELETE on %.job_run_details)',
+                cron_schema, current_user, cron_schema, cron_schema, cron_schema
+                USING HINT = 'pg_cron''s own runs of the job clean it; or GRANT USAGE ON SCHEMA '
+                || cron_schema || ' TO ' || quote_ident(current_user);
+            deleted := NULL;
+            RETURN NEXT;
+            RETURN;
+        END IF;
         EXECUTE format(
             'DELETE FROM %1$I.job_run_details AS d
             WHERE coalesce(d.end_time, d.start_time) < $1

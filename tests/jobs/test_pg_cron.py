@@ -296,3 +296,53 @@ def test_retention_of_cron_run_details_at_its_cutoff(cron_db_url: str) -> None:
         ).fetchall()
         conn.rollback()
     assert left == [("at the cutoff",)]
+
+
+def test_retention_as_a_role_without_usage_on_schema_cron_skips_the_run_details(
+    cron_db_url: str,
+) -> None:
+    """Issue 71: `guard jobs run` as a login of the owner role stopped retention with
+    "permission denied for schema cron" (pg_cron grants its schema to no one). Without the
+    privilege the run details are skipped, said in a notice and a row of deleted NULL, and the
+    rest of retention runs; with it, the cleaning runs (under pg_cron's row security)."""
+    old = "now() - interval '400 days'"
+    with psycopg.connect(cron_db_url) as conn:
+        [(owner,)] = conn.execute(
+            "SELECT role_name FROM guard.role_names WHERE kind = 'owner'"
+        ).fetchall()
+        conn.execute(
+            "INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username,"
+            " command, status, return_message, start_time, end_time)"
+            " SELECT jobid, nextval('cron.runid_seq'), 0, current_database(), %s,"
+            f" 'SELECT 1', 'succeeded', 'old run of the owner', {old}, {old}"
+            " FROM cron.job WHERE jobname = 'guard_retention'",
+            (owner,),
+        )
+        assert conn.execute(
+            "SELECT has_schema_privilege(%s, 'cron', 'USAGE')", (owner,)
+        ).fetchone() == (False,)
+        notices: list[str] = []
+        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+        conn.execute(f'SET LOCAL ROLE "{owner}"')
+        skipped = dict(
+            conn.execute("SELECT target, deleted FROM guard.apply_retention()").fetchall()
+        )
+        conn.execute("RESET ROLE")
+        assert skipped["cron.job_run_details"] is None
+        assert skipped["guard.job_runs"] is not None
+        assert [n for n in notices if "job_run_details not cleaned" in n], notices
+        kept = (
+            "SELECT count(*) FROM cron.job_run_details"
+            " WHERE return_message = 'old run of the owner'"
+        )
+        assert conn.execute(kept).fetchone() == (1,)
+        conn.execute(f'GRANT USAGE ON SCHEMA cron TO "{owner}"')
+        conn.execute(f'SET LOCAL ROLE "{owner}"')
+        cleaned = dict(
+            conn.execute("SELECT target, deleted FROM guard.apply_retention()").fetchall()
+        )
+        conn.execute("RESET ROLE")
+        # pg_cron's row security shows a role only the runs of the jobs it scheduled: the
+        # owner's cleaning is allowed now, and reaches none of the migrating role's jobs
+        assert cleaned["cron.job_run_details"] == 0
+        conn.rollback()
