@@ -6,6 +6,7 @@ still be deleted."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,6 +94,84 @@ def test_without_overrides_the_rule_row_decides_alone(app_url: str, db_url: str)
         admin.execute("UPDATE guard.rules SET mode = 'reject' WHERE id = 'I3_appointment_flags'")
     with pytest.raises(errors.CheckViolation):
         _commit(app_url, 2)
+
+
+def _counted(url: str) -> tuple[Any, ...]:
+    """The rule's counter and its rows in guard.rule_company_stages."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT company_overrides, (SELECT count(*)::int FROM guard.rule_company_stages)"
+            " FROM guard.rules WHERE id = 'I3_appointment_flags'"
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def _at_once(url: str, first: str, second: str, *params: tuple[Any, ...]) -> None:
+    """Two hand-written statements on guard.rule_company_stages in two transactions at once: the
+    second runs while the first is still open, and the first commits while the second waits (or
+    has finished, if nothing made it wait); then the second commits."""
+    with psycopg.connect(url) as one, psycopg.connect(url) as two:
+        one.execute(first, params[0])
+        outcome: list[BaseException | None] = []
+
+        def run_second() -> None:
+            try:
+                two.execute(second, params[1])
+                two.commit()
+                outcome.append(None)
+            except BaseException as error:  # handed to the test's thread
+                outcome.append(error)
+
+        worker = threading.Thread(target=run_second)
+        worker.start()
+        worker.join(timeout=1)  # the second waits for the first's lock (after the fix)
+        one.commit()
+        worker.join(timeout=30)
+        assert outcome == [None], outcome
+
+
+def test_two_overrides_written_at_once_are_both_counted(db_url: str) -> None:
+    """Issue 71: two transactions that each wrote an override counted in their own snapshot,
+    without the other's row: the counter ended one short."""
+    _seed(db_url)
+    _at_once(db_url, OVERRIDE, OVERRIDE, (1, "reject"), (2, "reject"))
+    assert _counted(db_url) == (2, 2)
+
+
+def test_an_override_written_while_another_is_removed_is_not_ignored(
+    app_url: str, db_url: str
+) -> None:
+    """Issue 71: one transaction adds company 1's override while another removes company 2's:
+    the counter was left at 0 with company 1's row in the table, and the commit-time check, which
+    reads the counter first, ignored it."""
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(OVERRIDE, (2, "reject"))
+    remove = "DELETE FROM guard.rule_company_stages WHERE company_id = %s"
+    _at_once(db_url, OVERRIDE, remove, (1, "reject"), (2,))
+    assert _counted(db_url) == (1, 1)
+    with pytest.raises(errors.CheckViolation, match=r"booking flags of 1 call\(s\) contradict"):
+        _commit(app_url, 1)
+
+
+def test_an_override_of_a_company_that_does_not_exist_is_refused(db_url: str) -> None:
+    """Issue 71: an override written for a company id nobody has yet applied, unseen, to the
+    company created with that id later. Refused at the write, also when an UPDATE moves an
+    override to such a company; the counter stays as it was."""
+    _seed(db_url)
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        with pytest.raises(errors.ForeignKeyViolation, match="company 99 does not exist"):
+            admin.execute(OVERRIDE, (99, "reject"))
+        admin.execute(OVERRIDE, (1, "reject"))
+        with pytest.raises(errors.ForeignKeyViolation, match="company 99 does not exist"):
+            admin.execute("UPDATE guard.rule_company_stages SET company_id = 99")
+        admin.execute("UPDATE guard.rule_company_stages SET mode = 'correct'")  # its company: kept
+        admin.execute("INSERT INTO companies (id, name) VALUES (99, 'created later')")
+        rows = admin.execute(
+            "SELECT company_id, mode FROM guard.rule_company_stages ORDER BY 1"
+        ).fetchall()
+    assert rows == [(1, "correct")]
+    assert _counted(db_url) == (1, 1)
 
 
 def test_the_application_cannot_change_the_rollout(app_url: str) -> None:
