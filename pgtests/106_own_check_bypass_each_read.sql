@@ -135,7 +135,7 @@ CREATE VIEW guard.check_calls_internal_function WITH (security_invoker = TRUE) A
 SELECT public.dba_absolute(length(r.id)) AS id_length
 FROM guard.rules AS r;
 -- and one in C (plpgsql's validator, in the library every server has; the view is never run)
-CREATE FUNCTION public.dba_validate(oid) RETURNS void
+CREATE FUNCTION public.dba_validate(oid) RETURNS void STABLE
 LANGUAGE c STRICT AS '$libdir/plpgsql', 'plpgsql_validator';
 CREATE VIEW guard.check_calls_c_function WITH (security_invoker = TRUE) AS
 SELECT r.id

@@ -129,11 +129,8 @@ SELECT is(
         SELECT pg_get_userbyid(relowner)::text FROM pg_class
         WHERE oid = 'guard.check_appointment_without_start'::regclass
     ),
-    (
-        SELECT role_name::text FROM guard.role_names
-        WHERE kind = 'owner'
-    ),
-    'the view is given to the owner role, which detection runs as'
+    guard.check_reader(),
+    'the view is given to the check reader role, which own checks run as'
 );
 SELECT lives_ok(
     $$SELECT guard.register_check('appointment_without_start', 'calendar_times', 'check_appointment_without_start', 'medium', 'No start time.', 'review')$$,

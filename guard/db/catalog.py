@@ -459,7 +459,12 @@ def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:
     """Role name -> kind, from guard.role_names (empty before the security migration)."""
     if not _table_exists(cur, "guard.role_names"):
         return {}
-    cur.execute("SELECT role_name, kind FROM guard.role_names")
+    # and the role own checks run as, named after the reporting role (guard.check_reader())
+    cur.execute(
+        "SELECT role_name, kind FROM guard.role_names UNION ALL"
+        " SELECT left(role_name, 56) || '_checks', 'check_reader' FROM guard.role_names"
+        " WHERE kind = 'reporting'"
+    )
     return {name: kind for name, kind in cur.fetchall()}
 
 

@@ -227,10 +227,30 @@ def own_checks_bypassing_rls(database_url: str | None) -> list[Difference]:
             " AND split_part(d.path, '/', 2) = 'guard.' || k.check_view || '.sql')"
             " ORDER BY k.id"
         ).fetchall()
+        # A check view nobody registered was never judged, yet a reader may hold it (granted by
+        # hand, or by a release that granted every guard.check_* view): its rows are unsafe.
+        unregistered = conn.execute(
+            "SELECT c.relname::text, string_agg(r.role_name, ', ' ORDER BY r.role_name)"
+            " FROM pg_class AS c JOIN guard.role_names AS r ON r.kind IN ('reporting', 'reviewer')"
+            " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind = 'v'"
+            " AND c.relname LIKE 'check\\_%' AND c.relname <> ALL(guard.shipped_check_views())"
+            " AND NOT EXISTS (SELECT FROM guard.checks AS k WHERE k.check_view = c.relname)"
+            " AND to_regrole(quote_ident(r.role_name)) IS NOT NULL"
+            " AND has_table_privilege(r.role_name, c.oid, 'SELECT')"
+            " GROUP BY c.relname ORDER BY 1"
+        ).fetchall()
     return [
         Difference("unsafe", f"own check {check_id} (view guard.{view})", str(reason))
         for check_id, view, reason in rows
         if reason is not None
+    ] + [
+        Difference(
+            "unsafe",
+            f"view guard.{view}",
+            f"a check view nobody registered, readable by {readers}: register it"
+            " (guard.register_check) or drop it; `guard db apply` takes it away from them",
+        )
+        for view, readers in unregistered
     ]
 
 

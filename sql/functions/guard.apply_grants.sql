@@ -23,6 +23,10 @@ DECLARE
     target text;
     column_list text;
     privilege_list text;
+    reporting text := guard.role('reporting');
+    checker oid := to_regrole(quote_ident(guard.check_reader()));
+    -- the registered own checks' views, which are the check reader's
+    own_check_views text[];
     -- kind -> why its role may not be granted to (absent: it may)
     unfit jsonb := (
         SELECT coalesce(jsonb_object_agg(k.kind, k.reason), '{}')
@@ -48,6 +52,11 @@ BEGIN
                 HINT = 'guard.role_names names the owner role; its objects and SECURITY DEFINER'
                 || ' functions would run with that role''s rights.';
     END IF;
+    -- (read before the loop below alters guard.checks itself)
+    own_check_views := ARRAY(
+        SELECT k.check_view FROM guard.checks AS k
+        WHERE k.check_view IS NOT NULL AND k.check_view <> ALL(guard.shipped_check_views())
+    );
     -- Ownership: the schema and everything in it. Sequences of identity columns and row types of
     -- tables follow their table.
     IF (SELECT n.nspowner::regrole::text FROM pg_namespace AS n WHERE n.nspname = 'guard')
@@ -69,6 +78,8 @@ BEGIN
             c.relnamespace = 'guard'::regnamespace
             AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
             AND c.relowner <> to_regrole(quote_ident(owner_role))
+            -- a registered own check's view is the check reader's (below)
+            AND NOT (c.relkind = 'v' AND c.relname = ANY(own_check_views))
             AND NOT EXISTS (
                 SELECT FROM pg_depend AS d
                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')
@@ -76,7 +87,9 @@ BEGIN
         UNION ALL
         SELECT 'ROUTINE', p.oid::regprocedure::text
         FROM pg_proc AS p
-        WHERE p.pronamespace = 'guard'::regnamespace AND p.proowner <> to_regrole(quote_ident(owner_role))
+        WHERE
+            p.pronamespace = 'guard'::regnamespace AND p.proowner <> to_regrole(quote_ident(owner_role))
+            AND p.oid <> 'guard.read_own_check(text, timestamptz, timestamptz, bigint, bigint[], boolean)'::regprocedure
         UNION ALL
         SELECT 'TYPE', t.oid::regtype::text
         FROM pg_type AS t
@@ -150,13 +163,57 @@ BEGIN
         EXECUTE format('GRANT %s ON %s TO %I', privilege_list, target, granted.role_name);
     END LOOP;
 
-    -- Every detection view, by its name: a check added later needs no row in guard.role_grants.
+    -- The check reader (guard.read_own_check runs every own check as it): exactly what the
+    -- reporting role may read, of every company, taken again from reporting at every apply, and
+    -- nothing else: not the functions that run with their owner's rights, nothing to write.
+    -- Its own objects (the views it was given, its function) keep their owner's privileges.
+    IF checker IS NULL OR (SELECT r.rolsuper OR r.rolbypassrls OR r.rolcanlogin FROM pg_roles AS r WHERE r.oid = checker) THEN
+        -- guard.read_own_check refuses to run as anyone else: own checks are not run
+        RAISE WARNING 'the check reader role % is missing, may log in, is a superuser or bypasses'
+            ' row-level security: own checks are not run until it is fixed', guard.check_reader()
+            USING HINT = 'migration 0104_check_reader_role creates it; guard db verify names it';
+    ELSE
+        EXECUTE format(
+            'ALTER FUNCTION guard.read_own_check(text, timestamptz, timestamptz, bigint, bigint[], boolean) OWNER TO %I',
+            guard.check_reader()
+        );
+        -- ALTER ... OWNER TO the check reader needs its CREATE on the schema (register_check
+        -- hands a view to it); what it creates there is read-only and rolled back
+        -- (guard.read_own_check), and nothing else runs as it
+        EXECUTE format('GRANT USAGE, CREATE ON SCHEMA guard TO %I', guard.check_reader());
+    END IF;
+    EXECUTE format(
+        'GRANT EXECUTE ON FUNCTION guard.read_own_check(text, timestamptz, timestamptz, bigint, bigint[], boolean) TO %I',
+        owner_role
+    );
+    -- Registered own checks' views are the check reader's: read with its rights whoever reads.
+    FOR obj IN
+        SELECT c.oid::regclass::text AS object_name
+        FROM guard.checks AS k
+        INNER JOIN pg_class AS c ON c.relname = k.check_view AND c.relnamespace = 'guard'::regnamespace AND c.relkind = 'v'
+        WHERE k.check_view <> ALL(guard.shipped_check_views()) AND c.relowner <> checker AND checker IS NOT NULL
+        ORDER BY 1
+    LOOP
+        EXECUTE format('ALTER VIEW %s OWNER TO %I', obj.object_name, guard.check_reader());
+    END LOOP;
+
+
+    -- Every detection view by its name (a check added later needs no row in guard.role_grants):
+    -- the shipped ones and the registered own checks that guard.own_check_bypass passes. Any other
+    -- guard.check_* view (refused by register_check, never registered, or unsafe since) is
+    -- taken away from reporting and reviewer: its rows were never judged fit for them.
     FOREACH reader IN ARRAY ARRAY(
         SELECT guard.role(k.kind) FROM unnest(ARRAY['reporting', 'reviewer']) AS k (kind)
         WHERE NOT unfit ? k.kind
     ) LOOP
         FOR obj IN
-            SELECT c.oid::regclass::text AS object_name
+            SELECT
+                c.oid::regclass::text AS object_name,
+                c.relname = ANY(guard.shipped_check_views())
+                OR (
+                    EXISTS (SELECT FROM guard.checks AS k WHERE k.check_view = c.relname)
+                    AND guard.own_check_bypass(c.oid) IS NULL
+                ) AS fit
             FROM pg_class AS c
             WHERE
                 c.relnamespace = 'guard'::regnamespace
@@ -164,8 +221,17 @@ BEGIN
                 AND c.relname LIKE 'check\_%'
             ORDER BY 1
         LOOP
-            EXECUTE format('GRANT SELECT ON TABLE %s TO %I', obj.object_name, reader);
+            EXECUTE format(
+                '%s SELECT ON TABLE %s %s %I',
+                CASE WHEN obj.fit THEN 'GRANT' ELSE 'REVOKE' END, obj.object_name,
+                CASE WHEN obj.fit THEN 'TO' ELSE 'FROM' END, reader
+            );
         END LOOP;
     END LOOP;
+
+    -- What the check reader may read: taken from reporting once its grants are complete.
+    IF NOT unfit ? 'reporting' THEN
+        PERFORM guard.sync_check_reader();
+    END IF;
 END;
 $$;

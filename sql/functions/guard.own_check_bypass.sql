@@ -17,7 +17,12 @@
 --     companies themselves) or PostgreSQL's own (pg_catalog, information_schema);
 --   - it calls no SECURITY DEFINER function but Booking Guard's (it reads with its owner's
 --     rights whoever calls it), and no function of your own in SQL or PL/pgSQL: what such a
---     function reads is not in the catalog, and it would read it with detection's rights.
+--     function reads is not in the catalog, and it would read it with detection's rights;
+--   - it calls no function that reads what a query or relation name given at run time reads
+--     (query_to_xml, table_to_xml and their kin) and no VOLATILE function (set_config,
+--     pg_advisory_lock, lo_creat, nextval, pg_sleep: a check only reads). What the catalog cannot
+--     show is bounded at run time anyway: guard.read_own_check reads as the check reader role,
+--     read-only, and rolls back whatever the read did.
 -- The view's dependencies are read from pg_depend (a view records every relation, column and
 -- function its query uses; a whole-row reference, to_jsonb(t), is found in the stored query).
 -- STABLE: it reads the catalog only.
@@ -92,13 +97,31 @@ BEGIN
             bool_or(rw.ev_action::text ~ ':varattno 0 ') AS whole_rows
         FROM walked AS w
         INNER JOIN pg_rewrite AS rw ON w.view_oid = rw.ev_class
-        INNER JOIN pg_depend AS d
-            ON
+        INNER JOIN (
+            SELECT d.objid, d.refclassid, d.refobjid, d.refobjsubid
+            FROM pg_depend AS d
+            WHERE
                 d.classid = 'pg_rewrite'::regclass
-                AND rw.oid = d.objid
-                AND d.refobjid <> w.view_oid
                 AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+            UNION ALL
+            -- PostgreSQL's own relations (pg_authid, ...): pg_depend records no dependency on a
+            -- built-in object, so they are read from the stored query, as read whole
+            SELECT r.oid, 'pg_class'::regclass, t.id[1]::oid, 0
+            FROM pg_rewrite AS r
+            CROSS JOIN LATERAL regexp_matches(r.ev_action::text, ':relid (\d+)', 'g') AS t (id)
+            WHERE r.ev_class IN (SELECT w2.view_oid FROM walked AS w2) AND t.id[1]::oid < 16384
+        ) AS d
+            ON rw.oid = d.objid AND d.refobjid <> w.view_oid
         GROUP BY d.refclassid, d.refobjid
+    ),
+
+    called AS (
+        -- every function each walked view's query calls, PostgreSQL's own included: pg_depend
+        -- records no dependency on a built-in object, so they are read from the stored query
+        SELECT DISTINCT f.id[1]::oid AS function_oid
+        FROM walked AS w
+        INNER JOIN pg_rewrite AS rw ON w.view_oid = rw.ev_class
+        CROSS JOIN LATERAL regexp_matches(rw.ev_action::text, ':funcid (\d+)', 'g') AS f (id)
     )
 
     SELECT found.why INTO reason
@@ -175,6 +198,24 @@ BEGIN
         WHERE
             u.refclassid = 'pg_proc'::regclass
             AND (p.prosecdef OR (l.lanname NOT IN ('internal', 'c') AND p.pronamespace <> 'pg_catalog'::regnamespace))
+        UNION ALL
+        -- a function that runs a query given as text or reads a relation named at run time
+        -- (query_to_xml, table_to_xml, ...): what it reads is not in the catalog; or a VOLATILE
+        -- one (it may change something: a setting, a lock, a large object, a row): a check reads
+        SELECT 4, CASE
+            WHEN p.proname ~ '(^(query|table|cursor|schema|database)_to_xml|_xmlschema$)' THEN format(
+                'calls %s, which reads what a query or name given at run time reads: the catalog'
+                ' cannot show what that is', p.oid::regprocedure
+            )
+            ELSE format(
+                'calls %s, a VOLATILE function (it may change a setting, a lock or a row): a check'
+                ' only reads', p.oid::regprocedure
+            )
+        END
+        FROM called AS u
+        INNER JOIN pg_proc AS p ON u.function_oid = p.oid
+        WHERE
+            (p.provolatile = 'v' OR p.proname ~ '(^(query|table|cursor|schema|database)_to_xml|_xmlschema$)')
             AND NOT EXISTS (
                 SELECT FROM guard.definitions AS s
                 WHERE

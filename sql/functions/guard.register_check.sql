@@ -6,7 +6,8 @@
 -- detection view returns, in their order and types; they are read from the catalog here, so a
 -- wrong view is refused now, not at 3 a.m. by the detect job. Registering again the same id with
 -- the same view updates its severity, description and remedy; a shipped check or view is refused,
--- so an upgrade never meets a row it did not write. The view is given to the owner role. A view
+-- so an upgrade never meets a row it did not write. The view is given to the check reader role
+-- (guard.check_reader(): detection reads own checks as it, guard.read_own_check). A view
 -- that would let a reader past row-level security or its own privileges is refused, naming why
 -- (guard.own_check_bypass: no security_invoker, an owner that bypasses row-level security, a
 -- read of what the reporting role may not read): every check view is granted to reporting and
@@ -33,7 +34,6 @@ DECLARE
     ];
     the_view regclass;
     columns text[];
-    owner_role text;
     bypass text;
 BEGIN
     IF register_check.check_id IS NULL OR register_check.rule_id IS NULL
@@ -86,10 +86,9 @@ BEGIN
                 || array_to_string(columns, ', ') || ')';
     END IF;
 
-    -- Detection runs with the owner role's rights (the detect job, check_call): the view becomes
-    -- the owner role's, like every guard object, whoever created it.
-    SELECT r.role_name INTO owner_role FROM guard.role_names AS r WHERE r.kind = 'owner';
-    EXECUTE format('ALTER VIEW guard.%I OWNER TO %I', register_check.view_name, owner_role);
+    -- Detection reads own checks as the check reader role (guard.read_own_check), whoever runs
+    -- the pass: the view becomes that role's, whoever created it.
+    EXECUTE format('ALTER VIEW guard.%I OWNER TO %I', register_check.view_name, guard.check_reader());
     -- Judged as it will run (its new owner); a refusal rolls the ALTER back with the call.
     bypass := guard.own_check_bypass(the_view);
     IF bypass IS NOT NULL THEN
@@ -98,6 +97,19 @@ BEGIN
                 ERRCODE = 'invalid_object_definition',
                 HINT = 'a check view reads with the reader''s rights only what the reporting role may read (docs/dba.md, "Your own checks")';
     END IF;
+    -- And tried as it will run: opened (no row read) as the check reader, which may read only
+    -- what the reporting role may read, so that whatever else its query needs is refused now.
+    PERFORM guard.sync_check_reader();
+    BEGIN
+        PERFORM FROM guard.read_own_check(register_check.view_name, NULL, NULL, NULL, NULL, TRUE);
+    EXCEPTION WHEN insufficient_privilege THEN
+        GET STACKED DIAGNOSTICS bypass = MESSAGE_TEXT;
+        RAISE EXCEPTION 'own check % refused: guard.% cannot run as the check reader role %: %',
+            register_check.check_id, register_check.view_name, guard.check_reader(), bypass
+            USING
+                ERRCODE = 'invalid_object_definition',
+                HINT = 'a check view reads only what the reporting role may read (docs/dba.md, "Your own checks")';
+    END;
 
     INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy, check_view)
     VALUES (

@@ -131,6 +131,8 @@ DECLARE
     own_budget interval;
     own_left_out interval;
     left_out_checks text[];
+    -- own checks no detection pass has read through within the budget in the last day
+    unmeasured_checks text[];
     retried_checks text[];
 BEGIN
     IF only_call IS NULL THEN
@@ -213,9 +215,33 @@ BEGIN
                     INTO left_out_checks, retried_checks
                     FROM guard.alerts AS a
                     WHERE a.status = 'open' AND a.check_id = 'check_over_budget';
+                    -- An own check joins check_call once a detection pass has read it through
+                    -- within the budget (its latest guard.detection_runs row): a check never run
+                    -- or too slow there would stall every booking that meets it first, all of
+                    -- them at once under concurrency.
+                    SELECT coalesce(array_agg(k.id), '{}') INTO unmeasured_checks
+                    FROM guard.checks AS k
+                    WHERE
+                        k.enabled AND k.check_view IS NOT NULL
+                        AND k.check_view <> ALL(guard.shipped_check_views())
+                        AND NOT coalesce((
+                            SELECT r.duration_ms <= 1000 * extract(EPOCH FROM own_budget)
+                            FROM guard.detection_runs AS r
+                            -- bounded on the pass_started_at index: within the last day
+                            WHERE r.check_id = k.id AND r.pass_started_at > now() - interval '1 day'
+                            ORDER BY r.pass_started_at DESC
+                            LIMIT 1
+                        ), FALSE);
                     own_read := TRUE;
                 END IF;
-                IF detection_check.id = ANY(left_out_checks) THEN
+                IF detection_check.id = ANY(unmeasured_checks) THEN
+                    status := 'skipped';
+                    error := format(
+                        'not yet read by a detection pass within check_call''s budget of %s ms:'
+                        || ' check_call runs it once one has',
+                        round(1000 * extract(EPOCH FROM own_budget))
+                    );
+                ELSIF detection_check.id = ANY(left_out_checks) THEN
                     status := 'skipped';
                     error := format(
                         'over check_call''s budget (alert check_over_budget): left out of'
@@ -345,15 +371,18 @@ BEGIN
                         SELECT DISTINCT
                             v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id,
                             v.severity, v.observed_at, v.detail
-                        FROM (
-                            SELECT s.* FROM guard.%1$I AS s
-                            WHERE s.observed_at >= $1 AND s.observed_at < $2
-                            UNION ALL
-                            SELECT h.* FROM guard.%1$I AS h WHERE h.observed_at >= $3
-                        ) AS v
+                        FROM (%s) AS v
                     ) AS w
                     $query$,
-                    detection_check.check_view
+                    CASE WHEN detection_check.own THEN format(
+                        'SELECT s.* FROM guard.read_own_check(%1$L, $1, $2, NULL, NULL) AS s'
+                        ' UNION ALL SELECT h.* FROM guard.read_own_check(%1$L, $3, NULL, NULL, NULL) AS h',
+                        detection_check.check_view
+                    ) ELSE format(
+                        'SELECT s.* FROM guard.%1$I AS s WHERE s.observed_at >= $1 AND s.observed_at < $2'
+                        ' UNION ALL SELECT h.* FROM guard.%1$I AS h WHERE h.observed_at >= $3',
+                        detection_check.check_view
+                    ) END
                 ) INTO findings USING check_since, slice_to, head_from;
                 -- The open alerts the rows read did not find, those due probed (an open alert the
                 -- rows read found needs no probe: its row offends). An alert whose probe finds its
@@ -365,7 +394,7 @@ BEGIN
                 -- is hashed once (their estimate is small whatever their number).
                 EXECUTE format(
                     $query$
-                    WITH unread AS MATERIALIZED (
+                    WITH %2$s unread AS MATERIALIZED (
                         SELECT
                             o.alert_id, o.entity_id, o.fingerprint, o.observed_at,
                             o.last_seen_at < now() - interval '5 minutes' * (6 + o.alert_id %% 7)
@@ -385,7 +414,7 @@ BEGIN
                             k.entity_id, k.call_id, k.severity, k.observed_at, k.detail
                         FROM unread AS o
                         LEFT JOIN LATERAL (
-                            SELECT x.* FROM guard.%1$I AS x WHERE x.entity_id = o.entity_id OFFSET 0
+                            SELECT x.* FROM %1$s AS x WHERE x.entity_id = o.entity_id OFFSET 0
                         ) AS k
                             ON k.check_id || ':' || k.entity_type || ':' || k.entity_id = o.fingerprint
                         WHERE $10 OR o.written
@@ -417,7 +446,13 @@ BEGIN
                             WHERE NOT ($10 OR o.written) AND o.observed_at >= $8
                         )
                     $query$,
-                    detection_check.check_view
+                    CASE WHEN detection_check.own THEN 'own_rows'
+                        ELSE format('guard.%I', detection_check.check_view) END,
+                    -- an own check's view is read once, in its sandbox, for every open alert
+                    CASE WHEN detection_check.own THEN format(
+                        'own_rows AS MATERIALIZED (SELECT * FROM guard.read_own_check(%L, NULL, NULL, NULL, $2)),',
+                        detection_check.check_view
+                    ) ELSE '' END
                 ) INTO findings, unfound, quiet, quiet_in_window
                 USING open_alert_ids, open_ids, open_fingerprints, findings, open_last_seen,
                     previous_pass, silence, since, open_observed, probe_every;
@@ -432,10 +467,12 @@ BEGIN
                         v.check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,
                         v.observed_at, v.detail
                     )::guard.finding), '{}')
-                    FROM guard.%1$I AS v
+                    FROM %1$s AS v
                     WHERE v.call_id = $1
                     $query$,
-                    detection_check.check_view
+                    CASE WHEN detection_check.own
+                        THEN format('guard.read_own_check(%L, NULL, NULL, $1, NULL)', detection_check.check_view)
+                        ELSE format('guard.%I', detection_check.check_view) END
                 );
                 call_statement := 'guard_check_call_' || md5(call_query);
                 IF NOT EXISTS (SELECT FROM pg_prepared_statements AS p WHERE p.name = call_statement) THEN

@@ -18,3 +18,22 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- The role a DBA's own checks run as (guard.read_own_check), whoever starts the pass: named after
+-- the reporting role (guard.check_reader()), NOLOGIN, a member of nothing; guard.apply_grants
+-- gives it exactly what the reporting role may read, of every company. The owner role is a
+-- member of it, so that a DBA may hand a registered check view to it.
+DO $$
+DECLARE
+    reader text := left((SELECT r.role_name FROM guard.role_names AS r WHERE r.kind = 'reporting'), 56)
+    || '_checks';
+    owner_role text := (SELECT r.role_name FROM guard.role_names AS r WHERE r.kind = 'owner');
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS pr WHERE pr.rolname = reader) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', reader);
+    END IF;
+    IF NOT pg_catalog.pg_has_role(owner_role, reader, 'MEMBER') THEN
+        EXECUTE format('GRANT %I TO %I', reader, owner_role);
+    END IF;
+END;
+$$;

@@ -372,6 +372,7 @@ def test_a_failing_own_check_stops_neither_the_others_nor_the_pass_nor_check_cal
         conn.execute(_check_view("good"))
         _register(conn, "good")
         failing = _add_failing_checks(conn)
+        _measured(conn, "good", *failing)
         # a value outside the known set, which the shipped check unknown_value finds
         conn.execute("UPDATE appointments SET status = 'canceled' WHERE id = 7")
 
@@ -445,6 +446,7 @@ def test_guard_check_call_names_the_failed_check(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("raises_on_one_row", **_FAILING["raises_on_one_row"]))
         _register(conn, "raises_on_one_row")
+        _measured(conn, "raises_on_one_row")
     result = CliRunner().invoke(main, ["--database-url", seeded, "check", "--call", "7"])
     assert result.exit_code == 1
     assert result.stderr == "guard: error: check raises_on_one_row failed: division by zero\n"
@@ -458,6 +460,25 @@ def _slow_view(name: str, seconds: float) -> str:
     return _check_view(name, where=f"a.starts_at IS NULL AND pg_sleep({seconds}) IS NOT NULL")
 
 
+def _register_slow(conn: Conn, name: str, seconds: float) -> None:
+    """A check registered fast and made slow behind its registration (register_check refuses
+    pg_sleep, a VOLATILE function, outright): what run time must bound all the same."""
+    conn.execute(_check_view(name))
+    _register(conn, name)
+    conn.execute(_slow_view(name, seconds).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+
+
+def _measured(conn: Conn, *names: str) -> None:
+    """As a detection pass leaves them: read through within check_call's budget, so that
+    check_call runs them (it runs no own check no pass has read)."""
+    for name in names:
+        conn.execute(
+            "INSERT INTO guard.detection_runs (pass_started_at, check_id, rule_id, duration_ms,"
+            " offending, opened, repeated, resolved) VALUES (now(), %s, 'own_rule', 1, 0, 0, 0, 0)",
+            (name,),
+        )
+
+
 def _timed(conn: Conn, query: str, *params: Any) -> tuple[float, list[tuple[Any, ...]]]:
     started = time.monotonic()
     rows = conn.execute(query, params).fetchall()
@@ -468,10 +489,10 @@ def test_a_slow_own_check_is_bounded_in_check_call(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         # the application's baseline: check_call with Booking Guard's checks only
         baseline, _ = _timed(conn, "SELECT * FROM guard.check_call(7)")
-        conn.execute(_slow_view("a_slow", 1.0))
-        _register(conn, "a_slow")
+        _register_slow(conn, "a_slow", 1.0)
         conn.execute(_check_view("b_after"))
         _register(conn, "b_after")
+        _measured(conn, "a_slow", "b_after")
 
         first, rows = _timed(conn, "SELECT * FROM guard.run_checks(NULL, 7)")
         by_check = {r[0]: r for r in rows}
@@ -518,8 +539,7 @@ def test_a_pass_cut_by_its_timeout_keeps_the_rest_and_says_what_was_cut(seeded: 
             "UPDATE guard.settings SET value = '1500' WHERE key = 'detection_statement_timeout_ms'"
         )
         # 0.1 s a row in the window: 6 s for its 60 rows, longer than the pass may take
-        conn.execute(_slow_view("a_slow", 0.1))
-        _register(conn, "a_slow")
+        _register_slow(conn, "a_slow", 0.1)
         conn.execute(_check_view("b_fine"))
         _register(conn, "b_fine")
 
@@ -590,8 +610,7 @@ def _check_failed(conn: Conn, check: str) -> tuple[str, str, str] | None:
 
 def test_a_history_batch_cut_by_its_timeout_keeps_the_rest(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
-        conn.execute(_slow_view("a_slow", 2.0))
-        _register(conn, "a_slow")
+        _register_slow(conn, "a_slow", 2.0)
         conn.execute(_check_view("b_after"))
         _register(conn, "b_after")
         conn.execute("SET statement_timeout = '1s'")
@@ -612,8 +631,7 @@ def test_a_history_batch_cut_by_its_timeout_keeps_the_rest(seeded: str) -> None:
 
 def test_a_recheck_cut_by_its_timeout_resolves_nothing_after_the_cut(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
-        conn.execute(_slow_view("a_slow", 2.0))
-        _register(conn, "a_slow")
+        _register_slow(conn, "a_slow", 2.0)
         conn.execute(_check_view("b_after"))
         _register(conn, "b_after")
         first = _open_alert(conn, "a_slow", 1)
@@ -711,8 +729,7 @@ def test_a_sweep_leaves_alerts_another_writer_holds_to_its_next_run(seeded: str)
 
 def test_a_sweep_cut_by_its_timeout_keeps_the_rest_and_says_what_was_cut(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
-        conn.execute(_slow_view("a_slow", 2.0))
-        _register(conn, "a_slow")
+        _register_slow(conn, "a_slow", 2.0)
         conn.execute("UPDATE guard.checks SET sweep = TRUE WHERE id = 'a_slow'")
         conn.execute("SET statement_timeout = '1s'")
         elapsed, rows = _timed(conn, "SELECT check_id, offending FROM guard.sweep_checks()")

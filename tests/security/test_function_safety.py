@@ -24,6 +24,8 @@ EXPECTED_DEFINERS = {
     "guard.record_validation(bigint,bigint,bigint,boolean,text,double precision)",
     "guard.refresh_call_flags(bigint[],text)",
     "guard.rollback_booking(bigint,text,jsonb)",
+    "guard.read_own_check(text,timestamp with time zone,timestamp with time zone,bigint,bigint[],"
+    "boolean)",
     "guard.queue_missing_in_calendar(bigint,timestamp with time zone,timestamp with time zone,"
     "timestamp with time zone,text[],integer)",
     "guard.reconcile_calendar_booking(bigint,text,text,timestamp with time zone,"
@@ -127,8 +129,10 @@ def test_no_guard_function_is_executable_by_public(db_url: str) -> None:
 
 
 def test_every_guard_object_is_owned_by_the_owner_role(db_url: str) -> None:
+    """All but one: guard.read_own_check is the check reader's, so that own checks run as it."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         owner = conn.execute("SELECT guard.role('owner')").fetchone()
+        reader = conn.execute("SELECT guard.check_reader()").fetchone()
         rows = conn.execute(
             "SELECT c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class AS c"
             " WHERE c.relnamespace = 'guard'::regnamespace"
@@ -139,8 +143,14 @@ def test_every_guard_object_is_owned_by_the_owner_role(db_url: str) -> None:
             " UNION ALL SELECT 'schema guard', pg_get_userbyid(nspowner)"
             " FROM pg_namespace WHERE nspname = 'guard'"
         ).fetchall()
-    assert owner is not None
-    assert [name for name, who in rows if who != owner[0]] == []
+    assert owner is not None and reader is not None
+    assert [(name, who) for name, who in rows if who != owner[0]] == [
+        (
+            "guard.read_own_check(text,timestamp with time zone,timestamp with time zone,bigint,"
+            "bigint[],boolean)",
+            reader[0],
+        )
+    ]
 
 
 # Views that mask what their readers may not read, so they run with their owner's rights.

@@ -1,0 +1,113 @@
+-- The rows of a DBA's own check view (guard.register_check), read in the sandbox every own check
+-- runs in, whoever runs the pass (a superuser, the owner role, pg_cron, the application through
+-- check_call): guard.run_checks reads own checks only through here, Booking Guard's own views
+-- directly.
+--   - The identity: SECURITY DEFINER, owned by the check reader role (guard.check_reader(), given
+--     it by guard.apply_grants), which may read what the reporting role may read, of every
+--     company, and nothing else: a view that reads more (query_to_xml, table_to_xml,
+--     pg_read_file, a catalog, a table reporting may not read) is refused by PostgreSQL itself.
+--   - No write and no trace: the view is read in a subtransaction that is always rolled back,
+--     read-only, so nothing it does outlives the read: a write (through a function it may call),
+--     a large object, a setting changed for the session (statement_timeout, search_path, the
+--     company pin), a transaction advisory lock. Only a session advisory lock survives a
+--     rollback: one the read took is released here.
+--   - Which rows: those observed in [observed_from, observed_to) (either end NULL: open), of one
+--     call, of some entities; every argument NULL: all of them (the sweep). A trial reads none:
+--     the view is opened with LIMIT 0, which checks every privilege its query needs (relations,
+--     columns, functions) without reading a row (guard.register_check).
+-- Executable by the owner role only (guard.apply_grants): detection runs as it.
+CREATE OR REPLACE FUNCTION guard.read_own_check(
+    check_view text,
+    observed_from timestamptz,
+    observed_to timestamptz,
+    of_call bigint,
+    of_entities bigint[],
+    trial boolean DEFAULT FALSE
+)
+RETURNS SETOF guard.finding
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found guard.finding[];
+    read_through boolean := FALSE;
+    conditions text[] := '{}';
+    locks_before text[];
+    lock_left record;
+BEGIN
+    -- owned by the check reader, or it does not run (guard.apply_grants hands it over)
+    IF current_user::text IS DISTINCT FROM guard.check_reader() THEN
+        RAISE EXCEPTION 'own checks run as the check reader role %, not as %', guard.check_reader(), current_user
+            USING
+                ERRCODE = 'insufficient_privilege',
+                HINT = 'guard db apply gives guard.read_own_check to that role; guard db verify says what is wrong';
+    END IF;
+    IF read_own_check.check_view IS NULL OR read_own_check.check_view !~ '^check_[a-z0-9_]{1,57}$'
+        OR to_regclass('guard.' || read_own_check.check_view) IS NULL THEN
+        RAISE EXCEPTION 'relation guard.% does not exist', coalesce(left(read_own_check.check_view, 80), 'NULL')
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    IF observed_from IS NOT NULL THEN
+        conditions := conditions || 'v.observed_at >= $1'::text;
+    END IF;
+    IF observed_to IS NOT NULL THEN
+        conditions := conditions || 'v.observed_at < $2'::text;
+    END IF;
+    IF of_call IS NOT NULL THEN
+        conditions := conditions || 'v.call_id = $3'::text;
+    END IF;
+    IF of_entities IS NOT NULL THEN
+        conditions := conditions || 'v.entity_id = ANY($4)'::text;
+    END IF;
+    SELECT coalesce(array_agg(l.classid || '/' || l.objid || '/' || l.objsubid || '/' || l.mode), '{}')
+    INTO locks_before
+    FROM pg_locks AS l
+    WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid();
+    BEGIN
+        PERFORM set_config('transaction_read_only', 'on', TRUE);
+        EXECUTE format(
+            'SELECT coalesce(array_agg(ROW(v.check_id, v.company_id, v.entity_type, v.entity_id,'
+            ' v.call_id, v.severity, v.observed_at, v.detail)::guard.finding), ''{}'')'
+            ' FROM (SELECT * FROM guard.%I %s) AS v %s',
+            read_own_check.check_view,
+            CASE WHEN trial THEN 'LIMIT 0' ELSE '' END,
+            CASE WHEN cardinality(conditions) > 0 THEN 'WHERE ' || array_to_string(conditions, ' AND ') ELSE '' END
+        )
+        INTO found
+        USING observed_from, observed_to, of_call, of_entities;
+        read_through := TRUE;
+        -- Roll back everything the read did; the rows are kept in a variable.
+        RAISE EXCEPTION USING ERRCODE = 'triggered_action_exception';
+    EXCEPTION WHEN triggered_action_exception THEN
+        IF NOT read_through THEN
+            RAISE;
+        END IF;
+    END;
+    FOR lock_left IN
+        SELECT l.classid, l.objid, l.objsubid, l.mode
+        FROM pg_locks AS l
+        WHERE
+            l.locktype = 'advisory' AND l.pid = pg_backend_pid()
+            AND l.classid || '/' || l.objid || '/' || l.objsubid || '/' || l.mode <> ALL(locks_before)
+    LOOP
+        -- a session lock is taken as often as it was asked for: released until it is gone
+        IF lock_left.objsubid = 1 THEN
+            WHILE CASE lock_left.mode
+                WHEN 'ShareLock' THEN pg_advisory_unlock_shared((lock_left.classid::bigint << 32) | lock_left.objid::bigint)
+                ELSE pg_advisory_unlock((lock_left.classid::bigint << 32) | lock_left.objid::bigint)
+            END LOOP
+                NULL;
+            END LOOP;
+        ELSE
+            WHILE CASE lock_left.mode
+                WHEN 'ShareLock' THEN pg_advisory_unlock_shared(lock_left.classid::integer, lock_left.objid::integer)
+                ELSE pg_advisory_unlock(lock_left.classid::integer, lock_left.objid::integer)
+            END LOOP
+                NULL;
+            END LOOP;
+        END IF;
+    END LOOP;
+    RETURN QUERY SELECT f.* FROM unnest(found) AS f;
+END;
+$$;
