@@ -8,6 +8,12 @@ first span tries the import once and remembers that it failed. With the API but 
 nothing is recorded either (no span objects are made at all, so the breaker's hot path stays as
 it was).
 
+Spans are ended on a thread of this module's, never on the caller's: whatever span processor the
+application configured (a `SimpleSpanProcessor` exports inside `end()`, and waits its exporter's
+whole timeout on a dead collector), a booking and a guarded call never wait on an export. The
+caller stamps the end time; the thread hands the span to the processors, in order. When the
+processors fall `_QUEUE_SIZE` spans behind, further spans are dropped (a warning, once).
+
 Attributes carry ids, states, counts and codes only: never a phone number, a message, an
 idempotency key or a secret. An exception sets the span's status to ERROR with the exception's
 type name; its message (which may quote a caller's data) is not recorded.
@@ -15,7 +21,12 @@ type name; its message (which may quote a caller's data) is not recorded.
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import logging
+import os
+import queue
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -66,6 +77,78 @@ def active() -> bool:
     return _provider_set
 
 
+_QUEUE_SIZE = 2048
+_EXIT_FLUSH_SECONDS = 1.0
+# Spans to end (span, end time in ns), or an Event to set once everything before it has ended.
+_ends: queue.Queue[tuple[Any, int] | threading.Event] | None = None
+_ends_lock = threading.Lock()
+_warned_full = False
+_log = logging.getLogger(__name__)
+
+
+def _ender(ends: queue.Queue[tuple[Any, int] | threading.Event]) -> None:
+    while True:
+        item = ends.get()
+        if isinstance(item, threading.Event):
+            item.set()
+            continue
+        one, end_time = item
+        try:
+            one.end(end_time=end_time)
+        except Exception as error:  # a processor's failure must not end the thread
+            _log.warning("guard.tracing: a span processor failed: %s", type(error).__name__)
+
+
+def _queue() -> queue.Queue[tuple[Any, int] | threading.Event]:
+    global _ends  # noqa: PLW0603  (one ending thread per process)
+    with _ends_lock:
+        if _ends is None:
+            _ends = queue.Queue(_QUEUE_SIZE)
+            threading.Thread(
+                target=_ender, args=(_ends,), name="guard-tracing-end", daemon=True
+            ).start()
+            # After the provider's own exit handler, so this one runs before it (LIFO).
+            atexit.register(flush, _EXIT_FLUSH_SECONDS)
+        return _ends
+
+
+def _forget_after_fork() -> None:
+    global _ends, _ends_lock  # (the thread did not survive the fork)
+    _ends, _ends_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _end(one: Any) -> None:
+    global _warned_full  # noqa: PLW0603
+    try:
+        (_ends or _queue()).put_nowait((one, time.time_ns()))
+    except queue.Full:
+        if not _warned_full:
+            _warned_full = True
+            _log.warning(
+                "guard.tracing: spans dropped: the span processor is %d spans behind"
+                " (a synchronous processor with an unreachable collector?)",
+                _QUEUE_SIZE,
+            )
+
+
+def flush(timeout_seconds: float) -> bool:
+    """Wait until every span ended so far has been handed to the processors, at most
+    `timeout_seconds`; whether that happened. (The processors' own export is theirs:
+    `TracerProvider.force_flush()` after this.)"""
+    ends = _ends
+    if ends is None:
+        return True
+    done = threading.Event()
+    try:
+        ends.put(done, timeout=timeout_seconds)
+    except queue.Full:
+        return False
+    return done.wait(timeout_seconds)
+
+
 class Span:
     """The span of a `span()` block, or nothing when tracing is off."""
 
@@ -99,6 +182,7 @@ def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> I
         attributes=dict(attributes or {}),
         record_exception=False,  # its message may quote a phone number
         set_status_on_exception=False,
+        end_on_exit=False,  # ended by _end, off the caller's thread
     ) as current:
         traced = Span(current)
         try:
@@ -107,6 +191,8 @@ def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> I
             traced.set("error.type", type(error).__name__)
             traced.fail(type(error).__name__)
             raise
+        finally:
+            _end(current)
 
 
 def trace_id() -> str | None:

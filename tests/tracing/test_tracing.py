@@ -3,21 +3,27 @@ exporter: the spans of the booking path, the breaker's decisions and the dispatc
 parents, attributes and error status; the trace id in the booking journal and in the alert and
 review item a failed booking raises; no phone number anywhere in a span. The booking path runs as
 the application login, the dispatcher as `guard watch --once` does. Without the extra, in a
-process where `opentelemetry` cannot be imported, bookings work and nothing is imported."""
+process where `opentelemetry` cannot be imported, bookings work and nothing is imported. With a
+synchronous span processor and the real OTLP exporter facing a closed port or a collector that
+never answers, a booking takes no longer than untraced and its circuit stays closed."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,7 +37,7 @@ from guard.booking import (
     book_appointment,
     book_appointment_async,
 )
-from guard.breaker import BreakerConfig, BreakerRegistry
+from guard.breaker import BreakerConfig, BreakerRegistry, State
 from guard.cli import main
 from guard.retry import RetryPolicy
 from tests.dispatch.conftest import insert_alerts
@@ -41,24 +47,39 @@ PHONE = "+49 30 1234567"
 RETRY = RetryPolicy(max_attempts=3, base_delay_seconds=0.001, max_delay_seconds=0.001)
 
 
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """The SDK as an application sets it up, exporting to memory. The global provider can be
-    set once per process; it is put back afterwards the way OpenTelemetry's own test utilities
-    do, so that later tests in this worker run untraced again."""
-    exporter = InMemorySpanExporter()
+class _Finished(InMemorySpanExporter):
+    """The in-memory exporter, read once guard.tracing's thread has ended every span."""
+
+    def get_finished_spans(self) -> tuple[ReadableSpan, ...]:
+        assert tracing.flush(10.0)
+        return super().get_finished_spans()
+
+
+@contextmanager
+def _provider_of(exporter: Any) -> Iterator[None]:
+    """The SDK as an application sets it up, with a synchronous processor. The global provider
+    can be set once per process; it is put back afterwards the way OpenTelemetry's own test
+    utilities do, so that later tests in this worker run untraced again."""
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     tracing._unset_until = 0.0  # not the "none yet" an earlier test in this worker saw
     assert tracing.active()
     try:
-        yield exporter
+        yield
     finally:
-        provider.shutdown()
+        provider.shutdown()  # an exporter still retrying gives up
+        assert tracing.flush(10.0), "the spans left are handed over once the exporter stops"
         trace._TRACER_PROVIDER_SET_ONCE = Once()
         trace._TRACER_PROVIDER = None
         tracing._provider_set, tracing._unset_until = False, 0.0
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = _Finished()
+    with _provider_of(exporter):
+        yield exporter
 
 
 @pytest.fixture
@@ -340,6 +361,62 @@ def test_untraced_when_no_provider_is_set(
     assert outcome.status is BookingStatus.BOOKED
     with psycopg.connect(booking_url) as admin:
         assert admin.execute("SELECT trace_id FROM guard.booking_attempts").fetchone() == (None,)
+
+
+@pytest.fixture(params=["closed_port", "blackhole"])
+def dead_collector(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An OTLP endpoint on the loopback where nothing listens, or where a listener takes the
+    connection and never answers (nothing accepts it: the kernel's backlog holds it)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/traces"
+    if request.param == "closed_port":
+        listener.close()
+        yield url
+        return
+    listener.listen(128)
+    try:
+        yield url
+    finally:
+        listener.close()
+
+
+def _timed_bookings(url: str, login: str, call_ids: range, breakers: Any) -> float:
+    """The longest of some bookings with a healthy calendar, in seconds."""
+    longest = 0.0
+    for call_id in call_ids:
+        started = time.perf_counter()
+        assert _book(url, login, call_id, [True], breakers).status is BookingStatus.BOOKED
+        longest = max(longest, time.perf_counter() - started)
+    return longest
+
+
+@pytest.mark.serial
+def test_a_dead_collector_adds_nothing_to_a_booking_nor_to_its_circuit(
+    booking_url: str,
+    login_roles: dict[str, str],  # noqa: F811
+    dead_collector: str,
+) -> None:
+    """A SimpleSpanProcessor exports inside each span's end; facing a dead collector the real
+    OTLP exporter waits its timeout (1 s here) and retries. Booking Guard ends its spans on a
+    thread of its own, so the booking never waits, and the guarded call (held open while the
+    booking is recorded, under a 0.5 s timeout) never sees the exporter's time."""
+    with psycopg.connect(booking_url, autocommit=True) as admin:
+        admin.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id)"
+            " SELECT g, 1, 'b' || g FROM generate_series(5, 8) AS g"
+        )
+    login = login_roles["application"]
+    config = BreakerConfig(failure_threshold=1, call_timeout_seconds=0.5)
+    breakers = BreakerRegistry(in_memory=True, default=config)
+    _timed_bookings(booking_url, login, range(1, 2), breakers)  # connections, caches: warm
+    untraced = _timed_bookings(booking_url, login, range(2, 5), breakers)
+    with _provider_of(OTLPSpanExporter(endpoint=dead_collector, timeout=1.0)):
+        traced = _timed_bookings(booking_url, login, range(5, 9), breakers)
+        circuit = breakers.service(5)
+        assert circuit.state is State.CLOSED
+        assert (circuit.failed_calls, circuit.timed_out_calls) == (0, 0)
+    assert traced < untraced + 0.1, (traced, untraced)
 
 
 _WITHOUT_OPENTELEMETRY = """
