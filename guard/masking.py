@@ -8,9 +8,11 @@ file's declarations, so the two cannot drift apart, and takes the same steps the
 ``guard.mask_phone_numbers_json``, to one table of cases (``tests/data/masking_cases.json``)
 and compares them on generated text.
 
-In short: a run of digits (any Unicode decimal digit) and separators (space, no-break spaces,
-``- . / _ ,`` and parentheses, full-width forms too), optionally after ``+`` or ``(``, with at
-least seven digits and not part of a word, is a phone number; a date at its start stays; of a
+In short: a run of digits (any Unicode decimal digit, and the superscript, subscript and circled
+ones) and separators (space, no-break and other spaces, ``- . / _ ,`` and parentheses,
+full-width forms, dashes, the soft hyphen and invisible format characters too), optionally after
+``+``, ``%2B`` or ``(``, with at least seven digits and not part of a word, is a phone number; a
+date at its start stays; of a
 phone number the first digits (at most four, while seven are left) and the last three stay and
 the others become ``*``; more than fifteen digits are all hidden.
 """
@@ -50,7 +52,8 @@ class _Rule:
         self.seven_digits = re.compile(declared["seven_digits"])
         self.date_prefix = re.compile(declared["date_prefix"])
         self.word_character = re.compile(declared["word_character"])
-        digits: str = declared["unicode_digits"]
+        self.url_plus = re.compile(declared["url_plus"])
+        digits: str = declared["unicode_digits"] + declared["other_digits"]
         punctuation: str = declared["unicode_punctuation"]
         ascii_punctuation: str = declared["ascii_punctuation"]
         self.unicode_digits = digits
@@ -83,6 +86,8 @@ def _part_of_a_word(normalised: str, start: int, end: int, compiled: _Rule) -> b
 def _mask_run(original: str, run: str, compiled: _Rule) -> str:
     """One run the pattern found (``run``: mapped to ASCII, ``original``: as written)."""
     kept = ""
+    if compiled.url_plus.match(run):
+        kept, original, run = original[:3], original[3:], run[3:]
     while (date := compiled.date_prefix.match(run)) is not None and date.end() > 0:
         kept += original[: date.end()]
         original, run = original[date.end() :], run[date.end() :]

@@ -159,6 +159,39 @@ def test_the_rule_knows_every_unicode_digit() -> None:
     assert [unicodedata.digit(ch) for ch in declared] == [n % 10 for n in range(len(declared))]
 
 
+def test_the_rule_knows_the_digits_that_are_not_decimal() -> None:
+    """The superscript, subscript and circled digits (issue 71: a number written in them stayed
+    raw): declared in other_digits, in blocks of ten from 0 to 9, and with them every character
+    whose NFKC form is one ASCII digit."""
+    declared = masking.rule()["other_digits"]
+    assert [unicodedata.numeric(ch) for ch in declared] == [n % 10 for n in range(len(declared))]
+    folds_to_a_digit = {
+        chr(cp)
+        for cp in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(cp)) != "Nd"
+        and len(folded := unicodedata.normalize("NFKC", chr(cp))) == 1
+        and folded in "0123456789"
+    }
+    assert folds_to_a_digit <= set(declared)
+
+
+def test_a_number_in_digits_that_are_not_decimal(sql: Conn) -> None:
+    """Each block of other_digits, as the Nd blocks are, SQL and Python alike."""
+    declared = masking.rule()["other_digits"]
+    blocks = [declared[i : i + 10] for i in range(0, len(declared), 10)]
+    cases = [
+        (
+            "".join(block[int(ch)] if ch.isascii() and ch.isdigit() else ch for ch in text),
+            "".join(block[int(ch)] if ch.isascii() and ch.isdigit() else ch for ch in masked),
+        )
+        for block in blocks
+        for text, masked in NUMBER_CASES
+    ]
+    inputs = [text for text, _ in cases]
+    assert list(zip(inputs, sql_texts(sql, "mask_phone_numbers", inputs), strict=True)) == cases
+    assert [(t, masking.mask_phone_numbers(t)) for t in inputs] == cases
+
+
 NUMBER_CASES = [
     ("+49 30 1234567", "+49 30 ****567"),
     ("call 030 1234567, please", "call 030 ****567, please"),
@@ -184,6 +217,11 @@ SEPARATORS = [
     "\u00a0", "\u2007", "\u202f", "\u3000",  # no-break, figure, narrow no-break, ideographic
     "\u2010", "\u2011", "\u2012", "\u2013",  # hyphen, non-breaking hyphen, figure dash, en dash
     "\uff0d", "\uff0e", "\uff0f", "\uff3f", "\uff0c", "\uff08", "\uff09",  # full-width
+    "\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\u2063", "\ufeff", "\u180e",  # invisible
+    "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006",  # other spaces
+    "\u2008", "\u2009", "\u200a", "\u205f",
+    "\u2014", "\u2015", "\u2212", "\ufe58", "\ufe63",  # dashes, minus
+    "\u207d", "\u208d", "\ufe59", "\u207e", "\u208e", "\ufe5a",  # small, super-, subscript ( )
 ]  # fmt: skip
 
 
@@ -255,7 +293,9 @@ ALPHABET = (
     "0123456789" * 4
     + "\u0661\u0663\u0667\uff10\uff15\u0966\U0001d7ce"  # other decimal digits
     + " " * 6
-    + "-./_,()+\u00a0\uff0d\u3000"  # separators and plus
+    + "-./_,()+\u00a0\uff0d\u3000\u00ad\u200b\u2212\u207a\u207d"  # separators and plus
+    + "\u00b2\u2079\u2081\u2460\u24ea"  # superscript, subscript, circled digits
+    + "%%%BBb"  # URL-encoded plus
     + 'abZü:#\n"\\\x1bT'  # letters, other punctuation, a quote, a backslash, a control
 )
 
