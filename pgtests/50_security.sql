@@ -105,7 +105,7 @@ SELECT set_eq(
         'begin_booking_attempt', 'breaker_restore_state', 'check_call', 'check_flags_at_commit',
         'forget_deleted_companies',
         'complete_booking_attempt', 'fail_booking_attempt', 'record_breaker_transitions',
-        'queue_missing_in_calendar', 'reconcile_calendar_booking',
+        'queue_missing_in_calendar', 'reconcile_calendar_booking', 'audit_calendar_restorations',
         'read_own_check', 'record_validation', 'refresh_call_flags', 'rollback_booking',
         'unsettled_booking_attempts', 'validate_booking', 'validate_call_end'
     ],

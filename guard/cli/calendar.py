@@ -45,7 +45,12 @@ _PRIVILEGE = (
     " timestamptz, timestamptz, bigint, text)', 'EXECUTE')"
     " AND has_function_privilege('guard.queue_missing_in_calendar(bigint, timestamptz,"
     " timestamptz, timestamptz, text[], integer)', 'EXECUTE')"
+    " AND has_function_privilege('guard.audit_calendar_restorations(bigint[], timestamptz)',"
+    " 'EXECUTE')"
 )
+# Every appointment the run recorded leaves a guard.correction_audit row (after a failover, with
+# the last transaction the promoted server replayed): the trail the on-call reads.
+_AUDIT = "SELECT guard.audit_calendar_restorations(%s::bigint[], %s)"
 
 
 def parse_when(value: str, ahead: bool, now: datetime | None = None) -> datetime:
@@ -276,15 +281,37 @@ def reconcile_command(
                 max_missing=max_missing,
                 orphaned_before=cutoff,
             )
+            audited = _audited(conn, report.recorded, cutoff)
     if as_json:
-        emit_json(_payload(report, company_id))
+        emit_json({**_payload(report, company_id), "audited": audited})
     else:
         title = f"Calendar reconciliation, bookings starting {when(start)} to {when(end)}"
         if cutoff is not None:
             title += f", after a failover (last replayed transaction {when(cutoff)})"
-        emit_table(title, ["difference", "count", "meaning", "ids"], _rows(report))
+        rows = _rows(report)
+        if report.recorded:
+            rows.insert(
+                -1,
+                [
+                    "audited",
+                    audited,
+                    "recorded appointments audited in guard.correction_audit",
+                    "",
+                ],
+            )
+        emit_table(title, ["difference", "count", "meaning", "ids"], rows)
         click.echo(report.summary())
     _raise_unless_ok(report)
+
+
+def _audited(conn: Any, recorded: Iterable[int], cutoff: datetime | None) -> int:
+    """The audit rows written for the appointments the run recorded (none: no statement)."""
+    ids = list(recorded)
+    if not ids:
+        return 0
+    row = conn.execute(_AUDIT, (ids, cutoff)).fetchone()
+    conn.commit()
+    return int(row[0]) if row else 0
 
 
 def _cutoff(conn: Any) -> datetime | None:

@@ -85,6 +85,10 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
     || ' timestamp with time zone, text[], integer)',
     '{EXECUTE}', NULL
 ),
+(
+    'application', 'FUNCTION',
+    'guard.audit_calendar_restorations(bigint[], timestamp with time zone)', '{EXECUTE}', NULL
+),
 -- breaker history, written behind by the application's breakers (they may not write
 -- guard.breaker_events or guard.breaker_state themselves)
 ('application', 'FUNCTION', 'guard.record_breaker_transitions(jsonb)', '{EXECUTE}', NULL),

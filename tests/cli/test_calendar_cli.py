@@ -144,3 +144,57 @@ def test_after_failover_on_a_server_that_never_replayed_warns_and_goes_on(
     assert "Calendar reconciliation, bookings starting" in out
     [(since, until)] = calendar_client.SEEN_WINDOWS
     assert timedelta(days=364) < until - since < timedelta(days=367), "24h ago to 365 days ahead"
+
+
+def _audit(url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT c.entity_id, c.rule_id, c.before, c.after ->> 'booking_uid', c.reason"
+            " FROM guard.correction_audit AS c WHERE c.entity_type = 'appointment'"
+            " ORDER BY c.id"
+        ).fetchall()
+
+
+def test_every_recorded_booking_leaves_an_audit_row_once(calendar_db: str) -> None:
+    """Issue 71: a booking the reconciliation recorded (after a failover: one the promoted
+    server lost) left no trail but the appointment. Each gets a guard.correction_audit row, once:
+    a second run, which records nothing, audits nothing."""
+    code, out, err = _run(calendar_db, "--client", CLIENT, "--company", "1", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    [appointment] = report["recorded"]
+    assert report["audited"] == 1
+    assert _audit(calendar_db) == [
+        (
+            appointment,
+            "I7_booking_failures",
+            None,
+            "uid-1",
+            "calendar reconciliation: recorded from the calendar (booking uid-1)",
+        )
+    ]
+    code, out, err = _run(calendar_db, "--client", CLIENT, "--company", "1")
+    assert code == 0, err
+    assert len(_audit(calendar_db)) == 1
+
+
+def test_a_restoration_after_a_failover_says_so_in_its_audit(calendar_db: str) -> None:
+    """What the command writes after a failover (the promoted server's last replayed transaction
+    comes from a real promotion in tests/ha/test_lost_bookings.py): the reason names the
+    failover and that time; an id given again, an unknown id or a cancelled appointment writes
+    nothing."""
+    code, _, err = _run(calendar_db, "--client", CLIENT, "--company", "1")
+    assert code == 0, err
+    with psycopg.connect(calendar_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM guard.correction_audit")
+        [(appointment,)] = conn.execute("SELECT id FROM appointments").fetchall()
+        replayed = datetime(2026, 11, 28, 10, 30, 15, tzinfo=UTC)
+        audit = "SELECT guard.audit_calendar_restorations(%s::bigint[], %s)"
+        assert conn.execute(audit, ([appointment, appointment, 999], replayed)).fetchone() == (1,)
+        assert conn.execute(audit, ([appointment], replayed)).fetchone() == (0,)
+        assert conn.execute(audit, ([], None)).fetchone() == (0,)
+    [(_, _, _, _, reason)] = _audit(calendar_db)
+    assert reason == (
+        "calendar reconciliation: recorded from the calendar after a failover (the promoted"
+        " server replayed up to 2026-11-28 10:30:15 UTC) (booking uid-1)"
+    )

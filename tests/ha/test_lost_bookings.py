@@ -290,6 +290,14 @@ def test_the_runbook_finds_every_booking_a_failover_lost(
     recorded_said, cancelled_said, moved_said, queued_said, _unchanged = map(int, summary.groups())
     appointments_after, items_after = _counts(new_primary)
     assert recorded_said == appointments_after - appointments_before
+    # each booking restored leaves its audit row, naming the failover (issue 71)
+    with psycopg.connect(new_primary) as conn:
+        audited = conn.execute(
+            "SELECT count(*) FROM guard.correction_audit WHERE entity_type = 'appointment'"
+            " AND reason LIKE 'calendar reconciliation: recorded from the calendar after a"
+            " failover (the promoted server replayed up to %'"
+        ).fetchone()
+    assert audited == (recorded_said,)
     assert queued_said == items_after - items_before
     assert (cancelled_said, moved_said) == (0, 0)
 

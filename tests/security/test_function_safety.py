@@ -13,6 +13,7 @@ import psycopg
 # the breaker's restore, read) what it may not write or read itself. A new one is a deliberate
 # change here and in docs/security.md.
 EXPECTED_DEFINERS = {
+    "guard.audit_calendar_restorations(bigint[],timestamp with time zone)",
     "guard.begin_booking_attempt(bigint,bigint,text)",
     "guard.check_call(bigint)",
     "guard.complete_booking_attempt(text,bigint,text,integer)",

@@ -43,6 +43,7 @@ MUST_EXECUTE = {
         " timestamp with time zone, bigint, text)",
         "guard.queue_missing_in_calendar(bigint, timestamp with time zone, timestamp with time"
         " zone, timestamp with time zone, text[], integer)",
+        "guard.audit_calendar_restorations(bigint[], timestamp with time zone)",
         "guard.unsettled_booking_attempts(integer, integer)",
         "guard.record_breaker_transitions(jsonb)",
         "guard.breaker_restore_state(text)",
