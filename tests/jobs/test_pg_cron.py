@@ -324,7 +324,7 @@ def test_retention_as_a_role_without_usage_on_schema_cron_skips_the_run_details(
         notices: list[str] = []
         conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
         conn.execute(f'SET LOCAL ROLE "{owner}"')
-        skipped = dict(
+        skipped: dict[str, int | None] = dict(
             conn.execute("SELECT target, deleted FROM guard.apply_retention()").fetchall()
         )
         conn.execute("RESET ROLE")
@@ -338,7 +338,7 @@ def test_retention_as_a_role_without_usage_on_schema_cron_skips_the_run_details(
         assert conn.execute(kept).fetchone() == (1,)
         conn.execute(f'GRANT USAGE ON SCHEMA cron TO "{owner}"')
         conn.execute(f'SET LOCAL ROLE "{owner}"')
-        cleaned = dict(
+        cleaned: dict[str, int | None] = dict(
             conn.execute("SELECT target, deleted FROM guard.apply_retention()").fetchall()
         )
         conn.execute("RESET ROLE")
