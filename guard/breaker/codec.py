@@ -10,7 +10,9 @@ touch is one of ``FIELDS`` and every one of ``FIELDS`` is touched by them.
 Fields: ``st`` state code, ``g`` generation, ``f`` consecutive failures, ``s`` HALF_OPEN
 successes, ``oa`` opened-at ms, ``pu`` probe lease end ms, ``ps`` probe sequence, ``ca``
 changed-at ms; the statistics ``lf`` last failure ms and ``cl`` closed-at ms (0: none yet);
-``oc`` the grown cooldown of the present opening in ms (0: the plain cooldown); the rules
+``oc`` the grown cooldown of the present opening in ms (0: the plain cooldown); ``rp`` a repair
+pending (a state that did not exist, removed: its note waits for the decision after the restore);
+the rules
 (``RULE_FIELDS``, in the order of ``SharedRules``); the failure-rate window's ``we`` epoch,
 ``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot or newest second, and one
 ``w<i>`` per slot. What a field may hold, and how a value outside that is repaired, is
@@ -52,6 +54,7 @@ CHANGED_AT = "ca"
 OPEN_COOLDOWN = "oc"
 LAST_FAILURE_AT = "lf"
 CLOSED_AT = "cl"
+REPAIR_PENDING = "rp"
 
 # The rules stored with the circuit, in the order of ``SharedRules``.
 RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr", "ccg", "ccm")
@@ -103,7 +106,7 @@ WINDOW_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
 
 FIELDS = frozenset(
     [name for name, _, _ in STATE_BOUNDS + LATER_STATE_BOUNDS]
-    + [CHANGED_AT, *RULE_FIELDS, *WINDOW_FIELDS]
+    + [CHANGED_AT, REPAIR_PENDING, *RULE_FIELDS, *WINDOW_FIELDS]
 )
 
 _WINDOW_TYPES = {code: name for name, code in WINDOW_CODES.items()}
@@ -327,7 +330,8 @@ class CircuitRecord:
     window: WindowCounts
     # The cooldown of the present opening (grown by failed probes); None without rules.
     cooldown_ms: int | None
-    recovers_in_ms: int | None  # OPEN: until its cooldown ends (never below 0); else None
+    # OPEN: until its cooldown ends (0 to the cooldown, whatever the clocks say); else None
+    recovers_in_ms: int | None
     problems: tuple[str, ...]
 
 
@@ -349,7 +353,7 @@ def decode_circuit(
     cooldown = rules.open_cooldown_ms(grown) if rules is not None else cooldown_without_rules_ms
     recovers_in = None
     if state is State.OPEN and cooldown is not None:
-        recovers_in = max(0, fields.get(OPENED_AT, 0) + cooldown - now_ms)
+        recovers_in = min(cooldown, max(0, fields.get(OPENED_AT, 0) + cooldown - now_ms))
     return CircuitRecord(
         state=state,
         generation=fields.get(GENERATION, 0),

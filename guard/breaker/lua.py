@@ -15,7 +15,11 @@ buckets whose second has left it, at most one per elapsed second).
 
 Both names carry the same hash tag, so a script touching both runs on one Redis Cluster node.
 Time always comes from Redis ``TIME`` (allowed in writing scripts since Redis 5 replicates
-scripts by effects), so processes with skewed clocks agree on when a cooldown ends.
+scripts by effects), so processes with skewed clocks agree on when a cooldown ends. Redis's own
+clock may jump (a stepped clock, a failover to a node set differently): an OPEN circuit opened
+"later" than now is repaired like a bad value (``load``), so that the cooldown it waits is never
+longer than its configured one, measured from the decision that saw the jump; a reply's
+open-until is bounded the same way.
 
 A circuit without state in Redis (never used, or evicted by a Redis under ``maxmemory``) is
 never silently created CLOSED by a decision: ``ACQUIRE`` and ``RECORD`` answer ``UNKNOWN``
@@ -106,16 +110,28 @@ end
 -- Returns nil for a circuit without state (see UNKNOWN in lua.py).
 -- Every field is checked (int_in): what is not a value the breaker could have written is
 -- repaired to a safe value and named in c.bad ('g=..., f=...'; nil when the hash is sound), and
--- the calling script records the repair as a transition. An unknown state becomes OPEN (a fresh
--- cooldown: the dependency is not trusted until a probe succeeds), a bad generation the
--- caller's, bad counts and times 0, bad rules are dropped (the caller's apply), a bad window
--- is emptied.
+-- the calling script records the repair as a transition. A state that does not exist is
+-- removed, and the circuit is then missing: the caller restores PostgreSQL's record (SEED) and
+-- asks again, and that decision records the repair ('rp' keeps what the state was until then).
+-- A bad generation becomes the caller's, bad counts and times 0, bad rules are dropped (the
+-- caller's apply), a bad window is emptied, an OPEN circuit opened after `now` (Redis's clock
+-- went back) opens again now.
 -- The window's fields are read only for a circuit that has one (each field read costs).
 local function load(known_gen, now, mine, keep_rules_unset)
   local v = redis.call('HMGET', H, 'st', 'g', 'f', 's', 'oa', 'pu', 'ps', 'cft', 'cst', 'ccd',
-                       'cwt', 'ccg', 'ccm', 'oc', 'lf', 'cl')
+                       'cwt', 'ccg', 'ccm', 'oc', 'lf', 'cl', 'rp')
   if not v[1] then return nil end
+  if not int_in(v[1], 0, 5) then
+    local note = 'st=' .. shown(v[1])
+    redis.call('HDEL', H, 'st')
+    redis.call('HSET', H, 'rp', note)
+    return nil
+  end
   local bad = {}
+  if v[17] then
+    bad[1] = string.sub((string.gsub(v[17], "[^%w%.%+%-%?'=]", '?')), 1, 40)
+    redis.call('HDEL', H, 'rp')
+  end
   -- missing: what a field absent from the hash means (nil: it must be there)
   local function checked(i, name, lo, hi, default, missing)
     local n = int_in(v[i] or missing, lo, hi)
@@ -124,7 +140,7 @@ local function load(known_gen, now, mine, keep_rules_unset)
     return default
   end
   local known = int_in(known_gen, 0, MAX_GENERATION) or 0
-  local c = {st = checked(1, 'st', 0, 5, 1), g = checked(2, 'g', 0, MAX_GENERATION, known),
+  local c = {st = int_in(v[1], 0, 5), g = checked(2, 'g', 0, MAX_GENERATION, known),
              f = checked(3, 'f', 0, MAX_COUNT, 0), s = checked(4, 's', 0, MAX_COUNT, 0),
              oa = checked(5, 'oa', 0, MAX_TIME_MS, 0), pu = checked(6, 'pu', 0, MAX_TIME_MS, 0),
              ps = checked(7, 'ps', 0, MAX_GENERATION, 0),
@@ -132,6 +148,9 @@ local function load(known_gen, now, mine, keep_rules_unset)
              oc = checked(14, 'oc', 0, MAX_COUNT, 0, 0),
              lf = checked(15, 'lf', 0, MAX_TIME_MS, 0, 0),
              cl = checked(16, 'cl', 0, MAX_TIME_MS, 0, 0)}
+  if c.st == 1 and now > 0 and c.oa > now then
+    bad[#bad + 1] = 'oa=' .. c.oa .. ' is ' .. (c.oa - now) .. ' ms ahead of the clock'
+  end
   local r, w = nil, nil
   if v[8] or v[9] or v[10] then
     -- the stored rules (stored by an earlier version, they lack the window's and the growth's:
@@ -341,7 +360,7 @@ end
 
 local function reply(code, c, now, from, reason)
   local open_until = 0
-  if c.st == 1 then open_until = c.oa + cooldown(c) end
+  if c.st == 1 then open_until = math.min(c.oa, now) + cooldown(c) end
   local f, s = c.f, c.s
   if from >= 0 then f, s = c.ef, c.es end
   -- one bulk string instead of a 10-element array: far cheaper for the client to parse
@@ -381,7 +400,7 @@ local c = load(ARGV[2], now, ARGV[5])
 if not c then return unknown(ARGV[2]) end
 local code, from, reason = 1, -1, ''
 if c.bad then
-  -- a repair is a transition to the safe state (an OPEN one with a fresh cooldown, so the
+  -- a repair is a transition to the repaired state (an OPEN one with a fresh cooldown, so the
   -- cooldown check below rejects without a second transition)
   reason = 'repaired: ' .. c.bad
   from = move(c, c.st, reason, now, '', ARGV[3], ARGV[4])

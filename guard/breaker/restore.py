@@ -1,5 +1,6 @@
 """What a circuit becomes when Redis has no state for it (a Redis shared with a cache,
-under ``maxmemory`` with an ``allkeys-*`` policy, evicted an operator's trip).
+under ``maxmemory`` with an ``allkeys-*`` policy, evicted an operator's trip; or its hash held a
+state that does not exist, which the scripts remove before answering UNKNOWN: see ``lua.load``).
 
 Redis is the live state, PostgreSQL the record: every shared transition and every manual
 action is written to ``guard.breaker_state``. When a decision finds the circuit missing

@@ -16,7 +16,8 @@ milliseconds up to the year 2286; counts fit the ``integer`` columns of ``guard.
 The same numbers are written into the scripts (``lua.py``) and into the CHECK constraints of
 ``guard.breaker_state`` and ``guard.breaker_events`` (``sql/constraints/guard.breaker_*``).
 
-The safe values: an unknown state becomes ``open`` with a fresh cooldown (the dependency is not
+The safe values: an unknown state becomes, in Redis, the state PostgreSQL recorded (restored
+as after an eviction), and in PostgreSQL ``open`` with a fresh cooldown (the dependency is not
 trusted until a probe succeeds, as a restored ``half_open`` is); a bad generation is replaced by
 the highest valid one known (never lowered below it); bad counts become 0; a bad opened-at
 becomes "now"; bad rules are dropped (the caller's own apply, first writer wins); a bad window is
