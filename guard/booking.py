@@ -47,6 +47,7 @@ The async twin takes a psycopg AsyncConnection and an async callable; the steps 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -71,6 +72,7 @@ from guard.booking_common import (
     CalendarBooking,
     CalendarStatus,
     appointment_values,
+    database_unavailable,
     mark_call_values,
     masked_message,
     one_row,
@@ -215,6 +217,13 @@ class _Failure:
         )
 
     @classmethod
+    def of(cls, error: Exception) -> _Failure:
+        """Why the calendar's guarded call ended without a booking."""
+        if isinstance(error, CircuitOpenError):
+            return cls.open_circuit(error)
+        return cls.calendar(error)  # the calendar failed, after any retries
+
+    @classmethod
     def calendar(cls, error: BaseException) -> _Failure:
         return cls(
             BookingStatus.FAILED,
@@ -292,42 +301,66 @@ class _ValidationFailed(Exception):
 
 
 class BookingNotRecordedError(Exception):
-    """The calendar booked, but the booking path could not record it (the database refused or
-    went away) or it did not validate: raised inside the calendar's guarded call, so that the
-    service's circuit counts the booking as a failure (docs/breaker.md, "Which failures count").
+    """The calendar booked, but the database refused to record it or it did not validate: raised
+    inside the calendar's guarded call, so that the service's circuit counts the booking as a
+    failure (docs/breaker.md, "Which failures count"). A database that went away is not the
+    calendar's failure: that booking counts as the calendar's success and recovery records it.
     A breaker configured with narrower `failure_exceptions` must name it to count these."""
 
 
-class _Handoff:
-    """The calendar's guarded call, held open until its booking is recorded.
+class _NotJournaled(BaseException):
+    """Ends an admitted calendar call whose journal entry could not be committed (the database
+    went away), before the calendar is asked: a BaseException, so that neither the breaker
+    (docs/breaker.md: not the dependency's fault) nor a retry counts it."""
 
-    The breaker counts a call when it returns. The calendar's answer alone would count a booking
-    that then failed to record or validate as a success, and a success resets the consecutive
-    failures: with the database refusing every booking, each one would still book a calendar
-    slot and the circuit would never open. So the calendar attempt hands its booking over and
-    waits, inside the breaker's call, for the verdict of the recording; a booking not recorded
-    leaves the call as BookingNotRecordedError, a failure of the service's circuit. The
-    breaker's call timeout, bulkhead and retries apply as to any call; once the calendar has
-    answered, the call is not retried (the booking is recorded, or not, once)."""
+
+class _Handoff:
+    """The calendar's guarded call, held open at both ends.
+
+    Before the calendar is asked: the breaker admits the call while the attempt's journal entry
+    is still uncommitted, and the call waits until it is committed. A circuit that refuses (open,
+    bulkhead full) is then answered in the same transaction (the attempt is journaled as queued,
+    or not at all), and a database that cannot commit the entry is never left with a booking in
+    the calendar: the commit is the check that it is writable, right before the calendar is asked.
+
+    After the calendar answered: the breaker counts a call when it returns. The calendar's answer
+    alone would count a booking that then failed to record or validate as a success, and a
+    success resets the consecutive failures: with the database refusing every booking, each one
+    would still book a calendar slot and the circuit would never open. So the calendar attempt
+    hands its booking over and waits, inside the breaker's call, for the verdict of the
+    recording; a booking the database refused or that did not validate leaves the call as
+    BookingNotRecordedError, a failure of the service's circuit. A database that went away is
+    not (the calendar answered; recovery records the booking). The breaker's call timeout,
+    bulkhead and retries apply as to any call; once the calendar has answered, the call is not
+    retried (the booking is recorded, or not, once)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.booking: CalendarBooking | None = None
         self.not_recorded: str | None = None
+        # The breaker admitted the call, which waits for the journal's commit; and its failure.
+        self.admitted = False
+        self.not_journaled: BaseException | None = None
         # How many times the calendar was asked (retries included): the journal keeps it for
         # guard_booking_retries_total. A call the breaker refused never reaches _attempt.
         self.calendar_calls = 0
 
     def _asking(self) -> None:
+        if self.not_journaled is not None:
+            raise _NotJournaled from self.not_journaled
         with self._lock:
             self.calendar_calls += 1
 
     def policy(self, policy: RetryPolicy | None) -> RetryPolicy:
-        """The caller's retry policy, retrying nothing once the calendar has answered."""
+        """The caller's retry policy, retrying nothing once the calendar has answered or the
+        journal could not be committed."""
         policy = policy or RetryPolicy()
         retry_on = policy.retry_on
         return dataclasses.replace(
-            policy, retry_on=lambda error: self.booking is None and retry_on(error)
+            policy,
+            retry_on=lambda error: (
+                self.booking is None and self.not_journaled is None and retry_on(error)
+            ),
         )
 
     def _took(self, booking: CalendarBooking) -> None:
@@ -337,8 +370,11 @@ class _Handoff:
             if self.booking is None:
                 self.booking = booking
 
-    def _judged(self, outcome: BookingOutcome | None) -> None:
-        self.not_recorded = _not_recorded_reason(outcome)
+    def _judged(self, outcome: BookingOutcome | None, error: BaseException | None) -> None:
+        if error is not None and database_unavailable(error):
+            self.not_recorded = None  # the calendar's answer stands: the database went away
+        else:
+            self.not_recorded = _not_recorded_reason(outcome)
 
     def _verdict(self, booking: CalendarBooking) -> CalendarBooking:
         if self.not_recorded is not None:
@@ -358,16 +394,21 @@ def _not_recorded_reason(outcome: BookingOutcome | None) -> str | None:
 
 class _SyncHandoff(_Handoff):
     """`_Handoff` for a blocking calendar: the guarded call runs on a thread of its own while
-    the caller's thread records the booking on its connection."""
+    the caller's thread journals and records the booking on its connection."""
 
     def __init__(self) -> None:
         super().__init__()
         self._changed = threading.Event()
+        self._journaled = threading.Event()
         self._recorded = threading.Event()
         self._error: BaseException | None = None
         self._worker: threading.Thread | None = None
 
     def _attempt(self, call: Callable[[], CalendarBooking]) -> CalendarBooking:
+        if not self._journaled.is_set():
+            self.admitted = True
+            self._changed.set()
+            self._journaled.wait()
         self._asking()
         booking = call()
         self._took(booking)
@@ -375,9 +416,9 @@ class _SyncHandoff(_Handoff):
         self._recorded.wait()
         return self._verdict(booking)
 
-    def book(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> CalendarBooking:
-        """The calendar's booking once an attempt has it (its call still open); what the
-        calendar's guarded call raised (CircuitOpenError, the calendar's error) otherwise."""
+    def admit(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> BaseException | None:
+        """Start the guarded call. None once the breaker admitted it (it waits for `journaled`
+        before asking the calendar); what ended it unasked otherwise (CircuitOpenError)."""
 
         def run() -> None:
             try:
@@ -393,16 +434,32 @@ class _SyncHandoff(_Handoff):
         )
         self._worker.start()
         self._changed.wait()
+        if self.admitted:
+            return None
+        self._worker.join()
+        return self._error or GuardError("the calendar call ended without a booking")
+
+    def journaled(self, error: BaseException | None) -> None:
+        """Let the admitted call ask the calendar, or end it unasked (the commit failed)."""
+        self.not_journaled = error
+        self._changed.clear()
+        self._journaled.set()
+        if error is not None and self._worker is not None:
+            self._worker.join()
+
+    def book(self) -> CalendarBooking:
+        """The calendar's booking once an attempt has it (its call still open); what the
+        calendar's guarded call raised (CircuitOpenError, the calendar's error) otherwise."""
+        self._changed.wait()
         if self.booking is not None:
             return self.booking
-        self._worker.join()
-        if self._error is None:  # (an attempt returns only after handing its booking over)
-            raise GuardError("the calendar call ended without a booking")
-        raise self._error
+        if self._worker is not None:
+            self._worker.join()
+        raise self._error or GuardError("the calendar call ended without a booking")
 
-    def settle(self, outcome: BookingOutcome | None) -> None:
+    def settle(self, outcome: BookingOutcome | None, error: BaseException | None = None) -> None:
         """Give the held call its verdict and wait until the breaker has counted it."""
-        self._judged(outcome)
+        self._judged(outcome, error)
         self._recorded.set()
         if self._worker is not None:
             self._worker.join()
@@ -414,10 +471,15 @@ class _AsyncHandoff(_Handoff):
     def __init__(self) -> None:
         super().__init__()
         self._changed = asyncio.Event()
+        self._journaled = asyncio.Event()
         self._recorded = asyncio.Event()
         self._task: asyncio.Task[CalendarBooking] | None = None
 
     async def _attempt(self, call: Callable[[], Awaitable[CalendarBooking]]) -> CalendarBooking:
+        if not self._journaled.is_set():
+            self.admitted = True
+            self._changed.set()
+            await self._journaled.wait()
         self._asking()
         booking = await call()
         self._took(booking)
@@ -425,23 +487,49 @@ class _AsyncHandoff(_Handoff):
         await self._recorded.wait()
         return self._verdict(booking)
 
-    async def book(
-        self, calendar: Retry, call: Callable[[], Awaitable[CalendarBooking]]
-    ) -> CalendarBooking:
-        task = asyncio.create_task(calendar.call_async(self._attempt, call))
-        self._task = task
-        task.add_done_callback(lambda _: self._changed.set())
+    async def _changes(self) -> asyncio.Task[CalendarBooking]:
+        task = self._task
+        assert task is not None
         try:
             await self._changed.wait()
         except BaseException:  # the caller gave up: so does its calendar call
             task.cancel()
             raise
+        return task
+
+    async def admit(
+        self, calendar: Retry, call: Callable[[], Awaitable[CalendarBooking]]
+    ) -> BaseException | None:
+        task = asyncio.create_task(calendar.call_async(self._attempt, call))
+        self._task = task
+        task.add_done_callback(lambda _: self._changed.set())
+        await self._changes()
+        if self.admitted:
+            return None
+        await asyncio.wait({task})
+        if task.cancelled():
+            return asyncio.CancelledError()
+        return task.exception() or GuardError("the calendar call ended without a booking")
+
+    async def journaled(self, error: BaseException | None) -> None:
+        self.not_journaled = error
+        self._changed.clear()
+        self._journaled.set()
+        if error is not None and self._task is not None:
+            await asyncio.wait({self._task})
+            if not self._task.cancelled():
+                self._task.exception()  # retrieved: the caller raises the database's error
+
+    async def book(self) -> CalendarBooking:
+        task = await self._changes()
         if self.booking is not None:
             return self.booking
         return await task
 
-    async def settle(self, outcome: BookingOutcome | None) -> None:
-        self._judged(outcome)
+    async def settle(
+        self, outcome: BookingOutcome | None, error: BaseException | None = None
+    ) -> None:
+        self._judged(outcome, error)
         self._recorded.set()
         if self._task is not None:
             await asyncio.wait({self._task})
@@ -520,37 +608,55 @@ def _book_traced(
     wait_seconds: float,
 ) -> BookingOutcome:
     deadline = time.monotonic() + wait_seconds
-    while True:
-        with tracing.span("guard.booking.begin") as begin_span, conn.transaction():
-            started = _started(
-                conn.execute(_BEGIN, _begin_args(call_id, service_id), prepare=False).fetchone(),
-                call_id,
-            )
-            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
-        if not _must_wait(started, deadline):
-            break
-        time.sleep(_POLL_SECONDS)
-    if isinstance(started, BookingOutcome):
-        return started
-    attempt = started
     handoff = _SyncHandoff()
-    calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
-    try:
+    # The begin's transaction stays open until the breaker admits the calendar call (see _Handoff).
+    with contextlib.ExitStack() as journal:
+        while True:
+            journal.enter_context(conn.transaction())
+            with tracing.span("guard.booking.begin") as begin_span:
+                started = _started(
+                    conn.execute(
+                        _BEGIN, _begin_args(call_id, service_id), prepare=False
+                    ).fetchone(),
+                    call_id,
+                )
+                begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
+            if not _must_wait(started, deadline):
+                break
+            journal.close()
+            time.sleep(_POLL_SECONDS)
+        if isinstance(started, BookingOutcome):
+            return started
+        attempt = started
+        calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
+        failed: Exception | None = None
         with tracing.span("guard.booking.calendar") as calendar_span:
             try:
-                booking = handoff.book(calendar, _keyed(book, attempt.key))
+                unasked = handoff.admit(calendar, _keyed(book, attempt.key))
+                if unasked is None:
+                    journal.close()  # committed: the database takes writes; now the calendar
+            except BaseException as error:
+                handoff.journaled(error)
+                raise
+            handoff.journaled(None)
+            try:
+                booking = handoff.book() if unasked is None else _raise(unasked)
+            except Exception as error:  # refused, or the calendar failed after any retries
+                failed = _calendar_failed(calendar_span, error)
             finally:
                 calendar_span.set("guard.booking.calendar_calls", handoff.calendar_calls)
-    except CircuitOpenError as open_circuit:
-        failure = _Failure.open_circuit(open_circuit)
-        return _fail(conn, attempt, failure, None, open_circuit, handoff.calendar_calls)
-    except Exception as error:  # the calendar failed, after any retries
-        return _fail(conn, attempt, _Failure.calendar(error), None, error, handoff.calendar_calls)
+        if failed is not None:
+            # Unasked, the attempt is still uncommitted: journaled queued with its rollback, or not
+            # at all; the caller gets the database's error then, never a stuck attempt.
+            original = None if unasked is not None else failed
+            return _fail(conn, attempt, _Failure.of(failed), None, original, handoff.calendar_calls)
     outcome: BookingOutcome | None = None
     try:
         outcome = _record(conn, attempt, service_id, booking, source, handoff.calendar_calls)
-    finally:
-        handoff.settle(outcome)
+    except BaseException as error:
+        handoff.settle(None, error)
+        raise
+    handoff.settle(outcome)
     return outcome
 
 
@@ -600,7 +706,7 @@ def _record(
             attempt.metric_args(failed),
         )
     except psycopg.Error as error:
-        if conn.broken or conn.closed:
+        if conn.broken or conn.closed or database_unavailable(error):
             raise  # the attempt stays calling in the journal: recover_attempts settles it
         if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
             # settled meanwhile (this process outlived the timeout): by recover_attempts?
@@ -704,39 +810,52 @@ async def _book_async_traced(
     wait_seconds: float,
 ) -> BookingOutcome:
     deadline = time.monotonic() + wait_seconds
-    while True:
-        with tracing.span("guard.booking.begin") as begin_span:
-            async with conn.transaction():
+    handoff = _AsyncHandoff()
+    async with contextlib.AsyncExitStack() as journal:
+        while True:
+            await journal.enter_async_context(conn.transaction())
+            with tracing.span("guard.booking.begin") as begin_span:
                 cursor = await conn.execute(_BEGIN, _begin_args(call_id, service_id), prepare=False)
                 started = _started(await cursor.fetchone(), call_id)
-            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
-        if not _must_wait(started, deadline):
-            break
-        await asyncio.sleep(_POLL_SECONDS)
-    if isinstance(started, BookingOutcome):
-        return started
-    attempt = started
-    handoff = _AsyncHandoff()
-    calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
-    try:
+                begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
+            if not _must_wait(started, deadline):
+                break
+            await journal.aclose()
+            await asyncio.sleep(_POLL_SECONDS)
+        if isinstance(started, BookingOutcome):
+            return started
+        attempt = started
+        calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
+        failed: Exception | None = None
         with tracing.span("guard.booking.calendar") as calendar_span:
             try:
-                booking = await handoff.book(calendar, _keyed(book, attempt.key))
+                unasked = await handoff.admit(calendar, _keyed(book, attempt.key))
+                if unasked is None:
+                    await journal.aclose()
+            except BaseException as error:
+                await handoff.journaled(error)
+                raise
+            await handoff.journaled(None)
+            try:
+                booking = await handoff.book() if unasked is None else _raise(unasked)
+            except Exception as error:
+                failed = _calendar_failed(calendar_span, error)
             finally:
                 calendar_span.set("guard.booking.calendar_calls", handoff.calendar_calls)
-    except CircuitOpenError as open_circuit:
-        failure = _Failure.open_circuit(open_circuit)
-        return await _fail_async(conn, attempt, failure, None, open_circuit, handoff.calendar_calls)
-    except Exception as error:  # the calendar failed, after any retries
-        failure = _Failure.calendar(error)
-        return await _fail_async(conn, attempt, failure, None, error, handoff.calendar_calls)
+        if failed is not None:
+            original = None if unasked is not None else failed
+            return await _fail_async(
+                conn, attempt, _Failure.of(failed), None, original, handoff.calendar_calls
+            )
     outcome: BookingOutcome | None = None
     try:
         outcome = await _record_async(
             conn, attempt, service_id, booking, source, handoff.calendar_calls
         )
-    finally:
-        await handoff.settle(outcome)
+    except BaseException as error:
+        await handoff.settle(None, error)
+        raise
+    await handoff.settle(outcome)
     return outcome
 
 
@@ -787,7 +906,7 @@ async def _record_async(
             attempt.metric_args(failed),
         )
     except psycopg.Error as error:
-        if conn.broken or conn.closed:
+        if conn.broken or conn.closed or database_unavailable(error):
             raise  # the attempt stays calling in the journal: recover_attempts settles it
         if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
             cursor = await conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
@@ -933,6 +1052,18 @@ def _validated(validate_span: tracing.Span, ok: bool, reason: str | None) -> Non
     if not ok:
         validate_span.set("guard.validation.reason", reason)  # a reason code (docs/bi.md)
         validate_span.fail("validation failed")
+
+
+def _raise(error: BaseException) -> CalendarBooking:
+    raise error
+
+
+def _calendar_failed(calendar_span: tracing.Span, error: Exception) -> Exception:
+    """Mark the calendar's span with the error the booking path handles (as an exception
+    leaving the span would)."""
+    calendar_span.set("error.type", type(error).__name__)
+    calendar_span.fail(type(error).__name__)
+    return error
 
 
 def _recorded(row: tuple[Any, ...] | None) -> int | None:

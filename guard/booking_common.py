@@ -148,6 +148,24 @@ async def record_attempt_booking_async(
     return int(appointment_id)
 
 
+# Why the database could not record a booking when it is not the booking's fault: the connection
+# was lost (class 08, or no SQLSTATE: the client saw the server go), the server is shutting down
+# or starting (57P01 to 57P03), or it takes no writes (25006: a standby, a demoted primary).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "25006"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether an error says the database is gone or read-only (a restart, a failover), rather
+    than that it refused the statement: such an error is no failure of the calendar's circuit,
+    and an attempt it interrupts stays in the journal for recovery."""
+    if not isinstance(error, psycopg.Error):
+        return False
+    sqlstate = error.sqlstate
+    if sqlstate is None or sqlstate.startswith("08"):
+        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+    return sqlstate in _UNAVAILABLE_SQLSTATES
+
+
 def masked_message(error: BaseException) -> str:
     """The first line of an error's message, phone numbers masked, at most 200 characters.
 

@@ -1,5 +1,6 @@
-"""What the service's circuit counts on the booking path: a booking the calendar made that could
-not be recorded or did not validate is a failure, like a failed calendar call; a booking refused
+"""What the service's circuit counts on the booking path: a booking the calendar made that the
+database refused or that did not validate is a failure, like a failed calendar call; one the
+database could not record because it went away is not (the calendar answered); a booking refused
 before the calendar is asked counts neither way. Real PostgreSQL (every outcome committed before
 the next booking starts), real Redis behind the breaker, a real calendar over HTTP that counts
 the requests reaching it."""
@@ -21,6 +22,7 @@ from guard.booking import (
     CalendarBooking,
     book_appointment,
     book_appointment_async,
+    recover_attempts,
 )
 from guard.breaker import BreakerConfig, BreakerRegistry, State
 from guard.errors import GuardError
@@ -153,6 +155,114 @@ def test_a_recording_the_database_refuses_at_commit_counts(
     assert [state for _call, state, _n in _committed(db_url)] == ["failed"] * THRESHOLD
     assert _book(db_url, 4, service, calendar.book, breakers).status is BookingStatus.QUEUED
     assert calendar.requests == THRESHOLD
+
+
+def _terminate(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def _recover(url: str, booked: dict[str, CalendarBooking]) -> tuple[int, int, int]:
+    """The journal's recovery once the database is back, asking the calendar by key."""
+    with psycopg.connect(url) as conn:
+        report = recover_attempts(conn, booked.get, older_than_seconds=0)
+    return report.recovered, report.failed, report.unsettled
+
+
+def _review_items(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM guard.review_items").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_database_gone_after_the_calendar_answered_is_no_failure(
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
+) -> None:
+    """The calendar booked, then the server ended the connection (as a restart or a failover
+    does) before the booking was recorded, THRESHOLD times: the calendar answered, so the circuit
+    stays closed and the next booking is booked, not queued; recovery records the three when the
+    database is back, with no review item."""
+    booked: dict[str, CalendarBooking] = {}
+    for call_id in range(1, THRESHOLD + 1):
+        with psycopg.connect(db_url) as conn:
+
+            def book(key: str, pid: int = conn.info.backend_pid) -> CalendarBooking:
+                booking = booked[key] = calendar.book(key)
+                _terminate(db_url, pid)
+                return booking
+
+            with pytest.raises(psycopg.OperationalError):
+                book_appointment(
+                    conn,
+                    call_id=call_id,
+                    service_id=service,
+                    book=book,
+                    breakers=breakers,
+                    retry_policy=NO_RETRY,
+                )
+    assert _circuit(breakers, service) == (State.CLOSED, 0), "no failure of the calendar"
+    after = _book(db_url, THRESHOLD + 1, service, calendar.book, breakers)
+    assert after.status is BookingStatus.BOOKED
+    assert [state for _call, state, _n in _committed(db_url)] == ["calling"] * THRESHOLD + [
+        "booked"
+    ]
+    assert _recover(db_url, booked) == (THRESHOLD, 0, 0)
+    committed = _committed(db_url)
+    assert [state for _call, state, _n in committed] == ["booked"] * (THRESHOLD + 1)
+    assert all(appointments == 1 for _call, _state, appointments in committed)
+    assert _review_items(db_url) == 0, "nothing for a person: the calendar confirmed them all"
+    assert calendar.requests == THRESHOLD + 1
+
+
+def test_a_database_that_takes_no_writes_after_the_calendar_answered_is_no_failure(
+    db_url: str,
+    service: int,
+    redis_url: str,
+    breakers: BreakerRegistry,
+    calendar: CalendarServer,
+) -> None:
+    """asyncio, and a connection that stays open while the server takes no writes (a demoted
+    primary behind a pooler, SQLSTATE 25006): the booking is not rolled back and queued for a
+    person, the circuit counts no failure, and recovery records it."""
+    booked: dict[str, CalendarBooking] = {}
+
+    async def scenario() -> list[str]:
+        seen = []
+        in_loop = BreakerRegistry(redis_url, default=CONFIG)
+        try:
+            async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+
+                async def book(key: str) -> CalendarBooking:
+                    booking = booked[key] = await asyncio.to_thread(calendar.book, key)
+                    await conn.execute("SET default_transaction_read_only = on")
+                    return booking
+
+                for call_id in range(1, THRESHOLD + 1):
+                    try:
+                        await book_appointment_async(
+                            conn,
+                            call_id=call_id,
+                            service_id=service,
+                            book=book,
+                            breakers=in_loop,
+                            retry_policy=NO_RETRY,
+                        )
+                    except psycopg.Error as error:
+                        seen.append(type(error).__name__)
+                    await conn.execute("SET default_transaction_read_only = off")
+        finally:
+            in_loop.close()
+        return seen
+
+    assert asyncio.run(scenario()) == ["ReadOnlySqlTransaction"] * THRESHOLD
+    assert _circuit(breakers, service) == (State.CLOSED, 0)
+    assert _review_items(db_url) == 0
+    assert _recover(db_url, booked) == (THRESHOLD, 0, 0)
+    assert _review_items(db_url) == 0
+    assert _book(db_url, THRESHOLD + 1, service, calendar.book, breakers).status is (
+        BookingStatus.BOOKED
+    )
 
 
 def test_a_recorded_booking_resets_the_count(

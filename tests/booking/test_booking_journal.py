@@ -19,7 +19,7 @@ from guard.booking import (
     book_appointment_async,
     recover_attempts,
 )
-from guard.breaker import BreakerConfig, BreakerRegistry
+from guard.breaker import BreakerConfig, BreakerEvent, BreakerRegistry, EventKind
 from guard.db.migrate import Migrator
 from guard.dispatch.message import safe_details
 from guard.retry import RetryPolicy
@@ -203,6 +203,8 @@ def test_a_booking_lost_with_the_connection_is_recovered_from_the_journal(
         )
     assert (report.recovered, report.failed, report.unsettled) == (1, 0, 0)
     assert len(calendar.calls) == 1, "the calendar was asked once in all"
+    circuit = breakers.service(SERVICE).snapshot()
+    assert circuit.failure_count == 0, "the calendar answered: the lost connection is no failure"
     assert _one(
         booking_db,
         "SELECT a.calcom_v2_booking_id, c.appointment_made, b.state, b.appointment_id = a.id"
@@ -210,6 +212,48 @@ def test_a_booking_lost_with_the_connection_is_recovered_from_the_journal(
         " JOIN guard.booking_attempts AS b ON b.call_id = c.id",
     ) == ("uid-1", True, "recovered", True)
     assert (again.status, again.booking_uid) == (BookingStatus.ALREADY_BOOKED, "uid-1")
+
+
+def test_an_open_circuit_never_leaves_the_attempt_calling(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    """The circuit refuses the calendar call and the database goes away at that very moment (a
+    failover): the attempt is journaled as queued in the transaction that began it, or not at
+    all. Left calling, it would refuse the call's next booking as in progress."""
+    breaker = breakers.service(SERVICE)
+    breaker.force_open("calendar maintenance")
+    calendar = Calendar()
+    try:
+        with psycopg.connect(booking_db) as conn:
+            pid = conn.info.backend_pid
+
+            def on_refusal(event: BreakerEvent) -> None:
+                if event.kind is EventKind.REJECTED:
+                    _terminate(booking_db, pid)
+
+            breakers.add_listener(on_refusal)
+            try:
+                with pytest.raises(psycopg.OperationalError):
+                    book_appointment(
+                        conn, call_id=1, service_id=SERVICE, book=calendar.book, breakers=breakers
+                    )
+            finally:
+                breakers.backend.listeners.remove(on_refusal)
+        assert _one(booking_db, "SELECT count(*) FROM guard.booking_attempts") == 0
+        with psycopg.connect(booking_db) as conn:
+            again = book_appointment(
+                conn,
+                call_id=1,
+                service_id=SERVICE,
+                book=calendar.book,
+                breakers=breakers,
+                wait_seconds=0,
+            )
+    finally:
+        breaker.force_close("maintenance over")
+    assert again.status is BookingStatus.QUEUED, again
+    assert _one(booking_db, "SELECT state FROM guard.booking_attempts") == "queued"
+    assert calendar.calls == []
 
 
 def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
