@@ -129,6 +129,7 @@ class PostgresWriteBehind:
         self._pending: deque[BreakerEvent] = deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._close_by = 0.0  # once closing: when to give up on what is left
         self._in_flight = 0
         self._conn: psycopg.Connection[Any] | None = None
         self._outage = False
@@ -177,12 +178,16 @@ class PostgresWriteBehind:
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Drain the queue (up to ``timeout``) and stop; False if events were left unwritten."""
-        drained = self.flush(timeout)
+        """Drain the queue (up to ``timeout``) and stop; False if events were left unwritten.
+        A writer waiting out its backoff after an outage tries again at once, and every
+        ``min_retry_seconds`` until the timeout: a registry closed moments after PostgreSQL
+        came back (a restart, a promotion) writes what it holds instead of sleeping past it."""
         with self._cond:
             self._closing = True
+            self._close_by = time.monotonic() + timeout
             self._cond.notify_all()
-        self._thread.join(timeout=max(1.0, timeout))
+        self._thread.join(timeout=max(1.0, timeout) + self.connect_timeout)
+        drained = not self._thread.is_alive() and self.pending == 0
         if not drained:
             log.error("breaker write-behind stopped with %d events unwritten", self.pending)
         if self._conn is not None:
@@ -212,6 +217,19 @@ class PostgresWriteBehind:
         with self._conn.transaction():
             write_transitions(self._conn, batch)
 
+    def _wait_to_retry(self, delay: float) -> bool:
+        """Wait out the backoff; False when closing and out of time. New events wake the
+        condition and the wait goes on; close() ends it, and from then on the writer retries
+        every min_retry_seconds until close's timeout."""
+        with self._cond:
+            closing = self._closing
+            if closing:
+                delay = min(delay, self.min_retry_seconds)
+            retry_at = time.monotonic() + delay
+            while self._closing is closing and (left := retry_at - time.monotonic()) > 0:
+                self._cond.wait(left)
+            return not self._closing or time.monotonic() < self._close_by
+
     def _run(self) -> None:
         failures = 0  # in a row: the wait after the n-th is exponential_delay(n, min, max)
         while True:
@@ -234,13 +252,8 @@ class PostgresWriteBehind:
                 self._requeue(batch)
                 failures += 1
                 delay = exponential_delay(failures, self.min_retry_seconds, self.max_retry_seconds)
-                retry_at = time.monotonic() + delay
-                with self._cond:
-                    # New events wake the condition too; keep waiting out the backoff.
-                    while not self._closing and (left := retry_at - time.monotonic()) > 0:
-                        self._cond.wait(left)
-                    if self._closing:
-                        return
+                if not self._wait_to_retry(delay):
+                    return
                 continue
             if self._outage:
                 self._outage = False

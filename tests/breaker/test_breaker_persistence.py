@@ -116,6 +116,42 @@ def test_postgresql_outage_loses_no_events(db_url: str, key: str) -> None:
     assert _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key) == [(5,)]
 
 
+def test_close_writes_at_once_what_a_backoff_holds_when_postgresql_is_back(
+    db_url: str, redis_url: str, key: str
+) -> None:
+    """A registry closed moments after PostgreSQL came back (a restart, a promotion), while its
+    writer waits out a backoff longer than close's timeout: close() makes it try again at once,
+    and the transitions are written before it returns."""
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    writer = PostgresWriteBehind(dead_url, min_retry_seconds=30, max_retry_seconds=60)
+    registry = BreakerRegistry(redis_url, default=CONFIG, listeners=(writer,))
+    registry.writer = writer
+    breaker = registry.get(key)
+    _fail(breaker, 3)
+    time.sleep(0.25)
+    breaker.call(lambda: None)
+    breaker.call(lambda: None)
+    assert writer.pending == 3 and writer.written == 0, "open, half open, closed: all queued"
+    writer.database_url = db_url  # PostgreSQL is back; the writer sleeps 30 s before retrying
+    before = _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key)
+    started = time.monotonic()
+    registry.close()  # waits up to 10 s
+    closed_in = time.monotonic() - started
+    after = _rows(db_url, "SELECT count(*) FROM guard.breaker_events WHERE key = %s", key)
+    assert (before, after, writer.pending) == ([(0,)], [(3,)], 0)
+    assert closed_in < 5, closed_in
+
+
+def test_close_gives_up_at_its_timeout_while_postgresql_stays_away(key: str) -> None:
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    writer = PostgresWriteBehind(dead_url, min_retry_seconds=0.05, max_retry_seconds=30)
+    writer.submit([_event(key, 1, State.OPEN)])
+    started = time.monotonic()
+    assert not writer.close(timeout=0.5)
+    assert 0.4 < time.monotonic() - started < 3
+    assert writer.pending == 1
+
+
 def test_full_queue_drops_the_oldest_events_and_says_so(
     db_url: str, key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
