@@ -2,7 +2,8 @@
 are given a libpq multi-host URL with target_session_attrs=read-write; the primary crashes
 (`pg_ctl stop -m immediate`), the standby is promoted (`pg_ctl promote`), and each of them
 carries on against the new primary without a restart. Before the failover the standby serves
-reads (BI) and the jobs do nothing there."""
+reads (BI) and the jobs do nothing there. The booking path carries on too: a database outage is
+no failure of the calendar's circuit, so nothing is queued and bookings resume at once."""
 
 from __future__ import annotations
 
@@ -10,16 +11,22 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 import pytest
 
+from guard.booking import CalendarBooking, book_appointment, recover_attempts
+from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.db.migrate import Migrator
+from guard.retry import RetryPolicy
 from tests.support.pg_node import PgNode, pg_cron_options
 
 DATABASE = "guard_ha"
@@ -178,3 +185,188 @@ def test_watch_jobs_and_metrics_follow_a_promoted_standby(
     assert watch.returncode == 0, (tmp_path / "watch.err").read_text()
     assert "retrying in" in (tmp_path / "watch.err").read_text(), "watch never lost its connection"
     assert "reconnected" in (tmp_path / "jobs.out").read_text()
+
+
+# ---------------------------------------------------------------- bookings across a promotion
+BOOKING_THREADS = 6
+BOOKING_CALLS = 100_000  # more than the threads get through
+CALENDAR_LATENCY_SECONDS = 0.02  # most threads are waiting on the calendar when the primary dies
+LOAD_SECONDS_AFTER_PROMOTION = 4.0
+
+
+class IdempotentCalendar:
+    """The external calendar: one booking per idempotency key, found again by key."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.bookings: dict[str, CalendarBooking] = {}
+
+    def book(self, key: str, call_id: int) -> CalendarBooking:
+        time.sleep(CALENDAR_LATENCY_SECONDS)
+        with self.lock:
+            return self.bookings.setdefault(key, CalendarBooking(uid=f"cal-{call_id}-{key[:8]}"))
+
+    def lookup(self, key: str) -> CalendarBooking | None:
+        with self.lock:
+            return self.bookings.get(key)
+
+
+@dataclass
+class Load:
+    """What the application's booking threads were told, and when."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    after_promotion: Counter[str] = field(default_factory=Counter)
+    promoted_at: float | None = None
+    first_booked_after: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def told(self, what: str) -> None:
+        with self.lock:
+            self.outcomes[what] += 1
+            if self.promoted_at is not None:
+                self.after_promotion[what] += 1
+                if what == "booked" and self.first_booked_after is None:
+                    self.first_booked_after = time.monotonic() - self.promoted_at
+
+
+def _connect(url: str) -> psycopg.Connection[Any] | None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            return psycopg.connect(url, connect_timeout=2)
+        except psycopg.OperationalError:
+            time.sleep(0.1)
+    return None
+
+
+def _booking_thread(
+    url: str, calls: range, calendar: IdempotentCalendar, breakers: BreakerRegistry, load: Load
+) -> None:
+    """An application's booking worker: one call after the other; after a database error it
+    reconnects (the multi-host URL finds the new primary) and tries the same call once more."""
+    conn = _connect(url)
+    for call_id in calls:
+        if load.stop.is_set() or conn is None:
+            break
+        for _try in range(2):
+            try:
+                outcome = book_appointment(
+                    conn,
+                    call_id=call_id,
+                    service_id=1,
+                    book=lambda key, call=call_id: calendar.book(key, call),
+                    breakers=breakers,
+                    retry_policy=RetryPolicy(max_attempts=1),
+                    wait_seconds=0,
+                )
+            except psycopg.Error:
+                load.told("database error")
+                if conn.broken or conn.closed:
+                    conn.close()
+                    conn = _connect(url)
+                    if conn is None:
+                        return
+                continue
+            load.told(str(outcome.status))
+            break
+    if conn is not None:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_bookings_resume_after_a_promotion_and_the_journal_finishes_the_rest(
+    cluster_pair: tuple[PgNode, PgNode],
+) -> None:
+    """Six booking threads through one breaker registry with the shipped thresholds (3 failures,
+    30 s cooldown); the primary crashes while most of them wait on the calendar, the standby
+    (synchronous) is promoted. The bookings the calendar confirmed and the dead primary could not
+    record are no failures of the calendar's circuit: nothing is queued, bookings resume on the
+    new primary within seconds, and recover_attempts records the interrupted ones: nothing is
+    lost and nothing is left for a person."""
+    primary, standby = cluster_pair
+    with psycopg.connect(primary.url(DATABASE), autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        conn.execute("INSERT INTO services (id, company_id, name) VALUES (1, 1, 'S')")
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, session_outcome)"
+            " SELECT g, 1, 'c' || g, 'in_progress' FROM generate_series(1, %s) AS g",
+            (BOOKING_CALLS,),
+        )
+    with psycopg.connect(primary.url(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        conn.execute("SELECT pg_reload_conf()")
+    standby.wait_for_replay_of(primary)
+    both = (
+        f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/{DATABASE}"
+        "?target_session_attrs=read-write"
+    )
+    calendar = IdempotentCalendar()
+    breakers = BreakerRegistry(
+        in_memory=True, default=BreakerConfig(failure_threshold=3, cooldown_seconds=30)
+    )
+    load = Load()
+    threads = [
+        threading.Thread(
+            target=_booking_thread,
+            args=(both, range(n + 1, BOOKING_CALLS + 1, BOOKING_THREADS), calendar, breakers, load),
+        )
+        for n in range(BOOKING_THREADS)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    primary.stop("immediate")
+    standby.promote()
+    with load.lock:
+        load.promoted_at = time.monotonic()
+    time.sleep(LOAD_SECONDS_AFTER_PROMOTION)
+    load.stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    breakers.close()
+
+    new_primary = standby.url(DATABASE)
+    with psycopg.connect(new_primary) as conn:
+        report = recover_attempts(conn, calendar.lookup, older_than_seconds=0, max_attempts=1000)
+        uids = {
+            uid
+            for (uid,) in conn.execute(
+                "SELECT calcom_v2_booking_id FROM appointments WHERE deleted_at IS NULL"
+            ).fetchall()
+        }
+        states: dict[str, int] = dict(
+            conn.execute(
+                "SELECT state, count(*) FROM guard.booking_attempts GROUP BY state"
+            ).fetchall()
+        )
+        review_items = conn.execute("SELECT count(*) FROM guard.review_items").fetchone()
+    confirmed = {booking.uid for booking in calendar.bookings.values()}
+    total = sum(load.outcomes.values())
+    rows = [
+        ("bookings answered or raised", total),
+        ("application outcomes", dict(load.outcomes)),
+        ("  of which after the promotion", dict(load.after_promotion)),
+        ("queued", f"{load.outcomes['queued']} of {total}"),
+        ("first booking after the promotion (s)", load.first_booked_after),
+        ("recovered by the journal", report.recovered),
+        ("confirmed by the calendar", len(confirmed)),
+        ("  lost (not an appointment)", len(confirmed - uids)),
+        ("review items", review_items),
+        ("attempts by state", states),
+        ("seconds", f"{time.monotonic() - started:.1f}"),
+    ]
+    print("\n== bookings across a promotion (docs/ha.md)")
+    for name, value in rows:
+        print(f"  {name:<40}  {value}")
+
+    assert load.outcomes["database error"] > 0, "the crash reached the booking threads"
+    assert load.outcomes["queued"] == 0, "a database outage queues nothing"
+    assert load.after_promotion["booked"] > 0, "bookings resumed on the new primary"
+    assert load.first_booked_after is not None and load.first_booked_after < 10
+    assert report.recovered > 0, "some bookings were interrupted after the calendar answered"
+    assert confirmed <= uids, "every booking the calendar confirmed is recorded"
+    assert review_items == (0,), "nothing for a person: the calendar confirmed every booking"
+    assert set(states) <= {"booked", "recovered"}, states
