@@ -13,20 +13,25 @@
    new key would let the calendar book it twice.
 2. The calendar is called with the idempotency key, under the service's circuit breaker
    (appointment_booking:service:{id}) and the retry policy: every retry sends the same key, so a
-   calendar that honours idempotency keys books once. An open circuit, or a calendar that fails
+   calendar that honours idempotency keys books once. The attempt's transaction commits only
+   once the breaker has admitted the call, right before the calendar is asked: that commit is
+   the check that the database takes writes. An open circuit (or a full bulkhead) is answered in
+   that same transaction: the attempt is closed as queued with its rollback, or (the database
+   gone) never journaled; no way out leaves a refused attempt calling. A calendar that fails
    after its retries: the attempt is closed as failed and the call rolled back and queued for
    review (guard.fail_booking_attempt -> guard.rollback_booking), in one transaction.
 3. One transaction records the appointment and the booking uid on the call, validates it
    (guard.validate_booking) and closes the attempt as booked (guard.complete_booking_attempt).
    A failed validation rolls that transaction back and takes the failure path of step 2. The
    calendar's guarded call ends only then, with what the booking came to: a booking that did not
-   validate or could not be recorded is a failure of the service's circuit, as a failed calendar
-   call is (docs/breaker.md, "Which failures count"). An attempt the open circuit (or a full
-   bulkhead) refused is closed as queued, not failed: the calendar was never asked.
+   validate or that the database refused is a failure of the service's circuit, as a failed
+   calendar call is (docs/breaker.md, "Which failures count"). An attempt the open circuit (or a
+   full bulkhead) refused is closed as queued, not failed: the calendar was never asked.
 4. When the database goes away after the calendar answered (restart, failover, a lost
-   connection), the attempt stays calling in the journal: the application gets the original
-   exception, and `recover_attempts` (or the reconcile job, after booking_attempt_timeout_seconds,
-   as a review item booking_outcome_unknown) settles it.
+   connection, a server that takes no writes), the attempt stays calling in the journal and the
+   breaker counts the calendar's answer, a success: a database outage is no calendar failure.
+   The application gets the database's exception, and `recover_attempts` (or the reconcile job,
+   after booking_attempt_timeout_seconds, as a review item booking_outcome_unknown) settles it.
 
 The application sees a BookingOutcome or the original exception, never an error raised while
 cleaning up after it. No lock outlives a statement: a session advisory lock died with its
