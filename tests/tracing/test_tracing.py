@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -382,13 +383,13 @@ def dead_collector(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def _timed_bookings(url: str, login: str, call_ids: range, breakers: Any) -> float:
-    """The longest of some bookings with a healthy calendar, in seconds."""
-    longest = 0.0
+    """The median of some bookings with a healthy calendar, in seconds."""
+    took = []
     for call_id in call_ids:
         started = time.perf_counter()
         assert _book(url, login, call_id, [True], breakers).status is BookingStatus.BOOKED
-        longest = max(longest, time.perf_counter() - started)
-    return longest
+        took.append(time.perf_counter() - started)
+    return statistics.median(took)
 
 
 @pytest.mark.serial
@@ -399,8 +400,9 @@ def test_a_dead_collector_adds_nothing_to_a_booking_nor_to_its_circuit(
 ) -> None:
     """A SimpleSpanProcessor exports inside each span's end; facing a dead collector the real
     OTLP exporter waits its timeout (1 s here) and retries. Booking Guard ends its spans on a
-    thread of its own, so the booking never waits, and the guarded call (held open while the
-    booking is recorded, under a 0.5 s timeout) never sees the exporter's time."""
+    thread of its own, so the booking never waits (a booking ends six spans: waiting on them
+    would add 6 s; the bound is half of one export's wait), and the guarded call (held open
+    while the booking is recorded, under a 0.5 s timeout) never sees the exporter's time."""
     with psycopg.connect(booking_url, autocommit=True) as admin:
         admin.execute(
             "INSERT INTO calls (id, company_id, retell_call_id)"
@@ -416,7 +418,7 @@ def test_a_dead_collector_adds_nothing_to_a_booking_nor_to_its_circuit(
         circuit = breakers.service(5)
         assert circuit.state is State.CLOSED
         assert (circuit.failed_calls, circuit.timed_out_calls) == (0, 0)
-    assert traced < untraced + 0.1, (traced, untraced)
+    assert traced < untraced + 0.5, (traced, untraced)
 
 
 _WITHOUT_OPENTELEMETRY = """
