@@ -8,7 +8,7 @@
 -- (guard.own_check_bypass) names it; a refused or never registered check view is not granted
 -- to reporting by guard.apply_grants; check_call leaves out an own check no pass has read yet.
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO customers (id, company_id, name, email, phone)
@@ -130,6 +130,7 @@ SELECT pg_temp.check_view(
       || set_config('booking_guard.company_id', '2', FALSE) || pg_advisory_lock(4242)::text
       || pg_advisory_xact_lock(4243)::text || lo_creat(-1)::text$$
 );
+CREATE TEMP TABLE held_before AS SELECT guard.advisory_locks_held() AS locks;
 SELECT is(
     (SELECT count(*)::int FROM guard.read_own_check('check_fine', NULL, NULL, NULL, NULL)), 2,
     'a view that changes the session is read through'
@@ -140,9 +141,13 @@ SELECT results_eq(
     $$VALUES ('5s'::text, 'public, pg_catalog'::text, ''::text)$$,
     'and leaves the session''s settings as they were'
 );
+SELECT is(
+    guard.release_advisory_locks_since((SELECT h.locks FROM held_before AS h)), 1,
+    'the session lock it took is the one the pass releases after its own checks'
+);
 SELECT is_empty(
     $$SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()$$,
-    'holds no advisory lock after it'
+    'and none is held after that'
 );
 SELECT is(
     (SELECT count(*)::int FROM pg_largeobject_metadata), 0,

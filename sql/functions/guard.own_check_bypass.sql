@@ -198,6 +198,12 @@ BEGIN
         WHERE
             u.refclassid = 'pg_proc'::regclass
             AND (p.prosecdef OR (l.lanname NOT IN ('internal', 'c') AND p.pronamespace <> 'pg_catalog'::regnamespace))
+            AND NOT EXISTS (
+                SELECT FROM guard.definitions AS s
+                WHERE
+                    p.pronamespace = 'guard'::regnamespace
+                    AND s.path = 'functions/guard.' || p.proname || '.sql'
+            )
         UNION ALL
         -- a function that runs a query given as text or reads a relation named at run time
         -- (query_to_xml, table_to_xml, ...): what it reads is not in the catalog; or a VOLATILE
@@ -215,13 +221,8 @@ BEGIN
         FROM called AS u
         INNER JOIN pg_proc AS p ON u.function_oid = p.oid
         WHERE
+            -- Booking Guard's VOLATILE functions too (guard.rollback_booking)
             (p.provolatile = 'v' OR p.proname ~ '(^(query|table|cursor|schema|database)_to_xml|_xmlschema$)')
-            AND NOT EXISTS (
-                SELECT FROM guard.definitions AS s
-                WHERE
-                    p.pronamespace = 'guard'::regnamespace
-                    AND s.path = 'functions/guard.' || p.proname || '.sql'
-            )
     ) AS found
     ORDER BY found.n, found.why
     LIMIT 1;

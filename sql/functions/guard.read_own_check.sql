@@ -10,7 +10,9 @@
 --     read-only, so nothing it does outlives the read: a write (through a function it may call),
 --     a large object, a setting changed for the session (statement_timeout, search_path, the
 --     company pin), a transaction advisory lock. Only a session advisory lock survives a
---     rollback: one the read took is released here.
+--     rollback: each caller notes the locks held before its first own check and releases the
+--     others after its last (guard.advisory_locks_held, guard.release_advisory_locks_since),
+--     once per pass rather than per read: listing pg_locks was half of a read's cost.
 --   - Which rows: those observed in [observed_from, observed_to) (either end NULL: open), of one
 --     call, of some entities; every argument NULL: all of them (the sweep). A trial reads none:
 --     the view is opened with LIMIT 0, which checks every privilege its query needs (relations,
@@ -33,8 +35,6 @@ DECLARE
     found guard.finding[];
     read_through boolean := FALSE;
     conditions text[] := '{}';
-    locks_before text[];
-    lock_left record;
 BEGIN
     -- owned by the check reader, or it does not run (guard.apply_grants hands it over)
     IF current_user::text IS DISTINCT FROM guard.check_reader() THEN
@@ -60,10 +60,6 @@ BEGIN
     IF of_entities IS NOT NULL THEN
         conditions := conditions || 'v.entity_id = ANY($4)'::text;
     END IF;
-    SELECT coalesce(array_agg(l.classid || '/' || l.objid || '/' || l.objsubid || '/' || l.mode), '{}')
-    INTO locks_before
-    FROM pg_locks AS l
-    WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid();
     BEGIN
         PERFORM set_config('transaction_read_only', 'on', TRUE);
         EXECUTE format(
@@ -84,30 +80,6 @@ BEGIN
             RAISE;
         END IF;
     END;
-    FOR lock_left IN
-        SELECT l.classid, l.objid, l.objsubid, l.mode
-        FROM pg_locks AS l
-        WHERE
-            l.locktype = 'advisory' AND l.pid = pg_backend_pid()
-            AND l.classid || '/' || l.objid || '/' || l.objsubid || '/' || l.mode <> ALL(locks_before)
-    LOOP
-        -- a session lock is taken as often as it was asked for: released until it is gone
-        IF lock_left.objsubid = 1 THEN
-            WHILE CASE lock_left.mode
-                WHEN 'ShareLock' THEN pg_advisory_unlock_shared((lock_left.classid::bigint << 32) | lock_left.objid::bigint)
-                ELSE pg_advisory_unlock((lock_left.classid::bigint << 32) | lock_left.objid::bigint)
-            END LOOP
-                NULL;
-            END LOOP;
-        ELSE
-            WHILE CASE lock_left.mode
-                WHEN 'ShareLock' THEN pg_advisory_unlock_shared(lock_left.classid::integer, lock_left.objid::integer)
-                ELSE pg_advisory_unlock(lock_left.classid::integer, lock_left.objid::integer)
-            END LOOP
-                NULL;
-            END LOOP;
-        END IF;
-    END LOOP;
     RETURN QUERY SELECT f.* FROM unnest(found) AS f;
 END;
 $$;

@@ -16,6 +16,8 @@ SET jit = off
 AS $$
 DECLARE
     detection_check record;
+    -- the advisory locks held before the first own check was read (guard.read_own_check)
+    own_locks text[];
     batch_checks text[];
     batch_ids bigint[];
     batch_fingerprints text[];
@@ -59,6 +61,10 @@ BEGIN
         error := NULL;
         IF rechecked > 0 AND cut_during IS NULL THEN
             check_started := clock_timestamp();
+            -- the session's advisory locks before its first own check (released after the last)
+            IF detection_check.check_view <> ALL(guard.shipped_check_views()) AND own_locks IS NULL THEN
+                own_locks := guard.advisory_locks_held();
+            END IF;
             BEGIN
                 EXECUTE format(
                     $query$
@@ -117,5 +123,8 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+    IF own_locks IS NOT NULL THEN
+        PERFORM guard.release_advisory_locks_since(own_locks);
+    END IF;
 END;
 $$;

@@ -133,6 +133,8 @@ DECLARE
     left_out_checks text[];
     -- own checks no detection pass has read through within the budget in the last day
     unmeasured_checks text[];
+    -- the advisory locks held before the first own check was read (guard.read_own_check)
+    own_locks text[];
     retried_checks text[];
 BEGIN
     IF only_call IS NULL THEN
@@ -265,6 +267,10 @@ BEGIN
                 error := NULL;
                 CONTINUE;
             END IF;
+        END IF;
+        -- the session's advisory locks before its first own check (released after the last)
+        IF detection_check.own AND own_locks IS NULL THEN
+            own_locks := guard.advisory_locks_held();
         END IF;
         BEGIN
             quiet := 0;
@@ -708,6 +714,9 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+    IF own_locks IS NOT NULL THEN
+        PERFORM guard.release_advisory_locks_since(own_locks);
+    END IF;
     IF only_call IS NULL AND cut_during IS NOT NULL THEN
         -- For guard.run_job: the pass ran out of time, so the detect job's run is a failure
         -- (job_failed), though what ran before the cut is kept.

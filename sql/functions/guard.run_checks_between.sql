@@ -22,6 +22,8 @@ SET jit = off
 AS $$
 DECLARE
     detection_check record;
+    -- the advisory locks held before the first own check was read (guard.read_own_check)
+    own_locks text[];
     findings guard.finding[];
     silence interval := guard.alert_silence();
     open_alerts bigint;
@@ -68,6 +70,10 @@ BEGIN
             CONTINUE;
         END IF;
         check_started := clock_timestamp();
+        -- the session's advisory locks before its first own check (released after the last)
+        IF detection_check.check_view <> ALL(guard.shipped_check_views()) AND own_locks IS NULL THEN
+            own_locks := guard.advisory_locks_held();
+        END IF;
         BEGIN
             PERFORM guard.analyze_alerts_if_stale(open_alerts);
             EXECUTE format(
@@ -127,5 +133,8 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+    IF own_locks IS NOT NULL THEN
+        PERFORM guard.release_advisory_locks_since(own_locks);
+    END IF;
 END;
 $$;

@@ -28,6 +28,8 @@ SET jit = off
 AS $$
 DECLARE
     swept record;
+    -- the advisory locks held before the first own check was read (guard.read_own_check)
+    own_locks text[];
     findings guard.finding[];
     silence interval := guard.alert_silence();
     open_alerts bigint;
@@ -67,6 +69,10 @@ BEGIN
         END IF;
         check_started := clock_timestamp();
         stage := 'view';
+        -- the session's advisory locks before its first own check (released after the last)
+        IF swept.check_view <> ALL(guard.shipped_check_views()) AND own_locks IS NULL THEN
+            own_locks := guard.advisory_locks_held();
+        END IF;
         BEGIN
             PERFORM guard.analyze_alerts_if_stale(open_alerts);
             EXECUTE format(
@@ -141,6 +147,9 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+    IF own_locks IS NOT NULL THEN
+        PERFORM guard.release_advisory_locks_since(own_locks);
+    END IF;
     IF cut_during IS NOT NULL THEN
         -- for guard.run_job, as a cut detection pass does: the sweep job's run failed
         PERFORM set_config(

@@ -1,0 +1,45 @@
+-- Release every advisory lock this session holds now that it did not hold when `held_before`
+-- was taken (guard.advisory_locks_held): what own check views read since then took. Their reads
+-- run in a subtransaction that is rolled back (guard.read_own_check), which takes back a
+-- transaction's advisory locks but not a session's: one of those would stay with the
+-- application's pooled connection. A session lock is taken as often as it was asked for, so each
+-- is released until it is gone. Returns how many locks were released.
+CREATE OR REPLACE FUNCTION guard.release_advisory_locks_since(held_before text[])
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    lock_left record;
+    released integer := 0;
+BEGIN
+    FOR lock_left IN
+        SELECT l.classid, l.objid, l.objsubid, l.mode
+        FROM pg_locks AS l
+        WHERE
+            l.locktype = 'advisory' AND l.pid = pg_backend_pid()
+            AND l.classid || '/' || l.objid || '/' || l.objsubid || '/' || l.mode
+            <> ALL(coalesce(held_before, '{}'))
+    LOOP
+        -- one bigint key (objsubid 1) or two integer keys (2)
+        IF lock_left.objsubid = 1 THEN
+            WHILE CASE lock_left.mode
+                WHEN 'ShareLock' THEN pg_advisory_unlock_shared((lock_left.classid::bigint << 32) | lock_left.objid::bigint)
+                ELSE pg_advisory_unlock((lock_left.classid::bigint << 32) | lock_left.objid::bigint)
+            END LOOP
+                NULL;
+            END LOOP;
+        ELSE
+            WHILE CASE lock_left.mode
+                WHEN 'ShareLock' THEN pg_advisory_unlock_shared(lock_left.classid::integer, lock_left.objid::integer)
+                ELSE pg_advisory_unlock(lock_left.classid::integer, lock_left.objid::integer)
+            END LOOP
+                NULL;
+            END LOOP;
+        END IF;
+        released := released + 1;
+    END LOOP;
+    RETURN released;
+END;
+$$;
