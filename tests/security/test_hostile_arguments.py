@@ -100,6 +100,10 @@ ACCEPTED_AS_DATA: dict[tuple[str, str], tuple[str, bool]] = {
         "a uid that differs from the appointment's is the failure validate_booking records",
         False,
     ),
+    ("guard.audit_calendar_restorations", "replayed_until"): (
+        "when the promoted server had replayed up to, after a failover; NULL: not after one",
+        True,
+    ),
     ("guard.record_validation", "appointment_id"): (
         "the booking path records after its rollback removed the appointment: the id is a record",
         False,
