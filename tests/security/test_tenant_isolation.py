@@ -5,7 +5,9 @@ A login is bound to companies by the owner (guard.tenant_bindings). As a bound l
 login, and a bound login that tries every way a session has to change its settings (SET,
 set_config, ALTER ROLE ... SET on itself, connection options as PGOPTIONS sends them) or to
 become a role it is not a member of (SET ROLE): it never reads a row of another company, and
-every write is refused or touches none of another company's rows.
+every write is refused or touches none of another company's rows. A company set for the session
+is ignored with a WARNING (behind a pooler it would be another client's), never applied, never
+an error.
 """
 
 from __future__ import annotations
@@ -201,8 +203,36 @@ def _alter_role_setting(url: str, login: str, company: int) -> Iterator[None]:
             )
 
 
-# Attempts that set booking_guard.company_id for the whole session: refused by every read.
+# Attempts that set booking_guard.company_id for the whole session: ignored by every read.
 SESSION_SETTINGS = {"SET", "PGOPTIONS"}
+
+
+def warnings_of(conn: Connection) -> list[tuple[str | None, str | None, str | None]]:
+    """The WARNINGs the server sends `conn` from now on, as (SQLSTATE, message, hint): a list
+    that grows. (Read inside the handler: psycopg frees a notice's fields after it returns.)"""
+    heard: list[tuple[str | None, str | None, str | None]] = []
+
+    def hear(diagnostic: psycopg.errors.Diagnostic) -> None:
+        if diagnostic.severity_nonlocalized == "WARNING":
+            heard.append((diagnostic.sqlstate, diagnostic.message_primary, diagnostic.message_hint))
+
+    conn.add_notice_handler(hear)
+    return heard
+
+
+def assert_ignored_with_a_warning(conn: Connection, company: int) -> None:
+    """guard.current_company() ignores the session's value `company`: NULL, no error, and one
+    WARNING that names the value and guard.pin_company."""
+    heard = warnings_of(conn)
+    assert conn.execute("SELECT guard.current_company()").fetchone() == (None,)
+    assert len(heard) == 1, heard
+    sqlstate, message, hint = heard[0]
+    assert sqlstate == "01000"
+    assert message == (
+        f"booking_guard.company_id = '{company}' is ignored: it was set for the session,"
+        " not pinned in this transaction"
+    )
+    assert "guard.pin_company" in (hint or "")
 
 
 def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Callable[[], Any]]:
@@ -213,8 +243,7 @@ def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Calla
     def plain_set() -> Iterator[Connection]:
         with connect_as(url, login) as conn:
             conn.execute(f"SET booking_guard.company_id = '{COMPANY_B}'")
-            with pytest.raises(errors.InvalidParameterValue):
-                conn.execute("SELECT guard.current_company()")
+            assert_ignored_with_a_warning(conn, COMPANY_B)
             yield conn
 
     @contextmanager
@@ -233,8 +262,7 @@ def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Calla
     def connection_options() -> Iterator[Connection]:
         # what PGOPTIONS='-c booking_guard.company_id=2' sends: the startup packet's options
         with connect_as(url, login, options=f"-c booking_guard.company_id={COMPANY_B}") as conn:
-            with pytest.raises(errors.InvalidParameterValue):
-                conn.execute("SELECT guard.current_company()")
+            assert_ignored_with_a_warning(conn, COMPANY_B)
             yield conn
 
     @contextmanager
@@ -293,13 +321,14 @@ def test_no_session_reads_or_writes_another_companys_rows(
         for how, attempt in _attempts(seeded_url, login, foreign).items():
             with attempt() as conn:
                 if how in SESSION_SETTINGS:
-                    # a company set for the session is refused, never applied: behind a pooler
-                    # it would belong to another client (docs/security.md). (A relation with no
-                    # rows never asks: the refusal comes with the first row the policy checks.)
+                    # a company set for the session is ignored, never applied nor refused:
+                    # behind a pooler it would belong to another client (docs/security.md). The
+                    # login reads its own company, by its binding, and B stays out of reach.
+                    heard = warnings_of(conn)
                     for relation in SEEDED - {"guard.tenant_bindings"}:
-                        with pytest.raises(errors.InvalidParameterValue):
-                            _companies(conn, relation, relations[relation] or "company_id")
-                    conn.execute("SET booking_guard.company_id = ''")
+                        by = relations[relation] or "company_id"
+                        assert _companies(conn, relation, by) == {COMPANY_A}, relation
+                    assert heard, "an ignored value warns whoever is on the connection"
                 # B was asked for and is not bound: never a row of B; the setting narrows the
                 # tenant data to nothing (the login still reads its own binding to A)
                 _assert_sees_only(
@@ -313,6 +342,12 @@ def test_no_session_reads_or_writes_another_companys_rows(
                 _assert_writes_refused(admin, conn, relations, group, f"{login} after {how}")
                 conn.company = None  # no selection (the pin ends with each transaction)
                 conn.execute("SET booking_guard.company_id = ''")
+                if how == "ALTER ROLE ... SET":
+                    # the login's own default outlasts a value emptied for the session: still B
+                    for relation in SEEDED - {"guard.tenant_bindings"}:
+                        by = relations[relation] or "company_id"
+                        assert _companies(conn, relation, by) == set(), relation
+                    continue
                 _assert_sees_only(conn, relations, {COMPANY_A}, f"{login} after {how}, reset")
 
 

@@ -15,6 +15,7 @@ from psycopg import sql
 from guard.cli import main
 from guard.db.migrate import Migrator
 from tests.security.conftest import create_login
+from tests.security.test_tenant_isolation import warnings_of
 from tests.support.postgres import Cluster
 
 BEFORE_BINDINGS = "0014_flag_sync_plans"
@@ -69,10 +70,12 @@ def test_a_pinned_login_keeps_working_once_bound(pinned_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert _companies(url) == [1]  # the old pin still applies, now only narrowing
     with psycopg.connect(url, user=LOGIN, autocommit=True) as bi:
-        # another company set for the session is refused (a pooler would hand it on)
+        # another company set for the session is ignored, with a warning (a pooler would hand
+        # it on): the login's own default still decides
         bi.execute("SET booking_guard.company_id = '2'")
-        with pytest.raises(psycopg.errors.InvalidParameterValue):
-            bi.execute("SELECT count(*) FROM calls")
+        heard = warnings_of(bi)
+        assert [c for (c,) in bi.execute("SELECT DISTINCT company_id FROM calls")] == [1]
+        assert heard and heard[0][1] is not None and "is ignored" in heard[0][1], heard
     with psycopg.connect(url, user=LOGIN, autocommit=True) as bi, bi.transaction():
         bi.execute("SELECT guard.pin_company(2)")  # pinned, it narrows to nothing
         assert bi.execute("SELECT count(*) FROM calls").fetchone() == (0,)
