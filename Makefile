@@ -87,13 +87,13 @@ test-versions: setup pg-versions
 	    $(VERSION_TESTS) || [ $$? = 5 ]; \
 	done
 
-PY_SOURCES := $(wildcard guard tests bench mutation)
+PY_SOURCES := $(wildcard guard devtools tests bench mutation)
 
 lint: setup
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
-	$(BIN)/python -m guard.devtools.sqllint sql migrations pgtests  # files changed since they passed
+	$(BIN)/python -m devtools.sqllint sql migrations pgtests  # files changed since they passed
 	$(MAKE) --no-print-directory squawk
 
 pytest: setup
@@ -142,7 +142,7 @@ check-redis-floor: setup
 	  tests/breaker/test_breaker_bulkhead.py tests/breaker/test_breaker_eviction.py \
 	  tests/breaker/test_breaker_rate_window.py
 
-# After changing sql/ or migrations/, everything generated from them (guard/devtools/), each
+# After changing sql/ or migrations/, everything generated from them (devtools/), each
 # checked by a test: the catalog snapshot `guard db verify` and `guard db apply` compare with
 # (guard/db/canonical_snapshot.json), the table of locks per migration in docs/dba.md (observed
 # again only when migrations/ changed: it carries their fingerprint), docs/invariant-map.md (from
@@ -151,7 +151,7 @@ check-redis-floor: setup
 # GENERATE_ARGS e.g. `--only invariant_map` (repeatable), `--check` (write nothing, exit 1
 # naming the stale files).
 generated: setup
-	$(BIN)/python -m guard.devtools.generate $(GENERATE_ARGS)
+	$(BIN)/python -m devtools.generate $(GENERATE_ARGS)
 
 # Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
 bench: setup

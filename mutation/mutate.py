@@ -10,7 +10,7 @@ is killed when one of those tests fails, survived when they all pass. A survivor
 in the suite (write the test) or equivalent (the catalogue says why in `equivalent`).
 
 A kill is a test failing for behaviour, never for text: after a SQL mutant is applied, the
-copy's generated files are made again from it (`python -m guard.devtools.generate`: the catalog
+copy's generated files are made again from it (`python -m devtools.generate`: the catalog
 snapshot `guard db verify` and the definitions check compare with, the invariant map, the BI
 column reference, the lock table when a migration changed) and a mutated released migration's
 checksum in migrations/releases.toml is the mutated file's, as a developer would commit the
@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Python modules (the file only). Ids are unique across both.
 CATALOGUES = (ROOT / "mutation" / "sql_mutants.toml", ROOT / "mutation" / "python_mutants.toml")
 
-# The files `make generated` writes from sql/ and migrations/ (guard/devtools), made again in the
+# The files `make generated` writes from sql/ and migrations/ (devtools), made again in the
 # mutated copy; and the release record whose checksums a mutated released migration changes.
 GENERATED_FILES = (
     "guard/db/canonical_snapshot.json",
@@ -323,7 +323,7 @@ def regenerate(tree: Path, changed: Sequence[Path]) -> list[tuple[Path, bytes]]:
                 text = text.replace(recorded.group(1), checksum(forward))
         releases.write_text(text)
     done = subprocess.run(
-        [sys.executable, "-m", "guard.devtools.generate"],
+        [sys.executable, "-m", "devtools.generate"],
         cwd=tree,
         env=_pytest_env(tree),
         capture_output=True,

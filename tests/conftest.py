@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.db.migrate import Migrator
-from guard.devtools.legacy_schema import LEGACY_SCHEMA
 from tests.support.postgres import (
     LEGACY_TEMPLATE_DATABASE,
     TEMPLATE_DATABASE,

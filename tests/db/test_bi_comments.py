@@ -1,7 +1,7 @@
 """What BI users read about the data: `COMMENT ON` every table, view and column of schema guard
 the reporting role may read (sql/comments/), the column reference generated from those comments
 (docs/bi-columns.md, and the column tables of docs/bi.md between `columns of` markers: written by
-guard/devtools/bi_columns.py, `make generated`; the tests fail when they differ), and the promise
+devtools/bi_columns.py, `make generated`; the tests fail when they differ), and the promise
 that a column BI reads in one release is still readable in the next.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from devtools import bi_columns
+from devtools.bi_columns import Relations, readable
+from devtools.generate import CHECKOUT
 from guard.db import releases
 from guard.db.migrate import Migrator
-from guard.devtools import bi_columns
-from guard.devtools.bi_columns import Relations, readable
-from guard.devtools.generate import CHECKOUT
 from tests.support.postgres import Cluster
 
 BI_MD = CHECKOUT / bi_columns.BI_MD

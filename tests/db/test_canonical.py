@@ -6,10 +6,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from devtools import snapshot
 from guard.db import catalog, definitions
 from guard.db.drift import compare
 from guard.db.migrate import Migrator
-from guard.devtools import snapshot
 from guard.resources import canonical_files, snapshot_path, sql_dir
 from tests.support.canonical import build_from_canonical
 from tests.support.postgres import Cluster
@@ -62,7 +62,7 @@ def test_migrations_give_the_canonical_settings_rules_checks_and_jobs(pg_cluster
 
 
 def test_stored_snapshot_is_the_canonical_schema(pg_cluster: Cluster) -> None:
-    """The stored snapshot is what guard/devtools/snapshot.py takes (`make generated` writes
+    """The stored snapshot is what devtools/snapshot.py takes (`make generated` writes
     it). Its texts are as PostgreSQL 15 prints them; on another version the stored views are
     printed by that server first."""
     with pg_cluster.database() as url, psycopg.connect(url) as conn:

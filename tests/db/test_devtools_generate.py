@@ -1,4 +1,4 @@
-"""`python -m guard.devtools.generate` (`make generated`) on a copy of the generated files: it
+"""`python -m devtools.generate` (`make generated`) on a copy of the generated files: it
 names what is stale and exits 1 with --check, writes it without, and leaves the lock table alone
 (no database at all) while the table's fingerprint matches the migrations."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from guard.devtools import bi_columns, lock_table
-from guard.devtools.database import Databases
-from guard.devtools.generate import CHECKOUT, main
+from devtools import bi_columns, lock_table
+from devtools.database import Databases
+from devtools.generate import CHECKOUT, main
 from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster
 

@@ -1,5 +1,5 @@
 """docs/invariant-map.md: everything about one invariant, found in one place, never written by hand
-(guard/devtools/invariant_map.py generates it; `make generated` writes it).
+(devtools/invariant_map.py generates it; `make generated` writes it).
 
 The contract it rests on: the first line of a canonical SQL file that serves an invariant starts
 with its tag, `-- I3:` or `-- I1, I2, ...` (the invariants are the `invariant` column of
@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.devtools.generate import CHECKOUT
-from guard.devtools.invariant_map import (
+from devtools.generate import CHECKOUT
+from devtools.invariant_map import (
     CHECKS,
     COMMENT,
     PATH,

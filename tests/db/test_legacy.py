@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.db.migrate import Migrator
 from guard.db.validate import validate
 from guard.db.verify import verify
-from guard.devtools.legacy_schema import LEGACY_SCHEMA
 from guard.errors import first_line
 
 GUARD_CONSTRAINTS = {

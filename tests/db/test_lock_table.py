@@ -1,5 +1,5 @@
 """docs/dba.md's table of the locks each migration takes is observed, not written by hand
-(guard/devtools/lock_table.py observes it; `make generated` writes it). The slow test observes
+(devtools/lock_table.py observes it; `make generated` writes it). The slow test observes
 it again and compares; the fast one holds the table's fingerprint to the migrations there are,
 so a migration added without `make generated` fails the default group too."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from guard.devtools import lock_table
-from guard.devtools.generate import CHECKOUT
+from devtools import lock_table
+from devtools.generate import CHECKOUT
 from tests.support.postgres import Cluster
 
 DOC = CHECKOUT / lock_table.PATH

@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.db.migrate import Migrator
 from guard.db.validate import validate
-from guard.devtools.legacy_schema import LEGACY_SCHEMA
 
 LINK_COLUMNS = (
     "customer_id bigint",

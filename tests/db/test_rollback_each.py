@@ -21,10 +21,10 @@ from collections.abc import Set as AbstractSet
 import psycopg
 import pytest
 
+from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.db import catalog
 from guard.db.migrate import Migrator
 from guard.db.releases import release_levels
-from guard.devtools.legacy_schema import LEGACY_SCHEMA
 from tests.support.postgres import Cluster
 
 # 45 s: it builds and rolls back every migration twice (new and adopted databases).

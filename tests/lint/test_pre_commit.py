@@ -37,6 +37,6 @@ def _hook_commands() -> set[str]:
 
 def test_hooks_run_the_linters_of_make_lint() -> None:
     lint = _lint_commands()
-    sqlfluff = "python guard.devtools.sqllint"
+    sqlfluff = "python devtools.sqllint"
     assert lint == {"ruff check", "ruff format", "mypy", sqlfluff, "make squawk"}, lint
     assert _hook_commands() == lint

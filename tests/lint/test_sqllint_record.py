@@ -1,4 +1,4 @@
-"""`make lint`'s sqlfluff step (guard.devtools.sqllint) with the real sqlfluff: a file that passed
+"""`make lint`'s sqlfluff step (devtools.sqllint) with the real sqlfluff: a file that passed
 is not linted again until its content, the configuration or sqlfluff's version changes, and a
 file with a violation is never recorded as passed."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.devtools import sqllint
+from devtools import sqllint
 
 CLEAN = "SELECT 1 AS one;\n"
 VIOLATION = "SELECT  1 AS one;\n"  # two spaces: LT01

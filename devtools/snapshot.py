@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
+from devtools.database import Databases
 from guard.db import catalog, definitions
 from guard.db.connection import open_connection
-from guard.devtools.database import Databases
 from guard.errors import GuardError
 
 PATH = "guard/db/canonical_snapshot.json"

@@ -1,4 +1,4 @@
-"""`python -m guard.devtools.generate` (`make generated`): write the files derived from sql/ and
+"""`python -m devtools.generate` (`make generated`): write the files derived from sql/ and
 migrations/, or with --check name the stale ones and exit 1.
 
 One throwaway cluster serves the run, started only if a generator needs a database; the
@@ -15,11 +15,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from guard.devtools import bi_columns, invariant_map, lock_table, snapshot
-from guard.devtools.database import Databases, throwaway_databases
+from devtools import bi_columns, invariant_map, lock_table, snapshot
+from devtools.database import Databases, throwaway_databases
 from guard.errors import GuardError
 
-CHECKOUT = Path(__file__).resolve().parents[2]
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 # relative path -> its text now, for each file a generator writes
 Texts = dict[str, str]
@@ -95,7 +95,7 @@ def main(
     argv: Sequence[str] | None = None,
     databases: Callable[[], AbstractContextManager[Databases]] = throwaway_databases,
 ) -> int:
-    parser = argparse.ArgumentParser(prog="python -m guard.devtools.generate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.generate", description=__doc__)
     parser.add_argument(
         "--only",
         action="append",

@@ -1,4 +1,4 @@
-"""`python -m guard.devtools.sqllint PATH...` (`make lint`): sqlfluff over the SQL files under
+"""`python -m devtools.sqllint PATH...` (`make lint`): sqlfluff over the SQL files under
 PATH, skipping each file that already passed with the same content, configuration and sqlfluff
 version. sqlfluff has no cache of its own and takes most of `make lint`'s time; a fresh checkout
 (CI) has no record and lints every file.
@@ -68,7 +68,7 @@ def lint(paths: Sequence[Path], root: Path, record: Path, command: Sequence[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m guard.devtools.sqllint", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.sqllint", description=__doc__)
     parser.add_argument("paths", nargs="+", type=Path, help="SQL files or directories of them")
     parser.add_argument("--processes", default="0", help="sqlfluff's --processes (0: one per core)")
     args = parser.parse_args(argv)
