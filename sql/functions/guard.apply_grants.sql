@@ -23,7 +23,6 @@ DECLARE
     target text;
     column_list text;
     privilege_list text;
-    reporting text := guard.role('reporting');
     checker oid := to_regrole(quote_ident(guard.check_reader()));
     -- the registered own checks' views, which are the check reader's
     own_check_views text[];

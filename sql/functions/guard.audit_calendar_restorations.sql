@@ -5,7 +5,7 @@
 -- I7_booking_failures, entity appointment, before NULL (the database had no such appointment),
 -- after its call, booking uid and times. replayed_until: the last transaction the promoted server
 -- replayed, for a run after a failover (its reason then says so, with that time); NULL otherwise.
--- Before it (issue 71), a booking restored after a failover left no trace a person could see
+-- Without it, a booking restored after a failover left no trace a person could see
 -- apart from the appointment itself. Written by the command once its bookings are reconciled (each
 -- booking commits in a transaction of its own first). Only active appointments that carry a
 -- calendar uid, of companies the session may act on (guard.assert_tenant), are audited, each once

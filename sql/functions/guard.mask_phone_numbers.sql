@@ -9,7 +9,7 @@
 -- Devanagari ... in blocks of ten from 0 to 9) and the superscript, subscript and circled ones;
 -- separators are space, the no-break and figure spaces, '-', '.', '/', '_', ',' and parentheses,
 -- their full-width forms, the other spaces, dashes and the minus sign, and what shows nothing (the
--- soft hyphen, zero-width spaces and joiners: issue 71 found numbers split by them left raw). A
+-- soft hyphen, zero-width spaces and joiners: numbers split by them were left raw). A
 -- phone number is a run (as long as it goes): an optional '+' (or '%2B', a '+' in a URL, kept as
 -- written) or '(', a digit, then digits each after at most
 -- two separators, with at least 7 digits, that is not part of a word: no ASCII letter or digit

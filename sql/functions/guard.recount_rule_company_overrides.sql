@@ -4,7 +4,7 @@
 -- from the rows. A TRUNCATE is guard.clear_rule_company_overrides'.
 -- Two transactions that write overrides of one rule at once (hand-written rows, not `guard rules`,
 -- which locks the table) each counted in their own snapshot, without the other's row: the later
--- commit's count won, one row short (issue 71: a counter left at 0 with an override in the table,
+-- commit's count won, one row short (a counter left at 0 with an override in the table,
 -- which the commit-time check then ignored). So the rule's row is locked first, and counted in the
 -- next statement: under READ COMMITTED that statement's snapshot holds what a writer that held
 -- the lock committed; under REPEATABLE READ or SERIALIZABLE the lock of a row such a writer

@@ -1,6 +1,6 @@
 -- Who set a company's override, and when: the login and the time of the write, whatever the
 -- statement says (a DBA's hand-written UPDATE included). And only for a company that exists:
--- an override written ahead of its company (issue 71) waited unseen and applied the day a
+-- an override written ahead of its company waited unseen and applied the day a
 -- company with that id was created. No foreign key does this (sql/tables/guard.rule_company_stages.sql
 -- says why); a company deleted later takes its rows with it (guard.forget_deleted_companies).
 CREATE OR REPLACE FUNCTION guard.stamp_rule_company_stage()
