@@ -86,7 +86,7 @@ INSERT INTO guard.alerts (
 (901, 'd1', 'booked_without_appointment', 1, 'call', 1, 'critical', 'm', now() - interval '2 days', now()),
 (902, 'd2', 'booked_without_appointment', 1, 'call', 2, 'medium', 'm', now() - interval '2 days', now()),
 (903, 'd3', 'booked_without_appointment', 1, 'call', 3, 'low', 'm', now() + interval '1 hour', now());
-SELECT is(guard.enqueue_alert_deliveries(ARRAY['email']), 3, 'three deliveries queued');
+SELECT is((guard.enqueue_alert_deliveries(ARRAY['email'])).added, 3, 'three deliveries queued');
 SELECT is(
     (SELECT array_agg(d.alert_id ORDER BY d.alert_id) FROM guard.claim_alert_digest('email', 'w1', 24, 100, 60) AS d),
     ARRAY[901, 902]::bigint[],

@@ -16,6 +16,7 @@ import psycopg
 from guard.cli.output import echo_text, emit_json, emit_table, when
 from guard.cron import CronError, next_fire
 from guard.db.connection import connect, reconnect_delay
+from guard.dispatch.store import LoginLimit, within_limits
 from guard.errors import (
     DatabaseUnavailable,
     GuardError,
@@ -61,44 +62,64 @@ def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
     A run that raises instead of recording itself (the login's statement_timeout or a
     permission hit outside the job's own sub-transaction) is that job's failure: recorded by
     guard.record_job_run in a transaction of its own, and returned as failed, so that the other
-    jobs still run. Only a lost connection (or a primary demoted under us) raises
-    DatabaseUnavailable: no job can run then."""
-    started: datetime | None = None
+    jobs still run. A run the login's lock_timeout ended (another session holds a lock it needs)
+    is tried again for a while (within_limits), then is that job's failure too. Only a lost
+    connection (or a primary demoted under us) raises DatabaseUnavailable: no job can run
+    then."""
+    started: list[datetime] = []
     try:
-        with conn.transaction():
-            # what pg_cron runs (guard.job_command): for detect, a runaway pass fails the job
-            # (run_job records it) instead of running on
-            command = conn.execute(
-                "SELECT guard.job_command(%s), clock_timestamp()", (job,)
-            ).fetchone()
-            assert command is not None
-            started = command[1]
-            cursor = conn.execute(str(command[0]).encode())  # no parameters: every statement
-            while cursor.nextset():
-                pass
-            row = cursor.fetchone()  # the last statement's: guard.run_job's message
+        return within_limits(
+            conn,
+            None,
+            lambda _: _run(conn, job, started),
+            lambda _: f"job {job}",
+            program="guard jobs run",
+        )
+    except LoginLimit as limit:
+        cause = limit.__cause__
+        assert isinstance(cause, psycopg.Error)
+        return RunResult(job, "failed", _record_failure(conn, job, started[-1:], cause, limit))
     except psycopg.Error as error:
         # read-only: a primary demoted under us (the loop waits for the new one)
         if conn.broken or isinstance(
             error, psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction
         ):
             raise DatabaseUnavailable(f"job {job} could not run: {first_line(error)}") from None
-        return RunResult(job, "failed", _record_failure(conn, job, started, error))
+        return RunResult(job, "failed", _record_failure(conn, job, started[-1:], error))
+
+
+def _run(conn: psycopg.Connection[Any], job: str, started: list[datetime]) -> RunResult:
+    """One attempt of run_job; `started` gets when it began."""
+    with conn.transaction():
+        # what pg_cron runs (guard.job_command): for detect, a runaway pass fails the job
+        # (run_job records it) instead of running on
+        command = conn.execute("SELECT guard.job_command(%s), clock_timestamp()", (job,)).fetchone()
+        assert command is not None
+        started.append(command[1])
+        cursor = conn.execute(str(command[0]).encode())  # no parameters: every statement
+        while cursor.nextset():
+            pass
+        row = cursor.fetchone()  # the last statement's: guard.run_job's message
     assert row is not None
     return RunResult.parse(job, str(row[0]))
 
 
 def _record_failure(
-    conn: psycopg.Connection[Any], job: str, started: datetime | None, error: psycopg.Error
+    conn: psycopg.Connection[Any],
+    job: str,
+    started: list[datetime],
+    error: psycopg.Error,
+    said: LoginLimit | None = None,
 ) -> str:
     """Record a run that raised as its job's failure (guard.record_job_run: a row of
-    guard.job_runs and a job_failed alert); the line to print, which says whether that worked."""
-    reason = first_line(error)
+    guard.job_runs and a job_failed alert); the line to print, which says whether that worked.
+    `said`: the line naming the login's limit that stopped it."""
+    reason = first_line(error) if said is None else str(said)
     try:
         with conn.transaction():
             conn.execute(
                 "SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)",
-                (job, started, f"could not run: {reason}", error.sqlstate),
+                (job, started[0] if started else None, f"could not run: {reason}", error.sqlstate),
             )
     except psycopg.Error as again:
         if conn.broken:
@@ -245,7 +266,13 @@ def run(
         _loop(obj["database_url"], set(job_names), max_sleep)
         return
     with connect(obj["database_url"], autocommit=True, application_name="guard jobs run") as conn:
-        found = _selection(conn, job_names)
+        found = within_limits(
+            conn,
+            None,
+            lambda _: _selection(conn, job_names),
+            lambda _: "reading guard.jobs",
+            program="guard jobs run",
+        )
         selected = list(job_names) or [name for name, job in found.items() if job["enabled"]]
         results = [run_job(conn, name) for name in selected]
     for result in results:

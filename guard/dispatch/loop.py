@@ -16,6 +16,7 @@ in the same round; it wakes when the next queued call falls due (a claimed booki
 its grace period). Behind a transaction pooler the poll every POLL_WITHOUT_NOTIFY_S seconds
 drains it instead, and without any dispatcher the detect_queue job does (docs/jobs.md)."""
 
+# ruff: noqa: B023 (the functions given to _fit and _once run at once, in the loop's iteration)
 from __future__ import annotations
 
 import logging
@@ -27,7 +28,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -45,12 +46,13 @@ from guard.dispatch.message import (
 )
 from guard.dispatch.report import report_message
 from guard.dispatch.sinks import DeliveryError, Sink
-from guard.dispatch.store import DeliveryStore
+from guard.dispatch.store import Batch, DeliveryStore, within_limits
 from guard.dispatch.throttle import RateWindow
 from guard.errors import ConfigurationError, GuardError, first_line
 from guard.redact import redact_text
 
 log = logging.getLogger("guard.dispatch")
+_T = TypeVar("_T")
 
 CHANNEL_NOTIFY = "guard_alerts"
 CHANNEL_DETECTION_QUEUE = "guard_detection_queue"
@@ -66,6 +68,8 @@ POLL_WITHOUT_NOTIFY_S = 1.0
 SEVERITIES = ("critical", "high", "medium", "low")
 # The most alerts one digest message covers; a period with more is sent in several messages.
 DIGEST_MAX_ALERTS = 5000
+# The most undelivered alerts one enqueue statement looks at (fewer once statement_timeout cut one).
+ENQUEUE_BATCH = 1000
 # Channels whose receiver takes alerts one by one (Alertmanager), not reports or digests.
 ALERTS_ONLY_CHANNELS = frozenset({"alertmanager"})
 
@@ -196,6 +200,8 @@ class Dispatcher:
         self._enqueued_at = 0.0
         self._poll_s = self.settings.poll_interval_s  # shorter when notifications do not arrive
         self._drains_queue = self.settings.detection_queue  # off once the database refuses it
+        # Per kind of statement, the batch that fits the login's statement_timeout.
+        self._batches: dict[str, Batch] = {}
         self.stats = RunStats()
 
     @property
@@ -209,6 +215,44 @@ class Dispatcher:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def _fit(
+        self,
+        store: DeliveryStore,
+        kind: str | None,
+        largest: int,
+        call: Callable[[int], _T],
+        what: Callable[[int], str],
+    ) -> _T:
+        """call(size) within the login's limits (store.within_limits), with the batch of this
+        kind of statement (None: one item, never smaller)."""
+        batch = None if kind is None else self._batches.setdefault(kind, Batch(largest))
+        return within_limits(store.conn, batch, call, what, stop=lambda: self.stopping)
+
+    def _once(self, store: DeliveryStore, what: str, call: Callable[[], _T]) -> _T:
+        """A statement of one item within the login's limits (what: what it does)."""
+        return self._fit(store, None, 1, lambda _: call(), lambda _: what)
+
+    def _chunked(
+        self,
+        store: DeliveryStore,
+        ids: Sequence[int],
+        call: Callable[[Sequence[int]], int],
+        what: str,
+    ) -> int:
+        """call over `ids` in statements of the size that fits the login's statement_timeout;
+        the sum of what they return. `what`: what a statement does to its alerts."""
+        done, rest = 0, list(ids)
+        while rest:
+            marked, used = self._fit(
+                store,
+                what,
+                self.settings.batch_size,
+                lambda n: (call(rest[:n]), min(n, len(rest))),
+                lambda n: f"{what} {min(n, len(rest))} alert(s)",
+            )
+            done, rest = done + marked, rest[used:]
+        return done
 
     # -- one pass -----------------------------------------------------------------------------
 
@@ -226,11 +270,21 @@ class Dispatcher:
         """Mark skipped, on this dispatcher's channels, the deliveries of alerts last seen before
         `seen_before`; recorded in guard.delivery_skips with `actor`."""
         with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
-            return DeliveryStore(conn).skip(seen_before, self.channel_names, actor)
+            store = DeliveryStore(conn)
+            return self._once(
+                store,
+                f"skipping the deliveries of alerts last seen before {seen_before}",
+                lambda: store.skip(seen_before, self.channel_names, actor),
+            )
 
     def pending(self) -> dict[str, int]:
         with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
-            return DeliveryStore(conn).counts(self.channel_names)
+            store = DeliveryStore(conn)
+            return self._once(
+                store,
+                "counting the deliveries",
+                lambda: store.counts(self.channel_names),
+            )
 
     # -- forever ------------------------------------------------------------------------------
 
@@ -332,10 +386,18 @@ class Dispatcher:
         pause or throttle window)."""
         wait = self._poll_s
         if self._drains_queue:
-            queued = store.seconds_until_detection_due()
+            queued = self._once(
+                store,
+                "reading when the next queued call is due",
+                store.seconds_until_detection_due,
+            )
             if queued is not None:
                 wait = min(wait, queued)
-        due = store.seconds_until_due(self.channel_names)
+        due = self._once(
+            store,
+            "reading when deliveries are next due",
+            lambda: store.seconds_until_due(self.channel_names),
+        )
         now = time.monotonic()
         for channel in self._channels:
             hours = self.settings.digest_hours.get(channel.name)
@@ -390,6 +452,15 @@ class Dispatcher:
                 break
             try:
                 drained = store.drain_detection_queue()
+            except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as error:
+                # the login's statement_timeout or lock_timeout: rolled back, the calls stay
+                # queued for the next round (or the job); delivery goes on
+                log.warning(
+                    "checking the calls queued at commit was cut (%s); tried again next round"
+                    " (the detect_queue job checks them too)",
+                    redact_text(first_line(error)),
+                )
+                break
             except (
                 psycopg.errors.UndefinedFunction,
                 psycopg.errors.UndefinedTable,
@@ -419,18 +490,37 @@ class Dispatcher:
     def _enqueue(self, store: DeliveryStore) -> None:
         """Queue what is new for this dispatcher's channels, and skip what is below a channel's
         minimum severity before anything is claimed."""
-        added = store.enqueue(self.channel_names)
+        added, after = 0, 0
+        while not self.stopping:
+            some, last = self._fit(
+                store,
+                "enqueue",
+                ENQUEUE_BATCH,
+                lambda n: store.enqueue(self.channel_names, after, n),
+                lambda n: f"enqueueing the deliveries of {n} alert(s)",
+            )
+            if last is None:
+                break
+            added, after = added + some, last
         self._enqueued_at = time.monotonic()
         if added:
             log.debug("queued %d deliveries", added)
         if self.settings.review_priorities:
-            noticed = store.enqueue_review_notices(
-                self.channel_names, sorted(self.settings.review_priorities)
+            noticed = self._once(
+                store,
+                "enqueueing review notices",
+                lambda: store.enqueue_review_notices(
+                    self.channel_names, sorted(self.settings.review_priorities)
+                ),
             )
             if noticed:
                 log.debug("queued %d review notices", noticed)
         if self.settings.report_channels:
-            queued = store.enqueue_reports(sorted(self.settings.report_channels))
+            queued = self._once(
+                store,
+                "enqueueing report deliveries",
+                lambda: store.enqueue_reports(sorted(self.settings.report_channels)),
+            )
             if queued:
                 log.debug("queued %d report deliveries", queued)
         self._skip_below_severity(store)
@@ -439,7 +529,11 @@ class Dispatcher:
         """Mark skipped, per channel with a minimum severity, the new deliveries below it."""
         actor = f"guard watch --min-severity ({self.settings.worker_id})"
         for name, severity in sorted(self.settings.min_severity.items()):
-            skipped = store.skip_below(name, severity, actor)
+            skipped = self._once(
+                store,
+                f"skipping the deliveries below {severity} on {name}",
+                lambda: store.skip_below(name, severity, actor),
+            )
             if skipped:
                 log.info("%s: %d alert(s) below %s skipped", name, skipped, severity)
             self.stats.skipped_below_severity += skipped
@@ -453,6 +547,7 @@ class Dispatcher:
             return [(day, stored_report(store.conn, day)) for day in days]
 
         self.stats.reports_sent += self._pump_notices(
+            store,
             channel,
             "daily report",
             "day",
@@ -471,8 +566,15 @@ class Dispatcher:
         while not self.stopping and time.monotonic() >= channel.paused_until:
             if channel.window.capacity() == 0:
                 return
-            rows, period_end = store.claim_digest(
-                channel.name, s.worker_id, hours, DIGEST_MAX_ALERTS, s.lease_s
+            (rows, period_end), limit = self._fit(
+                store,
+                "digest",
+                DIGEST_MAX_ALERTS,
+                lambda n: (
+                    store.claim_digest(channel.name, s.worker_id, hours, n, s.lease_s),
+                    n,
+                ),
+                lambda n: f"claiming the digest of {n} alert(s) on {channel.name}",
             )
             if not rows or period_end is None:
                 return
@@ -482,14 +584,19 @@ class Dispatcher:
                 _send(channel, message)
             except DeliveryError as error:
                 self._failed(store, channel, ids, rows, error)
-                store.release(channel.name, s.worker_id)
+                self._release(store, channel.name)
                 return
             except Exception as error:  # e.g. a header the sink refuses: retried, counted
                 reason = redact_text(f"{type(error).__name__}: {error}")
                 self._failed(store, channel, ids, rows, DeliveryError(reason))
-                store.release(channel.name, s.worker_id)
+                self._release(store, channel.name)
                 return
-            marked = store.complete_digest(channel.name, period_end, ids)
+            marked = self._chunked(
+                store,
+                ids,
+                lambda some: store.complete_digest(channel.name, period_end, some),
+                f"marking delivered in a digest on {channel.name}",
+            )
             channel.window.record()
             self.stats.messages_sent += 1
             self.stats.digests_sent += 1
@@ -497,12 +604,13 @@ class Dispatcher:
             self.stats.per_channel[channel.name] = (
                 self.stats.per_channel.get(channel.name, 0) + marked
             )
-            if len(rows) < DIGEST_MAX_ALERTS:
+            if len(rows) < limit:
                 return
 
     def _pump_reviews(self, store: DeliveryStore, channel: _Channel) -> None:
         """Tell the channel, once, about review items opened with a subscribed priority."""
         self.stats.review_notices_sent += self._pump_notices(
+            store,
             channel,
             "review notice",
             "item",
@@ -515,6 +623,7 @@ class Dispatcher:
     def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
         """Tell the channel, once, about alerts it was sent that have resolved since."""
         self.stats.resolved_sent += self._pump_notices(
+            store,
             channel,
             "resolved notice",
             "alert",
@@ -527,6 +636,7 @@ class Dispatcher:
 
     def _pump_notices(
         self,
+        store: DeliveryStore,
         channel: _Channel,
         kind: str,
         subject: str,
@@ -546,9 +656,18 @@ class Dispatcher:
             capacity = channel.window.capacity()
             if capacity == 0:
                 return sent
-            limit = s.batch_size if capacity is None else min(s.batch_size, capacity)
+            wanted = s.batch_size if capacity is None else min(s.batch_size, capacity)
             claimed_at = time.monotonic()
-            rows = claim(channel.name, s.worker_id, limit, s.lease_s)
+            rows, limit = self._fit(
+                store,
+                kind,
+                s.batch_size,
+                lambda n: (
+                    claim(channel.name, s.worker_id, min(n, wanted), s.lease_s),
+                    min(n, wanted),
+                ),
+                lambda n: f"claiming {min(n, wanted)} {kind}(s) on {channel.name}",
+            )
             if not rows:
                 return sent
             for row in rows:
@@ -566,7 +685,11 @@ class Dispatcher:
                         key(row),
                         reason,
                     )
-                    done(key(row), f"cannot render {kind}: {reason}")
+                    self._once(
+                        store,
+                        f"marking the {kind} for {subject} #{key(row)}",
+                        lambda: done(key(row), f"cannot render {kind}: {reason}"),
+                    )
                     self.stats.unrenderable += 1
                     continue
                 try:
@@ -582,7 +705,11 @@ class Dispatcher:
                         key(row),
                     )
                     return sent
-                done(key(row), None)
+                self._once(
+                    store,
+                    f"marking the {kind} for {subject} #{key(row)}",
+                    lambda: done(key(row), None),
+                )
                 channel.window.record()
                 self.stats.messages_sent += 1
                 sent += 1
@@ -608,7 +735,13 @@ class Dispatcher:
             if capacity == 0:
                 return
             claimed_at = time.monotonic()
-            rows = store.claim(channel.name, s.worker_id, s.batch_size, s.lease_s)
+            rows, limit = self._fit(
+                store,
+                "claim",
+                s.batch_size,
+                lambda n: (store.claim(channel.name, s.worker_id, n, s.lease_s), n),
+                lambda n: f"claiming {n} deliveries on {channel.name}",
+            )
             if not rows:
                 return
             deadline = claimed_at + s.lease_s
@@ -630,7 +763,12 @@ class Dispatcher:
                     reason = redact_text(f"{type(error).__name__}: {error}")
                     self._unrenderable(store, channel, dict.fromkeys(message.alert_ids, reason))
                     continue
-                marked = store.complete(channel.name, message.alert_ids)
+                marked = self._chunked(
+                    store,
+                    message.alert_ids,
+                    lambda some: store.complete(channel.name, some),
+                    f"marking delivered on {channel.name}",
+                )
                 channel.window.record()
                 self.stats.messages_sent += 1
                 self.stats.summaries_sent += message.kind == "summary"
@@ -638,8 +776,8 @@ class Dispatcher:
                 self.stats.per_channel[channel.name] = (
                     self.stats.per_channel.get(channel.name, 0) + marked
                 )
-            store.release(channel.name, s.worker_id)  # whatever was claimed but not sent
-            if failed or len(rows) < s.batch_size:
+            self._release(store, channel.name)  # whatever was claimed but not sent
+            if failed or len(rows) < limit:
                 return
 
     def _failed(
@@ -664,13 +802,18 @@ class Dispatcher:
                 # base = max = the delay: guard.fail_alert_deliveries's
                 # least(max, base * 2^attempts) is then exactly that delay.
                 pause = base_s = max_s = asked
-        gave_up = store.fail(
-            channel.name,
+        gave_up = self._chunked(
+            store,
             alert_ids,
-            error,
-            backoff_base_s=base_s,
-            backoff_max_s=max_s,
-            max_attempts=s.max_attempts,
+            lambda some: store.fail(
+                channel.name,
+                some,
+                error,
+                backoff_base_s=base_s,
+                backoff_max_s=max_s,
+                max_attempts=s.max_attempts,
+            ),
+            f"recording a failed send on {channel.name} of",
         )
         channel.paused_until = time.monotonic() + pause
         self.stats.failed_sends += 1
@@ -691,13 +834,17 @@ class Dispatcher:
         s = self.settings
         for alert_id, raw in sorted(reasons.items()):
             reason = redact_text(raw)
-            store.fail(
-                channel.name,
-                [alert_id],
-                f"cannot render alert: {reason}",
-                backoff_base_s=s.backoff_base_s,
-                backoff_max_s=s.backoff_max_s,
-                max_attempts=1,
+            self._once(
+                store,
+                f"marking alert #{alert_id} failed on {channel.name}",
+                lambda: store.fail(
+                    channel.name,
+                    [alert_id],
+                    f"cannot render alert: {reason}",
+                    backoff_base_s=s.backoff_base_s,
+                    backoff_max_s=s.backoff_max_s,
+                    max_attempts=1,
+                ),
             )
             self.stats.unrenderable += 1
             log.error(
@@ -706,6 +853,13 @@ class Dispatcher:
                 alert_id,
                 reason,
             )
+
+    def _release(self, store: DeliveryStore, channel: str) -> None:
+        self._once(
+            store,
+            f"giving back the claims on {channel}",
+            lambda: store.release(channel, self.settings.worker_id),
+        )
 
     def _release_all(self, store: DeliveryStore) -> None:
         for channel in self._channels:

@@ -1,0 +1,53 @@
+"""`guard jobs run` within its login's lock_timeout (docs/jobs.md, "What every run does"):
+another session holds a lock a run needs; the login's lock_timeout ends each wait after 100 ms,
+and the run is tried again until the lock is free, instead of ending the command."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+from click.testing import CliRunner
+from psycopg.conninfo import make_conninfo
+
+from guard.cli import main
+
+LOGIN = "jobs_lock_login"
+
+
+def _login(db_url: str, **settings: str) -> str:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (LOGIN,)).fetchone():
+            conn.execute(f"CREATE ROLE {LOGIN} LOGIN")
+            conn.execute(f"GRANT guard_owner TO {LOGIN}")
+        [(database,)] = conn.execute("SELECT current_database()").fetchall()
+        for name, value in settings.items():  # this database's only: the role is shared
+            conn.execute(f"ALTER ROLE {LOGIN} IN DATABASE \"{database}\" SET {name} = '{value}'")
+    return make_conninfo(db_url, user=LOGIN)
+
+
+def test_a_run_lock_timeout_ended_is_tried_again(db_url: str) -> None:
+    url = _login(db_url, lock_timeout="100ms")
+    locked = threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(db_url) as conn:
+            conn.execute("LOCK TABLE guard.job_runs IN SHARE ROW EXCLUSIVE MODE")
+            locked.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        result = CliRunner().invoke(
+            main, ["--database-url", url, "jobs", "run", "--once", "--job", "daily_report"]
+        )
+    finally:
+        holder.join()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("daily_report: succeeded"), result.output
+    with psycopg.connect(db_url) as conn:
+        runs = conn.execute("SELECT status FROM guard.job_runs WHERE job_name = 'daily_report'")
+        assert runs.fetchall() == [("succeeded",)]
