@@ -185,7 +185,7 @@ def current_login(database_url: str | None = None) -> str:
 
 def open_connection(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """psycopg.connect without automatic prepared statements: the one way Booking Guard opens a
-    connection (tests/lint/test_pooler_safety.py finds any other). Raises what psycopg raises."""
+    connection (tests/db/test_pooler_safety.py finds any other). Raises what psycopg raises."""
     return psycopg.connect(conninfo, prepare_threshold=None, **kwargs)
 
 

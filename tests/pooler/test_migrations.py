@@ -10,10 +10,17 @@ Prints its counts on one line (`pytest -s`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import psycopg
 import pytest
 
+from guard.db.migrate import Migrator
+from guard.db.validate import validate
+from guard.errors import GuardError
 from tests.pooler.conftest import BouncerFactory, advisory_locks, dbname, guard_cli
+from tests.support.postgres import Cluster
 
 COMMANDS = {
     "apply": ("db", "apply"),
@@ -27,6 +34,39 @@ def _applied(url: str) -> int:
         row = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def _apply(url: str) -> Any:
+    with Migrator(url) as migrator:
+        return migrator.apply()
+
+
+def _rollback(url: str) -> Any:
+    with Migrator(url) as migrator:
+        return migrator.rollback()
+
+
+IN_PROCESS: dict[str, Callable[[str], Any]] = {
+    "apply": _apply,
+    "rollback": _rollback,
+    "validate": validate,
+}
+
+
+def test_apply_rollback_and_validate_refuse_a_transaction_pooler(
+    db_url: str, bouncer: BouncerFactory, pg_cluster: Cluster
+) -> None:
+    """The guarantee of the slow test below, cheap enough for `make test` (issue 71): the same
+    commands called in-process through a transaction pool, each refused with the one line that
+    names the pooler, before any lock or change."""
+    pooler = bouncer("transaction")
+    url = pooler.url(pg_cluster.user, dbname(db_url))
+    before = _applied(db_url)
+    for command, run in IN_PROCESS.items():
+        with pytest.raises(GuardError, match="goes through a connection pooler"):
+            run(url)
+        assert advisory_locks(db_url) == 0, command
+        assert _applied(db_url) == before, command
 
 
 @pytest.mark.slow
