@@ -131,6 +131,8 @@ def test_check_call_prepares_its_queries_and_follows_a_redefined_view(db_url: st
             "SELECT guard.register_check('every_call', 'I4_booked_outcome', 'check_every_call',"
             " 'low', 'every call')"
         )
+        # a pass reads it first: check_call runs no own check no pass has read
+        conn.execute("SELECT count(*) FROM guard.detect()")
 
         def found() -> dict[str, int]:
             rows = conn.execute("SELECT check_id, offending FROM guard.check_call(4)").fetchall()
