@@ -172,14 +172,14 @@ BEGIN
             ' row-level security: own checks are not run until it is fixed', guard.check_reader()
             USING HINT = 'migration 0104_check_reader_role creates it; guard db verify names it';
     ELSE
+        -- ALTER ... OWNER TO the check reader needs its CREATE on the schema (here, and when
+        -- register_check hands a view to it); what it creates there is read-only and rolled back
+        -- (guard.read_own_check), and nothing else runs as it
+        EXECUTE format('GRANT USAGE, CREATE ON SCHEMA guard TO %I', guard.check_reader());
         EXECUTE format(
             'ALTER FUNCTION guard.read_own_check(text, timestamptz, timestamptz, bigint, bigint[], boolean) OWNER TO %I',
             guard.check_reader()
         );
-        -- ALTER ... OWNER TO the check reader needs its CREATE on the schema (register_check
-        -- hands a view to it); what it creates there is read-only and rolled back
-        -- (guard.read_own_check), and nothing else runs as it
-        EXECUTE format('GRANT USAGE, CREATE ON SCHEMA guard TO %I', guard.check_reader());
     END IF;
     EXECUTE format(
         'GRANT EXECUTE ON FUNCTION guard.read_own_check(text, timestamptz, timestamptz, bigint, bigint[], boolean) TO %I',

@@ -34,7 +34,7 @@ AS $$
 DECLARE
     found guard.finding[];
     read_through boolean := FALSE;
-    conditions text[] := '{}';
+    conditions text[] := '{}'::text[];
     query text;
     statement_name text;
 BEGIN
