@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from psycopg.conninfo import make_conninfo
 
 from tests.dispatch.conftest import insert_alerts
 from tests.dispatch.endpoints import Endpoint, Received, Reply, endpoint
+from tests.support.locks import lock_held
 
 GUARD = str(Path(sys.executable).with_name("guard"))
 LOGIN = "watch_login"
@@ -155,21 +155,8 @@ def test_a_lock_wait_lock_timeout_ends_is_tried_again(
     a second; the login's lock_timeout ends each wait after 100 ms."""
     url = login(lock_timeout="100ms")
     insert_alerts(db_url, 5)
-    locked = threading.Event()
-
-    def hold() -> None:
-        with psycopg.connect(db_url) as conn:
-            conn.execute("LOCK TABLE guard.alert_deliveries IN SHARE ROW EXCLUSIVE MODE")
-            locked.set()
-            time.sleep(1.0)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with lock_held(db_url, "LOCK TABLE guard.alert_deliveries IN SHARE ROW EXCLUSIVE MODE", 1.0):
         result = _watch(url, hook)
-    finally:
-        holder.join()
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(result.stdout.splitlines()) == 5
     assert _statuses(db_url)[("stdout", "delivered")] == 5

@@ -4,14 +4,12 @@ and the run is tried again until the lock is free, instead of ending the command
 
 from __future__ import annotations
 
-import threading
-import time
-
 import psycopg
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
+from tests.support.locks import lock_held
 
 LOGIN = "jobs_lock_login"
 
@@ -29,23 +27,10 @@ def _login(db_url: str, **settings: str) -> str:
 
 def test_a_run_lock_timeout_ended_is_tried_again(db_url: str) -> None:
     url = _login(db_url, lock_timeout="100ms")
-    locked = threading.Event()
-
-    def hold() -> None:
-        with psycopg.connect(db_url) as conn:
-            conn.execute("LOCK TABLE guard.job_runs IN SHARE ROW EXCLUSIVE MODE")
-            locked.set()
-            time.sleep(1.0)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with lock_held(db_url, "LOCK TABLE guard.job_runs IN SHARE ROW EXCLUSIVE MODE", 1.0):
         result = CliRunner().invoke(
             main, ["--database-url", url, "jobs", "run", "--once", "--job", "daily_report"]
         )
-    finally:
-        holder.join()
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("daily_report: succeeded"), result.output
     with psycopg.connect(db_url) as conn:
