@@ -43,7 +43,7 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"permission denied to create role"),
         "{user} may not create roles: run `ALTER ROLE {user} CREATEROLE;` as a role that may"
-        " (the provider's admin user has CREATEROLE), or create Booking Guard's four roles"
+        " (the provider's admin user has CREATEROLE), or create Booking Guard's roles"
         " beforehand (docs/dba.md, Managed PostgreSQL)",
     ),
     (
@@ -116,7 +116,10 @@ def missing_for_apply(conn: psycopg.Connection[Any]) -> list[str]:
             f"{user} may not create schemas in this database: run `GRANT CREATE ON DATABASE"
             f" {_ident(conn.info.dbname)} TO {user};` as its owner"
         )
-    absent = [name for name in role_names(conn).values() if not _role_exists(conn, name)]
+    names = role_names(conn)
+    # and the check reader own checks run as, named after reporting (migration 0104)
+    wanted = [*names.values(), names["reporting"][:56] + "_checks"]
+    absent = [name for name in wanted if not _role_exists(conn, name)]
     if absent and not _one(conn, "SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user"):
         missing.append(
             f"{user} may not create roles, and Booking Guard's roles {', '.join(absent)} do not"
