@@ -124,6 +124,8 @@ def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> Non
             )
         )
     with psycopg.connect(_as(seeded, APP_LOGIN), autocommit=True) as app:
+        notices: list[str] = []
+        app.add_notice_handler(lambda notice: notices.append(str(notice.message_primary)))
         app.execute("SET statement_timeout = '5s'")
         before = app.execute(
             "SELECT current_setting('statement_timeout'), current_setting('search_path')"
@@ -137,6 +139,7 @@ def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> Non
             " AND pid = pg_backend_pid())"
         ).fetchone()
         assert after == (*before, "", 0)  # type: ignore[misc]
+        assert notices == [], "the locks it took (one per row) are released without a warning"
         # and the next calls on that connection work
         assert len(app.execute("SELECT * FROM guard.check_call(2)").fetchall()) > 1
         with app.transaction():
