@@ -1,8 +1,8 @@
 """The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on
 every scrape, one query per series, each in its own read-only transaction with its own
 statement_timeout (transaction-scoped: nothing outlives the transaction, so behind PgBouncer in
-transaction mode the next client of the server connection finds its defaults), so one that
-fails or times out leaves the others in place. The series that
+transaction mode the next client of the server connection finds its defaults; never above the
+login's), so one that fails or times out leaves the others in place. The series that
 scan history are read at most once per cache interval, and after their first reading in the
 background: a scrape serves their last values and never waits for them. Names, labels, meaning:
 docs/metrics.md."""
@@ -28,6 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from guard.db.connection import connect
+from guard.dispatch.store import LoginLimit, within_limits
 from guard.errors import GuardError, first_line, server_address
 
 log = logging.getLogger("guard.metrics")
@@ -42,6 +43,7 @@ JOB_STATUSES = ("succeeded", "failed")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 QUANTILES = (0.5, 0.95, 0.99)
 DEFAULT_CACHE_INTERVAL_S = 60.0
+PROGRAM = "guard metrics"
 
 # What "can read PostgreSQL" means for guard_up: connected to a primary (a hot standby is not what
 # the exporter is for: docs/runbooks.md), and the Booking Guard schema is there. The server's
@@ -261,9 +263,13 @@ GROUP BY 1, 2, 3
 # (`is_local`): a session-level SET would stay on a pooled server connection (PgBouncer in
 # transaction mode) and make the next client's writes fail as read-only. A scrape's queries are
 # index probes whose cost estimates can still pass jit_above_cost; compiling them took 200 ms of
-# a 45 ms query.
+# a 45 ms query. The statement_timeout is --statement-timeout-ms or the login's, whichever is
+# lower (a DBA's limit is never raised); the first column says whether the login's applies.
 _TRANSACTION_SETTINGS = """
-SELECT set_config('statement_timeout', %(timeout)s, TRUE), set_config('jit', 'off', TRUE)
+SELECT s.setting::bigint BETWEEN 1 AND %(timeout)s,
+    set_config('statement_timeout', least(nullif(s.setting::bigint, 0), %(timeout)s)::text, TRUE),
+    set_config('jit', 'off', TRUE)
+FROM pg_catalog.pg_settings AS s WHERE s.name = 'statement_timeout'
 """
 BOOKING_OUTCOMES = ("booked", "recovered", "failed", "queued")
 VALIDATION_RESULTS = ("passed", "failed")
@@ -347,6 +353,8 @@ class GuardCollector(Collector):
         # server is a hot standby (guard_in_recovery), and then which one (host:port/dbname).
         self.in_recovery: bool | None = None
         self.standby: str | None = None
+        # The last series the login's statement_timeout or lock_timeout kept from being read.
+        self.login_limit: LoginLimit | None = None
 
     def close(self) -> None:
         self._closing.set()
@@ -393,15 +401,23 @@ class GuardCollector(Collector):
         """One query (after its prelude, whose value is passed as `since`) in a transaction of
         its own, read-only, with the scrape's settings local to it; committed, or rolled back
         when it fails."""
+        timeout = int(self.statement_timeout_ms)
         with conn.transaction():
-            conn.execute(_TRANSACTION_SETTINGS, {"timeout": f"{int(self.statement_timeout_ms)}ms"})
-            if prelude is not None:
-                first = conn.execute(prelude).fetchone()
-                assert first is not None
-                # Not prepared (never, see _open): a prepared statement may switch to a generic
-                # plan that does not know how recent `since` is.
-                return conn.execute(sql, {"since": first[0]}, prepare=False).fetchall()
-            return conn.execute(sql, params).fetchall()
+            [(logins, *_)] = conn.execute(_TRANSACTION_SETTINGS, {"timeout": timeout}).fetchall()
+            try:
+                if prelude is not None:
+                    first = conn.execute(prelude).fetchone()
+                    assert first is not None
+                    # Not prepared (never, see _open): a prepared statement may switch to a
+                    # generic plan that does not know how recent `since` is.
+                    return conn.execute(sql, {"since": first[0]}, prepare=False).fetchall()
+                return conn.execute(sql, params).fetchall()
+            except psycopg.errors.QueryCanceled as error:
+                if logins or self._closing.is_set():
+                    raise  # the login's statement_timeout: within_limits names it
+                raise GuardError(
+                    f"it takes longer than --statement-timeout-ms = {timeout}"
+                ) from error
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -492,12 +508,12 @@ class GuardCollector(Collector):
             reading.tried_at = now
             try:
                 rows = self._query(conn, one, params)
-            except psycopg.Error as error:
+            except (psycopg.Error, GuardError) as error:
                 if conn.broken or conn.closed:
                     log.warning("scrape failed: %s", first_line(error))
                     self._drop_connection()
                     return None
-                log.warning("series %s failed, last value kept: %s", one.name, first_line(error))
+                self._failed(one, error)
                 reading.failed = True
                 continue
             self._store(reading, rows, now)
@@ -538,12 +554,10 @@ class GuardCollector(Collector):
                     started = time.monotonic()
                     try:
                         rows = self._query(conn, one, params)
-                    except psycopg.Error as error:
+                    except (psycopg.Error, GuardError) as error:
                         if self._closing.is_set():
                             break
-                        log.warning(
-                            "series %s failed, last value kept: %s", one.name, first_line(error)
-                        )
+                        self._failed(one, error)
                         if conn.broken or conn.closed:
                             break
                         continue
@@ -568,9 +582,32 @@ class GuardCollector(Collector):
     def _query(
         self, conn: psycopg.Connection[Any], one: Series, params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        return self._in_transaction(
-            conn, one.sql, params if one.windowed else None, prelude=one.prelude
-        )
+        """One series within the login's limits: a lock wait its lock_timeout ends is tried
+        again for as long as the query may take (--statement-timeout-ms); a query its
+        statement_timeout cuts, or a lock held longer, is a LoginLimit naming the setting."""
+        try:
+            return within_limits(
+                conn,
+                None,
+                lambda _: self._in_transaction(
+                    conn, one.sql, params if one.windowed else None, prelude=one.prelude
+                ),
+                lambda _: f"reading series {one.name}",
+                PROGRAM,
+                stop=self._closing.is_set,
+                lock_deadline_s=self.statement_timeout_ms / 1000,
+            )
+        finally:
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()  # the LoginLimit's look-up of the setting: no idle transaction
+
+    def _failed(self, one: Series, error: Exception) -> None:
+        if isinstance(error, LoginLimit):
+            self.login_limit = error
+            log.warning("%s; last values kept", str(error).removeprefix(f"{PROGRAM}: "))
+        else:
+            log.warning("series %s failed, last value kept: %s", one.name, first_line(error))
 
     def collect(self) -> Iterator[Metric]:
         started = time.monotonic()

@@ -47,7 +47,8 @@ from guard.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector
     type=click.IntRange(min=1),
     default=2000,
     show_default=True,
-    help="statement_timeout of each query of a scrape (one per series).",
+    help="statement_timeout of each query of a scrape (one per series); the login's"
+    " statement_timeout when that is lower.",
 )
 @click.option(
     "--cache-interval",
@@ -96,6 +97,8 @@ def metrics(
                 )
             raise GuardError("the scrape could not read PostgreSQL (guard_up 0)")
         sys.stdout.write(text)
+        if collector.login_limit is not None:  # a series the login's limits kept from being read
+            raise collector.login_limit
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

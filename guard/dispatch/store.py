@@ -35,7 +35,13 @@ class LoginLimit(GuardError):
     """A statement that does not fit the login's limits even at its smallest: one line."""
 
 
-def login_limit(conn: psycopg.Connection[Any], what: str, setting: str, program: str) -> LoginLimit:
+def login_limit(
+    conn: psycopg.Connection[Any],
+    what: str,
+    setting: str,
+    program: str,
+    lock_deadline_s: float = LOCK_DEADLINE_S,
+) -> LoginLimit:
     """The one line for `what` that `setting` (statement_timeout, lock_timeout) stopped: its
     value, the login, and the statement that changes it."""
     try:
@@ -45,7 +51,7 @@ def login_limit(conn: psycopg.Connection[Any], what: str, setting: str, program:
         value, login = "?", "?"
     if setting == "lock_timeout":
         reason = (
-            f"another session held a lock it needs for {LOCK_DEADLINE_S:g} s (each wait ended by"
+            f"another session held a lock it needs for {lock_deadline_s:g} s (each wait ended by"
             f" this login's lock_timeout = {value})"
         )
     else:
@@ -77,11 +83,13 @@ def within_limits(
     what: Callable[[int], str],
     program: str = "guard watch",
     stop: Callable[[], bool] = lambda: False,
+    lock_deadline_s: float = LOCK_DEADLINE_S,
 ) -> _T:
-    """call(size) in autocommit mode, within the login's limits: a statement statement_timeout
-    cut is tried again with a batch half the size, one lock_timeout cut after a pause (for
-    LOCK_DEADLINE_S). A batch of one that is cut, or a lock held past the deadline, raises the
-    one line (LoginLimit) naming the setting. `what(size)` says what the statement does."""
+    """call(size) in autocommit mode (or a transaction of its own), within the login's limits:
+    a statement statement_timeout cut is tried again with a batch half the size, one
+    lock_timeout cut after a pause (for lock_deadline_s). A batch of one that is cut, or a lock
+    held past the deadline, raises the one line (LoginLimit) naming the setting. `what(size)`
+    says what the statement does."""
     waiting_since: float | None = None
     while True:
         size = 1 if batch is None else batch.size
@@ -96,8 +104,9 @@ def within_limits(
         except psycopg.errors.LockNotAvailable as error:
             now = time.monotonic()
             waiting_since = now if waiting_since is None else waiting_since
-            if conn.broken or stop() or now - waiting_since >= LOCK_DEADLINE_S:
-                raise login_limit(conn, what(size), "lock_timeout", program) from error
+            if conn.broken or stop() or now - waiting_since >= lock_deadline_s:
+                limit = login_limit(conn, what(size), "lock_timeout", program, lock_deadline_s)
+                raise limit from error
             time.sleep(LOCK_RETRY_S)
             continue
         if batch is not None and batch.size < batch.largest:
