@@ -18,11 +18,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from tests.dispatch.conftest import insert_alerts
 from tests.dispatch.endpoints import Endpoint, Received, Reply, endpoint
 from tests.support.locks import lock_held
+from tests.support.logins import owner_login
 
 GUARD = str(Path(sys.executable).with_name("guard"))
 LOGIN = "watch_login"
@@ -47,16 +47,7 @@ def login(db_url: str) -> Callable[..., str]:
     """The dispatcher's login (a member of the owner role) with the given settings."""
 
     def make(**settings: str) -> str:
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (LOGIN,)).fetchone():
-                conn.execute(f"CREATE ROLE {LOGIN} LOGIN")
-                conn.execute(f"GRANT guard_owner TO {LOGIN}")
-            [(database,)] = conn.execute("SELECT current_database()").fetchall()
-            for name, value in settings.items():  # this database's only: the role is shared
-                conn.execute(
-                    f"ALTER ROLE {LOGIN} IN DATABASE \"{database}\" SET {name} = '{value}'"
-                )
-        return make_conninfo(db_url, user=LOGIN)
+        return owner_login(db_url, LOGIN, **settings)
 
     return make
 

@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import psycopg
 from click.testing import CliRunner
-from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
 from tests.support.locks import lock_held
+from tests.support.logins import owner_login
 
 LOGIN = "jobs_lock_login"
 
 
 def _login(db_url: str, **settings: str) -> str:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (LOGIN,)).fetchone():
-            conn.execute(f"CREATE ROLE {LOGIN} LOGIN")
-            conn.execute(f"GRANT guard_owner TO {LOGIN}")
-        [(database,)] = conn.execute("SELECT current_database()").fetchall()
-        for name, value in settings.items():  # this database's only: the role is shared
-            conn.execute(f"ALTER ROLE {LOGIN} IN DATABASE \"{database}\" SET {name} = '{value}'")
-    return make_conninfo(db_url, user=LOGIN)
+    return owner_login(db_url, LOGIN, **settings)
 
 
 def test_a_run_lock_timeout_ended_is_tried_again(db_url: str) -> None:
