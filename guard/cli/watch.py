@@ -434,15 +434,22 @@ def watch(
         )
     if once:
         stats = dispatcher.run_once()
-        pending = dispatcher.pending()
-        click.echo(json.dumps({**stats.as_dict(), "deliveries": pending}, sort_keys=True), err=True)
+        counts, retrying = dispatcher.pending()
+        summary = {**stats.as_dict(), "deliveries": counts, "retrying": retrying}
+        click.echo(json.dumps(summary, sort_keys=True), err=True)
         if stats.unrenderable:
             raise GuardError(
                 f"{stats.unrenderable} alert(s) could not be rendered and were marked failed"
                 " (guard.alert_deliveries.last_error says why); the others were delivered"
             )
-        if stats.failed_sends:
-            raise GuardError(f"{stats.failed_sends} send(s) failed; they are retried later")
+        if stats.failed_sends or retrying:
+            # Also a failure of an earlier run still waiting for its retry: cron must not see
+            # success while an alert is stuck.
+            stuck = ", ".join(f"{channel} {n}" for channel, n in retrying.items())
+            raise GuardError(
+                f"{stats.failed_sends} send(s) failed in this run; "
+                + (f"failed deliveries pending a retry: {stuck}" if stuck else "retried later")
+            )
         return
 
     def _stop(signum: int, _frame: object) -> None:

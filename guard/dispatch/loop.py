@@ -277,13 +277,16 @@ class Dispatcher:
                 lambda: store.skip(seen_before, self.channel_names, actor),
             )
 
-    def pending(self) -> dict[str, int]:
+    def pending(self) -> tuple[dict[str, int], dict[str, int]]:
+        """This dispatcher's deliveries by status, and per channel those that failed and wait
+        for their retry."""
+        names = self.channel_names
         with connect(self.database_url, autocommit=True, application_name="guard-watch") as conn:
             store = DeliveryStore(conn)
             return self._once(
                 store,
                 "counting the deliveries",
-                lambda: store.counts(self.channel_names),
+                lambda: (store.counts(names), store.retrying(names)),
             )
 
     # -- forever ------------------------------------------------------------------------------

@@ -306,3 +306,13 @@ class DeliveryStore:
             (list(channels),),
         ).fetchall()
         return {str(status): int(n) for status, n in rows}
+
+    def retrying(self, channels: Sequence[str]) -> dict[str, int]:
+        """Per channel, the pending deliveries that failed and wait for their retry."""
+        rows = self.conn.execute(
+            "SELECT d.channel, count(*) FROM guard.alert_deliveries AS d"
+            " WHERE d.channel = ANY(%s::text[]) AND d.status = 'pending' AND d.attempts > 0"
+            " GROUP BY d.channel ORDER BY d.channel",
+            (list(channels),),
+        ).fetchall()
+        return {str(channel): int(n) for channel, n in rows}
