@@ -36,7 +36,7 @@ from guard.breaker.state import (
     WINDOW_TYPES,
     Action,
 )
-from guard.errors import GuardError
+from guard.errors import ConfigurationError, GuardError
 
 __all__ = [
     "MAX_COOLDOWN_GROWTH",
@@ -156,7 +156,7 @@ def operator_session(database_url: str | None) -> Iterator[Operator]:
     try:
         admin = BreakerAdmin(redis_url, database_url)
     except ValueError:
-        raise GuardError(
+        raise ConfigurationError(
             f"GUARD_REDIS_URL is not a Redis URL (redis://, rediss:// or unix://):"
             f" {mask_url(redis_url)}"
         ) from None

@@ -304,12 +304,11 @@ def _require_database(command: click.Command, path: tuple[str, ...] = ()) -> Non
 
     @functools.wraps(original)
     def checked(*args: Any, **options: Any) -> Any:
-        from guard.db.connection import database_configured, no_database_given
+        from guard.db.connection import resolve_conninfo
 
         root = click.get_current_context().find_root()
         database_url = (root.obj or {}).get("database_url")
-        if not database_configured(database_url):
-            raise no_database_given()
+        resolve_conninfo(database_url)  # none given, or malformed: one line, exit 2
         if needs_schema:
             where = missing_schema(database_url)
             if where is not None:

@@ -10,6 +10,7 @@ import threading
 import click
 from prometheus_client import generate_latest, start_http_server
 
+from guard.cli import EXIT_INTERRUPTED
 from guard.errors import GuardError
 from guard.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector, registry_for
 
@@ -101,8 +102,14 @@ def metrics(
             raise collector.login_limit
         return
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signals: list[int] = []
+
+    def _stop(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         server, thread = start_http_server(port, addr=address, registry=registry)
     except OSError as error:
@@ -116,3 +123,5 @@ def metrics(
     server.shutdown()
     thread.join(timeout=5)
     collector.close()
+    if signal.SIGINT in signals:  # Ctrl-C: 130, as README's table says (SIGTERM: 0)
+        ctx.exit(EXIT_INTERRUPTED)

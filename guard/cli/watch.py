@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import when
 from guard.dispatch.loop import (
     ALERTS_ONLY_CHANNELS,
@@ -452,10 +453,13 @@ def watch(
             )
         return
 
+    signals: list[int] = []
+
     def _stop(signum: int, _frame: object) -> None:
         logging.getLogger("guard.dispatch").info(
             "%s: finishing the current send", signal.Signals(signum).name
         )
+        signals.append(signum)
         dispatcher.stop()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -464,3 +468,5 @@ def watch(
     logging.getLogger("guard.dispatch").info(
         "stopped: %s", json.dumps(stats.as_dict(), sort_keys=True)
     )
+    if signal.SIGINT in signals:  # Ctrl-C: 130, as README's table says (SIGTERM: 0)
+        ctx.exit(EXIT_INTERRUPTED)

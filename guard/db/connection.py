@@ -39,6 +39,9 @@ SUPPORTED_MAJOR_VERSIONS = (15, 16, 17, 18)
 # security_invoker (row-level security of the reader applies through the view).
 _NEEDS_15 = "views with security_invoker, which PostgreSQL 15 introduced"
 YOYO_SCHEME = "postgresql+psycopg://"
+# What libpq reads as a URI; anything else as key=value.
+_URI_SCHEMES = ("postgresql://", "postgres://")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.:-]{0,30}://")
 # Waits between attempts to reach PostgreSQL again: from the minimum, doubling, capped. A
 # connection that worked ends an outage: the next one starts from the minimum again.
 RECONNECT_MIN_S = 1.0
@@ -101,10 +104,21 @@ def resolve_conninfo(database_url: str | None) -> str:
     password = _password(url)
     remember(password)
     try:
+        if url and not url.strip():
+            raise psycopg.ProgrammingError("it is blank")
         conninfo_to_dict(url)
     except psycopg.ProgrammingError as error:
-        reason = _without(first_line(error), password)
-        raise GuardError(f"invalid database URL: {reason}") from None
+        # libpq reads anything but postgresql:// as key=value: its reason for `mysql://...` or
+        # `jdbc:postgresql://...` (missing "=") would not say what is wrong.
+        scheme = _SCHEME.match(url)
+        if url.startswith(_URI_SCHEMES) or scheme is None:
+            reason = _without(first_line(error), password)
+        else:
+            reason = f"scheme {scheme.group()} is not PostgreSQL's"
+        raise ConfigurationError(
+            f"invalid database URL: {reason}; expected postgresql://USER@HOST:PORT/DB or a"
+            " libpq key=value string (host=HOST port=PORT dbname=DB user=USER)"
+        ) from None
     return url
 
 

@@ -1,0 +1,72 @@
+"""Ctrl-C of the long-running commands exits 130 (README's table), after the same orderly stop
+as SIGTERM, which a service manager sends and which exits 0. Real `guard watch` and `guard
+metrics` processes, a real signal, no traceback."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.cli.test_exit_codes import code_for
+
+# What each command says on stderr once it runs (then a signal meets its steady state).
+COMMANDS = {
+    "watch": (["watch", "--channel", "stdout", "--poll-interval", "0.5"], "watching channels"),
+    "metrics": (["metrics", "--port", "0"], "serving http://"),
+}
+
+
+def _run_until(db_url: str, name: str, signum: signal.Signals) -> tuple[int, str]:
+    argv, ready = COMMANDS[name]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "guard.cli", "--database-url", db_url, *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GUARD_")},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    stream = process.stderr
+    assert stream is not None
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        while not any(ready in line for line in seen):
+            seen.append(lines.get(timeout=30))
+        process.send_signal(signum)
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    while not lines.empty():
+        seen.append(lines.get())
+    return code, "".join(seen)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_ctrl_c_exits_130(db_url: str, name: str) -> None:
+    code, stderr = _run_until(db_url, name, signal.SIGINT)
+    assert code == code_for("interrupted (Ctrl-C)") == 130, stderr
+    assert "Traceback" not in stderr and "guard: error" not in stderr, stderr
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_sigterm_is_a_clean_stop(db_url: str, name: str) -> None:
+    code, stderr = _run_until(db_url, name, signal.SIGTERM)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr, stderr
