@@ -246,7 +246,8 @@ def test_a_database_password_with_a_space_is_never_echoed(
     failures = [r.getMessage() for r in caplog.records if "scrape failed" in r.getMessage()]
     assert len(failures) == 3, caplog.text
     once = _guard("--database-url", url, "metrics", "--once", env={})
-    assert once.returncode == 1, once.stderr
+    # An unquoted space makes the URL malformed: a usage error, refused before connecting.
+    assert once.returncode == 2, once.stderr
     assert once.stderr.splitlines()[-1].startswith("guard: error: "), once.stderr
     found_in = {"log": caplog.text, "stderr": once.stderr, "stdout": once.stdout}
     assert _leaks([first, second], found_in) == []
