@@ -10,6 +10,14 @@ backoff (logged once per outage); up to ``max_pending`` events are kept (beyond 
 are dropped, counted in ``dropped`` and logged once), and ``close()`` waits for the queue to
 drain.
 
+What ``close()`` could not write by its timeout is kept in Redis (given ``redis_url``), in the
+hash ``guard:breaker:unwritten`` (one field per ``key generation``, the transition as JSON); the
+next writer started with that Redis, in this process or another, queues it ahead of anything new
+(oldest first) and deletes each field once PostgreSQL has it. Two writers replaying at once, or
+a replay of something already written, record nothing twice (the unique ``(key, generation)``).
+Only the queue in memory is lost when the process is killed, or when Redis is unreachable too at
+close (logged); the circuit's Redis event list still holds its last transitions.
+
 Per-process transitions decided during a Redis outage (``shared=False``) are not written: their
 generations are local to one process and would collide with the shared ones.
 
@@ -27,11 +35,12 @@ finds the new primary by itself.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +50,7 @@ from psycopg.types.json import Jsonb
 
 from guard.backoff import exponential_delay
 from guard.breaker.listeners import BreakerEvent, EventKind
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS, make_client
 from guard.db.connection import open_connection
 from guard.errors import first_line
 
@@ -48,12 +58,17 @@ log = logging.getLogger("guard.breaker")
 
 RECORD_TRANSITIONS = "SELECT guard.record_breaker_transitions(%s)"
 
+# Where close() keeps what it could not write, for the next writer (see the module docstring).
+UNWRITTEN_KEY = "guard:breaker:unwritten"
+
+Record = dict[str, Any]  # one transition as guard.record_breaker_transitions takes it
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _transition(event: BreakerEvent) -> dict[str, Any]:
+def _transition(event: BreakerEvent) -> Record:
     assert event.from_state is not None
     return {
         "key": event.key,
@@ -71,14 +86,36 @@ def _transition(event: BreakerEvent) -> dict[str, Any]:
     }
 
 
-def write_transitions(conn: psycopg.Connection[Any], events: Sequence[BreakerEvent]) -> int:
-    """Record events and the resulting states (one statement, in the connection's current
+def write_records(conn: psycopg.Connection[Any], records: Sequence[Mapping[str, Any]]) -> int:
+    """Record transitions and the resulting states (one statement, in the connection's current
     transaction); returns how many events were new."""
-    if not events:
+    if not records:
         return 0
     with conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute(RECORD_TRANSITIONS, (Jsonb([_transition(e) for e in events]),)).fetchone()
+        row = cur.execute(RECORD_TRANSITIONS, (Jsonb(list(records)),)).fetchone()
     return int(row[0]) if row else 0
+
+
+def write_transitions(conn: psycopg.Connection[Any], events: Sequence[BreakerEvent]) -> int:
+    return write_records(conn, [_transition(e) for e in events])
+
+
+def _field(record: Mapping[str, Any]) -> str:
+    return f"{record['key']} {record['generation']}"
+
+
+def _kept_in_order(raw: Iterable[Any]) -> list[Record]:
+    """The records of ``UNWRITTEN_KEY``, oldest first; an unreadable one is skipped."""
+    kept = []
+    for item in raw:
+        try:
+            record = json.loads(item)
+            order = (datetime.fromisoformat(record["occurred_at"]), _field(record))
+        except (ValueError, TypeError, KeyError):
+            continue
+        kept.append((order, record))
+    kept.sort(key=lambda pair: pair[0])
+    return [record for _, record in kept]
 
 
 def describe_failure(error: BaseException) -> str:
@@ -106,12 +143,14 @@ def persists(event: BreakerEvent) -> bool:
 
 
 class PostgresWriteBehind:
-    """Listener that persists shared transitions on a background thread."""
+    """Listener that persists shared transitions on a background thread; with ``redis_url``,
+    what close() could not write is kept there for the next writer."""
 
     def __init__(
         self,
         database_url: str | None,
         *,
+        redis_url: str | None = None,
         max_pending: int = 100_000,
         batch_size: int = 500,
         min_retry_seconds: float = 0.5,
@@ -126,11 +165,18 @@ class PostgresWriteBehind:
         self.connect_timeout = connect_timeout
         self.dropped = 0
         self.written = 0
-        self._pending: deque[BreakerEvent] = deque()
+        self._pending: deque[Record] = deque()
         self._cond = threading.Condition()
         self._closing = False
         self._close_by = 0.0  # once closing: when to give up on what is left
+        self._batch: list[Record] = []
         self._in_flight = 0
+        # Redis keeps what close() could not write; the thread first queues what is kept there.
+        self._redis = (
+            make_client(redis_url, connect_timeout=1, read_timeout=5) if redis_url else None
+        )
+        self._loading = self._redis is not None
+        self._replayed: set[str] = set()  # fields of UNWRITTEN_KEY queued by this writer
         self._conn: psycopg.Connection[Any] | None = None
         self._outage = False
         self._thread = threading.Thread(
@@ -145,14 +191,15 @@ class PostgresWriteBehind:
 
     def submit(self, events: Iterable[BreakerEvent]) -> None:
         first_drop = False
+        records = [_transition(event) for event in events]
         with self._cond:
-            for event in events:
+            for record in records:
                 if len(self._pending) >= self.max_pending:
                     # Bounded memory: the oldest go first; the newest carry the current state.
                     self._pending.popleft()
                     first_drop = first_drop or self.dropped == 0
                     self.dropped += 1
-                self._pending.append(event)
+                self._pending.append(record)
             self._cond.notify()
         if first_drop:
             log.error(
@@ -167,10 +214,11 @@ class PostgresWriteBehind:
             return len(self._pending) + self._in_flight
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued so far is written; False on timeout."""
+        """Wait until everything queued so far (and what Redis kept) is written; False on
+        timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._in_flight:
+            while self._loading or self._pending or self._in_flight:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -178,7 +226,8 @@ class PostgresWriteBehind:
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Drain the queue (up to ``timeout``) and stop; False if events were left unwritten.
+        """Drain the queue (up to ``timeout``) and stop; False if events were left unwritten
+        (kept in Redis for the next writer, given ``redis_url`` and a reachable Redis).
         A writer waiting out its backoff after an outage tries again at once, and every
         ``min_retry_seconds`` until the timeout: a registry closed moments after PostgreSQL
         came back (a restart, a promotion) writes what it holds instead of sleeping past it."""
@@ -189,33 +238,98 @@ class PostgresWriteBehind:
         self._thread.join(timeout=max(1.0, timeout) + self.connect_timeout)
         drained = not self._thread.is_alive() and self.pending == 0
         if not drained:
-            log.error("breaker write-behind stopped with %d events unwritten", self.pending)
+            with self._cond:  # a batch still being written is kept too (written at most once)
+                left = [*(self._batch if self._in_flight else ()), *self._pending]
+            self._keep(left)
         if self._conn is not None:
             self._conn.close()
+        if self._redis is not None:
+            self._redis.close()
         return drained
 
-    def _take_batch(self) -> list[BreakerEvent]:
+    def _keep(self, records: list[Record]) -> None:
+        if not records:
+            return
+        if self._redis is None:
+            log.error("breaker write-behind stopped with %d events unwritten", len(records))
+            return
+        try:
+            for start in range(0, len(records), 1000):
+                chunk = records[start : start + 1000]
+                self._redis.hset(UNWRITTEN_KEY, mapping={_field(r): json.dumps(r) for r in chunk})
+        except REDIS_DOWN_ERRORS as error:
+            log.error(
+                "breaker write-behind stopped with %d events unwritten, lost: Redis did not "
+                "keep them either (%s)",
+                len(records),
+                type(error).__name__,
+            )
+            return
+        log.warning(
+            "breaker write-behind stopped with %d events unwritten; kept in Redis (%s), the "
+            "next registry started with it writes them",
+            len(records),
+            UNWRITTEN_KEY,
+        )
+
+    def _load_kept(self) -> None:
+        """Queue, ahead of anything new, what writers closed before could not write."""
+        assert self._redis is not None
+        records: list[Record] = []
+        try:
+            records = _kept_in_order(self._redis.hvals(UNWRITTEN_KEY))
+        except REDIS_DOWN_ERRORS as error:
+            log.warning(
+                "breaker write-behind: events kept in Redis by a registry closed before were "
+                "not read (%s); they stay there for the next start",
+                type(error).__name__,
+            )
+        if records:
+            log.warning(
+                "breaker write-behind: writing %d events a registry closed before kept in Redis",
+                len(records),
+            )
+        with self._cond:
+            self._pending.extendleft(reversed(records))
+            self._replayed.update(_field(r) for r in records)
+            self._loading = False
+            self._cond.notify_all()
+
+    def _forget_kept(self, batch: list[Record]) -> None:
+        """Delete from Redis the kept events PostgreSQL now has (if Redis fails, the next
+        start writes them again, recording nothing twice)."""
+        fields = [f for r in batch if (f := _field(r)) in self._replayed]
+        if not fields or self._redis is None:
+            return
+        try:
+            self._redis.hdel(UNWRITTEN_KEY, *fields)
+        except REDIS_DOWN_ERRORS:
+            return
+        self._replayed.difference_update(fields)
+
+    def _take_batch(self) -> list[Record]:
         with self._cond:
             while not self._pending and not self._closing:
                 self._cond.wait()
-            batch: list[BreakerEvent] = []
+            batch: list[Record] = []
             while self._pending and len(batch) < self.batch_size:
                 batch.append(self._pending.popleft())
+            self._batch = batch
             self._in_flight = len(batch)
             return batch
 
-    def _requeue(self, batch: list[BreakerEvent]) -> None:
+    def _requeue(self, batch: list[Record]) -> None:
         with self._cond:
             self._pending.extendleft(reversed(batch))
             self._in_flight = 0
 
-    def _write(self, batch: list[BreakerEvent]) -> None:
+    def _write(self, batch: list[Record]) -> None:
         if self._conn is None or self._conn.closed:
             self._conn = open_connection(
                 self.database_url or "", connect_timeout=self.connect_timeout
             )
         with self._conn.transaction():
-            write_transitions(self._conn, batch)
+            write_records(self._conn, batch)
 
     def _wait_to_retry(self, delay: float) -> bool:
         """Wait out the backoff; False when closing and out of time. New events wake the
@@ -232,6 +346,8 @@ class PostgresWriteBehind:
 
     def _run(self) -> None:
         failures = 0  # in a row: the wait after the n-th is exponential_delay(n, min, max)
+        if self._redis is not None:
+            self._load_kept()
         while True:
             batch = self._take_batch()
             if not batch:
@@ -259,6 +375,8 @@ class PostgresWriteBehind:
                 self._outage = False
                 log.warning("breaker write-behind: PostgreSQL accepts events again; written")
             failures = 0
+            if self._replayed:
+                self._forget_kept(batch)
             with self._cond:
                 self.written += len(batch)
                 self._in_flight = 0

@@ -113,17 +113,21 @@ class BreakerRegistry:
         persist: bool = True,
     ) -> BreakerRegistry:
         """Defaults from ``guard.settings``; with ``persist`` transitions are written behind
-        to PostgreSQL (``close()`` drains them). A circuit found missing from Redis (evicted)
-        is restored from the state PostgreSQL recorded (``restore.py``)."""
-        writer = PostgresWriteBehind(database_url) if persist else None
+        to PostgreSQL (``close()`` drains them; what it cannot write is kept in Redis and
+        written by the next registry started with it). A circuit found missing from Redis
+        (evicted) is restored from the state PostgreSQL recorded (``restore.py``)."""
         registry = cls(
             redis_url,
             default=load_settings_config(database_url),
             templates=templates,
-            listeners=(*listeners, writer) if writer else listeners,
+            listeners=listeners,
             state_source=PostgresStateSource(database_url),
         )
-        registry.writer = writer
+        if persist:
+            registry.writer = PostgresWriteBehind(
+                database_url, redis_url=registry.backend.redis_url
+            )
+            registry.add_listener(registry.writer)
         return registry
 
     def add_template(self, prefix: str, config: BreakerConfig) -> None:
@@ -159,7 +163,8 @@ class BreakerRegistry:
     def add_listener(self, listener: Listener) -> None:
         self.backend.listeners.add(listener)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop; the write-behind gets up to ``timeout`` seconds to write what it holds."""
         if self.writer is not None:
-            self.writer.close()
+            self.writer.close(timeout)
         self.backend.close()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
+import redis
 
 from guard.breaker import (
     BreakerConfig,
@@ -21,6 +23,9 @@ from guard.breaker import (
     State,
     load_settings_config,
 )
+from guard.breaker.persistence import UNWRITTEN_KEY
+from guard.db.migrate import Migrator
+from tests.support.pg_node import PgNode
 from tests.support.redis_server import free_port
 
 CONFIG = BreakerConfig(cooldown_seconds=0.2, call_timeout_seconds=None)
@@ -150,6 +155,118 @@ def test_close_gives_up_at_its_timeout_while_postgresql_stays_away(key: str) -> 
     assert not writer.close(timeout=0.5)
     assert 0.4 < time.monotonic() - started < 3
     assert writer.pending == 1
+
+
+def _kept(redis_url: str) -> int:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(client.hlen(UNWRITTEN_KEY))
+    finally:
+        client.close()
+
+
+def test_what_close_could_not_write_is_written_by_the_next_writer_once_in_order(
+    db_url: str, redis_url: str, key: str
+) -> None:
+    """Events left at close's timeout are kept in Redis; the next writer started with that
+    Redis writes them ahead of its own, oldest first, deletes them there, and a start after
+    that (or two writers replaying the same events) records nothing twice."""
+    other = key + "b"
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    closing = PostgresWriteBehind(dead_url, redis_url=redis_url, min_retry_seconds=0.05)
+    closing.submit([_event(key, 1, State.OPEN), _event(other, 1, State.OPEN)])
+    closing.submit([_event(key, 2, State.HALF_OPEN), _event(other, 2, State.HALF_OPEN)])
+    assert not closing.close(timeout=0.3)
+    assert _kept(redis_url) == 4
+
+    count = "SELECT count(*) FROM guard.breaker_events WHERE key IN (%s, %s)"
+    before = _rows(db_url, count, key, other)
+    first = PostgresWriteBehind(db_url, redis_url=redis_url)
+    second = PostgresWriteBehind(db_url, redis_url=redis_url)  # another process, same time
+    first.submit([_event(key, 3, State.CLOSED)])  # new: written after what was kept
+    assert first.flush() and second.flush()
+    assert first.close() and second.close()
+    after = _rows(db_url, count, key, other)
+    assert (before, after, _kept(redis_url)) == ([(0,)], [(5,)], 0)
+    in_order = _rows(
+        db_url,
+        "SELECT key = %s, generation FROM guard.breaker_events WHERE key IN (%s, %s) ORDER BY id",
+        other,
+        key,
+        other,
+    )
+    assert in_order == [(False, 1), (True, 1), (False, 2), (True, 2), (False, 3)]
+
+    third = PostgresWriteBehind(db_url, redis_url=redis_url)
+    assert third.close()
+    assert _rows(db_url, count, key, other) == [(5,)]
+
+
+def test_close_without_redis_logs_the_events_it_loses(
+    key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="guard.breaker")
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    for redis_url in (None, dead_redis):
+        writer = PostgresWriteBehind(dead_url, redis_url=redis_url, min_retry_seconds=0.05)
+        writer.submit([_event(key, 1, State.OPEN)])
+        assert not writer.close(timeout=0.3)
+    lines = [r.getMessage() for r in caplog.records if "stopped with" in r.getMessage()]
+    assert lines == [
+        "breaker write-behind stopped with 1 events unwritten",
+        "breaker write-behind stopped with 1 events unwritten, lost: Redis did not keep them"
+        " either (ConnectionError)",
+    ]
+
+
+@pytest.fixture
+def own_postgresql() -> Iterator[PgNode]:
+    """A migrated PostgreSQL of this test's own, stopped and started by it."""
+    node = PgNode.create()
+    try:
+        node.start()
+        with Migrator(node.url()) as migrator:
+            migrator.apply()
+        yield node
+    finally:
+        node.destroy()
+
+
+@pytest.mark.slow
+def test_transitions_of_a_postgresql_outage_reach_it_after_a_restart_exactly_once(
+    own_postgresql: PgNode, redis_url: str, key: str
+) -> None:
+    """PostgreSQL crashes (``pg_ctl stop -m immediate``); the circuit opens, probes and closes
+    while it is down; the registry is closed with a short timeout and the process ends.
+    PostgreSQL comes back; the next registry writes the three transitions, once each."""
+    url = own_postgresql.url()
+    templates = {key: CONFIG}
+    registry = BreakerRegistry.from_settings(url, redis_url=redis_url, templates=templates)
+    own_postgresql.stop("immediate")
+    breaker = registry.get(key)
+    _fail(breaker, 3)
+    time.sleep(0.25)
+    breaker.call(lambda: None)
+    breaker.call(lambda: None)
+    assert breaker.state is State.CLOSED
+    registry.close(timeout=0.5)
+    assert _kept(redis_url) == 3
+
+    own_postgresql.start()
+    history = "SELECT generation, to_state FROM guard.breaker_events WHERE key = %s ORDER BY id"
+    before = _rows(url, history, key)
+    for _ in range(2):  # the next start writes them; the one after finds nothing to do
+        registry = BreakerRegistry.from_settings(url, redis_url=redis_url, templates=templates)
+        assert registry.writer is not None and registry.writer.flush()
+        registry.close()
+    after = _rows(url, history, key)
+    assert before == []
+    assert after == [(1, "open"), (2, "half_open"), (3, "closed")]
+    assert _rows(url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", key) == [
+        ("closed", 3)
+    ]
+    assert _kept(redis_url) == 0
 
 
 def test_full_queue_drops_the_oldest_events_and_says_so(
