@@ -2,8 +2,9 @@
 documented exit code: 1 for a runtime error, 2 for a usage error (bad option, bad value).
 
 Each command's module is imported when the command runs (COMMANDS), not when `guard` starts:
-`guard --version` and `--help` need neither psycopg nor rich. The wrappers every command gets
-(integer bounds, the standby refusal, the database checks) are applied as it is loaded.
+`guard --version` and `--help` (its listing is COMMANDS' lines) need neither psycopg nor rich.
+The wrappers every command gets (integer bounds, the standby refusal, the database checks) are
+applied as it is loaded.
 `all_commands()` loads every one (tests, the docs checks)."""
 
 from __future__ import annotations
@@ -25,22 +26,35 @@ from guard.errors import GuardError, PermissionDenied, ReadOnlyStandby, first_li
 if TYPE_CHECKING:
     import psycopg
 
-# Every command: its name, and the module and attribute that define it.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "alerts": ("guard.cli.alerts", "alerts"),
-    "breaker": ("guard.cli.breaker", "breaker"),
-    "calendar": ("guard.cli.calendar", "calendar"),
-    "check": ("guard.cli.check", "check"),
-    "db": ("guard.cli.db", "db"),
-    "demo": ("guard.cli.demo", "demo"),
-    "jobs": ("guard.cli.jobs", "jobs"),
-    "metrics": ("guard.cli.metrics", "metrics"),
-    "reconcile": ("guard.cli.check", "reconcile"),
-    "report": ("guard.cli.report", "report"),
-    "review": ("guard.cli.review", "review"),
-    "rules": ("guard.cli.rules", "rules"),
-    "tenant": ("guard.cli.tenant", "tenant"),
-    "watch": ("guard.cli.watch", "watch"),
+# Every command: its name, the module and attribute that define it, and the line `guard --help`
+# lists it with (so the listing imports no command; the line is also the command's short help).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "alerts": ("guard.cli.alerts", "alerts", "List and show the alerts detection raised."),
+    "breaker": ("guard.cli.breaker", "breaker", "Inspect and operate the circuit breakers."),
+    "calendar": (
+        "guard.cli.calendar",
+        "calendar",
+        "Compare the external calendar (Cal.com) with the appointments.",
+    ),
+    "check": ("guard.cli.check", "check", "Run every detection check now."),
+    "db": ("guard.cli.db", "db", "Apply, roll back, inspect and verify Booking Guard's schema."),
+    "demo": ("guard.cli.demo", "demo", "Start the embedded demo database with sample data."),
+    "jobs": ("guard.cli.jobs", "jobs", "The scheduled jobs: their status, and running them."),
+    "metrics": ("guard.cli.metrics", "metrics", "Export Booking Guard metrics for Prometheus."),
+    "reconcile": (
+        "guard.cli.check",
+        "reconcile",
+        "Correct what is safe, queue the rest for review.",
+    ),
+    "report": ("guard.cli.report", "report", "The daily report."),
+    "review": ("guard.cli.review", "review", "List, claim, resolve and dismiss review items."),
+    "rules": ("guard.cli.rules", "rules", "The rules' stage and mode, company by company."),
+    "tenant": ("guard.cli.tenant", "tenant", "Bind database roles to the companies they may see."),
+    "watch": (
+        "guard.cli.watch",
+        "watch",
+        "Deliver alerts to stdout, Slack, email and Alertmanager.",
+    ),
 }
 
 EXIT_RUNTIME_ERROR = 1
@@ -425,14 +439,19 @@ class _Group(click.Group):
     Click's usage errors included, into one line."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *COMMANDS})
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, attribute = COMMANDS[cmd_name]
+            module, attribute, short_help = COMMANDS[cmd_name]
             command = getattr(importlib.import_module(module), attribute)
+            command.short_help = short_help
             self.add_command(_prepare(command, cmd_name), cmd_name)
         return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
 
     def main(
         self,
