@@ -130,6 +130,15 @@ def free_port() -> int:
         return port
 
 
+def port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
 @dataclass
 class EmbeddedCluster:
     """A cluster under `state_dir`, listening on 127.0.0.1 only, trust authentication."""
@@ -139,6 +148,8 @@ class EmbeddedCluster:
     # fsync and friends off: a demo or test cluster is thrown away. bench/workload.py measures
     # durable commits and turns this off.
     fast_unsafe: bool = True
+    # Set by start() when the remembered port was taken by another program and a free one chosen.
+    moved_from_port: int | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -186,6 +197,10 @@ class EmbeddedCluster:
             return False
         if not self.initialised():
             self._initdb()
+        elif port_taken(self.port):
+            # A stopped demo keeps its data; another program may have taken its port since.
+            self.moved_from_port = self.port
+            self._info_file.write_text(json.dumps({"port": free_port()}))
         options = [
             f"-p {self.port}",
             "-c listen_addresses=127.0.0.1",
@@ -254,5 +269,18 @@ class EmbeddedCluster:
         result = subprocess.run(as_server_user(argv), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             reason = (result.stderr or result.stdout).strip().splitlines()
-            detail = reason[-1] if reason else f"exit code {result.returncode}"
+            detail = self._cause_in_log() or (
+                reason[-1] if reason else f"exit code {result.returncode}"
+            )
             raise GuardError(f"could not {what}: {detail} (log: {self.log_file})")
+
+    def _cause_in_log(self) -> str | None:
+        """The server's own last FATAL or ERROR line: pg_ctl only says to examine the log."""
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        causes = [line for line in lines[-50:] if "FATAL:" in line or "ERROR:" in line]
+        if not causes:
+            return None
+        return causes[-1].split("FATAL:" if "FATAL:" in causes[-1] else "ERROR:", 1)[1].strip()
