@@ -121,6 +121,7 @@ def _sinks(
             if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
                 raise ConfigurationError(
                     "channel email needs --smtp-host, --smtp-from and --smtp-to"
+                    " (or GUARD_SMTP_HOST, GUARD_SMTP_FROM and GUARD_SMTP_TO)"
                 )
             settings = SmtpSettings(
                 host=smtp["host"],
@@ -389,7 +390,10 @@ def watch(
         format="guard watch: %(levelname)s %(message)s",
     )
     install_log_filter()  # no URL token, credential or password in any log line
-    chosen = list(dict.fromkeys(channels)) or _default_channels()
+    # A channel named for reports, digests, severities or resolved notices is one to deliver to:
+    # without --channel it joins the default ones, so a missing setting is named (_sinks).
+    named = [*report_channels, *digest_hours, *min_severity, *resolved_channels]
+    chosen = list(dict.fromkeys(channels or [*_default_channels(), *named]))
     rates = {
         "stdout": stdout_rate,
         "webhook": webhook_rate,

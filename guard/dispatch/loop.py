@@ -183,7 +183,8 @@ class Dispatcher:
             unknown = sorted(set(chosen) - set(names))
             if unknown:
                 raise ConfigurationError(
-                    f"{what} for channel(s) not delivered to: {', '.join(unknown)}"
+                    f"{what} for channel(s) not delivered to: {', '.join(unknown)};"
+                    f" deliver to them too: {' '.join(f'--channel {u}' for u in unknown)}"
                 )
         alerts_only = sorted(
             (self.settings.report_channels | set(self.settings.digest_hours)) & ALERTS_ONLY_CHANNELS

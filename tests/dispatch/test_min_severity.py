@@ -125,3 +125,34 @@ def test_a_bad_value_is_one_usage_error(db_url: str, argv: list[str], says: str)
     assert says in result.output
     assert "Traceback" not in result.output and "\x1b" not in result.output
     assert _query(db_url, "SELECT count(*) FROM guard.alert_deliveries") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["--report", "webhook"], "channel webhook needs GUARD_SLACK_WEBHOOK_URL"),
+        (["--digest", "webhook=2"], "channel webhook needs GUARD_SLACK_WEBHOOK_URL"),
+        (["--resolved", "alertmanager"], "channel alertmanager needs GUARD_ALERTMANAGER_URL"),
+        # docs/alerts.md's own example, with nothing configured
+        (
+            ["--report", "email", "--digest", "email=24", "--min-severity", "webhook=high"],
+            "(or GUARD_SMTP_HOST, GUARD_SMTP_FROM and GUARD_SMTP_TO)",
+        ),
+    ],
+)
+def test_a_channel_named_but_not_configured_names_its_setting(
+    db_url: str, argv: list[str], names: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("GUARD_SLACK_WEBHOOK_URL", "GUARD_SMTP_HOST", "GUARD_ALERTMANAGER_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    result = CliRunner().invoke(main, ["--database-url", db_url, "watch", "--once", *argv])
+    assert result.exit_code == 2, result.output
+    assert names in result.output
+    assert "not delivered to" not in result.output
+
+
+def test_a_channel_left_out_of_an_explicit_list_says_how_to_add_it(db_url: str) -> None:
+    argv = ["watch", "--once", "--channel", "stdout", "--report", "webhook", "--digest", "email=2"]
+    result = CliRunner().invoke(main, ["--database-url", db_url, *argv])
+    assert result.exit_code == 2, result.output
+    assert "deliver to them too: --channel webhook" in result.output
