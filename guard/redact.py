@@ -5,7 +5,10 @@ strings such as Redis' `?password=`) and in connection strings (`password=...`).
 shows a URL with everything that may be secret replaced by `***` (scheme, host and port stay, so
 a message still says where); `redact_text` does that to every URL in a text and also blanks
 every secret registered with `remember` (a password read from the environment, say). The
-logging filter `RedactingFilter` applies `redact_text` to every record it sees."""
+logging filter `RedactingFilter` applies `redact_text` to every record it sees.
+
+`visible` keeps the other hidden content out of what a person is shown: control and bidi
+characters from data, printed as escapes instead of acted on by a terminal."""
 
 from __future__ import annotations
 
@@ -180,3 +183,26 @@ def install_log_filter(logger: logging.Logger | None = None) -> None:
     for handler in target.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+# What a terminal would act on instead of showing: C0 and C1 controls and DEL (ESC starts colour,
+# hyperlink and title sequences; CR and backspace overwrite), the bidirectional embeddings,
+# overrides, isolates and marks (they reorder what follows), and the Unicode line separators.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every control, bidi and line-separator character as a visible escape: one
+    line, shown in the order it is stored, nothing a terminal would execute."""
+    return _INVISIBLE.sub(_escape, text)

@@ -74,7 +74,7 @@ def _one_line(text: str) -> str:
 def _fail(message: str, exit_code: int) -> NoReturn:
     # backslashreplace: a message quoting non-UTF-8 input must still print, whatever the locale.
     # visible: an error may quote data (a key, a name) that must not reach the terminal raw.
-    from guard.cli.output import visible
+    from guard.redact import visible
 
     line = f"guard: error: {visible(_one_line(message))}\n"
     stream = sys.stderr

@@ -37,30 +37,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from guard.redact import visible
+
 # Wider than any row a command prints: off a terminal, rich must never wrap or cut.
 _UNLIMITED_WIDTH = 1_000_000
-
-# What a terminal would act on instead of showing: C0 and C1 controls and DEL (ESC starts colour,
-# hyperlink and title sequences; CR and backspace overwrite), the bidirectional embeddings,
-# overrides, isolates and marks (they reorder what follows), and the Unicode line separators.
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def visible(text: str) -> str:
-    """`text` with every control, bidi and line-separator character as a visible escape: one
-    line, shown in the order it is stored, nothing a terminal would execute."""
-    return _INVISIBLE.sub(_escape, text)
 
 
 def echo_text(text: str, err: bool = False) -> None:

@@ -35,7 +35,7 @@ from psycopg import sql
 
 from guard import tracing
 from guard.backoff import exponential_delay
-from guard.cli.report import stored_report
+from guard.daily_report import stored_report
 from guard.db.connection import connect, reconnect_delay
 from guard.dispatch.message import (
     Message,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from guard.cli.report import render_markdown
+from guard.daily_report import render_markdown
 from guard.dispatch.message import Message, mask_phone_numbers, neutralise
 
 

@@ -8,7 +8,7 @@ a command shows. The commands are found by walking the Click tree: a leaf must b
 DATA_CASES (what it shows from data, exercised here) or in SHOWS_NO_FREE_TEXT (why not), so a new
 command fails `test_every_command_is_classified` until somebody decides. Each command must exit
 0, print no traceback and no raw control or bidi character, show each value as its visible
-escape (`guard.cli.output.visible`; Markdown cells `markdown_cell`), and `--json` must return each
+escape (`guard.redact.visible`; Markdown cells `markdown_cell`), and `--json` must return each
 value exactly. Real PostgreSQL (a migrated clone) and a real Redis; `guard` runs in-process with
 colour allowed, so click does not strip escape codes that a terminal would receive."""
 
@@ -27,8 +27,9 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from guard.cli import main
-from guard.cli.output import compact_json, visible
-from guard.cli.report import markdown_cell
+from guard.cli.output import compact_json
+from guard.daily_report import markdown_cell
+from guard.redact import visible
 from tests.cli.test_hostile_input import LEAVES
 from tests.support.redis_server import RedisServer
 

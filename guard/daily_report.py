@@ -1,0 +1,379 @@
+"""The daily report of one UTC day: read, generated or computed, and rendered as text or
+Markdown, for `guard report` and for `guard watch --report`. A day that has ended and is not
+stored yet is generated and stored first (guard.daily_report), as the 02:00 UTC job would have.
+A day that has not ended (today or later, in UTC, the time zone of every report) is computed
+(guard.compute_daily_report), never stored: its report is incomplete, and BI totals over
+guard.daily_reports would count it."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from guard.errors import GuardError, PermissionDenied, first_line
+from guard.redact import visible
+
+_COLUMNS = """
+SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
+       v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
+       v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
+       v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
+       v.top_issues, v.generated_at, v.by_check, v.total_appointments, v.recovery_rate_pct,
+       v.detection_latency_p95_seconds, v.action_items, v.previous_7_days_recovery_rate_pct,
+       v.recovery_delta_pct_points, v.previous_7_days_detection_latency_p95_seconds,
+       v.detection_latency_delta_seconds
+FROM guard.daily_report_view AS v
+WHERE v.report_date = %s
+ORDER BY v.company_id
+"""
+
+
+# guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
+# rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
+# shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
+# (tests/ha/test_standby_commands.py compares the two reports).
+_COMPUTED = """
+SELECT
+    d.report_date, d.company_id, co.name AS company_name, d.total_calls,
+    d.total_calls - d.inconsistent_calls AS consistent_calls, d.inconsistent_calls,
+    d.inconsistency_rate_pct,
+    CASE WHEN d.total_calls > 0 THEN 100 - d.inconsistency_rate_pct END AS consistency_rate_pct,
+    d.auto_corrected, d.manual_reviews,
+    round(100.0 * d.auto_corrected / nullif(d.auto_corrected + d.manual_reviews, 0), 2)
+        AS auto_correction_rate_pct,
+    d.open_review_items, d.top_issues -> 0 ->> 'rule_id' AS top_rule,
+    (d.trend ->> 'previous_mean_rate_pct')::numeric AS previous_7_days_rate_pct,
+    (d.trend ->> 'delta_pct_points')::numeric AS trend_delta_pct_points,
+    d.trend ->> 'direction' AS trend_direction, d.by_rule, d.top_issues, d.generated_at,
+    d.by_check, d.total_appointments, d.recovery_rate_pct, d.detection_latency_p95_seconds,
+    d.action_items,
+    (d.trend ->> 'previous_mean_recovery_rate_pct')::numeric AS previous_7_days_recovery_rate_pct,
+    (d.trend ->> 'recovery_delta_pct_points')::numeric AS recovery_delta_pct_points,
+    (d.trend ->> 'previous_mean_detection_latency_p95_seconds')::numeric
+        AS previous_7_days_detection_latency_p95_seconds,
+    (d.trend ->> 'detection_latency_delta_seconds')::numeric AS detection_latency_delta_seconds
+FROM guard.compute_daily_report(%s) AS d
+LEFT JOIN public.companies AS co ON d.company_id = co.id
+ORDER BY d.company_id
+"""
+
+
+def in_recovery(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    return bool(row and row[0])
+
+
+def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    """The report of `day` computed by reading only (a hot standby): nothing stored."""
+    try:
+        cursor = conn.execute(_COMPUTED, (day,))
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(
+            f"could not compute the report of {day}: {first_line(error)}"
+        ) from None
+    except psycopg.errors.UndefinedFunction:
+        raise GuardError(
+            "this database has an old daily report: run `guard db apply` first"
+        ) from None
+    except psycopg.Error as error:
+        raise GuardError(f"could not compute the report of {day}: {first_line(error)}") from None
+    names = [column.name for column in cursor.description or []]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def utc_today(conn: psycopg.Connection[Any]) -> date:
+    """The database's current UTC day: a report's day has ended when it is before this one."""
+    row = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()
+    assert row is not None
+    today: date = row[0]
+    return today
+
+
+def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    """The report of a day that has not ended, computed in a transaction that is rolled back:
+    the same rows and columns as a stored day, nothing stored."""
+    row = conn.execute(
+        "SELECT to_regprocedure('guard.compute_daily_report(date)') IS NOT NULL"
+    ).fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has an old daily report: run `guard db apply` first")
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("DELETE FROM guard.daily_reports WHERE report_date = %s", (day,))
+            conn.execute(
+                "INSERT INTO guard.daily_reports SELECT * FROM guard.compute_daily_report(%s)",
+                (day,),
+            )
+            return _read(conn, day)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(
+            f"could not compute the report of {day}: {first_line(error)}"
+        ) from None
+    except psycopg.Error as error:
+        raise GuardError(f"could not compute the report of {day}: {first_line(error)}") from None
+
+
+def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
+    """The stored rows of `day`, generating them first if there are none. Returns (rows,
+    generated_now)."""
+    row = conn.execute("SELECT to_regprocedure('guard.daily_report(date)') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has no daily report: run `guard db apply` first")
+    rows = _read(conn, day)
+    if rows:
+        return rows, False
+    try:
+        with conn.transaction():
+            conn.execute("SELECT count(*) FROM guard.daily_report(%s)", (day,))
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise PermissionDenied(
+            f"could not generate the report of {day}: {first_line(error)}"
+        ) from None
+    except psycopg.Error as error:
+        raise GuardError(f"could not generate the report of {day}: {first_line(error)}") from None
+    return _read(conn, day), True
+
+
+def stored_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    """The stored rows of `day` (guard.daily_report_view), one per company; none when the day is
+    not stored. `guard watch --report` sends these."""
+    return _read(conn, day)
+
+
+def _read(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    cursor = conn.execute(_COLUMNS, (day,))
+    names = [column.name for column in cursor.description or []]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    calls = sum(r["total_calls"] for r in rows)
+    inconsistent = sum(r["inconsistent_calls"] for r in rows)
+    fixed = sum(r["auto_corrected"] for r in rows)
+    reviews = sum(r["manual_reviews"] for r in rows)
+    by_rule: dict[str, int] = {}
+    by_check: dict[str, int] = {}
+    for r in rows:
+        for rule, count in r["by_rule"].items():
+            by_rule[rule] = by_rule.get(rule, 0) + count
+        for check, count in r["by_check"].items():
+            by_check[check] = by_check.get(check, 0) + count
+    alerts = {r["company_id"]: sum(r["by_rule"].values()) for r in rows}
+    recovered = sum(
+        r["recovery_rate_pct"] * alerts[r["company_id"]]
+        for r in rows
+        if r["recovery_rate_pct"] is not None
+    )
+    latencies = [
+        r["detection_latency_p95_seconds"]
+        for r in rows
+        if r["detection_latency_p95_seconds"] is not None
+    ]
+    return {
+        "total_calls": calls,
+        "total_appointments": sum(r["total_appointments"] for r in rows),
+        "inconsistent_calls": inconsistent,
+        "inconsistency_rate_pct": _pct(inconsistent, calls),
+        "auto_corrected": fixed,
+        "manual_reviews": reviews,
+        "auto_correction_rate_pct": _pct(fixed, fixed + reviews),
+        "open_review_items": sum(r["open_review_items"] for r in rows),
+        # weighted by each company's alerts: the share of all the day's alerts resolved
+        "recovery_rate_pct": (
+            (Decimal(recovered) / sum(alerts.values())).quantize(Decimal("0.01"))
+            if sum(alerts.values())
+            else None
+        ),
+        # percentiles do not add up across companies: the worst company's
+        "worst_detection_latency_p95_seconds": max(latencies) if latencies else None,
+        "by_rule": dict(sorted(by_rule.items(), key=lambda item: (-item[1], item[0]))),
+        "by_check": dict(sorted(by_check.items(), key=lambda item: (-item[1], item[0]))),
+    }
+
+
+def _pct(part: int, whole: int) -> Decimal | None:
+    if whole == 0:
+        return None
+    return (Decimal(100) * part / whole).quantize(Decimal("0.01"))
+
+
+# Characters that mean something inside a Markdown table cell (GFM): the cell separator, inline
+# emphasis, code, links and images, HTML and entities (an entity such as &#x202e; would bring
+# back the bidi override escaped below), and the backslash that escapes them all.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def markdown_cell(value: Any) -> str:
+    """A value from data as the literal text of one Markdown table cell: special characters
+    backslash-escaped, line breaks as <br> (a raw newline would end the row), other control and
+    bidi characters as visible escapes, as in the text output."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
+    return "<br>".join(visible(line) for line in _LINE_BREAK.split(escaped))
+
+
+def _num(value: Any, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value}{suffix}"
+
+
+def _trend(row: dict[str, Any]) -> str:
+    if row["trend_direction"] == "no_data":
+        return "no earlier reports"
+    delta = row["trend_delta_pct_points"]
+    sign = "+" if delta > 0 else ""
+    return (
+        f"{sign}{delta} pts vs {row['previous_7_days_rate_pct']} % (7-day mean):"
+        f" {row['trend_direction']}"
+    )
+
+
+def _against(row: dict[str, Any], delta: str, previous: str, unit: str) -> str:
+    """`(+3.5 pts vs 90.0 % 7-day mean)` for a measure with a 7-day mean to compare with."""
+    if row[delta] is None:
+        return ""
+    sign = "+" if row[delta] > 0 else ""
+    return f" ({sign}{row[delta]}{unit} vs {row[previous]} 7-day mean)"
+
+
+def render_text(day: date, rows: list[dict[str, Any]]) -> str:
+    total = totals(rows)
+    lines = [
+        f"Booking Guard daily report for {day} (UTC)",
+        "",
+        f"Calls: {total['total_calls']}, inconsistent: {total['inconsistent_calls']}"
+        f" ({_num(total['inconsistency_rate_pct'], ' %')})",
+        f"Appointments: {total['total_appointments']}",
+        f"Auto-corrected: {total['auto_corrected']}, sent to review: {total['manual_reviews']}"
+        f" (auto-correction rate {_num(total['auto_correction_rate_pct'], ' %')}),"
+        f" open review items: {total['open_review_items']}",
+        f"Recovered: {_num(total['recovery_rate_pct'], ' %')} of the day's alerts resolved;"
+        f" detection latency p95 {_num(total['worst_detection_latency_p95_seconds'], ' s')}"
+        " (worst company)",
+    ]
+    if total["by_rule"]:
+        lines += ["", "Issues by rule:"]
+        lines += [f"  {visible(rule):<32} {count:>6}" for rule, count in total["by_rule"].items()]
+        lines += ["", "Issues by check:"]
+        lines += [
+            f"  {visible(check):<32} {count:>6}" for check, count in total["by_check"].items()
+        ]
+    for row in rows:
+        lines += [
+            "",
+            f"{visible(row['company_name'] or 'company')} (company {row['company_id']})",
+            f"  calls                {row['total_calls']:>6}",
+            f"  appointments         {row['total_appointments']:>6}",
+            f"  inconsistent         {row['inconsistent_calls']:>6}"
+            f"  ({row['inconsistency_rate_pct']} %)",
+            f"  trend                {_trend(row)}",
+            f"  recovered            {_num(row['recovery_rate_pct'], ' %')} of the day's alerts"
+            + _against(
+                row, "recovery_delta_pct_points", "previous_7_days_recovery_rate_pct", " pts"
+            ),
+            f"  detection latency    p95 {_num(row['detection_latency_p95_seconds'], ' s')}"
+            + _against(
+                row,
+                "detection_latency_delta_seconds",
+                "previous_7_days_detection_latency_p95_seconds",
+                " s",
+            ),
+            f"  auto-corrected       {row['auto_corrected']:>6}",
+            f"  sent to review       {row['manual_reviews']:>6}",
+            f"  open review items    {row['open_review_items']:>6}",
+        ]
+        if row["top_issues"]:
+            lines.append("  top issues:")
+            for i, issue in enumerate(row["top_issues"], 1):
+                lines.append(
+                    f"    {i}. {visible(issue['rule_id'])} ({issue['severity']}): {issue['count']}"
+                )
+                if issue.get("likely_cause"):
+                    lines.append(f"       cause:  {visible(issue['likely_cause'])}")
+                if issue.get("action"):
+                    lines.append(f"       action: {visible(issue['action'])}")
+        if row["action_items"]:
+            lines.append("  action items:")
+            lines += [f"    - {_action(item)}" for item in row["action_items"]]
+    return "\n".join(lines)
+
+
+def _action(item: dict[str, Any]) -> str:
+    """One action item as a line: what is waiting, and what to do about it."""
+    if item.get("kind") == "review_queue":
+        what = f"review queue: {item.get('count')} items open"
+    else:
+        what = (
+            f"{item.get('rule_id')}: {item.get('count')} of the day's alerts still open"
+            f" ({item.get('severity')})"
+        )
+    action = item.get("action")
+    return visible(f"{what}. {action}" if action else what)
+
+
+def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
+    total = totals(rows)
+    lines = [
+        f"# Booking Guard daily report, {day} (UTC)",
+        "",
+        f"- Calls: **{total['total_calls']}**, inconsistent: **{total['inconsistent_calls']}**"
+        f" ({_num(total['inconsistency_rate_pct'], ' %')})",
+        f"- Auto-corrected: {total['auto_corrected']}, sent to review: {total['manual_reviews']}"
+        f" (auto-correction rate {_num(total['auto_correction_rate_pct'], ' %')})",
+        f"- Open review items: {total['open_review_items']}",
+        f"- Appointments: {total['total_appointments']}",
+        f"- Recovered: {_num(total['recovery_rate_pct'], ' %')} of the day's alerts resolved;"
+        f" detection latency p95 {_num(total['worst_detection_latency_p95_seconds'], ' s')}"
+        " (worst company)",
+        "",
+        "| company | calls | appointments | inconsistent | rate % | trend | recovered %"
+        " | latency p95 s | auto-corrected | to review | open items | top issue |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {markdown_cell(row['company_name'] or row['company_id'])} | {row['total_calls']}"
+            f" | {row['total_appointments']}"
+            f" | {row['inconsistent_calls']} | {row['inconsistency_rate_pct']}"
+            f" | {_trend(row)} | {_num(row['recovery_rate_pct'])}"
+            f" | {_num(row['detection_latency_p95_seconds'])}"
+            f" | {row['auto_corrected']} | {row['manual_reviews']}"
+            f" | {row['open_review_items']} | {markdown_cell(row['top_rule'] or '')} |"
+        )
+    issues = [(row, issue) for row in rows for issue in row["top_issues"]]
+    if issues:
+        lines += [
+            "",
+            "## Top issues",
+            "",
+            "| company | rule | severity | alerts | likely cause | action |",
+            "|---|---|---|---:|---|---|",
+        ]
+        lines += [
+            f"| {markdown_cell(row['company_name'] or row['company_id'])}"
+            f" | {markdown_cell(issue['rule_id'])} | {markdown_cell(issue['severity'])}"
+            f" | {issue['count']} | {markdown_cell(issue.get('likely_cause') or '')}"
+            f" | {markdown_cell(issue.get('action') or '')} |"
+            for row, issue in issues
+        ]
+    actions = [(row, item) for row in rows for item in row["action_items"]]
+    if actions:
+        lines += ["", "## Action items", ""]
+        lines += [
+            f"- {markdown_cell(row['company_name'] or row['company_id'])}:"
+            f" {markdown_cell(_action(item))}"
+            for row, item in actions
+        ]
+    if total["by_rule"]:
+        lines += ["", "## Issues by rule", "", "| rule | alerts |", "|---|---:|"]
+        lines += [
+            f"| {markdown_cell(rule)} | {count} |" for rule, count in total["by_rule"].items()
+        ]
+        lines += ["", "## Issues by check", "", "| check | alerts |", "|---|---:|"]
+        lines += [
+            f"| {markdown_cell(check)} | {count} |" for check, count in total["by_check"].items()
+        ]
+    return "\n".join(lines)
