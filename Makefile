@@ -113,12 +113,12 @@ squawk: setup
 	$(BIN)/squawk -c .squawk-rollback.toml $(wildcard $(FORWARD_NOTX:.sql=.rollback.sql))
 
 # Write the next versioned migration (tables, columns, constraints, indexes, data) and its
-# rollback from the difference between sql/ and the migrations (guard/db/new_migration.py);
+# rollback from the difference between sql/ and the migrations (devtools/new_migration.py);
 # functions, views, triggers, policies and grants need none: `guard db apply` applies them from
 # sql/. Review what it writes before committing (docs/contributing.md).
 migration: setup
 	@test -n "$(NAME)" || { echo "usage: make migration NAME=short_name"; exit 2; }
-	@$(BIN)/python -m guard.db.new_migration $(NAME); status=$$?; \
+	@$(BIN)/python -m devtools.new_migration $(NAME); status=$$?; \
 	for f in migrations/[0-9][0-9][0-9][0-9]_$(NAME).sql migrations/[0-9][0-9][0-9][0-9]_$(NAME).rollback.sql; do \
 	  [ -f "$$f" ] && $(BIN)/sqlfluff fix -f -q "$$f" >/dev/null; \
 	done; exit $$status

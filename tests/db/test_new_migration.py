@@ -1,4 +1,4 @@
-"""`make migration` (guard.db.new_migration) on a copy of sql/ and migrations/: a change of
+"""`make migration` (devtools.new_migration) on a copy of sql/ and migrations/: a change of
 functions, views and triggers alone needs no migration (they are applied from sql/); a new
 table is written and builds the canonical schema, and its rollback restores what was there; a
 change of a table that exists is left to a person (TODO lines, exit status 1)."""
@@ -12,10 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.new_migration import main, plan_migration, write_migration
 from guard.db import catalog
 from guard.db.canonical import build_from_canonical
 from guard.db.migrate import Migrator
-from guard.db.new_migration import main, plan_migration, write_migration
 from guard.resources import sql_dir
 from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster

@@ -18,7 +18,7 @@ in a later migration, an index CONCURRENTLY in a `-- transactional: false` migra
 docs/dba.md). The files are for review before they are committed: the header's purpose line is
 a TODO too, and `make generated` and the tests follow (docs/contributing.md).
 
-    python -m guard.db.new_migration NAME [--database-url URL]
+    python -m devtools.new_migration NAME [--database-url URL]
 
 Without --database-url it starts a throwaway PostgreSQL (guard.embedded); with one, it creates
 and drops two scratch databases through that server (a role with CREATEDB).
