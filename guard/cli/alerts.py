@@ -24,6 +24,7 @@ from guard.cli.output import (
     emit_json_rows,
     emit_table,
     emit_table_rows,
+    wide_option,
 )
 from guard.cli.params import BIGINT, COUNT, ROW_ID
 from guard.db.connection import connect, guard_function_errors
@@ -42,6 +43,16 @@ LIST_COLUMNS = [
     "last_seen_at",
     "resolved_at",
     "message",
+]
+# Left out first to last when a terminal is too narrow for every column (`--wide` shows them).
+LIST_DROP_ORDER = [
+    "resolved_at",
+    "first_seen_at",
+    "rule_id",
+    "occurrences",
+    "status",
+    "company_id",
+    "last_seen_at",
 ]
 _READ_MORE = "'guard alerts show ' || a.id || ' --full'"
 # Masked once per row (OFFSET 0 keeps the planner from copying the call into every use), then
@@ -138,6 +149,7 @@ def alerts() -> None:
 
 
 @alerts.command("list")
+@wide_option
 @click.option(
     "--status",
     type=click.Choice(["open", "resolved", "all"]),
@@ -201,7 +213,9 @@ def list_alerts(
                         dict(zip(LIST_COLUMNS, row, strict=True)) for row in cursor
                     )
                 else:
-                    shown = emit_table_rows(f"Alerts ({status})", LIST_COLUMNS, cursor)
+                    shown = emit_table_rows(
+                        f"Alerts ({status})", LIST_COLUMNS, cursor, drop_order=LIST_DROP_ORDER
+                    )
         conn.commit()
     say_truncated(shown, total, as_json)
 

@@ -29,7 +29,7 @@ from guard.breaker.operations import (
     WindowChange,
     operator_session,
 )
-from guard.cli.output import emit_json, emit_table, when
+from guard.cli.output import emit_json, emit_table, when, wide_option
 from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
 from guard.errors import GuardError
 
@@ -123,6 +123,8 @@ STATE_COLUMNS = [
     "window",
     "source",
 ]
+# Left out first to last when a terminal is too narrow for every column (`--wide` shows them).
+STATE_DROP_ORDER = ["source", "window", "gen", "closed at", "successes", "probe in", "rules"]
 
 
 def _rules_text(view: CircuitView) -> str:
@@ -143,6 +145,7 @@ def breaker() -> None:
 
 
 @breaker.command("list")
+@wide_option
 @json_option
 @click.pass_context
 def list_circuits(ctx: click.Context, as_json: bool) -> None:
@@ -155,7 +158,9 @@ def list_circuits(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json([view.as_dict() for view in listed.circuits])
     else:
-        emit_table("circuits", STATE_COLUMNS, _state_rows(listed.circuits))
+        emit_table(
+            "circuits", STATE_COLUMNS, _state_rows(listed.circuits), drop_order=STATE_DROP_ORDER
+        )
     if listed.unreachable:
         raise GuardError(
             f"cannot read {', '.join(listed.unreachable)}: the list above is only what the other"

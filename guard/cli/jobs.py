@@ -13,7 +13,7 @@ from typing import Any
 import click
 import psycopg
 
-from guard.cli.output import echo_text, emit_json, emit_table, when
+from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
 from guard.cron import CronError, next_fire
 from guard.db.connection import connect, reconnect_delay
 from guard.dispatch.store import LoginLimit, within_limits
@@ -207,6 +207,7 @@ def jobs() -> None:
 
 
 @jobs.command()
+@wide_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def status(obj: dict[str, str | None], as_json: bool) -> None:
@@ -232,6 +233,7 @@ def status(obj: dict[str, str | None], as_json: bool) -> None:
             ]
             for job in found
         ],
+        drop_order=["ms", "enabled", "pg_cron", "next due"],
     )
     failed = [job for job in found if job["last_status"] == "failed"]
     for job in failed:

@@ -1,7 +1,9 @@
 """Human tables by default, JSON for scripts: the one place output is formatted.
 
-Tables are never cut: on a terminal they fit its width, anywhere else (a pipe, a file) they keep
-their full width, without styling. NO_COLOR (https://no-color.org) turns every style off, bold
+On a terminal a list is one line per item, fitted to its width (columns left out in the order
+the command gives, then long cells cut with an ellipsis; --wide prints everything, wrapped); a
+`show` table wraps; anywhere else (a pipe, a file) tables keep their full width, without
+styling. NO_COLOR (https://no-color.org) turns every style off, bold
 included. JSON times are ISO 8601 with their offset (`2026-11-22T09:00:00+00:00`), one format
 for every command; text times (tables, lines, stderr notes) are ISO 8601 in UTC to the second,
 `2026-11-22 09:00:00Z` (`when`), one format for every command too.
@@ -27,12 +29,14 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -128,23 +132,108 @@ def cell(value: Any) -> Text:
     return Text(visible(text_of(value)))
 
 
+# A column this narrow or narrower keeps its width when a list is fitted to the terminal (ids,
+# times, states, check ids): the long text beside it is what gets cut.
+_KEPT_COLUMN_WIDTH = 28
+# The least a cut column keeps, its ellipsis included.
+_CUT_COLUMN_MIN = 12
+# Set by --wide: lists print every column, every cell whole, wrapped over as many lines as it takes.
+_wide = False
+
+
+def wide_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--wide for a list command: every column and every cell whole."""
+
+    def remember(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        global _wide  # noqa: PLW0603 - one command per process; the flag is that command's
+        _wide = value
+
+    return click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help="Every column, every cell whole, wrapped over several lines (on a terminal a list"
+        " prints one line per row: the columns that fit, long cells cut with …).",
+    )(command)
+
+
+def _one_line_widths(natural: list[int], width: int) -> list[int] | None:
+    """Column widths for one line per row within `width`: narrow columns keep their width, the
+    wide ones share what is left. None when that leaves a wide column under _CUT_COLUMN_MIN."""
+    room = width - (3 * len(natural) + 1)  # borders and one space of padding each side
+    cut = [i for i, w in enumerate(natural) if w > _KEPT_COLUMN_WIDTH]
+    left = room - sum(w for i, w in enumerate(natural) if i not in cut)
+    if sum(natural) <= room:
+        return natural
+    if not cut or left < _CUT_COLUMN_MIN * len(cut):
+        return None
+    widths = list(natural)
+    for done, i in enumerate(sorted(cut, key=lambda i: natural[i])):
+        widths[i] = min(natural[i], left // (len(cut) - done))
+        left -= widths[i]
+    return widths
+
+
+def _fit(
+    texts: list[list[str]], width: int, drop_order: Sequence[int]
+) -> tuple[list[int], list[int] | None]:
+    """The columns a terminal of `width` shows, one line per row, and their widths: columns are
+    left out in `drop_order` until the rest fit (None: even the last ones do not; rich then
+    shrinks every column evenly)."""
+    natural = [max(cell_len(text) for text in column) for column in texts]
+    shown = list(range(len(texts)))
+    for dropped in [None, *drop_order]:
+        if dropped is not None:
+            shown.remove(dropped)
+        widths = _one_line_widths([natural[i] for i in shown], width)
+        if widths is not None:
+            return shown, widths
+    return shown, None
+
+
 def render_table(
     title: str,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     no_wrap: Sequence[str] = (),
+    drop_order: Sequence[str] = (),
 ) -> str:
     """The table as the text emit_table would print, without printing it: a command that
-    changes state renders before it commits, so a rendering error changes nothing."""
-    table = Table(title=cell(title) if title else None, title_justify="left")
-    for column in columns:
-        # fold: a long word (a key, compact JSON) goes on over the next lines of its cell on a
-        # narrow terminal instead of being cut with an ellipsis
-        table.add_column(cell(column), no_wrap=column in no_wrap, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell(value) for value in row))
+    changes state renders before it commits, so a rendering error changes nothing.
+
+    On a terminal a list (any table but a `show`'s field/value one) prints one line per row
+    unless --wide: the columns of `drop_order` are left out, first to last, until the rest fit
+    (a caption names them), then long cells are cut with an ellipsis."""
+    texts = [
+        [visible(column)] + [visible(text_of(row[i])) for row in rows]
+        for i, column in enumerate(columns)
+    ]
     buffer = io.StringIO()
-    console(buffer).print(table)
+    out = console(buffer)
+    table = Table(title=cell(title) if title else None, title_justify="left")
+    if sys.stdout.isatty() and not _wide and list(columns) != ["field", "value"]:
+        order = [list(columns).index(name) for name in drop_order]
+        shown, widths = _fit(texts, out.width, order)
+        left_out = [columns[i] for i in range(len(columns)) if i not in shown]
+        if left_out:
+            note = f"not shown at this width: {', '.join(left_out)} (--wide)"
+            table.caption = Text(textwrap.fill(note, max(out.width, 20)))
+            table.caption_justify = "left"
+        for n, i in enumerate(shown):
+            max_width = widths[n] if widths is not None else None
+            table.add_column(
+                Text(texts[i][0]), no_wrap=True, overflow="ellipsis", max_width=max_width
+            )
+    else:
+        shown = list(range(len(columns)))
+        for i, column in enumerate(columns):
+            # fold: a long word (a key, compact JSON) goes on over the next lines of its cell
+            # on a narrow terminal instead of being cut with an ellipsis
+            table.add_column(Text(texts[i][0]), no_wrap=column in no_wrap, overflow="fold")
+    for r in range(len(rows)):
+        table.add_row(*(Text(texts[i][r + 1]) for i in shown))
+    out.print(table)
     return buffer.getvalue()
 
 
@@ -158,8 +247,9 @@ def emit_table(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     no_wrap: Sequence[str] = (),
+    drop_order: Sequence[str] = (),
 ) -> None:
-    write(render_table(title, columns, rows, no_wrap))
+    write(render_table(title, columns, rows, no_wrap, drop_order))
 
 
 # -- bounded output ---------------------------------------------------------------------------
@@ -244,6 +334,7 @@ def emit_table_rows(
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     no_wrap: Sequence[str] = (),
+    drop_order: Sequence[str] = (),
 ) -> int:
     """emit_table for rows that arrive one by one: printed in tables of at most TABLE_PAGE_ROWS
     rows (the first with the title), so a long list never sits whole in memory; returns how many
@@ -254,8 +345,12 @@ def emit_table_rows(
         page.append(row)
         count += 1
         if len(page) == TABLE_PAGE_ROWS:
-            write(render_table(title if count == len(page) else "", columns, page, no_wrap))
+            write(
+                render_table(
+                    title if count == len(page) else "", columns, page, no_wrap, drop_order
+                )
+            )
             page = []
     if page or count == 0:
-        write(render_table(title if count == len(page) else "", columns, page, no_wrap))
+        write(render_table(title if count == len(page) else "", columns, page, no_wrap, drop_order))
     return count

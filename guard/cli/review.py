@@ -23,6 +23,7 @@ from guard.cli.output import (
     emit_table_rows,
     render_json,
     render_table,
+    wide_option,
     write,
 )
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
@@ -46,6 +47,20 @@ _COLUMNS = [
     "false_positive",
     "note",
     "details",
+]
+# Left out first to last when a terminal is too narrow for every column (`--wide` shows them).
+_DROP_ORDER = [
+    "closed_by_role",
+    "closed_by",
+    "closed_at",
+    "claimed_by_role",
+    "false_positive",
+    "appointment_id",
+    "details",
+    "claimed_by",
+    "company_id",
+    "status",
+    "created_at",
 ]
 # Free texts of an item: cut when long (a label or note written through SQL can be anything).
 _TEXTS = ("claimed_by", "closed_by", "note", "claimed_by_role", "closed_by_role")
@@ -98,7 +113,7 @@ def _change_and_show(
         if as_json:
             rendered = render_json([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
         elif rows:
-            rendered = render_table(title, _COLUMNS, rows)
+            rendered = render_table(title, _COLUMNS, rows, drop_order=_DROP_ORDER)
         else:
             rendered = ""
         conn.commit()
@@ -118,6 +133,7 @@ def review() -> None:
 
 
 @review.command("list")
+@wide_option
 @click.option(
     "--status",
     type=click.Choice(["open", "claimed", "resolved", "dismissed", "active"]),
@@ -153,7 +169,9 @@ def list_items(
                 if as_json:
                     shown = emit_json_rows(dict(zip(_COLUMNS, row, strict=True)) for row in cursor)
                 else:
-                    shown = emit_table_rows(f"Review items ({status})", _COLUMNS, cursor)
+                    shown = emit_table_rows(
+                        f"Review items ({status})", _COLUMNS, cursor, drop_order=_DROP_ORDER
+                    )
         conn.commit()
     say_truncated(shown, total, as_json)
 

@@ -10,7 +10,7 @@ import click
 import psycopg
 
 from guard import rollout
-from guard.cli.output import echo_text, emit_json, emit_table, when
+from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
 from guard.db.connection import connect, guard_function_errors
 
@@ -112,6 +112,7 @@ def rules() -> None:
 
 
 @rules.command("list")
+@wide_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_rules(obj: dict[str, str | None], as_json: bool) -> None:

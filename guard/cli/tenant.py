@@ -12,7 +12,7 @@ from typing import Any
 import click
 import psycopg
 
-from guard.cli.output import echo_text, emit_json, emit_table
+from guard.cli.output import echo_text, emit_json, emit_table, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
 from guard.db.connection import connect, fetch_all
 from guard.errors import GuardError, PermissionDenied, first_line
@@ -72,6 +72,7 @@ def revoke(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) 
 
 
 @tenant.command("list")
+@wide_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_bindings(obj: dict[str, str | None], as_json: bool) -> None:

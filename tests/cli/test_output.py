@@ -125,15 +125,17 @@ def test_shell_completion_as_the_readme_shows_it() -> None:
     assert answer.stdout.split() == ["plain,claim"]
 
 
-def test_a_narrow_terminal_folds_long_values_never_cuts_them(db_url: str) -> None:
-    """On a terminal a long value without spaces (compact JSON details, a key) goes on over more
-    lines of its cell: every character is still there, no ellipsis."""
+def test_wide_on_a_narrow_terminal_folds_long_values_never_cuts_them(db_url: str) -> None:
+    """With --wide a long value without spaces (compact JSON details, a key) goes on over more
+    lines of its cell: every character is still there, no ellipsis (without --wide a list is
+    one line per item: tests/cli/test_terminal_width.py)."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
         conn.execute(
             "SELECT guard.enqueue_review(1, NULL, NULL, 'other', %s::jsonb)",
             (json.dumps({"booking_id": "q" * 300}),),
         )
-    shown = _on_terminal(["--database-url", db_url, "review", "list"], {"NO_COLOR": "1"})
+    argv = ["--database-url", db_url, "review", "list", "--wide"]
+    shown = _on_terminal(argv, {"NO_COLOR": "1"})
     assert "…".encode() not in shown, "a cell was cut"
     assert shown.count(b"q") >= 300, "every character of the long value is shown"
