@@ -56,6 +56,14 @@ def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, mark
             rows, generated = load_report(conn, report_day)
         else:
             rows, generated = preview_report(conn, report_day), True
+    # A day with no company in it (none then, or none this login may read) stores no row.
+    stored = stored and bool(rows)
+    if not rows:
+        click.echo(
+            f"guard: note: no company has a report of {report_day} (no companies then, or none"
+            " this login may read): nothing is stored",
+            err=True,
+        )
     if standby is not None:
         click.echo(
             f"guard: note: {standby} is a read-only standby (in recovery): the report of"

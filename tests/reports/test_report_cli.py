@@ -119,3 +119,19 @@ def test_report_errors_are_one_line(db_url: str) -> None:
     assert "--json and --markdown exclude each other" in both.output
     bad = runner.invoke(main, ["--database-url", db_url, "report", "--date", "yesterday"])
     assert bad.exit_code == 2  # click's usage error
+
+
+def test_a_day_without_companies_says_nothing_is_stored(db_url: str) -> None:
+    """An ended day with no company: nothing is stored, and the JSON says so."""
+    runner = CliRunner()
+    argv = ["--database-url", db_url, "report", "--json", "--date", "2026-11-01"]
+    empty = runner.invoke(main, argv)
+    assert empty.exit_code == 0, empty.output
+    payload = json.loads(empty.stdout)
+    assert payload["companies"] == [] and payload["stored"] is False, payload
+    assert "no company has a report of 2026-11-01" in empty.stderr
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+    yesterday = runner.invoke(main, ["--database-url", db_url, "report", "--json"])
+    assert yesterday.exit_code == 0, yesterday.output
+    assert json.loads(yesterday.stdout)["stored"] is True, "a company: its row is stored"
