@@ -82,9 +82,9 @@ def _selected(target: Target) -> tuple[sql.Composable, tuple[Any, ...]]:
 
 def set_override(
     conn: psycopg.Connection[Any], rule: str, setting: Setting, value: str, target: Target
-) -> int:
+) -> list[int]:
     """Give the target's companies `value` for the rule's stage or mode (or the rule itself, for
-    everyone); the number of companies (or 1 rule) written."""
+    everyone: no company is named then); the ids of the companies written, in order."""
     allowed = STAGES if setting == "stage" else MODES
     if value not in allowed:
         raise GuardError(f"{setting} must be one of {', '.join(allowed)}, not {value!r}")
@@ -98,7 +98,7 @@ def set_override(
             sql.SQL("UPDATE guard.rules SET {} = %s WHERE id = %s").format(sql.Identifier(setting)),
             (value, rule),
         )
-        return 1
+        return []
     if target.companies:
         _require_companies(conn, target.companies)
     where, params = _selected(target)
@@ -106,15 +106,16 @@ def set_override(
         "INSERT INTO guard.rule_company_stages AS o (rule_id, company_id, {column})"
         " SELECT %s, c.id, %s FROM public.companies AS c WHERE {where}"
         " ON CONFLICT (rule_id, company_id) DO UPDATE SET {column} = EXCLUDED.{column}"
+        " RETURNING o.company_id"
     ).format(column=sql.Identifier(setting), where=where)
-    return conn.execute(query, (rule, value, *params)).rowcount
+    return sorted(row[0] for row in conn.execute(query, (rule, value, *params)))
 
 
 def clear_override(
     conn: psycopg.Connection[Any], rule: str, setting: Setting, target: Target
-) -> int:
+) -> list[int]:
     """Drop the stage or mode override of the target's companies (every company of the rule
-    when the target names none); the number of companies that had one."""
+    when the target names none); the ids of the companies that had one, in order."""
     _lock_for_change(conn)
     _rule(conn, rule)
     if target.companies:
@@ -133,17 +134,19 @@ def clear_override(
         sql.SQL(
             "DELETE FROM guard.rule_company_stages AS o"
             " WHERE o.rule_id = %s AND o.{column} IS NOT NULL AND o.{other} IS NULL{reached}"
+            " RETURNING o.company_id"
         ).format(column=column, other=other, reached=reached),
         (rule, *params),
-    ).rowcount
+    ).fetchall()
     kept = conn.execute(
         sql.SQL(
             "UPDATE guard.rule_company_stages AS o SET {column} = NULL"
             " WHERE o.rule_id = %s AND o.{column} IS NOT NULL{reached}"
+            " RETURNING o.company_id"
         ).format(column=column, reached=reached),
         (rule, *params),
-    ).rowcount
-    return gone + kept
+    ).fetchall()
+    return sorted(row[0] for row in [*gone, *kept])
 
 
 _OVERRIDES = """

@@ -89,21 +89,35 @@ def _change(
     if clear:
         if value is not None:
             raise click.UsageError(f"--clear takes no {setting.upper()}")
-        count = _in_one_transaction(
+        cleared = _in_one_transaction(
             database_url, lambda conn: rollout.clear_override(conn, rule, setting, target)
         )
-        echo_text(f"cleared  {rule}: the {setting} override of {count} company(ies)")
+        echo_text(f"cleared  {rule}: the {setting} override of {_companies(cleared, rule)}")
         return
     if value is None:
         raise click.UsageError(f"missing {setting.upper()} (or --clear)")
-    count = _in_one_transaction(
+    written = _in_one_transaction(
         database_url,
         lambda conn: rollout.set_override(conn, rule, setting, value, target),
     )
     if target.everyone:
         echo_text(f"set  {rule}: {setting} {value} (the rule's own; company overrides still apply)")
     else:
-        echo_text(f"set  {rule}: {setting} {value} for {count} company(ies)")
+        echo_text(f"set  {rule}: {setting} {value} for {_companies(written, rule)}")
+
+
+# The most company ids a change names on its line; `guard rules show RULE` lists every one.
+_NAMED_COMPANIES = 20
+
+
+def _companies(ids: list[int], rule: str) -> str:
+    """`3 company(ies): 4, 17, 22`: which companies a change reached, not only how many."""
+    if not ids:
+        return "0 company(ies)"
+    named = ", ".join(str(i) for i in ids[:_NAMED_COMPANIES])
+    more = len(ids) - _NAMED_COMPANIES
+    rest = f" and {more} more (`guard rules show {rule}`)" if more > 0 else ""
+    return f"{len(ids)} company(ies): {named}{rest}"
 
 
 @click.group()
