@@ -73,7 +73,36 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
         for path in pending_definitions
     ]
     differences += own_checks_bypassing_rls(database_url)
+    differences += missing_sequence_grants(database_url)
     return differences
+
+
+def missing_sequence_grants(database_url: str | None) -> list[Difference]:
+    """A sequence a role needs to insert into the application's tables (guard.insert_sequences:
+    a serial column's, as Laravel's `$t->id()` makes) without its USAGE: every insert of that
+    role fails. Nothing before the function exists (its definition is then pending)."""
+    with connect(database_url) as conn:
+        present = conn.execute(
+            "SELECT to_regprocedure('guard.insert_sequences()') IS NOT NULL"
+        ).fetchone()
+        if present is None or not present[0]:
+            return []
+        rows = conn.execute(
+            "SELECT q.sequence_name::text, q.role_kind"
+            " FROM guard.insert_sequences() AS q"
+            " JOIN guard.role_names AS n ON n.kind = q.role_kind"
+            " WHERE to_regrole(quote_ident(n.role_name)) IS NOT NULL"
+            " AND NOT has_sequence_privilege(n.role_name, q.sequence_name, 'USAGE')"
+            " ORDER BY 1, 2"
+        ).fetchall()
+    return [
+        Difference(
+            "missing",
+            f"grant USAGE on sequence {sequence} to {kind}",
+            "its inserts fail; run SELECT guard.apply_grants() as a member of the owner role",
+        )
+        for sequence, kind in rows
+    ]
 
 
 @dataclass

@@ -161,6 +161,17 @@ BEGIN
         );
         EXECUTE format('GRANT %s ON %s TO %I', privilege_list, target, granted.role_name);
     END LOOP;
+    -- The sequences the application's tables draw their ids from follow the tables: a role that
+    -- may insert rows gets USAGE on them (guard.insert_sequences).
+    FOR granted IN
+        SELECT n.role_name, q.sequence_name
+        FROM guard.insert_sequences() AS q
+        INNER JOIN guard.role_names AS n ON q.role_kind = n.kind
+        WHERE NOT unfit ? q.role_kind
+        ORDER BY 1, 2
+    LOOP
+        EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', granted.sequence_name, granted.role_name);
+    END LOOP;
 
     -- The check reader (guard.read_own_check runs every own check as it): exactly what the
     -- reporting role may read, of every company, taken again from reporting at every apply, and
