@@ -11,12 +11,26 @@ from typing import Any
 from guard.db.catalog import GUARD_PREFIX, Snapshot
 
 _PARTS = ("constraints", "indexes", "triggers", "policies")
-# On an adopted database the application's columns may be varchar or timestamp; PostgreSQL then
-# stores our views with casts around those columns, e.g. (a.status)::text. Only such casts of a
-# parenthesised reference or call are ignored, and only when tables were adopted.
-_ADOPTED_TYPE_CAST = re.compile(
-    r"\((\w+\.\w+|GREATEST\([^()]*\))\)::(?:text|character varying|timestamp with time zone)"
+# On an adopted database the application's columns may be varchar or timestamp (Laravel's
+# `string` and `timestamps()`); PostgreSQL then stores our views, constraints and policies with
+# casts around those columns and their literals: (a.status)::text, (customer_link_status)::text,
+# (ARRAY['inbound'::character varying])::text[]. Only these casts are ignored, and only on
+# adopted tables (views: when tables were adopted); a changed literal, operator or column is
+# still a difference.
+_COLUMN_TYPE_CAST = re.compile(
+    r"\((\w+(?:\.\w+)?|GREATEST\([^()]*\))\)"
+    r"::(?:text|character varying|timestamp with time zone|timestamp without time zone)"
 )
+_VARCHAR_LITERAL = re.compile(r"'((?:[^']|'')*)'::character varying")
+_TEXT_ARRAY_CAST = re.compile(r"\((ARRAY\[[^\[\]]*\])\)::text\[\]")
+
+
+def _type_neutral(definition: str) -> str:
+    """`definition` without the casts the application's column types add (above)."""
+    definition = _VARCHAR_LITERAL.sub(r"'\1'::text", definition)
+    definition = _TEXT_ARRAY_CAST.sub(r"\1", definition)
+    return _COLUMN_TYPE_CAST.sub(r"\1", definition)
+
 
 # The legacy-row triggers and the CHECK each stands in for (guard.sync_legacy_triggers): on an
 # adopted database they exist exactly while that CHECK is NOT VALID, until `guard db validate`.
@@ -313,7 +327,10 @@ def _compare_parts(
             "using",
             "with_check",
         ):
-            if attribute in w and w[attribute] != h.get(attribute):
+            wanted, had = w.get(attribute), h.get(attribute)
+            if is_adopted and isinstance(wanted, str) and isinstance(had, str):
+                wanted, had = _type_neutral(wanted), _type_neutral(had)
+            if attribute in w and wanted != had:
                 found.append(
                     Difference(
                         "changed",
@@ -416,4 +433,4 @@ def _diff(expected: str | None, actual: str | None, limit: int = 40) -> list[str
 def _view_definition(definition: str | None, adopted: set[str]) -> str | None:
     if definition is None or not adopted:
         return definition
-    return _ADOPTED_TYPE_CAST.sub(r"\1", definition)
+    return _type_neutral(definition)

@@ -1,0 +1,86 @@
+"""`guard db verify` on a database whose booking tables the application made with its own column
+types (Laravel: `string` = varchar(255), `timestamps()` = timestamp(0) without time zone): the
+casts PostgreSQL adds around those columns in our views and constraints are no drift, so verify
+goes green after `guard db validate`; a real change of those definitions is still found.
+Issue 72, row 2: two false drifts kept verify at exit 1 for ever."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from devtools.legacy_schema import LEGACY_SCHEMA
+from guard.db.migrate import Migrator
+from guard.db.validate import validate
+from guard.db.verify import verify
+
+# the columns Booking Guard reads that a Laravel application declares as strings
+LARAVEL_STRINGS = (
+    "customer_link_status",
+    "customer_link_method",
+    "direction",
+    "appointment_link_status",
+)
+
+
+@pytest.fixture
+def laravel_typed(empty_db_url: str) -> Iterator[str]:
+    extra = "".join(f"\n    {column} varchar(255)," for column in LARAVEL_STRINGS)
+    schema = LEGACY_SCHEMA.replace(
+        "    booking_id varchar(255),", "    booking_id varchar(255)," + extra, 1
+    )
+    assert schema != LEGACY_SCHEMA
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute(schema.encode())
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply()
+    report = validate(empty_db_url, pause_ratio=0)
+    assert report.complete, report.constraints
+    yield empty_db_url
+
+
+def test_verify_is_green_on_the_applications_column_types(laravel_typed: str) -> None:
+    with psycopg.connect(laravel_typed) as conn:
+        types: dict[str, str] = dict(
+            conn.execute(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns"
+                " WHERE table_name = 'calls' AND column_name = ANY(%s)",
+                (list(LARAVEL_STRINGS),),
+            ).fetchall()
+        )
+    assert set(types.values()) == {"character varying"}, types
+    assert [(d.kind, d.subject) for d in verify(laravel_typed)] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "subject"),
+    [
+        (
+            "ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check,"
+            " ADD CONSTRAINT guard_calls_direction_check"
+            " CHECK (direction IN ('inbound', 'outbound', 'sideways'))",
+            "constraint guard_calls_direction_check on public.calls",
+        ),
+        (
+            "(the view's own definition, 'outbound' made 'sideways')",
+            "view guard.check_call_without_direction",
+        ),
+    ],
+)
+def test_a_real_change_is_still_drift(laravel_typed: str, change: str, subject: str) -> None:
+    with psycopg.connect(laravel_typed, autocommit=True) as conn:
+        if subject.startswith("view"):
+            definition = conn.execute(
+                "SELECT pg_get_viewdef('guard.check_call_without_direction'::regclass)"
+            ).fetchone()
+            assert definition is not None and "'inbound'::character varying" in definition[0]
+            body = definition[0].rstrip().rstrip(";").replace("'outbound'", "'sideways'")
+            change = (
+                "CREATE OR REPLACE VIEW guard.check_call_without_direction"
+                " WITH (security_invoker = true) AS " + body
+            )
+        conn.execute(change)
+    found = [(d.kind, d.subject) for d in verify(laravel_typed)]
+    assert found == [("changed", subject)]
