@@ -169,10 +169,17 @@ def apply(
             return
         applied = migrator.apply(to, on_applied=lambda i: echo_text(f"applied  {i}"))
         outcome = migrator.definitions_outcome
+        restored = migrator.grants_restored
     if outcome is not None and outcome.changed:
         echo_text(outcome.summary())
     if not applied and (outcome is None or not outcome.changed):
-        click.echo("Nothing to apply: the database is up to date.")
+        if restored:
+            click.echo(
+                "Restored the privileges Booking Guard grants (guard.apply_grants): one was"
+                " missing. Nothing else to apply."
+            )
+        else:
+            click.echo("Nothing to apply: the database is up to date.")
 
 
 def _show_plan(plan: ApplyPlan) -> None:

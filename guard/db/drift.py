@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from guard.db.catalog import GUARD_PREFIX, Snapshot
+from guard.db.catalog import GUARD_PREFIX, GUARD_SCHEMA, Snapshot
 
 _PARTS = ("constraints", "indexes", "triggers", "policies")
 # On an adopted database the application's columns may be varchar or timestamp (Laravel's
@@ -284,8 +284,9 @@ def _compare_columns(
         found.append(Difference("missing", f"column {table}.{column}"))
     if is_adopted:  # the application's types and extra columns are its own
         return found
-    for column in sorted(set(have) - set(want)):
-        found.append(Difference("extra", f"column {table}.{column}"))
+    if table.split(".", 1)[0] == GUARD_SCHEMA:  # on a booking table an extra column is the app's
+        for column in sorted(set(have) - set(want)):
+            found.append(Difference("extra", f"column {table}.{column}"))
     for column in sorted(set(want) & set(have)):
         for attribute, expected_value in want[column].items():
             if have[column][attribute] != expected_value:
@@ -305,6 +306,10 @@ def _compare_parts(
     if is_adopted:
         want = {k: v for k, v in want.items() if k.startswith(GUARD_PREFIX)}
         have = {k: v for k, v in have.items() if k.startswith(GUARD_PREFIX)}
+    elif table.split(".", 1)[0] != GUARD_SCHEMA:
+        # a booking table Booking Guard created: the application's own index, constraint or
+        # trigger on it is the application's business, as on an adopted one
+        have = {k: v for k, v in have.items() if k in want or k.startswith(GUARD_PREFIX)}
     noun = _SINGULAR[part]
     found = _missing_and_extra(want, have, lambda name, _: f"{noun} {name} on {table}")
     for name in sorted(set(want) & set(have)):

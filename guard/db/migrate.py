@@ -87,6 +87,25 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 Progress = Callable[[str], None]
 
 
+# Every privilege guard.apply_grants may give: on the guard schema, its relations and functions,
+# and the booking tables and their sequences in public.
+_GRANTS_FINGERPRINT = """
+SELECT md5(concat_ws(
+    '|',
+    (SELECT n.nspacl::text FROM pg_namespace AS n WHERE n.nspname = 'guard'),
+    (SELECT string_agg(c.oid::text || ':' || coalesce(c.relacl::text, ''), ',' ORDER BY c.oid)
+     FROM pg_class AS c WHERE c.relnamespace IN ('guard'::regnamespace, 'public'::regnamespace)),
+    (SELECT string_agg(p.oid::text || ':' || coalesce(p.proacl::text, ''), ',' ORDER BY p.oid)
+     FROM pg_proc AS p WHERE p.pronamespace = 'guard'::regnamespace),
+    (SELECT string_agg(a.attrelid::text || '.' || a.attnum || ':' || a.attacl::text, ','
+        ORDER BY a.attrelid, a.attnum)
+     FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
+     WHERE a.attacl IS NOT NULL
+        AND c.relnamespace IN ('guard'::regnamespace, 'public'::regnamespace))
+))
+"""
+
+
 @dataclass(frozen=True)
 class MigrationState:
     """One migration as the database sees it."""
@@ -200,6 +219,8 @@ class Migrator:
         self.before_commit: Callable[[psycopg.Connection[Any], Any], None] | None = None
         # What the last apply or rollback did to the definitions (None: nothing was due).
         self.definitions_outcome: definitions.Outcome | None = None
+        # Set by apply(): whether an apply with nothing pending put back a missing grant.
+        self.grants_restored = False
         self._conn: psycopg.Connection[Any] | None = None
         self._backend: Any = None
         self._watch: BlockerWatch | None = None
@@ -310,6 +331,7 @@ class Migrator:
                 )
             )
             if not pending and not due:
+                self.grants_restored = self._restore_grants()
                 return done
             missing = privileges.missing_for_apply(self.conn)
             if missing:
@@ -341,6 +363,21 @@ class Migrator:
                         "applying the definitions",
                     )
         return done
+
+    def _restore_grants(self) -> bool:
+        """With nothing pending: run guard.apply_grants() again, so that a grant `guard db
+        verify` reports missing is put back by the command that applies Booking Guard. True when
+        a privilege of Booking Guard's objects or the booking tables changed."""
+        present = self.conn.execute(
+            "SELECT to_regprocedure('guard.apply_grants()') IS NOT NULL"
+        ).fetchone()
+        if not present or not present[0] or privileges.missing_for_apply(self.conn):
+            return False
+        with self.conn.transaction():
+            before = self.conn.execute(_GRANTS_FINGERPRINT).fetchone()
+            self.conn.execute("SELECT guard.apply_grants()")
+            after = self.conn.execute(_GRANTS_FINGERPRINT).fetchone()
+        return before != after
 
     def plan_apply(self, to: str | None = None) -> ApplyPlan:
         """What `apply(to)` would run, in its order, found in one READ ONLY transaction: no
