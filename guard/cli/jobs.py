@@ -157,6 +157,21 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
     return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
 
 
+def _cron_forms(conn: psycopg.Connection[Any], jobs: list[dict[str, Any]]) -> dict[str, str]:
+    """The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
+    expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift."""
+    row = conn.execute("SELECT to_regprocedure('guard.cron_schedule(text)') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return {job["job_name"]: job["schedule"] for job in jobs}
+    names = [job["job_name"] for job in jobs]
+    rows = conn.execute(
+        "SELECT j.name, guard.cron_schedule(j.schedule) FROM unnest(%s::text[]) AS n (name)"
+        " JOIN guard.jobs AS j ON j.name = n.name",
+        (names,),
+    ).fetchall()
+    return {name: schedule for name, schedule in rows}
+
+
 def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
     row = conn.execute("SELECT to_regclass('guard.job_status') IS NOT NULL").fetchone()
     if not row or not row[0]:
@@ -177,6 +192,7 @@ def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     names = [column.name for column in cursor.description or []]
     jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     now = _db_now(conn)
+    expected = _cron_forms(conn, jobs) if cron else {}
     for job in jobs:
         # guard.job_status's next_due_at is the last start plus the interval (now when never
         # run); the schedule says when pg_cron, and `guard jobs run`, really run it.
@@ -194,7 +210,7 @@ def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             job["pg_cron"] = "not visible to this login"
         elif scheduled is None:
             job["pg_cron"] = "not scheduled"
-        elif scheduled["schedule"] != job["schedule"] or not scheduled["active"]:
+        elif scheduled["schedule"] != expected.get(job["job_name"]) or not scheduled["active"]:
             job["pg_cron"] = f"drift ({scheduled['schedule']}, active={scheduled['active']})"
         else:
             job["pg_cron"] = "scheduled"

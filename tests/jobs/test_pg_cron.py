@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from guard.cli.jobs import job_status
 from guard.db import catalog
 from guard.db.drift import compare_cron_jobs
 from guard.db.migrate import Migrator
@@ -126,6 +127,22 @@ def test_verify_reports_cron_drift(cron_db_url: str) -> None:
         finally:
             conn.execute("SELECT guard.schedule_jobs()")
         assert compare_cron_jobs(catalog.cron_jobs(conn)) == []
+
+
+def test_jobs_status_and_verify_agree_on_the_installed_pg_cron(cron_db_url: str) -> None:
+    """`guard jobs status` judges drift as verify does: on pg_cron before 1.5 detect_queue's
+    '15 seconds' is scheduled every minute, which is no drift there; a real change still is."""
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        assert compare_cron_jobs(catalog.cron_jobs(conn)) == []
+        states = {job["job_name"]: job["pg_cron"] for job in job_status(conn)}
+        assert set(states.values()) == {"scheduled"}, states
+        try:
+            conn.execute("SELECT cron.schedule('guard_detect', '*/7 * * * *', 'SELECT 1')")
+            states = {job["job_name"]: job["pg_cron"] for job in job_status(conn)}
+            assert states["detect"].startswith("drift (*/7 * * * *"), states
+            assert states["detect_queue"] == "scheduled"
+        finally:
+            conn.execute("SELECT guard.schedule_jobs()")
 
 
 def test_disabling_a_job_unschedules_it(cron_db_url: str) -> None:
