@@ -24,6 +24,7 @@ system-packages:
 	fi
 
 $(STAMP): pyproject.toml
+	@echo "Installing Booking Guard and its tools into $(VENV) (about a minute, once)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
