@@ -131,6 +131,7 @@ REQUIRED_ROLES: dict[str, str] = {
     "review list": _READER,
     "review show": _READER,
     "alerts": _READER,
+    "alerts test": "no database login: the channel's own settings (GUARD_SLACK_WEBHOOK_URL, ...)",
     "breaker": _OWNER,
     "calendar": "Booking Guard's application role (guard_app by default) or owner role",
     "demo": "a local PostgreSQL superuser",
@@ -270,6 +271,9 @@ def _refuse_writes_on_standby(command: click.Command, path: tuple[str, ...] = ()
 # Commands that do not need Booking Guard's schema in the database: `guard demo` starts its own
 # cluster, and `guard db` creates the schema and reports on it (`db validate` needs it).
 SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "db verify"})
+# Commands that use no database at all: the demo starts its own, a channel test sends through
+# the channel's settings alone.
+DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 # A database without Booking Guard: no schema `guard`, or no table guard.alerts in it (read from
 # the catalog, which every login may read).
 _HAS_SCHEMA = """
@@ -311,7 +315,7 @@ def _require_database(command: click.Command, path: tuple[str, ...] = ()) -> Non
             _require_database(sub, (*path, name))
         return
     name = " ".join(path)
-    if name == "demo" or command.callback is None:
+    if name in DATABASE_NOT_USED or command.callback is None:
         return
     original = command.callback
     needs_schema = name not in SCHEMA_NOT_NEEDED

@@ -11,6 +11,8 @@ that prints the alert whole (`guard alerts show ID --full`)."""
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -20,6 +22,7 @@ from guard.cli.output import (
     FETCH_ROWS,
     bounded_json_sql,
     bounded_text_sql,
+    echo_text,
     emit_json,
     emit_json_rows,
     emit_table,
@@ -27,8 +30,12 @@ from guard.cli.output import (
     wide_option,
 )
 from guard.cli.params import BIGINT, COUNT, ROW_ID
+from guard.cli.watch import CHANNELS, sinks, who_acts
 from guard.db.connection import connect, guard_function_errors
-from guard.errors import GuardError
+from guard.dispatch.message import test_message
+from guard.dispatch.sinks import DeliveryError
+from guard.errors import ConfigurationError, GuardError
+from guard.redact import redact_url
 
 LIST_COLUMNS = [
     "id",
@@ -247,3 +254,49 @@ def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: b
         emit_json(alert)
         return
     emit_table(f"Alert {alert_id}", ["field", "value"], list(alert.items()))
+
+
+@alerts.command("test")
+@click.option(
+    "--channel",
+    type=click.Choice(CHANNELS),
+    required=True,
+    help="The channel to send through, configured as for `guard watch` (its GUARD_* settings).",
+)
+@click.option(
+    "--send-timeout", type=click.FloatRange(min=0.1, max=600), default=10.0, show_default=True
+)
+def test_channel(channel: str, send_timeout: float) -> None:
+    """Send one test message through a channel, as `guard watch` would, and say what happened."""
+    smtp = {
+        "host": os.environ.get("GUARD_SMTP_HOST"),
+        "port": _smtp_port(),
+        "sender": os.environ.get("GUARD_SMTP_FROM"),
+        "to": os.environ.get("GUARD_SMTP_TO"),
+        "starttls": os.environ.get("GUARD_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+    }
+    [(sink, _)] = sinks([channel], dict.fromkeys(CHANNELS, 1), send_timeout, smtp)
+    message = test_message(channel, who_acts(), datetime.now(UTC))
+    try:
+        sink.send(message)
+    except DeliveryError as error:
+        raise GuardError(f"the test message through {channel} was not delivered: {error}") from None
+    echo_text(f"sent a test message through {channel}: {_target(channel)} accepted it")
+
+
+def _smtp_port() -> int:
+    text = os.environ.get("GUARD_SMTP_PORT", "587")
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ConfigurationError(f"GUARD_SMTP_PORT {text[:20]!r} is not a port from 1 to 65535")
+    return int(text)
+
+
+def _target(channel: str) -> str:
+    """Where the channel delivers, secrets masked."""
+    where = {
+        "stdout": "standard output",
+        "webhook": redact_url(os.environ.get("GUARD_SLACK_WEBHOOK_URL", "")),
+        "alertmanager": redact_url(os.environ.get("GUARD_ALERTMANAGER_URL", "")),
+        "email": f"{os.environ.get('GUARD_SMTP_HOST')} (to {os.environ.get('GUARD_SMTP_TO')})",
+    }
+    return where[channel]

@@ -70,7 +70,7 @@ def parse_skip_before(value: str, now: datetime | None = None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _actor() -> str:
+def who_acts() -> str:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -89,7 +89,7 @@ def _default_channels() -> list[str]:
     return chosen
 
 
-def _sinks(
+def sinks(
     channels: list[str],
     rates: dict[str, int],
     send_timeout: float,
@@ -391,7 +391,7 @@ def watch(
     )
     install_log_filter()  # no URL token, credential or password in any log line
     # A channel named for reports, digests, severities or resolved notices is one to deliver to:
-    # without --channel it joins the default ones, so a missing setting is named (_sinks).
+    # without --channel it joins the default ones, so a missing setting is named (sinks).
     named = [*report_channels, *digest_hours, *min_severity, *resolved_channels]
     chosen = list(dict.fromkeys(channels or [*_default_channels(), *named]))
     rates = {
@@ -424,12 +424,12 @@ def watch(
     )
     dispatcher = Dispatcher(
         ctx.obj.get("database_url"),
-        _sinks(chosen, rates, send_timeout, smtp, alertmanager_hold),
+        sinks(chosen, rates, send_timeout, smtp, alertmanager_hold),
         settings,
     )
     if skip_before is not None:
         cutoff = skip_before
-        actor = _actor()
+        actor = who_acts()
         skipped = dispatcher.skip_before(cutoff, actor)
         click.echo(
             f"guard watch: skipped {skipped} deliveries of alerts last seen before"

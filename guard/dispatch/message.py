@@ -246,6 +246,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def test_message(channel: str, sent_by: str, sent_at: datetime) -> Message:
+    """`guard alerts test`: one message through one channel, saying it is a test and who sent
+    it, so that a person watching the channel knows nothing is wrong."""
+    text = (
+        f"Booking Guard test message for channel {channel}, sent by {neutralise(sent_by)} at"
+        f" {_iso(sent_at)}: if you read this, alerts reach you here. Nothing needs doing."
+    )
+    payload = {"type": "test", "channel": channel, "sent_by": sent_by, "sent_at": _iso(sent_at)}
+    return Message("test", (), payload, "Booking Guard test message", text)
+
+
 def alert_message(row: AlertRow) -> Message:
     """The message for one alert. An alert deleted since (retention) still gets a message."""
     if row.check_id is None:

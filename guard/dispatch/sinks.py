@@ -467,6 +467,10 @@ class AlertmanagerSink:
                 review_labels["company_id"] = str(p["company_id"])
             labels = {k: neutralise(v) for k, v in review_labels.items()}
             return [self._alert(message, labels, _time(p.get("created_at")) or now)]
+        if message.kind == "test":
+            # resolved at once: a test shows in Alertmanager's history, pages nobody for long
+            labels = {"alertname": "booking_guard_test", "severity": "none"}
+            return [self._alert(message, labels, now, now + _TEST_ALERT_HOLD)]
         if p.get("type") not in ("alert", "resolved") or p.get("missing"):
             kind = "alert_missing" if p.get("missing") else "summary"
             labels = {"alertname": f"booking_guard_{kind}", "severity": "warning"}
@@ -494,6 +498,10 @@ class AlertmanagerSink:
 
     def send(self, message: Message) -> None:
         post_json(self._target, self.alerts(message), self._timeout_s, "Alertmanager")
+
+
+# How long `guard alerts test`'s alert stays active in Alertmanager: long enough to be routed.
+_TEST_ALERT_HOLD = timedelta(minutes=5)
 
 
 def _time(value: object) -> datetime | None:

@@ -61,6 +61,7 @@ def command_lines(url: str, login: str) -> list[tuple[str, list[str]]]:
     return [
         ("alerts list", []),
         ("alerts show", [alert_id]),
+        ("alerts test", ["--channel", "stdout"]),
         ("breaker trip", [*reason(CIRCUIT), "--create"]),
         ("breaker list", []),
         ("breaker show", [CIRCUIT]),

@@ -78,6 +78,7 @@ SHOWS_NO_FREE_TEXT = {
     "db validate": "rule and constraint names of the schema, counts",
     "db verify": "catalog differences and login names",
     "demo": "its own sample data",
+    "alerts test": "the channel's name, the sender's user@host and the time; no database",
     "metrics": "Prometheus exposition: label values are escaped by prometheus_client",
     "jobs run": "guard.run_job's message about a job; the error text is shown by `jobs status`",
     "rules list": "rule ids, stages and modes from Booking Guard's own catalogue, counts",
