@@ -98,8 +98,8 @@ SELECT throws_ok(
 SELECT results_eq(
     $$SELECT invariant, count(*)::int FROM guard.rules WHERE invariant IS NOT NULL
       GROUP BY invariant ORDER BY invariant$$,
-    $$VALUES ('I1', 1), ('I2', 1), ('I3', 1), ('I4', 1), ('I5', 1), ('I6', 1), ('I7', 1), ('I8', 1),
-             ('I9', 1)$$,
+    $$VALUES ('I1', 1), ('I10', 1), ('I2', 1), ('I3', 1), ('I4', 1), ('I5', 1), ('I6', 1), ('I7', 1),
+             ('I8', 1), ('I9', 1)$$,
     'each invariant has exactly one rule'
 );
 SELECT throws_ok(

@@ -102,7 +102,8 @@ SELECT results_eq(
         ('booked_without_appointment', 1, 1), ('booking_failure_anomaly', 1, 1),
         ('booking_outcome_unknown', 0, 0), ('booking_volume_drop', 0, 0), ('bookings_stopped', 0, 0),
         ('call_volume_drop', 0, 0), ('call_without_direction', 1, 1), ('calls_stopped', 0, 0),
-        ('cross_tenant_link', 1, 1), ('flags_contradict_appointments', 1, 1),
+        ('cross_tenant_link', 1, 1), ('customer_double_booked', 0, 0), ('double_booked_call', 0, 0),
+        ('flags_contradict_appointments', 1, 1),
         ('orphaned_voice_appointment', 1, 1), ('recent_booking_failure', 9, 9), ('unknown_value', 0, 0)$$,
     'detect opens one alert per offending row'
 );

@@ -5,7 +5,7 @@
 -- detected (by its check views, by check_call, or by VALIDATE CONSTRAINT), its clean look-alike
 -- is not, and the CHECKs still refuse the same row written anew.
 BEGIN;
-SELECT plan(37);
+SELECT plan(38);
 
 INSERT INTO companies (id, name) VALUES (691, 'adopted'), (692, 'other'), (693, 'gone quiet'), (694, 'failing');
 
@@ -62,7 +62,9 @@ INSERT INTO appointments (id, company_id, call_id, source, status, calcom_v2_boo
 (6917, 691, NULL, 'manual', 'scheduled', 'u6917', now() - interval '2 days', NULL),
 (6918, 691, NULL, 'retell_webhook', 'scheduled', 'u6918', now() - interval '2 days', now() - interval '1 day'),
 -- I8: a status outside the known set ('canceled': counts as active, detected)
-(6919, 691, NULL, 'manual', 'canceled', 'u6919', now() - interval '2 days', NULL);
+(6919, 691, NULL, 'manual', 'canceled', 'u6919', now() - interval '2 days', NULL),
+-- I10: call 6906 booked a second time, a minute after its first appointment
+(6920, 691, 6906, 'retell_webhook', 'scheduled', 'u6920', now() - interval '2 days' + interval '1 minute', NULL);
 
 -- I7: an attempt that called the calendar an hour ago and never finished; one that is in time
 INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at) VALUES
@@ -252,6 +254,9 @@ SELECT ok(
     pg_temp.found('calls_stopped', 693) AND pg_temp.found('bookings_stopped', 693),
     'I9: a company whose calls and appointments stopped is detected'
 );
+
+-- I10
+SELECT ok(pg_temp.found('double_booked_call', 6920), 'I10: a call''s second active appointment is detected');
 
 -- Every invariant of guard.rules had an existing bad row detected above (I2 by its CHECK).
 SELECT is(

@@ -30,6 +30,16 @@ INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy, check
     'report', 'check_recent_booking_failure', FALSE
 ),
 (
+    'double_booked_call', 'I10_double_booking', 'high',
+    'The call has more than one active appointment: it was booked twice.',
+    'review', 'check_double_booked_call', FALSE
+),
+(
+    'customer_double_booked', 'I10_double_booking', 'high',
+    'The customer has two active appointments at overlapping times.',
+    'review', 'check_customer_double_booked', FALSE
+),
+(
     'cross_tenant_link', 'I5_tenant_link', 'critical',
     'An appointment is linked to a call of another company.',
     'review', 'check_cross_tenant_link', FALSE

@@ -47,6 +47,12 @@ INSERT INTO guard.rules AS r (
     'Appointment status and source and the call''s session_outcome are values of the known sets '
     || '(settings known_*): Booking Guard decides from them.',
     'report', 'correct', 'observe', '{}'
+),
+(
+    'I10_double_booking', 'I10', 'high',
+    'A call has at most one active appointment, and a customer is not booked twice at '
+    || 'overlapping times.',
+    'review', 'correct', 'observe', '{}'
 )
 ON CONFLICT (id) DO UPDATE SET
     invariant = excluded.invariant,

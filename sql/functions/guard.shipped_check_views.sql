@@ -19,6 +19,8 @@ RETURN ARRAY[
     'check_call_without_direction',
     'check_calls_stopped',
     'check_cross_tenant_link',
+    'check_customer_double_booked',
+    'check_double_booked_call',
     'check_flags_contradict_appointments',
     'check_orphaned_voice_appointment',
     'check_recent_booking_failure',

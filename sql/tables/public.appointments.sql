@@ -27,3 +27,8 @@ CREATE INDEX guard_appointments_created_at_idx ON public.appointments (created_a
 
 -- a company's history (BI under row-level security reads company_id = ANY (its companies))
 CREATE INDEX guard_appointments_company_created_idx ON public.appointments (company_id, created_at);
+
+-- double bookings: a customer's active appointments at overlapping times (check
+-- customer_double_booked)
+CREATE INDEX guard_appointments_customer_starts_idx ON public.appointments (customer_id, starts_at)
+WHERE customer_id IS NOT NULL;
