@@ -79,7 +79,7 @@ def test_concurrent_writers_double_booking_a_call_are_all_found(db_url: str) -> 
         conn.execute(
             "UPDATE appointments SET status = 'cancelled' WHERE id = ANY(%s)", (list(repeats),)
         )
-        passed = dict(
+        passed: dict[str, int] = dict(
             conn.execute(
                 "SELECT check_id, offending FROM guard.run_detection('-infinity', NULL)"
                 " WHERE check_id IN ('double_booked_call', 'customer_double_booked')"
