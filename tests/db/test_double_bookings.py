@@ -46,14 +46,14 @@ def _repeats(conn: psycopg.Connection[tuple[object, ...]]) -> set[int]:
         "SELECT id FROM appointments WHERE call_id = 1"
         " AND guard.is_active_appointment(status, deleted_at) ORDER BY created_at, id OFFSET 1"
     ).fetchall()
-    return {int(r[0]) for r in rows}
+    return {int(str(r[0])) for r in rows}
 
 
 def _open(conn: psycopg.Connection[tuple[object, ...]], check: str) -> set[int]:
     rows = conn.execute(
         "SELECT entity_id FROM guard.alerts WHERE check_id = %s AND status = 'open'", (check,)
     ).fetchall()
-    return {int(r[0]) for r in rows}
+    return {int(str(r[0])) for r in rows}
 
 
 def test_concurrent_writers_double_booking_a_call_are_all_found(db_url: str) -> None:
