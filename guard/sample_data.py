@@ -159,6 +159,7 @@ def _load_company(
         for row in calls:
             copy.write_row(row)
     summary.calls += len(calls)
+    appointments = _no_customer_twice_at_once(appointments)
     cur.execute("SELECT retell_call_id, id FROM public.calls WHERE company_id = %s", (company_id,))
     call_ids = dict(cur.fetchall())
     with cur.copy(
@@ -170,6 +171,27 @@ def _load_company(
             call_ref = row[1]
             copy.write_row((row[0], call_ids.get(call_ref) if call_ref else None, *row[2:]))
     summary.appointments += len(appointments)
+
+
+def _no_customer_twice_at_once(appointments: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The appointments with each one that would overlap an earlier active appointment of its
+    customer moved to the next free half hour: a double booking is no look-alike (check
+    customer_double_booked, I10), and random slots would make a few by chance."""
+    taken: dict[Any, list[tuple[datetime, datetime]]] = {}
+    placed = []
+    for given in appointments:
+        row = given
+        customer, status, start, end = row[2], row[6], row[7], row[8]
+        if customer is not None and status != "cancelled":
+            busy = taken.setdefault(customer, [])
+            while any(
+                (start < b_end and b_start < end) or start == b_start for b_start, b_end in busy
+            ):
+                start, end = start + timedelta(minutes=30), end + timedelta(minutes=30)
+            busy.append((start, end))
+            row = (*row[:7], start, end, *row[9:])
+        placed.append(row)
+    return placed
 
 
 def _draw_problem(rng: random.Random) -> str | None:

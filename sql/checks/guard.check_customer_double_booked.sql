@@ -1,8 +1,8 @@
 -- I10, check customer_double_booked of rule I10_double_booking: one customer booked twice at
 -- overlapping times, on the same call or on different ones. An appointment's time is
 -- [starts_at, ends_at), or the instant starts_at when it has no end: touching appointments
--- (10:00-10:30 and 10:30-11:00) do not overlap, two at the same start do. The later-created of
--- two is the row, naming the earlier one. Cancelled and soft-deleted appointments do not count,
+-- (10:00-10:30 and 10:30-11:00) do not overlap, two at the same start do. The later of two (by id)
+-- is the row, naming the earlier one. Cancelled and soft-deleted appointments do not count,
 -- nor appointments without a customer or a start.
 CREATE OR REPLACE VIEW guard.check_customer_double_booked WITH (security_invoker = TRUE) AS
 SELECT
@@ -31,9 +31,8 @@ CROSS JOIN
         WHERE
             b.customer_id = a.customer_id
             AND b.company_id = a.company_id
-            AND b.id <> a.id
             AND guard.is_active_appointment(b.status, b.deleted_at)
-            AND (b.created_at, b.id) < (a.created_at, a.id)
+            AND b.id < a.id
             AND (
                 b.starts_at = a.starts_at
                 OR (
@@ -41,7 +40,7 @@ CROSS JOIN
                     AND a.starts_at < coalesce(b.ends_at, b.starts_at)
                 )
             )
-        ORDER BY b.created_at, b.id
+        ORDER BY b.id
         LIMIT 1
     ) AS o
 WHERE

@@ -1,8 +1,8 @@
 -- I10, check double_booked_call of rule I10_double_booking: a call with more than one active
--- appointment. Each appointment after the call's first active one (by creation, then id) is a
--- row, so a call booked three times raises two alerts, each naming the appointment it repeats.
--- Two writers booking one call without a lock do this; the flags of the call still say booked,
--- so no other check sees it.
+-- appointment. Each appointment after the call's first active one (by id, known on every row,
+-- where an adopted row may lack its creation time) is a row, so a call booked three times raises
+-- two alerts, each naming the appointment it repeats. Two writers booking one call without a
+-- lock do this; the flags of the call still say booked, so no other check sees it.
 CREATE OR REPLACE VIEW guard.check_double_booked_call WITH (security_invoker = TRUE) AS
 SELECT
     'double_booked_call'::text AS check_id,
@@ -18,7 +18,7 @@ SELECT
             SELECT b.id
             FROM public.appointments AS b
             WHERE b.call_id = a.call_id AND guard.is_active_appointment(b.status, b.deleted_at)
-            ORDER BY b.created_at, b.id
+            ORDER BY b.id
             LIMIT 1
         ),
         'booking_uid', a.calcom_v2_booking_id
@@ -33,7 +33,6 @@ WHERE
         FROM public.appointments AS b
         WHERE
             b.call_id = a.call_id
-            AND b.id <> a.id
             AND guard.is_active_appointment(b.status, b.deleted_at)
-            AND (b.created_at, b.id) < (a.created_at, a.id)
+            AND b.id < a.id
     );

@@ -56,6 +56,13 @@ FROM (
         'Fix the value, or add it to its known_* setting if it is legitimate (docs/invariants.md).'
     ),
     (
+        'I10_double_booking',
+        'Two writers booked one call, or one customer, without a lock (a retry that did not see '
+        || 'the first booking, two agents at once).',
+        'Cancel the repeat in the calendar and in appointments; lock the call (SELECT ... FOR '
+        || 'UPDATE) before booking, or add the constraints of docs/invariants.md.'
+    ),
+    (
         'job_health',
         'A scheduled Booking Guard job failed or did not run (pg_cron stopped, a lock, a timeout).',
         'guard jobs status, then docs/runbooks.md.'

@@ -44,7 +44,7 @@ def _repeats(conn: psycopg.Connection[tuple[object, ...]]) -> set[int]:
     """The committed active appointments of call 1 but the first: the double bookings."""
     rows = conn.execute(
         "SELECT id FROM appointments WHERE call_id = 1"
-        " AND guard.is_active_appointment(status, deleted_at) ORDER BY created_at, id OFFSET 1"
+        " AND guard.is_active_appointment(status, deleted_at) ORDER BY id OFFSET 1"
     ).fetchall()
     return {int(str(r[0])) for r in rows}
 

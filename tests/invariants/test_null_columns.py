@@ -160,6 +160,9 @@ def worlds(now: dt.datetime, nullable: set[tuple[str, str]]) -> dict[str, list[W
     can hold."""
     old = now - dt.timedelta(days=2)
     minute = now - dt.timedelta(minutes=1)
+    # appointment times of the double-booking worlds: 10:00, 10:15, 10:30, 10:45, 11:00 tomorrow
+    ten = (now + dt.timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+    quarter, half, three_q, eleven = (ten + dt.timedelta(minutes=m) for m in (15, 30, 45, 60))
     c, a = 990100, 990100
     return {
         "check_call_without_direction": [
@@ -343,6 +346,47 @@ def worlds(now: dt.datetime, nullable: set[tuple[str, str]]) -> dict[str, list[W
                 calls=tuple(_call(c + 70 + n, minute) for n in range(6)),
             ),
         ],
+        "check_double_booked_call": [
+            World(
+                "booked twice",
+                "appointment",
+                a + 91,
+                calls=(_booked_call(c + 90, old),),
+                appointments=(_appointment(a + 90, c + 90, old), _appointment(a + 91, c + 90, old)),
+            ),
+            World(
+                "booked once, the repeat cancelled",
+                "appointment",
+                a + 93,
+                calls=(_booked_call(c + 92, old),),
+                appointments=(
+                    _appointment(a + 92, c + 92, old),
+                    _appointment(a + 93, c + 92, old, status="cancelled"),
+                ),
+            ),
+        ],
+        "check_customer_double_booked": [
+            World(
+                "one customer at overlapping times",
+                "appointment",
+                a + 95,
+                appointments=(
+                    _appointment(a + 94, None, old, customer_id=1, starts_at=ten, ends_at=half),
+                    _appointment(
+                        a + 95, None, old, customer_id=1, starts_at=quarter, ends_at=three_q
+                    ),
+                ),
+            ),
+            World(
+                "one customer at touching times",
+                "appointment",
+                a + 97,
+                appointments=(
+                    _appointment(a + 96, None, old, customer_id=2, starts_at=ten, ends_at=half),
+                    _appointment(a + 97, None, old, customer_id=2, starts_at=half, ends_at=eleven),
+                ),
+            ),
+        ],
         "check_unknown_value": [
             World(
                 "unknown outcome",
@@ -509,6 +553,44 @@ def rule_unknown_value(s: Stored, w: World) -> bool:
     )
 
 
+def rule_double_booked_call(s: Stored, w: World) -> bool:
+    # I10: an active appointment of a call that has an active appointment of a lower id. NULL:
+    # no call (call_id NULL) books no call twice; a NULL status is active, as for I3.
+    (appointment,) = [a for a in s.appointments if a["id"] == w.entity_id]
+    if appointment["call_id"] is None or not _is_active(appointment):
+        return False
+    return any(
+        b["call_id"] == appointment["call_id"] and b["id"] < appointment["id"] and _is_active(b)
+        for b in s.appointments
+    )
+
+
+def _is_active(appointment: Row) -> bool:
+    return appointment["deleted_at"] is None and appointment["status"] != "cancelled"
+
+
+def rule_customer_double_booked(s: Stored, w: World) -> bool:
+    # I10: an active appointment of a customer who has an active appointment of a lower id, in the
+    # same company, at an overlapping time: [starts_at, ends_at), the instant starts_at without an
+    # end; the same start always overlaps. A NULL customer, start or company is no double booking.
+    (a,) = [x for x in s.appointments if x["id"] == w.entity_id]
+    if a["customer_id"] is None or a["starts_at"] is None or a["company_id"] is None:
+        return False
+    if not _is_active(a):
+        return False
+    a_start, a_end = _at(a["starts_at"]), _at(a.get("ends_at") or a["starts_at"])
+    for b in s.appointments:
+        if b["id"] >= a["id"] or not _is_active(b) or b["starts_at"] is None:
+            continue
+        if b["customer_id"] != a["customer_id"] or b["company_id"] != a["company_id"]:
+            continue
+        b_start, b_end = _at(b["starts_at"]), _at(b.get("ends_at") or b["starts_at"])
+        assert a_start and a_end and b_start and b_end
+        if b_start == a_start or (b_start < a_end and a_start < b_end):
+            return True
+    return False
+
+
 # Disagreements found and not fixed yet, each with the column whose NULL shows it. Each must still
 # show (where its column may be NULL), so that the fix removes it from here.
 KNOWN_GAPS: dict[str, tuple[str, str]] = {}
@@ -522,6 +604,8 @@ RULES: dict[str, Callable[[Stored, World], bool]] = {
     "check_recent_booking_failure": rule_recent_booking_failure,
     "check_booking_failure_anomaly": rule_booking_failure_anomaly,
     "check_unknown_value": rule_unknown_value,
+    "check_double_booked_call": rule_double_booked_call,
+    "check_customer_double_booked": rule_customer_double_booked,
 }
 
 
