@@ -276,7 +276,7 @@ def test_channel(channel: str, send_timeout: float) -> None:
         "starttls": os.environ.get("GUARD_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
     }
     [(sink, _)] = sinks([channel], dict.fromkeys(CHANNELS, 1), send_timeout, smtp)
-    message = test_message(channel, who_acts(), datetime.now(UTC))
+    message = test_message(channel, who_acts(), datetime.now(UTC).replace(microsecond=0))
     try:
         sink.send(message)
     except DeliveryError as error:

@@ -133,8 +133,9 @@ def test_every_command_prints_times_in_one_format(
     for path, args in command_lines(seeded_url, login_roles["reporting"]):
         done = _guard(seeded_url, redis_url, path, args)
         assert "Traceback" not in done.stderr, (path, done.stderr)
-        # the stdout channel of `guard watch` is JSON lines, whose times are JSON's format
-        text = done.stderr + ("" if path == "watch" else done.stdout)
+        # the stdout channel (`guard watch`, `guard alerts test --channel stdout`) is JSON lines,
+        # whose times are JSON's format
+        text = done.stderr + ("" if path in ("watch", "alerts test") else done.stdout)
         for found in times_in(text):
             seen += 1
             if not TEXT_TIME_PATTERN.fullmatch(found):

@@ -38,6 +38,7 @@ STANDBY_LINE = re.compile(
 READS = {
     "alerts list",
     "alerts show",
+    "alerts test",  # uses no database at all
     "breaker list",
     "breaker show",
     "db apply --dry-run",  # walked twice: with --dry-run it only reads, without it writes
