@@ -1,0 +1,32 @@
+"""docs/breaker-protocol.md names every field of a circuit's hash that codec.py defines, and
+every script file the Python client loads: a client in another language follows that page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from guard.breaker import codec
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "breaker-protocol.md").read_text()
+SCRIPTS = ROOT / "guard" / "breaker" / "scripts"
+
+
+def _documented_fields() -> set[str]:
+    table = DOC.split("## The hash", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([a-z]+)`", line.split(" | ", 1)[0]))
+    return names
+
+
+def test_every_hash_field_is_documented() -> None:
+    assert _documented_fields() == set(codec.FIELDS)
+
+
+def test_every_script_file_is_named() -> None:
+    files = {p.name for p in SCRIPTS.glob("*.lua")}
+    assert files, "no scripts found"
+    assert {name for name in files if name not in DOC} == set()
