@@ -133,6 +133,8 @@ REQUIRED_ROLES: dict[str, str] = {
     "alerts": _READER,
     "alerts test": "no database login: the channel's own settings (GUARD_SLACK_WEBHOOK_URL, ...)",
     "breaker": _OWNER,
+    "breaker list": "Booking Guard's application, reporting, reviewer or owner role",
+    "breaker show": "Booking Guard's application, reporting, reviewer or owner role",
     "calendar": "Booking Guard's application role (guard_app by default) or owner role",
     "demo": "a local PostgreSQL superuser",
 }

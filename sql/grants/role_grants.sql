@@ -92,9 +92,12 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 -- breaker history, written behind by the application's breakers (they may not write
 -- guard.breaker_events or guard.breaker_state themselves)
 ('application', 'FUNCTION', 'guard.record_breaker_transitions(jsonb)', '{EXECUTE}', NULL),
--- a circuit evicted from Redis is restored from its last recorded state (they may not read
--- guard.breaker_state themselves)
-('application', 'FUNCTION', 'guard.breaker_restore_state(text)', '{EXECUTE}', NULL);
+-- a circuit evicted from Redis is restored from its last recorded state
+('application', 'FUNCTION', 'guard.breaker_restore_state(text)', '{EXECUTE}', NULL),
+-- and the application may read its circuits' state and history (`guard breaker list|show`):
+-- circuits are services' health, no company's data
+('application', 'TABLE', 'guard.breaker_state', '{SELECT}', NULL),
+('application', 'TABLE', 'guard.breaker_events', '{SELECT}', NULL);
 
 -- Reporting and reviewer: read-only, the BI views and, because most of them are
 -- security_invoker, the tables behind them (row-level security limits both to the companies

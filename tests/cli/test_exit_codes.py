@@ -270,7 +270,8 @@ def test_breaker_reads_refuse_a_login_that_may_not_read_the_circuits(
         )
     assert done.returncode == code_for("refused by the database"), done.stderr
     line = _one_error_line(done)
-    assert f"`guard {' '.join(argv[:2])}` needs Booking Guard's owner role" in line, line
+    needed = "Booking Guard's application, reporting, reviewer or owner role"
+    assert f"`guard {' '.join(argv[:2])}` needs {needed}" in line, line
     assert line.endswith(f"you are logged in as {stranger}"), line
 
 
