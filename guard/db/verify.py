@@ -93,6 +93,9 @@ def missing_sequence_grants(database_url: str | None) -> list[Difference]:
             " JOIN guard.role_names AS n ON n.kind = q.role_kind"
             " WHERE to_regrole(quote_ident(n.role_name)) IS NOT NULL"
             " AND NOT has_sequence_privilege(n.role_name, q.sequence_name, 'USAGE')"
+            # an identity column's sequence needs no privilege to insert: its absence is no fault
+            " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass"
+            " AND d.objid = q.sequence_name AND d.deptype = 'i')"
             " ORDER BY 1, 2"
         ).fetchall()
     return [
