@@ -4,13 +4,13 @@
                                book=lambda key: calendar.book(slot, idempotency_key=key),
                                breakers=breakers)
 
-1. A booking attempt is journaled first (guard.begin_booking_attempt) and committed durably
-   (synchronous_commit on for that commit) BEFORE the calendar is called: the call, service, a
-   fresh idempotency key, state calling, who and when. A call that already has an active
-   appointment is not booked again (ALREADY_BOOKED, with that booking); a call whose earlier
-   attempt is still calling is refused (IN_PROGRESS, after waiting up to `wait_seconds` for it),
-   and one whose earlier attempt timed out unsettled is refused too (OUTCOME_UNKNOWN), because a
-   new key would let the calendar book it twice.
+1. A booking attempt is journaled first (guard.begin_booking, which makes the commit durable)
+   and committed BEFORE the calendar is called: the call, service, a fresh idempotency key,
+   state calling, who and when. A call that already has an active appointment is not booked
+   again (ALREADY_BOOKED, with that booking); a call whose earlier attempt is still calling is
+   refused (IN_PROGRESS, after guard.begin_booking waited up to `wait_seconds` for it), and one
+   whose earlier attempt timed out unsettled is refused too (OUTCOME_UNKNOWN), because a new key
+   would let the calendar book it twice.
 2. The calendar is called with the idempotency key, under the service's circuit breaker
    (appointment_booking:service:{id}) and the retry policy: every retry sends the same key, so a
    calendar that honours idempotency keys books once. The attempt's transaction commits only
@@ -20,9 +20,10 @@
    gone) never journaled; no way out leaves a refused attempt calling. A calendar that fails
    after its retries: the attempt is closed as failed and the call rolled back and queued for
    review (guard.fail_booking_attempt -> guard.rollback_booking), in one transaction.
-3. One transaction records the appointment and the booking uid on the call, validates it
-   (guard.validate_booking) and closes the attempt as booked (guard.complete_booking_attempt).
-   A failed validation rolls that transaction back and takes the failure path of step 2. The
+3. One statement, guard.record_booking, records the appointment and the booking uid on the
+   call, validates it (guard.validate_booking) and closes the attempt as booked; a booking that
+   does not validate or that the database refuses is rolled back and queued for review by that
+   same statement (docs/booking-path.md: every client books with these two functions). The
    calendar's guarded call ends only then, with what the booking came to: a booking that did not
    validate or that the database refused is a failure of the service's circuit, as a failed
    calendar call is (docs/breaker.md, "Which failures count"). An attempt the open circuit (or a
@@ -59,7 +60,6 @@ import functools
 import inspect
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -70,15 +70,9 @@ from psycopg.types.json import Jsonb
 
 from guard import tracing
 from guard.booking_common import (
-    CALL_FOR_RECOVERY,
-    COMPLETE_ATTEMPT,
-    MARK_CALL_BOOKED,
-    RECORD_APPOINTMENT,
     CalendarBooking,
     CalendarStatus,
-    appointment_values,
     database_unavailable,
-    mark_call_values,
     masked_message,
     one_row,
     record_attempt_booking,
@@ -108,22 +102,23 @@ __all__ = [
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-# The attempt must survive a crash of the server before the calendar is asked, whatever the
-# server's synchronous_commit: set_config(..., TRUE) lasts for this transaction's commit only.
 _BEGIN = (
-    "SELECT b.outcome, b.attempt_id, b.idempotency_key, b.appointment_id, b.booking_uid,"
-    " c.company_id, c.customer_id"
-    " FROM set_config('synchronous_commit', 'on', TRUE) AS durable,"
-    " guard.begin_booking_attempt(%s, %s, %s) AS b, public.calls AS c WHERE c.id = %s"
+    "SELECT outcome, attempt_id, idempotency_key, appointment_id, booking_uid"
+    " FROM guard.begin_booking(%s, %s, %s, %s)"
 )
-_VALIDATE = "SELECT ok, reason, details, latency_ms FROM guard.validate_booking(%s, %s, %s)"
-_RECORD_FAILED_VALIDATION = "SELECT guard.record_validation(%s, %s, %s, FALSE, %s, %s)"
+# Records, validates and closes the attempt, or rolls the booking back and queues it (a durable
+# commit either way): one statement, the same for every client (docs/booking-path.md).
+_RECORD = (
+    "SELECT outcome, appointment_id, review_item_id, reason"
+    " FROM guard.record_booking(%s, %s, %s, %s, %s, %s, %s)"
+)
 _FAIL = "SELECT guard.fail_booking_attempt(%s, %s, %s)"
 _UNSETTLED = (
     "SELECT attempt_id, idempotency_key, company_id, call_id, service_id, state"
     " FROM guard.unsettled_booking_attempts(%s, %s)"
 )
-_POLL_SECONDS = 0.1
+# guard.begin_booking waits at most this long for another attempt of the same call
+_MAX_WAIT_SECONDS = 300.0
 
 
 # The calendar: book(idempotency_key) -> CalendarBooking (a callable without the key still works).
@@ -160,31 +155,19 @@ class BookingOutcome:
 
 @dataclass(frozen=True)
 class _Attempt:
-    """A committed attempt in state calling, and what recording its booking needs."""
+    """A committed attempt in state calling."""
 
     key: str
     call_id: int
-    company_id: int
-    customer_id: int | None
-
-    def record_args(
-        self, service_id: int, booking: CalendarBooking, source: str
-    ) -> tuple[Any, ...]:
-        return appointment_values(
-            self.company_id, self.call_id, self.customer_id, service_id, booking, source
-        )
-
-    def metric_args(self, failed: _ValidationFailed) -> tuple[Any, ...]:
-        return (self.company_id, self.call_id, failed.appointment_id, failed.reason, failed.latency)
 
 
 def _started(row: tuple[Any, ...] | None, call_id: int) -> _Attempt | BookingOutcome:
     """The answer of guard.begin_booking_attempt: an attempt to carry on with, or the outcome."""
     if row is None:
         raise GuardError(f"call {call_id} does not exist")
-    outcome, _attempt_id, key, appointment_id, booking_uid, company_id, customer_id = row
+    outcome, _attempt_id, key, appointment_id, booking_uid = row
     if outcome == "started":
-        return _Attempt(key, call_id, company_id, customer_id)
+        return _Attempt(key, call_id)
     status = {
         "already_booked": BookingStatus.ALREADY_BOOKED,
         "in_flight": BookingStatus.IN_PROGRESS,
@@ -238,15 +221,6 @@ class _Failure:
         )
 
     @classmethod
-    def validation(cls, reason: str, details: Any, booking: CalendarBooking) -> _Failure:
-        return cls(
-            BookingStatus.FAILED,
-            "validation_failure",
-            reason,
-            {"validation": reason, "found": details, "booking_uid": booking.uid},
-        )
-
-    @classmethod
     def recording(cls, error: BaseException, booking: CalendarBooking) -> _Failure:
         """The calendar booked, but the database refused to record it: a person must decide."""
         return cls(
@@ -292,17 +266,6 @@ class _Failure:
             self.retry_after,
             attempt.key,
         )
-
-
-class _ValidationFailed(Exception):
-    """Raised inside the booking transaction so that leaving it rolls the booking back."""
-
-    def __init__(self, reason: str, details: Any, latency: float, appointment_id: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details
-        self.latency = latency
-        self.appointment_id = appointment_id
 
 
 class BookingNotRecordedError(Exception):
@@ -612,24 +575,19 @@ def _book_traced(
     source: str,
     wait_seconds: float,
 ) -> BookingOutcome:
-    deadline = time.monotonic() + wait_seconds
     handoff = _SyncHandoff()
     # The begin's transaction stays open until the breaker admits the calendar call (see _Handoff).
     with contextlib.ExitStack() as journal:
-        while True:
-            journal.enter_context(conn.transaction())
-            with tracing.span("guard.booking.begin") as begin_span:
-                started = _started(
-                    conn.execute(
-                        _BEGIN, _begin_args(call_id, service_id), prepare=False
-                    ).fetchone(),
-                    call_id,
-                )
-                begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
-            if not _must_wait(started, deadline):
-                break
-            journal.close()
-            time.sleep(_POLL_SECONDS)
+        journal.enter_context(conn.transaction())
+        with tracing.span("guard.booking.begin") as begin_span:
+            try:
+                row = conn.execute(
+                    _BEGIN, _begin_args(call_id, service_id, wait_seconds), prepare=False
+                ).fetchone()
+            except psycopg.errors.NoDataFound:
+                raise GuardError(f"call {call_id} does not exist") from None
+            started = _started(row, call_id)
+            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
         if isinstance(started, BookingOutcome):
             return started
         attempt = started
@@ -657,7 +615,7 @@ def _book_traced(
             return _fail(conn, attempt, _Failure.of(failed), None, original, handoff.calendar_calls)
     outcome: BookingOutcome | None = None
     try:
-        outcome = _record(conn, attempt, service_id, booking, source, handoff.calendar_calls)
+        outcome = _record(conn, attempt, booking, source, handoff.calendar_calls)
     except BaseException as error:
         handoff.settle(None, error)
         raise
@@ -668,63 +626,23 @@ def _book_traced(
 def _record(
     conn: psycopg.Connection[Any],
     attempt: _Attempt,
-    service_id: int,
     booking: CalendarBooking,
     source: str,
     calendar_calls: int,
 ) -> BookingOutcome:
-    """Record the calendar's booking, validate it and close the attempt, in one transaction."""
-    call_id = attempt.call_id
+    """Record the calendar's booking, validate it and close the attempt, or roll it back and
+    queue it: guard.record_booking, one statement in a transaction of its own."""
     try:
-        with tracing.span("guard.booking.record"), conn.transaction():
-            (appointment_id,) = one_row(
-                conn.execute(
-                    RECORD_APPOINTMENT,
-                    attempt.record_args(service_id, booking, source),
-                    prepare=False,
-                ).fetchone()
-            )
-            conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
-            with tracing.span("guard.booking.validate") as validate_span:
-                ok, reason, details, latency_ms = one_row(
-                    conn.execute(
-                        _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
-                    ).fetchone()
-                )
-                _validated(validate_span, ok, reason)
-            if not ok:
-                raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-            conn.execute(
-                COMPLETE_ATTEMPT,
-                (attempt.key, appointment_id, booking.uid, calendar_calls),
-                prepare=False,
-            )
-    except _ValidationFailed as failed:
-        failure = _Failure.validation(failed.reason, failed.details, booking)
-        return _fail(
-            conn,
-            attempt,
-            failure,
-            booking.uid,
-            None,
-            calendar_calls,
-            attempt.metric_args(failed),
-        )
+        with tracing.span("guard.booking.record") as record_span:
+            row = conn.execute(
+                _RECORD, _record_args(attempt, booking, source, calendar_calls), prepare=False
+            ).fetchone()
+            return _recorded(record_span, attempt, booking, row)
     except psycopg.Error as error:
         if conn.broken or conn.closed or database_unavailable(error):
             raise  # the attempt stays calling in the journal: recover_attempts settles it
-        if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
-            # settled meanwhile (this process outlived the timeout): by recover_attempts?
-            recorded = _recorded(
-                conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False).fetchone()
-            )
-            if recorded is not None:
-                return _already(attempt, recorded, booking)
         failure = _Failure.recording(error, booking)
         return _fail(conn, attempt, failure, booking.uid, error, calendar_calls)
-    return BookingOutcome(
-        BookingStatus.BOOKED, call_id, appointment_id, booking.uid, idempotency_key=attempt.key
-    )
 
 
 def _fail(
@@ -734,7 +652,6 @@ def _fail(
     booking_uid: str | None,
     original: BaseException | None,
     calendar_calls: int,
-    failed_validation: tuple[Any, ...] | None = None,
 ) -> BookingOutcome:
     """Close the attempt as failed and roll the call back, in one transaction. If that cannot be
     done (the database went away), the caller gets its original exception, not ours: the attempt
@@ -744,8 +661,6 @@ def _fail(
             tracing.span("guard.booking.rollback", _rollback_attributes(failure)),
             conn.transaction(),
         ):
-            if failed_validation is not None:
-                conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
             (review_item_id,) = one_row(
                 conn.execute(
                     _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
@@ -814,19 +729,18 @@ async def _book_async_traced(
     source: str,
     wait_seconds: float,
 ) -> BookingOutcome:
-    deadline = time.monotonic() + wait_seconds
     handoff = _AsyncHandoff()
     async with contextlib.AsyncExitStack() as journal:
-        while True:
-            await journal.enter_async_context(conn.transaction())
-            with tracing.span("guard.booking.begin") as begin_span:
-                cursor = await conn.execute(_BEGIN, _begin_args(call_id, service_id), prepare=False)
-                started = _started(await cursor.fetchone(), call_id)
-                begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
-            if not _must_wait(started, deadline):
-                break
-            await journal.aclose()
-            await asyncio.sleep(_POLL_SECONDS)
+        await journal.enter_async_context(conn.transaction())
+        with tracing.span("guard.booking.begin") as begin_span:
+            try:
+                cursor = await conn.execute(
+                    _BEGIN, _begin_args(call_id, service_id, wait_seconds), prepare=False
+                )
+            except psycopg.errors.NoDataFound:
+                raise GuardError(f"call {call_id} does not exist") from None
+            started = _started(await cursor.fetchone(), call_id)
+            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
         if isinstance(started, BookingOutcome):
             return started
         attempt = started
@@ -854,9 +768,7 @@ async def _book_async_traced(
             )
     outcome: BookingOutcome | None = None
     try:
-        outcome = await _record_async(
-            conn, attempt, service_id, booking, source, handoff.calendar_calls
-        )
+        outcome = await _record_async(conn, attempt, booking, source, handoff.calendar_calls)
     except BaseException as error:
         await handoff.settle(None, error)
         raise
@@ -867,62 +779,22 @@ async def _book_async_traced(
 async def _record_async(
     conn: psycopg.AsyncConnection[Any],
     attempt: _Attempt,
-    service_id: int,
     booking: CalendarBooking,
     source: str,
     calendar_calls: int,
 ) -> BookingOutcome:
     """`_record` for asyncio."""
-    call_id = attempt.call_id
     try:
-        with tracing.span("guard.booking.record"):
-            async with conn.transaction():
-                cursor = await conn.execute(
-                    RECORD_APPOINTMENT,
-                    attempt.record_args(service_id, booking, source),
-                    prepare=False,
-                )
-                (appointment_id,) = one_row(await cursor.fetchone())
-                await conn.execute(
-                    MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False
-                )
-                with tracing.span("guard.booking.validate") as validate_span:
-                    cursor = await conn.execute(
-                        _VALIDATE, (call_id, appointment_id, booking.uid), prepare=False
-                    )
-                    ok, reason, details, latency_ms = one_row(await cursor.fetchone())
-                    _validated(validate_span, ok, reason)
-                if not ok:
-                    raise _ValidationFailed(reason, details, latency_ms, appointment_id)
-                await conn.execute(
-                    COMPLETE_ATTEMPT,
-                    (attempt.key, appointment_id, booking.uid, calendar_calls),
-                    prepare=False,
-                )
-    except _ValidationFailed as failed:
-        failure = _Failure.validation(failed.reason, failed.details, booking)
-        return await _fail_async(
-            conn,
-            attempt,
-            failure,
-            booking.uid,
-            None,
-            calendar_calls,
-            attempt.metric_args(failed),
-        )
+        with tracing.span("guard.booking.record") as record_span:
+            cursor = await conn.execute(
+                _RECORD, _record_args(attempt, booking, source, calendar_calls), prepare=False
+            )
+            return _recorded(record_span, attempt, booking, await cursor.fetchone())
     except psycopg.Error as error:
         if conn.broken or conn.closed or database_unavailable(error):
             raise  # the attempt stays calling in the journal: recover_attempts settles it
-        if isinstance(error, psycopg.errors.ObjectNotInPrerequisiteState):
-            cursor = await conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
-            recorded = _recorded(await cursor.fetchone())
-            if recorded is not None:
-                return _already(attempt, recorded, booking)
         failure = _Failure.recording(error, booking)
         return await _fail_async(conn, attempt, failure, booking.uid, error, calendar_calls)
-    return BookingOutcome(
-        BookingStatus.BOOKED, call_id, appointment_id, booking.uid, idempotency_key=attempt.key
-    )
 
 
 async def _fail_async(
@@ -932,14 +804,11 @@ async def _fail_async(
     booking_uid: str | None,
     original: BaseException | None,
     calendar_calls: int,
-    failed_validation: tuple[Any, ...] | None = None,
 ) -> BookingOutcome:
     """`_fail` for asyncio."""
     try:
         with tracing.span("guard.booking.rollback", _rollback_attributes(failure)):
             async with conn.transaction():
-                if failed_validation is not None:
-                    await conn.execute(_RECORD_FAILED_VALIDATION, failed_validation, prepare=False)
                 cursor = await conn.execute(
                     _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
                 )
@@ -1027,9 +896,53 @@ def recover_attempts(
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _begin_args(call_id: int, service_id: int) -> tuple[Any, ...]:
+def _begin_args(call_id: int, service_id: int, wait_seconds: float) -> tuple[Any, ...]:
     """The parameters of _BEGIN: the journal keeps the trace the attempt began in, if any."""
-    return (call_id, service_id, tracing.trace_id(), call_id)
+    wait = min(max(wait_seconds, 0.0), _MAX_WAIT_SECONDS)
+    return (call_id, service_id, wait, tracing.trace_id())
+
+
+def _record_args(
+    attempt: _Attempt, booking: CalendarBooking, source: str, calendar_calls: int
+) -> tuple[Any, ...]:
+    """The parameters of _RECORD."""
+    details = Jsonb(dict(booking.details))
+    return (
+        attempt.key,
+        booking.uid,
+        booking.starts_at,
+        booking.ends_at,
+        details,
+        source,
+        calendar_calls,
+    )
+
+
+def _recorded(
+    record_span: tracing.Span,
+    attempt: _Attempt,
+    booking: CalendarBooking,
+    row: tuple[Any, ...] | None,
+) -> BookingOutcome:
+    """What guard.record_booking answered, as the booking's outcome, and on the record's span."""
+    outcome, appointment_id, review_item_id, reason = one_row(row)
+    record_span.set("guard.booking.record_outcome", outcome)
+    if outcome == "failed":
+        record_span.set("guard.booking.failure_reason", reason)  # a code, never free text
+        record_span.fail("booking not recorded")
+        return BookingOutcome(
+            BookingStatus.FAILED,
+            attempt.call_id,
+            None,
+            booking.uid,
+            reason,
+            review_item_id,
+            idempotency_key=attempt.key,
+        )
+    status = BookingStatus.ALREADY_BOOKED if outcome == "already_booked" else BookingStatus.BOOKED
+    return BookingOutcome(
+        status, attempt.call_id, appointment_id, booking.uid, idempotency_key=attempt.key
+    )
 
 
 def _begin_outcome(started: _Attempt | BookingOutcome) -> str:
@@ -1052,13 +965,6 @@ def _judge(booking_span: tracing.Span, outcome: BookingOutcome) -> None:
         booking_span.fail(f"booking {outcome.status}")
 
 
-def _validated(validate_span: tracing.Span, ok: bool, reason: str | None) -> None:
-    validate_span.set("guard.validation.ok", ok)
-    if not ok:
-        validate_span.set("guard.validation.reason", reason)  # a reason code (docs/bi.md)
-        validate_span.fail("validation failed")
-
-
 def _raise(error: BaseException) -> CalendarBooking:
     raise error
 
@@ -1069,27 +975,3 @@ def _calendar_failed(calendar_span: tracing.Span, error: Exception) -> Exception
     calendar_span.set("error.type", type(error).__name__)
     calendar_span.fail(type(error).__name__)
     return error
-
-
-def _recorded(row: tuple[Any, ...] | None) -> int | None:
-    """The active appointment of the call carrying this booking's uid (recorded by
-    recover_attempts while this process was still busy), if there is one."""
-    return int(row[2]) if row is not None and row[2] is not None else None
-
-
-def _already(attempt: _Attempt, appointment_id: int, booking: CalendarBooking) -> BookingOutcome:
-    return BookingOutcome(
-        BookingStatus.ALREADY_BOOKED,
-        attempt.call_id,
-        appointment_id,
-        booking.uid,
-        idempotency_key=attempt.key,
-    )
-
-
-def _must_wait(started: _Attempt | BookingOutcome, deadline: float) -> bool:
-    return (
-        isinstance(started, BookingOutcome)
-        and started.status is BookingStatus.IN_PROGRESS
-        and time.monotonic() < deadline
-    )

@@ -58,6 +58,17 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
     'guard.call_flags_contradict(boolean, text, timestamp with time zone, text, boolean, boolean)',
     '{EXECUTE}', NULL
 ),
+-- the booking path any client follows (docs/booking-path.md): begin, then record; the record
+-- writes the appointment with the application's own rights and masks the error it keeps
+('application', 'FUNCTION', 'guard.begin_booking(bigint, bigint, double precision, text)', '{EXECUTE}', NULL),
+(
+    'application', 'FUNCTION',
+    'guard.record_booking(text, text, timestamp with time zone, timestamp with time zone, jsonb,'
+    || ' text, integer)',
+    '{EXECUTE}', NULL
+),
+('application', 'FUNCTION', 'guard.booking_attempt_to_record(text)', '{EXECUTE}', NULL),
+('application', 'FUNCTION', 'guard.mask_phone_numbers(text)', '{EXECUTE}', NULL),
 -- the booking journal (guard.booking_attempts), written only through these
 (
     'application', 'FUNCTION', 'guard.begin_booking_attempt(bigint, bigint, text)', '{EXECUTE}',

@@ -149,7 +149,7 @@ def test_a_recording_the_database_refuses_at_commit_counts(
     for call_id in range(1, THRESHOLD + 1):
         outcome = _book(db_url, call_id, service, calendar.book, breakers)
         assert outcome.status is BookingStatus.FAILED
-        assert outcome.reason == "recording failed: RaiseException"
+        assert outcome.reason == "recording failed: SQLSTATE P0001"  # raise_exception
         expected = State.OPEN if call_id == THRESHOLD else State.CLOSED
         assert _circuit(breakers, service)[0] is expected, call_id
     assert [state for _call, state, _n in _committed(db_url)] == ["failed"] * THRESHOLD

@@ -168,12 +168,10 @@ def test_a_booking_after_a_retry_is_one_trace_of_nested_spans(
     [begin] = named["guard.booking.begin"]
     [calendar] = named["guard.booking.calendar"]
     [record] = named["guard.booking.record"]
-    [validate] = named["guard.booking.validate"]
     first_try, second_try = named["guard.breaker.call"]
     assert booking.parent is None
     for child in (begin, calendar, record):
         assert _parent(child, booking), child.name
-    assert _parent(validate, record)
     assert _parent(first_try, calendar) and _parent(second_try, calendar)
     assert "guard.booking.rollback" not in named
     assert {_trace_hex(one) for one in finished} == {_trace_hex(booking)}, "one trace"
@@ -186,7 +184,8 @@ def test_a_booking_after_a_retry_is_one_trace_of_nested_spans(
     assert booking.status.status_code is StatusCode.UNSET
     assert (begin.attributes or {})["guard.booking.begin_outcome"] == "started"
     assert (calendar.attributes or {})["guard.booking.calendar_calls"] == 2
-    assert (validate.attributes or {})["guard.validation.ok"] is True
+    assert dict(record.attributes or {}) == {"guard.booking.record_outcome": "booked"}
+    assert record.status.status_code is StatusCode.UNSET
     for attempt in (first_try, second_try):
         assert (attempt.attributes or {})["guard.breaker.key"] == "appointment_booking:service:5"
         assert (attempt.attributes or {})["guard.breaker.decision"] == "allowed"
@@ -267,7 +266,7 @@ def test_a_refused_call_is_a_refused_decision_on_an_open_circuit(
     assert (booking.attributes or {})["guard.booking.status"] == "queued"
 
 
-def test_a_booking_that_does_not_validate_fails_its_validation_span(
+def test_a_booking_that_does_not_validate_fails_its_record_span(
     booking_url: str,
     login_roles: dict[str, str],  # noqa: F811
     spans: InMemorySpanExporter,
@@ -280,16 +279,13 @@ def test_a_booking_that_does_not_validate_fails_its_validation_span(
     assert (outcome.status, outcome.reason) == (BookingStatus.FAILED, "call_flags_disagree")
 
     named = _by_name(spans.get_finished_spans())
-    [validate] = named["guard.booking.validate"]
     [record] = named["guard.booking.record"]
-    assert _parent(validate, record)
-    assert validate.status.status_code is StatusCode.ERROR
-    assert dict(validate.attributes or {}) == {
-        "guard.validation.ok": False,
-        "guard.validation.reason": "call_flags_disagree",
+    assert record.status.status_code is StatusCode.ERROR, "the booking was rolled back"
+    assert dict(record.attributes or {}) == {
+        "guard.booking.record_outcome": "failed",
+        "guard.booking.failure_reason": "call_flags_disagree",
     }
-    assert record.status.status_code is StatusCode.ERROR, "its transaction was rolled back"
-    assert "guard.booking.rollback" in named
+    assert "guard.booking.rollback" not in named, "guard.record_booking rolled it back itself"
 
 
 def test_the_async_booking_path_makes_the_same_spans(
@@ -321,9 +317,9 @@ def test_the_async_booking_path_makes_the_same_spans(
     [booking] = named["guard.booking"]
     [calendar] = named["guard.booking.calendar"]
     [record] = named["guard.booking.record"]
-    [validate] = named["guard.booking.validate"]
     tries = named["guard.breaker.call"]
-    assert _parent(calendar, booking) and _parent(record, booking) and _parent(validate, record)
+    assert _parent(calendar, booking) and _parent(record, booking)
+    assert dict(record.attributes or {}) == {"guard.booking.record_outcome": "booked"}
     assert len(tries) == 2 and all(_parent(one, calendar) for one in tries)
     assert [one.status.status_code for one in tries] == [StatusCode.ERROR, StatusCode.UNSET]
     assert (calendar.attributes or {})["guard.booking.calendar_calls"] == 2
