@@ -14,7 +14,9 @@ import psycopg
 # change here and in docs/security.md.
 EXPECTED_DEFINERS = {
     "guard.audit_calendar_restorations(bigint[],timestamp with time zone)",
+    "guard.begin_booking(bigint,bigint,double precision,text)",
     "guard.begin_booking_attempt(bigint,bigint,text)",
+    "guard.booking_attempt_to_record(text)",
     "guard.check_call(bigint)",
     "guard.complete_booking_attempt(text,bigint,text,integer)",
     "guard.fail_booking_attempt(text,text,jsonb)",

@@ -37,6 +37,11 @@ MUST_EXECUTE = {
         " boolean)",
         "guard.record_validation(bigint, bigint, bigint, boolean, text, double precision)",
         "guard.begin_booking_attempt(bigint, bigint, text)",
+        "guard.begin_booking(bigint, bigint, double precision, text)",
+        "guard.record_booking(text, text, timestamp with time zone, timestamp with time zone,"
+        " jsonb, text, integer)",
+        "guard.booking_attempt_to_record(text)",
+        "guard.mask_phone_numbers(text)",
         "guard.complete_booking_attempt(text, bigint, text, integer)",
         "guard.fail_booking_attempt(text, text, jsonb)",
         "guard.reconcile_calendar_booking(bigint, text, text, timestamp with time zone,"
