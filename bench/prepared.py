@@ -7,8 +7,8 @@ measures what that costs on a direct connection, durable commits (synchronous_co
 throwaway cluster: per call, p50 and mean, and the ratio of each p50 to psycopg's default
 (prepare_threshold=5: a query is prepared at its 5th execution) measured in the same run.
 
-- booking path: the statements of guard.booking.book_appointment (begin the attempt, record the
-  appointment, mark the call, validate, complete: two transactions) replayed with each setting,
+- booking path: the statements of guard.booking.book_appointment (guard.begin_booking, then
+  guard.record_booking: two transactions) replayed with each setting,
   the calendar instant; and book_appointment itself (which says prepare=False on every
   statement, whatever the connection's threshold);
 - check_call: `SELECT guard.check_call(id)` on a booked call.
@@ -28,10 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from bench._cluster import bench_cluster
-from guard import booking, booking_common
+from guard import booking
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
 from guard.db.migrate import Migrator
@@ -68,29 +67,14 @@ def _load(url: str, calls: int) -> None:
 def _replay(conn: Conn, call_id: int, prepare: bool | None) -> None:
     """The booking path's statements, as guard.booking runs them, with `prepare`."""
     with conn.transaction():
-        row = conn.execute(booking._BEGIN, (call_id, SERVICE, call_id), prepare=prepare).fetchone()
+        row = conn.execute(booking._BEGIN, (call_id, SERVICE, 0, None), prepare=prepare).fetchone()
     attempt = booking._started(row, call_id)
     assert isinstance(attempt, booking._Attempt), attempt
     made = CalendarBooking(uid=f"uid-{attempt.key}", details={"slot": "10:00"})
-    with conn.transaction():
-        recorded = conn.execute(
-            booking_common.RECORD_APPOINTMENT,
-            attempt.record_args(SERVICE, made, "retell_webhook"),
-            prepare=prepare,
-        ).fetchone()
-        assert recorded is not None
-        conn.execute(
-            booking_common.MARK_CALL_BOOKED,
-            (made.uid, Jsonb(dict(made.details)), call_id),
-            prepare=prepare,
-        )
-        valid = conn.execute(
-            booking._VALIDATE, (call_id, recorded[0], made.uid), prepare=prepare
-        ).fetchone()
-        assert valid is not None and valid[0], valid
-        conn.execute(
-            booking_common.COMPLETE_ATTEMPT, (attempt.key, recorded[0], made.uid), prepare=prepare
-        )
+    recorded = conn.execute(
+        booking._RECORD, booking._record_args(attempt, made, "retell_webhook", 1), prepare=prepare
+    ).fetchone()
+    assert recorded is not None and recorded[0] == "booked", recorded
 
 
 def _summary(samples: list[float]) -> dict[str, float]:

@@ -8,7 +8,11 @@ SELECT plan(19);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id, direction)
-SELECT g, CASE WHEN g = 9 THEN 2 ELSE 1 END, 'c' || g, 'inbound'
+SELECT
+    g,
+    CASE WHEN g = 9 THEN 2 ELSE 1 END,
+    'c' || g,
+    'inbound'
 FROM generate_series(1, 9) AS g;
 INSERT INTO services (id, company_id, name) VALUES (7, 1, 'Cut');
 
@@ -81,7 +85,14 @@ SELECT results_eq(
     $$VALUES ('already_booked'::text)$$,
     'recorded again, the booking is found, not written twice'
 );
-SELECT is((SELECT count(*)::int FROM appointments WHERE call_id = 1), 1, 'one appointment');
+SELECT is(
+    (
+        SELECT count(*)::int FROM appointments
+        WHERE call_id = 1
+    ),
+    1,
+    'one appointment'
+);
 
 -- a booking that does not validate: the flags are no longer derived
 ALTER TABLE appointments DISABLE TRIGGER guard_appointments_sync_insert;
@@ -123,7 +134,12 @@ SELECT results_eq(
     'a refusal at commit is a failure recorded by the call, the phone number masked'
 );
 SELECT is(
-    (SELECT count(*)::int FROM appointments WHERE call_id = 3), 0, 'nothing of it is left'
+    (
+        SELECT count(*)::int FROM appointments
+        WHERE call_id = 3
+    ),
+    0,
+    'nothing of it is left'
 );
 
 SELECT * FROM finish();

@@ -102,7 +102,8 @@ SELECT is(
 SELECT set_eq(
     $$SELECT proname::text FROM pg_proc WHERE pronamespace = 'guard'::regnamespace AND prosecdef$$,
     ARRAY[
-        'begin_booking_attempt', 'breaker_restore_state', 'check_call', 'check_flags_at_commit',
+        'begin_booking', 'begin_booking_attempt', 'booking_attempt_to_record',
+        'breaker_restore_state', 'check_call', 'check_flags_at_commit',
         'forget_deleted_companies',
         'complete_booking_attempt', 'fail_booking_attempt', 'record_breaker_transitions',
         'queue_missing_in_calendar', 'reconcile_calendar_booking', 'audit_calendar_restorations',

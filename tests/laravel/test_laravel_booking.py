@@ -1,0 +1,113 @@
+"""The Laravel application books through the SQL booking path (docs/booking-path.md) and runs
+its everyday Eloquent flows on an adopted schema: no hand-written grant, `verify` clean after, and
+a PHP process and a Python process booking the same call at once make one booking (the in-flight
+wait is PostgreSQL's, not either client's)."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from guard.booking import BookingStatus, CalendarBooking, book_appointment
+from guard.breaker import BreakerRegistry
+from guard.db.verify import verify
+from tests.laravel.conftest import LaravelApp
+
+
+def _attempts(url: str, call: int) -> list[tuple[str, str | None]]:
+    with psycopg.connect(url) as admin:
+        return [
+            (state, reason)
+            for state, reason in admin.execute(
+                "SELECT state, failure_reason FROM guard.booking_attempts WHERE call_id = %s"
+                " ORDER BY id",
+                (call,),
+            ).fetchall()
+        ]
+
+
+def test_a_booking_from_php_is_recorded_validated_and_verify_stays_clean(
+    laravel: LaravelApp,
+) -> None:
+    seeded = laravel.run("seed", calls=1)
+    assert "error" not in seeded, seeded  # the inserts need the sequences' USAGE grant
+    [call] = seeded["calls"]
+    booked = laravel.run("book", call=call, service=seeded["service"], uid="cal-1")
+    assert booked["outcome"] == "booked", booked
+    assert booked["call"] == {
+        "appointment_made": True,
+        "session_outcome": "appointment_booked",
+        "booking_id": "cal-1",
+        "active_appointments": 1,
+    }
+    assert _attempts(laravel.url, call) == [("booked", None)]
+    again = laravel.run("book", call=call, service=seeded["service"], uid="cal-2")
+    assert again["outcome"] == "already_booked", again
+    assert [(d.kind, d.subject) for d in verify(laravel.url)] == []
+
+
+def test_a_calendar_failure_in_php_is_rolled_back_and_queued_for_review(
+    laravel: LaravelApp,
+) -> None:
+    seeded = laravel.run("seed", calls=1)
+    [call] = seeded["calls"]
+    failed = laravel.run("book", call=call, service=seeded["service"], calendar_fails=True)
+    assert failed["outcome"] == "failed" and failed["review_item_id"] is not None, failed
+    assert failed["call"]["appointment_made"] is False
+    assert failed["call"]["active_appointments"] == 0
+    assert _attempts(laravel.url, call) == [("failed", "calendar_booking_failure")]
+    with psycopg.connect(laravel.url) as admin:
+        item = admin.execute(
+            "SELECT reason, call_id FROM guard.review_items WHERE id = %s",
+            (failed["review_item_id"],),
+        ).fetchone()
+    assert item == ("calendar_booking_failure", call)
+
+
+def test_php_and_python_booking_one_call_at_once_make_one_booking(laravel: LaravelApp) -> None:
+    seeded = laravel.run("seed", calls=1)
+    [call] = seeded["calls"]
+    php = laravel.process(
+        "book", call=call, service=seeded["service"], uid="php-1", calendar_seconds=2.0
+    )
+    deadline = time.monotonic() + 30
+    while _attempts(laravel.url, call) != [("calling", None)]:
+        assert time.monotonic() < deadline, "the PHP attempt never started"
+        time.sleep(0.05)
+    asked: list[str] = []
+
+    def calendar(key: str) -> CalendarBooking:
+        asked.append(key)
+        return CalendarBooking(uid="python-1")
+
+    with psycopg.connect(laravel.url, user=laravel.login) as app:
+        outcome = book_appointment(
+            app,
+            call_id=call,
+            service_id=seeded["service"],
+            book=calendar,
+            breakers=BreakerRegistry(in_memory=True),
+            wait_seconds=30,
+        )
+    php_out, _ = php.communicate(timeout=60)
+    assert '"outcome":"booked"' in php_out, php_out
+    assert outcome.status is BookingStatus.ALREADY_BOOKED, outcome
+    assert outcome.booking_uid == "php-1"
+    assert asked == [], "Python waited in PostgreSQL and never asked the calendar"
+    assert _attempts(laravel.url, call) == [("booked", None)]
+
+
+def test_the_everyday_eloquent_flows_keep_the_flags_true(laravel: LaravelApp) -> None:
+    seeded = laravel.run("seed", calls=1)
+    [call] = seeded["calls"]
+    assert laravel.run("book", call=call, service=seeded["service"], uid="cal-9")["outcome"] == (
+        "booked"
+    )
+    flows = laravel.run("soft-delete", call=call)
+    assert flows["deleted"]["appointment_made"] is False, flows
+    assert flows["restored"]["appointment_made"] is True, flows
+    cancelled = laravel.run("cancel", call=call)
+    assert cancelled["call"]["appointment_made"] is False, cancelled
+    assert cancelled["call"]["active_appointments"] == 0
+    assert [(d.kind, d.subject) for d in verify(laravel.url)] == []
