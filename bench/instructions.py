@@ -1,7 +1,7 @@
 """Server instructions per write path (valgrind callgrind): deterministic, unlike wall time.
 
     python -m bench.instructions [--json] [--workloads single,insert,delete,delete1,...]
-                                 [--variants z,a,fz,fa,rz,ra,d,l] [--insert-rows N]
+                                 [--variants z,a,fz,fa,rz,ra,d,l,b] [--insert-rows N]
                                  [--text] [--one-transaction] [--generic-plans]
 
 Why: on a shared 2-core virtual machine wall-clock figures swing by 30 % and more from one
@@ -38,6 +38,8 @@ original row-level design; and Booking Guard.
   statement would lock its calls in scan order, not id order (two such statements can
   deadlock). What it costs is what any correct trigger pays at least, keeping the lock before
   the read and the check of the application's flag writes (the calls triggers are d's).
+- b (not run unless named): d with the application login bound to every company (`guard tenant
+  grant`): what row-level security's policy guard_bound_login costs a bound login (bound/d).
 
 Method: one throwaway cluster (jit off: compiled code is not comparable), two templates (the
 schemas z and Booking Guard's) of 250 000 calls with 10 001 booked, calls at fillfactor 100 (an
@@ -119,11 +121,12 @@ VARIANTS = {
     "ra": "row-level a",
     "d": "Booking Guard",
     "l": "lower bound",
+    "b": "Booking Guard, bound login",
 }
 DEFAULT_VARIANTS = ("z", "a", "fz", "fa", "rz", "ra", "d")
 # The template each variant is cloned from: the application's schema or Booking Guard's.
 TEMPLATE_OF = {"z": "tmpl_z", "fz": "tmpl_z", "rz": "tmpl_z"} | dict.fromkeys(
-    ("a", "fa", "ra", "d", "l"), "tmpl_g"
+    ("a", "fa", "ra", "d", "l", "b"), "tmpl_g"
 )
 TRIGGERS_OFF = (
     "ALTER TABLE public.calls DISABLE TRIGGER USER",
@@ -139,6 +142,10 @@ VARIANT_SETUP: dict[str, tuple[str, ...]] = {
     "ra": (*TRIGGERS_OFF, *ROW_LEVEL),
     "d": (),
     "l": (AT_ONCE_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}"),
+    # d, the login bound to every company (guard tenant grant): row-level security narrows it
+    "b": (
+        f"SELECT guard.tenant_grant('{APP_LOGIN}', g) FROM generate_series(1, {COMPANIES}) AS g",
+    ),
 }
 
 
@@ -399,10 +406,10 @@ WORKLOADS: dict[str, Builder] = {
 # row-level design only where it has a trigger (insert and delete).
 EVERY_VARIANT = tuple(VARIANTS)
 VARIANTS_OF = {
-    "cancel1": ("z", "a", "fz", "fa", "d", "l"),
-    "soft1": ("z", "a", "fz", "fa", "d", "l"),
+    "cancel1": ("z", "a", "fz", "fa", "d", "l", "b"),
+    "soft1": ("z", "a", "fz", "fa", "d", "l", "b"),
 } | dict.fromkeys(
-    ("move1", "call1", "callins1", "flags1", "callfirst1", "end1"), ("z", "a", "d", "l")
+    ("move1", "call1", "callins1", "flags1", "callfirst1", "end1"), ("z", "a", "d", "l", "b")
 )
 
 
@@ -525,8 +532,8 @@ def flags_wrong(cluster: EmbeddedCluster, database: str) -> int:
 
 
 def keeps_flags(key: str, variant: str) -> bool:
-    if variant in ("fz", "fa", "d", "l"):
-        return key != "callfirst1" or variant in ("d", "l")
+    if variant in ("fz", "fa", "d", "l", "b"):
+        return key != "callfirst1" or variant in ("d", "l", "b")
     return variant in ("rz", "ra") and key in ("single", "insert", "delete", "delete1")
 
 
@@ -633,6 +640,8 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
         for ref in ("fz", "fa", "ra"):
             other = figures[ref]
             line[f"d_vs_{ref}"] = None if guard is None or not other else guard / other
+        login = figures["b"]
+        line["b_vs_d"] = None if login is None or not guard else login / guard
         bound = figures["l"]
         for ref in ("fa", "ra"):
             other = figures[ref]
@@ -663,9 +672,12 @@ def print_table(report: dict[str, Any]) -> None:
     print()
     lines = summary(report)
     bound = any(line["per_row"]["l"] is not None for line in lines)
+    login = any(line["per_row"]["b"] is not None for line in lines)
     names = ("z", "a", "fz", "fa", "rz", "ra", "d", *(("l",) if bound else ()))
+    names += ("b",) if login else ()
     header = ["path", *(VARIANTS[v] for v in names), "d/floor z", "d/floor a", "d/row-level a"]
     header += ["l/floor a", "l/row-level a"] if bound else []
+    header += ["bound/d"] if login else []
     print("| " + " | ".join([*header, "target"]) + " |")
     print("|" + "---|" * (len(header) + 1))
     for line in lines:
@@ -683,6 +695,8 @@ def print_table(report: dict[str, Any]) -> None:
                 "-" if line[f"l_vs_{r}"] is None else f"{line[f'l_vs_{r}']:.2f}x"
                 for r in ("fa", "ra")
             ]
+        if login:
+            cells.append("-" if line["b_vs_d"] is None else f"{line['b_vs_d']:.3f}x")
         goal = line.get("target")
         cells.append(
             "-"

@@ -28,9 +28,10 @@ INSERT INTO guard.rules AS r (
 ),
 (
     'I5_tenant_link', 'I5', 'critical',
-    'An appointment and its call belong to the same company.',
+    'An appointment, its call and their customer belong to the same company.',
     'report', 'reject', 'correct',
-    '{guard_appointments_call_company_fkey,guard_appointments_company_required}'
+    '{guard_appointments_call_company_fkey,guard_appointments_company_required,'
+    'guard_calls_customer_company_fkey,guard_appointments_customer_company_fkey}'
 ),
 (
     'I6_voice_appointment_call', 'I6', 'high',

@@ -31,6 +31,8 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 ('application', 'FUNCTION', 'guard.setting(text)', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.current_company()', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.pin_company(bigint)', '{EXECUTE}', NULL),
+-- the policy guard_bound_login on its tables confines a login bound to companies to them
+('application', 'FUNCTION', 'guard.bound_companies()', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.validate_booking(bigint, bigint, text)', '{EXECUTE}', NULL),
 (
     'application', 'FUNCTION',

@@ -9,3 +9,7 @@ CREATE TABLE public.customers (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- the key the tenant-safe foreign keys from calls and appointments (customer_id, company_id)
+-- refer to (I5)
+CREATE UNIQUE INDEX guard_customers_id_company_key ON public.customers (id, company_id);

@@ -12,7 +12,7 @@ import psycopg
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
 from guard.db.verify import verify
-from tests.laravel.conftest import LaravelApp
+from tests.laravel.conftest import LaravelApp, application_login
 
 
 def _attempts(url: str, call: int) -> list[tuple[str, str | None]]:
@@ -111,3 +111,21 @@ def test_the_everyday_eloquent_flows_keep_the_flags_true(laravel: LaravelApp) ->
     assert cancelled["call"]["appointment_made"] is False, cancelled
     assert cancelled["call"]["active_appointments"] == 0
     assert [(d.kind, d.subject) for d in verify(laravel.url)] == []
+
+
+def test_a_login_bound_to_one_company_sees_and_writes_only_its_rows_through_eloquent(
+    laravel: LaravelApp,
+) -> None:
+    first = laravel.run("seed", company="Praxis Eins", calls=2)
+    second = laravel.run("seed", company="Praxis Zwei", calls=3)
+    bound = "laravel_bound"
+    application_login(laravel.url, bound)
+    with psycopg.connect(laravel.url, autocommit=True) as admin:
+        admin.execute("SELECT guard.tenant_grant(%s, %s)", (bound, first["company"]))
+    as_bound = laravel.as_login(bound)
+    assert as_bound.run("count-calls") == {"calls": 2, "customers": 1}
+    foreign = second["calls"][0]
+    assert as_bound.run("update-call", call=foreign, set={"status": "hijacked"}) == {"updated": 0}
+    own = first["calls"][0]
+    assert as_bound.run("update-call", call=own, set={"status": "ended"}) == {"updated": 1}
+    assert laravel.run("count-calls") == {"calls": 5, "customers": 2}, "the unbound login"
