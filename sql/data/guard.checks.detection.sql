@@ -41,7 +41,8 @@ INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy, check
 ),
 (
     'cross_tenant_link', 'I5_tenant_link', 'critical',
-    'An appointment is linked to a call of another company.',
+    'An appointment is linked to a call or a customer of another company, or a call to '
+    || 'another company''s customer.',
     'review', 'check_cross_tenant_link', FALSE
 ),
 (
