@@ -31,9 +31,6 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 ('application', 'FUNCTION', 'guard.setting(text)', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.current_company()', '{EXECUTE}', NULL),
 ('application', 'FUNCTION', 'guard.pin_company(bigint)', '{EXECUTE}', NULL),
--- the policy guard_bound_login on its tables reads the login's own bindings (the policy
--- own_bindings shows a role no other's) to confine a login bound to companies to them
-('application', 'TABLE', 'guard.tenant_bindings', '{SELECT}', NULL),
 ('application', 'FUNCTION', 'guard.validate_booking(bigint, bigint, text)', '{EXECUTE}', NULL),
 (
     'application', 'FUNCTION',

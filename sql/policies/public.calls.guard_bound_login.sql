@@ -1,24 +1,29 @@
--- A login bound to companies (guard tenant grant) reads and writes only their rows of
--- public.calls through any statement of the application role's, as Booking Guard's own functions
--- already refuse other companies' rows (guard.assert_tenant). A login bound to none (the
--- multi-tenant application) is unchanged, and so is every role outside the application role (the
--- owner role and its jobs; reporting and reviewer, which guard_tenant_only narrows; a DBA's own
--- roles). Restrictive: it narrows guard_all_rows.
--- The bindings are read in place, not through a function: the policy guard.tenant_bindings has
--- (own_bindings) shows a role only the bindings that apply to it, and each sub-SELECT is an
--- InitPlan, run once per statement and planned with it (a prepared statement plans it once), so
--- an unbound login pays one scan of the bindings per statement and nothing per row.
+-- An application login that serves some companies only (a member of the bound application role,
+-- guard.bound_application_role(), bound to them with guard tenant grant) reads and writes only
+-- their rows of public.calls through any statement, as Booking Guard's own functions already refuse
+-- other companies' rows (guard.assert_tenant); bound to none, it sees none. Members of the
+-- application role alone (the multi-tenant application) are not subject to it and pay nothing
+-- for it, nor is any other role. Restrictive: it narrows guard_all_rows.
+-- The bindings are read in place: the policy own_bindings shows a role only the bindings that
+-- apply to it, and the sub-SELECT is an InitPlan, run once per statement, not per row.
 DROP POLICY IF EXISTS guard_bound_login ON public.calls;
 
 DO $$
 BEGIN
     EXECUTE format(
         'CREATE POLICY guard_bound_login ON public.calls AS RESTRICTIVE FOR ALL TO %I'
-        ' USING ((SELECT NOT EXISTS (SELECT FROM guard.tenant_bindings)) OR company_id = ANY'
-        ' ((SELECT array_agg(b.company_id) FROM guard.tenant_bindings AS b)::bigint[]))'
-        ' WITH CHECK ((SELECT NOT EXISTS (SELECT FROM guard.tenant_bindings)) OR company_id = ANY'
-        ' ((SELECT array_agg(b.company_id) FROM guard.tenant_bindings AS b)::bigint[]))',
-        guard.role('application')
+        ' USING (company_id = ANY ((SELECT array_agg(b.company_id) FROM guard.tenant_bindings AS b)::bigint[]))'
+        ' WITH CHECK (company_id = ANY ((SELECT array_agg(b.company_id) FROM guard.tenant_bindings AS b)::bigint[]))',
+        guard.bound_application_role()
     );
 END;
 $$;
+
+-- The bound application role reads its own bindings (own_bindings hides every other), for these
+-- policies; granted here, where the policies are made, so that `guard db apply` restores it.
+DO $$
+BEGIN
+    EXECUTE format('GRANT SELECT ON TABLE guard.tenant_bindings TO %I', guard.bound_application_role());
+END;
+$$;
+

@@ -37,3 +37,20 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- The role for application logins that serve some companies only (guard.bound_application_role()),
+-- NOLOGIN, a member of the application role: the policy guard_bound_login confines its members
+-- to the companies bound to them.
+DO $$
+DECLARE
+    application_role text := (SELECT r.role_name FROM guard.role_names AS r WHERE r.kind = 'application');
+    bound text := left(application_role, 56) || '_bound';
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS pr WHERE pr.rolname = bound) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', bound);
+    END IF;
+    IF NOT pg_catalog.pg_has_role(bound, application_role, 'MEMBER') THEN
+        EXECUTE format('GRANT %I TO %I', application_role, bound);
+    END IF;
+END;
+$$;

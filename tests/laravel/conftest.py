@@ -63,11 +63,14 @@ class LaravelApp:
         return LaravelApp(self.url, login)
 
 
-def application_login(url: str, login: str = APP_LOGIN) -> None:
-    """A login whose only right is membership of the application role (guard.role_names)."""
+def application_login(url: str, login: str = APP_LOGIN, *, bound: bool = False) -> None:
+    """A login whose only right is membership of the application role, or (`bound`) of the
+    role for application logins that serve some companies only."""
     with psycopg.connect(url, autocommit=True) as admin:
         group = admin.execute(
-            "SELECT role_name FROM guard.role_names WHERE kind = 'application'"
+            "SELECT guard.bound_application_role()"
+            if bound
+            else "SELECT role_name FROM guard.role_names WHERE kind = 'application'"
         ).fetchone()
         assert group is not None
         if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone() is None:

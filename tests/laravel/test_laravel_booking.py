@@ -119,7 +119,7 @@ def test_a_login_bound_to_one_company_sees_and_writes_only_its_rows_through_eloq
     first = laravel.run("seed", company="Praxis Eins", calls=2)
     second = laravel.run("seed", company="Praxis Zwei", calls=3)
     bound = "laravel_bound"
-    application_login(laravel.url, bound)
+    application_login(laravel.url, bound, bound=True)
     with psycopg.connect(laravel.url, autocommit=True) as admin:
         admin.execute("SELECT guard.tenant_grant(%s, %s)", (bound, first["company"]))
     as_bound = laravel.as_login(bound)

@@ -1,8 +1,10 @@
-"""A login bound to companies (`guard tenant grant`) reads and writes only their rows of the
-application's tables (calls, appointments, customers, services) through plain SQL, with or
-without a pinned company; the unbound application login sees and writes every company's rows as
-before. A call or an appointment linked to another company's customer is refused on write, and
-one an adopted database already had is found by check cross_tenant_link.
+"""An application login that serves some companies only (a member of the bound application role,
+bound with `guard tenant grant`) reads and writes only their rows of the application's tables
+(calls, appointments, customers, services) through plain SQL, with or without a pinned company,
+and none while bound to none; the application login (a member of the application role alone)
+sees and writes every company's rows as before, bound or not. A call or an appointment linked to
+another company's customer is refused on write, and one an adopted database already had is found
+by check cross_tenant_link.
 Issue 72, row 4: a bound login read, updated and inserted another company's calls and customers
 through Eloquent; only Booking Guard's own functions refused."""
 
@@ -13,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.security.conftest import bind
+from tests.security.conftest import bind, create_login
 
 TABLES = ("calls", "appointments", "customers", "services")
 SEED = """
@@ -29,10 +31,16 @@ FROM unnest(ARRAY['calls', 'appointments', 'customers', 'services']) AS t;
 """
 
 
+BOUND_LOGIN = "guard_test_bound_app"
+
+
 @pytest.fixture
 def two_companies(db_url: str, login_roles: dict[str, str]) -> str:
     with psycopg.connect(db_url, autocommit=True) as admin:
         admin.execute(SEED.encode())
+        bound_role = admin.execute("SELECT guard.bound_application_role()").fetchone()
+        assert bound_role is not None
+        create_login(admin, BOUND_LOGIN, bound_role[0])
     return db_url
 
 
@@ -50,9 +58,9 @@ def _companies_seen(conn: psycopg.Connection[Any]) -> dict[str, list[int]]:
 
 @pytest.mark.parametrize("pinned", [False, True])
 def test_a_bound_login_reads_and_changes_only_its_companies_rows(
-    two_companies: str, login_roles: dict[str, str], pinned: bool
+    two_companies: str, pinned: bool
 ) -> None:
-    login = login_roles["application"]
+    login = BOUND_LOGIN
     bind(two_companies, login, 1)
     with psycopg.connect(two_companies, user=login, autocommit=True) as app:
         if pinned:
@@ -76,15 +84,27 @@ def test_a_bound_login_reads_and_changes_only_its_companies_rows(
         assert admin.execute("SELECT count(*) FROM customers").fetchone() == (2,)
 
 
-def test_the_unbound_application_login_is_unchanged(
-    two_companies: str, login_roles: dict[str, str]
+@pytest.mark.parametrize("bound_to", [(), (1,)])
+def test_the_application_login_is_unchanged(
+    two_companies: str, login_roles: dict[str, str], bound_to: tuple[int, ...]
 ) -> None:
+    """A member of the application role alone is the multi-tenant application: its statements on
+    the application's tables are not narrowed (its binding narrows Booking Guard's functions)."""
     login = login_roles["application"]
-    bind(two_companies, login)  # bound to none
+    bind(two_companies, login, *bound_to)
     with psycopg.connect(two_companies, user=login, autocommit=True) as app:
         assert _companies_seen(app) == {table: [1, 2] for table in TABLES}
         assert app.execute("UPDATE calls SET updated_at = now()").rowcount == 2
         app.execute("INSERT INTO customers (company_id, name) VALUES (2, 'Eve')")
+    bind(two_companies, login)
+
+
+def test_a_bound_application_login_bound_to_nothing_sees_nothing(two_companies: str) -> None:
+    bind(two_companies, BOUND_LOGIN)
+    with psycopg.connect(two_companies, user=BOUND_LOGIN, autocommit=True) as app:
+        assert _companies_seen(app) == {table: [] for table in TABLES}
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            app.execute("INSERT INTO customers (company_id, name) VALUES (1, 'Eve')")
 
 
 @pytest.mark.parametrize(
