@@ -143,7 +143,7 @@ VARIANT_SETUP: dict[str, tuple[str, ...]] = {
     "ra": (*TRIGGERS_OFF, *ROW_LEVEL),
     "d": (),
     "l": (AT_ONCE_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}"),
-    # d, the login bound to every company (guard tenant grant): row-level security narrows it
+    # d, its login a member of the bound application role and bound to every company
     "b": (
         f"SELECT guard.tenant_grant('{APP_LOGIN}', g) FROM generate_series(1, {COMPANIES}) AS g",
         f"DO $$BEGIN EXECUTE format('GRANT %I TO {APP_LOGIN}', guard.bound_application_role());"
