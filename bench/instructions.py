@@ -134,15 +134,21 @@ TRIGGERS_OFF = (
     "ALTER TABLE public.appointments DISABLE TRIGGER USER",
 )
 ROW_LEVEL = (ROW_LEVEL_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}")
+# Role memberships belong to the cluster, not to a clone: b's membership of the bound
+# application role is taken back before every other variant of Booking Guard's schema runs.
+UNBOUND = (
+    f"DO $$BEGIN EXECUTE format('REVOKE %I FROM {APP_LOGIN}', guard.bound_application_role());"
+    " END$$",
+)
 VARIANT_SETUP: dict[str, tuple[str, ...]] = {
     "z": (),
     "fz": (),
     "rz": ROW_LEVEL,
-    "a": TRIGGERS_OFF,
-    "fa": TRIGGERS_OFF,
-    "ra": (*TRIGGERS_OFF, *ROW_LEVEL),
-    "d": (),
-    "l": (AT_ONCE_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}"),
+    "a": (*UNBOUND, *TRIGGERS_OFF),
+    "fa": (*UNBOUND, *TRIGGERS_OFF),
+    "ra": (*UNBOUND, *TRIGGERS_OFF, *ROW_LEVEL),
+    "d": UNBOUND,
+    "l": (*UNBOUND, AT_ONCE_SQL, f"GRANT USAGE ON SCHEMA bench TO {APP_LOGIN}"),
     # d, its login a member of the bound application role and bound to every company
     "b": (
         f"SELECT guard.tenant_grant('{APP_LOGIN}', g) FROM generate_series(1, {COMPANIES}) AS g",

@@ -107,7 +107,8 @@ SELECT set_eq(
         'forget_deleted_companies',
         'complete_booking_attempt', 'fail_booking_attempt', 'record_breaker_transitions',
         'queue_missing_in_calendar', 'reconcile_calendar_booking', 'audit_calendar_restorations',
-        'read_own_check', 'record_validation', 'refresh_call_flags', 'rollback_booking',
+        'read_own_check', 'record_validation', 'refresh_call_flags', 'restore_column_views',
+        'rollback_booking', 'set_aside_column_views',
         'unsettled_booking_attempts', 'validate_booking', 'validate_call_end'
     ],
     'exactly these functions are SECURITY DEFINER'

@@ -58,6 +58,14 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
     'guard.call_flags_contradict(boolean, text, timestamp with time zone, text, boolean, boolean)',
     '{EXECUTE}', NULL
 ),
+-- the application's own migrations change a column type Booking Guard's views read (run as the
+-- table's owner; the two SECURITY DEFINER steps check that)
+(
+    'application', 'FUNCTION', 'guard.alter_column_type(regclass, name, text, text)', '{EXECUTE}',
+    NULL
+),
+('application', 'FUNCTION', 'guard.set_aside_column_views(regclass, name)', '{EXECUTE}', NULL),
+('application', 'FUNCTION', 'guard.restore_column_views()', '{EXECUTE}', NULL),
 -- the booking path any client follows (docs/booking-path.md): begin, then record; the record
 -- writes the appointment with the application's own rights and masks the error it keeps
 ('application', 'FUNCTION', 'guard.begin_booking(bigint, bigint, double precision, text)', '{EXECUTE}', NULL),

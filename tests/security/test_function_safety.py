@@ -17,6 +17,8 @@ EXPECTED_DEFINERS = {
     "guard.begin_booking(bigint,bigint,double precision,text)",
     "guard.begin_booking_attempt(bigint,bigint,text)",
     "guard.booking_attempt_to_record(text)",
+    "guard.restore_column_views()",
+    "guard.set_aside_column_views(regclass,name)",
     "guard.check_call(bigint)",
     "guard.complete_booking_attempt(text,bigint,text,integer)",
     "guard.fail_booking_attempt(text,text,jsonb)",

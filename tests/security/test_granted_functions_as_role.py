@@ -42,6 +42,9 @@ MUST_EXECUTE = {
         " jsonb, text, integer)",
         "guard.booking_attempt_to_record(text)",
         "guard.mask_phone_numbers(text)",
+        "guard.alter_column_type(regclass, name, text, text)",
+        "guard.set_aside_column_views(regclass, name)",
+        "guard.restore_column_views()",
         "guard.complete_booking_attempt(text, bigint, text, integer)",
         "guard.fail_booking_attempt(text, text, jsonb)",
         "guard.reconcile_calendar_booking(bigint, text, text, timestamp with time zone,"
