@@ -26,4 +26,3 @@ BEGIN
     EXECUTE format('GRANT SELECT ON TABLE guard.tenant_bindings TO %I', guard.bound_application_role());
 END;
 $$;
-
