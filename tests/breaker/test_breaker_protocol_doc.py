@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from guard.breaker import codec
+from guard.breaker import codec, lua
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "breaker-protocol.md").read_text()
@@ -30,3 +30,12 @@ def test_every_script_file_is_named() -> None:
     files = {p.name for p in SCRIPTS.glob("*.lua")}
     assert files, "no scripts found"
     assert {name for name in files if name not in DOC} == set()
+
+
+def test_the_bounds_written_into_the_scripts_are_documented_and_the_php_client_uses_them() -> None:
+    table = DOC.split("| name | value |", 1)[1].split("\n\n", 1)[0]
+    documented = dict(re.findall(r"\| `([A-Z_]+)` \| (\d+) \|", table))
+    expected = {name: str(value) for name, value in lua._CONSTANTS.items()}
+    assert documented == expected
+    php = (ROOT / "tests" / "laravel" / "breaker" / "CircuitBreaker.php").read_text()
+    assert dict(re.findall(r"'([A-Z_]+)' => '(\d+)'", php)) == expected
