@@ -459,11 +459,14 @@ def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:
     """Role name -> kind, from guard.role_names (empty before the security migration)."""
     if not _table_exists(cur, "guard.role_names"):
         return {}
-    # and the role own checks run as, named after the reporting role (guard.check_reader())
+    # the role own checks run as, named after the reporting role (guard.check_reader()), and the
+    # role of application logins bound to companies (guard.bound_application_role())
     cur.execute(
         "SELECT role_name, kind FROM guard.role_names UNION ALL"
         " SELECT left(role_name, 56) || '_checks', 'check_reader' FROM guard.role_names"
-        " WHERE kind = 'reporting'"
+        " WHERE kind = 'reporting' UNION ALL"
+        " SELECT left(role_name, 56) || '_bound', 'bound_application' FROM guard.role_names"
+        " WHERE kind = 'application'"
     )
     return {name: kind for name, kind in cur.fetchall()}
 

@@ -25,7 +25,6 @@ DECLARE
     trigger_names name [];
     trigger_definitions text [];
     trigger_states "char" [];
-    i integer;
 BEGIN
     IF alter_column_type.new_type IS NULL THEN
         RAISE EXCEPTION 'alter_column_type needs the new type'

@@ -12,6 +12,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     saved regclass := to_regclass('pg_temp.guard_set_aside_views');
+    saved_views jsonb;
     view_to_create record;
     grant_to_give record;
     restored integer := 0;
@@ -25,8 +26,18 @@ BEGIN
         RAISE EXCEPTION 'permission denied: pg_temp.guard_set_aside_views is not Booking Guard''s'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- dynamic SQL: the temporary table exists only from guard.set_aside_column_views on
+    EXECUTE format(
+        'SELECT coalesce(jsonb_agg(to_jsonb(v) ORDER BY v.depth, v.view_name), ''[]'') FROM %s AS v',
+        saved
+    ) INTO saved_views;
     FOR view_to_create IN
-        SELECT v.* FROM pg_temp.guard_set_aside_views AS v ORDER BY v.depth, v.view_name
+        SELECT *
+        FROM jsonb_to_recordset(saved_views) AS v (
+            depth integer, schema_name name, view_name name, definition text, options text [],
+            owner_name name, privileges aclitem [], description text
+        )
+        ORDER BY v.depth, v.view_name
     LOOP
         EXECUTE format(
             'CREATE VIEW %I.%I%s AS %s',
@@ -63,7 +74,7 @@ BEGIN
         END LOOP;
         restored := restored + 1;
     END LOOP;
-    DROP TABLE pg_temp.guard_set_aside_views;
+    EXECUTE format('DROP TABLE %s', saved);
     RETURN restored;
 END;
 $$;

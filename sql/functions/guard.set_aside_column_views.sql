@@ -19,7 +19,9 @@ DECLARE
     column_number smallint;
     foreign_view text;
     view_to_drop record;
+    views_to_drop jsonb;
     set_aside integer := 0;
+    saved text := 'pg_temp.guard_set_aside_views';
 BEGIN
     IF set_aside_column_views.target IS NULL OR set_aside_column_views.column_name IS NULL THEN
         RAISE EXCEPTION 'set_aside_column_views needs a table and a column'
@@ -61,50 +63,60 @@ BEGIN
         description text
     ) ON COMMIT DROP;
 
-    WITH RECURSIVE dependents (view_oid, depth) AS (
-        SELECT DISTINCT r.ev_class, 1
-        FROM pg_depend AS d
-        INNER JOIN pg_rewrite AS r ON d.objid = r.oid
-        WHERE
-            d.classid = 'pg_rewrite'::regclass
-            AND d.refclassid = 'pg_class'::regclass
-            AND d.refobjid = set_aside_column_views.target
-            AND d.refobjsubid = column_number
-            AND r.ev_class <> set_aside_column_views.target
-        UNION
-        SELECT r.ev_class, dependents.depth + 1
+    -- The temporary table is reached by dynamic SQL: it exists only from this call on.
+    EXECUTE format($sql$
+        WITH RECURSIVE dependents (view_oid, depth) AS (
+            SELECT DISTINCT r.ev_class, 1
+            FROM pg_depend AS d
+            INNER JOIN pg_rewrite AS r ON d.objid = r.oid
+            WHERE
+                d.classid = 'pg_rewrite'::regclass
+                AND d.refclassid = 'pg_class'::regclass
+                AND d.refobjid = $1
+                AND d.refobjsubid = $2
+                AND r.ev_class <> $1
+            UNION
+            SELECT r.ev_class, dependents.depth + 1
+            FROM dependents
+            INNER JOIN pg_depend AS d
+                ON d.refobjid = dependents.view_oid AND d.refclassid = 'pg_class'::regclass
+            INNER JOIN pg_rewrite AS r ON d.objid = r.oid
+            WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> dependents.view_oid
+        )
+        INSERT INTO %s
+        SELECT
+            max(dependents.depth),
+            n.nspname,
+            c.relname,
+            pg_get_viewdef(c.oid),
+            c.reloptions,
+            pg_get_userbyid(c.relowner),
+            c.relacl,
+            obj_description(c.oid, 'pg_class')
         FROM dependents
-        INNER JOIN pg_depend AS d
-            ON d.refobjid = dependents.view_oid AND d.refclassid = 'pg_class'::regclass
-        INNER JOIN pg_rewrite AS r ON d.objid = r.oid
-        WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> dependents.view_oid
-    )
-    INSERT INTO pg_temp.guard_set_aside_views
-    SELECT
-        max(dependents.depth),
-        n.nspname,
-        c.relname,
-        pg_get_viewdef(c.oid),
-        c.reloptions,
-        pg_get_userbyid(c.relowner),
-        c.relacl,
-        obj_description(c.oid, 'pg_class')
-    FROM dependents
-    INNER JOIN pg_class AS c ON dependents.view_oid = c.oid
-    INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
-    GROUP BY c.oid, n.nspname, c.relname, c.reloptions, c.relowner, c.relacl;
+        INNER JOIN pg_class AS c ON dependents.view_oid = c.oid
+        INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
+        GROUP BY c.oid, n.nspname, c.relname, c.reloptions, c.relowner, c.relacl
+    $sql$, saved) USING set_aside_column_views.target, column_number;
 
-    SELECT format('%I.%I', v.schema_name, v.view_name) INTO foreign_view
-    FROM pg_temp.guard_set_aside_views AS v
-    WHERE v.schema_name <> 'guard'
-    LIMIT 1;
-    IF FOUND THEN
+    EXECUTE format($sql$
+        SELECT format('%%I.%%I', v.schema_name, v.view_name)
+        FROM %s AS v
+        WHERE v.schema_name <> 'guard'
+        LIMIT 1
+    $sql$, saved) INTO foreign_view;
+    IF foreign_view IS NOT NULL THEN
         RAISE EXCEPTION 'view % reads %.%: it is not Booking Guard''s, drop and re-create it yourself',
             foreign_view, set_aside_column_views.target, set_aside_column_views.column_name
             USING ERRCODE = 'dependent_objects_still_exist';
     END IF;
+    EXECUTE format(
+        'SELECT coalesce(jsonb_agg(to_jsonb(v) ORDER BY v.depth DESC, v.view_name), ''[]'') FROM %s AS v',
+        saved
+    ) INTO views_to_drop;
     FOR view_to_drop IN
-        SELECT v.schema_name, v.view_name FROM pg_temp.guard_set_aside_views AS v
+        SELECT v.schema_name, v.view_name
+        FROM jsonb_to_recordset(views_to_drop) AS v (depth integer, schema_name name, view_name name)
         ORDER BY v.depth DESC, v.view_name
     LOOP
         EXECUTE format('DROP VIEW %I.%I', view_to_drop.schema_name, view_to_drop.view_name);

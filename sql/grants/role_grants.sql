@@ -10,7 +10,9 @@ DELETE FROM guard.role_grants;
 INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, columns) VALUES
 ('owner', 'TABLE', 'public.calls', '{SELECT,UPDATE}', NULL),
 ('owner', 'TABLE', 'public.appointments', '{SELECT,UPDATE}', NULL),
-('owner', 'TABLE', 'public.companies', '{SELECT}', NULL);
+('owner', 'TABLE', 'public.companies', '{SELECT}', NULL),
+-- a customer's company, for check cross_tenant_link (never a customer's name or phone)
+('owner', 'TABLE', 'public.customers', '{SELECT}', '{id,company_id}');
 
 -- The application: its own booking tables, the settings its triggers read, and the functions
 -- it calls (directly, or through the triggers on calls and appointments).
@@ -160,6 +162,8 @@ CROSS JOIN (
     -- shows each role only its own)
     ('TABLE', 'guard.tenant_bindings', '{SELECT}', NULL),
     ('TABLE', 'public.companies', '{SELECT}', '{id,name}'),
+    -- a customer's company, read by check cross_tenant_link (never a name or a phone number)
+    ('TABLE', 'public.customers', '{SELECT}', '{id,company_id}'),
     (
         'TABLE', 'public.appointments', '{SELECT}',
         '{id,company_id,call_id,customer_id,service_id,calcom_v2_booking_id,source,status,'
