@@ -80,15 +80,21 @@ def application_login(url: str, login: str = APP_LOGIN, *, bound: bool = False) 
         )
 
 
-@pytest.fixture
-def laravel(pg_cluster: Cluster, empty_db_url: str) -> Iterator[LaravelApp]:
-    """Laravel first (its migration, as the superuser that owns the tables), then Booking Guard
-    (apply, validate), then the application login."""
+@pytest.fixture(params=["laravel first", "booking guard first"])
+def laravel(
+    request: pytest.FixtureRequest, pg_cluster: Cluster, empty_db_url: str
+) -> Iterator[LaravelApp]:
+    """Both adoption orders: Laravel's migration first (as the superuser that owns the tables),
+    then Booking Guard (apply, validate); or Booking Guard on an empty database first, then
+    Laravel's migration, which keeps the tables it finds. Then the application login."""
     superuser = LaravelApp(empty_db_url, pg_cluster.user)
+    if request.param == "booking guard first":
+        with Migrator(empty_db_url) as migrator:
+            migrator.apply()
     migrated = superuser.run("migrate")
     assert migrated == {"migrated": ["2024_01_01_000000_create_booking_tables"]}, migrated
     with Migrator(empty_db_url) as migrator:
-        migrator.apply()
+        migrator.apply()  # nothing left to apply when Booking Guard came first
     report = validate(empty_db_url, pause_ratio=0)
     assert report.complete, report.constraints
     application_login(empty_db_url)

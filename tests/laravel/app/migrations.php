@@ -1,7 +1,9 @@
 <?php
 // The application's own migration, as `php artisan make:migration` writes it: Laravel's column
 // types (bigserial ids, varchar(255) strings, timestamp(0) without time zone, json), logged in
-// Laravel's migrations table. Booking Guard adopts these tables as they are.
+// Laravel's migrations table. Booking Guard adopts these tables as they are. A table that exists
+// already (Booking Guard applied first, to an empty database) is left as it is, as a migration
+// written with Schema::hasTable leaves it.
 
 declare(strict_types=1);
 
@@ -15,26 +17,31 @@ final class CreateBookingTables
     public function up(): void
     {
         $schema = Capsule::schema();
-        $schema->create('companies', function (Blueprint $t) {
+        $create = function (string $table, Closure $columns) use ($schema): void {
+            if (!$schema->hasTable($table)) {
+                $schema->create($table, $columns);
+            }
+        };
+        $create('companies', function (Blueprint $t) {
             $t->id();
             $t->string('name');
             $t->timestamps();
         });
-        $schema->create('customers', function (Blueprint $t) {
+        $create('customers', function (Blueprint $t) {
             $t->id();
             $t->foreignId('company_id')->constrained();
             $t->string('name')->nullable();
             $t->string('phone')->nullable();
             $t->timestamps();
         });
-        $schema->create('services', function (Blueprint $t) {
+        $create('services', function (Blueprint $t) {
             $t->id();
             $t->foreignId('company_id')->constrained();
             $t->string('name');
             $t->integer('duration_minutes')->nullable();
             $t->timestamps();
         });
-        $schema->create('calls', function (Blueprint $t) {
+        $create('calls', function (Blueprint $t) {
             $t->id();
             $t->foreignId('company_id')->constrained();
             $t->string('retell_call_id')->unique();
@@ -48,7 +55,7 @@ final class CreateBookingTables
             $t->text('transcript')->nullable();
             $t->timestamps();
         });
-        $schema->create('appointments', function (Blueprint $t) {
+        $create('appointments', function (Blueprint $t) {
             $t->id();
             $t->foreignId('company_id')->constrained();
             $t->foreignId('call_id')->nullable()->constrained();
