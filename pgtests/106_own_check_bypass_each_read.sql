@@ -16,10 +16,10 @@
 BEGIN;
 SELECT plan(20);
 
-CREATE VIEW guard.check_counts_customers WITH (security_invoker = TRUE) AS
+CREATE VIEW guard.check_counts_services WITH (security_invoker = TRUE) AS
 SELECT
     r.id,
-    (SELECT count(*) FROM public.customers) AS customers
+    (SELECT count(*) FROM public.services) AS services
 FROM guard.rules AS r;
 CREATE VIEW guard.check_counts_settings WITH (security_invoker = TRUE) AS
 SELECT
@@ -158,7 +158,7 @@ CREATE VIEW guard.check_reads_mask_phone WITH (security_invoker = TRUE) AS
 SELECT m.id
 FROM guard.mask_phone AS m;
 
-ALTER VIEW guard.check_counts_customers OWNER TO guard_owner;
+ALTER VIEW guard.check_counts_services OWNER TO guard_owner;
 ALTER VIEW guard.check_counts_settings OWNER TO guard_owner;
 ALTER VIEW guard.check_counts_calls OWNER TO guard_owner;
 ALTER VIEW guard.check_reads_wide_secret OWNER TO guard_owner;
@@ -194,8 +194,8 @@ SELECT ok(
 );
 
 SELECT is(
-    guard.own_check_bypass('guard.check_counts_customers'),
-    'guard.check_counts_customers reads public.customers, which the reporting role guard_reporting'
+    guard.own_check_bypass('guard.check_counts_services'),
+    'guard.check_counts_services reads public.services, which the reporting role guard_reporting'
     || ' may not read: its rows would reach reporting through the check''s alerts',
     'counting the rows of a table reporting may not read is named, though no column is'
 );
