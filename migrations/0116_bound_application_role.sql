@@ -6,7 +6,9 @@
 -- multi-tenant application) are not touched by that policy and pay nothing for it. It may read
 -- its own tenant bindings, which the policy reads. A role of that name that exists already
 -- (another database of this cluster) is used as it is.
--- Locks: none (roles and privileges only).
+-- Row-level security is enabled on customers and services (for the policies guard_all_rows,
+-- permissive for every role, and guard_bound_login, which the definitions create with it).
+-- Locks: ACCESS EXCLUSIVE on customers and services for a moment (no rewrite, no scan).
 
 DO $$
 DECLARE
@@ -22,3 +24,6 @@ BEGIN
     EXECUTE format('GRANT SELECT ON TABLE guard.tenant_bindings TO %I', bound);
 END;
 $$;
+
+ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.services ENABLE ROW LEVEL SECURITY;
