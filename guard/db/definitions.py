@@ -15,7 +15,9 @@ the last pending migration. `guard.definitions` records what was applied: path a
   that depends on it. Anything else that depends on it (a view of the DBA's, a constraint, an
   index) stops the apply and is named: that change needs a versioned migration.
 - A function whose parameter types change is created beside the old one by CREATE OR REPLACE:
-  the old one is dropped (one function per name is the rule in schema guard).
+  the old one is dropped. One name is one file: a file may create several forms of its name (an
+  overload per argument type, as guard.app_time does for timestamp and timestamptz), and any form
+  it did not create is dropped the same way.
 - A file removed from sql/ drops its object, unless another file defines the same object.
   A file moved to another folder (the check views from sql/detection/ to sql/checks/) is such a
   file: its object is not dropped, and not run again either while its text is the one on record
@@ -58,6 +60,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +120,9 @@ class DefinitionError(GuardError):
     """A definition could not be applied; nothing of the transaction is kept."""
 
 
+_CREATE_FUNCTION = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\b", re.I | re.M)
+
+
 @dataclass(frozen=True)
 class Definition:
     """One file under sql/ that defines a function, view, trigger, policy or the grants."""
@@ -150,6 +156,13 @@ class Definition:
     @property
     def closing(self) -> bool:
         return self.kind in CLOSING
+
+    @property
+    def instances(self) -> int:
+        """How many objects the file creates: one, or a function's forms (overloads)."""
+        if self.kind != "function":
+            return 1
+        return max(1, len(_CREATE_FUNCTION.findall(self.text)))
 
     @property
     def label(self) -> str:
@@ -319,7 +332,7 @@ def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> lis
         for d in definitions
         if d.path not in by_path
         or by_path[d.path].sha256 != d.sha256
-        or (not d.closing and _instances(conn, d.kind, d.identity) != 1)
+        or (not d.closing and _instances(conn, d.kind, d.identity) != d.instances)
     ]
     found += [r.path for r in done if r.path not in wanted]
     return found
@@ -376,10 +389,10 @@ def plan(
             return "a migration changed its object since it was applied"
         if applier._changed(definition, everything=False):
             return "new" if previous is None else "changed since it was applied"
-        count = counts.get(definition.path, 1)
-        if count == 0:
+        count = counts.get(definition.path, definition.instances)
+        if count < definition.instances:
             return "missing from the database"
-        if count > 1:
+        if count > definition.instances:
             return f"{count} objects of that name in the database"
         return None
 
@@ -403,7 +416,9 @@ def plan(
         if reason is None:
             continue
         outcome.run.append((definition, reason))
-        if definition.kind in ("function", "view") and counts.get(definition.path) == 1:
+        if definition.kind in ("function", "view") and counts.get(definition.path) == (
+            definition.instances
+        ):
             ours, theirs = _dependents(conn, definition, applier.managed)
             if ours:
                 outcome.recreated_if_refused[definition.path] = ours
@@ -576,7 +591,9 @@ class _Applier:
         return [
             d
             for d, count in zip(wanted, counts, strict=True)
-            if self._changed(d, everything) or d.path in self.dropped_for_rerun or count != 1
+            if self._changed(d, everything)
+            or d.path in self.dropped_for_rerun
+            or count != d.instances
         ]
 
     def run_locking(self, pending: list[Definition], everything: bool) -> None:
@@ -591,7 +608,7 @@ class _Applier:
         return (
             self._changed(definition, everything)
             or definition.path in self.dropped_for_rerun
-            or _instances(self.conn, definition.kind, definition.identity) != 1
+            or _instances(self.conn, definition.kind, definition.identity) != definition.instances
         )
 
     def _run_and_note(self, definition: Definition, everything: bool) -> None:
@@ -677,7 +694,7 @@ class _Applier:
         """Run one file; where CREATE OR REPLACE cannot change the object, drop it (and the
         definitions that depend on it, which run again after it) and run it again."""
         conn = self.conn
-        before = _function_oids(conn, definition.identity) if definition.kind == "function" else []
+        before = _function_forms(conn, definition.identity) if definition.kind == "function" else {}
         try:
             self.arm()
             with conn.transaction():
@@ -690,11 +707,12 @@ class _Applier:
         except psycopg.Error as error:
             raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
         if definition.kind == "function":
-            after = _function_oids(conn, definition.identity)
-            # New parameter types: created beside the old forms, which go. A form dropped
-            # above (a new result type) is gone already: dropping it again would fail.
+            after = _function_forms(conn, definition.identity)
+            # New parameter types: created beside the old forms, which go. A form the file
+            # replaced has a new row version (xmin); one it left alone is an old form. A form
+            # dropped above (a new result type) is gone already: dropping it again would fail.
             if set(after) - set(before):
-                old_forms = [oid for oid in before if oid in after]
+                old_forms = [oid for oid, version in before.items() if after.get(oid) == version]
                 self._drop_with_dependents(
                     definition, [("pg_catalog.pg_proc", oid) for oid in old_forms]
                 )
@@ -958,6 +976,17 @@ ORDER BY w.position
 """
 
 
+def _function_forms(conn: psycopg.Connection[Any], identity: tuple[str, ...]) -> dict[int, str]:
+    """oid -> row version (xmin) of each form of a function name."""
+    rows = conn.execute(
+        "SELECT p.oid::bigint, p.xmin::text FROM pg_catalog.pg_proc AS p"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s AND p.proname = %s",
+        identity,
+    ).fetchall()
+    return {int(oid): str(version) for oid, version in rows}
+
+
 def _function_oids(conn: psycopg.Connection[Any], identity: tuple[str, ...]) -> list[int]:
     rows = conn.execute(
         "SELECT p.oid::bigint FROM pg_catalog.pg_proc AS p"
@@ -1122,7 +1151,7 @@ def _check(
     wrong = [
         f"{d.label} ({d.path}): {count} in the catalog"
         for d, count in zip(objects, counts, strict=True)
-        if count != 1
+        if count != d.instances
     ]
     if wrong:
         raise DefinitionError("after applying the definitions: " + "; ".join(wrong))

@@ -204,6 +204,30 @@ def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
     assert signatures == [("guard.test_double(bigint)",)]
 
 
+def test_a_file_may_define_one_name_for_several_argument_types(db_url: str, sql_copy: Path) -> None:
+    """guard.app_time is one file with a form per argument type: both are kept, applied again
+    with nothing pending, and a form whose parameter type changes replaces only itself."""
+    path = "functions/guard.test_twice.sql"
+    form = (
+        "CREATE OR REPLACE FUNCTION guard.test_twice(amount {type}) RETURNS {type}"
+        " LANGUAGE sql IMMUTABLE AS $$ SELECT amount * 2 $$;\n"
+    )
+    (sql_copy / path).write_text(form.format(type="integer") + form.format(type="numeric"))
+    _add_to_manifest(sql_copy, path)
+    _apply(db_url, sql_copy)
+    with psycopg.connect(db_url) as conn:
+        assert path not in definitions.pending(conn, definitions.checkout_definitions(sql_copy))
+    (sql_copy / path).write_text(form.format(type="bigint") + form.format(type="numeric"))
+
+    _apply(db_url, sql_copy)
+
+    with psycopg.connect(db_url) as conn:
+        signatures = conn.execute(
+            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_twice' ORDER BY 1"
+        ).fetchall()
+    assert signatures == [("guard.test_twice(bigint)",), ("guard.test_twice(numeric)",)]
+
+
 def test_a_function_whose_result_type_changes_is_created_again_once(
     db_url: str, sql_copy: Path
 ) -> None:
