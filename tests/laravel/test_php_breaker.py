@@ -1,12 +1,15 @@
 """A second client of the breaker's protocol, in PHP (tests/laravel/breaker, written from
 docs/breaker-protocol.md and loading the same script files), shares circuits with Python
 processes on one real Redis: failures counted in either language open the circuit for both, a
-trip in either stops both, and a half-open circuit admits exactly one probe across languages."""
+trip in either stops both, and a half-open circuit admits exactly one probe across languages. And
+the state machine's scenarios (those of tests/breaker/test_breaker_state_machine.py that the
+protocol decides, as steps both clients run) give the same observations in both languages."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -16,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from guard.breaker import Backend, BreakerConfig, CircuitBreaker, CircuitOpenError, State
+from guard.breaker import (
+    Backend,
+    BreakerConfig,
+    CircuitBreaker,
+    CircuitOpenError,
+    Outcome,
+    State,
+    Ticket,
+)
 from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,3 +127,158 @@ def test_a_half_open_circuit_admits_one_probe_across_languages(redis_server: Red
     assert json.loads(probe.communicate(timeout=60)[0]) == {"result": "ok", "called": 1}
     assert _state(breaker) is State.CLOSED, "the PHP probe's success closed it for Python"
     assert breaker.call(lambda: "after") == "after"
+
+
+# -- the state machine's scenarios, as steps both clients run ---------------------------------
+# A step is [action, client, ...]; every step observes one thing. Clients are separate breaker
+# objects (another process's view) on one circuit. Rules: 3 failures open, 2 probe successes
+# close, a 300 ms cool-down.
+SCENARIO_RULES = {"failure_threshold": 3, "success_threshold": 2, "cooldown_ms": 300}
+SCENARIO_CONFIG = BreakerConfig(
+    failure_threshold=3, success_threshold=2, cooldown_seconds=0.3, call_timeout_seconds=0.1
+)
+# a probe's lease (the call timeout and a margin): a crashed probe's lapses after it
+LEASE_LAPSED_MS = SCENARIO_CONFIG.probe_lease_ms + 100
+OPEN = [["call", "a", "fail"]] * 3
+SCENARIOS: dict[str, tuple[list[list[Any]], list[str]]] = {
+    "opens after the threshold and stops calling": (
+        [*OPEN, ["state", "a"], ["call", "a", "ok"], ["call", "b", "ok"]],
+        ["error", "error", "error", "open", "refused", "refused"],
+    ),
+    "a success resets the consecutive failures": (
+        [["call", "a", "fail"]] * 2
+        + [["call", "a", "ok"]]
+        + [["call", "a", "fail"]] * 2
+        + [["state", "a"]],
+        ["error", "error", "ok", "error", "error", "closed"],
+    ),
+    "half open after the cool-down, closed after two probe successes": (
+        [
+            *OPEN,
+            ["sleep", 350],
+            ["call", "a", "ok"],
+            ["state", "a"],
+            ["call", "a", "ok"],
+            ["state", "a"],
+        ],
+        ["error"] * 3 + ["slept", "ok", "half_open", "ok", "closed"],
+    ),
+    "a failure in half open opens again": (
+        [*OPEN, ["sleep", 350], ["call", "a", "fail"], ["state", "a"], ["call", "b", "ok"]],
+        ["error"] * 3 + ["slept", "error", "open", "refused"],
+    ),
+    "half open admits one probe at a time": (
+        [
+            *OPEN,
+            ["sleep", 350],
+            ["acquire", "a", "t1"],
+            ["acquire", "b", "t2"],
+            ["release", "a", "t1", "success"],
+            ["acquire", "b", "t3"],
+        ],
+        ["error"] * 3 + ["slept", "probe", "refused", "released", "probe"],
+    ),
+    "a crashed probe's lease expires": (
+        [
+            *OPEN,
+            ["sleep", 350],
+            ["acquire", "a", "t1"],
+            ["acquire", "b", "t2"],
+            ["sleep", LEASE_LAPSED_MS],
+            ["acquire", "b", "t3"],
+        ],
+        ["error"] * 3 + ["slept", "probe", "refused", "slept", "probe"],
+    ),
+    "an outcome of an older generation is ignored": (
+        [
+            ["acquire", "a", "t1"],
+            *[["call", "b", "fail"]] * 3,
+            ["sleep", 350],
+            ["call", "b", "ok"],
+            ["release", "a", "t1", "failure"],
+            ["state", "b"],
+            ["call", "b", "ok"],
+            ["state", "b"],
+        ],
+        ["call", "error", "error", "error", "slept", "ok", "released", "half_open", "ok", "closed"],
+    ),
+    "manual states are obeyed": (
+        [
+            ["call", "a", "ok"],
+            ["trip", "a"],
+            ["call", "a", "ok"],
+            ["reset", "a"],
+            ["call", "a", "ok"],
+            *OPEN,
+            ["state", "a"],
+        ],
+        ["ok", "forced_open", "refused", "closed", "ok", "error", "error", "error", "open"],
+    ),
+}
+
+
+def _python_scenario(redis: RedisServer, key: str, steps: list[list[Any]]) -> list[str | None]:
+    clients: dict[str, CircuitBreaker] = {}
+    tickets: dict[str, Ticket] = {}
+    observed: list[str | None] = []
+
+    def client(name: str) -> CircuitBreaker:
+        if name not in clients:
+            clients[name] = CircuitBreaker(key, SCENARIO_CONFIG, backend=Backend(redis.url))
+        return clients[name]
+
+    def call(breaker: CircuitBreaker, fails: bool) -> str:
+        try:
+            breaker.call(_fail if fails else lambda: "ok")
+        except CircuitOpenError:
+            return "refused"
+        except ConnectionError:
+            return "error"
+        return "ok"
+
+    for step in steps:
+        action = step[0]
+        if action == "sleep":
+            time.sleep(step[1] / 1000)
+            observed.append("slept")
+        elif action == "call":
+            observed.append(call(client(step[1]), step[2] == "fail"))
+        elif action == "acquire":
+            try:
+                tickets[step[2]] = client(step[1]).acquire()
+            except CircuitOpenError:
+                observed.append("refused")
+            else:
+                observed.append("probe" if tickets[step[2]].probe_seq > 0 else "call")
+        elif action == "release":
+            outcome = Outcome.SUCCESS if step[3] == "success" else Outcome.FAILURE
+            client(step[1]).release(tickets[step[2]], outcome)
+            observed.append("released")
+        elif action == "state":
+            state = _state(client(step[1]))
+            observed.append(state.name.lower() if state is not None else None)
+        elif action == "trip":
+            observed.append(client(step[1]).force_open("scenario").name.lower())
+        elif action == "reset":
+            observed.append(client(step[1]).reset("scenario").name.lower())
+        else:
+            raise AssertionError(f"unknown step {step}")
+    return observed
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_state_machine_scenario_runs_alike_in_both_languages(
+    redis_server: RedisServer, name: str
+) -> None:
+    steps, expected = SCENARIOS[name]
+    key = "appointment_booking:scenario:" + re.sub(r"[^A-Za-z0-9]+", "_", name)
+    assert _python_scenario(redis_server, key + ":python", steps) == expected
+    reply = php(
+        redis_server,
+        "scenario",
+        key=key + ":php",
+        rules=SCENARIO_RULES,
+        lease_ms=SCENARIO_CONFIG.probe_lease_ms,
+        steps=steps,
+    )
+    assert reply == {"observed": expected}

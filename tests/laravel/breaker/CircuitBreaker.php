@@ -129,10 +129,17 @@ final class CircuitBreaker
         return $this->decide('record', [$generation, $outcome, $probeSeq, gethostname(), getmypid(), $this->rules(), $durationMs]);
     }
 
-    /** @return list<int|string> */
-    public function trip(string $reason): array
+    /** An operator's action: move the circuit to $target (3 trip, 0 reset, ...). @return list<int|string> */
+    public function control(int $target, string $reason): array
     {
-        return $this->decide('control', [3, $reason, 'php', gethostname(), getmypid(), $this->generation, $this->rules()]);
+        return $this->decide('control', [$target, $reason, 'php', gethostname(), getmypid(), $this->generation, $this->rules()]);
+    }
+
+    /** The circuit's state as stored (field `st`), by name; null when it has no hash. */
+    public function state(): ?string
+    {
+        $state = $this->redis->command(['HGET', "guard:breaker:{{$this->key}}", 'st']);
+        return $state === null ? null : self::STATES[(int) $state];
     }
 
     /** @param list<string|int> $args @return list<int|string> */
