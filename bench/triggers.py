@@ -143,10 +143,13 @@ BEGIN
         SET
             appointment_made = TRUE,
             appointment_link_status = 'linked',
-            appointment_linked_at = coalesce(c.appointment_linked_at, pg_catalog.now()),
+            appointment_linked_at = coalesce(
+                c.appointment_linked_at,
+                guard.to_app_time(pg_catalog.now(), c.appointment_linked_at, guard.app_time_zone())
+            ),
             session_outcome = 'appointment_booked',
             booking_failed = FALSE,
-            updated_at = pg_catalog.now()
+            updated_at = guard.to_app_time(pg_catalog.now(), c.updated_at, guard.app_time_zone())
         WHERE c.id = NEW.call_id;
     END IF;
     RETURN NULL;

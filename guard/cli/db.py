@@ -23,7 +23,7 @@ from guard.db.lock_retry import LockPolicy
 from guard.db.migrate import ApplyPlan, Migrator, RollbackPreview
 from guard.db.validate import RECONCILE_PAUSE_RATIO
 from guard.db.validate import validate as validate_database
-from guard.db.verify import unbound_logins
+from guard.db.verify import unbound_logins, zoneless_columns, zoneless_note
 from guard.db.verify import verify as verify_database
 from guard.errors import GuardError
 
@@ -180,6 +180,8 @@ def apply(
             )
         else:
             click.echo("Nothing to apply: the database is up to date.")
+    for line in zoneless_note(zoneless_columns(obj["database_url"])):
+        echo_text(line)
 
 
 def _show_plan(plan: ApplyPlan) -> None:
@@ -393,12 +395,14 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
     _announce_url(obj["database_url"])
     differences = verify_database(obj["database_url"], migrations_dir)
     unbound = unbound_logins(obj["database_url"])
+    zoneless = zoneless_columns(obj["database_url"])
     if as_json:
         emit_json(
             {
                 "ok": not differences,
                 "differences": [d.as_dict() for d in differences],
                 "unbound_logins": [{"login": login, "kinds": kinds} for login, kinds in unbound],
+                "columns_without_declared_zone": zoneless,
             }
         )
     elif not differences:
@@ -416,6 +420,9 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
         )
         for login, kinds in unbound:
             echo_text(f"  unbound   {login} ({', '.join(kinds)})")
+    if not as_json:
+        for line in zoneless_note(zoneless):
+            echo_text(line)
     if differences:
         raise SystemExit(1)
 

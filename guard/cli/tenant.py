@@ -23,9 +23,18 @@ _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_b
 def _change(
     database_url: str | None, function: str, role: str, companies: tuple[int, ...]
 ) -> list[bool]:
-    """Call guard.<function>(role, company) for every company in one transaction: all or none."""
+    """Call guard.<function>(role, company) for every company in one transaction: all or none.
+    The functions' warnings (an application login the binding does not confine) are shown once
+    each, after the change."""
     changed: list[bool] = []
+    warnings: dict[str, str] = {}
+
+    def hear(notice: psycopg.errors.Diagnostic) -> None:
+        if notice.severity_nonlocalized == "WARNING" and notice.message_primary:
+            warnings.setdefault(notice.message_primary, notice.message_hint or "")
+
     with connect(database_url) as conn:
+        conn.add_notice_handler(hear)
         try:
             for company in companies:
                 row = conn.execute(f"SELECT guard.{function}(%s, %s)", (role, company)).fetchone()
@@ -39,6 +48,10 @@ def _change(
         except psycopg.Error as error:
             raise GuardError(first_line(error)) from None
         conn.commit()
+    for message, hint in warnings.items():
+        echo_text(f"warning: {message}", err=True)
+        if hint:
+            echo_text(f"  {hint}", err=True)
     return changed
 
 

@@ -318,3 +318,47 @@ def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
         if present is None or present[0] is None:
             return []
         return [(login, list(kinds)) for login, kinds in conn.execute(_UNBOUND_LOGINS)]
+
+
+# The application's columns that hold wall-clock times without a zone, while no zone is declared
+# (setting app_time_zone empty: read as UTC). Not drift: right for an application writing UTC.
+_ZONELESS_COLUMNS = """
+SELECT c.table_name::text || '.' || c.column_name::text
+FROM information_schema.columns AS c
+WHERE
+    c.table_schema = 'public'
+    AND c.table_name IN ('calls', 'appointments', 'customers', 'companies', 'services')
+    AND c.data_type = 'timestamp without time zone'
+    AND (SELECT s.value #>> '{}' FROM guard.settings AS s WHERE s.key = 'app_time_zone') = ''
+ORDER BY c.table_name, c.ordinal_position
+"""
+
+
+def zoneless_columns(database_url: str | None) -> list[str]:
+    """`table.column` of each application column of type timestamp (without time zone) while
+    the setting app_time_zone is undeclared; empty once it is declared, or before the setting
+    exists."""
+    with connect(database_url) as conn:
+        table = conn.execute("SELECT to_regclass('guard.settings')").fetchone()
+        if table is None or table[0] is None:
+            return []
+        declared = conn.execute(
+            "SELECT EXISTS (SELECT FROM guard.settings WHERE key = 'app_time_zone')"
+        ).fetchone()
+        if declared is None or not declared[0]:
+            return []
+        return [name for (name,) in conn.execute(_ZONELESS_COLUMNS)]
+
+
+def zoneless_note(columns: list[str]) -> list[str]:
+    """The NOTE `guard db apply` and `verify` print for zoneless_columns (empty: none)."""
+    if not columns:
+        return []
+    shown = ", ".join(columns[:4]) + (f" and {len(columns) - 4} more" if len(columns) > 4 else "")
+    return [
+        f"NOTE: {len(columns)} application column(s) hold times without a time zone ({shown}),"
+        " and no zone is declared: Booking Guard reads them as UTC. If the application writes"
+        " another zone (Laravel's app.timezone), declare it:",
+        "  UPDATE guard.settings SET value = to_jsonb('Europe/Berlin'::text)"
+        " WHERE key = 'app_time_zone';",
+    ]

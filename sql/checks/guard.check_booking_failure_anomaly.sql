@@ -18,12 +18,30 @@ WITH params AS (
     WHERE s.key IN ('failure_window_minutes', 'anomaly_factor', 'anomaly_min_failures')
 ),
 
+app_zone AS (
+    SELECT guard.app_time_zone() AS zone
+),
+
 windows AS MATERIALIZED (
     SELECT
         w.weeks_ago,
-        now() - make_interval(days => 7 * w.weeks_ago) - make_interval(mins => p.window_minutes) AS starts,
-        now() - make_interval(days => 7 * w.weeks_ago) AS ends
+        -- the same hour of the week on the application's wall clock, in the type of
+        -- calls.created_at (guard.to_app_time; see guard.activity_against_usual)
+        guard.to_app_time(
+            (
+                (now() AT TIME ZONE z.zone) - make_interval(days => 7 * w.weeks_ago)
+                - make_interval(mins => p.window_minutes)
+            ) AT TIME ZONE z.zone,
+            (SELECT x.created_at FROM public.calls AS x LIMIT 0),  -- noqa: AM09
+            z.zone
+        ) AS starts,
+        guard.to_app_time(
+            ((now() AT TIME ZONE z.zone) - make_interval(days => 7 * w.weeks_ago)) AT TIME ZONE z.zone,
+            (SELECT x.created_at FROM public.calls AS x LIMIT 0),  -- noqa: AM09
+            z.zone
+        ) AS ends
     FROM params AS p
+    CROSS JOIN app_zone AS z
     CROSS JOIN generate_series(0, 4) AS w (weeks_ago)
 ),
 

@@ -8,7 +8,7 @@ SELECT
     c.id AS entity_id,
     c.id AS call_id,
     'medium'::text AS severity,
-    c.created_at AS observed_at,
+    guard.app_time(c.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_build_object('direction', c.direction) AS detail,
     'I1_call_direction'::text AS rule_id
 FROM public.calls AS c

@@ -9,7 +9,7 @@ SELECT
     a.id AS entity_id,
     a.call_id,
     'critical'::text AS severity,
-    a.created_at AS observed_at,
+    guard.app_time(a.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_strip_nulls(jsonb_build_object(
         'call_company_id', CASE WHEN c.company_id <> a.company_id THEN c.company_id END,
         'customer_company_id', CASE WHEN cu.company_id <> a.company_id THEN cu.company_id END
@@ -27,7 +27,7 @@ SELECT
     c.id AS entity_id,
     c.id AS call_id,
     'critical'::text AS severity,
-    c.created_at AS observed_at,
+    guard.app_time(c.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_build_object('customer_company_id', cu.company_id) AS detail,
     'I5_tenant_link'::text AS rule_id
 FROM public.calls AS c

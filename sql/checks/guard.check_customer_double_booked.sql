@@ -12,7 +12,7 @@ SELECT
     a.id AS entity_id,
     a.call_id,
     'high'::text AS severity,
-    a.created_at AS observed_at,
+    guard.app_time(a.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_build_object(
         'customer_id', a.customer_id,
         'starts_at', a.starts_at,

@@ -11,7 +11,7 @@ SELECT
     a.id AS entity_id,
     a.call_id,
     'high'::text AS severity,
-    a.created_at AS observed_at,
+    guard.app_time(a.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_build_object(
         'call_id', a.call_id,
         'first_appointment_id', (

@@ -10,7 +10,7 @@ SELECT
     c.id AS entity_id,
     c.id AS call_id,
     'high'::text AS severity,
-    c.created_at AS observed_at,
+    guard.app_time(c.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_build_object(
         'appointment_made', c.appointment_made,
         'appointment_link_status', c.appointment_link_status,

@@ -11,7 +11,7 @@ SELECT
     a.id AS entity_id,
     NULL::bigint AS call_id,
     'high'::text AS severity,
-    a.created_at AS observed_at,
+    guard.app_time(a.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_build_object(
         'booking_uid', a.calcom_v2_booking_id,
         'calls_with_uid_same_company', (
@@ -32,7 +32,7 @@ WHERE
     AND a.call_id IS NULL
     AND guard.is_active_appointment(a.status, a.deleted_at)
     -- a time unknown (an adopted row): long past any grace period, not inside it
-    AND coalesce(a.created_at < now() - make_interval(
+    AND coalesce(guard.app_time(a.created_at, (SELECT guard.app_time_zone())) < now() - make_interval(
         secs => (
             SELECT (s.value #>> '{}')::integer FROM guard.settings AS s
             WHERE s.key = 'grace_period_seconds'

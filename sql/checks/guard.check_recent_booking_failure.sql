@@ -16,7 +16,14 @@
 -- and calls was read whole (bench/tenant_rls.py).
 CREATE OR REPLACE VIEW guard.check_recent_booking_failure WITH (security_barrier = TRUE) AS
 WITH failure_window AS MATERIALIZED (
-    SELECT now() - make_interval(mins => (s.value #>> '{}')::integer) AS since
+    SELECT
+        now() - make_interval(mins => (s.value #>> '{}')::integer) AS since,
+        -- the same instant in the type of calls.created_at (guard.to_app_time)
+        guard.to_app_time(
+            now() - make_interval(mins => (s.value #>> '{}')::integer),
+            (SELECT x.created_at FROM public.calls AS x LIMIT 0),  -- noqa: AM09
+            (SELECT guard.app_time_zone())
+        ) AS calls_since
     FROM guard.settings AS s
     WHERE s.key = 'failure_window_minutes'
 ),
@@ -47,9 +54,9 @@ FROM (
     -- a call without a failed attempt, by its creation
     SELECT
         created.id AS call_id,
-        created.created_at AS observed_at
+        guard.app_time(created.created_at, (SELECT guard.app_time_zone())) AS observed_at
     FROM failure_window AS w
-    INNER JOIN public.calls AS created ON w.since <= created.created_at
+    INNER JOIN public.calls AS created ON w.calls_since <= created.created_at
     WHERE
         NOT EXISTS (
             SELECT FROM guard.booking_attempts AS ba

@@ -34,7 +34,7 @@ SELECT
     a.id AS entity_id,
     a.call_id,
     'high'::text AS severity,
-    a.created_at AS observed_at,
+    guard.app_time(a.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_strip_nulls(jsonb_build_object(
         'status',
         CASE WHEN NOT a.status = any(k.statuses) THEN guard.mask_phone_numbers(a.status::text) END,
@@ -53,7 +53,7 @@ SELECT
     c.id AS entity_id,
     c.id AS call_id,
     'high'::text AS severity,
-    c.created_at AS observed_at,
+    guard.app_time(c.created_at, (SELECT guard.app_time_zone())) AS observed_at,
     jsonb_build_object(
         'session_outcome', guard.mask_phone_numbers(c.session_outcome::text)
     ) AS detail,

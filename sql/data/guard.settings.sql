@@ -2,6 +2,11 @@
 
 INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
 (
+    'app_time_zone', '""', 'text',
+    'The IANA time zone the application writes its timestamp-without-time-zone columns in (Laravel''s '
+    || 'app.timezone); empty = UTC. Unused where the columns are timestamptz.'
+),
+(
     'grace_period_seconds', '30', 'integer',
     'How long a call may claim appointment_booked before an appointment exists (the booking '
     || 'path''s longest calendar call, 20 s, and a margin: docs/jobs.md).'

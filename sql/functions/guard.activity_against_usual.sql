@@ -26,26 +26,46 @@ AS $$
         WHERE s.key IN ('monitor_window_minutes', 'monitor_min_expected')
     ),
 
-    windows AS MATERIALIZED (
+    -- The same hour of the week on the application's wall clock (weeks counted in its zone, not
+    -- the session's: across a change to summer time a week is 167 hours there).
+    instants AS (
         SELECT
             w.weeks_ago,
-            pg_catalog.now() - make_interval(days => 7 * w.weeks_ago)
-            - make_interval(mins => p.window_minutes) AS starts,
-            pg_catalog.now() - make_interval(days => 7 * w.weeks_ago) AS ends
+            z.zone,
+            (
+                (pg_catalog.now() AT TIME ZONE z.zone) - make_interval(days => 7 * w.weeks_ago)
+                - make_interval(mins => p.window_minutes)
+            ) AT TIME ZONE z.zone AS starts,
+            ((pg_catalog.now() AT TIME ZONE z.zone) - make_interval(days => 7 * w.weeks_ago)) AT TIME ZONE z.zone
+                AS ends
         FROM params AS p
+        CROSS JOIN (SELECT guard.app_time_zone() AS zone) AS z
         CROSS JOIN generate_series(0, 4) AS w (weeks_ago)
+    ),
+
+    -- in the types of the created_at columns (guard.to_app_time)
+    windows AS MATERIALIZED (
+        SELECT
+            i.weeks_ago,
+            guard.to_app_time(i.starts, (SELECT x.created_at FROM public.calls AS x LIMIT 0), i.zone) AS calls_start,
+            guard.to_app_time(i.ends, (SELECT x.created_at FROM public.calls AS x LIMIT 0), i.zone) AS calls_end,
+            guard.to_app_time(i.starts, (SELECT x.created_at FROM public.appointments AS x LIMIT 0), i.zone)
+                AS appointments_start,
+            guard.to_app_time(i.ends, (SELECT x.created_at FROM public.appointments AS x LIMIT 0), i.zone) AS appointments_end
+        FROM instants AS i
     ),
 
     counted AS (
         SELECT c.company_id, w.weeks_ago, count(*) AS arrived
         FROM windows AS w
-        INNER JOIN public.calls AS c ON w.starts <= c.created_at AND w.ends > c.created_at
+        INNER JOIN public.calls AS c ON w.calls_start <= c.created_at AND w.calls_end > c.created_at
         WHERE stream = 'calls'
         GROUP BY c.company_id, w.weeks_ago
         UNION ALL
         SELECT a.company_id, w.weeks_ago, count(*) AS arrived
         FROM windows AS w
-        INNER JOIN public.appointments AS a ON w.starts <= a.created_at AND w.ends > a.created_at
+        INNER JOIN public.appointments AS a
+            ON w.appointments_start <= a.created_at AND w.appointments_end > a.created_at
         WHERE stream = 'appointments'
         GROUP BY a.company_id, w.weeks_ago
     ),
@@ -66,11 +86,13 @@ AS $$
         CASE
             WHEN stream = 'calls'
                 THEN (
-                    SELECT max(c.created_at) FROM public.calls AS c
+                    SELECT guard.app_time(max(c.created_at), (SELECT guard.app_time_zone()))
+                    FROM public.calls AS c
                     WHERE c.company_id = cmp.company_id
                 )
             ELSE (
-                SELECT max(a.created_at) FROM public.appointments AS a
+                SELECT guard.app_time(max(a.created_at), (SELECT guard.app_time_zone()))
+                FROM public.appointments AS a
                 WHERE a.company_id = cmp.company_id
             )
         END

@@ -68,7 +68,10 @@ AS $$
                 ELSE 'unlinked'
             END AS new_link_status,
             CASE
-                WHEN s.has_active THEN coalesce(s.appointment_linked_at, pg_catalog.now())
+                WHEN s.has_active THEN coalesce(
+                    s.appointment_linked_at,
+                    guard.to_app_time(pg_catalog.now(), s.appointment_linked_at, guard.app_time_zone())
+                )
                 ELSE s.appointment_linked_at
             END AS new_linked_at,
             CASE

@@ -32,13 +32,28 @@ AS $$
 WITH bounds AS (
     SELECT
         timezone('UTC', report_day::timestamp) AS day_start,
-        timezone('UTC', (report_day + 1)::timestamp) AS day_end
+        timezone('UTC', (report_day + 1)::timestamp) AS day_end,
+        -- the same bounds in the types of the application's created_at columns, read in its
+        -- zone (guard.to_app_time): a plain comparison on their indexes
+        guard.to_app_time(
+            timezone('UTC', report_day::timestamp), (SELECT x.created_at FROM public.calls AS x LIMIT 0), guard.app_time_zone()
+        ) AS calls_start,
+        guard.to_app_time(
+            timezone('UTC', (report_day + 1)::timestamp), (SELECT x.created_at FROM public.calls AS x LIMIT 0), guard.app_time_zone()
+        ) AS calls_end,
+        guard.to_app_time(
+            timezone('UTC', report_day::timestamp), (SELECT x.created_at FROM public.appointments AS x LIMIT 0), guard.app_time_zone()
+        ) AS appointments_start,
+        guard.to_app_time(
+            timezone('UTC', (report_day + 1)::timestamp), (SELECT x.created_at FROM public.appointments AS x LIMIT 0),
+            guard.app_time_zone()
+        ) AS appointments_end
 ),
 
 day_calls AS (
     SELECT c.id, c.company_id
     FROM public.calls AS c, bounds AS b
-    WHERE c.created_at >= b.day_start AND c.created_at < b.day_end
+    WHERE c.created_at >= b.calls_start AND c.created_at < b.calls_end
 ),
 
 -- detection alerts from the start of the day on (a row is found after it was written), with
@@ -88,7 +103,7 @@ day_alerts AS (
         AND CASE
             WHEN s.call_id IS NOT NULL THEN dc.id IS NOT NULL
             WHEN s.entity_type = 'appointment'
-                THEN ap.created_at >= b.day_start AND ap.created_at < b.day_end
+                THEN ap.created_at >= b.appointments_start AND ap.created_at < b.appointments_end
             ELSE s.first_seen_at < b.day_end
         END
 ),
@@ -194,7 +209,7 @@ still_open AS (
 day_appointments AS (
     SELECT ap.company_id, count(*) AS total_appointments
     FROM public.appointments AS ap, bounds AS b
-    WHERE ap.created_at >= b.day_start AND ap.created_at < b.day_end
+    WHERE ap.created_at >= b.appointments_start AND ap.created_at < b.appointments_end
     GROUP BY ap.company_id
 ),
 

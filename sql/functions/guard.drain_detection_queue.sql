@@ -46,13 +46,13 @@ BEGIN
     END LOOP;
     grace := make_interval(secs => (guard.setting('grace_period_seconds') #>> '{}')::integer);
     INSERT INTO guard.detection_queue (call_id, due_at)
-    SELECT c.id, greatest(c.created_at, c.updated_at) + grace
+    SELECT c.id, guard.app_time(greatest(c.created_at, c.updated_at), guard.app_time_zone()) + grace
     FROM public.calls AS c
     WHERE
         c.id = ANY(due_calls)
         AND (c.appointment_made OR c.session_outcome = 'appointment_booked')
         -- the view offends once claim + grace < now(): not yet at the very end of the grace
-        AND greatest(c.created_at, c.updated_at) + grace >= now()
+        AND guard.app_time(greatest(c.created_at, c.updated_at), guard.app_time_zone()) + grace >= now()
         AND NOT EXISTS (
             SELECT
             FROM public.appointments AS a

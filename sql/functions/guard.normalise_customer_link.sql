@@ -59,7 +59,9 @@ BEGIN
     END IF;
 
     NEW.customer_link_status := 'linked';
-    NEW.customer_linked_at := coalesce(NEW.customer_linked_at, pg_catalog.now());
+    NEW.customer_linked_at := coalesce(
+        NEW.customer_linked_at, guard.to_app_time(pg_catalog.now(), NEW.customer_linked_at, guard.app_time_zone())
+    );
     NEW.customer_link_method := coalesce(
         NEW.customer_link_method, guard.setting('default_customer_link_method') #>> '{}'
     );

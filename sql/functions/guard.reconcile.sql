@@ -191,7 +191,8 @@ BEGIN
     affected := cardinality(link_appointments);
     IF NOT dry_run AND affected > 0 THEN
         WITH linked AS (
-            UPDATE public.appointments AS a SET call_id = l.call_id, updated_at = now()
+            UPDATE public.appointments AS a
+            SET call_id = l.call_id, updated_at = guard.to_app_time(now(), a.updated_at, guard.app_time_zone())
             FROM unnest(link_appointments, link_calls) AS l (appointment_id, call_id)
             WHERE a.id = l.appointment_id AND a.call_id IS NULL
             RETURNING a.id, a.company_id, a.call_id
@@ -240,7 +241,7 @@ BEGIN
                     c.booking_failure_reason, 'no appointment exists after the grace period'
                 ),
                 requires_manual_processing = TRUE,
-                updated_at = now()
+                updated_at = guard.to_app_time(now(), c.updated_at, guard.app_time_zone())
             FROM before_fix AS b
             WHERE c.id = b.id
             RETURNING c.id

@@ -115,7 +115,7 @@ BEGIN
                 SET
                     starts_at = coalesce(reconcile_calendar_booking.starts_at, a.starts_at),
                     ends_at = coalesce(reconcile_calendar_booking.ends_at, a.ends_at),
-                    updated_at = now()
+                    updated_at = guard.to_app_time(now(), a.updated_at, guard.app_time_zone())
                 FROM public.appointments AS was
                 WHERE
                     a.id = ANY (active_ids)
@@ -155,7 +155,7 @@ BEGIN
         -- Cancelled in the calendar (a person in its UI, the customer, a Cal.com webhook that
         -- never reached the application): the appointment is cancelled, never deleted.
         UPDATE public.appointments AS a
-        SET status = 'cancelled', updated_at = now()
+        SET status = 'cancelled', updated_at = guard.to_app_time(now(), a.updated_at, guard.app_time_zone())
         WHERE a.id = ANY (active_ids);
         INSERT INTO guard.correction_audit (rule_id, company_id, entity_type, entity_id, before, after, reason, actor)
         SELECT

@@ -86,7 +86,7 @@ BEGIN
             booking_id = record_booking.booking_uid,
             booking_details = coalesce(record_booking.booking_details, '{}'),
             booking_confirmed = TRUE,
-            updated_at = now()
+            updated_at = guard.to_app_time(now(), c.updated_at, guard.app_time_zone())
         WHERE c.id = attempt.call_id;
         SELECT v.ok, v.reason, v.details, v.latency_ms
         INTO valid, validation_reason, validation_details, validation_latency

@@ -53,7 +53,7 @@ BEGIN
             -- detection for another grace period after every reconcile (guard db validate).
             updated_at = CASE
                 WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-                ELSE now()
+                ELSE guard.to_app_time(now(), c.updated_at, guard.app_time_zone())
             END
         FROM guard.call_flags_to_correct(call_ids, FALSE) AS f
         WHERE c.ctid = f.row_id

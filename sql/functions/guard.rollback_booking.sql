@@ -59,7 +59,7 @@ BEGIN
             appointment_link_status = 'creation_failed',
             booking_failure_reason = rollback_booking.reason,
             requires_manual_processing = TRUE,
-            updated_at = now()
+            updated_at = guard.to_app_time(now(), c.updated_at, guard.app_time_zone())
         WHERE c.id = the_call.id;
     END IF;
 

@@ -97,6 +97,8 @@ DECLARE
     check_read_to timestamptz;
     slice_counted_from timestamptz;
     slice_counted_to timestamptz;
+    -- the zone the application's timestamp-without-time-zone columns are written in
+    app_zone text := guard.app_time_zone();
     quiet integer;
     quiet_in_window integer;
     -- How far before its previous pass a check reads again: 5 minutes for writers' transactions
@@ -150,7 +152,9 @@ BEGIN
         INTO whole_window
         FROM (
             SELECT FROM public.calls AS c
-            WHERE c.created_at >= since
+            WHERE c.created_at >= guard.to_app_time(
+                since, (SELECT x.created_at FROM public.calls AS x LIMIT 0), app_zone
+            )
             LIMIT (guard.setting('detection_full_window_calls') #>> '{}')::integer + 1
         ) AS w;
         -- The checks whose failure alert is open run after the others (own ones: Booking
@@ -342,9 +346,11 @@ BEGIN
                         IF slice_counted_from IS DISTINCT FROM check_since THEN
                             slice_counted_from := check_since;
                             slice_counted_to := NULL;
-                            SELECT c.created_at INTO slice_counted_to
+                            SELECT guard.app_time(c.created_at, app_zone) INTO slice_counted_to
                             FROM public.calls AS c
-                            WHERE c.created_at >= check_since
+                            WHERE c.created_at >= guard.to_app_time(
+                                check_since, (SELECT x.created_at FROM public.calls AS x LIMIT 0), app_zone
+                            )
                             ORDER BY c.created_at
                             OFFSET (guard.setting('detection_slice_calls') #>> '{}')::integer
                             LIMIT 1;
@@ -683,7 +689,10 @@ BEGIN
             check_outcome := NULL;
             IF detection_check.has_thresholds THEN
                 IF detection_check.threshold_unit = 'rate_pct' AND window_calls IS NULL THEN
-                    SELECT count(*) INTO window_calls FROM public.calls AS c WHERE c.created_at >= since;
+                    SELECT count(*) INTO window_calls FROM public.calls AS c
+                    WHERE c.created_at >= guard.to_app_time(
+                since, (SELECT x.created_at FROM public.calls AS x LIMIT 0), app_zone
+            );
                 END IF;
                 check_outcome := guard.judge_check_threshold(
                     detection_check.id,

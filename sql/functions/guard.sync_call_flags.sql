@@ -26,7 +26,7 @@ BEGIN
             booking_confirmed = f.new_confirmed,
             updated_at = CASE
                 WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-                ELSE pg_catalog.now()
+                ELSE guard.to_app_time(pg_catalog.now(), c.updated_at, guard.app_time_zone())
             END
         FROM guard.call_flags_to_correct(lost, TRUE) AS f
         WHERE c.ctid = f.row_id;
@@ -42,7 +42,7 @@ BEGIN
             booking_confirmed = f.new_confirmed,
             updated_at = CASE
                 WHEN f.new_outcome = 'appointment_booked' AND NOT f.new_made THEN c.updated_at
-                ELSE pg_catalog.now()
+                ELSE guard.to_app_time(pg_catalog.now(), c.updated_at, guard.app_time_zone())
             END
         FROM guard.call_flags_to_correct(others, FALSE) AS f
         WHERE c.ctid = f.row_id;

@@ -75,7 +75,7 @@ BEGIN
             'expected', validate_booking.booking_uid,
             'found', the_appointment.calcom_v2_booking_id
         );
-    ELSIF the_appointment.created_at < now() - make_interval(
+    ELSIF guard.app_time(the_appointment.created_at, guard.app_time_zone()) < now() - make_interval(
         secs => (guard.setting('validation_recent_seconds') #>> '{}')::integer
     ) THEN
         reason := 'appointment_not_recent';

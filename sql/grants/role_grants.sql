@@ -52,6 +52,18 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 -- "active appointment", inlined into the statements that ask (an inlined function still needs
 -- EXECUTE)
 ('application', 'FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL),
+-- the application's time zone: its triggers stamp the application's columns in it
+('application', 'FUNCTION', 'guard.app_time_zone()', '{EXECUTE}', NULL),
+('application', 'FUNCTION', 'guard.app_time(timestamp without time zone, text)', '{EXECUTE}', NULL),
+('application', 'FUNCTION', 'guard.app_time(timestamp with time zone, text)', '{EXECUTE}', NULL),
+(
+    'application', 'FUNCTION', 'guard.to_app_time(timestamp with time zone, timestamp without time zone, text)',
+    '{EXECUTE}', NULL
+),
+(
+    'application', 'FUNCTION', 'guard.to_app_time(timestamp with time zone, timestamp with time zone, text)',
+    '{EXECUTE}', NULL
+),
 -- the stored direction, inlined into the normaliser that runs with the writer's rights
 ('application', 'FUNCTION', 'guard.normalised_direction(text)', '{EXECUTE}', NULL),
 -- the check of an application's flag write, inlined into the calls trigger (writer's rights)
@@ -179,7 +191,13 @@ CROSS JOIN (
     ('FUNCTION', 'guard.visible_companies()', '{EXECUTE}', NULL),
     -- the detection views call them
     ('FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL),
-    ('FUNCTION', 'guard.activity_against_usual(text)', '{EXECUTE}', NULL)
+    ('FUNCTION', 'guard.activity_against_usual(text)', '{EXECUTE}', NULL),
+    -- the views read the application's times in its zone
+    ('FUNCTION', 'guard.app_time_zone()', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.app_time(timestamp without time zone, text)', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.app_time(timestamp with time zone, text)', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.to_app_time(timestamp with time zone, timestamp without time zone, text)', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.to_app_time(timestamp with time zone, timestamp with time zone, text)', '{EXECUTE}', NULL)
 ) AS o (object_type, object_name, privileges, columns);
 
 -- Free text: the reviewer reads it whole (it works the queue: calls the customer back, finds the

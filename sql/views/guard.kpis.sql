@@ -33,7 +33,13 @@ WITH measured AS (
         '24 hours' AS time_window,
         count(*) AS sample_size
     FROM public.calls AS c
-    WHERE c.created_at >= now() - interval '24 hours'
+    WHERE
+        c.created_at >= guard.to_app_time(
+            now() - interval '24 hours',
+            -- the column's type (guard.to_app_time): never read
+            (SELECT x.created_at FROM public.calls AS x LIMIT 0),  -- noqa: AM09
+            (SELECT guard.app_time_zone())
+        )
     UNION ALL
     SELECT
         'validation_latency_p95' AS kpi,
@@ -72,7 +78,7 @@ WITH measured AS (
     WHERE
         closing.from_state = 'half_open'
         AND closing.to_state = 'closed'
-        AND closing.occurred_at >= now() - interval '7 days'
+        AND closing.occurred_at >= now() - interval '168 hours'
     UNION ALL
     SELECT
         'auto_correction_rate' AS kpi,
@@ -86,11 +92,11 @@ WITH measured AS (
     FROM
         (
             SELECT count(*) AS n FROM guard.correction_audit AS ca
-            WHERE ca.corrected_at >= now() - interval '7 days'
+            WHERE ca.corrected_at >= now() - interval '168 hours'
         ) AS fixes,
         (
             SELECT count(*) AS n FROM guard.review_items AS ri
-            WHERE ri.created_at >= now() - interval '7 days'
+            WHERE ri.created_at >= now() - interval '168 hours'
         ) AS queued
     UNION ALL
     SELECT
@@ -119,7 +125,7 @@ WITH measured AS (
         '30 days' AS time_window,
         count(*) AS sample_size
     FROM guard.review_items AS ri
-    WHERE ri.status IN ('resolved', 'dismissed') AND ri.closed_at >= now() - interval '30 days'
+    WHERE ri.status IN ('resolved', 'dismissed') AND ri.closed_at >= now() - interval '720 hours'
     UNION ALL
     SELECT
         'detection_latency_p95' AS kpi,

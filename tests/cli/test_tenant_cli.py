@@ -113,3 +113,26 @@ def test_a_dropped_roles_binding_is_listed_and_revoked_by_its_oid(db_url: str) -
     assert (code, out.strip()) == (0, f"revoked  {oid[0]} -> company 7")
     code, out, _ = _run(db_url, "tenant", "list", "--json")
     assert json.loads(out) == []
+
+
+def test_binding_an_application_login_outside_the_bound_role_warns(db_url: str) -> None:
+    """A multi-tenant application login bound to a company still writes every company's rows:
+    the grant says so, and names the role that would confine it. The other side: a login of
+    the bound application role, and a reviewer, are bound without a warning."""
+    _seed(db_url)
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        create_login(admin, "guard_cli_app", "guard_app")
+        create_login(admin, "guard_cli_app_bound", "guard_app_bound")
+
+    code, out, err = _run(db_url, "tenant", "grant", "guard_cli_app", "1")
+    assert (code, out.strip()) == (0, "granted  guard_cli_app -> company 1")
+    assert err.splitlines() == [
+        'warning: role "guard_cli_app" is a member of the application role "guard_app" but not of'
+        ' "guard_app_bound": it still reads and writes every company\'s calls, appointments,'
+        " customers and services",
+        "  To confine it to its companies: GRANT guard_app_bound TO guard_cli_app; a"
+        " multi-tenant application login needs no binding.",
+    ]
+    for quiet in ("guard_cli_app_bound", REVIEWER):
+        code, out, err = _run(db_url, "tenant", "grant", quiet, "1")
+        assert (code, err) == (0, ""), quiet

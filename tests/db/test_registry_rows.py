@@ -29,10 +29,12 @@ _SET_BY_OPERATOR = {
     " stage = CASE stage WHEN 'observe' THEN 'enforce' ELSE 'observe' END",
     "jobs": "UPDATE guard.jobs SET enabled = NOT enabled, schedule = '7 7 * * *',"
     " interval_seconds = interval_seconds + 60",
-    "settings": "UPDATE guard.settings SET value = CASE value_type"
-    " WHEN 'integer' THEN to_jsonb((value::text)::bigint + 1)"
-    " WHEN 'number' THEN to_jsonb((value::text)::numeric + 0.5)"
-    " WHEN 'boolean' THEN to_jsonb(NOT (value::text)::boolean)"
+    # (app_time_zone takes zone names only: an operator's is one)
+    "settings": "UPDATE guard.settings SET value = CASE"
+    " WHEN key = 'app_time_zone' THEN to_jsonb('Europe/Berlin'::text)"
+    " WHEN value_type = 'integer' THEN to_jsonb((value::text)::bigint + 1)"
+    " WHEN value_type = 'number' THEN to_jsonb((value::text)::numeric + 0.5)"
+    " WHEN value_type = 'boolean' THEN to_jsonb(NOT (value::text)::boolean)"
     " ELSE to_jsonb((value #>> '{}') || ',set-by-operator') END",
 }
 

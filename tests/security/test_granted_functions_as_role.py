@@ -55,6 +55,11 @@ MUST_EXECUTE = {
         "guard.unsettled_booking_attempts(integer, integer)",
         "guard.record_breaker_transitions(jsonb)",
         "guard.breaker_restore_state(text)",
+        "guard.app_time_zone()",
+        "guard.app_time(timestamp without time zone, text)",
+        "guard.app_time(timestamp with time zone, text)",
+        "guard.to_app_time(timestamp with time zone, timestamp without time zone, text)",
+        "guard.to_app_time(timestamp with time zone, timestamp with time zone, text)",
     },
     "reporting": {
         "guard.current_company()",
@@ -66,6 +71,11 @@ MUST_EXECUTE = {
         "guard.visible_companies()",
         "guard.is_active_appointment(text, anyelement)",
         "guard.activity_against_usual(text)",
+        "guard.app_time_zone()",
+        "guard.app_time(timestamp without time zone, text)",
+        "guard.app_time(timestamp with time zone, text)",
+        "guard.to_app_time(timestamp with time zone, timestamp without time zone, text)",
+        "guard.to_app_time(timestamp with time zone, timestamp with time zone, text)",
     },
     # the reviewer reads what the reporting role reads, and works the review queue
     "reviewer": {
@@ -80,6 +90,11 @@ MUST_EXECUTE = {
         "guard.activity_against_usual(text)",
         "guard.review_claim(text, integer)",
         "guard.review_close(bigint, text, text, text, boolean)",
+        "guard.app_time_zone()",
+        "guard.app_time(timestamp without time zone, text)",
+        "guard.app_time(timestamp with time zone, text)",
+        "guard.to_app_time(timestamp with time zone, timestamp without time zone, text)",
+        "guard.to_app_time(timestamp with time zone, timestamp with time zone, text)",
     },
 }
 
