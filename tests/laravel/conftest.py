@@ -35,6 +35,7 @@ class LaravelApp:
 
     url: str
     login: str
+    timezone: str = "UTC"  # config/app.php's timezone
 
     def run(self, command: str, **args: Any) -> dict[str, Any]:
         """Run one of the application's services; its JSON answer (an error is a dict too)."""
@@ -48,6 +49,7 @@ class LaravelApp:
             DB_PORT=str(parts.port or 5432),
             DB_DATABASE=parts.path.lstrip("/"),
             DB_USERNAME=self.login,
+            APP_TIMEZONE=self.timezone,
         )
         php = shutil.which("php")
         assert php is not None, "php is not installed: run `make setup` (php-cli, php-pgsql)"
@@ -60,7 +62,10 @@ class LaravelApp:
         )
 
     def as_login(self, login: str) -> LaravelApp:
-        return LaravelApp(self.url, login)
+        return LaravelApp(self.url, login, self.timezone)
+
+    def in_zone(self, timezone: str) -> LaravelApp:
+        return LaravelApp(self.url, self.login, timezone)
 
 
 def application_login(url: str, login: str = APP_LOGIN, *, bound: bool = False) -> None:

@@ -129,3 +129,32 @@ def test_a_login_bound_to_one_company_sees_and_writes_only_its_rows_through_eloq
     own = first["calls"][0]
     assert as_bound.run("update-call", call=own, set={"status": "ended"}) == {"updated": 1}
     assert laravel.run("count-calls") == {"calls": 5, "customers": 2}, "the unbound login"
+
+
+def test_an_application_in_berlin_is_read_in_berlin_from_every_session(
+    laravel: LaravelApp,
+) -> None:
+    """app.timezone = Europe/Berlin: Eloquent stamps its wall clock. Declared once (setting
+    app_time_zone), the phantom bookings it leaves are found from sessions in any zone; with
+    Laravel's own tables (timestamp without time zone) a session in New York found none, and a
+    UTC one saw them an hour in the future (issue 72, row 3)."""
+    with psycopg.connect(laravel.url, autocommit=True) as admin:
+        admin.execute(
+            "UPDATE guard.settings SET value = to_jsonb('Europe/Berlin'::text)"
+            " WHERE key = 'app_time_zone'"
+        )
+        admin.execute("UPDATE guard.settings SET value = '1' WHERE key = 'grace_period_seconds'")
+    berlin = laravel.in_zone("Europe/Berlin")
+    seeded = berlin.run("seed", calls=3)
+    assert "error" not in seeded, seeded
+    for call in seeded["calls"]:
+        claimed = berlin.run("claim-booking", call=call)
+        assert claimed["call"]["session_outcome"] == "appointment_booked", claimed
+    time.sleep(2)  # past the grace period
+    for zone in ("UTC", "America/New_York", "Europe/Berlin"):
+        with psycopg.connect(laravel.url, autocommit=True) as session:
+            session.execute("SELECT set_config('TimeZone', %s, false)", (zone,))
+            found = session.execute(
+                "SELECT entity_id FROM guard.check_booked_without_appointment ORDER BY 1"
+            ).fetchall()
+        assert [int(call) for (call,) in found] == seeded["calls"], zone

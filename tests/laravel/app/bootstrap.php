@@ -2,7 +2,7 @@
 // A small Laravel application as the design describes it: Illuminate Database and Eloquent from
 // Debian's php-laravel-framework (its autoloaders, no composer), PDO pgsql. The connection comes
 // from the environment as Laravel's config/database.php reads it (DB_HOST, DB_PORT, DB_DATABASE,
-// DB_USERNAME, DB_PASSWORD).
+// DB_USERNAME, DB_PASSWORD), and the application's time zone from APP_TIMEZONE.
 
 declare(strict_types=1);
 
@@ -17,6 +17,9 @@ use Illuminate\Container\Container;
 
 function boot_database(): Capsule
 {
+    // config/app.php's timezone (APP_TIMEZONE here): Eloquent's timestamps are its wall clock
+    $timezone = getenv('APP_TIMEZONE') ?: 'UTC';
+    date_default_timezone_set($timezone);
     $capsule = new Capsule();
     $capsule->addConnection([
         'driver' => 'pgsql',
@@ -29,6 +32,8 @@ function boot_database(): Capsule
         'prefix' => '',
         'schema' => 'public',
         'sslmode' => 'disable',
+        // the session's TimeZone, so that a timestamptz column reads the wall clock right
+        'timezone' => $timezone,
         // behind a transaction pooler a statement prepared on one server connection is not
         // there on the next (docs/booking-path.md)
         'options' => [PDO::PGSQL_ATTR_DISABLE_PREPARES => true],

@@ -84,6 +84,12 @@ try {
             Appointment::withTrashed()->where('call_id', $args['call'])->firstOrFail()->restore();
             $result = ['deleted' => $deleted, 'restored' => call_state((int) $args['call'])];
             break;
+        case 'claim-booking':  // the voice agent says it booked: Eloquent stamps updated_at
+            Call::query()->findOrFail($args['call'])->update(
+                ['appointment_made' => true, 'session_outcome' => 'appointment_booked']
+            );
+            $result = ['call' => call_state((int) $args['call'])];
+            break;
         case 'update-call':  // a plain Eloquent write of any call, as a bound login would try
             $result = ['updated' => Call::query()->whereKey($args['call'])->update($args['set'])];
             break;
