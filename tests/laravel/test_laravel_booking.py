@@ -158,3 +158,53 @@ def test_an_application_in_berlin_is_read_in_berlin_from_every_session(
                 "SELECT entity_id FROM guard.check_booked_without_appointment ORDER BY 1"
             ).fetchall()
         assert [int(call) for (call,) in found] == seeded["calls"], zone
+
+
+def test_bookings_whose_process_was_killed_are_settled_by_the_php_reconciliation(
+    laravel: LaravelApp,
+) -> None:
+    """Two PHP booking processes are killed (SIGKILL) while the calendar holds their calls; the
+    calendar booked one of them. The application's reconciliation service (guard
+    .unsettled_booking_attempts, then record_booking or fail_booking_attempt) records that
+    booking once and rolls the other call back into review: nothing lost, nothing doubled."""
+    seeded = laravel.run("seed", calls=2)
+    booked_call, lost_call = seeded["calls"]
+    for call in seeded["calls"]:
+        process = laravel.process("book", call=call, service=seeded["service"], calendar_seconds=60)
+        deadline = time.monotonic() + 30
+        while _attempts(laravel.url, call) != [("calling", None)]:
+            assert time.monotonic() < deadline, "the PHP attempt never started"
+            time.sleep(0.05)
+        process.kill()
+        process.communicate(timeout=30)
+    with psycopg.connect(laravel.url, autocommit=True) as admin:
+        [(booked_key,)] = admin.execute(
+            "SELECT idempotency_key FROM guard.booking_attempts WHERE call_id = %s", (booked_call,)
+        ).fetchall()
+        # not yet past booking_attempt_timeout_seconds: still someone's booking in flight
+        assert laravel.run("recover") == {"recovered": 0, "failed": 0, "unsettled": 0}
+        admin.execute(
+            "UPDATE guard.settings SET value = '1' WHERE key = 'booking_attempt_timeout_seconds'"
+        )
+    time.sleep(1.5)
+
+    settled = laravel.run("recover", calendar={booked_key: "cal-recovered"})
+
+    assert settled == {"recovered": 1, "failed": 1, "unsettled": 0}, settled
+    assert [state for state, _ in _attempts(laravel.url, booked_call)] == ["recovered"]
+    assert [state for state, _ in _attempts(laravel.url, lost_call)] == ["failed"]
+    booked = laravel.run("count-active", call=booked_call)
+    assert booked == {"active": 1, "booking_id": "cal-recovered"}, booked
+    with psycopg.connect(laravel.url) as admin:
+        lost = admin.execute(
+            "SELECT c.booking_failed, r.reason FROM calls AS c"
+            " JOIN guard.review_items AS r ON r.call_id = c.id WHERE c.id = %s",
+            (lost_call,),
+        ).fetchall()
+    assert lost == [(True, "calendar_booking_failure")]
+    # run again: nothing left to settle, nothing recorded twice
+    assert laravel.run("recover", calendar={booked_key: "cal-recovered"}) == {
+        "recovered": 0,
+        "failed": 0,
+        "unsettled": 0,
+    }

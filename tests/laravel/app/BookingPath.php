@@ -34,7 +34,50 @@ final class BookingPath
             );
             return ['outcome' => 'failed', 'review_item_id' => $failed->item, 'reason' => get_class($error)];
         }
-        $recorded = $db->selectOne(
+        return self::record($key, $booking);
+    }
+
+    /**
+     * The reconciliation service (docs/booking-path.md, "When the database goes away"): every
+     * attempt whose outcome is unknown (its process died between the calendar and step 3) is
+     * settled by asking the calendar for its key: its booking is recorded, or, when the calendar
+     * has none, the attempt fails and the call takes the rollback path. A lookup that throws
+     * leaves the attempt to a person.
+     * @param callable(string): ?array{uid: string} $lookup
+     * @return array{recovered: int, failed: int, unsettled: int}
+     */
+    public static function recover(callable $lookup, ?int $olderThanSeconds = null): array
+    {
+        $db = Capsule::connection();
+        $counts = ['recovered' => 0, 'failed' => 0, 'unsettled' => 0];
+        $attempts = $db->select(
+            'SELECT idempotency_key FROM guard.unsettled_booking_attempts(100, ?)', [$olderThanSeconds]
+        );
+        foreach ($attempts as $attempt) {
+            try {
+                $booking = $lookup($attempt->idempotency_key);
+            } catch (Throwable) {
+                $counts['unsettled']++;
+                continue;
+            }
+            if ($booking === null) {
+                $db->selectOne(
+                    "SELECT guard.fail_booking_attempt(?, 'calendar_booking_failure', ?::jsonb)",
+                    [$attempt->idempotency_key, json_encode(['found_by' => 'recover', 'calendar_booked' => false])]
+                );
+                $counts['failed']++;
+            } else {
+                $recorded = self::record($attempt->idempotency_key, $booking, 0);
+                $counts[$recorded['outcome'] === 'failed' ? 'failed' : 'recovered']++;
+            }
+        }
+        return $counts;
+    }
+
+    /** Step 3: record the calendar's booking (guard.record_booking). @return array<string, mixed> */
+    private static function record(string $key, array $booking, int $calendarCalls = 1): array
+    {
+        $recorded = Capsule::connection()->selectOne(
             'SELECT outcome, appointment_id, review_item_id, reason'
             . ' FROM guard.record_booking(?, ?, ?, ?, ?::jsonb, ?, ?)',
             [
@@ -44,7 +87,7 @@ final class BookingPath
                 $booking['ends_at'] ?? null,
                 json_encode($booking['details'] ?? new stdClass()),
                 'retell_webhook',
-                1,
+                $calendarCalls,
             ]
         );
         return (array) $recorded;

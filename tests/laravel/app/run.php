@@ -72,6 +72,13 @@ try {
                                         (float) ($args['wait_seconds'] ?? 5));
             $result['call'] = call_state((int) $args['call']);
             break;
+        case 'recover':  // the reconciliation service, against a calendar holding `calendar` (key => uid)
+            $calendar = $args['calendar'] ?? [];
+            $result = BookingPath::recover(
+                fn (string $key): ?array => isset($calendar[$key]) ? ['uid' => $calendar[$key]] : null,
+                $args['older_than_seconds'] ?? null
+            );
+            break;
         case 'cancel':  // the caller cancels: the appointment is cancelled in one transaction
             Capsule::connection()->transaction(function () use ($args) {
                 Appointment::query()->where('call_id', $args['call'])->update(['status' => 'cancelled']);
@@ -92,6 +99,10 @@ try {
             break;
         case 'update-call':  // a plain Eloquent write of any call, as a bound login would try
             $result = ['updated' => Call::query()->whereKey($args['call'])->update($args['set'])];
+            break;
+        case 'count-active':  // a call's active appointments and booking uid
+            $result = ['active' => call_state((int) $args['call'])['active_appointments'],
+                       'booking_id' => call_state((int) $args['call'])['booking_id']];
             break;
         case 'count-calls':
             $result = ['calls' => Call::query()->count(), 'customers' => Customer::query()->count()];
