@@ -3,7 +3,7 @@
 -- neither bind itself nor write the bindings. Roles are created inside the transaction and go
 -- with its rollback.
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
 INSERT INTO calls (id, company_id, retell_call_id, session_outcome, booking_failed, created_at)
@@ -31,6 +31,10 @@ SELECT throws_ok(
     'a company that does not exist is refused'
 );
 
+SELECT throws_ok(
+    $$SELECT guard.pin_company(4242)$$, 'P0002', NULL, 'pinning a company that does not exist is refused'
+);
+SELECT is(guard.may_pin_company(2), TRUE, 'a superuser may pin any company that exists');
 SET ROLE pgtap_bi;
 SELECT is(guard.visible_companies(), ARRAY[1]::bigint[], 'the login sees its bound company');
 SELECT results_eq(
@@ -38,13 +42,13 @@ SELECT results_eq(
     $$VALUES (1::bigint)$$,
     'a detection view shows the bound company only'
 );
-SELECT guard.pin_company(2);
-SELECT is_empty(
-    $$SELECT company_id FROM guard.calls_report UNION ALL SELECT company_id FROM calls$$,
-    'pinning an unbound company shows nothing'
+SELECT throws_ok(
+    $$SELECT guard.pin_company(2)$$, 'P0002', 'company 2 does not exist or is not bound to role "pgtap_bi"',
+    'pinning an unbound company is refused (it would show nothing)'
 );
 -- what a session SET left on a pooled server connection looks like: the company without this
 -- transaction's pin. Ignored, neither an error nor a narrowing: the login sees its bindings.
+SELECT set_config('booking_guard.company_id', '2', TRUE);
 SELECT set_config('booking_guard.company_pin', '', TRUE);
 SELECT results_eq(
     $$SELECT DISTINCT company_id FROM guard.calls_report$$,

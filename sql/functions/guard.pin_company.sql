@@ -8,6 +8,8 @@
 -- No SET clause: a function with one would take the settings it makes back when it returns.
 -- Every name is qualified instead (pg_catalog is searched first whatever the caller's path).
 -- In autocommit mode a statement is its own transaction: pin inside BEGIN ... COMMIT.
+-- A company the caller may not pin (guard.may_pin_company) is refused: pinned, it would show
+-- nothing, and a typo would look like a quiet day.
 CREATE OR REPLACE FUNCTION guard.pin_company(company bigint)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -17,6 +19,13 @@ BEGIN
     IF company IS NULL THEN
         RAISE EXCEPTION 'guard.pin_company needs a company id, not NULL'
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT guard.may_pin_company(company) THEN
+        RAISE EXCEPTION 'company % does not exist or is not bound to role "%"', company, current_user
+            USING
+                ERRCODE = 'no_data_found',
+                HINT = 'guard tenant list shows the companies bound to each role; guard tenant grant '
+                'LOGIN COMPANY_ID binds one.';
     END IF;
     PERFORM
         pg_catalog.set_config('booking_guard.company_id', company::text, TRUE),

@@ -24,6 +24,7 @@ MUST_EXECUTE = {
         "guard.setting(text)",
         "guard.current_company()",
         "guard.pin_company(bigint)",
+        "guard.may_pin_company(bigint)",
         "guard.validate_booking(bigint, bigint, text)",
         "guard.rollback_booking(bigint, text, jsonb)",
         "guard.check_call(bigint)",
@@ -64,6 +65,7 @@ MUST_EXECUTE = {
     "reporting": {
         "guard.current_company()",
         "guard.pin_company(bigint)",
+        "guard.may_pin_company(bigint)",
         "guard.setting(text)",
         "guard.mask_phone(text)",
         "guard.mask_phone_numbers(text)",
@@ -81,6 +83,7 @@ MUST_EXECUTE = {
     "reviewer": {
         "guard.current_company()",
         "guard.pin_company(bigint)",
+        "guard.may_pin_company(bigint)",
         "guard.setting(text)",
         "guard.mask_phone(text)",
         "guard.mask_phone_numbers(text)",

@@ -111,10 +111,10 @@ def test_reviewer_of_company_a_cannot_claim_resolve_or_dismiss_company_bs_item(
     with psycopg.connect(seeded_url, autocommit=True) as admin:
         item_b = _one(admin, "SELECT id FROM guard.review_items WHERE company_id = %s", COMPANY_B)
     login = login_roles["reviewer"]
-    with connect_as(seeded_url, login, tenant=COMPANY_A, select=COMPANY_B) as reviewer:
-        # pinning company B gives nothing to claim, not B's item
-        assert reviewer.execute("SELECT id FROM guard.review_claim('ann', 10)").fetchall() == []
-        reviewer.company = None
+    with connect_as(seeded_url, login, tenant=COMPANY_A) as reviewer:
+        # company B cannot even be pinned
+        with pytest.raises(errors.NoDataFound, match="not bound to role"):
+            reviewer.execute("SELECT guard.pin_company(%s)", (COMPANY_B,))
         claimed = reviewer.execute(
             "SELECT company_id FROM guard.review_claim('ann', 10)"
         ).fetchall()

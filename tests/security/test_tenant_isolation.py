@@ -247,9 +247,11 @@ def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Calla
             yield conn
 
     @contextmanager
-    def with_set_config() -> Iterator[Connection]:
-        with connect_as(url, login, select=COMPANY_B) as conn:
-            assert conn.execute("SELECT guard.current_company()").fetchone() == (COMPANY_B,)
+    def pin_unbound() -> Iterator[Connection]:
+        with connect_as(url, login) as conn:
+            # a pin of a company not bound to the login is refused, not a quiet narrowing
+            with pytest.raises(errors.NoDataFound, match="not bound to role"):
+                conn.execute("SELECT guard.pin_company(%s)", (COMPANY_B,))
             yield conn
 
     @contextmanager
@@ -275,7 +277,7 @@ def _attempts(url: str, login: str, foreign_roles: list[str]) -> dict[str, Calla
 
     return {
         "SET": plain_set,
-        "set_config": with_set_config,
+        "pin_company": pin_unbound,
         "ALTER ROLE ... SET": alter_role_set,
         "PGOPTIONS": connection_options,
         "SET ROLE": set_role_elsewhere,
@@ -346,7 +348,7 @@ def test_no_session_reads_or_writes_another_companys_rows(
                 _assert_sees_only(
                     conn, relations, {COMPANY_A}, f"{login} bound to A after {how}", exact=False
                 )
-                asked_for_b = how not in {"SET ROLE", *SESSION_SETTINGS}
+                asked_for_b = how not in {"SET ROLE", "pin_company", *SESSION_SETTINGS}
                 for relation in SEEDED - {"guard.tenant_bindings"} if asked_for_b else ():
                     column = relations[relation]
                     assert column is not None
