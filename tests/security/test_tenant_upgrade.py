@@ -76,10 +76,12 @@ def test_a_pinned_login_keeps_working_once_bound(pinned_url: str) -> None:
         heard = warnings_of(bi)
         assert [c for (c,) in bi.execute("SELECT DISTINCT company_id FROM calls")] == [1]
         assert heard and heard[0][1] is not None and "is ignored" in heard[0][1], heard
-    with psycopg.connect(url, user=LOGIN, autocommit=True) as bi, bi.transaction():
-        # a company not bound to the login cannot be pinned (it would show nothing)
-        with pytest.raises(psycopg.errors.NoDataFound, match="not bound to role"):
-            bi.execute("SELECT guard.pin_company(2)")
+    # a company not bound to the login cannot be pinned (it would show nothing)
+    with (
+        psycopg.connect(url, user=LOGIN, autocommit=True) as bi,
+        pytest.raises(psycopg.errors.NoDataFound, match="not bound to role"),
+    ):
+        bi.execute("SELECT guard.pin_company(2)")
 
     result = runner.invoke(main, ["--database-url", url, "db", "verify"])
     # (logins other tests of this cluster created may still be listed: roles are cluster-wide)
