@@ -209,12 +209,15 @@ def _show_plan(plan: ApplyPlan) -> None:
     step = plan.definitions
     if step is not None:
         _show_definitions(step, plan)
-    files = len(step.run) if step is not None else 0
+    running = [definition for definition, _ in step.run] if step is not None else []
+    files = sum(not definition.closing for definition in running)
+    closing = len(running) - files
     drops = len(step.dropped) if step is not None else 0
     moves = f", {len(step.moved)} moved" if step is not None and step.moved else ""
+    also = f" and {definitions.closing_files(closing)}" if closing else ""
     echo_text(
-        f"-- dry run: {len(plan.migrations)} migration(s), {files} definition file(s) to run,"
-        f" {drops} to drop{moves}. Nothing was changed."
+        f"-- dry run: {len(plan.migrations)} migration(s), {files} definition file(s){also} to"
+        f" run, {drops} to drop{moves}. Nothing was changed."
     )
 
 

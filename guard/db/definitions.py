@@ -246,7 +246,7 @@ class Outcome:
     recreated: list[str] = field(default_factory=list)  # dependents dropped and run again
     dropped: list[str] = field(default_factory=list)  # removed files whose object was dropped
     moved: list[str] = field(default_factory=list)  # files recorded under another path, not run
-    closing: bool = False  # the registry rows, grants, schedule and comments ran
+    closing: int = 0  # how many files of registry rows, grants, schedule and comments ran
     rows_deleted: list[str] = field(default_factory=list)  # `checks x`: gone with a rollback
 
     @property
@@ -278,9 +278,15 @@ class Outcome:
             )
             if paths
         ]
-        if self.closing and not parts:  # alone (they run with any other change too)
-            parts.append("registry rows, grants, schedule and comments applied")
+        if self.closing:  # they run with any change (and alone after a migration)
+            parts.append(f"{closing_files(self.closing)} applied")
         return f"definitions  {'; '.join(parts or ['none changed'])} from {self.source}"
+
+
+def closing_files(count: int) -> str:
+    """`39 files of registry rows, grants, schedule and comments`: how apply and its dry run
+    count the files that run whenever anything is applied."""
+    return f"{count} files of registry rows, grants, schedule and comments"
 
 
 @dataclass(frozen=True)
@@ -636,7 +642,7 @@ class _Applier:
                 self._run_rows(definition)
             elif definition.closing:
                 _execute(self.conn, definition, self.arm)
-            self.outcome.closing = self.outcome.closing or definition.closing
+            self.outcome.closing += definition.closing
 
     def _run_rows(self, definition: Definition) -> None:
         """Run a data file and record the registry rows it created (not the ones it found)."""

@@ -493,7 +493,11 @@ def test_status_and_verify_name_pending_definitions(db_url: str) -> None:
     assert "1 pending (views/guard.job_status.sql)" in status.stdout
     applied = guard_db("apply")
     assert applied.exit_code == 0, applied.stderr
-    assert "definitions  1 applied (views/guard.job_status.sql) from sql/" in applied.stdout
+    closing = sum(d.closing for d in definitions.checkout_definitions())
+    assert (
+        f"definitions  1 applied (views/guard.job_status.sql); {closing} files of registry rows,"
+        " grants, schedule and comments applied from sql/"
+    ) in applied.stdout
     assert guard_db("verify").exit_code == 0
 
 

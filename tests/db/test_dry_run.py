@@ -78,7 +78,16 @@ def test_on_an_empty_database_it_prints_every_migration_and_creates_nothing(
     assert "CREATE SCHEMA" in out
     # guard.definitions does not exist yet: every file of sql/ would run after the migrations
     files = definitions.checkout_definitions()
-    assert f"{len(ids)} migration(s), {len(files)} definition file(s) to run" in out
+    objects = [d for d in files if not d.closing]
+    assert (
+        f"{len(ids)} migration(s), {len(objects)} definition file(s) and"
+        f" {len(files) - len(objects)} files of registry rows, grants, schedule and comments to run"
+    ) in out
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply()
+        outcome = migrator.definitions_outcome
+    assert outcome is not None, "apply counts what its dry run counted"
+    assert (len(outcome.applied), outcome.closing) == (len(objects), len(files) - len(objects))
 
 
 def test_to_plans_what_apply_to_applies(empty_db_url: str) -> None:
@@ -144,11 +153,15 @@ def test_a_definition_missing_from_the_database_is_printed_with_its_sql(db_url: 
     # the grants, the schedule and the comments run whenever anything is applied, after it
     assert out.index("views/guard.kpis.sql") < out.index("-- grants/role_grants.sql")
     closing = [d for d in definitions.checkout_definitions() if d.closing]
-    assert f"-- dry run: 0 migration(s), {1 + len(closing)} definition file(s) to run," in out
+    assert (
+        f"-- dry run: 0 migration(s), 1 definition file(s) and {len(closing)} files of registry"
+        " rows, grants, schedule and comments to run,"
+    ) in out
     with Migrator(db_url) as migrator:
         migrator.apply()
         outcome = migrator.definitions_outcome
     assert outcome is not None and outcome.applied == ["views/guard.kpis.sql"]
+    assert outcome.closing == len(closing), "apply counts what its dry run counted"
 
 
 def test_check_views_recorded_under_sql_detection_are_planned_as_moved(db_url: str) -> None:
