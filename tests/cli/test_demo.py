@@ -27,6 +27,48 @@ def _guard(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+# the README's sample: lines that must appear in this order in the demo's output, where the port
+# and the paths are the author's and `...` stands for the rest of a line
+_SAMPLE_VARIES = {
+    r"45369": r"\d+",
+    re.escape("/home/you/booking-guard/.guard-state"): r"\S+",  # GUARD_STATE_DIR
+    re.escape("/home/you/booking-guard"): r"\S+",
+}
+
+
+def _readme_sample() -> list[str]:
+    text = README.read_text()
+    start = text.index("## What `make demo` shows")
+    block = re.search(r"^```\n(.*?)^```", text[start:], re.DOTALL | re.MULTILINE)
+    assert block is not None
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def _sample_pattern(line: str, exact_numbers: bool) -> re.Pattern[str]:
+    pattern = re.escape(line)
+    for fixed, varying in _SAMPLE_VARIES.items():
+        pattern = pattern.replace(fixed, varying)
+    pattern = pattern.replace(re.escape("..."), ".*")
+    if not exact_numbers:  # ids and counts of the booking and dispatch steps
+        pattern = re.sub(r"(?<![\\])\d+", r"\\d+", pattern)
+    return re.compile(pattern + "$")
+
+
+def assert_readme_sample_matches(output: str) -> None:
+    """Every line of the README's sample is a line of `output`, in order. The counts of the
+    sample data, of detection and reconciliation and the final tally are exact; the migrations'
+    count and the ids and counts of steps 8 and 9 (bookings, alerts) may differ."""
+    lines = output.splitlines()
+    position = 0
+    for line in _readme_sample():
+        exact = not re.match(r"\s*(call \d+|\{|9\.|8\.|2\.|1\.)", line)
+        pattern = _sample_pattern(line, exact)
+        found = next((i for i in range(position, len(lines)) if pattern.match(lines[i])), None)
+        assert found is not None, f"README's demo sample line not in the output (in order): {line}"
+        position = found + 1
+
+
 @pytest.mark.slow
 def test_demo_starts_loads_reuses_and_stops(reachable_dir: Path) -> None:
     state = reachable_dir / "state"
@@ -34,6 +76,8 @@ def test_demo_starts_loads_reuses_and_stops(reachable_dir: Path) -> None:
         first = _guard(state, "demo")
         assert first.returncode == 0, first.stderr
         assert "Embedded PostgreSQL started" in first.stdout
+        assert_readme_sample_matches(first.stdout)
+        assert "giving up after" not in first.stderr, "retry warnings break step 8's lines"
         url = re.search(r"psql (\S+)", first.stdout)
         assert url, first.stdout
         for step in (
