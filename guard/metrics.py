@@ -119,14 +119,23 @@ SELECT
 # cost calls x open alerts. Instead the day's calls are counted on guard_calls_created_at_idx,
 # and the calls with an open alert are found from the open alerts (alerts_open_by_check_idx
 # read once) through the calls' primary key: calls + open alerts.
+# The day's start is read in the application's zone (guard.to_app_time: the bare column's index
+# on timestamptz columns, a bound in wall-clock time on timestamp ones).
 _CONSISTENCY = """
+WITH day AS MATERIALIZED (
+    SELECT guard.to_app_time(
+        now() - interval '24 hours',
+        (SELECT x.created_at FROM public.calls AS x LIMIT 0),
+        guard.app_time_zone()
+    ) AS since
+)
 SELECT
-    (SELECT count(*) FROM public.calls AS c WHERE c.created_at > now() - interval '24 hours'),
-    (SELECT count(*) FROM public.calls AS c
+    (SELECT count(*) FROM public.calls AS c, day WHERE c.created_at > day.since),
+    (SELECT count(*) FROM public.calls AS c, day
      WHERE c.id IN (
          SELECT a.entity_id FROM guard.alerts AS a
          WHERE a.status = 'open' AND a.entity_type = 'call'
-     ) AND c.created_at > now() - interval '24 hours')
+     ) AND c.created_at > day.since)
 """
 # Audit rows written before migration 0027 name the check that found the row; they count under
 # its rule, so a rule has one series whatever wrote the row.
@@ -157,6 +166,11 @@ WHERE j.enabled
 _TARGETS = """
 SELECT s.key, (s.value #>> '{}')::float8 FROM guard.settings AS s
 WHERE s.key LIKE 'target\\_%' AND jsonb_typeof(s.value) = 'number'
+"""
+# The KPIs' current values (guard.kpis), beside their targets: a dashboard and an alert rule read
+# the value the BI view shows, not a ratio rebuilt from counters.
+_KPIS = """
+SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k WHERE k.current_value IS NOT NULL
 """
 _DELIVERIES = """
 SELECT d.channel, d.status, count(*) FROM guard.alert_deliveries AS d
@@ -306,6 +320,7 @@ SERIES = (
     Series("corrections", _CORRECTIONS, cached=True),
     Series("deliveries", _DELIVERIES, cached=True, requires="deliveries"),
     Series("counters", _COUNTERS, cached=True, requires="counters", prelude=_WATERMARK),
+    Series("kpis", _KPIS, cached=True),
 )
 
 
@@ -688,6 +703,8 @@ class GuardCollector(Collector):
             yield self._deliveries(data["deliveries"])
         if "targets" in data:
             yield self._targets(data["targets"])
+        if "kpis" in data:
+            yield self._kpis(data["kpis"])
         if "counters" in data:
             yield from self._counters(data["counters"])
 
@@ -777,6 +794,17 @@ class GuardCollector(Collector):
         for setting, value in sorted(rows):
             targets.add_metric([setting], float(value))
         return targets
+
+    @staticmethod
+    def _kpis(rows: list[tuple[Any, ...]]) -> Metric:
+        values = GaugeMetricFamily(
+            "guard_kpi_value",
+            "A KPI's current value (guard.kpis), in its unit; absent while it has no sample.",
+            labels=["kpi"],
+        )
+        for kpi, value in sorted(rows):
+            values.add_metric([kpi], float(value))
+        return values
 
     @staticmethod
     def _deliveries(rows: list[tuple[Any, ...]]) -> Metric:

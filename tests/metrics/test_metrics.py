@@ -72,7 +72,7 @@ def exposition(db_url: str) -> str:
     return result.stdout
 
 
-def test_values_from_the_database(exposition: str) -> None:
+def test_values_from_the_database(exposition: str, db_url: str) -> None:
     text = exposition
     assert _value(text, "guard_up") == 1.0
     # the exposition sorts the labels by name
@@ -103,6 +103,16 @@ def test_values_from_the_database(exposition: str) -> None:
     assert _value(text, 'guard_kpi_target{setting="target_review_queue_max"}') == 10
     assert _value(text, 'guard_kpi_target{setting="target_consistency_rate_pct"}') == 99.5
     assert _value(text, 'guard_kpi_target{setting="target_validation_p95_ms"}') == 100
+    # and the KPIs' values, as guard.kpis shows them
+    with psycopg.connect(db_url) as conn:
+        kpis = conn.execute(
+            "SELECT kpi, current_value FROM guard.kpis WHERE current_value IS NOT NULL"
+        ).fetchall()
+    assert {kpi for kpi, _ in kpis} >= {"consistency_rate", "validation_latency_p95"}
+    for kpi, value in kpis:
+        exported = _value(text, f'guard_kpi_value{{kpi="{kpi}"}}')
+        if kpi in ("consistency_rate", "validation_latency_p95", "review_queue_size"):
+            assert exported == pytest.approx(float(value)), kpi  # (the others move with now())
 
 
 def test_promtool_check_metrics_is_clean(exposition: str) -> None:

@@ -316,6 +316,7 @@ def test_rules_fire_on_a_real_situation_and_name_the_job_and_circuit(
                 "latency",
                 "jobs",
                 "targets",
+                "kpis",
                 "review",
                 "consistency",
                 "corrections",
