@@ -128,26 +128,6 @@ def record_attempt_booking(
     return int(appointment_id)
 
 
-async def record_attempt_booking_async(
-    conn: psycopg.AsyncConnection[Any],
-    key: str,
-    call_id: int,
-    service_id: int,
-    booking: CalendarBooking,
-    source: str,
-) -> int:
-    """`record_attempt_booking` for asyncio."""
-    cursor = await conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False)
-    company_id, customer_id, appointment_id = one_row(await cursor.fetchone())
-    if appointment_id is None:
-        values = appointment_values(company_id, call_id, customer_id, service_id, booking, source)
-        cursor = await conn.execute(RECORD_APPOINTMENT, values, prepare=False)
-        (appointment_id,) = one_row(await cursor.fetchone())
-        await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
-    await conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid, None), prepare=False)
-    return int(appointment_id)
-
-
 # Why the database could not record a booking when it is not the booking's fault: the connection
 # was lost (class 08, or no SQLSTATE: the client saw the server go), the server is shutting down
 # or starting (57P01 to 57P03), or it takes no writes (25006: a standby, a demoted primary).

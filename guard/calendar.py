@@ -32,14 +32,14 @@ is False). A booking whose reconciliation fails is counted (`failed`, by uid), l
 personal data, and the others go on; a calendar client that raises, or returns something that is
 not a list of CalendarBooking, stops the run before anything is written (CalendarError).
 
-The async twin takes a psycopg AsyncConnection and a client that may be a coroutine function.
+From asyncio, run it in a worker thread with a connection of its own (`await
+asyncio.to_thread(reconcile_calendar, conn, ...)`): one transaction, written once.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,10 +57,8 @@ from guard.booking_common import (
     masked_message,
     one_row,
     record_attempt_booking,
-    record_attempt_booking_async,
     require_idle,
     restore_autocommit,
-    restore_autocommit_async,
 )
 from guard.errors import GuardError
 
@@ -108,9 +106,6 @@ _MISSING = (
 )
 
 ListBookings = Callable[[datetime, datetime], Iterable[CalendarBooking]]
-AsyncListBookings = Callable[
-    [datetime, datetime], Awaitable[Iterable[CalendarBooking]] | Iterable[CalendarBooking]
-]
 
 
 class CalendarError(GuardError):
@@ -489,109 +484,6 @@ def _recorded(
     return _with_appointment(row, appointment_id)
 
 
-async def reconcile_calendar_async(
-    conn: psycopg.AsyncConnection[Any],
-    list_bookings: AsyncListBookings,
-    *,
-    since: datetime,
-    until: datetime | None = None,
-    company_id: int | None = None,
-    max_missing: int = DEFAULT_MAX_MISSING,
-    source: str = "retell_webhook",
-    orphaned_before: datetime | None = None,
-) -> CalendarReport:
-    """`reconcile_calendar` for asyncio: the same steps, never blocking the event loop. The
-    client may be a coroutine function or a plain one."""
-    since, until = _window(since, until)
-    _aware(orphaned_before)
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    await conn.set_autocommit(True)
-    try:
-        cursor = await conn.execute(_NOW, prepare=False)
-        listed_at = _one(await cursor.fetchone())
-        try:
-            answer: Any = list_bookings(since, until)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            bookings = _checked(answer)
-        except CalendarError:
-            raise
-        except Exception as error:
-            raise _client_failed(error) from error
-        orphans: dict[str, _Orphan] = {}
-        if orphaned_before is not None:
-            cursor = await conn.execute(_ORPHANED, (_MAX_ORPHANED, orphaned_before), prepare=False)
-            orphans = _orphan_map(await cursor.fetchall())
-        tally = _Tally(orphans=orphans)
-        for booking in bookings:
-            try:
-                async with conn.transaction():
-                    await conn.execute(*_begin_work(company_id), prepare=False)
-                    cursor = await conn.execute(
-                        _RECONCILE, _reconcile_args(company_id, booking), prepare=False
-                    )
-                    rows = [
-                        await _recorded_async(conn, row, booking, source, tally.orphans)
-                        for row in await cursor.fetchall()
-                    ]
-            except (psycopg.Error, GuardError) as error:
-                if conn.broken or conn.closed:
-                    raise
-                _log_failure(booking, error)
-                tally.failed.append(booking.uid)
-                continue
-            tally.booking(booking, rows)
-        try:
-            async with conn.transaction():
-                await conn.execute(*_begin_work(company_id), prepare=False)
-                cursor = await conn.execute(
-                    _MISSING,
-                    (company_id, since, until, listed_at, _uids(bookings), max_missing),
-                    prepare=False,
-                )
-                tally.missing_rows(await cursor.fetchall())
-        except psycopg.Error as error:
-            if conn.broken or conn.closed:
-                raise
-            tally.missing_error = masked_message(error)
-            _log.warning(
-                "appointments missing from the calendar not compared: %s", masked_message(error)
-            )
-        return _finish(tally.report(since, until, len(bookings), orphaned_before))
-    finally:
-        await restore_autocommit_async(conn, autocommit)
-
-
-async def _recorded_async(
-    conn: psycopg.AsyncConnection[Any],
-    row: tuple[Any, ...],
-    booking: CalendarBooking,
-    source: str,
-    orphans: dict[str, _Orphan],
-) -> tuple[Any, ...]:
-    """`_recorded` for asyncio."""
-    orphan = _orphan_of(row, booking, orphans)
-    if orphan is not None:
-        appointment_id = await record_attempt_booking_async(
-            conn, orphan.key, orphan.call_id, orphan.service_id, booking, source
-        )
-        del orphans[orphan.key]
-        return _as_recorded(row, appointment_id)
-    if row[0] != "record":
-        return row
-    cursor = await conn.execute(
-        RECORD_APPOINTMENT, _record_args(row, booking, source), prepare=False
-    )
-    appointment_id = _one(await cursor.fetchone())
-    await conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, row[2]), prepare=False)
-    if row[6] is not None:
-        await conn.execute(
-            COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid, None), prepare=False
-        )
-    return _with_appointment(row, appointment_id)
-
-
 def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
     """After a promotion: the commit time of the last transaction the server replayed from the
     old primary (pg_last_xact_replay_timestamp(), on the old primary's clock). Every booking
@@ -610,18 +502,12 @@ def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
     return replayed if isinstance(replayed, datetime) else None
 
 
-def _aware(moment: datetime | None) -> None:
-    if moment is not None and moment.tzinfo is None:
-        raise GuardError("reconcile_calendar needs orphaned_before with a time zone")
-
-
 def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str, _Orphan]:
     if before is None:
         return {}
-    return _orphan_map(conn.execute(_ORPHANED, (_MAX_ORPHANED, before), prepare=False).fetchall())
-
-
-def _orphan_map(rows: list[tuple[Any, ...]]) -> dict[str, _Orphan]:
+    if before.tzinfo is None:
+        raise GuardError("reconcile_calendar needs orphaned_before with a time zone")
+    rows = conn.execute(_ORPHANED, (_MAX_ORPHANED, before), prepare=False).fetchall()
     return {
         str(key): _Orphan(str(key), int(call_id), int(service_id))
         for key, call_id, service_id in rows

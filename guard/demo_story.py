@@ -11,8 +11,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.breaker.listeners import BreakerEvent
@@ -112,15 +110,26 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
             f" booking {outcome.booking_uid}, validated)"
         )
         echo("   The calendar goes down:")
-        # The retry's "giving up" warnings are what this step shows, told in its own lines: on
-        # stderr they would break them up.
-        retry_log = logging.getLogger("guard.retry")
-        level = retry_log.level
-        retry_log.setLevel(logging.ERROR)
+        # The retry's "giving up" warnings are what this step tells in its own lines: on stderr
+        # they would break them up.
+        logging.disable(logging.WARNING)
         try:
-            _outage(conn, free_calls[1:5], service_id, calendar_down, breakers, echo)
+            for call_id in free_calls[1:5]:
+                outcome = book_appointment(
+                    conn,
+                    call_id=call_id,
+                    service_id=service_id,
+                    book=calendar_down,
+                    breakers=breakers,
+                    retry_policy=RetryPolicy(max_attempts=1),
+                )
+                note = {
+                    BookingStatus.FAILED: "calendar failed: rolled back, review item queued",
+                    BookingStatus.QUEUED: "circuit OPEN: calendar not called, queued for a person",
+                }.get(outcome.status, "")
+                echo(f"     call {call_id}: {outcome.status} ({note})")
         finally:
-            retry_log.setLevel(level)
+            logging.disable(logging.NOTSET)
     breakers.close()  # drains the write-behind: the transitions are in PostgreSQL now
 
     echo(
@@ -141,28 +150,3 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
     )
     for line in (rolled_back or lines)[:1]:
         echo(f"     {line}")
-
-
-def _outage(
-    conn: psycopg.Connection[Any],
-    calls: list[int],
-    service_id: int,
-    calendar_down: Callable[[str], CalendarBooking],
-    breakers: BreakerRegistry,
-    echo: Callable[[str], None],
-) -> None:
-    """Book `calls` while the calendar is down: failures roll back, then the open circuit queues."""
-    for call_id in calls:
-        outcome = book_appointment(
-            conn,
-            call_id=call_id,
-            service_id=service_id,
-            book=calendar_down,
-            breakers=breakers,
-            retry_policy=RetryPolicy(max_attempts=1),
-        )
-        note = {
-            BookingStatus.FAILED: "calendar failed: rolled back, review item queued",
-            BookingStatus.QUEUED: "circuit OPEN: calendar not called, queued for a person",
-        }.get(outcome.status, "")
-        echo(f"     call {call_id}: {outcome.status} ({note})")

@@ -320,34 +320,14 @@ def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
         return [(login, list(kinds)) for login, kinds in conn.execute(_UNBOUND_LOGINS)]
 
 
-# The application's columns that hold wall-clock times without a zone, while no zone is declared
-# (setting app_time_zone empty: read as UTC). Not drift: right for an application writing UTC.
-_ZONELESS_COLUMNS = """
-SELECT c.table_name::text || '.' || c.column_name::text
-FROM information_schema.columns AS c
-WHERE
-    c.table_schema = 'public'
-    AND c.table_name IN ('calls', 'appointments', 'customers', 'companies', 'services')
-    AND c.data_type = 'timestamp without time zone'
-    AND (SELECT s.value #>> '{}' FROM guard.settings AS s WHERE s.key = 'app_time_zone') = ''
-ORDER BY c.table_name, c.ordinal_position
-"""
-
-
 def zoneless_columns(database_url: str | None) -> list[str]:
-    """`table.column` of each application column of type timestamp (without time zone) while
-    the setting app_time_zone is undeclared; empty once it is declared, or before the setting
-    exists."""
+    """guard.zoneless_columns(): the application's timestamp columns while no zone is declared
+    (empty before the function exists)."""
     with connect(database_url) as conn:
-        table = conn.execute("SELECT to_regclass('guard.settings')").fetchone()
-        if table is None or table[0] is None:
+        present = conn.execute("SELECT to_regprocedure('guard.zoneless_columns()')").fetchone()
+        if present is None or present[0] is None:
             return []
-        declared = conn.execute(
-            "SELECT EXISTS (SELECT FROM guard.settings WHERE key = 'app_time_zone')"
-        ).fetchone()
-        if declared is None or not declared[0]:
-            return []
-        return [name for (name,) in conn.execute(_ZONELESS_COLUMNS)]
+        return [name for (name,) in conn.execute("SELECT guard.zoneless_columns()")]
 
 
 def zoneless_note(columns: list[str]) -> list[str]:

@@ -5,12 +5,12 @@
 -- first, then its appointment), so it is recorded (guard.flag_checks_at_commit) and judged when
 -- the transaction commits (guard.check_flags_at_commit): corrected there, or refused in reject
 -- mode. An update's write of the flags is guard.check_flag_write's.
--- Every new call is checked, whoever inserts it: no Booking Guard trigger inserts calls. The
--- trigger's WHEN clause calls this function only for a call that claims something (a
--- contradiction, or the outcome appointment_booked): the everyday new call runs no PL/pgSQL.
+-- Every new call is checked, whoever inserts it: no Booking Guard trigger inserts calls.
 -- A call inserted already claiming a booking (it has no appointment yet) is also queued for
 -- detection at commit (guard.detection_queue), as guard.check_flag_write queues an update's
--- claim: found when its grace period ends, not at the next 5-minute pass.
+-- claim: found when its grace period ends, not at the next 5-minute pass. One test first, so
+-- that the everyday new call still runs one PL/pgSQL expression (a WHEN clause on the trigger
+-- cost it 200k instructions more: it is planned again for every statement, bench/instructions.py).
 -- Its own function, not a branch of guard.check_flag_write: a new call then runs one PL/pgSQL
 -- expression, and each is compiled again in every transaction (bench/instructions.py, "new
 -- call"). AFTER, not in the BEFORE ROW normaliser: a pending check recorded before the row exists
@@ -22,20 +22,32 @@ RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF guard.call_flags_contradict(
-        NEW.appointment_made,
-        NEW.appointment_link_status,
-        NEW.appointment_linked_at,
-        NEW.session_outcome,
-        NEW.booking_failed,
-        FALSE
-    ) THEN
-        INSERT INTO guard.flag_checks_at_commit (call_ids, written_by)
-        VALUES (ARRAY[NEW.id], 'insert');
-    END IF;
-    IF NEW.appointment_made OR NEW.session_outcome = 'appointment_booked' THEN
-        INSERT INTO guard.detection_queue (call_id) VALUES (NEW.id);
-        PERFORM pg_catalog.pg_notify('guard_detection_queue', '');
+    IF
+        guard.call_flags_contradict(
+            NEW.appointment_made,
+            NEW.appointment_link_status,
+            NEW.appointment_linked_at,
+            NEW.session_outcome,
+            NEW.booking_failed,
+            FALSE
+        )
+        OR NEW.session_outcome = 'appointment_booked'
+    THEN
+        IF guard.call_flags_contradict(
+            NEW.appointment_made,
+            NEW.appointment_link_status,
+            NEW.appointment_linked_at,
+            NEW.session_outcome,
+            NEW.booking_failed,
+            FALSE
+        ) THEN
+            INSERT INTO guard.flag_checks_at_commit (call_ids, written_by)
+            VALUES (ARRAY[NEW.id], 'insert');
+        END IF;
+        IF NEW.appointment_made OR NEW.session_outcome = 'appointment_booked' THEN
+            INSERT INTO guard.detection_queue (call_id) VALUES (NEW.id);
+            PERFORM pg_catalog.pg_notify('guard_detection_queue', '');
+        END IF;
     END IF;
     RETURN NULL;
 END;

@@ -16,8 +16,8 @@ from guard.calendar import (
     CalendarError,
     CalendarReport,
     reconcile_calendar,
-    reconcile_calendar_async,
 )
+from guard.errors import GuardError
 
 SERVICE = 7
 PHONE = "+49 30 1234567"
@@ -321,7 +321,9 @@ def test_the_window_is_checked_and_passed_to_the_client(calendar_db: str) -> Non
     assert seen == [(SINCE, UNTIL)]
 
 
-def test_the_async_twin(calendar_db: str) -> None:
+def test_from_asyncio_it_runs_in_a_thread(calendar_db: str) -> None:
+    """No async twin: an asyncio application runs the one reconciliation in a worker thread,
+    with a connection of its own, and its event loop keeps running meanwhile."""
     _appointment(calendar_db, "uid-cancel")
     calendar = [
         _booking("uid-1", call_id=1),
@@ -329,22 +331,37 @@ def test_the_async_twin(calendar_db: str) -> None:
         _booking("uid-cancel", status="cancelled"),
     ]
 
-    async def list_bookings(_since: datetime, _until: datetime) -> list[CalendarBooking]:
-        await asyncio.sleep(0)
-        return calendar
+    def reconcile() -> CalendarReport:
+        with psycopg.connect(calendar_db) as conn:
+            return reconcile_calendar(conn, lambda _s, _u: calendar, since=SINCE, until=UNTIL)
 
-    async def run() -> tuple[CalendarReport, CalendarReport]:
-        async with await psycopg.AsyncConnection.connect(calendar_db) as conn:
-            first = await reconcile_calendar_async(conn, list_bookings, since=SINCE, until=UNTIL)
-            second = await reconcile_calendar_async(
-                conn, lambda _s, _u: calendar, since=SINCE, until=UNTIL
-            )
-            return first, second
+    async def run() -> tuple[CalendarReport, CalendarReport, int]:
+        ticks = 0
 
-    first, second = asyncio.run(run())
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        first = await asyncio.to_thread(reconcile)
+        second = await asyncio.to_thread(reconcile)
+        ticker.cancel()
+        return first, second, ticks
+
+    first, second, ticks = asyncio.run(run())
     assert (len(first.recorded), len(first.cancelled), first.calendar_only) == (1, 1, ("uid-ui",))
     assert first.changed and first.ok
     assert not second.changed and second.in_sync == 2
+    assert ticks > 1, "the event loop ran while the reconciliation did"
+
+
+def test_orphaned_before_needs_a_time_zone(calendar_db: str) -> None:
+    with psycopg.connect(calendar_db) as conn, pytest.raises(GuardError, match="time zone"):
+        reconcile_calendar(
+            conn, lambda _s, _u: [], since=SINCE, until=UNTIL, orphaned_before=datetime(2026, 1, 1)
+        )
 
 
 def test_an_attempt_orphaned_by_a_failover_is_recorded_not_left_in_flight(
