@@ -46,7 +46,8 @@ def _readme_sample() -> list[str]:
 
 
 def _sample_pattern(line: str, exact_numbers: bool) -> re.Pattern[str]:
-    pattern = re.escape(line)
+    # `<every migration ...>`: a placeholder for what changes with every release
+    pattern = ".*".join(re.escape(part) for part in re.split(r"<[^>]*>", line))
     for fixed, varying in _SAMPLE_VARIES.items():
         pattern = pattern.replace(fixed, varying)
     pattern = pattern.replace(re.escape("..."), ".*")
