@@ -336,6 +336,7 @@ def test_bookings_resume_after_a_promotion_and_the_journal_finishes_the_rest(
                 "SELECT idempotency_key FROM guard.unsettled_booking_attempts(1000, 0)"
             ).fetchall()
         }
+        conn.commit()  # recover_attempts runs its own transactions
         report = recover_attempts(conn, calendar.lookup, older_than_seconds=0, max_attempts=1000)
         uids = {
             uid
