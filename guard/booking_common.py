@@ -155,8 +155,12 @@ def masked_message(error: BaseException) -> str:
 
 
 def require_idle(status: TransactionStatus) -> None:
+    """The booking path, recovery and the calendar reconciliation run transactions of their own."""
     if status != TransactionStatus.IDLE:
-        raise GuardError("book_appointment needs a connection outside a transaction")
+        raise GuardError(
+            "this needs a connection outside a transaction (commit or roll back first):"
+            " it runs transactions of its own"
+        )
 
 
 def restore_autocommit(conn: psycopg.Connection[Any], autocommit: bool) -> None:
