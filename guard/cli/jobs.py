@@ -4,6 +4,7 @@ failure and missed-run alerts)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 import click
 import psycopg
 
+from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
 from guard.cron import CronError, next_fire
 from guard.db.connection import connect, reconnect_delay
@@ -340,6 +342,9 @@ def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
     standby, as during a failover) or lost later: retried with the backoff of `guard watch`
     (reconnect_delay), and the loop goes on once a primary answers."""
     click.echo("running due jobs; Ctrl-C stops")
+    # SIGTERM (a service manager's stop) ends the loop as Ctrl-C does, but exits 0; a job cut
+    # short rolls back with its transaction and runs again when next due.
+    signal.signal(signal.SIGTERM, _stopped_by)
     failures = 0
     checked = False
     try:
@@ -378,6 +383,17 @@ def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
                 time.sleep(delay)
     except KeyboardInterrupt:
         click.echo("stopped")
+        click.get_current_context().exit(EXIT_INTERRUPTED)
+    except _Stopped:
+        click.echo("stopped")
+
+
+class _Stopped(BaseException):
+    """SIGTERM arrived. A BaseException, as KeyboardInterrupt: no `except Exception` holds it."""
+
+
+def _stopped_by(_signum: int, _frame: object) -> None:
+    raise _Stopped
 
 
 def _run_due(conn: psycopg.Connection[Any], only: set[str], max_sleep: float) -> None:

@@ -1,6 +1,6 @@
 """Ctrl-C of the long-running commands exits 130 (README's table), after the same orderly stop
-as SIGTERM, which a service manager sends and which exits 0. Real `guard watch` and `guard
-metrics` processes, a real signal, no traceback."""
+as SIGTERM, which a service manager sends and which exits 0. Real `guard watch`, `guard
+metrics` and `guard jobs run` processes, a real signal, no traceback."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.cli.test_exit_codes import code_for
 COMMANDS = {
     "watch": (["watch", "--channel", "stdout", "--poll-interval", "0.5"], "watching channels"),
     "metrics": (["metrics", "--port", "0"], "serving http://"),
+    "jobs run": (["jobs", "run"], "running due jobs"),
 }
 
 
@@ -27,13 +28,13 @@ def _run_until(db_url: str, name: str, signum: signal.Signals) -> tuple[int, str
     process = subprocess.Popen(
         [sys.executable, "-m", "guard.cli", "--database-url", db_url, *argv],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("GUARD_")},
     )
     lines: queue.Queue[str] = queue.Queue()
-    stream = process.stderr
+    stream = process.stdout
     assert stream is not None
 
     def read() -> None:
