@@ -24,7 +24,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #   <!-- a test runs this block: in WORLD[, after the SQL block above][; NAME=value ...] -->
 #   <!-- a test runs this block as it stands (tests/...py) -->      a test of its own runs it
 #   <!-- no test runs this block: REASON -->
-WORLDS = ("an empty database", "a database with Booking Guard", "no database")
+WORLDS = ("an empty database", "a database with Booking Guard")
 _ANNOTATION = re.compile(
     r"<!-- (?:a test runs this block(?::"
     r" in (?P<world>[^,;]+?)(?P<after_sql>, after the SQL block above)?(?:; (?P<values>[^>]+?))?"

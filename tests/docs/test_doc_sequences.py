@@ -13,8 +13,7 @@ block is read and what is rewritten). Each says, on the line before it, the worl
   channel configured against a real receiver on 127.0.0.1 (HTTP for the webhook and
   Alertmanager, SMTP for email), a real Redis for the breaker, `guard metrics` on a free port
   (GUARD_METRICS_PORT), and in the working directory
-  the application's calendar client `myapp.calendar_client` (docs/calendar.md's `--client`);
-- "no database": only the installed `guard`.
+  the application's calendar client `myapp.calendar_client` (docs/calendar.md's `--client`).
 
 Every line must exit 0 and print no traceback; a long-running command must run until Ctrl-C and
 then exit 130."""
@@ -268,12 +267,9 @@ def test_the_documented_sequence_runs(
     (tmp_path / "myapp" / "__init__.py").write_text("")
     (tmp_path / "myapp" / "calendar_client.py").write_text(CALENDAR_CLIENT)
     env = _environment(cluster, services, tmp_path, "bookings")
-    if how.world == "no database":
-        env = {k: v for k, v in env.items() if not k.startswith(("PG", "GUARD_"))}
-    else:
-        source = "template0" if how.world == "an empty database" else template
-        with cluster.admin() as conn:
-            conn.execute(f"CREATE DATABASE bookings TEMPLATE {source} OWNER owner")
+    source = "template0" if how.world == "an empty database" else template
+    with cluster.admin() as conn:
+        conn.execute(f"CREATE DATABASE bookings TEMPLATE {source} OWNER owner")
     try:
         if how.after_sql:
             assert block.sql_before, f"{block.name}: no SQL block right before it"
