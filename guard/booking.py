@@ -47,12 +47,12 @@ The calendar callable takes the idempotency key: `book(key) -> CalendarBooking`.
 takes no argument is still accepted (the attempt is journaled and recoverable alike), but the
 calendar then cannot recognise a retried request: pass the key on.
 
-The async twin takes a psycopg AsyncConnection and an async callable; the steps are the same.
+From asyncio, run `book_appointment` in a worker thread with a connection of its own
+(`await asyncio.to_thread(book_appointment, conn, ...)`): one booking transaction, not two.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import dataclasses
@@ -60,7 +60,7 @@ import functools
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -78,7 +78,6 @@ from guard.booking_common import (
     record_attempt_booking,
     require_idle,
     restore_autocommit,
-    restore_autocommit_async,
 )
 from guard.breaker import BreakerRegistry, BulkheadFullError, CircuitOpenError
 from guard.errors import GuardError, first_line
@@ -86,7 +85,6 @@ from guard.retry import Retry, RetryPolicy
 
 # CalendarBooking and CalendarStatus live in guard.booking_common; applications import them here.
 __all__ = [
-    "AsyncCalendarCall",
     "BookingNotRecordedError",
     "BookingOutcome",
     "BookingStatus",
@@ -95,7 +93,6 @@ __all__ = [
     "CalendarStatus",
     "RecoveryReport",
     "book_appointment",
-    "book_appointment_async",
     "recover_attempts",
 ]
 
@@ -123,9 +120,6 @@ _MAX_WAIT_SECONDS = 300.0
 
 # The calendar: book(idempotency_key) -> CalendarBooking (a callable without the key still works).
 CalendarCall = Callable[[str], CalendarBooking] | Callable[[], CalendarBooking]
-AsyncCalendarCall = (
-    Callable[[str], Awaitable[CalendarBooking]] | Callable[[], Awaitable[CalendarBooking]]
-)
 
 
 class BookingStatus(StrEnum):
@@ -282,6 +276,16 @@ class _NotJournaled(BaseException):
     (docs/breaker.md: not the dependency's fault) nor a retry counts it."""
 
 
+def _not_recorded_reason(outcome: BookingOutcome | None) -> str | None:
+    """Why the calendar's booking counts as a failure of the service's circuit, or None when it
+    was recorded (booked, or found recorded already). No outcome: the recording raised."""
+    if outcome is None:
+        return "the booking could not be recorded"
+    if outcome.ok:
+        return None
+    return outcome.reason or str(outcome.status)
+
+
 class _Handoff:
     """The calendar's guarded call, held open at both ends.
 
@@ -300,7 +304,10 @@ class _Handoff:
     BookingNotRecordedError, a failure of the service's circuit. A database that went away is
     not (the calendar answered; recovery records the booking). The breaker's call timeout,
     bulkhead and retries apply as to any call; once the calendar has answered, the call is not
-    retried (the booking is recorded, or not, once)."""
+    retried (the booking is recorded, or not, once).
+
+    The guarded call runs on a thread of its own while the caller's thread journals and records
+    the booking on its connection."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -312,6 +319,11 @@ class _Handoff:
         # How many times the calendar was asked (retries included): the journal keeps it for
         # guard_booking_retries_total. A call the breaker refused never reaches _attempt.
         self.calendar_calls = 0
+        self._changed = threading.Event()
+        self._journaled = threading.Event()
+        self._recorded = threading.Event()
+        self._error: BaseException | None = None
+        self._worker: threading.Thread | None = None
 
     def _asking(self) -> None:
         if self.not_journaled is not None:
@@ -348,29 +360,6 @@ class _Handoff:
         if self.not_recorded is not None:
             raise BookingNotRecordedError(self.not_recorded)
         return booking
-
-
-def _not_recorded_reason(outcome: BookingOutcome | None) -> str | None:
-    """Why the calendar's booking counts as a failure of the service's circuit, or None when it
-    was recorded (booked, or found recorded already). No outcome: the recording raised."""
-    if outcome is None:
-        return "the booking could not be recorded"
-    if outcome.ok:
-        return None
-    return outcome.reason or str(outcome.status)
-
-
-class _SyncHandoff(_Handoff):
-    """`_Handoff` for a blocking calendar: the guarded call runs on a thread of its own while
-    the caller's thread journals and records the booking on its connection."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._changed = threading.Event()
-        self._journaled = threading.Event()
-        self._recorded = threading.Event()
-        self._error: BaseException | None = None
-        self._worker: threading.Thread | None = None
 
     def _attempt(self, call: Callable[[], CalendarBooking]) -> CalendarBooking:
         if not self._journaled.is_set():
@@ -431,78 +420,6 @@ class _SyncHandoff(_Handoff):
         self._recorded.set()
         if self._worker is not None:
             self._worker.join()
-
-
-class _AsyncHandoff(_Handoff):
-    """`_Handoff` for asyncio: the guarded call runs as a task of its own."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._changed = asyncio.Event()
-        self._journaled = asyncio.Event()
-        self._recorded = asyncio.Event()
-        self._task: asyncio.Task[CalendarBooking] | None = None
-
-    async def _attempt(self, call: Callable[[], Awaitable[CalendarBooking]]) -> CalendarBooking:
-        if not self._journaled.is_set():
-            self.admitted = True
-            self._changed.set()
-            await self._journaled.wait()
-        self._asking()
-        booking = await call()
-        self._took(booking)
-        self._changed.set()
-        await self._recorded.wait()
-        return self._verdict(booking)
-
-    async def _changes(self) -> asyncio.Task[CalendarBooking]:
-        task = self._task
-        assert task is not None
-        try:
-            await self._changed.wait()
-        except BaseException:  # the caller gave up: so does its calendar call
-            task.cancel()
-            raise
-        return task
-
-    async def admit(
-        self, calendar: Retry, call: Callable[[], Awaitable[CalendarBooking]]
-    ) -> BaseException | None:
-        task = asyncio.create_task(calendar.call_async(self._attempt, call))
-        self._task = task
-        task.add_done_callback(lambda _: self._changed.set())
-        await self._changes()
-        if self.admitted:
-            return None
-        await asyncio.wait({task})
-        if task.cancelled():
-            return asyncio.CancelledError()
-        return task.exception() or GuardError("the calendar call ended without a booking")
-
-    async def journaled(self, error: BaseException | None) -> None:
-        self.not_journaled = error
-        self._changed.clear()
-        self._journaled.set()
-        if error is not None and self._task is not None:
-            await asyncio.wait({self._task})
-            if not self._task.cancelled():
-                self._task.exception()  # retrieved: the caller raises the database's error
-
-    async def book(self) -> CalendarBooking:
-        task = await self._changes()
-        if self.booking is not None:
-            return self.booking
-        return await task
-
-    async def settle(
-        self, outcome: BookingOutcome | None, error: BaseException | None = None
-    ) -> None:
-        self._judged(outcome, error)
-        self._recorded.set()
-        if self._task is not None:
-            await asyncio.wait({self._task})
-            if not self._task.cancelled():
-                self._task.exception()  # retrieved: it is the breaker's to count, not ours
 
 
 def _keyed(book: Callable[..., _T], key: str) -> Callable[[], _T]:
@@ -575,7 +492,7 @@ def _book_traced(
     source: str,
     wait_seconds: float,
 ) -> BookingOutcome:
-    handoff = _SyncHandoff()
+    handoff = _Handoff()
     # The begin's transaction stays open until the breaker admits the calendar call (see _Handoff).
     with contextlib.ExitStack() as journal:
         journal.enter_context(conn.transaction())
@@ -666,153 +583,6 @@ def _fail(
                     _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
                 ).fetchone()
             )
-    except psycopg.Error as cleanup_error:
-        if original is None:
-            raise
-        _log.warning(
-            "booking attempt for call %s left calling (settled later): %s",
-            attempt.call_id,
-            first_line(cleanup_error),
-        )
-        raise original from None
-    return failure.outcome(attempt, review_item_id, booking_uid)
-
-
-async def book_appointment_async(
-    conn: psycopg.AsyncConnection[Any],
-    *,
-    call_id: int,
-    service_id: int,
-    book: AsyncCalendarCall,
-    breakers: BreakerRegistry,
-    retry_policy: RetryPolicy | None = None,
-    source: str = "retell_webhook",
-    wait_seconds: float = 30.0,
-) -> BookingOutcome:
-    """`book_appointment` for asyncio: the same steps, never blocking the event loop."""
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    await conn.set_autocommit(True)
-    try:
-        return await _book_async(
-            conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
-        )
-    finally:
-        await restore_autocommit_async(conn, autocommit)
-
-
-async def _book_async(
-    conn: psycopg.AsyncConnection[Any],
-    call_id: int,
-    service_id: int,
-    book: AsyncCalendarCall,
-    breakers: BreakerRegistry,
-    retry_policy: RetryPolicy | None,
-    source: str,
-    wait_seconds: float,
-) -> BookingOutcome:
-    with tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span:
-        outcome = await _book_async_traced(
-            conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
-        )
-        _judge(booking_span, outcome)
-        return outcome
-
-
-async def _book_async_traced(
-    conn: psycopg.AsyncConnection[Any],
-    call_id: int,
-    service_id: int,
-    book: AsyncCalendarCall,
-    breakers: BreakerRegistry,
-    retry_policy: RetryPolicy | None,
-    source: str,
-    wait_seconds: float,
-) -> BookingOutcome:
-    handoff = _AsyncHandoff()
-    async with contextlib.AsyncExitStack() as journal:
-        await journal.enter_async_context(conn.transaction())
-        with tracing.span("guard.booking.begin") as begin_span:
-            try:
-                cursor = await conn.execute(
-                    _BEGIN, _begin_args(call_id, service_id, wait_seconds), prepare=False
-                )
-            except psycopg.errors.NoDataFound:
-                raise GuardError(f"call {call_id} does not exist") from None
-            started = _started(await cursor.fetchone(), call_id)
-            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
-        if isinstance(started, BookingOutcome):
-            return started
-        attempt = started
-        calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
-        failed: Exception | None = None
-        with tracing.span("guard.booking.calendar") as calendar_span:
-            try:
-                unasked = await handoff.admit(calendar, _keyed(book, attempt.key))
-                if unasked is None:
-                    await journal.aclose()
-            except BaseException as error:
-                await handoff.journaled(error)
-                raise
-            await handoff.journaled(None)
-            try:
-                booking = await handoff.book() if unasked is None else _raise(unasked)
-            except Exception as error:
-                failed = _calendar_failed(calendar_span, error)
-            finally:
-                calendar_span.set("guard.booking.calendar_calls", handoff.calendar_calls)
-        if failed is not None:
-            original = None if unasked is not None else failed
-            return await _fail_async(
-                conn, attempt, _Failure.of(failed), None, original, handoff.calendar_calls
-            )
-    outcome: BookingOutcome | None = None
-    try:
-        outcome = await _record_async(conn, attempt, booking, source, handoff.calendar_calls)
-    except BaseException as error:
-        await handoff.settle(None, error)
-        raise
-    await handoff.settle(outcome)
-    return outcome
-
-
-async def _record_async(
-    conn: psycopg.AsyncConnection[Any],
-    attempt: _Attempt,
-    booking: CalendarBooking,
-    source: str,
-    calendar_calls: int,
-) -> BookingOutcome:
-    """`_record` for asyncio."""
-    try:
-        with tracing.span("guard.booking.record") as record_span:
-            cursor = await conn.execute(
-                _RECORD, _record_args(attempt, booking, source, calendar_calls), prepare=False
-            )
-            return _recorded(record_span, attempt, booking, await cursor.fetchone())
-    except psycopg.Error as error:
-        if conn.broken or conn.closed or database_unavailable(error):
-            raise  # the attempt stays calling in the journal: recover_attempts settles it
-        failure = _Failure.recording(error, booking)
-        return await _fail_async(conn, attempt, failure, booking.uid, error, calendar_calls)
-
-
-async def _fail_async(
-    conn: psycopg.AsyncConnection[Any],
-    attempt: _Attempt,
-    failure: _Failure,
-    booking_uid: str | None,
-    original: BaseException | None,
-    calendar_calls: int,
-) -> BookingOutcome:
-    """`_fail` for asyncio."""
-    try:
-        with tracing.span("guard.booking.rollback", _rollback_attributes(failure)):
-            async with conn.transaction():
-                cursor = await conn.execute(
-                    _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
-                )
-                (review_item_id,) = one_row(await cursor.fetchone())
     except psycopg.Error as cleanup_error:
         if original is None:
             raise

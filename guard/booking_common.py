@@ -172,13 +172,6 @@ def restore_autocommit(conn: psycopg.Connection[Any], autocommit: bool) -> None:
         _log.debug("could not restore autocommit: %s", first_line(error))
 
 
-async def restore_autocommit_async(conn: psycopg.AsyncConnection[Any], autocommit: bool) -> None:
-    try:
-        await conn.set_autocommit(autocommit)
-    except psycopg.Error as error:
-        _log.debug("could not restore autocommit: %s", first_line(error))
-
-
 def one_row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
     """A row the statement always returns; its absence is the database's error, not the
     caller's."""

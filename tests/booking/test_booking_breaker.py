@@ -7,7 +7,6 @@ the requests reaching it."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from guard.booking import (
     BookingStatus,
     CalendarBooking,
     book_appointment,
-    book_appointment_async,
     recover_attempts,
 )
 from guard.breaker import BreakerConfig, BreakerRegistry, State
@@ -216,46 +214,34 @@ def test_a_database_gone_after_the_calendar_answered_is_no_failure(
 
 
 def test_a_database_that_takes_no_writes_after_the_calendar_answered_is_no_failure(
-    db_url: str,
-    service: int,
-    redis_url: str,
-    breakers: BreakerRegistry,
-    calendar: CalendarServer,
+    db_url: str, service: int, breakers: BreakerRegistry, calendar: CalendarServer
 ) -> None:
-    """asyncio, and a connection that stays open while the server takes no writes (a demoted
-    primary behind a pooler, SQLSTATE 25006): the booking is not rolled back and queued for a
-    person, the circuit counts no failure, and recovery records it."""
+    """A connection that stays open while the server takes no writes (a demoted primary behind
+    a pooler, SQLSTATE 25006): the booking is not rolled back and queued for a person, the
+    circuit counts no failure, and recovery records it."""
     booked: dict[str, CalendarBooking] = {}
+    seen = []
+    with psycopg.connect(db_url, autocommit=True) as conn:
 
-    async def scenario() -> list[str]:
-        seen = []
-        in_loop = BreakerRegistry(redis_url, default=CONFIG)
-        try:
-            async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        def book(key: str) -> CalendarBooking:
+            booking = booked[key] = calendar.book(key)
+            conn.execute("SET default_transaction_read_only = on")
+            return booking
 
-                async def book(key: str) -> CalendarBooking:
-                    booking = booked[key] = await asyncio.to_thread(calendar.book, key)
-                    await conn.execute("SET default_transaction_read_only = on")
-                    return booking
-
-                for call_id in range(1, THRESHOLD + 1):
-                    try:
-                        await book_appointment_async(
-                            conn,
-                            call_id=call_id,
-                            service_id=service,
-                            book=book,
-                            breakers=in_loop,
-                            retry_policy=NO_RETRY,
-                        )
-                    except psycopg.Error as error:
-                        seen.append(type(error).__name__)
-                    await conn.execute("SET default_transaction_read_only = off")
-        finally:
-            in_loop.close()
-        return seen
-
-    assert asyncio.run(scenario()) == ["ReadOnlySqlTransaction"] * THRESHOLD
+        for call_id in range(1, THRESHOLD + 1):
+            try:
+                book_appointment(
+                    conn,
+                    call_id=call_id,
+                    service_id=service,
+                    book=book,
+                    breakers=breakers,
+                    retry_policy=NO_RETRY,
+                )
+            except psycopg.Error as error:
+                seen.append(type(error).__name__)
+            conn.execute("SET default_transaction_read_only = off")
+    assert seen == ["ReadOnlySqlTransaction"] * THRESHOLD
     assert _circuit(breakers, service) == (State.CLOSED, 0)
     assert _review_items(db_url) == 0
     assert _recover(db_url, booked) == (THRESHOLD, 0, 0)
@@ -335,46 +321,6 @@ def test_a_calendar_that_fails_counts_as_before(
     assert _circuit(breakers, service)[0] is State.OPEN
     calendar.down = False
     assert _book(db_url, 4, service, calendar.book, breakers).status is BookingStatus.QUEUED
-    assert calendar.requests == THRESHOLD
-
-
-def test_async_bookings_that_do_not_validate_open_the_circuit(
-    db_url: str,
-    service: int,
-    redis_url: str,
-    breakers: BreakerRegistry,
-    calendar: CalendarServer,
-) -> None:
-    async def book(key: str) -> CalendarBooking:
-        return await asyncio.to_thread(calendar.book, key)
-
-    async def scenario() -> list[tuple[BookingStatus, State]]:
-        seen = []
-        # the registry's asyncio clients belong to the loop that uses them
-        in_loop = BreakerRegistry(redis_url, default=CONFIG)
-        try:
-            async with await psycopg.AsyncConnection.connect(db_url) as conn:
-                for call_id in range(1, THRESHOLD + 2):
-                    outcome = await book_appointment_async(
-                        conn,
-                        call_id=call_id,
-                        service_id=service,
-                        book=book,
-                        breakers=in_loop,
-                        retry_policy=NO_RETRY,
-                    )
-                    seen.append((outcome.status, _circuit(breakers, service)[0]))
-        finally:
-            in_loop.close()
-        return seen
-
-    _break_validation(db_url, True)
-    assert asyncio.run(scenario()) == [
-        (BookingStatus.FAILED, State.CLOSED),
-        (BookingStatus.FAILED, State.CLOSED),
-        (BookingStatus.FAILED, State.OPEN),
-        (BookingStatus.QUEUED, State.OPEN),
-    ]
     assert calendar.requests == THRESHOLD
 
 

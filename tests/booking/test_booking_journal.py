@@ -3,7 +3,6 @@ Redis behind the breaker, and a connection really terminated by the server mid-b
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from guard.booking import (
     BookingStatus,
     CalendarBooking,
     book_appointment,
-    book_appointment_async,
     recover_attempts,
 )
 from guard.breaker import BreakerConfig, BreakerEvent, BreakerRegistry, EventKind
@@ -358,52 +356,6 @@ def test_a_lookup_that_fails_leaves_the_attempt_in_review(
         "SELECT b.state, r.status FROM guard.booking_attempts AS b"
         " JOIN guard.review_items AS r ON r.call_id = b.call_id",
     ) == ("unknown", "open")
-
-
-def test_async_booking_sends_the_key_and_keeps_the_original_error(
-    booking_db: str, breakers: BreakerRegistry
-) -> None:
-    keys: list[str] = []
-
-    async def scenario() -> tuple[Any, str]:
-        async with await psycopg.AsyncConnection.connect(booking_db) as conn:
-
-            async def calendar(idempotency_key: str) -> CalendarBooking:
-                keys.append(idempotency_key)
-                return CalendarBooking(uid="async-uid")
-
-            booked = await book_appointment_async(
-                conn, call_id=1, service_id=SERVICE, book=calendar, breakers=breakers
-            )
-        async with await psycopg.AsyncConnection.connect(booking_db) as conn:
-            pid = conn.info.backend_pid
-
-            async def dying_calendar(idempotency_key: str) -> CalendarBooking:
-                keys.append(idempotency_key)
-                _terminate(booking_db, pid)
-                raise ConnectionError("calendar unreachable")
-
-            try:
-                await book_appointment_async(
-                    conn,
-                    call_id=2,
-                    service_id=SERVICE,
-                    book=dying_calendar,
-                    breakers=breakers,
-                    retry_policy=NO_RETRY,
-                )
-            except ConnectionError as error:
-                return booked, str(error)
-        return booked, "no error"
-
-    booked, error = asyncio.run(scenario())
-    assert (booked.status, booked.idempotency_key) == (BookingStatus.BOOKED, keys[0])
-    assert error == "calendar unreachable", "the calendar's error, not the dead connection's"
-    with psycopg.connect(booking_db) as conn:
-        states = conn.execute(
-            "SELECT call_id, state FROM guard.booking_attempts ORDER BY call_id"
-        ).fetchall()
-    assert states == [(1, "booked"), (2, "calling")]
 
 
 def test_a_booking_recovered_while_its_process_was_slow_is_not_reported_failed(

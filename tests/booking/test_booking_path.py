@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -15,7 +15,6 @@ from guard.booking import (
     BookingStatus,
     CalendarBooking,
     book_appointment,
-    book_appointment_async,
 )
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.errors import GuardError
@@ -292,45 +291,52 @@ def test_rollback_waits_for_a_concurrent_writer_of_the_call(booking_db: str) -> 
     assert row == ("ended", "creation_failed", True), "both writes are there, nothing lost"
 
 
-def test_async_booking_and_open_circuit(booking_db: str, redis_url: str) -> None:
-    async def scenario() -> list[BookingStatus]:
-        registry = BreakerRegistry(redis_url, default=CONFIG)
-        service = _service(booking_db)
-        results = []
-        try:
-            async with await psycopg.AsyncConnection.connect(booking_db) as conn:
+def test_from_asyncio_a_booking_runs_in_a_worker_thread_and_the_loop_goes_on(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    """The documented way from asyncio (README): `asyncio.to_thread` with a
+    connection of the thread's own. The event loop keeps serving while the calendar is slow, and
+    the outcomes are those of the synchronous path."""
+    service = _service(booking_db)
 
-                async def good() -> CalendarBooking:
-                    await asyncio.sleep(0)
-                    return CalendarBooking(uid="async-uid")
+    def slow_calendar(key: str) -> CalendarBooking:
+        time.sleep(0.5)
+        return CalendarBooking(uid=f"uid-{key}")
 
-                async def bad() -> CalendarBooking:
-                    raise ConnectionError("down")
+    def failing_calendar(key: str) -> CalendarBooking:
+        raise ConnectionError("down")
 
-                ok = await book_appointment_async(
-                    conn, call_id=1, service_id=service, book=good, breakers=registry
-                )
-                results.append(ok.status)
-                for call_id in (2, 3, 2):
-                    outcome = await book_appointment_async(
-                        conn,
-                        call_id=call_id,
-                        service_id=service,
-                        book=bad,
-                        breakers=registry,
-                        retry_policy=NO_RETRY,
-                    )
-                    results.append(outcome.status)
-        finally:
-            registry.close()
-        return results
+    def book(call_id: int, calendar: Callable[[str], CalendarBooking]) -> BookingStatus:
+        with psycopg.connect(booking_db) as conn:
+            return book_appointment(
+                conn,
+                call_id=call_id,
+                service_id=service,
+                book=calendar,
+                breakers=breakers,
+                retry_policy=NO_RETRY,
+            ).status
 
-    assert asyncio.run(scenario()) == [
-        BookingStatus.BOOKED,
-        BookingStatus.FAILED,
-        BookingStatus.FAILED,
-        BookingStatus.FAILED,
-    ]
+    async def scenario() -> tuple[list[BookingStatus], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        results = [await asyncio.to_thread(book, 1, slow_calendar)]
+        served_meanwhile = ticks
+        for call_id in (2, 3):
+            results.append(await asyncio.to_thread(book, call_id, failing_calendar))
+        ticker.cancel()
+        return results, served_meanwhile
+
+    results, served_meanwhile = asyncio.run(scenario())
+    assert results == [BookingStatus.BOOKED, BookingStatus.FAILED, BookingStatus.FAILED]
+    assert served_meanwhile >= 10, "the loop ran while the calendar took 0.5 s"
 
 
 def test_a_connection_inside_a_transaction_is_refused(

@@ -36,7 +36,6 @@ from guard.booking import (
     BookingStatus,
     CalendarBooking,
     book_appointment,
-    book_appointment_async,
 )
 from guard.breaker import BreakerConfig, BreakerRegistry, State
 from guard.cli import main
@@ -288,30 +287,30 @@ def test_a_booking_that_does_not_validate_fails_its_record_span(
     assert "guard.booking.rollback" not in named, "guard.record_booking rolled it back itself"
 
 
-def test_the_async_booking_path_makes_the_same_spans(
+def test_a_booking_run_from_asyncio_in_a_thread_makes_the_same_spans(
     booking_url: str,
     login_roles: dict[str, str],  # noqa: F811
     spans: InMemorySpanExporter,
 ) -> None:
+    """README's way from asyncio, `asyncio.to_thread`: the thread runs in a copy
+    of the caller's context, so the booking's spans are the synchronous path's."""
     answers = [False, True]
 
-    async def book(key: str) -> CalendarBooking:
-        return _calendar(answers)(key)  # type: ignore[no-any-return]
-
-    async def run() -> Any:
-        async with await psycopg.AsyncConnection.connect(
-            booking_url, user=login_roles["application"], autocommit=True
-        ) as app:
-            return await book_appointment_async(
+    def run() -> Any:
+        with psycopg.connect(booking_url, user=login_roles["application"]) as app:
+            return book_appointment(
                 app,
                 call_id=1,
                 service_id=5,
-                book=book,
+                book=_calendar(answers),
                 breakers=BreakerRegistry(in_memory=True),
                 retry_policy=RETRY,
             )
 
-    assert asyncio.run(run()).status is BookingStatus.BOOKED
+    async def from_the_loop() -> Any:
+        return await asyncio.to_thread(run)
+
+    assert asyncio.run(from_the_loop()).status is BookingStatus.BOOKED
     finished = spans.get_finished_spans()
     named = _by_name(finished)
     [booking] = named["guard.booking"]
