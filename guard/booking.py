@@ -75,7 +75,7 @@ from guard.booking_common import (
     database_unavailable,
     masked_message,
     one_row,
-    record_attempt_booking,
+    record_calendar_booking,
     require_idle,
     restore_autocommit,
 )
@@ -654,7 +654,7 @@ def recover_attempts(
                     failed += 1
                 else:
                     with conn.transaction():
-                        record_attempt_booking(conn, key, call_id, service_id, booking, source)
+                        record_calendar_booking(conn, call_id, service_id, booking, source, key)
                     recovered += 1
             except psycopg.errors.ObjectNotInPrerequisiteState:
                 unsettled += 1  # settled by someone else meanwhile (its booking process, a person)

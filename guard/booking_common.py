@@ -1,9 +1,9 @@
 """What the booking path (guard.booking) and the calendar's reconciliation (guard.calendar) share.
 
-Both record a calendar booking as a call's appointment the same way (the appointment, then the
-booking uid on the call, the triggers deriving the flags, then the attempt closed), both run their
-own transactions on a connection the caller hands over idle, and both tell of third-party errors
-with phone numbers masked. Those statements and helpers live here, once, under public names.
+Both record a booking only the calendar holds the same way (guard.record_calendar_booking: the
+appointment, the booking uid on the call, the attempt closed), both run their own transactions on
+a connection the caller hands over idle, and both tell of third-party errors with phone numbers
+masked. Those helpers live here, once, under public names.
 """
 
 from __future__ import annotations
@@ -52,79 +52,35 @@ class CalendarBooking:
     idempotency_key: str | None = None
 
 
-RECORD_APPOINTMENT = (
-    "INSERT INTO public.appointments (company_id, call_id, customer_id, service_id,"
-    " calcom_v2_booking_id, source, starts_at, ends_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
-MARK_CALL_BOOKED = (
-    "UPDATE public.calls SET booking_id = %s, booking_details = %s, booking_confirmed = TRUE,"
-    " updated_at = now() WHERE id = %s"
-)
-# Closing an attempt as booked is what the caller is told BOOKED after: that commit too must
-# survive a crash and reach a synchronous standby, whatever the server's synchronous_commit.
-COMPLETE_ATTEMPT = (
-    "SELECT guard.complete_booking_attempt(%s, %s, %s, %s)"
-    " FROM set_config('synchronous_commit', 'on', TRUE) AS durable"
-)
-# The call's company and customer, and its active appointment carrying the booking's uid if one
-# was recorded already (by recover_attempts, a reconciliation or a person).
-CALL_FOR_RECOVERY = (
-    "SELECT c.company_id, c.customer_id, (SELECT a.id FROM public.appointments AS a"
-    " WHERE a.call_id = c.id AND a.company_id = c.company_id AND a.calcom_v2_booking_id = %s"
-    " AND a.deleted_at IS NULL AND a.status IS DISTINCT FROM 'cancelled' ORDER BY a.id LIMIT 1)"
-    " FROM public.calls AS c WHERE c.id = %s"
-)
+# Records a booking the calendar holds for a call, when the booking path will never record it,
+# and closes the attempt when a key is given: one statement (guard.record_calendar_booking).
+_RECORD_CALENDAR_BOOKING = "SELECT guard.record_calendar_booking(%s, %s, %s, %s, %s, %s, %s, %s)"
 
 
-def appointment_values(
-    company_id: int,
+def record_calendar_booking(
+    conn: psycopg.Connection[Any],
     call_id: int,
-    customer_id: int | None,
     service_id: int,
     booking: CalendarBooking,
     source: str,
-) -> tuple[Any, ...]:
-    """The parameters of RECORD_APPOINTMENT for a calendar booking of a call."""
-    return (
-        company_id,
+    key: str | None = None,
+) -> int:
+    """Record the calendar's booking of a call in the caller's transaction (recover_attempts, a
+    failover's orphan, a booking only the calendar had) and close attempt `key` if given; an
+    appointment recorded meanwhile with the booking's uid is the one. Returns its id."""
+    values = (
         call_id,
-        customer_id,
         service_id,
         booking.uid,
-        source,
         booking.starts_at,
         booking.ends_at,
+        Jsonb(dict(booking.details)),
+        source,
+        key,
     )
-
-
-def mark_call_values(booking: CalendarBooking, call_id: int) -> tuple[Any, ...]:
-    """The parameters of MARK_CALL_BOOKED."""
-    return (booking.uid, Jsonb(dict(booking.details)), call_id)
-
-
-def record_attempt_booking(
-    conn: psycopg.Connection[Any],
-    key: str,
-    call_id: int,
-    service_id: int,
-    booking: CalendarBooking,
-    source: str,
-) -> int:
-    """Record the calendar's booking of an attempt whose booking path will never record it
-    (recover_attempts, a failover's orphan) and close the attempt, in the caller's transaction;
-    an appointment recorded meanwhile with the booking's uid is the one. Returns its id."""
-    company_id, customer_id, appointment_id = one_row(
-        conn.execute(CALL_FOR_RECOVERY, (booking.uid, call_id), prepare=False).fetchone()
+    (appointment_id,) = one_row(
+        conn.execute(_RECORD_CALENDAR_BOOKING, values, prepare=False).fetchone()
     )
-    if appointment_id is None:
-        values = appointment_values(company_id, call_id, customer_id, service_id, booking, source)
-        (appointment_id,) = one_row(
-            conn.execute(RECORD_APPOINTMENT, values, prepare=False).fetchone()
-        )
-        conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, call_id), prepare=False)
-    # recovered, not booked by the booking path: its calendar calls are not known here
-    conn.execute(COMPLETE_ATTEMPT, (key, appointment_id, booking.uid, None), prepare=False)
     return int(appointment_id)
 
 

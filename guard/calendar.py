@@ -47,16 +47,11 @@ from typing import Any
 import psycopg
 
 from guard.booking_common import (
-    COMPLETE_ATTEMPT,
-    MARK_CALL_BOOKED,
-    RECORD_APPOINTMENT,
     CalendarBooking,
     CalendarStatus,
-    appointment_values,
-    mark_call_values,
     masked_message,
     one_row,
-    record_attempt_booking,
+    record_calendar_booking,
     require_idle,
     restore_autocommit,
 )
@@ -364,11 +359,6 @@ def _reconcile_args(company_id: int | None, booking: CalendarBooking) -> tuple[A
     )
 
 
-def _record_args(row: tuple[Any, ...], booking: CalendarBooking, source: str) -> tuple[Any, ...]:
-    _action, _appointment, call_id, company_id, customer_id, service_id = row[:6]
-    return appointment_values(company_id, call_id, customer_id, service_id, booking, source)
-
-
 def _with_appointment(row: tuple[Any, ...], appointment_id: int) -> tuple[Any, ...]:
     return (row[0], appointment_id, *row[2:])
 
@@ -466,21 +456,15 @@ def _recorded(
     for the attempt of a failover's orphan too (see `_orphan_of`)."""
     orphan = _orphan_of(row, booking, orphans)
     if orphan is not None:
-        appointment_id = record_attempt_booking(
-            conn, orphan.key, orphan.call_id, orphan.service_id, booking, source
+        appointment_id = record_calendar_booking(
+            conn, orphan.call_id, orphan.service_id, booking, source, orphan.key
         )
         del orphans[orphan.key]
         return _as_recorded(row, appointment_id)
     if row[0] != "record":
         return row
-    appointment_id = _one(
-        conn.execute(
-            RECORD_APPOINTMENT, _record_args(row, booking, source), prepare=False
-        ).fetchone()
-    )
-    conn.execute(MARK_CALL_BOOKED, mark_call_values(booking, row[2]), prepare=False)
-    if row[6] is not None:
-        conn.execute(COMPLETE_ATTEMPT, (row[6], appointment_id, booking.uid, None), prepare=False)
+    _action, _appointment, call_id, _company, _customer, service_id, attempt = row[:7]
+    appointment_id = record_calendar_booking(conn, call_id, service_id, booking, source, attempt)
     return _with_appointment(row, appointment_id)
 
 

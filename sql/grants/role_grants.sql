@@ -91,6 +91,12 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
     '{EXECUTE}', NULL
 ),
 ('application', 'FUNCTION', 'guard.booking_attempt_to_record(text)', '{EXECUTE}', NULL),
+(
+    'application', 'FUNCTION',
+    'guard.record_calendar_booking(bigint, bigint, text, timestamp with time zone,'
+    || ' timestamp with time zone, jsonb, text, text)',
+    '{EXECUTE}', NULL
+),
 ('application', 'FUNCTION', 'guard.mask_phone_numbers(text)', '{EXECUTE}', NULL),
 -- the booking journal (guard.booking_attempts), written only through these
 (

@@ -42,6 +42,8 @@ MUST_EXECUTE = {
         "guard.record_booking(text, text, timestamp with time zone, timestamp with time zone,"
         " jsonb, text, integer)",
         "guard.booking_attempt_to_record(text)",
+        "guard.record_calendar_booking(bigint, bigint, text, timestamp with time zone,"
+        " timestamp with time zone, jsonb, text, text)",
         "guard.mask_phone_numbers(text)",
         "guard.alter_column_type(regclass, name, text, text)",
         "guard.set_aside_column_views(regclass, name)",
