@@ -8,8 +8,11 @@ processes on the machine hits all rows alike), and reported as the median and p9
 calls. Ratios are against the Redis PING round trip of the same run (redis-py ``ping()``), and
 against a PING sent the raw way the breaker's fast path sends its scripts (packed once, written
 to a pooled connection): that column compares like with like. The "default configuration" row
-uses ``BreakerConfig()`` as shipped (10 s call timeout, so a sync call runs on the circuit's
-worker thread). pybreaker (with ``CircuitRedisStorage``) is measured for comparison only.
+uses ``BreakerConfig()`` as shipped. The peers (pybreaker, in memory and with
+``CircuitRedisStorage``; tenacity for the retry wrapper) are measured in the same rounds, and a
+second table gives Booking Guard's median over the peer's for each pair (targets from issue 75:
+the shipped default in memory at most pybreaker's, a trip at most 1.5x, the retry wrapper at
+most 1.2x tenacity's).
 """
 
 from __future__ import annotations
@@ -43,12 +46,27 @@ def noop() -> None:
     return None
 
 
-def _measure(fn: Callable[[], Any], calls: int, samples: list[float]) -> None:
+def _measure(
+    fn: Callable[[], Any], calls: int, samples: list[float], setup: Callable[[], Any] | None
+) -> None:
     clock = time.perf_counter_ns
     for _ in range(calls):
+        if setup is not None:
+            setup()  # not timed: puts the circuit back where the timed call starts
         started = clock()
         fn()
         samples.append((clock() - started) / 1000)
+
+
+# Booking Guard's row, the peer's row, and the most Booking Guard's median may be of the peer's.
+PEER_PAIRS: list[tuple[str, str, float]] = [
+    ("guard_memory_default", "pybreaker_memory", 1.0),
+    ("guard_memory", "pybreaker_memory", 1.0),
+    ("guard_trip_memory", "pybreaker_trip_memory", 1.5),
+    ("retry_success", "tenacity_success", 1.2),
+    ("guard_redis_default", "pybreaker_redis", 1.0),
+    ("guard_redis", "pybreaker_redis", 1.0),
+]
 
 
 def _rejecting(breaker: CircuitBreaker) -> Callable[[], None]:
@@ -59,8 +77,27 @@ def _rejecting(breaker: CircuitBreaker) -> Callable[[], None]:
     return call
 
 
-def build_rows(redis_url: str) -> dict[str, tuple[str, Callable[[], Any]]]:
+Row = tuple[str, Callable[[], Any]] | tuple[str, Callable[[], Any], Callable[[], Any]]
+
+
+def _failing(call: Callable[[Callable[[], None]], Any]) -> Callable[[], None]:
+    def trip() -> None:
+        with contextlib.suppress(Exception):
+            call(_fail)
+
+    return trip
+
+
+def _closed_and_serving(
+    close: Callable[[str], Any], call: Callable[[Callable[[], None]], Any]
+) -> None:
+    close("bench")
+    call(noop)
+
+
+def build_rows(redis_url: str) -> dict[str, Row]:
     import pybreaker  # comparison only; never imported by guard/
+    import tenacity  # comparison only; never imported by guard/
 
     client = make_client(redis_url)
     fast = BreakerConfig(call_timeout_seconds=None, cooldown_seconds=3600)
@@ -76,6 +113,20 @@ def build_rows(redis_url: str) -> dict[str, tuple[str, Callable[[], Any]]]:
         with contextlib.suppress(ConnectionError):
             guard_open.call(_fail)
     retry = Retry(RetryPolicy())
+    # the same rules as RetryPolicy(): 3 attempts, full jitter from 50 ms to 2 s, a 10 s deadline
+    tenacious = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(3) | tenacity.stop_after_delay(10),
+        wait=tenacity.wait_random_exponential(multiplier=0.05, max=2),
+        reraise=True,
+    )
+    guard_memory_default = CircuitBreaker("bench:memory-default", BreakerConfig(), in_memory=True)
+    py_memory = pybreaker.CircuitBreaker(fail_max=3, reset_timeout=3600)
+    # a trip: the one failure of a threshold of 1 opens a circuit that was serving calls (closed
+    # again and a call made, untimed, before each)
+    guard_trips = CircuitBreaker(
+        "bench:trip", BreakerConfig(failure_threshold=1, call_timeout_seconds=None), in_memory=True
+    )
+    py_trips = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=3600)
 
     py_client = make_client(redis_url)
     storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, py_client, namespace="bench")
@@ -102,7 +153,23 @@ def build_rows(redis_url: str) -> dict[str, tuple[str, Callable[[], Any]]]:
             _rejecting(guard_open),
         ),
         "guard_memory": ("Booking Guard in memory, no-op call", lambda: guard_memory.call(noop)),
+        "guard_memory_default": (
+            "Booking Guard in memory, default configuration",
+            lambda: guard_memory_default.call(noop),
+        ),
+        "pybreaker_memory": ("pybreaker in memory, no-op call", lambda: py_memory.call(noop)),
+        "guard_trip_memory": (
+            "Booking Guard in memory, the failure that opens the circuit",
+            _failing(guard_trips.call),
+            lambda: _closed_and_serving(guard_trips.reset, guard_trips.call),
+        ),
+        "pybreaker_trip_memory": (
+            "pybreaker in memory, the failure that opens the circuit",
+            _failing(py_trips.call),
+            lambda: _closed_and_serving(lambda _reason: py_trips.close(), py_trips.call),
+        ),
         "retry_success": ("Retry wrapper, successful call", lambda: retry.call(noop)),
+        "tenacity_success": ("tenacity, successful call", lambda: tenacious(noop)),
     }
 
 
@@ -114,15 +181,16 @@ def run(redis_url: str, calls: int, rounds: int) -> dict[str, Any]:
     rows = build_rows(redis_url)
     samples: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(2):  # warm-up: connections, script cache, branch caches
-        for _label, fn in rows.values():
-            _measure(fn, 200, [])
+        for row in rows.values():
+            _measure(row[1], 200, [], row[2] if len(row) == 3 else None)
     for _ in range(rounds):
-        for name, (_label, fn) in rows.items():
-            _measure(fn, calls, samples[name])
+        for name, row in rows.items():
+            _measure(row[1], calls, samples[name], row[2] if len(row) == 3 else None)
     ping = statistics.median(samples["redis_ping"])
     raw_ping = statistics.median(samples["redis_ping_raw"])
     results = []
-    for name, (label, _fn) in rows.items():
+    for name, row in rows.items():
+        label = row[0]
         ordered = sorted(samples[name])
         median = statistics.median(ordered)
         target, check = TARGETS.get(name, NO_TARGET)
@@ -145,7 +213,23 @@ def run(redis_url: str, calls: int, rounds: int) -> dict[str, Any]:
         parser = "hiredis"
     except ImportError:
         parser = "python"
-    return {"redis_parser": parser, "calls_per_row": calls * rounds, "rows": results}
+    medians = {str(row["name"]): float(str(row["median_us"])) for row in results}
+    peers = [
+        {
+            "guard": ours,
+            "peer": theirs,
+            "ratio": round(medians[ours] / medians[theirs], 2),
+            "at_most": limit,
+            "meets_target": medians[ours] / medians[theirs] <= limit,
+        }
+        for ours, theirs, limit in PEER_PAIRS
+    ]
+    return {
+        "redis_parser": parser,
+        "calls_per_row": calls * rounds,
+        "rows": results,
+        "peers": peers,
+    }
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -170,6 +254,20 @@ def print_table(report: dict[str, Any]) -> None:
             met,
         )
     Console(soft_wrap=True).print(table)
+    peers = Table(
+        title="Booking Guard against its peers (median / peer's median)", title_justify="left"
+    )
+    for column in ("Booking Guard", "peer", "ratio", "target", "met"):
+        peers.add_column(column)
+    for pair in report["peers"]:
+        peers.add_row(
+            pair["guard"],
+            pair["peer"],
+            f"{pair['ratio']:.2f}",
+            f"<= {pair['at_most']:g}x",
+            "yes" if pair["meets_target"] else "NO",
+        )
+    Console(soft_wrap=True).print(peers)
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Retry with exponential backoff and jitter, on top of tenacity.
+"""Retry with exponential backoff and jitter.
 
 * Backoff: ``full`` jitter (sleep uniformly in ``[0, min(max_delay, base * 2**n)]``) or
   ``decorrelated`` jitter (``min(max_delay, uniform(base, 3 * previous))``).
@@ -28,9 +28,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Literal, ParamSpec, TypeVar
-
-import tenacity
+from typing import Literal, ParamSpec, TypeVar
 
 from guard.backoff import exponential_delay
 from guard.breaker.circuit import CircuitBreaker, CircuitOpenError
@@ -131,18 +129,18 @@ class RetryPolicy:
 
 
 class _Backoff:
-    """tenacity wait strategy; one instance per guarded call (decorrelated jitter has state)."""
+    """The sleeps of one guarded call (decorrelated jitter remembers the previous one)."""
 
     def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
         self.policy = policy
         self.rng = rng
         self.previous = policy.base_delay_seconds
 
-    def __call__(self, state: tenacity.RetryCallState) -> float:
+    def after(self, attempt_number: int) -> float:
         policy = self.policy
         if policy.jitter == "full":
             ceiling = exponential_delay(
-                state.attempt_number, policy.base_delay_seconds, policy.max_delay_seconds
+                attempt_number, policy.base_delay_seconds, policy.max_delay_seconds
             )
             delay = self.rng.uniform(0, ceiling)
         else:
@@ -152,6 +150,57 @@ class _Backoff:
             )
             self.previous = delay
         return delay
+
+
+class _Run:
+    """One guarded call's attempts so far: decides, after a failed attempt, whether and after
+    what sleep the next one comes. Made only once an attempt failed: a call that succeeds at
+    once costs nothing more than the attempt."""
+
+    def __init__(self, retry: Retry, started: float) -> None:
+        self.retry = retry
+        self.started = started
+        self.attempts = 0
+        self.backoff = _Backoff(retry.policy, retry._rng)
+
+    def sleep_before_next(self, error: Exception) -> float | None:
+        """The sleep before the next attempt; None: give up (the caller raises `error`)."""
+        self.attempts += 1
+        retry, policy = self.retry, self.retry.policy
+        if isinstance(error, CircuitOpenError) or not policy.retry_on(error):
+            return None
+        delay = self.backoff.after(self.attempts)
+        reason = self._why_stop(delay)
+        if reason is not None:
+            log.warning(
+                "%s: giving up after attempt %d (%s): %s",
+                retry.budget_key,
+                self.attempts,
+                describe_error(error),
+                reason,
+            )
+            return None
+        log.warning(
+            "%s: attempt %d of %d failed (%s); retrying in %.3f s",
+            retry.budget_key,
+            self.attempts,
+            policy.max_attempts,
+            describe_error(error),
+            delay,
+        )
+        return delay
+
+    def _why_stop(self, delay: float) -> str | None:
+        retry, policy = self.retry, self.retry.policy
+        if self.attempts >= policy.max_attempts:
+            return f"{policy.max_attempts} attempts made"
+        deadline = policy.deadline_seconds
+        if deadline is not None and retry._clock() - self.started + delay >= deadline:
+            return f"the next attempt would end after {deadline:g} s"  # never slept past
+        # Last check, so a retry spends budget only if it will really happen.
+        if retry.budget is not None and not retry.budget.try_spend(retry.budget_key):
+            return "the retry budget is spent"
+        return None
 
 
 class Retry:
@@ -184,62 +233,6 @@ class Retry:
         self._clock = clock
         self._sleep = sleep
 
-    def _tenacity_kwargs(self) -> dict[str, Any]:
-        policy = self.policy
-        started = self._clock()
-
-        def should_retry(state: tenacity.RetryCallState) -> bool:
-            outcome = state.outcome
-            if outcome is None or not outcome.failed:
-                return False
-            error = outcome.exception()
-            if error is None or isinstance(error, CircuitOpenError):
-                return False
-            return policy.retry_on(error)
-
-        def why_stop(state: tenacity.RetryCallState) -> str | None:
-            if state.attempt_number >= policy.max_attempts:
-                return f"{policy.max_attempts} attempts made"
-            if policy.deadline_seconds is not None:
-                # Never sleep past the deadline: tenacity computed the upcoming sleep already.
-                ends = self._clock() - started + (state.upcoming_sleep or 0.0)
-                if ends >= policy.deadline_seconds:
-                    return f"the next attempt would end after {policy.deadline_seconds:g} s"
-            # Last check, so a retry spends budget only if it will really happen.
-            if self.budget is not None and not self.budget.try_spend(self.budget_key):
-                return "the retry budget is spent"
-            return None
-
-        def should_stop(state: tenacity.RetryCallState) -> bool:
-            reason = why_stop(state)
-            if reason is not None:
-                log.warning(
-                    "%s: giving up after attempt %d (%s): %s",
-                    self.budget_key,
-                    state.attempt_number,
-                    describe_error(state.outcome.exception() if state.outcome else None),
-                    reason,
-                )
-            return reason is not None
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            log.warning(
-                "%s: attempt %d of %d failed (%s); retrying in %.3f s",
-                self.budget_key,
-                state.attempt_number,
-                policy.max_attempts,
-                describe_error(state.outcome.exception() if state.outcome else None),
-                state.upcoming_sleep,
-            )
-
-        return {
-            "retry": should_retry,
-            "stop": should_stop,
-            "wait": _Backoff(policy, self._rng),
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
-
     # ------------------------------------------------------------------ sync
     def _attempt_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         timeout = self.policy.attempt_timeout_seconds
@@ -262,9 +255,17 @@ class Retry:
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         if self.budget is not None:
             self.budget.deposit(self.budget_key)
-        retrying = tenacity.Retrying(sleep=self._sleep, **self._tenacity_kwargs())
-        result: T = retrying(self._attempt_sync, fn, *args, **kwargs)
-        return result
+        started = self._clock()
+        run: _Run | None = None
+        while True:
+            try:
+                return self._attempt_sync(fn, *args, **kwargs)
+            except Exception as error:
+                run = run or _Run(self, started)
+                delay = run.sleep_before_next(error)
+                if delay is None:
+                    raise
+            self._sleep(delay)
 
     # ------------------------------------------------------------------ asyncio
     async def _attempt_async(
@@ -284,8 +285,17 @@ class Retry:
     ) -> T:
         if self.budget is not None:
             self.budget.deposit(self.budget_key)
-        retrying = tenacity.AsyncRetrying(**self._tenacity_kwargs())
-        return await retrying(self._attempt_async, fn, *args, **kwargs)
+        started = self._clock()
+        run: _Run | None = None
+        while True:
+            try:
+                return await self._attempt_async(fn, *args, **kwargs)
+            except Exception as error:
+                run = run or _Run(self, started)
+                delay = run.sleep_before_next(error)
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -370,10 +370,6 @@ class CircuitBreaker:
         )
 
     def _report_transition(self, reply: Reply, shared: bool, actor: str | None = None) -> None:
-        # The transition happened in this very reply, so it opened the circuit "now" (on the
-        # store's clock); the stored cooldown may differ from this process's.
-        occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
-        opened_at = occurred if reply.state.rejects else None
         if "repaired: " in reply.reason:
             log.warning(
                 "circuit %s: its state in Redis held values the breaker never writes and was"
@@ -383,6 +379,12 @@ class CircuitBreaker:
                 reply.state.label,
                 reply.generation,
             )
+        if not self._has_listeners():
+            return  # nobody to tell: building the event was a third of a trip's cost
+        # The transition happened in this very reply, so it opened the circuit "now" (on the
+        # store's clock); the stored cooldown may differ from this process's.
+        occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
+        opened_at = occurred if reply.state.rejects else None
         self._emit(
             self._event(
                 EventKind.TRANSITION,

@@ -98,13 +98,9 @@ def test_backoff_stays_within_bounds(jitter: Literal["full", "decorrelated"]) ->
     policy = RetryPolicy(
         max_attempts=6, base_delay_seconds=0.01, max_delay_seconds=0.05, jitter=jitter
     )
-    retry = Retry(policy, rng=random.Random(7))
-    kwargs = retry._tenacity_kwargs()
-    kwargs["sleep"] = sleeps.append
-    import tenacity
-
+    retry = Retry(policy, rng=random.Random(7), sleep=sleeps.append)
     with pytest.raises(ConnectionError):
-        tenacity.Retrying(**kwargs)(Flaky(100))
+        retry.call(Flaky(100))
     assert len(sleeps) == 5
     assert all(0 <= s <= 0.05 for s in sleeps)
     if jitter == "decorrelated":
