@@ -10,8 +10,8 @@ against a PING sent the raw way the breaker's fast path sends its scripts (packe
 to a pooled connection): that column compares like with like. The "default configuration" row
 uses ``BreakerConfig()`` as shipped. The peers (pybreaker, in memory and with
 ``CircuitRedisStorage``; tenacity for the retry wrapper) are measured in the same rounds, and a
-second table gives Booking Guard's median over the peer's for each pair (targets from issue 75:
-the shipped default in memory at most pybreaker's, a trip at most 1.5x, the retry wrapper at
+second table gives Booking Guard's median over the peer's for each pair (targets: the shipped
+default in memory at most pybreaker's, a trip at most 1.5x, the retry wrapper at
 most 1.2x tenacity's).
 """
 

@@ -195,7 +195,7 @@ def render(
     rules: list[tuple[Any, ...]], checks: list[tuple[Any, ...]], objects: list[SqlObject]
 ) -> str:
     migrations = forward_migrations()
-    pgtap_files = sorted((ROOT / "pgtests").glob("*.sql"))
+    pgtap_files = sorted((ROOT / "pgtests").rglob("*.sql"))
     pytest_files = sorted(
         p
         for p in (ROOT / "tests").rglob("test_*.py")

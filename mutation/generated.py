@@ -297,7 +297,7 @@ def _test_texts(root: Path) -> tuple[tuple[str, str], ...]:
     mutant's id), so they would fail for the text of any mutant, not for what it did."""
     files = [
         *sorted((root / "tests").rglob("test_*.py")),
-        *sorted((root / "pgtests").glob("*.sql")),
+        *sorted((root / "pgtests").rglob("*.sql")),
     ]
     texts = ((f.relative_to(root).as_posix(), f.read_text(errors="replace")) for f in files)
     return tuple((path, text) for path, text in texts if not _TESTS_THE_TOOL.search(text))

@@ -191,7 +191,7 @@ def load_catalogue(paths: Sequence[Path] = CATALOGUES) -> list[Mutant]:
 
 
 def test_node_ids(mutant: Mutant) -> list[str]:
-    """pgtests/NAME.sql means its pytest runner; anything else is a pytest node id or path."""
+    """pgtests/AREA/NAME.sql means its pytest runner; anything else is a pytest node id or path."""
     return [
         PGTAP_NODE.format(name=t.removeprefix("pgtests/")) if t.startswith("pgtests/") else t
         for t in mutant.tests

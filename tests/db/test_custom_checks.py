@@ -1,7 +1,8 @@
 """Your own check (docs/dba.md, "Your own checks"): a view in schema guard plus one
 `guard.register_check` call runs in `guard check`, `check_call`, alerts, the daily report and the
 metrics, and `guard db verify` counts it as known, before and after an upgrade (a rollback to the
-last release and an apply). What register_check refuses is in pgtests/28_register_check.sql."""
+last release and an apply). What register_check refuses is in
+pgtests/detection/register_check.sql."""
 
 from __future__ import annotations
 

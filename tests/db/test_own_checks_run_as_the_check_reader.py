@@ -10,7 +10,7 @@ with real commits (docs/dba.md, "Your own checks"):
   `guard db apply`, and `guard db verify` calls one a reader holds `unsafe`;
 - generated: every function the check reader may execute, fed NULLs and hostile values from a
   check view, changes no row, no setting and leaves no lock.
-The pgTAP side: pgtests/132_own_checks_run_as_the_check_reader.sql."""
+The pgTAP side: pgtests/detection/own_checks_run_as_the_check_reader.sql."""
 
 from __future__ import annotations
 

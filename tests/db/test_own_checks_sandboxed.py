@@ -19,7 +19,7 @@ views generated from a small grammar, not picked by hand:
   batches, its re-check of open alerts and the sweep (which also leaves alerts another writer
   holds to its next run, without calling that a failure).
 The pgTAP side (the refusal, an existing bypassing check detected, the alerts' life):
-pgtests/36_own_checks_sandboxed.sql."""
+pgtests/detection/own_checks_sandboxed.sql."""
 
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ def test_the_watcher_alerts_a_phantom_booking_once_its_grace_period_is_over(
             " JOIN calls AS c ON c.id = a.entity_id WHERE a.entity_type = 'call'"
         ).fetchone()
     assert opened_after is not None
-    # not inside the grace period (the view's boundary: pgtests/54_detection_queue.sql), and
+    # not inside the grace period (the view's boundary: pgtests/detection/detection_queue.sql), and
     # at its end, not a detection pass later
     assert GRACE_S < opened_after[0].total_seconds() <= GRACE_S + MARGIN_S
 

@@ -1,6 +1,6 @@
-"""One pytest test per pgtests/*.sql file: a fresh database cloned from the migrated template,
-the file run whole, its plan checked, failing assertions shown with their have/want.
-The same files run under pg_prove (test_pg_prove)."""
+"""One pytest test per pgtests/**/*.sql file (in folders by area): a fresh database cloned from
+the migrated template, the file run whole, its plan checked, failing assertions shown with their
+have/want. The same files run under pg_prove (test_pg_prove)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,29 @@ from tests.conftest import ROOT
 from tests.support.postgres import Cluster
 from tests.support.tap import run_tap_file
 
-PGTAP_FILES = sorted((ROOT / "pgtests").glob("*.sql"))
+PGTAP_FILES = sorted((ROOT / "pgtests").rglob("*.sql"))
 
 
 def test_there_are_pgtap_files() -> None:
-    assert PGTAP_FILES, "no pgtests/*.sql found"
+    assert PGTAP_FILES, "no pgtests/**/*.sql found"
+    assert not list((ROOT / "pgtests").glob("*.sql")), "a pgTAP file belongs in an area's folder"
 
 
 # The files whose triggers and functions derive or repair booking flags: run once more with
 # every cached plan generic (parameters instead of constants), as a long-lived connection's
 # triggers run once PostgreSQL has switched their plans; results must not depend on the plan.
-GENERIC_PLAN_FILES = [p for p in PGTAP_FILES if p.name.startswith(("12_", "13_", "21_", "40_"))]
+GENERIC_PLAN_NAMES = (
+    "invariants/i3_booking_flags.sql",
+    "invariants/i5_tenant.sql",
+    "correction/reconcile.sql",
+    "booking/validate_booking.sql",
+)
+GENERIC_PLAN_FILES = [ROOT / "pgtests" / name for name in GENERIC_PLAN_NAMES]
+
+
+def _name(path: Path) -> str:
+    """The test id: the file's path under pgtests/ (area/name.sql)."""
+    return path.relative_to(ROOT / "pgtests").as_posix()
 
 
 def _run_pgtap_file(path: Path, db_url: str, *settings: str) -> None:
@@ -48,16 +60,16 @@ def _run_pgtap_file(path: Path, db_url: str, *settings: str) -> None:
     )
 
 
-@pytest.mark.parametrize("path", PGTAP_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PGTAP_FILES, ids=_name)
 def test_pgtap_file(path: Path, db_url: str) -> None:
     _run_pgtap_file(path, db_url)
 
 
 def test_generic_plan_files_exist() -> None:
-    assert len(GENERIC_PLAN_FILES) == 4, [p.name for p in GENERIC_PLAN_FILES]
+    assert all(path.is_file() for path in GENERIC_PLAN_FILES), GENERIC_PLAN_NAMES
 
 
-@pytest.mark.parametrize("path", GENERIC_PLAN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", GENERIC_PLAN_FILES, ids=_name)
 def test_pgtap_file_with_generic_plans(path: Path, db_url: str) -> None:
     _run_pgtap_file(path, db_url, "SET plan_cache_mode = force_generic_plan")
 

@@ -39,4 +39,4 @@ def test_the_documented_pg_prove_run_passes(pg_cluster: Cluster) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Result: PASS" in done.stdout
-    assert "pgtests/50_security.sql" in done.stdout, "every file ran"
+    assert "pgtests/security/security.sql" in done.stdout, "every file ran"

@@ -92,8 +92,8 @@ def test_a_junit_name_becomes_the_node_id_to_deselect() -> None:
         == "tests/db/test_definitions.py::test_a_removed_file_drops_its_object"
     )
     assert (
-        _node_id(ROOT, "tests.pgtap.test_pgtap::test_pgtap_file[00_schema.sql]")
-        == "tests/pgtap/test_pgtap.py::test_pgtap_file[00_schema.sql]"
+        _node_id(ROOT, "tests.pgtap.test_pgtap::test_pgtap_file[schema/schema_objects.sql]")
+        == "tests/pgtap/test_pgtap.py::test_pgtap_file[schema/schema_objects.sql]"
     )
     assert _node_id(ROOT, "no.such.module::test_x") == "no.such.module::test_x"
 

@@ -5,7 +5,7 @@
 BEGIN;
 SELECT plan(3);
 
--- unknown_value is the only check the sweep runs as shipped (46_sweep.sql); here
+-- unknown_value is the only check the sweep runs as shipped (correction/sweep.sql); here
 -- flags_contradict_appointments is swept too, and call_without_direction is not
 SELECT results_eq(
     $$SELECT id FROM guard.checks WHERE enabled AND sweep AND check_view IS NOT NULL$$,

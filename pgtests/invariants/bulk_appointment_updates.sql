@@ -5,7 +5,7 @@
 -- must end as a one-row change would leave it: a bulk cancel unbooks, a bulk move of active
 -- appointments unbooks the calls they leave and books the calls they reach, and moving
 -- cancelled appointments books and unbooks nothing. The small statements (the notes) are in
--- 12_i3_booking_flags.sql.
+-- invariants/i3_booking_flags.sql.
 BEGIN;
 SELECT plan(6);
 

@@ -1,5 +1,5 @@
 -- guard.claim_report_deliveries at the end of a lease: a claim whose lease ended a microsecond
--- ago is free, one that ends exactly now still runs (as for alert deliveries, pgtests/61).
+-- ago is free, one that ends exactly now still runs (as for alert deliveries, pgtests/edges/boundaries_other_side.sql).
 BEGIN;
 SELECT plan(2);
 

@@ -2,7 +2,7 @@
 -- is granted under the role's configured name, with its columns only; a row naming something
 -- that does not exist is refused when written (a typo in a migration cannot pass unnoticed);
 -- the privileges are a closed list and names are resolved, never spliced, so a hostile row
--- grants nothing (53_role_grants_allow_list.sql generates them). Everything is rolled back.
+-- grants nothing (security/role_grants_allow_list.sql generates them). Everything is rolled back.
 BEGIN;
 SELECT plan(10);
 

@@ -1,6 +1,6 @@
 -- Both ends of the time windows that aggregate rows, a row exactly at each: a window [start, end)
 -- counts the row at its start and leaves the one at its end to the next window (the activity
--- monitors' windows: pgtests/60).
+-- monitors' windows: pgtests/edges/generated_mutant_survivors.sql).
 -- - booking_failure_anomaly: the recent window and the same hour 1 to 4 weeks earlier;
 -- - the daily report: appointments, corrections and review items of a UTC day;
 -- - guard.fold_metric_totals: a booking (booked, failed, queued) that settled

@@ -1,4 +1,4 @@
--- The other side of the boundaries pgtests/23_boundaries.sql and 24_edges.sql hold at their exact
+-- The other side of the boundaries pgtests/detection/boundaries.sql and edges/reconcile_review_journal_delivery.sql hold at their exact
 -- value: a millisecond (or a microsecond) past each window, threshold and timeout, so that both
 -- `<` and `<=` (and `>` and `>=`) of every such comparison are told apart. now() is fixed inside
 -- this transaction, so a row can sit exactly on an edge or just beside it. Settings as shipped:

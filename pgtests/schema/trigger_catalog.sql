@@ -52,7 +52,7 @@ SELECT is(
             AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], FALSE)
     ),
     0,
-    'every SECURITY DEFINER guard function has a fixed search_path (see 50_security.sql)'
+    'every SECURITY DEFINER guard function has a fixed search_path (see security/security.sql)'
 );
 
 SELECT * FROM finish();

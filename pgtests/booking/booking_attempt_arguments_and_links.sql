@@ -1,5 +1,5 @@
 -- guard.complete_booking_attempt and guard.fail_booking_attempt on what the transitions test
--- (pgtests/68) leaves out: each NULL argument alone is refused as NULL (22004), not by a later
+-- (pgtests/booking/attempts_journal_transitions.sql) leaves out: each NULL argument alone is refused as NULL (22004), not by a later
 -- check; the appointment a completion names must be the call's, of the call's company, and
 -- active (an adopted database's appointment of another company linked to the call, a cancelled
 -- or deleted one: 23503); completing or failing one attempt leaves every other attempt alone,
