@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
+import json
 import os
 import re
 import shutil
@@ -616,35 +618,79 @@ def _keep_every_nth(session: Path, n: int, offset: int = 0) -> None:
         )
 
 
+RESULTS = ROOT / "results" / "mutation"
+RATE_COLUMNS = (
+    "mutants",
+    "killed",
+    "survived",
+    "explained",
+    "errors",
+    "kill rate",
+    "rate without explained",
+)
+
+
 def print_table(outcomes: Sequence[Outcome], seconds: float) -> None:
-    _print_rates(outcomes, "area", lambda o: o.area)
+    """Print the rates by area (and by operator), then write them with every outcome to
+    results/mutation/last-run.json and .md, so a run is evidence a change can cite."""
+    tables = {"area": _rates(outcomes, lambda o: o.area)}
     if any(o.operator for o in outcomes):
-        _print_rates([o for o in outcomes if o.operator], "operator", lambda o: o.operator)
+        tables["operator"] = _rates([o for o in outcomes if o.operator], lambda o: o.operator)
+    for title, rows in tables.items():
+        print()
+        header = f"{title:<14} " + " ".join(f"{c:>{max(7, len(c))}}" for c in RATE_COLUMNS)
+        print(header)
+        print("-" * len(header))
+        for group, *values in rows:
+            print(f"{group:<14} " + " ".join(
+                f"{v:>{max(7, len(c))}}" for c, v in zip(RATE_COLUMNS, values, strict=True)
+            ))  # fmt: skip
     _print_problems(outcomes, seconds)
+    _write_results(outcomes, seconds, tables)
 
 
-def _print_rates(outcomes: Sequence[Outcome], title: str, key: Callable[[Outcome], str]) -> None:
+def _rates(outcomes: Sequence[Outcome], key: Callable[[Outcome], str]) -> list[list[str]]:
     """Killed / judged (killed + survived), errors apart; explained survivors count as survivors."""
-    groups = sorted({key(o) for o in outcomes})
-    print()
-    header = f"{title:<14} {'mutants':>7} {'killed':>7} {'survived':>9} {'explained':>10} "
-    header += f"{'errors':>7} {'kill rate':>10} {'rate without explained':>23}"
-    print(header)
-    print("-" * len(header))
-    for group in [*groups, "total"]:
+    table = []
+    for group in [*sorted({key(o) for o in outcomes}), "total"]:
         rows = [o for o in outcomes if group == "total" or key(o) == group]
         killed = sum(o.status == "killed" for o in rows)
         survived = sum(o.status == "survived" for o in rows)
         explained = sum(o.explained for o in rows)
         errors = sum(o.status == "error" for o in rows)
         judged = killed + survived
-        rate = f"{100 * killed / judged:.1f} %" if judged else "-"
         honest = judged - explained
-        rate_without = f"{100 * killed / honest:.1f} %" if honest else "-"
-        print(
-            f"{group:<14} {len(rows):>7} {killed:>7} {survived:>9} {explained:>10} "
-            f"{errors:>7} {rate:>10} {rate_without:>23}"
-        )
+        table.append([
+            group, str(len(rows)), str(killed), str(survived), str(explained), str(errors),
+            f"{100 * killed / judged:.1f} %" if judged else "-",
+            f"{100 * killed / honest:.1f} %" if honest else "-",
+        ])  # fmt: skip
+    return table
+
+
+def _write_results(
+    outcomes: Sequence[Outcome], seconds: float, tables: dict[str, list[list[str]]]
+) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    ran = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    record = {
+        "ran": ran,
+        "command": "make mutate MUTATE_ARGS='" + " ".join(sys.argv[1:]) + "'",
+        "minutes": round(seconds / 60, 1),
+        "outcomes": [dataclasses.asdict(o) for o in outcomes],
+    }
+    (RESULTS / "last-run.json").write_text(json.dumps(record, indent=1) + "\n")
+    lines = [
+        "# The last `make mutate` run",
+        "",
+        f"<!-- written by mutation/mutate.py: {ran}, `{record['command']}`,"
+        f" {record['minutes']} min; every outcome in last-run.json -->",
+    ]
+    for title, rows in tables.items():
+        lines += ["", f"| {title} | " + " | ".join(RATE_COLUMNS) + " |"]
+        lines.append("|---" * (len(RATE_COLUMNS) + 1) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    (RESULTS / "last-run.md").write_text("\n".join(lines) + "\n")
 
 
 def _print_problems(outcomes: Sequence[Outcome], seconds: float) -> None:

@@ -1,4 +1,4 @@
--- The generated mutants that survived the seed-52 sample (docs/measurements.md), each killed
+-- The generated mutants that survived the seed-52 sample (results/mutation/history.md), each killed
 -- here by the behaviour it changed: both sides of the activity monitors' windows, a foreign
 -- table in schema guard handed to the owner, a delivery that is no longer pending left alone by
 -- guard.fail_alert_deliveries, a call's link details kept by an update that keeps its customer,
