@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 
 from bench._cluster import bench_cluster
-from guard import booking
+from guard import booking, queries
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
 from guard.db.migrate import Migrator
@@ -67,12 +67,16 @@ def _load(url: str, calls: int) -> None:
 def _replay(conn: Conn, call_id: int, prepare: bool | None) -> None:
     """The booking path's statements, as guard.booking runs them, with `prepare`."""
     with conn.transaction():
-        row = conn.execute(booking._BEGIN, (call_id, SERVICE, 0, None), prepare=prepare).fetchone()
+        row = conn.execute(
+            queries.BEGIN_BOOKING, (call_id, SERVICE, 0, None), prepare=prepare
+        ).fetchone()
     attempt = booking._started(row, call_id)
     assert isinstance(attempt, booking._Attempt), attempt
     made = CalendarBooking(uid=f"uid-{attempt.key}", details={"slot": "10:00"})
     recorded = conn.execute(
-        booking._RECORD, booking._record_args(attempt, made, "retell_webhook", 1), prepare=prepare
+        queries.RECORD_BOOKING,
+        booking._record_args(attempt, made, "retell_webhook", 1),
+        prepare=prepare,
     ).fetchone()
     assert recorded is not None and recorded[0] == "booked", recorded
 

@@ -68,7 +68,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.types.json import Jsonb
 
-from guard import tracing
+from guard import queries, tracing
 from guard.booking_common import (
     CalendarBooking,
     CalendarStatus,
@@ -99,21 +99,6 @@ __all__ = [
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-_BEGIN = (
-    "SELECT outcome, attempt_id, idempotency_key, appointment_id, booking_uid"
-    " FROM guard.begin_booking(%s, %s, %s, %s)"
-)
-# Records, validates and closes the attempt, or rolls the booking back and queues it (a durable
-# commit either way): one statement, the same for every client (docs/booking-path.md).
-_RECORD = (
-    "SELECT outcome, appointment_id, review_item_id, reason"
-    " FROM guard.record_booking(%s, %s, %s, %s, %s, %s, %s)"
-)
-_FAIL = "SELECT guard.fail_booking_attempt(%s, %s, %s)"
-_UNSETTLED = (
-    "SELECT attempt_id, idempotency_key, company_id, call_id, service_id, state"
-    " FROM guard.unsettled_booking_attempts(%s, %s)"
-)
 # guard.begin_booking waits at most this long for another attempt of the same call
 _MAX_WAIT_SECONDS = 300.0
 
@@ -499,7 +484,9 @@ def _book_traced(
         with tracing.span("guard.booking.begin") as begin_span:
             try:
                 row = conn.execute(
-                    _BEGIN, _begin_args(call_id, service_id, wait_seconds), prepare=False
+                    queries.BEGIN_BOOKING,
+                    _begin_args(call_id, service_id, wait_seconds),
+                    prepare=False,
                 ).fetchone()
             except psycopg.errors.NoDataFound:
                 raise GuardError(f"call {call_id} does not exist") from None
@@ -552,7 +539,9 @@ def _record(
     try:
         with tracing.span("guard.booking.record") as record_span:
             row = conn.execute(
-                _RECORD, _record_args(attempt, booking, source, calendar_calls), prepare=False
+                queries.RECORD_BOOKING,
+                _record_args(attempt, booking, source, calendar_calls),
+                prepare=False,
             ).fetchone()
             return _recorded(record_span, attempt, booking, row)
     except psycopg.Error as error:
@@ -580,7 +569,9 @@ def _fail(
         ):
             (review_item_id,) = one_row(
                 conn.execute(
-                    _FAIL, failure.fail_args(attempt.key, calendar_calls), prepare=False
+                    queries.FAIL_BOOKING_ATTEMPT,
+                    failure.fail_args(attempt.key, calendar_calls),
+                    prepare=False,
                 ).fetchone()
             )
     except psycopg.Error as cleanup_error:
@@ -635,7 +626,7 @@ def recover_attempts(
     try:
         recovered = failed = unsettled = 0
         for _id, key, _company, call_id, service_id, _state in conn.execute(
-            _UNSETTLED, (max_attempts, older_than_seconds), prepare=False
+            queries.UNSETTLED_BOOKING_ATTEMPTS, (max_attempts, older_than_seconds), prepare=False
         ).fetchall():
             try:
                 booking = lookup(key)
@@ -649,7 +640,9 @@ def recover_attempts(
                 if booking is None:
                     with conn.transaction():
                         conn.execute(
-                            _FAIL, _Failure.not_in_calendar().fail_args(key), prepare=False
+                            queries.FAIL_BOOKING_ATTEMPT,
+                            _Failure.not_in_calendar().fail_args(key),
+                            prepare=False,
                         )
                     failed += 1
                 else:
@@ -667,7 +660,8 @@ def recover_attempts(
 
 
 def _begin_args(call_id: int, service_id: int, wait_seconds: float) -> tuple[Any, ...]:
-    """The parameters of _BEGIN: the journal keeps the trace the attempt began in, if any."""
+    """The parameters of queries.BEGIN_BOOKING: the journal keeps the trace the attempt began
+    in, if any."""
     wait = min(max(wait_seconds, 0.0), _MAX_WAIT_SECONDS)
     return (call_id, service_id, wait, tracing.trace_id())
 
@@ -675,7 +669,7 @@ def _begin_args(call_id: int, service_id: int, wait_seconds: float) -> tuple[Any
 def _record_args(
     attempt: _Attempt, booking: CalendarBooking, source: str, calendar_calls: int
 ) -> tuple[Any, ...]:
-    """The parameters of _RECORD."""
+    """The parameters of queries.RECORD_BOOKING."""
     details = Jsonb(dict(booking.details))
     return (
         attempt.key,

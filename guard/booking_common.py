@@ -19,6 +19,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
+from guard import queries
 from guard.errors import GuardError, first_line
 from guard.masking import mask_phone_numbers
 
@@ -52,11 +53,6 @@ class CalendarBooking:
     idempotency_key: str | None = None
 
 
-# Records a booking the calendar holds for a call, when the booking path will never record it,
-# and closes the attempt when a key is given: one statement (guard.record_calendar_booking).
-_RECORD_CALENDAR_BOOKING = "SELECT guard.record_calendar_booking(%s, %s, %s, %s, %s, %s, %s, %s)"
-
-
 def record_calendar_booking(
     conn: psycopg.Connection[Any],
     call_id: int,
@@ -79,7 +75,7 @@ def record_calendar_booking(
         key,
     )
     (appointment_id,) = one_row(
-        conn.execute(_RECORD_CALENDAR_BOOKING, values, prepare=False).fetchone()
+        conn.execute(queries.RECORD_CALENDAR_BOOKING, values, prepare=False).fetchone()
     )
     return int(appointment_id)
 

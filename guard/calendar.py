@@ -46,6 +46,7 @@ from typing import Any
 
 import psycopg
 
+from guard import queries
 from guard.booking_common import (
     CalendarBooking,
     CalendarStatus,
@@ -65,40 +66,17 @@ DEFAULT_HORIZON = timedelta(days=30)
 # More appointments missing from the calendar's answer than this is refused (see above).
 DEFAULT_MAX_MISSING = 100
 
-_NOW = "SELECT clock_timestamp()"
-# What a reconciliation writes must survive a crash, and reach a synchronous standby, whatever
-# the server's synchronous_commit (for this transaction's commit only, as the booking path does).
-# With a company given, each transaction is also pinned to it (guard.pin_company): the SECURITY
-# DEFINER functions then refuse another company's call, as they do for a single-company
-# application; a pin lasts one transaction, so it is made in each.
-_DURABLE = "SELECT set_config('synchronous_commit', 'on', TRUE)"
-_DURABLE_PINNED = _DURABLE + ", guard.pin_company(%s)"
-
 
 def _begin_work(company_id: int | None) -> tuple[str, tuple[Any, ...]]:
     """The first statement of each transaction that writes: durable, and pinned to company_id."""
-    return (_DURABLE, ()) if company_id is None else (_DURABLE_PINNED, (company_id,))
+    return (
+        (queries.DURABLE_COMMIT, ())
+        if company_id is None
+        else (queries.DURABLE_COMMIT_PINNED, (company_id,))
+    )
 
 
-# The commit time (on the old primary's clock) of the last transaction this server replayed
-# before it came out of recovery: NULL on a server started without recovery.
-_REPLAYED = "SELECT pg_last_xact_replay_timestamp(), pg_is_in_recovery()"
-# The attempts still calling that were journaled before a time (the orphans of a failover).
-_ORPHANED = (
-    "SELECT idempotency_key, call_id, service_id"
-    " FROM guard.unsettled_booking_attempts(%s, 0)"
-    " WHERE state = 'calling' AND created_at <= %s ORDER BY created_at, attempt_id"
-)
 _MAX_ORPHANED = 100_000
-_RECONCILE = (
-    "SELECT action, appointment_id, call_id, call_company_id, customer_id, service_id,"
-    " attempt_to_close, review_item_id, changed"
-    " FROM guard.reconcile_calendar_booking(%s, %s, %s, %s, %s, %s, %s)"
-)
-_MISSING = (
-    "SELECT appointment_id, call_id, review_item_id, queued"
-    " FROM guard.queue_missing_in_calendar(%s, %s, %s, %s, %s, %s)"
-)
 
 ListBookings = Callable[[datetime, datetime], Iterable[CalendarBooking]]
 
@@ -398,7 +376,7 @@ def reconcile_calendar(
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        listed_at = _one(conn.execute(_NOW, prepare=False).fetchone())
+        listed_at = _one(conn.execute(queries.CLOCK_TIMESTAMP, prepare=False).fetchone())
         try:
             answer = list_bookings(since, until)
             bookings = _checked(answer)
@@ -412,7 +390,9 @@ def reconcile_calendar(
                 with conn.transaction():
                     conn.execute(*_begin_work(company_id), prepare=False)
                     rows = conn.execute(
-                        _RECONCILE, _reconcile_args(company_id, booking), prepare=False
+                        queries.RECONCILE_CALENDAR_BOOKING,
+                        _reconcile_args(company_id, booking),
+                        prepare=False,
                     ).fetchall()
                     rows = [_recorded(conn, row, booking, source, tally.orphans) for row in rows]
             except (psycopg.Error, GuardError) as error:
@@ -427,7 +407,7 @@ def reconcile_calendar(
                 conn.execute(*_begin_work(company_id), prepare=False)
                 tally.missing_rows(
                     conn.execute(
-                        _MISSING,
+                        queries.QUEUE_MISSING_IN_CALENDAR,
                         (company_id, since, until, listed_at, _uids(bookings), max_missing),
                         prepare=False,
                     ).fetchall()
@@ -476,7 +456,9 @@ def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
     never a standby, or was restarted since its promotion). A server still in recovery (a
     standby) is refused: it can write nothing."""
     require_idle(conn.info.transaction_status)
-    replayed, in_recovery = one_row(conn.execute(_REPLAYED, prepare=False).fetchone())
+    replayed, in_recovery = one_row(
+        conn.execute(queries.LAST_REPLAYED_COMMIT, prepare=False).fetchone()
+    )
     if not conn.autocommit:
         conn.rollback()
     if in_recovery:
@@ -491,7 +473,9 @@ def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str
         return {}
     if before.tzinfo is None:
         raise GuardError("reconcile_calendar needs orphaned_before with a time zone")
-    rows = conn.execute(_ORPHANED, (_MAX_ORPHANED, before), prepare=False).fetchall()
+    rows = conn.execute(
+        queries.ORPHANED_BOOKING_ATTEMPTS, (_MAX_ORPHANED, before), prepare=False
+    ).fetchall()
     return {
         str(key): _Orphan(str(key), int(call_id), int(service_id))
         for key, call_id, service_id in rows

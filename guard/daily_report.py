@@ -14,63 +14,20 @@ from typing import Any
 
 import psycopg
 
+from guard import queries
 from guard.errors import GuardError, PermissionDenied, first_line
 from guard.redact import visible
 
-_COLUMNS = """
-SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
-       v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
-       v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
-       v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
-       v.top_issues, v.generated_at, v.by_check, v.total_appointments, v.recovery_rate_pct,
-       v.detection_latency_p95_seconds, v.action_items, v.previous_7_days_recovery_rate_pct,
-       v.recovery_delta_pct_points, v.previous_7_days_detection_latency_p95_seconds,
-       v.detection_latency_delta_seconds
-FROM guard.daily_report_view AS v
-WHERE v.report_date = %s
-ORDER BY v.company_id
-"""
-
-
-# guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
-# rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
-# shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
-# (tests/ha/test_standby_commands.py compares the two reports).
-_COMPUTED = """
-SELECT
-    d.report_date, d.company_id, co.name AS company_name, d.total_calls,
-    d.total_calls - d.inconsistent_calls AS consistent_calls, d.inconsistent_calls,
-    d.inconsistency_rate_pct,
-    CASE WHEN d.total_calls > 0 THEN 100 - d.inconsistency_rate_pct END AS consistency_rate_pct,
-    d.auto_corrected, d.manual_reviews,
-    round(100.0 * d.auto_corrected / nullif(d.auto_corrected + d.manual_reviews, 0), 2)
-        AS auto_correction_rate_pct,
-    d.open_review_items, d.top_issues -> 0 ->> 'rule_id' AS top_rule,
-    (d.trend ->> 'previous_mean_rate_pct')::numeric AS previous_7_days_rate_pct,
-    (d.trend ->> 'delta_pct_points')::numeric AS trend_delta_pct_points,
-    d.trend ->> 'direction' AS trend_direction, d.by_rule, d.top_issues, d.generated_at,
-    d.by_check, d.total_appointments, d.recovery_rate_pct, d.detection_latency_p95_seconds,
-    d.action_items,
-    (d.trend ->> 'previous_mean_recovery_rate_pct')::numeric AS previous_7_days_recovery_rate_pct,
-    (d.trend ->> 'recovery_delta_pct_points')::numeric AS recovery_delta_pct_points,
-    (d.trend ->> 'previous_mean_detection_latency_p95_seconds')::numeric
-        AS previous_7_days_detection_latency_p95_seconds,
-    (d.trend ->> 'detection_latency_delta_seconds')::numeric AS detection_latency_delta_seconds
-FROM guard.compute_daily_report(%s) AS d
-LEFT JOIN public.companies AS co ON d.company_id = co.id
-ORDER BY d.company_id
-"""
-
 
 def in_recovery(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    row = conn.execute(queries.IN_RECOVERY).fetchone()
     return bool(row and row[0])
 
 
 def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
     """The report of `day` computed by reading only (a hot standby): nothing stored."""
     try:
-        cursor = conn.execute(_COMPUTED, (day,))
+        cursor = conn.execute(queries.COMPUTED_DAILY_REPORT_ROWS, (day,))
     except psycopg.errors.InsufficientPrivilege as error:
         raise PermissionDenied(
             f"could not compute the report of {day}: {first_line(error)}"
@@ -87,7 +44,7 @@ def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, A
 
 def utc_today(conn: psycopg.Connection[Any]) -> date:
     """The database's current UTC day: a report's day has ended when it is before this one."""
-    row = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()
+    row = conn.execute(queries.UTC_TODAY).fetchone()
     assert row is not None
     today: date = row[0]
     return today
@@ -96,16 +53,14 @@ def utc_today(conn: psycopg.Connection[Any]) -> date:
 def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
     """The report of a day that has not ended, computed in a transaction that is rolled back:
     the same rows and columns as a stored day, nothing stored."""
-    row = conn.execute(
-        "SELECT to_regprocedure('guard.compute_daily_report(date)') IS NOT NULL"
-    ).fetchone()
+    row = conn.execute(queries.HAS_COMPUTE_DAILY_REPORT).fetchone()
     if not row or not row[0]:
         raise GuardError("this database has an old daily report: run `guard db apply` first")
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute("DELETE FROM guard.daily_reports WHERE report_date = %s", (day,))
+            conn.execute(queries.DELETE_DAILY_REPORT, (day,))
             conn.execute(
-                "INSERT INTO guard.daily_reports SELECT * FROM guard.compute_daily_report(%s)",
+                queries.STORE_DAILY_REPORT,
                 (day,),
             )
             return _read(conn, day)
@@ -120,7 +75,7 @@ def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, A
 def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
     """The stored rows of `day`, generating them first if there are none. Returns (rows,
     generated_now)."""
-    row = conn.execute("SELECT to_regprocedure('guard.daily_report(date)') IS NOT NULL").fetchone()
+    row = conn.execute(queries.HAS_DAILY_REPORT_FUNCTION).fetchone()
     if not row or not row[0]:
         raise GuardError("this database has no daily report: run `guard db apply` first")
     rows = _read(conn, day)
@@ -128,7 +83,7 @@ def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str
         return rows, False
     try:
         with conn.transaction():
-            conn.execute("SELECT count(*) FROM guard.daily_report(%s)", (day,))
+            conn.execute(queries.DAILY_REPORT_ROW_COUNT, (day,))
     except psycopg.errors.InsufficientPrivilege as error:
         raise PermissionDenied(
             f"could not generate the report of {day}: {first_line(error)}"
@@ -145,7 +100,7 @@ def stored_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, An
 
 
 def _read(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
-    cursor = conn.execute(_COLUMNS, (day,))
+    cursor = conn.execute(queries.DAILY_REPORT_ROWS, (day,))
     names = [column.name for column in cursor.description or []]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from guard import queries
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.breaker.listeners import BreakerEvent
@@ -36,7 +37,7 @@ def data_story(url: str, echo: Callable[[str], None]) -> None:
     with connect(url) as conn:
         totals: dict[str, int] = {}
         for _ in range(50):  # reconcile is capped per run; the scheduled job would continue hourly
-            rows = conn.execute("SELECT action, affected FROM guard.reconcile()").fetchall()
+            rows = conn.execute(queries.RECONCILE_EVERYTHING).fetchall()
             conn.commit()
             for action, affected in rows:
                 totals[action] = totals.get(action, 0) + affected
@@ -68,10 +69,7 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
     """A booking through the guarded path, a calendar outage that opens the circuit, and the
     alerts it raised delivered by the dispatcher."""
     with connect(url) as conn:
-        rows = conn.execute(
-            "SELECT c.id, s.id FROM calls AS c JOIN services AS s ON s.company_id = c.company_id"
-            " WHERE c.session_outcome = 'information_only' ORDER BY c.id, s.id LIMIT 20"
-        ).fetchall()
+        rows = conn.execute(queries.DEMO_BOOKABLE_CALLS).fetchall()
         conn.commit()
     free_calls = list(dict.fromkeys(call_id for call_id, _ in rows))
     service_id = rows[0][1]

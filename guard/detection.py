@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from guard import queries
 from guard.db.connection import connect, guard_function_errors
 
 
@@ -42,15 +43,10 @@ def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
     """The oldest observed_at of any enabled check's view: where the whole history begins. One
     transaction per view: each reads its whole history (about 2 s a view at 10M calls), and
     in one transaction they held a snapshot for 14 s."""
-    views = [
-        row[0]
-        for row in conn.execute(
-            "SELECT check_view FROM guard.checks WHERE enabled AND check_view IS NOT NULL"
-        ).fetchall()
-    ]
+    views = [row[0] for row in conn.execute(queries.ENABLED_CHECK_VIEWS).fetchall()]
     starts: list[datetime] = []
     for view in views:
-        query = sql.SQL("SELECT min(observed_at) FROM guard.{}").format(sql.Identifier(view))
+        query = sql.SQL(queries.EARLIEST_OBSERVED).format(sql.Identifier(view))
         (start,) = conn.execute(query).fetchone() or (None,)
         conn.commit()
         if start is not None:
@@ -61,17 +57,10 @@ def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
 # Alert ids re-checked per transaction at the end of `guard check --all`.
 RECHECK_BATCH_IDS = 20_000
 
-# The timer of statement_timeout starts with a top-level statement, so a function cannot arm it
-# for itself: whoever runs a detection pass arms it for the statement that follows.
-_ARM_DETECTION_TIMEOUT = (
-    "SELECT set_config('statement_timeout',"
-    " (guard.setting('detection_statement_timeout_ms') #>> '{}') || 'ms', TRUE)"
-)
-
 
 def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
     """statement_timeout = detection_statement_timeout_ms for the rest of this transaction."""
-    conn.execute(_ARM_DETECTION_TIMEOUT)
+    conn.execute(queries.ARM_DETECTION_TIMEOUT)
 
 
 def check_history(
@@ -91,7 +80,7 @@ def check_history(
     ):
         start = _history_start(conn)
         if start is not None:
-            now: datetime = conn.execute("SELECT now()").fetchall()[0][0]
+            now: datetime = conn.execute(queries.NOW).fetchall()[0][0]
             conn.commit()
             batches = max(1, -(-(now - start) // batch))
             for number in range(batches):
@@ -103,9 +92,7 @@ def check_history(
                     else datetime.max.replace(tzinfo=since.tzinfo)
                 )
                 arm_pass_timeout(conn)
-                rows = conn.execute(
-                    "SELECT * FROM guard.run_checks_between(%s, %s)", (since, until)
-                ).fetchall()
+                rows = conn.execute(queries.RUN_CHECKS_BETWEEN, (since, until)).fetchall()
                 conn.commit()
                 for check_id, rule_id, offending, opened, repeated, status, error in rows:
                     total = totals.setdefault((check_id, rule_id), [0, 0, 0, 0])
@@ -117,9 +104,7 @@ def check_history(
                         failures.setdefault(check_id, (status, f"{error} (batch {number + 1})"))
                 found = sum(row[2] or 0 for row in rows)
                 progress(BatchChecked(number + 1, batches, since, found))
-        (low, high) = conn.execute(
-            "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
-        ).fetchall()[0]
+        (low, high) = conn.execute(queries.OPEN_ALERT_ID_RANGE).fetchall()[0]
         conn.commit()
         if low is not None:
             chunks = -(-(high - low + 1) // RECHECK_BATCH_IDS)
@@ -127,7 +112,7 @@ def check_history(
                 after = low - 1 + number * RECHECK_BATCH_IDS
                 arm_pass_timeout(conn)
                 rows = conn.execute(
-                    "SELECT * FROM guard.recheck_alerts_between(%s, %s)",
+                    queries.RECHECK_ALERTS_BETWEEN,
                     (after, after + RECHECK_BATCH_IDS),
                 ).fetchall()
                 conn.commit()
@@ -138,10 +123,7 @@ def check_history(
                         number + 1, chunks, sum(r[2] for r in rows), sum(r[3] for r in rows)
                     )
                 )
-        checks = conn.execute(
-            "SELECT id, rule_id FROM guard.checks"
-            " WHERE enabled AND check_view IS NOT NULL ORDER BY id"
-        ).fetchall()
+        checks = conn.execute(queries.ENABLED_CHECK_RULES).fetchall()
         conn.commit()
     return [
         [

@@ -27,6 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from guard import queries
 from guard.db.connection import connect
 from guard.dispatch.store import LoginLimit, within_limits
 from guard.errors import GuardError, first_line, server_address
@@ -45,246 +46,6 @@ QUANTILES = (0.5, 0.95, 0.99)
 DEFAULT_CACHE_INTERVAL_S = 60.0
 PROGRAM = "guard metrics"
 
-# What "can read PostgreSQL" means for guard_up: connected to a primary (a hot standby is not what
-# the exporter is for: docs/runbooks.md), and the Booking Guard schema is there. The server's
-# clock too: ages of cached rows are computed against it.
-_PROBE = """
-SELECT
-    pg_is_in_recovery(),
-    to_regclass('guard.alerts') IS NOT NULL,
-    to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
-    to_regclass('guard.alert_deliveries') IS NOT NULL,
-    to_regclass('guard.metric_totals') IS NOT NULL,
-    extract(epoch FROM now())::float8
-"""
-# Open alerts per check and severity, counted a check at a time on alerts_open_by_check_idx:
-# the checks that have open alerts come from a walk of that index (one probe per check, the
-# check ids of removed checks included), so no plan reads the whole table, whatever the
-# statistics say about how many alerts are open. Enabled checks with none get a 0.
-_ALERTS = """
-WITH RECURSIVE open_checks AS (
-    (SELECT a.check_id FROM guard.alerts AS a WHERE a.status = 'open' ORDER BY a.check_id LIMIT 1)
-    UNION ALL
-    SELECT (
-        SELECT a.check_id FROM guard.alerts AS a
-        WHERE a.status = 'open' AND a.check_id > o.check_id ORDER BY a.check_id LIMIT 1
-    )
-    FROM open_checks AS o WHERE o.check_id IS NOT NULL
-)
-SELECT coalesce(k.rule_id, '(unknown)'), o.check_id, s.severity, s.alerts
-FROM open_checks AS o
-CROSS JOIN LATERAL (
-    SELECT a.severity, count(*) AS alerts FROM guard.alerts AS a
-    WHERE a.status = 'open' AND a.check_id = o.check_id GROUP BY a.severity
-) AS s
-LEFT JOIN guard.checks AS k ON o.check_id = k.id
-WHERE o.check_id IS NOT NULL
-UNION ALL
-SELECT k.rule_id, k.id, k.severity, 0 FROM guard.checks AS k
-WHERE k.enabled AND NOT EXISTS (
-    SELECT FROM guard.alerts AS a WHERE a.check_id = k.id AND a.status = 'open'
-)
-"""
-# Reads every item ever closed (cached): the oldest open item comes as a time, so its age is
-# right at every scrape between two readings.
-_REVIEW = """
-SELECT r.reason, r.status, count(*),
-    extract(epoch FROM min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))::float8
-FROM guard.review_items AS r GROUP BY r.reason, r.status
-"""
-# One probe of breaker_events_key_generation_key per circuit, not a pass over every event.
-_BREAKER = """
-SELECT s.key, s.state, greatest(s.generation, (
-    SELECT max(ev.generation) FROM guard.breaker_events AS ev WHERE ev.key = s.key
-))
-FROM guard.breaker_state AS s
-"""
-_LATENCY = """
-WITH w AS (
-    SELECT m.latency_ms / 1000.0 AS seconds FROM guard.validation_metrics AS m
-    WHERE m.measured_at > now() - make_interval(secs => %(window)s)
-)
-SELECT
-    (SELECT count(*) FROM w),
-    (SELECT coalesce(sum(w.seconds), 0) FROM w),
-    (SELECT percentile_cont(%(quantiles)s::float8[]) WITHIN GROUP (ORDER BY w.seconds) FROM w),
-    (SELECT array_agg(n ORDER BY bound) FROM (
-        SELECT b.bound, count(w.seconds) AS n
-        FROM unnest(%(buckets)s::float8[]) AS b (bound)
-        LEFT JOIN w ON w.seconds <= b.bound
-        GROUP BY b.bound
-    ) AS c)
-"""
-# Probing alerts_open_by_check_idx (check_id, ...) per call without its leading column
-# cost calls x open alerts. Instead the day's calls are counted on guard_calls_created_at_idx,
-# and the calls with an open alert are found from the open alerts (alerts_open_by_check_idx
-# read once) through the calls' primary key: calls + open alerts.
-# The day's start is read in the application's zone (guard.to_app_time: the bare column's index
-# on timestamptz columns, a bound in wall-clock time on timestamp ones).
-_CONSISTENCY = """
-WITH day AS MATERIALIZED (
-    SELECT guard.to_app_time(
-        now() - interval '24 hours',
-        (SELECT x.created_at FROM public.calls AS x LIMIT 0),
-        guard.app_time_zone()
-    ) AS since
-)
-SELECT
-    (SELECT count(*) FROM public.calls AS c, day WHERE c.created_at > day.since),
-    (SELECT count(*) FROM public.calls AS c, day
-     WHERE c.id IN (
-         SELECT a.entity_id FROM guard.alerts AS a
-         WHERE a.status = 'open' AND a.entity_type = 'call'
-     ) AND c.created_at > day.since)
-"""
-# Audit rows written before migration 0027 name the check that found the row; they count under
-# its rule, so a rule has one series whatever wrote the row.
-_CORRECTIONS = """
-SELECT coalesce(k.rule_id, c.rule_id), count(*)
-FROM guard.correction_audit AS c LEFT JOIN guard.checks AS k ON c.rule_id = k.id
-GROUP BY 1
-"""
-# The newest run and the newest success of each job, each from the end of
-# job_runs_job_started_idx, whatever the number of runs retention keeps.
-_JOBS = """
-SELECT j.name, newest.status, extract(epoch FROM newest.finished_at),
-    extract(epoch FROM success.finished_at)
-FROM guard.jobs AS j
-LEFT JOIN LATERAL (
-    SELECT r.status, r.finished_at FROM guard.job_runs AS r WHERE r.job_name = j.name
-    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-) AS newest ON TRUE
-LEFT JOIN LATERAL (
-    SELECT r.finished_at FROM guard.job_runs AS r
-    WHERE r.job_name = j.name AND r.status = 'succeeded'
-    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-) AS success ON TRUE
-WHERE j.enabled
-"""
-# The KPI targets a DBA sets (guard.settings, target_*): the alert rules compare with them, so a
-# changed target needs no change of the rules. A handful of rows on the primary key's range.
-_TARGETS = """
-SELECT s.key, (s.value #>> '{}')::float8 FROM guard.settings AS s
-WHERE s.key LIKE 'target\\_%' AND jsonb_typeof(s.value) = 'number'
-"""
-# The KPIs' current values (guard.kpis), beside their targets: a dashboard and an alert rule read
-# the value the BI view shows, not a ratio rebuilt from counters.
-_KPIS = """
-SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k WHERE k.current_value IS NOT NULL
-"""
-_DELIVERIES = """
-SELECT d.channel, d.status, count(*) FROM guard.alert_deliveries AS d
-GROUP BY d.channel, d.status
-"""
-# Cumulative counts that survive retention: the totals guard.fold_metric_totals folded before its
-# watermark (retention deletes only rows before it), plus the rows from the watermark on, each
-# range read on an index by its time (about a day of rows: retention folds daily). The watermark
-# is read first and passed as a value (_WATERMARK, `since`, as text: it may be -infinity), so the
-# planner sees how recent it is and keeps to the index; a subquery would be estimated at a third
-# of the table.
-_WATERMARK = """
-SELECT coalesce(
-    (SELECT w.folded_before FROM guard.metric_watermark AS w), '-infinity'::timestamptz
-)::text
-"""
-_COUNTERS = """
-WITH settled AS (
-    SELECT b.state, b.calendar_calls,
-        extract(epoch FROM b.finished_at - b.created_at)::float8 AS seconds
-    FROM guard.booking_attempts AS b
-    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz
-        AND b.calendar_calls IS NOT NULL
-    UNION ALL
-    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
-    FROM guard.booking_attempts AS b
-    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz
-        AND b.calendar_calls IS NOT NULL
-    UNION ALL
-    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
-    FROM guard.booking_attempts AS b
-    WHERE b.state = 'booked' AND b.finished_at >= %(since)s::timestamptz
-        AND b.calendar_calls IS NOT NULL
-), recoveries AS (
-    SELECT e.key,
-        greatest(0, extract(epoch FROM e.occurred_at - opened.occurred_at))::float8 AS seconds
-    FROM guard.breaker_events AS e
-    CROSS JOIN LATERAL (
-        SELECT o.occurred_at FROM guard.breaker_events AS o
-        WHERE o.key = e.key AND o.generation < e.generation
-            AND o.from_state = 'closed' AND o.to_state = 'open'
-        ORDER BY o.generation DESC LIMIT 1
-    ) AS opened
-    WHERE e.from_state = 'half_open' AND e.to_state = 'closed'
-        AND e.recorded_at >= %(since)s::timestamptz
-), counts AS (
-    SELECT t.counter, t.label, t.total AS n FROM guard.metric_totals AS t
-    UNION ALL
-    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
-    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
-    UNION ALL
-    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
-    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
-    UNION ALL
-    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
-    WHERE b.state IN ('booked', 'recovered') AND b.finished_at >= %(since)s::timestamptz
-    GROUP BY b.state
-    UNION ALL
-    SELECT 'validations', CASE WHEN m.ok THEN 'passed' ELSE 'failed' END, count(*)
-    FROM guard.validation_metrics AS m WHERE m.measured_at >= %(since)s::timestamptz GROUP BY m.ok
-    UNION ALL
-    SELECT 'validation_failures', coalesce(m.failure_reason, 'unknown'), count(*)
-    FROM guard.validation_metrics AS m
-    WHERE NOT m.ok AND m.measured_at >= %(since)s::timestamptz GROUP BY 2
-    UNION ALL
-    SELECT 'alerts_opened', a.check_id, count(*) FROM guard.alerts AS a
-    WHERE a.first_seen_at >= %(since)s::timestamptz GROUP BY a.check_id
-    UNION ALL
-    -- every enabled check from 0: increase() misses what a series counted when it appeared
-    SELECT 'alerts_opened', k.id, 0 FROM guard.checks AS k WHERE k.enabled
-    UNION ALL
-    SELECT 'booking_retries', guard.booking_retry_outcome(s.state, s.calendar_calls), count(*)
-    FROM settled AS s WHERE guard.booking_retry_outcome(s.state, s.calendar_calls) IS NOT NULL
-    GROUP BY 2
-    UNION ALL
-    SELECT 'booking_duration',
-        s.state || '|' || guard.histogram_bucket('booking_duration', s.seconds), count(*)
-    FROM settled AS s GROUP BY 2
-    UNION ALL
-    SELECT 'booking_duration', s.state || '|sum_us', sum(round(s.seconds * 1e6))::bigint
-    FROM settled AS s GROUP BY s.state
-    UNION ALL
-    SELECT 'breaker_recovery',
-        r.key || '|' || guard.histogram_bucket('breaker_recovery', r.seconds), count(*)
-    FROM recoveries AS r GROUP BY 2
-    UNION ALL
-    SELECT 'breaker_recovery', r.key || '|sum_us', sum(round(r.seconds * 1e6))::bigint
-    FROM recoveries AS r GROUP BY r.key
-    UNION ALL
-    -- every circuit PostgreSQL knows from 0, as the checks above
-    SELECT 'breaker_recovery', s.key || '|sum_us', 0 FROM guard.breaker_state AS s
-    UNION ALL
-    -- the bucket bounds, in the one place they are defined (a label per bound, counted 0)
-    SELECT 'bounds:' || h.histogram, b.bound::text, 0
-    FROM (VALUES ('booking_duration'), ('breaker_recovery')) AS h (histogram)
-    CROSS JOIN LATERAL unnest(guard.histogram_bounds(h.histogram)) AS b (bound)
-)
-SELECT c.counter, c.label,
-    CASE WHEN c.counter = 'alerts_opened' THEN coalesce(k.rule_id, '(unknown)') END, sum(c.n)
-FROM counts AS c LEFT JOIN guard.checks AS k ON c.counter = 'alerts_opened' AND c.label = k.id
-GROUP BY 1, 2, 3
-"""
-# The settings of every transaction of a scrape, in one round trip, local to the transaction
-# (`is_local`): a session-level SET would stay on a pooled server connection (PgBouncer in
-# transaction mode) and make the next client's writes fail as read-only. A scrape's queries are
-# index probes whose cost estimates can still pass jit_above_cost; compiling them took 200 ms of
-# a 45 ms query. The statement_timeout is --statement-timeout-ms or the login's, whichever is
-# lower (a DBA's limit is never raised); the first column says whether the login's applies.
-_TRANSACTION_SETTINGS = """
-SELECT s.setting::bigint BETWEEN 1 AND %(timeout)s,
-    set_config('statement_timeout', least(nullif(s.setting::bigint, 0), %(timeout)s)::text, TRUE),
-    set_config('jit', 'off', TRUE)
-FROM pg_catalog.pg_settings AS s WHERE s.name = 'statement_timeout'
-"""
 BOOKING_OUTCOMES = ("booked", "recovered", "failed", "queued")
 VALIDATION_RESULTS = ("passed", "failed")
 # guard.booking_retry_outcome's labels (what retrying did for an attempt the booking path
@@ -310,17 +71,23 @@ class Series:
 
 
 SERIES = (
-    Series("alerts", _ALERTS),
-    Series("breaker", _BREAKER),
-    Series("latency", _LATENCY, windowed=True),
-    Series("jobs", _JOBS, requires="jobs"),
-    Series("targets", _TARGETS),
-    Series("review", _REVIEW, cached=True),
-    Series("consistency", _CONSISTENCY, cached=True),
-    Series("corrections", _CORRECTIONS, cached=True),
-    Series("deliveries", _DELIVERIES, cached=True, requires="deliveries"),
-    Series("counters", _COUNTERS, cached=True, requires="counters", prelude=_WATERMARK),
-    Series("kpis", _KPIS, cached=True),
+    Series("alerts", queries.METRIC_ALERTS),
+    Series("breaker", queries.METRIC_BREAKER),
+    Series("latency", queries.METRIC_LATENCY, windowed=True),
+    Series("jobs", queries.METRIC_JOBS, requires="jobs"),
+    Series("targets", queries.METRIC_TARGETS),
+    Series("review", queries.METRIC_REVIEW, cached=True),
+    Series("consistency", queries.METRIC_CONSISTENCY, cached=True),
+    Series("corrections", queries.METRIC_CORRECTIONS, cached=True),
+    Series("deliveries", queries.METRIC_DELIVERIES, cached=True, requires="deliveries"),
+    Series(
+        "counters",
+        queries.METRIC_COUNTERS,
+        cached=True,
+        requires="counters",
+        prelude=queries.METRIC_WATERMARK,
+    ),
+    Series("kpis", queries.METRIC_KPIS, cached=True),
 )
 
 
@@ -418,7 +185,9 @@ class GuardCollector(Collector):
         when it fails."""
         timeout = int(self.statement_timeout_ms)
         with conn.transaction():
-            [(logins, *_)] = conn.execute(_TRANSACTION_SETTINGS, {"timeout": timeout}).fetchall()
+            [(logins, *_)] = conn.execute(
+                queries.METRIC_TRANSACTION_SETTINGS, {"timeout": timeout}
+            ).fetchall()
             try:
                 if prelude is not None:
                     first = conn.execute(prelude).fetchone()
@@ -446,7 +215,7 @@ class GuardCollector(Collector):
     ) -> tuple[list[Series], float] | None:
         """The series this database has the tables for, and the server's time; None when it has
         no Booking Guard schema or is a hot standby. Raises what the probe raises."""
-        [probe] = self._in_transaction(conn, _PROBE)
+        [probe] = self._in_transaction(conn, queries.METRIC_PROBE)
         in_recovery, has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
         if in_recovery:
             where = server_address(conn.info)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from guard import queries
 from guard.errors import GuardError
 
 Setting = Literal["stage", "mode"]
@@ -37,9 +38,7 @@ class Target:
 
 
 def _rule(conn: psycopg.Connection[Any], rule: str) -> tuple[str, str, bool, list[str]]:
-    row = conn.execute(
-        "SELECT stage, mode, enabled, constraint_names FROM guard.rules WHERE id = %s", (rule,)
-    ).fetchone()
+    row = conn.execute(queries.RULE_STATE, (rule,)).fetchone()
     if row is None:
         raise GuardError(f"rule {rule} does not exist (`guard rules list` names every rule)")
     return row[0], row[1], row[2], list(row[3])
@@ -49,7 +48,7 @@ def _lock_for_change(conn: psycopg.Connection[Any]) -> None:
     """One rollout change at a time (SHARE ROW EXCLUSIVE conflicts with itself, not with the
     commit-time check's reads). It needs a write privilege on the table, so a login that may not
     change the rollout is refused here, before anything it could not see misleads it."""
-    conn.execute("LOCK TABLE guard.rule_company_stages IN SHARE ROW EXCLUSIVE MODE")
+    conn.execute(queries.LOCK_RULE_COMPANY_STAGES)
 
 
 def _require_rollout_rule(rule: str) -> None:
@@ -62,8 +61,7 @@ def _require_rollout_rule(rule: str) -> None:
 
 def _require_companies(conn: psycopg.Connection[Any], companies: tuple[int, ...]) -> None:
     row = conn.execute(
-        "SELECT array_agg(x ORDER BY x) FROM unnest(%s::bigint[]) AS x"
-        " WHERE NOT EXISTS (SELECT FROM public.companies AS c WHERE c.id = x)",
+        queries.UNKNOWN_COMPANIES,
         (list(companies),),
     ).fetchone()
     unknown: list[int] = list(row[0]) if row and row[0] else []
@@ -75,9 +73,8 @@ def _require_companies(conn: psycopg.Connection[Any], companies: tuple[int, ...]
 
 def _selected(target: Target) -> tuple[sql.Composable, tuple[Any, ...]]:
     """A WHERE condition on public.companies AS c for the target's companies."""
-    if target.percent is not None:
-        return sql.SQL("guard.rollout_bucket(c.id) < %s"), (target.percent,)
-    return sql.SQL("c.id = ANY(%s::bigint[])"), (list(target.companies),)
+    condition, params = queries.companies_condition(target.percent, target.companies)
+    return sql.SQL(condition), params
 
 
 def set_override(
@@ -95,19 +92,16 @@ def set_override(
         if setting == "stage" and constraints:
             raise GuardError(f"the stage of {rule} follows its constraints (`guard db validate`)")
         conn.execute(
-            sql.SQL("UPDATE guard.rules SET {} = %s WHERE id = %s").format(sql.Identifier(setting)),
+            sql.SQL(queries.UPDATE_RULE_COLUMN).format(sql.Identifier(setting)),
             (value, rule),
         )
         return []
     if target.companies:
         _require_companies(conn, target.companies)
     where, params = _selected(target)
-    query = sql.SQL(
-        "INSERT INTO guard.rule_company_stages AS o (rule_id, company_id, {column})"
-        " SELECT %s, c.id, %s FROM public.companies AS c WHERE {where}"
-        " ON CONFLICT (rule_id, company_id) DO UPDATE SET {column} = EXCLUDED.{column}"
-        " RETURNING o.company_id"
-    ).format(column=sql.Identifier(setting), where=where)
+    query = sql.SQL(queries.UPSERT_RULE_OVERRIDE).format(
+        column=sql.Identifier(setting), where=where
+    )
     return sorted(row[0] for row in conn.execute(query, (rule, value, *params)))
 
 
@@ -124,39 +118,21 @@ def clear_override(
     params: tuple[Any, ...] = ()
     if target.companies or target.percent is not None:
         where, params = _selected(target)
-        reached = sql.SQL(
-            " AND o.company_id IN (SELECT c.id FROM public.companies AS c WHERE {})"
-        ).format(where)
+        reached = sql.SQL(queries.OVERRIDES_OF_COMPANIES).format(where)
     column = sql.Identifier(setting)
     other = sql.Identifier("mode" if setting == "stage" else "stage")
     # A row left without any override goes; one that still overrides the other setting stays.
     gone = conn.execute(
-        sql.SQL(
-            "DELETE FROM guard.rule_company_stages AS o"
-            " WHERE o.rule_id = %s AND o.{column} IS NOT NULL AND o.{other} IS NULL{reached}"
-            " RETURNING o.company_id"
-        ).format(column=column, other=other, reached=reached),
+        sql.SQL(queries.DELETE_RULE_OVERRIDES).format(column=column, other=other, reached=reached),
         (rule, *params),
     ).fetchall()
     kept = conn.execute(
-        sql.SQL(
-            "UPDATE guard.rule_company_stages AS o SET {column} = NULL"
-            " WHERE o.rule_id = %s AND o.{column} IS NOT NULL{reached}"
-            " RETURNING o.company_id"
-        ).format(column=column, reached=reached),
+        sql.SQL(queries.CLEAR_RULE_OVERRIDE_COLUMN).format(column=column, reached=reached),
         (rule, *params),
     ).fetchall()
     return sorted(row[0] for row in [*gone, *kept])
 
 
-_OVERRIDES = """
-SELECT o.company_id, c.name, o.stage, o.mode, e.stage, e.mode, o.set_by, o.set_at
-FROM guard.rule_company_stages AS o
-LEFT JOIN public.companies AS c ON c.id = o.company_id
-CROSS JOIN LATERAL guard.effective_rule_setting(o.rule_id, o.company_id) AS e
-WHERE o.rule_id = %s
-ORDER BY o.company_id
-"""
 OVERRIDE_COLUMNS = [
     "company_id",
     "company_name",
@@ -174,7 +150,7 @@ def describe_rule(conn: psycopg.Connection[Any], rule: str) -> dict[str, Any]:
     stage, mode, enabled, _ = _rule(conn, rule)
     overrides = [
         dict(zip(OVERRIDE_COLUMNS, row, strict=True))
-        for row in conn.execute(_OVERRIDES, (rule,)).fetchall()
+        for row in conn.execute(queries.RULE_OVERRIDES, (rule,)).fetchall()
     ]
     return {
         "rule": rule,
@@ -189,16 +165,12 @@ def describe_rule(conn: psycopg.Connection[Any], rule: str) -> dict[str, Any]:
     }
 
 
-_LIST = """
-SELECT r.id, r.stage, r.mode, r.enabled, count(o.company_id)::integer
-FROM guard.rules AS r
-LEFT JOIN guard.rule_company_stages AS o ON o.rule_id = r.id
-GROUP BY r.id
-ORDER BY r.id
-"""
 LIST_COLUMNS = ["rule", "stage", "mode", "enabled", "companies_overridden"]
 
 
 def list_rules(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Every rule with its own stage and mode and how many companies override them."""
-    return [dict(zip(LIST_COLUMNS, row, strict=True)) for row in conn.execute(_LIST).fetchall()]
+    return [
+        dict(zip(LIST_COLUMNS, row, strict=True))
+        for row in conn.execute(queries.RULE_LIST).fetchall()
+    ]

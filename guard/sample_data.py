@@ -22,6 +22,8 @@ from typing import Any
 
 import psycopg
 
+from guard import queries
+
 COMPANIES = ("Praxis Dr. Weber", "Salon Bella", "AutoService Nord")
 SERVICES = ("Erstberatung", "Kontrolltermin", "Behandlung", "Nachsorge")
 CALLS_PER_COMPANY = 1200
@@ -67,14 +69,14 @@ def load(conn: psycopg.Connection[Any], *, seed: int = 20261121) -> LoadSummary:
     now = datetime.now(UTC).replace(microsecond=0)
     summary = LoadSummary()
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM public.calls")
+        cur.execute(queries.CALL_COUNT)
         existing = cur.fetchone()
         if existing and existing[0]:
             raise ValueError("the database already holds calls; sample data is loaded only once")
-        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        cur.execute(queries.IS_SUPERUSER)
         superuser = cur.fetchone()
         if superuser and superuser[0]:
-            cur.execute("SET LOCAL session_replication_role = replica")
+            cur.execute(queries.SET_REPLICA_ROLE)
         for company_name in COMPANIES:
             _load_company(cur, rng, now, company_name, summary)
     return summary
@@ -91,14 +93,13 @@ def _load_company(
     name: str,
     summary: LoadSummary,
 ) -> None:
-    cur.execute("INSERT INTO public.companies (name) VALUES (%s) RETURNING id", (name,))
+    cur.execute(queries.INSERT_SAMPLE_COMPANY, (name,))
     company_id = _one(cur)
     summary.companies += 1
     service_ids = []
     for service in SERVICES:
         cur.execute(
-            "INSERT INTO public.services (company_id, name, duration_minutes)"
-            " VALUES (%s, %s, %s) RETURNING id",
+            queries.INSERT_SAMPLE_SERVICE,
             (company_id, service, rng.choice((15, 30, 45, 60))),
         )
         service_ids.append(_one(cur))
@@ -106,8 +107,7 @@ def _load_company(
     customer_ids = []
     for number in range(150):
         cur.execute(
-            "INSERT INTO public.customers (company_id, name, phone) VALUES (%s, %s, %s)"
-            " RETURNING id",
+            queries.INSERT_SAMPLE_CUSTOMER,
             (company_id, f"Kunde {company_id}-{number}", _phone(rng)),
         )
         customer_ids.append(_one(cur))
@@ -148,25 +148,14 @@ def _load_company(
         )
         summary.legitimate_lookalikes["manual_appointment_without_call"] += 1
 
-    with cur.copy(
-        "COPY public.calls (company_id, retell_call_id, from_number, to_number, status,"
-        " direction, customer_id, customer_link_status, customer_link_method,"
-        " customer_link_confidence, customer_linked_at, session_outcome, appointment_made,"
-        " appointment_link_status, appointment_linked_at, booking_id, booking_details,"
-        " booking_confirmed, booking_failed, booking_failure_reason, requires_manual_processing,"
-        " created_at, updated_at) FROM STDIN"
-    ) as copy:
+    with cur.copy(queries.COPY_SAMPLE_CALLS) as copy:
         for row in calls:
             copy.write_row(row)
     summary.calls += len(calls)
     appointments = _no_customer_twice_at_once(appointments)
-    cur.execute("SELECT retell_call_id, id FROM public.calls WHERE company_id = %s", (company_id,))
+    cur.execute(queries.SAMPLE_CALL_IDS, (company_id,))
     call_ids = dict(cur.fetchall())
-    with cur.copy(
-        "COPY public.appointments (company_id, call_id, customer_id, service_id,"
-        " calcom_v2_booking_id, source, status, starts_at, ends_at, created_at, updated_at)"
-        " FROM STDIN"
-    ) as copy:
+    with cur.copy(queries.COPY_SAMPLE_APPOINTMENTS) as copy:
         for row in appointments:
             call_ref = row[1]
             copy.write_row((row[0], call_ids.get(call_ref) if call_ref else None, *row[2:]))

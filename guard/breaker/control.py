@@ -34,12 +34,13 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from guard import queries
 from guard.breaker.circuit import ControlUnavailableError
 from guard.breaker.codec import WindowCounts, decode_circuit
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.persistence import write_transitions
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, RedisStore, make_client
-from guard.breaker.restore import RESTORE_QUERY, RecordedState, Seed, new_circuit, seed_for
+from guard.breaker.restore import RecordedState, Seed, new_circuit, seed_for
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
@@ -146,32 +147,6 @@ def _ms(value: int | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromtimestamp(value / 1000, tz=UTC)
-
-
-def _time(column: str) -> str:
-    """A timestamptz column as psycopg can load it: NULL for infinity and for dates outside
-    years 1 to 9999 (which no writer of Booking Guard produces, but a row may hold)."""
-    return (
-        f"CASE WHEN {column} BETWEEN '0001-01-02 00:00:00+00' AND '9999-12-30 00:00:00+00'"
-        f" THEN {column} END AS {column}"
-    )
-
-
-# The breaker tables' ROW EXCLUSIVE lock: granted only to a login that may write them (Booking
-# Guard's owner role, or a superuser), so it is the operator check; it conflicts with nothing
-# the application's write-behind does.
-OPERATOR_LOCK = "LOCK TABLE guard.breaker_state, guard.breaker_events IN ROW EXCLUSIVE MODE"
-# One operator at a time per circuit: the recorded state read here stays what Redis is seeded
-# from until this transaction commits the change.
-CIRCUIT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('guard.breaker:' || %s, 0))"
-# The highest generation PostgreSQL recorded that the breaker could have written (a row outside
-# the bounds of stored.py is ignored: it is repaired, not continued).
-KNOWN_GENERATION = (
-    "SELECT max(generation) FROM ("
-    " SELECT generation FROM guard.breaker_state WHERE key = %(key)s"
-    " UNION ALL SELECT generation FROM guard.breaker_events WHERE key = %(key)s) AS known"
-    " WHERE generation BETWEEN 1 AND %(max)s"
-)
 
 
 @dataclass(frozen=True)
@@ -290,21 +265,12 @@ class BreakerAdmin:
 
     def _pg_states(self) -> dict[str, dict[str, Any]]:
         with self._pg() as conn:
-            rows = conn.execute(
-                "SELECT key, state, generation, failure_count, success_count,"
-                f" {_time('opened_at')}, {_time('changed_at')}"
-                " FROM guard.breaker_state ORDER BY key"
-            ).fetchall()
+            rows = conn.execute(queries.BREAKER_STATES).fetchall()
         return {row["key"]: row for row in rows}
 
     def _pg_events(self, key: str, limit: int) -> list[dict[str, Any]]:
         with self._pg() as conn:
-            rows = conn.execute(
-                "SELECT generation, from_state, to_state, reason, failure_count, success_count,"
-                f" actor, host, pid, {_time('occurred_at')} FROM guard.breaker_events"
-                " WHERE key = %s ORDER BY generation DESC LIMIT %s",
-                (key, limit),
-            ).fetchall()
+            rows = conn.execute(queries.BREAKER_EVENTS, (key, limit)).fetchall()
         return [
             {**row, "occurred_at": row["occurred_at"].isoformat() if row["occurred_at"] else None}
             for row in rows
@@ -321,13 +287,13 @@ class BreakerAdmin:
         try:
             with conn, conn.transaction():
                 try:
-                    conn.execute(OPERATOR_LOCK)
+                    conn.execute(queries.BREAKER_OPERATOR_LOCK)
                 except psycopg.errors.InsufficientPrivilege as error:
                     raise PermissionDenied(
                         f"{first_line(error)} (changing a circuit is recorded in"
                         " guard.breaker_state and guard.breaker_events)"
                     ) from None
-                conn.execute(CIRCUIT_LOCK, (key,))
+                conn.execute(queries.BREAKER_CIRCUIT_LOCK, (key,))
                 yield conn, self._recorded(conn, key)
         except psycopg.Error as error:
             if not self.applied_in_redis:
@@ -339,14 +305,16 @@ class BreakerAdmin:
 
     @staticmethod
     def _recorded(conn: psycopg.Connection[Any], key: str) -> Recorded:
-        row = conn.execute(RESTORE_QUERY, (key,)).fetchone()
+        row = conn.execute(queries.BREAKER_RESTORE_STATE, (key,)).fetchone()
         state = None
         if row is not None:
             checked = check_record(*row)
             state = RecordedState(
                 checked.state, checked.generation, checked.opened_at_ms, problems=checked.problems
             )
-        known = conn.execute(KNOWN_GENERATION, {"key": key, "max": MAX_GENERATION}).fetchone()
+        known = conn.execute(
+            queries.BREAKER_KNOWN_GENERATION, {"key": key, "max": MAX_GENERATION}
+        ).fetchone()
         return Recorded(state, int(known[0]) if known and known[0] is not None else 0)
 
     def _record(self, conn: psycopg.Connection[Any], key: str, reply: Reply, reason: str) -> None:

@@ -48,6 +48,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
+from guard import queries
 from guard.backoff import exponential_delay
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, make_client
@@ -56,7 +57,6 @@ from guard.errors import first_line
 
 log = logging.getLogger("guard.breaker")
 
-RECORD_TRANSITIONS = "SELECT guard.record_breaker_transitions(%s)"
 
 # Where close() keeps what it could not write, for the next writer (see the module docstring).
 UNWRITTEN_KEY = "guard:breaker:unwritten"
@@ -92,7 +92,7 @@ def write_records(conn: psycopg.Connection[Any], records: Sequence[Mapping[str, 
     if not records:
         return 0
     with conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute(RECORD_TRANSITIONS, (Jsonb(list(records)),)).fetchone()
+        row = cur.execute(queries.RECORD_BREAKER_TRANSITIONS, (Jsonb(list(records)),)).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import psycopg
 
+from guard import queries
+
 
 @contextmanager
 def statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
@@ -21,7 +23,5 @@ def statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> Iterator
     ``conn.transaction()``); the setting ends with the transaction.
     """
     milliseconds = max(1, round(seconds * 1000))
-    conn.execute(
-        "SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",), prepare=False
-    )
+    conn.execute(queries.SET_STATEMENT_TIMEOUT, (f"{milliseconds}ms",), prepare=False)
     yield

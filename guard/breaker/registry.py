@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from guard import queries
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.circuit import CircuitBreaker
 from guard.breaker.listeners import Listener
@@ -68,7 +69,7 @@ def load_settings_config(
     try:
         with open_connection(database_url or "", connect_timeout=5) as conn:
             rows = conn.execute(
-                "SELECT key, value FROM guard.settings WHERE key = ANY(%s)",
+                queries.BREAKER_SETTINGS,
                 (list(SETTINGS_FIELDS),),
             ).fetchall()
     except psycopg.Error as error:

@@ -37,16 +37,10 @@ from typing import Any, Protocol
 
 import psycopg
 
+from guard import queries
 from guard.breaker.state import State
 from guard.breaker.stored import check_record
 from guard.db.connection import open_connection
-
-# The opened-at as epoch milliseconds in a float: `infinity` (and a date past year 9999, which
-# psycopg cannot load as a datetime) then reaches the check as a number instead of an error.
-RESTORE_QUERY = (
-    "SELECT state, generation, extract(epoch FROM opened_at)::float8 * 1000"
-    " FROM guard.breaker_restore_state(%s)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +117,7 @@ class PostgresStateSource:
                         connect_timeout=self.connect_timeout,
                         autocommit=True,
                     )
-                row = self._conn.execute(RESTORE_QUERY, (key,)).fetchone()
+                row = self._conn.execute(queries.BREAKER_RESTORE_STATE, (key,)).fetchone()
             except BaseException:
                 if self._conn is not None:
                     self._conn.close()

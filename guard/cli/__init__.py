@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from guard import __version__
+from guard import __version__, queries
 from guard.cli.params import cap_unbounded_integers
 from guard.errors import GuardError, PermissionDenied, ReadOnlyStandby, first_line, server_address
 
@@ -237,7 +237,7 @@ def _standby(database_url: str | None) -> str | None:
 
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            row = conn.execute(queries.IN_RECOVERY).fetchone()
             where = server_address(conn.info)
     except (GuardError, psycopg.Error):
         return None
@@ -276,15 +276,6 @@ SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "
 # Commands that use no database at all: the demo starts its own, a channel test sends through
 # the channel's settings alone.
 DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
-# A database without Booking Guard: no schema `guard`, or no table guard.alerts in it (read from
-# the catalog, which every login may read).
-_HAS_SCHEMA = """
-SELECT EXISTS (
-    SELECT FROM pg_catalog.pg_class AS c
-    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = 'guard' AND c.relname = 'alerts'
-)
-"""
 
 
 def missing_schema(database_url: str | None) -> str | None:
@@ -296,7 +287,7 @@ def missing_schema(database_url: str | None) -> str | None:
 
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
-            row = conn.execute(_HAS_SCHEMA).fetchone()
+            row = conn.execute(queries.HAS_GUARD_SCHEMA).fetchone()
             where = server_address(conn.info)
     except (GuardError, psycopg.Error):
         return None

@@ -18,10 +18,9 @@ from typing import Any
 import click
 import psycopg
 
+from guard import queries
 from guard.cli.output import (
     FETCH_ROWS,
-    bounded_json_sql,
-    bounded_text_sql,
     echo_text,
     emit_json,
     emit_json_rows,
@@ -61,74 +60,16 @@ LIST_DROP_ORDER = [
     "company_id",
     "last_seen_at",
 ]
-_READ_MORE = "'guard alerts show ' || a.id || ' --full'"
-# Masked once per row (OFFSET 0 keeps the planner from copying the call into every use), then
-# cut: what is printed is what `guard alerts show ID --full` prints, shortened.
-_MASKED = """
-CROSS JOIN LATERAL (
-    SELECT guard.mask_phone_numbers(a.message) AS message,
-           {details} AS details
-    OFFSET 0
-) AS m
-"""
-_SELECT = (
-    """
-SELECT a.id, a.severity, a.status, a.check_id, k.rule_id, a.company_id,
-       a.entity_type || coalesce(':' || a.entity_id, '') AS entity, a.occurrences,
-       a.first_seen_at, a.last_seen_at, a.resolved_at,
-       """
-    + bounded_text_sql("m.message", _READ_MORE)
-    + """ AS message
-FROM guard.alerts AS a
-LEFT JOIN guard.checks AS k ON a.check_id = k.id
-"""
-    + _MASKED.format(details="NULL::jsonb")
-)
-_SHOW = """
-SELECT a.id, a.severity, a.status, a.resolution, a.check_id, k.rule_id,
-       k.description AS check_description, r.description AS rule_description,
-       a.company_id, c.name AS company_name, a.entity_type, a.entity_id, a.occurrences,
-       a.first_seen_at, a.last_seen_at, a.resolved_at, a.delivered_at,
-       {message} AS message,
-       {details} AS details
-FROM {alerts} AS a
-LEFT JOIN guard.checks AS k ON a.check_id = k.id
-LEFT JOIN guard.rules AS r ON k.rule_id = r.id
-LEFT JOIN public.companies AS c ON a.company_id = c.id
-{masked}
-WHERE a.id = %s
-"""
-
-
-def _show_query(alerts: str, full: bool) -> str:
-    """One alert from `alerts` (guard.alerts, or the reporting view guard.alerts_report), phone
-    numbers masked: whole with `full`, else bounded as lists are."""
-    masked = _MASKED.format(details="guard.mask_phone_numbers_json(a.details)")
-    if full:
-        return _SHOW.format(alerts=alerts, message="m.message", details="m.details", masked=masked)
-    return _SHOW.format(
-        alerts=alerts,
-        message=bounded_text_sql("m.message", _READ_MORE),
-        details=bounded_json_sql("m.details", _READ_MORE),
-        masked=masked,
-    )
 
 
 def readable_source(conn: psycopg.Connection[Any], table: str) -> str:
     """guard.<table> (alerts, review_items), or for a login that may not read its free text raw
     (the reporting role) guard.<table>_report: the same columns with phone numbers masked, and
     the same companies."""
-    row = conn.execute(
-        "SELECT has_column_privilege(%s, 'details', 'SELECT')", (f"guard.{table}",)
-    ).fetchone()
+    row = conn.execute(queries.MAY_READ_ALERT_DETAILS, (f"guard.{table}",)).fetchone()
     return f"guard.{table}" if row and row[0] else f"guard.{table}_report"
 
 
-# critical first, then the most recently seen
-_ORDER = (
-    " ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], a.severity),"
-    " a.last_seen_at DESC, a.id DESC"
-)
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
@@ -180,24 +121,12 @@ def list_alerts(
     as_json: bool,
 ) -> None:
     """Alerts, most severe and most recently seen first; says how many it left out."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    if status != "all":
-        conditions.append("a.status = %s")
-        params.append(status)
-    if check_id is not None:
-        conditions.append("a.check_id = %s")
-        params.append(check_id)
-    if company_id is not None:
-        conditions.append("a.company_id = %s")
-        params.append(company_id)
-    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    where, params = queries.alert_where(status, check_id, company_id)
     with connect(obj["database_url"], application_name="guard alerts") as conn:
         with guard_function_errors():
             if check_id is not None:
                 known = conn.execute(
-                    "SELECT EXISTS (SELECT FROM guard.checks WHERE id = %s)"
-                    " OR EXISTS (SELECT FROM guard.alerts WHERE check_id = %s)",
+                    queries.CHECK_IS_KNOWN,
                     (check_id, check_id),
                 ).fetchone()
                 if not known or not known[0]:
@@ -205,11 +134,9 @@ def list_alerts(
                         f"no check {check_id!r} (`SELECT id FROM guard.checks` lists them)",
                         param_hint="'--check'",
                     )
-            count = conn.execute(
-                f"SELECT count(*) FROM guard.alerts AS a{where}", tuple(params)
-            ).fetchone()
+            count = conn.execute(queries.alert_count(where), tuple(params)).fetchone()
             total = int(count[0]) if count else 0
-            query = _SELECT + where + _ORDER + ("" if show_all else " LIMIT %s")
+            query = queries.alert_list(where, limited=not show_all)
             # Streamed: FETCH_ROWS rows at a time from a server-side cursor, each printed as it
             # comes.
             with conn.cursor(name="guard_alerts_list") as cursor:
@@ -239,7 +166,7 @@ def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: b
     --full)."""
     with connect(obj["database_url"], application_name="guard alerts") as conn:
         with guard_function_errors():
-            query = _show_query(readable_source(conn, "alerts"), full)
+            query = queries.alert_show(readable_source(conn, "alerts"), full)
             cursor = conn.execute(query, (alert_id,))
             names = [column.name for column in cursor.description or []]
             row = cursor.fetchone()

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from guard import queries
 from guard.booking_common import CalendarBooking, masked_message
 from guard.calendar import (
     DEFAULT_MAX_MISSING,
@@ -40,17 +41,6 @@ _MAX_SPAN = timedelta(days=3660)
 DEFAULT_SINCE, DEFAULT_UNTIL = "24h", "30d"
 FAILOVER_MARGIN = timedelta(hours=1)
 FAILOVER_UNTIL = "365d"
-_PRIVILEGE = (
-    "SELECT has_function_privilege('guard.reconcile_calendar_booking(bigint, text, text,"
-    " timestamptz, timestamptz, bigint, text)', 'EXECUTE')"
-    " AND has_function_privilege('guard.queue_missing_in_calendar(bigint, timestamptz,"
-    " timestamptz, timestamptz, text[], integer)', 'EXECUTE')"
-    " AND has_function_privilege('guard.audit_calendar_restorations(bigint[], timestamptz)',"
-    " 'EXECUTE')"
-)
-# Every appointment the run recorded leaves a guard.correction_audit row (after a failover, with
-# the last transaction the promoted server replayed): the trail the on-call reads.
-_AUDIT = "SELECT guard.audit_calendar_restorations(%s::bigint[], %s)"
 
 
 def parse_when(value: str, ahead: bool, now: datetime | None = None) -> datetime:
@@ -263,7 +253,7 @@ def reconcile_command(
     client = load_client(client_spec)
     with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
         with guard_function_errors():
-            allowed = conn.execute(_PRIVILEGE).fetchone()
+            allowed = conn.execute(queries.MAY_RECONCILE_CALENDAR).fetchone()
             conn.commit()
         if not allowed or not allowed[0]:
             raise PermissionDenied(
@@ -309,7 +299,7 @@ def _audited(conn: Any, recorded: Iterable[int], cutoff: datetime | None) -> int
     ids = list(recorded)
     if not ids:
         return 0
-    row = conn.execute(_AUDIT, (ids, cutoff)).fetchone()
+    row = conn.execute(queries.AUDIT_CALENDAR_RESTORATIONS, (ids, cutoff)).fetchone()
     conn.commit()
     return int(row[0]) if row else 0
 

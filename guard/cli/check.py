@@ -10,6 +10,7 @@ from typing import Any
 import click
 import psycopg
 
+from guard import queries
 from guard.cli.output import echo_text, emit_json, emit_table, when
 from guard.cli.params import ROW_ID
 from guard.db.connection import connect, fetch_all, guard_function_errors
@@ -19,13 +20,6 @@ from guard.errors import GuardError
 _SUMMARY_COLUMNS = ["check", "rule", "offending", "opened", "repeated", "resolved"]
 _STATUS_COLUMNS = [*_SUMMARY_COLUMNS, "status", "error"]
 
-# One windowed pass with each check's status and error (guard.detect() without them): every
-# check runs isolated, and one that fails, is cut by the pass's timeout or is skipped after it
-# does not stop the others (guard.run_checks).
-_WINDOWED_RUN = (
-    "SELECT * FROM guard.run_checks(now() - make_interval(mins =>"
-    " (guard.setting('detection_window_minutes') #>> '{}')::integer), NULL)"
-)
 # What a login that may not read the checks' status is told about one that did not run through.
 _UNKNOWN_FAILURE = (
     "failed, cut or skipped (a login that may run guard.run_checks, or the alerts check_failed"
@@ -39,7 +33,7 @@ def booking_subscription(database_url: str | None) -> str | None:
     the function)."""
     with connect(database_url, autocommit=True, application_name="guard check") as conn:
         try:
-            row = conn.execute("SELECT guard.booking_subscription()").fetchone()
+            row = conn.execute(queries.BOOKING_SUBSCRIPTION).fetchone()
         except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
             return None
     return None if row is None or row[0] is None else str(row[0])
@@ -62,7 +56,7 @@ def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empt
 
 
 def _setting(database_url: str | None, name: str) -> int:
-    [(value,)] = fetch_all(database_url, "SELECT (guard.setting(%s) #>> '{}')::integer", (name,))
+    [(value,)] = fetch_all(database_url, queries.INTEGER_SETTING, (name,))
     return int(value)
 
 
@@ -102,13 +96,10 @@ NOT_JUDGED = "not judged"
 
 def _thresholds(conn: psycopg.Connection[Any]) -> dict[str, Thresholds]:
     """The checks that have thresholds; none for a login that may not read guard.checks."""
-    row = conn.execute("SELECT has_table_privilege('guard.checks', 'SELECT')").fetchone()
+    row = conn.execute(queries.MAY_READ_CHECKS).fetchone()
     if not (row and row[0]):
         return {}
-    rows = conn.execute(
-        "SELECT id, warn_above, error_above, threshold_unit FROM guard.checks"
-        " WHERE warn_above IS NOT NULL OR error_above IS NOT NULL"
-    ).fetchall()
+    rows = conn.execute(queries.CHECK_THRESHOLDS).fetchall()
     return {check_id: Thresholds(warn, error, unit) for check_id, warn, error, unit in rows}
 
 
@@ -116,15 +107,14 @@ def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]
     """The windowed pass's rows, and the outcome (pass, warn or fail) of each check it judged."""
     with connect(database_url, application_name="guard check") as conn, guard_function_errors():
         arm_pass_timeout(conn)
-        rows = conn.execute(_WINDOWED_RUN).fetchall()
+        rows = conn.execute(queries.RUN_CHECKS_WINDOWED).fetchall()
         judged = [row[0] for row in rows if row[-2] == "ok"]
         # The pass holds the detection lock until this transaction ends, so no other pass has
         # written since: each check's newest row is this pass's (a check it did not run through
         # has none of its own, hence only the checks that ran).
         outcomes = dict(
             conn.execute(
-                "SELECT DISTINCT ON (check_id) check_id, outcome FROM guard.detection_runs"
-                " WHERE check_id = ANY(%s) AND outcome IS NOT NULL ORDER BY check_id, id DESC",
+                queries.LATEST_DETECTION_OUTCOMES,
                 (judged,),
             ).fetchall()
         )
@@ -138,21 +128,19 @@ def _check_call(database_url: str | None, call_id: int) -> list[Any]:
     one transaction. A login that may not run guard.run_checks (the application's) gets
     guard.check_call's rows, whose checks that did not run through have offending NULL."""
     with connect(database_url, application_name="guard check") as conn, guard_function_errors():
-        row = conn.execute(
-            "SELECT has_function_privilege('guard.run_checks(timestamptz, bigint)', 'EXECUTE')"
-        ).fetchone()
+        row = conn.execute(queries.MAY_RUN_CHECKS).fetchone()
         if not (row and row[0]):
-            rows = conn.execute("SELECT * FROM guard.check_call(%s)", (call_id,)).fetchall()
+            rows = conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()
             conn.commit()
             return [
                 [*r, "ok", None] if r[2] is not None else [*r, "not run", _UNKNOWN_FAILURE]
                 for r in rows
             ]
-        company = conn.execute("SELECT company_id FROM calls WHERE id = %s", (call_id,)).fetchone()
+        company = conn.execute(queries.CALL_COMPANY, (call_id,)).fetchone()
         if company is None:
             raise GuardError(f"call {call_id} does not exist")
-        conn.execute("SELECT guard.assert_tenant(%s)", (company[0],))
-        rows = conn.execute("SELECT * FROM guard.run_checks(NULL, %s)", (call_id,)).fetchall()
+        conn.execute(queries.ASSERT_TENANT, (company[0],))
+        rows = conn.execute(queries.RUN_CHECKS_FOR_CALL, (call_id,)).fetchall()
         conn.commit()
     return rows
 
@@ -299,7 +287,7 @@ def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
     ):
         return
     cap = _setting(obj["database_url"], "reconcile_batch_limit")
-    rows = fetch_all(obj["database_url"], "SELECT * FROM guard.reconcile(%s)", (dry_run,))
+    rows = fetch_all(obj["database_url"], queries.RECONCILE, (dry_run,))
     total = sum(n for _, n in rows)
     capped = total >= cap or any(n >= cap for _, n in rows)
     if as_json:

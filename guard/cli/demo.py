@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from guard import sample_data
+from guard import queries, sample_data
 from guard.db.connection import connect
 from guard.db.migrate import Migrator
 from guard.demo_story import booking_story, data_story
@@ -59,7 +59,7 @@ def demo(stop: bool) -> None:
     url = cluster.url(DEMO_DATABASE)
     if pg_cron_available():  # the jobs migration then schedules detect, reconcile, ... for real
         with connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+            conn.execute(queries.CREATE_PG_CRON)
     # The sample data plays a legacy database: its rows are loaded after the booking tables
     # exist and before Booking Guard's invariants arrive, as an old application wrote them.
     with Migrator(url) as migrator:
@@ -78,17 +78,11 @@ def demo(stop: bool) -> None:
         data_story(url, click.echo)
         booking_story(url, click.echo)
     with connect(url) as conn:
-        open_alerts = conn.execute(
-            "SELECT count(*) FROM guard.alerts WHERE status = 'open'"
-        ).fetchone()
-        open_reviews = conn.execute(
-            "SELECT count(*) FROM guard.review_items WHERE status IN ('open', 'claimed')"
-        ).fetchone()
-        pending = conn.execute(
-            "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard\\_%' AND NOT convalidated"
-        ).fetchone()
+        open_alerts = conn.execute(queries.OPEN_ALERT_COUNT).fetchone()
+        open_reviews = conn.execute(queries.ACTIVE_REVIEW_ITEM_COUNT).fetchone()
+        pending = conn.execute(queries.PENDING_VALIDATION_COUNT).fetchone()
     with connect(url) as conn:
-        scheduled = conn.execute("SELECT guard.schedule_jobs()").fetchone()
+        scheduled = conn.execute(queries.SCHEDULE_JOBS).fetchone()
         conn.commit()
     click.echo(f"Jobs: {scheduled[0] if scheduled else '?'}")
     click.echo(
@@ -147,13 +141,11 @@ def _reporting_login(url: str, base: str) -> str:
     """The reporting login docs/bi.md's examples use, bound to every company of the demo (the
     cluster trusts local logins: no password). Its URL."""
     with connect(url, autocommit=True) as conn:
-        role = conn.execute("SELECT guard.role('reporting')").fetchone()
-        exists = conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", (REPORTING_LOGIN,)
-        ).fetchone()
+        role = conn.execute(queries.REPORTING_ROLE).fetchone()
+        exists = conn.execute(queries.ROLE_EXISTS, (REPORTING_LOGIN,)).fetchone()
         if not exists:
             conn.execute(
-                psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(
+                psycopg.sql.SQL(queries.CREATE_LOGIN).format(
                     psycopg.sql.Identifier(REPORTING_LOGIN)
                 )
             )
@@ -163,8 +155,8 @@ def _reporting_login(url: str, base: str) -> str:
                     psycopg.sql.Identifier(role[0]), psycopg.sql.Identifier(REPORTING_LOGIN)
                 )
             )
-        for (company,) in conn.execute("SELECT id FROM public.companies ORDER BY id").fetchall():
-            conn.execute("SELECT guard.tenant_grant(%s, %s)", (REPORTING_LOGIN, company))
+        for (company,) in conn.execute(queries.COMPANY_IDS).fetchall():
+            conn.execute(queries.TENANT_GRANT, (REPORTING_LOGIN, company))
     return base.replace("postgresql://", f"postgresql://{REPORTING_LOGIN}@", 1)
 
 
@@ -189,11 +181,13 @@ def _where_guard_is() -> str:
 
 def _create_database(maintenance_url: str, name: str) -> None:
     with connect(maintenance_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        exists = conn.execute(queries.DATABASE_EXISTS, (name,)).fetchone()
         if exists:
             return
         try:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+            conn.execute(
+                psycopg.sql.SQL(queries.CREATE_DATABASE).format(psycopg.sql.Identifier(name))
+            )
         except psycopg.Error as error:
             raise GuardError(f"cannot create database {name}: {first_line(error)}") from None
 

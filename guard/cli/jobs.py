@@ -14,6 +14,7 @@ from typing import Any
 import click
 import psycopg
 
+from guard import queries
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
 from guard.cron import CronError, next_fire
@@ -31,14 +32,6 @@ from guard.errors import (
 _HIDDEN = "(not visible)"
 # Never sleep longer than this between looks at guard.jobs (a changed job is picked up).
 MAX_SLEEP_S = 60.0
-
-_STATUS = """
-SELECT s.job_name, s.schedule, s.interval_seconds, s.enabled, s.last_started_at,
-       s.last_finished_at, s.last_status, s.last_error, s.last_duration_ms, s.last_runner,
-       s.last_success_at, s.next_due_at, s.overdue
-FROM guard.job_status AS s
-ORDER BY s.job_name
-"""
 
 
 @dataclass(frozen=True)
@@ -95,7 +88,7 @@ def _run(conn: psycopg.Connection[Any], job: str, started: list[datetime]) -> Ru
     with conn.transaction():
         # what pg_cron runs (guard.job_command): for detect, a runaway pass fails the job
         # (run_job records it) instead of running on
-        command = conn.execute("SELECT guard.job_command(%s), clock_timestamp()", (job,)).fetchone()
+        command = conn.execute(queries.JOB_COMMAND, (job,)).fetchone()
         assert command is not None
         started.append(command[1])
         cursor = conn.execute(str(command[0]).encode())  # no parameters: every statement
@@ -120,7 +113,7 @@ def _record_failure(
     try:
         with conn.transaction():
             conn.execute(
-                "SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)",
+                queries.RECORD_FAILED_JOB_RUN,
                 (job, started[0] if started else None, f"could not run: {reason}", error.sqlstate),
             )
     except psycopg.Error as again:
@@ -137,45 +130,37 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
     """pg_cron's guard_* jobs in this database by job name, None where pg_cron is absent, and
     {} where this login may not read cron.job (a reporting login: pg_cron keeps it to its
     owner): job_status then says "not visible to this login"."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'cron'),"
-        " has_schema_privilege(current_user, (SELECT oid FROM pg_namespace WHERE nspname = 'cron'),"
-        " 'USAGE')"
-    ).fetchone()
+    row = conn.execute(queries.CRON_SCHEMA_USABLE).fetchone()
     if not row or not row[0]:
         return None
     if not row[1]:
         return {_HIDDEN: {}}
-    row = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()
+    row = conn.execute(queries.HAS_CRON_JOB_TABLE).fetchone()
     if not row or not row[0]:
         return None
-    readable = conn.execute("SELECT has_table_privilege('cron.job', 'SELECT')").fetchone()
+    readable = conn.execute(queries.MAY_READ_CRON_JOBS).fetchone()
     if not readable or not readable[0]:
         return {_HIDDEN: {}}
-    rows = conn.execute(
-        "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
-        " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
-    ).fetchall()
+    rows = conn.execute(queries.CRON_JOBS).fetchall()
     return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
 
 
 def _cron_forms(conn: psycopg.Connection[Any], jobs: list[dict[str, Any]]) -> dict[str, str]:
     """The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
     expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift."""
-    row = conn.execute("SELECT to_regprocedure('guard.cron_schedule(text)') IS NOT NULL").fetchone()
+    row = conn.execute(queries.HAS_CRON_SCHEDULE_FUNCTION).fetchone()
     if not row or not row[0]:
         return {job["job_name"]: job["schedule"] for job in jobs}
     names = [job["job_name"] for job in jobs]
     rows = conn.execute(
-        "SELECT j.name, guard.cron_schedule(j.schedule) FROM unnest(%s::text[]) AS n (name)"
-        " JOIN guard.jobs AS j ON j.name = n.name",
+        queries.CRON_FORMS,
         (names,),
     ).fetchall()
     return {name: schedule for name, schedule in rows}
 
 
 def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute("SELECT to_regclass('guard.job_status') IS NOT NULL").fetchone()
+    row = conn.execute(queries.HAS_JOB_STATUS_VIEW).fetchone()
     if not row or not row[0]:
         raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
 
@@ -190,7 +175,7 @@ def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> 
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     _require_jobs_table(conn)
     cron = cron_schedule(conn)
-    cursor = conn.execute(_STATUS)
+    cursor = conn.execute(queries.JOB_STATUS)
     names = [column.name for column in cursor.description or []]
     jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     now = _db_now(conn)
@@ -305,9 +290,7 @@ def _selection(conn: psycopg.Connection[Any], job_names: tuple[str, ...]) -> dic
     """The jobs by name; refuses an unknown name, and warns when pg_cron runs them too."""
     found = {job["job_name"]: job for job in job_status(conn)}
     # A login that may not run any job is refused once, not once per job.
-    allowed = conn.execute(
-        "SELECT has_function_privilege('guard.run_job(text)', 'EXECUTE')"
-    ).fetchone()
+    allowed = conn.execute(queries.MAY_RUN_JOBS).fetchone()
     if not (allowed and allowed[0]):
         raise PermissionDenied("permission denied for function run_job")
     unknown = sorted(set(job_names) - set(found))
@@ -332,7 +315,7 @@ class _OnStandby(Exception):
 
 
 def _standby(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    row = conn.execute(queries.IN_RECOVERY).fetchone()
     if row and row[0]:
         raise _OnStandby(server_address(conn.info))
 
@@ -428,7 +411,7 @@ def _enabled(conn: psycopg.Connection[Any], only: set[str]) -> list[dict[str, An
 
 
 def _db_now(conn: psycopg.Connection[Any]) -> datetime:
-    row = conn.execute("SELECT now()").fetchone()
+    row = conn.execute(queries.NOW).fetchone()
     assert row is not None
     value: datetime = row[0]
     return value

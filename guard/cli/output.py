@@ -254,62 +254,10 @@ def emit_table(
 
 # -- bounded output ---------------------------------------------------------------------------
 
-# The largest JSON document (details) printed whole by a list or show command, in bytes of its
-# text; a larger one is printed as an excerpt (the dispatcher's bound, guard.alert_details_excerpt).
-MAX_JSON_BYTES = 16384
-# An excerpt keeps at most this many top-level scalar values, strings cut to this many characters.
-EXCERPT_KEYS = 64
-EXCERPT_STRING_CHARS = 200
-# The longest text (a message, a note, a label) printed whole by a list or show command: the same
-# 16 k as for a document, in characters.
-MAX_TEXT_CHARS = 16384
 # A text table is printed in tables of at most this many rows, so that its rendering holds no more.
 TABLE_PAGE_ROWS = 500
 # Rows fetched from the server at a time by a streaming command.
 FETCH_ROWS = 100
-TRUNCATED_KEY = "details_truncated"
-
-
-def bounded_json_sql(value: str, read_more: str) -> str:
-    """An SQL expression for the JSON document `value` as a list prints it: whole up to
-    MAX_JSON_BYTES, else its top-level scalar values (strings cut, at most EXCERPT_KEYS keys,
-    nested objects and arrays left out) and `details_truncated`: `{"bytes": full size,
-    "read_more": <read_more>}`. Computed in PostgreSQL, so a document of megabytes never crosses
-    the wire. `read_more` is an SQL expression (the command that prints the value whole), with
-    no `%` (the query's parameters are `%s`)."""
-    size = f"octet_length(({value})::text)"
-    return f"""(CASE
-    WHEN pg_column_size({value}) <= {MAX_JSON_BYTES} AND {size} <= {MAX_JSON_BYTES}
-        THEN {value}
-    ELSE coalesce((
-        SELECT jsonb_object_agg(e.key, e.value)
-        FROM (
-            SELECT f.key,
-                CASE WHEN jsonb_typeof(f.value) = 'string'
-                    THEN to_jsonb(left(f.value #>> '{{}}', {EXCERPT_STRING_CHARS}))
-                    ELSE f.value END AS value
-            FROM jsonb_each(
-                CASE WHEN jsonb_typeof({value}) = 'object' THEN {value} ELSE '{{}}'::jsonb END
-            ) AS f
-            WHERE jsonb_typeof(f.value) IN ('string', 'number', 'boolean', 'null')
-                AND length(f.key) <= 64 AND f.key <> '{TRUNCATED_KEY}'
-            ORDER BY f.key
-            LIMIT {EXCERPT_KEYS}
-        ) AS e
-    ), '{{}}'::jsonb) || jsonb_build_object(
-        '{TRUNCATED_KEY}', jsonb_build_object('bytes', {size}, 'read_more', {read_more})
-    )
-END)"""
-
-
-def bounded_text_sql(value: str, read_more: str) -> str:
-    """An SQL expression for the text `value` as a list prints it: whole up to MAX_TEXT_CHARS,
-    else its first MAX_TEXT_CHARS characters and `… (N characters; the rest: <read_more>)`."""
-    return (
-        f"(CASE WHEN length({value}) <= {MAX_TEXT_CHARS} THEN {value}"
-        f" ELSE left({value}, {MAX_TEXT_CHARS})"
-        f" || '… (' || length({value}) || ' characters; the rest: ' || {read_more} || ')' END)"
-    )
 
 
 def emit_json_rows(rows: Iterable[Any]) -> int:

@@ -12,11 +12,10 @@ from typing import Any
 
 import click
 
+from guard import queries
 from guard.cli.alerts import readable_source, say_truncated
 from guard.cli.output import (
     FETCH_ROWS,
-    bounded_json_sql,
-    bounded_text_sql,
     emit_json,
     emit_json_rows,
     emit_table,
@@ -62,28 +61,6 @@ _DROP_ORDER = [
     "status",
     "created_at",
 ]
-# Free texts of an item: cut when long (a label or note written through SQL can be anything).
-_TEXTS = ("claimed_by", "closed_by", "note", "claimed_by_role", "closed_by_role")
-_READ_MORE = "'guard review show ' || r.id || ' --full'"
-
-
-def _column(name: str, full: bool) -> str:
-    if full:
-        return f"r.{name}"
-    if name == "details":
-        return f"{bounded_json_sql('r.details', _READ_MORE)} AS details"
-    if name in _TEXTS:
-        return f"{bounded_text_sql(f'r.{name}', _READ_MORE)} AS {name}"
-    return f"r.{name}"
-
-
-def select_items(full: bool = False) -> str:
-    """SELECT of the item columns over `... AS r`: bounded (details as an excerpt, long texts
-    cut) unless `full`."""
-    return "SELECT " + ", ".join(_column(c, full) for c in _COLUMNS)
-
-
-_SELECT = select_items()
 # The database records the login that claims or closes an item (claimed_by_role,
 # closed_by_role); --actor is a label kept beside it, for a person behind a shared login.
 _actor = click.option(
@@ -153,17 +130,14 @@ def list_items(
     with connect(obj["database_url"]) as conn:
         with guard_function_errors():
             items = readable_source(conn, "review_items")
-            count = conn.execute(
-                f"SELECT count(*) FROM {items} AS r WHERE r.status = ANY(%s)", (statuses,)
-            ).fetchone()
+            count = conn.execute(queries.review_item_count(items), (statuses,)).fetchone()
             total = int(count[0]) if count else 0
             # Streamed: a server-side cursor hands over FETCH_ROWS rows at a time, each printed
             # as it comes, so neither the rows nor the output are ever held whole.
             with conn.cursor(name="guard_review_list") as cursor:
                 cursor.itersize = FETCH_ROWS
                 cursor.execute(
-                    f"{_SELECT} FROM {items} AS r WHERE r.status = ANY(%s)"
-                    " ORDER BY r.priority, r.created_at, r.id" + ("" if show_all else " LIMIT %s"),
+                    queries.review_item_list(_COLUMNS, items, limited=not show_all),
                     (statuses,) if show_all else (statuses, limit),
                 )
                 if as_json:
@@ -188,9 +162,7 @@ def show_item(obj: dict[str, str | None], item_id: int, full: bool, as_json: boo
     with connect(obj["database_url"]) as conn:
         with guard_function_errors():
             items = readable_source(conn, "review_items")
-            row = conn.execute(
-                f"{select_items(full)} FROM {items} AS r WHERE r.id = %s", (item_id,)
-            ).fetchone()
+            row = conn.execute(queries.review_item(_COLUMNS, items, full), (item_id,)).fetchone()
         conn.commit()
     if row is None:
         raise GuardError(
@@ -213,7 +185,7 @@ def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> 
     """Take the most urgent open items of your companies (never one another reviewer holds)."""
     rows = _change_and_show(
         obj["database_url"],
-        f"{_SELECT} FROM guard.review_claim(%s, %s) AS r ORDER BY r.priority, r.created_at",
+        queries.review_claim(_COLUMNS),
         (actor, limit),
         f"Claimed by {actor}",
         as_json,
@@ -234,7 +206,7 @@ def _close(
 ) -> None:
     _change_and_show(
         obj["database_url"],
-        f"{_SELECT} FROM guard.review_close(%s, %s, %s, %s, %s) AS r",
+        queries.review_close(_COLUMNS),
         (item_id, actor, outcome, note, false_positive),
         f"Review item {item_id} {outcome}",
         as_json,

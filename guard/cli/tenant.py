@@ -12,6 +12,7 @@ from typing import Any
 import click
 import psycopg
 
+from guard import queries
 from guard.cli.output import echo_text, emit_json, emit_table, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
 from guard.db.connection import connect, fetch_all
@@ -37,7 +38,7 @@ def _change(
         conn.add_notice_handler(hear)
         try:
             for company in companies:
-                row = conn.execute(f"SELECT guard.{function}(%s, %s)", (role, company)).fetchone()
+                row = conn.execute(queries.TENANT_CHANGE[function], (role, company)).fetchone()
                 changed.append(bool(row and row[0]))
         except psycopg.errors.InsufficientPrivilege as error:
             raise PermissionDenied(first_line(error)) from None
@@ -90,9 +91,7 @@ def revoke(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) 
 @click.pass_obj
 def list_bindings(obj: dict[str, str | None], as_json: bool) -> None:
     """Every binding, with the logins it reaches."""
-    rows: list[Any] = fetch_all(
-        obj["database_url"], "SELECT " + ", ".join(_LIST_COLUMNS) + " FROM guard.tenant_list()"
-    )
+    rows: list[Any] = fetch_all(obj["database_url"], queries.tenant_list(_LIST_COLUMNS))
     if as_json:
         emit_json([dict(zip(_LIST_COLUMNS, row, strict=True)) for row in rows])
         return

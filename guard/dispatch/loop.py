@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 
-from guard import tracing
+from guard import queries, tracing
 from guard.backoff import exponential_delay
 from guard.daily_report import stored_report
 from guard.db.connection import connect, reconnect_delay
@@ -330,9 +330,9 @@ class Dispatcher:
         work = connect(self.database_url, autocommit=True, application_name="guard-watch")
         with listen, work:
             self._probe_notifications(listen, work)
-            listen.execute(f"LISTEN {CHANNEL_NOTIFY}")  # before the first pass: no gap
+            listen.execute(queries.listen(CHANNEL_NOTIFY))  # before the first pass: no gap
             if self._drains_queue:
-                listen.execute(f"LISTEN {CHANNEL_DETECTION_QUEUE}")
+                listen.execute(queries.listen(CHANNEL_DETECTION_QUEUE))
             store = DeliveryStore(work)
             if self._connected_once:
                 self.stats.reconnects += 1
@@ -369,10 +369,10 @@ class Dispatcher:
         """Send a NOTIFY to this dispatcher alone and see whether it arrives; poll often when
         not."""
         probe = sql.Identifier(f"guard_watch_probe_{os.getpid()}_{uuid.uuid4().hex[:12]}")
-        listen.execute(sql.SQL("LISTEN {}").format(probe))
-        work.execute(sql.SQL("NOTIFY {}").format(probe))
+        listen.execute(sql.SQL(queries.LISTEN_CHANNEL).format(probe))
+        work.execute(sql.SQL(queries.NOTIFY_CHANNEL).format(probe))
         arrived = any(True for _ in listen.notifies(timeout=NOTIFY_PROBE_TIMEOUT_S, stop_after=1))
-        listen.execute(sql.SQL("UNLISTEN {}").format(probe))
+        listen.execute(sql.SQL(queries.UNLISTEN_CHANNEL).format(probe))
         self.stats.notifications_arrive = arrived
         if arrived:
             self._poll_s = self.settings.poll_interval_s

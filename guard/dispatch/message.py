@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from guard import masking
+from guard import masking, queries
 
 # Detail keys the detection rules and jobs write that carry no personal data. Anything else
 # (a transcript, a caller's number, free text from the application) never leaves the database.
@@ -152,7 +152,7 @@ def truncated_bytes(details: object) -> int | None:
 def read_more(alert_id: int) -> str:
     """Where the whole details are. Built here from the id, not taken from the row: a detail key
     an application wrote must not put its own text into the message."""
-    return f"SELECT details FROM guard.alerts WHERE id = {alert_id}"
+    return queries.read_alert_details(alert_id)
 
 
 def _size(n: int) -> str:

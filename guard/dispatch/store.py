@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 
+from guard import queries
 from guard.dispatch.message import AlertRow, ReviewRow
 from guard.errors import GuardError
 
@@ -45,7 +46,7 @@ def login_limit(
     """The one line for `what` that `setting` (statement_timeout, lock_timeout) stopped: its
     value, the login, and the statement that changes it."""
     try:
-        row = conn.execute("SELECT current_setting(%s), session_user::text", (setting,)).fetchone()
+        row = conn.execute(queries.LOGIN_SETTING, (setting,)).fetchone()
         value, login = (str(row[0]), str(row[1])) if row else ("?", "?")
     except psycopg.Error:
         value, login = "?", "?"
@@ -124,15 +125,12 @@ class DeliveryStore:
 
     def drain_detection_queue(self) -> int:
         """Check the due calls of guard.detection_queue (one batch, one transaction); how many."""
-        row = self.conn.execute("SELECT guard.drain_detection_queue()").fetchone()
+        row = self.conn.execute(queries.DRAIN_DETECTION_QUEUE).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     def seconds_until_detection_due(self) -> float | None:
         """Until the next queued call is due (<= 0: now), or None when none is queued."""
-        row = self.conn.execute(
-            "SELECT extract(EPOCH FROM min(due_at) - clock_timestamp())::float8"
-            " FROM guard.detection_queue"
-        ).fetchone()
+        row = self.conn.execute(queries.SECONDS_UNTIL_DETECTION_DUE).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     def enqueue(
@@ -141,14 +139,14 @@ class DeliveryStore:
         """Queue the deliveries of the next `limit` undelivered alerts after alert `after` (None:
         all): the rows added, and the last alert looked at (None: none was left)."""
         row = self.conn.execute(
-            "SELECT * FROM guard.enqueue_alert_deliveries(%s::text[], %s, %s)",
+            queries.ENQUEUE_ALERT_DELIVERIES,
             (list(channels), after, limit),
         ).fetchone()
         return (int(row[0]), None if row[1] is None else int(row[1])) if row else (0, None)
 
     def claim(self, channel: str, worker: str, limit: int, lease_s: float) -> list[AlertRow]:
         rows = self.conn.execute(
-            "SELECT * FROM guard.claim_alert_deliveries(%s, %s, %s, %s)",
+            queries.CLAIM_ALERT_DELIVERIES,
             (channel, worker, limit, lease_s),
         ).fetchall()
         return [AlertRow(*row) for row in rows]
@@ -157,21 +155,21 @@ class DeliveryStore:
         self, channel: str, worker: str, limit: int, lease_s: float
     ) -> list[AlertRow]:
         rows = self.conn.execute(
-            "SELECT * FROM guard.claim_resolved_deliveries(%s, %s, %s, %s)",
+            queries.CLAIM_RESOLVED_DELIVERIES,
             (channel, worker, limit, lease_s),
         ).fetchall()
         return [AlertRow(*row) for row in rows]
 
     def complete_resolved(self, channel: str, alert_ids: Sequence[int]) -> int:
         row = self.conn.execute(
-            "SELECT guard.complete_resolved_deliveries(%s, %s::bigint[])",
+            queries.COMPLETE_RESOLVED_DELIVERIES,
             (channel, list(alert_ids)),
         ).fetchone()
         return int(row[0]) if row else 0
 
     def enqueue_review_notices(self, channels: Sequence[str], priorities: Sequence[int]) -> int:
         row = self.conn.execute(
-            "SELECT guard.enqueue_review_notices(%s::text[], %s::smallint[])",
+            queries.ENQUEUE_REVIEW_NOTICES,
             (list(channels), list(priorities)),
         ).fetchone()
         return int(row[0]) if row else 0
@@ -180,7 +178,7 @@ class DeliveryStore:
         self, channel: str, worker: str, limit: int, lease_s: float
     ) -> list[ReviewRow]:
         rows = self.conn.execute(
-            "SELECT * FROM guard.claim_review_notices(%s, %s, %s, %s)",
+            queries.CLAIM_REVIEW_NOTICES,
             (channel, worker, limit, lease_s),
         ).fetchall()
         return [ReviewRow(*row) for row in rows]
@@ -189,27 +187,25 @@ class DeliveryStore:
         self, channel: str, item_ids: Sequence[int], error: str | None = None
     ) -> int:
         row = self.conn.execute(
-            "SELECT guard.complete_review_notices(%s, %s::bigint[], %s)",
+            queries.COMPLETE_REVIEW_NOTICES,
             (channel, list(item_ids), error),
         ).fetchone()
         return int(row[0]) if row else 0
 
     def enqueue_reports(self, channels: Sequence[str]) -> int:
-        row = self.conn.execute(
-            "SELECT guard.enqueue_report_deliveries(%s::text[])", (list(channels),)
-        ).fetchone()
+        row = self.conn.execute(queries.ENQUEUE_REPORT_DELIVERIES, (list(channels),)).fetchone()
         return int(row[0]) if row else 0
 
     def claim_reports(self, channel: str, worker: str, limit: int, lease_s: float) -> list[date]:
         rows = self.conn.execute(
-            "SELECT report_date FROM guard.claim_report_deliveries(%s, %s, %s, %s)",
+            queries.CLAIM_REPORT_DELIVERIES,
             (channel, worker, limit, lease_s),
         ).fetchall()
         return [row[0] for row in rows]
 
     def complete_reports(self, channel: str, days: Sequence[date], error: str | None = None) -> int:
         row = self.conn.execute(
-            "SELECT guard.complete_report_deliveries(%s, %s::date[], %s)",
+            queries.COMPLETE_REPORT_DELIVERIES,
             (channel, list(days), error),
         ).fetchone()
         return int(row[0]) if row else 0
@@ -219,7 +215,7 @@ class DeliveryStore:
     ) -> tuple[list[AlertRow], datetime | None]:
         """The channel's alerts due in a digest, and the end of the period they are sent for."""
         rows = self.conn.execute(
-            "SELECT * FROM guard.claim_alert_digest(%s, %s, %s, %s, %s)",
+            queries.CLAIM_ALERT_DIGEST,
             (channel, worker, period_hours, limit, lease_s),
         ).fetchall()
         period_end = rows[0][-1] if rows else None
@@ -227,7 +223,7 @@ class DeliveryStore:
 
     def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
         row = self.conn.execute(
-            "SELECT guard.complete_alert_digest(%s, %s, %s::bigint[])",
+            queries.COMPLETE_ALERT_DIGEST,
             (channel, period_end, list(alert_ids)),
         ).fetchone()
         return int(row[0]) if row else 0
@@ -236,14 +232,14 @@ class DeliveryStore:
         """Mark skipped the channel's pending deliveries below its minimum severity (audited in
         guard.delivery_skips)."""
         row = self.conn.execute(
-            "SELECT guard.skip_alert_deliveries_below(%s, %s, %s)",
+            queries.SKIP_ALERT_DELIVERIES_BELOW,
             (channel, min_severity, actor),
         ).fetchone()
         return int(row[0]) if row else 0
 
     def complete(self, channel: str, alert_ids: Sequence[int]) -> int:
         row = self.conn.execute(
-            "SELECT guard.complete_alert_deliveries(%s, %s::bigint[])", (channel, list(alert_ids))
+            queries.COMPLETE_ALERT_DELIVERIES, (channel, list(alert_ids))
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -258,7 +254,7 @@ class DeliveryStore:
         max_attempts: int,
     ) -> int:
         row = self.conn.execute(
-            "SELECT guard.fail_alert_deliveries(%s, %s::bigint[], %s, %s, %s, %s)",
+            queries.FAIL_ALERT_DELIVERIES,
             (channel, list(alert_ids), error, backoff_base_s, backoff_max_s, max_attempts),
         ).fetchone()
         return int(row[0]) if row else 0
@@ -266,15 +262,13 @@ class DeliveryStore:
     def skip(self, seen_before: datetime, channels: Sequence[str], actor: str) -> int:
         """Mark older pending deliveries skipped (guard.skip_alert_deliveries; audited)."""
         row = self.conn.execute(
-            "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)",
+            queries.SKIP_ALERT_DELIVERIES,
             (seen_before, list(channels), actor),
         ).fetchone()
         return int(row[0]) if row else 0
 
     def release(self, channel: str, worker: str) -> int:
-        row = self.conn.execute(
-            "SELECT guard.release_alert_deliveries(%s, %s)", (channel, worker)
-        ).fetchone()
+        row = self.conn.execute(queries.RELEASE_ALERT_DELIVERIES, (channel, worker)).fetchone()
         return int(row[0]) if row else 0
 
     def seconds_until_due(self, channels: Sequence[str]) -> dict[str, float]:
@@ -283,26 +277,14 @@ class DeliveryStore:
         the backlog: the first unclaimed row in the due index's order, and the claimed rows
         (alert_deliveries_claimed_idx: a batch per dispatcher)."""
         rows = self.conn.execute(
-            "SELECT ch.channel, extract(epoch FROM least(f.due, h.due) - now())"
-            " FROM pg_catalog.unnest(%s::text[]) AS ch (channel)"
-            " LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due"
-            "  FROM guard.alert_deliveries AS d"
-            "  WHERE d.channel = ch.channel AND d.status = 'pending'"
-            "  AND d.claimed_until IS NULL"
-            "  ORDER BY d.next_attempt_at LIMIT 1) AS f ON true"
-            " LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due"
-            "  FROM guard.alert_deliveries AS d"
-            "  WHERE d.channel = ch.channel AND d.status = 'pending'"
-            "  AND d.claimed_until IS NOT NULL) AS h ON true"
-            " WHERE f.due IS NOT NULL OR h.due IS NOT NULL",
+            queries.SECONDS_UNTIL_DELIVERY_DUE,
             (list(channels),),
         ).fetchall()
         return {str(channel): max(0.0, float(due)) for channel, due in rows}
 
     def counts(self, channels: Sequence[str]) -> dict[str, int]:
         rows = self.conn.execute(
-            "SELECT d.status, count(*) FROM guard.alert_deliveries AS d"
-            " WHERE d.channel = ANY(%s::text[]) GROUP BY d.status",
+            queries.DELIVERY_STATUS_COUNTS,
             (list(channels),),
         ).fetchall()
         return {str(status): int(n) for status, n in rows}
@@ -310,9 +292,7 @@ class DeliveryStore:
     def retrying(self, channels: Sequence[str]) -> dict[str, int]:
         """Per channel, the pending deliveries that failed and wait for their retry."""
         rows = self.conn.execute(
-            "SELECT d.channel, count(*) FROM guard.alert_deliveries AS d"
-            " WHERE d.channel = ANY(%s::text[]) AND d.status = 'pending' AND d.attempts > 0"
-            " GROUP BY d.channel ORDER BY d.channel",
+            queries.RETRYING_DELIVERY_COUNTS,
             (list(channels),),
         ).fetchall()
         return {str(channel): int(n) for channel, n in rows}

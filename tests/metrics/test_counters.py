@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from guard.metrics import _COUNTERS, _WATERMARK, GuardCollector, registry_for
+from guard import queries
+from guard.metrics import GuardCollector, registry_for
 
 PROMTOOL = "/usr/bin/promtool"
 
@@ -199,12 +200,12 @@ def test_the_scrape_reads_the_rows_after_the_watermark_on_indexes(
     _validations(conn, "1 second", 5, {"booking_uid_mismatch": 1})
     for table in ("validation_metrics", "booking_attempts", "alerts"):
         conn.execute(f"ANALYZE guard.{table}")
-    since_row = conn.execute(_WATERMARK).fetchone()
+    since_row = conn.execute(queries.METRIC_WATERMARK).fetchone()
     assert since_row is not None
     plan = "\n".join(
         str(row[0])
         for row in conn.execute(
-            "EXPLAIN " + _COUNTERS, {"since": since_row[0]}, prepare=False
+            "EXPLAIN " + queries.METRIC_COUNTERS, {"since": since_row[0]}, prepare=False
         ).fetchall()
     )
     for table in ("validation_metrics", "booking_attempts", "alerts"):

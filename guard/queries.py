@@ -1,0 +1,889 @@
+"""Every SQL statement the runtime sends, by name.
+
+One file to read what Booking Guard asks PostgreSQL, as procrastinate keeps its SQL. The schema
+engine (guard/db/) keeps its catalog introspection with it; a test refuses SQL text anywhere
+else in guard/ (tests/lint/test_sql_in_one_file.py). Grouped by the module that sends them;
+the comment above a statement says why it is shaped as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# --- guard/booking.py
+BEGIN_BOOKING = (
+    "SELECT outcome, attempt_id, idempotency_key, appointment_id, booking_uid"
+    " FROM guard.begin_booking(%s, %s, %s, %s)"
+)
+# Records, validates and closes the attempt, or rolls the booking back and queues it (a durable
+# commit either way): one statement, the same for every client (docs/booking-path.md).
+RECORD_BOOKING = (
+    "SELECT outcome, appointment_id, review_item_id, reason"
+    " FROM guard.record_booking(%s, %s, %s, %s, %s, %s, %s)"
+)
+FAIL_BOOKING_ATTEMPT = "SELECT guard.fail_booking_attempt(%s, %s, %s)"
+UNSETTLED_BOOKING_ATTEMPTS = (
+    "SELECT attempt_id, idempotency_key, company_id, call_id, service_id, state"
+    " FROM guard.unsettled_booking_attempts(%s, %s)"
+)
+
+# --- guard/booking_common.py
+# Records a booking the calendar holds for a call, when the booking path will never record it,
+# and closes the attempt when a key is given: one statement (guard.record_calendar_booking).
+RECORD_CALENDAR_BOOKING = "SELECT guard.record_calendar_booking(%s, %s, %s, %s, %s, %s, %s, %s)"
+
+# --- guard/breaker/control.py
+# The breaker tables' ROW EXCLUSIVE lock: granted only to a login that may write them (Booking
+# Guard's owner role, or a superuser), so it is the operator check; it conflicts with nothing
+# the application's write-behind does.
+BREAKER_OPERATOR_LOCK = "LOCK TABLE guard.breaker_state, guard.breaker_events IN ROW EXCLUSIVE MODE"
+# One operator at a time per circuit: the recorded state read here stays what Redis is seeded
+# from until this transaction commits the change.
+BREAKER_CIRCUIT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('guard.breaker:' || %s, 0))"
+# The highest generation PostgreSQL recorded that the breaker could have written (a row outside
+# the bounds of stored.py is ignored: it is repaired, not continued).
+BREAKER_KNOWN_GENERATION = (
+    "SELECT max(generation) FROM ("
+    " SELECT generation FROM guard.breaker_state WHERE key = %(key)s"
+    " UNION ALL SELECT generation FROM guard.breaker_events WHERE key = %(key)s) AS known"
+    " WHERE generation BETWEEN 1 AND %(max)s"
+)
+
+# --- guard/breaker/persistence.py
+RECORD_BREAKER_TRANSITIONS = "SELECT guard.record_breaker_transitions(%s)"
+
+# --- guard/breaker/pg_timeout.py
+SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
+
+# --- guard/breaker/registry.py
+BREAKER_SETTINGS = "SELECT key, value FROM guard.settings WHERE key = ANY(%s)"
+
+# --- guard/breaker/restore.py
+# The opened-at as epoch milliseconds in a float: `infinity` (and a date past year 9999, which
+# psycopg cannot load as a datetime) then reaches the check as a number instead of an error.
+BREAKER_RESTORE_STATE = (
+    "SELECT state, generation, extract(epoch FROM opened_at)::float8 * 1000"
+    " FROM guard.breaker_restore_state(%s)"
+)
+
+# --- guard/calendar.py
+CLOCK_TIMESTAMP = "SELECT clock_timestamp()"
+# What a reconciliation writes must survive a crash, and reach a synchronous standby, whatever
+# the server's synchronous_commit (for this transaction's commit only, as the booking path does).
+# With a company given, each transaction is also pinned to it (guard.pin_company): the SECURITY
+# DEFINER functions then refuse another company's call, as they do for a single-company
+# application; a pin lasts one transaction, so it is made in each.
+DURABLE_COMMIT = "SELECT set_config('synchronous_commit', 'on', TRUE)"
+DURABLE_COMMIT_PINNED = DURABLE_COMMIT + ", guard.pin_company(%s)"
+# The commit time (on the old primary's clock) of the last transaction this server replayed
+# before it came out of recovery: NULL on a server started without recovery.
+LAST_REPLAYED_COMMIT = "SELECT pg_last_xact_replay_timestamp(), pg_is_in_recovery()"
+# The attempts still calling that were journaled before a time (the orphans of a failover).
+ORPHANED_BOOKING_ATTEMPTS = (
+    "SELECT idempotency_key, call_id, service_id"
+    " FROM guard.unsettled_booking_attempts(%s, 0)"
+    " WHERE state = 'calling' AND created_at <= %s ORDER BY created_at, attempt_id"
+)
+RECONCILE_CALENDAR_BOOKING = (
+    "SELECT action, appointment_id, call_id, call_company_id, customer_id, service_id,"
+    " attempt_to_close, review_item_id, changed"
+    " FROM guard.reconcile_calendar_booking(%s, %s, %s, %s, %s, %s, %s)"
+)
+QUEUE_MISSING_IN_CALENDAR = (
+    "SELECT appointment_id, call_id, review_item_id, queued"
+    " FROM guard.queue_missing_in_calendar(%s, %s, %s, %s, %s, %s)"
+)
+
+# --- guard/cli/__init__.py
+# A database without Booking Guard: no schema `guard`, or no table guard.alerts in it (read from
+# the catalog, which every login may read).
+HAS_GUARD_SCHEMA = """
+SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'guard' AND c.relname = 'alerts'
+)
+"""
+IN_RECOVERY = "SELECT pg_is_in_recovery()"
+
+# --- guard/cli/alerts.py
+ALERT_SHOW = """
+SELECT a.id, a.severity, a.status, a.resolution, a.check_id, k.rule_id,
+       k.description AS check_description, r.description AS rule_description,
+       a.company_id, c.name AS company_name, a.entity_type, a.entity_id, a.occurrences,
+       a.first_seen_at, a.last_seen_at, a.resolved_at, a.delivered_at,
+       {message} AS message,
+       {details} AS details
+FROM {alerts} AS a
+LEFT JOIN guard.checks AS k ON a.check_id = k.id
+LEFT JOIN guard.rules AS r ON k.rule_id = r.id
+LEFT JOIN public.companies AS c ON a.company_id = c.id
+{masked}
+WHERE a.id = %s
+"""
+MAY_READ_ALERT_DETAILS = "SELECT has_column_privilege(%s, 'details', 'SELECT')"
+CHECK_IS_KNOWN = (
+    "SELECT EXISTS (SELECT FROM guard.checks WHERE id = %s)"
+    " OR EXISTS (SELECT FROM guard.alerts WHERE check_id = %s)"
+)
+
+# --- guard/cli/calendar.py
+MAY_RECONCILE_CALENDAR = (
+    "SELECT has_function_privilege('guard.reconcile_calendar_booking(bigint, text, text,"
+    " timestamptz, timestamptz, bigint, text)', 'EXECUTE')"
+    " AND has_function_privilege('guard.queue_missing_in_calendar(bigint, timestamptz,"
+    " timestamptz, timestamptz, text[], integer)', 'EXECUTE')"
+    " AND has_function_privilege('guard.audit_calendar_restorations(bigint[], timestamptz)',"
+    " 'EXECUTE')"
+)
+# Every appointment the run recorded leaves a guard.correction_audit row (after a failover, with
+# the last transaction the promoted server replayed): the trail the on-call reads.
+AUDIT_CALENDAR_RESTORATIONS = "SELECT guard.audit_calendar_restorations(%s::bigint[], %s)"
+
+# --- guard/cli/check.py
+# One windowed pass with each check's status and error (guard.detect() without them): every
+# check runs isolated, and one that fails, is cut by the pass's timeout or is skipped after it
+# does not stop the others (guard.run_checks).
+RUN_CHECKS_WINDOWED = (
+    "SELECT * FROM guard.run_checks(now() - make_interval(mins =>"
+    " (guard.setting('detection_window_minutes') #>> '{}')::integer), NULL)"
+)
+INTEGER_SETTING = "SELECT (guard.setting(%s) #>> '{}')::integer"
+RECONCILE = "SELECT * FROM guard.reconcile(%s)"
+ASSERT_TENANT = "SELECT guard.assert_tenant(%s)"
+MAY_READ_CHECKS = "SELECT has_table_privilege('guard.checks', 'SELECT')"
+CHECK_THRESHOLDS = (
+    "SELECT id, warn_above, error_above, threshold_unit FROM guard.checks"
+    " WHERE warn_above IS NOT NULL OR error_above IS NOT NULL"
+)
+MAY_RUN_CHECKS = "SELECT has_function_privilege('guard.run_checks(timestamptz, bigint)', 'EXECUTE')"
+CALL_COMPANY = "SELECT company_id FROM calls WHERE id = %s"
+RUN_CHECKS_FOR_CALL = "SELECT * FROM guard.run_checks(NULL, %s)"
+BOOKING_SUBSCRIPTION = "SELECT guard.booking_subscription()"
+LATEST_DETECTION_OUTCOMES = (
+    "SELECT DISTINCT ON (check_id) check_id, outcome FROM guard.detection_runs"
+    " WHERE check_id = ANY(%s) AND outcome IS NOT NULL ORDER BY check_id, id DESC"
+)
+CHECK_CALL = "SELECT * FROM guard.check_call(%s)"
+
+# --- guard/cli/demo.py
+CREATE_PG_CRON = "CREATE EXTENSION IF NOT EXISTS pg_cron"
+TENANT_GRANT = "SELECT guard.tenant_grant(%s, %s)"
+OPEN_ALERT_COUNT = "SELECT count(*) FROM guard.alerts WHERE status = 'open'"
+ACTIVE_REVIEW_ITEM_COUNT = (
+    "SELECT count(*) FROM guard.review_items WHERE status IN ('open', 'claimed')"
+)
+PENDING_VALIDATION_COUNT = (
+    "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard\\_%' AND NOT convalidated"
+)
+SCHEDULE_JOBS = "SELECT guard.schedule_jobs()"
+REPORTING_ROLE = "SELECT guard.role('reporting')"
+ROLE_EXISTS = "SELECT 1 FROM pg_roles WHERE rolname = %s"
+COMPANY_IDS = "SELECT id FROM public.companies ORDER BY id"
+DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
+CREATE_LOGIN = "CREATE ROLE {} LOGIN"
+CREATE_DATABASE = "CREATE DATABASE {}"
+
+# --- guard/cli/jobs.py
+JOB_STATUS = """
+SELECT s.job_name, s.schedule, s.interval_seconds, s.enabled, s.last_started_at,
+       s.last_finished_at, s.last_status, s.last_error, s.last_duration_ms, s.last_runner,
+       s.last_success_at, s.next_due_at, s.overdue
+FROM guard.job_status AS s
+ORDER BY s.job_name
+"""
+RECORD_FAILED_JOB_RUN = "SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)"
+CRON_SCHEMA_USABLE = (
+    "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'cron'),"
+    " has_schema_privilege(current_user, (SELECT oid FROM pg_namespace WHERE nspname = 'cron'),"
+    " 'USAGE')"
+)
+HAS_CRON_JOB_TABLE = "SELECT to_regclass('cron.job') IS NOT NULL"
+MAY_READ_CRON_JOBS = "SELECT has_table_privilege('cron.job', 'SELECT')"
+CRON_JOBS = (
+    "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
+    " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
+)
+HAS_CRON_SCHEDULE_FUNCTION = "SELECT to_regprocedure('guard.cron_schedule(text)') IS NOT NULL"
+CRON_FORMS = (
+    "SELECT j.name, guard.cron_schedule(j.schedule) FROM unnest(%s::text[]) AS n (name)"
+    " JOIN guard.jobs AS j ON j.name = n.name"
+)
+HAS_JOB_STATUS_VIEW = "SELECT to_regclass('guard.job_status') IS NOT NULL"
+MAY_RUN_JOBS = "SELECT has_function_privilege('guard.run_job(text)', 'EXECUTE')"
+NOW = "SELECT now()"
+JOB_COMMAND = "SELECT guard.job_command(%s), clock_timestamp()"
+
+# --- guard/daily_report.py
+DAILY_REPORT_ROWS = """
+SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
+       v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
+       v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
+       v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
+       v.top_issues, v.generated_at, v.by_check, v.total_appointments, v.recovery_rate_pct,
+       v.detection_latency_p95_seconds, v.action_items, v.previous_7_days_recovery_rate_pct,
+       v.recovery_delta_pct_points, v.previous_7_days_detection_latency_p95_seconds,
+       v.detection_latency_delta_seconds
+FROM guard.daily_report_view AS v
+WHERE v.report_date = %s
+ORDER BY v.company_id
+"""
+# guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
+# rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
+# shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
+# (tests/ha/test_standby_commands.py compares the two reports).
+COMPUTED_DAILY_REPORT_ROWS = """
+SELECT
+    d.report_date, d.company_id, co.name AS company_name, d.total_calls,
+    d.total_calls - d.inconsistent_calls AS consistent_calls, d.inconsistent_calls,
+    d.inconsistency_rate_pct,
+    CASE WHEN d.total_calls > 0 THEN 100 - d.inconsistency_rate_pct END AS consistency_rate_pct,
+    d.auto_corrected, d.manual_reviews,
+    round(100.0 * d.auto_corrected / nullif(d.auto_corrected + d.manual_reviews, 0), 2)
+        AS auto_correction_rate_pct,
+    d.open_review_items, d.top_issues -> 0 ->> 'rule_id' AS top_rule,
+    (d.trend ->> 'previous_mean_rate_pct')::numeric AS previous_7_days_rate_pct,
+    (d.trend ->> 'delta_pct_points')::numeric AS trend_delta_pct_points,
+    d.trend ->> 'direction' AS trend_direction, d.by_rule, d.top_issues, d.generated_at,
+    d.by_check, d.total_appointments, d.recovery_rate_pct, d.detection_latency_p95_seconds,
+    d.action_items,
+    (d.trend ->> 'previous_mean_recovery_rate_pct')::numeric AS previous_7_days_recovery_rate_pct,
+    (d.trend ->> 'recovery_delta_pct_points')::numeric AS recovery_delta_pct_points,
+    (d.trend ->> 'previous_mean_detection_latency_p95_seconds')::numeric
+        AS previous_7_days_detection_latency_p95_seconds,
+    (d.trend ->> 'detection_latency_delta_seconds')::numeric AS detection_latency_delta_seconds
+FROM guard.compute_daily_report(%s) AS d
+LEFT JOIN public.companies AS co ON d.company_id = co.id
+ORDER BY d.company_id
+"""
+UTC_TODAY = "SELECT (now() AT TIME ZONE 'UTC')::date"
+HAS_COMPUTE_DAILY_REPORT = "SELECT to_regprocedure('guard.compute_daily_report(date)') IS NOT NULL"
+DELETE_DAILY_REPORT = "DELETE FROM guard.daily_reports WHERE report_date = %s"
+STORE_DAILY_REPORT = "INSERT INTO guard.daily_reports SELECT * FROM guard.compute_daily_report(%s)"
+HAS_DAILY_REPORT_FUNCTION = "SELECT to_regprocedure('guard.daily_report(date)') IS NOT NULL"
+DAILY_REPORT_ROW_COUNT = "SELECT count(*) FROM guard.daily_report(%s)"
+
+# --- guard/demo_story.py
+DEMO_BOOKABLE_CALLS = (
+    "SELECT c.id, s.id FROM calls AS c JOIN services AS s ON s.company_id = c.company_id"
+    " WHERE c.session_outcome = 'information_only' ORDER BY c.id, s.id LIMIT 20"
+)
+RECONCILE_EVERYTHING = "SELECT action, affected FROM guard.reconcile()"
+
+# --- guard/detection.py
+# The timer of statement_timeout starts with a top-level statement, so a function cannot arm it
+# for itself: whoever runs a detection pass arms it for the statement that follows.
+ARM_DETECTION_TIMEOUT = (
+    "SELECT set_config('statement_timeout',"
+    " (guard.setting('detection_statement_timeout_ms') #>> '{}') || 'ms', TRUE)"
+)
+EARLIEST_OBSERVED = "SELECT min(observed_at) FROM guard.{}"
+ENABLED_CHECK_RULES = (
+    "SELECT id, rule_id FROM guard.checks WHERE enabled AND check_view IS NOT NULL ORDER BY id"
+)
+ENABLED_CHECK_VIEWS = "SELECT check_view FROM guard.checks WHERE enabled AND check_view IS NOT NULL"
+OPEN_ALERT_ID_RANGE = "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
+RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s)"
+RECHECK_ALERTS_BETWEEN = "SELECT * FROM guard.recheck_alerts_between(%s, %s)"
+
+# --- guard/dispatch/loop.py
+LISTEN_CHANNEL = "LISTEN {}"
+NOTIFY_CHANNEL = "NOTIFY {}"
+UNLISTEN_CHANNEL = "UNLISTEN {}"
+
+# --- guard/dispatch/store.py
+LOGIN_SETTING = "SELECT current_setting(%s), session_user::text"
+DRAIN_DETECTION_QUEUE = "SELECT guard.drain_detection_queue()"
+SECONDS_UNTIL_DETECTION_DUE = (
+    "SELECT extract(EPOCH FROM min(due_at) - clock_timestamp())::float8 FROM guard.detection_queue"
+)
+ENQUEUE_ALERT_DELIVERIES = "SELECT * FROM guard.enqueue_alert_deliveries(%s::text[], %s, %s)"
+CLAIM_ALERT_DELIVERIES = "SELECT * FROM guard.claim_alert_deliveries(%s, %s, %s, %s)"
+CLAIM_RESOLVED_DELIVERIES = "SELECT * FROM guard.claim_resolved_deliveries(%s, %s, %s, %s)"
+COMPLETE_RESOLVED_DELIVERIES = "SELECT guard.complete_resolved_deliveries(%s, %s::bigint[])"
+ENQUEUE_REVIEW_NOTICES = "SELECT guard.enqueue_review_notices(%s::text[], %s::smallint[])"
+CLAIM_REVIEW_NOTICES = "SELECT * FROM guard.claim_review_notices(%s, %s, %s, %s)"
+COMPLETE_REVIEW_NOTICES = "SELECT guard.complete_review_notices(%s, %s::bigint[], %s)"
+ENQUEUE_REPORT_DELIVERIES = "SELECT guard.enqueue_report_deliveries(%s::text[])"
+CLAIM_REPORT_DELIVERIES = "SELECT report_date FROM guard.claim_report_deliveries(%s, %s, %s, %s)"
+COMPLETE_REPORT_DELIVERIES = "SELECT guard.complete_report_deliveries(%s, %s::date[], %s)"
+CLAIM_ALERT_DIGEST = "SELECT * FROM guard.claim_alert_digest(%s, %s, %s, %s, %s)"
+COMPLETE_ALERT_DIGEST = "SELECT guard.complete_alert_digest(%s, %s, %s::bigint[])"
+SKIP_ALERT_DELIVERIES_BELOW = "SELECT guard.skip_alert_deliveries_below(%s, %s, %s)"
+COMPLETE_ALERT_DELIVERIES = "SELECT guard.complete_alert_deliveries(%s, %s::bigint[])"
+FAIL_ALERT_DELIVERIES = "SELECT guard.fail_alert_deliveries(%s, %s::bigint[], %s, %s, %s, %s)"
+SKIP_ALERT_DELIVERIES = "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)"
+RELEASE_ALERT_DELIVERIES = "SELECT guard.release_alert_deliveries(%s, %s)"
+SECONDS_UNTIL_DELIVERY_DUE = (
+    "SELECT ch.channel, extract(epoch FROM least(f.due, h.due) - now())"
+    " FROM pg_catalog.unnest(%s::text[]) AS ch (channel)"
+    " LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due"
+    "  FROM guard.alert_deliveries AS d"
+    "  WHERE d.channel = ch.channel AND d.status = 'pending'"
+    "  AND d.claimed_until IS NULL"
+    "  ORDER BY d.next_attempt_at LIMIT 1) AS f ON true"
+    " LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due"
+    "  FROM guard.alert_deliveries AS d"
+    "  WHERE d.channel = ch.channel AND d.status = 'pending'"
+    "  AND d.claimed_until IS NOT NULL) AS h ON true"
+    " WHERE f.due IS NOT NULL OR h.due IS NOT NULL"
+)
+DELIVERY_STATUS_COUNTS = (
+    "SELECT d.status, count(*) FROM guard.alert_deliveries AS d"
+    " WHERE d.channel = ANY(%s::text[]) GROUP BY d.status"
+)
+RETRYING_DELIVERY_COUNTS = (
+    "SELECT d.channel, count(*) FROM guard.alert_deliveries AS d"
+    " WHERE d.channel = ANY(%s::text[]) AND d.status = 'pending' AND d.attempts > 0"
+    " GROUP BY d.channel ORDER BY d.channel"
+)
+
+# --- guard/metrics.py
+# What "can read PostgreSQL" means for guard_up: connected to a primary (a hot standby is not what
+# the exporter is for: docs/runbooks.md), and the Booking Guard schema is there. The server's
+# clock too: ages of cached rows are computed against it.
+METRIC_PROBE = """
+SELECT
+    pg_is_in_recovery(),
+    to_regclass('guard.alerts') IS NOT NULL,
+    to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
+    to_regclass('guard.alert_deliveries') IS NOT NULL,
+    to_regclass('guard.metric_totals') IS NOT NULL,
+    extract(epoch FROM now())::float8
+"""
+# Open alerts per check and severity, counted a check at a time on alerts_open_by_check_idx:
+# the checks that have open alerts come from a walk of that index (one probe per check, the
+# check ids of removed checks included), so no plan reads the whole table, whatever the
+# statistics say about how many alerts are open. Enabled checks with none get a 0.
+METRIC_ALERTS = """
+WITH RECURSIVE open_checks AS (
+    (SELECT a.check_id FROM guard.alerts AS a WHERE a.status = 'open' ORDER BY a.check_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT a.check_id FROM guard.alerts AS a
+        WHERE a.status = 'open' AND a.check_id > o.check_id ORDER BY a.check_id LIMIT 1
+    )
+    FROM open_checks AS o WHERE o.check_id IS NOT NULL
+)
+SELECT coalesce(k.rule_id, '(unknown)'), o.check_id, s.severity, s.alerts
+FROM open_checks AS o
+CROSS JOIN LATERAL (
+    SELECT a.severity, count(*) AS alerts FROM guard.alerts AS a
+    WHERE a.status = 'open' AND a.check_id = o.check_id GROUP BY a.severity
+) AS s
+LEFT JOIN guard.checks AS k ON o.check_id = k.id
+WHERE o.check_id IS NOT NULL
+UNION ALL
+SELECT k.rule_id, k.id, k.severity, 0 FROM guard.checks AS k
+WHERE k.enabled AND NOT EXISTS (
+    SELECT FROM guard.alerts AS a WHERE a.check_id = k.id AND a.status = 'open'
+)
+"""
+# Reads every item ever closed (cached): the oldest open item comes as a time, so its age is
+# right at every scrape between two readings.
+METRIC_REVIEW = """
+SELECT r.reason, r.status, count(*),
+    extract(epoch FROM min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))::float8
+FROM guard.review_items AS r GROUP BY r.reason, r.status
+"""
+# One probe of breaker_events_key_generation_key per circuit, not a pass over every event.
+METRIC_BREAKER = """
+SELECT s.key, s.state, greatest(s.generation, (
+    SELECT max(ev.generation) FROM guard.breaker_events AS ev WHERE ev.key = s.key
+))
+FROM guard.breaker_state AS s
+"""
+METRIC_LATENCY = """
+WITH w AS (
+    SELECT m.latency_ms / 1000.0 AS seconds FROM guard.validation_metrics AS m
+    WHERE m.measured_at > now() - make_interval(secs => %(window)s)
+)
+SELECT
+    (SELECT count(*) FROM w),
+    (SELECT coalesce(sum(w.seconds), 0) FROM w),
+    (SELECT percentile_cont(%(quantiles)s::float8[]) WITHIN GROUP (ORDER BY w.seconds) FROM w),
+    (SELECT array_agg(n ORDER BY bound) FROM (
+        SELECT b.bound, count(w.seconds) AS n
+        FROM unnest(%(buckets)s::float8[]) AS b (bound)
+        LEFT JOIN w ON w.seconds <= b.bound
+        GROUP BY b.bound
+    ) AS c)
+"""
+# Probing alerts_open_by_check_idx (check_id, ...) per call without its leading column
+# cost calls x open alerts. Instead the day's calls are counted on guard_calls_created_at_idx,
+# and the calls with an open alert are found from the open alerts (alerts_open_by_check_idx
+# read once) through the calls' primary key: calls + open alerts.
+# The day's start is read in the application's zone (guard.to_app_time: the bare column's index
+# on timestamptz columns, a bound in wall-clock time on timestamp ones).
+METRIC_CONSISTENCY = """
+WITH day AS MATERIALIZED (
+    SELECT guard.to_app_time(
+        now() - interval '24 hours',
+        (SELECT x.created_at FROM public.calls AS x LIMIT 0),
+        guard.app_time_zone()
+    ) AS since
+)
+SELECT
+    (SELECT count(*) FROM public.calls AS c, day WHERE c.created_at > day.since),
+    (SELECT count(*) FROM public.calls AS c, day
+     WHERE c.id IN (
+         SELECT a.entity_id FROM guard.alerts AS a
+         WHERE a.status = 'open' AND a.entity_type = 'call'
+     ) AND c.created_at > day.since)
+"""
+# Audit rows written before migration 0027 name the check that found the row; they count under
+# its rule, so a rule has one series whatever wrote the row.
+METRIC_CORRECTIONS = """
+SELECT coalesce(k.rule_id, c.rule_id), count(*)
+FROM guard.correction_audit AS c LEFT JOIN guard.checks AS k ON c.rule_id = k.id
+GROUP BY 1
+"""
+# The newest run and the newest success of each job, each from the end of
+# job_runs_job_started_idx, whatever the number of runs retention keeps.
+METRIC_JOBS = """
+SELECT j.name, newest.status, extract(epoch FROM newest.finished_at),
+    extract(epoch FROM success.finished_at)
+FROM guard.jobs AS j
+LEFT JOIN LATERAL (
+    SELECT r.status, r.finished_at FROM guard.job_runs AS r WHERE r.job_name = j.name
+    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+) AS newest ON TRUE
+LEFT JOIN LATERAL (
+    SELECT r.finished_at FROM guard.job_runs AS r
+    WHERE r.job_name = j.name AND r.status = 'succeeded'
+    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+) AS success ON TRUE
+WHERE j.enabled
+"""
+# The KPI targets a DBA sets (guard.settings, target_*): the alert rules compare with them, so a
+# changed target needs no change of the rules. A handful of rows on the primary key's range.
+METRIC_TARGETS = """
+SELECT s.key, (s.value #>> '{}')::float8 FROM guard.settings AS s
+WHERE s.key LIKE 'target\\_%' AND jsonb_typeof(s.value) = 'number'
+"""
+# The KPIs' current values (guard.kpis), beside their targets: a dashboard and an alert rule read
+# the value the BI view shows, not a ratio rebuilt from counters.
+METRIC_KPIS = """
+SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k WHERE k.current_value IS NOT NULL
+"""
+METRIC_DELIVERIES = """
+SELECT d.channel, d.status, count(*) FROM guard.alert_deliveries AS d
+GROUP BY d.channel, d.status
+"""
+# Cumulative counts that survive retention: the totals guard.fold_metric_totals folded before its
+# watermark (retention deletes only rows before it), plus the rows from the watermark on, each
+# range read on an index by its time (about a day of rows: retention folds daily). The watermark
+# is read first and passed as a value (_WATERMARK, `since`, as text: it may be -infinity), so the
+# planner sees how recent it is and keeps to the index; a subquery would be estimated at a third
+# of the table.
+METRIC_WATERMARK = """
+SELECT coalesce(
+    (SELECT w.folded_before FROM guard.metric_watermark AS w), '-infinity'::timestamptz
+)::text
+"""
+METRIC_COUNTERS = """
+WITH settled AS (
+    SELECT b.state, b.calendar_calls,
+        extract(epoch FROM b.finished_at - b.created_at)::float8 AS seconds
+    FROM guard.booking_attempts AS b
+    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz
+        AND b.calendar_calls IS NOT NULL
+    UNION ALL
+    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
+    FROM guard.booking_attempts AS b
+    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz
+        AND b.calendar_calls IS NOT NULL
+    UNION ALL
+    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
+    FROM guard.booking_attempts AS b
+    WHERE b.state = 'booked' AND b.finished_at >= %(since)s::timestamptz
+        AND b.calendar_calls IS NOT NULL
+), recoveries AS (
+    SELECT e.key,
+        greatest(0, extract(epoch FROM e.occurred_at - opened.occurred_at))::float8 AS seconds
+    FROM guard.breaker_events AS e
+    CROSS JOIN LATERAL (
+        SELECT o.occurred_at FROM guard.breaker_events AS o
+        WHERE o.key = e.key AND o.generation < e.generation
+            AND o.from_state = 'closed' AND o.to_state = 'open'
+        ORDER BY o.generation DESC LIMIT 1
+    ) AS opened
+    WHERE e.from_state = 'half_open' AND e.to_state = 'closed'
+        AND e.recorded_at >= %(since)s::timestamptz
+), counts AS (
+    SELECT t.counter, t.label, t.total AS n FROM guard.metric_totals AS t
+    UNION ALL
+    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
+    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
+    UNION ALL
+    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
+    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
+    UNION ALL
+    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
+    WHERE b.state IN ('booked', 'recovered') AND b.finished_at >= %(since)s::timestamptz
+    GROUP BY b.state
+    UNION ALL
+    SELECT 'validations', CASE WHEN m.ok THEN 'passed' ELSE 'failed' END, count(*)
+    FROM guard.validation_metrics AS m WHERE m.measured_at >= %(since)s::timestamptz GROUP BY m.ok
+    UNION ALL
+    SELECT 'validation_failures', coalesce(m.failure_reason, 'unknown'), count(*)
+    FROM guard.validation_metrics AS m
+    WHERE NOT m.ok AND m.measured_at >= %(since)s::timestamptz GROUP BY 2
+    UNION ALL
+    SELECT 'alerts_opened', a.check_id, count(*) FROM guard.alerts AS a
+    WHERE a.first_seen_at >= %(since)s::timestamptz GROUP BY a.check_id
+    UNION ALL
+    -- every enabled check from 0: increase() misses what a series counted when it appeared
+    SELECT 'alerts_opened', k.id, 0 FROM guard.checks AS k WHERE k.enabled
+    UNION ALL
+    SELECT 'booking_retries', guard.booking_retry_outcome(s.state, s.calendar_calls), count(*)
+    FROM settled AS s WHERE guard.booking_retry_outcome(s.state, s.calendar_calls) IS NOT NULL
+    GROUP BY 2
+    UNION ALL
+    SELECT 'booking_duration',
+        s.state || '|' || guard.histogram_bucket('booking_duration', s.seconds), count(*)
+    FROM settled AS s GROUP BY 2
+    UNION ALL
+    SELECT 'booking_duration', s.state || '|sum_us', sum(round(s.seconds * 1e6))::bigint
+    FROM settled AS s GROUP BY s.state
+    UNION ALL
+    SELECT 'breaker_recovery',
+        r.key || '|' || guard.histogram_bucket('breaker_recovery', r.seconds), count(*)
+    FROM recoveries AS r GROUP BY 2
+    UNION ALL
+    SELECT 'breaker_recovery', r.key || '|sum_us', sum(round(r.seconds * 1e6))::bigint
+    FROM recoveries AS r GROUP BY r.key
+    UNION ALL
+    -- every circuit PostgreSQL knows from 0, as the checks above
+    SELECT 'breaker_recovery', s.key || '|sum_us', 0 FROM guard.breaker_state AS s
+    UNION ALL
+    -- the bucket bounds, in the one place they are defined (a label per bound, counted 0)
+    SELECT 'bounds:' || h.histogram, b.bound::text, 0
+    FROM (VALUES ('booking_duration'), ('breaker_recovery')) AS h (histogram)
+    CROSS JOIN LATERAL unnest(guard.histogram_bounds(h.histogram)) AS b (bound)
+)
+SELECT c.counter, c.label,
+    CASE WHEN c.counter = 'alerts_opened' THEN coalesce(k.rule_id, '(unknown)') END, sum(c.n)
+FROM counts AS c LEFT JOIN guard.checks AS k ON c.counter = 'alerts_opened' AND c.label = k.id
+GROUP BY 1, 2, 3
+"""
+# The settings of every transaction of a scrape, in one round trip, local to the transaction
+# (`is_local`): a session-level SET would stay on a pooled server connection (PgBouncer in
+# transaction mode) and make the next client's writes fail as read-only. A scrape's queries are
+# index probes whose cost estimates can still pass jit_above_cost; compiling them took 200 ms of
+# a 45 ms query. The statement_timeout is --statement-timeout-ms or the login's, whichever is
+# lower (a DBA's limit is never raised); the first column says whether the login's applies.
+METRIC_TRANSACTION_SETTINGS = """
+SELECT s.setting::bigint BETWEEN 1 AND %(timeout)s,
+    set_config('statement_timeout', least(nullif(s.setting::bigint, 0), %(timeout)s)::text, TRUE),
+    set_config('jit', 'off', TRUE)
+FROM pg_catalog.pg_settings AS s WHERE s.name = 'statement_timeout'
+"""
+
+# --- guard/rollout.py
+RULE_OVERRIDES = """
+SELECT o.company_id, c.name, o.stage, o.mode, e.stage, e.mode, o.set_by, o.set_at
+FROM guard.rule_company_stages AS o
+LEFT JOIN public.companies AS c ON c.id = o.company_id
+CROSS JOIN LATERAL guard.effective_rule_setting(o.rule_id, o.company_id) AS e
+WHERE o.rule_id = %s
+ORDER BY o.company_id
+"""
+RULE_LIST = """
+SELECT r.id, r.stage, r.mode, r.enabled, count(o.company_id)::integer
+FROM guard.rules AS r
+LEFT JOIN guard.rule_company_stages AS o ON o.rule_id = r.id
+GROUP BY r.id
+ORDER BY r.id
+"""
+LOCK_RULE_COMPANY_STAGES = "LOCK TABLE guard.rule_company_stages IN SHARE ROW EXCLUSIVE MODE"
+RULE_STATE = "SELECT stage, mode, enabled, constraint_names FROM guard.rules WHERE id = %s"
+UNKNOWN_COMPANIES = (
+    "SELECT array_agg(x ORDER BY x) FROM unnest(%s::bigint[]) AS x"
+    " WHERE NOT EXISTS (SELECT FROM public.companies AS c WHERE c.id = x)"
+)
+UPSERT_RULE_OVERRIDE = (
+    "INSERT INTO guard.rule_company_stages AS o (rule_id, company_id, {column})"
+    " SELECT %s, c.id, %s FROM public.companies AS c WHERE {where}"
+    " ON CONFLICT (rule_id, company_id) DO UPDATE SET {column} = EXCLUDED.{column}"
+    " RETURNING o.company_id"
+)
+UPDATE_RULE_COLUMN = "UPDATE guard.rules SET {} = %s WHERE id = %s"
+DELETE_RULE_OVERRIDES = (
+    "DELETE FROM guard.rule_company_stages AS o"
+    " WHERE o.rule_id = %s AND o.{column} IS NOT NULL AND o.{other} IS NULL{reached}"
+    " RETURNING o.company_id"
+)
+CLEAR_RULE_OVERRIDE_COLUMN = (
+    "UPDATE guard.rule_company_stages AS o SET {column} = NULL"
+    " WHERE o.rule_id = %s AND o.{column} IS NOT NULL{reached}"
+    " RETURNING o.company_id"
+)
+
+# --- guard/sample_data.py
+INSERT_SAMPLE_COMPANY = "INSERT INTO public.companies (name) VALUES (%s) RETURNING id"
+SAMPLE_CALL_IDS = "SELECT retell_call_id, id FROM public.calls WHERE company_id = %s"
+CALL_COUNT = "SELECT count(*) FROM public.calls"
+IS_SUPERUSER = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+INSERT_SAMPLE_SERVICE = (
+    "INSERT INTO public.services (company_id, name, duration_minutes)"
+    " VALUES (%s, %s, %s) RETURNING id"
+)
+INSERT_SAMPLE_CUSTOMER = (
+    "INSERT INTO public.customers (company_id, name, phone) VALUES (%s, %s, %s) RETURNING id"
+)
+COPY_SAMPLE_CALLS = (
+    "COPY public.calls (company_id, retell_call_id, from_number, to_number, status,"
+    " direction, customer_id, customer_link_status, customer_link_method,"
+    " customer_link_confidence, customer_linked_at, session_outcome, appointment_made,"
+    " appointment_link_status, appointment_linked_at, booking_id, booking_details,"
+    " booking_confirmed, booking_failed, booking_failure_reason, requires_manual_processing,"
+    " created_at, updated_at) FROM STDIN"
+)
+COPY_SAMPLE_APPOINTMENTS = (
+    "COPY public.appointments (company_id, call_id, customer_id, service_id,"
+    " calcom_v2_booking_id, source, status, starts_at, ends_at, created_at, updated_at)"
+    " FROM STDIN"
+)
+SET_REPLICA_ROLE = "SET LOCAL session_replication_role = replica"
+
+
+# --- guard/cli (lists and show): bounded output, computed in PostgreSQL
+# The largest JSON document (details) printed whole by a list or show command, in bytes of its
+# text; a larger one is printed as an excerpt (the dispatcher's bound, guard.alert_details_excerpt).
+MAX_JSON_BYTES = 16384
+# An excerpt keeps at most this many top-level scalar values, strings cut to this many characters.
+EXCERPT_KEYS = 64
+EXCERPT_STRING_CHARS = 200
+# The longest text (a message, a note, a label) printed whole by a list or show command: the same
+# 16 k as for a document, in characters.
+MAX_TEXT_CHARS = 16384
+TRUNCATED_KEY = "details_truncated"
+
+
+def bounded_json_sql(value: str, read_more: str) -> str:
+    """An SQL expression for the JSON document `value` as a list prints it: whole up to
+    MAX_JSON_BYTES, else its top-level scalar values (strings cut, at most EXCERPT_KEYS keys,
+    nested objects and arrays left out) and `details_truncated`: `{"bytes": full size,
+    "read_more": <read_more>}`. Computed in PostgreSQL, so a document of megabytes never crosses
+    the wire. `read_more` is an SQL expression (the command that prints the value whole), with
+    no `%` (the query's parameters are `%s`)."""
+    size = f"octet_length(({value})::text)"
+    return f"""(CASE
+    WHEN pg_column_size({value}) <= {MAX_JSON_BYTES} AND {size} <= {MAX_JSON_BYTES}
+        THEN {value}
+    ELSE coalesce((
+        SELECT jsonb_object_agg(e.key, e.value)
+        FROM (
+            SELECT f.key,
+                CASE WHEN jsonb_typeof(f.value) = 'string'
+                    THEN to_jsonb(left(f.value #>> '{{}}', {EXCERPT_STRING_CHARS}))
+                    ELSE f.value END AS value
+            FROM jsonb_each(
+                CASE WHEN jsonb_typeof({value}) = 'object' THEN {value} ELSE '{{}}'::jsonb END
+            ) AS f
+            WHERE jsonb_typeof(f.value) IN ('string', 'number', 'boolean', 'null')
+                AND length(f.key) <= 64 AND f.key <> '{TRUNCATED_KEY}'
+            ORDER BY f.key
+            LIMIT {EXCERPT_KEYS}
+        ) AS e
+    ), '{{}}'::jsonb) || jsonb_build_object(
+        '{TRUNCATED_KEY}', jsonb_build_object('bytes', {size}, 'read_more', {read_more})
+    )
+END)"""
+
+
+def bounded_text_sql(value: str, read_more: str) -> str:
+    """An SQL expression for the text `value` as a list prints it: whole up to MAX_TEXT_CHARS,
+    else its first MAX_TEXT_CHARS characters and `… (N characters; the rest: <read_more>)`."""
+    return (
+        f"(CASE WHEN length({value}) <= {MAX_TEXT_CHARS} THEN {value}"
+        f" ELSE left({value}, {MAX_TEXT_CHARS})"
+        f" || '… (' || length({value}) || ' characters; the rest: ' || {read_more} || ')' END)"
+    )
+
+
+# --- guard/cli/alerts.py: lists and show
+_ALERT_READ_MORE = "'guard alerts show ' || a.id || ' --full'"
+# Masked once per row (OFFSET 0 keeps the planner from copying the call into every use), then
+# cut: what is printed is what `guard alerts show ID --full` prints, shortened.
+_ALERT_MASKED = """
+CROSS JOIN LATERAL (
+    SELECT guard.mask_phone_numbers(a.message) AS message,
+           {details} AS details
+    OFFSET 0
+) AS m
+"""
+ALERT_LIST_SELECT = (
+    """
+SELECT a.id, a.severity, a.status, a.check_id, k.rule_id, a.company_id,
+       a.entity_type || coalesce(':' || a.entity_id, '') AS entity, a.occurrences,
+       a.first_seen_at, a.last_seen_at, a.resolved_at,
+       """
+    + bounded_text_sql("m.message", _ALERT_READ_MORE)
+    + """ AS message
+FROM guard.alerts AS a
+LEFT JOIN guard.checks AS k ON a.check_id = k.id
+"""
+    + _ALERT_MASKED.format(details="NULL::jsonb")
+)
+
+
+def alert_show(alerts: str, full: bool) -> str:
+    """One alert from `alerts` (guard.alerts, or the reporting view guard.alerts_report), phone
+    numbers masked: whole with `full`, else bounded as lists are."""
+    masked = _ALERT_MASKED.format(details="guard.mask_phone_numbers_json(a.details)")
+    if full:
+        return ALERT_SHOW.format(
+            alerts=alerts, message="m.message", details="m.details", masked=masked
+        )
+    return ALERT_SHOW.format(
+        alerts=alerts,
+        message=bounded_text_sql("m.message", _ALERT_READ_MORE),
+        details=bounded_json_sql("m.details", _ALERT_READ_MORE),
+        masked=masked,
+    )
+
+
+# critical first, then the most recently seen
+ALERT_LIST_ORDER = (
+    " ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], a.severity),"
+    " a.last_seen_at DESC, a.id DESC"
+)
+
+
+def alert_where(status: str, check_id: str | None, company_id: int | None) -> tuple[str, list[Any]]:
+    """The WHERE of an alert list (status "all": any status) and its parameters."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if status != "all":
+        conditions.append("a.status = %s")
+        params.append(status)
+    if check_id is not None:
+        conditions.append("a.check_id = %s")
+        params.append(check_id)
+    if company_id is not None:
+        conditions.append("a.company_id = %s")
+        params.append(company_id)
+    return (" WHERE " + " AND ".join(conditions)) if conditions else "", params
+
+
+def alert_count(where: str) -> str:
+    return "SELECT count(*) FROM guard.alerts AS a" + where
+
+
+def alert_list(where: str, limited: bool) -> str:
+    return ALERT_LIST_SELECT + where + ALERT_LIST_ORDER + (" LIMIT %s" if limited else "")
+
+
+# --- guard/cli/review.py
+# Free texts of an item: cut when long (a label or note written through SQL can be anything).
+REVIEW_TEXTS = ("claimed_by", "closed_by", "note", "claimed_by_role", "closed_by_role")
+_REVIEW_READ_MORE = "'guard review show ' || r.id || ' --full'"
+
+
+def _review_column(name: str, full: bool) -> str:
+    if full:
+        return f"r.{name}"
+    if name == "details":
+        return f"{bounded_json_sql('r.details', _REVIEW_READ_MORE)} AS details"
+    if name in REVIEW_TEXTS:
+        return f"{bounded_text_sql(f'r.{name}', _REVIEW_READ_MORE)} AS {name}"
+    return f"r.{name}"
+
+
+def review_items_select(columns: Sequence[str], full: bool = False) -> str:
+    """SELECT of the item columns over `... AS r`: bounded (details as an excerpt, long texts
+    cut) unless `full`."""
+    return "SELECT " + ", ".join(_review_column(c, full) for c in columns)
+
+
+def review_item_count(items: str) -> str:
+    return f"SELECT count(*) FROM {items} AS r WHERE r.status = ANY(%s)"
+
+
+def review_item_list(columns: Sequence[str], items: str, limited: bool) -> str:
+    return (
+        f"{review_items_select(columns)} FROM {items} AS r WHERE r.status = ANY(%s)"
+        " ORDER BY r.priority, r.created_at, r.id" + (" LIMIT %s" if limited else "")
+    )
+
+
+def review_item(columns: Sequence[str], items: str, full: bool) -> str:
+    return f"{review_items_select(columns, full)} FROM {items} AS r WHERE r.id = %s"
+
+
+def review_claim(columns: Sequence[str]) -> str:
+    return (
+        f"{review_items_select(columns)} FROM guard.review_claim(%s, %s) AS r"
+        " ORDER BY r.priority, r.created_at"
+    )
+
+
+def review_close(columns: Sequence[str]) -> str:
+    return f"{review_items_select(columns)} FROM guard.review_close(%s, %s, %s, %s, %s) AS r"
+
+
+# --- guard/cli/tenant.py
+TENANT_CHANGE = {
+    "tenant_grant": "SELECT guard.tenant_grant(%s, %s)",
+    "tenant_revoke": "SELECT guard.tenant_revoke(%s, %s)",
+}
+
+
+def tenant_list(columns: Sequence[str]) -> str:
+    return "SELECT " + ", ".join(columns) + " FROM guard.tenant_list()"
+
+
+# --- guard/dispatch/loop.py
+
+
+def listen(channel: str) -> str:
+    """LISTEN on one of Booking Guard's own channels (a fixed identifier, never user input)."""
+    return f"LISTEN {channel}"
+
+
+# --- guard/breaker/control.py (the operator's reads of PostgreSQL)
+
+
+def _loadable_time(column: str) -> str:
+    """A timestamptz column as psycopg can load it: NULL for infinity and for dates outside
+    years 1 to 9999 (which no writer of Booking Guard produces, but a row may hold)."""
+    return (
+        f"CASE WHEN {column} BETWEEN '0001-01-02 00:00:00+00' AND '9999-12-30 00:00:00+00'"
+        f" THEN {column} END AS {column}"
+    )
+
+
+BREAKER_STATES = (
+    "SELECT key, state, generation, failure_count, success_count,"
+    f" {_loadable_time('opened_at')}, {_loadable_time('changed_at')}"
+    " FROM guard.breaker_state ORDER BY key"
+)
+BREAKER_EVENTS = (
+    "SELECT generation, from_state, to_state, reason, failure_count, success_count,"
+    f" actor, host, pid, {_loadable_time('occurred_at')} FROM guard.breaker_events"
+    " WHERE key = %s ORDER BY generation DESC LIMIT %s"
+)
+
+
+# --- guard/dispatch/message.py (a statement shown to a person, not sent)
+
+
+def read_alert_details(alert_id: int) -> str:
+    """What a person runs to read an alert's whole details."""
+    return f"SELECT details FROM guard.alerts WHERE id = {int(alert_id)}"
+
+
+# --- guard/rollout.py (which companies a rollout reaches)
+OVERRIDES_OF_COMPANIES = " AND o.company_id IN (SELECT c.id FROM public.companies AS c WHERE {})"
+
+
+def companies_condition(
+    percent: int | None, companies: Sequence[int]
+) -> tuple[str, tuple[Any, ...]]:
+    """A WHERE condition on public.companies AS c: a percentage of them, or the ones named."""
+    if percent is not None:
+        return "guard.rollout_bucket(c.id) < %s", (percent,)
+    return "c.id = ANY(%s::bigint[])", (list(companies),)

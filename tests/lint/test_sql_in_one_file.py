@@ -1,0 +1,75 @@
+"""Every SQL statement the runtime sends is named in guard/queries.py; the schema engine
+(guard/db/) keeps its catalog introspection with it. A statement, or a piece of one, written
+anywhere else in guard/ fails here, so there is one place to read what Booking Guard asks
+PostgreSQL."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+GUARD = Path(__file__).resolve().parents[2] / "guard"
+# A statement's start, or a clause of one.
+SQL = re.compile(
+    r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|SET|LISTEN|NOTIFY|UNLISTEN|SHOW|RESET|CREATE|DROP"
+    r"|ALTER|COPY|LOCK|EXPLAIN|TRUNCATE|VACUUM|ANALYZE)\s"
+    r"|\s(FROM|WHERE|ORDER BY|GROUP BY|JOIN|RETURNING|LIMIT|THEN|ELSE)\s"
+    r"|^\s*(FROM|WHERE|ORDER BY|AND|OR|LIMIT|CROSS JOIN|LEFT JOIN)\s"
+    r"|\bguard\.\w+\("
+)
+# Text shown to a person, never sent: (file, the string as written).
+SHOWN_NOT_SENT = {
+    ("guard/cli/alerts.py", " (`SELECT id FROM guard.checks` lists them)"),  # an error's hint
+    ("guard/dispatch/store.py", " SET "),  # the ALTER ROLE an error message suggests
+}
+
+
+def _strings(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_sql_text_lives_in_the_queries_file() -> None:
+    runtime = [
+        path
+        for path in sorted(GUARD.rglob("*.py"))
+        if path.relative_to(GUARD).parts[0] != "db" and path.name != "queries.py"
+    ]
+    assert len(runtime) > 50, "the walk must see the runtime"
+    found = [
+        f"{path.relative_to(GUARD.parent)}:{line}: {text[:60]!r}"
+        for path in runtime
+        for line, text in _strings(path)
+        if SQL.search(text)
+        and (path.relative_to(GUARD.parent).as_posix(), text) not in SHOWN_NOT_SENT
+    ]
+    assert found == []
+
+
+def test_the_detector_sees_a_statement_and_a_clause() -> None:
+    assert SQL.search("SELECT 1")
+    assert SQL.search("SELECT guard.tenant_grant(%s, %s)")
+    assert SQL.search(" AND o.company_id IN (SELECT 1)")
+    assert SQL.search("LISTEN guard_alerts")
+    assert not SQL.search("select a channel")  # lower case prose
+    assert not SQL.search("Guard watch delivers alerts")
+
+
+def test_the_queries_file_holds_statements() -> None:
+    text = (GUARD / "queries.py").read_text()
+    assert len(re.findall(r"^[A-Z][A-Z_]+ = ", text, re.MULTILINE)) > 100
