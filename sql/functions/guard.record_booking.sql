@@ -1,8 +1,9 @@
 -- I7, the booking path for any client (docs/booking-path.md, step 3).
 -- Record the calendar's booking of an attempt (guard.begin_booking) in one call, in a
--- transaction of its own: insert the appointment, put the booking uid on the call (the triggers
--- derive its flags), validate (guard.validate_booking), check the deferred constraints, and
--- close the attempt (guard.complete_booking_attempt). outcome:
+-- transaction of its own: insert the appointment and put the booking uid on the call
+-- (guard.record_calendar_booking; the triggers derive its flags), validate
+-- (guard.validate_booking), check the deferred constraints, and close the attempt
+-- (guard.complete_booking_attempt). outcome:
 --   booked          recorded and valid; the attempt is closed as booked
 --   recovered       the same, for an attempt past its timeout or marked unknown
 --   already_booked  the call already has an active appointment carrying this booking uid
@@ -71,23 +72,12 @@ BEGIN
     END IF;
 
     BEGIN
-        INSERT INTO public.appointments (
-            company_id, call_id, customer_id, service_id, calcom_v2_booking_id, source,
-            starts_at, ends_at
-        )
-        VALUES (
-            attempt.company_id, attempt.call_id, attempt.customer_id, attempt.service_id,
-            record_booking.booking_uid, record_booking.source, record_booking.starts_at,
-            record_booking.ends_at
-        )
-        RETURNING id INTO appointment_id;
-        UPDATE public.calls AS c
-        SET
-            booking_id = record_booking.booking_uid,
-            booking_details = coalesce(record_booking.booking_details, '{}'),
-            booking_confirmed = TRUE,
-            updated_at = guard.to_app_time(now(), c.updated_at, guard.app_time_zone())
-        WHERE c.id = attempt.call_id;
+        -- the appointment and the uid on the call, written as every booking is recorded
+        appointment_id := guard.record_calendar_booking(
+            attempt.call_id, attempt.service_id, record_booking.booking_uid,
+            record_booking.starts_at, record_booking.ends_at, record_booking.booking_details,
+            record_booking.source
+        );
         SELECT v.ok, v.reason, v.details, v.latency_ms
         INTO valid, validation_reason, validation_details, validation_latency
         FROM guard.validate_booking(attempt.call_id, appointment_id, record_booking.booking_uid) AS v;
