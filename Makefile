@@ -157,17 +157,18 @@ generated: setup
 	$(BIN)/python -m devtools.generate $(GENERATE_ARGS)
 
 # Benchmarks print tables (ratios measured in the same run); each takes minutes on 2 cores.
+# bench.record keeps what each printed in results/bench/ (results/README.md).
 bench: setup
-	$(BIN)/python -m bench.workload
-	$(BIN)/python -m bench.workload --saturated
-	$(BIN)/python -m bench.triggers
-	$(BIN)/python -m bench.instructions
-	$(BIN)/python -m bench.breaker
-	$(BIN)/python -m bench.masking
-	$(BIN)/python -m bench.detect
-	$(BIN)/python -m bench.validate
-	$(BIN)/python -m bench.tenant_rls
-	$(BIN)/python -m bench.online --scale 1 --check
+	$(BIN)/python -m bench.record workload
+	$(BIN)/python -m bench.record workload --saturated
+	$(BIN)/python -m bench.record triggers
+	$(BIN)/python -m bench.record instructions
+	$(BIN)/python -m bench.record breaker
+	$(BIN)/python -m bench.record masking
+	$(BIN)/python -m bench.record detect
+	$(BIN)/python -m bench.record validate
+	$(BIN)/python -m bench.record tenant_rls
+	$(BIN)/python -m bench.record online --scale 1 --check
 
 # The regression run for online changes at volume: `guard db apply` then `guard db validate` on a
 # 2-million-call legacy database under a live reader and writer (the writer updates old rows

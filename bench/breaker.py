@@ -270,13 +270,13 @@ def print_table(report: dict[str, Any]) -> None:
     Console(soft_wrap=True).print(peers)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url", help="use this Redis instead of a throwaway server")
     parser.add_argument("--calls", type=int, default=2000, help="calls per row per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     server = None
     redis_url = args.redis_url
@@ -294,40 +294,7 @@ def main() -> int:
         print(json.dumps(report, indent=2))
     else:
         print_table(report)
-    write_results(report)
     return 0
-
-
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "bench"
-
-
-def write_results(report: dict[str, Any]) -> None:
-    """results/bench/breaker.json and breaker.md: the run a change cites (results/README.md)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    ran = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    (RESULTS / "breaker.json").write_text(json.dumps({"ran": ran, **report}, indent=1) + "\n")
-    lines = [
-        "# The last `python bench/breaker.py` run",
-        "",
-        f"<!-- written by bench/breaker.py: {ran}, {report['calls_per_row']} calls per row,"
-        f" redis-py parser {report['redis_parser']} -->",
-        "",
-        "| row | median µs | p99 µs | x PING | target | met |",
-        "|---|---|---|---|---|---|",
-    ]
-    met = {True: "yes", False: "NO", None: ""}
-    lines += [
-        f"| {r['label']} | {r['median_us']:.2f} | {r['p99_us']:.2f} | {r['x_ping']:.2f} |"
-        f" {r['target']} | {met[r['meets_target']]} |"
-        for r in report["rows"]
-    ]
-    lines += ["", "| Booking Guard | peer | ratio | target | met |", "|---|---|---|---|---|"]
-    lines += [
-        f"| {p['guard']} | {p['peer']} | {p['ratio']:.2f} | <= {p['at_most']:g}x |"
-        f" {met[p['meets_target']]} |"
-        for p in report["peers"]
-    ]
-    (RESULTS / "breaker.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

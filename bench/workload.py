@@ -839,7 +839,7 @@ def print_by_kind(report: dict[str, Any]) -> None:
         print(f"| {kind} | {share:.0%} | {' | '.join(cells)} |{extra}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -858,7 +858,7 @@ def main() -> None:
         help="count server instructions per lifecycle (valgrind) instead of running the load",
     )
     parser.add_argument("--lifecycles", type=int, default=200, help="with --instructions")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.instructions:
         variants = [v for v in args.variants.split(",") if v]
         if set(variants) - set(VARIANTS) or "a" not in variants:
