@@ -324,13 +324,14 @@ def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
     """Run due jobs until Ctrl-C. No primary at start (unreachable, or the URL reaches a
     standby, as during a failover) or lost later: retried with the backoff of `guard watch`
     (reconnect_delay), and the loop goes on once a primary answers."""
-    click.echo("running due jobs; Ctrl-C stops")
     # SIGTERM (a service manager's stop) ends the loop as Ctrl-C does, but exits 0; a job cut
     # short rolls back with its transaction and runs again when next due.
     signal.signal(signal.SIGTERM, _stopped_by)
     failures = 0
     checked = False
     try:
+        # Said inside the try: a Ctrl-C right after it still ends in "stopped", exit 130.
+        click.echo("running due jobs; Ctrl-C stops")
         while True:
             try:
                 with connect(
