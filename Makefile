@@ -130,7 +130,7 @@ migration: setup
 # immutable from then on (tests/db/test_releases.py).
 release: setup
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
-	$(BIN)/python -m guard.db.releases record $(VERSION)
+	$(BIN)/python -m guard.schema.releases record $(VERSION)
 
 # The breaker's Redis fast path against the OLDEST redis-py that pyproject.toml allows (its lower
 # bound, installed beside the venv): the pin must be what the code really needs. Run it in CI.
@@ -147,7 +147,7 @@ check-redis-floor: setup
 
 # After changing sql/ or migrations/, everything generated from them (devtools/), each
 # checked by a test: the catalog snapshot `guard db verify` and `guard db apply` compare with
-# (guard/db/canonical_snapshot.json), the table of locks per migration in docs/dba.md (observed
+# (guard/schema/canonical_snapshot.json), the table of locks per migration in docs/dba.md (observed
 # again only when migrations/ changed: it carries their fingerprint), docs/invariant-map.md (from
 # the `-- I<n>` tags of sql/, guard.rules and the migrations), and the column reference for BI
 # users (docs/bi-columns.md and docs/bi.md's column tables, from the comments of sql/comments/).

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from guard.embedded import EmbeddedCluster
+from guard.demo.embedded import EmbeddedCluster
 
 # The templates and a clone fit in shared_buffers; no autovacuum worker competes with a run.
 BENCH_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "autovacuum": "off"}

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
 TARGET_OUTPUT_MB = 2.0

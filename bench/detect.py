@@ -3,10 +3,10 @@
     python bench/detect.py [--calls N] [--repeat N] [--json]
 
 One throwaway cluster under /tmp (PostgreSQL runs as the ``postgres`` OS user when we are root,
-see guard/embedded.py). The database plays an adopted legacy database: migrations up to
+see guard/demo/embedded.py). The database plays an adopted legacy database: migrations up to
 0004_guard_tables, then N calls (default 1 000 000) over 30 days for 10 companies, written as an
 old application wrote them (triggers bypassed with session_replication_role = replica, so the
-bad rows get in), with the incident's bad-row rates (guard.sample_data.PROBLEM_RATES) and about
+bad rows get in), with the incident's bad-row rates (guard.demo.sample_data.PROBLEM_RATES) and about
 half of the calls booked with an appointment; then the remaining migrations (whose NOT VALID
 constraints leave the old rows alone), ANALYZE.
 
@@ -37,8 +37,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
-from guard.sample_data import PROBLEM_RATES
+from guard.demo.sample_data import PROBLEM_RATES
+from guard.schema.migrate import Migrator
 
 CALLS = 1_000_000
 COMPANIES = 10

@@ -47,8 +47,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
-from guard.embedded import pg_cron_available
+from guard.demo.embedded import pg_cron_available
+from guard.schema.migrate import Migrator
 
 RATE = 1_000_000 / 86_400
 PHANTOM_TARGET_S = 60.0

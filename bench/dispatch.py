@@ -34,9 +34,9 @@ from typing import Any
 import psycopg
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
-from guard.dispatch.store import DeliveryStore
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
+from guard.ops.dispatch.store import DeliveryStore
+from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
 GUARD = str(Path(sys.executable).with_name("guard"))

@@ -42,8 +42,8 @@ from prometheus_client import generate_latest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
-from guard.metrics import SERIES, GuardCollector, registry_for
+from guard.ops.metrics import SERIES, GuardCollector, registry_for
+from guard.schema.migrate import Migrator
 
 CALLS = 1_000_000
 ALERTS = 100_000

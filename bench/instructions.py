@@ -105,8 +105,8 @@ from bench.triggers import (
 )
 from bench.triggers import CALLS as TEMPLATE_CALLS
 from bench.workload import APP_LOGIN, BARE_GRANTS, BARE_MIGRATION
-from guard.db.migrate import Migrator
-from guard.embedded import EmbeddedCluster, as_server_user, pg_bindir
+from guard.demo.embedded import EmbeddedCluster, as_server_user, pg_bindir
+from guard.schema.migrate import Migrator
 
 INSERT_ROWS = 10_000  # the one-statement insert; --insert-rows 100000 takes about 30 minutes
 WARMUP_ROWS = 6  # past the five custom plans the plan cache makes before choosing

@@ -37,7 +37,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 
 ROWS = 50_000
 DATABASE = "bench_masking"

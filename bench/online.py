@@ -1,34 +1,32 @@
 """Online schema change: `guard db apply` then `guard db validate` on a live legacy database.
 
 A legacy database (as an old application left it: no Booking Guard yet, the kinds of bad rows
-guard/sample_data.py has) of 2 million calls and 1.2 million appointments at --scale 1. While an
-application writer inserts and updates at a steady rate, a BI reader holds a 25-second
-transaction on calls (a 25 s query: it holds a snapshot and an ACCESS SHARE lock), and then
-`guard db apply` runs, as a separate process; then a new 25 s reader and `guard db validate`.
-Besides its recent calls the writer updates one old (legacy) call every tick, a random one: the
-rows `guard db validate` reconciles, so a reconcile batch that holds their row locks long shows.
-`--writer oldest` is the application of a live adoption instead: every 50 ms it inserts a call and
-then updates one of the 5,000 oldest calls, in id order, round and round, each statement in its
-own transaction, the two measured as one write (the oldest calls are the rows validate's first
-batches lock and apply's migrations reach first). `--fixture adopt` loads that adoption's share of
-bad rows: 5 % of calls without direction, 0.05 % with a customer and no link status (the others
-have a valid one), every call with an appointment with flags that contradict it (1.2 million),
-and one appointment of another company than its call, so the company foreign key stays NOT VALID
-(validate exits 1 naming only it, which the target accepts). Every run counts the fixture's bad
-rows per kind right after loading and prints them next to the expected count and to what
-`guard db validate` corrected; an adopt fixture more than 10 % off the tracker's counts stops
-the run before it starts (FixtureSharesOff).
-Printed per step: its total time and the writer's p50, p99 and worst latency, next to the same
-figures over a window with no migration running (measured in the same run, reader open too).
-A third session samples every 10 ms what the writer waits for: a lock (pg_blocking_pids: the
-blocker, the lock asked for, the blocker's statement, and whether the blocker itself waits) or
-anything else (an IO or LWLock wait event: the disk, a buffer, not a lock); per step the waits
-seen most often are printed, and under each of the step's slowest writes what was seen during
-that write, so a stall names its cause. The guard
-command's progress lines are timed as they come: each step's slowest writes are printed with the
-line that was last printed before them (what the command was doing), and with the kernel's dirty
-and writeback pages at that moment (/proc/vmstat, where there is one): a write that waited on no
-lock mostly waited for the kernel to write back pages.
+guard/demo/sample_data.py has) of 2 million calls and 1.2 million appointments at --scale 1. While
+an application writer inserts and updates at a steady rate, a BI reader holds a 25-second
+transaction on calls (a 25 s query: it holds a snapshot and an ACCESS SHARE lock), and then `guard
+db apply` runs, as a separate process; then a new 25 s reader and `guard db validate`. Besides its
+recent calls the writer updates one old (legacy) call every tick, a random one: the rows `guard db
+validate` reconciles, so a reconcile batch that holds their row locks long shows. `--writer oldest`
+is the application of a live adoption instead: every 50 ms it inserts a call and then updates one of
+the 5,000 oldest calls, in id order, round and round, each statement in its own transaction, the two
+measured as one write (the oldest calls are the rows validate's first batches lock and apply's
+migrations reach first). `--fixture adopt` loads that adoption's share of bad rows: 5 % of calls
+without direction, 0.05 % with a customer and no link status (the others have a valid one), every
+call with an appointment with flags that contradict it (1.2 million), and one appointment of another
+company than its call, so the company foreign key stays NOT VALID (validate exits 1 naming only it,
+which the target accepts). Every run counts the fixture's bad rows per kind right after loading and
+prints them next to the expected count and to what `guard db validate` corrected; an adopt fixture
+more than 10 % off the tracker's counts stops the run before it starts (FixtureSharesOff). Printed
+per step: its total time and the writer's p50, p99 and worst latency, next to the same figures over
+a window with no migration running (measured in the same run, reader open too). A third session
+samples every 10 ms what the writer waits for: a lock (pg_blocking_pids: the blocker, the lock asked
+for, the blocker's statement, and whether the blocker itself waits) or anything else (an IO or
+LWLock wait event: the disk, a buffer, not a lock); per step the waits seen most often are printed,
+and under each of the step's slowest writes what was seen during that write, so a stall names its
+cause. The guard command's progress lines are timed as they come: each step's slowest writes are
+printed with the line that was last printed before them (what the command was doing), and with the
+kernel's dirty and writeback pages at that moment (/proc/vmstat, where there is one): a write that
+waited on no lock mostly waited for the kernel to write back pages.
 
 Targets: worst write during apply and during validate <= 150 ms with the reader open, and apply
 completes (after the reader ends). `make bench-online` runs it at --scale 1 with --check (exit 1
@@ -111,7 +109,7 @@ ADD COLUMN customer_link_confidence numeric(5, 2), ADD COLUMN customer_linked_at
 """
 
 # Each call falls in a bucket 0-99 (a fixed hash of its number) that decides its shape, at the
-# rates of guard/sample_data.py: 4 % phantom bookings, 3 % flags that deny an existing
+# rates of guard/demo/sample_data.py: 4 % phantom bookings, 3 % flags that deny an existing
 # appointment, 2 % contradicting flags, 3 % voice-agent appointments linked to no call, 3 %
 # booking failures, 52 % consistent bookings, the rest information only. Independently 7 % have
 # no direction and 30 % a customer (of their own company) linked without any link status (the
@@ -721,9 +719,9 @@ def main(argv: list[str] | None = None) -> int:
         "--fixture",
         choices=FIXTURES,
         default="sample",
-        help="sample: guard/sample_data.py's shares of bad rows; adopt: 5 %% without direction,"
-        " 0.05 %% with a customer and no link status, 1.2 million contradicting flags, one"
-        " foreign-key breach that stays NOT VALID",
+        help="sample: guard/demo/sample_data.py's shares of bad rows; adopt: 5 %% without"
+        " direction, 0.05 %% with a customer and no link status, 1.2 million contradicting flags,"
+        " one foreign-key breach that stays NOT VALID",
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(

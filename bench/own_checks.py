@@ -52,8 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
 from bench.instructions import count_instructions
-from guard.db.migrate import Migrator
-from guard.embedded import EmbeddedCluster
+from guard.demo.embedded import EmbeddedCluster
+from guard.schema.migrate import Migrator
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_COMMIT = "d4facb0"

@@ -33,8 +33,8 @@ from bench._cluster import bench_cluster
 from guard import booking, queries
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
-from guard.db.migrate import Migrator
 from guard.retry import RetryPolicy
+from guard.schema.migrate import Migrator
 
 SERVICE = 7
 TURN = 50

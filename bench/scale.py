@@ -69,7 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import detect, detect_burst, dispatch, exporter, online
 from bench._cluster import bench_cluster, restart_durable
-from guard.sample_data import PROBLEM_RATES
+from guard.demo.sample_data import PROBLEM_RATES
 
 SIZES = (1_000_000, 3_000_000, 10_000_000)
 CALLS_PER_DAY = 33_000

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
 from bench.detect import LEGACY_UNTIL, load_sql
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 
 CALLS = 200_000
 DATABASE = "bench_tenant_rls"

@@ -4,7 +4,7 @@
                              [--generic-plans]
 
 Runs as root or as any user (PostgreSQL itself runs as the ``postgres`` OS user when we are root,
-see guard/embedded.py). One throwaway cluster under /tmp; one template database per fillfactor
+see guard/demo/embedded.py). One throwaway cluster under /tmp; one template database per fillfactor
 block, migrated with guard's Migrator and loaded with 3 companies and 250 000 calls; every single
 measurement clones a fresh database from that template (``CREATE DATABASE ... TEMPLATE``), so all
 of them start from the same state, and drops it afterwards.
@@ -35,12 +35,11 @@ firing must not make a big statement slow. Timed: the measured statement(s) plus
 Figures are medians over --repeat rounds; the rounds are interleaved (round 1 of every row, then
 round 2, ...) so that load from elsewhere on the machine hits all rows alike.
 
-The cluster: fsync off (guard.embedded), shared_buffers 1GB, autovacuum off; each clone's tables
-and indexes are loaded into shared_buffers (pg_prewarm) before the measurement. jit stays at the
-server default (on) unless --no-jit. --generic-plans sets plan_cache_mode = force_generic_plan:
-what a long-lived connection's triggers run with once PostgreSQL has switched their cached plans
-to generic ones (parameters instead of constants). A default run takes about 10-12 minutes on
-2 cores.
+The cluster: fsync off (guard.demo.embedded), shared_buffers 1GB, autovacuum off; each clone's
+tables and indexes are loaded into shared_buffers (pg_prewarm) before the measurement. jit stays at
+the server default (on) unless --no-jit. --generic-plans sets plan_cache_mode = force_generic_plan:
+what a long-lived connection's triggers run with once PostgreSQL has switched their cached plans to
+generic ones (parameters instead of constants). A default run takes about 10-12 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -61,8 +60,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
-from guard.embedded import EmbeddedCluster
+from guard.demo.embedded import EmbeddedCluster
+from guard.schema.migrate import Migrator
 
 CALLS = 250_000
 COMPANIES = 3

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from bench._cluster import bench_cluster
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 
 TARGET_P95_MS = 1.0
 

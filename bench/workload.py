@@ -80,8 +80,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._cluster import bench_cluster
 from bench.triggers import AT_ONCE_SQL, ROW_LEVEL_SQL
-from guard.db.migrate import Migrator
-from guard.embedded import EmbeddedCluster
+from guard.demo.embedded import EmbeddedCluster
+from guard.schema.migrate import Migrator
 
 COMPANIES = 3
 SERVICES_PER_COMPANY = 2

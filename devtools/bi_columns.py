@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from devtools.database import Databases
-from guard.db.connection import open_connection
+from guard.connection import open_connection
 from guard.errors import GuardError
 
 REFERENCE = "docs/bi-columns.md"

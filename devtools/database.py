@@ -10,10 +10,10 @@ from contextlib import contextmanager
 
 from psycopg import sql
 
-from guard.db.canonical import build_from_canonical
-from guard.db.connection import open_connection
-from guard.db.migrate import Migrator
-from guard.embedded import EmbeddedCluster, scratch_directory
+from guard.connection import open_connection
+from guard.demo.embedded import EmbeddedCluster, scratch_directory
+from guard.schema.canonical import build_from_canonical
+from guard.schema.migrate import Migrator
 
 # pg_cron (when installed) is preloaded for a database none of the generators use, as in the
 # tests: the catalogs they read are those of a database without it.

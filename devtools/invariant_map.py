@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.database import Databases
-from guard.db.connection import open_connection
+from guard.connection import open_connection
 from guard.resources import canonical_files, migrations_dir, sql_dir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,11 +2,12 @@
 canonical sql/ files and what the existing migrations build.
 
 Functions, views, triggers, policies and grants are never written into a migration: `guard db
-apply` applies them from sql/ (guard.db.definitions), so a change of those alone needs no
+apply` applies them from sql/ (guard.schema.definitions), so a change of those alone needs no
 migration file, and the tool says so. What remains is what only a versioned migration changes:
 tables, columns, constraints, indexes and the data sql/data/'s upserts cannot change. Both
 databases are built (the migrations with sql/'s definitions, and sql/ alone) and compared with
-guard.db.catalog (the snapshot `guard db verify` uses). What the tool can write safely it writes:
+guard.schema.catalog (the snapshot `guard db verify` uses). What the tool can write safely it
+writes:
 
 - a new table: its canonical file (sql/tables/NAME.sql, with its indexes and comments), and
   `DROP TABLE` in the rollback;
@@ -20,7 +21,7 @@ a TODO too, and `make generated` and the tests follow (docs/contributing.md).
 
     python -m devtools.new_migration NAME [--database-url URL]
 
-Without --database-url it starts a throwaway PostgreSQL (guard.embedded); with one, it creates
+Without --database-url it starts a throwaway PostgreSQL (guard.demo.embedded); with one, it creates
 and drops two scratch databases through that server (a role with CREATEDB).
 """
 
@@ -40,12 +41,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from guard.db import catalog
-from guard.db.canonical import build_from_canonical
-from guard.db.connection import open_connection
-from guard.db.migrate import Migrator
+from guard.connection import open_connection
 from guard.errors import GuardError
 from guard.resources import migrations_dir, sql_dir
+from guard.schema import catalog
+from guard.schema.canonical import build_from_canonical
+from guard.schema.migrate import Migrator
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{2,50}$")
 
@@ -124,7 +125,7 @@ def _server(database_url: str | None) -> Iterator[str]:
     if database_url:
         yield database_url
         return
-    from guard.embedded import EmbeddedCluster  # noqa: PLC0415 - only without --database-url
+    from guard.demo.embedded import EmbeddedCluster  # noqa: PLC0415 - only without --database-url
 
     with tempfile.TemporaryDirectory(prefix="guard-migration-", dir="/tmp") as tmp:
         Path(tmp).chmod(0o755)

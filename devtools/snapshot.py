@@ -1,4 +1,4 @@
-"""guard/db/canonical_snapshot.json: the catalog of a database built from the canonical sql/
+"""guard/schema/canonical_snapshot.json: the catalog of a database built from the canonical sql/
 files, which `guard db verify` and `guard db apply` compare a database with, and the digest of
 the definitions it was made from (`guard db apply` trusts the snapshot only for those)."""
 
@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 from devtools.database import Databases
-from guard.db import catalog, definitions
-from guard.db.connection import open_connection
+from guard.connection import open_connection
 from guard.errors import GuardError
+from guard.schema import catalog, definitions
 
-PATH = "guard/db/canonical_snapshot.json"
+PATH = "guard/schema/canonical_snapshot.json"
 # The stored view texts are as this version prints them; another version reprints them
-# (guard.db.catalog.as_printed_by) before comparing.
+# (guard.schema.catalog.as_printed_by) before comparing.
 SERVER_VERSION = 15
 
 

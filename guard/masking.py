@@ -1,5 +1,5 @@
 """Phone numbers masked by Booking Guard's one rule, in Python: what leaves the database through
-the dispatcher (guard/dispatch/message.py) and what the booking path logs (guard/booking.py).
+the dispatcher (guard/ops/dispatch/message.py) and what the booking path logs (guard/booking.py).
 
 The rule is written once, in ``sql/functions/guard.mask_phone_numbers.sql`` (its comment says it
 in words): this module reads that function's patterns, digit blocks and punctuation from the

@@ -1,7 +1,7 @@
 """Every SQL statement the runtime sends, by name.
 
 One file to read what Booking Guard asks PostgreSQL, as procrastinate keeps its SQL. The schema
-engine (guard/db/) keeps its catalog introspection with it; a test refuses SQL text anywhere
+engine (guard/schema/) keeps its catalog introspection with it; a test refuses SQL text anywhere
 else in guard/ (tests/lint/test_sql_in_one_file.py). Grouped by the module that sends them;
 the comment above a statement says why it is shaped as it is.
 """
@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+# --- guard/connection.py
+# Behind PgBouncer the answering server's pid differs from the one the connection was given.
+BACKEND_PID = "SELECT pg_backend_pid()"
 
 # --- guard/booking.py
 BEGIN_BOOKING = (
@@ -215,7 +219,7 @@ MAY_RUN_JOBS = "SELECT has_function_privilege('guard.run_job(text)', 'EXECUTE')"
 NOW = "SELECT now()"
 JOB_COMMAND = "SELECT guard.job_command(%s), clock_timestamp()"
 
-# --- guard/daily_report.py
+# --- guard/ops/daily_report.py
 DAILY_REPORT_ROWS = """
 SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
        v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
@@ -264,14 +268,14 @@ STORE_DAILY_REPORT = "INSERT INTO guard.daily_reports SELECT * FROM guard.comput
 HAS_DAILY_REPORT_FUNCTION = "SELECT to_regprocedure('guard.daily_report(date)') IS NOT NULL"
 DAILY_REPORT_ROW_COUNT = "SELECT count(*) FROM guard.daily_report(%s)"
 
-# --- guard/demo_story.py
+# --- guard/demo/story.py
 DEMO_BOOKABLE_CALLS = (
     "SELECT c.id, s.id FROM calls AS c JOIN services AS s ON s.company_id = c.company_id"
     " WHERE c.session_outcome = 'information_only' ORDER BY c.id, s.id LIMIT 20"
 )
 RECONCILE_EVERYTHING = "SELECT action, affected FROM guard.reconcile()"
 
-# --- guard/detection.py
+# --- guard/ops/detection.py
 # The timer of statement_timeout starts with a top-level statement, so a function cannot arm it
 # for itself: whoever runs a detection pass arms it for the statement that follows.
 ARM_DETECTION_TIMEOUT = (
@@ -287,12 +291,12 @@ OPEN_ALERT_ID_RANGE = "SELECT min(id), max(id) FROM guard.alerts WHERE status = 
 RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s)"
 RECHECK_ALERTS_BETWEEN = "SELECT * FROM guard.recheck_alerts_between(%s, %s)"
 
-# --- guard/dispatch/loop.py
+# --- guard/ops/dispatch/loop.py
 LISTEN_CHANNEL = "LISTEN {}"
 NOTIFY_CHANNEL = "NOTIFY {}"
 UNLISTEN_CHANNEL = "UNLISTEN {}"
 
-# --- guard/dispatch/store.py
+# --- guard/ops/dispatch/store.py
 LOGIN_SETTING = "SELECT current_setting(%s), session_user::text"
 DRAIN_DETECTION_QUEUE = "SELECT guard.drain_detection_queue()"
 SECONDS_UNTIL_DETECTION_DUE = (
@@ -339,7 +343,7 @@ RETRYING_DELIVERY_COUNTS = (
     " GROUP BY d.channel ORDER BY d.channel"
 )
 
-# --- guard/metrics.py
+# --- guard/ops/metrics.py
 # What "can read PostgreSQL" means for guard_up: connected to a primary (a hot standby is not what
 # the exporter is for: docs/runbooks.md), and the Booking Guard schema is there. The server's
 # clock too: ages of cached rows are computed against it.
@@ -581,7 +585,7 @@ SELECT s.setting::bigint BETWEEN 1 AND %(timeout)s,
 FROM pg_catalog.pg_settings AS s WHERE s.name = 'statement_timeout'
 """
 
-# --- guard/rollout.py
+# --- guard/ops/rollout.py
 RULE_OVERRIDES = """
 SELECT o.company_id, c.name, o.stage, o.mode, e.stage, e.mode, o.set_by, o.set_at
 FROM guard.rule_company_stages AS o
@@ -621,7 +625,7 @@ CLEAR_RULE_OVERRIDE_COLUMN = (
     " RETURNING o.company_id"
 )
 
-# --- guard/sample_data.py
+# --- guard/demo/sample_data.py
 INSERT_SAMPLE_COMPANY = "INSERT INTO public.companies (name) VALUES (%s) RETURNING id"
 SAMPLE_CALL_IDS = "SELECT retell_call_id, id FROM public.calls WHERE company_id = %s"
 CALL_COUNT = "SELECT count(*) FROM public.calls"
@@ -836,7 +840,7 @@ def tenant_list(columns: Sequence[str]) -> str:
     return "SELECT " + ", ".join(columns) + " FROM guard.tenant_list()"
 
 
-# --- guard/dispatch/loop.py
+# --- guard/ops/dispatch/loop.py
 
 
 def listen(channel: str) -> str:
@@ -868,7 +872,7 @@ BREAKER_EVENTS = (
 )
 
 
-# --- guard/dispatch/message.py (a statement shown to a person, not sent)
+# --- guard/ops/dispatch/message.py (a statement shown to a person, not sent)
 
 
 def read_alert_details(alert_id: int) -> str:
@@ -876,7 +880,7 @@ def read_alert_details(alert_id: int) -> str:
     return f"SELECT details FROM guard.alerts WHERE id = {int(alert_id)}"
 
 
-# --- guard/rollout.py (which companies a rollout reaches)
+# --- guard/ops/rollout.py (which companies a rollout reaches)
 OVERRIDES_OF_COMPANIES = " AND o.company_id IN (SELECT c.id FROM public.companies AS c WHERE {})"
 
 

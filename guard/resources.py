@@ -23,7 +23,7 @@ def sql_dir() -> Path:
 
 def canonical_files(root: Path | None = None) -> list[Path]:
     """The canonical SQL files in load order (sql/manifest.txt): what versioned migrations
-    create, then the definitions guard.db.definitions applies."""
+    create, then the definitions guard.schema.definitions applies."""
     root = root or sql_dir()
     names = [
         line.strip()
@@ -35,4 +35,4 @@ def canonical_files(root: Path | None = None) -> list[Path]:
 
 def snapshot_path() -> Path:
     """The catalog snapshot of the canonical SQL that `guard db verify` compares against."""
-    return _PACKAGE / "db" / "canonical_snapshot.json"
+    return _PACKAGE / "schema" / "canonical_snapshot.json"

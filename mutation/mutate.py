@@ -24,10 +24,11 @@ definitions by operators (boundaries, AND/OR, a dropped coalesce, NOT, condition
 row or status literal) and sampled; their covering tests are found by a rule.
 
 Python: mutation/python_mutants.toml is the same kind of catalogue for guard/breaker (the Lua
-scripts and the memory store alike), guard/dispatch, guard/db/migrate.py and guard/booking.py;
-a Python mutant changes its file only. `--python` also runs cosmic-ray (an established mutation
-tool) over the same modules, each with its own test subset (PY_AREAS): thousands of mechanical
-mutations, too many to run in full but a check on what the catalogue did not think of.
+scripts and the memory store alike), guard/ops/dispatch, guard/schema/migrate.py and
+guard/booking.py; a Python mutant changes its file only. `--python` also runs cosmic-ray (an
+established mutation tool) over the same modules, each with its own test subset (PY_AREAS):
+thousands of mechanical mutations, too many to run in full but a check on what the catalogue did not
+think of.
 
 Everything runs in a temporary copy of the tree (tracked and untracked files, .venv excluded);
 the live tree is never written, so Ctrl-C or a crash leaves nothing to revert.
@@ -55,8 +56,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from guard.db.definitions import is_definition
-from guard.db.releases import checksum
+from guard.schema.definitions import is_definition
+from guard.schema.releases import checksum
 from mutation import PYTEST, coverage, generated
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ CATALOGUES = (ROOT / "mutation" / "sql_mutants.toml", ROOT / "mutation" / "pytho
 # The files `make generated` writes from sql/ and migrations/ (devtools), made again in the
 # mutated copy; and the release record whose checksums a mutated released migration changes.
 GENERATED_FILES = (
-    "guard/db/canonical_snapshot.json",
+    "guard/schema/canonical_snapshot.json",
     "docs/invariant-map.md",
     "docs/bi-columns.md",
     "docs/bi.md",
@@ -83,9 +84,9 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
     # every module of the package is tested somewhere in tests/breaker (persistence, control and
     # the CLI, hostile state, outages): a narrower subset left their mutants alive
     "py-breaker": ("guard/breaker", ("tests/breaker",)),
-    "py-dispatch": ("guard/dispatch", ("tests/dispatch",)),
+    "py-dispatch": ("guard/ops/dispatch", ("tests/dispatch",)),
     "py-migrate": (
-        "guard/db/migrate.py",
+        "guard/schema/migrate.py",
         (
             "tests/db/test_migrate_faults.py",
             "tests/db/test_online_migrations.py",
@@ -101,7 +102,7 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "py-definitions": (
-        "guard/db/definitions.py",
+        "guard/schema/definitions.py",
         (
             "tests/db/test_definitions.py",
             "tests/db/test_dry_run.py",
@@ -127,7 +128,7 @@ PY_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "py-lock-retry": (
-        "guard/db/lock_retry.py",
+        "guard/schema/lock_retry.py",
         (
             "tests/db/test_lock_budget.py",
             "tests/db/test_hold_guard.py",

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from devtools.legacy_schema import LEGACY_SCHEMA
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 from tests.support.postgres import (
     LEGACY_TEMPLATE_DATABASE,
     TEMPLATE_DATABASE,

@@ -52,7 +52,7 @@ from guard.breaker.state import (
     validate_key,
 )
 from guard.breaker.stored import MAX_GENERATION, MAX_TIME_MS, STATE_LABELS, check_record, int_in
-from guard.db.connection import connect, open_connection
+from guard.connection import connect, open_connection
 from guard.errors import GuardError, PermissionDenied, first_line
 
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0

@@ -52,7 +52,7 @@ from guard import queries
 from guard.backoff import exponential_delay
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, make_client
-from guard.db.connection import open_connection
+from guard.connection import open_connection
 from guard.errors import first_line
 
 log = logging.getLogger("guard.breaker")

@@ -22,7 +22,7 @@ from guard.breaker.listeners import Listener
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.restore import PostgresStateSource, StateSource
 from guard.breaker.state import BreakerConfig, validate_key
-from guard.db.connection import open_connection
+from guard.connection import open_connection
 
 log = logging.getLogger("guard.breaker")
 

@@ -40,7 +40,7 @@ import psycopg
 from guard import queries
 from guard.breaker.state import State
 from guard.breaker.stored import check_record
-from guard.db.connection import open_connection
+from guard.connection import open_connection
 
 
 @dataclass(frozen=True, slots=True)

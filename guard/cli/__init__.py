@@ -175,7 +175,7 @@ def required_role(path: str) -> str:
 def _refusal(error: BaseException, argv: Sequence[str]) -> str:
     """One line for a refused privilege: what the database said, what the command needs, and
     the login that was used."""
-    from guard.db.connection import current_login
+    from guard.connection import current_login
 
     path = command_path(argv)
     detail = str(error) if isinstance(error, PermissionDenied) else first_line(error)
@@ -233,7 +233,7 @@ def _standby(database_url: str | None) -> str | None:
     be reached: the command then says why itself)."""
     import psycopg
 
-    from guard.db.connection import connect
+    from guard.connection import connect
 
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
@@ -283,7 +283,7 @@ def missing_schema(database_url: str | None) -> str | None:
     when it cannot be reached: the command then says why itself)."""
     import psycopg
 
-    from guard.db.connection import connect
+    from guard.connection import connect
 
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
@@ -315,7 +315,7 @@ def _require_database(command: click.Command, path: tuple[str, ...] = ()) -> Non
 
     @functools.wraps(original)
     def checked(*args: Any, **options: Any) -> Any:
-        from guard.db.connection import resolve_conninfo
+        from guard.connection import resolve_conninfo
 
         root = click.get_current_context().find_root()
         database_url = (root.obj or {}).get("database_url")
@@ -462,7 +462,7 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         argv = list(sys.argv[1:] if args is None else args)
         _refuse_undecodable(argv)
-        connection = sys.modules.get("guard.db.connection")
+        connection = sys.modules.get("guard.connection")
         if connection is not None:  # a new command starts without a known login (tests run many)
             connection.forget_login()
         try:

@@ -30,10 +30,10 @@ from guard.cli.output import (
 )
 from guard.cli.params import BIGINT, COUNT, ROW_ID
 from guard.cli.watch import CHANNELS, sinks, who_acts
-from guard.db.connection import connect, guard_function_errors
-from guard.dispatch.message import test_message
-from guard.dispatch.sinks import DeliveryError
+from guard.connection import connect, guard_function_errors
 from guard.errors import ConfigurationError, GuardError
+from guard.ops.dispatch.message import test_message
+from guard.ops.dispatch.sinks import DeliveryError
 from guard.redact import redact_url
 
 LIST_COLUMNS = [

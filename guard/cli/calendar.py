@@ -26,7 +26,7 @@ from guard.calendar import (
 )
 from guard.cli.output import emit_json, emit_table, when
 from guard.cli.params import BIGINT, INT_MAX
-from guard.db.connection import connect, guard_function_errors
+from guard.connection import connect, guard_function_errors
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
 
 CLIENT_VARIABLE = "GUARD_CALENDAR_CLIENT"

@@ -13,9 +13,9 @@ import psycopg
 from guard import queries
 from guard.cli.output import echo_text, emit_json, emit_table, when
 from guard.cli.params import ROW_ID
-from guard.db.connection import connect, fetch_all, guard_function_errors
-from guard.detection import BatchChecked, HistoryProgress, arm_pass_timeout, check_history
+from guard.connection import connect, fetch_all, guard_function_errors
 from guard.errors import GuardError
+from guard.ops.detection import BatchChecked, HistoryProgress, arm_pass_timeout, check_history
 
 _SUMMARY_COLUMNS = ["check", "rule", "offending", "opened", "repeated", "resolved"]
 _STATUS_COLUMNS = [*_SUMMARY_COLUMNS, "status", "error"]

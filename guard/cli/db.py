@@ -17,15 +17,15 @@ import psycopg
 
 from guard.cli.output import echo_text, emit_json, emit_table
 from guard.cli.params import COUNT, INT_MAX
-from guard.db import definitions
-from guard.db.connection import connect
-from guard.db.lock_retry import LockPolicy
-from guard.db.migrate import ApplyPlan, Migrator, RollbackPreview
-from guard.db.validate import RECONCILE_PAUSE_RATIO
-from guard.db.validate import validate as validate_database
-from guard.db.verify import unbound_logins, zoneless_columns, zoneless_note
-from guard.db.verify import verify as verify_database
+from guard.connection import connect
 from guard.errors import GuardError
+from guard.schema import definitions
+from guard.schema.lock_retry import LockPolicy
+from guard.schema.migrate import ApplyPlan, Migrator, RollbackPreview
+from guard.schema.validate import RECONCILE_PAUSE_RATIO
+from guard.schema.validate import validate as validate_database
+from guard.schema.verify import unbound_logins, zoneless_columns, zoneless_note
+from guard.schema.verify import verify as verify_database
 
 _MIGRATIONS_DIR = click.option(
     "--migrations-dir",

@@ -12,17 +12,18 @@ from pathlib import Path
 import click
 import psycopg
 
-from guard import queries, sample_data
-from guard.db.connection import connect
-from guard.db.migrate import Migrator
-from guard.demo_story import booking_story, data_story
-from guard.embedded import (
+from guard import queries
+from guard.connection import connect
+from guard.demo import sample_data
+from guard.demo.embedded import (
     SERVER_USER,
     EmbeddedCluster,
     pg_cron_available,
     reachable_by_server_user,
 )
+from guard.demo.story import booking_story, data_story
 from guard.errors import GuardError, first_line
+from guard.schema.migrate import Migrator
 
 DEMO_DATABASE = "guard_demo"
 # The reporting login docs/bi.md's examples connect as.

@@ -17,9 +17,7 @@ import psycopg
 from guard import queries
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
-from guard.cron import CronError, next_fire
-from guard.db.connection import connect, reconnect_delay
-from guard.dispatch.store import LoginLimit, within_limits
+from guard.connection import connect, reconnect_delay
 from guard.errors import (
     DatabaseUnavailable,
     GuardError,
@@ -27,6 +25,8 @@ from guard.errors import (
     first_line,
     server_address,
 )
+from guard.ops.cron import CronError, next_fire
+from guard.ops.dispatch.store import LoginLimit, within_limits
 
 # cron_schedule's answer for a login that may not read pg_cron's table.
 _HIDDEN = "(not visible)"

@@ -12,7 +12,7 @@ from prometheus_client import generate_latest, start_http_server
 
 from guard.cli import EXIT_INTERRUPTED
 from guard.errors import GuardError
-from guard.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector, registry_for
+from guard.ops.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector, registry_for
 
 
 @click.command()

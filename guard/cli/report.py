@@ -1,5 +1,5 @@
-"""`guard report`: the daily report of one UTC day, as text, Markdown or JSON (guard/daily_report.py
-reads, generates or computes it)."""
+"""`guard report`: the daily report of one UTC day, as text, Markdown or JSON
+(guard/ops/daily_report.py reads, generates or computes it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from guard.cli.output import emit_json
-from guard.daily_report import (
+from guard.connection import connect
+from guard.errors import GuardError, server_address
+from guard.ops.daily_report import (
     compute_report,
     in_recovery,
     load_report,
@@ -19,8 +21,6 @@ from guard.daily_report import (
     totals,
     utc_today,
 )
-from guard.db.connection import connect
-from guard.errors import GuardError, server_address
 
 
 @click.command()

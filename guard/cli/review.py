@@ -26,7 +26,7 @@ from guard.cli.output import (
     write,
 )
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
-from guard.db.connection import connect, guard_function_errors
+from guard.connection import connect, guard_function_errors
 from guard.errors import GuardError, first_line
 
 _COLUMNS = [

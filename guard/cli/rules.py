@@ -1,5 +1,5 @@
 """`guard rules list|show|stage|mode`: the rules' stage and mode, and their rollout company by
-company (guard.rollout; docs/dba.md, "Rollout by company")."""
+company (guard.ops.rollout; docs/dba.md, "Rollout by company")."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import click
 import psycopg
 
-from guard import rollout
 from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
-from guard.db.connection import connect, guard_function_errors
+from guard.connection import connect, guard_function_errors
+from guard.ops import rollout
 
 
 def _in_one_transaction(

@@ -15,7 +15,7 @@ import psycopg
 from guard import queries
 from guard.cli.output import echo_text, emit_json, emit_table, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
-from guard.db.connection import connect, fetch_all
+from guard.connection import connect, fetch_all
 from guard.errors import GuardError, PermissionDenied, first_line
 
 _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_by", "granted_at"]

@@ -20,14 +20,15 @@ import click
 
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import when
-from guard.dispatch.loop import (
+from guard.errors import ConfigurationError, GuardError
+from guard.ops.dispatch.loop import (
     ALERTS_ONLY_CHANNELS,
     SEVERITIES,
     Dispatcher,
     DispatchSettings,
     default_worker_id,
 )
-from guard.dispatch.sinks import (
+from guard.ops.dispatch.sinks import (
     AlertmanagerSink,
     EmailSink,
     Sink,
@@ -35,7 +36,6 @@ from guard.dispatch.sinks import (
     StdoutSink,
     WebhookSink,
 )
-from guard.errors import ConfigurationError, GuardError
 from guard.redact import install_log_filter
 
 CHANNELS = ("stdout", "webhook", "email", "alertmanager")

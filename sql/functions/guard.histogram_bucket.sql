@@ -2,7 +2,7 @@
 -- bound (as text: '0.5', '10') of the smallest bucket holding it (Prometheus' `le`: a duration
 -- equal to a bound is in that bucket), or '+Inf' (also for a NULL duration, which a settled
 -- attempt never has: a bucket label is never NULL, so a fold can always store it). The bounds live here only: the scrape
--- (guard/metrics.py reads them back with guard.histogram_bounds) and guard.fold_metric_totals
+-- (guard/ops/metrics.py reads them back with guard.histogram_bounds) and guard.fold_metric_totals
 -- both bucket with it, so the folded totals and the fresh rows always agree. Documented in
 -- docs/metrics.md.
 --   booking_duration  seconds from journaling an attempt to settling it: the calendar's answer

@@ -24,7 +24,7 @@ from guard.booking import (
 )
 from guard.breaker import BreakerConfig, BreakerRegistry, State
 from guard.errors import GuardError
-from guard.metrics import GuardCollector, registry_for
+from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.support.calendar_server import CalendarServer
 from tests.support.redis_server import RedisServer

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from guard.booking import recover_attempts
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 from tests.booking.fault_worker import PROGRESS_KEY, STOP_KEY, RedisCalendar
 from tests.conftest import ROOT
 from tests.support.pg_node import PgNode

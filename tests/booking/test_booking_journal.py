@@ -18,9 +18,9 @@ from guard.booking import (
     recover_attempts,
 )
 from guard.breaker import BreakerConfig, BreakerEvent, BreakerRegistry, EventKind
-from guard.db.migrate import Migrator
-from guard.dispatch.message import safe_details
+from guard.ops.dispatch.message import safe_details
 from guard.retry import RetryPolicy
+from guard.schema.migrate import Migrator
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(

@@ -473,7 +473,7 @@ def test_the_breaker_tables_refuse_values_no_breaker_writes(
 def test_migration_0075_repairs_rows_no_breaker_wrote(empty_db_url: str) -> None:
     """A database from before the CHECKs, holding what the application login could record:
     0075 repairs or removes those rows and 0075a validates the CHECKs."""
-    from guard.db.migrate import Migrator
+    from guard.schema.migrate import Migrator
 
     with Migrator(empty_db_url) as migrator:
         migrator.apply(to="0074b_review_items_unsettled_index")

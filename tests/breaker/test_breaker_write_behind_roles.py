@@ -24,7 +24,7 @@ from guard.breaker import (
     PostgresWriteBehind,
     State,
 )
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 from tests.support.pg_node import PgNode
 from tests.support.redis_server import free_port
 

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from guard import connection
 from guard.cli import main
-from guard.db import connection
 from guard.resources import migrations_dir
 from tests.support.migrations import shipped_migrations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.embedded import EmbeddedCluster
+from guard.demo.embedded import EmbeddedCluster
 from guard.errors import GuardError
 
 

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from guard.cli import main
 from guard.cli.output import compact_json
-from guard.daily_report import markdown_cell
+from guard.ops.daily_report import markdown_cell
 from guard.redact import visible
 from tests.cli.test_hostile_input import LEAVES
 from tests.support.redis_server import RedisServer
@@ -113,7 +113,8 @@ class Case:
     shown_as: Callable[[str], str] = visible  # how a value appears in the text output
     text_runs: Callable[[str, str, Invoke], list[tuple[int, str, str]]] | None = None
     # An alert channel, not --json: its messages collapse whitespace, shorten long text and mask
-    # phone numbers (guard.dispatch.message), so only the values it leaves alone come back exact.
+    # phone numbers (guard.ops.dispatch.message), so only the values it leaves alone come back
+    # exact.
     alert_channel: bool = False
     # Phone numbers masked in text and JSON (guard alerts): PHONE comes back as MASKED_PHONE.
     masks_phones: bool = False

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
-from guard.cron import next_fire
+from guard.ops.cron import next_fire
 from tests.security.conftest import bind, login_roles, seeded_url  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from psycopg.conninfo import conninfo_to_dict
 
 from guard.cli import DATABASE_NOT_USED, main
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
 from tests.cli.commands import NOT_WALKED, command_lines, leaves
 
 LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")

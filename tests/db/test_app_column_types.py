@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db.validate import validate
-from guard.db.verify import verify
+from guard.schema.validate import validate
+from guard.schema.verify import verify
 from tests.security.conftest import create_login
 
 VIEW_STATE = """

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.cli import main
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 
 APP_ZONE = "Europe/Berlin"
 SESSION_ZONES = ("UTC", "America/New_York", "Europe/Berlin")

@@ -16,8 +16,8 @@ import pytest
 from devtools import bi_columns
 from devtools.bi_columns import Relations, readable
 from devtools.generate import CHECKOUT
-from guard.db import releases
-from guard.db.migrate import Migrator
+from guard.schema import releases
+from guard.schema.migrate import Migrator
 from tests.support.postgres import Cluster
 
 BI_MD = CHECKOUT / bi_columns.BI_MD

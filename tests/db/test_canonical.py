@@ -7,10 +7,10 @@ import psycopg
 import pytest
 
 from devtools import snapshot
-from guard.db import catalog, definitions
-from guard.db.drift import compare
-from guard.db.migrate import Migrator
 from guard.resources import canonical_files, snapshot_path, sql_dir
+from guard.schema import catalog, definitions
+from guard.schema.drift import compare
+from guard.schema.migrate import Migrator
 from tests.support.canonical import build_from_canonical
 from tests.support.postgres import Cluster
 
@@ -86,7 +86,7 @@ def test_the_snapshot_generator_writes_what_is_stored(pg_cluster: Cluster) -> No
         build_from_canonical(url)
         generated = snapshot.render(snapshot.take(url), snapshot.definitions_digest())
     assert snapshot_path().read_text() == generated, (
-        "guard/db/canonical_snapshot.json is stale: run `make generated`"
+        "guard/schema/canonical_snapshot.json is stale: run `make generated`"
     )
 
 

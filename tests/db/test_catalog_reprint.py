@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 
-from guard.db import catalog, definitions
+from guard.schema import catalog, definitions
 
 _VIEW = "guard.kpis"
 

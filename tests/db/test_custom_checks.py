@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from prometheus_client import generate_latest
 
 from guard.cli import main
-from guard.db.migrate import Migrator
-from guard.db.verify import verify
-from guard.metrics import GuardCollector, registry_for
+from guard.ops.metrics import GuardCollector, registry_for
+from guard.schema.migrate import Migrator
+from guard.schema.verify import verify
 
 RELEASE_0_2_0_LAST = "0031_rules_and_checks"
 

@@ -1,5 +1,5 @@
-"""Definitions applied from sql/ (guard.db.definitions): a change of a function, view, trigger or
-policy needs no migration; what CREATE OR REPLACE cannot change is dropped and created again with
+"""Definitions applied from sql/ (guard.schema.definitions): a change of a function, view, trigger
+or policy needs no migration; what CREATE OR REPLACE cannot change is dropped and created again with
 the definitions depending on it; anything else depending on it stops the apply; a file removed
 drops its object; a failure keeps nothing; a release's definitions come back with a rollback to
 it, and applying them to a database of that release changes nothing."""
@@ -18,12 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.db import catalog, definitions
-from guard.db.drift import compare
-from guard.db.lock_retry import LockPolicy
-from guard.db.migrate import Migrator
 from guard.errors import GuardError
 from guard.resources import sql_dir
+from guard.schema import catalog, definitions
+from guard.schema.drift import compare
+from guard.schema.lock_retry import LockPolicy
+from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster
 

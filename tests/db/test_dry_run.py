@@ -1,7 +1,7 @@
 """`guard db apply --dry-run`: prints the SQL of every pending migration and every changed
 definition, in the order apply runs them, and changes nothing. Each test compares the catalog
-snapshot (guard.db.catalog.take) and the migration records before and after a dry run, and checks
-the plan against what a real apply then does."""
+snapshot (guard.schema.catalog.take) and the migration records before and after a dry run, and
+checks the plan against what a real apply then does."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.db import catalog, definitions
-from guard.db.migrate import LOCK_NAME, Migrator
 from guard.resources import sql_dir
+from guard.schema import catalog, definitions
+from guard.schema.migrate import LOCK_NAME, Migrator
 
 RECORDS = {
     "_yoyo_migration": "SELECT migration_id, applied_at_utc FROM _yoyo_migration",

@@ -1,4 +1,4 @@
-"""The lock budget, held from the application's side (guard.db.lock_retry.HoldGuard): an attempt
+"""The lock budget, held from the application's side (guard.schema.lock_retry.HoldGuard): an attempt
 that holds a lock the application waits for, and goes on running statements, is cut once an
 application session has waited one lock timeout, rolled back and retried. lock_timeout alone
 bounds only the attempt's own waits: a migration that took the lock at once and then ran for
@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.db.lock_retry import LockPolicy
-from guard.db.migrate import Migrator
+from guard.schema.lock_retry import LockPolicy
+from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
 from tests.support.writer import Writer
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import psycopg
 
-from guard import sample_data
-from guard.db.migrate import Migrator
-from guard.db.validate import validate
+from guard.demo import sample_data
+from guard.schema.migrate import Migrator
+from guard.schema.validate import validate
 
 LEGACY_UNTIL = "0004_guard_tables"
 

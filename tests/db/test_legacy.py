@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from devtools.legacy_schema import LEGACY_SCHEMA
-from guard.db.migrate import Migrator
-from guard.db.validate import validate
-from guard.db.verify import verify
 from guard.errors import first_line
+from guard.schema.migrate import Migrator
+from guard.schema.validate import validate
+from guard.schema.verify import verify
 
 GUARD_CONSTRAINTS = {
     ("calls", "guard_calls_direction_check"),
@@ -246,7 +246,7 @@ def test_the_application_can_update_old_rows_before_validate(legacy_db: str) -> 
 def test_old_rows_stay_writable_at_every_level_of_apply_and_rollback(legacy_db: str) -> None:
     """Each migration commits on its own. From 0006_invariants (the I1/I2 CHECKs, NOT VALID)
     until 0021_legacy_rows_on_update (normalisers on any update), an update of an old row's
-    status was refused: the bridge (guard/db/bridges.py) closes that gap. Walked level by level
+    status was refused: the bridge (guard/schema/bridges.py) closes that gap. Walked level by level
     up and down: at every committed level an update of an old row that breaks I1 and I2 (with
     and without a customer) passes, and the bridge exists exactly between the two."""
     with psycopg.connect(legacy_db, autocommit=True) as conn:

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db.lock_retry import Blocker, LockBudget, LockPolicy
-from guard.db.migrate import Migrator
+from guard.schema.lock_retry import Blocker, LockBudget, LockPolicy
+from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
 from tests.support.writer import Writer
 
@@ -194,7 +194,7 @@ class _FakeTime:
 def _retry_until_deadline(
     monkeypatch: pytest.MonkeyPatch, deadline_s: float, attempt_s: float = 0.25
 ) -> tuple[list[int], list[str], str]:
-    from guard.db import lock_retry
+    from guard.schema import lock_retry
 
     clock = _FakeTime()
     monkeypatch.setattr(lock_retry, "time", clock)
@@ -272,7 +272,7 @@ def test_blocker_watch_samples_often_for_2_seconds_then_slowly(
 ) -> None:
     """The watch's own loop, its connection and clock faked: every 20 ms while the attempt is
     younger than 2 s, every 250 ms from exactly 2 s on; a blocker row becomes `last`."""
-    from guard.db import lock_retry
+    from guard.schema import lock_retry
 
     row = (42, "bi", "analyst", "active", 25.0, "calls", "AccessShareLock", "relation")
     ages = iter([0.5, 1.999, 2.0, 30.0])
@@ -328,7 +328,7 @@ def test_lock_retry_pause_is_half_fixed_half_jitter() -> None:
 
 
 def test_the_hold_guard_cuts_a_reaction_before_the_lock_timeout_but_never_before_half() -> None:
-    from guard.db.lock_retry import HOLD_GUARD_REACTION_MS, hold_guard_cancel_after_ms
+    from guard.schema.lock_retry import HOLD_GUARD_REACTION_MS, hold_guard_cancel_after_ms
 
     reaction = HOLD_GUARD_REACTION_MS
     assert hold_guard_cancel_after_ms(100) == 100 - reaction

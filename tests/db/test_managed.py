@@ -21,9 +21,9 @@ from psycopg.conninfo import make_conninfo
 from yoyo import read_migrations
 
 from guard.cli import main
-from guard.db import catalog
-from guard.embedded import pg_cron_available
+from guard.demo.embedded import pg_cron_available
 from guard.resources import migrations_dir
+from guard.schema import catalog
 from tests.support.postgres import CRON_DATABASE, Cluster, throwaway_cluster
 
 KINDS = ("owner", "application", "reporting", "reviewer")

@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.db.migrate import Migrator
-from guard.db.releases import checksum
 from guard.errors import GuardError
+from guard.schema.migrate import Migrator
+from guard.schema.releases import checksum
 from tests.support.migrations import shipped_migrations
 
 SLOW_MIGRATION = """

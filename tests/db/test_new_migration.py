@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from devtools.new_migration import main, plan_migration, write_migration
-from guard.db import catalog
-from guard.db.canonical import build_from_canonical
-from guard.db.migrate import Migrator
 from guard.resources import sql_dir
+from guard.schema import catalog
+from guard.schema.canonical import build_from_canonical
+from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster
 

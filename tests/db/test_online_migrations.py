@@ -23,11 +23,11 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.db.lock_retry import LockDeadlineExceeded, LockPolicy
-from guard.db.migrate import Migrator, OutOfOrderError
-from guard.db.validate import validate
 from guard.errors import GuardError
 from guard.resources import migrations_dir
+from guard.schema.lock_retry import LockDeadlineExceeded, LockPolicy
+from guard.schema.migrate import Migrator, OutOfOrderError
+from guard.schema.validate import validate
 from tests.support.migrations import shipped_migrations
 from tests.support.writer import Writer
 

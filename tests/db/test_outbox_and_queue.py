@@ -6,7 +6,7 @@ import threading
 
 import psycopg
 
-from guard.db.connection import connect
+from guard.connection import connect
 
 
 def _seed_phantom(url: str) -> None:

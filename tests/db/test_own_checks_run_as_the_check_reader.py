@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
-from guard.db.verify import verify
+from guard.schema.verify import verify
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 REPORTING_LOGIN = "reader_checks_bi"

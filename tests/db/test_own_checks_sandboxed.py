@@ -37,8 +37,8 @@ from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
-from guard.db.verify import verify
 from guard.resources import sql_dir
+from guard.schema.verify import verify
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 RULE = (

@@ -5,7 +5,7 @@ Behind a transaction pooler a statement prepared on one server connection is mis
 one, or another client's statement of the same name is there (tests/pooler/ shows both). The
 guarantee has two halves, each checked here on a direct connection in well under a second:
 
-- every connection Booking Guard opens goes through guard.db.connection.open_connection (found in
+- every connection Booking Guard opens goes through guard.connection.open_connection (found in
   the source), and a connection it opens never prepares, however often a query repeats;
 - the booking path runs unprepared on the application's own connection, whatever that
   connection's prepare_threshold (here 0: psycopg would prepare every statement at once)."""
@@ -22,7 +22,7 @@ import pytest
 
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
-from guard.db.connection import connect, open_connection
+from guard.connection import connect, open_connection
 from guard.retry import RetryPolicy
 
 GUARD = Path(__file__).resolve().parents[2] / "guard"
@@ -78,7 +78,7 @@ def test_every_connection_is_opened_by_the_one_factory() -> None:
         if (path, function) != FACTORY
     )
     assert not elsewhere, (
-        f"open a connection with guard.db.connection.open_connection (never prepares): {elsewhere}"
+        f"open a connection with guard.connection.open_connection (never prepares): {elsewhere}"
     )
     assert any((path, function) == FACTORY for path, _, function in opened), (
         "the factory itself was not found: this test looks for the wrong call"

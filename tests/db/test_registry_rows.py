@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db import catalog, definitions
-from guard.db.definitions import OPERATOR_COLUMNS, REGISTRIES
-from guard.db.migrate import Migrator
 from guard.resources import sql_dir
+from guard.schema import catalog, definitions
+from guard.schema.definitions import OPERATOR_COLUMNS, REGISTRIES
+from guard.schema.migrate import Migrator
 from tests.support.postgres import Cluster
 
 RELEASE_0_2_0_LAST = "0031_rules_and_checks"

@@ -1,4 +1,4 @@
-"""The release record (migrations/releases.toml, guard.db.releases): released migrations and a
+"""The release record (migrations/releases.toml, guard.schema.releases): released migrations and a
 release's definitions are immutable, every release keeps its predecessor's migrations, nothing
 new sorts before them, and the version in pyproject.toml and CHANGELOG.md names the newest
 release."""
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import guard
-from guard.db import definitions, releases
-from guard.db.releases import checksum
 from guard.resources import migrations_dir
+from guard.schema import definitions, releases
+from guard.schema.releases import checksum
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 1, 2)

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from devtools.legacy_schema import LEGACY_SCHEMA
-from guard.db.migrate import Migrator
-from guard.db.validate import validate
+from guard.schema.migrate import Migrator
+from guard.schema.validate import validate
 
 LINK_COLUMNS = (
     "customer_id bigint",

@@ -4,7 +4,7 @@ and on an adopted one (the booking tables already there, as an application left 
 neighbour's work or leaves part of its own behind, as long as the last one cleans up.
 
 One database per case: the migrations are applied one at a time with a catalog snapshot
-(guard.db.catalog, what `guard db verify` compares) after each, then rolled back one at a time,
+(guard.schema.catalog, what `guard db verify` compares) after each, then rolled back one at a time,
 each result compared with the snapshot taken before that migration was applied. The migrations
 up to 0.2.0 carry their definitions, so the whole catalog is compared. From
 0031a_definitions_from_sql on, a migration holds tables and rows and the definitions come from
@@ -22,9 +22,9 @@ import psycopg
 import pytest
 
 from devtools.legacy_schema import LEGACY_SCHEMA
-from guard.db import catalog
-from guard.db.migrate import Migrator
-from guard.db.releases import release_levels
+from guard.schema import catalog
+from guard.schema.migrate import Migrator
+from guard.schema.releases import release_levels
 from tests.support.postgres import Cluster
 
 # 45 s: it builds and rolls back every migration twice (new and adopted databases).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
 
 BELOW_THE_QUEUE = "0090_rule_company_stages"

@@ -7,7 +7,7 @@ the function 0065 had (`guard.normalise_customer_link`), while guard.definitions
 checkout's text was applied; the next apply skipped that file (its text had not changed), and its
 check before commit found the function unlike the canonical snapshot, every time: 40
 differences in `verify`, 9 views missing, detection failing. The migrator now marks the record
-of every definition a migration or rollback changes STALE (guard.db.definitions.fingerprints).
+of every definition a migration or rollback changes STALE (guard.schema.definitions.fingerprints).
 
 One migrated, seeded template for the module; each point is a clone of it (about 3 s a point).
 """
@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.db.releases import load, migration_ids
+from guard.schema.releases import load, migration_ids
 from tests.support.postgres import Cluster
 
 pytestmark = pytest.mark.slow

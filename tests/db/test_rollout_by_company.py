@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from guard.db.migrate import Migrator
 from guard.resources import migrations_dir
+from guard.schema.migrate import Migrator
 from tests.security.conftest import login_roles  # noqa: F401 (fixture)
 from tests.support.postgres import Cluster
 

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from guard.db.migrate import Migrator
 from guard.errors import GuardError
 from guard.resources import migrations_dir
+from guard.schema.migrate import Migrator
 
 BEFORE, MIGRATION = "0030_appointment_triggers_caller_search_path", "0031_rules_and_checks"
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from guard.db.migrate import Migrator
-from guard.db.verify import verify
+from guard.schema.migrate import Migrator
+from guard.schema.verify import verify
 
 APP_LOGIN = "seq_app_login"
 BOUND_LOGIN = "seq_bound_app_login"

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import psycopg
 
-from guard.db.validate import validate
+from guard.schema.validate import validate
 
 PHANTOM = 501
 BOOKED = 502

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.db.validate import validate
+from guard.schema.validate import validate
 
 
 class PauseRecorder:

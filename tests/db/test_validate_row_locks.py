@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db.lock_retry import LockPolicy
-from guard.db.validate import ValidationReport, _runs, validate
+from guard.schema.lock_retry import LockPolicy
+from guard.schema.validate import ValidationReport, _runs, validate
 
 LOCKED_CALL = 5000
 WAIT_S = 120.0  # how long the test waits for validate to get somewhere (not a measurement)

@@ -7,10 +7,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.db.drift import LEGACY_ROW_TRIGGERS, Difference
-from guard.db.migrate import Migrator
-from guard.db.verify import shipped_role_grants_query, verify
 from guard.resources import sql_dir
+from guard.schema.drift import LEGACY_ROW_TRIGGERS, Difference
+from guard.schema.migrate import Migrator
+from guard.schema.verify import shipped_role_grants_query, verify
 from tests.support.migrations import shipped_migrations
 
 
@@ -199,7 +199,7 @@ def test_legacy_row_triggers_belong_to_not_valid_checks(db_url: str) -> None:
             conn.execute("SELECT trigger_name, action FROM guard.sync_legacy_triggers()").fetchall()
         )
         assert set(created) == set(LEGACY_ROW_TRIGGERS["public.calls"]), (
-            "guard.sync_legacy_triggers and guard/db/drift.py must know the same triggers"
+            "guard.sync_legacy_triggers and guard/schema/drift.py must know the same triggers"
         )
         assert set(created.values()) == {"created"}
         kinds = {(d.kind, d.subject) for d in verify(db_url)}

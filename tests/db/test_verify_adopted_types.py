@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from devtools.legacy_schema import LEGACY_SCHEMA
-from guard.db.migrate import Migrator
-from guard.db.validate import validate
-from guard.db.verify import verify
+from guard.schema.migrate import Migrator
+from guard.schema.validate import validate
+from guard.schema.verify import verify
 
 # the columns Booking Guard reads that a Laravel application declares as strings
 LARAVEL_STRINGS = (

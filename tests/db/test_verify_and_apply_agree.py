@@ -9,7 +9,7 @@ import psycopg
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.db.verify import verify
+from guard.schema.verify import verify
 
 
 def _apply(url: str) -> str:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
 
 ALERT_ID = re.compile(r"alert #(\d+)|#(\d+)")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
 
 
 @dataclass

@@ -21,10 +21,10 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.dispatch import Dispatcher, DispatchSettings
-from guard.dispatch.message import Message, ReviewRow, review_message
-from guard.dispatch.sinks import AlertmanagerSink
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
+from guard.ops.dispatch import Dispatcher, DispatchSettings
+from guard.ops.dispatch.message import Message, ReviewRow, review_message
+from guard.ops.dispatch.sinks import AlertmanagerSink
 from tests.dispatch.conftest import delivery_rows, insert_alerts
 from tests.dispatch.endpoints import Reply, endpoint
 

@@ -15,7 +15,7 @@ from collections import Counter
 import psycopg
 import pytest
 
-from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from guard.ops.dispatch import Dispatcher, DispatchSettings, WebhookSink
 from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
 
 

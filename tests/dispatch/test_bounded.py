@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.dispatch import Dispatcher, DispatchSettings, WebhookSink
-from guard.dispatch.message import TRUNCATED_KEY, truncated_bytes
-from guard.dispatch.store import DeliveryStore
+from guard.ops.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from guard.ops.dispatch.message import TRUNCATED_KEY, truncated_bytes
+from guard.ops.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook
 from tests.support.peak_rss import run_measured
 

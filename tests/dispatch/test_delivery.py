@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
-from guard.dispatch.message import Message, mask_phone_numbers
-from guard.dispatch.sinks import AlertmanagerSink, EmailSink, Sink, SmtpSettings
+from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
+from guard.ops.dispatch.message import Message, mask_phone_numbers
+from guard.ops.dispatch.sinks import AlertmanagerSink, EmailSink, Sink, SmtpSettings
 from tests.dispatch.conftest import (
     Mailbox,
     Webhook,
@@ -114,7 +114,7 @@ def test_webhook_http_500_is_retried_with_backoff(db_url: str, webhook: Webhook)
 
 
 def test_webhook_refused_then_up(db_url: str, start_webhook: Callable[[int], Webhook]) -> None:
-    from guard.embedded import free_port
+    from guard.demo.embedded import free_port
 
     port = free_port()  # nothing listens here yet
     ids = insert_alerts(db_url, 2)

@@ -1,5 +1,5 @@
 """A digest's text lists its first DIGEST_MAX_LINES alerts, then says how many more there are
-(guard.dispatch.message.digest_message). No database needed."""
+(guard.ops.dispatch.message.digest_message). No database needed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from guard.dispatch.message import DIGEST_MAX_LINES, AlertRow, digest_message
+from guard.ops.dispatch.message import DIGEST_MAX_LINES, AlertRow, digest_message
 
 
 def _row(alert_id: int) -> AlertRow:

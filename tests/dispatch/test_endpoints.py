@@ -16,9 +16,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from guard.dispatch import Dispatcher, DispatchSettings, EmailSink, WebhookSink
-from guard.dispatch.message import Message
-from guard.dispatch.sinks import AlertmanagerSink, DeliveryError, SmtpSettings
+from guard.ops.dispatch import Dispatcher, DispatchSettings, EmailSink, WebhookSink
+from guard.ops.dispatch.message import Message
+from guard.ops.dispatch.sinks import AlertmanagerSink, DeliveryError, SmtpSettings
 from tests.dispatch.conftest import delivery_rows, ids_in, insert_alerts, wait_for
 from tests.dispatch.endpoints import Received, Reply, endpoint, quit_failing_smtp
 

@@ -1,11 +1,11 @@
 """The Host a webhook request names: the URL's host, with its port only when that is not the
-scheme's default (guard.dispatch.sinks._host). No server needed."""
+scheme's default (guard.ops.dispatch.sinks._host). No server needed."""
 
 from __future__ import annotations
 
 import pytest
 
-from guard.dispatch.sinks import HttpTarget, _host, check_http_url
+from guard.ops.dispatch.sinks import HttpTarget, _host, check_http_url
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.db.connection import RECONNECT_MIN_S, reconnect_delay
-from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink
-from guard.dispatch.message import AlertRow, RenderError, plan_messages, safe_details
+from guard.connection import RECONNECT_MIN_S, reconnect_delay
+from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink
+from guard.ops.dispatch.message import AlertRow, RenderError, plan_messages, safe_details
 from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
 
 

@@ -20,8 +20,8 @@ import psycopg
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.dispatch import Dispatcher, DispatchSettings, EmailSink, Sink, WebhookSink
-from guard.dispatch.sinks import SmtpSettings
+from guard.ops.dispatch import Dispatcher, DispatchSettings, EmailSink, Sink, WebhookSink
+from guard.ops.dispatch.sinks import SmtpSettings
 from tests.dispatch.conftest import Mailbox, Webhook, wait_for
 
 FAST = DispatchSettings(

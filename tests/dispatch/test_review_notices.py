@@ -14,7 +14,7 @@ import psycopg
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
+from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
 from tests.dispatch.conftest import Webhook
 
 FAST = DispatchSettings(
@@ -179,8 +179,8 @@ def test_stdout_sink_with_the_dispatcher(db_url: str) -> None:
 
 
 def test_alertmanager_gets_one_alert_per_item_with_inert_labels() -> None:
-    from guard.dispatch.message import ReviewRow, review_message
-    from guard.dispatch.sinks import AlertmanagerSink
+    from guard.ops.dispatch.message import ReviewRow, review_message
+    from guard.ops.dispatch.sinks import AlertmanagerSink
 
     row = ReviewRow(41, "booking_outcome_unknown", 0, "open", 7, 2, None, None, {"transcript": "x"})
     [alert] = AlertmanagerSink("http://127.0.0.1:9/").alerts(review_message(row))

@@ -20,8 +20,8 @@ import pytest
 import redis
 
 from guard.breaker import BreakerConfig, BreakerRegistry
-from guard.embedded import free_port
-from guard.metrics import GuardCollector
+from guard.demo.embedded import free_port
+from guard.ops.metrics import GuardCollector
 from guard.redact import redact_text, redact_url
 from tests.dispatch.conftest import insert_alerts
 from tests.dispatch.endpoints import Received, Reply, endpoint

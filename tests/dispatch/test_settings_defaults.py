@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from guard.cli import all_commands
-from guard.dispatch import DispatchSettings
+from guard.ops.dispatch import DispatchSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from guard.cli.watch import parse_skip_before
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 from tests.dispatch.conftest import delivery_rows, insert_alerts
 
 WATCH_STDOUT = ("watch", "--once", "--channel", "stdout")

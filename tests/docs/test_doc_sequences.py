@@ -36,7 +36,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from guard.breaker import Backend, BreakerConfig, CircuitBreaker
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
 from tests.docs.sequences import (
     COMMAND,
     ROOT,

@@ -25,8 +25,8 @@ import pytest
 
 from guard.booking import CalendarBooking, book_appointment, recover_attempts
 from guard.breaker import BreakerConfig, BreakerRegistry
-from guard.db.migrate import Migrator
 from guard.retry import RetryPolicy
+from guard.schema.migrate import Migrator
 from tests.support.pg_node import PgNode, pg_cron_options
 
 DATABASE = "guard_ha"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 from tests.security.conftest import LOGINS, create_login
 from tests.support.pg_node import PgNode
 

@@ -35,8 +35,8 @@ from click.testing import CliRunner
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.cli import main
-from guard.db.migrate import Migrator
 from guard.retry import RetryPolicy
+from guard.schema.migrate import Migrator
 from tests.support.pg_node import PgNode
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db.migrate import Migrator
 from guard.resources import migrations_dir
+from guard.schema.migrate import Migrator
 from tests.cli.commands import CIRCUIT, NOT_WALKED, command_lines, leaves
 from tests.security.conftest import LOGINS, SEED, create_login
 from tests.support.pg_node import PgNode

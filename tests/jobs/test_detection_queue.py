@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from guard.dispatch import Dispatcher, DispatchSettings, StdoutSink
+from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink
 from tests.security.conftest import connect_as, login_roles  # noqa: F401 (fixture)
 
 # A short grace period keeps the tests quick; the bound asserted is the grace period plus a

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
 
 
 def test_jobs_run_started_without_a_database_retries_with_backoff() -> None:

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from guard.cli.jobs import job_status
-from guard.db import catalog
-from guard.db.drift import compare_cron_jobs
-from guard.db.migrate import Migrator
-from guard.embedded import pg_cron_available
+from guard.demo.embedded import pg_cron_available
+from guard.schema import catalog
+from guard.schema.drift import compare_cron_jobs
+from guard.schema.migrate import Migrator
 from tests.support.postgres import CRON_DATABASE, Cluster
 
 pytestmark = pytest.mark.pg_cron

@@ -21,8 +21,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from guard.db.migrate import Migrator
-from guard.db.validate import validate
+from guard.schema.migrate import Migrator
+from guard.schema.validate import validate
 from tests.support.postgres import Cluster
 
 APP = Path(__file__).resolve().parent / "app" / "run.php"

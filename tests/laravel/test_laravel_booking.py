@@ -11,7 +11,7 @@ import psycopg
 
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
-from guard.db.verify import verify
+from guard.schema.verify import verify
 from tests.laravel.conftest import LaravelApp, application_login
 
 

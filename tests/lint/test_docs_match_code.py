@@ -15,7 +15,7 @@ import click
 import pytest
 
 from guard.cli import all_commands
-from guard.db.lock_retry import LockPolicy
+from guard.schema.lock_retry import LockPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

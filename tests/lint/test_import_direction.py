@@ -1,6 +1,6 @@
 """Imports run one way: the CLI uses the library, never the reverse. A module outside
 `guard/cli/` that imports `guard.cli` makes the library depend on click and on a command's
-choices (the daily report lived in `guard/cli/report.py` and `guard/dispatch/` imported it)."""
+choices (the daily report lived in `guard/cli/report.py` and `guard/ops/dispatch/` imported it)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Every SQL statement the runtime sends is named in guard/queries.py; the schema engine
-(guard/db/) keeps its catalog introspection with it. A statement, or a piece of one, written
+(guard/schema/) keeps its catalog introspection with it. A statement, or a piece of one, written
 anywhere else in guard/ fails here, so there is one place to read what Booking Guard asks
 PostgreSQL."""
 
@@ -21,7 +21,7 @@ SQL = re.compile(
 # Text shown to a person, never sent: (file, the string as written).
 SHOWN_NOT_SENT = {
     ("guard/cli/alerts.py", " (`SELECT id FROM guard.checks` lists them)"),  # an error's hint
-    ("guard/dispatch/store.py", " SET "),  # the ALTER ROLE an error message suggests
+    ("guard/ops/dispatch/store.py", " SET "),  # the ALTER ROLE an error message suggests
 }
 
 
@@ -48,7 +48,7 @@ def test_sql_text_lives_in_the_queries_file() -> None:
     runtime = [
         path
         for path in sorted(GUARD.rglob("*.py"))
-        if path.relative_to(GUARD).parts[0] != "db" and path.name != "queries.py"
+        if path.relative_to(GUARD).parts[0] != "schema" and path.name != "queries.py"
     ]
     assert len(runtime) > 50, "the walk must see the runtime"
     found = [

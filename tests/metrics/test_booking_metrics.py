@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
-from guard.metrics import GuardCollector, registry_for
+from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.security.conftest import connect_as, login_roles  # noqa: F401  (fixture)
 

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from guard import queries
-from guard.metrics import GuardCollector, registry_for
+from guard.ops.metrics import GuardCollector, registry_for
 
 PROMTOOL = "/usr/bin/promtool"
 

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from guard.metrics import SERIES, GuardCollector, registry_for
+from guard.ops.metrics import SERIES, GuardCollector, registry_for
 from tests.metrics.test_metrics import DATA
 from tests.support.locks import lock_held
 from tests.support.logins import owner_login

@@ -19,9 +19,9 @@ from prometheus_client import REGISTRY, generate_latest
 
 import guard.breaker  # noqa: F401  (registers the breaker counters in the default registry)
 from guard.cli import main
-from guard.db.migrate import Migrator
-from guard.embedded import free_port
-from guard.metrics import GuardCollector, registry_for
+from guard.demo.embedded import free_port
+from guard.ops.metrics import GuardCollector, registry_for
+from guard.schema.migrate import Migrator
 from tests.support.pg_node import PgNode
 from tests.support.postgres import Cluster
 

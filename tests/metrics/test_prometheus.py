@@ -30,8 +30,8 @@ from prometheus_client import start_http_server
 
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, PostgresWriteBehind
 from guard.cli import main
-from guard.db.migrate import Migrator
-from guard.embedded import free_port
+from guard.demo.embedded import free_port
+from guard.schema.migrate import Migrator
 from tests.support.pg_node import PgNode
 from tests.support.redis_server import RedisServer
 

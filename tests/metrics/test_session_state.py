@@ -12,7 +12,7 @@ import psycopg
 from prometheus_client import generate_latest
 from psycopg.pq import TransactionStatus
 
-from guard.metrics import GuardCollector, registry_for
+from guard.ops.metrics import GuardCollector, registry_for
 from tests.metrics.test_metrics import DATA, _value
 
 SETTINGS = ("default_transaction_read_only", "statement_timeout", "jit", "transaction_read_only")

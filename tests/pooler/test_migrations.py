@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db.migrate import Migrator
-from guard.db.validate import validate
 from guard.errors import GuardError
+from guard.schema.migrate import Migrator
+from guard.schema.validate import validate
 from tests.pooler.conftest import BouncerFactory, advisory_locks, dbname, guard_cli
 from tests.support.postgres import Cluster
 

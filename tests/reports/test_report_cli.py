@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from click.testing import CliRunner
 
-from guard import sample_data
 from guard.cli import main
 from guard.cli.demo import LEGACY_UNTIL
-from guard.db.migrate import Migrator
+from guard.demo import sample_data
+from guard.schema.migrate import Migrator
 
 
 def test_report_of_the_sample_data(empty_db_url: str) -> None:

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from guard.db.migrate import Migrator
-from guard.embedded import pg_cron_available
+from guard.demo.embedded import pg_cron_available
+from guard.schema.migrate import Migrator
 from tests.security.conftest import COMPANY_A, connect_as
 from tests.support.postgres import CRON_DATABASE, Cluster
 

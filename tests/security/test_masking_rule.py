@@ -9,7 +9,7 @@ tests/data/masking_cases.json runs against every implementation:
   too, as a value), guard.mask_phone_numbers_json (each text case as a value, a key and a value
   deep in a document; the JSON cases);
 * Python: guard.masking.mask_phone_numbers, mask_phone and mask_json, the dispatcher's payload
-  text and details (guard/dispatch/message.py) and the booking path's error messages
+  text and details (guard/ops/dispatch/message.py) and the booking path's error messages
   (guard/booking.py).
 
 On top of the table, generated cases: the number written in every block of Unicode decimal
@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 
 from guard import masking
 from guard.booking_common import masked_message as _masked
-from guard.dispatch.message import MAX_DETAIL_CHARS, _clean_text, safe_details
 from guard.errors import first_line
+from guard.ops.dispatch.message import MAX_DETAIL_CHARS, _clean_text, safe_details
 
 CASES: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "masking_cases.json").read_text("utf-8")

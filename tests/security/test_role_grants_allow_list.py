@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.db.verify import verify
+from guard.schema.verify import verify
 from tests.security.conftest import OWNER_LOGIN, REPORTING_LOGIN, connect_as
 
 KINDS = ["owner", "application", "reporting", "reviewer"]

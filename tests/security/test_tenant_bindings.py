@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from guard.db.verify import unbound_logins, verify
+from guard.schema.verify import unbound_logins, verify
 from tests.security.conftest import COMPANY_A, COMPANY_B, bind, connect_as, create_login
 
 Connection = psycopg.Connection[tuple[Any, ...]]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from guard.cli import main
-from guard.db.migrate import Migrator
+from guard.schema.migrate import Migrator
 from tests.security.conftest import create_login
 from tests.security.test_tenant_isolation import warnings_of
 from tests.support.postgres import Cluster

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from guard.db.drift import Difference
-from guard.db.migrate import Migrator
-from guard.db.verify import verify
+from guard.schema.drift import Difference
+from guard.schema.migrate import Migrator
+from guard.schema.verify import verify
 from tests.security.conftest import COMPANY_A, connect_as, create_login
 from tests.support.postgres import Cluster
 

@@ -1,8 +1,8 @@
 """One PostgreSQL node a fault test fully controls: its own data directory and port, restarted
 (`pg_ctl restart -m fast|immediate`), stopped, cloned into a streaming standby with
 pg_basebackup and promoted, as an HA tool would. As root, every server binary runs as the
-postgres OS user (see guard.embedded). Never shared with other tests: faults would hit them too.
-The booking fault tests and the failover tests of the long-lived clients (tests/ha/) use it."""
+postgres OS user (see guard.demo.embedded). Never shared with other tests: faults would hit them
+too. The booking fault tests and the failover tests of the long-lived clients (tests/ha/) use it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from guard.embedded import (
+from guard.demo.embedded import (
     as_server_user,
     free_port,
     hand_to_server_user,

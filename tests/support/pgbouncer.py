@@ -5,7 +5,7 @@ It listens on 127.0.0.1 only (a free port, no Unix socket), forwards every datab
 same name on the PostgreSQL it fronts (the `*` fallback), and keeps its pools small
 (`default_pool_size` and `max_db_connections` 2 by default) so that a few clients already share
 server connections. PgBouncer refuses to run as root: as root it runs as the postgres OS user,
-like the test clusters (guard.embedded.as_server_user). Authentication is `trust` with an
+like the test clusters (guard.demo.embedded.as_server_user). Authentication is `trust` with an
 auth_file listing the logins the test uses (PgBouncer's trust still needs the user name there);
 the test clusters trust 127.0.0.1 too, so no password is involved anywhere.
 
@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from guard.embedded import as_server_user, free_port, hand_to_server_user
+from guard.demo.embedded import as_server_user, free_port, hand_to_server_user
 
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 PoolMode = Literal["transaction", "session", "statement"]

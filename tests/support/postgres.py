@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL 15 cluster for one test session, and databases cloned from a template.
 
 pytest-postgresql's PostgreSQLExecutor starts the cluster; as root it is handed a pg_ctl wrapper
-that runs the real one as the postgres OS user: PostgreSQL refuses to run as root (guard.embedded).
+that runs the real one as the postgres OS user: PostgreSQL refuses to run as root
+(guard.demo.embedded).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import psycopg
 from psycopg import sql
 from pytest_postgresql.executors import PostgreSQLExecutor
 
-from guard.embedded import (
+from guard.demo.embedded import (
     FAST_UNSAFE_OPTIONS,
     free_port,
     hand_to_server_user,

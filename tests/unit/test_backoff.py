@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from guard.backoff import exponential_delay
-from guard.db.connection import RECONNECT_MAX_S, RECONNECT_MIN_S, reconnect_delay
+from guard.connection import RECONNECT_MAX_S, RECONNECT_MIN_S, reconnect_delay
 
 
 def test_grows_from_base_by_factor_up_to_the_cap() -> None:

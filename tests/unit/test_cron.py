@@ -1,4 +1,4 @@
-"""guard.cron: the next time a pg_cron schedule fires, against schedules worked out by hand."""
+"""guard.ops.cron: the next time a pg_cron schedule fires, against schedules worked out by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from guard.cron import CronError, next_fire, parse
+from guard.ops.cron import CronError, next_fire, parse
 
 
 def _t(text: str) -> datetime:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.db.definitions import is_definition
+from guard.schema.definitions import is_definition
 from mutation import generated
 from mutation.generated import _line_mutations
 from mutation.mutate import generated_mutants

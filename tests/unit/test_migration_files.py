@@ -1,4 +1,5 @@
-"""guard.db.migration_files reads each migration as yoyo would, without yoyo's repeated splits."""
+"""guard.schema.migration_files reads each migration as yoyo would, without yoyo's repeated
+splits."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import pytest
 from yoyo import read_migrations
 from yoyo.migrations import read_sql_migration
 
-from guard.db import migration_files
 from guard.errors import GuardError
 from guard.resources import migrations_dir
+from guard.schema import migration_files
 
 
 def _shipped() -> list[Path]:

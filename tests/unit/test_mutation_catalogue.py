@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.db.definitions import is_definition
+from guard.schema.definitions import is_definition
 from mutation.mutate import (
     ROOT,
     _annotation_spans,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from guard import embedded
+from guard.demo import embedded
 
 
 def _made_in(monkeypatch: pytest.MonkeyPatch, memory: Path, min_free: int) -> Path:

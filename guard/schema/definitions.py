@@ -38,7 +38,7 @@ the last pending migration. `guard.definitions` records what was applied: path a
   until commit, so the writes wait for that tail only.
 - Before commit the result is checked: every definition's object exists once, and, when the
   stored catalog snapshot was made from these very files, each one equals the snapshot
-  (guard.db.catalog, the comparison `guard db verify` makes). A definition whose object differs
+  (guard.schema.catalog, the comparison `guard db verify` makes). A definition whose object differs
   there although its file was not run (its record says it was applied; something changed the
   object since) is run again first, once.
 - The record must say what the catalog holds. A versioned migration or rollback may change a
@@ -69,10 +69,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from guard.db import catalog
-from guard.db.drift import Difference, compare
 from guard.errors import GuardError, first_line
 from guard.resources import canonical_files, migrations_dir, snapshot_path, sql_dir
+from guard.schema import catalog
+from guard.schema.drift import Difference, compare
 
 # folder under sql/ -> kind of object its files define
 DEFINITION_FOLDERS = {

@@ -17,8 +17,8 @@ import psycopg
 from psycopg import sql
 
 from guard import queries
-from guard.dispatch.message import AlertRow, ReviewRow
 from guard.errors import GuardError
+from guard.ops.dispatch.message import AlertRow, ReviewRow
 
 log = logging.getLogger("guard.dispatch")
 

@@ -28,9 +28,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from guard import queries
-from guard.db.connection import connect
-from guard.dispatch.store import LoginLimit, within_limits
+from guard.connection import connect
 from guard.errors import GuardError, first_line, server_address
+from guard.ops.dispatch.store import LoginLimit, within_limits
 
 log = logging.getLogger("guard.metrics")
 

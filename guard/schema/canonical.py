@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from guard.db.connection import open_connection
+from guard.connection import open_connection
 from guard.resources import canonical_files
 
 

@@ -35,20 +35,20 @@ from psycopg import sql
 
 from guard import queries, tracing
 from guard.backoff import exponential_delay
-from guard.daily_report import stored_report
-from guard.db.connection import connect, reconnect_delay
-from guard.dispatch.message import (
+from guard.connection import connect, reconnect_delay
+from guard.errors import ConfigurationError, GuardError, first_line
+from guard.ops.daily_report import stored_report
+from guard.ops.dispatch.message import (
     Message,
     digest_message,
     plan_messages,
     resolved_message,
     review_message,
 )
-from guard.dispatch.report import report_message
-from guard.dispatch.sinks import DeliveryError, Sink
-from guard.dispatch.store import Batch, DeliveryStore, within_limits
-from guard.dispatch.throttle import RateWindow
-from guard.errors import ConfigurationError, GuardError, first_line
+from guard.ops.dispatch.report import report_message
+from guard.ops.dispatch.sinks import DeliveryError, Sink
+from guard.ops.dispatch.store import Batch, DeliveryStore, within_limits
+from guard.ops.dispatch.throttle import RateWindow
 from guard.redact import redact_text
 
 log = logging.getLogger("guard.dispatch")

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from guard import queries
-from guard.db.connection import connect, guard_function_errors
+from guard.connection import connect, guard_function_errors
 
 
 @dataclass(frozen=True)

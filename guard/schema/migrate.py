@@ -9,7 +9,7 @@ yoyo reads and orders the migrations; this module runs them. Differences from pl
   interval makes the server notice a dead migrator even in the middle of a long statement.
 - A content checksum (sha256 of the migration and its rollback) per applied migration, so an
   edited migration is reported by `status` and `verify`; who applied it and when.
-- Lock retries (guard.db.lock_retry): the lock waits of one attempt share one short budget
+- Lock retries (guard.schema.lock_retry): the lock waits of one attempt share one short budget
   (--lock-timeout, set as lock_timeout before every statement) and the migration's transaction
   is retried whole, with backoff, until --lock-deadline; application writes never queue behind a
   waiting migration for longer than one attempt's budget. Statements that lock tables are meant
@@ -19,7 +19,7 @@ yoyo reads and orders the migrations; this module runs them. Differences from pl
   while they wait, so they wait as long as the deadline allows instead of being restarted.
 - Order: a migration older than one already applied is refused (plain `yoyo rollback -r` can
   leave such a gap).
-- Definitions (guard.db.definitions): functions, views, triggers, policies and grants come from
+- Definitions (guard.schema.definitions): functions, views, triggers, policies and grants come from
   sql/, applied when their text changed, in the transaction of the last pending migration (or
   in one of their own when no migration is pending). They belong to a level: the checkout's at
   the newest migration, a release's at that release's last migration; a rollback that reaches a
@@ -47,9 +47,11 @@ from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 
-from guard.db import bridges, definitions, migration_files, privileges
-from guard.db.connection import behind_pooler, connect, pooler_refusal
-from guard.db.lock_retry import (
+from guard.connection import behind_pooler, connect, pooler_refusal
+from guard.errors import GuardError, first_line
+from guard.resources import migrations_dir
+from guard.schema import bridges, definitions, migration_files, privileges
+from guard.schema.lock_retry import (
     AttemptOverTime,
     BlockerWatch,
     HoldGuard,
@@ -57,9 +59,7 @@ from guard.db.lock_retry import (
     LockPolicy,
     run_with_lock_retries,
 )
-from guard.db.releases import checksum, release_levels
-from guard.errors import GuardError, first_line
-from guard.resources import migrations_dir
+from guard.schema.releases import checksum, release_levels
 
 MIGRATION_TABLE = "_yoyo_migration"
 LOCK_NAME = "booking-guard:migrations"
@@ -775,7 +775,7 @@ class Migrator:
 
     def _settle_bridges(self) -> None:
         """Within a migration's transaction, after its bookkeeping: create or drop the bridges
-        (guard/db/bridges.py) so that the state it commits has exactly those it needs."""
+        (guard/schema/bridges.py) so that the state it commits has exactly those it needs."""
         self._said.extend(bridges.settle(self.conn, set(self._applied_at())))
 
     def _run_statement_by_statement(self, migration: Any, direction: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from guard.db.catalog import GUARD_PREFIX, GUARD_SCHEMA, Snapshot
+from guard.schema.catalog import GUARD_PREFIX, GUARD_SCHEMA, Snapshot
 
 _PARTS = ("constraints", "indexes", "triggers", "policies")
 # On an adopted database the application's columns may be varchar or timestamp (Laravel's

@@ -2,9 +2,9 @@
 webhook, email and Alertmanager, at least once, with per-channel throttling and retries.
 See docs/alerts.md."""
 
-from guard.dispatch.loop import Dispatcher, DispatchSettings, RunStats
-from guard.dispatch.message import Message, mask_phone_numbers
-from guard.dispatch.sinks import (
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings, RunStats
+from guard.ops.dispatch.message import Message, mask_phone_numbers
+from guard.ops.dispatch.sinks import (
     AlertmanagerSink,
     DeliveryError,
     EmailSink,

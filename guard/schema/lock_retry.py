@@ -32,7 +32,7 @@ from typing import Any, Self, TypeVar
 import psycopg
 
 from guard.backoff import exponential_delay
-from guard.db.connection import connect
+from guard.connection import connect
 from guard.errors import GuardError
 
 T = TypeVar("T")

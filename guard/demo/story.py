@@ -17,12 +17,12 @@ from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.breaker.listeners import BreakerEvent
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.registry import service_key
-from guard.db.connection import connect
-from guard.db.validate import validate as validate_database
-from guard.detection import HistoryProgress, check_history
-from guard.dispatch.loop import Dispatcher
-from guard.dispatch.sinks import StdoutSink
+from guard.connection import connect
+from guard.ops.detection import HistoryProgress, check_history
+from guard.ops.dispatch.loop import Dispatcher
+from guard.ops.dispatch.sinks import StdoutSink
 from guard.retry import RetryPolicy
+from guard.schema.validate import validate as validate_database
 
 # `guard check --all`'s default batch (--batch-days 7).
 HISTORY_BATCH = timedelta(days=7)

@@ -23,7 +23,7 @@ Guard's constraints arrived (they were added NOT VALID: new writes are checked, 
 5. Record each rule's stage (correct -> enforce) in guard.rules.
 
 Steps 2 to 4 take their locks with short lock timeouts, retried until the deadline
-(guard.db.lock_retry), so writers never queue behind them for longer than one attempt.
+(guard.schema.lock_retry), so writers never queue behind them for longer than one attempt.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from guard.db.connection import connect, require_direct
-from guard.db.lock_retry import (
+from guard.connection import connect, require_direct
+from guard.errors import GuardError, first_line
+from guard.schema.lock_retry import (
     AttemptOverTime,
     BlockerWatch,
     LockPolicy,
     run_with_lock_retries,
 )
-from guard.errors import GuardError, first_line
 
 # A reconcile batch holds the row locks of its calls until it commits: an application write to one
 # of them waits that long. Batches grow and shrink to take about this long (a few milliseconds

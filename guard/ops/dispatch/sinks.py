@@ -33,8 +33,8 @@ from email.utils import formatdate, make_msgid
 from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, urlsplit
 
-from guard.dispatch.message import Message, mask_phone_numbers, neutralise
 from guard.errors import ConfigurationError
+from guard.ops.dispatch.message import Message, mask_phone_numbers, neutralise
 from guard.redact import redact_text, redact_url, remember
 
 log = logging.getLogger("guard.dispatch")

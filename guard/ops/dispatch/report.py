@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from guard.daily_report import render_markdown
-from guard.dispatch.message import Message, mask_phone_numbers, neutralise
+from guard.ops.daily_report import render_markdown
+from guard.ops.dispatch.message import Message, mask_phone_numbers, neutralise
 
 
 def report_text(day: date, rows: list[dict[str, Any]]) -> str:

@@ -9,7 +9,7 @@ Every connection Booking Guard opens is safe behind a transaction pooler (PgBoun
 executions of a query, and the pooler hands the next transaction, with or without the statement,
 to another server connection), and nothing Booking Guard sets outlives a transaction. What needs a
 session of its own (the migration lock, LISTEN) finds out whether it has one
-(`behind_pooler`, guard.dispatch.loop)."""
+(`behind_pooler`, guard.ops.dispatch.loop)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from guard import queries
 from guard.backoff import exponential_delay
 from guard.errors import (
     ConfigurationError,
@@ -207,7 +208,7 @@ def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
     """True when a connection pooler sits between this connection and PostgreSQL. PgBouncer (and
     the other poolers that can cancel queries) hands its clients a key of its own, so the process
     id the connection was given is not the server process that answers."""
-    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    row = conn.execute(queries.BACKEND_PID).fetchone()
     return row is None or int(row[0]) != conn.info.backend_pid
 
 

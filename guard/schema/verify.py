@@ -9,12 +9,12 @@ from typing import Any
 
 import psycopg
 
-from guard.db import catalog, definitions
-from guard.db.connection import connect
-from guard.db.drift import Difference, compare, shown
-from guard.db.migrate import Migrator
+from guard.connection import connect
 from guard.errors import GuardError, first_line
 from guard.resources import snapshot_path, sql_dir
+from guard.schema import catalog, definitions
+from guard.schema.drift import Difference, compare, shown
+from guard.schema.migrate import Migrator
 
 
 def load_canonical_snapshot() -> catalog.Snapshot:

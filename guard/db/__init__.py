@@ -1,1 +1,0 @@
-"""Database access: connections, migrations, catalog snapshots and verification."""

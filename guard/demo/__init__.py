@@ -1,0 +1,4 @@
+"""The demo: an embedded PostgreSQL cluster, sample data and the story ``guard demo`` tells.
+
+Nothing outside the demo and the tests imports it.
+"""
