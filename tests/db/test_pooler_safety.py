@@ -26,7 +26,7 @@ from guard.connection import connect, open_connection
 from guard.retry import RetryPolicy
 
 GUARD = Path(__file__).resolve().parents[2] / "guard"
-FACTORY = (GUARD / "db" / "connection.py", "open_connection")
+FACTORY = (GUARD / "connection.py", "open_connection")
 REPEATS = 8  # psycopg prepares on the 5th execution by default (prepare_threshold = 5)
 
 
