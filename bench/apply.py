@@ -22,6 +22,7 @@ them alike; figures are medians. The ratios are against each baseline of the sam
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -95,7 +96,7 @@ def measure(rounds: int, log: Callable[[str], None]) -> dict[str, list[float]]:
             log(f"round {number + 1} of {rounds}")
             for index, (name, run) in enumerate(variants.items()):
                 url = _fresh_database(cluster, f"apply_{index}")
-                seconds[name].append(_timed(lambda run=run, url=url: run(url)))
+                seconds[name].append(_timed(functools.partial(run, url)))
     return seconds
 
 

@@ -601,29 +601,9 @@ LEFT JOIN guard.rule_company_stages AS o ON o.rule_id = r.id
 GROUP BY r.id
 ORDER BY r.id
 """
-LOCK_RULE_COMPANY_STAGES = "LOCK TABLE guard.rule_company_stages IN SHARE ROW EXCLUSIVE MODE"
-RULE_STATE = "SELECT stage, mode, enabled, constraint_names FROM guard.rules WHERE id = %s"
-UNKNOWN_COMPANIES = (
-    "SELECT array_agg(x ORDER BY x) FROM unnest(%s::bigint[]) AS x"
-    " WHERE NOT EXISTS (SELECT FROM public.companies AS c WHERE c.id = x)"
-)
-UPSERT_RULE_OVERRIDE = (
-    "INSERT INTO guard.rule_company_stages AS o (rule_id, company_id, {column})"
-    " SELECT %s, c.id, %s FROM public.companies AS c WHERE {where}"
-    " ON CONFLICT (rule_id, company_id) DO UPDATE SET {column} = EXCLUDED.{column}"
-    " RETURNING o.company_id"
-)
-UPDATE_RULE_COLUMN = "UPDATE guard.rules SET {} = %s WHERE id = %s"
-DELETE_RULE_OVERRIDES = (
-    "DELETE FROM guard.rule_company_stages AS o"
-    " WHERE o.rule_id = %s AND o.{column} IS NOT NULL AND o.{other} IS NULL{reached}"
-    " RETURNING o.company_id"
-)
-CLEAR_RULE_OVERRIDE_COLUMN = (
-    "UPDATE guard.rule_company_stages AS o SET {column} = NULL"
-    " WHERE o.rule_id = %s AND o.{column} IS NOT NULL{reached}"
-    " RETURNING o.company_id"
-)
+RULE_STATE = "SELECT stage, mode, enabled, guard.rollout_rule(id) FROM guard.rules WHERE id = %s"
+ROLLOUT_SET = "SELECT guard.rollout_set(%s, %s, %s, %s::bigint[], %s::integer)"
+ROLLOUT_CLEAR = "SELECT guard.rollout_clear(%s, %s, %s::bigint[], %s::integer)"
 
 # --- guard/demo/sample_data.py
 INSERT_SAMPLE_COMPANY = "INSERT INTO public.companies (name) VALUES (%s) RETURNING id"
@@ -878,16 +858,3 @@ BREAKER_EVENTS = (
 def read_alert_details(alert_id: int) -> str:
     """What a person runs to read an alert's whole details."""
     return f"SELECT details FROM guard.alerts WHERE id = {int(alert_id)}"
-
-
-# --- guard/ops/rollout.py (which companies a rollout reaches)
-OVERRIDES_OF_COMPANIES = " AND o.company_id IN (SELECT c.id FROM public.companies AS c WHERE {})"
-
-
-def companies_condition(
-    percent: int | None, companies: Sequence[int]
-) -> tuple[str, tuple[Any, ...]]:
-    """A WHERE condition on public.companies AS c: a percentage of them, or the ones named."""
-    if percent is not None:
-        return "guard.rollout_bucket(c.id) < %s", (percent,)
-    return "c.id = ANY(%s::bigint[])", (list(companies),)

@@ -3,7 +3,8 @@
 cleared. The commit-time flag check reads the effective value per company
 (guard.effective_rule_setting); `guard rules` is the command line over this module.
 
-Every change runs in the caller's transaction and checks what it is given before it writes: an
+The changes are SQL functions (guard.rollout_set, guard.rollout_clear), the one way for every
+client: they check what they are given before they write, in the caller's transaction, so an
 unknown rule or company changes nothing."""
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
-from psycopg import sql
 
 from guard import queries
 from guard.errors import GuardError
@@ -20,11 +20,6 @@ from guard.errors import GuardError
 Setting = Literal["stage", "mode"]
 STAGES = ("observe", "correct", "enforce")
 MODES = ("correct", "reject")
-# The rules whose per-row check reads a company's stage and mode; the CHECK
-# rule_company_stages_rule_reads_company (sql/tables/guard.rule_company_stages.sql) says the same.
-ROLLOUT_RULES = ("I3_appointment_flags",)
-# How many unknown company ids an error names before it says "and N more".
-_NAMED_IDS = 5
 
 
 @dataclass(frozen=True)
@@ -36,45 +31,16 @@ class Target:
     percent: int | None = None
     everyone: bool = False
 
+    def arguments(self) -> tuple[list[int] | None, int | None]:
+        """guard.rollout_set's and guard.rollout_clear's company_ids and percent."""
+        return (list(self.companies) if self.companies else None), self.percent
 
-def _rule(conn: psycopg.Connection[Any], rule: str) -> tuple[str, str, bool, list[str]]:
+
+def _rule(conn: psycopg.Connection[Any], rule: str) -> tuple[str, str, bool, bool]:
     row = conn.execute(queries.RULE_STATE, (rule,)).fetchone()
     if row is None:
         raise GuardError(f"rule {rule} does not exist (`guard rules list` names every rule)")
-    return row[0], row[1], row[2], list(row[3])
-
-
-def _lock_for_change(conn: psycopg.Connection[Any]) -> None:
-    """One rollout change at a time (SHARE ROW EXCLUSIVE conflicts with itself, not with the
-    commit-time check's reads). It needs a write privilege on the table, so a login that may not
-    change the rollout is refused here, before anything it could not see misleads it."""
-    conn.execute(queries.LOCK_RULE_COMPANY_STAGES)
-
-
-def _require_rollout_rule(rule: str) -> None:
-    if rule not in ROLLOUT_RULES:
-        raise GuardError(
-            f"rule {rule} cannot be rolled out by company: only the commit-time check of"
-            f" {', '.join(ROLLOUT_RULES)} reads a company's stage and mode"
-        )
-
-
-def _require_companies(conn: psycopg.Connection[Any], companies: tuple[int, ...]) -> None:
-    row = conn.execute(
-        queries.UNKNOWN_COMPANIES,
-        (list(companies),),
-    ).fetchone()
-    unknown: list[int] = list(row[0]) if row and row[0] else []
-    if unknown:
-        named = ", ".join(str(c) for c in unknown[:_NAMED_IDS])
-        more = f" and {len(unknown) - _NAMED_IDS} more" if len(unknown) > _NAMED_IDS else ""
-        raise GuardError(f"company {named}{more} does not exist; nothing changed")
-
-
-def _selected(target: Target) -> tuple[sql.Composable, tuple[Any, ...]]:
-    """A WHERE condition on public.companies AS c for the target's companies."""
-    condition, params = queries.companies_condition(target.percent, target.companies)
-    return sql.SQL(condition), params
+    return row[0], row[1], row[2], row[3]
 
 
 def set_override(
@@ -82,27 +48,8 @@ def set_override(
 ) -> list[int]:
     """Give the target's companies `value` for the rule's stage or mode (or the rule itself, for
     everyone: no company is named then); the ids of the companies written, in order."""
-    allowed = STAGES if setting == "stage" else MODES
-    if value not in allowed:
-        raise GuardError(f"{setting} must be one of {', '.join(allowed)}, not {value!r}")
-    _lock_for_change(conn)
-    _, _, _, constraints = _rule(conn, rule)
-    _require_rollout_rule(rule)
-    if target.everyone:
-        if setting == "stage" and constraints:
-            raise GuardError(f"the stage of {rule} follows its constraints (`guard db validate`)")
-        conn.execute(
-            sql.SQL(queries.UPDATE_RULE_COLUMN).format(sql.Identifier(setting)),
-            (value, rule),
-        )
-        return []
-    if target.companies:
-        _require_companies(conn, target.companies)
-    where, params = _selected(target)
-    query = sql.SQL(queries.UPSERT_RULE_OVERRIDE).format(
-        column=sql.Identifier(setting), where=where
-    )
-    return sorted(row[0] for row in conn.execute(query, (rule, value, *params)))
+    row = conn.execute(queries.ROLLOUT_SET, (rule, setting, value, *target.arguments())).fetchone()
+    return list(row[0]) if row else []
 
 
 def clear_override(
@@ -110,27 +57,8 @@ def clear_override(
 ) -> list[int]:
     """Drop the stage or mode override of the target's companies (every company of the rule
     when the target names none); the ids of the companies that had one, in order."""
-    _lock_for_change(conn)
-    _rule(conn, rule)
-    if target.companies:
-        _require_companies(conn, target.companies)
-    reached: sql.Composable = sql.SQL("")
-    params: tuple[Any, ...] = ()
-    if target.companies or target.percent is not None:
-        where, params = _selected(target)
-        reached = sql.SQL(queries.OVERRIDES_OF_COMPANIES).format(where)
-    column = sql.Identifier(setting)
-    other = sql.Identifier("mode" if setting == "stage" else "stage")
-    # A row left without any override goes; one that still overrides the other setting stays.
-    gone = conn.execute(
-        sql.SQL(queries.DELETE_RULE_OVERRIDES).format(column=column, other=other, reached=reached),
-        (rule, *params),
-    ).fetchall()
-    kept = conn.execute(
-        sql.SQL(queries.CLEAR_RULE_OVERRIDE_COLUMN).format(column=column, reached=reached),
-        (rule, *params),
-    ).fetchall()
-    return sorted(row[0] for row in [*gone, *kept])
+    row = conn.execute(queries.ROLLOUT_CLEAR, (rule, setting, *target.arguments())).fetchone()
+    return list(row[0]) if row else []
 
 
 OVERRIDE_COLUMNS = [
@@ -147,7 +75,7 @@ OVERRIDE_COLUMNS = [
 
 def describe_rule(conn: psycopg.Connection[Any], rule: str) -> dict[str, Any]:
     """The rule's own stage and mode, and every company that overrides them."""
-    stage, mode, enabled, _ = _rule(conn, rule)
+    stage, mode, enabled, by_company = _rule(conn, rule)
     overrides = [
         dict(zip(OVERRIDE_COLUMNS, row, strict=True))
         for row in conn.execute(queries.RULE_OVERRIDES, (rule,)).fetchall()
@@ -157,7 +85,7 @@ def describe_rule(conn: psycopg.Connection[Any], rule: str) -> dict[str, Any]:
         "stage": stage,
         "mode": mode,
         "enabled": enabled,
-        "rollout_by_company": rule in ROLLOUT_RULES,
+        "rollout_by_company": by_company,
         "companies_overridden": len(overrides),
         "stage_overridden": sum(1 for o in overrides if o["stage"] is not None),
         "mode_overridden": sum(1 for o in overrides if o["mode"] is not None),
