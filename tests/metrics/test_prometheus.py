@@ -448,11 +448,12 @@ def _dashboard_queries_resolve(prometheus: Prometheus, key: str) -> None:
     assert {"p50 failed", "p95 failed"} <= legends["Booking latency by outcome (30 min)"]
     assert f"mean {RECOVERED}" in legends["Circuit recovery time by circuit (24 h)"]
     assert legends["Retry success rate (1 h)"] == {"booked after a retry"}
-    assert "exhausted" in legends["Booking retries by outcome / 1 h"]
-    assert legends["Auto-correction rate / 1 h"] == {
-        "corrected automatically",
-        "inconsistencies detected",
+    # a rate against its target, not two counts side by side
+    assert legends["Auto-correction rate (%)"] == {
+        "target",
+        "corrected of corrected plus reviewed, 7 days",
     }
+    assert "exhausted" in legends["Booking retries by outcome / 1 h"]
     # The ratio of two increases over the same window: Prometheus' extrapolation cancels out.
     [mean] = prometheus.query(
         f'sum by (key) (increase(guard_breaker_recovery_seconds_sum{{key="{RECOVERED}"}}[24h]))'
