@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Literal, ParamSpec, TypeVar
 
 from guard.backoff import exponential_delay
-from guard.breaker.circuit import CircuitBreaker, CircuitOpenError
+from guard.breaker.circuit import CircuitBreaker
+from guard.breaker.errors import CircuitOpenError
 
 P = ParamSpec("P")
 T = TypeVar("T")

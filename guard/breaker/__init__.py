@@ -17,18 +17,16 @@ Typical use::
 """
 
 from guard.breaker.backend import REDIS_URL_ENV, Backend
-from guard.breaker.circuit import (
+from guard.breaker.circuit import CircuitBreaker, Ticket
+from guard.breaker.codec import WindowCounts
+from guard.breaker.errors import (
     BulkheadFullError,
-    CircuitBreaker,
     CircuitOpenError,
-    CircuitSnapshot,
     ControlUnavailableError,
-    GuardedBlock,
     GuardedCallTimeout,
     StoreUnavailableError,
-    Ticket,
 )
-from guard.breaker.codec import WindowCounts
+from guard.breaker.guarded import GuardedBlock
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.pg_timeout import statement_timeout
@@ -40,6 +38,7 @@ from guard.breaker.registry import (
     service_key,
     staff_key,
 )
+from guard.breaker.snapshot import CircuitSnapshot
 from guard.breaker.state import Action, BreakerConfig, Outcome, SharedRules, State
 
 __all__ = [

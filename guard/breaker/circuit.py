@@ -62,20 +62,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from guard import tracing
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.codec import (
-    NO_WINDOW,
     STATE,
-    WindowCounts,
     decode_circuit,
     decode_hash,
     seeded_hash,
 )
+from guard.breaker.errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    ControlUnavailableError,
+    GuardedCallTimeout,
+    StoreUnavailableError,
+)
+from guard.breaker.guarded import DecisionSpan, GuardedBlock, duration_ms
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
@@ -83,6 +88,7 @@ from guard.breaker.redis_store import (
     StateMissingError,
 )
 from guard.breaker.restore import RecordedState, Seed, seed_for
+from guard.breaker.snapshot import CircuitSnapshot
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
@@ -101,55 +107,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class CircuitOpenError(Exception):
-    """The circuit rejected the call; the dependency was not called."""
-
-    def __init__(self, key: str, state: State, retry_after: float | None) -> None:
-        # The message is built only when printed: rejections are on the hot path.
-        super().__init__(key, state, retry_after)
-        self.key = key
-        self.state = state
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        hint = f"; retry in {self.retry_after:.1f} s" if self.retry_after is not None else ""
-        return f"circuit {self.key} is {self.state.label}{hint}"
-
-
-class BulkheadFullError(CircuitOpenError):
-    """The circuit's bulkhead is full: ``max_concurrent_calls`` calls of this process are still
-    running through it (some may be hung). The dependency was not called and nothing is counted
-    against the circuit. A ``CircuitOpenError`` subclass, so code that falls back on a rejection
-    handles it too; catch it first to tell "too many calls in flight" from "circuit open"."""
-
-    def __init__(self, key: str, state: State, limit: int) -> None:
-        super().__init__(key, state, None)
-        self.limit = limit
-
-    def __str__(self) -> str:
-        return f"circuit {self.key}: {self.limit} calls already in flight (bulkhead full)"
-
-
-class StoreUnavailableError(CircuitOpenError):
-    """Redis is unreachable and the circuit's ``when_store_unreachable`` is ``"open"``."""
-
-    def __str__(self) -> str:
-        return f"circuit {self.key}: breaker state unreachable, calls refused until it is back"
-
-
-class ControlUnavailableError(RuntimeError):
-    """A manual action or a state read needs Redis, which cannot be reached."""
-
-
-class GuardedCallTimeout(TimeoutError):
-    """The guarded call did not finish within ``call_timeout_seconds`` (counted a failure)."""
-
-    def __init__(self, key: str, timeout: float) -> None:
-        self.key = key
-        self.timeout = timeout
-        super().__init__(f"call guarded by circuit {key} timed out after {timeout:g} s")
-
-
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """An admitted call: the generation (and probe) its outcome belongs to."""
@@ -159,36 +116,6 @@ class Ticket:
     shared: bool
     bypass: bool = False  # nothing to report to the store
     timed: bool = True  # the call timeout applies
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitSnapshot:
-    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
-    counters: calls in flight and rejections by cause since the breaker was built."""
-
-    key: str
-    state: State
-    generation: int
-    failure_count: int
-    success_count: int
-    opened_at: datetime | None
-    changed_at: datetime | None
-    recovers_in_seconds: float | None
-    rules: SharedRules | None
-    source: str  # "redis", "memory" (in-memory breaker) or "local" (Redis unreachable)
-    in_flight: int
-    rejected_open: int
-    rejected_bulkhead: int
-    rejected_store_unavailable: int
-    # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
-    window: WindowCounts = NO_WINDOW
-    # The last failure counted and the last move to CLOSED (None: none since the circuit was
-    # created, or restored after Redis lost it).
-    last_failure_at: datetime | None = None
-    closed_at: datetime | None = None
-    # The cooldown of the present opening: the stored one, grown by failed probes when the
-    # rules say so (None: the circuit has no rules yet).
-    cooldown_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -233,15 +160,6 @@ _ceil = math.ceil
 def _optional_time(ms: int, to_datetime: Callable[[int], datetime]) -> datetime | None:
     """A stored time (0: none) as a datetime."""
     return to_datetime(ms) if ms else None
-
-
-def _duration_ms(started: float) -> int:
-    """Milliseconds since ``started`` (``perf_counter``), rounded up, so that a call is slow
-    exactly when it took longer than the slow-call duration (a whole number of ms); 0 when the
-    call was not timed."""
-    if not started:
-        return 0
-    return math.ceil((time.perf_counter() - started) * 1000)
 
 
 def _elapsed_ms(elapsed_seconds: float | None) -> int:
@@ -801,8 +719,8 @@ class CircuitBreaker:
                 return self._call(decision.admitted(fn), *args, **kwargs)
         return self._call(fn, *args, **kwargs)
 
-    def _decision_span(self) -> _DecisionSpan:
-        return _DecisionSpan(self)
+    def _decision_span(self) -> DecisionSpan:
+        return DecisionSpan(self)
 
     def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         self._take_slot()
@@ -871,7 +789,7 @@ class CircuitBreaker:
     ) -> None:
         """Count a call that raised; raises ``CircuitOpenError`` instead when it tripped the
         circuit and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
-        duration = _duration_ms(started)
+        duration = duration_ms(started)
         timed_out = isinstance(error, GuardedCallTimeout)
         outcome = Outcome.FAILURE if timed_out else self.config.classify_exception(error)
         if outcome is Outcome.FAILURE:
@@ -913,7 +831,7 @@ class CircuitBreaker:
         except TimeoutError as error:
             if deadline.expired():
                 self._count_failure(True)
-                tripped = await self._release_async(ticket, Outcome.FAILURE, _duration_ms(started))
+                tripped = await self._release_async(ticket, Outcome.FAILURE, duration_ms(started))
                 timed_out = GuardedCallTimeout(self.key, cast(float, timeout))
                 if self._has_listeners():
                     self._outcome_event(Outcome.FAILURE, started, timed_out, True)
@@ -925,7 +843,7 @@ class CircuitBreaker:
         except BaseException as error:
             await self._settle_async(ticket, error, started)
             raise
-        duration = _duration_ms(started)
+        duration = duration_ms(started)
         if result.__class__ in _GENERATOR_TYPES:
             await self._release_async(ticket, _IGNORED, 0)
             raise TypeError("the guarded call returned a generator; use breaker.guard()")
@@ -938,7 +856,7 @@ class CircuitBreaker:
         return result
 
     async def _settle_async(self, ticket: Ticket, error: BaseException, started: float) -> None:
-        duration = _duration_ms(started)
+        duration = duration_ms(started)
         outcome = self.config.classify_exception(error)
         if isinstance(error, asyncio.CancelledError):
             # The caller gave up; hand a probe lease back without waiting on Redis forever.
@@ -1142,144 +1060,3 @@ class CircuitBreaker:
         self._known = None
         self._report_transition(reply, shared, actor=who)
         return previous
-
-
-class GuardedBlock:
-    """One use of ``breaker.guard()``; not reusable."""
-
-    def __init__(self, breaker: CircuitBreaker) -> None:
-        self._breaker = breaker
-        self._ticket: Ticket | None = None
-        self._timeout: asyncio.Timeout | None = None
-        self._started = 0.0
-
-    def _admit(self) -> Ticket:
-        breaker = self._breaker
-        breaker._take_slot()
-        try:
-            return breaker.acquire()
-        except BaseException:
-            breaker._slots.append(True)
-            raise
-
-    def _start_clock(self) -> None:
-        breaker = self._breaker
-        if breaker._always_timed or breaker.key in breaker._timed_keys:
-            self._started = time.perf_counter()
-
-    def __enter__(self) -> GuardedBlock:
-        self._ticket = self._admit()
-        self._start_clock()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._ticket is not None
-        duration = _duration_ms(self._started)
-        breaker = self._breaker
-        breaker._slots.append(True)
-        outcome = Outcome.SUCCESS if exc is None else breaker.config.classify_exception(exc)
-        if outcome is Outcome.FAILURE:
-            breaker._count_failure(False)
-        tripped = breaker._release(self._ticket, outcome, duration)
-        if tripped and breaker._raise_on_trip and exc is not None:
-            raise breaker._tripped_error() from exc
-
-    async def __aenter__(self) -> GuardedBlock:
-        breaker = self._breaker
-        breaker._take_slot()
-        try:
-            self._ticket = await breaker.acquire_async()
-        except BaseException:
-            breaker._slots.append(True)
-            raise
-        seconds = breaker.config.call_timeout_seconds if self._ticket.timed else None
-        self._timeout = asyncio.timeout(seconds)
-        await self._timeout.__aenter__()
-        self._start_clock()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._ticket is not None and self._timeout is not None
-        duration = _duration_ms(self._started)
-        breaker = self._breaker
-        breaker._slots.append(True)
-        try:
-            await self._timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError as error:
-            breaker._count_failure(True)
-            tripped = await breaker._release_async(self._ticket, Outcome.FAILURE, duration)
-            seconds = cast(float, breaker.config.call_timeout_seconds)
-            timed_out = GuardedCallTimeout(breaker.key, seconds)
-            if tripped and breaker._raise_on_trip:
-                raise breaker._tripped_error() from timed_out
-            raise timed_out from error
-        if exc is None:
-            outcome = Outcome.SUCCESS
-        elif isinstance(exc, asyncio.CancelledError):
-            outcome = Outcome.IGNORED
-        else:
-            outcome = breaker.config.classify_exception(exc)
-        if outcome is Outcome.FAILURE:
-            breaker._count_failure(False)
-        tripped = await breaker._release_async(self._ticket, outcome, duration)
-        if tripped and breaker._raise_on_trip and exc is not None:
-            raise breaker._tripped_error() from exc
-
-
-class _DecisionSpan:
-    """The span of one guarded call when tracing is on (guard.tracing): the breaker's decision
-    (allowed, or refused with the reason) and the circuit's state when it decided; the guarded
-    call's own spans nest under it. Never the call's arguments or result."""
-
-    def __init__(self, breaker: CircuitBreaker) -> None:
-        self._breaker = breaker
-        self._decided = False
-        self._block = tracing.span("guard.breaker.call", {"guard.breaker.key": breaker.key})
-        self._span = tracing.Span()
-
-    def __enter__(self) -> _DecisionSpan:
-        self._span = self._block.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        if not self._decided and isinstance(error, CircuitOpenError):
-            self._decide("refused", error.state.label)
-            reason = "bulkhead" if isinstance(error, BulkheadFullError) else "open"
-            self._span.set("guard.breaker.refused_because", reason)
-        return self._block.__exit__(kind, error, traceback)
-
-    def _decide(self, decision: str, state: str) -> None:
-        self._decided = True
-        self._span.set("guard.breaker.decision", decision)
-        self._span.set("guard.breaker.state", state)
-
-    def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
-        @functools.wraps(fn)
-        def run(*args: P.args, **kwargs: P.kwargs) -> T:
-            self._decide("allowed", self._breaker._state_label())
-            return fn(*args, **kwargs)
-
-        return run
-
-    def admitted_async(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        @functools.wraps(fn)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-            self._decide("allowed", self._breaker._state_label())
-            return await fn(*args, **kwargs)
-
-        return run

@@ -35,8 +35,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from guard import queries
-from guard.breaker.circuit import ControlUnavailableError
 from guard.breaker.codec import WindowCounts, decode_circuit
+from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.persistence import write_transitions
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, CircuitArgs, RedisStore, make_client

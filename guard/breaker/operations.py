@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.circuit import ControlUnavailableError
 from guard.breaker.control import (
     BreakerAdmin,
     CircuitView,
@@ -26,6 +25,7 @@ from guard.breaker.control import (
     growth_rules_dict,
     window_rules_dict,
 )
+from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, mask_url
 from guard.breaker.state import (

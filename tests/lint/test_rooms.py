@@ -30,12 +30,22 @@ def modules() -> dict[str, Path]:
 
 
 def imports(known: dict[str, Path]) -> dict[str, set[str]]:
-    """Module -> the guard modules it imports anywhere in its text (lazy imports included).
-    ``from guard.x import y`` is an arrow to guard.x.y when y is a module, else to guard.x."""
+    """Module -> the guard modules it imports anywhere in its text (lazy imports included, those
+    for type checkers only not: they never run). ``from guard.x import y`` is an arrow to
+    guard.x.y when y is a module, else to guard.x."""
     arrows: dict[str, set[str]] = {}
     for name, path in known.items():
         targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("guard"):
                 module = node.module or ""
                 submodules = {f"{module}.{alias.name}" for alias in node.names} & known.keys()

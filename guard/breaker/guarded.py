@@ -1,0 +1,172 @@
+"""The two ways to guard code besides ``call``: ``with breaker.guard():`` around a block, and the
+span a traced call runs in (guard.tracing)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
+
+from guard import tracing
+from guard.breaker.errors import BulkheadFullError, CircuitOpenError, GuardedCallTimeout
+from guard.breaker.state import Outcome
+
+if TYPE_CHECKING:
+    from guard.breaker.circuit import CircuitBreaker, Ticket
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def duration_ms(started: float) -> int:
+    """Milliseconds since ``started`` (``perf_counter``), rounded up, so that a call is slow
+    exactly when it took longer than the slow-call duration (a whole number of ms); 0 when the
+    call was not timed."""
+    if not started:
+        return 0
+    return math.ceil((time.perf_counter() - started) * 1000)
+
+
+class GuardedBlock:
+    """One use of ``breaker.guard()``; not reusable."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self._breaker = breaker
+        self._ticket: Ticket | None = None
+        self._timeout: asyncio.Timeout | None = None
+        self._started = 0.0
+
+    def _admit(self) -> Ticket:
+        breaker = self._breaker
+        breaker._take_slot()
+        try:
+            return breaker.acquire()
+        except BaseException:
+            breaker._slots.append(True)
+            raise
+
+    def _start_clock(self) -> None:
+        breaker = self._breaker
+        if breaker._always_timed or breaker.key in breaker._timed_keys:
+            self._started = time.perf_counter()
+
+    def __enter__(self) -> GuardedBlock:
+        self._ticket = self._admit()
+        self._start_clock()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._ticket is not None
+        duration = duration_ms(self._started)
+        breaker = self._breaker
+        breaker._slots.append(True)
+        outcome = Outcome.SUCCESS if exc is None else breaker.config.classify_exception(exc)
+        if outcome is Outcome.FAILURE:
+            breaker._count_failure(False)
+        tripped = breaker._release(self._ticket, outcome, duration)
+        if tripped and breaker._raise_on_trip and exc is not None:
+            raise breaker._tripped_error() from exc
+
+    async def __aenter__(self) -> GuardedBlock:
+        breaker = self._breaker
+        breaker._take_slot()
+        try:
+            self._ticket = await breaker.acquire_async()
+        except BaseException:
+            breaker._slots.append(True)
+            raise
+        seconds = breaker.config.call_timeout_seconds if self._ticket.timed else None
+        self._timeout = asyncio.timeout(seconds)
+        await self._timeout.__aenter__()
+        self._start_clock()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._ticket is not None and self._timeout is not None
+        duration = duration_ms(self._started)
+        breaker = self._breaker
+        breaker._slots.append(True)
+        try:
+            await self._timeout.__aexit__(exc_type, exc, tb)
+        except TimeoutError as error:
+            breaker._count_failure(True)
+            tripped = await breaker._release_async(self._ticket, Outcome.FAILURE, duration)
+            seconds = cast(float, breaker.config.call_timeout_seconds)
+            timed_out = GuardedCallTimeout(breaker.key, seconds)
+            if tripped and breaker._raise_on_trip:
+                raise breaker._tripped_error() from timed_out
+            raise timed_out from error
+        if exc is None:
+            outcome = Outcome.SUCCESS
+        elif isinstance(exc, asyncio.CancelledError):
+            outcome = Outcome.IGNORED
+        else:
+            outcome = breaker.config.classify_exception(exc)
+        if outcome is Outcome.FAILURE:
+            breaker._count_failure(False)
+        tripped = await breaker._release_async(self._ticket, outcome, duration)
+        if tripped and breaker._raise_on_trip and exc is not None:
+            raise breaker._tripped_error() from exc
+
+
+class DecisionSpan:
+    """The span of one guarded call when tracing is on (guard.tracing): the breaker's decision
+    (allowed, or refused with the reason) and the circuit's state when it decided; the guarded
+    call's own spans nest under it. Never the call's arguments or result."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self._breaker = breaker
+        self._decided = False
+        self._block = tracing.span("guard.breaker.call", {"guard.breaker.key": breaker.key})
+        self._span = tracing.Span()
+
+    def __enter__(self) -> DecisionSpan:
+        self._span = self._block.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        if not self._decided and isinstance(error, CircuitOpenError):
+            self._decide("refused", error.state.label)
+            reason = "bulkhead" if isinstance(error, BulkheadFullError) else "open"
+            self._span.set("guard.breaker.refused_because", reason)
+        return self._block.__exit__(kind, error, traceback)
+
+    def _decide(self, decision: str, state: str) -> None:
+        self._decided = True
+        self._span.set("guard.breaker.decision", decision)
+        self._span.set("guard.breaker.state", state)
+
+    def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            self._decide("allowed", self._breaker._state_label())
+            return fn(*args, **kwargs)
+
+        return run
+
+    def admitted_async(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(fn)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            self._decide("allowed", self._breaker._state_label())
+            return await fn(*args, **kwargs)
+
+        return run
