@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager pgbouncer valgrind php-cli php-pgsql php-laravel-framework
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test test-slow test-versions pg-versions lint squawk release migration pytest generated bench bench-online bench-scale clean check-redis-floor mutate
+.PHONY: setup system-packages demo demo-stop test test-slow test-versions pg-versions lint squawk release migration pytest generated bench bench-peers bench-online bench-scale clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -176,6 +176,11 @@ bench: setup
 # of a live adoption (--writer oldest: a call inserted and one of the 5,000 oldest updated, in id
 # order, every 50 ms) on a database with its share of bad rows (--fixture adopt). Both always
 # run; exit 1 when either misses. About 12 minutes on 2 cores (docs/measurements.md).
+# The breaker and retry rows against the newest pybreaker and tenacity, installed with Booking
+# Guard in a throwaway virtualenv (needs the package index; about a minute).
+bench-peers: setup
+	$(BIN)/python -m bench.record peers
+
 bench-online: setup
 	@status=0; \
 	$(BIN)/python -m bench.online --scale 1 --check || status=1; \
