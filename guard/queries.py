@@ -189,7 +189,7 @@ DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
 CREATE_LOGIN = "CREATE ROLE {} LOGIN"
 CREATE_DATABASE = "CREATE DATABASE {}"
 
-# --- guard/cli/jobs.py
+# --- guard/ops/jobs.py
 JOB_STATUS = """
 SELECT s.job_name, s.schedule, s.interval_seconds, s.enabled, s.last_started_at,
        s.last_finished_at, s.last_status, s.last_error, s.last_duration_ms, s.last_runner,

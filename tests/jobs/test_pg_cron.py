@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from guard.cli.jobs import job_status
 from guard.demo.embedded import pg_cron_available
+from guard.ops.jobs import job_status
 from guard.schema import catalog
 from guard.schema.drift import compare_cron_jobs
 from guard.schema.migrate import Migrator

@@ -1,0 +1,319 @@
+"""The scheduled jobs run from outside, where pg_cron is not installed: the same guard.run_job
+that pg_cron calls (one run per job at a time, heartbeats, failure and missed-run alerts), each
+job's status beside what pg_cron schedules, and the loop `guard jobs run` keeps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from guard import queries
+from guard.connection import connect, reconnect_delay
+from guard.errors import (
+    DatabaseUnavailable,
+    GuardError,
+    PermissionDenied,
+    first_line,
+    server_address,
+)
+from guard.ops.cron import CronError, next_fire
+from guard.ops.dispatch.store import LoginLimit, within_limits
+
+# cron_schedule's answer for a login that may not read pg_cron's table.
+_HIDDEN = "(not visible)"
+# Never sleep longer than this between looks at guard.jobs (a changed job is picked up).
+MAX_SLEEP_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What guard.run_job said about one run."""
+
+    job: str
+    status: str  # succeeded | failed | skipped
+    message: str
+
+    @classmethod
+    def parse(cls, job: str, message: str) -> RunResult:
+        # "<job>: succeeded in 3 ms" | "<job>: failed after 3 ms: <error>" | "<job>: skipped, ..."
+        # (and guard jobs run's own "<job>: failed, could not run: ...")
+        word = message.split(": ", 1)[1].split(maxsplit=1)[0] if ": " in message else ""
+        status = word.rstrip(",") if word.rstrip(",") in ("succeeded", "failed") else "skipped"
+        return cls(job, status, message)
+
+
+def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
+    """One run of one job in its own transaction (conn must be in autocommit mode).
+
+    A run that raises instead of recording itself (the login's statement_timeout or a
+    permission hit outside the job's own sub-transaction) is that job's failure: recorded by
+    guard.record_job_run in a transaction of its own, and returned as failed, so that the other
+    jobs still run. A run the login's lock_timeout ended (another session holds a lock it needs)
+    is tried again for a while (within_limits), then is that job's failure too. Only a lost
+    connection (or a primary demoted under us) raises DatabaseUnavailable: no job can run
+    then."""
+    started: list[datetime] = []
+    try:
+        return within_limits(
+            conn,
+            None,
+            lambda _: _run(conn, job, started),
+            lambda _: f"job {job}",
+            program="guard jobs run",
+        )
+    except LoginLimit as limit:
+        cause = limit.__cause__
+        assert isinstance(cause, psycopg.Error)
+        return RunResult(job, "failed", _record_failure(conn, job, started[-1:], cause, limit))
+    except psycopg.Error as error:
+        # read-only: a primary demoted under us (the loop waits for the new one)
+        if conn.broken or isinstance(
+            error, psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction
+        ):
+            raise DatabaseUnavailable(f"job {job} could not run: {first_line(error)}") from None
+        return RunResult(job, "failed", _record_failure(conn, job, started[-1:], error))
+
+
+def _run(conn: psycopg.Connection[Any], job: str, started: list[datetime]) -> RunResult:
+    """One attempt of run_job; `started` gets when it began."""
+    with conn.transaction():
+        # what pg_cron runs (guard.job_command): for detect, a runaway pass fails the job
+        # (run_job records it) instead of running on
+        command = conn.execute(queries.JOB_COMMAND, (job,)).fetchone()
+        assert command is not None
+        started.append(command[1])
+        cursor = conn.execute(str(command[0]).encode())  # no parameters: every statement
+        while cursor.nextset():
+            pass
+        row = cursor.fetchone()  # the last statement's: guard.run_job's message
+    assert row is not None
+    return RunResult.parse(job, str(row[0]))
+
+
+def _record_failure(
+    conn: psycopg.Connection[Any],
+    job: str,
+    started: list[datetime],
+    error: psycopg.Error,
+    said: LoginLimit | None = None,
+) -> str:
+    """Record a run that raised as its job's failure (guard.record_job_run: a row of
+    guard.job_runs and a job_failed alert); the line to print, which says whether that worked.
+    `said`: the line naming the login's limit that stopped it."""
+    reason = first_line(error) if said is None else str(said)
+    try:
+        with conn.transaction():
+            conn.execute(
+                queries.RECORD_FAILED_JOB_RUN,
+                (job, started[0] if started else None, f"could not run: {reason}", error.sqlstate),
+            )
+    except psycopg.Error as again:
+        if conn.broken:
+            raise DatabaseUnavailable(f"job {job} could not run: {reason}") from None
+        return (
+            f"{job}: failed, could not run: {reason}; and could not be recorded:"
+            f" {first_line(again)}"
+        )
+    return f"{job}: failed, could not run: {reason} (recorded in guard.job_runs)"
+
+
+def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | None:
+    """pg_cron's guard_* jobs in this database by job name, None where pg_cron is absent, and
+    {} where this login may not read cron.job (a reporting login: pg_cron keeps it to its
+    owner): job_status then says "not visible to this login"."""
+    row = conn.execute(queries.CRON_SCHEMA_USABLE).fetchone()
+    if not row or not row[0]:
+        return None
+    if not row[1]:
+        return {_HIDDEN: {}}
+    row = conn.execute(queries.HAS_CRON_JOB_TABLE).fetchone()
+    if not row or not row[0]:
+        return None
+    readable = conn.execute(queries.MAY_READ_CRON_JOBS).fetchone()
+    if not readable or not readable[0]:
+        return {_HIDDEN: {}}
+    rows = conn.execute(queries.CRON_JOBS).fetchall()
+    return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
+
+
+def _cron_forms(conn: psycopg.Connection[Any], jobs: list[dict[str, Any]]) -> dict[str, str]:
+    """The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
+    expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift."""
+    row = conn.execute(queries.HAS_CRON_SCHEDULE_FUNCTION).fetchone()
+    if not row or not row[0]:
+        return {job["job_name"]: job["schedule"] for job in jobs}
+    names = [job["job_name"] for job in jobs]
+    rows = conn.execute(
+        queries.CRON_FORMS,
+        (names,),
+    ).fetchall()
+    return {name: schedule for name, schedule in rows}
+
+
+def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute(queries.HAS_JOB_STATUS_VIEW).fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
+
+
+def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> datetime | None:
+    """When a job is next due by its cron schedule: its first time after the last start (in the
+    past when a run was missed: due now), or, never run, its first time after now. None for a
+    schedule that never fires on a clock (`@reboot`)."""
+    return next_fire(schedule, last_started_at if last_started_at is not None else now)
+
+
+def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    _require_jobs_table(conn)
+    cron = cron_schedule(conn)
+    cursor = conn.execute(queries.JOB_STATUS)
+    names = [column.name for column in cursor.description or []]
+    jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    now = db_now(conn)
+    expected = _cron_forms(conn, jobs) if cron else {}
+    for job in jobs:
+        # guard.job_status's next_due_at is the last start plus the interval (now when never
+        # run); the schedule says when pg_cron, and `guard jobs run`, really run it.
+        try:
+            job["next_due_at"] = next_due(job["schedule"], job["last_started_at"], now)
+        except CronError as error:
+            raise GuardError(
+                f"job {job['job_name']} has a schedule pg_cron would refuse:"
+                f" {job['schedule']!r} ({error})"
+            ) from None
+        scheduled = None if cron is None else cron.get(job["job_name"])
+        if cron is None:
+            job["pg_cron"] = "not installed"
+        elif _HIDDEN in cron:
+            job["pg_cron"] = "not visible to this login"
+        elif scheduled is None:
+            job["pg_cron"] = "not scheduled"
+        elif scheduled["schedule"] != expected.get(job["job_name"]) or not scheduled["active"]:
+            job["pg_cron"] = f"drift ({scheduled['schedule']}, active={scheduled['active']})"
+        else:
+            job["pg_cron"] = "scheduled"
+    return jobs
+
+
+def select_jobs(
+    conn: psycopg.Connection[Any], job_names: tuple[str, ...], warn: Callable[[str], None]
+) -> dict[str, Any]:
+    """The jobs by name; refuses an unknown name, and warns when pg_cron runs them too."""
+    found = {job["job_name"]: job for job in job_status(conn)}
+    # A login that may not run any job is refused once, not once per job.
+    allowed = conn.execute(queries.MAY_RUN_JOBS).fetchone()
+    if not (allowed and allowed[0]):
+        raise PermissionDenied("permission denied for function run_job")
+    unknown = sorted(set(job_names) - set(found))
+    if unknown:
+        raise GuardError(f"unknown job(s): {', '.join(unknown)} (known: {', '.join(found)})")
+    if any(job["pg_cron"] == "scheduled" for job in found.values()):
+        warn(
+            "pg_cron already schedules these jobs in this database;"
+            " runs from here come on top (a concurrent run of the same job is skipped)"
+        )
+    return found
+
+
+class OnStandby(Exception):
+    """The server reached is a hot standby (a single-host URL, or a primary demoted under us):
+    jobs do nothing there, so the loop waits for a primary as for one that is unreachable."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+def require_primary(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute(queries.IN_RECOVERY).fetchone()
+    if row and row[0]:
+        raise OnStandby(server_address(conn.info))
+
+
+def run_forever(
+    database_url: str | None,
+    only: set[str],
+    max_sleep: float,
+    say: Callable[[datetime, str], None],
+    warn: Callable[[str], None],
+) -> None:
+    """Run due jobs until interrupted (the caller catches KeyboardInterrupt). No primary at start
+    (unreachable, or the URL reaches a standby, as during a failover) or lost later: retried with
+    the backoff of `guard watch` (reconnect_delay), and the loop goes on once a primary
+    answers. A job cut short rolls back with its transaction and runs again when next due."""
+    failures = 0
+    checked = False
+    while True:
+        try:
+            with connect(database_url, autocommit=True, application_name="guard jobs run") as conn:
+                require_primary(conn)
+                if not checked:
+                    select_jobs(conn, tuple(sorted(only)), warn)
+                    checked = True
+                if failures:
+                    say(db_now(conn), "reconnected")
+                failures = 0
+                run_due(conn, only, max_sleep, say)
+        except (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnavailable) as error:
+            # After a failover the next attempt may reach the new primary. A connection
+            # that worked ends an outage: the next one backs off from the minimum again.
+            failures += 1
+            delay = reconnect_delay(failures)
+            warn(f"database unavailable ({first_line(error)}); retrying in {delay:.1f} s")
+            time.sleep(delay)
+        except OnStandby as standby:
+            failures += 1
+            delay = reconnect_delay(failures)
+            warn(
+                f"{standby.where} is a read-only standby (in recovery), jobs run on the primary;"
+                f" retrying in {delay:.1f} s"
+            )
+            time.sleep(delay)
+
+
+def run_due(
+    conn: psycopg.Connection[Any],
+    only: set[str],
+    max_sleep: float,
+    say: Callable[[datetime, str], None],
+) -> None:
+    """Run each job when it is due, forever (until the connection fails)."""
+    while True:
+        due = _enabled(conn, only)
+        now = db_now(conn)
+        for job in due:
+            # A job never run is run at once (the runner catches up when it first starts);
+            # after that, at the times of its schedule.
+            never_run = job["last_started_at"] is None
+            if never_run or (job["next_due_at"] is not None and job["next_due_at"] <= now):
+                result = run_job(conn, job["job_name"])
+                if result.status == "skipped" and "is a replica" in result.message:
+                    require_primary(conn)  # demoted under us: wait for the new primary
+                say(db_now(conn), result.message)
+        upcoming = min(
+            (job["next_due_at"] for job in _enabled(conn, only) if job["next_due_at"]),
+            default=now + timedelta(seconds=max_sleep),
+        )
+        wait = (upcoming - db_now(conn)).total_seconds()
+        time.sleep(max(1.0, min(max_sleep, wait)))
+
+
+def _enabled(conn: psycopg.Connection[Any], only: set[str]) -> list[dict[str, Any]]:
+    found = [
+        job for job in job_status(conn) if job["enabled"] and (not only or job["job_name"] in only)
+    ]
+    if not found:
+        raise GuardError("no enabled job to run")
+    return found
+
+
+def db_now(conn: psycopg.Connection[Any]) -> datetime:
+    row = conn.execute(queries.NOW).fetchone()
+    assert row is not None
+    value: datetime = row[0]
+    return value
