@@ -62,14 +62,12 @@ def reference(relations: Relations) -> str:
         " may read: what Metabase, Grafana or DBeaver show as the comment of each. How to connect"
         " and what to ask them: [bi.md](bi.md).",
         "",
-        "| relation | kind | one row per |",
-        "|---|---|---|",
     ]
-    lines += [
-        f"| [`{name}`](#{name.replace('.', '')}) | {kinds[r['kind']]}"
-        f" | {r['comment'].removeprefix('one row per ')} |"
-        for name, r in relations.items()
-    ]
+    # An index of the relations by kind; what each holds is said at its own heading.
+    by_kind: dict[str, list[str]] = {}
+    for name, r in relations.items():
+        by_kind.setdefault(kinds[r["kind"]], []).append(_link(name))
+    lines += [f"- {kind.capitalize()}s: {', '.join(links)}" for kind, links in by_kind.items()]
     # A column is described once: where a relation has the same column (name, type and meaning)
     # as one listed before it, it names that relation instead of repeating the description.
     first: dict[tuple[str, str, str], str] = {}
