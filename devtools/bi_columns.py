@@ -62,12 +62,11 @@ def reference(relations: Relations) -> str:
         " may read: what Metabase, Grafana or DBeaver show as the comment of each. How to connect"
         " and what to ask them: [bi.md](bi.md).",
         "",
+        "| relation | kind |",
+        "|---|---|",
     ]
-    # An index of the relations by kind; what each holds is said at its own heading.
-    by_kind: dict[str, list[str]] = {}
-    for name, r in relations.items():
-        by_kind.setdefault(kinds[r["kind"]], []).append(_link(name))
-    lines += [f"- {kind.capitalize()}s: {', '.join(links)}" for kind, links in by_kind.items()]
+    # An index of the relations; what each holds is said once, at its own heading.
+    lines += [f"| {_link(name)} | {kinds[r['kind']]} |" for name, r in relations.items()]
     # A column is described once: where a relation has the same column (name, type and meaning)
     # as one listed before it, it names that relation instead of repeating the description.
     first: dict[tuple[str, str, str], str] = {}
