@@ -62,18 +62,38 @@ def reference(relations: Relations) -> str:
         " may read: what Metabase, Grafana or DBeaver show as the comment of each. How to connect"
         " and what to ask them: [bi.md](bi.md).",
         "",
-        "| relation | kind | one row per |",
-        "|---|---|---|",
+        "| relation | kind |",
+        "|---|---|",
     ]
-    lines += [
-        f"| [`{name}`](#{name.replace('.', '')}) | {kinds[r['kind']]}"
-        f" | {r['comment'].removeprefix('one row per ')} |"
-        for name, r in relations.items()
-    ]
+    # An index of the relations; what each holds is said once, at its own heading.
+    lines += [f"| {_link(name)} | {kinds[r['kind']]} |" for name, r in relations.items()]
+    # A column is described once: where a relation has the same column (name, type and meaning)
+    # as one listed before it, it names that relation instead of repeating the description.
+    first: dict[tuple[str, str, str], str] = {}
+    whole: dict[tuple[tuple[str, str, str], ...], str] = {}
     for name, r in relations.items():
         lines += ["", f"## {name}", "", r["comment"][0].upper() + r["comment"][1:] + ".", ""]
-        lines += _table(r["columns"])
+        columns = tuple(r["columns"])
+        if columns in whole:
+            lines.append(f"Its columns are those of {_link(whole[columns])}.")
+            continue
+        whole[columns] = name
+        new = [c for c in columns if c not in first]
+        shared: dict[str, list[str]] = {}
+        for column in columns:
+            if column in first:
+                shared.setdefault(first[column], []).append(f"`{column[0]}`")
+            else:
+                first[column] = name
+        paragraphs = [_table(new)] if new else []
+        paragraphs += [[f"As in {_link(o)}: {', '.join(names)}."] for o, names in shared.items()]
+        for number, paragraph in enumerate(paragraphs):
+            lines += ([""] if number else []) + paragraph
     return "\n".join(lines) + "\n"
+
+
+def _link(name: str) -> str:
+    return f"[`{name}`](#{name.replace('.', '')})"
 
 
 MARKED = re.compile(

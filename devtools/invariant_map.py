@@ -264,8 +264,8 @@ def render(
             history = ", ".join(migration_history(obj, migrations)) or "-"
             sections.append(f"| `{obj.name}` | {obj.kind} | `sql/{obj.file}` | {history} |")
         sections += [""]
-        tests = [f"`{p}` ({', '.join(named)})" for p, named in pgtap + pytests]
-        sections.append("Tests (and what they name): " + ("; ".join(tests) or "none") + ".")
+        tests = [f"`{p}`" for p, _ in pgtap + pytests]
+        sections.append("Tests: " + (", ".join(tests) or "none") + ".")
         sections += [""]
         operate = []
         detection = [c[0] for c in found_by if c[4]]

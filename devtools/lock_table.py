@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +128,24 @@ def merge(*observed: list[Row]) -> list[Row]:
 
 
 def render(rows: list[Row]) -> str:
+    """One row per migration, lock and how long it is held, naming every table it covers; what
+    each lock blocks is said once, above the table."""
+    blocking: dict[str, list[str]] = {}
+    for label, blocks in MODES.values():
+        blocking.setdefault(blocks, []).append(label)
+    legend = "; ".join(f"{', '.join(labels)}: {b}" for b, labels in blocking.items())
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for migration, table, lock, _, held in rows:
+        grouped.setdefault((migration, lock, held), []).append(f"`{table}`")
     lines = [
-        "| migration | table | lock | blocks the application's | held |",
-        "|---|---|---|---|---|",
+        f"What each lock blocks of the application's: {legend}.",
+        "",
+        "| migration | lock | tables | held |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {m} | `{t}` | {lock} | {blocks} | {held} |" for m, t, lock, blocks, held in rows]
+    lines += [
+        f"| {m} | {lock} | {', '.join(t)} | {held} |" for (m, lock, held), t in grouped.items()
+    ]
     return "\n".join(lines)
 
 
@@ -141,9 +153,9 @@ def observe(new_url: str, adopted_url: str) -> str:
     """The table, from two empty databases: one stays new, the other gets the legacy tables."""
     with open_connection(adopted_url, autocommit=True) as conn:
         conn.execute(legacy_schema.LEGACY_SCHEMA.encode())
-    # the two runs share nothing: on two cores they take the time of one
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        observed = list(pool.map(observe_locks, [new_url, adopted_url]))
+    # One after the other: the roles 0012_security creates are the cluster's, and two runs at
+    # once race to create them (a duplicate key in pg_authid).
+    observed = [observe_locks(new_url), observe_locks(adopted_url)]
     return render(merge(*observed))
 
 
