@@ -20,16 +20,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     targets bigint[];
-    constraint_names text[];
     allowed text[] := CASE setting
         WHEN 'stage' THEN ARRAY['observe', 'correct', 'enforce']
         WHEN 'mode' THEN ARRAY['correct', 'reject']
     END;
 BEGIN
-    -- One change at a time (SHARE ROW EXCLUSIVE conflicts with itself, not with the commit-time
-    -- check's reads); a login that may not write the overrides is refused here, before it
-    -- learns anything.
-    LOCK TABLE guard.rule_company_stages IN SHARE ROW EXCLUSIVE MODE;
     IF allowed IS NULL THEN
         RAISE EXCEPTION 'setting must be stage or mode, not %', quote_nullable(setting)
             USING ERRCODE = 'invalid_parameter_value';
@@ -39,21 +34,18 @@ BEGIN
             setting, array_to_string(allowed, ', '), quote_nullable(value)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT r.constraint_names INTO constraint_names
-    FROM guard.rules AS r WHERE r.id = rollout_set.rule_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'rule % does not exist', rule_id
-            USING ERRCODE = 'undefined_object', HINT = 'guard.rules lists every rule.';
-    END IF;
+    targets := guard.rollout_targets(rule_id, company_ids, percent);
     IF NOT guard.rollout_rule(rule_id) THEN
         RAISE EXCEPTION 'rule % cannot be rolled out by company: only the commit-time check of I3_appointment_flags reads a company''s stage and mode',
             rule_id
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    targets := guard.rollout_targets(company_ids, percent);
     IF targets IS NULL THEN
         IF setting = 'stage' THEN
-            IF cardinality(constraint_names) > 0 THEN
+            IF EXISTS (
+                SELECT FROM guard.rules AS r
+                WHERE r.id = rollout_set.rule_id AND cardinality(r.constraint_names) > 0
+            ) THEN
                 RAISE EXCEPTION 'the stage of % follows its constraints (guard db validate)', rule_id
                     USING ERRCODE = 'object_not_in_prerequisite_state';
             END IF;

@@ -1,8 +1,12 @@
--- The companies a rollout change reaches, checked before anything is written: the ones named, or
--- those whose rollout bucket is below the percentage. NULL for both: none (the rule's own
--- value). Refuses both at once, an empty list, a percentage outside 0-100, and companies that do
--- not exist (named, up to five, then how many more). Its callers take the rollout's lock first.
-CREATE OR REPLACE FUNCTION guard.rollout_targets(company_ids bigint[], percent integer)
+-- The companies a rollout change of a rule reaches, checked before anything is written: the ones
+-- named, or those whose rollout bucket is below the percentage; NULL for both: none (the rule's
+-- own value, or with guard.rollout_clear every company). First it takes the rollout's lock: one
+-- change at a time (SHARE ROW EXCLUSIVE conflicts with itself, not with the commit-time check's
+-- reads), and a login that may not write the overrides is refused there, before it learns
+-- anything. Refuses an unknown rule, companies and a percentage at once, an empty list, a NULL
+-- id, a percentage outside 0-100, and companies that do not exist (named, up to five, then how
+-- many more).
+CREATE OR REPLACE FUNCTION guard.rollout_targets(rule_id text, company_ids bigint[], percent integer)
 RETURNS bigint[]
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -11,6 +15,11 @@ DECLARE
     unknown bigint[];
     targets bigint[];
 BEGIN
+    LOCK TABLE guard.rule_company_stages IN SHARE ROW EXCLUSIVE MODE;
+    IF NOT EXISTS (SELECT FROM guard.rules AS r WHERE r.id = rollout_targets.rule_id) THEN
+        RAISE EXCEPTION 'rule % does not exist', rule_id
+            USING ERRCODE = 'undefined_object', HINT = 'guard.rules lists every rule.';
+    END IF;
     IF company_ids IS NOT NULL AND percent IS NOT NULL THEN
         RAISE EXCEPTION 'give company ids or a percentage, not both'
             USING ERRCODE = 'invalid_parameter_value';
