@@ -1,4 +1,4 @@
--- The definitions applied from sql/ (guard.db.definitions): one row per file of a function,
+-- The definitions applied from sql/ (guard.schema.definitions): one row per file of a function,
 -- view, trigger, policy, the grants, pg_cron's schedule, the comments BI tools show or
 -- Booking Guard's registry rows (sql/data/), with the sha256 of the text applied. `guard db
 -- apply` runs a file again when its text no longer has this checksum or its object is missing, and

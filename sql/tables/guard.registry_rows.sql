@@ -1,6 +1,6 @@
 -- The registry rows (guard.settings, guard.rules, guard.checks, guard.jobs) that a data file under
 -- sql/data/ created rather than a migration: one row per (registry, key) with the file. A rollback
--- to a release whose data files do not define such a row deletes it (guard.db.definitions), and
+-- to a release whose data files do not define such a row deletes it (guard.schema.definitions), and
 -- the rollback of 0086 deletes every one of them; rows a migration created go with that
 -- migration's rollback, as they always did.
 
