@@ -397,14 +397,19 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
             name: {"schedule": schedule, "command": command, "active": active}
             for name, schedule, command, active in cur.fetchall()
         }
-        # guard.job_command, where it exists, says what each job runs (older releases: run_job)
-        cur.execute("SELECT to_regprocedure('guard.job_command(text)') IS NOT NULL")
-        row = cur.fetchone()
-        command = (
-            "guard.job_command(j.name)"
-            if row and row[0]
-            else "format('SELECT guard.run_job(%L)', j.name)"
+        # guard.cron_command, where it exists, says what pg_cron runs for each job; before it,
+        # guard.job_command (older releases: run_job)
+        cur.execute(
+            "SELECT to_regprocedure('guard.cron_command(text, text)') IS NOT NULL,"
+            " to_regprocedure('guard.job_command(text)') IS NOT NULL"
         )
+        row = cur.fetchone()
+        if row and row[0]:
+            command = "guard.cron_command(j.name, j.schedule)"
+        elif row and row[1]:
+            command = "guard.job_command(j.name)"
+        else:
+            command = "format('SELECT guard.run_job(%L)', j.name)"
         # guard.cron_schedule, where it exists, says what pg_cron is given for a job's schedule
         cur.execute("SELECT to_regprocedure('guard.cron_schedule(text)') IS NOT NULL")
         row = cur.fetchone()

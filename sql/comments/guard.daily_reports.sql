@@ -18,5 +18,5 @@ COMMENT ON COLUMN guard.daily_reports.generated_at IS 'when the row was generate
 COMMENT ON COLUMN guard.daily_reports.by_check IS 'jsonb: the same alerts per check, `{"call_without_direction": 12, ...}`';
 COMMENT ON COLUMN guard.daily_reports.total_appointments IS 'appointments created that day (booked, whatever became of them)';
 COMMENT ON COLUMN guard.daily_reports.recovery_rate_pct IS 'of the day''s alerts, percent resolved as fixed or settled in review by the time the report was generated; NULL when there were none';
-COMMENT ON COLUMN guard.daily_reports.detection_latency_p95_seconds IS '95th percentile of `first_seen_at - observed_at` of the day''s alerts opened by detection (a bad row written -> its alert); NULL when there were none';
+COMMENT ON COLUMN guard.daily_reports.detection_latency_p95_seconds IS '95th percentile of `first_seen_at - coalesce(written_at, observed_at)` of the day''s alerts opened by detection (the commit that made a row bad -> its alert); NULL when there were none';
 COMMENT ON COLUMN guard.daily_reports.action_items IS 'jsonb: what a person should do, most urgent first: `[{"kind": "open_alerts", "rule_id", "severity", "count", "action"}, {"kind": "review_queue", "count", "action"}]` (the day''s alerts still open, per rule; the review items open or claimed)';

@@ -10,8 +10,8 @@ INSERT INTO guard.settings AS s (key, value, value_type, description) VALUES
     'KPI target: review items dismissed as false positives, percent of closed items.'
 ),
 (
-    'target_detection_latency_seconds', '600', 'number',
-    'KPI target: p95 time from a bad row being written to its alert (grace period plus one pass).'
+    'target_detection_latency_seconds', '60', 'number',
+    'KPI target: p95 time from the commit that made a row bad to its alert (detection within a minute).'
 ),
 (
     'target_alert_response_seconds', '300', 'number',

@@ -11,7 +11,8 @@
 -- total_appointments: appointments created during the day. recovery_rate_pct: of the day's
 -- alerts, those resolved as fixed or settled in review (not superseded) when the report is
 -- generated. detection_latency_p95_seconds: of the day's alerts opened by detection (with an
--- observed_at), the p95 of first_seen_at - observed_at. action_items: the day's alerts still
+-- observed_at), the p95 of first_seen_at - the offending row's last write (written_at, else
+-- observed_at: as guard.kpis). action_items: the day's alerts still
 -- open, per rule (most severe, then most numerous, first) with the rule's action, then the
 -- review queue when it is not empty.
 -- auto_corrected: correction_audit rows of the day; manual_reviews: review items created during
@@ -66,7 +67,7 @@ alert_subjects AS (
         a.entity_type,
         a.entity_id,
         a.first_seen_at,
-        a.observed_at,
+        coalesce(a.written_at, a.observed_at) AS observed_at,
         a.status,
         a.resolution,
         CASE

@@ -3,8 +3,8 @@
 -- within the silence an alert keeps (guard.alert_silence) is a repeat; one whose open alert has
 -- been silent longer closes that alert as superseded and opens a new one; one without an open
 -- alert opens one. Resolving what was not found is the caller's: only it knows the scope. observed
--- (false for guard check --all's history) says whether a new alert keeps its row's observed_at,
--- from which guard.kpis measures detection latency.
+-- (false for guard check --all's history) says whether a new alert keeps its row's observed_at
+-- and written_at (its last write), from which guard.kpis measures detection latency.
 -- A repeat is written (occurrences + 1, last_seen_at = now()) only when the alert's last_seen_at
 -- is due for a refresh: older than 30 to 60 minutes, 5 minutes times (6 + id % 7), so that alerts
 -- opened together come due at different passes (docs/jobs.md, "What a pass writes"). Writing
@@ -107,7 +107,7 @@ BEGIN
 
     INSERT INTO guard.alerts (
         fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details,
-        observed_at
+        observed_at, written_at
     )
     SELECT
         f.check_id || ':' || f.entity_type || ':' || f.entity_id,
@@ -122,8 +122,24 @@ BEGIN
                 THEN jsonb_build_object('call_id', f.call_id)
             ELSE '{}'
         END,
-        -- the detection latency of the alert is first_seen_at - observed_at (guard.kpis)
-        CASE WHEN observed THEN f.observed_at END
+        CASE WHEN observed THEN f.observed_at END,
+        -- the detection latency of the alert counts from the row's last write (guard.kpis): a
+        -- call that claims a booking minutes after it began is bad from that write on, and its
+        -- grace period counts from it too (check booked_without_appointment). One row by its key
+        -- for each alert opened; other entities keep observed_at.
+        CASE WHEN observed THEN coalesce(
+            CASE f.entity_type
+                WHEN 'call' THEN (
+                    SELECT guard.app_time(greatest(c.created_at, c.updated_at), (SELECT guard.app_time_zone()))
+                    FROM public.calls AS c WHERE c.id = f.entity_id
+                )
+                WHEN 'appointment' THEN (
+                    SELECT guard.app_time(greatest(a.created_at, a.updated_at), (SELECT guard.app_time_zone()))
+                    FROM public.appointments AS a WHERE a.id = f.entity_id
+                )
+            END,
+            f.observed_at
+        ) END
     FROM unnest(findings) AS f
     -- NOT IN over a subquery is hashed once; `<> ALL (kept)` would search the array per finding.
     -- A row without check_id, entity_type or entity_id (a check view of a DBA's own) has no

@@ -1,5 +1,6 @@
 -- Bring pg_cron's schedule in line with guard.jobs: every enabled job is scheduled as
--- guard_<name> running guard.job_command('<name>') on guard.cron_schedule(its schedule)
+-- guard_<name> running guard.cron_command(its name and schedule) on guard.cron_schedule(its
+-- schedule)
 -- (cron.schedule upserts by name); guard_* cron jobs that are disabled or no longer exist are
 -- unscheduled. Where pg_cron is not installed in this
 -- database nothing changes and the message says how to run the jobs instead. pg_cron's objects
@@ -29,7 +30,10 @@ BEGIN
     END IF;
     FOR job IN SELECT j.name, j.schedule FROM guard.jobs AS j WHERE j.enabled ORDER BY j.name LOOP
         EXECUTE format('SELECT %I.schedule($1::name, $2, $3)', cron_schema)
-        USING 'guard_' || job.name, guard.cron_schedule(job.schedule), guard.job_command(job.name);
+        USING
+            'guard_' || job.name,
+            guard.cron_schedule(job.schedule),
+            guard.cron_command(job.name, job.schedule);
         scheduled_count := scheduled_count + 1;
     END LOOP;
     EXECUTE format(

@@ -222,7 +222,8 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 (
     'reporting', 'TABLE', 'guard.alerts', '{SELECT}',
     '{id,fingerprint,check_id,company_id,entity_type,entity_id,severity,message,status,'
-    'occurrences,first_seen_at,last_seen_at,resolved_at,resolution,delivered_at,observed_at}'
+    'occurrences,first_seen_at,last_seen_at,resolved_at,resolution,delivered_at,observed_at,'
+    'written_at}'
 ),
 (
     'reporting', 'TABLE', 'guard.review_items', '{SELECT}',

@@ -20,6 +20,7 @@ CREATE TABLE guard.alerts (
     resolution text CHECK (resolution IN ('fixed', 'superseded', 'manual')),
     delivered_at timestamptz,
     observed_at timestamptz,
+    written_at timestamptz,
     CONSTRAINT alerts_resolved_has_time CHECK ((status = 'resolved') = (resolved_at IS NOT NULL)),
     CONSTRAINT alerts_resolved_has_resolution CHECK ((status = 'resolved') = (resolution IS NOT NULL))
 )

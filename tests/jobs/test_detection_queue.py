@@ -156,6 +156,18 @@ def test_without_a_watcher_the_detect_queue_job_alerts_it(
         jobs.execute("SELECT guard.run_job('detect_queue')")
     assert open_alerts(calls_url) == {5: "booked_without_appointment"}
     assert queued(calls_url) == []
+    # the detection latency counts from the commit that made the call bad (its last write), not
+    # from the call's creation a minute before it: the grace period and the second run, not 60 s
+    with psycopg.connect(calls_url, autocommit=True) as conn:
+        kept = conn.execute(
+            "SELECT a.written_at = c.updated_at, a.observed_at = c.created_at FROM guard.alerts"
+            " AS a JOIN calls AS c ON c.id = a.entity_id WHERE a.entity_type = 'call'"
+        ).fetchone()
+        kpi = conn.execute(
+            "SELECT current_value, target FROM guard.kpis WHERE kpi = 'detection_latency_p95'"
+        ).fetchone()
+    assert kept == (True, True)
+    assert kpi is not None and grace_s <= kpi[0] < 30 and kpi[1] == 60, kpi
 
 
 def test_only_the_application_s_write_queues_and_only_the_owner_drains(

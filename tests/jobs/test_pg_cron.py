@@ -4,6 +4,7 @@ sees cron drift, and a job scheduled every minute leaves its heartbeat."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -55,10 +56,26 @@ def _cron_jobs(url: str) -> dict[str, tuple[str, str]]:
     return {name: (schedule, command) for name, schedule, command in rows}
 
 
+def _pg_cron_has_seconds(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        version = conn.execute(
+            "SELECT string_to_array(substring(extversion FROM '^[0-9]+(?:\\.[0-9]+)*'), '.')::int[]"
+            " FROM pg_extension WHERE extname = 'pg_cron'"
+        ).fetchone()
+    assert version is not None
+    return bool(version[0] >= [1, 5])
+
+
 def test_the_migration_schedules_every_job(cron_db_url: str) -> None:
     scheduled = _cron_jobs(cron_db_url)
+    seconds = _pg_cron_has_seconds(cron_db_url)
     for name in JOB_NAMES:
         assert f"guard_{name}" in scheduled, scheduled
+        if name == "detect_queue" and not seconds:
+            # minutes only: the minute's run runs the job every 15 s itself
+            assert scheduled[f"guard_{name}"][1].startswith("DO $run$"), scheduled[f"guard_{name}"]
+            assert "PERFORM guard.run_job('detect_queue'); COMMIT;" in scheduled[f"guard_{name}"][1]
+            continue
         assert scheduled[f"guard_{name}"][1].endswith(f"SELECT guard.run_job('{name}')")
     # the detect job's pass runs under detection_statement_timeout_ms (armed by the statement
     # before it: a function cannot arm statement_timeout for itself)
@@ -69,13 +86,6 @@ def test_the_migration_schedules_every_job(cron_db_url: str) -> None:
     assert scheduled["guard_detect"][0] == "*/5 * * * *"
     assert scheduled["guard_daily_report"][0] == "0 2 * * *"
     # '15 seconds' where pg_cron has seconds (1.5 on); every minute on an older one
-    with psycopg.connect(cron_db_url) as conn:
-        version = conn.execute(
-            "SELECT string_to_array(substring(extversion FROM '^[0-9]+(?:\\.[0-9]+)*'), '.')::int[]"
-            " FROM pg_extension WHERE extname = 'pg_cron'"
-        ).fetchone()
-    assert version is not None
-    seconds = version[0] >= [1, 5]
     assert scheduled["guard_detect_queue"][0] == ("15 seconds" if seconds else "* * * * *")
 
 
@@ -252,6 +262,68 @@ def test_pg_cron_alerts_a_phantom_booking_no_watcher_checked(cron_db_url: str) -
             "SELECT count(*) FROM guard.detection_queue WHERE call_id = %s", call
         ).fetchone()
         assert left == (0,)
+
+
+@pytest.mark.slow
+@pytest.mark.serial
+def test_pg_cron_alone_checks_the_queue_every_15_seconds_and_alerts_within_a_minute(
+    cron_db_url: str,
+) -> None:
+    """No guard watch runs. pg_cron runs detect_queue every 15 s (on pg_cron before 1.5 the
+    minute's run runs it 15, 30 and 45 s into its minute, guard.cron_command), so a phantom
+    booking committed now, with its real grace period, is alerted within the grace period plus
+    15 s: within a minute of its commit, and the KPI counts from that commit (its last write)."""
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO companies (id, name) VALUES (9002, 'cron 15') ON CONFLICT DO NOTHING"
+        )
+        since = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert since is not None
+        call = conn.execute(
+            "INSERT INTO calls (company_id, retell_call_id, direction, customer_link_status,"
+            " created_at, updated_at) VALUES (9002, 'cron-15-' || clock_timestamp(),"
+            " 'inbound', 'unlinked', now() - interval '5 min', now() - interval '5 min')"
+            " RETURNING id"
+        ).fetchone()
+        assert call is not None
+        # the commit that makes it bad: its claim, with no appointment
+        conn.execute(
+            "UPDATE calls SET status = 'ended', session_outcome = 'appointment_booked',"
+            " updated_at = clock_timestamp() WHERE id = %s",
+            call,
+        )
+        deadline = time.monotonic() + 120
+        alert = None
+        while time.monotonic() < deadline and alert is None:
+            alert = conn.execute(
+                "SELECT extract(EPOCH FROM a.first_seen_at - a.written_at)::float8,"
+                " a.written_at = c.updated_at FROM guard.alerts AS a"
+                " JOIN calls AS c ON c.id = a.entity_id"
+                " WHERE a.check_id = 'booked_without_appointment' AND a.entity_type = 'call'"
+                " AND a.entity_id = %s",
+                call,
+            ).fetchone()
+            time.sleep(1)
+        runs: list[float] = []
+        while time.monotonic() < deadline + 30:
+            runs = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT extract(EPOCH FROM started_at)::float8 FROM guard.job_runs"
+                    " WHERE job_name = 'detect_queue' AND runner = 'pg_cron' AND started_at >= %s"
+                    " ORDER BY started_at",
+                    since,
+                ).fetchall()
+            ]
+            if len(runs) >= 3:
+                break
+            time.sleep(1)
+    assert alert is not None, f"pg_cron's drain did not alert it in 120 s; its runs: {runs}"
+    latency, from_last_write = alert
+    assert from_last_write, "the alert keeps the call's last write"
+    assert latency <= 60, f"alerted {latency:.1f} s after its commit; pg_cron ran at {runs}"
+    gaps = [b - a for a, b in itertools.pairwise(runs)]
+    assert gaps and all(10 <= gap <= 20 for gap in gaps), f"runs {gaps} s apart"
 
 
 def test_retention_deletes_only_booking_guards_cron_run_details(cron_db_url: str) -> None:
