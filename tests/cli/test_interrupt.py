@@ -48,7 +48,9 @@ def _run_until(db_url: str, name: str, signum: signal.Signals) -> tuple[int, str
         while not any(ready in line for line in seen):
             seen.append(lines.get(timeout=30))
         process.send_signal(signum)
-        code = process.wait(timeout=30)
+        # A query the signal interrupts is cancelled first (psycopg waits up to 5 s twice for the
+        # server); on a loaded machine that is slow, never endless.
+        code = process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
