@@ -31,7 +31,11 @@ def _run_until(db_url: str, name: str, signum: signal.Signals) -> tuple[int, str
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GUARD_")},
+        # faulthandler: a process that does not stop prints where it is when aborted below
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("GUARD_")},
+            "PYTHONFAULTHANDLER": "1",
+        },
     )
     lines: queue.Queue[str] = queue.Queue()
     stream = process.stdout
@@ -50,7 +54,15 @@ def _run_until(db_url: str, name: str, signum: signal.Signals) -> tuple[int, str
         process.send_signal(signum)
         # A query the signal interrupts is cancelled first (psycopg waits up to 5 s twice for the
         # server); on a loaded machine that is slow, never endless.
-        code = process.wait(timeout=60)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            process.wait(timeout=10)
+            reader.join(timeout=5)
+            while not lines.empty():
+                seen.append(lines.get())
+            pytest.fail(f"{name} still ran 60 s after {signum.name}:\n" + "".join(seen))
     finally:
         if process.poll() is None:
             process.kill()

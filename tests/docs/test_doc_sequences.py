@@ -208,6 +208,7 @@ def _environment(
         PGDATABASE=dbname,
         GUARD_DATABASE_URL=f"postgresql://owner@{cluster.host}:{cluster.port}/{dbname}",
         GUARD_METRICS_PORT=str(free_port()),  # 10187 may be taken on a test machine
+        PYTHONFAULTHANDLER="1",  # a command that does not stop shows where it is
     )
     return env
 
@@ -244,7 +245,12 @@ def _run_until_interrupted(command: str, env: dict[str, str], cwd: Path) -> tupl
     early = process.poll()
     if early is None:
         os.kill(process.pid, signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGABRT)  # faulthandler prints every thread's stack
+        output, _ = process.communicate(timeout=10)
+        pytest.fail(f"{command} still ran 60 s after Ctrl-C:\n{output}")
     return (-1 if early is not None else process.returncode), output
 
 
