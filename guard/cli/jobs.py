@@ -109,6 +109,9 @@ def run(
 def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
     """Run due jobs until Ctrl-C (exit 130) or SIGTERM (a service manager's stop: exit 0)."""
     signal.signal(signal.SIGTERM, _stopped_by)
+    # Ctrl-C stops it even when it was started ignoring SIGINT (inherited through exec from a
+    # shell's background job or a process manager), as `guard watch` and `guard metrics` do.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # Said inside the try: a Ctrl-C right after it still ends in "stopped", exit 130.
         click.echo("running due jobs; Ctrl-C stops")

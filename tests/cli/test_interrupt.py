@@ -23,7 +23,13 @@ COMMANDS = {
 }
 
 
-def _run_until(db_url: str, name: str, signum: signal.Signals) -> tuple[int, str]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_until(
+    db_url: str, name: str, signum: signal.Signals, *, started_ignoring_sigint: bool = False
+) -> tuple[int, str]:
     argv, ready = COMMANDS[name]
     process = subprocess.Popen(
         [sys.executable, "-m", "guard.cli", "--database-url", db_url, *argv],
@@ -31,6 +37,9 @@ def _run_until(db_url: str, name: str, signum: signal.Signals) -> tuple[int, str
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # An ignored SIGINT is inherited through exec (a shell's background job, some process
+        # managers and test runners start children so); Python then keeps ignoring it.
+        preexec_fn=_ignore_sigint if started_ignoring_sigint else None,  # noqa: PLW1509
         # faulthandler: a process that does not stop prints where it is when aborted below
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith("GUARD_")},
@@ -85,3 +94,9 @@ def test_sigterm_is_a_clean_stop(db_url: str, name: str) -> None:
     code, stderr = _run_until(db_url, name, signal.SIGTERM)
     assert code == 0, stderr
     assert "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_ctrl_c_stops_a_command_started_ignoring_it(db_url: str, name: str) -> None:
+    code, stderr = _run_until(db_url, name, signal.SIGINT, started_ignoring_sigint=True)
+    assert code == 130, stderr
