@@ -326,6 +326,62 @@ def test_pg_cron_alone_checks_the_queue_every_15_seconds_and_alerts_within_a_min
     assert gaps and all(10 <= gap <= 20 for gap in gaps), f"runs {gaps} s apart"
 
 
+@pytest.mark.slow
+@pytest.mark.serial
+def test_pg_cron_alone_drains_batch_after_batch_in_one_turn(cron_db_url: str) -> None:
+    """No guard watch runs. A run of detect_queue that took a whole batch is followed at once by
+    the next, each its own transaction, so a backlog of many batches is drained in one turn: with
+    one batch a turn, 5 batches took 4 waits of 15 s. Each batch commits its calls' advisory
+    locks: in one transaction, batch after batch ran out of shared memory."""
+    batch, batches = 40, 5
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO companies (id, name) VALUES (9003, 'cron drain') ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "UPDATE guard.settings SET value = to_jsonb(%s::integer)"
+            " WHERE key = 'detection_queue_batch'",
+            (batch,),
+        )
+        try:
+            since = conn.execute("SELECT clock_timestamp()").fetchone()
+            assert since is not None
+            conn.execute(
+                "WITH made AS (INSERT INTO calls (company_id, retell_call_id, direction,"
+                " customer_link_status) SELECT 9003, 'cron-drain-' || g || '-'"
+                " || clock_timestamp(), 'inbound', 'unlinked'"
+                " FROM generate_series(1, %s) AS g RETURNING id)"
+                " INSERT INTO guard.detection_queue (call_id, due_at)"
+                " SELECT id, now() - interval '1 min' FROM made",
+                (batch * batches,),
+            )
+            queued_at = time.monotonic()
+            deadline = queued_at + 120
+            left: tuple[int, ...] | None = None
+            while time.monotonic() < deadline:
+                left = conn.execute(
+                    "SELECT count(*) FROM guard.detection_queue WHERE due_at <= now()"
+                ).fetchone()
+                if left == (0,):
+                    break
+                time.sleep(0.5)
+            drained_s = time.monotonic() - queued_at
+            runs = conn.execute(
+                "SELECT count(*), extract(EPOCH FROM max(started_at) - min(started_at))::float8"
+                " FROM guard.job_runs WHERE job_name = 'detect_queue' AND runner = 'pg_cron'"
+                " AND status = 'succeeded' AND started_at >= %s",
+                since,
+            ).fetchone()
+        finally:
+            conn.execute(
+                "UPDATE guard.settings SET value = '1000' WHERE key = 'detection_queue_batch'"
+            )
+    assert left == (0,), f"{left} calls still due after 120 s; runs (count, span s): {runs}"
+    # the next turn comes within 15 s; one batch a turn needed 60 s more
+    assert drained_s <= 40, f"drained in {drained_s:.1f} s; runs (count, span s): {runs}"
+    assert runs is not None and runs[0] >= batches, runs
+
+
 def test_retention_deletes_only_booking_guards_cron_run_details(cron_db_url: str) -> None:
     """pg_cron never cleans cron.job_run_details; retention does, for Booking Guard's jobs only:
     another application's jobs in the same database keep their history."""
