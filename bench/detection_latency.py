@@ -30,8 +30,10 @@ waited for past the end of the run: an alert still missing at the end counts as 
 Targets (p95 and max): a phantom booking <= 35 s with `guard watch`, <= 60 s with pg_cron alone; a
 problem visible at commit <= 5 s with the watcher, <= 60 s without.
 The flood (--flood, default 2000 commits a second, for --flood-seconds, default 20; 0: none),
-with `guard watch` and pg_cron (with --flood-cron, again with pg_cron alone: its job takes one
-batch of detection_queue_batch calls a run, so that one takes minutes). Calls created beforehand are
+with `guard watch` and pg_cron (with --flood-cron, again with pg_cron alone: on a pg_cron before
+1.5 its job's run drains batch after batch, each committed; elsewhere it takes one batch of
+detection_queue_batch calls a run, so that one takes minutes). --minutes 0: the floods only.
+Calls created beforehand are
 ended one commit each by a server-side loop paced at the rate (the same mix without bookings: 94 %
 information_only, 3 % phantom, 3 % unknown outcome; every commit queues its call). Sampled every
 second: the calls queued and those checked (taken from guard.detection_queue); printed: the
