@@ -30,8 +30,11 @@ waited for past the end of the run: an alert still missing at the end counts as 
 Targets (p95 and max): a phantom booking <= 35 s with `guard watch`, <= 60 s with pg_cron alone; a
 problem visible at commit <= 5 s with the watcher, <= 60 s without.
 The flood (--flood, default 2000 commits a second, for --flood-seconds, default 20; 0: none),
-with `guard watch` and pg_cron (with --flood-cron, again with pg_cron alone: its job takes one
-batch of detection_queue_batch calls a run, so that one takes minutes). Calls created beforehand are
+with `guard watch` and pg_cron (with --flood-cron, again with pg_cron alone: on a pg_cron before
+1.5 its job's run drains batch after batch, each committed, and once more as before, one batch
+of detection_queue_batch calls a run every 15 s, which takes minutes). --minutes 0: the floods
+only.
+Calls created beforehand are
 ended one commit each by a server-side loop paced at the rate (the same mix without bookings: 94 %
 information_only, 3 % phantom, 3 % unknown outcome; every commit queues its call). Sampled every
 second: the calls queued and those checked (taken from guard.detection_queue); printed: the
@@ -327,7 +330,7 @@ def flood(
     and the `guard` process of `command` (none: pg_cron alone) draining; the queue sampled every
     second."""
     total = int(rate * seconds)
-    kinds, first, last, seq = _prepare_flood(url, total, f"flood-{len(command)}-")
+    kinds, first, last, seq = _prepare_flood(url, total, f"flood-{len(command)}-{time.time_ns()}-")
     scenario = Scenario(name, watched=command == WATCH)
     stop = threading.Event()
     listener = threading.Thread(target=_listen, args=(url, scenario, stop), daemon=True)
@@ -532,6 +535,38 @@ def _set_up(url: str, cron: bool) -> tuple[float, Any, Any, bool]:
     return grace_s, version, jobs, minutes_only
 
 
+def _floods(
+    url: str, args: argparse.Namespace, minutes_only: bool, grace_s: float, log: Any
+) -> list[dict[str, Any]]:
+    """The floods asked for; on a pg_cron before 1.5, with --flood-cron, once more with the
+    minute's run as it was before a run that took a whole batch was followed at once by the
+    next (every 15 s only)."""
+    runs: list[tuple[str, list[str], bool]] = [
+        ("guard watch + pg_cron", WATCH, False),
+        ("pg_cron alone", [], False),
+    ]
+    if minutes_only:
+        runs.append(("pg_cron alone, one batch a turn (before)", [], True))
+    floods = []
+    for name, command, one_batch in runs:
+        if not args.flood or not (command or args.flood_cron):
+            continue
+        if one_batch:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT cron.schedule('guard_detect_queue', '* * * * *', replace("
+                    "guard.cron_command('detect_queue', '15 seconds'),"
+                    " ' CONTINUE WHEN again;', ''))"
+                )
+        try:
+            floods.append(flood(url, name, command, args.flood, args.flood_seconds, grace_s, log))
+        finally:
+            if one_batch:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("SELECT guard.schedule_jobs()")
+    return floods
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="writing time per scenario")
@@ -593,11 +628,7 @@ def main(argv: list[str] | None = None) -> int:
                 if once_a_minute:
                     with psycopg.connect(url, autocommit=True) as conn:
                         conn.execute("SELECT guard.schedule_jobs()")
-        floods = [
-            flood(url, name, command, args.flood, args.flood_seconds, grace_s, log)
-            for name, command in (("guard watch + pg_cron", WATCH), ("pg_cron alone", []))
-            if args.flood and (command or args.flood_cron)
-        ]
+        floods = _floods(url, args, minutes_only, grace_s, log)
     rows = [row for s in scenarios for row in figures(s)]
     header = {
         "server": (server[0] if server else "?").split(" on ")[0],

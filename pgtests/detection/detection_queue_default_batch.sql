@@ -2,9 +2,11 @@
 -- oldest queued first; a drain given a size takes that many. A drain that took every due row at
 -- once would hold the queue's row locks, and run check_call, for however many calls piled up.
 -- A queued call deleted since is skipped, its open alert left to the windowed pass, while other
--- calls exist.
+-- calls exist. A drain that took a whole batch says so in booking_guard.run_again, for the rest
+-- of its transaction (pg_cron's run drains again at once: guard.cron_command); one that took
+-- less does not.
 BEGIN;
-SELECT plan(6);
+SELECT plan(9);
 
 INSERT INTO companies (id, name) VALUES (1171, 'queue');
 INSERT INTO calls (id, company_id, retell_call_id, created_at)
@@ -30,6 +32,10 @@ SELECT results_eq(
     ARRAY[11703::bigint, 11704, 11705],
     'the oldest two were taken'
 );
+SELECT is(
+    current_setting('booking_guard.run_again', TRUE), 'on',
+    'a drain that took a whole batch asks to be run again'
+);
 SELECT is(guard.drain_detection_queue(3), 3, 'a drain given a size takes that many');
 SELECT is_empty('SELECT FROM guard.detection_queue', 'the queue is empty');
 
@@ -40,7 +46,13 @@ VALUES (
     'high', 'booked without an appointment'
 );
 INSERT INTO guard.detection_queue (call_id, due_at) VALUES (11709, now() - interval '1 min');
+SELECT set_config('booking_guard.run_again', '', TRUE);
 SELECT is(guard.drain_detection_queue(), 1, 'the deleted call''s row is taken');
+SELECT is(
+    current_setting('booking_guard.run_again', TRUE), '',
+    'a drain that took less than a batch does not ask to be run again'
+);
+SELECT is(guard.drain_detection_queue(), 0, 'nothing is left due');
 SELECT results_eq(
     $$SELECT status, resolved_at FROM guard.alerts WHERE entity_id = 11709$$,
     $$VALUES ('open', NULL::timestamptz)$$,

@@ -11,6 +11,11 @@
 -- the grace period (grace_period_seconds, counted from its last write as
 -- guard.check_booked_without_appointment counts it) is queued again for the end of the grace
 -- period: the check that found nothing now finds the phantom then.
+-- A drain that took a whole batch leaves more due, most likely: it sets booking_guard.run_again
+-- for the rest of its transaction, so that pg_cron's run of the detect_queue job drains again
+-- after committing rather than waiting for its next turn (guard.cron_command). One transaction
+-- a batch: each call's check holds its advisory lock until commit, and batch after batch in one
+-- transaction ran out of shared memory for them.
 CREATE OR REPLACE FUNCTION guard.drain_detection_queue(batch integer DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
@@ -18,6 +23,8 @@ SET search_path = pg_catalog
 AS $$
 DECLARE
     due_calls bigint[];
+    taken_rows integer;
+    batch_rows integer := coalesce(batch, (guard.setting('detection_queue_batch') #>> '{}')::integer);
     queued_call bigint;
     grace interval;
 BEGIN
@@ -28,16 +35,20 @@ BEGIN
             FROM guard.detection_queue AS d
             WHERE d.due_at <= now()
             ORDER BY d.id
-            LIMIT coalesce(batch, (guard.setting('detection_queue_batch') #>> '{}')::integer)
+            LIMIT batch_rows
             FOR UPDATE SKIP LOCKED
         )
         RETURNING q.call_id
     )
 
-    SELECT coalesce(array_agg(DISTINCT t.call_id ORDER BY t.call_id), '{}') INTO due_calls
+    SELECT coalesce(array_agg(DISTINCT t.call_id ORDER BY t.call_id), '{}'), count(*)
+    INTO due_calls, taken_rows
     FROM taken AS t;
     IF cardinality(due_calls) = 0 THEN
         RETURN 0;
+    END IF;
+    IF taken_rows >= batch_rows THEN
+        PERFORM set_config('booking_guard.run_again', 'on', TRUE);
     END IF;
     FOREACH queued_call IN ARRAY due_calls LOOP
         IF EXISTS (SELECT FROM public.calls AS c WHERE c.id = queued_call) THEN

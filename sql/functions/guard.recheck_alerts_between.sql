@@ -89,35 +89,21 @@ BEGIN
                     AND a.fingerprint = ANY(open_fingerprints)
                     AND NOT a.fingerprint = ANY(still_offending);
                 GET DIAGNOSTICS resolved = ROW_COUNT;
-            EXCEPTION
-                WHEN query_canceled THEN
-                    IF NOT guard.statement_timed_out() THEN
-                        RAISE;
-                    END IF;
-                    cut_during := detection_check.id;
-                    status := 'cut';
-                    failed_state := '57014';
-                    error := format(
-                        'cut after %s ms by the statement timeout (%s)',
-                        round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
-                        current_setting('statement_timeout')
-                    );
-                WHEN OTHERS THEN
-                    status := 'failed';
-                    GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+            EXCEPTION WHEN query_canceled OR OTHERS THEN
+                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+                IF failed_state = '57014' AND NOT guard.statement_timed_out() THEN
+                    RAISE;
+                END IF;
+                status := 'failed';
             END;
             IF status <> 'ok' THEN
                 resolved := 0;
-                error := guard.mask_phone_numbers(left(error, 500));
-                PERFORM guard.open_check_alert(
-                    'check_failed', detection_check.id,
-                    format(
-                        'check %s %s re-checking open alerts: %s', detection_check.id,
-                        CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END, error
-                    ),
-                    jsonb_build_object(
-                        'in', 'history', 'status', status, 'error', error, 'sqlstate', failed_state
-                    )
+                IF failed_state = '57014' THEN
+                    cut_during := detection_check.id;
+                END IF;
+                PERFORM guard.report_check_failure(
+                    detection_check.id, failed_state, error, check_started, 're-checking open alerts',
+                    jsonb_build_object('in', 'history')
                 );
             END IF;
         END IF;

@@ -563,21 +563,12 @@ BEGIN
                     status := 'failed';
                     GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
                 END IF;
-            WHEN query_canceled THEN
-                IF NOT guard.statement_timed_out() THEN
+            WHEN query_canceled OR OTHERS THEN
+                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+                IF failed_state = '57014' AND NOT guard.statement_timed_out() THEN
                     RAISE;
                 END IF;
-                cut_during := detection_check.id;
-                status := 'cut';
-                failed_state := '57014';
-                error := format(
-                    'cut after %s ms by the statement timeout (%s)',
-                    round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
-                    current_setting('statement_timeout')
-                );
-            WHEN OTHERS THEN
                 status := 'failed';
-                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
         END;
 
         IF status <> 'ok' THEN
@@ -585,13 +576,31 @@ BEGIN
             opened := 0;
             repeated := 0;
             resolved := 0;
-            error := guard.mask_phone_numbers(left(error, 500));
+            IF failed_state = '57014' THEN
+                status := 'cut';
+                cut_during := detection_check.id;
+            END IF;
             -- From check_call: an own check cut by the caller's timeout is over its budget; the
             -- write waits at most check_call_lock_timeout_ms, like the findings', and a failure
             -- already reported within a minute is not written again.
-            BEGIN
-                IF only_call IS NOT NULL AND status = 'cut' AND detection_check.own THEN
-                    PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
+            IF only_call IS NOT NULL THEN
+                PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
+            END IF;
+            error := guard.report_check_failure(
+                detection_check.id, failed_state, error, check_started,
+                CASE
+                    WHEN only_call IS NULL THEN 'in a detection pass'
+                    WHEN status <> 'cut' OR NOT detection_check.own
+                        THEN format('in check_call (call %s)', only_call)
+                END,
+                jsonb_build_object(
+                    'in', CASE WHEN only_call IS NULL THEN 'pass' ELSE 'check_call' END,
+                    'call_id', only_call
+                ),
+                CASE WHEN only_call IS NOT NULL THEN interval '1 minute' END
+            );
+            IF only_call IS NOT NULL AND status = 'cut' AND detection_check.own THEN
+                BEGIN
                     PERFORM guard.open_check_alert(
                         'check_over_budget', detection_check.id,
                         format(
@@ -605,31 +614,11 @@ BEGIN
                             'budget_ms', round(1000 * extract(EPOCH FROM own_budget))
                         )
                     );
-                ELSE
-                    IF only_call IS NOT NULL THEN
-                        PERFORM set_config('lock_timeout', call_lock_timeout, TRUE);
-                    END IF;
-                    PERFORM guard.open_check_alert(
-                        'check_failed', detection_check.id,
-                        format(
-                            'check %s %s in %s: %s', detection_check.id,
-                            CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END,
-                            CASE WHEN only_call IS NULL THEN 'a detection pass'
-                                ELSE format('check_call (call %s)', only_call) END,
-                            error
-                        ),
-                        jsonb_build_object(
-                            'in', CASE WHEN only_call IS NULL THEN 'pass' ELSE 'check_call' END,
-                            'call_id', only_call, 'status', status, 'error', error,
-                            'sqlstate', failed_state
-                        ),
-                        CASE WHEN only_call IS NOT NULL THEN interval '1 minute' END
-                    );
-                END IF;
-            EXCEPTION WHEN lock_not_available THEN
-                -- another session is writing the same alert: it reports the failure
-                NULL;
-            END;
+                EXCEPTION WHEN lock_not_available THEN
+                    -- another session is writing the same alert: it reports the failure
+                    NULL;
+                END;
+            END IF;
             IF only_call IS NOT NULL THEN
                 PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
             END IF;

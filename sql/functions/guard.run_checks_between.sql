@@ -95,38 +95,24 @@ BEGIN
             -- No observed_at (see above).
             SELECT r.opened, r.repeated, r.superseded INTO opened, repeated, superseded
             FROM guard.record_findings(findings, detection_check.description, silence, FALSE) AS r;
-        EXCEPTION
-            WHEN query_canceled THEN
-                IF NOT guard.statement_timed_out() THEN
-                    RAISE;
-                END IF;
-                cut_during := detection_check.id;
-                status := 'cut';
-                failed_state := '57014';
-                error := format(
-                    'cut after %s ms by the statement timeout (%s)',
-                    round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
-                    current_setting('statement_timeout')
-                );
-            WHEN OTHERS THEN
-                status := 'failed';
-                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+        EXCEPTION WHEN query_canceled OR OTHERS THEN
+            GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+            IF failed_state = '57014' AND NOT guard.statement_timed_out() THEN
+                RAISE;
+            END IF;
+            status := CASE failed_state WHEN '57014' THEN 'cut' ELSE 'failed' END;
         END;
         IF status <> 'ok' THEN
             offending := NULL;
             opened := 0;
             repeated := 0;
-            error := guard.mask_phone_numbers(left(error, 500));
-            PERFORM guard.open_check_alert(
-                'check_failed', detection_check.id,
-                format(
-                    'check %s %s in a batch of the whole history: %s', detection_check.id,
-                    CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END, error
-                ),
-                jsonb_build_object(
-                    'in', 'history', 'status', status, 'error', error, 'sqlstate', failed_state,
-                    'since', since, 'until', until
-                )
+            IF status = 'cut' THEN
+                cut_during := detection_check.id;
+            END IF;
+            error := guard.report_check_failure(
+                detection_check.id, failed_state, error, check_started,
+                'in a batch of the whole history',
+                jsonb_build_object('in', 'history', 'since', since, 'until', until)
             );
         ELSE
             open_alerts := open_alerts + opened - superseded;

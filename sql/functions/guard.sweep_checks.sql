@@ -103,37 +103,24 @@ BEGIN
                     status := 'failed';
                     GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
                 END IF;
-            WHEN query_canceled THEN
-                IF NOT guard.statement_timed_out() THEN
+            WHEN query_canceled OR OTHERS THEN
+                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+                IF failed_state = '57014' AND NOT guard.statement_timed_out() THEN
                     RAISE;
                 END IF;
-                cut_during := swept.id;
-                status := 'cut';
-                failed_state := '57014';
-                error := format(
-                    'cut after %s ms by the statement timeout (%s)',
-                    round(1000 * extract(EPOCH FROM clock_timestamp() - check_started)),
-                    current_setting('statement_timeout')
-                );
-            WHEN OTHERS THEN
                 status := 'failed';
-                GET STACKED DIAGNOSTICS error = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
         END;
         PERFORM set_config('lock_timeout', caller_lock_timeout, TRUE);
         IF status <> 'ok' THEN
             offending := NULL;
             opened := 0;
             repeated := 0;
-            error := guard.mask_phone_numbers(left(error, 500));
-            PERFORM guard.open_check_alert(
-                'check_failed', swept.id,
-                format(
-                    'check %s %s in the sweep: %s', swept.id,
-                    CASE status WHEN 'cut' THEN 'was cut' ELSE 'failed' END, error
-                ),
-                jsonb_build_object(
-                    'in', 'sweep', 'status', status, 'error', error, 'sqlstate', failed_state
-                )
+            IF failed_state = '57014' THEN
+                cut_during := swept.id;
+            END IF;
+            error := guard.report_check_failure(
+                swept.id, failed_state, error, check_started, 'in the sweep',
+                jsonb_build_object('in', 'sweep')
             );
         ELSE
             checks_run := checks_run + 1;

@@ -72,9 +72,12 @@ def test_the_migration_schedules_every_job(cron_db_url: str) -> None:
     for name in JOB_NAMES:
         assert f"guard_{name}" in scheduled, scheduled
         if name == "detect_queue" and not seconds:
-            # minutes only: the minute's run runs the job every 15 s itself
-            assert scheduled[f"guard_{name}"][1].startswith("DO $run$"), scheduled[f"guard_{name}"]
-            assert "PERFORM guard.run_job('detect_queue'); COMMIT;" in scheduled[f"guard_{name}"][1]
+            # minutes only: the minute's run runs the job every 15 s itself, committing each
+            # run, and at once again after a run that took a whole batch
+            command = scheduled[f"guard_{name}"][1]
+            assert command.startswith("DO $run$"), scheduled[f"guard_{name}"]
+            assert "PERFORM guard.run_job('detect_queue');" in command
+            assert "COMMIT; EXIT WHEN" in command and "CONTINUE WHEN again;" in command
             continue
         assert scheduled[f"guard_{name}"][1].endswith(f"SELECT guard.run_job('{name}')")
     # the detect job's pass runs under detection_statement_timeout_ms (armed by the statement
@@ -324,6 +327,62 @@ def test_pg_cron_alone_checks_the_queue_every_15_seconds_and_alerts_within_a_min
     assert latency <= 60, f"alerted {latency:.1f} s after its commit; pg_cron ran at {runs}"
     gaps = [b - a for a, b in itertools.pairwise(runs)]
     assert gaps and all(10 <= gap <= 20 for gap in gaps), f"runs {gaps} s apart"
+
+
+@pytest.mark.slow
+@pytest.mark.serial
+def test_pg_cron_alone_drains_batch_after_batch_in_one_turn(cron_db_url: str) -> None:
+    """No guard watch runs. A run of detect_queue that took a whole batch is followed at once by
+    the next, each its own transaction, so a backlog of many batches is drained in one turn: with
+    one batch a turn, 5 batches took 4 waits of 15 s. Each batch commits its calls' advisory
+    locks: in one transaction, batch after batch ran out of shared memory."""
+    batch, batches = 40, 5
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO companies (id, name) VALUES (9003, 'cron drain') ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "UPDATE guard.settings SET value = to_jsonb(%s::integer)"
+            " WHERE key = 'detection_queue_batch'",
+            (batch,),
+        )
+        try:
+            since = conn.execute("SELECT clock_timestamp()").fetchone()
+            assert since is not None
+            conn.execute(
+                "WITH made AS (INSERT INTO calls (company_id, retell_call_id, direction,"
+                " customer_link_status) SELECT 9003, 'cron-drain-' || g || '-'"
+                " || clock_timestamp(), 'inbound', 'unlinked'"
+                " FROM generate_series(1, %s) AS g RETURNING id)"
+                " INSERT INTO guard.detection_queue (call_id, due_at)"
+                " SELECT id, now() - interval '1 min' FROM made",
+                (batch * batches,),
+            )
+            queued_at = time.monotonic()
+            deadline = queued_at + 120
+            left: tuple[int, ...] | None = None
+            while time.monotonic() < deadline:
+                left = conn.execute(
+                    "SELECT count(*) FROM guard.detection_queue WHERE due_at <= now()"
+                ).fetchone()
+                if left == (0,):
+                    break
+                time.sleep(0.5)
+            drained_s = time.monotonic() - queued_at
+            runs = conn.execute(
+                "SELECT count(*), extract(EPOCH FROM max(started_at) - min(started_at))::float8"
+                " FROM guard.job_runs WHERE job_name = 'detect_queue' AND runner = 'pg_cron'"
+                " AND status = 'succeeded' AND started_at >= %s",
+                since,
+            ).fetchone()
+        finally:
+            conn.execute(
+                "UPDATE guard.settings SET value = '1000' WHERE key = 'detection_queue_batch'"
+            )
+    assert left == (0,), f"{left} calls still due after 120 s; runs (count, span s): {runs}"
+    # the next turn comes within 15 s; one batch a turn needed 60 s more
+    assert drained_s <= 40, f"drained in {drained_s:.1f} s; runs (count, span s): {runs}"
+    assert runs is not None and runs[0] >= batches, runs
 
 
 def test_retention_deletes_only_booking_guards_cron_run_details(cron_db_url: str) -> None:
