@@ -100,16 +100,11 @@ SELECT
     'resolved',
     now() - interval '10 days',
     now() - interval '1 day'
-FROM generate_series(90020, 90039) AS g
-UNION ALL
-SELECT
-    9001,
-    g,
-    'other',
-    'resolved',
-    now() - interval '10 days',
-    now() - interval '1 day'
-FROM generate_series(91000, 91079) AS g;
+FROM (
+    SELECT generate_series(90020, 90039) AS g
+    UNION ALL
+    SELECT generate_series(91000, 91079) AS g
+) AS closed_calls;
 INSERT INTO guard.review_items (
     company_id, call_id, reason, status, created_at, closed_at, false_positive
 ) VALUES (9001, 90040, 'other', 'dismissed', now() - interval '10 days', now() - interval '1 day', TRUE);
