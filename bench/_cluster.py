@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -59,3 +61,31 @@ def restart_durable(cluster: EmbeddedCluster) -> None:
     os.sync()
     cluster.fast_unsafe = False
     cluster.start()
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def bench_parser(doc: str | None, count: str, default: int, what: str) -> argparse.ArgumentParser:
+    """The options every load-then-measure benchmark takes: how many rows (--COUNT), the runs per
+    figure and JSON output; a benchmark adds its own."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument(f"--{count}", type=int, default=default, help=what)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser
+
+
+@contextmanager
+def bench_database(
+    name: str, extra_settings: Mapping[str, str] | None = None
+) -> Iterator[tuple[EmbeddedCluster, str]]:
+    """A throwaway cluster holding one empty database `name`: the cluster and the server's
+    version as a report's header names it."""
+    progress("starting a throwaway cluster")
+    with bench_cluster(extra_settings) as cluster:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+            row = admin.execute("SELECT version()").fetchone()
+        yield cluster, (row[0] if row else "?").split(" on ")[0]

@@ -21,7 +21,6 @@ Target: a full detection pass over 1 000 000 calls (one-hour window) in at most 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -36,7 +35,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, bench_parser, progress
 from guard.demo.sample_data import PROBLEM_RATES
 from guard.schema.migrate import Migrator
 
@@ -346,29 +345,13 @@ def targets(built: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=CALLS, help="calls to load")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
-
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-    progress("starting a throwaway cluster")
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {DATABASE}")
-            server = admin.execute("SELECT version()").fetchone()
+    args = bench_parser(__doc__, "calls", CALLS, "calls to load").parse_args(argv)
+    with bench_database(DATABASE) as (cluster, server):
         url = cluster.url(DATABASE)
         built = build(url, args.calls, progress)
         result = measure(url, args.repeat, progress)
 
-    header = {
-        "server": (server[0] if server else "?").split(" on ")[0],
-        "cores": os.cpu_count(),
-        "repeat": args.repeat,
-    }
+    header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
     if args.json:
         print(
             json.dumps(

@@ -41,7 +41,7 @@ from prometheus_client import generate_latest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, progress
 from guard.ops.metrics import SERIES, GuardCollector, registry_for
 from guard.schema.migrate import Migrator
 
@@ -412,15 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.alerts > args.calls // 2:
         parser.error("--alerts must be at most half of --calls (one open, one resolved per call)")
 
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-    progress("starting a throwaway cluster")
     runs: dict[str, Any] = {}
-    with bench_cluster(SETTINGS) as cluster:
+    with bench_database(DATABASE, SETTINGS) as (cluster, server):
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {DATABASE}")
-            server = admin.execute("SELECT version()").fetchone()
             admin.execute(EXPORTER_ROLE_SQL)
         url = cluster.url(DATABASE)
         explain_url = url.replace("postgresql://postgres@", f"postgresql://{EXPORTER_ROLE}@")
@@ -433,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         runs["after autovacuum"] = measure(url, explain_url, cluster.log_file, timeout)
 
     header = {
-        "server": (server[0] if server else "?").split(" on ")[0],
+        "server": server,
         "cores": os.cpu_count(),
         "timeout_ms": args.statement_timeout_ms,
         "collector": str(inspect.signature(GuardCollector)),

@@ -22,7 +22,6 @@ context nested 1,000 levels deep: before, it failed with "stack depth limit exce
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -36,7 +35,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, bench_parser, progress
 from guard.schema.migrate import Migrator
 
 ROWS = 50_000
@@ -329,28 +328,12 @@ def print_table(header: dict[str, Any], built: dict[str, Any], measured: dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=ROWS, help="rows to load")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
-
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-    progress("starting a throwaway cluster")
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {DATABASE}")
-            server = admin.execute("SELECT version()").fetchone()
+    args = bench_parser(__doc__, "rows", ROWS, "rows to load").parse_args(argv)
+    with bench_database(DATABASE) as (cluster, server):
         url = cluster.url(DATABASE)
         built = build(url, args.rows, progress)
         result = run(url, args.repeat, progress)
-    header = {
-        "server": (server[0] if server else "?").split(" on ")[0],
-        "cores": os.cpu_count(),
-        "repeat": args.repeat,
-    }
+    header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
     if args.json:
         print(json.dumps({"header": header, "data": built, **result}, indent=2))
     else:

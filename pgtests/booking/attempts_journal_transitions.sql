@@ -14,6 +14,10 @@ SELECT
     'j' || g
 FROM generate_series(6801, 6840) AS g;
 
+-- What begin answers for a call.
+CREATE FUNCTION pg_temp.begin_outcome(call_id bigint) RETURNS text LANGUAGE sql AS $$
+    SELECT b.outcome FROM guard.begin_booking_attempt(call_id, 7) AS b
+$$;
 -- A calling attempt begun by the booking path; its idempotency key.
 CREATE FUNCTION pg_temp.begun(call_id bigint) RETURNS text LANGUAGE sql AS $$
     SELECT b.idempotency_key FROM guard.begin_booking_attempt(call_id, 7) AS b
@@ -159,27 +163,12 @@ SELECT results_eq(
 SELECT is(pg_temp.state(6814), 'unknown', 'unknown stays unknown while its review item is open');
 
 -- begin on each state of the call's latest attempt
-SELECT is(
-    (SELECT b.outcome FROM guard.begin_booking_attempt(6814, 7) AS b), 'outcome_unknown',
-    'begin on a call whose attempt is unknown is refused as outcome_unknown'
-);
+SELECT is(pg_temp.begin_outcome(6814), 'outcome_unknown', 'begin on a call whose attempt is unknown is refused as outcome_unknown');
 SELECT pg_temp.aged(6815);
-SELECT is(
-    (SELECT b.outcome FROM guard.begin_booking_attempt(6815, 7) AS b), 'outcome_unknown',
-    'begin on a call calling past its timeout is refused as outcome_unknown'
-);
-SELECT is(
-    (SELECT b.outcome FROM guard.begin_booking_attempt(6809, 7) AS b), 'in_flight',
-    'begin on a call calling within its timeout is refused as in_flight'
-);
-SELECT is(
-    (SELECT b.outcome FROM guard.begin_booking_attempt(6801, 7) AS b), 'already_booked',
-    'begin on a booked call returns its booking'
-);
-SELECT is(
-    (SELECT b.outcome FROM guard.begin_booking_attempt(6805, 7) AS b), 'started',
-    'begin on a call whose attempt failed starts a new attempt'
-);
+SELECT is(pg_temp.begin_outcome(6815), 'outcome_unknown', 'begin on a call calling past its timeout is refused as outcome_unknown');
+SELECT is(pg_temp.begin_outcome(6809), 'in_flight', 'begin on a call calling within its timeout is refused as in_flight');
+SELECT is(pg_temp.begin_outcome(6801), 'already_booked', 'begin on a booked call returns its booking');
+SELECT is(pg_temp.begin_outcome(6805), 'started', 'begin on a call whose attempt failed starts a new attempt');
 
 -- From the final states: complete is refused (55000), fail keeps the state
 SELECT throws_ok(

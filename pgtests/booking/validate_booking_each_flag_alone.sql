@@ -35,30 +35,16 @@ END;
 $$;
 
 SELECT is(pg_temp.validated(), 'ok', 'the booked call validates');
-SELECT is(
-    pg_temp.validated_with('appointment_made = FALSE'), 'call_flags_disagree',
-    'appointment_made false alone'
-);
-SELECT is(
-    pg_temp.validated_with('appointment_link_status = ''creation_failed'''), 'call_flags_disagree',
-    'a link status other than linked alone'
-);
-SELECT is(
-    pg_temp.validated_with('appointment_link_status = NULL'), 'call_flags_disagree',
-    'a NULL link status alone'
-);
-SELECT is(
-    pg_temp.validated_with('session_outcome = ''information_only'''), 'call_flags_disagree',
-    'another session outcome alone'
-);
-SELECT is(
-    pg_temp.validated_with('session_outcome = NULL'), 'call_flags_disagree',
-    'a NULL session outcome alone'
-);
-SELECT is(
-    pg_temp.validated_with('booking_failed = TRUE'), 'call_flags_disagree',
-    'booking_failed alone'
-);
+SELECT is(pg_temp.validated_with(flag), 'call_flags_disagree', description)
+FROM (
+    VALUES
+    ('appointment_made = FALSE', 'appointment_made false alone'),
+    ('appointment_link_status = ''creation_failed''', 'a link status other than linked alone'),
+    ('appointment_link_status = NULL', 'a NULL link status alone'),
+    ('session_outcome = ''information_only''', 'another session outcome alone'),
+    ('session_outcome = NULL', 'a NULL session outcome alone'),
+    ('booking_failed = TRUE', 'booking_failed alone')
+) AS each_flag (flag, description);
 SELECT is(pg_temp.validated(), 'ok', 'put back, the call validates again');
 
 SELECT * FROM finish();

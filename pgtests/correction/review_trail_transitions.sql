@@ -21,93 +21,39 @@ WHERE company_id = 621;
 CREATE FUNCTION pg_temp.item(n integer) RETURNS bigint LANGUAGE sql AS $$
     SELECT id FROM item WHERE item.n = $1
 $$;
+-- UPDATE item n SET assignments: refused by the trail (23514), or let through.
+CREATE FUNCTION pg_temp.refused(n integer, assignments text, description text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT throws_ok(
+        format('UPDATE guard.review_items SET %s WHERE id = %s', assignments, pg_temp.item(n)),
+        '23514', NULL, description
+    )
+$$;
+CREATE FUNCTION pg_temp.let_through(n integer, assignments text, description text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT lives_ok(
+        format('UPDATE guard.review_items SET %s WHERE id = %s', assignments, pg_temp.item(n)),
+        description
+    )
+$$;
 
 -- From open: what is refused.
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET claimed_by = 'ann' WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'open: a claimed_by label without claiming is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET note = 'n' WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'open: a note without closing is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET claimed_at = now() WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'open: a claimed_at without claiming is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET status = 'claimed' WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'open -> claimed without a claimed_by label is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET status = 'claimed', claimed_by = ' ' WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'open -> claimed with a blank label is refused'
-);
-SELECT throws_ok(
-    format(
-        $$UPDATE guard.review_items SET status = 'claimed', claimed_by = 'ann',
-          claimed_at = now() - interval '1 hour' WHERE id = %s$$,
-        pg_temp.item(1)
-    ),
-    '23514', NULL, 'open -> claimed with a forged claimed_at is refused'
-);
-SELECT throws_ok(
-    format(
-        $$UPDATE guard.review_items SET status = 'claimed', claimed_by = 'ann', note = 'x'
-          WHERE id = %s$$,
-        pg_temp.item(1)
-    ),
-    '23514', NULL, 'open -> claimed that also writes a note is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET status = 'resolved' WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'open -> resolved without a note is refused'
-);
-SELECT throws_ok(
-    format(
-        $$UPDATE guard.review_items SET status = 'resolved', note = 'x', false_positive = TRUE
-          WHERE id = %s$$,
-        pg_temp.item(1)
-    ),
-    '23514', NULL, 'open -> resolved as a false positive is refused (only dismissed can be)'
-);
-SELECT throws_ok(
-    format(
-        $$UPDATE guard.review_items SET status = 'resolved', note = 'x',
-          closed_at = now() - interval '1 minute' WHERE id = %s$$,
-        pg_temp.item(1)
-    ),
-    '23514', NULL, 'open -> resolved with a forged closed_at is refused'
-);
-SELECT throws_ok(
-    format(
-        $$UPDATE guard.review_items SET status = 'resolved', note = 'x', claimed_by = 'ann'
-          WHERE id = %s$$,
-        pg_temp.item(1)
-    ),
-    '23514', NULL, 'open -> resolved that also claims is refused'
-);
+SELECT pg_temp.refused(1, $$claimed_by = 'ann'$$, 'open: a claimed_by label without claiming is refused');
+SELECT pg_temp.refused(1, $$note = 'n'$$, 'open: a note without closing is refused');
+SELECT pg_temp.refused(1, $$claimed_at = now()$$, 'open: a claimed_at without claiming is refused');
+SELECT pg_temp.refused(1, $$status = 'claimed'$$, 'open -> claimed without a claimed_by label is refused');
+SELECT pg_temp.refused(1, $$status = 'claimed', claimed_by = ' '$$, 'open -> claimed with a blank label is refused');
+SELECT pg_temp.refused(1, $$status = 'claimed', claimed_by = 'ann', claimed_at = now() - interval '1 hour'$$, 'open -> claimed with a forged claimed_at is refused');
+SELECT pg_temp.refused(1, $$status = 'claimed', claimed_by = 'ann', note = 'x'$$, 'open -> claimed that also writes a note is refused');
+SELECT pg_temp.refused(1, $$status = 'resolved'$$, 'open -> resolved without a note is refused');
+SELECT pg_temp.refused(1, $$status = 'resolved', note = 'x', false_positive = TRUE$$, 'open -> resolved as a false positive is refused (only dismissed can be)');
+SELECT pg_temp.refused(1, $$status = 'resolved', note = 'x', closed_at = now() - interval '1 minute'$$, 'open -> resolved with a forged closed_at is refused');
+SELECT pg_temp.refused(1, $$status = 'resolved', note = 'x', claimed_by = 'ann'$$, 'open -> resolved that also claims is refused');
 -- From open: what is let through.
-SELECT lives_ok(
-    format($$UPDATE guard.review_items SET details = '{"n": 1, "more": true}' WHERE id = %s$$, pg_temp.item(1)),
-    'open: a column outside the trail may change'
-);
-SELECT lives_ok(
-    format($$UPDATE guard.review_items SET status = 'claimed', claimed_by = 'ann' WHERE id = %s$$, pg_temp.item(1)),
-    'open -> claimed with a label'
-);
-SELECT lives_ok(
-    format($$UPDATE guard.review_items SET status = 'resolved', note = 'fixed' WHERE id = %s$$, pg_temp.item(2)),
-    'open -> resolved with a note'
-);
-SELECT lives_ok(
-    format(
-        $$UPDATE guard.review_items SET status = 'dismissed', note = 'noise', false_positive = TRUE
-          WHERE id = %s$$,
-        pg_temp.item(3)
-    ),
-    'open -> dismissed as a false positive'
-);
+SELECT pg_temp.let_through(1, $$details = '{"n": 1, "more": true}'$$, 'open: a column outside the trail may change');
+SELECT pg_temp.let_through(1, $$status = 'claimed', claimed_by = 'ann'$$, 'open -> claimed with a label');
+SELECT pg_temp.let_through(2, $$status = 'resolved', note = 'fixed'$$, 'open -> resolved with a note');
+SELECT pg_temp.let_through(3, $$status = 'dismissed', note = 'noise', false_positive = TRUE$$, 'open -> dismissed as a false positive');
 SELECT results_eq(
     format(
         $$SELECT status, claimed_at = now(), closed_at IS NULL FROM guard.review_items
@@ -119,57 +65,20 @@ SELECT results_eq(
 );
 
 -- From claimed.
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET status = 'open' WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'claimed -> open is refused (a claim is not handed back)'
-);
-SELECT throws_ok(
-    format(
-        $$UPDATE guard.review_items SET claimed_at = now() - interval '1 day' WHERE id = %s$$,
-        pg_temp.item(1)
-    ),
-    '23514', NULL, 'claimed: its claimed_at is not rewritten'
-);
-SELECT throws_ok(
-    format(
-        $$UPDATE guard.review_items SET status = 'dismissed', note = 'x', claimed_by = 'bob'
-          WHERE id = %s$$,
-        pg_temp.item(1)
-    ),
-    '23514', NULL, 'claimed -> dismissed that changes the claim is refused'
-);
-SELECT lives_ok(
-    format($$UPDATE guard.review_items SET claimed_by = 'ann (desk 2)' WHERE id = %s$$, pg_temp.item(1)),
-    'claimed: its claimed_by label may be corrected'
-);
-SELECT lives_ok(
-    format($$UPDATE guard.review_items SET status = 'resolved', note = 'done' WHERE id = %s$$, pg_temp.item(1)),
-    'claimed -> resolved with a note'
-);
+SELECT pg_temp.refused(1, $$status = 'open'$$, 'claimed -> open is refused (a claim is not handed back)');
+SELECT pg_temp.refused(1, $$claimed_at = now() - interval '1 day'$$, 'claimed: its claimed_at is not rewritten');
+SELECT pg_temp.refused(1, $$status = 'dismissed', note = 'x', claimed_by = 'bob'$$, 'claimed -> dismissed that changes the claim is refused');
+SELECT pg_temp.let_through(1, $$claimed_by = 'ann (desk 2)'$$, 'claimed: its claimed_by label may be corrected');
+SELECT pg_temp.let_through(1, $$status = 'resolved', note = 'done'$$, 'claimed -> resolved with a note');
 UPDATE guard.review_items SET status = 'claimed', claimed_by = 'bob'
 WHERE id = pg_temp.item(4);
-SELECT lives_ok(
-    format($$UPDATE guard.review_items SET status = 'dismissed', note = 'dup' WHERE id = %s$$, pg_temp.item(4)),
-    'claimed -> dismissed with a note'
-);
+SELECT pg_temp.let_through(4, $$status = 'dismissed', note = 'dup'$$, 'claimed -> dismissed with a note');
 
 -- From resolved and dismissed: final.
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET status = 'open' WHERE id = %s$$, pg_temp.item(1)),
-    '23514', NULL, 'resolved -> open is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET status = 'claimed', claimed_by = 'c' WHERE id = %s$$, pg_temp.item(2)),
-    '23514', NULL, 'resolved -> claimed is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET status = 'resolved' WHERE id = %s$$, pg_temp.item(3)),
-    '23514', NULL, 'dismissed -> resolved is refused'
-);
-SELECT throws_ok(
-    format($$UPDATE guard.review_items SET note = 'rewritten' WHERE id = %s$$, pg_temp.item(4)),
-    '23514', NULL, 'dismissed: its note is not rewritten'
-);
+SELECT pg_temp.refused(1, $$status = 'open'$$, 'resolved -> open is refused');
+SELECT pg_temp.refused(2, $$status = 'claimed', claimed_by = 'c'$$, 'resolved -> claimed is refused');
+SELECT pg_temp.refused(3, $$status = 'resolved'$$, 'dismissed -> resolved is refused');
+SELECT pg_temp.refused(4, $$note = 'rewritten'$$, 'dismissed: its note is not rewritten');
 -- the same for a resolved item, by the trail's own rule (not only by the CHECK on closed_at that
 -- a reopening also breaks): these were closed in this transaction, so closed_at is now()
 SELECT throws_like(

@@ -8,6 +8,12 @@ CREATE FUNCTION pg_temp.believed_open() RETURNS real
 LANGUAGE sql AS $$
     SELECT reltuples FROM pg_class WHERE oid = 'guard.alerts_one_open_per_fingerprint'::regclass
 $$;
+-- Open alerts 'pgtap:open:first' to 'pgtap:open:last'.
+CREATE FUNCTION pg_temp.open_alerts(first integer, last integer) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message)
+    SELECT 'pgtap:open:' || n, 'pgtap', 'job', 'high', 'x' FROM generate_series(first, last) AS n
+$$;
 
 SELECT cmp_ok(
     (
@@ -34,14 +40,7 @@ SELECT
     'fixed'
 FROM generate_series(1, 1100) AS g (n);
 ANALYZE guard.alerts;
-INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message)
-SELECT
-    'pgtap:open:' || g.n,
-    'pgtap',
-    'job',
-    'high',
-    'x'
-FROM generate_series(1, 500) AS g (n);
+SELECT pg_temp.open_alerts(1, 500);
 
 SELECT guard.sweep_checks();
 SELECT is(
@@ -49,14 +48,7 @@ SELECT is(
     '500 open alerts, 1,100 resolved: up to 1,000 more open than believed, no ANALYZE'
 );
 
-INSERT INTO guard.alerts (fingerprint, check_id, entity_type, severity, message)
-SELECT
-    'pgtap:open:' || g.n,
-    'pgtap',
-    'job',
-    'high',
-    'x'
-FROM generate_series(501, 1100) AS g (n);
+SELECT pg_temp.open_alerts(501, 1100);
 SELECT guard.sweep_checks();
 SELECT cmp_ok(
     pg_temp.believed_open(), '>=', 1000::real,

@@ -2,6 +2,10 @@
 BEGIN;
 SELECT plan(18);
 
+CREATE FUNCTION pg_temp.direction_of(k bigint) RETURNS text LANGUAGE sql AS $$
+    SELECT direction FROM calls WHERE id = k
+$$;
+
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
@@ -140,24 +144,10 @@ SELECT is_empty(
 );
 UPDATE calls SET status = 'completed'
 WHERE id = 901;
-SELECT is(
-    (
-        SELECT direction FROM calls
-        WHERE id = 901
-    ),
-    'inbound',
-    'an old row without a direction is normalised by an update of its status, which does not fail'
-);
+SELECT is(pg_temp.direction_of(901), 'inbound', 'an old row without a direction is normalised by an update of its status, which does not fail');
 UPDATE calls SET status = 'completed'
 WHERE id = 902;
-SELECT is(
-    (
-        SELECT direction FROM calls
-        WHERE id = 902
-    ),
-    'outbound',
-    'so is an old row with a direction in the wrong case'
-);
+SELECT is(pg_temp.direction_of(902), 'outbound', 'so is an old row with a direction in the wrong case');
 SELECT results_eq(
     $$SELECT rule_name, corrected FROM guard.reconcile_call_batch(900, 901)
       WHERE rule_name = 'I1_call_direction'$$,

@@ -3,6 +3,13 @@
 BEGIN;
 SELECT plan(14);
 
+CREATE FUNCTION pg_temp.kpi_status(name text) RETURNS text LANGUAGE sql AS $$
+    SELECT status FROM guard.kpis WHERE kpi = name
+$$;
+CREATE FUNCTION pg_temp.kpi_current_value(name text) RETURNS numeric LANGUAGE sql AS $$
+    SELECT current_value FROM guard.kpis WHERE kpi = name
+$$;
+
 SELECT results_eq(
     $$SELECT kpi, status FROM guard.kpis ORDER BY kpi$$,
     $$VALUES ('alert_response_p95', 'no_data'),
@@ -93,16 +100,11 @@ SELECT
     'resolved',
     now() - interval '10 days',
     now() - interval '1 day'
-FROM generate_series(90020, 90039) AS g
-UNION ALL
-SELECT
-    9001,
-    g,
-    'other',
-    'resolved',
-    now() - interval '10 days',
-    now() - interval '1 day'
-FROM generate_series(91000, 91079) AS g;
+FROM (
+    SELECT generate_series(90020, 90039) AS g
+    UNION ALL
+    SELECT generate_series(91000, 91079) AS g
+) AS closed_calls;
 INSERT INTO guard.review_items (
     company_id, call_id, reason, status, created_at, closed_at, false_positive
 ) VALUES (9001, 90040, 'other', 'dismissed', now() - interval '10 days', now() - interval '1 day', TRUE);
@@ -125,66 +127,24 @@ SELECT results_eq(
 -- Now miss each target.
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
 VALUES ('call_without_direction:call:90002', 'call_without_direction', 9001, 'call', 90002, 'medium', 'x');
-SELECT is(
-    (
-        SELECT status FROM guard.kpis
-        WHERE kpi = 'consistency_rate'
-    ), 'breach',
-    'two open alerts in 200 calls: 99.0 % < 99.5 %'
-);
+SELECT is(pg_temp.kpi_status('consistency_rate'), 'breach', 'two open alerts in 200 calls: 99.0 % < 99.5 %');
 UPDATE guard.settings SET value = '20'
 WHERE key = 'target_validation_p95_ms';
-SELECT is(
-    (
-        SELECT status FROM guard.kpis
-        WHERE kpi = 'validation_latency_p95'
-    ), 'breach',
-    'p95 above a lowered target'
-);
+SELECT is(pg_temp.kpi_status('validation_latency_p95'), 'breach', 'p95 above a lowered target');
 UPDATE guard.settings SET value = '30'
 WHERE key = 'target_breaker_recovery_seconds';
-SELECT is(
-    (
-        SELECT status FROM guard.kpis
-        WHERE kpi = 'breaker_recovery_time'
-    ), 'breach',
-    'recovery slower than its target'
-);
+SELECT is(pg_temp.kpi_status('breaker_recovery_time'), 'breach', 'recovery slower than its target');
 INSERT INTO guard.review_items (company_id, call_id, reason) VALUES (9001, 90012, 'other');
-SELECT is(
-    (
-        SELECT current_value FROM guard.kpis
-        WHERE kpi = 'auto_correction_rate'
-    ), 81.82,
-    '9 corrections, 2 reviews: 81.82 %'
-);
-SELECT is(
-    (
-        SELECT status FROM guard.kpis
-        WHERE kpi = 'auto_correction_rate'
-    ), 'breach',
-    'auto-correction below 90 %'
-);
+SELECT is(pg_temp.kpi_current_value('auto_correction_rate'), 81.82, '9 corrections, 2 reviews: 81.82 %');
+SELECT is(pg_temp.kpi_status('auto_correction_rate'), 'breach', 'auto-correction below 90 %');
 UPDATE guard.settings SET value = '1'
 WHERE key = 'target_review_queue_max';
-SELECT is(
-    (
-        SELECT status FROM guard.kpis
-        WHERE kpi = 'review_queue_size'
-    ), 'breach',
-    'two open items and a claimed one, at most one wanted'
-);
+SELECT is(pg_temp.kpi_status('review_queue_size'), 'breach', 'two open items and a claimed one, at most one wanted');
 -- (a closed item is never rewritten: a second false positive is a new dismissed item)
 INSERT INTO guard.review_items (
     company_id, call_id, reason, status, created_at, closed_at, false_positive
 ) VALUES (9001, 90041, 'other', 'dismissed', now() - interval '10 days', now() - interval '1 day', TRUE);
-SELECT is(
-    (
-        SELECT status FROM guard.kpis
-        WHERE kpi = 'false_positive_rate'
-    ), 'breach',
-    'two false positives in 102 closed items: 1.96 % > 1 %'
-);
+SELECT is(pg_temp.kpi_status('false_positive_rate'), 'breach', 'two false positives in 102 closed items: 1.96 % > 1 %');
 
 -- Detection latency and alert response, from the alerts' own times: 20 alerts opened an hour
 -- ago, observed 30 s to 600 s before and delivered 10 s to 200 s after.
@@ -246,13 +206,7 @@ SELECT results_eq(
 );
 UPDATE guard.settings SET value = '50'
 WHERE key = 'target_detection_latency_seconds';
-SELECT is(
-    (
-        SELECT status FROM guard.kpis
-        WHERE kpi = 'detection_latency_p95'
-    ), 'breach',
-    'detection slower than a lowered target'
-);
+SELECT is(pg_temp.kpi_status('detection_latency_p95'), 'breach', 'detection slower than a lowered target');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -9,26 +9,14 @@ CREATE TABLE guard.grant_probe_partitioned (id integer) PARTITION BY RANGE (id);
 CREATE MATERIALIZED VIEW guard.grant_probe_materialized AS SELECT 1 AS id;
 CREATE TYPE guard.grant_probe_composite AS (id integer);
 
-SELECT is(
-    guard.role_grant_refusal('reporting', 'TABLE', 'guard.alerts', '{SELECT}', NULL),
-    NULL,
-    'a table of schema guard is accepted'
-);
-SELECT is(
-    guard.role_grant_refusal('reporting', 'TABLE', 'guard.grant_probe_partitioned', '{SELECT}', NULL),
-    NULL,
-    'a partitioned table of schema guard is accepted'
-);
-SELECT is(
-    guard.role_grant_refusal('reporting', 'TABLE', 'guard.alerts_report', '{SELECT}', NULL),
-    NULL,
-    'a view of schema guard is accepted'
-);
-SELECT is(
-    guard.role_grant_refusal('reporting', 'TABLE', 'guard.grant_probe_materialized', '{SELECT}', NULL),
-    NULL,
-    'a materialized view of schema guard is accepted'
-);
+SELECT is(guard.role_grant_refusal('reporting', 'TABLE', relation, '{SELECT}', NULL), NULL, description)
+FROM (
+    VALUES
+    ('guard.alerts', 'a table of schema guard is accepted'),
+    ('guard.grant_probe_partitioned', 'a partitioned table of schema guard is accepted'),
+    ('guard.alerts_report', 'a view of schema guard is accepted'),
+    ('guard.grant_probe_materialized', 'a materialized view of schema guard is accepted')
+) AS accepted (relation, description);
 
 SELECT lives_ok(
     $test$DO $$ BEGIN
@@ -49,24 +37,19 @@ SELECT ok(
     'and the partitioned table'
 );
 
-SELECT is(
-    guard.role_grant_refusal('reporting', 'TABLE', 'guard.alerts_id_seq', '{SELECT}', NULL),
-    'guard.alerts_id_seq is not a table of Booking Guard''s (schema guard, or public.calls,'
-    || ' appointments, companies, customers, services)',
-    'a sequence of schema guard is refused'
-);
-SELECT is(
-    guard.role_grant_refusal('reporting', 'TABLE', 'guard.alerts_pkey', '{SELECT}', NULL),
-    'guard.alerts_pkey is not a table of Booking Guard''s (schema guard, or public.calls,'
-    || ' appointments, companies, customers, services)',
-    'an index of schema guard is refused'
-);
-SELECT is(
-    guard.role_grant_refusal('reporting', 'TABLE', 'guard.grant_probe_composite', '{SELECT}', NULL),
-    'guard.grant_probe_composite is not a table of Booking Guard''s (schema guard, or public.calls,'
-    || ' appointments, companies, customers, services)',
-    'a composite type of schema guard is refused'
-);
+SELECT is(guard.role_grant_refusal('reporting', 'TABLE', refused.relation, '{SELECT}', NULL), refused.relation || refusal.message, refused.description)
+FROM (
+    VALUES
+    ('guard.alerts_id_seq', 'a sequence of schema guard is refused'),
+    ('guard.alerts_pkey', 'an index of schema guard is refused'),
+    ('guard.grant_probe_composite', 'a composite type of schema guard is refused')
+) AS refused (relation, description)
+CROSS JOIN (
+    VALUES (
+        ' is not a table of Booking Guard''s (schema guard, or public.calls,'
+        || ' appointments, companies, customers, services)'
+    )
+) AS refusal (message);
 SELECT throws_ok(
     $$INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges)
       VALUES ('reporting', 'TABLE', 'guard.alerts_id_seq', '{SELECT}')$$,

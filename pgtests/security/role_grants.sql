@@ -6,6 +6,23 @@
 BEGIN;
 SELECT plan(10);
 
+-- The row added and granted in one statement (a DO block), which must fail with check_violation.
+CREATE FUNCTION pg_temp.refused_when_applied(
+    kind text, type text, name text, privileges text, columns text, description text
+) RETURNS text LANGUAGE sql AS $fn$
+    SELECT throws_ok(
+        format(
+            $do$DO $$ BEGIN
+                INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, columns)
+                VALUES (%L, %L, %L, %L, %L);
+                PERFORM guard.apply_grants();
+            END $$$do$,
+            kind, type, name, privileges, columns
+        ),
+        '23514', NULL, description
+    )
+$fn$;
+
 SELECT ok(
     NOT has_function_privilege('guard_reporting', 'guard.role(text)', 'EXECUTE'),
     'reporting may not execute guard.role before a row says so'
@@ -28,34 +45,16 @@ SELECT ok(
 );
 
 -- Each bad row is added and granted in one statement that fails, so it goes with it.
-SELECT throws_ok(
-    $test$DO $$ BEGIN
-        INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges)
-        VALUES ('application', 'FUNCTION', 'guard.no_such_function(text)', '{EXECUTE}');
-        PERFORM guard.apply_grants();
-    END $$ $test$,
-    '23514', NULL,
+SELECT pg_temp.refused_when_applied(
+    'application', 'FUNCTION', 'guard.no_such_function(text)', '{EXECUTE}', NULL,
     'a row naming a function that does not exist is refused when written'
 );
-SELECT throws_ok(
-    $test$DO $$ BEGIN
-        INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges)
-        VALUES ('reporting', 'TABLE', 'guard.settings TO PUBLIC; --', '{SELECT}');
-        PERFORM guard.apply_grants();
-    END $$ $test$,
-    '23514', NULL,
+SELECT pg_temp.refused_when_applied(
+    'reporting', 'TABLE', 'guard.settings TO PUBLIC; --', '{SELECT}', NULL,
     'a name with SQL in it is resolved as a name (and refused), never spliced'
 );
-SELECT throws_ok(
-    $test$DO $$ BEGIN
-        INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, columns)
-        VALUES (
-            'reporting', 'TABLE', 'guard.role_names', '{SELECT}',
-            '{"kind) ON guard.alerts TO PUBLIC; --"}'
-        );
-        PERFORM guard.apply_grants();
-    END $$ $test$,
-    '23514', NULL,
+SELECT pg_temp.refused_when_applied(
+    'reporting', 'TABLE', 'guard.role_names', '{SELECT}', '{"kind) ON guard.alerts TO PUBLIC; --"}',
     'a column name with SQL in it is looked up as one name (and refused)'
 );
 

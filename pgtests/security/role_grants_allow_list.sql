@@ -179,12 +179,13 @@ SELECT is(
     'guard.role_grant_refusal says why for every one of them'
 );
 
-CREATE TEMP TABLE privileges_before AS
+-- Every relation's, function's and schema's privileges (not this file's own temporary ones).
+CREATE TEMP VIEW privileges_now AS
 SELECT
     c.oid::regclass::text AS object_name,
     c.relacl::text AS acl
 FROM pg_class AS c
-WHERE c.relpersistence <> 't'  -- this file's own temporary tables
+WHERE c.relpersistence <> 't'
 UNION ALL
 SELECT
     p.oid::regprocedure::text,
@@ -195,6 +196,8 @@ SELECT
     n.nspname::text,
     n.nspacl::text
 FROM pg_namespace AS n;
+CREATE TEMP TABLE privileges_before AS
+SELECT * FROM privileges_now;
 
 SET client_min_messages = error;  -- one WARNING per skipped row
 SELECT lives_ok($$SELECT guard.apply_grants()$$, 'guard.apply_grants runs as a superuser');
@@ -203,20 +206,9 @@ SELECT is(
     (
         SELECT count(*) FROM (
             SELECT
-                c.oid::regclass::text AS object_name,
-                c.relacl::text AS acl
-            FROM pg_class AS c
-            WHERE c.relpersistence <> 't'
-            UNION ALL
-            SELECT
-                p.oid::regprocedure::text,
-                p.proacl::text
-            FROM pg_proc AS p
-            UNION ALL
-            SELECT
-                n.nspname::text,
-                n.nspacl::text
-            FROM pg_namespace AS n
+                n.object_name,
+                n.acl
+            FROM privileges_now AS n
             EXCEPT
             SELECT
                 b.object_name,

@@ -71,26 +71,15 @@ SELECT set_config('booking_guard.company_pin', '1/1', TRUE);
 SELECT pg_temp.reading('stale_pin');
 RESET SESSION AUTHORIZATION;
 
-SELECT is(
-    current_setting('sv.unbound_company'), 'none {1331,1332} {1331,1332} refused',
-    'a session value of a company the login is not bound to is ignored: no error, no widening'
-);
-SELECT is(
-    current_setting('sv.bound_company'), 'none {1331,1332} {1331,1332} refused',
-    'a session value of a bound company is ignored too: it does not narrow'
-);
-SELECT is(
-    current_setting('sv.not_a_number'), 'none {1331,1332} {1331,1332} refused',
-    'a session value that is no company id is ignored, not an error'
-);
-SELECT is(
-    current_setting('sv.pinned'), '1332 {1332} {1332} refused',
-    'this transaction''s pin narrows'
-);
-SELECT is(
-    current_setting('sv.stale_pin'), 'none {1331,1332} {1331,1332} refused',
-    'a pin marked for another transaction is a session value: ignored'
-);
+SELECT is(current_setting('sv.' || sv.reading), sv.expected, sv.description)
+FROM (
+    VALUES
+    ('unbound_company', 'none {1331,1332} {1331,1332} refused', 'a session value of a company the login is not bound to is ignored: no error, no widening'),
+    ('bound_company', 'none {1331,1332} {1331,1332} refused', 'a session value of a bound company is ignored too: it does not narrow'),
+    ('not_a_number', 'none {1331,1332} {1331,1332} refused', 'a session value that is no company id is ignored, not an error'),
+    ('pinned', '1332 {1332} {1332} refused', 'this transaction''s pin narrows'),
+    ('stale_pin', 'none {1331,1332} {1331,1332} refused', 'a pin marked for another transaction is a session value: ignored')
+) AS sv (reading, expected, description);
 
 SET SESSION AUTHORIZATION pgtap_sv_default;
 SELECT set_config('booking_guard.company_id', '1331', FALSE);
@@ -105,26 +94,15 @@ SELECT guard.pin_company(1332);
 SELECT pg_temp.reading('default_pinned');
 RESET SESSION AUTHORIZATION;
 
-SELECT is(
-    current_setting('sv.default'), '1331 {1331} {1331} refused',
-    'the login''s own default narrows'
-);
-SELECT is(
-    current_setting('sv.default_other'), '1331 {1331} {1331} refused',
-    'another bound company set for the session gives way to the login''s default'
-);
-SELECT is(
-    current_setting('sv.default_unbound'), '1331 {1331} {1331} refused',
-    'an unbound company set for the session gives way to the login''s default'
-);
-SELECT is(
-    current_setting('sv.default_emptied'), '1331 {1331} {1331} refused',
-    'an emptied value does not clear the login''s default for the next client'
-);
-SELECT is(
-    current_setting('sv.default_pinned'), '1332 {1332} {1332} refused',
-    'a pin overrides the login''s default for its transaction'
-);
+SELECT is(current_setting('sv.' || sv.reading), sv.expected, sv.description)
+FROM (
+    VALUES
+    ('default', '1331 {1331} {1331} refused', 'the login''s own default narrows'),
+    ('default_other', '1331 {1331} {1331} refused', 'another bound company set for the session gives way to the login''s default'),
+    ('default_unbound', '1331 {1331} {1331} refused', 'an unbound company set for the session gives way to the login''s default'),
+    ('default_emptied', '1331 {1331} {1331} refused', 'an emptied value does not clear the login''s default for the next client'),
+    ('default_pinned', '1332 {1332} {1332} refused', 'a pin overrides the login''s default for its transaction')
+) AS sv (reading, expected, description);
 
 -- The superuser (the multi-tenant application and jobs are confined by no binding either): an
 -- ignored value neither narrows nor refuses, so assert_tenant checks nothing.

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,19 +26,10 @@ import pytest
 from guard.booking import CalendarBooking, book_appointment, recover_attempts
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.retry import RetryPolicy
-from guard.schema.migrate import Migrator
-from tests.support.pg_node import PgNode, pg_cron_options
+from tests.support.pg_node import PgNode, migrated_pair, pg_cron_options
+from tests.support.polling import wait_for
 
 DATABASE = "guard_ha"
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def _insert_alert(url: str, tag: str) -> int:
@@ -77,21 +68,8 @@ def _guard(
 @pytest.fixture
 def cluster_pair() -> Iterator[tuple[PgNode, PgNode]]:
     """A migrated primary and a streaming standby of it, pg_cron preloaded on both."""
-    primary = PgNode.create(*pg_cron_options(DATABASE))
-    standby: PgNode | None = None
-    try:
-        primary.start()
-        with psycopg.connect(primary.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        with Migrator(primary.url(DATABASE)) as migrator:
-            migrator.apply()
-        standby = primary.standby("booking_guard_failover_test")
-        standby.wait_for_replay_of(primary)
-        yield primary, standby
-    finally:
-        if standby is not None:
-            standby.destroy()
-        primary.destroy()
+    with migrated_pair(DATABASE, "booking_guard_failover_test", *pg_cron_options(DATABASE)) as pair:
+        yield pair
 
 
 @pytest.mark.slow

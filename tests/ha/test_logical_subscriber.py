@@ -17,6 +17,7 @@ import pytest
 from guard.schema.migrate import Migrator
 from tests.security.conftest import LOGINS, create_login
 from tests.support.pg_node import PgNode
+from tests.support.queries import fetch_one
 
 pytestmark = pytest.mark.slow
 
@@ -94,10 +95,10 @@ def publisher_and_subscriber() -> Iterator[tuple[PgNode, PgNode]]:
 
 
 def _alerts(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM guard.alerts WHERE check_id = 'booked_without_appointment'"
-        ).fetchone()
+    row = fetch_one(
+        url,
+        "SELECT count(*) FROM guard.alerts WHERE check_id = 'booked_without_appointment'",
+    )
     assert row is not None
     return int(row[0])
 

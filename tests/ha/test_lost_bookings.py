@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import pytest
@@ -36,8 +35,9 @@ from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.cli import main
 from guard.retry import RetryPolicy
-from guard.schema.migrate import Migrator
-from tests.support.pg_node import PgNode
+from tests.support.pg_node import PgNode, migrated_pair
+from tests.support.polling import wait_for
+from tests.support.queries import fetch_all, fetch_one
 
 pytestmark = pytest.mark.slow
 
@@ -150,15 +150,9 @@ def _book(url: str, calls: list[int], told: Told) -> None:
 
 @pytest.fixture
 def cluster_pair() -> Iterator[tuple[PgNode, PgNode]]:
-    primary = PgNode.create()
-    standby: PgNode | None = None
-    try:
-        primary.start()
-        with psycopg.connect(primary.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        with Migrator(primary.url(DATABASE)) as migrator:
-            migrator.apply()
-        with psycopg.connect(primary.url(DATABASE), autocommit=True) as conn:
+
+    def seed(url: str) -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("INSERT INTO companies (id, name) VALUES (%s, 'A')", (COMPANY,))
             conn.execute(
                 "INSERT INTO services (id, company_id, name) VALUES (%s, %s, 'S')",
@@ -169,59 +163,44 @@ def cluster_pair() -> Iterator[tuple[PgNode, PgNode]]:
                 " SELECT g, %s, 'c' || g, 'in_progress' FROM generate_series(1, %s) AS g",
                 (COMPANY, CALLS + len(SLOW_CALLS)),
             )
-        standby = primary.standby("booking_guard_lost_bookings_test")
-        standby.wait_for_replay_of(primary)
-        yield primary, standby
-    finally:
-        if standby is not None:
-            standby.destroy()
-        primary.destroy()
 
-
-def _wait(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    with migrated_pair(DATABASE, "booking_guard_lost_bookings_test", seed=seed) as pair:
+        yield pair
 
 
 def _active_uids(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT calcom_v2_booking_id FROM appointments"
-            " WHERE status IS DISTINCT FROM 'cancelled' AND deleted_at IS NULL"
-            " AND calcom_v2_booking_id IS NOT NULL"
-        ).fetchall()
+    rows = fetch_all(
+        url,
+        "SELECT calcom_v2_booking_id FROM appointments"
+        " WHERE status IS DISTINCT FROM 'cancelled' AND deleted_at IS NULL"
+        " AND calcom_v2_booking_id IS NOT NULL",
+    )
     return {str(uid) for (uid,) in rows}
 
 
 def _queued_uids(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT details ->> 'booking_uid' FROM guard.review_items"
-            " WHERE reason = 'calendar_only_booking'"
-        ).fetchall()
+    rows = fetch_all(
+        url,
+        "SELECT details ->> 'booking_uid' FROM guard.review_items"
+        " WHERE reason = 'calendar_only_booking'",
+    )
     return {str(uid) for (uid,) in rows}
 
 
 def _attempt_states(url: str, keys: list[str]) -> dict[str, str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT idempotency_key, state FROM guard.booking_attempts"
-            " WHERE idempotency_key = ANY(%s)",
-            (keys,),
-        ).fetchall()
+    rows = fetch_all(
+        url,
+        "SELECT idempotency_key, state FROM guard.booking_attempts WHERE idempotency_key = ANY(%s)",
+        (keys,),
+    )
     return {str(key): str(state) for key, state in rows}
 
 
 def _counts(url: str) -> tuple[int, int]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM appointments), (SELECT count(*) FROM guard.review_items)"
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+    appointments, items = fetch_one(
+        url, "SELECT (SELECT count(*) FROM appointments), (SELECT count(*) FROM guard.review_items)"
+    )
+    return int(appointments), int(items)
 
 
 def _runbook(url: str) -> tuple[int, str, str]:
@@ -252,7 +231,7 @@ def test_the_runbook_finds_every_booking_a_failover_lost(
     time.sleep(LOAD_BEFORE_CUT_SECONDS)
     for thread in slow:
         thread.start()
-    _wait(lambda: CALENDAR.waiting == set(SLOW_CALLS), 30, "the slow bookings' attempts")
+    wait_for(lambda: CALENDAR.waiting == set(SLOW_CALLS), 30, "the slow bookings' attempts", 0.02)
     standby.wait_for_replay_of(primary)  # the slow attempts are on the standby
 
     # The standby falls behind: what the primary commits from now on never reaches it.

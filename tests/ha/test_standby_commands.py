@@ -20,10 +20,10 @@ import psycopg
 import pytest
 
 from guard.resources import migrations_dir
-from guard.schema.migrate import Migrator
 from tests.cli.commands import CIRCUIT, NOT_WALKED, command_lines, leaves
-from tests.security.conftest import LOGINS, SEED, create_login
-from tests.support.pg_node import PgNode
+from tests.security.conftest import LOGINS, SEED, create_logins
+from tests.support.pg_node import PgNode, migrated_pair
+from tests.support.queries import fetch_one
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -57,28 +57,14 @@ READS = {
 
 @pytest.fixture(scope="module")
 def nodes() -> Iterator[tuple[PgNode, PgNode]]:
-    primary = PgNode.create()
-    standby: PgNode | None = None
-    try:
-        primary.start()
-        with psycopg.connect(primary.url(), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{DATABASE}"')
-        with Migrator(primary.url(DATABASE)) as migrator:
-            migrator.apply()
-        with psycopg.connect(primary.url(DATABASE), autocommit=True) as admin:
-            groups: dict[str, str] = dict(
-                admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall()
-            )
-            for kind, login in LOGINS.items():
-                create_login(admin, login, groups[kind])
+
+    def seed(url: str) -> None:
+        with psycopg.connect(url, autocommit=True) as admin:
+            create_logins(admin, {login: kind for kind, login in LOGINS.items()})
             admin.execute(SEED.encode())
-        standby = primary.standby("booking_guard_standby_commands")
-        standby.wait_for_replay_of(primary)
-        yield primary, standby
-    finally:
-        if standby is not None:
-            standby.destroy()
-        primary.destroy()
+
+    with migrated_pair(DATABASE, "booking_guard_standby_commands", seed=seed) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +86,13 @@ def _guard(url: str, redis_url: str, *args: str, timeout: float = 120) -> Any:
 
 
 def _counts(url: str) -> tuple[Any, ...]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM guard.alerts), (SELECT count(*) FROM guard.job_runs),"
-            " (SELECT count(*) FROM guard.daily_reports),"
-            " (SELECT count(*) FROM guard.review_items WHERE status = 'open'),"
-            " (SELECT count(*) FROM guard.tenant_bindings)"
-        ).fetchone()
+    row = fetch_one(
+        url,
+        "SELECT (SELECT count(*) FROM guard.alerts), (SELECT count(*) FROM guard.job_runs),"
+        " (SELECT count(*) FROM guard.daily_reports),"
+        " (SELECT count(*) FROM guard.review_items WHERE status = 'open'),"
+        " (SELECT count(*) FROM guard.tenant_bindings)",
+    )
     assert row is not None
     return tuple(row)
 

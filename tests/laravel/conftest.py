@@ -29,6 +29,21 @@ APP = Path(__file__).resolve().parent / "app" / "run.php"
 APP_LOGIN = "laravel_app"
 
 
+def start_php(
+    script: Path, command: str, args: dict[str, Any], env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """`php SCRIPT COMMAND ARGS-AS-JSON`, its output (stderr too) read as text."""
+    php = shutil.which("php")
+    assert php is not None, "php is not installed: run `make setup` (php-cli, php-pgsql)"
+    return subprocess.Popen(
+        [php, str(script), command, json.dumps(args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 @dataclass(frozen=True)
 class LaravelApp:
     """The PHP application, run as one login against one database."""
@@ -51,15 +66,7 @@ class LaravelApp:
             DB_USERNAME=self.login,
             APP_TIMEZONE=self.timezone,
         )
-        php = shutil.which("php")
-        assert php is not None, "php is not installed: run `make setup` (php-cli, php-pgsql)"
-        return subprocess.Popen(
-            [php, str(APP), command, json.dumps(args)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        return start_php(APP, command, args, env)
 
     def as_login(self, login: str) -> LaravelApp:
         return LaravelApp(self.url, login, self.timezone)

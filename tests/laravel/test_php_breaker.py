@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from guard.breaker import (
     State,
     Ticket,
 )
+from tests.laravel.conftest import start_php
 from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,22 +47,13 @@ def php(redis: RedisServer, command: str, **args: Any) -> dict[str, Any]:
 
 
 def php_process(redis: RedisServer, command: str, **args: Any) -> subprocess.Popen[str]:
-    executable = shutil.which("php")
-    assert executable is not None, "php is not installed: run `make setup` (php-cli)"
     env = dict(
         os.environ,
         REDIS_HOST="127.0.0.1",
         REDIS_PORT=str(redis.port),
         GUARD_BREAKER_SCRIPTS=str(SCRIPTS),
     )
-    args = {"failure_threshold": THRESHOLD, **args}
-    return subprocess.Popen(
-        [executable, str(PHP_BREAKER), command, json.dumps(args)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_php(PHP_BREAKER, command, {"failure_threshold": THRESHOLD, **args}, env)
 
 
 def python_breaker(redis: RedisServer, key: str, cooldown: float = 60.0) -> CircuitBreaker:

@@ -8,6 +8,7 @@ trusts 127.0.0.1 and PgBouncer runs with `auth_type = trust`."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -19,9 +20,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.security.conftest import bind, create_login
+from tests.security.conftest import bind, create_logins
+from tests.support import polling
 from tests.support.pgbouncer import PgBouncer, PoolMode
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_all, fetch_one
 
 APP = "guard_pooler_app"
 DASHBOARD = "guard_pooler_dashboard"  # reporting, bound to companies 1, 2 and 3
@@ -46,11 +49,7 @@ def dbname(url: str) -> str:
 @pytest.fixture(scope="session")
 def pooler_logins(pg_cluster: Cluster, template_database: str) -> dict[str, str]:
     with psycopg.connect(pg_cluster.url(template_database), autocommit=True) as admin:
-        groups: dict[str, str] = dict(
-            admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall()
-        )
-        for login, kind in LOGINS.items():
-            create_login(admin, login, groups[kind])
+        create_logins(admin, LOGINS)
     return dict(LOGINS)
 
 
@@ -138,21 +137,57 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
-    return time.monotonic() - started
+    return polling.wait_for(condition, timeout_s, what, interval_s=0.02)
 
 
 def advisory_locks(db_url: str) -> int:
     """Advisory locks held in the database of `db_url` (by any server connection)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_locks"
-            " WHERE locktype = 'advisory'"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    (count,) = fetch_one(
+        db_url,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    return int(count)
+
+
+def booked_uids(url: str) -> set[str]:
+    """The calendar uids the database recorded as booked: an appointment behind a booked
+    attempt."""
+    rows = fetch_all(
+        url,
+        "SELECT a.calcom_v2_booking_id FROM appointments AS a"
+        " JOIN guard.booking_attempts AS t ON t.booking_uid = a.calcom_v2_booking_id"
+        " WHERE t.state = 'booked'",
+    )
+    return {str(uid) for (uid,) in rows}
+
+
+def delivered_alert_ids(out: Path) -> set[int]:
+    """The alert ids in the JSON lines a `--channel stdout` dispatcher wrote to `out`."""
+    ids = set()
+    for line in out.read_text(errors="replace").splitlines():
+        try:
+            ids.add(int(json.loads(line)["alert_id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
+
+
+def start_watch(
+    bouncer: BouncerFactory, pool_mode: str, database: str, out: Path, err: Path
+) -> subprocess.Popen[bytes]:
+    """`guard watch` to stdout through a fresh pool in `pool_mode`, past its start-up check and
+    first pass; polling only every 30 s, so that a prompt alert shows a NOTIFY woke it."""
+    pooler = bouncer(pool_mode, pool_size=2 if pool_mode == "transaction" else 4)
+    watch = start_guard(
+        pooler.url("postgres", database),
+        "watch", "--channel", "stdout", "--poll-interval", "30", "--log-level", "info",
+        out=out, err=err,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: b"watching channels" in err.read_bytes(), 30, "guard watch to start")
+    except BaseException:
+        stop_process(watch)
+        raise
+    time.sleep(1.5)  # past the start-up check and the first pass
+    return watch

@@ -12,7 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.pooler.conftest import BouncerFactory, dbname, start_guard, stop_process, wait_for
+from tests.pooler.conftest import (
+    BouncerFactory,
+    dbname,
+    start_watch,
+    stop_process,
+)
 
 # a one-second poll behind a transaction pooler, the NOTIFY in session mode; a shared machine
 ALERTED_WITHIN_S = 3.0
@@ -41,17 +46,10 @@ def test_a_problem_visible_at_commit_is_alerted_behind_a_pooler(
             "INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status)"
             " SELECT g, 1, 'p' || g, 'inbound', 'unlinked' FROM generate_series(1, 3) AS g"
         )
-    pooler = bouncer(pool_mode, pool_size=2 if pool_mode == "transaction" else 4)
     out, err = tmp_path / "watch.out", tmp_path / "watch.err"
-    watch = start_guard(
-        pooler.url("postgres", dbname(db_url)),
-        "watch", "--channel", "stdout", "--poll-interval", "30", "--log-level", "info",
-        out=out, err=err,
-    )  # fmt: skip
+    watch = start_watch(bouncer, pool_mode, dbname(db_url), out, err)
     latencies: list[float] = []
     try:
-        wait_for(lambda: b"watching channels" in err.read_bytes(), 30, "guard watch to start")
-        time.sleep(1.5)  # past the start-up check and the first pass
         for call in (1, 2, 3):
             with psycopg.connect(db_url, autocommit=True) as app:
                 app.execute(

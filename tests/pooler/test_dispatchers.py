@@ -9,7 +9,6 @@ which is what made them crash (well within 15 s before the fix). Prints its coun
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from tests.dispatch.conftest import insert_alerts
 from tests.pooler.conftest import (
     BouncerFactory,
     dbname,
+    delivered_alert_ids,
     guard_cli,
     start_guard,
     stop_process,
@@ -31,16 +31,6 @@ RUN_S = 15.0
 ALERT_EVERY_S = 0.5
 # An error a dispatcher logged instead of crashing counts too.
 ERROR_LINE = re.compile(r"(?i)prepared statement|traceback|database unavailable|error")
-
-
-def _delivered(out: Path) -> set[int]:
-    ids = set()
-    for line in out.read_text(errors="replace").splitlines():
-        try:
-            ids.add(int(json.loads(line)["alert_id"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return ids
 
 
 def _says(path: Path, text: bytes) -> Callable[[], bool]:
@@ -78,7 +68,7 @@ def test_two_dispatchers_and_verify_through_a_transaction_pool(
         delivered: set[int] = set()
 
         def all_delivered() -> bool:
-            delivered.update(*(_delivered(tmp_path / f"{n}.out") for n in ("a", "b")))
+            delivered.update(*(delivered_alert_ids(tmp_path / f"{n}.out") for n in ("a", "b")))
             return set(inserted) <= delivered or len(crashed_at) == len(watches)
 
         wait_for(all_delivered, 10, "the last alerts to be delivered")

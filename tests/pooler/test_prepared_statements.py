@@ -20,7 +20,7 @@ import pytest
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.retry import RetryPolicy
-from tests.pooler.conftest import APP, BouncerFactory, dbname
+from tests.pooler.conftest import APP, BouncerFactory, booked_uids, dbname
 
 CLIENTS = 4
 BOOKINGS = 160
@@ -115,15 +115,7 @@ def test_bookings_through_a_transaction_pool(booking_url: str, bouncer: BouncerF
     finally:
         breakers.close()
     assert not failures, failures[0]
-    with psycopg.connect(booking_url) as conn:
-        recorded = {
-            str(uid)
-            for (uid,) in conn.execute(
-                "SELECT a.calcom_v2_booking_id FROM appointments AS a"
-                " JOIN guard.booking_attempts AS t ON t.booking_uid = a.calcom_v2_booking_id"
-                " WHERE t.state = 'booked'"
-            )
-        }
+    recorded = booked_uids(booking_url)
     lost = len(calendar.made - recorded)
     errors = sum(n for key, n in counts.items() if key != "booked")
     print(

@@ -29,6 +29,7 @@ from tests.pooler.conftest import (
     DASHBOARD_DEFAULT,
     DASHBOARD_ONE,
     BouncerFactory,
+    booked_uids,
     dbname,
 )
 
@@ -157,15 +158,7 @@ def test_bookings_after_a_client_left_a_session_pin(
     finally:
         breakers.close()
     assert not failures, failures[0]
-    with psycopg.connect(booking_url) as conn:
-        recorded = {
-            str(uid)
-            for (uid,) in conn.execute(
-                "SELECT a.calcom_v2_booking_id FROM appointments AS a"
-                " JOIN guard.booking_attempts AS t ON t.booking_uid = a.calcom_v2_booking_id"
-                " WHERE t.state = 'booked'"
-            )
-        }
+    recorded = booked_uids(booking_url)
     lost = len(calendar.made - recorded)
     print(
         f"row 5: {BOOKINGS} bookings from {CLIENTS} clients after a session pin was left on the"

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.dispatch.conftest import insert_alerts
-from tests.pooler.conftest import BouncerFactory, dbname, start_guard, stop_process, wait_for
+from tests.pooler.conftest import (
+    BouncerFactory,
+    dbname,
+    delivered_alert_ids,
+    start_watch,
+    stop_process,
+)
 
 ALERTS = 3
 # The fix polls about every second behind a transaction pooler; NOTIFY is near instant.
@@ -29,37 +35,20 @@ POLLING_LINE = re.compile(
 STATS_LINE = re.compile(r"stopped: (\{.*\})")
 
 
-def _delivered(out: Path) -> set[int]:
-    ids = set()
-    for line in out.read_text(errors="replace").splitlines():
-        try:
-            ids.add(int(json.loads(line)["alert_id"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return ids
-
-
 @pytest.mark.slow  # a guard watch process behind PgBouncer, seconds by nature
 @pytest.mark.parametrize("pool_mode", ["transaction", "session"])
 def test_watch_is_woken_or_says_it_polls(
     db_url: str, bouncer: BouncerFactory, pool_mode: str, tmp_path: Path
 ) -> None:
-    pooler = bouncer(pool_mode, pool_size=2 if pool_mode == "transaction" else 4)
     out, err = tmp_path / "watch.out", tmp_path / "watch.err"
-    watch = start_guard(
-        pooler.url("postgres", dbname(db_url)),
-        "watch", "--channel", "stdout", "--poll-interval", "30", "--log-level", "info",
-        out=out, err=err,
-    )  # fmt: skip
+    watch = start_watch(bouncer, pool_mode, dbname(db_url), out, err)
     latencies: list[float] = []
     try:
-        wait_for(lambda: b"watching channels" in err.read_bytes(), 30, "guard watch to start")
-        time.sleep(1.5)  # past the start-up check and the first pass
         for _ in range(ALERTS):
             (alert,) = insert_alerts(db_url, 1)
             started = time.monotonic()
             deadline = started + 5
-            while alert not in _delivered(out) and time.monotonic() < deadline:
+            while alert not in delivered_alert_ids(out) and time.monotonic() < deadline:
                 time.sleep(0.02)
             latencies.append(time.monotonic() - started)
         crashed = watch.poll() is not None

@@ -40,15 +40,18 @@ def create_login(admin: psycopg.Connection[Any], login: str, group: str) -> None
     admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(login)))
 
 
+def create_logins(admin: psycopg.Connection[Any], kinds: dict[str, str]) -> None:
+    """Each login of `kinds` (login -> kind) made a member of that kind's group role."""
+    groups = dict(admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
+    for login, kind in kinds.items():
+        create_login(admin, login, groups[kind])
+
+
 @pytest.fixture(scope="session")
 def login_roles(pg_cluster: Cluster, template_database: str) -> dict[str, str]:
     """kind -> login role name, each a member of that kind's group role."""
     with psycopg.connect(pg_cluster.url(template_database), autocommit=True) as admin:
-        groups: dict[str, str] = dict(
-            admin.execute("SELECT kind, role_name FROM guard.role_names").fetchall()
-        )
-        for kind, login in LOGINS.items():
-            create_login(admin, login, groups[kind])
+        create_logins(admin, {login: kind for kind, login in LOGINS.items()})
     return dict(LOGINS)
 
 

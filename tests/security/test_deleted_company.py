@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from tests.security.conftest import connect_as
+from tests.support.queries import fetch_one
 
 GONE = 3
 
@@ -77,10 +78,10 @@ def test_deleting_a_company_leaves_other_companies_alone(
         ).fetchone()
     with connect_as(seeded_url, login_roles["application"]) as app:
         app.execute("DELETE FROM companies WHERE id = %s", (GONE,))
-    with psycopg.connect(seeded_url, autocommit=True) as admin:
-        after = admin.execute(
-            "SELECT (SELECT count(*) FROM guard.tenant_bindings),"
-            " (SELECT count(*) FROM guard.alerts WHERE status = 'open'),"
-            " (SELECT count(*) FROM guard.review_items WHERE status = 'open')"
-        ).fetchone()
+    after = fetch_one(
+        seeded_url,
+        "SELECT (SELECT count(*) FROM guard.tenant_bindings),"
+        " (SELECT count(*) FROM guard.alerts WHERE status = 'open'),"
+        " (SELECT count(*) FROM guard.review_items WHERE status = 'open')",
+    )
     assert after == before

@@ -9,6 +9,8 @@ from typing import cast
 
 import psycopg
 
+from tests.support.queries import fetch_all
+
 # SECURITY DEFINER only where the application (or a trigger firing for it) must write (or, for
 # the breaker's restore, read) what it may not write or read itself. A new one is a deliberate
 # change here and in docs/security.md.
@@ -124,12 +126,12 @@ def test_the_safety_check_catches_unsafe_definers(db_url: str) -> None:
 
 
 def test_no_guard_function_is_executable_by_public(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT p.oid::regprocedure::text FROM pg_proc AS p"
-            " CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS x"
-            " WHERE p.pronamespace = 'guard'::regnamespace AND x.grantee = 0"
-        ).fetchall()
+    rows = fetch_all(
+        db_url,
+        "SELECT p.oid::regprocedure::text FROM pg_proc AS p"
+        " CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS x"
+        " WHERE p.pronamespace = 'guard'::regnamespace AND x.grantee = 0",
+    )
     assert rows == []
 
 
@@ -171,12 +173,12 @@ MASKING_VIEWS = {
 def test_every_guard_view_is_security_invoker_but_the_masking_views(db_url: str) -> None:
     """The masking views run with their owner's rights: each must then be a security barrier
     and filter by the reader's bound companies itself."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT c.relname, coalesce(c.reloptions, '{}'), pg_get_viewdef(c.oid)"
-            " FROM pg_class AS c"
-            " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind IN ('v', 'm')"
-        ).fetchall()
+    rows = fetch_all(
+        db_url,
+        "SELECT c.relname, coalesce(c.reloptions, '{}'), pg_get_viewdef(c.oid)"
+        " FROM pg_class AS c"
+        " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind IN ('v', 'm')",
+    )
     assert rows
     definer_views = {name for name, options, _ in rows if "security_invoker=true" not in options}
     assert definer_views == MASKING_VIEWS
@@ -188,11 +190,11 @@ def test_every_guard_view_is_security_invoker_but_the_masking_views(db_url: str)
 
 def test_no_view_exposes_raw_phone_numbers(db_url: str) -> None:
     """from_number and to_number appear in a guard view only inside guard.mask_phone()."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class AS c"
-            " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind IN ('v', 'm')"
-        ).fetchall()
+    rows = fetch_all(
+        db_url,
+        "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class AS c"
+        " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind IN ('v', 'm')",
+    )
     exposing = []
     for name, definition in rows:
         # 16 and later print a column without its table alias where the view reads one table

@@ -8,6 +8,7 @@ import pytest
 from psycopg import errors
 
 from tests.security.conftest import COMPANY_A, COMPANY_B, connect_as
+from tests.support.queries import fetch_all
 
 
 def _one(conn: psycopg.Connection[tuple[object, ...]], query: str, *params: object) -> object:
@@ -56,10 +57,10 @@ def test_application_correcting_write_is_audited_with_the_writer(
         # call 2 has no appointment: claiming a booking contradicts the appointments
         app.execute("UPDATE calls SET appointment_made = TRUE WHERE id = 2")
         assert _one(app, "SELECT appointment_made FROM calls WHERE id = 2") is False
-    with psycopg.connect(seeded_url, autocommit=True) as admin:
-        audit = admin.execute(
-            "SELECT entity_id, actor FROM guard.correction_audit WHERE reason <> 'seed'"
-        ).fetchall()
+    audit = fetch_all(
+        seeded_url,
+        "SELECT entity_id, actor FROM guard.correction_audit WHERE reason <> 'seed'",
+    )
     assert audit == [(2, login_roles["application"])]
 
 
@@ -103,10 +104,10 @@ def test_application_booking_functions_refuse_another_tenants_call(
         ):
             with pytest.raises(errors.InsufficientPrivilege):
                 app.execute(statement)
-    with psycopg.connect(seeded_url, autocommit=True) as admin:
-        rolled = admin.execute(
-            "SELECT call_id FROM guard.review_items WHERE reason = 'other'"
-        ).fetchall()
+    rolled = fetch_all(
+        seeded_url,
+        "SELECT call_id FROM guard.review_items WHERE reason = 'other'",
+    )
     assert rolled == [(2,)]
 
 

@@ -14,6 +14,7 @@ from psycopg import errors, sql
 
 from guard.schema.verify import unbound_logins, verify
 from tests.security.conftest import COMPANY_A, COMPANY_B, bind, connect_as, create_login
+from tests.support.queries import fetch_one
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -130,11 +131,11 @@ def test_reviewer_of_company_a_cannot_claim_resolve_or_dismiss_company_bs_item(
             (item_b,),
         ).rowcount
         assert touched == 0
-    with psycopg.connect(seeded_url, autocommit=True) as admin:
-        state = admin.execute(
-            "SELECT status, claimed_by, claimed_by_role FROM guard.review_items WHERE id = %s",
-            (item_b,),
-        ).fetchone()
+    state = fetch_one(
+        seeded_url,
+        "SELECT status, claimed_by, claimed_by_role FROM guard.review_items WHERE id = %s",
+        (item_b,),
+    )
     assert state == ("open", None, None)
 
 

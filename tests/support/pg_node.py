@@ -10,6 +10,7 @@ import contextlib
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from guard.demo.embedded import (
     pg_cron_available,
     scratch_directory,
 )
+from guard.schema.migrate import Migrator
+from tests.support.postgres import wait_until_answering
 
 # A restart must not lose a committed transaction: synchronous_commit stays on (the server
 # process dies, the operating system keeps what was written, so fsync may stay off).
@@ -180,16 +183,7 @@ class PgNode:
         return replica
 
     def wait_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with psycopg.connect(self.url(), connect_timeout=2) as conn:
-                    conn.execute("SELECT 1")
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until_answering(self.url(), timeout_s)
 
     def destroy(self) -> None:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):  # not running
@@ -202,3 +196,28 @@ def pg_cron_options(database: str) -> tuple[str, ...]:
     if not pg_cron_available():
         return ()
     return ("shared_preload_libraries=pg_cron", f"cron.database_name={database}")
+
+
+@contextlib.contextmanager
+def migrated_pair(
+    database: str, slot: str, *options: str, seed: Callable[[str], None] | None = None
+) -> Iterator[tuple[PgNode, PgNode]]:
+    """A primary holding `database`, migrated and then given `seed(its url)`, and a streaming
+    standby (replication slot `slot`) that has replayed all of it; both destroyed afterwards."""
+    primary = PgNode.create(*options)
+    standby: PgNode | None = None
+    try:
+        primary.start()
+        with psycopg.connect(primary.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        with Migrator(primary.url(database)) as migrator:
+            migrator.apply()
+        if seed is not None:
+            seed(primary.url(database))
+        standby = primary.standby(slot)
+        standby.wait_for_replay_of(primary)
+        yield primary, standby
+    finally:
+        if standby is not None:
+            standby.destroy()
+        primary.destroy()

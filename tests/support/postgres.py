@@ -126,13 +126,13 @@ def _running_test_file() -> str:
     return node
 
 
-def _wait_until_ready(cluster: Cluster, timeout_s: float = 60) -> None:
+def wait_until_answering(url: str, timeout_s: float = 60) -> None:
     """pg_ctl -w can return while the server still answers 'the database system is starting
     up'; wait for a real query to succeed."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            with cluster.admin() as conn:
+            with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
             return
         except psycopg.OperationalError:
@@ -172,7 +172,7 @@ def throwaway_cluster() -> Iterator[Cluster]:
     executor.start()
     try:
         cluster = Cluster("127.0.0.1", executor.port, "postgres", base)
-        _wait_until_ready(cluster)
+        wait_until_answering(cluster.url())
         yield cluster
     finally:
         executor.stop()
