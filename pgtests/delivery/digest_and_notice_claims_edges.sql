@@ -2,9 +2,10 @@
 -- - guard.claim_alert_digest: an alert opened exactly at the start of the current digest period
 --   waits for the next digest, one opened a microsecond before is sent; a delivery due exactly
 --   now is due, one due a minute from now is not; a lease ending exactly now still runs;
--- - guard.claim_review_notices: the same lease edge, and an item's details as a dispatcher gets
---   them: scalar values only (strings cut to 200 characters; numbers, booleans and nulls as they
---   are), keys of at most 64 characters.
+-- - guard.review_notice_items: an item's details as a dispatcher gets them: scalar values only
+--   (strings cut to 200 characters; numbers, booleans and nulls as they are), keys of at most 64
+--   characters; an item deleted since it was queued comes with its id only. (The lease edge of
+--   the notices' claim: pgtests/delivery/claim_deliveries.sql.)
 BEGIN;
 SELECT plan(3);
 
@@ -62,21 +63,15 @@ VALUES
         's', repeat('x', 300), 'n', 5, 'b', TRUE, 'z', NULL, 'o', '{"a": 1}'::jsonb,
         'arr', '[1]'::jsonb, repeat('k', 64), 2, repeat('k', 65), 3
     )
-),
-(8712, 871, 'other', '{}'),
-(8713, 871, 'other', '{}');
-INSERT INTO guard.review_notices (review_item_id, channel, claimed_by, claimed_until) VALUES
-(8711, 'edge2', NULL, NULL),
-(8712, 'edge2', 'w1', now()),
-(8713, 'edge2', 'w1', now() - interval '1 microsecond');
+);
 
 CREATE TEMPORARY TABLE claimed_notices AS
-SELECT * FROM guard.claim_review_notices('edge2', 'w2', 10, 60);
+SELECT * FROM guard.review_notice_items(ARRAY[8711, 8719]::bigint[]);
 
 SELECT results_eq(
-    $$SELECT review_item_id FROM claimed_notices ORDER BY 1$$,
-    $$VALUES (8711::bigint), (8713)$$,
-    'claim_review_notices: a lease ending exactly now still runs, one that ended is free'
+    $$SELECT review_item_id, reason FROM claimed_notices$$,
+    $$VALUES (8711::bigint, 'other'), (8719, NULL)$$,
+    'review_notice_items: one row per item named, a deleted one with its id only'
 );
 SELECT is(
     (
@@ -84,7 +79,7 @@ SELECT is(
         WHERE review_item_id = 8711
     ),
     jsonb_build_object('s', repeat('x', 200), 'n', 5, 'b', TRUE, 'z', NULL, repeat('k', 64), 2),
-    'claim_review_notices: scalar details only, strings cut to 200, keys of at most 64 characters'
+    'review_notice_items: scalar details only, strings cut to 200, keys of at most 64 characters'
 );
 
 SELECT * FROM finish();

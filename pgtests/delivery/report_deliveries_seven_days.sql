@@ -3,7 +3,7 @@
 BEGIN;
 SELECT plan(2);
 
-DELETE FROM guard.report_deliveries;
+DELETE FROM guard.deliveries;
 DELETE FROM guard.report_subscriptions;
 INSERT INTO guard.report_subscriptions (channel, first_report_date)
 VALUES ('email', (now() AT TIME ZONE 'UTC')::date - 30);
@@ -24,8 +24,14 @@ FROM generate_series(6, 8) AS g;
 
 SELECT is(guard.enqueue_report_deliveries(ARRAY['email']), 2, 'two report days are queued');
 SELECT is(
-    (SELECT array_agg(report_date ORDER BY report_date) FROM guard.report_deliveries),
-    ARRAY[(now() AT TIME ZONE 'UTC')::date - 7, (now() AT TIME ZONE 'UTC')::date - 6],
+    (
+        SELECT array_agg(subject ORDER BY subject) FROM guard.deliveries
+        WHERE kind = 'report'
+    ),
+    ARRAY[
+        to_char((now() AT TIME ZONE 'UTC')::date - 7, 'YYYYMMDD')::bigint,
+        to_char((now() AT TIME ZONE 'UTC')::date - 6, 'YYYYMMDD')::bigint
+    ],
     'the report of exactly 7 days ago is queued, the one of 8 days ago is not'
 );
 

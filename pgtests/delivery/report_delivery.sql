@@ -33,46 +33,44 @@ SELECT is(
 );
 SELECT is(guard.enqueue_report_deliveries(ARRAY['email', 'webhook']), 0, 'queued once');
 SELECT is(
-    (SELECT array_agg(r.report_date) FROM guard.claim_report_deliveries('email', 'w1', 10, 60) AS r),
-    ARRAY[(now() AT TIME ZONE 'UTC')::date - 1],
+    (SELECT array_agg(r.subject) FROM guard.claim_deliveries('report', 'email', 'w1', 10, 60) AS r),
+    ARRAY[to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYYMMDD')::bigint],
     'a dispatcher claims the channel''s report'
 );
 SELECT is(
-    (SELECT count(*)::int FROM guard.claim_report_deliveries('email', 'w2', 10, 60)),
+    (SELECT count(*)::int FROM guard.claim_deliveries('report', 'email', 'w2', 10, 60)),
     0,
     'a second dispatcher gets nothing while the lease lasts'
 );
 SELECT is(
-    (SELECT count(*)::int FROM guard.claim_report_deliveries('webhook', 'w2', 10, 60)),
+    (SELECT count(*)::int FROM guard.claim_deliveries('report', 'webhook', 'w2', 10, 60)),
     1,
     'the other channel is claimed on its own'
 );
 SELECT is(
-    guard.complete_report_deliveries('email', ARRAY[(now() AT TIME ZONE 'UTC')::date - 1]), 1,
+    guard.settle_deliveries('report', 'email', ARRAY[to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYYMMDD')::bigint]), 1,
     'marked sent'
 );
 SELECT is(
-    guard.complete_report_deliveries('email', ARRAY[(now() AT TIME ZONE 'UTC')::date - 1]), 0,
+    guard.settle_deliveries('report', 'email', ARRAY[to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYYMMDD')::bigint]), 0,
     'and only once'
 );
 SELECT is(
     (
-        SELECT status FROM guard.report_deliveries
-        WHERE channel = 'webhook'
+        SELECT status FROM guard.deliveries
+        WHERE kind = 'report' AND channel = 'webhook'
     ), 'pending',
     'the other channel''s delivery is still pending'
 );
 SELECT is(
-    guard.complete_report_deliveries(
-        'webhook', ARRAY[(now() AT TIME ZONE 'UTC')::date - 1], 'cannot render'
-    ),
+    guard.settle_deliveries('report', 'webhook', ARRAY[to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYYMMDD')::bigint], 'cannot render'),
     1,
     'a report that cannot be rendered is marked failed'
 );
 SELECT is(
     (
-        SELECT last_error FROM guard.report_deliveries
-        WHERE channel = 'webhook' AND status = 'failed'
+        SELECT last_error FROM guard.deliveries
+        WHERE kind = 'report' AND channel = 'webhook' AND status = 'failed'
     ),
     'cannot render',
     'with its reason'

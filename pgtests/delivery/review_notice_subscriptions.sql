@@ -25,8 +25,8 @@ SELECT is(
     'enqueue_review_notices: one notice, channel a, priority 1'
 );
 SELECT results_eq(
-    $$SELECT n.channel, r.details ->> 'n' FROM guard.review_notices AS n
-      INNER JOIN guard.review_items AS r ON n.review_item_id = r.id
+    $$SELECT n.channel, r.details ->> 'n' FROM guard.deliveries AS n
+      INNER JOIN guard.review_items AS r ON n.kind = 'review_notice' AND n.subject = r.id
       WHERE r.company_id = 631 ORDER BY 1, 2$$,
     $$VALUES ('a', '1')$$,
     'enqueue_review_notices: not the priority-5 item of channel a, nor channel b''s, nor the '

@@ -188,38 +188,39 @@ INSERT INTO guard.review_items (id, call_id, reason, status, closed_at)
 OVERRIDING SYSTEM VALUE VALUES
 (97001, NULL, 'other', 'resolved', now() - interval '100 days'),
 (97002, NULL, 'other', 'open', NULL);
-INSERT INTO guard.review_notices (review_item_id, channel, status, sent_at, created_at) VALUES
-(97001, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days'),
-(97002, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days');
+INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at, created_at) VALUES
+('review_notice', 97001, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days'),
+('review_notice', 97002, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days');
 -- Report deliveries: sent before the retention, sent after it, and one still pending.
 -- Digests: one sent before the retention, one after.
-INSERT INTO guard.report_deliveries (report_date, channel, status, sent_at) VALUES
-((now() AT TIME ZONE 'UTC')::date - 100, 'email', 'sent', now() - interval '100 days'),
-((now() AT TIME ZONE 'UTC')::date - 89, 'email', 'sent', now() - interval '89 days'),
-((now() AT TIME ZONE 'UTC')::date - 100, 'webhook', 'pending', NULL);
+INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at) VALUES
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 100, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '100 days'),
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 89, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '89 days'),
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 100, 'YYYYMMDD')::bigint, 'webhook', 'pending', NULL);
 INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
 ('email', now() - interval '100 days', 3, now() - interval '100 days'),
 ('email', now() - interval '89 days', 2, now() - interval '89 days');
 SELECT results_eq(
     $$SELECT target, deleted FROM guard.apply_retention()$$,
     $$VALUES ('guard.alerts', 1::bigint), ('guard.breaker_events', 1), ('guard.validation_metrics', 1),
-             ('guard.detection_runs', 1), ('guard.review_notices', 1),
-             ('guard.report_deliveries', 1), ('guard.alert_digests', 1), ('guard.job_runs', 1)$$,
+             ('guard.detection_runs', 1), ('guard.deliveries (review notices)', 1),
+             ('guard.deliveries (reports)', 1), ('guard.alert_digests', 1), ('guard.job_runs', 1)$$,
     'retention deletes what is past its setting (cron.job_run_details only where pg_cron is)'
 );
 SELECT results_eq(
-    $$SELECT report_date, channel FROM guard.report_deliveries ORDER BY 1, 2$$,
-    $$VALUES ((now() AT TIME ZONE 'UTC')::date - 100, 'webhook'),
-             ((now() AT TIME ZONE 'UTC')::date - 89, 'email')$$,
+    $$SELECT subject, channel FROM guard.deliveries WHERE kind = 'report' ORDER BY 1, 2$$,
+    $$VALUES (to_char((now() AT TIME ZONE 'UTC')::date - 100, 'YYYYMMDD')::bigint, 'webhook'),
+             (to_char((now() AT TIME ZONE 'UTC')::date - 89, 'YYYYMMDD')::bigint, 'email')$$,
     'a pending report delivery and a recent sent one survive retention'
 );
 SELECT results_eq(
-    $$SELECT report_date FROM guard.report_deliveries WHERE channel = 'email'$$,
-    $$VALUES ((now() AT TIME ZONE 'UTC')::date - 89)$$,
+    $$SELECT subject FROM guard.deliveries WHERE kind = 'report' AND channel = 'email'$$,
+    $$VALUES (to_char((now() AT TIME ZONE 'UTC')::date - 89, 'YYYYMMDD')::bigint)$$,
     'only the sent delivery past retention is deleted'
 );
 SELECT results_eq(
-    $$SELECT review_item_id FROM guard.review_notices WHERE review_item_id IN (97001, 97002)$$,
+    $$SELECT subject FROM guard.deliveries
+      WHERE kind = 'review_notice' AND subject IN (97001, 97002)$$,
     $$VALUES (97002::bigint)$$,
     'an open item keeps its notice, so it is not announced again'
 );
@@ -238,18 +239,18 @@ SELECT results_eq(
 -- deliveries (the report would be sent again): 8 days is the least kept.
 UPDATE guard.settings SET value = '1'
 WHERE key = 'retention_alerts_days';
-INSERT INTO guard.report_deliveries (report_date, channel, status, sent_at) VALUES
-((now() AT TIME ZONE 'UTC')::date - 8, 'email', 'sent', now() - interval '8 days'),
-((now() AT TIME ZONE 'UTC')::date - 9, 'email', 'sent', now() - interval '9 days');
+INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at) VALUES
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 8, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '8 days'),
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 9, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '9 days');
 SELECT results_eq(
     $$SELECT r.deleted FROM guard.apply_retention() AS r
-      WHERE r.target = 'guard.report_deliveries'$$,
+      WHERE r.target = 'guard.deliveries (reports)'$$,
     $$VALUES (2::bigint)$$,
     'with a 1-day retention the sent deliveries older than 8 days go (89 and 9 days)'
 );
 SELECT results_eq(
-    $$SELECT report_date FROM guard.report_deliveries WHERE channel = 'email'$$,
-    $$VALUES ((now() AT TIME ZONE 'UTC')::date - 8)$$,
+    $$SELECT subject FROM guard.deliveries WHERE kind = 'report' AND channel = 'email'$$,
+    $$VALUES (to_char((now() AT TIME ZONE 'UTC')::date - 8, 'YYYYMMDD')::bigint)$$,
     'a delivery of a day enqueue_report_deliveries may still read is kept'
 );
 

@@ -49,10 +49,10 @@ VALUES (10001, 'other', 'dismissed', now()), (10002, 'other', 'dismissed', now()
 INSERT INTO guard.review_items (id, reason, status, claimed_by, claimed_at)
 OVERRIDING SYSTEM VALUE
 VALUES (10003, 'other', 'claimed', 'ann', now() - interval '3 days');
-INSERT INTO guard.review_notices (review_item_id, channel, status, sent_at, created_at) VALUES
-(10001, 'webhook', 'sent', now(), now()),
-(10002, 'webhook', 'sent', now(), now() - interval '1 microsecond'),
-(10003, 'webhook', 'sent', now() - interval '3 days', now() - interval '3 days');
+INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at, created_at) VALUES
+('review_notice', 10001, 'webhook', 'sent', now(), now()),
+('review_notice', 10002, 'webhook', 'sent', now(), now() - interval '1 microsecond'),
+('review_notice', 10003, 'webhook', 'sent', now() - interval '3 days', now() - interval '3 days');
 INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
 ('email', now(), 1, now()),
 ('email', now() - interval '1 microsecond', 2, now() - interval '1 microsecond');
@@ -89,8 +89,8 @@ SELECT results_eq(
     'apply_retention keeps a detection run exactly as old as its retention'
 );
 SELECT results_eq(
-    $$SELECT review_item_id FROM guard.review_notices
-      WHERE review_item_id IN (10001, 10002, 10003) ORDER BY review_item_id$$,
+    $$SELECT subject FROM guard.deliveries
+      WHERE kind = 'review_notice' AND subject IN (10001, 10002, 10003) ORDER BY subject$$,
     $$VALUES (10001::bigint), (10003)$$,
     'apply_retention keeps a closed item''s notice exactly as old as its retention, and a '
     'claimed item''s'

@@ -16,8 +16,8 @@ SELECT tables_are(
         'breaker_state', 'breaker_events', 'validation_metrics', 'daily_reports',
         'correction_audit', 'jobs', 'job_runs', 'detection_runs', 'alert_deliveries', 'role_names', 'role_grants',
         'booking_attempts', 'tenant_bindings', 'delivery_skips', 'flag_checks_at_commit',
-        'metric_totals', 'metric_watermark', 'review_notice_subscriptions', 'review_notices',
-        'report_subscriptions', 'report_deliveries', 'alert_digests', 'rule_company_stages', 'detection_queue'
+        'metric_totals', 'metric_watermark', 'review_notice_subscriptions', 'deliveries',
+        'report_subscriptions', 'alert_digests', 'rule_company_stages', 'detection_queue'
     ]
 );
 SELECT has_index('public', 'appointments', 'guard_appointments_call_id_idx', 'call_id');

@@ -1,5 +1,5 @@
 -- More edges a sample of generated mutants found untested (docs/testing.md, "Mutation testing"):
--- guard.claim_review_notices hands out a notice nobody holds and one whose lease ended, never
+-- guard.claim_deliveries hands out a review notice nobody holds and one whose lease ended, never
 -- one under a running lease; guard.fold_metric_totals measures a recovery from the opening it
 -- ended, not from a later one; guard.queue_missing_in_calendar, called by a login bound to one
 -- company, compares that company's appointments only; guard.record_validation refuses every
@@ -16,17 +16,17 @@ VALUES
 (7301, 731, 'other', '{"n": 1}'),
 (7302, 731, 'other', '{"n": 2}'),
 (7303, 731, 'other', '{"n": 3}');
-INSERT INTO guard.review_notices (review_item_id, channel, claimed_by, claimed_until) VALUES
-(7301, 'edge', NULL, NULL),
-(7302, 'edge', 'w1', now() + interval '30 s'),
-(7303, 'edge', 'w1', now() - interval '1 s');
+INSERT INTO guard.deliveries (kind, subject, channel, claimed_by, claimed_until) VALUES
+('review_notice', 7301, 'edge', NULL, NULL),
+('review_notice', 7302, 'edge', 'w1', now() + interval '30 s'),
+('review_notice', 7303, 'edge', 'w1', now() - interval '1 s');
 SELECT results_eq(
-    $$SELECT review_item_id FROM guard.claim_review_notices('edge', 'w2', 10, 60)$$,
+    $$SELECT subject FROM guard.claim_deliveries('review_notice', 'edge', 'w2', 10, 60)$$,
     $$VALUES (7301::bigint), (7303::bigint)$$,
-    'claim_review_notices: a free notice and one whose lease ended, not one under a running lease'
+    'claim_deliveries: a free notice and one whose lease ended, not one under a running lease'
 );
 SELECT results_eq(
-    $$SELECT review_item_id, claimed_by FROM guard.review_notices WHERE channel = 'edge' ORDER BY 1$$,
+    $$SELECT subject, claimed_by FROM guard.deliveries WHERE channel = 'edge' ORDER BY 1$$,
     $$VALUES (7301::bigint, 'w2'::text), (7302, 'w1'), (7303, 'w2')$$,
     'the running lease stays its holder''s'
 );

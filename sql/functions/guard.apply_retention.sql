@@ -65,14 +65,15 @@ BEGIN
 
     -- A notice is kept while its item is open or claimed (enqueue_review_notices would announce
     -- an open item again); once the item is closed, for as long as resolved alerts are.
-    target := 'guard.review_notices';
-    DELETE FROM guard.review_notices AS n
+    target := 'guard.deliveries (review notices)';
+    DELETE FROM guard.deliveries AS n
     WHERE
-        n.created_at
+        n.kind = 'review_notice'
+        AND n.created_at
         < now() - make_interval(days => guard.setting('retention_alerts_days')::integer)
         AND NOT EXISTS (
             SELECT FROM guard.review_items AS r
-            WHERE r.id = n.review_item_id AND r.status IN ('open', 'claimed')
+            WHERE r.id = n.subject AND r.status IN ('open', 'claimed')
         );
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
@@ -80,12 +81,16 @@ BEGIN
     -- A report's delivery is kept for as long as resolved alerts, and never while its day is
     -- one guard.enqueue_report_deliveries still looks at (the last 7): deleted sooner, the
     -- report would be sent again.
-    target := 'guard.report_deliveries';
-    DELETE FROM guard.report_deliveries AS r
+    target := 'guard.deliveries (reports)';
+    DELETE FROM guard.deliveries AS r
     WHERE
-        r.status = 'sent'
-        AND r.report_date < (now() AT TIME ZONE 'UTC')::date
-        - greatest(guard.setting('retention_alerts_days')::integer, 8);
+        r.kind = 'report'
+        AND r.status = 'sent'
+        AND r.subject < to_char(
+            (now() AT TIME ZONE 'UTC')::date
+            - greatest(guard.setting('retention_alerts_days')::integer, 8),
+            'YYYYMMDD'
+        )::bigint;
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
 

@@ -111,8 +111,8 @@ def _texts(hook: Webhook) -> list[str]:
 def _deliveries(db_url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         return conn.execute(
-            "SELECT report_date, channel, status FROM guard.report_deliveries"
-            " ORDER BY report_date, channel"
+            "SELECT to_date(subject::text, 'YYYYMMDD'), channel, status FROM guard.deliveries"
+            " WHERE kind = 'report' ORDER BY subject, channel"
         ).fetchall()
 
 
@@ -125,7 +125,7 @@ def test_a_stored_report_goes_once_to_each_channel(
 
     _store_report(db_url, yesterday)  # the job stores yesterday's report
     stats = _dispatcher(db_url, webhook, smtp_server).run_once()
-    assert stats.reports_sent == 2
+    assert stats.notices_sent["report"] == 2
     [text] = _texts(webhook)
     [mail] = smtp_server.messages
     assert text.startswith(f"# Booking Guard daily report, {yesterday} (UTC)")
@@ -161,7 +161,7 @@ def test_two_channels_are_delivered_independently(
     _store_report(db_url, yesterday)
     webhook.fail_next = 1  # the webhook is down; e-mail is not
     stats = _dispatcher(db_url, webhook, smtp_server).run_once()
-    assert stats.failed_sends == 1 and stats.reports_sent == 1
+    assert stats.failed_sends == 1 and stats.notices_sent["report"] == 1
     assert len(smtp_server.messages) == 1 and _texts(webhook) == []
     assert _deliveries(db_url) == [
         (yesterday, "email", "sent"),
@@ -169,7 +169,7 @@ def test_two_channels_are_delivered_independently(
     ]
     with psycopg.connect(db_url, autocommit=True) as conn:  # the lease runs out
         conn.execute(
-            "UPDATE guard.report_deliveries SET claimed_until = now() - interval '1 s'"
+            "UPDATE guard.deliveries SET claimed_until = now() - interval '1 s'"
             " WHERE claimed_until IS NOT NULL"
         )
     _dispatcher(db_url, webhook, smtp_server).run_once()
@@ -209,7 +209,7 @@ def _start_watch(url: str, hook: Webhook, box: Mailbox) -> subprocess.Popen[byte
 def _sent(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM guard.report_deliveries WHERE status = 'sent'"
+            "SELECT count(*) FROM guard.deliveries WHERE kind = 'report' AND status = 'sent'"
         ).fetchone()
     return int(row[0]) if row else 0
 

@@ -58,7 +58,7 @@ def test_an_opened_item_is_announced_once(db_url: str, webhook: Webhook) -> None
     item = _open(db_url, "booking_outcome_unknown", 2, {"attempt_id": 55})
     stats = _dispatcher(db_url, webhook).run_once()
     [text] = _texts(webhook)
-    assert stats.review_notices_sent == 1
+    assert stats.notices_sent.get("review_notice", 0) == 1
     assert text.startswith("[REVIEW P0] booking_outcome_unknown")
     assert f"review item #{item}" in text and "call 2 (company 7)" not in text
     assert "company 7, call 2" in text and "attempt_id=55" in text
@@ -68,7 +68,7 @@ def test_an_opened_item_is_announced_once(db_url: str, webhook: Webhook) -> None
     assert len(_texts(webhook)) == 1, "announced twice"
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT review_item_id, channel, status FROM guard.review_notices"
+            "SELECT subject, channel, status FROM guard.deliveries WHERE kind = 'review_notice'"
         ).fetchall()
     assert rows == [(item, "webhook", "sent")]
 
@@ -105,7 +105,9 @@ def test_two_dispatchers_never_announce_one_item_twice(db_url: str, webhook: Web
         thread.join(timeout=60)
     announced = [int(t.split("review item #")[1].split(";")[0]) for t in _texts(webhook)]
     assert sorted(announced) == items, "an item announced twice or not at all"
-    assert all(d.stats.review_notices_sent > 0 for d in dispatchers), "one did all the work"
+    assert all(d.stats.notices_sent.get("review_notice", 0) > 0 for d in dispatchers), (
+        "one did all the work"
+    )
 
 
 def test_a_failed_send_is_retried_after_the_lease(db_url: str, webhook: Webhook) -> None:
@@ -114,9 +116,11 @@ def test_a_failed_send_is_retried_after_the_lease(db_url: str, webhook: Webhook)
     webhook.fail_next = 1
     stats = _dispatcher(db_url, webhook).run_once()
     assert stats.failed_sends == 1 and _texts(webhook) == []
-    assert _dispatcher(db_url, webhook).run_once().review_notices_sent == 0, "before the lease"
+    assert _dispatcher(db_url, webhook).run_once().notices_sent.get("review_notice", 0) == 0, (
+        "before the lease"
+    )
     with psycopg.connect(db_url, autocommit=True) as conn:  # the lease runs out
-        conn.execute("UPDATE guard.review_notices SET claimed_until = now() - interval '1 s'")
+        conn.execute("UPDATE guard.deliveries SET claimed_until = now() - interval '1 s'")
     _dispatcher(db_url, webhook).run_once()
     [text] = _texts(webhook)
     assert f"review item #{item}" in text

@@ -37,15 +37,8 @@ from guard import queries, tracing
 from guard.backoff import exponential_delay
 from guard.connection import connect, reconnect_delay
 from guard.errors import ConfigurationError, GuardError, first_line
-from guard.ops.daily_report import stored_report
-from guard.ops.dispatch.message import (
-    Message,
-    digest_message,
-    plan_messages,
-    resolved_message,
-    review_message,
-)
-from guard.ops.dispatch.report import report_message
+from guard.ops.dispatch.message import Message, digest_message, plan_messages, resolved_message
+from guard.ops.dispatch.outbox import KIND_NAMES, REPORTS, Outbox, OutboxKind, review_notices
 from guard.ops.dispatch.sinks import DeliveryError, Sink
 from guard.ops.dispatch.store import Batch, DeliveryStore, within_limits
 from guard.ops.dispatch.throttle import RateWindow
@@ -131,8 +124,7 @@ class RunStats:
     messages_sent: int = 0
     summaries_sent: int = 0
     resolved_sent: int = 0
-    review_notices_sent: int = 0
-    reports_sent: int = 0
+    notices_sent: dict[str, int] = field(default_factory=dict)  # outbox kind -> sent
     digests_sent: int = 0
     skipped_below_severity: int = 0  # (alert, channel) pairs below the channel's minimum
     failed_sends: int = 0
@@ -146,7 +138,11 @@ class RunStats:
     per_channel: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        flat = dict(self.__dict__)
+        sent = flat.pop("notices_sent")
+        for kind in (*KIND_NAMES, *sent):
+            flat[f"{kind}s_sent"] = sent.get(kind, 0)
+        return flat
 
 
 @dataclass
@@ -166,7 +162,10 @@ class Dispatcher:
         database_url: str | None,
         channels: Sequence[tuple[Sink, int]],
         settings: DispatchSettings | None = None,
+        outboxes: Sequence[Outbox] | None = None,
     ) -> None:
+        """outboxes: the once-only kinds this run sends and where (default: what settings
+        asks for: review notices on every channel, reports on the report channels)."""
         self.settings = settings or DispatchSettings()
         self.settings.check()
         if not channels:
@@ -195,6 +194,14 @@ class Dispatcher:
             )
         self.database_url = database_url
         self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
+        if outboxes is None:
+            outboxes = [
+                Outbox(review_notices(self.settings.review_priorities), frozenset(names)),
+                Outbox(REPORTS, self.settings.report_channels),
+            ]
+            if not self.settings.review_priorities:
+                outboxes = outboxes[1:]
+        self._outboxes = [o for o in outboxes if o.channels]
         self._stop = threading.Event()
         self._connected = False  # set once _serve has its connections: the outage is over
         self._connected_once = False
@@ -441,10 +448,9 @@ class Dispatcher:
                 self._pump_digest(store, channel, hours)
             if channel.name in self.settings.resolved_channels:
                 self._pump_resolved(store, channel)
-            if self.settings.review_priorities:
-                self._pump_reviews(store, channel)
-            if channel.name in self.settings.report_channels:
-                self._pump_reports(store, channel)
+            for outbox in self._outboxes:
+                if channel.name in outbox.channels:
+                    self._pump_outbox(store, channel, outbox.kind)
 
     def _drain_detection_queue(self, store: DeliveryStore) -> int:
         """Check the due calls commits queued, a bounded number of batches; how many. A database
@@ -509,24 +515,15 @@ class Dispatcher:
         self._enqueued_at = time.monotonic()
         if added:
             log.debug("queued %d deliveries", added)
-        if self.settings.review_priorities:
-            noticed = self._once(
-                store,
-                "enqueueing review notices",
-                lambda: store.enqueue_review_notices(
-                    self.channel_names, sorted(self.settings.review_priorities)
-                ),
-            )
-            if noticed:
-                log.debug("queued %d review notices", noticed)
-        if self.settings.report_channels:
+        for outbox in self._outboxes:
+            kind = outbox.kind
             queued = self._once(
                 store,
-                "enqueueing report deliveries",
-                lambda: store.enqueue_reports(sorted(self.settings.report_channels)),
+                f"enqueueing {kind.label}s",
+                lambda: kind.enqueue(store, sorted(outbox.channels)),
             )
             if queued:
-                log.debug("queued %d report deliveries", queued)
+                log.debug("queued %d %ss", queued, kind.label)
         self._skip_below_severity(store)
 
     def _skip_below_severity(self, store: DeliveryStore) -> None:
@@ -541,25 +538,6 @@ class Dispatcher:
             if skipped:
                 log.info("%s: %d alert(s) below %s skipped", name, skipped, severity)
             self.stats.skipped_below_severity += skipped
-
-    def _pump_reports(self, store: DeliveryStore, channel: _Channel) -> None:
-        """Send the channel each stored daily report once. The claim reads each report's rows
-        (a database error there is an outage, not a report that cannot be rendered)."""
-
-        def claim(name: str, worker: str, limit: int, lease_s: float) -> list[Any]:
-            days = store.claim_reports(name, worker, limit, lease_s)
-            return [(day, stored_report(store.conn, day)) for day in days]
-
-        self.stats.reports_sent += self._pump_notices(
-            store,
-            channel,
-            "daily report",
-            "day",
-            claim=claim,
-            render=lambda claimed: report_message(*claimed),
-            key=lambda claimed: claimed[0],
-            done=lambda day, error: store.complete_reports(channel.name, [day], error),
-        )
 
     def _pump_digest(self, store: DeliveryStore, channel: _Channel, hours: int) -> None:
         """Send the channel one message for the alerts opened in each ended period. Its
@@ -611,18 +589,26 @@ class Dispatcher:
             if len(rows) < limit:
                 return
 
-    def _pump_reviews(self, store: DeliveryStore, channel: _Channel) -> None:
-        """Tell the channel, once, about review items opened with a subscribed priority."""
-        self.stats.review_notices_sent += self._pump_notices(
+    def _pump_outbox(self, store: DeliveryStore, channel: _Channel, kind: OutboxKind) -> None:
+        """Send the channel, once, what the kind's source queued for it."""
+
+        def claim(name: str, worker: str, limit: int, lease_s: float) -> list[tuple[int, Any]]:
+            subjects = store.claim_deliveries(kind.name, name, worker, limit, lease_s)
+            return list(zip(subjects, kind.load(store, subjects), strict=True))
+
+        sent = self._pump_notices(
             store,
             channel,
-            "review notice",
-            "item",
-            claim=store.claim_review_notices,
-            render=review_message,
-            key=lambda row: int(row.item_id),
-            done=lambda key, error: store.complete_review_notices(channel.name, [key], error),
+            kind.label,
+            kind.subject,
+            claim=claim,
+            render=lambda claimed: kind.render(claimed[1]),
+            key=lambda claimed: claimed[0],
+            done=lambda subject, error: store.settle_deliveries(
+                kind.name, channel.name, [subject], error
+            ),
         )
+        self.stats.notices_sent[kind.name] = self.stats.notices_sent.get(kind.name, 0) + sent
 
     def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
         """Tell the channel, once, about alerts it was sent that have resolved since."""

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -174,39 +174,35 @@ class DeliveryStore:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def claim_review_notices(
-        self, channel: str, worker: str, limit: int, lease_s: float
-    ) -> list[ReviewRow]:
-        rows = self.conn.execute(
-            queries.CLAIM_REVIEW_NOTICES,
-            (channel, worker, limit, lease_s),
-        ).fetchall()
+    def review_notice_items(self, item_ids: Sequence[int]) -> list[ReviewRow]:
+        rows = self.conn.execute(queries.REVIEW_NOTICE_ITEMS, (list(item_ids),)).fetchall()
         return [ReviewRow(*row) for row in rows]
-
-    def complete_review_notices(
-        self, channel: str, item_ids: Sequence[int], error: str | None = None
-    ) -> int:
-        row = self.conn.execute(
-            queries.COMPLETE_REVIEW_NOTICES,
-            (channel, list(item_ids), error),
-        ).fetchone()
-        return int(row[0]) if row else 0
 
     def enqueue_reports(self, channels: Sequence[str]) -> int:
         row = self.conn.execute(queries.ENQUEUE_REPORT_DELIVERIES, (list(channels),)).fetchone()
         return int(row[0]) if row else 0
 
-    def claim_reports(self, channel: str, worker: str, limit: int, lease_s: float) -> list[date]:
-        rows = self.conn.execute(
-            queries.CLAIM_REPORT_DELIVERIES,
-            (channel, worker, limit, lease_s),
-        ).fetchall()
-        return [row[0] for row in rows]
-
-    def complete_reports(self, channel: str, days: Sequence[date], error: str | None = None) -> int:
+    def enqueue_deliveries(
+        self, kind: str, channels: Sequence[str], subjects: Sequence[int]
+    ) -> int:
         row = self.conn.execute(
-            queries.COMPLETE_REPORT_DELIVERIES,
-            (channel, list(days), error),
+            queries.ENQUEUE_DELIVERIES, (kind, list(channels), list(subjects))
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def claim_deliveries(
+        self, kind: str, channel: str, worker: str, limit: int, lease_s: float
+    ) -> list[int]:
+        rows = self.conn.execute(
+            queries.CLAIM_DELIVERIES, (kind, channel, worker, limit, lease_s)
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def settle_deliveries(
+        self, kind: str, channel: str, subjects: Sequence[int], error: str | None = None
+    ) -> int:
+        row = self.conn.execute(
+            queries.SETTLE_DELIVERIES, (kind, channel, list(subjects), error)
         ).fetchone()
         return int(row[0]) if row else 0
 
