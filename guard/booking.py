@@ -1,55 +1,8 @@
 """The guarded booking path: the one function an application calls to book an appointment.
 
-    outcome = book_appointment(conn, call_id=call.id, service_id=service.id,
-                               book=lambda key: calendar.book(slot, idempotency_key=key),
-                               breakers=breakers)
-
-1. A booking attempt is journaled first (guard.begin_booking, which makes the commit durable)
-   and committed BEFORE the calendar is called: the call, service, a fresh idempotency key,
-   state calling, who and when. A call that already has an active appointment is not booked
-   again (ALREADY_BOOKED, with that booking); a call whose earlier attempt is still calling is
-   refused (IN_PROGRESS, after guard.begin_booking waited up to `wait_seconds` for it), and one
-   whose earlier attempt timed out unsettled is refused too (OUTCOME_UNKNOWN), because a new key
-   would let the calendar book it twice.
-2. The calendar is called with the idempotency key, under the service's circuit breaker
-   (appointment_booking:service:{id}) and the retry policy: every retry sends the same key, so a
-   calendar that honours idempotency keys books once. The attempt's transaction commits only
-   once the breaker has admitted the call, right before the calendar is asked: that commit is
-   the check that the database takes writes. An open circuit (or a full bulkhead) is answered in
-   that same transaction: the attempt is closed as queued with its rollback, or (the database
-   gone) never journaled; no way out leaves a refused attempt calling. A calendar that fails
-   after its retries: the attempt is closed as failed and the call rolled back and queued for
-   review (guard.fail_booking_attempt -> guard.rollback_booking), in one transaction.
-3. One statement, guard.record_booking, records the appointment and the booking uid on the
-   call, validates it (guard.validate_booking) and closes the attempt as booked; a booking that
-   does not validate or that the database refuses is rolled back and queued for review by that
-   same statement (docs/booking-path.md: every client books with these two functions). The
-   calendar's guarded call ends only then, with what the booking came to: a booking that did not
-   validate or that the database refused is a failure of the service's circuit, as a failed
-   calendar call is (docs/breaker.md, "Which failures count"). An attempt the open circuit (or a
-   full bulkhead) refused is closed as queued, not failed: the calendar was never asked.
-4. When the database goes away after the calendar answered (restart, failover, a lost
-   connection, a server that takes no writes), the attempt stays calling in the journal and the
-   breaker counts the calendar's answer, a success: a database outage is no calendar failure.
-   The application gets the database's exception, and `recover_attempts` (or the reconcile job,
-   after booking_attempt_timeout_seconds, as a review item booking_outcome_unknown) settles it.
-
-The application sees a BookingOutcome or the original exception, never an error raised while
-cleaning up after it. No lock outlives a statement: a session advisory lock died with its
-connection and its unlock in a `finally` hid the real error; the journal row (and its unique index
-of unsettled attempts per call) is what serialises bookings of one call now.
-
-Every statement runs unprepared (`prepare=False`), whatever the connection's prepare_threshold:
-behind a transaction pooler a statement psycopg prepared on one server connection is not there on
-the next, and a failed EXECUTE after the calendar booked would lose the booking's record.
-
-The calendar callable takes the idempotency key: `book(key) -> CalendarBooking`. A callable that
-takes no argument is still accepted (the attempt is journaled and recoverable alike), but the
-calendar then cannot recognise a retried request: pass the key on.
-
-From asyncio, run `book_appointment` in a worker thread with a connection of its own
-(`await asyncio.to_thread(book_appointment, conn, ...)`): one booking transaction, not two.
-"""
+Every statement runs unprepared (`prepare=False`): behind a transaction pooler a prepared statement
+is not on the next server connection, and a failed EXECUTE after the calendar booked would lose
+the booking's record (docs/booking-path.md)."""
 
 from __future__ import annotations
 
@@ -250,9 +203,7 @@ class _Failure:
 class BookingNotRecordedError(Exception):
     """The calendar booked, but the database refused to record it or it did not validate: raised
     inside the calendar's guarded call, so that the service's circuit counts the booking as a
-    failure (docs/breaker.md, "Which failures count"). A database that went away is not the
-    calendar's failure: that booking counts as the calendar's success and recovery records it.
-    A breaker configured with narrower `failure_exceptions` must name it to count these."""
+    failure (docs/breaker.md, "Which failures count")."""
 
 
 class _NotJournaled(BaseException):
@@ -274,25 +225,9 @@ def _not_recorded_reason(outcome: BookingOutcome | None) -> str | None:
 class _Handoff:
     """The calendar's guarded call, held open at both ends.
 
-    Before the calendar is asked: the breaker admits the call while the attempt's journal entry
-    is still uncommitted, and the call waits until it is committed. A circuit that refuses (open,
-    bulkhead full) is then answered in the same transaction (the attempt is journaled as queued,
-    or not at all), and a database that cannot commit the entry is never left with a booking in
-    the calendar: the commit is the check that it is writable, right before the calendar is asked.
-
-    After the calendar answered: the breaker counts a call when it returns. The calendar's answer
-    alone would count a booking that then failed to record or validate as a success, and a
-    success resets the consecutive failures: with the database refusing every booking, each one
-    would still book a calendar slot and the circuit would never open. So the calendar attempt
-    hands its booking over and waits, inside the breaker's call, for the verdict of the
-    recording; a booking the database refused or that did not validate leaves the call as
-    BookingNotRecordedError, a failure of the service's circuit. A database that went away is
-    not (the calendar answered; recovery records the booking). The breaker's call timeout,
-    bulkhead and retries apply as to any call; once the calendar has answered, the call is not
-    retried (the booking is recorded, or not, once).
-
-    The guarded call runs on a thread of its own while the caller's thread journals and records
-    the booking on its connection."""
+    The journal commits only once the breaker admitted the call (the commit proves the database
+    takes writes), and the breaker counts the call only once the recording's verdict is in: a
+    booking the database refused must count as a failure, or the circuit would never open."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -359,8 +294,7 @@ class _Handoff:
         return self._verdict(booking)
 
     def admit(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> BaseException | None:
-        """Start the guarded call. None once the breaker admitted it (it waits for `journaled`
-        before asking the calendar); what ended it unasked otherwise (CircuitOpenError)."""
+        """Start the guarded call."""
 
         def run() -> None:
             try:
@@ -434,12 +368,8 @@ def book_appointment(
     source: str = "retell_webhook",
     wait_seconds: float = 30.0,
 ) -> BookingOutcome:
-    """Journal the attempt, book through breaker and retry, record, validate, commit; roll back
-    and queue on failure.
-
-    `conn` must not be inside a transaction: this function runs its own (in autocommit mode for
-    its duration; the connection's own setting is restored). `wait_seconds`: how long to wait for
-    another attempt on the same call to finish before answering IN_PROGRESS."""
+    """Journal the attempt, book through breaker and retry, record, validate, commit; roll back and
+    queue on failure."""
     require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     conn.autocommit = True
@@ -559,9 +489,7 @@ def _fail(
     original: BaseException | None,
     calendar_calls: int,
 ) -> BookingOutcome:
-    """Close the attempt as failed and roll the call back, in one transaction. If that cannot be
-    done (the database went away), the caller gets its original exception, not ours: the attempt
-    is still calling in the journal and will be settled from there."""
+    """Close the attempt as failed and roll the call back, in one transaction."""
     try:
         with (
             tracing.span("guard.booking.rollback", _rollback_attributes(failure)),
@@ -612,14 +540,7 @@ def recover_attempts(
     max_attempts: int = 100,
     source: str = "retell_webhook",
 ) -> RecoveryReport:
-    """Settle the booking attempts whose outcome is unknown by asking the calendar.
-
-    For every attempt still calling past booking_attempt_timeout_seconds (or `older_than_seconds`)
-    or marked unknown by the reconcile job, oldest first: `lookup(idempotency_key)` returns the
-    calendar's booking for that key, or None when the calendar has none. A booking is recorded as
-    the call's appointment and the attempt closed (its review item and alert too), in one
-    transaction; no booking closes the attempt as failed and takes the rollback path. An attempt
-    whose lookup raises stays as it is (in review). `conn` must not be inside a transaction."""
+    """Settle the booking attempts whose outcome is unknown by asking the calendar."""
     require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     conn.autocommit = True

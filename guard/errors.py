@@ -35,8 +35,7 @@ class ConfigurationError(GuardError):
 
 
 class PermissionDenied(GuardError):
-    """The database refused the login the privilege a command needs (InsufficientPrivilege).
-    The CLI adds which role the command needs and which login was used."""
+    """The database refused the login the privilege a command needs (InsufficientPrivilege)."""
 
 
 class ReadOnlyStandby(GuardError):

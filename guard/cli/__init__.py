@@ -1,11 +1,4 @@
-"""The `guard` command line. Every error is one `guard: error: ...` line on stderr and a
-documented exit code: 1 for a runtime error, 2 for a usage error (bad option, bad value).
-
-Each command's module is imported when the command runs (COMMANDS), not when `guard` starts:
-`guard --version` and `--help` (its listing is COMMANDS' lines) need neither psycopg nor rich.
-The wrappers every command gets (integer bounds, the standby refusal, the database checks) are
-applied as it is loaded.
-`all_commands()` loads every one (tests, the docs checks)."""
+"""The `guard` command line."""
 
 from __future__ import annotations
 
@@ -300,9 +293,8 @@ def no_schema(where: str) -> GuardError:
 
 def _require_database(command: click.Command, path: tuple[str, ...] = ()) -> None:
     """Wrap every command that uses PostgreSQL: with no database named it stops with one line
-    (no_database_given) instead of using libpq's default, and one that needs Booking Guard's
-    schema stops with one line when the database has none. Both before the command does
-    anything (a breaker command would otherwise change Redis first)."""
+    (no_database_given) instead of using libpq's default, and one that needs Booking Guard's schema
+    stops with one line when the database has none."""
     if isinstance(command, click.Group):
         for name, sub in command.commands.items():
             _require_database(sub, (*path, name))

@@ -1,13 +1,4 @@
-"""`guard alerts list|show`: the alerts detection and the booking path opened (guard.alerts).
-
-Read with the login's own rights: row-level security shows a reporting or reviewer login the
-alerts of its bound companies only, the owner every alert (job alerts have no company). Phone
-numbers in the message and the details are masked as in everything that leaves the database
-(guard.mask_phone_numbers, guard.mask_phone_numbers_json).
-
-Bounded whatever the data weighs: `list` streams its rows from a server-side cursor, and long
-messages and details over 16 kB are cut in PostgreSQL (details as an excerpt), with the command
-that prints the alert whole (`guard alerts show ID --full`)."""
+"""`guard alerts list|show`: the alerts detection and the booking path opened (guard.alerts)."""
 
 from __future__ import annotations
 

@@ -74,9 +74,8 @@ def _checked_spec(_ctx: click.Context, _param: click.Parameter, value: str) -> s
 
 
 def load_client(spec: str) -> ListBookings:
-    """The callable `list_bookings(since, until)` named by MODULE:CALLABLE, imported from the
-    Python path and the current directory (as uvicorn and gunicorn do). Any failure is a usage
-    error (exit 2): the setting is wrong, not the database."""
+    """The callable `list_bookings(since, until)` named by MODULE:CALLABLE, imported from the Python
+    path and the current directory (as uvicorn and gunicorn do)."""
     module_name, attribute = spec.split(":", 1)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())

@@ -123,10 +123,9 @@ def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]
 
 
 def _check_call(database_url: str | None, call_id: int) -> list[Any]:
-    """Every check of one call: guard.check_call's validation (the call exists; a session pinned
-    to a tenant checks its own calls only) and guard.run_checks' rows with status and error, in
-    one transaction. A login that may not run guard.run_checks (the application's) gets
-    guard.check_call's rows, whose checks that did not run through have offending NULL."""
+    """Every check of one call: guard.check_call's validation (the call exists; a session pinned to
+    a tenant checks its own calls only) and guard.run_checks' rows with status and error, in one
+    transaction."""
     with connect(database_url, application_name="guard check") as conn, guard_function_errors():
         row = conn.execute(queries.MAY_RUN_CHECKS).fetchone()
         if not (row and row[0]):

@@ -1,26 +1,4 @@
-"""Human tables by default, JSON for scripts: the one place output is formatted.
-
-On a terminal a list is one line per item, fitted to its width (columns left out in the order
-the command gives, then long cells cut with an ellipsis; --wide prints everything, wrapped); a
-`show` table wraps; anywhere else (a pipe, a file) tables keep their full width, without
-styling. NO_COLOR (https://no-color.org) turns every style off, bold
-included. JSON times are ISO 8601 with their offset (`2026-11-22T09:00:00+00:00`), one format
-for every command; text times (tables, lines, stderr notes) are ISO 8601 in UTC to the second,
-`2026-11-22 09:00:00Z` (`when`), one format for every command too.
-
-Every value shown to a person is text, never markup: company names, notes, reasons and labels
-come from applications and operators, so `[bold]` or `[/]` in them must print as typed instead of
-styling the table or aborting the command. Control characters and bidirectional overrides from
-data would reach the terminal as commands (colours, hyperlinks, a title, text shown backwards),
-so they are printed as visible escapes (`\\x1b`, `\\n`, `\\u202e`); `--json` keeps the exact
-value.
-
-What a list or show command prints is bounded, whatever the data weighs: rows are streamed from a
-server-side cursor (never all fetched first), and each large value is cut in PostgreSQL before it
-leaves the server, the way the dispatcher cuts it (`bounded_json_sql`, `bounded_text_sql`): a
-JSON document over 16 kB becomes its top-level scalar values (strings cut to 200 characters, at
-most 64 keys) plus `details_truncated` with its full size and the command that prints it whole;
-a text over 16384 characters is cut with the same pointer."""
+"""Human tables by default, JSON for scripts: the one place output is formatted."""
 
 from __future__ import annotations
 
@@ -58,9 +36,8 @@ TEXT_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z")
 
 
 def when(value: datetime | None) -> str:
-    """A time as text people read: ISO 8601 in UTC to the second, `2026-11-22 09:00:00Z`;
-    "" for none. A time without a zone is taken as UTC (the database's timestamptz always has
-    one)."""
+    """A time as text people read: ISO 8601 in UTC to the second, `2026-11-22 09:00:00Z`; "" for
+    none."""
     if value is None:
         return ""
     if value.tzinfo is None:
@@ -199,12 +176,8 @@ def render_table(
     no_wrap: Sequence[str] = (),
     drop_order: Sequence[str] = (),
 ) -> str:
-    """The table as the text emit_table would print, without printing it: a command that
-    changes state renders before it commits, so a rendering error changes nothing.
-
-    On a terminal a list (any table but a `show`'s field/value one) prints one line per row
-    unless --wide: the columns of `drop_order` are left out, first to last, until the rest fit
-    (a caption names them), then long cells are cut with an ellipsis."""
+    """The table as the text emit_table would print, without printing it: a command that changes
+    state renders before it commits, so a rendering error changes nothing."""
     texts = [
         [visible(column)] + [visible(text_of(row[i])) for row in rows]
         for i, column in enumerate(columns)

@@ -1,9 +1,4 @@
-"""`guard review`: the queue of problems a person has to look at.
-
-Lists are bounded whatever the details weigh (a rollback context can be megabytes): rows are
-streamed from a server-side cursor, details over 16 kB are printed as an excerpt and long texts
-cut, both in PostgreSQL, with the command that prints the item whole (`guard review show ID
---full`)."""
+"""`guard review`: the queue of problems a person has to look at."""
 
 from __future__ import annotations
 
@@ -81,9 +76,7 @@ def _change_and_show(
     as_json: bool,
     done: str,
 ) -> list[Any]:
-    """Run a statement that changes the queue and print its rows. The output is rendered before
-    the commit, so a failure to render leaves the queue as it was; a failure to write it after
-    the commit says that the change stands (`done`), never only that the command failed."""
+    """Run a statement that changes the queue and print its rows."""
     with connect(database_url) as conn:
         with guard_function_errors():
             rows = conn.execute(query, params).fetchall()

@@ -1,6 +1,4 @@
-"""`guard watch`: the alert dispatcher (docs/alerts.md). Secrets (the webhook URL, the SMTP
-password, the Alertmanager URL, which may carry credentials) come only from the environment and
-are never printed."""
+"""`guard watch`: the alert dispatcher (docs/alerts.md)."""
 
 from __future__ import annotations
 

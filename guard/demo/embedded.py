@@ -1,8 +1,4 @@
-"""A throwaway local PostgreSQL cluster for the demo (and the pg_ctl wrapper the tests use).
-
-PostgreSQL refuses to run as root; these machines run as root. When we are root, initdb and pg_ctl
-are re-executed as the `postgres` OS user with setpriv, and the data directory belongs to it.
-"""
+"""A throwaway local PostgreSQL cluster for the demo (and the pg_ctl wrapper the tests use)."""
 
 from __future__ import annotations
 
@@ -106,8 +102,7 @@ MEMORY_SCRATCH_MIN_FREE = 4 * 2**30
 
 def scratch_directory(prefix: str) -> Path:
     """A new directory for a throwaway cluster that the server's OS user may enter: in
-    MEMORY_SCRATCH when it has MEMORY_SCRATCH_MIN_FREE bytes free, else in DISK_SCRATCH. The caller
-    removes it."""
+    MEMORY_SCRATCH when it has MEMORY_SCRATCH_MIN_FREE bytes free, else in DISK_SCRATCH."""
     root = MEMORY_SCRATCH if _memory_scratch_has_room() else DISK_SCRATCH
     directory = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     directory.chmod(0o755)

@@ -1,16 +1,4 @@
-"""A realistic booking data set with the original incident's kinds of bad rows mixed in.
-
-Three companies, 30 days of calls and appointments. About a quarter of the calls carry one of the
-problems seen in production (26 % of calls had wrong data): phantom bookings, flags that
-contradict the appointments, missing direction, customers linked without status or confidence,
-voice-agent appointments linked to no call, and booking failures. Everything else is consistent,
-including the legitimate look-alikes the detector must leave alone however long the data lives
-(manual appointments without a call, cancelled appointments).
-
-The rows are written as an old application would have written them: with Booking Guard's
-triggers bypassed (session_replication_role = replica, superuser only), because that is how such
-rows got into a legacy database in the first place.
-"""
+"""A realistic booking data set with the original incident's kinds of bad rows mixed in."""
 
 from __future__ import annotations
 

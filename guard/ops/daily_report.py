@@ -1,9 +1,5 @@
-"""The daily report of one UTC day: read, generated or computed, and rendered as text or
-Markdown, for `guard report` and for `guard watch --report`. A day that has ended and is not
-stored yet is generated and stored first (guard.daily_report), as the 02:00 UTC job would have.
-A day that has not ended (today or later, in UTC, the time zone of every report) is computed
-(guard.compute_daily_report), never stored: its report is incomplete, and BI totals over
-guard.daily_reports would count it."""
+"""The daily report of one UTC day: read, generated or computed, and rendered as text or Markdown,
+for `guard report` and for `guard watch --report`."""
 
 from __future__ import annotations
 
@@ -73,8 +69,7 @@ def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, A
 
 
 def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
-    """The stored rows of `day`, generating them first if there are none. Returns (rows,
-    generated_now)."""
+    """The stored rows of `day`, generating them first if there are none."""
     row = conn.execute(queries.HAS_DAILY_REPORT_FUNCTION).fetchone()
     if not row or not row[0]:
         raise GuardError("this database has no daily report: run `guard db apply` first")

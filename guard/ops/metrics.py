@@ -1,11 +1,8 @@
-"""The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on
-every scrape, one query per series, each in its own read-only transaction with its own
-statement_timeout (transaction-scoped: nothing outlives the transaction, so behind PgBouncer in
-transaction mode the next client of the server connection finds its defaults; never above the
-login's), so one that fails or times out leaves the others in place. The series that
-scan history are read at most once per cache interval, and after their first reading in the
-background: a scrape serves their last values and never waits for them. Names, labels, meaning:
-docs/metrics.md."""
+"""The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on every
+scrape, one query per series, each in its own read-only transaction with its own statement_timeout
+(transaction-scoped: nothing outlives the transaction, so behind PgBouncer in transaction mode the
+next client of the server connection finds its defaults; never above the login's), so one that fails
+or times out leaves the others in place."""
 
 from __future__ import annotations
 
@@ -56,11 +53,7 @@ TIMED_OUTCOMES = ("booked", "failed", "queued")
 
 @dataclass(frozen=True)
 class Series:
-    """One query of a scrape and the families made from its rows. `cached`: it reads history
-    (every row ever written, or a day of calls), so it runs at most once per cache interval.
-    `requires`: the probe column that must be true (optional tables). `windowed`: takes the
-    latency window and buckets as parameters. `prelude`: a query whose one value is passed to
-    `sql` as `since` (planned with that value, not as a generic parameter)."""
+    """One query of a scrape and the families made from its rows."""
 
     name: str
     sql: str
@@ -104,9 +97,7 @@ class Reading:
 
 
 class GuardCollector(Collector):
-    """Queries PostgreSQL per scrape, one series at a time. A series whose query fails keeps
-    its last rows, marked stale (guard_series_stale); guard_up is 0, with nothing else, only
-    when PostgreSQL cannot be read at all (no connection, no Booking Guard schema)."""
+    """Queries PostgreSQL per scrape, one series at a time."""
 
     def __init__(
         self,
@@ -238,11 +229,9 @@ class GuardCollector(Collector):
         return series, float(server_now)
 
     def start_warm_up(self) -> None:
-        """Read the cached series once, in the background, as a serving exporter starts: its
-        first scrape then serves them instead of reading history itself (about half a second
-        at a million calls a day). A scrape that comes while they are read serves the others;
-        one that comes after a warm-up that failed (PostgreSQL not up yet) reads them itself,
-        as it would have without a warm-up."""
+        """Read the cached series once, in the background, as a serving exporter starts: its first
+        scrape then serves them instead of reading history itself (about half a second at a million
+        calls a day)."""
         with self._lock:
             if self._refreshing():
                 return
@@ -320,9 +309,8 @@ class GuardCollector(Collector):
         reading.seconds = reading.read_at - started
 
     def _refresh(self, series: list[Series], params: dict[str, Any], warm_up: bool = False) -> None:
-        """Read cached series on a connection of its own, storing each result as it comes; a
-        failure keeps the last values, marked stale, as a failed query in a scrape does. What
-        the warm-up could not read counts as never tried: the next scrape reads it itself."""
+        """Read cached series on a connection of its own, storing each result as it comes; a failure
+        keeps the last values, marked stale, as a failed query in a scrape does."""
         what = "warm-up" if warm_up else "refresh"
         unread = {one.name for one in series}
         try:
