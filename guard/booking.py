@@ -28,9 +28,8 @@ from guard.booking_common import (
     database_unavailable,
     masked_message,
     one_row,
+    own_transactions,
     record_calendar_booking,
-    require_idle,
-    restore_autocommit,
 )
 from guard.breaker import BreakerRegistry, BulkheadFullError, CircuitOpenError
 from guard.errors import GuardError, first_line
@@ -370,26 +369,10 @@ def book_appointment(
 ) -> BookingOutcome:
     """Journal the attempt, book through breaker and retry, record, validate, commit; roll back and
     queue on failure."""
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    conn.autocommit = True
-    try:
-        return _book(conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds)
-    finally:
-        restore_autocommit(conn, autocommit)
-
-
-def _book(
-    conn: psycopg.Connection[Any],
-    call_id: int,
-    service_id: int,
-    book: CalendarCall,
-    breakers: BreakerRegistry,
-    retry_policy: RetryPolicy | None,
-    source: str,
-    wait_seconds: float,
-) -> BookingOutcome:
-    with tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span:
+    with (
+        own_transactions(conn),
+        tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span,
+    ):
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
@@ -541,10 +524,7 @@ def recover_attempts(
     source: str = "retell_webhook",
 ) -> RecoveryReport:
     """Settle the booking attempts whose outcome is unknown by asking the calendar."""
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    conn.autocommit = True
-    try:
+    with own_transactions(conn):
         recovered = failed = unsettled = 0
         for _id, key, _company, call_id, service_id, _state in conn.execute(
             queries.UNSETTLED_BOOKING_ATTEMPTS, (max_attempts, older_than_seconds), prepare=False
@@ -573,8 +553,6 @@ def recover_attempts(
             except psycopg.errors.ObjectNotInPrerequisiteState:
                 unsettled += 1  # settled by someone else meanwhile (its booking process, a person)
         return RecoveryReport(recovered, failed, unsettled)
-    finally:
-        restore_autocommit(conn, autocommit)
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -3,8 +3,9 @@ share."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -100,13 +101,21 @@ def require_idle(status: TransactionStatus) -> None:
         )
 
 
-def restore_autocommit(conn: psycopg.Connection[Any], autocommit: bool) -> None:
-    """Put the caller's setting back; on a connection that died there is nothing to restore,
-    and an error here must never replace the caller's outcome or exception."""
+@contextlib.contextmanager
+def own_transactions(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Autocommit on an idle connection for the duration, the caller's setting restored after."""
+    require_idle(conn.info.transaction_status)
+    autocommit = conn.autocommit
+    conn.autocommit = True
     try:
-        conn.autocommit = autocommit
-    except psycopg.Error as error:
-        _log.debug("could not restore autocommit: %s", first_line(error))
+        yield
+    finally:
+        # On a connection that died there is nothing to restore, and an error here must never
+        # replace the caller's outcome or exception.
+        try:
+            conn.autocommit = autocommit
+        except psycopg.Error as error:
+            _log.debug("could not restore autocommit: %s", first_line(error))
 
 
 def one_row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:

@@ -16,9 +16,9 @@ from guard.booking_common import (
     CalendarStatus,
     masked_message,
     one_row,
+    own_transactions,
     record_calendar_booking,
     require_idle,
-    restore_autocommit,
 )
 from guard.errors import GuardError
 
@@ -313,10 +313,7 @@ def reconcile_calendar(
     """Compare the calendar's bookings that start in [since, until) with the database and make them
     agree where that is safe (module docstring); returns what was found and done."""
     since, until = _window(since, until)
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    conn.autocommit = True
-    try:
+    with own_transactions(conn):
         listed_at = _one(conn.execute(queries.CLOCK_TIMESTAMP, prepare=False).fetchone())
         try:
             answer = list_bookings(since, until)
@@ -361,8 +358,6 @@ def reconcile_calendar(
                 "appointments missing from the calendar not compared: %s", masked_message(error)
             )
         return _finish(tally.report(since, until, len(bookings), orphaned_before))
-    finally:
-        restore_autocommit(conn, autocommit)
 
 
 def _recorded(

@@ -11,12 +11,10 @@ import psycopg
 
 from guard import queries
 from guard.cli.output import (
-    FETCH_ROWS,
     echo_text,
     emit_json,
-    emit_json_rows,
+    emit_streamed,
     emit_table,
-    emit_table_rows,
     wide_option,
 )
 from guard.cli.params import BIGINT, COUNT, ROW_ID
@@ -128,19 +126,16 @@ def list_alerts(
             count = conn.execute(queries.alert_count(where), tuple(params)).fetchone()
             total = int(count[0]) if count else 0
             query = queries.alert_list(where, limited=not show_all)
-            # Streamed: FETCH_ROWS rows at a time from a server-side cursor, each printed as it
-            # comes.
-            with conn.cursor(name="guard_alerts_list") as cursor:
-                cursor.itersize = FETCH_ROWS
-                cursor.execute(query, tuple(params if show_all else [*params, limit]))
-                if as_json:
-                    shown = emit_json_rows(
-                        dict(zip(LIST_COLUMNS, row, strict=True)) for row in cursor
-                    )
-                else:
-                    shown = emit_table_rows(
-                        f"Alerts ({status})", LIST_COLUMNS, cursor, drop_order=LIST_DROP_ORDER
-                    )
+            shown = emit_streamed(
+                conn,
+                "guard_alerts_list",
+                query,
+                tuple(params if show_all else [*params, limit]),
+                LIST_COLUMNS,
+                f"Alerts ({status})",
+                LIST_DROP_ORDER,
+                as_json,
+            )
         conn.commit()
     say_truncated(shown, total, as_json)
 

@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.cells import cell_len
@@ -20,6 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from guard.redact import visible
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Wider than any row a command prints: off a terminal, rich must never wrap or cut.
 _UNLIMITED_WIDTH = 1_000_000
@@ -275,3 +278,23 @@ def emit_table_rows(
     if page or count == 0:
         write(render_table(title if count == len(page) else "", columns, page, no_wrap, drop_order))
     return count
+
+
+def emit_streamed(
+    conn: psycopg.Connection[Any],
+    cursor_name: str,
+    query: Any,
+    params: Sequence[Any],
+    columns: Sequence[str],
+    title: str,
+    drop_order: Sequence[str],
+    as_json: bool,
+) -> int:
+    """The rows of `query` from a server-side cursor, FETCH_ROWS at a time, each printed as it
+    comes, so neither the rows nor the output are ever held whole; returns how many."""
+    with conn.cursor(name=cursor_name) as cursor:
+        cursor.itersize = FETCH_ROWS
+        cursor.execute(query, params)
+        if as_json:
+            return emit_json_rows(dict(zip(columns, row, strict=True)) for row in cursor)
+        return emit_table_rows(title, columns, cursor, drop_order=drop_order)

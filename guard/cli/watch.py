@@ -43,6 +43,30 @@ MESSAGE_CHANNELS = tuple(c for c in CHANNELS if c not in ALERTS_ONLY_CHANNELS)
 DIGEST_MAX_HOURS = 168
 
 _Value = TypeVar("_Value")
+_F = TypeVar("_F", bound=Callable[..., Any])
+# Messages per minute each channel may send by default (0: unlimited), and what --help says.
+_RATES = {
+    "stdout": (0, "Messages per minute on stdout (0: unlimited); beyond it, one summary."),
+    "webhook": (20, None),
+    "email": (5, None),
+    "alertmanager": (
+        0,
+        "Messages per minute to Alertmanager (0: unlimited; Alertmanager groups and throttles).",
+    ),
+}
+
+
+def _rate_options(function: _F) -> _F:
+    for channel, (default, help_text) in reversed(_RATES.items()):
+        function = click.option(
+            f"--{channel}-rate",
+            type=click.IntRange(min=0),
+            default=default,
+            show_default=True,
+            envvar=f"GUARD_WATCH_{channel.upper()}_RATE",
+            help=help_text,
+        )(function)
+    return function
 
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
@@ -289,36 +313,7 @@ def _severity(value: str) -> str:
     help="Seconds before the first retry; doubles per attempt.",
 )
 @click.option("--retry-max", type=click.FloatRange(min=0), default=900.0, show_default=True)
-@click.option(
-    "--stdout-rate",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    envvar="GUARD_WATCH_STDOUT_RATE",
-    help="Messages per minute on stdout (0: unlimited); beyond it, one summary.",
-)
-@click.option(
-    "--webhook-rate",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    envvar="GUARD_WATCH_WEBHOOK_RATE",
-)
-@click.option(
-    "--email-rate",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    envvar="GUARD_WATCH_EMAIL_RATE",
-)
-@click.option(
-    "--alertmanager-rate",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    envvar="GUARD_WATCH_ALERTMANAGER_RATE",
-    help="Messages per minute to Alertmanager (0: unlimited; Alertmanager groups and throttles).",
-)
+@_rate_options
 @click.option(
     "--alertmanager-hold",
     type=click.FloatRange(min=0.01, max=24 * 366),

@@ -443,7 +443,7 @@ class GuardCollector(Collector):
     def _families(self, data: dict[str, Any], server_now: float) -> Iterator[Metric]:
         """The families of the series that have rows (a series never read yet has none)."""
         if "alerts" in data:
-            yield self._alerts(data["alerts"])
+            yield _labelled(data["alerts"], *LABELLED["alerts"])
         if "review" in data:
             yield from self._review(data["review"], server_now)
         if "breaker" in data:
@@ -453,32 +453,17 @@ class GuardCollector(Collector):
         if "consistency" in data:
             yield self._consistency(data["consistency"][0])
         if "corrections" in data:
-            yield self._corrections(data["corrections"])
+            yield _labelled(data["corrections"], *LABELLED["corrections"])
         if "jobs" in data:
             yield from self._jobs(data["jobs"])
         if "deliveries" in data:
-            yield self._deliveries(data["deliveries"])
+            yield _labelled(data["deliveries"], *LABELLED["deliveries"])
         if "targets" in data:
-            yield self._targets(data["targets"])
+            yield _labelled(data["targets"], *LABELLED["targets"])
         if "kpis" in data:
-            yield self._kpis(data["kpis"])
+            yield _labelled(data["kpis"], *LABELLED["kpis"])
         if "counters" in data:
             yield from self._counters(data["counters"])
-
-    @staticmethod
-    def _alerts(rows: list[tuple[Any, ...]]) -> Metric:
-        alerts = GaugeMetricFamily(
-            "guard_alerts_open",
-            "Open alerts by rule, check and severity (0 for an enabled check without any).",
-            labels=["rule_id", "check_id", "severity"],
-        )
-        merged: dict[tuple[str, str, str], float] = {}
-        for rule_id, check_id, severity, n in rows:
-            key = (rule_id, check_id, severity)
-            merged[key] = merged.get(key, 0.0) + float(n)
-        for (rule_id, check_id, severity), n in sorted(merged.items()):
-            alerts.add_metric([rule_id, check_id, severity], n)
-        return alerts
 
     @staticmethod
     def _review(rows: list[tuple[Any, ...]], server_now: float) -> Iterator[Metric]:
@@ -531,102 +516,26 @@ class GuardCollector(Collector):
         return ratio
 
     @staticmethod
-    def _corrections(rows: list[tuple[Any, ...]]) -> Metric:
-        corrections = CounterMetricFamily(
-            "guard_corrections",
-            "Automatic corrections by rule (guard.correction_audit).",
-            labels=["rule_id"],
-        )
-        for rule_id, n in sorted(rows):
-            corrections.add_metric([rule_id], float(n))
-        return corrections
-
-    @staticmethod
-    def _targets(rows: list[tuple[Any, ...]]) -> Metric:
-        targets = GaugeMetricFamily(
-            "guard_kpi_target",
-            "A KPI target from guard.settings, by its setting (target_review_queue_max, ...).",
-            labels=["setting"],
-        )
-        for setting, value in sorted(rows):
-            targets.add_metric([setting], float(value))
-        return targets
-
-    @staticmethod
-    def _kpis(rows: list[tuple[Any, ...]]) -> Metric:
-        values = GaugeMetricFamily(
-            "guard_kpi_value",
-            "A KPI's current value (guard.kpis), in its unit; absent while it has no sample.",
-            labels=["kpi"],
-        )
-        for kpi, value in sorted(rows):
-            values.add_metric([kpi], float(value))
-        return values
-
-    @staticmethod
-    def _deliveries(rows: list[tuple[Any, ...]]) -> Metric:
-        deliveries = GaugeMetricFamily(
-            "guard_alert_deliveries",
-            "Alert deliveries of `guard watch` by channel and status.",
-            labels=["channel", "status"],
-        )
-        for channel, status, n in sorted(rows):
-            deliveries.add_metric([channel, status], float(n))
-        return deliveries
-
-    @staticmethod
     def _counters(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
-        """Cumulative counters (guard.metric_totals plus the rows after its watermark): they
-        survive retention. Outcomes and results always have a series (0 before the first)."""
-        totals: dict[str, dict[tuple[str, ...], float]] = {
-            "bookings": {(o,): 0.0 for o in BOOKING_OUTCOMES},
-            "validations": {(r,): 0.0 for r in VALIDATION_RESULTS},
-            "validation_failures": {},
-            "alerts_opened": {},
-        }
-        for counter, label, rule_id, n in rows:
-            key: tuple[str, ...] = (label,) if rule_id is None else (rule_id, label)
-            if counter in totals:
-                totals[counter][key] = totals[counter].get(key, 0.0) + float(n)
-        families = (
-            ("bookings", "guard_bookings", "Booking attempts settled, by outcome.", ["outcome"]),
-            (
-                "validations",
-                "guard_validations",
-                "validate_booking calls, by result (passed, failed).",
-                ["result"],
-            ),
-            (
-                "validation_failures",
-                "guard_validation_failures",
-                "Failed validations, by reason code.",
-                ["reason"],
-            ),
-            (
-                "alerts_opened",
-                "guard_alerts_opened",
-                "Alerts opened (inconsistencies detected), by rule and check.",
-                ["rule_id", "check_id"],
-            ),
-        )
-        for counter, name, documentation, labels in families:
-            family = CounterMetricFamily(name, documentation, labels=labels)
-            for key, value in sorted(totals[counter].items()):
-                family.add_metric(list(key), value)
-            yield family
-        retries = CounterMetricFamily(
-            "guard_booking_retries",
-            "Booking attempts the booking path settled, by what retrying did (not_retried,"
-            " succeeded_after_retry, exhausted); the calendar asked at least once.",
-            labels=["outcome"],
-        )
-        counted = {outcome: 0.0 for outcome in RETRY_OUTCOMES}
-        for counter, label, _rule_id, n in rows:
-            if counter == "booking_retries":
-                counted[label] = counted.get(label, 0.0) + float(n)
-        for outcome, n in sorted(counted.items()):
-            retries.add_metric([outcome], n)
-        yield retries
+        zeros = [
+            *(("bookings", o, None, 0) for o in BOOKING_OUTCOMES),
+            *(("validations", r, None, 0) for r in VALIDATION_RESULTS),
+            *(("booking_retries", o, None, 0) for o in RETRY_OUTCOMES),
+        ]
+        for counter, (name, documentation, labels) in COUNTERS.items():
+            yield _labelled(
+                [
+                    (label, n)
+                    if rule_id is None or counter == "booking_retries"
+                    else (rule_id, label, n)
+                    for c, label, rule_id, n in (*zeros, *rows)
+                    if c == counter
+                ],
+                CounterMetricFamily,
+                name,
+                documentation,
+                labels,
+            )
         yield _histogram(
             rows,
             "booking_duration",
@@ -701,6 +610,84 @@ class GuardCollector(Collector):
         yield status
         yield last_run
         yield last_success
+
+
+# The series rendered one row a sample: its labels, then its value (rows of equal labels add up).
+LABELLED: dict[str, tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, list[str]]] = {
+    "alerts": (
+        GaugeMetricFamily,
+        "guard_alerts_open",
+        "Open alerts by rule, check and severity (0 for an enabled check without any).",
+        ["rule_id", "check_id", "severity"],
+    ),
+    "corrections": (
+        CounterMetricFamily,
+        "guard_corrections",
+        "Automatic corrections by rule (guard.correction_audit).",
+        ["rule_id"],
+    ),
+    "deliveries": (
+        GaugeMetricFamily,
+        "guard_alert_deliveries",
+        "Alert deliveries of `guard watch` by channel and status.",
+        ["channel", "status"],
+    ),
+    "targets": (
+        GaugeMetricFamily,
+        "guard_kpi_target",
+        "A KPI target from guard.settings, by its setting (target_review_queue_max, ...).",
+        ["setting"],
+    ),
+    "kpis": (
+        GaugeMetricFamily,
+        "guard_kpi_value",
+        "A KPI's current value (guard.kpis), in its unit; absent while it has no sample.",
+        ["kpi"],
+    ),
+}
+
+# The cumulative counters (guard.metric_totals plus the rows after its watermark): they survive
+# retention. Outcomes and results always have a series (0 before the first).
+COUNTERS: dict[str, tuple[str, str, list[str]]] = {
+    "bookings": ("guard_bookings", "Booking attempts settled, by outcome.", ["outcome"]),
+    "validations": (
+        "guard_validations",
+        "validate_booking calls, by result (passed, failed).",
+        ["result"],
+    ),
+    "validation_failures": (
+        "guard_validation_failures",
+        "Failed validations, by reason code.",
+        ["reason"],
+    ),
+    "alerts_opened": (
+        "guard_alerts_opened",
+        "Alerts opened (inconsistencies detected), by rule and check.",
+        ["rule_id", "check_id"],
+    ),
+    "booking_retries": (
+        "guard_booking_retries",
+        "Booking attempts the booking path settled, by what retrying did (not_retried,"
+        " succeeded_after_retry, exhausted); the calendar asked at least once.",
+        ["outcome"],
+    ),
+}
+
+
+def _labelled(
+    rows: list[tuple[Any, ...]],
+    kind: type[GaugeMetricFamily | CounterMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+) -> Metric:
+    merged: dict[tuple[str, ...], float] = {}
+    for *values, n in rows:
+        merged[tuple(values)] = merged.get(tuple(values), 0.0) + float(n)
+    family = kind(name, documentation, labels=labels)
+    for key, n in sorted(merged.items()):
+        family.add_metric(list(key), n)
+    return family
 
 
 def _le(value: float) -> str:
