@@ -6,7 +6,6 @@ import getpass
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -18,6 +17,7 @@ import click
 
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import when
+from guard.cli.params import iso_time, span
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.loop import (
     ALERTS_ONLY_CHANNELS,
@@ -69,27 +69,21 @@ def _rate_options(function: _F) -> _F:
     return function
 
 
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_skip_before(value: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time (no zone: UTC) or an age such as `30m`, `2h`, `1d` (that long ago)."""
     text = value.strip()
-    ago = _AGO.match(text)
-    if ago:
-        seconds = float(ago.group(1)) * _UNIT_SECONDS[ago.group(2)]
-        try:
-            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-        except OverflowError:
-            raise click.BadParameter(f"{value!r} reaches before year 1") from None
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        age = span(text)
+        if age is not None:
+            return (now or datetime.now(UTC)) - age
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} reaches before year 1") from None
+    parsed = iso_time(text)
+    if parsed is None:
         raise click.BadParameter(
             f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor an age (2h, 1d)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        )
+    return parsed
 
 
 def who_acts() -> str:

@@ -211,10 +211,10 @@ def _call_with_outcome(
             created + timedelta(seconds=rng.randrange(5, 90)),
         )
 
-    shape = _PROBLEM_SHAPES.get(problem or "")
-    if shape is not None:
-        outcome, made, failed, appointment_kind = shape
-        call = _call_row(
+    incomplete_link = problem == "incomplete_customer_link"
+
+    def call(outcome: str, made: bool, uid: str | None, failed: bool = False) -> tuple[Any, ...]:
+        return _call_row(
             company_id,
             call_ref,
             created,
@@ -222,60 +222,29 @@ def _call_with_outcome(
             customer,
             outcome,
             made=made,
-            booking_uid=booking_uid if appointment_kind or made else None,
+            booking_uid=uid,
             rng=rng,
             failed=failed,
+            incomplete_link=incomplete_link,
         )
+
+    shape = _PROBLEM_SHAPES.get(problem or "")
+    if shape is not None:
+        outcome, made, failed, appointment_kind = shape
+        made_call = call(outcome, made, booking_uid if appointment_kind or made else None, failed)
         if appointment_kind is None:
-            return call, None
-        return call, appointment(linked=appointment_kind == "linked")
-    incomplete_link = problem == "incomplete_customer_link"
+            return made_call, None
+        return made_call, appointment(linked=appointment_kind == "linked")
     if incomplete_link and customer is None:
         customer = rng.choice(customer_ids)
     roll = rng.random()
     if roll < 0.45:  # booked, consistent
-        call = _call_row(
-            company_id,
-            call_ref,
-            created,
-            direction,
-            customer,
-            "appointment_booked",
-            made=True,
-            booking_uid=booking_uid,
-            rng=rng,
-            incomplete_link=incomplete_link,
-        )
-        return call, appointment()
+        return call("appointment_booked", True, booking_uid), appointment()
     if roll < 0.50:  # booked then cancelled, consistent
         summary.legitimate_lookalikes["cancelled_appointment"] += 1
-        call = _call_row(
-            company_id,
-            call_ref,
-            created,
-            direction,
-            customer,
-            "appointment_cancelled",
-            made=False,
-            booking_uid=booking_uid,
-            rng=rng,
-            incomplete_link=incomplete_link,
-        )
-        return call, appointment(status="cancelled")
+        return call("appointment_cancelled", False, booking_uid), appointment(status="cancelled")
     outcome = rng.choice(("information_only", "no_availability", "caller_hung_up", "callback"))
-    call = _call_row(
-        company_id,
-        call_ref,
-        created,
-        direction,
-        customer,
-        outcome,
-        made=False,
-        booking_uid=None,
-        rng=rng,
-        incomplete_link=incomplete_link,
-    )
-    return call, None
+    return call(outcome, False, None), None
 
 
 def _call_row(
