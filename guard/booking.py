@@ -323,8 +323,7 @@ class _Handoff:
             self._worker.join()
 
     def book(self) -> CalendarBooking:
-        """The calendar's booking once an attempt has it (its call still open); what the
-        calendar's guarded call raised (CircuitOpenError, the calendar's error) otherwise."""
+        """The calendar's booking once an attempt has it; else what the guarded call raised."""
         self._changed.wait()
         if self.booking is not None:
             return self.booking
@@ -367,8 +366,7 @@ def book_appointment(
     source: str = "retell_webhook",
     wait_seconds: float = 30.0,
 ) -> BookingOutcome:
-    """Journal the attempt, book through breaker and retry, record, validate, commit; roll back and
-    queue on failure."""
+    """Journal the attempt, book through breaker and retry, record, validate, commit."""
     with (
         own_transactions(conn),
         tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span,
@@ -633,8 +631,7 @@ def _raise(error: BaseException) -> CalendarBooking:
 
 
 def _calendar_failed(calendar_span: tracing.Span, error: Exception) -> Exception:
-    """Mark the calendar's span with the error the booking path handles (as an exception
-    leaving the span would)."""
+    """Mark the calendar's span with the error the booking path handles."""
     calendar_span.set("error.type", type(error).__name__)
     calendar_span.fail(type(error).__name__)
     return error

@@ -1,5 +1,4 @@
-"""What the booking path (guard.booking) and the calendar's reconciliation (guard.calendar)
-share."""
+"""What the booking path and the calendar's reconciliation (guard.calendar) share."""
 
 from __future__ import annotations
 

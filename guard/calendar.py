@@ -52,8 +52,7 @@ class CalendarError(GuardError):
 
 @dataclass(frozen=True)
 class CalendarReport:
-    """What reconcile_calendar found and did, by id only (booking uids of the calendar, appointment
-    and review item ids of the database; never a name or a phone number)."""
+    """What reconcile_calendar found and did, by id only."""
 
     since: datetime
     until: datetime
@@ -107,8 +106,7 @@ class CalendarReport:
         }
 
     def summary(self) -> str:
-        """One sentence: what this run wrote, counted, and what it left; "Nothing changed" only
-        when it wrote nothing."""
+        """One sentence: what this run wrote, counted, and what it left."""
         written = self.written()
         if any(written.values()):
             head = (
@@ -148,8 +146,7 @@ class _Tally:
     orphans: dict[str, _Orphan] = field(default_factory=dict)
 
     def booking(self, booking: CalendarBooking, rows: list[tuple[Any, ...]]) -> None:
-        """Count the answer of guard.reconcile_calendar_booking for one booking (after the
-        caller recorded a `record`: its rows then carry the new appointment's id)."""
+        """Count the answer of guard.reconcile_calendar_booking for one booking."""
         for (
             action,
             appointment_id,

@@ -259,8 +259,7 @@ def check_server_version(server_version: int, where: str) -> None:
 
 
 def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
-    """Run one statement in its own transaction and return its rows; what the CLI commands that
-    call a Booking Guard function need. Errors become one GuardError line."""
+    """Run one statement in its own transaction and return its rows."""
     with connect(database_url) as conn:
         with guard_function_errors():
             rows = conn.execute(query, params).fetchall()
@@ -270,8 +269,7 @@ def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()
 
 @contextmanager
 def guard_function_errors() -> Iterator[None]:
-    """Errors of a call to a Booking Guard function as one GuardError line; a missing function or
-    schema means the migrations were not applied (or are old)."""
+    """Errors of a call to a Booking Guard function as one GuardError line."""
     try:
         yield
     except psycopg.errors.InsufficientPrivilege as error:

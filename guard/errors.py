@@ -28,8 +28,7 @@ class DatabaseUnavailable(GuardError):
 
 
 class ConfigurationError(GuardError):
-    """A missing or malformed setting (an option or a GUARD_* variable a command needs): a usage
-    error, exit 2, as in README's table of exit codes."""
+    """A missing or malformed setting: a usage error, exit 2, as in README's table of exit codes."""
 
     exit_code = 2
 

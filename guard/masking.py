@@ -122,8 +122,7 @@ def mask_phone_numbers(text: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """A phone column's value masked (``guard.mask_phone``): the rule applied to the value,
-    spaces around it trimmed; ``***`` when it holds no phone number."""
+    """A phone column's value masked: the rule applied to the value, spaces around it trimmed."""
     number = phone.strip(" ")
     masked = mask_phone_numbers(number)
     return "***" if masked == number else masked

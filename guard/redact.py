@@ -43,8 +43,7 @@ _secrets: set[str] = set()
 
 
 def remember(*values: str | None) -> None:
-    """Secrets to blank wherever `redact_text` runs from now on (e.g. a password from the
-    environment, blanked whatever it looks like)."""
+    """Secrets to blank wherever `redact_text` runs from now on."""
     found: set[str] = set()
     for value in values:
         if not value:

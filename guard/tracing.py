@@ -149,8 +149,7 @@ _NOTHING = Span()
 
 @contextmanager
 def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[Span]:
-    """A span, the current one inside the block (its children nest under it); an exception
-    leaving the block marks it failed with the exception's type name and goes on."""
+    """A span, the current one inside the block (its children nest under it)."""
     if not active():
         yield _NOTHING
         return
@@ -174,8 +173,7 @@ def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> I
 
 
 def trace_id() -> str | None:
-    """The current trace's id (32 hex digits, as tracing back ends show it), or None when no
-    span is being recorded."""
+    """The current trace's id, or None when no span is being recorded."""
     trace = _api()
     if trace is None:
         return None

@@ -93,8 +93,7 @@ def _usage_error_text(error: click.UsageError) -> str:
 
 
 def _refuse_undecodable(argv: list[str]) -> None:
-    """Python hands over non-UTF-8 bytes as lone surrogates; refuse them before they reach libpq,
-    redis-py or a terminal, none of which can encode them."""
+    """Refuse non-UTF-8 arguments (lone surrogates) before they reach libpq, redis-py or a tty."""
     for position, arg in enumerate(argv, start=1):
         if _not_utf8(arg):
             # Not quoted: it may be a URL with a password in it.
@@ -222,8 +221,7 @@ WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
 
 
 def _probe(database_url: str | None, query: str) -> tuple[bool, str] | None:
-    """The one value `query` answers, and host:port/dbname; None when the server cannot be
-    reached (the command then says why itself)."""
+    """The one value `query` answers, and host:port/dbname; None when the server is unreachable."""
     import psycopg
 
     from guard.connection import connect
@@ -410,8 +408,8 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
 
 
 def _prepare(command: click.Command, name: str) -> click.Command:
-    """What every command gets as it is loaded (the order matters: the database checks wrap
-    outermost, before the standby check, which connects)."""
+    """What every command gets as it is loaded."""
+    # The order matters: the database checks wrap outermost, before the standby check (it connects).
     cap_unbounded_integers(command)
     _each_leaf(command, (name,), _refuse_writes_on_standby)
     _each_leaf(command, (name,), _require_database)

@@ -39,8 +39,7 @@ TEXT_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z")
 
 
 def when(value: datetime | None) -> str:
-    """A time as text people read: ISO 8601 in UTC to the second, `2026-11-22 09:00:00Z`; "" for
-    none."""
+    """A time as text people read: ISO 8601 in UTC to the second, `2026-11-22 09:00:00Z`."""
     if value is None:
         return ""
     if value.tzinfo is None:
@@ -49,8 +48,7 @@ def when(value: datetime | None) -> str:
 
 
 def compact_json(value: Any) -> str:
-    """A JSON value as one line of text (details of a review item or an alert): compact, keys
-    as stored, non-ASCII kept; cell() or visible() then escapes controls for the terminal."""
+    """A JSON value as one line of text: compact, keys as stored, non-ASCII kept."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_value)
 
 

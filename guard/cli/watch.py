@@ -171,8 +171,7 @@ def _priorities(value: str | None) -> frozenset[int]:
 def _per_channel(
     values: tuple[str, ...], channels: tuple[str, ...], parse: Callable[[str], _Value]
 ) -> dict[str, _Value]:
-    """`CHANNEL=VALUE` options (repeated) -> {channel: value}; a usage error (exit 2) for a
-    channel not in `channels`, a channel given twice or a value `parse` refuses."""
+    """`CHANNEL=VALUE` options (repeated) -> {channel: value}."""
     out: dict[str, _Value] = {}
     for raw in values:
         name, sep, value = raw.partition("=")

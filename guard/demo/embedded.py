@@ -79,8 +79,7 @@ def _extension_available(name: str) -> bool:
 
 
 def reachable_by_server_user(path: Path) -> bool:
-    """Whether the server's OS user may enter every directory down to `path` (as root, the
-    cluster runs as postgres, which cannot enter a directory such as /root)."""
+    """Whether the server's OS user may enter every directory down to `path`."""
     if os.geteuid() != 0:
         return True
     existing = path

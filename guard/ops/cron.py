@@ -1,5 +1,4 @@
-"""When a pg_cron schedule fires next: the schedule syntax pg_cron accepts, evaluated in UTC
-(pg_cron's default time zone, and the one guard.jobs' schedules are written in)."""
+"""When a pg_cron schedule fires next: the schedule syntax pg_cron accepts, evaluated in UTC."""
 
 from __future__ import annotations
 

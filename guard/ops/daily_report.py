@@ -85,8 +85,7 @@ def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str
 
 
 def stored_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
-    """The stored rows of `day` (guard.daily_report_view), one per company; none when the day is
-    not stored. `guard watch --report` sends these."""
+    """The stored rows of `day` (guard.daily_report_view), one per company."""
     return _dicts(conn.execute(queries.DAILY_REPORT_ROWS, (day,)))
 
 

@@ -94,8 +94,7 @@ def _record_failure(
     error: psycopg.Error,
     said: LoginLimit | None = None,
 ) -> str:
-    """Record a run that raised as its job's failure (guard.record_job_run: a row of guard.job_runs
-    and a job_failed alert); the line to print, which says whether that worked."""
+    """Record a run that raised as its job's failure."""
     reason = first_line(error) if said is None else str(said)
     try:
         with conn.transaction():

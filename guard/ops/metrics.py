@@ -204,8 +204,7 @@ class GuardCollector(Collector):
     def _applicable(
         self, conn: psycopg.Connection[Any], what: str
     ) -> tuple[list[Series], float] | None:
-        """The series this database has the tables for, and the server's time; None when it has
-        no Booking Guard schema or is a hot standby. Raises what the probe raises."""
+        """The series this database has the tables for, and the server's time."""
         [probe] = self._in_transaction(conn, queries.METRIC_PROBE)
         in_recovery, has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
         if in_recovery:
@@ -248,8 +247,7 @@ class GuardCollector(Collector):
             self._refresher.start()
 
     def _read(self) -> tuple[list[Series], float] | None:
-        """Run what is due; the applicable series and the server's time, or None when
-        PostgreSQL cannot be read."""
+        """Run what is due; the applicable series and the server's time, None when unreadable."""
         try:
             conn = self._connection()
             applicable = self._applicable(conn, "scrape")
@@ -309,8 +307,7 @@ class GuardCollector(Collector):
         reading.seconds = reading.read_at - started
 
     def _refresh(self, series: list[Series], params: dict[str, Any], warm_up: bool = False) -> None:
-        """Read cached series on a connection of its own, storing each result as it comes; a failure
-        keeps the last values, marked stale, as a failed query in a scrape does."""
+        """Read cached series on a connection of its own, storing each result as it comes."""
         what = "warm-up" if warm_up else "refresh"
         unread = {one.name for one in series}
         try:
