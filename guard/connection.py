@@ -177,12 +177,7 @@ def current_login(database_url: str | None = None) -> str:
     except GuardError:
         params = {}
     user = params.get("user") or os.environ.get("PGUSER")
-    if user:
-        return str(user)
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "(unknown)"
+    return str(user) if user else _os_user()
 
 
 def open_connection(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:

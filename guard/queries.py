@@ -181,6 +181,7 @@ ROLE_EXISTS = "SELECT 1 FROM pg_roles WHERE rolname = %s"
 COMPANY_IDS = "SELECT id FROM public.companies ORDER BY id"
 DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
 CREATE_LOGIN = "CREATE ROLE {} LOGIN"
+GRANT_ROLE = "GRANT {} TO {}"
 CREATE_DATABASE = "CREATE DATABASE {}"
 
 # --- guard/ops/jobs.py

@@ -206,20 +206,9 @@ class EmbeddedCluster:
                 "-c shared_preload_libraries=pg_cron",
                 f"-c cron.database_name={self.cron_database}",
             ]
+        pg_ctl, data, log = str(pg_bindir() / "pg_ctl"), str(self.data_dir), str(self.log_file)
         self._run(
-            [
-                str(pg_bindir() / "pg_ctl"),
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-o",
-                " ".join(options),
-            ],
+            [pg_ctl, "start", "-w", "-t", "60", "-D", data, "-l", log, "-o", " ".join(options)],
             "start the embedded PostgreSQL",
         )
         return True
@@ -244,17 +233,10 @@ class EmbeddedCluster:
                 f"the {SERVER_USER} OS user cannot reach {self.state_dir}: set GUARD_STATE_DIR"
                 " to a directory whose parents it may enter (for example under /tmp)"
             )
+        initdb = str(pg_bindir() / "initdb")
+        options = ["--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]
         self._run(
-            [
-                str(pg_bindir() / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SERVER_USER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-            ],
+            [initdb, "-D", str(self.data_dir), "-U", SERVER_USER, *options],
             "create the embedded PostgreSQL cluster",
         )
         self._info_file.write_text(json.dumps({"port": free_port()}))
