@@ -136,13 +136,6 @@ class _Failure:
         )
 
     @classmethod
-    def of(cls, error: Exception) -> _Failure:
-        """Why the calendar's guarded call ended without a booking."""
-        if isinstance(error, CircuitOpenError):
-            return cls.open_circuit(error)
-        return cls.calendar(error)  # the calendar failed, after any retries
-
-    @classmethod
     def calendar(cls, error: BaseException) -> _Failure:
         return cls(
             BookingStatus.FAILED,
@@ -369,7 +362,10 @@ def book_appointment(
     """Journal the attempt, book through breaker and retry, record, validate, commit."""
     with (
         own_transactions(conn),
-        tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span,
+        # ids only: never the caller's phone number, the calendar's answer or the idempotency key
+        tracing.span(
+            "guard.booking", {"guard.call_id": call_id, "guard.service_id": service_id}
+        ) as booking_span,
     ):
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
@@ -389,6 +385,7 @@ def _book_traced(
     wait_seconds: float,
 ) -> BookingOutcome:
     handoff = _Handoff()
+    wait = min(max(wait_seconds, 0.0), _MAX_WAIT_SECONDS)
     # The begin's transaction stays open until the breaker admits the calendar call (see _Handoff).
     with contextlib.ExitStack() as journal:
         journal.enter_context(conn.transaction())
@@ -396,13 +393,16 @@ def _book_traced(
             try:
                 row = conn.execute(
                     queries.BEGIN_BOOKING,
-                    _begin_args(call_id, service_id, wait_seconds),
+                    (call_id, service_id, wait, tracing.trace_id()),  # the trace it began in
                     prepare=False,
                 ).fetchone()
             except psycopg.errors.NoDataFound:
                 raise GuardError(f"call {call_id} does not exist") from None
             started = _started(row, call_id)
-            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
+            begin_span.set(
+                "guard.booking.begin_outcome",
+                "started" if isinstance(started, _Attempt) else str(started.status),
+            )
         if isinstance(started, BookingOutcome):
             return started
         attempt = started
@@ -427,7 +427,12 @@ def _book_traced(
             # Unasked, the attempt is still uncommitted: journaled queued with its rollback, or not
             # at all; the caller gets the database's error then, never a stuck attempt.
             original = None if unasked is not None else failed
-            return _fail(conn, attempt, _Failure.of(failed), None, original, handoff.calendar_calls)
+            failure = (
+                _Failure.open_circuit(failed)
+                if isinstance(failed, CircuitOpenError)
+                else _Failure.calendar(failed)  # the calendar failed, after any retries
+            )
+            return _fail(conn, attempt, failure, None, original, handoff.calendar_calls)
     outcome: BookingOutcome | None = None
     try:
         outcome = _record(conn, attempt, booking, source, handoff.calendar_calls)
@@ -449,11 +454,10 @@ def _record(
     queue it: guard.record_booking, one statement in a transaction of its own."""
     try:
         with tracing.span("guard.booking.record") as record_span:
-            row = conn.execute(
-                queries.RECORD_BOOKING,
-                _record_args(attempt, booking, source, calendar_calls),
-                prepare=False,
-            ).fetchone()
+            details = Jsonb(dict(booking.details))
+            times = (booking.starts_at, booking.ends_at)
+            args = (attempt.key, booking.uid, *times, details, source, calendar_calls)
+            row = conn.execute(queries.RECORD_BOOKING, args, prepare=False).fetchone()
             return _recorded(record_span, attempt, booking, row)
     except psycopg.Error as error:
         if conn.broken or conn.closed or database_unavailable(error):
@@ -473,7 +477,9 @@ def _fail(
     """Close the attempt as failed and roll the call back, in one transaction."""
     try:
         with (
-            tracing.span("guard.booking.rollback", _rollback_attributes(failure)),
+            tracing.span(
+                "guard.booking.rollback", {"guard.booking.review_reason": failure.review_reason}
+            ),
             conn.transaction(),
         ):
             (review_item_id,) = one_row(
@@ -556,29 +562,6 @@ def recover_attempts(
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _begin_args(call_id: int, service_id: int, wait_seconds: float) -> tuple[Any, ...]:
-    """The parameters of queries.BEGIN_BOOKING: the journal keeps the trace the attempt began
-    in, if any."""
-    wait = min(max(wait_seconds, 0.0), _MAX_WAIT_SECONDS)
-    return (call_id, service_id, wait, tracing.trace_id())
-
-
-def _record_args(
-    attempt: _Attempt, booking: CalendarBooking, source: str, calendar_calls: int
-) -> tuple[Any, ...]:
-    """The parameters of queries.RECORD_BOOKING."""
-    details = Jsonb(dict(booking.details))
-    return (
-        attempt.key,
-        booking.uid,
-        booking.starts_at,
-        booking.ends_at,
-        details,
-        source,
-        calendar_calls,
-    )
-
-
 def _recorded(
     record_span: tracing.Span,
     attempt: _Attempt,
@@ -604,19 +587,6 @@ def _recorded(
     return BookingOutcome(
         status, attempt.call_id, appointment_id, booking.uid, idempotency_key=attempt.key
     )
-
-
-def _begin_outcome(started: _Attempt | BookingOutcome) -> str:
-    return "started" if isinstance(started, _Attempt) else str(started.status)
-
-
-def _booking_attributes(call_id: int, service_id: int) -> dict[str, tracing.AttributeValue]:
-    # ids only: never the caller's phone number, the calendar's answer or the idempotency key
-    return {"guard.call_id": call_id, "guard.service_id": service_id}
-
-
-def _rollback_attributes(failure: _Failure) -> dict[str, tracing.AttributeValue]:
-    return {"guard.booking.review_reason": failure.review_reason}
 
 
 def _judge(booking_span: tracing.Span, outcome: BookingOutcome) -> None:
