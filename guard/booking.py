@@ -454,9 +454,7 @@ def _record(
     queue it: guard.record_booking, one statement in a transaction of its own."""
     try:
         with tracing.span("guard.booking.record") as record_span:
-            details = Jsonb(dict(booking.details))
-            times = (booking.starts_at, booking.ends_at)
-            args = (attempt.key, booking.uid, *times, details, source, calendar_calls)
+            args = _record_args(attempt, booking, source, calendar_calls)
             row = conn.execute(queries.RECORD_BOOKING, args, prepare=False).fetchone()
             return _recorded(record_span, attempt, booking, row)
     except psycopg.Error as error:
@@ -560,6 +558,15 @@ def recover_attempts(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _record_args(
+    attempt: _Attempt, booking: CalendarBooking, source: str, calendar_calls: int
+) -> tuple[Any, ...]:
+    """The parameters of queries.RECORD_BOOKING (bench/prepared.py replays them)."""
+    details = Jsonb(dict(booking.details))
+    times = (booking.starts_at, booking.ends_at)
+    return (attempt.key, booking.uid, *times, details, source, calendar_calls)
 
 
 def _recorded(
