@@ -5,8 +5,9 @@ column or argument they end in, before any SQL runs, so an out-of-range value is
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -73,3 +74,13 @@ def iso_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def seconds_option(name: str, minimum: float, default: float, **extra: Any) -> Callable[[_F], _F]:
+    """An option of seconds (or hours) with a floor and a default shown in --help."""
+    return click.option(
+        name, type=click.FloatRange(min=minimum), default=default, show_default=True, **extra
+    )

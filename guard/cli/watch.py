@@ -17,7 +17,7 @@ import click
 
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import when
-from guard.cli.params import iso_time, span
+from guard.cli.params import iso_time, seconds_option, span
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.loop import (
     ALERTS_ONLY_CHANNELS,
@@ -274,38 +274,24 @@ def _severity(value: str) -> str:
     " TIME (ISO 8601, or an age such as 2h or 1d); recorded in guard.delivery_skips (who, when,"
     " how many). Then deliver as usual.",
 )
-@click.option(
+@seconds_option(
     "--poll-interval",
-    type=click.FloatRange(min=0.01),
-    default=30.0,
-    show_default=True,
+    0.01,
+    30.0,
     envvar="GUARD_WATCH_POLL_INTERVAL",
     help="Seconds between polls when no NOTIFY arrives.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option(
+@seconds_option(
     "--lease",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
+    0.1,
+    60.0,
     help="Seconds a claim is ours; a killed dispatcher's claims are free again after it.",
 )
-@click.option(
-    "--send-timeout",
-    type=click.FloatRange(min=0.05),
-    default=10.0,
-    show_default=True,
-    help="Seconds one webhook/SMTP send may take.",
-)
+@seconds_option("--send-timeout", 0.05, 10.0, help="Seconds one webhook/SMTP send may take.")
 @click.option("--max-attempts", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--retry-base",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    help="Seconds before the first retry; doubles per attempt.",
-)
-@click.option("--retry-max", type=click.FloatRange(min=0), default=900.0, show_default=True)
+@seconds_option("--retry-base", 0, 5.0, help="Seconds before the first retry; doubles per attempt.")
+@seconds_option("--retry-max", 0, 900.0)
 @_rate_options
 @click.option(
     "--alertmanager-hold",
