@@ -41,6 +41,17 @@ def _begin_work(company_id: int | None) -> tuple[str, tuple[Any, ...]]:
 
 
 _MAX_ORPHANED = 100_000
+# The report's lists of ids, in the order it gives them.
+ID_LISTS = (
+    "recorded",
+    "cancelled",
+    "rescheduled",
+    "calendar_only",
+    "missing",
+    "in_flight",
+    "failed",
+    "review_items",
+)
 
 ListBookings = Callable[[datetime, datetime], Iterable[CalendarBooking]]
 
@@ -147,17 +158,7 @@ class _Tally:
 
     def booking(self, booking: CalendarBooking, rows: list[tuple[Any, ...]]) -> None:
         """Count the answer of guard.reconcile_calendar_booking for one booking."""
-        for (
-            action,
-            appointment_id,
-            _call,
-            _company,
-            _customer,
-            _service,
-            _key,
-            item,
-            changed,
-        ) in rows:
+        for action, appointment_id, *_, item, changed in rows:
             if action == "in_sync":
                 self.in_sync += 1
                 self.unchanged += 1
@@ -192,18 +193,11 @@ class _Tally:
             until=until,
             listed=listed,
             in_sync=self.in_sync,
-            recorded=tuple(self.recorded),
-            cancelled=tuple(self.cancelled),
-            rescheduled=tuple(self.rescheduled),
-            calendar_only=tuple(self.calendar_only),
-            missing=tuple(self.missing),
-            in_flight=tuple(self.in_flight),
-            failed=tuple(self.failed),
-            review_items=tuple(self.review_items),
             missing_error=self.missing_error,
             unchanged=self.unchanged,
             orphaned_before=orphaned_before,
             orphaned=tuple(sorted(orphan.call_id for orphan in self.orphans.values())),
+            **{name: tuple(getattr(self, name)) for name in ID_LISTS},
         )
 
 

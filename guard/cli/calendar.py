@@ -19,6 +19,7 @@ from guard import queries
 from guard.booking_common import CalendarBooking, masked_message
 from guard.calendar import (
     DEFAULT_MAX_MISSING,
+    ID_LISTS,
     CalendarReport,
     ListBookings,
     failover_cutoff,
@@ -156,14 +157,7 @@ def _payload(report: CalendarReport, company_id: int | None) -> dict[str, Any]:
         "company_id": company_id,
         "changed": report.changed,
         "counts": report.counts(),
-        "recorded": list(report.recorded),
-        "cancelled": list(report.cancelled),
-        "rescheduled": list(report.rescheduled),
-        "calendar_only": list(report.calendar_only),
-        "missing": list(report.missing),
-        "in_flight": list(report.in_flight),
-        "failed": list(report.failed),
-        "review_items": list(report.review_items),
+        **{name: list(getattr(report, name)) for name in ID_LISTS},
         "missing_error": report.missing_error,
         "orphaned_before": report.orphaned_before,
         "orphaned": list(report.orphaned),
