@@ -1,9 +1,4 @@
-"""The one formula of every backoff in Booking Guard: exponential, capped.
-
-guard.retry draws its jitter below it, and the loops that wait for PostgreSQL to come back (the
-alert dispatcher, `guard jobs run-loop`, the breaker's write-behind), the dispatcher's pause of
-a failing channel and the migrator's lock retries call it directly. A module of its own, with
-no imports, so that the low-level modules can use it without importing the breaker."""
+"""The one formula of every backoff in Booking Guard: exponential, capped."""
 
 from __future__ import annotations
 

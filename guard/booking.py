@@ -1,55 +1,8 @@
 """The guarded booking path: the one function an application calls to book an appointment.
 
-    outcome = book_appointment(conn, call_id=call.id, service_id=service.id,
-                               book=lambda key: calendar.book(slot, idempotency_key=key),
-                               breakers=breakers)
-
-1. A booking attempt is journaled first (guard.begin_booking, which makes the commit durable)
-   and committed BEFORE the calendar is called: the call, service, a fresh idempotency key,
-   state calling, who and when. A call that already has an active appointment is not booked
-   again (ALREADY_BOOKED, with that booking); a call whose earlier attempt is still calling is
-   refused (IN_PROGRESS, after guard.begin_booking waited up to `wait_seconds` for it), and one
-   whose earlier attempt timed out unsettled is refused too (OUTCOME_UNKNOWN), because a new key
-   would let the calendar book it twice.
-2. The calendar is called with the idempotency key, under the service's circuit breaker
-   (appointment_booking:service:{id}) and the retry policy: every retry sends the same key, so a
-   calendar that honours idempotency keys books once. The attempt's transaction commits only
-   once the breaker has admitted the call, right before the calendar is asked: that commit is
-   the check that the database takes writes. An open circuit (or a full bulkhead) is answered in
-   that same transaction: the attempt is closed as queued with its rollback, or (the database
-   gone) never journaled; no way out leaves a refused attempt calling. A calendar that fails
-   after its retries: the attempt is closed as failed and the call rolled back and queued for
-   review (guard.fail_booking_attempt -> guard.rollback_booking), in one transaction.
-3. One statement, guard.record_booking, records the appointment and the booking uid on the
-   call, validates it (guard.validate_booking) and closes the attempt as booked; a booking that
-   does not validate or that the database refuses is rolled back and queued for review by that
-   same statement (docs/booking-path.md: every client books with these two functions). The
-   calendar's guarded call ends only then, with what the booking came to: a booking that did not
-   validate or that the database refused is a failure of the service's circuit, as a failed
-   calendar call is (docs/breaker.md, "Which failures count"). An attempt the open circuit (or a
-   full bulkhead) refused is closed as queued, not failed: the calendar was never asked.
-4. When the database goes away after the calendar answered (restart, failover, a lost
-   connection, a server that takes no writes), the attempt stays calling in the journal and the
-   breaker counts the calendar's answer, a success: a database outage is no calendar failure.
-   The application gets the database's exception, and `recover_attempts` (or the reconcile job,
-   after booking_attempt_timeout_seconds, as a review item booking_outcome_unknown) settles it.
-
-The application sees a BookingOutcome or the original exception, never an error raised while
-cleaning up after it. No lock outlives a statement: a session advisory lock died with its
-connection and its unlock in a `finally` hid the real error; the journal row (and its unique index
-of unsettled attempts per call) is what serialises bookings of one call now.
-
-Every statement runs unprepared (`prepare=False`), whatever the connection's prepare_threshold:
-behind a transaction pooler a statement psycopg prepared on one server connection is not there on
-the next, and a failed EXECUTE after the calendar booked would lose the booking's record.
-
-The calendar callable takes the idempotency key: `book(key) -> CalendarBooking`. A callable that
-takes no argument is still accepted (the attempt is journaled and recoverable alike), but the
-calendar then cannot recognise a retried request: pass the key on.
-
-From asyncio, run `book_appointment` in a worker thread with a connection of its own
-(`await asyncio.to_thread(book_appointment, conn, ...)`): one booking transaction, not two.
-"""
+Every statement runs unprepared (`prepare=False`): behind a transaction pooler a prepared statement
+is not on the next server connection, and a failed EXECUTE after the calendar booked would lose
+the booking's record (docs/booking-path.md)."""
 
 from __future__ import annotations
 
@@ -75,9 +28,8 @@ from guard.booking_common import (
     database_unavailable,
     masked_message,
     one_row,
+    own_transactions,
     record_calendar_booking,
-    require_idle,
-    restore_autocommit,
 )
 from guard.breaker import BreakerRegistry, BulkheadFullError, CircuitOpenError
 from guard.errors import GuardError, first_line
@@ -184,13 +136,6 @@ class _Failure:
         )
 
     @classmethod
-    def of(cls, error: Exception) -> _Failure:
-        """Why the calendar's guarded call ended without a booking."""
-        if isinstance(error, CircuitOpenError):
-            return cls.open_circuit(error)
-        return cls.calendar(error)  # the calendar failed, after any retries
-
-    @classmethod
     def calendar(cls, error: BaseException) -> _Failure:
         return cls(
             BookingStatus.FAILED,
@@ -250,9 +195,7 @@ class _Failure:
 class BookingNotRecordedError(Exception):
     """The calendar booked, but the database refused to record it or it did not validate: raised
     inside the calendar's guarded call, so that the service's circuit counts the booking as a
-    failure (docs/breaker.md, "Which failures count"). A database that went away is not the
-    calendar's failure: that booking counts as the calendar's success and recovery records it.
-    A breaker configured with narrower `failure_exceptions` must name it to count these."""
+    failure (docs/breaker.md, "Which failures count")."""
 
 
 class _NotJournaled(BaseException):
@@ -274,25 +217,9 @@ def _not_recorded_reason(outcome: BookingOutcome | None) -> str | None:
 class _Handoff:
     """The calendar's guarded call, held open at both ends.
 
-    Before the calendar is asked: the breaker admits the call while the attempt's journal entry
-    is still uncommitted, and the call waits until it is committed. A circuit that refuses (open,
-    bulkhead full) is then answered in the same transaction (the attempt is journaled as queued,
-    or not at all), and a database that cannot commit the entry is never left with a booking in
-    the calendar: the commit is the check that it is writable, right before the calendar is asked.
-
-    After the calendar answered: the breaker counts a call when it returns. The calendar's answer
-    alone would count a booking that then failed to record or validate as a success, and a
-    success resets the consecutive failures: with the database refusing every booking, each one
-    would still book a calendar slot and the circuit would never open. So the calendar attempt
-    hands its booking over and waits, inside the breaker's call, for the verdict of the
-    recording; a booking the database refused or that did not validate leaves the call as
-    BookingNotRecordedError, a failure of the service's circuit. A database that went away is
-    not (the calendar answered; recovery records the booking). The breaker's call timeout,
-    bulkhead and retries apply as to any call; once the calendar has answered, the call is not
-    retried (the booking is recorded, or not, once).
-
-    The guarded call runs on a thread of its own while the caller's thread journals and records
-    the booking on its connection."""
+    The journal commits only once the breaker admitted the call (the commit proves the database
+    takes writes), and the breaker counts the call only once the recording's verdict is in: a
+    booking the database refused must count as a failure, or the circuit would never open."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -359,8 +286,7 @@ class _Handoff:
         return self._verdict(booking)
 
     def admit(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> BaseException | None:
-        """Start the guarded call. None once the breaker admitted it (it waits for `journaled`
-        before asking the calendar); what ended it unasked otherwise (CircuitOpenError)."""
+        """Start the guarded call."""
 
         def run() -> None:
             try:
@@ -390,8 +316,7 @@ class _Handoff:
             self._worker.join()
 
     def book(self) -> CalendarBooking:
-        """The calendar's booking once an attempt has it (its call still open); what the
-        calendar's guarded call raised (CircuitOpenError, the calendar's error) otherwise."""
+        """The calendar's booking once an attempt has it; else what the guarded call raised."""
         self._changed.wait()
         if self.booking is not None:
             return self.booking
@@ -434,32 +359,14 @@ def book_appointment(
     source: str = "retell_webhook",
     wait_seconds: float = 30.0,
 ) -> BookingOutcome:
-    """Journal the attempt, book through breaker and retry, record, validate, commit; roll back
-    and queue on failure.
-
-    `conn` must not be inside a transaction: this function runs its own (in autocommit mode for
-    its duration; the connection's own setting is restored). `wait_seconds`: how long to wait for
-    another attempt on the same call to finish before answering IN_PROGRESS."""
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    conn.autocommit = True
-    try:
-        return _book(conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds)
-    finally:
-        restore_autocommit(conn, autocommit)
-
-
-def _book(
-    conn: psycopg.Connection[Any],
-    call_id: int,
-    service_id: int,
-    book: CalendarCall,
-    breakers: BreakerRegistry,
-    retry_policy: RetryPolicy | None,
-    source: str,
-    wait_seconds: float,
-) -> BookingOutcome:
-    with tracing.span("guard.booking", _booking_attributes(call_id, service_id)) as booking_span:
+    """Journal the attempt, book through breaker and retry, record, validate, commit."""
+    with (
+        own_transactions(conn),
+        # ids only: never the caller's phone number, the calendar's answer or the idempotency key
+        tracing.span(
+            "guard.booking", {"guard.call_id": call_id, "guard.service_id": service_id}
+        ) as booking_span,
+    ):
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
@@ -478,6 +385,7 @@ def _book_traced(
     wait_seconds: float,
 ) -> BookingOutcome:
     handoff = _Handoff()
+    wait = min(max(wait_seconds, 0.0), _MAX_WAIT_SECONDS)
     # The begin's transaction stays open until the breaker admits the calendar call (see _Handoff).
     with contextlib.ExitStack() as journal:
         journal.enter_context(conn.transaction())
@@ -485,13 +393,16 @@ def _book_traced(
             try:
                 row = conn.execute(
                     queries.BEGIN_BOOKING,
-                    _begin_args(call_id, service_id, wait_seconds),
+                    (call_id, service_id, wait, tracing.trace_id()),  # the trace it began in
                     prepare=False,
                 ).fetchone()
             except psycopg.errors.NoDataFound:
                 raise GuardError(f"call {call_id} does not exist") from None
             started = _started(row, call_id)
-            begin_span.set("guard.booking.begin_outcome", _begin_outcome(started))
+            begin_span.set(
+                "guard.booking.begin_outcome",
+                "started" if isinstance(started, _Attempt) else str(started.status),
+            )
         if isinstance(started, BookingOutcome):
             return started
         attempt = started
@@ -516,7 +427,12 @@ def _book_traced(
             # Unasked, the attempt is still uncommitted: journaled queued with its rollback, or not
             # at all; the caller gets the database's error then, never a stuck attempt.
             original = None if unasked is not None else failed
-            return _fail(conn, attempt, _Failure.of(failed), None, original, handoff.calendar_calls)
+            failure = (
+                _Failure.open_circuit(failed)
+                if isinstance(failed, CircuitOpenError)
+                else _Failure.calendar(failed)  # the calendar failed, after any retries
+            )
+            return _fail(conn, attempt, failure, None, original, handoff.calendar_calls)
     outcome: BookingOutcome | None = None
     try:
         outcome = _record(conn, attempt, booking, source, handoff.calendar_calls)
@@ -538,11 +454,8 @@ def _record(
     queue it: guard.record_booking, one statement in a transaction of its own."""
     try:
         with tracing.span("guard.booking.record") as record_span:
-            row = conn.execute(
-                queries.RECORD_BOOKING,
-                _record_args(attempt, booking, source, calendar_calls),
-                prepare=False,
-            ).fetchone()
+            args = _record_args(attempt, booking, source, calendar_calls)
+            row = conn.execute(queries.RECORD_BOOKING, args, prepare=False).fetchone()
             return _recorded(record_span, attempt, booking, row)
     except psycopg.Error as error:
         if conn.broken or conn.closed or database_unavailable(error):
@@ -559,12 +472,12 @@ def _fail(
     original: BaseException | None,
     calendar_calls: int,
 ) -> BookingOutcome:
-    """Close the attempt as failed and roll the call back, in one transaction. If that cannot be
-    done (the database went away), the caller gets its original exception, not ours: the attempt
-    is still calling in the journal and will be settled from there."""
+    """Close the attempt as failed and roll the call back, in one transaction."""
     try:
         with (
-            tracing.span("guard.booking.rollback", _rollback_attributes(failure)),
+            tracing.span(
+                "guard.booking.rollback", {"guard.booking.review_reason": failure.review_reason}
+            ),
             conn.transaction(),
         ):
             (review_item_id,) = one_row(
@@ -612,18 +525,8 @@ def recover_attempts(
     max_attempts: int = 100,
     source: str = "retell_webhook",
 ) -> RecoveryReport:
-    """Settle the booking attempts whose outcome is unknown by asking the calendar.
-
-    For every attempt still calling past booking_attempt_timeout_seconds (or `older_than_seconds`)
-    or marked unknown by the reconcile job, oldest first: `lookup(idempotency_key)` returns the
-    calendar's booking for that key, or None when the calendar has none. A booking is recorded as
-    the call's appointment and the attempt closed (its review item and alert too), in one
-    transaction; no booking closes the attempt as failed and takes the rollback path. An attempt
-    whose lookup raises stays as it is (in review). `conn` must not be inside a transaction."""
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    conn.autocommit = True
-    try:
+    """Settle the booking attempts whose outcome is unknown by asking the calendar."""
+    with own_transactions(conn):
         recovered = failed = unsettled = 0
         for _id, key, _company, call_id, service_id, _state in conn.execute(
             queries.UNSETTLED_BOOKING_ATTEMPTS, (max_attempts, older_than_seconds), prepare=False
@@ -652,34 +555,18 @@ def recover_attempts(
             except psycopg.errors.ObjectNotInPrerequisiteState:
                 unsettled += 1  # settled by someone else meanwhile (its booking process, a person)
         return RecoveryReport(recovered, failed, unsettled)
-    finally:
-        restore_autocommit(conn, autocommit)
 
 
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _begin_args(call_id: int, service_id: int, wait_seconds: float) -> tuple[Any, ...]:
-    """The parameters of queries.BEGIN_BOOKING: the journal keeps the trace the attempt began
-    in, if any."""
-    wait = min(max(wait_seconds, 0.0), _MAX_WAIT_SECONDS)
-    return (call_id, service_id, wait, tracing.trace_id())
-
-
 def _record_args(
     attempt: _Attempt, booking: CalendarBooking, source: str, calendar_calls: int
 ) -> tuple[Any, ...]:
-    """The parameters of queries.RECORD_BOOKING."""
+    """The parameters of queries.RECORD_BOOKING (bench/prepared.py replays them)."""
     details = Jsonb(dict(booking.details))
-    return (
-        attempt.key,
-        booking.uid,
-        booking.starts_at,
-        booking.ends_at,
-        details,
-        source,
-        calendar_calls,
-    )
+    times = (booking.starts_at, booking.ends_at)
+    return (attempt.key, booking.uid, *times, details, source, calendar_calls)
 
 
 def _recorded(
@@ -709,19 +596,6 @@ def _recorded(
     )
 
 
-def _begin_outcome(started: _Attempt | BookingOutcome) -> str:
-    return "started" if isinstance(started, _Attempt) else str(started.status)
-
-
-def _booking_attributes(call_id: int, service_id: int) -> dict[str, tracing.AttributeValue]:
-    # ids only: never the caller's phone number, the calendar's answer or the idempotency key
-    return {"guard.call_id": call_id, "guard.service_id": service_id}
-
-
-def _rollback_attributes(failure: _Failure) -> dict[str, tracing.AttributeValue]:
-    return {"guard.booking.review_reason": failure.review_reason}
-
-
 def _judge(booking_span: tracing.Span, outcome: BookingOutcome) -> None:
     """What the booking came to, on its span: failed and queued bookings are failures."""
     booking_span.set("guard.booking.status", str(outcome.status))
@@ -734,8 +608,7 @@ def _raise(error: BaseException) -> CalendarBooking:
 
 
 def _calendar_failed(calendar_span: tracing.Span, error: Exception) -> Exception:
-    """Mark the calendar's span with the error the booking path handles (as an exception
-    leaving the span would)."""
+    """Mark the calendar's span with the error the booking path handles."""
     calendar_span.set("error.type", type(error).__name__)
     calendar_span.fail(type(error).__name__)
     return error

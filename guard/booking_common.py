@@ -1,15 +1,10 @@
-"""What the booking path (guard.booking) and the calendar's reconciliation (guard.calendar) share.
-
-Both record a booking only the calendar holds the same way (guard.record_calendar_booking: the
-appointment, the booking uid on the call, the attempt closed), both run their own transactions on
-a connection the caller hands over idle, and both tell of third-party errors with phone numbers
-masked. Those helpers live here, once, under public names.
-"""
+"""What the booking path and the calendar's reconciliation (guard.calendar) share."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -35,14 +30,7 @@ class CalendarStatus(StrEnum):
 
 @dataclass(frozen=True)
 class CalendarBooking:
-    """What the external calendar returned for a booking, or lists for it.
-
-    The booking path and recover_attempts read uid, the times and details. The calendar's
-    reconciliation (guard.calendar.reconcile_calendar) also reads what the calendar knows beyond
-    that, each with a default so that every earlier use stays as it was: its status (a booking
-    cancelled in the calendar's UI is still listed, as cancelled), and the call it was made for,
-    where the calendar keeps it: the call's id or the idempotency key the booking path sent
-    (stored in the booking's metadata by the application, docs/calendar.md)."""
+    """What the external calendar returned for a booking, or lists for it."""
 
     uid: str
     starts_at: datetime | None = None
@@ -99,10 +87,7 @@ def database_unavailable(error: BaseException) -> bool:
 
 
 def masked_message(error: BaseException) -> str:
-    """The first line of an error's message, phone numbers masked, at most 200 characters.
-
-    Messages of third-party errors may quote what the caller said: phone numbers are masked by
-    the one rule (guard.masking) before the message is shortened."""
+    """The first line of an error's message, phone numbers masked, at most 200 characters."""
     return mask_phone_numbers(first_line(error) if str(error) else "")[:200]
 
 
@@ -115,18 +100,25 @@ def require_idle(status: TransactionStatus) -> None:
         )
 
 
-def restore_autocommit(conn: psycopg.Connection[Any], autocommit: bool) -> None:
-    """Put the caller's setting back; on a connection that died there is nothing to restore,
-    and an error here must never replace the caller's outcome or exception."""
+@contextlib.contextmanager
+def own_transactions(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Autocommit on an idle connection for the duration, the caller's setting restored after."""
+    require_idle(conn.info.transaction_status)
+    autocommit = conn.autocommit
+    conn.autocommit = True
     try:
-        conn.autocommit = autocommit
-    except psycopg.Error as error:
-        _log.debug("could not restore autocommit: %s", first_line(error))
+        yield
+    finally:
+        # On a connection that died there is nothing to restore, and an error here must never
+        # replace the caller's outcome or exception.
+        try:
+            conn.autocommit = autocommit
+        except psycopg.Error as error:
+            _log.debug("could not restore autocommit: %s", first_line(error))
 
 
 def one_row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
-    """A row the statement always returns; its absence is the database's error, not the
-    caller's."""
+    """A row the statement always returns; its absence is the database's error, not the caller's."""
     if row is None:
         raise GuardError("the database returned no row where one was expected")
     return row

@@ -1,40 +1,4 @@
-"""The calendar's reconciliation: what the external calendar holds, compared with `appointments`.
-
-    report = reconcile_calendar(conn, calendar.list_bookings, since=since, until=until)
-
-The booking path journals every booking it asks for, but the calendar changes by other ways too:
-a person books or cancels in the calendar's own UI, a Cal.com webhook never reaches the
-application, a booking was made while the database was away. `list_bookings(since, until)` is
-the application's calendar client: every booking of the calendar that starts in [since, until),
-booked or cancelled, as CalendarBooking (with `status`, and the call's id or the idempotency key
-the booking path sent where the calendar keeps it). Each booking is reconciled in its own
-transaction (guard.reconcile_calendar_booking):
-
-- booked in the calendar, not in the database, and its call is known (the attempt of its
-  idempotency key, the call id it carries, the one call whose booking_id is its uid): recorded as
-  the call's appointment the way the booking path records one (the appointment, then the uid on
-  the call; the triggers derive the flags), and an unsettled attempt of the key closed with it;
-- booked in the calendar, and nothing can be recorded (no call is known, the call has another
-  active appointment, the database has the uid cancelled): review item calendar_only_booking;
-- cancelled in the calendar, active in the database: the appointment is cancelled (never deleted);
-- booked on both sides, the calendar at another time (moved in its UI): the appointment takes the
-  calendar's starts_at and ends_at (audited);
-- an attempt of the key still calling within its timeout is left to its booking path.
-
-Then, in one transaction (guard.queue_missing_in_calendar), the active appointments with a
-calendar uid that start in the window, were recorded before the calendar was asked, and that the
-calendar did not list, are queued for review as missing_in_calendar; nothing is cancelled or
-deleted. More than `max_missing` of them is refused (nothing queued): a client that answers with
-nothing (an expired key, another account) must not fill the review queue.
-
-Every call is idempotent: a second run with the same calendar answer changes nothing (`changed`
-is False). A booking whose reconciliation fails is counted (`failed`, by uid), logged without
-personal data, and the others go on; a calendar client that raises, or returns something that is
-not a list of CalendarBooking, stops the run before anything is written (CalendarError).
-
-From asyncio, run it in a worker thread with a connection of its own (`await
-asyncio.to_thread(reconcile_calendar, conn, ...)`): one transaction, written once.
-"""
+"""The calendar's reconciliation: what the external calendar holds, compared with `appointments`."""
 
 from __future__ import annotations
 
@@ -52,9 +16,9 @@ from guard.booking_common import (
     CalendarStatus,
     masked_message,
     one_row,
+    own_transactions,
     record_calendar_booking,
     require_idle,
-    restore_autocommit,
 )
 from guard.errors import GuardError
 
@@ -77,6 +41,17 @@ def _begin_work(company_id: int | None) -> tuple[str, tuple[Any, ...]]:
 
 
 _MAX_ORPHANED = 100_000
+# The report's lists of ids, in the order it gives them.
+ID_LISTS = (
+    "recorded",
+    "cancelled",
+    "rescheduled",
+    "calendar_only",
+    "missing",
+    "in_flight",
+    "failed",
+    "review_items",
+)
 
 ListBookings = Callable[[datetime, datetime], Iterable[CalendarBooking]]
 
@@ -88,25 +63,7 @@ class CalendarError(GuardError):
 
 @dataclass(frozen=True)
 class CalendarReport:
-    """What reconcile_calendar found and did, by id only (booking uids of the calendar,
-    appointment and review item ids of the database; never a name or a phone number).
-
-    recorded:      appointments recorded for their calls (booked only in the calendar)
-    cancelled:     appointments cancelled because the calendar has them cancelled
-    rescheduled:   appointments given the time the calendar has them at (booked on both sides)
-    calendar_only: uids booked only in the calendar that nothing could be recorded for (review
-                   item calendar_only_booking, opened now or earlier)
-    missing:       appointments active in the database and absent from the calendar (review
-                   item missing_in_calendar, opened now or earlier)
-    in_flight:     uids whose booking path is still calling: left to it
-    failed:        uids whose reconciliation failed (logged; the others went on)
-    review_items:  the review items this run opened
-    missing_error: why the comparison of the database's side did not run (None: it ran)
-    unchanged:     what was compared and left as it was (in sync, or queued by an earlier run)
-    orphaned_before: attempts journaled up to this time and still calling were taken as orphans
-                   of a failover (their booking path lost its database), not as in flight
-    orphaned:      calls of such attempts that the calendar did not list as booked: left to the
-                   reconcile job (booking_outcome_unknown after booking_attempt_timeout_seconds)"""
+    """What reconcile_calendar found and did, by id only."""
 
     since: datetime
     until: datetime
@@ -160,8 +117,7 @@ class CalendarReport:
         }
 
     def summary(self) -> str:
-        """One sentence: what this run wrote, counted, and what it left; "Nothing changed" only
-        when it wrote nothing."""
+        """One sentence: what this run wrote, counted, and what it left."""
         written = self.written()
         if any(written.values()):
             head = (
@@ -201,19 +157,8 @@ class _Tally:
     orphans: dict[str, _Orphan] = field(default_factory=dict)
 
     def booking(self, booking: CalendarBooking, rows: list[tuple[Any, ...]]) -> None:
-        """Count the answer of guard.reconcile_calendar_booking for one booking (after the
-        caller recorded a `record`: its rows then carry the new appointment's id)."""
-        for (
-            action,
-            appointment_id,
-            _call,
-            _company,
-            _customer,
-            _service,
-            _key,
-            item,
-            changed,
-        ) in rows:
+        """Count the answer of guard.reconcile_calendar_booking for one booking."""
+        for action, appointment_id, *_, item, changed in rows:
             if action == "in_sync":
                 self.in_sync += 1
                 self.unchanged += 1
@@ -248,18 +193,11 @@ class _Tally:
             until=until,
             listed=listed,
             in_sync=self.in_sync,
-            recorded=tuple(self.recorded),
-            cancelled=tuple(self.cancelled),
-            rescheduled=tuple(self.rescheduled),
-            calendar_only=tuple(self.calendar_only),
-            missing=tuple(self.missing),
-            in_flight=tuple(self.in_flight),
-            failed=tuple(self.failed),
-            review_items=tuple(self.review_items),
             missing_error=self.missing_error,
             unchanged=self.unchanged,
             orphaned_before=orphaned_before,
             orphaned=tuple(sorted(orphan.call_id for orphan in self.orphans.values())),
+            **{name: tuple(getattr(self, name)) for name in ID_LISTS},
         )
 
 
@@ -363,19 +301,10 @@ def reconcile_calendar(
     source: str = "retell_webhook",
     orphaned_before: datetime | None = None,
 ) -> CalendarReport:
-    """Compare the calendar's bookings that start in [since, until) with the database and make
-    them agree where that is safe (module docstring); returns what was found and done.
-
-    `until` defaults to 30 days from now. `company_id`: the company whose calendar this is (its
-    calendar-only bookings are queued for its reviewers, and only its appointments can be
-    missing); None: the calendar serves every company the session may act on. `source`: the
-    source of the appointments recorded. `conn` must not be inside a transaction; each booking
-    runs in a transaction of its own."""
+    """Compare the calendar's bookings that start in [since, until) with the database and make them
+    agree where that is safe (module docstring); returns what was found and done."""
     since, until = _window(since, until)
-    require_idle(conn.info.transaction_status)
-    autocommit = conn.autocommit
-    conn.autocommit = True
-    try:
+    with own_transactions(conn):
         listed_at = _one(conn.execute(queries.CLOCK_TIMESTAMP, prepare=False).fetchone())
         try:
             answer = list_bookings(since, until)
@@ -420,8 +349,6 @@ def reconcile_calendar(
                 "appointments missing from the calendar not compared: %s", masked_message(error)
             )
         return _finish(tally.report(since, until, len(bookings), orphaned_before))
-    finally:
-        restore_autocommit(conn, autocommit)
 
 
 def _recorded(
@@ -449,12 +376,8 @@ def _recorded(
 
 
 def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
-    """After a promotion: the commit time of the last transaction the server replayed from the
-    old primary (pg_last_xact_replay_timestamp(), on the old primary's clock). Every booking
-    attempt journaled up to then came from a session of the old primary, which the failover
-    ended: pass it as `orphaned_before`. None when the server started without recovery (it was
-    never a standby, or was restarted since its promotion). A server still in recovery (a
-    standby) is refused: it can write nothing."""
+    """After a promotion: the commit time of the last transaction the server replayed from the old
+    primary (pg_last_xact_replay_timestamp(), on the old primary's clock)."""
     require_idle(conn.info.transaction_status)
     replayed, in_recovery = one_row(
         conn.execute(queries.LAST_REPLAYED_COMMIT, prepare=False).fetchone()

@@ -1,15 +1,5 @@
 """Opening connections the same way everywhere: --database-url, then GUARD_DATABASE_URL, then
-libpq's own PG* variables. Errors become one GuardError line with no password in it. With none
-of them set there is no silent default: libpq would pick the local server's database named like
-the operating-system user (`root`), almost never Booking Guard's, so the connection is refused
-in one line naming what libpq would have used (`no_database_given`).
-
-Every connection Booking Guard opens is safe behind a transaction pooler (PgBouncer's
-`pool_mode = transaction`): it never prepares statements on the server (psycopg would after five
-executions of a query, and the pooler hands the next transaction, with or without the statement,
-to another server connection), and nothing Booking Guard sets outlives a transaction. What needs a
-session of its own (the migration lock, LISTEN) finds out whether it has one
-(`behind_pooler`, guard.ops.dispatch.loop)."""
+libpq's own PG* variables."""
 
 from __future__ import annotations
 
@@ -95,8 +85,7 @@ def no_database_given() -> GuardError:
 
 
 def resolve_conninfo(database_url: str | None) -> str:
-    """The connection string to use; an empty string lets libpq read PG* variables. Nothing
-    configured at all is refused (`no_database_given`), never left to libpq's defaults."""
+    """The connection string to use; an empty string lets libpq read PG* variables."""
     if not database_configured(database_url):
         raise no_database_given()
     url = database_url or os.environ.get("GUARD_DATABASE_URL") or ""
@@ -155,8 +144,7 @@ def _without(message: str, password: str | None) -> str:
 
 
 def describe(conninfo: str) -> str:
-    """host:port/dbname as user, without the password, for messages. A multi-host URL shows
-    each host with its port: h1:p1,h2:p2/dbname."""
+    """host:port/dbname as user, without the password, for messages."""
     params: dict[str, Any] = conninfo_to_dict(conninfo) if conninfo else {}
     host = params.get("host") or os.environ.get("PGHOST") or "local socket"
     port = params.get("port") or os.environ.get("PGPORT") or "5432"
@@ -175,8 +163,7 @@ _last_login: dict[str, str] = {}
 
 
 def forget_login() -> None:
-    """A new command starts without a known login (the CLI runs several in one process in
-    tests)."""
+    """A new command starts without a known login (the CLI runs several in one process in tests)."""
     _last_login.clear()
 
 
@@ -190,12 +177,7 @@ def current_login(database_url: str | None = None) -> str:
     except GuardError:
         params = {}
     user = params.get("user") or os.environ.get("PGUSER")
-    if user:
-        return str(user)
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "(unknown)"
+    return str(user) if user else _os_user()
 
 
 def open_connection(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -205,9 +187,7 @@ def open_connection(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:
 
 
 def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
-    """True when a connection pooler sits between this connection and PostgreSQL. PgBouncer (and
-    the other poolers that can cancel queries) hands its clients a key of its own, so the process
-    id the connection was given is not the server process that answers."""
+    """True when a connection pooler sits between this connection and PostgreSQL."""
     row = conn.execute(queries.BACKEND_PID).fetchone()
     return row is None or int(row[0]) != conn.info.backend_pid
 
@@ -274,8 +254,7 @@ def check_server_version(server_version: int, where: str) -> None:
 
 
 def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
-    """Run one statement in its own transaction and return its rows; what the CLI commands that
-    call a Booking Guard function need. Errors become one GuardError line."""
+    """Run one statement in its own transaction and return its rows."""
     with connect(database_url) as conn:
         with guard_function_errors():
             rows = conn.execute(query, params).fetchall()
@@ -285,8 +264,7 @@ def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()
 
 @contextmanager
 def guard_function_errors() -> Iterator[None]:
-    """Errors of a call to a Booking Guard function as one GuardError line; a missing function or
-    schema means the migrations were not applied (or are old)."""
+    """Errors of a call to a Booking Guard function as one GuardError line."""
     try:
         yield
     except psycopg.errors.InsufficientPrivilege as error:

@@ -28,15 +28,13 @@ class DatabaseUnavailable(GuardError):
 
 
 class ConfigurationError(GuardError):
-    """A missing or malformed setting (an option or a GUARD_* variable a command needs): a usage
-    error, exit 2, as in README's table of exit codes."""
+    """A missing or malformed setting: a usage error, exit 2, as in README's table of exit codes."""
 
     exit_code = 2
 
 
 class PermissionDenied(GuardError):
-    """The database refused the login the privilege a command needs (InsufficientPrivilege).
-    The CLI adds which role the command needs and which login was used."""
+    """The database refused the login the privilege a command needs (InsufficientPrivilege)."""
 
 
 class ReadOnlyStandby(GuardError):

@@ -1,21 +1,5 @@
-"""Phone numbers masked by Booking Guard's one rule, in Python: what leaves the database through
-the dispatcher (guard/ops/dispatch/message.py) and what the booking path logs (guard/booking.py).
-
-The rule is written once, in ``sql/functions/guard.mask_phone_numbers.sql`` (its comment says it
-in words): this module reads that function's patterns, digit blocks and punctuation from the
-file's declarations, so the two cannot drift apart, and takes the same steps the function takes.
-``tests/security/test_masking_rule.py`` holds both, and ``guard.mask_phone`` and
-``guard.mask_phone_numbers_json``, to one table of cases (``tests/data/masking_cases.json``)
-and compares them on generated text.
-
-In short: a run of digits (any Unicode decimal digit, and the superscript, subscript and circled
-ones) and separators (space, no-break and other spaces, ``- . / _ ,`` and parentheses,
-full-width forms, dashes, the soft hyphen and invisible format characters too), optionally after
-``+``, ``%2B`` or ``(``, with at least seven digits and not part of a word, is a phone number; a
-date at its start stays; of a
-phone number the first digits (at most four, while seven are left) and the last three stay and
-the others become ``*``; more than fifteen digits are all hidden.
-"""
+"""Phone numbers masked by Booking Guard's one rule, in Python: what leaves the database through the
+dispatcher (guard/ops/dispatch/message.py) and what the booking path logs (guard/booking.py)."""
 
 from __future__ import annotations
 
@@ -138,8 +122,7 @@ def mask_phone_numbers(text: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """A phone column's value masked (``guard.mask_phone``): the rule applied to the value,
-    spaces around it trimmed; ``***`` when it holds no phone number."""
+    """A phone column's value masked: the rule applied to the value, spaces around it trimmed."""
     number = phone.strip(" ")
     masked = mask_phone_numbers(number)
     return "***" if masked == number else masked

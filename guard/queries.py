@@ -1,10 +1,4 @@
-"""Every SQL statement the runtime sends, by name.
-
-One file to read what Booking Guard asks PostgreSQL, as procrastinate keeps its SQL. The schema
-engine (guard/schema/) keeps its catalog introspection with it; a test refuses SQL text anywhere
-else in guard/ (tests/lint/test_sql_in_one_file.py). Grouped by the module that sends them;
-the comment above a statement says why it is shaped as it is.
-"""
+"""Every SQL statement the runtime sends, by name."""
 
 from __future__ import annotations
 
@@ -187,6 +181,7 @@ ROLE_EXISTS = "SELECT 1 FROM pg_roles WHERE rolname = %s"
 COMPANY_IDS = "SELECT id FROM public.companies ORDER BY id"
 DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
 CREATE_LOGIN = "CREATE ROLE {} LOGIN"
+GRANT_ROLE = "GRANT {} TO {}"
 CREATE_DATABASE = "CREATE DATABASE {}"
 
 # --- guard/ops/jobs.py
@@ -648,11 +643,9 @@ TRUNCATED_KEY = "details_truncated"
 
 def bounded_json_sql(value: str, read_more: str) -> str:
     """An SQL expression for the JSON document `value` as a list prints it: whole up to
-    MAX_JSON_BYTES, else its top-level scalar values (strings cut, at most EXCERPT_KEYS keys,
-    nested objects and arrays left out) and `details_truncated`: `{"bytes": full size,
-    "read_more": <read_more>}`. Computed in PostgreSQL, so a document of megabytes never crosses
-    the wire. `read_more` is an SQL expression (the command that prints the value whole), with
-    no `%` (the query's parameters are `%s`)."""
+    MAX_JSON_BYTES, else its top-level scalar values (strings cut, at most EXCERPT_KEYS keys, nested
+    objects and arrays left out) and `details_truncated`: `{"bytes": full size, "read_more":
+    <read_more>}`."""
     size = f"octet_length(({value})::text)"
     return f"""(CASE
     WHEN pg_column_size({value}) <= {MAX_JSON_BYTES} AND {size} <= {MAX_JSON_BYTES}
@@ -778,8 +771,7 @@ def _review_column(name: str, full: bool) -> str:
 
 
 def review_items_select(columns: Sequence[str], full: bool = False) -> str:
-    """SELECT of the item columns over `... AS r`: bounded (details as an excerpt, long texts
-    cut) unless `full`."""
+    """SELECT of the item columns over `..."""
     return "SELECT " + ", ".join(_review_column(c, full) for c in columns)
 
 

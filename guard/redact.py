@@ -1,14 +1,4 @@
-"""Keeping secrets out of logs, error lines and stored rows: the one redaction helper.
-
-Secrets hide in URLs (the token path of a Slack-style webhook, `user:password@` userinfo, query
-strings such as Redis' `?password=`) and in connection strings (`password=...`). `redact_url`
-shows a URL with everything that may be secret replaced by `***` (scheme, host and port stay, so
-a message still says where); `redact_text` does that to every URL in a text and also blanks
-every secret registered with `remember` (a password read from the environment, say). The
-logging filter `RedactingFilter` applies `redact_text` to every record it sees.
-
-`visible` keeps the other hidden content out of what a person is shown: control and bidi
-characters from data, printed as escapes instead of acted on by a terminal."""
+"""Keeping secrets out of logs, error lines and stored rows: the one redaction helper."""
 
 from __future__ import annotations
 
@@ -53,9 +43,7 @@ _secrets: set[str] = set()
 
 
 def remember(*values: str | None) -> None:
-    """Secrets to blank wherever `redact_text` runs from now on (e.g. a password from the
-    environment, blanked whatever it looks like). URLs given here have the parts that look like
-    tokens remembered (their passwords always)."""
+    """Secrets to blank wherever `redact_text` runs from now on."""
     found: set[str] = set()
     for value in values:
         if not value:
@@ -97,8 +85,7 @@ def url_secrets(url: str) -> set[str]:
 
 
 def _looks_secret(text: str) -> bool:
-    """A token rather than a word: 8 characters or more with a digit or mixed case. Blanking
-    `alertmanager` or `hooks` everywhere would blank the logs' own words."""
+    """A token rather than a word: 8 characters or more with a digit or mixed case."""
     if len(text) < 8 or MASK in text:
         return False
     has_digit = any(ch.isdigit() for ch in text)
@@ -107,11 +94,8 @@ def _looks_secret(text: str) -> bool:
 
 
 def redact_url(url: str, *, keep_user: bool | None = None, keep_path: bool | None = None) -> str:
-    """`url` safe to print: userinfo, every path segment but well-known words, query values and
-    the fragment become `***`; scheme, host and port stay. `keep_user` shows the user name before
-    `:***@`, `keep_path` the path; both default to true for database URLs (Redis, PostgreSQL:
-    the path is a database, the user a role) and false otherwise (a webhook's path is its token).
-    Redacting a redacted URL changes nothing. Never raises."""
+    """`url` safe to print: userinfo, every path segment but well-known words, query values and the
+    fragment become `***`; scheme, host and port stay."""
     text = url.strip()
     try:
         parts = urlsplit(text)

@@ -1,20 +1,4 @@
-"""Retry with exponential backoff and jitter.
-
-* Backoff: ``full`` jitter (sleep uniformly in ``[0, min(max_delay, base * 2**n)]``) or
-  ``decorrelated`` jitter (``min(max_delay, uniform(base, 3 * previous))``).
-* Limits: ``max_attempts`` and an overall ``deadline_seconds`` that is never slept past: a retry
-  whose backoff would end after the deadline is not attempted.
-* ``attempt_timeout_seconds``: each attempt is bounded (asyncio: cancelled; sync: the caller
-  stops waiting, like the breaker). When a breaker guards the call, its call timeout applies.
-* What is retried: ``retry_on(exc)``; the default retries connection errors, timeouts and
-  PostgreSQL serialization failures (40001) and deadlocks (40P01). ``CircuitOpenError`` is
-  never retried: an open circuit means "stop calling", not "call again soon".
-* ``RetryBudget``: retries per key are limited to a fraction of first attempts (plus a small
-  floor), so a struggling dependency does not get its load multiplied by retries.
-* Every retry and every give-up is logged (logger ``guard.retry``, WARNING) with the key, the
-  attempt, the error's type and SQLSTATE, and the delay or why it stopped; never the error's
-  message, which may carry a caller's data (a phone number in a calendar's answer).
-"""
+"""Retry with exponential backoff and jitter."""
 
 from __future__ import annotations
 
@@ -65,12 +49,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 class RetryBudget:
-    """Token bucket per key: each first attempt adds ``ratio`` tokens, each retry spends one.
-
-    ``min_per_second`` tokens also accrue with time so that a quiet key can still retry.
-    Thread-safe; share one budget between all ``Retry`` objects of a process. ``clock`` is
-    ``time.monotonic`` unless a test hands in one it controls.
-    """
+    """Token bucket per key: each first attempt adds ``ratio`` tokens, each retry spends one."""
 
     def __init__(
         self,
@@ -154,9 +133,8 @@ class _Backoff:
 
 
 class _Run:
-    """One guarded call's attempts so far: decides, after a failed attempt, whether and after
-    what sleep the next one comes. Made only once an attempt failed: a call that succeeds at
-    once costs nothing more than the attempt."""
+    """One guarded call's attempts so far: decides, after a failed attempt, whether and after what
+    sleep the next one comes."""
 
     def __init__(self, retry: Retry, started: float) -> None:
         self.retry = retry
@@ -205,12 +183,7 @@ class _Run:
 
 
 class Retry:
-    """Retries ``fn`` under ``policy``; with ``breaker`` every attempt goes through it.
-
-    ``budget_key`` defaults to the breaker's key (or ``"default"``). ``clock`` (for the
-    deadline) and ``sleep`` (between sync attempts) are ``time.monotonic`` and ``time.sleep``
-    unless a test hands in ones it controls; ``call_async`` always sleeps with asyncio.
-    """
+    """Retries ``fn`` under ``policy``; with ``breaker`` every attempt goes through it."""
 
     def __init__(
         self,

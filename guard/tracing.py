@@ -1,23 +1,5 @@
 """Optional OpenTelemetry tracing: spans around the booking path, the breaker's decisions and the
-dispatcher's sends (docs/tracing.md).
-
-With the `tracing` extra installed (`opentelemetry-api`) and a tracer provider set by the
-application (its SDK, exporter and sampling are the application's choice), the spans go there.
-Without the extra, every function here does nothing and `opentelemetry` is never imported: the
-first span tries the import once and remembers that it failed. With the API but no provider set,
-nothing is recorded either (no span objects are made at all, so the breaker's hot path stays as
-it was).
-
-Spans are ended on a thread of this module's, never on the caller's: whatever span processor the
-application configured (a `SimpleSpanProcessor` exports inside `end()`, and waits its exporter's
-whole timeout on a dead collector), a booking and a guarded call never wait on an export. The
-caller stamps the end time; the thread hands the span to the processors, in order. When the
-processors fall `_QUEUE_SIZE` spans behind, further spans are dropped (a warning, once).
-
-Attributes carry ids, states, counts and codes only: never a phone number, a message, an
-idempotency key or a secret. An exception sets the span's status to ERROR with the exception's
-type name; its message (which may quote a caller's data) is not recorded.
-"""
+dispatcher's sends (docs/tracing.md)."""
 
 from __future__ import annotations
 
@@ -57,10 +39,7 @@ _RECHECK_SECONDS = 1.0
 
 
 def active() -> bool:
-    """Whether spans are recorded: the API is installed and the application set a provider.
-    Every guarded call asks, and asking the API takes microseconds: a provider, once set, stays
-    (remembered for good), and "none yet" is asked again at most once a second, so a provider
-    set after the first calls is used from the next second on."""
+    """Whether spans are recorded: the API is installed and the application set a provider."""
     global _provider_set, _unset_until  # noqa: PLW0603
     if _provider_set:
         return True
@@ -136,8 +115,7 @@ def _end(one: Any) -> None:
 
 def flush(timeout_seconds: float) -> bool:
     """Wait until every span ended so far has been handed to the processors, at most
-    `timeout_seconds`; whether that happened. (The processors' own export is theirs:
-    `TracerProvider.force_flush()` after this.)"""
+    `timeout_seconds`; whether that happened."""
     ends = _ends
     if ends is None:
         return True
@@ -171,8 +149,7 @@ _NOTHING = Span()
 
 @contextmanager
 def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[Span]:
-    """A span, the current one inside the block (its children nest under it); an exception
-    leaving the block marks it failed with the exception's type name and goes on."""
+    """A span, the current one inside the block (its children nest under it)."""
     if not active():
         yield _NOTHING
         return
@@ -196,8 +173,7 @@ def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> I
 
 
 def trace_id() -> str | None:
-    """The current trace's id (32 hex digits, as tracing back ends show it), or None when no
-    span is being recorded."""
+    """The current trace's id, or None when no span is being recorded."""
     trace = _api()
     if trace is None:
         return None

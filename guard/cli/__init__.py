@@ -1,11 +1,4 @@
-"""The `guard` command line. Every error is one `guard: error: ...` line on stderr and a
-documented exit code: 1 for a runtime error, 2 for a usage error (bad option, bad value).
-
-Each command's module is imported when the command runs (COMMANDS), not when `guard` starts:
-`guard --version` and `--help` (its listing is COMMANDS' lines) need neither psycopg nor rich.
-The wrappers every command gets (integer bounds, the standby refusal, the database checks) are
-applied as it is loaded.
-`all_commands()` loads every one (tests, the docs checks)."""
+"""The `guard` command line."""
 
 from __future__ import annotations
 
@@ -100,8 +93,7 @@ def _usage_error_text(error: click.UsageError) -> str:
 
 
 def _refuse_undecodable(argv: list[str]) -> None:
-    """Python hands over non-UTF-8 bytes as lone surrogates; refuse them before they reach libpq,
-    redis-py or a terminal, none of which can encode them."""
+    """Refuse non-UTF-8 arguments (lone surrogates) before they reach libpq, redis-py or a tty."""
     for position, arg in enumerate(argv, start=1):
         if _not_utf8(arg):
             # Not quoted: it may be a URL with a password in it.
@@ -228,31 +220,40 @@ WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
 }
 
 
-def _standby(database_url: str | None) -> str | None:
-    """host:port/dbname of the server when it is a hot standby, else None (also when it cannot
-    be reached: the command then says why itself)."""
+def _probe(database_url: str | None, query: str) -> tuple[bool, str] | None:
+    """The one value `query` answers, and host:port/dbname; None when the server is unreachable."""
     import psycopg
 
     from guard.connection import connect
 
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
-            row = conn.execute(queries.IN_RECOVERY).fetchone()
-            where = server_address(conn.info)
+            row = conn.execute(query).fetchone()
+            return bool(row and row[0]), server_address(conn.info)
     except (GuardError, psycopg.Error):
         return None
-    return where if row and row[0] else None
 
 
-def _refuse_writes_on_standby(command: click.Command, path: tuple[str, ...] = ()) -> None:
-    """Wrap each writing command of WRITES: against a standby it stops with ReadOnlyStandby
-    before doing anything (a breaker command would otherwise change Redis, then fail to record
-    it in PostgreSQL)."""
+def _standby(database_url: str | None) -> str | None:
+    """host:port/dbname of the server when it is a hot standby, else None."""
+    found = _probe(database_url, queries.IN_RECOVERY)
+    return found[1] if found and found[0] else None
+
+
+def _each_leaf(
+    command: click.Command, path: tuple[str, ...], wrap: Callable[[click.Command, str], None]
+) -> None:
     if isinstance(command, click.Group):
         for name, sub in command.commands.items():
-            _refuse_writes_on_standby(sub, (*path, name))
-        return
-    name = " ".join(path)
+            _each_leaf(sub, (*path, name), wrap)
+    elif command.callback is not None:
+        wrap(command, " ".join(path))
+
+
+def _refuse_writes_on_standby(command: click.Command, name: str) -> None:
+    """Wrap a writing command of WRITES: against a standby it stops with ReadOnlyStandby before
+    doing anything (a breaker command would otherwise change Redis, then fail to record it in
+    PostgreSQL)."""
     writes = WRITES.get(name)
     if writes is None or command.callback is None:
         return
@@ -279,35 +280,19 @@ DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 
 
 def missing_schema(database_url: str | None) -> str | None:
-    """host:port/dbname of the database when it has no Booking Guard schema, else None (also
-    when it cannot be reached: the command then says why itself)."""
-    import psycopg
-
-    from guard.connection import connect
-
-    try:
-        with connect(database_url, autocommit=True, application_name="guard") as conn:
-            row = conn.execute(queries.HAS_GUARD_SCHEMA).fetchone()
-            where = server_address(conn.info)
-    except (GuardError, psycopg.Error):
-        return None
-    return None if row and row[0] else where
+    """host:port/dbname of the database when it has no Booking Guard schema, else None."""
+    found = _probe(database_url, queries.HAS_GUARD_SCHEMA)
+    return found[1] if found and not found[0] else None
 
 
 def no_schema(where: str) -> GuardError:
     return GuardError(f"database {where} has no Booking Guard schema: run `guard db apply`")
 
 
-def _require_database(command: click.Command, path: tuple[str, ...] = ()) -> None:
-    """Wrap every command that uses PostgreSQL: with no database named it stops with one line
+def _require_database(command: click.Command, name: str) -> None:
+    """Wrap a command that uses PostgreSQL: with no database named it stops with one line
     (no_database_given) instead of using libpq's default, and one that needs Booking Guard's
-    schema stops with one line when the database has none. Both before the command does
-    anything (a breaker command would otherwise change Redis first)."""
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            _require_database(sub, (*path, name))
-        return
-    name = " ".join(path)
+    schema stops with one line when the database has none, before it does anything."""
     if name in DATABASE_NOT_USED or command.callback is None:
         return
     original = command.callback
@@ -423,11 +408,11 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
 
 
 def _prepare(command: click.Command, name: str) -> click.Command:
-    """What every command gets as it is loaded (the order matters: the database checks wrap
-    outermost, before the standby check, which connects)."""
+    """What every command gets as it is loaded."""
+    # The order matters: the database checks wrap outermost, before the standby check (it connects).
     cap_unbounded_integers(command)
-    _refuse_writes_on_standby(command, (name,))
-    _require_database(command, (name,))
+    _each_leaf(command, (name,), _refuse_writes_on_standby)
+    _each_leaf(command, (name,), _require_database)
     return command
 
 

@@ -1,13 +1,4 @@
-"""`guard alerts list|show`: the alerts detection and the booking path opened (guard.alerts).
-
-Read with the login's own rights: row-level security shows a reporting or reviewer login the
-alerts of its bound companies only, the owner every alert (job alerts have no company). Phone
-numbers in the message and the details are masked as in everything that leaves the database
-(guard.mask_phone_numbers, guard.mask_phone_numbers_json).
-
-Bounded whatever the data weighs: `list` streams its rows from a server-side cursor, and long
-messages and details over 16 kB are cut in PostgreSQL (details as an excerpt), with the command
-that prints the alert whole (`guard alerts show ID --full`)."""
+"""`guard alerts list|show`: the alerts detection and the booking path opened (guard.alerts)."""
 
 from __future__ import annotations
 
@@ -20,12 +11,10 @@ import psycopg
 
 from guard import queries
 from guard.cli.output import (
-    FETCH_ROWS,
     echo_text,
     emit_json,
-    emit_json_rows,
+    emit_streamed,
     emit_table,
-    emit_table_rows,
     wide_option,
 )
 from guard.cli.params import BIGINT, COUNT, ROW_ID
@@ -137,19 +126,16 @@ def list_alerts(
             count = conn.execute(queries.alert_count(where), tuple(params)).fetchone()
             total = int(count[0]) if count else 0
             query = queries.alert_list(where, limited=not show_all)
-            # Streamed: FETCH_ROWS rows at a time from a server-side cursor, each printed as it
-            # comes.
-            with conn.cursor(name="guard_alerts_list") as cursor:
-                cursor.itersize = FETCH_ROWS
-                cursor.execute(query, tuple(params if show_all else [*params, limit]))
-                if as_json:
-                    shown = emit_json_rows(
-                        dict(zip(LIST_COLUMNS, row, strict=True)) for row in cursor
-                    )
-                else:
-                    shown = emit_table_rows(
-                        f"Alerts ({status})", LIST_COLUMNS, cursor, drop_order=LIST_DROP_ORDER
-                    )
+            shown = emit_streamed(
+                conn,
+                "guard_alerts_list",
+                query,
+                tuple(params if show_all else [*params, limit]),
+                LIST_COLUMNS,
+                f"Alerts ({status})",
+                LIST_DROP_ORDER,
+                as_json,
+            )
         conn.commit()
     say_truncated(shown, total, as_json)
 

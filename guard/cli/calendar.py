@@ -19,20 +19,19 @@ from guard import queries
 from guard.booking_common import CalendarBooking, masked_message
 from guard.calendar import (
     DEFAULT_MAX_MISSING,
+    ID_LISTS,
     CalendarReport,
     ListBookings,
     failover_cutoff,
     reconcile_calendar,
 )
 from guard.cli.output import emit_json, emit_table, when
-from guard.cli.params import BIGINT, INT_MAX
+from guard.cli.params import BIGINT, INT_MAX, iso_time, span
 from guard.connection import connect, guard_function_errors
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
 
 CLIENT_VARIABLE = "GUARD_CALENDAR_CLIENT"
 _CLIENT = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # The longest window: a span beyond it is a typo, and a calendar asked for it would page forever.
 _MAX_SPAN = timedelta(days=3660)
 # The window's defaults; after a failover it starts this long before the last transaction the
@@ -44,24 +43,22 @@ FAILOVER_UNTIL = "365d"
 
 
 def parse_when(value: str, ahead: bool, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (no zone: UTC) or a span (`90m`, `24h`, `7d`): that long ago for the
-    start of the window, that long from now for its end."""
+    """An ISO 8601 time (no zone: UTC) or a span (`90m`, `24h`, `7d`): that long ago for the start
+    of the window, that long from now for its end."""
     text = value.strip()
-    span = _SPAN.match(text)
-    if span:
-        length = timedelta(seconds=float(span.group(1)) * _UNIT_SECONDS[span.group(2)])
+    length = span(text)
+    if length is not None:
         if length > _MAX_SPAN:
             raise click.BadParameter(f"{value!r} is longer than {_MAX_SPAN.days} days")
         base = now or datetime.now(UTC)
         return base + length if ahead else base - length
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        example = "30d" if ahead else "24h"
+    parsed = iso_time(text)
+    if parsed is None:
         raise click.BadParameter(
-            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor a span ({example})"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor a span"
+            f" ({'30d' if ahead else '24h'})"
+        )
+    return parsed
 
 
 def _checked_spec(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -74,9 +71,8 @@ def _checked_spec(_ctx: click.Context, _param: click.Parameter, value: str) -> s
 
 
 def load_client(spec: str) -> ListBookings:
-    """The callable `list_bookings(since, until)` named by MODULE:CALLABLE, imported from the
-    Python path and the current directory (as uvicorn and gunicorn do). Any failure is a usage
-    error (exit 2): the setting is wrong, not the database."""
+    """The callable `list_bookings(since, until)` named by MODULE:CALLABLE, imported from the Python
+    path and the current directory (as uvicorn and gunicorn do)."""
     module_name, attribute = spec.split(":", 1)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -161,14 +157,7 @@ def _payload(report: CalendarReport, company_id: int | None) -> dict[str, Any]:
         "company_id": company_id,
         "changed": report.changed,
         "counts": report.counts(),
-        "recorded": list(report.recorded),
-        "cancelled": list(report.cancelled),
-        "rescheduled": list(report.rescheduled),
-        "calendar_only": list(report.calendar_only),
-        "missing": list(report.missing),
-        "in_flight": list(report.in_flight),
-        "failed": list(report.failed),
-        "review_items": list(report.review_items),
+        **{name: list(getattr(report, name)) for name in ID_LISTS},
         "missing_error": report.missing_error,
         "orphaned_before": report.orphaned_before,
         "orphaned": list(report.orphaned),

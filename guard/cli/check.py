@@ -123,10 +123,7 @@ def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]
 
 
 def _check_call(database_url: str | None, call_id: int) -> list[Any]:
-    """Every check of one call: guard.check_call's validation (the call exists; a session pinned
-    to a tenant checks its own calls only) and guard.run_checks' rows with status and error, in
-    one transaction. A login that may not run guard.run_checks (the application's) gets
-    guard.check_call's rows, whose checks that did not run through have offending NULL."""
+    """Every check of one call, with its status and error, in one transaction."""
     with connect(database_url, application_name="guard check") as conn, guard_function_errors():
         row = conn.execute(queries.MAY_RUN_CHECKS).fetchone()
         if not (row and row[0]):
@@ -146,9 +143,7 @@ def _check_call(database_url: str | None, call_id: int) -> list[Any]:
 
 
 def report_check_failures(rows: list[Any]) -> bool:
-    """One line on stderr per check that did not run through (its status and error, as guard's
-    text is printed: visible); True when any failed or was cut, or did not run through for a
-    login that may not tell (skipped ones follow from those, or from check_call's budget)."""
+    """One line on stderr per check that did not run through; True when any failed or was cut."""
     failed = False
     for check_id, *_, status, error in rows:
         if status == "ok":

@@ -100,17 +100,13 @@ def demo(stop: bool) -> None:
 
     bi_url = _reporting_login(url, cluster.url(DEMO_DATABASE).replace(f"{SERVER_USER}@", ""))
 
-    click.echo("")
-    click.echo("Connect:")
-    click.echo(f"  psql {url}")
-    click.echo(f"  export GUARD_DATABASE_URL={url}")
-    click.echo("  guard db status; guard alerts list; guard review list; guard breaker list")
     click.echo(
+        f"\nConnect:\n  psql {url}\n  export GUARD_DATABASE_URL={url}\n"
+        "  guard db status; guard alerts list; guard review list; guard breaker list\n"
         f"  psql {bi_url}   # {REPORTING_LOGIN}: the reporting login of docs/bi.md, bound to"
-        " every sample company"
+        f" every sample company\n{_where_guard_is()}\n"
+        "Stop it with `make demo-stop` (or `guard demo --stop`)."
     )
-    click.echo(_where_guard_is())
-    click.echo("Stop it with `make demo-stop` (or `guard demo --stop`).")
 
 
 def _migrations_line(applied: list[str]) -> str:
@@ -152,7 +148,7 @@ def _reporting_login(url: str, base: str) -> str:
             )
         if role:
             conn.execute(
-                psycopg.sql.SQL("GRANT {} TO {}").format(
+                psycopg.sql.SQL(queries.GRANT_ROLE).format(
                     psycopg.sql.Identifier(role[0]), psycopg.sql.Identifier(REPORTING_LOGIN)
                 )
             )

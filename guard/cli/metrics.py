@@ -11,6 +11,7 @@ import click
 from prometheus_client import generate_latest, start_http_server
 
 from guard.cli import EXIT_INTERRUPTED
+from guard.cli.params import seconds_option
 from guard.errors import GuardError
 from guard.ops.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardCollector, registry_for
 
@@ -36,11 +37,10 @@ from guard.ops.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardColle
     is_flag=True,
     help="Print the exposition text to stdout and exit (tests, textfile collectors).",
 )
-@click.option(
+@seconds_option(
     "--latency-window",
-    type=click.FloatRange(min=1),
-    default=300.0,
-    show_default=True,
+    1,
+    300.0,
     help="Seconds of guard.validation_metrics the latency histogram covers.",
 )
 @click.option(
@@ -51,11 +51,10 @@ from guard.ops.metrics import DEFAULT_CACHE_INTERVAL_S, DEFAULT_PORT, GuardColle
     help="statement_timeout of each query of a scrape (one per series); the login's"
     " statement_timeout when that is lower.",
 )
-@click.option(
+@seconds_option(
     "--cache-interval",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_CACHE_INTERVAL_S,
-    show_default=True,
+    0,
+    DEFAULT_CACHE_INTERVAL_S,
     envvar="GUARD_METRICS_CACHE_INTERVAL",
     help="Seconds between two readings of the series that scan history (consistency,"
     " corrections, review items, deliveries, counters): read once in the background as the"

@@ -1,26 +1,4 @@
-"""Human tables by default, JSON for scripts: the one place output is formatted.
-
-On a terminal a list is one line per item, fitted to its width (columns left out in the order
-the command gives, then long cells cut with an ellipsis; --wide prints everything, wrapped); a
-`show` table wraps; anywhere else (a pipe, a file) tables keep their full width, without
-styling. NO_COLOR (https://no-color.org) turns every style off, bold
-included. JSON times are ISO 8601 with their offset (`2026-11-22T09:00:00+00:00`), one format
-for every command; text times (tables, lines, stderr notes) are ISO 8601 in UTC to the second,
-`2026-11-22 09:00:00Z` (`when`), one format for every command too.
-
-Every value shown to a person is text, never markup: company names, notes, reasons and labels
-come from applications and operators, so `[bold]` or `[/]` in them must print as typed instead of
-styling the table or aborting the command. Control characters and bidirectional overrides from
-data would reach the terminal as commands (colours, hyperlinks, a title, text shown backwards),
-so they are printed as visible escapes (`\\x1b`, `\\n`, `\\u202e`); `--json` keeps the exact
-value.
-
-What a list or show command prints is bounded, whatever the data weighs: rows are streamed from a
-server-side cursor (never all fetched first), and each large value is cut in PostgreSQL before it
-leaves the server, the way the dispatcher cuts it (`bounded_json_sql`, `bounded_text_sql`): a
-JSON document over 16 kB becomes its top-level scalar values (strings cut to 200 characters, at
-most 64 keys) plus `details_truncated` with its full size and the command that prints it whole;
-a text over 16384 characters is cut with the same pointer."""
+"""Human tables by default, JSON for scripts: the one place output is formatted."""
 
 from __future__ import annotations
 
@@ -33,7 +11,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.cells import cell_len
@@ -42,6 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from guard.redact import visible
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Wider than any row a command prints: off a terminal, rich must never wrap or cut.
 _UNLIMITED_WIDTH = 1_000_000
@@ -58,9 +39,7 @@ TEXT_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z")
 
 
 def when(value: datetime | None) -> str:
-    """A time as text people read: ISO 8601 in UTC to the second, `2026-11-22 09:00:00Z`;
-    "" for none. A time without a zone is taken as UTC (the database's timestamptz always has
-    one)."""
+    """A time as text people read: ISO 8601 in UTC to the second, `2026-11-22 09:00:00Z`."""
     if value is None:
         return ""
     if value.tzinfo is None:
@@ -69,8 +48,7 @@ def when(value: datetime | None) -> str:
 
 
 def compact_json(value: Any) -> str:
-    """A JSON value as one line of text (details of a review item or an alert): compact, keys
-    as stored, non-ASCII kept; cell() or visible() then escapes controls for the terminal."""
+    """A JSON value as one line of text: compact, keys as stored, non-ASCII kept."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_value)
 
 
@@ -199,12 +177,8 @@ def render_table(
     no_wrap: Sequence[str] = (),
     drop_order: Sequence[str] = (),
 ) -> str:
-    """The table as the text emit_table would print, without printing it: a command that
-    changes state renders before it commits, so a rendering error changes nothing.
-
-    On a terminal a list (any table but a `show`'s field/value one) prints one line per row
-    unless --wide: the columns of `drop_order` are left out, first to last, until the rest fit
-    (a caption names them), then long cells are cut with an ellipsis."""
+    """The table as the text emit_table would print, without printing it: a command that changes
+    state renders before it commits, so a rendering error changes nothing."""
     texts = [
         [visible(column)] + [visible(text_of(row[i])) for row in rows]
         for i, column in enumerate(columns)
@@ -302,3 +276,23 @@ def emit_table_rows(
     if page or count == 0:
         write(render_table(title if count == len(page) else "", columns, page, no_wrap, drop_order))
     return count
+
+
+def emit_streamed(
+    conn: psycopg.Connection[Any],
+    cursor_name: str,
+    query: Any,
+    params: Sequence[Any],
+    columns: Sequence[str],
+    title: str,
+    drop_order: Sequence[str],
+    as_json: bool,
+) -> int:
+    """The rows of `query` from a server-side cursor, FETCH_ROWS at a time, each printed as it
+    comes, so neither the rows nor the output are ever held whole; returns how many."""
+    with conn.cursor(name=cursor_name) as cursor:
+        cursor.itersize = FETCH_ROWS
+        cursor.execute(query, params)
+        if as_json:
+            return emit_json_rows(dict(zip(columns, row, strict=True)) for row in cursor)
+        return emit_table_rows(title, columns, cursor, drop_order=drop_order)

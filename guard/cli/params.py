@@ -4,7 +4,10 @@ column or argument they end in, before any SQL runs, so an out-of-range value is
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import click
 
@@ -52,3 +55,32 @@ def cap_unbounded_integers(command: click.Command) -> None:
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             cap_unbounded_integers(sub)
+
+
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def span(text: str) -> timedelta | None:
+    """`90m`, `24h`, `7d` as a length of time; None for anything else."""
+    found = _SPAN.match(text)
+    return timedelta(seconds=float(found[1]) * _UNIT_SECONDS[found[2]]) if found else None
+
+
+def iso_time(text: str) -> datetime | None:
+    """An ISO 8601 time (no zone: UTC); None for anything else."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def seconds_option(name: str, minimum: float, default: float, **extra: Any) -> Callable[[_F], _F]:
+    """An option of seconds (or hours) with a floor and a default shown in --help."""
+    return click.option(
+        name, type=click.FloatRange(min=minimum), default=default, show_default=True, **extra
+    )

@@ -1,5 +1,4 @@
-"""`guard report`: the daily report of one UTC day, as text, Markdown or JSON
-(guard/ops/daily_report.py reads, generates or computes it)."""
+"""`guard report`: the daily report of one UTC day, as text, Markdown or JSON."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""`guard review`: the queue of problems a person has to look at.
-
-Lists are bounded whatever the details weigh (a rollback context can be megabytes): rows are
-streamed from a server-side cursor, details over 16 kB are printed as an excerpt and long texts
-cut, both in PostgreSQL, with the command that prints the item whole (`guard review show ID
---full`)."""
+"""`guard review`: the queue of problems a person has to look at."""
 
 from __future__ import annotations
 
@@ -15,11 +10,9 @@ import click
 from guard import queries
 from guard.cli.alerts import readable_source, say_truncated
 from guard.cli.output import (
-    FETCH_ROWS,
     emit_json,
-    emit_json_rows,
+    emit_streamed,
     emit_table,
-    emit_table_rows,
     render_json,
     render_table,
     wide_option,
@@ -81,9 +74,7 @@ def _change_and_show(
     as_json: bool,
     done: str,
 ) -> list[Any]:
-    """Run a statement that changes the queue and print its rows. The output is rendered before
-    the commit, so a failure to render leaves the queue as it was; a failure to write it after
-    the commit says that the change stands (`done`), never only that the command failed."""
+    """Run a statement that changes the queue and print its rows."""
     with connect(database_url) as conn:
         with guard_function_errors():
             rows = conn.execute(query, params).fetchall()
@@ -132,20 +123,16 @@ def list_items(
             items = readable_source(conn, "review_items")
             count = conn.execute(queries.review_item_count(items), (statuses,)).fetchone()
             total = int(count[0]) if count else 0
-            # Streamed: a server-side cursor hands over FETCH_ROWS rows at a time, each printed
-            # as it comes, so neither the rows nor the output are ever held whole.
-            with conn.cursor(name="guard_review_list") as cursor:
-                cursor.itersize = FETCH_ROWS
-                cursor.execute(
-                    queries.review_item_list(_COLUMNS, items, limited=not show_all),
-                    (statuses,) if show_all else (statuses, limit),
-                )
-                if as_json:
-                    shown = emit_json_rows(dict(zip(_COLUMNS, row, strict=True)) for row in cursor)
-                else:
-                    shown = emit_table_rows(
-                        f"Review items ({status})", _COLUMNS, cursor, drop_order=_DROP_ORDER
-                    )
+            shown = emit_streamed(
+                conn,
+                "guard_review_list",
+                queries.review_item_list(_COLUMNS, items, limited=not show_all),
+                (statuses,) if show_all else (statuses, limit),
+                _COLUMNS,
+                f"Review items ({status})",
+                _DROP_ORDER,
+                as_json,
+            )
         conn.commit()
     say_truncated(shown, total, as_json)
 

@@ -180,39 +180,32 @@ def show(obj: dict[str, str | None], rule: str, as_json: bool) -> None:
         )
 
 
-@rules.command()
-@click.argument("rule", type=NON_EMPTY_TEXT)
-@click.argument("stage", type=click.Choice(rollout.STAGES), required=False, metavar="[STAGE]")
-@_targeting
-@click.pass_obj
-def stage(
-    obj: dict[str, str | None],
-    rule: str,
-    stage: str | None,
-    companies: tuple[int, ...],
-    percent: int | None,
-    everyone: bool,
-    clear: bool,
-) -> None:
-    """Set RULE's STAGE for some companies (or --clear their override)."""
-    target = _target(companies, percent, everyone, clear)
-    _change(obj["database_url"], rule, "stage", stage, target, clear)
+def _setting_command(setting: rollout.Setting, choices: tuple[str, ...]) -> None:
+    """`guard rules stage` and `guard rules mode`: the same change of another setting."""
+
+    @rules.command(
+        setting,
+        help=f"Set RULE's {setting.upper()} for some companies (or --clear their override).",
+    )
+    @click.argument("rule", type=NON_EMPTY_TEXT)
+    @click.argument(
+        setting, type=click.Choice(choices), required=False, metavar=f"[{setting.upper()}]"
+    )
+    @_targeting
+    @click.pass_obj
+    def change(
+        obj: dict[str, str | None],
+        /,
+        rule: str,
+        companies: tuple[int, ...],
+        percent: int | None,
+        everyone: bool,
+        clear: bool,
+        **value: str | None,
+    ) -> None:
+        target = _target(companies, percent, everyone, clear)
+        _change(obj["database_url"], rule, setting, value[setting], target, clear)
 
 
-@rules.command()
-@click.argument("rule", type=NON_EMPTY_TEXT)
-@click.argument("mode", type=click.Choice(rollout.MODES), required=False, metavar="[MODE]")
-@_targeting
-@click.pass_obj
-def mode(
-    obj: dict[str, str | None],
-    rule: str,
-    mode: str | None,
-    companies: tuple[int, ...],
-    percent: int | None,
-    everyone: bool,
-    clear: bool,
-) -> None:
-    """Set RULE's MODE for some companies (or --clear their override)."""
-    target = _target(companies, percent, everyone, clear)
-    _change(obj["database_url"], rule, "mode", mode, target, clear)
+_setting_command("stage", rollout.STAGES)
+_setting_command("mode", rollout.MODES)

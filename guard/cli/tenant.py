@@ -1,9 +1,4 @@
-"""`guard tenant grant|revoke|list`: which companies a database role may see.
-
-Row-level security shows reporting and reviewer roles only the companies bound to them (or to a
-role they inherit from). Only the owner role changes bindings; these commands call its functions
-guard.tenant_grant, guard.tenant_revoke and guard.tenant_list.
-"""
+"""`guard tenant grant|revoke|list`: which companies a database role may see."""
 
 from __future__ import annotations
 
@@ -24,9 +19,7 @@ _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_b
 def _change(
     database_url: str | None, function: str, role: str, companies: tuple[int, ...]
 ) -> list[bool]:
-    """Call guard.<function>(role, company) for every company in one transaction: all or none.
-    The functions' warnings (an application login the binding does not confine) are shown once
-    each, after the change."""
+    """Call guard.<function>(role, company) for every company in one transaction: all or none."""
     changed: list[bool] = []
     warnings: dict[str, str] = {}
 

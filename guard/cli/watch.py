@@ -1,6 +1,4 @@
-"""`guard watch`: the alert dispatcher (docs/alerts.md). Secrets (the webhook URL, the SMTP
-password, the Alertmanager URL, which may carry credentials) come only from the environment and
-are never printed."""
+"""`guard watch`: the alert dispatcher (docs/alerts.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +6,6 @@ import getpass
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -20,6 +17,7 @@ import click
 
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import when
+from guard.cli.params import iso_time, seconds_option, span
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.loop import (
     ALERTS_ONLY_CHANNELS,
@@ -45,29 +43,47 @@ MESSAGE_CHANNELS = tuple(c for c in CHANNELS if c not in ALERTS_ONLY_CHANNELS)
 DIGEST_MAX_HOURS = 168
 
 _Value = TypeVar("_Value")
+_F = TypeVar("_F", bound=Callable[..., Any])
+# Messages per minute each channel may send by default (0: unlimited), and what --help says.
+_RATES = {
+    "stdout": (0, "Messages per minute on stdout (0: unlimited); beyond it, one summary."),
+    "webhook": (20, None),
+    "email": (5, None),
+    "alertmanager": (
+        0,
+        "Messages per minute to Alertmanager (0: unlimited; Alertmanager groups and throttles).",
+    ),
+}
 
 
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+def _rate_options(function: _F) -> _F:
+    for channel, (default, help_text) in reversed(_RATES.items()):
+        function = click.option(
+            f"--{channel}-rate",
+            type=click.IntRange(min=0),
+            default=default,
+            show_default=True,
+            envvar=f"GUARD_WATCH_{channel.upper()}_RATE",
+            help=help_text,
+        )(function)
+    return function
 
 
 def parse_skip_before(value: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time (no zone: UTC) or an age such as `30m`, `2h`, `1d` (that long ago)."""
     text = value.strip()
-    ago = _AGO.match(text)
-    if ago:
-        seconds = float(ago.group(1)) * _UNIT_SECONDS[ago.group(2)]
-        try:
-            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-        except OverflowError:
-            raise click.BadParameter(f"{value!r} reaches before year 1") from None
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        age = span(text)
+        if age is not None:
+            return (now or datetime.now(UTC)) - age
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} reaches before year 1") from None
+    parsed = iso_time(text)
+    if parsed is None:
         raise click.BadParameter(
             f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor an age (2h, 1d)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        )
+    return parsed
 
 
 def who_acts() -> str:
@@ -155,8 +171,7 @@ def _priorities(value: str | None) -> frozenset[int]:
 def _per_channel(
     values: tuple[str, ...], channels: tuple[str, ...], parse: Callable[[str], _Value]
 ) -> dict[str, _Value]:
-    """`CHANNEL=VALUE` options (repeated) -> {channel: value}; a usage error (exit 2) for a
-    channel not in `channels`, a channel given twice or a value `parse` refuses."""
+    """`CHANNEL=VALUE` options (repeated) -> {channel: value}."""
     out: dict[str, _Value] = {}
     for raw in values:
         name, sep, value = raw.partition("=")
@@ -259,68 +274,25 @@ def _severity(value: str) -> str:
     " TIME (ISO 8601, or an age such as 2h or 1d); recorded in guard.delivery_skips (who, when,"
     " how many). Then deliver as usual.",
 )
-@click.option(
+@seconds_option(
     "--poll-interval",
-    type=click.FloatRange(min=0.01),
-    default=30.0,
-    show_default=True,
+    0.01,
+    30.0,
     envvar="GUARD_WATCH_POLL_INTERVAL",
     help="Seconds between polls when no NOTIFY arrives.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option(
+@seconds_option(
     "--lease",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
+    0.1,
+    60.0,
     help="Seconds a claim is ours; a killed dispatcher's claims are free again after it.",
 )
-@click.option(
-    "--send-timeout",
-    type=click.FloatRange(min=0.05),
-    default=10.0,
-    show_default=True,
-    help="Seconds one webhook/SMTP send may take.",
-)
+@seconds_option("--send-timeout", 0.05, 10.0, help="Seconds one webhook/SMTP send may take.")
 @click.option("--max-attempts", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--retry-base",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    help="Seconds before the first retry; doubles per attempt.",
-)
-@click.option("--retry-max", type=click.FloatRange(min=0), default=900.0, show_default=True)
-@click.option(
-    "--stdout-rate",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    envvar="GUARD_WATCH_STDOUT_RATE",
-    help="Messages per minute on stdout (0: unlimited); beyond it, one summary.",
-)
-@click.option(
-    "--webhook-rate",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    envvar="GUARD_WATCH_WEBHOOK_RATE",
-)
-@click.option(
-    "--email-rate",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    envvar="GUARD_WATCH_EMAIL_RATE",
-)
-@click.option(
-    "--alertmanager-rate",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    envvar="GUARD_WATCH_ALERTMANAGER_RATE",
-    help="Messages per minute to Alertmanager (0: unlimited; Alertmanager groups and throttles).",
-)
+@seconds_option("--retry-base", 0, 5.0, help="Seconds before the first retry; doubles per attempt.")
+@seconds_option("--retry-max", 0, 900.0)
+@_rate_options
 @click.option(
     "--alertmanager-hold",
     type=click.FloatRange(min=0.01, max=24 * 366),

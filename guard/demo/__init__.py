@@ -1,4 +1,1 @@
-"""The demo: an embedded PostgreSQL cluster, sample data and the story ``guard demo`` tells.
-
-Nothing outside the demo and the tests imports it.
-"""
+"""The demo: an embedded PostgreSQL cluster, sample data and the story ``guard demo`` tells."""

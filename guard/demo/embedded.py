@@ -1,8 +1,4 @@
-"""A throwaway local PostgreSQL cluster for the demo (and the pg_ctl wrapper the tests use).
-
-PostgreSQL refuses to run as root; these machines run as root. When we are root, initdb and pg_ctl
-are re-executed as the `postgres` OS user with setpriv, and the data directory belongs to it.
-"""
+"""A throwaway local PostgreSQL cluster for the demo (and the pg_ctl wrapper the tests use)."""
 
 from __future__ import annotations
 
@@ -83,8 +79,7 @@ def _extension_available(name: str) -> bool:
 
 
 def reachable_by_server_user(path: Path) -> bool:
-    """Whether the server's OS user may enter every directory down to `path` (as root, the
-    cluster runs as postgres, which cannot enter a directory such as /root)."""
+    """Whether the server's OS user may enter every directory down to `path`."""
     if os.geteuid() != 0:
         return True
     existing = path
@@ -106,8 +101,7 @@ MEMORY_SCRATCH_MIN_FREE = 4 * 2**30
 
 def scratch_directory(prefix: str) -> Path:
     """A new directory for a throwaway cluster that the server's OS user may enter: in
-    MEMORY_SCRATCH when it has MEMORY_SCRATCH_MIN_FREE bytes free, else in DISK_SCRATCH. The caller
-    removes it."""
+    MEMORY_SCRATCH when it has MEMORY_SCRATCH_MIN_FREE bytes free, else in DISK_SCRATCH."""
     root = MEMORY_SCRATCH if _memory_scratch_has_room() else DISK_SCRATCH
     directory = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     directory.chmod(0o755)
@@ -212,20 +206,9 @@ class EmbeddedCluster:
                 "-c shared_preload_libraries=pg_cron",
                 f"-c cron.database_name={self.cron_database}",
             ]
+        pg_ctl, data, log = str(pg_bindir() / "pg_ctl"), str(self.data_dir), str(self.log_file)
         self._run(
-            [
-                str(pg_bindir() / "pg_ctl"),
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-o",
-                " ".join(options),
-            ],
+            [pg_ctl, "start", "-w", "-t", "60", "-D", data, "-l", log, "-o", " ".join(options)],
             "start the embedded PostgreSQL",
         )
         return True
@@ -250,17 +233,10 @@ class EmbeddedCluster:
                 f"the {SERVER_USER} OS user cannot reach {self.state_dir}: set GUARD_STATE_DIR"
                 " to a directory whose parents it may enter (for example under /tmp)"
             )
+        initdb = str(pg_bindir() / "initdb")
+        options = ["--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]
         self._run(
-            [
-                str(pg_bindir() / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SERVER_USER,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-            ],
+            [initdb, "-D", str(self.data_dir), "-U", SERVER_USER, *options],
             "create the embedded PostgreSQL cluster",
         )
         self._info_file.write_text(json.dumps({"port": free_port()}))

@@ -1,16 +1,4 @@
-"""A realistic booking data set with the original incident's kinds of bad rows mixed in.
-
-Three companies, 30 days of calls and appointments. About a quarter of the calls carry one of the
-problems seen in production (26 % of calls had wrong data): phantom bookings, flags that
-contradict the appointments, missing direction, customers linked without status or confidence,
-voice-agent appointments linked to no call, and booking failures. Everything else is consistent,
-including the legitimate look-alikes the detector must leave alone however long the data lives
-(manual appointments without a call, cancelled appointments).
-
-The rows are written as an old application would have written them: with Booking Guard's
-triggers bypassed (session_replication_role = replica, superuser only), because that is how such
-rows got into a legacy database in the first place.
-"""
+"""A realistic booking data set with the original incident's kinds of bad rows mixed in."""
 
 from __future__ import annotations
 
@@ -223,10 +211,10 @@ def _call_with_outcome(
             created + timedelta(seconds=rng.randrange(5, 90)),
         )
 
-    shape = _PROBLEM_SHAPES.get(problem or "")
-    if shape is not None:
-        outcome, made, failed, appointment_kind = shape
-        call = _call_row(
+    incomplete_link = problem == "incomplete_customer_link"
+
+    def call(outcome: str, made: bool, uid: str | None, failed: bool = False) -> tuple[Any, ...]:
+        return _call_row(
             company_id,
             call_ref,
             created,
@@ -234,60 +222,29 @@ def _call_with_outcome(
             customer,
             outcome,
             made=made,
-            booking_uid=booking_uid if appointment_kind or made else None,
+            booking_uid=uid,
             rng=rng,
             failed=failed,
+            incomplete_link=incomplete_link,
         )
+
+    shape = _PROBLEM_SHAPES.get(problem or "")
+    if shape is not None:
+        outcome, made, failed, appointment_kind = shape
+        made_call = call(outcome, made, booking_uid if appointment_kind or made else None, failed)
         if appointment_kind is None:
-            return call, None
-        return call, appointment(linked=appointment_kind == "linked")
-    incomplete_link = problem == "incomplete_customer_link"
+            return made_call, None
+        return made_call, appointment(linked=appointment_kind == "linked")
     if incomplete_link and customer is None:
         customer = rng.choice(customer_ids)
     roll = rng.random()
     if roll < 0.45:  # booked, consistent
-        call = _call_row(
-            company_id,
-            call_ref,
-            created,
-            direction,
-            customer,
-            "appointment_booked",
-            made=True,
-            booking_uid=booking_uid,
-            rng=rng,
-            incomplete_link=incomplete_link,
-        )
-        return call, appointment()
+        return call("appointment_booked", True, booking_uid), appointment()
     if roll < 0.50:  # booked then cancelled, consistent
         summary.legitimate_lookalikes["cancelled_appointment"] += 1
-        call = _call_row(
-            company_id,
-            call_ref,
-            created,
-            direction,
-            customer,
-            "appointment_cancelled",
-            made=False,
-            booking_uid=booking_uid,
-            rng=rng,
-            incomplete_link=incomplete_link,
-        )
-        return call, appointment(status="cancelled")
+        return call("appointment_cancelled", False, booking_uid), appointment(status="cancelled")
     outcome = rng.choice(("information_only", "no_availability", "caller_hung_up", "callback"))
-    call = _call_row(
-        company_id,
-        call_ref,
-        created,
-        direction,
-        customer,
-        outcome,
-        made=False,
-        booking_uid=None,
-        rng=rng,
-        incomplete_link=incomplete_link,
-    )
-    return call, None
+    return call(outcome, False, None), None
 
 
 def _call_row(

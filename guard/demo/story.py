@@ -1,5 +1,4 @@
-"""What `guard demo` shows on its sample data, step by step. Each step runs the same functions
-the jobs and the CLI run; nothing here is demo-only logic."""
+"""What `guard demo` shows on its sample data, step by step."""
 
 from __future__ import annotations
 

@@ -1,18 +1,4 @@
-"""When a pg_cron schedule fires next: the schedule syntax pg_cron accepts, evaluated in UTC
-(pg_cron's default time zone, and the one guard.jobs' schedules are written in).
-
-- five fields, minute (0-59), hour (0-23), day of month (1-31, or `$`: the last day), month
-  (1-12 or jan-dec), day of week (0-7 or sun-sat; 0 and 7 are Sunday);
-- in each field `*`, a number or name, a range `a-b`, a step `*/n`, `a-b/n` or `a/n` (from a to
-  the end of the field), and comma-separated lists of these;
-- as in every cron, when both day of month and day of week are restricted (neither starts with
-  `*`), a day matches if either matches;
-- `@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`; `@reboot`
-  never fires on a clock;
-- `N seconds` (1 to 59): every N seconds.
-
-`next_fire(schedule, after)` is the first time strictly after `after` the schedule fires, or None
-when it never does (`@reboot`, or 30 February)."""
+"""When a pg_cron schedule fires next: the schedule syntax pg_cron accepts, evaluated in UTC."""
 
 from __future__ import annotations
 

@@ -1,13 +1,11 @@
-"""The daily report of one UTC day: read, generated or computed, and rendered as text or
-Markdown, for `guard report` and for `guard watch --report`. A day that has ended and is not
-stored yet is generated and stored first (guard.daily_report), as the 02:00 UTC job would have.
-A day that has not ended (today or later, in UTC, the time zone of every report) is computed
-(guard.compute_daily_report), never stored: its report is incomplete, and BI totals over
-guard.daily_reports would count it."""
+"""The daily report of one UTC day: read, generated or computed, and rendered as text or Markdown,
+for `guard report` and for `guard watch --report`."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -24,22 +22,33 @@ def in_recovery(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
-def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
-    """The report of `day` computed by reading only (a hot standby): nothing stored."""
+@contextlib.contextmanager
+def _failing(doing: str, day: date) -> Iterator[None]:
+    """A refused privilege or a failed statement as one line naming the report."""
     try:
-        cursor = conn.execute(queries.COMPUTED_DAILY_REPORT_ROWS, (day,))
+        yield
     except psycopg.errors.InsufficientPrivilege as error:
         raise PermissionDenied(
-            f"could not compute the report of {day}: {first_line(error)}"
-        ) from None
-    except psycopg.errors.UndefinedFunction:
-        raise GuardError(
-            "this database has an old daily report: run `guard db apply` first"
+            f"could not {doing} the report of {day}: {first_line(error)}"
         ) from None
     except psycopg.Error as error:
-        raise GuardError(f"could not compute the report of {day}: {first_line(error)}") from None
+        raise GuardError(f"could not {doing} the report of {day}: {first_line(error)}") from None
+
+
+def _dicts(cursor: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
     names = [column.name for column in cursor.description or []]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
+    """The report of `day` computed by reading only (a hot standby): nothing stored."""
+    with _failing("compute", day):
+        try:
+            return _dicts(conn.execute(queries.COMPUTED_DAILY_REPORT_ROWS, (day,)))
+        except psycopg.errors.UndefinedFunction:
+            raise GuardError(
+                "this database has an old daily report: run `guard db apply` first"
+            ) from None
 
 
 def utc_today(conn: psycopg.Connection[Any]) -> date:
@@ -56,53 +65,28 @@ def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, A
     row = conn.execute(queries.HAS_COMPUTE_DAILY_REPORT).fetchone()
     if not row or not row[0]:
         raise GuardError("this database has an old daily report: run `guard db apply` first")
-    try:
-        with conn.transaction(force_rollback=True):
-            conn.execute(queries.DELETE_DAILY_REPORT, (day,))
-            conn.execute(
-                queries.STORE_DAILY_REPORT,
-                (day,),
-            )
-            return _read(conn, day)
-    except psycopg.errors.InsufficientPrivilege as error:
-        raise PermissionDenied(
-            f"could not compute the report of {day}: {first_line(error)}"
-        ) from None
-    except psycopg.Error as error:
-        raise GuardError(f"could not compute the report of {day}: {first_line(error)}") from None
+    with _failing("compute", day), conn.transaction(force_rollback=True):
+        conn.execute(queries.DELETE_DAILY_REPORT, (day,))
+        conn.execute(queries.STORE_DAILY_REPORT, (day,))
+        return stored_report(conn, day)
 
 
 def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
-    """The stored rows of `day`, generating them first if there are none. Returns (rows,
-    generated_now)."""
+    """The stored rows of `day`, generating them first if there are none."""
     row = conn.execute(queries.HAS_DAILY_REPORT_FUNCTION).fetchone()
     if not row or not row[0]:
         raise GuardError("this database has no daily report: run `guard db apply` first")
-    rows = _read(conn, day)
+    rows = stored_report(conn, day)
     if rows:
         return rows, False
-    try:
-        with conn.transaction():
-            conn.execute(queries.DAILY_REPORT_ROW_COUNT, (day,))
-    except psycopg.errors.InsufficientPrivilege as error:
-        raise PermissionDenied(
-            f"could not generate the report of {day}: {first_line(error)}"
-        ) from None
-    except psycopg.Error as error:
-        raise GuardError(f"could not generate the report of {day}: {first_line(error)}") from None
-    return _read(conn, day), True
+    with _failing("generate", day), conn.transaction():
+        conn.execute(queries.DAILY_REPORT_ROW_COUNT, (day,))
+    return stored_report(conn, day), True
 
 
 def stored_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
-    """The stored rows of `day` (guard.daily_report_view), one per company; none when the day is
-    not stored. `guard watch --report` sends these."""
-    return _read(conn, day)
-
-
-def _read(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
-    cursor = conn.execute(queries.DAILY_REPORT_ROWS, (day,))
-    names = [column.name for column in cursor.description or []]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    """The stored rows of `day` (guard.daily_report_view), one per company."""
+    return _dicts(conn.execute(queries.DAILY_REPORT_ROWS, (day,)))
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

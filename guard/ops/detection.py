@@ -1,6 +1,5 @@
 """Detection over the whole history (`guard check --all`, the demo): the checks over batches of
-observed time, one transaction each, then the open alerts re-checked a range of ids at a time.
-The command line prints the progress events; this module never prints."""
+observed time, one transaction each, then the open alerts re-checked a range of ids at a time."""
 
 from __future__ import annotations
 
@@ -40,9 +39,7 @@ HistoryProgress = BatchChecked | AlertsRechecked
 
 
 def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
-    """The oldest observed_at of any enabled check's view: where the whole history begins. One
-    transaction per view: each reads its whole history (about 2 s a view at 10M calls), and
-    in one transaction they held a snapshot for 14 s."""
+    """The oldest observed_at of any enabled check's view: where the whole history begins."""
     views = [row[0] for row in conn.execute(queries.ENABLED_CHECK_VIEWS).fetchall()]
     starts: list[datetime] = []
     for view in views:
@@ -67,11 +64,8 @@ def check_history(
     database_url: str | None, batch: timedelta, progress: Callable[[HistoryProgress], None]
 ) -> list[list[Any]]:
     """Every check over the whole history, one transaction per batch of `batch` of observed time
-    (`guard check --all`; `progress` hears of each transaction), then the open alerts
-    re-checked a range of ids per transaction, which resolves what was fixed. No transaction
-    holds the whole history. A check that did not run through in some batch has its status and
-    error from the first such batch. Rows: check, rule, offending, opened, repeated, resolved,
-    status, error."""
+    (`guard check --all`; `progress` hears of each transaction), then the open alerts re-checked a
+    range of ids per transaction, which resolves what was fixed."""
     totals: dict[tuple[str, str], list[int]] = {}
     failures: dict[str, tuple[str, str]] = {}
     with (

@@ -48,15 +48,7 @@ class RunResult:
 
 
 def run_job(conn: psycopg.Connection[Any], job: str) -> RunResult:
-    """One run of one job in its own transaction (conn must be in autocommit mode).
-
-    A run that raises instead of recording itself (the login's statement_timeout or a
-    permission hit outside the job's own sub-transaction) is that job's failure: recorded by
-    guard.record_job_run in a transaction of its own, and returned as failed, so that the other
-    jobs still run. A run the login's lock_timeout ended (another session holds a lock it needs)
-    is tried again for a while (within_limits), then is that job's failure too. Only a lost
-    connection (or a primary demoted under us) raises DatabaseUnavailable: no job can run
-    then."""
+    """One run of one job in its own transaction (conn must be in autocommit mode)."""
     started: list[datetime] = []
     try:
         return within_limits(
@@ -102,9 +94,7 @@ def _record_failure(
     error: psycopg.Error,
     said: LoginLimit | None = None,
 ) -> str:
-    """Record a run that raised as its job's failure (guard.record_job_run: a row of
-    guard.job_runs and a job_failed alert); the line to print, which says whether that worked.
-    `said`: the line naming the login's limit that stopped it."""
+    """Record a run that raised as its job's failure."""
     reason = first_line(error) if said is None else str(said)
     try:
         with conn.transaction():
@@ -162,9 +152,8 @@ def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
 
 
 def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> datetime | None:
-    """When a job is next due by its cron schedule: its first time after the last start (in the
-    past when a run was missed: due now), or, never run, its first time after now. None for a
-    schedule that never fires on a clock (`@reboot`)."""
+    """When a job is next due by its cron schedule: its first time after the last start (in the past
+    when a run was missed: due now), or, never run, its first time after now."""
     return next_fire(schedule, last_started_at if last_started_at is not None else now)
 
 
@@ -242,10 +231,7 @@ def run_forever(
     say: Callable[[datetime, str], None],
     warn: Callable[[str], None],
 ) -> None:
-    """Run due jobs until interrupted (the caller catches KeyboardInterrupt). No primary at start
-    (unreachable, or the URL reaches a standby, as during a failover) or lost later: retried with
-    the backoff of `guard watch` (reconnect_delay), and the loop goes on once a primary
-    answers. A job cut short rolls back with its transaction and runs again when next due."""
+    """Run due jobs until interrupted (the caller catches KeyboardInterrupt)."""
     failures = 0
     checked = False
     while True:

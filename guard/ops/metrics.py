@@ -1,11 +1,8 @@
-"""The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on
-every scrape, one query per series, each in its own read-only transaction with its own
-statement_timeout (transaction-scoped: nothing outlives the transaction, so behind PgBouncer in
-transaction mode the next client of the server connection finds its defaults; never above the
-login's), so one that fails or times out leaves the others in place. The series that
-scan history are read at most once per cache interval, and after their first reading in the
-background: a scrape serves their last values and never waits for them. Names, labels, meaning:
-docs/metrics.md."""
+"""The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on every
+scrape, one query per series, each in its own read-only transaction with its own statement_timeout
+(transaction-scoped: nothing outlives the transaction, so behind PgBouncer in transaction mode the
+next client of the server connection finds its defaults; never above the login's), so one that fails
+or times out leaves the others in place."""
 
 from __future__ import annotations
 
@@ -56,11 +53,7 @@ TIMED_OUTCOMES = ("booked", "failed", "queued")
 
 @dataclass(frozen=True)
 class Series:
-    """One query of a scrape and the families made from its rows. `cached`: it reads history
-    (every row ever written, or a day of calls), so it runs at most once per cache interval.
-    `requires`: the probe column that must be true (optional tables). `windowed`: takes the
-    latency window and buckets as parameters. `prelude`: a query whose one value is passed to
-    `sql` as `since` (planned with that value, not as a generic parameter)."""
+    """One query of a scrape and the families made from its rows."""
 
     name: str
     sql: str
@@ -104,9 +97,7 @@ class Reading:
 
 
 class GuardCollector(Collector):
-    """Queries PostgreSQL per scrape, one series at a time. A series whose query fails keeps
-    its last rows, marked stale (guard_series_stale); guard_up is 0, with nothing else, only
-    when PostgreSQL cannot be read at all (no connection, no Booking Guard schema)."""
+    """Queries PostgreSQL per scrape, one series at a time."""
 
     def __init__(
         self,
@@ -213,8 +204,7 @@ class GuardCollector(Collector):
     def _applicable(
         self, conn: psycopg.Connection[Any], what: str
     ) -> tuple[list[Series], float] | None:
-        """The series this database has the tables for, and the server's time; None when it has
-        no Booking Guard schema or is a hot standby. Raises what the probe raises."""
+        """The series this database has the tables for, and the server's time."""
         [probe] = self._in_transaction(conn, queries.METRIC_PROBE)
         in_recovery, has_schema, has_jobs, has_deliveries, has_counters, server_now = probe
         if in_recovery:
@@ -238,11 +228,9 @@ class GuardCollector(Collector):
         return series, float(server_now)
 
     def start_warm_up(self) -> None:
-        """Read the cached series once, in the background, as a serving exporter starts: its
-        first scrape then serves them instead of reading history itself (about half a second
-        at a million calls a day). A scrape that comes while they are read serves the others;
-        one that comes after a warm-up that failed (PostgreSQL not up yet) reads them itself,
-        as it would have without a warm-up."""
+        """Read the cached series once, in the background, as a serving exporter starts: its first
+        scrape then serves them instead of reading history itself (about half a second at a million
+        calls a day)."""
         with self._lock:
             if self._refreshing():
                 return
@@ -259,8 +247,7 @@ class GuardCollector(Collector):
             self._refresher.start()
 
     def _read(self) -> tuple[list[Series], float] | None:
-        """Run what is due; the applicable series and the server's time, or None when
-        PostgreSQL cannot be read."""
+        """Run what is due; the applicable series and the server's time, None when unreadable."""
         try:
             conn = self._connection()
             applicable = self._applicable(conn, "scrape")
@@ -320,9 +307,7 @@ class GuardCollector(Collector):
         reading.seconds = reading.read_at - started
 
     def _refresh(self, series: list[Series], params: dict[str, Any], warm_up: bool = False) -> None:
-        """Read cached series on a connection of its own, storing each result as it comes; a
-        failure keeps the last values, marked stale, as a failed query in a scrape does. What
-        the warm-up could not read counts as never tried: the next scrape reads it itself."""
+        """Read cached series on a connection of its own, storing each result as it comes."""
         what = "warm-up" if warm_up else "refresh"
         unread = {one.name for one in series}
         try:
@@ -455,7 +440,7 @@ class GuardCollector(Collector):
     def _families(self, data: dict[str, Any], server_now: float) -> Iterator[Metric]:
         """The families of the series that have rows (a series never read yet has none)."""
         if "alerts" in data:
-            yield self._alerts(data["alerts"])
+            yield _labelled(data["alerts"], *LABELLED["alerts"])
         if "review" in data:
             yield from self._review(data["review"], server_now)
         if "breaker" in data:
@@ -465,32 +450,17 @@ class GuardCollector(Collector):
         if "consistency" in data:
             yield self._consistency(data["consistency"][0])
         if "corrections" in data:
-            yield self._corrections(data["corrections"])
+            yield _labelled(data["corrections"], *LABELLED["corrections"])
         if "jobs" in data:
             yield from self._jobs(data["jobs"])
         if "deliveries" in data:
-            yield self._deliveries(data["deliveries"])
+            yield _labelled(data["deliveries"], *LABELLED["deliveries"])
         if "targets" in data:
-            yield self._targets(data["targets"])
+            yield _labelled(data["targets"], *LABELLED["targets"])
         if "kpis" in data:
-            yield self._kpis(data["kpis"])
+            yield _labelled(data["kpis"], *LABELLED["kpis"])
         if "counters" in data:
             yield from self._counters(data["counters"])
-
-    @staticmethod
-    def _alerts(rows: list[tuple[Any, ...]]) -> Metric:
-        alerts = GaugeMetricFamily(
-            "guard_alerts_open",
-            "Open alerts by rule, check and severity (0 for an enabled check without any).",
-            labels=["rule_id", "check_id", "severity"],
-        )
-        merged: dict[tuple[str, str, str], float] = {}
-        for rule_id, check_id, severity, n in rows:
-            key = (rule_id, check_id, severity)
-            merged[key] = merged.get(key, 0.0) + float(n)
-        for (rule_id, check_id, severity), n in sorted(merged.items()):
-            alerts.add_metric([rule_id, check_id, severity], n)
-        return alerts
 
     @staticmethod
     def _review(rows: list[tuple[Any, ...]], server_now: float) -> Iterator[Metric]:
@@ -543,102 +513,26 @@ class GuardCollector(Collector):
         return ratio
 
     @staticmethod
-    def _corrections(rows: list[tuple[Any, ...]]) -> Metric:
-        corrections = CounterMetricFamily(
-            "guard_corrections",
-            "Automatic corrections by rule (guard.correction_audit).",
-            labels=["rule_id"],
-        )
-        for rule_id, n in sorted(rows):
-            corrections.add_metric([rule_id], float(n))
-        return corrections
-
-    @staticmethod
-    def _targets(rows: list[tuple[Any, ...]]) -> Metric:
-        targets = GaugeMetricFamily(
-            "guard_kpi_target",
-            "A KPI target from guard.settings, by its setting (target_review_queue_max, ...).",
-            labels=["setting"],
-        )
-        for setting, value in sorted(rows):
-            targets.add_metric([setting], float(value))
-        return targets
-
-    @staticmethod
-    def _kpis(rows: list[tuple[Any, ...]]) -> Metric:
-        values = GaugeMetricFamily(
-            "guard_kpi_value",
-            "A KPI's current value (guard.kpis), in its unit; absent while it has no sample.",
-            labels=["kpi"],
-        )
-        for kpi, value in sorted(rows):
-            values.add_metric([kpi], float(value))
-        return values
-
-    @staticmethod
-    def _deliveries(rows: list[tuple[Any, ...]]) -> Metric:
-        deliveries = GaugeMetricFamily(
-            "guard_alert_deliveries",
-            "Alert deliveries of `guard watch` by channel and status.",
-            labels=["channel", "status"],
-        )
-        for channel, status, n in sorted(rows):
-            deliveries.add_metric([channel, status], float(n))
-        return deliveries
-
-    @staticmethod
     def _counters(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
-        """Cumulative counters (guard.metric_totals plus the rows after its watermark): they
-        survive retention. Outcomes and results always have a series (0 before the first)."""
-        totals: dict[str, dict[tuple[str, ...], float]] = {
-            "bookings": {(o,): 0.0 for o in BOOKING_OUTCOMES},
-            "validations": {(r,): 0.0 for r in VALIDATION_RESULTS},
-            "validation_failures": {},
-            "alerts_opened": {},
-        }
-        for counter, label, rule_id, n in rows:
-            key: tuple[str, ...] = (label,) if rule_id is None else (rule_id, label)
-            if counter in totals:
-                totals[counter][key] = totals[counter].get(key, 0.0) + float(n)
-        families = (
-            ("bookings", "guard_bookings", "Booking attempts settled, by outcome.", ["outcome"]),
-            (
-                "validations",
-                "guard_validations",
-                "validate_booking calls, by result (passed, failed).",
-                ["result"],
-            ),
-            (
-                "validation_failures",
-                "guard_validation_failures",
-                "Failed validations, by reason code.",
-                ["reason"],
-            ),
-            (
-                "alerts_opened",
-                "guard_alerts_opened",
-                "Alerts opened (inconsistencies detected), by rule and check.",
-                ["rule_id", "check_id"],
-            ),
-        )
-        for counter, name, documentation, labels in families:
-            family = CounterMetricFamily(name, documentation, labels=labels)
-            for key, value in sorted(totals[counter].items()):
-                family.add_metric(list(key), value)
-            yield family
-        retries = CounterMetricFamily(
-            "guard_booking_retries",
-            "Booking attempts the booking path settled, by what retrying did (not_retried,"
-            " succeeded_after_retry, exhausted); the calendar asked at least once.",
-            labels=["outcome"],
-        )
-        counted = {outcome: 0.0 for outcome in RETRY_OUTCOMES}
-        for counter, label, _rule_id, n in rows:
-            if counter == "booking_retries":
-                counted[label] = counted.get(label, 0.0) + float(n)
-        for outcome, n in sorted(counted.items()):
-            retries.add_metric([outcome], n)
-        yield retries
+        zeros = [
+            *(("bookings", o, None, 0) for o in BOOKING_OUTCOMES),
+            *(("validations", r, None, 0) for r in VALIDATION_RESULTS),
+            *(("booking_retries", o, None, 0) for o in RETRY_OUTCOMES),
+        ]
+        for counter, (name, documentation, labels) in COUNTERS.items():
+            yield _labelled(
+                [
+                    (label, n)
+                    if rule_id is None or counter == "booking_retries"
+                    else (rule_id, label, n)
+                    for c, label, rule_id, n in (*zeros, *rows)
+                    if c == counter
+                ],
+                CounterMetricFamily,
+                name,
+                documentation,
+                labels,
+            )
         yield _histogram(
             rows,
             "booking_duration",
@@ -713,6 +607,84 @@ class GuardCollector(Collector):
         yield status
         yield last_run
         yield last_success
+
+
+# The series rendered one row a sample: its labels, then its value (rows of equal labels add up).
+LABELLED: dict[str, tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, list[str]]] = {
+    "alerts": (
+        GaugeMetricFamily,
+        "guard_alerts_open",
+        "Open alerts by rule, check and severity (0 for an enabled check without any).",
+        ["rule_id", "check_id", "severity"],
+    ),
+    "corrections": (
+        CounterMetricFamily,
+        "guard_corrections",
+        "Automatic corrections by rule (guard.correction_audit).",
+        ["rule_id"],
+    ),
+    "deliveries": (
+        GaugeMetricFamily,
+        "guard_alert_deliveries",
+        "Alert deliveries of `guard watch` by channel and status.",
+        ["channel", "status"],
+    ),
+    "targets": (
+        GaugeMetricFamily,
+        "guard_kpi_target",
+        "A KPI target from guard.settings, by its setting (target_review_queue_max, ...).",
+        ["setting"],
+    ),
+    "kpis": (
+        GaugeMetricFamily,
+        "guard_kpi_value",
+        "A KPI's current value (guard.kpis), in its unit; absent while it has no sample.",
+        ["kpi"],
+    ),
+}
+
+# The cumulative counters (guard.metric_totals plus the rows after its watermark): they survive
+# retention. Outcomes and results always have a series (0 before the first).
+COUNTERS: dict[str, tuple[str, str, list[str]]] = {
+    "bookings": ("guard_bookings", "Booking attempts settled, by outcome.", ["outcome"]),
+    "validations": (
+        "guard_validations",
+        "validate_booking calls, by result (passed, failed).",
+        ["result"],
+    ),
+    "validation_failures": (
+        "guard_validation_failures",
+        "Failed validations, by reason code.",
+        ["reason"],
+    ),
+    "alerts_opened": (
+        "guard_alerts_opened",
+        "Alerts opened (inconsistencies detected), by rule and check.",
+        ["rule_id", "check_id"],
+    ),
+    "booking_retries": (
+        "guard_booking_retries",
+        "Booking attempts the booking path settled, by what retrying did (not_retried,"
+        " succeeded_after_retry, exhausted); the calendar asked at least once.",
+        ["outcome"],
+    ),
+}
+
+
+def _labelled(
+    rows: list[tuple[Any, ...]],
+    kind: type[GaugeMetricFamily | CounterMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+) -> Metric:
+    merged: dict[tuple[str, ...], float] = {}
+    for *values, n in rows:
+        merged[tuple(values)] = merged.get(tuple(values), 0.0) + float(n)
+    family = kind(name, documentation, labels=labels)
+    for key, n in sorted(merged.items()):
+        family.add_metric(list(key), n)
+    return family
 
 
 def _le(value: float) -> str:

@@ -1,11 +1,6 @@
 """A rule rolled out company by company: a company's override of a rule's stage or mode
 (guard.rule_company_stages), set for named companies, for a stable percentage of them, or
-cleared. The commit-time flag check reads the effective value per company
-(guard.effective_rule_setting); `guard rules` is the command line over this module.
-
-The changes are SQL functions (guard.rollout_set, guard.rollout_clear), the one way for every
-client: they check what they are given before they write, in the caller's transaction, so an
-unknown rule or company changes nothing."""
+cleared."""
 
 from __future__ import annotations
 
@@ -46,8 +41,7 @@ def _rule(conn: psycopg.Connection[Any], rule: str) -> tuple[str, str, bool, boo
 def set_override(
     conn: psycopg.Connection[Any], rule: str, setting: Setting, value: str, target: Target
 ) -> list[int]:
-    """Give the target's companies `value` for the rule's stage or mode (or the rule itself, for
-    everyone: no company is named then); the ids of the companies written, in order."""
+    """Give the target's companies `value` for the rule's stage or mode."""
     row = conn.execute(queries.ROLLOUT_SET, (rule, setting, value, *target.arguments())).fetchone()
     return list(row[0]) if row else []
 
@@ -55,8 +49,7 @@ def set_override(
 def clear_override(
     conn: psycopg.Connection[Any], rule: str, setting: Setting, target: Target
 ) -> list[int]:
-    """Drop the stage or mode override of the target's companies (every company of the rule
-    when the target names none); the ids of the companies that had one, in order."""
+    """Drop the stage or mode override of the target's companies."""
     row = conn.execute(queries.ROLLOUT_CLEAR, (rule, setting, *target.arguments())).fetchone()
     return list(row[0]) if row else []
 
