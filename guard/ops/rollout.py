@@ -1,7 +1,8 @@
 """A rule rolled out company by company: a company's override of a rule's stage or mode
 (guard.rule_company_stages), set for named companies, for a stable percentage of them, or
-cleared. The commit-time flag check reads the effective value per company
-(guard.effective_rule_setting); `guard rules` is the command line over this module.
+cleared. I3's commit-time flag check and I4's rollback of phantom bookings (guard.reconcile) read
+the effective value per company (guard.effective_rule_setting); `guard rules` is the command line
+over this module.
 
 The changes are SQL functions (guard.rollout_set, guard.rollout_clear), the one way for every
 client: they check what they are given before they write, in the caller's transaction, so an
