@@ -1,6 +1,7 @@
 """A rule rolled out company by company: a company's override of a rule's stage or mode
 (guard.rule_company_stages), set for named companies, for a stable percentage of them, or
-cleared."""
+cleared. I3's commit-time flag check and I4's rollback of phantom bookings (guard.reconcile)
+read the effective value per company (guard.effective_rule_setting)."""
 
 from __future__ import annotations
 

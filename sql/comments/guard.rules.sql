@@ -8,7 +8,7 @@ COMMENT ON COLUMN guard.rules.severity IS 'how serious a breach is: `critical`, 
 COMMENT ON COLUMN guard.rules.description IS 'what the rule requires, in one sentence';
 COMMENT ON COLUMN guard.rules.remedy IS 'what is done about a breach: `auto_fix` (corrected automatically), `review` (queued for a person), `report` (reported only)';
 COMMENT ON COLUMN guard.rules.mode IS 'what a bad write meets: `correct` (corrected and audited) or `reject` (refused with an error); a DBA may switch it for `I3_appointment_flags`, for every company or for some (`guard rules mode`: a company''s override wins)';
-COMMENT ON COLUMN guard.rules.stage IS 'how far the rule is enforced: `observe` (detected only), `correct` (new writes corrected, a constraint still `NOT VALID`), `enforce` (every constraint validated); a company may have its own for `I3_appointment_flags` (`guard rules stage`)';
+COMMENT ON COLUMN guard.rules.stage IS 'how far the rule is enforced: `observe` (detected only), `correct` (new writes corrected, a constraint still `NOT VALID`), `enforce` (every constraint validated); a company may have its own for `I3_appointment_flags` and `I4_booked_outcome` (`guard rules stage`)';
 COMMENT ON COLUMN guard.rules.constraint_names IS 'the constraints on `calls` and `appointments` that enforce the rule (`guard_calls_direction_check`, ...); `{}` when none';
 COMMENT ON COLUMN guard.rules.enabled IS '`false`: a DBA switched it off; only `I3_appointment_flags` reads it (contradicting flag writes then stand); detection is switched per check (`guard.checks.enabled`)';
 COMMENT ON COLUMN guard.rules.updated_at IS 'when the row last changed (a DBA''s tuning, or `guard db validate` recording the stage)';

@@ -24,7 +24,7 @@ INSERT INTO guard.rules AS r (
     'I4_booked_outcome', 'I4', 'critical',
     'An active appointment means session_outcome appointment_booked; a booked outcome without '
     || 'an appointment is allowed only for the grace period.',
-    'review', 'correct', 'observe', '{}'
+    'review', 'correct', 'correct', '{}'
 ),
 (
     'I5_tenant_link', 'I5', 'critical',

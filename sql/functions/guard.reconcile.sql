@@ -12,7 +12,10 @@
 --                             no other company has one (the triggers then book the call)
 --   rollback_phantom_booking  a call still claiming a booking without an appointment after the
 --                             grace period: creation_failed (outcome and link status),
---                             booking_failed, requires_manual_processing; queued for review
+--                             booking_failed, requires_manual_processing; queued for review.
+--                             Only where its company's I4 stage (guard.effective_rule_setting)
+--                             is correct or enforce: at observe the call stays as written and
+--                             detection's alert is all (docs/dba.md, "Rollout by company")
 --   correct_flags             flags that contradict the appointments are derived again
 --   review_orphan_appointment an orphan with no call or several calls to choose from
 --   review_cross_tenant       an appointment linked to another company's call, or whose only
@@ -212,8 +215,10 @@ BEGIN
     SELECT coalesce(array_agg(v.entity_id), '{}') INTO targets
     FROM (
         -- (a dry run has not linked anything: leave out the calls a link would recover)
+        -- (observed calls are left out before the limit: they never take a later call's turn)
         SELECT p.entity_id FROM guard.check_booked_without_appointment AS p
-        WHERE NOT (dry_run AND p.entity_id = ANY (link_calls))
+        CROSS JOIN LATERAL guard.effective_rule_setting('I4_booked_outcome', p.company_id) AS e
+        WHERE e.stage <> 'observe' AND NOT (dry_run AND p.entity_id = ANY (link_calls))
         ORDER BY p.entity_id
         LIMIT greatest(budget, 0)
     ) AS v;

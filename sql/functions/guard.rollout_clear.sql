@@ -2,8 +2,8 @@
 -- with neither, of every company; the companies follow the rule's own value again. A row left
 -- without any override goes; one that still overrides the other setting keeps it. Returns the
 -- ids of the companies that had the override, in order. Refused as guard.rollout_targets
--- refuses, and for an unknown rule or setting, changing nothing. SECURITY INVOKER and executable
--- by the owner role only.
+-- refuses, and for an unknown rule or setting or a mode of I4_booked_outcome (it has none),
+-- changing nothing. SECURITY INVOKER and executable by the owner role only.
 CREATE OR REPLACE FUNCTION guard.rollout_clear(
     rule_id text,
     setting text,
@@ -25,6 +25,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     targets := guard.rollout_targets(rule_id, company_ids, percent);
+    IF setting = 'mode' AND rule_id = 'I4_booked_outcome' THEN
+        RAISE EXCEPTION 'rule I4_booked_outcome has no mode: guard.reconcile rolls a phantom booking back by its company''s stage (observe: alerted only; correct or enforce: rolled back), and a job has no write to reject'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     everyone := targets IS NULL;
     WITH dropped AS (
         DELETE FROM guard.rule_company_stages AS o

@@ -4,9 +4,10 @@
 -- the ids of the companies written, in order (none for the rule's own). One way for every client:
 -- `guard rules stage|mode` calls it, and so may any other language. Refused, changing nothing:
 -- an unknown rule, setting or value, a rule whose check does not read a company's setting
--- (guard.rollout_rule), the rule's own stage where its constraints set it (`guard db validate`),
--- and what guard.rollout_targets refuses. SECURITY INVOKER and executable by the owner role
--- only: it writes with the caller's rights.
+-- (guard.rollout_rule), a mode of I4_booked_outcome (a job rejects no write), the rule's own
+-- stage where its constraints set it (`guard db validate`), and what guard.rollout_targets
+-- refuses. SECURITY INVOKER and executable by the owner role only: it writes with the caller's
+-- rights.
 CREATE OR REPLACE FUNCTION guard.rollout_set(
     rule_id text,
     setting text,
@@ -36,8 +37,12 @@ BEGIN
     END IF;
     targets := guard.rollout_targets(rule_id, company_ids, percent);
     IF NOT guard.rollout_rule(rule_id) THEN
-        RAISE EXCEPTION 'rule % cannot be rolled out by company: only the commit-time check of I3_appointment_flags reads a company''s stage and mode',
+        RAISE EXCEPTION 'rule % cannot be rolled out by company: only I3_appointment_flags (its commit-time check) and I4_booked_outcome (guard.reconcile) read a company''s stage',
             rule_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF setting = 'mode' AND rule_id = 'I4_booked_outcome' THEN
+        RAISE EXCEPTION 'rule I4_booked_outcome has no mode: guard.reconcile rolls a phantom booking back by its company''s stage (observe: alerted only; correct or enforce: rolled back), and a job has no write to reject'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF targets IS NULL THEN

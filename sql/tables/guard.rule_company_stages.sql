@@ -3,9 +3,10 @@
 -- row, the rule's own value applies (guard.effective_rule_setting). Only the owner role reads or
 -- writes it (`guard rules stage|mode`); the commit-time flag check reads it through its SECURITY
 -- DEFINER function.
--- Only rules whose per-row check reads the effective value may be rolled out: I3's commit-time
--- check (guard.check_flags_at_commit). The other rules are enforced by constraints and
--- normalisers that act on every company alike, where an override would change nothing.
+-- Only rules whose per-row work reads the effective value may be rolled out: I3's commit-time
+-- check (guard.check_flags_at_commit, stage and mode) and I4's rollback of phantom bookings
+-- (guard.reconcile, stage alone: a job has nobody to reject a write to). The other rules are
+-- enforced by constraints and normalisers that act on every company alike.
 -- No foreign key to public.companies: that would put a lock and a check on the application's
 -- table; a deleted company's rows go with it (guard.forget_deleted_companies).
 CREATE TABLE guard.rule_company_stages (
@@ -20,7 +21,10 @@ CREATE TABLE guard.rule_company_stages (
         stage IS NOT NULL OR mode IS NOT NULL
     ),
     CONSTRAINT rule_company_stages_rule_reads_company CHECK (
-        rule_id IN ('I3_appointment_flags')
+        rule_id IN ('I3_appointment_flags', 'I4_booked_outcome')
+    ),
+    CONSTRAINT rule_company_stages_mode_reads_company CHECK (
+        mode IS NULL OR rule_id = 'I3_appointment_flags'
     )
 );
 

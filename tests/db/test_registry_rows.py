@@ -24,9 +24,11 @@ RELEASE_0_2_0_LAST = "0031_rules_and_checks"
 _SET_BY_OPERATOR = {
     "checks": "UPDATE guard.checks SET enabled = NOT enabled, warn_above = 7, error_above = 9,"
     " threshold_unit = 'rate_pct', sweep = NOT sweep",
+    # (never observe: 0120_i4_rollout_by_company moves I4's observe, its old shipped stage, to
+    # correct, and cannot tell it from an operator's)
     "rules": "UPDATE guard.rules SET enabled = NOT enabled,"
     " mode = CASE mode WHEN 'correct' THEN 'reject' ELSE 'correct' END,"
-    " stage = CASE stage WHEN 'observe' THEN 'enforce' ELSE 'observe' END",
+    " stage = CASE stage WHEN 'enforce' THEN 'correct' ELSE 'enforce' END",
     "jobs": "UPDATE guard.jobs SET enabled = NOT enabled, schedule = '7 7 * * *',"
     " interval_seconds = interval_seconds + 60",
     # (app_time_zone takes zone names only: an operator's is one)
