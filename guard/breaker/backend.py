@@ -29,7 +29,7 @@ from guard.breaker.redis_store import (
     make_client,
     mask_url,
 )
-from guard.breaker.restore import StateSource
+from guard.breaker.stored import StateSource
 
 log = logging.getLogger("guard.breaker")
 

@@ -87,7 +87,6 @@ from guard.breaker.redis_store import (
     CircuitArgs,
     StateMissingError,
 )
-from guard.breaker.restore import RecordedState, Seed, seed_for
 from guard.breaker.snapshot import CircuitSnapshot
 from guard.breaker.state import (
     ACTION_TARGET,
@@ -100,6 +99,7 @@ from guard.breaker.state import (
     configure_reason,
     validate_key,
 )
+from guard.breaker.stored import RecordedState, Seed, seed_for
 
 log = logging.getLogger("guard.breaker")
 

@@ -33,8 +33,8 @@ from guard.breaker.codec import (
     rules_values,
     stored_rules,
 )
-from guard.breaker.restore import Seed, new_circuit
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.stored import Seed, new_circuit
 from guard.redact import redact_url, remember
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -318,7 +318,7 @@ def test_a_missing_circuit_is_seeded_from_its_recorded_state(
 ) -> None:
     """guard.breaker.restore.seed_for, every state: manual states exactly, open with its
     opened-at; the generation never lowered, one on for a repaired record."""
-    from guard.breaker.restore import RecordedState, seed_for
+    from guard.breaker.stored import RecordedState, seed_for
 
     seed = seed_for(RecordedState(recorded, 7, opened_at_ms=5_000), 3)
     assert (seed.state, seed.opened_at_ms, seed.generation, seed.note) == (*seeded, 7, "")
