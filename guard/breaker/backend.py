@@ -1,8 +1,5 @@
-"""What breakers of one process share: Redis clients, Redis health, the fallback store,
-host/pid and process-wide listeners. (Timeout threads are per circuit: its bulkhead.)
-
-Nothing here connects at construction time, so building a breaker never raises because of
-Redis; clients connect on first use and their errors are handled by the breaker.
+"""What the breakers of one process share: Redis clients and health, the fallback store, host,
+pid and listeners. Nothing connects at construction: building a breaker never raises for Redis.
 """
 
 from __future__ import annotations
@@ -12,10 +9,10 @@ import logging
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from guard.breaker.fallback import RedisHealth
 from guard.breaker.listeners import Listener, Listeners
 from guard.breaker.memory_store import MemoryStore
 from guard.breaker.redis_config import eviction_warning
@@ -38,6 +35,58 @@ REDIS_URL_ENV = "GUARD_REDIS_URL"
 
 def redis_url_from_env() -> str:
     return os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+
+
+class RedisHealth:
+    """Whether Redis is reachable. While it is down, only the one call that wins the retry slot
+    tries it again, once per ``retry_interval``, so an outage costs one timeout per interval
+    for the whole process, not one per call."""
+
+    def __init__(self, masked_url: str, retry_interval: float = 1.0) -> None:
+        self.masked_url = masked_url
+        self.retry_interval = retry_interval
+        self.down = False
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+
+    def should_try_redis(self) -> bool:
+        """True when up, or when down and this caller wins the next reconnection attempt."""
+        if not self.down:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            if now < self._retry_at:
+                return False
+            # Claim the attempt: concurrent callers keep using the fallback meanwhile.
+            self._retry_at = now + self.retry_interval
+            return True
+
+    def mark_down(self, error: BaseException) -> bool:
+        """Record a failed Redis operation; True only for the first failure of an outage."""
+        with self._lock:
+            self._retry_at = time.monotonic() + self.retry_interval
+            if self.down:
+                return False
+            self.down = True
+        log.warning(
+            "Redis at %s is unreachable (%s: %s); circuit breakers keep protecting per "
+            "process until it is back",
+            self.masked_url,
+            type(error).__name__,
+            error,
+        )
+        return True
+
+    def mark_up(self) -> bool:
+        """Record a successful Redis operation; True only for the first one after an outage."""
+        if not self.down:
+            return False
+        with self._lock:
+            if not self.down:
+                return False
+            self.down = False
+        log.warning("Redis at %s is reachable again; circuit breakers rejoined it", self.masked_url)
+        return True
 
 
 class Backend:

@@ -2,7 +2,7 @@
 values each may hold, and how a hash is encoded and decoded.
 
 The Lua scripts (``lua.py``) read and write these fields inside Redis; Python reads them here
-only. The memory store hands its circuits out in the same shape (``memory_hash``), so what an
+only. The memory store hands its circuits out in the same shape, so what an
 operator or ``snapshot()`` sees is decoded by one function whichever store holds the circuit.
 ``tests/breaker/test_breaker_codec.py`` reads the scripts and checks that every field they
 touch is one of ``FIELDS`` and every one of ``FIELDS`` is touched by them.
@@ -375,40 +375,3 @@ def seeded_hash(state: State, generation: int, opened_at_ms: int) -> dict[str, s
     """The hash ``SEED`` writes for a restored circuit (what a snapshot shows when Redis evicts
     it again before it can be read back)."""
     return {STATE: str(int(state)), GENERATION: str(generation), OPENED_AT: str(opened_at_ms)}
-
-
-def memory_hash(
-    *,
-    state: State,
-    generation: int,
-    failures: int,
-    successes: int,
-    opened_at_ms: int,
-    probe_until_ms: int,
-    probe_seq: int,
-    changed_at_ms: int,
-    open_cooldown_ms: int,
-    last_failure_at_ms: int,
-    closed_at_ms: int,
-    window: tuple[int, int, int, int, int],
-    rules: SharedRules | None,
-) -> dict[str, int]:
-    """A memory-store circuit as the scripts would store it in its hash (``window``: epoch,
-    calls, failures, slow calls, next slot or newest second)."""
-    fields = {
-        STATE: int(state),
-        GENERATION: generation,
-        FAILURES: failures,
-        SUCCESSES: successes,
-        OPENED_AT: opened_at_ms,
-        PROBE_UNTIL: probe_until_ms,
-        PROBE_SEQ: probe_seq,
-        CHANGED_AT: changed_at_ms,
-        OPEN_COOLDOWN: open_cooldown_ms,
-        LAST_FAILURE_AT: last_failure_at_ms,
-        CLOSED_AT: closed_at_ms,
-        **dict(zip(WINDOW_FIELDS, window, strict=True)),
-    }
-    if rules is not None:
-        fields.update(zip(RULE_FIELDS, map(int, rules_values(rules)), strict=True))
-    return fields

@@ -1,19 +1,12 @@
-"""Per-process store with exactly the rules of the Lua scripts.
+"""Per-process store with exactly the rules of the Lua scripts (in-memory breakers, and the
+fallback while Redis is unreachable); a lock makes each decision atomic.
 
-Used for purely in-memory breakers and as the fallback while Redis is unreachable (the breaker
-then keeps protecting the dependency from this process under the same rules instead of failing
-open). Time is ``time.monotonic`` in ms; a lock makes each decision atomic across threads.
-
-The hot path (a success in CLOSED with no failures, on a circuit without a failure-rate window)
-changes nothing, so it takes no lock: it reads one attribute, ``hot_reply``, which every locked
-mutation keeps set to the constant reply of the current generation while the circuit is CLOSED
-with zero failures and no window, and to None otherwise. One attribute read is atomic, so that
-read is the decision's linearisation point; reading state, failures and generation one by one
-could mix two generations. A circuit with a window records every call, under the lock.
-
-The window is kept exactly as the scripts keep it in the Redis hash (``lua.py``): totals, an
-epoch that a transition bumps, and one slot per call (count window) or per second (time
-window), valid only while it carries the current epoch; the differential test compares both.
+The hot path (a success in CLOSED with no failures and no window) changes nothing and takes no
+lock: it reads ``hot_reply``, which every locked change keeps set to the constant reply of the
+current generation in that state, else None. One attribute read is atomic, so it is the
+decision's linearisation point; reading state, failures and generation one by one could mix two
+generations. The window is kept as the scripts keep it in the hash; the differential test
+compares both.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from guard.breaker.codec import SLOT_PREFIX, memory_hash
+from guard.breaker import codec
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 from guard.breaker.stored import MAX_GENERATION, int_in
 
@@ -253,13 +246,12 @@ class MemoryStore:
     def _reply(
         code: int,
         c: _Circuit,
-        cfg: BreakerConfig,
+        rules: SharedRules,
         now: int,
         moved: tuple[int, int, int] | None,
         reason: str,
-        store_rules: bool = True,
     ) -> Reply:
-        cooldown = c.rules_for(cfg, store_rules).open_cooldown_ms(c.open_cooldown_ms)
+        cooldown = rules.open_cooldown_ms(c.open_cooldown_ms)
         open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
         # The reply of a transition carries the counts that caused it (for the event record).
         from_state, failures, successes = moved or (-1, c.failures, c.successes)
@@ -298,7 +290,7 @@ class MemoryStore:
                     code = 2
             elif c.state is State.FORCED_OPEN:
                 code = 0
-            return self._reply(code, c, cfg, now, moved, reason)
+            return self._reply(code, c, rules, now, moved, reason)
 
     def record(
         self,
@@ -344,7 +336,7 @@ class MemoryStore:
             quiet = c.quiet_reply
             if code == 1 and moved is None and quiet is not None:
                 return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
-            return self._reply(code, c, cfg, now, moved, reason)
+            return self._reply(code, c, rules, now, moved, reason)
 
     @staticmethod
     def _closed_outcome(
@@ -368,8 +360,9 @@ class MemoryStore:
         with self._lock:
             c = self._get(key)
             now = self._clock()
-            moved = self._move(c, target, now, c.rules_for(cfg, store=False))
-            return self._reply(1, c, cfg, now, moved, reason, store_rules=False)
+            rules = c.rules_for(cfg, store=False)
+            moved = self._move(c, target, now, rules)
+            return self._reply(1, c, rules, now, moved, reason)
 
     def configure(
         self, key: str, rules: SharedRules, reason: str = "configure"
@@ -388,20 +381,8 @@ class MemoryStore:
             c.changed_at_ms = now
             c.update_hot()
             self._rules_changed(key, rules)
-            cooldown = rules.open_cooldown_ms(c.open_cooldown_ms)
-            open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
-            reply = Reply(
-                1,
-                c.state,
-                c.generation,
-                c.failures,
-                c.successes,
-                open_until,
-                now,
-                int(c.state),
-                c.probe_seq,
-                reason,
-            )
+            unchanged = (int(c.state), c.failures, c.successes)
+            reply = self._reply(1, c, rules, now, unchanged, reason)
             return previous, reply
 
     def rules(self, key: str) -> SharedRules | None:
@@ -414,28 +395,25 @@ class MemoryStore:
             c = self._circuits.get(key)
             if c is None:
                 return None
-            fields = memory_hash(
-                state=c.state,
-                generation=c.generation,
-                failures=c.failures,
-                successes=c.successes,
-                opened_at_ms=c.opened_at_ms,
-                probe_until_ms=c.probe_until_ms,
-                probe_seq=c.probe_seq,
-                changed_at_ms=c.changed_at_ms,
-                open_cooldown_ms=c.open_cooldown_ms,
-                last_failure_at_ms=c.last_failure_at_ms,
-                closed_at_ms=c.closed_at_ms,
-                window=(
-                    c.window_epoch,
-                    c.window_calls,
-                    c.window_failures,
-                    c.window_slow,
-                    c.window_pos,
-                ),
-                rules=c.rules,
-            )
-            fields["now"] = self._clock()
+            window = (c.window_epoch, c.window_calls, c.window_failures, c.window_slow)
+            fields = {
+                codec.STATE: int(c.state),
+                codec.GENERATION: c.generation,
+                codec.FAILURES: c.failures,
+                codec.SUCCESSES: c.successes,
+                codec.OPENED_AT: c.opened_at_ms,
+                codec.PROBE_UNTIL: c.probe_until_ms,
+                codec.PROBE_SEQ: c.probe_seq,
+                codec.CHANGED_AT: c.changed_at_ms,
+                codec.OPEN_COOLDOWN: c.open_cooldown_ms,
+                codec.LAST_FAILURE_AT: c.last_failure_at_ms,
+                codec.CLOSED_AT: c.closed_at_ms,
+                **dict(zip(codec.WINDOW_FIELDS, (*window, c.window_pos), strict=True)),
+                "now": self._clock(),
+            }
+            if c.rules is not None:
+                values = map(int, codec.rules_values(c.rules))
+                fields.update(zip(codec.RULE_FIELDS, values, strict=True))
             return fields
 
     def slots(self, key: str) -> dict[str, str]:
@@ -445,7 +423,7 @@ class MemoryStore:
             if c is None:
                 return {}
             return {
-                f"{SLOT_PREFIX}{index}": str(slot)
+                f"{codec.SLOT_PREFIX}{index}": str(slot)
                 if isinstance(slot, int)
                 else ":".join(map(str, slot))
                 for index, slot in c.slots.items()

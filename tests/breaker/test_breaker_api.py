@@ -329,11 +329,15 @@ def test_a_missing_circuit_is_seeded_from_its_recorded_state(
 
 
 def test_window_limits_on_both_sides() -> None:
-    """guard.breaker.state.validate_window: each limit accepted, one past it refused."""
-    from guard.breaker.state import validate_window
+    """BreakerConfig's window checks: each limit accepted, one past it refused."""
 
     def check(window_type: str, size: int, minimum: int) -> None:
-        validate_window(window_type, size, minimum, 50, None, None)
+        BreakerConfig(
+            window_type=window_type,
+            window_size=size,
+            minimum_calls=minimum,
+            failure_rate_threshold=50,
+        )
 
     for window_type, limit in (("count", 1000), ("time", 600)):
         check(window_type, 1, 1)
