@@ -22,7 +22,6 @@ from guard.breaker.redis_store import (
     READ_TIMEOUT_SECONDS,
     AsyncRedisStore,
     RedisStore,
-    make_async_client,
     make_client,
     mask_url,
 )
@@ -124,6 +123,11 @@ class Backend:
     def uses_redis(self) -> bool:
         return self.redis_url is not None
 
+    def _client(self, for_asyncio: bool = False) -> Any:
+        assert self.redis_url is not None
+        timeouts = {"connect_timeout": self.connect_timeout, "read_timeout": self.read_timeout}
+        return make_client(self.redis_url, **timeouts, for_asyncio=for_asyncio)
+
     @property
     def sync_store(self) -> RedisStore:
         store = self._sync_store
@@ -131,12 +135,7 @@ class Backend:
             assert self.redis_url is not None
             with self._lock:
                 if self._sync_store is None:
-                    client = make_client(
-                        self.redis_url,
-                        connect_timeout=self.connect_timeout,
-                        read_timeout=self.read_timeout,
-                    )
-                    self._sync_store = RedisStore(client)
+                    self._sync_store = RedisStore(self._client())
                 store = self._sync_store
         return store
 
@@ -160,10 +159,7 @@ class Backend:
         if current is not None and current[0] is loop:
             return current[1]
         assert self.redis_url is not None
-        client: Any = make_async_client(
-            self.redis_url, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout
-        )
-        store = AsyncRedisStore(client)
+        store = AsyncRedisStore(self._client(for_asyncio=True))
         self._async_store = (loop, store)
         return store
 

@@ -1,23 +1,7 @@
-"""The one definition of a circuit's Redis hash ``guard:breaker:{KEY}``: its field names, the
-values each may hold, and how a hash is encoded and decoded.
-
-The Lua scripts (``lua.py``) read and write these fields inside Redis; Python reads them here
-only. The memory store hands its circuits out in the same shape, so what an
-operator or ``snapshot()`` sees is decoded by one function whichever store holds the circuit.
-``tests/breaker/test_breaker_codec.py`` reads the scripts and checks that every field they
-touch is one of ``FIELDS`` and every one of ``FIELDS`` is touched by them.
-
-Fields: ``st`` state code, ``g`` generation, ``f`` consecutive failures, ``s`` HALF_OPEN
-successes, ``oa`` opened-at ms, ``pu`` probe lease end ms, ``ps`` probe sequence, ``ca``
-changed-at ms; the statistics ``lf`` last failure ms and ``cl`` closed-at ms (0: none yet);
-``oc`` the grown cooldown of the present opening in ms (0: the plain cooldown); ``rp`` a repair
-pending (a state that did not exist, removed: its note waits for the decision after the restore);
-the rules
-(``RULE_FIELDS``, in the order of ``SharedRules``); the failure-rate window's ``we`` epoch,
-``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot or newest second, and one
-``w<i>`` per slot. What a field may hold, and how a value outside that is repaired, is
-``stored.py``'s rule: the bounds below are the ones the scripts check.
-"""
+"""The one definition of a circuit's Redis hash ``guard:breaker:{KEY}``: its field names (their
+meaning: docs/breaker-protocol.md), the values each may hold, and how a hash is decoded. The
+scripts spell the same names (``tests/breaker/test_breaker_codec.py`` checks that they do); the
+memory store hands its circuits out in the same shape, so one function decodes both."""
 
 from __future__ import annotations
 

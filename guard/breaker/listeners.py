@@ -1,8 +1,5 @@
-"""Breaker events and the listeners that receive them.
-
-Listeners are plain callables run synchronously on the calling thread (or event loop), so they
-must be quick; a listener that raises is logged and never breaks the guarded call.
-"""
+"""Breaker events and their listeners: plain callables run on the calling thread; one that
+raises is logged and never breaks the guarded call."""
 
 from __future__ import annotations
 

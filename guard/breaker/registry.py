@@ -1,9 +1,5 @@
-"""Per-key breakers with configuration templates chosen by key prefix.
-
-Keys: ``appointment_booking:service:{id}``, ``appointment_booking:staff:{id}`` and
-``appointment_booking:global``. The longest matching template prefix wins; otherwise the
-default configuration applies, which ``from_settings`` reads from ``guard.settings``.
-"""
+"""Per-key breakers sharing one backend, configured by the longest matching key prefix
+(``templates``), else by the default that ``from_settings`` reads from ``guard.settings``."""
 
 from __future__ import annotations
 
