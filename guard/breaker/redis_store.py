@@ -73,6 +73,11 @@ def mask_url(url: str) -> str:
     return redact_url(url, keep_user=True, keep_path=True)
 
 
+def _split_cluster(url: str) -> tuple[str, bool]:
+    cluster = url.startswith(("redis+cluster://", "rediss+cluster://"))
+    return (url.replace("+cluster", "", 1) if cluster else url), cluster
+
+
 def make_client(
     url: str,
     *,
@@ -82,8 +87,7 @@ def make_client(
 ) -> Any:
     """A client (``redis+cluster://``: Redis Cluster) that connects on first use; an asyncio
     one is bound to the event loop it is first used in."""
-    cluster = url.startswith(("redis+cluster://", "rediss+cluster://"))
-    plain = url.replace("+cluster", "", 1) if cluster else url
+    plain, cluster = _split_cluster(url)
     options = {
         "socket_connect_timeout": connect_timeout,
         "socket_timeout": read_timeout,
