@@ -665,14 +665,7 @@ class CircuitBreaker:
     def _outcome_event(
         self, outcome: Outcome, started: float, error: BaseException | None, timed_out: bool
     ) -> None:
-        if timed_out:
-            kind = EventKind.TIMEOUT
-        else:
-            kind = {
-                Outcome.SUCCESS: EventKind.SUCCESS,
-                Outcome.FAILURE: EventKind.FAILURE,
-                Outcome.IGNORED: EventKind.IGNORED,
-            }[outcome]
+        kind = EventKind.TIMEOUT if timed_out else EventKind[outcome.name]
         self._emit(self._event(kind, elapsed_seconds=time.perf_counter() - started, error=error))
 
     # ------------------------------------------------------------------ guarded calls
@@ -752,14 +745,35 @@ class CircuitBreaker:
     def _call_failed(
         self, ticket: Ticket, error: BaseException, started: float, listening: bool
     ) -> None:
-        """Count a call that raised; raises ``CircuitOpenError`` instead when it tripped the
-        circuit and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
-        duration = duration_ms(started)
         timed_out = isinstance(error, GuardedCallTimeout)
-        outcome = Outcome.FAILURE if timed_out else self.config.classify_exception(error)
+        outcome = self._failure_outcome(error, timed_out)
+        tripped = self._release(ticket, outcome, duration_ms(started))
+        self._after_failure(tripped, outcome, started, error, timed_out, listening)
+
+    def _failure_outcome(self, error: BaseException, timed_out: bool = False) -> Outcome:
+        """How a call that raised counts (this process's failure counters bumped)."""
+        if timed_out:
+            outcome = Outcome.FAILURE
+        elif isinstance(error, asyncio.CancelledError):
+            # The caller gave up; hand a probe lease back without waiting on Redis forever.
+            outcome = Outcome.IGNORED
+        else:
+            outcome = self.config.classify_exception(error)
         if outcome is Outcome.FAILURE:
             self._count_failure(timed_out)
-        tripped = self._release(ticket, outcome, duration)
+        return outcome
+
+    def _after_failure(
+        self,
+        tripped: bool,
+        outcome: Outcome,
+        started: float,
+        error: BaseException,
+        timed_out: bool,
+        listening: bool,
+    ) -> None:
+        """Tell the listeners; raises ``CircuitOpenError`` when this failure tripped the circuit
+        and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
         if listening:
             self._outcome_event(outcome, started, error, timed_out)
         if tripped and self._raise_on_trip:
@@ -779,60 +793,38 @@ class CircuitBreaker:
     ) -> T:
         self._take_slot()
         try:
-            return await self._call_async_admitted(fn, *args, **kwargs)
+            ticket = await self.acquire_async()
+            timeout = self.config.call_timeout_seconds if ticket.timed else None
+            started = time.perf_counter()
+            deadline = asyncio.timeout(timeout)
+            try:
+                async with deadline:
+                    result = await fn(*args, **kwargs)
+            except BaseException as error:
+                failure: BaseException = error
+                timed_out = isinstance(error, TimeoutError) and deadline.expired()
+                if timed_out:
+                    failure = GuardedCallTimeout(self.key, cast(float, timeout))
+                outcome = self._failure_outcome(failure, timed_out)
+                tripped = await self._release_async(ticket, outcome, duration_ms(started))
+                listening = self._has_listeners()
+                self._after_failure(tripped, outcome, started, failure, timed_out, listening)
+                if timed_out:
+                    raise failure from error
+                raise
+            duration = duration_ms(started)
+            if result.__class__ in _GENERATOR_TYPES:
+                await self._release_async(ticket, _IGNORED, 0)
+                raise TypeError("the guarded call returned a generator; use breaker.guard()")
+            outcome = self.config.classify_result(result)
+            if outcome is Outcome.FAILURE:
+                self._count_failure(False)
+            await self._release_async(ticket, outcome, duration)
+            if self._has_listeners():
+                self._outcome_event(outcome, started, None, False)
+            return result
         finally:
             self._slots.append(True)
-
-    async def _call_async_admitted(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        ticket = await self.acquire_async()
-        timeout = self.config.call_timeout_seconds if ticket.timed else None
-        started = time.perf_counter()
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                result = await fn(*args, **kwargs)
-        except TimeoutError as error:
-            if deadline.expired():
-                self._count_failure(True)
-                tripped = await self._release_async(ticket, Outcome.FAILURE, duration_ms(started))
-                timed_out = GuardedCallTimeout(self.key, cast(float, timeout))
-                if self._has_listeners():
-                    self._outcome_event(Outcome.FAILURE, started, timed_out, True)
-                if tripped and self._raise_on_trip:
-                    raise self._tripped_error() from timed_out
-                raise timed_out from error
-            await self._settle_async(ticket, error, started)
-            raise
-        except BaseException as error:
-            await self._settle_async(ticket, error, started)
-            raise
-        duration = duration_ms(started)
-        if result.__class__ in _GENERATOR_TYPES:
-            await self._release_async(ticket, _IGNORED, 0)
-            raise TypeError("the guarded call returned a generator; use breaker.guard()")
-        outcome = self.config.classify_result(result)
-        if outcome is Outcome.FAILURE:
-            self._count_failure(False)
-        await self._release_async(ticket, outcome, duration)
-        if self._has_listeners():
-            self._outcome_event(outcome, started, None, False)
-        return result
-
-    async def _settle_async(self, ticket: Ticket, error: BaseException, started: float) -> None:
-        duration = duration_ms(started)
-        outcome = self.config.classify_exception(error)
-        if isinstance(error, asyncio.CancelledError):
-            # The caller gave up; hand a probe lease back without waiting on Redis forever.
-            outcome = Outcome.IGNORED
-        if outcome is Outcome.FAILURE:
-            self._count_failure(False)
-        tripped = await self._release_async(ticket, outcome, duration)
-        if self._has_listeners():
-            self._outcome_event(outcome, started, error, False)
-        if tripped and self._raise_on_trip:
-            raise self._tripped_error() from error
 
     def _state_label(self) -> str:
         known = self._known
