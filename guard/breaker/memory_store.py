@@ -22,13 +22,16 @@ from guard.breaker.stored import MAX_GENERATION, int_in
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
-_CLOSED = State.CLOSED
-_SUCCESS = Outcome.SUCCESS
+_CLOSED, _OPEN, _HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
+_FORCED_OPEN = State.FORCED_OPEN
+_FAILURE, _SUCCESS, _IGNORED = Outcome.FAILURE, Outcome.SUCCESS, Outcome.IGNORED
+_FORGETS_COOLDOWN = (State.CLOSED, State.FORCED_CLOSED, State.DISABLED)
+_REJECTING = (State.OPEN, State.FORCED_OPEN)
 
 
 @dataclass(slots=True)
 class _Circuit:
-    state: State = State.CLOSED
+    state: State = _CLOSED
     generation: int = 0
     failures: int = 0
     successes: int = 0
@@ -181,13 +184,13 @@ class MemoryStore:
             # state restored from PostgreSQL.
             generation = int_in(generation, 0, MAX_GENERATION) or 0
             circuit = _Circuit(state=state, generation=generation)
-            if state in (State.OPEN, State.FORCED_OPEN, State.HALF_OPEN):
+            if state in (_OPEN, _FORCED_OPEN, _HALF_OPEN):
                 # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
-                circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
-            if circuit.state is State.OPEN:
+                circuit.state = _FORCED_OPEN if state is _FORCED_OPEN else _OPEN
+            if circuit.state is _OPEN:
                 # as if opened that much earlier: the cooldown then ends when the rest does (a
                 # whole one for HALF_OPEN elsewhere, whose probe this process knows nothing of)
-                remaining = cooldown_ms if state is State.HALF_OPEN else max(0, open_remaining_ms)
+                remaining = cooldown_ms if state is _HALF_OPEN else max(0, open_remaining_ms)
                 circuit.opened_at_ms = self._clock() + remaining - cooldown_ms
             circuit.update_hot()
             self._circuits[key] = circuit
@@ -210,9 +213,9 @@ class MemoryStore:
 
     def _stored_rules(self, key: str, c: _Circuit, cfg: BreakerConfig) -> SharedRules:
         """``rules_for`` that keeps ``timed`` current when the caller's rules are stored."""
-        had_rules = c.rules is not None
-        rules = c.rules_for(cfg)
-        if not had_rules:
+        rules = c.rules
+        if rules is None:
+            rules = c.rules_for(cfg)
             self._rules_changed(key, rules)
         return rules
 
@@ -220,20 +223,20 @@ class MemoryStore:
     def _move(c: _Circuit, to: State, now: int, rules: SharedRules) -> tuple[int, int, int]:
         previous = (int(c.state), c.failures, c.successes)
         # as the scripts' ``move``: a failed probe grows the cooldown, closing forgets it
-        if to is State.OPEN and c.state is State.HALF_OPEN:
+        if to is _OPEN and c.state is _HALF_OPEN:
             c.open_cooldown_ms = rules.grown_cooldown_ms(c.open_cooldown_ms)
-        elif to in (State.CLOSED, State.FORCED_CLOSED, State.DISABLED):
+        elif to in _FORGETS_COOLDOWN:
             c.open_cooldown_ms = 0
-        if to is State.CLOSED and c.state is not State.CLOSED:
+        if to is _CLOSED and c.state is not _CLOSED:
             c.closed_at_ms = now
         c.state = to
         c.generation += 1
         c.probe_until_ms = 0
         c.changed_at_ms = now
-        if to in (State.OPEN, State.FORCED_OPEN):
+        if to in _REJECTING:
             c.opened_at_ms = now
             c.successes = 0
-        elif to is State.HALF_OPEN:
+        elif to is _HALF_OPEN:
             c.failures = c.successes = 0
         else:
             c.failures = c.successes = c.opened_at_ms = 0
@@ -252,7 +255,7 @@ class MemoryStore:
         reason: str,
     ) -> Reply:
         cooldown = rules.open_cooldown_ms(c.open_cooldown_ms)
-        open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
+        open_until = c.opened_at_ms + cooldown if c.state is _OPEN else 0
         # The reply of a transition carries the counts that caused it (for the event record).
         from_state, failures, successes = moved or (-1, c.failures, c.successes)
         return Reply(
@@ -275,20 +278,20 @@ class MemoryStore:
             code, reason = 1, ""
             moved: tuple[int, int, int] | None = None
             rules = self._stored_rules(key, c, cfg)
-            if c.state is State.OPEN:
+            if c.state is _OPEN:
                 if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
                     code = 0
                 else:
                     reason = "cooldown elapsed"
-                    moved = self._move(c, State.HALF_OPEN, now, rules)
-            if c.state is State.HALF_OPEN:
+                    moved = self._move(c, _HALF_OPEN, now, rules)
+            if c.state is _HALF_OPEN:
                 if c.probe_until_ms > now:
                     code = 0
                 else:
                     c.probe_seq += 1
                     c.probe_until_ms = now + cfg.probe_lease_ms
                     code = 2
-            elif c.state is State.FORCED_OPEN:
+            elif c.state is _FORCED_OPEN:
                 code = 0
             return self._reply(code, c, rules, now, moved, reason)
 
@@ -313,24 +316,25 @@ class MemoryStore:
             moved: tuple[int, int, int] | None = None
             rules = self._stored_rules(key, c, cfg)
             if c.generation == generation:
-                if c.state is State.CLOSED:
+                if c.state is _CLOSED:
                     code = 1
                     reason = self._closed_outcome(c, rules, outcome, duration_ms, now)
                     if reason:
-                        moved = self._move(c, State.OPEN, now, rules)
-                    c.update_hot()
-                elif c.state is State.HALF_OPEN and probe_seq == c.probe_seq:
+                        moved = self._move(c, _OPEN, now, rules)
+                    else:
+                        c.update_hot()
+                elif c.state is _HALF_OPEN and probe_seq == c.probe_seq:
                     code = 1
-                    if outcome is Outcome.FAILURE:
+                    if outcome is _FAILURE:
                         c.last_failure_at_ms = now
                         reason = "probe failed"
-                        moved = self._move(c, State.OPEN, now, rules)
-                    elif outcome is Outcome.SUCCESS:
+                        moved = self._move(c, _OPEN, now, rules)
+                    elif outcome is _SUCCESS:
                         c.successes += 1
                         c.probe_until_ms = 0
                         if c.successes >= rules.success_threshold:
                             reason = f"{c.successes} probe successes"
-                            moved = self._move(c, State.CLOSED, now, rules)
+                            moved = self._move(c, _CLOSED, now, rules)
                     else:
                         c.probe_until_ms = 0
             quiet = c.quiet_reply
@@ -343,17 +347,17 @@ class MemoryStore:
         c: _Circuit, rules: SharedRules, outcome: Outcome, duration_ms: int, now: int
     ) -> str:
         """Count an outcome of CLOSED; the reason to open the circuit, or ""."""
-        if outcome is Outcome.FAILURE:
+        if outcome is _FAILURE:
             c.failures += 1
             c.last_failure_at_ms = now
             if c.failures >= rules.failure_threshold:
                 return f"{c.failures} consecutive failures"
-        elif outcome is Outcome.SUCCESS:
+        elif outcome is _SUCCESS:
             c.failures = 0
         # the failure-rate window, beside the consecutive rule (ignored outcomes: neither way)
-        if rules.has_window and outcome is not Outcome.IGNORED:
+        if rules.has_window and outcome is not _IGNORED:
             slow = 0 < rules.slow_call_ms < duration_ms
-            return c.record_in_window(rules, outcome is Outcome.FAILURE, slow, now)
+            return c.record_in_window(rules, outcome is _FAILURE, slow, now)
         return ""
 
     def control(self, key: str, cfg: BreakerConfig, target: State, reason: str) -> Reply:

@@ -310,6 +310,16 @@ class BreakerConfig:
         )
 
     @property
+    def has_plain_failures(self) -> bool:
+        """Every ``Exception`` is a failure, anything else is ignored (the defaults)."""
+        return (
+            not self.ignored_exceptions
+            and self.is_ignored_exception is _never
+            and self.failure_exceptions == (Exception,)
+            and self.is_failure_exception is _any_exception
+        )
+
+    @property
     def has_result_predicates(self) -> bool:
         return self.is_failure_result is not _never or self.is_ignored_result is not _never
 
