@@ -1,7 +1,7 @@
 """Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``)."""
 
 from guard.breaker.backend import REDIS_URL_ENV, Backend
-from guard.breaker.circuit import CircuitBreaker, Ticket
+from guard.breaker.circuit import CircuitBreaker, CircuitSnapshot, Ticket
 from guard.breaker.codec import WindowCounts
 from guard.breaker.errors import (
     BulkheadFullError,
@@ -22,7 +22,6 @@ from guard.breaker.registry import (
     service_key,
     staff_key,
 )
-from guard.breaker.snapshot import CircuitSnapshot
 from guard.breaker.state import Action, BreakerConfig, Outcome, SharedRules, State
 
 __all__ = [

@@ -38,7 +38,9 @@ from guard import tracing
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.codec import (
+    NO_WINDOW,
     STATE,
+    WindowCounts,
     decode_circuit,
     decode_hash,
     seeded_hash,
@@ -51,13 +53,18 @@ from guard.breaker.errors import (
     StoreUnavailableError,
 )
 from guard.breaker.guarded import DecisionSpan, GuardedBlock, duration_ms
-from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
+from guard.breaker.listeners import (
+    BreakerEvent,
+    EventKind,
+    Listener,
+    Listeners,
+    transition_event,
+)
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
     CircuitArgs,
     StateMissingError,
 )
-from guard.breaker.snapshot import CircuitSnapshot
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
@@ -86,6 +93,36 @@ class Ticket:
     shared: bool
     bypass: bool = False  # nothing to report to the store
     timed: bool = True  # the call timeout applies
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSnapshot:
+    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
+    counters: calls in flight and rejections by cause since the breaker was built."""
+
+    key: str
+    state: State
+    generation: int
+    failure_count: int
+    success_count: int
+    opened_at: datetime | None
+    changed_at: datetime | None
+    recovers_in_seconds: float | None
+    rules: SharedRules | None
+    source: str  # "redis", "memory" (in-memory breaker) or "local" (Redis unreachable)
+    in_flight: int
+    rejected_open: int
+    rejected_bulkhead: int
+    rejected_store_unavailable: int
+    # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
+    window: WindowCounts = NO_WINDOW
+    # The last failure counted and the last move to CLOSED (None: none since the circuit was
+    # created, or restored after Redis lost it).
+    last_failure_at: datetime | None = None
+    closed_at: datetime | None = None
+    # The cooldown of the present opening: the stored one, grown by failed probes when the
+    # rules say so (None: the circuit has no rules yet).
+    cooldown_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -266,25 +303,13 @@ class CircuitBreaker:
             )
         if not self._has_listeners():
             return  # nobody to tell: building the event was a third of a trip's cost
-        # The transition happened in this very reply, so it opened the circuit "now" (on the
-        # store's clock); the stored cooldown may differ from this process's.
+        # The transition happened in this very reply: "now" on the store's clock.
         occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
-        opened_at = occurred if reply.state.rejects else None
-        self._emit(
-            self._event(
-                EventKind.TRANSITION,
-                state=reply.state,
-                generation=reply.generation,
-                occurred_at=occurred,
-                shared=shared,
-                from_state=State(reply.from_state),
-                reason=reply.reason,
-                failure_count=reply.failures,
-                success_count=reply.successes,
-                actor=actor,
-                opened_at=opened_at,
-            )
+        backend = self.backend
+        event = transition_event(
+            self.key, reply, occurred, backend.host, backend.pid, shared=shared, actor=actor
         )
+        self._emit(event)
 
     # ------------------------------------------------------------------ cache
     def _remember(self, reply: Reply, shared: bool) -> None:

@@ -225,30 +225,9 @@ def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
     if not check_hash(raw).rules_valid:
         return None
     numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
-    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers[:9]
-    growth, max_cooldown = numbers[9:]
-    window_type = _WINDOW_TYPES.get(code, "")
-    if not window_type:
-        return SharedRules(
-            failures,
-            successes,
-            cooldown,
-            cooldown_growth_percent=growth,
-            max_cooldown_ms=max_cooldown,
-        )
-    return SharedRules(
-        failures,
-        successes,
-        cooldown,
-        window_type,
-        size,
-        minimum,
-        rate,
-        slow_ms,
-        slow_rate,
-        growth,
-        max_cooldown,
-    )
+    window_type = _WINDOW_TYPES.get(numbers[3], "")
+    window = (window_type, *numbers[4:9]) if window_type else ("", 0, 0, 0, 0, 0)
+    return SharedRules._make((*numbers[:3], *window, *numbers[9:]))
 
 
 def stored_rules(raw: Mapping[str, str]) -> SharedRules | None:

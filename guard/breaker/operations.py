@@ -25,7 +25,7 @@ from guard import queries
 from guard.breaker.backend import redis_url_from_env
 from guard.breaker.codec import WindowCounts, decode_circuit
 from guard.breaker.errors import ControlUnavailableError
-from guard.breaker.listeners import BreakerEvent, EventKind
+from guard.breaker.listeners import transition_event
 from guard.breaker.persistence import write_transitions
 from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import (
@@ -176,8 +176,6 @@ def _ms(value: int | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What PostgreSQL knows of one circuit, read in the operator's transaction."""
-
     state: RecordedState | None  # its last recorded state, checked (None: no row)
     generation: int  # the highest valid generation recorded (0: none)
 
@@ -237,7 +235,6 @@ class GrowthChange:
     max_cooldown_seconds: float | None = None
 
     def merged(self, base: SharedRules) -> dict[str, Any]:
-        """``BreakerConfig`` growth fields: these changes over ``base`` (the stored rules)."""
         factor, cap = self.factor, self.max_cooldown_seconds
         if factor is None and base.has_growth:
             factor = base.cooldown_growth_percent / 100
@@ -332,10 +329,8 @@ class Operator:
 
     @contextmanager
     def _operator(self, key: str) -> Iterator[tuple[psycopg.Connection[Any], Recorded]]:
-        """The PostgreSQL transaction a change of ``key`` runs in (see the module docstring):
-        refused with ``PermissionDenied`` unless the login may write the breaker tables, before
-        anything else happens; yields the connection and what PostgreSQL recorded of the
-        circuit; commits when the block ends (the caller has recorded the change in it)."""
+        """The transaction a change of ``key`` runs in (see the module docstring): yields the
+        connection and what PostgreSQL recorded of the circuit; commits when the block ends."""
         conn = connect(self.database_url, application_name="guard breaker")
         self.applied_in_redis = False
         try:
@@ -367,30 +362,15 @@ class Operator:
         return Recorded(state, int(known[0]) if known and known[0] is not None else 0)
 
     def _record(self, conn: psycopg.Connection[Any], key: str, reply: Reply, reason: str) -> None:
-        """Record a change Redis made in the operator's transaction (committed by the caller)."""
         self.applied_in_redis = True
         at = datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
-        event = BreakerEvent(
-            kind=EventKind.TRANSITION,
-            key=key,
-            state=reply.state,
-            generation=reply.generation,
-            occurred_at=at,
-            host=self.host,
-            pid=self.pid,
-            from_state=State(reply.from_state),
-            reason=reason,
-            failure_count=reply.failures,
-            success_count=reply.successes,
-            actor=self.actor,
-            opened_at=at if reply.state.rejects else None,
+        event = transition_event(
+            key, reply, at, self.host, self.pid, reason=reason, actor=self.actor
         )
         write_transitions(conn, [event])
 
     def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
-        """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it, with
-        the cooldown stored with the circuit (not this host's clock or configuration). Values
-        the breaker never writes are shown as the circuit's next decision repairs them."""
+        """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it."""
         circuit = decode_circuit(raw, now_ms, cooldown_without_rules_ms=self.config.cooldown_ms)
         recovers_in = None
         if circuit.recovers_in_ms is not None and circuit.opened_at_ms:

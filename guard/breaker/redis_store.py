@@ -49,14 +49,12 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class StateMissingError(redis.exceptions.RedisError):
-    """The circuit was missing from Redis again right after it was re-created (Redis evicting
-    faster than it can be written): decided per process, like an outage."""
+    """Missing from Redis again right after it was re-created: decided per process."""
 
 
 class UnreadableReplyError(redis.exceptions.RedisError):
-    """A script's reply that does not parse. The scripts check every stored value, so this
-    means a Redis (or a script) that is not Booking Guard's: decided per process, like an
-    outage, never an exception in the guarded call."""
+    """A script's reply that does not parse (not Booking Guard's Redis or scripts): decided per
+    process, like an outage, never an exception in the guarded call."""
 
 
 # A module constant: the hot path compares every reply's code with it.
@@ -150,22 +148,10 @@ def parse_reply(raw: bytes | str) -> Reply:
     probe_seq,reason`` (the reason is last because an operator's reason may contain commas)."""
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        code, state, gen, failures, successes, open_until, now, from_state, probe, reason = (
-            text.split(",", 9)
-        )
-        return Reply(
-            int(code),
-            State(int(state)),
-            int(gen),
-            int(failures),
-            int(successes),
-            int(open_until),
-            int(now),
-            int(from_state),
-            int(probe),
-            reason,
-        )
-    except (ValueError, TypeError, AttributeError) as error:  # UnicodeDecodeError included
+        fields = text.split(",", 9)
+        code, state, *numbers = (int(value) for value in fields[:9])
+        return Reply._make((code, State(state), *numbers, fields[9]))
+    except (ValueError, TypeError, AttributeError, IndexError) as error:  # UnicodeDecodeError too
         raise UnreadableReplyError(
             f"unreadable reply from the breaker's script ({type(error).__name__})"
         ) from None
