@@ -1,23 +1,7 @@
-"""Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``).
-
-Typical use::
-
-    from guard.breaker import BreakerRegistry, CircuitOpenError
-
-    breakers = BreakerRegistry()                 # GUARD_REDIS_URL, built-in defaults
-    booking = breakers.service(42)               # appointment_booking:service:42
-
-    @booking
-    def book(slot): ...
-
-    try:
-        book(slot)
-    except CircuitOpenError as exc:
-        ...                                      # dependency not called; exc.retry_after
-"""
+"""Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``)."""
 
 from guard.breaker.backend import REDIS_URL_ENV, Backend
-from guard.breaker.circuit import CircuitBreaker, Ticket
+from guard.breaker.circuit import CircuitBreaker, CircuitSnapshot, Ticket
 from guard.breaker.codec import WindowCounts
 from guard.breaker.errors import (
     BulkheadFullError,
@@ -38,7 +22,6 @@ from guard.breaker.registry import (
     service_key,
     staff_key,
 )
-from guard.breaker.snapshot import CircuitSnapshot
 from guard.breaker.state import Action, BreakerConfig, Outcome, SharedRules, State
 
 __all__ = [

@@ -1,8 +1,5 @@
-"""What breakers of one process share: Redis clients, Redis health, the fallback store,
-host/pid and process-wide listeners. (Timeout threads are per circuit: its bulkhead.)
-
-Nothing here connects at construction time, so building a breaker never raises because of
-Redis; clients connect on first use and their errors are handled by the breaker.
+"""What the breakers of one process share: Redis clients and health, the fallback store, host,
+pid and listeners. Nothing connects at construction: building a breaker never raises for Redis.
 """
 
 from __future__ import annotations
@@ -12,10 +9,10 @@ import logging
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from guard.breaker.fallback import RedisHealth
 from guard.breaker.listeners import Listener, Listeners
 from guard.breaker.memory_store import MemoryStore
 from guard.breaker.redis_config import eviction_warning
@@ -25,11 +22,10 @@ from guard.breaker.redis_store import (
     READ_TIMEOUT_SECONDS,
     AsyncRedisStore,
     RedisStore,
-    make_async_client,
     make_client,
     mask_url,
 )
-from guard.breaker.restore import StateSource
+from guard.breaker.stored import StateSource
 
 log = logging.getLogger("guard.breaker")
 
@@ -38,6 +34,58 @@ REDIS_URL_ENV = "GUARD_REDIS_URL"
 
 def redis_url_from_env() -> str:
     return os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+
+
+class RedisHealth:
+    """Whether Redis is reachable. While it is down, only the one call that wins the retry slot
+    tries it again, once per ``retry_interval``, so an outage costs one timeout per interval
+    for the whole process, not one per call."""
+
+    def __init__(self, masked_url: str, retry_interval: float = 1.0) -> None:
+        self.masked_url = masked_url
+        self.retry_interval = retry_interval
+        self.down = False
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+
+    def should_try_redis(self) -> bool:
+        """True when up, or when down and this caller wins the next reconnection attempt."""
+        if not self.down:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            if now < self._retry_at:
+                return False
+            # Claim the attempt: concurrent callers keep using the fallback meanwhile.
+            self._retry_at = now + self.retry_interval
+            return True
+
+    def mark_down(self, error: BaseException) -> bool:
+        """Record a failed Redis operation; True only for the first failure of an outage."""
+        with self._lock:
+            self._retry_at = time.monotonic() + self.retry_interval
+            if self.down:
+                return False
+            self.down = True
+        log.warning(
+            "Redis at %s is unreachable (%s: %s); circuit breakers keep protecting per "
+            "process until it is back",
+            self.masked_url,
+            type(error).__name__,
+            error,
+        )
+        return True
+
+    def mark_up(self) -> bool:
+        """Record a successful Redis operation; True only for the first one after an outage."""
+        if not self.down:
+            return False
+        with self._lock:
+            if not self.down:
+                return False
+            self.down = False
+        log.warning("Redis at %s is reachable again; circuit breakers rejoined it", self.masked_url)
+        return True
 
 
 class Backend:
@@ -75,6 +123,11 @@ class Backend:
     def uses_redis(self) -> bool:
         return self.redis_url is not None
 
+    def _client(self, for_asyncio: bool = False) -> Any:
+        assert self.redis_url is not None
+        timeouts = {"connect_timeout": self.connect_timeout, "read_timeout": self.read_timeout}
+        return make_client(self.redis_url, **timeouts, for_asyncio=for_asyncio)
+
     @property
     def sync_store(self) -> RedisStore:
         store = self._sync_store
@@ -82,12 +135,7 @@ class Backend:
             assert self.redis_url is not None
             with self._lock:
                 if self._sync_store is None:
-                    client = make_client(
-                        self.redis_url,
-                        connect_timeout=self.connect_timeout,
-                        read_timeout=self.read_timeout,
-                    )
-                    self._sync_store = RedisStore(client)
+                    self._sync_store = RedisStore(self._client())
                 store = self._sync_store
         return store
 
@@ -111,10 +159,7 @@ class Backend:
         if current is not None and current[0] is loop:
             return current[1]
         assert self.redis_url is not None
-        client: Any = make_async_client(
-            self.redis_url, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout
-        )
-        store = AsyncRedisStore(client)
+        store = AsyncRedisStore(self._client(for_asyncio=True))
         self._async_store = (loop, store)
         return store
 

@@ -1,46 +1,16 @@
 """``CircuitBreaker``: guarded calls (sync and asyncio) over the Redis or in-memory store.
 
-How a successful call in CLOSED costs one Redis round trip
----------------------------------------------------------
-Every reply from Redis (admission, outcome or manual action) carries the circuit's state,
-generation and failure count; the breaker keeps the last one in a tiny per-circuit cache.
+A success in CLOSED costs one Redis round trip: each reply (state, generation, failures) is
+cached per circuit for ``local_state_ttl_seconds``, and admission is served from that cache only
+while it says CLOSED with zero failures; a cached OPEN rejects locally, HALF_OPEN always asks
+Redis. A stale admission can never corrupt the counts: outcomes count only for the generation
+they were admitted in, and every transition bumps it in exactly one script run. At worst a
+process starts one call per concurrent caller after another process opened the circuit.
 
-* Admission is served from that cache only when it says CLOSED *with zero consecutive
-  failures* and is younger than ``local_state_ttl_seconds`` (1 s). The call then costs exactly
-  one round trip: recording its outcome, whose reply refreshes the cache.
-* As soon as a process has seen a failure (failures > 0), or the cache says HALF_OPEN or is
-  older than the TTL, admission is one ``ACQUIRE`` script in Redis. HALF_OPEN therefore always
-  goes to Redis, where the probe lease admits exactly one caller across all processes.
-* A cache saying OPEN (or FORCED_OPEN) rejects locally until the cooldown ends — but for at
-  most the TTL, so that a manual reset reaches every process within a second.
-
-Consistency argument. Outcomes are counted in Redis atomically and only for the generation the
-call was admitted in, so a stale admission can never corrupt the counts or cause a second
-transition: every transition bumps the generation, and exactly one script execution performs
-it (Redis runs scripts one at a time); that caller alone reports it. The only effect of serving
-admission from the cache is that a process whose last reply said "CLOSED, 0 failures" may start
-one call per concurrent caller after another process has opened the circuit and before its own
-next reply tells it so: the dependency sees at most ``threshold`` failures plus the calls that
-were in flight (admitted under the old state), which is the bound a breaker can give anyway.
-Once the dependency fails, failures > 0 makes every further admission go through Redis.
-
-Sync timeout: with ``call_timeout_seconds`` set, a sync call runs on a worker thread and the
-caller stops waiting after the timeout (the call is counted as a failure; the thread finishes
-in the background — for PostgreSQL work also set ``statement_timeout``, see
-``statement_timeout``). With ``None`` the call runs on the caller's thread. asyncio calls are
-cancelled on timeout.
-
-Bulkhead: each circuit admits at most ``max_concurrent_calls`` calls of this process at once
-and has that many worker threads of its own. A slot is held until the call's code has really
-finished (a timed-out call whose thread is still stuck keeps its slot), so threads never pile up
-behind a hung dependency, a call never waits for a thread, and circuits never share threads: a
-hung dependency behind one circuit cannot delay another circuit's calls or probes. The slots
-are a list of tokens: ``list.pop``/``list.append`` are atomic, so taking one costs no lock.
-
-Generators: a generator function returns at once and does its work while it is iterated, long
-after a decorator would have recorded "success". ``@breaker`` therefore refuses generator and
-async generator functions (``TypeError`` at decoration) and ``call`` refuses a call that returns
-a generator; guard the iteration with ``with breaker.guard():`` instead.
+Bulkhead: at most ``max_concurrent_calls`` calls of this process at once per circuit, with as
+many worker threads of its own; a slot is held until the call's code has really finished (a
+timed-out call still running keeps it), so a hung dependency never delays another circuit. The
+slots are a list of tokens: ``list.pop``/``append`` are atomic, so taking one costs no lock.
 """
 
 from __future__ import annotations
@@ -57,7 +27,7 @@ import socket
 import threading
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -68,7 +38,9 @@ from guard import tracing
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.codec import (
+    NO_WINDOW,
     STATE,
+    WindowCounts,
     decode_circuit,
     decode_hash,
     seeded_hash,
@@ -81,14 +53,18 @@ from guard.breaker.errors import (
     StoreUnavailableError,
 )
 from guard.breaker.guarded import DecisionSpan, GuardedBlock, duration_ms
-from guard.breaker.listeners import BreakerEvent, EventKind, Listener, Listeners
+from guard.breaker.listeners import (
+    BreakerEvent,
+    EventKind,
+    Listener,
+    Listeners,
+    transition_event,
+)
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
     CircuitArgs,
     StateMissingError,
 )
-from guard.breaker.restore import RecordedState, Seed, seed_for
-from guard.breaker.snapshot import CircuitSnapshot
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
@@ -100,6 +76,7 @@ from guard.breaker.state import (
     configure_reason,
     validate_key,
 )
+from guard.breaker.stored import RecordedState, Seed, seed_for
 
 log = logging.getLogger("guard.breaker")
 
@@ -116,6 +93,36 @@ class Ticket:
     shared: bool
     bypass: bool = False  # nothing to report to the store
     timed: bool = True  # the call timeout applies
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSnapshot:
+    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
+    counters: calls in flight and rejections by cause since the breaker was built."""
+
+    key: str
+    state: State
+    generation: int
+    failure_count: int
+    success_count: int
+    opened_at: datetime | None
+    changed_at: datetime | None
+    recovers_in_seconds: float | None
+    rules: SharedRules | None
+    source: str  # "redis", "memory" (in-memory breaker) or "local" (Redis unreachable)
+    in_flight: int
+    rejected_open: int
+    rejected_bulkhead: int
+    rejected_store_unavailable: int
+    # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
+    window: WindowCounts = NO_WINDOW
+    # The last failure counted and the last move to CLOSED (None: none since the circuit was
+    # created, or restored after Redis lost it).
+    last_failure_at: datetime | None = None
+    closed_at: datetime | None = None
+    # The cooldown of the present opening: the stored one, grown by failed probes when the
+    # rules say so (None: the circuit has no rules yet).
+    cooldown_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -145,6 +152,7 @@ _CLOSED = State.CLOSED
 _OPEN = State.OPEN
 _FORCED_OPEN = State.FORCED_OPEN
 _SUCCESS = Outcome.SUCCESS
+_FAILURE = Outcome.FAILURE
 _IGNORED = Outcome.IGNORED
 _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
 
@@ -155,11 +163,6 @@ def _ms_to_datetime(ms: int) -> datetime:
 
 _perf_counter = time.perf_counter
 _ceil = math.ceil
-
-
-def _optional_time(ms: int, to_datetime: Callable[[int], datetime]) -> datetime | None:
-    """A stored time (0: none) as a datetime."""
-    return to_datetime(ms) if ms else None
 
 
 def _elapsed_ms(elapsed_seconds: float | None) -> int:
@@ -207,6 +210,7 @@ class CircuitBreaker:
         self._args = CircuitArgs.build(self.key, self.config, backend.host, backend.pid)
         self._known: _Known | None = None
         self._result_predicates = self.config.has_result_predicates
+        self._plain_failures = self.config.has_plain_failures
         self._memory = backend.memory
         self._ttl = self.config.local_state_ttl_seconds
         self._call_timeout = self.config.call_timeout_seconds
@@ -299,25 +303,13 @@ class CircuitBreaker:
             )
         if not self._has_listeners():
             return  # nobody to tell: building the event was a third of a trip's cost
-        # The transition happened in this very reply, so it opened the circuit "now" (on the
-        # store's clock); the stored cooldown may differ from this process's.
+        # The transition happened in this very reply: "now" on the store's clock.
         occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
-        opened_at = occurred if reply.state.rejects else None
-        self._emit(
-            self._event(
-                EventKind.TRANSITION,
-                state=reply.state,
-                generation=reply.generation,
-                occurred_at=occurred,
-                shared=shared,
-                from_state=State(reply.from_state),
-                reason=reply.reason,
-                failure_count=reply.failures,
-                success_count=reply.successes,
-                actor=actor,
-                opened_at=opened_at,
-            )
+        backend = self.backend
+        event = transition_event(
+            self.key, reply, occurred, backend.host, backend.pid, shared=shared, actor=actor
         )
+        self._emit(event)
 
     # ------------------------------------------------------------------ cache
     def _remember(self, reply: Reply, shared: bool) -> None:
@@ -700,14 +692,7 @@ class CircuitBreaker:
     def _outcome_event(
         self, outcome: Outcome, started: float, error: BaseException | None, timed_out: bool
     ) -> None:
-        if timed_out:
-            kind = EventKind.TIMEOUT
-        else:
-            kind = {
-                Outcome.SUCCESS: EventKind.SUCCESS,
-                Outcome.FAILURE: EventKind.FAILURE,
-                Outcome.IGNORED: EventKind.IGNORED,
-            }[outcome]
+        kind = EventKind.TIMEOUT if timed_out else EventKind[outcome.name]
         self._emit(self._event(kind, elapsed_seconds=time.perf_counter() - started, error=error))
 
     # ------------------------------------------------------------------ guarded calls
@@ -787,14 +772,40 @@ class CircuitBreaker:
     def _call_failed(
         self, ticket: Ticket, error: BaseException, started: float, listening: bool
     ) -> None:
-        """Count a call that raised; raises ``CircuitOpenError`` instead when it tripped the
-        circuit and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
-        duration = duration_ms(started)
-        timed_out = isinstance(error, GuardedCallTimeout)
-        outcome = Outcome.FAILURE if timed_out else self.config.classify_exception(error)
-        if outcome is Outcome.FAILURE:
-            self._count_failure(timed_out)
+        timed_out = error.__class__ is GuardedCallTimeout
+        outcome = self._failure_outcome(error, timed_out)
+        duration = _ceil((_perf_counter() - started) * 1000) if started else 0
         tripped = self._release(ticket, outcome, duration)
+        if listening or (tripped and self._raise_on_trip):
+            self._after_failure(tripped, outcome, started, error, timed_out, listening)
+
+    def _failure_outcome(self, error: BaseException, timed_out: bool = False) -> Outcome:
+        """How a call that raised counts (this process's failure counters bumped)."""
+        if self._plain_failures and not timed_out:
+            # the default classification, without its four calls (a trip's hot path)
+            outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
+        elif timed_out:
+            outcome = Outcome.FAILURE
+        elif isinstance(error, asyncio.CancelledError):
+            # The caller gave up; hand a probe lease back without waiting on Redis forever.
+            outcome = Outcome.IGNORED
+        else:
+            outcome = self.config.classify_exception(error)
+        if outcome is _FAILURE:
+            self._count_failure(timed_out)
+        return outcome
+
+    def _after_failure(
+        self,
+        tripped: bool,
+        outcome: Outcome,
+        started: float,
+        error: BaseException,
+        timed_out: bool,
+        listening: bool,
+    ) -> None:
+        """Tell the listeners; raises ``CircuitOpenError`` when this failure tripped the circuit
+        and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
         if listening:
             self._outcome_event(outcome, started, error, timed_out)
         if tripped and self._raise_on_trip:
@@ -814,60 +825,38 @@ class CircuitBreaker:
     ) -> T:
         self._take_slot()
         try:
-            return await self._call_async_admitted(fn, *args, **kwargs)
+            ticket = await self.acquire_async()
+            timeout = self.config.call_timeout_seconds if ticket.timed else None
+            started = time.perf_counter()
+            deadline = asyncio.timeout(timeout)
+            try:
+                async with deadline:
+                    result = await fn(*args, **kwargs)
+            except BaseException as error:
+                failure: BaseException = error
+                timed_out = isinstance(error, TimeoutError) and deadline.expired()
+                if timed_out:
+                    failure = GuardedCallTimeout(self.key, cast(float, timeout))
+                outcome = self._failure_outcome(failure, timed_out)
+                tripped = await self._release_async(ticket, outcome, duration_ms(started))
+                listening = self._has_listeners()
+                self._after_failure(tripped, outcome, started, failure, timed_out, listening)
+                if timed_out:
+                    raise failure from error
+                raise
+            duration = duration_ms(started)
+            if result.__class__ in _GENERATOR_TYPES:
+                await self._release_async(ticket, _IGNORED, 0)
+                raise TypeError("the guarded call returned a generator; use breaker.guard()")
+            outcome = self.config.classify_result(result)
+            if outcome is Outcome.FAILURE:
+                self._count_failure(False)
+            await self._release_async(ticket, outcome, duration)
+            if self._has_listeners():
+                self._outcome_event(outcome, started, None, False)
+            return result
         finally:
             self._slots.append(True)
-
-    async def _call_async_admitted(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        ticket = await self.acquire_async()
-        timeout = self.config.call_timeout_seconds if ticket.timed else None
-        started = time.perf_counter()
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                result = await fn(*args, **kwargs)
-        except TimeoutError as error:
-            if deadline.expired():
-                self._count_failure(True)
-                tripped = await self._release_async(ticket, Outcome.FAILURE, duration_ms(started))
-                timed_out = GuardedCallTimeout(self.key, cast(float, timeout))
-                if self._has_listeners():
-                    self._outcome_event(Outcome.FAILURE, started, timed_out, True)
-                if tripped and self._raise_on_trip:
-                    raise self._tripped_error() from timed_out
-                raise timed_out from error
-            await self._settle_async(ticket, error, started)
-            raise
-        except BaseException as error:
-            await self._settle_async(ticket, error, started)
-            raise
-        duration = duration_ms(started)
-        if result.__class__ in _GENERATOR_TYPES:
-            await self._release_async(ticket, _IGNORED, 0)
-            raise TypeError("the guarded call returned a generator; use breaker.guard()")
-        outcome = self.config.classify_result(result)
-        if outcome is Outcome.FAILURE:
-            self._count_failure(False)
-        await self._release_async(ticket, outcome, duration)
-        if self._has_listeners():
-            self._outcome_event(outcome, started, None, False)
-        return result
-
-    async def _settle_async(self, ticket: Ticket, error: BaseException, started: float) -> None:
-        duration = duration_ms(started)
-        outcome = self.config.classify_exception(error)
-        if isinstance(error, asyncio.CancelledError):
-            # The caller gave up; hand a probe lease back without waiting on Redis forever.
-            outcome = Outcome.IGNORED
-        if outcome is Outcome.FAILURE:
-            self._count_failure(False)
-        tripped = await self._release_async(ticket, outcome, duration)
-        if self._has_listeners():
-            self._outcome_event(outcome, started, error, False)
-        if tripped and self._raise_on_trip:
-            raise self._tripped_error() from error
 
     def _state_label(self) -> str:
         known = self._known
@@ -906,106 +895,87 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ in-process control
     def snapshot(self) -> CircuitSnapshot:
-        """The circuit as the store has it now (one Redis round trip, or the memory store), with
-        this process's counters. Raises ``ControlUnavailableError`` when Redis cannot be read."""
+        """The circuit as the store has it now, with this process's counters. Raises
+        ``ControlUnavailableError`` when Redis cannot be read."""
+        wall_offset = 0
         if self.backend.uses_redis:
-            store = self.backend.sync_store
-            try:
-                raw, now_ms = store.read_with_time(self.key)
-                if STATE not in raw:
-                    # Evicted: show (and put back) what the next decision would restore.
-                    seed = self._on_missing(self._known_generation())
-                    if seed.restored and store.seed(self._args, seed):
-                        raw, now_ms = store.read_with_time(self.key)
-                    if seed.restored and STATE not in raw:
-                        # Under allkeys-lru the restored hash can be evicted again at once
-                        # (LRU ages have a 1 s resolution); the seed is still the answer.
-                        raw = seeded_hash(seed.state, seed.generation, seed.opened_at_ms or now_ms)
-            except REDIS_DOWN_ERRORS as error:
-                raise ControlUnavailableError(
-                    f"breaker state of {self.key} unreachable ({type(error).__name__})"
-                ) from None
-            return self._snapshot(raw, now_ms, "redis", _ms_to_datetime)
-        fields_or_none = self.backend.memory.read(self.key)
-        fields = dict(fields_or_none) if fields_or_none else {}
-        now_ms = fields.pop("now", 0)
-        wall_offset = time.time() * 1000 - now_ms if now_ms else 0
-
-        def to_datetime(ms: int) -> datetime:
-            return _ms_to_datetime(ms + round(wall_offset))
-
-        raw = {**decode_hash(fields), **self.backend.memory.slots(self.key)}
-        return self._snapshot(raw, now_ms, "memory", to_datetime)
-
-    def _snapshot(
-        self,
-        raw: dict[str, str],
-        now_ms: int,
-        source: str,
-        to_datetime: Callable[[int], datetime],
-    ) -> CircuitSnapshot:
-        """``raw``: the circuit's fields as the Redis hash has them (window slots included)."""
+            with self._redis_for("read the breaker state of"):
+                raw, now_ms = self._read_redis()
+        else:
+            fields = dict(self._memory.read(self.key) or {})
+            now_ms = fields.pop("now", 0)
+            wall_offset = round(time.time() * 1000 - now_ms) if now_ms else 0
+            raw = {**decode_hash(fields), **self._memory.slots(self.key)}
         # Checked as the scripts check them: a value the breaker never writes is shown as the
         # next decision will repair it, never raised.
         circuit = decode_circuit(raw, now_ms, self._known_generation())
-        recovers_in = None
-        if circuit.recovers_in_ms is not None:
-            recovers_in = circuit.recovers_in_ms / 1000
+
+        def at(ms: int) -> datetime | None:
+            return _ms_to_datetime(ms + wall_offset) if ms else None
+
+        recovers_in = circuit.recovers_in_ms
+        cooldown = circuit.cooldown_ms
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
         return CircuitSnapshot(
-            key=self.key,
-            state=circuit.state,
-            generation=circuit.generation,
-            failure_count=circuit.failures,
-            success_count=circuit.successes,
-            opened_at=_optional_time(circuit.opened_at_ms, to_datetime),
-            changed_at=_optional_time(circuit.changed_at_ms, to_datetime),
-            recovers_in_seconds=recovers_in,
-            rules=circuit.rules,
-            source=source,
-            in_flight=self.in_flight,
-            rejected_open=counters[0],
-            rejected_bulkhead=counters[1],
-            rejected_store_unavailable=counters[2],
+            self.key,
+            circuit.state,
+            circuit.generation,
+            circuit.failures,
+            circuit.successes,
+            at(circuit.opened_at_ms),
+            at(circuit.changed_at_ms),
+            recovers_in / 1000 if recovers_in is not None else None,
+            circuit.rules,
+            "redis" if self.backend.uses_redis else "memory",
+            self.in_flight,
+            *counters,
             window=circuit.window,
-            last_failure_at=_optional_time(circuit.last_failure_at_ms, to_datetime),
-            closed_at=_optional_time(circuit.closed_at_ms, to_datetime),
-            cooldown_seconds=(
-                circuit.cooldown_ms / 1000 if circuit.cooldown_ms is not None else None
-            ),
+            last_failure_at=at(circuit.last_failure_at_ms),
+            closed_at=at(circuit.closed_at_ms),
+            cooldown_seconds=cooldown / 1000 if cooldown is not None else None,
         )
 
+    def _read_redis(self) -> tuple[dict[str, str], int]:
+        store = self.backend.sync_store
+        raw, now_ms = store.read_with_time(self.key)
+        if STATE not in raw:
+            # Evicted: show (and put back) what the next decision would restore.
+            seed = self._on_missing(self._known_generation())
+            if seed.restored and store.seed(self._args, seed):
+                raw, now_ms = store.read_with_time(self.key)
+            if seed.restored and STATE not in raw:
+                # Under allkeys-lru the restored hash can be evicted again at once (LRU ages
+                # have a 1 s resolution); the seed is still the answer.
+                raw = seeded_hash(seed.state, seed.generation, seed.opened_at_ms or now_ms)
+        return raw, now_ms
+
+    @contextlib.contextmanager
+    def _redis_for(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except REDIS_DOWN_ERRORS as error:
+            raise ControlUnavailableError(
+                f"cannot {what} {self.key}: Redis unreachable ({type(error).__name__})"
+            ) from None
+
     def act(self, action: Action, reason: str, *, actor: str | None = None) -> State:
-        """A manual action for every process, recorded exactly as ``guard breaker`` records it
-        (reason ``"<action>: <reason>"``, actor ``user@host``): a transition event with the
-        actor goes to the listeners, so a registry's PostgreSQL write-behind stores it in
-        ``guard.breaker_events``. Returns the new state."""
+        """A manual action for every process, recorded as ``guard breaker`` records it (reason
+        ``"<action>: <reason>"``, actor ``user@host``): the transition goes to the listeners, so
+        a registry's write-behind stores it in PostgreSQL. Returns the new state."""
         if not reason.strip():
             raise ValueError("a reason is required")
-        target = ACTION_TARGET[action]
-        full_reason = f"{action.value}: {reason.strip()}"
+        target, full_reason = ACTION_TARGET[action], f"{action.value}: {reason.strip()}"
         who = actor or default_actor()
         if self.backend.uses_redis:
-            try:
+            with self._redis_for(action.value):
                 reply = self.backend.sync_store.control(
-                    self._args,
-                    target,
-                    full_reason,
-                    who,
-                    self._known_generation(),
-                    self._on_missing_cb,
+                    self._args, target, full_reason, who, self._known_generation(), self._on_missing
                 )
-            except REDIS_DOWN_ERRORS as error:
-                raise ControlUnavailableError(
-                    f"cannot {action.value} {self.key}: Redis unreachable ({type(error).__name__})"
-                ) from None
-            shared = True
         else:
             reply = self._memory.control(self.key, self.config, target, full_reason)
-            shared = False
         self._known = None  # the next decision asks the store
-        self._report_transition(reply, shared, actor=who)
+        self._report_transition(reply, self.backend.uses_redis, actor=who)
         return reply.state
 
     def force_open(self, reason: str, *, actor: str | None = None) -> State:
@@ -1028,35 +998,21 @@ class CircuitBreaker:
         self, rules: SharedRules | None = None, *, actor: str | None = None
     ) -> SharedRules | None:
         """Store ``rules`` (default: this breaker's own) with the circuit for every process, as
-        ``guard breaker configure`` does; returns the rules it replaced (None if none). New
-        window rules start an empty window. The change is a new generation of the circuit, its
-        state unchanged, and goes to the listeners as a transition from the state to itself
-        (reason ``configure: <old rules> -> <new rules>``), so a registry's write-behind
-        records it in PostgreSQL."""
+        ``guard breaker configure`` does; returns the rules it replaced (None if none). A new
+        generation, reported to the listeners as a transition from the state to itself."""
         rules = rules or self.config.shared_rules
         who = actor or default_actor()
-        if not self.backend.uses_redis:
-            previous, reply = self._memory.configure(
-                self.key, rules, configure_reason(self._memory.rules(self.key), rules)
-            )
-            shared = False
-        else:
-            before = self.backend.sync_store
-            try:
-                current = before.rules(self.key)
-                previous, reply = before.configure(
-                    self._args,
-                    rules,
-                    configure_reason(current, rules),
-                    who,
-                    self._known_generation(),
-                    self._on_missing_cb,
+        if self.backend.uses_redis:
+            store = self.backend.sync_store
+            with self._redis_for("configure"):
+                reason = configure_reason(store.rules(self.key), rules)
+                generation = self._known_generation()
+                previous, reply = store.configure(
+                    self._args, rules, reason, who, generation, self._on_missing
                 )
-            except REDIS_DOWN_ERRORS as error:
-                raise ControlUnavailableError(
-                    f"cannot configure {self.key}: Redis unreachable ({type(error).__name__})"
-                ) from None
-            shared = True
+        else:
+            reason = configure_reason(self._memory.rules(self.key), rules)
+            previous, reply = self._memory.configure(self.key, rules, reason)
         self._known = None
-        self._report_transition(reply, shared, actor=who)
+        self._report_transition(reply, self.backend.uses_redis, actor=who)
         return previous

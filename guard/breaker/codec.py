@@ -1,23 +1,7 @@
-"""The one definition of a circuit's Redis hash ``guard:breaker:{KEY}``: its field names, the
-values each may hold, and how a hash is encoded and decoded.
-
-The Lua scripts (``lua.py``) read and write these fields inside Redis; Python reads them here
-only. The memory store hands its circuits out in the same shape (``memory_hash``), so what an
-operator or ``snapshot()`` sees is decoded by one function whichever store holds the circuit.
-``tests/breaker/test_breaker_codec.py`` reads the scripts and checks that every field they
-touch is one of ``FIELDS`` and every one of ``FIELDS`` is touched by them.
-
-Fields: ``st`` state code, ``g`` generation, ``f`` consecutive failures, ``s`` HALF_OPEN
-successes, ``oa`` opened-at ms, ``pu`` probe lease end ms, ``ps`` probe sequence, ``ca``
-changed-at ms; the statistics ``lf`` last failure ms and ``cl`` closed-at ms (0: none yet);
-``oc`` the grown cooldown of the present opening in ms (0: the plain cooldown); ``rp`` a repair
-pending (a state that did not exist, removed: its note waits for the decision after the restore);
-the rules
-(``RULE_FIELDS``, in the order of ``SharedRules``); the failure-rate window's ``we`` epoch,
-``wn`` calls, ``wf`` failures, ``wsl`` slow calls, ``wp`` next slot or newest second, and one
-``w<i>`` per slot. What a field may hold, and how a value outside that is repaired, is
-``stored.py``'s rule: the bounds below are the ones the scripts check.
-"""
+"""The one definition of a circuit's Redis hash ``guard:breaker:{KEY}``: its field names (their
+meaning: docs/breaker-protocol.md), the values each may hold, and how a hash is decoded. The
+scripts spell the same names (``tests/breaker/test_breaker_codec.py`` checks that they do); the
+memory store hands its circuits out in the same shape, so one function decodes both."""
 
 from __future__ import annotations
 
@@ -241,30 +225,9 @@ def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
     if not check_hash(raw).rules_valid:
         return None
     numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
-    failures, successes, cooldown, code, size, minimum, rate, slow_ms, slow_rate = numbers[:9]
-    growth, max_cooldown = numbers[9:]
-    window_type = _WINDOW_TYPES.get(code, "")
-    if not window_type:
-        return SharedRules(
-            failures,
-            successes,
-            cooldown,
-            cooldown_growth_percent=growth,
-            max_cooldown_ms=max_cooldown,
-        )
-    return SharedRules(
-        failures,
-        successes,
-        cooldown,
-        window_type,
-        size,
-        minimum,
-        rate,
-        slow_ms,
-        slow_rate,
-        growth,
-        max_cooldown,
-    )
+    window_type = _WINDOW_TYPES.get(numbers[3], "")
+    window = (window_type, *numbers[4:9]) if window_type else ("", 0, 0, 0, 0, 0)
+    return SharedRules._make((*numbers[:3], *window, *numbers[9:]))
 
 
 def stored_rules(raw: Mapping[str, str]) -> SharedRules | None:
@@ -375,40 +338,3 @@ def seeded_hash(state: State, generation: int, opened_at_ms: int) -> dict[str, s
     """The hash ``SEED`` writes for a restored circuit (what a snapshot shows when Redis evicts
     it again before it can be read back)."""
     return {STATE: str(int(state)), GENERATION: str(generation), OPENED_AT: str(opened_at_ms)}
-
-
-def memory_hash(
-    *,
-    state: State,
-    generation: int,
-    failures: int,
-    successes: int,
-    opened_at_ms: int,
-    probe_until_ms: int,
-    probe_seq: int,
-    changed_at_ms: int,
-    open_cooldown_ms: int,
-    last_failure_at_ms: int,
-    closed_at_ms: int,
-    window: tuple[int, int, int, int, int],
-    rules: SharedRules | None,
-) -> dict[str, int]:
-    """A memory-store circuit as the scripts would store it in its hash (``window``: epoch,
-    calls, failures, slow calls, next slot or newest second)."""
-    fields = {
-        STATE: int(state),
-        GENERATION: generation,
-        FAILURES: failures,
-        SUCCESSES: successes,
-        OPENED_AT: opened_at_ms,
-        PROBE_UNTIL: probe_until_ms,
-        PROBE_SEQ: probe_seq,
-        CHANGED_AT: changed_at_ms,
-        OPEN_COOLDOWN: open_cooldown_ms,
-        LAST_FAILURE_AT: last_failure_at_ms,
-        CLOSED_AT: closed_at_ms,
-        **dict(zip(WINDOW_FIELDS, window, strict=True)),
-    }
-    if rules is not None:
-        fields.update(zip(RULE_FIELDS, map(int, rules_values(rules)), strict=True))
-    return fields

@@ -40,24 +40,27 @@ class GuardedBlock:
         self._timeout: asyncio.Timeout | None = None
         self._started = 0.0
 
-    def _admit(self) -> Ticket:
-        breaker = self._breaker
-        breaker._take_slot()
-        try:
-            return breaker.acquire()
-        except BaseException:
-            breaker._slots.append(True)
-            raise
-
-    def _start_clock(self) -> None:
+    def _start_clock(self, ticket: Ticket) -> None:
+        self._ticket = ticket
         breaker = self._breaker
         if breaker._always_timed or breaker.key in breaker._timed_keys:
             self._started = time.perf_counter()
 
     def __enter__(self) -> GuardedBlock:
-        self._ticket = self._admit()
-        self._start_clock()
+        self._breaker._take_slot()
+        try:
+            self._start_clock(self._breaker.acquire())
+        except BaseException:
+            self._breaker._slots.append(True)
+            raise
         return self
+
+    def _outcome(self, exc: BaseException | None) -> tuple[Outcome, int]:
+        self._breaker._slots.append(True)
+        duration = duration_ms(self._started)
+        if exc is None:
+            return Outcome.SUCCESS, duration
+        return self._breaker._failure_outcome(exc), duration
 
     def __exit__(
         self,
@@ -66,28 +69,23 @@ class GuardedBlock:
         tb: TracebackType | None,
     ) -> None:
         assert self._ticket is not None
-        duration = duration_ms(self._started)
-        breaker = self._breaker
-        breaker._slots.append(True)
-        outcome = Outcome.SUCCESS if exc is None else breaker.config.classify_exception(exc)
-        if outcome is Outcome.FAILURE:
-            breaker._count_failure(False)
-        tripped = breaker._release(self._ticket, outcome, duration)
-        if tripped and breaker._raise_on_trip and exc is not None:
-            raise breaker._tripped_error() from exc
+        outcome, duration = self._outcome(exc)
+        tripped = self._breaker._release(self._ticket, outcome, duration)
+        if exc is not None:
+            self._breaker._after_failure(tripped, outcome, self._started, exc, False, False)
 
     async def __aenter__(self) -> GuardedBlock:
         breaker = self._breaker
         breaker._take_slot()
         try:
-            self._ticket = await breaker.acquire_async()
+            ticket = await breaker.acquire_async()
         except BaseException:
             breaker._slots.append(True)
             raise
-        seconds = breaker.config.call_timeout_seconds if self._ticket.timed else None
+        seconds = breaker.config.call_timeout_seconds if ticket.timed else None
         self._timeout = asyncio.timeout(seconds)
         await self._timeout.__aenter__()
-        self._start_clock()
+        self._start_clock(ticket)
         return self
 
     async def __aexit__(
@@ -97,30 +95,21 @@ class GuardedBlock:
         tb: TracebackType | None,
     ) -> None:
         assert self._ticket is not None and self._timeout is not None
-        duration = duration_ms(self._started)
         breaker = self._breaker
-        breaker._slots.append(True)
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
         except TimeoutError as error:
-            breaker._count_failure(True)
-            tripped = await breaker._release_async(self._ticket, Outcome.FAILURE, duration)
-            seconds = cast(float, breaker.config.call_timeout_seconds)
-            timed_out = GuardedCallTimeout(breaker.key, seconds)
-            if tripped and breaker._raise_on_trip:
-                raise breaker._tripped_error() from timed_out
+            breaker._slots.append(True)
+            duration = duration_ms(self._started)
+            timed_out = GuardedCallTimeout(breaker.key, cast(float, breaker._call_timeout))
+            outcome = breaker._failure_outcome(timed_out, timed_out=True)
+            tripped = await breaker._release_async(self._ticket, outcome, duration)
+            breaker._after_failure(tripped, outcome, self._started, timed_out, True, False)
             raise timed_out from error
-        if exc is None:
-            outcome = Outcome.SUCCESS
-        elif isinstance(exc, asyncio.CancelledError):
-            outcome = Outcome.IGNORED
-        else:
-            outcome = breaker.config.classify_exception(exc)
-        if outcome is Outcome.FAILURE:
-            breaker._count_failure(False)
+        outcome, duration = self._outcome(exc)
         tripped = await breaker._release_async(self._ticket, outcome, duration)
-        if tripped and breaker._raise_on_trip and exc is not None:
-            raise breaker._tripped_error() from exc
+        if exc is not None:
+            breaker._after_failure(tripped, outcome, self._started, exc, False, False)
 
 
 class DecisionSpan:

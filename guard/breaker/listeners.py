@@ -1,8 +1,5 @@
-"""Breaker events and the listeners that receive them.
-
-Listeners are plain callables run synchronously on the calling thread (or event loop), so they
-must be quick; a listener that raises is logged and never breaks the guarded call.
-"""
+"""Breaker events and their listeners: plain callables run on the calling thread; one that
+raises is logged and never breaks the guarded call."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from guard.breaker.state import State
+from guard.breaker.state import Reply, State
 
 log = logging.getLogger("guard.breaker")
 
@@ -58,6 +55,36 @@ class BreakerEvent:
 
 
 Listener = Callable[[BreakerEvent], None]
+
+
+def transition_event(
+    key: str,
+    reply: Reply,
+    occurred_at: datetime,
+    host: str,
+    pid: int,
+    *,
+    shared: bool = True,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> BreakerEvent:
+    """The transition ``reply`` made; it opened the circuit (if it did) at ``occurred_at``."""
+    return BreakerEvent(
+        EventKind.TRANSITION,
+        key,
+        reply.state,
+        reply.generation,
+        occurred_at,
+        host,
+        pid,
+        shared,
+        State(reply.from_state),
+        reply.reason if reason is None else reason,
+        reply.failures,
+        reply.successes,
+        actor,
+        occurred_at if reply.state.rejects else None,
+    )
 
 
 class Listeners:

@@ -1,19 +1,12 @@
-"""Per-process store with exactly the rules of the Lua scripts.
+"""Per-process store with exactly the rules of the Lua scripts (in-memory breakers, and the
+fallback while Redis is unreachable); a lock makes each decision atomic.
 
-Used for purely in-memory breakers and as the fallback while Redis is unreachable (the breaker
-then keeps protecting the dependency from this process under the same rules instead of failing
-open). Time is ``time.monotonic`` in ms; a lock makes each decision atomic across threads.
-
-The hot path (a success in CLOSED with no failures, on a circuit without a failure-rate window)
-changes nothing, so it takes no lock: it reads one attribute, ``hot_reply``, which every locked
-mutation keeps set to the constant reply of the current generation while the circuit is CLOSED
-with zero failures and no window, and to None otherwise. One attribute read is atomic, so that
-read is the decision's linearisation point; reading state, failures and generation one by one
-could mix two generations. A circuit with a window records every call, under the lock.
-
-The window is kept exactly as the scripts keep it in the Redis hash (``lua.py``): totals, an
-epoch that a transition bumps, and one slot per call (count window) or per second (time
-window), valid only while it carries the current epoch; the differential test compares both.
+The hot path (a success in CLOSED with no failures and no window) changes nothing and takes no
+lock: it reads ``hot_reply``, which every locked change keeps set to the constant reply of the
+current generation in that state, else None. One attribute read is atomic, so it is the
+decision's linearisation point; reading state, failures and generation one by one could mix two
+generations. The window is kept as the scripts keep it in the hash; the differential test
+compares both.
 """
 
 from __future__ import annotations
@@ -23,19 +16,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from guard.breaker.codec import SLOT_PREFIX, memory_hash
+from guard.breaker import codec
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 from guard.breaker.stored import MAX_GENERATION, int_in
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
-_CLOSED = State.CLOSED
-_SUCCESS = Outcome.SUCCESS
+_CLOSED, _OPEN, _HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
+_FORCED_OPEN = State.FORCED_OPEN
+_FAILURE, _SUCCESS, _IGNORED = Outcome.FAILURE, Outcome.SUCCESS, Outcome.IGNORED
+_FORGETS_COOLDOWN = (State.CLOSED, State.FORCED_CLOSED, State.DISABLED)
+_REJECTING = (State.OPEN, State.FORCED_OPEN)
 
 
 @dataclass(slots=True)
 class _Circuit:
-    state: State = State.CLOSED
+    state: State = _CLOSED
     generation: int = 0
     failures: int = 0
     successes: int = 0
@@ -188,13 +184,13 @@ class MemoryStore:
             # state restored from PostgreSQL.
             generation = int_in(generation, 0, MAX_GENERATION) or 0
             circuit = _Circuit(state=state, generation=generation)
-            if state in (State.OPEN, State.FORCED_OPEN, State.HALF_OPEN):
+            if state in (_OPEN, _FORCED_OPEN, _HALF_OPEN):
                 # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
-                circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
-            if circuit.state is State.OPEN:
+                circuit.state = _FORCED_OPEN if state is _FORCED_OPEN else _OPEN
+            if circuit.state is _OPEN:
                 # as if opened that much earlier: the cooldown then ends when the rest does (a
                 # whole one for HALF_OPEN elsewhere, whose probe this process knows nothing of)
-                remaining = cooldown_ms if state is State.HALF_OPEN else max(0, open_remaining_ms)
+                remaining = cooldown_ms if state is _HALF_OPEN else max(0, open_remaining_ms)
                 circuit.opened_at_ms = self._clock() + remaining - cooldown_ms
             circuit.update_hot()
             self._circuits[key] = circuit
@@ -217,9 +213,9 @@ class MemoryStore:
 
     def _stored_rules(self, key: str, c: _Circuit, cfg: BreakerConfig) -> SharedRules:
         """``rules_for`` that keeps ``timed`` current when the caller's rules are stored."""
-        had_rules = c.rules is not None
-        rules = c.rules_for(cfg)
-        if not had_rules:
+        rules = c.rules
+        if rules is None:
+            rules = c.rules_for(cfg)
             self._rules_changed(key, rules)
         return rules
 
@@ -227,20 +223,20 @@ class MemoryStore:
     def _move(c: _Circuit, to: State, now: int, rules: SharedRules) -> tuple[int, int, int]:
         previous = (int(c.state), c.failures, c.successes)
         # as the scripts' ``move``: a failed probe grows the cooldown, closing forgets it
-        if to is State.OPEN and c.state is State.HALF_OPEN:
+        if to is _OPEN and c.state is _HALF_OPEN:
             c.open_cooldown_ms = rules.grown_cooldown_ms(c.open_cooldown_ms)
-        elif to in (State.CLOSED, State.FORCED_CLOSED, State.DISABLED):
+        elif to in _FORGETS_COOLDOWN:
             c.open_cooldown_ms = 0
-        if to is State.CLOSED and c.state is not State.CLOSED:
+        if to is _CLOSED and c.state is not _CLOSED:
             c.closed_at_ms = now
         c.state = to
         c.generation += 1
         c.probe_until_ms = 0
         c.changed_at_ms = now
-        if to in (State.OPEN, State.FORCED_OPEN):
+        if to in _REJECTING:
             c.opened_at_ms = now
             c.successes = 0
-        elif to is State.HALF_OPEN:
+        elif to is _HALF_OPEN:
             c.failures = c.successes = 0
         else:
             c.failures = c.successes = c.opened_at_ms = 0
@@ -253,14 +249,13 @@ class MemoryStore:
     def _reply(
         code: int,
         c: _Circuit,
-        cfg: BreakerConfig,
+        rules: SharedRules,
         now: int,
         moved: tuple[int, int, int] | None,
         reason: str,
-        store_rules: bool = True,
     ) -> Reply:
-        cooldown = c.rules_for(cfg, store_rules).open_cooldown_ms(c.open_cooldown_ms)
-        open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
+        cooldown = rules.open_cooldown_ms(c.open_cooldown_ms)
+        open_until = c.opened_at_ms + cooldown if c.state is _OPEN else 0
         # The reply of a transition carries the counts that caused it (for the event record).
         from_state, failures, successes = moved or (-1, c.failures, c.successes)
         return Reply(
@@ -283,22 +278,22 @@ class MemoryStore:
             code, reason = 1, ""
             moved: tuple[int, int, int] | None = None
             rules = self._stored_rules(key, c, cfg)
-            if c.state is State.OPEN:
+            if c.state is _OPEN:
                 if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
                     code = 0
                 else:
                     reason = "cooldown elapsed"
-                    moved = self._move(c, State.HALF_OPEN, now, rules)
-            if c.state is State.HALF_OPEN:
+                    moved = self._move(c, _HALF_OPEN, now, rules)
+            if c.state is _HALF_OPEN:
                 if c.probe_until_ms > now:
                     code = 0
                 else:
                     c.probe_seq += 1
                     c.probe_until_ms = now + cfg.probe_lease_ms
                     code = 2
-            elif c.state is State.FORCED_OPEN:
+            elif c.state is _FORCED_OPEN:
                 code = 0
-            return self._reply(code, c, cfg, now, moved, reason)
+            return self._reply(code, c, rules, now, moved, reason)
 
     def record(
         self,
@@ -321,55 +316,57 @@ class MemoryStore:
             moved: tuple[int, int, int] | None = None
             rules = self._stored_rules(key, c, cfg)
             if c.generation == generation:
-                if c.state is State.CLOSED:
+                if c.state is _CLOSED:
                     code = 1
                     reason = self._closed_outcome(c, rules, outcome, duration_ms, now)
                     if reason:
-                        moved = self._move(c, State.OPEN, now, rules)
-                    c.update_hot()
-                elif c.state is State.HALF_OPEN and probe_seq == c.probe_seq:
+                        moved = self._move(c, _OPEN, now, rules)
+                    else:
+                        c.update_hot()
+                elif c.state is _HALF_OPEN and probe_seq == c.probe_seq:
                     code = 1
-                    if outcome is Outcome.FAILURE:
+                    if outcome is _FAILURE:
                         c.last_failure_at_ms = now
                         reason = "probe failed"
-                        moved = self._move(c, State.OPEN, now, rules)
-                    elif outcome is Outcome.SUCCESS:
+                        moved = self._move(c, _OPEN, now, rules)
+                    elif outcome is _SUCCESS:
                         c.successes += 1
                         c.probe_until_ms = 0
                         if c.successes >= rules.success_threshold:
                             reason = f"{c.successes} probe successes"
-                            moved = self._move(c, State.CLOSED, now, rules)
+                            moved = self._move(c, _CLOSED, now, rules)
                     else:
                         c.probe_until_ms = 0
             quiet = c.quiet_reply
             if code == 1 and moved is None and quiet is not None:
                 return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
-            return self._reply(code, c, cfg, now, moved, reason)
+            return self._reply(code, c, rules, now, moved, reason)
 
     @staticmethod
     def _closed_outcome(
         c: _Circuit, rules: SharedRules, outcome: Outcome, duration_ms: int, now: int
     ) -> str:
         """Count an outcome of CLOSED; the reason to open the circuit, or ""."""
-        if outcome is Outcome.FAILURE:
+        if outcome is _FAILURE:
             c.failures += 1
             c.last_failure_at_ms = now
             if c.failures >= rules.failure_threshold:
                 return f"{c.failures} consecutive failures"
-        elif outcome is Outcome.SUCCESS:
+        elif outcome is _SUCCESS:
             c.failures = 0
         # the failure-rate window, beside the consecutive rule (ignored outcomes: neither way)
-        if rules.has_window and outcome is not Outcome.IGNORED:
+        if rules.has_window and outcome is not _IGNORED:
             slow = 0 < rules.slow_call_ms < duration_ms
-            return c.record_in_window(rules, outcome is Outcome.FAILURE, slow, now)
+            return c.record_in_window(rules, outcome is _FAILURE, slow, now)
         return ""
 
     def control(self, key: str, cfg: BreakerConfig, target: State, reason: str) -> Reply:
         with self._lock:
             c = self._get(key)
             now = self._clock()
-            moved = self._move(c, target, now, c.rules_for(cfg, store=False))
-            return self._reply(1, c, cfg, now, moved, reason, store_rules=False)
+            rules = c.rules_for(cfg, store=False)
+            moved = self._move(c, target, now, rules)
+            return self._reply(1, c, rules, now, moved, reason)
 
     def configure(
         self, key: str, rules: SharedRules, reason: str = "configure"
@@ -388,20 +385,8 @@ class MemoryStore:
             c.changed_at_ms = now
             c.update_hot()
             self._rules_changed(key, rules)
-            cooldown = rules.open_cooldown_ms(c.open_cooldown_ms)
-            open_until = c.opened_at_ms + cooldown if c.state is State.OPEN else 0
-            reply = Reply(
-                1,
-                c.state,
-                c.generation,
-                c.failures,
-                c.successes,
-                open_until,
-                now,
-                int(c.state),
-                c.probe_seq,
-                reason,
-            )
+            unchanged = (int(c.state), c.failures, c.successes)
+            reply = self._reply(1, c, rules, now, unchanged, reason)
             return previous, reply
 
     def rules(self, key: str) -> SharedRules | None:
@@ -414,28 +399,25 @@ class MemoryStore:
             c = self._circuits.get(key)
             if c is None:
                 return None
-            fields = memory_hash(
-                state=c.state,
-                generation=c.generation,
-                failures=c.failures,
-                successes=c.successes,
-                opened_at_ms=c.opened_at_ms,
-                probe_until_ms=c.probe_until_ms,
-                probe_seq=c.probe_seq,
-                changed_at_ms=c.changed_at_ms,
-                open_cooldown_ms=c.open_cooldown_ms,
-                last_failure_at_ms=c.last_failure_at_ms,
-                closed_at_ms=c.closed_at_ms,
-                window=(
-                    c.window_epoch,
-                    c.window_calls,
-                    c.window_failures,
-                    c.window_slow,
-                    c.window_pos,
-                ),
-                rules=c.rules,
-            )
-            fields["now"] = self._clock()
+            window = (c.window_epoch, c.window_calls, c.window_failures, c.window_slow)
+            fields = {
+                codec.STATE: int(c.state),
+                codec.GENERATION: c.generation,
+                codec.FAILURES: c.failures,
+                codec.SUCCESSES: c.successes,
+                codec.OPENED_AT: c.opened_at_ms,
+                codec.PROBE_UNTIL: c.probe_until_ms,
+                codec.PROBE_SEQ: c.probe_seq,
+                codec.CHANGED_AT: c.changed_at_ms,
+                codec.OPEN_COOLDOWN: c.open_cooldown_ms,
+                codec.LAST_FAILURE_AT: c.last_failure_at_ms,
+                codec.CLOSED_AT: c.closed_at_ms,
+                **dict(zip(codec.WINDOW_FIELDS, (*window, c.window_pos), strict=True)),
+                "now": self._clock(),
+            }
+            if c.rules is not None:
+                values = map(int, codec.rules_values(c.rules))
+                fields.update(zip(codec.RULE_FIELDS, values, strict=True))
             return fields
 
     def slots(self, key: str) -> dict[str, str]:
@@ -445,7 +427,7 @@ class MemoryStore:
             if c is None:
                 return {}
             return {
-                f"{SLOT_PREFIX}{index}": str(slot)
+                f"{codec.SLOT_PREFIX}{index}": str(slot)
                 if isinstance(slot, int)
                 else ":".join(map(str, slot))
                 for index, slot in c.slots.items()

@@ -1,37 +1,8 @@
-"""Write-behind of breaker transitions to PostgreSQL (``guard.breaker_events`` and
-``guard.breaker_state``), never on the hot path.
-
-``PostgresWriteBehind`` is a listener: it only appends shared transitions to an in-memory queue
-(microseconds) and a daemon thread writes them in batches. Writes are idempotent per
-``(key, generation)``: events use ``ON CONFLICT DO NOTHING`` on the unique constraint and the
-state row only moves forward in generation, so a retried batch or two writers never duplicate
-or regress anything. While PostgreSQL is unreachable the batch stays queued and is retried with
-backoff (logged once per outage); up to ``max_pending`` events are kept (beyond that the oldest
-are dropped, counted in ``dropped`` and logged once), and ``close()`` waits for the queue to
-drain.
-
-What ``close()`` could not write by its timeout is kept in Redis (given ``redis_url``), in the
-hash ``guard:breaker:unwritten`` (one field per ``key generation``, the transition as JSON); the
-next writer started with that Redis, in this process or another, queues it ahead of anything new
-(oldest first) and deletes each field once PostgreSQL has it. Two writers replaying at once, or
-a replay of something already written, record nothing twice (the unique ``(key, generation)``).
-Only the queue in memory is lost when the process is killed, or when Redis is unreachable too at
-close (logged); the circuit's Redis event list still holds its last transitions.
-
-Per-process transitions decided during a Redis outage (``shared=False``) are not written: their
-generations are local to one process and would collide with the shared ones.
-
-Writes go through ``guard.record_breaker_transitions(jsonb)``, a SECURITY DEFINER function the
-application role may execute (it may not write the breaker tables), so a registry connected as
-the application role records its history too. A failure is logged once per outage with what
-happened: "unreachable" only for a lost or refused connection; a refusal by the server (a
-missing privilege, a database without the function) is named as such, with the server's message.
-
-The connection string may be a libpq multi-host URL with ``target_session_attrs=read-write``
-(``postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write``): after any error the
-connection is dropped and the next attempt connects afresh, so after a failover the writer
-finds the new primary by itself.
-"""
+"""Write-behind of shared breaker transitions to PostgreSQL, never on the hot path
+(docs/breaker.md, "When Redis is down"): a listener queues them, a daemon thread writes them
+idempotently per ``(key, generation)`` through ``guard.record_breaker_transitions``, and what
+``close()`` cannot write is kept in Redis for the next writer. After any error the connection is
+made afresh, so a multi-host URL finds a promoted primary by itself."""
 
 from __future__ import annotations
 
@@ -58,7 +29,6 @@ from guard.errors import first_line
 log = logging.getLogger("guard.breaker")
 
 
-# Where close() keeps what it could not write, for the next writer (see the module docstring).
 UNWRITTEN_KEY = "guard:breaker:unwritten"
 
 Record = dict[str, Any]  # one transition as guard.record_breaker_transitions takes it
@@ -226,11 +196,9 @@ class PostgresWriteBehind:
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Drain the queue (up to ``timeout``) and stop; False if events were left unwritten
-        (kept in Redis for the next writer, given ``redis_url`` and a reachable Redis).
-        A writer waiting out its backoff after an outage tries again at once, and every
-        ``min_retry_seconds`` until the timeout: a registry closed moments after PostgreSQL
-        came back (a restart, a promotion) writes what it holds instead of sleeping past it."""
+        """Drain the queue (up to ``timeout``) and stop; False if events were left unwritten.
+        A writer in its backoff retries every ``min_retry_seconds`` until the timeout: a
+        registry closed moments after PostgreSQL came back writes what it holds."""
         with self._cond:
             self._closing = True
             self._close_by = time.monotonic() + timeout
@@ -332,9 +300,7 @@ class PostgresWriteBehind:
             write_records(self._conn, batch)
 
     def _wait_to_retry(self, delay: float) -> bool:
-        """Wait out the backoff; False when closing and out of time. New events wake the
-        condition and the wait goes on; close() ends it, and from then on the writer retries
-        every min_retry_seconds until close's timeout."""
+        """Wait out the backoff; False when closing and out of time."""
         with self._cond:
             closing = self._closing
             if closing:

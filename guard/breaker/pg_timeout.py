@@ -1,8 +1,5 @@
-"""``statement_timeout`` for PostgreSQL work done inside a guarded call.
-
-A sync guarded call that times out only stops *waiting*; the worker thread keeps running.
-For PostgreSQL work, set the server-side timeout too so the statement itself is cancelled.
-"""
+"""``statement_timeout`` for PostgreSQL work inside a guarded call: a sync call that times out
+only stops waiting, so the server must cancel the statement itself."""
 
 from __future__ import annotations
 

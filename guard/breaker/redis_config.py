@@ -1,12 +1,5 @@
-"""Does this Redis keep the breaker's keys? Read once when a process (or ``guard breaker``) first
-talks to Redis.
-
-The breaker's keys (``guard:breaker:{KEY}`` and ``…:events``) never have a TTL, so of the
-``maxmemory-policy`` values only the ``allkeys-*`` ones can evict them: ``noeviction`` and every
-``volatile-*`` policy (which evict only keys with a TTL) keep them. ``CONFIG`` is often refused
-on managed Redis (renamed, or not in the ACL): then the check says it could not be made and
-nothing fails.
-"""
+"""Does this Redis keep the breaker's keys? They have no TTL, so only an ``allkeys-*``
+``maxmemory-policy`` can evict them; ``CONFIG`` refused (managed Redis) is said, never fatal."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Redis-backed circuit store: one EVALSHA (one round trip) per decision.
-
-Clients are built with short connect/read timeouts and no retries: on the hot path a Redis
-problem must surface within milliseconds so the breaker can fall back to its per-process store
-(``fallback.py``) instead of stalling the guarded call. ``redis+cluster://`` (or
-``rediss+cluster://``) selects Redis Cluster; the scripts only touch keys of one hash tag.
-"""
+"""Redis-backed circuit store: one EVALSHA (one round trip) per decision. Clients have short
+timeouts and no retries, so that a Redis problem surfaces within milliseconds and the breaker
+decides per process instead of stalling the guarded call."""
 
 from __future__ import annotations
 
@@ -33,8 +29,8 @@ from guard.breaker.codec import (
     rules_values,
     stored_rules,
 )
-from guard.breaker.restore import Seed, new_circuit
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.stored import Seed, new_circuit
 from guard.redact import redact_url, remember
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -53,14 +49,12 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class StateMissingError(redis.exceptions.RedisError):
-    """The circuit was missing from Redis again right after it was re-created (Redis evicting
-    faster than it can be written): decided per process, like an outage."""
+    """Missing from Redis again right after it was re-created: decided per process."""
 
 
 class UnreadableReplyError(redis.exceptions.RedisError):
-    """A script's reply that does not parse. The scripts check every stored value, so this
-    means a Redis (or a script) that is not Booking Guard's: decided per process, like an
-    outage, never an exception in the guarded call."""
+    """A script's reply that does not parse (not Booking Guard's Redis or scripts): decided per
+    process, like an outage, never an exception in the guarded call."""
 
 
 # A module constant: the hot path compares every reply's code with it.
@@ -78,19 +72,8 @@ def mask_url(url: str) -> str:
 
 
 def _split_cluster(url: str) -> tuple[str, bool]:
-    for scheme in ("redis+cluster://", "rediss+cluster://"):
-        if url.startswith(scheme):
-            return url.replace("+cluster", "", 1), True
-    return url, False
-
-
-def _client_options(connect_timeout: float, read_timeout: float) -> dict[str, Any]:
-    return {
-        "socket_connect_timeout": connect_timeout,
-        "socket_timeout": read_timeout,
-        "retry": Retry(NoBackoff(), 0),
-        "health_check_interval": 0,
-    }
+    cluster = url.startswith(("redis+cluster://", "rediss+cluster://"))
+    return (url.replace("+cluster", "", 1) if cluster else url), cluster
 
 
 def make_client(
@@ -98,28 +81,22 @@ def make_client(
     *,
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     read_timeout: float = READ_TIMEOUT_SECONDS,
+    for_asyncio: bool = False,
 ) -> Any:
-    """A blocking client (``redis.Redis`` or ``redis.cluster.RedisCluster``); never connects."""
+    """A client (``redis+cluster://``: Redis Cluster) that connects on first use; an asyncio
+    one is bound to the event loop it is first used in."""
     plain, cluster = _split_cluster(url)
-    options = _client_options(connect_timeout, read_timeout)
-    if cluster:
-        return redis.cluster.RedisCluster.from_url(plain, **options)
-    return redis.Redis.from_url(plain, **options)
-
-
-def make_async_client(
-    url: str,
-    *,
-    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-    read_timeout: float = READ_TIMEOUT_SECONDS,
-) -> Any:
-    """An asyncio client bound to the running event loop when first used."""
-    plain, cluster = _split_cluster(url)
-    options = _client_options(connect_timeout, read_timeout)
-    options["retry"] = AsyncRetry(NoBackoff(), 0)
-    if cluster:
-        return redis.asyncio.cluster.RedisCluster.from_url(plain, **options)
-    return redis.asyncio.Redis.from_url(plain, **options)
+    options = {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": read_timeout,
+        "retry": AsyncRetry(NoBackoff(), 0) if for_asyncio else Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+    if for_asyncio:
+        kind: Any = redis.asyncio.cluster.RedisCluster if cluster else redis.asyncio.Redis
+    else:
+        kind = redis.cluster.RedisCluster if cluster else redis.Redis
+    return kind.from_url(plain, **options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,22 +148,10 @@ def parse_reply(raw: bytes | str) -> Reply:
     probe_seq,reason`` (the reason is last because an operator's reason may contain commas)."""
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        code, state, gen, failures, successes, open_until, now, from_state, probe, reason = (
-            text.split(",", 9)
-        )
-        return Reply(
-            int(code),
-            State(int(state)),
-            int(gen),
-            int(failures),
-            int(successes),
-            int(open_until),
-            int(now),
-            int(from_state),
-            int(probe),
-            reason,
-        )
-    except (ValueError, TypeError, AttributeError) as error:  # UnicodeDecodeError included
+        fields = text.split(",", 9)
+        code, state, *numbers = (int(value) for value in fields[:9])
+        return Reply._make((code, State(state), *numbers, fields[9]))
+    except (ValueError, TypeError, AttributeError, IndexError) as error:  # UnicodeDecodeError too
         raise UnreadableReplyError(
             f"unreadable reply from the breaker's script ({type(error).__name__})"
         ) from None
@@ -367,11 +332,8 @@ class RedisStore:
         known_gen: int,
         on_missing: OnMissing = new_circuit,
     ) -> Reply:
-        script, script_args = self.scripts.acquire, args.acquire_args(cfg, known_gen)
-        reply = self._run(script, args.keys, script_args)
-        if reply.code == _UNKNOWN:
-            reply = self._restore_and_rerun(script, args, script_args, known_gen, on_missing)
-        return reply
+        script_args = args.acquire_args(cfg, known_gen)
+        return self._decide(self.scripts.acquire, args, script_args, known_gen, on_missing)
 
     def record(
         self,
@@ -382,15 +344,12 @@ class RedisStore:
         on_missing: OnMissing = new_circuit,
         duration_ms: int = 0,
     ) -> Reply:
-        script, script_args = self.scripts.record, args.record_args(generation, outcome, probe_seq)
-        reply = self._run(script, args.keys, script_args, duration_ms)
-        if reply.code == _UNKNOWN:
-            reply = self._restore_and_rerun(
-                script, args, script_args, generation, on_missing, duration_ms
-            )
-        return reply
+        script_args = args.record_args(generation, outcome, probe_seq)
+        return self._decide(
+            self.scripts.record, args, script_args, generation, on_missing, duration_ms
+        )
 
-    def _restore_and_rerun(
+    def _decide(
         self,
         script: _Script,
         args: CircuitArgs,
@@ -399,10 +358,14 @@ class RedisStore:
         on_missing: OnMissing,
         last: int | None = None,
     ) -> Reply:
-        self.seed(args, on_missing(known_gen))
+        """One decision script; a circuit Redis does not have is seeded (``on_missing``) and
+        the script run again."""
         reply = self._run(script, args.keys, script_args, last)
         if reply.code == _UNKNOWN:
-            raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")
+            self.seed(args, on_missing(known_gen))
+            reply = self._run(script, args.keys, script_args, last)
+            if reply.code == _UNKNOWN:
+                raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
         return reply
 
     def seed(self, args: CircuitArgs, seed: Seed) -> bool:
@@ -422,12 +385,7 @@ class RedisStore:
         from what PostgreSQL recorded), so the action moves from the state it really had."""
         host, pid = args.host_pid
         control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
-        reply = self._run(self.scripts.control, args.keys, control_args)
-        if reply.code == _UNKNOWN:
-            reply = self._restore_and_rerun(
-                self.scripts.control, args, control_args, known_gen, on_missing
-            )
-        return reply
+        return self._decide(self.scripts.control, args, control_args, known_gen, on_missing)
 
     def _eval(self, script: _Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
         try:
@@ -498,12 +456,29 @@ class AsyncRedisStore:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def _run(self, script: _Script, keys: tuple[str, str], args: Sequence[Any]) -> Reply:
+    async def _eval(self, script: _Script, keys: tuple[str, str], args: Sequence[Any]) -> Any:
         try:
-            raw = await self.client.execute_command("EVALSHA", script.sha, 2, *keys, *args)
+            return await self.client.execute_command("EVALSHA", script.sha, 2, *keys, *args)
         except NoScriptError:
-            raw = await self.client.execute_command("EVAL", script.source, 2, *keys, *args)
-        return parse_reply(raw)
+            return await self.client.execute_command("EVAL", script.source, 2, *keys, *args)
+
+    async def _decide(
+        self,
+        script: _Script,
+        args: CircuitArgs,
+        script_args: Sequence[Any],
+        known_gen: int,
+        on_missing: OnMissing,
+    ) -> Reply:
+        reply = parse_reply(await self._eval(script, args.keys, script_args))
+        if reply.code == _UNKNOWN:
+            # on_missing may read PostgreSQL (blocking): off the event loop.
+            seed = await asyncio.to_thread(on_missing, known_gen)
+            await self._eval(SCRIPTS.seed, args.keys, seed_args(args, seed))
+            reply = parse_reply(await self._eval(script, args.keys, script_args))
+            if reply.code == _UNKNOWN:
+                raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
+        return reply
 
     async def acquire(
         self,
@@ -513,12 +488,7 @@ class AsyncRedisStore:
         on_missing: OnMissing = new_circuit,
     ) -> Reply:
         script_args = args.acquire_args(cfg, known_gen)
-        reply = await self._run(SCRIPTS.acquire, args.keys, script_args)
-        if reply.code == _UNKNOWN:
-            reply = await self._restore_and_rerun(
-                SCRIPTS.acquire, args, script_args, known_gen, on_missing
-            )
-        return reply
+        return await self._decide(SCRIPTS.acquire, args, script_args, known_gen, on_missing)
 
     async def record(
         self,
@@ -530,32 +500,7 @@ class AsyncRedisStore:
         duration_ms: int = 0,
     ) -> Reply:
         script_args = (*args.record_args(generation, outcome, probe_seq), duration_ms)
-        reply = await self._run(SCRIPTS.record, args.keys, script_args)
-        if reply.code == _UNKNOWN:
-            reply = await self._restore_and_rerun(
-                SCRIPTS.record, args, script_args, generation, on_missing
-            )
-        return reply
-
-    async def _restore_and_rerun(
-        self,
-        script: _Script,
-        args: CircuitArgs,
-        script_args: Sequence[Any],
-        known_gen: int,
-        on_missing: OnMissing,
-    ) -> Reply:
-        # on_missing may read PostgreSQL (blocking): off the event loop.
-        seed = await asyncio.to_thread(on_missing, known_gen)
-        values, keys = seed_args(args, seed), args.keys
-        try:
-            await self.client.execute_command("EVALSHA", SCRIPTS.seed.sha, 2, *keys, *values)
-        except NoScriptError:
-            await self.client.execute_command("EVAL", SCRIPTS.seed.source, 2, *keys, *values)
-        reply = await self._run(script, args.keys, script_args)
-        if reply.code == _UNKNOWN:
-            raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring it")
-        return reply
+        return await self._decide(SCRIPTS.record, args, script_args, generation, on_missing)
 
     async def rules(self, key: str) -> SharedRules | None:
         raw = await self.client.hmget(lua.hash_key(key), *RULE_FIELDS)

@@ -1,9 +1,5 @@
-"""Per-key breakers with configuration templates chosen by key prefix.
-
-Keys: ``appointment_booking:service:{id}``, ``appointment_booking:staff:{id}`` and
-``appointment_booking:global``. The longest matching template prefix wins; otherwise the
-default configuration applies, which ``from_settings`` reads from ``guard.settings``.
-"""
+"""Per-key breakers sharing one backend, configured by the longest matching key prefix
+(``templates``), else by the default that ``from_settings`` reads from ``guard.settings``."""
 
 from __future__ import annotations
 
@@ -20,8 +16,8 @@ from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.circuit import CircuitBreaker
 from guard.breaker.listeners import Listener
 from guard.breaker.persistence import PostgresWriteBehind
-from guard.breaker.restore import PostgresStateSource, StateSource
 from guard.breaker.state import BreakerConfig, validate_key
+from guard.breaker.stored import PostgresStateSource, StateSource
 from guard.connection import open_connection
 
 log = logging.getLogger("guard.breaker")

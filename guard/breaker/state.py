@@ -1,8 +1,4 @@
-"""Circuit states, per-circuit configuration and the shape of a store's reply.
-
-The numeric state codes are shared with the Lua scripts (``lua.py``) and the in-memory store
-(``memory_store.py``); the text names are the ones stored in ``guard.breaker_state.state``.
-"""
+"""Circuit states (codes shared with the scripts, labels with PostgreSQL), rules and replies."""
 
 from __future__ import annotations
 
@@ -14,8 +10,6 @@ from typing import Any, NamedTuple
 
 
 class State(enum.IntEnum):
-    """State of one circuit. Values are the codes the Lua scripts store in Redis."""
-
     CLOSED = 0
     OPEN = 1
     HALF_OPEN = 2
@@ -46,8 +40,6 @@ class State(enum.IntEnum):
 
 
 class Outcome(enum.IntEnum):
-    """How a finished call is reported to the store (codes shared with the Lua scripts)."""
-
     FAILURE = 0
     SUCCESS = 1
     # Neither success nor failure (a business error such as "slot already taken", or a
@@ -56,8 +48,6 @@ class Outcome(enum.IntEnum):
 
 
 class Action(enum.StrEnum):
-    """Manual actions shared by all processes (``control.py``)."""
-
     FORCE_OPEN = "force_open"
     FORCE_CLOSE = "force_close"
     DISABLE = "disable"
@@ -76,19 +66,15 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-/]{1,200}$")
 
 
 def validate_key(key: str) -> str:
-    """Return ``key`` or raise ``ValueError`` if it cannot name a circuit."""
     if not _KEY_RE.match(key):
         raise ValueError(f"invalid circuit key {key!r}: use 1-200 characters from [A-Za-z0-9_.:-/]")
     return key
 
 
-# "local" first: the default, and the only mode that keeps protecting the dependency while
-# still letting bookings through (see docs/breaker.md, "When Redis is down").
 STORE_UNREACHABLE_MODES = ("local", "closed", "open")
 
 
-# The failure-rate window (opt-in): "count" keeps the last N calls, "time" the last N seconds
-# in one bucket per second. Codes stored in Redis (field ``cwt``): 0 = no window.
+# Codes stored in Redis (field ``cwt``): 0 = no window.
 WINDOW_TYPES = ("count", "time")
 WINDOW_CODES = {"": 0, "count": 1, "time": 2}
 # Memory is one hash field per call slot (count) or per second (time), and a decision may sweep
@@ -99,8 +85,7 @@ MAX_TIME_WINDOW_SECONDS = 600
 # A stored cooldown is at most 2^31 - 1 ms (stored.MAX_COUNT): about 24 days.
 MAX_COOLDOWN_SECONDS = 2_000_000
 
-# The growing cooldown (opt-in): each failed probe multiplies the cooldown by the factor, stored
-# in whole percent (200 = x2; field ``ccg``, 0 = off) so that Redis and Python compute alike.
+# The growth factor is stored in whole percent (200 = x2) so that Redis and Python compute alike.
 MAX_COOLDOWN_GROWTH = 10
 
 
@@ -130,14 +115,7 @@ class SharedRules(NamedTuple):
     @property
     def window_rules(self) -> tuple[str | int, ...]:
         """The rules of the failure-rate window (new ones start an empty window)."""
-        return (
-            self.window_type,
-            self.window_size,
-            self.minimum_calls,
-            self.failure_rate_threshold,
-            self.slow_call_ms,
-            self.slow_call_rate_threshold,
-        )
+        return self[3:9]
 
     @property
     def has_growth(self) -> bool:
@@ -208,86 +186,6 @@ def _percent(name: str, value: int | None) -> None:
         raise ValueError(f"{name} must be a whole percent from 1 to 100, or None (off)")
 
 
-def validate_window(
-    window_type: str,
-    window_size: int,
-    minimum_calls: int,
-    failure_rate_threshold: int | None,
-    slow_call_seconds: float | None,
-    slow_call_rate_threshold: int | None,
-) -> None:
-    """Raise ``ValueError`` for window rules that cannot be stored (shared by ``BreakerConfig``
-    and ``guard breaker configure``)."""
-    _percent("failure_rate_threshold", failure_rate_threshold)
-    _percent("slow_call_rate_threshold", slow_call_rate_threshold)
-    if (slow_call_seconds is None) != (slow_call_rate_threshold is None):
-        raise ValueError(
-            "slow_call_seconds and slow_call_rate_threshold go together (a call slower than"
-            " slow_call_seconds is slow; the circuit opens at slow_call_rate_threshold %)"
-        )
-    if slow_call_seconds is not None and not 0.001 <= slow_call_seconds <= 86_400:
-        raise ValueError("slow_call_seconds must be from 0.001 to 86400")
-    if window_type not in WINDOW_TYPES:
-        raise ValueError(f"window_type must be one of {', '.join(WINDOW_TYPES)}")
-    limit = MAX_COUNT_WINDOW if window_type == "count" else MAX_TIME_WINDOW_SECONDS
-    unit = "calls" if window_type == "count" else "seconds"
-    if isinstance(window_size, bool) or not 1 <= window_size <= limit:
-        raise ValueError(f"window_size of a {window_type} window must be 1 to {limit} {unit}")
-    if isinstance(minimum_calls, bool) or not 1 <= minimum_calls <= 1_000_000:
-        raise ValueError("minimum_calls must be from 1 to 1000000")
-
-
-def window_rules(
-    window_type: str,
-    window_size: int,
-    minimum_calls: int,
-    failure_rate_threshold: int | None,
-    slow_call_seconds: float | None,
-    slow_call_rate_threshold: int | None,
-) -> tuple[str, int, int, int, int, int]:
-    """The window fields of ``SharedRules`` (all zero when both rate rules are off)."""
-    if failure_rate_threshold is None and slow_call_rate_threshold is None:
-        return ("", 0, 0, 0, 0, 0)
-    slow_ms = round(slow_call_seconds * 1000) if slow_call_seconds is not None else 0
-    return (
-        window_type,
-        window_size,
-        minimum_calls,
-        failure_rate_threshold or 0,
-        slow_ms,
-        slow_call_rate_threshold or 0,
-    )
-
-
-def validate_growth(
-    cooldown_seconds: float, factor: float | None, max_cooldown_seconds: float | None
-) -> None:
-    """Raise ``ValueError`` for a growing cooldown that cannot be stored (shared by
-    ``BreakerConfig`` and ``guard breaker configure``)."""
-    if factor is None:
-        if max_cooldown_seconds is not None:
-            raise ValueError("max_cooldown_seconds goes with cooldown_growth_factor")
-        return
-    if isinstance(factor, bool) or not 1.01 <= factor <= MAX_COOLDOWN_GROWTH:
-        raise ValueError(
-            f"cooldown_growth_factor must be from 1.01 to {MAX_COOLDOWN_GROWTH}, or None (off)"
-        )
-    if max_cooldown_seconds is None:
-        raise ValueError("cooldown_growth_factor needs max_cooldown_seconds (the cap)")
-    if not cooldown_seconds <= max_cooldown_seconds <= MAX_COOLDOWN_SECONDS:
-        raise ValueError(
-            f"max_cooldown_seconds must be from the cooldown ({cooldown_seconds:g}) to"
-            f" {MAX_COOLDOWN_SECONDS}"
-        )
-
-
-def growth_rules(factor: float | None, max_cooldown_seconds: float | None) -> tuple[int, int]:
-    """The growth fields of ``SharedRules`` (both 0 when the cooldown does not grow)."""
-    if factor is None or max_cooldown_seconds is None:
-        return (0, 0)
-    return (round(factor * 100), round(max_cooldown_seconds * 1000))
-
-
 def _never(_: object) -> bool:
     return False
 
@@ -298,49 +196,9 @@ def _any_exception(_: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
-    """Rules of one circuit. Defaults match the ``guard.settings`` rows.
-
-    ``call_timeout_seconds`` is the real timeout of a guarded call and also the lifetime of a
-    HALF_OPEN probe lease (so a crashed probe cannot wedge the circuit). ``None`` disables the
-    timeout (sync calls then run on the caller's thread, which is the fastest path).
-
-    ``local_state_ttl_seconds`` bounds how long a process trusts the last state it saw: a cached
-    CLOSED admits locally and a cached OPEN rejects locally (never past the end of the
-    cooldown) for at most this long, so a manual reset reaches every process within it.
-
-    ``failure_threshold``, ``success_threshold`` and ``cooldown_seconds`` are stored with the
-    circuit by its first writer (or ``guard breaker configure``); every process then decides with
-    the stored values, and a process whose own values differ is told once (log and metric).
-
-    ``max_concurrent_calls`` is the circuit's bulkhead: at most this many calls of this process
-    run at once through the circuit (a timed-out call that is still running counts until it
-    ends), and each circuit has its own timeout threads, so a hung dependency behind one circuit
-    never delays another's calls or probes. A call beyond it raises ``BulkheadFullError``.
-
-    ``when_store_unreachable``: what the circuit does while Redis cannot be reached —
-    ``"local"`` (default) decides per process under the same rules, seeded from the last state
-    seen; ``"closed"`` admits every call without counting; ``"open"`` rejects every call with
-    ``StoreUnavailableError``.
-
-    ``raise_open_on_trip``: the call whose failure opens the circuit raises ``CircuitOpenError``
-    (chained to the original error) instead of re-raising the original error.
-
-    The failure-rate window (opt-in, off by default; stored with the circuit like the
-    thresholds): with ``failure_rate_threshold`` (whole percent) the circuit also opens when at
-    least that share of the calls in its window failed, and with ``slow_call_rate_threshold``
-    when at least that share took longer than ``slow_call_seconds``; either is evaluated only
-    once the window holds ``minimum_calls`` calls (capped by the size of a count window). The
-    window is the last ``window_size`` calls (``window_type="count"``) or the calls of the last
-    ``window_size`` seconds (``"time"``, one bucket per second). It is emptied by every
-    transition; HALF_OPEN still decides on its probes alone; ignored outcomes count neither way.
-    The consecutive-failure rule stays in force beside it.
-
-    The growing cooldown (opt-in, off by default; stored with the circuit like the thresholds):
-    with ``cooldown_growth_factor`` (1.01 to 10) each failed HALF_OPEN probe multiplies the
-    cooldown of the next opening by the factor, up to ``max_cooldown_seconds`` (required with
-    it, at least ``cooldown_seconds``); the circuit closing (or an operator's reset) starts
-    again from ``cooldown_seconds``. 30 s, x2, cap 300 s: 30, 60, 120, 240, 300, 300 ...
-    """
+    """Rules of one circuit (docs/breaker.md, "Application API"). Defaults match the
+    ``guard.settings`` rows. The thresholds, cooldown, window and growth are stored with the
+    circuit by its first writer (``shared_rules``); the rest describes this process's calls."""
 
     failure_threshold: int = 3
     cooldown_seconds: float = 30.0
@@ -385,34 +243,80 @@ class BreakerConfig:
             raise ValueError(
                 f"when_store_unreachable must be one of {', '.join(STORE_UNREACHABLE_MODES)}"
             )
-        validate_window(
-            self.window_type,
-            self.window_size,
-            self.minimum_calls,
-            self.failure_rate_threshold,
-            self.slow_call_seconds,
-            self.slow_call_rate_threshold,
-        )
-        validate_growth(
-            self.cooldown_seconds, self.cooldown_growth_factor, self.max_cooldown_seconds
-        )
+        self._validate_window()
+        self._validate_growth()
+
+    def _validate_window(self) -> None:
+        _percent("failure_rate_threshold", self.failure_rate_threshold)
+        _percent("slow_call_rate_threshold", self.slow_call_rate_threshold)
+        slow_seconds, window_type = self.slow_call_seconds, self.window_type
+        if (slow_seconds is None) != (self.slow_call_rate_threshold is None):
+            raise ValueError(
+                "slow_call_seconds and slow_call_rate_threshold go together (a call slower than"
+                " slow_call_seconds is slow; the circuit opens at slow_call_rate_threshold %)"
+            )
+        if slow_seconds is not None and not 0.001 <= slow_seconds <= 86_400:
+            raise ValueError("slow_call_seconds must be from 0.001 to 86400")
+        if window_type not in WINDOW_TYPES:
+            raise ValueError(f"window_type must be one of {', '.join(WINDOW_TYPES)}")
+        limit = MAX_COUNT_WINDOW if window_type == "count" else MAX_TIME_WINDOW_SECONDS
+        unit = "calls" if window_type == "count" else "seconds"
+        if isinstance(self.window_size, bool) or not 1 <= self.window_size <= limit:
+            raise ValueError(f"window_size of a {window_type} window must be 1 to {limit} {unit}")
+        if isinstance(self.minimum_calls, bool) or not 1 <= self.minimum_calls <= 1_000_000:
+            raise ValueError("minimum_calls must be from 1 to 1000000")
+
+    def _validate_growth(self) -> None:
+        factor, cap = self.cooldown_growth_factor, self.max_cooldown_seconds
+        if factor is None:
+            if cap is not None:
+                raise ValueError("max_cooldown_seconds goes with cooldown_growth_factor")
+            return
+        if isinstance(factor, bool) or not 1.01 <= factor <= MAX_COOLDOWN_GROWTH:
+            raise ValueError(
+                f"cooldown_growth_factor must be from 1.01 to {MAX_COOLDOWN_GROWTH}, or None (off)"
+            )
+        if cap is None:
+            raise ValueError("cooldown_growth_factor needs max_cooldown_seconds (the cap)")
+        if not self.cooldown_seconds <= cap <= MAX_COOLDOWN_SECONDS:
+            raise ValueError(
+                f"max_cooldown_seconds must be from the cooldown ({self.cooldown_seconds:g}) to"
+                f" {MAX_COOLDOWN_SECONDS}"
+            )
 
     @property
     def shared_rules(self) -> SharedRules:
-        """The values stored with the circuit (what every process must agree on)."""
-        return SharedRules(
-            self.failure_threshold,
-            self.success_threshold,
-            self.cooldown_ms,
-            *window_rules(
+        """The values stored with the circuit (what every process must agree on); the window's
+        are all zero when both rate rules are off, the growth's when there is no factor."""
+        window: tuple[str, int, int, int, int, int] = ("", 0, 0, 0, 0, 0)
+        if self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None:
+            slow = self.slow_call_seconds
+            window = (
                 self.window_type,
                 self.window_size,
                 self.minimum_calls,
-                self.failure_rate_threshold,
-                self.slow_call_seconds,
-                self.slow_call_rate_threshold,
-            ),
-            *growth_rules(self.cooldown_growth_factor, self.max_cooldown_seconds),
+                self.failure_rate_threshold or 0,
+                round(slow * 1000) if slow is not None else 0,
+                self.slow_call_rate_threshold or 0,
+            )
+        growth = (0, 0)
+        if self.cooldown_growth_factor is not None and self.max_cooldown_seconds is not None:
+            growth = (
+                round(self.cooldown_growth_factor * 100),
+                round(self.max_cooldown_seconds * 1000),
+            )
+        return SharedRules(
+            self.failure_threshold, self.success_threshold, self.cooldown_ms, *window, *growth
+        )
+
+    @property
+    def has_plain_failures(self) -> bool:
+        """Every ``Exception`` is a failure, anything else is ignored (the defaults)."""
+        return (
+            not self.ignored_exceptions
+            and self.is_ignored_exception is _never
+            and self.failure_exceptions == (Exception,)
+            and self.is_failure_exception is _any_exception
         )
 
     @property

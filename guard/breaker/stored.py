@@ -1,37 +1,23 @@
-"""What a stored circuit may hold, and how a stored value outside it is repaired.
+"""What a stored circuit may hold (bounds, repairs), and what a circuit missing from Redis
+becomes: the state PostgreSQL recorded, else the one this process saw, else a new closed one.
 
-A circuit's state lives in two stores nobody but the breaker should write, yet others can: the
-Redis hash ``guard:breaker:{KEY}`` (anything with access to that Redis) and the row of
-``guard.breaker_state`` (the application role writes it through
-``guard.record_breaker_transitions``). A value read from either is used only when it is an
-integer within these bounds; anything else (text, empty, NaN, infinity, a fraction, a negative or
-huge number, a state code or name that does not exist) is repaired to a safe value and reported,
-never raised into the application's guarded call or an operator's command.
-
-The bounds come from the scripts: Lua computes in doubles and writes a number back with
-``%.14g``, so an integer of 1e14 or more comes back as ``1e+14``, which no reader parses (that
-is how a generation of 9.2e18 once broke every call of a circuit). Each bound leaves room below
-that: a generation of 10^12 is a transition per millisecond for thirty years; times are epoch
-milliseconds up to the year 2286; counts fit the ``integer`` columns of ``guard.breaker_state``.
-The same numbers are written into the scripts (``lua.py``) and into the CHECK constraints of
-``guard.breaker_state`` and ``guard.breaker_events`` (``sql/constraints/guard.breaker_*``).
-
-The safe values: an unknown state becomes, in Redis, the state PostgreSQL recorded (restored
-as after an eviction), and in PostgreSQL ``open`` with a fresh cooldown (the dependency is not
-trusted until a probe succeeds, as a restored ``half_open`` is); a bad generation is replaced by
-the highest valid one known (never lowered below it); bad counts become 0; a bad opened-at
-becomes "now"; bad rules are dropped (the caller's own apply, first writer wins); a bad window is
-emptied. Redis repairs itself in the scripts and records the repair as a transition (reason
-``repaired: ...``); these functions do the same for what Python reads (the hash's fields and
-their bounds are ``codec.py``'s).
+Lua computes in doubles and writes numbers back with ``%.14g``: an integer of 1e14 or more comes
+back as ``1e+14``, which no reader parses, so every bound stays below that. The same numbers are
+in the scripts (``lua.py``) and in the CHECK constraints of ``guard.breaker_state``/``_events``.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+import psycopg
+
+from guard import queries
 from guard.breaker.state import State
+from guard.connection import open_connection
 
 MAX_GENERATION = 10**12
 MAX_COUNT = 2**31 - 1
@@ -83,16 +69,17 @@ def shown(value: object) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckedRecord:
-    """A ``guard.breaker_state`` row as the breaker may use it, and what was repaired."""
+class RecordedState:
+    """A circuit's state as something outside Redis last knew it."""
 
     state: State
     generation: int  # 0: none usable (the caller's known generation applies)
-    opened_at_ms: int  # 0: unknown (now)
-    problems: tuple[str, ...]
+    opened_at_ms: int = 0  # 0: unknown
+    source: str = "postgresql"  # or "this process"
+    problems: tuple[str, ...] = ()
 
 
-def check_record(state: object, generation: object, opened_at_ms: object) -> CheckedRecord:
+def check_record(state: object, generation: object, opened_at_ms: object) -> RecordedState:
     """Check what ``guard.breaker_restore_state`` returned (``opened_at_ms``: the epoch in ms
     as a float, so that ``infinity`` and dates past year 9999 arrive as numbers)."""
     problems: list[str] = []
@@ -114,4 +101,80 @@ def check_record(state: object, generation: object, opened_at_ms: object) -> Che
             problems.append(f"opened_at {shown(opened_at_ms)} ms out of range")
         else:
             opened = checked_opened
-    return CheckedRecord(checked_state, checked_generation or 0, opened, tuple(problems))
+    return RecordedState(checked_state, checked_generation or 0, opened, problems=tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """What ``SEED`` writes for a missing circuit."""
+
+    state: State
+    generation: int
+    opened_at_ms: int = 0  # 0: now, on Redis time (OPEN and FORCED_OPEN only)
+    restored_from: RecordedState | None = None  # None: a new circuit
+    note: str = ""  # "repaired: ..." when the recorded state had to be repaired
+
+    @property
+    def restored(self) -> bool:
+        return self.restored_from is not None
+
+
+def new_circuit(known_generation: int) -> Seed:
+    return Seed(State.CLOSED, known_generation)
+
+
+def seed_for(recorded: RecordedState | None, known_generation: int) -> Seed:
+    if recorded is None:
+        return new_circuit(known_generation)
+    generation = max(recorded.generation, known_generation)
+    note = ""
+    if recorded.problems:
+        # Restored repaired, one generation on: the repair is an event of its own.
+        generation += 1
+        note = "repaired: " + "; ".join(recorded.problems)
+    state = recorded.state
+    if state.manual or state is State.OPEN:
+        return Seed(state, generation, recorded.opened_at_ms, recorded, note)
+    if state is State.HALF_OPEN:
+        return Seed(State.OPEN, generation, 0, recorded, note)
+    return Seed(State.CLOSED, generation, 0, recorded, note)
+
+
+class StateSource(Protocol):
+    """Where a missing circuit's last state is read; raises on a failure to read."""
+
+    def __call__(self, key: str) -> RecordedState | None: ...
+
+
+class PostgresStateSource:
+    """Reads ``guard.breaker_restore_state(key)``, SECURITY DEFINER since the application role may
+    not read the breaker tables; one connection, re-made after an error."""
+
+    def __init__(self, database_url: str | None, *, connect_timeout: int = 2) -> None:
+        self.database_url = database_url
+        self.connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __call__(self, key: str) -> RecordedState | None:
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = open_connection(
+                        self.database_url or "",
+                        connect_timeout=self.connect_timeout,
+                        autocommit=True,
+                    )
+                row = self._conn.execute(queries.BREAKER_RESTORE_STATE, (key,)).fetchone()
+            except BaseException:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                raise
+        return None if row is None else check_record(*row)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

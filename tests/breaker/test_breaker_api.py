@@ -318,7 +318,7 @@ def test_a_missing_circuit_is_seeded_from_its_recorded_state(
 ) -> None:
     """guard.breaker.restore.seed_for, every state: manual states exactly, open with its
     opened-at; the generation never lowered, one on for a repaired record."""
-    from guard.breaker.restore import RecordedState, seed_for
+    from guard.breaker.stored import RecordedState, seed_for
 
     seed = seed_for(RecordedState(recorded, 7, opened_at_ms=5_000), 3)
     assert (seed.state, seed.opened_at_ms, seed.generation, seed.note) == (*seeded, 7, "")
@@ -329,11 +329,15 @@ def test_a_missing_circuit_is_seeded_from_its_recorded_state(
 
 
 def test_window_limits_on_both_sides() -> None:
-    """guard.breaker.state.validate_window: each limit accepted, one past it refused."""
-    from guard.breaker.state import validate_window
+    """BreakerConfig's window checks: each limit accepted, one past it refused."""
 
     def check(window_type: str, size: int, minimum: int) -> None:
-        validate_window(window_type, size, minimum, 50, None, None)
+        BreakerConfig(
+            window_type=window_type,
+            window_size=size,
+            minimum_calls=minimum,
+            failure_rate_threshold=50,
+        )
 
     for window_type, limit in (("count", 1000), ("time", 600)):
         check(window_type, 1, 1)

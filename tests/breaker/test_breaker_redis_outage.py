@@ -28,7 +28,7 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.redis_store import CircuitArgs, RedisStore, make_client
-from guard.breaker.restore import RecordedState, Seed
+from guard.breaker.stored import RecordedState, Seed
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
