@@ -103,6 +103,7 @@ CLOSING = ("rows", "grants", "schedule", "comments")
 # grants and comments too (at 20 million calls it waited about 200 ms for the whole step).
 LOCKING = ("trigger", "policy")
 TABLE = "guard.definitions"
+ROWS_FROM_MIGRATIONS = "registry_rows_from_migrations"  # a key of the stored snapshot
 CHECKOUT = "sql/"  # guard.definitions.source of definitions applied from the checkout
 # The sha256 of a record whose object a versioned migration or rollback changed after the file
 # was applied: no file has it, so every apply (of any version of Booking Guard) runs it again.
@@ -1142,7 +1143,23 @@ def stored_snapshot() -> tuple[catalog.Snapshot, str | None]:
     """The stored canonical snapshot and the digest of the definitions it was made from."""
     loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
     made_from = loaded.pop("definitions_sha256", None)
+    loaded.pop(ROWS_FROM_MIGRATIONS, None)
     return loaded, made_from
+
+
+def rows_from_migrations() -> list[tuple[str, str]]:
+    """The registry rows (registry, key) that migrations create on an empty database, stored
+    with the snapshot: a data file that finds one there does not record it as its own."""
+    loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
+    return [(registry, key) for registry, key in loaded.get(ROWS_FROM_MIGRATIONS, [])]
+
+
+def registry_rows_of_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """In a database the migrations built: the registry rows no data file recorded."""
+    return sorted(
+        _registry_keys(conn)
+        - set(conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall())
+    )
 
 
 def _check(

@@ -49,7 +49,7 @@ from yoyo.connections import parse_uri
 
 from guard.connection import behind_pooler, connect, pooler_refusal
 from guard.errors import GuardError, first_line
-from guard.resources import migrations_dir
+from guard.resources import canonical_files, migrations_dir, sql_dir
 from guard.schema import bridges, definitions, migration_files, privileges
 from guard.schema.lock_retry import (
     AttemptOverTime,
@@ -65,6 +65,28 @@ MIGRATION_TABLE = "_yoyo_migration"
 LOCK_NAME = "booking-guard:migrations"
 # The migration that creates guard.definitions: before it, migrations carry their definitions.
 DEFINITIONS_RECORDED_FROM = "0031a_definitions_from_sql"
+# Rows the migrations insert that sql/ has not (what they record on an empty database): an
+# install inserts them with the migration's own statement, right after the table's file.
+_ROWS_OF_MIGRATIONS = {
+    "tables/guard.baseline_objects.sql": (
+        "0002_booking_tables.sql",
+        "INSERT INTO guard.baseline_objects",
+    ),
+    "tables/guard.metric_watermark.sql": (
+        "0071_review_notices.sql",
+        "INSERT INTO guard.metric_watermark",
+    ),
+}
+
+# Empty: no relation outside the system schemas but yoyo's bookkeeping (created by the lock).
+_EMPTY = """
+SELECT to_regnamespace('guard') IS NULL AND NOT EXISTS (
+    SELECT FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+      AND c.relkind NOT IN ('i', 'I')
+      AND c.relname NOT IN ('_yoyo_migration', '_yoyo_log', '_yoyo_version', 'yoyo_lock')
+)
+"""
 
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
@@ -179,6 +201,8 @@ class ApplyPlan:
     definitions: definitions.Plan | None = None
     # the definitions step runs in the last migration's transaction (False: in its own)
     definitions_with_last_migration: bool = False
+    # an empty database: what the install runs instead of the migrations (Migrator.install_files)
+    install: list[tuple[str, str]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # what would stop apply before it starts
     migrator_running: str | None = None  # another migrator holds the lock now
 
@@ -204,6 +228,7 @@ class Migrator:
         progress: Progress | None = None,
         sql_directory: Path | None = None,
         checkout_definitions: bool = True,
+        install_when_empty: bool = False,
     ) -> None:
         self.database_url = database_url
         self.directory = directory or migrations_dir()
@@ -211,6 +236,9 @@ class Migrator:
         # False: the newest migration gets no definitions from sql/ (`make migration` builds the
         # tables of the migrations alone when sql/ defines a view on a table they lack yet).
         self.checkout_definitions = checkout_definitions
+        # True: an apply of everything to an empty database builds it from the canonical sql/
+        # files in one transaction instead of replaying the history (`_install`).
+        self.install_when_empty = install_when_empty
         self.lock_timeout_s = lock_timeout_s  # waiting for another migrator (advisory lock)
         self.lock_policy = lock_policy or LockPolicy()
         self.progress: Progress = progress or (lambda _line: None)
@@ -337,6 +365,13 @@ class Migrator:
             if missing:
                 raise GuardError("nothing was applied: " + "; ".join(missing))
             privileges.act_as_owner_role(self.conn, self.progress)
+            if self._installable(migrations, pending, level, wanted):
+                assert wanted is not None
+                done = self._install(migrations, wanted)
+                for migration_id in done:
+                    if on_applied is not None:
+                        on_applied(migration_id)
+                return done
             with self._watching():
                 for number, migration in enumerate(pending):
                     last = number == len(pending) - 1
@@ -363,6 +398,86 @@ class Migrator:
                         "applying the definitions",
                     )
         return done
+
+    def _installable(
+        self, migrations: Any, pending: Any, level: str | None, wanted: object
+    ) -> bool:
+        return (
+            self.install_when_empty
+            and wanted is not None
+            and self.sql_directory is None
+            and self.directory.resolve() == migrations_dir().resolve()
+            and len(pending) == len(migrations)
+            and level == migrations[-1].id
+            and bool(self.conn.execute(_EMPTY).fetchone()[0])  # type: ignore[index]
+        )
+
+    def _install(
+        self, migrations: Any, wanted: tuple[list[definitions.Definition], str]
+    ) -> list[str]:
+        """An empty database: the tables, types, constraints and roles of sql/ in one
+        transaction, every migration recorded as applied, then the definitions step, as after a
+        replay of every migration (tests/db/test_canonical.py holds the two equal, bookkeeping
+        included); replaying would also run every definition each migration once carried."""
+        files = self.install_files()
+        step = self._definitions_step(wanted, migrations_ran=True)
+        from_migrations = definitions.rows_from_migrations()
+
+        def attempt(lock_timeout_ms: int) -> None:
+            self._said.clear()
+            with self._attempt(lock_timeout_ms):
+                for _name, text in files:
+                    self._execute(text.encode())
+                for migration in migrations:
+                    self._mark(migration)
+                self._settle_bridges()
+                step()
+                self._arm()
+                self.conn.execute(
+                    "DELETE FROM guard.registry_rows AS r USING unnest(%s::text[], %s::text[])"
+                    " AS m (registry, key) WHERE r.registry = m.registry AND r.key = m.key",
+                    ([r for r, _ in from_migrations], [k for _, k in from_migrations]),
+                )
+
+        try:
+            with self._watching():
+                run_with_lock_retries(
+                    attempt,
+                    what="installing from sql/",
+                    policy=self.lock_policy,
+                    watch=self._watch,
+                    progress=self.progress,
+                )
+        except definitions.DefinitionError as error:
+            raise GuardError(f"installing from sql/ failed, nothing was applied: {error}") from None
+        except psycopg.Error as error:
+            raise GuardError(
+                f"installing from sql/ failed, nothing was applied: {first_line(error)}"
+            ) from None
+        finally:
+            for line in self._said:
+                self.progress(f"install: {line}")
+            self._said.clear()
+        return [m.id for m in migrations]
+
+    def install_files(self) -> list[tuple[str, str]]:
+        """What an install runs before the definitions step, (name, SQL) in order: the files of
+        sql/ that are not definitions, and after a table's file the rows a migration inserts."""
+        root = sql_dir()
+        files = []
+        for path in canonical_files(root):
+            name = path.relative_to(root).as_posix()
+            if definitions.is_definition(name):
+                continue
+            files.append((name, path.read_text()))
+            if name in _ROWS_OF_MIGRATIONS:
+                migration, insert = _ROWS_OF_MIGRATIONS[name]
+                files += [
+                    (migration, statement)
+                    for statement in migration_files.statements(self.directory / migration)
+                    if insert in statement
+                ]
+        return files
 
     def _restore_grants(self) -> bool:
         """With nothing pending: run guard.apply_grants() again, so that a grant `guard db
@@ -420,6 +535,9 @@ class Migrator:
                         found.definitions_with_last_migration = bool(
                             pending and pending[-1].use_transactions
                         )
+                if self._installable(migrations, pending, level, wanted):
+                    found.install = self.install_files()
+                    found.definitions_with_last_migration = True
                 if not found.empty:
                     found.refusals = privileges.missing_for_apply(self.conn)
                     if self._pooled:
@@ -859,7 +977,7 @@ class Migrator:
         if self._budget is not None:
             self._budget.arm()
 
-    def _execute(self, statement: str) -> None:
+    def _execute(self, statement: str | bytes) -> None:
         self._arm()
         self.conn.execute(statement)
 
