@@ -1,34 +1,16 @@
-"""Applying and rolling back the yoyo migrations, safely.
-
-yoyo reads and orders the migrations; this module runs them. Differences from plain `yoyo apply`:
-- One migration, its yoyo bookkeeping and its content checksum commit in one transaction (yoyo
-  runs a migration and marks it on two connections, so a crash in between leaves it applied but
-  unmarked).
-- A session-level advisory lock instead of yoyo's lock row: the server drops it when the
-  migrator's connection ends, so `kill -9` never leaves a lock behind. client_connection_check_
-  interval makes the server notice a dead migrator even in the middle of a long statement.
-- A content checksum (sha256 of the migration and its rollback) per applied migration, so an
-  edited migration is reported by `status` and `verify`; who applied it and when.
-- Lock retries (guard.schema.lock_retry): the lock waits of one attempt share one short budget
-  (--lock-timeout, set as lock_timeout before every statement) and the migration's transaction
-  is retried whole, with backoff, until --lock-deadline; application writes never queue behind a
-  waiting migration for longer than one attempt's budget. Statements that lock tables are meant
-  to be instant: statement_timeout bounds them. A migration that sets lock_timeout or
-  statement_timeout itself is overridden before its next statement (the migrator owns both).
-  Statements with CONCURRENTLY (in a `-- transactional: false` migration) block no writer
-  while they wait, so they wait as long as the deadline allows instead of being restarted.
-- Order: a migration older than one already applied is refused (plain `yoyo rollback -r` can
-  leave such a gap).
-- Definitions (guard.schema.definitions): functions, views, triggers, policies and grants come from
-  sql/, applied when their text changed, in the transaction of the last pending migration (or
-  in one of their own when no migration is pending). They belong to a level: the checkout's at
-  the newest migration, a release's at that release's last migration; a rollback that reaches a
-  release puts that release's definitions back, because a versioned rollback restores tables.
-  Levels in between keep the definitions they have. A migration or rollback that changes a
-  definition's object (a rollback that puts back the function the level before it needs, a
-  DROP VIEW before a column change) marks its record STALE in the same transaction, so the next
-  apply runs that file again (definitions.fingerprints).
-"""
+"""Applying and rolling back the yoyo migrations, safely (docs/dba.md, "Applying" and "Rolling
+back", says what a DBA sees). yoyo reads the migrations; this module runs them:
+- a migration, its yoyo bookkeeping and its checksum commit in one transaction (yoyo uses two
+  connections: a crash in between leaves it applied but unmarked);
+- a session-level advisory lock instead of yoyo's lock row: the server drops it with the
+  connection, so `kill -9` leaves no lock behind;
+- lock retries (guard.schema.lock_retry), the migration's transaction retried whole; the
+  migrator owns lock_timeout and statement_timeout, overriding a migration's own before its next
+  statement; CONCURRENTLY blocks no writer while it waits, so it waits up to the deadline;
+- definitions (guard.schema.definitions) belong to a level: the checkout's at the newest
+  migration, a release's at its last one, none in between; a migration that changes a
+  definition's object marks its record STALE in the same transaction;
+- an empty database is installed from sql/ in one transaction (`_install`)."""
 
 from __future__ import annotations
 
@@ -381,7 +363,7 @@ class Migrator:
                         else None
                     )
                     try:
-                        self._apply_one(migration, then=then)
+                        self._run_one(migration, "apply", then)
                     except GuardError as error:
                         if done:
                             raise GuardError(
@@ -448,11 +430,15 @@ class Migrator:
                     watch=self._watch,
                     progress=self.progress,
                 )
-        except definitions.DefinitionError as error:
-            raise GuardError(f"installing from sql/ failed, nothing was applied: {error}") from None
-        except psycopg.Error as error:
+        except (definitions.DefinitionError, psycopg.Error) as error:
+            hint = (
+                privileges.hint_for(error, self.conn)
+                if isinstance(error, psycopg.errors.InsufficientPrivilege)
+                else None
+            )
             raise GuardError(
                 f"installing from sql/ failed, nothing was applied: {first_line(error)}"
+                + (f" ({hint})" if hint else "")
             ) from None
         finally:
             for line in self._said:
@@ -542,7 +528,7 @@ class Migrator:
                     found.refusals = privileges.missing_for_apply(self.conn)
                     if self._pooled:
                         found.refusals.insert(0, str(pooler_refusal("`guard db apply`")))
-                found.migrator_running = self._other_migrator()
+                found.migrator_running = self._lock_holder(others=False)
         except psycopg.errors.InsufficientPrivilege:
             raise  # the CLI names the role the command needs and the login used
         except psycopg.Error as error:
@@ -613,9 +599,9 @@ class Migrator:
                                 wanted, migrations_ran=True, restoring=True
                             )
                         if then is not None and migration.use_transactions:
-                            self._rollback_one(migration, then=then)
+                            self._run_one(migration, "rollback", then)
                         else:
-                            self._rollback_one(migration)
+                            self._run_one(migration, "rollback")
                             if then is not None:
                                 self._definitions_alone(
                                     then, f"restoring the definitions at {below}"
@@ -632,7 +618,7 @@ class Migrator:
         migrations = self.migrations()
         if to is not None:
             self._require_known(migrations, to)
-        if not self._yoyo_table_exists():
+        if not self._exists(MIGRATION_TABLE):
             return []
         plan = []
         applied = set(self._yoyo.get_applied_migration_hashes())
@@ -711,12 +697,6 @@ class Migrator:
         return preview
 
     # -- internals -----------------------------------------------------------------------------
-
-    def _apply_one(self, migration: Any, then: Callable[[], None] | None = None) -> None:
-        self._run_one(migration, "apply", then)
-
-    def _rollback_one(self, migration: Any, then: Callable[[], None] | None = None) -> None:
-        self._run_one(migration, "rollback", then)
 
     def _definitions_step(
         self,
@@ -1032,7 +1012,7 @@ class Migrator:
         )
 
     def _unmark(self, migration: Any) -> None:
-        if self._checksum_table_exists():
+        if self._exists("guard.migration_checksums"):
             self._yoyo.execute(
                 "DELETE FROM guard.migration_checksums WHERE migration_id = :id",
                 {"id": migration.id},
@@ -1066,7 +1046,8 @@ class Migrator:
             if row and row[0]:
                 break
             if time.monotonic() >= deadline:
-                raise GuardError(f"another migrator is running: {self._lock_holder()}")
+                holder = self._lock_holder() or "it released the lock just now; try again"
+                raise GuardError(f"another migrator is running: {holder}")
             time.sleep(0.2)
         try:
             # yoyo's own lock row is left behind by a killed `yoyo` process; while we hold the
@@ -1077,32 +1058,20 @@ class Migrator:
             if not self.conn.closed:
                 cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (LOCK_NAME,))
 
-    def _other_migrator(self) -> str | None:
+    def _lock_holder(self, *, others: bool = True) -> str | None:
         """Who holds the migration lock now (None: nobody); reads pg_locks, takes nothing."""
-        row = self.conn.execute(
-            "SELECT a.pid, a.application_name FROM pg_locks AS l"
-            " JOIN pg_stat_activity AS a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted"
-            " AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended(%s, 0)"
-            " LIMIT 1",
-            (LOCK_NAME,),
-        ).fetchone()
-        if row is None:
-            return None
-        return f"server pid {row[0]} ({row[1] or 'no application name'})"
-
-    def _lock_holder(self) -> str:
         row = self.conn.execute(
             "SELECT a.pid, a.application_name, a.backend_start"
             " FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted"
             " AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended(%s, 0)"
-            " AND a.pid <> pg_backend_pid() LIMIT 1",
-            (LOCK_NAME,),
+            " AND (NOT %s OR a.pid <> pg_backend_pid()) LIMIT 1",
+            (LOCK_NAME, others),
         ).fetchone()
         if row is None:
-            return "it released the lock just now; try again"
-        return f"server pid {row[0]} ({row[1] or 'no application name'}, connected {row[2]:%c})"
+            return None
+        connected = f", connected {row[2]:%c}" if others else ""
+        return f"server pid {row[0]} ({row[1] or 'no application name'}{connected})"
 
     def _preflight(self, conn: psycopg.Connection[Any]) -> None:
         # status and verify only read, so they work through a pooler; apply and rollback refuse
@@ -1122,7 +1091,7 @@ class Migrator:
 
     def _applied_at(self) -> dict[str, datetime]:
         """Applied migrations and when yoyo's bookkeeping says they were applied."""
-        if not self._yoyo_table_exists():
+        if not self._exists(MIGRATION_TABLE):
             return {}
         rows = self.conn.execute(
             f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
@@ -1130,21 +1099,15 @@ class Migrator:
         return dict(rows)
 
     def _recorded_checksums(self) -> dict[str, tuple[str, datetime, str]]:
-        if not self._checksum_table_exists():
+        if not self._exists("guard.migration_checksums"):
             return {}
         rows = self.conn.execute(
             "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums"
         ).fetchall()
         return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
 
-    def _yoyo_table_exists(self) -> bool:
-        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATION_TABLE,)).fetchone()
-        return bool(row and row[0])
-
-    def _checksum_table_exists(self) -> bool:
-        row = self.conn.execute(
-            "SELECT to_regclass('guard.migration_checksums') IS NOT NULL"
-        ).fetchone()
+    def _exists(self, table: str) -> bool:
+        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
         return bool(row and row[0])
 
     @staticmethod
