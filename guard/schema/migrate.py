@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from psycopg import sql
 from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
+from yoyo.utils import change_param_style
 
 from guard.connection import behind_pooler, connect, pooler_refusal
 from guard.errors import GuardError, first_line
@@ -70,6 +72,11 @@ SELECT to_regnamespace('guard') IS NULL AND NOT EXISTS (
 )
 """
 
+_RECORD_CHECKSUM = (
+    "INSERT INTO guard.migration_checksums (migration_id, sha256) VALUES (:id, :sha)"
+    " ON CONFLICT (migration_id) DO UPDATE SET sha256 = EXCLUDED.sha256,"
+    " applied_at = now(), applied_by = current_user"
+)
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
 # Tables (and their columns) as a rollback preview compares them before and after.
@@ -410,8 +417,7 @@ class Migrator:
             with self._attempt(lock_timeout_ms):
                 for _name, text in files:
                     self._execute(text.encode())
-                for migration in migrations:
-                    self._mark(migration)
+                self._mark_all(migrations)
                 self._settle_bridges()
                 step()
                 self._arm()
@@ -1004,12 +1010,27 @@ class Migrator:
 
     def _mark(self, migration: Any) -> None:
         self._yoyo.mark_one(migration, log=True)
-        self._yoyo.execute(
-            "INSERT INTO guard.migration_checksums (migration_id, sha256) VALUES (:id, :sha)"
-            " ON CONFLICT (migration_id) DO UPDATE SET sha256 = EXCLUDED.sha256,"
-            " applied_at = now(), applied_by = current_user",
-            {"id": migration.id, "sha": checksum(migration.path)},
-        )
+        self._yoyo.execute(_RECORD_CHECKSUM, {"id": migration.id, "sha": checksum(migration.path)})
+
+    def _mark_all(self, migrations: Any) -> None:
+        """_mark for each of `migrations`, three statements pipelined (an install)."""
+        yoyo = self._yoyo
+        log = yoyo.get_log_data(migrations[0], "mark")  # one host name lookup, not one each
+        rows = {
+            yoyo.format_sql(yoyo.mark_migration_sql): [
+                {"migration_hash": m.hash, "migration_id": m.id, "when": log["created_at_utc"]}
+                for m in migrations
+            ],
+            yoyo.format_sql(yoyo.log_migration_sql): [
+                {**log, "id": str(uuid.uuid1()), "migration_id": m.id, "migration_hash": m.hash}
+                for m in migrations
+            ],
+            _RECORD_CHECKSUM: [{"id": m.id, "sha": checksum(m.path)} for m in migrations],
+        }
+        with self.conn.cursor() as cur:
+            for statement, params in rows.items():
+                styled = [change_param_style(yoyo.driver.paramstyle, statement, p) for p in params]
+                cur.executemany(styled[0][0], [p for _, p in styled])
 
     def _unmark(self, migration: Any) -> None:
         if self._exists("guard.migration_checksums"):
