@@ -69,7 +69,7 @@ def _guard_apply(url: str) -> None:
 
 
 def _migrator_apply(url: str) -> None:
-    with Migrator(url, progress=lambda _line: None) as migrator:
+    with Migrator(url, progress=lambda _line: None, install_when_empty=True) as migrator:
         migrator.apply()
 
 

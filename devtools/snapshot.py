@@ -32,11 +32,29 @@ def definitions_digest() -> str:
     return definitions.digest(definitions.checkout_definitions())
 
 
-def render(snapshot: catalog.Snapshot, made_from: str) -> str:
-    stored = {**snapshot, "definitions_sha256": made_from}
+def rows_from_migrations(migrated_url: str) -> list[tuple[str, str]]:
+    """What an install from sql/ must not record as created by a data file."""
+    with open_connection(migrated_url) as conn:
+        return definitions.registry_rows_of_migrations(conn)
+
+
+def render(
+    snapshot: catalog.Snapshot, made_from: str, from_migrations: list[tuple[str, str]]
+) -> str:
+    stored = {
+        **snapshot,
+        "definitions_sha256": made_from,
+        definitions.ROWS_FROM_MIGRATIONS: [list(row) for row in from_migrations],
+    }
     return json.dumps(stored, indent=1, sort_keys=True) + "\n"
 
 
 def build(databases: Databases, current: dict[str, str]) -> dict[str, str]:
     del current  # written whole
-    return {PATH: render(take(databases.canonical()), definitions_digest())}
+    return {
+        PATH: render(
+            take(databases.canonical()),
+            definitions_digest(),
+            rows_from_migrations(databases.migrated()),
+        )
+    }

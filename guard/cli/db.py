@@ -161,7 +161,11 @@ def apply(
     needs a direct connection)."""
     policy = _policy(lock_deadline, lock_timeout, statement_timeout)
     with Migrator(
-        obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
+        obj["database_url"],
+        migrations_dir,
+        lock_policy=policy,
+        progress=_progress,
+        install_when_empty=True,
     ) as migrator:
         _announce(migrator.conn)
         if dry_run:
@@ -196,7 +200,16 @@ def _show_plan(plan: ApplyPlan) -> None:
         return
     for refusal in plan.refusals:
         _progress(f"note: `guard db apply` would refuse here: {refusal}")
-    for migration in plan.migrations:
+    if plan.install:
+        echo_text(
+            f"-- an empty database: install from sql/ in one transaction, the"
+            f" {len(plan.migrations)} migrations recorded as applied (the schema they build)"
+        )
+        for name, text in plan.install:
+            echo_text(f"-- {name}")
+            _echo_sql(_terminated(text))
+        echo_text("")
+    for migration in [] if plan.install else plan.migrations:
         how = (
             "one transaction, with its bookkeeping"
             if migration.transactional
@@ -224,9 +237,11 @@ def _show_plan(plan: ApplyPlan) -> None:
 def _show_definitions(step: definitions.Plan, plan: ApplyPlan) -> None:
     """The definitions step of a dry run: each file with why it runs, then the drops."""
     where = (
-        "in the transaction of the last migration"
-        if plan.definitions_with_last_migration
-        else "in a transaction of their own"
+        "in a transaction of their own"
+        if not plan.definitions_with_last_migration
+        else "in the install's transaction"
+        if plan.install
+        else "in the transaction of the last migration"
     )
     echo_text(f"-- definitions from {step.source} ({where})")
     if plan.migrations:

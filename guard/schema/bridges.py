@@ -1,12 +1,8 @@
 """Bridges: objects `guard db apply` and `rollback` keep in place across a range of released
-migrations in whose middle the database would refuse application writes that it accepts on
-either side of the range. A released migration is immutable (migrations/releases.toml), so such a
-gap cannot be closed in the migrations themselves.
-
-A bridge exists exactly while its first migration is applied and its last is not. It is created
-in the transaction of the migration that opens the gap and dropped in the transaction of the one
-that closes it (on rollback: dropped before the statements that would remove what it uses, and
-created again with the rollback that reopens the gap), so no committed state lacks it."""
+(immutable) migrations in whose middle the database would refuse application writes it accepts on
+either side. A bridge exists exactly while its first migration is applied and its last is not:
+created and dropped in the transactions of those migrations (on rollback, dropped before the
+statements that would remove what it uses), so no committed state lacks it."""
 
 from __future__ import annotations
 

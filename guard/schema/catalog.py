@@ -1,33 +1,14 @@
-"""A normalised, comparable picture of everything Booking Guard defines in a database.
+"""A normalised, comparable picture of everything Booking Guard defines in a database: the
+schema `guard` whole, the booking tables' columns, constraints, indexes and triggers, the types,
+and the privileges (docs/dba.md, "What `guard db verify` checks").
 
-The same snapshot serves the equivalence test (migrations vs canonical SQL) and `guard db verify`
-(live database vs the stored snapshot of the canonical SQL). It covers the `guard` schema whole and,
-on the booking tables, their columns and every constraint, index and trigger. Catalog functions
-print names schema-qualified because the snapshot runs with search_path = pg_catalog, so the text
-does not depend on the caller's search_path. No OIDs, no sizes, nothing that differs between two
-databases built the same way.
-
-Types are part of it too: every domain and composite type in schema `guard`, with a domain's
-CHECK constraints (the I1 and I2 CHECKs on calls cast to such domains, so a changed or dropped
-domain constraint changes what the table accepts).
-
-Security is part of the picture: the four Booking Guard roles (by kind), the owner and the
-privileges of every relation and function in schema `guard` and of the schema itself, and the
-privileges Booking Guard's roles hold on the booking tables (column privileges included). Role names
-are configurable (guard.role_names), so every role name is written as its kind (owner,
-application, reporting, reviewer); PUBLIC stays PUBLIC and any other role keeps its name. A
-database with custom role names therefore has the same snapshot as one with the defaults.
-
-Server versions (15 to 18) print some things differently; the snapshot is made comparable across
-them without leaving any kind of object out:
-- NOT NULL: PostgreSQL 18 also records a column's NOT NULL as a constraint (and 17 a domain's),
-  named after the column when it was made, so a renamed column keeps the old name. The snapshot
-  keeps NOT NULL where every version has it, on the column (`not_null`, false while an 18
-  NOT NULL is NOT VALID) and on the domain, and lists no such constraint.
-- View text: 16 and later leave out the table alias where one table is read (`company_id` for
-  `c.company_id`). `as_printed_by` has the live server print the stored text of each view again,
-  so a snapshot taken on 15 compares with one taken on 18.
-"""
+Nothing differs between two databases built the same way: no OIDs or sizes; names printed
+schema-qualified (search_path = pg_catalog); role names written as their kind (owner,
+application, reporting, reviewer), since guard.role_names makes them configurable. Server
+versions 15 to 18 print some things differently, so the snapshot keeps NOT NULL on the column
+and the domain (18 also records it as a constraint, named after the column when it was made)
+and `as_printed_by` has the live server print each stored view again (16 drops a lone table's
+alias)."""
 
 from __future__ import annotations
 

@@ -1,59 +1,23 @@
-"""Definitions applied from sql/: functions, views, triggers, policies, grants and comments.
+"""Definitions applied from sql/: functions, views, triggers, policies, registry rows, grants,
+schedule and comments (what a DBA sees: docs/dba.md, "Applying" and "Booking Guard's own rows").
 
-Versioned migrations (migrations/) hold what must happen once and in order: tables, columns,
-constraints, indexes, data. The code-like objects are defined in sql/, one object per file, and
-`guard db apply` applies every such file whose text changed since it was last applied (or whose
-object is missing), the way Flyway's repeatable `R__` scripts work, in the same transaction as
-the last pending migration. `guard.definitions` records what was applied: path and sha256.
-
-- Which files: those under the folders of DEFINITION_FOLDERS, in manifest order (sql/manifest.txt
-  is a valid creation order, so its reverse is a valid drop order).
-- Each file runs again as it is written: CREATE OR REPLACE for functions, views and triggers;
-  DROP ... IF EXISTS first for policies and constraint triggers.
-- What CREATE OR REPLACE refuses (a view whose columns change, a function whose result type or
-  parameter names change) is dropped and created again, and so is every Booking Guard definition
-  that depends on it. Anything else that depends on it (a view of the DBA's, a constraint, an
-  index) stops the apply and is named: that change needs a versioned migration.
-- A function whose parameter types change is created beside the old one by CREATE OR REPLACE:
-  the old one is dropped. One name is one file: a file may create several forms of its name (an
-  overload per argument type, as guard.app_time does for timestamp and timestamptz), and any form
-  it did not create is dropped the same way.
-- A file removed from sql/ drops its object, unless another file defines the same object.
-  A file moved to another folder (the check views from sql/detection/ to sql/checks/) is such a
-  file: its object is not dropped, and not run again either while its text is the one on record
-  under the old path; only the record moves.
-- Booking Guard's own registry rows (data/: settings, rules, checks, jobs), the grants
-  (grants/), pg_cron's schedule (jobs/) and the comments BI tools show (comments/) run
-  whenever anything was applied: DROP and CREATE lose privileges and comments, a new table
-  has none, a job's command may have changed.
-- A data file is idempotent upserts: a new row is inserted whole, an existing one gets the
-  columns Booking Guard ships (descriptions, severities, commands) and never those an
-  operator owns (enabled, thresholds, sweep, a rule's mode and stage, a setting's value, a
-  job's schedule). A row a data file creates (not a migration) is recorded in
-  guard.registry_rows; a rollback to a release whose data files do not define it deletes it.
-  A removed data file deletes nothing: deleting a shipped row, or changing an operator's
-  value, is a versioned migration.
-- Triggers and policies run after them, with the drops of removed objects, the record and the
-  check behind them: their statements lock the booking tables against the application's writes
-  until commit, so the writes wait for that tail only.
-- Before commit the result is checked: every definition's object exists once, and, when the
-  stored catalog snapshot was made from these very files, each one equals the snapshot
-  (guard.schema.catalog, the comparison `guard db verify` makes). A definition whose object differs
-  there although its file was not run (its record says it was applied; something changed the
-  object since) is run again first, once.
-- The record must say what the catalog holds. A versioned migration or rollback may change a
-  definition's object behind it: the rollback of 0066 puts back the functions 0065 had (the
-  level it returns to needs them), and `DROP VIEW` before a column change takes a view away.
-  The migrator fingerprints the objects on record before each migration (`fingerprints`: the
-  catalog rows themselves, read without locking any table) and marks every record whose object
-  the migration changed as STALE (`forget`): the next apply runs that file again, whatever its
-  text. Without it, the next apply skipped such a file (its text was unchanged) and its check
-  found the object unlike the snapshot, every time.
-
-A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz,
-written by `make release`): `guard db rollback` to a release applies them, because a versioned
-rollback restores tables only.
-"""
+Why it works as it does:
+- sql/manifest.txt is a creation order (DEFINITION_FOLDERS say which files), so its reverse is
+  a drop order.
+- What CREATE OR REPLACE refuses is dropped and created again with the Booking Guard definitions
+  that depend on it; anything else that depends on it stops the apply (a versioned migration's
+  job). New parameter types make an overload beside the old function: every form of a file's
+  name that the file did not create is dropped.
+- A file moved to another folder keeps its object and is not run again while its text is the
+  one on record under the old path: only the record moves.
+- The closing kinds run whenever anything was applied (DROP and CREATE lose privileges and
+  comments); triggers and policies run last, as they lock the booking tables until commit.
+- The record must say what the catalog holds, and a versioned migration or rollback may change
+  an object behind it (0066's rollback puts back 0065's functions): the migrator fingerprints
+  the objects on record before each migration and marks the changed ones STALE (`forget`), so
+  the next apply runs them again whatever their text.
+- A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz):
+  a rollback to a release applies them, since a versioned rollback restores tables only."""
 
 from __future__ import annotations
 
@@ -103,6 +67,7 @@ CLOSING = ("rows", "grants", "schedule", "comments")
 # grants and comments too (at 20 million calls it waited about 200 ms for the whole step).
 LOCKING = ("trigger", "policy")
 TABLE = "guard.definitions"
+ROWS_FROM_MIGRATIONS = "registry_rows_from_migrations"  # a key of the stored snapshot
 CHECKOUT = "sql/"  # guard.definitions.source of definitions applied from the checkout
 # The sha256 of a record whose object a versioned migration or rollback changed after the file
 # was applied: no file has it, so every apply (of any version of Booking Guard) runs it again.
@@ -1142,7 +1107,23 @@ def stored_snapshot() -> tuple[catalog.Snapshot, str | None]:
     """The stored canonical snapshot and the digest of the definitions it was made from."""
     loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
     made_from = loaded.pop("definitions_sha256", None)
+    loaded.pop(ROWS_FROM_MIGRATIONS, None)
     return loaded, made_from
+
+
+def rows_from_migrations() -> list[tuple[str, str]]:
+    """The registry rows (registry, key) that migrations create on an empty database, stored
+    with the snapshot: a data file that finds one there does not record it as its own."""
+    loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
+    return [(registry, key) for registry, key in loaded.get(ROWS_FROM_MIGRATIONS, [])]
+
+
+def registry_rows_of_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """In a database the migrations built: the registry rows no data file recorded."""
+    return sorted(
+        _registry_keys(conn)
+        - set(conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall())
+    )
 
 
 def _check(

@@ -217,15 +217,9 @@ def _compare_relations(
                     _diff(want["view_def"], have["view_def"]),
                 )
             )
-        for attribute in ("kind", "rls", "force_rls") + (() if is_adopted else ("options",)):
-            if want[attribute] != have[attribute]:
-                found.append(
-                    Difference(
-                        "changed",
-                        subject,
-                        f"{attribute} is {have[attribute]!r}, expected {want[attribute]!r}",
-                    )
-                )
+        found += _changed(
+            subject, want, have, ("kind", "rls", "force_rls") + (() if is_adopted else ("options",))
+        )
         # A view's columns follow from its definition and the tables' types (which may be the
         # application's own on an adopted database): comparing the definition is enough.
         if want["kind"] not in ("v", "m"):
@@ -364,6 +358,16 @@ def _compare_named(
     return found
 
 
+def _changed(
+    subject: str, want: dict[str, Any], have: dict[str, Any], attributes: tuple[str, ...]
+) -> list[Difference]:
+    return [
+        Difference("changed", subject, f"{a} is {have[a]!r}, expected {want[a]!r}")
+        for a in attributes
+        if want[a] != have[a]
+    ]
+
+
 def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
     """Domains and composite types; a domain's CHECK constraints one by one (what the CHECKs on
     calls that cast to the domain enforce)."""
@@ -371,15 +375,9 @@ def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Dif
     for name in sorted(set(expected) & set(actual)):
         want, have = expected[name], actual[name]
         subject = f"{want['kind']} {name}"
-        for attribute in ("kind", "base", "not_null", "default", "attributes"):
-            if want[attribute] != have[attribute]:
-                found.append(
-                    Difference(
-                        "changed",
-                        subject,
-                        f"{attribute} is {have[attribute]!r}, expected {want[attribute]!r}",
-                    )
-                )
+        found += _changed(
+            subject, want, have, ("kind", "base", "not_null", "default", "attributes")
+        )
         for constraint in sorted(set(want["constraints"]) - set(have["constraints"])):
             found.append(Difference("missing", f"constraint {constraint} on {subject}"))
         for constraint in sorted(set(have["constraints"]) - set(want["constraints"])):

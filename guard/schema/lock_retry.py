@@ -1,22 +1,12 @@
-"""Taking locks on tables a live application writes, without making the application wait.
+"""Taking locks on tables a live application writes, without making the application wait
+(docs/dba.md, "Locks: what a migration does to the application").
 
-A statement that asks for a lock queues behind every transaction holding a conflicting one (a BI
-query reading `calls` for 25 s), and every later writer of that table queues behind the statement.
-With a long lock_timeout the application stalls for all of it. So each attempt waits at most a
-short lock_timeout (100 ms by default), gives up, releases everything it took (the whole
-transaction rolls back), sleeps with backoff and jitter, and tries again until a deadline. A
-writer then never waits longer than one attempt. GitLab's `with_lock_retries` is the model; unlike
-it, the per-attempt timeout does not grow by default, because the bound on the application's wait
-is the point (`max_lock_timeout_ms` allows growth for a table that is never quiet).
-
-The timeout is one budget for all the lock waits of an attempt (LockBudget), not one per
-statement: a writer queued behind an attempt waits until the attempt ends, so two waits of the
-attempt would add up in the writer's wait.
-
-While an attempt waits, a second connection watches who blocks it (pg_blocking_pids) so that a
-retry, and giving up, name the blocker: pid, application_name, role, for how long, on which
-relation.
-"""
+Each attempt waits at most a short lock_timeout, rolls back whole, sleeps with backoff and jitter
+and tries again until a deadline: a writer queued behind it never waits longer than one attempt
+(GitLab's `with_lock_retries`, without its growing timeout by default: the bound on the
+application's wait is the point). The timeout is one budget for all the lock waits of an attempt
+(LockBudget), since a writer queued behind the attempt would wait for their sum. A second
+connection watches who blocks an attempt, so that a retry and giving up name the blocker."""
 
 from __future__ import annotations
 
@@ -226,9 +216,16 @@ class _SideSession(abc.ABC):
         if self._conn is not None:
             self._conn.close()
 
-    @abc.abstractmethod
     def _run(self) -> None:
-        """What the thread does until `_stop` is set."""
+        assert self._conn is not None
+        while not self._stop.is_set():
+            self._active.wait()
+            if self._stop.is_set() or not self._look(self._conn):
+                return
+
+    @abc.abstractmethod
+    def _look(self, conn: psycopg.Connection[Any]) -> bool:
+        """One look while an attempt runs; False: stop looking (the side session failed)."""
 
 
 class AttemptOverTime(Exception):
@@ -297,24 +294,20 @@ class HoldGuard(_SideSession):
         """Whether a QueryCanceled in an attempt that began at `cancels_before` was ours."""
         return self.cancels > cancels_before
 
-    def _run(self) -> None:
-        assert self._conn is not None
-        while not self._stop.is_set():
-            self._active.wait()
-            if self._stop.is_set():
-                return
-            try:
-                row = self._conn.execute(_LONGEST_WAIT_BEHIND, {"me": self.guarded_pid}).fetchone()
-                waited_ms = float(row[0]) if row else 0.0
-                with self._mutex:
-                    limit_ms = hold_guard_cancel_after_ms(self._limit_ms)
-                    if self._active.is_set() and waited_ms >= limit_ms:
-                        self._conn.execute("SELECT pg_cancel_backend(%s)", (self.guarded_pid,))
-                        self.cancels += 1
-                        self._active.clear()  # one cancel per attempt
-            except psycopg.Error:
-                return  # the guard is a bound on top of lock_timeout; without it they still hold
-            time.sleep(self.every_s)
+    def _look(self, conn: psycopg.Connection[Any]) -> bool:
+        try:
+            row = conn.execute(_LONGEST_WAIT_BEHIND, {"me": self.guarded_pid}).fetchone()
+            waited_ms = float(row[0]) if row else 0.0
+            with self._mutex:
+                limit_ms = hold_guard_cancel_after_ms(self._limit_ms)
+                if self._active.is_set() and waited_ms >= limit_ms:
+                    conn.execute("SELECT pg_cancel_backend(%s)", (self.guarded_pid,))
+                    self.cancels += 1
+                    self._active.clear()  # one cancel per attempt
+        except psycopg.Error:
+            return False  # the guard is a bound on top of lock_timeout; without it they still hold
+        time.sleep(self.every_s)
+        return True
 
 
 class LockDeadlineExceeded(GuardError):
@@ -343,23 +336,19 @@ class BlockerWatch(_SideSession):
         finally:
             self._active.clear()
 
-    def _run(self) -> None:
-        assert self._conn is not None
-        while not self._stop.is_set():
-            self._active.wait()
-            if self._stop.is_set():
-                return
-            try:
-                row = self._conn.execute(_BLOCKERS, {"pid": self.watched_pid}).fetchone()
-            except psycopg.Error:
-                return  # the watch is a courtesy; the migration goes on without names
-            if row is not None:
-                self.last = Blocker(
-                    int(row[0]), row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7]
-                )
-            # Sample often while a short wait may be on; slowly once a long statement is running.
-            busy_for = time.monotonic() - self._attempt_started
-            time.sleep(0.02 if busy_for < 2 else 0.25)
+    def _look(self, conn: psycopg.Connection[Any]) -> bool:
+        try:
+            row = conn.execute(_BLOCKERS, {"pid": self.watched_pid}).fetchone()
+        except psycopg.Error:
+            return False  # the watch is a courtesy; the migration goes on without names
+        if row is not None:
+            self.last = Blocker(
+                int(row[0]), row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7]
+            )
+        # Sample often while a short wait may be on; slowly once a long statement is running.
+        busy_for = time.monotonic() - self._attempt_started
+        time.sleep(0.02 if busy_for < 2 else 0.25)
+        return True
 
 
 def run_with_lock_retries(

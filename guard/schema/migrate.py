@@ -1,39 +1,22 @@
-"""Applying and rolling back the yoyo migrations, safely.
-
-yoyo reads and orders the migrations; this module runs them. Differences from plain `yoyo apply`:
-- One migration, its yoyo bookkeeping and its content checksum commit in one transaction (yoyo
-  runs a migration and marks it on two connections, so a crash in between leaves it applied but
-  unmarked).
-- A session-level advisory lock instead of yoyo's lock row: the server drops it when the
-  migrator's connection ends, so `kill -9` never leaves a lock behind. client_connection_check_
-  interval makes the server notice a dead migrator even in the middle of a long statement.
-- A content checksum (sha256 of the migration and its rollback) per applied migration, so an
-  edited migration is reported by `status` and `verify`; who applied it and when.
-- Lock retries (guard.schema.lock_retry): the lock waits of one attempt share one short budget
-  (--lock-timeout, set as lock_timeout before every statement) and the migration's transaction
-  is retried whole, with backoff, until --lock-deadline; application writes never queue behind a
-  waiting migration for longer than one attempt's budget. Statements that lock tables are meant
-  to be instant: statement_timeout bounds them. A migration that sets lock_timeout or
-  statement_timeout itself is overridden before its next statement (the migrator owns both).
-  Statements with CONCURRENTLY (in a `-- transactional: false` migration) block no writer
-  while they wait, so they wait as long as the deadline allows instead of being restarted.
-- Order: a migration older than one already applied is refused (plain `yoyo rollback -r` can
-  leave such a gap).
-- Definitions (guard.schema.definitions): functions, views, triggers, policies and grants come from
-  sql/, applied when their text changed, in the transaction of the last pending migration (or
-  in one of their own when no migration is pending). They belong to a level: the checkout's at
-  the newest migration, a release's at that release's last migration; a rollback that reaches a
-  release puts that release's definitions back, because a versioned rollback restores tables.
-  Levels in between keep the definitions they have. A migration or rollback that changes a
-  definition's object (a rollback that puts back the function the level before it needs, a
-  DROP VIEW before a column change) marks its record STALE in the same transaction, so the next
-  apply runs that file again (definitions.fingerprints).
-"""
+"""Applying and rolling back the yoyo migrations, safely (docs/dba.md, "Applying" and "Rolling
+back", says what a DBA sees). yoyo reads the migrations; this module runs them:
+- a migration, its yoyo bookkeeping and its checksum commit in one transaction (yoyo uses two
+  connections: a crash in between leaves it applied but unmarked);
+- a session-level advisory lock instead of yoyo's lock row: the server drops it with the
+  connection, so `kill -9` leaves no lock behind;
+- lock retries (guard.schema.lock_retry), the migration's transaction retried whole; the
+  migrator owns lock_timeout and statement_timeout, overriding a migration's own before its next
+  statement; CONCURRENTLY blocks no writer while it waits, so it waits up to the deadline;
+- definitions (guard.schema.definitions) belong to a level: the checkout's at the newest
+  migration, a release's at its last one, none in between; a migration that changes a
+  definition's object marks its record STALE in the same transaction;
+- an empty database is installed from sql/ in one transaction (`_install`)."""
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -46,10 +29,11 @@ from psycopg import sql
 from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
+from yoyo.utils import change_param_style
 
 from guard.connection import behind_pooler, connect, pooler_refusal
 from guard.errors import GuardError, first_line
-from guard.resources import migrations_dir
+from guard.resources import canonical_files, migrations_dir, sql_dir
 from guard.schema import bridges, definitions, migration_files, privileges
 from guard.schema.lock_retry import (
     AttemptOverTime,
@@ -65,7 +49,34 @@ MIGRATION_TABLE = "_yoyo_migration"
 LOCK_NAME = "booking-guard:migrations"
 # The migration that creates guard.definitions: before it, migrations carry their definitions.
 DEFINITIONS_RECORDED_FROM = "0031a_definitions_from_sql"
+# Rows the migrations insert that sql/ has not (what they record on an empty database): an
+# install inserts them with the migration's own statement, right after the table's file.
+_ROWS_OF_MIGRATIONS = {
+    "tables/guard.baseline_objects.sql": (
+        "0002_booking_tables.sql",
+        "INSERT INTO guard.baseline_objects",
+    ),
+    "tables/guard.metric_watermark.sql": (
+        "0071_review_notices.sql",
+        "INSERT INTO guard.metric_watermark",
+    ),
+}
 
+# Empty: no relation outside the system schemas but yoyo's bookkeeping (created by the lock).
+_EMPTY = """
+SELECT to_regnamespace('guard') IS NULL AND NOT EXISTS (
+    SELECT FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+      AND c.relkind NOT IN ('i', 'I')
+      AND c.relname NOT IN ('_yoyo_migration', '_yoyo_log', '_yoyo_version', 'yoyo_lock')
+)
+"""
+
+_RECORD_CHECKSUM = (
+    "INSERT INTO guard.migration_checksums (migration_id, sha256) VALUES (:id, :sha)"
+    " ON CONFLICT (migration_id) DO UPDATE SET sha256 = EXCLUDED.sha256,"
+    " applied_at = now(), applied_by = current_user"
+)
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
 # Tables (and their columns) as a rollback preview compares them before and after.
@@ -179,6 +190,8 @@ class ApplyPlan:
     definitions: definitions.Plan | None = None
     # the definitions step runs in the last migration's transaction (False: in its own)
     definitions_with_last_migration: bool = False
+    # an empty database: what the install runs instead of the migrations (Migrator.install_files)
+    install: list[tuple[str, str]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # what would stop apply before it starts
     migrator_running: str | None = None  # another migrator holds the lock now
 
@@ -204,6 +217,7 @@ class Migrator:
         progress: Progress | None = None,
         sql_directory: Path | None = None,
         checkout_definitions: bool = True,
+        install_when_empty: bool = False,
     ) -> None:
         self.database_url = database_url
         self.directory = directory or migrations_dir()
@@ -211,6 +225,9 @@ class Migrator:
         # False: the newest migration gets no definitions from sql/ (`make migration` builds the
         # tables of the migrations alone when sql/ defines a view on a table they lack yet).
         self.checkout_definitions = checkout_definitions
+        # True: an apply of everything to an empty database builds it from the canonical sql/
+        # files in one transaction instead of replaying the history (`_install`).
+        self.install_when_empty = install_when_empty
         self.lock_timeout_s = lock_timeout_s  # waiting for another migrator (advisory lock)
         self.lock_policy = lock_policy or LockPolicy()
         self.progress: Progress = progress or (lambda _line: None)
@@ -337,6 +354,13 @@ class Migrator:
             if missing:
                 raise GuardError("nothing was applied: " + "; ".join(missing))
             privileges.act_as_owner_role(self.conn, self.progress)
+            if self._installable(migrations, pending, level, wanted):
+                assert wanted is not None
+                done = self._install(migrations, wanted)
+                for migration_id in done:
+                    if on_applied is not None:
+                        on_applied(migration_id)
+                return done
             with self._watching():
                 for number, migration in enumerate(pending):
                     last = number == len(pending) - 1
@@ -346,7 +370,7 @@ class Migrator:
                         else None
                     )
                     try:
-                        self._apply_one(migration, then=then)
+                        self._run_one(migration, "apply", then)
                     except GuardError as error:
                         if done:
                             raise GuardError(
@@ -363,6 +387,94 @@ class Migrator:
                         "applying the definitions",
                     )
         return done
+
+    def _installable(
+        self, migrations: Any, pending: Any, level: str | None, wanted: object
+    ) -> bool:
+        return (
+            self.install_when_empty
+            and wanted is not None
+            and self.sql_directory is None
+            and self.directory.resolve() == migrations_dir().resolve()
+            and len(pending) == len(migrations)
+            and level == migrations[-1].id
+            and bool(self.conn.execute(_EMPTY).fetchone()[0])  # type: ignore[index]
+        )
+
+    def _install(
+        self, migrations: Any, wanted: tuple[list[definitions.Definition], str]
+    ) -> list[str]:
+        """An empty database: the tables, types, constraints and roles of sql/ in one
+        transaction, every migration recorded as applied, then the definitions step, as after a
+        replay of every migration (tests/db/test_canonical.py holds the two equal, bookkeeping
+        included); replaying would also run every definition each migration once carried."""
+        files = self.install_files()
+        step = self._definitions_step(wanted, migrations_ran=True)
+        from_migrations = definitions.rows_from_migrations()
+
+        def attempt(lock_timeout_ms: int) -> None:
+            self._said.clear()
+            with self._attempt(lock_timeout_ms):
+                for _name, text in files:
+                    self._execute(text.encode())
+                self._mark_all(migrations)
+                self._settle_bridges()
+                step()
+                # What 0009 says on an empty database (schedule.sql says nothing); the server's
+                # "does not exist, skipping" of files that drop before they create is not news.
+                self._said[:] = [s for s in self._said if not s.endswith(", skipping")]
+                scheduled = self.conn.execute("SELECT guard.schedule_jobs()").fetchone()
+                self._said.append(f"notice: {scheduled[0] if scheduled else ''}")
+                self._arm()
+                self.conn.execute(
+                    "DELETE FROM guard.registry_rows AS r USING unnest(%s::text[], %s::text[])"
+                    " AS m (registry, key) WHERE r.registry = m.registry AND r.key = m.key",
+                    ([r for r, _ in from_migrations], [k for _, k in from_migrations]),
+                )
+
+        try:
+            with self._watching():
+                run_with_lock_retries(
+                    attempt,
+                    what="installing from sql/",
+                    policy=self.lock_policy,
+                    watch=self._watch,
+                    progress=self.progress,
+                )
+        except (definitions.DefinitionError, psycopg.Error) as error:
+            hint = (
+                privileges.hint_for(error, self.conn)
+                if isinstance(error, psycopg.errors.InsufficientPrivilege)
+                else None
+            )
+            raise GuardError(
+                f"installing from sql/ failed, nothing was applied: {first_line(error)}"
+                + (f" ({hint})" if hint else "")
+            ) from None
+        finally:
+            for line in self._said:
+                self.progress(f"install: {line}")
+            self._said.clear()
+        return [m.id for m in migrations]
+
+    def install_files(self) -> list[tuple[str, str]]:
+        """What an install runs before the definitions step, (name, SQL) in order: the files of
+        sql/ that are not definitions, and after a table's file the rows a migration inserts."""
+        root = sql_dir()
+        files = []
+        for path in canonical_files(root):
+            name = path.relative_to(root).as_posix()
+            if definitions.is_definition(name):
+                continue
+            files.append((name, path.read_text()))
+            if name in _ROWS_OF_MIGRATIONS:
+                migration, insert = _ROWS_OF_MIGRATIONS[name]
+                files += [
+                    (migration, statement)
+                    for statement in migration_files.statements(self.directory / migration)
+                    if insert in statement
+                ]
+        return files
 
     def _restore_grants(self) -> bool:
         """With nothing pending: run guard.apply_grants() again, so that a grant `guard db
@@ -420,11 +532,14 @@ class Migrator:
                         found.definitions_with_last_migration = bool(
                             pending and pending[-1].use_transactions
                         )
+                if self._installable(migrations, pending, level, wanted):
+                    found.install = self.install_files()
+                    found.definitions_with_last_migration = True
                 if not found.empty:
                     found.refusals = privileges.missing_for_apply(self.conn)
                     if self._pooled:
                         found.refusals.insert(0, str(pooler_refusal("`guard db apply`")))
-                found.migrator_running = self._other_migrator()
+                found.migrator_running = self._lock_holder(others=False)
         except psycopg.errors.InsufficientPrivilege:
             raise  # the CLI names the role the command needs and the login used
         except psycopg.Error as error:
@@ -495,9 +610,9 @@ class Migrator:
                                 wanted, migrations_ran=True, restoring=True
                             )
                         if then is not None and migration.use_transactions:
-                            self._rollback_one(migration, then=then)
+                            self._run_one(migration, "rollback", then)
                         else:
-                            self._rollback_one(migration)
+                            self._run_one(migration, "rollback")
                             if then is not None:
                                 self._definitions_alone(
                                     then, f"restoring the definitions at {below}"
@@ -514,7 +629,7 @@ class Migrator:
         migrations = self.migrations()
         if to is not None:
             self._require_known(migrations, to)
-        if not self._yoyo_table_exists():
+        if not self._exists(MIGRATION_TABLE):
             return []
         plan = []
         applied = set(self._yoyo.get_applied_migration_hashes())
@@ -593,12 +708,6 @@ class Migrator:
         return preview
 
     # -- internals -----------------------------------------------------------------------------
-
-    def _apply_one(self, migration: Any, then: Callable[[], None] | None = None) -> None:
-        self._run_one(migration, "apply", then)
-
-    def _rollback_one(self, migration: Any, then: Callable[[], None] | None = None) -> None:
-        self._run_one(migration, "rollback", then)
 
     def _definitions_step(
         self,
@@ -859,7 +968,7 @@ class Migrator:
         if self._budget is not None:
             self._budget.arm()
 
-    def _execute(self, statement: str) -> None:
+    def _execute(self, statement: str | bytes) -> None:
         self._arm()
         self.conn.execute(statement)
 
@@ -906,15 +1015,30 @@ class Migrator:
 
     def _mark(self, migration: Any) -> None:
         self._yoyo.mark_one(migration, log=True)
-        self._yoyo.execute(
-            "INSERT INTO guard.migration_checksums (migration_id, sha256) VALUES (:id, :sha)"
-            " ON CONFLICT (migration_id) DO UPDATE SET sha256 = EXCLUDED.sha256,"
-            " applied_at = now(), applied_by = current_user",
-            {"id": migration.id, "sha": checksum(migration.path)},
-        )
+        self._yoyo.execute(_RECORD_CHECKSUM, {"id": migration.id, "sha": checksum(migration.path)})
+
+    def _mark_all(self, migrations: Any) -> None:
+        """_mark for each of `migrations`, three statements pipelined (an install)."""
+        yoyo = self._yoyo
+        log = yoyo.get_log_data(migrations[0], "mark")  # one host name lookup, not one each
+        rows = {
+            yoyo.format_sql(yoyo.mark_migration_sql): [
+                {"migration_hash": m.hash, "migration_id": m.id, "when": log["created_at_utc"]}
+                for m in migrations
+            ],
+            yoyo.format_sql(yoyo.log_migration_sql): [
+                {**log, "id": str(uuid.uuid1()), "migration_id": m.id, "migration_hash": m.hash}
+                for m in migrations
+            ],
+            _RECORD_CHECKSUM: [{"id": m.id, "sha": checksum(m.path)} for m in migrations],
+        }
+        with self.conn.cursor() as cur:
+            for statement, params in rows.items():
+                styled = [change_param_style(yoyo.driver.paramstyle, statement, p) for p in params]
+                cur.executemany(styled[0][0], [p for _, p in styled])
 
     def _unmark(self, migration: Any) -> None:
-        if self._checksum_table_exists():
+        if self._exists("guard.migration_checksums"):
             self._yoyo.execute(
                 "DELETE FROM guard.migration_checksums WHERE migration_id = :id",
                 {"id": migration.id},
@@ -948,7 +1072,8 @@ class Migrator:
             if row and row[0]:
                 break
             if time.monotonic() >= deadline:
-                raise GuardError(f"another migrator is running: {self._lock_holder()}")
+                holder = self._lock_holder() or "it released the lock just now; try again"
+                raise GuardError(f"another migrator is running: {holder}")
             time.sleep(0.2)
         try:
             # yoyo's own lock row is left behind by a killed `yoyo` process; while we hold the
@@ -959,32 +1084,20 @@ class Migrator:
             if not self.conn.closed:
                 cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (LOCK_NAME,))
 
-    def _other_migrator(self) -> str | None:
+    def _lock_holder(self, *, others: bool = True) -> str | None:
         """Who holds the migration lock now (None: nobody); reads pg_locks, takes nothing."""
-        row = self.conn.execute(
-            "SELECT a.pid, a.application_name FROM pg_locks AS l"
-            " JOIN pg_stat_activity AS a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted"
-            " AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended(%s, 0)"
-            " LIMIT 1",
-            (LOCK_NAME,),
-        ).fetchone()
-        if row is None:
-            return None
-        return f"server pid {row[0]} ({row[1] or 'no application name'})"
-
-    def _lock_holder(self) -> str:
         row = self.conn.execute(
             "SELECT a.pid, a.application_name, a.backend_start"
             " FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted"
             " AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended(%s, 0)"
-            " AND a.pid <> pg_backend_pid() LIMIT 1",
-            (LOCK_NAME,),
+            " AND (NOT %s OR a.pid <> pg_backend_pid()) LIMIT 1",
+            (LOCK_NAME, others),
         ).fetchone()
         if row is None:
-            return "it released the lock just now; try again"
-        return f"server pid {row[0]} ({row[1] or 'no application name'}, connected {row[2]:%c})"
+            return None
+        connected = f", connected {row[2]:%c}" if others else ""
+        return f"server pid {row[0]} ({row[1] or 'no application name'}{connected})"
 
     def _preflight(self, conn: psycopg.Connection[Any]) -> None:
         # status and verify only read, so they work through a pooler; apply and rollback refuse
@@ -1004,7 +1117,7 @@ class Migrator:
 
     def _applied_at(self) -> dict[str, datetime]:
         """Applied migrations and when yoyo's bookkeeping says they were applied."""
-        if not self._yoyo_table_exists():
+        if not self._exists(MIGRATION_TABLE):
             return {}
         rows = self.conn.execute(
             f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
@@ -1012,21 +1125,15 @@ class Migrator:
         return dict(rows)
 
     def _recorded_checksums(self) -> dict[str, tuple[str, datetime, str]]:
-        if not self._checksum_table_exists():
+        if not self._exists("guard.migration_checksums"):
             return {}
         rows = self.conn.execute(
             "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums"
         ).fetchall()
         return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
 
-    def _yoyo_table_exists(self) -> bool:
-        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATION_TABLE,)).fetchone()
-        return bool(row and row[0])
-
-    def _checksum_table_exists(self) -> bool:
-        row = self.conn.execute(
-            "SELECT to_regclass('guard.migration_checksums') IS NOT NULL"
-        ).fetchone()
+    def _exists(self, table: str) -> bool:
+        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
         return bool(row and row[0])
 
     @staticmethod

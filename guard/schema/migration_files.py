@@ -1,10 +1,8 @@
-"""Reading migration files: their directives and their statements, as yoyo reads them.
+"""Reading migration files, their directives and statements, as yoyo reads them.
 
-yoyo splits a file into statements with sqlparse whenever it loads a migration, and it loads
-every migration to sort them by their `-- depends:` directives. Splitting is most of the
-Python time of an apply (about half of applying the whole history); the split of a file's
-text never changes, so it is kept per text here, and nothing is split to learn an order: the
-migrations run in file-name order, which is why `-- depends:` is refused rather than ignored."""
+Splitting (sqlparse) is most of the Python time of a replay, so a file's split is kept per text,
+and nothing is split to learn an order: migrations run in file-name order, which is why
+`-- depends:` is refused rather than ignored."""
 
 from __future__ import annotations
 

@@ -1,18 +1,11 @@
 """What the migrating role needs, checked before a migration runs, each missing privilege named with
-the statement that grants it.
+the statement that grants it (docs/dba.md, "Managed PostgreSQL").
 
-Booking Guard is applied by the database's owner, with CREATEROLE and no superuser: the model of
-Amazon RDS, Cloud SQL, Azure Flexible Server and Supabase. Two things changed for such a role in
-PostgreSQL 16:
-- A CREATEROLE role holds only ADMIN OPTION on a role it creates, unless its session sets
-  createrole_self_grant. Handing objects to Booking Guard's owner role (ALTER ... OWNER TO) needs
-  the right to SET ROLE to it, and dropping them needs its privileges (INHERIT). pg_has_role(...,
-  'MEMBER') still says yes with ADMIN alone, so the security migration (released, never edited)
-  skips its GRANT. The migrator therefore sets createrole_self_grant for its own session and, where
-  it holds ADMIN OPTION on an existing owner role, grants itself SET and INHERIT on it.
-- A CREATEROLE role may grant only the roles it holds ADMIN OPTION on: a second admin cannot make
-  itself a member of the owner role another admin created. That needs the first admin's GRANT.
-"""
+Since PostgreSQL 16 a CREATEROLE role holds only ADMIN OPTION on a role it creates, and
+pg_has_role(..., 'MEMBER') says yes with ADMIN alone, so the released security migration skips its
+GRANT: handing objects to the owner role then needs SET, dropping them INHERIT. The migrator sets
+createrole_self_grant for its session and, holding ADMIN OPTION on an existing owner role, grants
+itself SET and INHERIT on it. A second admin needs the first one's GRANT."""
 
 from __future__ import annotations
 

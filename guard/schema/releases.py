@@ -1,15 +1,9 @@
-"""The release record: which migrations each released version shipped, and their checksums.
+"""The release record (migrations/releases.toml): which migrations each released version shipped,
+with the checksums `guard db apply` records, so that a DBA can compare a database with a release
+and tests/db/test_releases.py fails when a released file changes. A git tag alone does not travel
+with a copy of the repository; this file does.
 
-A released migration is immutable: a database that applied it must never meet a different
-text under the same name. migrations/releases.toml lists, per version, every migration with the
-checksum `guard db apply` records in guard.migration_checksums (sha256 over the migration and
-its rollback, guard.schema.migrate.checksum), so a DBA can compare a database with a release, and
-tests/db/test_releases.py fails when a released file changes or a new migration would sort
-before a released one. A git tag alone does not travel with a copy of the repository; this file
-does.
-
-    python -m guard.schema.releases record 0.1.0     # (make release VERSION=0.1.0)
-"""
+    python -m guard.schema.releases record 0.1.0     # (make release VERSION=0.1.0)"""
 
 from __future__ import annotations
 

@@ -1,30 +1,12 @@
 """`guard db validate`: the staged-enforcement step for a database that had rows before Booking
-Guard's constraints arrived (they were added NOT VALID: new writes are checked, old rows not).
+Guard's constraints arrived NOT VALID (steps and locks: docs/dba.md, "Adopting an existing
+database").
 
-1. Reconcile what is safe, in short batches of calls (guard.reconcile_call_batch): missing
-   directions, incomplete customer links, booking flags that contradict the appointments. Every
-   change is in guard.correction_audit. A batch holds the row locks of all its calls until it
-   commits, and the application may be updating those very rows, so a batch is kept short in
-   time, not in rows: it starts at RECONCILE_FIRST_BATCH calls and halves or doubles (up to
-   --batch-size) to stay under RECONCILE_BATCH_BUDGET_S. It first locks its calls with SKIP
-   LOCKED and reconciles only those it got, so it never waits for (and meanwhile holds rows
-   behind) a writer's row lock; the calls it skipped are reconciled one by one at the end, each
-   in its own transaction under the lock timeout and retries of the later steps. Between two
-   batches it pauses for a share of the last one's time (--pause-ratio): what the batches write
-   reaches the disk in between, instead of piling up until an application write waits for it.
-2. VALIDATE each constraint still NOT VALID. That takes a SHARE UPDATE EXCLUSIVE lock: reads and
-   writes go on while it scans. A constraint that old rows still violate stays NOT VALID and is
-   reported; those rows need a person (detection lists them).
-3. Once the direction CHECK is valid, SET NOT NULL on calls.direction: PostgreSQL takes the valid
-   CHECK as proof and skips the scan, so the exclusive lock is held for a moment only.
-4. Drop the legacy-row triggers of the CHECKs that are valid now (guard.sync_legacy_triggers):
-   no stored row can break those CHECKs any more, and each such trigger costs every statement
-   that updates calls the compilation of its WHEN clause.
-5. Record each rule's stage (correct -> enforce) in guard.rules.
-
-Steps 2 to 4 take their locks with short lock timeouts, retried until the deadline
-(guard.schema.lock_retry), so writers never queue behind them for longer than one attempt.
-"""
+A reconcile batch holds the row locks of all its calls until it commits, and the application may
+be updating those very rows: so a batch is kept short in time, not in rows (RECONCILE_FIRST_BATCH
+calls, halved or doubled to stay under RECONCILE_BATCH_BUDGET_S), takes its calls with SKIP
+LOCKED (the skipped ones are reconciled one by one at the end under the lock retries), and is
+followed by a pause (--pause-ratio) so that its writes reach the disk before the next."""
 
 from __future__ import annotations
 

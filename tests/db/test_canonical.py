@@ -34,6 +34,72 @@ def test_migrations_build_the_canonical_schema(pg_cluster: Cluster) -> None:
     assert migrated == canonical, _describe(canonical, migrated)
 
 
+# What `guard db apply` records besides the catalog, without times, ids and hosts.
+_BOOKKEEPING = {
+    "_yoyo_migration": "SELECT migration_id, migration_hash FROM _yoyo_migration",
+    "_yoyo_log": "SELECT migration_id, operation, username FROM _yoyo_log",
+    "guard.migration_checksums": "SELECT migration_id, sha256 FROM guard.migration_checksums",
+    "guard.definitions": "SELECT path, kind, position, sha256, source FROM guard.definitions",
+    "guard.baseline_objects": "SELECT table_name, column_name, created_by_guard"
+    " FROM guard.baseline_objects",
+    "guard.registry_rows": "SELECT registry, key, path FROM guard.registry_rows",
+}
+_ROW_COUNTS = (
+    "SELECT format('SELECT %L, count(*) FROM %I.%I', schemaname || '.' || tablename, schemaname,"
+    " tablename) FROM pg_tables WHERE schemaname IN ('guard', 'public')"
+)
+
+
+def _state(url: str) -> dict[str, object]:
+    with psycopg.connect(url) as conn:
+        state: dict[str, object] = {"catalog": catalog.take(conn)}
+        for table, query in _BOOKKEEPING.items():
+            state[table] = sorted(conn.execute(query).fetchall())
+        counts = [conn.execute(q).fetchone() for (q,) in conn.execute(_ROW_COUNTS).fetchall()]
+        state["row counts"] = sorted(counts)  # type: ignore[type-var]
+    return state
+
+
+def _one_transaction(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT applied_at) FROM guard.migration_checksums"
+        ).fetchone()
+    return row == (1,)
+
+
+def test_install_is_the_replayed_database(pg_cluster: Cluster) -> None:
+    """`guard db apply` on an empty database builds it from sql/ in one transaction
+    (install_when_empty): the same catalog, bookkeeping, rows and registries as applying every
+    migration in turn, and so the same rollbacks."""
+    with pg_cluster.database() as replayed, pg_cluster.database() as installed:
+        with Migrator(replayed) as migrator:
+            applied = migrator.apply()
+        heard: list[str] = []
+        with Migrator(installed, install_when_empty=True) as migrator:
+            assert migrator.apply(on_applied=heard.append) == applied == heard
+        assert _one_transaction(installed) and not _one_transaction(replayed)
+        with psycopg.connect(replayed) as conn:
+            assert definitions.rows_from_migrations() == definitions.registry_rows_of_migrations(
+                conn
+            ), "the stored rows of the migrations are stale: run `make generated`"
+        replay, install = _state(replayed), _state(installed)
+    assert replay["guard.registry_rows"] and replay["guard.baseline_objects"]
+    for part, value in replay.items():
+        assert install[part] == value, part
+
+
+def test_install_only_on_an_empty_database(pg_cluster: Cluster) -> None:
+    """A database with a table of its own (an application's) is applied migration by
+    migration: the baseline migration adopts what is there."""
+    with pg_cluster.database() as url:
+        with psycopg.connect(url) as conn:
+            conn.execute("CREATE TABLE public.notes (id int)")
+        with Migrator(url, install_when_empty=True) as migrator:
+            migrator.apply()
+        assert not _one_transaction(url)
+
+
 # The catalog snapshot holds the registries' keys only (a value a DBA tuned is not drift); the
 # defaults a fresh database gets must still be the canonical ones, rows included.
 _REGISTRY_ROWS = (
@@ -84,7 +150,10 @@ def test_the_snapshot_generator_writes_what_is_stored(pg_cluster: Cluster) -> No
         if conn.info.server_version // 10000 != snapshot.SERVER_VERSION:
             pytest.skip(f"the snapshot is taken on PostgreSQL {snapshot.SERVER_VERSION}")
         build_from_canonical(url)
-        generated = snapshot.render(snapshot.take(url), snapshot.definitions_digest())
+        # (the rows are checked against a replay in test_install_is_the_replayed_database)
+        generated = snapshot.render(
+            snapshot.take(url), snapshot.definitions_digest(), definitions.rows_from_migrations()
+        )
     assert snapshot_path().read_text() == generated, (
         "guard/schema/canonical_snapshot.json is stale: run `make generated`"
     )
@@ -112,6 +181,21 @@ def test_apply_rollback_all_apply_gives_the_same_catalog(pg_cluster: Cluster) ->
             assert emptied["relations"] == {} and emptied["schemas"] == []
             assert migrator.apply() == first_applied
         assert _snapshot(url) == first, _describe(first, _snapshot(url))
+
+
+@pytest.mark.history
+def test_an_install_rolls_back_to_nothing_and_replays(pg_cluster: Cluster) -> None:
+    with pg_cluster.database() as url:
+        with Migrator(url, install_when_empty=True) as migrator:
+            applied = migrator.apply()
+        assert _one_transaction(url)
+        installed = _snapshot(url)
+        with Migrator(url) as migrator:
+            assert migrator.rollback(all_=True) == list(reversed(applied))
+            emptied = _snapshot(url)
+            assert emptied["relations"] == {} and emptied["schemas"] == []
+            assert migrator.apply() == applied
+        assert _snapshot(url) == installed, _describe(installed, _snapshot(url))
 
 
 @pytest.mark.history

@@ -60,7 +60,7 @@ def _add_to_manifest(sql_copy: Path, *paths: str) -> None:
     manifest.write_text(manifest.read_text() + "".join(f"{p}\n" for p in paths))
 
 
-def test_on_an_empty_database_it_prints_every_migration_and_creates_nothing(
+def test_on_an_empty_database_it_prints_the_install_and_creates_nothing(
     empty_db_url: str,
 ) -> None:
     before = _state(empty_db_url)
@@ -72,22 +72,34 @@ def test_on_an_empty_database_it_prints_every_migration_and_creates_nothing(
     assert before[1]["_yoyo_migration"] is None, "not even yoyo's bookkeeping table is created"
     with Migrator(empty_db_url) as migrator:
         ids = [m.id for m in migrator.migrations()]
-    headers = [_HEADER.match(line) for line in out.splitlines()]
-    shown = [header.group(1) for header in headers if header]
-    assert shown == ids
+        names = [name for name, _ in migrator.install_files()]
+    assert [line[3:] for line in out.splitlines() if line[3:] in names] == names
+    assert not any(_HEADER.match(line) for line in out.splitlines()), "installed, not replayed"
     assert "CREATE SCHEMA" in out
-    # guard.definitions does not exist yet: every file of sql/ would run after the migrations
+    # guard.definitions does not exist yet: every file of sql/ would run after the install
     files = definitions.checkout_definitions()
     objects = [d for d in files if not d.closing]
     assert (
         f"{len(ids)} migration(s), {len(objects)} definition file(s) and"
         f" {len(files) - len(objects)} files of registry rows, grants, schedule and comments to run"
     ) in out
-    with Migrator(empty_db_url) as migrator:
+    with Migrator(empty_db_url, install_when_empty=True) as migrator:
         migrator.apply()
         outcome = migrator.definitions_outcome
     assert outcome is not None, "apply counts what its dry run counted"
     assert (len(outcome.applied), outcome.closing) == (len(objects), len(files) - len(objects))
+
+
+def test_on_an_empty_database_to_prints_every_migration_up_to_it(empty_db_url: str) -> None:
+    with Migrator(empty_db_url) as migrator:
+        ids = [m.id for m in migrator.migrations()]
+
+    code, out, _ = _dry_run(empty_db_url, "--to", ids[-2])
+
+    assert code == 0, out
+    headers = [_HEADER.match(line) for line in out.splitlines()]
+    assert [header.group(1) for header in headers if header] == ids[:-1]
+    assert "CREATE SCHEMA" in out
 
 
 def test_to_plans_what_apply_to_applies(empty_db_url: str) -> None:
