@@ -31,7 +31,7 @@ UNSETTLED_BOOKING_ATTEMPTS = (
 # and closes the attempt when a key is given: one statement (guard.record_calendar_booking).
 RECORD_CALENDAR_BOOKING = "SELECT guard.record_calendar_booking(%s, %s, %s, %s, %s, %s, %s, %s)"
 
-# --- guard/breaker/control.py
+# --- guard/breaker/operations.py
 # The breaker tables' ROW EXCLUSIVE lock: granted only to a login that may write them (Booking
 # Guard's owner role, or a superuser), so it is the operator check; it conflicts with nothing
 # the application's write-behind does.
@@ -57,7 +57,7 @@ SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
 # --- guard/breaker/registry.py
 BREAKER_SETTINGS = "SELECT key, value FROM guard.settings WHERE key = ANY(%s)"
 
-# --- guard/breaker/restore.py
+# --- guard/breaker/stored.py
 # The opened-at as epoch milliseconds in a float: `infinity` (and a date past year 9999, which
 # psycopg cannot load as a datetime) then reaches the check as a number instead of an error.
 BREAKER_RESTORE_STATE = (
@@ -820,7 +820,7 @@ def listen(channel: str) -> str:
     return f"LISTEN {channel}"
 
 
-# --- guard/breaker/control.py (the operator's reads of PostgreSQL)
+# --- guard/breaker/operations.py (the operator's reads of PostgreSQL)
 
 
 def _loadable_time(column: str) -> str:

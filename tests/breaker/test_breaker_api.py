@@ -316,7 +316,7 @@ def test_redis_arguments_are_packed_as_resp_bulk_strings() -> None:
 def test_a_missing_circuit_is_seeded_from_its_recorded_state(
     recorded: State, seeded: tuple[State, int]
 ) -> None:
-    """guard.breaker.restore.seed_for, every state: manual states exactly, open with its
+    """guard.breaker.stored.seed_for, every state: manual states exactly, open with its
     opened-at; the generation never lowered, one on for a repaired record."""
     from guard.breaker.stored import RecordedState, seed_for
 
