@@ -70,13 +70,15 @@ def test_pending_deliveries_of_each_kind_move_and_come_back(empty_db_url: str) -
     # The claim is a definition from sql/, applied with the last pending migration.
     with Migrator(empty_db_url, migrations_dir()) as migrator:
         migrator.apply()
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        with conn.transaction(force_rollback=True):
-            claim = "SELECT * FROM guard.claim_deliveries(%s, %s, 'w2', 10, 60)"
-            assert conn.execute(claim, ("review_notice", "webhook")).fetchall() == [(1,)]
-            assert conn.execute(claim, ("review_notice", "email")).fetchall() == []
-            assert conn.execute(claim, ("report", "email")).fetchall() == [(20261125,)]
-            assert conn.execute(claim, ("report", "webhook")).fetchall() == [(20261125,)]
+    with (
+        psycopg.connect(empty_db_url, autocommit=True) as conn,
+        conn.transaction(force_rollback=True),
+    ):
+        claim = "SELECT * FROM guard.claim_deliveries(%s, %s, 'w2', 10, 60)"
+        assert conn.execute(claim, ("review_notice", "webhook")).fetchall() == [(1,)]
+        assert conn.execute(claim, ("review_notice", "email")).fetchall() == []
+        assert conn.execute(claim, ("report", "email")).fetchall() == [(20261125,)]
+        assert conn.execute(claim, ("report", "webhook")).fetchall() == [(20261125,)]
 
     with Migrator(empty_db_url, migrations_dir()) as migrator:
         assert migrator.rollback(to=BEFORE)[-1] == MIGRATION
