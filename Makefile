@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := postgresql-15-pgtap postgresql-15-cron postgresql-15-plpgsql-check prometheus prometheus-alertmanager pgbouncer valgrind php-cli php-pgsql php-laravel-framework
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo demo-stop test test-slow test-versions pg-versions lint squawk release migration pytest generated bench bench-peers bench-online bench-scale clean check-redis-floor mutate
+.PHONY: setup system-packages demo demo-stop test test-slow test-versions pg-versions lint squawk release migration pytest generated bench bench-peers bench-dbt bench-online bench-scale clean check-redis-floor mutate
 
 setup: system-packages $(STAMP)
 
@@ -180,6 +180,13 @@ bench: setup
 # Guard in a throwaway virtualenv (needs the package index; about a minute).
 bench-peers: setup
 	$(BIN)/python -m bench.record peers
+
+# `guard check --all` and `guard check` against `dbt test` (newest dbt-postgres, in a throwaway
+# virtualenv; one test per check view) on 1M calls with 400 seeded problems: wall and in-database
+# time, interleaved rounds, recall (exit 1 when either tool misses a seeded problem). About 10
+# minutes; DBT_ARGS e.g. `--calls 100000 --repeat 2` (about a minute and the install).
+bench-dbt: setup
+	$(BIN)/python -m bench.record full_pass $(DBT_ARGS)
 
 bench-online: setup
 	@status=0; \

@@ -53,7 +53,7 @@ def problem_case(rates: Mapping[str, float]) -> str:
     thresholds = list(zip(rates, itertools.accumulate(rates.values()), strict=True))
     return (
         "CASE "
-        + " ".join(f"WHEN r < {upper:.4f} THEN '{name}'" for name, upper in thresholds)
+        + " ".join(f"WHEN r < {upper:.8f} THEN '{name}'" for name, upper in thresholds)
         + " ELSE 'none' END"
     )
 
