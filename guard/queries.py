@@ -277,11 +277,10 @@ ARM_DETECTION_TIMEOUT = (
     "SELECT set_config('statement_timeout',"
     " (guard.setting('detection_statement_timeout_ms') #>> '{}') || 'ms', TRUE)"
 )
-EARLIEST_OBSERVED = "SELECT min(observed_at) FROM guard.{}"
+HISTORY_START = "SELECT guard.history_start()"
 ENABLED_CHECK_RULES = (
     "SELECT id, rule_id FROM guard.checks WHERE enabled AND check_view IS NOT NULL ORDER BY id"
 )
-ENABLED_CHECK_VIEWS = "SELECT check_view FROM guard.checks WHERE enabled AND check_view IS NOT NULL"
 OPEN_ALERT_ID_RANGE = "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
 RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s)"
 RECHECK_ALERTS_BETWEEN = "SELECT * FROM guard.recheck_alerts_between(%s, %s)"

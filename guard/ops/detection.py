@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from guard import queries
 from guard.connection import connect, guard_function_errors
@@ -39,16 +38,10 @@ HistoryProgress = BatchChecked | AlertsRechecked
 
 
 def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
-    """The oldest observed_at of any enabled check's view: where the whole history begins."""
-    views = [row[0] for row in conn.execute(queries.ENABLED_CHECK_VIEWS).fetchall()]
-    starts: list[datetime] = []
-    for view in views:
-        query = sql.SQL(queries.EARLIEST_OBSERVED).format(sql.Identifier(view))
-        (start,) = conn.execute(query).fetchone() or (None,)
-        conn.commit()
-        if start is not None:
-            starts.append(start)
-    return min(starts, default=None)
+    """Where the whole history begins (guard.history_start)."""
+    (start,) = conn.execute(queries.HISTORY_START).fetchone() or (None,)
+    conn.commit()
+    return start
 
 
 # Alert ids re-checked per transaction at the end of `guard check --all`.
