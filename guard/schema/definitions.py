@@ -608,6 +608,9 @@ class _Applier:
             elif definition.closing:
                 _execute(self.conn, definition, self.arm)
             self.outcome.closing += definition.closing
+        # The rules' data may name a constraint a migration added NOT VALID (I5's customer keys):
+        # a rule's stage follows its constraints, as `guard db validate` keeps it.
+        self.conn.execute("SELECT guard.refresh_rule_stages()")
 
     def _run_rows(self, definition: Definition) -> None:
         """Run a data file and record the registry rows it created (not the ones it found)."""

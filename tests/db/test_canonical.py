@@ -57,6 +57,10 @@ def _state(url: str) -> dict[str, object]:
             state[table] = sorted(conn.execute(query).fetchall())
         counts = [conn.execute(q).fetchone() for (q,) in conn.execute(_ROW_COUNTS).fetchall()]
         state["row counts"] = sorted(counts)  # type: ignore[type-var]
+        state["registries"] = conn.execute(_REGISTRY_ROWS).fetchall()
+        state["rule stages"] = conn.execute(
+            "SELECT id, stage FROM guard.rules ORDER BY id"
+        ).fetchall()
     return state
 
 

@@ -25,10 +25,12 @@ _SET_BY_OPERATOR = {
     "checks": "UPDATE guard.checks SET enabled = NOT enabled, warn_above = 7, error_above = 9,"
     " threshold_unit = 'rate_pct', sweep = NOT sweep",
     # (never observe: 0120_i4_rollout_by_company moves I4's observe, its old shipped stage, to
-    # correct, and cannot tell it from an operator's)
+    # correct, and cannot tell it from an operator's; a rule with constraints has the stage they
+    # give it, which every apply reads again)
     "rules": "UPDATE guard.rules SET enabled = NOT enabled,"
     " mode = CASE mode WHEN 'correct' THEN 'reject' ELSE 'correct' END,"
-    " stage = CASE stage WHEN 'enforce' THEN 'correct' ELSE 'enforce' END",
+    " stage = CASE WHEN cardinality(constraint_names) > 0 THEN stage"
+    " WHEN stage = 'enforce' THEN 'correct' ELSE 'enforce' END",
     "jobs": "UPDATE guard.jobs SET enabled = NOT enabled, schedule = '7 7 * * *',"
     " interval_seconds = interval_seconds + 60",
     # (app_time_zone takes zone names only: an operator's is one)
@@ -60,6 +62,8 @@ def _operator_values(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[Any, A
         for (registry, key), row in rows.items()
         for column in OPERATOR_COLUMNS[registry]
         if column in row  # (a release before the column was added)
+        # (a rule with constraints has the stage they give it, not an operator's)
+        and not (column == "stage" and row.get("constraint_names"))
     }
 
 
