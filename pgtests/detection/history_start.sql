@@ -38,54 +38,37 @@ SELECT is(guard.history_start(), '2026-03-01 09:00+00'::timestamptz, 'the phanto
 -- A DBA's own check observing earlier, then failing, then changing the session.
 INSERT INTO guard.rules (id, severity, description, remedy)
 VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
-CREATE VIEW guard.check_old_calls WITH (security_invoker = TRUE) AS
-SELECT
-    'old_calls'::text AS check_id,
-    c.company_id,
-    'call'::text AS entity_type,
-    c.id AS entity_id,
-    c.id AS call_id,
-    'low'::text AS severity,
-    c.created_at - interval '30 days' AS observed_at,
-    '{}'::jsonb AS detail,
-    'own_rule'::text AS rule_id
-FROM public.calls AS c;
+-- The own check's view, observing each call at the expression given.
+CREATE FUNCTION pg_temp.old_calls_view(observed text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format(
+        'CREATE OR REPLACE VIEW guard.check_old_calls WITH (security_invoker = TRUE) AS SELECT'
+        ' ''old_calls''::text AS check_id, c.company_id, ''call''::text AS entity_type,'
+        ' c.id AS entity_id, c.id AS call_id, ''low''::text AS severity, %s AS observed_at,'
+        ' ''{}''::jsonb AS detail, ''own_rule''::text AS rule_id FROM public.calls AS c',
+        observed
+    );
+END;
+$$;
+
+SELECT pg_temp.old_calls_view($$c.created_at - interval '30 days'$$);
 SELECT guard.register_check('old_calls', 'own_rule', 'check_old_calls', 'low', 'x');
 SELECT is(
     guard.history_start(), '2026-01-30 09:00+00'::timestamptz,
     'an own check that observes earlier moves the start'
 );
 
-CREATE OR REPLACE VIEW guard.check_old_calls WITH (security_invoker = TRUE) AS
-SELECT
-    'old_calls'::text AS check_id,
-    c.company_id,
-    'call'::text AS entity_type,
-    c.id AS entity_id,
-    c.id AS call_id,
-    'low'::text AS severity,
-    c.created_at - (1 / (c.id - c.id)) * interval '1 day' AS observed_at,
-    '{}'::jsonb AS detail,
-    'own_rule'::text AS rule_id
-FROM public.calls AS c;
+SELECT pg_temp.old_calls_view($$c.created_at - (1 / (c.id - c.id)) * interval '1 day'$$);
 SELECT is(
     guard.history_start(), '2026-03-01 09:00+00'::timestamptz,
     'an own check that fails is left to the batches'
 );
 
 SET LOCAL statement_timeout = '5s';
-CREATE OR REPLACE VIEW guard.check_old_calls WITH (security_invoker = TRUE) AS
-SELECT
-    'old_calls'::text AS check_id,
-    c.company_id,
-    'call'::text AS entity_type,
-    c.id AS entity_id,
-    c.id AS call_id,
-    'low'::text AS severity,
-    c.created_at - (length(set_config('statement_timeout', '0', FALSE)) * interval '1 second') AS observed_at,
-    '{}'::jsonb AS detail,
-    'own_rule'::text AS rule_id
-FROM public.calls AS c;
+SELECT pg_temp.old_calls_view(
+    $$c.created_at - length(set_config('statement_timeout', '0', FALSE)) * interval '1 second'$$
+);
 SELECT guard.history_start();
 SELECT is(
     current_setting('statement_timeout'), '5s',
