@@ -5,14 +5,14 @@ conditions."""
 
 from __future__ import annotations
 
-import psycopg
+from tests.support.queries import fetch_all
 
 
 def test_active_means_not_cancelled_and_not_soft_deleted(db_url: str) -> None:
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT s, d IS NULL, guard.is_active_appointment(s, d) FROM"
-            " (VALUES ('scheduled', NULL::timestamptz), (NULL, NULL), ('cancelled', NULL),"
-            " ('scheduled', now()), ('cancelled', now())) AS v (s, d)"
-        ).fetchall()
+    rows = fetch_all(
+        db_url,
+        "SELECT s, d IS NULL, guard.is_active_appointment(s, d) FROM"
+        " (VALUES ('scheduled', NULL::timestamptz), (NULL, NULL), ('cancelled', NULL),"
+        " ('scheduled', now()), ('cancelled', now())) AS v (s, d)",
+    )
     assert [r[2] for r in rows] == [True, True, False, False, False]

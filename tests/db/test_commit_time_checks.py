@@ -16,6 +16,7 @@ import pytest
 from psycopg import errors, sql
 
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_all, fetch_one
 
 APP_LOGIN = "guard_test_app_commit"
 
@@ -57,15 +58,15 @@ def _app(url: str) -> psycopg.Connection[tuple[Any, ...]]:
 
 
 def _state(url: str, call: int) -> tuple[Any, ...]:
-    with psycopg.connect(url) as admin:
-        row = admin.execute(
-            "SELECT c.appointment_made, c.session_outcome,"
-            " (SELECT count(*) FROM guard.correction_audit AS a WHERE a.entity_id = c.id),"
-            " (SELECT count(*) FROM guard.alerts WHERE check_id = 'flags_corrected_on_write'),"
-            " (SELECT count(*) FROM guard.flag_checks_at_commit)"
-            " FROM calls AS c WHERE c.id = %s",
-            (call,),
-        ).fetchone()
+    row = fetch_one(
+        url,
+        "SELECT c.appointment_made, c.session_outcome,"
+        " (SELECT count(*) FROM guard.correction_audit AS a WHERE a.entity_id = c.id),"
+        " (SELECT count(*) FROM guard.alerts WHERE check_id = 'flags_corrected_on_write'),"
+        " (SELECT count(*) FROM guard.flag_checks_at_commit)"
+        " FROM calls AS c WHERE c.id = %s",
+        (call,),
+    )
     assert row is not None
     return tuple(row)
 
@@ -96,10 +97,9 @@ def test_a_contradiction_standing_at_commit_is_corrected_audited_and_alerted(
         app.commit()
     made, outcome, audits, alerts, pending = _state(calls_url, 1)
     assert (made, outcome, audits, alerts, pending) == (False, "appointment_booked", 1, 1, 0)
-    with psycopg.connect(calls_url) as admin:
-        actor, reason = admin.execute(
-            "SELECT actor, reason FROM guard.correction_audit WHERE entity_id = 1"
-        ).fetchone() or (None, None)
+    actor, reason = fetch_one(
+        calls_url, "SELECT actor, reason FROM guard.correction_audit WHERE entity_id = 1"
+    )
     assert actor == APP_LOGIN, "the audit names the login whose write was corrected"
     assert reason == "an update wrote booking flags that contradict the appointments"
 
@@ -113,14 +113,14 @@ def test_one_commit_is_one_pass_whatever_the_statements(calls_url: str) -> None:
             " VALUES (6, 1, 'c6', TRUE)"
         )
         app.commit()
-    with psycopg.connect(calls_url) as admin:
-        corrected = admin.execute(
-            "SELECT array_agg(entity_id ORDER BY entity_id) FROM guard.correction_audit"
-        ).fetchone()
-        alert = admin.execute(
-            "SELECT occurrences, (details ->> 'corrected_calls')::int, details ->> 'reason'"
-            " FROM guard.alerts WHERE check_id = 'flags_corrected_on_write'"
-        ).fetchall()
+    corrected = fetch_one(
+        calls_url, "SELECT array_agg(entity_id ORDER BY entity_id) FROM guard.correction_audit"
+    )
+    alert = fetch_all(
+        calls_url,
+        "SELECT occurrences, (details ->> 'corrected_calls')::int, details ->> 'reason'"
+        " FROM guard.alerts WHERE check_id = 'flags_corrected_on_write'",
+    )
     assert corrected == ([1, 2, 6],)
     assert alert == [
         (
@@ -217,20 +217,18 @@ FLAG_WRITES = {
 
 @pytest.mark.parametrize("statement", FLAG_WRITES.values(), ids=list(FLAG_WRITES))
 def test_every_form_of_flag_write_is_judged_at_commit(calls_url: str, statement: str) -> None:
-    with psycopg.connect(calls_url, autocommit=True) as admin:
-        before = admin.execute(
-            "SELECT appointment_made, appointment_link_status, session_outcome"
-            " FROM calls WHERE id = 1"
-        ).fetchone()
+    before = fetch_one(
+        calls_url,
+        "SELECT appointment_made, appointment_link_status, session_outcome FROM calls WHERE id = 1",
+    )
     with _app(calls_url) as app:
         app.execute(statement)
         app.commit()
-    with psycopg.connect(calls_url, autocommit=True) as admin:
-        after = admin.execute(
-            "SELECT appointment_made, appointment_link_status, session_outcome"
-            " FROM calls WHERE id = 1"
-        ).fetchone()
-        audits = admin.execute("SELECT count(*) FROM guard.correction_audit").fetchone()
+    after = fetch_one(
+        calls_url,
+        "SELECT appointment_made, appointment_link_status, session_outcome FROM calls WHERE id = 1",
+    )
+    audits = fetch_one(calls_url, "SELECT count(*) FROM guard.correction_audit")
     assert audits == (1,), f"{statement!r} committed a contradiction unchecked"
     assert after is not None and before is not None
     assert after[0] is False and after[1] != "linked", "the booking flags were derived again"
@@ -272,10 +270,10 @@ def test_a_flag_write_of_many_calls_checks_each(calls_url: str) -> None:
         app.commit()
     assert _state(calls_url, 1)[0] is False
     assert _state(calls_url, 2)[0] is False
-    with psycopg.connect(calls_url, autocommit=True) as admin:
-        audited = admin.execute(
-            "SELECT count(DISTINCT entity_id) FROM guard.correction_audit WHERE entity_id IN (1, 2)"
-        ).fetchone()
+    audited = fetch_one(
+        calls_url,
+        "SELECT count(DISTINCT entity_id) FROM guard.correction_audit WHERE entity_id IN (1, 2)",
+    )
     assert audited == (2,)
 
 
@@ -307,8 +305,7 @@ def test_each_flag_written_alone_on_a_booked_call_is_judged_at_commit(
     with _app(calls_url) as app:
         app.execute(statement)
         app.commit()
-    with psycopg.connect(calls_url, autocommit=True) as admin:
-        after = admin.execute(BOOKED_FLAGS).fetchone()
+    after = fetch_one(calls_url, BOOKED_FLAGS)
     assert after == booked, f"{statement!r} committed a contradiction unchecked"
     assert _state(calls_url, 1)[2] == 1, "the correction is audited"
 

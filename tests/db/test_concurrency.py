@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.support.queries import fetch_one
+
 
 def _setup(url: str, appointments: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
@@ -26,14 +28,13 @@ def _setup(url: str, appointments: int) -> None:
 
 
 def _made(url: str) -> tuple[bool, int]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT c.appointment_made, (SELECT count(*) FROM appointments AS a"
-            " WHERE a.call_id = 1 AND a.deleted_at IS NULL AND a.status <> 'cancelled')"
-            " FROM calls AS c WHERE c.id = 1"
-        ).fetchone()
-    assert row is not None
-    return bool(row[0]), int(row[1])
+    made, active = fetch_one(
+        url,
+        "SELECT c.appointment_made, (SELECT count(*) FROM appointments AS a"
+        " WHERE a.call_id = 1 AND a.deleted_at IS NULL AND a.status <> 'cancelled')"
+        " FROM calls AS c WHERE c.id = 1",
+    )
+    return bool(made), int(active)
 
 
 def _in_thread(work: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:

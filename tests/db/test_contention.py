@@ -10,6 +10,8 @@ import time
 import psycopg
 import pytest
 
+from tests.support.queries import fetch_all
+
 
 def test_two_delivery_workers_never_wait_for_each_other(db_url: str) -> None:
     """A worker's uncommitted claim does not hold back another worker: it gets the next due
@@ -145,9 +147,9 @@ def test_reconcile_audits_the_call_as_it_is_when_it_rolls_it_back(db_url: str) -
         holder.commit()
         thread.join(timeout=60)
     assert errors == []
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        before = conn.execute(
-            "SELECT before ->> 'requires_manual_processing' FROM guard.correction_audit"
-            " WHERE rule_id = 'I4_booked_outcome' AND entity_id = 1"
-        ).fetchall()
+    before = fetch_all(
+        db_url,
+        "SELECT before ->> 'requires_manual_processing' FROM guard.correction_audit"
+        " WHERE rule_id = 'I4_booked_outcome' AND entity_id = 1",
+    )
     assert before == [("true",)]

@@ -17,6 +17,7 @@ from guard.cli import main
 from guard.ops.metrics import GuardCollector, registry_for
 from guard.schema.migrate import Migrator
 from guard.schema.verify import verify
+from tests.support.queries import fetch_all
 
 RELEASE_0_2_0_LAST = "0031_rules_and_checks"
 
@@ -42,11 +43,11 @@ def _add_own_check(url: str) -> None:
 
 
 def _own_check_rows(url: str) -> list[tuple[object, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT id, rule_id, check_view, enabled FROM guard.checks"
-            " WHERE id = 'appointment_without_start'"
-        ).fetchall()
+    return fetch_all(
+        url,
+        "SELECT id, rule_id, check_view, enabled FROM guard.checks"
+        " WHERE id = 'appointment_without_start'",
+    )
 
 
 def test_an_unregistered_view_is_drift_and_a_registered_one_is_known(db_url: str) -> None:

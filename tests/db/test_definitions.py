@@ -26,6 +26,7 @@ from guard.schema.lock_retry import LockPolicy
 from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_all, fetch_one
 
 RELEASE_0_1_0_LAST = "0024_commit_time_flag_checks"
 RELEASE_0_2_0_LAST = "0031_rules_and_checks"
@@ -57,12 +58,12 @@ def _apply(
 
 
 def _function_source(url: str, name: str) -> list[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT p.prosrc FROM pg_proc AS p WHERE p.pronamespace = 'guard'::regnamespace"
-            " AND p.proname = %s",
-            (name,),
-        ).fetchall()
+    rows = fetch_all(
+        url,
+        "SELECT p.prosrc FROM pg_proc AS p WHERE p.pronamespace = 'guard'::regnamespace"
+        " AND p.proname = %s",
+        (name,),
+    )
     return [str(source) for (source,) in rows]
 
 
@@ -115,8 +116,7 @@ def test_a_new_role_grant_alone_is_applied(db_url: str, sql_copy: Path) -> None:
     outcome = migrator.definitions_outcome
     assert outcome is not None and outcome.closing and outcome.applied == []
     assert "grants, schedule and comments applied" in outcome.summary()
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute(query).fetchone() == (True,)
+    assert fetch_one(db_url, query) == (True,)
 
 
 def test_a_deleted_object_is_created_again(db_url: str) -> None:
@@ -127,8 +127,7 @@ def test_a_deleted_object_is_created_again(db_url: str) -> None:
         migrator.apply()
         outcome = migrator.definitions_outcome
     assert outcome is not None and outcome.applied == ["views/guard.kpis.sql"]
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT to_regclass('guard.kpis') IS NOT NULL").fetchone() == (True,)
+    assert fetch_one(db_url, "SELECT to_regclass('guard.kpis') IS NOT NULL") == (True,)
 
 
 def test_a_view_whose_columns_change_is_recreated_with_the_views_on_it(
@@ -152,12 +151,11 @@ def test_a_view_whose_columns_change_is_recreated_with_the_views_on_it(
     outcome = migrator.definitions_outcome
     assert outcome is not None
     assert (outcome.applied, outcome.recreated) == ([base], [top])
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT * FROM guard.test_top").fetchall() == [(1,)]
-        # DROP and CREATE lost the privileges; the grants ran again
-        owner = conn.execute(
-            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'guard.test_top'::regclass"
-        ).fetchone()
+    assert fetch_all(db_url, "SELECT * FROM guard.test_top") == [(1,)]
+    owner = fetch_one(
+        db_url,
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'guard.test_top'::regclass",
+    )
     assert owner == ("guard_owner",)
 
 
@@ -175,11 +173,8 @@ def test_a_view_of_the_dbas_on_a_changed_view_stops_the_apply_and_is_named(
     with pytest.raises(GuardError, match=r"view bi_kpis depends on it"):
         _apply(db_url, sql_copy)
 
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT pg_get_viewdef('guard.kpis'::regclass)").fetchone() == before
-        assert conn.execute("SELECT to_regclass('public.bi_kpis') IS NOT NULL").fetchone() == (
-            True,
-        )
+    assert fetch_one(db_url, "SELECT pg_get_viewdef('guard.kpis'::regclass)") == before
+    assert fetch_one(db_url, "SELECT to_regclass('public.bi_kpis') IS NOT NULL") == (True,)
 
 
 def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
@@ -197,10 +192,9 @@ def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
 
     _apply(db_url, sql_copy)
 
-    with psycopg.connect(db_url) as conn:
-        signatures = conn.execute(
-            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_double'"
-        ).fetchall()
+    signatures = fetch_all(
+        db_url, "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_double'"
+    )
     assert signatures == [("guard.test_double(bigint)",)]
 
 
@@ -221,10 +215,10 @@ def test_a_file_may_define_one_name_for_several_argument_types(db_url: str, sql_
 
     _apply(db_url, sql_copy)
 
-    with psycopg.connect(db_url) as conn:
-        signatures = conn.execute(
-            "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_twice' ORDER BY 1"
-        ).fetchall()
+    signatures = fetch_all(
+        db_url,
+        "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_twice' ORDER BY 1",
+    )
     assert signatures == [("guard.test_twice(bigint)",), ("guard.test_twice(numeric)",)]
 
 
@@ -245,11 +239,11 @@ def test_a_function_whose_result_type_changes_is_created_again_once(
 
     _apply(db_url, sql_copy)
 
-    with psycopg.connect(db_url) as conn:
-        signatures = conn.execute(
-            "SELECT oid::regprocedure::text, prorettype::regtype::text FROM pg_proc"
-            " WHERE proname = 'test_half'"
-        ).fetchall()
+    signatures = fetch_all(
+        db_url,
+        "SELECT oid::regprocedure::text, prorettype::regtype::text FROM pg_proc"
+        " WHERE proname = 'test_half'",
+    )
     assert signatures == [("guard.test_half(integer)", "numeric")]
 
 
@@ -270,19 +264,18 @@ def test_a_removed_file_drops_its_object(db_url: str, sql_copy: Path) -> None:
     assert migrator.definitions_outcome is not None
     assert migrator.definitions_outcome.dropped == [path]
     assert _function_source(db_url, "test_gone") == []
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute(
-            "SELECT count(*) FROM guard.definitions WHERE path = %s", (path,)
-        ).fetchone() == (0,)
+    assert fetch_one(db_url, "SELECT count(*) FROM guard.definitions WHERE path = %s", (path,)) == (
+        0,
+    )
 
 
 def _check_view_oids(url: str) -> dict[str, int]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT relname::text, oid::bigint FROM pg_class"
-            " WHERE relnamespace = 'guard'::regnamespace AND relkind = 'v'"
-            " AND relname LIKE 'check\\_%'"
-        ).fetchall()
+    rows = fetch_all(
+        url,
+        "SELECT relname::text, oid::bigint FROM pg_class"
+        " WHERE relnamespace = 'guard'::regnamespace AND relkind = 'v'"
+        " AND relname LIKE 'check\\_%%'",
+    )
     return {str(name): int(oid) for name, oid in rows}
 
 
@@ -341,18 +334,14 @@ def test_a_failing_definition_keeps_nothing_of_the_apply(db_url: str, sql_copy: 
         (sql_copy / changed).read_text().replace("unknown Booking Guard setting", "changed")
     )
     (sql_copy / broken).write_text((sql_copy / broken).read_text().replace("BEGIN", "BEGIN x", 1))
-    with psycopg.connect(db_url) as conn:
-        recorded_before = conn.execute("SELECT path, sha256 FROM guard.definitions").fetchall()
+    recorded_before = fetch_all(db_url, "SELECT path, sha256 FROM guard.definitions")
 
     with pytest.raises(GuardError, match=r"the definitions were not applied: .*visible_companies"):
         _apply(db_url, sql_copy)
 
     [source] = _function_source(db_url, "setting")
     assert "unknown Booking Guard setting" in source, "a definition of the failed apply stayed"
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT path, sha256 FROM guard.definitions").fetchall() == (
-            recorded_before
-        )
+    assert fetch_all(db_url, "SELECT path, sha256 FROM guard.definitions") == (recorded_before)
 
 
 def test_an_overload_made_by_hand_is_refused_not_kept(db_url: str) -> None:
@@ -460,10 +449,7 @@ def test_triggers_and_policies_lock_the_booking_tables_after_grants_and_comments
         )
     try:
         migrator = _apply(db_url, sql_copy)
-        with psycopg.connect(db_url) as conn:
-            seen = conn.execute(
-                "SELECT n, tag, identity FROM public.ddl_seen ORDER BY n"
-            ).fetchall()
+        seen = fetch_all(db_url, "SELECT n, tag, identity FROM public.ddl_seen ORDER BY n")
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("DROP EVENT TRIGGER note_ddl")
@@ -584,12 +570,12 @@ def test_a_view_on_a_retyped_column_is_created_again_after_the_migration(
 
     assert migrator.definitions_outcome is not None
     assert "views/guard.review_items_report.sql" in migrator.definitions_outcome.applied
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-            " WHERE attrelid = 'guard.review_items'::regclass AND attname = 'note'"
-        ).fetchone() == ("character varying(4000)",)
-        assert conn.execute("SELECT count(*) FROM guard.review_items_report").fetchone() == (0,)
+    assert fetch_one(
+        db_url,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = 'guard.review_items'::regclass AND attname = 'note'",
+    ) == ("character varying(4000)",)
+    assert fetch_one(db_url, "SELECT count(*) FROM guard.review_items_report") == (0,)
 
 
 # -- what a migration or rollback changes behind the record ------------------------------------
@@ -623,10 +609,9 @@ def test_a_definition_a_rollback_changed_is_applied_again(
         assert "functions/guard.setting.sql" in migrator.pending_definitions()
     [source] = _function_source(db_url, "setting")
     assert older in source, "the rollback put the older text back"
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute(
-            "SELECT sha256 FROM guard.definitions WHERE path = 'functions/guard.setting.sql'"
-        ).fetchone() == (definitions.STALE,)
+    assert fetch_one(
+        db_url, "SELECT sha256 FROM guard.definitions WHERE path = 'functions/guard.setting.sql'"
+    ) == (definitions.STALE,)
     found = CliRunner().invoke(
         main, ["--database-url", db_url, "db", "verify", "--migrations-dir", str(migrations)]
     )

@@ -15,6 +15,7 @@ import pytest
 from guard.schema.lock_retry import LockPolicy
 from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
+from tests.support.queries import fetch_one
 from tests.support.writer import Writer
 
 # The first two attempts hold the lock for 300 ms after taking it; the third does not (a
@@ -63,8 +64,7 @@ def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_time
         writer.join(timeout=10)
     assert writer.error is None, writer.error
     assert applied == ["0950_slow_hold", "0951_outside_a_transaction"]
-    with psycopg.connect(db_url) as conn:
-        attempts = conn.execute("SELECT last_value FROM public.hold_probe_attempts").fetchone()
+    attempts = fetch_one(db_url, "SELECT last_value FROM public.hold_probe_attempts")
     assert attempts == (3,), "two attempts were cut, the third committed"
     assert any("applying 0950_slow_hold: attempt 1" in line for line in lines), lines
     # Uncut, the writer waited the whole 300 ms twice; cut, about one lock timeout (the guard
@@ -90,6 +90,5 @@ def test_an_attempt_nobody_waits_for_is_never_cut(db_url: str, tmp_path: Path) -
     with Migrator(db_url, directory, lock_policy=policy) as migrator:
         applied = migrator.apply()
     assert applied == ["0950_slow_hold"]
-    with psycopg.connect(db_url) as conn:
-        attempts = conn.execute("SELECT last_value FROM public.hold_probe_attempts").fetchone()
+    attempts = fetch_one(db_url, "SELECT last_value FROM public.hold_probe_attempts")
     assert attempts == (1,), "the first attempt held its lock 300 ms, waited for by no one"

@@ -17,6 +17,7 @@ from guard.errors import GuardError
 from guard.schema.migrate import Migrator
 from guard.schema.releases import checksum
 from tests.support.migrations import shipped_migrations
+from tests.support.queries import fetch_one
 
 SLOW_MIGRATION = """
 -- Sleeps only when the session asks for it, so the re-run after the kill is quick.
@@ -87,8 +88,7 @@ def test_kill_9_mid_apply_leaves_no_lock(db_url: str, migrations_with_slow_one: 
     assert time.monotonic() - started < 30
     with Migrator(db_url, migrations_with_slow_one) as migrator:
         assert all(s.applied and not s.edited for s in migrator.states())
-    with psycopg.connect(db_url) as conn:
-        leftover = conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()
+    leftover = fetch_one(db_url, "SELECT count(*) FROM yoyo_lock")
     assert leftover == (0,)
 
 
@@ -179,11 +179,11 @@ def test_interrupted_concurrent_index_build_is_rebuilt(empty_db_url: str) -> Non
         )
     with Migrator(empty_db_url) as migrator:
         migrator.apply()
-    with psycopg.connect(empty_db_url) as conn:
-        valid = conn.execute(
-            "SELECT indisvalid FROM pg_index"
-            " WHERE indexrelid = 'public.guard_calls_created_at_idx'::regclass"
-        ).fetchone()
+    valid = fetch_one(
+        empty_db_url,
+        "SELECT indisvalid FROM pg_index"
+        " WHERE indexrelid = 'public.guard_calls_created_at_idx'::regclass",
+    )
     assert valid == (True,)
 
 
@@ -237,9 +237,7 @@ def test_kill_9_between_a_migration_and_its_bookkeeping(db_url: str, tmp_path: P
         )
     victim = _guard_apply(db_url, directory)
     _wait_for_hanging_bookkeeping(db_url)
-    with psycopg.connect(db_url, autocommit=True) as observer:
-        # While the bookkeeping hangs, the migration's table is not visible: not yet committed.
-        assert observer.execute("SELECT to_regclass('guard.crash_window')").fetchone() == (None,)
+    assert fetch_one(db_url, "SELECT to_regclass('guard.crash_window')") == (None,)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     _wait_until_no_migrator(db_url)

@@ -29,6 +29,7 @@ from guard.schema.lock_retry import LockDeadlineExceeded, LockPolicy
 from guard.schema.migrate import Migrator, OutOfOrderError
 from guard.schema.validate import validate
 from tests.support.migrations import shipped_migrations
+from tests.support.queries import fetch_one
 from tests.support.writer import Writer
 
 # The first migration that locks the booking tables (constraints and triggers on calls).
@@ -124,15 +125,15 @@ def test_exhausted_deadline_changes_nothing_and_names_the_blocker(empty_db_url: 
     assert f"blocked by pid {reader_pid} ('bi-dashboard'" in message
     assert "on calls" in message and "nothing of it was changed" in message
     assert LOCKING not in _applied(empty_db_url)
-    with psycopg.connect(empty_db_url) as conn:
-        leftovers = conn.execute(
-            "SELECT (SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard\\_calls\\_%%'),"
-            " (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.calls'::regclass"
-            "   AND NOT tgisinternal),"
-            " (SELECT count(*) FROM guard.rules),"
-            " (SELECT count(*) FROM guard.migration_checksums WHERE migration_id = %s)",
-            (LOCKING,),
-        ).fetchone()
+    leftovers = fetch_one(
+        empty_db_url,
+        "SELECT (SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard\\_calls\\_%%'),"
+        " (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.calls'::regclass"
+        "   AND NOT tgisinternal),"
+        " (SELECT count(*) FROM guard.rules),"
+        " (SELECT count(*) FROM guard.migration_checksums WHERE migration_id = %s)",
+        (LOCKING,),
+    )
     assert leftovers == (0, 0, 0, 0)
 
 
@@ -200,14 +201,12 @@ def test_rollback_without_terminal_and_without_yes_drops_nothing(db_url: str) ->
     assert "  public.calls  (7 rows)" in err
     assert "  public.companies  (2 rows)" in err
     assert _applied(db_url) == before
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM public.calls").fetchone() == (7,)
+    assert fetch_one(db_url, "SELECT count(*) FROM public.calls") == (7,)
 
     code, out, err = _cli("--database-url", db_url, "db", "rollback", "--all", "--yes")
     assert code == 0, err
     assert _applied(db_url) == set()
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT to_regclass('public.calls')").fetchone() == (None,)
+    assert fetch_one(db_url, "SELECT to_regclass('public.calls')") == (None,)
 
 
 @pytest.mark.parametrize(
@@ -252,8 +251,7 @@ def test_a_migration_cannot_lengthen_its_own_lock_timeout(
     policy = LockPolicy(lock_timeout_ms=150, max_lock_timeout_ms=150, statement_timeout_ms=7000)
     with Migrator(empty_db_url, directory, lock_policy=policy) as migrator:
         migrator.apply()
-    with psycopg.connect(empty_db_url) as conn:
-        seen = conn.execute("SELECT * FROM guard.seen_timeouts").fetchone()
+    seen = fetch_one(empty_db_url, "SELECT * FROM guard.seen_timeouts")
     assert seen == ("150ms", "7s")
 
 
@@ -293,11 +291,11 @@ def test_validate_retries_its_exclusive_step_and_gives_up_naming_the_blocker(
     assert message.startswith("setting calls.direction NOT NULL: gave up after")
     assert f"blocked by pid {reader_pid} ('bi-dashboard'" in message
     assert "validated  calls.guard_calls_direction_check" in progress
-    with psycopg.connect(empty_db_url) as conn:
-        not_null = conn.execute(
-            "SELECT attnotnull FROM pg_attribute"
-            " WHERE attrelid = 'public.calls'::regclass AND attname = 'direction'"
-        ).fetchone()
+    not_null = fetch_one(
+        empty_db_url,
+        "SELECT attnotnull FROM pg_attribute"
+        " WHERE attrelid = 'public.calls'::regclass AND attname = 'direction'",
+    )
     assert not_null == (False,)
 
 
@@ -348,8 +346,7 @@ def test_statement_timeout_stops_a_slow_statement_and_nothing_is_applied(
     ):
         migrator.apply()
     assert "0951_slow" not in _applied(empty_db_url)
-    with psycopg.connect(empty_db_url) as conn:
-        assert conn.execute("SELECT to_regclass('guard.slow_leftover')").fetchone() == (None,)
+    assert fetch_one(empty_db_url, "SELECT to_regclass('guard.slow_leftover')") == (None,)
 
 
 def test_rollbacks_the_preview_cannot_run_drop_no_table_and_no_column() -> None:
@@ -407,9 +404,8 @@ def test_a_concurrent_index_build_waits_out_a_writer_within_the_deadline(
         releaser.join()
     assert applied == ["0900_index"]
     assert finished > released_at[0], "the build could not end before the writer's transaction"
-    with psycopg.connect(db_url) as conn:
-        valid = conn.execute(
-            "SELECT indisvalid FROM pg_index"
-            " WHERE indexrelid = 'public.calls_waiting_idx'::regclass"
-        ).fetchone()
+    valid = fetch_one(
+        db_url,
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.calls_waiting_idx'::regclass",
+    )
     assert valid == (True,)

@@ -26,6 +26,7 @@ from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
 from guard.schema.verify import verify
+from tests.support.queries import fetch_all
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 REPORTING_LOGIN = "reader_checks_bi"
@@ -171,10 +172,9 @@ def test_an_own_check_no_pass_has_read_stalls_no_check_call(seeded: str) -> None
         thread.join()
     assert len(took) == 8 and max(took) < 1.5, took
     assert len(skipped) == 8, "check_call left it out every time"
-    with psycopg.connect(seeded) as conn:
-        [(status, error)] = conn.execute(
-            "SELECT status, error FROM guard.run_checks(NULL, 1) WHERE check_id = 'slow'"
-        ).fetchall()
+    [(status, error)] = fetch_all(
+        seeded, "SELECT status, error FROM guard.run_checks(NULL, 1) WHERE check_id = 'slow'"
+    )
     assert status == "skipped" and "not yet read by a detection pass" in str(error)
     print(f"\n8 check_calls at once beside a 3 s own check no pass has read: max {max(took):.2f} s")
 

@@ -39,6 +39,7 @@ from psycopg.conninfo import make_conninfo
 from guard.cli import main
 from guard.resources import sql_dir
 from guard.schema.verify import verify
+from tests.support.queries import fetch_all, fetch_one
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 RULE = (
@@ -122,11 +123,8 @@ def test_detection_knows_which_checks_it_ships(db_url: str) -> None:
         for line in manifest.splitlines()
         if line.startswith("checks/")
     }
-    with psycopg.connect(db_url) as conn:
-        [(listed,)] = conn.execute("SELECT guard.shipped_check_views()").fetchall()
-        views = conn.execute(
-            "SELECT check_view FROM guard.checks WHERE check_view IS NOT NULL"
-        ).fetchall()
+    [(listed,)] = fetch_all(db_url, "SELECT guard.shipped_check_views()")
+    views = fetch_all(db_url, "SELECT check_view FROM guard.checks WHERE check_view IS NOT NULL")
     assert sorted(listed) == sorted(files)
     assert {view for (view,) in views} == files, "every shipped check's view, and no other"
 
@@ -564,18 +562,20 @@ def test_a_pass_cut_by_its_timeout_keeps_the_rest_and_says_what_was_cut(seeded: 
     }, "the shipped checks ran before the cut"
     assert second["b_fine"]["status"] == "ok", "the check cut last time runs after the others"
     assert second["a_slow"]["status"] == "cut"
-    with psycopg.connect(seeded) as conn:
-        kept = conn.execute(
-            "SELECT count(*) FROM guard.alerts WHERE check_id = 'unknown_value' AND status = 'open'"
-        ).fetchone()
-        passes = conn.execute(
-            "SELECT count(DISTINCT pass_started_at) FROM guard.detection_runs"
-            " WHERE check_id = 'unknown_value'"
-        ).fetchone()
-        [(message, details)] = conn.execute(
-            "SELECT message, details FROM guard.alerts WHERE fingerprint ="
-            " 'check_failed:check:a_slow' AND status = 'open'"
-        ).fetchall()
+    kept = fetch_one(
+        seeded,
+        "SELECT count(*) FROM guard.alerts WHERE check_id = 'unknown_value' AND status = 'open'",
+    )
+    passes = fetch_one(
+        seeded,
+        "SELECT count(DISTINCT pass_started_at) FROM guard.detection_runs"
+        " WHERE check_id = 'unknown_value'",
+    )
+    [(message, details)] = fetch_all(
+        seeded,
+        "SELECT message, details FROM guard.alerts WHERE fingerprint ="
+        " 'check_failed:check:a_slow' AND status = 'open'",
+    )
     assert kept == (2,) and passes == (2,), "each cut pass kept what ran before the cut"
     assert "statement timeout (1500ms)" in message and details["status"] == "cut"
     assert first_s < 5 and second_s < 5

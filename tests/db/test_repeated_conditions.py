@@ -21,6 +21,7 @@ import pytest
 from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.schema.migrate import Migrator
 from guard.schema.validate import validate
+from tests.support.queries import fetch_all
 
 LINK_COLUMNS = (
     "customer_id bigint",
@@ -267,14 +268,12 @@ def test_validate_fixes_a_blank_direction(empty_db_url: str) -> None:
     report = validate(empty_db_url, pause_ratio=0)
     assert [r.constraint for r in report.constraints if not r.validated] == []
     assert report.corrected["I1_call_direction"] == 20000
-    with psycopg.connect(empty_db_url) as conn:
-        rows = conn.execute(
-            "SELECT direction, count(*) FROM calls GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-        audit = conn.execute(
-            "SELECT before, after FROM guard.correction_audit"
-            " WHERE rule_id = 'I1_call_direction' AND entity_id = 5"
-        ).fetchall()
+    rows = fetch_all(empty_db_url, "SELECT direction, count(*) FROM calls GROUP BY 1 ORDER BY 1")
+    audit = fetch_all(
+        empty_db_url,
+        "SELECT before, after FROM guard.correction_audit"
+        " WHERE rule_id = 'I1_call_direction' AND entity_id = 5",
+    )
     assert rows == [("inbound", 1), ("outbound", 19999)]
     assert audit == [({"direction": ""}, {"direction": "inbound"})]
 

@@ -18,6 +18,7 @@ from guard.resources import migrations_dir
 from guard.schema.migrate import Migrator
 from tests.security.conftest import login_roles  # noqa: F401 (fixture)
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_one
 
 ROLLOUT_MIGRATION = "0090_rule_company_stages"
 CONTRADICT = "UPDATE calls SET appointment_made = TRUE WHERE id = %s"
@@ -44,12 +45,12 @@ def app_url(db_url: str, login_roles: dict[str, str]) -> Iterator[str]:  # noqa:
 
 
 def _made(url: str, call: int) -> tuple[Any, ...]:
-    with psycopg.connect(url) as admin:
-        row = admin.execute(
-            "SELECT c.appointment_made, (SELECT count(*) FROM guard.correction_audit AS a"
-            " WHERE a.entity_id = c.id) FROM calls AS c WHERE c.id = %s",
-            (call,),
-        ).fetchone()
+    row = fetch_one(
+        url,
+        "SELECT c.appointment_made, (SELECT count(*) FROM guard.correction_audit AS a"
+        " WHERE a.entity_id = c.id) FROM calls AS c WHERE c.id = %s",
+        (call,),
+    )
     assert row is not None
     return tuple(row)
 
@@ -98,11 +99,11 @@ def test_without_overrides_the_rule_row_decides_alone(app_url: str, db_url: str)
 
 def _counted(url: str) -> tuple[Any, ...]:
     """The rule's counter and its rows in guard.rule_company_stages."""
-    with psycopg.connect(url, autocommit=True) as admin:
-        row = admin.execute(
-            "SELECT company_overrides, (SELECT count(*)::int FROM guard.rule_company_stages)"
-            " FROM guard.rules WHERE id = 'I3_appointment_flags'"
-        ).fetchone()
+    row = fetch_one(
+        url,
+        "SELECT company_overrides, (SELECT count(*)::int FROM guard.rule_company_stages)"
+        " FROM guard.rules WHERE id = 'I3_appointment_flags'",
+    )
     assert row is not None
     return tuple(row)
 

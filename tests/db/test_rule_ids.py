@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 
+from tests.support.queries import fetch_all
+
 WRITERS = """
 SELECT p.oid::regprocedure::text, p.prosrc
 FROM pg_proc AS p
@@ -167,11 +169,11 @@ def test_every_alert_is_written_under_a_check_of_guard_checks(db_url: str) -> No
 
 
 def test_each_check_view_names_its_check_and_rule(db_url: str) -> None:
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT k.id, k.rule_id, pg_get_viewdef(('guard.' || k.check_view)::regclass)"
-            " FROM guard.checks AS k WHERE k.check_view IS NOT NULL ORDER BY k.id"
-        ).fetchall()
+    rows = fetch_all(
+        db_url,
+        "SELECT k.id, k.rule_id, pg_get_viewdef(('guard.' || k.check_view)::regclass)"
+        " FROM guard.checks AS k WHERE k.check_view IS NOT NULL ORDER BY k.id",
+    )
     assert len(rows) >= 8
     for check_id, rule_id, definition in rows:
         named = dict(

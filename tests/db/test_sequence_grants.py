@@ -14,6 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from guard.schema.migrate import Migrator
 from guard.schema.verify import verify
+from tests.support.queries import fetch_all
 
 APP_LOGIN = "seq_app_login"
 BOUND_LOGIN = "seq_bound_app_login"
@@ -96,12 +97,12 @@ def test_verify_names_a_missing_sequence_grant_and_apply_grants_restores_it(
 
 def test_only_what_a_role_may_insert_into_gets_its_sequences(adopted: str) -> None:
     """Reporting reads the tables and inserts into none: no sequence of theirs is granted."""
-    with psycopg.connect(adopted, autocommit=True) as conn:
-        granted = conn.execute(
-            "SELECT r.kind, count(*) FROM guard.role_names AS r"
-            " CROSS JOIN unnest(%s::text[]) AS t (name)"
-            " WHERE has_sequence_privilege(r.role_name, t.name || '_id_seq', 'USAGE')"
-            " GROUP BY r.kind ORDER BY 1",
-            (list(TABLES),),
-        ).fetchall()
+    granted = fetch_all(
+        adopted,
+        "SELECT r.kind, count(*) FROM guard.role_names AS r"
+        " CROSS JOIN unnest(%s::text[]) AS t (name)"
+        " WHERE has_sequence_privilege(r.role_name, t.name || '_id_seq', 'USAGE')"
+        " GROUP BY r.kind ORDER BY 1",
+        (list(TABLES),),
+    )
     assert granted == [("application", len(TABLES))]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
 from guard.schema.validate import validate
+from tests.support.queries import fetch_one
 
 
 class PauseRecorder:
@@ -29,8 +29,7 @@ class PauseRecorder:
 
 
 def _batches(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(DISTINCT xmin::text) FROM calls").fetchone()
+    row = fetch_one(url, "SELECT count(DISTINCT xmin::text) FROM calls")
     assert row is not None
     return int(row[0])
 
@@ -60,16 +59,14 @@ def test_validate_with_pause_ratio_zero_never_pauses(legacy_db_url: str) -> None
 def test_the_cli_refuses_a_pause_ratio_out_of_range_and_changes_nothing(
     legacy_db_url: str, ratio: str
 ) -> None:
-    with psycopg.connect(legacy_db_url) as conn:
-        before = conn.execute("SELECT count(*) FROM guard.correction_audit").fetchone()
+    before = fetch_one(legacy_db_url, "SELECT count(*) FROM guard.correction_audit")
     result = CliRunner().invoke(
         main, ["--database-url", legacy_db_url, "db", "validate", "--pause-ratio", ratio]
     )
     assert result.exit_code != 0
     assert "pause-ratio" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    with psycopg.connect(legacy_db_url) as conn:
-        after = conn.execute("SELECT count(*) FROM guard.correction_audit").fetchone()
+    after = fetch_one(legacy_db_url, "SELECT count(*) FROM guard.correction_audit")
     assert after == before
 
 

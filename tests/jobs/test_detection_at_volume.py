@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
+from tests.support.queries import fetch_all, fetch_one
 
 # Each session that could wait on another gives up after this: a regression fails, never hangs.
 BOUND = "SET statement_timeout = '3s'"
@@ -216,13 +217,11 @@ def test_a_pass_past_its_statement_timeout_fails_the_detect_job(
     assert "detect: failed after" in output, output
     assert "statement timeout" in output, output
     assert took < 10, f"the pass ran {took:.1f} s past a 300 ms timeout"
-    with psycopg.connect(db_url) as conn:
-        run = conn.execute(
-            "SELECT status, sqlstate FROM guard.job_runs WHERE job_name = 'detect'"
-        ).fetchall()
-        alert = conn.execute(
-            "SELECT status, details->>'sqlstate' FROM guard.alerts"
-            " WHERE fingerprint = 'job_failed:job:detect'"
-        ).fetchone()
+    run = fetch_all(db_url, "SELECT status, sqlstate FROM guard.job_runs WHERE job_name = 'detect'")
+    alert = fetch_one(
+        db_url,
+        "SELECT status, details->>'sqlstate' FROM guard.alerts"
+        " WHERE fingerprint = 'job_failed:job:detect'",
+    )
     assert run == [("failed", "57014")]
     assert alert == ("open", "57014"), "the timeout raised a job_failed alert"

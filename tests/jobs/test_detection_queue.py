@@ -17,6 +17,7 @@ import pytest
 
 from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink
 from tests.security.conftest import connect_as, login_roles  # noqa: F401 (fixture)
+from tests.support.queries import fetch_all, fetch_one
 
 # A short grace period keeps the tests quick; the bound asserted is the grace period plus a
 # generous margin for a shared 2-core machine (figures: bench/detection_latency.py).
@@ -70,17 +71,16 @@ def book(url: str, login: str, call_id: int) -> None:
 
 
 def open_alerts(url: str) -> dict[int, str]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT entity_id, check_id FROM guard.alerts"
-            " WHERE status = 'open' AND entity_type = 'call'"
-        ).fetchall()
+    rows = fetch_all(
+        url,
+        "SELECT entity_id, check_id FROM guard.alerts"
+        " WHERE status = 'open' AND entity_type = 'call'",
+    )
     return {int(entity): str(check) for entity, check in rows}
 
 
 def queued(url: str) -> list[int]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT call_id FROM guard.detection_queue ORDER BY id").fetchall()
+    rows = fetch_all(url, "SELECT call_id FROM guard.detection_queue ORDER BY id")
     return [int(r[0]) for r in rows]
 
 
@@ -121,11 +121,11 @@ def test_the_watcher_alerts_a_phantom_booking_once_its_grace_period_is_over(
     assert not thread.is_alive()
     assert open_alerts(calls_url) == {1: "booked_without_appointment"}
     assert queued(calls_url) == []
-    with psycopg.connect(calls_url, autocommit=True) as conn:
-        opened_after = conn.execute(
-            "SELECT a.first_seen_at - c.updated_at FROM guard.alerts AS a"
-            " JOIN calls AS c ON c.id = a.entity_id WHERE a.entity_type = 'call'"
-        ).fetchone()
+    opened_after = fetch_one(
+        calls_url,
+        "SELECT a.first_seen_at - c.updated_at FROM guard.alerts AS a"
+        " JOIN calls AS c ON c.id = a.entity_id WHERE a.entity_type = 'call'",
+    )
     assert opened_after is not None
     # not inside the grace period (the view's boundary: pgtests/detection/detection_queue.sql), and
     # at its end, not a detection pass later
@@ -158,14 +158,15 @@ def test_without_a_watcher_the_detect_queue_job_alerts_it(
     assert queued(calls_url) == []
     # the detection latency counts from the commit that made the call bad (its last write), not
     # from the call's creation a minute before it: the grace period and the second run, not 60 s
-    with psycopg.connect(calls_url, autocommit=True) as conn:
-        kept = conn.execute(
-            "SELECT a.written_at = c.updated_at, a.observed_at = c.created_at FROM guard.alerts"
-            " AS a JOIN calls AS c ON c.id = a.entity_id WHERE a.entity_type = 'call'"
-        ).fetchone()
-        kpi = conn.execute(
-            "SELECT current_value, target FROM guard.kpis WHERE kpi = 'detection_latency_p95'"
-        ).fetchone()
+    kept = fetch_one(
+        calls_url,
+        "SELECT a.written_at = c.updated_at, a.observed_at = c.created_at FROM guard.alerts"
+        " AS a JOIN calls AS c ON c.id = a.entity_id WHERE a.entity_type = 'call'",
+    )
+    kpi = fetch_one(
+        calls_url,
+        "SELECT current_value, target FROM guard.kpis WHERE kpi = 'detection_latency_p95'",
+    )
     assert kept == (True, True)
     assert kpi is not None and grace_s <= kpi[0] < 30 and kpi[1] == 60, kpi
 

@@ -13,6 +13,7 @@ import psycopg
 from click.testing import CliRunner
 
 from guard.cli import main
+from tests.support.queries import fetch_one
 
 # Long enough for a loaded 2-core machine to run a job on an empty database, far shorter than
 # pytest's timeout: a run that waits for another session's lock fails here instead of hanging.
@@ -219,10 +220,10 @@ def test_jobs_run_once_fails_when_a_job_fails(db_url: str) -> None:
     )
     assert result.exit_code == 1
     assert "broken: failed after" in result.output and "division by zero" in result.output
-    with psycopg.connect(db_url) as conn:
-        alert = conn.execute(
-            "SELECT check_id, status FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'"
-        ).fetchone()
+    alert = fetch_one(
+        db_url,
+        "SELECT check_id, status FROM guard.alerts WHERE fingerprint = 'job_failed:job:broken'",
+    )
     assert alert == ("job_failed", "open"), "the failure outlived the failed run's rollback"
 
     unknown = runner.invoke(main, ["--database-url", db_url, "jobs", "run", "--once", "--job", "x"])

@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
+from tests.support.queries import fetch_all
 
 JOBS_LOGIN = "jobs_with_timeout"
 JOBS = ["daily_report", "detect", "detect_queue", "reconcile", "retention", "review_sweep", "sweep"]
@@ -151,13 +152,9 @@ def test_pg_crons_run_job_records_a_run_its_timeout_caught_while_recording(
     with psycopg.connect(db_url, autocommit=True) as conn:
         _make_hostile(conn, "daily_report", "recorded_late")
     # what pg_cron runs, as the jobs login: one statement under its 300 ms
-    with psycopg.connect(jobs_url, autocommit=True) as cron:
-        [(message,)] = cron.execute("SELECT guard.run_job('daily_report')").fetchall()
+    [(message,)] = fetch_all(jobs_url, "SELECT guard.run_job('daily_report')")
     assert message.startswith("daily_report: succeeded"), message
-    with psycopg.connect(db_url) as conn:
-        runs = conn.execute(
-            "SELECT status FROM guard.job_runs WHERE job_name = 'daily_report'"
-        ).fetchall()
+    runs = fetch_all(db_url, "SELECT status FROM guard.job_runs WHERE job_name = 'daily_report'")
     assert runs == [("succeeded",)]
 
 

@@ -17,6 +17,7 @@ from guard.schema import catalog
 from guard.schema.drift import compare_cron_jobs
 from guard.schema.migrate import Migrator
 from tests.support.postgres import CRON_DATABASE, Cluster
+from tests.support.queries import fetch_all, fetch_one
 
 pytestmark = pytest.mark.pg_cron
 
@@ -51,17 +52,16 @@ def cron_db_url(pg_cluster: Cluster) -> Iterator[str]:
 
 
 def _cron_jobs(url: str) -> dict[str, tuple[str, str]]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT jobname, schedule, command FROM cron.job").fetchall()
+    rows = fetch_all(url, "SELECT jobname, schedule, command FROM cron.job")
     return {name: (schedule, command) for name, schedule, command in rows}
 
 
 def _pg_cron_has_seconds(url: str) -> bool:
-    with psycopg.connect(url) as conn:
-        version = conn.execute(
-            "SELECT string_to_array(substring(extversion FROM '^[0-9]+(?:\\.[0-9]+)*'), '.')::int[]"
-            " FROM pg_extension WHERE extname = 'pg_cron'"
-        ).fetchone()
+    version = fetch_one(
+        url,
+        "SELECT string_to_array(substring(extversion FROM '^[0-9]+(?:\\.[0-9]+)*'), '.')::int[]"
+        " FROM pg_extension WHERE extname = 'pg_cron'",
+    )
     assert version is not None
     return bool(version[0] >= [1, 5])
 
