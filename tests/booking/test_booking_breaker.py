@@ -27,6 +27,7 @@ from guard.errors import GuardError
 from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.support.calendar_server import CalendarServer
+from tests.support.queries import fetch_all, fetch_one
 from tests.support.redis_server import RedisServer
 
 THRESHOLD = 3
@@ -99,11 +100,11 @@ def _circuit(breakers: BreakerRegistry, service: int) -> tuple[State, int]:
 
 def _committed(url: str) -> list[tuple[int, str, int]]:
     """The journal and the calls as another session sees them: what was committed."""
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT b.call_id, b.state, (SELECT count(*) FROM appointments AS a"
-            " WHERE a.call_id = b.call_id) FROM guard.booking_attempts AS b ORDER BY b.id"
-        ).fetchall()
+    return fetch_all(
+        url,
+        "SELECT b.call_id, b.state, (SELECT count(*) FROM appointments AS a"
+        " WHERE a.call_id = b.call_id) FROM guard.booking_attempts AS b ORDER BY b.id",
+    )
 
 
 def test_bookings_that_do_not_validate_open_the_circuit_at_the_threshold(
@@ -168,8 +169,7 @@ def _recover(url: str, booked: dict[str, CalendarBooking]) -> tuple[int, int, in
 
 
 def _review_items(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM guard.review_items").fetchone()
+    row = fetch_one(url, "SELECT count(*) FROM guard.review_items")
     assert row is not None
     return int(row[0])
 

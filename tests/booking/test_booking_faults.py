@@ -27,6 +27,7 @@ from guard.schema.migrate import Migrator
 from tests.booking.fault_worker import PROGRESS_KEY, STOP_KEY, RedisCalendar
 from tests.conftest import ROOT
 from tests.support.pg_node import PgNode
+from tests.support.queries import fetch_one
 from tests.support.redis_server import RedisServer
 
 WORKERS = 8
@@ -294,8 +295,7 @@ def test_promoting_the_standby_under_load_loses_no_booking(
         _recover(app_url, calendar, figures)
         checks = _verify(app_url, calendar)
         checks["seconds"] = round(time.monotonic() - started, 1)
-        with psycopg.connect(app_url) as conn:
-            row = conn.execute("SELECT pg_is_in_recovery(), current_setting('port')").fetchone()
+        row = fetch_one(app_url, "SELECT pg_is_in_recovery(), current_setting('port')")
         assert row == (False, str(standby.port)), "the application ended on the promoted standby"
     finally:
         if standby is not None:

@@ -21,6 +21,7 @@ from guard.breaker import BreakerConfig, BreakerEvent, BreakerRegistry, EventKin
 from guard.ops.dispatch.message import safe_details
 from guard.retry import RetryPolicy
 from guard.schema.migrate import Migrator
+from tests.support.queries import fetch_all, fetch_one
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(
@@ -83,8 +84,7 @@ class Calendar:
 
 
 def _one(url: str, query: str, *params: Any) -> Any:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(query, params or None).fetchone()
+    row = fetch_one(url, query, params)
     assert row is not None
     return row[0] if len(row) == 1 else row
 
@@ -402,12 +402,12 @@ def test_rolling_the_journal_back_keeps_its_review_items(booking_db: str) -> Non
         before_journal = ids[ids.index("0016_booking_attempts") - 1]
         rolled_back = migrator.rollback(to=before_journal)  # (and any later migration)
         assert rolled_back[-1] == "0016_booking_attempts"
-    with psycopg.connect(booking_db) as conn:
-        items = conn.execute(
-            "SELECT reason, priority, status, details ->> 'idempotency_key',"
-            " details ->> 'problem' FROM guard.review_items"
-        ).fetchall()
-        journal = conn.execute("SELECT to_regclass('guard.booking_attempts')").fetchone()
+    items = fetch_all(
+        booking_db,
+        "SELECT reason, priority, status, details ->> 'idempotency_key',"
+        " details ->> 'problem' FROM guard.review_items",
+    )
+    journal = fetch_one(booking_db, "SELECT to_regclass('guard.booking_attempts')")
     assert items == [("other", 5, "open", "k-1", "booking_outcome_unknown")]
     assert journal == (None,)
     with Migrator(booking_db) as migrator:

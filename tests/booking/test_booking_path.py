@@ -19,6 +19,7 @@ from guard.booking import (
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.errors import GuardError
 from guard.retry import RetryPolicy
+from tests.support.queries import fetch_all, fetch_one
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(
@@ -65,8 +66,7 @@ def _next_service() -> int:
 
 
 def _service(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT id FROM services").fetchone()
+    row = fetch_one(url, "SELECT id FROM services")
     assert row is not None
     return int(row[0])
 
@@ -94,27 +94,27 @@ class Calendar:
 
 
 def _state(url: str, call_id: int) -> dict[str, Any]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT appointment_made, session_outcome, booking_failed, requires_manual_processing,"
-            " booking_id, appointment_link_status,"
-            " (SELECT count(*) FROM appointments WHERE call_id = c.id),"
-            " (SELECT array_agg(reason ORDER BY id) FROM guard.review_items WHERE call_id = c.id)"
-            " FROM calls AS c WHERE c.id = %s",
-            (call_id,),
-        ).fetchone()
+    row = fetch_one(
+        url,
+        "SELECT appointment_made, session_outcome, booking_failed, requires_manual_processing,"
+        " booking_id, appointment_link_status,"
+        " (SELECT count(*) FROM appointments WHERE call_id = c.id),"
+        " (SELECT array_agg(reason ORDER BY id) FROM guard.review_items WHERE call_id = c.id)"
+        " FROM calls AS c WHERE c.id = %s",
+        (call_id,),
+    )
     assert row is not None
     keys = ("made", "outcome", "failed", "manual", "booking_id", "link", "appointments", "reviews")
     return dict(zip(keys, row, strict=True))
 
 
 def _attempts(url: str, call_id: int) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT state, idempotency_key, booking_uid FROM guard.booking_attempts"
-            " WHERE call_id = %s ORDER BY id",
-            (call_id,),
-        ).fetchall()
+    return fetch_all(
+        url,
+        "SELECT state, idempotency_key, booking_uid FROM guard.booking_attempts"
+        " WHERE call_id = %s ORDER BY id",
+        (call_id,),
+    )
 
 
 def test_a_booking_is_recorded_validated_and_committed(
@@ -135,8 +135,7 @@ def test_a_booking_is_recorded_validated_and_committed(
         "uid-1",
         1,
     )
-    with psycopg.connect(booking_db) as conn:
-        assert conn.execute("SELECT ok FROM guard.validation_metrics").fetchall() == [(True,)]
+    assert fetch_all(booking_db, "SELECT ok FROM guard.validation_metrics") == [(True,)]
 
     with psycopg.connect(booking_db) as conn:
         again = book_appointment(
@@ -177,10 +176,9 @@ def test_calendar_failure_is_retried_then_rolled_back_and_queued(
     )
     assert state["link"] == "creation_failed", "the link status says the creation failed"
     assert state["reviews"] == ["calendar_booking_failure"]
-    with psycopg.connect(booking_db) as conn:
-        details = conn.execute(
-            "SELECT details::text FROM guard.review_items WHERE call_id = 1"
-        ).fetchone()
+    details = fetch_one(
+        booking_db, "SELECT details::text FROM guard.review_items WHERE call_id = 1"
+    )
     assert details and "1234567" not in details[0], "no phone number reaches the review item"
 
 
@@ -236,8 +234,7 @@ def test_a_booking_that_does_not_validate_is_rolled_back(
     state = _state(booking_db, 1)
     assert state["appointments"] == 0, "the recorded appointment was rolled back"
     assert state["reviews"] == ["validation_failure"]
-    with psycopg.connect(booking_db) as conn:
-        metrics = conn.execute("SELECT ok, failure_reason FROM guard.validation_metrics").fetchall()
+    metrics = fetch_all(booking_db, "SELECT ok, failure_reason FROM guard.validation_metrics")
     assert metrics == [(False, "call_flags_disagree")], "the failed validation is still recorded"
 
 
@@ -284,10 +281,10 @@ def test_rollback_waits_for_a_concurrent_writer_of_the_call(booking_db: str) -> 
         writer.commit()
         thread.join(timeout=10)
     assert done.is_set()
-    with psycopg.connect(booking_db) as conn:
-        row = conn.execute(
-            "SELECT status, session_outcome, requires_manual_processing FROM calls WHERE id = 1"
-        ).fetchone()
+    row = fetch_one(
+        booking_db,
+        "SELECT status, session_outcome, requires_manual_processing FROM calls WHERE id = 1",
+    )
     assert row == ("ended", "creation_failed", True), "both writes are there, nothing lost"
 
 
@@ -395,8 +392,7 @@ def test_a_full_bulkhead_queues_the_booking_and_says_so(booking_db: str, redis_u
     assert outcomes[2].status is BookingStatus.QUEUED
     assert outcomes[2].reason is not None and "bulkhead full" in outcomes[2].reason
     assert outcomes[1].status is BookingStatus.BOOKED, "the call in flight was not disturbed"
-    with psycopg.connect(booking_db) as conn:
-        queued = conn.execute(
-            "SELECT details ->> 'circuit_state' FROM guard.review_items WHERE call_id = 2"
-        ).fetchall()
+    queued = fetch_all(
+        booking_db, "SELECT details ->> 'circuit_state' FROM guard.review_items WHERE call_id = 2"
+    )
     assert queued == [("bulkhead_full",)]

@@ -18,6 +18,7 @@ from guard.calendar import (
     reconcile_calendar,
 )
 from guard.errors import GuardError
+from tests.support.queries import fetch_all, fetch_one
 
 SERVICE = 7
 PHONE = "+49 30 1234567"
@@ -55,8 +56,7 @@ def _run(url: str, bookings: list[CalendarBooking], **options: Any) -> CalendarR
 
 
 def _rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, params or None).fetchall()
+    return fetch_all(url, query, params)
 
 
 def _state(url: str) -> list[list[tuple[Any, ...]]]:
@@ -71,14 +71,14 @@ def _state(url: str) -> list[list[tuple[Any, ...]]]:
 
 
 def _appointment(url: str, uid: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "INSERT INTO appointments (company_id, call_id, service_id, calcom_v2_booking_id,"
-            " source, starts_at, ends_at, created_at)"
-            " SELECT company_id, id, %s, %s, 'retell_webhook', %s, %s, now() - interval '1 hour'"
-            " FROM calls WHERE id = 3 RETURNING id",
-            (SERVICE, uid, SLOT, SLOT + timedelta(minutes=30)),
-        ).fetchone()
+    row = fetch_one(
+        url,
+        "INSERT INTO appointments (company_id, call_id, service_id, calcom_v2_booking_id,"
+        " source, starts_at, ends_at, created_at)"
+        " SELECT company_id, id, %s, %s, 'retell_webhook', %s, %s, now() - interval '1 hour'"
+        " FROM calls WHERE id = 3 RETURNING id",
+        (SERVICE, uid, SLOT, SLOT + timedelta(minutes=30)),
+    )
     assert row is not None
     return int(row[0])
 
@@ -384,8 +384,7 @@ def test_an_attempt_orphaned_by_a_failover_is_recorded_not_left_in_flight(
     )
     calendar = [_booking("uid-orphan", idempotency_key=orphan_key, call_id=5)]
     assert _run(calendar_db, calendar).in_flight == ("uid-orphan",), "without a cutoff"
-    with psycopg.connect(calendar_db) as conn:
-        [(cutoff,)] = conn.execute("SELECT clock_timestamp()").fetchall()
+    [(cutoff,)] = fetch_all(calendar_db, "SELECT clock_timestamp()")
     report = _run(calendar_db, calendar, orphaned_before=cutoff)
     assert (len(report.recorded), report.in_flight, report.orphaned) == (1, (), (4,))
     assert report.summary().startswith("Changed: 1 recorded, 0 cancelled, 0 rescheduled,")

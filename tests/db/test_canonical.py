@@ -13,6 +13,7 @@ from guard.schema.drift import compare
 from guard.schema.migrate import Migrator
 from tests.support.canonical import build_from_canonical
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_one
 
 
 def _snapshot(url: str) -> catalog.Snapshot:
@@ -65,10 +66,7 @@ def _state(url: str) -> dict[str, object]:
 
 
 def _one_transaction(url: str) -> bool:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(DISTINCT applied_at) FROM guard.migration_checksums"
-        ).fetchone()
+    row = fetch_one(url, "SELECT count(DISTINCT applied_at) FROM guard.migration_checksums")
     return row == (1,)
 
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from guard.schema import catalog, definitions
+from tests.support.queries import fetch_one
 
 _VIEW = "guard.kpis"
 
@@ -22,8 +23,7 @@ def _stored() -> catalog.Snapshot:
 
 
 def _printed_by_server(url: str, view: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT pg_get_viewdef(%s::regclass)", (view,)).fetchone()
+    row = fetch_one(url, "SELECT pg_get_viewdef(%s::regclass)", (view,))
     assert row is not None
     return str(row[0])
 

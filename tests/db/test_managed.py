@@ -25,6 +25,7 @@ from guard.demo.embedded import pg_cron_available
 from guard.resources import migrations_dir
 from guard.schema import catalog
 from tests.support.postgres import CRON_DATABASE, Cluster, throwaway_cluster
+from tests.support.queries import fetch_all, fetch_one
 
 KINDS = ("owner", "application", "reporting", "reviewer")
 _names = itertools.count(1)
@@ -76,8 +77,7 @@ def prefix() -> str:
 
 
 def _has_guard_schema(url: str) -> bool:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT to_regnamespace('guard') IS NOT NULL").fetchone()
+    row = fetch_one(url, "SELECT to_regnamespace('guard') IS NOT NULL")
     return bool(row and row[0])
 
 
@@ -215,10 +215,10 @@ def test_pg_cron_without_usage_on_its_schema_is_named_then_works_with_it(
     code, _, err = _guard("--database-url", url, "db", "apply")
     assert code == 0, err
     assert "0009_reports_jobs: notice: pg_cron: 5 job(s) scheduled, 0 unscheduled" in err
-    with psycopg.connect(cron_cluster.url(CRON_DATABASE)) as conn:
-        owners = conn.execute(
-            "SELECT DISTINCT username FROM cron.job WHERE jobname LIKE 'guard\\_%'"
-        ).fetchall()
+    owners = fetch_all(
+        cron_cluster.url(CRON_DATABASE),
+        "SELECT DISTINCT username FROM cron.job WHERE jobname LIKE 'guard\\_%%'",
+    )
     assert owners == [(admin,)]
     code, out, _ = _guard("--database-url", url, "db", "verify")
     assert code == 0, out

@@ -13,6 +13,7 @@ import psycopg
 
 from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
+from tests.support.queries import fetch_all, fetch_one
 
 BELOW_THE_QUEUE = "0090_rule_company_stages"
 WITH_THE_QUEUE = "0095_detection_queue"
@@ -37,9 +38,8 @@ def test_the_calls_trigger_works_after_the_queue_is_rolled_back(db_url: str) -> 
         undone = migrator.rollback(to=BELOW_THE_QUEUE)
     assert WITH_THE_QUEUE in undone
     _end_a_call_without_an_appointment(db_url)  # raised UndefinedTable before the fix
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT to_regclass('guard.detection_queue')").fetchone() == (None,)
-        assert conn.execute("SELECT status FROM public.calls WHERE id = 1").fetchone() == ("ended",)
+    assert fetch_one(db_url, "SELECT to_regclass('guard.detection_queue')") == (None,)
+    assert fetch_one(db_url, "SELECT status FROM public.calls WHERE id = 1") == ("ended",)
 
 
 def test_the_queue_fills_again_after_apply(db_url: str) -> None:
@@ -47,8 +47,7 @@ def test_the_queue_fills_again_after_apply(db_url: str) -> None:
         migrator.rollback(to=BELOW_THE_QUEUE)
         migrator.apply()
     _end_a_call_without_an_appointment(db_url)
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT call_id FROM guard.detection_queue").fetchall() == [(1,)]
+    assert fetch_all(db_url, "SELECT call_id FROM guard.detection_queue") == [(1,)]
 
 
 def test_the_preview_names_every_dropped_table_and_not_a_renamed_one(

@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 
 from guard.schema.validate import validate
+from tests.support.queries import fetch_all
 
 PHANTOM = 501
 BOOKED = 502
@@ -37,14 +38,14 @@ def _legacy_rows(url: str) -> None:
 
 
 def _state(url: str) -> tuple[list[int], dict[int, tuple[bool, datetime]]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        visible = conn.execute(
-            "SELECT entity_id FROM guard.check_booked_without_appointment ORDER BY 1"
-        ).fetchall()
-        rows = conn.execute(
-            "SELECT id, appointment_made, updated_at FROM calls WHERE id IN (%s, %s)",
-            (PHANTOM, BOOKED),
-        ).fetchall()
+    visible = fetch_all(
+        url, "SELECT entity_id FROM guard.check_booked_without_appointment ORDER BY 1"
+    )
+    rows = fetch_all(
+        url,
+        "SELECT id, appointment_made, updated_at FROM calls WHERE id IN (%s, %s)",
+        (PHANTOM, BOOKED),
+    )
     return [int(v) for (v,) in visible], {int(i): (bool(m), u) for i, m, u in rows}
 
 

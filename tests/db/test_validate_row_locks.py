@@ -13,6 +13,7 @@ import pytest
 
 from guard.schema.lock_retry import LockPolicy
 from guard.schema.validate import ValidationReport, _runs, validate
+from tests.support.queries import fetch_one
 
 LOCKED_CALL = 5000
 WAIT_S = 120.0  # how long the test waits for validate to get somewhere (not a measurement)
@@ -58,10 +59,9 @@ def test_validate_skips_a_locked_old_row_and_reconciles_it_once_released(
         # The batches went past the locked row without waiting for it: every other call is
         # reconciled while the lock is still held ...
         _wait_for(lines, "calls skipped because they were locked", done)
-        with psycopg.connect(legacy_db_url) as look:
-            left = look.execute(
-                "SELECT array_agg(id ORDER BY id) FROM calls WHERE direction IS NULL"
-            ).fetchone()
+        left = fetch_one(
+            legacy_db_url, "SELECT array_agg(id ORDER BY id) FROM calls WHERE direction IS NULL"
+        )
         assert left == ([LOCKED_CALL],)
         assert any("(100 %)" in line and "1 skipped (locked)" in line for line in lines), lines
         # ... then validate waits for that one row alone, and says who holds it.

@@ -15,6 +15,7 @@ from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.schema.migrate import Migrator
 from guard.schema.validate import validate
 from guard.schema.verify import verify
+from tests.support.queries import fetch_all
 
 # the columns Booking Guard reads that a Laravel application declares as strings
 LARAVEL_STRINGS = (
@@ -42,14 +43,14 @@ def laravel_typed(empty_db_url: str) -> Iterator[str]:
 
 
 def test_verify_is_green_on_the_applications_column_types(laravel_typed: str) -> None:
-    with psycopg.connect(laravel_typed) as conn:
-        types: dict[str, str] = dict(
-            conn.execute(
-                "SELECT column_name::text, data_type::text FROM information_schema.columns"
-                " WHERE table_name = 'calls' AND column_name = ANY(%s)",
-                (list(LARAVEL_STRINGS),),
-            ).fetchall()
+    types: dict[str, str] = dict(
+        fetch_all(
+            laravel_typed,
+            "SELECT column_name::text, data_type::text FROM information_schema.columns"
+            " WHERE table_name = 'calls' AND column_name = ANY(%s)",
+            (list(LARAVEL_STRINGS),),
         )
+    )
     assert set(types.values()) == {"character varying"}, types
     assert [(d.kind, d.subject) for d in verify(laravel_typed)] == []
 

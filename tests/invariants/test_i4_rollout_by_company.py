@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
+from tests.support.queries import fetch_all
 
 RULE = "I4_booked_outcome"
 COMPANIES = 200
@@ -56,19 +57,18 @@ def _phantoms(url: str) -> None:
 
 
 def _booked_companies(url: str) -> set[int]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT company_id FROM calls WHERE session_outcome = 'appointment_booked'"
-        ).fetchall()
+    rows = fetch_all(
+        url, "SELECT DISTINCT company_id FROM calls WHERE session_outcome = 'appointment_booked'"
+    )
     return {company for (company,) in rows}
 
 
 def _state(url: str) -> list[Any]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT rule_id, company_id, stage, mode FROM guard.rule_company_stages"
-            " UNION ALL SELECT id, NULL, stage, mode FROM guard.rules ORDER BY 1, 2"
-        ).fetchall()
+    return fetch_all(
+        url,
+        "SELECT rule_id, company_id, stage, mode FROM guard.rule_company_stages"
+        " UNION ALL SELECT id, NULL, stage, mode FROM guard.rules ORDER BY 1, 2",
+    )
 
 
 def _reconcile(url: str) -> int:

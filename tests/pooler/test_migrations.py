@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
 
 from guard.errors import GuardError
@@ -21,6 +20,7 @@ from guard.schema.migrate import Migrator
 from guard.schema.validate import validate
 from tests.pooler.conftest import BouncerFactory, advisory_locks, dbname, guard_cli
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_one
 
 COMMANDS = {
     "apply": ("db", "apply"),
@@ -30,8 +30,7 @@ COMMANDS = {
 
 
 def _applied(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()
+    row = fetch_one(url, "SELECT count(*) FROM _yoyo_migration")
     assert row is not None
     return int(row[0])
 

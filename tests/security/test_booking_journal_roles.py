@@ -11,6 +11,7 @@ from psycopg import errors
 from guard.booking import BookingStatus, CalendarBooking, book_appointment, recover_attempts
 from guard.breaker import BreakerRegistry
 from tests.security.conftest import COMPANY_A, COMPANY_B, connect_as
+from tests.support.queries import fetch_one
 
 
 def _seed_service(url: str) -> None:
@@ -39,10 +40,7 @@ def test_the_application_login_books_and_recovers_through_the_journal(
         assert report.examined == 0
         with pytest.raises(errors.InsufficientPrivilege):
             app.execute("SELECT count(*) FROM guard.booking_attempts")
-    with psycopg.connect(seeded_url) as admin:
-        row = admin.execute(
-            "SELECT state, started_by, booking_uid FROM guard.booking_attempts"
-        ).fetchone()
+    row = fetch_one(seeded_url, "SELECT state, started_by, booking_uid FROM guard.booking_attempts")
     assert row == ("booked", login_roles["application"], outcome.booking_uid)
 
 
@@ -71,7 +69,6 @@ def test_a_tenant_session_cannot_touch_another_tenants_attempts(
         seen_by_a = bi.execute(
             "SELECT count(*) FROM guard.check_booking_outcome_unknown"
         ).fetchone()
-    with psycopg.connect(seeded_url) as admin:
-        state = admin.execute("SELECT state FROM guard.booking_attempts").fetchone()
+    state = fetch_one(seeded_url, "SELECT state FROM guard.booking_attempts")
     assert (seen_by_b, seen_by_a) == ((1,), (0,)), "reporting sees only its tenant's attempts"
     assert state == ("calling",), "nothing was written by the refused calls"

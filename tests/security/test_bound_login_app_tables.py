@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from tests.security.conftest import bind, create_login
+from tests.support.queries import fetch_one
 
 TABLES = ("calls", "appointments", "customers", "services")
 SEED = """
@@ -79,9 +80,8 @@ def test_a_bound_login_reads_and_changes_only_its_companies_rows(
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             app.execute("UPDATE calls SET company_id = 2 WHERE id = 1")  # moving a row out
         app.execute("INSERT INTO calls (company_id, retell_call_id) VALUES (1, 'a9')")
-    with psycopg.connect(two_companies) as admin:
-        assert admin.execute("SELECT count(*) FROM calls").fetchone() == (3,)
-        assert admin.execute("SELECT count(*) FROM customers").fetchone() == (2,)
+    assert fetch_one(two_companies, "SELECT count(*) FROM calls") == (3,)
+    assert fetch_one(two_companies, "SELECT count(*) FROM customers") == (2,)
 
 
 @pytest.mark.parametrize("bound_to", [(), (1,)])

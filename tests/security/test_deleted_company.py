@@ -49,18 +49,19 @@ def test_a_deleted_companys_login_sees_nothing_of_a_new_company_with_its_id(
                 "SELECT entity_id FROM guard.check_recent_booking_failure",
             ):
                 assert login.execute(query).fetchall() == [], query
-    with psycopg.connect(seeded_url, autocommit=True) as admin:
-        bindings = admin.execute(
-            "SELECT count(*) FROM guard.tenant_bindings WHERE company_id = %s", (GONE,)
-        ).fetchone()
-        alert = admin.execute(
-            "SELECT status, resolution, details ->> 'resolved_because' FROM guard.alerts"
-            " WHERE fingerprint = 'gone:company:3'"
-        ).fetchone()
-        review = admin.execute(
-            "SELECT status, note, closed_at IS NOT NULL FROM guard.review_items WHERE id = %s",
-            item,
-        ).fetchone()
+    bindings = fetch_one(
+        seeded_url, "SELECT count(*) FROM guard.tenant_bindings WHERE company_id = %s", (GONE,)
+    )
+    alert = fetch_one(
+        seeded_url,
+        "SELECT status, resolution, details ->> 'resolved_because' FROM guard.alerts"
+        " WHERE fingerprint = 'gone:company:3'",
+    )
+    review = fetch_one(
+        seeded_url,
+        "SELECT status, note, closed_at IS NOT NULL FROM guard.review_items WHERE id = %s",
+        item or (),
+    )
     assert bindings == (0,)
     assert alert == ("resolved", "superseded", "company deleted")
     assert review == ("dismissed", "the company was deleted", True)

@@ -9,7 +9,7 @@ from typing import cast
 
 import psycopg
 
-from tests.support.queries import fetch_all
+from tests.support.queries import fetch_all, fetch_one
 
 # SECURITY DEFINER only where the application (or a trigger firing for it) must write (or, for
 # the breaker's restore, read) what it may not write or read itself. A new one is a deliberate
@@ -137,19 +137,19 @@ def test_no_guard_function_is_executable_by_public(db_url: str) -> None:
 
 def test_every_guard_object_is_owned_by_the_owner_role(db_url: str) -> None:
     """All but one: guard.read_own_check is the check reader's, so that own checks run as it."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        owner = conn.execute("SELECT guard.role('owner')").fetchone()
-        reader = conn.execute("SELECT guard.check_reader()").fetchone()
-        rows = conn.execute(
-            "SELECT c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class AS c"
-            " WHERE c.relnamespace = 'guard'::regnamespace"
-            " UNION ALL SELECT p.oid::regprocedure::text, pg_get_userbyid(p.proowner)"
-            " FROM pg_proc AS p WHERE p.pronamespace = 'guard'::regnamespace"
-            " UNION ALL SELECT t.oid::regtype::text, pg_get_userbyid(t.typowner)"
-            " FROM pg_type AS t WHERE t.typnamespace = 'guard'::regnamespace"
-            " UNION ALL SELECT 'schema guard', pg_get_userbyid(nspowner)"
-            " FROM pg_namespace WHERE nspname = 'guard'"
-        ).fetchall()
+    owner = fetch_one(db_url, "SELECT guard.role('owner')")
+    reader = fetch_one(db_url, "SELECT guard.check_reader()")
+    rows = fetch_all(
+        db_url,
+        "SELECT c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class AS c"
+        " WHERE c.relnamespace = 'guard'::regnamespace"
+        " UNION ALL SELECT p.oid::regprocedure::text, pg_get_userbyid(p.proowner)"
+        " FROM pg_proc AS p WHERE p.pronamespace = 'guard'::regnamespace"
+        " UNION ALL SELECT t.oid::regtype::text, pg_get_userbyid(t.typowner)"
+        " FROM pg_type AS t WHERE t.typnamespace = 'guard'::regnamespace"
+        " UNION ALL SELECT 'schema guard', pg_get_userbyid(nspowner)"
+        " FROM pg_namespace WHERE nspname = 'guard'",
+    )
     assert owner is not None and reader is not None
     assert [(name, who) for name, who in rows if who != owner[0]] == [
         (
@@ -260,8 +260,7 @@ def test_trigger_functions_without_a_fixed_search_path_are_documented_and_qualif
     calls with the writer's rights, is one docs/security.md lists and argues for, and names every
     function it calls with its schema (PostgreSQL then resolves none of them through the writer's
     path)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute(_TRIGGER_FUNCTIONS).fetchall()
+    rows = fetch_all(db_url, _TRIGGER_FUNCTIONS)
     without_path = {
         str(name): str(body)
         for name, proconfig, body in rows
@@ -276,8 +275,7 @@ def test_trigger_functions_without_a_fixed_search_path_are_documented_and_qualif
             for name in re.findall(r"\bguard\.(\w+)\s*\(", body)
         }
     )
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        helpers = conn.execute(_CALLED_PLPGSQL_FUNCTIONS, (called,)).fetchall()
+    helpers = fetch_all(db_url, _CALLED_PLPGSQL_FUNCTIONS, (called,))
     assert helpers, "the triggers call no PL/pgSQL function: the helper check would be vacuous"
     without_path |= {
         str(name): str(body)

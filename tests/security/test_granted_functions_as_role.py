@@ -15,6 +15,7 @@ import pytest
 from psycopg import sql
 
 from tests.security.conftest import LOGINS
+from tests.support.queries import fetch_all
 
 # What each role calls: the application on its booking path, in its triggers and through the
 # breaker's write-behind; the reporting role in the BI views and its tenant pin; the reviewer in
@@ -106,11 +107,11 @@ MUST_EXECUTE = {
 
 def _granted(url: str) -> dict[str, set[str]]:
     """role kind -> the functions guard.role_grants grants it (as applied to the database)."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT role_kind, object_name FROM guard.role_grants"
-            " WHERE object_type = 'FUNCTION' AND 'EXECUTE' = ANY(privileges)"
-        ).fetchall()
+    rows = fetch_all(
+        url,
+        "SELECT role_kind, object_name FROM guard.role_grants"
+        " WHERE object_type = 'FUNCTION' AND 'EXECUTE' = ANY(privileges)",
+    )
     found: dict[str, set[str]] = {}
     for kind, name in rows:
         found.setdefault(str(kind), set()).add(str(name))

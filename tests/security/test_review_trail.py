@@ -4,11 +4,11 @@ refused with one error and changes nothing (the threat model: a reviewer with a 
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from psycopg import errors
 
 from tests.security.conftest import COMPANY_A, connect_as
+from tests.support.queries import fetch_one
 
 # (state the item is brought to through the review functions first, the forging statement)
 FORGERIES = {
@@ -85,8 +85,7 @@ def test_a_reviewer_cannot_forge_the_review_trail_with_sql(
         with pytest.raises(errors.CheckViolation) as refused:
             reviewer.execute(statement, {"id": item[0]})
         assert "review item" in str(refused.value)
-    with psycopg.connect(seeded_url, autocommit=True) as admin:
-        assert admin.execute(_TRAIL, item).fetchone() == before
+    assert fetch_one(seeded_url, _TRAIL, item) == before
 
 
 def test_the_review_functions_still_claim_and_close(

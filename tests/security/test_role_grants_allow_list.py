@@ -27,6 +27,7 @@ import pytest
 
 from guard.schema.verify import verify
 from tests.security.conftest import OWNER_LOGIN, REPORTING_LOGIN, connect_as
+from tests.support.queries import fetch_all
 
 KINDS = ["owner", "application", "reporting", "reviewer"]
 NOT_KINDS = [None, "", "postgres", "public", "pg_read_server_files", "OWNER", "owner'; --"]
@@ -197,8 +198,7 @@ ORDER BY 1, 2, 3, 4
 
 
 def _privileges(url: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(_PRIVILEGES).fetchall()
+    return fetch_all(url, _PRIVILEGES)
 
 
 @pytest.fixture

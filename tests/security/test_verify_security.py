@@ -14,6 +14,7 @@ from guard.schema.migrate import Migrator
 from guard.schema.verify import verify
 from tests.security.conftest import COMPANY_A, connect_as, create_login
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_one
 
 CUSTOM_NAMES = {
     "owner": "acme guard owner",
@@ -176,9 +177,6 @@ def test_role_names_from_pgoptions(pg_cluster: Cluster, monkeypatch: pytest.Monk
         with Migrator(url) as migrator:
             migrator.apply()
         monkeypatch.delenv("PGOPTIONS")
-        with psycopg.connect(url, autocommit=True) as admin:
-            assert admin.execute("SELECT guard.role('reporting')").fetchone() == (
-                "Reporting Via Env",
-            )
-            assert admin.execute("SELECT guard.role('application')").fetchone() == ("guard_app",)
+        assert fetch_one(url, "SELECT guard.role('reporting')") == ("Reporting Via Env",)
+        assert fetch_one(url, "SELECT guard.role('application')") == ("guard_app",)
         assert verify(url) == []
