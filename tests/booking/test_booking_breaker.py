@@ -27,7 +27,7 @@ from guard.errors import GuardError
 from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.support.calendar_server import CalendarServer
-from tests.support.queries import fetch_all, fetch_one
+from tests.support.queries import execute, fetch_all, fetch_one
 from tests.support.redis_server import RedisServer
 
 THRESHOLD = 3
@@ -135,16 +135,18 @@ def test_a_recording_the_database_refuses_at_commit_counts(
 ) -> None:
     """The refusal comes with the COMMIT of the recording (a deferred constraint trigger): the
     booking is rolled back and queued, and the circuit counts it."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
+    execute(
+        db_url,
+        (
             "CREATE FUNCTION public.refuse_appointment() RETURNS trigger LANGUAGE plpgsql AS"
             " $$BEGIN RAISE EXCEPTION 'appointments are refused'; END$$"
-        )
-        conn.execute(
+        ),
+        (
             "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON appointments"
             " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
             " EXECUTE FUNCTION public.refuse_appointment()"
-        )
+        ),
+    )
     for call_id in range(1, THRESHOLD + 1):
         outcome = _book(db_url, call_id, service, calendar.book, breakers)
         assert outcome.status is BookingStatus.FAILED

@@ -27,7 +27,7 @@ from guard.schema.migrate import Migrator
 from tests.booking.fault_worker import PROGRESS_KEY, STOP_KEY, RedisCalendar
 from tests.conftest import ROOT
 from tests.support.pg_node import PgNode
-from tests.support.queries import fetch_one
+from tests.support.queries import execute, fetch_one
 from tests.support.redis_server import RedisServer
 
 WORKERS = 8
@@ -272,9 +272,11 @@ def test_promoting_the_standby_under_load_loses_no_booking(
         _seed(primary.url(dbname))
         standby = primary.standby("booking_guard_fault_test")
         # (after the base backup: the standby, once promoted, must not wait for a standby itself)
-        with psycopg.connect(primary.url(), autocommit=True) as conn:
-            conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
-            conn.execute("SELECT pg_reload_conf()")
+        execute(
+            primary.url(),
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            "SELECT pg_reload_conf()",
+        )
         app_url = (
             f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/{dbname}"
             "?target_session_attrs=read-write"

@@ -18,7 +18,7 @@ from guard.calendar import (
     reconcile_calendar,
 )
 from guard.errors import GuardError
-from tests.support.queries import fetch_all, fetch_one
+from tests.support.queries import execute, fetch_all, fetch_one
 
 SERVICE = 7
 PHONE = "+49 30 1234567"
@@ -121,11 +121,11 @@ def test_a_booking_of_an_attempt_whose_outcome_is_unknown_is_recovered(calendar_
         " guard.begin_booking_attempt(2, %s)",
         SERVICE,
     )
-    with psycopg.connect(calendar_db, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE guard.booking_attempts SET created_at = created_at - interval '1 hour'"
-        )
-        conn.execute("SELECT guard.reconcile()")  # the hourly job: the attempt becomes unknown
+    execute(
+        calendar_db,
+        "UPDATE guard.booking_attempts SET created_at = created_at - interval '1 hour'",
+        "SELECT guard.reconcile()",
+    )
     assert _rows(calendar_db, "SELECT state FROM guard.booking_attempts") == [("unknown",)]
     report = _run(calendar_db, [_booking("uid-key", idempotency_key=key)])
     assert len(report.recorded) == 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from devtools import bi_columns
@@ -19,6 +18,7 @@ from devtools.generate import CHECKOUT
 from guard.schema import releases
 from guard.schema.migrate import Migrator
 from tests.support.postgres import Cluster
+from tests.support.queries import execute
 
 BI_MD = CHECKOUT / bi_columns.BI_MD
 REFERENCE = CHECKOUT / bi_columns.REFERENCE
@@ -67,9 +67,9 @@ def test_the_column_tables_of_bi_md_are_the_comments(relations: Relations) -> No
 
 
 def test_comments_come_back_when_a_view_is_created_again(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("DROP VIEW guard.detection_passes")
-        conn.execute("COMMENT ON COLUMN guard.kpis.target IS NULL")
+    execute(
+        db_url, "DROP VIEW guard.detection_passes", "COMMENT ON COLUMN guard.kpis.target IS NULL"
+    )
     with Migrator(db_url) as migrator:
         migrator.apply()
         assert migrator.definitions_outcome is not None
@@ -81,8 +81,9 @@ def test_comments_come_back_when_a_view_is_created_again(db_url: str) -> None:
 
 
 def test_a_registered_check_view_gets_the_check_views_comments(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
+    execute(
+        db_url,
+        (
             """
             CREATE VIEW guard.check_no_company_name WITH (security_invoker = TRUE) AS
             SELECT 'no_company_name'::text AS check_id, c.id AS company_id,
@@ -91,12 +92,13 @@ def test_a_registered_check_view_gets_the_check_views_comments(db_url: str) -> N
                    'I8_known_values'::text AS rule_id
             FROM public.companies AS c WHERE c.name = ''
             """
-        )
-        conn.execute(
+        ),
+        (
             "SELECT guard.register_check('no_company_name', 'I8_known_values',"
             " 'check_no_company_name', 'low', 'a company without a name')"
-        )
-        conn.execute("DROP VIEW guard.kpis")  # any change makes the next apply run the comments
+        ),
+        "DROP VIEW guard.kpis",
+    )
     with Migrator(db_url) as migrator:
         migrator.apply()
     view = readable(db_url)["guard.check_no_company_name"]

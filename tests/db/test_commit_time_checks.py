@@ -16,7 +16,7 @@ import pytest
 from psycopg import errors, sql
 
 from tests.support.postgres import Cluster
-from tests.support.queries import fetch_all, fetch_one
+from tests.support.queries import execute, fetch_all, fetch_one
 
 APP_LOGIN = "guard_test_app_commit"
 
@@ -44,12 +44,14 @@ def app_login(pg_cluster: Cluster, template_database: str) -> str:
 @pytest.fixture
 def calls_url(db_url: str, app_login: str) -> Iterator[str]:
     """Company 1 with calls 1..4, none booked."""
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        admin.execute(
+    execute(
+        db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id, session_outcome)"
             " SELECT g, 1, 'c' || g, 'information_only' FROM generate_series(1, 4) AS g"
-        )
+        ),
+    )
     yield db_url
 
 

@@ -10,20 +10,22 @@ import time
 import psycopg
 import pytest
 
-from tests.support.queries import fetch_all
+from tests.support.queries import execute, fetch_all
 
 
 def test_two_delivery_workers_never_wait_for_each_other(db_url: str) -> None:
     """A worker's uncommitted claim does not hold back another worker: it gets the next due
     delivery at once (SKIP LOCKED), not a lock wait on the first worker's row."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
+    execute(
+        db_url,
+        (
             "INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id,"
             " severity, message, details)"
             " SELECT 'contention:' || g, 'booked_without_appointment', 1, 'call', g, 'high',"
             " 'booked but no appointment', '{}' FROM generate_series(1, 2) AS g"
-        )
-        conn.execute("SELECT guard.enqueue_alert_deliveries(ARRAY['stdout'])")
+        ),
+        "SELECT guard.enqueue_alert_deliveries(ARRAY['stdout'])",
+    )
     with psycopg.connect(db_url) as first, psycopg.connect(db_url, autocommit=True) as second:
         held = first.execute(
             "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w1', 1, 30)"
@@ -70,12 +72,14 @@ def test_a_second_reconcile_waits_for_the_first(db_url: str) -> None:
 def test_a_second_begin_for_the_same_call_waits_and_then_sees_the_first(db_url: str) -> None:
     """begin_booking_attempt locks the call: a second begin while the first is uncommitted
     waits for it and then answers in_flight, instead of racing it into a duplicate-key error."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute(
+    execute(
+        db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id, direction)"
             " VALUES (1, 1, 'c1', 'inbound')"
-        )
+        ),
+    )
     answers: list[object] = []
     with psycopg.connect(db_url) as first:
         started = first.execute("SELECT outcome FROM guard.begin_booking_attempt(1, 7)").fetchone()

@@ -10,6 +10,8 @@ import threading
 
 import psycopg
 
+from tests.support.queries import execute
+
 WRITERS = 6
 
 
@@ -57,13 +59,15 @@ def _open(conn: psycopg.Connection[tuple[object, ...]], check: str) -> set[int]:
 
 
 def test_concurrent_writers_double_booking_a_call_are_all_found(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
-        conn.execute(
+    execute(
+        db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A')",
+        "INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id, direction)"
             " VALUES (1, 1, 'c1', 'inbound')"
-        )
+        ),
+    )
     _book_at_once(db_url)
     with psycopg.connect(db_url, autocommit=True) as conn:
         repeats = _repeats(conn)

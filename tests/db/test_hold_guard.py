@@ -9,13 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from guard.schema.lock_retry import LockPolicy
 from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
-from tests.support.queries import fetch_one
+from tests.support.queries import execute, fetch_one
 from tests.support.writer import Writer
 
 # The first two attempts hold the lock for 300 ms after taking it; the third does not (a
@@ -33,9 +32,11 @@ ALTER TABLE public.hold_probe ADD COLUMN a int;
 def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_timeout(
     db_url: str, tmp_path: Path
 ) -> None:
-    with psycopg.connect(db_url, autocommit=True) as setup:
-        setup.execute("CREATE TABLE public.hold_probe (id int)")
-        setup.execute("CREATE SEQUENCE public.hold_probe_attempts")
+    execute(
+        db_url,
+        "CREATE TABLE public.hold_probe (id int)",
+        "CREATE SEQUENCE public.hold_probe_attempts",
+    )
     directory = shipped_migrations(
         tmp_path,
         {
@@ -76,9 +77,11 @@ def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_time
 @pytest.mark.serial
 def test_an_attempt_nobody_waits_for_is_never_cut(db_url: str, tmp_path: Path) -> None:
     """However long it holds its lock: the guard bounds the application's wait, not the work."""
-    with psycopg.connect(db_url, autocommit=True) as setup:
-        setup.execute("CREATE TABLE public.hold_probe (id int)")
-        setup.execute("CREATE SEQUENCE public.hold_probe_attempts")
+    execute(
+        db_url,
+        "CREATE TABLE public.hold_probe (id int)",
+        "CREATE SEQUENCE public.hold_probe_attempts",
+    )
     directory = shipped_migrations(
         tmp_path,
         {

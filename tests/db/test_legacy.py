@@ -15,6 +15,7 @@ from guard.errors import first_line
 from guard.schema.migrate import Migrator
 from guard.schema.validate import validate
 from guard.schema.verify import verify
+from tests.support.queries import execute
 
 GUARD_CONSTRAINTS = {
     ("calls", "guard_calls_direction_check"),
@@ -182,9 +183,11 @@ def test_validate_reconciles_legacy_rows_then_enforces(legacy_db: str) -> None:
 
 
 def test_validate_leaves_undecidable_rows_for_a_person(legacy_db: str) -> None:
-    with psycopg.connect(legacy_db, autocommit=True) as conn:
-        conn.execute("ALTER TABLE calls ADD COLUMN direction varchar(255)")
-        conn.execute("UPDATE calls SET direction = 'sideways' WHERE id = 7")
+    execute(
+        legacy_db,
+        "ALTER TABLE calls ADD COLUMN direction varchar(255)",
+        "UPDATE calls SET direction = 'sideways' WHERE id = 7",
+    )
     with Migrator(legacy_db) as migrator:
         migrator.apply()
     report = validate(legacy_db, pause_ratio=0)

@@ -17,6 +17,7 @@ import pytest
 from guard.schema.lock_retry import Blocker, LockBudget, LockPolicy
 from guard.schema.migrate import Migrator
 from tests.support.migrations import shipped_migrations
+from tests.support.queries import execute
 from tests.support.writer import Writer
 
 
@@ -98,9 +99,11 @@ def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
     for the second, which another reader holds for seconds. With a lock_timeout per statement
     the writer of the first table waited for both waits (250 + 300 ms); with the budget, for
     about one budget."""
-    with psycopg.connect(db_url, autocommit=True) as setup:
-        setup.execute("CREATE TABLE public.budget_first (id int)")
-        setup.execute("CREATE TABLE public.budget_second (id int)")
+    execute(
+        db_url,
+        "CREATE TABLE public.budget_first (id int)",
+        "CREATE TABLE public.budget_second (id int)",
+    )
     directory = shipped_migrations(
         tmp_path,
         {

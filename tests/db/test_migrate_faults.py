@@ -17,7 +17,7 @@ from guard.errors import GuardError
 from guard.schema.migrate import Migrator
 from guard.schema.releases import checksum
 from tests.support.migrations import shipped_migrations
-from tests.support.queries import fetch_one
+from tests.support.queries import execute, fetch_one
 
 SLOW_MIGRATION = """
 -- Sleeps only when the session asks for it, so the re-run after the kill is quick.
@@ -168,15 +168,16 @@ def test_interrupted_concurrent_index_build_is_rebuilt(empty_db_url: str) -> Non
     again by re-running 0003, instead of being skipped by IF NOT EXISTS."""
     with Migrator(empty_db_url) as migrator:
         migrator.apply(to="0002_booking_tables")
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'a')")
-        conn.execute("INSERT INTO calls (company_id, retell_call_id) VALUES (1, 'x'), (1, 'y')")
-        # What an interrupted build leaves behind: an index marked invalid.
-        conn.execute("CREATE INDEX guard_calls_created_at_idx ON public.calls (created_at)")
-        conn.execute(
+    execute(
+        empty_db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'a')",
+        "INSERT INTO calls (company_id, retell_call_id) VALUES (1, 'x'), (1, 'y')",
+        "CREATE INDEX guard_calls_created_at_idx ON public.calls (created_at)",
+        (
             "UPDATE pg_index SET indisvalid = false"
             " WHERE indexrelid = 'public.guard_calls_created_at_idx'::regclass"
-        )
+        ),
+    )
     with Migrator(empty_db_url) as migrator:
         migrator.apply()
     valid = fetch_one(
@@ -225,16 +226,18 @@ def test_kill_9_between_a_migration_and_its_bookkeeping(db_url: str, tmp_path: P
             "0902_crash_window.rollback.sql": "DROP TABLE guard.crash_window;\n",
         },
     )
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute(
+    execute(
+        db_url,
+        (
             "CREATE FUNCTION public.hang_bookkeeping() RETURNS trigger LANGUAGE plpgsql AS $$"
             " BEGIN PERFORM pg_sleep(60); RETURN NEW; END; $$"
-        )
-        admin.execute(
+        ),
+        (
             "CREATE TRIGGER hang BEFORE INSERT ON guard.migration_checksums FOR EACH ROW"
             " WHEN (NEW.migration_id = '0902_crash_window')"
             " EXECUTE FUNCTION public.hang_bookkeeping()"
-        )
+        ),
+    )
     victim = _guard_apply(db_url, directory)
     _wait_for_hanging_bookkeeping(db_url)
     assert fetch_one(db_url, "SELECT to_regclass('guard.crash_window')") == (None,)

@@ -29,7 +29,7 @@ from guard.schema.lock_retry import LockDeadlineExceeded, LockPolicy
 from guard.schema.migrate import Migrator, OutOfOrderError
 from guard.schema.validate import validate
 from tests.support.migrations import shipped_migrations
-from tests.support.queries import fetch_one
+from tests.support.queries import execute, fetch_one
 from tests.support.writer import Writer
 
 # The first migration that locks the booking tables (constraints and triggers on calls).
@@ -49,9 +49,11 @@ def _reader_holding_calls(url: str, application_name: str) -> Iterator[psycopg.C
 def _prepared(url: str) -> None:
     with Migrator(url) as migrator:
         migrator.apply(to=BEFORE_LOCKING)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'a')")
-        conn.execute("INSERT INTO public.calls (company_id) SELECT 1 FROM generate_series(1, 500)")
+    execute(
+        url,
+        "INSERT INTO public.companies (id, name) VALUES (1, 'a')",
+        "INSERT INTO public.calls (company_id) SELECT 1 FROM generate_series(1, 500)",
+    )
 
 
 def _applied(url: str) -> set[str]:
@@ -187,9 +189,11 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 @pytest.mark.history
 def test_rollback_without_terminal_and_without_yes_drops_nothing(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'a'), (2, 'b')")
-        conn.execute("INSERT INTO public.calls (company_id) SELECT 1 FROM generate_series(1, 7)")
+    execute(
+        db_url,
+        "INSERT INTO public.companies (id, name) VALUES (1, 'a'), (2, 'b')",
+        "INSERT INTO public.calls (company_id) SELECT 1 FROM generate_series(1, 7)",
+    )
     before = _applied(db_url)
 
     code, out, err = _cli("--database-url", db_url, "db", "rollback", "--all")
@@ -263,22 +267,21 @@ def test_validate_retries_its_exclusive_step_and_gives_up_naming_the_blocker(
     does not conflict with the reader and gets done meanwhile."""
     with Migrator(empty_db_url) as migrator:
         migrator.apply()
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'a')")
-        # Back to the state of an adopted database before validate: old rows without a
-        # direction (written with the triggers bypassed, as an old application did), the CHECK
-        # NOT VALID and no NOT NULL.
-        conn.execute("ALTER TABLE public.calls ALTER COLUMN direction DROP NOT NULL")
-        conn.execute("ALTER TABLE public.calls DROP CONSTRAINT guard_calls_direction_check")
-        conn.execute("SET session_replication_role = replica")
-        conn.execute(
+    execute(
+        empty_db_url,
+        "INSERT INTO public.companies (id, name) VALUES (1, 'a')",
+        "ALTER TABLE public.calls ALTER COLUMN direction DROP NOT NULL",
+        "ALTER TABLE public.calls DROP CONSTRAINT guard_calls_direction_check",
+        "SET session_replication_role = replica",
+        (
             "INSERT INTO public.calls (company_id, direction, customer_link_status)"
             " SELECT 1, NULL, 'unlinked' FROM generate_series(1, 200)"
-        )
-        conn.execute(
+        ),
+        (
             "ALTER TABLE public.calls ADD CONSTRAINT guard_calls_direction_check"
             " CHECK (direction IS NOT NULL AND direction IN ('inbound', 'outbound')) NOT VALID"
-        )
+        ),
+    )
     policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=1.5)
     progress: list[str] = []
     with (

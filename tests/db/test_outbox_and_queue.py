@@ -7,6 +7,7 @@ import threading
 import psycopg
 
 from guard.connection import connect
+from tests.support.queries import execute
 
 
 def _seed_phantom(url: str) -> None:
@@ -48,15 +49,15 @@ def test_new_alerts_wake_the_listener_once_at_commit_only(db_url: str) -> None:
 
 
 def test_concurrent_claims_never_hand_out_an_item_twice(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute(
+    execute(
+        db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id)"
             " SELECT g, 1, 'c' || g FROM generate_series(1, 200) AS g"
-        )
-        conn.execute(
-            "SELECT guard.enqueue_review(1, g, NULL, 'other') FROM generate_series(1, 200) AS g"
-        )
+        ),
+        "SELECT guard.enqueue_review(1, g, NULL, 'other') FROM generate_series(1, 200) AS g",
+    )
     claimed: dict[str, list[int]] = {}
     barrier = threading.Barrier(4)
 
@@ -91,15 +92,15 @@ def test_a_claim_skips_items_another_reviewer_holds_without_waiting(db_url: str)
     """Non-blocking is the point of the claim: while one reviewer's claim is still uncommitted,
     a second reviewer gets the next open item at once. A claim that waits instead would, once
     the first commits, find its item no longer open and return nothing while items remain."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute(
+    execute(
+        db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id)"
             " SELECT g, 1, 'c' || g FROM generate_series(1, 2) AS g"
-        )
-        conn.execute(
-            "SELECT guard.enqueue_review(1, g, NULL, 'other') FROM generate_series(1, 2) AS g"
-        )
+        ),
+        "SELECT guard.enqueue_review(1, g, NULL, 'other') FROM generate_series(1, 2) AS g",
+    )
     with psycopg.connect(db_url) as first, psycopg.connect(db_url, autocommit=True) as second:
         held = first.execute("SELECT id FROM guard.review_claim('first')").fetchall()
         assert len(held) == 1

@@ -24,6 +24,7 @@ from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.connection import connect, open_connection
 from guard.retry import RetryPolicy
+from tests.support.queries import execute
 
 GUARD = Path(__file__).resolve().parents[2] / "guard"
 FACTORY = (GUARD / "connection.py", "open_connection")
@@ -100,14 +101,16 @@ def test_a_connection_guard_opens_never_prepares(db_url: str, factory: str) -> N
 
 
 def test_the_booking_path_prepares_nothing_on_the_applications_connection(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        admin.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
-        admin.execute("INSERT INTO services (id, company_id, name) VALUES (7, 1, 'Beratung')")
-        admin.execute(
+    execute(
+        db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A')",
+        "INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')",
+        "INSERT INTO services (id, company_id, name) VALUES (7, 1, 'Beratung')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
             " VALUES (1, 1, 'c1', 1, 'in_progress'), (2, 1, 'c2', 1, 'in_progress')"
-        )
+        ),
+    )
     made: list[str] = []
     lock = threading.Lock()
 

@@ -18,7 +18,7 @@ from guard.resources import migrations_dir
 from guard.schema.migrate import Migrator
 from tests.security.conftest import login_roles  # noqa: F401 (fixture)
 from tests.support.postgres import Cluster
-from tests.support.queries import fetch_one
+from tests.support.queries import execute, fetch_one
 
 ROLLOUT_MIGRATION = "0090_rule_company_stages"
 CONTRADICT = "UPDATE calls SET appointment_made = TRUE WHERE id = %s"
@@ -30,12 +30,14 @@ OVERRIDE = (
 
 def _seed(url: str) -> None:
     """Companies 1 and 2, calls 1 and 3 of company 1, calls 2 and 4 of company 2, none booked."""
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B')")
-        admin.execute(
+    execute(
+        url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id, session_outcome)"
             " SELECT g, 2 - g % 2, 'c' || g, 'information_only' FROM generate_series(1, 4) AS g"
-        )
+        ),
+    )
 
 
 @pytest.fixture

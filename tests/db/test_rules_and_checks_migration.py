@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from guard.errors import GuardError
 from guard.resources import migrations_dir
 from guard.schema.migrate import Migrator
+from tests.support.queries import execute
 
 BEFORE, MIGRATION = "0030_appointment_triggers_caller_search_path", "0031_rules_and_checks"
 
@@ -178,14 +179,14 @@ def test_a_detection_rule_of_the_dbas_own_stops_the_migration_with_a_clear_error
     every detection pass; dropped, its alerts would silently end."""
     with Migrator(empty_db_url, migrations_dir()) as migrator:
         migrator.apply(to=BEFORE)
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE VIEW guard.check_late_calls AS SELECT * FROM guard.check_recent_booking_failure"
-        )
-        conn.execute(
+    execute(
+        empty_db_url,
+        "CREATE VIEW guard.check_late_calls AS SELECT * FROM guard.check_recent_booking_failure",
+        (
             "INSERT INTO guard.rules (id, invariant, severity, description, remedy, check_view)"
             " VALUES ('late_calls', 'I7', 'low', 'mine', 'report', 'check_late_calls')"
-        )
+        ),
+    )
     with Migrator(empty_db_url, migrations_dir()) as migrator:
         with pytest.raises(
             GuardError, match="detection rules Booking Guard does not know: late_calls"

@@ -12,6 +12,7 @@ from guard.schema.drift import LEGACY_ROW_TRIGGERS, Difference
 from guard.schema.migrate import Migrator
 from guard.schema.verify import shipped_role_grants_query, verify
 from tests.support.migrations import shipped_migrations
+from tests.support.queries import execute
 
 
 def _kinds(differences: list[Difference]) -> set[tuple[str, str]]:
@@ -119,12 +120,14 @@ def test_changed_function_body_is_shown_as_a_diff(db_url: str) -> None:
 
 
 def test_constraint_left_not_valid(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE guard.alerts DROP CONSTRAINT alerts_resolved_has_time")
-        conn.execute(
+    execute(
+        db_url,
+        "ALTER TABLE guard.alerts DROP CONSTRAINT alerts_resolved_has_time",
+        (
             "ALTER TABLE guard.alerts ADD CONSTRAINT alerts_resolved_has_time"
             " CHECK ((status = 'resolved') = (resolved_at IS NOT NULL)) NOT VALID"
-        )
+        ),
+    )
     differences = verify(db_url)
     assert _kinds(differences) == {
         ("not_valid", "constraint alerts_resolved_has_time on guard.alerts")

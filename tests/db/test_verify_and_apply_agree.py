@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from guard.schema.verify import verify
+from tests.support.queries import execute
 
 
 def _apply(url: str) -> str:
@@ -30,19 +31,21 @@ def test_a_revoked_grant_that_verify_reports_is_restored_by_apply(db_url: str) -
 
 
 def test_the_applications_own_objects_on_a_booking_table_are_not_drift(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE calls ADD COLUMN agent_notes text")
-        conn.execute("CREATE INDEX calls_agent_notes_idx ON calls (agent_notes)")
-        conn.execute(
-            "ALTER TABLE appointments ADD CONSTRAINT appointments_notes_short CHECK (true)"
-        )
+    execute(
+        db_url,
+        "ALTER TABLE calls ADD COLUMN agent_notes text",
+        "CREATE INDEX calls_agent_notes_idx ON calls (agent_notes)",
+        "ALTER TABLE appointments ADD CONSTRAINT appointments_notes_short CHECK (true)",
+    )
     assert verify(db_url) == []
 
 
 def test_guard_named_objects_and_guard_tables_are_still_compared(db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE INDEX guard_calls_stray_idx ON calls (status)")
-        conn.execute("ALTER TABLE guard.review_items ADD COLUMN stray text")
+    execute(
+        db_url,
+        "CREATE INDEX guard_calls_stray_idx ON calls (status)",
+        "ALTER TABLE guard.review_items ADD COLUMN stray text",
+    )
     assert sorted((d.kind, d.subject) for d in verify(db_url)) == [
         ("extra", "column guard.review_items.stray"),
         ("extra", "index guard_calls_stray_idx on public.calls"),

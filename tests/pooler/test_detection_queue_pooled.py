@@ -18,6 +18,7 @@ from tests.pooler.conftest import (
     start_watch,
     stop_process,
 )
+from tests.support.queries import execute
 
 # a one-second poll behind a transaction pooler, the NOTIFY in session mode; a shared machine
 ALERTED_WITHIN_S = 3.0
@@ -40,12 +41,14 @@ def _alerted(out: Path) -> set[int]:
 def test_a_problem_visible_at_commit_is_alerted_behind_a_pooler(
     db_url: str, bouncer: BouncerFactory, pool_mode: str, tmp_path: Path
 ) -> None:
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        admin.execute(
+    execute(
+        db_url,
+        "INSERT INTO companies (id, name) VALUES (1, 'A')",
+        (
             "INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status)"
             " SELECT g, 1, 'p' || g, 'inbound', 'unlinked' FROM generate_series(1, 3) AS g"
-        )
+        ),
+    )
     out, err = tmp_path / "watch.out", tmp_path / "watch.err"
     watch = start_watch(bouncer, pool_mode, dbname(db_url), out, err)
     latencies: list[float] = []

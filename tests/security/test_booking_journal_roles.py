@@ -11,15 +11,16 @@ from psycopg import errors
 from guard.booking import BookingStatus, CalendarBooking, book_appointment, recover_attempts
 from guard.breaker import BreakerRegistry
 from tests.security.conftest import COMPANY_A, COMPANY_B, connect_as
-from tests.support.queries import fetch_one
+from tests.support.queries import execute, fetch_one
 
 
 def _seed_service(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("INSERT INTO services (id, company_id, name) VALUES (5, 1, 'S')")
-        admin.execute("INSERT INTO calls (id, company_id, retell_call_id) VALUES (5, 1, 'a5')")
-        # (the seed wrote appointments 1 and 2 with explicit ids)
-        admin.execute("SELECT setval(pg_get_serial_sequence('appointments', 'id'), 100)")
+    execute(
+        url,
+        "INSERT INTO services (id, company_id, name) VALUES (5, 1, 'S')",
+        "INSERT INTO calls (id, company_id, retell_call_id) VALUES (5, 1, 'a5')",
+        "SELECT setval(pg_get_serial_sequence('appointments', 'id'), 100)",
+    )
 
 
 def test_the_application_login_books_and_recovers_through_the_journal(

@@ -14,7 +14,7 @@ from psycopg import errors, sql
 
 from guard.schema.verify import unbound_logins, verify
 from tests.security.conftest import COMPANY_A, COMPANY_B, bind, connect_as, create_login
-from tests.support.queries import fetch_one
+from tests.support.queries import execute, fetch_one
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -197,16 +197,16 @@ def test_verify_names_logins_bound_to_nothing_without_calling_it_drift(
     assert login_roles["reporting"] not in unbound and login_roles["reviewer"] not in unbound
     assert login_roles["owner"] not in unbound and login_roles["application"] not in unbound
     assert verify(seeded_url) == []
-    with psycopg.connect(seeded_url, autocommit=True) as admin:
-        admin.execute("CREATE ROLE guard_test_bi_group NOLOGIN")
-        admin.execute("GRANT guard_test_bi_group TO guard_test_unbound_bi")
+    execute(
+        seeded_url,
+        "CREATE ROLE guard_test_bi_group NOLOGIN",
+        "GRANT guard_test_bi_group TO guard_test_unbound_bi",
+    )
     bind(seeded_url, "guard_test_bi_group", COMPANY_A)  # a group's binding covers its members
     try:
         assert "guard_test_unbound_bi" not in dict(unbound_logins(seeded_url))
     finally:
-        with psycopg.connect(seeded_url, autocommit=True) as admin:
-            admin.execute("DELETE FROM guard.tenant_bindings")
-            admin.execute("DROP ROLE guard_test_bi_group")
+        execute(seeded_url, "DELETE FROM guard.tenant_bindings", "DROP ROLE guard_test_bi_group")
 
 
 def test_assert_tenant_refuses_a_row_without_a_company(

@@ -18,3 +18,11 @@ def fetch_one(url: str, query: str, params: Params = ()) -> tuple[Any, ...]:
     """The row `query` returns; a query that returns none fails the test."""
     [row] = fetch_all(url, query, params)
     return row
+
+
+def execute(url: str, *statements: str) -> None:
+    """Each statement in order, each committed on its own (autocommit): for setting a database
+    up."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
