@@ -42,30 +42,18 @@ INSERT INTO appointments (id, company_id, call_id, source, calcom_v2_booking_id,
 (6, 1, 8, 'retell_webhook', 'bk-x', now() - interval '20 min');
 SET LOCAL session_replication_role = origin;
 
-SELECT set_eq(
-    'SELECT entity_id FROM guard.check_flags_contradict_appointments', ARRAY[2::bigint],
-    'flags_contradict_appointments: the call whose flags deny its appointment, not the consistent one'
-);
-SELECT set_eq(
-    'SELECT entity_id FROM guard.check_booked_without_appointment', ARRAY[3::bigint],
-    'booked_without_appointment: the phantom, not the booking inside its grace period'
-);
-SELECT set_eq(
-    'SELECT entity_id FROM guard.check_call_without_direction', ARRAY[5::bigint],
-    'call_without_direction'
-);
-SELECT set_eq(
-    'SELECT entity_id FROM guard.check_orphaned_voice_appointment', ARRAY[3::bigint],
-    'orphaned_voice_appointment: not the manual one, not the one inside its grace period'
-);
-SELECT set_eq(
-    'SELECT entity_id FROM guard.check_recent_booking_failure', ARRAY[6::bigint],
-    'recent_booking_failure: only inside the failure window'
-);
-SELECT set_eq(
-    'SELECT entity_id FROM guard.check_cross_tenant_link', ARRAY[6::bigint],
-    'cross_tenant_link'
-);
+-- Each check's view finds its one bad row.
+SELECT set_eq(format('SELECT entity_id FROM guard.%I', 'check_' || v.check_id), ARRAY[v.entity_id::bigint], v.description)
+FROM (
+    VALUES
+    (1, 'flags_contradict_appointments', 2, 'flags_contradict_appointments: the call whose flags deny its appointment, not the consistent one'),
+    (2, 'booked_without_appointment', 3, 'booked_without_appointment: the phantom, not the booking inside its grace period'),
+    (3, 'call_without_direction', 5, 'call_without_direction'),
+    (4, 'orphaned_voice_appointment', 3, 'orphaned_voice_appointment: not the manual one, not the one inside its grace period'),
+    (5, 'recent_booking_failure', 6, 'recent_booking_failure: only inside the failure window'),
+    (6, 'cross_tenant_link', 6, 'cross_tenant_link')
+) AS v (n, check_id, entity_id, description)
+ORDER BY v.n;
 SELECT is_empty(
     'SELECT * FROM guard.check_booking_failure_anomaly',
     'booking_failure_anomaly: one failure is no anomaly'

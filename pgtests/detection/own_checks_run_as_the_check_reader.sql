@@ -44,41 +44,24 @@ SELECT pg_temp.check_view('check_lock', $$pg_advisory_lock(4242)$$);
 SELECT pg_temp.check_view('check_rollback', $$guard.rollback_booking(a.call_id, 'x')$$);
 SELECT pg_temp.check_view('check_fine', $$a.status$$);
 
-SELECT throws_like(
-    $$SELECT guard.register_check('xml_query', 'own_rule', 'check_xml_query', 'low', 'x')$$,
-    '%calls query_to_xml(%which reads what a query or name given at run time reads%',
-    'a view running a query given as text is refused'
-);
-SELECT throws_like(
-    $$SELECT guard.register_check('xml_table', 'own_rule', 'check_xml_table', 'low', 'x')$$,
-    '%calls table_to_xml(%',
-    'a view reading a relation named at run time is refused'
-);
-SELECT throws_like(
-    $$SELECT guard.register_check('authid', 'own_rule', 'check_authid', 'low', 'x')$$,
-    '%reads pg_authid, which the reporting role%',
-    'a view reading a catalog reporting may not read is refused, though pg_depend records no such read'
-);
-SELECT throws_like(
-    $$SELECT guard.register_check('file', 'own_rule', 'check_file', 'low', 'x')$$,
-    '%calls pg_read_file(%VOLATILE%',
-    'a view reading a file is refused'
-);
-SELECT throws_like(
-    $$SELECT guard.register_check('setting', 'own_rule', 'check_setting', 'low', 'x')$$,
-    '%calls set_config(%VOLATILE%',
-    'a view changing a setting is refused'
-);
-SELECT throws_like(
-    $$SELECT guard.register_check('lock', 'own_rule', 'check_lock', 'low', 'x')$$,
-    '%calls pg_advisory_lock(bigint)%VOLATILE%',
-    'a view taking an advisory lock is refused'
-);
-SELECT throws_like(
-    $$SELECT guard.register_check('rollback', 'own_rule', 'check_rollback', 'low', 'x')$$,
-    '%calls guard.rollback_booking(%',
-    'a view rolling a booking back is refused'
-);
+-- Each refused view, with the reason register_check gives.
+SELECT
+    throws_like(
+        format($$SELECT guard.register_check(%L, 'own_rule', %L, 'low', 'x')$$, v.id, 'check_' || v.id),
+        v.reason,
+        v.description
+    )
+FROM (
+    VALUES
+    (1, 'xml_query', '%calls query_to_xml(%which reads what a query or name given at run time reads%', 'a view running a query given as text is refused'),
+    (2, 'xml_table', '%calls table_to_xml(%', 'a view reading a relation named at run time is refused'),
+    (3, 'authid', '%reads pg_authid, which the reporting role%', 'a view reading a catalog reporting may not read is refused, though pg_depend records no such read'),
+    (4, 'file', '%calls pg_read_file(%VOLATILE%', 'a view reading a file is refused'),
+    (5, 'setting', '%calls set_config(%VOLATILE%', 'a view changing a setting is refused'),
+    (6, 'lock', '%calls pg_advisory_lock(bigint)%VOLATILE%', 'a view taking an advisory lock is refused'),
+    (7, 'rollback', '%calls guard.rollback_booking(%', 'a view rolling a booking back is refused')
+) AS v (n, id, reason, description)
+ORDER BY v.n;
 SELECT lives_ok(
     $$SELECT guard.register_check('fine', 'own_rule', 'check_fine', 'low', 'x')$$,
     'a view reading what reporting may read is registered'
@@ -93,9 +76,17 @@ SELECT is(
 
 -- Registered, then altered behind registration into each bad view (as an existing database may
 -- hold one): the check reader reads it, whoever runs the pass.
-SELECT pg_temp.check_view('check_fine', $$query_to_xml('SELECT name, email FROM public.customers', TRUE, TRUE, '')$$);
+-- The view altered into carrying `detail`, and the query that reads it as the check reader.
+CREATE FUNCTION pg_temp.altered_read(detail text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_temp.check_view('check_fine', detail);
+    RETURN 'SELECT * FROM guard.read_own_check(''check_fine'', NULL, NULL, NULL, NULL)';
+END;
+$$;
+
 SELECT throws_like(
-    $$SELECT * FROM guard.read_own_check('check_fine', NULL, NULL, NULL, NULL)$$,
+    pg_temp.altered_read($$query_to_xml('SELECT name, email FROM public.customers', TRUE, TRUE, '')$$),
     '%permission denied for table customers%',
     'run by a superuser, the query inside it reads as the check reader: refused'
 );
@@ -103,24 +94,14 @@ SELECT alike(
     guard.own_check_bypass('guard.check_fine'), '%calls query_to_xml(%',
     'and verify''s rule names it'
 );
-SELECT pg_temp.check_view('check_fine', $$(SELECT string_agg(rolname, ',') FROM pg_catalog.pg_authid)$$);
-SELECT throws_like(
-    $$SELECT * FROM guard.read_own_check('check_fine', NULL, NULL, NULL, NULL)$$,
-    '%permission denied for table pg_authid%',
-    'a catalog reporting may not read is not read'
-);
-SELECT pg_temp.check_view('check_fine', $$pg_read_file('postgresql.conf')$$);
-SELECT throws_like(
-    $$SELECT * FROM guard.read_own_check('check_fine', NULL, NULL, NULL, NULL)$$,
-    '%permission denied for function pg_read_file%',
-    'nor a file'
-);
-SELECT pg_temp.check_view('check_fine', $$guard.rollback_booking(a.call_id, 'x')$$);
-SELECT throws_like(
-    $$SELECT * FROM guard.read_own_check('check_fine', NULL, NULL, NULL, NULL)$$,
-    '%permission denied for function rollback_booking%',
-    'nor a booking rolled back'
-);
+SELECT throws_like(pg_temp.altered_read(v.detail), v.refusal, v.description)
+FROM (
+    VALUES
+    (1, $$(SELECT string_agg(rolname, ',') FROM pg_catalog.pg_authid)$$, '%permission denied for table pg_authid%', 'a catalog reporting may not read is not read'),
+    (2, $$pg_read_file('postgresql.conf')$$, '%permission denied for function pg_read_file%', 'nor a file'),
+    (3, $$guard.rollback_booking(a.call_id, 'x')$$, '%permission denied for function rollback_booking%', 'nor a booking rolled back')
+) AS v (n, detail, refusal, description)
+ORDER BY v.n;
 
 SET LOCAL statement_timeout = '5s';
 SET LOCAL search_path = public, pg_catalog;
