@@ -28,7 +28,6 @@ from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.support.calendar_server import CalendarServer
 from tests.support.queries import execute, fetch_all, fetch_one
-from tests.support.redis_server import RedisServer
 
 THRESHOLD = 3
 CONFIG = BreakerConfig(
@@ -36,19 +35,6 @@ CONFIG = BreakerConfig(
 )
 NO_RETRY = RetryPolicy(max_attempts=1)
 _services = iter(range(5000, 100000))
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with RedisServer() as server:
-        yield server.url
-
-
-@pytest.fixture
-def breakers(redis_url: str) -> Iterator[BreakerRegistry]:
-    registry = BreakerRegistry(redis_url, default=CONFIG)
-    yield registry
-    registry.close()
 
 
 @pytest.fixture

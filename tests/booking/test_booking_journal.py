@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,26 +21,12 @@ from guard.ops.dispatch.message import safe_details
 from guard.retry import RetryPolicy
 from guard.schema.migrate import Migrator
 from tests.support.queries import fetch_all, fetch_one
-from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(
     failure_threshold=50, success_threshold=2, cooldown_seconds=30, call_timeout_seconds=5
 )
 NO_RETRY = RetryPolicy(max_attempts=1)
 SERVICE = 7
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with RedisServer() as server:
-        yield server.url
-
-
-@pytest.fixture
-def breakers(redis_url: str) -> Iterator[BreakerRegistry]:
-    registry = BreakerRegistry(redis_url, default=CONFIG)
-    yield registry
-    registry.close()
 
 
 @pytest.fixture

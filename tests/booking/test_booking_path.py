@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -20,25 +20,11 @@ from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.errors import GuardError
 from guard.retry import RetryPolicy
 from tests.support.queries import fetch_all, fetch_one
-from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(
     failure_threshold=3, success_threshold=2, cooldown_seconds=30, call_timeout_seconds=5
 )
 NO_RETRY = RetryPolicy(max_attempts=1)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with RedisServer() as server:
-        yield server.url
-
-
-@pytest.fixture
-def breakers(redis_url: str) -> Iterator[BreakerRegistry]:
-    registry = BreakerRegistry(redis_url, default=CONFIG)
-    yield registry
-    registry.close()
 
 
 @pytest.fixture
