@@ -54,6 +54,25 @@ INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy, check
     'unknown_value', 'I8_known_values', 'high',
     'An appointment status or source, or a call outcome, is not in its known set.',
     'report', 'check_unknown_value', TRUE
+),
+(
+    'booking_outcome_unknown', 'I7_booking_failures', 'critical',
+    'A booking attempt called the calendar and never finished (past booking_attempt_timeout_seconds): '
+    || 'the calendar may hold a booking the database does not know.',
+    'review', 'check_booking_outcome_unknown', FALSE
+),
+-- Raised by code, not by a view: by the commit-time check of I3 (guard.refresh_call_flags), one
+-- alert per company while it keeps correcting contradicting writes (the application writes flags
+-- it should not); by the booking path (guard.rollback_booking).
+(
+    'flags_corrected_on_write', 'I3_appointment_flags', 'medium',
+    'Booking flags written against the appointments were corrected at commit.',
+    'auto_fix', NULL, FALSE
+),
+(
+    'booking_rolled_back', 'I7_booking_failures', 'high',
+    'A booking failed (calendar, validation, or an open circuit) and was rolled back.',
+    'review', NULL, FALSE
 )
 ON CONFLICT (id) DO UPDATE SET
     rule_id = excluded.rule_id,
@@ -65,23 +84,4 @@ WHERE (
     k.rule_id, k.severity, k.description, k.remedy, k.check_view
 ) IS DISTINCT FROM (
     excluded.rule_id, excluded.severity, excluded.description, excluded.remedy, excluded.check_view
-);
-
--- Raised by the commit-time check of I3 (guard.refresh_call_flags), one alert per company while
--- it keeps correcting contradicting writes: the application writes flags it should not.
-INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy) VALUES
-(
-    'flags_corrected_on_write', 'I3_appointment_flags', 'medium',
-    'Booking flags written against the appointments were corrected at commit.',
-    'auto_fix'
-)
-ON CONFLICT (id) DO UPDATE SET
-    rule_id = excluded.rule_id,
-    severity = excluded.severity,
-    description = excluded.description,
-    remedy = excluded.remedy
-WHERE (
-    k.rule_id, k.severity, k.description, k.remedy
-) IS DISTINCT FROM (
-    excluded.rule_id, excluded.severity, excluded.description, excluded.remedy
 );

@@ -5,6 +5,8 @@
 -- check_call_budget_ms in check_call raises check_over_budget and is left out of check_call for
 -- check_call_over_budget_minutes (the detect job still runs it). Their alerts name the check
 -- (entity_type check, no company).
+-- And the rule and check of the thresholds a DBA sets on checks (guard.checks.warn_above,
+-- error_above): guard.judge_check_threshold raises and resolves its alerts.
 INSERT INTO guard.rules AS r (id, invariant, severity, description, remedy, likely_cause, action)
 VALUES (
     'detection_health', NULL, 'high',
@@ -13,6 +15,14 @@ VALUES (
     'A check view (usually a DBA''s own) raises on some row, was changed, or is too slow for the '
     || 'detection pass or the application''s check_call.',
     'Read the alert''s error, fix the view, and register it again (guard.register_check).'
+),
+(
+    'detection_thresholds', NULL, 'high',
+    'A check with warn or error thresholds stays at or below them in every detection pass.',
+    'report',
+    'More rows than the DBA''s threshold broke one check in a pass: a burst of one kind of bad '
+    || 'data.',
+    'Read the check''s own alerts (guard alerts list --check ...) and its rule''s action.'
 )
 ON CONFLICT (id) DO UPDATE SET
     invariant = excluded.invariant,
@@ -38,6 +48,11 @@ INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy) VALUE
     'check_over_budget', 'detection_health', 'medium',
     'An own check took longer than check_call_budget_ms in check_call and is left out of '
     || 'check_call for check_call_over_budget_minutes (the detect job still runs it).',
+    'report'
+),
+(
+    'check_threshold', 'detection_thresholds', 'high',
+    'A check''s offending rows in a detection pass are above its warn or error threshold.',
     'report'
 )
 ON CONFLICT (id) DO UPDATE SET
