@@ -54,6 +54,17 @@ INSERT INTO guard.checks AS k (id, rule_id, severity, description, remedy) VALUE
     'check_threshold', 'detection_thresholds', 'high',
     'A check''s offending rows in a detection pass are above its warn or error threshold.',
     'report'
+),
+-- the checks of rule job_health (sql/data/guard.rules.jobs.sql)
+(
+    'job_failed', 'job_health', 'high',
+    'A scheduled Booking Guard job failed; its work was rolled back. Resolved by its next success.',
+    'report'
+),
+(
+    'job_missed', 'job_health', 'high',
+    'A scheduled Booking Guard job has not succeeded within twice its interval.',
+    'report'
 )
 ON CONFLICT (id) DO UPDATE SET
     rule_id = excluded.rule_id,
