@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.support.queries import execute, fetch_all
+from tests.support.seeds import seed_phantom
 
 
 def test_two_delivery_workers_never_wait_for_each_other(db_url: str) -> None:
@@ -122,17 +123,7 @@ def test_reconcile_audits_the_call_as_it_is_when_it_rolls_it_back(db_url: str) -
     """Reconcile's rollback of a phantom booking locks the call before it records the call's
     before-image: a write committed while reconcile waited for the row is in the audit's
     'before', not the value of the statement's older snapshot."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        with conn.transaction():
-            conn.execute("SET LOCAL session_replication_role = replica")
-            conn.execute(
-                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
-                " customer_link_status, session_outcome, appointment_made,"
-                " appointment_link_status, requires_manual_processing, created_at, updated_at)"
-                " VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked', TRUE,"
-                " 'linked', FALSE, now() - interval '20 minutes', now() - interval '20 minutes')"
-            )
+    seed_phantom(db_url, minutes_ago=20)
     errors: list[BaseException] = []
     with psycopg.connect(db_url) as holder, psycopg.connect(db_url) as reconciler:
         holder.execute("UPDATE calls SET requires_manual_processing = TRUE WHERE id = 1")

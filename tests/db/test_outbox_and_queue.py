@@ -8,25 +8,11 @@ import psycopg
 
 from guard.connection import connect
 from tests.support.queries import execute
-
-
-def _seed_phantom(url: str) -> None:
-    """A phantom booking as a legacy load left it: detection will raise an alert for it."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        with conn.transaction():
-            conn.execute("SET LOCAL session_replication_role = replica")
-            conn.execute(
-                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
-                " customer_link_status, session_outcome, appointment_made,"
-                " appointment_link_status, created_at, updated_at)"
-                " VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked', TRUE,"
-                " 'linked', now() - interval '10 minutes', now() - interval '10 minutes')"
-            )
+from tests.support.seeds import seed_phantom
 
 
 def test_new_alerts_wake_the_listener_once_at_commit_only(db_url: str) -> None:
-    _seed_phantom(db_url)
+    seed_phantom(db_url)
     with psycopg.connect(db_url, autocommit=True) as listener, psycopg.connect(db_url) as writer:
         listener.execute("LISTEN guard_alerts")
         writer.execute("SELECT * FROM guard.detect()")

@@ -14,25 +14,10 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from tests.support.queries import fetch_all, fetch_one
+from tests.support.seeds import seed_phantom
 
 # Each session that could wait on another gives up after this: a regression fails, never hangs.
 BOUND = "SET statement_timeout = '3s'"
-
-
-def _seed_phantom(url: str, call_id: int) -> None:
-    """A recent call that claims a booking without an appointment, past the grace period."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A') ON CONFLICT DO NOTHING")
-        with conn.transaction():
-            # Written as a legacy application wrote it: the write-time checks would refuse it.
-            conn.execute("SET LOCAL session_replication_role = replica")
-            conn.execute(
-                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
-                " customer_link_status, session_outcome, appointment_made, created_at, updated_at)"
-                " VALUES (%s, 1, %s, 'inbound', 'unlinked', 'appointment_booked', TRUE,"
-                " now() - interval '10 minutes', now() - interval '10 minutes')",
-                (call_id, f"call_{call_id}"),
-            )
 
 
 def _open_alerts(url: str, call_id: int) -> list[tuple[str, int]]:
@@ -50,7 +35,7 @@ def _open_alerts(url: str, call_id: int) -> list[tuple[str, int]]:
 
 @pytest.mark.serial
 def test_check_call_does_not_wait_on_a_windowed_pass_writing_its_alert(db_url: str) -> None:
-    _seed_phantom(db_url, 1)
+    seed_phantom(db_url, 1)
     with (
         psycopg.connect(db_url) as global_pass,
         psycopg.connect(db_url, autocommit=True) as app,
@@ -77,7 +62,7 @@ def test_check_call_does_not_wait_on_a_windowed_pass_writing_its_alert(db_url: s
 
 
 def test_check_call_and_a_pass_writing_the_same_alert_leave_one_open_alert(db_url: str) -> None:
-    _seed_phantom(db_url, 2)
+    seed_phantom(db_url, 2)
     with (
         psycopg.connect(db_url) as app,
         psycopg.connect(db_url, autocommit=True) as global_pass,
@@ -97,7 +82,7 @@ def test_check_call_and_a_pass_writing_the_same_alert_leave_one_open_alert(db_ur
 
 
 def test_two_check_calls_of_one_call_open_one_alert(db_url: str) -> None:
-    _seed_phantom(db_url, 3)
+    seed_phantom(db_url, 3)
     with (
         psycopg.connect(db_url) as first,
         psycopg.connect(db_url, autocommit=True) as second,
@@ -119,7 +104,7 @@ def test_check_call_prepares_its_queries_and_follows_a_redefined_view(db_url: st
     """check_call prepares each check's query once per session: a second call plans nothing, a
     pooler's DEALLOCATE ALL only makes the next call prepare again, and a check view redefined
     meanwhile (a DBA's own check changed) is what the next call reads."""
-    _seed_phantom(db_url, 4)
+    seed_phantom(db_url, 4)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "CREATE VIEW guard.check_every_call WITH (security_invoker = true) AS"

@@ -1,0 +1,23 @@
+"""Rows a test starts from, written the way the application or a legacy load wrote them."""
+
+from __future__ import annotations
+
+import psycopg
+
+
+def seed_phantom(url: str, call_id: int = 1, *, minutes_ago: int = 10) -> None:
+    """Company 1 (unless there) and a call that claims a booking it has no appointment for,
+    `minutes_ago` old (past the grace period: detection raises an alert for it), written as a
+    legacy application wrote it: the write-time checks, which would refuse it, bypassed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A') ON CONFLICT DO NOTHING")
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(
+                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
+                " customer_link_status, session_outcome, appointment_made,"
+                " appointment_link_status, created_at, updated_at)"
+                " VALUES (%s, 1, %s, 'inbound', 'unlinked', 'appointment_booked', TRUE, 'linked',"
+                " now() - make_interval(mins => %s), now() - make_interval(mins => %s))",
+                (call_id, f"c{call_id}", minutes_ago, minutes_ago),
+            )
