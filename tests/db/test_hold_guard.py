@@ -28,22 +28,27 @@ ALTER TABLE public.hold_probe ADD COLUMN a int;
 """
 
 
-@pytest.mark.serial
-def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_timeout(
-    db_url: str, tmp_path: Path
-) -> None:
+def _slow_hold_migrations(db_url: str, tmp_path: Path) -> Path:
+    """The table and sequence the slow migration uses, and the shipped migrations with it."""
     execute(
         db_url,
         "CREATE TABLE public.hold_probe (id int)",
         "CREATE SEQUENCE public.hold_probe_attempts",
     )
-    directory = shipped_migrations(
+    return shipped_migrations(
         tmp_path,
         {
             "0950_slow_hold.sql": _SLOW_HOLD,
             "0950_slow_hold.rollback.sql": "ALTER TABLE public.hold_probe DROP COLUMN a;\n",
         },
     )
+
+
+@pytest.mark.serial
+def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_timeout(
+    db_url: str, tmp_path: Path
+) -> None:
+    directory = _slow_hold_migrations(db_url, tmp_path)
     # Last, so that the definitions step goes in a transaction of its own, not under 0950's lock.
     (directory / "0951_outside_a_transaction.sql").write_text(
         "-- transactional: false\nSELECT 1;\n"
@@ -77,18 +82,7 @@ def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_time
 @pytest.mark.serial
 def test_an_attempt_nobody_waits_for_is_never_cut(db_url: str, tmp_path: Path) -> None:
     """However long it holds its lock: the guard bounds the application's wait, not the work."""
-    execute(
-        db_url,
-        "CREATE TABLE public.hold_probe (id int)",
-        "CREATE SEQUENCE public.hold_probe_attempts",
-    )
-    directory = shipped_migrations(
-        tmp_path,
-        {
-            "0950_slow_hold.sql": _SLOW_HOLD,
-            "0950_slow_hold.rollback.sql": "ALTER TABLE public.hold_probe DROP COLUMN a;\n",
-        },
-    )
+    directory = _slow_hold_migrations(db_url, tmp_path)
     policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=60)
     with Migrator(db_url, directory, lock_policy=policy) as migrator:
         applied = migrator.apply()

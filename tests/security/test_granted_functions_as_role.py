@@ -17,6 +17,25 @@ from psycopg import sql
 from tests.security.conftest import LOGINS
 from tests.support.queries import fetch_all
 
+# What the reporting role executes in the BI views and its tenant pin; the reviewer too.
+READER = {
+    "guard.current_company()",
+    "guard.pin_company(bigint)",
+    "guard.may_pin_company(bigint)",
+    "guard.setting(text)",
+    "guard.mask_phone(text)",
+    "guard.mask_phone_numbers(text)",
+    "guard.mask_phone_numbers_json(jsonb)",
+    "guard.visible_companies()",
+    "guard.is_active_appointment(text, anyelement)",
+    "guard.activity_against_usual(text)",
+    "guard.app_time_zone()",
+    "guard.app_time(timestamp without time zone, text)",
+    "guard.app_time(timestamp with time zone, text)",
+    "guard.to_app_time(timestamp with time zone, timestamp without time zone, text)",
+    "guard.to_app_time(timestamp with time zone, timestamp with time zone, text)",
+}
+
 # What each role calls: the application on its booking path, in its triggers and through the
 # breaker's write-behind; the reporting role in the BI views and its tenant pin; the reviewer in
 # `guard review`. Written from the code that calls them, not copied from role_grants.sql.
@@ -65,42 +84,12 @@ MUST_EXECUTE = {
         "guard.to_app_time(timestamp with time zone, timestamp without time zone, text)",
         "guard.to_app_time(timestamp with time zone, timestamp with time zone, text)",
     },
-    "reporting": {
-        "guard.current_company()",
-        "guard.pin_company(bigint)",
-        "guard.may_pin_company(bigint)",
-        "guard.setting(text)",
-        "guard.mask_phone(text)",
-        "guard.mask_phone_numbers(text)",
-        "guard.mask_phone_numbers_json(jsonb)",
-        "guard.visible_companies()",
-        "guard.is_active_appointment(text, anyelement)",
-        "guard.activity_against_usual(text)",
-        "guard.app_time_zone()",
-        "guard.app_time(timestamp without time zone, text)",
-        "guard.app_time(timestamp with time zone, text)",
-        "guard.to_app_time(timestamp with time zone, timestamp without time zone, text)",
-        "guard.to_app_time(timestamp with time zone, timestamp with time zone, text)",
-    },
+    "reporting": READER,
     # the reviewer reads what the reporting role reads, and works the review queue
-    "reviewer": {
-        "guard.current_company()",
-        "guard.pin_company(bigint)",
-        "guard.may_pin_company(bigint)",
-        "guard.setting(text)",
-        "guard.mask_phone(text)",
-        "guard.mask_phone_numbers(text)",
-        "guard.mask_phone_numbers_json(jsonb)",
-        "guard.visible_companies()",
-        "guard.is_active_appointment(text, anyelement)",
-        "guard.activity_against_usual(text)",
+    "reviewer": READER
+    | {
         "guard.review_claim(text, integer)",
         "guard.review_close(bigint, text, text, text, boolean)",
-        "guard.app_time_zone()",
-        "guard.app_time(timestamp without time zone, text)",
-        "guard.app_time(timestamp with time zone, text)",
-        "guard.to_app_time(timestamp with time zone, timestamp without time zone, text)",
-        "guard.to_app_time(timestamp with time zone, timestamp with time zone, text)",
     },
 }
 
