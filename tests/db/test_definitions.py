@@ -24,7 +24,7 @@ from guard.schema import catalog, definitions
 from guard.schema.drift import compare
 from guard.schema.lock_retry import LockPolicy
 from guard.schema.migrate import Migrator
-from tests.support.migrations import shipped_migrations
+from tests.support.migrations import list_before_the_grants, shipped_migrations
 from tests.support.postgres import Cluster
 from tests.support.queries import fetch_all, fetch_one
 
@@ -65,20 +65,6 @@ def _function_source(url: str, name: str) -> list[str]:
         (name,),
     )
     return [str(source) for (source,) in rows]
-
-
-def _add_to_manifest(root: Path, *paths: str) -> None:
-    """Where a new definition goes: before the grants in the manifest (triggers and policies
-    run after the grants wherever they stand)."""
-    manifest = root / "manifest.txt"
-    text = manifest.read_text()
-    assert text.count("grants/role_grants.sql\n") == 1
-    manifest.write_text(
-        text.replace(
-            "grants/role_grants.sql\n",
-            "".join(f"{p}\n" for p in paths) + "grants/role_grants.sql\n",
-        )
-    )
 
 
 def test_a_changed_function_is_applied_without_a_migration(db_url: str, sql_copy: Path) -> None:
@@ -140,7 +126,7 @@ def test_a_view_whose_columns_change_is_recreated_with_the_views_on_it(
     (sql_copy / top).write_text(
         "CREATE OR REPLACE VIEW guard.test_top AS SELECT b.one FROM guard.test_base AS b;\n"
     )
-    _add_to_manifest(sql_copy, base, top)
+    list_before_the_grants(sql_copy, base, top)
     _apply(db_url, sql_copy)
     # CREATE OR REPLACE VIEW cannot drop a column: the view is dropped and created, and so is
     # the view on it
@@ -186,7 +172,7 @@ def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
         " LANGUAGE sql IMMUTABLE AS $$ SELECT amount * 2 $$;\n"
     )
     (sql_copy / path).write_text(template.format(type="integer"))
-    _add_to_manifest(sql_copy, path)
+    list_before_the_grants(sql_copy, path)
     _apply(db_url, sql_copy)
     (sql_copy / path).write_text(template.format(type="bigint"))
 
@@ -207,7 +193,7 @@ def test_a_file_may_define_one_name_for_several_argument_types(db_url: str, sql_
         " LANGUAGE sql IMMUTABLE AS $$ SELECT amount * 2 $$;\n"
     )
     (sql_copy / path).write_text(form.format(type="integer") + form.format(type="numeric"))
-    _add_to_manifest(sql_copy, path)
+    list_before_the_grants(sql_copy, path)
     _apply(db_url, sql_copy)
     with psycopg.connect(db_url) as conn:
         assert path not in definitions.pending(conn, definitions.checkout_definitions(sql_copy))
@@ -233,7 +219,7 @@ def test_a_function_whose_result_type_changes_is_created_again_once(
         " LANGUAGE sql IMMUTABLE AS $$ SELECT amount / 2 $$;\n"
     )
     (sql_copy / path).write_text(template.format(type="integer"))
-    _add_to_manifest(sql_copy, path)
+    list_before_the_grants(sql_copy, path)
     _apply(db_url, sql_copy)
     (sql_copy / path).write_text(template.format(type="numeric"))
 
@@ -252,7 +238,7 @@ def test_a_removed_file_drops_its_object(db_url: str, sql_copy: Path) -> None:
     (sql_copy / path).write_text(
         "CREATE OR REPLACE FUNCTION guard.test_gone() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
     )
-    _add_to_manifest(sql_copy, path)
+    list_before_the_grants(sql_copy, path)
     _apply(db_url, sql_copy)
     assert _function_source(db_url, "test_gone")
     manifest = sql_copy / "manifest.txt"
@@ -698,7 +684,7 @@ def test_a_drop_that_meets_a_lock_is_left_to_the_migrators_retry(
     (sql_copy / path).write_text(
         "CREATE OR REPLACE VIEW guard.test_gone_view AS SELECT 1 AS one;\n"
     )
-    _add_to_manifest(sql_copy, path)
+    list_before_the_grants(sql_copy, path)
     _apply(db_url, sql_copy)
     manifest = sql_copy / "manifest.txt"
     manifest.write_text(manifest.read_text().replace(f"{path}\n", ""))

@@ -17,7 +17,7 @@ from guard.resources import sql_dir
 from guard.schema import catalog
 from guard.schema.canonical import build_from_canonical
 from guard.schema.migrate import Migrator
-from tests.support.migrations import shipped_migrations
+from tests.support.migrations import list_before_the_grants, shipped_migrations
 from tests.support.postgres import Cluster
 
 
@@ -32,19 +32,6 @@ def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert text.count(old) == 1, path
     path.write_text(text.replace(old, new))
-
-
-def _list_before_the_grants(sql_root: Path, *paths: str) -> None:
-    """Add files to the manifest where a new object goes: before the grants, which run last."""
-    manifest = sql_root / "manifest.txt"
-    text = manifest.read_text()
-    assert text.count("grants/role_grants.sql\n") == 1
-    manifest.write_text(
-        text.replace(
-            "grants/role_grants.sql\n",
-            "".join(f"{p}\n" for p in paths) + "grants/role_grants.sql\n",
-        )
-    )
 
 
 def _snapshot(url: str) -> catalog.Snapshot:
@@ -75,7 +62,7 @@ def test_definitions_alone_need_no_migration(
         "session_outcome,\nbooking_failed ON public.calls",
         "booking_failed ON public.calls",
     )
-    _list_before_the_grants(sql_root, "functions/guard.answer.sql", "views/guard.answer_view.sql")
+    list_before_the_grants(sql_root, "functions/guard.answer.sql", "views/guard.answer_view.sql")
     before = sorted(p.name for p in migrations.iterdir())
 
     path, plan = write_migration("answer", pg_cluster.url(), sql_root, migrations)
@@ -99,7 +86,7 @@ def test_a_new_table_is_written_and_rolls_back(
         "    answer text NOT NULL\n);\n\nCREATE INDEX answers_answer_idx ON guard.answers"
         " (answer);\n"
     )
-    _list_before_the_grants(sql_root, "tables/guard.answers.sql")
+    list_before_the_grants(sql_root, "tables/guard.answers.sql")
     with pg_cluster.database() as before_url:
         with Migrator(before_url, migrations, sql_directory=sql_root) as migrator:
             migrator.apply()
@@ -134,7 +121,7 @@ def test_a_new_table_with_a_view_on_it_is_written(
         "-- How many.\nCREATE OR REPLACE VIEW guard.answer_count AS\n"
         "SELECT count(*) AS answers FROM guard.answers;\n"
     )
-    _list_before_the_grants(sql_root, "tables/guard.answers.sql", "views/guard.answer_count.sql")
+    list_before_the_grants(sql_root, "tables/guard.answers.sql", "views/guard.answer_count.sql")
 
     path, plan = write_migration("answers", pg_cluster.url(), sql_root, migrations)
 

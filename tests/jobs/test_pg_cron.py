@@ -11,11 +11,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from guard.demo.embedded import pg_cron_available
 from guard.ops.jobs import job_status
 from guard.schema import catalog
 from guard.schema.drift import compare_cron_jobs
-from guard.schema.migrate import Migrator
+from tests.support.cron import migrated_cron_database
 from tests.support.postgres import CRON_DATABASE, Cluster
 from tests.support.queries import fetch_all, fetch_one
 
@@ -34,18 +33,7 @@ JOB_NAMES = {
 
 @pytest.fixture(scope="module")
 def cron_db_url(pg_cluster: Cluster) -> Iterator[str]:
-    assert pg_cron_available(), "pg_cron is installed by make setup; this test must not skip"
-    with pg_cluster.admin() as admin:
-        exists = admin.execute(
-            "SELECT count(*) FROM pg_database WHERE datname = %s", (CRON_DATABASE,)
-        ).fetchone()
-    if not exists or not exists[0]:
-        pg_cluster.create_database(name=CRON_DATABASE)
-    url = pg_cluster.url(CRON_DATABASE)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
-    with Migrator(url) as migrator:
-        migrator.apply()
+    url = migrated_cron_database(pg_cluster)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT guard.schedule_jobs()")  # in case the database was migrated before
     yield url

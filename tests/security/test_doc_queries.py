@@ -15,10 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from guard.demo.embedded import pg_cron_available
-from guard.schema.migrate import Migrator
 from tests.security.conftest import COMPANY_A, connect_as
-from tests.support.postgres import CRON_DATABASE, Cluster
+from tests.support.cron import migrated_cron_database
+from tests.support.postgres import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 BI = ROOT / "docs" / "bi.md"
@@ -105,18 +104,7 @@ EXAMPLES = sql_examples()
 @pytest.fixture(scope="module")
 def cron_url(pg_cluster: Cluster) -> Iterator[str]:
     """The cluster's one pg_cron database, migrated (as tests/jobs/test_pg_cron.py makes it)."""
-    assert pg_cron_available(), "pg_cron is installed by make setup; this test must not skip"
-    with pg_cluster.admin() as admin:
-        exists = admin.execute(
-            "SELECT count(*) FROM pg_database WHERE datname = %s", (CRON_DATABASE,)
-        ).fetchone()
-    if not exists or not exists[0]:
-        pg_cluster.create_database(name=CRON_DATABASE)
-    url = pg_cluster.url(CRON_DATABASE)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
-    with Migrator(url) as migrator:
-        migrator.apply()
+    url = migrated_cron_database(pg_cluster)
     yield url
 
 

@@ -17,3 +17,17 @@ def shipped_migrations(tmp_path: Path, added: Mapping[str, str] | None = None) -
     for name, text in (added or {}).items():
         (directory / name).write_text(text)
     return directory
+
+
+def list_before_the_grants(sql_root: Path, *paths: str) -> None:
+    """Add files to a copy of sql/'s manifest where a new definition goes: before the grants
+    (triggers and policies run after the grants wherever they stand)."""
+    manifest = sql_root / "manifest.txt"
+    text = manifest.read_text()
+    assert text.count("grants/role_grants.sql\n") == 1
+    manifest.write_text(
+        text.replace(
+            "grants/role_grants.sql\n",
+            "".join(f"{p}\n" for p in paths) + "grants/role_grants.sql\n",
+        )
+    )
