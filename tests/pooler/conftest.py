@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,11 +21,27 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from guard.booking import CalendarBooking
 from tests.security.conftest import bind, create_logins
 from tests.support import polling
 from tests.support.pgbouncer import PgBouncer, PoolMode
 from tests.support.postgres import Cluster
 from tests.support.queries import fetch_all, fetch_one
+
+
+class InstantCalendar:
+    """An instant in-process calendar: every booking it made, by uid."""
+
+    def __init__(self) -> None:
+        self.made: set[str] = set()
+        self._lock = threading.Lock()
+
+    def book(self, idempotency_key: str) -> CalendarBooking:
+        uid = f"uid-{idempotency_key}"
+        with self._lock:
+            self.made.add(uid)
+        return CalendarBooking(uid=uid, details={"slot": "10:00"})
+
 
 APP = "guard_pooler_app"
 DASHBOARD = "guard_pooler_dashboard"  # reporting, bound to companies 1, 2 and 3

@@ -17,28 +17,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.booking import BookingStatus, CalendarBooking, book_appointment
+from guard.booking import BookingStatus, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.retry import RetryPolicy
-from tests.pooler.conftest import APP, BouncerFactory, booked_uids, dbname
+from tests.pooler.conftest import APP, BouncerFactory, InstantCalendar, booked_uids, dbname
 
 CLIENTS = 4
 BOOKINGS = 160
 SERVICE = 77
-
-
-class Calendar:
-    """An instant in-process calendar: every booking it made, by uid."""
-
-    def __init__(self) -> None:
-        self.made: set[str] = set()
-        self._lock = threading.Lock()
-
-    def book(self, idempotency_key: str) -> CalendarBooking:
-        uid = f"uid-{idempotency_key}"
-        with self._lock:
-            self.made.add(uid)
-        return CalendarBooking(uid=uid, details={"slot": "10:00"})
 
 
 @pytest.fixture
@@ -82,7 +68,7 @@ def test_bookings_through_a_transaction_pool(booking_url: str, bouncer: BouncerF
     made is recorded as booked."""
     pooler = bouncer("transaction")
     url = pooler.url(APP, dbname(booking_url))
-    calendar = Calendar()
+    calendar = InstantCalendar()
     breakers = BreakerRegistry(
         in_memory=True, default=BreakerConfig(failure_threshold=1000, call_timeout_seconds=10)
     )

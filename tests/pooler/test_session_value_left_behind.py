@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.booking import BookingStatus, CalendarBooking, book_appointment
+from guard.booking import BookingStatus, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.retry import RetryPolicy
 from tests.pooler.conftest import (
@@ -29,6 +29,7 @@ from tests.pooler.conftest import (
     DASHBOARD_DEFAULT,
     DASHBOARD_ONE,
     BouncerFactory,
+    InstantCalendar,
     booked_uids,
     dbname,
 )
@@ -38,20 +39,6 @@ BOOKINGS = 40
 SERVICES = {1: 71, 2: 72}  # company -> its service
 CALLS_FROM = 1000  # the calls to book: CALLS_FROM + 1 .. CALLS_FROM + BOOKINGS, both companies
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-
-class Calendar:
-    """An instant in-process calendar: every booking it made, by uid."""
-
-    def __init__(self) -> None:
-        self.made: set[str] = set()
-        self._lock = threading.Lock()
-
-    def book(self, idempotency_key: str) -> CalendarBooking:
-        uid = f"uid-{idempotency_key}"
-        with self._lock:
-            self.made.add(uid)
-        return CalendarBooking(uid=uid, details={"slot": "10:00"})
 
 
 def _company(call_id: int) -> int:
@@ -119,7 +106,7 @@ def test_bookings_after_a_client_left_a_session_pin(
     url = pooler.url(APP, dbname(booking_url))
     _leave_a_session_value(url, 1)
     assert _value_on_the_server_connection(url) == "1", "the pool did not keep the value"
-    calendar = Calendar()
+    calendar = InstantCalendar()
     breakers = BreakerRegistry(in_memory=True, default=BreakerConfig(call_timeout_seconds=10))
     counts: Counter[str] = Counter()
     lock = threading.Lock()
