@@ -61,21 +61,29 @@ def test_check_call_does_not_wait_on_a_windowed_pass_writing_its_alert(db_url: s
     )
 
 
-def test_check_call_and_a_pass_writing_the_same_alert_leave_one_open_alert(db_url: str) -> None:
-    seed_phantom(db_url, 2)
+def _second_meets_the_first_uncommitted(url: str, first: str, second: str) -> None:
+    """`first` runs and keeps its transaction open; `second`, in another session, runs into its
+    uncommitted alert, and the first commits 0.3 s later."""
     with (
-        psycopg.connect(db_url) as app,
-        psycopg.connect(db_url, autocommit=True) as global_pass,
+        psycopg.connect(url) as first_session,
+        psycopg.connect(url, autocommit=True) as second_session,
     ):
-        global_pass.execute(BOUND)
-        # check_call first, its transaction open: the pass meets its uncommitted alert.
-        app.execute("SELECT * FROM guard.check_call(2)").fetchall()
-        committer = threading.Timer(0.3, app.commit)
+        second_session.execute(BOUND)
+        first_session.execute(first).fetchall()
+        committer = threading.Timer(0.3, first_session.commit)
         committer.start()
         try:
-            global_pass.execute("SELECT * FROM guard.detect()").fetchall()
+            second_session.execute(second).fetchall()
         finally:
             committer.join()
+
+
+def test_check_call_and_a_pass_writing_the_same_alert_leave_one_open_alert(db_url: str) -> None:
+    seed_phantom(db_url, 2)
+    # check_call first, its transaction open: the pass meets its uncommitted alert.
+    _second_meets_the_first_uncommitted(
+        db_url, "SELECT * FROM guard.check_call(2)", "SELECT * FROM guard.detect()"
+    )
     assert _open_alerts(db_url, 2) == [("booked_without_appointment", 1)], (
         "the pass met check_call's alert on the unique index and opened no second one"
     )
@@ -83,20 +91,11 @@ def test_check_call_and_a_pass_writing_the_same_alert_leave_one_open_alert(db_ur
 
 def test_two_check_calls_of_one_call_open_one_alert(db_url: str) -> None:
     seed_phantom(db_url, 3)
-    with (
-        psycopg.connect(db_url) as first,
-        psycopg.connect(db_url, autocommit=True) as second,
-    ):
-        second.execute(BOUND)
-        first.execute("SELECT * FROM guard.check_call(3)").fetchall()
-        committer = threading.Timer(0.3, first.commit)
-        committer.start()
-        try:
-            # The call's own lock: the second waits for the first, then finds its alert (a
-            # repeat within the alert's refresh period: counted, not written).
-            second.execute("SELECT * FROM guard.check_call(3)").fetchall()
-        finally:
-            committer.join()
+    # The call's own lock: the second waits for the first, then finds its alert (a repeat
+    # within the alert's refresh period: counted, not written).
+    _second_meets_the_first_uncommitted(
+        db_url, "SELECT * FROM guard.check_call(3)", "SELECT * FROM guard.check_call(3)"
+    )
     assert _open_alerts(db_url, 3) == [("booked_without_appointment", 1)]
 
 
