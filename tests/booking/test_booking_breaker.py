@@ -28,6 +28,7 @@ from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.support.calendar_server import CalendarServer
 from tests.support.queries import execute, fetch_all, fetch_one
+from tests.support.seeds import seed_calls_to_book
 
 THRESHOLD = 3
 CONFIG = BreakerConfig(
@@ -47,16 +48,7 @@ def calendar() -> Iterator[CalendarServer]:
 def service(db_url: str) -> int:
     """One company, a service of its own (its own circuit) and eight calls."""
     service_id = next(_services)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
-        conn.execute(
-            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')", (service_id,)
-        )
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
-            " SELECT g, 1, 'c' || g, 1, 'in_progress' FROM generate_series(1, 8) AS g"
-        )
+    seed_calls_to_book(db_url, service_id, 8, customer=True)
     return service_id
 
 

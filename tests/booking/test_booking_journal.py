@@ -21,6 +21,7 @@ from guard.ops.dispatch.message import safe_details
 from guard.retry import RetryPolicy
 from guard.schema.migrate import Migrator
 from tests.support.queries import fetch_all, fetch_one
+from tests.support.seeds import seed_calls_to_book
 
 CONFIG = BreakerConfig(
     failure_threshold=50, success_threshold=2, cooldown_seconds=30, call_timeout_seconds=5
@@ -31,13 +32,7 @@ SERVICE = 7
 
 @pytest.fixture
 def booking_db(db_url: str) -> str:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute("INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'S')", (SERVICE,))
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id, session_outcome)"
-            " SELECT g, 1, 'c' || g, 'in_progress' FROM generate_series(1, 3) AS g"
-        )
+    seed_calls_to_book(db_url, SERVICE, 3)
     return db_url
 
 

@@ -20,6 +20,7 @@ from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.errors import GuardError
 from guard.retry import RetryPolicy
 from tests.support.queries import fetch_all, fetch_one
+from tests.support.seeds import seed_calls_to_book
 
 CONFIG = BreakerConfig(
     failure_threshold=3, success_threshold=2, cooldown_seconds=30, call_timeout_seconds=5
@@ -30,17 +31,7 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 @pytest.fixture
 def booking_db(db_url: str) -> str:
     """One company, a service and three calls; the service id is unique per test (circuits)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
-        conn.execute(
-            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')",
-            (_next_service(),),
-        )
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
-            " SELECT g, 1, 'c' || g, 1, 'in_progress' FROM generate_series(1, 3) AS g"
-        )
+    seed_calls_to_book(db_url, _next_service(), 3, customer=True)
     return db_url
 
 

@@ -21,3 +21,20 @@ def seed_phantom(url: str, call_id: int = 1, *, minutes_ago: int = 10) -> None:
                 " now() - make_interval(mins => %s), now() - make_interval(mins => %s))",
                 (call_id, f"c{call_id}", minutes_ago, minutes_ago),
             )
+
+
+def seed_calls_to_book(url: str, service_id: int, calls: int, *, customer: bool = False) -> None:
+    """Company 1 with service `service_id` and calls 1 to `calls` in progress; with `customer`,
+    customer 1, whom every call is linked to."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
+        if customer:
+            conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
+        conn.execute(
+            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')", (service_id,)
+        )
+        conn.execute(
+            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
+            " SELECT g, 1, 'c' || g, %s, 'in_progress' FROM generate_series(1, %s) AS g",
+            (1 if customer else None, calls),
+        )
