@@ -595,7 +595,11 @@ LEFT JOIN guard.rule_company_stages AS o ON o.rule_id = r.id
 GROUP BY r.id
 ORDER BY r.id
 """
-RULE_STATE = "SELECT stage, mode, enabled, guard.rollout_rule(id) FROM guard.rules WHERE id = %s"
+# I4 has no mode: guard.reconcile rolls a phantom booking back by stage (guard.rollout_set).
+RULE_STATE = """
+SELECT stage, CASE WHEN id <> 'I4_booked_outcome' THEN mode END, enabled, guard.rollout_rule(id)
+FROM guard.rules WHERE id = %s
+"""
 ROLLOUT_SET = "SELECT guard.rollout_set(%s, %s, %s, %s::bigint[], %s::integer)"
 ROLLOUT_CLEAR = "SELECT guard.rollout_clear(%s, %s, %s::bigint[], %s::integer)"
 
