@@ -1,0 +1,22 @@
+-- The checks a pass over the whole history runs, in the order it runs them (guard.run_checks_between;
+-- `guard check --all` runs them one at a time in this order): the enabled checks that have a view,
+-- Booking Guard's before a DBA's own, and those with an open check_failed alert last, so that
+-- neither a slow own check nor a failing one holds up the rest.
+CREATE OR REPLACE FUNCTION guard.history_checks()
+RETURNS TABLE (check_id text, rule_id text, check_view text, description text)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog
+AS $$
+    SELECT k.id, k.rule_id, k.check_view, k.description
+    FROM guard.checks AS k
+    WHERE k.enabled AND k.check_view IS NOT NULL
+    ORDER BY
+        k.check_view <> ALL(guard.shipped_check_views()),
+        k.id = ANY(coalesce((
+            SELECT array_agg(a.details ->> 'check')
+            FROM guard.alerts AS a
+            WHERE a.status = 'open' AND a.check_id = 'check_failed'
+        ), '{}')),
+        k.id;
+$$;
