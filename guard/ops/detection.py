@@ -60,13 +60,12 @@ def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
     conn.execute(queries.ARM_DETECTION_TIMEOUT)
 
 
-def _batch_length(conn: psycopg.Connection[Any], history: timedelta) -> timedelta:
-    """The history in as few equal batches as hold at most HISTORY_BATCH_ROWS rows each (by the
-    planner's estimate of the tables' rows)."""
+def _history_batches(conn: psycopg.Connection[Any]) -> int:
+    """As few batches as hold at most HISTORY_BATCH_ROWS rows each, by the planner's estimate of
+    the tables' rows."""
     (rows,) = conn.execute(queries.HISTORY_ROWS_ESTIMATE).fetchone() or (0,)
     conn.commit()
-    batches = max(1, -(-int(rows or 0) // HISTORY_BATCH_ROWS))
-    return max(history / batches, timedelta(seconds=1))
+    return max(1, -(-int(rows or 0) // HISTORY_BATCH_ROWS))
 
 
 def check_history(
@@ -89,8 +88,11 @@ def check_history(
             now: datetime = conn.execute(queries.NOW).fetchall()[0][0]
             checks = [row[0] for row in conn.execute(queries.HISTORY_CHECKS).fetchall()]
             conn.commit()
-            length = batch if batch is not None else _batch_length(conn, now - start)
-            batches = max(1, -(-(now - start) // length))
+            if batch is None:
+                batches = _history_batches(conn)
+                length = max((now - start) / batches, timedelta(microseconds=1))
+            else:
+                batches, length = max(1, -(-(now - start) // batch)), batch
             for position, check in enumerate(checks):
                 for number in range(batches):
                     since = start + number * length

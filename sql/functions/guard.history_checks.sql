@@ -10,13 +10,14 @@ SET search_path = pg_catalog
 AS $$
     SELECT k.id, k.rule_id, k.check_view, k.description
     FROM guard.checks AS k
+    CROSS JOIN (
+        SELECT array_agg(a.details ->> 'check') AS checks
+        FROM guard.alerts AS a
+        WHERE a.status = 'open' AND a.check_id = 'check_failed'
+    ) AS failing
     WHERE k.enabled AND k.check_view IS NOT NULL
     ORDER BY
         k.check_view <> ALL(guard.shipped_check_views()),
-        k.id = ANY(coalesce((
-            SELECT array_agg(a.details ->> 'check')
-            FROM guard.alerts AS a
-            WHERE a.status = 'open' AND a.check_id = 'check_failed'
-        ), '{}')),
+        k.id = ANY(coalesce(failing.checks, '{}')),
         k.id;
 $$;

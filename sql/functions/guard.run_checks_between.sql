@@ -22,7 +22,8 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 SET search_path = pg_catalog
-SET max_parallel_workers_per_gather = 0
+-- Parallel workers, unlike guard.run_checks: a batch reads whole tables, which they read in about
+-- half the time at 1M calls (bench/full_pass.py), and so hold the detection lock half as long.
 SET jit = off
 AS $$
 DECLARE
