@@ -185,8 +185,8 @@ def _to_stderr(event: HistoryProgress) -> None:
 @click.option(
     "--batch-days",
     type=click.IntRange(1, 3650),
-    help="With --all: days of observed time per transaction (default: as few batches as keep"
-    " each check's transaction short).",
+    help="With --all: days of observed time per check and transaction (default: the whole"
+    " history up to about 2 million rows, 7 beyond).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj

@@ -48,11 +48,13 @@ def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
 
 # Alert ids re-checked per transaction at the end of `guard check --all`.
 RECHECK_BATCH_IDS = 20_000
-# Rows of history one check reads per transaction, at most, when no batch length is given. A
-# check's joins read their tables whole in every batch (a hash of every appointment), so fewer,
-# longer batches cost less in all; this many keep the longest transaction within its budget
-# (docs/measurements.md, "Detection and reports at volume").
-HISTORY_BATCH_ROWS = 2_000_000
+# Without a batch length, each check reads the whole history in one transaction while the tables
+# hold at most this many rows (by the planner's estimate), and a week per transaction beyond. A
+# check's joins read their tables whole in every batch (a hash of every appointment), which one
+# batch pays once; on a larger history a transaction would outgrow its budget, and a week's rows
+# are few enough to be joined through indexes (docs/measurements.md, "The full pass against dbt").
+HISTORY_WHOLE_ROWS = 2_000_000
+HISTORY_BATCH = timedelta(days=7)
 
 
 def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
@@ -60,12 +62,12 @@ def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
     conn.execute(queries.ARM_DETECTION_TIMEOUT)
 
 
-def _history_batches(conn: psycopg.Connection[Any]) -> int:
-    """As few batches as hold at most HISTORY_BATCH_ROWS rows each, by the planner's estimate of
-    the tables' rows."""
+def _default_batch(conn: psycopg.Connection[Any]) -> timedelta | None:
+    """None (the whole history at once) while the tables hold at most HISTORY_WHOLE_ROWS rows,
+    else HISTORY_BATCH."""
     (rows,) = conn.execute(queries.HISTORY_ROWS_ESTIMATE).fetchone() or (0,)
     conn.commit()
-    return max(1, -(-int(rows or 0) // HISTORY_BATCH_ROWS))
+    return None if int(rows or 0) <= HISTORY_WHOLE_ROWS else HISTORY_BATCH
 
 
 def check_history(
@@ -74,9 +76,9 @@ def check_history(
     progress: Callable[[HistoryProgress], None],
 ) -> list[list[Any]]:
     """Every check over the whole history, one check at a time, one transaction per batch of
-    `batch` of observed time (None: as few batches as keep a transaction short; `guard check
-    --all`; `progress` hears of each transaction), then the open alerts re-checked a range of ids
-    per transaction, which resolves what was fixed."""
+    `batch` of observed time (None: see HISTORY_WHOLE_ROWS; `guard check --all`; `progress` hears
+    of each transaction), then the open alerts re-checked a range of ids per transaction, which
+    resolves what was fixed."""
     totals: dict[tuple[str, str], list[int]] = {}
     failures: dict[str, tuple[str, str]] = {}
     with (
@@ -88,17 +90,15 @@ def check_history(
             now: datetime = conn.execute(queries.NOW).fetchall()[0][0]
             checks = [row[0] for row in conn.execute(queries.HISTORY_CHECKS).fetchall()]
             conn.commit()
-            if batch is None:
-                batches = _history_batches(conn)
-                length = max((now - start) / batches, timedelta(microseconds=1))
-            else:
-                batches, length = max(1, -(-(now - start) // batch)), batch
+            length = batch or _default_batch(conn)
+            batches = 1 if length is None else max(1, -(-(now - start) // length))
+            step = length or timedelta()
             for position, check in enumerate(checks):
                 for number in range(batches):
-                    since = start + number * length
+                    since = start + number * step
                     # The last batch is open-ended: rows written while the pass runs count too.
                     last = number == batches - 1
-                    until = datetime.max.replace(tzinfo=since.tzinfo) if last else since + length
+                    until = datetime.max.replace(tzinfo=since.tzinfo) if last else since + step
                     arm_pass_timeout(conn)
                     ran = conn.execute(queries.RUN_CHECKS_BETWEEN, (since, until, check)).fetchall()
                     found = 0
