@@ -1,7 +1,7 @@
--- The checks a pass over the whole history runs, in the order it runs them (guard.run_checks_between;
--- `guard check --all` runs them one at a time in this order): the enabled checks that have a view,
--- Booking Guard's before a DBA's own, and those with an open check_failed alert last, so that
--- neither a slow own check nor a failing one holds up the rest.
+-- The checks a pass over the whole history runs, in its order (guard.run_checks_between, and
+-- `guard check --all` one at a time): the enabled checks that have a view, Booking Guard's before
+-- a DBA's own, and those with an open check_failed alert last, so that neither a slow own check
+-- nor a failing one holds up the rest.
 CREATE OR REPLACE FUNCTION guard.history_checks()
 RETURNS TABLE (check_id text, rule_id text, check_view text, description text)
 LANGUAGE sql

@@ -5,8 +5,8 @@
 -- range, so the caller ends with an ordinary windowed pass (guard.detect()), which probes the
 -- open alerts.
 -- Batches keep each transaction, and the detection lock it holds, short on a large history; a
--- check's joins read their tables whole in every batch, so `guard check --all` makes few long
--- batches of one check each (only_check), not many short ones of every check.
+-- check's joins read their tables whole in every batch, so `guard check --all` runs one check per
+-- transaction (only_check), over the whole history unless it is large.
 -- Its alerts carry no observed_at: a row of last year found today is history being read, not the
 -- detection latency guard.kpis measures.
 -- Each check runs isolated, as in run_detection: one that raises returns status failed (error
