@@ -282,7 +282,15 @@ ENABLED_CHECK_RULES = (
     "SELECT id, rule_id FROM guard.checks WHERE enabled AND check_view IS NOT NULL ORDER BY id"
 )
 OPEN_ALERT_ID_RANGE = "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
-RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s)"
+HISTORY_CHECKS = "SELECT check_id FROM guard.history_checks()"
+# The planner's estimate, or one from the table's size when it was never analysed (about 50 rows
+# a page, as calls and appointments are).
+HISTORY_ROWS_ESTIMATE = (
+    "SELECT max(CASE WHEN c.reltuples >= 0 THEN c.reltuples"
+    " ELSE pg_relation_size(c.oid) / 8192 * 50 END)::bigint"
+    " FROM pg_class AS c WHERE c.oid IN ('public.calls'::regclass, 'public.appointments'::regclass)"
+)
+RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s, %s)"
 RECHECK_ALERTS_BETWEEN = "SELECT * FROM guard.recheck_alerts_between(%s, %s)"
 
 # --- guard/ops/dispatch/loop.py

@@ -2,11 +2,13 @@
 -- - its range [since, until) must hold a moment: equal bounds, a missing one or reversed ones are
 --   refused;
 -- - a check with an OPEN check_failed alert runs after the others (a failing check cannot hold
---   up the rest); one whose check_failed alert was resolved runs in its place again;
+--   up the rest); one whose check_failed alert was resolved runs in its place again; the order is
+--   guard.history_checks', the one `guard check --all` runs them in one at a time;
+-- - given only_check it runs that check alone, and none for a check it would not run;
 -- - like the windowed pass it refreshes the planner's statistics of the open alerts when far
 --   more are open than it believes, and not because of resolved history.
 BEGIN;
-SELECT plan(8);
+SELECT plan(11);
 
 SELECT throws_ok(
     $$SELECT * FROM guard.run_checks_between(now(), now())$$,
@@ -59,6 +61,29 @@ SELECT results_eq(
       ORDER BY k.id = (SELECT f.id FROM first_two AS f WHERE f.n = 1), k.id$$,
     'run_checks_between: the check with an open check_failed alert runs last, the one whose '
     'alert was resolved in its place'
+);
+SELECT results_eq(
+    $$SELECT r.check_id
+      FROM guard.run_checks_between(now() - interval '1 day', now() + interval '1 second')
+          WITH ORDINALITY AS r
+      ORDER BY r.ordinality$$,
+    $$SELECT h.check_id FROM guard.history_checks() WITH ORDINALITY AS h ORDER BY h.ordinality$$,
+    'run_checks_between runs the checks in guard.history_checks'' order'
+);
+SELECT results_eq(
+    $$SELECT r.check_id, r.status
+      FROM guard.run_checks_between(
+          now() - interval '1 day', now() + interval '1 second',
+          (SELECT f.id FROM first_two AS f WHERE f.n = 2)
+      ) AS r$$,
+    $$SELECT f.id, 'ok'::text FROM first_two AS f WHERE f.n = 2$$,
+    'run_checks_between(..., only_check): that check alone'
+);
+SELECT is_empty(
+    $$SELECT * FROM guard.run_checks_between(
+          now() - interval '1 day', now() + interval '1 second', 'no_such_check'
+      )$$,
+    'run_checks_between(..., only_check): no check of that id, none runs'
 );
 
 CREATE FUNCTION pg_temp.believed_open() RETURNS real
