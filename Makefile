@@ -130,7 +130,7 @@ migration: setup
 # immutable from then on (tests/db/test_releases.py).
 release: setup
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
-	$(BIN)/python -m guard.schema.releases record $(VERSION)
+	$(BIN)/python -m devtools.release record $(VERSION)
 
 # The breaker's Redis fast path against the OLDEST redis-py that pyproject.toml allows (its lower
 # bound, installed beside the venv): the pin must be what the code really needs. Run it in CI.

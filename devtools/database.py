@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 from psycopg import sql
 
+from devtools.throwaway import build_from_canonical, scratch_directory
 from guard.connection import open_connection
-from guard.demo.embedded import EmbeddedCluster, scratch_directory
-from guard.schema.canonical import build_from_canonical
+from guard.demo.embedded import EmbeddedCluster
 from guard.schema.migrate import Migrator
 
 # pg_cron (when installed) is preloaded for a database none of the generators use, as in the

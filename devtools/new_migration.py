@@ -41,11 +41,11 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from devtools.throwaway import build_from_canonical
 from guard.connection import open_connection
 from guard.errors import GuardError
 from guard.resources import migrations_dir, sql_dir
 from guard.schema import catalog
-from guard.schema.canonical import build_from_canonical
 from guard.schema.migrate import Migrator
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{2,50}$")

@@ -282,7 +282,15 @@ ENABLED_CHECK_RULES = (
     "SELECT id, rule_id FROM guard.checks WHERE enabled AND check_view IS NOT NULL ORDER BY id"
 )
 OPEN_ALERT_ID_RANGE = "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
-RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s)"
+HISTORY_CHECKS = "SELECT check_id FROM guard.history_checks()"
+# The planner's estimate, or one from the table's size when it was never analysed (about 50 rows
+# a page, as calls and appointments are).
+HISTORY_ROWS_ESTIMATE = (
+    "SELECT max(CASE WHEN c.reltuples >= 0 THEN c.reltuples"
+    " ELSE pg_relation_size(c.oid) / 8192 * 50 END)::bigint"
+    " FROM pg_class AS c WHERE c.oid IN ('public.calls'::regclass, 'public.appointments'::regclass)"
+)
+RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s, %s)"
 RECHECK_ALERTS_BETWEEN = "SELECT * FROM guard.recheck_alerts_between(%s, %s)"
 
 # --- guard/ops/dispatch/loop.py
@@ -595,7 +603,11 @@ LEFT JOIN guard.rule_company_stages AS o ON o.rule_id = r.id
 GROUP BY r.id
 ORDER BY r.id
 """
-RULE_STATE = "SELECT stage, mode, enabled, guard.rollout_rule(id) FROM guard.rules WHERE id = %s"
+# I4 has no mode: guard.reconcile rolls a phantom booking back by stage (guard.rollout_set).
+RULE_STATE = """
+SELECT stage, CASE WHEN id <> 'I4_booked_outcome' THEN mode END, enabled, guard.rollout_rule(id)
+FROM guard.rules WHERE id = %s
+"""
 ROLLOUT_SET = "SELECT guard.rollout_set(%s, %s, %s, %s::bigint[], %s::integer)"
 ROLLOUT_CLEAR = "SELECT guard.rollout_clear(%s, %s, %s::bigint[], %s::integer)"
 

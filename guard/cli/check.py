@@ -161,7 +161,7 @@ def _to_stderr(event: HistoryProgress) -> None:
     """`guard check --all`'s progress, one line on stderr per transaction."""
     if isinstance(event, BatchChecked):
         line = (
-            f"batch {event.number}/{event.batches}: {when(event.since)} onwards,"
+            f"batch {event.number}/{event.batches}: {event.check_id}, {when(event.since)} onwards,"
             f" {event.offending} offending"
         )
     else:
@@ -180,14 +180,13 @@ def _to_stderr(event: HistoryProgress) -> None:
     "--all",
     "whole_history",
     is_flag=True,
-    help="Check the whole history (in batches, progress on stderr), not the recent window.",
+    help="Check the whole history (check by check, progress on stderr), not the recent window.",
 )
 @click.option(
     "--batch-days",
     type=click.IntRange(1, 3650),
-    default=7,
-    show_default=True,
-    help="With --all: days of observed time per transaction.",
+    help="With --all: days of observed time per check and transaction (default: the whole"
+    " history up to about 2 million rows, 7 beyond).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -195,7 +194,7 @@ def check(
     obj: dict[str, str | None],
     call_id: int | None,
     whole_history: bool,
-    batch_days: int,
+    batch_days: int | None,
     as_json: bool,
 ) -> None:
     """Run detection now: every check over the recent window, the whole history, or one call.
@@ -215,7 +214,8 @@ def check(
         return
     outcomes: dict[str, str] = {}
     if whole_history:
-        rows = check_history(database_url, timedelta(days=batch_days), _to_stderr)
+        batch = None if batch_days is None else timedelta(days=batch_days)
+        rows = check_history(database_url, batch, _to_stderr)
         title = "Detection over the whole history"
     elif call_id is not None:
         rows = _check_call(database_url, call_id)

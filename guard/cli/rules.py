@@ -161,13 +161,16 @@ def show(obj: dict[str, str | None], rule: str, as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
+    has_mode = found["mode"] is not None
+    mode = f"mode {found['mode']}" if has_mode else "no mode (rolled back by stage)"
     echo_text(
-        f"rule {rule}: stage {found['stage']}, mode {found['mode']},"
+        f"rule {rule}: stage {found['stage']}, {mode},"
         f" {'enabled' if found['enabled'] else 'disabled'}"
     )
+    modes = f", mode {found['mode_overridden']}" if has_mode else ""
     echo_text(
         f"companies overridden: {found['companies_overridden']}"
-        f" (stage {found['stage_overridden']}, mode {found['mode_overridden']})"
+        f" (stage {found['stage_overridden']}{modes})"
     )
     if found["overrides"]:
         emit_table(

@@ -10,8 +10,7 @@ import psycopg
 from guard import queries
 from guard.cli.output import echo_text, emit_json, emit_table, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
-from guard.connection import connect, fetch_all
-from guard.errors import GuardError, PermissionDenied, first_line
+from guard.connection import connect, fetch_all, guard_function_errors
 
 _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_by", "granted_at"]
 
@@ -29,18 +28,10 @@ def _change(
 
     with connect(database_url) as conn:
         conn.add_notice_handler(hear)
-        try:
+        with guard_function_errors():
             for company in companies:
                 row = conn.execute(queries.TENANT_CHANGE[function], (role, company)).fetchone()
                 changed.append(bool(row and row[0]))
-        except psycopg.errors.InsufficientPrivilege as error:
-            raise PermissionDenied(first_line(error)) from None
-        except psycopg.errors.UndefinedFunction:
-            raise GuardError(
-                "this database has no tenant bindings yet: run `guard db apply`"
-            ) from None
-        except psycopg.Error as error:
-            raise GuardError(first_line(error)) from None
         conn.commit()
     for message, hint in warnings.items():
         echo_text(f"warning: {message}", err=True)

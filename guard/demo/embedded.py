@@ -1,4 +1,4 @@
-"""A throwaway local PostgreSQL cluster for the demo (and the pg_ctl wrapper the tests use)."""
+"""A throwaway local PostgreSQL cluster for the demo."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import json
 import os
 import shutil
 import socket
-import stat
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,16 +52,6 @@ def hand_to_server_user(path: Path) -> None:
         shutil.chown(path, SERVER_USER, SERVER_USER)
 
 
-def write_pg_ctl_wrapper(directory: Path) -> Path:
-    """A pg_ctl that runs the real one as the server user (what pytest-postgresql needs)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    wrapper = directory / "pg_ctl"
-    argv = " ".join(as_server_user([str(pg_bindir() / "pg_ctl")]))
-    wrapper.write_text(f'#!/bin/sh\nexec {argv} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return wrapper
-
-
 def pg_cron_available() -> bool:
     return _extension_available("pg_cron")
 
@@ -88,33 +76,6 @@ def reachable_by_server_user(path: Path) -> bool:
     return (
         subprocess.run(as_server_user(["test", "-x", str(existing)]), check=False).returncode == 0
     )
-
-
-# A throwaway cluster makes and deletes thousands of files (a database cloned and dropped per
-# test). On ext4 the inode allocator then searches past recently deleted inodes, and that search
-# grows with the churn; a memory file system has none (docs/measurements.md, "The test suite's
-# time"). Only with room to spare: a cluster's files there are memory.
-MEMORY_SCRATCH = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a new private directory there
-DISK_SCRATCH = Path("/tmp")  # noqa: S108 - the same; as root, one the postgres OS user can reach
-MEMORY_SCRATCH_MIN_FREE = 4 * 2**30
-
-
-def scratch_directory(prefix: str) -> Path:
-    """A new directory for a throwaway cluster that the server's OS user may enter: in
-    MEMORY_SCRATCH when it has MEMORY_SCRATCH_MIN_FREE bytes free, else in DISK_SCRATCH."""
-    root = MEMORY_SCRATCH if _memory_scratch_has_room() else DISK_SCRATCH
-    directory = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
-    directory.chmod(0o755)
-    return directory
-
-
-def _memory_scratch_has_room() -> bool:
-    try:
-        usage = os.statvfs(MEMORY_SCRATCH)
-    except OSError:  # no such file system here
-        return False
-    free = usage.f_bavail * usage.f_frsize
-    return free >= MEMORY_SCRATCH_MIN_FREE and os.access(MEMORY_SCRATCH, os.W_OK | os.X_OK)
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from guard import queries
@@ -23,15 +22,12 @@ from guard.ops.dispatch.sinks import StdoutSink
 from guard.retry import RetryPolicy
 from guard.schema.validate import validate as validate_database
 
-# `guard check --all`'s default batch (--batch-days 7).
-HISTORY_BATCH = timedelta(days=7)
-
 
 def data_story(url: str, echo: Callable[[str], None]) -> None:
     """The story on the sample data: find every problem, fix what is safe, queue the rest,
     enforce the constraints, and look again."""
     echo("4. Detection over the whole history (guard check --all):")
-    for check_id, rule_id, offending in _offending(check_history(url, HISTORY_BATCH, _quiet)):
+    for check_id, rule_id, offending in _offending(check_history(url, None, _quiet)):
         echo(f"     {check_id:<32} {offending:>5}  ({rule_id})")
     with connect(url) as conn:
         totals: dict[str, int] = {}
@@ -49,7 +45,7 @@ def data_story(url: str, echo: Callable[[str], None]) -> None:
     corrected = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()) if n)
     state = "all validated" if report.complete else "some still NOT VALID"
     echo(f"6. Staged enforcement (guard db validate): {corrected}; constraints {state}")
-    remaining = _offending(check_history(url, HISTORY_BATCH, _quiet))
+    remaining = _offending(check_history(url, None, _quiet))
     echo("7. Detection again (guard check --all): what is left is for people, or to watch:")
     for check_id, rule_id, offending in remaining or [("(nothing)", "", 0)]:
         echo(f"     {check_id:<32} {offending:>5}  ({rule_id})" if rule_id else f"     {check_id}")

@@ -1,5 +1,6 @@
-"""Detection over the whole history (`guard check --all`, the demo): the checks over batches of
-observed time, one transaction each, then the open alerts re-checked a range of ids at a time."""
+"""Detection over the whole history (`guard check --all`, the demo): each check over batches of
+observed time, one transaction per check and batch, then the open alerts re-checked a range of ids
+at a time."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from guard.connection import connect, guard_function_errors
 
 @dataclass(frozen=True)
 class BatchChecked:
-    """One batch of observed time checked (and committed): `number` of `batches`."""
+    """One check over one batch of observed time (committed): `number` of `batches`."""
 
     number: int
     batches: int
+    check_id: str
     since: datetime
     offending: int
 
@@ -46,6 +48,13 @@ def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
 
 # Alert ids re-checked per transaction at the end of `guard check --all`.
 RECHECK_BATCH_IDS = 20_000
+# Without a batch length, each check reads the whole history in one transaction while the tables
+# hold at most this many rows (by the planner's estimate), and a week per transaction beyond. A
+# check's joins read their tables whole in every batch (a hash of every appointment), which one
+# batch pays once; on a larger history a transaction would outgrow its budget, and a week's rows
+# are few enough to be joined through indexes (docs/measurements.md, "The full pass against dbt").
+HISTORY_WHOLE_ROWS = 2_000_000
+HISTORY_BATCH = timedelta(days=7)
 
 
 def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
@@ -53,12 +62,23 @@ def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
     conn.execute(queries.ARM_DETECTION_TIMEOUT)
 
 
+def _default_batch(conn: psycopg.Connection[Any]) -> timedelta | None:
+    """None (the whole history at once) while the tables hold at most HISTORY_WHOLE_ROWS rows,
+    else HISTORY_BATCH."""
+    (rows,) = conn.execute(queries.HISTORY_ROWS_ESTIMATE).fetchone() or (0,)
+    conn.commit()
+    return None if int(rows or 0) <= HISTORY_WHOLE_ROWS else HISTORY_BATCH
+
+
 def check_history(
-    database_url: str | None, batch: timedelta, progress: Callable[[HistoryProgress], None]
+    database_url: str | None,
+    batch: timedelta | None,
+    progress: Callable[[HistoryProgress], None],
 ) -> list[list[Any]]:
-    """Every check over the whole history, one transaction per batch of `batch` of observed time
-    (`guard check --all`; `progress` hears of each transaction), then the open alerts re-checked a
-    range of ids per transaction, which resolves what was fixed."""
+    """Every check over the whole history, one check at a time, one transaction per batch of
+    `batch` of observed time (None: see HISTORY_WHOLE_ROWS; `guard check --all`; `progress` hears
+    of each transaction), then the open alerts re-checked a range of ids per transaction, which
+    resolves what was fixed."""
     totals: dict[tuple[str, str], list[int]] = {}
     failures: dict[str, tuple[str, str]] = {}
     with (
@@ -68,29 +88,32 @@ def check_history(
         start = _history_start(conn)
         if start is not None:
             now: datetime = conn.execute(queries.NOW).fetchall()[0][0]
+            checks = [row[0] for row in conn.execute(queries.HISTORY_CHECKS).fetchall()]
             conn.commit()
-            batches = max(1, -(-(now - start) // batch))
-            for number in range(batches):
-                since = start + number * batch
-                # The last batch is open-ended: rows written while the pass runs count too.
-                until = (
-                    since + batch
-                    if number < batches - 1
-                    else datetime.max.replace(tzinfo=since.tzinfo)
-                )
-                arm_pass_timeout(conn)
-                rows = conn.execute(queries.RUN_CHECKS_BETWEEN, (since, until)).fetchall()
-                conn.commit()
-                for check_id, rule_id, offending, opened, repeated, status, error in rows:
-                    total = totals.setdefault((check_id, rule_id), [0, 0, 0, 0])
-                    total[0] += offending or 0
-                    total[1] += opened
-                    total[2] += repeated
-                    if status != "ok":
-                        # the first batch that did not run it through says why
-                        failures.setdefault(check_id, (status, f"{error} (batch {number + 1})"))
-                found = sum(row[2] or 0 for row in rows)
-                progress(BatchChecked(number + 1, batches, since, found))
+            length = batch or _default_batch(conn)
+            batches = 1 if length is None else max(1, -(-(now - start) // length))
+            step = length or timedelta()
+            for position, check in enumerate(checks):
+                for number in range(batches):
+                    since = start + number * step
+                    # The last batch is open-ended: rows written while the pass runs count too.
+                    last = number == batches - 1
+                    until = datetime.max.replace(tzinfo=since.tzinfo) if last else since + step
+                    arm_pass_timeout(conn)
+                    ran = conn.execute(queries.RUN_CHECKS_BETWEEN, (since, until, check)).fetchall()
+                    found = 0
+                    for check_id, rule_id, offending, opened, repeated, status, error in ran:
+                        found += offending or 0
+                        total = totals.setdefault((check_id, rule_id), [0, 0, 0, 0])
+                        total[0] += offending or 0
+                        total[1] += opened
+                        total[2] += repeated
+                        if status != "ok":
+                            # the first batch that did not run it through says why
+                            failures.setdefault(check_id, (status, f"{error} (batch {number + 1})"))
+                    conn.commit()
+                    done = position * batches + number + 1
+                    progress(BatchChecked(done, len(checks) * batches, check, since, found))
         (low, high) = conn.execute(queries.OPEN_ALERT_ID_RANGE).fetchall()[0]
         conn.commit()
         if low is not None:

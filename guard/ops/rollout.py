@@ -32,7 +32,7 @@ class Target:
         return (list(self.companies) if self.companies else None), self.percent
 
 
-def _rule(conn: psycopg.Connection[Any], rule: str) -> tuple[str, str, bool, bool]:
+def _rule(conn: psycopg.Connection[Any], rule: str) -> tuple[str, str | None, bool, bool]:
     row = conn.execute(queries.RULE_STATE, (rule,)).fetchone()
     if row is None:
         raise GuardError(f"rule {rule} does not exist (`guard rules list` names every rule)")
@@ -82,7 +82,9 @@ def describe_rule(conn: psycopg.Connection[Any], rule: str) -> dict[str, Any]:
         "rollout_by_company": by_company,
         "companies_overridden": len(overrides),
         "stage_overridden": sum(1 for o in overrides if o["stage"] is not None),
-        "mode_overridden": sum(1 for o in overrides if o["mode"] is not None),
+        "mode_overridden": None
+        if mode is None
+        else sum(1 for o in overrides if o["mode"] is not None),
         "overrides": overrides,
     }
 

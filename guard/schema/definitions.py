@@ -170,25 +170,6 @@ def bundle_path(version: str, directory: Path | None = None) -> Path:
     return (directory or migrations_dir()) / "releases" / f"{version}.definitions.json.gz"
 
 
-def write_bundle(
-    version: str, definitions: list[Definition], directory: Path | None = None
-) -> Path:
-    """Keep a release's definitions with it (gzip with no timestamp: the same input gives the
-    same bytes)."""
-    target = bundle_path(version, directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps(
-        {
-            "version": version,
-            "definitions": [{"path": d.path, "text": d.text} for d in definitions],
-        },
-        indent=0,
-        sort_keys=True,
-    ).encode()
-    target.write_bytes(gzip.compress(body, mtime=0))
-    return target
-
-
 def read_bundle(version: str, directory: Path | None = None) -> list[Definition] | None:
     """A release's definitions, or None for a release that has none (its migrations carry them:
     every release before the definitions moved to sql/ but the last one)."""

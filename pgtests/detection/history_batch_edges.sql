@@ -2,10 +2,12 @@
 -- - its range [since, until) must hold a moment: equal bounds, a missing one or reversed ones are
 --   refused;
 -- - a check with an OPEN check_failed alert runs after the others (a failing check cannot hold
---   up the rest); one whose check_failed alert was resolved runs in its place again.
+--   up the rest); one whose check_failed alert was resolved runs in its place again; the order is
+--   guard.history_checks', the one `guard check --all` runs them in one at a time;
+-- - given only_check it runs that check alone, and none for a check it would not run.
 -- (Its refresh of the open alerts' statistics: pgtests/correction/sweep_alert_statistics.sql.)
 BEGIN;
-SELECT plan(5);
+SELECT plan(8);
 
 SELECT throws_ok(
     $$SELECT * FROM guard.run_checks_between(now(), now())$$,
@@ -58,6 +60,29 @@ SELECT results_eq(
       ORDER BY k.id = (SELECT f.id FROM first_two AS f WHERE f.n = 1), k.id$$,
     'run_checks_between: the check with an open check_failed alert runs last, the one whose '
     'alert was resolved in its place'
+);
+SELECT results_eq(
+    $$SELECT r.check_id
+      FROM guard.run_checks_between(now() - interval '1 day', now() + interval '1 second')
+          WITH ORDINALITY AS r
+      ORDER BY r.ordinality$$,
+    $$SELECT h.check_id FROM guard.history_checks() WITH ORDINALITY AS h ORDER BY h.ordinality$$,
+    'run_checks_between runs the checks in guard.history_checks'' order'
+);
+SELECT results_eq(
+    $$SELECT r.check_id, r.status
+      FROM guard.run_checks_between(
+          now() - interval '1 day', now() + interval '1 second',
+          (SELECT f.id FROM first_two AS f WHERE f.n = 2)
+      ) AS r$$,
+    $$SELECT f.id, 'ok'::text FROM first_two AS f WHERE f.n = 2$$,
+    'run_checks_between(..., only_check): that check alone'
+);
+SELECT is_empty(
+    $$SELECT * FROM guard.run_checks_between(
+          now() - interval '1 day', now() + interval '1 second', 'no_such_check'
+      )$$,
+    'run_checks_between(..., only_check): no check of that id, none runs'
 );
 
 SELECT * FROM finish();

@@ -1,23 +1,29 @@
 -- One batch of a detection pass over the whole history (`guard check --all`, which reads its rows
--- whole; guard.detect_between returns them without status and error): every enabled check
--- over the rows observed in [since, until), opening and bumping alerts exactly as run_detection
--- does. It never resolves: a batch cannot tell a fixed row from one outside its range, so the
--- caller ends with an ordinary windowed pass (guard.detect()), which probes the open alerts.
--- Batches keep each transaction, and the detection lock it holds, short on a large history.
+-- whole; guard.detect_between returns them without status and error): every enabled check, or
+-- only_check alone, over the rows observed in [since, until), opening and bumping alerts as
+-- run_detection does. It never resolves: a batch cannot tell a fixed row from one outside its
+-- range, so the caller ends with an ordinary windowed pass (guard.detect()), which probes the
+-- open alerts.
+-- Batches keep each transaction, and the detection lock it holds, short on a large history; a
+-- check's joins read their tables whole in every batch, so `guard check --all` runs one check per
+-- transaction (only_check), over the whole history unless it is large.
 -- Its alerts carry no observed_at: a row of last year found today is history being read, not the
 -- detection latency guard.kpis measures.
 -- Each check runs isolated, as in run_detection: one that raises returns status failed (error
 -- says why, phone numbers masked) and raises check_failed; one the batch's statement timeout cuts
--- returns cut, and the checks after it skipped; the others' work is kept. Own checks run after
--- Booking Guard's, and those with an open check_failed alert last.
-CREATE OR REPLACE FUNCTION guard.run_checks_between(since timestamptz, until timestamptz)
+-- returns cut, and the checks after it skipped; the others' work is kept. The checks run in
+-- guard.history_checks' order: own checks after Booking Guard's, failing ones last.
+CREATE OR REPLACE FUNCTION guard.run_checks_between(
+    since timestamptz, until timestamptz, only_check text DEFAULT NULL
+)
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer,
     status text, error text
 )
 LANGUAGE plpgsql
 SET search_path = pg_catalog
-SET max_parallel_workers_per_gather = 0
+-- Parallel workers, unlike guard.run_checks: a batch reads whole tables, which they read in about
+-- half the time at 1M calls (bench/full_pass.py), and so hold the detection lock half as long.
 SET jit = off
 AS $$
 DECLARE
@@ -31,7 +37,6 @@ DECLARE
     failed_state text;
     check_started timestamptz;
     cut_during text;
-    failing_checks text[];
 BEGIN
     IF since IS NULL OR until IS NULL OR since >= until THEN
         RAISE EXCEPTION 'run_checks_between needs since < until (got % and %)', since, until
@@ -41,17 +46,11 @@ BEGIN
     -- As in run_detection: the planner's estimate of the open alerts is checked before each
     -- check's statements (a batch over history can open thousands).
     SELECT count(*) INTO open_alerts FROM guard.alerts AS a WHERE a.status = 'open';
-    SELECT coalesce(array_agg(a.details ->> 'check'), '{}') INTO failing_checks
-    FROM guard.alerts AS a
-    WHERE a.status = 'open' AND a.check_id = 'check_failed';
     FOR detection_check IN
-        SELECT k.id, k.rule_id, k.check_view, k.description
-        FROM guard.checks AS k
-        WHERE k.enabled AND k.check_view IS NOT NULL
-        ORDER BY
-            k.check_view <> ALL(guard.shipped_check_views()),
-            k.id = ANY(failing_checks),
-            k.id
+        SELECT h.check_id AS id, h.rule_id, h.check_view, h.description
+        FROM guard.history_checks() WITH ORDINALITY AS h
+        WHERE only_check IS NULL OR h.check_id = only_check
+        ORDER BY h.ordinality
     LOOP
         check_id := detection_check.id;
         rule_id := detection_check.rule_id;

@@ -196,7 +196,7 @@ def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
     progress = [line for line in err.splitlines() if line.startswith("batch ")]
     assert len(progress) >= 3 and progress[-1].startswith(f"batch {len(progress)}/{len(progress)}:")
     batch_line = re.compile(
-        r"batch \d+/\d+: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z onwards, (\d+) offending"
+        r"batch \d+/\d+: [a-z_]+, \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z onwards, (\d+) offending"
     )
     assert all(batch_line.fullmatch(line) for line in progress), progress
     per_batch = [int(m[1]) for line in progress if (m := batch_line.fullmatch(line))]

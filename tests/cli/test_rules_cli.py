@@ -129,6 +129,20 @@ def test_named_companies_stage_and_mode_apart(url: str) -> None:
     assert listed["I5_tenant_link"]["companies_overridden"] == 0
 
 
+def test_a_rule_staged_by_company_alone_shows_no_mode(url: str) -> None:
+    """I4 is rolled out by stage alone (guard.reconcile rejects no write): `rules show` names
+    no mode for it, and its JSON has none."""
+    assert _run(url, "rules", "stage", "I4_booked_outcome", "observe", "--company", "3")[0] == 0
+    code, out, _ = _run(url, "rules", "show", "I4_booked_outcome")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "rule I4_booked_outcome: stage correct, no mode (rolled back by stage), enabled",
+        "companies overridden: 1 (stage 1)",
+    ]
+    shown = json.loads(_run(url, "rules", "show", "I4_booked_outcome", "--json")[1])
+    assert (shown["mode"], shown["mode_overridden"]) == (None, None)
+
+
 def test_all_companies_sets_the_rule_itself(url: str) -> None:
     _run(url, "rules", "mode", RULE, "correct", "--company", "5")
     code, out, _ = _run(url, "rules", "mode", RULE, "reject", "--all-companies")

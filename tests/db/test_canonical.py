@@ -7,11 +7,11 @@ import psycopg
 import pytest
 
 from devtools import snapshot
+from devtools.throwaway import build_from_canonical
 from guard.resources import canonical_files, snapshot_path, sql_dir
 from guard.schema import catalog, definitions
 from guard.schema.drift import compare
 from guard.schema.migrate import Migrator
-from tests.support.canonical import build_from_canonical
 from tests.support.postgres import Cluster
 from tests.support.queries import fetch_one
 

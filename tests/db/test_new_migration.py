@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from devtools.new_migration import main, plan_migration, write_migration
+from devtools.throwaway import build_from_canonical
 from guard.resources import sql_dir
 from guard.schema import catalog
-from guard.schema.canonical import build_from_canonical
 from guard.schema.migrate import Migrator
 from tests.support.migrations import list_before_the_grants, shipped_migrations
 from tests.support.postgres import Cluster

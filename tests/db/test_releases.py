@@ -1,7 +1,7 @@
-"""The release record (migrations/releases.toml, guard.schema.releases): released migrations and a
-release's definitions are immutable, every release keeps its predecessor's migrations, nothing
-new sorts before them, and the version in pyproject.toml and CHANGELOG.md names the newest
-release."""
+"""The release record (migrations/releases.toml, guard.schema.releases, devtools.release):
+released migrations and a release's definitions are immutable, every release keeps its
+predecessor's migrations, nothing new sorts before them, and the version in pyproject.toml and
+CHANGELOG.md names the newest release."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import guard
+from devtools import release as recording
 from guard.resources import migrations_dir
 from guard.schema import definitions, releases
 from guard.schema.releases import checksum
@@ -23,7 +24,7 @@ DAY = dt.date(2026, 1, 2)
 
 
 def test_the_repository_keeps_every_promise_of_its_release_record() -> None:
-    assert releases.problems() == []
+    assert recording.problems() == []
 
 
 def test_the_newest_release_is_the_package_version_and_has_a_changelog_section() -> None:
@@ -49,41 +50,41 @@ def copy(tmp_path: Path) -> Path:
     """A copy of the migrations with a record of their first three as release 1.0.0."""
     target = tmp_path / "migrations"
     target.mkdir()
-    for name in releases.migration_ids()[:3]:
+    for name in recording.migration_ids()[:3]:
         for suffix in (".sql", ".rollback.sql"):
             source = migrations_dir() / f"{name}{suffix}"
             if source.exists():
                 shutil.copy(source, target / source.name)
-    releases.record("1.0.0", target, DAY)
+    recording.record("1.0.0", target, DAY)
     return target
 
 
 def test_a_changed_released_migration_breaks_the_record(copy: Path) -> None:
     first = sorted(copy.glob("*.rollback.sql"))[0]
     first.write_text(first.read_text() + "\n-- an edit\n")
-    assert releases.problems(copy) == [
+    assert recording.problems(copy) == [
         f"{first.name.removesuffix('.rollback.sql')} (released in 1.0.0) was changed"
     ]
     with pytest.raises(ValueError, match="broken"):
-        releases.record("1.1.0", copy, DAY)
+        recording.record("1.1.0", copy, DAY)
 
 
 def test_a_new_migration_must_sort_after_the_released_ones(copy: Path) -> None:
-    released = releases.migration_ids(copy)
+    released = recording.migration_ids(copy)
     early = released[0] + "a_late_fix"
     (copy / f"{early}.sql").write_text("SELECT 1;\n")
-    assert releases.problems(copy) == [
+    assert recording.problems(copy) == [
         f"{early} is not released but sorts before the released {released[-1]}"
     ]
 
 
 def test_a_release_keeps_the_migrations_of_the_one_before(copy: Path) -> None:
-    gone = releases.migration_ids(copy)[-1]
+    gone = recording.migration_ids(copy)[-1]
     (copy / f"{gone}.sql").unlink()
     (copy / f"{gone}.rollback.sql").unlink(missing_ok=True)
-    text = releases.render([*releases.load(copy), releases.Release("1.1.0", DAY.isoformat(), {})])
+    text = recording.render([*releases.load(copy), releases.Release("1.1.0", DAY.isoformat(), {})])
     releases.record_path(copy).write_text(text)
-    assert releases.problems(copy) == [
+    assert recording.problems(copy) == [
         f"{gone} (released in 1.0.0) is missing",
         f"release 1.1.0 lacks {', '.join(sorted(releases.load(copy)[0].migrations))} of 1.0.0",
         "release 1.1.0 keeps no definitions (1.0.0 does)",
@@ -92,8 +93,8 @@ def test_a_release_keeps_the_migrations_of_the_one_before(copy: Path) -> None:
 
 def test_recording_a_version_twice_is_refused(copy: Path) -> None:
     with pytest.raises(ValueError, match="already recorded"):
-        releases.record("1.0.0", copy, DAY)
-    new = releases.record("1.1.0", copy, DAY)
+        recording.record("1.0.0", copy, DAY)
+    new = recording.record("1.1.0", copy, DAY)
     assert [r.version for r in releases.load(copy)] == ["1.0.0", "1.1.0"]
     assert new.migrations == releases.load(copy)[0].migrations
 
@@ -102,9 +103,9 @@ def test_a_release_keeps_its_definitions_and_they_are_immutable(copy: Path) -> N
     [recorded] = releases.load(copy)
     bundle = definitions.read_bundle("1.0.0", copy)
     assert bundle == definitions.checkout_definitions(), "the release keeps sql/'s definitions"
-    assert recorded.definitions == releases.bundle_checksum("1.0.0", copy)
+    assert recorded.definitions == recording.bundle_checksum("1.0.0", copy)
     path = definitions.bundle_path("1.0.0", copy)
     path.write_bytes(path.read_bytes() + b"\0")
-    assert releases.problems(copy) == ["the definitions of 1.0.0 were changed"]
+    assert recording.problems(copy) == ["the definitions of 1.0.0 were changed"]
     path.unlink()
-    assert releases.problems(copy) == ["the definitions of 1.0.0 are missing"]
+    assert recording.problems(copy) == ["the definitions of 1.0.0 are missing"]

@@ -21,8 +21,9 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from devtools.release import migration_ids
 from guard.cli import main
-from guard.schema.releases import load, migration_ids
+from guard.schema.releases import load
 from tests.support.postgres import Cluster
 
 pytestmark = pytest.mark.slow

@@ -2,10 +2,11 @@
 permission, is recorded as that job's failure in guard.job_runs, and the other jobs still run,
 in `guard jobs run --once`, in the loop, and under pg_cron's `guard.run_job`.
 
-The jobs login has a statement_timeout of 300 ms, as a DBA may give it. Each job in turn is the
+The jobs login has a statement_timeout of 1 s, as a DBA may give it (short, yet long enough that
+the shipped jobs finish within it on a loaded machine). Each job in turn is the
 victim of one hostile condition, generated over every job rather than picked by hand:
 - its run is recorded late: the heartbeat row takes longer than what is left of the statement's
-  300 ms (a slow disk, a lock), so the timer fires outside the job's own sub-transaction;
+  1 s (a slow disk, a lock), so the timer fires outside the job's own sub-transaction;
 - its recording is refused once (a permission failure outside the job's sub-transaction);
 - its command runs longer than the timeout, or reads a table the login may not read (inside
   the sub-transaction: these were recorded before too).
@@ -49,7 +50,7 @@ BEGIN
         IF nextval('public.hostile_once') > 1 THEN
             RETURN NEW;
         ELSIF wanted = 'recorded_late' THEN
-            PERFORM pg_sleep(0.5);
+            PERFORM pg_sleep(1.5);
         ELSE
             RAISE EXCEPTION 'permission denied for table job_runs'
                 USING ERRCODE = 'insufficient_privilege';
@@ -69,15 +70,15 @@ def _as(url: str, user: str) -> str:
 
 @pytest.fixture
 def jobs_url(db_url: str) -> Iterator[str]:
-    """The jobs login: a member of the owner role with statement_timeout = 300 ms (the detect
+    """The jobs login: a member of the owner role with statement_timeout = 1 s (the detect
     job's own timeout, detection_statement_timeout_ms, too), and the hostile trigger."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (JOBS_LOGIN,)).fetchone():
             conn.execute(f"CREATE ROLE {JOBS_LOGIN} LOGIN")
             conn.execute(f"GRANT guard_owner TO {JOBS_LOGIN}")
-            conn.execute(f"ALTER ROLE {JOBS_LOGIN} SET statement_timeout = '300ms'")
+            conn.execute(f"ALTER ROLE {JOBS_LOGIN} SET statement_timeout = '1s'")
         conn.execute(
-            "UPDATE guard.settings SET value = '300' WHERE key = 'detection_statement_timeout_ms'"
+            "UPDATE guard.settings SET value = '1000' WHERE key = 'detection_statement_timeout_ms'"
         )
         conn.execute("UPDATE guard.jobs SET enabled = enabled")  # no job overdue
         conn.execute(_HOSTILE)
@@ -89,7 +90,7 @@ def _make_hostile(conn: psycopg.Connection[Any], job: str, kind: str) -> None:
     conn.execute("ALTER SEQUENCE public.hostile_once RESTART")
     conn.execute("INSERT INTO public.hostile VALUES (%s, %s)", (job, kind))
     if kind == "command_too_slow":
-        conn.execute("UPDATE guard.jobs SET command = 'SELECT pg_sleep(1)' WHERE name = %s", (job,))
+        conn.execute("UPDATE guard.jobs SET command = 'SELECT pg_sleep(2)' WHERE name = %s", (job,))
     elif kind == "command_refused":
         conn.execute(
             "UPDATE guard.jobs SET command = 'SELECT count(*) FROM public.secret' WHERE name = %s",
@@ -151,7 +152,7 @@ def test_pg_crons_run_job_records_a_run_its_timeout_caught_while_recording(
 ) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         _make_hostile(conn, "daily_report", "recorded_late")
-    # what pg_cron runs, as the jobs login: one statement under its 300 ms
+    # what pg_cron runs, as the jobs login: one statement under its 1 s
     [(message,)] = fetch_all(jobs_url, "SELECT guard.run_job('daily_report')")
     assert message.startswith("daily_report: succeeded"), message
     runs = fetch_all(db_url, "SELECT status FROM guard.job_runs WHERE job_name = 'daily_report'")

@@ -13,7 +13,8 @@ GUARD = Path(__file__).resolve().parents[2] / "guard"
 # A statement's start, or a clause of one.
 SQL = re.compile(
     r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|SET|LISTEN|NOTIFY|UNLISTEN|SHOW|RESET|CREATE|DROP"
-    r"|ALTER|COPY|LOCK|EXPLAIN|TRUNCATE|VACUUM|ANALYZE)\s"
+    r"|ALTER|COPY|LOCK|EXPLAIN|TRUNCATE|VACUUM|ANALYZE|GRANT|REVOKE|COMMENT|BEGIN|COMMIT"
+    r"|ROLLBACK|SAVEPOINT|CALL|DO|PREPARE|EXECUTE|DEALLOCATE|DISCARD|REFRESH|MERGE)\s"
     r"|\s(FROM|WHERE|ORDER BY|GROUP BY|JOIN|RETURNING|LIMIT|THEN|ELSE)\s"
     r"|^\s*(FROM|WHERE|ORDER BY|AND|OR|LIMIT|CROSS JOIN|LEFT JOIN)\s"
     r"|\bguard\.\w+\("
@@ -23,6 +24,19 @@ SHOWN_NOT_SENT = {
     ("guard/cli/alerts.py", " (`SELECT id FROM guard.checks` lists them)"),  # an error's hint
     ("guard/ops/dispatch/store.py", " SET "),  # the ALTER ROLE an error message suggests
 }
+
+
+def _composed(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string written inside sql.SQL(...): text composed into a statement, whatever its
+    words (`sql.SQL("GRANT {} TO {}")`, or a piece such as `sql.SQL(", ")`)."""
+    return [
+        (inner.lineno, inner.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == "SQL"
+        for argument in node.args
+        for inner in ast.walk(argument)
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, str)
+    ]
 
 
 def _strings(path: Path) -> list[tuple[int, str]]:
@@ -58,6 +72,11 @@ def test_sql_text_lives_in_the_queries_file() -> None:
         if SQL.search(text)
         and (path.relative_to(GUARD.parent).as_posix(), text) not in SHOWN_NOT_SENT
     ]
+    found += [
+        f"{path.relative_to(GUARD.parent)}:{line}: {text[:60]!r} (in sql.SQL)"
+        for path in runtime
+        for line, text in _composed(ast.parse(path.read_text()))
+    ]
     assert found == []
 
 
@@ -66,6 +85,12 @@ def test_the_detector_sees_a_statement_and_a_clause() -> None:
     assert SQL.search("SELECT guard.tenant_grant(%s, %s)")
     assert SQL.search(" AND o.company_id IN (SELECT 1)")
     assert SQL.search("LISTEN guard_alerts")
+    assert SQL.search("GRANT {} TO {}")
+    assert SQL.search("REVOKE ALL ON SCHEMA guard FROM {}")
+    assert _composed(ast.parse('psycopg.sql.SQL("GRANT {} TO {}").format(a, b)')) == [
+        (1, "GRANT {} TO {}")
+    ]
+    assert _composed(ast.parse("sql.SQL(queries.GRANT_ROLE)")) == []
     assert not SQL.search("select a channel")  # lower case prose
     assert not SQL.search("Guard watch delivers alerts")
 

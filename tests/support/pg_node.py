@@ -16,13 +16,13 @@ from pathlib import Path
 
 import psycopg
 
+from devtools.throwaway import scratch_directory
 from guard.demo.embedded import (
     as_server_user,
     free_port,
     hand_to_server_user,
     pg_bindir,
     pg_cron_available,
-    scratch_directory,
 )
 from guard.schema.migrate import Migrator
 from tests.support.postgres import wait_until_answering

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,13 +23,14 @@ import psycopg
 from psycopg import sql
 from pytest_postgresql.executors import PostgreSQLExecutor
 
+from devtools.throwaway import scratch_directory
 from guard.demo.embedded import (
     FAST_UNSAFE_OPTIONS,
+    as_server_user,
     free_port,
     hand_to_server_user,
+    pg_bindir,
     pg_cron_available,
-    scratch_directory,
-    write_pg_ctl_wrapper,
 )
 
 CRON_DATABASE = "guard_cron"
@@ -112,6 +114,16 @@ class Cluster:
             yield self.url(name)
         finally:
             self.drop_database(name)
+
+
+def write_pg_ctl_wrapper(directory: Path) -> Path:
+    """A pg_ctl that runs the real one as the server user (what pytest-postgresql needs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wrapper = directory / "pg_ctl"
+    argv = " ".join(as_server_user([str(pg_bindir() / "pg_ctl")]))
+    wrapper.write_text(f'#!/bin/sh\nexec {argv} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return wrapper
 
 
 def _running_test_file() -> str:
