@@ -441,21 +441,20 @@ class CircuitBreaker:
         restored = self._last_restored if isinstance(error, StateMissingError) else None
         cooldown_ms = self.config.cooldown_ms
         if restored is not None:
+            state, generation, opened_at = (
+                restored.state,
+                restored.generation,
+                restored.opened_at_ms,
+            )
             remaining_ms = cooldown_ms
-            if restored.opened_at_ms:
-                remaining_ms = max(
-                    0, restored.opened_at_ms + remaining_ms - round(time.time() * 1000)
-                )
-            self.backend.memory.seed(
-                self.key, restored.state, restored.generation, remaining_ms, cooldown_ms
-            )
+            if opened_at:
+                remaining_ms = max(0, opened_at + cooldown_ms - round(time.time() * 1000))
         elif known is None:
-            self.backend.memory.seed(self.key, State.CLOSED, 0, 0, cooldown_ms)
+            state, generation, remaining_ms = State.CLOSED, 0, 0
         else:
-            remaining = max(0.0, known.open_until - time.monotonic())
-            self.backend.memory.seed(
-                self.key, known.state, known.generation, round(remaining * 1000), cooldown_ms
-            )
+            state, generation = known.state, known.generation
+            remaining_ms = round(max(0.0, known.open_until - time.monotonic()) * 1000)
+        self.backend.memory.seed(self.key, state, generation, remaining_ms, cooldown_ms)
 
     def _redis_succeeded(self) -> None:
         if self.backend.health.mark_up():
@@ -547,30 +546,17 @@ class CircuitBreaker:
             return
         with self._counter_lock:
             self.config_divergences += 1
-        window = ""
-        if mine.has_window or stored.has_window:
-            window = (
-                f"; window: this process {mine.window_text() or 'none'}, the circuit"
-                f" {stored.window_text() or 'none'}"
-            )
         log.warning(
-            "circuit %s: this process is configured with failure_threshold=%d, "
-            "success_threshold=%d, cooldown=%gs but the circuit stores %d, %d, %gs%s; the stored "
-            "rules apply (change them with `guard breaker configure`)",
+            "circuit %s: this process is configured with %s but the circuit stores %s; the stored"
+            " rules apply (change them with `guard breaker configure`)",
             self.key,
-            mine.failure_threshold,
-            mine.success_threshold,
-            mine.cooldown_ms / 1000,
-            stored.failure_threshold,
-            stored.success_threshold,
-            stored.cooldown_ms / 1000,
-            window,
+            mine.text(),
+            stored.text(),
         )
 
     def _check_rules(self) -> None:
-        """Once per circuit and process, after its first Redis decision stored or read them
-        (on a Redis error it is tried again at the next decision that reaches Redis). The
-        backend's check of the Redis configuration rides on it: once, off the hot path."""
+        """Once per circuit and process, after its first Redis decision (again after a Redis
+        error); the backend's check of the Redis configuration rides on it, off the hot path."""
         self.backend.check_redis_config()
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             self._rules_differ(self.backend.sync_store.rules(self.key))
@@ -625,6 +611,9 @@ class CircuitBreaker:
             else:
                 self._redis_succeeded()
                 return self._recorded(reply, True)
+        return self._release_locally(ticket, outcome, duration_ms)
+
+    def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.shared and self._unreachable_mode != "local":
             return False  # only the per-process mode keeps counting without Redis
         reply = self._memory.record(
@@ -674,12 +663,7 @@ class CircuitBreaker:
             else:
                 self._redis_succeeded()
                 return self._recorded(reply, True)
-        if ticket.shared and self._unreachable_mode != "local":
-            return False
-        reply = self._memory.record(
-            self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
-        )
-        return self._recorded(reply, False)
+        return self._release_locally(ticket, outcome, duration_ms)
 
     # ------------------------------------------------------------------ outcome bookkeeping
     def _count_failure(self, timed_out: bool) -> None:
@@ -700,12 +684,9 @@ class CircuitBreaker:
         """Run ``fn`` under the breaker (sync). Raises ``CircuitOpenError`` when open and
         ``BulkheadFullError`` when ``max_concurrent_calls`` calls are already in flight."""
         if tracing.active():
-            with self._decision_span() as decision:
+            with DecisionSpan(self) as decision:
                 return self._call(decision.admitted(fn), *args, **kwargs)
         return self._call(fn, *args, **kwargs)
-
-    def _decision_span(self) -> DecisionSpan:
-        return DecisionSpan(self)
 
     def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         self._take_slot()
@@ -816,7 +797,7 @@ class CircuitBreaker:
     ) -> T:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
         if tracing.active():
-            with self._decision_span() as decision:
+            with DecisionSpan(self) as decision:
                 return await self._call_async(decision.admitted_async(fn), *args, **kwargs)
         return await self._call_async(fn, *args, **kwargs)
 

@@ -157,18 +157,12 @@ def parse_reply(raw: bytes | str) -> Reply:
         ) from None
 
 
-def _as_bytes(value: str | int | bytes) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode()
-
-
 def pack_command(*parts: str | int | bytes, more: int = 0) -> bytes:
     """RESP encoding of one command (what redis-py would send, built once and cached). With
     ``more``, the header counts that many arguments still to come (``pack_argument``)."""
     chunks = [b"*%d\r\n" % (len(parts) + more)]
     for part in parts:
-        data = _as_bytes(part)
+        data = part if isinstance(part, bytes) else str(part).encode()
         chunks.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(chunks)
 
