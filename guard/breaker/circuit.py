@@ -62,7 +62,9 @@ from guard.breaker.listeners import (
 )
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
+    SCRIPTS,
     CircuitArgs,
+    Script,
     StateMissingError,
 )
 from guard.breaker.state import (
@@ -561,11 +563,6 @@ class CircuitBreaker:
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             self._rules_differ(self.backend.sync_store.rules(self.key))
 
-    async def _check_rules_async(self) -> None:
-        await asyncio.to_thread(self.backend.check_redis_config)
-        with contextlib.suppress(*REDIS_DOWN_ERRORS):
-            self._rules_differ(await self.backend.async_store().rules(self.key))
-
     # ------------------------------------------------------------------ sync decisions
     def acquire(self) -> Ticket:
         """Admit a call or raise ``CircuitOpenError``. Pair with ``release``."""
@@ -622,21 +619,31 @@ class CircuitBreaker:
         return self._recorded(reply, False)
 
     # ------------------------------------------------------------------ async decisions
+    async def _decide_async(
+        self, script: Script, script_args: Any, generation: int
+    ) -> Reply | None:
+        """One decision in Redis from the event loop; None when Redis could not take it."""
+        try:
+            reply = await self.backend.async_store().decide(
+                script, self._args, script_args, generation, self._on_missing_cb
+            )
+        except REDIS_DOWN_ERRORS as error:
+            self._redis_failed(error)
+            return None
+        self._redis_succeeded()
+        if not self._rules_checked:
+            await asyncio.to_thread(self._check_rules)
+        return reply
+
     async def acquire_async(self) -> Ticket:
         ticket = self._local_admission()
         if ticket is not None:
             return ticket
         if self._use_redis():
-            try:
-                reply = await self.backend.async_store().acquire(
-                    self._args, self.config, self._known_generation(), self._on_missing_cb
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
-                if not self._rules_checked:
-                    await self._check_rules_async()
+            generation = self._known_generation()
+            script_args = self._args.acquire_args(self.config, generation)
+            reply = await self._decide_async(SCRIPTS.acquire, script_args, generation)
+            if reply is not None:
                 return self._admitted(reply, True)
         return self._without_redis()
 
@@ -649,19 +656,10 @@ class CircuitBreaker:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return False
         if ticket.shared and self._use_redis():
-            try:
-                reply = await self.backend.async_store().record(
-                    self._args,
-                    ticket.generation,
-                    outcome,
-                    ticket.probe_seq,
-                    self._on_missing_cb,
-                    duration_ms,
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
+            generation, probe_seq = ticket.generation, ticket.probe_seq
+            script_args = (*self._args.record_args(generation, outcome, probe_seq), duration_ms)
+            reply = await self._decide_async(SCRIPTS.record, script_args, generation)
+            if reply is not None:
                 return self._recorded(reply, True)
         return self._release_locally(ticket, outcome, duration_ms)
 
