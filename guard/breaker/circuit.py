@@ -52,7 +52,7 @@ from guard.breaker.errors import (
     GuardedCallTimeout,
     StoreUnavailableError,
 )
-from guard.breaker.guarded import DecisionSpan, GuardedBlock, duration_ms
+from guard.breaker.guarded import DecisionSpan, GuardedBlock
 from guard.breaker.listeners import (
     BreakerEvent,
     EventKind,
@@ -802,40 +802,9 @@ class CircuitBreaker:
     async def _call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        self._take_slot()
-        try:
-            ticket = await self.acquire_async()
-            timeout = self.config.call_timeout_seconds if ticket.timed else None
-            started = time.perf_counter()
-            deadline = asyncio.timeout(timeout)
-            try:
-                async with deadline:
-                    result = await fn(*args, **kwargs)
-            except BaseException as error:
-                failure: BaseException = error
-                timed_out = isinstance(error, TimeoutError) and deadline.expired()
-                if timed_out:
-                    failure = GuardedCallTimeout(self.key, cast(float, timeout))
-                outcome = self._failure_outcome(failure, timed_out)
-                tripped = await self._release_async(ticket, outcome, duration_ms(started))
-                listening = self._has_listeners()
-                self._after_failure(tripped, outcome, started, failure, timed_out, listening)
-                if timed_out:
-                    raise failure from error
-                raise
-            duration = duration_ms(started)
-            if result.__class__ in _GENERATOR_TYPES:
-                await self._release_async(ticket, _IGNORED, 0)
-                raise TypeError("the guarded call returned a generator; use breaker.guard()")
-            outcome = self.config.classify_result(result)
-            if outcome is Outcome.FAILURE:
-                self._count_failure(False)
-            await self._release_async(ticket, outcome, duration)
-            if self._has_listeners():
-                self._outcome_event(outcome, started, None, False)
-            return result
-        finally:
-            self._slots.append(True)
+        async with GuardedBlock(self, outcome_events=True) as block:
+            block.result = await fn(*args, **kwargs)
+        return cast(T, block.result)
 
     def _state_label(self) -> str:
         known = self._known
