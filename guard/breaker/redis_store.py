@@ -5,6 +5,7 @@ decides per process instead of stalling the guarded call."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import json
@@ -230,19 +231,6 @@ def _get_connection_needs_command(pool: Any) -> bool:
     return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
-def decode_events(raw: Sequence[Any]) -> list[dict[str, Any]]:
-    """The circuit's Redis event list; an item that is not a JSON object is skipped."""
-    events = []
-    for item in raw:
-        try:
-            event = json.loads(item)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
-
-
 class RedisStore:
     """Blocking Redis store. Exceptions from ``REDIS_DOWN_ERRORS`` mean "decide without Redis".
 
@@ -432,7 +420,14 @@ class RedisStore:
         return decode_hash(self.client.hgetall(lua.hash_key(key)))
 
     def events(self, key: str, limit: int = 20) -> list[dict[str, Any]]:
-        return decode_events(self.client.lrange(lua.events_key(key), 0, limit - 1))
+        """The circuit's Redis event list; an item that is not a JSON object is skipped."""
+        events = []
+        for item in self.client.lrange(lua.events_key(key), 0, limit - 1):
+            with contextlib.suppress(ValueError):
+                event = json.loads(item)
+                if isinstance(event, dict):
+                    events.append(event)
+        return events
 
     def circuit_keys(self) -> list[str]:
         found = set()
