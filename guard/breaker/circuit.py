@@ -519,18 +519,10 @@ class CircuitBreaker:
             if seed.note:
                 # The repair is an event (PostgreSQL's write-behind records it, and the row
                 # moves past the one that could not be used).
+                repair = Reply(1, seed.state, seed.generation, 0, 0, 0, 0, seed.state, 0, seed.note)
+                backend = self.backend
                 self._emit(
-                    self._event(
-                        EventKind.TRANSITION,
-                        state=seed.state,
-                        generation=seed.generation,
-                        shared=True,
-                        from_state=seed.state,
-                        reason=seed.note,
-                        failure_count=0,
-                        success_count=0,
-                        opened_at=datetime.now(UTC) if seed.state.rejects else None,
-                    )
+                    transition_event(self.key, repair, datetime.now(UTC), backend.host, backend.pid)
                 )
         elif unread:
             log.warning(
