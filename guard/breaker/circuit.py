@@ -42,7 +42,6 @@ from guard.breaker.codec import (
     STATE,
     WindowCounts,
     decode_circuit,
-    decode_hash,
     seeded_hash,
 )
 from guard.breaker.errors import (
@@ -842,10 +841,9 @@ class CircuitBreaker:
             with self._redis_for("read the breaker state of"):
                 raw, now_ms = self._read_redis()
         else:
-            fields = dict(self._memory.read(self.key) or {})
-            now_ms = fields.pop("now", 0)
+            raw = dict(self._memory.read(self.key) or {})
+            now_ms = int(raw.pop("now", 0))
             wall_offset = round(time.time() * 1000 - now_ms) if now_ms else 0
-            raw = {**decode_hash(fields), **self._memory.slots(self.key)}
         # Checked as the scripts check them: a value the breaker never writes is shown as the
         # next decision will repair it, never raised.
         circuit = decode_circuit(raw, now_ms, self._known_generation())
