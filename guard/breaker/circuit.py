@@ -442,12 +442,8 @@ class CircuitBreaker:
         restored = self._last_restored if isinstance(error, StateMissingError) else None
         cooldown_ms = self.config.cooldown_ms
         if restored is not None:
-            state, generation, opened_at = (
-                restored.state,
-                restored.generation,
-                restored.opened_at_ms,
-            )
-            remaining_ms = cooldown_ms
+            state, generation = restored.state, restored.generation
+            opened_at, remaining_ms = restored.opened_at_ms, cooldown_ms
             if opened_at:
                 remaining_ms = max(0, opened_at + cooldown_ms - round(time.time() * 1000))
         elif known is None:
@@ -599,7 +595,13 @@ class CircuitBreaker:
             else:
                 self._redis_succeeded()
                 return self._recorded(reply, True)
-        return self._release_locally(ticket, outcome, duration_ms)
+        # _release_locally inlined: the in-memory path of every guarded call
+        if ticket.shared and self._unreachable_mode != "local":
+            return False  # only the per-process mode keeps counting without Redis
+        reply = self._memory.record(
+            self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
+        )
+        return self._recorded(reply, False)
 
     def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.shared and self._unreachable_mode != "local":
