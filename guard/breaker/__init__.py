@@ -1,7 +1,7 @@
 """Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``)."""
 
-from guard.breaker.backend import Backend
-from guard.breaker.circuit import CircuitBreaker, Ticket
+from guard.breaker.backend import REDIS_URL_ENV, Backend
+from guard.breaker.circuit import CircuitBreaker, CircuitSnapshot, Ticket
 from guard.breaker.codec import WindowCounts
 from guard.breaker.errors import (
     BulkheadFullError,
@@ -10,13 +10,22 @@ from guard.breaker.errors import (
     GuardedCallTimeout,
     StoreUnavailableError,
 )
-from guard.breaker.listeners import BreakerEvent, EventKind
+from guard.breaker.guarded import GuardedBlock
+from guard.breaker.listeners import BreakerEvent, EventKind, Listener
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.pg_timeout import statement_timeout
-from guard.breaker.registry import BreakerRegistry, load_settings_config, service_key
+from guard.breaker.registry import (
+    BreakerRegistry,
+    config_from_settings,
+    global_key,
+    load_settings_config,
+    service_key,
+    staff_key,
+)
 from guard.breaker.state import Action, BreakerConfig, Outcome, SharedRules, State
 
 __all__ = [
+    "REDIS_URL_ENV",
     "Action",
     "Backend",
     "BreakerConfig",
@@ -25,9 +34,12 @@ __all__ = [
     "BulkheadFullError",
     "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitSnapshot",
     "ControlUnavailableError",
     "EventKind",
+    "GuardedBlock",
     "GuardedCallTimeout",
+    "Listener",
     "Outcome",
     "PostgresWriteBehind",
     "SharedRules",
@@ -35,7 +47,10 @@ __all__ = [
     "StoreUnavailableError",
     "Ticket",
     "WindowCounts",
+    "config_from_settings",
+    "global_key",
     "load_settings_config",
     "service_key",
+    "staff_key",
     "statement_timeout",
 ]
