@@ -42,7 +42,6 @@ from guard.breaker.codec import (
     STATE,
     WindowCounts,
     decode_circuit,
-    decode_hash,
     seeded_hash,
 )
 from guard.breaker.errors import (
@@ -52,7 +51,7 @@ from guard.breaker.errors import (
     GuardedCallTimeout,
     StoreUnavailableError,
 )
-from guard.breaker.guarded import DecisionSpan, GuardedBlock, duration_ms
+from guard.breaker.guarded import DecisionSpan, GuardedBlock
 from guard.breaker.listeners import (
     BreakerEvent,
     EventKind,
@@ -62,7 +61,9 @@ from guard.breaker.listeners import (
 )
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
+    SCRIPTS,
     CircuitArgs,
+    Script,
     StateMissingError,
 )
 from guard.breaker.state import (
@@ -441,21 +442,16 @@ class CircuitBreaker:
         restored = self._last_restored if isinstance(error, StateMissingError) else None
         cooldown_ms = self.config.cooldown_ms
         if restored is not None:
-            remaining_ms = cooldown_ms
-            if restored.opened_at_ms:
-                remaining_ms = max(
-                    0, restored.opened_at_ms + remaining_ms - round(time.time() * 1000)
-                )
-            self.backend.memory.seed(
-                self.key, restored.state, restored.generation, remaining_ms, cooldown_ms
-            )
+            state, generation = restored.state, restored.generation
+            opened_at, remaining_ms = restored.opened_at_ms, cooldown_ms
+            if opened_at:
+                remaining_ms = max(0, opened_at + cooldown_ms - round(time.time() * 1000))
         elif known is None:
-            self.backend.memory.seed(self.key, State.CLOSED, 0, 0, cooldown_ms)
+            state, generation, remaining_ms = State.CLOSED, 0, 0
         else:
-            remaining = max(0.0, known.open_until - time.monotonic())
-            self.backend.memory.seed(
-                self.key, known.state, known.generation, round(remaining * 1000), cooldown_ms
-            )
+            state, generation = known.state, known.generation
+            remaining_ms = round(max(0.0, known.open_until - time.monotonic()) * 1000)
+        self.backend.memory.seed(self.key, state, generation, remaining_ms, cooldown_ms)
 
     def _redis_succeeded(self) -> None:
         if self.backend.health.mark_up():
@@ -518,18 +514,10 @@ class CircuitBreaker:
             if seed.note:
                 # The repair is an event (PostgreSQL's write-behind records it, and the row
                 # moves past the one that could not be used).
+                repair = Reply(1, seed.state, seed.generation, 0, 0, 0, 0, seed.state, 0, seed.note)
+                backend = self.backend
                 self._emit(
-                    self._event(
-                        EventKind.TRANSITION,
-                        state=seed.state,
-                        generation=seed.generation,
-                        shared=True,
-                        from_state=seed.state,
-                        reason=seed.note,
-                        failure_count=0,
-                        success_count=0,
-                        opened_at=datetime.now(UTC) if seed.state.rejects else None,
-                    )
+                    transition_event(self.key, repair, datetime.now(UTC), backend.host, backend.pid)
                 )
         elif unread:
             log.warning(
@@ -547,38 +535,20 @@ class CircuitBreaker:
             return
         with self._counter_lock:
             self.config_divergences += 1
-        window = ""
-        if mine.has_window or stored.has_window:
-            window = (
-                f"; window: this process {mine.window_text() or 'none'}, the circuit"
-                f" {stored.window_text() or 'none'}"
-            )
         log.warning(
-            "circuit %s: this process is configured with failure_threshold=%d, "
-            "success_threshold=%d, cooldown=%gs but the circuit stores %d, %d, %gs%s; the stored "
-            "rules apply (change them with `guard breaker configure`)",
+            "circuit %s: this process is configured with %s but the circuit stores %s; the stored"
+            " rules apply (change them with `guard breaker configure`)",
             self.key,
-            mine.failure_threshold,
-            mine.success_threshold,
-            mine.cooldown_ms / 1000,
-            stored.failure_threshold,
-            stored.success_threshold,
-            stored.cooldown_ms / 1000,
-            window,
+            mine.text(),
+            stored.text(),
         )
 
     def _check_rules(self) -> None:
-        """Once per circuit and process, after its first Redis decision stored or read them
-        (on a Redis error it is tried again at the next decision that reaches Redis). The
-        backend's check of the Redis configuration rides on it: once, off the hot path."""
+        """Once per circuit and process, after its first Redis decision (again after a Redis
+        error); the backend's check of the Redis configuration rides on it, off the hot path."""
         self.backend.check_redis_config()
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             self._rules_differ(self.backend.sync_store.rules(self.key))
-
-    async def _check_rules_async(self) -> None:
-        await asyncio.to_thread(self.backend.check_redis_config)
-        with contextlib.suppress(*REDIS_DOWN_ERRORS):
-            self._rules_differ(await self.backend.async_store().rules(self.key))
 
     # ------------------------------------------------------------------ sync decisions
     def acquire(self) -> Ticket:
@@ -625,6 +595,15 @@ class CircuitBreaker:
             else:
                 self._redis_succeeded()
                 return self._recorded(reply, True)
+        # _release_locally inlined: the in-memory path of every guarded call
+        if ticket.shared and self._unreachable_mode != "local":
+            return False  # only the per-process mode keeps counting without Redis
+        reply = self._memory.record(
+            self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
+        )
+        return self._recorded(reply, False)
+
+    def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.shared and self._unreachable_mode != "local":
             return False  # only the per-process mode keeps counting without Redis
         reply = self._memory.record(
@@ -633,21 +612,31 @@ class CircuitBreaker:
         return self._recorded(reply, False)
 
     # ------------------------------------------------------------------ async decisions
+    async def _decide_async(
+        self, script: Script, script_args: Any, generation: int
+    ) -> Reply | None:
+        """One decision in Redis from the event loop; None when Redis could not take it."""
+        try:
+            reply = await self.backend.async_store().decide(
+                script, self._args, script_args, generation, self._on_missing_cb
+            )
+        except REDIS_DOWN_ERRORS as error:
+            self._redis_failed(error)
+            return None
+        self._redis_succeeded()
+        if not self._rules_checked:
+            await asyncio.to_thread(self._check_rules)
+        return reply
+
     async def acquire_async(self) -> Ticket:
         ticket = self._local_admission()
         if ticket is not None:
             return ticket
         if self._use_redis():
-            try:
-                reply = await self.backend.async_store().acquire(
-                    self._args, self.config, self._known_generation(), self._on_missing_cb
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
-                if not self._rules_checked:
-                    await self._check_rules_async()
+            generation = self._known_generation()
+            script_args = self._args.acquire_args(self.config, generation)
+            reply = await self._decide_async(SCRIPTS.acquire, script_args, generation)
+            if reply is not None:
                 return self._admitted(reply, True)
         return self._without_redis()
 
@@ -660,26 +649,12 @@ class CircuitBreaker:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return False
         if ticket.shared and self._use_redis():
-            try:
-                reply = await self.backend.async_store().record(
-                    self._args,
-                    ticket.generation,
-                    outcome,
-                    ticket.probe_seq,
-                    self._on_missing_cb,
-                    duration_ms,
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
+            generation, probe_seq = ticket.generation, ticket.probe_seq
+            script_args = (*self._args.record_args(generation, outcome, probe_seq), duration_ms)
+            reply = await self._decide_async(SCRIPTS.record, script_args, generation)
+            if reply is not None:
                 return self._recorded(reply, True)
-        if ticket.shared and self._unreachable_mode != "local":
-            return False
-        reply = self._memory.record(
-            self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
-        )
-        return self._recorded(reply, False)
+        return self._release_locally(ticket, outcome, duration_ms)
 
     # ------------------------------------------------------------------ outcome bookkeeping
     def _count_failure(self, timed_out: bool) -> None:
@@ -700,12 +675,9 @@ class CircuitBreaker:
         """Run ``fn`` under the breaker (sync). Raises ``CircuitOpenError`` when open and
         ``BulkheadFullError`` when ``max_concurrent_calls`` calls are already in flight."""
         if tracing.active():
-            with self._decision_span() as decision:
+            with DecisionSpan(self) as decision:
                 return self._call(decision.admitted(fn), *args, **kwargs)
         return self._call(fn, *args, **kwargs)
-
-    def _decision_span(self) -> DecisionSpan:
-        return DecisionSpan(self)
 
     def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         self._take_slot()
@@ -816,47 +788,16 @@ class CircuitBreaker:
     ) -> T:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
         if tracing.active():
-            with self._decision_span() as decision:
+            with DecisionSpan(self) as decision:
                 return await self._call_async(decision.admitted_async(fn), *args, **kwargs)
         return await self._call_async(fn, *args, **kwargs)
 
     async def _call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        self._take_slot()
-        try:
-            ticket = await self.acquire_async()
-            timeout = self.config.call_timeout_seconds if ticket.timed else None
-            started = time.perf_counter()
-            deadline = asyncio.timeout(timeout)
-            try:
-                async with deadline:
-                    result = await fn(*args, **kwargs)
-            except BaseException as error:
-                failure: BaseException = error
-                timed_out = isinstance(error, TimeoutError) and deadline.expired()
-                if timed_out:
-                    failure = GuardedCallTimeout(self.key, cast(float, timeout))
-                outcome = self._failure_outcome(failure, timed_out)
-                tripped = await self._release_async(ticket, outcome, duration_ms(started))
-                listening = self._has_listeners()
-                self._after_failure(tripped, outcome, started, failure, timed_out, listening)
-                if timed_out:
-                    raise failure from error
-                raise
-            duration = duration_ms(started)
-            if result.__class__ in _GENERATOR_TYPES:
-                await self._release_async(ticket, _IGNORED, 0)
-                raise TypeError("the guarded call returned a generator; use breaker.guard()")
-            outcome = self.config.classify_result(result)
-            if outcome is Outcome.FAILURE:
-                self._count_failure(False)
-            await self._release_async(ticket, outcome, duration)
-            if self._has_listeners():
-                self._outcome_event(outcome, started, None, False)
-            return result
-        finally:
-            self._slots.append(True)
+        async with GuardedBlock(self, outcome_events=True) as block:
+            block.result = await fn(*args, **kwargs)
+        return cast(T, block.result)
 
     def _state_label(self) -> str:
         known = self._known
@@ -902,10 +843,9 @@ class CircuitBreaker:
             with self._redis_for("read the breaker state of"):
                 raw, now_ms = self._read_redis()
         else:
-            fields = dict(self._memory.read(self.key) or {})
-            now_ms = fields.pop("now", 0)
+            raw = dict(self._memory.read(self.key) or {})
+            now_ms = int(raw.pop("now", 0))
             wall_offset = round(time.time() * 1000 - now_ms) if now_ms else 0
-            raw = {**decode_hash(fields), **self._memory.slots(self.key)}
         # Checked as the scripts check them: a value the breaker never writes is shown as the
         # next decision will repair it, never raised.
         circuit = decode_circuit(raw, now_ms, self._known_generation())

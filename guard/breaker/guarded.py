@@ -7,9 +7,10 @@ import asyncio
 import functools
 import math
 import time
+import types
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from guard import tracing
 from guard.breaker.errors import BulkheadFullError, CircuitOpenError, GuardedCallTimeout
@@ -32,18 +33,21 @@ def duration_ms(started: float) -> int:
 
 
 class GuardedBlock:
-    """One use of ``breaker.guard()``; not reusable."""
+    """One use of ``breaker.guard()``, or of ``call_async`` (``outcome_events``: the call's
+    result is classified and its outcome goes to the listeners); not reusable."""
 
-    def __init__(self, breaker: CircuitBreaker) -> None:
+    def __init__(self, breaker: CircuitBreaker, *, outcome_events: bool = False) -> None:
         self._breaker = breaker
         self._ticket: Ticket | None = None
         self._timeout: asyncio.Timeout | None = None
         self._started = 0.0
+        self._events = outcome_events
+        self.result: Any = None
 
     def _start_clock(self, ticket: Ticket) -> None:
         self._ticket = ticket
         breaker = self._breaker
-        if breaker._always_timed or breaker.key in breaker._timed_keys:
+        if self._events or breaker._always_timed or breaker.key in breaker._timed_keys:
             self._started = time.perf_counter()
 
     def __enter__(self) -> GuardedBlock:
@@ -99,17 +103,33 @@ class GuardedBlock:
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
         except TimeoutError as error:
-            breaker._slots.append(True)
-            duration = duration_ms(self._started)
             timed_out = GuardedCallTimeout(breaker.key, cast(float, breaker._call_timeout))
-            outcome = breaker._failure_outcome(timed_out, timed_out=True)
-            tripped = await breaker._release_async(self._ticket, outcome, duration)
-            breaker._after_failure(tripped, outcome, self._started, timed_out, True, False)
+            await self._failed(self._ticket, timed_out, True)
             raise timed_out from error
-        outcome, duration = self._outcome(exc)
-        tripped = await breaker._release_async(self._ticket, outcome, duration)
         if exc is not None:
-            breaker._after_failure(tripped, outcome, self._started, exc, False, False)
+            await self._failed(self._ticket, exc, False)
+            return
+        breaker._slots.append(True)
+        duration, outcome = duration_ms(self._started), Outcome.SUCCESS
+        if self._events:
+            if self.result.__class__ in (types.GeneratorType, types.AsyncGeneratorType):
+                await breaker._release_async(self._ticket, Outcome.IGNORED, 0)
+                raise TypeError("the guarded call returned a generator; use breaker.guard()")
+            outcome = breaker.config.classify_result(self.result)
+            if outcome is Outcome.FAILURE:
+                breaker._count_failure(False)
+        await breaker._release_async(self._ticket, outcome, duration)
+        if self._events and breaker._has_listeners():
+            breaker._outcome_event(outcome, self._started, None, False)
+
+    async def _failed(self, ticket: Ticket, error: BaseException, timed_out: bool) -> None:
+        breaker = self._breaker
+        breaker._slots.append(True)
+        duration = duration_ms(self._started)
+        outcome = breaker._failure_outcome(error, timed_out)
+        tripped = await breaker._release_async(ticket, outcome, duration)
+        listening = self._events and breaker._has_listeners()
+        breaker._after_failure(tripped, outcome, self._started, error, timed_out, listening)
 
 
 class DecisionSpan:

@@ -88,7 +88,7 @@ def transition_event(
 
 
 class Listeners:
-    """An ordered set of listeners; ``bool(listeners)`` is False when there is nobody to tell."""
+    """An ordered set of listeners."""
 
     def __init__(self, listeners: Iterable[Listener] = ()) -> None:
         self._listeners: list[Listener] = list(listeners)
@@ -100,9 +100,6 @@ class Listeners:
     def remove(self, listener: Listener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
-
-    def __bool__(self) -> bool:
-        return bool(self._listeners)
 
     def emit(self, event: BreakerEvent) -> None:
         for listener in tuple(self._listeners):

@@ -393,14 +393,15 @@ class MemoryStore:
         circuit = self._circuits.get(key)
         return circuit.rules if circuit is not None else None
 
-    def read(self, key: str) -> dict[str, int] | None:
-        """The circuit's fields (the Redis hash's names) and the clock, None if unknown."""
+    def read(self, key: str) -> dict[str, str] | None:
+        """The circuit as the scripts keep its hash (window slots included) and the clock
+        (``now``), all as text; None if unknown."""
         with self._lock:
             c = self._circuits.get(key)
             if c is None:
                 return None
             window = (c.window_epoch, c.window_calls, c.window_failures, c.window_slow)
-            fields = {
+            fields: dict[str, object] = {
                 codec.STATE: int(c.state),
                 codec.GENERATION: c.generation,
                 codec.FAILURES: c.failures,
@@ -416,19 +417,8 @@ class MemoryStore:
                 "now": self._clock(),
             }
             if c.rules is not None:
-                values = map(int, codec.rules_values(c.rules))
-                fields.update(zip(codec.RULE_FIELDS, values, strict=True))
-            return fields
-
-    def slots(self, key: str) -> dict[str, str]:
-        """The window's slots as the scripts store them (``w<i>`` fields of the hash)."""
-        with self._lock:
-            c = self._circuits.get(key)
-            if c is None:
-                return {}
-            return {
-                f"{codec.SLOT_PREFIX}{index}": str(slot)
-                if isinstance(slot, int)
-                else ":".join(map(str, slot))
-                for index, slot in c.slots.items()
-            }
+                fields.update(zip(codec.RULE_FIELDS, codec.rules_values(c.rules), strict=True))
+            for index, slot in c.slots.items():
+                text = ":".join(map(str, slot)) if isinstance(slot, tuple) else slot
+                fields[f"{codec.SLOT_PREFIX}{index}"] = text
+            return {name: str(value) for name, value in fields.items()}

@@ -330,7 +330,8 @@ class Operator:
     @contextmanager
     def _operator(self, key: str) -> Iterator[tuple[psycopg.Connection[Any], Recorded]]:
         """The transaction a change of ``key`` runs in (see the module docstring): yields the
-        connection and what PostgreSQL recorded of the circuit; commits when the block ends."""
+        connection and what PostgreSQL recorded of the circuit; commits when the block ends. A
+        Redis error rolls it back and leaves as ``ControlUnavailableError``."""
         conn = connect(self.database_url, application_name="guard breaker")
         self.applied_in_redis = False
         try:
@@ -351,6 +352,8 @@ class Operator:
                 f"the change of {key} was made in Redis, but PostgreSQL could not record it"
                 f" ({first_line(error)}): see `guard breaker show {key}`"
             ) from None
+        except REDIS_DOWN_ERRORS as error:
+            raise ControlUnavailableError(f"Redis unreachable ({type(error).__name__})") from None
 
     @staticmethod
     def _recorded(conn: psycopg.Connection[Any], key: str) -> Recorded:
@@ -466,26 +469,13 @@ class Operator:
         if not reason.strip():
             raise ValueError("a reason is required")
         with self._operator(key) as (conn, recorded):
-            try:
-                in_redis = bool(self.redis.read(key))
-            except REDIS_DOWN_ERRORS as error:
-                raise _redis_down(error) from None
-            if not in_redis and not recorded.known:
+            if not recorded.known and not self.redis.read(key):
                 raise UnknownCircuitError(key)
             args = CircuitArgs.build(key, self.config, self.host, self.pid)
             full_reason = f"{action.value}: {reason.strip()}"
             restore = _Restore(recorded)
-            try:
-                reply = self.redis.control(
-                    args,
-                    ACTION_TARGET[action],
-                    full_reason,
-                    self.actor,
-                    recorded.generation,
-                    restore,
-                )
-            except REDIS_DOWN_ERRORS as error:
-                raise _redis_down(error) from None
+            target, generation = ACTION_TARGET[action], recorded.generation
+            reply = self.redis.control(args, target, full_reason, self.actor, generation, restore)
             self._record(conn, key, reply, restore.noted(reply.reason))
         return {
             "key": key,
@@ -521,12 +511,9 @@ class Operator:
         ``only_if_new``: a circuit either store knows is left as it is, (None, None)."""
         validate_key(key)
         with self._operator(key) as (conn, recorded):
-            try:
-                if only_if_new and (recorded.known or self.redis.read(key)):
-                    return None, None
-                current = self.redis.rules(key)
-            except REDIS_DOWN_ERRORS as error:
-                raise _redis_down(error) from None
+            if only_if_new and (recorded.known or self.redis.read(key)):
+                return None, None
+            current = self.redis.rules(key)
             base = current or self.config.shared_rules
             cooldown = change.cooldown_seconds
             config = BreakerConfig(
@@ -539,23 +526,12 @@ class Operator:
             rules = config.shared_rules
             args = CircuitArgs.build(key, self.config, self.host, self.pid)
             restore = _Restore(recorded)
-            try:
-                previous, reply = self.redis.configure(
-                    args,
-                    rules,
-                    configure_reason(current, rules),
-                    self.actor,
-                    recorded.generation,
-                    restore,
-                )
-            except REDIS_DOWN_ERRORS as error:
-                raise _redis_down(error) from None
+            reason, generation = configure_reason(current, rules), recorded.generation
+            previous, reply = self.redis.configure(
+                args, rules, reason, self.actor, generation, restore
+            )
             self._record(conn, key, reply, restore.noted(reply.reason))
         return previous, rules
-
-
-def _redis_down(error: BaseException) -> ControlUnavailableError:
-    return ControlUnavailableError(f"Redis unreachable ({type(error).__name__})")
 
 
 class _Restore:

@@ -108,10 +108,6 @@ def describe_failure(error: BaseException) -> str:
     return f"PostgreSQL refused breaker events ({name}: {detail})"
 
 
-def persists(event: BreakerEvent) -> bool:
-    return event.kind is EventKind.TRANSITION and event.shared and event.from_state is not None
-
-
 class PostgresWriteBehind:
     """Listener that persists shared transitions on a background thread; with ``redis_url``,
     what close() could not write is kept there for the next writer."""
@@ -156,7 +152,7 @@ class PostgresWriteBehind:
 
     # The listener entry point: O(1), never blocks on PostgreSQL.
     def __call__(self, event: BreakerEvent) -> None:
-        if persists(event):
+        if event.kind is EventKind.TRANSITION and event.shared and event.from_state is not None:
             self.submit([event])
 
     def submit(self, events: Iterable[BreakerEvent]) -> None:

@@ -5,6 +5,7 @@ decides per process instead of stalling the guarded call."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import json
@@ -100,30 +101,30 @@ def make_client(
 
 
 @dataclass(frozen=True, slots=True)
-class _Script:
+class Script:
     source: str
     sha: str
 
     @classmethod
-    def of(cls, source: str) -> _Script:
+    def of(cls, source: str) -> Script:
         return cls(source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
 class Scripts:
-    acquire: _Script
-    record: _Script
-    control: _Script
-    seed: _Script
-    configure: _Script
+    acquire: Script
+    record: Script
+    control: Script
+    seed: Script
+    configure: Script
 
     @classmethod
     def build(cls, clock: str = lua.REDIS_CLOCK) -> Scripts:
-        return cls(*(_Script.of(source) for source in lua.scripts(clock)))
+        return cls(*(Script.of(source) for source in lua.scripts(clock)))
 
 
 SCRIPTS = Scripts.build()
-READ = _Script.of(lua.READ)
+READ = Script.of(lua.READ)
 
 
 _REPLY_CACHE: dict[bytes, Reply] = {}
@@ -157,18 +158,12 @@ def parse_reply(raw: bytes | str) -> Reply:
         ) from None
 
 
-def _as_bytes(value: str | int | bytes) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode()
-
-
 def pack_command(*parts: str | int | bytes, more: int = 0) -> bytes:
     """RESP encoding of one command (what redis-py would send, built once and cached). With
     ``more``, the header counts that many arguments still to come (``pack_argument``)."""
     chunks = [b"*%d\r\n" % (len(parts) + more)]
     for part in parts:
-        data = _as_bytes(part)
+        data = part if isinstance(part, bytes) else str(part).encode()
         chunks.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(chunks)
 
@@ -236,19 +231,6 @@ def _get_connection_needs_command(pool: Any) -> bool:
     return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
-def decode_events(raw: Sequence[Any]) -> list[dict[str, Any]]:
-    """The circuit's Redis event list; an item that is not a JSON object is skipped."""
-    events = []
-    for item in raw:
-        try:
-            event = json.loads(item)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
-
-
 class RedisStore:
     """Blocking Redis store. Exceptions from ``REDIS_DOWN_ERRORS`` mean "decide without Redis".
 
@@ -292,7 +274,7 @@ class RedisStore:
 
     def _run(
         self,
-        script: _Script,
+        script: Script,
         keys: tuple[str, str],
         args: Sequence[Any],
         last: int | None = None,
@@ -351,7 +333,7 @@ class RedisStore:
 
     def _decide(
         self,
-        script: _Script,
+        script: Script,
         args: CircuitArgs,
         script_args: Sequence[Any],
         known_gen: int,
@@ -387,7 +369,7 @@ class RedisStore:
         control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
         return self._decide(self.scripts.control, args, control_args, known_gen, on_missing)
 
-    def _eval(self, script: _Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
+    def _eval(self, script: Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
         try:
             return self.client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -438,7 +420,14 @@ class RedisStore:
         return decode_hash(self.client.hgetall(lua.hash_key(key)))
 
     def events(self, key: str, limit: int = 20) -> list[dict[str, Any]]:
-        return decode_events(self.client.lrange(lua.events_key(key), 0, limit - 1))
+        """The circuit's Redis event list; an item that is not a JSON object is skipped."""
+        events = []
+        for item in self.client.lrange(lua.events_key(key), 0, limit - 1):
+            with contextlib.suppress(ValueError):
+                event = json.loads(item)
+                if isinstance(event, dict):
+                    events.append(event)
+        return events
 
     def circuit_keys(self) -> list[str]:
         found = set()
@@ -451,25 +440,26 @@ class RedisStore:
 
 
 class AsyncRedisStore:
-    """asyncio Redis store (``redis.asyncio``), never blocks the event loop."""
+    """asyncio Redis store (``redis.asyncio``) for decisions, never blocking the event loop."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def _eval(self, script: _Script, keys: tuple[str, str], args: Sequence[Any]) -> Any:
+    async def _eval(self, script: Script, keys: tuple[str, str], args: Sequence[Any]) -> Any:
         try:
             return await self.client.execute_command("EVALSHA", script.sha, 2, *keys, *args)
         except NoScriptError:
             return await self.client.execute_command("EVAL", script.source, 2, *keys, *args)
 
-    async def _decide(
+    async def decide(
         self,
-        script: _Script,
+        script: Script,
         args: CircuitArgs,
         script_args: Sequence[Any],
         known_gen: int,
         on_missing: OnMissing,
     ) -> Reply:
+        """``RedisStore._decide`` on the event loop."""
         reply = parse_reply(await self._eval(script, args.keys, script_args))
         if reply.code == _UNKNOWN:
             # on_missing may read PostgreSQL (blocking): off the event loop.
@@ -479,29 +469,3 @@ class AsyncRedisStore:
             if reply.code == _UNKNOWN:
                 raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
         return reply
-
-    async def acquire(
-        self,
-        args: CircuitArgs,
-        cfg: BreakerConfig,
-        known_gen: int,
-        on_missing: OnMissing = new_circuit,
-    ) -> Reply:
-        script_args = args.acquire_args(cfg, known_gen)
-        return await self._decide(SCRIPTS.acquire, args, script_args, known_gen, on_missing)
-
-    async def record(
-        self,
-        args: CircuitArgs,
-        generation: int,
-        outcome: Outcome,
-        probe_seq: int,
-        on_missing: OnMissing = new_circuit,
-        duration_ms: int = 0,
-    ) -> Reply:
-        script_args = (*args.record_args(generation, outcome, probe_seq), duration_ms)
-        return await self._decide(SCRIPTS.record, args, script_args, generation, on_missing)
-
-    async def rules(self, key: str) -> SharedRules | None:
-        raw = await self.client.hmget(lua.hash_key(key), *RULE_FIELDS)
-        return stored_rules(decode_hash(dict(zip(RULE_FIELDS, raw, strict=True))))

@@ -32,28 +32,21 @@ def int_in(value: object, lowest: int, highest: int) -> int | None:
     """``value`` as an integer if it is one within [lowest, highest] (an int, or text of a
     decimal integer or of a float with an integral value, as Lua's ``tonumber`` reads it); else
     None. Booleans, NaN, infinities and fractions are None."""
-    if isinstance(value, bool):
-        return None
-    number: float | int
-    if isinstance(value, int | float):
-        number = value
-    elif isinstance(value, str | bytes):
-        text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
-        text = text.strip()
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
         try:
-            number = int(text)
+            value = int(value)
         except ValueError:
             try:
-                number = float(text)
+                value = float(value)
             except ValueError:
                 return None
-    else:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(number, float):
-        if not math.isfinite(number) or not number.is_integer():
-            return None
-        number = int(number)
-    return number if lowest <= number <= highest else None
+    return value if lowest <= value <= highest else None
 
 
 def shown(value: object) -> str:

@@ -7,29 +7,18 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
 
-class Counted(Protocol):
-    key: str
-    rejected_open: int
-    rejected_bulkhead: int
-    rejected_store_unavailable: int
-    failed_calls: int
-    timed_out_calls: int
-    config_divergences: int
-    restored_states: int
-
-
 class BreakerCollector(Collector):
     def __init__(self) -> None:
-        self._breakers: weakref.WeakSet[Counted] = weakref.WeakSet()
+        self._breakers: weakref.WeakSet[Any] = weakref.WeakSet()  # CircuitBreakers
         self._lock = threading.Lock()
 
-    def track(self, breaker: Counted) -> None:
+    def track(self, breaker: Any) -> None:
         with self._lock:
             self._breakers.add(breaker)
 

@@ -78,8 +78,7 @@ class Pair:
         in_memory: dict[str, str] = {}
         fields = self.memory.read(self.key)
         if fields is not None:
-            in_memory = {k: str(v) for k, v in fields.items() if k not in ("ca", "now")}
-            in_memory.update(self.memory.slots(self.key))
+            in_memory = {k: v for k, v in fields.items() if k not in ("ca", "now")}
             # the scripts write the window's fields only once a window was used
             for name in WINDOW_STATE:
                 in_redis.setdefault(name, "0")

@@ -425,9 +425,10 @@ def test_a_process_is_told_when_its_window_differs_from_the_stored_one(
     with caplog.at_level(logging.WARNING, logger="guard.breaker"):
         other.call(lambda: None)
     [warning] = [r.getMessage() for r in caplog.records if "stored" in r.getMessage()]
-    assert (
-        "window: this process 50% failed of the last 50 calls (min 20),"
-        " the circuit 50% failed of the last 40 calls (min 20)" in warning
+    assert "50% failed of the last 50 calls (min 20) but the circuit stores" in warning
+    assert warning.endswith(
+        "50% failed of the last 40 calls (min 20); the stored rules apply"
+        " (change them with `guard breaker configure`)"
     )
     assert other.config_divergences == 1
 
