@@ -66,10 +66,14 @@ def test_a_channel_that_did_not_opt_in_hears_nothing(db_url: str) -> None:
     _resolve(db_url, ids)
     assert _stdout(db_url) == []
     with psycopg.connect(db_url) as conn:
-        sent = conn.execute(
-            "SELECT resolved_sent_at FROM guard.alert_deliveries WHERE alert_id = %s", (ids[0],)
+        looked = conn.execute(
+            "SELECT resolution_queued_at FROM guard.alert_deliveries WHERE alert_id = %s",
+            (ids[0],),
         ).fetchone()
-    assert sent == (None,)
+        queued = conn.execute(
+            "SELECT count(*) FROM guard.deliveries WHERE kind = 'alert_resolved'"
+        ).fetchone()
+    assert (looked, queued) == ((None,), (0,))
 
 
 def test_no_notice_for_an_alert_resolved_before_it_was_sent(db_url: str) -> None:
@@ -103,7 +107,7 @@ def test_per_channel_and_retried_when_the_channel_fails(
     assert stats.failed_sends == 1 and len(smtp_server.messages) == 1
     with psycopg.connect(db_url, autocommit=True) as conn:  # the lease of the failed claim ends
         conn.execute(
-            "UPDATE guard.alert_deliveries SET claimed_until = now() - interval '1 s'"
+            "UPDATE guard.deliveries SET claimed_until = now() - interval '1 s'"
             " WHERE claimed_by IS NOT NULL"
         )
     Dispatcher(db_url, channels, settings).run_once()
@@ -137,10 +141,10 @@ def test_a_paused_channel_sends_no_resolved_notice_until_its_pause_ends(db_url: 
     channel = dispatcher._channels[0]
     channel.paused_until = time.monotonic() + 600
     dispatcher.run_once()
-    assert dispatcher.stats.resolved_sent == 0
+    assert dispatcher.stats.notices_sent.get("alert_resolved", 0) == 0
     assert len(stream.getvalue().splitlines()) == 1, "a notice went out during the pause"
     channel.paused_until = time.monotonic() - 1
     dispatcher.run_once()
-    assert dispatcher.stats.resolved_sent == 1
+    assert dispatcher.stats.notices_sent["alert_resolved"] == 1
     notice = json.loads(stream.getvalue().splitlines()[-1])
     assert (notice["type"], notice["alert_id"]) == ("resolved", ids[0])
