@@ -5,10 +5,7 @@ a real SMTP server."""
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
-import time
 from collections.abc import Sequence
 
 import psycopg
@@ -126,25 +123,3 @@ def test_resolved_for_a_channel_not_delivered_to_is_an_error(db_url: str) -> Non
     )
     assert result.exit_code == 2, "a configuration error, found at start"
     assert "resolved notifications for channel(s) not delivered to: email" in result.output
-
-
-def test_a_paused_channel_sends_no_resolved_notice_until_its_pause_ends(db_url: str) -> None:
-    """A channel paused after a failure (its receiver asked to wait) sends no resolved notice in
-    that time; once the pause is over it does."""
-    ids = insert_alerts(db_url, 1)
-    stream = io.StringIO()
-    settings = dataclasses.replace(FAST, resolved_channels=frozenset({"stdout"}))
-    dispatcher = Dispatcher(db_url, [(StdoutSink(stream), 0)], settings)
-    dispatcher.run_once()
-    assert [json.loads(line)["type"] for line in stream.getvalue().splitlines()] == ["alert"]
-    _resolve(db_url, ids)
-    channel = dispatcher._channels[0]
-    channel.paused_until = time.monotonic() + 600
-    dispatcher.run_once()
-    assert dispatcher.stats.notices_sent.get("alert_resolved", 0) == 0
-    assert len(stream.getvalue().splitlines()) == 1, "a notice went out during the pause"
-    channel.paused_until = time.monotonic() - 1
-    dispatcher.run_once()
-    assert dispatcher.stats.notices_sent["alert_resolved"] == 1
-    notice = json.loads(stream.getvalue().splitlines()[-1])
-    assert (notice["type"], notice["alert_id"]) == ("resolved", ids[0])
