@@ -18,17 +18,7 @@ import pytest
 from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink
 from tests.dispatch.conftest import insert_alerts
 from tests.dispatch.test_report_delivery import _store_report, _today
-
-FAST = DispatchSettings(
-    poll_interval_s=30.0,
-    batch_size=50,
-    lease_s=5.0,
-    send_timeout_s=1.0,
-    max_attempts=5,
-    backoff_base_s=0.2,
-    backoff_max_s=2.0,
-    worker_id="test",
-)
+from tests.dispatch.test_resolved import FAST
 
 
 @dataclass(frozen=True)
