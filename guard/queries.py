@@ -306,8 +306,8 @@ SECONDS_UNTIL_DETECTION_DUE = (
 )
 ENQUEUE_ALERT_DELIVERIES = "SELECT * FROM guard.enqueue_alert_deliveries(%s::text[], %s, %s)"
 CLAIM_ALERT_DELIVERIES = "SELECT * FROM guard.claim_alert_deliveries(%s, %s, %s, %s)"
-CLAIM_RESOLVED_DELIVERIES = "SELECT * FROM guard.claim_resolved_deliveries(%s, %s, %s, %s)"
-COMPLETE_RESOLVED_DELIVERIES = "SELECT guard.complete_resolved_deliveries(%s, %s::bigint[])"
+ENQUEUE_RESOLVED_NOTICES = "SELECT guard.enqueue_resolved_notices(%s::text[])"
+RESOLVED_NOTICE_ALERTS = "SELECT * FROM guard.resolved_notice_alerts(%s::bigint[])"
 ENQUEUE_REVIEW_NOTICES = "SELECT guard.enqueue_review_notices(%s::text[], %s::smallint[])"
 REVIEW_NOTICE_ITEMS = "SELECT * FROM guard.review_notice_items(%s::bigint[])"
 ENQUEUE_REPORT_DELIVERIES = "SELECT guard.enqueue_report_deliveries(%s::text[])"

@@ -17,8 +17,8 @@ CREATE TABLE guard.alert_deliveries (
     claimed_by text,
     claimed_until timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
-    -- when an opted-in channel was told the alert resolved (guard.complete_resolved_deliveries)
-    resolved_sent_at timestamptz,
+    -- when guard.enqueue_resolved_notices looked at this delivered row (its alert had resolved)
+    resolution_queued_at timestamptz,
     PRIMARY KEY (alert_id, channel),
     CONSTRAINT alert_deliveries_delivered_has_time CHECK (
         (status = 'delivered') = (delivered_at IS NOT NULL)
@@ -44,7 +44,7 @@ WHERE status = 'pending';
 CREATE INDEX alert_deliveries_claimed_idx ON guard.alert_deliveries (channel, claimed_until)
 WHERE claimed_until IS NOT NULL;
 
--- Resolved notifications (guard.claim_resolved_deliveries): a channel's delivered rows not yet
--- announced resolved.
+-- Resolved notices (guard.enqueue_resolved_notices): a channel's delivered rows whose alert's
+-- resolution was not looked at yet.
 CREATE INDEX alert_deliveries_resolution_due_idx ON guard.alert_deliveries (channel, alert_id)
-WHERE status = 'delivered' AND resolved_sent_at IS NULL;
+WHERE status = 'delivered' AND resolution_queued_at IS NULL;

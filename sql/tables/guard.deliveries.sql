@@ -1,6 +1,7 @@
 -- The outbox of the notices `guard watch` sends once per (kind, subject, channel): kind
--- review_notice (subject: the review item's id) and report (subject: the report day as
--- yyyymmdd, 20261125). Each kind's source queues rows (guard.enqueue_review_notices,
+-- review_notice (subject: the review item's id), alert_resolved (the alert's id) and report
+-- (the report day as yyyymmdd, 20261125). Each kind's source queues rows
+-- (guard.enqueue_review_notices, guard.enqueue_resolved_notices,
 -- guard.enqueue_report_deliveries); guard.claim_deliveries hands a channel's pending rows to one
 -- dispatcher for a lease (claimed_by, claimed_until) with SKIP LOCKED, so two dispatchers never
 -- send one twice, and a send that failed (or a dispatcher that died) is due again when the lease

@@ -37,8 +37,16 @@ from guard import queries, tracing
 from guard.backoff import exponential_delay
 from guard.connection import connect, reconnect_delay
 from guard.errors import ConfigurationError, GuardError, first_line
-from guard.ops.dispatch.message import Message, digest_message, plan_messages, resolved_message
-from guard.ops.dispatch.outbox import KIND_NAMES, REPORTS, Outbox, OutboxKind, review_notices
+from guard.ops.dispatch.message import Message, digest_message, plan_messages
+from guard.ops.dispatch.outbox import (
+    KIND_NAMES,
+    REPORTS,
+    RESOLVED,
+    SENT_STATS,
+    Outbox,
+    OutboxKind,
+    review_notices,
+)
 from guard.ops.dispatch.sinks import DeliveryError, Sink
 from guard.ops.dispatch.store import Batch, DeliveryStore, within_limits
 from guard.ops.dispatch.throttle import RateWindow
@@ -123,7 +131,6 @@ class RunStats:
     alerts_delivered: int = 0  # (alert, channel) pairs marked delivered
     messages_sent: int = 0
     summaries_sent: int = 0
-    resolved_sent: int = 0
     notices_sent: dict[str, int] = field(default_factory=dict)  # outbox kind -> sent
     digests_sent: int = 0
     skipped_below_severity: int = 0  # (alert, channel) pairs below the channel's minimum
@@ -141,7 +148,7 @@ class RunStats:
         flat = dict(self.__dict__)
         sent = flat.pop("notices_sent")
         for kind in (*KIND_NAMES, *sent):
-            flat[f"{kind}s_sent"] = sent.get(kind, 0)
+            flat[SENT_STATS.get(kind, f"{kind}s_sent")] = sent.get(kind, 0)
         return flat
 
 
@@ -165,7 +172,8 @@ class Dispatcher:
         outboxes: Sequence[Outbox] | None = None,
     ) -> None:
         """outboxes: the once-only kinds this run sends and where (default: what settings
-        asks for: review notices on every channel, reports on the report channels)."""
+        asks for: review notices on every channel, reports on the report channels, resolved
+        notices on the resolved channels)."""
         self.settings = settings or DispatchSettings()
         self.settings.check()
         if not channels:
@@ -198,6 +206,7 @@ class Dispatcher:
             outboxes = [
                 Outbox(review_notices(self.settings.review_priorities), frozenset(names)),
                 Outbox(REPORTS, self.settings.report_channels),
+                Outbox(RESOLVED, self.settings.resolved_channels),
             ]
             if not self.settings.review_priorities:
                 outboxes = outboxes[1:]
@@ -446,8 +455,6 @@ class Dispatcher:
                 self._pump(store, channel)
             else:
                 self._pump_digest(store, channel, hours)
-            if channel.name in self.settings.resolved_channels:
-                self._pump_resolved(store, channel)
             for outbox in self._outboxes:
                 if channel.name in outbox.channels:
                     self._pump_outbox(store, channel, outbox.kind)
@@ -609,20 +616,6 @@ class Dispatcher:
             ),
         )
         self.stats.notices_sent[kind.name] = self.stats.notices_sent.get(kind.name, 0) + sent
-
-    def _pump_resolved(self, store: DeliveryStore, channel: _Channel) -> None:
-        """Tell the channel, once, about alerts it was sent that have resolved since."""
-        self.stats.resolved_sent += self._pump_notices(
-            store,
-            channel,
-            "resolved notice",
-            "alert",
-            claim=store.claim_resolved,
-            render=resolved_message,
-            key=lambda row: int(row.alert_id),
-            # the resolved notice keeps no error of its own: it is not sent again
-            done=lambda key, _error: store.complete_resolved(channel.name, [key]),
-        )
 
     def _pump_notices(
         self,

@@ -199,7 +199,7 @@ class AlertRow:
     occurrences: int | None
     first_seen_at: datetime | None
     last_seen_at: datetime | None
-    resolved_at: datetime | None = None  # only for resolved notifications
+    resolved_at: datetime | None = None  # only for resolved notices
 
 
 @dataclass(frozen=True)
@@ -305,6 +305,8 @@ def alert_message(row: AlertRow) -> Message:
 
 def resolved_message(row: AlertRow) -> Message:
     """The one-time notice that an alert a channel was sent has resolved."""
+    if row.resolved_at is None:
+        raise ValueError(f"alert #{row.alert_id} no longer exists")
     fired = alert_message(row)
     row = _inert(row)
     payload = {**fired.payload, "type": "resolved", "resolved_at": _iso(row.resolved_at)}

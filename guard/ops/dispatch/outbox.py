@@ -2,7 +2,8 @@
 (guard.deliveries). A kind is a source, which queues its subjects on the run's channels, and a
 renderer, which turns a claimed subject into a message; claiming, settling, the lease, the rate
 window, pauses and unrenderable subjects are the pump's, the same for every kind
-(Dispatcher._pump_outbox). docs/alerts.md, "Review notices" and "Daily reports"."""
+(Dispatcher._pump_outbox). docs/alerts.md, "Resolved notifications", "Review notices" and
+"Daily reports"."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from guard.ops.daily_report import stored_report
-from guard.ops.dispatch.message import Message, review_message
+from guard.ops.dispatch.message import Message, resolved_message, review_message
 from guard.ops.dispatch.report import report_message
 from guard.ops.dispatch.store import DeliveryStore
 
@@ -67,5 +68,15 @@ REPORTS = OutboxKind(
     load=_load_reports,
     render=lambda loaded: report_message(*loaded),
 )
-# The kinds `guard watch` sends (RunStats counts each as <name>s_sent).
-KIND_NAMES = ("review_notice", REPORTS.name)
+RESOLVED = OutboxKind(
+    "alert_resolved",
+    "resolved notice",
+    "alert",
+    enqueue=lambda store, channels: store.enqueue_resolved_notices(channels),
+    load=lambda store, subjects: store.resolved_notice_alerts(subjects),
+    render=resolved_message,
+)
+# The kinds `guard watch` sends, and what RunStats calls the count of each sent (else
+# <name>s_sent).
+KIND_NAMES = ("review_notice", REPORTS.name, RESOLVED.name)
+SENT_STATS = {RESOLVED.name: "resolved_sent"}

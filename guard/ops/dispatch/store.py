@@ -151,21 +151,13 @@ class DeliveryStore:
         ).fetchall()
         return [AlertRow(*row) for row in rows]
 
-    def claim_resolved(
-        self, channel: str, worker: str, limit: int, lease_s: float
-    ) -> list[AlertRow]:
-        rows = self.conn.execute(
-            queries.CLAIM_RESOLVED_DELIVERIES,
-            (channel, worker, limit, lease_s),
-        ).fetchall()
-        return [AlertRow(*row) for row in rows]
-
-    def complete_resolved(self, channel: str, alert_ids: Sequence[int]) -> int:
-        row = self.conn.execute(
-            queries.COMPLETE_RESOLVED_DELIVERIES,
-            (channel, list(alert_ids)),
-        ).fetchone()
+    def enqueue_resolved_notices(self, channels: Sequence[str]) -> int:
+        row = self.conn.execute(queries.ENQUEUE_RESOLVED_NOTICES, (list(channels),)).fetchone()
         return int(row[0]) if row else 0
+
+    def resolved_notice_alerts(self, alert_ids: Sequence[int]) -> list[AlertRow]:
+        rows = self.conn.execute(queries.RESOLVED_NOTICE_ALERTS, (list(alert_ids),)).fetchall()
+        return [AlertRow(row[0], 0, *row[1:]) for row in rows]
 
     def enqueue_review_notices(self, channels: Sequence[str], priorities: Sequence[int]) -> int:
         row = self.conn.execute(
