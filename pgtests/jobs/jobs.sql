@@ -5,7 +5,7 @@
 -- another session's check is in progress, are tested from Python: a transaction-level lock is
 -- re-entrant within one session.)
 BEGIN;
-SELECT plan(38);
+SELECT plan(39);
 
 SELECT results_eq(
     $$SELECT name, schedule, interval_seconds, enabled FROM guard.jobs ORDER BY name$$,
@@ -167,6 +167,24 @@ INSERT INTO guard.alerts (
     'r:open', 'call_without_direction', 'call', 'low', 'x', 'open', now() - interval '200 days',
     now() - interval '200 days', NULL, NULL
 );
+-- Deliveries and resolved notices of a deleted alert go with it; a kept alert keeps its own.
+INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at)
+SELECT
+    a.id,
+    'webhook',
+    'delivered',
+    now() - interval '150 days'
+FROM guard.alerts AS a
+WHERE a.fingerprint IN ('r:old', 'r:recent');
+INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at)
+SELECT
+    'alert_resolved',
+    a.id,
+    'webhook',
+    'sent',
+    now() - interval '100 days'
+FROM guard.alerts AS a
+WHERE a.fingerprint IN ('r:old', 'r:recent');
 INSERT INTO guard.breaker_events (key, generation, from_state, to_state, reason, host, pid, occurred_at)
 VALUES ('k', 1, 'closed', 'open', 'x', 'h', 1, now() - interval '100 days'),
 -- exactly retention_breaker_events_days (90) old: not older than that, kept
@@ -202,7 +220,9 @@ INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
 ('email', now() - interval '89 days', 2, now() - interval '89 days');
 SELECT results_eq(
     $$SELECT target, deleted FROM guard.apply_retention()$$,
-    $$VALUES ('guard.alerts', 1::bigint), ('guard.breaker_events', 1), ('guard.validation_metrics', 1),
+    $$VALUES ('guard.alerts', 1::bigint), ('guard.alert_deliveries', 1),
+             ('guard.deliveries (resolved notices)', 1), ('guard.breaker_events', 1),
+             ('guard.validation_metrics', 1),
              ('guard.detection_runs', 1), ('guard.deliveries (review notices)', 1),
              ('guard.deliveries (reports)', 1), ('guard.alert_digests', 1), ('guard.job_runs', 1)$$,
     'retention deletes what is past its setting (cron.job_run_details only where pg_cron is)'
@@ -228,6 +248,15 @@ SELECT results_eq(
     $$SELECT fingerprint FROM guard.alerts WHERE fingerprint LIKE 'r:%' ORDER BY fingerprint$$,
     $$VALUES ('r:open'), ('r:recent')$$,
     'open alerts are never deleted, recent resolved ones are kept'
+);
+SELECT results_eq(
+    $$SELECT a.fingerprint, d.channel, n.channel
+      FROM guard.alerts AS a
+      JOIN guard.alert_deliveries AS d ON d.alert_id = a.id
+      JOIN guard.deliveries AS n ON n.kind = 'alert_resolved' AND n.subject = a.id
+      WHERE a.fingerprint LIKE 'r:%'$$,
+    $$VALUES ('r:recent', 'webhook', 'webhook')$$,
+    'a kept alert keeps its delivery and its resolved notice'
 );
 SELECT results_eq(
     $$SELECT status FROM guard.job_runs WHERE job_name = 'old_job' ORDER BY id$$,

@@ -1,13 +1,13 @@
--- The retention job: deletes resolved alerts, breaker events, validation metrics, detection
--- runs, the review notices of closed items, sent report deliveries, the record of sent digests
--- and job runs older than their retention setting, and pg_cron's run details of Booking
--- Guard's own jobs (cron.job_run_details is never cleaned by pg_cron) when pg_cron lives in
--- this database and the role running retention may: USAGE on schema cron, SELECT on cron.job
--- and DELETE on cron.job_run_details (pg_cron grants the two tables to PUBLIC, the schema to
--- no one). The role pg_cron runs the jobs as has them (scheduling needed them); a login of the
--- owner role running `guard jobs run` may not: then that part is skipped, with a notice, and its
--- row says deleted NULL (not cleaned) instead of "permission denied for schema cron" failing
--- the whole run.
+-- The retention job: deletes resolved alerts (with their deliveries and resolved notices), breaker
+-- events, validation metrics, detection runs, the review notices of closed items, sent report
+-- deliveries, the record of sent digests and job runs older than their retention setting, and
+-- pg_cron's run details of Booking Guard's own jobs (cron.job_run_details is never cleaned by
+-- pg_cron) when pg_cron lives in this database and the role running retention may: USAGE on schema
+-- cron, SELECT on cron.job and DELETE on cron.job_run_details (pg_cron grants the two tables to
+-- PUBLIC, the schema to no one). The role pg_cron runs the jobs as has them (scheduling needed
+-- them); a login of the owner role running `guard jobs run` may not: then that part is skipped,
+-- with a notice, and its row says deleted NULL (not cleaned) instead of "permission denied for
+-- schema cron" failing the whole run.
 -- The newest run and the newest success of every job are kept (they are its heartbeat).
 -- First the rows the counters of `guard metrics` count are folded into guard.metric_totals
 -- (guard.fold_metric_totals), and alerts and validation metrics are deleted only before its
@@ -33,6 +33,22 @@ BEGIN
         AND a.resolved_at
         < now() - make_interval(days => guard.setting('retention_alerts_days')::integer)
         AND a.first_seen_at < counted_before;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    -- An alert's deliveries and resolved notices go with it (no foreign key: alerts stay
+    -- partitionable); enqueue_resolved_notices finds nothing to announce for a deleted alert.
+    target := 'guard.alert_deliveries';
+    DELETE FROM guard.alert_deliveries AS d
+    WHERE NOT EXISTS (SELECT FROM guard.alerts AS a WHERE a.id = d.alert_id);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN NEXT;
+
+    target := 'guard.deliveries (resolved notices)';
+    DELETE FROM guard.deliveries AS n
+    WHERE
+        n.kind = 'alert_resolved'
+        AND NOT EXISTS (SELECT FROM guard.alerts AS a WHERE a.id = n.subject);
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
 
