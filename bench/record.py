@@ -42,7 +42,13 @@ def record(name: str, args: list[str], results: Path = RESULTS) -> int:
     module = importlib.import_module(f"bench.{name}")
     tee = _Tee()
     with contextlib.redirect_stdout(tee):
-        status = module.main(args)
+        try:
+            status = module.main(args)
+        except SystemExit as stop:
+            # a run that missed a target exits 1 and is kept; a refusal (a message) is not a run
+            if not isinstance(stop.code, int | None):
+                raise
+            status = stop.code
     printed = tee.getvalue()
     ran = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = " ".join(["python -m bench." + name, *args])
