@@ -1,19 +1,21 @@
-"""Row-level security cost for a BI login: tenant selected by a setting vs bound to the role.
+"""Row-level security cost for a BI login: tenant narrowed by a setting vs bound to the role.
 
     python -m bench.tenant_rls [--calls N] [--repeat N] [--json]
 
 One throwaway cluster. The database is built like bench/detect.py's (N calls, default 200 000,
-over 30 days for 10 companies, with the incident's bad-row rates), migrated up to the migration
-before tenant bindings, then detection and seven daily reports are run once so the BI views have
-rows. A login in the reporting role then runs the heaviest BI queries and every detection view:
+over 30 days for 10 companies, with the incident's bad-row rates), fully migrated, then detection
+and seven daily reports are run once so the BI views have rows. A login in the reporting role
+then runs the heaviest BI queries and every detection view:
 
 - superuser: the same statements with no row-level security at all (every company; reference);
-- before:    the login with `SET booking_guard.company_id = 1` (policies compare the setting);
-- after:     0015_tenant_bindings applied, the login bound to company 1 (no setting);
-- after, 10: the login bound to all ten companies (the longest array the policies compare).
+- setting:   the login bound to all ten companies, narrowed to company 1 by its own default
+             (`ALTER ROLE ... SET booking_guard.company_id = 1`, what a pooler keeps);
+- bound:     the login bound to company 1 only (no setting);
+- bound, 10: the login bound to all ten companies (the longest array the policies compare).
 
 Each figure is the median of --repeat runs after one warm-up run, in milliseconds; `seq` says
-whether the plan reads public.calls by a sequential scan. The ratio is after / before.
+whether the plan reads public.calls by a sequential scan. The ratio is bound / setting: both see
+company 1's rows, one through the binding, the other through the setting.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from guard.schema.migrate import Migrator
 
 CALLS = 200_000
 DATABASE = "bench_tenant_rls"
-BEFORE = "0014_flag_sync_plans"
 LOGIN = "bench_bi"
 COMPANY = 1
 
@@ -110,12 +111,10 @@ def _scans_calls_sequentially(node: dict[str, Any]) -> bool:
 
 
 def _measure(
-    url: str, user: str | None, statements: dict[str, str], repeat: int, setting: int | None
+    url: str, user: str | None, statements: dict[str, str], repeat: int
 ) -> dict[str, tuple[float, int, bool]]:
     conninfo = psycopg.conninfo.make_conninfo(url, user=user) if user else url
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        if setting is not None:
-            conn.execute(f"SET booking_guard.company_id = '{setting}'")
         return {name: _time(conn, sql, repeat) for name, sql in statements.items()}
 
 
@@ -125,8 +124,8 @@ def build(url: str, calls: int, progress: Any) -> dict[str, Any]:
         progress(f"loading {calls:,} calls")
         with psycopg.connect(url) as conn, conn.transaction():
             conn.execute(load_sql(int(calls)))
-        progress(f"migrating up to {BEFORE}")
-        migrator.apply(to=BEFORE)
+        progress("migrating to the newest schema")
+        migrator.apply()
     with psycopg.connect(url, autocommit=True) as conn:
         progress("detection once, seven daily reports")
         conn.execute("SELECT * FROM guard.detect()").fetchall()
@@ -148,34 +147,35 @@ def build(url: str, calls: int, progress: Any) -> dict[str, Any]:
 def run(url: str, repeat: int, progress: Any) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         statements = _statements(conn)
-    progress("superuser (no row-level security)")
-    superuser = _measure(url, None, statements, repeat, COMPANY)
-    progress("before: the setting selects the tenant")
-    before = _measure(url, LOGIN, statements, repeat, COMPANY)
-    progress("applying 0015_tenant_bindings")
-    with Migrator(url) as migrator:
-        migrator.apply()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT guard.tenant_grant(%s, %s)", (LOGIN, COMPANY))
+        conn.execute("SELECT guard.tenant_grant(%s, c.id) FROM public.companies AS c", (LOGIN,))
         conn.execute("ANALYZE guard.tenant_bindings")
-    progress("after: bound to one company")
-    after = _measure(url, LOGIN, statements, repeat, None)
+    progress("superuser (no row-level security)")
+    superuser = _measure(url, None, statements, repeat)
+    progress("bound to ten companies, the login's default narrows to one")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE {LOGIN} SET booking_guard.company_id = '{COMPANY}'")
+    setting = _measure(url, LOGIN, statements, repeat)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE {LOGIN} RESET booking_guard.company_id")
+    progress("bound to ten companies")
+    bound_all = _measure(url, LOGIN, statements, repeat)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "SELECT guard.tenant_grant(%s, c.id) FROM public.companies AS c WHERE c.id <> %s",
+            "SELECT guard.tenant_revoke(%s, c.id) FROM public.companies AS c WHERE c.id <> %s",
             (LOGIN, COMPANY),
         )
-    progress("after: bound to ten companies")
-    after_all = _measure(url, LOGIN, statements, repeat, None)
+        conn.execute("ANALYZE guard.tenant_bindings")
+    progress("bound to one company")
+    bound = _measure(url, LOGIN, statements, repeat)
     lookup_us = _lookup_cost_us(url)
     return {
         "lookup_us": lookup_us,
         "statements": {
             name: {
                 "superuser": superuser[name],
-                "before": before[name],
-                "after": after[name],
-                "after_10": after_all[name],
+                "setting": setting[name],
+                "bound": bound[name],
+                "bound_10": bound_all[name],
             }
             for name in statements
         },
@@ -206,29 +206,29 @@ def print_table(header: dict[str, Any], built: dict[str, Any], measured: dict[st
     print(f"  {header['server']}; {header['cores']} cores; median of {header['repeat']} runs, ms")
     print()
     head = (
-        f"{'statement':<48}{'superuser':>10}{'before':>10}{'after':>10}{'after,10':>10}"
-        f"{'after/before':>14}  rows b/a  seq b/a"
+        f"{'statement':<48}{'superuser':>10}{'setting':>10}{'bound':>10}{'bound,10':>10}"
+        f"{'bound/setting':>14}  rows s/b  seq s/b"
     )
     print(head)
     print("-" * len(head))
     for name, row in result.items():
-        s, b, a, a10 = row["superuser"], row["before"], row["after"], row["after_10"]
+        s, b, a, a10 = row["superuser"], row["setting"], row["bound"], row["bound_10"]
         ratio = a[0] / b[0] if b[0] else float("nan")
         seq = f"{'y' if b[2] else 'n'}/{'y' if a[2] else 'n'}"
         print(
             f"{name:<48}{s[0]:>10.2f}{b[0]:>10.2f}{a[0]:>10.2f}{a10[0]:>10.2f}{ratio:>14.2f}"
             f"  {b[1]:>4}/{a[1]:<4}  {seq}"
         )
-    ratios = [row["after"][0] / row["before"][0] for row in result.values() if row["before"][0]]
+    ratios = [row["bound"][0] / row["setting"][0] for row in result.values() if row["setting"][0]]
     print()
-    print(f"after/before: median {statistics.median(ratios):.2f}, worst {max(ratios):.2f}")
-    same_rows = all(row["before"][1] == row["after"][1] for row in result.values())
-    print(f"same rows before and after for every statement: {'yes' if same_rows else 'NO'}")
+    print(f"bound/setting: median {statistics.median(ratios):.2f}, worst {max(ratios):.2f}")
+    same_rows = all(row["setting"][1] == row["bound"][1] for row in result.values())
+    print(f"same rows, setting and bound, for every statement: {'yes' if same_rows else 'NO'}")
     print(
         f"lookup of the bindings (guard.visible_companies): {measured['lookup_us']:.0f} µs per"
         " statement and protected table"
     )
-    lost = [name for name, row in result.items() if row["after"][2] and not row["before"][2]]
+    lost = [name for name, row in result.items() if row["bound"][2] and not row["setting"][2]]
     print()
     # On a small table the planner rightly prefers sequential scans; the target is judged at scale.
     verdict = "PASS" if not lost else "FAIL"
@@ -236,10 +236,10 @@ def print_table(header: dict[str, Any], built: dict[str, Any], measured: dict[st
         verdict = "SKIP"
     print(
         f"  {verdict}  no statement of the bound login reads calls by a sequential scan that it"
-        f" read by an index before (judged at {CALLS:,} calls or more)"
+        f" reads by an index when narrowed by the setting (judged at {CALLS:,} calls or more)"
         f"{': ' + ', '.join(lost) if lost else ''}"
     )
-    print(f"  {'PASS' if same_rows else 'FAIL'}  the same rows before and after")
+    print(f"  {'PASS' if same_rows else 'FAIL'}  the same rows, setting and bound")
 
 
 def main(argv: list[str] | None = None) -> int:
