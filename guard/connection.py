@@ -253,13 +253,22 @@ def check_server_version(server_version: int, where: str) -> None:
     )
 
 
+@contextmanager
+def transaction(
+    database_url: str | None, application_name: str = "booking-guard"
+) -> Iterator[psycopg.Connection[Any]]:
+    """A connection whose work is committed when the block ends without an error (a refused
+    change leaves everything as it was), its functions' errors as one line."""
+    with connect(database_url, application_name=application_name) as conn:
+        with guard_function_errors():
+            yield conn
+        conn.commit()
+
+
 def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
     """Run one statement in its own transaction and return its rows."""
-    with connect(database_url) as conn:
-        with guard_function_errors():
-            rows = conn.execute(query, params).fetchall()
-        conn.commit()
-    return rows
+    with transaction(database_url) as conn:
+        return conn.execute(query, params).fetchall()
 
 
 @contextmanager

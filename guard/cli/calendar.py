@@ -25,7 +25,7 @@ from guard.calendar import (
     failover_cutoff,
     reconcile_calendar,
 )
-from guard.cli.output import emit_json, emit_table, when
+from guard.cli.output import emit_json, emit_table, json_option, when
 from guard.cli.params import BIGINT, INT_MAX, iso_time, span
 from guard.connection import connect, guard_function_errors
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
@@ -216,7 +216,7 @@ def calendar() -> None:
     show_default=True,
     help="Refuse to queue more appointments missing from the calendar than this.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def reconcile_command(
     obj: dict[str, str | None],

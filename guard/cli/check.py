@@ -11,7 +11,7 @@ import click
 import psycopg
 
 from guard import queries
-from guard.cli.output import echo_text, emit_json, emit_table, when
+from guard.cli.output import echo_text, emit_json, emit_table, json_option, when
 from guard.cli.params import ROW_ID
 from guard.connection import connect, fetch_all, guard_function_errors
 from guard.errors import GuardError
@@ -188,7 +188,7 @@ def _to_stderr(event: HistoryProgress) -> None:
     help="With --all: days of observed time per check and transaction (default: the whole"
     " history up to about 2 million rows, 7 beyond).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def check(
     obj: dict[str, str | None],
@@ -270,7 +270,7 @@ def check(
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Count what would be done; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
     """Correct what is safe, queue the rest for review (at most reconcile_batch_limit rows).

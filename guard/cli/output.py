@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -216,14 +217,20 @@ def write(rendered: str) -> None:
     sys.stdout.flush()
 
 
-def emit_table(
-    title: str,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    no_wrap: Sequence[str] = (),
-    drop_order: Sequence[str] = (),
-) -> None:
-    write(render_table(title, columns, rows, no_wrap, drop_order))
+def emit_table(*args: Any, **kwargs: Any) -> None:
+    """render_table's arguments, printed."""
+    write(render_table(*args, **kwargs))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def emit_record(title: str, record: dict[str, Any], as_json: bool) -> None:
+    """One row shown whole (`... show`): a JSON object, or a table of fields and values."""
+    if as_json:
+        emit_json(record)
+    else:
+        emit_table(title, ["field", "value"], list(record.items()))
 
 
 # -- bounded output ---------------------------------------------------------------------------
@@ -239,43 +246,28 @@ def emit_json_rows(rows: Iterable[Any]) -> int:
     list, without holding it; returns how many were written."""
     count = 0
     for row in rows:
-        text = json.dumps(row, indent=2, default=_json_value)
-        sys.stdout.write(("[\n" if count == 0 else ",\n") + _indented(text))
+        text = json.dumps(row, indent=2, default=_json_value).replace("\n", "\n  ")
+        sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
         count += 1
-    sys.stdout.write("[]\n" if count == 0 else "\n]\n")
-    sys.stdout.flush()
+    write("[]\n" if count == 0 else "\n]\n")
     return count
 
 
-def _indented(text: str) -> str:
-    return "\n".join("  " + line for line in text.split("\n"))
-
-
 def emit_table_rows(
-    title: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    no_wrap: Sequence[str] = (),
-    drop_order: Sequence[str] = (),
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], drop_order: Sequence[str]
 ) -> int:
     """emit_table for rows that arrive one by one: printed in tables of at most TABLE_PAGE_ROWS
     rows (the first with the title), so a long list never sits whole in memory; returns how many
     rows were printed."""
     count = 0
-    page: list[Sequence[Any]] = []
-    for row in rows:
-        page.append(row)
-        count += 1
-        if len(page) == TABLE_PAGE_ROWS:
-            write(
-                render_table(
-                    title if count == len(page) else "", columns, page, no_wrap, drop_order
-                )
-            )
-            page = []
-    if page or count == 0:
-        write(render_table(title if count == len(page) else "", columns, page, no_wrap, drop_order))
-    return count
+    iterator = iter(rows)
+    while True:
+        page = list(itertools.islice(iterator, TABLE_PAGE_ROWS))
+        if page or count == 0:
+            write(render_table(title if count == 0 else "", columns, page, drop_order=drop_order))
+        count += len(page)
+        if len(page) < TABLE_PAGE_ROWS:
+            return count
 
 
 def emit_streamed(
