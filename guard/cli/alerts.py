@@ -149,11 +149,11 @@ def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: b
 def test_channel(channel: str, send_timeout: float) -> None:
     """Send one test message through a channel, as `guard watch` would, and say what happened."""
     smtp = {
-        "host": os.environ.get("GUARD_SMTP_HOST"),
-        "port": _smtp_port(),
-        "sender": os.environ.get("GUARD_SMTP_FROM"),
-        "to": os.environ.get("GUARD_SMTP_TO"),
-        "starttls": os.environ.get("GUARD_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+        "smtp_host": os.environ.get("GUARD_SMTP_HOST"),
+        "smtp_port": _smtp_port(),
+        "smtp_from": os.environ.get("GUARD_SMTP_FROM"),
+        "smtp_to": os.environ.get("GUARD_SMTP_TO"),
+        "smtp_starttls": os.environ.get("GUARD_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
     }
     [(sink, _)] = sinks([channel], dict.fromkeys(CHANNELS, 1), send_timeout, smtp)
     message = test_message(channel, who_acts(), datetime.now(UTC).replace(microsecond=0))
