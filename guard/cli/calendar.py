@@ -96,17 +96,16 @@ def load_client(spec: str) -> ListBookings:
 def _synchronous(client: Any) -> ListBookings:
     """A client that is a coroutine function (or returns an awaitable) is run to completion."""
 
+    async def awaited(answer: Any) -> Any:
+        return await answer
+
     def list_bookings(since: datetime, until: datetime) -> Iterable[CalendarBooking]:
         answer = client(since, until)
         if inspect.isawaitable(answer):
-            answer = asyncio.run(_awaited(answer))
+            answer = asyncio.run(awaited(answer))
         return answer  # type: ignore[no-any-return]
 
     return list_bookings
-
-
-async def _awaited(answer: Any) -> Any:
-    return await answer
 
 
 _KINDS = [
@@ -237,8 +236,7 @@ def reconcile_command(
     end = _window_end(
         until or (FAILOVER_UNTIL if after_failover else DEFAULT_UNTIL), "--until", True
     )
-    if since is not None:
-        _checked_window(_window_end(since, "--since", ahead=False), end)
+    start = None if since is None else _checked_window(_window_end(since, "--since", False), end)
     client = load_client(client_spec)
     with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
         with guard_function_errors():
@@ -249,7 +247,13 @@ def reconcile_command(
                 "permission denied for function guard.reconcile_calendar_booking"
             )
         cutoff = _cutoff(conn) if after_failover else None
-        start = _checked_window(_start(since, cutoff), end)
+        if start is None:
+            start = _checked_window(
+                cutoff - FAILOVER_MARGIN
+                if cutoff is not None
+                else _window_end(DEFAULT_SINCE, "--since", ahead=False),
+                end,
+            )
         with guard_function_errors():
             report = reconcile_calendar(
                 conn,
@@ -280,7 +284,17 @@ def reconcile_command(
             )
         emit_table(title, ["difference", "count", "meaning", "ids"], rows)
         click.echo(report.summary())
-    _raise_unless_ok(report)
+    problems = []
+    if report.failed:
+        problems.append(
+            f"{len(report.failed)} booking(s) not reconciled ({' '.join(report.failed)[:200]})"
+        )
+    if report.missing_error:
+        problems.append(
+            f"appointments missing from the calendar not compared: {report.missing_error}"
+        )
+    if not report.ok:
+        raise GuardError("; ".join(problems))
 
 
 def _audited(conn: Any, recorded: Iterable[int], cutoff: datetime | None) -> int:
@@ -307,32 +321,10 @@ def _cutoff(conn: Any) -> datetime | None:
     return cutoff
 
 
-def _start(since: str | None, cutoff: datetime | None) -> datetime:
-    if since is not None:
-        return _window_end(since, "--since", ahead=False)
-    if cutoff is not None:
-        return cutoff - FAILOVER_MARGIN
-    return _window_end(DEFAULT_SINCE, "--since", ahead=False)
-
-
 def _checked_window(start: datetime, end: datetime) -> datetime:
     if start >= end:
         raise click.UsageError(f"--since ({when(start)}) must be before --until ({when(end)})")
     return start
-
-
-def _raise_unless_ok(report: CalendarReport) -> None:
-    if not report.ok:
-        problems = []
-        if report.failed:
-            problems.append(
-                f"{len(report.failed)} booking(s) not reconciled ({' '.join(report.failed)[:200]})"
-            )
-        if report.missing_error:
-            problems.append(
-                f"appointments missing from the calendar not compared: {report.missing_error}"
-            )
-        raise GuardError("; ".join(problems))
 
 
 def _window_end(value: str, option: str, ahead: bool) -> datetime:
