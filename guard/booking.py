@@ -370,7 +370,10 @@ def book_appointment(
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
-        _judge(booking_span, outcome)
+        # failed and queued bookings are failures of the booking's span
+        booking_span.set("guard.booking.status", str(outcome.status))
+        if outcome.status in (BookingStatus.FAILED, BookingStatus.QUEUED):
+            booking_span.fail(f"booking {outcome.status}")
         return outcome
 
 
@@ -418,9 +421,13 @@ def _book_traced(
                 raise
             handoff.journaled(None)
             try:
-                booking = handoff.book() if unasked is None else _raise(unasked)
+                if unasked is not None:
+                    raise unasked
+                booking = handoff.book()
             except Exception as error:  # refused, or the calendar failed after any retries
-                failed = _calendar_failed(calendar_span, error)
+                calendar_span.set("error.type", type(error).__name__)
+                calendar_span.fail(type(error).__name__)
+                failed = error
             finally:
                 calendar_span.set("guard.booking.calendar_calls", handoff.calendar_calls)
         if failed is not None:
@@ -594,21 +601,3 @@ def _recorded(
     return BookingOutcome(
         status, attempt.call_id, appointment_id, booking.uid, idempotency_key=attempt.key
     )
-
-
-def _judge(booking_span: tracing.Span, outcome: BookingOutcome) -> None:
-    """What the booking came to, on its span: failed and queued bookings are failures."""
-    booking_span.set("guard.booking.status", str(outcome.status))
-    if outcome.status in (BookingStatus.FAILED, BookingStatus.QUEUED):
-        booking_span.fail(f"booking {outcome.status}")
-
-
-def _raise(error: BaseException) -> CalendarBooking:
-    raise error
-
-
-def _calendar_failed(calendar_span: tracing.Span, error: Exception) -> Exception:
-    """Mark the calendar's span with the error the booking path handles."""
-    calendar_span.set("error.type", type(error).__name__)
-    calendar_span.fail(type(error).__name__)
-    return error
