@@ -13,7 +13,7 @@ import psycopg
 from guard import queries
 from guard.cli.output import echo_text, emit_json, emit_table, json_option, when
 from guard.cli.params import ROW_ID
-from guard.connection import connect, fetch_all, guard_function_errors
+from guard.connection import connect, fetch_all, guard_function_errors, transaction
 from guard.errors import GuardError
 from guard.ops.detection import BatchChecked, HistoryProgress, arm_pass_timeout, check_history
 
@@ -112,34 +112,25 @@ def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]
         # The pass holds the detection lock until this transaction ends, so no other pass has
         # written since: each check's newest row is this pass's (a check it did not run through
         # has none of its own, hence only the checks that ran).
-        outcomes = dict(
-            conn.execute(
-                queries.LATEST_DETECTION_OUTCOMES,
-                (judged,),
-            ).fetchall()
-        )
+        outcomes = dict(conn.execute(queries.LATEST_DETECTION_OUTCOMES, (judged,)).fetchall())
         conn.commit()
     return rows, outcomes
 
 
 def _check_call(database_url: str | None, call_id: int) -> list[Any]:
     """Every check of one call, with its status and error, in one transaction."""
-    with connect(database_url, application_name="guard check") as conn, guard_function_errors():
+    with transaction(database_url, application_name="guard check") as conn:
         row = conn.execute(queries.MAY_RUN_CHECKS).fetchone()
         if not (row and row[0]):
-            rows = conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()
-            conn.commit()
             return [
                 [*r, "ok", None] if r[2] is not None else [*r, "not run", _UNKNOWN_FAILURE]
-                for r in rows
+                for r in conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()
             ]
         company = conn.execute(queries.CALL_COMPANY, (call_id,)).fetchone()
         if company is None:
             raise GuardError(f"call {call_id} does not exist")
         conn.execute(queries.ASSERT_TENANT, (company[0],))
-        rows = conn.execute(queries.RUN_CHECKS_FOR_CALL, (call_id,)).fetchall()
-        conn.commit()
-    return rows
+        return conn.execute(queries.RUN_CHECKS_FOR_CALL, (call_id,)).fetchall()
 
 
 def report_check_failures(rows: list[Any]) -> bool:

@@ -138,17 +138,7 @@ def _cron_forms(conn: psycopg.Connection[Any], jobs: list[dict[str, Any]]) -> di
     if not row or not row[0]:
         return {job["job_name"]: job["schedule"] for job in jobs}
     names = [job["job_name"] for job in jobs]
-    rows = conn.execute(
-        queries.CRON_FORMS,
-        (names,),
-    ).fetchall()
-    return {name: schedule for name, schedule in rows}
-
-
-def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute(queries.HAS_JOB_STATUS_VIEW).fetchone()
-    if not row or not row[0]:
-        raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
+    return dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall())
 
 
 def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> datetime | None:
@@ -158,7 +148,10 @@ def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> 
 
 
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    _require_jobs_table(conn)
+    """Each job of guard.job_status, with when its cron schedule next fires and pg_cron's view."""
+    row = conn.execute(queries.HAS_JOB_STATUS_VIEW).fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
     cron = cron_schedule(conn)
     cursor = conn.execute(queries.JOB_STATUS)
     names = [column.name for column in cursor.description or []]
