@@ -237,12 +237,6 @@ class _Handoff:
         self._error: BaseException | None = None
         self._worker: threading.Thread | None = None
 
-    def _asking(self) -> None:
-        if self.not_journaled is not None:
-            raise _NotJournaled from self.not_journaled
-        with self._lock:
-            self.calendar_calls += 1
-
     def policy(self, policy: RetryPolicy | None) -> RetryPolicy:
         """The caller's retry policy, retrying nothing once the calendar has answered or the
         journal could not be committed."""
@@ -255,35 +249,26 @@ class _Handoff:
             ),
         )
 
-    def _took(self, booking: CalendarBooking) -> None:
-        # The first answer is the one recorded: a late answer of an attempt the breaker timed out
-        # carries the same idempotency key, and waits for the same verdict.
-        with self._lock:
-            if self.booking is None:
-                self.booking = booking
-
-    def _judged(self, outcome: BookingOutcome | None, error: BaseException | None) -> None:
-        if error is not None and database_unavailable(error):
-            self.not_recorded = None  # the calendar's answer stands: the database went away
-        else:
-            self.not_recorded = _not_recorded_reason(outcome)
-
-    def _verdict(self, booking: CalendarBooking) -> CalendarBooking:
-        if self.not_recorded is not None:
-            raise BookingNotRecordedError(self.not_recorded)
-        return booking
-
     def _attempt(self, call: Callable[[], CalendarBooking]) -> CalendarBooking:
         if not self._journaled.is_set():
             self.admitted = True
             self._changed.set()
             self._journaled.wait()
-        self._asking()
+        if self.not_journaled is not None:
+            raise _NotJournaled from self.not_journaled
+        with self._lock:
+            self.calendar_calls += 1
         booking = call()
-        self._took(booking)
+        # The first answer is the one recorded: a late answer of an attempt the breaker timed out
+        # carries the same idempotency key, and waits for the same verdict.
+        with self._lock:
+            if self.booking is None:
+                self.booking = booking
         self._changed.set()
         self._recorded.wait()
-        return self._verdict(booking)
+        if self.not_recorded is not None:
+            raise BookingNotRecordedError(self.not_recorded)
+        return booking
 
     def admit(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> BaseException | None:
         """Start the guarded call."""
@@ -326,7 +311,10 @@ class _Handoff:
 
     def settle(self, outcome: BookingOutcome | None, error: BaseException | None = None) -> None:
         """Give the held call its verdict and wait until the breaker has counted it."""
-        self._judged(outcome, error)
+        if error is not None and database_unavailable(error):
+            self.not_recorded = None  # the calendar's answer stands: the database went away
+        else:
+            self.not_recorded = _not_recorded_reason(outcome)
         self._recorded.set()
         if self._worker is not None:
             self._worker.join()
