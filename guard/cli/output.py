@@ -73,21 +73,17 @@ def emit_json(payload: Any) -> None:
     write(render_json(payload))
 
 
-def _plain() -> bool:
-    return not sys.stdout.isatty() or bool(os.environ.get("NO_COLOR"))
-
-
-def console(file: Any = None) -> Console:
-    """Where tables go: stdout, styled only on a terminal and without NO_COLOR. markup=False: no
-    string printed through it is ever read as rich markup."""
+def console(file: Any) -> Console:
+    """Where tables are rendered for stdout: styled only on a terminal and without NO_COLOR.
+    markup=False: no string printed through it is ever read as rich markup."""
     terminal = sys.stdout.isatty()
-    plain = _plain()
+    plain = not terminal or bool(os.environ.get("NO_COLOR"))
     return Console(
-        file=file if file is not None else sys.stdout,
+        file=file,
         soft_wrap=True,
         width=None if terminal else _UNLIMITED_WIDTH,
         color_system=None if plain else "auto",
-        force_terminal=None if file is None else terminal and not plain,
+        force_terminal=not plain,
         highlight=False,
         markup=False,
         emoji=False,
@@ -104,11 +100,6 @@ def text_of(value: Any) -> str:
     if isinstance(value, dict | list):
         return compact_json(value)
     return str(value)
-
-
-def cell(value: Any) -> Text:
-    """One table cell: always Text (never markup), control characters made visible."""
-    return Text(visible(text_of(value)))
 
 
 # A column this narrow or narrower keeps its width when a list is fitted to the terminal (ids,
@@ -186,7 +177,7 @@ def render_table(
     ]
     buffer = io.StringIO()
     out = console(buffer)
-    table = Table(title=cell(title) if title else None, title_justify="left")
+    table = Table(title=Text(visible(title)) if title else None, title_justify="left")
     if sys.stdout.isatty() and not _wide and list(columns) != ["field", "value"]:
         order = [list(columns).index(name) for name in drop_order]
         shown, widths = _fit(texts, out.width, order)
