@@ -93,18 +93,10 @@ class CalendarReport:
         return not self.failed and self.missing_error is None
 
     def counts(self) -> dict[str, int]:
-        return {
-            "listed": self.listed,
-            "in_sync": self.in_sync,
-            "recorded": len(self.recorded),
-            "cancelled": len(self.cancelled),
-            "rescheduled": len(self.rescheduled),
-            "calendar_only": len(self.calendar_only),
-            "missing": len(self.missing),
-            "in_flight": len(self.in_flight),
-            "failed": len(self.failed) + (self.missing_error is not None),
-            "review_items_opened": len(self.review_items),
-        }
+        counts = {"listed": self.listed, "in_sync": self.in_sync}
+        counts |= {name: len(getattr(self, name)) for name in ID_LISTS[:-1]}
+        counts["failed"] += self.missing_error is not None
+        return counts | {"review_items_opened": len(self.review_items)}
 
     def written(self) -> dict[str, int]:
         """What this run wrote, by kind: appointments recorded, cancelled, rescheduled, and

@@ -116,6 +116,7 @@ _KINDS = [
     ("missing", "active here, absent from the calendar, queued (missing_in_calendar)"),
     ("in_flight", "being booked right now, left to the booking path"),
     ("failed", "not reconciled (logged)"),
+    ("review_items", "review items opened by this run"),
 ]
 
 
@@ -127,14 +128,6 @@ def _rows(report: CalendarReport) -> list[list[Any]]:
     for name, meaning in _KINDS:
         ids = getattr(report, name)
         rows.append([name, len(ids), meaning, " ".join(str(i) for i in ids)])
-    rows.append(
-        [
-            "review_items",
-            len(report.review_items),
-            "review items opened by this run",
-            " ".join(str(i) for i in report.review_items),
-        ]
-    )
     if report.orphaned_before is not None:
         rows.append(
             [

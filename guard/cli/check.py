@@ -27,22 +27,16 @@ _UNKNOWN_FAILURE = (
 )
 
 
-def booking_subscription(database_url: str | None) -> str | None:
-    """The subscription through which this database receives the booking tables by logical
-    replication (guard.booking_subscription()), None when it does not (or its schema predates
-    the function)."""
+def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empty: Any) -> bool:
+    """On a logical subscriber of the booking tables (guard.booking_subscription() names the
+    subscription): say so in one line (stderr), print an empty result for --json, and return
+    True: the command does nothing there."""
     with connect(database_url, autocommit=True, application_name="guard check") as conn:
         try:
             row = conn.execute(queries.BOOKING_SUBSCRIPTION).fetchone()
         except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
-            return None
-    return None if row is None or row[0] is None else str(row[0])
-
-
-def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empty: Any) -> bool:
-    """On a logical subscriber of the booking tables: say so in one line (stderr), print an
-    empty result for --json, and return True: the command does nothing there."""
-    subscription = booking_subscription(database_url)
+            return False  # a schema older than the function
+    subscription = None if row is None else row[0]
     if subscription is None:
         return False
     click.echo(
