@@ -8,16 +8,13 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from guard import __version__, queries
 from guard.cli.params import cap_unbounded_integers
 from guard.errors import GuardError, PermissionDenied, ReadOnlyStandby, first_line, server_address
-
-if TYPE_CHECKING:
-    import psycopg
 
 # Every command: its name, the module and attribute that define it, and the line `guard --help`
 # lists it with (so the listing imports no command; the line is also the command's short help).
@@ -310,14 +307,6 @@ def _behind(error: BaseException, kinds: tuple[type[BaseException], ...]) -> Bas
     return None
 
 
-def _read_only(error: BaseException) -> psycopg.errors.ReadOnlySqlTransaction | None:
-    """The ReadOnlySqlTransaction behind an error, also one re-raised as a GuardError."""
-    import psycopg
-
-    found = _behind(error, (psycopg.errors.ReadOnlySqlTransaction,))
-    return found if isinstance(found, psycopg.errors.ReadOnlySqlTransaction) else None
-
-
 def _missing_object(error: BaseException) -> str | None:
     """The line for an error caused by a missing object, None for any other error: what
     PostgreSQL says when an object of Booking Guard's is not there, a schema applied in part or
@@ -338,7 +327,7 @@ def _missing_object(error: BaseException) -> str | None:
     )
 
 
-def _read_only_refusal(error: psycopg.errors.ReadOnlySqlTransaction, argv: Sequence[str]) -> str:
+def _read_only_refusal(error: BaseException, argv: Sequence[str]) -> str:
     """A write refused as read-only: the standby line when the server is one (a primary demoted
     while the command ran), else what made the transaction read-only."""
     path = command_path(argv)
@@ -358,7 +347,7 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
 
     if isinstance(error, PermissionDenied | psycopg.errors.InsufficientPrivilege):
         _fail(_refusal(error, argv), EXIT_RUNTIME_ERROR)
-    read_only = _read_only(error)
+    read_only = _behind(error, (psycopg.errors.ReadOnlySqlTransaction,))
     if read_only is not None and not isinstance(error, ReadOnlyStandby):
         _fail(_read_only_refusal(read_only, argv), EXIT_RUNTIME_ERROR)
     if isinstance(error, click.exceptions.NoArgsIsHelpError):
