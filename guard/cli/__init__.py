@@ -255,12 +255,6 @@ SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "
 DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 
 
-def missing_schema(database_url: str | None) -> str | None:
-    """host:port/dbname of the database when it has no Booking Guard schema, else None."""
-    found = _probe(database_url, queries.HAS_GUARD_SCHEMA)
-    return found[1] if found and not found[0] else None
-
-
 def _check_first(command: click.Command, name: str) -> None:
     """Wrap a command so that, before it does anything: with no database named it stops with one
     line (no_database_given) instead of using libpq's default; one that needs Booking Guard's
@@ -281,10 +275,10 @@ def _check_first(command: click.Command, name: str) -> None:
         database_url = (click.get_current_context().find_root().obj or {}).get("database_url")
         if uses_database:
             resolve_conninfo(database_url)  # none given, or malformed: one line, exit 2
-            where = missing_schema(database_url) if needs_schema else None
-            if where is not None:
+            found = _probe(database_url, queries.HAS_GUARD_SCHEMA) if needs_schema else None
+            if found and not found[0]:
                 raise GuardError(
-                    f"database {where} has no Booking Guard schema: run `guard db apply`"
+                    f"database {found[1]} has no Booking Guard schema: run `guard db apply`"
                 )
         if writes is not None and writes(options):
             where = _standby(database_url)
