@@ -247,6 +247,27 @@ def _each_leaf(
         wrap(command, " ".join(path))
 
 
+def _refuse_writes_on_standby(command: click.Command, name: str) -> None:
+    """Wrap a writing command of WRITES: against a standby it stops with ReadOnlyStandby before
+    doing anything (a breaker command would otherwise change Redis, then fail to record it in
+    PostgreSQL)."""
+    writes = WRITES.get(name)
+    if writes is None or command.callback is None:
+        return
+    original = command.callback
+
+    @functools.wraps(original)
+    def refusing(*args: Any, **options: Any) -> Any:
+        if writes(options):
+            root = click.get_current_context().find_root()
+            where = _standby((root.obj or {}).get("database_url"))
+            if where is not None:
+                raise ReadOnlyStandby(where, name)
+        return original(*args, **options)
+
+    command.callback = refusing
+
+
 # Commands that do not need Booking Guard's schema in the database: `guard demo` starts its own
 # cluster, and `guard db` creates the schema and reports on it (`db validate` needs it).
 SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "db verify"})
@@ -255,35 +276,27 @@ SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "
 DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 
 
-def _check_first(command: click.Command, name: str) -> None:
-    """Wrap a command so that, before it does anything: with no database named it stops with one
-    line (no_database_given) instead of using libpq's default; one that needs Booking Guard's
-    schema stops with one line when the database has none; and one of WRITES stops with
-    ReadOnlyStandby against a standby (a breaker command would otherwise change Redis, then
-    fail to record it in PostgreSQL)."""
-    if command.callback is None:
+def _require_database(command: click.Command, name: str) -> None:
+    """Wrap a command that uses PostgreSQL: with no database named it stops with one line
+    (no_database_given) instead of using libpq's default, and one that needs Booking Guard's
+    schema stops with one line when the database has none, before it does anything."""
+    if name in DATABASE_NOT_USED or command.callback is None:
         return
     original = command.callback
-    uses_database = name not in DATABASE_NOT_USED
     needs_schema = name not in SCHEMA_NOT_NEEDED
-    writes = WRITES.get(name)
 
     @functools.wraps(original)
     def checked(*args: Any, **options: Any) -> Any:
         from guard.connection import resolve_conninfo
 
-        database_url = (click.get_current_context().find_root().obj or {}).get("database_url")
-        if uses_database:
-            resolve_conninfo(database_url)  # none given, or malformed: one line, exit 2
-            found = _probe(database_url, queries.HAS_GUARD_SCHEMA) if needs_schema else None
-            if found and not found[0]:
-                raise GuardError(
-                    f"database {found[1]} has no Booking Guard schema: run `guard db apply`"
-                )
-        if writes is not None and writes(options):
-            where = _standby(database_url)
-            if where is not None:
-                raise ReadOnlyStandby(where, name)
+        root = click.get_current_context().find_root()
+        database_url = (root.obj or {}).get("database_url")
+        resolve_conninfo(database_url)  # none given, or malformed: one line, exit 2
+        found = _probe(database_url, queries.HAS_GUARD_SCHEMA) if needs_schema else None
+        if found and not found[0]:
+            raise GuardError(
+                f"database {found[1]} has no Booking Guard schema: run `guard db apply`"
+            )
         return original(*args, **options)
 
     command.callback = checked
@@ -376,8 +389,10 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
 
 def _prepare(command: click.Command, name: str) -> click.Command:
     """What every command gets as it is loaded."""
+    # The order matters: the database checks wrap outermost, before the standby check (it connects).
     cap_unbounded_integers(command)
-    _each_leaf(command, (name,), _check_first)
+    _each_leaf(command, (name,), _refuse_writes_on_standby)
+    _each_leaf(command, (name,), _require_database)
     return command
 
 
