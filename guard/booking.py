@@ -237,12 +237,6 @@ class _Handoff:
         self._error: BaseException | None = None
         self._worker: threading.Thread | None = None
 
-    def _asking(self) -> None:
-        if self.not_journaled is not None:
-            raise _NotJournaled from self.not_journaled
-        with self._lock:
-            self.calendar_calls += 1
-
     def policy(self, policy: RetryPolicy | None) -> RetryPolicy:
         """The caller's retry policy, retrying nothing once the calendar has answered or the
         journal could not be committed."""
@@ -255,35 +249,26 @@ class _Handoff:
             ),
         )
 
-    def _took(self, booking: CalendarBooking) -> None:
-        # The first answer is the one recorded: a late answer of an attempt the breaker timed out
-        # carries the same idempotency key, and waits for the same verdict.
-        with self._lock:
-            if self.booking is None:
-                self.booking = booking
-
-    def _judged(self, outcome: BookingOutcome | None, error: BaseException | None) -> None:
-        if error is not None and database_unavailable(error):
-            self.not_recorded = None  # the calendar's answer stands: the database went away
-        else:
-            self.not_recorded = _not_recorded_reason(outcome)
-
-    def _verdict(self, booking: CalendarBooking) -> CalendarBooking:
-        if self.not_recorded is not None:
-            raise BookingNotRecordedError(self.not_recorded)
-        return booking
-
     def _attempt(self, call: Callable[[], CalendarBooking]) -> CalendarBooking:
         if not self._journaled.is_set():
             self.admitted = True
             self._changed.set()
             self._journaled.wait()
-        self._asking()
+        if self.not_journaled is not None:
+            raise _NotJournaled from self.not_journaled
+        with self._lock:
+            self.calendar_calls += 1
         booking = call()
-        self._took(booking)
+        # The first answer is the one recorded: a late answer of an attempt the breaker timed out
+        # carries the same idempotency key, and waits for the same verdict.
+        with self._lock:
+            if self.booking is None:
+                self.booking = booking
         self._changed.set()
         self._recorded.wait()
-        return self._verdict(booking)
+        if self.not_recorded is not None:
+            raise BookingNotRecordedError(self.not_recorded)
+        return booking
 
     def admit(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> BaseException | None:
         """Start the guarded call."""
@@ -326,7 +311,10 @@ class _Handoff:
 
     def settle(self, outcome: BookingOutcome | None, error: BaseException | None = None) -> None:
         """Give the held call its verdict and wait until the breaker has counted it."""
-        self._judged(outcome, error)
+        if error is not None and database_unavailable(error):
+            self.not_recorded = None  # the calendar's answer stands: the database went away
+        else:
+            self.not_recorded = _not_recorded_reason(outcome)
         self._recorded.set()
         if self._worker is not None:
             self._worker.join()
@@ -370,7 +358,10 @@ def book_appointment(
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
-        _judge(booking_span, outcome)
+        # failed and queued bookings are failures of the booking's span
+        booking_span.set("guard.booking.status", str(outcome.status))
+        if outcome.status in (BookingStatus.FAILED, BookingStatus.QUEUED):
+            booking_span.fail(f"booking {outcome.status}")
         return outcome
 
 
@@ -418,9 +409,13 @@ def _book_traced(
                 raise
             handoff.journaled(None)
             try:
-                booking = handoff.book() if unasked is None else _raise(unasked)
+                if unasked is not None:
+                    raise unasked
+                booking = handoff.book()
             except Exception as error:  # refused, or the calendar failed after any retries
-                failed = _calendar_failed(calendar_span, error)
+                calendar_span.set("error.type", type(error).__name__)
+                calendar_span.fail(type(error).__name__)
+                failed = error
             finally:
                 calendar_span.set("guard.booking.calendar_calls", handoff.calendar_calls)
         if failed is not None:
@@ -594,21 +589,3 @@ def _recorded(
     return BookingOutcome(
         status, attempt.call_id, appointment_id, booking.uid, idempotency_key=attempt.key
     )
-
-
-def _judge(booking_span: tracing.Span, outcome: BookingOutcome) -> None:
-    """What the booking came to, on its span: failed and queued bookings are failures."""
-    booking_span.set("guard.booking.status", str(outcome.status))
-    if outcome.status in (BookingStatus.FAILED, BookingStatus.QUEUED):
-        booking_span.fail(f"booking {outcome.status}")
-
-
-def _raise(error: BaseException) -> CalendarBooking:
-    raise error
-
-
-def _calendar_failed(calendar_span: tracing.Span, error: Exception) -> Exception:
-    """Mark the calendar's span with the error the booking path handles."""
-    calendar_span.set("error.type", type(error).__name__)
-    calendar_span.fail(type(error).__name__)
-    return error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,18 +93,10 @@ class CalendarReport:
         return not self.failed and self.missing_error is None
 
     def counts(self) -> dict[str, int]:
-        return {
-            "listed": self.listed,
-            "in_sync": self.in_sync,
-            "recorded": len(self.recorded),
-            "cancelled": len(self.cancelled),
-            "rescheduled": len(self.rescheduled),
-            "calendar_only": len(self.calendar_only),
-            "missing": len(self.missing),
-            "in_flight": len(self.in_flight),
-            "failed": len(self.failed) + (self.missing_error is not None),
-            "review_items_opened": len(self.review_items),
-        }
+        counts = {"listed": self.listed, "in_sync": self.in_sync}
+        counts |= {name: len(getattr(self, name)) for name in ID_LISTS[:-1]}
+        counts["failed"] += self.missing_error is not None
+        return counts | {"review_items_opened": len(self.review_items)}
 
     def written(self) -> dict[str, int]:
         """What this run wrote, by kind: appointments recorded, cancelled, rescheduled, and
@@ -236,12 +228,6 @@ def _checked(answer: object) -> list[CalendarBooking]:
     return bookings
 
 
-def _client_failed(error: Exception) -> CalendarError:
-    return CalendarError(
-        f"the calendar client failed: {type(error).__name__}: {masked_message(error)}"
-    )
-
-
 def _problem(booking: object) -> str | None:
     if not isinstance(booking, CalendarBooking):
         return f"a {type(booking).__name__}, not a CalendarBooking"
@@ -275,21 +261,6 @@ def _reconcile_args(company_id: int | None, booking: CalendarBooking) -> tuple[A
     )
 
 
-def _with_appointment(row: tuple[Any, ...], appointment_id: int) -> tuple[Any, ...]:
-    return (row[0], appointment_id, *row[2:])
-
-
-def _log_failure(booking: CalendarBooking, error: BaseException) -> None:
-    # the uid is the calendar's id; the error's text is masked (a client's message may quote
-    # what a customer said)
-    _log.warning(
-        "calendar booking %s not reconciled: %s: %s",
-        booking.uid,
-        type(error).__name__,
-        masked_message(error),
-    )
-
-
 def reconcile_calendar(
     conn: psycopg.Connection[Any],
     list_bookings: ListBookings,
@@ -305,14 +276,15 @@ def reconcile_calendar(
     agree where that is safe (module docstring); returns what was found and done."""
     since, until = _window(since, until)
     with own_transactions(conn):
-        listed_at = _one(conn.execute(queries.CLOCK_TIMESTAMP, prepare=False).fetchone())
+        (listed_at,) = one_row(conn.execute(queries.CLOCK_TIMESTAMP, prepare=False).fetchone())
         try:
-            answer = list_bookings(since, until)
-            bookings = _checked(answer)
+            bookings = _checked(list_bookings(since, until))
         except CalendarError:
             raise
         except Exception as error:
-            raise _client_failed(error) from error
+            raise CalendarError(
+                f"the calendar client failed: {type(error).__name__}: {masked_message(error)}"
+            ) from error
         tally = _Tally(orphans=_orphans(conn, orphaned_before))
         for booking in bookings:
             try:
@@ -327,17 +299,25 @@ def reconcile_calendar(
             except (psycopg.Error, GuardError) as error:
                 if conn.broken or conn.closed:
                     raise
-                _log_failure(booking, error)
+                # the uid is the calendar's id; the error's text is masked (a client's message
+                # may quote what a customer said)
+                _log.warning(
+                    "calendar booking %s not reconciled: %s: %s",
+                    booking.uid,
+                    type(error).__name__,
+                    masked_message(error),
+                )
                 tally.failed.append(booking.uid)
                 continue
             tally.booking(booking, rows)
+        uids = sorted({booking.uid for booking in bookings})  # whatever their status
         try:
             with conn.transaction():
                 conn.execute(*_begin_work(company_id), prepare=False)
                 tally.missing_rows(
                     conn.execute(
                         queries.QUEUE_MISSING_IN_CALENDAR,
-                        (company_id, since, until, listed_at, _uids(bookings), max_missing),
+                        (company_id, since, until, listed_at, uids, max_missing),
                         prepare=False,
                     ).fetchall()
                 )
@@ -348,7 +328,10 @@ def reconcile_calendar(
             _log.warning(
                 "appointments missing from the calendar not compared: %s", masked_message(error)
             )
-        return _finish(tally.report(since, until, len(bookings), orphaned_before))
+        report = tally.report(since, until, len(bookings), orphaned_before)
+        counts = ", ".join(f"{name} {count}" for name, count in report.counts().items())
+        _log.info("calendar reconciled: %s", counts)
+        return report
 
 
 def _recorded(
@@ -367,12 +350,14 @@ def _recorded(
             conn, orphan.call_id, orphan.service_id, booking, source, orphan.key
         )
         del orphans[orphan.key]
-        return _as_recorded(row, appointment_id)
-    if row[0] != "record":
+    elif row[0] == "record":
+        _action, _appointment, call_id, _company, _customer, service_id, attempt = row[:7]
+        appointment_id = record_calendar_booking(
+            conn, call_id, service_id, booking, source, attempt
+        )
+    else:
         return row
-    _action, _appointment, call_id, _company, _customer, service_id, attempt = row[:7]
-    appointment_id = record_calendar_booking(conn, call_id, service_id, booking, source, attempt)
-    return _with_appointment(row, appointment_id)
+    return ("record", appointment_id, *row[2:])
 
 
 def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
@@ -414,24 +399,3 @@ def _orphan_of(
     if row[0] != "in_flight" or booking.idempotency_key is None:
         return None
     return orphans.get(booking.idempotency_key)
-
-
-def _as_recorded(row: tuple[Any, ...], appointment_id: int) -> tuple[Any, ...]:
-    return ("record", appointment_id, *row[2:])
-
-
-def _uids(bookings: Sequence[CalendarBooking]) -> list[str]:
-    """Every uid the calendar listed, whatever its status."""
-    return sorted({booking.uid for booking in bookings})
-
-
-def _finish(report: CalendarReport) -> CalendarReport:
-    _log.info(
-        "calendar reconciled: %s",
-        ", ".join(f"{name} {count}" for name, count in report.counts().items()),
-    )
-    return report
-
-
-def _one(row: tuple[Any, ...] | None) -> Any:
-    return one_row(row)[0]

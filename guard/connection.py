@@ -48,15 +48,6 @@ def reconnect_delay(failures: int) -> float:
 CONNECTION_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 
 
-def database_configured(database_url: str | None) -> bool:
-    """Whether a database was named: --database-url, GUARD_DATABASE_URL or a PG* variable."""
-    return bool(
-        database_url
-        or os.environ.get("GUARD_DATABASE_URL")
-        or any(os.environ.get(name) for name in CONNECTION_VARIABLES)
-    )
-
-
 def libpq_default() -> str:
     """host:port/dbname as user that libpq would connect to with nothing configured."""
     defaults = {
@@ -86,9 +77,9 @@ def no_database_given() -> GuardError:
 
 def resolve_conninfo(database_url: str | None) -> str:
     """The connection string to use; an empty string lets libpq read PG* variables."""
-    if not database_configured(database_url):
-        raise no_database_given()
     url = database_url or os.environ.get("GUARD_DATABASE_URL") or ""
+    if not url and not any(os.environ.get(name) for name in CONNECTION_VARIABLES):
+        raise no_database_given()
     if url.startswith(YOYO_SCHEME):  # accept yoyo-style URLs too
         url = "postgresql://" + url[len(YOYO_SCHEME) :]
     password = _password(url)
@@ -253,13 +244,22 @@ def check_server_version(server_version: int, where: str) -> None:
     )
 
 
+@contextmanager
+def transaction(
+    database_url: str | None, application_name: str = "booking-guard"
+) -> Iterator[psycopg.Connection[Any]]:
+    """A connection whose work is committed when the block ends without an error (a refused
+    change leaves everything as it was), its functions' errors as one line."""
+    with connect(database_url, application_name=application_name) as conn:
+        with guard_function_errors():
+            yield conn
+        conn.commit()
+
+
 def fetch_all(database_url: str | None, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
     """Run one statement in its own transaction and return its rows."""
-    with connect(database_url) as conn:
-        with guard_function_errors():
-            rows = conn.execute(query, params).fetchall()
-        conn.commit()
-    return rows
+    with transaction(database_url) as conn:
+        return conn.execute(query, params).fetchall()
 
 
 @contextmanager

@@ -14,18 +14,7 @@ MASK = "***"
 # (Slack `/services/T0/B0/XXXX`, Discord `/api/webhooks/ID/TOKEN`, Teams `.../IncomingWebhook/...`)
 # and is masked.
 _PLAIN_SEGMENTS = frozenset(
-    {
-        "",
-        "alerts",
-        "api",
-        "hook",
-        "hooks",
-        "services",
-        "v1",
-        "v2",
-        "webhook",
-        "webhooks",
-    }
+    {"", "alerts", "api", "hook", "hooks", "services", "v1", "v2", "webhook", "webhooks"}
 )
 _DATABASE_SCHEMES = frozenset({"redis", "rediss", "unix", "postgres", "postgresql"})
 # scheme://anything up to whitespace or a quote/bracket that usually ends a URL in a text; a

@@ -108,30 +108,6 @@ class RetryPolicy:
             raise ValueError("jitter must be 'full' or 'decorrelated'")
 
 
-class _Backoff:
-    """The sleeps of one guarded call (decorrelated jitter remembers the previous one)."""
-
-    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
-        self.policy = policy
-        self.rng = rng
-        self.previous = policy.base_delay_seconds
-
-    def after(self, attempt_number: int) -> float:
-        policy = self.policy
-        if policy.jitter == "full":
-            ceiling = exponential_delay(
-                attempt_number, policy.base_delay_seconds, policy.max_delay_seconds
-            )
-            delay = self.rng.uniform(0, ceiling)
-        else:
-            upper = max(policy.base_delay_seconds, self.previous * 3)
-            delay = min(
-                policy.max_delay_seconds, self.rng.uniform(policy.base_delay_seconds, upper)
-            )
-            self.previous = delay
-        return delay
-
-
 class _Run:
     """One guarded call's attempts so far: decides, after a failed attempt, whether and after what
     sleep the next one comes."""
@@ -140,7 +116,7 @@ class _Run:
         self.retry = retry
         self.started = started
         self.attempts = 0
-        self.backoff = _Backoff(retry.policy, retry._rng)
+        self.previous = retry.policy.base_delay_seconds  # decorrelated jitter's last sleep
 
     def sleep_before_next(self, error: Exception) -> float | None:
         """The sleep before the next attempt; None: give up (the caller raises `error`)."""
@@ -148,7 +124,17 @@ class _Run:
         retry, policy = self.retry, self.retry.policy
         if isinstance(error, CircuitOpenError) or not policy.retry_on(error):
             return None
-        delay = self.backoff.after(self.attempts)
+        if policy.jitter == "full":
+            ceiling = exponential_delay(
+                self.attempts, policy.base_delay_seconds, policy.max_delay_seconds
+            )
+            delay = retry._rng.uniform(0, ceiling)
+        else:
+            upper = max(policy.base_delay_seconds, self.previous * 3)
+            delay = min(
+                policy.max_delay_seconds, retry._rng.uniform(policy.base_delay_seconds, upper)
+            )
+            self.previous = delay
         reason = self._why_stop(delay)
         if reason is not None:
             log.warning(

@@ -8,16 +8,13 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from guard import __version__, queries
 from guard.cli.params import cap_unbounded_integers
 from guard.errors import GuardError, PermissionDenied, ReadOnlyStandby, first_line, server_address
-
-if TYPE_CHECKING:
-    import psycopg
 
 # Every command: its name, the module and attribute that define it, and the line `guard --help`
 # lists it with (so the listing imports no command; the line is also the command's short help).
@@ -279,16 +276,6 @@ SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "
 DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 
 
-def missing_schema(database_url: str | None) -> str | None:
-    """host:port/dbname of the database when it has no Booking Guard schema, else None."""
-    found = _probe(database_url, queries.HAS_GUARD_SCHEMA)
-    return found[1] if found and not found[0] else None
-
-
-def no_schema(where: str) -> GuardError:
-    return GuardError(f"database {where} has no Booking Guard schema: run `guard db apply`")
-
-
 def _require_database(command: click.Command, name: str) -> None:
     """Wrap a command that uses PostgreSQL: with no database named it stops with one line
     (no_database_given) instead of using libpq's default, and one that needs Booking Guard's
@@ -305,10 +292,11 @@ def _require_database(command: click.Command, name: str) -> None:
         root = click.get_current_context().find_root()
         database_url = (root.obj or {}).get("database_url")
         resolve_conninfo(database_url)  # none given, or malformed: one line, exit 2
-        if needs_schema:
-            where = missing_schema(database_url)
-            if where is not None:
-                raise no_schema(where)
+        found = _probe(database_url, queries.HAS_GUARD_SCHEMA) if needs_schema else None
+        if found and not found[0]:
+            raise GuardError(
+                f"database {found[1]} has no Booking Guard schema: run `guard db apply`"
+            )
         return original(*args, **options)
 
     command.callback = checked
@@ -324,14 +312,6 @@ def _behind(error: BaseException, kinds: tuple[type[BaseException], ...]) -> Bas
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
-
-
-def _read_only(error: BaseException) -> psycopg.errors.ReadOnlySqlTransaction | None:
-    """The ReadOnlySqlTransaction behind an error, also one re-raised as a GuardError."""
-    import psycopg
-
-    found = _behind(error, (psycopg.errors.ReadOnlySqlTransaction,))
-    return found if isinstance(found, psycopg.errors.ReadOnlySqlTransaction) else None
 
 
 def _missing_object(error: BaseException) -> str | None:
@@ -354,7 +334,7 @@ def _missing_object(error: BaseException) -> str | None:
     )
 
 
-def _read_only_refusal(error: psycopg.errors.ReadOnlySqlTransaction, argv: Sequence[str]) -> str:
+def _read_only_refusal(error: BaseException, argv: Sequence[str]) -> str:
     """A write refused as read-only: the standby line when the server is one (a primary demoted
     while the command ran), else what made the transaction read-only."""
     path = command_path(argv)
@@ -374,7 +354,7 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
 
     if isinstance(error, PermissionDenied | psycopg.errors.InsufficientPrivilege):
         _fail(_refusal(error, argv), EXIT_RUNTIME_ERROR)
-    read_only = _read_only(error)
+    read_only = _behind(error, (psycopg.errors.ReadOnlySqlTransaction,))
     if read_only is not None and not isinstance(error, ReadOnlyStandby):
         _fail(_read_only_refusal(read_only, argv), EXIT_RUNTIME_ERROR)
     if isinstance(error, click.exceptions.NoArgsIsHelpError):

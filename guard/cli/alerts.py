@@ -10,16 +10,10 @@ import click
 import psycopg
 
 from guard import queries
-from guard.cli.output import (
-    echo_text,
-    emit_json,
-    emit_streamed,
-    emit_table,
-    wide_option,
-)
+from guard.cli.output import echo_text, emit_record, emit_streamed, json_option, wide_option
 from guard.cli.params import BIGINT, COUNT, ROW_ID
 from guard.cli.watch import CHANNELS, sinks, who_acts
-from guard.connection import connect, guard_function_errors
+from guard.connection import transaction
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.message import test_message
 from guard.ops.dispatch.sinks import DeliveryError
@@ -59,25 +53,11 @@ def readable_source(conn: psycopg.Connection[Any], table: str) -> str:
     return f"guard.{table}" if row and row[0] else f"guard.{table}_report"
 
 
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-def showing_line(shown: int, total: int) -> str | None:
-    """The line that says a list was cut, None when everything is shown."""
-    if shown >= total:
-        return None
-    return f"showing {shown} of {total} (use --limit N or --all for more)"
-
-
 def say_truncated(shown: int, total: int, as_json: bool) -> None:
-    """After a list: on stdout under a table, on stderr (a note) beside JSON."""
-    line = showing_line(shown, total)
-    if line is None:
-        return
-    if as_json:
-        click.echo(f"guard: note: {line}", err=True)
-    else:
-        click.echo(line)
+    """After a list that was cut: on stdout under a table, on stderr (a note) beside JSON."""
+    if shown < total:
+        line = f"showing {shown} of {total} (use --limit N or --all for more)"
+        click.echo(f"guard: note: {line}" if as_json else line, err=as_json)
 
 
 @click.group()
@@ -98,7 +78,7 @@ def alerts() -> None:
 @click.option("--company", "company_id", type=BIGINT, help="Only this company.")
 @click.option("--limit", type=COUNT, default=50, show_default=True, help="At most this many.")
 @click.option("--all", "show_all", is_flag=True, help="Every matching alert (no --limit).")
-@_json
+@json_option
 @click.pass_obj
 def list_alerts(
     obj: dict[str, str | None],
@@ -111,33 +91,26 @@ def list_alerts(
 ) -> None:
     """Alerts, most severe and most recently seen first; says how many it left out."""
     where, params = queries.alert_where(status, check_id, company_id)
-    with connect(obj["database_url"], application_name="guard alerts") as conn:
-        with guard_function_errors():
-            if check_id is not None:
-                known = conn.execute(
-                    queries.CHECK_IS_KNOWN,
-                    (check_id, check_id),
-                ).fetchone()
-                if not known or not known[0]:
-                    raise click.BadParameter(
-                        f"no check {check_id!r} (`SELECT id FROM guard.checks` lists them)",
-                        param_hint="'--check'",
-                    )
-            count = conn.execute(queries.alert_count(where), tuple(params)).fetchone()
-            total = int(count[0]) if count else 0
-            query = queries.alert_list(where, limited=not show_all)
-            shown = emit_streamed(
-                conn,
-                "guard_alerts_list",
-                query,
-                tuple(params if show_all else [*params, limit]),
-                LIST_COLUMNS,
-                f"Alerts ({status})",
-                LIST_DROP_ORDER,
-                as_json,
-            )
-        conn.commit()
-    say_truncated(shown, total, as_json)
+    with transaction(obj["database_url"], application_name="guard alerts") as conn:
+        if check_id is not None:
+            known = conn.execute(queries.CHECK_IS_KNOWN, (check_id, check_id)).fetchone()
+            if not known or not known[0]:
+                raise click.BadParameter(
+                    f"no check {check_id!r} (`SELECT id FROM guard.checks` lists them)",
+                    param_hint="'--check'",
+                )
+        count = conn.execute(queries.alert_count(where), tuple(params)).fetchone()
+        shown = emit_streamed(
+            conn,
+            "guard_alerts_list",
+            queries.alert_list(where, limited=not show_all),
+            tuple(params if show_all else [*params, limit]),
+            LIST_COLUMNS,
+            f"Alerts ({status})",
+            LIST_DROP_ORDER,
+            as_json,
+        )
+    say_truncated(shown, int(count[0]) if count else 0, as_json)
 
 
 @alerts.command("show")
@@ -145,28 +118,22 @@ def list_alerts(
 @click.option(
     "--full", is_flag=True, help="Message and details whole, however large (else cut as in lists)."
 )
-@_json
+@json_option
 @click.pass_obj
 def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: bool) -> None:
     """One alert: its check and rule, where, when, how often, message and details (whole with
     --full)."""
-    with connect(obj["database_url"], application_name="guard alerts") as conn:
-        with guard_function_errors():
-            query = queries.alert_show(readable_source(conn, "alerts"), full)
-            cursor = conn.execute(query, (alert_id,))
-            names = [column.name for column in cursor.description or []]
-            row = cursor.fetchone()
-        conn.commit()
+    with transaction(obj["database_url"], application_name="guard alerts") as conn:
+        query = queries.alert_show(readable_source(conn, "alerts"), full)
+        cursor = conn.execute(query, (alert_id,))
+        names = [column.name for column in cursor.description or []]
+        row = cursor.fetchone()
     if row is None:
         raise GuardError(
             f"alert {alert_id} does not exist or is not visible to this login"
             " (see `guard alerts list --status all`)"
         )
-    alert = dict(zip(names, row, strict=True))
-    if as_json:
-        emit_json(alert)
-        return
-    emit_table(f"Alert {alert_id}", ["field", "value"], list(alert.items()))
+    emit_record(f"Alert {alert_id}", dict(zip(names, row, strict=True)), as_json)
 
 
 @alerts.command("test")
@@ -182,11 +149,11 @@ def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: b
 def test_channel(channel: str, send_timeout: float) -> None:
     """Send one test message through a channel, as `guard watch` would, and say what happened."""
     smtp = {
-        "host": os.environ.get("GUARD_SMTP_HOST"),
-        "port": _smtp_port(),
-        "sender": os.environ.get("GUARD_SMTP_FROM"),
-        "to": os.environ.get("GUARD_SMTP_TO"),
-        "starttls": os.environ.get("GUARD_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+        "smtp_host": os.environ.get("GUARD_SMTP_HOST"),
+        "smtp_port": _smtp_port(),
+        "smtp_from": os.environ.get("GUARD_SMTP_FROM"),
+        "smtp_to": os.environ.get("GUARD_SMTP_TO"),
+        "smtp_starttls": os.environ.get("GUARD_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
     }
     [(sink, _)] = sinks([channel], dict.fromkeys(CHANNELS, 1), send_timeout, smtp)
     message = test_message(channel, who_acts(), datetime.now(UTC).replace(microsecond=0))

@@ -25,7 +25,7 @@ from guard.calendar import (
     failover_cutoff,
     reconcile_calendar,
 )
-from guard.cli.output import emit_json, emit_table, when
+from guard.cli.output import emit_json, emit_table, json_option, when
 from guard.cli.params import BIGINT, INT_MAX, iso_time, span
 from guard.connection import connect, guard_function_errors
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
@@ -96,17 +96,16 @@ def load_client(spec: str) -> ListBookings:
 def _synchronous(client: Any) -> ListBookings:
     """A client that is a coroutine function (or returns an awaitable) is run to completion."""
 
+    async def awaited(answer: Any) -> Any:
+        return await answer
+
     def list_bookings(since: datetime, until: datetime) -> Iterable[CalendarBooking]:
         answer = client(since, until)
         if inspect.isawaitable(answer):
-            answer = asyncio.run(_awaited(answer))
+            answer = asyncio.run(awaited(answer))
         return answer  # type: ignore[no-any-return]
 
     return list_bookings
-
-
-async def _awaited(answer: Any) -> Any:
-    return await answer
 
 
 _KINDS = [
@@ -117,6 +116,7 @@ _KINDS = [
     ("missing", "active here, absent from the calendar, queued (missing_in_calendar)"),
     ("in_flight", "being booked right now, left to the booking path"),
     ("failed", "not reconciled (logged)"),
+    ("review_items", "review items opened by this run"),
 ]
 
 
@@ -128,14 +128,6 @@ def _rows(report: CalendarReport) -> list[list[Any]]:
     for name, meaning in _KINDS:
         ids = getattr(report, name)
         rows.append([name, len(ids), meaning, " ".join(str(i) for i in ids)])
-    rows.append(
-        [
-            "review_items",
-            len(report.review_items),
-            "review items opened by this run",
-            " ".join(str(i) for i in report.review_items),
-        ]
-    )
     if report.orphaned_before is not None:
         rows.append(
             [
@@ -216,7 +208,7 @@ def calendar() -> None:
     show_default=True,
     help="Refuse to queue more appointments missing from the calendar than this.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def reconcile_command(
     obj: dict[str, str | None],
@@ -237,8 +229,7 @@ def reconcile_command(
     end = _window_end(
         until or (FAILOVER_UNTIL if after_failover else DEFAULT_UNTIL), "--until", True
     )
-    if since is not None:
-        _checked_window(_window_end(since, "--since", ahead=False), end)
+    start = None if since is None else _checked_window(_window_end(since, "--since", False), end)
     client = load_client(client_spec)
     with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
         with guard_function_errors():
@@ -249,7 +240,13 @@ def reconcile_command(
                 "permission denied for function guard.reconcile_calendar_booking"
             )
         cutoff = _cutoff(conn) if after_failover else None
-        start = _checked_window(_start(since, cutoff), end)
+        if start is None:
+            start = _checked_window(
+                cutoff - FAILOVER_MARGIN
+                if cutoff is not None
+                else _window_end(DEFAULT_SINCE, "--since", ahead=False),
+                end,
+            )
         with guard_function_errors():
             report = reconcile_calendar(
                 conn,
@@ -280,7 +277,17 @@ def reconcile_command(
             )
         emit_table(title, ["difference", "count", "meaning", "ids"], rows)
         click.echo(report.summary())
-    _raise_unless_ok(report)
+    problems = []
+    if report.failed:
+        problems.append(
+            f"{len(report.failed)} booking(s) not reconciled ({' '.join(report.failed)[:200]})"
+        )
+    if report.missing_error:
+        problems.append(
+            f"appointments missing from the calendar not compared: {report.missing_error}"
+        )
+    if not report.ok:
+        raise GuardError("; ".join(problems))
 
 
 def _audited(conn: Any, recorded: Iterable[int], cutoff: datetime | None) -> int:
@@ -307,32 +314,10 @@ def _cutoff(conn: Any) -> datetime | None:
     return cutoff
 
 
-def _start(since: str | None, cutoff: datetime | None) -> datetime:
-    if since is not None:
-        return _window_end(since, "--since", ahead=False)
-    if cutoff is not None:
-        return cutoff - FAILOVER_MARGIN
-    return _window_end(DEFAULT_SINCE, "--since", ahead=False)
-
-
 def _checked_window(start: datetime, end: datetime) -> datetime:
     if start >= end:
         raise click.UsageError(f"--since ({when(start)}) must be before --until ({when(end)})")
     return start
-
-
-def _raise_unless_ok(report: CalendarReport) -> None:
-    if not report.ok:
-        problems = []
-        if report.failed:
-            problems.append(
-                f"{len(report.failed)} booking(s) not reconciled ({' '.join(report.failed)[:200]})"
-            )
-        if report.missing_error:
-            problems.append(
-                f"appointments missing from the calendar not compared: {report.missing_error}"
-            )
-        raise GuardError("; ".join(problems))
 
 
 def _window_end(value: str, option: str, ahead: bool) -> datetime:

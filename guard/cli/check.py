@@ -11,9 +11,9 @@ import click
 import psycopg
 
 from guard import queries
-from guard.cli.output import echo_text, emit_json, emit_table, when
+from guard.cli.output import echo_text, emit_json, emit_table, json_option, when
 from guard.cli.params import ROW_ID
-from guard.connection import connect, fetch_all, guard_function_errors
+from guard.connection import connect, fetch_all, guard_function_errors, transaction
 from guard.errors import GuardError
 from guard.ops.detection import BatchChecked, HistoryProgress, arm_pass_timeout, check_history
 
@@ -27,22 +27,16 @@ _UNKNOWN_FAILURE = (
 )
 
 
-def booking_subscription(database_url: str | None) -> str | None:
-    """The subscription through which this database receives the booking tables by logical
-    replication (guard.booking_subscription()), None when it does not (or its schema predates
-    the function)."""
+def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empty: Any) -> bool:
+    """On a logical subscriber of the booking tables (guard.booking_subscription() names the
+    subscription): say so in one line (stderr), print an empty result for --json, and return
+    True: the command does nothing there."""
     with connect(database_url, autocommit=True, application_name="guard check") as conn:
         try:
             row = conn.execute(queries.BOOKING_SUBSCRIPTION).fetchone()
         except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
-            return None
-    return None if row is None or row[0] is None else str(row[0])
-
-
-def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empty: Any) -> bool:
-    """On a logical subscriber of the booking tables: say so in one line (stderr), print an
-    empty result for --json, and return True: the command does nothing there."""
-    subscription = booking_subscription(database_url)
+            return False  # a schema older than the function
+    subscription = None if row is None else row[0]
     if subscription is None:
         return False
     click.echo(
@@ -112,34 +106,25 @@ def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]
         # The pass holds the detection lock until this transaction ends, so no other pass has
         # written since: each check's newest row is this pass's (a check it did not run through
         # has none of its own, hence only the checks that ran).
-        outcomes = dict(
-            conn.execute(
-                queries.LATEST_DETECTION_OUTCOMES,
-                (judged,),
-            ).fetchall()
-        )
+        outcomes = dict(conn.execute(queries.LATEST_DETECTION_OUTCOMES, (judged,)).fetchall())
         conn.commit()
     return rows, outcomes
 
 
 def _check_call(database_url: str | None, call_id: int) -> list[Any]:
     """Every check of one call, with its status and error, in one transaction."""
-    with connect(database_url, application_name="guard check") as conn, guard_function_errors():
+    with transaction(database_url, application_name="guard check") as conn:
         row = conn.execute(queries.MAY_RUN_CHECKS).fetchone()
         if not (row and row[0]):
-            rows = conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()
-            conn.commit()
             return [
                 [*r, "ok", None] if r[2] is not None else [*r, "not run", _UNKNOWN_FAILURE]
-                for r in rows
+                for r in conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()
             ]
         company = conn.execute(queries.CALL_COMPANY, (call_id,)).fetchone()
         if company is None:
             raise GuardError(f"call {call_id} does not exist")
         conn.execute(queries.ASSERT_TENANT, (company[0],))
-        rows = conn.execute(queries.RUN_CHECKS_FOR_CALL, (call_id,)).fetchall()
-        conn.commit()
-    return rows
+        return conn.execute(queries.RUN_CHECKS_FOR_CALL, (call_id,)).fetchall()
 
 
 def report_check_failures(rows: list[Any]) -> bool:
@@ -188,7 +173,7 @@ def _to_stderr(event: HistoryProgress) -> None:
     help="With --all: days of observed time per check and transaction (default: the whole"
     " history up to about 2 million rows, 7 beyond).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def check(
     obj: dict[str, str | None],
@@ -270,7 +255,7 @@ def check(
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Count what would be done; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
     """Correct what is safe, queue the rest for review (at most reconcile_batch_limit rows).

@@ -50,11 +50,19 @@ def demo(stop: bool) -> None:
     """Start (or reuse) an embedded PostgreSQL, apply Booking Guard, load sample data."""
     cluster = EmbeddedCluster(_state_dir(), cron_database=DEMO_DATABASE)
     if stop:
-        _stop(cluster)
+        click.echo(
+            f"Embedded PostgreSQL stopped (data kept in {cluster.data_dir})."
+            if cluster.stop()
+            else f"Embedded PostgreSQL was not running (data in {cluster.data_dir})."
+        )
         return
-    click.echo(
-        f"1. Embedded PostgreSQL {_start(cluster)}: port {cluster.port}, data in {cluster.data_dir}"
-    )
+    if not cluster.start():
+        started = "reused (already running)"
+    elif cluster.moved_from_port is not None:
+        started = f"started on a new port ({cluster.moved_from_port} was taken by another program)"
+    else:
+        started = "started"
+    click.echo(f"1. Embedded PostgreSQL {started}: port {cluster.port}, data in {cluster.data_dir}")
 
     _create_database(cluster.url("postgres"), DEMO_DATABASE)
     url = cluster.url(DEMO_DATABASE)
@@ -115,23 +123,6 @@ def _migrations_line(applied: list[str]) -> str:
     if len(applied) <= 3:
         return f"2. Migrations: applied {', '.join(applied)}"
     return f"2. Migrations: applied {len(applied)}, {applied[0]} ... {applied[-1]}"
-
-
-def _start(cluster: EmbeddedCluster) -> str:
-    if not cluster.start():
-        return "reused (already running)"
-    if cluster.moved_from_port is not None:
-        return f"started on a new port ({cluster.moved_from_port} was taken by another program)"
-    return "started"
-
-
-def _stop(cluster: EmbeddedCluster) -> None:
-    stopped = cluster.stop()
-    click.echo(
-        f"Embedded PostgreSQL stopped (data kept in {cluster.data_dir})."
-        if stopped
-        else f"Embedded PostgreSQL was not running (data in {cluster.data_dir})."
-    )
 
 
 def _reporting_login(url: str, base: str) -> str:

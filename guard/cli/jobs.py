@@ -10,7 +10,7 @@ from datetime import datetime
 import click
 
 from guard.cli import EXIT_INTERRUPTED
-from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
+from guard.cli.output import echo_text, emit_json, emit_table, json_option, when, wide_option
 from guard.connection import connect
 from guard.ops.dispatch.store import within_limits
 from guard.ops.jobs import MAX_SLEEP_S, job_status, run_forever, run_job, select_jobs
@@ -31,7 +31,7 @@ def jobs() -> None:
 
 @jobs.command()
 @wide_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def status(obj: dict[str, str | None], as_json: bool) -> None:
     """Each job: schedule, last run and its outcome, next due, and whether pg_cron runs it."""

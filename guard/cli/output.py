@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -72,21 +73,17 @@ def emit_json(payload: Any) -> None:
     write(render_json(payload))
 
 
-def _plain() -> bool:
-    return not sys.stdout.isatty() or bool(os.environ.get("NO_COLOR"))
-
-
-def console(file: Any = None) -> Console:
-    """Where tables go: stdout, styled only on a terminal and without NO_COLOR. markup=False: no
-    string printed through it is ever read as rich markup."""
+def console(file: Any) -> Console:
+    """Where tables are rendered for stdout: styled only on a terminal and without NO_COLOR.
+    markup=False: no string printed through it is ever read as rich markup."""
     terminal = sys.stdout.isatty()
-    plain = _plain()
+    plain = not terminal or bool(os.environ.get("NO_COLOR"))
     return Console(
-        file=file if file is not None else sys.stdout,
+        file=file,
         soft_wrap=True,
         width=None if terminal else _UNLIMITED_WIDTH,
         color_system=None if plain else "auto",
-        force_terminal=None if file is None else terminal and not plain,
+        force_terminal=not plain,
         highlight=False,
         markup=False,
         emoji=False,
@@ -103,11 +100,6 @@ def text_of(value: Any) -> str:
     if isinstance(value, dict | list):
         return compact_json(value)
     return str(value)
-
-
-def cell(value: Any) -> Text:
-    """One table cell: always Text (never markup), control characters made visible."""
-    return Text(visible(text_of(value)))
 
 
 # A column this narrow or narrower keeps its width when a list is fitted to the terminal (ids,
@@ -185,7 +177,7 @@ def render_table(
     ]
     buffer = io.StringIO()
     out = console(buffer)
-    table = Table(title=cell(title) if title else None, title_justify="left")
+    table = Table(title=Text(visible(title)) if title else None, title_justify="left")
     if sys.stdout.isatty() and not _wide and list(columns) != ["field", "value"]:
         order = [list(columns).index(name) for name in drop_order]
         shown, widths = _fit(texts, out.width, order)
@@ -216,14 +208,20 @@ def write(rendered: str) -> None:
     sys.stdout.flush()
 
 
-def emit_table(
-    title: str,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    no_wrap: Sequence[str] = (),
-    drop_order: Sequence[str] = (),
-) -> None:
-    write(render_table(title, columns, rows, no_wrap, drop_order))
+def emit_table(*args: Any, **kwargs: Any) -> None:
+    """render_table's arguments, printed."""
+    write(render_table(*args, **kwargs))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def emit_record(title: str, record: dict[str, Any], as_json: bool) -> None:
+    """One row shown whole (`... show`): a JSON object, or a table of fields and values."""
+    if as_json:
+        emit_json(record)
+    else:
+        emit_table(title, ["field", "value"], list(record.items()))
 
 
 # -- bounded output ---------------------------------------------------------------------------
@@ -239,43 +237,28 @@ def emit_json_rows(rows: Iterable[Any]) -> int:
     list, without holding it; returns how many were written."""
     count = 0
     for row in rows:
-        text = json.dumps(row, indent=2, default=_json_value)
-        sys.stdout.write(("[\n" if count == 0 else ",\n") + _indented(text))
+        text = json.dumps(row, indent=2, default=_json_value).replace("\n", "\n  ")
+        sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
         count += 1
-    sys.stdout.write("[]\n" if count == 0 else "\n]\n")
-    sys.stdout.flush()
+    write("[]\n" if count == 0 else "\n]\n")
     return count
 
 
-def _indented(text: str) -> str:
-    return "\n".join("  " + line for line in text.split("\n"))
-
-
 def emit_table_rows(
-    title: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    no_wrap: Sequence[str] = (),
-    drop_order: Sequence[str] = (),
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], drop_order: Sequence[str]
 ) -> int:
     """emit_table for rows that arrive one by one: printed in tables of at most TABLE_PAGE_ROWS
     rows (the first with the title), so a long list never sits whole in memory; returns how many
     rows were printed."""
     count = 0
-    page: list[Sequence[Any]] = []
-    for row in rows:
-        page.append(row)
-        count += 1
-        if len(page) == TABLE_PAGE_ROWS:
-            write(
-                render_table(
-                    title if count == len(page) else "", columns, page, no_wrap, drop_order
-                )
-            )
-            page = []
-    if page or count == 0:
-        write(render_table(title if count == len(page) else "", columns, page, no_wrap, drop_order))
-    return count
+    iterator = iter(rows)
+    while True:
+        page = list(itertools.islice(iterator, TABLE_PAGE_ROWS))
+        if page or count == 0:
+            write(render_table(title if count == 0 else "", columns, page, drop_order=drop_order))
+        count += len(page)
+        if len(page) < TABLE_PAGE_ROWS:
+            return count
 
 
 def emit_streamed(

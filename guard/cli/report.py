@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from guard.cli.output import emit_json
+from guard.cli.output import emit_json, json_option
 from guard.connection import connect
 from guard.errors import GuardError, server_address
 from guard.ops.daily_report import (
@@ -30,7 +30,7 @@ from guard.ops.daily_report import (
     default=None,
     help="The UTC day to report (default: yesterday).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.option("--markdown", is_flag=True, help="Print Markdown.")
 @click.pass_obj
 def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, markdown: bool) -> None:

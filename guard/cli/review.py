@@ -10,16 +10,16 @@ import click
 from guard import queries
 from guard.cli.alerts import readable_source, say_truncated
 from guard.cli.output import (
-    emit_json,
+    emit_record,
     emit_streamed,
-    emit_table,
+    json_option,
     render_json,
     render_table,
     wide_option,
     write,
 )
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
-from guard.connection import connect, guard_function_errors
+from guard.connection import transaction
 from guard.errors import GuardError, first_line
 
 _COLUMNS = [
@@ -63,7 +63,6 @@ _actor = click.option(
     show_default="your user name",
     help="A label kept beside your database login, which is recorded as who did it.",
 )
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _change_and_show(
@@ -75,16 +74,13 @@ def _change_and_show(
     done: str,
 ) -> list[Any]:
     """Run a statement that changes the queue and print its rows."""
-    with connect(database_url) as conn:
-        with guard_function_errors():
-            rows = conn.execute(query, params).fetchall()
+    with transaction(database_url) as conn:
+        rows = conn.execute(query, params).fetchall()
+        # rendered before the commit: a rendering error changes nothing
         if as_json:
             rendered = render_json([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
-        elif rows:
-            rendered = render_table(title, _COLUMNS, rows, drop_order=_DROP_ORDER)
         else:
-            rendered = ""
-        conn.commit()
+            rendered = render_table(title, _COLUMNS, rows, drop_order=_DROP_ORDER) if rows else ""
     try:
         write(rendered)
     except OSError as error:
@@ -111,30 +107,27 @@ def review() -> None:
 )
 @click.option("--limit", type=COUNT, default=50, show_default=True, help="At most this many.")
 @click.option("--all", "show_all", is_flag=True, help="Every matching item (no --limit).")
-@_json
+@json_option
 @click.pass_obj
 def list_items(
     obj: dict[str, str | None], status: str, limit: int, show_all: bool, as_json: bool
 ) -> None:
     """Items in queue order (priority, then age); says how many it left out."""
     statuses = ["open", "claimed"] if status == "active" else [status]
-    with connect(obj["database_url"]) as conn:
-        with guard_function_errors():
-            items = readable_source(conn, "review_items")
-            count = conn.execute(queries.review_item_count(items), (statuses,)).fetchone()
-            total = int(count[0]) if count else 0
-            shown = emit_streamed(
-                conn,
-                "guard_review_list",
-                queries.review_item_list(_COLUMNS, items, limited=not show_all),
-                (statuses,) if show_all else (statuses, limit),
-                _COLUMNS,
-                f"Review items ({status})",
-                _DROP_ORDER,
-                as_json,
-            )
-        conn.commit()
-    say_truncated(shown, total, as_json)
+    with transaction(obj["database_url"]) as conn:
+        items = readable_source(conn, "review_items")
+        count = conn.execute(queries.review_item_count(items), (statuses,)).fetchone()
+        shown = emit_streamed(
+            conn,
+            "guard_review_list",
+            queries.review_item_list(_COLUMNS, items, limited=not show_all),
+            (statuses,) if show_all else (statuses, limit),
+            _COLUMNS,
+            f"Review items ({status})",
+            _DROP_ORDER,
+            as_json,
+        )
+    say_truncated(shown, int(count[0]) if count else 0, as_json)
 
 
 @review.command("show")
@@ -142,31 +135,25 @@ def list_items(
 @click.option(
     "--full", is_flag=True, help="Details and texts whole, however large (else cut as in lists)."
 )
-@_json
+@json_option
 @click.pass_obj
 def show_item(obj: dict[str, str | None], item_id: int, full: bool, as_json: bool) -> None:
     """One review item with its details (whole with --full)."""
-    with connect(obj["database_url"]) as conn:
-        with guard_function_errors():
-            items = readable_source(conn, "review_items")
-            row = conn.execute(queries.review_item(_COLUMNS, items, full), (item_id,)).fetchone()
-        conn.commit()
+    with transaction(obj["database_url"]) as conn:
+        items = readable_source(conn, "review_items")
+        row = conn.execute(queries.review_item(_COLUMNS, items, full), (item_id,)).fetchone()
     if row is None:
         raise GuardError(
             f"review item {item_id} does not exist or is not visible to this login"
             " (see `guard review list --status active`)"
         )
-    item = dict(zip(_COLUMNS, row, strict=True))
-    if as_json:
-        emit_json(item)
-        return
-    emit_table(f"Review item {item_id}", ["field", "value"], list(item.items()))
+    emit_record(f"Review item {item_id}", dict(zip(_COLUMNS, row, strict=True)), as_json)
 
 
 @review.command()
 @click.option("--limit", type=COUNT, default=1, show_default=True, help="How many items to take.")
 @_actor
-@_json
+@json_option
 @click.pass_obj
 def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> None:
     """Take the most urgent open items of your companies (never one another reviewer holds)."""
@@ -205,7 +192,7 @@ def _close(
 @click.argument("item_id", type=ROW_ID)
 @click.option("--note", type=NON_EMPTY_TEXT, required=True, help="What was done.")
 @_actor
-@_json
+@json_option
 @click.pass_obj
 def resolve(obj: dict[str, str | None], item_id: int, note: str, actor: str, as_json: bool) -> None:
     """Close an item: the problem was dealt with."""
@@ -217,7 +204,7 @@ def resolve(obj: dict[str, str | None], item_id: int, note: str, actor: str, as_
 @click.option("--note", type=NON_EMPTY_TEXT, required=True, help="Why nothing needs doing.")
 @click.option("--false-positive", is_flag=True, help="Detection was wrong (feeds the KPI).")
 @_actor
-@_json
+@json_option
 @click.pass_obj
 def dismiss(
     obj: dict[str, str | None],

@@ -7,24 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import psycopg
 
-from guard.cli.output import echo_text, emit_json, emit_table, when, wide_option
+from guard.cli.output import echo_text, emit_json, emit_table, json_option, when, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
-from guard.connection import connect, guard_function_errors
+from guard.connection import transaction
 from guard.ops import rollout
-
-
-def _in_one_transaction(
-    database_url: str | None, work: Callable[[psycopg.Connection[Any]], Any]
-) -> Any:
-    """Run `work` in one transaction, committed only when it ends without an error: a refused
-    change leaves everything as it was."""
-    with connect(database_url) as conn:
-        with guard_function_errors():
-            result = work(conn)
-        conn.commit()
-    return result
 
 
 def _target(
@@ -89,17 +76,14 @@ def _change(
     if clear:
         if value is not None:
             raise click.UsageError(f"--clear takes no {setting.upper()}")
-        cleared = _in_one_transaction(
-            database_url, lambda conn: rollout.clear_override(conn, rule, setting, target)
-        )
+        with transaction(database_url) as conn:
+            cleared = rollout.clear_override(conn, rule, setting, target)
         echo_text(f"cleared  {rule}: the {setting} override of {_companies(cleared, rule)}")
         return
     if value is None:
         raise click.UsageError(f"missing {setting.upper()} (or --clear)")
-    written = _in_one_transaction(
-        database_url,
-        lambda conn: rollout.set_override(conn, rule, setting, value, target),
-    )
+    with transaction(database_url) as conn:
+        written = rollout.set_override(conn, rule, setting, value, target)
     if target.everyone:
         echo_text(f"set  {rule}: {setting} {value} (the rule's own; company overrides still apply)")
     else:
@@ -127,11 +111,12 @@ def rules() -> None:
 
 @rules.command("list")
 @wide_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def list_rules(obj: dict[str, str | None], as_json: bool) -> None:
     """Every rule: its stage and mode, and how many companies override them."""
-    found: list[dict[str, Any]] = _in_one_transaction(obj["database_url"], rollout.list_rules)
+    with transaction(obj["database_url"]) as conn:
+        found = rollout.list_rules(conn)
     if as_json:
         emit_json(found)
         return
@@ -151,13 +136,12 @@ def list_rules(obj: dict[str, str | None], as_json: bool) -> None:
 
 @rules.command()
 @click.argument("rule", type=NON_EMPTY_TEXT)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def show(obj: dict[str, str | None], rule: str, as_json: bool) -> None:
     """One rule: its own stage and mode, and every company that overrides them."""
-    found: dict[str, Any] = _in_one_transaction(
-        obj["database_url"], lambda conn: rollout.describe_rule(conn, rule)
-    )
+    with transaction(obj["database_url"]) as conn:
+        found = rollout.describe_rule(conn, rule)
     if as_json:
         emit_json(found)
         return

@@ -8,9 +8,9 @@ import click
 import psycopg
 
 from guard import queries
-from guard.cli.output import echo_text, emit_json, emit_table, wide_option
+from guard.cli.output import echo_text, emit_json, emit_table, json_option, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
-from guard.connection import connect, fetch_all, guard_function_errors
+from guard.connection import fetch_all, transaction
 
 _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_by", "granted_at"]
 
@@ -26,13 +26,11 @@ def _change(
         if notice.severity_nonlocalized == "WARNING" and notice.message_primary:
             warnings.setdefault(notice.message_primary, notice.message_hint or "")
 
-    with connect(database_url) as conn:
+    with transaction(database_url) as conn:
         conn.add_notice_handler(hear)
-        with guard_function_errors():
-            for company in companies:
-                row = conn.execute(queries.TENANT_CHANGE[function], (role, company)).fetchone()
-                changed.append(bool(row and row[0]))
-        conn.commit()
+        for company in companies:
+            row = conn.execute(queries.TENANT_CHANGE[function], (role, company)).fetchone()
+            changed.append(bool(row and row[0]))
     for message, hint in warnings.items():
         echo_text(f"warning: {message}", err=True)
         if hint:
@@ -71,7 +69,7 @@ def revoke(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) 
 
 @tenant.command("list")
 @wide_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def list_bindings(obj: dict[str, str | None], as_json: bool) -> None:
     """Every binding, with the logins it reaches."""

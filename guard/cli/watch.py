@@ -94,15 +94,12 @@ def who_acts() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _default_channels() -> list[str]:
-    chosen = ["stdout"]
-    if os.environ.get("GUARD_SLACK_WEBHOOK_URL"):
-        chosen.append("webhook")
-    if os.environ.get("GUARD_SMTP_HOST"):
-        chosen.append("email")
-    if os.environ.get("GUARD_ALERTMANAGER_URL"):
-        chosen.append("alertmanager")
-    return chosen
+# The variable that configures each channel but stdout: set, the channel is on by default.
+_SETTINGS = {
+    "webhook": "GUARD_SLACK_WEBHOOK_URL",
+    "email": "GUARD_SMTP_HOST",
+    "alertmanager": "GUARD_ALERTMANAGER_URL",
+}
 
 
 def sinks(
@@ -112,44 +109,38 @@ def sinks(
     smtp: dict[str, Any],
     alertmanager_hold: float = 24.0,
 ) -> list[tuple[Sink, int]]:
+    """Each channel's sink and rate; `smtp` holds watch's --smtp-* options by their names."""
     sinks: list[tuple[Sink, int]] = []
     for name in channels:
+        url = os.environ.get(_SETTINGS.get(name, ""), "")
+        if name in ("webhook", "alertmanager") and not url:
+            raise ConfigurationError(f"channel {name} needs {_SETTINGS[name]} in the environment")
+        sink: Sink
         if name == "stdout":
-            sinks.append((StdoutSink(), rates["stdout"]))
+            sink = StdoutSink()
         elif name == "webhook":
-            url = os.environ.get("GUARD_SLACK_WEBHOOK_URL", "")
-            if not url:
-                raise ConfigurationError(
-                    "channel webhook needs GUARD_SLACK_WEBHOOK_URL in the environment"
-                )
-            sinks.append((WebhookSink(url, timeout_s=send_timeout), rates["webhook"]))
+            sink = WebhookSink(url, timeout_s=send_timeout)
         elif name == "alertmanager":
-            am_url = os.environ.get("GUARD_ALERTMANAGER_URL", "")
-            if not am_url:
-                raise ConfigurationError(
-                    "channel alertmanager needs GUARD_ALERTMANAGER_URL in the environment"
-                )
-            sink = AlertmanagerSink(
-                am_url, timeout_s=send_timeout, hold=timedelta(hours=alertmanager_hold)
-            )
-            sinks.append((sink, rates["alertmanager"]))
+            hold = timedelta(hours=alertmanager_hold)
+            sink = AlertmanagerSink(url, timeout_s=send_timeout, hold=hold)
         else:
-            if not smtp["host"] or not smtp["sender"] or not smtp["to"]:
+            if not smtp["smtp_host"] or not smtp["smtp_from"] or not smtp["smtp_to"]:
                 raise ConfigurationError(
                     "channel email needs --smtp-host, --smtp-from and --smtp-to"
                     " (or GUARD_SMTP_HOST, GUARD_SMTP_FROM and GUARD_SMTP_TO)"
                 )
             settings = SmtpSettings(
-                host=smtp["host"],
-                port=smtp["port"],
-                sender=smtp["sender"],
-                recipients=[r.strip() for r in smtp["to"].split(",") if r.strip()],
-                starttls=smtp["starttls"],
+                host=smtp["smtp_host"],
+                port=smtp["smtp_port"],
+                sender=smtp["smtp_from"],
+                recipients=[r.strip() for r in smtp["smtp_to"].split(",") if r.strip()],
+                starttls=smtp["smtp_starttls"],
                 username=os.environ.get("GUARD_SMTP_USER") or None,
                 password=os.environ.get("GUARD_SMTP_PASSWORD") or None,
                 timeout_s=send_timeout,
             )
-            sinks.append((EmailSink(settings), rates["email"]))
+            sink = EmailSink(settings)
+        sinks.append((sink, rates[name]))
     return sinks
 
 
@@ -322,6 +313,7 @@ def _severity(value: str) -> str:
 @click.pass_context
 def watch(
     ctx: click.Context,
+    /,
     channels: tuple[str, ...],
     once: bool,
     resolved_channels: tuple[str, ...],
@@ -337,18 +329,10 @@ def watch(
     max_attempts: int,
     retry_base: float,
     retry_max: float,
-    stdout_rate: int,
-    webhook_rate: int,
-    email_rate: int,
-    alertmanager_rate: int,
     alertmanager_hold: float,
-    smtp_host: str | None,
-    smtp_port: int,
-    smtp_from: str | None,
-    smtp_to: str | None,
-    smtp_starttls: bool,
     worker_id: str | None,
     log_level: str,
+    **options: Any,  # --CHANNEL-rate, --smtp-*
 ) -> None:
     """Deliver alerts from the outbox to stdout (JSON lines), a Slack webhook, email and
     Alertmanager.
@@ -365,20 +349,9 @@ def watch(
     # A channel named for reports, digests, severities or resolved notices is one to deliver to:
     # without --channel it joins the default ones, so a missing setting is named (sinks).
     named = [*report_channels, *digest_hours, *min_severity, *resolved_channels]
-    chosen = list(dict.fromkeys(channels or [*_default_channels(), *named]))
-    rates = {
-        "stdout": stdout_rate,
-        "webhook": webhook_rate,
-        "email": email_rate,
-        "alertmanager": alertmanager_rate,
-    }
-    smtp = {
-        "host": smtp_host,
-        "port": smtp_port,
-        "sender": smtp_from,
-        "to": smtp_to,
-        "starttls": smtp_starttls,
-    }
+    default = ["stdout", *(name for name, key in _SETTINGS.items() if os.environ.get(key))]
+    chosen = list(dict.fromkeys(channels or [*default, *named]))
+    rates = {channel: options[f"{channel}_rate"] for channel in CHANNELS}
     settings = DispatchSettings(
         poll_interval_s=poll_interval,
         batch_size=batch_size,
@@ -396,16 +369,15 @@ def watch(
     )
     dispatcher = Dispatcher(
         ctx.obj.get("database_url"),
-        sinks(chosen, rates, send_timeout, smtp, alertmanager_hold),
+        sinks(chosen, rates, send_timeout, options, alertmanager_hold),
         settings,
     )
     if skip_before is not None:
-        cutoff = skip_before
         actor = who_acts()
-        skipped = dispatcher.skip_before(cutoff, actor)
+        skipped = dispatcher.skip_before(skip_before, actor)
         click.echo(
             f"guard watch: skipped {skipped} deliveries of alerts last seen before"
-            f" {when(cutoff)} on {', '.join(dispatcher.channel_names)} (by {actor};"
+            f" {when(skip_before)} on {', '.join(dispatcher.channel_names)} (by {actor};"
             " recorded in guard.delivery_skips)",
             err=True,
         )

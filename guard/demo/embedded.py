@@ -53,17 +53,10 @@ def hand_to_server_user(path: Path) -> None:
 
 
 def pg_cron_available() -> bool:
-    return _extension_available("pg_cron")
-
-
-def _extension_available(name: str) -> bool:
     out = subprocess.run(
         [str(pg_bindir() / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False
     )
-    return (
-        out.returncode == 0
-        and (Path(out.stdout.strip()) / "extension" / f"{name}.control").exists()
-    )
+    return out.returncode == 0 and (Path(out.stdout.strip()) / "extension/pg_cron.control").exists()
 
 
 def reachable_by_server_user(path: Path) -> bool:

@@ -214,18 +214,32 @@ def _call_with_outcome(
     incomplete_link = problem == "incomplete_customer_link"
 
     def call(outcome: str, made: bool, uid: str | None, failed: bool = False) -> tuple[Any, ...]:
-        return _call_row(
+        linked = customer is not None and not incomplete_link
+        booked = outcome == "appointment_booked" and made
+        return (
             company_id,
             call_ref,
-            created,
+            _phone(rng),
+            "+49 30 5550000",
+            "ended",
             direction,
             customer,
+            "linked" if linked else (None if customer is not None else "unlinked"),
+            "phone_match" if linked else None,
+            100.0 if linked else None,
+            created if linked else None,
             outcome,
-            made=made,
-            booking_uid=uid,
-            rng=rng,
-            failed=failed,
-            incomplete_link=incomplete_link,
+            made,
+            "linked" if booked else None,
+            created + timedelta(seconds=30) if booked else None,
+            uid,
+            None,
+            booked and not failed,
+            failed,
+            "calendar_error: slot no longer available" if failed else None,
+            failed,
+            created,
+            created,
         )
 
     shape = _PROBLEM_SHAPES.get(problem or "")
@@ -245,49 +259,6 @@ def _call_with_outcome(
         return call("appointment_cancelled", False, booking_uid), appointment(status="cancelled")
     outcome = rng.choice(("information_only", "no_availability", "caller_hung_up", "callback"))
     return call(outcome, False, None), None
-
-
-def _call_row(
-    company_id: int,
-    call_ref: str,
-    created: datetime,
-    direction: str | None,
-    customer: int | None,
-    outcome: str,
-    *,
-    made: bool,
-    booking_uid: str | None,
-    rng: random.Random,
-    failed: bool = False,
-    incomplete_link: bool = False,
-) -> tuple[Any, ...]:
-    linked = customer is not None and not incomplete_link
-    booked = outcome == "appointment_booked" and made
-    return (
-        company_id,
-        call_ref,
-        _phone(rng),
-        "+49 30 5550000",
-        "ended",
-        direction,
-        customer,
-        "linked" if linked else (None if customer is not None else "unlinked"),
-        "phone_match" if linked else None,
-        100.0 if linked else None,
-        created if linked else None,
-        outcome,
-        made,
-        "linked" if booked else None,
-        created + timedelta(seconds=30) if booked else None,
-        booking_uid,
-        None,
-        booked and not failed,
-        failed,
-        "calendar_error: slot no longer available" if failed else None,
-        failed,
-        created,
-        created,
-    )
 
 
 def _appointment_row(

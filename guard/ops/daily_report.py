@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -94,13 +95,11 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     inconsistent = sum(r["inconsistent_calls"] for r in rows)
     fixed = sum(r["auto_corrected"] for r in rows)
     reviews = sum(r["manual_reviews"] for r in rows)
-    by_rule: dict[str, int] = {}
-    by_check: dict[str, int] = {}
+    by_rule: Counter[str] = Counter()  # update, not +: a count of 0 stays listed
+    by_check: Counter[str] = Counter()
     for r in rows:
-        for rule, count in r["by_rule"].items():
-            by_rule[rule] = by_rule.get(rule, 0) + count
-        for check, count in r["by_check"].items():
-            by_check[check] = by_check.get(check, 0) + count
+        by_rule.update(r["by_rule"])
+        by_check.update(r["by_check"])
     alerts = {r["company_id"]: sum(r["by_rule"].values()) for r in rows}
     recovered = sum(
         r["recovery_rate_pct"] * alerts[r["company_id"]]
@@ -194,12 +193,9 @@ def render_text(day: date, rows: list[dict[str, Any]]) -> str:
         " (worst company)",
     ]
     if total["by_rule"]:
-        lines += ["", "Issues by rule:"]
-        lines += [f"  {visible(rule):<32} {count:>6}" for rule, count in total["by_rule"].items()]
-        lines += ["", "Issues by check:"]
-        lines += [
-            f"  {visible(check):<32} {count:>6}" for check, count in total["by_check"].items()
-        ]
+        for by in ("rule", "check"):
+            lines += ["", f"Issues by {by}:"]
+            lines += [f"  {visible(name):<32} {n:>6}" for name, n in total[f"by_{by}"].items()]
     for row in rows:
         lines += [
             "",
@@ -307,12 +303,7 @@ def render_markdown(day: date, rows: list[dict[str, Any]]) -> str:
             for row, item in actions
         ]
     if total["by_rule"]:
-        lines += ["", "## Issues by rule", "", "| rule | alerts |", "|---|---:|"]
-        lines += [
-            f"| {markdown_cell(rule)} | {count} |" for rule, count in total["by_rule"].items()
-        ]
-        lines += ["", "## Issues by check", "", "| check | alerts |", "|---|---:|"]
-        lines += [
-            f"| {markdown_cell(check)} | {count} |" for check, count in total["by_check"].items()
-        ]
+        for by in ("rule", "check"):
+            lines += ["", f"## Issues by {by}", "", f"| {by} | alerts |", "|---|---:|"]
+            lines += [f"| {markdown_cell(name)} | {n} |" for name, n in total[f"by_{by}"].items()]
     return "\n".join(lines)

@@ -39,13 +39,6 @@ class AlertsRechecked:
 HistoryProgress = BatchChecked | AlertsRechecked
 
 
-def _history_start(conn: psycopg.Connection[Any]) -> datetime | None:
-    """Where the whole history begins (guard.history_start)."""
-    (start,) = conn.execute(queries.HISTORY_START).fetchone() or (None,)
-    conn.commit()
-    return start
-
-
 # Alert ids re-checked per transaction at the end of `guard check --all`.
 RECHECK_BATCH_IDS = 20_000
 # Without a batch length, each check reads the whole history in one transaction while the tables
@@ -60,14 +53,6 @@ HISTORY_BATCH = timedelta(days=7)
 def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
     """statement_timeout = detection_statement_timeout_ms for the rest of this transaction."""
     conn.execute(queries.ARM_DETECTION_TIMEOUT)
-
-
-def _default_batch(conn: psycopg.Connection[Any]) -> timedelta | None:
-    """None (the whole history at once) while the tables hold at most HISTORY_WHOLE_ROWS rows,
-    else HISTORY_BATCH."""
-    (rows,) = conn.execute(queries.HISTORY_ROWS_ESTIMATE).fetchone() or (0,)
-    conn.commit()
-    return None if int(rows or 0) <= HISTORY_WHOLE_ROWS else HISTORY_BATCH
 
 
 def check_history(
@@ -85,12 +70,17 @@ def check_history(
         connect(database_url, application_name="guard check --all") as conn,
         guard_function_errors(),
     ):
-        start = _history_start(conn)
+        (start,) = conn.execute(queries.HISTORY_START).fetchone() or (None,)
+        conn.commit()
         if start is not None:
             now: datetime = conn.execute(queries.NOW).fetchall()[0][0]
             checks = [row[0] for row in conn.execute(queries.HISTORY_CHECKS).fetchall()]
             conn.commit()
-            length = batch or _default_batch(conn)
+            if batch is None:  # see HISTORY_WHOLE_ROWS
+                (estimate,) = conn.execute(queries.HISTORY_ROWS_ESTIMATE).fetchone() or (0,)
+                conn.commit()
+                batch = None if int(estimate or 0) <= HISTORY_WHOLE_ROWS else HISTORY_BATCH
+            length = batch
             batches = 1 if length is None else max(1, -(-(now - start) // length))
             step = length or timedelta()
             for position, check in enumerate(checks):

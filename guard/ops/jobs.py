@@ -138,27 +138,14 @@ def _cron_forms(conn: psycopg.Connection[Any], jobs: list[dict[str, Any]]) -> di
     if not row or not row[0]:
         return {job["job_name"]: job["schedule"] for job in jobs}
     names = [job["job_name"] for job in jobs]
-    rows = conn.execute(
-        queries.CRON_FORMS,
-        (names,),
-    ).fetchall()
-    return {name: schedule for name, schedule in rows}
-
-
-def _require_jobs_table(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute(queries.HAS_JOB_STATUS_VIEW).fetchone()
-    if not row or not row[0]:
-        raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
-
-
-def next_due(schedule: str, last_started_at: datetime | None, now: datetime) -> datetime | None:
-    """When a job is next due by its cron schedule: its first time after the last start (in the past
-    when a run was missed: due now), or, never run, its first time after now."""
-    return next_fire(schedule, last_started_at if last_started_at is not None else now)
+    return dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall())
 
 
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    _require_jobs_table(conn)
+    """Each job of guard.job_status, with when its cron schedule next fires and pg_cron's view."""
+    row = conn.execute(queries.HAS_JOB_STATUS_VIEW).fetchone()
+    if not row or not row[0]:
+        raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
     cron = cron_schedule(conn)
     cursor = conn.execute(queries.JOB_STATUS)
     names = [column.name for column in cursor.description or []]
@@ -167,9 +154,10 @@ def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     expected = _cron_forms(conn, jobs) if cron else {}
     for job in jobs:
         # guard.job_status's next_due_at is the last start plus the interval (now when never
-        # run); the schedule says when pg_cron, and `guard jobs run`, really run it.
+        # run); the schedule says when pg_cron, and `guard jobs run`, really run it: its first
+        # time after the last start (in the past when a run was missed: due now), or after now.
         try:
-            job["next_due_at"] = next_due(job["schedule"], job["last_started_at"], now)
+            job["next_due_at"] = next_fire(job["schedule"], job["last_started_at"] or now)
         except CronError as error:
             raise GuardError(
                 f"job {job['job_name']} has a schedule pg_cron would refuse:"

@@ -32,13 +32,6 @@ class Target:
         return (list(self.companies) if self.companies else None), self.percent
 
 
-def _rule(conn: psycopg.Connection[Any], rule: str) -> tuple[str, str | None, bool, bool]:
-    row = conn.execute(queries.RULE_STATE, (rule,)).fetchone()
-    if row is None:
-        raise GuardError(f"rule {rule} does not exist (`guard rules list` names every rule)")
-    return row[0], row[1], row[2], row[3]
-
-
 def set_override(
     conn: psycopg.Connection[Any], rule: str, setting: Setting, value: str, target: Target
 ) -> list[int]:
@@ -69,7 +62,10 @@ OVERRIDE_COLUMNS = [
 
 def describe_rule(conn: psycopg.Connection[Any], rule: str) -> dict[str, Any]:
     """The rule's own stage and mode, and every company that overrides them."""
-    stage, mode, enabled, by_company = _rule(conn, rule)
+    row = conn.execute(queries.RULE_STATE, (rule,)).fetchone()
+    if row is None:
+        raise GuardError(f"rule {rule} does not exist (`guard rules list` names every rule)")
+    stage, mode, enabled, by_company = row[:4]
     overrides = [
         dict(zip(OVERRIDE_COLUMNS, row, strict=True))
         for row in conn.execute(queries.RULE_OVERRIDES, (rule,)).fetchall()
