@@ -84,6 +84,28 @@ def _terminate(url: str, pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+def _book_as_the_connection_dies(
+    url: str, breakers: BreakerRegistry, call_id: int, *, calendar_fails: bool = False
+) -> Calendar:
+    """Book a call while the server ends the booking connection in the middle of asking the
+    calendar (as if the process died there). The calendar books (the caller sees the lost
+    connection) or, `calendar_fails`, fails once (the caller sees the calendar's error)."""
+    with psycopg.connect(url) as conn:
+        pid = conn.info.backend_pid
+        calendar = Calendar(during=lambda: _terminate(url, pid), fail=calendar_fails)
+        error: type[Exception] = ConnectionError if calendar_fails else psycopg.OperationalError
+        with pytest.raises(error, match="calendar unreachable" if calendar_fails else None):
+            book_appointment(
+                conn,
+                call_id=call_id,
+                service_id=SERVICE,
+                book=calendar.book,
+                breakers=breakers,
+                retry_policy=NO_RETRY if calendar_fails else None,
+            )
+    return calendar
+
+
 def test_a_second_booking_while_one_is_calling_is_refused(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
@@ -135,18 +157,7 @@ def test_the_original_calendar_error_survives_a_dead_connection(
 ) -> None:
     """The calendar fails and, meanwhile, the server ends the booking connection: the
     application gets the calendar's error, not the connection error of our cleanup."""
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid), fail=True)
-        with pytest.raises(ConnectionError, match="calendar unreachable"):
-            book_appointment(
-                conn,
-                call_id=1,
-                service_id=SERVICE,
-                book=calendar.book,
-                breakers=breakers,
-                retry_policy=NO_RETRY,
-            )
+    calendar = _book_as_the_connection_dies(booking_db, breakers, 1, calendar_fails=True)
     state, key = _one(booking_db, "SELECT state, idempotency_key FROM guard.booking_attempts")
     assert (state, key) == ("calling", calendar.calls[0]), "the journal still knows the attempt"
 
@@ -155,13 +166,7 @@ def test_a_booking_lost_with_the_connection_is_recovered_from_the_journal(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
     """The calendar books, then the connection dies before the appointment is recorded."""
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid))
-        with pytest.raises(psycopg.OperationalError):
-            book_appointment(
-                conn, call_id=2, service_id=SERVICE, book=calendar.book, breakers=breakers
-            )
+    calendar = _book_as_the_connection_dies(booking_db, breakers, 2)
     assert _one(booking_db, "SELECT count(*) FROM appointments") == 0
     with psycopg.connect(booking_db) as conn:
         retried = book_appointment(
@@ -237,19 +242,8 @@ def test_an_open_circuit_never_leaves_the_attempt_calling(
 def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        # the calendar never books: the process "dies" in the middle of asking it
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid), fail=True)
-        with pytest.raises(ConnectionError):
-            book_appointment(
-                conn,
-                call_id=3,
-                service_id=SERVICE,
-                book=calendar.book,
-                breakers=breakers,
-                retry_policy=NO_RETRY,
-            )
+    # the calendar never books: the process "dies" in the middle of asking it
+    calendar = _book_as_the_connection_dies(booking_db, breakers, 3, calendar_fails=True)
     key = calendar.calls[0]
     with psycopg.connect(booking_db, autocommit=True) as conn:
         before: dict[str, int] = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
@@ -313,13 +307,7 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
 def test_a_lookup_that_fails_leaves_the_attempt_in_review(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid))
-        with pytest.raises(psycopg.OperationalError):
-            book_appointment(
-                conn, call_id=1, service_id=SERVICE, book=calendar.book, breakers=breakers
-            )
+    _book_as_the_connection_dies(booking_db, breakers, 1)
     _age_attempts(booking_db)
 
     def unreachable(key: str) -> CalendarBooking | None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from click.testing import CliRunner
@@ -15,9 +18,21 @@ from click.testing import CliRunner
 from guard.cli import main
 from tests.support.queries import fetch_one
 
-# Long enough for a loaded 2-core machine to run a job on an empty database, far shorter than
-# pytest's timeout: a run that waits for another session's lock fails here instead of hanging.
-SECOND_RUN_TIMEOUTS = ("SET lock_timeout = '2s'", "SET statement_timeout = '20s'")
+Connection = psycopg.Connection[Any]
+
+
+@contextmanager
+def two_sessions(db_url: str) -> Iterator[tuple[Connection, Connection]]:
+    """Two autocommit connections; the second gives up on a lock or a statement after timeouts
+    long enough for a loaded 2-core machine to run a job on an empty database, far shorter than
+    pytest's timeout: a run that waits for the first one's lock fails instead of hanging."""
+    with (
+        psycopg.connect(db_url, autocommit=True) as first,
+        psycopg.connect(db_url, autocommit=True) as second,
+    ):
+        second.execute("SET lock_timeout = '2s'")
+        second.execute("SET statement_timeout = '20s'")
+        yield first, second
 
 
 def restart_grace_periods(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -61,12 +76,7 @@ def test_different_jobs_never_wait_for_each_other_while_a_job_is_overdue(db_url:
         ]
     assert len(jobs) >= 5, jobs
     waited: list[str] = []
-    with (
-        psycopg.connect(db_url, autocommit=True) as first,
-        psycopg.connect(db_url, autocommit=True) as second,
-    ):
-        for statement in SECOND_RUN_TIMEOUTS:
-            second.execute(statement)
+    with two_sessions(db_url) as (first, second):
         for first_job, second_job in itertools.permutations(jobs, 2):
             with first.transaction():
                 row = first.execute("SELECT guard.run_job(%s)", (first_job,)).fetchone()
@@ -101,12 +111,7 @@ def test_a_concurrent_second_run_is_a_no_op(db_url: str) -> None:
         # The test's own clock, not the template's: with no job overdue, no run here raises a
         # job_missed alert, whenever in the session this test runs.
         restart_grace_periods(setup)
-    with (
-        psycopg.connect(db_url, autocommit=True) as first,
-        psycopg.connect(db_url, autocommit=True) as second,
-    ):
-        for statement in SECOND_RUN_TIMEOUTS:
-            second.execute(statement)
+    with two_sessions(db_url) as (first, second):
         with first.transaction():
             row = first.execute("SELECT guard.run_job('daily_report')").fetchone()
             assert row is not None and row[0].startswith("daily_report: succeeded")
@@ -140,12 +145,7 @@ def test_a_check_in_progress_elsewhere_is_skipped_and_the_next_one_catches_up(
     with psycopg.connect(db_url, autocommit=True) as setup:
         restart_grace_periods(setup)
         add_overdue_job(setup, "stale")
-    with (
-        psycopg.connect(db_url, autocommit=True) as first,
-        psycopg.connect(db_url, autocommit=True) as second,
-    ):
-        for statement in SECOND_RUN_TIMEOUTS:
-            second.execute(statement)
+    with two_sessions(db_url) as (first, second):
         with first.transaction():
             row = first.execute("SELECT guard.run_job('detect')").fetchone()
             assert row is not None and row[0].startswith("detect: succeeded"), row
