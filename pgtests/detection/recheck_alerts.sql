@@ -9,8 +9,9 @@ SELECT plan(10);
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- calls 1, 2 and 3 have an active appointment their flags do not show (they offend
 -- flags_contradict_appointments); calls 4 and 5 have none (fixed since their alerts opened)
-SELECT pgtap_setup.legacy_calls(1, 5, now() - interval '1 hour', direction => 'inbound');
-SELECT pgtap_setup.unflagged_appointments(1, 3);
+SELECT pgtap_setup.legacy_calls(
+    1, 5, now() - interval '1 hour', direction => 'inbound', booked_up_to => 3
+);
 
 -- alerts in id order: call 1, call 4 (the first batch), then call 2, call 5
 INSERT INTO guard.alerts (

@@ -8,8 +8,7 @@ SELECT plan(8);
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- 3,000 recent calls whose active appointment their flags do not show
 -- (flags_contradict_appointments)
-SELECT pgtap_setup.legacy_calls(1, 3000, now(), direction => 'inbound');
-SELECT pgtap_setup.unflagged_appointments(1, 3000);
+SELECT pgtap_setup.legacy_calls(1, 3000, now(), direction => 'inbound', booked_up_to => 3000);
 
 CREATE FUNCTION pg_temp.believed_open() RETURNS real
 LANGUAGE sql AS $$

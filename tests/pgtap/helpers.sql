@@ -4,16 +4,18 @@
 -- schema pgtap_setup, gone with the scratch database.
 CREATE SCHEMA IF NOT EXISTS pgtap_setup;
 
--- Calls first_id to last_id of company 1 as a legacy load left them: unlinked, created from
--- first_created on, `step` apart, with `direction` or none (then the direction's CHECK and NOT
--- NULL are dropped for the rest of the test's transaction). The triggers (the normaliser among
--- them) do not run while the rows are written.
+-- Calls first_id to last_id of company 1 as a legacy load left them, the triggers (the
+-- normaliser among them) bypassed: unlinked, created from first_created on, `step` apart, with
+-- `direction` or none (then the direction's CHECK and NOT NULL are dropped for the rest of the
+-- test's transaction). Calls first_id to booked_up_to get an appointment of the same id, active,
+-- though their flags do not show it (each offends flags_contradict_appointments).
 CREATE OR REPLACE FUNCTION pgtap_setup.legacy_calls(
     first_id bigint,
     last_id bigint,
     first_created timestamptz,
     step interval DEFAULT '0',
-    direction text DEFAULT NULL
+    direction text DEFAULT NULL,
+    booked_up_to bigint DEFAULT NULL
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -37,27 +39,12 @@ BEGIN
         'unlinked',
         first_created + (g - first_id) * step
     FROM generate_series(first_id, last_id) AS g;
-    PERFORM set_config('session_replication_role', replication_role, TRUE);
-END;
-$$;
-
--- An appointment of company 1 for each of the calls first_id to last_id, with the call's id,
--- written with the triggers bypassed: active, though the calls' flags do not show it (each call
--- offends flags_contradict_appointments).
-CREATE OR REPLACE FUNCTION pgtap_setup.unflagged_appointments(first_id bigint, last_id bigint)
-RETURNS void
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    replication_role text := current_setting('session_replication_role');
-BEGIN
-    PERFORM set_config('session_replication_role', 'replica', TRUE);
     INSERT INTO public.appointments (id, company_id, call_id)
     SELECT
         g,
         1,
         g
-    FROM generate_series(first_id, last_id) AS g;
+    FROM generate_series(first_id, booked_up_to) AS g;
     PERFORM set_config('session_replication_role', replication_role, TRUE);
 END;
 $$;
