@@ -67,3 +67,43 @@ BEGIN
     PERFORM set_config('session_replication_role', 'replica', TRUE);
 END;
 $$;
+
+-- An adopted calls table, whose old rows its CHECKs may refuse: pgtap_setup.drop_calls_checks
+-- drops the CHECKs named (and, with the direction's, its NOT NULL) so that such rows can be
+-- written, and pgtap_setup.calls_checks_not_valid puts them back as they were defined, NOT
+-- VALID, as `guard db apply` leaves them on an adopted table.
+CREATE OR REPLACE FUNCTION pgtap_setup.drop_calls_checks(VARIADIC names text[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    check_name text;
+BEGIN
+    CREATE TEMPORARY TABLE IF NOT EXISTS dropped_calls_checks (conname text, def text);
+    INSERT INTO dropped_calls_checks (conname, def)
+    SELECT
+        c.conname,
+        pg_get_constraintdef(c.oid)
+    FROM pg_constraint AS c
+    WHERE c.conrelid = 'public.calls'::regclass AND c.conname = ANY(names);
+    FOREACH check_name IN ARRAY names LOOP
+        EXECUTE format('ALTER TABLE public.calls DROP CONSTRAINT %I', check_name);
+    END LOOP;
+    IF 'guard_calls_direction_check' = ANY(names) THEN
+        ALTER TABLE public.calls ALTER COLUMN direction DROP NOT NULL;
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pgtap_setup.calls_checks_not_valid()
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN DELETE FROM dropped_calls_checks RETURNING * LOOP
+        EXECUTE format('ALTER TABLE public.calls ADD CONSTRAINT %I %s NOT VALID', c.conname, c.def);
+    END LOOP;
+END;
+$$;
