@@ -84,6 +84,14 @@ def _terminate(url: str, pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+def _book(url: str, breakers: BreakerRegistry, call_id: int, book: Any, **options: Any) -> Any:
+    """book_appointment for SERVICE on a connection of its own."""
+    with psycopg.connect(url) as conn:
+        return book_appointment(
+            conn, call_id=call_id, service_id=SERVICE, book=book, breakers=breakers, **options
+        )
+
+
 def _book_as_the_connection_dies(
     url: str, breakers: BreakerRegistry, call_id: int, *, calendar_fails: bool = False
 ) -> Calendar:
@@ -140,14 +148,7 @@ def test_a_second_booking_while_one_is_calling_is_refused(
 def test_a_calendar_callable_without_the_key_still_books(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
-    with psycopg.connect(booking_db) as conn:
-        outcome = book_appointment(
-            conn,
-            call_id=1,
-            service_id=SERVICE,
-            book=lambda: CalendarBooking(uid="legacy"),
-            breakers=breakers,
-        )
+    outcome = _book(booking_db, breakers, 1, lambda: CalendarBooking(uid="legacy"))
     assert (outcome.status, outcome.booking_uid) == (BookingStatus.BOOKED, "legacy")
     assert _one(booking_db, "SELECT state FROM guard.booking_attempts") == "booked"
 
@@ -168,22 +169,13 @@ def test_a_booking_lost_with_the_connection_is_recovered_from_the_journal(
     """The calendar books, then the connection dies before the appointment is recorded."""
     calendar = _book_as_the_connection_dies(booking_db, breakers, 2)
     assert _one(booking_db, "SELECT count(*) FROM appointments") == 0
+    retried = _book(booking_db, breakers, 2, calendar.book, wait_seconds=0)
+    assert retried.status is BookingStatus.IN_PROGRESS, "a retry does not book again"
     with psycopg.connect(booking_db) as conn:
-        retried = book_appointment(
-            conn,
-            call_id=2,
-            service_id=SERVICE,
-            book=calendar.book,
-            breakers=breakers,
-            wait_seconds=0,
-        )
-        assert retried.status is BookingStatus.IN_PROGRESS, "a retry does not book again"
         assert recover_attempts(conn, calendar.lookup).examined == 0, "not timed out yet"
         _age_attempts(booking_db)
         report = recover_attempts(conn, calendar.lookup)
-        again = book_appointment(
-            conn, call_id=2, service_id=SERVICE, book=calendar.book, breakers=breakers
-        )
+    again = _book(booking_db, breakers, 2, calendar.book)
     assert (report.recovered, report.failed, report.unsettled) == (1, 0, 0)
     assert len(calendar.calls) == 1, "the calendar was asked once in all"
     circuit = breakers.service(SERVICE).snapshot()
@@ -223,15 +215,7 @@ def test_an_open_circuit_never_leaves_the_attempt_calling(
             finally:
                 breakers.backend.listeners.remove(on_refusal)
         assert _one(booking_db, "SELECT count(*) FROM guard.booking_attempts") == 0
-        with psycopg.connect(booking_db) as conn:
-            again = book_appointment(
-                conn,
-                call_id=1,
-                service_id=SERVICE,
-                book=calendar.book,
-                breakers=breakers,
-                wait_seconds=0,
-            )
+        again = _book(booking_db, breakers, 1, calendar.book, wait_seconds=0)
     finally:
         breaker.force_close("maintenance over")
     assert again.status is BookingStatus.QUEUED, again
@@ -341,10 +325,7 @@ def test_a_booking_recovered_while_its_process_was_slow_is_not_reported_failed(
         assert report.recovered == 1
 
     calendar = Calendar(during=recover_meanwhile)
-    with psycopg.connect(booking_db) as conn:
-        outcome = book_appointment(
-            conn, call_id=1, service_id=SERVICE, book=calendar.book, breakers=breakers
-        )
+    outcome = _book(booking_db, breakers, 1, calendar.book)
     assert (outcome.status, outcome.booking_uid) == (BookingStatus.ALREADY_BOOKED, "uid-1")
     assert _one(
         booking_db,
