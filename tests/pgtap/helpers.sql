@@ -107,3 +107,18 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- What a DBA's own checks are tried on: companies 1 and 2, a call of each with a phone number,
+-- an appointment of each call without a start, and the rule own_rule for the checks to name.
+CREATE OR REPLACE FUNCTION pgtap_setup.own_check_tenants()
+RETURNS void
+LANGUAGE sql
+AS $$
+    INSERT INTO public.companies (id, name) VALUES (1, 'A'), (2, 'B');
+    INSERT INTO public.calls (id, company_id, retell_call_id, from_number)
+    VALUES (1, 1, 'c1', '+491701234567'), (2, 2, 'c2', '+491707654321');
+    INSERT INTO public.appointments (id, company_id, call_id, calcom_v2_booking_id, starts_at)
+    VALUES (1, 1, 1, 'u1', NULL), (2, 2, 2, 'u2', NULL);
+    INSERT INTO guard.rules (id, severity, description, remedy)
+    VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
+$$;
