@@ -8,11 +8,7 @@ SELECT plan(3);
 
 INSERT INTO companies (id, name) VALUES (1051, 'A');
 INSERT INTO customers (id, company_id, name) VALUES (1051, 1051, 'Ann');
-CREATE TEMP TABLE direction_check AS
-SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint
-WHERE conrelid = 'calls'::regclass AND conname = 'guard_calls_direction_check';
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
+SELECT pgtap_setup.drop_calls_checks('guard_calls_direction_check');
 SET LOCAL session_replication_role = replica;
 -- 10510: no direction; 10511 (inbound) and 10513 (outbound): flags that deny their
 -- appointment; 10512: such flags and a direction nobody can decide
@@ -30,14 +26,7 @@ INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, status)
 (10512, 1051, 10512, 'u10512', 'scheduled'),
 (10513, 1051, 10513, 'u10513', 'scheduled');
 SET LOCAL session_replication_role = origin;
-DO $$
-BEGIN
-    EXECUTE format(
-        'ALTER TABLE calls ADD CONSTRAINT guard_calls_direction_check %s NOT VALID',
-        (SELECT definition FROM direction_check)
-    );
-END;
-$$;
+SELECT pgtap_setup.calls_checks_not_valid();
 
 SELECT results_eq(
     $$SELECT rule_name, corrected FROM guard.reconcile_call_batch(10510, 10514)$$,

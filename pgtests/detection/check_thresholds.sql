@@ -6,20 +6,9 @@ BEGIN;
 SELECT plan(17);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
--- Calls without a direction, written as a legacy load would (the normaliser and CHECK off).
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
-SET LOCAL session_replication_role = replica;
-INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT
-    g,
-    1,
-    'c' || g,
-    CASE WHEN g <= 2 THEN NULL ELSE 'inbound' END,
-    'unlinked',
-    now() - interval '10 min'
-FROM generate_series(1, 20) AS g;
-SET LOCAL session_replication_role = origin;
+-- Calls 1 and 2 without a direction, 3 to 20 inbound, written as a legacy load would.
+SELECT pgtap_setup.legacy_calls(1, 2, now() - interval '10 min');
+SELECT pgtap_setup.legacy_calls(3, 20, now() - interval '10 min', direction => 'inbound');
 
 UPDATE guard.checks SET warn_above = 1, error_above = 3
 WHERE id = 'call_without_direction';

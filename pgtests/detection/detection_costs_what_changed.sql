@@ -8,20 +8,8 @@ BEGIN;
 SELECT plan(20);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
 -- A burst: 200 calls without a direction (call_without_direction), written as a legacy load would.
-SET LOCAL session_replication_role = replica;
-INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT
-    g,
-    1,
-    'c' || g,
-    NULL,
-    'unlinked',
-    now() - interval '20 min'
-FROM generate_series(1, 200) AS g;
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.legacy_calls(1, 200, now() - interval '20 min');
 
 -- A window of more than 100 calls is a burst here: each check reads what changed since its
 -- previous pass (detection_full_window_calls; 100,000 by default).

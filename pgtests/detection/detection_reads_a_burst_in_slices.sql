@@ -7,31 +7,11 @@ BEGIN;
 SELECT plan(12);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
 -- A burst of 300 calls without a direction (call_without_direction), one every 8 s from 50
 -- minutes ago (call 300: 10 minutes ago), and 20 in the head (2 minutes ago), written as a
 -- legacy load would.
-SET LOCAL session_replication_role = replica;
-INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT
-    g,
-    1,
-    'c' || g,
-    NULL,
-    'unlinked',
-    now() - interval '50 min' + g * interval '8 s'
-FROM generate_series(1, 300) AS g;
-INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT
-    g,
-    1,
-    'c' || g,
-    NULL,
-    'unlinked',
-    now() - interval '2 min'
-FROM generate_series(301, 320) AS g;
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.legacy_calls(1, 300, now() - interval '50 min' + interval '8 s', interval '8 s');
+SELECT pgtap_setup.legacy_calls(301, 320, now() - interval '2 min');
 
 UPDATE guard.settings SET value = '100'
 WHERE key IN ('detection_full_window_calls', 'detection_slice_calls');

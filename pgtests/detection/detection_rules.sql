@@ -5,12 +5,7 @@ BEGIN;
 SELECT plan(20);
 
 INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
-ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
-ALTER TABLE appointments ALTER COLUMN id RESTART WITH 10000;
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
-ALTER TABLE appointments DROP CONSTRAINT guard_appointments_call_company_fkey;
-SET LOCAL session_replication_role = replica;
+SELECT pgtap_setup.legacy_load();
 
 INSERT INTO calls (
     id, company_id, retell_call_id, direction, customer_link_status, session_outcome,

@@ -10,15 +10,9 @@
 BEGIN;
 SELECT plan(24);
 
-INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
+SELECT pgtap_setup.own_check_tenants();
 INSERT INTO customers (id, company_id, name, email, phone)
 VALUES (1, 1, 'Ann', 'ann@example.org', '+491701111111'), (2, 2, 'Bob', 'bob@example.org', '+491702222222');
-INSERT INTO calls (id, company_id, retell_call_id, from_number)
-VALUES (1, 1, 'c1', '+491701234567'), (2, 2, 'c2', '+491707654321');
-INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, starts_at)
-VALUES (1, 1, 1, 'u1', NULL), (2, 2, 2, 'u2', NULL);
-INSERT INTO guard.rules (id, severity, description, remedy)
-VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
 
 -- The contract's nine columns, with what the detail carries as the only part that differs.
 CREATE FUNCTION pg_temp.check_view(view_name text, detail text) RETURNS void

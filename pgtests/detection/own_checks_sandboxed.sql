@@ -9,13 +9,7 @@
 BEGIN;
 SELECT plan(21);
 
-INSERT INTO companies (id, name) VALUES (1, 'A'), (2, 'B');
-INSERT INTO calls (id, company_id, retell_call_id, from_number)
-VALUES (1, 1, 'c1', '+491701234567'), (2, 2, 'c2', '+491707654321');
-INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id, starts_at)
-VALUES (1, 1, 1, 'u1', NULL), (2, 2, 2, 'u2', NULL);
-INSERT INTO guard.rules (id, severity, description, remedy)
-VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
+SELECT pgtap_setup.own_check_tenants();
 
 -- The contract's nine columns over appointments, as a DBA writes them.
 CREATE VIEW guard.check_confined WITH (security_invoker = TRUE) AS

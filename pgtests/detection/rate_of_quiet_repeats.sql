@@ -7,21 +7,11 @@ BEGIN;
 SELECT plan(4);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
 -- Three calls without a direction (call_without_direction): the first exactly at the window's
 -- start (two hours ago), then a minute apart.
-SET LOCAL session_replication_role = replica;
-INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT
-    g,
-    1,
-    'c' || g,
-    NULL,
-    'unlinked',
-    date_trunc('second', now()) - interval '2 hours' + (g - 1) * interval '1 minute'
-FROM generate_series(1, 3) AS g;
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.legacy_calls(
+    1, 3, date_trunc('second', now()) - interval '2 hours', interval '1 minute'
+);
 CREATE TEMPORARY TABLE edge AS
 SELECT created_at AS since FROM calls
 WHERE id = 1;

@@ -7,25 +7,11 @@ BEGIN;
 SELECT plan(10);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
-SET LOCAL session_replication_role = replica;
 -- calls 1, 2 and 3 have an active appointment their flags do not show (they offend
 -- flags_contradict_appointments); calls 4 and 5 have none (fixed since their alerts opened)
-INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT
-    g.id,
-    1,
-    'c' || g.id,
-    'inbound',
-    'unlinked',
-    now() - interval '1 hour'
-FROM generate_series(1, 5) AS g (id);
-INSERT INTO appointments (id, company_id, call_id)
-SELECT
-    g.id,
-    1,
-    g.id AS call_id
-FROM generate_series(1, 3) AS g (id);
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.legacy_calls(
+    1, 5, now() - interval '1 hour', direction => 'inbound', booked_up_to => 3
+);
 
 -- alerts in id order: call 1, call 4 (the first batch), then call 2, call 5
 INSERT INTO guard.alerts (

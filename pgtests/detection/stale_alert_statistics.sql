@@ -6,25 +6,9 @@ BEGIN;
 SELECT plan(8);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
-SET LOCAL session_replication_role = replica;
 -- 3,000 recent calls whose active appointment their flags do not show
 -- (flags_contradict_appointments)
-INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status, created_at)
-SELECT
-    g.id,
-    1,
-    'c' || g.id,
-    'inbound',
-    'unlinked',
-    now()
-FROM generate_series(1, 3000) AS g (id);
-INSERT INTO appointments (id, company_id, call_id)
-SELECT
-    g.id,
-    1,
-    g.id AS call_id
-FROM generate_series(1, 3000) AS g (id);
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.legacy_calls(1, 3000, now(), direction => 'inbound', booked_up_to => 3000);
 
 CREATE FUNCTION pg_temp.believed_open() RETURNS real
 LANGUAGE sql AS $$

@@ -110,11 +110,7 @@ SELECT is(
 
 -- An existing bad row (as a legacy load left it) is found and fixed by the reconciler, audited.
 -- The CHECK is put back below as it is defined here, NOT VALID, as on an adopted database.
-CREATE TEMP TABLE direction_check AS
-SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint
-WHERE conrelid = 'calls'::regclass AND conname = 'guard_calls_direction_check';
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
+SELECT pgtap_setup.drop_calls_checks('guard_calls_direction_check');
 SET LOCAL session_replication_role = replica;
 INSERT INTO calls (id, company_id, retell_call_id, direction, customer_link_status)
 VALUES
@@ -125,14 +121,7 @@ VALUES
 SET LOCAL session_replication_role = origin;
 -- Before validation the CHECK is NOT VALID: an update of another column of the old row must not
 -- fail on it; the row is normalised (as the reconciler would).
-DO $$
-BEGIN
-    EXECUTE format(
-        'ALTER TABLE calls ADD CONSTRAINT guard_calls_direction_check %s NOT VALID',
-        (SELECT definition FROM direction_check)
-    );
-END;
-$$;
+SELECT pgtap_setup.calls_checks_not_valid();
 SELECT results_eq(
     'SELECT trigger_name, action FROM guard.sync_legacy_triggers()',
     $$VALUES ('guard_calls_normalise_legacy_direction', 'created')$$,

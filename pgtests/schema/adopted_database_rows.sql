@@ -10,15 +10,7 @@ SELECT plan(38);
 INSERT INTO companies (id, name) VALUES (691, 'adopted'), (692, 'other'), (693, 'gone quiet'), (694, 'failing');
 
 -- The adopted calls table: direction nullable, its two CHECKs added NOT VALID over old rows.
-CREATE TEMPORARY TABLE adopted_check AS
-SELECT
-    conname,
-    pg_get_constraintdef(oid) AS def
-FROM pg_constraint
-WHERE conrelid = 'public.calls'::regclass AND conname IN ('guard_calls_direction_check', 'guard_calls_customer_link_check');
-ALTER TABLE calls DROP CONSTRAINT guard_calls_direction_check;
-ALTER TABLE calls DROP CONSTRAINT guard_calls_customer_link_check;
-ALTER TABLE calls ALTER COLUMN direction DROP NOT NULL;
+SELECT pgtap_setup.drop_calls_checks('guard_calls_direction_check', 'guard_calls_customer_link_check');
 
 SET LOCAL session_replication_role = replica;
 INSERT INTO calls (
@@ -101,15 +93,7 @@ FROM generate_series(1, 6) AS n;
 SET LOCAL session_replication_role = origin;
 
 -- The CHECKs come back NOT VALID, as on an adopted table before `guard db validate`.
-DO $$
-DECLARE
-    c record;
-BEGIN
-    FOR c IN SELECT * FROM adopted_check LOOP
-        EXECUTE format('ALTER TABLE calls ADD CONSTRAINT %I %s NOT VALID', c.conname, c.def);
-    END LOOP;
-END;
-$$;
+SELECT pgtap_setup.calls_checks_not_valid();
 
 -- What every shipped check view finds now (each view whole: a detection pass over the history).
 CREATE TEMPORARY TABLE found (check_id text, rule_id text, entity_type text, entity_id bigint);

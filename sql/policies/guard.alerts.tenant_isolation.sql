@@ -1,16 +1,4 @@
--- Row-level security by company on guard.alerts: every role sees and writes only the rows of
--- the companies bound to it (guard.visible_companies: guard.tenant_bindings, narrowed by
--- booking_guard.company_id; unbound: nothing). The sub-SELECT is evaluated once per statement.
--- FORCE, so that the owner obeys the policies too; the owner's jobs pass by
--- guard.alerts.owner_maintenance.
-ALTER TABLE guard.alerts ENABLE ROW LEVEL SECURITY;
-
-ALTER TABLE guard.alerts FORCE ROW LEVEL SECURITY;
-
-DROP POLICY IF EXISTS tenant_isolation ON guard.alerts;
-
-CREATE POLICY tenant_isolation ON guard.alerts
-FOR ALL
-TO public
-USING (company_id = ANY((SELECT guard.visible_companies())::bigint[]))  -- noqa: CP03
-WITH CHECK (company_id = ANY((SELECT guard.visible_companies())::bigint[]));  -- noqa: CP03
+-- Row-level security by company on guard.alerts (see guard.create_tenant_isolation): every role
+-- sees and writes only the rows of the companies bound to it; FORCE, so the owner too, whose jobs
+-- pass by guard.alerts.owner_maintenance.
+SELECT guard.create_tenant_isolation('guard.alerts');

@@ -1,16 +1,4 @@
--- Row-level security by company on guard.daily_reports: every role sees and writes only the rows of
--- the companies bound to it (guard.visible_companies: guard.tenant_bindings, narrowed by
--- booking_guard.company_id; unbound: nothing). The sub-SELECT is evaluated once per statement.
--- FORCE, so that the owner obeys the policies too; the owner's jobs pass by
--- guard.daily_reports.owner_maintenance.
-ALTER TABLE guard.daily_reports ENABLE ROW LEVEL SECURITY;
-
-ALTER TABLE guard.daily_reports FORCE ROW LEVEL SECURITY;
-
-DROP POLICY IF EXISTS tenant_isolation ON guard.daily_reports;
-
-CREATE POLICY tenant_isolation ON guard.daily_reports
-FOR ALL
-TO public
-USING (company_id = ANY((SELECT guard.visible_companies())::bigint[]))  -- noqa: CP03
-WITH CHECK (company_id = ANY((SELECT guard.visible_companies())::bigint[]));  -- noqa: CP03
+-- Row-level security by company on guard.daily_reports (see guard.create_tenant_isolation): every
+-- role sees and writes only the rows of the companies bound to it; FORCE, so the owner too, whose
+-- jobs pass by guard.daily_reports.owner_maintenance.
+SELECT guard.create_tenant_isolation('guard.daily_reports');

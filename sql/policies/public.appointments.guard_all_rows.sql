@@ -1,13 +1,5 @@
--- Row-level security on the application's table public.appointments, enabled (not forced: its owner is
--- not affected) so that reporting and reviewer reads can be limited to their tenant
--- (guard_tenant_only). This permissive policy keeps every other role, the application and its
--- triggers included, exactly as before.
-ALTER TABLE public.appointments ENABLE ROW LEVEL SECURITY;
-
-DROP POLICY IF EXISTS guard_all_rows ON public.appointments;
-
-CREATE POLICY guard_all_rows ON public.appointments
-FOR ALL
-TO public
-USING (TRUE)
-WITH CHECK (TRUE);
+-- Row-level security on the application's table public.appointments (see
+-- guard.create_all_rows_policy), so that reporting and reviewer reads can be limited to their
+-- tenant (guard_tenant_only) and a bound login to its companies (guard_bound_login); everyone else
+-- keeps every row.
+SELECT guard.create_all_rows_policy('public.appointments');

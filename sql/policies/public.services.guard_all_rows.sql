@@ -1,13 +1,4 @@
--- Row-level security on the application's table public.services, enabled (not forced: its owner is
--- not affected) so that a login bound to companies is confined to their rows
--- (guard_bound_login). This permissive policy keeps every other role, the application and its
--- triggers included, exactly as before.
-ALTER TABLE public.services ENABLE ROW LEVEL SECURITY;
-
-DROP POLICY IF EXISTS guard_all_rows ON public.services;
-
-CREATE POLICY guard_all_rows ON public.services
-FOR ALL
-TO public
-USING (TRUE)
-WITH CHECK (TRUE);
+-- Row-level security on the application's table public.services (see guard.create_all_rows_policy),
+-- so that a login bound to companies is confined to their rows (guard_bound_login); everyone else
+-- keeps every row.
+SELECT guard.create_all_rows_policy('public.services');

@@ -14,7 +14,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from prometheus_client import generate_latest
 
 from guard.booking import (
     BookingStatus,
@@ -24,9 +23,9 @@ from guard.booking import (
 )
 from guard.breaker import BreakerConfig, BreakerRegistry, State
 from guard.errors import GuardError
-from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.support.calendar_server import CalendarServer
+from tests.support.exposition import scrape
 from tests.support.queries import execute, fetch_all, fetch_one
 from tests.support.seeds import seed_calls_to_book
 
@@ -59,16 +58,25 @@ def _break_validation(url: str, broken: bool) -> None:
         conn.execute(f"ALTER TABLE appointments {verb} TRIGGER guard_appointments_sync_insert")
 
 
-def _book(url: str, call_id: int, service: int, book: Any, breakers: BreakerRegistry) -> Any:
-    with psycopg.connect(url) as conn:
-        return book_appointment(
-            conn,
-            call_id=call_id,
-            service_id=service,
-            book=book,
-            breakers=breakers,
-            retry_policy=NO_RETRY,
-        )
+def _book(
+    url_or_conn: str | psycopg.Connection[Any],
+    call_id: int,
+    service: int,
+    book: Any,
+    breakers: BreakerRegistry,
+) -> Any:
+    """Book without retries, on a connection of its own or on the one given."""
+    if isinstance(url_or_conn, str):
+        with psycopg.connect(url_or_conn) as conn:
+            return _book(conn, call_id, service, book, breakers)
+    return book_appointment(
+        url_or_conn,
+        call_id=call_id,
+        service_id=service,
+        book=book,
+        breakers=breakers,
+        retry_policy=NO_RETRY,
+    )
 
 
 def _circuit(breakers: BreakerRegistry, service: int) -> tuple[State, int]:
@@ -171,14 +179,7 @@ def test_a_database_gone_after_the_calendar_answered_is_no_failure(
                 return booking
 
             with pytest.raises(psycopg.OperationalError):
-                book_appointment(
-                    conn,
-                    call_id=call_id,
-                    service_id=service,
-                    book=book,
-                    breakers=breakers,
-                    retry_policy=NO_RETRY,
-                )
+                _book(conn, call_id, service, book, breakers)
     assert _circuit(breakers, service) == (State.CLOSED, 0), "no failure of the calendar"
     after = _book(db_url, THRESHOLD + 1, service, calendar.book, breakers)
     assert after.status is BookingStatus.BOOKED
@@ -210,14 +211,7 @@ def test_a_database_that_takes_no_writes_after_the_calendar_answered_is_no_failu
 
         for call_id in range(1, THRESHOLD + 1):
             try:
-                book_appointment(
-                    conn,
-                    call_id=call_id,
-                    service_id=service,
-                    book=book,
-                    breakers=breakers,
-                    retry_policy=NO_RETRY,
-                )
+                _book(conn, call_id, service, book, breakers)
             except psycopg.Error as error:
                 seen.append(type(error).__name__)
             conn.execute("SET default_transaction_read_only = off")
@@ -335,7 +329,7 @@ def test_a_booking_queued_behind_the_open_circuit_is_no_failed_booking(
     queued = _book(db_url, THRESHOLD + 1, service, calendar.book, breakers)
     assert queued.status is BookingStatus.QUEUED
     assert [state for _call, state, _n in _committed(db_url)] == ["failed"] * THRESHOLD + ["queued"]
-    text = _scrape(db_url)
+    text = scrape(db_url)
     assert _sample(text, 'guard_bookings_total{outcome="failed"}') == THRESHOLD
     assert _sample(text, 'guard_bookings_total{outcome="queued"}') == 1
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -350,14 +344,6 @@ def test_a_booking_queued_behind_the_open_circuit_is_no_failed_booking(
             " FROM guard.check_booking_failure_anomaly WHERE company_id = 1"
         ).fetchone()
     assert row == (THRESHOLD, 7), "3 failures of the 7 calls not queued (8 calls, 1 queued)"
-
-
-def _scrape(url: str) -> str:
-    collector = GuardCollector(url, cache_interval_s=0)
-    try:
-        return generate_latest(registry_for(collector)).decode()
-    finally:
-        collector.close()
 
 
 def _sample(text: str, series: str) -> float:

@@ -84,6 +84,36 @@ def _terminate(url: str, pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+def _book(url: str, breakers: BreakerRegistry, call_id: int, book: Any, **options: Any) -> Any:
+    """book_appointment for SERVICE on a connection of its own."""
+    with psycopg.connect(url) as conn:
+        return book_appointment(
+            conn, call_id=call_id, service_id=SERVICE, book=book, breakers=breakers, **options
+        )
+
+
+def _book_as_the_connection_dies(
+    url: str, breakers: BreakerRegistry, call_id: int, *, calendar_fails: bool = False
+) -> Calendar:
+    """Book a call while the server ends the booking connection in the middle of asking the
+    calendar (as if the process died there). The calendar books (the caller sees the lost
+    connection) or, `calendar_fails`, fails once (the caller sees the calendar's error)."""
+    with psycopg.connect(url) as conn:
+        pid = conn.info.backend_pid
+        calendar = Calendar(during=lambda: _terminate(url, pid), fail=calendar_fails)
+        error: type[Exception] = ConnectionError if calendar_fails else psycopg.OperationalError
+        with pytest.raises(error, match="calendar unreachable" if calendar_fails else None):
+            book_appointment(
+                conn,
+                call_id=call_id,
+                service_id=SERVICE,
+                book=calendar.book,
+                breakers=breakers,
+                retry_policy=NO_RETRY if calendar_fails else None,
+            )
+    return calendar
+
+
 def test_a_second_booking_while_one_is_calling_is_refused(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
@@ -118,14 +148,7 @@ def test_a_second_booking_while_one_is_calling_is_refused(
 def test_a_calendar_callable_without_the_key_still_books(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
-    with psycopg.connect(booking_db) as conn:
-        outcome = book_appointment(
-            conn,
-            call_id=1,
-            service_id=SERVICE,
-            book=lambda: CalendarBooking(uid="legacy"),
-            breakers=breakers,
-        )
+    outcome = _book(booking_db, breakers, 1, lambda: CalendarBooking(uid="legacy"))
     assert (outcome.status, outcome.booking_uid) == (BookingStatus.BOOKED, "legacy")
     assert _one(booking_db, "SELECT state FROM guard.booking_attempts") == "booked"
 
@@ -135,18 +158,7 @@ def test_the_original_calendar_error_survives_a_dead_connection(
 ) -> None:
     """The calendar fails and, meanwhile, the server ends the booking connection: the
     application gets the calendar's error, not the connection error of our cleanup."""
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid), fail=True)
-        with pytest.raises(ConnectionError, match="calendar unreachable"):
-            book_appointment(
-                conn,
-                call_id=1,
-                service_id=SERVICE,
-                book=calendar.book,
-                breakers=breakers,
-                retry_policy=NO_RETRY,
-            )
+    calendar = _book_as_the_connection_dies(booking_db, breakers, 1, calendar_fails=True)
     state, key = _one(booking_db, "SELECT state, idempotency_key FROM guard.booking_attempts")
     assert (state, key) == ("calling", calendar.calls[0]), "the journal still knows the attempt"
 
@@ -155,30 +167,15 @@ def test_a_booking_lost_with_the_connection_is_recovered_from_the_journal(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
     """The calendar books, then the connection dies before the appointment is recorded."""
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid))
-        with pytest.raises(psycopg.OperationalError):
-            book_appointment(
-                conn, call_id=2, service_id=SERVICE, book=calendar.book, breakers=breakers
-            )
+    calendar = _book_as_the_connection_dies(booking_db, breakers, 2)
     assert _one(booking_db, "SELECT count(*) FROM appointments") == 0
+    retried = _book(booking_db, breakers, 2, calendar.book, wait_seconds=0)
+    assert retried.status is BookingStatus.IN_PROGRESS, "a retry does not book again"
     with psycopg.connect(booking_db) as conn:
-        retried = book_appointment(
-            conn,
-            call_id=2,
-            service_id=SERVICE,
-            book=calendar.book,
-            breakers=breakers,
-            wait_seconds=0,
-        )
-        assert retried.status is BookingStatus.IN_PROGRESS, "a retry does not book again"
         assert recover_attempts(conn, calendar.lookup).examined == 0, "not timed out yet"
         _age_attempts(booking_db)
         report = recover_attempts(conn, calendar.lookup)
-        again = book_appointment(
-            conn, call_id=2, service_id=SERVICE, book=calendar.book, breakers=breakers
-        )
+    again = _book(booking_db, breakers, 2, calendar.book)
     assert (report.recovered, report.failed, report.unsettled) == (1, 0, 0)
     assert len(calendar.calls) == 1, "the calendar was asked once in all"
     circuit = breakers.service(SERVICE).snapshot()
@@ -218,15 +215,7 @@ def test_an_open_circuit_never_leaves_the_attempt_calling(
             finally:
                 breakers.backend.listeners.remove(on_refusal)
         assert _one(booking_db, "SELECT count(*) FROM guard.booking_attempts") == 0
-        with psycopg.connect(booking_db) as conn:
-            again = book_appointment(
-                conn,
-                call_id=1,
-                service_id=SERVICE,
-                book=calendar.book,
-                breakers=breakers,
-                wait_seconds=0,
-            )
+        again = _book(booking_db, breakers, 1, calendar.book, wait_seconds=0)
     finally:
         breaker.force_close("maintenance over")
     assert again.status is BookingStatus.QUEUED, again
@@ -237,19 +226,8 @@ def test_an_open_circuit_never_leaves_the_attempt_calling(
 def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        # the calendar never books: the process "dies" in the middle of asking it
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid), fail=True)
-        with pytest.raises(ConnectionError):
-            book_appointment(
-                conn,
-                call_id=3,
-                service_id=SERVICE,
-                book=calendar.book,
-                breakers=breakers,
-                retry_policy=NO_RETRY,
-            )
+    # the calendar never books: the process "dies" in the middle of asking it
+    calendar = _book_as_the_connection_dies(booking_db, breakers, 3, calendar_fails=True)
     key = calendar.calls[0]
     with psycopg.connect(booking_db, autocommit=True) as conn:
         before: dict[str, int] = dict(conn.execute("SELECT * FROM guard.reconcile()").fetchall())
@@ -313,13 +291,7 @@ def test_reconcile_queues_an_unknown_outcome_and_recovery_settles_it(
 def test_a_lookup_that_fails_leaves_the_attempt_in_review(
     booking_db: str, breakers: BreakerRegistry
 ) -> None:
-    with psycopg.connect(booking_db) as conn:
-        pid = conn.info.backend_pid
-        calendar = Calendar(during=lambda: _terminate(booking_db, pid))
-        with pytest.raises(psycopg.OperationalError):
-            book_appointment(
-                conn, call_id=1, service_id=SERVICE, book=calendar.book, breakers=breakers
-            )
+    _book_as_the_connection_dies(booking_db, breakers, 1)
     _age_attempts(booking_db)
 
     def unreachable(key: str) -> CalendarBooking | None:
@@ -353,10 +325,7 @@ def test_a_booking_recovered_while_its_process_was_slow_is_not_reported_failed(
         assert report.recovered == 1
 
     calendar = Calendar(during=recover_meanwhile)
-    with psycopg.connect(booking_db) as conn:
-        outcome = book_appointment(
-            conn, call_id=1, service_id=SERVICE, book=calendar.book, breakers=breakers
-        )
+    outcome = _book(booking_db, breakers, 1, calendar.book)
     assert (outcome.status, outcome.booking_uid) == (BookingStatus.ALREADY_BOOKED, "uid-1")
     assert _one(
         booking_db,

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from click.testing import CliRunner
@@ -15,9 +18,28 @@ from click.testing import CliRunner
 from guard.cli import main
 from tests.support.queries import fetch_one
 
-# Long enough for a loaded 2-core machine to run a job on an empty database, far shorter than
-# pytest's timeout: a run that waits for another session's lock fails here instead of hanging.
-SECOND_RUN_TIMEOUTS = ("SET lock_timeout = '2s'", "SET statement_timeout = '20s'")
+Connection = psycopg.Connection[Any]
+
+
+@contextmanager
+def two_sessions(db_url: str) -> Iterator[tuple[Connection, Connection]]:
+    """Two autocommit connections; the second gives up on a lock or a statement after timeouts
+    long enough for a loaded 2-core machine to run a job on an empty database, far shorter than
+    pytest's timeout: a run that waits for the first one's lock fails instead of hanging."""
+    with (
+        psycopg.connect(db_url, autocommit=True) as first,
+        psycopg.connect(db_url, autocommit=True) as second,
+    ):
+        second.execute("SET lock_timeout = '2s'")
+        second.execute("SET statement_timeout = '20s'")
+        yield first, second
+
+
+def run_job(conn: Connection, job: str) -> str:
+    """guard.run_job's answer: `JOB: succeeded ...`, `JOB: skipped, ...`."""
+    row = conn.execute("SELECT guard.run_job(%s)", (job,)).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def restart_grace_periods(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -61,28 +83,20 @@ def test_different_jobs_never_wait_for_each_other_while_a_job_is_overdue(db_url:
         ]
     assert len(jobs) >= 5, jobs
     waited: list[str] = []
-    with (
-        psycopg.connect(db_url, autocommit=True) as first,
-        psycopg.connect(db_url, autocommit=True) as second,
-    ):
-        for statement in SECOND_RUN_TIMEOUTS:
-            second.execute(statement)
+    with two_sessions(db_url) as (first, second):
         for first_job, second_job in itertools.permutations(jobs, 2):
             with first.transaction():
-                row = first.execute("SELECT guard.run_job(%s)", (first_job,)).fetchone()
-                assert row is not None and row[0].startswith(f"{first_job}: succeeded"), row
+                ran = run_job(first, first_job)
+                assert ran.startswith(f"{first_job}: succeeded"), ran
                 try:
-                    other = second.execute("SELECT guard.run_job(%s)", (second_job,)).fetchone()
+                    other = run_job(second, second_job)
                 except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as error:
                     where = (error.diag.context or "").splitlines()[:1]
                     waited.append(
                         f"{second_job} behind {first_job}: {error.diag.message_primary} {where}"
                     )
                     continue
-                assert other is not None and other[0].startswith(f"{second_job}: succeeded"), (
-                    first_job,
-                    other,
-                )
+                assert other.startswith(f"{second_job}: succeeded"), (first_job, other)
             alerts = first.execute(
                 "SELECT status, count(*) FROM guard.alerts"
                 " WHERE fingerprint = 'job_missed:job:stale' GROUP BY status"
@@ -101,28 +115,20 @@ def test_a_concurrent_second_run_is_a_no_op(db_url: str) -> None:
         # The test's own clock, not the template's: with no job overdue, no run here raises a
         # job_missed alert, whenever in the session this test runs.
         restart_grace_periods(setup)
-    with (
-        psycopg.connect(db_url, autocommit=True) as first,
-        psycopg.connect(db_url, autocommit=True) as second,
-    ):
-        for statement in SECOND_RUN_TIMEOUTS:
-            second.execute(statement)
+    with two_sessions(db_url) as (first, second):
         with first.transaction():
-            row = first.execute("SELECT guard.run_job('daily_report')").fetchone()
-            assert row is not None and row[0].startswith("daily_report: succeeded")
+            assert run_job(first, "daily_report").startswith("daily_report: succeeded")
             # the first run's transaction is still open: its lock is held
-            busy = second.execute("SELECT guard.run_job('daily_report')").fetchone()
-            assert busy == ("daily_report: skipped, already running in another session",)
-            other = second.execute("SELECT guard.run_job('retention')").fetchone()
-            assert other is not None and other[0].startswith("retention: succeeded"), (
-                "the lock is per job"
-            )
+            busy = run_job(second, "daily_report")
+            assert busy == "daily_report: skipped, already running in another session"
+            other = run_job(second, "retention")
+            assert other.startswith("retention: succeeded"), "the lock is per job"
         count = first.execute(
             "SELECT count(*) FROM guard.job_runs WHERE job_name = 'daily_report'"
         ).fetchone()
         assert count == (1,), "the skipped run left no heartbeat"
-        again = second.execute("SELECT guard.run_job('daily_report')").fetchone()
-        assert again is not None and again[0].startswith("daily_report: succeeded"), (
+        again = run_job(second, "daily_report")
+        assert again.startswith("daily_report: succeeded"), (
             "the lock ends with the first run's transaction"
         )
         missed = first.execute(
@@ -140,19 +146,14 @@ def test_a_check_in_progress_elsewhere_is_skipped_and_the_next_one_catches_up(
     with psycopg.connect(db_url, autocommit=True) as setup:
         restart_grace_periods(setup)
         add_overdue_job(setup, "stale")
-    with (
-        psycopg.connect(db_url, autocommit=True) as first,
-        psycopg.connect(db_url, autocommit=True) as second,
-    ):
-        for statement in SECOND_RUN_TIMEOUTS:
-            second.execute(statement)
+    with two_sessions(db_url) as (first, second):
         with first.transaction():
-            row = first.execute("SELECT guard.run_job('detect')").fetchone()
-            assert row is not None and row[0].startswith("detect: succeeded"), row
+            ran = run_job(first, "detect")
+            assert ran.startswith("detect: succeeded"), ran
             skipped = second.execute("SELECT guard.check_job_heartbeats()").fetchone()
             assert skipped == (None,), "NULL: another session's check holds the lock"
-            late = second.execute("SELECT guard.run_job('stale')").fetchone()
-            assert late is not None and late[0].startswith("stale: succeeded"), late
+            late = run_job(second, "stale")
+            assert late.startswith("stale: succeeded"), late
             stale_status = second.execute(
                 "SELECT overdue FROM guard.job_status WHERE job_name = 'stale'"
             ).fetchone()
@@ -161,8 +162,7 @@ def test_a_check_in_progress_elsewhere_is_skipped_and_the_next_one_catches_up(
             "SELECT status FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'"
         ).fetchall()
         assert left_open == [("open",)], "the first check did not see the late job's success"
-        caught_up = second.execute("SELECT guard.run_job('review_sweep')").fetchone()
-        assert caught_up is not None and caught_up[0].startswith("review_sweep: succeeded")
+        assert run_job(second, "review_sweep").startswith("review_sweep: succeeded")
         alerts = first.execute(
             "SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'job_missed:job:stale'"
         ).fetchall()

@@ -15,24 +15,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from prometheus_client import generate_latest
 
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
-from guard.ops.metrics import GuardCollector, registry_for
 from guard.retry import RetryPolicy
 from tests.security.conftest import connect_as, login_roles  # noqa: F401  (fixture)
+from tests.support.exposition import sample, scrape
 
 PROMTOOL = "/usr/bin/promtool"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _scrape(db_url: str) -> str:
-    collector = GuardCollector(db_url, cache_interval_s=0)
-    try:
-        return generate_latest(registry_for(collector)).decode()
-    finally:
-        collector.close()
 
 
 def _samples(text: str, family: str) -> dict[str, float]:
@@ -40,12 +31,6 @@ def _samples(text: str, family: str) -> dict[str, float]:
         rf"^({family}(?:_bucket|_count|_sum|_total)?(?:\{{[^}}]*\}})?) (\S+)$", text, re.MULTILINE
     )
     return {series: float(value) for series, value in found}
-
-
-def _value(text: str, series: str) -> float:
-    match = re.search(r"^" + re.escape(series) + r" (\S+)$", text, re.MULTILINE)
-    assert match, f"{series} not in the exposition"
-    return float(match.group(1))
 
 
 @pytest.fixture
@@ -86,11 +71,11 @@ def _attempt(
 def test_booking_duration_buckets_and_retry_outcomes(
     db_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    before = _scrape(db_url)
+    before = scrape(db_url)
     for outcome in ("booked", "failed", "queued"):
-        assert _value(before, f'guard_booking_duration_seconds_count{{outcome="{outcome}"}}') == 0
+        assert sample(before, f'guard_booking_duration_seconds_count{{outcome="{outcome}"}}') == 0
     for outcome in ("not_retried", "succeeded_after_retry", "exhausted"):
-        assert _value(before, f'guard_booking_retries_total{{outcome="{outcome}"}}') == 0
+        assert sample(before, f'guard_booking_retries_total{{outcome="{outcome}"}}') == 0
 
     _attempt(conn, "booked", "1", 1)  # exactly on a bound: in that bucket (le is <=)
     _attempt(conn, "booked", "1.000001", 2)  # just above: the next bucket
@@ -106,28 +91,28 @@ def test_booking_duration_buckets_and_retry_outcomes(
         " VALUES (1, 99, 1, 'still-calling')"
     )
 
-    text = _scrape(db_url)
+    text = scrape(db_url)
     bucket = 'guard_booking_duration_seconds_bucket{{le="{}",outcome="{}"}}'
-    assert _value(text, bucket.format("0.1", "booked")) == 1
-    assert _value(text, bucket.format("0.5", "booked")) == 1
-    assert _value(text, bucket.format("1.0", "booked")) == 2
-    assert _value(text, bucket.format("2.0", "booked")) == 3
-    assert _value(text, bucket.format("60.0", "booked")) == 3
-    assert _value(text, bucket.format("+Inf", "booked")) == 4
-    assert _value(text, 'guard_booking_duration_seconds_count{outcome="booked"}') == 4
-    assert _value(text, 'guard_booking_duration_seconds_sum{outcome="booked"}') == pytest.approx(
+    assert sample(text, bucket.format("0.1", "booked")) == 1
+    assert sample(text, bucket.format("0.5", "booked")) == 1
+    assert sample(text, bucket.format("1.0", "booked")) == 2
+    assert sample(text, bucket.format("2.0", "booked")) == 3
+    assert sample(text, bucket.format("60.0", "booked")) == 3
+    assert sample(text, bucket.format("+Inf", "booked")) == 4
+    assert sample(text, 'guard_booking_duration_seconds_count{outcome="booked"}') == 4
+    assert sample(text, 'guard_booking_duration_seconds_sum{outcome="booked"}') == pytest.approx(
         1 + 1.000001 + 0.1 + 60.000001
     )
-    assert _value(text, bucket.format("5.0", "failed")) == 0
-    assert _value(text, bucket.format("10.0", "failed")) == 1
-    assert _value(text, bucket.format("0.1", "queued")) == 1
-    assert _value(text, 'guard_booking_duration_seconds_count{outcome="queued"}') == 2
+    assert sample(text, bucket.format("5.0", "failed")) == 0
+    assert sample(text, bucket.format("10.0", "failed")) == 1
+    assert sample(text, bucket.format("0.1", "queued")) == 1
+    assert sample(text, 'guard_booking_duration_seconds_count{outcome="queued"}') == 2
     assert 'outcome="recovered"' not in "".join(_samples(text, "guard_booking_duration_seconds"))
 
     retries = 'guard_booking_retries_total{{outcome="{}"}}'
-    assert _value(text, retries.format("not_retried")) == 2
-    assert _value(text, retries.format("succeeded_after_retry")) == 2
-    assert _value(text, retries.format("exhausted")) == 2, "failed after 3, queued after 2"
+    assert sample(text, retries.format("not_retried")) == 2
+    assert sample(text, retries.format("succeeded_after_retry")) == 2
+    assert sample(text, retries.format("exhausted")) == 2, "failed after 3, queued after 2"
 
     result = subprocess.run(
         [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, check=False
@@ -177,17 +162,17 @@ def test_breaker_recovery_from_opening_to_closing(
     # A close whose opening retention deleted: nothing to measure from.
     _events(conn, "crm", [("open", "half_open", "0"), ("half_open", "closed", "5")])
 
-    text = _scrape(db_url)
+    text = scrape(db_url)
     bucket = 'guard_breaker_recovery_seconds_bucket{{key="{}",le="{}"}}'
-    assert _value(text, bucket.format("calendar", "120.0")) == 0
-    assert _value(text, bucket.format("calendar", "300.0")) == 1
-    assert _value(text, bucket.format("calendar", "600.0")) == 2
-    assert _value(text, 'guard_breaker_recovery_seconds_count{key="calendar"}') == 2
-    assert _value(text, 'guard_breaker_recovery_seconds_sum{key="calendar"}') == pytest.approx(
+    assert sample(text, bucket.format("calendar", "120.0")) == 0
+    assert sample(text, bucket.format("calendar", "300.0")) == 1
+    assert sample(text, bucket.format("calendar", "600.0")) == 2
+    assert sample(text, 'guard_breaker_recovery_seconds_count{key="calendar"}') == 2
+    assert sample(text, 'guard_breaker_recovery_seconds_sum{key="calendar"}') == pytest.approx(
         600.001
     )
     assert 'key="crm"' not in text, "no opening to measure from, no circuit state: no series"
-    assert _value(text, 'guard_breaker_recovery_seconds_count{key="quiet"}') == 0, "from 0"
+    assert sample(text, 'guard_breaker_recovery_seconds_count{key="quiet"}') == 0, "from 0"
 
 
 def test_the_new_series_survive_a_retention_run(db_url: str, conn: psycopg.Connection[Any]) -> None:
@@ -212,7 +197,7 @@ def test_the_new_series_survive_a_retention_run(db_url: str, conn: psycopg.Conne
     def series(text: str) -> dict[str, float]:
         return {k: v for f in families for k, v in _samples(text, f).items()}
 
-    before = series(_scrape(db_url))
+    before = series(scrape(db_url))
     assert before['guard_breaker_recovery_seconds_count{key="calendar"}'] == 1
     assert before['guard_booking_retries_total{outcome="succeeded_after_retry"}'] == 1
 
@@ -227,10 +212,10 @@ def test_the_new_series_survive_a_retention_run(db_url: str, conn: psycopg.Conne
     assert totals["booking_retries:exhausted"] == 1
     assert totals["breaker_recovery:calendar|60"] == 1
 
-    after = series(_scrape(db_url))
+    after = series(scrape(db_url))
     assert after == before, "a series dropped when retention deleted its rows"
     conn.execute("SELECT guard.apply_retention()")
-    assert series(_scrape(db_url)) == before, "a second fold counted again"
+    assert series(scrape(db_url)) == before, "a second fold counted again"
 
 
 def test_the_booking_path_journals_its_calendar_calls(
@@ -294,9 +279,9 @@ def test_the_booking_path_journals_its_calendar_calls(
         (3, "failed", 3, "exhausted"),
         (4, "queued", 0, None),
     ]
-    text = _scrape(db_url)
-    assert _value(text, 'guard_booking_retries_total{outcome="exhausted"}') == 1
-    assert _value(text, 'guard_booking_duration_seconds_count{outcome="queued"}') == 1
+    text = scrape(db_url)
+    assert sample(text, 'guard_booking_retries_total{outcome="exhausted"}') == 1
+    assert sample(text, 'guard_booking_duration_seconds_count{outcome="queued"}') == 1
 
 
 def test_the_journal_refuses_a_negative_count(conn: psycopg.Connection[Any]) -> None:
@@ -309,7 +294,7 @@ def test_docs_name_every_family_and_every_bound(db_url: str, conn: psycopg.Conne
     lists for each histogram are the ones guard.histogram_bounds defines."""
     doc = (ROOT / "docs/metrics.md").read_text()
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(guard_\w+)` \|.*$", doc, re.M)}
-    served = set(re.findall(r"^# TYPE (guard_\w+) \w+$", _scrape(db_url), re.MULTILINE))
+    served = set(re.findall(r"^# TYPE (guard_\w+) \w+$", scrape(db_url), re.MULTILINE))
     # a gauge histogram's _gcount and _gsum come with a TYPE line of their own; its row names them
     served = {re.sub(r"_(gcount|gsum)$", "", name) for name in served}
     assert served - set(rows) == set(), "served, not documented"

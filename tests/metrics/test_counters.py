@@ -12,10 +12,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from prometheus_client import generate_latest
 
 from guard import queries
-from guard.ops.metrics import GuardCollector, registry_for
+from tests.support.exposition import sample, scrape
 
 PROMTOOL = "/usr/bin/promtool"
 
@@ -23,20 +22,6 @@ SETUP = """
 INSERT INTO public.companies (id, name) VALUES (1, 'Praxis A');
 INSERT INTO public.calls (id, company_id) SELECT g, 1 FROM generate_series(1, 20) AS g;
 """
-
-
-def _scrape(db_url: str) -> str:
-    collector = GuardCollector(db_url, cache_interval_s=0)
-    try:
-        return generate_latest(registry_for(collector)).decode()
-    finally:
-        collector.close()
-
-
-def _value(text: str, series: str) -> float:
-    match = re.search(r"^" + re.escape(series) + r" (\S+)$", text, re.MULTILINE)
-    assert match, f"{series} not in the exposition"
-    return float(match.group(1))
 
 
 def _counters(text: str) -> dict[str, float]:
@@ -99,10 +84,10 @@ def conn(db_url: str) -> Any:
 
 
 def test_counters_move_as_rows_are_written(db_url: str, conn: psycopg.Connection[Any]) -> None:
-    before = _scrape(db_url)
-    assert _value(before, 'guard_bookings_total{outcome="booked"}') == 0
-    assert _value(before, 'guard_validations_total{result="failed"}') == 0
-    assert _value(before, 'guard_bookings_total{outcome="queued"}') == 0
+    before = scrape(db_url)
+    assert sample(before, 'guard_bookings_total{outcome="booked"}') == 0
+    assert sample(before, 'guard_validations_total{result="failed"}') == 0
+    assert sample(before, 'guard_bookings_total{outcome="queued"}') == 0
 
     _validations(conn, "1 second", 5, {"booking_uid_mismatch": 2, "appointment_not_found": 1})
     _attempts(conn, "1 second", "booked", 4)
@@ -112,30 +97,30 @@ def test_counters_move_as_rows_are_written(db_url: str, conn: psycopg.Connection
     _alerts(conn, "1 second", "booked_without_appointment", 3, resolved=False)
     _alerts(conn, "1 second", "retired_check", 1, resolved=False)
 
-    text = _scrape(db_url)
-    assert _value(text, 'guard_validations_total{result="passed"}') == 5
-    assert _value(text, 'guard_validations_total{result="failed"}') == 3
-    assert _value(text, 'guard_validation_failures_total{reason="booking_uid_mismatch"}') == 2
-    assert _value(text, 'guard_validation_failures_total{reason="appointment_not_found"}') == 1
-    assert _value(text, 'guard_bookings_total{outcome="booked"}') == 4
-    assert _value(text, 'guard_bookings_total{outcome="failed"}') == 2
-    assert _value(text, 'guard_bookings_total{outcome="recovered"}') == 1
-    assert _value(text, 'guard_bookings_total{outcome="queued"}') == 3, "queued apart from failed"
+    text = scrape(db_url)
+    assert sample(text, 'guard_validations_total{result="passed"}') == 5
+    assert sample(text, 'guard_validations_total{result="failed"}') == 3
+    assert sample(text, 'guard_validation_failures_total{reason="booking_uid_mismatch"}') == 2
+    assert sample(text, 'guard_validation_failures_total{reason="appointment_not_found"}') == 1
+    assert sample(text, 'guard_bookings_total{outcome="booked"}') == 4
+    assert sample(text, 'guard_bookings_total{outcome="failed"}') == 2
+    assert sample(text, 'guard_bookings_total{outcome="recovered"}') == 1
+    assert sample(text, 'guard_bookings_total{outcome="queued"}') == 3, "queued apart from failed"
     opened = 'guard_alerts_opened_total{check_id="%s",rule_id="%s"}'
-    assert _value(text, opened % ("booked_without_appointment", "I4_booked_outcome")) == 3
-    assert _value(text, opened % ("retired_check", "(unknown)")) == 1
+    assert sample(text, opened % ("booked_without_appointment", "I4_booked_outcome")) == 3
+    assert sample(text, opened % ("retired_check", "(unknown)")) == 1
 
     # An attempt still calling is no outcome yet; settled, it counts.
     conn.execute(
         "INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key)"
         " VALUES (1, 5, 1, 'in-flight')"
     )
-    assert _value(_scrape(db_url), 'guard_bookings_total{outcome="failed"}') == 2
+    assert sample(scrape(db_url), 'guard_bookings_total{outcome="failed"}') == 2
     conn.execute(
         "UPDATE guard.booking_attempts SET state = 'failed', finished_at = now()"
         " WHERE idempotency_key = 'in-flight'"
     )
-    assert _value(_scrape(db_url), 'guard_bookings_total{outcome="failed"}') == 3
+    assert sample(scrape(db_url), 'guard_bookings_total{outcome="failed"}') == 3
 
 
 def test_counters_survive_a_retention_run(db_url: str, conn: psycopg.Connection[Any]) -> None:
@@ -148,7 +133,7 @@ def test_counters_survive_a_retention_run(db_url: str, conn: psycopg.Connection[
     _alerts(conn, "100 days", "cross_tenant_link", 4, resolved=True)
     _validations(conn, "1 second", 1, {"call_flags_disagree": 1})
     _alerts(conn, "1 second", "cross_tenant_link", 1, resolved=False)
-    before = _counters(_scrape(db_url))
+    before = _counters(scrape(db_url))
     assert before['guard_validations_total{result="passed"}'] == 8
     opened = 'guard_alerts_opened_total{check_id="cross_tenant_link",rule_id="I5_tenant_link"}'
     assert before[opened] == 5
@@ -157,7 +142,7 @@ def test_counters_survive_a_retention_run(db_url: str, conn: psycopg.Connection[
     assert deleted["guard.validation_metrics"] == 10, "retention deleted the old metrics"
     assert deleted["guard.alerts"] == 4, "retention deleted the old resolved alerts"
 
-    after = _counters(_scrape(db_url))
+    after = _counters(scrape(db_url))
     assert after == before, "a counter dropped when retention deleted its rows"
     totals = dict(
         conn.execute("SELECT counter || ':' || label, total FROM guard.metric_totals").fetchall()
@@ -168,7 +153,7 @@ def test_counters_survive_a_retention_run(db_url: str, conn: psycopg.Connection[
     # A second run folds nothing again (the watermark moved), and new rows still count.
     conn.execute("SELECT guard.apply_retention()")
     _validations(conn, "1 second", 2, {})
-    again = _counters(_scrape(db_url))
+    again = _counters(scrape(db_url))
     assert again['guard_validations_total{result="passed"}'] == 10
     assert again['guard_bookings_total{outcome="booked"}'] == 6
 
@@ -183,7 +168,7 @@ def test_retention_keeps_rows_not_yet_counted(db_url: str, conn: psycopg.Connect
     conn.execute("SELECT guard.apply_retention()")
     left = conn.execute("SELECT count(*) FROM guard.validation_metrics").fetchone()
     assert left == (3,)
-    assert _value(_scrape(db_url), 'guard_validations_total{result="passed"}') == 3
+    assert sample(scrape(db_url), 'guard_validations_total{result="passed"}') == 3
 
 
 def test_the_scrape_reads_the_rows_after_the_watermark_on_indexes(
@@ -213,15 +198,15 @@ def test_the_scrape_reads_the_rows_after_the_watermark_on_indexes(
     assert "validation_metrics_measured_at_idx" in plan, plan
     assert "booking_attempts_succeeded_at_idx" in plan, plan
     assert "alerts_first_seen_at_idx" in plan, plan
-    text = _scrape(db_url)
-    assert _value(text, 'guard_validations_total{result="passed"}') == 20005
-    assert _value(text, 'guard_bookings_total{outcome="failed"}') == 2000
-    assert _value(text, 'guard_bookings_total{outcome="queued"}') == 2000
+    text = scrape(db_url)
+    assert sample(text, 'guard_validations_total{result="passed"}') == 20005
+    assert sample(text, 'guard_bookings_total{outcome="failed"}') == 2000
+    assert sample(text, 'guard_bookings_total{outcome="queued"}') == 2000
 
 
 def test_promtool_accepts_the_counters(db_url: str, conn: psycopg.Connection[Any]) -> None:
     _validations(conn, "1 second", 1, {"appointment_inactive": 1})
-    text = _scrape(db_url)
+    text = scrape(db_url)
     assert "# TYPE guard_validation_failures_total counter" in text
     result = subprocess.run(
         [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, check=False

@@ -26,6 +26,7 @@ from prometheus_client import generate_latest
 
 from guard.ops.metrics import SERIES, GuardCollector, registry_for
 from tests.metrics.test_metrics import DATA
+from tests.support.exposition import sample
 from tests.support.locks import lock_held
 from tests.support.logins import owner_login
 
@@ -71,12 +72,6 @@ def login(db_url: str) -> Callable[..., str]:
     return make
 
 
-def _value(text: str, series: str) -> float:
-    match = re.search(r"^" + re.escape(series) + r" (\S+)$", text, re.MULTILINE)
-    assert match, f"{series} not in the exposition"
-    return float(match.group(1))
-
-
 def _stale(text: str) -> dict[str, float]:
     return {
         name: float(value)
@@ -102,7 +97,7 @@ def _once(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def _every_series_read(result: subprocess.CompletedProcess[str], alerts: int) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr == "", result.stderr[-3000:]
-    assert _value(result.stdout, "guard_up") == 1
+    assert sample(result.stdout, "guard_up") == 1
     assert _stale(result.stdout) == {one.name: 0.0 for one in SERIES}
     assert _open_alerts(result.stdout) == alerts + 4  # DATA has 4
 
@@ -141,7 +136,7 @@ def test_every_series_is_read_with_20000_open_alerts_under_the_logins_limits(
             time.sleep(0.5)  # longer than idle_in_transaction_session_timeout
             with urllib.request.urlopen(match.group(1), timeout=30) as response:
                 body = response.read().decode()
-            assert _value(body, "guard_up") == 1
+            assert sample(body, "guard_up") == 1
             assert _open_alerts(body) == 20004
     finally:
         proc.terminate()
@@ -162,7 +157,7 @@ def test_a_serving_exporter_is_never_idle_in_a_transaction(
     try:
         for _ in range(3):
             text = generate_latest(registry_for(collector)).decode()
-            assert _value(text, "guard_up") == 1
+            assert sample(text, "guard_up") == 1
             assert _stale(text) == {one.name: 0.0 for one in SERIES}
             time.sleep(0.3)
     finally:
@@ -209,7 +204,7 @@ def test_a_lock_held_longer_keeps_the_last_values_with_one_line(
     finally:
         collector.close()
     assert took < 1.5, f"the scrape took {took:.1f} s"
-    assert _value(during, "guard_up") == 1
+    assert sample(during, "guard_up") == 1
     assert _stale(during) == {one.name: float(one.name == "jobs") for one in SERIES}
     assert 'guard_job_last_run_status{job_name="retention",status="failed"} 0.0' in during
     assert [r.getMessage() for r in caplog.records] == [
@@ -218,7 +213,7 @@ def test_a_lock_held_longer_keeps_the_last_values_with_one_line(
         f" runs guard metrics (ALTER ROLE \"{LOGIN}\" SET lock_timeout = '...'), or end the"
         " session that holds the lock; last values kept"
     ]
-    assert _value(after, "guard_up") == 1
+    assert sample(after, "guard_up") == 1
     assert _stale(after) == {one.name: 0.0 for one in SERIES}
 
 
@@ -234,7 +229,7 @@ def test_a_series_slower_than_the_logins_statement_timeout_is_one_line_and_exit_
     result = _once(url)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert _value(result.stdout, "guard_up") == 1
+    assert sample(result.stdout, "guard_up") == 1
     # (the KPIs read the review queue too)
     assert _stale(result.stdout) == {
         one.name: float(one.name in ("review", "kpis")) for one in SERIES

@@ -22,6 +22,7 @@ from guard.cli import main
 from guard.demo.embedded import free_port
 from guard.ops.metrics import GuardCollector, registry_for
 from guard.schema.migrate import Migrator
+from tests.support.exposition import sample
 from tests.support.pg_node import PgNode
 from tests.support.postgres import Cluster
 
@@ -57,12 +58,6 @@ VALUES ('call_without_direction', 'call', 4, 'test');
 """
 
 
-def _value(text: str, series: str) -> float:
-    match = re.search(r"^" + re.escape(series) + r" (\S+)$", text, re.MULTILINE)
-    assert match, f"{series} not in the exposition"
-    return float(match.group(1))
-
-
 @pytest.fixture
 def exposition(db_url: str) -> str:
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -74,35 +69,35 @@ def exposition(db_url: str) -> str:
 
 def test_values_from_the_database(exposition: str, db_url: str) -> None:
     text = exposition
-    assert _value(text, "guard_up") == 1.0
+    assert sample(text, "guard_up") == 1.0
     # the exposition sorts the labels by name
     open_series = 'guard_alerts_open{{check_id="{}",rule_id="{}",severity="{}"}}'
     bwa = open_series.format("booked_without_appointment", "I4_booked_outcome", "high")
-    assert _value(text, bwa) == 2.0
+    assert sample(text, bwa) == 2.0
     ctl = open_series.format("cross_tenant_link", "I5_tenant_link", "critical")
-    assert _value(text, ctl) == 1
+    assert sample(text, ctl) == 1
     cwd = open_series.format("call_without_direction", "I1_call_direction", "medium")
-    assert _value(text, cwd) == 0
+    assert sample(text, cwd) == 0
     retired = open_series.format("retired_check", "(unknown)", "low")
-    assert _value(text, retired) == 1, "a check removed since: its alerts count, rule unknown"
-    assert _value(text, 'guard_review_items{reason="validation_failure",status="open"}') == 1
-    assert 3590 < _value(text, "guard_review_oldest_open_age_seconds") < 3700
-    assert _value(text, 'guard_breaker_state{key="calendar",state="open"}') == 1
-    assert _value(text, 'guard_breaker_state{key="calendar",state="closed"}') == 0
-    assert _value(text, 'guard_breaker_transitions_total{key="calendar"}') == 6
-    assert _value(text, 'guard_breaker_transitions_total{key="crm"}') == 2
+    assert sample(text, retired) == 1, "a check removed since: its alerts count, rule unknown"
+    assert sample(text, 'guard_review_items{reason="validation_failure",status="open"}') == 1
+    assert 3590 < sample(text, "guard_review_oldest_open_age_seconds") < 3700
+    assert sample(text, 'guard_breaker_state{key="calendar",state="open"}') == 1
+    assert sample(text, 'guard_breaker_state{key="calendar",state="closed"}') == 0
+    assert sample(text, 'guard_breaker_transitions_total{key="calendar"}') == 6
+    assert sample(text, 'guard_breaker_transitions_total{key="crm"}') == 2
     # 200 samples of 0.01 .. 2 ms in the window; the 5 s sample of yesterday is outside it
-    assert _value(text, 'guard_validation_latency_window_seconds_bucket{le="0.001"}') == 100
-    assert _value(text, 'guard_validation_latency_window_seconds_bucket{le="+Inf"}') == 200
-    assert _value(text, "guard_validation_latency_window_seconds_gcount") == 200
-    p95 = _value(text, 'guard_validation_latency_percentile_seconds{percentile="95"}')
+    assert sample(text, 'guard_validation_latency_window_seconds_bucket{le="0.001"}') == 100
+    assert sample(text, 'guard_validation_latency_window_seconds_bucket{le="+Inf"}') == 200
+    assert sample(text, "guard_validation_latency_window_seconds_gcount") == 200
+    p95 = sample(text, 'guard_validation_latency_percentile_seconds{percentile="95"}')
     assert 0.0018 < p95 < 0.002
-    assert _value(text, "guard_consistency_ratio") == pytest.approx(0.8)  # calls 1 and 2
-    assert _value(text, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
+    assert sample(text, "guard_consistency_ratio") == pytest.approx(0.8)  # calls 1 and 2
+    assert sample(text, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
     # the KPI targets the alert rules compare with, each in its setting's unit
-    assert _value(text, 'guard_kpi_target{setting="target_review_queue_max"}') == 10
-    assert _value(text, 'guard_kpi_target{setting="target_consistency_rate_pct"}') == 99.5
-    assert _value(text, 'guard_kpi_target{setting="target_validation_p95_ms"}') == 100
+    assert sample(text, 'guard_kpi_target{setting="target_review_queue_max"}') == 10
+    assert sample(text, 'guard_kpi_target{setting="target_consistency_rate_pct"}') == 99.5
+    assert sample(text, 'guard_kpi_target{setting="target_validation_p95_ms"}') == 100
     # and the KPIs' values, as guard.kpis shows them
     with psycopg.connect(db_url) as conn:
         kpis = conn.execute(
@@ -110,7 +105,7 @@ def test_values_from_the_database(exposition: str, db_url: str) -> None:
         ).fetchall()
     assert {kpi for kpi, _ in kpis} >= {"consistency_rate", "validation_latency_p95"}
     for kpi, value in kpis:
-        exported = _value(text, f'guard_kpi_value{{kpi="{kpi}"}}')
+        exported = sample(text, f'guard_kpi_value{{kpi="{kpi}"}}')
         if kpi in ("consistency_rate", "validation_latency_p95", "review_queue_size"):
             assert exported == pytest.approx(float(value)), kpi  # (the others move with now())
 
@@ -173,7 +168,7 @@ def test_a_scrape_without_database_says_guard_up_0(pg_cluster: Cluster) -> None:
     collector = GuardCollector(pg_cluster.url("no_such_database"))
 
     text = generate_latest(registry_for(collector)).decode()
-    assert _value(text, "guard_up") == 0
+    assert sample(text, "guard_up") == 0
     assert "guard_alerts_open" not in text, "no stale or invented values"
 
 
@@ -186,7 +181,7 @@ def test_works_without_the_jobs_tables(db_url: str) -> None:
                 " duration_ms) SELECT name, now(), now(), 'succeeded', 1 FROM guard.jobs LIMIT 1"
             )
     text = CliRunner().invoke(main, ["--database-url", db_url, "metrics", "--once"]).stdout
-    assert _value(text, "guard_up") == 1
+    assert sample(text, "guard_up") == 1
     if has_jobs and has_jobs[0]:
         assert re.search(
             r'^guard_job_last_run_status\{job_name="\w+",status="succeeded"\} 1.0$',
@@ -211,7 +206,7 @@ def test_http_server_serves_metrics(db_url: str) -> None:
         assert match, line
         with urllib.request.urlopen(match.group(1), timeout=10) as response:
             body = response.read().decode()
-        assert _value(body, "guard_up") == 1
+        assert sample(body, "guard_up") == 1
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -283,7 +278,7 @@ def test_once_with_postgresql_unreachable_writes_guard_up_0() -> None:
     nobody_listens = f"postgresql://postgres@127.0.0.1:{free_port()}/guard"
     result = CliRunner().invoke(main, ["--database-url", nobody_listens, "metrics", "--once"])
     assert result.exit_code == 1
-    assert _value(result.stdout, "guard_up") == 0
+    assert sample(result.stdout, "guard_up") == 0
     assert "# TYPE guard_up gauge" in result.stdout
     assert "guard_alerts_open" not in result.stdout
     assert "guard: error:" in result.stderr and "guard_up 0" in result.stderr
@@ -316,12 +311,12 @@ def test_serving_starts_with_postgresql_down_and_recovers() -> None:
         match = re.search(r"serving (http://\S+/metrics)", line)
         assert match, line
         down = _scrape(match.group(1))
-        assert _value(down, "guard_up") == 0
+        assert sample(down, "guard_up") == 0
         assert "guard_alerts_open" not in down
         assert proc.poll() is None, "the exporter exited while PostgreSQL was down"
         node.start()
         up = _scrape(match.group(1))
-        assert _value(up, "guard_up") == 1
+        assert sample(up, "guard_up") == 1
         assert "guard_alerts_open{" in up
     finally:
         if proc is not None:
@@ -343,7 +338,7 @@ def test_a_locked_table_makes_its_series_stale_and_leaves_the_others(db_url: str
     fresh = GuardCollector(db_url, statement_timeout_ms=300, cache_interval_s=0)
     try:
         before = _scrape_once(collector)
-        assert _value(before, 'guard_series_stale{series="breaker"}') == 0
+        assert sample(before, 'guard_series_stale{series="breaker"}') == 0
         with psycopg.connect(db_url) as locker:
             locker.execute("LOCK TABLE guard.breaker_state IN ACCESS EXCLUSIVE MODE")
             during = _scrape_once(collector)
@@ -353,23 +348,23 @@ def test_a_locked_table_makes_its_series_stale_and_leaves_the_others(db_url: str
         collector.close()
         fresh.close()
 
-    assert _value(during, "guard_up") == 1, "one series timed out: PostgreSQL is still readable"
+    assert sample(during, "guard_up") == 1, "one series timed out: PostgreSQL is still readable"
     bwa = 'guard_alerts_open{check_id="booked_without_appointment",rule_id="I4_booked_outcome",'
-    assert _value(during, bwa + 'severity="high"}') == 2
-    assert _value(during, "guard_consistency_ratio") == pytest.approx(0.8)
-    assert _value(during, 'guard_series_stale{series="breaker"}') == 1
+    assert sample(during, bwa + 'severity="high"}') == 2
+    assert sample(during, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert sample(during, 'guard_series_stale{series="breaker"}') == 1
     others = re.findall(r'^guard_series_stale\{series="(\w+)"\} 0\.0$', during, re.MULTILINE)
     assert {"alerts", "latency", "review", "consistency", "corrections"} <= set(others)
     # the last values read, kept
-    assert _value(during, 'guard_breaker_state{key="calendar",state="open"}') == 1
-    assert _value(during, 'guard_breaker_transitions_total{key="calendar"}') == 6
+    assert sample(during, 'guard_breaker_state{key="calendar",state="open"}') == 1
+    assert sample(during, 'guard_breaker_transitions_total{key="calendar"}') == 6
     # a collector that never read the series has nothing to keep: absent, and said stale
-    assert _value(never_read, "guard_up") == 1
-    assert _value(never_read, 'guard_series_stale{series="breaker"}') == 1
+    assert sample(never_read, "guard_up") == 1
+    assert sample(never_read, 'guard_series_stale{series="breaker"}') == 1
     assert "guard_breaker_state{" not in never_read
-    assert _value(never_read, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert sample(never_read, "guard_consistency_ratio") == pytest.approx(0.8)
     # the lock released, the next scrape reads the series again
-    assert _value(after, 'guard_series_stale{series="breaker"}') == 0
+    assert sample(after, 'guard_series_stale{series="breaker"}') == 0
     result = subprocess.run(
         [PROMTOOL, "check", "metrics"], input=during, capture_output=True, text=True, check=False
     )
@@ -389,10 +384,10 @@ def test_a_cached_series_that_times_out_is_stale_and_guard_up_stays_1(db_url: st
             text = _scrape_once(collector)
     finally:
         collector.close()
-    assert _value(text, "guard_up") == 1
-    assert _value(text, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
-    assert _value(text, 'guard_series_stale{series="alerts"}') == 0
-    assert _value(text, 'guard_series_stale{series="consistency"}') == 1
+    assert sample(text, "guard_up") == 1
+    assert sample(text, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
+    assert sample(text, 'guard_series_stale{series="alerts"}') == 0
+    assert sample(text, 'guard_series_stale{series="consistency"}') == 1
     assert "guard_consistency_ratio" not in text
     assert 'guard_series_age_seconds{series="consistency"}' not in text
 
@@ -421,16 +416,16 @@ def test_a_cached_series_is_read_once_per_interval(db_url: str) -> None:
         assert time.monotonic() - read_at < interval, "the second scrape came too late"
         time.sleep(max(0.0, interval - (time.monotonic() - read_at)) + 0.1)
         due = _scrape_once(collector)  # starts the refresh in the background
-        after = _scrape_until(collector, lambda text: _value(text, ratio) != 0.8)
+        after = _scrape_until(collector, lambda text: sample(text, ratio) != 0.8)
     finally:
         collector.close()
-    assert _value(first, ratio) == pytest.approx(0.8)  # 2 of 10 calls
-    assert _value(within, critical) == 2, "the live series read the new alert"
-    assert _value(within, ratio) == pytest.approx(0.8), "the cached series was read again"
-    assert _value(within, 'guard_series_age_seconds{series="consistency"}') > 0
-    assert _value(due, 'guard_series_age_seconds{series="consistency"}') >= interval
-    assert _value(after, ratio) == pytest.approx(1 - 3 / 11)
-    assert _value(after, 'guard_series_age_seconds{series="consistency"}') < interval
+    assert sample(first, ratio) == pytest.approx(0.8)  # 2 of 10 calls
+    assert sample(within, critical) == 2, "the live series read the new alert"
+    assert sample(within, ratio) == pytest.approx(0.8), "the cached series was read again"
+    assert sample(within, 'guard_series_age_seconds{series="consistency"}') > 0
+    assert sample(due, 'guard_series_age_seconds{series="consistency"}') >= interval
+    assert sample(after, ratio) == pytest.approx(1 - 3 / 11)
+    assert sample(after, 'guard_series_age_seconds{series="consistency"}') < interval
 
 
 def _scrape_until(collector: GuardCollector, done: Callable[[str], bool]) -> str:
@@ -460,19 +455,19 @@ def test_a_scrape_never_waits_for_a_cached_series(db_url: str) -> None:
         with psycopg.connect(db_url) as locker:
             locker.execute("LOCK TABLE public.calls IN ACCESS EXCLUSIVE MODE")
             during = _scrape_once(collector)
-            timed_out = _scrape_until(collector, lambda text: _value(text, stale) == 1)
+            timed_out = _scrape_until(collector, lambda text: sample(text, stale) == 1)
             locker.execute("INSERT INTO public.calls (id, company_id) VALUES (11, 1)")
-        after = _scrape_until(collector, lambda text: _value(text, ratio) != 0.8)
+        after = _scrape_until(collector, lambda text: sample(text, ratio) != 0.8)
     finally:
         collector.close()
-    assert _value(first, ratio) == pytest.approx(0.8)
-    assert _value(during, "guard_scrape_duration_seconds") < timeout_ms / 1000 / 2
-    assert _value(during, ratio) == pytest.approx(0.8)
-    assert _value(during, stale) == 0
-    assert _value(timed_out, stale) == 1, "the refresh timed out behind the lock"
-    assert _value(timed_out, ratio) == pytest.approx(0.8), "the last value is kept"
-    assert _value(after, stale) == 0
-    assert _value(after, ratio) == pytest.approx(1 - 2 / 11)
+    assert sample(first, ratio) == pytest.approx(0.8)
+    assert sample(during, "guard_scrape_duration_seconds") < timeout_ms / 1000 / 2
+    assert sample(during, ratio) == pytest.approx(0.8)
+    assert sample(during, stale) == 0
+    assert sample(timed_out, stale) == 1, "the refresh timed out behind the lock"
+    assert sample(timed_out, ratio) == pytest.approx(0.8), "the last value is kept"
+    assert sample(after, stale) == 0
+    assert sample(after, ratio) == pytest.approx(1 - 2 / 11)
 
 
 @pytest.mark.serial
@@ -499,15 +494,15 @@ def test_a_warmed_up_exporter_serves_its_first_scrape_without_reading_history(
     finally:
         warmed.close()
         cold.close()
-    assert _value(first, "guard_scrape_duration_seconds") < timeout_ms / 1000 / 2
-    assert _value(first, "guard_consistency_ratio") == pytest.approx(0.8)
-    assert _value(first, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
-    assert _value(first, 'guard_review_items{reason="other",status="open"}') == 1
+    assert sample(first, "guard_scrape_duration_seconds") < timeout_ms / 1000 / 2
+    assert sample(first, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert sample(first, 'guard_corrections_total{rule_id="I1_call_direction"}') == 4
+    assert sample(first, 'guard_review_items{reason="other",status="open"}') == 1
     for series in ("consistency", "corrections", "review"):
-        assert _value(first, f'guard_series_stale{{series="{series}"}}') == 0
+        assert sample(first, f'guard_series_stale{{series="{series}"}}') == 0
     # without the warm-up the first scrape reads history itself, and waits on the lock
-    assert _value(without, "guard_scrape_duration_seconds") >= timeout_ms / 1000
-    assert _value(without, 'guard_series_stale{series="consistency"}') == 1
+    assert sample(without, "guard_scrape_duration_seconds") >= timeout_ms / 1000
+    assert sample(without, 'guard_series_stale{series="consistency"}') == 1
 
 
 def test_a_warm_up_that_cannot_connect_leaves_the_first_scrape_to_read(db_url: str) -> None:
@@ -524,6 +519,6 @@ def test_a_warm_up_that_cannot_connect_leaves_the_first_scrape_to_read(db_url: s
         first = _scrape_once(collector)
     finally:
         collector.close()
-    assert _value(first, "guard_up") == 1
-    assert _value(first, "guard_consistency_ratio") == pytest.approx(0.8)
-    assert _value(first, 'guard_series_stale{series="consistency"}') == 0
+    assert sample(first, "guard_up") == 1
+    assert sample(first, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert sample(first, 'guard_series_stale{series="consistency"}') == 0

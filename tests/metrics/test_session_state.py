@@ -13,7 +13,8 @@ from prometheus_client import generate_latest
 from psycopg.pq import TransactionStatus
 
 from guard.ops.metrics import GuardCollector, registry_for
-from tests.metrics.test_metrics import DATA, _value
+from tests.metrics.test_metrics import DATA
+from tests.support.exposition import sample
 
 SETTINGS = ("default_transaction_read_only", "statement_timeout", "jit", "transaction_read_only")
 
@@ -52,10 +53,10 @@ def test_a_scrape_leaves_its_server_session_as_it_found_it(db_url: str) -> None:
         collector.close()
     assert defaults["default_transaction_read_only"] == "off"  # (else it proves nothing)
     for text in texts:
-        assert _value(text, "guard_up") == 1
-        assert _value(text, "guard_in_recovery") == 0
-    assert _value(texts[-1], 'guard_series_stale{series="breaker"}') == 1
-    assert _value(texts[-1], 'guard_series_stale{series="alerts"}') == 0
+        assert sample(text, "guard_up") == 1
+        assert sample(text, "guard_in_recovery") == 0
+    assert sample(texts[-1], 'guard_series_stale{series="breaker"}') == 1
+    assert sample(texts[-1], 'guard_series_stale{series="alerts"}') == 0
 
 
 def test_each_query_runs_read_only_with_the_scrape_timeout(db_url: str) -> None:

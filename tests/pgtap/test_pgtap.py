@@ -16,6 +16,8 @@ from tests.support.postgres import Cluster
 from tests.support.tap import run_tap_file
 
 PGTAP_FILES = sorted((ROOT / "pgtests").rglob("*.sql"))
+# The files' shared set-up (functions in schema pgtap_setup), loaded before them.
+HELPERS = Path(__file__).with_name("helpers.sql")
 
 
 def test_there_are_pgtap_files() -> None:
@@ -50,6 +52,7 @@ def _run_pgtap_file(path: Path, db_url: str, *settings: str) -> None:
     assert statements[0] == "BEGIN;", f"{path.name} must start with BEGIN;"
     assert statements[-1] == "ROLLBACK;", f"{path.name} must end with ROLLBACK; (never commit)"
     with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(HELPERS.read_text())
         for setting in settings:
             conn.execute(setting)
         result = run_tap_file(conn, text)
@@ -79,6 +82,8 @@ def test_pgtap_file_with_generic_plans(path: Path, db_url: str) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pg_prove") is None, reason="pg_prove is installed by make setup")
 def test_pg_prove_runs_the_same_files(pg_cluster: Cluster, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(HELPERS.read_text())
     completed = subprocess.run(
         [
             "pg_prove",

@@ -186,8 +186,8 @@ def test_an_area_or_an_object_narrows_the_population() -> None:
     kpis, _, _ = generated_mutants(None, 1, areas=["views"], objects=["kpis"])
     assert {m.file for m in kpis} == {"sql/views/guard.kpis.sql"}
     assert 0 < len(kpis) < len(views)
-    policy, _, _ = generated_mutants(None, 1, objects=["alerts.tenant_isolation"])
-    assert {m.file for m in policy} == {"sql/policies/guard.alerts.tenant_isolation.sql"}
+    function, _, _ = generated_mutants(None, 1, objects=["pin_company"])
+    assert {m.file for m in function} == {"sql/functions/guard.pin_company.sql"}
     grants, _, _ = generated_mutants(None, 1, objects=["role_grants"])
     assert {m.file for m in grants} == {generated.GRANTS}
     # a sample is drawn from the narrowed population, and nothing is outside both filters

@@ -1,0 +1,124 @@
+-- Set-up shared by the pgTAP files of pgtests/, which cannot include a file (pytest runs them
+-- through psycopg, not psql). Loaded into the test database before them: into each fresh clone
+-- by tests/pgtap/test_pgtap.py, and once before pg_prove (docs/testing.md). Not Booking Guard's:
+-- schema pgtap_setup, gone with the scratch database.
+CREATE SCHEMA IF NOT EXISTS pgtap_setup;
+
+-- Calls first_id to last_id of company 1 as a legacy load left them, the triggers (the
+-- normaliser among them) bypassed: unlinked, created from first_created on, `step` apart, with
+-- `direction` or none (then the direction's CHECK and NOT NULL are dropped for the rest of the
+-- test's transaction). Calls first_id to booked_up_to get an appointment of the same id, active,
+-- though their flags do not show it (each offends flags_contradict_appointments).
+CREATE OR REPLACE FUNCTION pgtap_setup.legacy_calls(
+    first_id bigint,
+    last_id bigint,
+    first_created timestamptz,
+    step interval DEFAULT '0',
+    direction text DEFAULT NULL,
+    booked_up_to bigint DEFAULT NULL
+)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    replication_role text := current_setting('session_replication_role');
+BEGIN
+    IF legacy_calls.direction IS NULL THEN
+        ALTER TABLE public.calls DROP CONSTRAINT IF EXISTS guard_calls_direction_check;
+        ALTER TABLE public.calls ALTER COLUMN direction DROP NOT NULL;
+    END IF;
+    PERFORM set_config('session_replication_role', 'replica', TRUE);
+    INSERT INTO public.calls (
+        id, company_id, retell_call_id, direction, customer_link_status, created_at
+    )
+    SELECT
+        g,
+        1,
+        'c' || g,
+        legacy_calls.direction,
+        'unlinked',
+        first_created + (g - first_id) * step
+    FROM generate_series(first_id, last_id) AS g;
+    INSERT INTO public.appointments (id, company_id, call_id)
+    SELECT
+        g,
+        1,
+        g
+    FROM generate_series(first_id, booked_up_to) AS g;
+    PERFORM set_config('session_replication_role', replication_role, TRUE);
+END;
+$$;
+
+-- For the rest of the test's transaction, rows are written as a legacy load or a bypassing
+-- writer would: the triggers off (session_replication_role = replica, until the file sets it
+-- back), the constraints that would refuse them dropped (the direction's CHECK and NOT NULL, an
+-- appointment's company that must be its call's), and the ids the sequences give from 10,000
+-- on, clear of the file's own.
+CREATE OR REPLACE FUNCTION pgtap_setup.legacy_load()
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    ALTER TABLE public.calls ALTER COLUMN id RESTART WITH 10000;
+    ALTER TABLE public.appointments ALTER COLUMN id RESTART WITH 10000;
+    ALTER TABLE public.calls DROP CONSTRAINT guard_calls_direction_check;
+    ALTER TABLE public.calls ALTER COLUMN direction DROP NOT NULL;
+    ALTER TABLE public.appointments DROP CONSTRAINT guard_appointments_call_company_fkey;
+    PERFORM set_config('session_replication_role', 'replica', TRUE);
+END;
+$$;
+
+-- An adopted calls table, whose old rows its CHECKs may refuse: pgtap_setup.drop_calls_checks
+-- drops the CHECKs named (and, with the direction's, its NOT NULL) so that such rows can be
+-- written, and pgtap_setup.calls_checks_not_valid puts them back as they were defined, NOT
+-- VALID, as `guard db apply` leaves them on an adopted table.
+CREATE OR REPLACE FUNCTION pgtap_setup.drop_calls_checks(VARIADIC names text[])
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    check_name text;
+BEGIN
+    CREATE TEMPORARY TABLE IF NOT EXISTS dropped_calls_checks (conname text, def text);
+    INSERT INTO dropped_calls_checks (conname, def)
+    SELECT
+        c.conname,
+        pg_get_constraintdef(c.oid)
+    FROM pg_constraint AS c
+    WHERE c.conrelid = 'public.calls'::regclass AND c.conname = ANY(names);
+    FOREACH check_name IN ARRAY names LOOP
+        EXECUTE format('ALTER TABLE public.calls DROP CONSTRAINT %I', check_name);
+    END LOOP;
+    IF 'guard_calls_direction_check' = ANY(names) THEN
+        ALTER TABLE public.calls ALTER COLUMN direction DROP NOT NULL;
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION pgtap_setup.calls_checks_not_valid()
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN DELETE FROM dropped_calls_checks RETURNING * LOOP
+        EXECUTE format('ALTER TABLE public.calls ADD CONSTRAINT %I %s NOT VALID', c.conname, c.def);
+    END LOOP;
+END;
+$$;
+
+-- What a DBA's own checks are tried on: companies 1 and 2, a call of each with a phone number,
+-- an appointment of each call without a start, and the rule own_rule for the checks to name.
+CREATE OR REPLACE FUNCTION pgtap_setup.own_check_tenants()
+RETURNS void
+LANGUAGE sql
+AS $$
+    INSERT INTO public.companies (id, name) VALUES (1, 'A'), (2, 'B');
+    INSERT INTO public.calls (id, company_id, retell_call_id, from_number)
+    VALUES (1, 1, 'c1', '+491701234567'), (2, 2, 'c2', '+491707654321');
+    INSERT INTO public.appointments (id, company_id, call_id, calcom_v2_booking_id, starts_at)
+    VALUES (1, 1, 1, 'u1', NULL), (2, 2, 2, 'u2', NULL);
+    INSERT INTO guard.rules (id, severity, description, remedy)
+    VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
+$$;
