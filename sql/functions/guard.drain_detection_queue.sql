@@ -2,9 +2,9 @@
 -- rows (NULL: the setting detection_queue_batch); returns how many calls it took (0: none due).
 -- What guard watch runs as soon as a NOTIFY guard_detection_queue arrives or a row falls due,
 -- and the detect_queue job runs as the fallback (docs/jobs.md, "Detection at commit").
--- The rows are removed in the transaction that checks their calls, taken with SKIP LOCKED: two
--- watchers (or a watcher and the job) never check the same row, and a row whose check rolls back
--- is there for the next drain. Each call is checked as guard.check_call checks it
+-- The rows are removed in the transaction that checks their calls, taken with SKIP LOCKED (once,
+-- as an InitPlan: guard.review_claim says why): two watchers (or a watcher and the job) never
+-- check the same row, and a row whose check rolls back is there for the next drain. Each call is checked as guard.check_call checks it
 -- (guard.run_checks for one call: its own advisory lock, never waiting on the windowed pass);
 -- a call deleted since it was queued is skipped.
 -- A call that still claims a booking without an active appointment but whose claim is inside
@@ -30,14 +30,14 @@ DECLARE
 BEGIN
     WITH taken AS (
         DELETE FROM guard.detection_queue AS q
-        WHERE q.id IN (
+        WHERE q.id = ANY (ARRAY(
             SELECT d.id
             FROM guard.detection_queue AS d
             WHERE d.due_at <= now()
             ORDER BY d.id
             LIMIT batch_rows
             FOR UPDATE SKIP LOCKED
-        )
+        ))
         RETURNING q.call_id
     )
 
