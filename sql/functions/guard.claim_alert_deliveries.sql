@@ -4,27 +4,12 @@
 -- Reads only what it claims: the due index's order is the ORDER BY (next_attempt_at ties, e.g.
 -- a backlog enqueued by one statement, are not sorted in full), and the rows are updated by
 -- primary key (= ANY of the claimed ids), so a backlog on a dead channel costs a wake-up nothing.
--- Bounded in bytes too: the message cut to 4000 characters, large details as an excerpt
--- (guard.alert_details_excerpt).
+-- Returns the claimed alerts with their attempts so far, oldest first; what a message shows is
+-- read by guard.alerts_for_delivery.
 CREATE OR REPLACE FUNCTION guard.claim_alert_deliveries(
     delivery_channel text, worker text, max_rows integer, lease_seconds double precision
 )
-RETURNS TABLE (
-    alert_id bigint,
-    attempts integer,
-    check_id text,
-    rule_id text,
-    company_id bigint,
-    entity_type text,
-    entity_id bigint,
-    severity text,
-    message text,
-    details jsonb,
-    alert_status text,
-    occurrences integer,
-    first_seen_at timestamptz,
-    last_seen_at timestamptz
-)
+RETURNS TABLE (alert_id bigint, attempts integer)
 LANGUAGE sql
 SET search_path = pg_catalog
 AS $$
@@ -50,23 +35,5 @@ AS $$
         ))
         RETURNING d.alert_id, d.attempts
     )
-    SELECT
-        c.alert_id,
-        c.attempts,
-        a.check_id,
-        k.rule_id,
-        a.company_id,
-        a.entity_type,
-        a.entity_id,
-        a.severity,
-        left(a.message, 4000) AS message,
-        guard.alert_details_excerpt(c.alert_id, a.details) AS details,
-        a.status,
-        a.occurrences,
-        a.first_seen_at,
-        a.last_seen_at
-    FROM claimed AS c
-    LEFT JOIN guard.alerts AS a ON a.id = c.alert_id
-    LEFT JOIN guard.checks AS k ON a.check_id = k.id
-    ORDER BY c.alert_id;
+    SELECT c.alert_id, c.attempts FROM claimed AS c ORDER BY c.alert_id;
 $$;

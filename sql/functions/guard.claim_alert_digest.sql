@@ -4,7 +4,8 @@
 -- LOCKED and the lease as in guard.claim_alert_deliveries, so two dispatchers never send one
 -- alert in two digests; a claim whose send failed, or whose dispatcher died, is due again when
 -- its lease ends. An alert opened in the current period waits for the next digest. Returns the
--- alerts as guard.claim_alert_deliveries does, each with the end of the period it is sent for.
+-- claimed alerts as guard.claim_alert_deliveries does, each with the end of the period it is
+-- sent for (guard.alerts_for_delivery reads what the digest shows).
 CREATE OR REPLACE FUNCTION guard.claim_alert_digest(
     delivery_channel text,
     worker text,
@@ -12,23 +13,7 @@ CREATE OR REPLACE FUNCTION guard.claim_alert_digest(
     max_rows integer,
     lease_seconds double precision
 )
-RETURNS TABLE (
-    alert_id bigint,
-    attempts integer,
-    check_id text,
-    rule_id text,
-    company_id bigint,
-    entity_type text,
-    entity_id bigint,
-    severity text,
-    message text,
-    details jsonb,
-    alert_status text,
-    occurrences integer,
-    first_seen_at timestamptz,
-    last_seen_at timestamptz,
-    period_end timestamptz
-)
+RETURNS TABLE (alert_id bigint, attempts integer, period_end timestamptz)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
 AS $$
@@ -71,25 +56,6 @@ BEGIN
         RETURNING d.alert_id, d.attempts
     )
 
-    SELECT
-        c.alert_id,
-        c.attempts,
-        a.check_id,
-        k.rule_id,
-        a.company_id,
-        a.entity_type,
-        a.entity_id,
-        a.severity,
-        left(a.message, 4000),
-        guard.alert_details_excerpt(c.alert_id, a.details),
-        a.status,
-        a.occurrences,
-        a.first_seen_at,
-        a.last_seen_at,
-        ends
-    FROM claimed AS c
-    LEFT JOIN guard.alerts AS a ON c.alert_id = a.id
-    LEFT JOIN guard.checks AS k ON a.check_id = k.id
-    ORDER BY c.alert_id;
+    SELECT c.alert_id, c.attempts, ends FROM claimed AS c ORDER BY c.alert_id;
 END;
 $$;

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -149,15 +149,20 @@ class DeliveryStore:
             queries.CLAIM_ALERT_DELIVERIES,
             (channel, worker, limit, lease_s),
         ).fetchall()
-        return [AlertRow(*row) for row in rows]
+        return self.alerts({int(row[0]): int(row[1]) for row in rows})
+
+    def alerts(self, attempts: Mapping[int, int]) -> list[AlertRow]:
+        """What a message shows of the claimed alerts (alert id -> its attempts so far), oldest
+        first, read by the one loader (guard.alerts_for_delivery): the message cut to 4000
+        characters and large details as an excerpt, so a batch is bounded in bytes."""
+        if not attempts:
+            return []
+        rows = self.conn.execute(queries.ALERTS_FOR_DELIVERY, (list(attempts),)).fetchall()
+        return [AlertRow(row[0], attempts[row[0]], *row[1:]) for row in rows]
 
     def enqueue_resolved_notices(self, channels: Sequence[str]) -> int:
         row = self.conn.execute(queries.ENQUEUE_RESOLVED_NOTICES, (list(channels),)).fetchone()
         return int(row[0]) if row else 0
-
-    def resolved_notice_alerts(self, alert_ids: Sequence[int]) -> list[AlertRow]:
-        rows = self.conn.execute(queries.RESOLVED_NOTICE_ALERTS, (list(alert_ids),)).fetchall()
-        return [AlertRow(row[0], 0, *row[1:]) for row in rows]
 
     def enqueue_review_notices(self, channels: Sequence[str], priorities: Sequence[int]) -> int:
         row = self.conn.execute(
@@ -207,7 +212,7 @@ class DeliveryStore:
             (channel, worker, period_hours, limit, lease_s),
         ).fetchall()
         period_end = rows[0][-1] if rows else None
-        return [AlertRow(*row[:-1]) for row in rows], period_end
+        return self.alerts({int(row[0]): int(row[1]) for row in rows}), period_end
 
     def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
         row = self.conn.execute(
