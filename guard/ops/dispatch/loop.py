@@ -866,7 +866,7 @@ def _send(channel: _Channel, message: Message) -> None:
 
 def _seconds_to_period_end(hours: int, now: float | None = None) -> float:
     """Seconds until the current digest period of `hours` ends (periods counted from 1970-01-01
-    UTC, as guard.claim_alert_digest counts them), plus a second for clocks that disagree a
+    UTC, as guard.claim_alert_deliveries counts them), plus a second for clocks that disagree a
     little."""
     period_s = hours * 3600
     at = time.time() if now is None else now

@@ -145,11 +145,7 @@ class DeliveryStore:
         return (int(row[0]), None if row[1] is None else int(row[1])) if row else (0, None)
 
     def claim(self, channel: str, worker: str, limit: int, lease_s: float) -> list[AlertRow]:
-        rows = self.conn.execute(
-            queries.CLAIM_ALERT_DELIVERIES,
-            (channel, worker, limit, lease_s),
-        ).fetchall()
-        return self.alerts({int(row[0]): int(row[1]) for row in rows})
+        return self.claim_digest(channel, worker, None, limit, lease_s)[0]
 
     def alerts(self, attempts: Mapping[int, int]) -> list[AlertRow]:
         """What a message shows of the claimed alerts (alert id -> its attempts so far), oldest
@@ -204,12 +200,13 @@ class DeliveryStore:
         return int(row[0]) if row else 0
 
     def claim_digest(
-        self, channel: str, worker: str, period_hours: int, limit: int, lease_s: float
+        self, channel: str, worker: str, period_hours: int | None, limit: int, lease_s: float
     ) -> tuple[list[AlertRow], datetime | None]:
-        """The channel's alerts due in a digest, and the end of the period they are sent for."""
+        """The channel's alerts due (in a digest of period_hours: and the end of the period they
+        are sent for; None: each alert its own message), one claim for both."""
         rows = self.conn.execute(
-            queries.CLAIM_ALERT_DIGEST,
-            (channel, worker, period_hours, limit, lease_s),
+            queries.CLAIM_ALERT_DELIVERIES,
+            (channel, worker, limit, lease_s, period_hours),
         ).fetchall()
         period_end = rows[0][-1] if rows else None
         return self.alerts({int(row[0]): int(row[1]) for row in rows}), period_end
