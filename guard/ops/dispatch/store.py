@@ -211,13 +211,6 @@ class DeliveryStore:
         period_end = rows[0][-1] if rows else None
         return self.alerts({int(row[0]): int(row[1]) for row in rows}), period_end
 
-    def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
-        row = self.conn.execute(
-            queries.COMPLETE_ALERT_DIGEST,
-            (channel, period_end, list(alert_ids)),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
     def skip_below(self, channel: str, min_severity: str, actor: str) -> int:
         """Mark skipped the channel's pending deliveries below its minimum severity (audited in
         guard.delivery_skips)."""
@@ -227,10 +220,19 @@ class DeliveryStore:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def complete(self, channel: str, alert_ids: Sequence[int]) -> int:
-        row = self.conn.execute(
-            queries.COMPLETE_ALERT_DELIVERIES, (channel, list(alert_ids))
-        ).fetchone()
+    def complete(
+        self, channel: str, alert_ids: Sequence[int], period_end: datetime | None = None
+    ) -> int:
+        """Mark the alerts delivered on the channel; with period_end, in the digest of that period
+        (recorded in guard.alert_digests with them)."""
+        if period_end is None:
+            row = self.conn.execute(
+                queries.COMPLETE_ALERT_DELIVERIES, (channel, list(alert_ids))
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                queries.COMPLETE_ALERT_DIGEST, (channel, period_end, list(alert_ids))
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def fail(
