@@ -1,6 +1,6 @@
 -- The edges of two claims:
--- - guard.claim_alert_digest: an alert opened exactly at the start of the current digest period
---   waits for the next digest, one opened a microsecond before is sent; a delivery due exactly
+-- - guard.claim_alert_deliveries with digest_hours: an alert opened exactly at the start of the
+--   current digest period waits for the next digest, one opened a microsecond before is sent; a delivery due exactly
 --   now is due, one due a minute from now is not; a lease ending exactly now still runs;
 -- - guard.review_notice_items: an item's details as a dispatcher gets them: scalar values only
 --   (strings cut to 200 characters; numbers, booleans and nulls as they are), keys of at most 64
@@ -48,9 +48,9 @@ INSERT INTO guard.alert_deliveries (alert_id, channel, next_attempt_at, claimed_
 (8706, 'dig', now() - interval '1 hour', 'w1', now() - interval '1 microsecond');
 
 SELECT results_eq(
-    $$SELECT alert_id FROM guard.claim_alert_digest('dig', 'w2', 24, 10, 60) ORDER BY 1$$,
+    $$SELECT alert_id FROM guard.claim_alert_deliveries('dig', 'w2', 10, 60, 24) ORDER BY 1$$,
     $$VALUES (8701::bigint), (8704), (8706)$$,
-    'claim_alert_digest: opened before the period, due by now, no running lease'
+    'claim_alert_deliveries (digest): opened before the period, due by now, no running lease'
 );
 
 INSERT INTO companies (id, name) VALUES (871, 'A');

@@ -1,6 +1,6 @@
 -- Record that alerts were sent on a channel (whoever holds the claim: the send happened), and
--- stamp guard.alerts.delivered_at on each alert whose every delivery row is now delivered (or
--- skipped by an operator: nothing more will be sent, and the enqueue stops looking at it).
+-- close each alert whose every delivery row is now delivered or skipped
+-- (guard.close_delivered_alerts).
 -- Returns the delivery rows newly marked.
 CREATE OR REPLACE FUNCTION guard.complete_alert_deliveries(delivery_channel text, alert_ids bigint[])
 RETURNS integer
@@ -24,16 +24,7 @@ BEGIN
         AND d.status = 'pending';
     GET DIAGNOSTICS marked = ROW_COUNT;
 
-    UPDATE guard.alerts AS a
-    SET delivered_at = now()
-    WHERE
-        a.id = ANY(complete_alert_deliveries.alert_ids)
-        AND a.delivered_at IS NULL
-        AND NOT EXISTS (
-            SELECT
-            FROM guard.alert_deliveries AS o
-            WHERE o.alert_id = a.id AND o.status NOT IN ('delivered', 'skipped')
-        );
+    PERFORM guard.close_delivered_alerts(complete_alert_deliveries.alert_ids);
     RETURN marked;
 END;
 $$;

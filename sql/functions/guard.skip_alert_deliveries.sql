@@ -3,8 +3,8 @@
 -- queues on its next round, and would send them). An alert seen again since is current news and
 -- stays pending; a delivery of an alert deleted by retention is skipped. A delivery claimed by a
 -- running dispatcher is skipped too: that send may still happen, it is not marked delivered.
--- An alert then skipped or delivered on every channel gets guard.alerts.delivered_at. Records
--- the skip in guard.delivery_skips and returns the number of deliveries skipped.
+-- An alert then skipped or delivered on every channel is closed (guard.close_delivered_alerts).
+-- Records the skip in guard.delivery_skips and returns the number of deliveries skipped.
 CREATE OR REPLACE FUNCTION guard.skip_alert_deliveries(
     seen_before timestamptz, channels text[], actor text
 )
@@ -36,18 +36,13 @@ BEGIN
         );
     GET DIAGNOSTICS marked = ROW_COUNT;
 
-    -- As guard.complete_alert_deliveries does: an alert with nothing left to send anywhere is
-    -- done, so the dispatcher's enqueue stops re-reading a skipped backlog every round.
-    UPDATE guard.alerts AS a
-    SET delivered_at = now()
-    WHERE
-        a.delivered_at IS NULL
-        AND a.last_seen_at < skip_alert_deliveries.seen_before
-        AND NOT EXISTS (
-            SELECT
-            FROM guard.alert_deliveries AS o
-            WHERE o.alert_id = a.id AND o.status NOT IN ('delivered', 'skipped')
-        );
+    -- An alert with nothing left to send anywhere is done, so the dispatcher's enqueue stops
+    -- re-reading a skipped backlog every round.
+    PERFORM guard.close_delivered_alerts(ARRAY(
+        SELECT a.id
+        FROM guard.alerts AS a
+        WHERE a.delivered_at IS NULL AND a.last_seen_at < skip_alert_deliveries.seen_before
+    ));
 
     INSERT INTO guard.delivery_skips (skipped_by, seen_before, channels, deliveries)
     VALUES (

@@ -3,8 +3,8 @@
 -- record them in guard.delivery_skips (below_severity; seen_before: now) when there were any,
 -- so that an alert not sent there does not look lost. A delivery claimed by a running
 -- dispatcher is left alone while its lease lasts (its send may be under way). An alert then
--- skipped or delivered on every channel gets guard.alerts.delivered_at, as
--- guard.skip_alert_deliveries does. Returns the deliveries skipped.
+-- skipped or delivered on every channel is closed (guard.close_delivered_alerts). Returns the
+-- deliveries skipped.
 CREATE OR REPLACE FUNCTION guard.skip_alert_deliveries_below(
     delivery_channel text, min_severity text, actor text
 )
@@ -41,16 +41,7 @@ BEGIN
         RETURN 0;
     END IF;
 
-    UPDATE guard.alerts AS a
-    SET delivered_at = now()
-    WHERE
-        a.id = ANY(skipped)
-        AND a.delivered_at IS NULL
-        AND NOT EXISTS (
-            SELECT
-            FROM guard.alert_deliveries AS o
-            WHERE o.alert_id = a.id AND o.status NOT IN ('delivered', 'skipped')
-        );
+    PERFORM guard.close_delivered_alerts(skipped);
 
     INSERT INTO guard.delivery_skips (
         skipped_by, seen_before, channels, deliveries, below_severity

@@ -56,8 +56,9 @@ def test_multi_mb_details_are_delivered_truncated_with_where_to_read_the_rest(
         # What crosses the wire with a claim: bounded, whatever the details weigh.
         with conn.transaction(force_rollback=True):
             claimed = conn.execute(
-                "SELECT alert_id, octet_length(details::text), details"
-                " FROM guard.claim_alert_deliveries('webhook', 'probe', 10, 60)"
+                "SELECT l.alert_id, octet_length(l.details::text), l.details"
+                " FROM guard.alerts_for_delivery(ARRAY(SELECT alert_id"
+                " FROM guard.claim_alert_deliveries('webhook', 'probe', 10, 60))) AS l"
             ).fetchall()
         full = conn.execute(
             "SELECT min(octet_length(details::text)) FROM guard.alerts WHERE id = ANY(%s)", (ids,)

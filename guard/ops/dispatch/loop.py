@@ -450,11 +450,7 @@ class Dispatcher:
         for channel in self._channels:
             if self.stopping:
                 return
-            hours = self.settings.digest_hours.get(channel.name)
-            if hours is None:
-                self._pump(store, channel)
-            else:
-                self._pump_digest(store, channel, hours)
+            self._pump(store, channel, self.settings.digest_hours.get(channel.name))
             for outbox in self._outboxes:
                 if channel.name in outbox.channels:
                     self._pump_outbox(store, channel, outbox.kind)
@@ -546,133 +542,56 @@ class Dispatcher:
                 log.info("%s: %d alert(s) below %s skipped", name, skipped, severity)
             self.stats.skipped_below_severity += skipped
 
-    def _pump_digest(self, store: DeliveryStore, channel: _Channel, hours: int) -> None:
-        """Send the channel one message for the alerts opened in each ended period. Its
-        deliveries stay pending until their digest is sent: a digest that failed, or a dispatcher
-        killed before marking it, is sent again when the claim's lease ends (at least once, as
-        alerts are)."""
-        s = self.settings
-        while not self.stopping and time.monotonic() >= channel.paused_until:
-            if channel.window.capacity() == 0:
-                return
-            (rows, period_end), limit = self._fit(
-                store,
-                "digest",
-                DIGEST_MAX_ALERTS,
-                lambda n: (
-                    store.claim_digest(channel.name, s.worker_id, hours, n, s.lease_s),
-                    n,
-                ),
-                lambda n: f"claiming the digest of {n} alert(s) on {channel.name}",
-            )
-            if not rows or period_end is None:
-                return
-            ids = [row.alert_id for row in rows]
-            message = digest_message(rows, period_end, hours, channel.name)
-            try:
-                _send(channel, message)
-            except DeliveryError as error:
-                self._failed(store, channel, ids, rows, error)
-                self._release(store, channel.name)
-                return
-            except Exception as error:  # e.g. a header the sink refuses: retried, counted
-                reason = redact_text(f"{type(error).__name__}: {error}")
-                self._failed(store, channel, ids, rows, DeliveryError(reason))
-                self._release(store, channel.name)
-                return
-            marked = self._chunked(
-                store,
-                ids,
-                lambda some: store.complete_digest(channel.name, period_end, some),
-                f"marking delivered in a digest on {channel.name}",
-            )
-            channel.window.record()
-            self.stats.messages_sent += 1
-            self.stats.digests_sent += 1
-            self.stats.alerts_delivered += marked
-            self.stats.per_channel[channel.name] = (
-                self.stats.per_channel.get(channel.name, 0) + marked
-            )
-            if len(rows) < limit:
-                return
-
     def _pump_outbox(self, store: DeliveryStore, channel: _Channel, kind: OutboxKind) -> None:
-        """Send the channel, once, what the kind's source queued for it."""
+        """Send the channel, once, what the kind's source queued for it: claimed in batches under
+        a lease (SKIP LOCKED: no duplicates across dispatchers). A failed send pauses the channel
+        and is due again when its claim's lease ends (no attempt counting: a notice); one that
+        cannot be rendered is settled failed with its reason and does not stop the others."""
+        s = self.settings
+        self.stats.notices_sent.setdefault(kind.name, 0)
 
-        def claim(name: str, worker: str, limit: int, lease_s: float) -> list[tuple[int, Any]]:
-            subjects = store.claim_deliveries(kind.name, name, worker, limit, lease_s)
+        def claim(n: int) -> list[tuple[int, Any]]:
+            subjects = store.claim_deliveries(kind.name, channel.name, s.worker_id, n, s.lease_s)
             return list(zip(subjects, kind.load(store, subjects), strict=True))
 
-        sent = self._pump_notices(
-            store,
-            channel,
-            kind.label,
-            kind.subject,
-            claim=claim,
-            render=lambda claimed: kind.render(claimed[1]),
-            key=lambda claimed: claimed[0],
-            done=lambda subject, error: store.settle_deliveries(
-                kind.name, channel.name, [subject], error
-            ),
-        )
-        self.stats.notices_sent[kind.name] = self.stats.notices_sent.get(kind.name, 0) + sent
+        def settle(subject: int, error: str | None) -> None:
+            self._once(
+                store,
+                f"marking the {kind.label} for {kind.subject} #{subject}",
+                lambda: store.settle_deliveries(kind.name, channel.name, [subject], error),
+            )
 
-    def _pump_notices(
-        self,
-        store: DeliveryStore,
-        channel: _Channel,
-        kind: str,
-        subject: str,
-        *,
-        claim: Callable[[str, str, int, float], Sequence[Any]],
-        render: Callable[[Any], Message],
-        key: Callable[[Any], Any],
-        done: Callable[[Any, str | None], object],
-    ) -> int:
-        """Send one kind of once-only notice, claimed in batches under a lease (SKIP LOCKED: no
-        duplicates across dispatchers). A failed send pauses the channel and is due again when
-        its claim's lease ends (no attempt counting: a notice); one that cannot be rendered is
-        marked done with its reason and does not stop the others. Returns how many were sent."""
-        s = self.settings
-        sent = 0
         while not self.stopping and time.monotonic() >= channel.paused_until:
             capacity = channel.window.capacity()
             if capacity == 0:
-                return sent
+                return
             wanted = s.batch_size if capacity is None else min(s.batch_size, capacity)
             claimed_at = time.monotonic()
-            rows, limit = self._fit(
+            claimed, limit = self._fit(
                 store,
-                kind,
+                kind.label,
                 s.batch_size,
-                lambda n: (
-                    claim(channel.name, s.worker_id, min(n, wanted), s.lease_s),
-                    min(n, wanted),
-                ),
-                lambda n: f"claiming {min(n, wanted)} {kind}(s) on {channel.name}",
+                lambda n: (claim(min(n, wanted)), min(n, wanted)),
+                lambda n: f"claiming {min(n, wanted)} {kind.label}(s) on {channel.name}",
             )
-            if not rows:
-                return sent
-            for row in rows:
+            if not claimed:
+                return
+            for subject, loaded in claimed:
                 if self.stopping or time.monotonic() + s.send_timeout_s > claimed_at + s.lease_s:
-                    return sent  # the rest is due again when the lease ends
+                    return  # the rest is due again when the lease ends
                 try:
-                    message = render(row)
+                    message = kind.render(loaded)
                 except Exception as error:  # one broken notice must not stop the others
                     reason = redact_text(f"{type(error).__name__}: {error}")
                     log.error(
                         "%s: %s for %s #%s cannot be rendered (%s); marked failed",
                         channel.name,
-                        kind,
+                        kind.label,
+                        kind.subject,
                         subject,
-                        key(row),
                         reason,
                     )
-                    self._once(
-                        store,
-                        f"marking the {kind} for {subject} #{key(row)}",
-                        lambda: done(key(row), f"cannot render {kind}: {reason}"),
-                    )
+                    settle(subject, f"cannot render {kind.label}: {reason}")
                     self.stats.unrenderable += 1
                     continue
                 try:
@@ -683,22 +602,17 @@ class Dispatcher:
                         "%s: %s; %s for %s #%s retried after its lease",
                         channel.name,
                         redact_text(str(error)),
-                        kind,
+                        kind.label,
+                        kind.subject,
                         subject,
-                        key(row),
                     )
-                    return sent
-                self._once(
-                    store,
-                    f"marking the {kind} for {subject} #{key(row)}",
-                    lambda: done(key(row), None),
-                )
+                    return
+                settle(subject, None)
                 channel.window.record()
                 self.stats.messages_sent += 1
-                sent += 1
-            if len(rows) < limit:
-                return sent
-        return sent
+                self.stats.notices_sent[kind.name] += 1
+            if len(claimed) < limit:
+                return
 
     def _pause_notices(self, channel: _Channel, error: DeliveryError) -> None:
         """A notice (resolved or review) that failed: the channel waits the base backoff, or
@@ -711,27 +625,36 @@ class Dispatcher:
         channel.paused_until = time.monotonic() + pause
         self.stats.failed_sends += 1
 
-    def _pump(self, store: DeliveryStore, channel: _Channel) -> None:
+    def _pump(self, store: DeliveryStore, channel: _Channel, hours: int | None) -> None:
+        """Send the channel its due alerts, one claim for both ways: a message each (a summary
+        for those past the rate window's room) or, with `--digest` hours, one message for the
+        alerts opened in each ended period. A delivery stays pending until marked: a message that
+        failed, or a dispatcher killed before marking it, is sent again (at least once)."""
         s = self.settings
+        what = "deliveries" if hours is None else "alert(s) for a digest"
         while not self.stopping and time.monotonic() >= channel.paused_until:
             capacity = channel.window.capacity()
             if capacity == 0:
                 return
             claimed_at = time.monotonic()
-            rows, limit = self._fit(
+            (rows, period_end), limit = self._fit(
                 store,
-                "claim",
-                s.batch_size,
-                lambda n: (store.claim(channel.name, s.worker_id, n, s.lease_s), n),
-                lambda n: f"claiming {n} deliveries on {channel.name}",
+                "claim" if hours is None else "digest",
+                s.batch_size if hours is None else DIGEST_MAX_ALERTS,
+                lambda n: (store.claim_digest(channel.name, s.worker_id, hours, n, s.lease_s), n),
+                lambda n: f"claiming {n} {what} on {channel.name}",
             )
             if not rows:
                 return
+            if hours is not None and period_end is not None:
+                messages = [digest_message(rows, period_end, hours, channel.name)]
+            else:
+                plan = plan_messages(rows, capacity, channel.name)
+                self._unrenderable(store, channel, plan.unrenderable)
+                messages = plan.messages
             deadline = claimed_at + s.lease_s
             failed = False
-            plan = plan_messages(rows, capacity, channel.name)
-            self._unrenderable(store, channel, plan.unrenderable)
-            for message in plan.messages:
+            for message in messages:
                 if self.stopping or failed or time.monotonic() + s.send_timeout_s > deadline:
                     break
                 try:
@@ -741,20 +664,27 @@ class Dispatcher:
                     self._failed(store, channel, message.alert_ids, rows, error)
                     continue
                 except Exception as error:  # e.g. a header the sink refuses
-                    # Not a delivery problem a retry could fix: this message's alerts fail,
-                    # the others go on. Its text may quote configuration: redacted.
+                    # Its text may quote configuration: redacted. A digest is retried and
+                    # counted; an alert's message is not a problem a retry could fix: its
+                    # alerts fail, the others go on.
                     reason = redact_text(f"{type(error).__name__}: {error}")
-                    self._unrenderable(store, channel, dict.fromkeys(message.alert_ids, reason))
+                    if message.kind == "digest":
+                        failed = True
+                        self._failed(store, channel, message.alert_ids, rows, DeliveryError(reason))
+                    else:
+                        self._unrenderable(store, channel, dict.fromkeys(message.alert_ids, reason))
                     continue
+                ends = period_end if message.kind == "digest" else None
                 marked = self._chunked(
                     store,
                     message.alert_ids,
-                    lambda some: store.complete(channel.name, some),
+                    lambda some: store.complete(channel.name, some, ends),
                     f"marking delivered on {channel.name}",
                 )
                 channel.window.record()
                 self.stats.messages_sent += 1
                 self.stats.summaries_sent += message.kind == "summary"
+                self.stats.digests_sent += message.kind == "digest"
                 self.stats.alerts_delivered += marked
                 self.stats.per_channel[channel.name] = (
                     self.stats.per_channel.get(channel.name, 0) + marked
@@ -866,7 +796,7 @@ def _send(channel: _Channel, message: Message) -> None:
 
 def _seconds_to_period_end(hours: int, now: float | None = None) -> float:
     """Seconds until the current digest period of `hours` ends (periods counted from 1970-01-01
-    UTC, as guard.claim_alert_digest counts them), plus a second for clocks that disagree a
+    UTC, as guard.claim_alert_deliveries counts them), plus a second for clocks that disagree a
     little."""
     period_s = hours * 3600
     at = time.time() if now is None else now

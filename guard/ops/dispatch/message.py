@@ -199,7 +199,7 @@ class AlertRow:
     occurrences: int | None
     first_seen_at: datetime | None
     last_seen_at: datetime | None
-    resolved_at: datetime | None = None  # only for resolved notices
+    resolved_at: datetime | None = None  # None: open (or deleted)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ RESOLVED = OutboxKind(
     "resolved notice",
     "alert",
     enqueue=lambda store, channels: store.enqueue_resolved_notices(channels),
-    load=lambda store, subjects: store.resolved_notice_alerts(subjects),
+    load=lambda store, subjects: store.alerts(dict.fromkeys(subjects, 0)),
     render=resolved_message,
 )
 # The kinds `guard watch` sends, and what RunStats calls the count of each sent (else

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -145,19 +145,20 @@ class DeliveryStore:
         return (int(row[0]), None if row[1] is None else int(row[1])) if row else (0, None)
 
     def claim(self, channel: str, worker: str, limit: int, lease_s: float) -> list[AlertRow]:
-        rows = self.conn.execute(
-            queries.CLAIM_ALERT_DELIVERIES,
-            (channel, worker, limit, lease_s),
-        ).fetchall()
-        return [AlertRow(*row) for row in rows]
+        return self.claim_digest(channel, worker, None, limit, lease_s)[0]
+
+    def alerts(self, attempts: Mapping[int, int]) -> list[AlertRow]:
+        """What a message shows of the claimed alerts (alert id -> its attempts so far), oldest
+        first, read by the one loader (guard.alerts_for_delivery): the message cut to 4000
+        characters and large details as an excerpt, so a batch is bounded in bytes."""
+        if not attempts:
+            return []
+        rows = self.conn.execute(queries.ALERTS_FOR_DELIVERY, (list(attempts),)).fetchall()
+        return [AlertRow(row[0], attempts[row[0]], *row[1:]) for row in rows]
 
     def enqueue_resolved_notices(self, channels: Sequence[str]) -> int:
         row = self.conn.execute(queries.ENQUEUE_RESOLVED_NOTICES, (list(channels),)).fetchone()
         return int(row[0]) if row else 0
-
-    def resolved_notice_alerts(self, alert_ids: Sequence[int]) -> list[AlertRow]:
-        rows = self.conn.execute(queries.RESOLVED_NOTICE_ALERTS, (list(alert_ids),)).fetchall()
-        return [AlertRow(row[0], 0, *row[1:]) for row in rows]
 
     def enqueue_review_notices(self, channels: Sequence[str], priorities: Sequence[int]) -> int:
         row = self.conn.execute(
@@ -199,22 +200,16 @@ class DeliveryStore:
         return int(row[0]) if row else 0
 
     def claim_digest(
-        self, channel: str, worker: str, period_hours: int, limit: int, lease_s: float
+        self, channel: str, worker: str, period_hours: int | None, limit: int, lease_s: float
     ) -> tuple[list[AlertRow], datetime | None]:
-        """The channel's alerts due in a digest, and the end of the period they are sent for."""
+        """The channel's alerts due (in a digest of period_hours: and the end of the period they
+        are sent for; None: each alert its own message), one claim for both."""
         rows = self.conn.execute(
-            queries.CLAIM_ALERT_DIGEST,
-            (channel, worker, period_hours, limit, lease_s),
+            queries.CLAIM_ALERT_DELIVERIES,
+            (channel, worker, limit, lease_s, period_hours),
         ).fetchall()
         period_end = rows[0][-1] if rows else None
-        return [AlertRow(*row[:-1]) for row in rows], period_end
-
-    def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
-        row = self.conn.execute(
-            queries.COMPLETE_ALERT_DIGEST,
-            (channel, period_end, list(alert_ids)),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self.alerts({int(row[0]): int(row[1]) for row in rows}), period_end
 
     def skip_below(self, channel: str, min_severity: str, actor: str) -> int:
         """Mark skipped the channel's pending deliveries below its minimum severity (audited in
@@ -225,10 +220,19 @@ class DeliveryStore:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def complete(self, channel: str, alert_ids: Sequence[int]) -> int:
-        row = self.conn.execute(
-            queries.COMPLETE_ALERT_DELIVERIES, (channel, list(alert_ids))
-        ).fetchone()
+    def complete(
+        self, channel: str, alert_ids: Sequence[int], period_end: datetime | None = None
+    ) -> int:
+        """Mark the alerts delivered on the channel; with period_end, in the digest of that period
+        (recorded in guard.alert_digests with them)."""
+        if period_end is None:
+            row = self.conn.execute(
+                queries.COMPLETE_ALERT_DELIVERIES, (channel, list(alert_ids))
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                queries.COMPLETE_ALERT_DIGEST, (channel, period_end, list(alert_ids))
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def fail(

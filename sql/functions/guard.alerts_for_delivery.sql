@@ -1,8 +1,9 @@
--- What a resolved notice shows, for the alerts a dispatcher claimed (guard.claim_deliveries,
--- kind alert_resolved): the alert as guard.claim_alert_deliveries returns it (the message cut to
--- 4000 characters, large details as an excerpt) with when it resolved. An alert deleted since
--- it was queued comes back with its id only.
-CREATE OR REPLACE FUNCTION guard.resolved_notice_alerts(alert_ids bigint[])
+-- What a message about an alert shows, for the alerts a dispatcher claimed (one loader for every
+-- alert delivery: a delivery, a digest, a resolved notice): the alert with its rule, the message
+-- cut to 4000 characters and large details as an excerpt (guard.alert_details_excerpt), so a
+-- claimed batch is bounded in bytes, and when it resolved. An alert deleted since it was queued
+-- comes back with its id only. Oldest alert first.
+CREATE OR REPLACE FUNCTION guard.alerts_for_delivery(alert_ids bigint[])
 RETURNS TABLE (
     alert_id bigint,
     check_id text,
@@ -38,7 +39,7 @@ AS $$
         a.first_seen_at,
         a.last_seen_at,
         a.resolved_at
-    FROM unnest(resolved_notice_alerts.alert_ids) AS c (alert_id)
+    FROM unnest(alerts_for_delivery.alert_ids) AS c (alert_id)
     LEFT JOIN guard.alerts AS a ON c.alert_id = a.id
     LEFT JOIN guard.checks AS k ON a.check_id = k.id
     ORDER BY c.alert_id;
