@@ -24,12 +24,13 @@ SELECT
     g.id = 20000,
     now() - interval '1 hour',
     now() - interval '1 hour'
-FROM (SELECT generate_series(1, 10002) AS id UNION ALL SELECT 20000) AS g;
+FROM generate_series(1, 20000) AS g (id)
+WHERE g.id <= 10002 OR g.id = 20000;
 INSERT INTO appointments (id, company_id, call_id, created_at)
 SELECT
     g.id,
     CASE g.id WHEN 3 THEN 2 ELSE 1 END,
-    g.id,
+    g.id AS call_id,
     now() - interval '1 hour'
 FROM generate_series(1, 10002) AS g (id);
 SET LOCAL session_replication_role = origin;
@@ -58,7 +59,10 @@ END;
 $$;
 
 CREATE TEMPORARY TABLE ran AS
-SELECT r.check_id, r.offending, r.status
+SELECT
+    r.check_id,
+    r.offending,
+    r.status
 FROM guard.run_checks_between(now() - interval '1 day', now() + interval '1 second') AS r;
 
 SELECT set_eq(
