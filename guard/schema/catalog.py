@@ -310,23 +310,37 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
             # as stored, as the server that took the snapshot printed it (a view may then differ
             # by its printing alone on another major version).
             return reprinted
-        for number, (_name, relation) in enumerate(views):
-            temporary = f"guard_reprinted_{number}"
+
+        def reprint(some: list[tuple[int, tuple[str, Any]]]) -> bool:
+            """Reprint `some` of the views; False, none changed, when one cannot be built."""
             try:
                 with conn.transaction():
                     cur.execute(
-                        sql.SQL("CREATE TEMPORARY VIEW {} AS {}").format(
-                            sql.Identifier(temporary), sql.SQL(relation["view_def"])
+                        sql.SQL(";").join(
+                            sql.SQL("CREATE TEMPORARY VIEW {} AS {}").format(
+                                sql.Identifier(f"guard_reprinted_{n}"), sql.SQL(r["view_def"])
+                            )
+                            for n, (_name, r) in some
                         )
                     )
-                    cur.execute("SELECT pg_get_viewdef(%s::regclass)", (f"pg_temp.{temporary}",))
-                    row = cur.fetchone()
+                    cur.execute(
+                        "SELECT pg_get_viewdef(v::regclass)"
+                        " FROM unnest(%s::text[]) WITH ORDINALITY AS u (v, n) ORDER BY n",
+                        ([f"pg_temp.guard_reprinted_{n}" for n, _ in some],),
+                    )
+                    printed = [row[0] for row in cur.fetchall()]
             except psycopg.Error as error:
                 if not _cannot_build(error):
                     raise
-                continue
-            if row is not None:
-                relation["view_def"] = row[0]
+                return False
+            for (_n, (_name, relation)), text in zip(some, printed, strict=True):
+                relation["view_def"] = text
+            return True
+
+        numbered = list(enumerate(views))
+        if not reprint(numbered):  # all in one round trip, else view by view
+            for view in numbered:
+                reprint([view])
     return reprinted
 
 
