@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +96,16 @@ class Definition:
     path: str  # relative to sql/, e.g. functions/guard.setting.sql
     text: str
 
-    @property
+    # computed once (an apply asks each definition thousands of times)
+    @cached_property
     def kind(self) -> str:
         return DEFINITION_FOLDERS[self.path.split("/", 1)[0]]
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    @property
+    @cached_property
     def identity(self) -> tuple[str, ...]:
         """The object, from the file name: (schema, name) for a function or view, (schema,
         table, name) for a trigger or policy, () for the grants, schedule and comments."""
@@ -245,8 +247,7 @@ class Recorded:
 
 
 def table_exists(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
-    return bool(row and row[0])
+    return catalog.exists(conn, TABLE)
 
 
 def recorded(conn: psycopg.Connection[Any]) -> list[Recorded] | None:
@@ -634,7 +635,7 @@ class _Applier:
         before = _registry_keys(self.conn)
         _execute(self.conn, definition, self.arm)
         created = sorted(_registry_keys(self.conn) - before)
-        if created and _created_rows_table_exists(self.conn):
+        if created and catalog.exists(self.conn, "guard.registry_rows"):
             with self.conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO guard.registry_rows (registry, key, path) VALUES (%s, %s, %s)"
@@ -775,11 +776,6 @@ def _registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
         for registry, (table, column) in REGISTRIES.items()
     )
     return {(str(r), str(k)) for r, k in conn.execute(query).fetchall()}
-
-
-def _created_rows_table_exists(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass('guard.registry_rows') IS NOT NULL").fetchone()
-    return bool(row and row[0])
 
 
 def _delete_registry_rows(
@@ -1029,10 +1025,7 @@ def _drop_statements(
         ]
     if kind == "view":
         return [sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity))]
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{identity[0]}.{identity[1]}",)
-    ).fetchone()
-    if not (row and row[0]):
+    if not catalog.exists(conn, f"{identity[0]}.{identity[1]}"):
         return []
     verb = {"trigger": "TRIGGER", "policy": "POLICY"}[kind]
     return [

@@ -34,7 +34,7 @@ from yoyo.utils import change_param_style
 from guard.connection import behind_pooler, connect, pooler_refusal
 from guard.errors import GuardError, first_line
 from guard.resources import canonical_files, migrations_dir, sql_dir
-from guard.schema import bridges, definitions, migration_files, privileges
+from guard.schema import bridges, catalog, definitions, migration_files, privileges
 from guard.schema.lock_retry import (
     AttemptOverTime,
     BlockerWatch,
@@ -465,10 +465,8 @@ class Migrator:
         """With nothing pending: run guard.apply_grants() again, so that a grant `guard db
         verify` reports missing is put back by the command that applies Booking Guard. True when
         a privilege of Booking Guard's objects or the booking tables changed."""
-        present = self.conn.execute(
-            "SELECT to_regprocedure('guard.apply_grants()') IS NOT NULL"
-        ).fetchone()
-        if not present or not present[0] or privileges.missing_for_apply(self.conn):
+        present = catalog.exists(self.conn, "guard.apply_grants()", "procedure")
+        if not present or privileges.missing_for_apply(self.conn):
             return False
         with self.conn.transaction():
             before = self.conn.execute(_GRANTS_FINGERPRINT).fetchone()
@@ -607,7 +605,7 @@ class Migrator:
         migrations = self.migrations()
         if to is not None:
             self._require_known(migrations, to)
-        if not self._exists(MIGRATION_TABLE):
+        if not catalog.exists(self.conn, MIGRATION_TABLE):
             return []
         plan = []
         applied = set(self._yoyo.get_applied_migration_hashes())
@@ -1011,7 +1009,7 @@ class Migrator:
                 cur.executemany(styled[0][0], [p for _, p in styled])
 
     def _unmark(self, migration: Any) -> None:
-        if self._exists("guard.migration_checksums"):
+        if catalog.exists(self.conn, "guard.migration_checksums"):
             self._yoyo.execute(
                 "DELETE FROM guard.migration_checksums WHERE migration_id = :id",
                 {"id": migration.id},
@@ -1090,7 +1088,7 @@ class Migrator:
 
     def _applied_at(self) -> dict[str, datetime]:
         """Applied migrations and when yoyo's bookkeeping says they were applied."""
-        if not self._exists(MIGRATION_TABLE):
+        if not catalog.exists(self.conn, MIGRATION_TABLE):
             return {}
         rows = self.conn.execute(
             f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
@@ -1098,16 +1096,12 @@ class Migrator:
         return dict(rows)
 
     def _recorded_checksums(self) -> dict[str, tuple[str, datetime, str]]:
-        if not self._exists("guard.migration_checksums"):
+        if not catalog.exists(self.conn, "guard.migration_checksums"):
             return {}
         rows = self.conn.execute(
             "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums"
         ).fetchall()
         return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
-
-    def _exists(self, table: str) -> bool:
-        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
-        return bool(row and row[0])
 
     @staticmethod
     def _require_known(migrations: Any, migration_id: str) -> None:

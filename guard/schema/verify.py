@@ -80,10 +80,7 @@ def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
     """A sequence a role needs to insert into the application's tables (guard.insert_sequences:
     a serial column's, as Laravel's `$t->id()` makes) without its USAGE: every insert of that
     role fails. Nothing before the function exists (its definition is then pending)."""
-    present = conn.execute(
-        "SELECT to_regprocedure('guard.insert_sequences()') IS NOT NULL"
-    ).fetchone()
-    if present is None or not present[0]:
+    if not catalog.exists(conn, "guard.insert_sequences()", "procedure"):
         return []
     rows = conn.execute(
         "SELECT q.sequence_name::text, q.role_kind"
@@ -240,10 +237,7 @@ def own_checks_bypassing_rls(conn: psycopg.Connection[Any]) -> list[Difference]:
     security or its own privileges, by guard.own_check_bypass (the rule register_check applies):
     registered before that rule existed, or altered since (security_invoker turned off, another
     owner). Kind `unsafe`. Nothing before the function exists (its definition is then pending)."""
-    present = conn.execute(
-        "SELECT to_regprocedure('guard.own_check_bypass(regclass)') IS NOT NULL"
-    ).fetchone()
-    if present is None or not present[0]:
+    if not catalog.exists(conn, "guard.own_check_bypass(regclass)", "procedure"):
         return []
     rows = conn.execute(
         "SELECT k.id, k.check_view, guard.own_check_bypass(v.oid)"
@@ -311,8 +305,7 @@ def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
     company, so they see nothing: (login, [kinds]). Not drift: a safe state, and one `guard
     tenant grant` away from working. Empty before the tenant bindings migration."""
     with connect(database_url) as conn:
-        present = conn.execute("SELECT to_regclass('guard.tenant_bindings')").fetchone()
-        if present is None or present[0] is None:
+        if not catalog.exists(conn, "guard.tenant_bindings"):
             return []
         return [(login, list(kinds)) for login, kinds in conn.execute(_UNBOUND_LOGINS)]
 
@@ -320,8 +313,7 @@ def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
 def zoneless_columns(conn: psycopg.Connection[Any]) -> list[str]:
     """guard.zoneless_columns(): the application's timestamp columns while no zone is declared
     (empty before the function exists)."""
-    present = conn.execute("SELECT to_regprocedure('guard.zoneless_columns()')").fetchone()
-    if present is None or present[0] is None:
+    if not catalog.exists(conn, "guard.zoneless_columns()", "procedure"):
         return []
     return [name for (name,) in conn.execute("SELECT guard.zoneless_columns()")]
 
