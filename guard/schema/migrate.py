@@ -427,14 +427,9 @@ class Migrator:
             # no blocker watch nor hold guard: an empty database has no application session
             self._retrying(attempt, "installing from sql/")
         except (definitions.DefinitionError, psycopg.Error) as error:
-            hint = (
-                privileges.hint_for(error, self.conn)
-                if isinstance(error, psycopg.errors.InsufficientPrivilege)
-                else None
-            )
             raise GuardError(
-                f"installing from sql/ failed, nothing was applied: {first_line(error)}"
-                + (f" ({hint})" if hint else "")
+                "installing from sql/ failed, nothing was applied:"
+                f" {first_line(error)}{self._privilege_hint(error)}"
             ) from None
         finally:
             for line in self._said:
@@ -579,7 +574,7 @@ class Migrator:
                     for migration in plan:
                         position = order.index(migration.id)
                         below = order[position - 1] if position > 0 else None
-                        wanted = self.definitions_at(below, order) if below is not None else None
+                        wanted = self.definitions_at(below, order)
                         then = None
                         if wanted is not None and self._known is not None:
                             then = self._definitions_step(
@@ -752,12 +747,6 @@ class Migrator:
             raise GuardError(
                 f"{failed.format(migration.id)}: the definitions applied with it: {error}"
             ) from None
-        except psycopg.errors.InsufficientPrivilege as error:
-            hint = privileges.hint_for(error, self.conn)
-            raise GuardError(
-                f"{failed.format(migration.id)}: {first_line(error)}"
-                + (f" ({hint})" if hint else "")
-            ) from None
         except psycopg.errors.QueryCanceled as error:
             raise GuardError(
                 f"{failed.format(migration.id)}: {first_line(error)} (--statement-timeout"
@@ -767,12 +756,20 @@ class Migrator:
             ) from None
         except psycopg.Error as error:
             raise GuardError(
-                f"{failed.format(migration.id)}: {first_line(error)}{_dependents_hint(error)}"
+                f"{failed.format(migration.id)}: {first_line(error)}"
+                f"{self._privilege_hint(error)}{_dependents_hint(error)}"
             ) from None
         finally:
             for line in self._said:
                 self.progress(f"{migration.id}: {line}")
             self._said.clear()
+
+    def _privilege_hint(self, error: Exception) -> str:
+        """A refused privilege: what to grant, and to whom (privileges.hint_for)."""
+        if not isinstance(error, psycopg.errors.InsufficientPrivilege):
+            return ""
+        hint = privileges.hint_for(error, self.conn)
+        return f" ({hint})" if hint else ""
 
     def _hear(self, diagnostic: psycopg.errors.Diagnostic) -> None:
         """Keep what a migration says on purpose: RAISE NOTICE and WARNING (SQLSTATE 00000 and
