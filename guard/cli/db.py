@@ -174,6 +174,7 @@ def apply(
         applied = migrator.apply(to, on_applied=lambda i: echo_text(f"applied  {i}"))
         outcome = migrator.definitions_outcome
         restored = migrator.grants_restored
+        zoneless = zoneless_columns(migrator.conn)
     if outcome is not None and outcome.changed:
         echo_text(outcome.summary())
     if not applied and (outcome is None or not outcome.changed):
@@ -184,7 +185,7 @@ def apply(
             )
         else:
             click.echo("Nothing to apply: the database is up to date.")
-    for line in zoneless_note(zoneless_columns(obj["database_url"])):
+    for line in zoneless_note(zoneless):
         echo_text(line)
 
 
@@ -410,10 +411,11 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 @click.pass_obj
 def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
     """Compare the database with the canonical definitions; exit 1 on any difference."""
-    _announce_url(obj["database_url"])
+    with connect(obj["database_url"], application_name="guard db") as conn:
+        _announce(conn)
+        zoneless = zoneless_columns(conn)
     differences = verify_database(obj["database_url"], migrations_dir)
     unbound = unbound_logins(obj["database_url"])
-    zoneless = zoneless_columns(obj["database_url"])
     if as_json:
         emit_json(
             {

@@ -15,15 +15,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from guard.redact import visible
 
 if TYPE_CHECKING:
     import psycopg
+    from rich.console import Console
 
 # Wider than any row a command prints: off a terminal, rich must never wrap or cut.
 _UNLIMITED_WIDTH = 1_000_000
@@ -76,6 +73,8 @@ def emit_json(payload: Any) -> None:
 def console(file: Any) -> Console:
     """Where tables are rendered for stdout: styled only on a terminal and without NO_COLOR.
     markup=False: no string printed through it is ever read as rich markup."""
+    from rich.console import Console
+
     terminal = sys.stdout.isatty()
     plain = not terminal or bool(os.environ.get("NO_COLOR"))
     return Console(
@@ -151,6 +150,8 @@ def _fit(
     """The columns a terminal of `width` shows, one line per row, and their widths: columns are
     left out in `drop_order` until the rest fit (None: even the last ones do not; rich then
     shrinks every column evenly)."""
+    from rich.cells import cell_len
+
     natural = [max(cell_len(text) for text in column) for column in texts]
     shown = list(range(len(texts)))
     for dropped in [None, *drop_order]:
@@ -175,6 +176,9 @@ def render_table(
         [visible(column)] + [visible(text_of(row[i])) for row in rows]
         for i, column in enumerate(columns)
     ]
+    from rich.table import Table
+    from rich.text import Text
+
     buffer = io.StringIO()
     out = console(buffer)
     table = Table(title=Text(visible(title)) if title else None, title_justify="left")

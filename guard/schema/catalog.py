@@ -12,7 +12,6 @@ alias)."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import psycopg
@@ -179,9 +178,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
     params = {"guard": GUARD_SCHEMA, "booking": list(BOOKING_TABLES)}
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL search_path = pg_catalog")
-        cur.execute("SELECT to_regnamespace(%s) IS NOT NULL", (GUARD_SCHEMA,))
-        row = cur.fetchone()
-        has_guard_schema = bool(row and row[0])
+        has_guard_schema = exists(conn, GUARD_SCHEMA, "namespace")
         relations: dict[str, Any] = {}
         cur.execute(_RELATIONS, params)
         for name, kind, rls, force_rls, options, view_def in cur.fetchall():
@@ -294,7 +291,8 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
     view then differs, and so does the table, which is the drift to report. Any other error (a
     lock timeout, a cancel by the hold guard, a lost connection) is raised: keeping the text then
     would report a view as drifted that is not, and refuse a migration a retry would apply."""
-    reprinted = copy.deepcopy(snapshot)
+    relations = {name: {**relation} for name, relation in snapshot["relations"].items()}
+    reprinted = {**snapshot, "relations": relations}  # only view_def changes
     views = [
         (name, relation)
         for name, relation in sorted(reprinted["relations"].items())
@@ -310,23 +308,37 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
             # as stored, as the server that took the snapshot printed it (a view may then differ
             # by its printing alone on another major version).
             return reprinted
-        for number, (_name, relation) in enumerate(views):
-            temporary = f"guard_reprinted_{number}"
+
+        def reprint(some: list[tuple[int, tuple[str, Any]]]) -> bool:
+            """Reprint `some` of the views; False, none changed, when one cannot be built."""
             try:
                 with conn.transaction():
                     cur.execute(
-                        sql.SQL("CREATE TEMPORARY VIEW {} AS {}").format(
-                            sql.Identifier(temporary), sql.SQL(relation["view_def"])
+                        sql.SQL(";").join(
+                            sql.SQL("CREATE TEMPORARY VIEW {} AS {}").format(
+                                sql.Identifier(f"guard_reprinted_{n}"), sql.SQL(r["view_def"])
+                            )
+                            for n, (_name, r) in some
                         )
                     )
-                    cur.execute("SELECT pg_get_viewdef(%s::regclass)", (f"pg_temp.{temporary}",))
-                    row = cur.fetchone()
+                    cur.execute(
+                        "SELECT pg_get_viewdef(v::regclass)"
+                        " FROM unnest(%s::text[]) WITH ORDINALITY AS u (v, n) ORDER BY n",
+                        ([f"pg_temp.guard_reprinted_{n}" for n, _ in some],),
+                    )
+                    printed = [row[0] for row in cur.fetchall()]
             except psycopg.Error as error:
                 if not _cannot_build(error):
                     raise
-                continue
-            if row is not None:
-                relation["view_def"] = row[0]
+                return False
+            for (_n, (_name, relation)), text in zip(some, printed, strict=True):
+                relation["view_def"] = text
+            return True
+
+        numbered = list(enumerate(views))
+        if not reprint(numbered):  # all in one round trip, else view by view
+            for view in numbered:
+                reprint([view])
     return reprinted
 
 
@@ -368,7 +380,7 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
     what guard.jobs says it should be ("expected": every enabled job), or None where pg_cron or
     guard.jobs is not in this database."""
     with conn.transaction(), conn.cursor() as cur:
-        if not (_table_exists(cur, "cron.job") and _table_exists(cur, "guard.jobs")):
+        if not (exists(cur.connection, "cron.job") and exists(cur.connection, "guard.jobs")):
             return None
         cur.execute(
             "SELECT c.jobname::text, c.schedule, c.command, c.active FROM cron.job AS c"
@@ -392,9 +404,8 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
         else:
             command = "format('SELECT guard.run_job(%L)', j.name)"
         # guard.cron_schedule, where it exists, says what pg_cron is given for a job's schedule
-        cur.execute("SELECT to_regprocedure('guard.cron_schedule(text)') IS NOT NULL")
-        row = cur.fetchone()
-        schedule = "guard.cron_schedule(j.schedule)" if row and row[0] else "j.schedule"
+        cron_schedule = exists(cur.connection, "guard.cron_schedule(text)", "procedure")
+        schedule = "guard.cron_schedule(j.schedule)" if cron_schedule else "j.schedule"
         cur.execute(
             f"SELECT 'guard_' || j.name, {schedule}, {command}"  # fixed texts
             " FROM guard.jobs AS j WHERE j.enabled"
@@ -409,7 +420,7 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
 def rows_created_by_data(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
     """The registry rows that sql/data/ created and no migration wrote (guard.registry_rows,
     from migration 0086 on; empty before it): a rollback to a release deletes those it lacks."""
-    if conn.execute("SELECT to_regclass('guard.registry_rows')").fetchone() == (None,):
+    if not exists(conn, "guard.registry_rows"):
         return set()
     rows = conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall()
     return {(str(registry), str(key)) for registry, key in rows}
@@ -418,7 +429,7 @@ def rows_created_by_data(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
 def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:
     """Booking tables that existed before Booking Guard (their own layout is the application's)."""
     with conn.cursor() as cur:
-        if not _table_exists(cur, "guard.baseline_objects"):
+        if not exists(cur.connection, "guard.baseline_objects"):
             return set()
         cur.execute(
             "SELECT 'public.' || table_name FROM guard.baseline_objects"
@@ -431,7 +442,7 @@ def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[s
     """The views of the checks a DBA registered (guard.register_check): every check view named
     by a row of guard.checks whose id is not one of `shipped_checks`, as `guard.<view>`."""
     with conn.cursor() as cur:
-        if not _table_exists(cur, "guard.checks"):
+        if not exists(cur.connection, "guard.checks"):
             return set()
         cur.execute(
             "SELECT 'guard.' || check_view FROM guard.checks"
@@ -443,7 +454,7 @@ def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[s
 
 def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:
     """Role name -> kind, from guard.role_names (empty before the security migration)."""
-    if not _table_exists(cur, "guard.role_names"):
+    if not exists(cur.connection, "guard.role_names"):
         return {}
     # the role own checks run as, named after the reporting role (guard.check_reader()), and the
     # role of application logins bound to companies (guard.bound_application_role())
@@ -486,13 +497,15 @@ def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
     """The sorted keys of one of Booking Guard's registries (settings, rules, checks,
     role_grants): `column` is a column or an expression over one row; none before the migration
     that creates the table."""
-    if not _table_exists(cur, table):
+    if not exists(cur.connection, table):
         return []
     cur.execute(f"SELECT {column} FROM {table} ORDER BY 1")  # names are this module's own
     return [key for (key,) in cur.fetchall()]
 
 
-def _table_exists(cur: psycopg.Cursor[Any], qualified_name: str) -> bool:
-    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified_name,))
-    row = cur.fetchone()
+def exists(conn: psycopg.Connection[Any], name: str, kind: str = "class") -> bool:
+    """Whether a relation (kind `class`), a function with its argument types (`procedure`) or a
+    schema (`namespace`) exists."""
+    query = sql.SQL("SELECT to_reg{}(%s) IS NOT NULL").format(sql.SQL(kind))
+    row = conn.execute(query, (name,)).fetchone()
     return bool(row and row[0])

@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +96,16 @@ class Definition:
     path: str  # relative to sql/, e.g. functions/guard.setting.sql
     text: str
 
-    @property
+    # computed once (an apply asks each definition thousands of times)
+    @cached_property
     def kind(self) -> str:
         return DEFINITION_FOLDERS[self.path.split("/", 1)[0]]
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    @property
+    @cached_property
     def identity(self) -> tuple[str, ...]:
         """The object, from the file name: (schema, name) for a function or view, (schema,
         table, name) for a trigger or policy, () for the grants, schedule and comments."""
@@ -245,8 +247,7 @@ class Recorded:
 
 
 def table_exists(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,)).fetchone()
-    return bool(row and row[0])
+    return catalog.exists(conn, TABLE)
 
 
 def recorded(conn: psycopg.Connection[Any]) -> list[Recorded] | None:
@@ -371,9 +372,9 @@ def plan(
         if definition.kind in ("function", "view") and counts.get(definition.path) == (
             definition.instances
         ):
-            ours, theirs = _dependents(conn, definition, applier.managed)
+            ours, theirs = _dependents(conn, _object_oids(conn, definition), applier.managed)
             if ours:
-                outcome.recreated_if_refused[definition.path] = ours
+                outcome.recreated_if_refused[definition.path] = list(ours)
             if theirs:
                 outcome.stopped_by[definition.path] = theirs
     outcome.moved = [
@@ -390,39 +391,46 @@ def plan(
 
 def _dependents(
     conn: psycopg.Connection[Any],
-    definition: Definition,
+    objects: list[tuple[str | int, int]],
     managed: dict[tuple[str, tuple[str, ...]], str],
-) -> tuple[list[str], list[str]]:
-    """What depends on a definition's object, at any depth: the paths of Booking Guard's
-    definitions among them, and the descriptions of everything else. Read-only."""
-    if definition.kind == "function":
-        queue: list[tuple[str | int, int]] = [
-            ("pg_catalog.pg_proc", oid) for oid in _function_oids(conn, definition.identity)
-        ]
-    else:
-        row = conn.execute(
-            "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),)
-        ).fetchone()
-        queue = [("pg_catalog.pg_class", int(row[0]))] if row and row[0] is not None else []
-    ours: list[str] = []
+) -> tuple[dict[str, tuple[str, tuple[str, ...]]], list[str]]:
+    """What depends on `objects` (catalog addresses), at any depth: Booking Guard's definitions
+    among them (path -> kind and identity, in the order found), and the descriptions of
+    everything else. Read-only."""
+    ours: dict[str, tuple[str, tuple[str, ...]]] = {}
     theirs: list[str] = []
     seen: set[tuple[int, int]] = set()
+    queue = list(objects)
     while queue:
         classid, objid = queue.pop()
-        rows = conn.execute(
-            _DEPENDENTS, {"classid": _class_oid(conn, classid), "objid": objid}
-        ).fetchall()
+        if not isinstance(classid, int):
+            row = conn.execute("SELECT %s::regclass::oid::bigint", (classid,)).fetchone()
+            classid = int(row[0]) if row else 0
+        rows = conn.execute(_DEPENDENTS, {"classid": classid, "objid": objid}).fetchall()
         for kind, identity, dep_class, dep_id, description in rows:
             if (int(dep_class), int(dep_id)) in seen:
                 continue
             seen.add((int(dep_class), int(dep_id)))
-            path = managed.get((kind, tuple(identity or ())))
+            key = (kind, tuple(identity or ()))
+            path = managed.get(key)
             if path is None:
                 theirs.append(str(description))
                 continue
-            ours.append(path)
+            ours.setdefault(path, key)
             queue.append((int(dep_class), int(dep_id)))
     return ours, theirs
+
+
+def _object_oids(
+    conn: psycopg.Connection[Any], definition: Definition
+) -> list[tuple[str | int, int]]:
+    """The catalog addresses of a function's forms or of a view."""
+    if definition.kind == "function":
+        return [("pg_catalog.pg_proc", oid) for oid in _function_forms(conn, definition.identity)]
+    row = conn.execute(
+        "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),)
+    ).fetchone()
+    return [("pg_catalog.pg_class", int(row[0]))] if row and row[0] is not None else []
 
 
 def apply(
@@ -437,6 +445,7 @@ def apply(
     snapshot_digest: str | None = None,
     arm: Callable[[], None] = lambda: None,
     restoring: bool = False,
+    batched: bool = False,
 ) -> Outcome:
     """Apply `definitions` inside the caller's transaction (savepoints only; the caller
     commits). `known`: what is defined now, when guard.definitions cannot say (a rollback that
@@ -445,11 +454,13 @@ def apply(
     before returning (see the module's docstring); a failure raises DefinitionError. `arm` runs
     before each file and each drop: the migrator's lock-wait budget (a file's statements share
     what it leaves). `restoring`: a rollback puts a release's definitions back, so the registry
-    rows data files created that the release does not define are deleted."""
+    rows data files created that the release does not define are deleted. `batched`: an install
+    into an empty database, where no application waits for a lock: the files of each step run as
+    one statement (one by one again if that fails, to name the file)."""
     done = recorded(conn)
     if done is None:
         done = known or []
-    applier = _Applier(conn, definitions, done, source, arm)
+    applier = _Applier(conn, definitions, done, source, arm, batched=batched)
     applier.run_changed(everything)
     locking_pending = applier.pending_locking(everything)
     by_path = {r.path: r.sha256 for r in done}
@@ -487,9 +498,12 @@ class _Applier:
         done: list[Recorded],
         source: str,
         arm: Callable[[], None],
+        *,
+        batched: bool = False,
     ) -> None:
         self.conn = conn
         self.arm = arm
+        self.batched = batched
         self.definitions = definitions
         self.done = {r.path: r for r in done}
         self.outcome = Outcome(source=source)
@@ -529,9 +543,11 @@ class _Applier:
     def run_changed(self, everything: bool) -> None:
         """Run the definitions, other than the closing and LOCKING kinds, that are new, changed,
         dropped to let another change, or not in the catalog exactly once."""
-        for definition in self.definitions:
-            if definition.closing or definition.kind in LOCKING:
-                continue
+        due = [d for d in self.definitions if not d.closing and d.kind not in LOCKING]
+        if self.batched and not self.done and self._batch(due):
+            self.outcome.applied += [d.path for d in due]
+            return
+        for definition in due:
             if self._needs_run(definition, everything):
                 self._run_and_note(definition, everything)
 
@@ -549,8 +565,26 @@ class _Applier:
         ]
 
     def run_locking(self, pending: list[Definition], everything: bool) -> None:
+        if self.batched and not self.done and self._batch(pending):
+            self.outcome.applied += [d.path for d in pending]
+            return
         for definition in pending:
             self._run_and_note(definition, everything)
+
+    def _batch(self, batch: list[Definition]) -> bool:
+        """Run `batch` (of an install, objects not there yet) as one statement in a savepoint:
+        False, nothing kept, when it fails, for the caller to run the files one by one."""
+        if len(batch) < 2:
+            return False
+        self.arm()
+        try:
+            with self.conn.transaction():
+                self.conn.execute("\n;\n".join(d.text for d in batch).encode())
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+            raise  # the migrator retries the whole transaction
+        except psycopg.Error:
+            return False
+        return True
 
     def _changed(self, definition: Definition, everything: bool) -> bool:
         previous = self.done.get(definition.path) or self.moved_from.get(definition.path)
@@ -583,12 +617,15 @@ class _Applier:
         self.outcome.moved = [path for path in self.moved_from if not self.ran(path)]
 
     def run_closing(self) -> None:
-        for definition in self.definitions:
+        closing = [d for d in self.definitions if d.closing]
+        for definition in closing:
             if definition.kind == "rows":
                 self._run_rows(definition)
-            elif definition.closing:
+        others = [d for d in closing if d.kind != "rows"]
+        if not (self.batched and self._batch(others)):
+            for definition in others:
                 _execute(self.conn, definition, self.arm)
-            self.outcome.closing += definition.closing
+        self.outcome.closing += len(closing)
         # The rules' data may name a constraint a migration added NOT VALID (I5's customer keys):
         # a rule's stage follows its constraints, as `guard db validate` keeps it.
         self.conn.execute("SELECT guard.refresh_rule_stages()")
@@ -598,7 +635,7 @@ class _Applier:
         before = _registry_keys(self.conn)
         _execute(self.conn, definition, self.arm)
         created = sorted(_registry_keys(self.conn) - before)
-        if created and _created_rows_table_exists(self.conn):
+        if created and catalog.exists(self.conn, "guard.registry_rows"):
             with self.conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO guard.registry_rows (registry, key, path) VALUES (%s, %s, %s)"
@@ -655,13 +692,13 @@ class _Applier:
             with conn.transaction():
                 conn.execute(definition.text.encode())
         except _NOT_REPLACEABLE:
-            self._drop_with_dependents(definition, self._object_oids(definition))
+            self._drop_with_dependents(definition, _object_oids(conn, definition))
             _execute(conn, definition, self.arm)
         except psycopg.errors.LockNotAvailable:
             raise  # the migrator retries the whole transaction
         except psycopg.Error as error:
             raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
-        if definition.kind == "function":
+        if before:  # a new function has no old forms to drop
             after = _function_forms(conn, definition.identity)
             # New parameter types: created beside the old forms, which go. A form the file
             # replaced has a new row version (xmin); one it left alone is an old form. A form
@@ -669,44 +706,23 @@ class _Applier:
             if set(after) - set(before):
                 old_forms = [oid for oid, version in before.items() if after.get(oid) == version]
                 self._drop_with_dependents(
-                    definition, [("pg_catalog.pg_proc", oid) for oid in old_forms]
+                    definition, [("pg_catalog.pg_proc", o) for o in old_forms]
                 )
 
-    def _object_oids(self, definition: Definition) -> list[tuple[str, int]]:
-        if definition.kind == "function":
-            return [
-                ("pg_catalog.pg_proc", oid)
-                for oid in _function_oids(self.conn, definition.identity)
-            ]
-        row = self.conn.execute(
-            "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),)
-        ).fetchone()
-        return [("pg_catalog.pg_class", int(row[0]))] if row and row[0] is not None else []
-
-    def _drop_with_dependents(self, definition: Definition, objects: list[tuple[str, int]]) -> None:
+    def _drop_with_dependents(
+        self, definition: Definition, objects: list[tuple[str | int, int]]
+    ) -> None:
         """Drop `objects` (the old forms of `definition`'s object) and every Booking Guard
         object that depends on them, newest first (the manifest is a creation order, so its
         reverse is a drop order). Dependents still wanted run again when their turn comes;
         anything else depending on them stops the apply."""
-        dependents: dict[str, tuple[str, tuple[str, ...]]] = {}
-        queue: list[tuple[str | int, int]] = list(objects)
-        while queue:
-            classid, objid = queue.pop()
-            rows = self.conn.execute(
-                _DEPENDENTS, {"classid": _class_oid(self.conn, classid), "objid": objid}
-            ).fetchall()
-            for kind, identity, dep_class, dep_id, description in rows:
-                key = (kind, tuple(identity or ()))
-                path = self.managed.get(key)
-                if path is None:
-                    raise DefinitionError(
-                        f"{definition.path}: cannot replace {definition.label}: {description}"
-                        " depends on it and is not one of Booking Guard's definitions: drop it"
-                        " first, or make this change in a versioned migration"
-                    )
-                if path not in dependents:
-                    dependents[path] = key
-                    queue.append((int(dep_class), int(dep_id)))
+        dependents, theirs = _dependents(self.conn, objects, self.managed)
+        if theirs:
+            raise DefinitionError(
+                f"{definition.path}: cannot replace {definition.label}: {theirs[0]} depends on"
+                " it and is not one of Booking Guard's definitions: drop it first, or make this"
+                " change in a versioned migration"
+            )
         for path in sorted(dependents, key=lambda p: self.position[p], reverse=True):
             kind, identity = dependents[path]
             _drop(self.conn, kind, identity, path, self.arm)
@@ -721,21 +737,14 @@ class _Applier:
                 )
             else:
                 statement = sql.SQL("DROP VIEW {}").format(sql.Identifier(*definition.identity))
-            _run_drop(self.conn, statement, definition.path, self.arm)
+            _run_sql(self.conn, statement, definition.path, self.arm)
 
 
 def _execute(
     conn: psycopg.Connection[Any], definition: Definition, arm: Callable[[], None]
 ) -> None:
-    arm()
-    try:
-        with conn.transaction():
-            # no parameters: the simple-query protocol runs every statement of the file
-            conn.execute(definition.text.encode())
-    except psycopg.errors.LockNotAvailable:
-        raise  # the migrator retries the whole transaction
-    except psycopg.Error as error:
-        raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
+    # no parameters: the simple-query protocol runs every statement of the file
+    _run_sql(conn, definition.text.encode(), definition.path, arm)
 
 
 # registry -> (table, key column), in the order rows are deleted (a check before its rule)
@@ -767,11 +776,6 @@ def _registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
         for registry, (table, column) in REGISTRIES.items()
     )
     return {(str(r), str(k)) for r, k in conn.execute(query).fetchall()}
-
-
-def _created_rows_table_exists(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass('guard.registry_rows') IS NOT NULL").fetchone()
-    return bool(row and row[0])
 
 
 def _delete_registry_rows(
@@ -942,16 +946,6 @@ def _function_forms(conn: psycopg.Connection[Any], identity: tuple[str, ...]) ->
     return {int(oid): str(version) for oid, version in rows}
 
 
-def _function_oids(conn: psycopg.Connection[Any], identity: tuple[str, ...]) -> list[int]:
-    rows = conn.execute(
-        "SELECT p.oid::bigint FROM pg_catalog.pg_proc AS p"
-        " JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace"
-        " WHERE n.nspname = %s AND p.proname = %s ORDER BY p.oid",
-        identity,
-    ).fetchall()
-    return [int(oid) for (oid,) in rows]
-
-
 # What depends on an object, one level down: the dependent's kind and identity when it is a
 # function, view, trigger or policy (NULL otherwise), the catalog address to look further from,
 # and its description (pg_describe_object) for a message.
@@ -1001,14 +995,6 @@ WHERE d.refclassid = %(classid)s AND d.refobjid = %(objid)s AND d.deptype = 'n'
 """
 
 
-def _class_oid(conn: psycopg.Connection[Any], classid: str | int) -> int:
-    if isinstance(classid, int):
-        return classid
-    row = conn.execute("SELECT %s::regclass::oid::bigint", (classid,)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def _regprocedure(conn: psycopg.Connection[Any], oid: int) -> str:
     row = conn.execute("SELECT %s::oid::regprocedure::text", (oid,)).fetchone()
     assert row is not None
@@ -1024,7 +1010,7 @@ def _drop(
 ) -> None:
     """Drop a definition's object if it is there (its table may be gone already)."""
     for statement in _drop_statements(conn, kind, identity):
-        _run_drop(conn, statement, path, arm)
+        _run_sql(conn, statement, path, arm)
 
 
 def _drop_statements(
@@ -1035,14 +1021,11 @@ def _drop_statements(
     if kind == "function":
         return [
             sql.SQL("DROP FUNCTION {}").format(sql.SQL(_regprocedure(conn, oid)))
-            for oid in _function_oids(conn, identity)
+            for oid in sorted(_function_forms(conn, identity))
         ]
     if kind == "view":
         return [sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity))]
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{identity[0]}.{identity[1]}",)
-    ).fetchone()
-    if not (row and row[0]):
+    if not catalog.exists(conn, f"{identity[0]}.{identity[1]}"):
         return []
     verb = {"trigger": "TRIGGER", "policy": "POLICY"}[kind]
     return [
@@ -1052,9 +1035,14 @@ def _drop_statements(
     ]
 
 
-def _run_drop(
-    conn: psycopg.Connection[Any], statement: sql.Composed, path: str, arm: Callable[[], None]
+def _run_sql(
+    conn: psycopg.Connection[Any],
+    statement: sql.Composed | bytes,
+    path: str,
+    arm: Callable[[], None],
 ) -> None:
+    """Run one file or drop in a savepoint; a lock timeout goes to the migrator (it retries the
+    whole transaction), any other error names the file."""
     arm()
     try:
         with conn.transaction():

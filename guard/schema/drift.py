@@ -87,14 +87,9 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
     )
     found += _compare_types(expected.get("types", {}), actual.get("types", {}))
     found += compare_security(expected, actual)
-    for name in sorted(set(expected["sequences"]) - set(actual["sequences"])):
-        found.append(Difference("missing", f"sequence {name}"))
-    for name in sorted(set(actual["sequences"]) - set(expected["sequences"])):
-        found.append(Difference("extra", f"sequence {name}"))
-    for key in sorted(set(expected["settings"]) - set(actual["settings"])):
-        found.append(Difference("missing", f"setting {key}"))
-    for key in sorted(set(actual["settings"]) - set(expected["settings"])):
-        found.append(Difference("extra", f"setting {key}"))
+    for noun in ("sequence", "setting"):
+        want, have = dict.fromkeys(expected[noun + "s"]), dict.fromkeys(actual[noun + "s"])
+        found += _missing_and_extra(want, have, f"{noun} {{}}".format)
     for rule_id in sorted(set(expected.get("rules", [])) - set(actual.get("rules", []))):
         found.append(Difference("missing", f"rule {rule_id}"))
     for check_id in sorted(set(expected.get("checks", [])) - set(actual.get("checks", []))):

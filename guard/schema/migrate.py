@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -34,7 +34,7 @@ from yoyo.utils import change_param_style
 from guard.connection import behind_pooler, connect, pooler_refusal
 from guard.errors import GuardError, first_line
 from guard.resources import canonical_files, migrations_dir, sql_dir
-from guard.schema import bridges, definitions, migration_files, privileges
+from guard.schema import bridges, catalog, definitions, migration_files, privileges
 from guard.schema.lock_retry import (
     AttemptOverTime,
     BlockerWatch,
@@ -96,6 +96,7 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 # Every privilege guard.apply_grants may give: on the guard schema, its relations and functions,
@@ -328,18 +329,8 @@ class Migrator:
         done: list[str] = []
         self.definitions_outcome = None
         with self._locked():
-            applied = set(self._yoyo.get_applied_migration_hashes())
-            pending = [m for m in migrations if m.hash not in applied]  # in file-name order
-            self._refuse_out_of_order(migrations, pending)
-            if to is not None:
-                pending = (
-                    pending[: [m.id for m in pending].index(to) + 1]
-                    if to in {m.id for m in pending}
-                    else []
-                )
-            order = [m.id for m in migrations]
-            level = to if to is not None else (order[-1] if order else None)
-            wanted = self.definitions_at(level, order)
+            self._yoyo.ensure_internal_schema_updated()  # its tables, before the first mark
+            pending, level, wanted = self._pending(migrations, to)
             due = wanted is not None and (
                 bool(pending)
                 or (
@@ -409,14 +400,14 @@ class Migrator:
         replay of every migration (tests/db/test_canonical.py holds the two equal, bookkeeping
         included); replaying would also run every definition each migration once carried."""
         files = self.install_files()
-        step = self._definitions_step(wanted, migrations_ran=True)
+        step = self._definitions_step(wanted, migrations_ran=True, batched=True)
         from_migrations = definitions.rows_from_migrations()
 
         def attempt(lock_timeout_ms: int) -> None:
             self._said.clear()
             with self._attempt(lock_timeout_ms):
-                for _name, text in files:
-                    self._execute(text.encode())
+                # one statement: an empty database has nothing an application waits for
+                self._execute("\n;\n".join(text for _name, text in files).encode())
                 self._mark_all(migrations)
                 self._settle_bridges()
                 step()
@@ -433,23 +424,12 @@ class Migrator:
                 )
 
         try:
-            with self._watching():
-                run_with_lock_retries(
-                    attempt,
-                    what="installing from sql/",
-                    policy=self.lock_policy,
-                    watch=self._watch,
-                    progress=self.progress,
-                )
+            # no blocker watch nor hold guard: an empty database has no application session
+            self._retrying(attempt, "installing from sql/")
         except (definitions.DefinitionError, psycopg.Error) as error:
-            hint = (
-                privileges.hint_for(error, self.conn)
-                if isinstance(error, psycopg.errors.InsufficientPrivilege)
-                else None
-            )
             raise GuardError(
-                f"installing from sql/ failed, nothing was applied: {first_line(error)}"
-                + (f" ({hint})" if hint else "")
+                "installing from sql/ failed, nothing was applied:"
+                f" {first_line(error)}{self._privilege_hint(error)}"
             ) from None
         finally:
             for line in self._said:
@@ -480,10 +460,8 @@ class Migrator:
         """With nothing pending: run guard.apply_grants() again, so that a grant `guard db
         verify` reports missing is put back by the command that applies Booking Guard. True when
         a privilege of Booking Guard's objects or the booking tables changed."""
-        present = self.conn.execute(
-            "SELECT to_regprocedure('guard.apply_grants()') IS NOT NULL"
-        ).fetchone()
-        if not present or not present[0] or privileges.missing_for_apply(self.conn):
+        present = catalog.exists(self.conn, "guard.apply_grants()", "procedure")
+        if not present or privileges.missing_for_apply(self.conn):
             return False
         with self.conn.transaction():
             before = self.conn.execute(_GRANTS_FINGERPRINT).fetchone()
@@ -504,14 +482,7 @@ class Migrator:
         try:
             with self.conn.transaction():
                 self.conn.execute("SET TRANSACTION READ ONLY")
-                applied = set(self._applied_at())
-                pending = [m for m in migrations if m.id not in applied]
-                self._refuse_out_of_order(migrations, pending)
-                order = [m.id for m in migrations]
-                if to is not None:
-                    pending = [m for m in pending if order.index(m.id) <= order.index(to)]
-                level = to if to is not None else (order[-1] if order else None)
-                wanted = self.definitions_at(level, order)
+                pending, level, wanted = self._pending(migrations, to)
                 for migration in pending:
                     found.migrations.append(
                         PlannedMigration(
@@ -603,7 +574,7 @@ class Migrator:
                     for migration in plan:
                         position = order.index(migration.id)
                         below = order[position - 1] if position > 0 else None
-                        wanted = self.definitions_at(below, order) if below is not None else None
+                        wanted = self.definitions_at(below, order)
                         then = None
                         if wanted is not None and self._known is not None:
                             then = self._definitions_step(
@@ -629,7 +600,7 @@ class Migrator:
         migrations = self.migrations()
         if to is not None:
             self._require_known(migrations, to)
-        if not self._exists(MIGRATION_TABLE):
+        if not catalog.exists(self.conn, MIGRATION_TABLE):
             return []
         plan = []
         applied = set(self._yoyo.get_applied_migration_hashes())
@@ -680,12 +651,8 @@ class Migrator:
 
         try:
             with self._watching():
-                before, after, columns_before, columns_after = run_with_lock_retries(
-                    attempt,
-                    what="rollback preview",
-                    policy=self.lock_policy,
-                    watch=self._watch,
-                    progress=self.progress,
+                before, after, columns_before, columns_after = self._retrying(
+                    attempt, "rollback preview"
                 )
         except psycopg.Error as error:
             preview.error = first_line(error)
@@ -715,6 +682,7 @@ class Migrator:
         *,
         migrations_ran: bool,
         restoring: bool = False,
+        batched: bool = False,
     ) -> Callable[[], None]:
         """Apply `wanted` in the current transaction, once the level records definitions (at
         an earlier level the migrations carry them; a rollback restores a release's with what
@@ -736,6 +704,7 @@ class Migrator:
                 snapshot_digest=made_from,
                 arm=self._arm,
                 restoring=restoring,
+                batched=batched,
             )
 
         return step
@@ -748,13 +717,7 @@ class Migrator:
                 step()
 
         try:
-            run_with_lock_retries(
-                attempt,
-                what=what,
-                policy=self.lock_policy,
-                watch=self._watch,
-                progress=self.progress,
-            )
+            self._retrying(attempt, what)
         except definitions.DefinitionError as error:
             raise GuardError(f"the definitions were not applied: {error}") from None
         except psycopg.Error as error:
@@ -784,12 +747,6 @@ class Migrator:
             raise GuardError(
                 f"{failed.format(migration.id)}: the definitions applied with it: {error}"
             ) from None
-        except psycopg.errors.InsufficientPrivilege as error:
-            hint = privileges.hint_for(error, self.conn)
-            raise GuardError(
-                f"{failed.format(migration.id)}: {first_line(error)}"
-                + (f" ({hint})" if hint else "")
-            ) from None
         except psycopg.errors.QueryCanceled as error:
             raise GuardError(
                 f"{failed.format(migration.id)}: {first_line(error)} (--statement-timeout"
@@ -799,12 +756,20 @@ class Migrator:
             ) from None
         except psycopg.Error as error:
             raise GuardError(
-                f"{failed.format(migration.id)}: {first_line(error)}{_dependents_hint(error)}"
+                f"{failed.format(migration.id)}: {first_line(error)}"
+                f"{self._privilege_hint(error)}{_dependents_hint(error)}"
             ) from None
         finally:
             for line in self._said:
                 self.progress(f"{migration.id}: {line}")
             self._said.clear()
+
+    def _privilege_hint(self, error: Exception) -> str:
+        """A refused privilege: what to grant, and to whom (privileges.hint_for)."""
+        if not isinstance(error, psycopg.errors.InsufficientPrivilege):
+            return ""
+        hint = privileges.hint_for(error, self.conn)
+        return f" ({hint})" if hint else ""
 
     def _hear(self, diagnostic: psycopg.errors.Diagnostic) -> None:
         """Keep what a migration says on purpose: RAISE NOTICE and WARNING (SQLSTATE 00000 and
@@ -845,13 +810,7 @@ class Migrator:
                     then()
 
         verb = "applying" if direction == "apply" else "rolling back"
-        run_with_lock_retries(
-            attempt,
-            what=f"{verb} {migration.id}",
-            policy=self.lock_policy,
-            watch=self._watch,
-            progress=self.progress,
-        )
+        self._retrying(attempt, f"{verb} {migration.id}")
 
     def _watch_definitions(self) -> Callable[[], None]:
         """Fingerprint the objects of the definitions on record (guard.definitions, or what a
@@ -911,13 +870,10 @@ class Migrator:
                         )
                     self.conn.execute(statement)
 
-                run_with_lock_retries(
+                self._retrying(
                     attempt,
-                    what=f"{verb} {migration.id} (statement {number}, earlier ones are"
+                    f"{verb} {migration.id} (statement {number}, earlier ones are"
                     " committed; the migration is re-runnable)",
-                    policy=self.lock_policy,
-                    watch=self._watch,
-                    progress=self.progress,
                 )
         finally:
             if not self.conn.closed:
@@ -954,6 +910,11 @@ class Migrator:
                     f"an application session waited {lock_timeout_ms} ms for this attempt"
                 ) from None
             raise
+
+    def _retrying(self, attempt: Callable[[int], T], what: str) -> T:
+        return run_with_lock_retries(
+            attempt, what=what, policy=self.lock_policy, watch=self._watch, progress=self.progress
+        )
 
     def _arm(self) -> None:
         """Before a statement of the running attempt: what is left of its lock-wait budget; an
@@ -995,12 +956,15 @@ class Migrator:
             self._watch = None
             self._hold = None
 
-    def _refuse_out_of_order(self, migrations: Any, pending: Any) -> None:
+    def _pending(
+        self, migrations: Any, to: str | None
+    ) -> tuple[list[Any], str | None, tuple[list[definitions.Definition], str] | None]:
+        """What apply(to) runs: the pending migrations in order (refused when one is older than
+        one applied), the level it reaches and the definitions that belong there."""
         order = [m.id for m in migrations]
-        applied = [order.index(i) for i in self._applied_at() if i in order]
-        if not applied:
-            return
-        newest = max(applied)
+        applied = {order.index(i) for i in self._applied_at() if i in order}
+        pending = [m for n, m in enumerate(migrations) if n not in applied]
+        newest = max(applied, default=-1)
         for migration in pending:
             position = order.index(migration.id)
             if position < newest:
@@ -1012,6 +976,10 @@ class Migrator:
                     f" db rollback {before}` (undoes the later ones newest first), then `guard db"
                     f" apply` applies everything in order"
                 )
+        if to is not None:
+            pending = [m for m in pending if order.index(m.id) <= order.index(to)]
+        level = to if to is not None else (order[-1] if order else None)
+        return pending, level, self.definitions_at(level, order)
 
     def _mark(self, migration: Any) -> None:
         self._yoyo.mark_one(migration, log=True)
@@ -1038,7 +1006,7 @@ class Migrator:
                 cur.executemany(styled[0][0], [p for _, p in styled])
 
     def _unmark(self, migration: Any) -> None:
-        if self._exists("guard.migration_checksums"):
+        if catalog.exists(self.conn, "guard.migration_checksums"):
             self._yoyo.execute(
                 "DELETE FROM guard.migration_checksums WHERE migration_id = :id",
                 {"id": migration.id},
@@ -1117,7 +1085,7 @@ class Migrator:
 
     def _applied_at(self) -> dict[str, datetime]:
         """Applied migrations and when yoyo's bookkeeping says they were applied."""
-        if not self._exists(MIGRATION_TABLE):
+        if not catalog.exists(self.conn, MIGRATION_TABLE):
             return {}
         rows = self.conn.execute(
             f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
@@ -1125,16 +1093,12 @@ class Migrator:
         return dict(rows)
 
     def _recorded_checksums(self) -> dict[str, tuple[str, datetime, str]]:
-        if not self._exists("guard.migration_checksums"):
+        if not catalog.exists(self.conn, "guard.migration_checksums"):
             return {}
         rows = self.conn.execute(
             "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums"
         ).fetchall()
         return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
-
-    def _exists(self, table: str) -> bool:
-        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
-        return bool(row and row[0])
 
     @staticmethod
     def _require_known(migrations: Any, migration_id: str) -> None:

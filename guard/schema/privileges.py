@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from guard.errors import GuardError
+from guard.schema import catalog
 
 ROLE_DEFAULTS = {
     "owner": "guard_owner",
@@ -84,7 +85,7 @@ def hint_for(error: psycopg.Error, conn: psycopg.Connection[Any]) -> str | None:
 def role_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """The name of each kind of Booking Guard role in this database: guard.role_names once the
     security migration ran, before it the settings that migration will read, or the defaults."""
-    if _exists(conn, "guard.role_names"):
+    if catalog.exists(conn, "guard.role_names"):
         return dict(conn.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
     names = {}
     for kind, default in ROLE_DEFAULTS.items():
@@ -102,7 +103,7 @@ def missing_for_apply(conn: psycopg.Connection[Any]) -> list[str]:
         return []
     user = _ident(conn.info.user)
     missing = []
-    if not _exists_namespace(conn, "guard") and not _one(
+    if not catalog.exists(conn, "guard", "namespace") and not _one(
         conn, "SELECT has_database_privilege(current_database(), 'CREATE')"
     ):
         missing.append(
@@ -176,11 +177,3 @@ def _is_superuser(conn: psycopg.Connection[Any]) -> bool:
 
 def _role_exists(conn: psycopg.Connection[Any], name: str) -> bool:
     return bool(_one(conn, "SELECT count(*) > 0 FROM pg_roles WHERE rolname = %s", (name,)))
-
-
-def _exists(conn: psycopg.Connection[Any], relation: str) -> bool:
-    return bool(_one(conn, "SELECT to_regclass(%s) IS NOT NULL", (relation,)))
-
-
-def _exists_namespace(conn: psycopg.Connection[Any], name: str) -> bool:
-    return bool(_one(conn, "SELECT to_regnamespace(%s) IS NOT NULL", (name,)))

@@ -40,6 +40,7 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
         grant_rows = role_grant_rows(migrator.conn)
         # The stored snapshot was taken on one server version; views as this one prints them.
         expected = catalog.as_printed_by(migrator.conn, expected)
+        extra = own_checks_bypassing_rls(migrator.conn) + missing_sequence_grants(migrator.conn)
     # A DBA's own check (guard.register_check) is known, not drift: its view is theirs.
     differences = [
         grant_rows.explain(difference)
@@ -72,32 +73,26 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
         )
         for path in pending_definitions
     ]
-    differences += own_checks_bypassing_rls(database_url)
-    differences += missing_sequence_grants(database_url)
-    return differences
+    return differences + extra
 
 
-def missing_sequence_grants(database_url: str | None) -> list[Difference]:
+def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
     """A sequence a role needs to insert into the application's tables (guard.insert_sequences:
     a serial column's, as Laravel's `$t->id()` makes) without its USAGE: every insert of that
     role fails. Nothing before the function exists (its definition is then pending)."""
-    with connect(database_url) as conn:
-        present = conn.execute(
-            "SELECT to_regprocedure('guard.insert_sequences()') IS NOT NULL"
-        ).fetchone()
-        if present is None or not present[0]:
-            return []
-        rows = conn.execute(
-            "SELECT q.sequence_name::text, q.role_kind"
-            " FROM guard.insert_sequences() AS q"
-            " JOIN guard.role_names AS n ON n.kind = q.role_kind"
-            " WHERE to_regrole(quote_ident(n.role_name)) IS NOT NULL"
-            " AND NOT has_sequence_privilege(n.role_name, q.sequence_name, 'USAGE')"
-            # an identity column's sequence needs no privilege to insert: its absence is no fault
-            " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass"
-            " AND d.objid = q.sequence_name AND d.deptype = 'i')"
-            " ORDER BY 1, 2"
-        ).fetchall()
+    if not catalog.exists(conn, "guard.insert_sequences()", "procedure"):
+        return []
+    rows = conn.execute(
+        "SELECT q.sequence_name::text, q.role_kind"
+        " FROM guard.insert_sequences() AS q"
+        " JOIN guard.role_names AS n ON n.kind = q.role_kind"
+        " WHERE to_regrole(quote_ident(n.role_name)) IS NOT NULL"
+        " AND NOT has_sequence_privilege(n.role_name, q.sequence_name, 'USAGE')"
+        # an identity column's sequence needs no privilege to insert: its absence is no fault
+        " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass"
+        " AND d.objid = q.sequence_name AND d.deptype = 'i')"
+        " ORDER BY 1, 2"
+    ).fetchall()
     return [
         Difference(
             "missing",
@@ -237,40 +232,36 @@ def shipped_role_grants_query(text: str) -> bytes:
     return "\nUNION ALL\n".join(selects).encode()
 
 
-def own_checks_bypassing_rls(database_url: str | None) -> list[Difference]:
+def own_checks_bypassing_rls(conn: psycopg.Connection[Any]) -> list[Difference]:
     """A DBA's own check (guard.register_check) whose view reporting could read past row-level
     security or its own privileges, by guard.own_check_bypass (the rule register_check applies):
     registered before that rule existed, or altered since (security_invoker turned off, another
     owner). Kind `unsafe`. Nothing before the function exists (its definition is then pending)."""
-    with connect(database_url) as conn:
-        present = conn.execute(
-            "SELECT to_regprocedure('guard.own_check_bypass(regclass)') IS NOT NULL"
-        ).fetchone()
-        if present is None or not present[0]:
-            return []
-        rows = conn.execute(
-            "SELECT k.id, k.check_view, guard.own_check_bypass(v.oid)"
-            " FROM guard.checks AS k"
-            " JOIN pg_class AS v ON v.relname = k.check_view"
-            " AND v.relnamespace = 'guard'::regnamespace"
-            " WHERE k.check_view IS NOT NULL"
-            " AND NOT EXISTS (SELECT FROM guard.definitions AS d"
-            " WHERE d.kind = 'view'"
-            " AND split_part(d.path, '/', 2) = 'guard.' || k.check_view || '.sql')"
-            " ORDER BY k.id"
-        ).fetchall()
-        # A check view nobody registered was never judged, yet a reader may hold it (granted by
-        # hand, or by a release that granted every guard.check_* view): its rows are unsafe.
-        unregistered = conn.execute(
-            "SELECT c.relname::text, string_agg(r.role_name, ', ' ORDER BY r.role_name)"
-            " FROM pg_class AS c JOIN guard.role_names AS r ON r.kind IN ('reporting', 'reviewer')"
-            " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind = 'v'"
-            " AND c.relname LIKE 'check\\_%' AND c.relname <> ALL(guard.shipped_check_views())"
-            " AND NOT EXISTS (SELECT FROM guard.checks AS k WHERE k.check_view = c.relname)"
-            " AND to_regrole(quote_ident(r.role_name)) IS NOT NULL"
-            " AND has_table_privilege(r.role_name, c.oid, 'SELECT')"
-            " GROUP BY c.relname ORDER BY 1"
-        ).fetchall()
+    if not catalog.exists(conn, "guard.own_check_bypass(regclass)", "procedure"):
+        return []
+    rows = conn.execute(
+        "SELECT k.id, k.check_view, guard.own_check_bypass(v.oid)"
+        " FROM guard.checks AS k"
+        " JOIN pg_class AS v ON v.relname = k.check_view"
+        " AND v.relnamespace = 'guard'::regnamespace"
+        " WHERE k.check_view IS NOT NULL"
+        " AND NOT EXISTS (SELECT FROM guard.definitions AS d"
+        " WHERE d.kind = 'view'"
+        " AND split_part(d.path, '/', 2) = 'guard.' || k.check_view || '.sql')"
+        " ORDER BY k.id"
+    ).fetchall()
+    # A check view nobody registered was never judged, yet a reader may hold it (granted by
+    # hand, or by a release that granted every guard.check_* view): its rows are unsafe.
+    unregistered = conn.execute(
+        "SELECT c.relname::text, string_agg(r.role_name, ', ' ORDER BY r.role_name)"
+        " FROM pg_class AS c JOIN guard.role_names AS r ON r.kind IN ('reporting', 'reviewer')"
+        " WHERE c.relnamespace = 'guard'::regnamespace AND c.relkind = 'v'"
+        " AND c.relname LIKE 'check\\_%' AND c.relname <> ALL(guard.shipped_check_views())"
+        " AND NOT EXISTS (SELECT FROM guard.checks AS k WHERE k.check_view = c.relname)"
+        " AND to_regrole(quote_ident(r.role_name)) IS NOT NULL"
+        " AND has_table_privilege(r.role_name, c.oid, 'SELECT')"
+        " GROUP BY c.relname ORDER BY 1"
+    ).fetchall()
     return [
         Difference("unsafe", f"own check {check_id} (view guard.{view})", str(reason))
         for check_id, view, reason in rows
@@ -314,20 +305,17 @@ def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
     company, so they see nothing: (login, [kinds]). Not drift: a safe state, and one `guard
     tenant grant` away from working. Empty before the tenant bindings migration."""
     with connect(database_url) as conn:
-        present = conn.execute("SELECT to_regclass('guard.tenant_bindings')").fetchone()
-        if present is None or present[0] is None:
+        if not catalog.exists(conn, "guard.tenant_bindings"):
             return []
         return [(login, list(kinds)) for login, kinds in conn.execute(_UNBOUND_LOGINS)]
 
 
-def zoneless_columns(database_url: str | None) -> list[str]:
+def zoneless_columns(conn: psycopg.Connection[Any]) -> list[str]:
     """guard.zoneless_columns(): the application's timestamp columns while no zone is declared
     (empty before the function exists)."""
-    with connect(database_url) as conn:
-        present = conn.execute("SELECT to_regprocedure('guard.zoneless_columns()')").fetchone()
-        if present is None or present[0] is None:
-            return []
-        return [name for (name,) in conn.execute("SELECT guard.zoneless_columns()")]
+    if not catalog.exists(conn, "guard.zoneless_columns()", "procedure"):
+        return []
+    return [name for (name,) in conn.execute("SELECT guard.zoneless_columns()")]
 
 
 def zoneless_note(columns: list[str]) -> list[str]:
