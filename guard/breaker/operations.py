@@ -127,12 +127,8 @@ class CircuitView:
             "last_failure_at": _iso(self.last_failure_at),
             "closed_at": _iso(self.closed_at),
             "source": self.source,
-            "failure_threshold": rules.failure_threshold if rules else None,
-            "success_threshold": rules.success_threshold if rules else None,
-            "cooldown_seconds": rules.cooldown_ms / 1000 if rules else None,
-            **growth_rules_dict(rules),
+            **rules_dict(rules),
             "current_cooldown_seconds": self.cooldown_seconds,
-            **window_rules_dict(rules),
             "window_calls": window.calls if window and has_window else None,
             "window_failures": window.failures if window and has_window else None,
             "window_slow_calls": window.slow_calls if window and has_window else None,
@@ -144,27 +140,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def growth_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
-    """The growing cooldown's rules as JSON fields (None when the cooldown does not grow)."""
-    if rules is None or not rules.has_growth:
-        return {"cooldown_growth_factor": None, "max_cooldown_seconds": None}
+def rules_dict(rules: SharedRules | None) -> dict[str, Any]:
+    """A circuit's rules as JSON fields (None where it has none: no rules, window or growth)."""
+    none = SharedRules(0, 0, 0)
+    growth = rules if rules is not None and rules.has_growth else none
+    window = rules if rules is not None and rules.has_window else none
     return {
-        "cooldown_growth_factor": rules.cooldown_growth_percent / 100,
-        "max_cooldown_seconds": rules.max_cooldown_ms / 1000,
-    }
-
-
-def window_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
-    """The window's rules as JSON fields (all None without a window)."""
-    if rules is None or not rules.has_window:
-        rules = SharedRules(0, 0, 0)
-    return {
-        "window_type": rules.window_type or None,
-        "window_size": rules.window_size or None,
-        "minimum_calls": rules.minimum_calls or None,
-        "failure_rate_threshold": rules.failure_rate_threshold or None,
-        "slow_call_seconds": rules.slow_call_ms / 1000 if rules.slow_call_ms else None,
-        "slow_call_rate_threshold": rules.slow_call_rate_threshold or None,
+        "failure_threshold": rules.failure_threshold if rules else None,
+        "success_threshold": rules.success_threshold if rules else None,
+        "cooldown_seconds": rules.cooldown_ms / 1000 if rules else None,
+        "cooldown_growth_factor": growth.cooldown_growth_percent / 100 or None,
+        "max_cooldown_seconds": growth.max_cooldown_ms / 1000 or None,
+        "window_type": window.window_type or None,
+        "window_size": window.window_size or None,
+        "minimum_calls": window.minimum_calls or None,
+        "failure_rate_threshold": window.failure_rate_threshold or None,
+        "slow_call_seconds": window.slow_call_ms / 1000 if window.slow_call_ms else None,
+        "slow_call_rate_threshold": window.slow_call_rate_threshold or None,
     }
 
 
@@ -491,11 +483,7 @@ class Operator:
         assert rules is not None  # only `only_if_new` leaves a circuit unchanged
         return {
             "key": key,
-            "failure_threshold": rules.failure_threshold,
-            "success_threshold": rules.success_threshold,
-            "cooldown_seconds": rules.cooldown_ms / 1000,
-            **growth_rules_dict(rules),
-            **window_rules_dict(rules),
+            **rules_dict(rules),
             "previous": None if previous is None else previous.text(),
         }
 
