@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,8 @@ from psycopg.rows import dict_row
 
 from guard import queries
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.codec import WindowCounts, decode_circuit
+from guard.breaker.circuit import CircuitSnapshot
+from guard.breaker.codec import decode_circuit
 from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import transition_event
 from guard.breaker.persistence import write_transitions
@@ -89,35 +90,19 @@ class UnknownCircuitError(LookupError):
         self.key = key
 
 
-@dataclass
-class CircuitView:
-    """What an operator sees about one circuit."""
+@dataclass(frozen=True, slots=True)
+class CircuitView(CircuitSnapshot):
+    """What an operator sees about one circuit: a snapshot read by the operator's process (its
+    counters 0), ``source`` "redis" (live) or "postgresql" (last persisted, Redis has none)."""
 
-    key: str
-    state: str
-    generation: int
-    failure_count: int
-    success_count: int
-    opened_at: datetime | None
-    changed_at: datetime | None
-    recovers_in_seconds: float | None
-    source: str  # "redis" (live) or "postgresql" (last persisted, Redis has no state)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rules: SharedRules | None = None
-    # The failure-rate window now (None: the circuit has none, or Redis is not read).
-    window: WindowCounts | None = None
-    # Statistics (None: none since the circuit was created, restored, or Redis is not read).
-    last_failure_at: datetime | None = None
-    closed_at: datetime | None = None
-    # The cooldown of the present opening (grown by failed probes when the rules say so).
-    cooldown_seconds: float | None = None
+    events: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         rules, window = self.rules, self.window
         has_window = rules is not None and rules.has_window
         return {
             "key": self.key,
-            "state": self.state,
+            "state": self.state.label,
             "generation": self.generation,
             "failure_count": self.failure_count,
             "success_count": self.success_count,
@@ -129,10 +114,10 @@ class CircuitView:
             "source": self.source,
             **rules_dict(rules),
             "current_cooldown_seconds": self.cooldown_seconds,
-            "window_calls": window.calls if window and has_window else None,
-            "window_failures": window.failures if window and has_window else None,
-            "window_slow_calls": window.slow_calls if window and has_window else None,
-            "events": self.events,
+            "window_calls": window.calls if has_window else None,
+            "window_failures": window.failures if has_window else None,
+            "window_slow_calls": window.slow_calls if has_window else None,
+            "events": list(self.events),
         }
 
 
@@ -370,36 +355,23 @@ class Operator:
         recovers_in = None
         if circuit.recovers_in_ms is not None and circuit.opened_at_ms:
             recovers_in = round(circuit.recovers_in_ms / 1000, 1)
-        rules = circuit.rules
-        return CircuitView(
-            key=key,
-            state=circuit.state.label,
-            generation=circuit.generation,
-            failure_count=circuit.failures,
-            success_count=circuit.successes,
-            opened_at=_ms(circuit.opened_at_ms),
-            changed_at=_ms(circuit.changed_at_ms),
-            recovers_in_seconds=recovers_in,
-            source="redis",
-            rules=rules,
-            window=circuit.window if rules and rules.has_window else None,
-            last_failure_at=_ms(circuit.last_failure_at_ms),
-            closed_at=_ms(circuit.closed_at_ms),
-            cooldown_seconds=circuit.cooldown_ms / 1000 if circuit.cooldown_ms else None,
-        )
+        return CircuitView.of(key, circuit, "redis", _ms, recovers_in)
 
     @staticmethod
     def _view_from_pg(row: dict[str, Any]) -> CircuitView:
+        label = row["state"] if row["state"] in STATE_LABELS else State.OPEN.label
         return CircuitView(
-            key=row["key"],
-            state=row["state"] if row["state"] in STATE_LABELS else State.OPEN.label,
-            generation=int(row["generation"]),
-            failure_count=int(row["failure_count"]),
-            success_count=int(row["success_count"]),
-            opened_at=row["opened_at"],
-            changed_at=row["changed_at"],
-            recovers_in_seconds=None,
-            source="postgresql",
+            row["key"],
+            State.from_label(label),
+            int(row["generation"]),
+            int(row["failure_count"]),
+            int(row["success_count"]),
+            row["opened_at"],
+            row["changed_at"],
+            None,
+            None,
+            "postgresql",
+            *(0, 0, 0, 0),
         )
 
     def list(self) -> CircuitList:
@@ -451,8 +423,7 @@ class Operator:
             pass
         if view is None:
             raise UnknownCircuitError(key)
-        view.events = pg_events or [_redis_event(e) for e in redis_events]
-        return view
+        return replace(view, events=tuple(pg_events or map(_redis_event, redis_events)))
 
     def act(self, key: str, action: Action, reason: str) -> dict[str, Any]:
         """A manual action (trip, reset, disable, force-close), recorded in PostgreSQL: an

@@ -93,7 +93,7 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
     return [
         [
             view.key,
-            view.state,
+            view.state.label,
             view.generation,
             view.failure_count,
             view.success_count,
@@ -134,7 +134,7 @@ def _rules_text(view: CircuitView) -> str:
 def _window_text(view: CircuitView) -> str:
     """What the failure-rate window holds now: ``40 calls, 19 failed, 0 slow``."""
     window = view.window
-    if window is None:
+    if view.rules is None or not view.rules.has_window:
         return ""
     return f"{window.calls} calls, {window.failures} failed, {window.slow_calls} slow"
 
