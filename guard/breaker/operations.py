@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,10 +74,8 @@ __all__ = [
     "Action",
     "CircuitList",
     "CircuitView",
-    "GrowthChange",
     "Operator",
     "RulesChange",
-    "WindowChange",
     "operator_session",
 ]
 
@@ -161,71 +159,6 @@ class Recorded:
         return self.state is not None or self.generation > 0
 
 
-@dataclass(frozen=True)
-class WindowChange:
-    """``guard breaker configure``'s window options: None keeps the stored value; a rate of 0
-    turns that rule off (the window is off when both rates are)."""
-
-    window_type: str | None = None
-    window_size: int | None = None
-    minimum_calls: int | None = None
-    failure_rate_threshold: int | None = None
-    slow_call_seconds: float | None = None
-    slow_call_rate_threshold: int | None = None
-
-    def merged(self, base: SharedRules) -> dict[str, Any]:
-        """``BreakerConfig`` window fields: these changes over ``base`` (the stored rules; a
-        circuit without a window starts from ``BreakerConfig``'s defaults)."""
-        defaults = BreakerConfig()
-        if base.has_window:
-            window_type, size, minimum = base.window_type, base.window_size, base.minimum_calls
-        else:
-            window_type, size = defaults.window_type, defaults.window_size
-            minimum = defaults.minimum_calls
-        failure_rate = _rate(self.failure_rate_threshold, base.failure_rate_threshold)
-        slow_rate = _rate(self.slow_call_rate_threshold, base.slow_call_rate_threshold)
-        slow_seconds = self.slow_call_seconds
-        if slow_seconds is None and base.slow_call_ms:
-            slow_seconds = base.slow_call_ms / 1000
-        if slow_rate is None:
-            if self.slow_call_seconds is not None:
-                raise ValueError("--slow-call-duration goes with --slow-call-rate")
-            slow_seconds = None
-        elif slow_seconds is None:
-            raise ValueError("--slow-call-rate needs --slow-call-duration (what a slow call is)")
-        return {
-            "window_type": self.window_type or window_type,
-            "window_size": self.window_size or size,
-            "minimum_calls": self.minimum_calls or minimum,
-            "failure_rate_threshold": failure_rate,
-            "slow_call_seconds": slow_seconds,
-            "slow_call_rate_threshold": slow_rate,
-        }
-
-
-@dataclass(frozen=True)
-class GrowthChange:
-    """``guard breaker configure``'s growing-cooldown options: None keeps the stored value; a
-    factor of 1 turns the growth off."""
-
-    factor: float | None = None
-    max_cooldown_seconds: float | None = None
-
-    def merged(self, base: SharedRules) -> dict[str, Any]:
-        factor, cap = self.factor, self.max_cooldown_seconds
-        if factor is None and base.has_growth:
-            factor = base.cooldown_growth_percent / 100
-        if cap is None and base.has_growth:
-            cap = base.max_cooldown_ms / 1000
-        if factor is None or factor == 1:
-            if self.max_cooldown_seconds is not None:
-                raise ValueError("--max-cooldown goes with --cooldown-growth (a factor above 1)")
-            return {"cooldown_growth_factor": None, "max_cooldown_seconds": None}
-        if cap is None:
-            raise ValueError("--cooldown-growth needs --max-cooldown (the longest cooldown)")
-        return {"cooldown_growth_factor": factor, "max_cooldown_seconds": cap}
-
-
 def _rate(given: int | None, stored: int) -> int | None:
     value = stored if given is None else given
     return value or None
@@ -242,17 +175,66 @@ class CircuitList:
 
 @dataclass(frozen=True)
 class RulesChange:
-    """A change of a circuit's stored rules; None (and the empty changes) keep a stored value."""
+    """A change of a circuit's stored rules (``guard breaker configure``): None keeps a stored
+    value; a rate of 0 turns that rule off (the window is off when both rates are); a growth
+    factor of 1 turns the growing cooldown off."""
 
     failure_threshold: int | None = None
     success_threshold: int | None = None
     cooldown_seconds: float | None = None
-    window: WindowChange = field(default_factory=WindowChange)
-    growth: GrowthChange = field(default_factory=GrowthChange)
+    window_type: str | None = None
+    window_size: int | None = None
+    minimum_calls: int | None = None
+    failure_rate_threshold: int | None = None
+    slow_call_seconds: float | None = None
+    slow_call_rate_threshold: int | None = None
+    cooldown_growth_factor: float | None = None
+    max_cooldown_seconds: float | None = None
 
     @property
     def empty(self) -> bool:
         return self == RulesChange()
+
+    def merged(self, base: SharedRules) -> BreakerConfig:
+        """These changes over ``base`` (the stored rules; a circuit without a window starts
+        from ``BreakerConfig``'s defaults)."""
+        window: SharedRules | BreakerConfig = base if base.has_window else BreakerConfig()
+        failure_rate = _rate(self.failure_rate_threshold, base.failure_rate_threshold)
+        slow_rate = _rate(self.slow_call_rate_threshold, base.slow_call_rate_threshold)
+        slow_seconds = self.slow_call_seconds
+        if slow_seconds is None and base.slow_call_ms:
+            slow_seconds = base.slow_call_ms / 1000
+        if slow_rate is None:
+            if self.slow_call_seconds is not None:
+                raise ValueError("--slow-call-duration goes with --slow-call-rate")
+            slow_seconds = None
+        elif slow_seconds is None:
+            raise ValueError("--slow-call-rate needs --slow-call-duration (what a slow call is)")
+        factor, cap = self.cooldown_growth_factor, self.max_cooldown_seconds
+        if factor is None and base.has_growth:
+            factor = base.cooldown_growth_percent / 100
+        if cap is None and base.has_growth:
+            cap = base.max_cooldown_ms / 1000
+        if factor is None or factor == 1:
+            if self.max_cooldown_seconds is not None:
+                raise ValueError("--max-cooldown goes with --cooldown-growth (a factor above 1)")
+            factor = cap = None
+        elif cap is None:
+            raise ValueError("--cooldown-growth needs --max-cooldown (the longest cooldown)")
+        cooldown = self.cooldown_seconds
+        return BreakerConfig(
+            failure_threshold=self.failure_threshold or base.failure_threshold,
+            success_threshold=self.success_threshold or base.success_threshold,
+            cooldown_seconds=cooldown if cooldown is not None else base.cooldown_ms / 1000,
+            window_type=self.window_type or window.window_type,
+            window_size=self.window_size or window.window_size,
+            minimum_calls=self.minimum_calls or window.minimum_calls,
+            failure_rate_threshold=failure_rate,
+            slow_call_seconds=slow_seconds,
+            slow_call_rate_threshold=slow_rate,
+            cooldown_growth_factor=factor,
+            max_cooldown_seconds=cap,
+        )
 
 
 class Operator:
@@ -473,16 +455,7 @@ class Operator:
             if only_if_new and (recorded.known or self.redis.read(key)):
                 return None, None
             current = self.redis.rules(key)
-            base = current or self.config.shared_rules
-            cooldown = change.cooldown_seconds
-            config = BreakerConfig(
-                failure_threshold=change.failure_threshold or base.failure_threshold,
-                success_threshold=change.success_threshold or base.success_threshold,
-                cooldown_seconds=cooldown if cooldown is not None else base.cooldown_ms / 1000,
-                **change.window.merged(base),
-                **change.growth.merged(base),
-            )
-            rules = config.shared_rules
+            rules = change.merged(current or self.config.shared_rules).shared_rules
             args = CircuitArgs.build(key, self.config, self.host, self.pid)
             restore = _Restore(recorded)
             reason, generation = configure_reason(current, rules), recorded.generation

@@ -23,10 +23,8 @@ from guard.breaker.operations import (
     WINDOW_TYPES,
     Action,
     CircuitView,
-    GrowthChange,
     Operator,
     RulesChange,
-    WindowChange,
     operator_session,
 )
 from guard.cli.output import emit_json, emit_table, when, wide_option
@@ -395,15 +393,14 @@ def configure(
         failure_threshold,
         success_threshold,
         cooldown_seconds,
-        WindowChange(
-            window_type,
-            window_size,
-            minimum_calls,
-            failure_rate_threshold,
-            slow_call_seconds,
-            slow_call_rate_threshold,
-        ),
-        GrowthChange(cooldown_growth_factor, max_cooldown_seconds),
+        window_type,
+        window_size,
+        minimum_calls,
+        failure_rate_threshold,
+        slow_call_seconds,
+        slow_call_rate_threshold,
+        cooldown_growth_factor,
+        max_cooldown_seconds,
     )
     if change.empty:
         raise GuardError(
