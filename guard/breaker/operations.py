@@ -59,7 +59,6 @@ from guard.breaker.stored import (
     Seed,
     check_record,
     int_in,
-    new_circuit,
     seed_for,
 )
 from guard.connection import connect, open_connection
@@ -287,9 +286,9 @@ class Operator:
         ]
 
     @contextmanager
-    def _operator(self, key: str) -> Iterator[tuple[psycopg.Connection[Any], Recorded]]:
+    def _operator(self, key: str) -> Iterator[_Change]:
         """The transaction a change of ``key`` runs in (see the module docstring): yields the
-        connection and what PostgreSQL recorded of the circuit; commits when the block ends. A
+        change, with what PostgreSQL recorded of the circuit; commits when the block ends. A
         Redis error rolls it back and leaves as ``ControlUnavailableError``."""
         conn = connect(self.database_url, application_name="guard breaker")
         self.applied_in_redis = False
@@ -303,7 +302,7 @@ class Operator:
                         " guard.breaker_state and guard.breaker_events)"
                     ) from None
                 conn.execute(queries.BREAKER_CIRCUIT_LOCK, (key,))
-                yield conn, self._recorded(conn, key)
+                yield _Change(self, conn, key, self._recorded(conn, key))
         except psycopg.Error as error:
             if not self.applied_in_redis:
                 raise GuardError(f"PostgreSQL: {first_line(error)}; nothing was changed") from None
@@ -322,14 +321,6 @@ class Operator:
             queries.BREAKER_KNOWN_GENERATION, {"key": key, "max": MAX_GENERATION}
         ).fetchone()
         return Recorded(state, int(known[0]) if known and known[0] is not None else 0)
-
-    def _record(self, conn: psycopg.Connection[Any], key: str, reply: Reply, reason: str) -> None:
-        self.applied_in_redis = True
-        at = datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
-        event = transition_event(
-            key, reply, at, self.host, self.pid, reason=reason, actor=self.actor
-        )
-        write_transitions(conn, [event])
 
     def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
         """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it."""
@@ -413,15 +404,13 @@ class Operator:
         validate_key(key)
         if not reason.strip():
             raise ValueError("a reason is required")
-        with self._operator(key) as (conn, recorded):
-            if not recorded.known and not self.redis.read(key):
+        with self._operator(key) as tx:
+            if not tx.recorded.known and not self.redis.read(key):
                 raise UnknownCircuitError(key)
-            args = CircuitArgs.build(key, self.config, self.host, self.pid)
             full_reason = f"{action.value}: {reason.strip()}"
-            restore = _Restore(recorded)
-            target, generation = ACTION_TARGET[action], recorded.generation
-            reply = self.redis.control(args, target, full_reason, self.actor, generation, restore)
-            self._record(conn, key, reply, restore.noted(reply.reason))
+            target, generation = ACTION_TARGET[action], tx.recorded.generation
+            reply = self.redis.control(tx.args, target, full_reason, self.actor, generation, tx)
+            tx.record(reply)
         return {
             "key": key,
             "action": action.value,
@@ -451,40 +440,47 @@ class Operator:
         """(previous, new) rules; values not given keep the stored ones (else the defaults).
         ``only_if_new``: a circuit either store knows is left as it is, (None, None)."""
         validate_key(key)
-        with self._operator(key) as (conn, recorded):
-            if only_if_new and (recorded.known or self.redis.read(key)):
+        with self._operator(key) as tx:
+            if only_if_new and (tx.recorded.known or self.redis.read(key)):
                 return None, None
             current = self.redis.rules(key)
             rules = change.merged(current or self.config.shared_rules).shared_rules
-            args = CircuitArgs.build(key, self.config, self.host, self.pid)
-            restore = _Restore(recorded)
-            reason, generation = configure_reason(current, rules), recorded.generation
+            reason, generation = configure_reason(current, rules), tx.recorded.generation
             previous, reply = self.redis.configure(
-                args, rules, reason, self.actor, generation, restore
+                tx.args, rules, reason, self.actor, generation, tx
             )
-            self._record(conn, key, reply, restore.noted(reply.reason))
+            tx.record(reply)
         return previous, rules
 
 
-class _Restore:
-    """What an operator's change re-creates when Redis lost the circuit: the state PostgreSQL
-    recorded (checked, and repaired where it must be), else a new closed circuit; remembers the
-    repair, so that the change's recorded reason says it."""
+class _Change:
+    """An operator's change of a circuit in its transaction. Called by the store when Redis lost
+    the circuit: re-creates the state PostgreSQL recorded (checked, and repaired where it must
+    be), else a new closed circuit; the change's recorded reason then says the repair."""
 
-    def __init__(self, recorded: Recorded) -> None:
-        self.recorded = recorded
+    def __init__(
+        self, operator: Operator, conn: psycopg.Connection[Any], key: str, recorded: Recorded
+    ) -> None:
+        self.operator, self.conn, self.key, self.recorded = operator, conn, key, recorded
+        self.args = CircuitArgs.build(key, operator.config, operator.host, operator.pid)
         self.seed: Seed | None = None
 
     def __call__(self, known_generation: int) -> Seed:
         known = max(known_generation, self.recorded.generation)
-        state = self.recorded.state
-        self.seed = seed_for(state, known) if state is not None else new_circuit(known)
+        self.seed = seed_for(self.recorded.state, known)
         return self.seed
 
-    def noted(self, reason: str) -> str:
-        if self.seed is None or not self.seed.note:
-            return reason
-        return f"{reason} (restored from postgresql, {self.seed.note})"
+    def record(self, reply: Reply) -> None:
+        """Record the change in PostgreSQL (in the operator's transaction)."""
+        op, reason = self.operator, reply.reason
+        op.applied_in_redis = True
+        if self.seed is not None and self.seed.note:
+            reason = f"{reason} (restored from postgresql, {self.seed.note})"
+        at = datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
+        event = transition_event(
+            self.key, reply, at, op.host, op.pid, reason=reason, actor=op.actor
+        )
+        write_transitions(self.conn, [event])
 
 
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
