@@ -9,7 +9,6 @@ what PostgreSQL recorded (a circuit Redis lost is restored from it) and records 
 
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from psycopg.rows import dict_row
 
 from guard import queries
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.circuit import CircuitSnapshot
+from guard.breaker.circuit import CircuitSnapshot, default_actor
 from guard.breaker.codec import decode_circuit
 from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import transition_event
@@ -250,7 +249,7 @@ class Operator:
         self.redis_url = redis_url
         self.database_url = database_url
         self.config = BreakerConfig()
-        self.actor = f"{getpass.getuser()}@{socket.gethostname()}"
+        self.actor = default_actor()
         # Whether the change of the running operator's transaction reached Redis (_operator).
         self.applied_in_redis = False
         self.host = socket.gethostname()
