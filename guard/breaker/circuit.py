@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, Self, TypeVar, cast, overload
 
 from guard import tracing
 from guard.breaker import telemetry
@@ -40,6 +40,7 @@ from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.codec import (
     NO_WINDOW,
     STATE,
+    CircuitRecord,
     WindowCounts,
     decode_circuit,
     seeded_hash,
@@ -124,6 +125,36 @@ class CircuitSnapshot:
     # The cooldown of the present opening: the stored one, grown by failed probes when the
     # rules say so (None: the circuit has no rules yet).
     cooldown_seconds: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        key: str,
+        circuit: CircuitRecord,
+        source: str,
+        at: Callable[[int], datetime | None],
+        recovers_in: float | None,
+        counters: tuple[int, int, int, int] = (0, 0, 0, 0),
+    ) -> Self:
+        """``at``: a time of the store (ms) as a datetime (None for 0)."""
+        cooldown = circuit.cooldown_ms
+        return cls(
+            key,
+            circuit.state,
+            circuit.generation,
+            circuit.failures,
+            circuit.successes,
+            at(circuit.opened_at_ms),
+            at(circuit.changed_at_ms),
+            recovers_in,
+            circuit.rules,
+            source,
+            *counters,
+            window=circuit.window,
+            last_failure_at=at(circuit.last_failure_at_ms),
+            closed_at=at(circuit.closed_at_ms),
+            cooldown_seconds=cooldown / 1000 if cooldown is not None else None,
+        )
 
 
 @dataclass(slots=True)
@@ -854,26 +885,15 @@ class CircuitBreaker:
             return _ms_to_datetime(ms + wall_offset) if ms else None
 
         recovers_in = circuit.recovers_in_ms
-        cooldown = circuit.cooldown_ms
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
-        return CircuitSnapshot(
+        return CircuitSnapshot.of(
             self.key,
-            circuit.state,
-            circuit.generation,
-            circuit.failures,
-            circuit.successes,
-            at(circuit.opened_at_ms),
-            at(circuit.changed_at_ms),
-            recovers_in / 1000 if recovers_in is not None else None,
-            circuit.rules,
+            circuit,
             "redis" if self.backend.uses_redis else "memory",
-            self.in_flight,
-            *counters,
-            window=circuit.window,
-            last_failure_at=at(circuit.last_failure_at_ms),
-            closed_at=at(circuit.closed_at_ms),
-            cooldown_seconds=cooldown / 1000 if cooldown is not None else None,
+            at,
+            recovers_in / 1000 if recovers_in is not None else None,
+            (self.in_flight, *counters),
         )
 
     def _read_redis(self) -> tuple[dict[str, str], int]:

@@ -9,12 +9,11 @@ what PostgreSQL recorded (a circuit Redis lost is restored from it) and records 
 
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +22,8 @@ from psycopg.rows import dict_row
 
 from guard import queries
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.codec import WindowCounts, decode_circuit
+from guard.breaker.circuit import CircuitSnapshot, default_actor
+from guard.breaker.codec import decode_circuit
 from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import transition_event
 from guard.breaker.persistence import write_transitions
@@ -58,7 +58,6 @@ from guard.breaker.stored import (
     Seed,
     check_record,
     int_in,
-    new_circuit,
     seed_for,
 )
 from guard.connection import connect, open_connection
@@ -73,10 +72,8 @@ __all__ = [
     "Action",
     "CircuitList",
     "CircuitView",
-    "GrowthChange",
     "Operator",
     "RulesChange",
-    "WindowChange",
     "operator_session",
 ]
 
@@ -89,35 +86,19 @@ class UnknownCircuitError(LookupError):
         self.key = key
 
 
-@dataclass
-class CircuitView:
-    """What an operator sees about one circuit."""
+@dataclass(frozen=True, slots=True)
+class CircuitView(CircuitSnapshot):
+    """What an operator sees about one circuit: a snapshot read by the operator's process (its
+    counters 0), ``source`` "redis" (live) or "postgresql" (last persisted, Redis has none)."""
 
-    key: str
-    state: str
-    generation: int
-    failure_count: int
-    success_count: int
-    opened_at: datetime | None
-    changed_at: datetime | None
-    recovers_in_seconds: float | None
-    source: str  # "redis" (live) or "postgresql" (last persisted, Redis has no state)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rules: SharedRules | None = None
-    # The failure-rate window now (None: the circuit has none, or Redis is not read).
-    window: WindowCounts | None = None
-    # Statistics (None: none since the circuit was created, restored, or Redis is not read).
-    last_failure_at: datetime | None = None
-    closed_at: datetime | None = None
-    # The cooldown of the present opening (grown by failed probes when the rules say so).
-    cooldown_seconds: float | None = None
+    events: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         rules, window = self.rules, self.window
         has_window = rules is not None and rules.has_window
         return {
             "key": self.key,
-            "state": self.state,
+            "state": self.state.label,
             "generation": self.generation,
             "failure_count": self.failure_count,
             "success_count": self.success_count,
@@ -127,16 +108,12 @@ class CircuitView:
             "last_failure_at": _iso(self.last_failure_at),
             "closed_at": _iso(self.closed_at),
             "source": self.source,
-            "failure_threshold": rules.failure_threshold if rules else None,
-            "success_threshold": rules.success_threshold if rules else None,
-            "cooldown_seconds": rules.cooldown_ms / 1000 if rules else None,
-            **growth_rules_dict(rules),
+            **rules_dict(rules),
             "current_cooldown_seconds": self.cooldown_seconds,
-            **window_rules_dict(rules),
-            "window_calls": window.calls if window and has_window else None,
-            "window_failures": window.failures if window and has_window else None,
-            "window_slow_calls": window.slow_calls if window and has_window else None,
-            "events": self.events,
+            "window_calls": window.calls if has_window else None,
+            "window_failures": window.failures if has_window else None,
+            "window_slow_calls": window.slow_calls if has_window else None,
+            "events": list(self.events),
         }
 
 
@@ -144,27 +121,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def growth_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
-    """The growing cooldown's rules as JSON fields (None when the cooldown does not grow)."""
-    if rules is None or not rules.has_growth:
-        return {"cooldown_growth_factor": None, "max_cooldown_seconds": None}
+def rules_dict(rules: SharedRules | None) -> dict[str, Any]:
+    """A circuit's rules as JSON fields (None where it has none: no rules, window or growth)."""
+    none = SharedRules(0, 0, 0)
+    growth = rules if rules is not None and rules.has_growth else none
+    window = rules if rules is not None and rules.has_window else none
     return {
-        "cooldown_growth_factor": rules.cooldown_growth_percent / 100,
-        "max_cooldown_seconds": rules.max_cooldown_ms / 1000,
-    }
-
-
-def window_rules_dict(rules: SharedRules | None) -> dict[str, Any]:
-    """The window's rules as JSON fields (all None without a window)."""
-    if rules is None or not rules.has_window:
-        rules = SharedRules(0, 0, 0)
-    return {
-        "window_type": rules.window_type or None,
-        "window_size": rules.window_size or None,
-        "minimum_calls": rules.minimum_calls or None,
-        "failure_rate_threshold": rules.failure_rate_threshold or None,
-        "slow_call_seconds": rules.slow_call_ms / 1000 if rules.slow_call_ms else None,
-        "slow_call_rate_threshold": rules.slow_call_rate_threshold or None,
+        "failure_threshold": rules.failure_threshold if rules else None,
+        "success_threshold": rules.success_threshold if rules else None,
+        "cooldown_seconds": rules.cooldown_ms / 1000 if rules else None,
+        "cooldown_growth_factor": growth.cooldown_growth_percent / 100 or None,
+        "max_cooldown_seconds": growth.max_cooldown_ms / 1000 or None,
+        "window_type": window.window_type or None,
+        "window_size": window.window_size or None,
+        "minimum_calls": window.minimum_calls or None,
+        "failure_rate_threshold": window.failure_rate_threshold or None,
+        "slow_call_seconds": window.slow_call_ms / 1000 if window.slow_call_ms else None,
+        "slow_call_rate_threshold": window.slow_call_rate_threshold or None,
     }
 
 
@@ -184,71 +157,6 @@ class Recorded:
         return self.state is not None or self.generation > 0
 
 
-@dataclass(frozen=True)
-class WindowChange:
-    """``guard breaker configure``'s window options: None keeps the stored value; a rate of 0
-    turns that rule off (the window is off when both rates are)."""
-
-    window_type: str | None = None
-    window_size: int | None = None
-    minimum_calls: int | None = None
-    failure_rate_threshold: int | None = None
-    slow_call_seconds: float | None = None
-    slow_call_rate_threshold: int | None = None
-
-    def merged(self, base: SharedRules) -> dict[str, Any]:
-        """``BreakerConfig`` window fields: these changes over ``base`` (the stored rules; a
-        circuit without a window starts from ``BreakerConfig``'s defaults)."""
-        defaults = BreakerConfig()
-        if base.has_window:
-            window_type, size, minimum = base.window_type, base.window_size, base.minimum_calls
-        else:
-            window_type, size = defaults.window_type, defaults.window_size
-            minimum = defaults.minimum_calls
-        failure_rate = _rate(self.failure_rate_threshold, base.failure_rate_threshold)
-        slow_rate = _rate(self.slow_call_rate_threshold, base.slow_call_rate_threshold)
-        slow_seconds = self.slow_call_seconds
-        if slow_seconds is None and base.slow_call_ms:
-            slow_seconds = base.slow_call_ms / 1000
-        if slow_rate is None:
-            if self.slow_call_seconds is not None:
-                raise ValueError("--slow-call-duration goes with --slow-call-rate")
-            slow_seconds = None
-        elif slow_seconds is None:
-            raise ValueError("--slow-call-rate needs --slow-call-duration (what a slow call is)")
-        return {
-            "window_type": self.window_type or window_type,
-            "window_size": self.window_size or size,
-            "minimum_calls": self.minimum_calls or minimum,
-            "failure_rate_threshold": failure_rate,
-            "slow_call_seconds": slow_seconds,
-            "slow_call_rate_threshold": slow_rate,
-        }
-
-
-@dataclass(frozen=True)
-class GrowthChange:
-    """``guard breaker configure``'s growing-cooldown options: None keeps the stored value; a
-    factor of 1 turns the growth off."""
-
-    factor: float | None = None
-    max_cooldown_seconds: float | None = None
-
-    def merged(self, base: SharedRules) -> dict[str, Any]:
-        factor, cap = self.factor, self.max_cooldown_seconds
-        if factor is None and base.has_growth:
-            factor = base.cooldown_growth_percent / 100
-        if cap is None and base.has_growth:
-            cap = base.max_cooldown_ms / 1000
-        if factor is None or factor == 1:
-            if self.max_cooldown_seconds is not None:
-                raise ValueError("--max-cooldown goes with --cooldown-growth (a factor above 1)")
-            return {"cooldown_growth_factor": None, "max_cooldown_seconds": None}
-        if cap is None:
-            raise ValueError("--cooldown-growth needs --max-cooldown (the longest cooldown)")
-        return {"cooldown_growth_factor": factor, "max_cooldown_seconds": cap}
-
-
 def _rate(given: int | None, stored: int) -> int | None:
     value = stored if given is None else given
     return value or None
@@ -265,17 +173,66 @@ class CircuitList:
 
 @dataclass(frozen=True)
 class RulesChange:
-    """A change of a circuit's stored rules; None (and the empty changes) keep a stored value."""
+    """A change of a circuit's stored rules (``guard breaker configure``): None keeps a stored
+    value; a rate of 0 turns that rule off (the window is off when both rates are); a growth
+    factor of 1 turns the growing cooldown off."""
 
     failure_threshold: int | None = None
     success_threshold: int | None = None
     cooldown_seconds: float | None = None
-    window: WindowChange = field(default_factory=WindowChange)
-    growth: GrowthChange = field(default_factory=GrowthChange)
+    window_type: str | None = None
+    window_size: int | None = None
+    minimum_calls: int | None = None
+    failure_rate_threshold: int | None = None
+    slow_call_seconds: float | None = None
+    slow_call_rate_threshold: int | None = None
+    cooldown_growth_factor: float | None = None
+    max_cooldown_seconds: float | None = None
 
     @property
     def empty(self) -> bool:
         return self == RulesChange()
+
+    def merged(self, base: SharedRules) -> BreakerConfig:
+        """These changes over ``base`` (the stored rules; a circuit without a window starts
+        from ``BreakerConfig``'s defaults)."""
+        window: SharedRules | BreakerConfig = base if base.has_window else BreakerConfig()
+        failure_rate = _rate(self.failure_rate_threshold, base.failure_rate_threshold)
+        slow_rate = _rate(self.slow_call_rate_threshold, base.slow_call_rate_threshold)
+        slow_seconds = self.slow_call_seconds
+        if slow_seconds is None and base.slow_call_ms:
+            slow_seconds = base.slow_call_ms / 1000
+        if slow_rate is None:
+            if self.slow_call_seconds is not None:
+                raise ValueError("--slow-call-duration goes with --slow-call-rate")
+            slow_seconds = None
+        elif slow_seconds is None:
+            raise ValueError("--slow-call-rate needs --slow-call-duration (what a slow call is)")
+        factor, cap = self.cooldown_growth_factor, self.max_cooldown_seconds
+        if factor is None and base.has_growth:
+            factor = base.cooldown_growth_percent / 100
+        if cap is None and base.has_growth:
+            cap = base.max_cooldown_ms / 1000
+        if factor is None or factor == 1:
+            if self.max_cooldown_seconds is not None:
+                raise ValueError("--max-cooldown goes with --cooldown-growth (a factor above 1)")
+            factor = cap = None
+        elif cap is None:
+            raise ValueError("--cooldown-growth needs --max-cooldown (the longest cooldown)")
+        cooldown = self.cooldown_seconds
+        return BreakerConfig(
+            failure_threshold=self.failure_threshold or base.failure_threshold,
+            success_threshold=self.success_threshold or base.success_threshold,
+            cooldown_seconds=cooldown if cooldown is not None else base.cooldown_ms / 1000,
+            window_type=self.window_type or window.window_type,
+            window_size=self.window_size or window.window_size,
+            minimum_calls=self.minimum_calls or window.minimum_calls,
+            failure_rate_threshold=failure_rate,
+            slow_call_seconds=slow_seconds,
+            slow_call_rate_threshold=slow_rate,
+            cooldown_growth_factor=factor,
+            max_cooldown_seconds=cap,
+        )
 
 
 class Operator:
@@ -292,7 +249,7 @@ class Operator:
         self.redis_url = redis_url
         self.database_url = database_url
         self.config = BreakerConfig()
-        self.actor = f"{getpass.getuser()}@{socket.gethostname()}"
+        self.actor = default_actor()
         # Whether the change of the running operator's transaction reached Redis (_operator).
         self.applied_in_redis = False
         self.host = socket.gethostname()
@@ -328,9 +285,9 @@ class Operator:
         ]
 
     @contextmanager
-    def _operator(self, key: str) -> Iterator[tuple[psycopg.Connection[Any], Recorded]]:
+    def _operator(self, key: str) -> Iterator[_Change]:
         """The transaction a change of ``key`` runs in (see the module docstring): yields the
-        connection and what PostgreSQL recorded of the circuit; commits when the block ends. A
+        change, with what PostgreSQL recorded of the circuit; commits when the block ends. A
         Redis error rolls it back and leaves as ``ControlUnavailableError``."""
         conn = connect(self.database_url, application_name="guard breaker")
         self.applied_in_redis = False
@@ -344,7 +301,7 @@ class Operator:
                         " guard.breaker_state and guard.breaker_events)"
                     ) from None
                 conn.execute(queries.BREAKER_CIRCUIT_LOCK, (key,))
-                yield conn, self._recorded(conn, key)
+                yield _Change(self, conn, key, self._recorded(conn, key))
         except psycopg.Error as error:
             if not self.applied_in_redis:
                 raise GuardError(f"PostgreSQL: {first_line(error)}; nothing was changed") from None
@@ -364,50 +321,29 @@ class Operator:
         ).fetchone()
         return Recorded(state, int(known[0]) if known and known[0] is not None else 0)
 
-    def _record(self, conn: psycopg.Connection[Any], key: str, reply: Reply, reason: str) -> None:
-        self.applied_in_redis = True
-        at = datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
-        event = transition_event(
-            key, reply, at, self.host, self.pid, reason=reason, actor=self.actor
-        )
-        write_transitions(conn, [event])
-
     def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
         """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it."""
         circuit = decode_circuit(raw, now_ms, cooldown_without_rules_ms=self.config.cooldown_ms)
         recovers_in = None
         if circuit.recovers_in_ms is not None and circuit.opened_at_ms:
             recovers_in = round(circuit.recovers_in_ms / 1000, 1)
-        rules = circuit.rules
-        return CircuitView(
-            key=key,
-            state=circuit.state.label,
-            generation=circuit.generation,
-            failure_count=circuit.failures,
-            success_count=circuit.successes,
-            opened_at=_ms(circuit.opened_at_ms),
-            changed_at=_ms(circuit.changed_at_ms),
-            recovers_in_seconds=recovers_in,
-            source="redis",
-            rules=rules,
-            window=circuit.window if rules and rules.has_window else None,
-            last_failure_at=_ms(circuit.last_failure_at_ms),
-            closed_at=_ms(circuit.closed_at_ms),
-            cooldown_seconds=circuit.cooldown_ms / 1000 if circuit.cooldown_ms else None,
-        )
+        return CircuitView.of(key, circuit, "redis", _ms, recovers_in)
 
     @staticmethod
     def _view_from_pg(row: dict[str, Any]) -> CircuitView:
+        label = row["state"] if row["state"] in STATE_LABELS else State.OPEN.label
         return CircuitView(
-            key=row["key"],
-            state=row["state"] if row["state"] in STATE_LABELS else State.OPEN.label,
-            generation=int(row["generation"]),
-            failure_count=int(row["failure_count"]),
-            success_count=int(row["success_count"]),
-            opened_at=row["opened_at"],
-            changed_at=row["changed_at"],
-            recovers_in_seconds=None,
-            source="postgresql",
+            row["key"],
+            State.from_label(label),
+            int(row["generation"]),
+            int(row["failure_count"]),
+            int(row["success_count"]),
+            row["opened_at"],
+            row["changed_at"],
+            None,
+            None,
+            "postgresql",
+            *(0, 0, 0, 0),
         )
 
     def list(self) -> CircuitList:
@@ -459,8 +395,7 @@ class Operator:
             pass
         if view is None:
             raise UnknownCircuitError(key)
-        view.events = pg_events or [_redis_event(e) for e in redis_events]
-        return view
+        return replace(view, events=tuple(pg_events or map(_redis_event, redis_events)))
 
     def act(self, key: str, action: Action, reason: str) -> dict[str, Any]:
         """A manual action (trip, reset, disable, force-close), recorded in PostgreSQL: an
@@ -468,15 +403,13 @@ class Operator:
         validate_key(key)
         if not reason.strip():
             raise ValueError("a reason is required")
-        with self._operator(key) as (conn, recorded):
-            if not recorded.known and not self.redis.read(key):
+        with self._operator(key) as tx:
+            if not tx.recorded.known and not self.redis.read(key):
                 raise UnknownCircuitError(key)
-            args = CircuitArgs.build(key, self.config, self.host, self.pid)
             full_reason = f"{action.value}: {reason.strip()}"
-            restore = _Restore(recorded)
-            target, generation = ACTION_TARGET[action], recorded.generation
-            reply = self.redis.control(args, target, full_reason, self.actor, generation, restore)
-            self._record(conn, key, reply, restore.noted(reply.reason))
+            target, generation = ACTION_TARGET[action], tx.recorded.generation
+            reply = self.redis.control(tx.args, target, full_reason, self.actor, generation, tx)
+            tx.record(reply)
         return {
             "key": key,
             "action": action.value,
@@ -491,11 +424,7 @@ class Operator:
         assert rules is not None  # only `only_if_new` leaves a circuit unchanged
         return {
             "key": key,
-            "failure_threshold": rules.failure_threshold,
-            "success_threshold": rules.success_threshold,
-            "cooldown_seconds": rules.cooldown_ms / 1000,
-            **growth_rules_dict(rules),
-            **window_rules_dict(rules),
+            **rules_dict(rules),
             "previous": None if previous is None else previous.text(),
         }
 
@@ -510,49 +439,47 @@ class Operator:
         """(previous, new) rules; values not given keep the stored ones (else the defaults).
         ``only_if_new``: a circuit either store knows is left as it is, (None, None)."""
         validate_key(key)
-        with self._operator(key) as (conn, recorded):
-            if only_if_new and (recorded.known or self.redis.read(key)):
+        with self._operator(key) as tx:
+            if only_if_new and (tx.recorded.known or self.redis.read(key)):
                 return None, None
             current = self.redis.rules(key)
-            base = current or self.config.shared_rules
-            cooldown = change.cooldown_seconds
-            config = BreakerConfig(
-                failure_threshold=change.failure_threshold or base.failure_threshold,
-                success_threshold=change.success_threshold or base.success_threshold,
-                cooldown_seconds=cooldown if cooldown is not None else base.cooldown_ms / 1000,
-                **change.window.merged(base),
-                **change.growth.merged(base),
-            )
-            rules = config.shared_rules
-            args = CircuitArgs.build(key, self.config, self.host, self.pid)
-            restore = _Restore(recorded)
-            reason, generation = configure_reason(current, rules), recorded.generation
+            rules = change.merged(current or self.config.shared_rules).shared_rules
+            reason, generation = configure_reason(current, rules), tx.recorded.generation
             previous, reply = self.redis.configure(
-                args, rules, reason, self.actor, generation, restore
+                tx.args, rules, reason, self.actor, generation, tx
             )
-            self._record(conn, key, reply, restore.noted(reply.reason))
+            tx.record(reply)
         return previous, rules
 
 
-class _Restore:
-    """What an operator's change re-creates when Redis lost the circuit: the state PostgreSQL
-    recorded (checked, and repaired where it must be), else a new closed circuit; remembers the
-    repair, so that the change's recorded reason says it."""
+class _Change:
+    """An operator's change of a circuit in its transaction. Called by the store when Redis lost
+    the circuit: re-creates the state PostgreSQL recorded (checked, and repaired where it must
+    be), else a new closed circuit; the change's recorded reason then says the repair."""
 
-    def __init__(self, recorded: Recorded) -> None:
-        self.recorded = recorded
+    def __init__(
+        self, operator: Operator, conn: psycopg.Connection[Any], key: str, recorded: Recorded
+    ) -> None:
+        self.operator, self.conn, self.key, self.recorded = operator, conn, key, recorded
+        self.args = CircuitArgs.build(key, operator.config, operator.host, operator.pid)
         self.seed: Seed | None = None
 
     def __call__(self, known_generation: int) -> Seed:
         known = max(known_generation, self.recorded.generation)
-        state = self.recorded.state
-        self.seed = seed_for(state, known) if state is not None else new_circuit(known)
+        self.seed = seed_for(self.recorded.state, known)
         return self.seed
 
-    def noted(self, reason: str) -> str:
-        if self.seed is None or not self.seed.note:
-            return reason
-        return f"{reason} (restored from postgresql, {self.seed.note})"
+    def record(self, reply: Reply) -> None:
+        """Record the change in PostgreSQL (in the operator's transaction)."""
+        op, reason = self.operator, reply.reason
+        op.applied_in_redis = True
+        if self.seed is not None and self.seed.note:
+            reason = f"{reason} (restored from postgresql, {self.seed.note})"
+        at = datetime.fromtimestamp(reply.now_ms / 1000, tz=UTC)
+        event = transition_event(
+            self.key, reply, at, op.host, op.pid, reason=reason, actor=op.actor
+        )
+        write_transitions(self.conn, [event])
 
 
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:

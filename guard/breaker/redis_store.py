@@ -221,6 +221,13 @@ def seed_args(args: CircuitArgs, seed: Seed) -> tuple[Any, ...]:
     return (int(seed.state), seed.generation, seed.opened_at_ms, seed.note, host, pid)
 
 
+def _found(reply: Reply, args: CircuitArgs) -> Reply:
+    """The reply of a decision run again after seeding: the circuit must be there now."""
+    if reply.code == _UNKNOWN:
+        raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
+    return reply
+
+
 def _get_connection_needs_command(pool: Any) -> bool:
     """redis-py before 6 requires ``get_connection(command_name)``; 6 and later deprecate any
     argument. Both are public API; which one applies is read once from the signature."""
@@ -345,9 +352,7 @@ class RedisStore:
         reply = self._run(script, args.keys, script_args, last)
         if reply.code == _UNKNOWN:
             self.seed(args, on_missing(known_gen))
-            reply = self._run(script, args.keys, script_args, last)
-            if reply.code == _UNKNOWN:
-                raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
+            reply = _found(self._run(script, args.keys, script_args, last), args)
         return reply
 
     def seed(self, args: CircuitArgs, seed: Seed) -> bool:
@@ -400,9 +405,7 @@ class RedisStore:
         if reply.code == _UNKNOWN:
             self.seed(args, on_missing(known_gen))
             previous, reply = self._configure(args, script_args)
-            if reply.code == _UNKNOWN:
-                raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
-        return previous, reply
+        return previous, _found(reply, args)
 
     def _configure(
         self, args: CircuitArgs, script_args: Sequence[Any]
@@ -465,7 +468,5 @@ class AsyncRedisStore:
             # on_missing may read PostgreSQL (blocking): off the event loop.
             seed = await asyncio.to_thread(on_missing, known_gen)
             await self._eval(SCRIPTS.seed, args.keys, seed_args(args, seed))
-            reply = parse_reply(await self._eval(script, args.keys, script_args))
-            if reply.code == _UNKNOWN:
-                raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
+            reply = _found(parse_reply(await self._eval(script, args.keys, script_args)), args)
         return reply

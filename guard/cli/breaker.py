@@ -23,10 +23,8 @@ from guard.breaker.operations import (
     WINDOW_TYPES,
     Action,
     CircuitView,
-    GrowthChange,
     Operator,
     RulesChange,
-    WindowChange,
     operator_session,
 )
 from guard.cli.output import emit_json, emit_table, when, wide_option
@@ -93,7 +91,7 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
     return [
         [
             view.key,
-            view.state,
+            view.state.label,
             view.generation,
             view.failure_count,
             view.success_count,
@@ -134,7 +132,7 @@ def _rules_text(view: CircuitView) -> str:
 def _window_text(view: CircuitView) -> str:
     """What the failure-rate window holds now: ``40 calls, 19 failed, 0 slow``."""
     window = view.window
-    if window is None:
+    if view.rules is None or not view.rules.has_window:
         return ""
     return f"{window.calls} calls, {window.failures} failed, {window.slow_calls} slow"
 
@@ -395,15 +393,14 @@ def configure(
         failure_threshold,
         success_threshold,
         cooldown_seconds,
-        WindowChange(
-            window_type,
-            window_size,
-            minimum_calls,
-            failure_rate_threshold,
-            slow_call_seconds,
-            slow_call_rate_threshold,
-        ),
-        GrowthChange(cooldown_growth_factor, max_cooldown_seconds),
+        window_type,
+        window_size,
+        minimum_calls,
+        failure_rate_threshold,
+        slow_call_seconds,
+        slow_call_rate_threshold,
+        cooldown_growth_factor,
+        max_cooldown_seconds,
     )
     if change.empty:
         raise GuardError(

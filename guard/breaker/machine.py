@@ -1,0 +1,343 @@
+"""The circuit's state machine in Python, one class per state with its rules (the Lua scripts are
+the same machine for Redis; the differential test runs both side by side). A ``Circuit`` holds
+the fields of the Redis hash; ``acquire``/``record``/``control``/``configure`` are one decision
+each, run by the memory store under its lock.
+
+The hot path (a success in CLOSED with no failures and no window) changes nothing: ``hot_reply``
+is kept set to the constant reply of the current generation in that state, else None, so the
+store can answer it with one attribute read (atomic: its linearisation point).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from guard.breaker import codec
+from guard.breaker.state import Outcome, Reply, SharedRules, State
+
+# Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
+# than the whole hot path's comparison.
+_CLOSED, _OPEN, _HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
+_FAILURE, _SUCCESS, _IGNORED = Outcome.FAILURE, Outcome.SUCCESS, Outcome.IGNORED
+_FORGETS_COOLDOWN = (State.CLOSED, State.FORCED_CLOSED, State.DISABLED)
+_REJECTING = (State.OPEN, State.FORCED_OPEN)
+
+# What a transition leaves in the reply: the state it left and the counts that caused it.
+Moved = tuple[int, int, int]
+# A state's answer: the reply code, the reason of a transition, the transition (None: none).
+Decision = tuple[int, str, Moved | None]
+
+
+@dataclass(slots=True)
+class Circuit:
+    state: State = _CLOSED
+    generation: int = 0
+    failures: int = 0
+    successes: int = 0
+    opened_at_ms: int = 0
+    probe_until_ms: int = 0
+    probe_seq: int = 0
+    hot_reply: Reply | None = None  # set only while CLOSED with 0 failures and no window
+    # The constant reply while CLOSED with 0 failures (the scripts' ``quiet``), window or not.
+    quiet_reply: Reply | None = None
+    rules: SharedRules | None = None  # stored by the circuit's first writer, as in Redis
+    changed_at_ms: int = 0
+    # Statistics (0: none yet) and the grown cooldown of the present opening (0: the plain one).
+    last_failure_at_ms: int = 0
+    closed_at_ms: int = 0
+    open_cooldown_ms: int = 0
+    # The failure-rate window (the scripts' we, wn, wf, wsl, wp and w<i> fields).
+    window_epoch: int = 0
+    window_calls: int = 0
+    window_failures: int = 0
+    window_slow: int = 0
+    window_pos: int = 0  # count: next slot; time: newest second
+    # count: slot -> epoch * 4 + code; time: slot -> (epoch, second, calls, failures, slow)
+    slots: dict[int, int | tuple[int, int, int, int, int]] = field(default_factory=dict)
+
+    def update_hot(self) -> None:
+        """Call after every change of state, failures, generation or rules."""
+        if self.state is _CLOSED and self.failures == 0:
+            quiet = self.quiet_reply
+            if quiet is None or quiet.generation != self.generation:
+                quiet = Reply(1, _CLOSED, self.generation, 0, 0, 0, 0, -1, 0, "")
+                self.quiet_reply = quiet
+            rules = self.rules
+            self.hot_reply = quiet if rules is None or not rules.has_window else None
+        else:
+            self.quiet_reply = self.hot_reply = None
+
+    def move(self, to: State, now: int, rules: SharedRules) -> Moved:
+        """The scripts' ``move``: a new generation in state ``to``."""
+        previous = (int(self.state), self.failures, self.successes)
+        # a failed probe grows the cooldown, closing forgets it
+        if to is _OPEN and self.state is _HALF_OPEN:
+            self.open_cooldown_ms = rules.grown_cooldown_ms(self.open_cooldown_ms)
+        elif to in _FORGETS_COOLDOWN:
+            self.open_cooldown_ms = 0
+        if to is _CLOSED and self.state is not _CLOSED:
+            self.closed_at_ms = now
+        self.state = to
+        self.generation += 1
+        self.probe_until_ms = 0
+        self.changed_at_ms = now
+        if to in _REJECTING:
+            self.opened_at_ms = now
+            self.successes = 0
+        elif to is _HALF_OPEN:
+            self.failures = self.successes = 0
+        else:
+            self.failures = self.successes = self.opened_at_ms = 0
+        if rules.has_window:
+            self.reset_window()
+        self.update_hot()
+        return previous
+
+    def reply(self, code: int, rules: SharedRules, now: int, decision: Decision) -> Reply:
+        open_until = 0
+        if self.state is _OPEN:
+            open_until = self.opened_at_ms + rules.open_cooldown_ms(self.open_cooldown_ms)
+        # The reply of a transition carries the counts that caused it (for the event record).
+        from_state, failures, successes = decision[2] or (-1, self.failures, self.successes)
+        return Reply(
+            code,
+            self.state,
+            self.generation,
+            failures,
+            successes,
+            open_until,
+            now,
+            from_state,
+            self.probe_seq,
+            decision[1],
+        )
+
+    # ------------------------------------------------------------------ the failure-rate window
+    def reset_window(self) -> None:
+        """A new epoch: no slot counts any more (the slots themselves are left, as in Redis)."""
+        self.window_epoch += 1
+        self.window_calls = self.window_failures = self.window_slow = self.window_pos = 0
+
+    def record_in_window(self, rules: SharedRules, failed: bool, slow: bool, now: int) -> str:
+        """One call of CLOSED into the window; the reason to open, or "" (``record_in_window``
+        of the scripts, step for step)."""
+        code = (1 if failed else 0) + (2 if slow else 0)
+        if rules.window_type == "count":
+            self._count_slot(rules.window_size, code)
+        else:
+            self._time_bucket(rules.window_size, code, now // 1000)
+        self.window_calls += 1
+        self.window_failures += code % 2
+        self.window_slow += code // 2
+        return self._judge(rules)
+
+    def _count_slot(self, size: int, code: int) -> None:
+        index = self.window_pos % size
+        old = self.slots.get(index)
+        if isinstance(old, int) and old // 4 == self.window_epoch:
+            was = old % 4
+            self.window_calls -= 1
+            self.window_failures -= was % 2
+            self.window_slow -= was // 2
+        self.window_pos = (index + 1) % size
+        self.slots[index] = self.window_epoch * 4 + code
+
+    def _time_bucket(self, size: int, code: int, second: int) -> None:
+        epoch, head = self.window_epoch, self.window_pos
+        calls = failures = slow = 0
+        if head == 0 or second - head >= size:
+            # nothing recorded yet, or everything recorded has left the window
+            self.window_calls = self.window_failures = self.window_slow = 0
+            head = second
+        elif second > head:
+            # the seconds head+1 .. second enter the window; the buckets they reuse leave it
+            for entering in range(head + 1, second + 1):
+                bucket = self.slots.get(entering % size)
+                if isinstance(bucket, tuple) and bucket[:2] == (epoch, entering - size):
+                    self.window_calls -= bucket[2]
+                    self.window_failures -= bucket[3]
+                    self.window_slow -= bucket[4]
+            head = second
+        else:
+            # the newest second (or a clock that went back): add to its bucket
+            bucket = self.slots.get(head % size)
+            if isinstance(bucket, tuple) and bucket[:2] == (epoch, head):
+                calls, failures, slow = bucket[2:]
+        self.window_pos = head
+        self.slots[head % size] = (epoch, head, calls + 1, failures + code % 2, slow + code // 2)
+
+    def _judge(self, rules: SharedRules) -> str:
+        calls, failures, slow = self.window_calls, self.window_failures, self.window_slow
+        if calls < rules.effective_minimum_calls:
+            return ""
+        if rules.failure_rate_threshold and failures * 100 >= rules.failure_rate_threshold * calls:
+            return f"{failures} of the last {calls} calls failed ({failures * 100 // calls}%)"
+        if rules.slow_call_rate_threshold and slow * 100 >= rules.slow_call_rate_threshold * calls:
+            return (
+                f"{slow} of the last {calls} calls slower than {rules.slow_call_ms} ms"
+                f" ({slow * 100 // calls}%)"
+            )
+        return ""
+
+    def as_hash(self) -> dict[str, str]:
+        """The circuit as the scripts keep its hash (window slots included), all as text."""
+        window = (self.window_epoch, self.window_calls, self.window_failures, self.window_slow)
+        fields: dict[str, object] = {
+            codec.STATE: int(self.state),
+            codec.GENERATION: self.generation,
+            codec.FAILURES: self.failures,
+            codec.SUCCESSES: self.successes,
+            codec.OPENED_AT: self.opened_at_ms,
+            codec.PROBE_UNTIL: self.probe_until_ms,
+            codec.PROBE_SEQ: self.probe_seq,
+            codec.CHANGED_AT: self.changed_at_ms,
+            codec.OPEN_COOLDOWN: self.open_cooldown_ms,
+            codec.LAST_FAILURE_AT: self.last_failure_at_ms,
+            codec.CLOSED_AT: self.closed_at_ms,
+            **dict(zip(codec.WINDOW_FIELDS, (*window, self.window_pos), strict=True)),
+        }
+        if self.rules is not None:
+            fields.update(zip(codec.RULE_FIELDS, codec.rules_values(self.rules), strict=True))
+        for index, slot in self.slots.items():
+            text = ":".join(map(str, slot)) if isinstance(slot, tuple) else slot
+            fields[f"{codec.SLOT_PREFIX}{index}"] = text
+        return {name: str(value) for name, value in fields.items()}
+
+
+# ---------------------------------------------------------------------------- one class per state
+
+
+class Passing:
+    """FORCED_CLOSED and DISABLED: every call admitted, no outcome counted."""
+
+    @staticmethod
+    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+        return 1, "", None
+
+    @staticmethod
+    def record(
+        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
+    ) -> Decision:
+        return 0, "", None
+
+
+class ForcedOpen(Passing):
+    """Every call rejected until an operator's action."""
+
+    @staticmethod
+    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+        return 0, "", None
+
+
+class Closed(Passing):
+    """Counts failures in a row (and in the window, if any); opens at the threshold."""
+
+    @staticmethod
+    def record(
+        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
+    ) -> Decision:
+        reason = ""
+        if outcome is _FAILURE:
+            c.failures += 1
+            c.last_failure_at_ms = now
+            if c.failures >= rules.failure_threshold:
+                reason = f"{c.failures} consecutive failures"
+        elif outcome is _SUCCESS:
+            c.failures = 0
+        # the failure-rate window, beside the consecutive rule (ignored outcomes: neither way)
+        if not reason and rules.has_window and outcome is not _IGNORED:
+            slow = 0 < rules.slow_call_ms < duration_ms
+            reason = c.record_in_window(rules, outcome is _FAILURE, slow, now)
+        if reason:
+            return 1, reason, c.move(_OPEN, now, rules)
+        c.update_hot()
+        return 1, "", None
+
+
+class HalfOpen(Passing):
+    """One probe at a time (a lease); its failure reopens, ``success_threshold`` close."""
+
+    @staticmethod
+    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+        if c.probe_until_ms > now:
+            return 0, "", None
+        c.probe_seq += 1
+        c.probe_until_ms = now + lease_ms
+        return 2, "", None
+
+    @staticmethod
+    def record(
+        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
+    ) -> Decision:
+        if probe_seq != c.probe_seq:
+            return 0, "", None
+        if outcome is _FAILURE:
+            c.last_failure_at_ms = now
+            return 1, "probe failed", c.move(_OPEN, now, rules)
+        c.probe_until_ms = 0
+        if outcome is _SUCCESS:
+            c.successes += 1
+            if c.successes >= rules.success_threshold:
+                return 1, f"{c.successes} probe successes", c.move(_CLOSED, now, rules)
+        return 1, "", None
+
+
+class Open(Passing):
+    """Rejects until the cooldown ends; the first call after it is HALF_OPEN's first probe."""
+
+    @staticmethod
+    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+        if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
+            return 0, "", None
+        moved = c.move(_HALF_OPEN, now, rules)
+        return HalfOpen.admit(c, now, rules, lease_ms)[0], "cooldown elapsed", moved
+
+
+STATES: dict[State, type[Passing]] = {
+    State.CLOSED: Closed,
+    State.OPEN: Open,
+    State.HALF_OPEN: HalfOpen,
+    State.FORCED_OPEN: ForcedOpen,
+    State.FORCED_CLOSED: Passing,
+    State.DISABLED: Passing,
+}
+
+
+def acquire(c: Circuit, rules: SharedRules, lease_ms: int, now: int) -> Reply:
+    decision = STATES[c.state].admit(c, now, rules, lease_ms)
+    return c.reply(decision[0], rules, now, decision)
+
+
+def record(
+    c: Circuit,
+    rules: SharedRules,
+    generation: int,
+    outcome: Outcome,
+    probe_seq: int,
+    duration_ms: int,
+    now: int,
+) -> Reply:
+    """An outcome; counted only for the generation (and probe) it was admitted in."""
+    decision: Decision = (0, "", None)
+    if c.generation == generation:
+        decision = STATES[c.state].record(c, outcome, probe_seq, duration_ms, now, rules)
+    quiet = c.quiet_reply
+    if decision[0] == 1 and decision[2] is None and quiet is not None:
+        return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
+    return c.reply(decision[0], rules, now, decision)
+
+
+def control(c: Circuit, rules: SharedRules, target: State, reason: str, now: int) -> Reply:
+    return c.reply(1, rules, now, (1, reason, c.move(target, now, rules)))
+
+
+def configure(c: Circuit, rules: SharedRules, reason: str, now: int) -> Reply:
+    """New rules: a new generation, the state and counters unchanged (as ``CONFIGURE``); new
+    window rules empty the window."""
+    previous, c.rules = c.rules, rules
+    if (previous or SharedRules(0, 0, 0)).window_rules != rules.window_rules:
+        c.reset_window()
+    c.generation += 1
+    c.changed_at_ms = now
+    c.update_hot()
+    return c.reply(1, rules, now, (1, reason, (int(c.state), c.failures, c.successes)))
