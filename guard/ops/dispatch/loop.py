@@ -79,6 +79,9 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_LONGEST_DURATION_S = 365 * 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class DispatchSettings:
     poll_interval_s: float = 30.0
@@ -106,6 +109,10 @@ class DispatchSettings:
     detection_queue: bool = True
 
     def check(self) -> None:
+        durations = (self.poll_interval_s, self.lease_s, self.send_timeout_s, self.backoff_max_s)
+        # `not <=`: NaN and infinity fail too; PostgreSQL's intervals end long before a float does
+        if not all(value <= _LONGEST_DURATION_S for value in durations):
+            raise ConfigurationError("poll interval, lease, send timeout, backoff: a year at most")
         if self.poll_interval_s <= 0 or self.batch_size <= 0 or self.max_attempts <= 0:
             raise ConfigurationError("poll interval, batch size and max attempts must be positive")
         if self.lease_s <= 2 * self.send_timeout_s:
