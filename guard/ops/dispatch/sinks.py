@@ -208,36 +208,27 @@ def _connection(
 ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
     """A connection to the target, through HTTP(S)_PROXY unless NO_PROXY covers its host (as
     urllib does), the request target and the proxy's headers."""
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(target.scheme)
+    proxy = urllib.request.getproxies().get(target.scheme)
+    via = target
     headers: dict[str, str] = {}
     if proxy and not urllib.request.proxy_bypass(target.host):
         via = check_http_url(proxy if "://" in proxy else f"http://{proxy}", "proxy")
-        conn: http.client.HTTPConnection
-        if target.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                via.host,
-                via.port,
-                timeout=deadline.remaining(),
-                context=ssl.create_default_context(),
-            )
+    conn: http.client.HTTPConnection
+    if target.scheme == "https":
+        context = ssl.create_default_context()
+        conn = http.client.HTTPSConnection(
+            via.host, via.port, timeout=deadline.remaining(), context=context
+        )
+        if via is not target:
             tunnel_headers = {"Proxy-Authorization": via.authorization} if via.authorization else {}
             conn.set_tunnel(target.host, target.port, headers=tunnel_headers)
-            return conn, target.path, headers
-        if via.authorization:
-            headers["Proxy-Authorization"] = via.authorization
-        conn = http.client.HTTPConnection(via.host, via.port, timeout=deadline.remaining())
-        return conn, f"{target.origin}{target.path}", headers
-    if target.scheme == "https":
-        conn = http.client.HTTPSConnection(
-            target.host,
-            target.port,
-            timeout=deadline.remaining(),
-            context=ssl.create_default_context(),
-        )
-    else:
-        conn = http.client.HTTPConnection(target.host, target.port, timeout=deadline.remaining())
-    return conn, target.path, headers
+        return conn, target.path, headers
+    conn = http.client.HTTPConnection(via.host, via.port, timeout=deadline.remaining())
+    if via is target:
+        return conn, target.path, headers
+    if via.authorization:
+        headers["Proxy-Authorization"] = via.authorization
+    return conn, f"{target.origin}{target.path}", headers
 
 
 def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: str) -> None:
