@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,9 +69,14 @@ _MENTION = re.compile(r"(?<![\w.+-])@(?=[\w!])")
 _MARKDOWN_LINK = re.compile(r"\]\s*\(")
 
 
-def _visible(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def escape_controls(value: str) -> str:
+    """Control, format, private-use and surrogate characters as visible escapes (`\\x1b`)."""
+    return "".join(
+        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")
+        else ch
+        for ch in value
+    )
 
 
 def neutralise(value: str) -> str:
@@ -84,10 +89,7 @@ def neutralise(value: str) -> str:
     Readable for a person, active in no chat tool, mail client or terminal."""
     value = " ".join(value.split())
     if not value.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        value = "".join(
-            _visible(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") else ch
-            for ch in value
-        )
+        value = escape_controls(value)
     value = value.translate(_ANGLES)
     value = _MENTION.sub("\uff20", value)
     # A link target (`https://`, autolinked by chat tools, the target of a markdown link).
@@ -121,16 +123,10 @@ class RenderError(Exception):
 
 
 def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
+    kinds = ((type(None), "null"), (bool, "a boolean"), (int | float, "a number"))
+    for of, kind in (*kinds, (str, "a string"), (list, "an array")):
+        if isinstance(value, of):
+            return kind
     return type(value).__name__
 
 
@@ -227,7 +223,6 @@ class Message:
     payload: dict[str, Any]
     subject: str
     text: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _inert(row: AlertRow) -> AlertRow:

@@ -23,7 +23,6 @@ import ssl
 import sys
 import threading
 import time
-import unicodedata
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, urlsplit
 
 from guard.errors import ConfigurationError
-from guard.ops.dispatch.message import Message, mask_phone_numbers, neutralise
+from guard.ops.dispatch.message import Message, escape_controls, mask_phone_numbers, neutralise
 from guard.redact import redact_text, redact_url, remember
 
 log = logging.getLogger("guard.dispatch")
@@ -331,13 +330,7 @@ def _json_or_text(text: str) -> object:
 def bounded_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
     """`text` (from a receiver) as one safe, short line: secrets and phone numbers blanked,
     whitespace runs as one space, other control and format characters as visible escapes."""
-    text = " ".join(mask_phone_numbers(redact_text(text)).split())
-    text = "".join(
-        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")
-        else ch
-        for ch in text
-    )
+    text = escape_controls(" ".join(mask_phone_numbers(redact_text(text)).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
