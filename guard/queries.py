@@ -487,24 +487,21 @@ SELECT coalesce(
     (SELECT w.folded_before FROM guard.metric_watermark AS w), '-infinity'::timestamptz
 )::text
 """
-METRIC_COUNTERS = """
-WITH settled AS (
-    SELECT b.state, b.calendar_calls,
-        extract(epoch FROM b.finished_at - b.created_at)::float8 AS seconds
-    FROM guard.booking_attempts AS b
-    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz
-        AND b.calendar_calls IS NOT NULL
-    UNION ALL
-    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
-    FROM guard.booking_attempts AS b
-    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz
-        AND b.calendar_calls IS NOT NULL
-    UNION ALL
-    SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
-    FROM guard.booking_attempts AS b
-    WHERE b.state = 'booked' AND b.finished_at >= %(since)s::timestamptz
-        AND b.calendar_calls IS NOT NULL
-), recoveries AS (
+# The booking attempts settled since the watermark, read a state at a time (each range on the
+# index by state and time), the attempts the booking path timed and the counts of each outcome.
+_SETTLED = " UNION ALL ".join(
+    "SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8"
+    f" FROM guard.booking_attempts AS b WHERE b.state = '{state}'"
+    " AND b.finished_at >= %(since)s::timestamptz AND b.calendar_calls IS NOT NULL"
+    for state in ("failed", "queued", "booked")
+)
+_BOOKINGS = " UNION ALL ".join(
+    "SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b"
+    f" WHERE b.state {states} AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state"
+    for states in ("= 'failed'", "= 'queued'", "IN ('booked', 'recovered')")
+)
+METRIC_COUNTERS = f"""
+WITH settled (state, calendar_calls, seconds) AS ({_SETTLED}), recoveries AS (
     SELECT e.key,
         greatest(0, extract(epoch FROM e.occurred_at - opened.occurred_at))::float8 AS seconds
     FROM guard.breaker_events AS e
@@ -518,16 +515,7 @@ WITH settled AS (
         AND e.recorded_at >= %(since)s::timestamptz
 ), counts AS (
     SELECT t.counter, t.label, t.total AS n FROM guard.metric_totals AS t
-    UNION ALL
-    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
-    WHERE b.state = 'failed' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
-    UNION ALL
-    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
-    WHERE b.state = 'queued' AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
-    UNION ALL
-    SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b
-    WHERE b.state IN ('booked', 'recovered') AND b.finished_at >= %(since)s::timestamptz
-    GROUP BY b.state
+    UNION ALL {_BOOKINGS}
     UNION ALL
     SELECT 'validations', CASE WHEN m.ok THEN 'passed' ELSE 'failed' END, count(*)
     FROM guard.validation_metrics AS m WHERE m.measured_at >= %(since)s::timestamptz GROUP BY m.ok

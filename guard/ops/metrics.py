@@ -10,7 +10,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -439,28 +439,19 @@ class GuardCollector(Collector):
 
     def _families(self, data: dict[str, Any], server_now: float) -> Iterator[Metric]:
         """The families of the series that have rows (a series never read yet has none)."""
-        if "alerts" in data:
-            yield _labelled(data["alerts"], *LABELLED["alerts"])
-        if "review" in data:
-            yield from self._review(data["review"], server_now)
-        if "breaker" in data:
-            yield from self._breaker(data["breaker"])
-        if "latency" in data:
-            yield from self._latency(data["latency"][0])
-        if "consistency" in data:
-            yield self._consistency(data["consistency"][0])
-        if "corrections" in data:
-            yield _labelled(data["corrections"], *LABELLED["corrections"])
-        if "jobs" in data:
-            yield from self._jobs(data["jobs"])
-        if "deliveries" in data:
-            yield _labelled(data["deliveries"], *LABELLED["deliveries"])
-        if "targets" in data:
-            yield _labelled(data["targets"], *LABELLED["targets"])
-        if "kpis" in data:
-            yield _labelled(data["kpis"], *LABELLED["kpis"])
-        if "counters" in data:
-            yield from self._counters(data["counters"])
+        rendered: dict[str, Callable[[list[tuple[Any, ...]]], Iterable[Metric]]] = {
+            "review": lambda rows: self._review(rows, server_now),
+            "breaker": self._breaker,
+            "latency": lambda rows: self._latency(rows[0]),
+            "consistency": lambda rows: [self._consistency(rows[0])],
+            "jobs": self._jobs,
+            "counters": self._counters,
+        }
+        for name in (one.name for one in SERIES if one.name in data):
+            if name in LABELLED:
+                yield _labelled(data[name], *LABELLED[name])
+            else:
+                yield from rendered[name](data[name])
 
     @staticmethod
     def _review(rows: list[tuple[Any, ...]], server_now: float) -> Iterator[Metric]:

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,9 +69,14 @@ _MENTION = re.compile(r"(?<![\w.+-])@(?=[\w!])")
 _MARKDOWN_LINK = re.compile(r"\]\s*\(")
 
 
-def _visible(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def escape_controls(value: str) -> str:
+    """Control, format, private-use and surrogate characters as visible escapes (`\\x1b`)."""
+    return "".join(
+        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")
+        else ch
+        for ch in value
+    )
 
 
 def neutralise(value: str) -> str:
@@ -84,10 +89,7 @@ def neutralise(value: str) -> str:
     Readable for a person, active in no chat tool, mail client or terminal."""
     value = " ".join(value.split())
     if not value.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        value = "".join(
-            _visible(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") else ch
-            for ch in value
-        )
+        value = escape_controls(value)
     value = value.translate(_ANGLES)
     value = _MENTION.sub("\uff20", value)
     # A link target (`https://`, autolinked by chat tools, the target of a markdown link).
@@ -121,16 +123,10 @@ class RenderError(Exception):
 
 
 def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
+    kinds = ((type(None), "null"), (bool, "a boolean"), (int | float, "a number"))
+    for of, kind in (*kinds, (str, "a string"), (list, "an array")):
+        if isinstance(value, of):
+            return kind
     return type(value).__name__
 
 
@@ -227,7 +223,6 @@ class Message:
     payload: dict[str, Any]
     subject: str
     text: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _inert(row: AlertRow) -> AlertRow:
@@ -244,6 +239,29 @@ def _inert(row: AlertRow) -> AlertRow:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+# What a summary or a digest counts its alerts by: the row's field, and the word for none.
+_TALLIED = {
+    "rule": ("rule_id", "(unknown)"),
+    "check": ("check_id", "(deleted)"),
+    "severity": ("severity", "unknown"),
+}
+
+
+def _tallies(rows: Sequence[AlertRow], labels: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """The alerts counted by each of `labels`: for the payload (`by_<label>`), and as the lines
+    of a text (identifiers neutralised)."""
+
+    def count(of: Sequence[AlertRow], label: str) -> list[tuple[str, int]]:
+        field_name, none = _TALLIED[label]
+        return sorted(Counter(getattr(r, field_name) or none for r in of).items())
+
+    shown = [_inert(row) for row in rows]
+    payload = {f"by_{label}": dict(count(rows, label)) for label in labels}
+    return payload, [
+        f"by {label}: " + ", ".join(f"{k} x{v}" for k, v in count(shown, label)) for label in labels
+    ]
 
 
 def test_message(channel: str, sent_by: str, sent_at: datetime) -> Message:
@@ -366,33 +384,17 @@ def review_message(row: ReviewRow) -> Message:
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
     """One message standing for many alerts when a channel is over its rate limit."""
     ids = tuple(row.alert_id for row in rows)
-    by_rule = Counter(row.rule_id or "(unknown)" for row in rows)
-    by_check = Counter(row.check_id or "(deleted)" for row in rows)
-    by_severity = Counter(row.severity or "unknown" for row in rows)
+    counts, lines = _tallies(rows, ("rule", "check", "severity"))
     payload: dict[str, Any] = {
         "type": "summary",
         "alerts": len(ids),
-        "by_rule": dict(sorted(by_rule.items())),
-        "by_check": dict(sorted(by_check.items())),
-        "by_severity": dict(sorted(by_severity.items())),
+        **counts,
         "alert_ids": list(ids),
     }
-    shown_rows = [_inert(row) for row in rows]
-    by_rule = Counter(row.rule_id or "(unknown)" for row in shown_rows)
-    by_check = Counter(row.check_id or "(deleted)" for row in shown_rows)
-    by_severity = Counter(row.severity or "unknown" for row in shown_rows)
     shown = ", ".join(f"#{i}" for i in ids[:SUMMARY_MAX_IDS])
     more = f" and {len(ids) - SUMMARY_MAX_IDS} more" if len(ids) > SUMMARY_MAX_IDS else ""
     subject = f"{len(ids)} Booking Guard alerts (summary, {channel} rate limit reached)"
-    text = "\n".join(
-        [
-            subject,
-            "by rule: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_rule.items())),
-            "by check: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_check.items())),
-            "by severity: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_severity.items())),
-            f"alerts {shown}{more} (guard.alerts has the rest)",
-        ]
-    )
+    text = "\n".join([subject, *lines, f"alerts {shown}{more} (guard.alerts has the rest)"])
     return Message("summary", ids, payload, subject, text)
 
 
@@ -411,29 +413,21 @@ def digest_message(
     period_end = period_end.astimezone(UTC)
     period_start = period_end - timedelta(hours=period_hours)
     start = min([period_start, *(r.first_seen_at.astimezone(UTC) for r in rows if r.first_seen_at)])
+    counts, tallied = _tallies(rows, ("severity", "check"))
     payload: dict[str, Any] = {
         "type": "digest",
         "period_start": period_start.isoformat(),
         "period_end": period_end.isoformat(),
         "opened_from": start.isoformat(),
         "alerts": len(ids),
-        "by_severity": dict(sorted(Counter(r.severity or "unknown" for r in rows).items())),
-        "by_check": dict(sorted(Counter(r.check_id or "(deleted)" for r in rows).items())),
+        **counts,
         "alert_ids": list(ids),
     }
-    shown_rows = [_inert(row) for row in rows]
-    by_severity = Counter(row.severity or "unknown" for row in shown_rows)
-    by_check = Counter(row.check_id or "(deleted)" for row in shown_rows)
     subject = (
         f"Booking Guard digest: {len(ids)} alert(s) opened {start:%Y-%m-%d %H:%M}"
         f" to {period_end:%Y-%m-%d %H:%M} UTC"
     )
-    lines = [
-        subject,
-        "by severity: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_severity.items())),
-        "by check: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_check.items())),
-        "",
-    ]
+    lines = [subject, *tallied, ""]
     for row in rows[:DIGEST_MAX_LINES]:
         try:
             lines.append(f"#{row.alert_id} {alert_message(row).subject}")

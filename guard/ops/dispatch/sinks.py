@@ -23,7 +23,6 @@ import ssl
 import sys
 import threading
 import time
-import unicodedata
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, urlsplit
 
 from guard.errors import ConfigurationError
-from guard.ops.dispatch.message import Message, mask_phone_numbers, neutralise
+from guard.ops.dispatch.message import Message, escape_controls, mask_phone_numbers, neutralise
 from guard.redact import redact_text, redact_url, remember
 
 log = logging.getLogger("guard.dispatch")
@@ -208,36 +207,27 @@ def _connection(
 ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
     """A connection to the target, through HTTP(S)_PROXY unless NO_PROXY covers its host (as
     urllib does), the request target and the proxy's headers."""
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(target.scheme)
+    proxy = urllib.request.getproxies().get(target.scheme)
+    via = target
     headers: dict[str, str] = {}
     if proxy and not urllib.request.proxy_bypass(target.host):
         via = check_http_url(proxy if "://" in proxy else f"http://{proxy}", "proxy")
-        conn: http.client.HTTPConnection
-        if target.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                via.host,
-                via.port,
-                timeout=deadline.remaining(),
-                context=ssl.create_default_context(),
-            )
+    conn: http.client.HTTPConnection
+    if target.scheme == "https":
+        context = ssl.create_default_context()
+        conn = http.client.HTTPSConnection(
+            via.host, via.port, timeout=deadline.remaining(), context=context
+        )
+        if via is not target:
             tunnel_headers = {"Proxy-Authorization": via.authorization} if via.authorization else {}
             conn.set_tunnel(target.host, target.port, headers=tunnel_headers)
-            return conn, target.path, headers
-        if via.authorization:
-            headers["Proxy-Authorization"] = via.authorization
-        conn = http.client.HTTPConnection(via.host, via.port, timeout=deadline.remaining())
-        return conn, f"{target.origin}{target.path}", headers
-    if target.scheme == "https":
-        conn = http.client.HTTPSConnection(
-            target.host,
-            target.port,
-            timeout=deadline.remaining(),
-            context=ssl.create_default_context(),
-        )
-    else:
-        conn = http.client.HTTPConnection(target.host, target.port, timeout=deadline.remaining())
-    return conn, target.path, headers
+        return conn, target.path, headers
+    conn = http.client.HTTPConnection(via.host, via.port, timeout=deadline.remaining())
+    if via is target:
+        return conn, target.path, headers
+    if via.authorization:
+        headers["Proxy-Authorization"] = via.authorization
+    return conn, f"{target.origin}{target.path}", headers
 
 
 def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: str) -> None:
@@ -340,13 +330,7 @@ def _json_or_text(text: str) -> object:
 def bounded_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
     """`text` (from a receiver) as one safe, short line: secrets and phone numbers blanked,
     whitespace runs as one space, other control and format characters as visible escapes."""
-    text = " ".join(mask_phone_numbers(redact_text(text)).split())
-    text = "".join(
-        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")
-        else ch
-        for ch in text
-    )
+    text = escape_controls(" ".join(mask_phone_numbers(redact_text(text)).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -139,8 +139,7 @@ class DeliveryStore:
         """Queue the deliveries of the next `limit` undelivered alerts after alert `after` (None:
         all): the rows added, and the last alert looked at (None: none was left)."""
         row = self.conn.execute(
-            queries.ENQUEUE_ALERT_DELIVERIES,
-            (list(channels), after, limit),
+            queries.ENQUEUE_ALERT_DELIVERIES, (list(channels), after, limit)
         ).fetchone()
         return (int(row[0]), None if row[1] is None else int(row[1])) if row else (0, None)
 
@@ -156,32 +155,28 @@ class DeliveryStore:
         rows = self.conn.execute(queries.ALERTS_FOR_DELIVERY, (list(attempts),)).fetchall()
         return [AlertRow(row[0], attempts[row[0]], *row[1:]) for row in rows]
 
-    def enqueue_resolved_notices(self, channels: Sequence[str]) -> int:
-        row = self.conn.execute(queries.ENQUEUE_RESOLVED_NOTICES, (list(channels),)).fetchone()
+    def _count(self, query: str, *params: Any) -> int:
+        """One statement that returns how many rows it changed."""
+        row = self.conn.execute(query, params).fetchone()
         return int(row[0]) if row else 0
 
+    def enqueue_resolved_notices(self, channels: Sequence[str]) -> int:
+        return self._count(queries.ENQUEUE_RESOLVED_NOTICES, list(channels))
+
     def enqueue_review_notices(self, channels: Sequence[str], priorities: Sequence[int]) -> int:
-        row = self.conn.execute(
-            queries.ENQUEUE_REVIEW_NOTICES,
-            (list(channels), list(priorities)),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._count(queries.ENQUEUE_REVIEW_NOTICES, list(channels), list(priorities))
 
     def review_notice_items(self, item_ids: Sequence[int]) -> list[ReviewRow]:
         rows = self.conn.execute(queries.REVIEW_NOTICE_ITEMS, (list(item_ids),)).fetchall()
         return [ReviewRow(*row) for row in rows]
 
     def enqueue_reports(self, channels: Sequence[str]) -> int:
-        row = self.conn.execute(queries.ENQUEUE_REPORT_DELIVERIES, (list(channels),)).fetchone()
-        return int(row[0]) if row else 0
+        return self._count(queries.ENQUEUE_REPORT_DELIVERIES, list(channels))
 
     def enqueue_deliveries(
         self, kind: str, channels: Sequence[str], subjects: Sequence[int]
     ) -> int:
-        row = self.conn.execute(
-            queries.ENQUEUE_DELIVERIES, (kind, list(channels), list(subjects))
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._count(queries.ENQUEUE_DELIVERIES, kind, list(channels), list(subjects))
 
     def claim_deliveries(
         self, kind: str, channel: str, worker: str, limit: int, lease_s: float
@@ -194,10 +189,7 @@ class DeliveryStore:
     def settle_deliveries(
         self, kind: str, channel: str, subjects: Sequence[int], error: str | None = None
     ) -> int:
-        row = self.conn.execute(
-            queries.SETTLE_DELIVERIES, (kind, channel, list(subjects), error)
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._count(queries.SETTLE_DELIVERIES, kind, channel, list(subjects), error)
 
     def claim_digest(
         self, channel: str, worker: str, period_hours: int | None, limit: int, lease_s: float
@@ -214,11 +206,7 @@ class DeliveryStore:
     def skip_below(self, channel: str, min_severity: str, actor: str) -> int:
         """Mark skipped the channel's pending deliveries below its minimum severity (audited in
         guard.delivery_skips)."""
-        row = self.conn.execute(
-            queries.SKIP_ALERT_DELIVERIES_BELOW,
-            (channel, min_severity, actor),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._count(queries.SKIP_ALERT_DELIVERIES_BELOW, channel, min_severity, actor)
 
     def complete(
         self, channel: str, alert_ids: Sequence[int], period_end: datetime | None = None
@@ -226,14 +214,8 @@ class DeliveryStore:
         """Mark the alerts delivered on the channel; with period_end, in the digest of that period
         (recorded in guard.alert_digests with them)."""
         if period_end is None:
-            row = self.conn.execute(
-                queries.COMPLETE_ALERT_DELIVERIES, (channel, list(alert_ids))
-            ).fetchone()
-        else:
-            row = self.conn.execute(
-                queries.COMPLETE_ALERT_DIGEST, (channel, period_end, list(alert_ids))
-            ).fetchone()
-        return int(row[0]) if row else 0
+            return self._count(queries.COMPLETE_ALERT_DELIVERIES, channel, list(alert_ids))
+        return self._count(queries.COMPLETE_ALERT_DIGEST, channel, period_end, list(alert_ids))
 
     def fail(
         self,
@@ -245,46 +227,30 @@ class DeliveryStore:
         backoff_max_s: float,
         max_attempts: int,
     ) -> int:
-        row = self.conn.execute(
-            queries.FAIL_ALERT_DELIVERIES,
-            (channel, list(alert_ids), error, backoff_base_s, backoff_max_s, max_attempts),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        ids = list(alert_ids)
+        args = (channel, ids, error, backoff_base_s, backoff_max_s, max_attempts)
+        return self._count(queries.FAIL_ALERT_DELIVERIES, *args)
 
     def skip(self, seen_before: datetime, channels: Sequence[str], actor: str) -> int:
         """Mark older pending deliveries skipped (guard.skip_alert_deliveries; audited)."""
-        row = self.conn.execute(
-            queries.SKIP_ALERT_DELIVERIES,
-            (seen_before, list(channels), actor),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._count(queries.SKIP_ALERT_DELIVERIES, seen_before, list(channels), actor)
 
     def release(self, channel: str, worker: str) -> int:
-        row = self.conn.execute(queries.RELEASE_ALERT_DELIVERIES, (channel, worker)).fetchone()
-        return int(row[0]) if row else 0
+        return self._count(queries.RELEASE_ALERT_DELIVERIES, channel, worker)
 
     def seconds_until_due(self, channels: Sequence[str]) -> dict[str, float]:
         """Per channel with pending deliveries: seconds until the next one is due (a claim of
         another dispatcher counts from the end of its lease). Two bounded reads per channel, not
         the backlog: the first unclaimed row in the due index's order, and the claimed rows
         (alert_deliveries_claimed_idx: a batch per dispatcher)."""
-        rows = self.conn.execute(
-            queries.SECONDS_UNTIL_DELIVERY_DUE,
-            (list(channels),),
-        ).fetchall()
+        rows = self.conn.execute(queries.SECONDS_UNTIL_DELIVERY_DUE, (list(channels),)).fetchall()
         return {str(channel): max(0.0, float(due)) for channel, due in rows}
 
     def counts(self, channels: Sequence[str]) -> dict[str, int]:
-        rows = self.conn.execute(
-            queries.DELIVERY_STATUS_COUNTS,
-            (list(channels),),
-        ).fetchall()
+        rows = self.conn.execute(queries.DELIVERY_STATUS_COUNTS, (list(channels),)).fetchall()
         return {str(status): int(n) for status, n in rows}
 
     def retrying(self, channels: Sequence[str]) -> dict[str, int]:
         """Per channel, the pending deliveries that failed and wait for their retry."""
-        rows = self.conn.execute(
-            queries.RETRYING_DELIVERY_COUNTS,
-            (list(channels),),
-        ).fetchall()
+        rows = self.conn.execute(queries.RETRYING_DELIVERY_COUNTS, (list(channels),)).fetchall()
         return {str(channel): int(n) for channel, n in rows}
