@@ -1165,43 +1165,33 @@ def restrict(snapshot: catalog.Snapshot, definitions: list[Definition]) -> catal
     Everything else belongs to the versioned migrations and is compared by `guard db verify`."""
     functions = {".".join(d.identity) for d in definitions if d.kind == "function"}
     views = {".".join(d.identity) for d in definitions if d.kind == "view"}
-    parts: dict[str, dict[str, set[str]]] = {"trigger": {}, "policy": {}}
+    plural = {"trigger": "triggers", "policy": "policies"}
+    parts: dict[str, dict[str, set[str]]] = {"triggers": {}, "policies": {}}
     for d in definitions:
-        if d.kind in parts:
+        if d.kind in plural:
             table = f"{d.identity[0]}.{d.identity[1]}"
-            parts[d.kind].setdefault(table, set()).add(d.identity[2])
+            parts[plural[d.kind]].setdefault(table, set()).add(d.identity[2])
     relations: dict[str, Any] = {}
     for name, relation in snapshot["relations"].items():
         if name in views:
             relations[name] = relation
-        elif name in parts["trigger"] or name in parts["policy"]:
-            wanted_triggers = parts["trigger"].get(name, set())
-            wanted_policies = parts["policy"].get(name, set())
+        elif name in parts["triggers"] or name in parts["policies"]:
             relations[name] = {
-                "kind": relation["kind"],
-                "rls": relation["rls"],
-                "force_rls": relation["force_rls"],
+                **{key: relation[key] for key in ("kind", "rls", "force_rls")},
+                **{key: {} for key in ("columns", "constraints", "indexes")},
                 "view_def": None,
                 "options": [],
-                "columns": {},
-                "constraints": {},
-                "indexes": {},
-                "triggers": {k: v for k, v in relation["triggers"].items() if k in wanted_triggers},
-                "policies": {k: v for k, v in relation["policies"].items() if k in wanted_policies},
+                **{
+                    part: {k: v for k, v in relation[part].items() if k in wanted.get(name, ())}
+                    for part, wanted in parts.items()
+                },
             }
-    return {
-        "schemas": [],
-        "relations": relations,
-        "functions": {
-            key: value
-            for key, value in snapshot["functions"].items()
-            if key.split("(", 1)[0] in functions
-        },
-        "types": {},
-        "roles": [],
-        "sequences": [],
-        "settings": [],
-        "rules": [],
-        "checks": [],
-        "role_grants": [],
+    functions_kept = {
+        key: value
+        for key, value in snapshot["functions"].items()
+        if key.split("(", 1)[0] in functions
+    }
+    empty = ("schemas", "roles", "sequences", "settings", "rules", "checks", "role_grants")
+    return {"relations": relations, "functions": functions_kept, "types": {}} | {
+        key: [] for key in empty
     }
