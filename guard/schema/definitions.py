@@ -356,12 +356,7 @@ def plan(
         + [d for d in definitions if d.closing]
         + [d for d in objects if d.kind in LOCKING]
     )
-    closing_runs = (
-        any(reasons[d.path] for d in definitions)
-        or bool(applier.removed)
-        or migrations_ran
-        or not done
-    )
+    closing_runs = applier.closing_due(any(reasons.values()), migrations_ran)
     for definition in in_order:
         reason = reasons[definition.path]
         if definition.closing and closing_runs and reason is None:
@@ -463,16 +458,10 @@ def apply(
     applier = _Applier(conn, definitions, done, source, arm, batched=batched)
     applier.run_changed(everything)
     locking_pending = applier.pending_locking(everything)
-    by_path = {r.path: r.sha256 for r in done}
-    closing_changed = any(by_path.get(d.path) != d.sha256 for d in definitions if d.closing)
-    if (
-        applier.outcome.touched_catalog
-        or locking_pending
-        or applier.removed
-        or closing_changed
-        or everything
-        or migrations_ran
-        or not done
+    changed = any(applier._changed(d, everything) for d in definitions if d.closing)
+    if applier.closing_due(
+        changed or applier.outcome.touched_catalog or bool(locking_pending) or everything,
+        migrations_ran,
     ):
         applier.run_closing()
     if restoring:
@@ -615,6 +604,10 @@ class _Applier:
         """The moved files that did not run: their objects are as recorded, only the record
         moves to the new path (by _record)."""
         self.outcome.moved = [path for path in self.moved_from if not self.ran(path)]
+
+    def closing_due(self, changed: bool, migrations_ran: bool) -> bool:
+        """Whether the closing kinds run: whenever anything is applied or dropped."""
+        return changed or bool(self.removed) or migrations_ran or not self.done
 
     def run_closing(self) -> None:
         closing = [d for d in self.definitions if d.closing]
