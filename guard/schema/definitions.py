@@ -356,12 +356,7 @@ def plan(
         + [d for d in definitions if d.closing]
         + [d for d in objects if d.kind in LOCKING]
     )
-    closing_runs = (
-        any(reasons[d.path] for d in definitions)
-        or bool(applier.removed)
-        or migrations_ran
-        or not done
-    )
+    closing_runs = applier.closing_due(any(reasons.values()), migrations_ran)
     for definition in in_order:
         reason = reasons[definition.path]
         if definition.closing and closing_runs and reason is None:
@@ -463,16 +458,10 @@ def apply(
     applier = _Applier(conn, definitions, done, source, arm, batched=batched)
     applier.run_changed(everything)
     locking_pending = applier.pending_locking(everything)
-    by_path = {r.path: r.sha256 for r in done}
-    closing_changed = any(by_path.get(d.path) != d.sha256 for d in definitions if d.closing)
-    if (
-        applier.outcome.touched_catalog
-        or locking_pending
-        or applier.removed
-        or closing_changed
-        or everything
-        or migrations_ran
-        or not done
+    changed = any(applier._changed(d, everything) for d in definitions if d.closing)
+    if applier.closing_due(
+        changed or applier.outcome.touched_catalog or bool(locking_pending) or everything,
+        migrations_ran,
     ):
         applier.run_closing()
     if restoring:
@@ -615,6 +604,10 @@ class _Applier:
         """The moved files that did not run: their objects are as recorded, only the record
         moves to the new path (by _record)."""
         self.outcome.moved = [path for path in self.moved_from if not self.ran(path)]
+
+    def closing_due(self, changed: bool, migrations_ran: bool) -> bool:
+        """Whether the closing kinds run: whenever anything is applied or dropped."""
+        return changed or bool(self.removed) or migrations_ran or not self.done
 
     def run_closing(self) -> None:
         closing = [d for d in self.definitions if d.closing]
@@ -1165,43 +1158,33 @@ def restrict(snapshot: catalog.Snapshot, definitions: list[Definition]) -> catal
     Everything else belongs to the versioned migrations and is compared by `guard db verify`."""
     functions = {".".join(d.identity) for d in definitions if d.kind == "function"}
     views = {".".join(d.identity) for d in definitions if d.kind == "view"}
-    parts: dict[str, dict[str, set[str]]] = {"trigger": {}, "policy": {}}
+    plural = {"trigger": "triggers", "policy": "policies"}
+    parts: dict[str, dict[str, set[str]]] = {"triggers": {}, "policies": {}}
     for d in definitions:
-        if d.kind in parts:
+        if d.kind in plural:
             table = f"{d.identity[0]}.{d.identity[1]}"
-            parts[d.kind].setdefault(table, set()).add(d.identity[2])
+            parts[plural[d.kind]].setdefault(table, set()).add(d.identity[2])
     relations: dict[str, Any] = {}
     for name, relation in snapshot["relations"].items():
         if name in views:
             relations[name] = relation
-        elif name in parts["trigger"] or name in parts["policy"]:
-            wanted_triggers = parts["trigger"].get(name, set())
-            wanted_policies = parts["policy"].get(name, set())
+        elif name in parts["triggers"] or name in parts["policies"]:
             relations[name] = {
-                "kind": relation["kind"],
-                "rls": relation["rls"],
-                "force_rls": relation["force_rls"],
+                **{key: relation[key] for key in ("kind", "rls", "force_rls")},
+                **{key: {} for key in ("columns", "constraints", "indexes")},
                 "view_def": None,
                 "options": [],
-                "columns": {},
-                "constraints": {},
-                "indexes": {},
-                "triggers": {k: v for k, v in relation["triggers"].items() if k in wanted_triggers},
-                "policies": {k: v for k, v in relation["policies"].items() if k in wanted_policies},
+                **{
+                    part: {k: v for k, v in relation[part].items() if k in wanted.get(name, ())}
+                    for part, wanted in parts.items()
+                },
             }
-    return {
-        "schemas": [],
-        "relations": relations,
-        "functions": {
-            key: value
-            for key, value in snapshot["functions"].items()
-            if key.split("(", 1)[0] in functions
-        },
-        "types": {},
-        "roles": [],
-        "sequences": [],
-        "settings": [],
-        "rules": [],
-        "checks": [],
-        "role_grants": [],
+    functions_kept = {
+        key: value
+        for key, value in snapshot["functions"].items()
+        if key.split("(", 1)[0] in functions
+    }
+    empty = ("schemas", "roles", "sequences", "settings", "rules", "checks", "role_grants")
+    return {"relations": relations, "functions": functions_kept, "types": {}} | {
+        key: [] for key in empty
     }

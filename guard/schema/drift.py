@@ -90,10 +90,9 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
     for noun in ("sequence", "setting"):
         want, have = dict.fromkeys(expected[noun + "s"]), dict.fromkeys(actual[noun + "s"])
         found += _missing_and_extra(want, have, f"{noun} {{}}".format)
-    for rule_id in sorted(set(expected.get("rules", [])) - set(actual.get("rules", []))):
-        found.append(Difference("missing", f"rule {rule_id}"))
-    for check_id in sorted(set(expected.get("checks", [])) - set(actual.get("checks", []))):
-        found.append(Difference("missing", f"check {check_id}"))
+    for noun in ("rule", "check"):
+        gone = set(expected.get(noun + "s", [])) - set(actual.get(noun + "s", []))
+        found += [Difference("missing", f"{noun} {item}") for item in sorted(gone)]
     for grant in sorted(set(expected.get("role_grants", [])) - set(actual.get("role_grants", []))):
         found.append(
             Difference(
@@ -220,7 +219,17 @@ def _compare_relations(
         if want["kind"] not in ("v", "m"):
             found += _compare_columns(name, want["columns"], have["columns"], is_adopted)
         for part in _PARTS:
-            found += _compare_parts(name, part, want[part], have[part], is_adopted)
+            ours, theirs = want[part], have[part]
+            if is_adopted:
+                ours = {k: v for k, v in ours.items() if k.startswith(GUARD_PREFIX)}
+                theirs = {k: v for k, v in theirs.items() if k.startswith(GUARD_PREFIX)}
+            elif name.split(".", 1)[0] != GUARD_SCHEMA:
+                # a booking table Booking Guard created: the application's own index, constraint
+                # or trigger on it is the application's business, as on an adopted one
+                theirs = {
+                    k: v for k, v in theirs.items() if k in ours or k.startswith(GUARD_PREFIX)
+                }
+            found += _compare_parts(name, part, ours, theirs, is_adopted)
         found = _expect_legacy_triggers(name, have, found)
     return found
 
@@ -292,13 +301,7 @@ def _compare_columns(
 def _compare_parts(
     table: str, part: str, want: dict[str, Any], have: dict[str, Any], is_adopted: bool
 ) -> list[Difference]:
-    if is_adopted:
-        want = {k: v for k, v in want.items() if k.startswith(GUARD_PREFIX)}
-        have = {k: v for k, v in have.items() if k.startswith(GUARD_PREFIX)}
-    elif table.split(".", 1)[0] != GUARD_SCHEMA:
-        # a booking table Booking Guard created: the application's own index, constraint or
-        # trigger on it is the application's business, as on an adopted one
-        have = {k: v for k, v in have.items() if k in want or k.startswith(GUARD_PREFIX)}
+    """The constraints, indexes, triggers or policies of a table (or a domain's constraints)."""
     noun = _SINGULAR[part]
     found = _missing_and_extra(want, have, lambda name, _: f"{noun} {name} on {table}")
     for name in sorted(set(want) & set(have)):
@@ -373,24 +376,9 @@ def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Dif
         found += _changed(
             subject, want, have, ("kind", "base", "not_null", "default", "attributes")
         )
-        for constraint in sorted(set(want["constraints"]) - set(have["constraints"])):
-            found.append(Difference("missing", f"constraint {constraint} on {subject}"))
-        for constraint in sorted(set(have["constraints"]) - set(want["constraints"])):
-            found.append(Difference("extra", f"constraint {constraint} on {subject}"))
-        for constraint in sorted(set(want["constraints"]) & set(have["constraints"])):
-            w, h = want["constraints"][constraint], have["constraints"][constraint]
-            label = f"constraint {constraint} on {subject}"
-            if w["validated"] and not h["validated"]:
-                found.append(Difference("not_valid", label, "constraint is NOT VALID"))
-            if w["definition"] != h["definition"]:
-                found.append(
-                    Difference(
-                        "changed",
-                        label,
-                        "definition differs",
-                        _diff(w["definition"], h["definition"]),
-                    )
-                )
+        found += _compare_parts(
+            subject, "constraints", want["constraints"], have["constraints"], False
+        )
     return found
 
 

@@ -10,7 +10,6 @@ connection watches who blocks an attempt, so that a retry and giving up name the
 
 from __future__ import annotations
 
-import abc
 import random
 import threading
 import time
@@ -186,50 +185,12 @@ class Blocker:
         )
 
 
-class _SideSession(abc.ABC):
-    """A second connection and a thread that watch the session doing the work (`_run`); the
-    thread idles until an attempt sets `_active`, and the connection closes with the block."""
-
-    application_name = "guard db"
-    thread_name = "side-session"
-
-    def __init__(self, database_url: str | None) -> None:
-        self.database_url = database_url
-        self._active = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def __enter__(self) -> Self:
-        self._conn = connect(
-            self.database_url, autocommit=True, application_name=self.application_name
-        )
-        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._active.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._conn is not None:
-            self._conn.close()
-
-    def _run(self) -> None:
-        assert self._conn is not None
-        while not self._stop.is_set():
-            self._active.wait()
-            if self._stop.is_set() or not self._look(self._conn):
-                return
-
-    @abc.abstractmethod
-    def _look(self, conn: psycopg.Connection[Any]) -> bool:
-        """One look while an attempt runs; False: stop looking (the side session failed)."""
-
-
 class AttemptOverTime(Exception):
     """An attempt ran past the time it may hold its locks; it rolled back, and may be retried."""
+
+
+class LockDeadlineExceeded(GuardError):
+    """Every attempt timed out until the deadline; the work was rolled back."""
 
 
 # How long the longest of the sessions queued behind `me` has waited (pg_locks.waitstart): an
@@ -238,8 +199,8 @@ class AttemptOverTime(Exception):
 _LONGEST_WAIT_BEHIND = """
 SELECT coalesce(max(extract(epoch FROM clock_timestamp() - l.waitstart)) * 1000, 0)
 FROM pg_locks AS l
-WHERE NOT l.granted AND l.pid <> %(me)s AND l.waitstart IS NOT NULL
-  AND %(me)s = ANY (pg_blocking_pids(l.pid))
+WHERE NOT l.granted AND l.pid <> %(pid)s AND l.waitstart IS NOT NULL
+  AND %(pid)s = ANY (pg_blocking_pids(l.pid))
 """
 
 
@@ -256,75 +217,51 @@ def hold_guard_cancel_after_ms(lock_timeout_ms: float) -> float:
     return max(lock_timeout_ms / 2, lock_timeout_ms - HOLD_GUARD_REACTION_MS)
 
 
-class HoldGuard(_SideSession):
-    """The lock budget, held from the application's side: while an attempt runs, a second
-    connection looks every 10 ms at how long the sessions queued behind the attempt have waited,
-    and when one has waited the attempt's lock timeout (less HOLD_GUARD_REACTION_MS, what the cut
-    itself takes) it cancels the attempt's statement (the
-    transaction rolls back and is retried, LockNotAvailable's way). The lock_timeout bounds the
-    attempt's own waits; this bounds what the application waits, whatever the attempt was doing
-    meanwhile: waiting, or holding a lock while it ran more statements (the definitions step after
-    CREATE TRIGGER on calls, hundreds of milliseconds on a busy machine), or holding row locks.
-    An attempt nobody waits for is never cut, however long it holds its locks."""
+class AttemptWatch:
+    """A second connection and a thread that watch the session doing the work while an attempt
+    runs (`attempt`); the connection closes with the block. It samples who blocks the attempt
+    (`last`), so that a retry and giving up name the blocker.
 
-    application_name = "guard db (hold guard)"
-    thread_name = "hold-guard"
+    Within `hold`, it also holds the lock budget from the application's side (the hold guard):
+    it looks every 10 ms at how long the sessions queued behind the attempt have waited, and
+    when one has waited the attempt's lock timeout (less HOLD_GUARD_REACTION_MS, what the cut
+    itself takes) it cancels the attempt's statement (the transaction rolls back and is retried,
+    LockNotAvailable's way). The lock_timeout bounds the attempt's own waits; this bounds what
+    the application waits, whatever the attempt was doing meanwhile: waiting, or holding a lock
+    while it ran more statements (the definitions step after CREATE TRIGGER on calls, hundreds of
+    milliseconds on a busy machine), or holding row locks. An attempt nobody waits for is never
+    cut, however long it holds its locks."""
 
-    def __init__(self, database_url: str | None, guarded_pid: int, every_s: float = 0.01) -> None:
-        super().__init__(database_url)
-        self.guarded_pid = guarded_pid
-        self.every_s = every_s
-        self.cancels = 0  # cancels sent; an attempt that saw QueryCanceled checks it
-        self._limit_ms = 0.0
-        self._mutex = threading.Lock()
-
-    @contextmanager
-    def attempt(self, limit_ms: int) -> Iterator[None]:
-        """Guard one attempt: cut it once a session queued behind it has waited limit_ms."""
-        with self._mutex:
-            self._limit_ms = float(limit_ms)
-            self._active.set()
-        try:
-            yield
-        finally:
-            with self._mutex:
-                self._active.clear()
-
-    def cut(self, cancels_before: int) -> bool:
-        """Whether a QueryCanceled in an attempt that began at `cancels_before` was ours."""
-        return self.cancels > cancels_before
-
-    def _look(self, conn: psycopg.Connection[Any]) -> bool:
-        try:
-            row = conn.execute(_LONGEST_WAIT_BEHIND, {"me": self.guarded_pid}).fetchone()
-            waited_ms = float(row[0]) if row else 0.0
-            with self._mutex:
-                limit_ms = hold_guard_cancel_after_ms(self._limit_ms)
-                if self._active.is_set() and waited_ms >= limit_ms:
-                    conn.execute("SELECT pg_cancel_backend(%s)", (self.guarded_pid,))
-                    self.cancels += 1
-                    self._active.clear()  # one cancel per attempt
-        except psycopg.Error:
-            return False  # the guard is a bound on top of lock_timeout; without it they still hold
-        time.sleep(self.every_s)
-        return True
-
-
-class LockDeadlineExceeded(GuardError):
-    """Every attempt timed out until the deadline; the work was rolled back."""
-
-
-class BlockerWatch(_SideSession):
-    """A second connection that samples who blocks one backend, while attempts run."""
-
-    application_name = "guard db (lock watch)"
-    thread_name = "lock-watch"
-
-    def __init__(self, database_url: str | None, watched_pid: int) -> None:
-        super().__init__(database_url)
-        self.watched_pid = watched_pid
+    def __init__(self, database_url: str | None, pid: int, every_s: float = 0.01) -> None:
+        self.database_url = database_url
+        self.pid = pid
+        self.every_s = every_s  # the hold guard's look
         self.last: Blocker | None = None
+        self.cancels = 0  # cancels sent; an attempt that saw QueryCanceled checks it
+        self._limit_ms: float | None = None  # the lock timeout held, within `hold`
         self._attempt_started = 0.0
+        self._next_sample = 0.0
+        self._mutex = threading.Lock()
+        self._active = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __enter__(self) -> Self:
+        self._conn = connect(
+            self.database_url, autocommit=True, application_name="guard db (lock watch)"
+        )
+        self._thread = threading.Thread(target=self._run, name="lock-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._active.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
 
     @contextmanager
     def attempt(self) -> Iterator[None]:
@@ -336,19 +273,55 @@ class BlockerWatch(_SideSession):
         finally:
             self._active.clear()
 
-    def _look(self, conn: psycopg.Connection[Any]) -> bool:
+    @contextmanager
+    def hold(self, limit_ms: int) -> Iterator[None]:
+        """Within an attempt: cut it once a session queued behind it has waited limit_ms."""
+        with self._mutex:
+            self._limit_ms = float(limit_ms)
         try:
-            row = conn.execute(_BLOCKERS, {"pid": self.watched_pid}).fetchone()
-        except psycopg.Error:
-            return False  # the watch is a courtesy; the migration goes on without names
-        if row is not None:
-            self.last = Blocker(
-                int(row[0]), row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7]
-            )
+            yield
+        finally:
+            with self._mutex:
+                self._limit_ms = None
+
+    def cut(self, cancels_before: int) -> bool:
+        """Whether a QueryCanceled in an attempt that began at `cancels_before` was ours."""
+        return self.cancels > cancels_before
+
+    def _run(self) -> None:
+        assert self._conn is not None
+        while not self._stop.is_set():
+            self._active.wait()
+            if self._stop.is_set():
+                return
+            try:
+                pause = self._look(self._conn)
+            except psycopg.Error:
+                return  # a bound on top of lock_timeout, and a courtesy: they still hold
+            time.sleep(pause)
+
+    def _look(self, conn: psycopg.Connection[Any]) -> float:
+        """One look while an attempt runs; returns how long to sleep before the next."""
+        now = time.monotonic()
+        if self._limit_ms is not None:
+            row = conn.execute(_LONGEST_WAIT_BEHIND, {"pid": self.pid}).fetchone()
+            waited_ms = float(row[0]) if row else 0.0
+            with self._mutex:
+                limit = self._limit_ms
+                if limit is not None and waited_ms >= hold_guard_cancel_after_ms(limit):
+                    conn.execute("SELECT pg_cancel_backend(%s)", (self.pid,))
+                    self.cancels += 1
+                    self._limit_ms = None  # one cancel per attempt
         # Sample often while a short wait may be on; slowly once a long statement is running.
-        busy_for = time.monotonic() - self._attempt_started
-        time.sleep(0.02 if busy_for < 2 else 0.25)
-        return True
+        sample_every = 0.02 if now - self._attempt_started < 2 else 0.25
+        if now >= self._next_sample:
+            self._next_sample = now + sample_every
+            row = conn.execute(_BLOCKERS, {"pid": self.pid}).fetchone()
+            if row is not None:
+                self.last = Blocker(
+                    int(row[0]), row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7]
+                )
+        return self.every_s if self._limit_ms is not None else sample_every
 
 
 def run_with_lock_retries(
@@ -356,7 +329,7 @@ def run_with_lock_retries(
     *,
     what: str,
     policy: LockPolicy,
-    watch: BlockerWatch | None,
+    watch: AttemptWatch | None,
     progress: Callable[[str], None],
     rng: random.Random | None = None,
 ) -> T:

@@ -37,8 +37,7 @@ from guard.resources import canonical_files, migrations_dir, sql_dir
 from guard.schema import bridges, catalog, definitions, migration_files, privileges
 from guard.schema.lock_retry import (
     AttemptOverTime,
-    BlockerWatch,
-    HoldGuard,
+    AttemptWatch,
     LockBudget,
     LockPolicy,
     run_with_lock_retries,
@@ -241,9 +240,9 @@ class Migrator:
         self.grants_restored = False
         self._conn: psycopg.Connection[Any] | None = None
         self._backend: Any = None
-        self._watch: BlockerWatch | None = None
-        # Cuts an attempt that an application session has waited for a whole lock timeout.
-        self._hold: HoldGuard | None = None
+        # Names the blocker of an attempt, and cuts one that an application session has waited
+        # for a whole lock timeout (its hold guard).
+        self._watch: AttemptWatch | None = None
         self._cancels_before = 0  # the hold guard's cancels when the running attempt began
         # What the migration being run says on purpose (RAISE NOTICE / WARNING), shown once it
         # is done: a retried attempt starts the list again.
@@ -885,9 +884,9 @@ class Migrator:
         """One attempt's transaction, its statements armed from one lock-wait budget, and cut
         (rolled back, AttemptOverTime: retried) once an application session has waited for it
         for lock_timeout_ms, by the hold guard."""
-        hold = self._hold
+        hold = self._watch
         self._cancels_before = hold.cancels if hold is not None else 0
-        guarded = hold.attempt(lock_timeout_ms) if hold is not None else nullcontext()
+        guarded = hold.hold(lock_timeout_ms) if hold is not None else nullcontext()
         try:
             with guarded, self.conn.transaction(force_rollback=force_rollback):
                 self._budget = LockBudget(
@@ -921,9 +920,9 @@ class Migrator:
         attempt the hold guard cut between two statements (a cancel then finds no statement to
         cancel) ends here."""
         if (
-            self._hold is not None
+            self._watch is not None
             and self._budget is not None
-            and self._hold.cut(self._cancels_before)
+            and self._watch.cut(self._cancels_before)
         ):
             raise AttemptOverTime("an application session waited a whole lock timeout")
         if self._budget is not None:
@@ -943,18 +942,15 @@ class Migrator:
 
     @contextmanager
     def _watching(self) -> Iterator[None]:
-        """A blocker watch for the duration of one command (opened once, reused)."""
+        """An attempt watch for the duration of one command (opened once, reused)."""
         if self._watch is not None:
             yield
             return
-        self._watch = BlockerWatch(self.database_url, self.conn.info.backend_pid)
-        self._hold = HoldGuard(self.database_url, self.conn.info.backend_pid)
         try:
-            with self._watch, self._hold:
+            with AttemptWatch(self.database_url, self.conn.info.backend_pid) as self._watch:
                 yield
         finally:
             self._watch = None
-            self._hold = None
 
     def _pending(
         self, migrations: Any, to: str | None

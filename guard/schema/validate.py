@@ -25,7 +25,7 @@ from guard.connection import connect, require_direct
 from guard.errors import GuardError, first_line
 from guard.schema.lock_retry import (
     AttemptOverTime,
-    BlockerWatch,
+    AttemptWatch,
     LockPolicy,
     run_with_lock_retries,
 )
@@ -123,7 +123,7 @@ def validate(
     policy = lock_policy or LockPolicy()
     with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
         require_direct(conn, "validating (guard db validate)")
-        with BlockerWatch(database_url, conn.info.backend_pid) as watch:
+        with AttemptWatch(database_url, conn.info.backend_pid) as watch:
             pace = _Pace(pause_ratio, sleep)
             _reconcile(conn, batch_size, progress, report, policy, watch, pace)
 
@@ -202,7 +202,7 @@ def _reconcile(
     progress: Callable[[str], None],
     report: ValidationReport,
     policy: LockPolicy,
-    watch: BlockerWatch,
+    watch: AttemptWatch,
     pace: _Pace,
 ) -> None:
     row = conn.execute("SELECT min(id), max(id), count(*) FROM public.calls").fetchone()
@@ -367,7 +367,7 @@ def _reconcile_skipped(
     progress: Callable[[str], None],
     report: ValidationReport,
     policy: LockPolicy,
-    watch: BlockerWatch,
+    watch: AttemptWatch,
     started: float,
 ) -> None:
     """The calls a batch skipped because someone held their row lock: one transaction each, which

@@ -112,20 +112,14 @@ class RoleGrantRows:
     live: dict[str, tuple[list[str] | None, str | None]]
     shipped: dict[str, list[str] | None] | None  # None: sql/grants/role_grants.sql did not run
     problem: str | None = None  # why not
-    _refusals: dict[str, str | None] | None = None  # subject of a Difference -> refusal
 
     def explain(self, difference: Difference) -> Difference:
         """An `extra role grant` of the catalog comparison, with what guard.apply_grants does
         with it."""
-        if difference.kind != "extra" or not difference.subject.startswith("role grant "):
+        refusals = {f"role grant {shown(key)}": refusal for key, (_, refusal) in self.live.items()}
+        if difference.kind != "extra" or difference.subject not in refusals:
             return difference
-        if self._refusals is None:
-            self._refusals = {
-                f"role grant {shown(key)}": refusal for key, (_, refusal) in self.live.items()
-            }
-        if difference.subject not in self._refusals:
-            return difference
-        refusal = self._refusals[difference.subject]
+        refusal = refusals[difference.subject]
         what = (
             f"guard.apply_grants skips it: {refusal}"
             if refusal is not None

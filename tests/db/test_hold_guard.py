@@ -1,4 +1,4 @@
-"""The lock budget, held from the application's side (guard.schema.lock_retry.HoldGuard): an attempt
+"""The lock budget, held from the application's side (lock_retry.AttemptWatch.hold): an attempt
 that holds a lock the application waits for, and goes on running statements, is cut once an
 application session has waited one lock timeout, rolled back and retried. lock_timeout alone
 bounds only the attempt's own waits: a migration that took the lock at once and then ran for

@@ -299,7 +299,7 @@ def test_blocker_watch_samples_often_for_2_seconds_then_slowly(
                 watch._stop.set()
 
     monkeypatch.setattr(lock_retry, "time", _Time())
-    watch = lock_retry.BlockerWatch(None, 7)
+    watch = lock_retry.AttemptWatch(None, 7)
     watch._conn = _Conn()  # type: ignore[assignment]
     watch._attempt_started = 100.0
     watch._active.set()
