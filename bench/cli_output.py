@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mb", type=float, default=2.0, help="size of each one's details")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.items, args.mb, lambda m: print(f"[bench] {m}", file=sys.stderr))
+    result = run(args.items, args.mb, progress)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from guard.demo.embedded import free_port
 from guard.ops.dispatch.store import DeliveryStore
 from guard.schema.migrate import Migrator
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", action="store_true", help="print the claim's plan")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.big, args.mb, args.backlog, lambda m: print(f"[bench] {m}", file=sys.stderr))
+    result = run(args.big, args.mb, args.backlog, progress)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

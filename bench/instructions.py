@@ -84,7 +84,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from bench.triggers import (
     AT_ONCE_SQL,
     COMPANIES,
@@ -752,9 +752,6 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("error: valgrind is not installed (make setup installs it)", file=sys.stderr)
         return 2
-
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
     mode = Mode(prepared=not args.text, one_transaction=args.one_transaction)
     report = run(workloads, variants, args.insert_rows, mode, args.generic_plans, progress)

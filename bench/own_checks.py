@@ -50,7 +50,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from bench.instructions import count_instructions
 from guard.demo.embedded import EmbeddedCluster
 from guard.schema.migrate import Migrator
@@ -290,9 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     iterations = max(TURN, args.iterations // TURN * TURN)
-
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
     with bench_cluster({"jit": "off"}) as cluster:
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:

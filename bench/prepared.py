@@ -22,14 +22,13 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from guard import booking, queries
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     iterations = max(TURN, args.iterations // TURN * TURN)
-    result = run(iterations, lambda m: print(f"[bench] {m}", file=sys.stderr))
+    result = run(iterations, progress)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -12,13 +12,12 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from guard.schema.migrate import Migrator
 
 TARGET_P95_MS = 1.0
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validations", type=int, default=10_000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.calls, args.validations, lambda m: print(f"[bench] {m}", file=sys.stderr))
+    result = run(args.calls, args.validations, progress)
     client_p95 = result["rows"]["validate_booking, client round trip"]["p95"]
     result["target"] = {
         "p95_ms_max": TARGET_P95_MS,
