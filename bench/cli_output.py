@@ -36,7 +36,7 @@ GUARD = str(Path(sys.executable).with_name("guard"))
 
 # A rollback context: records of the calendar exchange and a long raw answer. md5 text, so TOAST
 # cannot compress it away.
-_CONTEXT = """
+ROLLBACK_DETAILS = """
 jsonb_build_object(
     'reason', 'calendar_booking_failure',
     'still_booked', false,
@@ -53,14 +53,14 @@ jsonb_build_object(
 """
 _ITEMS = f"""
 INSERT INTO guard.review_items (company_id, call_id, reason, details)
-SELECT 1, %(start)s + a, 'calendar_booking_failure', {_CONTEXT}
+SELECT 1, %(start)s + a, 'calendar_booking_failure', {ROLLBACK_DETAILS}
 FROM generate_series(1, %(n)s) AS a
 """
 _ALERTS = f"""
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
     message, details)
 SELECT 'bench:cli:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
-    'a booking failed and was rolled back; a review item is queued', {_CONTEXT}
+    'a booking failed and was rolled back; a review item is queued', {ROLLBACK_DETAILS}
 FROM generate_series(1, %(n)s) AS a
 """
 

@@ -28,7 +28,6 @@ p99 <= 20 ms while a pass runs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -41,7 +40,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, progress
+from bench._cluster import bench_database, print_report, progress
 from bench.detect import build
 
 DATABASE = "bench_detect_burst"
@@ -342,16 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         "calls": built["calls"],
         **prepared,
     }
-    if args.json:
-        print(
-            json.dumps(
-                {"header": header, **result, "targets": targets(result, args.cap)},
-                indent=2,
-                default=str,
-            )
-        )
-    else:
-        print_table(header, result, args.cap)
+    print_report(
+        args.json,
+        {"header": header, **result, "targets": targets(result, args.cap)},
+        lambda: print_table(header, result, args.cap),
+    )
     return 0
 
 

@@ -48,7 +48,6 @@ Takes about 3 x (minutes + 2) minutes plus the flood (a minute) plus the setup.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -65,7 +64,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, print_report
 from guard.demo.embedded import pg_cron_available
 from guard.schema.migrate import Migrator
 
@@ -644,10 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "floods": floods,
     }
-    if args.json:
-        print(json.dumps({"header": header, "rows": rows}, indent=2, default=str))
-    else:
-        print_tables(header, rows)
+    print_report(args.json, {"header": header, "rows": rows}, lambda: print_tables(header, rows))
     return 0
 
 

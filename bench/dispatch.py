@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 
 from bench._cluster import bench_cluster, progress
+from bench.cli_output import ROLLBACK_DETAILS
 from guard.demo.embedded import free_port
 from guard.ops.dispatch.store import DeliveryStore
 from guard.schema.migrate import Migrator
@@ -41,25 +42,11 @@ from guard.schema.migrate import Migrator
 TARGET_PEAK_RSS_MB = 200.0
 GUARD = str(Path(sys.executable).with_name("guard"))
 
-# A rollback context: records of the calendar exchange. md5 text so TOAST cannot compress it away.
-_BIG_DETAILS = """
+_BIG_DETAILS = f"""
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
     message, details)
 SELECT 'bench:big:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
-    'a booking failed and was rolled back; a review item is queued',
-    jsonb_build_object(
-        'reason', 'calendar_booking_failure',
-        'still_booked', false,
-        'calendar_exchange', (
-            SELECT jsonb_agg(jsonb_build_object(
-                'seq', r, 'request', md5(a || ':' || r) || md5(r || ':' || a),
-                'response', repeat(md5(r || '-' || a), 3)))
-            FROM generate_series(1, %(records)s) AS r
-        ),
-        'raw_response', (
-            SELECT string_agg(md5(a || '/' || r), '') FROM generate_series(1, %(chunks)s) AS r
-        )
-    )
+    'a booking failed and was rolled back; a review item is queued', {ROLLBACK_DETAILS}
 FROM generate_series(1, %(n)s) AS a
 """
 

@@ -44,7 +44,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import detect
-from bench._cluster import bench_database, progress
+from bench._cluster import bench_database, print_report, progress
 from bench.scale import WRITABLE_PROBLEMS, write_calls
 from guard.demo.sample_data import PROBLEM_RATES
 from guard.schema.migrate import Migrator
@@ -371,10 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         "dbt": versions,
         "checks": len(tests),
     }
-    if args.json:
-        print(json.dumps({"header": header, "data": built, **result}, indent=2, default=str))
-    else:
-        print_table(header, built, result)
+    print_report(
+        args.json,
+        {"header": header, "data": built, **result},
+        lambda: print_table(header, built, result),
+    )
     found = result["recall"]
     return 0 if found["guard"] == found["dbt"] == found["seeded"] else 1
 
