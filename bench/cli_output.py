@@ -56,10 +56,10 @@ INSERT INTO guard.review_items (company_id, call_id, reason, details)
 SELECT 1, %(start)s + a, 'calendar_booking_failure', {ROLLBACK_DETAILS}
 FROM generate_series(1, %(n)s) AS a
 """
-_ALERTS = f"""
+ROLLED_BACK_ALERTS = f"""
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
     message, details)
-SELECT 'bench:cli:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
+SELECT 'bench:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
     'a booking failed and was rolled back; a review item is queued', {ROLLBACK_DETAILS}
 FROM generate_series(1, %(n)s) AS a
 """
@@ -106,7 +106,7 @@ def load(url: str, n: int, mb: float, progress: Any) -> dict[str, Any]:
     progress(f"inserting {n} review items and {n} alerts with details of about {mb} MB")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'bench')")
-        for statement in (_ITEMS, _ALERTS):
+        for statement in (_ITEMS, ROLLED_BACK_ALERTS):
             for start in range(0, n, 20):
                 params = {"records": records, "chunks": chunks, "n": min(20, n - start)}
                 conn.execute(statement, {**params, "start": start})

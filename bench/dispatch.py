@@ -34,21 +34,13 @@ from typing import Any
 import psycopg
 
 from bench._cluster import bench_cluster, progress
-from bench.cli_output import ROLLBACK_DETAILS
+from bench.cli_output import ROLLED_BACK_ALERTS
 from guard.demo.embedded import free_port
 from guard.ops.dispatch.store import DeliveryStore
 from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
 GUARD = str(Path(sys.executable).with_name("guard"))
-
-_BIG_DETAILS = f"""
-INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
-    message, details)
-SELECT 'bench:big:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
-    'a booking failed and was rolled back; a review item is queued', {ROLLBACK_DETAILS}
-FROM generate_series(1, %(n)s) AS a
-"""
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -114,7 +106,7 @@ def memory(url: str, big: int, mb: float, progress: Any) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         for start in range(0, big, 20):
             conn.execute(
-                _BIG_DETAILS,
+                ROLLED_BACK_ALERTS,
                 {"records": records, "chunks": chunks, "n": min(20, big - start), "start": start},
             )
         row = conn.execute(
