@@ -34,6 +34,7 @@ from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
 from guard.retry import RetryPolicy
 from guard.schema.migrate import Migrator
+from tests.support.seeds import seed_calls_to_book
 
 SERVICE = 7
 TURN = 50
@@ -49,17 +50,8 @@ SETTINGS: list[tuple[str, int | None, bool | None]] = [
 def _load(url: str, calls: int) -> None:
     with Migrator(url) as migrator:
         migrator.apply()
+    seed_calls_to_book(url, SERVICE, calls, customer=True)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
-        conn.execute(
-            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')", (SERVICE,)
-        )
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
-            " SELECT g, 1, 'c' || g, 1, 'in_progress' FROM generate_series(1, %s) AS g",
-            (calls,),
-        )
         conn.execute("VACUUM ANALYZE")
 
 
