@@ -163,6 +163,15 @@ def test_a_view_of_the_dbas_on_a_changed_view_stops_the_apply_and_is_named(
     assert fetch_one(db_url, "SELECT to_regclass('public.bi_kpis') IS NOT NULL") == (True,)
 
 
+def _apply_then_apply_again(db_url: str, sql_copy: Path, path: str, first: str, then: str) -> None:
+    """The definition file `path` written as `first` and applied, then as `then` and applied."""
+    (sql_copy / path).write_text(first)
+    list_before_the_grants(sql_copy, path)
+    _apply(db_url, sql_copy)
+    (sql_copy / path).write_text(then)
+    _apply(db_url, sql_copy)
+
+
 def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
     db_url: str, sql_copy: Path
 ) -> None:
@@ -171,12 +180,9 @@ def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
         "CREATE OR REPLACE FUNCTION guard.test_double(amount {type}) RETURNS {type}"
         " LANGUAGE sql IMMUTABLE AS $$ SELECT amount * 2 $$;\n"
     )
-    (sql_copy / path).write_text(template.format(type="integer"))
-    list_before_the_grants(sql_copy, path)
-    _apply(db_url, sql_copy)
-    (sql_copy / path).write_text(template.format(type="bigint"))
-
-    _apply(db_url, sql_copy)
+    _apply_then_apply_again(
+        db_url, sql_copy, path, template.format(type="integer"), template.format(type="bigint")
+    )
 
     signatures = fetch_all(
         db_url, "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_double'"
@@ -218,12 +224,9 @@ def test_a_function_whose_result_type_changes_is_created_again_once(
         "CREATE OR REPLACE FUNCTION guard.test_half(amount integer) RETURNS {type}"
         " LANGUAGE sql IMMUTABLE AS $$ SELECT amount / 2 $$;\n"
     )
-    (sql_copy / path).write_text(template.format(type="integer"))
-    list_before_the_grants(sql_copy, path)
-    _apply(db_url, sql_copy)
-    (sql_copy / path).write_text(template.format(type="numeric"))
-
-    _apply(db_url, sql_copy)
+    _apply_then_apply_again(
+        db_url, sql_copy, path, template.format(type="integer"), template.format(type="numeric")
+    )
 
     signatures = fetch_all(
         db_url,
