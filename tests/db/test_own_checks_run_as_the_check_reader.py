@@ -26,7 +26,8 @@ from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
 from guard.schema.verify import verify
-from tests.support.queries import fetch_all
+from tests.support.logins import role_login
+from tests.support.queries import execute, fetch_all
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 REPORTING_LOGIN = "reader_checks_bi"
@@ -73,16 +74,10 @@ def seeded(db_url: str) -> Iterator[str]:
             "INSERT INTO guard.rules (id, severity, description, remedy)"
             " VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report')"
         )
-        for login, group in ((REPORTING_LOGIN, "guard_reporting"), (APP_LOGIN, "guard_app")):
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone():
-                conn.execute(f'CREATE ROLE "{login}" LOGIN')
-            conn.execute(f'GRANT {group} TO "{login}"')
-        conn.execute("SELECT guard.tenant_grant(%s, 1)", (REPORTING_LOGIN,))
+    for login, role in ((REPORTING_LOGIN, "guard_reporting"), (APP_LOGIN, "guard_app")):
+        role_login(db_url, login, role)
+    execute(db_url, f"SELECT guard.tenant_grant('{REPORTING_LOGIN}', 1)")
     yield db_url
-
-
-def _as(url: str, user: str) -> str:
-    return make_conninfo(url, user=user)
 
 
 def test_a_superuser_pass_reads_no_other_tenant_through_an_altered_check(seeded: str) -> None:
@@ -103,7 +98,7 @@ def test_a_superuser_pass_reads_no_other_tenant_through_an_altered_check(seeded:
         everything = conn.execute("SELECT string_agg(details::text, ' ') FROM guard.alerts")
         row = everything.fetchone()
     assert row is not None and "bob@two.example" not in str(row[0])
-    with psycopg.connect(_as(seeded, REPORTING_LOGIN)) as conn:
+    with psycopg.connect(make_conninfo(seeded, user=REPORTING_LOGIN)) as conn:
         report = conn.execute("SELECT string_agg(t::text, ' ') FROM guard.alerts_report AS t")
         seen = report.fetchone()
     assert seen is not None and "Bob" not in str(seen[0]) and "bob@" not in str(seen[0])
@@ -124,7 +119,7 @@ def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> Non
                 " || pg_advisory_lock(4242)::text",
             )
         )
-    with psycopg.connect(_as(seeded, APP_LOGIN), autocommit=True) as app:
+    with psycopg.connect(make_conninfo(seeded, user=APP_LOGIN), autocommit=True) as app:
         notices: list[str] = []
         app.add_notice_handler(lambda notice: notices.append(str(notice.message_primary)))
         app.execute("SET statement_timeout = '5s'")
@@ -159,7 +154,7 @@ def test_an_own_check_no_pass_has_read_stalls_no_check_call(seeded: str) -> None
     skipped: list[str] = []
 
     def one_call(call: int) -> None:
-        with psycopg.connect(_as(seeded, APP_LOGIN), autocommit=True) as app:
+        with psycopg.connect(make_conninfo(seeded, user=APP_LOGIN), autocommit=True) as app:
             started = time.monotonic()
             rows = app.execute("SELECT * FROM guard.check_call(%s)", (call,)).fetchall()
             took.append(time.monotonic() - started)

@@ -39,7 +39,8 @@ from psycopg.conninfo import make_conninfo
 from guard.cli import main
 from guard.resources import sql_dir
 from guard.schema.verify import verify
-from tests.support.queries import fetch_all, fetch_one
+from tests.support.logins import role_login
+from tests.support.queries import execute, fetch_all, fetch_one
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 RULE = (
@@ -100,18 +101,13 @@ def seeded(db_url: str) -> Iterator[str]:
             (3 * ROWS_PER_COMPANY,),
         )
         conn.execute(RULE)
-        for role, options in ((REPORTING_LOGIN, "LOGIN"), (BYPASS_ROLE, "NOLOGIN BYPASSRLS")):
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                conn.execute(f'CREATE ROLE "{role}" {options}')
-        conn.execute(f'GRANT guard_reporting TO "{REPORTING_LOGIN}"')
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BYPASS_ROLE,)).fetchone():
+            conn.execute(f'CREATE ROLE "{BYPASS_ROLE}" NOLOGIN BYPASSRLS')
         conn.execute(f'GRANT CREATE, USAGE ON SCHEMA guard TO "{BYPASS_ROLE}"')
         conn.execute(f'GRANT SELECT ON public.appointments TO "{BYPASS_ROLE}"')
-        conn.execute("SELECT guard.tenant_grant(%s, 1)", (REPORTING_LOGIN,))
+    role_login(db_url, REPORTING_LOGIN, "guard_reporting")
+    execute(db_url, f"SELECT guard.tenant_grant('{REPORTING_LOGIN}', 1)")
     yield db_url
-
-
-def _as(url: str, user: str) -> str:
-    return make_conninfo(url, user=user)
 
 
 def test_detection_knows_which_checks_it_ships(db_url: str) -> None:
@@ -283,7 +279,7 @@ def test_registration_refuses_every_view_that_would_bypass_row_level_security(
 
     # The reporting login bound to company 1 reads, through every accepted view, only its rows.
     leaked: dict[str, int] = {}
-    with psycopg.connect(_as(seeded, REPORTING_LOGIN), autocommit=True) as bi:
+    with psycopg.connect(make_conninfo(seeded, user=REPORTING_LOGIN), autocommit=True) as bi:
         for name in sorted(registered):
             rows = bi.execute(f"SELECT company_id FROM guard.check_{name}").fetchall()
             assert rows, f"{name}: the reporting login sees its own company's rows"
