@@ -17,6 +17,7 @@ from psycopg.conninfo import make_conninfo
 
 from tests.security.conftest import create_login
 from tests.support.redis_server import RedisServer
+from tests.support.seeds import seed_phantom
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = [sys.executable, "-m", "guard.cli"]
@@ -77,17 +78,8 @@ def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_every_situation_exits_as_the_table_says(db_url: str) -> None:
+    seed_phantom(db_url)  # as a legacy load left it (the triggers would correct the flags)
     with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        # a phantom booking as a legacy load left it (the triggers would correct the flags)
-        with admin.transaction():
-            admin.execute("SET LOCAL session_replication_role = replica")
-            admin.execute(
-                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
-                " customer_link_status, session_outcome, appointment_made, created_at,"
-                " updated_at) VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked',"
-                " TRUE, now() - interval '10 minutes', now() - interval '10 minutes')"
-            )
         create_login(admin, REPORTING, "guard_reporting")
     reporting_url = make_conninfo(db_url, user=REPORTING)
     nowhere = f"postgresql://postgres@127.0.0.1:{_closed_port()}/postgres"
