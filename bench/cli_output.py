@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster, progress
+from bench._cluster import bench_database, progress
 from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
@@ -119,9 +119,7 @@ def load(url: str, n: int, mb: float, progress: Any) -> dict[str, Any]:
 
 
 def run(n: int, mb: float, progress: Any) -> dict[str, Any]:
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
+    with bench_database("bench") as (cluster, _server):
         url = cluster.url("bench")
         with Migrator(url) as migrator:
             migrator.apply()

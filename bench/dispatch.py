@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster, progress
+from bench._cluster import bench_database, progress
 from bench.cli_output import ROLLED_BACK_ALERTS
 from guard.demo.embedded import free_port
 from guard.ops.dispatch.store import DeliveryStore
@@ -226,9 +226,7 @@ def backlog(url: str, n: int, progress: Any) -> dict[str, Any]:
 
 
 def run(big: int, mb: float, backlog_n: int, progress: Any) -> dict[str, Any]:
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
+    with bench_database("bench") as (cluster, _server):
         url = cluster.url("bench")
         with Migrator(url) as migrator:
             migrator.apply()

@@ -50,7 +50,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster, progress
+from bench._cluster import bench_database, progress
 from bench.instructions import count_instructions
 from guard.demo.embedded import EmbeddedCluster
 from guard.schema.migrate import Migrator
@@ -291,9 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     iterations = max(TURN, args.iterations // TURN * TURN)
 
-    with bench_cluster({"jit": "off"}) as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {DATABASE}")
+    with bench_database(DATABASE, {"jit": "off"}) as (cluster, _server):
         build(cluster.url(DATABASE), args.calls, progress)
         instructions = counted(cluster, args.calls, args.counted, progress)
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster, progress
+from bench._cluster import bench_database, progress
 from guard.schema.migrate import Migrator
 
 TARGET_P95_MS = 1.0
@@ -63,9 +63,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def run(calls: int, validations: int, progress: Any) -> dict[str, Any]:
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
+    with bench_database("bench") as (cluster, _server):
         url = cluster.url("bench")
         started = time.perf_counter()
         _load(url, calls, progress)
