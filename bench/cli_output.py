@@ -14,7 +14,6 @@ Prints a table (or JSON with --json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_database, progress
+from bench._cluster import bench_database, print_report, progress
 from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
@@ -146,16 +145,7 @@ def run(n: int, mb: float, progress: Any) -> dict[str, Any]:
         return {"cores": os.cpu_count(), "items": n, **loaded, "runs": runs}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=300, help="review items and alerts")
-    parser.add_argument("--mb", type=float, default=2.0, help="size of each one's details")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(args.items, args.mb, progress)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
+def print_table(result: dict[str, Any]) -> None:
     print(
         f"{result['items']} review items and {result['items']} alerts, details"
         f" {result['details_mb']:.2f} MB each ({result['cores']} cores)"
@@ -176,6 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         f"targets: peak RSS <= {TARGET_PEAK_RSS_MB:g} MB; output <= {TARGET_OUTPUT_MB:g} MB"
         " (but for --full, which prints one value whole)"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=300, help="review items and alerts")
+    parser.add_argument("--mb", type=float, default=2.0, help="size of each one's details")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.items, args.mb, progress)
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 

@@ -34,7 +34,6 @@ variants: the baseline without own checks):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -50,7 +49,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, progress
+from bench._cluster import bench_database, print_report, progress
 from bench.instructions import count_instructions
 from guard.demo.embedded import EmbeddedCluster
 from guard.schema.migrate import Migrator
@@ -278,6 +277,24 @@ def report(
     return rows
 
 
+def print_table(result: dict[str, Any]) -> None:
+    print(
+        f"check_call with each check isolated, against check_call of {BASELINE_COMMIT} in the same"
+        f" run: {result['calls']} calls loaded; instructions of {result['counted']} check_calls,"
+        f" time of {result['iterations']} per variant ({result['cores']} cores)"
+    )
+    print(
+        f"{'variant':40} {'instr/call':>11} {'vs base':>8} {'+instr/check':>13}"
+        f" {'client p50 ms':>14} {'server p50 ms':>14} {'vs base':>8}"
+    )
+    for row in result["rows"]:
+        print(
+            f"{row['variant']:40} {row['instructions']:11,} {row['ratio']:7.3f}x"
+            f" {row['added_per_check']:13,.0f} {row['client_p50_ms']:14.3f}"
+            f" {row['server_p50_ms']:14.3f} {row['server_ratio']:7.2f}x"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="calls to load")
@@ -305,24 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": BASELINE_COMMIT,
         "rows": report(instructions, times),
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(
-        f"check_call with each check isolated, against check_call of {BASELINE_COMMIT} in the same"
-        f" run: {result['calls']} calls loaded; instructions of {result['counted']} check_calls,"
-        f" time of {result['iterations']} per variant ({result['cores']} cores)"
-    )
-    print(
-        f"{'variant':40} {'instr/call':>11} {'vs base':>8} {'+instr/check':>13}"
-        f" {'client p50 ms':>14} {'server p50 ms':>14} {'vs base':>8}"
-    )
-    for row in result["rows"]:
-        print(
-            f"{row['variant']:40} {row['instructions']:11,} {row['ratio']:7.3f}x"
-            f" {row['added_per_check']:13,.0f} {row['client_p50_ms']:14.3f}"
-            f" {row['server_p50_ms']:14.3f} {row['server_ratio']:7.2f}x"
-        )
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 

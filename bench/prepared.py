@@ -19,7 +19,6 @@ The variants run in turns of 50 calls so drift in the machine's speed spreads ov
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster, progress
+from bench._cluster import bench_cluster, print_report, progress
 from guard import booking, queries
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
@@ -154,16 +153,7 @@ def run(iterations: int, progress: Callable[[str], None]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=1000, help="calls per variant")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    iterations = max(TURN, args.iterations // TURN * TURN)
-    result = run(iterations, progress)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
+def print_table(result: dict[str, Any]) -> None:
     print(
         f"prepared statements: {result['iterations']} calls per variant, direct connection,"
         f" synchronous_commit {result['synchronous_commit']} ({result['cores']} cores)"
@@ -174,6 +164,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['operation']:14} {row['variant']:32} {row['p50']:8.3f} {row['mean']:8.3f}"
             f" {row['ratio']:14.2f}x"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=1000, help="calls per variant")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    iterations = max(TURN, args.iterations // TURN * TURN)
+    result = run(iterations, progress)
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 

@@ -8,7 +8,6 @@ p99, next to a `SELECT 1` round trip measured in the same run. Target: p95 <= 1 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -17,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_database, progress
+from bench._cluster import bench_database, print_report, progress
 from guard.schema.migrate import Migrator
 
 TARGET_P95_MS = 1.0
@@ -116,6 +115,22 @@ def run(calls: int, validations: int, progress: Any) -> dict[str, Any]:
     }
 
 
+def print_table(result: dict[str, Any]) -> None:
+    print(
+        f"validate_booking: {result['validations']} bookings on {result['calls']} calls"
+        f" ({result['cores']} cores, load {result['load_seconds']} s, {result['failures']} failed)"
+    )
+    print(f"{'':38} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    for name, figures in result["rows"].items():
+        print(
+            f"{name:38} {figures['p50']:8.3f} {figures['p95']:8.3f} {figures['p99']:8.3f}"
+            f" {figures['mean']:8.3f}"
+        )
+    target = result["target"]
+    verdict = "PASS" if target["pass"] else "FAIL"
+    print(f"target: client p95 <= {TARGET_P95_MS} ms: {target['client_p95_ms']:.3f} ms {verdict}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
@@ -129,21 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "client_p95_ms": client_p95,
         "pass": client_p95 <= TARGET_P95_MS,
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(
-        f"validate_booking: {result['validations']} bookings on {result['calls']} calls"
-        f" ({result['cores']} cores, load {result['load_seconds']} s, {result['failures']} failed)"
-    )
-    print(f"{'':38} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
-    for name, figures in result["rows"].items():
-        print(
-            f"{name:38} {figures['p50']:8.3f} {figures['p95']:8.3f} {figures['p99']:8.3f}"
-            f" {figures['mean']:8.3f}"
-        )
-    verdict = "PASS" if result["target"]["pass"] else "FAIL"
-    print(f"target: client p95 <= {TARGET_P95_MS} ms: {client_p95:.3f} ms {verdict}")
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 
