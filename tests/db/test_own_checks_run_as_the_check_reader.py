@@ -28,6 +28,7 @@ from guard.cli import main
 from guard.schema.verify import verify
 from tests.support.logins import role_login
 from tests.support.queries import execute, fetch_all
+from tests.support.seeds import register_own_check
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 REPORTING_LOGIN = "reader_checks_bi"
@@ -41,13 +42,6 @@ def _check_view(name: str, detail: str, where: str = "a.starts_at IS NULL") -> s
         " a.id AS entity_id, a.call_id, 'low'::text AS severity, a.created_at AS observed_at,"
         f" jsonb_build_object('x', ({detail})::text) AS detail, 'own_rule'::text AS rule_id"
         f" FROM public.appointments AS a WHERE {where}"
-    )
-
-
-def _register(conn: Conn, name: str) -> None:
-    conn.execute(
-        "SELECT guard.register_check(%s, 'own_rule', %s, 'low', 'An own check.')",
-        (name, f"check_{name}"),
     )
 
 
@@ -83,7 +77,7 @@ def seeded(db_url: str) -> Iterator[str]:
 def test_a_superuser_pass_reads_no_other_tenant_through_an_altered_check(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("leaky", "a.status"))
-        _register(conn, "leaky")
+        register_own_check(conn, "leaky")
         # behind its registration: every customer of every company into each alert's detail
         conn.execute(
             _check_view(
@@ -107,7 +101,7 @@ def test_a_superuser_pass_reads_no_other_tenant_through_an_altered_check(seeded:
 def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("meddling", "a.status"))
-        _register(conn, "meddling")
+        register_own_check(conn, "meddling")
         # a pass reads it within check_call's budget, so check_call runs it from now on
         conn.execute("SELECT * FROM guard.detect()")
         conn.execute(
@@ -146,7 +140,7 @@ def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> Non
 def test_an_own_check_no_pass_has_read_stalls_no_check_call(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("slow", "a.status"))
-        _register(conn, "slow")
+        register_own_check(conn, "slow")
         conn.execute(
             _check_view("slow", "a.status", "a.starts_at IS NULL AND pg_sleep(3) IS NOT NULL")
         )
@@ -180,7 +174,7 @@ def test_a_refused_or_unregistered_check_view_is_never_granted(seeded: str) -> N
             _check_view("refused", "table_to_xml('guard.tenant_bindings', TRUE, TRUE, '')")
         )
         with pytest.raises(psycopg.errors.InvalidObjectDefinition, match="table_to_xml"):
-            _register(conn, "refused")
+            register_own_check(conn, "refused")
         # as a release that granted every guard.check_* view left it
         conn.execute("GRANT SELECT ON guard.check_refused TO guard_reporting")
         unsafe = [(d.kind, d.subject) for d in verify(seeded) if d.kind == "unsafe"]
@@ -223,18 +217,19 @@ def _snapshot(conn: Conn) -> tuple[Any, ...]:
 
 
 def test_every_function_the_check_reader_may_execute_changes_nothing(seeded: str) -> None:
+    functions = fetch_all(
+        seeded,
+        "SELECT p.oid::regprocedure::text, p.prosecdef,"
+        " ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) AS t)"
+        " FROM pg_proc AS p"
+        " WHERE p.pronamespace IN ('guard'::regnamespace, 'public'::regnamespace)"
+        " AND has_function_privilege(guard.check_reader(), p.oid, 'EXECUTE')"
+        " AND p.prorettype <> 'trigger'::regtype AND p.prokind = 'f'"
+        " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass"
+        " AND d.objid = p.oid AND d.deptype = 'e')"
+        " ORDER BY 1",
+    )
     with psycopg.connect(seeded, autocommit=True) as conn:
-        functions = conn.execute(
-            "SELECT p.oid::regprocedure::text, p.prosecdef,"
-            " ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) AS t)"
-            " FROM pg_proc AS p"
-            " WHERE p.pronamespace IN ('guard'::regnamespace, 'public'::regnamespace)"
-            " AND has_function_privilege(guard.check_reader(), p.oid, 'EXECUTE')"
-            " AND p.prorettype <> 'trigger'::regtype AND p.prokind = 'f'"
-            " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass"
-            " AND d.objid = p.oid AND d.deptype = 'e')"
-            " ORDER BY 1"
-        ).fetchall()
         names = [str(f[0]) for f in functions]
         # it may run no function with another role's rights but its own sandbox
         assert [n for n, definer, _ in functions if definer] == [
@@ -242,7 +237,7 @@ def test_every_function_the_check_reader_may_execute_changes_nothing(seeded: str
         ]
         assert "guard.pin_company(bigint)" in names, "the walk reaches what reporting may run"
         conn.execute(_check_view("walk", "a.status"))
-        _register(conn, "walk")
+        register_own_check(conn, "walk")
         conn.execute("SET statement_timeout = '30s'")
         before = _snapshot(conn)
         tried = 0
