@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -65,6 +67,14 @@ def restart_durable(cluster: EmbeddedCluster) -> None:
 
 def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def print_report(as_json: bool, document: Mapping[str, Any], table: Callable[[], None]) -> None:
+    """A benchmark's figures: the document as JSON (--json), otherwise its table."""
+    if as_json:
+        print(json.dumps(document, indent=2, default=str))
+    else:
+        table()
 
 
 def bench_parser(doc: str | None, count: str, default: int, what: str) -> argparse.ArgumentParser:

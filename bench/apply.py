@@ -36,7 +36,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from guard.demo.embedded import EmbeddedCluster, pg_bindir
 from guard.resources import canonical_files, migrations_dir
 from guard.schema.migrate import Migrator
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    seconds = measure(args.rounds, lambda line: print(f"[bench] {line}", file=sys.stderr))
+    seconds = measure(args.rounds, progress)
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     session = medians["migrations, one psql session"]
     canonical = medians["canonical sql/, one transaction"]

@@ -14,7 +14,6 @@ Prints a table (or JSON with --json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, print_report, progress
 from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
@@ -36,7 +35,7 @@ GUARD = str(Path(sys.executable).with_name("guard"))
 
 # A rollback context: records of the calendar exchange and a long raw answer. md5 text, so TOAST
 # cannot compress it away.
-_CONTEXT = """
+ROLLBACK_DETAILS = """
 jsonb_build_object(
     'reason', 'calendar_booking_failure',
     'still_booked', false,
@@ -53,14 +52,14 @@ jsonb_build_object(
 """
 _ITEMS = f"""
 INSERT INTO guard.review_items (company_id, call_id, reason, details)
-SELECT 1, %(start)s + a, 'calendar_booking_failure', {_CONTEXT}
+SELECT 1, %(start)s + a, 'calendar_booking_failure', {ROLLBACK_DETAILS}
 FROM generate_series(1, %(n)s) AS a
 """
-_ALERTS = f"""
+ROLLED_BACK_ALERTS = f"""
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
     message, details)
-SELECT 'bench:cli:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
-    'a booking failed and was rolled back; a review item is queued', {_CONTEXT}
+SELECT 'bench:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
+    'a booking failed and was rolled back; a review item is queued', {ROLLBACK_DETAILS}
 FROM generate_series(1, %(n)s) AS a
 """
 
@@ -106,7 +105,7 @@ def load(url: str, n: int, mb: float, progress: Any) -> dict[str, Any]:
     progress(f"inserting {n} review items and {n} alerts with details of about {mb} MB")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO public.companies (id, name) VALUES (1, 'bench')")
-        for statement in (_ITEMS, _ALERTS):
+        for statement in (_ITEMS, ROLLED_BACK_ALERTS):
             for start in range(0, n, 20):
                 params = {"records": records, "chunks": chunks, "n": min(20, n - start)}
                 conn.execute(statement, {**params, "start": start})
@@ -119,9 +118,7 @@ def load(url: str, n: int, mb: float, progress: Any) -> dict[str, Any]:
 
 
 def run(n: int, mb: float, progress: Any) -> dict[str, Any]:
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
+    with bench_database("bench") as (cluster, _server):
         url = cluster.url("bench")
         with Migrator(url) as migrator:
             migrator.apply()
@@ -148,16 +145,7 @@ def run(n: int, mb: float, progress: Any) -> dict[str, Any]:
         return {"cores": os.cpu_count(), "items": n, **loaded, "runs": runs}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=300, help="review items and alerts")
-    parser.add_argument("--mb", type=float, default=2.0, help="size of each one's details")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(args.items, args.mb, lambda m: print(f"[bench] {m}", file=sys.stderr))
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
+def print_table(result: dict[str, Any]) -> None:
     print(
         f"{result['items']} review items and {result['items']} alerts, details"
         f" {result['details_mb']:.2f} MB each ({result['cores']} cores)"
@@ -178,6 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         f"targets: peak RSS <= {TARGET_PEAK_RSS_MB:g} MB; output <= {TARGET_OUTPUT_MB:g} MB"
         " (but for --full, which prints one value whole)"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=300, help="review items and alerts")
+    parser.add_argument("--mb", type=float, default=2.0, help="size of each one's details")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.items, args.mb, progress)
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 

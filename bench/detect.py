@@ -22,7 +22,6 @@ Target: a full detection pass over 1 000 000 calls (one-hour window) in at most 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import statistics
 import sys
@@ -35,7 +34,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, bench_parser, progress
+from bench._cluster import bench_database, bench_parser, print_report, progress
 from guard.demo.sample_data import PROBLEM_RATES
 from guard.schema.migrate import Migrator
 
@@ -352,16 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(url, args.repeat, progress)
 
     header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
-    if args.json:
-        print(
-            json.dumps(
-                {"header": header, "data": built, **result, "targets": targets(built, result)},
-                indent=2,
-                default=str,
-            )
-        )
-    else:
-        print_table(header, built, result)
+    print_report(
+        args.json,
+        {"header": header, "data": built, **result, "targets": targets(built, result)},
+        lambda: print_table(header, built, result),
+    )
     return 0
 
 

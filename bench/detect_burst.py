@@ -28,7 +28,6 @@ p99 <= 20 ms while a pass runs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -41,7 +40,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, print_report, progress
 from bench.detect import build
 
 DATABASE = "bench_detect_burst"
@@ -321,15 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     recent = args.recent or args.calls // 3
-
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-    progress("starting a throwaway cluster")
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {DATABASE}")
-            server = admin.execute("SELECT version()").fetchone()
+    with bench_database(DATABASE) as (cluster, server):
         url = cluster.url(DATABASE)
         built = build(url, args.calls, progress, recent)
         prepared = prepare(url, args.calls, recent, args.history, progress)
@@ -345,21 +336,16 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(url, recent, args.cap, args.catch_up, progress)
 
     header = {
-        "server": (server[0] if server else "?").split(" on ")[0],
+        "server": server,
         "cores": os.cpu_count(),
         "calls": built["calls"],
         **prepared,
     }
-    if args.json:
-        print(
-            json.dumps(
-                {"header": header, **result, "targets": targets(result, args.cap)},
-                indent=2,
-                default=str,
-            )
-        )
-    else:
-        print_table(header, result, args.cap)
+    print_report(
+        args.json,
+        {"header": header, **result, "targets": targets(result, args.cap)},
+        lambda: print_table(header, result, args.cap),
+    )
     return 0
 
 

@@ -48,7 +48,6 @@ Takes about 3 x (minutes + 2) minutes plus the flood (a minute) plus the setup.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -65,7 +64,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, print_report, progress
 from guard.demo.embedded import pg_cron_available
 from guard.schema.migrate import Migrator
 
@@ -582,10 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
-    def log(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-    log("starting a throwaway cluster")
+    progress("starting a throwaway cluster")
     with bench_cluster() as cluster:
         database = cluster.cron_database  # the database pg_cron runs jobs in
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
@@ -596,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         if cron:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION pg_cron")
-        log("guard db apply")
+        progress("guard db apply")
         grace_s, version, jobs, minutes_only = _set_up(url, cron)
         runs: list[tuple[str, list[str], bool]] = [
             ("guard watch + pg_cron", WATCH, False),
@@ -622,13 +618,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
             try:
                 scenarios.append(
-                    run_scenario(url, name, command, args.minutes, args.rate, grace_s, log)
+                    run_scenario(url, name, command, args.minutes, args.rate, grace_s, progress)
                 )
             finally:
                 if once_a_minute:
                     with psycopg.connect(url, autocommit=True) as conn:
                         conn.execute("SELECT guard.schedule_jobs()")
-        floods = _floods(url, args, minutes_only, grace_s, log)
+        floods = _floods(url, args, minutes_only, grace_s, progress)
     rows = [row for s in scenarios for row in figures(s)]
     header = {
         "server": (server[0] if server else "?").split(" on ")[0],
@@ -644,10 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "floods": floods,
     }
-    if args.json:
-        print(json.dumps({"header": header, "rows": rows}, indent=2, default=str))
-    else:
-        print_tables(header, rows)
+    print_report(args.json, {"header": header, "rows": rows}, lambda: print_tables(header, rows))
     return 0
 
 

@@ -33,35 +33,14 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, progress
+from bench.cli_output import ROLLED_BACK_ALERTS
 from guard.demo.embedded import free_port
 from guard.ops.dispatch.store import DeliveryStore
 from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0
 GUARD = str(Path(sys.executable).with_name("guard"))
-
-# A rollback context: records of the calendar exchange. md5 text so TOAST cannot compress it away.
-_BIG_DETAILS = """
-INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity,
-    message, details)
-SELECT 'bench:big:' || (%(start)s + a), 'booking_rolled_back', 1, 'call', %(start)s + a, 'high',
-    'a booking failed and was rolled back; a review item is queued',
-    jsonb_build_object(
-        'reason', 'calendar_booking_failure',
-        'still_booked', false,
-        'calendar_exchange', (
-            SELECT jsonb_agg(jsonb_build_object(
-                'seq', r, 'request', md5(a || ':' || r) || md5(r || ':' || a),
-                'response', repeat(md5(r || '-' || a), 3)))
-            FROM generate_series(1, %(records)s) AS r
-        ),
-        'raw_response', (
-            SELECT string_agg(md5(a || '/' || r), '') FROM generate_series(1, %(chunks)s) AS r
-        )
-    )
-FROM generate_series(1, %(n)s) AS a
-"""
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -127,7 +106,7 @@ def memory(url: str, big: int, mb: float, progress: Any) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         for start in range(0, big, 20):
             conn.execute(
-                _BIG_DETAILS,
+                ROLLED_BACK_ALERTS,
                 {"records": records, "chunks": chunks, "n": min(20, big - start), "start": start},
             )
         row = conn.execute(
@@ -247,9 +226,7 @@ def backlog(url: str, n: int, progress: Any) -> dict[str, Any]:
 
 
 def run(big: int, mb: float, backlog_n: int, progress: Any) -> dict[str, Any]:
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
+    with bench_database("bench") as (cluster, _server):
         url = cluster.url("bench")
         with Migrator(url) as migrator:
             migrator.apply()
@@ -268,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", action="store_true", help="print the claim's plan")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.big, args.mb, args.backlog, lambda m: print(f"[bench] {m}", file=sys.stderr))
+    result = run(args.big, args.mb, args.backlog, progress)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -41,7 +41,7 @@ from prometheus_client import generate_latest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, progress
+from bench._cluster import bench_database, print_report, progress
 from guard.ops.metrics import SERIES, GuardCollector, registry_for
 from guard.schema.migrate import Migrator
 
@@ -432,16 +432,11 @@ def main(argv: list[str] | None = None) -> int:
         "timeout_ms": args.statement_timeout_ms,
         "collector": str(inspect.signature(GuardCollector)),
     }
-    if args.json:
-        print(
-            json.dumps(
-                {"header": header, "data": built, "runs": runs, "targets": targets(built, runs)},
-                indent=2,
-                default=str,
-            )
-        )
-    else:
-        print_table(header, built, runs)
+    print_report(
+        args.json,
+        {"header": header, "data": built, "runs": runs, "targets": targets(built, runs)},
+        lambda: print_table(header, built, runs),
+    )
     return 0
 
 

@@ -44,7 +44,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import detect
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, print_report, progress
 from bench.scale import WRITABLE_PROBLEMS, write_calls
 from guard.demo.sample_data import PROBLEM_RATES
 from guard.schema.migrate import Migrator
@@ -88,10 +88,6 @@ CROSS JOIN LATERAL (
 ) AS f
 WHERE f.fingerprint IS NOT NULL
 """
-
-
-def progress(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def build(url: str, calls: int, problems: int) -> dict[str, Any]:
@@ -355,11 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     directory = Path(tempfile.mkdtemp(prefix="guard-dbt-"))
     try:
         dbt, versions = install_dbt(directory / "venv")
-        progress("starting a throwaway cluster")
-        with bench_cluster() as cluster:
-            with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-                admin.execute(f"CREATE DATABASE {DATABASE}")
-                server = admin.execute("SELECT version()").fetchone()
+        with bench_database(DATABASE) as (cluster, server):
             url = cluster.url(DATABASE)
             built = build(url, args.calls, args.problems)
             args.rates = built.pop("rates")
@@ -373,16 +365,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(directory, ignore_errors=True)
     header = {
-        "server": (server[0] if server else "?").split(" on ")[0],
+        "server": server,
         "cores": os.cpu_count(),
         "repeat": args.repeat,
         "dbt": versions,
         "checks": len(tests),
     }
-    if args.json:
-        print(json.dumps({"header": header, "data": built, **result}, indent=2, default=str))
-    else:
-        print_table(header, built, result)
+    print_report(
+        args.json,
+        {"header": header, "data": built, **result},
+        lambda: print_table(header, built, result),
+    )
     found = result["recall"]
     return 0 if found["guard"] == found["dbt"] == found["seeded"] else 1
 

@@ -69,7 +69,6 @@ Takes about 25 minutes on 2 cores for every workload and variant (callgrind runs
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -84,7 +83,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, print_report, progress
 from bench.triggers import (
     AT_ONCE_SQL,
     COMPANIES,
@@ -753,16 +752,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: valgrind is not installed (make setup installs it)", file=sys.stderr)
         return 2
 
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
     mode = Mode(prepared=not args.text, one_transaction=args.one_transaction)
     report = run(workloads, variants, args.insert_rows, mode, args.generic_plans, progress)
     report["summary"] = summary(report)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
+    print_report(args.json, report, lambda: print_table(report))
     return 0
 
 

@@ -35,7 +35,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, bench_parser, progress
+from bench._cluster import bench_database, bench_parser, print_report, progress
 from guard.schema.migrate import Migrator
 
 ROWS = 50_000
@@ -334,10 +334,11 @@ def main(argv: list[str] | None = None) -> int:
         built = build(url, args.rows, progress)
         result = run(url, args.repeat, progress)
     header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
-    if args.json:
-        print(json.dumps({"header": header, "data": built, **result}, indent=2))
-    else:
-        print_table(header, built, result)
+    print_report(
+        args.json,
+        {"header": header, "data": built, **result},
+        lambda: print_table(header, built, result),
+    )
     return 0
 
 

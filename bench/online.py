@@ -50,7 +50,7 @@ from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 
 TARGET_WORST_MS = 150.0
 CALLS_AT_SCALE_1 = 2_000_000
@@ -219,7 +219,28 @@ LINK_COLUMNS = ("status", "linked_at", "method", "confidence")
 WRITERS = ("random", "oldest")
 
 
-class OldestWriter(threading.Thread):
+class _ApplicationWriter(threading.Thread):
+    """A writer thread's record: each write's latency and each failure, with the time it
+    started, until stop_event is set."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, float]] = []
+        self.errors: list[tuple[float, str]] = []
+        self.stop_event = threading.Event()
+
+    def window(self, start: float, end: float) -> list[float]:
+        return [latency for at, latency in self.samples if start <= at < end]
+
+    def failures(self, start: float, end: float) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for at, message in self.errors:
+            if start <= at < end:
+                counts[message] = counts.get(message, 0) + 1
+        return counts
+
+
+class OldestWriter(_ApplicationWriter):
     """The application of the tracker's report (--writer oldest): every `interval_s` it inserts a
     call and then updates one of the oldest `oldest` calls, in id order, round and round; each
     statement in its own transaction. A write is the two together: the oldest calls are the rows
@@ -228,14 +249,11 @@ class OldestWriter(threading.Thread):
     def __init__(
         self, url: str, oldest: int = 5000, interval_s: float = 0.05, insert_call: str = INSERT_CALL
     ) -> None:
-        super().__init__(daemon=True)
+        super().__init__()
         self.url = url
         self.insert_call = insert_call
         self.oldest = oldest
         self.interval_s = interval_s
-        self.samples: list[tuple[float, float]] = []
-        self.errors: list[tuple[float, str]] = []
-        self.stop_event = threading.Event()
 
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True, application_name="application") as conn:
@@ -262,18 +280,8 @@ class OldestWriter(threading.Thread):
                 next_at += self.interval_s
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
-    def window(self, start: float, end: float) -> list[float]:
-        return [latency for at, latency in self.samples if start <= at < end]
 
-    def failures(self, start: float, end: float) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for at, message in self.errors:
-            if start <= at < end:
-                counts[message] = counts.get(message, 0) + 1
-        return counts
-
-
-class Writer(threading.Thread):
+class Writer(_ApplicationWriter):
     """The application (--writer random): every tick inserts a call; every second tick updates a
     recent call; every fourth inserts an appointment for a recent call; and every tick updates a
     random old call (ids 1 to legacy_calls: the rows validate reconciles). Each operation's
@@ -282,14 +290,11 @@ class Writer(threading.Thread):
     def __init__(
         self, url: str, legacy_calls: int, interval_s: float = 0.02, insert_call: str = INSERT_CALL
     ) -> None:
-        super().__init__(daemon=True)
+        super().__init__()
         self.url = url
         self.insert_call = insert_call
         self.legacy_calls = legacy_calls
         self.interval_s = interval_s
-        self.samples: list[tuple[float, float]] = []
-        self.errors: list[tuple[float, str]] = []
-        self.stop_event = threading.Event()
 
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True, application_name="application") as conn:
@@ -334,16 +339,6 @@ class Writer(threading.Thread):
                 self.samples.append((started, time.monotonic() - started))
                 next_at += self.interval_s
                 time.sleep(max(0.0, next_at - time.monotonic()))
-
-    def window(self, start: float, end: float) -> list[float]:
-        return [latency for at, latency in self.samples if start <= at < end]
-
-    def failures(self, start: float, end: float) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for at, message in self.errors:
-            if start <= at < end:
-                counts[message] = counts.get(message, 0) + 1
-        return counts
 
 
 class BlockSampler(threading.Thread):
@@ -734,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         args.scale,
         args.reader_seconds,
         args.baseline_seconds,
-        lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True),
+        progress,
         writer_mode=args.writer,
         fixture=args.fixture,
     )

@@ -34,7 +34,6 @@ variants: the baseline without own checks):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -50,7 +49,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, print_report, progress
 from bench.instructions import count_instructions
 from guard.demo.embedded import EmbeddedCluster
 from guard.schema.migrate import Migrator
@@ -278,41 +277,7 @@ def report(
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20_000, help="calls to load")
-    parser.add_argument(
-        "--iterations", type=int, default=1000, help="timed check_calls per variant"
-    )
-    parser.add_argument(
-        "--counted", type=int, default=200, help="check_calls counted by valgrind per variant"
-    )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
-    iterations = max(TURN, args.iterations // TURN * TURN)
-
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-    with bench_cluster({"jit": "off"}) as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {DATABASE}")
-        build(cluster.url(DATABASE), args.calls, progress)
-        instructions = counted(cluster, args.calls, args.counted, progress)
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {DATABASE}_timed TEMPLATE {DATABASE}")
-        times = timed(cluster.url(f"{DATABASE}_timed"), args.calls, iterations, progress)
-    result = {
-        "calls": args.calls,
-        "counted": args.counted,
-        "iterations": iterations,
-        "cores": os.cpu_count(),
-        "baseline": BASELINE_COMMIT,
-        "rows": report(instructions, times),
-    }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
+def print_table(result: dict[str, Any]) -> None:
     print(
         f"check_call with each check isolated, against check_call of {BASELINE_COMMIT} in the same"
         f" run: {result['calls']} calls loaded; instructions of {result['counted']} check_calls,"
@@ -328,6 +293,36 @@ def main(argv: list[str] | None = None) -> int:
             f" {row['added_per_check']:13,.0f} {row['client_p50_ms']:14.3f}"
             f" {row['server_p50_ms']:14.3f} {row['server_ratio']:7.2f}x"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000, help="calls to load")
+    parser.add_argument(
+        "--iterations", type=int, default=1000, help="timed check_calls per variant"
+    )
+    parser.add_argument(
+        "--counted", type=int, default=200, help="check_calls counted by valgrind per variant"
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    iterations = max(TURN, args.iterations // TURN * TURN)
+
+    with bench_database(DATABASE, {"jit": "off"}) as (cluster, _server):
+        build(cluster.url(DATABASE), args.calls, progress)
+        instructions = counted(cluster, args.calls, args.counted, progress)
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {DATABASE}_timed TEMPLATE {DATABASE}")
+        times = timed(cluster.url(f"{DATABASE}_timed"), args.calls, iterations, progress)
+    result = {
+        "calls": args.calls,
+        "counted": args.counted,
+        "iterations": iterations,
+        "cores": os.cpu_count(),
+        "baseline": BASELINE_COMMIT,
+        "rows": report(instructions, times),
+    }
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 

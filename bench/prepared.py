@@ -19,22 +19,21 @@ The variants run in turns of 50 calls so drift in the machine's speed spreads ov
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, print_report, progress
 from guard import booking, queries
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
 from guard.breaker import BreakerRegistry
 from guard.retry import RetryPolicy
 from guard.schema.migrate import Migrator
+from tests.support.seeds import seed_calls_to_book
 
 SERVICE = 7
 TURN = 50
@@ -50,17 +49,8 @@ SETTINGS: list[tuple[str, int | None, bool | None]] = [
 def _load(url: str, calls: int) -> None:
     with Migrator(url) as migrator:
         migrator.apply()
+    seed_calls_to_book(url, SERVICE, calls, customer=True)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
-        conn.execute(
-            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')", (SERVICE,)
-        )
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
-            " SELECT g, 1, 'c' || g, 1, 'in_progress' FROM generate_series(1, %s) AS g",
-            (calls,),
-        )
         conn.execute("VACUUM ANALYZE")
 
 
@@ -163,16 +153,7 @@ def run(iterations: int, progress: Callable[[str], None]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=1000, help="calls per variant")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    iterations = max(TURN, args.iterations // TURN * TURN)
-    result = run(iterations, lambda m: print(f"[bench] {m}", file=sys.stderr))
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
+def print_table(result: dict[str, Any]) -> None:
     print(
         f"prepared statements: {result['iterations']} calls per variant, direct connection,"
         f" synchronous_commit {result['synchronous_commit']} ({result['cores']} cores)"
@@ -183,6 +164,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['operation']:14} {row['variant']:32} {row['p50']:8.3f} {row['mean']:8.3f}"
             f" {row['ratio']:14.2f}x"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=1000, help="calls per variant")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    iterations = max(TURN, args.iterations // TURN * TURN)
+    result = run(iterations, progress)
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 

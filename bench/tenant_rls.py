@@ -20,7 +20,6 @@ company 1's rows, one through the binding, the other through the setting.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -32,7 +31,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, bench_parser, progress
+from bench._cluster import bench_database, bench_parser, print_report, progress
 from bench.detect import LEGACY_UNTIL, load_sql
 from guard.schema.migrate import Migrator
 
@@ -252,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             admin.execute(f"DROP DATABASE {DATABASE}")
             admin.execute(f"DROP ROLE {LOGIN}")
     header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
-    if args.json:
-        print(json.dumps({"header": header, "data": built, **result}, indent=2))
-    else:
-        print_table(header, built, result)
+    print_report(
+        args.json,
+        {"header": header, "data": built, **result},
+        lambda: print_table(header, built, result),
+    )
     return 0
 
 

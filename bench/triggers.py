@@ -59,7 +59,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_cluster, progress
 from guard.demo.embedded import EmbeddedCluster
 from guard.schema.migrate import Migrator
 
@@ -681,9 +681,6 @@ def main(argv: list[str] | None = None) -> int:
         settings["jit"] = "off"
     if args.generic_plans:
         settings["plan_cache_mode"] = "force_generic_plan"
-
-    def progress(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
     progress("starting a throwaway cluster")
     with bench_cluster(settings) as cluster:

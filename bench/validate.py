@@ -8,17 +8,15 @@ p99, next to a `SELECT 1` round trip measured in the same run. Target: p95 <= 1 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
-import sys
 import time
 from typing import Any
 
 import psycopg
 
-from bench._cluster import bench_cluster
+from bench._cluster import bench_database, print_report, progress
 from guard.schema.migrate import Migrator
 
 TARGET_P95_MS = 1.0
@@ -64,9 +62,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def run(calls: int, validations: int, progress: Any) -> dict[str, Any]:
-    with bench_cluster() as cluster:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
+    with bench_database("bench") as (cluster, _server):
         url = cluster.url("bench")
         started = time.perf_counter()
         _load(url, calls, progress)
@@ -119,22 +115,7 @@ def run(calls: int, validations: int, progress: Any) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=1_000_000)
-    parser.add_argument("--validations", type=int, default=10_000)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(args.calls, args.validations, lambda m: print(f"[bench] {m}", file=sys.stderr))
-    client_p95 = result["rows"]["validate_booking, client round trip"]["p95"]
-    result["target"] = {
-        "p95_ms_max": TARGET_P95_MS,
-        "client_p95_ms": client_p95,
-        "pass": client_p95 <= TARGET_P95_MS,
-    }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
+def print_table(result: dict[str, Any]) -> None:
     print(
         f"validate_booking: {result['validations']} bookings on {result['calls']} calls"
         f" ({result['cores']} cores, load {result['load_seconds']} s, {result['failures']} failed)"
@@ -145,8 +126,25 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:38} {figures['p50']:8.3f} {figures['p95']:8.3f} {figures['p99']:8.3f}"
             f" {figures['mean']:8.3f}"
         )
-    verdict = "PASS" if result["target"]["pass"] else "FAIL"
-    print(f"target: client p95 <= {TARGET_P95_MS} ms: {client_p95:.3f} ms {verdict}")
+    target = result["target"]
+    verdict = "PASS" if target["pass"] else "FAIL"
+    print(f"target: client p95 <= {TARGET_P95_MS} ms: {target['client_p95_ms']:.3f} ms {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--validations", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.calls, args.validations, progress)
+    client_p95 = result["rows"]["validate_booking, client round trip"]["p95"]
+    result["target"] = {
+        "p95_ms_max": TARGET_P95_MS,
+        "client_p95_ms": client_p95,
+        "pass": client_p95 <= TARGET_P95_MS,
+    }
+    print_report(args.json, result, lambda: print_table(result))
     return 0
 
 

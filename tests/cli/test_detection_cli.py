@@ -6,14 +6,9 @@ import json
 import re
 
 import psycopg
-from click.testing import CliRunner
 
-from guard.cli import main
-
-
-def _run(url: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--database-url", url, *args])
-    return result.exit_code, result.stdout, result.stderr
+from tests.support.cli import cli
+from tests.support.seeds import seed_phantom
 
 
 def _seed(url: str) -> None:
@@ -38,7 +33,7 @@ def _seed(url: str) -> None:
 
 def test_check_reconcile_review_story(db_url: str) -> None:
     _seed(db_url)
-    code, out, _ = _run(db_url, "check", "--json")
+    code, out, _ = cli(db_url, "check", "--json")
     assert code == 1, "something offends: exit 1"
     found = {row["check"]: row["offending"] for row in json.loads(out)}
     assert found["booked_without_appointment"] == 2
@@ -46,17 +41,17 @@ def test_check_reconcile_review_story(db_url: str) -> None:
     rules = {row["check"]: row["rule"] for row in json.loads(out)}
     assert rules["booked_without_appointment"] == "I4_booked_outcome", "each check names its rule"
 
-    code, out, _ = _run(db_url, "reconcile", "--dry-run", "--json")
+    code, out, _ = cli(db_url, "reconcile", "--dry-run", "--json")
     assert code == 0
     dry = json.loads(out)
     assert dry["dry_run"] is True and dry["actions"]["rollback_phantom_booking"] == 2
 
-    code, out, _ = _run(db_url, "reconcile")
+    code, out, _ = cli(db_url, "reconcile")
     assert code == 0 and "rollback_phantom_booking" in out
 
     # The phantoms are fixed and the direction filled; what remains are the two rolled-back
     # bookings, now visible as booking failures (I7: failures must not go unnoticed).
-    code, out, _ = _run(db_url, "check", "--json")
+    code, out, _ = cli(db_url, "check", "--json")
     summary = {row["check"]: row for row in json.loads(out)}
     assert code == 1
     assert {check for check, row in summary.items() if row["offending"]} == {
@@ -65,19 +60,19 @@ def test_check_reconcile_review_story(db_url: str) -> None:
     assert summary["booked_without_appointment"]["resolved"] == 2
     assert summary["call_without_direction"]["resolved"] == 1
 
-    code, out, _ = _run(db_url, "review", "list", "--json")
+    code, out, _ = cli(db_url, "review", "list", "--json")
     items = json.loads(out)
     assert [(i["call_id"], i["reason"], i["priority"]) for i in items] == [
         (1, "calendar_booking_failure", 2),
         (2, "calendar_booking_failure", 2),
     ]
-    code, out, _ = _run(db_url, "review", "claim", "--actor", "ann", "--json")
+    code, out, _ = cli(db_url, "review", "claim", "--actor", "ann", "--json")
     [claimed] = json.loads(out)
     assert (claimed["call_id"], claimed["status"], claimed["claimed_by"]) == (1, "claimed", "ann")
 
-    code, out, _ = _run(db_url, "review", "resolve", str(claimed["id"]), "--note", "rebooked")
+    code, out, _ = cli(db_url, "review", "resolve", str(claimed["id"]), "--note", "rebooked")
     assert code == 0 and "resolved" in out
-    code, _, err = _run(db_url, "review", "resolve", str(claimed["id"]), "--note", "again")
+    code, _, err = cli(db_url, "review", "resolve", str(claimed["id"]), "--note", "again")
     assert code == 1
     assert (
         err
@@ -85,11 +80,11 @@ def test_check_reconcile_review_story(db_url: str) -> None:
     )
 
     other = items[1]["id"]
-    code, out, _ = _run(
+    code, out, _ = cli(
         db_url, "review", "dismiss", str(other), "--note", "test call", "--false-positive", "--json"
     )
     assert code == 0 and json.loads(out)[0]["status"] == "dismissed"
-    code, out, _ = _run(db_url, "review", "claim")
+    code, out, _ = cli(db_url, "review", "claim")
     assert out.strip() == "Nothing to claim: the queue is empty."
 
 
@@ -107,7 +102,7 @@ def test_check_prints_each_checks_outcome_against_its_thresholds(db_url: str) ->
     _set_thresholds(db_url, "call_without_direction", warn=None, error=0)
     _set_thresholds(db_url, "cross_tenant_link", warn=10, error=None)
 
-    code, out, _ = _run(db_url, "check", "--json")
+    code, out, _ = cli(db_url, "check", "--json")
 
     assert code == 1, "something offends: exit 1, as without thresholds"
     rows = {row["check"]: row for row in json.loads(out)}
@@ -132,7 +127,7 @@ def test_check_prints_each_checks_outcome_against_its_thresholds(db_url: str) ->
 
     # the same pass in a table: each judged check with its outcome and its thresholds
     _set_thresholds(db_url, "booked_without_appointment", warn=5, error=None)
-    code, out, _ = _run(db_url, "check")
+    code, out, _ = cli(db_url, "check")
     assert code == 1
     [line] = [line for line in out.splitlines() if "booked_without_appointment" in line]
     assert re.search(r"\bok\W+pass\W+warn above 5 rows", line), out
@@ -140,21 +135,21 @@ def test_check_prints_each_checks_outcome_against_its_thresholds(db_url: str) ->
     assert re.search(r"\bok\W+fail\W+error above 0 rows", line), out
 
     # --all's batches judge no thresholds, and say so
-    code, out, err = _run(db_url, "check", "--all", "--json")
+    code, out, err = cli(db_url, "check", "--all", "--json")
     assert {row["outcome"] for row in json.loads(out)} == {None}
     assert "thresholds judge the windowed pass only" in err
 
 
 def test_check_one_call(db_url: str) -> None:
     _seed(db_url)
-    code, out, _ = _run(db_url, "check", "--call", "3", "--json")
+    code, out, _ = cli(db_url, "check", "--call", "3", "--json")
     assert code == 1
     offending = {row["check"] for row in json.loads(out) if row["offending"]}
     assert offending == {"call_without_direction"}
 
 
 def test_check_on_a_database_without_guard(empty_db_url: str) -> None:
-    code, _, err = _run(empty_db_url, "check")
+    code, _, err = cli(empty_db_url, "check")
     assert code == 1
     database = empty_db_url.rsplit("/", 1)[1]
     assert re.fullmatch(
@@ -166,29 +161,18 @@ def test_check_on_a_database_without_guard(empty_db_url: str) -> None:
 
 def _seed_old_phantoms(url: str, count: int, days_old: int) -> None:
     """Phantom bookings loaded from an old system: far older than the detection window."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A') ON CONFLICT DO NOTHING")
-        with conn.transaction():
-            conn.execute("SET LOCAL session_replication_role = replica")
-            conn.execute(
-                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
-                " customer_link_status, session_outcome, appointment_made, created_at, updated_at)"
-                " SELECT 1000 + g, 1, 'old' || g, 'inbound', 'unlinked', 'appointment_booked',"
-                "        TRUE, now() - make_interval(days => %s + g), now() - make_interval(days =>"
-                "        %s + g)"
-                " FROM generate_series(1, %s) AS g",
-                (days_old, days_old, count),
-            )
+    for g in range(1, count + 1):
+        seed_phantom(url, 1000 + g, minutes_ago=(days_old + g) * 24 * 60)
 
 
 def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
     _seed_old_phantoms(db_url, count=12, days_old=30)
-    code, out, err = _run(db_url, "check", "--json")
+    code, out, err = cli(db_url, "check", "--json")
     found = {row["check"]: row["offending"] for row in json.loads(out)}
     assert (code, found["booked_without_appointment"]) == (0, 0), "older than the window"
     assert "last 60 minutes only" in err and "guard check --all" in err
 
-    code, out, err = _run(db_url, "check", "--all", "--batch-days", "5", "--json")
+    code, out, err = cli(db_url, "check", "--all", "--batch-days", "5", "--json")
     summary = {row["check"]: row for row in json.loads(out)}
     assert code == 1
     assert summary["booked_without_appointment"]["offending"] == 12
@@ -219,7 +203,7 @@ def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
             "UPDATE calls SET appointment_made = FALSE, session_outcome = 'information_only'"
             " WHERE id > 1000"
         )
-    code, out, err = _run(db_url, "check", "--all", "--json")
+    code, out, err = cli(db_url, "check", "--all", "--json")
     summary = {row["check"]: row for row in json.loads(out)}
     assert summary["booked_without_appointment"]["offending"] == 0
     assert summary["booked_without_appointment"]["resolved"] == 12
@@ -232,7 +216,7 @@ def test_check_all_finds_what_the_window_misses(db_url: str) -> None:
 
 
 def test_check_all_and_call_exclude_each_other(db_url: str) -> None:
-    code, _, err = _run(db_url, "check", "--all", "--call", "1")
+    code, _, err = cli(db_url, "check", "--all", "--call", "1")
     assert code == 2 and err.startswith("guard: error: --all and --call exclude each other")
 
 
@@ -240,7 +224,7 @@ def test_reconcile_says_when_it_hit_its_cap(db_url: str) -> None:
     _seed_old_phantoms(db_url, count=5, days_old=1)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("UPDATE guard.settings SET value = '3' WHERE key = 'reconcile_batch_limit'")
-    code, out, err = _run(db_url, "reconcile", "--json")
+    code, out, err = cli(db_url, "reconcile", "--json")
     result = json.loads(out)
     assert code == 0 and (result["cap"], result["capped"]) == (3, True)
     assert sum(result["actions"].values()) == 3
@@ -248,6 +232,6 @@ def test_reconcile_says_when_it_hit_its_cap(db_url: str) -> None:
         "guard: note: stopped at the cap of 3 rows (reconcile_batch_limit); more may remain:"
         " run `guard reconcile` again to continue\n"
     )
-    code, out, err = _run(db_url, "reconcile", "--json")
+    code, out, err = cli(db_url, "reconcile", "--json")
     assert json.loads(out)["actions"]["rollback_phantom_booking"] == 2
     assert json.loads(out)["capped"] is False and err == ""

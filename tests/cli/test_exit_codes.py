@@ -4,11 +4,9 @@ role, a missing setting, ...) and its exit code compared with the table's."""
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -16,10 +14,11 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from tests.security.conftest import create_login
+from tests.support.cli import guard_process
 from tests.support.redis_server import RedisServer
+from tests.support.seeds import seed_phantom
 
 ROOT = Path(__file__).resolve().parents[2]
-GUARD = [sys.executable, "-m", "guard.cli"]
 REPORTING = "guard_exit_reporting"
 
 
@@ -46,22 +45,6 @@ def _closed_port() -> int:
     return port  # closed again: nothing listens there
 
 
-def _guard(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **env}
-    for name in ("GUARD_SLACK_WEBHOOK_URL", "GUARD_ALERTMANAGER_URL", "GUARD_SMTP_HOST"):
-        if name not in env:
-            environment.pop(name, None)
-    return subprocess.run(
-        [*GUARD, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_the_table_parses() -> None:
     codes = readme_exit_codes()
     assert set(codes) == {0, 1, 2, 130}
@@ -77,17 +60,8 @@ def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_every_situation_exits_as_the_table_says(db_url: str) -> None:
+    seed_phantom(db_url)  # as a legacy load left it (the triggers would correct the flags)
     with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        # a phantom booking as a legacy load left it (the triggers would correct the flags)
-        with admin.transaction():
-            admin.execute("SET LOCAL session_replication_role = replica")
-            admin.execute(
-                "INSERT INTO calls (id, company_id, retell_call_id, direction,"
-                " customer_link_status, session_outcome, appointment_made, created_at,"
-                " updated_at) VALUES (1, 1, 'c1', 'inbound', 'unlinked', 'appointment_booked',"
-                " TRUE, now() - interval '10 minutes', now() - interval '10 minutes')"
-            )
         create_login(admin, REPORTING, "guard_reporting")
     reporting_url = make_conninfo(db_url, user=REPORTING)
     nowhere = f"postgresql://postgres@127.0.0.1:{_closed_port()}/postgres"
@@ -146,7 +120,7 @@ def test_every_situation_exits_as_the_table_says(db_url: str) -> None:
         results = []
         for phrase, args, env in situations:
             expected = code_for(phrase)
-            done = _guard(
+            done = guard_process(
                 *args,
                 GUARD_REDIS_URL=env.get("GUARD_REDIS_URL", redis.url),
                 **{k: v for k, v in env.items() if k != "GUARD_REDIS_URL"},
@@ -165,7 +139,7 @@ def test_breaker_list_with_redis_down_prints_postgresql_and_exits_1(db_url: str)
             " success_count, opened_at, changed_at) VALUES"
             " ('appointment_booking:service:7', 'open', 1, 3, 0, now(), now())"
         )
-    done = _guard(
+    done = guard_process(
         "--database-url",
         db_url,
         "breaker",
@@ -235,7 +209,7 @@ def test_database_url_is_read_from_the_arguments_only_where_given(
 def test_a_refused_note_that_reads_like_the_url_option_is_one_line(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as admin:
         create_login(admin, REPORTING, "guard_reporting")
-    done = _guard(
+    done = guard_process(
         "review",
         "resolve",
         "1",
@@ -262,7 +236,7 @@ def test_breaker_reads_refuse_a_login_that_may_not_read_the_circuits(
 ) -> None:
     stranger = _stranger(db_url)
     with RedisServer() as redis:
-        done = _guard(
+        done = guard_process(
             "--database-url",
             make_conninfo(db_url, user=stranger),
             *argv,

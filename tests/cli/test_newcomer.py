@@ -11,19 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
-from guard.cli import main
 from guard.ops.cron import next_fire
 from tests.security.conftest import bind, login_roles, seeded_url  # noqa: F401 (fixtures)
+from tests.support.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(url: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--database-url", url, *args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _alerts(url: str, company: int, count: int, check: str = "booking_rolled_back") -> None:
@@ -44,21 +38,21 @@ def test_alerts_list_filters_limits_and_says_what_it_left_out(db_url: str) -> No
     _alerts(db_url, 1, 7)
     _alerts(db_url, 2, 3, check="call_without_direction")
 
-    code, out, err = _run(db_url, "alerts", "list", "--limit", "5")
+    code, out, err = cli(db_url, "alerts", "list", "--limit", "5")
     assert code == 0, err
     assert "showing 5 of 10 (use --limit N or --all for more)" in out
     assert out.count("booking_rolled_back") + out.count("call_without_direction") == 5
     assert "1234567" not in out and "****567" in out, "phone numbers are masked"
 
-    code, out, _ = _run(db_url, "alerts", "list", "--all")
+    code, out, _ = cli(db_url, "alerts", "list", "--all")
     assert code == 0 and "showing" not in out
-    code, out, _ = _run(db_url, "alerts", "list", "--company", "2", "--json")
+    code, out, _ = cli(db_url, "alerts", "list", "--company", "2", "--json")
     listed = json.loads(out)
     assert {a["company_id"] for a in listed} == {2} and len(listed) == 3
     assert {a["rule_id"] for a in listed} == {"I1_call_direction"}, "each alert names its rule"
-    code, out, err = _run(db_url, "alerts", "list", "--check", "booking_rolled_back", "--json")
+    code, out, err = cli(db_url, "alerts", "list", "--check", "booking_rolled_back", "--json")
     assert code == 0 and len(json.loads(out)) == 7 and err == ""
-    code, out, err = _run(
+    code, out, err = cli(
         db_url, "alerts", "list", "--check", "booking_rolled_back", "--limit", "2", "--json"
     )
     assert len(json.loads(out)) == 2, "JSON stays a list"
@@ -70,12 +64,12 @@ def test_alerts_list_filters_limits_and_says_what_it_left_out(db_url: str) -> No
             "UPDATE guard.alerts SET status = 'resolved', resolved_at = now(),"
             " resolution = 'fixed' WHERE company_id = 2"
         )
-    assert json.loads(_run(db_url, "alerts", "list", "--json")[1]).__len__() == 7
-    resolved = json.loads(_run(db_url, "alerts", "list", "--status", "resolved", "--json")[1])
+    assert json.loads(cli(db_url, "alerts", "list", "--json")[1]).__len__() == 7
+    resolved = json.loads(cli(db_url, "alerts", "list", "--status", "resolved", "--json")[1])
     assert len(resolved) == 3 and all(a["resolved_at"] for a in resolved)
-    assert len(json.loads(_run(db_url, "alerts", "list", "--status", "all", "--json")[1])) == 10
+    assert len(json.loads(cli(db_url, "alerts", "list", "--status", "all", "--json")[1])) == 10
 
-    code, _, err = _run(db_url, "alerts", "list", "--check", "no_such_check")
+    code, _, err = cli(db_url, "alerts", "list", "--check", "no_such_check")
     assert code == 2 and "no check 'no_such_check'" in err
 
 
@@ -85,15 +79,15 @@ def test_alerts_show_one_alert(db_url: str) -> None:
     _alerts(db_url, 1, 1)
     with psycopg.connect(db_url, autocommit=True) as admin:
         (alert_id,) = admin.execute("SELECT id FROM guard.alerts").fetchone() or (0,)
-    code, out, _ = _run(db_url, "alerts", "show", str(alert_id), "--json")
+    code, out, _ = cli(db_url, "alerts", "show", str(alert_id), "--json")
     shown = json.loads(out)
     assert code == 0
     assert shown["check_id"] == "booking_rolled_back" and shown["rule_id"] == "I7_booking_failures"
     assert shown["company_name"] == "Praxis A" and shown["check_description"]
     assert shown["details"] == {"caller": "+49 30 ****567"}
-    code, out, _ = _run(db_url, "alerts", "show", str(alert_id))
+    code, out, _ = cli(db_url, "alerts", "show", str(alert_id))
     assert code == 0 and '{"caller":"+49 30 ****567"}' in out, "details as compact JSON text"
-    code, _, err = _run(db_url, "alerts", "show", str(alert_id + 1000))
+    code, _, err = cli(db_url, "alerts", "show", str(alert_id + 1000))
     assert code == 1 and "does not exist or is not visible" in err
 
 
@@ -104,13 +98,13 @@ def test_alerts_of_another_company_stay_invisible(
     login = login_roles["reporting"]
     bind(seeded_url, login, 1)
     url = make_conninfo(seeded_url, user=login)
-    code, out, err = _run(url, "alerts", "list", "--status", "all", "--json")
+    code, out, err = cli(url, "alerts", "list", "--status", "all", "--json")
     assert code == 0, err
     assert {a["company_id"] for a in json.loads(out)} == {1}
     with psycopg.connect(seeded_url, autocommit=True) as admin:
         other = admin.execute("SELECT min(id) FROM guard.alerts WHERE company_id = 2").fetchone()
     assert other and other[0]
-    code, _, err = _run(url, "alerts", "show", str(other[0]))
+    code, _, err = cli(url, "alerts", "show", str(other[0]))
     assert code == 1 and "not visible to this login" in err
 
 
@@ -126,16 +120,16 @@ def test_review_list_says_what_it_leaves_out_and_shows_closing(db_url: str) -> N
                 "SELECT guard.enqueue_review(1, %s, NULL, 'other', %s::jsonb)",
                 (call, json.dumps({"reason": "calendar returned 503", "n": call})),
             )
-    code, out, _ = _run(db_url, "review", "list")
+    code, out, _ = cli(db_url, "review", "list")
     assert code == 0
     assert "showing 50 of 60 (use --limit N or --all for more)" in out
     assert '{"n":1,"reason":"calendar returned 503"}' in out, "details as compact JSON"
     assert "{'reason'" not in out, "never a Python dict"
-    code, out, _ = _run(db_url, "review", "list", "--all")
+    code, out, _ = cli(db_url, "review", "list", "--all")
     assert "showing" not in out and '{"n":60,' in out
 
-    item = json.loads(_run(db_url, "review", "list", "--limit", "1", "--json")[1])[0]["id"]
-    code, _, err = _run(
+    item = json.loads(cli(db_url, "review", "list", "--limit", "1", "--json")[1])[0]["id"]
+    code, _, err = cli(
         db_url,
         "review",
         "dismiss",
@@ -147,11 +141,11 @@ def test_review_list_says_what_it_leaves_out_and_shows_closing(db_url: str) -> N
         "ann",
     )
     assert code == 0, err
-    code, out, _ = _run(db_url, "review", "list", "--status", "dismissed", "--json")
+    code, out, _ = cli(db_url, "review", "list", "--status", "dismissed", "--json")
     [closed] = json.loads(out)
     assert closed["note"] == "not a problem" and closed["false_positive"] is True
     assert closed["closed_by"] == "ann" and closed["closed_at"]
-    code, out, _ = _run(db_url, "review", "list", "--status", "dismissed")
+    code, out, _ = cli(db_url, "review", "list", "--status", "dismissed")
     header = next(line for line in out.splitlines() if "closed_at" in line)
     for column in ("closed_at", "closed_by", "false_positive", "note"):
         assert column in header
@@ -183,7 +177,7 @@ def test_report_of_a_day_that_has_not_ended_is_printed_never_stored(db_url: str)
         admin.execute("INSERT INTO calls (id, company_id, retell_call_id) VALUES (1, 1, 'a')")
     today = _utc_today(db_url)
     for day in (today, date(2030, 1, 1)):
-        code, out, err = _run(db_url, "report", "--date", day.isoformat())
+        code, out, err = cli(db_url, "report", "--date", day.isoformat())
         assert code == 0, err
         assert f"daily report for {day} (UTC)" in out
         assert err == (
@@ -191,13 +185,13 @@ def test_report_of_a_day_that_has_not_ended_is_printed_never_stored(db_url: str)
             " stored (stored reports cover whole days)\n"
         )
         assert _stored_days(db_url) == []
-    code, out, _ = _run(db_url, "report", "--date", today.isoformat(), "--json")
+    code, out, _ = cli(db_url, "report", "--date", today.isoformat(), "--json")
     printed = json.loads(out)
     assert printed["stored"] is False and printed["total"]["total_calls"] == 1, "today's call"
     assert _stored_days(db_url) == []
 
     yesterday = today - timedelta(days=1)
-    code, out, err = _run(db_url, "report", "--date", yesterday.isoformat(), "--json")
+    code, out, err = cli(db_url, "report", "--date", yesterday.isoformat(), "--json")
     assert code == 0 and err == "" and json.loads(out)["stored"] is True
     assert _stored_days(db_url) == [yesterday]
 
@@ -212,7 +206,7 @@ def test_report_of_a_day_that_has_not_ended_is_printed_never_stored(db_url: str)
 
 
 def test_jobs_status_next_due_follows_the_cron_schedule(db_url: str) -> None:
-    code, out, err = _run(db_url, "jobs", "status", "--json")
+    code, out, err = cli(db_url, "jobs", "status", "--json")
     assert code == 0, err
     jobs = {job["job_name"]: job for job in json.loads(out)}
     with psycopg.connect(db_url) as conn:
@@ -228,14 +222,14 @@ def test_jobs_status_next_due_follows_the_cron_schedule(db_url: str) -> None:
     assert detect.minute % 5 == 0 and now < detect <= now + timedelta(minutes=5)
 
     # after a run, the next time of the schedule after that run
-    code, _, err = _run(db_url, "jobs", "run", "--once", "--job", "retention")
+    code, _, err = cli(db_url, "jobs", "run", "--once", "--job", "retention")
     assert code == 0, err
-    retention = {j["job_name"]: j for j in json.loads(_run(db_url, "jobs", "status", "--json")[1])}[
+    retention = {j["job_name"]: j for j in json.loads(cli(db_url, "jobs", "status", "--json")[1])}[
         "retention"
     ]
     started = datetime.fromisoformat(retention["last_started_at"])
     assert datetime.fromisoformat(retention["next_due_at"]) == next_fire("30 3 * * *", started)
-    code, out, _ = _run(db_url, "jobs", "status")
+    code, out, _ = cli(db_url, "jobs", "status")
     line = next(line for line in out.splitlines() if "daily_report" in line)
     assert due.astimezone(UTC).strftime("%Y-%m-%d 02:00:00Z") in line
 

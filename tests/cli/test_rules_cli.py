@@ -4,41 +4,23 @@ only the owner role changes the rollout."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from guard.cli import main
 from tests.security.conftest import login_roles  # noqa: F401 (fixture)
+from tests.support.cli import cli
+from tests.support.rollout import bucket, with_companies
 
 RULE = "I3_appointment_flags"
 COMPANIES = 400
 
 
-def _run(url: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--database-url", url, *args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _bucket(company: int) -> int:
-    """The rollout bucket computed apart from the database: md5 of the id's text, its first 32
-    bits, modulo 100."""
-    return int(hashlib.md5(str(company).encode()).hexdigest()[:8], 16) % 100
-
-
 @pytest.fixture
 def url(db_url: str) -> str:
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute(
-            "INSERT INTO companies (id, name) SELECT g, 'company ' || g"
-            " FROM generate_series(1, %s) AS g",
-            (COMPANIES,),
-        )
-    return db_url
+    return with_companies(db_url, COMPANIES)
 
 
 def _overrides(url: str, column: str = "mode") -> dict[int, Any]:
@@ -60,21 +42,21 @@ def _state(url: str) -> list[Any]:
 
 
 def test_percent_rollouts_grow_as_supersets_and_clear(url: str) -> None:
-    code, out, err = _run(url, "rules", "mode", RULE, "reject", "--percent", "10")
+    code, out, err = cli(url, "rules", "mode", RULE, "reject", "--percent", "10")
     assert code == 0, err
     first = set(_overrides(url))
-    assert first == {c for c in range(1, COMPANIES + 1) if _bucket(c) < 10}
+    assert first == {c for c in range(1, COMPANIES + 1) if bucket(c) < 10}
     assert 20 <= len(first) <= 60, "about 10 % of 400"
     named = ", ".join(str(c) for c in sorted(first)[:20])
     more = f" and {len(first) - 20} more (`guard rules show {RULE}`)"
     assert out == f"set  {RULE}: mode reject for {len(first)} company(ies): {named}{more}\n"
 
-    assert _run(url, "rules", "mode", RULE, "reject", "--percent", "50")[0] == 0
+    assert cli(url, "rules", "mode", RULE, "reject", "--percent", "50")[0] == 0
     second = set(_overrides(url))
     assert first < second, "the companies of the 10 % stay in at 50 %"
-    assert second == {c for c in range(1, COMPANIES + 1) if _bucket(c) < 50}
+    assert second == {c for c in range(1, COMPANIES + 1) if bucket(c) < 50}
 
-    code, out, _ = _run(url, "rules", "show", RULE, "--json")
+    code, out, _ = cli(url, "rules", "show", RULE, "--json")
     shown = json.loads(out)
     assert code == 0
     assert (shown["mode"], shown["companies_overridden"], shown["mode_overridden"]) == (
@@ -85,45 +67,45 @@ def test_percent_rollouts_grow_as_supersets_and_clear(url: str) -> None:
     assert {o["company_id"] for o in shown["overrides"]} == second
     assert {o["effective_mode"] for o in shown["overrides"]} == {"reject"}
 
-    assert _run(url, "rules", "mode", RULE, "reject", "--percent", "100")[0] == 0
+    assert cli(url, "rules", "mode", RULE, "reject", "--percent", "100")[0] == 0
     assert len(_overrides(url)) == COMPANIES
 
-    code, out, _ = _run(url, "rules", "mode", RULE, "--clear", "--percent", "50")
+    code, out, _ = cli(url, "rules", "mode", RULE, "--clear", "--percent", "50")
     assert code == 0
     assert out.startswith(f"cleared  {RULE}: the mode override of {len(second)} company(ies): ")
     assert set(_overrides(url)) == set(range(1, COMPANIES + 1)) - second
-    assert _run(url, "rules", "mode", RULE, "--clear")[0] == 0
+    assert cli(url, "rules", "mode", RULE, "--clear")[0] == 0
     assert _overrides(url) == {}
 
 
 def test_percent_boundaries(url: str) -> None:
     """Company 3's bucket is 10: out at 10 %, in at 11 %. 0 % takes nobody, 100 % everybody."""
-    assert _bucket(3) == 10
-    assert _run(url, "rules", "mode", RULE, "reject", "--percent", "0")[1].endswith(
+    assert bucket(3) == 10
+    assert cli(url, "rules", "mode", RULE, "reject", "--percent", "0")[1].endswith(
         "for 0 company(ies)\n"
     )
-    _run(url, "rules", "mode", RULE, "reject", "--percent", "10")
+    cli(url, "rules", "mode", RULE, "reject", "--percent", "10")
     assert 3 not in _overrides(url)
-    _run(url, "rules", "mode", RULE, "reject", "--percent", "11")
+    cli(url, "rules", "mode", RULE, "reject", "--percent", "11")
     assert 3 in _overrides(url)
 
 
 def test_named_companies_stage_and_mode_apart(url: str) -> None:
-    named = _run(url, "rules", "stage", RULE, "observe", "--company", "8", "--company", "7")
+    named = cli(url, "rules", "stage", RULE, "observe", "--company", "8", "--company", "7")
     assert named[:2] == (0, f"set  {RULE}: stage observe for 2 company(ies): 7, 8\n")
-    assert _run(url, "rules", "mode", RULE, "reject", "--company", "8")[0] == 0
+    assert cli(url, "rules", "mode", RULE, "reject", "--company", "8")[0] == 0
     assert _overrides(url, "stage") == {7: "observe", 8: "observe"}
     assert _overrides(url, "mode") == {8: "reject"}
     # clearing the stage keeps company 8's mode override and drops company 7's row
-    assert _run(url, "rules", "stage", RULE, "--clear")[0] == 0
+    assert cli(url, "rules", "stage", RULE, "--clear")[0] == 0
     assert [row for row in _state(url) if row[1] is not None] == [(RULE, 8, None, "reject")]
-    code, out, _ = _run(url, "rules", "show", RULE)
+    code, out, _ = cli(url, "rules", "show", RULE)
     assert code == 0
     assert out.splitlines()[:2] == [
         f"rule {RULE}: stage correct, mode correct, enabled",
         "companies overridden: 1 (stage 0, mode 1)",
     ]
-    code, out, _ = _run(url, "rules", "list", "--json")
+    code, out, _ = cli(url, "rules", "list", "--json")
     listed = {r["rule"]: r for r in json.loads(out)}
     assert listed[RULE]["companies_overridden"] == 1
     assert listed["I5_tenant_link"]["companies_overridden"] == 0
@@ -132,20 +114,20 @@ def test_named_companies_stage_and_mode_apart(url: str) -> None:
 def test_a_rule_staged_by_company_alone_shows_no_mode(url: str) -> None:
     """I4 is rolled out by stage alone (guard.reconcile rejects no write): `rules show` names
     no mode for it, and its JSON has none."""
-    assert _run(url, "rules", "stage", "I4_booked_outcome", "observe", "--company", "3")[0] == 0
-    code, out, _ = _run(url, "rules", "show", "I4_booked_outcome")
+    assert cli(url, "rules", "stage", "I4_booked_outcome", "observe", "--company", "3")[0] == 0
+    code, out, _ = cli(url, "rules", "show", "I4_booked_outcome")
     assert code == 0
     assert out.splitlines()[:2] == [
         "rule I4_booked_outcome: stage correct, no mode (rolled back by stage), enabled",
         "companies overridden: 1 (stage 1)",
     ]
-    shown = json.loads(_run(url, "rules", "show", "I4_booked_outcome", "--json")[1])
+    shown = json.loads(cli(url, "rules", "show", "I4_booked_outcome", "--json")[1])
     assert (shown["mode"], shown["mode_overridden"]) == (None, None)
 
 
 def test_all_companies_sets_the_rule_itself(url: str) -> None:
-    _run(url, "rules", "mode", RULE, "correct", "--company", "5")
-    code, out, _ = _run(url, "rules", "mode", RULE, "reject", "--all-companies")
+    cli(url, "rules", "mode", RULE, "correct", "--company", "5")
+    code, out, _ = cli(url, "rules", "mode", RULE, "reject", "--all-companies")
     assert code == 0 and "the rule's own" in out
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT mode FROM guard.rules WHERE id = %s", (RULE,)).fetchone() == (
@@ -199,9 +181,9 @@ def test_all_companies_sets_the_rule_itself(url: str) -> None:
 def test_hostile_input_is_one_line_and_changes_nothing(
     url: str, args: list[str], code: int, message: str
 ) -> None:
-    _run(url, "rules", "mode", RULE, "reject", "--company", "2")
+    cli(url, "rules", "mode", RULE, "reject", "--company", "2")
     before = _state(url)
-    got, out, err = _run(url, "rules", *args)
+    got, out, err = cli(url, "rules", *args)
     assert (got, out) == (code, "")
     assert err.startswith("guard: error: ") and err.count("\n") == 1, err
     assert message in err, err
@@ -223,11 +205,11 @@ def test_only_the_owner_changes_the_rollout(
         ["stage", RULE, "--clear"],
         ["show", RULE],
     ):
-        code, out, err = _run(login, "rules", *args)
+        code, out, err = cli(login, "rules", *args)
         assert (code, out) == (1, ""), (args, err)
         assert "permission denied" in err and f"you are logged in as {login_roles[kind]}" in err
         assert "needs Booking Guard's owner role" in err
     assert _state(url) == before
     owner = psycopg.conninfo.make_conninfo(url, user=login_roles["owner"])
-    assert _run(owner, "rules", "mode", RULE, "reject", "--company", "1")[0] == 0
+    assert cli(owner, "rules", "mode", RULE, "reject", "--company", "1")[0] == 0
     assert _overrides(url) == {1: "reject"}

@@ -5,34 +5,22 @@ process against a real HTTP endpoint that answers 500, then 200."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import psycopg
 
 from tests.cli.test_exit_codes import code_for
 from tests.dispatch.conftest import delivery_rows, insert_alerts
 from tests.dispatch.endpoints import Reply, endpoint
+from tests.support.cli import guard_process
 
 STUCK = "`guard watch --once` leaving a failed delivery pending"
 
 
 def _watch_once(db_url: str, webhook_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GUARD_SLACK_WEBHOOK_URL": webhook_url}
-    for name in ("GUARD_ALERTMANAGER_URL", "GUARD_SMTP_HOST"):
-        env.pop(name, None)
     argv = ["--database-url", db_url, "watch", "--once", "--channel", "stdout"]
     argv += ["--channel", "webhook", "--send-timeout", "2"]
-    return subprocess.run(
-        [sys.executable, "-m", "guard.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    return guard_process(*argv, GUARD_SLACK_WEBHOOK_URL=webhook_url)
 
 
 def _error_line(done: subprocess.CompletedProcess[str]) -> str:

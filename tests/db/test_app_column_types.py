@@ -15,6 +15,7 @@ import pytest
 from guard.schema.validate import validate
 from guard.schema.verify import verify
 from tests.security.conftest import create_login
+from tests.support.queries import text_on
 
 VIEW_STATE = """
 SELECT c.relname::text, c.relacl::text, obj_description(c.oid, 'pg_class'),
@@ -37,13 +38,13 @@ def adopted(legacy_db_url: str) -> str:
 
 
 def _column_type(conn: psycopg.Connection[Any], column: str) -> str:
-    row = conn.execute(
+    return text_on(
+        conn,
         "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
         " WHERE attrelid = 'public.calls'::regclass AND attname = %s",
         (column,),
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
+        column,
+    )
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,11 @@ def _in_zone(
         return conn.execute(query.encode(), params).fetchall()
 
 
+def _entities_in_zone(url: str, zone: str, query: str) -> set[int]:
+    """The entity ids `query` returns (its first column) in a session of time zone `zone`."""
+    return {int(entity) for (entity,) in _in_zone(url, zone, query)}
+
+
 def test_phantom_bookings_are_found_from_every_session_zone(laravel_in_berlin: str) -> None:
     with psycopg.connect(laravel_in_berlin, autocommit=True) as conn:
         phantoms = {_call(conn, "10 minutes", True, f"phantom_{i}") for i in range(3)}
@@ -77,10 +82,10 @@ def test_phantom_bookings_are_found_from_every_session_zone(laravel_in_berlin: s
         for i in range(3):
             _call(conn, "5 seconds", True, f"fresh_{i}")
     for zone in SESSION_ZONES:
-        found = _in_zone(
+        found = _entities_in_zone(
             laravel_in_berlin, zone, "SELECT entity_id FROM guard.check_booked_without_appointment"
         )
-        assert {int(entity) for (entity,) in found} == phantoms, zone
+        assert found == phantoms, zone
 
 
 def test_a_detection_pass_in_one_zone_is_not_undone_in_another(laravel_in_berlin: str) -> None:
@@ -89,13 +94,13 @@ def test_a_detection_pass_in_one_zone_is_not_undone_in_another(laravel_in_berlin
         phantoms = {_call(conn, "10 minutes", True, f"phantom_{i}") for i in range(3)}
     for zone in SESSION_ZONES:
         _in_zone(laravel_in_berlin, zone, "SELECT * FROM guard.detect()")
-        open_alerts = _in_zone(
+        open_alerts = _entities_in_zone(
             laravel_in_berlin,
             zone,
             "SELECT entity_id FROM guard.alerts"
             " WHERE check_id = 'booked_without_appointment' AND status = 'open'",
         )
-        assert {int(entity) for (entity,) in open_alerts} == phantoms, zone
+        assert open_alerts == phantoms, zone
 
 
 def test_the_orphan_grace_period_is_counted_in_the_applications_zone(
@@ -114,10 +119,10 @@ def test_the_orphan_grace_period_is_counted_in_the_applications_zone(
             if name == "old":
                 orphans.add(int(row[0]))
     for zone in SESSION_ZONES:
-        found = _in_zone(
+        found = _entities_in_zone(
             laravel_in_berlin, zone, "SELECT entity_id FROM guard.check_orphaned_voice_appointment"
         )
-        assert {int(entity) for (entity,) in found} == orphans, zone
+        assert found == orphans, zone
 
 
 def test_the_kpi_window_is_the_same_day_in_every_session(laravel_in_berlin: str) -> None:

@@ -169,6 +169,15 @@ def test_every_canonical_file_is_in_the_manifest() -> None:
     assert len(canonical_files()) == len(listed), "a file is listed twice"
 
 
+def _roll_back_to_nothing_and_replay(migrator: Migrator, url: str, applied: list[str]) -> None:
+    """Rolling back every migration returns `applied` in reverse and leaves an empty catalog;
+    applying again applies them all."""
+    assert migrator.rollback(all_=True) == list(reversed(applied))
+    emptied = _snapshot(url)
+    assert emptied["relations"] == {} and emptied["schemas"] == []
+    assert migrator.apply() == applied
+
+
 @pytest.mark.history
 def test_apply_rollback_all_apply_gives_the_same_catalog(pg_cluster: Cluster) -> None:
     with pg_cluster.database() as url:
@@ -177,11 +186,7 @@ def test_apply_rollback_all_apply_gives_the_same_catalog(pg_cluster: Cluster) ->
             first = _snapshot(url)
             assert migrator.apply() == [], "a second apply must be a no-op"
             assert _snapshot(url) == first
-            rolled_back = migrator.rollback(all_=True)
-            assert rolled_back == list(reversed(first_applied))
-            emptied = _snapshot(url)
-            assert emptied["relations"] == {} and emptied["schemas"] == []
-            assert migrator.apply() == first_applied
+            _roll_back_to_nothing_and_replay(migrator, url, first_applied)
         assert _snapshot(url) == first, _describe(first, _snapshot(url))
 
 
@@ -193,10 +198,7 @@ def test_an_install_rolls_back_to_nothing_and_replays(pg_cluster: Cluster) -> No
         assert _one_transaction(url)
         installed = _snapshot(url)
         with Migrator(url) as migrator:
-            assert migrator.rollback(all_=True) == list(reversed(applied))
-            emptied = _snapshot(url)
-            assert emptied["relations"] == {} and emptied["schemas"] == []
-            assert migrator.apply() == applied
+            _roll_back_to_nothing_and_replay(migrator, url, applied)
         assert _snapshot(url) == installed, _describe(installed, _snapshot(url))
 
 

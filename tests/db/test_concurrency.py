@@ -51,6 +51,13 @@ def _in_thread(work: Callable[[], None]) -> tuple[threading.Thread, list[BaseExc
     return thread, errors
 
 
+def _finished(thread: threading.Thread, errors: list[BaseException], who: str) -> None:
+    """The work `_in_thread` started ends within 10 s, without an error."""
+    thread.join(timeout=10)
+    assert not thread.is_alive(), f"{who} never finished"
+    assert not errors, errors
+
+
 def _interleave(url: str, first: str, second: str) -> None:
     """`first` runs and stays uncommitted; `second` runs in another thread (it may block on the
     call's row lock); then `first` commits, then `second` commits."""
@@ -61,9 +68,7 @@ def _interleave(url: str, first: str, second: str) -> None:
             thread, errors = _in_thread(lambda: conn_b.execute(second))
             time.sleep(0.3)  # give `second` time to run into the lock, or to finish
             conn_a.commit()
-            thread.join(timeout=10)
-            assert not thread.is_alive(), "the second writer never finished"
-            assert not errors, errors
+            _finished(thread, errors, "the second writer")
             conn_b.commit()
         finally:
             conn_b.close()
@@ -169,9 +174,7 @@ def test_paths_that_lock_several_calls_lock_them_in_id_order(db_url: str, statem
             holder.execute("SET LOCAL lock_timeout = '3s'")
             holder.execute("SELECT FROM calls WHERE id = 2 FOR NO KEY UPDATE")
             holder.commit()
-            thread.join(timeout=10)
-            assert not thread.is_alive(), "the writer never finished"
-            assert not errors, errors
+            _finished(thread, errors, "the writer")
             writer.commit()
         finally:
             writer.close()

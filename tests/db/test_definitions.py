@@ -163,25 +163,62 @@ def test_a_view_of_the_dbas_on_a_changed_view_stops_the_apply_and_is_named(
     assert fetch_one(db_url, "SELECT to_regclass('public.bi_kpis') IS NOT NULL") == (True,)
 
 
-def test_a_function_whose_parameter_types_change_leaves_no_old_overload(
-    db_url: str, sql_copy: Path
-) -> None:
-    path = "functions/guard.test_double.sql"
-    template = (
-        "CREATE OR REPLACE FUNCTION guard.test_double(amount {type}) RETURNS {type}"
-        " LANGUAGE sql IMMUTABLE AS $$ SELECT amount * 2 $$;\n"
-    )
-    (sql_copy / path).write_text(template.format(type="integer"))
+def _apply_then_apply_again(db_url: str, sql_copy: Path, path: str, first: str, then: str) -> None:
+    """The definition file `path` written as `first` and applied, then as `then` and applied."""
+    (sql_copy / path).write_text(first)
     list_before_the_grants(sql_copy, path)
     _apply(db_url, sql_copy)
-    (sql_copy / path).write_text(template.format(type="bigint"))
-
+    (sql_copy / path).write_text(then)
     _apply(db_url, sql_copy)
 
-    signatures = fetch_all(
-        db_url, "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_double'"
+
+@pytest.mark.parametrize(
+    ("name", "template", "first", "then", "after"),
+    [
+        pytest.param(
+            "test_double",
+            "(amount {type}) RETURNS {type} LANGUAGE sql IMMUTABLE AS $$ SELECT amount * 2 $$",
+            "integer",
+            "bigint",
+            [("guard.test_double(bigint)", "bigint")],
+            id="parameter types: no old overload left",
+        ),
+        pytest.param(
+            "test_half",
+            "(amount integer) RETURNS {type} LANGUAGE sql IMMUTABLE AS $$ SELECT amount / 2 $$",
+            "integer",
+            "numeric",
+            [("guard.test_half(integer)", "numeric")],
+            id="result type: created again once",
+        ),
+    ],
+)
+def test_a_function_whose_signature_changes_leaves_its_new_form_alone(
+    db_url: str,
+    sql_copy: Path,
+    name: str,
+    template: str,
+    first: str,
+    then: str,
+    after: list[tuple[str, str]],
+) -> None:
+    """A parameter type changed leaves no old overload; CREATE OR REPLACE cannot change a result
+    type: the old form is dropped, the new one created, and nothing is dropped twice."""
+    create = f"CREATE OR REPLACE FUNCTION guard.{name}{template};\n"
+    _apply_then_apply_again(
+        db_url,
+        sql_copy,
+        f"functions/guard.{name}.sql",
+        create.format(type=first),
+        create.format(type=then),
     )
-    assert signatures == [("guard.test_double(bigint)",)]
+
+    signatures = fetch_all(
+        db_url,
+        "SELECT oid::regprocedure::text, prorettype::regtype::text FROM pg_proc WHERE proname = %s",
+        (name,),
+    )
+    assert signatures == after
 
 
 def test_a_file_may_define_one_name_for_several_argument_types(db_url: str, sql_copy: Path) -> None:
@@ -206,31 +243,6 @@ def test_a_file_may_define_one_name_for_several_argument_types(db_url: str, sql_
         "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'test_twice' ORDER BY 1",
     )
     assert signatures == [("guard.test_twice(bigint)",), ("guard.test_twice(numeric)",)]
-
-
-def test_a_function_whose_result_type_changes_is_created_again_once(
-    db_url: str, sql_copy: Path
-) -> None:
-    """CREATE OR REPLACE cannot change a result type: the old form is dropped, the new one
-    created, and nothing is dropped twice."""
-    path = "functions/guard.test_half.sql"
-    template = (
-        "CREATE OR REPLACE FUNCTION guard.test_half(amount integer) RETURNS {type}"
-        " LANGUAGE sql IMMUTABLE AS $$ SELECT amount / 2 $$;\n"
-    )
-    (sql_copy / path).write_text(template.format(type="integer"))
-    list_before_the_grants(sql_copy, path)
-    _apply(db_url, sql_copy)
-    (sql_copy / path).write_text(template.format(type="numeric"))
-
-    _apply(db_url, sql_copy)
-
-    signatures = fetch_all(
-        db_url,
-        "SELECT oid::regprocedure::text, prorettype::regtype::text FROM pg_proc"
-        " WHERE proname = 'test_half'",
-    )
-    assert signatures == [("guard.test_half(integer)", "numeric")]
 
 
 def test_a_removed_file_drops_its_object(db_url: str, sql_copy: Path) -> None:

@@ -15,7 +15,7 @@ from guard.errors import first_line
 from guard.schema.migrate import Migrator
 from guard.schema.validate import validate
 from guard.schema.verify import verify
-from tests.support.queries import execute
+from tests.support.queries import execute, fetch_all
 
 GUARD_CONSTRAINTS = {
     ("calls", "guard_calls_direction_check"),
@@ -217,12 +217,13 @@ def test_the_application_can_update_old_rows_before_validate(legacy_db: str) -> 
         conn.execute("UPDATE calls SET customer_id = 1 WHERE id = 2")
     with Migrator(legacy_db) as migrator:
         migrator.apply()
+    not_valid = fetch_all(
+        legacy_db,
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'calls'::regclass"
+        " AND conname IN ('guard_calls_direction_check', 'guard_calls_customer_link_check')"
+        " AND NOT convalidated ORDER BY 1",
+    )
     with psycopg.connect(legacy_db, autocommit=True) as conn:
-        not_valid = conn.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'calls'::regclass"
-            " AND conname IN ('guard_calls_direction_check', 'guard_calls_customer_link_check')"
-            " AND NOT convalidated ORDER BY 1"
-        ).fetchall()
         old = conn.execute(
             "SELECT id, direction, customer_link_status FROM calls WHERE id IN (1, 2) ORDER BY id"
         ).fetchall()

@@ -17,6 +17,7 @@ from guard.errors import GuardError
 from guard.schema.migrate import Migrator
 from guard.schema.releases import checksum
 from tests.support.migrations import shipped_migrations
+from tests.support.polling import wait_for
 from tests.support.queries import execute, fetch_one
 
 SLOW_MIGRATION = """
@@ -57,19 +58,26 @@ def _guard_apply(url: str, directory: Path, **env: str) -> subprocess.Popen[byte
     )
 
 
-def _wait_for_sleeping_migrator(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = 'guard db' AND query LIKE '%pg_sleep%'"
-                " AND state = 'active'"
-            ).fetchone()
-            if row and row[0]:
-                return
-            time.sleep(0.1)
-    raise AssertionError("the migrator never reached its slow statement")
+def _wait_for_migrator(url: str, where: str, what: str, timeout_s: float) -> None:
+    """Until `guard db` has a statement in pg_stat_activity matching `where`."""
+    wait_for(
+        lambda: fetch_one(
+            url,
+            "SELECT count(*) > 0 FROM pg_stat_activity"
+            f" WHERE application_name = 'guard db' AND {where}",
+        )[0],
+        timeout_s,
+        what,
+    )
+
+
+def _wait_for_sleeping_migrator(url: str) -> None:
+    _wait_for_migrator(
+        url,
+        "query LIKE '%%pg_sleep%%' AND state = 'active'",
+        "the migrator to reach its slow statement",
+        timeout_s=30,
+    )
 
 
 def test_kill_9_mid_apply_leaves_no_lock(db_url: str, migrations_with_slow_one: Path) -> None:
@@ -188,31 +196,14 @@ def test_interrupted_concurrent_index_build_is_rebuilt(empty_db_url: str) -> Non
     assert valid == (True,)
 
 
-def _wait_until_no_migrator(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'guard db'"
-            ).fetchone()
-            if row == (0,):
-                return
-            time.sleep(0.1)
-    raise AssertionError("the killed migrator's session never ended")
-
-
-def _wait_for_hanging_bookkeeping(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'guard db'"
-                " AND wait_event = 'PgSleep' AND query LIKE '%migration_checksums%'"
-            ).fetchone()
-            if row and row[0]:
-                return
-            time.sleep(0.1)
-    raise AssertionError("the migrator never reached the bookkeeping of 0902_crash_window")
+def _wait_until_no_migrator(url: str) -> None:
+    wait_for(
+        lambda: fetch_one(
+            url, "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'guard db'"
+        )[0],
+        30,
+        "the killed migrator's session to end",
+    )
 
 
 def test_kill_9_between_a_migration_and_its_bookkeeping(db_url: str, tmp_path: Path) -> None:
@@ -239,7 +230,12 @@ def test_kill_9_between_a_migration_and_its_bookkeeping(db_url: str, tmp_path: P
         ),
     )
     victim = _guard_apply(db_url, directory)
-    _wait_for_hanging_bookkeeping(db_url)
+    _wait_for_migrator(
+        db_url,
+        "wait_event = 'PgSleep' AND query LIKE '%%migration_checksums%%'",
+        "the migrator to reach the bookkeeping of 0902_crash_window",
+        timeout_s=60,
+    )
     assert fetch_one(db_url, "SELECT to_regclass('guard.crash_window')") == (None,)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)

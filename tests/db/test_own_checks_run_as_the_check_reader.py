@@ -26,7 +26,9 @@ from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
 from guard.schema.verify import verify
-from tests.support.queries import fetch_all
+from tests.support.logins import role_login
+from tests.support.queries import execute, fetch_all
+from tests.support.seeds import register_own_check
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 REPORTING_LOGIN = "reader_checks_bi"
@@ -40,13 +42,6 @@ def _check_view(name: str, detail: str, where: str = "a.starts_at IS NULL") -> s
         " a.id AS entity_id, a.call_id, 'low'::text AS severity, a.created_at AS observed_at,"
         f" jsonb_build_object('x', ({detail})::text) AS detail, 'own_rule'::text AS rule_id"
         f" FROM public.appointments AS a WHERE {where}"
-    )
-
-
-def _register(conn: Conn, name: str) -> None:
-    conn.execute(
-        "SELECT guard.register_check(%s, 'own_rule', %s, 'low', 'An own check.')",
-        (name, f"check_{name}"),
     )
 
 
@@ -73,22 +68,16 @@ def seeded(db_url: str) -> Iterator[str]:
             "INSERT INTO guard.rules (id, severity, description, remedy)"
             " VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report')"
         )
-        for login, group in ((REPORTING_LOGIN, "guard_reporting"), (APP_LOGIN, "guard_app")):
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone():
-                conn.execute(f'CREATE ROLE "{login}" LOGIN')
-            conn.execute(f'GRANT {group} TO "{login}"')
-        conn.execute("SELECT guard.tenant_grant(%s, 1)", (REPORTING_LOGIN,))
+    for login, role in ((REPORTING_LOGIN, "guard_reporting"), (APP_LOGIN, "guard_app")):
+        role_login(db_url, login, role)
+    execute(db_url, f"SELECT guard.tenant_grant('{REPORTING_LOGIN}', 1)")
     yield db_url
-
-
-def _as(url: str, user: str) -> str:
-    return make_conninfo(url, user=user)
 
 
 def test_a_superuser_pass_reads_no_other_tenant_through_an_altered_check(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("leaky", "a.status"))
-        _register(conn, "leaky")
+        register_own_check(conn, "leaky")
         # behind its registration: every customer of every company into each alert's detail
         conn.execute(
             _check_view(
@@ -103,7 +92,7 @@ def test_a_superuser_pass_reads_no_other_tenant_through_an_altered_check(seeded:
         everything = conn.execute("SELECT string_agg(details::text, ' ') FROM guard.alerts")
         row = everything.fetchone()
     assert row is not None and "bob@two.example" not in str(row[0])
-    with psycopg.connect(_as(seeded, REPORTING_LOGIN)) as conn:
+    with psycopg.connect(make_conninfo(seeded, user=REPORTING_LOGIN)) as conn:
         report = conn.execute("SELECT string_agg(t::text, ' ') FROM guard.alerts_report AS t")
         seen = report.fetchone()
     assert seen is not None and "Bob" not in str(seen[0]) and "bob@" not in str(seen[0])
@@ -112,7 +101,7 @@ def test_a_superuser_pass_reads_no_other_tenant_through_an_altered_check(seeded:
 def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("meddling", "a.status"))
-        _register(conn, "meddling")
+        register_own_check(conn, "meddling")
         # a pass reads it within check_call's budget, so check_call runs it from now on
         conn.execute("SELECT * FROM guard.detect()")
         conn.execute(
@@ -124,7 +113,7 @@ def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> Non
                 " || pg_advisory_lock(4242)::text",
             )
         )
-    with psycopg.connect(_as(seeded, APP_LOGIN), autocommit=True) as app:
+    with psycopg.connect(make_conninfo(seeded, user=APP_LOGIN), autocommit=True) as app:
         notices: list[str] = []
         app.add_notice_handler(lambda notice: notices.append(str(notice.message_primary)))
         app.execute("SET statement_timeout = '5s'")
@@ -151,7 +140,7 @@ def test_check_call_leaves_the_application_session_as_it_was(seeded: str) -> Non
 def test_an_own_check_no_pass_has_read_stalls_no_check_call(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("slow", "a.status"))
-        _register(conn, "slow")
+        register_own_check(conn, "slow")
         conn.execute(
             _check_view("slow", "a.status", "a.starts_at IS NULL AND pg_sleep(3) IS NOT NULL")
         )
@@ -159,7 +148,7 @@ def test_an_own_check_no_pass_has_read_stalls_no_check_call(seeded: str) -> None
     skipped: list[str] = []
 
     def one_call(call: int) -> None:
-        with psycopg.connect(_as(seeded, APP_LOGIN), autocommit=True) as app:
+        with psycopg.connect(make_conninfo(seeded, user=APP_LOGIN), autocommit=True) as app:
             started = time.monotonic()
             rows = app.execute("SELECT * FROM guard.check_call(%s)", (call,)).fetchall()
             took.append(time.monotonic() - started)
@@ -185,7 +174,7 @@ def test_a_refused_or_unregistered_check_view_is_never_granted(seeded: str) -> N
             _check_view("refused", "table_to_xml('guard.tenant_bindings', TRUE, TRUE, '')")
         )
         with pytest.raises(psycopg.errors.InvalidObjectDefinition, match="table_to_xml"):
-            _register(conn, "refused")
+            register_own_check(conn, "refused")
         # as a release that granted every guard.check_* view left it
         conn.execute("GRANT SELECT ON guard.check_refused TO guard_reporting")
         unsafe = [(d.kind, d.subject) for d in verify(seeded) if d.kind == "unsafe"]
@@ -228,18 +217,19 @@ def _snapshot(conn: Conn) -> tuple[Any, ...]:
 
 
 def test_every_function_the_check_reader_may_execute_changes_nothing(seeded: str) -> None:
+    functions = fetch_all(
+        seeded,
+        "SELECT p.oid::regprocedure::text, p.prosecdef,"
+        " ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) AS t)"
+        " FROM pg_proc AS p"
+        " WHERE p.pronamespace IN ('guard'::regnamespace, 'public'::regnamespace)"
+        " AND has_function_privilege(guard.check_reader(), p.oid, 'EXECUTE')"
+        " AND p.prorettype <> 'trigger'::regtype AND p.prokind = 'f'"
+        " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass"
+        " AND d.objid = p.oid AND d.deptype = 'e')"
+        " ORDER BY 1",
+    )
     with psycopg.connect(seeded, autocommit=True) as conn:
-        functions = conn.execute(
-            "SELECT p.oid::regprocedure::text, p.prosecdef,"
-            " ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) AS t)"
-            " FROM pg_proc AS p"
-            " WHERE p.pronamespace IN ('guard'::regnamespace, 'public'::regnamespace)"
-            " AND has_function_privilege(guard.check_reader(), p.oid, 'EXECUTE')"
-            " AND p.prorettype <> 'trigger'::regtype AND p.prokind = 'f'"
-            " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass"
-            " AND d.objid = p.oid AND d.deptype = 'e')"
-            " ORDER BY 1"
-        ).fetchall()
         names = [str(f[0]) for f in functions]
         # it may run no function with another role's rights but its own sandbox
         assert [n for n, definer, _ in functions if definer] == [
@@ -247,7 +237,7 @@ def test_every_function_the_check_reader_may_execute_changes_nothing(seeded: str
         ]
         assert "guard.pin_company(bigint)" in names, "the walk reaches what reporting may run"
         conn.execute(_check_view("walk", "a.status"))
-        _register(conn, "walk")
+        register_own_check(conn, "walk")
         conn.execute("SET statement_timeout = '30s'")
         before = _snapshot(conn)
         tried = 0

@@ -39,7 +39,9 @@ from psycopg.conninfo import make_conninfo
 from guard.cli import main
 from guard.resources import sql_dir
 from guard.schema.verify import verify
-from tests.support.queries import fetch_all, fetch_one
+from tests.support.logins import role_login
+from tests.support.queries import execute, fetch_all, fetch_one
+from tests.support.seeds import register_own_check
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 RULE = (
@@ -75,13 +77,6 @@ def _check_view(
     )
 
 
-def _register(conn: Conn, name: str) -> None:
-    conn.execute(
-        "SELECT guard.register_check(%s, 'own_rule', %s, 'low', 'An own check.')",
-        (name, f"check_{name}"),
-    )
-
-
 @pytest.fixture
 def seeded(db_url: str) -> Iterator[str]:
     """Three companies with 20 calls and 20 appointments without a start time each (what the
@@ -100,18 +95,13 @@ def seeded(db_url: str) -> Iterator[str]:
             (3 * ROWS_PER_COMPANY,),
         )
         conn.execute(RULE)
-        for role, options in ((REPORTING_LOGIN, "LOGIN"), (BYPASS_ROLE, "NOLOGIN BYPASSRLS")):
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                conn.execute(f'CREATE ROLE "{role}" {options}')
-        conn.execute(f'GRANT guard_reporting TO "{REPORTING_LOGIN}"')
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BYPASS_ROLE,)).fetchone():
+            conn.execute(f'CREATE ROLE "{BYPASS_ROLE}" NOLOGIN BYPASSRLS')
         conn.execute(f'GRANT CREATE, USAGE ON SCHEMA guard TO "{BYPASS_ROLE}"')
         conn.execute(f'GRANT SELECT ON public.appointments TO "{BYPASS_ROLE}"')
-        conn.execute("SELECT guard.tenant_grant(%s, 1)", (REPORTING_LOGIN,))
+    role_login(db_url, REPORTING_LOGIN, "guard_reporting")
+    execute(db_url, f"SELECT guard.tenant_grant('{REPORTING_LOGIN}', 1)")
     yield db_url
-
-
-def _as(url: str, user: str) -> str:
-    return make_conninfo(url, user=user)
 
 
 def test_detection_knows_which_checks_it_ships(db_url: str) -> None:
@@ -257,7 +247,7 @@ def test_registration_refuses_every_view_that_would_bypass_row_level_security(
             for statement in shape.statements:
                 conn.execute(statement)
             try:
-                _register(conn, shape.name)
+                register_own_check(conn, shape.name)
             except psycopg.errors.InvalidObjectDefinition as error:
                 refused[shape.name] = error.diag.message_primary or ""
         registered = {
@@ -283,7 +273,7 @@ def test_registration_refuses_every_view_that_would_bypass_row_level_security(
 
     # The reporting login bound to company 1 reads, through every accepted view, only its rows.
     leaked: dict[str, int] = {}
-    with psycopg.connect(_as(seeded, REPORTING_LOGIN), autocommit=True) as bi:
+    with psycopg.connect(make_conninfo(seeded, user=REPORTING_LOGIN), autocommit=True) as bi:
         for name in sorted(registered):
             rows = bi.execute(f"SELECT company_id FROM guard.check_{name}").fetchall()
             assert rows, f"{name}: the reporting login sees its own company's rows"
@@ -305,7 +295,7 @@ def test_verify_reports_an_own_check_altered_to_bypass_row_level_security(seeded
     with psycopg.connect(seeded, autocommit=True) as conn:
         for kind in alterations:
             conn.execute(_check_view(f"altered_{kind}"))
-            _register(conn, f"altered_{kind}")
+            register_own_check(conn, f"altered_{kind}")
         assert [d for d in verify(seeded) if d.kind == "unsafe"] == []
         for kind, statement in alterations.items():
             conn.execute(statement.format(name=f"altered_{kind}"))
@@ -349,14 +339,14 @@ def _add_failing_checks(conn: Conn) -> list[str]:
     names = []
     for name, parts in _FAILING.items():
         conn.execute(_check_view(name, **parts))
-        _register(conn, name)
+        register_own_check(conn, name)
         names.append(name)
     # registered, then dropped, or replaced with another column type, behind its registration
     conn.execute(_check_view("dropped_later"))
-    _register(conn, "dropped_later")
+    register_own_check(conn, "dropped_later")
     conn.execute("DROP VIEW guard.check_dropped_later")
     conn.execute(_check_view("changed_later"))
-    _register(conn, "changed_later")
+    register_own_check(conn, "changed_later")
     conn.execute("DROP VIEW guard.check_changed_later")
     conn.execute(
         _check_view("changed_later").replace("a.id AS entity_id", "a.id::text || 'x' AS entity_id")
@@ -369,7 +359,7 @@ def test_a_failing_own_check_stops_neither_the_others_nor_the_pass_nor_check_cal
 ) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("good"))
-        _register(conn, "good")
+        register_own_check(conn, "good")
         failing = _add_failing_checks(conn)
         _measured(conn, "good", *failing)
         # a value outside the known set, which the shipped check unknown_value finds
@@ -431,7 +421,7 @@ def test_a_failing_own_check_stops_neither_the_others_nor_the_pass_nor_check_cal
         conn.execute(
             _check_view("raises_on_one_row").replace("CREATE VIEW", "CREATE OR REPLACE VIEW")
         )
-        _register(conn, "raises_on_one_row")
+        register_own_check(conn, "raises_on_one_row")
         closed = conn.execute(
             "SELECT resolution FROM guard.alerts"
             " WHERE fingerprint = 'check_failed:check:raises_on_one_row'"
@@ -444,7 +434,7 @@ def test_a_failing_own_check_stops_neither_the_others_nor_the_pass_nor_check_cal
 def test_guard_check_call_names_the_failed_check(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("raises_on_one_row", **_FAILING["raises_on_one_row"]))
-        _register(conn, "raises_on_one_row")
+        register_own_check(conn, "raises_on_one_row")
         _measured(conn, "raises_on_one_row")
     result = CliRunner().invoke(main, ["--database-url", seeded, "check", "--call", "7"])
     assert result.exit_code == 1
@@ -463,7 +453,7 @@ def _register_slow(conn: Conn, name: str, seconds: float) -> None:
     """A check registered fast and made slow behind its registration (register_check refuses
     pg_sleep, a VOLATILE function, outright): what run time must bound all the same."""
     conn.execute(_check_view(name))
-    _register(conn, name)
+    register_own_check(conn, name)
     conn.execute(_slow_view(name, seconds).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
 
 
@@ -490,7 +480,7 @@ def test_a_slow_own_check_is_bounded_in_check_call(seeded: str) -> None:
         baseline, _ = _timed(conn, "SELECT * FROM guard.check_call(7)")
         _register_slow(conn, "a_slow", 1.0)
         conn.execute(_check_view("b_after"))
-        _register(conn, "b_after")
+        register_own_check(conn, "b_after")
         _measured(conn, "a_slow", "b_after")
 
         first, rows = _timed(conn, "SELECT * FROM guard.run_checks(NULL, 7)")
@@ -540,7 +530,7 @@ def test_a_pass_cut_by_its_timeout_keeps_the_rest_and_says_what_was_cut(seeded: 
         # 0.1 s a row in the window: 6 s for its 60 rows, longer than the pass may take
         _register_slow(conn, "a_slow", 0.1)
         conn.execute(_check_view("b_fine"))
-        _register(conn, "b_fine")
+        register_own_check(conn, "b_fine")
 
     outcomes = []
     for _ in range(2):
@@ -613,7 +603,7 @@ def test_a_history_batch_cut_by_its_timeout_keeps_the_rest(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         _register_slow(conn, "a_slow", 2.0)
         conn.execute(_check_view("b_after"))
-        _register(conn, "b_after")
+        register_own_check(conn, "b_after")
         conn.execute("SET statement_timeout = '1s'")
         elapsed, rows = _timed(
             conn, f"SELECT check_id, status, error FROM guard.run_checks_between({HISTORY})"
@@ -634,7 +624,7 @@ def test_a_recheck_cut_by_its_timeout_resolves_nothing_after_the_cut(seeded: str
     with psycopg.connect(seeded, autocommit=True) as conn:
         _register_slow(conn, "a_slow", 2.0)
         conn.execute(_check_view("b_after"))
-        _register(conn, "b_after")
+        register_own_check(conn, "b_after")
         first = _open_alert(conn, "a_slow", 1)
         # appointment 2 has a start now: b_after's alert about it would be resolved as fixed
         conn.execute("UPDATE appointments SET starts_at = now() + interval '1 day' WHERE id = 2")
@@ -668,10 +658,10 @@ def test_a_recheck_cut_by_its_timeout_resolves_nothing_after_the_cut(seeded: str
 def test_a_recheck_runs_no_check_without_an_open_alert_in_its_range(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("dropped_later"))
-        _register(conn, "dropped_later")
+        register_own_check(conn, "dropped_later")
         conn.execute("DROP VIEW guard.check_dropped_later")
         conn.execute(_check_view("b_after"))
-        _register(conn, "b_after")
+        register_own_check(conn, "b_after")
         alert = _open_alert(conn, "b_after", 3)
         rows = conn.execute(
             "SELECT check_id, rechecked, resolved FROM guard.recheck_alerts_between(%s, %s)"
@@ -710,7 +700,7 @@ def _sweep(conn: Conn) -> dict[str, tuple[Any, ...]]:
 def test_a_sweep_leaves_alerts_another_writer_holds_to_its_next_run(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
         conn.execute(_check_view("b_after"))
-        _register(conn, "b_after")
+        register_own_check(conn, "b_after")
         conn.execute("UPDATE guard.checks SET sweep = TRUE WHERE id = 'b_after'")
         conn.execute(
             "UPDATE guard.settings SET value = '200' WHERE key = 'check_call_lock_timeout_ms'"

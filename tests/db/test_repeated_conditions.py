@@ -21,7 +21,7 @@ import pytest
 from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.schema.migrate import Migrator
 from guard.schema.validate import validate
-from tests.support.queries import fetch_all
+from tests.support.queries import fetch_all, text_on
 
 LINK_COLUMNS = (
     "customer_id bigint",
@@ -49,13 +49,13 @@ def adopted_db(legacy_db_url: str) -> str:
 
 
 def _check_expression(conn: psycopg.Connection[Any], name: str) -> str:
-    row = conn.execute(
+    return text_on(
+        conn,
         "SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint"
         " WHERE conrelid = 'public.calls'::regclass AND conname = %s",
         (name,),
-    ).fetchone()
-    assert row is not None, name
-    return str(row[0])
+        name,
+    )
 
 
 def _domain_condition(conn: psycopg.Connection[Any], domain: str, value: str) -> str:
@@ -91,14 +91,15 @@ def _accepted(
 
 
 def _when_expression(conn: psycopg.Connection[Any], trigger: str) -> str:
-    row = conn.execute(
+    definition = text_on(
+        conn,
         "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
         " WHERE tgrelid = 'public.calls'::regclass AND tgname = %s",
         (trigger,),
-    ).fetchone()
-    assert row is not None, f"{trigger} is missing: is the CHECK still NOT VALID?"
-    match = re.search(r" WHEN \((.*)\) EXECUTE FUNCTION ", str(row[0]), re.S)
-    assert match is not None, row[0]
+        f"{trigger} is missing: is the CHECK still NOT VALID?",
+    )
+    match = re.search(r" WHEN \((.*)\) EXECUTE FUNCTION ", definition, re.S)
+    assert match is not None, definition
     return match.group(1)
 
 

@@ -13,14 +13,16 @@ import psycopg
 
 from tests.support.queries import fetch_all
 
-WRITERS = """
+# The functions (and their source) that insert into the table {table} of schema guard.
+WRITERS_OF = """
 SELECT p.oid::regprocedure::text, p.prosrc
 FROM pg_proc AS p
 INNER JOIN pg_namespace AS n ON p.pronamespace = n.oid
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND p.prosrc ~* 'INSERT\\s+INTO\\s+guard\\.correction_audit'
+  AND p.prosrc ~* 'INSERT\\s+INTO\\s+guard\\.{table}'
 ORDER BY 1
 """
+WRITERS = WRITERS_OF.format(table="correction_audit")
 RULES = "SELECT id, invariant, id LIKE invariant || '\\_%' AS is_invariant_rule FROM guard.rules"
 ANY_AUDIT_INSERT = re.compile(r"INSERT\s+INTO\s+guard\.correction_audit\b", re.IGNORECASE)
 AUDIT_INSERT = re.compile(
@@ -111,14 +113,7 @@ def test_each_invariant_has_one_rule_id(db_url: str) -> None:
     assert not several, f"invariants with more than one rule id: {several}"
 
 
-ALERT_WRITERS = """
-SELECT p.oid::regprocedure::text, p.prosrc
-FROM pg_proc AS p
-INNER JOIN pg_namespace AS n ON p.pronamespace = n.oid
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND p.prosrc ~* 'INSERT\\s+INTO\\s+guard\\.alerts'
-ORDER BY 1
-"""
+ALERT_WRITERS = WRITERS_OF.format(table="alerts")
 ALERT_INSERT = re.compile(
     r"INSERT\s+INTO\s+guard\.alerts\s+(?:AS\s+\w+\s+)?\(\s*fingerprint\s*,\s*(\w+)[^)]*\)\s*"
     r"(?:SELECT|VALUES\s*\()\s*",

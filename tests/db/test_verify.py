@@ -12,7 +12,7 @@ from guard.schema.drift import LEGACY_ROW_TRIGGERS, Difference
 from guard.schema.migrate import Migrator
 from guard.schema.verify import shipped_role_grants_query, verify
 from tests.support.migrations import shipped_migrations
-from tests.support.queries import execute
+from tests.support.queries import execute, text_on
 
 
 def _kinds(differences: list[Difference]) -> set[tuple[str, str]]:
@@ -183,14 +183,15 @@ def _make_checks_not_valid(conn: psycopg.Connection[tuple[object, ...]]) -> None
         "SELECT conname FROM pg_constraint WHERE conrelid = 'public.calls'::regclass"
         " AND conname IN ('guard_calls_direction_check', 'guard_calls_customer_link_check')"
     ).fetchall():
-        definition = conn.execute(
+        definition = text_on(
+            conn,
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
             " WHERE conrelid = 'public.calls'::regclass AND conname = %s",
             (name,),
-        ).fetchone()
-        assert definition is not None
+            str(name),
+        )
         conn.execute(f"ALTER TABLE public.calls DROP CONSTRAINT {name}")
-        conn.execute(f"ALTER TABLE public.calls ADD CONSTRAINT {name} {definition[0]} NOT VALID")
+        conn.execute(f"ALTER TABLE public.calls ADD CONSTRAINT {name} {definition} NOT VALID")
 
 
 def test_legacy_row_triggers_belong_to_not_valid_checks(db_url: str) -> None:

@@ -37,7 +37,7 @@ from guard.cli import main
 from guard.retry import RetryPolicy
 from tests.support.pg_node import PgNode, migrated_pair
 from tests.support.polling import wait_for
-from tests.support.queries import fetch_all, fetch_one
+from tests.support.queries import fetch_all, fetch_one, fetch_texts
 
 pytestmark = pytest.mark.slow
 
@@ -169,22 +169,20 @@ def cluster_pair() -> Iterator[tuple[PgNode, PgNode]]:
 
 
 def _active_uids(url: str) -> set[str]:
-    rows = fetch_all(
+    return fetch_texts(
         url,
         "SELECT calcom_v2_booking_id FROM appointments"
         " WHERE status IS DISTINCT FROM 'cancelled' AND deleted_at IS NULL"
         " AND calcom_v2_booking_id IS NOT NULL",
     )
-    return {str(uid) for (uid,) in rows}
 
 
 def _queued_uids(url: str) -> set[str]:
-    rows = fetch_all(
+    return fetch_texts(
         url,
         "SELECT details ->> 'booking_uid' FROM guard.review_items"
         " WHERE reason = 'calendar_only_booking'",
     )
-    return {str(uid) for (uid,) in rows}
 
 
 def _attempt_states(url: str, keys: list[str]) -> dict[str, str]:
@@ -270,12 +268,12 @@ def test_the_runbook_finds_every_booking_a_failover_lost(
     appointments_after, items_after = _counts(new_primary)
     assert recorded_said == appointments_after - appointments_before
     # each booking restored leaves its audit row, naming the failover (issue 71)
-    with psycopg.connect(new_primary) as conn:
-        audited = conn.execute(
-            "SELECT count(*) FROM guard.correction_audit WHERE entity_type = 'appointment'"
-            " AND reason LIKE 'calendar reconciliation: recorded from the calendar after a"
-            " failover (the promoted server replayed up to %'"
-        ).fetchone()
+    audited = fetch_one(
+        new_primary,
+        "SELECT count(*) FROM guard.correction_audit WHERE entity_type = 'appointment'"
+        " AND reason LIKE 'calendar reconciliation: recorded from the calendar after a"
+        " failover (the promoted server replayed up to %%'",
+    )
     assert audited == (recorded_said,)
     assert queued_said == items_after - items_before
     assert (cancelled_said, moved_said) == (0, 0)

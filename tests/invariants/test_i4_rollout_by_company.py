@@ -5,40 +5,23 @@ for I4 is refused in one line and changes nothing."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from guard.cli import main
+from tests.support.cli import cli
 from tests.support.queries import fetch_all
+from tests.support.rollout import bucket, with_companies
 
 RULE = "I4_booked_outcome"
 COMPANIES = 200
 
 
-def _run(url: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--database-url", url, *args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _bucket(company: int) -> int:
-    """The rollout bucket computed apart from the database (docs/dba.md, "Rollout by company")."""
-    return int(hashlib.md5(str(company).encode()).hexdigest()[:8], 16) % 100
-
-
 @pytest.fixture
 def url(db_url: str) -> str:
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute(
-            "INSERT INTO companies (id, name) SELECT g, 'company ' || g"
-            " FROM generate_series(1, %s) AS g",
-            (COMPANIES,),
-        )
-    return db_url
+    return with_companies(db_url, COMPANIES)
 
 
 def _phantoms(url: str) -> None:
@@ -72,7 +55,7 @@ def _state(url: str) -> list[Any]:
 
 
 def _reconcile(url: str) -> int:
-    code, out, err = _run(url, "reconcile", "--json")
+    code, out, err = cli(url, "reconcile", "--json")
     assert code == 0, err
     rolled_back: int = json.loads(out)["actions"]["rollback_phantom_booking"]
     return rolled_back
@@ -80,23 +63,23 @@ def _reconcile(url: str) -> int:
 
 def test_percent_rollout_of_observe_leaves_those_companies_phantoms(url: str) -> None:
     everyone = set(range(1, COMPANIES + 1))
-    ten = {c for c in everyone if _bucket(c) < 10}
-    fifty = {c for c in everyone if _bucket(c) < 50}
+    ten = {c for c in everyone if bucket(c) < 10}
+    fifty = {c for c in everyone if bucket(c) < 50}
     assert ten and ten < fifty < everyone
 
-    code, out, err = _run(url, "rules", "stage", RULE, "observe", "--percent", "10")
+    code, out, err = cli(url, "rules", "stage", RULE, "observe", "--percent", "10")
     assert code == 0, err
     assert out.startswith(f"set  {RULE}: stage observe for {len(ten)} company(ies): ")
     _phantoms(url)
     assert _reconcile(url) == COMPANIES - len(ten)
     assert _booked_companies(url) == ten, "observed companies keep their calls as written"
 
-    assert _run(url, "rules", "stage", RULE, "observe", "--percent", "50")[0] == 0
+    assert cli(url, "rules", "stage", RULE, "observe", "--percent", "50")[0] == 0
     _phantoms(url)
     assert _reconcile(url) == COMPANIES - len(fifty)
     assert _booked_companies(url) == fifty, "the 10 % are in the 50 %"
 
-    code, out, _ = _run(url, "rules", "show", RULE, "--json")
+    code, out, _ = cli(url, "rules", "show", RULE, "--json")
     shown = json.loads(out)
     assert code == 0
     assert (shown["stage"], shown["rollout_by_company"], shown["stage_overridden"]) == (
@@ -106,13 +89,13 @@ def test_percent_rollout_of_observe_leaves_those_companies_phantoms(url: str) ->
     )
 
     # Everyone observes, then the overrides go: the companies follow the rule's observe.
-    assert _run(url, "rules", "stage", RULE, "observe", "--all-companies")[0] == 0
-    assert _run(url, "rules", "stage", RULE, "--clear")[0] == 0
+    assert cli(url, "rules", "stage", RULE, "observe", "--all-companies")[0] == 0
+    assert cli(url, "rules", "stage", RULE, "--clear")[0] == 0
     _phantoms(url)
     assert _reconcile(url) == 0
     assert _booked_companies(url) == everyone
     # And back to correct for every company: each one's phantoms are rolled back.
-    assert _run(url, "rules", "stage", RULE, "correct", "--all-companies")[0] == 0
+    assert cli(url, "rules", "stage", RULE, "correct", "--all-companies")[0] == 0
     assert _reconcile(url) == len(ten) + len(fifty) + COMPANIES
     assert _booked_companies(url) == set()
 
@@ -127,9 +110,9 @@ def test_percent_rollout_of_observe_leaves_those_companies_phantoms(url: str) ->
     ],
 )
 def test_a_mode_for_i4_is_refused_in_one_line(url: str, args: list[str]) -> None:
-    assert _run(url, "rules", "stage", RULE, "observe", "--company", "2")[0] == 0
+    assert cli(url, "rules", "stage", RULE, "observe", "--company", "2")[0] == 0
     before = _state(url)
-    code, out, err = _run(url, "rules", *args)
+    code, out, err = cli(url, "rules", *args)
     assert (code, out) == (1, "")
     assert err.startswith(f"guard: error: rule {RULE} has no mode: "), err
     assert err.count("\n") == 1, err

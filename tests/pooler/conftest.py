@@ -26,7 +26,7 @@ from tests.security.conftest import bind, create_logins
 from tests.support import polling
 from tests.support.pgbouncer import PgBouncer, PoolMode
 from tests.support.postgres import Cluster
-from tests.support.queries import fetch_all, fetch_one
+from tests.support.queries import fetch_one, fetch_texts
 
 
 class InstantCalendar:
@@ -170,13 +170,12 @@ def advisory_locks(db_url: str) -> int:
 def booked_uids(url: str) -> set[str]:
     """The calendar uids the database recorded as booked: an appointment behind a booked
     attempt."""
-    rows = fetch_all(
+    return fetch_texts(
         url,
         "SELECT a.calcom_v2_booking_id FROM appointments AS a"
         " JOIN guard.booking_attempts AS t ON t.booking_uid = a.calcom_v2_booking_id"
         " WHERE t.state = 'booked'",
     )
-    return {str(uid) for (uid,) in rows}
 
 
 def delivered_alert_ids(out: Path) -> set[int]:

@@ -21,6 +21,7 @@ from guard.booking import BookingStatus, book_appointment
 from guard.breaker import BreakerConfig, BreakerRegistry
 from guard.retry import RetryPolicy
 from tests.pooler.conftest import APP, BouncerFactory, InstantCalendar, booked_uids, dbname
+from tests.support.seeds import seed_calls_to_book
 
 CLIENTS = 4
 BOOKINGS = 160
@@ -30,17 +31,7 @@ SERVICE = 77
 @pytest.fixture
 def booking_url(db_url: str) -> str:
     """One company, a customer, a service and BOOKINGS calls in progress (ids 1..BOOKINGS)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO companies (id, name) VALUES (1, 'A')")
-        conn.execute("INSERT INTO customers (id, company_id, name) VALUES (1, 1, 'Ann')")
-        conn.execute(
-            "INSERT INTO services (id, company_id, name) VALUES (%s, 1, 'Beratung')", (SERVICE,)
-        )
-        conn.execute(
-            "INSERT INTO calls (id, company_id, retell_call_id, customer_id, session_outcome)"
-            " SELECT g, 1, 'c' || g, 1, 'in_progress' FROM generate_series(1, %s) AS g",
-            (BOOKINGS,),
-        )
+    seed_calls_to_book(db_url, SERVICE, BOOKINGS, customer=True)
     return db_url
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -100,6 +101,21 @@ def _warnings(conn: Conn, counts: Counter[str]) -> None:
     conn.add_notice_handler(hear)
 
 
+@contextlib.contextmanager
+def _four_clients(url: str, counts: Counter[str] | None = None) -> Iterator[list[tuple[Conn, int]]]:
+    """Four clients of `url` with the company each acts for (two for 1, two for 2), closed at
+    the end; with `counts`, the warnings each hears are counted there."""
+    clients = [(_connect(url), company) for company in (1, 1, 2, 2)]
+    try:
+        for conn, _ in clients:
+            if counts is not None:
+                _warnings(conn, counts)
+        yield clients
+    finally:
+        for conn, _ in clients:
+            conn.close()
+
+
 def _summary(counts: Counter[str]) -> str:
     return ", ".join(f"{key} {value}" for key, value in sorted(counts.items()))
 
@@ -114,11 +130,8 @@ def test_a_session_pin_is_ignored_and_never_shifts_another_clients_view(
     never a narrowing to another client's company; the clients are warned."""
     pooler = bouncer("transaction")
     url = pooler.url(DASHBOARD, dbname(tenants_url))
-    clients = [(_connect(url), company) for company in (1, 1, 2, 2)]
     counts: Counter[str] = Counter()
-    for conn, _ in clients:
-        _warnings(conn, counts)
-    try:
+    with _four_clients(url, counts) as clients:
         for round_ in range(ROUNDS):
             way = round_ % 3
             if way == 2:  # SET LOCAL without guard.pin_company: a transaction of its own
@@ -136,9 +149,6 @@ def test_a_session_pin_is_ignored_and_never_shifts_another_clients_view(
                     )
             for conn, _ in clients:
                 _read_bound(conn, counts)
-    finally:
-        for conn, _ in clients:
-            conn.close()
     print(
         f"row 1: dashboards pinned at session level through a transaction pool: {_summary(counts)}"
     )
@@ -160,11 +170,8 @@ def test_check_call_under_a_session_pin_acts_as_unpinned(
     (test_check_call_under_a_transaction_pin)."""
     pooler = bouncer("transaction")
     url = pooler.url(APP, dbname(tenants_url))
-    clients = [(_connect(url), company) for company in (1, 1, 2, 2)]
     counts: Counter[str] = Counter()
-    for conn, _ in clients:
-        _warnings(conn, counts)
-    try:
+    with _four_clients(url, counts) as clients:
         for _ in range(ROUNDS):
             for conn, company in clients:
                 conn.execute(f"SET booking_guard.company_id = {company}")
@@ -176,9 +183,6 @@ def test_check_call_under_a_session_pin_acts_as_unpinned(
                         counts[f"allowed on the {label} call"] += 1
                     except psycopg.Error as error:
                         counts["refused" if _is_refusal(error) else "other errors"] += 1
-    finally:
-        for conn, _ in clients:
-            conn.close()
     print(f"row 1: check_call under a session pin through a transaction pool: {_summary(counts)}")
     assert counts["refused"] == counts["other errors"] == 0, "a session-level pin is ignored"
     assert (
@@ -222,7 +226,6 @@ def test_a_transaction_pin_holds_behind_the_pooler(
     query sees its own company and no other."""
     pooler = bouncer(pool_mode, pool_size=2 if pool_mode == "transaction" else 5)
     url = pooler.url(DASHBOARD, dbname(tenants_url))
-    clients = [(_connect(url), company) for company in (1, 1, 2, 2)]
     legacy = _connect(url)
     counts: Counter[str] = Counter()
     lock = threading.Lock()
@@ -238,11 +241,8 @@ def test_a_transaction_pin_holds_behind_the_pooler(
         with lock:
             counts.update(mine)
 
-    try:
+    with legacy, _four_clients(url) as clients:
         _concurrently(clients, pinned_read)
-    finally:
-        for conn, _ in [*clients, (legacy, 0)]:
-            conn.close()
     print(f"row 1: dashboards pinned per transaction ({pool_mode} pool): {_summary(counts)}")
     assert counts["saw another company"] == 0
     assert counts["saw its own company"] == counts["queries"] == 4 * ROUNDS, (
@@ -258,7 +258,6 @@ def test_check_call_under_a_transaction_pin(
     check_call on their own company's call (allowed) and the other's (refused, 42501)."""
     pooler = bouncer(pool_mode, pool_size=2 if pool_mode == "transaction" else 5)
     url = pooler.url(APP, dbname(tenants_url))
-    clients = [(_connect(url), company) for company in (1, 1, 2, 2)]
     counts: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -279,11 +278,8 @@ def test_check_call_under_a_transaction_pin(
         with lock:
             counts.update(mine)
 
-    try:
+    with _four_clients(url) as clients:
         _concurrently(clients, check)
-    finally:
-        for conn, _ in clients:
-            conn.close()
     print(f"row 1: check_call pinned per transaction ({pool_mode} pool): {_summary(counts)}")
     assert counts["wrong decisions"] == counts["other errors"] == 0
     assert (

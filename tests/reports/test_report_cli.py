@@ -5,7 +5,7 @@ forms carry the report's parts."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 from click.testing import CliRunner
@@ -14,6 +14,18 @@ from guard.cli import main
 from guard.cli.demo import LEGACY_UNTIL
 from guard.demo import sample_data
 from guard.schema.migrate import Migrator
+from tests.support.queries import fetch_one
+
+
+def _created_on(url: str, table: str, day: date) -> int:
+    """How many rows of public.`table` were created on `day` (UTC)."""
+    (count,) = fetch_one(
+        url,
+        f"SELECT count(*) FROM public.{table} WHERE created_at >= %s::date::timestamp AT TIME"
+        " ZONE 'UTC' AND created_at < (%s::date + 1)::timestamp AT TIME ZONE 'UTC'",
+        (day, day),
+    )
+    return int(count)
 
 
 def test_report_of_the_sample_data(empty_db_url: str) -> None:
@@ -31,12 +43,8 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
             "UPDATE guard.settings SET value = '50000' WHERE key = 'detection_window_minutes'"
         )
         conn.execute("SELECT count(*) FROM guard.detect()")
-        calls = conn.execute(
-            "SELECT count(*) FROM public.calls WHERE created_at >= %s::date::timestamp AT TIME"
-            " ZONE 'UTC' AND created_at < (%s::date + 1)::timestamp AT TIME ZONE 'UTC'",
-            (yesterday, yesterday),
-        ).fetchone()
-        assert calls is not None and calls[0] > 0, "the sample data covers yesterday"
+    calls = _created_on(db_url, "calls", yesterday)
+    assert calls > 0, "the sample data covers yesterday"
 
     runner = CliRunner()
     first = runner.invoke(main, ["--database-url", db_url, "report", "--json"])
@@ -44,7 +52,7 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
     payload = json.loads(first.output)
     assert payload["date"] == str(yesterday)
     assert payload["generated_now"] is True
-    assert payload["total"]["total_calls"] == calls[0]
+    assert payload["total"]["total_calls"] == calls
     companies = payload["companies"]
     assert len(companies) == len(sample_data.COMPANIES)
     inconsistent = sum(c["inconsistent_calls"] for c in companies)
@@ -61,14 +69,9 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
             company["top_issues"], key=lambda issue: (-issue["count"], issue["rule_id"])
         )
         assert all(issue["likely_cause"] and issue["action"] for issue in company["top_issues"])
-    with psycopg.connect(db_url) as conn:
-        appointments = conn.execute(
-            "SELECT count(*) FROM public.appointments WHERE created_at >= %s::date::timestamp AT"
-            " TIME ZONE 'UTC' AND created_at < (%s::date + 1)::timestamp AT TIME ZONE 'UTC'",
-            (yesterday, yesterday),
-        ).fetchone()
-    assert appointments is not None and appointments[0] > 0, "the sample data books yesterday"
-    assert total["total_appointments"] == appointments[0]
+    appointments = _created_on(db_url, "appointments", yesterday)
+    assert appointments > 0, "the sample data books yesterday"
+    assert total["total_appointments"] == appointments
     # the whole-history pass opened every alert: some are still open, so there is work to do
     assert any(item["kind"] == "open_alerts" for c in companies for item in c["action_items"])
     assert total["recovery_rate_pct"] is not None
@@ -81,7 +84,7 @@ def test_report_of_the_sample_data(empty_db_url: str) -> None:
     assert f"Booking Guard daily report for {yesterday} (UTC)" in text.output
     assert "Issues by rule:" in text.output and "top issues:" in text.output
     assert "Issues by check:" in text.output
-    assert f"Appointments: {appointments[0]}" in text.output
+    assert f"Appointments: {appointments}" in text.output
     assert "action items:" in text.output and "       cause:  " in text.output
     assert "detection latency    p95" in text.output
 

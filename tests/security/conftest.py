@@ -97,6 +97,13 @@ class PinnedConnection(psycopg.Connection[tuple[Any, ...]]):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
+def assert_refused(conn: psycopg.Connection[Any], *statements: str) -> None:
+    """Each statement fails on `conn` for want of a privilege (42501)."""
+    for statement in statements:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
+
+
 def connect_as(
     url: str,
     login: str,

@@ -27,6 +27,7 @@ import pytest
 from psycopg import sql
 
 from tests.security.conftest import COMPANY_A, connect_as
+from tests.support.queries import fetch_all
 
 # A valid value for an argument, by name, in tenant A; and the same kind of id of tenant B.
 VALID_BY_NAME: dict[str, str] = {
@@ -246,13 +247,14 @@ def call(conn: psycopg.Connection[Any], function: Function, args: list[str | Non
 
 def _checksum(url: str) -> dict[str, str]:
     """md5 of every row of every table in schemas guard and public, as the superuser sees them."""
+    tables = fetch_all(
+        url,
+        "SELECT c.oid::regclass::text FROM pg_class AS c"
+        " WHERE c.relnamespace IN ('guard'::regnamespace, 'public'::regnamespace)"
+        " AND c.relkind IN ('r', 'p') ORDER BY 1",
+    )
+    sums = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT c.oid::regclass::text FROM pg_class AS c"
-            " WHERE c.relnamespace IN ('guard'::regnamespace, 'public'::regnamespace)"
-            " AND c.relkind IN ('r', 'p') ORDER BY 1"
-        ).fetchall()
-        sums = {}
         for (table,) in tables:
             row = conn.execute(
                 sql.SQL(

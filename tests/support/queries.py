@@ -14,10 +14,23 @@ def fetch_all(url: str, query: str, params: Params = ()) -> list[tuple[Any, ...]
         return conn.execute(query, params).fetchall()
 
 
+def fetch_texts(url: str, query: str, params: Params = ()) -> set[str]:
+    """The first column of the rows `query` returns, as text."""
+    return {str(row[0]) for row in fetch_all(url, query, params)}
+
+
 def fetch_one(url: str, query: str, params: Params = ()) -> tuple[Any, ...]:
     """The row `query` returns; a query that returns none fails the test."""
     [row] = fetch_all(url, query, params)
     return row
+
+
+def text_on(conn: psycopg.Connection[Any], query: str, params: Params, what: str) -> str:
+    """The value `query` returns on `conn` (first column of its row), as text; no row fails the
+    test naming `what`."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, what
+    return str(row[0])
 
 
 def execute(url: str, *statements: str) -> None:

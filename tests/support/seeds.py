@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 
@@ -38,3 +40,12 @@ def seed_calls_to_book(url: str, service_id: int, calls: int, *, customer: bool 
             " SELECT g, 1, 'c' || g, %s, 'in_progress' FROM generate_series(1, %s) AS g",
             (1 if customer else None, calls),
         )
+
+
+def register_own_check(conn: psycopg.Connection[Any], name: str) -> None:
+    """The view guard.check_`name` registered as a low-severity check `name` of the DBA's rule
+    own_rule (which the test has inserted)."""
+    conn.execute(
+        "SELECT guard.register_check(%s, 'own_rule', %s, 'low', 'An own check.')",
+        (name, f"check_{name}"),
+    )
