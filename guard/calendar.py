@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from guard import queries
-from guard.booking_common import (
+from guard.booking import (
     CalendarBooking,
     CalendarStatus,
     masked_message,

@@ -26,7 +26,7 @@ UNSETTLED_BOOKING_ATTEMPTS = (
     " FROM guard.unsettled_booking_attempts(%s, %s)"
 )
 
-# --- guard/booking_common.py
+# --- guard/booking.py, guard/calendar.py
 # Records a booking the calendar holds for a call, when the booking path will never record it,
 # and closes the attempt when a key is given: one statement (guard.record_calendar_booking).
 RECORD_CALENDAR_BOOKING = "SELECT guard.record_calendar_booking(%s, %s, %s, %s, %s, %s, %s, %s)"

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from guard import queries
-from guard.booking_common import CalendarBooking, masked_message
+from guard.booking import CalendarBooking, masked_message
 from guard.calendar import (
     DEFAULT_MAX_MISSING,
     ID_LISTS,

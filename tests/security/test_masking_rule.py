@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guard import masking
-from guard.booking_common import masked_message as _masked
+from guard.booking import masked_message as _masked
 from guard.errors import first_line
 from guard.ops.dispatch.message import MAX_DETAIL_CHARS, _clean_text, safe_details
 
