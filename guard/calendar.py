@@ -133,18 +133,15 @@ class CalendarReport:
         return "; ".join(parts) + "."
 
 
+# The list of the report each answer of guard.reconcile_calendar_booking adds an appointment to.
+_APPOINTMENT_LISTS = {"record": "recorded", "cancelled": "cancelled", "rescheduled": "rescheduled"}
+
+
 @dataclass
 class _Tally:
+    lists: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in ID_LISTS})
     in_sync: int = 0
     unchanged: int = 0
-    recorded: list[int] = field(default_factory=list)
-    cancelled: list[int] = field(default_factory=list)
-    rescheduled: list[int] = field(default_factory=list)
-    calendar_only: list[str] = field(default_factory=list)
-    missing: list[int] = field(default_factory=list)
-    in_flight: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    review_items: list[int] = field(default_factory=list)
     missing_error: str | None = None
     orphans: dict[str, _Orphan] = field(default_factory=dict)
 
@@ -154,28 +151,25 @@ class _Tally:
             if action == "in_sync":
                 self.in_sync += 1
                 self.unchanged += 1
-            elif action == "record":
-                self.recorded.append(int(appointment_id))
-            elif action == "cancelled":
-                self.cancelled.append(int(appointment_id))
-            elif action == "rescheduled":
-                self.rescheduled.append(int(appointment_id))
+            elif action in _APPOINTMENT_LISTS:
+                self.lists[_APPOINTMENT_LISTS[action]].append(int(appointment_id))
             elif action == "in_flight":
-                self.in_flight.append(booking.uid)
+                self.lists["in_flight"].append(booking.uid)
             elif action == "queued":
-                self.calendar_only.append(booking.uid)
-                if changed:
-                    self.review_items.append(int(item))
-                else:
-                    self.unchanged += 1
+                self.lists["calendar_only"].append(booking.uid)
+                self.queued(item, changed)
+
+    def queued(self, review_item_id: int, opened: bool) -> None:
+        """A review item this run opened, or one already open (nothing written)."""
+        if opened:
+            self.lists["review_items"].append(int(review_item_id))
+        else:
+            self.unchanged += 1
 
     def missing_rows(self, rows: list[tuple[Any, ...]]) -> None:
         for appointment_id, _call, item, queued in rows:
-            self.missing.append(int(appointment_id))
-            if queued:
-                self.review_items.append(int(item))
-            else:
-                self.unchanged += 1
+            self.lists["missing"].append(int(appointment_id))
+            self.queued(item, queued)
 
     def report(
         self, since: datetime, until: datetime, listed: int, orphaned_before: datetime | None
@@ -189,7 +183,7 @@ class _Tally:
             unchanged=self.unchanged,
             orphaned_before=orphaned_before,
             orphaned=tuple(sorted(orphan.call_id for orphan in self.orphans.values())),
-            **{name: tuple(getattr(self, name)) for name in ID_LISTS},
+            **{name: tuple(self.lists[name]) for name in ID_LISTS},
         )
 
 
@@ -307,7 +301,7 @@ def reconcile_calendar(
                     type(error).__name__,
                     masked_message(error),
                 )
-                tally.failed.append(booking.uid)
+                tally.lists["failed"].append(booking.uid)
                 continue
             tally.booking(booking, rows)
         uids = sorted({booking.uid for booking in bookings})  # whatever their status
