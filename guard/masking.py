@@ -121,13 +121,6 @@ def mask_phone_numbers(text: str) -> str:
     return "".join(out)
 
 
-def mask_phone(phone: str) -> str:
-    """A phone column's value masked: the rule applied to the value, spaces around it trimmed."""
-    number = phone.strip(" ")
-    masked = mask_phone_numbers(number)
-    return "***" if masked == number else masked
-
-
 def mask_json(document: Any, mask: Callable[[str], str] = mask_phone_numbers) -> Any:
     """A JSON value (as ``json.loads`` returns it) with every string, key and number masked
     (``guard.mask_phone_numbers_json``): a number that holds a phone number becomes the masked
