@@ -7,12 +7,7 @@ BEGIN;
 SELECT plan(49);
 
 INSERT INTO companies (id, name) VALUES (681, 'journal');
-INSERT INTO calls (id, company_id, retell_call_id)
-SELECT
-    g,
-    681,
-    'j' || g
-FROM generate_series(6801, 6840) AS g;
+SELECT pgtap_setup.company_calls(681, 6801, 6840, 'j');
 
 -- What begin answers for a call.
 CREATE FUNCTION pg_temp.begin_outcome(call_id bigint) RETURNS text LANGUAGE sql AS $$

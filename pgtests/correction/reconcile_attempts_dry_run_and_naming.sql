@@ -7,12 +7,7 @@ BEGIN;
 SELECT plan(9);
 
 INSERT INTO companies (id, name) VALUES (1111, 'journal steps');
-INSERT INTO calls (id, company_id, retell_call_id)
-SELECT
-    g,
-    1111,
-    'r' || g
-FROM generate_series(11101, 11106) AS g;
+SELECT pgtap_setup.company_calls(1111, 11101, 11106, 'r');
 
 -- 11101: still calling an hour after it began (a booking process that died mid-call).
 INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)

@@ -12,19 +12,7 @@ SELECT plan(21);
 SELECT pgtap_setup.own_check_tenants();
 
 -- The contract's nine columns over appointments, as a DBA writes them.
-CREATE VIEW guard.check_confined WITH (security_invoker = TRUE) AS
-SELECT
-    'confined'::text AS check_id,
-    a.company_id,
-    'appointment'::text AS entity_type,
-    a.id AS entity_id,
-    a.call_id,
-    'low'::text AS severity,
-    a.created_at AS observed_at,
-    jsonb_build_object('status', a.status) AS detail,
-    'own_rule'::text AS rule_id
-FROM public.appointments AS a
-WHERE a.starts_at IS NULL;
+SELECT pgtap_setup.appointment_check('confined', 'own_rule');
 CREATE VIEW guard.check_owner_rights AS
 SELECT * FROM guard.check_confined;
 CREATE VIEW guard.check_phone_numbers WITH (security_invoker = TRUE) AS
@@ -69,10 +57,7 @@ SELECT throws_like(
 );
 ALTER ROLE guard_reporting_checks NOBYPASSRLS;
 SELECT is(
-    (
-        SELECT count(*)::int FROM guard.checks
-        WHERE rule_id = 'own_rule'
-    ), 0,
+    pgtap_setup.checks_of_rule('own_rule'), 0,
     'the refused views were not registered'
 );
 SELECT is(
