@@ -95,19 +95,19 @@ SELECT results_eq(
 DELETE FROM guard.checks
 WHERE id = 'owner_rights';
 
--- A check that fails at run time is rolled back alone.
-CREATE VIEW guard.check_raising WITH (security_invoker = TRUE) AS
-SELECT
-    'raising'::text AS check_id,
-    v.company_id,
-    v.entity_type,
-    v.entity_id,
-    v.call_id,
-    v.severity,
-    v.observed_at,
-    jsonb_build_object('x', 1 / (v.entity_id - 2)) AS detail,
-    v.rule_id
-FROM guard.check_confined AS v;
+-- A check that fails at run time is rolled back alone: check raising, the rows of check
+-- confined with the detail given (one that divides by zero on a row fails there).
+CREATE FUNCTION pg_temp.raising(detail text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format(
+        'CREATE OR REPLACE VIEW guard.check_raising WITH (security_invoker = TRUE) AS SELECT'
+        ' %L::text AS check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,'
+        ' v.observed_at, %s AS detail, v.rule_id FROM guard.check_confined AS v',
+        'raising', detail
+    );
+END;
+$$;
+SELECT pg_temp.raising('jsonb_build_object(''x'', 1 / (v.entity_id - 2))');
 SELECT guard.register_check('raising', 'own_rule', 'check_raising', 'low', 'x');
 SELECT results_eq(
     $$SELECT check_id, offending, status, error FROM guard.run_checks(now() - interval '1 hour', NULL)
@@ -153,18 +153,7 @@ SELECT is(
     2,
     'a repeat bumps the open alert (de-duplicated like every alert)'
 );
-CREATE OR REPLACE VIEW guard.check_raising WITH (security_invoker = TRUE) AS
-SELECT
-    'raising'::text AS check_id,
-    v.company_id,
-    v.entity_type,
-    v.entity_id,
-    v.call_id,
-    v.severity,
-    v.observed_at,
-    jsonb_build_object('x', 1) AS detail,
-    v.rule_id
-FROM guard.check_confined AS v;
+SELECT pg_temp.raising('jsonb_build_object(''x'', 1)');
 SELECT * FROM guard.detect();
 SELECT results_eq(
     $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'check_failed:check:raising'$$,
