@@ -170,3 +170,12 @@ LANGUAGE sql
 AS $$
     SELECT count(*)::integer FROM guard.checks AS k WHERE k.rule_id = checks_of_rule.rule_id;
 $$;
+
+-- What guard.reconcile (a dry run when dry_run) returns for the actions named, in its order.
+CREATE OR REPLACE FUNCTION pgtap_setup.reconciled(actions text[], dry_run boolean DEFAULT FALSE)
+RETURNS TABLE (action text, affected integer)
+LANGUAGE sql
+AS $$
+    SELECT r.action, r.affected FROM guard.reconcile(dry_run => reconciled.dry_run) AS r
+    WHERE r.action = ANY(reconciled.actions);
+$$;
