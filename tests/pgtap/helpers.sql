@@ -179,3 +179,15 @@ AS $$
     SELECT r.action, r.affected FROM guard.reconcile(dry_run => reconciled.dry_run) AS r
     WHERE r.action = ANY(reconciled.actions);
 $$;
+
+-- Whether any of the roles Booking Guard names by these kinds (guard.role) has any of the
+-- privileges on the relation (has_table_privilege's list: 'SELECT, INSERT').
+CREATE OR REPLACE FUNCTION pgtap_setup.any_role_may(
+    relation text, privileges text, VARIADIC role_kinds text[]
+)
+RETURNS boolean
+LANGUAGE sql
+AS $$
+    SELECT bool_or(has_table_privilege(guard.role(k.kind), any_role_may.relation, any_role_may.privileges))
+    FROM unnest(any_role_may.role_kinds) AS k (kind);
+$$;
