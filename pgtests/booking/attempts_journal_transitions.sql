@@ -7,12 +7,7 @@ BEGIN;
 SELECT plan(49);
 
 INSERT INTO companies (id, name) VALUES (681, 'journal');
-INSERT INTO calls (id, company_id, retell_call_id)
-SELECT
-    g,
-    681,
-    'j' || g
-FROM generate_series(6801, 6840) AS g;
+SELECT pgtap_setup.company_calls(681, 6801, 6840, 'j');
 
 -- What begin answers for a call.
 CREATE FUNCTION pg_temp.begin_outcome(call_id bigint) RETURNS text LANGUAGE sql AS $$
@@ -34,6 +29,10 @@ CREATE FUNCTION pg_temp.booked(call_id bigint) RETURNS bigint LANGUAGE sql AS $$
     INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id)
     VALUES (call_id, 681, call_id, 'uid-' || call_id)
     RETURNING id
+$$;
+-- The status of the call's review item for an unknown booking outcome.
+CREATE FUNCTION pg_temp.review_status(call_id bigint) RETURNS text LANGUAGE sql AS $$
+    SELECT r.status FROM guard.review_items AS r WHERE r.call_id = $1 AND r.reason = 'booking_outcome_unknown'
 $$;
 CREATE FUNCTION pg_temp.state(call_id bigint) RETURNS text LANGUAGE sql AS $$
     SELECT b.state FROM guard.booking_attempts AS b WHERE b.call_id = $1 ORDER BY b.id DESC LIMIT 1
@@ -123,13 +122,7 @@ SELECT is(
 -- unknown -> recovered, unknown -> failed, unknown -> queued (each settles the review item)
 SELECT pg_temp.booked(6808);
 SELECT is(pg_temp.complete(6808), 'recovered', 'unknown -> recovered');
-SELECT is(
-    (
-        SELECT status FROM guard.review_items
-        WHERE call_id = 6808 AND reason = 'booking_outcome_unknown'
-    ),
-    'resolved', 'a recovered attempt''s review item is resolved'
-);
+SELECT is(pg_temp.review_status(6808), 'resolved', 'a recovered attempt''s review item is resolved');
 SELECT pg_temp.aged(6811);
 SELECT pg_temp.aged(6812);
 SELECT pg_temp.aged(6813);
@@ -141,13 +134,7 @@ SELECT is(
 );
 SELECT pg_temp.fail(6811);
 SELECT is(pg_temp.state(6811), 'failed', 'unknown -> failed');
-SELECT is(
-    (
-        SELECT status FROM guard.review_items
-        WHERE call_id = 6811 AND reason = 'booking_outcome_unknown'
-    ),
-    'resolved', 'a failed unknown attempt''s review item is resolved'
-);
+SELECT is(pg_temp.review_status(6811), 'resolved', 'a failed unknown attempt''s review item is resolved');
 SELECT pg_temp.fail(6812, '{"queued": true}');
 SELECT is(pg_temp.state(6812), 'queued', 'unknown -> queued');
 

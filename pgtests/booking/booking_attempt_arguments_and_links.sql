@@ -9,12 +9,7 @@ BEGIN;
 SELECT plan(15);
 
 INSERT INTO companies (id, name) VALUES (1081, 'booking'), (1082, 'other');
-INSERT INTO calls (id, company_id, retell_call_id)
-SELECT
-    g,
-    1081,
-    'b' || g
-FROM generate_series(10801, 10806) AS g;
+SELECT pgtap_setup.company_calls(1081, 10801, 10806, 'b');
 
 CREATE FUNCTION pg_temp.begun(call_id bigint) RETURNS text LANGUAGE sql AS $$
     SELECT b.idempotency_key FROM guard.begin_booking_attempt(call_id, 7) AS b

@@ -7,12 +7,7 @@ BEGIN;
 SELECT plan(9);
 
 INSERT INTO companies (id, name) VALUES (1111, 'journal steps');
-INSERT INTO calls (id, company_id, retell_call_id)
-SELECT
-    g,
-    1111,
-    'r' || g
-FROM generate_series(11101, 11106) AS g;
+SELECT pgtap_setup.company_calls(1111, 11101, 11106, 'r');
 
 -- 11101: still calling an hour after it began (a booking process that died mid-call).
 INSERT INTO guard.booking_attempts (company_id, call_id, service_id, idempotency_key, created_at)
@@ -25,23 +20,26 @@ VALUES
 (1111, 11102, 7, 'settled-by-ann', 'unknown', now() - interval '2 hours'),
 (1111, 11103, 7, 'settled-by-carl', 'unknown', now() - interval '2 hours'),
 (1111, 11104, 7, 'settled-by-dana', 'unknown', now() - interval '2 hours');
-INSERT INTO guard.review_items (company_id, call_id, reason, details)
-VALUES (1111, 11102, 'booking_outcome_unknown', '{}');
-UPDATE guard.review_items SET status = 'dismissed', closed_by = 'ann', note = 'not booked'
-WHERE call_id = 11102;
-INSERT INTO guard.review_items (company_id, call_id, reason, details)
-VALUES (1111, 11102, 'calendar_booking_failure', '{}');
-UPDATE guard.review_items SET status = 'resolved', closed_by = 'bob', note = 'called back'
-WHERE call_id = 11102 AND reason = 'calendar_booking_failure';
-INSERT INTO guard.review_items (company_id, call_id, reason, details)
-VALUES (1111, 11103, 'booking_outcome_unknown', '{}');
-UPDATE guard.review_items SET status = 'resolved', closed_by = 'carl', note = 'booked by hand'
-WHERE call_id = 11103;
+-- A review item of the call queued for the reason, then closed by a person (its own update).
+CREATE FUNCTION pg_temp.closed_item(
+    call_id bigint, reason text, closed_as text, closed_by text, note text
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    item bigint;
+BEGIN
+    INSERT INTO guard.review_items (company_id, call_id, reason, details)
+    VALUES (1111, closed_item.call_id, closed_item.reason, '{}')
+    RETURNING id INTO item;
+    UPDATE guard.review_items AS r
+    SET status = closed_as, closed_by = closed_item.closed_by, note = closed_item.note
+    WHERE r.id = item;
+END;
+$$;
+SELECT pg_temp.closed_item(11102, 'booking_outcome_unknown', 'dismissed', 'ann', 'not booked');
+SELECT pg_temp.closed_item(11102, 'calendar_booking_failure', 'resolved', 'bob', 'called back');
+SELECT pg_temp.closed_item(11103, 'booking_outcome_unknown', 'resolved', 'carl', 'booked by hand');
 -- 11104: its booking_outcome_unknown item closed, an item of another reason still open.
-INSERT INTO guard.review_items (company_id, call_id, reason, details)
-VALUES (1111, 11104, 'booking_outcome_unknown', '{}');
-UPDATE guard.review_items SET status = 'resolved', closed_by = 'dana', note = 'not booked'
-WHERE call_id = 11104;
+SELECT pg_temp.closed_item(11104, 'booking_outcome_unknown', 'resolved', 'dana', 'not booked');
 INSERT INTO guard.review_items (company_id, call_id, reason, details)
 VALUES (1111, 11104, 'calendar_booking_failure', '{}');
 -- The open alerts reconcile raised when the two became unknown.
@@ -64,8 +62,7 @@ SELECT
     (SELECT string_agg(a.fingerprint || '=' || a.status, ',' ORDER BY a.id) FROM guard.alerts AS a) AS alerts;
 
 SELECT results_eq(
-    $$SELECT action, affected FROM guard.reconcile(dry_run => TRUE)
-      WHERE action IN ('booking_outcome_unknown', 'close_reviewed_attempt')$$,
+    $$SELECT * FROM pgtap_setup.reconciled('{booking_outcome_unknown,close_reviewed_attempt}', dry_run => TRUE)$$,
     $$VALUES ('booking_outcome_unknown', 1), ('close_reviewed_attempt', 3)$$,
     'a dry run counts the stale calling attempt and the three settled unknown ones'
 );
@@ -86,8 +83,7 @@ SELECT is(
 );
 
 SELECT results_eq(
-    $$SELECT action, affected FROM guard.reconcile()
-      WHERE action IN ('booking_outcome_unknown', 'close_reviewed_attempt')$$,
+    $$SELECT * FROM pgtap_setup.reconciled('{booking_outcome_unknown,close_reviewed_attempt}')$$,
     $$VALUES ('booking_outcome_unknown', 1), ('close_reviewed_attempt', 3)$$,
     'the run does what the dry run counted'
 );

@@ -29,14 +29,12 @@ VALUES (11201, 1121, NULL, 'retell_webhook', 'uid-11201', now() - interval '1 ho
 SET LOCAL session_replication_role = origin;
 
 SELECT results_eq(
-    $$SELECT action, affected FROM guard.reconcile(dry_run => TRUE)
-      WHERE action IN ('link_orphan_appointment', 'rollback_phantom_booking')$$,
+    $$SELECT * FROM pgtap_setup.reconciled('{link_orphan_appointment,rollback_phantom_booking}', dry_run => TRUE)$$,
     $$VALUES ('link_orphan_appointment', 1), ('rollback_phantom_booking', 3)$$,
     'a dry run counts the link, and the three phantoms no link recovers'
 );
 SELECT results_eq(
-    $$SELECT action, affected FROM guard.reconcile()
-      WHERE action IN ('link_orphan_appointment', 'rollback_phantom_booking')$$,
+    $$SELECT * FROM pgtap_setup.reconciled('{link_orphan_appointment,rollback_phantom_booking}')$$,
     $$VALUES ('link_orphan_appointment', 1), ('rollback_phantom_booking', 3)$$,
     'the run does what the dry run counted'
 );

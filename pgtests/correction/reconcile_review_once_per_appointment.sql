@@ -25,8 +25,7 @@ VALUES
 SET LOCAL session_replication_role = origin;
 
 SELECT results_eq(
-    $$SELECT action, affected FROM guard.reconcile()
-      WHERE action IN ('review_orphan_appointment', 'review_cross_tenant')$$,
+    $$SELECT * FROM pgtap_setup.reconciled('{review_orphan_appointment,review_cross_tenant}')$$,
     $$VALUES ('review_orphan_appointment', 1), ('review_cross_tenant', 1)$$,
     'the orphan and the cross-tenant link are queued'
 );
@@ -40,8 +39,7 @@ VALUES
 (11312, 1131, 11312, 'retell_webhook', 'x-11312', now() - interval '1 hour');
 SET LOCAL session_replication_role = origin;
 SELECT results_eq(
-    $$SELECT action, affected FROM guard.reconcile()
-      WHERE action IN ('review_orphan_appointment', 'review_cross_tenant')$$,
+    $$SELECT * FROM pgtap_setup.reconciled('{review_orphan_appointment,review_cross_tenant}')$$,
     $$VALUES ('review_orphan_appointment', 1), ('review_cross_tenant', 1)$$,
     'each appointment found later is queued, though another''s item is claimed'
 );
@@ -61,8 +59,7 @@ SELECT results_eq(
 UPDATE guard.review_items SET status = 'resolved', closed_by = 'ann', note = 'looked at it'
 WHERE appointment_id IN (11301, 11311);
 SELECT results_eq(
-    $$SELECT action, affected FROM guard.reconcile()
-      WHERE action IN ('review_orphan_appointment', 'review_cross_tenant')$$,
+    $$SELECT * FROM pgtap_setup.reconciled('{review_orphan_appointment,review_cross_tenant}')$$,
     $$VALUES ('review_orphan_appointment', 1), ('review_cross_tenant', 1)$$,
     'an appointment whose item was closed while its problem stays is queued again'
 );

@@ -61,10 +61,7 @@ SELECT lives_ok(
     'a view reading what reporting may read is registered'
 );
 SELECT is(
-    (
-        SELECT count(*)::int FROM guard.checks
-        WHERE rule_id = 'own_rule'
-    ), 1,
+    pgtap_setup.checks_of_rule('own_rule'), 1,
     'only that one'
 );
 

@@ -12,19 +12,7 @@ SELECT plan(21);
 SELECT pgtap_setup.own_check_tenants();
 
 -- The contract's nine columns over appointments, as a DBA writes them.
-CREATE VIEW guard.check_confined WITH (security_invoker = TRUE) AS
-SELECT
-    'confined'::text AS check_id,
-    a.company_id,
-    'appointment'::text AS entity_type,
-    a.id AS entity_id,
-    a.call_id,
-    'low'::text AS severity,
-    a.created_at AS observed_at,
-    jsonb_build_object('status', a.status) AS detail,
-    'own_rule'::text AS rule_id
-FROM public.appointments AS a
-WHERE a.starts_at IS NULL;
+SELECT pgtap_setup.appointment_check('confined', 'own_rule');
 CREATE VIEW guard.check_owner_rights AS
 SELECT * FROM guard.check_confined;
 CREATE VIEW guard.check_phone_numbers WITH (security_invoker = TRUE) AS
@@ -69,10 +57,7 @@ SELECT throws_like(
 );
 ALTER ROLE guard_reporting_checks NOBYPASSRLS;
 SELECT is(
-    (
-        SELECT count(*)::int FROM guard.checks
-        WHERE rule_id = 'own_rule'
-    ), 0,
+    pgtap_setup.checks_of_rule('own_rule'), 0,
     'the refused views were not registered'
 );
 SELECT is(
@@ -110,19 +95,19 @@ SELECT results_eq(
 DELETE FROM guard.checks
 WHERE id = 'owner_rights';
 
--- A check that fails at run time is rolled back alone.
-CREATE VIEW guard.check_raising WITH (security_invoker = TRUE) AS
-SELECT
-    'raising'::text AS check_id,
-    v.company_id,
-    v.entity_type,
-    v.entity_id,
-    v.call_id,
-    v.severity,
-    v.observed_at,
-    jsonb_build_object('x', 1 / (v.entity_id - 2)) AS detail,
-    v.rule_id
-FROM guard.check_confined AS v;
+-- A check that fails at run time is rolled back alone: check raising, the rows of check
+-- confined with the detail given (one that divides by zero on a row fails there).
+CREATE FUNCTION pg_temp.raising(detail text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format(
+        'CREATE OR REPLACE VIEW guard.check_raising WITH (security_invoker = TRUE) AS SELECT'
+        ' %L::text AS check_id, v.company_id, v.entity_type, v.entity_id, v.call_id, v.severity,'
+        ' v.observed_at, %s AS detail, v.rule_id FROM guard.check_confined AS v',
+        'raising', detail
+    );
+END;
+$$;
+SELECT pg_temp.raising('jsonb_build_object(''x'', 1 / (v.entity_id - 2))');
 SELECT guard.register_check('raising', 'own_rule', 'check_raising', 'low', 'x');
 SELECT results_eq(
     $$SELECT check_id, offending, status, error FROM guard.run_checks(now() - interval '1 hour', NULL)
@@ -168,18 +153,7 @@ SELECT is(
     2,
     'a repeat bumps the open alert (de-duplicated like every alert)'
 );
-CREATE OR REPLACE VIEW guard.check_raising WITH (security_invoker = TRUE) AS
-SELECT
-    'raising'::text AS check_id,
-    v.company_id,
-    v.entity_type,
-    v.entity_id,
-    v.call_id,
-    v.severity,
-    v.observed_at,
-    jsonb_build_object('x', 1) AS detail,
-    v.rule_id
-FROM guard.check_confined AS v;
+SELECT pg_temp.raising('jsonb_build_object(''x'', 1)');
 SELECT * FROM guard.detect();
 SELECT results_eq(
     $$SELECT status, resolution FROM guard.alerts WHERE fingerprint = 'check_failed:check:raising'$$,

@@ -7,19 +7,7 @@ SELECT plan(22);
 
 INSERT INTO guard.rules (id, severity, description, remedy)
 VALUES ('calendar_times', 'low', 'An active appointment has its start time.', 'report');
-CREATE VIEW guard.check_appointment_without_start WITH (security_invoker = TRUE) AS
-SELECT
-    'appointment_without_start'::text AS check_id,
-    a.company_id,
-    'appointment'::text AS entity_type,
-    a.id AS entity_id,
-    a.call_id,
-    'low'::text AS severity,
-    a.created_at AS observed_at,
-    jsonb_build_object('status', a.status) AS detail,
-    'calendar_times'::text AS rule_id
-FROM public.appointments AS a
-WHERE a.starts_at IS NULL;
+SELECT pgtap_setup.appointment_check('appointment_without_start', 'calendar_times');
 -- the same without rule_id, and with entity_id as text
 CREATE VIEW guard.check_missing_column AS
 SELECT
@@ -108,10 +96,7 @@ SELECT throws_ok(
     'a shipped check id is refused'
 );
 SELECT is(
-    (
-        SELECT count(*)::int FROM guard.checks
-        WHERE rule_id = 'calendar_times'
-    ), 0,
+    pgtap_setup.checks_of_rule('calendar_times'), 0,
     'nothing was registered by the refused calls'
 );
 

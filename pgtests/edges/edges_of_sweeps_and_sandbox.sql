@@ -111,18 +111,9 @@ SELECT is(
 );
 
 -- A pass in which an own check fails restores the caller's lock_timeout, as check_call does.
-CREATE VIEW guard.check_failing_edge WITH (security_invoker = TRUE) AS
-SELECT
-    'failing_edge'::text AS check_id,
-    a.company_id,
-    'appointment'::text AS entity_type,
-    a.id AS entity_id,
-    a.call_id,
-    'low'::text AS severity,
-    a.created_at AS observed_at,
-    jsonb_build_object('x', 1 / (a.id - a.id)) AS detail,
-    'edge_rule'::text AS rule_id
-FROM public.appointments AS a;
+SELECT pgtap_setup.appointment_check(
+    'failing_edge', 'edge_rule', condition => NULL, detail => 'jsonb_build_object(''x'', 1 / (a.id - a.id))'
+);
 SELECT guard.register_check('failing_edge', 'edge_rule', 'check_failing_edge', 'low', 'x');
 SET LOCAL lock_timeout = '7s';
 SELECT results_eq(

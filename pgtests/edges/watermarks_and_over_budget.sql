@@ -54,19 +54,7 @@ SELECT is(
 -- for, so check_call runs it again; slow's is fresh, so it stays left out.
 INSERT INTO guard.rules (id, severity, description, remedy)
 VALUES ('own_rule74', 'low', 'A rule of the DBA''s own.', 'report');
-CREATE VIEW guard.check_quick74 WITH (security_invoker = TRUE) AS
-SELECT
-    'quick74'::text AS check_id,
-    a.company_id,
-    'appointment'::text AS entity_type,
-    a.id AS entity_id,
-    a.call_id,
-    'low'::text AS severity,
-    a.created_at AS observed_at,
-    jsonb_build_object('status', a.status) AS detail,
-    'own_rule74'::text AS rule_id
-FROM public.appointments AS a
-WHERE a.starts_at IS NULL AND a.company_id = 741;
+SELECT pgtap_setup.appointment_check('quick74', 'own_rule74', 'a.starts_at IS NULL AND a.company_id = 741');
 CREATE VIEW guard.check_slow74 WITH (security_invoker = TRUE) AS
 SELECT * FROM guard.check_quick74;
 SELECT guard.register_check('quick74', 'own_rule74', 'check_quick74', 'low', 'x');

@@ -79,12 +79,7 @@ SELECT is(pg_temp.flags(8), 'false/unlinked/true/appointment_cancelled/false', '
 SELECT is(pg_temp.flags(9), 'true/linked/true/appointment_booked/false', 'new call of a moved appointment: booked');
 
 -- Bulk: 1000 appointments in one statement, then moved, then deleted, in one statement each.
-INSERT INTO calls (id, company_id, retell_call_id)
-SELECT
-    g,
-    1,
-    'bulk' || g
-FROM generate_series(1001, 3000) AS g;
+SELECT pgtap_setup.company_calls(1, 1001, 3000, 'bulk');
 INSERT INTO appointments (company_id, call_id) SELECT
     1,
     g

@@ -9,12 +9,7 @@ BEGIN;
 SELECT plan(9);
 
 INSERT INTO companies (id, name) VALUES (1031, 'A');
-INSERT INTO calls (id, company_id, retell_call_id)
-SELECT
-    g,
-    1031,
-    'c' || g
-FROM generate_series(10310, 10316) AS g;
+SELECT pgtap_setup.company_calls(1031, 10310, 10316, 'c');
 INSERT INTO appointments (id, company_id, call_id, calcom_v2_booking_id)
 VALUES (10312, 1031, 10312, 'u10312'), (10315, 1031, 10315, 'u10315'), (10316, 1031, 10316, 'u10316');
 

@@ -57,13 +57,19 @@ BEGIN
 END;
 $$;
 
+-- The reading after the login set booking_guard.company_id to the value, for the session.
+CREATE FUNCTION pg_temp.reading_with(company_value text, label text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('booking_guard.company_id', company_value, FALSE);
+    PERFORM pg_temp.reading(label);
+END;
+$$;
+
 SET SESSION AUTHORIZATION pgtap_sv;
-SELECT set_config('booking_guard.company_id', '1333', FALSE);
-SELECT pg_temp.reading('unbound_company');
-SELECT set_config('booking_guard.company_id', '1331', FALSE);
-SELECT pg_temp.reading('bound_company');
-SELECT set_config('booking_guard.company_id', 'not a number', FALSE);
-SELECT pg_temp.reading('not_a_number');
+SELECT pg_temp.reading_with('1333', 'unbound_company');
+SELECT pg_temp.reading_with('1331', 'bound_company');
+SELECT pg_temp.reading_with('not a number', 'not_a_number');
 SELECT guard.pin_company(1332);
 SELECT pg_temp.reading('pinned');
 -- a pin mark another transaction or server process made
@@ -82,14 +88,10 @@ FROM (
 ) AS sv (reading, expected, description);
 
 SET SESSION AUTHORIZATION pgtap_sv_default;
-SELECT set_config('booking_guard.company_id', '1331', FALSE);
-SELECT pg_temp.reading('default');
-SELECT set_config('booking_guard.company_id', '1332', FALSE);
-SELECT pg_temp.reading('default_other');
-SELECT set_config('booking_guard.company_id', '1333', FALSE);
-SELECT pg_temp.reading('default_unbound');
-SELECT set_config('booking_guard.company_id', '', FALSE);
-SELECT pg_temp.reading('default_emptied');
+SELECT pg_temp.reading_with('1331', 'default');
+SELECT pg_temp.reading_with('1332', 'default_other');
+SELECT pg_temp.reading_with('1333', 'default_unbound');
+SELECT pg_temp.reading_with('', 'default_emptied');
 SELECT guard.pin_company(1332);
 SELECT pg_temp.reading('default_pinned');
 RESET SESSION AUTHORIZATION;

@@ -2,26 +2,5 @@
 -- usual for this hour of the week (fewer than monitor_drop_ratio times the usual number): part of
 -- the traffic lost on the way.
 -- Counted by guard.activity_against_usual('calls'), which leaves out a company's quiet hours.
--- Severity and rule are the check's row in guard.checks, read here, so what an alert says is
--- what the registry says.
--- observed_at is the pass that saw it (silence has no row to date it by), so its detection
--- latency reads 0.
 CREATE OR REPLACE VIEW guard.check_call_volume_drop WITH (security_invoker = TRUE) AS
-SELECT
-    k.id AS check_id,
-    u.company_id,
-    'company'::text AS entity_type,
-    u.company_id AS entity_id,
-    NULL::bigint AS call_id,
-    k.severity,
-    now() AS observed_at,
-    jsonb_build_object(
-        'recent', u.recent,
-        'usual', u.usual,
-        'last_at', u.last_at,
-        'window_minutes', guard.setting('monitor_window_minutes')::integer
-    ) AS detail,
-    k.rule_id
-FROM guard.activity_against_usual('calls') AS u
-INNER JOIN guard.checks AS k ON k.id = 'call_volume_drop'
-WHERE u.recent > 0 AND u.recent < guard.setting('monitor_drop_ratio')::numeric * u.usual;
+SELECT * FROM guard.activity_check('call_volume_drop', 'calls', stopped => FALSE);

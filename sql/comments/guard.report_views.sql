@@ -2,7 +2,7 @@
 -- guard.alerts, guard.review_items and guard.correction_audit (the reporting role reads those
 -- tables' free text only through them; they have exactly the table's columns) and
 -- guard.daily_report_view (guard.daily_reports unpacked). Each such column's comment is copied
--- from the table's, written once in sql/comments/guard.<table>.sql (loaded before this file).
+-- from the table's, written once in sql/comments/guard.tables_and_views.sql (loaded before).
 COMMENT ON VIEW guard.alerts_report IS
 'one row per alert of the reader''s companies, open and resolved: the columns of `guard.alerts`, phone numbers in `details` masked';
 COMMENT ON VIEW guard.review_items_report IS

@@ -200,6 +200,7 @@ CROSS JOIN (
     -- the detection views call them
     ('FUNCTION', 'guard.is_active_appointment(text, anyelement)', '{EXECUTE}', NULL),
     ('FUNCTION', 'guard.activity_against_usual(text)', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.activity_check(text, text, boolean)', '{EXECUTE}', NULL),
     -- the views read the application's times in its zone
     ('FUNCTION', 'guard.app_time_zone()', '{EXECUTE}', NULL),
     ('FUNCTION', 'guard.app_time(timestamp without time zone, text)', '{EXECUTE}', NULL),

@@ -122,3 +122,72 @@ AS $$
     INSERT INTO guard.rules (id, severity, description, remedy)
     VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
 $$;
+
+-- Calls first_id to last_id of company company_id, retell_call_id retell_prefix || id, every
+-- other column as the application leaves it on insert.
+CREATE OR REPLACE FUNCTION pgtap_setup.company_calls(
+    company_id bigint, first_id bigint, last_id bigint, retell_prefix text
+)
+RETURNS void
+LANGUAGE sql
+AS $$
+    INSERT INTO public.calls (id, company_id, retell_call_id)
+    SELECT
+        g,
+        company_calls.company_id,
+        company_calls.retell_prefix || g
+    FROM generate_series(company_calls.first_id, company_calls.last_id) AS g;
+$$;
+
+-- A DBA's own check view guard.check_<check_name>, as a DBA writes one: the contract's nine
+-- columns over public.appointments AS a, severity low, the rows where condition holds (every
+-- row when it is NULL), detail the given expression.
+CREATE OR REPLACE FUNCTION pgtap_setup.appointment_check(
+    check_name text,
+    rule_id text,
+    condition text DEFAULT 'a.starts_at IS NULL',
+    detail text DEFAULT 'jsonb_build_object(''status'', a.status)'
+)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    EXECUTE format(
+        'CREATE VIEW guard.%I WITH (security_invoker = TRUE) AS SELECT %L::text AS check_id,'
+        ' a.company_id, %L::text AS entity_type, a.id AS entity_id, a.call_id,'
+        ' %L::text AS severity, a.created_at AS observed_at, %s AS detail, %L::text AS rule_id'
+        ' FROM public.appointments AS a%s',
+        'check_' || check_name, check_name, 'appointment', 'low', detail, rule_id,
+        coalesce(' WHERE ' || condition, '')
+    );
+END;
+$$;
+
+-- How many checks name the rule: what register_check added for it.
+CREATE OR REPLACE FUNCTION pgtap_setup.checks_of_rule(rule_id text)
+RETURNS integer
+LANGUAGE sql
+AS $$
+    SELECT count(*)::integer FROM guard.checks AS k WHERE k.rule_id = checks_of_rule.rule_id;
+$$;
+
+-- What guard.reconcile (a dry run when dry_run) returns for the actions named, in its order.
+CREATE OR REPLACE FUNCTION pgtap_setup.reconciled(actions text[], dry_run boolean DEFAULT FALSE)
+RETURNS TABLE (action text, affected integer)
+LANGUAGE sql
+AS $$
+    SELECT r.action, r.affected FROM guard.reconcile(dry_run => reconciled.dry_run) AS r
+    WHERE r.action = ANY(reconciled.actions);
+$$;
+
+-- Whether any of the roles Booking Guard names by these kinds (guard.role) has any of the
+-- privileges on the relation (has_table_privilege's list: 'SELECT, INSERT').
+CREATE OR REPLACE FUNCTION pgtap_setup.any_role_may(
+    relation text, privileges text, VARIADIC role_kinds text[]
+)
+RETURNS boolean
+LANGUAGE sql
+AS $$
+    SELECT bool_or(has_table_privilege(guard.role(k.kind), any_role_may.relation, any_role_may.privileges))
+    FROM unnest(any_role_may.role_kinds) AS k (kind);
+$$;

@@ -29,6 +29,7 @@ READER = {
     "guard.visible_companies()",
     "guard.is_active_appointment(text, anyelement)",
     "guard.activity_against_usual(text)",
+    "guard.activity_check(text, text, boolean)",
     "guard.app_time_zone()",
     "guard.app_time(timestamp without time zone, text)",
     "guard.app_time(timestamp with time zone, text)",
