@@ -92,3 +92,14 @@ def seconds_option(name: str, minimum: float, default: float, **extra: Any) -> C
     return click.option(
         name, type=click.FloatRange(min=minimum), default=default, show_default=True, **extra
     )
+
+
+def options(*decorators: Callable[[_F], _F]) -> Callable[[_F], _F]:
+    """Options that several commands share, as one decorator, in the order --help lists them."""
+
+    def declare(function: _F) -> _F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return declare
