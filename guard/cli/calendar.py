@@ -25,7 +25,7 @@ from guard.calendar import (
     failover_cutoff,
     reconcile_calendar,
 )
-from guard.cli.output import emit_json, emit_table, json_option, when
+from guard.cli.output import emit_json, emit_table, json_option, warn, when
 from guard.cli.params import BIGINT, INT_MAX, iso_time, span
 from guard.connection import connect, guard_function_errors
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
@@ -305,11 +305,10 @@ def _cutoff(conn: Any) -> datetime | None:
     with guard_function_errors():
         cutoff = failover_cutoff(conn)
     if cutoff is None:
-        click.echo(
-            "guard: warning: --after-failover: this server replayed nothing since it"
-            " started (never a standby, or restarted since its promotion): attempts"
-            " still calling are left to their booking path until their timeout",
-            err=True,
+        warn(
+            "--after-failover: this server replayed nothing since it started (never a standby, or"
+            " restarted since its promotion): attempts still calling are left to their booking"
+            " path until their timeout"
         )
     return cutoff
 
