@@ -7,15 +7,14 @@ validate) do so with short lock timeouts and retries until --lock-deadline."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import psycopg
 
-from guard.cli.output import echo_text, emit_json, emit_table
-from guard.cli.params import COUNT, INT_MAX, duration_seconds
+from guard.cli.output import echo_text, emit_json, emit_table, json_option
+from guard.cli.params import COUNT, INT_MAX, duration_seconds, options
 from guard.connection import connect
 from guard.errors import GuardError
 from guard.schema import definitions
@@ -57,34 +56,30 @@ class _Duration(click.ParamType[float]):
         return length
 
 
-def _lock_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--lock-deadline",
-            type=_Duration("s"),
-            default="15min",
-            show_default=True,
-            help="Keep retrying a lock this long, then give up changing nothing.",
-        ),
-        click.option(
-            "--lock-timeout",
-            type=_Duration("ms"),
-            default="100ms",
-            show_default=True,
-            help="Longest one attempt waits for its locks, all waits together (and so the"
-            " application behind it).",
-        ),
-        click.option(
-            "--statement-timeout",
-            type=_Duration("s"),
-            default="10s",
-            show_default=True,
-            help="Longest a statement holding a lock may run (it is meant to be instant).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+_lock_options = options(
+    click.option(
+        "--lock-deadline",
+        type=_Duration("s"),
+        default="15min",
+        show_default=True,
+        help="Keep retrying a lock this long, then give up changing nothing.",
+    ),
+    click.option(
+        "--lock-timeout",
+        type=_Duration("ms"),
+        default="100ms",
+        show_default=True,
+        help="Longest one attempt waits for its locks, all waits together (and so the"
+        " application behind it).",
+    ),
+    click.option(
+        "--statement-timeout",
+        type=_Duration("s"),
+        default="10s",
+        show_default=True,
+        help="Longest a statement holding a lock may run (it is meant to be instant).",
+    ),
+)
 
 
 def _policy(lock_deadline: float, lock_timeout: float, statement_timeout: float) -> LockPolicy:
@@ -352,7 +347,7 @@ def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
 
 
 @db.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @_MIGRATIONS_DIR
 @click.pass_obj
 def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
@@ -397,7 +392,7 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 
 
 @db.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @_MIGRATIONS_DIR
 @click.pass_obj
 def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
@@ -464,8 +459,6 @@ def validate(
     """Reconcile old rows and validate the NOT VALID constraints without blocking writes.
 
     Exits 1 if a constraint stays NOT VALID because old rows still violate it."""
-    if batch_size < 1:
-        raise GuardError("--batch-size must be at least 1")
     if not 0 <= pause_ratio <= 10:  # NaN passes click's range check
         raise GuardError("--pause-ratio must be a number from 0 to 10")
     policy = _policy(lock_deadline, lock_timeout, statement_timeout)
