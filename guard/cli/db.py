@@ -98,21 +98,11 @@ def _progress(line: str) -> None:
     echo_text(line, err=True)
 
 
-def describe_target(conn: psycopg.Connection[Any]) -> str:
+def _announce(conn: psycopg.Connection[Any]) -> None:
     """Where a connection really went (libpq may have chosen from PG* variables or defaults)."""
     info = conn.info
-    host = info.host
-    where = f"socket {host}" if host.startswith("/") else f"host {host}"
-    return f"target: {where}, port {info.port}, database {info.dbname}, role {info.user}"
-
-
-def _announce(conn: psycopg.Connection[Any]) -> None:
-    echo_text(describe_target(conn), err=True)
-
-
-def _announce_url(database_url: str | None) -> None:
-    with connect(database_url, application_name="guard db") as conn:
-        _announce(conn)
+    where = f"socket {info.host}" if info.host.startswith("/") else f"host {info.host}"
+    _progress(f"target: {where}, port {info.port}, database {info.dbname}, role {info.user}")
 
 
 @click.group()
@@ -462,7 +452,8 @@ def validate(
     if not 0 <= pause_ratio <= 10:  # NaN passes click's range check
         raise GuardError("--pause-ratio must be a number from 0 to 10")
     policy = _policy(lock_deadline, lock_timeout, statement_timeout)
-    _announce_url(obj["database_url"])
+    with connect(obj["database_url"], application_name="guard db") as conn:
+        _announce(conn)
     report = validate_database(
         obj["database_url"],
         batch_size=batch_size,
