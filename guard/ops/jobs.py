@@ -131,13 +131,6 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
     return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
 
 
-def _cron_forms(conn: psycopg.Connection[Any], jobs: list[dict[str, Any]]) -> dict[str, str]:
-    """The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
-    expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift."""
-    names = [job["job_name"] for job in jobs]
-    return dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall())
-
-
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Each job of guard.job_status, with when its cron schedule next fires and pg_cron's view."""
     cron = cron_schedule(conn)
@@ -145,7 +138,10 @@ def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     names = [column.name for column in cursor.description or []]
     jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     now = db_now(conn)
-    expected = _cron_forms(conn, jobs) if cron else {}
+    # The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
+    # expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift.
+    names = [job["job_name"] for job in jobs]
+    expected = dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall()) if cron else {}
     for job in jobs:
         # guard.job_status's next_due_at is the last start plus the interval (now when never
         # run); the schedule says when pg_cron, and `guard jobs run`, really run it: its first
