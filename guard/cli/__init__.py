@@ -377,15 +377,6 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
     )
 
 
-def _prepare(command: click.Command, name: str) -> click.Command:
-    """What every command gets as it is loaded."""
-    # The order matters: the database checks wrap outermost, before the standby check (it connects).
-    cap_unbounded_integers(command)
-    _each_leaf(command, (name,), _refuse_writes_on_standby)
-    _each_leaf(command, (name,), _require_database)
-    return command
-
-
 class _Group(click.Group):
     """The root group: loads a command when it is asked for (COMMANDS), and turns every error,
     Click's usage errors included, into one line."""
@@ -398,7 +389,11 @@ class _Group(click.Group):
             module, attribute, short_help = COMMANDS[cmd_name]
             command = getattr(importlib.import_module(module), attribute)
             command.short_help = short_help
-            self.add_command(_prepare(command, cmd_name), cmd_name)
+            cap_unbounded_integers(command)
+            # The database checks wrap outermost, before the standby check (it connects).
+            _each_leaf(command, (cmd_name,), _refuse_writes_on_standby)
+            _each_leaf(command, (cmd_name,), _require_database)
+            self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
