@@ -205,12 +205,10 @@ CRON_JOBS = (
     "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
     " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
 )
-HAS_CRON_SCHEDULE_FUNCTION = "SELECT to_regprocedure('guard.cron_schedule(text)') IS NOT NULL"
 CRON_FORMS = (
     "SELECT j.name, guard.cron_schedule(j.schedule) FROM unnest(%s::text[]) AS n (name)"
     " JOIN guard.jobs AS j ON j.name = n.name"
 )
-HAS_JOB_STATUS_VIEW = "SELECT to_regclass('guard.job_status') IS NOT NULL"
 MAY_RUN_JOBS = "SELECT has_function_privilege('guard.run_job(text)', 'EXECUTE')"
 NOW = "SELECT now()"
 JOB_COMMAND = "SELECT guard.job_command(%s), clock_timestamp()"
@@ -258,10 +256,8 @@ LEFT JOIN public.companies AS co ON d.company_id = co.id
 ORDER BY d.company_id
 """
 UTC_TODAY = "SELECT (now() AT TIME ZONE 'UTC')::date"
-HAS_COMPUTE_DAILY_REPORT = "SELECT to_regprocedure('guard.compute_daily_report(date)') IS NOT NULL"
 DELETE_DAILY_REPORT = "DELETE FROM guard.daily_reports WHERE report_date = %s"
 STORE_DAILY_REPORT = "INSERT INTO guard.daily_reports SELECT * FROM guard.compute_daily_report(%s)"
-HAS_DAILY_REPORT_FUNCTION = "SELECT to_regprocedure('guard.daily_report(date)') IS NOT NULL"
 DAILY_REPORT_ROW_COUNT = "SELECT count(*) FROM guard.daily_report(%s)"
 
 # --- guard/demo/story.py

@@ -57,16 +57,12 @@ DEBUG_VARIABLE = "GUARD_DEBUG"
 _TEXT_VARIABLES = ("GUARD_DATABASE_URL", "GUARD_REDIS_URL")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _fail(message: str, exit_code: int) -> NoReturn:
     # backslashreplace: a message quoting non-UTF-8 input must still print, whatever the locale.
     # visible: an error may quote data (a key, a name) that must not reach the terminal raw.
     from guard.redact import visible
 
-    line = f"guard: error: {visible(_one_line(message))}\n"
+    line = f"guard: error: {visible(' '.join(message.split()))}\n"
     stream = sys.stderr
     encoding = getattr(stream, "encoding", None) or "utf-8"
     stream.write(line.encode(encoding, "backslashreplace").decode(encoding, "replace"))
@@ -80,13 +76,6 @@ def _not_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
-
-
-def _usage_error_text(error: click.UsageError) -> str:
-    message = error.format_message()
-    if error.ctx is not None:
-        message += f" (see `{error.ctx.command_path} --help`)"
-    return message
 
 
 def _refuse_undecodable(argv: list[str]) -> None:
@@ -363,7 +352,8 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
             click.echo(error.ctx.get_help())
         _fail("missing command (see the list above)", EXIT_USAGE_ERROR)
     if isinstance(error, click.UsageError):
-        _fail(_usage_error_text(error), EXIT_USAGE_ERROR)
+        see = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        _fail(error.format_message() + see, EXIT_USAGE_ERROR)
     missing = _missing_object(error)
     if missing is not None:
         _fail(missing, EXIT_RUNTIME_ERROR)
@@ -387,15 +377,6 @@ def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
     )
 
 
-def _prepare(command: click.Command, name: str) -> click.Command:
-    """What every command gets as it is loaded."""
-    # The order matters: the database checks wrap outermost, before the standby check (it connects).
-    cap_unbounded_integers(command)
-    _each_leaf(command, (name,), _refuse_writes_on_standby)
-    _each_leaf(command, (name,), _require_database)
-    return command
-
-
 class _Group(click.Group):
     """The root group: loads a command when it is asked for (COMMANDS), and turns every error,
     Click's usage errors included, into one line."""
@@ -408,7 +389,11 @@ class _Group(click.Group):
             module, attribute, short_help = COMMANDS[cmd_name]
             command = getattr(importlib.import_module(module), attribute)
             command.short_help = short_help
-            self.add_command(_prepare(command, cmd_name), cmd_name)
+            cap_unbounded_integers(command)
+            # The database checks wrap outermost, before the standby check (it connects).
+            _each_leaf(command, (cmd_name,), _refuse_writes_on_standby)
+            _each_leaf(command, (cmd_name,), _require_database)
+            self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

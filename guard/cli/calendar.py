@@ -25,7 +25,7 @@ from guard.calendar import (
     failover_cutoff,
     reconcile_calendar,
 )
-from guard.cli.output import emit_json, emit_table, json_option, when
+from guard.cli.output import emit_json, emit_table, json_option, warn, when
 from guard.cli.params import BIGINT, INT_MAX, iso_time, span
 from guard.connection import connect, guard_function_errors
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
@@ -46,7 +46,10 @@ def parse_when(value: str, ahead: bool, now: datetime | None = None) -> datetime
     """An ISO 8601 time (no zone: UTC) or a span (`90m`, `24h`, `7d`): that long ago for the start
     of the window, that long from now for its end."""
     text = value.strip()
-    length = span(text)
+    try:
+        length = span(text)
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} is out of range") from None
     if length is not None:
         if length > _MAX_SPAN:
             raise click.BadParameter(f"{value!r} is longer than {_MAX_SPAN.days} days")
@@ -178,6 +181,7 @@ def calendar() -> None:
 @click.option(
     "--since",
     default=None,
+    callback=lambda _ctx, _param, value: None if value is None else parse_when(value, False),
     help="Start of the window of start times: an ISO 8601 time or a span ago (24h, 7d)"
     f" [default: {DEFAULT_SINCE}; with --after-failover an hour before the last transaction"
     " the promoted server replayed].",
@@ -185,6 +189,7 @@ def calendar() -> None:
 @click.option(
     "--until",
     default=None,
+    callback=lambda _ctx, _param, value: None if value is None else parse_when(value, True),
     help="End of the window: an ISO 8601 time or a span from now"
     f" [default: {DEFAULT_UNTIL}; with --after-failover {FAILOVER_UNTIL}].",
 )
@@ -213,8 +218,8 @@ def calendar() -> None:
 def reconcile_command(
     obj: dict[str, str | None],
     client_spec: str,
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     after_failover: bool,
     company_id: int | None,
     max_missing: int,
@@ -226,10 +231,8 @@ def reconcile_command(
     nothing. Exits 1 when a booking could not be reconciled (the others are) or the database's
     side could not be compared. The last line says what it wrote (--json: "wrote",
     "summary")."""
-    end = _window_end(
-        until or (FAILOVER_UNTIL if after_failover else DEFAULT_UNTIL), "--until", True
-    )
-    start = None if since is None else _checked_window(_window_end(since, "--since", False), end)
+    end = until or parse_when(FAILOVER_UNTIL if after_failover else DEFAULT_UNTIL, ahead=True)
+    start = None if since is None else _checked_window(since, end)
     client = load_client(client_spec)
     with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
         with guard_function_errors():
@@ -244,7 +247,7 @@ def reconcile_command(
             start = _checked_window(
                 cutoff - FAILOVER_MARGIN
                 if cutoff is not None
-                else _window_end(DEFAULT_SINCE, "--since", ahead=False),
+                else parse_when(DEFAULT_SINCE, ahead=False),
                 end,
             )
         with guard_function_errors():
@@ -305,11 +308,10 @@ def _cutoff(conn: Any) -> datetime | None:
     with guard_function_errors():
         cutoff = failover_cutoff(conn)
     if cutoff is None:
-        click.echo(
-            "guard: warning: --after-failover: this server replayed nothing since it"
-            " started (never a standby, or restarted since its promotion): attempts"
-            " still calling are left to their booking path until their timeout",
-            err=True,
+        warn(
+            "--after-failover: this server replayed nothing since it started (never a standby, or"
+            " restarted since its promotion): attempts still calling are left to their booking"
+            " path until their timeout"
         )
     return cutoff
 
@@ -318,12 +320,3 @@ def _checked_window(start: datetime, end: datetime) -> datetime:
     if start >= end:
         raise click.UsageError(f"--since ({when(start)}) must be before --until ({when(end)})")
     return start
-
-
-def _window_end(value: str, option: str, ahead: bool) -> datetime:
-    try:
-        return parse_when(value, ahead)
-    except click.BadParameter as error:
-        raise click.BadParameter(error.message, param_hint=f"'{option}'") from None
-    except OverflowError:
-        raise click.BadParameter(f"{value!r} is out of range", param_hint=f"'{option}'") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,7 +11,7 @@ import click
 import psycopg
 
 from guard import queries
-from guard.cli.output import echo_text, emit_json, emit_table, json_option, when
+from guard.cli.output import emit_json, emit_table, json_option, note, warn, when
 from guard.cli.params import ROW_ID
 from guard.connection import connect, fetch_all, guard_function_errors, transaction
 from guard.errors import GuardError
@@ -39,10 +39,9 @@ def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empt
     subscription = None if row is None else row[0]
     if subscription is None:
         return False
-    click.echo(
-        f"guard: note: this database subscribes to the booking tables (subscription"
-        f" {subscription}): {what} runs on the publisher; nothing done here",
-        err=True,
+    note(
+        f"this database subscribes to the booking tables (subscription {subscription}): {what} runs"
+        " on the publisher; nothing done here",
     )
     if as_json:
         emit_json(empty)
@@ -65,22 +64,11 @@ class Thresholds:
     def describe(self) -> str:
         unit = "per 100 calls" if self.unit == "rate_pct" else "rows"
         limits = [
-            f"{name} above {_number(value)}"
+            f"{name} above {format(value.normalize(), 'f')}"
             for name, value in (("warn", self.warn_above), ("error", self.error_above))
             if value is not None
         ]
         return f"{', '.join(limits)} {unit}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "warn_above": None if self.warn_above is None else float(self.warn_above),
-            "error_above": None if self.error_above is None else float(self.error_above),
-            "unit": self.unit,
-        }
-
-
-def _number(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 # Shown for a check with thresholds that this run did not judge: only a windowed pass that runs
@@ -136,9 +124,9 @@ def report_check_failures(rows: list[Any]) -> bool:
         if status in ("failed", "cut", "not run"):
             failed = True
             verb = {"failed": "failed", "cut": "was cut"}.get(status, "did not run through")
-            echo_text(f"guard: error: check {check_id} {verb}: {error}", err=True)
+            note(f"check {check_id} {verb}: {error}", "error")
         else:
-            echo_text(f"guard: warning: check {check_id} {status}: {error}", err=True)
+            warn(f"check {check_id} {status}: {error}")
     return failed
 
 
@@ -209,11 +197,9 @@ def check(
         window = _setting(database_url, "detection_window_minutes")
         rows, outcomes = _detect_window(database_url)
         title = f"Detection over the last {window} minutes"
-        click.echo(
-            f"guard: note: looked at rows of the last {window} minutes only"
-            " (detection_window_minutes) and at open alerts; `guard check --all` looks at the"
-            " whole history",
-            err=True,
+        note(
+            f"looked at rows of the last {window} minutes only (detection_window_minutes) and at"
+            " open alerts; `guard check --all` looks at the whole history",
         )
     with connect(database_url, application_name="guard check") as conn:
         thresholds = _thresholds(conn)
@@ -224,7 +210,8 @@ def check(
                 {
                     **dict(zip(_STATUS_COLUMNS, row, strict=True)),
                     "outcome": outcomes.get(row[0]),
-                    "thresholds": thresholds[row[0]].as_dict() if row[0] in thresholds else None,
+                    # asdict: emit_json writes each Decimal as a number
+                    "thresholds": asdict(thresholds[row[0]]) if row[0] in thresholds else None,
                 }
                 for row in rows
             ]
@@ -243,10 +230,9 @@ def check(
             ],
         )
     if NOT_JUDGED in judged.values() and not outcomes:
-        click.echo(
-            "guard: note: thresholds judge the windowed pass only (`guard check` without --all"
-            " or --call): not judged here",
-            err=True,
+        note(
+            "thresholds judge the windowed pass only (`guard check` without --all or --call): not"
+            " judged here",
         )
     failed = report_check_failures(rows)
     if failed or any(row[2] for row in rows):
@@ -288,8 +274,7 @@ def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
             if dry_run
             else ("`guard reconcile` again to continue")
         )
-        click.echo(
-            f"guard: note: stopped at the cap of {cap} rows (reconcile_batch_limit); more may"
-            f" remain: run {again}",
-            err=True,
+        note(
+            f"stopped at the cap of {cap} rows (reconcile_batch_limit); more may remain: run"
+            f" {again}",
         )

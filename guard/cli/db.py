@@ -6,17 +6,15 @@ validate) do so with short lock timeouts and retries until --lock-deadline."""
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import psycopg
 
-from guard.cli.output import echo_text, emit_json, emit_table
-from guard.cli.params import COUNT, INT_MAX
+from guard.cli.output import echo_text, emit_json, emit_table, json_option
+from guard.cli.params import COUNT, INT_MAX, duration_seconds, options
 from guard.connection import connect
 from guard.errors import GuardError
 from guard.schema import definitions
@@ -34,77 +32,65 @@ _MIGRATIONS_DIR = click.option(
     help="Migrations to use (default: the ones shipped with Booking Guard).",
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
 
-
-def parse_duration(text: str, default_unit: str = "s") -> float:
-    """'15min', '90s', '250ms', '1h' or a bare number in `default_unit`, in seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise GuardError(f"not a duration: {text!r} (examples: 15min, 90s, 250ms)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or default_unit]
-
-
-class _Duration(click.ParamType[str]):
-    """A duration option: checked when parsed (a usage error) and kept as text for _policy.
-    PostgreSQL's timeouts are integer milliseconds, so that is the longest accepted."""
+class _Duration(click.ParamType[float]):
+    """A duration option in seconds (a bare number in `default_unit`). PostgreSQL's timeouts are
+    integer milliseconds, so that is the longest accepted."""
 
     name = "duration"
 
     def __init__(self, default_unit: str) -> None:
         self.default_unit = default_unit
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
         text = str(value)
-        try:
-            seconds = parse_duration(text, self.default_unit)
-        except GuardError as error:
-            self.fail(str(error), param, ctx)
-        if seconds * 1000 > INT_MAX:
+        length = duration_seconds(text, self.default_unit)
+        if length is None:
+            self.fail(f"not a duration: {text!r} (examples: 15min, 90s, 250ms)", param, ctx)
+        if length * 1000 > INT_MAX:
             self.fail(f"{text!r} is longer than PostgreSQL allows ({INT_MAX} ms)", param, ctx)
-        return text
+        return length
 
 
-def _lock_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--lock-deadline",
-            type=_Duration("s"),
-            default="15min",
-            show_default=True,
-            help="Keep retrying a lock this long, then give up changing nothing.",
-        ),
-        click.option(
-            "--lock-timeout",
-            type=_Duration("ms"),
-            default="100ms",
-            show_default=True,
-            help="Longest one attempt waits for its locks, all waits together (and so the"
-            " application behind it).",
-        ),
-        click.option(
-            "--statement-timeout",
-            type=_Duration("s"),
-            default="10s",
-            show_default=True,
-            help="Longest a statement holding a lock may run (it is meant to be instant).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+_lock_options = options(
+    click.option(
+        "--lock-deadline",
+        type=_Duration("s"),
+        default="15min",
+        show_default=True,
+        help="Keep retrying a lock this long, then give up changing nothing.",
+    ),
+    click.option(
+        "--lock-timeout",
+        type=_Duration("ms"),
+        default="100ms",
+        show_default=True,
+        help="Longest one attempt waits for its locks, all waits together (and so the"
+        " application behind it).",
+    ),
+    click.option(
+        "--statement-timeout",
+        type=_Duration("s"),
+        default="10s",
+        show_default=True,
+        help="Longest a statement holding a lock may run (it is meant to be instant).",
+    ),
+)
 
 
-def _policy(lock_deadline: str, lock_timeout: str, statement_timeout: str) -> LockPolicy:
-    timeout_ms = round(parse_duration(lock_timeout, "ms") * 1000)
+def _policy(lock_deadline: float, lock_timeout: float, statement_timeout: float) -> LockPolicy:
+    timeout_ms = round(lock_timeout * 1000)
     if timeout_ms < 1:
         raise GuardError("--lock-timeout must be at least 1ms")
     return LockPolicy(
         lock_timeout_ms=timeout_ms,
         max_lock_timeout_ms=timeout_ms,
-        deadline_s=parse_duration(lock_deadline),
-        statement_timeout_ms=round(parse_duration(statement_timeout) * 1000),
+        deadline_s=lock_deadline,
+        statement_timeout_ms=round(statement_timeout * 1000),
     )
 
 
@@ -112,21 +98,11 @@ def _progress(line: str) -> None:
     echo_text(line, err=True)
 
 
-def describe_target(conn: psycopg.Connection[Any]) -> str:
+def _announce(conn: psycopg.Connection[Any]) -> None:
     """Where a connection really went (libpq may have chosen from PG* variables or defaults)."""
     info = conn.info
-    host = info.host
-    where = f"socket {host}" if host.startswith("/") else f"host {host}"
-    return f"target: {where}, port {info.port}, database {info.dbname}, role {info.user}"
-
-
-def _announce(conn: psycopg.Connection[Any]) -> None:
-    echo_text(describe_target(conn), err=True)
-
-
-def _announce_url(database_url: str | None) -> None:
-    with connect(database_url, application_name="guard db") as conn:
-        _announce(conn)
+    where = f"socket {info.host}" if info.host.startswith("/") else f"host {info.host}"
+    _progress(f"target: {where}, port {info.port}, database {info.dbname}, role {info.user}")
 
 
 @click.group()
@@ -150,9 +126,9 @@ def apply(
     to: str | None,
     dry_run: bool,
     migrations_dir: Path | None,
-    lock_deadline: str,
-    lock_timeout: str,
-    statement_timeout: str,
+    lock_deadline: float,
+    lock_timeout: float,
+    statement_timeout: float,
 ) -> None:
     """Apply pending migrations in order (all, or up to and including ID).
 
@@ -299,9 +275,9 @@ def rollback(
     all_: bool,
     yes: bool,
     migrations_dir: Path | None,
-    lock_deadline: str,
-    lock_timeout: str,
-    statement_timeout: str,
+    lock_deadline: float,
+    lock_timeout: float,
+    statement_timeout: float,
 ) -> None:
     """Roll back the newest migration (or down to ID, or all of them).
 
@@ -361,7 +337,7 @@ def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
 
 
 @db.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @_MIGRATIONS_DIR
 @click.pass_obj
 def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
@@ -406,7 +382,7 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 
 
 @db.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @_MIGRATIONS_DIR
 @click.pass_obj
 def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
@@ -466,19 +442,18 @@ def validate(
     batch_size: int,
     pause_ratio: float,
     as_json: bool,
-    lock_deadline: str,
-    lock_timeout: str,
-    statement_timeout: str,
+    lock_deadline: float,
+    lock_timeout: float,
+    statement_timeout: float,
 ) -> None:
     """Reconcile old rows and validate the NOT VALID constraints without blocking writes.
 
     Exits 1 if a constraint stays NOT VALID because old rows still violate it."""
-    if batch_size < 1:
-        raise GuardError("--batch-size must be at least 1")
     if not 0 <= pause_ratio <= 10:  # NaN passes click's range check
         raise GuardError("--pause-ratio must be a number from 0 to 10")
     policy = _policy(lock_deadline, lock_timeout, statement_timeout)
-    _announce_url(obj["database_url"])
+    with connect(obj["database_url"], application_name="guard db") as conn:
+        _announce(conn)
     report = validate_database(
         obj["database_url"],
         batch_size=batch_size,

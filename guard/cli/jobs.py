@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import signal
 import sys
-from datetime import datetime
 
 import click
 
 from guard.cli import EXIT_INTERRUPTED
-from guard.cli.output import echo_text, emit_json, emit_table, json_option, when, wide_option
+from guard.cli.output import echo_text, emit_json, emit_table, json_option, warn, when, wide_option
 from guard.connection import connect
 from guard.ops.dispatch.store import within_limits
 from guard.ops.jobs import MAX_SLEEP_S, job_status, run_forever, run_job, select_jobs
-
-
-def _warn(line: str) -> None:
-    click.echo(f"guard: warning: {line}", err=True)
-
-
-def _say(at: datetime, line: str) -> None:
-    echo_text(f"{when(at)}  {line}")
 
 
 @click.group()
@@ -94,7 +85,7 @@ def run(
         found = within_limits(
             conn,
             None,
-            lambda _: select_jobs(conn, job_names, _warn),
+            lambda _: select_jobs(conn, job_names, warn),
             lambda _: "reading guard.jobs",
             program="guard jobs run",
         )
@@ -115,7 +106,9 @@ def _loop(database_url: str | None, only: set[str], max_sleep: float) -> None:
     try:
         # Said inside the try: a Ctrl-C right after it still ends in "stopped", exit 130.
         click.echo("running due jobs; Ctrl-C stops")
-        run_forever(database_url, only, max_sleep, _say, _warn)
+        run_forever(
+            database_url, only, max_sleep, lambda at, line: echo_text(f"{when(at)}  {line}"), warn
+        )
     except KeyboardInterrupt:
         click.echo("stopped")
         click.get_current_context().exit(EXIT_INTERRUPTED)

@@ -87,8 +87,8 @@ def metrics(
     if once:
         text = generate_latest(registry).decode()
         collector.close()
+        sys.stdout.write(text)
         if "\nguard_up 1.0" not in "\n" + text:
-            sys.stdout.write(text)
             if collector.standby is not None:
                 raise GuardError(
                     f"{collector.standby} is a read-only standby (in recovery), so guard_up is 0:"
@@ -96,7 +96,6 @@ def metrics(
                     " target_session_attrs=read-write, docs/ha.md)"
                 )
             raise GuardError("the scrape could not read PostgreSQL (guard_up 0)")
-        sys.stdout.write(text)
         if collector.login_limit is not None:  # a series the login's limits kept from being read
             raise collector.login_limit
         return

@@ -31,6 +31,15 @@ def echo_text(text: str, err: bool = False) -> None:
     click.echo(visible(text), err=err)
 
 
+def note(text: str, kind: str = "note") -> None:
+    """A line beside a command's output, on stderr: `guard: note: ...` (or a warning, an error)."""
+    echo_text(f"guard: {kind}: {text}", err=True)
+
+
+def warn(text: str) -> None:
+    note(text, "warning")
+
+
 # The one text format of a time: ISO 8601, UTC, to the second (`2026-11-22 09:00:00Z`).
 TEXT_TIME_FORMAT = "%Y-%m-%d %H:%M:%SZ"
 TEXT_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z")

@@ -57,14 +57,22 @@ def cap_unbounded_integers(command: click.Command) -> None:
             cap_unbounded_integers(sub)
 
 
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(text: str, default_unit: str | None = None) -> float | None:
+    """`250ms`, `90s`, `15min`, `90m`, `24h`, `7d` in seconds, a bare number in `default_unit`
+    (none: a unit is required); None for anything else."""
+    found = _DURATION.match(text)
+    unit = found[2] or default_unit if found else None
+    return None if found is None or unit is None else float(found[1]) * _UNIT_SECONDS[unit]
 
 
 def span(text: str) -> timedelta | None:
     """`90m`, `24h`, `7d` as a length of time; None for anything else."""
-    found = _SPAN.match(text)
-    return timedelta(seconds=float(found[1]) * _UNIT_SECONDS[found[2]]) if found else None
+    length = duration_seconds(text)
+    return None if length is None else timedelta(seconds=length)
 
 
 def iso_time(text: str) -> datetime | None:
@@ -84,3 +92,14 @@ def seconds_option(name: str, minimum: float, default: float, **extra: Any) -> C
     return click.option(
         name, type=click.FloatRange(min=minimum), default=default, show_default=True, **extra
     )
+
+
+def options(*decorators: Callable[[_F], _F]) -> Callable[[_F], _F]:
+    """Options that several commands share, as one decorator, in the order --help lists them."""
+
+    def declare(function: _F) -> _F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return declare

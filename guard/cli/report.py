@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from guard.cli.output import emit_json, json_option
+from guard.cli.output import emit_json, json_option, note
 from guard.connection import connect
 from guard.errors import GuardError, server_address
 from guard.ops.daily_report import (
@@ -58,23 +58,20 @@ def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, mark
     # A day with no company in it (none then, or none this login may read) stores no row.
     stored = stored and bool(rows)
     if not rows:
-        click.echo(
-            f"guard: note: no company has a report of {report_day} (no companies then, or none"
-            " this login may read): nothing is stored",
-            err=True,
+        note(
+            f"no company has a report of {report_day} (no companies then, or none this login may"
+            " read): nothing is stored",
         )
     if standby is not None:
-        click.echo(
-            f"guard: note: {standby} is a read-only standby (in recovery): the report of"
-            f" {report_day} is computed now and not stored (`guard report` against the primary"
-            " stores a day that has ended)",
-            err=True,
+        note(
+            f"{standby} is a read-only standby (in recovery): the report of {report_day} is"
+            " computed now and not stored (`guard report` against the primary stores a day that"
+            " has ended)",
         )
     elif not ended:
-        click.echo(
-            f"guard: note: {report_day} (UTC) has not ended: this report is computed now and"
-            " not stored (stored reports cover whole days)",
-            err=True,
+        note(
+            f"{report_day} (UTC) has not ended: this report is computed now and not stored (stored"
+            " reports cover whole days)",
         )
     if as_json:
         emit_json(

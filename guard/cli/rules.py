@@ -3,13 +3,10 @@ company (guard.ops.rollout; docs/dba.md, "Rollout by company")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import click
 
 from guard.cli.output import echo_text, emit_json, emit_table, json_option, when, wide_option
-from guard.cli.params import BIGINT, NON_EMPTY_TEXT
+from guard.cli.params import BIGINT, NON_EMPTY_TEXT, options
 from guard.connection import transaction
 from guard.ops import rollout
 
@@ -31,38 +28,29 @@ def _target(
     return rollout.Target(companies=companies, percent=percent, everyone=everyone)
 
 
-def _targeting(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The options `guard rules stage` and `guard rules mode` share."""
-    for option in reversed(
-        [
-            click.option(
-                "--company",
-                "companies",
-                type=BIGINT,
-                multiple=True,
-                help="A company id (repeatable).",
-            ),
-            click.option(
-                "--percent",
-                type=click.IntRange(0, 100),
-                default=None,
-                help="Every company whose stable rollout bucket (0-99) is below N.",
-            ),
-            click.option(
-                "--all-companies",
-                "everyone",
-                is_flag=True,
-                help="Set the rule's own value, for every company without an override.",
-            ),
-            click.option(
-                "--clear",
-                is_flag=True,
-                help="Drop the override of these companies (of every company without a target).",
-            ),
-        ]
-    ):
-        function = option(function)
-    return function
+# The options `guard rules stage` and `guard rules mode` share.
+_targeting = options(
+    click.option(
+        "--company", "companies", type=BIGINT, multiple=True, help="A company id (repeatable)."
+    ),
+    click.option(
+        "--percent",
+        type=click.IntRange(0, 100),
+        default=None,
+        help="Every company whose stable rollout bucket (0-99) is below N.",
+    ),
+    click.option(
+        "--all-companies",
+        "everyone",
+        is_flag=True,
+        help="Set the rule's own value, for every company without an override.",
+    ),
+    click.option(
+        "--clear",
+        is_flag=True,
+        help="Drop the override of these companies (of every company without a target).",
+    ),
+)
 
 
 def _change(

@@ -44,12 +44,7 @@ def _dicts(cursor: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
 def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
     """The report of `day` computed by reading only (a hot standby): nothing stored."""
     with _failing("compute", day):
-        try:
-            return _dicts(conn.execute(queries.COMPUTED_DAILY_REPORT_ROWS, (day,)))
-        except psycopg.errors.UndefinedFunction:
-            raise GuardError(
-                "this database has an old daily report: run `guard db apply` first"
-            ) from None
+        return _dicts(conn.execute(queries.COMPUTED_DAILY_REPORT_ROWS, (day,)))
 
 
 def utc_today(conn: psycopg.Connection[Any]) -> date:
@@ -63,9 +58,6 @@ def utc_today(conn: psycopg.Connection[Any]) -> date:
 def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
     """The report of a day that has not ended, computed in a transaction that is rolled back:
     the same rows and columns as a stored day, nothing stored."""
-    row = conn.execute(queries.HAS_COMPUTE_DAILY_REPORT).fetchone()
-    if not row or not row[0]:
-        raise GuardError("this database has an old daily report: run `guard db apply` first")
     with _failing("compute", day), conn.transaction(force_rollback=True):
         conn.execute(queries.DELETE_DAILY_REPORT, (day,))
         conn.execute(queries.STORE_DAILY_REPORT, (day,))
@@ -74,9 +66,6 @@ def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, A
 
 def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
     """The stored rows of `day`, generating them first if there are none."""
-    row = conn.execute(queries.HAS_DAILY_REPORT_FUNCTION).fetchone()
-    if not row or not row[0]:
-        raise GuardError("this database has no daily report: run `guard db apply` first")
     rows = stored_report(conn, day)
     if rows:
         return rows, False

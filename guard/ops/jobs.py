@@ -131,27 +131,17 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
     return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
 
 
-def _cron_forms(conn: psycopg.Connection[Any], jobs: list[dict[str, Any]]) -> dict[str, str]:
-    """The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
-    expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift."""
-    row = conn.execute(queries.HAS_CRON_SCHEDULE_FUNCTION).fetchone()
-    if not row or not row[0]:
-        return {job["job_name"]: job["schedule"] for job in jobs}
-    names = [job["job_name"] for job in jobs]
-    return dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall())
-
-
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Each job of guard.job_status, with when its cron schedule next fires and pg_cron's view."""
-    row = conn.execute(queries.HAS_JOB_STATUS_VIEW).fetchone()
-    if not row or not row[0]:
-        raise GuardError("this database has no Booking Guard jobs: run `guard db apply` first")
     cron = cron_schedule(conn)
     cursor = conn.execute(queries.JOB_STATUS)
     names = [column.name for column in cursor.description or []]
     jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     now = db_now(conn)
-    expected = _cron_forms(conn, jobs) if cron else {}
+    # The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
+    # expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift.
+    names = [job["job_name"] for job in jobs]
+    expected = dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall()) if cron else {}
     for job in jobs:
         # guard.job_status's next_due_at is the last start plus the interval (now when never
         # run); the schedule says when pg_cron, and `guard jobs run`, really run it: its first
@@ -197,19 +187,16 @@ def select_jobs(
     return found
 
 
-class OnStandby(Exception):
+class OnStandby(DatabaseUnavailable):
     """The server reached is a hot standby (a single-host URL, or a primary demoted under us):
     jobs do nothing there, so the loop waits for a primary as for one that is unreachable."""
-
-    def __init__(self, where: str) -> None:
-        super().__init__(where)
-        self.where = where
 
 
 def require_primary(conn: psycopg.Connection[Any]) -> None:
     row = conn.execute(queries.IN_RECOVERY).fetchone()
     if row and row[0]:
-        raise OnStandby(server_address(conn.info))
+        where = server_address(conn.info)
+        raise OnStandby(f"{where} is a read-only standby (in recovery), jobs run on the primary")
 
 
 def run_forever(
@@ -238,15 +225,12 @@ def run_forever(
             # that worked ends an outage: the next one backs off from the minimum again.
             failures += 1
             delay = reconnect_delay(failures)
-            warn(f"database unavailable ({first_line(error)}); retrying in {delay:.1f} s")
-            time.sleep(delay)
-        except OnStandby as standby:
-            failures += 1
-            delay = reconnect_delay(failures)
-            warn(
-                f"{standby.where} is a read-only standby (in recovery), jobs run on the primary;"
-                f" retrying in {delay:.1f} s"
+            why = (
+                error
+                if isinstance(error, OnStandby)
+                else f"database unavailable ({first_line(error)})"
             )
+            warn(f"{why}; retrying in {delay:.1f} s")
             time.sleep(delay)
 
 

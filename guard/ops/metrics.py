@@ -238,13 +238,7 @@ class GuardCollector(Collector):
             cached = [one for one in SERIES if one.cached]
             for one in cached:
                 self.readings.setdefault(one.name, Reading()).tried_at = now
-            self._refresher = threading.Thread(
-                target=self._refresh,
-                args=(cached, self._params(), True),
-                name="guard-metrics-warm-up",
-                daemon=True,
-            )
-            self._refresher.start()
+            self._start_refresher(cached, self._params(), warm_up=True)
 
     def _read(self) -> tuple[list[Series], float] | None:
         """Run what is due; the applicable series and the server's time, None when unreadable."""
@@ -289,17 +283,20 @@ class GuardCollector(Collector):
                 continue
             self._store(reading, rows, now)
         if in_background:
-            self._refresher = threading.Thread(
-                target=self._refresh,
-                args=(in_background, params),
-                name="guard-metrics-refresh",
-                daemon=True,
-            )
-            self._refresher.start()
+            self._start_refresher(in_background, params, warm_up=False)
         return series, server_now
 
     def _refreshing(self) -> bool:
         return self._refresher is not None and self._refresher.is_alive()
+
+    def _start_refresher(self, series: list[Series], params: dict[str, Any], warm_up: bool) -> None:
+        self._refresher = threading.Thread(
+            target=self._refresh,
+            args=(series, params, warm_up),
+            name=f"guard-metrics-{'warm-up' if warm_up else 'refresh'}",
+            daemon=True,
+        )
+        self._refresher.start()
 
     @staticmethod
     def _store(reading: Reading, rows: list[tuple[Any, ...]], started: float) -> None:
@@ -384,29 +381,28 @@ class GuardCollector(Collector):
             read = self._read()
             data = {} if read is None else self._rows(read[0])
             freshness = [] if read is None else list(self._freshness(read[0], started))
-        up = GaugeMetricFamily(
-            "guard_up", "1 when the last scrape could read PostgreSQL (a primary, not a standby)."
+        yield GaugeMetricFamily(
+            "guard_up",
+            "1 when the last scrape could read PostgreSQL (a primary, not a standby).",
+            value=0.0 if read is None else 1.0,
         )
-        up.add_metric([], 0.0 if read is None else 1.0)
-        yield up
         with self._state:
             in_recovery = self.in_recovery
         if in_recovery is not None:
-            recovery = GaugeMetricFamily(
+            yield GaugeMetricFamily(
                 "guard_in_recovery",
                 "1 when the server reached is a hot standby (pg_is_in_recovery()): guard_up is 0"
                 " there; absent when no server was reached.",
+                value=1.0 if in_recovery else 0.0,
             )
-            recovery.add_metric([], 1.0 if in_recovery else 0.0)
-            yield recovery
         if read is not None:
             yield from self._families(data, read[1])
             yield from freshness
-        duration = GaugeMetricFamily(
-            "guard_scrape_duration_seconds", "Time this scrape spent reading PostgreSQL."
+        yield GaugeMetricFamily(
+            "guard_scrape_duration_seconds",
+            "Time this scrape spent reading PostgreSQL.",
+            value=time.monotonic() - started,
         )
-        duration.add_metric([], time.monotonic() - started)
-        yield duration
 
     def _rows(self, series: list[Series]) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -466,12 +462,11 @@ class GuardCollector(Collector):
             if created is not None:
                 oldest = max(oldest, server_now - float(created))
         yield review
-        age_family = GaugeMetricFamily(
+        yield GaugeMetricFamily(
             "guard_review_oldest_open_age_seconds",
             "Age of the oldest open or claimed review item (0 when the queue is empty).",
+            value=oldest,
         )
-        age_family.add_metric([], oldest)
-        yield age_family
 
     @staticmethod
     def _breaker(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
@@ -496,12 +491,11 @@ class GuardCollector(Collector):
     @staticmethod
     def _consistency(row: tuple[Any, ...]) -> Metric:
         calls, inconsistent = row
-        ratio = GaugeMetricFamily(
+        return GaugeMetricFamily(
             "guard_consistency_ratio",
             "Share of calls of the last 24 h without an open alert (1 when there were none).",
+            value=1.0 if not calls else 1.0 - float(inconsistent) / float(calls),
         )
-        ratio.add_metric([], 1.0 if not calls else 1.0 - float(inconsistent) / float(calls))
-        return ratio
 
     @staticmethod
     def _counters(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:

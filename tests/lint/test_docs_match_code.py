@@ -208,9 +208,12 @@ def test_the_documented_lock_waits_are_the_migrators_defaults() -> None:
     defaults = {p.name: p.default for p in apply_command.params}
     assert defaults["lock_timeout"] == f"{policy.lock_timeout_ms}ms"
     # the CLI's defaults make the policy a caller of the Python API gets without one
-    made = _policy(
-        defaults["lock_deadline"], defaults["lock_timeout"], defaults["statement_timeout"]
-    )
+    seconds = {
+        p.name: p.type.convert(p.default, p, None)
+        for p in apply_command.params
+        if p.name in ("lock_deadline", "lock_timeout", "statement_timeout")
+    }
+    made = _policy(seconds["lock_deadline"], seconds["lock_timeout"], seconds["statement_timeout"])
     assert (made.deadline_s, made.lock_timeout_ms, made.statement_timeout_ms) == (
         policy.deadline_s,
         policy.lock_timeout_ms,
