@@ -37,11 +37,6 @@ from guard.breaker.redis_store import (
 )
 from guard.breaker.state import (
     ACTION_TARGET,
-    MAX_COOLDOWN_GROWTH,
-    MAX_COOLDOWN_SECONDS,
-    MAX_COUNT_WINDOW,
-    MAX_TIME_WINDOW_SECONDS,
-    WINDOW_TYPES,
     Action,
     BreakerConfig,
     Reply,
@@ -63,27 +58,11 @@ from guard.breaker.stored import (
 from guard.connection import connect, open_connection
 from guard.errors import ConfigurationError, GuardError, PermissionDenied, first_line
 
-__all__ = [
-    "MAX_COOLDOWN_GROWTH",
-    "MAX_COOLDOWN_SECONDS",
-    "MAX_COUNT_WINDOW",
-    "MAX_TIME_WINDOW_SECONDS",
-    "WINDOW_TYPES",
-    "Action",
-    "CircuitList",
-    "CircuitView",
-    "Operator",
-    "RulesChange",
-    "operator_session",
-]
-
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
 
 
-class UnknownCircuitError(LookupError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"unknown circuit key {key!r} (see `guard breaker list`)")
-        self.key = key
+def _unknown(key: str) -> GuardError:
+    return GuardError(f"unknown circuit key {key!r} (see `guard breaker list`)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +373,7 @@ class Operator:
         except psycopg.Error:
             pass
         if view is None:
-            raise UnknownCircuitError(key)
+            raise _unknown(key)
         return replace(view, events=tuple(pg_events or map(_redis_event, redis_events)))
 
     def act(self, key: str, action: Action, reason: str) -> dict[str, Any]:
@@ -405,7 +384,7 @@ class Operator:
             raise ValueError("a reason is required")
         with self._operator(key) as tx:
             if not tx.recorded.known and not self.redis.read(key):
-                raise UnknownCircuitError(key)
+                raise _unknown(key)
             full_reason = f"{action.value}: {reason.strip()}"
             target, generation = ACTION_TARGET[action], tx.recorded.generation
             reply = self.redis.control(tx.args, target, full_reason, self.actor, generation, tx)
@@ -511,8 +490,6 @@ def operator_session(database_url: str | None) -> Iterator[Operator]:
         ) from None
     try:
         yield operator
-    except UnknownCircuitError as error:
-        raise GuardError(str(error)) from None
     except ControlUnavailableError as error:
         raise GuardError(f"cannot reach breaker state at {mask_url(redis_url)}: {error}") from None
     except ValueError as error:
