@@ -1,8 +1,8 @@
 """Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``)."""
 
 from guard.breaker.backend import REDIS_URL_ENV, Backend
-from guard.breaker.circuit import CircuitBreaker, CircuitSnapshot, Ticket
-from guard.breaker.codec import WindowCounts
+from guard.breaker.circuit import CircuitBreaker, Ticket
+from guard.breaker.codec import CircuitSnapshot, WindowCounts
 from guard.breaker.errors import (
     BulkheadFullError,
     CircuitOpenError,

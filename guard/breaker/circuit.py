@@ -32,19 +32,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, Self, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from guard import tracing
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
-from guard.breaker.codec import (
-    NO_WINDOW,
-    STATE,
-    CircuitRecord,
-    WindowCounts,
-    decode_circuit,
-    seeded_hash,
-)
+from guard.breaker.codec import STATE, CircuitSnapshot, seeded_hash
 from guard.breaker.errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -95,66 +88,6 @@ class Ticket:
     shared: bool
     bypass: bool = False  # nothing to report to the store
     timed: bool = True  # the call timeout applies
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitSnapshot:
-    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
-    counters: calls in flight and rejections by cause since the breaker was built."""
-
-    key: str
-    state: State
-    generation: int
-    failure_count: int
-    success_count: int
-    opened_at: datetime | None
-    changed_at: datetime | None
-    recovers_in_seconds: float | None
-    rules: SharedRules | None
-    source: str  # "redis", "memory" (in-memory breaker) or "local" (Redis unreachable)
-    in_flight: int
-    rejected_open: int
-    rejected_bulkhead: int
-    rejected_store_unavailable: int
-    # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
-    window: WindowCounts = NO_WINDOW
-    # The last failure counted and the last move to CLOSED (None: none since the circuit was
-    # created, or restored after Redis lost it).
-    last_failure_at: datetime | None = None
-    closed_at: datetime | None = None
-    # The cooldown of the present opening: the stored one, grown by failed probes when the
-    # rules say so (None: the circuit has no rules yet).
-    cooldown_seconds: float | None = None
-
-    @classmethod
-    def of(
-        cls,
-        key: str,
-        circuit: CircuitRecord,
-        source: str,
-        at: Callable[[int], datetime | None],
-        recovers_in: float | None,
-        counters: tuple[int, int, int, int] = (0, 0, 0, 0),
-    ) -> Self:
-        """``at``: a time of the store (ms) as a datetime (None for 0)."""
-        cooldown = circuit.cooldown_ms
-        return cls(
-            key,
-            circuit.state,
-            circuit.generation,
-            circuit.failures,
-            circuit.successes,
-            at(circuit.opened_at_ms),
-            at(circuit.changed_at_ms),
-            recovers_in,
-            circuit.rules,
-            source,
-            *counters,
-            window=circuit.window,
-            last_failure_at=at(circuit.last_failure_at_ms),
-            closed_at=at(circuit.closed_at_ms),
-            cooldown_seconds=cooldown / 1000 if cooldown is not None else None,
-        )
 
 
 @dataclass(slots=True)
@@ -877,23 +810,16 @@ class CircuitBreaker:
             raw = dict(self._memory.read(self.key) or {})
             now_ms = int(raw.pop("now", 0))
             wall_offset = round(time.time() * 1000 - now_ms) if now_ms else 0
-        # Checked as the scripts check them: a value the breaker never writes is shown as the
-        # next decision will repair it, never raised.
-        circuit = decode_circuit(raw, now_ms, self._known_generation())
-
-        def at(ms: int) -> datetime | None:
-            return _ms_to_datetime(ms + wall_offset) if ms else None
-
-        recovers_in = circuit.recovers_in_ms
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
-        return CircuitSnapshot.of(
+        return CircuitSnapshot.decode(
             self.key,
-            circuit,
+            raw,
+            now_ms,
             "redis" if self.backend.uses_redis else "memory",
-            at,
-            recovers_in / 1000 if recovers_in is not None else None,
-            (self.in_flight, *counters),
+            known_generation=self._known_generation(),
+            wall_offset_ms=wall_offset,
+            counters=(self.in_flight, *counters),
         )
 
     def _read_redis(self) -> tuple[dict[str, str], int]:

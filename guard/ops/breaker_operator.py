@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 
 from guard import queries
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.circuit import CircuitSnapshot, default_actor
-from guard.breaker.codec import decode_circuit
+from guard.breaker.circuit import default_actor
+from guard.breaker.codec import CircuitSnapshot
 from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import transition_event
 from guard.breaker.persistence import write_transitions
@@ -302,11 +302,13 @@ class Operator:
 
     def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
         """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it."""
-        circuit = decode_circuit(raw, now_ms, cooldown_without_rules_ms=self.config.cooldown_ms)
-        recovers_in = None
-        if circuit.recovers_in_ms is not None and circuit.opened_at_ms:
-            recovers_in = round(circuit.recovers_in_ms / 1000, 1)
-        return CircuitView.of(key, circuit, "redis", _ms, recovers_in)
+        view = CircuitView.decode(
+            key, raw, now_ms, "redis", cooldown_without_rules_ms=self.config.cooldown_ms
+        )
+        recovers_in = view.recovers_in_seconds
+        if recovers_in is None or view.opened_at is None:
+            return replace(view, recovers_in_seconds=None)
+        return replace(view, recovers_in_seconds=round(recovers_in, 1))
 
     @staticmethod
     def _view_from_pg(row: dict[str, Any]) -> CircuitView:
