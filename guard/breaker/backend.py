@@ -114,7 +114,7 @@ class Backend:
         self._sync_store: RedisStore | None = None
         self._async_store: tuple[asyncio.AbstractEventLoop, AsyncRedisStore] | None = None
         self._executors: list[ThreadPoolExecutor] = []
-        # Where a circuit missing from Redis is restored from (restore.py); None: only from
+        # Where a circuit missing from Redis is restored from (stored.py); None: only from
         # what this process saw.
         self.state_source = state_source
         self._redis_config_checked = False

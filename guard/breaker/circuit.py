@@ -122,16 +122,8 @@ _IGNORED = Outcome.IGNORED
 _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
 
 
-def _ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 _perf_counter = time.perf_counter
 _ceil = math.ceil
-
-
-def _elapsed_ms(elapsed_seconds: float | None) -> int:
-    return math.ceil(elapsed_seconds * 1000) if elapsed_seconds else 0
 
 
 def _refuse_generator(fn: Callable[..., Any]) -> None:
@@ -196,7 +188,7 @@ class CircuitBreaker:
         self.failed_calls = 0
         self.timed_out_calls = 0
         self.config_divergences = 0
-        # Times this process found the circuit missing from Redis and restored it (restore.py).
+        # Times this process found the circuit missing from Redis and restored it (stored.py).
         self.restored_states = 0
         self._on_missing_cb = self._on_missing  # bound once: it is passed on every decision
         # The last state restored from PostgreSQL: if Redis loses it again at once (still at
@@ -269,7 +261,7 @@ class CircuitBreaker:
         if not self._has_listeners():
             return  # nobody to tell: building the event was a third of a trip's cost
         # The transition happened in this very reply: "now" on the store's clock.
-        occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
+        occurred = datetime.fromtimestamp(reply.now_ms / 1000, UTC) if shared else datetime.now(UTC)
         backend = self.backend
         event = transition_event(
             self.key, reply, occurred, backend.host, backend.pid, shared=shared, actor=actor
@@ -445,7 +437,7 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ missing from Redis
     def _on_missing(self, known_generation: int) -> Seed:
-        """What to re-create when Redis has no state for this circuit (restore.py): the state
+        """What to re-create when Redis has no state for this circuit (stored.py): the state
         PostgreSQL recorded, else the one this process last saw, else a new closed circuit."""
         recorded: RecordedState | None = None
         source = self.backend.state_source
@@ -539,7 +531,9 @@ class CircuitBreaker:
     ) -> bool:
         """Report the outcome of an admitted call; True when it opened the circuit.
         ``elapsed_seconds``: how long the call took, for the slow-call rule (None: not slow)."""
-        return self._release(ticket, outcome, _elapsed_ms(elapsed_seconds))
+        return self._release(
+            ticket, outcome, _ceil(elapsed_seconds * 1000) if elapsed_seconds else 0
+        )
 
     def _release(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
@@ -603,11 +597,6 @@ class CircuitBreaker:
             if reply is not None:
                 return self._admitted(reply, True)
         return self._without_redis()
-
-    async def release_async(
-        self, ticket: Ticket, outcome: Outcome, elapsed_seconds: float | None = None
-    ) -> bool:
-        return await self._release_async(ticket, outcome, _elapsed_ms(elapsed_seconds))
 
     async def _release_async(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):

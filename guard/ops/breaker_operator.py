@@ -26,7 +26,7 @@ from guard.breaker.circuit import default_actor
 from guard.breaker.codec import CircuitSnapshot
 from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import transition_event
-from guard.breaker.persistence import write_transitions
+from guard.breaker.persistence import transition_record, write_records
 from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
@@ -460,7 +460,7 @@ class _Change:
         event = transition_event(
             self.key, reply, at, op.host, op.pid, reason=reason, actor=op.actor
         )
-        write_transitions(self.conn, [event])
+        write_records(self.conn, [transition_record(event)])
 
 
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
