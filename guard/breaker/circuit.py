@@ -123,6 +123,7 @@ _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
 
 
 _perf_counter = time.perf_counter
+_monotonic = time.monotonic
 _ceil = math.ceil
 
 
@@ -270,7 +271,7 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ cache
     def _remember(self, reply: Reply, shared: bool) -> None:
-        now = time.monotonic()
+        now = _monotonic()
         known = self._known
         if known is not None and known.reply is reply and known.shared is shared:
             known.valid_until = now + self._ttl  # the same constant reply: trust it longer
@@ -316,7 +317,7 @@ class CircuitBreaker:
         known = self._known
         if known is None:
             return None
-        now = time.monotonic()
+        now = _monotonic()
         if now >= known.valid_until:
             return None
         state = known.state
@@ -559,6 +560,9 @@ class CircuitBreaker:
         reply = self._memory.record(
             self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
         )
+        known = self._known
+        if known is not None and known.reply is reply:
+            return False  # a quiet circuit's constant reply: nothing to remember
         return self._recorded(reply, False)
 
     def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
