@@ -18,9 +18,6 @@ EVENTS_KEPT = 50
 # Reply code of ACQUIRE/RECORD for a circuit that has no state in Redis (see the docstring).
 UNKNOWN_CODE = 9
 
-# The caller's rules: the eleven values of ``SharedRules`` as the scripts take them.
-RULES_ARGC = 11
-
 
 def hash_key(key: str) -> str:
     return f"guard:breaker:{{{key}}}"
@@ -28,13 +25,6 @@ def hash_key(key: str) -> str:
 
 def events_key(key: str) -> str:
     return f"guard:breaker:{{{key}}}:events"
-
-
-def key_from_hash_key(redis_key: str) -> str | None:
-    prefix, suffix = "guard:breaker:{", "}"
-    if redis_key.startswith(prefix) and redis_key.endswith(suffix):
-        return redis_key[len(prefix) : -len(suffix)]
-    return None
 
 
 # The bounds of a stored value (stored.py), written into every script. Longer names first: a
@@ -88,6 +78,3 @@ def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str, str]:
     return tuple(  # type: ignore[return-value]
         _with_constants(source).replace("CLOCK_FUNCTION", clock) for source in sources
     )
-
-
-ACQUIRE, RECORD, CONTROL, SEED, CONFIGURE = scripts()

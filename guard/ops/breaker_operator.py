@@ -9,6 +9,8 @@ what PostgreSQL recorded (a circuit Redis lost is restored from it) and records 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from guard.breaker.circuit import default_actor
 from guard.breaker.codec import CircuitSnapshot
 from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import transition_event
+from guard.breaker.lua import events_key, hash_key
 from guard.breaker.persistence import transition_record, write_records
 from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import (
@@ -333,7 +336,7 @@ class Operator:
         views: dict[str, CircuitView] = {}
         errors: list[str] = []
         try:
-            for key in self.redis.circuit_keys():
+            for key in circuit_keys(self.redis.client):
                 raw, now_ms = self.redis.read_with_time(key)
                 if raw:
                     views[key] = self._view_from_redis(key, raw, now_ms)
@@ -360,7 +363,7 @@ class Operator:
             raw, now_ms = self.redis.read_with_time(key)
             if raw:
                 view = self._view_from_redis(key, raw, now_ms)
-                redis_events = self.redis.events(key, events)
+                redis_events = recent_events(self.redis.client, key, events)
         except REDIS_DOWN_ERRORS:
             pass
         pg_events: list[dict[str, Any]] = []
@@ -385,7 +388,7 @@ class Operator:
         if not reason.strip():
             raise ValueError("a reason is required")
         with self._operator(key) as tx:
-            if not tx.recorded.known and not self.redis.read(key):
+            if not tx.recorded.known and not self.redis.client.exists(hash_key(key)):
                 raise _unknown(key)
             full_reason = f"{action.value}: {reason.strip()}"
             target, generation = ACTION_TARGET[action], tx.recorded.generation
@@ -421,7 +424,7 @@ class Operator:
         ``only_if_new``: a circuit either store knows is left as it is, (None, None)."""
         validate_key(key)
         with self._operator(key) as tx:
-            if only_if_new and (tx.recorded.known or self.redis.read(key)):
+            if only_if_new and (tx.recorded.known or self.redis.client.exists(hash_key(key))):
                 return None, None
             current = self.redis.rules(key)
             rules = change.merged(current or self.config.shared_rules).shared_rules
@@ -461,6 +464,26 @@ class _Change:
             self.key, reply, at, op.host, op.pid, reason=reason, actor=op.actor
         )
         write_records(self.conn, [transition_record(event)])
+
+
+def circuit_keys(client: Any) -> list[str]:
+    """Every circuit Redis has: a scan for their hashes, ``guard:breaker:{KEY}``."""
+    found = set()
+    for raw in client.scan_iter(match=hash_key("*"), count=1000):
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        found.add(name.removeprefix("guard:breaker:{").removesuffix("}"))
+    return sorted(found)
+
+
+def recent_events(client: Any, key: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The circuit's Redis event list; an item that is not a JSON object is skipped."""
+    events = []
+    for item in client.lrange(events_key(key), 0, limit - 1):
+        with contextlib.suppress(ValueError):
+            event = json.loads(item)
+            if isinstance(event, dict):
+                events.append(event)
+    return events
 
 
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
