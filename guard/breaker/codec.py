@@ -12,21 +12,18 @@ from typing import Any, Self
 
 from guard.breaker.state import (
     MAX_COOLDOWN_GROWTH,
+    MAX_COUNT,
     MAX_COUNT_WINDOW,
+    MAX_GENERATION,
+    MAX_MINIMUM_CALLS,
+    MAX_SLOW_CALL_MS,
+    MAX_TIME_MS,
     MAX_TIME_WINDOW_SECONDS,
     WINDOW_CODES,
     SharedRules,
     State,
 )
-from guard.breaker.stored import (
-    MAX_COUNT,
-    MAX_GENERATION,
-    MAX_MINIMUM_CALLS,
-    MAX_SLOW_CALL_MS,
-    MAX_TIME_MS,
-    int_in,
-    shown,
-)
+from guard.breaker.stored import int_in, shown
 
 STATE = "st"
 GENERATION = "g"

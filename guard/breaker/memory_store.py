@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from guard.breaker import machine
 from guard.breaker.machine import Circuit
-from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
-from guard.breaker.stored import MAX_GENERATION, int_in
+from guard.breaker.state import MAX_GENERATION, BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.stored import int_in
 
 _SUCCESS = Outcome.SUCCESS
 

@@ -40,6 +40,8 @@ from guard.breaker.redis_store import (
 )
 from guard.breaker.state import (
     ACTION_TARGET,
+    MAX_GENERATION,
+    MAX_TIME_MS,
     Action,
     BreakerConfig,
     Reply,
@@ -49,8 +51,6 @@ from guard.breaker.state import (
     validate_key,
 )
 from guard.breaker.stored import (
-    MAX_GENERATION,
-    MAX_TIME_MS,
     STATE_LABELS,
     RecordedState,
     Seed,
