@@ -58,14 +58,11 @@ class MemoryStore:
             circuit.update_hot()
             self._circuits[key] = circuit
 
-    def forget(self, key: str | None = None) -> None:
+    def forget(self) -> None:
+        """Drop every circuit (Redis is the truth again)."""
         with self._lock:
-            if key is None:
-                self._circuits.clear()
-                self.timed.clear()
-            else:
-                self._circuits.pop(key, None)
-                self.timed.discard(key)
+            self._circuits.clear()
+            self.timed.clear()
 
     def _get(self, key: str) -> Circuit:
         circuit = self._circuits.get(key)

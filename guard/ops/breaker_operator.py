@@ -123,12 +123,6 @@ def rules_dict(rules: SharedRules | None) -> dict[str, Any]:
     }
 
 
-def _ms(value: int | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
-
-
 @dataclass(frozen=True)
 class Recorded:
     state: RecordedState | None  # its last recorded state, checked (None: no row)
@@ -487,7 +481,7 @@ def recent_events(client: Any, key: str, limit: int = 20) -> list[dict[str, Any]
 
 
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
-    at = _ms(int_in(event.get("occurred_at_ms"), 1, MAX_TIME_MS))
+    at_ms = int_in(event.get("occurred_at_ms"), 1, MAX_TIME_MS)
     return {
         "generation": event.get("generation"),
         "from_state": event.get("from_state"),
@@ -498,7 +492,7 @@ def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
         "actor": event.get("actor") or None,
         "host": event.get("host"),
         "pid": event.get("pid"),
-        "occurred_at": at.isoformat() if at else None,
+        "occurred_at": _iso(datetime.fromtimestamp(at_ms / 1000, UTC) if at_ms else None),
     }
 
 
