@@ -746,7 +746,7 @@ class CircuitBreaker:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
         if tracing.active():
             with DecisionSpan(self) as decision:
-                return await self._call_async(decision.admitted_async(fn), *args, **kwargs)
+                return await self._call_async(decision.admitted(fn), *args, **kwargs)
         return await self._call_async(fn, *args, **kwargs)
 
     async def _call_async(

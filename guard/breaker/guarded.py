@@ -8,7 +8,7 @@ import functools
 import math
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -165,17 +165,12 @@ class DecisionSpan:
         self._span.set("guard.breaker.state", state)
 
     def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """``fn``, saying "allowed" when it is called (an ``async def``'s coroutine is made,
+        and then awaited, once the call was admitted)."""
+
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> T:
             self._decide("allowed", self._breaker._state_label())
             return fn(*args, **kwargs)
-
-        return run
-
-    def admitted_async(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        @functools.wraps(fn)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-            self._decide("allowed", self._breaker._state_label())
-            return await fn(*args, **kwargs)
 
         return run
