@@ -59,13 +59,6 @@ class GuardedBlock:
             raise
         return self
 
-    def _outcome(self, exc: BaseException | None) -> tuple[Outcome, int]:
-        self._breaker._slots.append(True)
-        duration = duration_ms(self._started)
-        if exc is None:
-            return Outcome.SUCCESS, duration
-        return self._breaker._failure_outcome(exc), duration
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -73,10 +66,13 @@ class GuardedBlock:
         tb: TracebackType | None,
     ) -> None:
         assert self._ticket is not None
-        outcome, duration = self._outcome(exc)
-        tripped = self._breaker._release(self._ticket, outcome, duration)
+        breaker = self._breaker
+        breaker._slots.append(True)
+        duration = duration_ms(self._started)
+        outcome = Outcome.SUCCESS if exc is None else breaker._failure_outcome(exc)
+        tripped = breaker._release(self._ticket, outcome, duration)
         if exc is not None:
-            self._breaker._after_failure(tripped, outcome, self._started, exc, False, False)
+            breaker._after_failure(tripped, outcome, self._started, exc, False, False)
 
     async def __aenter__(self) -> GuardedBlock:
         breaker = self._breaker
