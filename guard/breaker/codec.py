@@ -325,7 +325,8 @@ class CircuitSnapshot:
         fields = check_hash(raw, known_generation).fields
         rules = stored_rules(raw)
         state = State(fields.get(STATE, int(State.CLOSED)))
-        cooldown = rules.open_cooldown_ms(fields.get(OPEN_COOLDOWN, 0)) if rules else None
+        grown = fields.get(OPEN_COOLDOWN, 0)
+        cooldown = rules.open_cooldown_ms(grown) if rules is not None else None
         until = cooldown if cooldown is not None else cooldown_without_rules_ms
         recovers_in = None
         if state is State.OPEN and until is not None:
