@@ -142,9 +142,7 @@ class Backend:
     def check_redis_config(self) -> None:
         """Warn once per backend when Redis may evict the breaker's keys (redis_config.py).
         Called after the first decision Redis answered, so never before Redis is reachable."""
-        if self._redis_config_checked:
-            return
-        with self._lock:
+        with self._lock:  # once per circuit: the lock costs nothing
             if self._redis_config_checked:
                 return
             self._redis_config_checked = True
