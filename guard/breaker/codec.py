@@ -23,7 +23,7 @@ from guard.breaker.state import (
     SharedRules,
     State,
 )
-from guard.breaker.stored import int_in, shown
+from guard.breaker.stored import int_in
 
 STATE = "st"
 GENERATION = "g"
@@ -111,35 +111,29 @@ def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
 @dataclass(frozen=True, slots=True)
 class CheckedHash:
     """A circuit's Redis hash with every field it uses checked: ``fields`` holds the values the
-    breaker decides with (repaired where needed), ``problems`` what was repaired (empty when the
-    hash was sound), ``rules_valid`` whether its stored rules may be used."""
+    breaker decides with (repaired where needed), ``rules_valid`` whether its stored rules may be
+    used."""
 
     fields: dict[str, int]
-    problems: tuple[str, ...]
     rules_valid: bool
 
 
 def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash:
     """The checks of the scripts' ``load`` on a decoded hash (``lua.py``). A hash without a
     state (``st``) has nothing to check but its rules."""
-    problems: list[str] = []
     fields: dict[str, int] = {}
     if STATE in raw:
         for name, lowest, highest in STATE_BOUNDS:
             value = int_in(raw.get(name), lowest, highest)
             if value is None:
-                problems.append(f"{name}={shown(raw.get(name))}")
                 value = {STATE: int(State.OPEN), GENERATION: _generation(known_generation)}.get(
                     name, 0
                 )
             fields[name] = value
         for name, lowest, highest in LATER_STATE_BOUNDS:
-            later = int_in(raw.get(name, "0"), lowest, highest)
-            if later is None:
-                problems.append(f"{name}={shown(raw.get(name))}")
-            fields[name] = later or 0
+            fields[name] = int_in(raw.get(name, "0"), lowest, highest) or 0
         fields[CHANGED_AT] = int_in(raw.get(CHANGED_AT), 0, MAX_TIME_MS) or 0
-    rules_valid = _rules_valid(raw, problems)
+    rules_valid = _rules_valid(raw)
     if rules_valid and (int_in(raw.get("cwt"), 0, 2) or 0):
         window_type = int_in(raw.get("cwt"), 0, 2)
         size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
@@ -156,11 +150,9 @@ def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash
             )
         ):
             bad = ["wn"]
-        for name in bad:
-            problems.append(f"{name}={shown(raw.get(name))}")
         for name, value in values.items():
             fields[name] = 0 if bad else (value or 0)
-    return CheckedHash(fields, tuple(problems), rules_valid)
+    return CheckedHash(fields, rules_valid)
 
 
 def _generation(known: int) -> int:
@@ -171,7 +163,7 @@ def _window_limit(window_type: int | None) -> int:
     return MAX_COUNT_WINDOW if window_type == 1 else MAX_TIME_WINDOW_SECONDS
 
 
-def _rules_valid(raw: Mapping[str, str], problems: list[str]) -> bool:
+def _rules_valid(raw: Mapping[str, str]) -> bool:
     """Whether the stored rules may be used: the three thresholds all present (a circuit
     without them has no rules yet) and every rule field within its bounds."""
     present = [raw.get(name) not in (None, "") for name in RULE_FIELDS[:3]]
@@ -196,7 +188,6 @@ def _rules_valid(raw: Mapping[str, str], problems: list[str]) -> bool:
             for name, lowest, highest in WINDOW_RULE_BOUNDS
             if int_in(raw.get(name), lowest, highest) is None
         ]
-    problems += [f"{name}={shown(raw.get(name))}" for name in bad]
     return not bad
 
 
@@ -231,8 +222,6 @@ def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
 def stored_rules(raw: Mapping[str, str]) -> SharedRules | None:
     """The rules stored in a circuit's decoded hash, None when it has none yet (or none it
     could use: the scripts drop rules outside their bounds at the next decision)."""
-    if not all(raw.get(name) for name in RULE_FIELDS[:3]):
-        return None
     return rules_from_values([raw.get(name) for name in RULE_FIELDS])
 
 

@@ -26,7 +26,6 @@ from guard.breaker.codec import (
     decode_hash,
     rules_from_values,
     rules_values,
-    stored_rules,
 )
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 from guard.breaker.stored import Seed, new_circuit
@@ -414,8 +413,7 @@ class RedisStore:
         return previous, parse_reply(raw_reply)
 
     def rules(self, key: str) -> SharedRules | None:
-        raw = self.client.hmget(lua.hash_key(key), *RULE_FIELDS)
-        return stored_rules(decode_hash(dict(zip(RULE_FIELDS, raw, strict=True))))
+        return rules_from_values(self.client.hmget(lua.hash_key(key), *RULE_FIELDS))
 
 
 class AsyncRedisStore:
