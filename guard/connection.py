@@ -275,3 +275,13 @@ def guard_function_errors() -> Iterator[None]:
         ) from None
     except psycopg.Error as error:
         raise GuardError(first_line(error)) from None
+
+
+@contextmanager
+def statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
+    """``statement_timeout`` for the current transaction (``SET LOCAL``): for PostgreSQL work
+    inside a guarded call, since a sync call that times out only stops waiting, so the server
+    must cancel the statement itself. Use it inside a transaction; the setting ends with it."""
+    milliseconds = max(1, round(seconds * 1000))
+    conn.execute(queries.SET_STATEMENT_TIMEOUT, (f"{milliseconds}ms",), prepare=False)
+    yield

@@ -9,6 +9,7 @@ from typing import Any
 # --- guard/connection.py
 # Behind PgBouncer the answering server's pid differs from the one the connection was given.
 BACKEND_PID = "SELECT pg_backend_pid()"
+SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
 
 # --- guard/booking.py
 BEGIN_BOOKING = (
@@ -32,7 +33,7 @@ UNSETTLED_BOOKING_ATTEMPTS = (
 # and closes the attempt when a key is given: one statement (guard.record_calendar_booking).
 RECORD_CALENDAR_BOOKING = "SELECT guard.record_calendar_booking(%s, %s, %s, %s, %s, %s, %s, %s)"
 
-# --- guard/breaker/operations.py
+# --- guard/ops/breaker_operator.py
 # The breaker tables' ROW EXCLUSIVE lock: granted only to a login that may write them (Booking
 # Guard's owner role, or a superuser), so it is the operator check; it conflicts with nothing
 # the application's write-behind does.
@@ -51,9 +52,6 @@ BREAKER_KNOWN_GENERATION = (
 
 # --- guard/breaker/persistence.py
 RECORD_BREAKER_TRANSITIONS = "SELECT guard.record_breaker_transitions(%s)"
-
-# --- guard/breaker/pg_timeout.py
-SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
 
 # --- guard/breaker/registry.py
 BREAKER_SETTINGS = "SELECT key, value FROM guard.settings WHERE key = ANY(%s)"
@@ -944,7 +942,7 @@ def listen(channel: str) -> str:
     return f"LISTEN {channel}"
 
 
-# --- guard/breaker/operations.py (the operator's reads of PostgreSQL)
+# --- guard/ops/breaker_operator.py (the operator's reads of PostgreSQL)
 
 
 def _loadable_time(column: str) -> str:

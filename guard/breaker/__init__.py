@@ -1,8 +1,8 @@
 """Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``)."""
 
 from guard.breaker.backend import REDIS_URL_ENV, Backend
-from guard.breaker.circuit import CircuitBreaker, CircuitSnapshot, Ticket
-from guard.breaker.codec import WindowCounts
+from guard.breaker.circuit import CircuitBreaker, Ticket
+from guard.breaker.codec import CircuitSnapshot, WindowCounts
 from guard.breaker.errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -13,7 +13,6 @@ from guard.breaker.errors import (
 from guard.breaker.guarded import GuardedBlock
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener
 from guard.breaker.persistence import PostgresWriteBehind
-from guard.breaker.pg_timeout import statement_timeout
 from guard.breaker.registry import (
     BreakerRegistry,
     config_from_settings,
@@ -23,6 +22,7 @@ from guard.breaker.registry import (
     staff_key,
 )
 from guard.breaker.state import Action, BreakerConfig, Outcome, SharedRules, State
+from guard.connection import statement_timeout
 
 __all__ = [
     "REDIS_URL_ENV",

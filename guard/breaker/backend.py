@@ -114,7 +114,7 @@ class Backend:
         self._sync_store: RedisStore | None = None
         self._async_store: tuple[asyncio.AbstractEventLoop, AsyncRedisStore] | None = None
         self._executors: list[ThreadPoolExecutor] = []
-        # Where a circuit missing from Redis is restored from (restore.py); None: only from
+        # Where a circuit missing from Redis is restored from (stored.py); None: only from
         # what this process saw.
         self.state_source = state_source
         self._redis_config_checked = False
@@ -142,9 +142,7 @@ class Backend:
     def check_redis_config(self) -> None:
         """Warn once per backend when Redis may evict the breaker's keys (redis_config.py).
         Called after the first decision Redis answered, so never before Redis is reachable."""
-        if self._redis_config_checked:
-            return
-        with self._lock:
+        with self._lock:  # once per circuit: the lock costs nothing
             if self._redis_config_checked:
                 return
             self._redis_config_checked = True

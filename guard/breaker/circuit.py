@@ -32,19 +32,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, Self, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from guard import tracing
 from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
-from guard.breaker.codec import (
-    NO_WINDOW,
-    STATE,
-    CircuitRecord,
-    WindowCounts,
-    decode_circuit,
-    seeded_hash,
-)
+from guard.breaker.codec import STATE, CircuitSnapshot, seeded_hash
 from guard.breaker.errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -97,66 +90,6 @@ class Ticket:
     timed: bool = True  # the call timeout applies
 
 
-@dataclass(frozen=True, slots=True)
-class CircuitSnapshot:
-    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
-    counters: calls in flight and rejections by cause since the breaker was built."""
-
-    key: str
-    state: State
-    generation: int
-    failure_count: int
-    success_count: int
-    opened_at: datetime | None
-    changed_at: datetime | None
-    recovers_in_seconds: float | None
-    rules: SharedRules | None
-    source: str  # "redis", "memory" (in-memory breaker) or "local" (Redis unreachable)
-    in_flight: int
-    rejected_open: int
-    rejected_bulkhead: int
-    rejected_store_unavailable: int
-    # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
-    window: WindowCounts = NO_WINDOW
-    # The last failure counted and the last move to CLOSED (None: none since the circuit was
-    # created, or restored after Redis lost it).
-    last_failure_at: datetime | None = None
-    closed_at: datetime | None = None
-    # The cooldown of the present opening: the stored one, grown by failed probes when the
-    # rules say so (None: the circuit has no rules yet).
-    cooldown_seconds: float | None = None
-
-    @classmethod
-    def of(
-        cls,
-        key: str,
-        circuit: CircuitRecord,
-        source: str,
-        at: Callable[[int], datetime | None],
-        recovers_in: float | None,
-        counters: tuple[int, int, int, int] = (0, 0, 0, 0),
-    ) -> Self:
-        """``at``: a time of the store (ms) as a datetime (None for 0)."""
-        cooldown = circuit.cooldown_ms
-        return cls(
-            key,
-            circuit.state,
-            circuit.generation,
-            circuit.failures,
-            circuit.successes,
-            at(circuit.opened_at_ms),
-            at(circuit.changed_at_ms),
-            recovers_in,
-            circuit.rules,
-            source,
-            *counters,
-            window=circuit.window,
-            last_failure_at=at(circuit.last_failure_at_ms),
-            closed_at=at(circuit.closed_at_ms),
-            cooldown_seconds=cooldown / 1000 if cooldown is not None else None,
-        )
-
-
 @dataclass(slots=True)
 class _Known:
     """The last state this process saw, with how long it may be trusted (monotonic s)."""
@@ -189,16 +122,9 @@ _IGNORED = Outcome.IGNORED
 _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
 
 
-def _ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 _perf_counter = time.perf_counter
+_monotonic = time.monotonic
 _ceil = math.ceil
-
-
-def _elapsed_ms(elapsed_seconds: float | None) -> int:
-    return math.ceil(elapsed_seconds * 1000) if elapsed_seconds else 0
 
 
 def _refuse_generator(fn: Callable[..., Any]) -> None:
@@ -263,7 +189,7 @@ class CircuitBreaker:
         self.failed_calls = 0
         self.timed_out_calls = 0
         self.config_divergences = 0
-        # Times this process found the circuit missing from Redis and restored it (restore.py).
+        # Times this process found the circuit missing from Redis and restored it (stored.py).
         self.restored_states = 0
         self._on_missing_cb = self._on_missing  # bound once: it is passed on every decision
         # The last state restored from PostgreSQL: if Redis loses it again at once (still at
@@ -336,7 +262,7 @@ class CircuitBreaker:
         if not self._has_listeners():
             return  # nobody to tell: building the event was a third of a trip's cost
         # The transition happened in this very reply: "now" on the store's clock.
-        occurred = _ms_to_datetime(reply.now_ms) if shared else datetime.now(UTC)
+        occurred = datetime.fromtimestamp(reply.now_ms / 1000, UTC) if shared else datetime.now(UTC)
         backend = self.backend
         event = transition_event(
             self.key, reply, occurred, backend.host, backend.pid, shared=shared, actor=actor
@@ -345,7 +271,7 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ cache
     def _remember(self, reply: Reply, shared: bool) -> None:
-        now = time.monotonic()
+        now = _monotonic()
         known = self._known
         if known is not None and known.reply is reply and known.shared is shared:
             known.valid_until = now + self._ttl  # the same constant reply: trust it longer
@@ -391,7 +317,7 @@ class CircuitBreaker:
         known = self._known
         if known is None:
             return None
-        now = time.monotonic()
+        now = _monotonic()
         if now >= known.valid_until:
             return None
         state = known.state
@@ -512,7 +438,7 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ missing from Redis
     def _on_missing(self, known_generation: int) -> Seed:
-        """What to re-create when Redis has no state for this circuit (restore.py): the state
+        """What to re-create when Redis has no state for this circuit (stored.py): the state
         PostgreSQL recorded, else the one this process last saw, else a new closed circuit."""
         recorded: RecordedState | None = None
         source = self.backend.state_source
@@ -606,7 +532,9 @@ class CircuitBreaker:
     ) -> bool:
         """Report the outcome of an admitted call; True when it opened the circuit.
         ``elapsed_seconds``: how long the call took, for the slow-call rule (None: not slow)."""
-        return self._release(ticket, outcome, _elapsed_ms(elapsed_seconds))
+        return self._release(
+            ticket, outcome, _ceil(elapsed_seconds * 1000) if elapsed_seconds else 0
+        )
 
     def _release(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
@@ -632,6 +560,9 @@ class CircuitBreaker:
         reply = self._memory.record(
             self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
         )
+        known = self._known
+        if known is not None and known.reply is reply:
+            return False  # a quiet circuit's constant reply: nothing to remember
         return self._recorded(reply, False)
 
     def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
@@ -670,11 +601,6 @@ class CircuitBreaker:
             if reply is not None:
                 return self._admitted(reply, True)
         return self._without_redis()
-
-    async def release_async(
-        self, ticket: Ticket, outcome: Outcome, elapsed_seconds: float | None = None
-    ) -> bool:
-        return await self._release_async(ticket, outcome, _elapsed_ms(elapsed_seconds))
 
     async def _release_async(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
@@ -820,7 +746,7 @@ class CircuitBreaker:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
         if tracing.active():
             with DecisionSpan(self) as decision:
-                return await self._call_async(decision.admitted_async(fn), *args, **kwargs)
+                return await self._call_async(decision.admitted(fn), *args, **kwargs)
         return await self._call_async(fn, *args, **kwargs)
 
     async def _call_async(
@@ -877,23 +803,16 @@ class CircuitBreaker:
             raw = dict(self._memory.read(self.key) or {})
             now_ms = int(raw.pop("now", 0))
             wall_offset = round(time.time() * 1000 - now_ms) if now_ms else 0
-        # Checked as the scripts check them: a value the breaker never writes is shown as the
-        # next decision will repair it, never raised.
-        circuit = decode_circuit(raw, now_ms, self._known_generation())
-
-        def at(ms: int) -> datetime | None:
-            return _ms_to_datetime(ms + wall_offset) if ms else None
-
-        recovers_in = circuit.recovers_in_ms
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
-        return CircuitSnapshot.of(
+        return CircuitSnapshot.decode(
             self.key,
-            circuit,
+            raw,
+            now_ms,
             "redis" if self.backend.uses_redis else "memory",
-            at,
-            recovers_in / 1000 if recovers_in is not None else None,
-            (self.in_flight, *counters),
+            known_generation=self._known_generation(),
+            wall_offset_ms=wall_offset,
+            counters=(self.in_flight, *counters),
         )
 
     def _read_redis(self) -> tuple[dict[str, str], int]:

@@ -7,25 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
 from guard.breaker.state import (
     MAX_COOLDOWN_GROWTH,
+    MAX_COUNT,
     MAX_COUNT_WINDOW,
+    MAX_GENERATION,
+    MAX_MINIMUM_CALLS,
+    MAX_SLOW_CALL_MS,
+    MAX_TIME_MS,
     MAX_TIME_WINDOW_SECONDS,
     WINDOW_CODES,
     SharedRules,
     State,
 )
-from guard.breaker.stored import (
-    MAX_COUNT,
-    MAX_GENERATION,
-    MAX_MINIMUM_CALLS,
-    MAX_SLOW_CALL_MS,
-    MAX_TIME_MS,
-    int_in,
-    shown,
-)
+from guard.breaker.stored import int_in
 
 STATE = "st"
 GENERATION = "g"
@@ -113,35 +111,29 @@ def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
 @dataclass(frozen=True, slots=True)
 class CheckedHash:
     """A circuit's Redis hash with every field it uses checked: ``fields`` holds the values the
-    breaker decides with (repaired where needed), ``problems`` what was repaired (empty when the
-    hash was sound), ``rules_valid`` whether its stored rules may be used."""
+    breaker decides with (repaired where needed), ``rules_valid`` whether its stored rules may be
+    used."""
 
     fields: dict[str, int]
-    problems: tuple[str, ...]
     rules_valid: bool
 
 
 def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash:
     """The checks of the scripts' ``load`` on a decoded hash (``lua.py``). A hash without a
     state (``st``) has nothing to check but its rules."""
-    problems: list[str] = []
     fields: dict[str, int] = {}
     if STATE in raw:
         for name, lowest, highest in STATE_BOUNDS:
             value = int_in(raw.get(name), lowest, highest)
             if value is None:
-                problems.append(f"{name}={shown(raw.get(name))}")
                 value = {STATE: int(State.OPEN), GENERATION: _generation(known_generation)}.get(
                     name, 0
                 )
             fields[name] = value
         for name, lowest, highest in LATER_STATE_BOUNDS:
-            later = int_in(raw.get(name, "0"), lowest, highest)
-            if later is None:
-                problems.append(f"{name}={shown(raw.get(name))}")
-            fields[name] = later or 0
+            fields[name] = int_in(raw.get(name, "0"), lowest, highest) or 0
         fields[CHANGED_AT] = int_in(raw.get(CHANGED_AT), 0, MAX_TIME_MS) or 0
-    rules_valid = _rules_valid(raw, problems)
+    rules_valid = _rules_valid(raw)
     if rules_valid and (int_in(raw.get("cwt"), 0, 2) or 0):
         window_type = int_in(raw.get("cwt"), 0, 2)
         size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
@@ -158,11 +150,9 @@ def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash
             )
         ):
             bad = ["wn"]
-        for name in bad:
-            problems.append(f"{name}={shown(raw.get(name))}")
         for name, value in values.items():
             fields[name] = 0 if bad else (value or 0)
-    return CheckedHash(fields, tuple(problems), rules_valid)
+    return CheckedHash(fields, rules_valid)
 
 
 def _generation(known: int) -> int:
@@ -173,7 +163,7 @@ def _window_limit(window_type: int | None) -> int:
     return MAX_COUNT_WINDOW if window_type == 1 else MAX_TIME_WINDOW_SECONDS
 
 
-def _rules_valid(raw: Mapping[str, str], problems: list[str]) -> bool:
+def _rules_valid(raw: Mapping[str, str]) -> bool:
     """Whether the stored rules may be used: the three thresholds all present (a circuit
     without them has no rules yet) and every rule field within its bounds."""
     present = [raw.get(name) not in (None, "") for name in RULE_FIELDS[:3]]
@@ -198,7 +188,6 @@ def _rules_valid(raw: Mapping[str, str], problems: list[str]) -> bool:
             for name, lowest, highest in WINDOW_RULE_BOUNDS
             if int_in(raw.get(name), lowest, highest) is None
         ]
-    problems += [f"{name}={shown(raw.get(name))}" for name in bad]
     return not bad
 
 
@@ -233,8 +222,6 @@ def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
 def stored_rules(raw: Mapping[str, str]) -> SharedRules | None:
     """The rules stored in a circuit's decoded hash, None when it has none yet (or none it
     could use: the scripts drop rules outside their bounds at the next decision)."""
-    if not all(raw.get(name) for name in RULE_FIELDS[:3]):
-        return None
     return rules_from_values([raw.get(name) for name in RULE_FIELDS])
 
 
@@ -277,61 +264,84 @@ def window_counts(raw: Mapping[str, str], rules: SharedRules | None, now_ms: int
 
 
 @dataclass(frozen=True, slots=True)
-class CircuitRecord:
-    """A circuit as its hash has it, every value checked (a value the breaker never writes is
-    shown as the circuit's next decision repairs it). Times are ms on the store's clock."""
+class CircuitSnapshot:
+    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
+    counters: calls in flight and rejections by cause since the breaker was built."""
 
+    key: str
     state: State
     generation: int
-    failures: int
-    successes: int
-    opened_at_ms: int  # 0 unless open or forced open
-    changed_at_ms: int  # 0: unknown
-    last_failure_at_ms: int  # 0: no failure counted since it was created (or restored)
-    closed_at_ms: int  # 0: not closed again since it was created (or restored)
-    rules: SharedRules | None
-    window: WindowCounts
-    # The cooldown of the present opening (grown by failed probes); None without rules.
-    cooldown_ms: int | None
+    failure_count: int
+    success_count: int
+    opened_at: datetime | None
+    changed_at: datetime | None
     # OPEN: until its cooldown ends (0 to the cooldown, whatever the clocks say); else None
-    recovers_in_ms: int | None
-    problems: tuple[str, ...]
+    recovers_in_seconds: float | None
+    rules: SharedRules | None
+    source: str  # "redis", "memory" (in-memory breaker) or "local" (Redis unreachable)
+    in_flight: int
+    rejected_open: int
+    rejected_bulkhead: int
+    rejected_store_unavailable: int
+    # The failure-rate window now (all 0 when the circuit has none; see SharedRules).
+    window: WindowCounts = NO_WINDOW
+    # The last failure counted and the last move to CLOSED (None: none since the circuit was
+    # created, or restored after Redis lost it).
+    last_failure_at: datetime | None = None
+    closed_at: datetime | None = None
+    # The cooldown of the present opening: the stored one, grown by failed probes when the
+    # rules say so (None: the circuit has no rules yet).
+    cooldown_seconds: float | None = None
 
+    @classmethod
+    def decode(
+        cls,
+        key: str,
+        raw: Mapping[str, str],
+        now_ms: int,
+        source: str,
+        *,
+        known_generation: int = 0,
+        cooldown_without_rules_ms: int | None = None,
+        wall_offset_ms: int = 0,
+        counters: tuple[int, int, int, int] = (0, 0, 0, 0),
+    ) -> Self:
+        """``raw``: a decoded hash (window slots included) read at ``now_ms``, every value
+        checked (one the breaker never writes is shown as the next decision repairs it). The
+        cooldown is the circuit's stored one; ``cooldown_without_rules_ms`` stands in for a
+        circuit that has no rules yet (None: its recovery time is unknown). ``wall_offset_ms``
+        turns the store's clock into the wall clock."""
+        fields = check_hash(raw, known_generation).fields
+        rules = stored_rules(raw)
+        state = State(fields.get(STATE, int(State.CLOSED)))
+        grown = fields.get(OPEN_COOLDOWN, 0)
+        cooldown = rules.open_cooldown_ms(grown) if rules is not None else None
+        until = cooldown if cooldown is not None else cooldown_without_rules_ms
+        recovers_in = None
+        if state is State.OPEN and until is not None:
+            recovers_in = min(until, max(0, fields.get(OPENED_AT, 0) + until - now_ms)) / 1000
 
-def decode_circuit(
-    raw: Mapping[str, str],
-    now_ms: int,
-    known_generation: int = 0,
-    cooldown_without_rules_ms: int | None = None,
-) -> CircuitRecord:
-    """``raw``: a decoded hash (window slots included) read at ``now_ms``. The cooldown is the
-    circuit's stored one; ``cooldown_without_rules_ms`` stands in for a circuit that has no
-    rules yet (None: its recovery time is unknown)."""
-    checked = check_hash(raw, known_generation)
-    fields = checked.fields
-    rules = stored_rules(raw)
-    state = State(fields.get(STATE, int(State.CLOSED)))
-    opened = fields.get(OPENED_AT, 0) if state.rejects else 0
-    grown = fields.get(OPEN_COOLDOWN, 0)
-    cooldown = rules.open_cooldown_ms(grown) if rules is not None else cooldown_without_rules_ms
-    recovers_in = None
-    if state is State.OPEN and cooldown is not None:
-        recovers_in = min(cooldown, max(0, fields.get(OPENED_AT, 0) + cooldown - now_ms))
-    return CircuitRecord(
-        state=state,
-        generation=fields.get(GENERATION, 0),
-        failures=fields.get(FAILURES, 0),
-        successes=fields.get(SUCCESSES, 0),
-        opened_at_ms=opened,
-        changed_at_ms=fields.get(CHANGED_AT, 0),
-        last_failure_at_ms=fields.get(LAST_FAILURE_AT, 0),
-        closed_at_ms=fields.get(CLOSED_AT, 0),
-        rules=rules,
-        window=window_counts(raw, rules, now_ms),
-        cooldown_ms=rules.open_cooldown_ms(grown) if rules is not None else None,
-        recovers_in_ms=recovers_in,
-        problems=checked.problems,
-    )
+        def at(name: str) -> datetime | None:
+            ms = fields.get(name, 0)
+            return datetime.fromtimestamp((ms + wall_offset_ms) / 1000, tz=UTC) if ms else None
+
+        return cls(
+            key,
+            state,
+            fields.get(GENERATION, 0),
+            fields.get(FAILURES, 0),
+            fields.get(SUCCESSES, 0),
+            at(OPENED_AT) if state.rejects else None,
+            at(CHANGED_AT),
+            recovers_in,
+            rules,
+            source,
+            *counters,
+            window=window_counts(raw, rules, now_ms),
+            last_failure_at=at(LAST_FAILURE_AT),
+            closed_at=at(CLOSED_AT),
+            cooldown_seconds=cooldown / 1000 if cooldown is not None else None,
+        )
 
 
 def seeded_hash(state: State, generation: int, opened_at_ms: int) -> dict[str, str]:

@@ -8,7 +8,7 @@ import functools
 import math
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -59,13 +59,6 @@ class GuardedBlock:
             raise
         return self
 
-    def _outcome(self, exc: BaseException | None) -> tuple[Outcome, int]:
-        self._breaker._slots.append(True)
-        duration = duration_ms(self._started)
-        if exc is None:
-            return Outcome.SUCCESS, duration
-        return self._breaker._failure_outcome(exc), duration
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -73,10 +66,13 @@ class GuardedBlock:
         tb: TracebackType | None,
     ) -> None:
         assert self._ticket is not None
-        outcome, duration = self._outcome(exc)
-        tripped = self._breaker._release(self._ticket, outcome, duration)
+        breaker = self._breaker
+        breaker._slots.append(True)
+        duration = duration_ms(self._started)
+        outcome = Outcome.SUCCESS if exc is None else breaker._failure_outcome(exc)
+        tripped = breaker._release(self._ticket, outcome, duration)
         if exc is not None:
-            self._breaker._after_failure(tripped, outcome, self._started, exc, False, False)
+            breaker._after_failure(tripped, outcome, self._started, exc, False, False)
 
     async def __aenter__(self) -> GuardedBlock:
         breaker = self._breaker
@@ -165,17 +161,12 @@ class DecisionSpan:
         self._span.set("guard.breaker.state", state)
 
     def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """``fn``, saying "allowed" when it is called (an ``async def``'s coroutine is made,
+        and then awaited, once the call was admitted)."""
+
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> T:
             self._decide("allowed", self._breaker._state_label())
             return fn(*args, **kwargs)
-
-        return run
-
-    def admitted_async(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        @functools.wraps(fn)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-            self._decide("allowed", self._breaker._state_label())
-            return await fn(*args, **kwargs)
 
         return run

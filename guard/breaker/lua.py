@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from guard.breaker.state import MAX_COOLDOWN_GROWTH, MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS
-from guard.breaker.stored import (
-    MAX_COUNT,
-    MAX_GENERATION,
-    MAX_MINIMUM_CALLS,
-    MAX_SLOW_CALL_MS,
-    MAX_TIME_MS,
-)
+from guard.breaker import state
 
 EVENTS_KEPT = 50
 
 # Reply code of ACQUIRE/RECORD for a circuit that has no state in Redis (see the docstring).
 UNKNOWN_CODE = 9
-
-# The caller's rules: the eleven values of ``SharedRules`` as the scripts take them.
-RULES_ARGC = 11
 
 
 def hash_key(key: str) -> str:
@@ -30,26 +20,19 @@ def events_key(key: str) -> str:
     return f"guard:breaker:{{{key}}}:events"
 
 
-def key_from_hash_key(redis_key: str) -> str | None:
-    prefix, suffix = "guard:breaker:{", "}"
-    if redis_key.startswith(prefix) and redis_key.endswith(suffix):
-        return redis_key[len(prefix) : -len(suffix)]
-    return None
-
-
-# The bounds of a stored value (stored.py), written into every script. Longer names first: a
+# The bounds of a stored value (state.py), written into every script. Longer names first: a
 # name that is the prefix of another must not replace part of it.
 _CONSTANTS = {
     "EVENTS_KEPT_LAST": EVENTS_KEPT - 1,
     "UNKNOWN_CODE": UNKNOWN_CODE,
-    "MAX_GENERATION": MAX_GENERATION,
-    "MAX_COUNT_WINDOW": MAX_COUNT_WINDOW,
-    "MAX_TIME_WINDOW": MAX_TIME_WINDOW_SECONDS,
-    "MAX_COUNT": MAX_COUNT,
-    "MAX_TIME_MS": MAX_TIME_MS,
-    "MAX_MINIMUM_CALLS": MAX_MINIMUM_CALLS,
-    "MAX_SLOW_CALL_MS": MAX_SLOW_CALL_MS,
-    "MAX_GROWTH_PERCENT": MAX_COOLDOWN_GROWTH * 100,
+    "MAX_GENERATION": state.MAX_GENERATION,
+    "MAX_COUNT_WINDOW": state.MAX_COUNT_WINDOW,
+    "MAX_TIME_WINDOW": state.MAX_TIME_WINDOW_SECONDS,
+    "MAX_COUNT": state.MAX_COUNT,
+    "MAX_TIME_MS": state.MAX_TIME_MS,
+    "MAX_MINIMUM_CALLS": state.MAX_MINIMUM_CALLS,
+    "MAX_SLOW_CALL_MS": state.MAX_SLOW_CALL_MS,
+    "MAX_GROWTH_PERCENT": state.MAX_COOLDOWN_GROWTH * 100,
 }
 
 
@@ -88,6 +71,3 @@ def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str, str]:
     return tuple(  # type: ignore[return-value]
         _with_constants(source).replace("CLOCK_FUNCTION", clock) for source in sources
     )
-
-
-ACQUIRE, RECORD, CONTROL, SEED, CONFIGURE = scripts()

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from guard.breaker import machine
 from guard.breaker.machine import Circuit
-from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
-from guard.breaker.stored import MAX_GENERATION, int_in
+from guard.breaker.state import MAX_GENERATION, BreakerConfig, Outcome, Reply, SharedRules, State
+from guard.breaker.stored import int_in
 
 _SUCCESS = Outcome.SUCCESS
 
@@ -58,14 +58,11 @@ class MemoryStore:
             circuit.update_hot()
             self._circuits[key] = circuit
 
-    def forget(self, key: str | None = None) -> None:
+    def forget(self) -> None:
+        """Drop every circuit (Redis is the truth again)."""
         with self._lock:
-            if key is None:
-                self._circuits.clear()
-                self.timed.clear()
-            else:
-                self._circuits.pop(key, None)
-                self.timed.discard(key)
+            self._circuits.clear()
+            self.timed.clear()
 
     def _get(self, key: str) -> Circuit:
         circuit = self._circuits.get(key)

@@ -38,7 +38,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _transition(event: BreakerEvent) -> Record:
+def transition_record(event: BreakerEvent) -> Record:
     assert event.from_state is not None
     return {
         "key": event.key,
@@ -64,10 +64,6 @@ def write_records(conn: psycopg.Connection[Any], records: Sequence[Mapping[str, 
     with conn.cursor(row_factory=tuple_row) as cur:
         row = cur.execute(queries.RECORD_BREAKER_TRANSITIONS, (Jsonb(list(records)),)).fetchone()
     return int(row[0]) if row else 0
-
-
-def write_transitions(conn: psycopg.Connection[Any], events: Sequence[BreakerEvent]) -> int:
-    return write_records(conn, [_transition(e) for e in events])
 
 
 def _field(record: Mapping[str, Any]) -> str:
@@ -157,7 +153,7 @@ class PostgresWriteBehind:
 
     def submit(self, events: Iterable[BreakerEvent]) -> None:
         first_drop = False
-        records = [_transition(event) for event in events]
+        records = [transition_record(event) for event in events]
         with self._cond:
             for record in records:
                 if len(self._pending) >= self.max_pending:

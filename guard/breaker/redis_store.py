@@ -5,10 +5,8 @@ decides per process instead of stalling the guarded call."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import inspect
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +26,6 @@ from guard.breaker.codec import (
     decode_hash,
     rules_from_values,
     rules_values,
-    stored_rules,
 )
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
 from guard.breaker.stored import Seed, new_circuit
@@ -189,7 +186,7 @@ class CircuitArgs:
     last, the call's duration)."""
 
     keys: tuple[str, str]
-    tail: tuple[str, str, str]  # host, pid, the caller's rules (lua.RULES_ARGC values, joined)
+    tail: tuple[str, str, str]  # host, pid, the caller's rules (``rules_values``, joined)
 
     @classmethod
     def build(cls, key: str, cfg: BreakerConfig, host: str, pid: int) -> CircuitArgs:
@@ -416,30 +413,7 @@ class RedisStore:
         return previous, parse_reply(raw_reply)
 
     def rules(self, key: str) -> SharedRules | None:
-        raw = self.client.hmget(lua.hash_key(key), *RULE_FIELDS)
-        return stored_rules(decode_hash(dict(zip(RULE_FIELDS, raw, strict=True))))
-
-    def read(self, key: str) -> dict[str, str]:
-        return decode_hash(self.client.hgetall(lua.hash_key(key)))
-
-    def events(self, key: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The circuit's Redis event list; an item that is not a JSON object is skipped."""
-        events = []
-        for item in self.client.lrange(lua.events_key(key), 0, limit - 1):
-            with contextlib.suppress(ValueError):
-                event = json.loads(item)
-                if isinstance(event, dict):
-                    events.append(event)
-        return events
-
-    def circuit_keys(self) -> list[str]:
-        found = set()
-        for raw in self.client.scan_iter(match="guard:breaker:{*}", count=1000):
-            name = raw.decode() if isinstance(raw, bytes) else str(raw)
-            key = lua.key_from_hash_key(name)
-            if key is not None:
-                found.add(key)
-        return sorted(found)
+        return rules_from_values(self.client.hmget(lua.hash_key(key), *RULE_FIELDS))
 
 
 class AsyncRedisStore:

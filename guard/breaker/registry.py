@@ -112,7 +112,7 @@ class BreakerRegistry:
         """Defaults from ``guard.settings``; with ``persist`` transitions are written behind
         to PostgreSQL (``close()`` drains them; what it cannot write is kept in Redis and
         written by the next registry started with it). A circuit found missing from Redis
-        (evicted) is restored from the state PostgreSQL recorded (``restore.py``)."""
+        (evicted) is restored from the state PostgreSQL recorded (``stored.py``)."""
         registry = cls(
             redis_url,
             default=load_settings_config(database_url),

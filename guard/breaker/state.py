@@ -74,6 +74,15 @@ def validate_key(key: str) -> str:
 STORE_UNREACHABLE_MODES = ("local", "closed", "open")
 
 
+# The bounds of every stored value. Lua computes in doubles and writes numbers back with
+# ``%.14g``: an integer of 1e14 or more comes back as ``1e+14``, which no reader parses, so every
+# bound stays below that.
+MAX_GENERATION = 10**12
+MAX_COUNT = 2**31 - 1
+MAX_TIME_MS = 10**13
+MAX_MINIMUM_CALLS = 1_000_000
+MAX_SLOW_CALL_MS = 86_400_000
+
 # Codes stored in Redis (field ``cwt``): 0 = no window.
 WINDOW_TYPES = ("count", "time")
 WINDOW_CODES = {"": 0, "count": 1, "time": 2}
@@ -82,7 +91,7 @@ WINDOW_CODES = {"": 0, "count": 1, "time": 2}
 MAX_COUNT_WINDOW = 1000
 MAX_TIME_WINDOW_SECONDS = 600
 
-# A stored cooldown is at most 2^31 - 1 ms (stored.MAX_COUNT): about 24 days.
+# A stored cooldown is at most 2^31 - 1 ms (MAX_COUNT): about 24 days.
 MAX_COOLDOWN_SECONDS = 2_000_000
 
 # The growth factor is stored in whole percent (200 = x2) so that Redis and Python compute alike.
@@ -255,16 +264,16 @@ class BreakerConfig:
                 "slow_call_seconds and slow_call_rate_threshold go together (a call slower than"
                 " slow_call_seconds is slow; the circuit opens at slow_call_rate_threshold %)"
             )
-        if slow_seconds is not None and not 0.001 <= slow_seconds <= 86_400:
-            raise ValueError("slow_call_seconds must be from 0.001 to 86400")
+        if slow_seconds is not None and not 0.001 <= slow_seconds <= MAX_SLOW_CALL_MS / 1000:
+            raise ValueError(f"slow_call_seconds must be from 0.001 to {MAX_SLOW_CALL_MS // 1000}")
         if window_type not in WINDOW_TYPES:
             raise ValueError(f"window_type must be one of {', '.join(WINDOW_TYPES)}")
         limit = MAX_COUNT_WINDOW if window_type == "count" else MAX_TIME_WINDOW_SECONDS
         unit = "calls" if window_type == "count" else "seconds"
         if isinstance(self.window_size, bool) or not 1 <= self.window_size <= limit:
             raise ValueError(f"window_size of a {window_type} window must be 1 to {limit} {unit}")
-        if isinstance(self.minimum_calls, bool) or not 1 <= self.minimum_calls <= 1_000_000:
-            raise ValueError("minimum_calls must be from 1 to 1000000")
+        if isinstance(self.minimum_calls, bool) or not 1 <= self.minimum_calls <= MAX_MINIMUM_CALLS:
+            raise ValueError(f"minimum_calls must be from 1 to {MAX_MINIMUM_CALLS}")
 
     def _validate_growth(self) -> None:
         factor, cap = self.cooldown_growth_factor, self.max_cooldown_seconds

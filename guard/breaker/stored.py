@@ -1,9 +1,8 @@
 """What a stored circuit may hold (bounds, repairs), and what a circuit missing from Redis
 becomes: the state PostgreSQL recorded, else the one this process saw, else a new closed one.
 
-Lua computes in doubles and writes numbers back with ``%.14g``: an integer of 1e14 or more comes
-back as ``1e+14``, which no reader parses, so every bound stays below that. The same numbers are
-in the scripts (``lua.py``) and in the CHECK constraints of ``guard.breaker_state``/``_events``.
+The bounds are state.py's, the same in the scripts (``lua.py``) and in the CHECK constraints of
+``guard.breaker_state``/``_events``.
 """
 
 from __future__ import annotations
@@ -16,14 +15,8 @@ from typing import Any, Protocol
 import psycopg
 
 from guard import queries
-from guard.breaker.state import State
+from guard.breaker.state import MAX_GENERATION, MAX_TIME_MS, State
 from guard.connection import open_connection
-
-MAX_GENERATION = 10**12
-MAX_COUNT = 2**31 - 1
-MAX_TIME_MS = 10**13
-MAX_MINIMUM_CALLS = 1_000_000
-MAX_SLOW_CALL_MS = 86_400_000
 
 STATE_LABELS = frozenset(state.label for state in State)
 

@@ -3,7 +3,7 @@ circuits.
 
 Redis from ``GUARD_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); PostgreSQL from the main
 group's ``--database-url`` (else the PG* variables). Errors are one line and a non-zero exit.
-Everything goes through ``guard.breaker.operations``, the breaker's door for operators.
+Everything goes through ``guard.ops.breaker_operator``, the breaker's door for operators.
 """
 
 from __future__ import annotations
@@ -15,21 +15,18 @@ from typing import Any
 
 import click
 
-from guard.breaker.operations import (
+from guard.breaker.state import (
     MAX_COOLDOWN_GROWTH,
     MAX_COOLDOWN_SECONDS,
     MAX_COUNT_WINDOW,
     MAX_TIME_WINDOW_SECONDS,
     WINDOW_TYPES,
     Action,
-    CircuitView,
-    Operator,
-    RulesChange,
-    operator_session,
 )
 from guard.cli.output import emit_json, emit_table, when, wide_option
 from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
 from guard.errors import GuardError
+from guard.ops.breaker_operator import CircuitView, Operator, RulesChange, operator_session
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 reason_option = click.option(

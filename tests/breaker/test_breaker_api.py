@@ -444,7 +444,8 @@ def test_statement_timeout_is_at_least_a_millisecond_and_ends_with_its_transacti
 # What guard.breaker_restore_state returned, checked before the breaker uses it: each bound
 # accepted, one past it refused with its problem named.
 def test_a_restored_record_is_taken_within_its_bounds_and_repaired_past_them() -> None:
-    from guard.breaker.stored import MAX_GENERATION, MAX_TIME_MS, check_record
+    from guard.breaker.state import MAX_GENERATION, MAX_TIME_MS
+    from guard.breaker.stored import check_record
 
     for opened in (1.0, float(MAX_TIME_MS)):
         record = check_record("open", 1, opened)

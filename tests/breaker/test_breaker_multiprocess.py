@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from guard.breaker import BreakerConfig, CircuitBreaker, State
-from guard.breaker.redis_store import RedisStore
+from guard.ops.breaker_operator import recent_events
 from tests.breaker import mp_workers
 
 PROCESSES = 8
@@ -92,7 +92,7 @@ def test_eight_processes_tripping_give_one_transition_and_bounded_calls(
 
     transitions = [t for result in results for t in result["transitions"]]
     assert transitions == ["closed->open"]
-    events = RedisStore(redis.Redis.from_url(redis_url)).events(key)
+    events = recent_events(redis.Redis.from_url(redis_url), key)
     assert [(e["from_state"], e["to_state"]) for e in events] == [("closed", "open")]
     # Threshold (3) plus at most one in-flight call per other process; a breaker that kept
     # admitting would see ~8 processes x 50 calls in the second the workers run.
@@ -123,7 +123,7 @@ def test_eight_processes_fill_one_window_and_open_it_once(
 
     transitions = [t for result in results for t in result["transitions"]]
     assert transitions == [f"closed->open: {reason}"]
-    events = RedisStore(redis.Redis.from_url(redis_url)).events(key)
+    events = recent_events(redis.Redis.from_url(redis_url), key)
     assert [(e["to_state"], e["reason"]) for e in events] == [("open", reason)]
     assert 20 <= calls.value <= 20 + PROCESSES - 1
     assert all(result["rejected"] > 0 for result in results)

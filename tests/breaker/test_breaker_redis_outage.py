@@ -190,7 +190,7 @@ def test_store_reads_back_what_the_scripts_wrote(redis_url: str, key: str) -> No
     for _ in range(3):
         with pytest.raises(ConnectionError):
             breaker.call(FailingDependency())
-    stored = RedisStore(make_client(redis_url)).read(key)
+    stored, _ = RedisStore(make_client(redis_url)).read_with_time(key)
     assert stored["st"] == str(int(State.OPEN)) and stored["g"] == "1" and stored["f"] == "3"
 
 

@@ -1,4 +1,4 @@
--- Replace the stored rules (``guard breaker configure``). ARGV: the rules (RULES_ARGC), then
+-- Replace the stored rules (``guard breaker configure``). ARGV: the rules (11 values), then
 -- known_gen, reason, actor, host, pid. The state is untouched (an OPEN circuit's cooldown is
 -- measured with the new value from now on), but the change is one of the circuit's: it bumps the
 -- generation and is recorded as an event from the state to itself, so that PostgreSQL's history

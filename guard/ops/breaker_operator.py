@@ -9,6 +9,8 @@ what PostgreSQL recorded (a circuit Redis lost is restored from it) and records 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -22,11 +24,12 @@ from psycopg.rows import dict_row
 
 from guard import queries
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.circuit import CircuitSnapshot, default_actor
-from guard.breaker.codec import decode_circuit
+from guard.breaker.circuit import default_actor
+from guard.breaker.codec import CircuitSnapshot
 from guard.breaker.errors import ControlUnavailableError
 from guard.breaker.listeners import transition_event
-from guard.breaker.persistence import write_transitions
+from guard.breaker.lua import events_key, hash_key
+from guard.breaker.persistence import transition_record, write_records
 from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
@@ -37,11 +40,8 @@ from guard.breaker.redis_store import (
 )
 from guard.breaker.state import (
     ACTION_TARGET,
-    MAX_COOLDOWN_GROWTH,
-    MAX_COOLDOWN_SECONDS,
-    MAX_COUNT_WINDOW,
-    MAX_TIME_WINDOW_SECONDS,
-    WINDOW_TYPES,
+    MAX_GENERATION,
+    MAX_TIME_MS,
     Action,
     BreakerConfig,
     Reply,
@@ -51,8 +51,6 @@ from guard.breaker.state import (
     validate_key,
 )
 from guard.breaker.stored import (
-    MAX_GENERATION,
-    MAX_TIME_MS,
     STATE_LABELS,
     RecordedState,
     Seed,
@@ -63,27 +61,11 @@ from guard.breaker.stored import (
 from guard.connection import connect, open_connection
 from guard.errors import ConfigurationError, GuardError, PermissionDenied, first_line
 
-__all__ = [
-    "MAX_COOLDOWN_GROWTH",
-    "MAX_COOLDOWN_SECONDS",
-    "MAX_COUNT_WINDOW",
-    "MAX_TIME_WINDOW_SECONDS",
-    "WINDOW_TYPES",
-    "Action",
-    "CircuitList",
-    "CircuitView",
-    "Operator",
-    "RulesChange",
-    "operator_session",
-]
-
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
 
 
-class UnknownCircuitError(LookupError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"unknown circuit key {key!r} (see `guard breaker list`)")
-        self.key = key
+def _unknown(key: str) -> GuardError:
+    return GuardError(f"unknown circuit key {key!r} (see `guard breaker list`)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +121,6 @@ def rules_dict(rules: SharedRules | None) -> dict[str, Any]:
         "slow_call_seconds": window.slow_call_ms / 1000 if window.slow_call_ms else None,
         "slow_call_rate_threshold": window.slow_call_rate_threshold or None,
     }
-
-
-def _ms(value: int | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -323,11 +299,13 @@ class Operator:
 
     def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
         """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it."""
-        circuit = decode_circuit(raw, now_ms, cooldown_without_rules_ms=self.config.cooldown_ms)
-        recovers_in = None
-        if circuit.recovers_in_ms is not None and circuit.opened_at_ms:
-            recovers_in = round(circuit.recovers_in_ms / 1000, 1)
-        return CircuitView.of(key, circuit, "redis", _ms, recovers_in)
+        view = CircuitView.decode(
+            key, raw, now_ms, "redis", cooldown_without_rules_ms=self.config.cooldown_ms
+        )
+        recovers_in = view.recovers_in_seconds
+        if recovers_in is None or view.opened_at is None:
+            return replace(view, recovers_in_seconds=None)
+        return replace(view, recovers_in_seconds=round(recovers_in, 1))
 
     @staticmethod
     def _view_from_pg(row: dict[str, Any]) -> CircuitView:
@@ -352,7 +330,7 @@ class Operator:
         views: dict[str, CircuitView] = {}
         errors: list[str] = []
         try:
-            for key in self.redis.circuit_keys():
+            for key in circuit_keys(self.redis.client):
                 raw, now_ms = self.redis.read_with_time(key)
                 if raw:
                     views[key] = self._view_from_redis(key, raw, now_ms)
@@ -379,7 +357,7 @@ class Operator:
             raw, now_ms = self.redis.read_with_time(key)
             if raw:
                 view = self._view_from_redis(key, raw, now_ms)
-                redis_events = self.redis.events(key, events)
+                redis_events = recent_events(self.redis.client, key, events)
         except REDIS_DOWN_ERRORS:
             pass
         pg_events: list[dict[str, Any]] = []
@@ -394,7 +372,7 @@ class Operator:
         except psycopg.Error:
             pass
         if view is None:
-            raise UnknownCircuitError(key)
+            raise _unknown(key)
         return replace(view, events=tuple(pg_events or map(_redis_event, redis_events)))
 
     def act(self, key: str, action: Action, reason: str) -> dict[str, Any]:
@@ -404,8 +382,8 @@ class Operator:
         if not reason.strip():
             raise ValueError("a reason is required")
         with self._operator(key) as tx:
-            if not tx.recorded.known and not self.redis.read(key):
-                raise UnknownCircuitError(key)
+            if not tx.recorded.known and not self.redis.client.exists(hash_key(key)):
+                raise _unknown(key)
             full_reason = f"{action.value}: {reason.strip()}"
             target, generation = ACTION_TARGET[action], tx.recorded.generation
             reply = self.redis.control(tx.args, target, full_reason, self.actor, generation, tx)
@@ -440,7 +418,7 @@ class Operator:
         ``only_if_new``: a circuit either store knows is left as it is, (None, None)."""
         validate_key(key)
         with self._operator(key) as tx:
-            if only_if_new and (tx.recorded.known or self.redis.read(key)):
+            if only_if_new and (tx.recorded.known or self.redis.client.exists(hash_key(key))):
                 return None, None
             current = self.redis.rules(key)
             rules = change.merged(current or self.config.shared_rules).shared_rules
@@ -479,11 +457,31 @@ class _Change:
         event = transition_event(
             self.key, reply, at, op.host, op.pid, reason=reason, actor=op.actor
         )
-        write_transitions(self.conn, [event])
+        write_records(self.conn, [transition_record(event)])
+
+
+def circuit_keys(client: Any) -> list[str]:
+    """Every circuit Redis has: a scan for their hashes, ``guard:breaker:{KEY}``."""
+    found = set()
+    for raw in client.scan_iter(match=hash_key("*"), count=1000):
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        found.add(name.removeprefix("guard:breaker:{").removesuffix("}"))
+    return sorted(found)
+
+
+def recent_events(client: Any, key: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The circuit's Redis event list; an item that is not a JSON object is skipped."""
+    events = []
+    for item in client.lrange(events_key(key), 0, limit - 1):
+        with contextlib.suppress(ValueError):
+            event = json.loads(item)
+            if isinstance(event, dict):
+                events.append(event)
+    return events
 
 
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
-    at = _ms(int_in(event.get("occurred_at_ms"), 1, MAX_TIME_MS))
+    at_ms = int_in(event.get("occurred_at_ms"), 1, MAX_TIME_MS)
     return {
         "generation": event.get("generation"),
         "from_state": event.get("from_state"),
@@ -494,7 +492,7 @@ def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
         "actor": event.get("actor") or None,
         "host": event.get("host"),
         "pid": event.get("pid"),
-        "occurred_at": at.isoformat() if at else None,
+        "occurred_at": _iso(datetime.fromtimestamp(at_ms / 1000, UTC) if at_ms else None),
     }
 
 
@@ -511,8 +509,6 @@ def operator_session(database_url: str | None) -> Iterator[Operator]:
         ) from None
     try:
         yield operator
-    except UnknownCircuitError as error:
-        raise GuardError(str(error)) from None
     except ControlUnavailableError as error:
         raise GuardError(f"cannot reach breaker state at {mask_url(redis_url)}: {error}") from None
     except ValueError as error:
