@@ -46,7 +46,11 @@ BEGIN
         END IF;
         IF NEW.appointment_made OR NEW.session_outcome = 'appointment_booked' THEN
             INSERT INTO guard.detection_queue (call_id) VALUES (NEW.id);
-            PERFORM pg_catalog.pg_notify('guard_detection_queue', '');
+            -- Called in an expression, not by PERFORM: a PERFORM is a query, with an executor to
+            -- start.
+            IF pg_catalog.pg_notify('guard_detection_queue', '') IS NULL THEN
+                -- never: pg_notify returns void, not NULL
+            END IF;
         END IF;
     END IF;
     RETURN NULL;
