@@ -10,7 +10,7 @@
 -- change nothing. That is the application that writes the call's flags first and then inserts
 -- its appointment: the UPDATE it skips would have made the foreign keys of calls be checked
 -- again (a row this transaction wrote) and its CHECKs run once more, the larger part of what
--- Booking Guard adds to that booking (bench/instructions.py counts it).
+-- Booking Guard adds to that booking (a callgrind count of the workload's statements).
 -- One statement, not a SELECT into an array and then an UPDATE: a single-row insert pays for
 -- one executor run instead of two (bench/triggers.py). `= ANY (ARRAY(subquery))` keeps the
 -- cached plan an index scan of calls whatever the size of the statement that planned it; a
