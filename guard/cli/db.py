@@ -102,7 +102,6 @@ def _policy(lock_deadline: str, lock_timeout: str, statement_timeout: str) -> Lo
         raise GuardError("--lock-timeout must be at least 1ms")
     return LockPolicy(
         lock_timeout_ms=timeout_ms,
-        max_lock_timeout_ms=timeout_ms,
         deadline_s=parse_duration(lock_deadline),
         statement_timeout_ms=round(parse_duration(statement_timeout) * 1000),
     )
