@@ -793,46 +793,48 @@ def _look_up(
             "names": [identity[-1] for _, identity in objects],
         },
     ).fetchall()
-    return [(int(count), fingerprint) for count, fingerprint in rows]
+    return [(int(count), fingerprint) for ((count, fingerprint),) in rows]
 
 
-# The catalog rows of each object a definition makes: pg_proc, pg_rewrite (a view's rule, with
-# the view's options), pg_trigger, pg_policy (with the table's row-level security switches).
+# For each object a definition makes: how many catalog rows define it, and (with prints) a
+# fingerprint of those rows: pg_proc, pg_rewrite (a view's rule, with the view's options),
+# pg_trigger, pg_policy (with the table's row-level security switches).
 _LOOK_UP = """
-SELECT o.count, o.fingerprint
-FROM unnest(%(kinds)s::text[], %(schemas)s::text[], %(tables)s::text[], %(names)s::text[])
-    WITH ORDINALITY AS w (kind, schema_name, table_name, object_name, position)
-CROSS JOIN LATERAL (
-    SELECT count(*) AS count, string_agg(f.print, ',' ORDER BY f.oid) AS fingerprint
-    FROM (
-        SELECT p.oid, CASE WHEN %(prints)s THEN md5(p::text) END
+SELECT CASE w.kind
+    WHEN 'function' THEN (
+        SELECT ARRAY[count(*)::text, string_agg(
+            CASE WHEN %(prints)s THEN md5(p::text) END, ',' ORDER BY p.oid)]
         FROM pg_catalog.pg_proc AS p
         JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE w.kind = 'function' AND n.nspname = w.schema_name AND p.proname = w.object_name
-        UNION ALL
-        SELECT r.oid, CASE WHEN %(prints)s THEN md5(r::text || coalesce(c.reloptions::text, '')) END
+        WHERE n.nspname = w.schema_name AND p.proname = w.object_name)
+    WHEN 'view' THEN (
+        SELECT ARRAY[count(*)::text, string_agg(
+            CASE WHEN %(prints)s THEN md5(r::text || coalesce(c.reloptions::text, '')) END, ','
+            ORDER BY r.oid)]
         FROM pg_catalog.pg_class AS c
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
         JOIN pg_catalog.pg_rewrite AS r ON r.ev_class = c.oid
-        WHERE w.kind = 'view' AND n.nspname = w.schema_name AND c.relname = w.object_name
-          AND c.relkind = 'v'
-        UNION ALL
-        SELECT t.oid, CASE WHEN %(prints)s THEN md5(t::text) END
+        WHERE n.nspname = w.schema_name AND c.relname = w.object_name AND c.relkind = 'v')
+    WHEN 'trigger' THEN (
+        SELECT ARRAY[count(*)::text, string_agg(
+            CASE WHEN %(prints)s THEN md5(t::text) END, ',' ORDER BY t.oid)]
         FROM pg_catalog.pg_trigger AS t
         JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE w.kind = 'trigger' AND n.nspname = w.schema_name AND c.relname = w.table_name
-          AND t.tgname = w.object_name AND NOT t.tgisinternal
-        UNION ALL
-        SELECT p.oid, CASE WHEN %(prints)s THEN
-            md5(p::text || c.relrowsecurity::text || c.relforcerowsecurity::text) END
+        WHERE n.nspname = w.schema_name AND c.relname = w.table_name
+          AND t.tgname = w.object_name AND NOT t.tgisinternal)
+    WHEN 'policy' THEN (
+        SELECT ARRAY[count(*)::text, string_agg(CASE WHEN %(prints)s THEN
+            md5(p::text || c.relrowsecurity::text || c.relforcerowsecurity::text) END, ','
+            ORDER BY p.oid)]
         FROM pg_catalog.pg_policy AS p
         JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE w.kind = 'policy' AND n.nspname = w.schema_name AND c.relname = w.table_name
-          AND p.polname = w.object_name
-    ) AS f (oid, print)
-) AS o
+        WHERE n.nspname = w.schema_name AND c.relname = w.table_name
+          AND p.polname = w.object_name)
+    END
+FROM unnest(%(kinds)s::text[], %(schemas)s::text[], %(tables)s::text[], %(names)s::text[])
+    WITH ORDINALITY AS w (kind, schema_name, table_name, object_name, position)
 ORDER BY w.position
 """
 
