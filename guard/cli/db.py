@@ -88,7 +88,6 @@ def _policy(lock_deadline: float, lock_timeout: float, statement_timeout: float)
         raise GuardError("--lock-timeout must be at least 1ms")
     return LockPolicy(
         lock_timeout_ms=timeout_ms,
-        max_lock_timeout_ms=timeout_ms,
         deadline_s=lock_deadline,
         statement_timeout_ms=round(statement_timeout * 1000),
     )

@@ -50,7 +50,9 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')
 """
 
 _CONSTRAINTS = """
-SELECT n.nspname || '.' || c.relname, k.conname, pg_get_constraintdef(k.oid),
+SELECT n.nspname || '.' || c.relname, k.conname,
+       -- validation is compared on its own; the definition text must not carry it
+       regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', ''),
        k.convalidated, k.condeferrable, k.condeferred
 FROM pg_constraint AS k
 JOIN pg_class AS c ON c.oid = k.conrelid
@@ -161,7 +163,23 @@ JOIN pg_namespace AS n ON n.oid = t.typnamespace
 WHERE n.nspname = %(guard)s AND k.contype <> 'n'  -- a domain's NOT NULL (17): typnotnull
 """
 
+# The parts of each relation: the query (relation, name, then these fields, in order).
+_RELATION_PARTS = {
+    "columns": (_COLUMNS, ("type", "not_null", "default", "identity", "generated")),
+    "constraints": (_CONSTRAINTS, ("definition", "validated", "deferrable", "deferred")),
+    "indexes": (_INDEXES, ("definition", "valid")),
+    "triggers": (_TRIGGERS, ("definition", "enabled")),
+    "policies": (_POLICIES, ("permissive", "roles", "command", "using", "with_check")),
+}
+
 ROLE_KINDS = ("owner", "application", "reporting", "reviewer")
+# registry -> (table, key column), in the order rows are deleted (a check before its rule)
+REGISTRIES = {
+    "checks": ("guard.checks", "id"),
+    "rules": ("guard.rules", "id"),
+    "jobs": ("guard.jobs", "name"),
+    "settings": ("guard.settings", "key"),
+}
 # The parts of a snapshot that hold Booking Guard's own registry rows (keys of each registry).
 REGISTRY_PARTS = ("settings", "rules", "checks")
 
@@ -188,45 +206,12 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
                 "force_rls": force_rls,
                 "options": sorted(options),
                 "view_def": view_def,
-                "columns": {},
-                "constraints": {},
-                "indexes": {},
-                "triggers": {},
-                "policies": {},
+                **{part: {} for part in _RELATION_PARTS},
             }
-        cur.execute(_COLUMNS, params)
-        for rel, col, typ, notnull, default, identity, generated in cur.fetchall():
-            relations[rel]["columns"][col] = {
-                "type": typ,
-                "not_null": notnull,
-                "default": default,
-                "identity": identity,
-                "generated": generated,
-            }
-        cur.execute(_CONSTRAINTS, params)
-        for rel, name, definition, validated, deferrable, deferred in cur.fetchall():
-            relations[rel]["constraints"][name] = {
-                # validation is compared on its own; the definition text must not carry it
-                "definition": definition.removesuffix(" NOT VALID"),
-                "validated": validated,
-                "deferrable": deferrable,
-                "deferred": deferred,
-            }
-        cur.execute(_INDEXES, params)
-        for rel, name, definition, valid in cur.fetchall():
-            relations[rel]["indexes"][name] = {"definition": definition, "valid": valid}
-        cur.execute(_TRIGGERS, params)
-        for rel, name, definition, enabled in cur.fetchall():
-            relations[rel]["triggers"][name] = {"definition": definition, "enabled": enabled}
-        cur.execute(_POLICIES, params)
-        for rel, name, permissive, roles, command, qual, with_check in cur.fetchall():
-            relations[rel]["policies"][name] = {
-                "permissive": permissive,
-                "roles": sorted(roles),
-                "command": command,
-                "using": qual,
-                "with_check": with_check,
-            }
+        for part, (query, fields) in _RELATION_PARTS.items():
+            cur.execute(query, params)
+            for relation, name, *values in cur.fetchall():
+                relations[relation][part][name] = dict(zip(fields, values, strict=True))
         cur.execute(_FUNCTIONS, params)
         functions = {name: {"definition": definition} for name, definition in cur.fetchall()}
         types = _types(cur, params)
@@ -234,13 +219,14 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         for relation in relations.values():
             for policy in relation["policies"].values():
                 policy["roles"] = sorted(kinds.get(role, role) for role in policy["roles"])
-        cur.execute(_RELATION_ACL, params)
-        _add_grants(relations, cur.fetchall(), kinds)
-        cur.execute(_FUNCTION_ACL, params)
-        _add_grants(functions, cur.fetchall(), kinds)
         schema_security: dict[str, Any] = {}
-        cur.execute(_SCHEMA_ACL, params)
-        _add_grants(schema_security, cur.fetchall(), kinds)
+        for query, objects in (
+            (_RELATION_ACL, relations),
+            (_FUNCTION_ACL, functions),
+            (_SCHEMA_ACL, schema_security),
+        ):
+            cur.execute(query, params)
+            _add_grants(objects, cur.fetchall(), kinds)
         existing_roles: list[str] = []
         if kinds:
             cur.execute(
@@ -249,20 +235,17 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
             existing_roles = sorted(kinds[name] for (name,) in cur.fetchall())
         cur.execute(_SEQUENCES, params)
         sequences = sorted(name for (name,) in cur.fetchall())
-        settings = _keys(cur, "guard.settings", "key") if has_guard_schema else []
-        rules = _keys(cur, "guard.rules", "id") if has_guard_schema else []
-        checks = _keys(cur, "guard.checks", "id") if has_guard_schema else []
+        keys = {part: REGISTRIES[part] for part in REGISTRY_PARTS}
         # one key per row: the grants are compared as privileges above; this compares the data
         # guard.apply_grants reads them from (a migration that forgot a row, a row removed)
-        role_grants = (
-            _keys(
-                cur,
-                "guard.role_grants",
-                "format('%s %s %s %s', role_kind, object_type, object_name, privileges)",
-            )
-            if has_guard_schema
-            else []
+        keys["role_grants"] = (
+            "guard.role_grants",
+            "format('%s %s %s %s', role_kind, object_type, object_name, privileges)",
         )
+        registries = {
+            part: _keys(cur, table, key) if has_guard_schema else []
+            for part, (table, key) in keys.items()
+        }
     snapshot: Snapshot = {
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
@@ -271,10 +254,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         "schema_security": schema_security.get(GUARD_SCHEMA, {}),
         "roles": existing_roles,
         "sequences": sequences,
-        "settings": settings,
-        "rules": rules,
-        "checks": checks,
-        "role_grants": role_grants,
+        **registries,
     }
     jobs = cron_jobs(conn)
     if jobs is not None:  # only where pg_cron lives in this database (the snapshot stays as is)
@@ -422,34 +402,32 @@ def rows_created_by_data(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
     from migration 0086 on; empty before it): a rollback to a release deletes those it lacks."""
     if not exists(conn, "guard.registry_rows"):
         return set()
-    rows = conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall()
+    rows = conn.execute("SELECT registry, key FROM guard.registry_rows")
     return {(str(registry), str(key)) for registry, key in rows}
 
 
 def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:
     """Booking tables that existed before Booking Guard (their own layout is the application's)."""
-    with conn.cursor() as cur:
-        if not exists(cur.connection, "guard.baseline_objects"):
-            return set()
-        cur.execute(
-            "SELECT 'public.' || table_name FROM guard.baseline_objects"
-            " WHERE column_name = '' AND NOT created_by_guard"
-        )
-        return {name for (name,) in cur.fetchall()}
+    if not exists(conn, "guard.baseline_objects"):
+        return set()
+    rows = conn.execute(
+        "SELECT 'public.' || table_name FROM guard.baseline_objects"
+        " WHERE column_name = '' AND NOT created_by_guard"
+    )
+    return {name for (name,) in rows}
 
 
 def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[str]) -> set[str]:
     """The views of the checks a DBA registered (guard.register_check): every check view named
     by a row of guard.checks whose id is not one of `shipped_checks`, as `guard.<view>`."""
-    with conn.cursor() as cur:
-        if not exists(cur.connection, "guard.checks"):
-            return set()
-        cur.execute(
-            "SELECT 'guard.' || check_view FROM guard.checks"
-            " WHERE check_view IS NOT NULL AND NOT (id = ANY (%s))",
-            (shipped_checks,),
-        )
-        return {name for (name,) in cur.fetchall()}
+    if not exists(conn, "guard.checks"):
+        return set()
+    rows = conn.execute(
+        "SELECT 'guard.' || check_view FROM guard.checks"
+        " WHERE check_view IS NOT NULL AND NOT (id = ANY (%s))",
+        (shipped_checks,),
+    )
+    return {name for (name,) in rows}
 
 
 def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:

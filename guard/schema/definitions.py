@@ -37,6 +37,7 @@ from psycopg import sql
 from guard.errors import GuardError, first_line
 from guard.resources import canonical_files, migrations_dir, snapshot_path, sql_dir
 from guard.schema import catalog
+from guard.schema.catalog import REGISTRIES
 from guard.schema.drift import Difference, compare
 
 # folder under sql/ -> kind of object its files define
@@ -280,12 +281,13 @@ def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> lis
         return [d.path for d in definitions]
     by_path = {r.path: r for r in done}
     wanted = {d.path for d in definitions}
+    counts = _counts(conn, definitions)
     found = [
         d.path
         for d in definitions
         if d.path not in by_path
         or by_path[d.path].sha256 != d.sha256
-        or (not d.closing and _instances(conn, d.kind, d.identity) != d.instances)
+        or (not d.closing and counts[d.path] != d.instances)
     ]
     found += [r.path for r in done if r.path not in wanted]
     return found
@@ -323,33 +325,10 @@ def plan(
     """What `apply` would run and drop, judged from the catalog and guard.definitions as they are
     now; reads only (its caller's transaction may be READ ONLY). A versioned migration that runs
     first may change more (a record it marks STALE): the plan cannot know that before it ran."""
-    done = recorded(conn) or []
-    by_path = {r.path: r for r in done}
     objects = [d for d in definitions if not d.closing]
-    counts = dict(
-        zip(
-            [d.path for d in objects],
-            _instance_counts(conn, [(d.kind, d.identity) for d in objects]),
-            strict=True,
-        )
-    )
-
-    applier = _Applier(conn, definitions, done, source, lambda: None)
-
-    def why(definition: Definition) -> str | None:
-        previous = by_path.get(definition.path)
-        if previous is not None and previous.sha256 == STALE:
-            return "a migration changed its object since it was applied"
-        if applier._changed(definition, everything=False):
-            return "new" if previous is None else "changed since it was applied"
-        count = counts.get(definition.path, definition.instances)
-        if count < definition.instances:
-            return "missing from the database"
-        if count > definition.instances:
-            return f"{count} objects of that name in the database"
-        return None
-
-    reasons = {d.path: why(d) for d in definitions}
+    counts = _counts(conn, definitions)
+    applier = _Applier(conn, definitions, recorded(conn) or [], source, lambda: None)
+    reasons = {d.path: applier.reason(d, counts) for d in definitions}
     outcome = Plan(source=source)
     in_order = (
         [d for d in objects if d.kind not in LOCKING]
@@ -434,7 +413,6 @@ def apply(
     *,
     source: str = CHECKOUT,
     known: list[Recorded] | None = None,
-    everything: bool = False,
     migrations_ran: bool = False,
     snapshot: catalog.Snapshot | None = None,
     snapshot_digest: str | None = None,
@@ -444,23 +422,23 @@ def apply(
 ) -> Outcome:
     """Apply `definitions` inside the caller's transaction (savepoints only; the caller
     commits). `known`: what is defined now, when guard.definitions cannot say (a rollback that
-    dropped the table); `everything`: run every file, changed or not; `migrations_ran`: a
-    versioned migration ran before (its new tables need the grants). The result is checked
-    before returning (see the module's docstring); a failure raises DefinitionError. `arm` runs
-    before each file and each drop: the migrator's lock-wait budget (a file's statements share
-    what it leaves). `restoring`: a rollback puts a release's definitions back, so the registry
-    rows data files created that the release does not define are deleted. `batched`: an install
-    into an empty database, where no application waits for a lock: the files of each step run as
-    one statement (one by one again if that fails, to name the file)."""
+    dropped the table); `migrations_ran`: a versioned migration ran before (its new tables need
+    the grants). The result is checked before returning (see the module's docstring); a failure
+    raises DefinitionError. `arm` runs before each file and each drop: the migrator's lock-wait
+    budget (a file's statements share what it leaves). `restoring`: a rollback puts a release's
+    definitions back, so the registry rows data files created that the release does not define
+    are deleted. `batched`: an install into an empty database, where no application waits for a
+    lock: the files of each step run as one statement (one by one again if that fails, to name
+    the file)."""
     done = recorded(conn)
     if done is None:
         done = known or []
     applier = _Applier(conn, definitions, done, source, arm, batched=batched)
-    applier.run_changed(everything)
-    locking_pending = applier.pending_locking(everything)
-    changed = any(applier._changed(d, everything) for d in definitions if d.closing)
+    applier.run([d for d in definitions if not d.closing and d.kind not in LOCKING])
+    locking_pending = applier.pending_locking()
+    changed = any(applier._changed(d) for d in definitions if d.closing)
     if applier.closing_due(
-        changed or applier.outcome.touched_catalog or bool(locking_pending) or everything,
+        changed or applier.outcome.touched_catalog or bool(locking_pending),
         migrations_ran,
     ):
         applier.run_closing()
@@ -470,7 +448,7 @@ def apply(
     # a lock the application's writes wait for (CREATE TRIGGER on calls), until it commits.
     if table_exists(conn):
         _record(conn, definitions, source)
-    applier.run_locking(locking_pending, everything)
+    applier.run(locking_pending)
     applier.drop_removed()
     _check(conn, definitions, snapshot, snapshot_digest, applier)
     applier.note_moved()  # after the check, which may have run one again
@@ -529,36 +507,23 @@ class _Applier:
         self.position.update({r.path: len(definitions) + r.position for r in self.removed})
         self.dropped_for_rerun: set[str] = set()
 
-    def run_changed(self, everything: bool) -> None:
-        """Run the definitions, other than the closing and LOCKING kinds, that are new, changed,
-        dropped to let another change, or not in the catalog exactly once."""
-        due = [d for d in self.definitions if not d.closing and d.kind not in LOCKING]
+    def run(self, due: list[Definition]) -> None:
+        """Run those of `due` that are new, changed, dropped to let another change, or not in the
+        catalog exactly once (an install: all of them, as one statement)."""
         if self.batched and not self.done and self._batch(due):
             self.outcome.applied += [d.path for d in due]
             return
-        for definition in due:
-            if self._needs_run(definition, everything):
-                self._run_and_note(definition, everything)
+        counts = _counts(self.conn, due)
+        for definition in due:  # one may drop a later one (dropped_for_rerun) as it runs
+            if self._needs_run(definition, counts):
+                self._run_and_note(definition)
 
-    def pending_locking(self, everything: bool) -> list[Definition]:
+    def pending_locking(self) -> list[Definition]:
         """The definitions of the LOCKING kinds that will run: decided before the closing kinds
         run, which must run whenever anything is applied."""
         wanted = [d for d in self.definitions if d.kind in LOCKING]
-        counts = _instance_counts(self.conn, [(d.kind, d.identity) for d in wanted])
-        return [
-            d
-            for d, count in zip(wanted, counts, strict=True)
-            if self._changed(d, everything)
-            or d.path in self.dropped_for_rerun
-            or count != d.instances
-        ]
-
-    def run_locking(self, pending: list[Definition], everything: bool) -> None:
-        if self.batched and not self.done and self._batch(pending):
-            self.outcome.applied += [d.path for d in pending]
-            return
-        for definition in pending:
-            self._run_and_note(definition, everything)
+        counts = _counts(self.conn, wanted)
+        return [d for d in wanted if self._needs_run(d, counts)]
 
     def _batch(self, batch: list[Definition]) -> bool:
         """Run `batch` (of an install, objects not there yet) as one statement in a savepoint:
@@ -575,20 +540,31 @@ class _Applier:
             return False
         return True
 
-    def _changed(self, definition: Definition, everything: bool) -> bool:
+    def _changed(self, definition: Definition) -> bool:
         previous = self.done.get(definition.path) or self.moved_from.get(definition.path)
-        return everything or previous is None or previous.sha256 != definition.sha256
+        return previous is None or previous.sha256 != definition.sha256
 
-    def _needs_run(self, definition: Definition, everything: bool) -> bool:
-        return (
-            self._changed(definition, everything)
-            or definition.path in self.dropped_for_rerun
-            or _instances(self.conn, definition.kind, definition.identity) != definition.instances
-        )
+    def _needs_run(self, definition: Definition, counts: dict[str, int]) -> bool:
+        return definition.path in self.dropped_for_rerun or bool(self.reason(definition, counts))
 
-    def _run_and_note(self, definition: Definition, everything: bool) -> None:
+    def reason(self, definition: Definition, counts: dict[str, int]) -> str | None:
+        """Why `definition` runs, or None (unless it was dropped to let another change): new,
+        changed, or not in the catalog exactly once (`counts`, by path)."""
+        previous = self.done.get(definition.path)
+        if previous is not None and previous.sha256 == STALE:
+            return "a migration changed its object since it was applied"
+        if self._changed(definition):
+            return "new" if previous is None else "changed since it was applied"
+        count = counts.get(definition.path, definition.instances)
+        if count < definition.instances:
+            return "missing from the database"
+        if count > definition.instances:
+            return f"{count} objects of that name in the database"
+        return None
+
+    def _run_and_note(self, definition: Definition) -> None:
         rerun = definition.path in self.dropped_for_rerun
-        changed = self._changed(definition, everything)
+        changed = self._changed(definition)
         self._run(definition)
         (self.outcome.recreated if rerun and not changed else self.outcome.applied).append(
             definition.path
@@ -740,13 +716,6 @@ def _execute(
     _run_sql(conn, definition.text.encode(), definition.path, arm)
 
 
-# registry -> (table, key column), in the order rows are deleted (a check before its rule)
-REGISTRIES = {
-    "checks": ("guard.checks", "id"),
-    "rules": ("guard.rules", "id"),
-    "jobs": ("guard.jobs", "name"),
-    "settings": ("guard.settings", "key"),
-}
 # registry -> the columns an operator owns: a data file sets them when it creates a row and
 # never again (docs/dba.md, "Booking Guard's own rows"). A setting's value_type goes with its
 # value: changing a type is a versioned migration.
@@ -798,52 +767,74 @@ def _delete_registry_rows(
         raise DefinitionError(f"deleting registry rows: {first_line(error)}") from error
 
 
-def _instances(conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...]) -> int:
-    """How many objects the catalog has for a definition: 1 is right, 0 missing, 2 or more a
-    function with an old overload beside it."""
-    return _instance_counts(conn, [(kind, identity)])[0]
+def _counts(conn: psycopg.Connection[Any], definitions: list[Definition]) -> dict[str, int]:
+    """path -> how many objects the catalog has for each definition of an object: 1 is right, 0
+    missing, 2 or more a function with an old overload beside it (one query: the check before
+    commit asks for every definition while the transaction holds its locks)."""
+    objects = [d for d in definitions if not d.closing]
+    found = _look_up(conn, [(d.kind, d.identity) for d in objects], prints=False)
+    return {d.path: count for d, (count, _) in zip(objects, found, strict=True)}
 
 
-def _instance_counts(
-    conn: psycopg.Connection[Any], objects: list[tuple[str, tuple[str, ...]]]
-) -> list[int]:
-    """_instances of many definitions in one query (the check before commit asks for every
-    definition while the transaction holds its locks: one round trip, not one per object)."""
+def _look_up(
+    conn: psycopg.Connection[Any], objects: list[tuple[str, tuple[str, ...]]], *, prints: bool
+) -> list[tuple[int, str | None]]:
+    """For each (kind, identity): how many catalog rows define it, and with `prints` a
+    fingerprint of those rows (None: absent)."""
     if not objects:
         return []
-    kinds = [kind for kind, _ in objects]
-    schemas = [identity[0] for _, identity in objects]
-    tables = [identity[1] if len(identity) == 3 else None for _, identity in objects]
-    names = [identity[-1] for _, identity in objects]
-    rows = conn.execute(_INSTANCE_COUNTS, (kinds, schemas, tables, names)).fetchall()
-    return [int(row[0]) for row in rows]
+    rows = conn.execute(
+        _LOOK_UP,
+        {
+            "prints": prints,
+            "kinds": [kind for kind, _ in objects],
+            "schemas": [identity[0] for _, identity in objects],
+            "tables": [identity[1] if len(identity) == 3 else None for _, identity in objects],
+            "names": [identity[-1] for _, identity in objects],
+        },
+    ).fetchall()
+    return [(int(count), fingerprint) for ((count, fingerprint),) in rows]
 
 
-_INSTANCE_COUNTS = """
+# For each object a definition makes: how many catalog rows define it, and (with prints) a
+# fingerprint of those rows: pg_proc, pg_rewrite (a view's rule, with the view's options),
+# pg_trigger, pg_policy (with the table's row-level security switches).
+_LOOK_UP = """
 SELECT CASE w.kind
     WHEN 'function' THEN (
-        SELECT count(*) FROM pg_catalog.pg_proc AS p
+        SELECT ARRAY[count(*)::text, string_agg(
+            CASE WHEN %(prints)s THEN md5(p::text) END, ',' ORDER BY p.oid)]
+        FROM pg_catalog.pg_proc AS p
         JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
         WHERE n.nspname = w.schema_name AND p.proname = w.object_name)
     WHEN 'view' THEN (
-        SELECT count(*) FROM pg_catalog.pg_class AS c
+        SELECT ARRAY[count(*)::text, string_agg(
+            CASE WHEN %(prints)s THEN md5(r::text || coalesce(c.reloptions::text, '')) END, ','
+            ORDER BY r.oid)]
+        FROM pg_catalog.pg_class AS c
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_rewrite AS r ON r.ev_class = c.oid
         WHERE n.nspname = w.schema_name AND c.relname = w.object_name AND c.relkind = 'v')
     WHEN 'trigger' THEN (
-        SELECT count(*) FROM pg_catalog.pg_trigger AS t
+        SELECT ARRAY[count(*)::text, string_agg(
+            CASE WHEN %(prints)s THEN md5(t::text) END, ',' ORDER BY t.oid)]
+        FROM pg_catalog.pg_trigger AS t
         JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
         WHERE n.nspname = w.schema_name AND c.relname = w.table_name
           AND t.tgname = w.object_name AND NOT t.tgisinternal)
     WHEN 'policy' THEN (
-        SELECT count(*) FROM pg_catalog.pg_policy AS p
+        SELECT ARRAY[count(*)::text, string_agg(CASE WHEN %(prints)s THEN
+            md5(p::text || c.relrowsecurity::text || c.relforcerowsecurity::text) END, ','
+            ORDER BY p.oid)]
+        FROM pg_catalog.pg_policy AS p
         JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid
         JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
         WHERE n.nspname = w.schema_name AND c.relname = w.table_name
           AND p.polname = w.object_name)
     END
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY
-    AS w(kind, schema_name, table_name, object_name, position)
+FROM unnest(%(kinds)s::text[], %(schemas)s::text[], %(tables)s::text[], %(names)s::text[])
+    WITH ORDINALITY AS w (kind, schema_name, table_name, object_name, position)
 ORDER BY w.position
 """
 
@@ -858,18 +849,8 @@ def fingerprints(conn: psycopg.Connection[Any], records: list[Recorded]) -> dict
     table, so it is cheap to take before and after every migration. Equal fingerprints mean the
     object was not touched; a re-created object (a new oid) differs even with the same text."""
     objects = [r for r in records if r.kind not in CLOSING and r.identity]
-    if not objects:
-        return {}
-    rows = conn.execute(
-        _FINGERPRINTS,
-        (
-            [r.kind for r in objects],
-            [r.identity[0] for r in objects],
-            [r.identity[1] if len(r.identity) == 3 else None for r in objects],
-            [r.identity[-1] for r in objects],
-        ),
-    ).fetchall()
-    return {r.path: row[0] for r, row in zip(objects, rows, strict=True)}
+    found = _look_up(conn, [(r.kind, r.identity) for r in objects], prints=True)
+    return {r.path: fingerprint for r, (_, fingerprint) in zip(objects, found, strict=True)}
 
 
 def touched(
@@ -894,40 +875,6 @@ def stale(conn: psycopg.Connection[Any]) -> set[str]:
     return {r.path for r in recorded(conn) or [] if r.sha256 == STALE}
 
 
-_FINGERPRINTS = """
-SELECT CASE w.kind
-    WHEN 'function' THEN (
-        SELECT string_agg(md5(p::text), ',' ORDER BY p.oid) FROM pg_catalog.pg_proc AS p
-        JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname = w.schema_name AND p.proname = w.object_name)
-    WHEN 'view' THEN (
-        SELECT string_agg(md5(r::text || coalesce(c.reloptions::text, '')), ',' ORDER BY r.oid)
-        FROM pg_catalog.pg_class AS c
-        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        JOIN pg_catalog.pg_rewrite AS r ON r.ev_class = c.oid
-        WHERE n.nspname = w.schema_name AND c.relname = w.object_name AND c.relkind = 'v')
-    WHEN 'trigger' THEN (
-        SELECT string_agg(md5(t::text), ',' ORDER BY t.oid) FROM pg_catalog.pg_trigger AS t
-        JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
-        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = w.schema_name AND c.relname = w.table_name
-          AND t.tgname = w.object_name AND NOT t.tgisinternal)
-    WHEN 'policy' THEN (
-        SELECT string_agg(
-            md5(p::text || c.relrowsecurity::text || c.relforcerowsecurity::text), ','
-            ORDER BY p.oid)
-        FROM pg_catalog.pg_policy AS p
-        JOIN pg_catalog.pg_class AS c ON c.oid = p.polrelid
-        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = w.schema_name AND c.relname = w.table_name
-          AND p.polname = w.object_name)
-    END
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY
-    AS w(kind, schema_name, table_name, object_name, position)
-ORDER BY w.position
-"""
-
-
 def _function_forms(conn: psycopg.Connection[Any], identity: tuple[str, ...]) -> dict[int, str]:
     """oid -> row version (xmin) of each form of a function name."""
     rows = conn.execute(
@@ -944,45 +891,22 @@ def _function_forms(conn: psycopg.Connection[Any], identity: tuple[str, ...]) ->
 # and its description (pg_describe_object) for a message.
 _DEPENDENTS = """
 SELECT DISTINCT
-    CASE
-        WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass AND vc.relkind = 'v' THEN 'view'
-        WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN 'function'
-        WHEN d.classid = 'pg_catalog.pg_trigger'::regclass THEN 'trigger'
-        WHEN d.classid = 'pg_catalog.pg_policy'::regclass THEN 'policy'
+    CASE d.classid
+        WHEN 'pg_catalog.pg_rewrite'::regclass THEN CASE WHEN vc.relkind = 'v' THEN 'view' END
+        WHEN 'pg_catalog.pg_proc'::regclass THEN 'function'
+        WHEN 'pg_catalog.pg_trigger'::regclass THEN 'trigger'
+        WHEN 'pg_catalog.pg_policy'::regclass THEN 'policy'
     END AS kind,
-    CASE
-        WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass
-            THEN ARRAY[vn.nspname::text, vc.relname::text]
-        WHEN d.classid = 'pg_catalog.pg_proc'::regclass
-            THEN ARRAY[pn.nspname::text, p.proname::text]
-        WHEN d.classid = 'pg_catalog.pg_trigger'::regclass
-            THEN ARRAY[tn.nspname::text, tc.relname::text, t.tgname::text]
-        WHEN d.classid = 'pg_catalog.pg_policy'::regclass
-            THEN ARRAY[qn.nspname::text, qc.relname::text, q.polname::text]
-    END AS identity,
-    CASE
-        WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass THEN 'pg_catalog.pg_class'::regclass
-        ELSE d.classid::regclass
-    END::oid::bigint AS classid,
-    CASE WHEN d.classid = 'pg_catalog.pg_rewrite'::regclass THEN r.ev_class ELSE d.objid END
-    ::bigint AS objid,
+    -- a view's rule is named [schema, view, _RETURN]
+    a.object_names[1:CASE WHEN r.oid IS NULL THEN 3 ELSE 2 END] AS identity,
+    coalesce(vc.tableoid, d.classid)::oid::bigint AS classid,
+    coalesce(vc.oid, d.objid)::bigint AS objid,
     pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS description
 FROM pg_catalog.pg_depend AS d
 LEFT JOIN pg_catalog.pg_rewrite AS r
     ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
 LEFT JOIN pg_catalog.pg_class AS vc ON vc.oid = r.ev_class
-LEFT JOIN pg_catalog.pg_namespace AS vn ON vn.oid = vc.relnamespace
-LEFT JOIN pg_catalog.pg_proc AS p
-    ON d.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.objid
-LEFT JOIN pg_catalog.pg_namespace AS pn ON pn.oid = p.pronamespace
-LEFT JOIN pg_catalog.pg_trigger AS t
-    ON d.classid = 'pg_catalog.pg_trigger'::regclass AND t.oid = d.objid
-LEFT JOIN pg_catalog.pg_class AS tc ON tc.oid = t.tgrelid
-LEFT JOIN pg_catalog.pg_namespace AS tn ON tn.oid = tc.relnamespace
-LEFT JOIN pg_catalog.pg_policy AS q
-    ON d.classid = 'pg_catalog.pg_policy'::regclass AND q.oid = d.objid
-LEFT JOIN pg_catalog.pg_class AS qc ON qc.oid = q.polrelid
-LEFT JOIN pg_catalog.pg_namespace AS qn ON qn.oid = qc.relnamespace
+CROSS JOIN LATERAL pg_catalog.pg_identify_object_as_address(d.classid, d.objid, d.objsubid) AS a
 WHERE d.refclassid = %(classid)s AND d.refobjid = %(objid)s AND d.deptype = 'n'
   AND NOT (d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.ev_class = %(objid)s)
 """
@@ -1098,12 +1022,11 @@ def _check(
     snapshot_digest: str | None,
     applier: _Applier | None = None,
 ) -> None:
-    objects = [d for d in definitions if not d.closing]
-    counts = _instance_counts(conn, [(d.kind, d.identity) for d in objects])
+    counts = _counts(conn, definitions)
     wrong = [
-        f"{d.label} ({d.path}): {count} in the catalog"
-        for d, count in zip(objects, counts, strict=True)
-        if count != d.instances
+        f"{d.label} ({d.path}): {counts[d.path]} in the catalog"
+        for d in definitions
+        if not d.closing and counts[d.path] != d.instances
     ]
     if wrong:
         raise DefinitionError("after applying the definitions: " + "; ".join(wrong))

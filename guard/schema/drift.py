@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from guard.schema.catalog import GUARD_PREFIX, GUARD_SCHEMA, Snapshot
@@ -66,12 +66,7 @@ class Difference:
         return [head, *("          " + line for line in self.diff)]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "subject": self.subject,
-            "detail": self.detail,
-            "diff": self.diff,
-        }
+        return asdict(self)
 
 
 def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Difference]:

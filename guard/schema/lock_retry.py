@@ -3,7 +3,7 @@
 
 Each attempt waits at most a short lock_timeout, rolls back whole, sleeps with backoff and jitter
 and tries again until a deadline: a writer queued behind it never waits longer than one attempt
-(GitLab's `with_lock_retries`, without its growing timeout by default: the bound on the
+(GitLab's `with_lock_retries`, without its growing timeout: the bound on the
 application's wait is the point). The timeout is one budget for all the lock waits of an attempt
 (LockBudget), since a writer queued behind the attempt would wait for their sum. A second
 connection watches who blocks an attempt, so that a retry and giving up name the blocker."""
@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
@@ -55,20 +55,12 @@ class LockPolicy:
     run."""
 
     lock_timeout_ms: int = 100
-    max_lock_timeout_ms: int = 100  # > lock_timeout_ms: the timeout doubles every 10 attempts
     deadline_s: float = 15 * 60
     statement_timeout_ms: int = 10_000  # statements that take locks are meant to be instant
     first_sleep_s: float = 0.05
     max_sleep_s: float = 2.0
     # What a lock wait still gets once the attempt's budget is spent (LockBudget).
     spent_budget_wait_ms: int = 10
-
-    def timeout_for(self, attempt: int) -> int:
-        """lock_timeout of attempt number `attempt` (1-based)."""
-        grown = exponential_delay(
-            (attempt - 1) // 10 + 1, self.lock_timeout_ms, self.max_lock_timeout_ms
-        )
-        return max(self.lock_timeout_ms, int(grown))
 
     def sleep_for(self, attempt: int, rng: random.Random) -> float:
         """Exponential backoff with jitter: half of the step is fixed, half random, so that two
@@ -344,12 +336,9 @@ def run_with_lock_retries(
     number = 0
     while True:
         number += 1
-        timeout_ms = policy.timeout_for(number)
         try:
-            if watch is None:
-                return attempt(timeout_ms)
-            with watch.attempt():
-                return attempt(timeout_ms)
+            with watch.attempt() if watch is not None else nullcontext():
+                return attempt(policy.lock_timeout_ms)
         except (psycopg.errors.LockNotAvailable, AttemptOverTime):
             if watch is not None and watch.last is not None:
                 blocker = watch.last
@@ -365,7 +354,18 @@ def run_with_lock_retries(
         if number == 1 or now - last_report >= 5:
             last_report = now
             progress(
-                f"{what}: attempt {number} timed out after {timeout_ms} ms, {who};"
+                f"{what}: attempt {number} timed out after {policy.lock_timeout_ms} ms, {who};"
                 f" retrying for up to {policy.deadline_s - waited:.0f} s more"
             )
         time.sleep(pause)
+
+
+def set_session_timeouts(
+    conn: psycopg.Connection[Any], lock_timeout_ms: int, statement_timeout_ms: int
+) -> None:
+    """lock_timeout and statement_timeout for the session's next statements, each committing on
+    its own (a `-- transactional: false` migration, `guard db validate`); the caller resets them."""
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
+    )

@@ -41,6 +41,7 @@ from guard.schema.lock_retry import (
     LockBudget,
     LockPolicy,
     run_with_lock_retries,
+    set_session_timeouts,
 )
 from guard.schema.releases import checksum, release_levels
 
@@ -78,20 +79,15 @@ _RECORD_CHECKSUM = (
 )
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
-# Tables (and their columns) as a rollback preview compares them before and after.
-_TABLES = """
-SELECT c.oid::bigint, n.nspname::text, c.relname::text
-FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+# Tables and their columns (None: a table without any), as a rollback preview compares them
+# before and after.
+_COLUMNS = """
+SELECT c.oid::bigint, n.nspname::text, c.relname::text, a.attname::text
+FROM pg_class AS c
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_%'
-"""
-_COLUMNS = """
-SELECT a.attrelid::bigint, n.nspname::text, c.relname::text, a.attname::text
-FROM pg_attribute AS a
-JOIN pg_class AS c ON c.oid = a.attrelid
-JOIN pg_namespace AS n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
 """
 
 Progress = Callable[[str], None]
@@ -316,7 +312,7 @@ class Migrator:
     # -- changing ------------------------------------------------------------------------------
 
     def apply(
-        self, to: str | None = None, on_applied: Callable[[str], None] | None = None
+        self, to: str | None = None, on_applied: Callable[[str], None] = lambda _id: None
     ) -> list[str]:
         """Apply pending migrations in order, up to and including `to`, and the definitions
         that belong at that level. Returns the ids applied; `on_applied` hears each one as it
@@ -348,8 +344,7 @@ class Migrator:
                 assert wanted is not None
                 done = self._install(migrations, wanted)
                 for migration_id in done:
-                    if on_applied is not None:
-                        on_applied(migration_id)
+                    on_applied(migration_id)
                 return done
             with self._watching():
                 for number, migration in enumerate(pending):
@@ -369,8 +364,7 @@ class Migrator:
                             ) from None
                         raise
                     done.append(migration.id)
-                    if on_applied is not None:
-                        on_applied(migration.id)
+                    on_applied(migration.id)
                 if due and wanted is not None and (not pending or not pending[-1].use_transactions):
                     self._definitions_alone(
                         self._definitions_step(wanted, migrations_ran=bool(pending)),
@@ -424,12 +418,8 @@ class Migrator:
 
         try:
             # no blocker watch nor hold guard: an empty database has no application session
-            self._retrying(attempt, "installing from sql/")
-        except (definitions.DefinitionError, psycopg.Error) as error:
-            raise GuardError(
-                "installing from sql/ failed, nothing was applied:"
-                f" {first_line(error)}{self._privilege_hint(error)}"
-            ) from None
+            with self._failing_as("installing from sql/ failed, nothing was applied"):
+                self._retrying(attempt, "installing from sql/")
         finally:
             for line in self._said:
                 self.progress(f"install: {line}")
@@ -627,11 +617,10 @@ class Migrator:
 
         order = [m.id for m in self.migrations()]
 
-        def attempt(lock_timeout_ms: int) -> tuple[set[Any], set[Any], set[Any], set[Any]]:
+        def attempt(lock_timeout_ms: int) -> tuple[set[Any], set[Any]]:
             self._known = definitions.recorded(self.conn)
             with self._attempt(lock_timeout_ms, force_rollback=True):
-                tables_before = set(self.conn.execute(_TABLES).fetchall())
-                columns_before = set(self.conn.execute(_COLUMNS).fetchall())
+                before = set(self.conn.execute(_COLUMNS).fetchall())
                 for migration in runnable:
                     settle = self._watch_definitions()
                     for statement in _statements(migration, "rollback"):
@@ -644,31 +633,27 @@ class Migrator:
                     if wanted is not None and self._known is not None:
                         self._definitions_step(wanted, migrations_ran=True, restoring=True)()
                         self._known = _as_recorded(wanted[0])
-                tables_after = set(self.conn.execute(_TABLES).fetchall())
-                columns_after = set(self.conn.execute(_COLUMNS).fetchall())
-            return tables_before, tables_after, columns_before, columns_after
+                after = set(self.conn.execute(_COLUMNS).fetchall())
+            return before, after
 
         try:
             with self._watching():
-                before, after, columns_before, columns_after = self._retrying(
-                    attempt, "rollback preview"
-                )
+                before, after = self._retrying(attempt, "rollback preview")
         except psycopg.Error as error:
             preview.error = first_line(error)
             return preview
         finally:
             self._known = None
-        kept_oids = {oid for oid, _, _ in after}
-        for oid, schema, name in sorted(before - after, key=lambda t: (t[1], t[2])):
-            if oid in kept_oids:
-                continue
+        kept_oids = {oid for oid, _, _, _ in after}
+        gone = {(schema, name) for oid, schema, name, _ in before if oid not in kept_oids}
+        for schema, name in sorted(gone):
             row = self.conn.execute(
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
             ).fetchone()
             preview.tables.append((f"{schema}.{name}", int(row[0]) if row else 0))
         # a kept table renamed back keeps its columns: compared by table oid, not by name
-        kept_columns = {(oid, column) for oid, _, _, column in columns_after}
-        for oid, schema, table, column in sorted(columns_before - columns_after):
+        kept_columns = {(oid, column) for oid, _, _, column in after}
+        for oid, schema, table, column in sorted(r for r in before - after if r[3] is not None):
             if oid in kept_oids and (oid, column) not in kept_columns:
                 preview.columns.append(f"{schema}.{table}.{column}")
         return preview
@@ -715,25 +700,23 @@ class Migrator:
             with self._attempt(lock_timeout_ms):
                 step()
 
-        try:
+        with self._failing_as("the definitions were not applied"):
             self._retrying(attempt, what)
-        except definitions.DefinitionError as error:
-            raise GuardError(f"the definitions were not applied: {error}") from None
-        except psycopg.Error as error:
-            raise GuardError(f"the definitions were not applied: {first_line(error)}") from None
 
     def _run_one(
         self, migration: Any, direction: str, then: Callable[[], None] | None = None
     ) -> None:
-        failed = (
-            "migration {} failed and was not applied"
-            if direction == "apply"
-            else ("rollback of {} failed and was not applied")
-        )
+        failed = "migration {} failed" if direction == "apply" else "rollback of {} failed"
         bookkeeping = self._mark if direction == "apply" else self._unmark
         self._said.clear()
         try:
-            with self._watching():
+            with (
+                self._failing_as(
+                    f"{failed.format(migration.id)} and was not applied",
+                    "the definitions applied with it: ",
+                ),
+                self._watching(),
+            ):
                 if migration.use_transactions:
                     self._run_transactional(migration, direction, bookkeeping, then)
                 else:
@@ -742,33 +725,35 @@ class Migrator:
                     with self.conn.transaction():
                         bookkeeping(migration)
                         settle()
-        except definitions.DefinitionError as error:
-            raise GuardError(
-                f"{failed.format(migration.id)}: the definitions applied with it: {error}"
-            ) from None
-        except psycopg.errors.QueryCanceled as error:
-            raise GuardError(
-                f"{failed.format(migration.id)}: {first_line(error)} (--statement-timeout"
-                f" {self.lock_policy.statement_timeout_ms} ms: a statement that holds a lock on a"
-                " table the application uses is meant to be instant; review it before raising"
-                " the timeout)"
-            ) from None
-        except psycopg.Error as error:
-            raise GuardError(
-                f"{failed.format(migration.id)}: {first_line(error)}"
-                f"{self._privilege_hint(error)}{_dependents_hint(error)}"
-            ) from None
         finally:
             for line in self._said:
                 self.progress(f"{migration.id}: {line}")
             self._said.clear()
 
-    def _privilege_hint(self, error: Exception) -> str:
-        """A refused privilege: what to grant, and to whom (privileges.hint_for)."""
-        if not isinstance(error, psycopg.errors.InsufficientPrivilege):
-            return ""
-        hint = privileges.hint_for(error, self.conn)
-        return f" ({hint})" if hint else ""
+    @contextmanager
+    def _failing_as(self, what: str, definitions_say: str = "") -> Iterator[None]:
+        """A failure of the block as a GuardError that starts with `what`: a definition's error
+        whole, the server's with what to grant (privileges.hint_for), what the statement
+        timeout is for, or the view in the way of a table change."""
+        try:
+            yield
+        except definitions.DefinitionError as error:
+            raise GuardError(f"{what}: {definitions_say}{error}") from None
+        except psycopg.errors.QueryCanceled as error:
+            raise GuardError(
+                f"{what}: {first_line(error)} (--statement-timeout"
+                f" {self.lock_policy.statement_timeout_ms} ms: a statement that holds a lock on a"
+                " table the application uses is meant to be instant; review it before raising"
+                " the timeout)"
+            ) from None
+        except psycopg.Error as error:
+            hint = None
+            if isinstance(error, psycopg.errors.InsufficientPrivilege):
+                hint = privileges.hint_for(error, self.conn)
+            raise GuardError(
+                f"{what}: {first_line(error)}{f' ({hint})' if hint else ''}"
+                f"{_dependents_hint(error)}"
+            ) from None
 
     def _hear(self, diagnostic: psycopg.errors.Diagnostic) -> None:
         """Keep what a migration says on purpose: RAISE NOTICE and WARNING (SQLSTATE 00000 and
@@ -862,10 +847,10 @@ class Migrator:
                         # It waits for old transactions without blocking anyone; restarting it
                         # would throw away a finished index build. It waits up to the deadline.
                         left = self.lock_policy.deadline_s - (time.monotonic() - started)
-                        self._set_timeouts(max(1, int(left * 1000)), 0, local=False)
+                        set_session_timeouts(self.conn, max(1, int(left * 1000)), 0)
                     else:
-                        self._set_timeouts(
-                            lock_timeout_ms, self.lock_policy.statement_timeout_ms, local=False
+                        set_session_timeouts(
+                            self.conn, lock_timeout_ms, self.lock_policy.statement_timeout_ms
                         )
                     self.conn.execute(statement)
 
@@ -931,14 +916,6 @@ class Migrator:
     def _execute(self, statement: str | bytes) -> None:
         self._arm()
         self.conn.execute(statement)
-
-    def _set_timeouts(
-        self, lock_timeout_ms: int, statement_timeout_ms: int, *, local: bool = True
-    ) -> None:
-        self.conn.execute(
-            "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
-            (f"{lock_timeout_ms}ms", local, f"{statement_timeout_ms}ms", local),
-        )
 
     @contextmanager
     def _watching(self) -> Iterator[None]:

@@ -14,7 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,7 @@ from guard.schema.lock_retry import (
     AttemptWatch,
     LockPolicy,
     run_with_lock_retries,
+    set_session_timeouts,
 )
 
 # A reconcile batch holds the row locks of its calls until it commits: an application write to one
@@ -95,15 +96,7 @@ class ValidationReport:
         return all(result.validated for result in self.constraints)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "complete": self.complete,
-            "calls_scanned": self.calls_scanned,
-            "batches_cut": self.batches_cut,
-            "corrected": dict(self.corrected),
-            "constraints": [vars(result) for result in self.constraints],
-            "stages": self.stages,
-            "legacy_triggers": self.legacy_triggers,
-        }
+        return {"complete": self.complete, **asdict(self), "corrected": dict(self.corrected)}
 
 
 def validate(
@@ -131,11 +124,7 @@ def validate(
                 what: str, statement_timeout_ms: int, work: Callable[[], Any]
             ) -> Any:
                 def attempt(lock_timeout_ms: int) -> Any:
-                    conn.execute(
-                        "SELECT set_config('lock_timeout', %s, false),"
-                        " set_config('statement_timeout', %s, false)",
-                        (f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"),
-                    )
+                    set_session_timeouts(conn, lock_timeout_ms, statement_timeout_ms)
                     return work()
 
                 return run_with_lock_retries(

@@ -24,7 +24,11 @@ from guard.schema import catalog, definitions
 from guard.schema.drift import compare
 from guard.schema.lock_retry import LockPolicy
 from guard.schema.migrate import Migrator
-from tests.support.migrations import list_before_the_grants, shipped_migrations
+from tests.support.migrations import (
+    apply_every_definition,
+    list_before_the_grants,
+    shipped_migrations,
+)
 from tests.support.postgres import Cluster
 from tests.support.queries import fetch_all, fetch_one
 
@@ -365,9 +369,7 @@ def test_a_result_unlike_the_stored_snapshot_is_refused(db_url: str) -> None:
         conn.transaction(force_rollback=True),
         pytest.raises(definitions.DefinitionError, match=r"function guard\.setting"),
     ):
-        definitions.apply(
-            conn, wanted, everything=True, snapshot=snapshot, snapshot_digest=made_from
-        )
+        apply_every_definition(conn, wanted, snapshot=snapshot, snapshot_digest=made_from)
 
 
 @pytest.mark.serial
@@ -504,7 +506,7 @@ def test_the_release_definitions_change_nothing_on_a_database_of_that_release(
     assert bundle, "release 0.2.0 keeps its definitions"
     before = _snapshot(release_0_2_0_url)
     with psycopg.connect(release_0_2_0_url) as conn:
-        outcome = definitions.apply(conn, bundle, source="release 0.2.0", everything=True)
+        outcome = definitions.apply(conn, bundle, source="release 0.2.0")
     assert len(outcome.applied) == len([d for d in bundle if not d.closing])
     after = _snapshot(release_0_2_0_url)
     assert after == before, _describe(before, after)
@@ -523,7 +525,7 @@ def test_a_database_built_by_0_1_0_and_upgraded_reaches_the_canonical_schema(
         bundle = definitions.read_bundle("0.2.0")
         assert bundle is not None
         with psycopg.connect(upgraded) as conn:
-            definitions.apply(conn, bundle, source="release 0.2.0", everything=True)
+            definitions.apply(conn, bundle, source="release 0.2.0")
         assert _snapshot(upgraded) == at_0_2_0, _describe(at_0_2_0, _snapshot(upgraded))
         with Migrator(upgraded) as migrator:
             migrator.apply()

@@ -57,7 +57,7 @@ def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_time
         "-- transactional: false\nSELECT 1;\n"
     )
     budget_ms = 100
-    policy = LockPolicy(lock_timeout_ms=budget_ms, max_lock_timeout_ms=budget_ms, deadline_s=60)
+    policy = LockPolicy(lock_timeout_ms=budget_ms, deadline_s=60)
     lines: list[str] = []
     writer = Writer(db_url, "INSERT INTO public.hold_probe (id) VALUES (1)", pause_s=0.01)
     writer.start()
@@ -83,7 +83,7 @@ def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_time
 def test_an_attempt_nobody_waits_for_is_never_cut(db_url: str, tmp_path: Path) -> None:
     """However long it holds its lock: the guard bounds the application's wait, not the work."""
     directory = _slow_hold_migrations(db_url, tmp_path)
-    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=60)
+    policy = LockPolicy(lock_timeout_ms=100, deadline_s=60)
     with Migrator(db_url, directory, lock_policy=policy) as migrator:
         applied = migrator.apply()
     assert applied == ["0950_slow_hold"]

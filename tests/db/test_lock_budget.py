@@ -126,7 +126,7 @@ def test_two_lock_waits_of_one_attempt_do_not_add_up_in_a_writers_wait(
         "-- transactional: false\nSELECT 1;\n"
     )
     budget_ms, first_wait_s = 300, 0.25
-    policy = LockPolicy(lock_timeout_ms=budget_ms, max_lock_timeout_ms=budget_ms, deadline_s=60)
+    policy = LockPolicy(lock_timeout_ms=budget_ms, deadline_s=60)
 
     # The application: an insert into the first table every 10 ms.
     writer = Writer(db_url, "INSERT INTO public.budget_first (id) VALUES (1)", pause_s=0.01)
@@ -212,7 +212,6 @@ def _retry_until_deadline(
 
     policy = LockPolicy(
         lock_timeout_ms=100,
-        max_lock_timeout_ms=100,
         deadline_s=deadline_s,
         first_sleep_s=0.25,
         max_sleep_s=0.25,
@@ -233,7 +232,7 @@ def test_lock_retries_give_up_only_past_the_deadline(monkeypatch: pytest.MonkeyP
     # attempt 3 ends at 0.75 s + 0.5 s of pauses = 1.25 s waited; + 0.25 s pause = 1.5: exactly
     # the deadline, so it sleeps and tries once more; attempt 4 would end past it and gives up.
     timeouts, reports, message = _retry_until_deadline(monkeypatch, 1.5)
-    assert len(timeouts) == 4
+    assert timeouts == [100] * 4  # every attempt waits the same: the application's bound
     assert "gave up after 4 attempts in 1.8 s (--lock-deadline 1.5 s)" in message
     assert "blocker not seen" in message
     timeouts, _, message = _retry_until_deadline(monkeypatch, 1.49)
@@ -261,13 +260,6 @@ def test_lock_retries_report_at_most_every_5_seconds(monkeypatch: pytest.MonkeyP
     numbers = [int(r.split("attempt ", 1)[1].split(" ", 1)[0]) for r in reports]
     assert numbers == [1, 11, 21]
     assert len(timeouts) == 22
-
-
-def test_lock_timeout_grows_every_10_attempts_up_to_its_cap() -> None:
-    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=350)
-    attempts = (1, 10, 11, 20, 21, 31)
-    assert [policy.timeout_for(n) for n in attempts] == [100, 100, 200, 200, 350, 350]
-    assert LockPolicy().timeout_for(50) == 100  # no growth by default
 
 
 def test_blocker_watch_samples_often_for_2_seconds_then_slowly(

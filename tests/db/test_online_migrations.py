@@ -66,7 +66,7 @@ def test_apply_waits_out_a_long_reader_and_writers_never_wait_longer_than_one_at
     empty_db_url: str,
 ) -> None:
     _prepared(empty_db_url)
-    policy = LockPolicy(lock_timeout_ms=200, max_lock_timeout_ms=200, deadline_s=120)
+    policy = LockPolicy(lock_timeout_ms=200, deadline_s=120)
     progress: list[str] = []
     # The application: one insert into calls every 20 ms.
     writer = Writer(
@@ -114,7 +114,7 @@ def test_apply_waits_out_a_long_reader_and_writers_never_wait_longer_than_one_at
 
 def test_exhausted_deadline_changes_nothing_and_names_the_blocker(empty_db_url: str) -> None:
     _prepared(empty_db_url)
-    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=1.5)
+    policy = LockPolicy(lock_timeout_ms=100, deadline_s=1.5)
     with (
         _reader_holding_calls(empty_db_url, "bi-dashboard") as reader,
         Migrator(empty_db_url, lock_policy=policy) as migrator,
@@ -252,7 +252,7 @@ def test_a_migration_cannot_lengthen_its_own_lock_timeout(
             "0950_own_timeouts.rollback.sql": "DROP TABLE guard.seen_timeouts;\n",
         },
     )
-    policy = LockPolicy(lock_timeout_ms=150, max_lock_timeout_ms=150, statement_timeout_ms=7000)
+    policy = LockPolicy(lock_timeout_ms=150, statement_timeout_ms=7000)
     with Migrator(empty_db_url, directory, lock_policy=policy) as migrator:
         migrator.apply()
     seen = fetch_one(empty_db_url, "SELECT * FROM guard.seen_timeouts")
@@ -282,7 +282,7 @@ def test_validate_retries_its_exclusive_step_and_gives_up_naming_the_blocker(
             " CHECK (direction IS NOT NULL AND direction IN ('inbound', 'outbound')) NOT VALID"
         ),
     )
-    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=1.5)
+    policy = LockPolicy(lock_timeout_ms=100, deadline_s=1.5)
     progress: list[str] = []
     with (
         _reader_holding_calls(empty_db_url, "bi-dashboard") as reader,
@@ -388,7 +388,7 @@ def test_a_concurrent_index_build_waits_out_a_writer_within_the_deadline(
             ),
         },
     )
-    policy = LockPolicy(lock_timeout_ms=100, max_lock_timeout_ms=100, deadline_s=60)
+    policy = LockPolicy(lock_timeout_ms=100, deadline_s=60)
     with psycopg.connect(db_url, application_name="writer") as writer:
         # a writer's transaction on calls (ROW EXCLUSIVE until it ends)
         writer.execute("UPDATE public.calls SET direction = direction WHERE FALSE")

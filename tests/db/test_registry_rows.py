@@ -14,8 +14,10 @@ import pytest
 
 from guard.resources import sql_dir
 from guard.schema import catalog, definitions
-from guard.schema.definitions import OPERATOR_COLUMNS, REGISTRIES
+from guard.schema.catalog import REGISTRIES
+from guard.schema.definitions import OPERATOR_COLUMNS
 from guard.schema.migrate import Migrator
+from tests.support.migrations import apply_every_definition
 from tests.support.postgres import Cluster
 
 RELEASE_0_2_0_LAST = "0031_rules_and_checks"
@@ -76,9 +78,7 @@ def _set_every_operator_column(url: str) -> None:
 def _apply_everything(url: str, sql_directory: Path | None = None) -> definitions.Outcome:
     """`guard db apply` with every definition run, the data files included."""
     with psycopg.connect(url) as conn:
-        return definitions.apply(
-            conn, definitions.checkout_definitions(sql_directory), everything=True
-        )
+        return apply_every_definition(conn, definitions.checkout_definitions(sql_directory))
 
 
 @pytest.fixture
@@ -253,13 +253,13 @@ def test_a_restore_keeps_created_rows_its_data_defines_and_deletes_the_others(
     wanted = definitions.checkout_definitions(sql_copy)
 
     with psycopg.connect(db_url) as conn:
-        kept = definitions.apply(conn, wanted, everything=True, restoring=True)
+        kept = apply_every_definition(conn, wanted, restoring=True)
     assert kept.rows_deleted == []
     assert _rows(db_url)[("checks", "registry_probe")]["enabled"] is False, "tuning kept"
 
     without = [d for d in wanted if d.path != "data/guard.checks.registry_probe.sql"]
     with psycopg.connect(db_url) as conn:
-        gone = definitions.apply(conn, without, everything=True, restoring=True)
+        gone = apply_every_definition(conn, without, restoring=True)
     assert sorted(gone.rows_deleted) == sorted(f"{r} {k}" for r, k in _PROBE_ROWS)
     assert not _PROBE_ROWS & set(_rows(db_url))
     assert _created_by_data(db_url) == shipped, "the rows its data defines stay"

@@ -5,8 +5,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from guard.resources import migrations_dir
+from guard.schema import definitions
 
 
 def shipped_migrations(tmp_path: Path, added: Mapping[str, str] | None = None) -> Path:
@@ -31,3 +35,12 @@ def list_before_the_grants(sql_root: Path, *paths: str) -> None:
             "".join(f"{p}\n" for p in paths) + "grants/role_grants.sql\n",
         )
     )
+
+
+def apply_every_definition(
+    conn: psycopg.Connection[Any], wanted: list[definitions.Definition], **options: Any
+) -> definitions.Outcome:
+    """definitions.apply with every file run, changed or not: each record is first marked STALE,
+    as a migration that changed every object would."""
+    conn.execute("UPDATE guard.definitions SET sha256 = %s", (definitions.STALE,))
+    return definitions.apply(conn, wanted, **options)
