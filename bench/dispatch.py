@@ -8,7 +8,7 @@ of one wake-up with a large backlog on a channel that is down.
 2. backlog: --backlog undelivered alerts on a webhook channel whose URL is a closed port (every
    send fails and backs off); then each statement one wake-up runs (enqueue, claim, release, next
    due time): median time over 5 runs, and the rows it read (seq + index tuples of
-   guard.alerts and guard.alert_deliveries, from pg_stat_xact_user_tables in a rolled-back
+   guard.alerts and guard.deliveries, from pg_stat_xact_user_tables in a rolled-back
    transaction), and the claim's plan.
 
 Prints tables (or JSON with --json).
@@ -126,11 +126,11 @@ def memory(url: str, big: int, mb: float, progress: Any) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FILTER (WHERE status = 'delivered'), count(*)"
-            " FROM guard.alert_deliveries WHERE channel = 'webhook'"
+            " FROM guard.deliveries WHERE kind = 'alert' AND channel = 'webhook'"
         ).fetchone()
         assert row is not None
         delivered, rows = int(row[0]), int(row[1])
-        conn.execute("DELETE FROM guard.alert_deliveries")
+        conn.execute("DELETE FROM guard.deliveries")
         conn.execute("DELETE FROM guard.alerts")
     return {
         "alerts": big,
@@ -146,7 +146,7 @@ def memory(url: str, big: int, mb: float, progress: Any) -> dict[str, Any]:
 
 
 def _rows_read(url: str, work: Callable[[DeliveryStore], object]) -> int:
-    """Tuples of guard.alerts and guard.alert_deliveries that `work` read (seq + index), in one
+    """Tuples of guard.alerts and guard.deliveries that `work` read (seq + index), in one
     transaction that is rolled back (so a claim changes nothing)."""
     with psycopg.connect(url, autocommit=True) as conn:
         store = DeliveryStore(conn)
@@ -155,7 +155,7 @@ def _rows_read(url: str, work: Callable[[DeliveryStore], object]) -> int:
         row = conn.execute(
             "SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)"
             " FROM pg_stat_xact_user_tables"
-            " WHERE schemaname = 'guard' AND relname IN ('alerts', 'alert_deliveries')"
+            " WHERE schemaname = 'guard' AND relname IN ('alerts', 'deliveries')"
         ).fetchone()
         conn.rollback()
     return int(row[0]) if row else 0
@@ -178,11 +178,12 @@ def backlog(url: str, n: int, progress: Any) -> dict[str, Any]:
     for _ in range(3):
         _watch(url, dead, "--retry-base", "0.01")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE guard.alerts, guard.alert_deliveries")
+        conn.execute("VACUUM ANALYZE guard.alerts, guard.deliveries")
         row = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= now()),"
             " count(*) FILTER (WHERE attempts > 0)"
-            " FROM guard.alert_deliveries WHERE channel = 'webhook' AND status = 'pending'"
+            " FROM guard.deliveries WHERE kind = 'alert' AND channel = 'webhook'"
+            " AND status = 'pending'"
         ).fetchone()
         assert row is not None
         pending, due, failed_once = (int(v) for v in row)
@@ -190,7 +191,7 @@ def backlog(url: str, n: int, progress: Any) -> dict[str, Any]:
     channels = ["webhook"]
     wake_up: dict[str, Callable[[DeliveryStore], object]] = {
         "enqueue": lambda store: store.enqueue(channels),
-        "claim (200 rows)": lambda store: store.claim("webhook", worker, 200, 60.0),
+        "claim (200 rows)": lambda store: store.claim("alert", "webhook", worker, 200, 60.0),
         "release": lambda store: store.release("webhook", worker),
         "next due time": lambda store: store.seconds_until_due(channels),
     }
@@ -215,10 +216,11 @@ def backlog(url: str, n: int, progress: Any) -> dict[str, Any]:
             }
         plan = conn.execute(
             "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT)"
-            " SELECT q.alert_id FROM guard.alert_deliveries AS q"
-            " WHERE q.channel = 'webhook' AND q.status = 'pending' AND q.next_attempt_at <= now()"
+            " SELECT q.subject FROM guard.deliveries AS q"
+            " WHERE q.kind = 'alert' AND q.channel = 'webhook' AND q.status = 'pending'"
+            " AND q.next_attempt_at <= now()"
             " AND (q.claimed_until IS NULL OR q.claimed_until < now())"
-            " ORDER BY q.next_attempt_at, q.alert_id LIMIT 200 FOR UPDATE SKIP LOCKED"
+            " ORDER BY q.next_attempt_at, q.subject LIMIT 200 FOR UPDATE SKIP LOCKED"
         ).fetchall()
         result["claim_plan"] = [str(r[0]) for r in plan]
     result["wake_up_ms"] = round(sum(s["ms"] for s in result["statements"].values()), 1)

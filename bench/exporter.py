@@ -109,8 +109,8 @@ CROSS JOIN LATERAL (VALUES ('open', a.base), ('resolved', a.base - 1)) AS s (sta
 JOIN public.calls AS c ON c.id = s.call_id
 JOIN bench_checks AS k ON k.n = a.g % (SELECT count(*) FROM bench_checks);
 
-INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at)
-SELECT a.id, 'webhook', 'delivered', now() FROM guard.alerts AS a WHERE a.id % 10 = 0;
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at)
+SELECT 'alert', a.id, 'webhook', 'delivered', now() FROM guard.alerts AS a WHERE a.id % 10 = 0;
 """
 
 # The history the other series read, written as the application and Booking Guard leave it
@@ -162,7 +162,7 @@ TABLES = (
     "review_items",
     "breaker_events",
     "job_runs",
-    "alert_deliveries",
+    "deliveries",
 )
 
 

@@ -185,8 +185,8 @@ def build(url: str, calls: int, progress: Progress) -> dict[str, Any]:
         conn.execute("SELECT * FROM guard.detect()").fetchall()
         # The dispatcher has kept up: everything so far was delivered.
         conn.execute(
-            "INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at)"
-            " SELECT id, 'stdout', 'delivered', now() FROM guard.alerts"
+            "INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at)"
+            " SELECT 'alert', id, 'stdout', 'delivered', now() FROM guard.alerts"
             " WHERE delivered_at IS NULL"
         )
         conn.execute("UPDATE guard.alerts SET delivered_at = now() WHERE delivered_at IS NULL")

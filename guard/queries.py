@@ -300,42 +300,40 @@ SECONDS_UNTIL_DETECTION_DUE = (
     "SELECT extract(EPOCH FROM min(due_at) - clock_timestamp())::float8 FROM guard.detection_queue"
 )
 ENQUEUE_ALERT_DELIVERIES = "SELECT * FROM guard.enqueue_alert_deliveries(%s::text[], %s, %s)"
-CLAIM_ALERT_DELIVERIES = "SELECT * FROM guard.claim_alert_deliveries(%s, %s, %s, %s, %s)"
 ENQUEUE_RESOLVED_NOTICES = "SELECT guard.enqueue_resolved_notices(%s::text[])"
 ALERTS_FOR_DELIVERY = "SELECT * FROM guard.alerts_for_delivery(%s::bigint[])"
 ENQUEUE_REVIEW_NOTICES = "SELECT guard.enqueue_review_notices(%s::text[], %s::smallint[])"
 REVIEW_NOTICE_ITEMS = "SELECT * FROM guard.review_notice_items(%s::bigint[])"
 ENQUEUE_REPORT_DELIVERIES = "SELECT guard.enqueue_report_deliveries(%s::text[])"
 ENQUEUE_DELIVERIES = "SELECT guard.enqueue_deliveries(%s, %s::text[], %s::bigint[])"
-CLAIM_DELIVERIES = "SELECT subject FROM guard.claim_deliveries(%s, %s, %s, %s, %s)"
-SETTLE_DELIVERIES = "SELECT guard.settle_deliveries(%s, %s, %s::bigint[], %s)"
+CLAIM_DELIVERIES = "SELECT * FROM guard.claim_deliveries(%s, %s, %s, %s, %s, %s)"
+SETTLE_DELIVERIES = "SELECT guard.settle_deliveries(%s, %s, %s::bigint[], %s, %s, %s, %s)"
 COMPLETE_ALERT_DIGEST = "SELECT guard.complete_alert_digest(%s, %s, %s::bigint[])"
 SKIP_ALERT_DELIVERIES_BELOW = "SELECT guard.skip_alert_deliveries_below(%s, %s, %s)"
-COMPLETE_ALERT_DELIVERIES = "SELECT guard.complete_alert_deliveries(%s, %s::bigint[])"
-FAIL_ALERT_DELIVERIES = "SELECT guard.fail_alert_deliveries(%s, %s::bigint[], %s, %s, %s, %s)"
 SKIP_ALERT_DELIVERIES = "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)"
-RELEASE_ALERT_DELIVERIES = "SELECT guard.release_alert_deliveries(%s, %s)"
+RELEASE_DELIVERIES = "SELECT guard.release_deliveries(%s, %s)"
 SECONDS_UNTIL_DELIVERY_DUE = (
     "SELECT ch.channel, extract(epoch FROM least(f.due, h.due) - now())"
     " FROM pg_catalog.unnest(%s::text[]) AS ch (channel)"
     " LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due"
-    "  FROM guard.alert_deliveries AS d"
-    "  WHERE d.channel = ch.channel AND d.status = 'pending'"
+    "  FROM guard.deliveries AS d"
+    "  WHERE d.kind = 'alert' AND d.channel = ch.channel AND d.status = 'pending'"
     "  AND d.claimed_until IS NULL"
     "  ORDER BY d.next_attempt_at LIMIT 1) AS f ON true"
     " LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due"
-    "  FROM guard.alert_deliveries AS d"
-    "  WHERE d.channel = ch.channel AND d.status = 'pending'"
+    "  FROM guard.deliveries AS d"
+    "  WHERE d.kind = 'alert' AND d.channel = ch.channel AND d.status = 'pending'"
     "  AND d.claimed_until IS NOT NULL) AS h ON true"
     " WHERE f.due IS NOT NULL OR h.due IS NOT NULL"
 )
 DELIVERY_STATUS_COUNTS = (
-    "SELECT d.status, count(*) FROM guard.alert_deliveries AS d"
-    " WHERE d.channel = ANY(%s::text[]) GROUP BY d.status"
+    "SELECT d.status, count(*) FROM guard.deliveries AS d"
+    " WHERE d.kind = 'alert' AND d.channel = ANY(%s::text[]) GROUP BY d.status"
 )
 RETRYING_DELIVERY_COUNTS = (
-    "SELECT d.channel, count(*) FROM guard.alert_deliveries AS d"
-    " WHERE d.channel = ANY(%s::text[]) AND d.status = 'pending' AND d.attempts > 0"
+    "SELECT d.channel, count(*) FROM guard.deliveries AS d"
+    " WHERE d.kind = 'alert' AND d.channel = ANY(%s::text[]) AND d.status = 'pending'"
+    " AND d.attempts > 0"
     " GROUP BY d.channel ORDER BY d.channel"
 )
 
@@ -348,7 +346,7 @@ SELECT
     pg_is_in_recovery(),
     to_regclass('guard.alerts') IS NOT NULL,
     to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
-    to_regclass('guard.alert_deliveries') IS NOT NULL,
+    to_regclass('guard.deliveries') IS NOT NULL,
     to_regclass('guard.metric_totals') IS NOT NULL,
     extract(epoch FROM now())::float8
 """
@@ -468,7 +466,8 @@ METRIC_KPIS = """
 SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k WHERE k.current_value IS NOT NULL
 """
 METRIC_DELIVERIES = """
-SELECT d.channel, d.status, count(*) FROM guard.alert_deliveries AS d
+SELECT d.channel, d.status, count(*) FROM guard.deliveries AS d
+WHERE d.kind = 'alert'
 GROUP BY d.channel, d.status
 """
 # Cumulative counts that survive retention: the totals guard.fold_metric_totals folded before its

@@ -389,7 +389,7 @@ def watch(
         if stats.unrenderable:
             raise GuardError(
                 f"{stats.unrenderable} alert(s) could not be rendered and were marked failed"
-                " (guard.alert_deliveries.last_error says why); the others were delivered"
+                " (guard.deliveries.last_error says why); the others were delivered"
             )
         if stats.failed_sends or retrying:
             # Also a failure of an earlier run still waiting for its retry: cron must not see

@@ -1,4 +1,4 @@
--- guard.claim_alert_deliveries is the one claim of alert deliveries, sent one message each
+-- guard.claim_deliveries is the one claim of alert deliveries, sent one message each
 -- (digest_hours NULL) or in a digest (digest_hours 24): the same rules both ways, checked for
 -- each. A claim holds its rows for the lease (a second dispatcher gets none of them), a lease
 -- ended frees them for anyone, a row not due yet (next_attempt_at, after a failed send) waits;
@@ -24,16 +24,16 @@ FROM generate_series(9801, 9803) AS g;
 SELECT is(
     (guard.enqueue_alert_deliveries(ARRAY['single', 'daily'])).added, 6, 'six deliveries queued'
 );
-UPDATE guard.alert_deliveries SET next_attempt_at = now() + interval '1 minute'
-WHERE alert_id = 9803;
+UPDATE guard.deliveries SET next_attempt_at = now() + interval '1 minute'
+WHERE subject = 9803;
 
 CREATE TEMP TABLE way (channel text, hours integer);
 INSERT INTO way VALUES ('single', NULL), ('daily', 24);
 
 SELECT is(
     (
-        SELECT array_agg(w.channel || ':' || c.alert_id ORDER BY w.channel, c.alert_id)
-        FROM way AS w CROSS JOIN LATERAL guard.claim_alert_deliveries(w.channel, 'w1', 10, 60, w.hours) AS c
+        SELECT array_agg(w.channel || ':' || c.subject ORDER BY w.channel, c.subject)
+        FROM way AS w CROSS JOIN LATERAL guard.claim_deliveries('alert', w.channel, 'w1', 10, 60, w.hours) AS c
     ),
     ARRAY['daily:9801', 'daily:9802', 'single:9801', 'single:9802'],
     'both ways: the due rows are claimed, the one not due yet waits'
@@ -41,33 +41,33 @@ SELECT is(
 SELECT is(
     (
         SELECT count(*)::integer
-        FROM way AS w CROSS JOIN LATERAL guard.claim_alert_deliveries(w.channel, 'w2', 10, 60, w.hours)
+        FROM way AS w CROSS JOIN LATERAL guard.claim_deliveries('alert', w.channel, 'w2', 10, 60, w.hours)
     ),
     0,
     'both ways: a second dispatcher gets nothing while the lease lasts'
 );
-UPDATE guard.alert_deliveries SET claimed_until = now() - interval '1 second'
+UPDATE guard.deliveries SET claimed_until = now() - interval '1 second'
 WHERE claimed_by = 'w1';
 SELECT is(
     (
-        SELECT array_agg(w.channel || ':' || c.alert_id ORDER BY w.channel, c.alert_id)
-        FROM way AS w CROSS JOIN LATERAL guard.claim_alert_deliveries(w.channel, 'w2', 10, 60, w.hours) AS c
+        SELECT array_agg(w.channel || ':' || c.subject ORDER BY w.channel, c.subject)
+        FROM way AS w CROSS JOIN LATERAL guard.claim_deliveries('alert', w.channel, 'w2', 10, 60, w.hours) AS c
     ),
     ARRAY['daily:9801', 'daily:9802', 'single:9801', 'single:9802'],
     'both ways: a lease ended frees the rows for another dispatcher'
 );
 SELECT is(
     (
-        SELECT array_agg(DISTINCT d.claimed_by) FROM guard.alert_deliveries AS d
-        WHERE d.alert_id < 9803
+        SELECT array_agg(DISTINCT d.claimed_by) FROM guard.deliveries AS d
+        WHERE d.subject < 9803
     ),
     ARRAY['w2'],
     'both ways: the rows are the new dispatcher''s'
 );
-UPDATE guard.alert_deliveries SET claimed_by = NULL, claimed_until = NULL;
+UPDATE guard.deliveries SET claimed_by = NULL, claimed_until = NULL;
 SELECT is(
     (
-        SELECT count(*)::integer FROM guard.claim_alert_deliveries('single', 'w3', 10, 60) AS c
+        SELECT count(*)::integer FROM guard.claim_deliveries('alert', 'single', 'w3', 10, 60) AS c
         WHERE c.period_end IS NULL
     ),
     2,
@@ -76,15 +76,15 @@ SELECT is(
 SELECT is(
     (
         SELECT array_agg(DISTINCT c.period_end)
-        FROM guard.claim_alert_deliveries('daily', 'w3', 10, 60, 24) AS c
+        FROM guard.claim_deliveries('alert', 'daily', 'w3', 10, 60, 24) AS c
     ),
     ARRAY[to_timestamp(floor(extract(EPOCH FROM now()) / 86400) * 86400)],
     'a digest: its period ends at the last midnight UTC'
 );
 SELECT is(
     (
-        SELECT attempts FROM guard.alert_deliveries
-        WHERE alert_id = 9801 AND channel = 'daily'
+        SELECT attempts FROM guard.deliveries
+        WHERE subject = 9801 AND channel = 'daily'
     ),
     0,
     'a claim counts no attempt'

@@ -1,5 +1,5 @@
 -- The edges of two claims:
--- - guard.claim_alert_deliveries with digest_hours: an alert opened exactly at the start of the
+-- - guard.claim_deliveries with digest_hours: an alert opened exactly at the start of the
 --   current digest period waits for the next digest, one opened a microsecond before is sent; a delivery due exactly
 --   now is due, one due a minute from now is not; a lease ending exactly now still runs;
 -- - guard.review_notice_items: an item's details as a dispatcher gets them: scalar values only
@@ -39,18 +39,18 @@ FROM (
         p.ends - interval '1 hour'
     FROM period AS p CROSS JOIN generate_series(8703, 8706) AS g
 ) AS a;
-INSERT INTO guard.alert_deliveries (alert_id, channel, next_attempt_at, claimed_by, claimed_until) VALUES
-(8701, 'dig', now() - interval '1 hour', NULL, NULL),
-(8702, 'dig', now() - interval '1 hour', NULL, NULL),
-(8703, 'dig', now() + interval '1 minute', NULL, NULL),
-(8704, 'dig', now(), NULL, NULL),
-(8705, 'dig', now() - interval '1 hour', 'w1', now()),
-(8706, 'dig', now() - interval '1 hour', 'w1', now() - interval '1 microsecond');
+INSERT INTO guard.deliveries (kind, subject, channel, next_attempt_at, claimed_by, claimed_until) VALUES
+('alert', 8701, 'dig', now() - interval '1 hour', NULL, NULL),
+('alert', 8702, 'dig', now() - interval '1 hour', NULL, NULL),
+('alert', 8703, 'dig', now() + interval '1 minute', NULL, NULL),
+('alert', 8704, 'dig', now(), NULL, NULL),
+('alert', 8705, 'dig', now() - interval '1 hour', 'w1', now()),
+('alert', 8706, 'dig', now() - interval '1 hour', 'w1', now() - interval '1 microsecond');
 
 SELECT results_eq(
-    $$SELECT alert_id FROM guard.claim_alert_deliveries('dig', 'w2', 10, 60, 24) ORDER BY 1$$,
+    $$SELECT subject FROM guard.claim_deliveries('alert', 'dig', 'w2', 10, 60, 24) ORDER BY 1$$,
     $$VALUES (8701::bigint), (8704), (8706)$$,
-    'claim_alert_deliveries (digest): opened before the period, due by now, no running lease'
+    'claim_deliveries (digest): opened before the period, due by now, no running lease'
 );
 
 INSERT INTO companies (id, name) VALUES (871, 'A');

@@ -24,37 +24,37 @@ INSERT INTO guard.alerts (id, fingerprint, check_id, entity_type, entity_id, sev
 OVERRIDING SYSTEM VALUE
 VALUES (8308, 'res:8308', 'booked_without_appointment', 'call', 8308, 'high', 'x');
 
-INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at, resolution_queued_at) VALUES
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at, resolution_queued_at) VALUES
 -- resolved exactly when delivered: nothing to announce
-(8301, 'res', 'delivered', now() - interval '50 s', NULL),
+('alert', 8301, 'res', 'delivered', now() - interval '50 s', NULL),
 -- resolved after it was delivered: announced
-(8302, 'res', 'delivered', now() - interval '55 s', NULL),
+('alert', 8302, 'res', 'delivered', now() - interval '55 s', NULL),
 -- a channel not asked about
-(8303, 'other', 'delivered', now() - interval '55 s', NULL),
+('alert', 8303, 'other', 'delivered', now() - interval '55 s', NULL),
 -- a second channel asked about, resolved before it was delivered
-(8304, 'res2', 'delivered', now() - interval '50 s', NULL),
+('alert', 8304, 'res2', 'delivered', now() - interval '50 s', NULL),
 -- never delivered
-(8305, 'res', 'pending', NULL, NULL),
-(8306, 'res', 'failed', NULL, NULL),
+('alert', 8305, 'res', 'pending', NULL, NULL),
+('alert', 8306, 'res', 'failed', NULL, NULL),
 -- looked at already
-(8307, 'res', 'delivered', now() - interval '55 s', now() - interval '5 s'),
+('alert', 8307, 'res', 'delivered', now() - interval '55 s', now() - interval '5 s'),
 -- its alert is open
-(8308, 'res', 'delivered', now() - interval '55 s', NULL),
+('alert', 8308, 'res', 'delivered', now() - interval '55 s', NULL),
 -- its notice is queued already
-(8309, 'res2', 'delivered', now() - interval '55 s', NULL);
-INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at)
-VALUES ('alert_resolved', 8309, 'res2', 'sent', now() - interval '1 s');
+('alert', 8309, 'res2', 'delivered', now() - interval '55 s', NULL);
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at)
+VALUES ('alert_resolved', 8309, 'res2', 'delivered', now() - interval '1 s');
 
 SELECT is(
     guard.enqueue_resolved_notices(ARRAY['res', 'res2']), 1,
     'enqueue_resolved_notices: one notice, for the alert resolved after it was delivered'
 );
 SELECT results_eq(
-    $$SELECT d.alert_id, d.resolution_queued_at IS NULL, n.status
-      FROM guard.alert_deliveries AS d
+    $$SELECT d.subject, d.resolution_queued_at IS NULL, n.status
+      FROM guard.deliveries AS d
       LEFT JOIN guard.deliveries AS n
-          ON n.kind = 'alert_resolved' AND n.subject = d.alert_id AND n.channel = d.channel
-      WHERE d.alert_id BETWEEN 8301 AND 8309 ORDER BY d.alert_id$$,
+          ON n.kind = 'alert_resolved' AND n.subject = d.subject AND n.channel = d.channel
+      WHERE d.kind = 'alert' AND d.subject BETWEEN 8301 AND 8309 ORDER BY d.subject$$,
     $$VALUES
         (8301::bigint, FALSE, NULL::text),
         (8302, FALSE, 'pending'),
@@ -64,14 +64,14 @@ SELECT results_eq(
         (8306, TRUE, NULL),
         (8307, FALSE, NULL),
         (8308, TRUE, NULL),
-        (8309, FALSE, 'sent')$$,
+        (8309, FALSE, 'delivered')$$,
     'enqueue_resolved_notices: the delivered rows of resolved alerts on those channels are looked '
     || 'at; only 8302 is queued; every other row is left as it was'
 );
 SELECT is(
     (
-        SELECT resolution_queued_at FROM guard.alert_deliveries
-        WHERE alert_id = 8307
+        SELECT resolution_queued_at FROM guard.deliveries
+        WHERE subject = 8307
     ),
     now() - interval '5 s',
     'enqueue_resolved_notices: a row looked at keeps when it was'

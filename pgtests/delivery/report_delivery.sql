@@ -86,25 +86,25 @@ INSERT INTO guard.alerts (
 (903, 'd3', 'booked_without_appointment', 1, 'call', 3, 'low', 'm', now() + interval '1 hour', now());
 SELECT is((guard.enqueue_alert_deliveries(ARRAY['email'])).added, 3, 'three deliveries queued');
 SELECT is(
-    (SELECT array_agg(d.alert_id ORDER BY d.alert_id) FROM guard.claim_alert_deliveries('email', 'w1', 100, 60, 24) AS d),
+    (SELECT array_agg(d.subject ORDER BY d.subject) FROM guard.claim_deliveries('alert', 'email', 'w1', 100, 60, 24) AS d),
     ARRAY[901, 902]::bigint[],
     'the digest claims the alerts opened before its period began, not the current period''s'
 );
 SELECT is(
-    (SELECT DISTINCT d.period_end FROM guard.claim_alert_deliveries('email', 'w2', 100, 60, 24) AS d),
+    (SELECT DISTINCT d.period_end FROM guard.claim_deliveries('alert', 'email', 'w2', 100, 60, 24) AS d),
     NULL,
     'a second dispatcher gets nothing while the lease lasts'
 );
 SELECT is(
     (
         SELECT DISTINCT extract(EPOCH FROM d.period_end)::bigint % 3600
-        FROM guard.claim_alert_deliveries('webhook', 'w1', 100, 60, 1) AS d
+        FROM guard.claim_deliveries('alert', 'webhook', 'w1', 100, 60, 1) AS d
     ),
     NULL,
     'a channel with nothing queued claims nothing'
 );
 SELECT throws_ok(
-    $$SELECT * FROM guard.claim_alert_deliveries('email', 'w1', 100, 60, 0)$$,
+    $$SELECT * FROM guard.claim_deliveries('alert', 'email', 'w1', 100, 60, 0)$$,
     '22023',
     NULL,
     'a period of no hours is refused'
@@ -141,7 +141,7 @@ SELECT is(
 );
 SELECT is(
     (
-        SELECT array_agg(alert_id ORDER BY alert_id) FROM guard.alert_deliveries
+        SELECT array_agg(subject ORDER BY subject) FROM guard.deliveries
         WHERE channel = 'webhook' AND status = 'pending'
     ),
     ARRAY[911]::bigint[],

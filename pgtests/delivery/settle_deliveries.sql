@@ -8,7 +8,7 @@ SELECT plan(8);
 
 CREATE TEMPORARY TABLE kinds (kind) AS VALUES ('review_notice'), ('report');
 INSERT INTO guard.deliveries (
-    kind, subject, channel, status, sent_at, last_error, claimed_by, claimed_until
+    kind, subject, channel, status, delivered_at, last_error, claimed_by, claimed_until
 )
 SELECT
     k.kind,
@@ -17,7 +17,7 @@ FROM kinds AS k
 CROSS JOIN (
     VALUES
     (8501::bigint, 'done', 'pending', NULL::timestamptz, NULL, 'w1', now() + interval '30 s'),
-    (8502, 'done', 'sent', '2031-01-01 00:00:00+00', NULL, NULL, NULL),
+    (8502, 'done', 'delivered', '2031-01-01 00:00:00+00', NULL, NULL, NULL),
     (8503, 'done', 'failed', NULL, 'earlier error', NULL, NULL),
     (8504, 'done', 'pending', NULL, NULL, 'w1', now() + interval '30 s'),
     (8501, 'other', 'pending', NULL, NULL, 'w1', now() + interval '30 s'),
@@ -42,14 +42,14 @@ FROM kinds AS k;
 SELECT
     results_eq(
         format(
-            $$SELECT subject, channel, status, sent_at, last_error, claimed_by
+            $$SELECT subject, channel, status, delivered_at, last_error, claimed_by
           FROM guard.deliveries WHERE kind = %L ORDER BY subject, channel$$,
             k.kind
         ),
         $$VALUES
-        (8501::bigint, 'done', 'sent', now(), NULL::text, NULL::text),
+        (8501::bigint, 'done', 'delivered', now(), NULL::text, NULL::text),
         (8501, 'other', 'pending', NULL, NULL, 'w1'),
-        (8502, 'done', 'sent', '2031-01-01 00:00:00+00'::timestamptz, NULL, NULL),
+        (8502, 'done', 'delivered', '2031-01-01 00:00:00+00'::timestamptz, NULL, NULL),
         (8503, 'done', 'failed', NULL, 'earlier error', NULL),
         (8504, 'done', 'failed', NULL, 'smtp refused', NULL),
         (8505, 'done', 'pending', NULL, NULL, 'w1'),

@@ -15,13 +15,13 @@ INSERT INTO guard.alerts (
 CREATE FUNCTION pg_temp.alert(fp text) RETURNS bigint
 LANGUAGE sql AS $$ SELECT id FROM guard.alerts WHERE fingerprint = fp $$;
 
-INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at)
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at)
 VALUES
-(pg_temp.alert('pgtap:old-both'), 'email', 'pending', NULL),
-(pg_temp.alert('pgtap:old-both'), 'webhook', 'delivered', now() - interval '1 day'),
-(pg_temp.alert('pgtap:old-email-only'), 'email', 'pending', NULL),
-(pg_temp.alert('pgtap:old-email-only'), 'sms', 'pending', NULL),
-(pg_temp.alert('pgtap:recent'), 'email', 'pending', NULL);
+('alert', pg_temp.alert('pgtap:old-both'), 'email', 'pending', NULL),
+('alert', pg_temp.alert('pgtap:old-both'), 'webhook', 'delivered', now() - interval '1 day'),
+('alert', pg_temp.alert('pgtap:old-email-only'), 'email', 'pending', NULL),
+('alert', pg_temp.alert('pgtap:old-email-only'), 'sms', 'pending', NULL),
+('alert', pg_temp.alert('pgtap:recent'), 'email', 'pending', NULL);
 
 SELECT is(
     guard.skip_alert_deliveries(now() - interval '1 day', '{email}', 'pgtap'),
@@ -29,8 +29,8 @@ SELECT is(
     'the two old alerts'' pending email deliveries are skipped'
 );
 SELECT results_eq(
-    $$SELECT a.fingerprint, d.channel, d.status FROM guard.alert_deliveries AS d
-      INNER JOIN guard.alerts AS a ON d.alert_id = a.id ORDER BY 1, 2$$,
+    $$SELECT a.fingerprint, d.channel, d.status FROM guard.deliveries AS d
+      INNER JOIN guard.alerts AS a ON d.subject = a.id ORDER BY 1, 2$$,
     $$VALUES ('pgtap:old-both'::text, 'email'::text, 'skipped'::text),
              ('pgtap:old-both', 'webhook', 'delivered'),
              ('pgtap:old-email-only', 'email', 'skipped'),

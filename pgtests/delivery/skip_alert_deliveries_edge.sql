@@ -13,9 +13,9 @@ VALUES
 (8602, 'edge:queued-at', 'pgtap', 'job', 'high', 'x', now() - interval '2 days', now() - interval '1 day'),
 (8603, 'edge:pending-before', 'pgtap', 'job', 'high', 'x', now() - interval '2 days', now() - interval '1 day 1 microsecond'),
 (8604, 'edge:pending-at', 'pgtap', 'job', 'high', 'x', now() - interval '2 days', now() - interval '1 day');
-INSERT INTO guard.alert_deliveries (alert_id, channel, status) VALUES
-(8603, 'email', 'pending'),
-(8604, 'email', 'pending');
+INSERT INTO guard.deliveries (kind, subject, channel, status) VALUES
+('alert', 8603, 'email', 'pending'),
+('alert', 8604, 'email', 'pending');
 
 SELECT is(
     guard.skip_alert_deliveries(now() - interval '1 day', '{email}', 'pgtap'),
@@ -24,7 +24,7 @@ SELECT is(
 );
 SELECT results_eq(
     $$SELECT a.id, d.status, a.delivered_at IS NOT NULL
-      FROM guard.alerts AS a LEFT JOIN guard.alert_deliveries AS d ON a.id = d.alert_id
+      FROM guard.alerts AS a LEFT JOIN guard.deliveries AS d ON a.id = d.subject
       WHERE a.id BETWEEN 8601 AND 8604 ORDER BY a.id$$,
     $$VALUES (8601::bigint, 'skipped'::text, TRUE), (8602, NULL, FALSE), (8603, 'skipped', TRUE),
              (8604, 'pending', FALSE)$$,

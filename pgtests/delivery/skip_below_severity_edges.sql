@@ -16,18 +16,18 @@ SELECT
     'x',
     CASE WHEN g.id = 9305 THEN now() - interval '1 day' END
 FROM generate_series(9301, 9306) AS g (id);
-INSERT INTO guard.alert_deliveries (alert_id, channel, status, claimed_by, claimed_until, delivered_at)
+INSERT INTO guard.deliveries (kind, subject, channel, status, claimed_by, claimed_until, delivered_at)
 VALUES
 -- 9301: claimed by a dispatcher whose lease ends exactly now; 9302: a lease of 5 more minutes
-(9301, 'ops', 'pending', 'dispatcher-1', now(), NULL),
-(9302, 'ops', 'pending', 'dispatcher-1', now() + interval '5 min', NULL),
+('alert', 9301, 'ops', 'pending', 'dispatcher-1', now(), NULL),
+('alert', 9302, 'ops', 'pending', 'dispatcher-1', now() + interval '5 min', NULL),
 -- 9303: still pending by mail; 9304: delivered by mail already
-(9303, 'ops', 'pending', NULL, NULL, NULL),
-(9303, 'mail', 'pending', NULL, NULL, NULL),
-(9304, 'ops', 'pending', NULL, NULL, NULL),
-(9304, 'mail', 'delivered', NULL, NULL, now() - interval '1 hour'),
+('alert', 9303, 'ops', 'pending', NULL, NULL, NULL),
+('alert', 9303, 'mail', 'pending', NULL, NULL, NULL),
+('alert', 9304, 'ops', 'pending', NULL, NULL, NULL),
+('alert', 9304, 'mail', 'delivered', NULL, NULL, now() - interval '1 hour'),
 -- 9305: delivered everywhere a day ago, then given a delivery on a new channel
-(9305, 'ops', 'pending', NULL, NULL, NULL);
+('alert', 9305, 'ops', 'pending', NULL, NULL, NULL);
 -- 9306: no delivery at all (no channel was configured when it opened)
 
 SELECT is(
@@ -36,7 +36,7 @@ SELECT is(
     'skip_alert_deliveries_below: the three free pending deliveries below medium are skipped'
 );
 SELECT results_eq(
-    $$SELECT alert_id, status FROM guard.alert_deliveries WHERE channel = 'ops' ORDER BY alert_id$$,
+    $$SELECT subject, status FROM guard.deliveries WHERE channel = 'ops' ORDER BY subject$$,
     $$VALUES (9301::bigint, 'pending'), (9302, 'pending'), (9303, 'skipped'), (9304, 'skipped'),
              (9305, 'skipped')$$,
     'skip_alert_deliveries_below: a lease ending exactly now or later is left alone'

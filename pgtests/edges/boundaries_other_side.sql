@@ -88,7 +88,7 @@ SELECT isnt(
     'validate_booking: an appointment exactly validation_recent_seconds old is recent'
 );
 
--- claim_alert_deliveries: due a microsecond from now is not due yet; a claim that lasts until
+-- claim_deliveries: due a microsecond from now is not due yet; a claim that lasts until
 -- exactly now still holds, one that ended a microsecond ago does not.
 INSERT INTO guard.alerts (id, fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
 OVERRIDING SYSTEM VALUE
@@ -97,15 +97,15 @@ VALUES
 (61102, 'edge2:2', 'booked_without_appointment', 611, 'call', 2, 'high', 'x'),
 (61103, 'edge2:3', 'booked_without_appointment', 611, 'call', 3, 'high', 'x'),
 (61104, 'edge2:4', 'booked_without_appointment', 611, 'call', 4, 'high', 'x');
-INSERT INTO guard.alert_deliveries (alert_id, channel, next_attempt_at, claimed_by, claimed_until) VALUES
-(61101, 'edge2', now() + interval '1 microsecond', NULL, NULL),
-(61102, 'edge2', now() - interval '1 minute', 'other', now()),
-(61103, 'edge2', now() - interval '1 minute', 'other', now() - interval '1 microsecond'),
-(61104, 'edge2', now(), NULL, NULL);
+INSERT INTO guard.deliveries (kind, subject, channel, next_attempt_at, claimed_by, claimed_until) VALUES
+('alert', 61101, 'edge2', now() + interval '1 microsecond', NULL, NULL),
+('alert', 61102, 'edge2', now() - interval '1 minute', 'other', now()),
+('alert', 61103, 'edge2', now() - interval '1 minute', 'other', now() - interval '1 microsecond'),
+('alert', 61104, 'edge2', now(), NULL, NULL);
 SELECT set_eq(
-    $$SELECT alert_id FROM guard.claim_alert_deliveries('edge2', 'w', 100, 30)$$,
+    $$SELECT subject FROM guard.claim_deliveries('alert', 'edge2', 'w', 100, 30)$$,
     ARRAY[61103, 61104]::bigint[],
-    'claim_alert_deliveries: due exactly now is due, a microsecond later not; a claim until '
+    'claim_deliveries: due exactly now is due, a microsecond later not; a claim until '
     'exactly now still holds, one that ended a microsecond ago is taken over'
 );
 

@@ -97,7 +97,7 @@ SELECT lives_ok(
 INSERT INTO guard.alerts (id, fingerprint, check_id, entity_type, entity_id, severity, message)
 OVERRIDING SYSTEM VALUE
 VALUES (7204, 'edge:7204', 'booked_without_appointment', 'call', 7204, 'high', 'x');
-INSERT INTO guard.alert_deliveries (alert_id, channel, status) VALUES (7204, 'floor', 'pending');
+INSERT INTO guard.deliveries (kind, subject, channel, status) VALUES ('alert', 7204, 'floor', 'pending');
 SELECT is(
     guard.skip_alert_deliveries_below('floor', 'low', 'edge-test'), 0,
     'skip_alert_deliveries_below: nothing below the minimum is 0'

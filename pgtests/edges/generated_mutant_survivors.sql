@@ -1,7 +1,7 @@
 -- The generated mutants that survived the seed-52 sample (results/mutation/history.md), each killed
 -- here by the behaviour it changed: both sides of the activity monitors' windows, a foreign
 -- table in schema guard handed to the owner, a delivery that is no longer pending left alone by
--- guard.fail_alert_deliveries, a call's link details kept by an update that keeps its customer,
+-- guard.settle_deliveries, a call's link details kept by an update that keeps its customer,
 -- an unknown column named by guard.role_grant_refusal, and a claim that changes hands stamped
 -- by guard.stamp_review_actor.
 BEGIN;
@@ -89,7 +89,7 @@ SELECT is(
     'apply_grants: a foreign table in schema guard is handed to the owner role'
 );
 
--- guard.fail_alert_deliveries: only pending deliveries count a failure; one delivered or given
+-- guard.settle_deliveries: only pending deliveries count a failure; one delivered or given
 -- up is left as it is. max_attempts 3: a second failure stays pending, a third gives up.
 INSERT INTO guard.alerts (id, fingerprint, check_id, company_id, entity_type, entity_id, severity, message)
 OVERRIDING SYSTEM VALUE
@@ -98,23 +98,23 @@ VALUES
 (60102, 'gen:2', 'booked_without_appointment', 601, 'call', 2, 'high', 'x'),
 (60103, 'gen:3', 'booked_without_appointment', 601, 'call', 3, 'high', 'x'),
 (60104, 'gen:4', 'booked_without_appointment', 601, 'call', 4, 'high', 'x');
-INSERT INTO guard.alert_deliveries (alert_id, channel, status, attempts, delivered_at) VALUES
-(60101, 'gen', 'pending', 1, NULL),
-(60102, 'gen', 'pending', 2, NULL),
-(60103, 'gen', 'delivered', 1, now() - interval '1 hour'),
-(60104, 'gen', 'failed', 3, NULL);
+INSERT INTO guard.deliveries (kind, subject, channel, status, attempts, delivered_at) VALUES
+('alert', 60101, 'gen', 'pending', 1, NULL),
+('alert', 60102, 'gen', 'pending', 2, NULL),
+('alert', 60103, 'gen', 'delivered', 1, now() - interval '1 hour'),
+('alert', 60104, 'gen', 'failed', 3, NULL);
 SELECT is(
-    guard.fail_alert_deliveries('gen', ARRAY[60101, 60102, 60103, 60104]::bigint[], 'boom', 1, 60, 3),
-    2,
-    'fail_alert_deliveries: the delivery reaching max_attempts gives up (and the one given up '
-    'before is counted)'
+    guard.settle_deliveries('alert', 'gen', ARRAY[60101, 60102, 60103, 60104]::bigint[], 'boom', 1, 60, 3),
+    1,
+    'settle_deliveries: the delivery reaching max_attempts gives up (the one given up before '
+    'is not counted again)'
 );
 SELECT results_eq(
-    $$SELECT alert_id, status, attempts, last_error FROM guard.alert_deliveries
-      WHERE channel = 'gen' ORDER BY alert_id$$,
+    $$SELECT subject, status, attempts, last_error FROM guard.deliveries
+      WHERE channel = 'gen' ORDER BY subject$$,
     $$VALUES (60101::bigint, 'pending', 2, 'boom'), (60102, 'failed', 3, 'boom'),
              (60103, 'delivered', 1, NULL), (60104, 'failed', 3, NULL)$$,
-    'fail_alert_deliveries: attempts + 1 below max_attempts stays pending, at it fails; a '
+    'settle_deliveries: attempts + 1 below max_attempts stays pending, at it fails; a '
     'delivered or failed delivery is not touched'
 );
 

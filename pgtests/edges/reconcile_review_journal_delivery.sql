@@ -224,15 +224,15 @@ SELECT is(
 INSERT INTO guard.alerts (fingerprint, check_id, company_id, entity_type, entity_id, severity, message, details)
 VALUES ('edge:1', 'booked_without_appointment', 1, 'call', 223, 'high', 'x', '{}');
 SELECT guard.enqueue_alert_deliveries(ARRAY['edge']);
-UPDATE guard.alert_deliveries SET next_attempt_at = now()
+UPDATE guard.deliveries SET next_attempt_at = now()
 WHERE channel = 'edge';
 SELECT is(
-    (SELECT count(*)::integer FROM guard.claim_alert_deliveries('edge', 'w', 100, 30)),
+    (SELECT count(*)::integer FROM guard.claim_deliveries('alert', 'edge', 'w', 100, 30)),
     (
-        SELECT count(*)::integer FROM guard.alert_deliveries
+        SELECT count(*)::integer FROM guard.deliveries
         WHERE channel = 'edge'
     ),
-    'claim_alert_deliveries: due exactly now is due'
+    'claim_deliveries: due exactly now is due'
 );
 
 -- Session settings that mean "no company selected", and superusers are bound to nothing.

@@ -168,20 +168,21 @@ INSERT INTO guard.alerts (
     now() - interval '200 days', NULL, NULL
 );
 -- Deliveries and resolved notices of a deleted alert go with it; a kept alert keeps its own.
-INSERT INTO guard.alert_deliveries (alert_id, channel, status, delivered_at)
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at)
 SELECT
+    'alert',
     a.id,
     'webhook',
     'delivered',
     now() - interval '150 days'
 FROM guard.alerts AS a
 WHERE a.fingerprint IN ('r:old', 'r:recent');
-INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at)
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at)
 SELECT
     'alert_resolved',
     a.id,
     'webhook',
-    'sent',
+    'delivered',
     now() - interval '100 days'
 FROM guard.alerts AS a
 WHERE a.fingerprint IN ('r:old', 'r:recent');
@@ -206,21 +207,21 @@ INSERT INTO guard.review_items (id, call_id, reason, status, closed_at)
 OVERRIDING SYSTEM VALUE VALUES
 (97001, NULL, 'other', 'resolved', now() - interval '100 days'),
 (97002, NULL, 'other', 'open', NULL);
-INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at, created_at) VALUES
-('review_notice', 97001, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days'),
-('review_notice', 97002, 'webhook', 'sent', now() - interval '100 days', now() - interval '100 days');
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at, created_at) VALUES
+('review_notice', 97001, 'webhook', 'delivered', now() - interval '100 days', now() - interval '100 days'),
+('review_notice', 97002, 'webhook', 'delivered', now() - interval '100 days', now() - interval '100 days');
 -- Report deliveries: sent before the retention, sent after it, and one still pending.
 -- Digests: one sent before the retention, one after.
-INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at) VALUES
-('report', to_char((now() AT TIME ZONE 'UTC')::date - 100, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '100 days'),
-('report', to_char((now() AT TIME ZONE 'UTC')::date - 89, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '89 days'),
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at) VALUES
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 100, 'YYYYMMDD')::bigint, 'email', 'delivered', now() - interval '100 days'),
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 89, 'YYYYMMDD')::bigint, 'email', 'delivered', now() - interval '89 days'),
 ('report', to_char((now() AT TIME ZONE 'UTC')::date - 100, 'YYYYMMDD')::bigint, 'webhook', 'pending', NULL);
 INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
 ('email', now() - interval '100 days', 3, now() - interval '100 days'),
 ('email', now() - interval '89 days', 2, now() - interval '89 days');
 SELECT results_eq(
     $$SELECT target, deleted FROM guard.apply_retention()$$,
-    $$VALUES ('guard.alerts', 1::bigint), ('guard.alert_deliveries', 1),
+    $$VALUES ('guard.alerts', 1::bigint), ('guard.deliveries (alerts)', 1),
              ('guard.deliveries (resolved notices)', 1), ('guard.breaker_events', 1),
              ('guard.validation_metrics', 1),
              ('guard.detection_runs', 1), ('guard.deliveries (review notices)', 1),
@@ -252,7 +253,7 @@ SELECT results_eq(
 SELECT results_eq(
     $$SELECT a.fingerprint, d.channel, n.channel
       FROM guard.alerts AS a
-      JOIN guard.alert_deliveries AS d ON d.alert_id = a.id
+      JOIN guard.deliveries AS d ON d.kind = 'alert' AND d.subject = a.id
       JOIN guard.deliveries AS n ON n.kind = 'alert_resolved' AND n.subject = a.id
       WHERE a.fingerprint LIKE 'r:%'$$,
     $$VALUES ('r:recent', 'webhook', 'webhook')$$,
@@ -268,9 +269,9 @@ SELECT results_eq(
 -- deliveries (the report would be sent again): 8 days is the least kept.
 UPDATE guard.settings SET value = '1'
 WHERE key = 'retention_alerts_days';
-INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at) VALUES
-('report', to_char((now() AT TIME ZONE 'UTC')::date - 8, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '8 days'),
-('report', to_char((now() AT TIME ZONE 'UTC')::date - 9, 'YYYYMMDD')::bigint, 'email', 'sent', now() - interval '9 days');
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at) VALUES
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 8, 'YYYYMMDD')::bigint, 'email', 'delivered', now() - interval '8 days'),
+('report', to_char((now() AT TIME ZONE 'UTC')::date - 9, 'YYYYMMDD')::bigint, 'email', 'delivered', now() - interval '9 days');
 SELECT results_eq(
     $$SELECT r.deleted FROM guard.apply_retention() AS r
       WHERE r.target = 'guard.deliveries (reports)'$$,

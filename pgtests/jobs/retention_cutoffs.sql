@@ -49,10 +49,10 @@ VALUES (10001, 'other', 'dismissed', now()), (10002, 'other', 'dismissed', now()
 INSERT INTO guard.review_items (id, reason, status, claimed_by, claimed_at)
 OVERRIDING SYSTEM VALUE
 VALUES (10003, 'other', 'claimed', 'ann', now() - interval '3 days');
-INSERT INTO guard.deliveries (kind, subject, channel, status, sent_at, created_at) VALUES
-('review_notice', 10001, 'webhook', 'sent', now(), now()),
-('review_notice', 10002, 'webhook', 'sent', now(), now() - interval '1 microsecond'),
-('review_notice', 10003, 'webhook', 'sent', now() - interval '3 days', now() - interval '3 days');
+INSERT INTO guard.deliveries (kind, subject, channel, status, delivered_at, created_at) VALUES
+('review_notice', 10001, 'webhook', 'delivered', now(), now()),
+('review_notice', 10002, 'webhook', 'delivered', now(), now() - interval '1 microsecond'),
+('review_notice', 10003, 'webhook', 'delivered', now() - interval '3 days', now() - interval '3 days');
 INSERT INTO guard.alert_digests (channel, period_end, alerts, sent_at) VALUES
 ('email', now(), 1, now()),
 ('email', now() - interval '1 microsecond', 2, now() - interval '1 microsecond');

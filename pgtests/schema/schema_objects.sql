@@ -14,7 +14,7 @@ SELECT tables_are(
         'migration_checksums', 'definitions', 'baseline_objects', 'registry_rows', 'settings', 'rules', 'checks', 'alerts',
         'review_items',
         'breaker_state', 'breaker_events', 'validation_metrics', 'daily_reports',
-        'correction_audit', 'jobs', 'job_runs', 'detection_runs', 'alert_deliveries', 'role_names', 'role_grants',
+        'correction_audit', 'jobs', 'job_runs', 'detection_runs', 'role_names', 'role_grants',
         'booking_attempts', 'tenant_bindings', 'delivery_skips', 'flag_checks_at_commit',
         'metric_totals', 'metric_watermark', 'review_notice_subscriptions', 'deliveries',
         'report_subscriptions', 'alert_digests', 'rule_company_stages', 'detection_queue'

@@ -38,9 +38,11 @@ BEGIN
 
     -- An alert's deliveries and resolved notices go with it (no foreign key: alerts stay
     -- partitionable); enqueue_resolved_notices finds nothing to announce for a deleted alert.
-    target := 'guard.alert_deliveries';
-    DELETE FROM guard.alert_deliveries AS d
-    WHERE NOT EXISTS (SELECT FROM guard.alerts AS a WHERE a.id = d.alert_id);
+    target := 'guard.deliveries (alerts)';
+    DELETE FROM guard.deliveries AS d
+    WHERE
+        d.kind = 'alert'
+        AND NOT EXISTS (SELECT FROM guard.alerts AS a WHERE a.id = d.subject);
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN NEXT;
 
@@ -101,7 +103,7 @@ BEGIN
     DELETE FROM guard.deliveries AS r
     WHERE
         r.kind = 'report'
-        AND r.status = 'sent'
+        AND r.status = 'delivered'
         AND r.subject < to_char(
             (now() AT TIME ZONE 'UTC')::date
             - greatest(guard.setting('retention_alerts_days')::integer, 8),

@@ -1,5 +1,5 @@
 -- Record that a digest was sent on a channel: its alerts' deliveries marked delivered (as
--- guard.complete_alert_deliveries does, guard.alerts.delivered_at included) and the period
+-- guard.settle_deliveries does, guard.alerts.delivered_at included) and the period
 -- recorded in guard.alert_digests, in one transaction, so a period is recorded only with the
 -- alerts it covered. A second message for the same period (more alerts than one claim takes)
 -- adds to its row. Returns the delivery rows newly marked.
@@ -14,8 +14,8 @@ AS $$
 DECLARE
     marked integer;
 BEGIN
-    marked := guard.complete_alert_deliveries(
-        complete_alert_digest.delivery_channel, complete_alert_digest.alert_ids
+    marked := guard.settle_deliveries(
+        'alert', complete_alert_digest.delivery_channel, complete_alert_digest.alert_ids
     );
     INSERT INTO guard.alert_digests AS g (channel, period_end, alerts)
     VALUES (complete_alert_digest.delivery_channel, complete_alert_digest.period_end, marked)

@@ -1,4 +1,4 @@
--- Give every alert not yet delivered everywhere a pending delivery row for each of the
+-- Give every alert not yet delivered everywhere a pending delivery (guard.deliveries, kind alert) for each of the
 -- dispatcher's channels (idempotent: existing rows are left alone). A batch at a time: the
 -- undelivered alerts after after_alert, the first max_alerts of them in id order (on
 -- alerts_undelivered_idx), so one call's work is bounded whatever the backlog and fits a login's
@@ -28,15 +28,15 @@ BEGIN
         added := 0;
         RETURN;
     END IF;
-    INSERT INTO guard.alert_deliveries (alert_id, channel)
-    SELECT a.id, ch.channel
+    INSERT INTO guard.deliveries (kind, subject, channel)
+    SELECT 'alert', a.id, ch.channel
     FROM guard.alerts AS a
     CROSS JOIN pg_catalog.unnest(enqueue_alert_deliveries.channels) AS ch (channel)
     WHERE
         a.delivered_at IS NULL
         AND a.id > enqueue_alert_deliveries.after_alert
         AND a.id <= last_alert
-    ON CONFLICT (alert_id, channel) DO NOTHING;
+    ON CONFLICT (kind, subject, channel) DO NOTHING;
     GET DIAGNOSTICS added = ROW_COUNT;
 END;
 $$;

@@ -16,23 +16,24 @@ DECLARE
     queued integer;
     marked integer;
 BEGIN
-    INSERT INTO guard.alert_deliveries (alert_id, channel, status)
-    SELECT a.id, ch.channel, 'skipped'
+    INSERT INTO guard.deliveries (kind, subject, channel, status)
+    SELECT 'alert', a.id, ch.channel, 'skipped'
     FROM guard.alerts AS a
     CROSS JOIN pg_catalog.unnest(skip_alert_deliveries.channels) AS ch (channel)
     WHERE a.delivered_at IS NULL AND a.last_seen_at < skip_alert_deliveries.seen_before
-    ON CONFLICT (alert_id, channel) DO NOTHING;
+    ON CONFLICT (kind, subject, channel) DO NOTHING;
     GET DIAGNOSTICS queued = ROW_COUNT;
 
-    UPDATE guard.alert_deliveries AS d
+    UPDATE guard.deliveries AS d
     SET status = 'skipped', claimed_by = NULL, claimed_until = NULL
     WHERE
-        d.status = 'pending'
+        d.kind = 'alert'
+        AND d.status = 'pending'
         AND d.channel = ANY(skip_alert_deliveries.channels)
         AND NOT EXISTS (
             SELECT
             FROM guard.alerts AS a
-            WHERE a.id = d.alert_id AND a.last_seen_at >= skip_alert_deliveries.seen_before
+            WHERE a.id = d.subject AND a.last_seen_at >= skip_alert_deliveries.seen_before
         );
     GET DIAGNOSTICS marked = ROW_COUNT;
 

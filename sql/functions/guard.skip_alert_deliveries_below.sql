@@ -24,19 +24,20 @@ BEGIN
     END IF;
 
     WITH marked AS (
-        UPDATE guard.alert_deliveries AS d
+        UPDATE guard.deliveries AS d
         SET status = 'skipped', claimed_by = NULL, claimed_until = NULL
         FROM guard.alerts AS a
         WHERE
-            d.channel = skip_alert_deliveries_below.delivery_channel
+            d.kind = 'alert'
+            AND d.channel = skip_alert_deliveries_below.delivery_channel
             AND d.status = 'pending'
             AND (d.claimed_until IS NULL OR d.claimed_until < now())
-            AND a.id = d.alert_id
+            AND a.id = d.subject
             AND array_position(ranks, a.severity) > floor_rank
-        RETURNING d.alert_id
+        RETURNING d.subject
     )
 
-    SELECT coalesce(array_agg(m.alert_id), '{}') INTO skipped FROM marked AS m;
+    SELECT coalesce(array_agg(m.subject), '{}') INTO skipped FROM marked AS m;
     IF cardinality(skipped) = 0 THEN
         RETURN 0;
     END IF;

@@ -51,7 +51,7 @@ def test_a_failed_delivery_left_pending_fails_every_run_until_it_is_sent(db_url:
 
         # The retry is due and the endpoint is back: delivered, exit 0.
         with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute("UPDATE guard.alert_deliveries SET next_attempt_at = now()")
+            conn.execute("UPDATE guard.deliveries SET next_attempt_at = now()")
         status["code"] = 200
         done = _watch_once(db_url, url)
     assert done.returncode == 0, done.stderr

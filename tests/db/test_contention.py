@@ -29,12 +29,12 @@ def test_two_delivery_workers_never_wait_for_each_other(db_url: str) -> None:
     )
     with psycopg.connect(db_url) as first, psycopg.connect(db_url, autocommit=True) as second:
         held = first.execute(
-            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w1', 1, 30)"
+            "SELECT subject FROM guard.claim_deliveries('alert', 'stdout', 'w1', 1, 30)"
         ).fetchall()
         assert len(held) == 1
         second.execute("SET lock_timeout = '3s'")
         got = second.execute(
-            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w2', 1, 30)"
+            "SELECT subject FROM guard.claim_deliveries('alert', 'stdout', 'w2', 1, 30)"
         ).fetchall()
         assert len(got) == 1 and got != held, "the second worker takes the other delivery"
         first.commit()
@@ -49,10 +49,10 @@ def test_a_delivery_leased_by_a_worker_is_not_handed_to_another(db_url: str) -> 
         )
         conn.execute("SELECT guard.enqueue_alert_deliveries(ARRAY['stdout'])")
         first = conn.execute(
-            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w1', 10, 30)"
+            "SELECT subject FROM guard.claim_deliveries('alert', 'stdout', 'w1', 10, 30)"
         ).fetchall()
         second = conn.execute(
-            "SELECT alert_id FROM guard.claim_alert_deliveries('stdout', 'w2', 10, 30)"
+            "SELECT subject FROM guard.claim_deliveries('alert', 'stdout', 'w2', 10, 30)"
         ).fetchall()
     assert len(first) == 1
     assert second == [], "the lease of the first worker (committed) still runs"

@@ -45,8 +45,8 @@ def insert_alerts(
 def delivery_rows(url: str, channel: str) -> dict[int, tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT alert_id, status, attempts, next_attempt_at - now(), last_error, claimed_by"
-            " FROM guard.alert_deliveries WHERE channel = %s",
+            "SELECT subject, status, attempts, next_attempt_at - now(), last_error, claimed_by"
+            " FROM guard.deliveries WHERE kind = 'alert' AND channel = %s",
             (channel,),
         ).fetchall()
     return {int(r[0]): tuple(r[1:]) for r in rows}

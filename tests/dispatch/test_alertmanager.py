@@ -167,8 +167,8 @@ def test_a_silence_in_alertmanager_suppresses_and_a_resend_is_merged(
     # At least once: a dispatcher that dies after sending sends again; Alertmanager merges.
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "UPDATE guard.alert_deliveries SET status = 'pending', delivered_at = NULL,"
-            " next_attempt_at = now() WHERE alert_id = %s",
+            "UPDATE guard.deliveries SET status = 'pending', delivered_at = NULL,"
+            " next_attempt_at = now() WHERE kind = 'alert' AND subject = %s",
             (alert_id,),
         )
     assert _watch_once(db_url, alertmanager.url).exit_code == 0

@@ -22,8 +22,8 @@ from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
 def _delivered(url: str, channel: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM guard.alert_deliveries"
-            " WHERE channel = %s AND status = 'delivered'",
+            "SELECT count(*) FROM guard.deliveries"
+            " WHERE kind = 'alert' AND channel = %s AND status = 'delivered'",
             (channel,),
         ).fetchone()
     return int(row[0]) if row else 0

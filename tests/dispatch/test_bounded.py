@@ -57,8 +57,8 @@ def test_multi_mb_details_are_delivered_truncated_with_where_to_read_the_rest(
         with conn.transaction(force_rollback=True):
             claimed = conn.execute(
                 "SELECT l.alert_id, octet_length(l.details::text), l.details"
-                " FROM guard.alerts_for_delivery(ARRAY(SELECT alert_id"
-                " FROM guard.claim_alert_deliveries('webhook', 'probe', 10, 60))) AS l"
+                " FROM guard.alerts_for_delivery(ARRAY(SELECT subject"
+                " FROM guard.claim_deliveries('alert', 'webhook', 'probe', 10, 60))) AS l"
             ).fetchall()
         full = conn.execute(
             "SELECT min(octet_length(details::text)) FROM guard.alerts WHERE id = ANY(%s)", (ids,)
@@ -119,7 +119,7 @@ def test_guard_watch_peak_memory_stays_under_200_mb_with_50_alerts_of_2_mb(
 
 
 def _rows_read(url: str, work: Callable[[DeliveryStore], object]) -> int:
-    """Tuples of guard.alert_deliveries and guard.alerts that `work` read (sequential and
+    """Tuples of guard.deliveries and guard.alerts that `work` read (sequential and
     through indexes), counted by PostgreSQL for this transaction only, which is rolled back."""
     with psycopg.connect(url, autocommit=True) as conn:
         store = DeliveryStore(conn)
@@ -128,7 +128,7 @@ def _rows_read(url: str, work: Callable[[DeliveryStore], object]) -> int:
         row = conn.execute(
             "SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)"
             " FROM pg_stat_xact_user_tables"
-            " WHERE schemaname = 'guard' AND relname IN ('alerts', 'alert_deliveries')"
+            " WHERE schemaname = 'guard' AND relname IN ('alerts', 'deliveries')"
         ).fetchone()
         conn.rollback()
     return int(row[0]) if row else 0
@@ -147,15 +147,15 @@ def test_a_wake_up_does_not_read_the_backlog_of_a_dead_channel(db_url: str) -> N
         conn.execute("SELECT guard.enqueue_alert_deliveries(ARRAY['webhook'])")
         # The channel is down: some rows failed and wait, another dispatcher holds a claim.
         conn.execute(
-            "UPDATE guard.alert_deliveries SET attempts = 3, next_attempt_at = now() + '1h'"
-            " WHERE alert_id % 3 = 0"
+            "UPDATE guard.deliveries SET attempts = 3, next_attempt_at = now() + '1h'"
+            " WHERE subject % 3 = 0"
         )
-        conn.execute("SELECT guard.claim_alert_deliveries('webhook', 'other', 10, 60)")
-        conn.execute("VACUUM ANALYZE guard.alert_deliveries, guard.alerts")
+        conn.execute("SELECT guard.claim_deliveries('alert', 'webhook', 'other', 10, 60)")
+        conn.execute("VACUUM ANALYZE guard.deliveries, guard.alerts")
 
-    claim = _rows_read(db_url, lambda s: s.claim("webhook", "me", 10, 60.0))
+    claim = _rows_read(db_url, lambda s: s.claim("alert", "webhook", "me", 10, 60.0))
     release = _rows_read(
-        db_url, lambda s: (s.claim("webhook", "me", 10, 60.0), s.release("webhook", "me"))
+        db_url, lambda s: (s.claim("alert", "webhook", "me", 10, 60.0), s.release("webhook", "me"))
     )
     next_due = _rows_read(db_url, lambda s: s.seconds_until_due(["webhook"]))
     print(

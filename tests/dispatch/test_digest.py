@@ -84,7 +84,8 @@ def test_an_ended_period_goes_out_as_one_mail(db_url: str, smtp_server: Mailbox)
     assert (alerts, messages, hours) == (3, 1, 0)  # a 24-hour period ends at midnight UTC
     pending = _query(
         db_url,
-        "SELECT alert_id FROM guard.alert_deliveries WHERE status = 'pending' ORDER BY 1",
+        "SELECT subject FROM guard.deliveries"
+        " WHERE kind = 'alert' AND status = 'pending' ORDER BY 1",
     )
     assert [row[0] for row in pending] == waiting, "the current period was sent early"
 
@@ -101,7 +102,7 @@ def test_a_failed_digest_is_not_recorded_and_is_sent_later(
     assert failed.exit_code == 1 and "send(s) failed" in failed.output
     assert smtp_server.messages == []
     assert _query(db_url, "SELECT count(*) FROM guard.alert_digests") == [(0,)]
-    statuses = _query(db_url, "SELECT DISTINCT status FROM guard.alert_deliveries")
+    statuses = _query(db_url, "SELECT DISTINCT status FROM guard.deliveries WHERE kind = 'alert'")
     assert statuses == [("pending",)], "an alert of the unsent digest was lost"
 
     assert _watch_email(db_url, smtp_server, "--digest", "email=6").exit_code == 0
@@ -136,7 +137,9 @@ def test_kill_9_mid_digest_and_restart_loses_no_alert(db_url: str, webhook: Webh
     webhook.delay_s = 1.0  # the receiver is still reading the digest when the kill lands
     first = _start_watch(db_url, webhook)
     try:
-        claimed = "SELECT count(*) FROM guard.alert_deliveries WHERE claimed_by IS NOT NULL"
+        claimed = (
+            "SELECT count(*) FROM guard.deliveries WHERE kind = 'alert' AND claimed_by IS NOT NULL"
+        )
         wait_for(lambda: _query(db_url, claimed) == [(20,)], 60, "the digest claimed")
     finally:
         os.kill(first.pid, signal.SIGKILL)
@@ -155,7 +158,7 @@ def test_kill_9_mid_digest_and_restart_loses_no_alert(db_url: str, webhook: Webh
         assert sorted(ids_in(body["text"])) == ids
     print(f"\ndigest crash test: 20 alerts, {len(webhook.bodies)} digest message(s) received")
     assert len(webhook.bodies) <= 2, "more than the one in-flight digest sent again"
-    statuses = _query(db_url, "SELECT DISTINCT status FROM guard.alert_deliveries")
+    statuses = _query(db_url, "SELECT DISTINCT status FROM guard.deliveries WHERE kind = 'alert'")
     assert statuses == [("delivered",)]
 
 
@@ -170,7 +173,9 @@ def test_the_dispatcher_waits_for_the_period_end(db_url: str, webhook: Webhook) 
     thread = threading.Thread(target=dispatcher.run_forever)
     thread.start()
     try:
-        pending = "SELECT count(*) FROM guard.alert_deliveries WHERE status = 'pending'"
+        pending = (
+            "SELECT count(*) FROM guard.deliveries WHERE kind = 'alert' AND status = 'pending'"
+        )
         wait_for(lambda: _query(db_url, pending) == [(1,)], 30, "the alert queued")
         time.sleep(2.0)  # a dispatcher that took the delivery for due would wake every 10 ms
     finally:
@@ -248,7 +253,7 @@ def test_a_digest_of_one_period_names_that_period_in_utc(db_url: str) -> None:
             "SELECT timestamptz '2026-07-01 11:00:00+00', timestamptz '2026-07-01 10:30:00+00'"
         ).fetchall()
     assert period_end.utcoffset() == timedelta(hours=2)  # what psycopg hands the dispatcher
-    row = AlertRow(1, 0, "c", "r", 1, "call", 1, "high", "m", {}, "open", 1, first_seen, None)
+    row = AlertRow(1, "c", "r", 1, "call", 1, "high", "m", {}, "open", 1, first_seen, None)
     message = digest_message([row], period_end, 1, "email")
     assert message.subject.endswith("opened 2026-07-01 10:00 to 2026-07-01 11:00 UTC")
     assert message.payload["period_start"] == "2026-07-01T10:00:00+00:00"

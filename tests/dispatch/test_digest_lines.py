@@ -11,9 +11,7 @@ from guard.ops.dispatch.message import DIGEST_MAX_LINES, AlertRow, digest_messag
 
 
 def _row(alert_id: int) -> AlertRow:
-    return AlertRow(
-        alert_id, 0, "check", "rule", 1, "call", 1, "high", "m", {}, "open", 1, None, None
-    )
+    return AlertRow(alert_id, "check", "rule", 1, "call", 1, "high", "m", {}, "open", 1, None, None)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 at a time past the claim's lease (two dispatchers), an SMTP server that takes the mail and then
 fails QUIT, an Alertmanager behind basic auth given as `user:password@` in its URL, and
 receivers that rate-limit with Retry-After. Each test counts what the server received against
-what guard.alert_deliveries says: lost (marked delivered, never received) and duplicated
+what guard.deliveries says: lost (marked delivered, never received) and duplicated
 (received more than once)."""
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER slow_rows BEFORE INSERT OR UPDATE ON guard.alert_deliveries
+CREATE TRIGGER slow_rows BEFORE INSERT OR UPDATE ON guard.deliveries
 FOR EACH ROW EXECUTE FUNCTION public.slow_rows();
 """
 
@@ -78,7 +78,8 @@ def _watch(url: str, hook: Endpoint, *args: str) -> subprocess.CompletedProcess[
 def _statuses(db_url: str) -> dict[tuple[str, str], int]:
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT channel, status, count(*) FROM guard.alert_deliveries GROUP BY 1, 2"
+            "SELECT channel, status, count(*) FROM guard.deliveries"
+            " WHERE kind = 'alert' GROUP BY 1, 2"
         ).fetchall()
     return {(str(c), str(s)): int(n) for c, s, n in rows}
 
@@ -146,7 +147,7 @@ def test_a_lock_wait_lock_timeout_ends_is_tried_again(
     a second; the login's lock_timeout ends each wait after 100 ms."""
     url = login(lock_timeout="100ms")
     insert_alerts(db_url, 5)
-    with lock_held(db_url, "LOCK TABLE guard.alert_deliveries IN SHARE ROW EXCLUSIVE MODE", 1.0):
+    with lock_held(db_url, "LOCK TABLE guard.deliveries IN SHARE ROW EXCLUSIVE MODE", 1.0):
         result = _watch(url, hook)
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(result.stdout.splitlines()) == 5

@@ -1,5 +1,5 @@
 """`guard watch --min-severity CHANNEL=SEVERITY`: an alert of that severity or more serious is sent
-to the channel, one just below it is not, and is recorded skipped (guard.alert_deliveries and
+to the channel, one just below it is not, and is recorded skipped (guard.deliveries and
 guard.delivery_skips) so nothing looks lost; other channels are not affected. Hostile values of
 --report, --digest and --min-severity are one usage error, never a traceback. Real PostgreSQL, a
 real webhook receiver."""
@@ -52,7 +52,8 @@ def test_below_the_minimum_is_skipped_and_recorded(db_url: str, webhook: Webhook
     statuses = dict(
         _query(
             db_url,
-            "SELECT alert_id, status FROM guard.alert_deliveries WHERE channel = 'webhook'",
+            "SELECT subject, status FROM guard.deliveries"
+            " WHERE kind = 'alert' AND channel = 'webhook'",
         )
     )
     assert statuses == {
@@ -124,7 +125,7 @@ def test_a_bad_value_is_one_usage_error(db_url: str, argv: list[str], says: str)
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert "Traceback" not in result.output and "\x1b" not in result.output
-    assert _query(db_url, "SELECT count(*) FROM guard.alert_deliveries") == [(0,)]
+    assert _query(db_url, "SELECT count(*) FROM guard.deliveries WHERE kind = 'alert'") == [(0,)]
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def test_a_kind_of_its_own_goes_out_once(db_url: str, webhook: Webhook) -> None:
             "SELECT subject, status, last_error FROM guard.deliveries WHERE kind = 'greeting'"
             " ORDER BY subject"
         ).fetchall() == [
-            (1, "sent", None),
-            (2, "sent", None),
+            (1, "delivered", None),
+            (2, "delivered", None),
             (13, "failed", "cannot render greeting: ValueError: unlucky"),
         ]

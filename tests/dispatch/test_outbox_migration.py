@@ -74,7 +74,7 @@ def test_pending_deliveries_of_each_kind_move_and_come_back(empty_db_url: str) -
         psycopg.connect(empty_db_url, autocommit=True) as conn,
         conn.transaction(force_rollback=True),
     ):
-        claim = "SELECT * FROM guard.claim_deliveries(%s, %s, 'w2', 10, 60)"
+        claim = "SELECT subject FROM guard.claim_deliveries(%s, %s, 'w2', 10, 60)"
         assert conn.execute(claim, ("review_notice", "webhook")).fetchall() == [(1,)]
         assert conn.execute(claim, ("review_notice", "email")).fetchall() == []
         assert conn.execute(claim, ("report", "email")).fetchall() == [(20261125,)]

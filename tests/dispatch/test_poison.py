@@ -50,14 +50,14 @@ def insert_poisoned_alert(url: str, details: str) -> int:
 def _deliveries(url: str) -> dict[tuple[int, str], tuple[str, str | None]]:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT alert_id, channel, status, last_error FROM guard.alert_deliveries"
+            "SELECT subject, channel, status, last_error FROM guard.deliveries WHERE kind = 'alert'"
         ).fetchall()
     return {(int(a), str(c)): (str(s), e) for a, c, s, e in rows}
 
 
 def _row(alert_id: int, details: object) -> AlertRow:
     return AlertRow(
-        alert_id, 0, "check", "rule", 1, "call", 1, "high", "m", details, "open", 1, None, None
+        alert_id, "check", "rule", 1, "call", 1, "high", "m", details, "open", 1, None, None
     )
 
 

@@ -139,7 +139,10 @@ def test_a_stored_report_goes_once_to_each_channel(
 
     _dispatcher(db_url, webhook, smtp_server).run_once()
     assert len(_texts(webhook)) == 1 and len(smtp_server.messages) == 1, "sent twice"
-    assert _deliveries(db_url) == [(yesterday, "email", "sent"), (yesterday, "webhook", "sent")]
+    assert _deliveries(db_url) == [
+        (yesterday, "email", "delivered"),
+        (yesterday, "webhook", "delivered"),
+    ]
 
 
 def test_reports_stored_before_the_subscription_are_not_sent(
@@ -164,18 +167,15 @@ def test_two_channels_are_delivered_independently(
     assert stats.failed_sends == 1 and stats.notices_sent["report"] == 1
     assert len(smtp_server.messages) == 1 and _texts(webhook) == []
     assert _deliveries(db_url) == [
-        (yesterday, "email", "sent"),
+        (yesterday, "email", "delivered"),
         (yesterday, "webhook", "pending"),
     ]
-    with psycopg.connect(db_url, autocommit=True) as conn:  # the lease runs out
-        conn.execute(
-            "UPDATE guard.deliveries SET claimed_until = now() - interval '1 s'"
-            " WHERE claimed_until IS NOT NULL"
-        )
+    with psycopg.connect(db_url, autocommit=True) as conn:  # its backoff is over
+        conn.execute("UPDATE guard.deliveries SET next_attempt_at = now() - interval '1 s'")
     _dispatcher(db_url, webhook, smtp_server).run_once()
     assert len(_texts(webhook)) == 1
     assert len(smtp_server.messages) == 1, "e-mail got the report again"
-    assert [row[2] for row in _deliveries(db_url)] == ["sent", "sent"]
+    assert [row[2] for row in _deliveries(db_url)] == ["delivered", "delivered"]
 
 
 def test_stdout_through_the_cli(db_url: str) -> None:
@@ -209,7 +209,7 @@ def _start_watch(url: str, hook: Webhook, box: Mailbox) -> subprocess.Popen[byte
 def _sent(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM guard.deliveries WHERE kind = 'report' AND status = 'sent'"
+            "SELECT count(*) FROM guard.deliveries WHERE kind = 'report' AND status = 'delivered'"
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -253,6 +253,6 @@ def test_kill_9_mid_delivery_and_restart_loses_no_report(
     assert duplicates <= 2, f"{duplicates} duplicates: more than the sends in flight"
     # each report is recorded delivered exactly once per channel
     assert Counter((row[1], row[2]) for row in _deliveries(db_url)) == {
-        ("email", "sent"): len(days),
-        ("webhook", "sent"): len(days),
+        ("email", "delivered"): len(days),
+        ("webhook", "delivered"): len(days),
     }

@@ -64,7 +64,8 @@ def test_a_channel_that_did_not_opt_in_hears_nothing(db_url: str) -> None:
     assert _stdout(db_url) == []
     with psycopg.connect(db_url) as conn:
         looked = conn.execute(
-            "SELECT resolution_queued_at FROM guard.alert_deliveries WHERE alert_id = %s",
+            "SELECT resolution_queued_at FROM guard.deliveries"
+            " WHERE kind = 'alert' AND subject = %s",
             (ids[0],),
         ).fetchone()
         queued = conn.execute(
@@ -102,11 +103,8 @@ def test_per_channel_and_retried_when_the_channel_fails(
     smtp_server.fail_next = 1
     stats = dispatcher.run_once()
     assert stats.failed_sends == 1 and len(smtp_server.messages) == 1
-    with psycopg.connect(db_url, autocommit=True) as conn:  # the lease of the failed claim ends
-        conn.execute(
-            "UPDATE guard.deliveries SET claimed_until = now() - interval '1 s'"
-            " WHERE claimed_by IS NOT NULL"
-        )
+    with psycopg.connect(db_url, autocommit=True) as conn:  # its backoff is over
+        conn.execute("UPDATE guard.deliveries SET next_attempt_at = now() - interval '1 s'")
     Dispatcher(db_url, channels, settings).run_once()
     assert len(smtp_server.messages) == 2
     assert "Subject: [RESOLVED] booked_without_appointment: call " in smtp_server.messages[1]

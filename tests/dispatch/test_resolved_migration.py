@@ -70,7 +70,9 @@ def test_resolved_notices_move_and_come_back(empty_db_url: str) -> None:
         assert conn.execute("SELECT guard.enqueue_resolved_notices(ARRAY['email'])").fetchall() == [
             (1,)
         ]
-        claim = "SELECT * FROM guard.claim_deliveries('alert_resolved', 'email', 'w2', 10, 60)"
+        claim = (
+            "SELECT subject FROM guard.claim_deliveries('alert_resolved', 'email', 'w2', 10, 60)"
+        )
         assert conn.execute(claim).fetchall() == [(4,)]
 
     with Migrator(empty_db_url, migrations_dir()) as migrator:

@@ -49,7 +49,7 @@ def _guard(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def _stored_errors(url: str) -> list[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT coalesce(last_error, '') FROM guard.alert_deliveries"
+            "SELECT coalesce(last_error, '') FROM guard.deliveries WHERE kind = 'alert'"
         ).fetchall()
     return [str(r[0]) for r in rows]
 

@@ -145,7 +145,8 @@ def test_watch_jobs_and_metrics_follow_a_promoted_standby(
                 " AND status = 'succeeded'"
             ).fetchone()
             delivered = new_primary.execute(
-                "SELECT status FROM guard.alert_deliveries WHERE alert_id = %s", (second,)
+                "SELECT status FROM guard.deliveries WHERE kind = 'alert' AND subject = %s",
+                (second,),
             ).fetchone()
         assert runs is not None and runs[0] >= 1, "the run after promotion is on the new primary"
         assert delivered == ("delivered",)

@@ -37,8 +37,9 @@ from guard import queries, tracing
 from guard.backoff import exponential_delay
 from guard.connection import connect, reconnect_delay
 from guard.errors import ConfigurationError, GuardError, first_line
-from guard.ops.dispatch.message import Message, digest_message, plan_messages
+from guard.ops.dispatch.message import Message, digest_message
 from guard.ops.dispatch.outbox import (
+    ALERTS,
     KIND_NAMES,
     REPORTS,
     RESOLVED,
@@ -226,7 +227,7 @@ class Dispatcher:
         self._drains_queue = self.settings.detection_queue  # off once the database refuses it
         # Per kind of statement, the batch that fits the login's statement_timeout.
         self._batches: dict[str, Batch] = {}
-        self.stats = RunStats()
+        self.stats = RunStats(notices_sent={o.kind.name: 0 for o in self._outboxes})
 
     @property
     def channel_names(self) -> list[str]:
@@ -457,10 +458,10 @@ class Dispatcher:
         for channel in self._channels:
             if self.stopping:
                 return
-            self._pump(store, channel, self.settings.digest_hours.get(channel.name))
+            self._pump(store, channel, ALERTS, self.settings.digest_hours.get(channel.name))
             for outbox in self._outboxes:
                 if channel.name in outbox.channels:
-                    self._pump_outbox(store, channel, outbox.kind)
+                    self._pump(store, channel, outbox.kind)
 
     def _drain_detection_queue(self, store: DeliveryStore) -> int:
         """Check the due calls commits queued, a bounded number of batches; how many. A database
@@ -526,11 +527,13 @@ class Dispatcher:
         if added:
             log.debug("queued %d deliveries", added)
         for outbox in self._outboxes:
-            kind = outbox.kind
+            kind, enqueue = outbox.kind, outbox.kind.enqueue
+            if enqueue is None:
+                continue
             queued = self._once(
                 store,
                 f"enqueueing {kind.label}s",
-                lambda: kind.enqueue(store, sorted(outbox.channels)),
+                lambda: enqueue(store, sorted(outbox.channels)),
             )
             if queued:
                 log.debug("queued %d %ss", queued, kind.label)
@@ -549,115 +552,40 @@ class Dispatcher:
                 log.info("%s: %d alert(s) below %s skipped", name, skipped, severity)
             self.stats.skipped_below_severity += skipped
 
-    def _pump_outbox(self, store: DeliveryStore, channel: _Channel, kind: OutboxKind) -> None:
-        """Send the channel, once, what the kind's source queued for it: claimed in batches under
-        a lease (SKIP LOCKED: no duplicates across dispatchers). A failed send pauses the channel
-        and is due again when its claim's lease ends (no attempt counting: a notice); one that
-        cannot be rendered is settled failed with its reason and does not stop the others."""
+    def _pump(
+        self, store: DeliveryStore, channel: _Channel, kind: OutboxKind, hours: int | None = None
+    ) -> None:
+        """Send the channel what the kind queued for it, claimed in batches under a lease (SKIP
+        LOCKED: no duplicates across dispatchers): a message each (alerts past the rate window's
+        room share a summary) or, with `--digest` hours, one message for the alerts opened in
+        each ended period. A delivery stays pending until settled: a message that failed is
+        retried with backoff, one a dispatcher was killed before settling is sent again when its
+        lease ends (at least once); one that cannot be rendered fails and the others go on."""
         s = self.settings
-        self.stats.notices_sent.setdefault(kind.name, 0)
-
-        def claim(n: int) -> list[tuple[int, Any]]:
-            subjects = store.claim_deliveries(kind.name, channel.name, s.worker_id, n, s.lease_s)
-            return list(zip(subjects, kind.load(store, subjects), strict=True))
-
-        def settle(subject: int, error: str | None) -> None:
-            self._once(
-                store,
-                f"marking the {kind.label} for {kind.subject} #{subject}",
-                lambda: store.settle_deliveries(kind.name, channel.name, [subject], error),
-            )
-
-        while not self.stopping and time.monotonic() >= channel.paused_until:
-            capacity = channel.window.capacity()
-            if capacity == 0:
-                return
-            wanted = s.batch_size if capacity is None else min(s.batch_size, capacity)
-            claimed_at = time.monotonic()
-            claimed, limit = self._fit(
-                store,
-                kind.label,
-                s.batch_size,
-                lambda n: (claim(min(n, wanted)), min(n, wanted)),
-                lambda n: f"claiming {min(n, wanted)} {kind.label}(s) on {channel.name}",
-            )
-            if not claimed:
-                return
-            for subject, loaded in claimed:
-                if self.stopping or time.monotonic() + s.send_timeout_s > claimed_at + s.lease_s:
-                    return  # the rest is due again when the lease ends
-                try:
-                    message = kind.render(loaded)
-                except Exception as error:  # one broken notice must not stop the others
-                    reason = redact_text(f"{type(error).__name__}: {error}")
-                    log.error(
-                        "%s: %s for %s #%s cannot be rendered (%s); marked failed",
-                        channel.name,
-                        kind.label,
-                        kind.subject,
-                        subject,
-                        reason,
-                    )
-                    settle(subject, f"cannot render {kind.label}: {reason}")
-                    self.stats.unrenderable += 1
-                    continue
-                try:
-                    _send(channel, message)
-                except DeliveryError as error:
-                    self._pause_notices(channel, error)
-                    log.warning(
-                        "%s: %s; %s for %s #%s retried after its lease",
-                        channel.name,
-                        redact_text(str(error)),
-                        kind.label,
-                        kind.subject,
-                        subject,
-                    )
-                    return
-                settle(subject, None)
-                channel.window.record()
-                self.stats.messages_sent += 1
-                self.stats.notices_sent[kind.name] += 1
-            if len(claimed) < limit:
-                return
-
-    def _pause_notices(self, channel: _Channel, error: DeliveryError) -> None:
-        """A notice (resolved or review) that failed: the channel waits the base backoff, or
-        what the endpoint asked for (Retry-After, capped); the notice is due again when its
-        claim's lease ends."""
-        s = self.settings
-        pause = min(s.backoff_max_s, max(s.backoff_base_s, 0.01))
-        if error.retry_after_s is not None:
-            pause = max(pause, min(error.retry_after_s, s.retry_after_max_s))
-        channel.paused_until = time.monotonic() + pause
-        self.stats.failed_sends += 1
-
-    def _pump(self, store: DeliveryStore, channel: _Channel, hours: int | None) -> None:
-        """Send the channel its due alerts, one claim for both ways: a message each (a summary
-        for those past the rate window's room) or, with `--digest` hours, one message for the
-        alerts opened in each ended period. A delivery stays pending until marked: a message that
-        failed, or a dispatcher killed before marking it, is sent again (at least once)."""
-        s = self.settings
-        what = "deliveries" if hours is None else "alert(s) for a digest"
+        what = f"{kind.label}(s)" if hours is None else "alert(s) for a digest"
         while not self.stopping and time.monotonic() >= channel.paused_until:
             capacity = channel.window.capacity()
             if capacity == 0:
                 return
             claimed_at = time.monotonic()
-            (rows, period_end), limit = self._fit(
+            (attempts, period_end), limit = self._fit(
                 store,
-                "claim" if hours is None else "digest",
+                kind.label if hours is None else "digest",
                 s.batch_size if hours is None else DIGEST_MAX_ALERTS,
-                lambda n: (store.claim_digest(channel.name, s.worker_id, hours, n, s.lease_s), n),
+                lambda n: (
+                    store.claim(kind.name, channel.name, s.worker_id, n, s.lease_s, hours),
+                    n,
+                ),
                 lambda n: f"claiming {n} {what} on {channel.name}",
             )
-            if not rows:
+            if not attempts:
                 return
-            if hours is not None and period_end is not None:
-                messages = [digest_message(rows, period_end, hours, channel.name)]
+            loaded = kind.load(store, list(attempts))
+            if period_end is not None and hours is not None:
+                messages = [digest_message(loaded, period_end, hours, channel.name)]
             else:
-                plan = plan_messages(rows, capacity, channel.name)
-                self._unrenderable(store, channel, plan.unrenderable)
+                plan = kind.plan(list(attempts), loaded, capacity, channel.name)
+                self._unrenderable(store, channel, kind, plan.unrenderable)
                 messages = plan.messages
             deadline = claimed_at + s.lease_s
             failed = False
@@ -668,44 +596,63 @@ class Dispatcher:
                     _send(channel, message)
                 except DeliveryError as error:
                     failed = True
-                    self._failed(store, channel, message.alert_ids, rows, error)
+                    self._failed(store, channel, kind, message.alert_ids, attempts, error)
                     continue
                 except Exception as error:  # e.g. a header the sink refuses
                     # Its text may quote configuration: redacted. A digest is retried and
-                    # counted; an alert's message is not a problem a retry could fix: its
-                    # alerts fail, the others go on.
+                    # counted; a message of its own is not a problem a retry could fix: it
+                    # fails, the others go on.
                     reason = redact_text(f"{type(error).__name__}: {error}")
                     if message.kind == "digest":
                         failed = True
-                        self._failed(store, channel, message.alert_ids, rows, DeliveryError(reason))
+                        failure = DeliveryError(reason)
+                        self._failed(store, channel, kind, message.alert_ids, attempts, failure)
                     else:
-                        self._unrenderable(store, channel, dict.fromkeys(message.alert_ids, reason))
+                        self._unrenderable(
+                            store, channel, kind, dict.fromkeys(message.alert_ids, reason)
+                        )
                     continue
-                ends = period_end if message.kind == "digest" else None
-                marked = self._chunked(
-                    store,
-                    message.alert_ids,
-                    lambda some: store.complete(channel.name, some, ends),
-                    f"marking delivered on {channel.name}",
-                )
-                channel.window.record()
-                self.stats.messages_sent += 1
-                self.stats.summaries_sent += message.kind == "summary"
-                self.stats.digests_sent += message.kind == "digest"
-                self.stats.alerts_delivered += marked
-                self.stats.per_channel[channel.name] = (
-                    self.stats.per_channel.get(channel.name, 0) + marked
-                )
+                self._delivered(store, channel, kind, message, period_end)
             self._release(store, channel.name)  # whatever was claimed but not sent
-            if failed or len(rows) < limit:
+            if failed or len(attempts) < limit:
                 return
+
+    def _delivered(
+        self,
+        store: DeliveryStore,
+        channel: _Channel,
+        kind: OutboxKind,
+        message: Message,
+        period_end: datetime | None,
+    ) -> None:
+        """Settle a message sent (a digest: in the period that ends at period_end) and count it."""
+        marked = self._chunked(
+            store,
+            message.alert_ids,
+            lambda some: (
+                store.complete_digest(channel.name, period_end, some)
+                if message.kind == "digest" and period_end is not None
+                else store.settle(kind.name, channel.name, some)
+            ),
+            f"marking delivered on {channel.name}",
+        )
+        channel.window.record()
+        self.stats.messages_sent += 1
+        self.stats.summaries_sent += message.kind == "summary"
+        self.stats.digests_sent += message.kind == "digest"
+        if kind is not ALERTS:
+            self.stats.notices_sent[kind.name] = self.stats.notices_sent.get(kind.name, 0) + 1
+            return
+        self.stats.alerts_delivered += marked
+        self.stats.per_channel[channel.name] = self.stats.per_channel.get(channel.name, 0) + marked
 
     def _failed(
         self,
         store: DeliveryStore,
         channel: _Channel,
-        alert_ids: Sequence[int],
-        rows: Sequence[Any],
+        kind: OutboxKind,
+        subjects: Sequence[int],
+        attempts: Mapping[int, int],
         failure: DeliveryError,
     ) -> None:
         """Count the attempt and schedule the next one: exponential backoff, or the receiver's
@@ -713,19 +660,20 @@ class Dispatcher:
         delivery (next_attempt_at), so every dispatcher honours it, and pauses this channel."""
         s = self.settings
         error = redact_text(str(failure))
-        attempts = max((r.attempts for r in rows if r.alert_id in set(alert_ids)), default=0)
-        pause = exponential_delay(attempts + 1, s.backoff_base_s, s.backoff_max_s)
+        tried = max((attempts.get(subject, 0) for subject in subjects), default=0)
+        pause = exponential_delay(tried + 1, s.backoff_base_s, s.backoff_max_s)
         base_s, max_s = s.backoff_base_s, s.backoff_max_s
         if failure.retry_after_s is not None:
             asked = min(failure.retry_after_s, s.retry_after_max_s)
             if asked > pause:
-                # base = max = the delay: guard.fail_alert_deliveries's
+                # base = max = the delay: guard.settle_deliveries's
                 # least(max, base * 2^attempts) is then exactly that delay.
                 pause = base_s = max_s = asked
         gave_up = self._chunked(
             store,
-            alert_ids,
-            lambda some: store.fail(
+            subjects,
+            lambda some: store.settle(
+                kind.name,
                 channel.name,
                 some,
                 error,
@@ -739,38 +687,36 @@ class Dispatcher:
         self.stats.failed_sends += 1
         self.stats.gave_up += gave_up
         log.warning(
-            "%s: %s; %d alert(s) retried in %.1f s%s",
+            "%s: %s; %d %s(s) retried in %.1f s%s",
             channel.name,
             error,
-            len(alert_ids),
+            len(subjects),
+            kind.label,
             pause,
             f", {gave_up} given up after {s.max_attempts} attempts" if gave_up else "",
         )
 
     def _unrenderable(
-        self, store: DeliveryStore, channel: _Channel, reasons: dict[int, str]
+        self, store: DeliveryStore, channel: _Channel, kind: OutboxKind, reasons: dict[int, str]
     ) -> None:
-        """Mark these alerts failed on this channel at once (one attempt), each with its reason."""
-        s = self.settings
-        for alert_id, raw in sorted(reasons.items()):
+        """Mark these deliveries failed on this channel at once (one attempt), each with its
+        reason."""
+        for subject, raw in sorted(reasons.items()):
             reason = redact_text(raw)
             self._once(
                 store,
-                f"marking alert #{alert_id} failed on {channel.name}",
-                lambda: store.fail(
-                    channel.name,
-                    [alert_id],
-                    f"cannot render alert: {reason}",
-                    backoff_base_s=s.backoff_base_s,
-                    backoff_max_s=s.backoff_max_s,
-                    max_attempts=1,
+                f"marking {kind.label} for {kind.subject} #{subject} failed on {channel.name}",
+                lambda: store.settle(
+                    kind.name, channel.name, [subject], f"cannot render {kind.label}: {reason}"
                 ),
             )
             self.stats.unrenderable += 1
             log.error(
-                "%s: alert #%d cannot be rendered (%s); marked failed, delivery goes on",
+                "%s: %s for %s #%d cannot be rendered (%s); marked failed, delivery goes on",
                 channel.name,
-                alert_id,
+                kind.label,
+                kind.subject,
+                subject,
                 reason,
             )
 
@@ -803,7 +749,7 @@ def _send(channel: _Channel, message: Message) -> None:
 
 def _seconds_to_period_end(hours: int, now: float | None = None) -> float:
     """Seconds until the current digest period of `hours` ends (periods counted from 1970-01-01
-    UTC, as guard.claim_alert_deliveries counts them), plus a second for clocks that disagree a
+    UTC, as guard.claim_deliveries counts them), plus a second for clocks that disagree a
     little."""
     period_s = hours * 3600
     at = time.time() if now is None else now

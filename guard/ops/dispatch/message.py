@@ -182,7 +182,6 @@ class AlertRow:
     """One claimed delivery: the alert as read from guard.alerts."""
 
     alert_id: int
-    attempts: int
     check_id: str | None  # the check that raised it (the Alertmanager alertname)
     rule_id: str | None  # its rule: one id per invariant (None: the check was removed since)
     company_id: int | None

@@ -1,19 +1,27 @@
-"""The notices `guard watch` sends once per (kind, subject, channel), from one outbox
-(guard.deliveries). A kind is a source, which queues its subjects on the run's channels, and a
-renderer, which turns a claimed subject into a message; claiming, settling, the lease, the rate
-window, pauses and unrenderable subjects are the pump's, the same for every kind
-(Dispatcher._pump_outbox). docs/alerts.md, "Resolved notifications", "Review notices" and
-"Daily reports"."""
+"""What `guard watch` sends, from one outbox (guard.deliveries), once per (kind, subject,
+channel): alerts (at least once, retried with backoff), and notices once. A kind is a source,
+which queues its subjects on the run's channels, a loader and a renderer; claiming, planning the
+messages of a batch, settling, retries, the lease, the rate window, pauses and unrenderable
+subjects are the pump's, the same for every kind (Dispatcher._pump). docs/alerts.md, "Resolved
+notifications", "Review notices" and "Daily reports"."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from guard.ops.daily_report import stored_report
-from guard.ops.dispatch.message import Message, resolved_message, review_message
+from guard.ops.dispatch.message import (
+    Message,
+    Plan,
+    plan_messages,
+    render,
+    resolved_message,
+    review_message,
+)
 from guard.ops.dispatch.report import report_message
 from guard.ops.dispatch.store import DeliveryStore
 
@@ -23,11 +31,32 @@ class OutboxKind:
     name: str  # guard.deliveries.kind
     label: str  # what one is, in logs and errors: "review notice"
     subject: str  # what its subject is, in logs: "item"
-    # the source: queue what is new on these channels; returns the deliveries created
-    enqueue: Callable[[DeliveryStore, Sequence[str]], int]
+    # the source: queue what is new on these channels; returns the deliveries created (None:
+    # alerts, which the dispatcher queues in batches, Dispatcher._enqueue)
+    enqueue: Callable[[DeliveryStore, Sequence[str]], int] | None
     # the claimed subjects (oldest first) -> what render takes, one each, in the same order
     load: Callable[[DeliveryStore, Sequence[int]], Sequence[Any]]
     render: Callable[[Any], Message]
+    # alerts past the rate window's room share a summary (plan_messages); a notice waits
+    summarised: bool = False
+
+    def plan(
+        self, subjects: Sequence[int], loaded: Sequence[Any], room: int | None, channel: str
+    ) -> Plan:
+        """The messages for a batch on `channel`, with room for `room` (None: no limit), and
+        the subjects that cannot be rendered, with why. A notice is a message of its own;
+        those past the room are given back with the claim."""
+        if self.summarised:
+            return plan_messages(loaded, room, channel)
+        plan = Plan([], {})
+        for subject, row in list(zip(subjects, loaded, strict=True))[:room]:
+            try:
+                message = self.render(row)
+            except Exception as error:  # one broken notice must not stop the others
+                plan.unrenderable[subject] = f"{type(error).__name__}: {error}"
+                continue
+            plan.messages.append(dataclasses.replace(message, alert_ids=(subject,)))
+        return plan
 
 
 @dataclass(frozen=True)
@@ -68,12 +97,21 @@ REPORTS = OutboxKind(
     load=_load_reports,
     render=lambda loaded: report_message(*loaded),
 )
+ALERTS = OutboxKind(
+    "alert",
+    "alert",
+    "alert",
+    enqueue=None,
+    load=lambda store, subjects: store.alerts(subjects),
+    render=render,
+    summarised=True,
+)
 RESOLVED = OutboxKind(
     "alert_resolved",
     "resolved notice",
     "alert",
     enqueue=lambda store, channels: store.enqueue_resolved_notices(channels),
-    load=lambda store, subjects: store.alerts(dict.fromkeys(subjects, 0)),
+    load=lambda store, subjects: store.alerts(subjects),
     render=resolved_message,
 )
 # The kinds `guard watch` sends, and what RunStats calls the count of each sent (else

@@ -1,4 +1,4 @@
-"""The delivery table (guard.alert_deliveries) through its SQL functions. Every call is one
+"""The outbox (guard.deliveries) through its SQL functions. Every call is one
 statement in autocommit mode, i.e. its own transaction: a claim is committed before the send,
 a delivery is marked right after it, and no transaction is ever open while a message is sent
 (idle_in_transaction_session_timeout never fires). `within_limits` fits each statement to the
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -143,17 +143,14 @@ class DeliveryStore:
         ).fetchone()
         return (int(row[0]), None if row[1] is None else int(row[1])) if row else (0, None)
 
-    def claim(self, channel: str, worker: str, limit: int, lease_s: float) -> list[AlertRow]:
-        return self.claim_digest(channel, worker, None, limit, lease_s)[0]
-
-    def alerts(self, attempts: Mapping[int, int]) -> list[AlertRow]:
-        """What a message shows of the claimed alerts (alert id -> its attempts so far), oldest
-        first, read by the one loader (guard.alerts_for_delivery): the message cut to 4000
-        characters and large details as an excerpt, so a batch is bounded in bytes."""
-        if not attempts:
+    def alerts(self, alert_ids: Sequence[int]) -> list[AlertRow]:
+        """What a message shows of the claimed alerts, oldest first, read by the one loader
+        (guard.alerts_for_delivery): the message cut to 4000 characters and large details as an
+        excerpt, so a batch is bounded in bytes."""
+        if not alert_ids:
             return []
-        rows = self.conn.execute(queries.ALERTS_FOR_DELIVERY, (list(attempts),)).fetchall()
-        return [AlertRow(row[0], attempts[row[0]], *row[1:]) for row in rows]
+        rows = self.conn.execute(queries.ALERTS_FOR_DELIVERY, (list(alert_ids),)).fetchall()
+        return [AlertRow(*row) for row in rows]
 
     def _count(self, query: str, *params: Any) -> int:
         """One statement that returns how many rows it changed."""
@@ -178,71 +175,61 @@ class DeliveryStore:
     ) -> int:
         return self._count(queries.ENQUEUE_DELIVERIES, kind, list(channels), list(subjects))
 
-    def claim_deliveries(
-        self, kind: str, channel: str, worker: str, limit: int, lease_s: float
-    ) -> list[int]:
+    def claim(
+        self,
+        kind: str,
+        channel: str,
+        worker: str,
+        limit: int,
+        lease_s: float,
+        digest_hours: int | None = None,
+    ) -> tuple[dict[int, int], datetime | None]:
+        """The channel's due deliveries of the kind: subject -> its attempts so far, oldest
+        first; with digest_hours, the alerts for a digest and the end of the period they are
+        sent for (else None)."""
         rows = self.conn.execute(
-            queries.CLAIM_DELIVERIES, (kind, channel, worker, limit, lease_s)
+            queries.CLAIM_DELIVERIES, (kind, channel, worker, limit, lease_s, digest_hours)
         ).fetchall()
-        return [int(row[0]) for row in rows]
-
-    def settle_deliveries(
-        self, kind: str, channel: str, subjects: Sequence[int], error: str | None = None
-    ) -> int:
-        return self._count(queries.SETTLE_DELIVERIES, kind, channel, list(subjects), error)
-
-    def claim_digest(
-        self, channel: str, worker: str, period_hours: int | None, limit: int, lease_s: float
-    ) -> tuple[list[AlertRow], datetime | None]:
-        """The channel's alerts due (in a digest of period_hours: and the end of the period they
-        are sent for; None: each alert its own message), one claim for both."""
-        rows = self.conn.execute(
-            queries.CLAIM_ALERT_DELIVERIES,
-            (channel, worker, limit, lease_s, period_hours),
-        ).fetchall()
-        period_end = rows[0][-1] if rows else None
-        return self.alerts({int(row[0]): int(row[1]) for row in rows}), period_end
+        return {int(row[0]): int(row[1]) for row in rows}, rows[0][2] if rows else None
 
     def skip_below(self, channel: str, min_severity: str, actor: str) -> int:
         """Mark skipped the channel's pending deliveries below its minimum severity (audited in
         guard.delivery_skips)."""
         return self._count(queries.SKIP_ALERT_DELIVERIES_BELOW, channel, min_severity, actor)
 
-    def complete(
-        self, channel: str, alert_ids: Sequence[int], period_end: datetime | None = None
-    ) -> int:
-        """Mark the alerts delivered on the channel; with period_end, in the digest of that period
-        (recorded in guard.alert_digests with them)."""
-        if period_end is None:
-            return self._count(queries.COMPLETE_ALERT_DELIVERIES, channel, list(alert_ids))
-        return self._count(queries.COMPLETE_ALERT_DIGEST, channel, period_end, list(alert_ids))
-
-    def fail(
+    def settle(
         self,
+        kind: str,
         channel: str,
-        alert_ids: Sequence[int],
-        error: str,
+        subjects: Sequence[int],
+        error: str | None = None,
         *,
-        backoff_base_s: float,
-        backoff_max_s: float,
-        max_attempts: int,
+        backoff_base_s: float = 0.0,
+        backoff_max_s: float = 0.0,
+        max_attempts: int = 1,
     ) -> int:
-        ids = list(alert_ids)
-        args = (channel, ids, error, backoff_base_s, backoff_max_s, max_attempts)
-        return self._count(queries.FAIL_ALERT_DELIVERIES, *args)
+        """Mark the deliveries delivered (error None: the rows marked), or record a failed
+        attempt, retried after backoff until max_attempts (the rows that gave up)."""
+        args = (kind, channel, list(subjects), error, backoff_base_s, backoff_max_s, max_attempts)
+        return self._count(queries.SETTLE_DELIVERIES, *args)
+
+    def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
+        """Mark the alerts delivered on the channel in the digest of the period that ends at
+        period_end (recorded in guard.alert_digests with them)."""
+        return self._count(queries.COMPLETE_ALERT_DIGEST, channel, period_end, list(alert_ids))
 
     def skip(self, seen_before: datetime, channels: Sequence[str], actor: str) -> int:
         """Mark older pending deliveries skipped (guard.skip_alert_deliveries; audited)."""
         return self._count(queries.SKIP_ALERT_DELIVERIES, seen_before, list(channels), actor)
 
     def release(self, channel: str, worker: str) -> int:
-        return self._count(queries.RELEASE_ALERT_DELIVERIES, channel, worker)
+        return self._count(queries.RELEASE_DELIVERIES, channel, worker)
 
     def seconds_until_due(self, channels: Sequence[str]) -> dict[str, float]:
         """Per channel with pending deliveries: seconds until the next one is due (a claim of
         another dispatcher counts from the end of its lease). Two bounded reads per channel, not
         the backlog: the first unclaimed row in the due index's order, and the claimed rows
-        (alert_deliveries_claimed_idx: a batch per dispatcher)."""
+        (deliveries_claimed_idx: a batch per dispatcher)."""
         rows = self.conn.execute(queries.SECONDS_UNTIL_DELIVERY_DUE, (list(channels),)).fetchall()
         return {str(channel): max(0.0, float(due)) for channel, due in rows}
 
