@@ -22,7 +22,6 @@ Target: a full detection pass over 1 000 000 calls (one-hour window) in at most 
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 import sys
 import time
@@ -34,7 +33,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, bench_parser, print_report, progress
+from bench._cluster import bench_database, bench_parser, print_measured, progress
 from guard.demo.sample_data import PROBLEM_RATES
 from guard.schema.migrate import Migrator
 
@@ -350,12 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         built = build(url, args.calls, progress)
         result = measure(url, args.repeat, progress)
 
-    header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
-    print_report(
-        args.json,
-        {"header": header, "data": built, **result, "targets": targets(built, result)},
-        lambda: print_table(header, built, result),
-    )
+    print_measured(args, server, built, result, print_table, targets=targets(built, result))
     return 0
 
 
