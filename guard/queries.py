@@ -618,6 +618,16 @@ SELECT k.kind, count(*) FROM (
 ) AS k (kind)
 GROUP BY k.kind
 """
+# The columns of a legacy application's call that the sample data and the benchmarks fill.
+CALLS_INSERT_HEAD = """
+INSERT INTO public.calls (
+    id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
+    customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
+    session_outcome, appointment_made, appointment_link_status, appointment_linked_at,
+    booking_id, booking_confirmed, booking_failed, booking_failure_reason,
+    requires_manual_processing, created_at, updated_at
+)
+"""
 # One element of an array, drawn at random.
 _PICK = "({0})[1 + floor(random() * cardinality({0}))::integer]"
 
@@ -696,15 +706,8 @@ FROM (
     ) AS p
     ORDER BY k.n, g
 ) AS d""",
-        """
-INSERT INTO public.calls (
-    id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
-    customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
-    session_outcome, appointment_made, appointment_link_status, appointment_linked_at,
-    booking_id, booking_confirmed, booking_failed, booking_failure_reason,
-    requires_manual_processing, created_at, updated_at
-)
-SELECT
+        CALLS_INSERT_HEAD
+        + """SELECT
     c.id, c.company_id, c.call_ref, '+49 30 ' || (1000000 + floor(random() * 8999999)),
     '+49 30 5550000', 'ended', c.direction, c.customer_id,
     CASE WHEN c.linked THEN 'linked' WHEN c.customer_id IS NULL THEN 'unlinked' END,
