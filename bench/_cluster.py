@@ -77,6 +77,24 @@ def print_report(as_json: bool, document: Mapping[str, Any], table: Callable[[],
         table()
 
 
+def print_measured(
+    args: argparse.Namespace,
+    server: str,
+    built: dict[str, Any],
+    result: dict[str, Any],
+    table: Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], None],
+    **extra: Any,
+) -> None:
+    """A load-then-measure benchmark's report (options from ``bench_parser``): the header, the
+    data loaded, the result and any ``extra`` as JSON, otherwise the table."""
+    header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
+    print_report(
+        args.json,
+        {"header": header, "data": built, **result, **extra},
+        lambda: table(header, built, result),
+    )
+
+
 def bench_parser(doc: str | None, count: str, default: int, what: str) -> argparse.ArgumentParser:
     """The options every load-then-measure benchmark takes: how many rows (--COUNT), the runs per
     figure and JSON output; a benchmark adds its own."""

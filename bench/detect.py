@@ -22,7 +22,6 @@ Target: a full detection pass over 1 000 000 calls (one-hour window) in at most 
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 import sys
 import time
@@ -34,8 +33,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, bench_parser, print_report, progress
+from bench._cluster import bench_database, bench_parser, print_measured, progress
 from guard.demo.sample_data import PROBLEM_RATES
+from guard.queries import CALLS_INSERT_HEAD
 from guard.schema.migrate import Migrator
 
 CALLS = 1_000_000
@@ -94,15 +94,9 @@ FROM (
 
 # The calls and appointments of the draw, as a legacy application wrote them (run with
 # session_replication_role = replica: Booking Guard's triggers do not see them).
-ROWS_FROM_DRAW_SQL = """
-INSERT INTO public.calls (
-    id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
-    customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
-    session_outcome, appointment_made, appointment_link_status, appointment_linked_at,
-    booking_id, booking_confirmed, booking_failed, booking_failure_reason,
-    requires_manual_processing, created_at, updated_at
-)
-SELECT
+ROWS_FROM_DRAW_SQL = (
+    CALLS_INSERT_HEAD
+    + """SELECT
     d.id,
     d.company_id,
     'call_' || d.id,
@@ -165,6 +159,7 @@ WHERE
     d.problem IN ('flag_mismatch', 'contradicting_flags', 'orphaned_appointment')
     OR (d.problem = 'none' AND d.shape < 0.50);
 """
+)
 
 LOAD_SQL = (
     "SET LOCAL session_replication_role = replica;\n"
@@ -350,12 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         built = build(url, args.calls, progress)
         result = measure(url, args.repeat, progress)
 
-    header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
-    print_report(
-        args.json,
-        {"header": header, "data": built, **result, "targets": targets(built, result)},
-        lambda: print_table(header, built, result),
-    )
+    print_measured(args, server, built, result, print_table, targets=targets(built, result))
     return 0
 
 

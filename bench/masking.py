@@ -23,7 +23,6 @@ context nested 1,000 levels deep: before, it failed with "stack depth limit exce
 from __future__ import annotations
 
 import json
-import os
 import random
 import statistics
 import sys
@@ -35,7 +34,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, bench_parser, print_report, progress
+from bench._cluster import bench_database, bench_parser, print_measured, progress
 from guard.schema.migrate import Migrator
 
 ROWS = 50_000
@@ -333,12 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         url = cluster.url(DATABASE)
         built = build(url, args.rows, progress)
         result = run(url, args.repeat, progress)
-    header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
-    print_report(
-        args.json,
-        {"header": header, "data": built, **result},
-        lambda: print_table(header, built, result),
-    )
+    print_measured(args, server, built, result, print_table)
     return 0
 
 

@@ -20,7 +20,6 @@ company 1's rows, one through the binding, the other through the setting.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import bench_database, bench_parser, print_report, progress
+from bench._cluster import bench_database, bench_parser, print_measured, progress
 from bench.detect import LEGACY_UNTIL, load_sql
 from guard.schema.migrate import Migrator
 
@@ -250,12 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {DATABASE}")
             admin.execute(f"DROP ROLE {LOGIN}")
-    header = {"server": server, "cores": os.cpu_count(), "repeat": args.repeat}
-    print_report(
-        args.json,
-        {"header": header, "data": built, **result},
-        lambda: print_table(header, built, result),
-    )
+    print_measured(args, server, built, result, print_table)
     return 0
 
 

@@ -507,6 +507,10 @@ WITH settled (state, calendar_calls, seconds) AS ({_SETTLED}), recoveries AS (
     ) AS opened
     WHERE e.from_state = 'half_open' AND e.to_state = 'closed'
         AND e.recorded_at >= %(since)s::timestamptz
+), durations (histogram, label, seconds) AS (
+    SELECT 'booking_duration', s.state, s.seconds FROM settled AS s
+    UNION ALL
+    SELECT 'breaker_recovery', r.key, r.seconds FROM recoveries AS r
 ), counts AS (
     SELECT t.counter, t.label, t.total AS n FROM guard.metric_totals AS t
     UNION ALL {_BOOKINGS}
@@ -528,19 +532,11 @@ WITH settled (state, calendar_calls, seconds) AS ({_SETTLED}), recoveries AS (
     FROM settled AS s WHERE guard.booking_retry_outcome(s.state, s.calendar_calls) IS NOT NULL
     GROUP BY 2
     UNION ALL
-    SELECT 'booking_duration',
-        s.state || '|' || guard.histogram_bucket('booking_duration', s.seconds), count(*)
-    FROM settled AS s GROUP BY 2
+    SELECT d.histogram, d.label || '|' || guard.histogram_bucket(d.histogram, d.seconds), count(*)
+    FROM durations AS d GROUP BY 1, 2
     UNION ALL
-    SELECT 'booking_duration', s.state || '|sum_us', sum(round(s.seconds * 1e6))::bigint
-    FROM settled AS s GROUP BY s.state
-    UNION ALL
-    SELECT 'breaker_recovery',
-        r.key || '|' || guard.histogram_bucket('breaker_recovery', r.seconds), count(*)
-    FROM recoveries AS r GROUP BY 2
-    UNION ALL
-    SELECT 'breaker_recovery', r.key || '|sum_us', sum(round(r.seconds * 1e6))::bigint
-    FROM recoveries AS r GROUP BY r.key
+    SELECT d.histogram, d.label || '|sum_us', sum(round(d.seconds * 1e6))::bigint
+    FROM durations AS d GROUP BY d.histogram, d.label
     UNION ALL
     -- every circuit PostgreSQL knows from 0, as the checks above
     SELECT 'breaker_recovery', s.key || '|sum_us', 0 FROM guard.breaker_state AS s
@@ -616,6 +612,16 @@ SELECT k.kind, count(*) FROM (
     SELECT 'appointments' FROM public.appointments
 ) AS k (kind)
 GROUP BY k.kind
+"""
+# The columns of a legacy application's call that the sample data and the benchmarks fill.
+CALLS_INSERT_HEAD = """
+INSERT INTO public.calls (
+    id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
+    customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
+    session_outcome, appointment_made, appointment_link_status, appointment_linked_at,
+    booking_id, booking_confirmed, booking_failed, booking_failure_reason,
+    requires_manual_processing, created_at, updated_at
+)
 """
 # One element of an array, drawn at random.
 _PICK = "({0})[1 + floor(random() * cardinality({0}))::integer]"
@@ -695,15 +701,8 @@ FROM (
     ) AS p
     ORDER BY k.n, g
 ) AS d""",
-        """
-INSERT INTO public.calls (
-    id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
-    customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
-    session_outcome, appointment_made, appointment_link_status, appointment_linked_at,
-    booking_id, booking_confirmed, booking_failed, booking_failure_reason,
-    requires_manual_processing, created_at, updated_at
-)
-SELECT
+        CALLS_INSERT_HEAD
+        + """SELECT
     c.id, c.company_id, c.call_ref, '+49 30 ' || (1000000 + floor(random() * 8999999)),
     '+49 30 5550000', 'ended', c.direction, c.customer_id,
     CASE WHEN c.linked THEN 'linked' WHEN c.customer_id IS NULL THEN 'unlinked' END,

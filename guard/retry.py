@@ -212,10 +212,14 @@ class Retry:
                 return future.result()
             raise AttemptTimeout(f"attempt exceeded {timeout:g} s") from None
 
-    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    def _begin(self) -> float:
+        """A guarded call begins: it pays into the retry budget, and its deadline runs from now."""
         if self.budget is not None:
             self.budget.deposit(self.budget_key)
-        started = self._clock()
+        return self._clock()
+
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        started = self._begin()
         run: _Run | None = None
         while True:
             try:
@@ -243,9 +247,7 @@ class Retry:
     async def call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        if self.budget is not None:
-            self.budget.deposit(self.budget_key)
-        started = self._clock()
+        started = self._begin()
         run: _Run | None = None
         while True:
             try:

@@ -277,34 +277,29 @@ def trip(
         raise
 
 
-@breaker.command("reset")
-@click.argument("key")
-@reason_option
-@json_option
-@click.pass_context
-def reset(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
-    """Back to CLOSED with zero counters (ends trip, disable and force-close)."""
-    _act(ctx, key, Action.RESET, reason, as_json)
+def _action_command(name: str, action: Action, summary: str) -> None:
+    """Register `guard breaker NAME KEY --reason`: one operator action, nothing else to say."""
+
+    @breaker.command(name, help=summary)
+    @click.argument("key")
+    @reason_option
+    @json_option
+    @click.pass_context
+    def command(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
+        _act(ctx, key, action, reason, as_json)
 
 
-@breaker.command("disable")
-@click.argument("key")
-@reason_option
-@json_option
-@click.pass_context
-def disable(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
-    """Let every call through without counting, until `reset`."""
-    _act(ctx, key, Action.DISABLE, reason, as_json)
-
-
-@breaker.command("force-close")
-@click.argument("key")
-@reason_option
-@json_option
-@click.pass_context
-def force_close(ctx: click.Context, key: str, reason: str, as_json: bool) -> None:
-    """Keep the circuit closed (failures do not trip it), until `reset`."""
-    _act(ctx, key, Action.FORCE_CLOSE, reason, as_json)
+_action_command(
+    "reset", Action.RESET, "Back to CLOSED with zero counters (ends trip, disable and force-close)."
+)
+_action_command(
+    "disable", Action.DISABLE, "Let every call through without counting, until `reset`."
+)
+_action_command(
+    "force-close",
+    Action.FORCE_CLOSE,
+    "Keep the circuit closed (failures do not trip it), until `reset`.",
+)
 
 
 @breaker.command("configure")

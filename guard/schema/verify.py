@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 
@@ -76,13 +76,23 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
     return differences + extra
 
 
+def _rows_once_defined(
+    conn: psycopg.Connection[Any], function: str, query: LiteralString
+) -> list[tuple[Any, ...]]:
+    """The rows of ``query``, which calls ``function``: none before the function exists (an
+    older schema, whose definition of it is pending)."""
+    if not catalog.exists(conn, function, "procedure"):
+        return []
+    return conn.execute(query).fetchall()
+
+
 def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
     """A sequence a role needs to insert into the application's tables (guard.insert_sequences:
     a serial column's, as Laravel's `$t->id()` makes) without its USAGE: every insert of that
     role fails. Nothing before the function exists (its definition is then pending)."""
-    if not catalog.exists(conn, "guard.insert_sequences()", "procedure"):
-        return []
-    rows = conn.execute(
+    rows = _rows_once_defined(
+        conn,
+        "guard.insert_sequences()",
         "SELECT q.sequence_name::text, q.role_kind"
         " FROM guard.insert_sequences() AS q"
         " JOIN guard.role_names AS n ON n.kind = q.role_kind"
@@ -91,8 +101,8 @@ def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
         # an identity column's sequence needs no privilege to insert: its absence is no fault
         " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass"
         " AND d.objid = q.sequence_name AND d.deptype = 'i')"
-        " ORDER BY 1, 2"
-    ).fetchall()
+        " ORDER BY 1, 2",
+    )
     return [
         Difference(
             "missing",
@@ -307,9 +317,8 @@ def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
 def zoneless_columns(conn: psycopg.Connection[Any]) -> list[str]:
     """guard.zoneless_columns(): the application's timestamp columns while no zone is declared
     (empty before the function exists)."""
-    if not catalog.exists(conn, "guard.zoneless_columns()", "procedure"):
-        return []
-    return [name for (name,) in conn.execute("SELECT guard.zoneless_columns()")]
+    rows = _rows_once_defined(conn, "guard.zoneless_columns()", "SELECT guard.zoneless_columns()")
+    return [name for (name,) in rows]
 
 
 def zoneless_note(columns: list[str]) -> list[str]:
