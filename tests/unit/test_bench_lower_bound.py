@@ -25,7 +25,7 @@ def _between(text: str, start: str, end: str) -> str:
 
 def test_the_insert_writes_the_call_as_the_insert_trigger_does() -> None:
     shipped = (FUNCTIONS / "guard.sync_flags_after_appointment_insert.sql").read_text()
-    start, end = "UPDATE public.calls AS c", "WHERE c.id ="
+    start, end = "UPDATE public.calls AS c", "WHERE"
     assert _between(AT_ONCE_SQL, start, end) == _between(shipped, start, end)
 
 
