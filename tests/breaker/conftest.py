@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from guard.breaker import Backend, BreakerConfig, CircuitBreaker
+from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.redis_server import RedisServer
 
 _keys = itertools.count(1)
@@ -23,6 +24,12 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
+
+
+@pytest.fixture
+def cli(db_url: str, redis_url: str) -> BreakerCli:
+    """`guard breaker ARGS...` with this test's database and Redis."""
+    return breaker_cli(db_url, redis_url)
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 
 from guard.breaker import (
     BreakerConfig,
@@ -22,27 +20,9 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.lua import hash_key
-from guard.cli import main
+from tests.support.cli import BreakerCli, breaker_cli
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
-
-
-# `guard breaker ARGS...` with this test's database and Redis.
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(db_url: str, redis_url: str) -> Cli:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", db_url, "breaker", *args],
-            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
-        )
-
-    return run
 
 
 @pytest.fixture
@@ -60,7 +40,7 @@ def tripped(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
     return circuit
 
 
-def test_list_and_show_as_json(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_list_and_show_as_json(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     listed = cli("list", "--json")
     assert listed.exit_code == 0, listed.output
     [row] = json.loads(listed.output)
@@ -74,14 +54,14 @@ def test_list_and_show_as_json(cli: Cli, tripped: CircuitBreaker, key: str) -> N
     assert [event["to_state"] for event in view["events"]] == ["open"]
 
 
-def test_human_output_is_a_table(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_human_output_is_a_table(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("show", key)
     assert result.exit_code == 0, result.output
     assert key in result.output and "recent events" in result.output
     assert "3 consecutive failures" in result.output
 
 
-def test_unknown_key_is_a_clear_error(cli: Cli) -> None:
+def test_unknown_key_is_a_clear_error(cli: BreakerCli) -> None:
     for args, hint in (
         (("show", "appointment_booking:service:404"), ""),
         (
@@ -98,7 +78,7 @@ def test_unknown_key_is_a_clear_error(cli: Cli) -> None:
 
 
 def test_trip_and_reset_are_shared_and_recorded(
-    cli: Cli, tripped: CircuitBreaker, key: str, db_url: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str, db_url: str
 ) -> None:
     result = cli("reset", key, "--reason", "dependency fixed", "--json")
     assert result.exit_code == 0, result.output
@@ -131,17 +111,14 @@ def test_trip_and_reset_are_shared_and_recorded(
     assert state == ("disabled", 4)
 
 
-def test_reason_is_required(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_reason_is_required(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("trip", key)
     assert result.exit_code != 0 and "--reason" in result.output
 
 
 def test_redis_down_is_one_clear_line(db_url: str, key: str) -> None:
-    result = CliRunner().invoke(
-        main,
-        ["--database-url", db_url, "breaker", "trip", key, "--reason", "x"],
-        env={"GUARD_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"},
-    )
+    cli = breaker_cli(db_url, "redis://:hunter2@127.0.0.1:1/0")
+    result = cli("trip", key, "--reason", "x")
     assert result.exit_code == 1
     assert result.stderr.startswith("guard: error: cannot reach breaker state")
     assert result.stderr.count("\n") == 1
@@ -149,7 +126,7 @@ def test_redis_down_is_one_clear_line(db_url: str, key: str) -> None:
 
 
 def test_trip_prepares_a_circuit_never_used(
-    cli: Cli, db_url: str, redis_url: str, key: str
+    cli: BreakerCli, db_url: str, redis_url: str, key: str
 ) -> None:
     """A planned calendar outage: the circuit is tripped, with its rules, before any call."""
     refused = cli("trip", key, "--reason", "calendar maintenance")
@@ -194,7 +171,7 @@ def test_trip_prepares_a_circuit_never_used(
 
 
 def test_configure_sets_a_failure_rate_window_for_every_process(
-    cli: Cli, redis_url: str, key: str
+    cli: BreakerCli, redis_url: str, key: str
 ) -> None:
     """`configure` stores the window's rules with the circuit; an application configured
     without a window follows them; `show` prints the rules and what the window holds."""
@@ -269,7 +246,7 @@ def test_configure_sets_a_failure_rate_window_for_every_process(
 
 
 def test_statistics_in_list_and_show(
-    cli: Cli, tripped: CircuitBreaker, key: str, redis_url: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str, redis_url: str
 ) -> None:
     """`last_failure_at` and `closed_at` (issue 53): in the JSON of `list` and `show` and in
     their tables; a stored value the breaker never writes is shown as none, in one line."""
@@ -292,7 +269,7 @@ def test_statistics_in_list_and_show(
     assert json.loads(shown.stdout)["last_failure_at"] is None
 
 
-def test_configure_a_growing_cooldown(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_configure_a_growing_cooldown(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("configure", key, "--cooldown-growth", "2", "--max-cooldown", "240", "--json")
     assert result.exit_code == 0, result.stderr
     configured = json.loads(result.stdout)
@@ -326,7 +303,7 @@ def test_configure_a_growing_cooldown(cli: Cli, tripped: CircuitBreaker, key: st
     ],
 )
 def test_a_growing_cooldown_out_of_range_is_one_line(
-    cli: Cli, tripped: CircuitBreaker, key: str, args: tuple[str, ...], message: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str, args: tuple[str, ...], message: str
 ) -> None:
     result = cli("configure", key, *args)
     assert result.exit_code == 1
@@ -336,7 +313,7 @@ def test_a_growing_cooldown_out_of_range_is_one_line(
 
 
 def test_a_grown_cooldown_is_shown_with_the_time_to_the_probe(
-    cli: Cli, tripped: CircuitBreaker, key: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str
 ) -> None:
     result = cli(
         "configure", key, "--cooldown", "0.2", "--cooldown-growth", "3", "--max-cooldown", "60"
@@ -362,16 +339,11 @@ def test_list_with_both_stores_unreachable_says_neither_can_be_read() -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])  # closed again: nothing listens there
-    result = CliRunner().invoke(
-        main,
-        [
-            "--database-url",
-            f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres?connect_timeout=2",
-            "breaker",
-            "list",
-        ],
-        env={"GUARD_REDIS_URL": f"redis://127.0.0.1:{ports[1]}/0"},
+    cli = breaker_cli(
+        f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres?connect_timeout=2",
+        f"redis://127.0.0.1:{ports[1]}/0",
     )
+    result = cli("list")
     assert result.exit_code == 1, result.output
     assert result.stdout == "", "no list of anything"
     [line] = result.stderr.splitlines()

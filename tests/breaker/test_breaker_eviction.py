@@ -16,12 +16,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 from prometheus_client import REGISTRY
 
 from guard.breaker import (
@@ -33,13 +32,11 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.lua import hash_key
-from guard.cli import main
+from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
 LRU = ("--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
-
-Cli = Callable[..., Result]
 
 
 @pytest.fixture
@@ -49,17 +46,8 @@ def lru_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def cli(db_url: str, lru_redis: RedisServer) -> Cli:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", db_url, "breaker", *args],
-            env={"GUARD_REDIS_URL": lru_redis.url, "COLUMNS": "300"},
-        )
-
-    return run
+def cli(db_url: str, lru_redis: RedisServer) -> BreakerCli:
+    return breaker_cli(db_url, lru_redis.url)
 
 
 def evict(url: str, key: str) -> int:
@@ -106,7 +94,7 @@ def _calls_admitted(breaker: CircuitBreaker, calendar: Calendar, attempts: int =
 
 
 def test_a_trip_survives_eviction_of_its_redis_keys(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     """The issue's run: trip with --create, cache traffic evicts the circuit, a booking
     process (its own registry, as another process has) must still see forced_open."""
@@ -145,7 +133,7 @@ def test_a_trip_survives_eviction_of_its_redis_keys(
 
 
 def test_configured_rules_and_the_window_do_not_survive_eviction(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     """What eviction keeps and what it loses, as things are: the trip comes back from
     PostgreSQL; the rules `guard breaker configure` stored (the failure-rate window's too) and
@@ -195,7 +183,7 @@ def test_configured_rules_and_the_window_do_not_survive_eviction(
     [("force-close", State.FORCED_CLOSED, True), ("disable", State.DISABLED, True)],
 )
 def test_other_manual_states_are_restored_exactly(
-    cli: Cli,
+    cli: BreakerCli,
     db_url: str,
     lru_redis: RedisServer,
     key: str,
@@ -254,7 +242,7 @@ def test_an_open_circuit_comes_back_open_with_its_cooldown(
 
 
 def test_an_outcome_reported_after_eviction_does_not_recreate_a_closed_circuit(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     """A call admitted before the trip finishes after the eviction: its outcome (RECORD) must
     restore the trip, not write a fresh closed circuit."""
@@ -291,7 +279,7 @@ def test_a_new_circuit_is_still_created_closed_without_a_restore(
 
 
 def test_async_calls_restore_the_trip_too(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     assert cli("trip", key, "--create", "--reason", "calendar maintenance").exit_code == 0
     evict(lru_redis.url, key)
@@ -367,7 +355,7 @@ def test_refused_config_is_said_not_fatal(key: str, caplog: pytest.LogCaptureFix
     assert "noeviction, or a volatile-* policy" in caplog.text
 
 
-def test_the_cli_warns_on_stderr(cli: Cli, key: str) -> None:
+def test_the_cli_warns_on_stderr(cli: BreakerCli, key: str) -> None:
     result = cli("trip", key, "--create", "--reason", "calendar maintenance")
     assert result.exit_code == 0, result.stderr
     assert "guard: warning: Redis at redis://127.0.0.1:" in result.stderr

@@ -27,12 +27,11 @@ import itertools
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 
 from guard.breaker import (
     BreakerConfig,
@@ -44,7 +43,7 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.lua import events_key, hash_key
-from guard.cli import main
+from tests.support.cli import breaker_cli
 from tests.support.postgres import Cluster
 from tests.support.redis_server import RedisServer
 
@@ -237,8 +236,6 @@ PG_SHOWN_ONLY: list[tuple[str, str, str]] = [
     ("changed_at", "infinity", "'infinity'"),
 ]
 
-Cli = Callable[..., Result]
-
 
 @pytest.fixture(scope="module")
 def hostile_db(pg_cluster: Cluster, template_database: str) -> Iterator[str]:
@@ -253,19 +250,6 @@ def hostile_db(pg_cluster: Cluster, template_database: str) -> Iterator[str]:
             ):
                 admin.execute(f"ALTER TABLE guard.{table} DROP CONSTRAINT IF EXISTS {constraint}")
         yield url
-
-
-def _cli(db_url: str, redis_url: str) -> Cli:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", db_url, "breaker", *args],
-            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
-        )
-
-    return run
 
 
 def _write_hostile_row(db_url: str, key: str, column: str, value: str) -> None:
@@ -334,7 +318,7 @@ def test_a_hostile_postgresql_row_is_repaired_and_reported(
             ]
         assert any("repaired" in reason for reason in reasons), reasons
 
-    cli = _cli(hostile_db, redis_module.url)
+    cli = breaker_cli(hostile_db, redis_module.url)
     for args in (("list", "--json"), ("show", key, "--json")):
         shown = cli(*args)
         assert shown.exit_code == 0, (args, shown.stderr)
@@ -359,7 +343,7 @@ def test_a_hostile_row_read_by_the_cli_before_redis_has_the_circuit(
             " 'infinity')",
             (key,),
         )
-    cli = _cli(hostile_db, redis_module.url)
+    cli = breaker_cli(hostile_db, redis_module.url)
     listed = cli("list", "--json")
     assert listed.exit_code == 0, listed.stderr
     [row] = [r for r in json.loads(listed.stdout) if r["key"] == key]
@@ -426,7 +410,7 @@ def test_the_application_login_cannot_record_a_generation_the_breaker_cannot_res
     finally:
         registry.close()
     assert outcomes == Counter(open=10)  # the recorded trip holds, nothing else reached us
-    cli = _cli(db_url, redis_url)
+    cli = breaker_cli(db_url, redis_url)
     for action in ("reset", "trip"):
         result = cli(action, key, "--reason", "issue 50 row 6")
         assert result.exit_code == 0, result.stderr

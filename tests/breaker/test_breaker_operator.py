@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 from psycopg import sql
 
 from guard.breaker import (
@@ -30,7 +29,7 @@ from guard.breaker import (
     PostgresWriteBehind,
 )
 from guard.breaker.lua import hash_key
-from guard.cli import main
+from tests.support.cli import BreakerCli, breaker_cli
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
@@ -49,8 +48,6 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "configure": ("configure", "KEY", "--failure-threshold", "9"),
 }
 OWNER_NEEDED = "needs Booking Guard's owner role (guard_owner by default) or a superuser"
-
-Cli = Callable[..., Result]
 
 
 @pytest.fixture
@@ -76,18 +73,9 @@ def as_login(db_url: str, login: str) -> str:
 
 
 @pytest.fixture
-def cli_as(redis_url: str) -> Callable[[str], Cli]:
-    runner = CliRunner()
-
-    def for_url(url: str) -> Cli:
-        def run(*args: str) -> Result:
-            return runner.invoke(
-                main,
-                ["--database-url", url, "breaker", *args],
-                env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
-            )
-
-        return run
+def cli_as(redis_url: str) -> Callable[[str], BreakerCli]:
+    def for_url(url: str) -> BreakerCli:
+        return breaker_cli(url, redis_url)
 
     return for_url
 
@@ -142,7 +130,7 @@ def _events(db_url: str, key: str) -> list[tuple[int, str, str, str]]:
 def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
     db_url: str,
     logins: dict[str, str],
-    cli_as: Callable[[str], Cli],
+    cli_as: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
     open_circuit: CircuitBreaker,
     key: str,
@@ -169,7 +157,7 @@ def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
 def test_the_issue_case_reporting_trips_the_booking_circuit(
     db_url: str,
     logins: dict[str, str],
-    cli_as: Callable[[str], Cli],
+    cli_as: Callable[[str], BreakerCli],
     redis_url: str,
     key: str,
 ) -> None:
@@ -191,7 +179,7 @@ def test_the_issue_case_reporting_trips_the_booking_circuit(
 def test_the_owner_role_operates_and_every_change_is_recorded(
     db_url: str,
     logins: dict[str, str],
-    cli_as: Callable[[str], Cli],
+    cli_as: Callable[[str], BreakerCli],
     open_circuit: CircuitBreaker,
     key: str,
 ) -> None:
@@ -219,7 +207,7 @@ def test_the_owner_role_operates_and_every_change_is_recorded(
 
 def test_reset_of_a_circuit_redis_lost_records_the_state_it_had(
     db_url: str,
-    cli_as: Callable[[str], Cli],
+    cli_as: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
     open_circuit: CircuitBreaker,
     key: str,
@@ -251,7 +239,10 @@ def test_reset_of_a_circuit_redis_lost_records_the_state_it_had(
 
 
 def test_postgresql_unreachable_changes_nothing(
-    cli_as: Callable[[str], Cli], raw_redis: redis.Redis, open_circuit: CircuitBreaker, key: str
+    cli_as: Callable[[str], BreakerCli],
+    raw_redis: redis.Redis,
+    open_circuit: CircuitBreaker,
+    key: str,
 ) -> None:
     """A change PostgreSQL cannot record is not made: one line, exit 1, Redis untouched (it
     used to trip in Redis and say `warning:` with exit 0)."""
