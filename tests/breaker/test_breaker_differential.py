@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
@@ -53,16 +53,20 @@ def redis_client() -> Iterator[redis.Redis]:
 
 @dataclass
 class Pair:
-    """One circuit in both stores, on one stepped clock."""
+    """A new circuit in both stores, on one stepped clock: the scripts read it from CLOCK_KEY,
+    the memory store from `now`."""
 
-    key: str
     config: BreakerConfig
-    memory: MemoryStore
-    redis_store: RedisStore
     client: redis.Redis
     now: int = 1_000_000
+    key: str = field(init=False)
+    memory: MemoryStore = field(init=False)
+    redis_store: RedisStore = field(init=False)
 
     def __post_init__(self) -> None:
+        self.key = f"differential:{next(_circuits)}"
+        self.memory = MemoryStore(clock=lambda: self.now)
+        self.redis_store = RedisStore(self.client, Scripts.build(TEST_CLOCK))
         self.args = CircuitArgs.build(self.key, self.config, "host", 1)
         self.client.set(CLOCK_KEY, self.now)
 
@@ -219,15 +223,7 @@ def test_lua_and_memory_store_keep_the_same_window(
 def run_on_both(
     redis_client: redis.Redis, config: BreakerConfig, steps: list[tuple[Any, ...]]
 ) -> None:
-    clock = [0]
-    pair = Pair(
-        key=f"differential:{next(_circuits)}",
-        config=config,
-        memory=MemoryStore(clock=lambda: clock[0]),
-        redis_store=RedisStore(redis_client, Scripts.build(TEST_CLOCK)),
-        client=redis_client,
-    )
-    clock[0] = pair.now
+    pair = Pair(config, redis_client)
     admitted: list[tuple[int, int]] = []  # (generation, probe_seq) of calls not yet recorded
     for generated in steps:
         step = generated
@@ -260,7 +256,6 @@ def run_on_both(
                 )
             case ("advance", ms):
                 pair.advance(ms)
-                clock[0] = pair.now
                 continue
             case ("control", action):
                 target = ACTION_TARGET[action]
@@ -291,15 +286,7 @@ def test_the_differential_test_can_fail(redis_client: redis.Redis) -> None:
     """Guard against a vacuous comparison: a memory store with another rule (threshold off by
     one) is told apart within a few steps."""
     config = BreakerConfig(failure_threshold=2, call_timeout_seconds=0.05)
-    clock = [0]
-    pair = Pair(
-        key=f"differential:{next(_circuits)}",
-        config=config,
-        memory=MemoryStore(clock=lambda: clock[0]),
-        redis_store=RedisStore(redis_client, Scripts.build(TEST_CLOCK)),
-        client=redis_client,
-    )
-    clock[0] = pair.now
+    pair = Pair(config, redis_client)
     other = BreakerConfig(failure_threshold=3, call_timeout_seconds=0.05)
     replies = []
     for _ in range(2):
@@ -330,16 +317,8 @@ def test_a_time_window_lets_old_buckets_go_while_calls_keep_coming(
         window_size=3,
         minimum_calls=3,
     )
-    clock = [0]
-    pair = Pair(
-        key=f"differential:{next(_circuits)}",
-        config=config,
-        memory=MemoryStore(clock=lambda: clock[0]),
-        redis_store=RedisStore(redis_client, Scripts.build(TEST_CLOCK)),
-        client=redis_client,
-    )
+    pair = Pair(config, redis_client)
     pair.advance(-(pair.now % 1000))  # the start of a second
-    clock[0] = pair.now
     windows = []
     for step_ms, outcome in [
         (0, Outcome.FAILURE),
@@ -350,7 +329,6 @@ def test_a_time_window_lets_old_buckets_go_while_calls_keep_coming(
         (500, Outcome.SUCCESS),
     ]:
         pair.advance(step_ms)
-        clock[0] = pair.now
         generation = pair.memory.acquire(pair.key, config).generation
         assert pair.redis_store.acquire(pair.args, config, 0).generation == generation
         in_redis = pair.redis_store.record(pair.args, generation, outcome, 0)
