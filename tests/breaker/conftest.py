@@ -33,6 +33,14 @@ def cli(db_url: str, redis_url: str) -> BreakerCli:
 
 
 @pytest.fixture
+def backend(redis_url: str) -> Iterator[Backend]:
+    """One Redis connection for the breakers a test builds on it."""
+    shared = Backend(redis_url)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
 def key() -> str:
     """A circuit key no other test uses (tests may share a Redis server within a module)."""
     return f"appointment_booking:service:{os.getpid()}{next(_keys)}"

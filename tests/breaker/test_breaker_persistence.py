@@ -24,8 +24,7 @@ from guard.breaker import (
     load_settings_config,
 )
 from guard.breaker.persistence import UNWRITTEN_KEY
-from guard.schema.migrate import Migrator
-from tests.support.pg_node import PgNode
+from tests.support.pg_node import PgNode, migrated_node
 from tests.support.redis_server import free_port
 
 CONFIG = BreakerConfig(cooldown_seconds=0.2, call_timeout_seconds=None)
@@ -223,14 +222,8 @@ def test_close_without_redis_logs_the_events_it_loses(
 @pytest.fixture
 def own_postgresql() -> Iterator[PgNode]:
     """A migrated PostgreSQL of this test's own, stopped and started by it."""
-    node = PgNode.create()
-    try:
-        node.start()
-        with Migrator(node.url()) as migrator:
-            migrator.apply()
+    with migrated_node() as node:
         yield node
-    finally:
-        node.destroy()
 
 
 @pytest.mark.slow

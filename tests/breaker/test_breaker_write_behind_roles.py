@@ -24,8 +24,7 @@ from guard.breaker import (
     PostgresWriteBehind,
     State,
 )
-from guard.schema.migrate import Migrator
-from tests.support.pg_node import PgNode
+from tests.support.pg_node import PgNode, migrated_node
 from tests.support.redis_server import free_port
 
 APP_LOGIN = "guard_test_breaker_app"
@@ -255,14 +254,8 @@ def test_the_log_says_unreachable_when_it_is(key: str, caplog: pytest.LogCapture
 @pytest.fixture
 def primary() -> Iterator[PgNode]:
     """A migrated PostgreSQL of this test's own (the faults would hit the shared one's users)."""
-    node = PgNode.create()
-    try:
-        node.start()
-        with Migrator(node.url()) as migrator:
-            migrator.apply()
+    with migrated_node() as node:
         yield node
-    finally:
-        node.destroy()
 
 
 def _multi_host(*nodes_or_ports: PgNode | int) -> str:
