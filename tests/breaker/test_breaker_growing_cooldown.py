@@ -72,13 +72,28 @@ def cooldown(breaker: CircuitBreaker) -> float | None:
     return breaker.snapshot().cooldown_seconds
 
 
+def open_with_the_configured_cooldown(breaker: CircuitBreaker, calendar: Calendar) -> None:
+    """Open the circuit: it waits the configured cooldown, however long an earlier one grew."""
+    calendar.failing = True
+    open_circuit(breaker, calendar)
+    assert cooldown(breaker) == BASE
+    assert rejected_retry_after(breaker, calendar) <= BASE
+
+
+def grown_once(make_breaker: Callable[..., CircuitBreaker]) -> tuple[CircuitBreaker, Calendar]:
+    """A growing circuit whose first probe failed: its cooldown doubled to 0.4 s."""
+    breaker, calendar = make_breaker(GROWING), Calendar()
+    open_circuit(breaker, calendar)
+    probe_after(breaker, calendar, BASE + MARGIN)
+    assert cooldown(breaker) == 0.4
+    return breaker, calendar
+
+
 def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap(
     make_breaker: Callable[..., CircuitBreaker],
 ) -> None:
     breaker, calendar = make_breaker(GROWING), Calendar()
-    open_circuit(breaker, calendar)
-    assert cooldown(breaker) == BASE
-    assert rejected_retry_after(breaker, calendar) <= BASE
+    open_with_the_configured_cooldown(breaker, calendar)
 
     probe_after(breaker, calendar, BASE + MARGIN)  # fails: 0.2 -> 0.4, under the cap
     assert cooldown(breaker) == 0.4
@@ -99,33 +114,22 @@ def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap(
 def test_closing_starts_again_from_the_configured_cooldown(
     make_breaker: Callable[..., CircuitBreaker],
 ) -> None:
-    breaker, calendar = make_breaker(GROWING), Calendar()
-    open_circuit(breaker, calendar)
-    probe_after(breaker, calendar, BASE + MARGIN)
-    assert cooldown(breaker) == 0.4
+    breaker, calendar = grown_once(make_breaker)
     calendar.failing = False
     probe_after(breaker, calendar, 0.4 + MARGIN)
     probe_after(breaker, calendar, 0)  # the second probe success closes it
     assert breaker.state is State.CLOSED
     assert cooldown(breaker) == BASE
 
-    calendar.failing = True
-    open_circuit(breaker, calendar)
-    assert cooldown(breaker) == BASE
-    assert rejected_retry_after(breaker, calendar) <= BASE
+    open_with_the_configured_cooldown(breaker, calendar)
 
 
 def test_a_reset_starts_again_from_the_configured_cooldown(
     make_breaker: Callable[..., CircuitBreaker],
 ) -> None:
-    breaker, calendar = make_breaker(GROWING), Calendar()
-    open_circuit(breaker, calendar)
-    probe_after(breaker, calendar, BASE + MARGIN)
-    assert cooldown(breaker) == 0.4
+    breaker, calendar = grown_once(make_breaker)
     breaker.reset("calendar fixed")
-    open_circuit(breaker, calendar)
-    assert cooldown(breaker) == BASE
-    assert rejected_retry_after(breaker, calendar) <= BASE
+    open_with_the_configured_cooldown(breaker, calendar)
 
 
 def test_off_by_default_the_cooldown_stays_constant(
