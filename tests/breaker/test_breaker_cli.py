@@ -8,7 +8,6 @@ import socket
 import time
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 import redis
 
@@ -21,6 +20,7 @@ from guard.breaker import (
 )
 from guard.breaker.lua import hash_key
 from tests.support.cli import BreakerCli, breaker_cli
+from tests.support.queries import fetch_all, fetch_one
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
@@ -93,15 +93,15 @@ def test_trip_and_reset_are_shared_and_recorded(
     assert rejected.value.state.label == "forced_open"
 
     assert cli("disable", key, "--reason", "investigating").exit_code == 0
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT generation, to_state, reason, actor IS NOT NULL FROM guard.breaker_events"
-            " WHERE key = %s ORDER BY generation",
-            (key,),
-        ).fetchall()
-        state = conn.execute(
-            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
-        ).fetchone()
+    rows = fetch_all(
+        db_url,
+        "SELECT generation, to_state, reason, actor IS NOT NULL FROM guard.breaker_events"
+        " WHERE key = %s ORDER BY generation",
+        (key,),
+    )
+    state = fetch_one(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+    )
     assert rows == [
         (1, "open", "3 consecutive failures", False),
         (2, "closed", "reset: dependency fixed", True),
@@ -152,12 +152,12 @@ def test_trip_prepares_a_circuit_never_used(
     circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url)
     with pytest.raises(CircuitOpenError):
         circuit.call(lambda: "booked")
-    with psycopg.connect(db_url) as conn:
-        events = conn.execute(
-            "SELECT from_state, to_state, reason FROM guard.breaker_events WHERE key = %s"
-            " ORDER BY generation",
-            (key,),
-        ).fetchall()
+    events = fetch_all(
+        db_url,
+        "SELECT from_state, to_state, reason FROM guard.breaker_events WHERE key = %s"
+        " ORDER BY generation",
+        (key,),
+    )
     # every change is recorded: the circuit created with its rules, then tripped
     assert events == [
         ("closed", "closed", "configure: none -> 4/2/60s"),

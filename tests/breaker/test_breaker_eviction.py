@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 import redis
 from prometheus_client import REGISTRY
@@ -33,6 +32,7 @@ from guard.breaker import (
 )
 from guard.breaker.lua import hash_key
 from tests.support.cli import BreakerCli, breaker_cli
+from tests.support.queries import fetch_one
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
@@ -85,6 +85,17 @@ class Calendar:
         return "booked"
 
 
+def fail_calls(breaker: CircuitBreaker, times: int) -> None:
+    """`times` calls through `breaker` that the calendar fails (none of them rejected)."""
+
+    def down() -> None:
+        raise ConnectionError("calendar down")
+
+    for _ in range(times):
+        with pytest.raises(ConnectionError):
+            breaker.call(down)
+
+
 def _calls_admitted(breaker: CircuitBreaker, calendar: Calendar, attempts: int = 10) -> int:
     before = calendar.calls
     for _ in range(attempts):
@@ -125,10 +136,9 @@ def test_a_trip_survives_eviction_of_its_redis_keys(
     view = json.loads(shown.stdout)
     # Redis holds the restored state again, and it agrees with PostgreSQL.
     assert (view["state"], view["source"]) == ("forced_open", "redis")
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
-        ).fetchone()
+    row = fetch_one(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+    )
     assert row == ("forced_open", view["generation"])
 
 
@@ -200,14 +210,7 @@ def test_other_manual_states_are_restored_exactly(
         assert booking.state is state
         calendar = Calendar()
         assert _calls_admitted(booking, calendar) == 10
-        fails = CircuitBreaker(key, CONFIG, backend=registry.backend)
-
-        def down() -> None:
-            raise ConnectionError("calendar down")
-
-        for _ in range(5):
-            with pytest.raises(ConnectionError):
-                fails.call(down)
+        fail_calls(CircuitBreaker(key, CONFIG, backend=registry.backend), 5)
         assert booking.state is state  # forced closed / disabled: failures never trip it
     finally:
         registry.close()
@@ -218,13 +221,7 @@ def test_an_open_circuit_comes_back_open_with_its_cooldown(
 ) -> None:
     registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
     booking = registry.get(key)
-
-    def down() -> None:
-        raise ConnectionError("calendar down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            booking.call(down)
+    fail_calls(booking, 3)
     assert registry.writer is not None and registry.writer.flush()
     registry.close()
     evict(lru_redis.url, key)

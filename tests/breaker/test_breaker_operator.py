@@ -30,6 +30,7 @@ from guard.breaker import (
 )
 from guard.breaker.lua import hash_key
 from tests.support.cli import BreakerCli, breaker_cli
+from tests.support.queries import fetch_all, fetch_one
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
@@ -114,15 +115,11 @@ def _commands_seen(client: redis.Redis) -> dict[str, int]:
 
 
 def _events(db_url: str, key: str) -> list[tuple[int, str, str, str]]:
-    with psycopg.connect(db_url) as conn:
-        return [
-            (g, f, t, r)
-            for g, f, t, r in conn.execute(
-                "SELECT generation, from_state, to_state, reason FROM guard.breaker_events"
-                " WHERE key = %s ORDER BY generation",
-                (key,),
-            ).fetchall()
-        ]
+    query = (
+        "SELECT generation, from_state, to_state, reason FROM guard.breaker_events"
+        " WHERE key = %s ORDER BY generation"
+    )
+    return [(g, f, t, r) for g, f, t, r in fetch_all(db_url, query, (key,))]
 
 
 @pytest.mark.parametrize("kind", ["reporting", "reviewer", "application"])
@@ -198,10 +195,9 @@ def test_the_owner_role_operates_and_every_change_is_recorded(
         (6, "forced_open", "forced_open", "configure: 3/2/30s -> 9/2/30s"),
         (7, "forced_open", "closed", "reset: calendar back"),
     ]
-    with psycopg.connect(db_url) as conn:
-        state = conn.execute(
-            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
-        ).fetchone()
+    state = fetch_one(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+    )
     assert state == ("closed", 7)
 
 
