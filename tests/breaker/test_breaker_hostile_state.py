@@ -45,6 +45,7 @@ from guard.breaker import (
 from guard.breaker.lua import events_key, hash_key
 from tests.support.cli import breaker_cli
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_all
 from tests.support.redis_server import RedisServer
 
 _keys = itertools.count(1)
@@ -477,18 +478,19 @@ def test_migration_0075_repairs_rows_no_breaker_wrote(empty_db_url: str) -> None
         )
     with Migrator(empty_db_url) as migrator:
         migrator.apply(to="0075a_breaker_values_in_range_validate")
-    with psycopg.connect(empty_db_url, autocommit=True) as admin:
-        states = admin.execute(
-            "SELECT key, generation, failure_count, success_count, opened_at IS NULL,"
-            " isfinite(changed_at) FROM guard.breaker_state ORDER BY key"
-        ).fetchall()
-        events = admin.execute(
-            "SELECT key, failure_count, isfinite(occurred_at) FROM guard.breaker_events"
-        ).fetchall()
-        validated = admin.execute(
-            "SELECT conname, convalidated FROM pg_constraint"
-            " WHERE conname LIKE 'breaker_%%_values_in_range' ORDER BY conname"
-        ).fetchall()
+    states = fetch_all(
+        empty_db_url,
+        "SELECT key, generation, failure_count, success_count, opened_at IS NULL,"
+        " isfinite(changed_at) FROM guard.breaker_state ORDER BY key",
+    )
+    events = fetch_all(
+        empty_db_url, "SELECT key, failure_count, isfinite(occurred_at) FROM guard.breaker_events"
+    )
+    validated = fetch_all(
+        empty_db_url,
+        "SELECT conname, convalidated FROM pg_constraint"
+        " WHERE conname LIKE 'breaker_%%_values_in_range' ORDER BY conname",
+    )
     assert states == [("counts", 4, 0, 0, True, True), ("fine", 7, 3, 0, False, True)]
     assert events == [("counts", 0, True)]
     assert validated == [
