@@ -85,6 +85,11 @@ class Calendar:
         return "booked"
 
 
+def booking_process(db_url: str, lru_redis: RedisServer) -> contextlib.closing[BreakerRegistry]:
+    """The breakers of a booking process: a registry of its own on the evicting Redis."""
+    return contextlib.closing(BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url))
+
+
 def fail_calls(breaker: CircuitBreaker, times: int) -> None:
     """`times` calls through `breaker` that the calendar fails (none of them rejected)."""
 
@@ -117,8 +122,7 @@ def test_a_trip_survives_eviction_of_its_redis_keys(
     # (seen once in a loaded run). A second later it is the newest key, never chosen.
     time.sleep(1.1)
 
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)
         calendar = Calendar()
         before = restored_total(key)
@@ -128,8 +132,6 @@ def test_a_trip_survives_eviction_of_its_redis_keys(
         assert _calls_admitted(booking, calendar) == 0
         assert calendar.calls == 0
         assert restored_total(key) == before + 1
-    finally:
-        registry.close()
 
     shown = cli("show", key, "--json")
     assert shown.exit_code == 0, shown.stderr
@@ -154,8 +156,7 @@ def test_configured_rules_and_the_window_do_not_survive_eviction(
         "--window-size", "10", "--minimum-calls", "4",
     )  # fmt: skip
     assert configured.exit_code == 0, configured.stderr
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)  # guard.settings' rules: 3 in a row, 30 s, no window
         calendar = Calendar()
 
@@ -184,8 +185,6 @@ def test_configured_rules_and_the_window_do_not_survive_eviction(
             with contextlib.suppress(ConnectionError):
                 booking.call(down if i % 2 else calendar)
         assert booking.state is State.CLOSED
-    finally:
-        registry.close()
 
 
 @pytest.mark.parametrize(
@@ -204,38 +203,30 @@ def test_other_manual_states_are_restored_exactly(
     assert cli("trip", key, "--create", "--reason", "planned").exit_code == 0
     assert cli(action, key, "--reason", "known good").exit_code == 0
     evict(lru_redis.url, key)
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)
         assert booking.state is state
         calendar = Calendar()
         assert _calls_admitted(booking, calendar) == 10
         fail_calls(CircuitBreaker(key, CONFIG, backend=registry.backend), 5)
         assert booking.state is state  # forced closed / disabled: failures never trip it
-    finally:
-        registry.close()
 
 
 def test_an_open_circuit_comes_back_open_with_its_cooldown(
     db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    booking = registry.get(key)
-    fail_calls(booking, 3)
-    assert registry.writer is not None and registry.writer.flush()
-    registry.close()
+    with booking_process(db_url, lru_redis) as registry:
+        fail_calls(registry.get(key), 3)
+        assert registry.writer is not None and registry.writer.flush()
     evict(lru_redis.url, key)
 
-    other = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as other:
         calendar = Calendar()
         with pytest.raises(CircuitOpenError) as rejected:
             other.get(key).call(calendar)
         assert rejected.value.state is State.OPEN
         assert rejected.value.retry_after is not None and 25 < rejected.value.retry_after <= 30
         assert calendar.calls == 0
-    finally:
-        other.close()
 
 
 def test_an_outcome_reported_after_eviction_does_not_recreate_a_closed_circuit(
@@ -243,8 +234,7 @@ def test_an_outcome_reported_after_eviction_does_not_recreate_a_closed_circuit(
 ) -> None:
     """A call admitted before the trip finishes after the eviction: its outcome (RECORD) must
     restore the trip, not write a fresh closed circuit."""
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)
         booking.call(Calendar())
         ticket = booking.acquire()  # in flight …
@@ -258,21 +248,16 @@ def test_an_outcome_reported_after_eviction_does_not_recreate_a_closed_circuit(
         booking._known = None  # past local_state_ttl_seconds
         with pytest.raises(CircuitOpenError):
             booking.call(Calendar())
-    finally:
-        registry.close()
 
 
 def test_a_new_circuit_is_still_created_closed_without_a_restore(
     db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         calendar = Calendar()
         assert _calls_admitted(registry.get(key), calendar) == 10
         assert registry.get(key).state is State.CLOSED
         assert restored_total(key) == 0
-    finally:
-        registry.close()
 
 
 def test_async_calls_restore_the_trip_too(

@@ -185,10 +185,9 @@ def test_a_count_window_keeps_only_its_last_calls(
     assert breaker.state is State.OPEN  # type: ignore[comparison-overlap]  # re-read
 
 
-SLOW = BreakerConfig(
-    failure_threshold=100,
-    cooldown_seconds=30,
-    call_timeout_seconds=None,
+SLOW = dataclasses.replace(
+    WINDOW,
+    failure_rate_threshold=None,  # the slow-call rule alone
     slow_call_seconds=0.05,
     slow_call_rate_threshold=50,
     window_size=4,
