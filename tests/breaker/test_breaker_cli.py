@@ -19,6 +19,7 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.lua import hash_key
+from tests.support.breakers import fail_calls
 from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.queries import fetch_all, fetch_one
 
@@ -29,13 +30,7 @@ CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_sta
 def tripped(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
     writer = PostgresWriteBehind(db_url)
     circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
-
-    def down() -> None:
-        raise ConnectionError("booking API down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            circuit.call(down)
+    fail_calls(circuit, 3)
     assert writer.close()
     return circuit
 

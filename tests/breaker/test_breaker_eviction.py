@@ -31,6 +31,7 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.lua import hash_key
+from tests.support.breakers import fail_calls
 from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.queries import fetch_one
 from tests.support.redis_server import RedisServer
@@ -88,17 +89,6 @@ class Calendar:
 def booking_process(db_url: str, lru_redis: RedisServer) -> contextlib.closing[BreakerRegistry]:
     """The breakers of a booking process: a registry of its own on the evicting Redis."""
     return contextlib.closing(BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url))
-
-
-def fail_calls(breaker: CircuitBreaker, times: int) -> None:
-    """`times` calls through `breaker` that the calendar fails (none of them rejected)."""
-
-    def down() -> None:
-        raise ConnectionError("calendar down")
-
-    for _ in range(times):
-        with pytest.raises(ConnectionError):
-            breaker.call(down)
 
 
 def _calls_admitted(breaker: CircuitBreaker, calendar: Calendar, attempts: int = 10) -> int:

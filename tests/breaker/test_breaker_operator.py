@@ -29,6 +29,7 @@ from guard.breaker import (
     PostgresWriteBehind,
 )
 from guard.breaker.lua import hash_key
+from tests.support.breakers import fail_calls
 from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.queries import fetch_all, fetch_one
 
@@ -93,13 +94,7 @@ def open_circuit(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
     """The booking circuit opened by failures, recorded in PostgreSQL by the write-behind."""
     writer = PostgresWriteBehind(db_url)
     circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
-
-    def down() -> None:
-        raise ConnectionError("calendar down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            circuit.call(down)
+    fail_calls(circuit, 3)
     assert writer.close()
     return circuit
 

@@ -24,6 +24,7 @@ from guard.breaker import (
     PostgresWriteBehind,
     State,
 )
+from tests.support.breakers import fail_calls
 from tests.support.pg_node import PgNode, migrated_node
 from tests.support.redis_server import free_port
 
@@ -54,14 +55,7 @@ def logins(db_url: str) -> dict[str, str]:
 
 
 def _trip(registry: BreakerRegistry, key: str) -> None:
-    breaker = registry.get(key)
-
-    def down() -> None:
-        raise ConnectionError("booking API down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            breaker.call(down)
+    fail_calls(registry.get(key), 3)
 
 
 def _history(db_url: str, key: str) -> list[tuple[object, ...]]:
