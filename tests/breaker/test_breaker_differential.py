@@ -121,6 +121,23 @@ def window_options(draw: st.DrawFn, always: bool = False) -> dict[str, Any]:
 # cap below the cooldown (only a stored value can be that: the cooldown then never grows).
 stored_growth = st.sampled_from([(0, 0), (200, 1000), (150, 5000), (300, 400), (1000, 60_000)])
 
+# Steps of both sequences: an admission alone, the outcome of any earlier admission (stale or
+# concurrent), an operator's action, and rules stored by `configure`.
+acquires = st.tuples(st.just("acquire"))
+records = st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations)
+controls = st.tuples(st.just("control"), st.sampled_from(list(Action)))
+
+
+def configures(max_failure_threshold: int, window: bool) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.tuples(
+        st.just("configure"),
+        st.integers(min_value=1, max_value=max_failure_threshold),
+        st.integers(min_value=1, max_value=3),
+        st.sampled_from([1, 50, 300, 2000]),
+        window_options(always=window),
+        stored_growth,
+    )
+
 
 # Whole calls (admission, then its outcome at once) reach the deeper states quickly; separate
 # admissions and outcomes of any earlier call interleave concurrent and stale ones.
@@ -129,19 +146,12 @@ operations = st.one_of(
     st.tuples(st.just("call"), outcomes, durations),
     st.tuples(st.just("call"), st.just(Outcome.FAILURE), durations),
     st.tuples(st.just("call"), st.just(Outcome.SUCCESS), durations),
-    st.tuples(st.just("acquire")),
-    st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations),
+    acquires,
+    records,
     st.tuples(st.just("advance"), st.sampled_from([0, 1, 5, 20, 100, 250, 1000, 1500])),
     st.tuples(st.just("advance"), st.sampled_from([60, 400, 999, 2100, 3000, 4500])),
-    st.tuples(st.just("control"), st.sampled_from(list(Action))),
-    st.tuples(
-        st.just("configure"),
-        st.integers(min_value=1, max_value=4),
-        st.integers(min_value=1, max_value=3),
-        st.sampled_from([1, 50, 300, 2000]),
-        window_options(),
-        stored_growth,
-    ),
+    controls,
+    configures(max_failure_threshold=4, window=False),
 )
 
 
@@ -177,19 +187,12 @@ window_operations = st.one_of(
     *[st.tuples(st.just("call"), outcomes, durations)] * 4,
     st.tuples(st.just("call"), st.just(Outcome.SUCCESS), st.just(1)),
     st.tuples(st.just("call"), st.just(Outcome.FAILURE), st.just(1)),
-    st.tuples(st.just("acquire")),
-    st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations),
+    acquires,
+    records,
     st.tuples(st.just("advance"), st.sampled_from([0, 1, 300, 999, 1000, 1001, 2500])),
     st.tuples(st.just("advance"), st.sampled_from([2100, 3000, 4000, 5000])),
-    st.tuples(st.just("control"), st.sampled_from(list(Action))),
-    st.tuples(
-        st.just("configure"),
-        st.integers(min_value=1, max_value=12),
-        st.integers(min_value=1, max_value=3),
-        st.sampled_from([1, 50, 300, 2000]),
-        window_options(always=True),
-        stored_growth,
-    ),
+    controls,
+    configures(max_failure_threshold=12, window=True),
 )
 
 
