@@ -15,24 +15,13 @@ from guard.breaker import (
     BreakerConfig,
     CircuitBreaker,
     CircuitOpenError,
-    PostgresWriteBehind,
     State,
 )
 from guard.breaker.lua import hash_key
-from tests.support.breakers import fail_calls
 from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.queries import fetch_all, fetch_one
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
-
-
-@pytest.fixture
-def tripped(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
-    writer = PostgresWriteBehind(db_url)
-    circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
-    fail_calls(circuit, 3)
-    assert writer.close()
-    return circuit
 
 
 def test_list_and_show_as_json(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:

@@ -23,17 +23,12 @@ import redis
 from psycopg import sql
 
 from guard.breaker import (
-    BreakerConfig,
     BreakerRegistry,
     CircuitBreaker,
-    PostgresWriteBehind,
 )
 from guard.breaker.lua import hash_key
-from tests.support.breakers import fail_calls
 from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.queries import fetch_all, fetch_one
-
-CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
 LOGINS = {
     "reporting": "Reporting Bot",  # the mixed-case name of tests/security, quoting included
@@ -89,16 +84,6 @@ def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture
-def open_circuit(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
-    """The booking circuit opened by failures, recorded in PostgreSQL by the write-behind."""
-    writer = PostgresWriteBehind(db_url)
-    circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
-    fail_calls(circuit, 3)
-    assert writer.close()
-    return circuit
-
-
 def _commands_seen(client: redis.Redis) -> dict[str, int]:
     """Redis commands run since the last CONFIG RESETSTAT, but the INFO that asks."""
     stats = client.info("commandstats")
@@ -124,7 +109,7 @@ def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
     logins: dict[str, str],
     cli_as: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
-    open_circuit: CircuitBreaker,
+    tripped: CircuitBreaker,
     key: str,
     kind: str,
     command: str,
@@ -172,7 +157,7 @@ def test_the_owner_role_operates_and_every_change_is_recorded(
     db_url: str,
     logins: dict[str, str],
     cli_as: Callable[[str], BreakerCli],
-    open_circuit: CircuitBreaker,
+    tripped: CircuitBreaker,
     key: str,
 ) -> None:
     owner = cli_as(as_login(db_url, logins["owner"]))
@@ -200,7 +185,7 @@ def test_reset_of_a_circuit_redis_lost_records_the_state_it_had(
     db_url: str,
     cli_as: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
-    open_circuit: CircuitBreaker,
+    tripped: CircuitBreaker,
     key: str,
 ) -> None:
     """The demo's case: the circuit is open in PostgreSQL's record, Redis does not have it
@@ -232,7 +217,7 @@ def test_reset_of_a_circuit_redis_lost_records_the_state_it_had(
 def test_postgresql_unreachable_changes_nothing(
     cli_as: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
-    open_circuit: CircuitBreaker,
+    tripped: CircuitBreaker,
     key: str,
 ) -> None:
     """A change PostgreSQL cannot record is not made: one line, exit 1, Redis untouched (it
