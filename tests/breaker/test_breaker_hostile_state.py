@@ -44,6 +44,7 @@ from guard.breaker import (
 )
 from guard.breaker.lua import events_key, hash_key
 from tests.support.cli import breaker_cli
+from tests.support.logins import application_login
 from tests.support.postgres import Cluster
 from tests.support.queries import fetch_all
 from tests.support.redis_server import RedisServer
@@ -358,17 +359,9 @@ def test_a_hostile_row_read_by_the_cli_before_redis_has_the_circuit(
 
 
 @pytest.fixture
-def app_login(db_url: str) -> str:
+def app_url(db_url: str) -> str:
     """A login of the application role (as the booking application connects)."""
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        [(group,)] = admin.execute(
-            "SELECT role_name FROM guard.role_names WHERE kind = 'application'"
-        ).fetchall()
-        exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'guard_test_app'").fetchone()
-        if not exists:
-            admin.execute("CREATE ROLE guard_test_app LOGIN")
-        admin.execute(f'GRANT "{group}" TO guard_test_app')
-    return "guard_test_app"
+    return application_login(db_url, "guard_test_app")
 
 
 # (0 and negative ones were refused already.)
@@ -377,7 +370,7 @@ HOSTILE_GENERATIONS = [9_200_000_000_000_000_000, 10**14, 10**12 + 1]
 
 @pytest.mark.parametrize("generation", HOSTILE_GENERATIONS)
 def test_the_application_login_cannot_record_a_generation_the_breaker_cannot_restore(
-    db_url: str, app_login: str, redis_url: str, generation: int
+    db_url: str, app_url: str, redis_url: str, generation: int
 ) -> None:
     """The issue's case end to end: the application login records a state for another
     company's circuit; Redis has lost the circuit. The write is refused, and the circuit's
@@ -392,7 +385,6 @@ def test_the_application_login_cannot_record_a_generation_the_breaker_cannot_res
         "pid": 1,
         "occurred_at": "2026-01-01T00:00:00Z",
     }
-    app_url = psycopg.conninfo.make_conninfo(db_url, user=app_login)
     with psycopg.connect(app_url, autocommit=True) as app:
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             app.execute(
