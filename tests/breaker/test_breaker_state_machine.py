@@ -22,24 +22,11 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.state import Reply
+from tests.support.breakers import Dependency
 
 
 class SlotTaken(Exception):
     """A business error: the dependency worked, the slot was simply gone."""
-
-
-class Dependency:
-    """A fake downstream service that counts calls and fails on demand."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.failing = False
-
-    def __call__(self) -> str:
-        self.calls += 1
-        if self.failing:
-            raise ConnectionError("booking API down")
-        return "booked"
 
 
 def fail(breaker: CircuitBreaker, dependency: Dependency, times: int) -> None:

@@ -7,6 +7,20 @@ import pytest
 from guard.breaker import CircuitBreaker
 
 
+class Dependency:
+    """A fake downstream service that counts its calls and fails while `failing` is set."""
+
+    def __init__(self, failing: bool = False) -> None:
+        self.calls = 0
+        self.failing = failing
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failing:
+            raise ConnectionError("booking API down")
+        return "booked"
+
+
 def fail_calls(breaker: CircuitBreaker, times: int) -> None:
     """`times` calls through `breaker` to a dependency that is down, none of them rejected."""
 
