@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from guard.breaker import CircuitBreaker
 
@@ -30,3 +31,18 @@ def fail_calls(breaker: CircuitBreaker, times: int) -> None:
     for _ in range(times):
         with pytest.raises(ConnectionError):
             breaker.call(down)
+
+
+def commands_of_100_calls(breaker: CircuitBreaker, redis_url: str) -> dict[str, int]:
+    """Redis's count of each command (commandstats) that 100 successful calls through `breaker`
+    sent, after a first call that asks for admission."""
+    breaker.call(lambda: None)
+    stats = redis.Redis.from_url(redis_url)
+    stats.config_resetstat()
+    for _ in range(100):
+        breaker.call(lambda: None)
+    return {
+        name: value["calls"]
+        for name, value in stats.info("commandstats").items()
+        if name != "cmdstat_config|resetstat"
+    }
