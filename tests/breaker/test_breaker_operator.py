@@ -78,6 +78,14 @@ def cli_as(redis_url: str) -> Callable[[str], BreakerCli]:
 
 
 @pytest.fixture
+def cli_of(
+    db_url: str, logins: dict[str, str], cli_as: Callable[[str], BreakerCli]
+) -> Callable[[str], BreakerCli]:
+    """kind -> `guard breaker` run by that kind's login."""
+    return lambda kind: cli_as(as_login(db_url, logins[kind]))
+
+
+@pytest.fixture
 def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
@@ -107,7 +115,7 @@ def _events(db_url: str, key: str) -> list[tuple[int, str, str, str]]:
 def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
     db_url: str,
     logins: dict[str, str],
-    cli_as: Callable[[str], BreakerCli],
+    cli_of: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
     tripped: CircuitBreaker,
     key: str,
@@ -117,7 +125,7 @@ def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
     before = raw_redis.hgetall(hash_key(key))
     raw_redis.config_resetstat()
     args = [key if arg == "KEY" else arg for arg in CHANGES[command]]
-    result = cli_as(as_login(db_url, logins[kind]))(*args)
+    result = cli_of(kind)(*args)
 
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
@@ -132,20 +140,14 @@ def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
 
 
 def test_the_issue_case_reporting_trips_the_booking_circuit(
-    db_url: str,
-    logins: dict[str, str],
-    cli_as: Callable[[str], BreakerCli],
-    redis_url: str,
-    key: str,
+    db_url: str, cli_of: Callable[[str], BreakerCli], redis_url: str, key: str
 ) -> None:
     """A closed, working booking circuit; the reporting login tries to trip it."""
     registry = BreakerRegistry.from_settings(db_url, redis_url=redis_url)
     try:
         booking = registry.get(key)
         assert booking.call(lambda: "booked") == "booked"
-        result = cli_as(as_login(db_url, logins["reporting"]))(
-            "trip", key, "--reason", "curious analyst"
-        )
+        result = cli_of("reporting")("trip", key, "--reason", "curious analyst")
         assert result.exit_code == 1
         assert "warning" not in result.stderr
         assert booking.call(lambda: "booked") == "booked"  # still closed for every process
@@ -154,13 +156,9 @@ def test_the_issue_case_reporting_trips_the_booking_circuit(
 
 
 def test_the_owner_role_operates_and_every_change_is_recorded(
-    db_url: str,
-    logins: dict[str, str],
-    cli_as: Callable[[str], BreakerCli],
-    tripped: CircuitBreaker,
-    key: str,
+    db_url: str, cli_of: Callable[[str], BreakerCli], tripped: CircuitBreaker, key: str
 ) -> None:
-    owner = cli_as(as_login(db_url, logins["owner"]))
+    owner = cli_of("owner")
     for command in ("reset", "disable", "force-close", "trip", "configure", "reset"):
         args = [key if arg == "KEY" else arg for arg in CHANGES[command]]
         result = owner(*args, "--json")
