@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from guard.breaker import Backend, BreakerConfig, CircuitBreaker
+from guard.breaker import Backend, BreakerConfig, CircuitBreaker, PostgresWriteBehind
+from tests.support.breakers import fail_calls
+from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.redis_server import RedisServer
 
 _keys = itertools.count(1)
@@ -23,6 +25,34 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
+
+
+@pytest.fixture
+def cli(db_url: str, redis_url: str) -> BreakerCli:
+    """`guard breaker ARGS...` with this test's database and Redis."""
+    return breaker_cli(db_url, redis_url)
+
+
+@pytest.fixture
+def backend(redis_url: str) -> Iterator[Backend]:
+    """One Redis connection for the breakers a test builds on it."""
+    shared = Backend(redis_url)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def tripped(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
+    """The booking circuit opened by failures (cooldown 30 s, re-read from Redis on every call),
+    recorded in PostgreSQL by the write-behind."""
+    config = BreakerConfig(
+        cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0
+    )
+    writer = PostgresWriteBehind(db_url)
+    circuit = CircuitBreaker(key, config, redis_url=redis_url, listeners=(writer,))
+    fail_calls(circuit, 3)
+    assert writer.close()
+    return circuit
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from guard.breaker import BreakerConfig, BreakerEvent, CircuitBreaker, CircuitOpenError, EventKind
@@ -18,6 +19,21 @@ def _breaker(redis_url: str, key: str, cooldown: float, transitions: list[str]) 
 
     breaker.add_listener(on_event)
     return breaker
+
+
+def _hammer(breaker: CircuitBreaker, dependency: Callable[[], None], run_seconds: float) -> int:
+    """Call `dependency` through `breaker` for `run_seconds`: how many calls were rejected."""
+    deadline = time.monotonic() + run_seconds
+    rejected = 0
+    while time.monotonic() < deadline:
+        try:
+            breaker.call(dependency)
+        except ConnectionError:
+            pass
+        except CircuitOpenError:
+            rejected += 1
+            time.sleep(0.001)
+    return rejected
 
 
 def probe_burst(
@@ -60,16 +76,7 @@ def trip_together(
         raise ConnectionError("booking API down")
 
     barrier.wait(timeout=60)
-    deadline = time.monotonic() + run_seconds
-    rejected = 0
-    while time.monotonic() < deadline:
-        try:
-            breaker.call(failing_dependency)
-        except ConnectionError:
-            pass
-        except CircuitOpenError:
-            rejected += 1
-            time.sleep(0.001)
+    rejected = _hammer(breaker, failing_dependency, run_seconds)
     out.put({"transitions": transitions, "rejected": rejected})
 
 
@@ -180,14 +187,5 @@ def window_together(
         time.sleep(0.07)
 
     barrier.wait(timeout=60)
-    deadline = time.monotonic() + run_seconds
-    rejected = 0
-    while time.monotonic() < deadline:
-        try:
-            breaker.call(dependency)
-        except ConnectionError:
-            pass
-        except CircuitOpenError:
-            rejected += 1
-            time.sleep(0.001)
+    rejected = _hammer(breaker, dependency, run_seconds)
     out.put({"transitions": transitions, "rejected": rejected})

@@ -83,13 +83,6 @@ def dependency() -> Iterator[Dependency]:
     served.close()
 
 
-@pytest.fixture
-def backend(redis_url: str) -> Iterator[Backend]:
-    shared = Backend(redis_url)
-    yield shared
-    shared.close()
-
-
 def _hang(breaker: CircuitBreaker, dependency: Dependency, calls: int) -> list[threading.Thread]:
     def one() -> None:
         with contextlib.suppress(GuardedCallTimeout, CircuitOpenError):

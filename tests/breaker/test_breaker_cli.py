@@ -6,61 +6,25 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 
 from guard.breaker import (
     BreakerConfig,
     CircuitBreaker,
     CircuitOpenError,
-    PostgresWriteBehind,
     State,
 )
 from guard.breaker.lua import hash_key
-from guard.cli import main
+from tests.support.cli import BreakerCli, breaker_cli
+from tests.support.queries import fetch_all, fetch_one
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
 
 
-# `guard breaker ARGS...` with this test's database and Redis.
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(db_url: str, redis_url: str) -> Cli:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", db_url, "breaker", *args],
-            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
-        )
-
-    return run
-
-
-@pytest.fixture
-def tripped(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
-    writer = PostgresWriteBehind(db_url)
-    circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
-
-    def down() -> None:
-        raise ConnectionError("booking API down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            circuit.call(down)
-    assert writer.close()
-    return circuit
-
-
-def test_list_and_show_as_json(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_list_and_show_as_json(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     listed = cli("list", "--json")
     assert listed.exit_code == 0, listed.output
     [row] = json.loads(listed.output)
@@ -74,14 +38,14 @@ def test_list_and_show_as_json(cli: Cli, tripped: CircuitBreaker, key: str) -> N
     assert [event["to_state"] for event in view["events"]] == ["open"]
 
 
-def test_human_output_is_a_table(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_human_output_is_a_table(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("show", key)
     assert result.exit_code == 0, result.output
     assert key in result.output and "recent events" in result.output
     assert "3 consecutive failures" in result.output
 
 
-def test_unknown_key_is_a_clear_error(cli: Cli) -> None:
+def test_unknown_key_is_a_clear_error(cli: BreakerCli) -> None:
     for args, hint in (
         (("show", "appointment_booking:service:404"), ""),
         (
@@ -98,7 +62,7 @@ def test_unknown_key_is_a_clear_error(cli: Cli) -> None:
 
 
 def test_trip_and_reset_are_shared_and_recorded(
-    cli: Cli, tripped: CircuitBreaker, key: str, db_url: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str, db_url: str
 ) -> None:
     result = cli("reset", key, "--reason", "dependency fixed", "--json")
     assert result.exit_code == 0, result.output
@@ -113,15 +77,15 @@ def test_trip_and_reset_are_shared_and_recorded(
     assert rejected.value.state.label == "forced_open"
 
     assert cli("disable", key, "--reason", "investigating").exit_code == 0
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT generation, to_state, reason, actor IS NOT NULL FROM guard.breaker_events"
-            " WHERE key = %s ORDER BY generation",
-            (key,),
-        ).fetchall()
-        state = conn.execute(
-            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
-        ).fetchone()
+    rows = fetch_all(
+        db_url,
+        "SELECT generation, to_state, reason, actor IS NOT NULL FROM guard.breaker_events"
+        " WHERE key = %s ORDER BY generation",
+        (key,),
+    )
+    state = fetch_one(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+    )
     assert rows == [
         (1, "open", "3 consecutive failures", False),
         (2, "closed", "reset: dependency fixed", True),
@@ -131,17 +95,14 @@ def test_trip_and_reset_are_shared_and_recorded(
     assert state == ("disabled", 4)
 
 
-def test_reason_is_required(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_reason_is_required(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("trip", key)
     assert result.exit_code != 0 and "--reason" in result.output
 
 
 def test_redis_down_is_one_clear_line(db_url: str, key: str) -> None:
-    result = CliRunner().invoke(
-        main,
-        ["--database-url", db_url, "breaker", "trip", key, "--reason", "x"],
-        env={"GUARD_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"},
-    )
+    cli = breaker_cli(db_url, "redis://:hunter2@127.0.0.1:1/0")
+    result = cli("trip", key, "--reason", "x")
     assert result.exit_code == 1
     assert result.stderr.startswith("guard: error: cannot reach breaker state")
     assert result.stderr.count("\n") == 1
@@ -149,7 +110,7 @@ def test_redis_down_is_one_clear_line(db_url: str, key: str) -> None:
 
 
 def test_trip_prepares_a_circuit_never_used(
-    cli: Cli, db_url: str, redis_url: str, key: str
+    cli: BreakerCli, db_url: str, redis_url: str, key: str
 ) -> None:
     """A planned calendar outage: the circuit is tripped, with its rules, before any call."""
     refused = cli("trip", key, "--reason", "calendar maintenance")
@@ -175,12 +136,12 @@ def test_trip_prepares_a_circuit_never_used(
     circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url)
     with pytest.raises(CircuitOpenError):
         circuit.call(lambda: "booked")
-    with psycopg.connect(db_url) as conn:
-        events = conn.execute(
-            "SELECT from_state, to_state, reason FROM guard.breaker_events WHERE key = %s"
-            " ORDER BY generation",
-            (key,),
-        ).fetchall()
+    events = fetch_all(
+        db_url,
+        "SELECT from_state, to_state, reason FROM guard.breaker_events WHERE key = %s"
+        " ORDER BY generation",
+        (key,),
+    )
     # every change is recorded: the circuit created with its rules, then tripped
     assert events == [
         ("closed", "closed", "configure: none -> 4/2/60s"),
@@ -194,7 +155,7 @@ def test_trip_prepares_a_circuit_never_used(
 
 
 def test_configure_sets_a_failure_rate_window_for_every_process(
-    cli: Cli, redis_url: str, key: str
+    cli: BreakerCli, redis_url: str, key: str
 ) -> None:
     """`configure` stores the window's rules with the circuit; an application configured
     without a window follows them; `show` prints the rules and what the window holds."""
@@ -269,7 +230,7 @@ def test_configure_sets_a_failure_rate_window_for_every_process(
 
 
 def test_statistics_in_list_and_show(
-    cli: Cli, tripped: CircuitBreaker, key: str, redis_url: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str, redis_url: str
 ) -> None:
     """`last_failure_at` and `closed_at` (issue 53): in the JSON of `list` and `show` and in
     their tables; a stored value the breaker never writes is shown as none, in one line."""
@@ -292,7 +253,7 @@ def test_statistics_in_list_and_show(
     assert json.loads(shown.stdout)["last_failure_at"] is None
 
 
-def test_configure_a_growing_cooldown(cli: Cli, tripped: CircuitBreaker, key: str) -> None:
+def test_configure_a_growing_cooldown(cli: BreakerCli, tripped: CircuitBreaker, key: str) -> None:
     result = cli("configure", key, "--cooldown-growth", "2", "--max-cooldown", "240", "--json")
     assert result.exit_code == 0, result.stderr
     configured = json.loads(result.stdout)
@@ -326,7 +287,7 @@ def test_configure_a_growing_cooldown(cli: Cli, tripped: CircuitBreaker, key: st
     ],
 )
 def test_a_growing_cooldown_out_of_range_is_one_line(
-    cli: Cli, tripped: CircuitBreaker, key: str, args: tuple[str, ...], message: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str, args: tuple[str, ...], message: str
 ) -> None:
     result = cli("configure", key, *args)
     assert result.exit_code == 1
@@ -336,7 +297,7 @@ def test_a_growing_cooldown_out_of_range_is_one_line(
 
 
 def test_a_grown_cooldown_is_shown_with_the_time_to_the_probe(
-    cli: Cli, tripped: CircuitBreaker, key: str
+    cli: BreakerCli, tripped: CircuitBreaker, key: str
 ) -> None:
     result = cli(
         "configure", key, "--cooldown", "0.2", "--cooldown-growth", "3", "--max-cooldown", "60"
@@ -362,16 +323,11 @@ def test_list_with_both_stores_unreachable_says_neither_can_be_read() -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])  # closed again: nothing listens there
-    result = CliRunner().invoke(
-        main,
-        [
-            "--database-url",
-            f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres?connect_timeout=2",
-            "breaker",
-            "list",
-        ],
-        env={"GUARD_REDIS_URL": f"redis://127.0.0.1:{ports[1]}/0"},
+    cli = breaker_cli(
+        f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres?connect_timeout=2",
+        f"redis://127.0.0.1:{ports[1]}/0",
     )
+    result = cli("list")
     assert result.exit_code == 1, result.output
     assert result.stdout == "", "no list of anything"
     [line] = result.stderr.splitlines()

@@ -21,6 +21,7 @@ import redis
 
 from guard.breaker import BreakerConfig, BreakerRegistry, CircuitBreaker, CircuitOpenError, State
 from guard.breaker.lua import events_key, hash_key
+from tests.support.queries import fetch_all, fetch_one
 from tests.support.redis_server import RedisServer
 
 DAY_MS = 86_400_000
@@ -133,14 +134,14 @@ def test_a_state_that_does_not_exist_is_restored_from_postgresql_and_recorded(
     finally:
         registry.close()
         client.close()
-    with psycopg.connect(db_url) as conn:
-        events = conn.execute(
-            "SELECT from_state, to_state, reason FROM guard.breaker_events WHERE key = %s"
-            " AND reason LIKE 'repaired%%'",
-            (key,),
-        ).fetchall()
-        state = conn.execute(
-            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
-        ).fetchone()
+    events = fetch_all(
+        db_url,
+        "SELECT from_state, to_state, reason FROM guard.breaker_events WHERE key = %s"
+        " AND reason LIKE 'repaired%%'",
+        (key,),
+    )
+    state = fetch_one(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+    )
     assert events == [(recorded, recorded, "repaired: st='banana'")]
-    assert state is not None and state[0] == recorded and state[1] > 5
+    assert state[0] == recorded and state[1] > 5

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
@@ -53,16 +53,20 @@ def redis_client() -> Iterator[redis.Redis]:
 
 @dataclass
 class Pair:
-    """One circuit in both stores, on one stepped clock."""
+    """A new circuit in both stores, on one stepped clock: the scripts read it from CLOCK_KEY,
+    the memory store from `now`."""
 
-    key: str
     config: BreakerConfig
-    memory: MemoryStore
-    redis_store: RedisStore
     client: redis.Redis
     now: int = 1_000_000
+    key: str = field(init=False)
+    memory: MemoryStore = field(init=False)
+    redis_store: RedisStore = field(init=False)
 
     def __post_init__(self) -> None:
+        self.key = f"differential:{next(_circuits)}"
+        self.memory = MemoryStore(clock=lambda: self.now)
+        self.redis_store = RedisStore(self.client, Scripts.build(TEST_CLOCK))
         self.args = CircuitArgs.build(self.key, self.config, "host", 1)
         self.client.set(CLOCK_KEY, self.now)
 
@@ -117,6 +121,23 @@ def window_options(draw: st.DrawFn, always: bool = False) -> dict[str, Any]:
 # cap below the cooldown (only a stored value can be that: the cooldown then never grows).
 stored_growth = st.sampled_from([(0, 0), (200, 1000), (150, 5000), (300, 400), (1000, 60_000)])
 
+# Steps of both sequences: an admission alone, the outcome of any earlier admission (stale or
+# concurrent), an operator's action, and rules stored by `configure`.
+acquires = st.tuples(st.just("acquire"))
+records = st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations)
+controls = st.tuples(st.just("control"), st.sampled_from(list(Action)))
+
+
+def configures(max_failure_threshold: int, window: bool) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.tuples(
+        st.just("configure"),
+        st.integers(min_value=1, max_value=max_failure_threshold),
+        st.integers(min_value=1, max_value=3),
+        st.sampled_from([1, 50, 300, 2000]),
+        window_options(always=window),
+        stored_growth,
+    )
+
 
 # Whole calls (admission, then its outcome at once) reach the deeper states quickly; separate
 # admissions and outcomes of any earlier call interleave concurrent and stale ones.
@@ -125,19 +146,12 @@ operations = st.one_of(
     st.tuples(st.just("call"), outcomes, durations),
     st.tuples(st.just("call"), st.just(Outcome.FAILURE), durations),
     st.tuples(st.just("call"), st.just(Outcome.SUCCESS), durations),
-    st.tuples(st.just("acquire")),
-    st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations),
+    acquires,
+    records,
     st.tuples(st.just("advance"), st.sampled_from([0, 1, 5, 20, 100, 250, 1000, 1500])),
     st.tuples(st.just("advance"), st.sampled_from([60, 400, 999, 2100, 3000, 4500])),
-    st.tuples(st.just("control"), st.sampled_from(list(Action))),
-    st.tuples(
-        st.just("configure"),
-        st.integers(min_value=1, max_value=4),
-        st.integers(min_value=1, max_value=3),
-        st.sampled_from([1, 50, 300, 2000]),
-        window_options(),
-        stored_growth,
-    ),
+    controls,
+    configures(max_failure_threshold=4, window=False),
 )
 
 
@@ -173,19 +187,12 @@ window_operations = st.one_of(
     *[st.tuples(st.just("call"), outcomes, durations)] * 4,
     st.tuples(st.just("call"), st.just(Outcome.SUCCESS), st.just(1)),
     st.tuples(st.just("call"), st.just(Outcome.FAILURE), st.just(1)),
-    st.tuples(st.just("acquire")),
-    st.tuples(st.just("record"), st.integers(min_value=0, max_value=50), outcomes, durations),
+    acquires,
+    records,
     st.tuples(st.just("advance"), st.sampled_from([0, 1, 300, 999, 1000, 1001, 2500])),
     st.tuples(st.just("advance"), st.sampled_from([2100, 3000, 4000, 5000])),
-    st.tuples(st.just("control"), st.sampled_from(list(Action))),
-    st.tuples(
-        st.just("configure"),
-        st.integers(min_value=1, max_value=12),
-        st.integers(min_value=1, max_value=3),
-        st.sampled_from([1, 50, 300, 2000]),
-        window_options(always=True),
-        stored_growth,
-    ),
+    controls,
+    configures(max_failure_threshold=12, window=True),
 )
 
 
@@ -219,15 +226,7 @@ def test_lua_and_memory_store_keep_the_same_window(
 def run_on_both(
     redis_client: redis.Redis, config: BreakerConfig, steps: list[tuple[Any, ...]]
 ) -> None:
-    clock = [0]
-    pair = Pair(
-        key=f"differential:{next(_circuits)}",
-        config=config,
-        memory=MemoryStore(clock=lambda: clock[0]),
-        redis_store=RedisStore(redis_client, Scripts.build(TEST_CLOCK)),
-        client=redis_client,
-    )
-    clock[0] = pair.now
+    pair = Pair(config, redis_client)
     admitted: list[tuple[int, int]] = []  # (generation, probe_seq) of calls not yet recorded
     for generated in steps:
         step = generated
@@ -260,7 +259,6 @@ def run_on_both(
                 )
             case ("advance", ms):
                 pair.advance(ms)
-                clock[0] = pair.now
                 continue
             case ("control", action):
                 target = ACTION_TARGET[action]
@@ -291,15 +289,7 @@ def test_the_differential_test_can_fail(redis_client: redis.Redis) -> None:
     """Guard against a vacuous comparison: a memory store with another rule (threshold off by
     one) is told apart within a few steps."""
     config = BreakerConfig(failure_threshold=2, call_timeout_seconds=0.05)
-    clock = [0]
-    pair = Pair(
-        key=f"differential:{next(_circuits)}",
-        config=config,
-        memory=MemoryStore(clock=lambda: clock[0]),
-        redis_store=RedisStore(redis_client, Scripts.build(TEST_CLOCK)),
-        client=redis_client,
-    )
-    clock[0] = pair.now
+    pair = Pair(config, redis_client)
     other = BreakerConfig(failure_threshold=3, call_timeout_seconds=0.05)
     replies = []
     for _ in range(2):
@@ -330,16 +320,8 @@ def test_a_time_window_lets_old_buckets_go_while_calls_keep_coming(
         window_size=3,
         minimum_calls=3,
     )
-    clock = [0]
-    pair = Pair(
-        key=f"differential:{next(_circuits)}",
-        config=config,
-        memory=MemoryStore(clock=lambda: clock[0]),
-        redis_store=RedisStore(redis_client, Scripts.build(TEST_CLOCK)),
-        client=redis_client,
-    )
+    pair = Pair(config, redis_client)
     pair.advance(-(pair.now % 1000))  # the start of a second
-    clock[0] = pair.now
     windows = []
     for step_ms, outcome in [
         (0, Outcome.FAILURE),
@@ -350,7 +332,6 @@ def test_a_time_window_lets_old_buckets_go_while_calls_keep_coming(
         (500, Outcome.SUCCESS),
     ]:
         pair.advance(step_ms)
-        clock[0] = pair.now
         generation = pair.memory.acquire(pair.key, config).generation
         assert pair.redis_store.acquire(pair.args, config, 0).generation == generation
         in_redis = pair.redis_store.record(pair.args, generation, outcome, 0)

@@ -16,12 +16,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 from prometheus_client import REGISTRY
 
 from guard.breaker import (
@@ -33,13 +31,13 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.lua import hash_key
-from guard.cli import main
+from tests.support.breakers import fail_calls
+from tests.support.cli import BreakerCli, breaker_cli
+from tests.support.queries import fetch_one
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
 LRU = ("--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
-
-Cli = Callable[..., Result]
 
 
 @pytest.fixture
@@ -49,17 +47,8 @@ def lru_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def cli(db_url: str, lru_redis: RedisServer) -> Cli:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", db_url, "breaker", *args],
-            env={"GUARD_REDIS_URL": lru_redis.url, "COLUMNS": "300"},
-        )
-
-    return run
+def cli(db_url: str, lru_redis: RedisServer) -> BreakerCli:
+    return breaker_cli(db_url, lru_redis.url)
 
 
 def evict(url: str, key: str) -> int:
@@ -97,6 +86,11 @@ class Calendar:
         return "booked"
 
 
+def booking_process(db_url: str, lru_redis: RedisServer) -> contextlib.closing[BreakerRegistry]:
+    """The breakers of a booking process: a registry of its own on the evicting Redis."""
+    return contextlib.closing(BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url))
+
+
 def _calls_admitted(breaker: CircuitBreaker, calendar: Calendar, attempts: int = 10) -> int:
     before = calendar.calls
     for _ in range(attempts):
@@ -106,7 +100,7 @@ def _calls_admitted(breaker: CircuitBreaker, calendar: Calendar, attempts: int =
 
 
 def test_a_trip_survives_eviction_of_its_redis_keys(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     """The issue's run: trip with --create, cache traffic evicts the circuit, a booking
     process (its own registry, as another process has) must still see forced_open."""
@@ -118,8 +112,7 @@ def test_a_trip_survives_eviction_of_its_redis_keys(
     # (seen once in a loaded run). A second later it is the newest key, never chosen.
     time.sleep(1.1)
 
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)
         calendar = Calendar()
         before = restored_total(key)
@@ -129,23 +122,20 @@ def test_a_trip_survives_eviction_of_its_redis_keys(
         assert _calls_admitted(booking, calendar) == 0
         assert calendar.calls == 0
         assert restored_total(key) == before + 1
-    finally:
-        registry.close()
 
     shown = cli("show", key, "--json")
     assert shown.exit_code == 0, shown.stderr
     view = json.loads(shown.stdout)
     # Redis holds the restored state again, and it agrees with PostgreSQL.
     assert (view["state"], view["source"]) == ("forced_open", "redis")
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
-        ).fetchone()
+    row = fetch_one(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+    )
     assert row == ("forced_open", view["generation"])
 
 
 def test_configured_rules_and_the_window_do_not_survive_eviction(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     """What eviction keeps and what it loses, as things are: the trip comes back from
     PostgreSQL; the rules `guard breaker configure` stored (the failure-rate window's too) and
@@ -156,8 +146,7 @@ def test_configured_rules_and_the_window_do_not_survive_eviction(
         "--window-size", "10", "--minimum-calls", "4",
     )  # fmt: skip
     assert configured.exit_code == 0, configured.stderr
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)  # guard.settings' rules: 3 in a row, 30 s, no window
         calendar = Calendar()
 
@@ -186,8 +175,6 @@ def test_configured_rules_and_the_window_do_not_survive_eviction(
             with contextlib.suppress(ConnectionError):
                 booking.call(down if i % 2 else calendar)
         assert booking.state is State.CLOSED
-    finally:
-        registry.close()
 
 
 @pytest.mark.parametrize(
@@ -195,7 +182,7 @@ def test_configured_rules_and_the_window_do_not_survive_eviction(
     [("force-close", State.FORCED_CLOSED, True), ("disable", State.DISABLED, True)],
 )
 def test_other_manual_states_are_restored_exactly(
-    cli: Cli,
+    cli: BreakerCli,
     db_url: str,
     lru_redis: RedisServer,
     key: str,
@@ -206,60 +193,38 @@ def test_other_manual_states_are_restored_exactly(
     assert cli("trip", key, "--create", "--reason", "planned").exit_code == 0
     assert cli(action, key, "--reason", "known good").exit_code == 0
     evict(lru_redis.url, key)
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)
         assert booking.state is state
         calendar = Calendar()
         assert _calls_admitted(booking, calendar) == 10
-        fails = CircuitBreaker(key, CONFIG, backend=registry.backend)
-
-        def down() -> None:
-            raise ConnectionError("calendar down")
-
-        for _ in range(5):
-            with pytest.raises(ConnectionError):
-                fails.call(down)
+        fail_calls(CircuitBreaker(key, CONFIG, backend=registry.backend), 5)
         assert booking.state is state  # forced closed / disabled: failures never trip it
-    finally:
-        registry.close()
 
 
 def test_an_open_circuit_comes_back_open_with_its_cooldown(
     db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    booking = registry.get(key)
-
-    def down() -> None:
-        raise ConnectionError("calendar down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            booking.call(down)
-    assert registry.writer is not None and registry.writer.flush()
-    registry.close()
+    with booking_process(db_url, lru_redis) as registry:
+        fail_calls(registry.get(key), 3)
+        assert registry.writer is not None and registry.writer.flush()
     evict(lru_redis.url, key)
 
-    other = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as other:
         calendar = Calendar()
         with pytest.raises(CircuitOpenError) as rejected:
             other.get(key).call(calendar)
         assert rejected.value.state is State.OPEN
         assert rejected.value.retry_after is not None and 25 < rejected.value.retry_after <= 30
         assert calendar.calls == 0
-    finally:
-        other.close()
 
 
 def test_an_outcome_reported_after_eviction_does_not_recreate_a_closed_circuit(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     """A call admitted before the trip finishes after the eviction: its outcome (RECORD) must
     restore the trip, not write a fresh closed circuit."""
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         booking = registry.get(key)
         booking.call(Calendar())
         ticket = booking.acquire()  # in flight …
@@ -273,25 +238,20 @@ def test_an_outcome_reported_after_eviction_does_not_recreate_a_closed_circuit(
         booking._known = None  # past local_state_ttl_seconds
         with pytest.raises(CircuitOpenError):
             booking.call(Calendar())
-    finally:
-        registry.close()
 
 
 def test_a_new_circuit_is_still_created_closed_without_a_restore(
     db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
-    registry = BreakerRegistry.from_settings(db_url, redis_url=lru_redis.url)
-    try:
+    with booking_process(db_url, lru_redis) as registry:
         calendar = Calendar()
         assert _calls_admitted(registry.get(key), calendar) == 10
         assert registry.get(key).state is State.CLOSED
         assert restored_total(key) == 0
-    finally:
-        registry.close()
 
 
 def test_async_calls_restore_the_trip_too(
-    cli: Cli, db_url: str, lru_redis: RedisServer, key: str
+    cli: BreakerCli, db_url: str, lru_redis: RedisServer, key: str
 ) -> None:
     assert cli("trip", key, "--create", "--reason", "calendar maintenance").exit_code == 0
     evict(lru_redis.url, key)
@@ -367,7 +327,7 @@ def test_refused_config_is_said_not_fatal(key: str, caplog: pytest.LogCaptureFix
     assert "noeviction, or a volatile-* policy" in caplog.text
 
 
-def test_the_cli_warns_on_stderr(cli: Cli, key: str) -> None:
+def test_the_cli_warns_on_stderr(cli: BreakerCli, key: str) -> None:
     result = cli("trip", key, "--create", "--reason", "calendar maintenance")
     assert result.exit_code == 0, result.stderr
     assert "guard: warning: Redis at redis://127.0.0.1:" in result.stderr

@@ -25,13 +25,6 @@ def dependency() -> Iterator[Dependency]:
     served.close()
 
 
-@pytest.fixture
-def backend(redis_url: str) -> Iterator[Backend]:
-    shared = Backend(redis_url)
-    yield shared
-    shared.close()
-
-
 def _scraped(key: str, reason: str) -> float | None:
     return REGISTRY.get_sample_value("guard_breaker_failures_total", {"key": key, "reason": reason})
 

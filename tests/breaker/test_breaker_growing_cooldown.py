@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, State
+from tests.support.breakers import Dependency
 
 BASE = 0.2
 GROWING = BreakerConfig(
@@ -28,26 +29,14 @@ GROWING = BreakerConfig(
 MARGIN = 0.08
 
 
-class Calendar:
-    def __init__(self) -> None:
-        self.calls = 0
-        self.failing = True
-
-    def __call__(self) -> str:
-        self.calls += 1
-        if self.failing:
-            raise ConnectionError("calendar down")
-        return "booked"
-
-
-def open_circuit(breaker: CircuitBreaker, calendar: Calendar) -> None:
+def open_circuit(breaker: CircuitBreaker, calendar: Dependency) -> None:
     for _ in range(3):
         with pytest.raises(ConnectionError):
             breaker.call(calendar)
     assert breaker.state is State.OPEN
 
 
-def rejected_retry_after(breaker: CircuitBreaker, calendar: Calendar) -> float:
+def rejected_retry_after(breaker: CircuitBreaker, calendar: Dependency) -> float:
     calls = calendar.calls
     with pytest.raises(CircuitOpenError) as rejected:
         breaker.call(calendar)
@@ -56,7 +45,7 @@ def rejected_retry_after(breaker: CircuitBreaker, calendar: Calendar) -> float:
     return rejected.value.retry_after
 
 
-def probe_after(breaker: CircuitBreaker, calendar: Calendar, seconds: float) -> None:
+def probe_after(breaker: CircuitBreaker, calendar: Dependency, seconds: float) -> None:
     """Wait ``seconds`` and make the HALF_OPEN probe (it must really reach the calendar)."""
     time.sleep(seconds)
     calls = calendar.calls
@@ -72,13 +61,28 @@ def cooldown(breaker: CircuitBreaker) -> float | None:
     return breaker.snapshot().cooldown_seconds
 
 
-def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap(
-    make_breaker: Callable[..., CircuitBreaker],
-) -> None:
-    breaker, calendar = make_breaker(GROWING), Calendar()
+def open_with_the_configured_cooldown(breaker: CircuitBreaker, calendar: Dependency) -> None:
+    """Open the circuit: it waits the configured cooldown, however long an earlier one grew."""
+    calendar.failing = True
     open_circuit(breaker, calendar)
     assert cooldown(breaker) == BASE
     assert rejected_retry_after(breaker, calendar) <= BASE
+
+
+def grown_once(make_breaker: Callable[..., CircuitBreaker]) -> tuple[CircuitBreaker, Dependency]:
+    """A growing circuit whose first probe failed: its cooldown doubled to 0.4 s."""
+    breaker, calendar = make_breaker(GROWING), Dependency(failing=True)
+    open_circuit(breaker, calendar)
+    probe_after(breaker, calendar, BASE + MARGIN)
+    assert cooldown(breaker) == 0.4
+    return breaker, calendar
+
+
+def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    breaker, calendar = make_breaker(GROWING), Dependency(failing=True)
+    open_with_the_configured_cooldown(breaker, calendar)
 
     probe_after(breaker, calendar, BASE + MARGIN)  # fails: 0.2 -> 0.4, under the cap
     assert cooldown(breaker) == 0.4
@@ -99,33 +103,22 @@ def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap(
 def test_closing_starts_again_from_the_configured_cooldown(
     make_breaker: Callable[..., CircuitBreaker],
 ) -> None:
-    breaker, calendar = make_breaker(GROWING), Calendar()
-    open_circuit(breaker, calendar)
-    probe_after(breaker, calendar, BASE + MARGIN)
-    assert cooldown(breaker) == 0.4
+    breaker, calendar = grown_once(make_breaker)
     calendar.failing = False
     probe_after(breaker, calendar, 0.4 + MARGIN)
     probe_after(breaker, calendar, 0)  # the second probe success closes it
     assert breaker.state is State.CLOSED
     assert cooldown(breaker) == BASE
 
-    calendar.failing = True
-    open_circuit(breaker, calendar)
-    assert cooldown(breaker) == BASE
-    assert rejected_retry_after(breaker, calendar) <= BASE
+    open_with_the_configured_cooldown(breaker, calendar)
 
 
 def test_a_reset_starts_again_from_the_configured_cooldown(
     make_breaker: Callable[..., CircuitBreaker],
 ) -> None:
-    breaker, calendar = make_breaker(GROWING), Calendar()
-    open_circuit(breaker, calendar)
-    probe_after(breaker, calendar, BASE + MARGIN)
-    assert cooldown(breaker) == 0.4
+    breaker, calendar = grown_once(make_breaker)
     breaker.reset("calendar fixed")
-    open_circuit(breaker, calendar)
-    assert cooldown(breaker) == BASE
-    assert rejected_retry_after(breaker, calendar) <= BASE
+    open_with_the_configured_cooldown(breaker, calendar)
 
 
 def test_off_by_default_the_cooldown_stays_constant(
@@ -133,7 +126,7 @@ def test_off_by_default_the_cooldown_stays_constant(
 ) -> None:
     constant = BreakerConfig(cooldown_seconds=BASE, call_timeout_seconds=None)
     assert not constant.shared_rules.has_growth
-    breaker, calendar = make_breaker(constant), Calendar()
+    breaker, calendar = make_breaker(constant), Dependency(failing=True)
     open_circuit(breaker, calendar)
     for _ in range(3):
         probe_after(breaker, calendar, BASE + MARGIN)
@@ -146,7 +139,7 @@ def test_the_growth_is_stored_with_the_circuit_for_every_process(
 ) -> None:
     """A process configured without growth follows the circuit's stored rules (first writer
     wins), as for the thresholds."""
-    first, calendar = make_breaker(GROWING), Calendar()
+    first, calendar = make_breaker(GROWING), Dependency(failing=True)
     first.call(lambda: "booked")  # stores the rules
     other = make_breaker(BreakerConfig(cooldown_seconds=BASE, call_timeout_seconds=None))
     open_circuit(other, calendar)

@@ -27,12 +27,11 @@ import itertools
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 
 from guard.breaker import (
     BreakerConfig,
@@ -44,8 +43,10 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.lua import events_key, hash_key
-from guard.cli import main
+from tests.support.cli import breaker_cli
+from tests.support.logins import application_login
 from tests.support.postgres import Cluster
+from tests.support.queries import fetch_all
 from tests.support.redis_server import RedisServer
 
 _keys = itertools.count(1)
@@ -237,8 +238,6 @@ PG_SHOWN_ONLY: list[tuple[str, str, str]] = [
     ("changed_at", "infinity", "'infinity'"),
 ]
 
-Cli = Callable[..., Result]
-
 
 @pytest.fixture(scope="module")
 def hostile_db(pg_cluster: Cluster, template_database: str) -> Iterator[str]:
@@ -253,19 +252,6 @@ def hostile_db(pg_cluster: Cluster, template_database: str) -> Iterator[str]:
             ):
                 admin.execute(f"ALTER TABLE guard.{table} DROP CONSTRAINT IF EXISTS {constraint}")
         yield url
-
-
-def _cli(db_url: str, redis_url: str) -> Cli:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", db_url, "breaker", *args],
-            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
-        )
-
-    return run
 
 
 def _write_hostile_row(db_url: str, key: str, column: str, value: str) -> None:
@@ -334,7 +320,7 @@ def test_a_hostile_postgresql_row_is_repaired_and_reported(
             ]
         assert any("repaired" in reason for reason in reasons), reasons
 
-    cli = _cli(hostile_db, redis_module.url)
+    cli = breaker_cli(hostile_db, redis_module.url)
     for args in (("list", "--json"), ("show", key, "--json")):
         shown = cli(*args)
         assert shown.exit_code == 0, (args, shown.stderr)
@@ -359,7 +345,7 @@ def test_a_hostile_row_read_by_the_cli_before_redis_has_the_circuit(
             " 'infinity')",
             (key,),
         )
-    cli = _cli(hostile_db, redis_module.url)
+    cli = breaker_cli(hostile_db, redis_module.url)
     listed = cli("list", "--json")
     assert listed.exit_code == 0, listed.stderr
     [row] = [r for r in json.loads(listed.stdout) if r["key"] == key]
@@ -373,17 +359,9 @@ def test_a_hostile_row_read_by_the_cli_before_redis_has_the_circuit(
 
 
 @pytest.fixture
-def app_login(db_url: str) -> str:
+def app_url(db_url: str) -> str:
     """A login of the application role (as the booking application connects)."""
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        [(group,)] = admin.execute(
-            "SELECT role_name FROM guard.role_names WHERE kind = 'application'"
-        ).fetchall()
-        exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'guard_test_app'").fetchone()
-        if not exists:
-            admin.execute("CREATE ROLE guard_test_app LOGIN")
-        admin.execute(f'GRANT "{group}" TO guard_test_app')
-    return "guard_test_app"
+    return application_login(db_url, "guard_test_app")
 
 
 # (0 and negative ones were refused already.)
@@ -392,7 +370,7 @@ HOSTILE_GENERATIONS = [9_200_000_000_000_000_000, 10**14, 10**12 + 1]
 
 @pytest.mark.parametrize("generation", HOSTILE_GENERATIONS)
 def test_the_application_login_cannot_record_a_generation_the_breaker_cannot_restore(
-    db_url: str, app_login: str, redis_url: str, generation: int
+    db_url: str, app_url: str, redis_url: str, generation: int
 ) -> None:
     """The issue's case end to end: the application login records a state for another
     company's circuit; Redis has lost the circuit. The write is refused, and the circuit's
@@ -407,7 +385,6 @@ def test_the_application_login_cannot_record_a_generation_the_breaker_cannot_res
         "pid": 1,
         "occurred_at": "2026-01-01T00:00:00Z",
     }
-    app_url = psycopg.conninfo.make_conninfo(db_url, user=app_login)
     with psycopg.connect(app_url, autocommit=True) as app:
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             app.execute(
@@ -426,7 +403,7 @@ def test_the_application_login_cannot_record_a_generation_the_breaker_cannot_res
     finally:
         registry.close()
     assert outcomes == Counter(open=10)  # the recorded trip holds, nothing else reached us
-    cli = _cli(db_url, redis_url)
+    cli = breaker_cli(db_url, redis_url)
     for action in ("reset", "trip"):
         result = cli(action, key, "--reason", "issue 50 row 6")
         assert result.exit_code == 0, result.stderr
@@ -493,18 +470,19 @@ def test_migration_0075_repairs_rows_no_breaker_wrote(empty_db_url: str) -> None
         )
     with Migrator(empty_db_url) as migrator:
         migrator.apply(to="0075a_breaker_values_in_range_validate")
-    with psycopg.connect(empty_db_url, autocommit=True) as admin:
-        states = admin.execute(
-            "SELECT key, generation, failure_count, success_count, opened_at IS NULL,"
-            " isfinite(changed_at) FROM guard.breaker_state ORDER BY key"
-        ).fetchall()
-        events = admin.execute(
-            "SELECT key, failure_count, isfinite(occurred_at) FROM guard.breaker_events"
-        ).fetchall()
-        validated = admin.execute(
-            "SELECT conname, convalidated FROM pg_constraint"
-            " WHERE conname LIKE 'breaker_%%_values_in_range' ORDER BY conname"
-        ).fetchall()
+    states = fetch_all(
+        empty_db_url,
+        "SELECT key, generation, failure_count, success_count, opened_at IS NULL,"
+        " isfinite(changed_at) FROM guard.breaker_state ORDER BY key",
+    )
+    events = fetch_all(
+        empty_db_url, "SELECT key, failure_count, isfinite(occurred_at) FROM guard.breaker_events"
+    )
+    validated = fetch_all(
+        empty_db_url,
+        "SELECT conname, convalidated FROM pg_constraint"
+        " WHERE conname LIKE 'breaker_%%_values_in_range' ORDER BY conname",
+    )
     assert states == [("counts", 4, 0, 0, True, True), ("fine", 7, 3, 0, False, True)]
     assert events == [("counts", 0, True)]
     assert validated == [

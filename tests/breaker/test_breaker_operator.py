@@ -20,19 +20,15 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 import redis
-from click.testing import CliRunner, Result
 from psycopg import sql
 
 from guard.breaker import (
-    BreakerConfig,
     BreakerRegistry,
     CircuitBreaker,
-    PostgresWriteBehind,
 )
 from guard.breaker.lua import hash_key
-from guard.cli import main
-
-CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
+from tests.support.cli import BreakerCli, breaker_cli
+from tests.support.queries import fetch_all, fetch_one
 
 LOGINS = {
     "reporting": "Reporting Bot",  # the mixed-case name of tests/security, quoting included
@@ -49,8 +45,6 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "configure": ("configure", "KEY", "--failure-threshold", "9"),
 }
 OWNER_NEEDED = "needs Booking Guard's owner role (guard_owner by default) or a superuser"
-
-Cli = Callable[..., Result]
 
 
 @pytest.fixture
@@ -76,20 +70,19 @@ def as_login(db_url: str, login: str) -> str:
 
 
 @pytest.fixture
-def cli_as(redis_url: str) -> Callable[[str], Cli]:
-    runner = CliRunner()
-
-    def for_url(url: str) -> Cli:
-        def run(*args: str) -> Result:
-            return runner.invoke(
-                main,
-                ["--database-url", url, "breaker", *args],
-                env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
-            )
-
-        return run
+def cli_as(redis_url: str) -> Callable[[str], BreakerCli]:
+    def for_url(url: str) -> BreakerCli:
+        return breaker_cli(url, redis_url)
 
     return for_url
+
+
+@pytest.fixture
+def cli_of(
+    db_url: str, logins: dict[str, str], cli_as: Callable[[str], BreakerCli]
+) -> Callable[[str], BreakerCli]:
+    """kind -> `guard breaker` run by that kind's login."""
+    return lambda kind: cli_as(as_login(db_url, logins[kind]))
 
 
 @pytest.fixture
@@ -97,22 +90,6 @@ def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
-
-
-@pytest.fixture
-def open_circuit(db_url: str, redis_url: str, key: str) -> CircuitBreaker:
-    """The booking circuit opened by failures, recorded in PostgreSQL by the write-behind."""
-    writer = PostgresWriteBehind(db_url)
-    circuit = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
-
-    def down() -> None:
-        raise ConnectionError("calendar down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            circuit.call(down)
-    assert writer.close()
-    return circuit
 
 
 def _commands_seen(client: redis.Redis) -> dict[str, int]:
@@ -126,15 +103,11 @@ def _commands_seen(client: redis.Redis) -> dict[str, int]:
 
 
 def _events(db_url: str, key: str) -> list[tuple[int, str, str, str]]:
-    with psycopg.connect(db_url) as conn:
-        return [
-            (g, f, t, r)
-            for g, f, t, r in conn.execute(
-                "SELECT generation, from_state, to_state, reason FROM guard.breaker_events"
-                " WHERE key = %s ORDER BY generation",
-                (key,),
-            ).fetchall()
-        ]
+    query = (
+        "SELECT generation, from_state, to_state, reason FROM guard.breaker_events"
+        " WHERE key = %s ORDER BY generation"
+    )
+    return [(g, f, t, r) for g, f, t, r in fetch_all(db_url, query, (key,))]
 
 
 @pytest.mark.parametrize("kind", ["reporting", "reviewer", "application"])
@@ -142,9 +115,9 @@ def _events(db_url: str, key: str) -> list[tuple[int, str, str, str]]:
 def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
     db_url: str,
     logins: dict[str, str],
-    cli_as: Callable[[str], Cli],
+    cli_of: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
-    open_circuit: CircuitBreaker,
+    tripped: CircuitBreaker,
     key: str,
     kind: str,
     command: str,
@@ -152,7 +125,7 @@ def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
     before = raw_redis.hgetall(hash_key(key))
     raw_redis.config_resetstat()
     args = [key if arg == "KEY" else arg for arg in CHANGES[command]]
-    result = cli_as(as_login(db_url, logins[kind]))(*args)
+    result = cli_of(kind)(*args)
 
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
@@ -167,20 +140,14 @@ def test_a_login_that_is_no_operator_is_refused_before_redis_is_touched(
 
 
 def test_the_issue_case_reporting_trips_the_booking_circuit(
-    db_url: str,
-    logins: dict[str, str],
-    cli_as: Callable[[str], Cli],
-    redis_url: str,
-    key: str,
+    db_url: str, cli_of: Callable[[str], BreakerCli], redis_url: str, key: str
 ) -> None:
     """A closed, working booking circuit; the reporting login tries to trip it."""
     registry = BreakerRegistry.from_settings(db_url, redis_url=redis_url)
     try:
         booking = registry.get(key)
         assert booking.call(lambda: "booked") == "booked"
-        result = cli_as(as_login(db_url, logins["reporting"]))(
-            "trip", key, "--reason", "curious analyst"
-        )
+        result = cli_of("reporting")("trip", key, "--reason", "curious analyst")
         assert result.exit_code == 1
         assert "warning" not in result.stderr
         assert booking.call(lambda: "booked") == "booked"  # still closed for every process
@@ -189,13 +156,9 @@ def test_the_issue_case_reporting_trips_the_booking_circuit(
 
 
 def test_the_owner_role_operates_and_every_change_is_recorded(
-    db_url: str,
-    logins: dict[str, str],
-    cli_as: Callable[[str], Cli],
-    open_circuit: CircuitBreaker,
-    key: str,
+    db_url: str, cli_of: Callable[[str], BreakerCli], tripped: CircuitBreaker, key: str
 ) -> None:
-    owner = cli_as(as_login(db_url, logins["owner"]))
+    owner = cli_of("owner")
     for command in ("reset", "disable", "force-close", "trip", "configure", "reset"):
         args = [key if arg == "KEY" else arg for arg in CHANGES[command]]
         result = owner(*args, "--json")
@@ -210,18 +173,17 @@ def test_the_owner_role_operates_and_every_change_is_recorded(
         (6, "forced_open", "forced_open", "configure: 3/2/30s -> 9/2/30s"),
         (7, "forced_open", "closed", "reset: calendar back"),
     ]
-    with psycopg.connect(db_url) as conn:
-        state = conn.execute(
-            "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
-        ).fetchone()
+    state = fetch_one(
+        db_url, "SELECT state, generation FROM guard.breaker_state WHERE key = %s", (key,)
+    )
     assert state == ("closed", 7)
 
 
 def test_reset_of_a_circuit_redis_lost_records_the_state_it_had(
     db_url: str,
-    cli_as: Callable[[str], Cli],
+    cli_as: Callable[[str], BreakerCli],
     raw_redis: redis.Redis,
-    open_circuit: CircuitBreaker,
+    tripped: CircuitBreaker,
     key: str,
 ) -> None:
     """The demo's case: the circuit is open in PostgreSQL's record, Redis does not have it
@@ -251,7 +213,10 @@ def test_reset_of_a_circuit_redis_lost_records_the_state_it_had(
 
 
 def test_postgresql_unreachable_changes_nothing(
-    cli_as: Callable[[str], Cli], raw_redis: redis.Redis, open_circuit: CircuitBreaker, key: str
+    cli_as: Callable[[str], BreakerCli],
+    raw_redis: redis.Redis,
+    tripped: CircuitBreaker,
+    key: str,
 ) -> None:
     """A change PostgreSQL cannot record is not made: one line, exit 1, Redis untouched (it
     used to trip in Redis and say `warning:` with exit 0)."""

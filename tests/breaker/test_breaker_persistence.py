@@ -24,20 +24,11 @@ from guard.breaker import (
     load_settings_config,
 )
 from guard.breaker.persistence import UNWRITTEN_KEY
-from guard.schema.migrate import Migrator
-from tests.support.pg_node import PgNode
+from tests.support.breakers import fail_calls
+from tests.support.pg_node import PgNode, migrated_node
 from tests.support.redis_server import free_port
 
 CONFIG = BreakerConfig(cooldown_seconds=0.2, call_timeout_seconds=None)
-
-
-def _fail(breaker: CircuitBreaker, times: int) -> None:
-    def down() -> None:
-        raise ConnectionError("booking API down")
-
-    for _ in range(times):
-        with pytest.raises(ConnectionError):
-            breaker.call(down)
 
 
 def _rows(db_url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -50,7 +41,7 @@ def test_transitions_are_written_behind_with_state_upserted(
 ) -> None:
     writer = PostgresWriteBehind(db_url)
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url, listeners=(writer,))
-    _fail(breaker, 3)
+    fail_calls(breaker, 3)
     time.sleep(0.25)
     breaker.call(lambda: None)
     breaker.call(lambda: None)
@@ -132,7 +123,7 @@ def test_close_writes_at_once_what_a_backoff_holds_when_postgresql_is_back(
     registry = BreakerRegistry(redis_url, default=CONFIG, listeners=(writer,))
     registry.writer = writer
     breaker = registry.get(key)
-    _fail(breaker, 3)
+    fail_calls(breaker, 3)
     time.sleep(0.25)
     breaker.call(lambda: None)
     breaker.call(lambda: None)
@@ -223,14 +214,8 @@ def test_close_without_redis_logs_the_events_it_loses(
 @pytest.fixture
 def own_postgresql() -> Iterator[PgNode]:
     """A migrated PostgreSQL of this test's own, stopped and started by it."""
-    node = PgNode.create()
-    try:
-        node.start()
-        with Migrator(node.url()) as migrator:
-            migrator.apply()
+    with migrated_node() as node:
         yield node
-    finally:
-        node.destroy()
 
 
 @pytest.mark.slow
@@ -245,7 +230,7 @@ def test_transitions_of_a_postgresql_outage_reach_it_after_a_restart_exactly_onc
     registry = BreakerRegistry.from_settings(url, redis_url=redis_url, templates=templates)
     own_postgresql.stop("immediate")
     breaker = registry.get(key)
-    _fail(breaker, 3)
+    fail_calls(breaker, 3)
     time.sleep(0.25)
     breaker.call(lambda: None)
     breaker.call(lambda: None)

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-import redis
 
 from guard.breaker import (
     BreakerConfig,
@@ -25,6 +24,7 @@ from guard.breaker import (
     State,
     WindowCounts,
 )
+from tests.support.breakers import commands_of_100_calls
 
 
 class SlotTaken(Exception):
@@ -185,10 +185,9 @@ def test_a_count_window_keeps_only_its_last_calls(
     assert breaker.state is State.OPEN  # type: ignore[comparison-overlap]  # re-read
 
 
-SLOW = BreakerConfig(
-    failure_threshold=100,
-    cooldown_seconds=30,
-    call_timeout_seconds=None,
+SLOW = dataclasses.replace(
+    WINDOW,
+    failure_rate_threshold=None,  # the slow-call rule alone
     slow_call_seconds=0.05,
     slow_call_rate_threshold=50,
     window_size=4,
@@ -396,16 +395,7 @@ def test_a_window_costs_no_extra_round_trip(redis_url: str, key: str) -> None:
     """A successful call with a window still costs one EVALSHA (it records the call in the same
     script), and so does a failed one after its admission."""
     breaker = CircuitBreaker(key, dataclasses.replace(SLOW, window_size=100), redis_url=redis_url)
-    breaker.call(lambda: None)  # first call also asks for admission
-    stats = redis.Redis.from_url(redis_url)
-    stats.config_resetstat()
-    for _ in range(100):
-        breaker.call(lambda: None)
-    commands = {
-        name: value["calls"]
-        for name, value in stats.info("commandstats").items()
-        if name != "cmdstat_config|resetstat"
-    }
+    commands = commands_of_100_calls(breaker, redis_url)
     # 100 calls within one second: one EVALSHA each (+ at most one TTL refresh).
     assert commands.get("cmdstat_evalsha", 0) in (100, 101)
     assert {name for name in commands if not name.startswith("cmdstat_h")} <= {

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 
-import psycopg
 import pytest
 from click.testing import CliRunner
-from psycopg.conninfo import make_conninfo
 
 from guard.cli import main
+from tests.support.logins import application_login
 
 KEY = "appointment_booking:service:7"
 APP_LOGIN = "guard_test_breaker_reader_app"
@@ -19,14 +18,7 @@ APP_LOGIN = "guard_test_breaker_reader_app"
 
 @pytest.fixture
 def app_url(db_url: str) -> str:
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        [(group,)] = admin.execute(
-            "SELECT role_name FROM guard.role_names WHERE kind = 'application'"
-        ).fetchall()
-        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_LOGIN,)).fetchone():
-            admin.execute(f'CREATE ROLE "{APP_LOGIN}" LOGIN')
-        admin.execute(f'GRANT "{group}" TO "{APP_LOGIN}"')
-    return make_conninfo(db_url, user=APP_LOGIN)
+    return application_login(db_url, APP_LOGIN)
 
 
 def _guard(url: str, redis_url: str, *argv: str) -> tuple[int, str, str]:

@@ -29,18 +29,10 @@ from guard.breaker import (
 )
 from guard.breaker.redis_store import CircuitArgs, RedisStore, make_client
 from guard.breaker.stored import RecordedState, Seed
+from tests.support.breakers import Dependency
 from tests.support.redis_server import RedisServer
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None)
-
-
-class FailingDependency:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self) -> None:
-        self.calls += 1
-        raise ConnectionError("booking API down")
 
 
 def _guarded_call_seconds(breaker: CircuitBreaker, fn: Callable[[], object]) -> float:
@@ -67,7 +59,7 @@ def test_redis_refusing_connections_never_fails_open(
     redis_server.stop()
     caplog.set_level(logging.WARNING, logger="guard.breaker")
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
-    dependency = FailingDependency()
+    dependency = Dependency(failing=True)
     latencies = []
     deadline = time.monotonic() + 2.5  # spans two reconnection attempts (1 s interval)
     while time.monotonic() < deadline:
@@ -90,7 +82,7 @@ def test_redis_killed_mid_run_keeps_protecting(redis_server: RedisServer, key: s
         breaker.call(lambda: None)
     assert not breaker.backend.health.down
     redis_server.stop()
-    dependency = FailingDependency()
+    dependency = Dependency(failing=True)
     latencies = [_guarded_call_seconds(breaker, dependency) for _ in range(200)]
     _report("redis killed mid-run", latencies)
     assert dependency.calls == CONFIG.failure_threshold
@@ -177,7 +169,7 @@ def test_redis_error_replies_are_handled_like_an_outage(
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_server.url)
     assert breaker.call(lambda: "booked") == "booked"
     assert breaker.backend.health.down
-    dependency = FailingDependency()
+    dependency = Dependency(failing=True)
     for _ in range(20):
         with contextlib.suppress(ConnectionError, CircuitOpenError):
             breaker.call(dependency)
@@ -189,7 +181,7 @@ def test_store_reads_back_what_the_scripts_wrote(redis_url: str, key: str) -> No
     breaker = CircuitBreaker(key, CONFIG, redis_url=redis_url)
     for _ in range(3):
         with pytest.raises(ConnectionError):
-            breaker.call(FailingDependency())
+            breaker.call(Dependency(failing=True))
     stored, _ = RedisStore(make_client(redis_url)).read_with_time(key)
     assert stored["st"] == str(int(State.OPEN)) and stored["g"] == "1" and stored["f"] == "3"
 
@@ -229,7 +221,7 @@ def test_a_circuit_lost_again_after_its_restore_keeps_the_rest_of_its_cooldown(
     recorded = RecordedState(State.OPEN, 5, opened_at_ms=opened_at_ms)
     backend = _EvictingBackend(redis_url, recorded)
     breaker = CircuitBreaker(key, CONFIG, backend=backend)
-    dependency = FailingDependency()
+    dependency = Dependency(failing=True)
     try:
         with pytest.raises(CircuitOpenError) as rejected:
             breaker.call(dependency)
@@ -260,14 +252,14 @@ def test_a_circuit_lost_again_after_its_cooldown_admits_a_probe(redis_url: str, 
         backend.close()
 
 
-def _trip(breaker: CircuitBreaker, dependency: FailingDependency) -> None:
+def _trip(breaker: CircuitBreaker, dependency: Dependency) -> None:
     for _ in range(breaker.config.failure_threshold):
         with pytest.raises(ConnectionError):
             breaker.call(dependency)
 
 
 def _refused_once_redis_is_killed(
-    redis_server: RedisServer, breaker: CircuitBreaker, dependency: FailingDependency
+    redis_server: RedisServer, breaker: CircuitBreaker, dependency: Dependency
 ) -> float:
     """Kill Redis; the next call is decided by the process alone and refused: its retry-after."""
     redis_server.stop()
@@ -289,7 +281,7 @@ def test_an_open_circuit_keeps_only_the_rest_of_its_cooldown_when_redis_goes_dow
     config = dataclasses.replace(CONFIG, local_state_ttl_seconds=0)
     breaker = CircuitBreaker(key, config, backend=backend)
     try:
-        dependency = FailingDependency()
+        dependency = Dependency(failing=True)
         _trip(breaker, dependency)
         opened = time.monotonic()
         retry_after = _refused_once_redis_is_killed(redis_server, breaker, dependency)
@@ -308,7 +300,7 @@ def test_a_half_open_circuit_waits_a_whole_cooldown_when_redis_goes_down(
     config = dataclasses.replace(CONFIG, cooldown_seconds=1, local_state_ttl_seconds=0)
     breaker = CircuitBreaker(key, config, backend=backend)
     try:
-        dependency = FailingDependency()
+        dependency = Dependency(failing=True)
         _trip(breaker, dependency)
         time.sleep(1.1)
         assert breaker.call(lambda: "probe") == "probe"  # admitted as the probe: half-open

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, SharedRules, State
-from guard.cli import main
 from tests.breaker import mp_workers
+from tests.support.cli import BreakerCli
 
 CONTEXT = multiprocessing.get_context("spawn")
 
@@ -66,26 +64,8 @@ def test_two_processes_with_different_configs_agree_on_the_circuit(
     assert other["divergences"] == 1
 
 
-# `guard breaker ARGS...` with this test's database and Redis.
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(db_url: str, redis_url: str) -> Cli:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(
-            main,
-            ["--database-url", db_url, "breaker", *args],
-            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
-        )
-
-    return run
-
-
 def test_configure_sets_rules_for_every_process_and_list_uses_them(
-    cli: Cli, redis_url: str, key: str
+    cli: BreakerCli, redis_url: str, key: str
 ) -> None:
     result = cli("configure", key, "--failure-threshold", "1", "--cooldown", "600", "--json")
     assert result.exit_code == 0, result.output
@@ -132,7 +112,7 @@ def test_configure_sets_rules_for_every_process_and_list_uses_them(
     assert row["recovers_in_seconds"] <= 5
 
 
-def test_configure_needs_something_to_set(cli: Cli, key: str) -> None:
+def test_configure_needs_something_to_set(cli: BreakerCli, key: str) -> None:
     result = cli("configure", key)
     assert result.exit_code == 1
     assert result.stderr.startswith("guard: error: nothing to configure")

@@ -22,24 +22,11 @@ from guard.breaker import (
     State,
 )
 from guard.breaker.state import Reply
+from tests.support.breakers import Dependency, commands_of_100_calls
 
 
 class SlotTaken(Exception):
     """A business error: the dependency worked, the slot was simply gone."""
-
-
-class Dependency:
-    """A fake downstream service that counts calls and fails on demand."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.failing = False
-
-    def __call__(self) -> str:
-        self.calls += 1
-        if self.failing:
-            raise ConnectionError("booking API down")
-        return "booked"
 
 
 def fail(breaker: CircuitBreaker, dependency: Dependency, times: int) -> None:
@@ -332,16 +319,7 @@ def test_known_open_circuit_rejects_without_a_redis_round_trip(
 
 def test_successful_closed_call_costs_one_round_trip(redis_url: str, key: str) -> None:
     breaker = CircuitBreaker(key, BreakerConfig(call_timeout_seconds=None), redis_url=redis_url)
-    breaker.call(lambda: None)  # first call also asks for admission
-    stats = redis.Redis.from_url(redis_url)
-    stats.config_resetstat()
-    for _ in range(100):
-        breaker.call(lambda: None)
-    commands = {
-        name: value["calls"]
-        for name, value in stats.info("commandstats").items()
-        if name != "cmdstat_config|resetstat"
-    }
+    commands = commands_of_100_calls(breaker, redis_url)
     # 100 calls within one second: one EVALSHA each (+ at most one TTL refresh), nothing else.
     assert commands.get("cmdstat_evalsha", 0) in (100, 101)
     # Commands run inside the script are counted too; no other client command was sent.

@@ -24,8 +24,8 @@ from guard.breaker import (
     PostgresWriteBehind,
     State,
 )
-from guard.schema.migrate import Migrator
-from tests.support.pg_node import PgNode
+from tests.support.breakers import fail_calls
+from tests.support.pg_node import PgNode, migrated_node
 from tests.support.redis_server import free_port
 
 APP_LOGIN = "guard_test_breaker_app"
@@ -55,14 +55,7 @@ def logins(db_url: str) -> dict[str, str]:
 
 
 def _trip(registry: BreakerRegistry, key: str) -> None:
-    breaker = registry.get(key)
-
-    def down() -> None:
-        raise ConnectionError("booking API down")
-
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            breaker.call(down)
+    fail_calls(registry.get(key), 3)
 
 
 def _history(db_url: str, key: str) -> list[tuple[object, ...]]:
@@ -255,14 +248,8 @@ def test_the_log_says_unreachable_when_it_is(key: str, caplog: pytest.LogCapture
 @pytest.fixture
 def primary() -> Iterator[PgNode]:
     """A migrated PostgreSQL of this test's own (the faults would hit the shared one's users)."""
-    node = PgNode.create()
-    try:
-        node.start()
-        with Migrator(node.url()) as migrator:
-            migrator.apply()
+    with migrated_node() as node:
         yield node
-    finally:
-        node.destroy()
 
 
 def _multi_host(*nodes_or_ports: PgNode | int) -> str:

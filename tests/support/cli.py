@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from guard.cli import main
 
@@ -16,6 +17,25 @@ def cli(url: str, *args: str) -> tuple[int, str, str]:
     """`guard --database-url URL ARGS...`: its exit code, stdout and stderr."""
     result = CliRunner().invoke(main, ["--database-url", url, *args])
     return result.exit_code, result.stdout, result.stderr
+
+
+# `guard breaker ARGS...` against one database and one Redis.
+BreakerCli = Callable[..., Result]
+
+
+def breaker_cli(url: str, redis_url: str) -> BreakerCli:
+    """`guard --database-url URL breaker ARGS...` in-process with `redis_url` as its Redis, its
+    output wide enough that no table row wraps."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(
+            main,
+            ["--database-url", url, "breaker", *args],
+            env={"GUARD_REDIS_URL": redis_url, "COLUMNS": "300"},
+        )
+
+    return run
 
 
 GUARD = [sys.executable, "-m", "guard.cli"]

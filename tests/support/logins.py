@@ -21,6 +21,15 @@ def role_login(db_url: str, login: str, role: str, **settings: str) -> str:
     return make_conninfo(db_url, user=login)
 
 
+def application_login(db_url: str, login: str) -> str:
+    """role_login of the application group role, by the name guard.role_names gives it."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        [(group,)] = conn.execute(
+            "SELECT role_name FROM guard.role_names WHERE kind = 'application'"
+        ).fetchall()
+    return role_login(db_url, login, f'"{group}"')
+
+
 def owner_login(db_url: str, login: str, **settings: str) -> str:
     """role_login of guard_owner."""
     return role_login(db_url, login, "guard_owner", **settings)

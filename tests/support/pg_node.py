@@ -199,6 +199,19 @@ def pg_cron_options(database: str) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
+def migrated_node() -> Iterator[PgNode]:
+    """A started PostgreSQL of the caller's own, migrated; destroyed afterwards."""
+    node = PgNode.create()
+    try:
+        node.start()
+        with Migrator(node.url()) as migrator:
+            migrator.apply()
+        yield node
+    finally:
+        node.destroy()
+
+
+@contextlib.contextmanager
 def migrated_pair(
     database: str, slot: str, *options: str, seed: Callable[[str], None] | None = None
 ) -> Iterator[tuple[PgNode, PgNode]]:
