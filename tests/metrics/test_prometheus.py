@@ -31,8 +31,7 @@ from prometheus_client import start_http_server
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, PostgresWriteBehind
 from guard.cli import main
 from guard.demo.embedded import free_port
-from guard.schema.migrate import Migrator
-from tests.support.pg_node import PgNode
+from tests.support.pg_node import PgNode, migrated_node
 from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,14 +138,8 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def node() -> Iterator[PgNode]:
-    pg = PgNode.create()
-    try:
-        pg.start()
-        with Migrator(pg.url()) as migrator:
-            migrator.apply()
+    with migrated_node() as pg:
         yield pg
-    finally:
-        pg.destroy()
 
 
 def _fire(prometheus: Prometheus, alert: str, **labels: str) -> dict[str, Any]:
