@@ -170,6 +170,7 @@ def test_each_check_view_names_its_check_and_rule(db_url: str) -> None:
         " FROM guard.checks AS k WHERE k.check_view IS NOT NULL ORDER BY k.id",
     )
     assert len(rows) >= 8
+    monitors = 0
     for check_id, rule_id, definition in rows:
         named = dict(
             (column, value)
@@ -178,12 +179,29 @@ def test_each_check_view_names_its_check_and_rule(db_url: str) -> None:
         if named:
             assert named == {"check_id": check_id, "rule_id": rule_id}, (check_id, named)
             continue
-        # or both read from the check's own row of guard.checks (the activity monitors)
+        # or both read from the check's own row of guard.checks: the activity monitors, through
+        # guard.activity_check given the check's id (its body is checked below)
+        monitor = re.search(r"guard\.activity_check\('(\w+)'::text", definition)
+        if monitor:
+            assert monitor.group(1) == check_id, (check_id, definition)
+            monitors += 1
+            continue
         own_row = re.search(r"JOIN guard\.checks (\w+) ON \(*\1\.id = '(\w+)'::text", definition)
         assert own_row and own_row.group(2) == check_id, (check_id, definition)
         alias = own_row.group(1)
         assert re.search(rf"\b{alias}\.id AS check_id\b", definition), (check_id, definition)
         assert re.search(rf"\b{alias}\.rule_id\b", definition), (check_id, definition)
+    if monitors:
+        body = fetch_all(
+            db_url, "SELECT prosrc FROM pg_proc WHERE oid = 'guard.activity_check'::regproc"
+        )[0][0]
+        joined = re.search(
+            r"JOIN guard\.checks AS (\w+) ON \1\.id = activity_check\.monitor_check", body
+        )
+        assert joined, body
+        alias = joined.group(1)
+        assert re.search(rf"SELECT\s+{alias}\.id,", body), body
+        assert re.search(rf"{alias}\.rule_id\s+FROM", body), body
 
 
 def test_the_peer_table_in_invariants_md_lists_every_shipped_check(db_url: str) -> None:
