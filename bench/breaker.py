@@ -7,12 +7,13 @@ Every row is measured in the same run, interleaved round by round (so that load 
 processes on the machine hits all rows alike), and reported as the median and p99 of single
 calls. Ratios are against the Redis PING round trip of the same run (redis-py ``ping()``), and
 against a PING sent the raw way the breaker's fast path sends its scripts (packed once, written
-to a pooled connection): that column compares like with like. The "default configuration" row
-uses ``BreakerConfig()`` as shipped. The peers (pybreaker, in memory and with
-``CircuitRedisStorage``; tenacity for the retry wrapper) are measured in the same rounds, and a
-second table gives Booking Guard's median over the peer's for each pair (targets: the shipped
-default in memory at most pybreaker's, a trip at most 1.5x, the retry wrapper at
-most 1.2x tenacity's).
+to a pooled connection): that column compares like with like. The "default configuration" rows
+use ``BreakerConfig()`` as shipped (no call timeout: a sync call runs on the caller's thread); the
+"sync timeout" rows configure one (10 s), which runs the call on the circuit's worker thread. The
+peers (pybreaker, in memory and with ``CircuitRedisStorage``; tenacity for the retry wrapper) are
+measured in the same rounds, and a second table gives Booking Guard's median over the peer's for
+each pair (targets: the shipped default in memory at most pybreaker's, a trip at most 1.5x, the
+retry wrapper at most 1.2x tenacity's).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def build_rows(redis_url: str) -> dict[str, Row]:
         reraise=True,
     )
     guard_memory_default = CircuitBreaker("bench:memory-default", BreakerConfig(), in_memory=True)
+    guard_memory_timeout = CircuitBreaker("bench:memory-timeout", with_timeout, in_memory=True)
     py_memory = pybreaker.CircuitBreaker(fail_max=3, reset_timeout=3600)
     # a trip: the one failure of a threshold of 1 opens a circuit that was serving calls (closed
     # again and a call made, untimed, before each)
@@ -141,11 +143,11 @@ def build_rows(redis_url: str) -> dict[str, Row]:
         ),
         "guard_redis": ("Booking Guard via Redis, no-op call", lambda: guard_redis.call(noop)),
         "guard_redis_sync_timeout": (
-            "Booking Guard via Redis, sync timeout (worker thread)",
+            "Booking Guard via Redis, sync timeout (10 s, worker thread)",
             lambda: guard_timeout.call(noop),
         ),
         "guard_redis_default": (
-            "Booking Guard via Redis, default configuration (10 s timeout)",
+            "Booking Guard via Redis, default configuration (no timeout)",
             lambda: guard_default.call(noop),
         ),
         "guard_reject_open": (
@@ -154,8 +156,12 @@ def build_rows(redis_url: str) -> dict[str, Row]:
         ),
         "guard_memory": ("Booking Guard in memory, no-op call", lambda: guard_memory.call(noop)),
         "guard_memory_default": (
-            "Booking Guard in memory, default configuration",
+            "Booking Guard in memory, default configuration (no timeout)",
             lambda: guard_memory_default.call(noop),
+        ),
+        "guard_memory_sync_timeout": (
+            "Booking Guard in memory, sync timeout (10 s, worker thread)",
+            lambda: guard_memory_timeout.call(noop),
         ),
         "pybreaker_memory": ("pybreaker in memory, no-op call", lambda: py_memory.call(noop)),
         "guard_trip_memory": (

@@ -337,19 +337,16 @@ class CircuitBreaker:
             self._emit(self._event(EventKind.REJECTED, state=state))
         raise CircuitOpenError(self.key, state, retry_after)
 
-    def _bulkhead_full(self) -> None:
-        with self._counter_lock:
-            self.rejected_bulkhead += 1
-        state = self._known.state if self._known else _CLOSED
-        if self._has_listeners():
-            self._emit(self._event(EventKind.BULKHEAD_FULL, state=state))
-        raise BulkheadFullError(self.key, state, self._slot_count)
-
     def _take_slot(self) -> None:
         try:
             self._slots.pop()
         except IndexError:
-            self._bulkhead_full()
+            with self._counter_lock:
+                self.rejected_bulkhead += 1
+            state = self._known.state if self._known else _CLOSED
+            if self._has_listeners():
+                self._emit(self._event(EventKind.BULKHEAD_FULL, state=state))
+            raise BulkheadFullError(self.key, state, self._slot_count) from None
 
     def _timeout_threads(self) -> ThreadPoolExecutor:
         threads = self._threads
@@ -381,13 +378,6 @@ class CircuitBreaker:
             # code 0: the outcome was not counted (a repair of the stored state moved first)
             return reply.state is _OPEN and reply.code == 1
         return False
-
-    def _tripped_error(self) -> CircuitOpenError:
-        known = self._known
-        retry = None
-        if known is not None and known.state is _OPEN:
-            retry = max(0.0, known.open_until - time.monotonic())
-        return CircuitOpenError(self.key, State.OPEN, retry)
 
     # ------------------------------------------------------------------ fallback
     def _redis_failed(self, error: BaseException) -> None:
@@ -738,7 +728,10 @@ class CircuitBreaker:
         if listening:
             self._outcome_event(outcome, started, error, timed_out)
         if tripped and self._raise_on_trip:
-            raise self._tripped_error() from error
+            known, retry = self._known, None
+            if known is not None and known.state is _OPEN:
+                retry = max(0.0, known.open_until - time.monotonic())
+            raise CircuitOpenError(self.key, State.OPEN, retry) from error
 
     async def call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -755,10 +748,6 @@ class CircuitBreaker:
         async with GuardedBlock(self, outcome_events=True) as block:
             block.result = await fn(*args, **kwargs)
         return cast(T, block.result)
-
-    def _state_label(self) -> str:
-        known = self._known
-        return known.state.label if known is not None else "unknown"
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...

@@ -166,7 +166,8 @@ class DecisionSpan:
 
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> T:
-            self._decide("allowed", self._breaker._state_label())
+            seen = self._breaker.last_seen_state
+            self._decide("allowed", seen.label if seen is not None else "unknown")
             return fn(*args, **kwargs)
 
         return run

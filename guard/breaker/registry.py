@@ -33,6 +33,11 @@ SETTINGS_FIELDS: dict[str, str] = {
 }
 
 
+# The shipped values of those rows: the booking path's calendar call, which may block without a
+# timeout of its own, stays bounded by the breaker when the rows cannot be read.
+SETTINGS_DEFAULT = BreakerConfig(call_timeout_seconds=10.0)
+
+
 def service_key(service_id: int | str) -> str:
     return f"{KEY_PREFIX}:service:{service_id}"
 
@@ -61,7 +66,9 @@ def config_from_settings(
 def load_settings_config(
     database_url: str | None, base: BreakerConfig | None = None
 ) -> BreakerConfig:
-    """Defaults from ``guard.settings``; the built-in defaults if PostgreSQL cannot be read."""
+    """Defaults from ``guard.settings`` over ``base`` (default: ``SETTINGS_DEFAULT``, the rows'
+    shipped values, a 10 s call timeout included); ``base`` alone if PostgreSQL cannot be read."""
+    base = base or SETTINGS_DEFAULT
     try:
         with open_connection(database_url or "", connect_timeout=5) as conn:
             rows = conn.execute(
@@ -70,7 +77,7 @@ def load_settings_config(
             ).fetchall()
     except psycopg.Error as error:
         log.warning("breaker settings not readable (%s); using built-in defaults", error)
-        return base or BreakerConfig()
+        return base
     return config_from_settings(dict(rows), base)
 
 

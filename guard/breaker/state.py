@@ -94,6 +94,11 @@ MAX_TIME_WINDOW_SECONDS = 600
 # A stored cooldown is at most 2^31 - 1 ms (MAX_COUNT): about 24 days.
 MAX_COOLDOWN_SECONDS = 2_000_000
 
+# The probe lease of a circuit whose calls have no timeout: a crashed probe frees the circuit for
+# the next one after this long, while a probe that is only slow may still be running (its late
+# outcome is then ignored). 11 s: the lease the former default timeout of 10 s gave.
+PROBE_LEASE_WITHOUT_TIMEOUT_MS = 11_000
+
 # The growth factor is stored in whole percent (200 = x2) so that Redis and Python compute alike.
 MAX_COOLDOWN_GROWTH = 10
 
@@ -206,13 +211,17 @@ def _any_exception(_: BaseException) -> bool:
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
     """Rules of one circuit (docs/breaker.md, "Application API"). Defaults match the
-    ``guard.settings`` rows. The thresholds, cooldown, window and growth are stored with the
-    circuit by its first writer (``shared_rules``); the rest describes this process's calls."""
+    ``guard.settings`` rows but for the call timeout: none here, the row's 10 s in a registry
+    built by ``BreakerRegistry.from_settings``. The thresholds, cooldown, window and growth are
+    stored with the circuit by its first writer (``shared_rules``); the rest describes this
+    process's calls."""
 
     failure_threshold: int = 3
     cooldown_seconds: float = 30.0
     success_threshold: int = 2
-    call_timeout_seconds: float | None = 10.0
+    # None: a sync call runs on the caller's thread. A timeout is opt-in because a sync call
+    # with one runs on the circuit's worker thread, a hand-off costing more than the breaker.
+    call_timeout_seconds: float | None = None
     local_state_ttl_seconds: float = 1.0
     max_concurrent_calls: int = 32
     when_store_unreachable: str = "local"
@@ -338,9 +347,11 @@ class BreakerConfig:
 
     @property
     def probe_lease_ms(self) -> int:
-        """How long a HALF_OPEN probe holds its lease: the call timeout plus a margin."""
-        timeout = self.call_timeout_seconds if self.call_timeout_seconds is not None else 10.0
-        return max(1, round(timeout * 1000) + 1000)
+        """How long a HALF_OPEN probe holds its lease: the call timeout plus a 1 s margin, or
+        ``PROBE_LEASE_WITHOUT_TIMEOUT_MS`` when calls have no timeout."""
+        if self.call_timeout_seconds is None:
+            return PROBE_LEASE_WITHOUT_TIMEOUT_MS
+        return max(1, round(self.call_timeout_seconds * 1000) + 1000)
 
     def classify_exception(self, exc: BaseException) -> Outcome:
         if isinstance(exc, self.ignored_exceptions) or self.is_ignored_exception(exc):

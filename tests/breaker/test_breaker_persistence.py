@@ -289,6 +289,15 @@ def test_registry_defaults_come_from_the_settings_table(db_url: str, redis_url: 
     )
     assert registry.service(1).config.failure_threshold == 5
     assert registry.service(1).config.cooldown_seconds == 30
+    # the booking path's calendar call stays bounded: the row's 10 s, not BreakerConfig()'s none
+    assert registry.service(1).config.call_timeout_seconds == 10
     assert registry.staff(9).config.failure_threshold == 7
     assert registry.global_().key == "appointment_booking:global"
     registry.close()
+
+
+def test_unreadable_settings_keep_the_rows_shipped_call_timeout() -> None:
+    nobody = f"postgresql://guard@127.0.0.1:{free_port()}/guard"  # nothing listens there
+    config = load_settings_config(nobody)
+    assert config.call_timeout_seconds == 10
+    assert config.failure_threshold == BreakerConfig().failure_threshold

@@ -237,6 +237,51 @@ def test_sync_timeout_stops_waiting_and_counts_a_failure(
     assert breaker.state is State.OPEN
 
 
+def test_the_shipped_default_runs_a_sync_call_on_the_callers_thread(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    """No timeout by default, so no hand-off to the circuit's worker thread (it would cost more
+    than the breaker); a configured timeout moves the call to one (and times it out, above)."""
+    caller = threading.current_thread()
+    assert make_breaker(BreakerConfig()).call(threading.current_thread) is caller
+    timed = make_breaker(BreakerConfig(call_timeout_seconds=5))
+    worker = timed.call(threading.current_thread)
+    assert worker is not caller and worker.name.startswith("guard-breaker-")
+
+
+def test_without_a_timeout_a_probe_lease_is_11_s(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    """A probe whose call has no timeout still holds its lease for a bounded time: a crashed
+    probe frees the circuit after 11 s (the slow test below waits for it)."""
+    config = BreakerConfig(cooldown_seconds=0.2)
+    breaker = make_breaker(config)
+    fail(breaker, Dependency(), 3)
+    time.sleep(0.25)
+    assert breaker.acquire().probe_seq > 0
+    if breaker.backend.uses_redis:
+        raw, now_ms = breaker.backend.sync_store.read_with_time(breaker.key)
+    else:
+        raw = dict(breaker.backend.memory.read(breaker.key) or {})
+        now_ms = int(raw["now"])
+    assert 10_000 < int(raw["pu"]) - now_ms <= 11_000
+
+
+@pytest.mark.slow
+def test_crashed_probe_lease_without_a_timeout_expires(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    config = BreakerConfig(cooldown_seconds=0.2)
+    crashed, survivor = make_breaker(config), make_breaker(config)
+    fail(crashed, Dependency(), 3)
+    time.sleep(0.25)
+    crashed.acquire()  # never released: the process "died" holding the probe
+    with pytest.raises(CircuitOpenError):
+        survivor.acquire()
+    time.sleep(11.05)
+    assert survivor.acquire().probe_seq > 0
+
+
 def test_context_manager_and_decorator(make_breaker: Callable[..., CircuitBreaker]) -> None:
     breaker = make_breaker()
     dependency = Dependency()
