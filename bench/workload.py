@@ -53,6 +53,8 @@ update, each booking order, each follow-up) per variant, with its share of the t
 which transactions the added latency lands on. On a machine whose cores the workers share, a
 transaction that Booking Guard makes no dearer (the status update) still waits longer when the
 others cost more: compare it with `--instructions` before blaming the statement itself.
+A third table says what the p99 is made of: each kind's share of the variant's slowest 2 % of
+write transactions, next to its share of all of them, and each kind's own p99.
 """
 
 from __future__ import annotations
@@ -419,6 +421,14 @@ class Measurement:
     serialization_failures: int
     # transaction kind -> (share of the write transactions, p50 ms)
     by_kind: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # transaction kind -> (share of the slowest TAIL of the write transactions, its own p99 ms):
+    # what the p99 is made of
+    tail_by_kind: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+# The slowest share of the write transactions that print_tail splits by kind: 2 %, so that the
+# split rests on about 25 transactions per round at the default settings, not the dozen of 1 %.
+TAIL = 0.02
 
 
 def measure(
@@ -446,6 +456,10 @@ def measure(
         for kind, values in result.latencies_us.items():
             by_kind.setdefault(kind, []).extend(values)
     latencies = sorted(us for values in by_kind.values() for us in values)
+    # the slowest TAIL: every transaction at or above its lower bound, ties included
+    bound = _quantile(latencies, 1 - TAIL)
+    slow = {kind: sum(us >= bound for us in values) for kind, values in by_kind.items()}
+    slow_total = sum(slow.values()) or 1
     for result in results:
         ledger.calls.update({int(k): v for k, v in result.calls.items()})
         ledger.appointments.update({int(k): v for k, v in result.appointments.items()})
@@ -458,6 +472,10 @@ def measure(
         serialization_failures=sum(r.serialization_failures for r in results),
         by_kind={
             kind: (len(values) / len(latencies), _quantile(sorted(values), 0.50) / 1000)
+            for kind, values in by_kind.items()
+        },
+        tail_by_kind={
+            kind: (slow[kind] / slow_total, _quantile(sorted(values), 0.99) / 1000)
             for kind, values in by_kind.items()
         },
     )
@@ -839,6 +857,43 @@ def print_by_kind(report: dict[str, Any]) -> None:
         print(f"| {kind} | {share:.0%} | {' | '.join(cells)} |{extra}")
 
 
+def print_tail(report: dict[str, Any]) -> None:
+    """What each variant's slowest write transactions are: each kind's share of the slowest
+    TAIL (the transactions at or above the variant's own 1 - TAIL quantile; ties included), next
+    to its share of all of them, and each kind's own p99. A kind whose share of the tail is well
+    above its share of the transactions is what the p99 is made of; medians over rounds."""
+    rounds: dict[str, list[Measurement]] = report["rounds"]
+    variants = list(rounds)
+
+    def median(variant: str, kind: str, index: int, table: str) -> float:
+        values = [
+            getattr(m, table)[kind][index] for m in rounds[variant] if kind in getattr(m, table)
+        ]
+        return float(statistics.median(values)) if values else float("nan")
+
+    kinds = sorted(
+        {kind for measurements in rounds.values() for m in measurements for kind in m.by_kind},
+        key=lambda kind: -median("a", kind, 0, "by_kind"),
+    )
+    print(
+        f"\nThe slowest {TAIL:.0%} of write transactions by kind (share of the slowest {TAIL:.0%};"
+        " each kind's own p99 in ms; medians over rounds):\n"
+    )
+    header = " | ".join(
+        f"{VARIANTS[v]}: slowest | p99 ms" + (" | x (a)" if v != "a" else "") for v in variants
+    )
+    print(f"| transaction | share | {header} |")
+    print("|---|---|" + "---|---|" * len(variants) + "---|" * (len(variants) - 1))
+    for kind in kinds:
+        cells = []
+        for variant in variants:
+            p99 = median(variant, kind, 1, "tail_by_kind")
+            cells += [f"{median(variant, kind, 0, 'tail_by_kind'):.0%}", f"{p99:.2f}"]
+            if variant != "a":
+                cells.append(f"{p99 / median('a', kind, 1, 'tail_by_kind'):.2f}")
+        print(f"| {kind} | {median('a', kind, 0, 'by_kind'):.0%} | {' | '.join(cells)} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -870,6 +925,7 @@ def main(argv: list[str] | None = None) -> None:
     report = run(args)
     ok = print_table(report)
     print_by_kind(report)
+    print_tail(report)
     if args.json_file:
         args.json_file.write_text(
             json.dumps(
