@@ -51,8 +51,8 @@ call and appointment is read back in the state its worker last committed: 0 expe
 A second table gives the median latency of each kind of write transaction (a new call, a status
 update, each booking order, each follow-up) per variant, with its share of the transactions:
 which transactions the added latency lands on. On a machine whose cores the workers share, a
-transaction that Booking Guard makes no dearer (the status update) still waits longer when the
-others cost more: compare it with `--instructions` before blaming the statement itself.
+transaction also waits longer when the others cost more: compare each kind with its own
+instructions (`--instructions` counts them per kind too) before blaming the statement itself.
 A third table says what the p99 is made of: each kind's share of the variant's slowest 2 % of
 write transactions, next to its share of all of them, and each kind's own p99.
 """
@@ -586,16 +586,19 @@ def prepare_statements() -> list[str]:
     return [f"PREPARE step{number} AS {numbered(text).strip()}" for number, text in enumerate(_MIX)]
 
 
-def lifecycle_script(count: int, seed: int, next_ids: dict[str, int]) -> list[str]:
+def lifecycle_script(
+    count: int, seed: int, next_ids: dict[str, int], kinds: list[str] | None = None
+) -> list[str]:
     """`count` lifecycles of plan_lifecycle as EXECUTE statements of prepare_statements(), each
     step its own transaction as the application runs it, with the ids the identity columns will
-    hand out (next_ids: table -> next id, advanced here)."""
+    hand out (next_ids: table -> next id, advanced here). kinds, when given, gets the kind of the
+    transaction each statement of the script belongs to."""
     rng = random.Random(seed)
     script: list[str] = []
     for sequence in range(1, count + 1):
         plan = plan_lifecycle(rng, sequence, f"i{seed}-{sequence}")
         ids: dict[str, int] = {}
-        for step in plan.steps:
+        for kind, step in zip(plan.kinds, plan.steps, strict=True):
             executes = []
             for statement in step:
                 values = [statement.params[key] for key in _parameters(statement.sql)]
@@ -605,21 +608,34 @@ def lifecycle_script(count: int, seed: int, next_ids: dict[str, int]) -> list[st
                     table = _NUMBERED_IN[statement.sql]
                     ids[statement.returns] = next_ids[table]
                     next_ids[table] += 1
-            script += ["BEGIN", *executes, "COMMIT"] if len(executes) > 1 else executes
+            transaction = ["BEGIN", *executes, "COMMIT"] if len(executes) > 1 else executes
+            script += transaction
+            if kinds is not None:
+                kinds += [kind] * len(transaction)
     return script
 
 
-def count_lifecycles(variants: list[str], count: int, warmup: int) -> dict[str, float]:
+@dataclass
+class Instructions:
+    per_lifecycle: dict[str, float]  # variant -> instructions per lifecycle
+    # variant -> transaction kind -> (transactions of the kind, instructions per transaction)
+    by_kind: dict[str, dict[str, tuple[int, float]]]
+
+
+def count_lifecycles(variants: list[str], count: int, warmup: int) -> Instructions:
     """Server instructions per lifecycle for each variant: valgrind callgrind on a single-user
     backend (as bench/instructions.py counts them) running `warmup` lifecycles on one clone of
     the variant's database and `warmup` + `count` on another, as the application login; the
     difference divided by `count`. One transaction per step and prepared statements, as the load
     runs them: what a one-statement transaction costs (trigger functions set up their state per
-    transaction) is in the figure, unlike in bench/instructions.py's one-transaction workloads."""
+    transaction) is in the figure, unlike in bench/instructions.py's one-transaction workloads.
+    By kind: the second clone's measured statements, each counted on its own (callgrind dumps
+    after every statement), summed per transaction (its BEGIN and COMMIT included)."""
     from bench.instructions import count_instructions
 
     settings = {"shared_buffers": "256MB", "jit": "off"}
     figures: dict[str, float] = {}
+    by_kind: dict[str, dict[str, tuple[int, float]]] = {}
     with databases(variants) as (cluster, _urls):
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
             for variant in variants:
@@ -635,7 +651,8 @@ def count_lifecycles(variants: list[str], count: int, warmup: int) -> dict[str, 
             for variant in variants:
                 next_ids = {"calls": PRELOAD_CALLS + 1, "appointments": PRELOAD_APPOINTMENTS + 1}
                 warm = lifecycle_script(warmup, 1, next_ids)
-                measured = lifecycle_script(count, 2, next_ids)
+                kinds: list[str] = []
+                measured = lifecycle_script(count, 2, next_ids, kinds)
                 start = [
                     # ids as lifecycle_script numbered them, whatever a restart did to the
                     # sequences' cached values
@@ -646,20 +663,41 @@ def count_lifecycles(variants: list[str], count: int, warmup: int) -> dict[str, 
                     )
                 ] + [f"SET SESSION AUTHORIZATION {APP_LOGIN}", *prepare_statements()]
                 base = count_instructions(cluster, f"base_{variant}", start + warm, settings)
+                each: list[int] = []
                 full = count_instructions(
-                    cluster, f"full_{variant}", start + warm + measured, settings
+                    cluster, f"full_{variant}", start + warm + measured, settings, each
                 )
                 figures[variant] = (full - base) / count
+                by_kind[variant] = _per_kind(kinds, measured, each[len(each) - len(measured) :])
+                # the statements counted one by one add up to about the difference of the clones
+                summed = sum(each[len(each) - len(measured) :]) / count
                 print(
-                    f"{VARIANTS[variant]}: {figures[variant] / 1000:,.0f}k per lifecycle",
+                    f"{VARIANTS[variant]}: {figures[variant] / 1000:,.0f}k per lifecycle"
+                    f" ({summed / 1000:,.0f}k statement by statement)",
                     file=sys.stderr,
                 )
         finally:
             cluster.start()
-    return figures
+    return Instructions(figures, by_kind)
 
 
-def print_instructions(figures: dict[str, float], count: int, warmup: int) -> None:
+def _per_kind(
+    kinds: list[str], script: list[str], instructions: list[int]
+) -> dict[str, tuple[int, float]]:
+    """Transactions and instructions per transaction of each kind; a transaction starts with a
+    BEGIN or is a statement alone."""
+    totals: dict[str, list[int]] = {}
+    inside = False
+    for kind, text, counted in zip(kinds, script, instructions, strict=True):
+        if not inside:
+            totals.setdefault(kind, [0, 0])[0] += 1
+        inside = text == "BEGIN" or (inside and text != "COMMIT")
+        totals[kind][1] += counted
+    return {kind: (n, total / n) for kind, (n, total) in totals.items()}
+
+
+def print_instructions(report: Instructions, count: int, warmup: int) -> None:
+    figures = report.per_lifecycle
     print(
         f"\nbench/workload.py --instructions: server instructions per lifecycle, {count} lifecycles"
         f" after {warmup} warm-up ones (valgrind callgrind, single-user backend, the"
@@ -669,6 +707,20 @@ def print_instructions(figures: dict[str, float], count: int, warmup: int) -> No
     print("|---|---|---|")
     for variant, value in figures.items():
         print(f"| {VARIANTS[variant]} | {value / 1000:,.0f}k | {value / figures['a']:.2f} |")
+    base = report.by_kind["a"]
+    total = sum(n for n, _ in base.values())
+    print("\nInstructions per write transaction, by kind (each statement counted on its own):\n")
+    header = " | ".join(VARIANTS[v] + (" | x (a)" if v != "a" else "") for v in figures)
+    print(f"| transaction | share | {header} |")
+    print("|---|---|" + "---|" * (2 * len(figures) - 1))
+    for kind in sorted(base, key=lambda kind: -base[kind][0]):
+        cells = []
+        for variant in figures:
+            value = report.by_kind[variant].get(kind, (0, float("nan")))[1]
+            cells.append(f"{value / 1000:,.0f}k")
+            if variant != "a":
+                cells.append(f"{value / base[kind][1]:.2f}")
+        print(f"| {kind} | {base[kind][0] / total:.0%} | {' | '.join(cells)} |")
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -910,7 +962,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="count server instructions per lifecycle (valgrind) instead of running the load",
+        help="count server instructions per lifecycle and per kind of write transaction"
+        " (valgrind) instead of running the load",
     )
     parser.add_argument("--lifecycles", type=int, default=200, help="with --instructions")
     args = parser.parse_args(argv)
@@ -919,8 +972,8 @@ def main(argv: list[str] | None = None) -> None:
         if set(variants) - set(VARIANTS) or "a" not in variants:
             raise SystemExit(f"--variants: choose from {', '.join(VARIANTS)}; (a) is the baseline")
         warmup = 30
-        figures = count_lifecycles(variants, args.lifecycles, warmup)
-        print_instructions(figures, args.lifecycles, warmup)
+        counted = count_lifecycles(variants, args.lifecycles, warmup)
+        print_instructions(counted, args.lifecycles, warmup)
         return
     report = run(args)
     ok = print_table(report)
