@@ -73,6 +73,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -491,21 +492,66 @@ def drop(cluster: EmbeddedCluster, name: str) -> None:
 
 
 def count_instructions(
-    cluster: EmbeddedCluster, database: str, statements: Iterable[str], settings: dict[str, str]
+    cluster: EmbeddedCluster,
+    database: str,
+    statements: Iterable[str],
+    settings: dict[str, str],
+    per_statement: list[int] | None = None,
 ) -> int:
-    """Instructions a single-user backend executes for `statements` (start-up included)."""
+    """Instructions a single-user backend executes for `statements` (start-up included).
+
+    per_statement: when given, filled with each statement's own instructions, in order. Every
+    statement a single-user backend runs ends in CommitTransactionCommand (inside a transaction
+    block too; a COMMIT's deferred triggers run in it), so callgrind dumps its counters after each
+    call: the dumps before the statements' are the start-up's, the last file the shut-down's."""
+    statements = list(statements)
     options = [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
+    with tempfile.TemporaryDirectory(prefix="guard-callgrind-") as dumps:
+        if per_statement is None:
+            output = ["--callgrind-out-file=/dev/null"]
+        else:
+            Path(dumps).chmod(0o777)  # the server user writes the dumps
+            output = [
+                f"--callgrind-out-file={dumps}/out",
+                "--dump-after=CommitTransactionCommand",
+                "--dump-line=no",
+            ]
+        collected = _run_callgrind(cluster, database, statements, output, options)
+        if per_statement is not None:
+            parts = sorted(Path(dumps).glob("out.*"), key=lambda path: int(path.suffix[1:]))
+            if len(parts) < len(statements):
+                raise RuntimeError(f"{len(parts)} callgrind dumps for {len(statements)} statements")
+            per_statement[:] = [_dumped(path) for path in parts[-len(statements) :]]
+    return collected
+
+
+def _dumped(path: Path) -> int:
+    """The instructions one callgrind dump counted (its `totals:` line)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def _run_callgrind(
+    cluster: EmbeddedCluster,
+    database: str,
+    statements: list[str],
+    tool: list[str],
+    server: list[str],
+) -> int:
+    """The instructions callgrind collected; tool: callgrind's options, server: the backend's."""
     command = as_server_user(
         [
             "valgrind",
             "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
+            *tool,
             str(pg_bindir() / "postgres"),
             "--single",
             "-j",  # a statement ends with a semicolon and an empty line
             "-D",
             str(cluster.data_dir),
-            *options,
+            *server,
             database,
         ]
     )

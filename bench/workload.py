@@ -51,8 +51,10 @@ call and appointment is read back in the state its worker last committed: 0 expe
 A second table gives the median latency of each kind of write transaction (a new call, a status
 update, each booking order, each follow-up) per variant, with its share of the transactions:
 which transactions the added latency lands on. On a machine whose cores the workers share, a
-transaction that Booking Guard makes no dearer (the status update) still waits longer when the
-others cost more: compare it with `--instructions` before blaming the statement itself.
+transaction also waits longer when the others cost more: compare each kind with its own
+instructions (`--instructions` counts them per kind too) before blaming the statement itself.
+A third table says what the p99 is made of: each kind's share of the variant's slowest 2 % of
+write transactions, next to its share of all of them, and each kind's own p99.
 """
 
 from __future__ import annotations
@@ -419,6 +421,15 @@ class Measurement:
     serialization_failures: int
     # transaction kind -> (share of the write transactions, p50 ms)
     by_kind: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # transaction kind -> (share of the slowest TAIL of the write transactions, its own p99 ms):
+    # what the p99 is made of
+    tail_by_kind: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+# The slowest share of the write transactions that print_tail splits by kind: 2 %, the p99 and
+# what lies just below it (about 500 transactions per round at the default settings), so that a
+# kind of 1 % of the writes shows in the split by more than a handful of them.
+TAIL = 0.02
 
 
 def measure(
@@ -446,6 +457,10 @@ def measure(
         for kind, values in result.latencies_us.items():
             by_kind.setdefault(kind, []).extend(values)
     latencies = sorted(us for values in by_kind.values() for us in values)
+    # the slowest TAIL: every transaction at or above its lower bound, ties included
+    bound = _quantile(latencies, 1 - TAIL)
+    slow = {kind: sum(us >= bound for us in values) for kind, values in by_kind.items()}
+    slow_total = sum(slow.values()) or 1
     for result in results:
         ledger.calls.update({int(k): v for k, v in result.calls.items()})
         ledger.appointments.update({int(k): v for k, v in result.appointments.items()})
@@ -458,6 +473,10 @@ def measure(
         serialization_failures=sum(r.serialization_failures for r in results),
         by_kind={
             kind: (len(values) / len(latencies), _quantile(sorted(values), 0.50) / 1000)
+            for kind, values in by_kind.items()
+        },
+        tail_by_kind={
+            kind: (slow[kind] / slow_total, _quantile(sorted(values), 0.99) / 1000)
             for kind, values in by_kind.items()
         },
     )
@@ -568,16 +587,19 @@ def prepare_statements() -> list[str]:
     return [f"PREPARE step{number} AS {numbered(text).strip()}" for number, text in enumerate(_MIX)]
 
 
-def lifecycle_script(count: int, seed: int, next_ids: dict[str, int]) -> list[str]:
+def lifecycle_script(
+    count: int, seed: int, next_ids: dict[str, int], kinds: list[str] | None = None
+) -> list[str]:
     """`count` lifecycles of plan_lifecycle as EXECUTE statements of prepare_statements(), each
     step its own transaction as the application runs it, with the ids the identity columns will
-    hand out (next_ids: table -> next id, advanced here)."""
+    hand out (next_ids: table -> next id, advanced here). kinds, when given, gets the kind of the
+    transaction each statement of the script belongs to."""
     rng = random.Random(seed)
     script: list[str] = []
     for sequence in range(1, count + 1):
         plan = plan_lifecycle(rng, sequence, f"i{seed}-{sequence}")
         ids: dict[str, int] = {}
-        for step in plan.steps:
+        for kind, step in zip(plan.kinds, plan.steps, strict=True):
             executes = []
             for statement in step:
                 values = [statement.params[key] for key in _parameters(statement.sql)]
@@ -587,21 +609,34 @@ def lifecycle_script(count: int, seed: int, next_ids: dict[str, int]) -> list[st
                     table = _NUMBERED_IN[statement.sql]
                     ids[statement.returns] = next_ids[table]
                     next_ids[table] += 1
-            script += ["BEGIN", *executes, "COMMIT"] if len(executes) > 1 else executes
+            transaction = ["BEGIN", *executes, "COMMIT"] if len(executes) > 1 else executes
+            script += transaction
+            if kinds is not None:
+                kinds += [kind] * len(transaction)
     return script
 
 
-def count_lifecycles(variants: list[str], count: int, warmup: int) -> dict[str, float]:
+@dataclass
+class Instructions:
+    per_lifecycle: dict[str, float]  # variant -> instructions per lifecycle
+    # variant -> transaction kind -> (transactions of the kind, instructions per transaction)
+    by_kind: dict[str, dict[str, tuple[int, float]]]
+
+
+def count_lifecycles(variants: list[str], count: int, warmup: int) -> Instructions:
     """Server instructions per lifecycle for each variant: valgrind callgrind on a single-user
     backend (as bench/instructions.py counts them) running `warmup` lifecycles on one clone of
     the variant's database and `warmup` + `count` on another, as the application login; the
     difference divided by `count`. One transaction per step and prepared statements, as the load
     runs them: what a one-statement transaction costs (trigger functions set up their state per
-    transaction) is in the figure, unlike in bench/instructions.py's one-transaction workloads."""
+    transaction) is in the figure, unlike in bench/instructions.py's one-transaction workloads.
+    By kind: the second clone's measured statements, each counted on its own (callgrind dumps
+    after every statement), summed per transaction (its BEGIN and COMMIT included)."""
     from bench.instructions import count_instructions
 
     settings = {"shared_buffers": "256MB", "jit": "off"}
     figures: dict[str, float] = {}
+    by_kind: dict[str, dict[str, tuple[int, float]]] = {}
     with databases(variants) as (cluster, _urls):
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
             for variant in variants:
@@ -617,7 +652,8 @@ def count_lifecycles(variants: list[str], count: int, warmup: int) -> dict[str, 
             for variant in variants:
                 next_ids = {"calls": PRELOAD_CALLS + 1, "appointments": PRELOAD_APPOINTMENTS + 1}
                 warm = lifecycle_script(warmup, 1, next_ids)
-                measured = lifecycle_script(count, 2, next_ids)
+                kinds: list[str] = []
+                measured = lifecycle_script(count, 2, next_ids, kinds)
                 start = [
                     # ids as lifecycle_script numbered them, whatever a restart did to the
                     # sequences' cached values
@@ -628,20 +664,41 @@ def count_lifecycles(variants: list[str], count: int, warmup: int) -> dict[str, 
                     )
                 ] + [f"SET SESSION AUTHORIZATION {APP_LOGIN}", *prepare_statements()]
                 base = count_instructions(cluster, f"base_{variant}", start + warm, settings)
+                each: list[int] = []
                 full = count_instructions(
-                    cluster, f"full_{variant}", start + warm + measured, settings
+                    cluster, f"full_{variant}", start + warm + measured, settings, each
                 )
                 figures[variant] = (full - base) / count
+                by_kind[variant] = _per_kind(kinds, measured, each[len(each) - len(measured) :])
+                # the statements counted one by one add up to about the difference of the clones
+                summed = sum(each[len(each) - len(measured) :]) / count
                 print(
-                    f"{VARIANTS[variant]}: {figures[variant] / 1000:,.0f}k per lifecycle",
+                    f"{VARIANTS[variant]}: {figures[variant] / 1000:,.0f}k per lifecycle"
+                    f" ({summed / 1000:,.0f}k statement by statement)",
                     file=sys.stderr,
                 )
         finally:
             cluster.start()
-    return figures
+    return Instructions(figures, by_kind)
 
 
-def print_instructions(figures: dict[str, float], count: int, warmup: int) -> None:
+def _per_kind(
+    kinds: list[str], script: list[str], instructions: list[int]
+) -> dict[str, tuple[int, float]]:
+    """Transactions and instructions per transaction of each kind; a transaction starts with a
+    BEGIN or is a statement alone."""
+    totals: dict[str, list[int]] = {}
+    inside = False
+    for kind, text, counted in zip(kinds, script, instructions, strict=True):
+        if not inside:
+            totals.setdefault(kind, [0, 0])[0] += 1
+        inside = text == "BEGIN" or (inside and text != "COMMIT")
+        totals[kind][1] += counted
+    return {kind: (n, total / n) for kind, (n, total) in totals.items()}
+
+
+def print_instructions(report: Instructions, count: int, warmup: int) -> None:
+    figures = report.per_lifecycle
     print(
         f"\nbench/workload.py --instructions: server instructions per lifecycle, {count} lifecycles"
         f" after {warmup} warm-up ones (valgrind callgrind, single-user backend, the"
@@ -651,6 +708,20 @@ def print_instructions(figures: dict[str, float], count: int, warmup: int) -> No
     print("|---|---|---|")
     for variant, value in figures.items():
         print(f"| {VARIANTS[variant]} | {value / 1000:,.0f}k | {value / figures['a']:.2f} |")
+    base = report.by_kind["a"]
+    total = sum(n for n, _ in base.values())
+    print("\nInstructions per write transaction, by kind (each statement counted on its own):\n")
+    header = " | ".join(VARIANTS[v] + (" | x (a)" if v != "a" else "") for v in figures)
+    print(f"| transaction | share | {header} |")
+    print("|---|---|" + "---|" * (2 * len(figures) - 1))
+    for kind in sorted(base, key=lambda kind: -base[kind][0]):
+        cells = []
+        for variant in figures:
+            value = report.by_kind[variant].get(kind, (0, float("nan")))[1]
+            cells.append(f"{value / 1000:,.0f}k")
+            if variant != "a":
+                cells.append(f"{value / base[kind][1]:.2f}")
+        print(f"| {kind} | {base[kind][0] / total:.0%} | {' | '.join(cells)} |")
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -839,6 +910,43 @@ def print_by_kind(report: dict[str, Any]) -> None:
         print(f"| {kind} | {share:.0%} | {' | '.join(cells)} |{extra}")
 
 
+def print_tail(report: dict[str, Any]) -> None:
+    """What each variant's slowest write transactions are: each kind's share of the slowest
+    TAIL (the transactions at or above the variant's own 1 - TAIL quantile; ties included), next
+    to its share of all of them, and each kind's own p99. A kind whose share of the tail is well
+    above its share of the transactions is what the p99 is made of; medians over rounds."""
+    rounds: dict[str, list[Measurement]] = report["rounds"]
+    variants = list(rounds)
+
+    def median(variant: str, kind: str, index: int, table: str) -> float:
+        values = [
+            getattr(m, table)[kind][index] for m in rounds[variant] if kind in getattr(m, table)
+        ]
+        return float(statistics.median(values)) if values else float("nan")
+
+    kinds = sorted(
+        {kind for measurements in rounds.values() for m in measurements for kind in m.by_kind},
+        key=lambda kind: -median("a", kind, 0, "by_kind"),
+    )
+    print(
+        f"\nThe slowest {TAIL:.0%} of write transactions by kind (share of the slowest {TAIL:.0%};"
+        " each kind's own p99 in ms; medians over rounds):\n"
+    )
+    header = " | ".join(
+        f"{VARIANTS[v]}: slowest | p99 ms" + (" | x (a)" if v != "a" else "") for v in variants
+    )
+    print(f"| transaction | share | {header} |")
+    print("|---|---|" + "---|---|" * len(variants) + "---|" * (len(variants) - 1))
+    for kind in kinds:
+        cells = []
+        for variant in variants:
+            p99 = median(variant, kind, 1, "tail_by_kind")
+            cells += [f"{median(variant, kind, 0, 'tail_by_kind'):.0%}", f"{p99:.2f}"]
+            if variant != "a":
+                cells.append(f"{p99 / median('a', kind, 1, 'tail_by_kind'):.2f}")
+        print(f"| {kind} | {median('a', kind, 0, 'by_kind'):.0%} | {' | '.join(cells)} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -855,7 +963,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="count server instructions per lifecycle (valgrind) instead of running the load",
+        help="count server instructions per lifecycle and per kind of write transaction"
+        " (valgrind) instead of running the load",
     )
     parser.add_argument("--lifecycles", type=int, default=200, help="with --instructions")
     args = parser.parse_args(argv)
@@ -864,12 +973,13 @@ def main(argv: list[str] | None = None) -> None:
         if set(variants) - set(VARIANTS) or "a" not in variants:
             raise SystemExit(f"--variants: choose from {', '.join(VARIANTS)}; (a) is the baseline")
         warmup = 30
-        figures = count_lifecycles(variants, args.lifecycles, warmup)
-        print_instructions(figures, args.lifecycles, warmup)
+        counted = count_lifecycles(variants, args.lifecycles, warmup)
+        print_instructions(counted, args.lifecycles, warmup)
         return
     report = run(args)
     ok = print_table(report)
     print_by_kind(report)
+    print_tail(report)
     if args.json_file:
         args.json_file.write_text(
             json.dumps(
