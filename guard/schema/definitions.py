@@ -657,16 +657,12 @@ class _Applier:
         conn = self.conn
         before = _function_forms(conn, definition.identity) if definition.kind == "function" else {}
         try:
-            self.arm()
-            with conn.transaction():
-                conn.execute(definition.text.encode())
-        except _NOT_REPLACEABLE:
+            _execute(conn, definition, self.arm)
+        except DefinitionError as error:
+            if not isinstance(error.__cause__, _NOT_REPLACEABLE):
+                raise
             self._drop_with_dependents(definition, _object_oids(conn, definition))
             _execute(conn, definition, self.arm)
-        except psycopg.errors.LockNotAvailable:
-            raise  # the migrator retries the whole transaction
-        except psycopg.Error as error:
-            raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
         if before:  # a new function has no old forms to drop
             after = _function_forms(conn, definition.identity)
             # New parameter types: created beside the old forms, which go. A form the file
@@ -701,9 +697,7 @@ class _Applier:
                 self.outcome.dropped.append(path)
         for classid, objid in objects:
             if classid == "pg_catalog.pg_proc":
-                statement = sql.SQL("DROP FUNCTION {}").format(
-                    sql.SQL(_regprocedure(self.conn, objid))
-                )
+                statement = _drop_function(self.conn, objid)
             else:
                 statement = sql.SQL("DROP VIEW {}").format(sql.Identifier(*definition.identity))
             _run_sql(self.conn, statement, definition.path, self.arm)
@@ -912,10 +906,11 @@ WHERE d.refclassid = %(classid)s AND d.refobjid = %(objid)s AND d.deptype = 'n'
 """
 
 
-def _regprocedure(conn: psycopg.Connection[Any], oid: int) -> str:
+def _drop_function(conn: psycopg.Connection[Any], oid: int) -> sql.Composed:
+    """DROP FUNCTION for one form of a function, named with its argument types."""
     row = conn.execute("SELECT %s::oid::regprocedure::text", (oid,)).fetchone()
     assert row is not None
-    return str(row[0])
+    return sql.SQL("DROP FUNCTION {}").format(sql.SQL(str(row[0])))
 
 
 def _drop(
@@ -936,10 +931,7 @@ def _drop_statements(
     """The statements that drop a definition's object as it is now: one per form of a function,
     none for a trigger or policy whose table is gone. Read-only."""
     if kind == "function":
-        return [
-            sql.SQL("DROP FUNCTION {}").format(sql.SQL(_regprocedure(conn, oid)))
-            for oid in sorted(_function_forms(conn, identity))
-        ]
+        return [_drop_function(conn, oid) for oid in sorted(_function_forms(conn, identity))]
     if kind == "view":
         return [sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity))]
     if not catalog.exists(conn, f"{identity[0]}.{identity[1]}"):
@@ -1009,10 +1001,7 @@ def rows_from_migrations() -> list[tuple[str, str]]:
 
 def registry_rows_of_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     """In a database the migrations built: the registry rows no data file recorded."""
-    return sorted(
-        _registry_keys(conn)
-        - set(conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall())
-    )
+    return sorted(_registry_keys(conn) - catalog.rows_created_by_data(conn))
 
 
 def _check(
