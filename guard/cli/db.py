@@ -7,6 +7,7 @@ validate) do so with short lock timeouts and retries until --lock-deadline."""
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -348,21 +349,7 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
         pending_definitions = migrator.pending_definitions()
         source = definitions.recorded_source(migrator.conn)
     if as_json:
-        emit_json(
-            [
-                {
-                    "id": s.id,
-                    "applied": s.applied,
-                    "edited": s.edited,
-                    "checksum_recorded": s.checksum_recorded,
-                    "checksum": s.checksum_state or None,
-                    "in_directory": s.in_directory,
-                    "applied_at": s.applied_at.isoformat() if s.applied_at else None,
-                    "applied_by": s.applied_by,
-                }
-                for s in states
-            ]
-        )
+        emit_json([{**asdict(s), "checksum": s.checksum_state or None} for s in states])
         return
     rows = [[s.id, s.label, s.applied_at, s.applied_by] for s in states]
     # ids are what a DBA copies into --to: never wrapped
