@@ -150,12 +150,8 @@ def is_definition(path: str) -> bool:
 def checkout_definitions(root: Path | None = None) -> list[Definition]:
     """The definitions of sql/ (or of `root`), in manifest order."""
     root = root or sql_dir()
-    found = []
-    for file in canonical_files(root):
-        relative = file.relative_to(root).as_posix()
-        if is_definition(relative):
-            found.append(Definition(relative, file.read_text()))
-    return found
+    named = [(file.relative_to(root).as_posix(), file) for file in canonical_files(root)]
+    return [Definition(name, file.read_text()) for name, file in named if is_definition(name)]
 
 
 def digest(definitions: Iterable[Definition]) -> str:

@@ -466,14 +466,10 @@ class Migrator:
             with self.conn.transaction():
                 self.conn.execute("SET TRANSACTION READ ONLY")
                 pending, level, wanted = self._pending(migrations, to)
-                for migration in pending:
-                    found.migrations.append(
-                        PlannedMigration(
-                            migration.id,
-                            bool(migration.use_transactions),
-                            _statements(migration, "apply"),
-                        )
-                    )
+                found.migrations = [
+                    PlannedMigration(m.id, bool(m.use_transactions), _statements(m, "apply"))
+                    for m in pending
+                ]
                 records = definitions.table_exists(self.conn) or any(
                     m.id == DEFINITIONS_RECORDED_FROM for m in pending
                 )
