@@ -196,18 +196,16 @@ def _show_plan(plan: ApplyPlan) -> None:
         for statement in migration.statements:
             _echo_sql(_terminated(statement))
         echo_text("")
-    step = plan.definitions
-    if step is not None:
-        _show_definitions(step, plan)
-    running = [definition for definition, _ in step.run] if step is not None else []
-    files = sum(not definition.closing for definition in running)
-    closing = len(running) - files
-    drops = len(step.dropped) if step is not None else 0
-    moves = f", {len(step.moved)} moved" if step is not None and step.moved else ""
+    if plan.definitions is not None:
+        _show_definitions(plan.definitions, plan)
+    step = plan.definitions or definitions.Plan()  # none: nothing to count
+    files = sum(not definition.closing for definition, _ in step.run)
+    closing = len(step.run) - files
+    moves = f", {len(step.moved)} moved" if step.moved else ""
     also = f" and {definitions.closing_files(closing)}" if closing else ""
     echo_text(
         f"-- dry run: {len(plan.migrations)} migration(s), {files} definition file(s){also} to"
-        f" run, {drops} to drop{moves}. Nothing was changed."
+        f" run, {len(step.dropped)} to drop{moves}. Nothing was changed."
     )
 
 
