@@ -982,7 +982,12 @@ def _record(conn: psycopg.Connection[Any], definitions: list[Definition], source
 
 def stored_snapshot() -> tuple[catalog.Snapshot, str | None]:
     """The stored canonical snapshot and the digest of the definitions it was made from."""
-    loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
+    try:
+        loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
+    except FileNotFoundError:
+        raise GuardError(
+            f"canonical snapshot {snapshot_path()} is missing (run `make generated`)"
+        ) from None
     made_from = loaded.pop("definitions_sha256", None)
     loaded.pop(ROWS_FROM_MIGRATIONS, None)
     return loaded, made_from
