@@ -121,6 +121,12 @@ _KINDS = [
     ("failed", "not reconciled (logged)"),
     ("review_items", "review items opened by this run"),
 ]
+# Listed after a failover only (--after-failover).
+_ORPHANED = (
+    "orphaned",
+    "calls whose attempt from before the failover the calendar did not list, left to guard"
+    " reconcile (booking_outcome_unknown)",
+)
 
 
 def _rows(report: CalendarReport) -> list[list[Any]]:
@@ -128,19 +134,10 @@ def _rows(report: CalendarReport) -> list[list[Any]]:
         ["listed", report.listed, "bookings the calendar listed", ""],
         ["in_sync", report.in_sync, "the database agrees", ""],
     ]
-    for name, meaning in _KINDS:
+    after_failover = [_ORPHANED] if report.orphaned_before is not None else []
+    for name, meaning in [*_KINDS, *after_failover]:
         ids = getattr(report, name)
         rows.append([name, len(ids), meaning, " ".join(str(i) for i in ids)])
-    if report.orphaned_before is not None:
-        rows.append(
-            [
-                "orphaned",
-                len(report.orphaned),
-                "calls whose attempt from before the failover the calendar did not list,"
-                " left to guard reconcile (booking_outcome_unknown)",
-                " ".join(str(i) for i in report.orphaned),
-            ]
-        )
     rows.append(["unchanged", report.unchanged, "compared, nothing to write", ""])
     return rows
 
@@ -269,15 +266,8 @@ def reconcile_command(
             title += f", after a failover (last replayed transaction {when(cutoff)})"
         rows = _rows(report)
         if report.recorded:
-            rows.insert(
-                -1,
-                [
-                    "audited",
-                    audited,
-                    "recorded appointments audited in guard.correction_audit",
-                    "",
-                ],
-            )
+            audit = "recorded appointments audited in guard.correction_audit"
+            rows.insert(-1, ["audited", audited, audit, ""])
         emit_table(title, ["difference", "count", "meaning", "ids"], rows)
         click.echo(report.summary())
     problems = []

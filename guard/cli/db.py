@@ -7,6 +7,7 @@ validate) do so with short lock timeouts and retries until --lock-deadline."""
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -195,18 +196,16 @@ def _show_plan(plan: ApplyPlan) -> None:
         for statement in migration.statements:
             _echo_sql(_terminated(statement))
         echo_text("")
-    step = plan.definitions
-    if step is not None:
-        _show_definitions(step, plan)
-    running = [definition for definition, _ in step.run] if step is not None else []
-    files = sum(not definition.closing for definition in running)
-    closing = len(running) - files
-    drops = len(step.dropped) if step is not None else 0
-    moves = f", {len(step.moved)} moved" if step is not None and step.moved else ""
+    if plan.definitions is not None:
+        _show_definitions(plan.definitions, plan)
+    step = plan.definitions or definitions.Plan()  # none: nothing to count
+    files = sum(not definition.closing for definition, _ in step.run)
+    closing = len(step.run) - files
+    moves = f", {len(step.moved)} moved" if step.moved else ""
     also = f" and {definitions.closing_files(closing)}" if closing else ""
     echo_text(
         f"-- dry run: {len(plan.migrations)} migration(s), {files} definition file(s){also} to"
-        f" run, {drops} to drop{moves}. Nothing was changed."
+        f" run, {len(step.dropped)} to drop{moves}. Nothing was changed."
     )
 
 
@@ -348,21 +347,7 @@ def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
         pending_definitions = migrator.pending_definitions()
         source = definitions.recorded_source(migrator.conn)
     if as_json:
-        emit_json(
-            [
-                {
-                    "id": s.id,
-                    "applied": s.applied,
-                    "edited": s.edited,
-                    "checksum_recorded": s.checksum_recorded,
-                    "checksum": s.checksum_state or None,
-                    "in_directory": s.in_directory,
-                    "applied_at": s.applied_at.isoformat() if s.applied_at else None,
-                    "applied_by": s.applied_by,
-                }
-                for s in states
-            ]
-        )
+        emit_json([{**asdict(s), "checksum": s.checksum_state or None} for s in states])
         return
     rows = [[s.id, s.label, s.applied_at, s.applied_by] for s in states]
     # ids are what a DBA copies into --to: never wrapped

@@ -90,9 +90,7 @@ def demo(stop: bool) -> None:
         open_alerts = conn.execute(queries.OPEN_ALERT_COUNT).fetchone()
         open_reviews = conn.execute(queries.ACTIVE_REVIEW_ITEM_COUNT).fetchone()
         pending = conn.execute(queries.PENDING_VALIDATION_COUNT).fetchone()
-    with connect(url) as conn:
         scheduled = conn.execute(queries.SCHEDULE_JOBS).fetchone()
-        conn.commit()
     click.echo(f"Jobs: {scheduled[0] if scheduled else '?'}")
     click.echo(
         f"Now: {open_alerts[0] if open_alerts else 0} open alerts (`guard alerts list`),"

@@ -150,12 +150,8 @@ def is_definition(path: str) -> bool:
 def checkout_definitions(root: Path | None = None) -> list[Definition]:
     """The definitions of sql/ (or of `root`), in manifest order."""
     root = root or sql_dir()
-    found = []
-    for file in canonical_files(root):
-        relative = file.relative_to(root).as_posix()
-        if is_definition(relative):
-            found.append(Definition(relative, file.read_text()))
-    return found
+    named = [(file.relative_to(root).as_posix(), file) for file in canonical_files(root)]
+    return [Definition(name, file.read_text()) for name, file in named if is_definition(name)]
 
 
 def digest(definitions: Iterable[Definition]) -> str:
@@ -657,16 +653,12 @@ class _Applier:
         conn = self.conn
         before = _function_forms(conn, definition.identity) if definition.kind == "function" else {}
         try:
-            self.arm()
-            with conn.transaction():
-                conn.execute(definition.text.encode())
-        except _NOT_REPLACEABLE:
+            _execute(conn, definition, self.arm)
+        except DefinitionError as error:
+            if not isinstance(error.__cause__, _NOT_REPLACEABLE):
+                raise
             self._drop_with_dependents(definition, _object_oids(conn, definition))
             _execute(conn, definition, self.arm)
-        except psycopg.errors.LockNotAvailable:
-            raise  # the migrator retries the whole transaction
-        except psycopg.Error as error:
-            raise DefinitionError(f"{definition.path}: {first_line(error)}") from error
         if before:  # a new function has no old forms to drop
             after = _function_forms(conn, definition.identity)
             # New parameter types: created beside the old forms, which go. A form the file
@@ -701,9 +693,7 @@ class _Applier:
                 self.outcome.dropped.append(path)
         for classid, objid in objects:
             if classid == "pg_catalog.pg_proc":
-                statement = sql.SQL("DROP FUNCTION {}").format(
-                    sql.SQL(_regprocedure(self.conn, objid))
-                )
+                statement = _drop_function(self.conn, objid)
             else:
                 statement = sql.SQL("DROP VIEW {}").format(sql.Identifier(*definition.identity))
             _run_sql(self.conn, statement, definition.path, self.arm)
@@ -912,10 +902,11 @@ WHERE d.refclassid = %(classid)s AND d.refobjid = %(objid)s AND d.deptype = 'n'
 """
 
 
-def _regprocedure(conn: psycopg.Connection[Any], oid: int) -> str:
+def _drop_function(conn: psycopg.Connection[Any], oid: int) -> sql.Composed:
+    """DROP FUNCTION for one form of a function, named with its argument types."""
     row = conn.execute("SELECT %s::oid::regprocedure::text", (oid,)).fetchone()
     assert row is not None
-    return str(row[0])
+    return sql.SQL("DROP FUNCTION {}").format(sql.SQL(str(row[0])))
 
 
 def _drop(
@@ -936,10 +927,7 @@ def _drop_statements(
     """The statements that drop a definition's object as it is now: one per form of a function,
     none for a trigger or policy whose table is gone. Read-only."""
     if kind == "function":
-        return [
-            sql.SQL("DROP FUNCTION {}").format(sql.SQL(_regprocedure(conn, oid)))
-            for oid in sorted(_function_forms(conn, identity))
-        ]
+        return [_drop_function(conn, oid) for oid in sorted(_function_forms(conn, identity))]
     if kind == "view":
         return [sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*identity))]
     if not catalog.exists(conn, f"{identity[0]}.{identity[1]}"):
@@ -994,7 +982,12 @@ def _record(conn: psycopg.Connection[Any], definitions: list[Definition], source
 
 def stored_snapshot() -> tuple[catalog.Snapshot, str | None]:
     """The stored canonical snapshot and the digest of the definitions it was made from."""
-    loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
+    try:
+        loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
+    except FileNotFoundError:
+        raise GuardError(
+            f"canonical snapshot {snapshot_path()} is missing (run `make generated`)"
+        ) from None
     made_from = loaded.pop("definitions_sha256", None)
     loaded.pop(ROWS_FROM_MIGRATIONS, None)
     return loaded, made_from
@@ -1009,10 +1002,7 @@ def rows_from_migrations() -> list[tuple[str, str]]:
 
 def registry_rows_of_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     """In a database the migrations built: the registry rows no data file recorded."""
-    return sorted(
-        _registry_keys(conn)
-        - set(conn.execute("SELECT registry, key FROM guard.registry_rows").fetchall())
-    )
+    return sorted(_registry_keys(conn) - catalog.rows_created_by_data(conn))
 
 
 def _check(

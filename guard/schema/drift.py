@@ -77,9 +77,7 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
     for schema in sorted(set(expected["schemas"]) - set(actual["schemas"])):
         found.append(Difference("missing", f"schema {schema}"))
     found += _compare_relations(expected["relations"], actual["relations"], adopted)
-    found += _compare_named(
-        "function", expected["functions"], actual["functions"], text_key="definition"
-    )
+    found += _compare_functions(expected["functions"], actual["functions"])
     found += _compare_types(expected.get("types", {}), actual.get("types", {}))
     found += compare_security(expected, actual)
     for noun in ("sequence", "setting"):
@@ -198,14 +196,7 @@ def _compare_relations(
         if _view_definition(want["view_def"], adopted) != _view_definition(
             have["view_def"], adopted
         ):
-            found.append(
-                Difference(
-                    "changed",
-                    subject,
-                    "definition differs",
-                    _diff(want["view_def"], have["view_def"]),
-                )
-            )
+            found.append(_text_changed(subject, "definition", want["view_def"], have["view_def"]))
         found += _changed(
             subject, want, have, ("kind", "rls", "force_rls") + (() if is_adopted else ("options",))
         )
@@ -324,30 +315,17 @@ def _compare_parts(
                 wanted, had = _type_neutral(wanted), _type_neutral(had)
             if attribute in w and wanted != had:
                 found.append(
-                    Difference(
-                        "changed",
-                        subject,
-                        f"{attribute} differs",
-                        _diff(str(w[attribute]), str(h.get(attribute))),
-                    )
+                    _text_changed(subject, attribute, str(w[attribute]), str(h.get(attribute)))
                 )
     return found
 
 
-def _compare_named(
-    noun: str, want: dict[str, Any], have: dict[str, Any], *, text_key: str
-) -> list[Difference]:
-    found = _missing_and_extra(want, have, lambda name, _: f"{noun} {name}")
+def _compare_functions(want: dict[str, Any], have: dict[str, Any]) -> list[Difference]:
+    found = _missing_and_extra(want, have, lambda name, _: f"function {name}")
     for name in sorted(set(want) & set(have)):
-        if want[name][text_key] != have[name][text_key]:
-            found.append(
-                Difference(
-                    "changed",
-                    f"{noun} {name}",
-                    f"{text_key} differs",
-                    _diff(want[name][text_key], have[name][text_key]),
-                )
-            )
+        wanted, had = want[name]["definition"], have[name]["definition"]
+        if wanted != had:
+            found.append(_text_changed(f"function {name}", "definition", wanted, had))
     return found
 
 
@@ -395,7 +373,10 @@ def _kind(relation: dict[str, Any]) -> str:
     return {"v": "view", "m": "materialized view"}.get(relation["kind"], "table")
 
 
-def _diff(expected: str | None, actual: str | None, limit: int = 40) -> list[str]:
+def _text_changed(
+    subject: str, what: str, expected: str | None, actual: str | None, limit: int = 40
+) -> Difference:
+    """`what` of `subject` differs: a "changed" difference with a unified diff of the texts."""
     lines = list(
         difflib.unified_diff(
             (expected or "").splitlines(),
@@ -408,7 +389,7 @@ def _diff(expected: str | None, actual: str | None, limit: int = 40) -> list[str
     )
     if len(lines) > limit:
         lines = [*lines[:limit], f"... {len(lines) - limit} more lines"]
-    return lines
+    return Difference("changed", subject, f"{what} differs", lines)
 
 
 def _view_definition(definition: str | None, adopted: set[str]) -> str | None:

@@ -271,40 +271,38 @@ class Migrator:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def migrations(self) -> Any:
+    def migrations(self, known: str | None = None) -> Any:
+        """The migrations of the directory, in order; `known`: an id that must be one of them."""
         if not self.directory.is_dir():
             raise GuardError(f"migrations directory {self.directory} does not exist")
         migrations = read_migrations(str(self.directory))
         for migration in migrations:  # yoyo learns it only by loading (splitting) the file
             migration.use_transactions = migration_files.transactional(migration)
+        if known is not None and known not in {m.id for m in migrations}:
+            raise GuardError(f"unknown migration {known!r}")
         return migrations
 
     def states(self) -> list[MigrationState]:
         applied_at = self._applied_at()
         recorded = self._recorded_checksums()
+        files = {migration.id: migration.path for migration in self.migrations()}
         states = []
-        known = set()
-        for migration in self.migrations():
-            known.add(migration.id)
-            applied = migration.id in applied_at
-            recorded_sum, when, who = recorded.get(migration.id, (None, None, None))
+        # the migrations of the directory in order, then the applied ones it no longer has
+        for migration_id in [*files, *sorted(set(applied_at) - set(files))]:
+            applied = migration_id in applied_at
+            recorded_sum, when, who = recorded.get(migration_id, (None, None, None))
             states.append(
                 MigrationState(
-                    id=migration.id,
+                    id=migration_id,
                     applied=applied,
                     edited=applied
+                    and migration_id in files
                     and recorded_sum is not None
-                    and recorded_sum != checksum(migration.path),
+                    and recorded_sum != checksum(files[migration_id]),
                     checksum_recorded=recorded_sum is not None,
-                    applied_at=when or applied_at.get(migration.id),
+                    in_directory=migration_id in files,
+                    applied_at=when or applied_at.get(migration_id),
                     applied_by=who,
-                )
-            )
-        for orphan in sorted(set(applied_at) - known):
-            _, when, who = recorded.get(orphan, (None, None, None))
-            states.append(
-                MigrationState(
-                    orphan, True, False, orphan in recorded, False, when or applied_at[orphan], who
                 )
             )
         return states
@@ -318,9 +316,7 @@ class Migrator:
         that belong at that level. Returns the ids applied; `on_applied` hears each one as it
         commits; `definitions_outcome` says what the definitions step did. A failure names the
         migration that failed and how many were committed before it in this run."""
-        migrations = self.migrations()
-        if to is not None:
-            self._require_known(migrations, to)
+        migrations = self.migrations(known=to)
         done: list[str] = []
         self.definitions_outcome = None
         with self._locked():
@@ -464,22 +460,16 @@ class Migrator:
         catalog and the bookkeeping tables are read). Works through a connection pooler; the
         apply itself then refuses (the plan says so). A migrator that runs meanwhile may change
         what is pending."""
-        migrations = self.migrations()
-        if to is not None:
-            self._require_known(migrations, to)
+        migrations = self.migrations(known=to)
         found = ApplyPlan()
         try:
             with self.conn.transaction():
                 self.conn.execute("SET TRANSACTION READ ONLY")
                 pending, level, wanted = self._pending(migrations, to)
-                for migration in pending:
-                    found.migrations.append(
-                        PlannedMigration(
-                            migration.id,
-                            bool(migration.use_transactions),
-                            _statements(migration, "apply"),
-                        )
-                    )
+                found.migrations = [
+                    PlannedMigration(m.id, bool(m.use_transactions), _statements(m, "apply"))
+                    for m in pending
+                ]
                 records = definitions.table_exists(self.conn) or any(
                     m.id == DEFINITIONS_RECORDED_FROM for m in pending
                 )
@@ -569,14 +559,10 @@ class Migrator:
                             then = self._definitions_step(
                                 wanted, migrations_ran=True, restoring=True
                             )
-                        if then is not None and migration.use_transactions:
-                            self._run_one(migration, "rollback", then)
-                        else:
-                            self._run_one(migration, "rollback")
-                            if then is not None:
-                                self._definitions_alone(
-                                    then, f"restoring the definitions at {below}"
-                                )
+                        together = then if migration.use_transactions else None
+                        self._run_one(migration, "rollback", together)
+                        if then is not None and together is None:
+                            self._definitions_alone(then, f"restoring the definitions at {below}")
                         done.append(migration.id)
                         if then is not None and wanted is not None:
                             self._known = _as_recorded(wanted[0])
@@ -586,9 +572,7 @@ class Migrator:
 
     def rollback_plan(self, to: str | None = None, *, all_: bool = False) -> list[Any]:
         """The migrations a rollback would undo, newest first."""
-        migrations = self.migrations()
-        if to is not None:
-            self._require_known(migrations, to)
+        migrations = self.migrations(known=to)
         if not catalog.exists(self.conn, MIGRATION_TABLE):
             return []
         plan = []
@@ -1072,11 +1056,6 @@ class Migrator:
             "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums"
         ).fetchall()
         return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
-
-    @staticmethod
-    def _require_known(migrations: Any, migration_id: str) -> None:
-        if migration_id not in {m.id for m in migrations}:
-            raise GuardError(f"unknown migration {migration_id!r}")
 
 
 def _dependents_hint(error: psycopg.Error) -> str:

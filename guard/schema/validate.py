@@ -263,7 +263,7 @@ def _reconcile_range(
     lock_timeout_ms: int,
     report: ValidationReport,
     *,
-    hold_ms: int | None = None,
+    hold_ms: int,
     skip_locked: bool = True,
 ) -> list[int]:
     """Reconcile, in one transaction, the calls of [from_id, to_id) that no one else holds a row
@@ -298,7 +298,7 @@ def _reconcile_range(
             raise
         return sorted({r[0] for r in conn.execute(_BATCH_IDS, bounds).fetchall()})
     except psycopg.errors.QueryCanceled:
-        if hold_ms is None or not clock.armed:
+        if not clock.armed:
             raise
         raise AttemptOverTime(
             f"calls [{from_id}, {to_id}): the batch ran past {hold_ms} ms holding its row locks"
@@ -310,15 +310,13 @@ def _reconcile_range(
 class _HoldClock:
     """statement_timeout, statement by statement, from what is left of a transaction's hold_ms."""
 
-    def __init__(self, conn: psycopg.Connection[Any], hold_ms: int | None) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], hold_ms: int) -> None:
         self.conn = conn
         self.hold_ms = hold_ms
         self.started = 0.0
         self.armed = False
 
     def arm(self, *, start: bool = False) -> None:
-        if self.hold_ms is None:
-            return
         now = time.monotonic()
         if start:
             self.started = now

@@ -10,26 +10,17 @@ from typing import Any, LiteralString
 import psycopg
 
 from guard.connection import connect
-from guard.errors import GuardError, first_line
-from guard.resources import snapshot_path, sql_dir
+from guard.errors import first_line
+from guard.resources import sql_dir
 from guard.schema import catalog, definitions
 from guard.schema.drift import Difference, compare, shown
 from guard.schema.migrate import Migrator
 
 
-def load_canonical_snapshot() -> catalog.Snapshot:
-    try:
-        return definitions.stored_snapshot()[0]
-    except FileNotFoundError:
-        raise GuardError(
-            f"canonical snapshot {snapshot_path()} is missing (run `make generated`)"
-        ) from None
-
-
 def verify(database_url: str | None, migrations_dir: Path | None = None) -> list[Difference]:
     """Every difference between the database and the canonical definitions, plus edited and
     pending migrations. An empty list means the database is exactly what Booking Guard ships."""
-    expected = load_canonical_snapshot()
+    expected = definitions.stored_snapshot()[0]
     with Migrator(database_url, migrations_dir) as migrator:
         states = migrator.states()
         pending_definitions = migrator.pending_definitions()
