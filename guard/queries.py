@@ -313,18 +313,19 @@ SKIP_ALERT_DELIVERIES_BELOW = "SELECT guard.skip_alert_deliveries_below(%s, %s, 
 SKIP_ALERT_DELIVERIES = "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)"
 RELEASE_DELIVERIES = "SELECT guard.release_deliveries(%s, %s)"
 SECONDS_UNTIL_DELIVERY_DUE = (
-    "SELECT ch.channel, extract(epoch FROM least(f.due, h.due) - now())"
-    " FROM pg_catalog.unnest(%s::text[]) AS ch (channel)"
+    "SELECT ch.channel, extract(epoch FROM min(least(f.due, h.due)) - now())"
+    " FROM unnest(%s::text[], %s::text[]) AS ch (kind, channel)"
     " LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due"
     "  FROM guard.deliveries AS d"
-    "  WHERE d.kind = 'alert' AND d.channel = ch.channel AND d.status = 'pending'"
+    "  WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'"
     "  AND d.claimed_until IS NULL"
     "  ORDER BY d.next_attempt_at LIMIT 1) AS f ON true"
     " LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due"
     "  FROM guard.deliveries AS d"
-    "  WHERE d.kind = 'alert' AND d.channel = ch.channel AND d.status = 'pending'"
+    "  WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'"
     "  AND d.claimed_until IS NOT NULL) AS h ON true"
     " WHERE f.due IS NOT NULL OR h.due IS NOT NULL"
+    " GROUP BY ch.channel"
 )
 DELIVERY_STATUS_COUNTS = (
     "SELECT d.status, count(*) FROM guard.deliveries AS d"

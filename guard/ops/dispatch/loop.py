@@ -421,18 +421,23 @@ class Dispatcher:
             )
             if queued is not None:
                 wait = min(wait, queued)
+        # A digest channel's pending alerts wait for the end of its period; its notices, and
+        # every other channel's deliveries, for their next attempt.
+        pending = [
+            (kind.name, channel.name)
+            for channel in self._channels
+            for kind in self._kinds(channel)
+            if not (kind is ALERTS and channel.name in self.settings.digest_hours)
+        ]
         due = self._once(
-            store,
-            "reading when deliveries are next due",
-            lambda: store.seconds_until_due(self.channel_names),
+            store, "reading when deliveries are next due", lambda: store.seconds_until_due(pending)
         )
         now = time.monotonic()
         for channel in self._channels:
             hours = self.settings.digest_hours.get(channel.name)
             if hours is not None:
-                # A digest channel's pending alerts wait for the end of its period.
                 wait = min(wait, _seconds_to_period_end(hours))
-            elif channel.name in due:
+            if channel.name in due:
                 blocked = max(channel.paused_until - now, channel.window.seconds_until_room())
                 wait = min(wait, max(due[channel.name], blocked))
         return max(0.01, wait)
@@ -456,12 +461,15 @@ class Dispatcher:
         if enqueue:
             self._enqueue(store)
         for channel in self._channels:
-            if self.stopping:
-                return
-            self._pump(store, channel, ALERTS, self.settings.digest_hours.get(channel.name))
-            for outbox in self._outboxes:
-                if channel.name in outbox.channels:
-                    self._pump(store, channel, outbox.kind)
+            for kind in self._kinds(channel):
+                if self.stopping:
+                    return
+                hours = self.settings.digest_hours.get(channel.name) if kind is ALERTS else None
+                self._pump(store, channel, kind, hours)
+
+    def _kinds(self, channel: _Channel) -> list[OutboxKind]:
+        """What this dispatcher sends on the channel: alerts, then its once-only kinds."""
+        return [ALERTS, *(o.kind for o in self._outboxes if channel.name in o.channels)]
 
     def _drain_detection_queue(self, store: DeliveryStore) -> int:
         """Check the due calls commits queued, a bounded number of batches; how many. A database
@@ -567,16 +575,20 @@ class Dispatcher:
             capacity = channel.window.capacity()
             if capacity == 0:
                 return
+            # Alerts past the room share a summary; a notice past it would only be given back.
+            room = None if kind.summarised else capacity
             claimed_at = time.monotonic()
             (attempts, period_end), limit = self._fit(
                 store,
                 kind.label if hours is None else "digest",
                 s.batch_size if hours is None else DIGEST_MAX_ALERTS,
                 lambda n: (
-                    store.claim(kind.name, channel.name, s.worker_id, n, s.lease_s, hours),
-                    n,
+                    store.claim(
+                        kind.name, channel.name, s.worker_id, _upto(n, room), s.lease_s, hours
+                    ),
+                    _upto(n, room),
                 ),
-                lambda n: f"claiming {n} {what} on {channel.name}",
+                lambda n: f"claiming {_upto(n, room)} {what} on {channel.name}",
             )
             if not attempts:
                 return
@@ -733,6 +745,10 @@ class Dispatcher:
                 store.release(channel.name, self.settings.worker_id)
             except psycopg.Error:
                 return
+
+
+def _upto(n: int, room: int | None) -> int:
+    return n if room is None else min(n, room)
 
 
 def _send(channel: _Channel, message: Message) -> None:

@@ -44,12 +44,12 @@ class OutboxKind:
         self, subjects: Sequence[int], loaded: Sequence[Any], room: int | None, channel: str
     ) -> Plan:
         """The messages for a batch on `channel`, with room for `room` (None: no limit), and
-        the subjects that cannot be rendered, with why. A notice is a message of its own;
-        those past the room are given back with the claim."""
+        the subjects that cannot be rendered, with why. A notice is a message of its own (never
+        claimed past the room)."""
         if self.summarised:
             return plan_messages(loaded, room, channel)
         plan = Plan([], {})
-        for subject, row in list(zip(subjects, loaded, strict=True))[:room]:
+        for subject, row in zip(subjects, loaded, strict=True):
             try:
                 message = self.render(row)
             except Exception as error:  # one broken notice must not stop the others

@@ -225,12 +225,13 @@ class DeliveryStore:
     def release(self, channel: str, worker: str) -> int:
         return self._count(queries.RELEASE_DELIVERIES, channel, worker)
 
-    def seconds_until_due(self, channels: Sequence[str]) -> dict[str, float]:
-        """Per channel with pending deliveries: seconds until the next one is due (a claim of
-        another dispatcher counts from the end of its lease). Two bounded reads per channel, not
-        the backlog: the first unclaimed row in the due index's order, and the claimed rows
-        (deliveries_claimed_idx: a batch per dispatcher)."""
-        rows = self.conn.execute(queries.SECONDS_UNTIL_DELIVERY_DUE, (list(channels),)).fetchall()
+    def seconds_until_due(self, pending: Sequence[tuple[str, str]]) -> dict[str, float]:
+        """Per channel with pending deliveries of the (kind, channel) pairs given: seconds until
+        the next one is due (a claim of another dispatcher counts from the end of its lease).
+        Two bounded reads per pair, not the backlog: the first unclaimed row in the due index's
+        order, and the claimed rows (deliveries_claimed_idx: a batch per dispatcher)."""
+        kinds, channels = [kind for kind, _ in pending], [channel for _, channel in pending]
+        rows = self.conn.execute(queries.SECONDS_UNTIL_DELIVERY_DUE, (kinds, channels)).fetchall()
         return {str(channel): max(0.0, float(due)) for channel, due in rows}
 
     def counts(self, channels: Sequence[str]) -> dict[str, int]:
