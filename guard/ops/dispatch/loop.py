@@ -261,12 +261,13 @@ class Dispatcher:
     def _chunked(
         self,
         store: DeliveryStore,
+        kind: OutboxKind,
         ids: Sequence[int],
         call: Callable[[Sequence[int]], int],
         what: str,
     ) -> int:
         """call over `ids` in statements of the size that fits the login's statement_timeout;
-        the sum of what they return. `what`: what a statement does to its alerts."""
+        the sum of what they return. `what`: what a statement does to its deliveries."""
         done, rest = 0, list(ids)
         while rest:
             marked, used = self._fit(
@@ -274,7 +275,7 @@ class Dispatcher:
                 what,
                 self.settings.batch_size,
                 lambda n: (call(rest[:n]), min(n, len(rest))),
-                lambda n: f"{what} {min(n, len(rest))} alert(s)",
+                lambda n: f"{what} {min(n, len(rest))} {kind.label}(s)",
             )
             done, rest = done + marked, rest[used:]
         return done
@@ -640,6 +641,7 @@ class Dispatcher:
         """Settle a message sent (a digest: in the period that ends at period_end) and count it."""
         marked = self._chunked(
             store,
+            kind,
             message.alert_ids,
             lambda some: (
                 store.complete_digest(channel.name, period_end, some)
@@ -683,6 +685,7 @@ class Dispatcher:
                 pause = base_s = max_s = asked
         gave_up = self._chunked(
             store,
+            kind,
             subjects,
             lambda some: store.settle(
                 kind.name,
