@@ -192,13 +192,16 @@ FROM guard.job_status AS s
 ORDER BY s.job_name
 """
 RECORD_FAILED_JOB_RUN = "SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)"
-CRON_SCHEMA_USABLE = (
-    "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'cron'),"
-    " has_schema_privilege(current_user, (SELECT oid FROM pg_namespace WHERE nspname = 'cron'),"
-    " 'USAGE')"
+# Whether this login may read pg_cron's jobs: NULL where pg_cron is absent, false where it may
+# not (schema cron without USAGE, or cron.job without SELECT). In this order: naming cron.job
+# without USAGE on its schema is an error.
+CRON_JOBS_READABLE = (
+    "SELECT CASE WHEN n.oid IS NULL THEN NULL"
+    " WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
+    " WHEN to_regclass('cron.job') IS NULL THEN NULL"
+    " ELSE has_table_privilege('cron.job', 'SELECT') END"
+    " FROM (SELECT) AS one LEFT JOIN pg_namespace AS n ON n.nspname = 'cron'"
 )
-HAS_CRON_JOB_TABLE = "SELECT to_regclass('cron.job') IS NOT NULL"
-MAY_READ_CRON_JOBS = "SELECT has_table_privilege('cron.job', 'SELECT')"
 CRON_JOBS = (
     "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
     " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"

@@ -116,16 +116,10 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
     """pg_cron's guard_* jobs in this database by job name, None where pg_cron is absent, and
     {} where this login may not read cron.job (a reporting login: pg_cron keeps it to its
     owner): job_status then says "not visible to this login"."""
-    row = conn.execute(queries.CRON_SCHEMA_USABLE).fetchone()
-    if not row or not row[0]:
+    row = conn.execute(queries.CRON_JOBS_READABLE).fetchone()
+    if row is None or row[0] is None:
         return None
-    if not row[1]:
-        return {_HIDDEN: {}}
-    row = conn.execute(queries.HAS_CRON_JOB_TABLE).fetchone()
-    if not row or not row[0]:
-        return None
-    readable = conn.execute(queries.MAY_READ_CRON_JOBS).fetchone()
-    if not readable or not readable[0]:
+    if not row[0]:
         return {_HIDDEN: {}}
     rows = conn.execute(queries.CRON_JOBS).fetchall()
     return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
