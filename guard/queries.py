@@ -215,19 +215,10 @@ NOW = "SELECT now()"
 JOB_COMMAND = "SELECT guard.job_command(%s), clock_timestamp()"
 
 # --- guard/ops/daily_report.py
-DAILY_REPORT_ROWS = """
-SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
-       v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
-       v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
-       v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
-       v.top_issues, v.generated_at, v.by_check, v.total_appointments, v.recovery_rate_pct,
-       v.detection_latency_p95_seconds, v.action_items, v.previous_7_days_recovery_rate_pct,
-       v.recovery_delta_pct_points, v.previous_7_days_detection_latency_p95_seconds,
-       v.detection_latency_delta_seconds
-FROM guard.daily_report_view AS v
-WHERE v.report_date = %s
-ORDER BY v.company_id
-"""
+# Every column of the view, in its order: the report is what the view shows.
+DAILY_REPORT_ROWS = (
+    "SELECT v.* FROM guard.daily_report_view AS v WHERE v.report_date = %s ORDER BY v.company_id"
+)
 # guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
 # rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
 # shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
