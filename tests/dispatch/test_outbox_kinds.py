@@ -17,6 +17,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from guard import queries
 from guard.ops.dispatch import Dispatcher, DispatchSettings, RunStats, StdoutSink, WebhookSink
 from guard.ops.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
@@ -199,7 +200,7 @@ def test_a_rate_limited_channel_claims_only_the_notices_it_may_send(
         return {int(subject): str(xmin) for subject, xmin in rows}
 
     with psycopg.connect(db_url, autocommit=True) as conn:
-        assert DeliveryStore(conn).enqueue_review_notices(["webhook"], [0]) == 5
+        assert DeliveryStore(conn).count(queries.ENQUEUE_REVIEW_NOTICES, ["webhook"], [0]) == 5
     before = versions()
     stats = Dispatcher(db_url, sinks, settings).run_once()
     after = versions()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from guard import queries
 from guard.ops.daily_report import stored_report
 from guard.ops.dispatch.message import (
     Message,
@@ -73,7 +74,9 @@ def review_notices(priorities: Collection[int]) -> OutboxKind:
         "review_notice",
         "review notice",
         "item",
-        enqueue=lambda store, channels: store.enqueue_review_notices(channels, sorted(priorities)),
+        enqueue=lambda store, channels: store.count(
+            queries.ENQUEUE_REVIEW_NOTICES, list(channels), sorted(priorities)
+        ),
         load=lambda store, subjects: store.review_notice_items(subjects),
         render=review_message,
     )
@@ -93,7 +96,7 @@ REPORTS = OutboxKind(
     "report",
     "daily report",
     "report day",
-    enqueue=lambda store, channels: store.enqueue_reports(channels),
+    enqueue=lambda store, channels: store.count(queries.ENQUEUE_REPORT_DELIVERIES, list(channels)),
     load=_load_reports,
     render=lambda loaded: report_message(*loaded),
 )
@@ -110,7 +113,7 @@ RESOLVED = OutboxKind(
     "alert_resolved",
     "resolved notice",
     "alert",
-    enqueue=lambda store, channels: store.enqueue_resolved_notices(channels),
+    enqueue=lambda store, channels: store.count(queries.ENQUEUE_RESOLVED_NOTICES, list(channels)),
     load=lambda store, subjects: store.alerts(subjects),
     render=resolved_message,
 )
