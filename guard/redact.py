@@ -137,8 +137,7 @@ def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def _mask_password(match: re.Match[str]) -> str:
-    """The first word of a password=... masked (the rest of a malformed one is blanked only
-    where remembered); one masked already stays as it is."""
+    """password=... with its first word masked, unless masked already."""
     if (match.group(2) or match.group(3)).startswith(MASK):
         return match.group()
     return match.group(1) + MASK + (match.group(4) or "")

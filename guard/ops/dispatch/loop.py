@@ -211,13 +211,12 @@ class Dispatcher:
         self.database_url = database_url
         self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
         if outboxes is None:
+            priorities = self.settings.review_priorities
             outboxes = [
-                Outbox(review_notices(self.settings.review_priorities), frozenset(names)),
+                Outbox(review_notices(priorities), frozenset(names if priorities else ())),
                 Outbox(REPORTS, self.settings.report_channels),
                 Outbox(RESOLVED, self.settings.resolved_channels),
             ]
-            if not self.settings.review_priorities:
-                outboxes = outboxes[1:]
         self._outboxes = [o for o in outboxes if o.channels]
         self._stop = threading.Event()
         self._connected = False  # set once _serve has its connections: the outage is over
