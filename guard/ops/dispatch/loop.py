@@ -765,10 +765,9 @@ def _send(channel: _Channel, message: Message) -> None:
         channel.sink.send(message)
 
 
-def _seconds_to_period_end(hours: int, now: float | None = None) -> float:
+def _seconds_to_period_end(hours: int) -> float:
     """Seconds until the current digest period of `hours` ends (periods counted from 1970-01-01
     UTC, as guard.claim_deliveries counts them), plus a second for clocks that disagree a
     little."""
     period_s = hours * 3600
-    at = time.time() if now is None else now
-    return period_s - at % period_s + 1.0
+    return period_s - time.time() % period_s + 1.0
