@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from guard import queries
 from guard.connection import connect, reconnect_delay
@@ -128,9 +129,7 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Each job of guard.job_status, with when its cron schedule next fires and pg_cron's view."""
     cron = cron_schedule(conn)
-    cursor = conn.execute(queries.JOB_STATUS)
-    names = [column.name for column in cursor.description or []]
-    jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    jobs = conn.cursor(row_factory=dict_row).execute(queries.JOB_STATUS).fetchall()
     now = db_now(conn)
     # The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
     # expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift.
