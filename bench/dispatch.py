@@ -193,7 +193,7 @@ def backlog(url: str, n: int, progress: Any) -> dict[str, Any]:
         "enqueue": lambda store: store.enqueue(channels),
         "claim (200 rows)": lambda store: store.claim("alert", "webhook", worker, 200, 60.0),
         "release": lambda store: store.release("webhook", worker),
-        "next due time": lambda store: store.seconds_until_due(channels),
+        "next due time": lambda store: store.seconds_until_due([("alert", "webhook")]),
     }
     result: dict[str, Any] = {
         "pending": pending,

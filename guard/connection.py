@@ -23,7 +23,7 @@ from guard.errors import (
     PermissionDenied,
     first_line,
 )
-from guard.redact import redact_text, remember
+from guard.redact import conninfo_password, redact_text, remember
 
 SUPPORTED_MAJOR_VERSIONS = (15, 16, 17, 18)
 # What an older server lacks, named in the refusal: every view of Booking Guard's is
@@ -103,7 +103,6 @@ def resolve_conninfo(database_url: str | None) -> str:
     return url
 
 
-_CONNINFO_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+(?:\s+[^=\s]+(?=\s|$))*)")
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
@@ -114,8 +113,7 @@ def _password(url: str) -> str | None:
             return urlsplit(url).password
         except ValueError:
             return None
-    match = _CONNINFO_PASSWORD.search(url)
-    return match.group(1).strip("'") if match else None
+    return conninfo_password(url)
 
 
 def _without(message: str, password: str | None) -> str:

@@ -192,13 +192,16 @@ FROM guard.job_status AS s
 ORDER BY s.job_name
 """
 RECORD_FAILED_JOB_RUN = "SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)"
-CRON_SCHEMA_USABLE = (
-    "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'cron'),"
-    " has_schema_privilege(current_user, (SELECT oid FROM pg_namespace WHERE nspname = 'cron'),"
-    " 'USAGE')"
+# Whether this login may read pg_cron's jobs: NULL where pg_cron is absent, false where it may
+# not (schema cron without USAGE, or cron.job without SELECT). In this order: naming cron.job
+# without USAGE on its schema is an error.
+CRON_JOBS_READABLE = (
+    "SELECT CASE WHEN n.oid IS NULL THEN NULL"
+    " WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
+    " WHEN to_regclass('cron.job') IS NULL THEN NULL"
+    " ELSE has_table_privilege('cron.job', 'SELECT') END"
+    " FROM (SELECT) AS one LEFT JOIN pg_namespace AS n ON n.nspname = 'cron'"
 )
-HAS_CRON_JOB_TABLE = "SELECT to_regclass('cron.job') IS NOT NULL"
-MAY_READ_CRON_JOBS = "SELECT has_table_privilege('cron.job', 'SELECT')"
 CRON_JOBS = (
     "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
     " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
@@ -212,19 +215,10 @@ NOW = "SELECT now()"
 JOB_COMMAND = "SELECT guard.job_command(%s), clock_timestamp()"
 
 # --- guard/ops/daily_report.py
-DAILY_REPORT_ROWS = """
-SELECT v.report_date, v.company_id, v.company_name, v.total_calls, v.consistent_calls,
-       v.inconsistent_calls, v.inconsistency_rate_pct, v.consistency_rate_pct, v.auto_corrected,
-       v.manual_reviews, v.auto_correction_rate_pct, v.open_review_items, v.top_rule,
-       v.previous_7_days_rate_pct, v.trend_delta_pct_points, v.trend_direction, v.by_rule,
-       v.top_issues, v.generated_at, v.by_check, v.total_appointments, v.recovery_rate_pct,
-       v.detection_latency_p95_seconds, v.action_items, v.previous_7_days_recovery_rate_pct,
-       v.recovery_delta_pct_points, v.previous_7_days_detection_latency_p95_seconds,
-       v.detection_latency_delta_seconds
-FROM guard.daily_report_view AS v
-WHERE v.report_date = %s
-ORDER BY v.company_id
-"""
+# Every column of the view, in its order: the report is what the view shows.
+DAILY_REPORT_ROWS = (
+    "SELECT v.* FROM guard.daily_report_view AS v WHERE v.report_date = %s ORDER BY v.company_id"
+)
 # guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
 # rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
 # shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
@@ -313,18 +307,19 @@ SKIP_ALERT_DELIVERIES_BELOW = "SELECT guard.skip_alert_deliveries_below(%s, %s, 
 SKIP_ALERT_DELIVERIES = "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)"
 RELEASE_DELIVERIES = "SELECT guard.release_deliveries(%s, %s)"
 SECONDS_UNTIL_DELIVERY_DUE = (
-    "SELECT ch.channel, extract(epoch FROM least(f.due, h.due) - now())"
-    " FROM pg_catalog.unnest(%s::text[]) AS ch (channel)"
+    "SELECT ch.channel, extract(epoch FROM min(least(f.due, h.due)) - now())"
+    " FROM unnest(%s::text[], %s::text[]) AS ch (kind, channel)"
     " LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due"
     "  FROM guard.deliveries AS d"
-    "  WHERE d.kind = 'alert' AND d.channel = ch.channel AND d.status = 'pending'"
+    "  WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'"
     "  AND d.claimed_until IS NULL"
     "  ORDER BY d.next_attempt_at LIMIT 1) AS f ON true"
     " LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due"
     "  FROM guard.deliveries AS d"
-    "  WHERE d.kind = 'alert' AND d.channel = ch.channel AND d.status = 'pending'"
+    "  WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'"
     "  AND d.claimed_until IS NOT NULL) AS h ON true"
     " WHERE f.due IS NOT NULL OR h.due IS NOT NULL"
+    " GROUP BY ch.channel"
 )
 DELIVERY_STATUS_COUNTS = (
     "SELECT d.status, count(*) FROM guard.deliveries AS d"

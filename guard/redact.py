@@ -20,9 +20,10 @@ _DATABASE_SCHEMES = frozenset({"redis", "rediss", "unix", "postgres", "postgresq
 # scheme://anything up to whitespace or a quote/bracket that usually ends a URL in a text; a
 # trailing `.`, `,`, `:`, `;`, `!`, `?` or `)` is the sentence's, not the URL's.
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s\"'<>]*[^\s\"'<>.,:;!?)])?")
-# key=value connection strings: password='a b' or password=ab.
+# key=value connection strings: password='a b' (group 2) or password=ab (group 3); a malformed
+# value with a space in it runs on to the next key=value (group 4).
 _CONNINFO_PASSWORD = re.compile(
-    r"(password\s*=\s*)(?!\*\*\*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
+    r"(password\s*=\s*)(?:('(?:[^'\\]|\\.)*')|(\S+)((?:\s+[^=\s]+(?=\s|$))*))", re.IGNORECASE
 )
 # The shortest text remembered as a secret: shorter ones would blank ordinary words.
 _MIN_SECRET = 4
@@ -125,7 +126,7 @@ def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
     """`text` with every URL redacted (`redact_url`), every `password=...` of a connection
     string masked, and every remembered or given secret blanked."""
     out = _URL.sub(lambda m: redact_url(m.group()), text)
-    out = _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + MASK, out)
+    out = _CONNINFO_PASSWORD.sub(_mask_password, out)
     with _lock:
         known = set(_secrets)
     known.update(s for s in secrets if s and len(s) >= _MIN_SECRET)
@@ -133,6 +134,21 @@ def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret in out:
             out = out.replace(secret, MASK)
     return out
+
+
+def _mask_password(match: re.Match[str]) -> str:
+    """password=... with its first word masked, unless masked already."""
+    if (match.group(2) or match.group(3)).startswith(MASK):
+        return match.group()
+    return match.group(1) + MASK + (match.group(4) or "")
+
+
+def conninfo_password(conninfo: str) -> str | None:
+    """The password of a key=value connection string, also a malformed one (a space in it)."""
+    match = _CONNINFO_PASSWORD.search(conninfo)
+    if match is None:
+        return None
+    return (match.group(2) or match.group(3) + match.group(4)).strip("'")
 
 
 class RedactingFilter(logging.Filter):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from guard import queries
 from guard.connection import connect, reconnect_delay
@@ -116,16 +117,10 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
     """pg_cron's guard_* jobs in this database by job name, None where pg_cron is absent, and
     {} where this login may not read cron.job (a reporting login: pg_cron keeps it to its
     owner): job_status then says "not visible to this login"."""
-    row = conn.execute(queries.CRON_SCHEMA_USABLE).fetchone()
-    if not row or not row[0]:
+    row = conn.execute(queries.CRON_JOBS_READABLE).fetchone()
+    if row is None or row[0] is None:
         return None
-    if not row[1]:
-        return {_HIDDEN: {}}
-    row = conn.execute(queries.HAS_CRON_JOB_TABLE).fetchone()
-    if not row or not row[0]:
-        return None
-    readable = conn.execute(queries.MAY_READ_CRON_JOBS).fetchone()
-    if not readable or not readable[0]:
+    if not row[0]:
         return {_HIDDEN: {}}
     rows = conn.execute(queries.CRON_JOBS).fetchall()
     return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
@@ -134,9 +129,7 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Each job of guard.job_status, with when its cron schedule next fires and pg_cron's view."""
     cron = cron_schedule(conn)
-    cursor = conn.execute(queries.JOB_STATUS)
-    names = [column.name for column in cursor.description or []]
-    jobs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    jobs = conn.cursor(row_factory=dict_row).execute(queries.JOB_STATUS).fetchall()
     now = db_now(conn)
     # The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
     # expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift.

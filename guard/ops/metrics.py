@@ -379,8 +379,10 @@ class GuardCollector(Collector):
         started = time.monotonic()
         with self._lock:  # the refresher stores results under it too: one consistent view
             read = self._read()
-            data = {} if read is None else self._rows(read[0])
-            freshness = [] if read is None else list(self._freshness(read[0], started))
+            series = [] if read is None else read[0]
+            rows = {one.name: self.readings[one.name].rows for one in series}
+            data = {name: r for name, r in rows.items() if r is not None}
+            freshness = list(self._freshness(series, started))
         yield GaugeMetricFamily(
             "guard_up",
             "1 when the last scrape could read PostgreSQL (a primary, not a standby).",
@@ -403,14 +405,6 @@ class GuardCollector(Collector):
             "Time this scrape spent reading PostgreSQL.",
             value=time.monotonic() - started,
         )
-
-    def _rows(self, series: list[Series]) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for one in series:
-            rows = self.readings[one.name].rows
-            if rows is not None:
-                data[one.name] = rows
-        return data
 
     def _freshness(self, series: list[Series], now: float) -> Iterator[Metric]:
         stale = GaugeMetricFamily(

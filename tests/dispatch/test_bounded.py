@@ -157,7 +157,7 @@ def test_a_wake_up_does_not_read_the_backlog_of_a_dead_channel(db_url: str) -> N
     release = _rows_read(
         db_url, lambda s: (s.claim("alert", "webhook", "me", 10, 60.0), s.release("webhook", "me"))
     )
-    next_due = _rows_read(db_url, lambda s: s.seconds_until_due(["webhook"]))
+    next_due = _rows_read(db_url, lambda s: s.seconds_until_due([("alert", "webhook")]))
     print(
         f"rows read with a backlog of {backlog}: claim {claim}, claim + release {release},"
         f" next due {next_due}"

@@ -9,6 +9,7 @@ trigger of the test's own sleeps for each delivery row written or claimed."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from guard.ops.dispatch import Dispatcher, DispatchSettings, Sink, StdoutSink
+from guard.ops.dispatch.store import LoginLimit
 from tests.dispatch.conftest import insert_alerts
 from tests.dispatch.endpoints import Endpoint, Received, Reply, endpoint
 from tests.support.locks import lock_held
@@ -39,6 +42,18 @@ END;
 $$;
 CREATE TRIGGER slow_rows BEFORE INSERT OR UPDATE ON guard.deliveries
 FOR EACH ROW EXECUTE FUNCTION public.slow_rows();
+"""
+
+# A delivery marked delivered takes longer than a statement may.
+_SLOW_DELIVERED = """
+CREATE FUNCTION public.slow_delivered() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_sleep(0.2);
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER slow_delivered BEFORE UPDATE ON guard.deliveries
+FOR EACH ROW WHEN (NEW.status = 'delivered') EXECUTE FUNCTION public.slow_delivered();
 """
 
 
@@ -138,6 +153,20 @@ def test_what_cannot_fit_for_one_item_is_one_line_naming_the_setting(
     ), result.stderr
     assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_a_notice_that_cannot_be_marked_is_named_by_its_kind(
+    db_url: str, login: Callable[..., str]
+) -> None:
+    url = login(statement_timeout="100ms")
+    settings = DispatchSettings(lease_s=3.0, send_timeout_s=1.0, review_priorities=frozenset({0}))
+    sinks: list[tuple[Sink, int]] = [(StdoutSink(io.StringIO()), 0)]
+    Dispatcher(db_url, sinks, settings).run_once()  # subscribes
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT guard.enqueue_review(7, 1, NULL, 'booking_outcome_unknown')")
+        conn.execute(_SLOW_DELIVERED)
+    with pytest.raises(LoginLimit, match=r"marking delivered on stdout 1 review notice\(s\)"):
+        Dispatcher(url, sinks, settings).run_once()
 
 
 def test_a_lock_wait_lock_timeout_ends_is_tried_again(

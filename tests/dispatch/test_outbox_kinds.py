@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from guard import queries
 from guard.ops.dispatch import Dispatcher, DispatchSettings, RunStats, StdoutSink, WebhookSink
-from tests.dispatch.conftest import Webhook, insert_alerts
+from guard.ops.dispatch.store import DeliveryStore
+from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
 from tests.dispatch.test_report_delivery import _store_report, _today
 from tests.dispatch.test_resolved import FAST
 
@@ -116,15 +119,20 @@ def test_a_paused_channel_sends_none_until_its_pause_ends_then_once(
     assert len(sent()) == 1, "sent twice"
 
 
+def _on_webhook(kind: Kind) -> DispatchSettings:
+    """The kind's settings with the webhook channel where they name stdout."""
+    if kind.name == "alert_resolved":
+        return dataclasses.replace(kind.settings, resolved_channels=frozenset({"webhook"}))
+    if kind.name == "report":
+        return dataclasses.replace(kind.settings, report_channels=frozenset({"webhook"}))
+    return kind.settings
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
 def test_a_failed_send_is_retried_after_its_backoff_then_given_up(
     db_url: str, webhook: Webhook, kind: Kind
 ) -> None:
-    settings = dataclasses.replace(kind.settings, max_attempts=2)
-    if kind.name == "alert_resolved":
-        settings = dataclasses.replace(settings, resolved_channels=frozenset({"webhook"}))
-    if kind.name == "report":
-        settings = dataclasses.replace(settings, report_channels=frozenset({"webhook"}))
+    settings = dataclasses.replace(_on_webhook(kind), max_attempts=2)
     insert_alerts(db_url, 1)
     Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings).run_once()
     kind.make(db_url)
@@ -145,3 +153,57 @@ def test_a_failed_send_is_retried_after_its_backoff_then_given_up(
 
     assert attempt() == (0, [("pending", 1, True)])
     assert attempt() == (1, [("failed", 2, True)]), "given up after the last attempt"
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
+def test_a_retry_goes_out_when_its_backoff_ends_not_at_the_next_poll(
+    db_url: str, webhook: Webhook, kind: Kind
+) -> None:
+    settings = dataclasses.replace(_on_webhook(kind), poll_interval_s=60.0)
+    sinks = [(WebhookSink(webhook.url, timeout_s=1.0), 0)]
+    insert_alerts(db_url, 1)
+    Dispatcher(db_url, sinks, settings).run_once()
+    kind.make(db_url)
+    sent = len(webhook.bodies)
+    webhook.fail_next = 1
+    dispatcher = Dispatcher(db_url, sinks, settings)
+    thread = threading.Thread(target=dispatcher.run_forever)
+    thread.start()
+    try:
+        wait_for(lambda: dispatcher.stats.failed_sends == 1, 10, "the first attempt")
+        took = wait_for(lambda: len(webhook.bodies) > sent, 10, "the retry")
+        assert took < 5.0, f"retried after {took:.1f} s: a backoff of 2 s at most, a 60 s poll"
+    finally:
+        dispatcher.stop()
+        thread.join(timeout=10)
+    assert kind.sent_by(dispatcher.stats) == 1 and dispatcher.stats.poll_wakeups >= 1
+
+
+def test_a_rate_limited_channel_claims_only_the_notices_it_may_send(
+    db_url: str, webhook: Webhook
+) -> None:
+    settings = dataclasses.replace(FAST, review_priorities=frozenset({0}))
+    sinks = [(WebhookSink(webhook.url, timeout_s=1.0), 2)]
+    Dispatcher(db_url, sinks, settings).run_once()  # subscribes
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for call_id in range(1, 6):
+            conn.execute(
+                "SELECT guard.enqueue_review(7, %s, NULL, 'booking_outcome_unknown')", (call_id,)
+            )
+
+    def versions() -> dict[int, str]:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT subject, xmin::text FROM guard.deliveries WHERE kind = 'review_notice'"
+            ).fetchall()
+        return {int(subject): str(xmin) for subject, xmin in rows}
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert DeliveryStore(conn).count(queries.ENQUEUE_REVIEW_NOTICES, ["webhook"], [0]) == 5
+    before = versions()
+    stats = Dispatcher(db_url, sinks, settings).run_once()
+    after = versions()
+    assert stats.notices_sent == {"review_notice": 2} and len(webhook.bodies) == 2
+    untouched = [subject for subject in before if before[subject] == after[subject]]
+    assert len(untouched) == 3, "a notice past the rate limit was claimed and given back"

@@ -146,6 +146,24 @@ def test_jobs_status_and_verify_agree_on_the_installed_pg_cron(cron_db_url: str)
             conn.execute("SELECT guard.schedule_jobs()")
 
 
+def test_jobs_status_says_what_a_login_may_not_see_of_pg_cron(cron_db_url: str) -> None:
+    """A login without USAGE on schema cron (pg_cron grants it to no one), or without SELECT on
+    cron.job, is told the jobs' pg_cron state is not visible to it."""
+    with psycopg.connect(cron_db_url) as conn:
+        [(owner,)] = conn.execute(
+            "SELECT role_name FROM guard.role_names WHERE kind = 'owner'"
+        ).fetchall()
+        conn.execute(f'SET LOCAL ROLE "{owner}"')
+        assert {job["pg_cron"] for job in job_status(conn)} == {"not visible to this login"}
+        conn.execute("RESET ROLE")
+        conn.execute(f'GRANT USAGE ON SCHEMA cron TO "{owner}"')
+        conn.execute("REVOKE SELECT ON cron.job FROM PUBLIC")
+        conn.execute(f'SET LOCAL ROLE "{owner}"')
+        assert {job["pg_cron"] for job in job_status(conn)} == {"not visible to this login"}
+        conn.rollback()
+        assert {job["pg_cron"] for job in job_status(conn)} == {"scheduled"}
+
+
 def test_disabling_a_job_unschedules_it(cron_db_url: str) -> None:
     with psycopg.connect(cron_db_url, autocommit=True) as conn:
         try:

@@ -1,4 +1,4 @@
-"""`guard watch`: delivers the alert outbox (guard.alerts) to stdout, a Slack-compatible
+"""`guard watch`: delivers the outbox (guard.deliveries) to stdout, a Slack-compatible
 webhook, email and Alertmanager, at least once, with per-channel throttling and retries.
 See docs/alerts.md."""
 

@@ -211,13 +211,12 @@ class Dispatcher:
         self.database_url = database_url
         self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
         if outboxes is None:
+            priorities = self.settings.review_priorities
             outboxes = [
-                Outbox(review_notices(self.settings.review_priorities), frozenset(names)),
+                Outbox(review_notices(priorities), frozenset(names if priorities else ())),
                 Outbox(REPORTS, self.settings.report_channels),
                 Outbox(RESOLVED, self.settings.resolved_channels),
             ]
-            if not self.settings.review_priorities:
-                outboxes = outboxes[1:]
         self._outboxes = [o for o in outboxes if o.channels]
         self._stop = threading.Event()
         self._connected = False  # set once _serve has its connections: the outage is over
@@ -261,12 +260,13 @@ class Dispatcher:
     def _chunked(
         self,
         store: DeliveryStore,
+        kind: OutboxKind,
         ids: Sequence[int],
         call: Callable[[Sequence[int]], int],
         what: str,
     ) -> int:
         """call over `ids` in statements of the size that fits the login's statement_timeout;
-        the sum of what they return. `what`: what a statement does to its alerts."""
+        the sum of what they return. `what`: what a statement does to its deliveries."""
         done, rest = 0, list(ids)
         while rest:
             marked, used = self._fit(
@@ -274,7 +274,7 @@ class Dispatcher:
                 what,
                 self.settings.batch_size,
                 lambda n: (call(rest[:n]), min(n, len(rest))),
-                lambda n: f"{what} {min(n, len(rest))} alert(s)",
+                lambda n: f"{what} {min(n, len(rest))} {kind.label}(s)",
             )
             done, rest = done + marked, rest[used:]
         return done
@@ -421,18 +421,23 @@ class Dispatcher:
             )
             if queued is not None:
                 wait = min(wait, queued)
+        # A digest channel's pending alerts wait for the end of its period; its notices, and
+        # every other channel's deliveries, for their next attempt.
+        pending = [
+            (kind.name, channel.name)
+            for channel in self._channels
+            for kind in self._kinds(channel)
+            if not (kind is ALERTS and channel.name in self.settings.digest_hours)
+        ]
         due = self._once(
-            store,
-            "reading when deliveries are next due",
-            lambda: store.seconds_until_due(self.channel_names),
+            store, "reading when deliveries are next due", lambda: store.seconds_until_due(pending)
         )
         now = time.monotonic()
         for channel in self._channels:
             hours = self.settings.digest_hours.get(channel.name)
             if hours is not None:
-                # A digest channel's pending alerts wait for the end of its period.
                 wait = min(wait, _seconds_to_period_end(hours))
-            elif channel.name in due:
+            if channel.name in due:
                 blocked = max(channel.paused_until - now, channel.window.seconds_until_room())
                 wait = min(wait, max(due[channel.name], blocked))
         return max(0.01, wait)
@@ -456,12 +461,15 @@ class Dispatcher:
         if enqueue:
             self._enqueue(store)
         for channel in self._channels:
-            if self.stopping:
-                return
-            self._pump(store, channel, ALERTS, self.settings.digest_hours.get(channel.name))
-            for outbox in self._outboxes:
-                if channel.name in outbox.channels:
-                    self._pump(store, channel, outbox.kind)
+            for kind in self._kinds(channel):
+                if self.stopping:
+                    return
+                hours = self.settings.digest_hours.get(channel.name) if kind is ALERTS else None
+                self._pump(store, channel, kind, hours)
+
+    def _kinds(self, channel: _Channel) -> list[OutboxKind]:
+        """What this dispatcher sends on the channel: alerts, then its once-only kinds."""
+        return [ALERTS, *(o.kind for o in self._outboxes if channel.name in o.channels)]
 
     def _drain_detection_queue(self, store: DeliveryStore) -> int:
         """Check the due calls commits queued, a bounded number of batches; how many. A database
@@ -567,16 +575,20 @@ class Dispatcher:
             capacity = channel.window.capacity()
             if capacity == 0:
                 return
+            # Alerts past the room share a summary; a notice past it would only be given back.
+            room = None if kind.summarised else capacity
             claimed_at = time.monotonic()
             (attempts, period_end), limit = self._fit(
                 store,
                 kind.label if hours is None else "digest",
                 s.batch_size if hours is None else DIGEST_MAX_ALERTS,
                 lambda n: (
-                    store.claim(kind.name, channel.name, s.worker_id, n, s.lease_s, hours),
-                    n,
+                    store.claim(
+                        kind.name, channel.name, s.worker_id, _upto(n, room), s.lease_s, hours
+                    ),
+                    _upto(n, room),
                 ),
-                lambda n: f"claiming {n} {what} on {channel.name}",
+                lambda n: f"claiming {_upto(n, room)} {what} on {channel.name}",
             )
             if not attempts:
                 return
@@ -628,6 +640,7 @@ class Dispatcher:
         """Settle a message sent (a digest: in the period that ends at period_end) and count it."""
         marked = self._chunked(
             store,
+            kind,
             message.alert_ids,
             lambda some: (
                 store.complete_digest(channel.name, period_end, some)
@@ -671,6 +684,7 @@ class Dispatcher:
                 pause = base_s = max_s = asked
         gave_up = self._chunked(
             store,
+            kind,
             subjects,
             lambda some: store.settle(
                 kind.name,
@@ -735,6 +749,10 @@ class Dispatcher:
                 return
 
 
+def _upto(n: int, room: int | None) -> int:
+    return n if room is None else min(n, room)
+
+
 def _send(channel: _Channel, message: Message) -> None:
     """One message to one channel, in a span of its own when tracing is on (docs/tracing.md):
     the channel, the kind of message and how many alerts it carries; never its text."""
@@ -747,10 +765,9 @@ def _send(channel: _Channel, message: Message) -> None:
         channel.sink.send(message)
 
 
-def _seconds_to_period_end(hours: int, now: float | None = None) -> float:
+def _seconds_to_period_end(hours: int) -> float:
     """Seconds until the current digest period of `hours` ends (periods counted from 1970-01-01
     UTC, as guard.claim_deliveries counts them), plus a second for clocks that disagree a
     little."""
     period_s = hours * 3600
-    at = time.time() if now is None else now
-    return period_s - at % period_s + 1.0
+    return period_s - time.time() % period_s + 1.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from guard import queries
 from guard.ops.daily_report import stored_report
 from guard.ops.dispatch.message import (
     Message,
@@ -44,12 +45,12 @@ class OutboxKind:
         self, subjects: Sequence[int], loaded: Sequence[Any], room: int | None, channel: str
     ) -> Plan:
         """The messages for a batch on `channel`, with room for `room` (None: no limit), and
-        the subjects that cannot be rendered, with why. A notice is a message of its own;
-        those past the room are given back with the claim."""
+        the subjects that cannot be rendered, with why. A notice is a message of its own (never
+        claimed past the room)."""
         if self.summarised:
             return plan_messages(loaded, room, channel)
         plan = Plan([], {})
-        for subject, row in list(zip(subjects, loaded, strict=True))[:room]:
+        for subject, row in zip(subjects, loaded, strict=True):
             try:
                 message = self.render(row)
             except Exception as error:  # one broken notice must not stop the others
@@ -73,7 +74,9 @@ def review_notices(priorities: Collection[int]) -> OutboxKind:
         "review_notice",
         "review notice",
         "item",
-        enqueue=lambda store, channels: store.enqueue_review_notices(channels, sorted(priorities)),
+        enqueue=lambda store, channels: store.count(
+            queries.ENQUEUE_REVIEW_NOTICES, list(channels), sorted(priorities)
+        ),
         load=lambda store, subjects: store.review_notice_items(subjects),
         render=review_message,
     )
@@ -93,7 +96,7 @@ REPORTS = OutboxKind(
     "report",
     "daily report",
     "report day",
-    enqueue=lambda store, channels: store.enqueue_reports(channels),
+    enqueue=lambda store, channels: store.count(queries.ENQUEUE_REPORT_DELIVERIES, list(channels)),
     load=_load_reports,
     render=lambda loaded: report_message(*loaded),
 )
@@ -110,7 +113,7 @@ RESOLVED = OutboxKind(
     "alert_resolved",
     "resolved notice",
     "alert",
-    enqueue=lambda store, channels: store.enqueue_resolved_notices(channels),
+    enqueue=lambda store, channels: store.count(queries.ENQUEUE_RESOLVED_NOTICES, list(channels)),
     load=lambda store, subjects: store.alerts(subjects),
     render=resolved_message,
 )

@@ -11,13 +11,6 @@ from guard.ops.daily_report import render_markdown
 from guard.ops.dispatch.message import Message, mask_phone_numbers, neutralise
 
 
-def report_text(day: date, rows: list[dict[str, Any]]) -> str:
-    """`guard report --markdown` of `day`, masked and inert line by line (the table stays one
-    row per line)."""
-    markdown = render_markdown(day, rows)
-    return "\n".join(neutralise(mask_phone_numbers(line)) for line in markdown.splitlines())
-
-
 def report_message(day: date, rows: list[dict[str, Any]]) -> Message:
     """The message delivering the stored report of `day` (rows: guard.daily_report_view's, one
     per company; none when retention deleted the day since it was queued)."""
@@ -26,7 +19,9 @@ def report_message(day: date, rows: list[dict[str, Any]]) -> Message:
         text = f"The daily report of {day} (UTC) is no longer stored (deleted by retention)."
         payload = {"type": "report", "report_date": day.isoformat(), "missing": True}
         return Message("report", (), payload, subject, text)
-    text = report_text(day, rows)
+    # masked and inert line by line: the table stays one row per line
+    markdown = render_markdown(day, rows).splitlines()
+    text = "\n".join(neutralise(mask_phone_numbers(line)) for line in markdown)
     payload = {
         "type": "report",
         "report_date": day.isoformat(),

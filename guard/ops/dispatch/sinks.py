@@ -439,17 +439,15 @@ class AlertmanagerSink:
             # One Alertmanager alert per review item, so routing and silences can tell reasons
             # and priorities apart; it stays active for the hold (a person closes the item in
             # the queue, not here).
-            review_labels = {
-                "alertname": "booking_guard_review_item",
-                "severity": "critical" if p.get("priority") == 0 else "warning",
-                "source": "booking-guard",
-                "reason": str(p["reason"]),
-                "priority": str(p["priority"]),
-                "guard_review_item_id": str(p["review_item_id"]),
-            }
-            if p.get("company_id") is not None:
-                review_labels["company_id"] = str(p["company_id"])
-            labels = {k: neutralise(v) for k, v in review_labels.items()}
+            labels = _labels(
+                alertname="booking_guard_review_item",
+                severity="critical" if p.get("priority") == 0 else "warning",
+                source="booking-guard",
+                reason=p["reason"],
+                priority=p["priority"],
+                guard_review_item_id=p["review_item_id"],
+                company_id=p.get("company_id"),
+            )
             return [self._alert(message, labels, _time(p.get("created_at")) or now)]
         if message.kind == "test":
             # resolved at once: a test shows in Alertmanager's history, pages nobody for long
@@ -459,22 +457,16 @@ class AlertmanagerSink:
             kind = "alert_missing" if p.get("missing") else "summary"
             labels = {"alertname": f"booking_guard_{kind}", "severity": "warning"}
             return [self._alert(message, labels, now)]
-        labels = {
-            "alertname": str(p["check_id"]),
-            "severity": str(p["severity"]),
-            "source": "booking-guard",
-            "guard_alert_id": str(p["alert_id"]),
-        }
-        if p.get("rule_id") is not None:  # None: the alert's check was removed since
-            labels["rule"] = str(p["rule_id"])
-        if p.get("company_id") is not None:
-            labels["company_id"] = str(p["company_id"])
-        if p.get("entity_type"):
-            labels["entity_type"] = str(p["entity_type"])
-        if p.get("entity_id") is not None:
-            labels["entity_id"] = str(p["entity_id"])
-        # Labels are data too (a check id, an entity type): neutralised as texts are.
-        labels = {key: neutralise(value) for key, value in labels.items()}
+        labels = _labels(
+            alertname=p["check_id"],
+            severity=p["severity"],
+            source="booking-guard",
+            guard_alert_id=p["alert_id"],
+            rule=p.get("rule_id"),  # None: the alert's check was removed since
+            company_id=p.get("company_id"),
+            entity_type=p.get("entity_type") or None,
+            entity_id=p.get("entity_id"),
+        )
         starts = _time(p.get("first_seen_at")) or now
         if message.kind == "resolved" or p.get("status") not in (None, "open"):
             return [self._alert(message, labels, starts, _time(p.get("resolved_at")) or now)]
@@ -482,6 +474,12 @@ class AlertmanagerSink:
 
     def send(self, message: Message) -> None:
         post_json(self._target, self.alerts(message), self._timeout_s, "Alertmanager")
+
+
+def _labels(**labels: object) -> dict[str, str]:
+    """An alert's labels, those that are None left out. Labels are data too (a check id, an
+    entity type): neutralised as texts are."""
+    return {key: neutralise(str(value)) for key, value in labels.items() if value is not None}
 
 
 # How long `guard alerts test`'s alert stays active in Alertmanager: long enough to be routed.

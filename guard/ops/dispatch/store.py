@@ -152,28 +152,19 @@ class DeliveryStore:
         rows = self.conn.execute(queries.ALERTS_FOR_DELIVERY, (list(alert_ids),)).fetchall()
         return [AlertRow(*row) for row in rows]
 
-    def _count(self, query: str, *params: Any) -> int:
-        """One statement that returns how many rows it changed."""
+    def count(self, query: str, *params: Any) -> int:
+        """One statement that returns how many rows it changed (a source's enqueue)."""
         row = self.conn.execute(query, params).fetchone()
         return int(row[0]) if row else 0
-
-    def enqueue_resolved_notices(self, channels: Sequence[str]) -> int:
-        return self._count(queries.ENQUEUE_RESOLVED_NOTICES, list(channels))
-
-    def enqueue_review_notices(self, channels: Sequence[str], priorities: Sequence[int]) -> int:
-        return self._count(queries.ENQUEUE_REVIEW_NOTICES, list(channels), list(priorities))
 
     def review_notice_items(self, item_ids: Sequence[int]) -> list[ReviewRow]:
         rows = self.conn.execute(queries.REVIEW_NOTICE_ITEMS, (list(item_ids),)).fetchall()
         return [ReviewRow(*row) for row in rows]
 
-    def enqueue_reports(self, channels: Sequence[str]) -> int:
-        return self._count(queries.ENQUEUE_REPORT_DELIVERIES, list(channels))
-
     def enqueue_deliveries(
         self, kind: str, channels: Sequence[str], subjects: Sequence[int]
     ) -> int:
-        return self._count(queries.ENQUEUE_DELIVERIES, kind, list(channels), list(subjects))
+        return self.count(queries.ENQUEUE_DELIVERIES, kind, list(channels), list(subjects))
 
     def claim(
         self,
@@ -195,7 +186,7 @@ class DeliveryStore:
     def skip_below(self, channel: str, min_severity: str, actor: str) -> int:
         """Mark skipped the channel's pending deliveries below its minimum severity (audited in
         guard.delivery_skips)."""
-        return self._count(queries.SKIP_ALERT_DELIVERIES_BELOW, channel, min_severity, actor)
+        return self.count(queries.SKIP_ALERT_DELIVERIES_BELOW, channel, min_severity, actor)
 
     def settle(
         self,
@@ -211,26 +202,27 @@ class DeliveryStore:
         """Mark the deliveries delivered (error None: the rows marked), or record a failed
         attempt, retried after backoff until max_attempts (the rows that gave up)."""
         args = (kind, channel, list(subjects), error, backoff_base_s, backoff_max_s, max_attempts)
-        return self._count(queries.SETTLE_DELIVERIES, *args)
+        return self.count(queries.SETTLE_DELIVERIES, *args)
 
     def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
         """Mark the alerts delivered on the channel in the digest of the period that ends at
         period_end (recorded in guard.alert_digests with them)."""
-        return self._count(queries.COMPLETE_ALERT_DIGEST, channel, period_end, list(alert_ids))
+        return self.count(queries.COMPLETE_ALERT_DIGEST, channel, period_end, list(alert_ids))
 
     def skip(self, seen_before: datetime, channels: Sequence[str], actor: str) -> int:
         """Mark older pending deliveries skipped (guard.skip_alert_deliveries; audited)."""
-        return self._count(queries.SKIP_ALERT_DELIVERIES, seen_before, list(channels), actor)
+        return self.count(queries.SKIP_ALERT_DELIVERIES, seen_before, list(channels), actor)
 
     def release(self, channel: str, worker: str) -> int:
-        return self._count(queries.RELEASE_DELIVERIES, channel, worker)
+        return self.count(queries.RELEASE_DELIVERIES, channel, worker)
 
-    def seconds_until_due(self, channels: Sequence[str]) -> dict[str, float]:
-        """Per channel with pending deliveries: seconds until the next one is due (a claim of
-        another dispatcher counts from the end of its lease). Two bounded reads per channel, not
-        the backlog: the first unclaimed row in the due index's order, and the claimed rows
-        (deliveries_claimed_idx: a batch per dispatcher)."""
-        rows = self.conn.execute(queries.SECONDS_UNTIL_DELIVERY_DUE, (list(channels),)).fetchall()
+    def seconds_until_due(self, pending: Sequence[tuple[str, str]]) -> dict[str, float]:
+        """Per channel with pending deliveries of the (kind, channel) pairs given: seconds until
+        the next one is due (a claim of another dispatcher counts from the end of its lease).
+        Two bounded reads per pair, not the backlog: the first unclaimed row in the due index's
+        order, and the claimed rows (deliveries_claimed_idx: a batch per dispatcher)."""
+        kinds, channels = [kind for kind, _ in pending], [channel for _, channel in pending]
+        rows = self.conn.execute(queries.SECONDS_UNTIL_DELIVERY_DUE, (kinds, channels)).fetchall()
         return {str(channel): max(0.0, float(due)) for channel, due in rows}
 
     def counts(self, channels: Sequence[str]) -> dict[str, int]:
