@@ -112,9 +112,12 @@ class _Run:
     """One guarded call's attempts so far: decides, after a failed attempt, whether and after what
     sleep the next one comes."""
 
-    def __init__(self, retry: Retry, started: float) -> None:
+    def __init__(self, retry: Retry) -> None:
+        # A guarded call begins: it pays into the retry budget, and its deadline runs from now.
+        if retry.budget is not None:
+            retry.budget.deposit(retry.budget_key)
         self.retry = retry
-        self.started = started
+        self.started = retry._clock()
         self.attempts = 0
         self.previous = retry.policy.base_delay_seconds  # decorrelated jitter's last sleep
 
@@ -193,7 +196,6 @@ class Retry:
         self._clock = clock
         self._sleep = sleep
 
-    # ------------------------------------------------------------------ sync
     def _attempt_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         timeout = self.policy.attempt_timeout_seconds
         if self.breaker is not None:
@@ -212,26 +214,17 @@ class Retry:
                 return future.result()
             raise AttemptTimeout(f"attempt exceeded {timeout:g} s") from None
 
-    def _begin(self) -> float:
-        """A guarded call begins: it pays into the retry budget, and its deadline runs from now."""
-        if self.budget is not None:
-            self.budget.deposit(self.budget_key)
-        return self._clock()
-
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        started = self._begin()
-        run: _Run | None = None
+        run = _Run(self)
         while True:
             try:
                 return self._attempt_sync(fn, *args, **kwargs)
             except Exception as error:
-                run = run or _Run(self, started)
                 delay = run.sleep_before_next(error)
                 if delay is None:
                     raise
             self._sleep(delay)
 
-    # ------------------------------------------------------------------ asyncio
     async def _attempt_async(
         self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -247,13 +240,11 @@ class Retry:
     async def call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        started = self._begin()
-        run: _Run | None = None
+        run = _Run(self)
         while True:
             try:
                 return await self._attempt_async(fn, *args, **kwargs)
             except Exception as error:
-                run = run or _Run(self, started)
                 delay = run.sleep_before_next(error)
                 if delay is None:
                     raise
