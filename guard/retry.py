@@ -66,20 +66,19 @@ class RetryBudget:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def _refill(self, key: str, now: float) -> float:
+    def _refill(self, key: str) -> tuple[float, float]:
+        now = self._clock()
         tokens, stamp = self._buckets.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - stamp) * self.min_per_second)
+        return min(self.burst, tokens + (now - stamp) * self.min_per_second), now
 
     def deposit(self, key: str) -> None:
         with self._lock:
-            now = self._clock()
-            tokens = self._refill(key, now)
+            tokens, now = self._refill(key)
             self._buckets[key] = (min(self.burst, tokens + self.ratio), now)
 
     def try_spend(self, key: str) -> bool:
         with self._lock:
-            now = self._clock()
-            tokens = self._refill(key, now)
+            tokens, now = self._refill(key)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
                 return False
@@ -88,7 +87,7 @@ class RetryBudget:
 
     def available(self, key: str) -> float:
         with self._lock:
-            return self._refill(key, self._clock())
+            return self._refill(key)[0]
 
 
 @dataclass(frozen=True)
