@@ -158,14 +158,10 @@ class _Failure:
     @classmethod
     def recording(cls, error: BaseException, booking: CalendarBooking) -> _Failure:
         """The calendar booked, but the database refused to record it: a person must decide."""
+        refused = cls.calendar(error)
         return cls(
-            f"recording failed: {type(error).__name__}",
-            {
-                "error": type(error).__name__,
-                "message": masked_message(error),
-                "booking_uid": booking.uid,
-                "calendar_booked": True,
-            },
+            f"recording failed: {refused.reason}",
+            refused.context | {"booking_uid": booking.uid, "calendar_booked": True},
         )
 
     @classmethod
