@@ -110,11 +110,7 @@ def _started(row: tuple[Any, ...] | None, call_id: int) -> _Attempt | BookingOut
     outcome, _attempt_id, key, appointment_id, booking_uid = one_row(row)
     if outcome == "started":
         return _Attempt(key, call_id)
-    status = {
-        "already_booked": BookingStatus.ALREADY_BOOKED,
-        "in_flight": BookingStatus.IN_PROGRESS,
-        "outcome_unknown": BookingStatus.OUTCOME_UNKNOWN,
-    }[outcome]
+    status = BookingStatus.IN_PROGRESS if outcome == "in_flight" else BookingStatus(outcome)
     return BookingOutcome(
         status, call_id, appointment_id, booking_uid, idempotency_key=key if key else None
     )
@@ -559,21 +555,19 @@ def _recorded(
     """What guard.record_booking answered, as the booking's outcome, and on the record's span."""
     outcome, appointment_id, review_item_id, reason = one_row(row)
     record_span.set("guard.booking.record_outcome", outcome)
-    if outcome == "failed":
+    # only a failure has a reason and a review item, and it has no appointment
+    status = BookingStatus.BOOKED if outcome in ("booked", "recovered") else BookingStatus(outcome)
+    if status is BookingStatus.FAILED:
         record_span.set("guard.booking.failure_reason", reason)  # a code, never free text
         record_span.fail("booking not recorded")
-        return BookingOutcome(
-            BookingStatus.FAILED,
-            attempt.call_id,
-            None,
-            booking.uid,
-            reason,
-            review_item_id,
-            idempotency_key=attempt.key,
-        )
-    status = BookingStatus.ALREADY_BOOKED if outcome == "already_booked" else BookingStatus.BOOKED
     return BookingOutcome(
-        status, attempt.call_id, appointment_id, booking.uid, idempotency_key=attempt.key
+        status,
+        attempt.call_id,
+        appointment_id,
+        booking.uid,
+        reason,
+        review_item_id,
+        idempotency_key=attempt.key,
     )
 
 
