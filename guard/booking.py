@@ -107,29 +107,26 @@ class _Attempt:
 
 def _started(row: tuple[Any, ...] | None, call_id: int) -> _Attempt | BookingOutcome:
     """The answer of guard.begin_booking_attempt: an attempt to carry on with, or the outcome."""
-    if row is None:
-        raise GuardError(f"call {call_id} does not exist")
-    outcome, _attempt_id, key, appointment_id, booking_uid = row
+    outcome, _attempt_id, key, appointment_id, booking_uid = one_row(row)
     if outcome == "started":
         return _Attempt(key, call_id)
-    status = {
-        "already_booked": BookingStatus.ALREADY_BOOKED,
-        "in_flight": BookingStatus.IN_PROGRESS,
-        "outcome_unknown": BookingStatus.OUTCOME_UNKNOWN,
-    }[outcome]
+    status = BookingStatus.IN_PROGRESS if outcome == "in_flight" else BookingStatus(outcome)
     return BookingOutcome(
         status, call_id, appointment_id, booking_uid, idempotency_key=key if key else None
     )
 
 
+# Why a person reviews a rollback made here (guard.record_booking's own: validation_failure too).
+_REVIEW_REASON = "calendar_booking_failure"
+
+
 @dataclass(frozen=True)
 class _Failure:
-    """Why a booking is rolled back: the review reason, the outcome, and a reviewer's context."""
+    """Why a booking is rolled back: the outcome, and a reviewer's context."""
 
-    status: BookingStatus
-    review_reason: str
     reason: str
     context: dict[str, Any]
+    status: BookingStatus = BookingStatus.FAILED
     retry_after: float | None = None
 
     @classmethod
@@ -141,18 +138,15 @@ class _Failure:
         else:
             state, reason = error.state.label, f"circuit {error.key} is {error.state.label}"
         return cls(
-            BookingStatus.QUEUED,
-            "calendar_booking_failure",
             reason,
             {"circuit": error.key, "circuit_state": state, "queued": True},
+            BookingStatus.QUEUED,
             error.retry_after,
         )
 
     @classmethod
     def calendar(cls, error: BaseException) -> _Failure:
         return cls(
-            BookingStatus.FAILED,
-            "calendar_booking_failure",
             type(error).__name__,
             {"error": type(error).__name__, "message": masked_message(error)},
         )
@@ -160,23 +154,15 @@ class _Failure:
     @classmethod
     def recording(cls, error: BaseException, booking: CalendarBooking) -> _Failure:
         """The calendar booked, but the database refused to record it: a person must decide."""
+        refused = cls.calendar(error)
         return cls(
-            BookingStatus.FAILED,
-            "calendar_booking_failure",
-            f"recording failed: {type(error).__name__}",
-            {
-                "error": type(error).__name__,
-                "message": masked_message(error),
-                "booking_uid": booking.uid,
-                "calendar_booked": True,
-            },
+            f"recording failed: {refused.reason}",
+            refused.context | {"booking_uid": booking.uid, "calendar_booked": True},
         )
 
     @classmethod
     def not_in_calendar(cls) -> _Failure:
         return cls(
-            BookingStatus.FAILED,
-            "calendar_booking_failure",
             "the calendar has no booking for the attempt",
             {"found_by": "recover_attempts", "calendar_booked": False},
         )
@@ -188,21 +174,7 @@ class _Failure:
         trace_id = tracing.trace_id()
         if trace_id is not None:  # the alert and review item the rollback raises carry it
             context["trace_id"] = trace_id
-        return (key, self.review_reason, Jsonb(context))
-
-    def outcome(
-        self, attempt: _Attempt, review_item_id: int, booking_uid: str | None
-    ) -> BookingOutcome:
-        return BookingOutcome(
-            self.status,
-            attempt.call_id,
-            None,
-            booking_uid,
-            self.reason,
-            review_item_id,
-            self.retry_after,
-            attempt.key,
-        )
+        return (key, _REVIEW_REASON, Jsonb(context))
 
 
 class BookingNotRecordedError(Exception):
@@ -284,7 +256,7 @@ class _Handoff:
         return booking
 
     def admit(self, calendar: Retry, call: Callable[[], CalendarBooking]) -> BaseException | None:
-        """Start the guarded call."""
+        """Start the guarded call: None once the breaker admitted it, else what ended it."""
 
         def run() -> None:
             try:
@@ -371,7 +343,6 @@ def book_appointment(
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
-        # failed and queued bookings are failures of the booking's span
         booking_span.set("guard.booking.status", str(outcome.status))
         if outcome.status in (BookingStatus.FAILED, BookingStatus.QUEUED):
             booking_span.fail(f"booking {outcome.status}")
@@ -441,7 +412,6 @@ def _book_traced(
                 else _Failure.calendar(failed)  # the calendar failed, after any retries
             )
             return _fail(conn, attempt, failure, None, original, handoff.calendar_calls)
-    outcome: BookingOutcome | None = None
     try:
         outcome = _record(conn, attempt, booking, source, handoff.calendar_calls)
     except BaseException as error:
@@ -480,13 +450,11 @@ def _fail(
     original: BaseException | None,
     calendar_calls: int,
 ) -> BookingOutcome:
-    """Close the attempt as failed and roll the call back, in one transaction."""
+    """Close the attempt as failed and roll the call back: one statement (in the journal's
+    transaction when the calendar was not asked)."""
     try:
-        with (
-            tracing.span(
-                "guard.booking.rollback", {"guard.booking.review_reason": failure.review_reason}
-            ),
-            conn.transaction(),
+        with tracing.span(
+            "guard.booking.rollback", {"guard.booking.review_reason": _REVIEW_REASON}
         ):
             (review_item_id,) = one_row(
                 conn.execute(
@@ -504,10 +472,16 @@ def _fail(
             first_line(cleanup_error),
         )
         raise original from None
-    return failure.outcome(attempt, review_item_id, booking_uid)
-
-
-# --- recovery ------------------------------------------------------------------------------
+    return BookingOutcome(
+        failure.status,
+        attempt.call_id,
+        None,
+        booking_uid,
+        failure.reason,
+        review_item_id,
+        failure.retry_after,
+        attempt.key,
+    )
 
 
 @dataclass(frozen=True)
@@ -547,25 +521,20 @@ def recover_attempts(
                 )
                 unsettled += 1
                 continue
-            try:
+            try:  # each one statement, in autocommit
                 if booking is None:
-                    with conn.transaction():
-                        conn.execute(
-                            queries.FAIL_BOOKING_ATTEMPT,
-                            _Failure.not_in_calendar().fail_args(key),
-                            prepare=False,
-                        )
+                    conn.execute(
+                        queries.FAIL_BOOKING_ATTEMPT,
+                        _Failure.not_in_calendar().fail_args(key),
+                        prepare=False,
+                    )
                     failed += 1
                 else:
-                    with conn.transaction():
-                        record_calendar_booking(conn, call_id, service_id, booking, source, key)
+                    record_calendar_booking(conn, call_id, service_id, booking, source, key)
                     recovered += 1
             except psycopg.errors.ObjectNotInPrerequisiteState:
                 unsettled += 1  # settled by someone else meanwhile (its booking process, a person)
         return RecoveryReport(recovered, failed, unsettled)
-
-
-# --- helpers -------------------------------------------------------------------------------
 
 
 def _record_args(
@@ -586,21 +555,19 @@ def _recorded(
     """What guard.record_booking answered, as the booking's outcome, and on the record's span."""
     outcome, appointment_id, review_item_id, reason = one_row(row)
     record_span.set("guard.booking.record_outcome", outcome)
-    if outcome == "failed":
+    # only a failure has a reason and a review item, and it has no appointment
+    status = BookingStatus.BOOKED if outcome in ("booked", "recovered") else BookingStatus(outcome)
+    if status is BookingStatus.FAILED:
         record_span.set("guard.booking.failure_reason", reason)  # a code, never free text
         record_span.fail("booking not recorded")
-        return BookingOutcome(
-            BookingStatus.FAILED,
-            attempt.call_id,
-            None,
-            booking.uid,
-            reason,
-            review_item_id,
-            idempotency_key=attempt.key,
-        )
-    status = BookingStatus.ALREADY_BOOKED if outcome == "already_booked" else BookingStatus.BOOKED
     return BookingOutcome(
-        status, attempt.call_id, appointment_id, booking.uid, idempotency_key=attempt.key
+        status,
+        attempt.call_id,
+        appointment_id,
+        booking.uid,
+        reason,
+        review_item_id,
+        idempotency_key=attempt.key,
     )
 
 
@@ -654,19 +621,15 @@ def masked_message(error: BaseException) -> str:
     return mask_phone_numbers(first_line(error) if str(error) else "")[:200]
 
 
-def require_idle(status: TransactionStatus) -> None:
-    """The booking path, recovery and the calendar reconciliation run transactions of their own."""
-    if status != TransactionStatus.IDLE:
+@contextlib.contextmanager
+def own_transactions(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Autocommit on an idle connection for the duration, the caller's setting restored after: the
+    booking path, recovery and the calendar reconciliation run transactions of their own."""
+    if conn.info.transaction_status != TransactionStatus.IDLE:
         raise GuardError(
             "this needs a connection outside a transaction (commit or roll back first):"
             " it runs transactions of its own"
         )
-
-
-@contextlib.contextmanager
-def own_transactions(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    """Autocommit on an idle connection for the duration, the caller's setting restored after."""
-    require_idle(conn.info.transaction_status)
     autocommit = conn.autocommit
     conn.autocommit = True
     try:

@@ -18,7 +18,6 @@ from guard.booking import (
     one_row,
     own_transactions,
     record_calendar_booking,
-    require_idle,
 )
 from guard.errors import GuardError
 
@@ -27,7 +26,7 @@ _log = logging.getLogger(__name__)
 # How far ahead of now the window reaches when no `until` is given: bookings are made for the
 # weeks ahead, and those are what a person in the calendar's UI moves or cancels.
 DEFAULT_HORIZON = timedelta(days=30)
-# More appointments missing from the calendar's answer than this is refused (see above).
+# More appointments missing from the calendar's answer than this is refused (docs/calendar.md).
 DEFAULT_MAX_MISSING = 100
 
 
@@ -267,7 +266,7 @@ def reconcile_calendar(
     orphaned_before: datetime | None = None,
 ) -> CalendarReport:
     """Compare the calendar's bookings that start in [since, until) with the database and make them
-    agree where that is safe (module docstring); returns what was found and done."""
+    agree where that is safe (docs/calendar.md); returns what was found and done."""
     since, until = _window(since, until)
     with own_transactions(conn):
         (listed_at,) = one_row(conn.execute(queries.CLOCK_TIMESTAMP, prepare=False).fetchone())
@@ -337,32 +336,28 @@ def _recorded(
 ) -> tuple[Any, ...]:
     """A `record` answer recorded the way the booking path records (the appointment, the uid on
     the call, the attempt closed), in the reconciliation's transaction; an `in_flight` answer
-    for the attempt of a failover's orphan too (see `_orphan_of`)."""
-    orphan = _orphan_of(row, booking, orphans)
+    for the attempt of a failover's orphan too (`_Orphan`: calling within its timeout, but no
+    booking path will ever record it)."""
+    orphan = orphans.get(booking.idempotency_key or "") if row[0] == "in_flight" else None
     if orphan is not None:
-        appointment_id = record_calendar_booking(
-            conn, orphan.call_id, orphan.service_id, booking, source, orphan.key
-        )
-        del orphans[orphan.key]
+        call_id, service_id, key = orphan.call_id, orphan.service_id, orphan.key
     elif row[0] == "record":
-        _action, _appointment, call_id, _company, _customer, service_id, attempt = row[:7]
-        appointment_id = record_calendar_booking(
-            conn, call_id, service_id, booking, source, attempt
-        )
+        _action, _appointment, call_id, _company, _customer, service_id, key = row[:7]
     else:
         return row
+    appointment_id = record_calendar_booking(conn, call_id, service_id, booking, source, key)
+    if orphan is not None:
+        del orphans[orphan.key]
     return ("record", appointment_id, *row[2:])
 
 
 def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
     """After a promotion: the commit time of the last transaction the server replayed from the old
     primary (pg_last_xact_replay_timestamp(), on the old primary's clock)."""
-    require_idle(conn.info.transaction_status)
-    replayed, in_recovery = one_row(
-        conn.execute(queries.LAST_REPLAYED_COMMIT, prepare=False).fetchone()
-    )
-    if not conn.autocommit:
-        conn.rollback()
+    with own_transactions(conn):
+        replayed, in_recovery = one_row(
+            conn.execute(queries.LAST_REPLAYED_COMMIT, prepare=False).fetchone()
+        )
     if in_recovery:
         raise GuardError(
             "this server is a standby (in recovery): run the reconciliation on the promoted one"
@@ -382,14 +377,3 @@ def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str
         str(key): _Orphan(str(key), int(call_id), int(service_id))
         for key, call_id, service_id in rows
     }
-
-
-def _orphan_of(
-    row: tuple[Any, ...], booking: CalendarBooking, orphans: dict[str, _Orphan]
-) -> _Orphan | None:
-    """The failover's orphan whose booking this is: the database answered `in_flight` (the
-    attempt of the booking's key is calling within its timeout), but that attempt was journaled
-    before the failover, so no booking path will ever record it."""
-    if row[0] != "in_flight" or booking.idempotency_key is None:
-        return None
-    return orphans.get(booking.idempotency_key)

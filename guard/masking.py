@@ -40,7 +40,6 @@ class _Rule:
         digits: str = declared["unicode_digits"] + declared["other_digits"]
         punctuation: str = declared["unicode_punctuation"]
         ascii_punctuation: str = declared["ascii_punctuation"]
-        self.unicode_digits = digits
         self.to_ascii = {ord(ch): ord("0") + index % 10 for index, ch in enumerate(digits)}
         self.to_ascii.update(zip(map(ord, punctuation), map(ord, ascii_punctuation), strict=True))
         self.to_star = {ord(ch): "*" for ch in "0123456789" + digits}

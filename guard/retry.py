@@ -66,20 +66,19 @@ class RetryBudget:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def _refill(self, key: str, now: float) -> float:
+    def _refill(self, key: str) -> tuple[float, float]:
+        now = self._clock()
         tokens, stamp = self._buckets.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - stamp) * self.min_per_second)
+        return min(self.burst, tokens + (now - stamp) * self.min_per_second), now
 
     def deposit(self, key: str) -> None:
         with self._lock:
-            now = self._clock()
-            tokens = self._refill(key, now)
+            tokens, now = self._refill(key)
             self._buckets[key] = (min(self.burst, tokens + self.ratio), now)
 
     def try_spend(self, key: str) -> bool:
         with self._lock:
-            now = self._clock()
-            tokens = self._refill(key, now)
+            tokens, now = self._refill(key)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
                 return False
@@ -88,7 +87,7 @@ class RetryBudget:
 
     def available(self, key: str) -> float:
         with self._lock:
-            return self._refill(key, self._clock())
+            return self._refill(key)[0]
 
 
 @dataclass(frozen=True)
@@ -112,9 +111,12 @@ class _Run:
     """One guarded call's attempts so far: decides, after a failed attempt, whether and after what
     sleep the next one comes."""
 
-    def __init__(self, retry: Retry, started: float) -> None:
+    def __init__(self, retry: Retry) -> None:
+        # A guarded call begins: it pays into the retry budget, and its deadline runs from now.
+        if retry.budget is not None:
+            retry.budget.deposit(retry.budget_key)
         self.retry = retry
-        self.started = started
+        self.started = retry._clock()
         self.attempts = 0
         self.previous = retry.policy.base_delay_seconds  # decorrelated jitter's last sleep
 
@@ -193,7 +195,6 @@ class Retry:
         self._clock = clock
         self._sleep = sleep
 
-    # ------------------------------------------------------------------ sync
     def _attempt_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         timeout = self.policy.attempt_timeout_seconds
         if self.breaker is not None:
@@ -212,26 +213,17 @@ class Retry:
                 return future.result()
             raise AttemptTimeout(f"attempt exceeded {timeout:g} s") from None
 
-    def _begin(self) -> float:
-        """A guarded call begins: it pays into the retry budget, and its deadline runs from now."""
-        if self.budget is not None:
-            self.budget.deposit(self.budget_key)
-        return self._clock()
-
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        started = self._begin()
-        run: _Run | None = None
+        run = _Run(self)
         while True:
             try:
                 return self._attempt_sync(fn, *args, **kwargs)
             except Exception as error:
-                run = run or _Run(self, started)
                 delay = run.sleep_before_next(error)
                 if delay is None:
                     raise
             self._sleep(delay)
 
-    # ------------------------------------------------------------------ asyncio
     async def _attempt_async(
         self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -247,13 +239,11 @@ class Retry:
     async def call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        started = self._begin()
-        run: _Run | None = None
+        run = _Run(self)
         while True:
             try:
                 return await self._attempt_async(fn, *args, **kwargs)
             except Exception as error:
-                run = run or _Run(self, started)
                 delay = run.sleep_before_next(error)
                 if delay is None:
                     raise

@@ -104,7 +104,7 @@ def demo(stop: bool) -> None:
     else:
         click.echo("Invariants: triggers active, every constraint validated.")
 
-    bi_url = _reporting_login(url, cluster.url(DEMO_DATABASE).replace(f"{SERVER_USER}@", ""))
+    bi_url = _reporting_login(url)
 
     click.echo(
         f"\nConnect:\n  psql {url}\n  export GUARD_DATABASE_URL={url}\n"
@@ -123,7 +123,7 @@ def _migrations_line(applied: list[str]) -> str:
     return f"2. Migrations: applied {len(applied)}, {applied[0]} ... {applied[-1]}"
 
 
-def _reporting_login(url: str, base: str) -> str:
+def _reporting_login(url: str) -> str:
     """The reporting login docs/bi.md's examples use, bound to every company of the demo (the
     cluster trusts local logins: no password). Its URL."""
     with connect(url, autocommit=True) as conn:
@@ -143,7 +143,7 @@ def _reporting_login(url: str, base: str) -> str:
             )
         for (company,) in conn.execute(queries.COMPANY_IDS).fetchall():
             conn.execute(queries.TENANT_GRANT, (REPORTING_LOGIN, company))
-    return base.replace("postgresql://", f"postgresql://{REPORTING_LOGIN}@", 1)
+    return url.replace(f"{SERVER_USER}@", f"{REPORTING_LOGIN}@", 1)
 
 
 def _where_guard_is() -> str:

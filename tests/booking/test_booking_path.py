@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -157,6 +157,46 @@ def test_calendar_failure_is_retried_then_rolled_back_and_queued(
         booking_db, "SELECT details::text FROM guard.review_items WHERE call_id = 1"
     )
     assert details and "1234567" not in details[0], "no phone number reaches the review item"
+
+
+def test_a_booking_the_database_refuses_to_record_is_rolled_back_and_queued(
+    booking_db: str, breakers: BreakerRegistry
+) -> None:
+    """guard.record_booking raises (no booking uid) instead of answering `failed`: the booking path
+    closes the attempt as failed itself, and the review item says the calendar booked."""
+
+    def no_uid(_key: str) -> CalendarBooking:
+        return CalendarBooking(uid=cast(str, None))
+
+    with psycopg.connect(booking_db) as conn:
+        outcome = book_appointment(
+            conn,
+            call_id=1,
+            service_id=_service(booking_db),
+            book=no_uid,
+            breakers=breakers,
+            retry_policy=NO_RETRY,
+        )
+    assert (outcome.status, outcome.reason) == (
+        BookingStatus.FAILED,
+        "recording failed: NullValueNotAllowed",
+    )
+    assert _attempts(booking_db, 1) == [("failed", outcome.idempotency_key, None)]
+    assert _state(booking_db, 1)["reviews"] == ["calendar_booking_failure"]
+    details = fetch_one(
+        booking_db,
+        "SELECT details->>'error', details->>'calendar_booked', details->>'reason',"
+        " details ? 'booking_uid', details->>'message' LIKE %s"
+        " FROM guard.review_items WHERE call_id = 1",
+        ("record_booking needs%",),
+    )
+    assert details == (
+        "NullValueNotAllowed",
+        "true",
+        "recording failed: NullValueNotAllowed",
+        True,
+        True,
+    )
 
 
 def test_an_open_circuit_queues_the_booking_without_calling_the_calendar(
