@@ -225,6 +225,20 @@ def test_a_function_whose_signature_changes_leaves_its_new_form_alone(
     assert signatures == after
 
 
+def test_an_apply_from_empty_leaves_no_overload_an_older_migration_made(
+    empty_db_url: str,
+) -> None:
+    """An older migration created guard.enqueue_alert_deliveries with other parameter types; the
+    definitions applied at the end replace it, and the failure shows here, not in a fixture."""
+    with Migrator(empty_db_url) as migrator:
+        migrator.apply()
+    signatures = fetch_all(
+        empty_db_url,
+        "SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'enqueue_alert_deliveries'",
+    )
+    assert len(signatures) == 1, signatures
+
+
 def test_a_file_may_define_one_name_for_several_argument_types(db_url: str, sql_copy: Path) -> None:
     """guard.app_time is one file with a form per argument type: both are kept, applied again
     with nothing pending, and a form whose parameter type changes replaces only itself."""
