@@ -220,7 +220,8 @@ class BreakerConfig:
     cooldown_seconds: float = 30.0
     success_threshold: int = 2
     # None: a sync call runs on the caller's thread. A timeout is opt-in because a sync call
-    # with one runs on the circuit's worker thread, a hand-off costing more than the breaker.
+    # with one runs on the circuit's worker thread, a hand-off dearer than an in-memory
+    # breaker's whole call (results/bench/breaker.txt, the "sync timeout" rows).
     call_timeout_seconds: float | None = None
     local_state_ttl_seconds: float = 1.0
     max_concurrent_calls: int = 32
