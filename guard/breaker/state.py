@@ -211,10 +211,10 @@ def _any_exception(_: BaseException) -> bool:
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
     """Rules of one circuit (docs/breaker.md, "Application API"). Defaults match the
-    ``guard.settings`` rows but for the call timeout: none here, the row's 10 s in a registry
-    built by ``BreakerRegistry.from_settings``. The thresholds, cooldown, window and growth are
-    stored with the circuit by its first writer (``shared_rules``); the rest describes this
-    process's calls."""
+    ``guard.settings`` rows but for the call timeout: none here, the row's 10 s in the default
+    of a registry built by ``BreakerRegistry.from_settings`` (a template passed to it is a
+    config of its own). The thresholds, cooldown, window and growth are stored with the circuit
+    by its first writer (``shared_rules``); the rest describes this process's calls."""
 
     failure_threshold: int = 3
     cooldown_seconds: float = 30.0
