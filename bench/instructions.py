@@ -503,7 +503,8 @@ def count_instructions(
     per_statement: when given, filled with each statement's own instructions, in order. Every
     statement a single-user backend runs ends in CommitTransactionCommand (inside a transaction
     block too; a COMMIT's deferred triggers run in it), so callgrind dumps its counters after each
-    call: the dumps before the statements' are the start-up's, the last file the shut-down's."""
+    call: the dumps before the statements' are the start-up's; the shut-down's goes to the file
+    without a part number, which the glob of the numbered parts leaves out."""
     statements = list(statements)
     options = [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
     with tempfile.TemporaryDirectory(prefix="guard-callgrind-") as dumps:

@@ -53,14 +53,15 @@ def global_key() -> str:
 def config_from_settings(
     rows: Mapping[str, Any], base: BreakerConfig | None = None
 ) -> BreakerConfig:
-    """Apply ``guard.settings`` values (already decoded from jsonb) to ``base``."""
+    """Apply ``guard.settings`` values (already decoded from jsonb) to ``base`` (default:
+    ``SETTINGS_DEFAULT``, so that a row missing keeps its shipped value, the 10 s timeout too)."""
     changes: dict[str, Any] = {}
     for setting, field in SETTINGS_FIELDS.items():
         value = rows.get(setting)
         if value is None:
             continue
         changes[field] = int(value) if field.endswith("threshold") else float(value)
-    return dataclasses.replace(base or BreakerConfig(), **changes)
+    return dataclasses.replace(base or SETTINGS_DEFAULT, **changes)
 
 
 def load_settings_config(

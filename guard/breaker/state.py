@@ -211,16 +211,17 @@ def _any_exception(_: BaseException) -> bool:
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
     """Rules of one circuit (docs/breaker.md, "Application API"). Defaults match the
-    ``guard.settings`` rows but for the call timeout: none here, the row's 10 s in a registry
-    built by ``BreakerRegistry.from_settings``. The thresholds, cooldown, window and growth are
-    stored with the circuit by its first writer (``shared_rules``); the rest describes this
-    process's calls."""
+    ``guard.settings`` rows but for the call timeout: none here, the row's 10 s in the default
+    of a registry built by ``BreakerRegistry.from_settings`` (a template passed to it is a
+    config of its own). The thresholds, cooldown, window and growth are stored with the circuit
+    by its first writer (``shared_rules``); the rest describes this process's calls."""
 
     failure_threshold: int = 3
     cooldown_seconds: float = 30.0
     success_threshold: int = 2
     # None: a sync call runs on the caller's thread. A timeout is opt-in because a sync call
-    # with one runs on the circuit's worker thread, a hand-off costing more than the breaker.
+    # with one runs on the circuit's worker thread, a hand-off dearer than an in-memory
+    # breaker's whole call (results/bench/breaker.txt, the "sync timeout" rows).
     call_timeout_seconds: float | None = None
     local_state_ttl_seconds: float = 1.0
     max_concurrent_calls: int = 32

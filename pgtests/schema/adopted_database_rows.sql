@@ -5,7 +5,7 @@
 -- detected (by its check views, by check_call, or by VALIDATE CONSTRAINT), its clean look-alike
 -- is not, and the CHECKs still refuse the same row written anew.
 BEGIN;
-SELECT plan(38);
+SELECT plan(39);
 
 INSERT INTO companies (id, name) VALUES (691, 'adopted'), (692, 'other'), (693, 'gone quiet'), (694, 'failing');
 
@@ -21,6 +21,11 @@ INSERT INTO calls (
 (6901, 691, NULL, NULL, 'unlinked', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
 (6902, 691, 'sideways', NULL, 'unlinked', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
 (6903, 691, 'outbound', NULL, 'unlinked', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
+-- I1: an empty, an upper-case and a padded direction, none of them inbound; inbound itself
+(6921, 691, '', NULL, 'unlinked', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
+(6922, 691, 'INBOUND', NULL, 'unlinked', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
+(6923, 691, ' inbound', NULL, 'unlinked', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
+(6924, 691, 'inbound', NULL, 'unlinked', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
 -- I2: a customer without a link status (incomplete link); the clean anonymous call
 (6904, 691, 'inbound', 1, NULL, NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
 (6905, 691, 'inbound', NULL, 'anonymous', NULL, FALSE, NULL, NULL, FALSE, now() - interval '2 days', now() - interval '2 days'),
@@ -116,6 +121,14 @@ $$;
 SELECT ok(pg_temp.found('call_without_direction', 6901), 'I1: an adopted call without direction is detected');
 SELECT ok(pg_temp.found('call_without_direction', 6902), 'I1: an adopted call with an unknown direction is detected');
 SELECT ok(NOT pg_temp.found('call_without_direction', 6903), 'I1: an adopted outbound call is not');
+SELECT is(
+    (
+        SELECT array_agg(f.entity_id ORDER BY f.entity_id) FROM found AS f
+        WHERE f.check_id = 'call_without_direction' AND f.entity_id BETWEEN 6921 AND 6924
+    ),
+    ARRAY[6921, 6922, 6923]::bigint[],
+    'I1: an empty, upper-case or padded direction is detected (compared as written); inbound is not'
+);
 SELECT throws_ok(
     'ALTER TABLE calls VALIDATE CONSTRAINT guard_calls_direction_check', '23514', NULL,
     'I1: validating the direction CHECK over the adopted rows fails'

@@ -21,6 +21,7 @@ from guard.breaker import (
     EventKind,
     PostgresWriteBehind,
     State,
+    config_from_settings,
     load_settings_config,
 )
 from guard.breaker.persistence import UNWRITTEN_KEY
@@ -281,6 +282,9 @@ def test_registry_defaults_come_from_the_settings_table(db_url: str, redis_url: 
         conn.execute(
             "UPDATE guard.settings SET value = '5' WHERE key = 'breaker_failure_threshold'"
         )
+        conn.execute(
+            "UPDATE guard.settings SET value = '7' WHERE key = 'breaker_call_timeout_seconds'"
+        )
     assert load_settings_config(db_url).failure_threshold == 5
     registry = BreakerRegistry.from_settings(
         db_url,
@@ -289,9 +293,11 @@ def test_registry_defaults_come_from_the_settings_table(db_url: str, redis_url: 
     )
     assert registry.service(1).config.failure_threshold == 5
     assert registry.service(1).config.cooldown_seconds == 30
-    # the booking path's calendar call stays bounded: the row's 10 s, not BreakerConfig()'s none
-    assert registry.service(1).config.call_timeout_seconds == 10
+    # the booking path's calendar call is bounded by the row, not by BreakerConfig()'s none
+    assert registry.service(1).config.call_timeout_seconds == 7
     assert registry.staff(9).config.failure_threshold == 7
+    # a template is a whole BreakerConfig: none of the rows, its own (no) timeout
+    assert registry.staff(9).config.call_timeout_seconds is None
     assert registry.global_().key == "appointment_booking:global"
     registry.close()
 
@@ -301,3 +307,10 @@ def test_unreadable_settings_keep_the_rows_shipped_call_timeout() -> None:
     config = load_settings_config(nobody)
     assert config.call_timeout_seconds == 10
     assert config.failure_threshold == BreakerConfig().failure_threshold
+
+
+def test_a_setting_missing_from_the_rows_keeps_its_shipped_value() -> None:
+    """As when the rows cannot be read: the call timeout a missing row leaves is its 10 s."""
+    config = config_from_settings({"breaker_failure_threshold": 5})
+    assert (config.failure_threshold, config.call_timeout_seconds) == (5, 10)
+    assert config_from_settings({}, BreakerConfig()).call_timeout_seconds is None

@@ -27,6 +27,7 @@ from guard.breaker import (
     State,
     Ticket,
 )
+from guard.breaker.state import PROBE_LEASE_WITHOUT_TIMEOUT_MS
 from tests.laravel.conftest import start_php
 from tests.support.redis_server import RedisServer
 
@@ -118,6 +119,15 @@ def test_a_half_open_circuit_admits_one_probe_across_languages(redis_server: Red
     assert json.loads(probe.communicate(timeout=60)[0]) == {"result": "ok", "called": 1}
     assert _state(breaker) is State.CLOSED, "the PHP probe's success closed it for Python"
     assert breaker.call(lambda: "after") == "after"
+
+
+def test_the_php_clients_lease_is_pythons_for_a_call_without_a_timeout() -> None:
+    """The PHP client has no call timeout: by default it asks for the probe lease Python asks
+    for when its calls have none, so that a crashed probe frees the circuit alike."""
+    lease = PROBE_LEASE_WITHOUT_TIMEOUT_MS
+    client = (PHP_BREAKER.parent / "CircuitBreaker.php").read_text()
+    assert f"private int $leaseMs = {lease}," in client
+    assert f"$args['lease_ms'] ?? {lease}" in PHP_BREAKER.read_text()
 
 
 # -- the state machine's scenarios, as steps both clients run ---------------------------------
