@@ -11,6 +11,11 @@
 -- appointment insert derived a moment earlier. A stored contradiction such a write leaves in
 -- place (legacy data, a rule that was off) is detection's (flags_contradict_appointments), as it
 -- was before the write.
+-- linked_at counts only while made is not FALSE: the rule reads it only with an active
+-- appointment, and a call whose made stays FALSE contradicts one whatever its linked_at (no
+-- check of detection reads it either). So the everyday unbook (the application clears linked_at
+-- after a cancel or delete derived the rest) is a restatement too: no index read, no queue row
+-- and no NOTIFY, about 90k instructions of that transaction (bench/workload.py --instructions).
 -- A write that agrees with the appointments ends after one index read. One that contradicts them
 -- may be a state the transaction has not finished (the call's flags first, then its
 -- appointment), so it is recorded (guard.flag_checks_at_commit) and judged when the transaction
@@ -45,13 +50,13 @@ BEGIN
         (
             NEW.appointment_made,
             NEW.appointment_link_status,
-            NEW.appointment_linked_at IS NULL,
+            NEW.appointment_made IS FALSE OR NEW.appointment_linked_at IS NULL,
             NEW.session_outcome,
             NEW.booking_failed
         ) IS NOT DISTINCT FROM (
             OLD.appointment_made,
             OLD.appointment_link_status,
-            OLD.appointment_linked_at IS NULL,
+            OLD.appointment_made IS FALSE OR OLD.appointment_linked_at IS NULL,
             OLD.session_outcome,
             OLD.booking_failed
         )

@@ -21,7 +21,6 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-    call_ids bigint[];
     reasons text;
     rule_mode text;
     contradicting bigint[];
@@ -30,6 +29,19 @@ DECLARE
     refused bigint[];
     to_correct bigint[];
 BEGIN
+    -- One statement takes the transaction's rows and judges their calls: each statement a
+    -- commit runs starts an executor, and a second one (the derivation,
+    -- guard.call_flags_to_correct) cost the everyday commit of a pending check about 28k
+    -- instructions of 272k (bench/workload.py --instructions, "book: flags, then appointment",
+    -- the commit). The transaction wrote these calls, so
+    -- it holds their row locks (or created them): no other writer can change what they derive
+    -- from before it commits. Each call's stored flags and one index read are compared by
+    -- guard.call_flags_contradict, the rule of guard.call_flags_to_correct with lost = FALSE
+    -- (tests/db/test_flag_rule.py proves the two agree); a call deleted since (no row: every
+    -- argument NULL) does not contradict, as the derivation finds no row for it. OFFSET 0 keeps
+    -- the lateral query apart, so the rule reads has_active as a column instead of copying the
+    -- EXISTS into each of its uses (a function with a copied sub-select is not inlined, and
+    -- was run as a query of its own).
     WITH taken AS (
         DELETE FROM guard.flag_checks_at_commit AS p
         WHERE p.xact = pg_current_xact_id()
@@ -42,18 +54,41 @@ BEGIN
     )
 
     SELECT
-        array_agg(DISTINCT x.id ORDER BY x.id),
+        array_agg(DISTINCT x.id ORDER BY x.id) FILTER (
+            WHERE guard.call_flags_contradict(
+                s.appointment_made,
+                s.appointment_link_status,
+                s.appointment_linked_at,
+                s.session_outcome,
+                s.booking_failed,
+                s.has_active
+            )
+        ),
         string_agg(DISTINCT t.reason, '; ' ORDER BY t.reason)
-    INTO call_ids, reasons
-    FROM taken AS t CROSS JOIN LATERAL unnest(t.call_ids) AS x (id);
-    IF call_ids IS NULL THEN
-        RETURN NULL;
-    END IF;
-
-    -- The transaction wrote these calls, so it holds their row locks (or created them): no
-    -- other writer can change what they derive from before it commits.
-    contradicting := ARRAY(SELECT f.id FROM guard.call_flags_to_correct(call_ids, FALSE) AS f);
-    IF cardinality(contradicting) = 0 THEN
+    INTO contradicting, reasons
+    FROM taken AS t
+    CROSS JOIN LATERAL unnest(t.call_ids) AS x (id)
+    LEFT JOIN LATERAL (
+        SELECT
+            c.appointment_made,
+            c.appointment_link_status,
+            c.appointment_linked_at,
+            c.session_outcome,
+            c.booking_failed,
+            EXISTS (
+                SELECT
+                FROM public.appointments AS a
+                WHERE
+                    a.call_id = c.id
+                    AND a.company_id = c.company_id
+                    AND guard.is_active_appointment(a.status, a.deleted_at)
+            ) AS has_active
+        FROM public.calls AS c
+        WHERE c.id = x.id
+        OFFSET 0
+    ) AS s ON TRUE;
+    -- NULL: no row taken, or no call of them contradicts its appointments
+    IF contradicting IS NULL THEN
         RETURN NULL;
     END IF;
     -- The rule's row alone decides the case without company overrides: no row (disabled, or at
