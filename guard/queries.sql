@@ -97,7 +97,7 @@ WHERE state = 'calling' AND created_at <= %s ORDER BY created_at, attempt_id
 
 -- name: RECONCILE_CALENDAR_BOOKING
 SELECT action, appointment_id, call_id, call_company_id, customer_id, service_id,
-attempt_to_close, review_item_id, changed
+    attempt_to_close, review_item_id, changed
 FROM guard.reconcile_calendar_booking(%s, %s, %s, %s, %s, %s, %s)
 
 -- name: QUEUE_MISSING_IN_CALENDAR
@@ -144,7 +144,7 @@ OR EXISTS (SELECT FROM guard.alerts WHERE check_id = %s)
 SELECT has_function_privilege('guard.reconcile_calendar_booking(bigint, text, text, timestamptz, timestamptz, bigint, text)', 'EXECUTE')
 AND has_function_privilege('guard.queue_missing_in_calendar(bigint, timestamptz, timestamptz, timestamptz, text[], integer)', 'EXECUTE')
 AND has_function_privilege('guard.audit_calendar_restorations(bigint[], timestamptz)',
-'EXECUTE')
+    'EXECUTE')
 
 -- name: AUDIT_CALENDAR_RESTORATIONS
 -- Every appointment the run recorded leaves a guard.correction_audit row (after a failover, with
@@ -250,9 +250,9 @@ SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)
 -- not (schema cron without USAGE, or cron.job without SELECT). In this order: naming cron.job
 -- without USAGE on its schema is an error.
 SELECT CASE WHEN n.oid IS NULL THEN NULL
-WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false
-WHEN to_regclass('cron.job') IS NULL THEN NULL
-ELSE has_table_privilege('cron.job', 'SELECT') END
+    WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false
+    WHEN to_regclass('cron.job') IS NULL THEN NULL
+    ELSE has_table_privilege('cron.job', 'SELECT') END
 FROM (SELECT) AS one LEFT JOIN pg_namespace AS n ON n.nspname = 'cron'
 
 -- name: CRON_JOBS
@@ -348,7 +348,7 @@ SELECT check_id FROM guard.history_checks()
 -- The planner's estimate, or one from the table's size when it was never analysed (about 50 rows
 -- a page, as calls and appointments are).
 SELECT max(CASE WHEN c.reltuples >= 0 THEN c.reltuples
-ELSE pg_relation_size(c.oid) / 8192 * 50 END)::bigint
+    ELSE pg_relation_size(c.oid) / 8192 * 50 END)::bigint
 FROM pg_class AS c WHERE c.oid IN ('public.calls'::regclass, 'public.appointments'::regclass)
 
 -- name: RUN_CHECKS_BETWEEN
@@ -420,14 +420,14 @@ SELECT guard.release_deliveries(%s, %s)
 SELECT ch.channel, extract(epoch FROM min(least(f.due, h.due)) - now())
 FROM unnest(%s::text[], %s::text[]) AS ch (kind, channel)
 LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due
- FROM guard.deliveries AS d
- WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'
- AND d.claimed_until IS NULL
- ORDER BY d.next_attempt_at LIMIT 1) AS f ON true
+    FROM guard.deliveries AS d
+    WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'
+    AND d.claimed_until IS NULL
+    ORDER BY d.next_attempt_at LIMIT 1) AS f ON true
 LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due
- FROM guard.deliveries AS d
- WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'
- AND d.claimed_until IS NOT NULL) AS h ON true
+    FROM guard.deliveries AS d
+    WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'
+    AND d.claimed_until IS NOT NULL) AS h ON true
 WHERE f.due IS NOT NULL OR h.due IS NOT NULL
 GROUP BY ch.channel
 
