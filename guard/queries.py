@@ -1,623 +1,172 @@
-"""Every SQL statement the runtime sends, by name."""
+"""Every SQL statement the runtime sends, by name: the fixed ones from queries.sql beside this
+file, the ones with a part chosen at run time built here."""
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, LiteralString
 
-# --- guard/connection.py
-# Behind PgBouncer the answering server's pid differs from the one the connection was given.
-BACKEND_PID = "SELECT pg_backend_pid()"
-SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
+_HEADER = "\n-- name: "
 
-# --- guard/booking.py
-BEGIN_BOOKING = (
-    "SELECT outcome, attempt_id, idempotency_key, appointment_id, booking_uid"
-    " FROM guard.begin_booking(%s, %s, %s, %s)"
-)
-# Records, validates and closes the attempt, or rolls the booking back and queues it (a durable
-# commit either way): one statement, the same for every client (docs/booking-path.md).
-RECORD_BOOKING = (
-    "SELECT outcome, appointment_id, review_item_id, reason"
-    " FROM guard.record_booking(%s, %s, %s, %s, %s, %s, %s)"
-)
-FAIL_BOOKING_ATTEMPT = "SELECT guard.fail_booking_attempt(%s, %s, %s)"
-UNSETTLED_BOOKING_ATTEMPTS = (
-    "SELECT attempt_id, idempotency_key, company_id, call_id, service_id, state"
-    " FROM guard.unsettled_booking_attempts(%s, %s)"
-)
 
-# --- guard/booking.py, guard/calendar.py
-# Records a booking the calendar holds for a call, when the booking path will never record it,
-# and closes the attempt when a key is given: one statement (guard.record_calendar_booking).
-RECORD_CALENDAR_BOOKING = "SELECT guard.record_calendar_booking(%s, %s, %s, %s, %s, %s, %s, %s)"
+def parse(text: str) -> dict[str, LiteralString]:
+    """The statements of a queries file by name: a block is its `-- name: NAME` line, comment lines,
+    then the statement up to the first blank line."""
+    statements: dict[str, LiteralString] = {}
+    for block in text.split(_HEADER)[1:]:
+        name, _, body = block.partition("\n")
+        statement = body.split("\n\n", 1)[0]
+        while statement.startswith("--"):
+            statement = statement.partition("\n")[2]
+        if name in statements or not statement.strip():
+            raise ValueError(f"queries.sql: {name} is named twice or has no statement")
+        # LiteralString, as psycopg asks of a query: the file ships inside the package, written
+        # by the project, not outside input (mypy reads LiteralString as str: no cast needed).
+        statements[name] = statement.strip()
+    return statements
 
-# --- guard/ops/breaker_operator.py
-# The breaker tables' ROW EXCLUSIVE lock: granted only to a login that may write them (Booking
-# Guard's owner role, or a superuser), so it is the operator check; it conflicts with nothing
-# the application's write-behind does.
-BREAKER_OPERATOR_LOCK = "LOCK TABLE guard.breaker_state, guard.breaker_events IN ROW EXCLUSIVE MODE"
-# One operator at a time per circuit: the recorded state read here stays what Redis is seeded
-# from until this transaction commits the change.
-BREAKER_CIRCUIT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('guard.breaker:' || %s, 0))"
-# The highest generation PostgreSQL recorded that the breaker could have written (a row outside
-# the bounds of stored.py is ignored: it is repaired, not continued).
-BREAKER_KNOWN_GENERATION = (
-    "SELECT max(generation) FROM ("
-    " SELECT generation FROM guard.breaker_state WHERE key = %(key)s"
-    " UNION ALL SELECT generation FROM guard.breaker_events WHERE key = %(key)s) AS known"
-    " WHERE generation BETWEEN 1 AND %(max)s"
-)
 
-# --- guard/breaker/persistence.py
-RECORD_BREAKER_TRANSITIONS = "SELECT guard.record_breaker_transitions(%s)"
+# os.path, not pathlib: `guard --help` imports this module and would load pathlib for it alone.
+FILE = os.path.join(os.path.dirname(__file__), "queries.sql")
 
-# --- guard/breaker/registry.py
-BREAKER_SETTINGS = "SELECT key, value FROM guard.settings WHERE key = ANY(%s)"
 
-# --- guard/breaker/stored.py
-# The opened-at as epoch milliseconds in a float: `infinity` (and a date past year 9999, which
-# psycopg cannot load as a datetime) then reaches the check as a number instead of an error.
-BREAKER_RESTORE_STATE = (
-    "SELECT state, generation, extract(epoch FROM opened_at)::float8 * 1000"
-    " FROM guard.breaker_restore_state(%s)"
-)
+def _load() -> dict[str, LiteralString]:
+    with open(FILE, encoding="utf-8") as file:
+        return parse(file.read())
 
-# --- guard/calendar.py
-CLOCK_TIMESTAMP = "SELECT clock_timestamp()"
-# What a reconciliation writes must survive a crash, and reach a synchronous standby, whatever
-# the server's synchronous_commit (for this transaction's commit only, as the booking path does).
-# With a company given, each transaction is also pinned to it (guard.pin_company): the SECURITY
-# DEFINER functions then refuse another company's call, as they do for a single-company
-# application; a pin lasts one transaction, so it is made in each.
-DURABLE_COMMIT = "SELECT set_config('synchronous_commit', 'on', TRUE)"
-DURABLE_COMMIT_PINNED = DURABLE_COMMIT + ", guard.pin_company(%s)"
-# The commit time (on the old primary's clock) of the last transaction this server replayed
-# before it came out of recovery: NULL on a server started without recovery.
-LAST_REPLAYED_COMMIT = "SELECT pg_last_xact_replay_timestamp(), pg_is_in_recovery()"
-# The attempts still calling that were journaled before a time (the orphans of a failover).
-ORPHANED_BOOKING_ATTEMPTS = (
-    "SELECT idempotency_key, call_id, service_id"
-    " FROM guard.unsettled_booking_attempts(%s, 0)"
-    " WHERE state = 'calling' AND created_at <= %s ORDER BY created_at, attempt_id"
-)
-RECONCILE_CALENDAR_BOOKING = (
-    "SELECT action, appointment_id, call_id, call_company_id, customer_id, service_id,"
-    " attempt_to_close, review_item_id, changed"
-    " FROM guard.reconcile_calendar_booking(%s, %s, %s, %s, %s, %s, %s)"
-)
-QUEUE_MISSING_IN_CALENDAR = (
-    "SELECT appointment_id, call_id, review_item_id, queued"
-    " FROM guard.queue_missing_in_calendar(%s, %s, %s, %s, %s, %s)"
-)
 
-# --- guard/cli/__init__.py
-# A database without Booking Guard: no schema `guard`, or no table guard.alerts in it (read from
-# the catalog, which every login may read).
-HAS_GUARD_SCHEMA = """
-SELECT EXISTS (
-    SELECT FROM pg_catalog.pg_class AS c
-    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-    WHERE n.nspname = 'guard' AND c.relname = 'alerts'
-)
-"""
-IN_RECOVERY = "SELECT pg_is_in_recovery()"
+_QUERIES = _load()
 
-# --- guard/cli/alerts.py
-ALERT_SHOW = """
-SELECT a.id, a.severity, a.status, a.resolution, a.check_id, k.rule_id,
-       k.description AS check_description, r.description AS rule_description,
-       a.company_id, c.name AS company_name, a.entity_type, a.entity_id, a.occurrences,
-       a.first_seen_at, a.last_seen_at, a.resolved_at, a.delivered_at,
-       {message} AS message,
-       {details} AS details
-FROM {alerts} AS a
-LEFT JOIN guard.checks AS k ON a.check_id = k.id
-LEFT JOIN guard.rules AS r ON k.rule_id = r.id
-LEFT JOIN public.companies AS c ON a.company_id = c.id
-{masked}
-WHERE a.id = %s
-"""
-MAY_READ_ALERT_DETAILS = "SELECT has_column_privilege(%s, 'details', 'SELECT')"
-CHECK_IS_KNOWN = (
-    "SELECT EXISTS (SELECT FROM guard.checks WHERE id = %s)"
-    " OR EXISTS (SELECT FROM guard.alerts WHERE check_id = %s)"
-)
+# The fixed statements, in the file's order (there under the module that sends each, with the
+# why of each).
+BACKEND_PID = _QUERIES["BACKEND_PID"]
+SET_STATEMENT_TIMEOUT = _QUERIES["SET_STATEMENT_TIMEOUT"]
+BEGIN_BOOKING = _QUERIES["BEGIN_BOOKING"]
+RECORD_BOOKING = _QUERIES["RECORD_BOOKING"]
+FAIL_BOOKING_ATTEMPT = _QUERIES["FAIL_BOOKING_ATTEMPT"]
+UNSETTLED_BOOKING_ATTEMPTS = _QUERIES["UNSETTLED_BOOKING_ATTEMPTS"]
+RECORD_CALENDAR_BOOKING = _QUERIES["RECORD_CALENDAR_BOOKING"]
+BREAKER_OPERATOR_LOCK = _QUERIES["BREAKER_OPERATOR_LOCK"]
+BREAKER_CIRCUIT_LOCK = _QUERIES["BREAKER_CIRCUIT_LOCK"]
+BREAKER_KNOWN_GENERATION = _QUERIES["BREAKER_KNOWN_GENERATION"]
+RECORD_BREAKER_TRANSITIONS = _QUERIES["RECORD_BREAKER_TRANSITIONS"]
+BREAKER_SETTINGS = _QUERIES["BREAKER_SETTINGS"]
+BREAKER_RESTORE_STATE = _QUERIES["BREAKER_RESTORE_STATE"]
+CLOCK_TIMESTAMP = _QUERIES["CLOCK_TIMESTAMP"]
+DURABLE_COMMIT = _QUERIES["DURABLE_COMMIT"]
+DURABLE_COMMIT_PINNED = _QUERIES["DURABLE_COMMIT_PINNED"]
+LAST_REPLAYED_COMMIT = _QUERIES["LAST_REPLAYED_COMMIT"]
+ORPHANED_BOOKING_ATTEMPTS = _QUERIES["ORPHANED_BOOKING_ATTEMPTS"]
+RECONCILE_CALENDAR_BOOKING = _QUERIES["RECONCILE_CALENDAR_BOOKING"]
+QUEUE_MISSING_IN_CALENDAR = _QUERIES["QUEUE_MISSING_IN_CALENDAR"]
+HAS_GUARD_SCHEMA = _QUERIES["HAS_GUARD_SCHEMA"]
+IN_RECOVERY = _QUERIES["IN_RECOVERY"]
+ALERT_SHOW = _QUERIES["ALERT_SHOW"]
+MAY_READ_ALERT_DETAILS = _QUERIES["MAY_READ_ALERT_DETAILS"]
+CHECK_IS_KNOWN = _QUERIES["CHECK_IS_KNOWN"]
+MAY_RECONCILE_CALENDAR = _QUERIES["MAY_RECONCILE_CALENDAR"]
+AUDIT_CALENDAR_RESTORATIONS = _QUERIES["AUDIT_CALENDAR_RESTORATIONS"]
+RUN_CHECKS_WINDOWED = _QUERIES["RUN_CHECKS_WINDOWED"]
+INTEGER_SETTING = _QUERIES["INTEGER_SETTING"]
+RECONCILE = _QUERIES["RECONCILE"]
+ASSERT_TENANT = _QUERIES["ASSERT_TENANT"]
+MAY_READ_CHECKS = _QUERIES["MAY_READ_CHECKS"]
+CHECK_THRESHOLDS = _QUERIES["CHECK_THRESHOLDS"]
+MAY_RUN_CHECKS = _QUERIES["MAY_RUN_CHECKS"]
+CALL_COMPANY = _QUERIES["CALL_COMPANY"]
+RUN_CHECKS_FOR_CALL = _QUERIES["RUN_CHECKS_FOR_CALL"]
+BOOKING_SUBSCRIPTION = _QUERIES["BOOKING_SUBSCRIPTION"]
+LATEST_DETECTION_OUTCOMES = _QUERIES["LATEST_DETECTION_OUTCOMES"]
+CHECK_CALL = _QUERIES["CHECK_CALL"]
+CREATE_PG_CRON = _QUERIES["CREATE_PG_CRON"]
+TENANT_GRANT = _QUERIES["TENANT_GRANT"]
+OPEN_ALERT_COUNT = _QUERIES["OPEN_ALERT_COUNT"]
+ACTIVE_REVIEW_ITEM_COUNT = _QUERIES["ACTIVE_REVIEW_ITEM_COUNT"]
+PENDING_VALIDATION_COUNT = _QUERIES["PENDING_VALIDATION_COUNT"]
+SCHEDULE_JOBS = _QUERIES["SCHEDULE_JOBS"]
+REPORTING_ROLE = _QUERIES["REPORTING_ROLE"]
+ROLE_EXISTS = _QUERIES["ROLE_EXISTS"]
+COMPANY_IDS = _QUERIES["COMPANY_IDS"]
+DATABASE_EXISTS = _QUERIES["DATABASE_EXISTS"]
+CREATE_LOGIN = _QUERIES["CREATE_LOGIN"]
+GRANT_ROLE = _QUERIES["GRANT_ROLE"]
+CREATE_DATABASE = _QUERIES["CREATE_DATABASE"]
+JOB_STATUS = _QUERIES["JOB_STATUS"]
+RECORD_FAILED_JOB_RUN = _QUERIES["RECORD_FAILED_JOB_RUN"]
+CRON_JOBS_READABLE = _QUERIES["CRON_JOBS_READABLE"]
+CRON_JOBS = _QUERIES["CRON_JOBS"]
+CRON_FORMS = _QUERIES["CRON_FORMS"]
+MAY_RUN_JOBS = _QUERIES["MAY_RUN_JOBS"]
+NOW = _QUERIES["NOW"]
+JOB_COMMAND = _QUERIES["JOB_COMMAND"]
+DAILY_REPORT_ROWS = _QUERIES["DAILY_REPORT_ROWS"]
+COMPUTED_DAILY_REPORT_ROWS = _QUERIES["COMPUTED_DAILY_REPORT_ROWS"]
+UTC_TODAY = _QUERIES["UTC_TODAY"]
+DELETE_DAILY_REPORT = _QUERIES["DELETE_DAILY_REPORT"]
+STORE_DAILY_REPORT = _QUERIES["STORE_DAILY_REPORT"]
+DAILY_REPORT_ROW_COUNT = _QUERIES["DAILY_REPORT_ROW_COUNT"]
+DEMO_BOOKABLE_CALLS = _QUERIES["DEMO_BOOKABLE_CALLS"]
+RECONCILE_EVERYTHING = _QUERIES["RECONCILE_EVERYTHING"]
+ARM_DETECTION_TIMEOUT = _QUERIES["ARM_DETECTION_TIMEOUT"]
+HISTORY_START = _QUERIES["HISTORY_START"]
+ENABLED_CHECK_RULES = _QUERIES["ENABLED_CHECK_RULES"]
+OPEN_ALERT_ID_RANGE = _QUERIES["OPEN_ALERT_ID_RANGE"]
+HISTORY_CHECKS = _QUERIES["HISTORY_CHECKS"]
+HISTORY_ROWS_ESTIMATE = _QUERIES["HISTORY_ROWS_ESTIMATE"]
+RUN_CHECKS_BETWEEN = _QUERIES["RUN_CHECKS_BETWEEN"]
+RECHECK_ALERTS_BETWEEN = _QUERIES["RECHECK_ALERTS_BETWEEN"]
+LISTEN_CHANNEL = _QUERIES["LISTEN_CHANNEL"]
+NOTIFY_CHANNEL = _QUERIES["NOTIFY_CHANNEL"]
+UNLISTEN_CHANNEL = _QUERIES["UNLISTEN_CHANNEL"]
+LOGIN_SETTING = _QUERIES["LOGIN_SETTING"]
+DRAIN_DETECTION_QUEUE = _QUERIES["DRAIN_DETECTION_QUEUE"]
+SECONDS_UNTIL_DETECTION_DUE = _QUERIES["SECONDS_UNTIL_DETECTION_DUE"]
+ENQUEUE_ALERT_DELIVERIES = _QUERIES["ENQUEUE_ALERT_DELIVERIES"]
+ENQUEUE_RESOLVED_NOTICES = _QUERIES["ENQUEUE_RESOLVED_NOTICES"]
+ALERTS_FOR_DELIVERY = _QUERIES["ALERTS_FOR_DELIVERY"]
+ENQUEUE_REVIEW_NOTICES = _QUERIES["ENQUEUE_REVIEW_NOTICES"]
+REVIEW_NOTICE_ITEMS = _QUERIES["REVIEW_NOTICE_ITEMS"]
+ENQUEUE_REPORT_DELIVERIES = _QUERIES["ENQUEUE_REPORT_DELIVERIES"]
+ENQUEUE_DELIVERIES = _QUERIES["ENQUEUE_DELIVERIES"]
+CLAIM_DELIVERIES = _QUERIES["CLAIM_DELIVERIES"]
+SETTLE_DELIVERIES = _QUERIES["SETTLE_DELIVERIES"]
+COMPLETE_ALERT_DIGEST = _QUERIES["COMPLETE_ALERT_DIGEST"]
+SKIP_ALERT_DELIVERIES_BELOW = _QUERIES["SKIP_ALERT_DELIVERIES_BELOW"]
+SKIP_ALERT_DELIVERIES = _QUERIES["SKIP_ALERT_DELIVERIES"]
+RELEASE_DELIVERIES = _QUERIES["RELEASE_DELIVERIES"]
+SECONDS_UNTIL_DELIVERY_DUE = _QUERIES["SECONDS_UNTIL_DELIVERY_DUE"]
+DELIVERY_STATUS_COUNTS = _QUERIES["DELIVERY_STATUS_COUNTS"]
+RETRYING_DELIVERY_COUNTS = _QUERIES["RETRYING_DELIVERY_COUNTS"]
+METRIC_PROBE = _QUERIES["METRIC_PROBE"]
+METRIC_ALERTS = _QUERIES["METRIC_ALERTS"]
+METRIC_REVIEW = _QUERIES["METRIC_REVIEW"]
+METRIC_BREAKER = _QUERIES["METRIC_BREAKER"]
+METRIC_LATENCY = _QUERIES["METRIC_LATENCY"]
+METRIC_CONSISTENCY = _QUERIES["METRIC_CONSISTENCY"]
+METRIC_CORRECTIONS = _QUERIES["METRIC_CORRECTIONS"]
+METRIC_JOBS = _QUERIES["METRIC_JOBS"]
+METRIC_TARGETS = _QUERIES["METRIC_TARGETS"]
+METRIC_KPIS = _QUERIES["METRIC_KPIS"]
+METRIC_DELIVERIES = _QUERIES["METRIC_DELIVERIES"]
+METRIC_WATERMARK = _QUERIES["METRIC_WATERMARK"]
+METRIC_COUNTERS = _QUERIES["METRIC_COUNTERS"]
+METRIC_TRANSACTION_SETTINGS = _QUERIES["METRIC_TRANSACTION_SETTINGS"]
+RULE_OVERRIDES = _QUERIES["RULE_OVERRIDES"]
+RULE_LIST = _QUERIES["RULE_LIST"]
+RULE_STATE = _QUERIES["RULE_STATE"]
+ROLLOUT_SET = _QUERIES["ROLLOUT_SET"]
+ROLLOUT_CLEAR = _QUERIES["ROLLOUT_CLEAR"]
+CALL_COUNT = _QUERIES["CALL_COUNT"]
+IS_SUPERUSER = _QUERIES["IS_SUPERUSER"]
+SET_REPLICA_ROLE = _QUERIES["SET_REPLICA_ROLE"]
+SET_SEED = _QUERIES["SET_SEED"]
+INSERT_SAMPLE_COMPANIES = _QUERIES["INSERT_SAMPLE_COMPANIES"]
+SAMPLE_KINDS = _QUERIES["SAMPLE_KINDS"]
+# Ends with a newline: the caller appends its SELECT.
+CALLS_INSERT_HEAD = _QUERIES["CALLS_INSERT_HEAD"] + "\n"
 
-# --- guard/cli/calendar.py
-MAY_RECONCILE_CALENDAR = (
-    "SELECT has_function_privilege('guard.reconcile_calendar_booking(bigint, text, text,"
-    " timestamptz, timestamptz, bigint, text)', 'EXECUTE')"
-    " AND has_function_privilege('guard.queue_missing_in_calendar(bigint, timestamptz,"
-    " timestamptz, timestamptz, text[], integer)', 'EXECUTE')"
-    " AND has_function_privilege('guard.audit_calendar_restorations(bigint[], timestamptz)',"
-    " 'EXECUTE')"
-)
-# Every appointment the run recorded leaves a guard.correction_audit row (after a failover, with
-# the last transaction the promoted server replayed): the trail the on-call reads.
-AUDIT_CALENDAR_RESTORATIONS = "SELECT guard.audit_calendar_restorations(%s::bigint[], %s)"
-
-# --- guard/cli/check.py
-# One windowed pass with each check's status and error (guard.detect() without them): every
-# check runs isolated, and one that fails, is cut by the pass's timeout or is skipped after it
-# does not stop the others (guard.run_checks).
-RUN_CHECKS_WINDOWED = (
-    "SELECT * FROM guard.run_checks(now() - make_interval(mins =>"
-    " (guard.setting('detection_window_minutes') #>> '{}')::integer), NULL)"
-)
-INTEGER_SETTING = "SELECT (guard.setting(%s) #>> '{}')::integer"
-RECONCILE = "SELECT * FROM guard.reconcile(%s)"
-ASSERT_TENANT = "SELECT guard.assert_tenant(%s)"
-MAY_READ_CHECKS = "SELECT has_table_privilege('guard.checks', 'SELECT')"
-CHECK_THRESHOLDS = (
-    "SELECT id, warn_above, error_above, threshold_unit FROM guard.checks"
-    " WHERE warn_above IS NOT NULL OR error_above IS NOT NULL"
-)
-MAY_RUN_CHECKS = "SELECT has_function_privilege('guard.run_checks(timestamptz, bigint)', 'EXECUTE')"
-CALL_COMPANY = "SELECT company_id FROM calls WHERE id = %s"
-RUN_CHECKS_FOR_CALL = "SELECT * FROM guard.run_checks(NULL, %s)"
-BOOKING_SUBSCRIPTION = "SELECT guard.booking_subscription()"
-LATEST_DETECTION_OUTCOMES = (
-    "SELECT DISTINCT ON (check_id) check_id, outcome FROM guard.detection_runs"
-    " WHERE check_id = ANY(%s) AND outcome IS NOT NULL ORDER BY check_id, id DESC"
-)
-CHECK_CALL = "SELECT * FROM guard.check_call(%s)"
-
-# --- guard/cli/demo.py
-CREATE_PG_CRON = "CREATE EXTENSION IF NOT EXISTS pg_cron"
-TENANT_GRANT = "SELECT guard.tenant_grant(%s, %s)"
-OPEN_ALERT_COUNT = "SELECT count(*) FROM guard.alerts WHERE status = 'open'"
-ACTIVE_REVIEW_ITEM_COUNT = (
-    "SELECT count(*) FROM guard.review_items WHERE status IN ('open', 'claimed')"
-)
-PENDING_VALIDATION_COUNT = (
-    "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard\\_%' AND NOT convalidated"
-)
-SCHEDULE_JOBS = "SELECT guard.schedule_jobs()"
-REPORTING_ROLE = "SELECT guard.role('reporting')"
-ROLE_EXISTS = "SELECT 1 FROM pg_roles WHERE rolname = %s"
-COMPANY_IDS = "SELECT id FROM public.companies ORDER BY id"
-DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
-CREATE_LOGIN = "CREATE ROLE {} LOGIN"
-GRANT_ROLE = "GRANT {} TO {}"
-CREATE_DATABASE = "CREATE DATABASE {}"
-
-# --- guard/ops/jobs.py
-JOB_STATUS = """
-SELECT s.job_name, s.schedule, s.interval_seconds, s.enabled, s.last_started_at,
-       s.last_finished_at, s.last_status, s.last_error, s.last_duration_ms, s.last_runner,
-       s.last_success_at, s.next_due_at, s.overdue
-FROM guard.job_status AS s
-ORDER BY s.job_name
-"""
-RECORD_FAILED_JOB_RUN = "SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)"
-# Whether this login may read pg_cron's jobs: NULL where pg_cron is absent, false where it may
-# not (schema cron without USAGE, or cron.job without SELECT). In this order: naming cron.job
-# without USAGE on its schema is an error.
-CRON_JOBS_READABLE = (
-    "SELECT CASE WHEN n.oid IS NULL THEN NULL"
-    " WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false"
-    " WHEN to_regclass('cron.job') IS NULL THEN NULL"
-    " ELSE has_table_privilege('cron.job', 'SELECT') END"
-    " FROM (SELECT) AS one LEFT JOIN pg_namespace AS n ON n.nspname = 'cron'"
-)
-CRON_JOBS = (
-    "SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c"
-    " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
-)
-CRON_FORMS = (
-    "SELECT j.name, guard.cron_schedule(j.schedule) FROM unnest(%s::text[]) AS n (name)"
-    " JOIN guard.jobs AS j ON j.name = n.name"
-)
-MAY_RUN_JOBS = "SELECT has_function_privilege('guard.run_job(text)', 'EXECUTE')"
-NOW = "SELECT now()"
-JOB_COMMAND = "SELECT guard.job_command(%s), clock_timestamp()"
-
-# --- guard/ops/daily_report.py
-# Every column of the view, in its order: the report is what the view shows.
-DAILY_REPORT_ROWS = (
-    "SELECT v.* FROM guard.daily_report_view AS v WHERE v.report_date = %s ORDER BY v.company_id"
-)
-# guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
-# rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
-# shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
-# (tests/ha/test_standby_commands.py compares the two reports).
-COMPUTED_DAILY_REPORT_ROWS = """
-SELECT
-    d.report_date, d.company_id, co.name AS company_name, d.total_calls,
-    d.total_calls - d.inconsistent_calls AS consistent_calls, d.inconsistent_calls,
-    d.inconsistency_rate_pct,
-    CASE WHEN d.total_calls > 0 THEN 100 - d.inconsistency_rate_pct END AS consistency_rate_pct,
-    d.auto_corrected, d.manual_reviews,
-    round(100.0 * d.auto_corrected / nullif(d.auto_corrected + d.manual_reviews, 0), 2)
-        AS auto_correction_rate_pct,
-    d.open_review_items, d.top_issues -> 0 ->> 'rule_id' AS top_rule,
-    (d.trend ->> 'previous_mean_rate_pct')::numeric AS previous_7_days_rate_pct,
-    (d.trend ->> 'delta_pct_points')::numeric AS trend_delta_pct_points,
-    d.trend ->> 'direction' AS trend_direction, d.by_rule, d.top_issues, d.generated_at,
-    d.by_check, d.total_appointments, d.recovery_rate_pct, d.detection_latency_p95_seconds,
-    d.action_items,
-    (d.trend ->> 'previous_mean_recovery_rate_pct')::numeric AS previous_7_days_recovery_rate_pct,
-    (d.trend ->> 'recovery_delta_pct_points')::numeric AS recovery_delta_pct_points,
-    (d.trend ->> 'previous_mean_detection_latency_p95_seconds')::numeric
-        AS previous_7_days_detection_latency_p95_seconds,
-    (d.trend ->> 'detection_latency_delta_seconds')::numeric AS detection_latency_delta_seconds
-FROM guard.compute_daily_report(%s) AS d
-LEFT JOIN public.companies AS co ON d.company_id = co.id
-ORDER BY d.company_id
-"""
-UTC_TODAY = "SELECT (now() AT TIME ZONE 'UTC')::date"
-DELETE_DAILY_REPORT = "DELETE FROM guard.daily_reports WHERE report_date = %s"
-STORE_DAILY_REPORT = "INSERT INTO guard.daily_reports SELECT * FROM guard.compute_daily_report(%s)"
-DAILY_REPORT_ROW_COUNT = "SELECT count(*) FROM guard.daily_report(%s)"
-
-# --- guard/demo/story.py
-DEMO_BOOKABLE_CALLS = (
-    "SELECT c.id, s.id FROM calls AS c JOIN services AS s ON s.company_id = c.company_id"
-    " WHERE c.session_outcome = 'information_only' ORDER BY c.id, s.id LIMIT 20"
-)
-RECONCILE_EVERYTHING = "SELECT action, affected FROM guard.reconcile()"
-
-# --- guard/ops/detection.py
-# The timer of statement_timeout starts with a top-level statement, so a function cannot arm it
-# for itself: whoever runs a detection pass arms it for the statement that follows.
-ARM_DETECTION_TIMEOUT = (
-    "SELECT set_config('statement_timeout',"
-    " (guard.setting('detection_statement_timeout_ms') #>> '{}') || 'ms', TRUE)"
-)
-HISTORY_START = "SELECT guard.history_start()"
-ENABLED_CHECK_RULES = (
-    "SELECT id, rule_id FROM guard.checks WHERE enabled AND check_view IS NOT NULL ORDER BY id"
-)
-OPEN_ALERT_ID_RANGE = "SELECT min(id), max(id) FROM guard.alerts WHERE status = 'open'"
-HISTORY_CHECKS = "SELECT check_id FROM guard.history_checks()"
-# The planner's estimate, or one from the table's size when it was never analysed (about 50 rows
-# a page, as calls and appointments are).
-HISTORY_ROWS_ESTIMATE = (
-    "SELECT max(CASE WHEN c.reltuples >= 0 THEN c.reltuples"
-    " ELSE pg_relation_size(c.oid) / 8192 * 50 END)::bigint"
-    " FROM pg_class AS c WHERE c.oid IN ('public.calls'::regclass, 'public.appointments'::regclass)"
-)
-RUN_CHECKS_BETWEEN = "SELECT * FROM guard.run_checks_between(%s, %s, %s)"
-RECHECK_ALERTS_BETWEEN = "SELECT * FROM guard.recheck_alerts_between(%s, %s)"
-
-# --- guard/ops/dispatch/loop.py
-LISTEN_CHANNEL = "LISTEN {}"
-NOTIFY_CHANNEL = "NOTIFY {}"
-UNLISTEN_CHANNEL = "UNLISTEN {}"
-
-# --- guard/ops/dispatch/store.py
-LOGIN_SETTING = "SELECT current_setting(%s), session_user::text"
-DRAIN_DETECTION_QUEUE = "SELECT guard.drain_detection_queue()"
-SECONDS_UNTIL_DETECTION_DUE = (
-    "SELECT extract(EPOCH FROM min(due_at) - clock_timestamp())::float8 FROM guard.detection_queue"
-)
-ENQUEUE_ALERT_DELIVERIES = "SELECT * FROM guard.enqueue_alert_deliveries(%s::text[], %s, %s)"
-ENQUEUE_RESOLVED_NOTICES = "SELECT guard.enqueue_resolved_notices(%s::text[])"
-ALERTS_FOR_DELIVERY = "SELECT * FROM guard.alerts_for_delivery(%s::bigint[])"
-ENQUEUE_REVIEW_NOTICES = "SELECT guard.enqueue_review_notices(%s::text[], %s::smallint[])"
-REVIEW_NOTICE_ITEMS = "SELECT * FROM guard.review_notice_items(%s::bigint[])"
-ENQUEUE_REPORT_DELIVERIES = "SELECT guard.enqueue_report_deliveries(%s::text[])"
-ENQUEUE_DELIVERIES = "SELECT guard.enqueue_deliveries(%s, %s::text[], %s::bigint[])"
-CLAIM_DELIVERIES = "SELECT * FROM guard.claim_deliveries(%s, %s, %s, %s, %s, %s)"
-SETTLE_DELIVERIES = "SELECT guard.settle_deliveries(%s, %s, %s::bigint[], %s, %s, %s, %s)"
-COMPLETE_ALERT_DIGEST = "SELECT guard.complete_alert_digest(%s, %s, %s::bigint[])"
-SKIP_ALERT_DELIVERIES_BELOW = "SELECT guard.skip_alert_deliveries_below(%s, %s, %s)"
-SKIP_ALERT_DELIVERIES = "SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)"
-RELEASE_DELIVERIES = "SELECT guard.release_deliveries(%s, %s)"
-SECONDS_UNTIL_DELIVERY_DUE = (
-    "SELECT ch.channel, extract(epoch FROM min(least(f.due, h.due)) - now())"
-    " FROM unnest(%s::text[], %s::text[]) AS ch (kind, channel)"
-    " LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due"
-    "  FROM guard.deliveries AS d"
-    "  WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'"
-    "  AND d.claimed_until IS NULL"
-    "  ORDER BY d.next_attempt_at LIMIT 1) AS f ON true"
-    " LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due"
-    "  FROM guard.deliveries AS d"
-    "  WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'"
-    "  AND d.claimed_until IS NOT NULL) AS h ON true"
-    " WHERE f.due IS NOT NULL OR h.due IS NOT NULL"
-    " GROUP BY ch.channel"
-)
-DELIVERY_STATUS_COUNTS = (
-    "SELECT d.status, count(*) FROM guard.deliveries AS d"
-    " WHERE d.kind = 'alert' AND d.channel = ANY(%s::text[]) GROUP BY d.status"
-)
-RETRYING_DELIVERY_COUNTS = (
-    "SELECT d.channel, count(*) FROM guard.deliveries AS d"
-    " WHERE d.kind = 'alert' AND d.channel = ANY(%s::text[]) AND d.status = 'pending'"
-    " AND d.attempts > 0"
-    " GROUP BY d.channel ORDER BY d.channel"
-)
-
-# --- guard/ops/metrics.py
-# What "can read PostgreSQL" means for guard_up: connected to a primary (a hot standby is not what
-# the exporter is for: docs/runbooks.md), and the Booking Guard schema is there. The server's
-# clock too: ages of cached rows are computed against it.
-METRIC_PROBE = """
-SELECT
-    pg_is_in_recovery(),
-    to_regclass('guard.alerts') IS NOT NULL,
-    to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
-    to_regclass('guard.deliveries') IS NOT NULL,
-    to_regclass('guard.metric_totals') IS NOT NULL,
-    extract(epoch FROM now())::float8
-"""
-# Open alerts per check and severity, counted a check at a time on alerts_open_by_check_idx:
-# the checks that have open alerts come from a walk of that index (one probe per check, the
-# check ids of removed checks included), so no plan reads the whole table, whatever the
-# statistics say about how many alerts are open. Enabled checks with none get a 0.
-METRIC_ALERTS = """
-WITH RECURSIVE open_checks AS (
-    (SELECT a.check_id FROM guard.alerts AS a WHERE a.status = 'open' ORDER BY a.check_id LIMIT 1)
-    UNION ALL
-    SELECT (
-        SELECT a.check_id FROM guard.alerts AS a
-        WHERE a.status = 'open' AND a.check_id > o.check_id ORDER BY a.check_id LIMIT 1
-    )
-    FROM open_checks AS o WHERE o.check_id IS NOT NULL
-)
-SELECT coalesce(k.rule_id, '(unknown)'), o.check_id, s.severity, s.alerts
-FROM open_checks AS o
-CROSS JOIN LATERAL (
-    SELECT a.severity, count(*) AS alerts FROM guard.alerts AS a
-    WHERE a.status = 'open' AND a.check_id = o.check_id GROUP BY a.severity
-) AS s
-LEFT JOIN guard.checks AS k ON o.check_id = k.id
-WHERE o.check_id IS NOT NULL
-UNION ALL
-SELECT k.rule_id, k.id, k.severity, 0 FROM guard.checks AS k
-WHERE k.enabled AND NOT EXISTS (
-    SELECT FROM guard.alerts AS a WHERE a.check_id = k.id AND a.status = 'open'
-)
-"""
-# Reads every item ever closed (cached): the oldest open item comes as a time, so its age is
-# right at every scrape between two readings.
-METRIC_REVIEW = """
-SELECT r.reason, r.status, count(*),
-    extract(epoch FROM min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))::float8
-FROM guard.review_items AS r GROUP BY r.reason, r.status
-"""
-# One probe of breaker_events_key_generation_key per circuit, not a pass over every event.
-METRIC_BREAKER = """
-SELECT s.key, s.state, greatest(s.generation, (
-    SELECT max(ev.generation) FROM guard.breaker_events AS ev WHERE ev.key = s.key
-))
-FROM guard.breaker_state AS s
-"""
-METRIC_LATENCY = """
-WITH w AS (
-    SELECT m.latency_ms / 1000.0 AS seconds FROM guard.validation_metrics AS m
-    WHERE m.measured_at > now() - make_interval(secs => %(window)s)
-)
-SELECT
-    (SELECT count(*) FROM w),
-    (SELECT coalesce(sum(w.seconds), 0) FROM w),
-    (SELECT percentile_cont(%(quantiles)s::float8[]) WITHIN GROUP (ORDER BY w.seconds) FROM w),
-    (SELECT array_agg(n ORDER BY bound) FROM (
-        SELECT b.bound, count(w.seconds) AS n
-        FROM unnest(%(buckets)s::float8[]) AS b (bound)
-        LEFT JOIN w ON w.seconds <= b.bound
-        GROUP BY b.bound
-    ) AS c)
-"""
-# Probing alerts_open_by_check_idx (check_id, ...) per call without its leading column
-# cost calls x open alerts. Instead the day's calls are counted on guard_calls_created_at_idx,
-# and the calls with an open alert are found from the open alerts (alerts_open_by_check_idx
-# read once) through the calls' primary key: calls + open alerts.
-# The day's start is read in the application's zone (guard.to_app_time: the bare column's index
-# on timestamptz columns, a bound in wall-clock time on timestamp ones).
-METRIC_CONSISTENCY = """
-WITH day AS MATERIALIZED (
-    SELECT guard.to_app_time(
-        now() - interval '24 hours',
-        (SELECT x.created_at FROM public.calls AS x LIMIT 0),
-        guard.app_time_zone()
-    ) AS since
-)
-SELECT
-    (SELECT count(*) FROM public.calls AS c, day WHERE c.created_at > day.since),
-    (SELECT count(*) FROM public.calls AS c, day
-     WHERE c.id IN (
-         SELECT a.entity_id FROM guard.alerts AS a
-         WHERE a.status = 'open' AND a.entity_type = 'call'
-     ) AND c.created_at > day.since)
-"""
-# Audit rows written before migration 0027 name the check that found the row; they count under
-# its rule, so a rule has one series whatever wrote the row.
-METRIC_CORRECTIONS = """
-SELECT coalesce(k.rule_id, c.rule_id), count(*)
-FROM guard.correction_audit AS c LEFT JOIN guard.checks AS k ON c.rule_id = k.id
-GROUP BY 1
-"""
-# The newest run and the newest success of each job, each from the end of
-# job_runs_job_started_idx, whatever the number of runs retention keeps.
-METRIC_JOBS = """
-SELECT j.name, newest.status, extract(epoch FROM newest.finished_at),
-    extract(epoch FROM success.finished_at)
-FROM guard.jobs AS j
-LEFT JOIN LATERAL (
-    SELECT r.status, r.finished_at FROM guard.job_runs AS r WHERE r.job_name = j.name
-    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-) AS newest ON TRUE
-LEFT JOIN LATERAL (
-    SELECT r.finished_at FROM guard.job_runs AS r
-    WHERE r.job_name = j.name AND r.status = 'succeeded'
-    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-) AS success ON TRUE
-WHERE j.enabled
-"""
-# The KPI targets a DBA sets (guard.settings, target_*): the alert rules compare with them, so a
-# changed target needs no change of the rules. A handful of rows on the primary key's range.
-METRIC_TARGETS = """
-SELECT s.key, (s.value #>> '{}')::float8 FROM guard.settings AS s
-WHERE s.key LIKE 'target\\_%' AND jsonb_typeof(s.value) = 'number'
-"""
-# The KPIs' current values (guard.kpis), beside their targets: a dashboard and an alert rule read
-# the value the BI view shows, not a ratio rebuilt from counters.
-METRIC_KPIS = """
-SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k WHERE k.current_value IS NOT NULL
-"""
-METRIC_DELIVERIES = """
-SELECT d.channel, d.status, count(*) FROM guard.deliveries AS d
-WHERE d.kind = 'alert'
-GROUP BY d.channel, d.status
-"""
-# Cumulative counts that survive retention: the totals guard.fold_metric_totals folded before its
-# watermark (retention deletes only rows before it), plus the rows from the watermark on, each
-# range read on an index by its time (about a day of rows: retention folds daily). The watermark
-# is read first and passed as a value (_WATERMARK, `since`, as text: it may be -infinity), so the
-# planner sees how recent it is and keeps to the index; a subquery would be estimated at a third
-# of the table.
-METRIC_WATERMARK = """
-SELECT coalesce(
-    (SELECT w.folded_before FROM guard.metric_watermark AS w), '-infinity'::timestamptz
-)::text
-"""
-# The booking attempts settled since the watermark, read a state at a time (each range on the
-# index by state and time), the attempts the booking path timed and the counts of each outcome.
-_SETTLED = " UNION ALL ".join(
-    "SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8"
-    f" FROM guard.booking_attempts AS b WHERE b.state = '{state}'"
-    " AND b.finished_at >= %(since)s::timestamptz AND b.calendar_calls IS NOT NULL"
-    for state in ("failed", "queued", "booked")
-)
-_BOOKINGS = " UNION ALL ".join(
-    "SELECT 'bookings', b.state, count(*) FROM guard.booking_attempts AS b"
-    f" WHERE b.state {states} AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state"
-    for states in ("= 'failed'", "= 'queued'", "IN ('booked', 'recovered')")
-)
-METRIC_COUNTERS = f"""
-WITH settled (state, calendar_calls, seconds) AS ({_SETTLED}), recoveries AS (
-    SELECT e.key,
-        greatest(0, extract(epoch FROM e.occurred_at - opened.occurred_at))::float8 AS seconds
-    FROM guard.breaker_events AS e
-    CROSS JOIN LATERAL (
-        SELECT o.occurred_at FROM guard.breaker_events AS o
-        WHERE o.key = e.key AND o.generation < e.generation
-            AND o.from_state = 'closed' AND o.to_state = 'open'
-        ORDER BY o.generation DESC LIMIT 1
-    ) AS opened
-    WHERE e.from_state = 'half_open' AND e.to_state = 'closed'
-        AND e.recorded_at >= %(since)s::timestamptz
-), durations (histogram, label, seconds) AS (
-    SELECT 'booking_duration', s.state, s.seconds FROM settled AS s
-    UNION ALL
-    SELECT 'breaker_recovery', r.key, r.seconds FROM recoveries AS r
-), counts AS (
-    SELECT t.counter, t.label, t.total AS n FROM guard.metric_totals AS t
-    UNION ALL {_BOOKINGS}
-    UNION ALL
-    SELECT 'validations', CASE WHEN m.ok THEN 'passed' ELSE 'failed' END, count(*)
-    FROM guard.validation_metrics AS m WHERE m.measured_at >= %(since)s::timestamptz GROUP BY m.ok
-    UNION ALL
-    SELECT 'validation_failures', coalesce(m.failure_reason, 'unknown'), count(*)
-    FROM guard.validation_metrics AS m
-    WHERE NOT m.ok AND m.measured_at >= %(since)s::timestamptz GROUP BY 2
-    UNION ALL
-    SELECT 'alerts_opened', a.check_id, count(*) FROM guard.alerts AS a
-    WHERE a.first_seen_at >= %(since)s::timestamptz GROUP BY a.check_id
-    UNION ALL
-    -- every enabled check from 0: increase() misses what a series counted when it appeared
-    SELECT 'alerts_opened', k.id, 0 FROM guard.checks AS k WHERE k.enabled
-    UNION ALL
-    SELECT 'booking_retries', guard.booking_retry_outcome(s.state, s.calendar_calls), count(*)
-    FROM settled AS s WHERE guard.booking_retry_outcome(s.state, s.calendar_calls) IS NOT NULL
-    GROUP BY 2
-    UNION ALL
-    SELECT d.histogram, d.label || '|' || guard.histogram_bucket(d.histogram, d.seconds), count(*)
-    FROM durations AS d GROUP BY 1, 2
-    UNION ALL
-    SELECT d.histogram, d.label || '|sum_us', sum(round(d.seconds * 1e6))::bigint
-    FROM durations AS d GROUP BY d.histogram, d.label
-    UNION ALL
-    -- every circuit PostgreSQL knows from 0, as the checks above
-    SELECT 'breaker_recovery', s.key || '|sum_us', 0 FROM guard.breaker_state AS s
-    UNION ALL
-    -- the bucket bounds, in the one place they are defined (a label per bound, counted 0)
-    SELECT 'bounds:' || h.histogram, b.bound::text, 0
-    FROM (VALUES ('booking_duration'), ('breaker_recovery')) AS h (histogram)
-    CROSS JOIN LATERAL unnest(guard.histogram_bounds(h.histogram)) AS b (bound)
-)
-SELECT c.counter, c.label,
-    CASE WHEN c.counter = 'alerts_opened' THEN coalesce(k.rule_id, '(unknown)') END, sum(c.n)
-FROM counts AS c LEFT JOIN guard.checks AS k ON c.counter = 'alerts_opened' AND c.label = k.id
-GROUP BY 1, 2, 3
-"""
-# The settings of every transaction of a scrape, in one round trip, local to the transaction
-# (`is_local`): a session-level SET would stay on a pooled server connection (PgBouncer in
-# transaction mode) and make the next client's writes fail as read-only. A scrape's queries are
-# index probes whose cost estimates can still pass jit_above_cost; compiling them took 200 ms of
-# a 45 ms query. The statement_timeout is --statement-timeout-ms or the login's, whichever is
-# lower (a DBA's limit is never raised); the first column says whether the login's applies.
-METRIC_TRANSACTION_SETTINGS = """
-SELECT s.setting::bigint BETWEEN 1 AND %(timeout)s,
-    set_config('statement_timeout', least(nullif(s.setting::bigint, 0), %(timeout)s)::text, TRUE),
-    set_config('jit', 'off', TRUE)
-FROM pg_catalog.pg_settings AS s WHERE s.name = 'statement_timeout'
-"""
-
-# --- guard/ops/rollout.py
-RULE_OVERRIDES = """
-SELECT o.company_id, c.name, o.stage, o.mode, e.stage, e.mode, o.set_by, o.set_at
-FROM guard.rule_company_stages AS o
-LEFT JOIN public.companies AS c ON c.id = o.company_id
-CROSS JOIN LATERAL guard.effective_rule_setting(o.rule_id, o.company_id) AS e
-WHERE o.rule_id = %s
-ORDER BY o.company_id
-"""
-RULE_LIST = """
-SELECT r.id, r.stage, r.mode, r.enabled, count(o.company_id)::integer
-FROM guard.rules AS r
-LEFT JOIN guard.rule_company_stages AS o ON o.rule_id = r.id
-GROUP BY r.id
-ORDER BY r.id
-"""
-# I4 has no mode: guard.reconcile rolls a phantom booking back by stage (guard.rollout_set).
-RULE_STATE = """
-SELECT stage, CASE WHEN id <> 'I4_booked_outcome' THEN mode END, enabled, guard.rollout_rule(id)
-FROM guard.rules WHERE id = %s
-"""
-ROLLOUT_SET = "SELECT guard.rollout_set(%s, %s, %s, %s::bigint[], %s::integer)"
-ROLLOUT_CLEAR = "SELECT guard.rollout_clear(%s, %s, %s::bigint[], %s::integer)"
-
-# --- guard/demo/sample_data.py
-CALL_COUNT = "SELECT count(*) FROM public.calls"
-IS_SUPERUSER = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-SET_REPLICA_ROLE = "SET LOCAL session_replication_role = replica"
-SET_SEED = "SELECT setseed(%s)"
-INSERT_SAMPLE_COMPANIES = (
-    "INSERT INTO public.companies (name) SELECT unnest(%s::text[]) RETURNING id"
-)
-# What the statements of sample_rows drew, by kind: the problems, the look-alikes and the totals.
-SAMPLE_KINDS = """
-SELECT k.kind, count(*) FROM (
-    SELECT c.problem FROM sample_call AS c WHERE c.problem <> 'none'
-    UNION ALL
-    SELECT 'cancelled_appointment' FROM sample_call AS c
-    WHERE c.session_outcome = 'appointment_cancelled'
-    UNION ALL
-    SELECT 'calls' FROM sample_call
-    UNION ALL
-    SELECT 'manual_appointment_without_call' FROM public.appointments AS a
-    WHERE a.source = 'manual'
-    UNION ALL
-    SELECT 'appointments' FROM public.appointments
-) AS k (kind)
-GROUP BY k.kind
-"""
-# The columns of a legacy application's call that the sample data and the benchmarks fill.
-CALLS_INSERT_HEAD = """
-INSERT INTO public.calls (
-    id, company_id, retell_call_id, from_number, to_number, status, direction, customer_id,
-    customer_link_status, customer_link_method, customer_link_confidence, customer_linked_at,
-    session_outcome, appointment_made, appointment_link_status, appointment_linked_at,
-    booking_id, booking_confirmed, booking_failed, booking_failure_reason,
-    requires_manual_processing, created_at, updated_at
-)
-"""
 # One element of an array, drawn at random.
 _PICK = "({0})[1 + floor(random() * cardinality({0}))::integer]"
 

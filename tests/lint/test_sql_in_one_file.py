@@ -1,13 +1,18 @@
-"""Every SQL statement the runtime sends is named in guard/queries.py; the schema engine
-(guard/schema/) keeps its catalog introspection with it. A statement, or a piece of one, written
-anywhere else in guard/ fails here, so there is one place to read what Booking Guard asks
-PostgreSQL."""
+"""Every SQL statement the runtime sends is named in one queries file: a fixed one in
+guard/queries.sql, one with a part chosen at run time in guard/queries.py, which loads the file;
+the schema engine (guard/schema/) keeps its catalog introspection with it. A statement, or a piece
+of one, written anywhere else in guard/ fails here, so there is one place to read what Booking
+Guard asks PostgreSQL."""
 
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
+
+import pytest
+
+from guard import queries
 
 GUARD = Path(__file__).resolve().parents[2] / "guard"
 # A statement's start, or a clause of one.
@@ -95,6 +100,45 @@ def test_the_detector_sees_a_statement_and_a_clause() -> None:
     assert not SQL.search("Guard watch delivers alerts")
 
 
+def test_no_other_sql_file_in_the_runtime() -> None:
+    found = [
+        path.relative_to(GUARD).as_posix()
+        for path in GUARD.rglob("*.sql")
+        if path.relative_to(GUARD).parts[0] != "schema"
+    ]
+    assert found == ["queries.sql"]
+
+
 def test_the_queries_file_holds_statements() -> None:
-    text = (GUARD / "queries.py").read_text()
-    assert len(re.findall(r"^[A-Z][A-Z_]+ = ", text, re.MULTILINE)) > 100
+    statements = queries.parse(Path(queries.FILE).read_text(encoding="utf-8"))
+    assert len(statements) > 100
+    # Each named statement is read once by its own name, none is left in the file unread.
+    read = re.findall(
+        r'^([A-Z_]+) = _QUERIES\["([A-Z_]+)"\]', (GUARD / "queries.py").read_text(), re.M
+    )
+    assert [name for name, key in read if name != key] == []
+    assert sorted(key for _, key in read) == sorted(statements)
+    assert all(getattr(queries, name).strip() == text for name, text in statements.items())
+    assert all(SQL.search(text) for text in statements.values())
+
+
+def test_a_block_is_its_name_its_comments_and_its_statement() -> None:
+    text = """-- the file's own comment
+-- name: ONE
+-- why one
+SELECT 1
+-- a comment inside stays
+FROM t
+
+-- --- a section
+-- name: TWO
+SELECT 2
+"""
+    assert queries.parse(text) == {
+        "ONE": "SELECT 1\n-- a comment inside stays\nFROM t",
+        "TWO": "SELECT 2",
+    }
+    with pytest.raises(ValueError, match="ONE is named twice"):
+        queries.parse(text + "\n-- name: ONE\nSELECT 3\n")
+    with pytest.raises(ValueError, match=r"THREE .* no statement"):
+        queries.parse(text + "\n-- name: THREE\n-- only a comment\n")
