@@ -77,6 +77,14 @@ _RECORD_CHECKSUM = (
     " ON CONFLICT (migration_id) DO UPDATE SET sha256 = EXCLUDED.sha256,"
     " applied_at = now(), applied_by = current_user"
 )
+# pg_cron's scheduler takes invalidation messages at least once per loop (MaxWait, 1 s).
+PG_CRON_CATCH_UP_SECONDS = 2.0
+# Whether pg_cron and guard's schedule are in this database, so that re-sending it means anything.
+_SCHEDULED_BY_PG_CRON = (
+    "SELECT to_regclass('cron.job') IS NOT NULL"
+    " AND to_regprocedure('guard.schedule_jobs()') IS NOT NULL"
+)
+
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
 # Tables and their columns (None: a table without any), as a rollback preview compares them
@@ -341,6 +349,7 @@ class Migrator:
                 done = self._install(migrations, wanted)
                 for migration_id in done:
                     on_applied(migration_id)
+                self._resend_pg_cron_schedule()
                 return done
             with self._watching():
                 for number, migration in enumerate(pending):
@@ -366,6 +375,7 @@ class Migrator:
                         self._definitions_step(wanted, migrations_ran=bool(pending)),
                         "applying the definitions",
                     )
+            self._resend_pg_cron_schedule()
         return done
 
     def _installable(
@@ -568,6 +578,8 @@ class Migrator:
                             self._known = _as_recorded(wanted[0])
             finally:
                 self._known = None
+            if done:
+                self._resend_pg_cron_schedule()
         return done
 
     def rollback_plan(self, to: str | None = None, *, all_: bool = False) -> list[Any]:
@@ -1008,6 +1020,18 @@ class Migrator:
         finally:
             if not self.conn.closed:
                 cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (LOCK_NAME,))
+
+    def _resend_pg_cron_schedule(self) -> None:
+        """Schedule the jobs once more, in a transaction of its own, after a change committed.
+        pg_cron (every release up to 1.6) can miss a change to cron.job committed together
+        with a large schema change: the commit's invalidation messages overflow its scheduler's
+        queue, and on the full cache reset that follows pg_cron keeps its old job list
+        (citusdata/pg_cron#406). A new install's jobs then never ran until cron.job changed
+        again. A small commit made after the scheduler's next loop reaches it."""
+        if self.conn.execute(_SCHEDULED_BY_PG_CRON).fetchone() != (True,):
+            return
+        time.sleep(PG_CRON_CATCH_UP_SECONDS)
+        self.conn.execute("SELECT guard.schedule_jobs()")
 
     def _lock_holder(self, *, others: bool = True) -> str | None:
         """Who holds the migration lock now (None: nobody); reads pg_locks, takes nothing."""

@@ -14,8 +14,9 @@ import pytest
 from guard.ops.jobs import job_status
 from guard.schema import catalog
 from guard.schema.drift import compare_cron_jobs
+from guard.schema.migrate import Migrator
 from tests.support.cron import migrated_cron_database
-from tests.support.postgres import CRON_DATABASE, Cluster
+from tests.support.postgres import CRON_DATABASE, Cluster, throwaway_cluster
 from tests.support.queries import fetch_all, fetch_one
 
 pytestmark = pytest.mark.pg_cron
@@ -236,6 +237,33 @@ def test_pg_cron_runs_a_job_and_it_leaves_a_heartbeat(cron_db_url: str) -> None:
             conn.execute("DELETE FROM guard.jobs WHERE name = 'cron_probe'")
             conn.execute("SELECT guard.schedule_jobs()")
         assert "guard_cron_probe" not in _cron_jobs(cron_db_url)
+
+
+@pytest.mark.slow
+def test_pg_cron_runs_the_jobs_a_fresh_install_scheduled() -> None:
+    """The install schedules the jobs in the transaction that creates the whole schema; its
+    invalidation messages overflow pg_cron's queue and pg_cron keeps its old, empty job list
+    (tests here otherwise schedule once more before they look). The migrator schedules again
+    after the commit: with nothing else touching cron.job, pg_cron runs detect_queue within its
+    first whole minute."""
+    with throwaway_cluster() as cluster:
+        cluster.create_database(name=CRON_DATABASE)
+        url = cluster.url(CRON_DATABASE)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_cron")
+        with Migrator(url) as migrator:
+            migrator.apply()
+        installed = time.monotonic()
+        runs: list[tuple[object, ...]] = []
+        while time.monotonic() < installed + 75 and not runs:
+            time.sleep(1)
+            runs = fetch_all(
+                url,
+                "SELECT status FROM guard.job_runs WHERE job_name = 'detect_queue'"
+                " AND runner = 'pg_cron'",
+            )
+        details = fetch_all(url, "SELECT jobid, status FROM cron.job_run_details")
+        assert runs, f"pg_cron ran no detect_queue within 75 s of the install; it ran {details}"
 
 
 @pytest.mark.slow
