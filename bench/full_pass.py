@@ -13,8 +13,11 @@ own SELECT, so both tools ask the same question of the same tables.
 
 Measured, interleaved round by round (--repeat rounds, medians; the order alternates):
 - the full pass: `guard check --all` (the whole history, as an operator runs it) and
-  `dbt test`, each as its command line, wall time and the database's active time
-  (pg_stat_database.active_time: every session of the run, parse and plan included);
+  `dbt test`, each as its command line, wall time, the database's active time
+  (pg_stat_database.active_time: every session of the run, parse and plan included, but not
+  its parallel workers, which PostgreSQL does not count there) and the server's CPU time (the
+  user and system time of every server process that ended during the run: its sessions and
+  their parallel workers, read from the postmaster's reaped children in /proc);
 - the incremental pass after --new-calls new calls (default 1 000, the seeded rate of
   problems): `guard check` (the windowed pass) against `dbt test` again, which has no other.
 Before the rounds, each tool runs once (the first `guard check --all` opens every alert, and
@@ -36,8 +39,9 @@ import sys
 import tempfile
 import time
 import venv
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -150,8 +154,36 @@ def write_dbt_project(directory: Path, url: str) -> list[str]:
     return list(views)
 
 
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    in_db: float
+    server_cpu: float
+
+    KEYS: ClassVar[tuple[str, ...]] = ("wall", "in_db", "server_cpu")
+    LABELS: ClassVar[tuple[str, ...]] = (
+        "wall",
+        "sessions' active time",
+        "server CPU (parallel workers included)",
+    )
+
+
+def _postmaster_pid(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return int(_proc_stat(int(row[0]))[1])
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 (state) on: the command name before it may hold spaces."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
 class Runner:
-    """Runs each tool's command and measures its wall time and the database's active time."""
+    """Runs each tool's command and measures its wall time, the database's active time and the
+    server's CPU time."""
 
     def __init__(self, url: str, dbt: Path, project: Path) -> None:
         self.url = url
@@ -163,6 +195,7 @@ class Runner:
             "DO_NOT_TRACK": "1",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
+        self.postmaster = _postmaster_pid(url)
 
     def active_ms(self) -> float:
         """The database's active time so far, once the sessions that ended have reported theirs
@@ -179,30 +212,37 @@ class Runner:
             last = value
             time.sleep(0.3)
 
-    def run(self, argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-        before = self.active_ms()
+    def server_cpu_s(self) -> float:
+        """User and system time of the server processes that ended so far (cutime, cstime): a
+        session and its parallel workers are the postmaster's children, reaped as they exit."""
+        fields = _proc_stat(self.postmaster)
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+    def run(self, argv: list[str]) -> tuple[Run, subprocess.CompletedProcess[str]]:
+        before, cpu_before = self.active_ms(), self.server_cpu_s()
         started = time.perf_counter()
         done = subprocess.run(argv, env=self.env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
-        return wall, (self.active_ms() - before) / 1000, done
+        in_db = (self.active_ms() - before) / 1000
+        return Run(wall, in_db, self.server_cpu_s() - cpu_before), done
 
-    def guard(self, *args: str) -> tuple[float, float]:
-        wall, in_db, done = self.run([str(GUARD), *args])
+    def guard(self, *args: str) -> Run:
+        run, done = self.run([str(GUARD), *args])
         # exit 1: something offends, which is what the fixture is for
         if done.returncode not in (0, 1):
             raise SystemExit(f"guard {' '.join(args)} failed:\n{done.stderr}")
-        return wall, in_db
+        return run
 
-    def dbt_test(self, *args: str) -> tuple[float, float]:
+    def dbt_test(self, *args: str) -> Run:
         argv = [str(self.dbt), "test", "--project-dir", str(self.project)]
-        wall, in_db, done = self.run([*argv, "--profiles-dir", str(self.project), *args])
+        run, done = self.run([*argv, "--profiles-dir", str(self.project), *args])
         if not (self.project / "target" / "run_results.json").exists():
             raise SystemExit(f"dbt test did not run:\n{done.stdout}\n{done.stderr}")
         results = json.loads((self.project / "target" / "run_results.json").read_text())
         errors = [r["unique_id"] for r in results["results"] if r["status"] == "error"]
         if errors:
             raise SystemExit(f"dbt test: {', '.join(errors)} raised:\n{done.stdout}")
-        return wall, in_db
+        return run
 
 
 def recall(conn: psycopg.Connection[Any], tests: list[str]) -> dict[str, Any]:
@@ -267,7 +307,7 @@ def measure(url: str, runner: Runner, tests: list[str], args: argparse.Namespace
     with psycopg.connect(url, autocommit=True) as conn:
         found = recall(conn, tests)
         conn.execute(f'DROP SCHEMA "{DBT_SCHEMA}_dbt_test__audit" CASCADE')
-    rows: dict[str, list[tuple[float, float]]] = {
+    rows: dict[str, list[Run]] = {
         "full guard": [],
         "full dbt": [],
         "incremental guard": [],
@@ -285,15 +325,13 @@ def measure(url: str, runner: Runner, tests: list[str], args: argparse.Namespace
                 rows[f"{kind} {tool}"].append(run)
     medians = {
         name: {
-            "wall_s": statistics.median(w for w, _ in runs),
-            "in_db_s": statistics.median(d for _, d in runs),
-            "wall_all_s": [round(w, 3) for w, _ in runs],
-            "in_db_all_s": [round(d, 3) for _, d in runs],
+            **{f"{key}_s": statistics.median(getattr(r, key) for r in runs) for key in Run.KEYS},
+            **{f"{key}_all_s": [round(getattr(r, key), 3) for r in runs] for key in Run.KEYS},
         }
         for name, runs in rows.items()
     }
     return {
-        "first": {k: {"wall_s": w, "in_db_s": d} for k, (w, d) in first.items()},
+        "first": {k: {f"{key}_s": getattr(r, key) for key in Run.KEYS} for k, r in first.items()},
         "passes": medians,
         "recall": found,
     }
@@ -310,19 +348,15 @@ def print_table(header: dict[str, Any], built: dict[str, Any], result: dict[str,
         f" median of {header['repeat']} interleaved rounds"
     )
     print()
-    print(
-        f"{'pass':<14}{'guard s':>10}{'dbt s':>10}{'ratio':>8}{'guard in db':>14}"
-        f"{'dbt in db':>12}{'ratio':>8}"
-    )
+    print("| pass | measure | guard s | dbt s | ratio |")
+    print("|---|---|---|---|---|")
     passes = result["passes"]
     for kind in ("full", "incremental"):
         g, d = passes[f"{kind} guard"], passes[f"{kind} dbt"]
-        wall_ratio = g["wall_s"] / d["wall_s"]
-        in_db_ratio = g["in_db_s"] / max(d["in_db_s"], 1e-9)
-        print(
-            f"{kind:<14}{g['wall_s']:>10.2f}{d['wall_s']:>10.2f}{wall_ratio:>8.2f}"
-            f"{g['in_db_s']:>14.2f}{d['in_db_s']:>12.2f}{in_db_ratio:>8.2f}"
-        )
+        for key, label in zip(Run.KEYS, Run.LABELS, strict=True):
+            mine, theirs = g[f"{key}_s"], d[f"{key}_s"]
+            ratio = mine / max(theirs, 1e-9)
+            print(f"| {kind} | {label} | {mine:.2f} | {theirs:.2f} | {ratio:.2f} |")
     first = result["first"]
     print(
         f"first runs (untimed rounds): guard check --all {first['guard']['wall_s']:.2f} s"
