@@ -62,11 +62,9 @@ DEFINITION_FOLDERS = {
 # grants (DROP and CREATE lose privileges, a new table has none), pg_cron's schedule (a job's
 # command may have changed) and the comments (DROP and CREATE lose them too).
 CLOSING = ("rows", "grants", "schedule", "comments")
-# Kinds whose statements lock their table against the application's writes until the
-# transaction commits (CREATE TRIGGER takes SHARE ROW EXCLUSIVE; CREATE POLICY and ENABLE ROW
-# LEVEL SECURITY take ACCESS EXCLUSIVE). They run last, after the closing kinds, with only the
-# record and the check behind them: a writer waits for that tail of the transaction, not for the
-# grants and comments too (at 20 million calls it waited about 200 ms for the whole step).
+# Kinds whose statements lock their table against the application's writes until commit
+# (CREATE TRIGGER, CREATE POLICY): they run last, so that a writer waits only for the record
+# and the check behind them, not for the grants and comments too.
 LOCKING = ("trigger", "policy")
 TABLE = "guard.definitions"
 ROWS_FROM_MIGRATIONS = "registry_rows_from_migrations"  # a key of the stored snapshot
@@ -97,7 +95,7 @@ class Definition:
     path: str  # relative to sql/, e.g. functions/guard.setting.sql
     text: str
 
-    # computed once (an apply asks each definition thousands of times)
+    # computed once: an apply asks each definition for them again and again
     @cached_property
     def kind(self) -> str:
         return DEFINITION_FOLDERS[self.path.split("/", 1)[0]]

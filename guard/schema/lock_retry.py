@@ -99,15 +99,12 @@ FROM held
 class LockBudget:
     """All the lock waits of one attempt, together, within the attempt's lock_timeout.
 
-    A writer that queues behind the attempt waits until the attempt ends. With the full
-    lock_timeout for every statement, waits add up: `0002` held `calls` while it waited for
-    `appointments`, which an application statement held while it waited for `calls`, and a write
-    waited 165 ms at a 100 ms lock_timeout. So `arm()`, called before every statement of the
-    attempt, gives the statement only what is left of the budget. The clock starts with the
-    statement after which the attempt first holds a lock that blocks the application: the work
-    before it (creating new objects, functions) makes nobody wait. Once the budget is spent, a
-    lock wait still gets `floor_ms` (10 ms by default): a short write holding the lock ends within
-    it, and a 1 ms wait would fail on any table that is never idle."""
+    A writer queued behind the attempt waits until it ends, so with the full lock_timeout for
+    every statement the waits add up (`0002` held `calls` while it waited for `appointments`).
+    `arm()`, before every statement, gives it what is left of the budget, counted from the
+    statement after which the attempt first holds a lock that blocks the application. Once the
+    budget is spent a lock wait still gets `floor_ms`: a short write holding the lock ends within
+    it, and a near-zero wait would fail on any table that is never idle."""
 
     def __init__(
         self,
@@ -197,8 +194,8 @@ WHERE NOT l.granted AND l.pid <> %(pid)s AND l.waitstart IS NOT NULL
 
 
 # The hold guard cuts an attempt this much before a waiting session has waited the whole lock
-# timeout: its look every 10 ms, the cancel and the rollback take about that long on a busy
-# 2-core machine, so that the wait, all of it, stays within the lock timeout.
+# timeout: the time between two looks, the cancel and the rollback, so that the whole wait stays
+# within the lock timeout.
 HOLD_GUARD_REACTION_MS = 20
 
 
@@ -211,18 +208,13 @@ def hold_guard_cancel_after_ms(lock_timeout_ms: float) -> float:
 
 class AttemptWatch:
     """A second connection and a thread that watch the session doing the work while an attempt
-    runs (`attempt`); the connection closes with the block. It samples who blocks the attempt
-    (`last`), so that a retry and giving up name the blocker.
+    runs (`attempt`), sampling who blocks it (`last`) so that a retry and giving up name them.
 
-    Within `hold`, it also holds the lock budget from the application's side (the hold guard):
-    it looks every 10 ms at how long the sessions queued behind the attempt have waited, and
-    when one has waited the attempt's lock timeout (less HOLD_GUARD_REACTION_MS, what the cut
-    itself takes) it cancels the attempt's statement (the transaction rolls back and is retried,
-    LockNotAvailable's way). The lock_timeout bounds the attempt's own waits; this bounds what
-    the application waits, whatever the attempt was doing meanwhile: waiting, or holding a lock
-    while it ran more statements (the definitions step after CREATE TRIGGER on calls, hundreds of
-    milliseconds on a busy machine), or holding row locks. An attempt nobody waits for is never
-    cut, however long it holds its locks."""
+    Within `hold` it is also the hold guard: once a session queued behind the attempt has waited
+    its lock timeout (less HOLD_GUARD_REACTION_MS) it cancels the attempt's statement, and the
+    attempt is retried as after LockNotAvailable. lock_timeout bounds the attempt's own waits;
+    this bounds the application's, whatever the attempt does meanwhile (running more statements
+    while it holds a lock, holding row locks). An attempt nobody waits for is never cut."""
 
     def __init__(self, database_url: str | None, pid: int, every_s: float = 0.01) -> None:
         self.database_url = database_url

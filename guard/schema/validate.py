@@ -31,25 +31,19 @@ from guard.schema.lock_retry import (
     set_session_timeouts,
 )
 
-# A reconcile batch holds the row locks of its calls until it commits: an application write to one
-# of them waits that long. Batches grow and shrink to take about this long (a few milliseconds
-# more on a busy machine) ...
+# A batch holds its calls' row locks until it commits, so batches are sized by time: they grow
+# and shrink to take about this long, starting from a size well within it.
 RECONCILE_BATCH_BUDGET_S = 0.04
-# ... starting from this many calls (about 15 ms on 2 cores), never fewer than the minimum.
 RECONCILE_FIRST_BATCH = 500
 RECONCILE_MIN_BATCH = 50
-# Sizing follows the last batch's time; a batch that is suddenly slow (a range of old rows that
-# all need correcting, a cold cache, a busy disk) would still hold its row locks for as long as it
-# runs. So a batch's transaction is also cut at the lock timeout (--lock-timeout, 100 ms by
-# default: what any attempt of validate may make the application wait), counted from when it
-# locks its calls: past it, the statement running is cancelled, the batch rolls back (its locks
-# released, nothing changed) and the same range is tried again at half the size, down to one call.
-# A single call over the bound is retried with backoff until --lock-deadline (_reconcile).
+# Sizing follows the last batch's time, but a batch may suddenly be slow (old rows that all need
+# correcting, a cold cache): so it is also cut at --lock-timeout, counted from when it locks its
+# calls, rolled back and retried at half the size, down to one call; a single call over the bound
+# is retried with backoff until --lock-deadline.
 
-# After each batch, a pause of this share of its time. Reconciling rewrites old rows all over the
-# table; unpaced, at 20 million calls it dirtied pages faster than the kernel wrote them back, and
-# an application write now and then waited 150 ms for that I/O with no lock in sight
-# (bench/online.py --scale 10). 0.5 makes reconciling half as long again.
+# After each batch, a pause of this share of its time: unpaced, reconciling a large table
+# dirties pages faster than the kernel writes them back, and application writes wait for that
+# I/O with no lock in sight (bench/online.py --scale 10 shows it).
 RECONCILE_PAUSE_RATIO = 0.5
 
 # The calls of [from, to) this transaction locks: the ones it can lock at once (SKIP LOCKED) or,
@@ -202,7 +196,7 @@ def _reconcile(
     started = time.monotonic()
     size = min(batch_size, RECONCILE_FIRST_BATCH)
     skipped: list[int] = []
-    next_report = 5.0  # about 20 progress lines, whatever the table size
+    next_report = 5.0  # a progress line every 5 % of the ids, whatever the table size
     start = low
     over_time = 0  # batches cut at the bound, in a row
     while start <= high:
