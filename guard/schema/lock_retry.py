@@ -3,10 +3,7 @@
 
 Each attempt waits at most a short lock_timeout, rolls back whole, sleeps with backoff and jitter
 and tries again until a deadline: a writer queued behind it never waits longer than one attempt
-(GitLab's `with_lock_retries`, without its growing timeout: the bound on the
-application's wait is the point). The timeout is one budget for all the lock waits of an attempt
-(LockBudget), since a writer queued behind the attempt would wait for their sum. A second
-connection watches who blocks an attempt, so that a retry and giving up name the blocker."""
+(GitLab's `with_lock_retries`, without its growing timeout: the bound is the point)."""
 
 from __future__ import annotations
 
@@ -51,20 +48,17 @@ LIMIT 1
 
 @dataclass(frozen=True)
 class LockPolicy:
-    """How long one attempt may wait for a lock, how long to keep trying, how long instant DDL may
-    run."""
+    """How long one attempt may wait for a lock, how long to keep trying, how long DDL may run."""
 
     lock_timeout_ms: int = 100
     deadline_s: float = 15 * 60
     statement_timeout_ms: int = 10_000  # statements that take locks are meant to be instant
     first_sleep_s: float = 0.05
     max_sleep_s: float = 2.0
-    # What a lock wait still gets once the attempt's budget is spent (LockBudget).
-    spent_budget_wait_ms: int = 10
+    spent_budget_wait_ms: int = 10  # LockBudget's floor
 
     def sleep_for(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with jitter: half of the step is fixed, half random, so that two
-        migrators (or a migrator and a busy writer) do not fall into step."""
+        """Exponential backoff, half of each step random so that two migrators fall out of step."""
         step = exponential_delay(attempt, self.first_sleep_s, self.max_sleep_s, factor=1.5)
         return step / 2 + rng.uniform(0, step / 2)
 
@@ -126,8 +120,7 @@ class LockBudget:
     def arm(self) -> int:
         """Set lock_timeout (and statement_timeout) for the next statement; return the first."""
         now = self.clock()
-        # If the statement before this one took the attempt's first blocking lock, writers may
-        # have queued behind the attempt since that statement began.
+        # Writers may have queued since the statement that took the first blocking lock began.
         since = self.started if self.started is not None else self._previous
         left_ms = (
             self.budget_ms
@@ -182,9 +175,8 @@ class LockDeadlineExceeded(GuardError):
     """Every attempt timed out until the deadline; the work was rolled back."""
 
 
-# How long the longest of the sessions queued behind `me` has waited (pg_locks.waitstart): an
-# application write that waits for a lock the attempt holds, or for one it is itself waiting for
-# (a lock queue is first come, first served).
+# How long the longest of the sessions queued behind the attempt has waited (for a lock it holds
+# or one it waits for itself: a lock queue is first come, first served).
 _LONGEST_WAIT_BEHIND = """
 SELECT coalesce(max(extract(epoch FROM clock_timestamp() - l.waitstart)) * 1000, 0)
 FROM pg_locks AS l
@@ -200,9 +192,8 @@ HOLD_GUARD_REACTION_MS = 20
 
 
 def hold_guard_cancel_after_ms(lock_timeout_ms: float) -> float:
-    """How long a session queued behind an attempt may wait before the hold guard cancels the
-    attempt: the lock timeout less the guard's reaction, but at least half of it (a timeout of a
-    few milliseconds is not cut at once)."""
+    """How long a session queued behind an attempt may wait before the hold guard cancels it (at
+    least half the lock timeout, so that a tiny one is not cut at once)."""
     return max(lock_timeout_ms / 2, lock_timeout_ms - HOLD_GUARD_REACTION_MS)
 
 
@@ -317,10 +308,8 @@ def run_with_lock_retries(
     progress: Callable[[str], None],
     rng: random.Random | None = None,
 ) -> T:
-    """Call `attempt(lock_timeout_ms)` until it does not fail on a lock timeout, or the deadline.
-
-    `attempt` must leave nothing behind when it raises (one transaction, rolled back). Giving up
-    raises LockDeadlineExceeded naming the last blocker seen."""
+    """Call `attempt(lock_timeout_ms)`, which leaves nothing behind when it raises, until it does
+    not fail on a lock timeout, or the deadline (LockDeadlineExceeded naming the last blocker)."""
     rng = rng or random.Random()  # noqa: S311 - jitter, not security
     started = time.monotonic()
     last_report = started
