@@ -457,8 +457,7 @@ def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
 
 
 def exists(conn: psycopg.Connection[Any], name: str, kind: str = "class") -> bool:
-    """Whether a relation (kind `class`), a function with its argument types (`procedure`) or a
-    schema (`namespace`) exists."""
+    """Whether a relation (`class`), a function with its argument types or a schema exists."""
     query = sql.SQL("SELECT to_reg{}(%s) IS NOT NULL").format(sql.SQL(kind))
     row = conn.execute(query, (name,)).fetchone()
     return bool(row and row[0])

@@ -281,8 +281,7 @@ def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> lis
 
 @dataclass
 class Plan:
-    """What an apply of a set of definitions would do (`guard db apply --dry-run`), in its
-    order."""
+    """What an apply of a set of definitions would do (`guard db apply --dry-run`)."""
 
     source: str = CHECKOUT
     run: list[tuple[Definition, str]] = field(default_factory=list)  # each with why it runs
@@ -502,8 +501,7 @@ class _Applier:
         return [d for d in wanted if self._needs_run(d, counts)]
 
     def _batch(self, batch: list[Definition]) -> bool:
-        """Run `batch` as one statement in a savepoint; False when it fails (to run one by one
-        and name the file)."""
+        """Run `batch` as one statement in a savepoint; False when it fails."""
         if len(batch) < 2:
             return False
         self.arm()
@@ -600,8 +598,7 @@ class _Applier:
         return path in self.outcome.applied or path in self.outcome.recreated
 
     def repair(self, paths: list[str]) -> None:
-        """Run again the definitions the check found unlike the snapshot although their records
-        said they were applied, then the closing kinds."""
+        """Run again the definitions the check found unlike the snapshot, then the closing kinds."""
         wanted = set(paths)
         earlier = set(self.dropped_for_rerun)  # dropped and run again before: done
         for definition in self.definitions:  # manifest order: what depends on it comes later
@@ -615,8 +612,7 @@ class _Applier:
         self.run_closing()
 
     def _run(self, definition: Definition) -> None:
-        """Run one file; where CREATE OR REPLACE refuses, drop the object (and its dependents,
-        which run again after it) and run it again."""
+        """Run one file; where CREATE OR REPLACE refuses, drop the object and run it again."""
         conn = self.conn
         before = _function_forms(conn, definition.identity) if definition.kind == "function" else {}
         try:
@@ -731,8 +727,7 @@ def _counts(conn: psycopg.Connection[Any], definitions: list[Definition]) -> dic
 def _look_up(
     conn: psycopg.Connection[Any], objects: list[tuple[str, tuple[str, ...]]], *, prints: bool
 ) -> list[tuple[int, str | None]]:
-    """For each (kind, identity): how many catalog rows define it, and with `prints` their
-    fingerprint."""
+    """For each (kind, identity): its catalog rows, counted and (`prints`) fingerprinted."""
     if not objects:
         return []
     rows = conn.execute(

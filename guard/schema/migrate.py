@@ -425,8 +425,7 @@ class Migrator:
         return files
 
     def _restore_grants(self) -> bool:
-        """With nothing pending: run guard.apply_grants() again, so that apply puts back a grant
-        verify reports missing. True when a privilege changed."""
+        """With nothing pending: put back a grant verify reports missing; True if one changed."""
         present = catalog.exists(self.conn, "guard.apply_grants()", "procedure")
         if not present or privileges.missing_for_apply(self.conn):
             return False
@@ -480,8 +479,7 @@ class Migrator:
     def definitions_at(
         self, level: str | None, order: list[str]
     ) -> tuple[list[definitions.Definition], str] | None:
-        """The definitions that belong at a level (a migration id) and whose they are (see the
-        module's docstring)."""
+        """The definitions that belong at a level (a migration id) and whose they are."""
         if level is None:
             return None
         if order and level == order[-1]:
@@ -848,8 +846,7 @@ class Migrator:
         )
 
     def _arm(self) -> None:
-        """Before a statement of the running attempt: what is left of its lock-wait budget; an
-        attempt the hold guard cut between two statements ends here."""
+        """Before a statement of the running attempt: what is left of its lock-wait budget."""
         if (
             self._watch is not None
             and self._budget is not None

@@ -334,8 +334,7 @@ def _reconcile_skipped(
     watch: AttemptWatch,
     started: float,
 ) -> None:
-    """The calls a batch skipped, one transaction each under the lock retries; the deadline
-    counts from the start of reconciling."""
+    """The calls a batch skipped, one transaction each under the lock retries."""
     progress(f"calls: reconciling the {len(skipped)} calls skipped because they were locked")
     for call_id in skipped:
         remaining = policy.deadline_s - (time.monotonic() - started)

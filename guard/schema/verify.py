@@ -130,8 +130,7 @@ class RoleGrantRows:
         )
 
     def changed(self) -> list[Difference]:
-        """Rows Booking Guard ships whose columns were changed (the key stays, so the catalog
-        comparison does not see it)."""
+        """Rows Booking Guard ships whose columns changed (the catalog compares keys only)."""
         if self.shipped is None:
             if self.problem is None:
                 return []
