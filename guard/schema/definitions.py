@@ -2,20 +2,14 @@
 schedule and comments (what a DBA sees: docs/dba.md, "Applying" and "Booking Guard's own rows").
 
 Why it works as it does:
-- sql/manifest.txt is a creation order (DEFINITION_FOLDERS say which files), so its reverse is
-  a drop order.
+- sql/manifest.txt is a creation order, so its reverse is a drop order.
 - What CREATE OR REPLACE refuses is dropped and created again with the Booking Guard definitions
   that depend on it; anything else that depends on it stops the apply (a versioned migration's
-  job). New parameter types make an overload beside the old function: every form of a file's
-  name that the file did not create is dropped.
-- A file moved to another folder keeps its object and is not run again while its text is the
-  one on record under the old path: only the record moves.
-- The closing kinds run whenever anything was applied (DROP and CREATE lose privileges and
-  comments); triggers and policies run last, as they lock the booking tables until commit.
-- The record must say what the catalog holds, and a versioned migration or rollback may change
-  an object behind it (0066's rollback puts back 0065's functions): the migrator fingerprints
-  the objects on record before each migration and marks the changed ones STALE (`forget`), so
-  the next apply runs them again whatever their text.
+  job). Every form of a function's name that its file did not create is dropped.
+- A file moved to another folder is not run again while its text is the one on record.
+- A versioned migration or rollback may change an object behind the record (0066's rollback puts
+  back 0065's functions): the migrator marks the records of the objects it changed STALE
+  (`forget`), so the next apply runs them again whatever their text.
 - A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz):
   a rollback to a release applies them, since a versioned rollback restores tables only."""
 
