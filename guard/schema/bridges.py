@@ -45,8 +45,7 @@ BRIDGES = (
 
 
 def settle(conn: psycopg.Connection[Any], applied: set[str]) -> list[str]:
-    """Create or drop each bridge so that it exists exactly when `applied` (the migrations
-    applied once the current transaction commits) wants it. Returns what it did, one line each."""
+    """Create or drop each bridge as `applied` (once this transaction commits) wants it."""
     done: list[str] = []
     for bridge in BRIDGES:
         present = _present(conn, bridge)

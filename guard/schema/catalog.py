@@ -1,14 +1,11 @@
-"""A normalised, comparable picture of everything Booking Guard defines in a database: the
-schema `guard` whole, the booking tables' columns, constraints, indexes and triggers, the types,
-and the privileges (docs/dba.md, "What `guard db verify` checks").
+"""A normalised, comparable picture of everything Booking Guard defines in a database
+(docs/dba.md, "What `guard db verify` checks").
 
 Nothing differs between two databases built the same way: no OIDs or sizes; names printed
-schema-qualified (search_path = pg_catalog); role names written as their kind (owner,
-application, reporting, reviewer), since guard.role_names makes them configurable. Server
-versions 15 to 18 print some things differently, so the snapshot keeps NOT NULL on the column
-and the domain (18 also records it as a constraint, named after the column when it was made)
-and `as_printed_by` has the live server print each stored view again (16 drops a lone table's
-alias)."""
+schema-qualified; role names written as their kind, since guard.role_names makes them
+configurable. Server versions print some things differently, so the snapshot keeps NOT NULL on
+the column and the domain (18 also records it as a constraint) and `as_printed_by` has the live
+server print each stored view again."""
 
 from __future__ import annotations
 
@@ -236,8 +233,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         cur.execute(_SEQUENCES, params)
         sequences = sorted(name for (name,) in cur.fetchall())
         keys = {part: REGISTRIES[part] for part in REGISTRY_PARTS}
-        # one key per row: the grants are compared as privileges above; this compares the data
-        # guard.apply_grants reads them from (a migration that forgot a row, a row removed)
+        # the rows guard.apply_grants reads (a migration that forgot one, one removed)
         keys["role_grants"] = (
             "guard.role_grants",
             "format('%s %s %s %s', role_kind, object_type, object_name, privileges)",
@@ -263,14 +259,10 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
 
 
 def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot:
-    """`snapshot` with each view's text as this server prints it (a copy).
-
-    Each stored text is made a temporary view and printed by pg_get_viewdef, in a transaction
-    that is always rolled back; on the version that took the snapshot that gives the same text
-    back. A text this database cannot build (a table or column it lacks) stays as it was: the
-    view then differs, and so does the table, which is the drift to report. Any other error (a
-    lock timeout, a cancel by the hold guard, a lost connection) is raised: keeping the text then
-    would report a view as drifted that is not, and refuse a migration a retry would apply."""
+    """`snapshot` with each view's text as this server prints it (a copy), through temporary
+    views in a transaction that is rolled back. A text this database cannot build (a table or
+    column it lacks) stays as it was: the table's drift is reported. Any other error is raised:
+    keeping the text would report a view as drifted that is not."""
     relations = {name: {**relation} for name, relation in snapshot["relations"].items()}
     reprinted = {**snapshot, "relations": relations}  # only view_def changes
     views = [
@@ -284,9 +276,7 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
         cur.execute("SET LOCAL search_path = pg_catalog")
         cur.execute("SELECT current_setting('transaction_read_only')::boolean")
         if cur.fetchone() == (True,):
-            # A standby (or a read-only login) cannot create the temporary view: every text stays
-            # as stored, as the server that took the snapshot printed it (a view may then differ
-            # by its printing alone on another major version).
+            # A standby cannot create the temporary views: every text stays as stored.
             return reprinted
 
         def reprint(some: list[tuple[int, tuple[str, Any]]]) -> bool:
@@ -308,8 +298,8 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
                     )
                     printed = [row[0] for row in cur.fetchall()]
             except psycopg.Error as error:
-                if not _cannot_build(error):
-                    raise
+                if (error.sqlstate or "")[:2] not in _CANNOT_BUILD_CLASSES:
+                    raise  # the attempt was cut, not the text unbuildable here
                 return False
             for (_n, (_name, relation)), text in zip(some, printed, strict=True):
                 relation["view_def"] = text
@@ -322,15 +312,9 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
     return reprinted
 
 
-# The SQLSTATE classes of a view text this server cannot build: a name it does not know (42: an
-# undefined table, column or function, a syntax it lacks), a feature it does not have (0A), a
-# literal its types refuse (22).
+# The SQLSTATE classes of a view text this server cannot build: an unknown name or syntax (42), a
+# feature it lacks (0A), a literal its types refuse (22).
 _CANNOT_BUILD_CLASSES = frozenset({"42", "0A", "22"})
-
-
-def _cannot_build(error: psycopg.Error) -> bool:
-    """Whether `error` says the text cannot be built here, not that the attempt was cut."""
-    return (error.sqlstate or "")[:2] in _CANNOT_BUILD_CLASSES
 
 
 def _types(cur: psycopg.Cursor[Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -356,9 +340,8 @@ def _types(cur: psycopg.Cursor[Any], params: dict[str, Any]) -> dict[str, Any]:
 
 
 def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
-    """pg_cron's schedule of Booking Guard's jobs ("scheduled": cron.job rows named guard_*) and
-    what guard.jobs says it should be ("expected": every enabled job), or None where pg_cron or
-    guard.jobs is not in this database."""
+    """pg_cron's schedule of Booking Guard's jobs ("scheduled") and what guard.jobs says it
+    should be ("expected"), or None where pg_cron or guard.jobs is not in this database."""
     with conn.transaction(), conn.cursor() as cur:
         if not (exists(cur.connection, "cron.job") and exists(cur.connection, "guard.jobs")):
             return None
@@ -370,8 +353,7 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
             name: {"schedule": schedule, "command": command, "active": active}
             for name, schedule, command, active in cur.fetchall()
         }
-        # guard.cron_command, where it exists, says what pg_cron runs for each job; before it,
-        # guard.job_command (older releases: run_job)
+        # what pg_cron runs for each job, as each release has said it
         cur.execute(
             "SELECT to_regprocedure('guard.cron_command(text, text)') IS NOT NULL,"
             " to_regprocedure('guard.job_command(text)') IS NOT NULL"
@@ -398,8 +380,7 @@ def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
 
 
 def rows_created_by_data(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
-    """The registry rows that sql/data/ created and no migration wrote (guard.registry_rows,
-    from migration 0086 on; empty before it): a rollback to a release deletes those it lacks."""
+    """The registry rows that sql/data/ created and no migration wrote (guard.registry_rows)."""
     if not exists(conn, "guard.registry_rows"):
         return set()
     rows = conn.execute("SELECT registry, key FROM guard.registry_rows")
@@ -418,8 +399,7 @@ def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:
 
 
 def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[str]) -> set[str]:
-    """The views of the checks a DBA registered (guard.register_check): every check view named
-    by a row of guard.checks whose id is not one of `shipped_checks`, as `guard.<view>`."""
+    """The views of the checks a DBA registered, as `guard.<view>`."""
     if not exists(conn, "guard.checks"):
         return set()
     rows = conn.execute(
@@ -434,8 +414,7 @@ def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:
     """Role name -> kind, from guard.role_names (empty before the security migration)."""
     if not exists(cur.connection, "guard.role_names"):
         return {}
-    # the role own checks run as, named after the reporting role (guard.check_reader()), and the
-    # role of application logins bound to companies (guard.bound_application_role())
+    # and the roles named after them (guard.check_reader(), guard.bound_application_role())
     cur.execute(
         "SELECT role_name, kind FROM guard.role_names UNION ALL"
         " SELECT left(role_name, 56) || '_checks', 'check_reader' FROM guard.role_names"
@@ -449,10 +428,8 @@ def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:
 def _add_grants(
     objects: dict[str, Any], rows: list[tuple[Any, ...]], kinds: dict[str, str]
 ) -> None:
-    """Set "owner" and "grants" of each object from aclexplode rows (name, owner, column,
-    grantee, privilege, grantable, grantee_is_owner). Objects outside schema guard (the booking
-    tables, whose owner is the application's) get only the privileges of Booking Guard's roles;
-    the owner's own privileges are implied by ownership and left out everywhere."""
+    """Set "owner" and "grants" of each object from aclexplode rows. Outside schema guard only
+    the privileges of Booking Guard's roles count; an owner's own are left out everywhere."""
     for name, owner, column, grantee, privilege, grantable, grantee_is_owner in rows:
         entry = objects.setdefault(name, {})
         in_guard = name.split(".", 1)[0] == GUARD_SCHEMA or "." not in name
@@ -472,9 +449,7 @@ def _add_grants(
 
 
 def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
-    """The sorted keys of one of Booking Guard's registries (settings, rules, checks,
-    role_grants): `column` is a column or an expression over one row; none before the migration
-    that creates the table."""
+    """The sorted keys of one of Booking Guard's registries (`column`: a column or expression)."""
     if not exists(cur.connection, table):
         return []
     cur.execute(f"SELECT {column} FROM {table} ORDER BY 1")  # names are this module's own
@@ -482,8 +457,7 @@ def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
 
 
 def exists(conn: psycopg.Connection[Any], name: str, kind: str = "class") -> bool:
-    """Whether a relation (kind `class`), a function with its argument types (`procedure`) or a
-    schema (`namespace`) exists."""
+    """Whether a relation (`class`), a function with its argument types or a schema exists."""
     query = sql.SQL("SELECT to_reg{}(%s) IS NOT NULL").format(sql.SQL(kind))
     row = conn.execute(query, (name,)).fetchone()
     return bool(row and row[0])

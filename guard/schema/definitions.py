@@ -2,20 +2,14 @@
 schedule and comments (what a DBA sees: docs/dba.md, "Applying" and "Booking Guard's own rows").
 
 Why it works as it does:
-- sql/manifest.txt is a creation order (DEFINITION_FOLDERS say which files), so its reverse is
-  a drop order.
+- sql/manifest.txt is a creation order, so its reverse is a drop order.
 - What CREATE OR REPLACE refuses is dropped and created again with the Booking Guard definitions
   that depend on it; anything else that depends on it stops the apply (a versioned migration's
-  job). New parameter types make an overload beside the old function: every form of a file's
-  name that the file did not create is dropped.
-- A file moved to another folder keeps its object and is not run again while its text is the
-  one on record under the old path: only the record moves.
-- The closing kinds run whenever anything was applied (DROP and CREATE lose privileges and
-  comments); triggers and policies run last, as they lock the booking tables until commit.
-- The record must say what the catalog holds, and a versioned migration or rollback may change
-  an object behind it (0066's rollback puts back 0065's functions): the migrator fingerprints
-  the objects on record before each migration and marks the changed ones STALE (`forget`), so
-  the next apply runs them again whatever their text.
+  job). Every form of a function's name that its file did not create is dropped.
+- A file moved to another folder is not run again while its text is the one on record.
+- A versioned migration or rollback may change an object behind the record (0066's rollback puts
+  back 0065's functions): the migrator marks the records of the objects it changed STALE
+  (`forget`), so the next apply runs them again whatever their text.
 - A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz):
   a rollback to a release applies them, since a versioned rollback restores tables only."""
 
@@ -51,28 +45,23 @@ DEFINITION_FOLDERS = {
     "jobs": "schedule",
     "comments": "comments",
     "data": "rows",
-    # The check views' folder before sql/checks/: release 0.2.0's definitions and the records
-    # of every database applied before the move name it. Without it those records would define
-    # no object, and an apply would take them for removed files.
+    # sql/checks/ before it moved: release 0.2.0 and older records name it, and without it an
+    # apply would take them for removed files.
     "detection": "view",
 }
-# Kinds that define no object of their own and run after the others (but before the LOCKING
-# kinds) whenever anything was applied: Booking Guard's registry rows (idempotent upserts that
-# never overwrite an operator's columns; before the schedule, which reads guard.jobs), the
-# grants (DROP and CREATE lose privileges, a new table has none), pg_cron's schedule (a job's
-# command may have changed) and the comments (DROP and CREATE lose them too).
+# Kinds that define no object of their own and run, in this order, whenever anything was applied:
+# DROP and CREATE lose privileges and comments, a new table has no grants, a job's command may
+# have changed (the schedule reads guard.jobs, so the rows come first).
 CLOSING = ("rows", "grants", "schedule", "comments")
-# Kinds whose statements lock their table against the application's writes until the
-# transaction commits (CREATE TRIGGER takes SHARE ROW EXCLUSIVE; CREATE POLICY and ENABLE ROW
-# LEVEL SECURITY take ACCESS EXCLUSIVE). They run last, after the closing kinds, with only the
-# record and the check behind them: a writer waits for that tail of the transaction, not for the
-# grants and comments too (at 20 million calls it waited about 200 ms for the whole step).
+# Kinds whose statements lock their table against the application's writes until commit
+# (CREATE TRIGGER, CREATE POLICY): they run last, so that a writer waits only for the record
+# and the check behind them, not for the grants and comments too.
 LOCKING = ("trigger", "policy")
 TABLE = "guard.definitions"
 ROWS_FROM_MIGRATIONS = "registry_rows_from_migrations"  # a key of the stored snapshot
 CHECKOUT = "sql/"  # guard.definitions.source of definitions applied from the checkout
-# The sha256 of a record whose object a versioned migration or rollback changed after the file
-# was applied: no file has it, so every apply (of any version of Booking Guard) runs it again.
+# The sha256 of a record whose object a migration changed since: no file has it, so every apply
+# (of any version of Booking Guard) runs it again.
 STALE = "0" * 64
 
 # CREATE OR REPLACE cannot make this change in place: drop and create again.
@@ -97,7 +86,7 @@ class Definition:
     path: str  # relative to sql/, e.g. functions/guard.setting.sql
     text: str
 
-    # computed once (an apply asks each definition thousands of times)
+    # computed once: an apply asks each definition for them again and again
     @cached_property
     def kind(self) -> str:
         return DEFINITION_FOLDERS[self.path.split("/", 1)[0]]
@@ -108,8 +97,7 @@ class Definition:
 
     @cached_property
     def identity(self) -> tuple[str, ...]:
-        """The object, from the file name: (schema, name) for a function or view, (schema,
-        table, name) for a trigger or policy, () for the grants, schedule and comments."""
+        """The object, from the file name: (schema, [table,] name), () for the closing kinds."""
         if self.closing:
             return ()
         parts = Path(self.path).name.removesuffix(".sql").split(".")
@@ -134,7 +122,7 @@ class Definition:
 
     @property
     def label(self) -> str:
-        """How a DBA reads the object: `function guard.setting`, `trigger x on public.calls`."""
+        """`function guard.setting`, `trigger x on public.calls`."""
         if self.kind in ("trigger", "policy"):
             schema, table, name = self.identity
             return f"{self.kind} {name} on {schema}.{table}"
@@ -170,8 +158,7 @@ def bundle_path(version: str, directory: Path | None = None) -> Path:
 
 
 def read_bundle(version: str, directory: Path | None = None) -> list[Definition] | None:
-    """A release's definitions, or None for a release that has none (its migrations carry them:
-    every release before the definitions moved to sql/ but the last one)."""
+    """A release's definitions, or None for a release whose migrations carry them."""
     source = bundle_path(version, directory)
     if not source.exists():
         return None
@@ -229,8 +216,7 @@ class Outcome:
 
 
 def closing_files(count: int) -> str:
-    """`39 files of registry rows, grants, schedule and comments`: how apply and its dry run
-    count the files that run whenever anything is applied."""
+    """How apply and its dry run count the closing files."""
     return f"{count} files of registry rows, grants, schedule and comments"
 
 
@@ -248,8 +234,7 @@ def table_exists(conn: psycopg.Connection[Any]) -> bool:
 
 
 def recorded(conn: psycopg.Connection[Any]) -> list[Recorded] | None:
-    """What guard.definitions says was applied, in position order; None before the table
-    exists (a database whose definitions came with its migrations)."""
+    """What guard.definitions says was applied, in position order; None before the table."""
     if not table_exists(conn):
         return None
     rows = conn.execute(
@@ -270,8 +255,7 @@ def recorded_source(conn: psycopg.Connection[Any]) -> str | None:
 
 
 def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> list[str]:
-    """Paths that an apply of `definitions` would run or drop: changed since applied, new,
-    missing from the catalog, or removed from sql/. Read-only."""
+    """Paths that an apply of `definitions` would run or drop. Read-only."""
     done = recorded(conn)
     if done is None:
         return [d.path for d in definitions]
@@ -291,15 +275,12 @@ def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> lis
 
 @dataclass
 class Plan:
-    """What an apply of a set of definitions would do, read without changing anything (`guard db
-    apply --dry-run`), in the order the apply does it: the changed functions and views, the
-    closing kinds, the triggers and policies, then the drops of removed files."""
+    """What an apply of a set of definitions would do (`guard db apply --dry-run`)."""
 
     source: str = CHECKOUT
     run: list[tuple[Definition, str]] = field(default_factory=list)  # each with why it runs
     dropped: list[tuple[str, str, list[str]]] = field(default_factory=list)  # path, label, SQL
-    # path -> the Booking Guard definitions dropped and created again with its object, should
-    # CREATE OR REPLACE refuse the change (a view's columns, a function's result type)
+    # path -> the definitions re-created with its object, should CREATE OR REPLACE refuse
     recreated_if_refused: dict[str, list[str]] = field(default_factory=dict)
     # path -> what is not Booking Guard's and depends on its object: such a change stops the apply
     stopped_by: dict[str, list[str]] = field(default_factory=dict)
@@ -318,9 +299,8 @@ def plan(
     source: str = CHECKOUT,
     migrations_ran: bool = False,
 ) -> Plan:
-    """What `apply` would run and drop, judged from the catalog and guard.definitions as they are
-    now; reads only (its caller's transaction may be READ ONLY). A versioned migration that runs
-    first may change more (a record it marks STALE): the plan cannot know that before it ran."""
+    """What `apply` would run and drop, judged from the catalog and the record as they are now
+    (read-only: a migration that runs first may mark more STALE)."""
     objects = [d for d in definitions if not d.closing]
     counts = _counts(conn, definitions)
     applier = _Applier(conn, definitions, recorded(conn) or [], source, lambda: None)
@@ -365,8 +345,7 @@ def _dependents(
     managed: dict[tuple[str, tuple[str, ...]], str],
 ) -> tuple[dict[str, tuple[str, tuple[str, ...]]], list[str]]:
     """What depends on `objects` (catalog addresses), at any depth: Booking Guard's definitions
-    among them (path -> kind and identity, in the order found), and the descriptions of
-    everything else. Read-only."""
+    (path -> kind and identity) and the descriptions of everything else."""
     ours: dict[str, tuple[str, tuple[str, ...]]] = {}
     theirs: list[str] = []
     seen: set[tuple[int, int]] = set()
@@ -416,16 +395,11 @@ def apply(
     restoring: bool = False,
     batched: bool = False,
 ) -> Outcome:
-    """Apply `definitions` inside the caller's transaction (savepoints only; the caller
-    commits). `known`: what is defined now, when guard.definitions cannot say (a rollback that
-    dropped the table); `migrations_ran`: a versioned migration ran before (its new tables need
-    the grants). The result is checked before returning (see the module's docstring); a failure
-    raises DefinitionError. `arm` runs before each file and each drop: the migrator's lock-wait
-    budget (a file's statements share what it leaves). `restoring`: a rollback puts a release's
-    definitions back, so the registry rows data files created that the release does not define
-    are deleted. `batched`: an install into an empty database, where no application waits for a
-    lock: the files of each step run as one statement (one by one again if that fails, to name
-    the file)."""
+    """Apply `definitions` inside the caller's transaction and check the result (DefinitionError).
+    `known`: what is defined, when a rollback dropped guard.definitions; `migrations_ran`: new
+    tables need the grants; `arm`: the migrator's lock-wait budget, before each file and drop;
+    `restoring`: a rollback to a release, which deletes the registry rows it does not define;
+    `batched`: an install, where nobody waits for a lock, runs each step as one statement."""
     done = recorded(conn)
     if done is None:
         done = known or []
@@ -440,8 +414,7 @@ def apply(
         applier.run_closing()
     if restoring:
         applier.delete_rows_not_defined()
-    # Recorded before the LOCKING kinds run: from their first statement on, the transaction holds
-    # a lock the application's writes wait for (CREATE TRIGGER on calls), until it commits.
+    # Recorded before the LOCKING kinds, which make the application's writes wait until commit.
     if table_exists(conn):
         _record(conn, definitions, source)
     applier.run(locking_pending)
@@ -472,7 +445,6 @@ class _Applier:
         self.outcome = Outcome(source=source)
         wanted = {(d.kind, d.identity) for d in definitions if not d.closing}
         self.wanted_paths = {d.path for d in definitions}
-        # Defined before and wanted no more (under no path): dropped, never run again.
         self.removed = [
             r
             for r in sorted(done, key=lambda r: r.position, reverse=True)
@@ -480,8 +452,7 @@ class _Applier:
             and r.path not in self.wanted_paths
             and (r.kind, r.identity) not in wanted
         ]
-        # A file recorded under another path that no file has now (it moved to another folder):
-        # its record is the one to compare with, so an unchanged file is not run again.
+        # A file recorded under a path no file has now (it moved): compared with that record.
         recorded_objects = {
             (r.kind, r.identity): r
             for r in done
@@ -494,7 +465,7 @@ class _Applier:
             and d.path not in self.done
             and (d.kind, d.identity) in recorded_objects
         }
-        # Every Booking Guard object there may be: what may be dropped to let another change.
+        # What may be dropped to let another change.
         self.managed: dict[tuple[str, tuple[str, ...]], str] = {
             (r.kind, r.identity): r.path for r in self.removed
         }
@@ -504,26 +475,27 @@ class _Applier:
         self.dropped_for_rerun: set[str] = set()
 
     def run(self, due: list[Definition]) -> None:
-        """Run those of `due` that are new, changed, dropped to let another change, or not in the
-        catalog exactly once (an install: all of them, as one statement)."""
+        """Run those of `due` that need it (an install: all of them, as one statement)."""
         if self.batched and not self.done and self._batch(due):
             self.outcome.applied += [d.path for d in due]
             return
         counts = _counts(self.conn, due)
         for definition in due:  # one may drop a later one (dropped_for_rerun) as it runs
             if self._needs_run(definition, counts):
-                self._run_and_note(definition)
+                rerun = definition.path in self.dropped_for_rerun
+                changed = self._changed(definition)
+                self._run(definition)
+                done = self.outcome.recreated if rerun and not changed else self.outcome.applied
+                done.append(definition.path)
 
     def pending_locking(self) -> list[Definition]:
-        """The definitions of the LOCKING kinds that will run: decided before the closing kinds
-        run, which must run whenever anything is applied."""
+        """The LOCKING definitions that will run, decided before the closing kinds run."""
         wanted = [d for d in self.definitions if d.kind in LOCKING]
         counts = _counts(self.conn, wanted)
         return [d for d in wanted if self._needs_run(d, counts)]
 
     def _batch(self, batch: list[Definition]) -> bool:
-        """Run `batch` (of an install, objects not there yet) as one statement in a savepoint:
-        False, nothing kept, when it fails, for the caller to run the files one by one."""
+        """Run `batch` as one statement in a savepoint; False when it fails."""
         if len(batch) < 2:
             return False
         self.arm()
@@ -544,8 +516,7 @@ class _Applier:
         return definition.path in self.dropped_for_rerun or bool(self.reason(definition, counts))
 
     def reason(self, definition: Definition, counts: dict[str, int]) -> str | None:
-        """Why `definition` runs, or None (unless it was dropped to let another change): new,
-        changed, or not in the catalog exactly once (`counts`, by path)."""
+        """Why `definition` runs, or None; `counts`: its objects in the catalog, by path."""
         previous = self.done.get(definition.path)
         if previous is not None and previous.sha256 == STALE:
             return "a migration changed its object since it was applied"
@@ -558,14 +529,6 @@ class _Applier:
             return f"{count} objects of that name in the database"
         return None
 
-    def _run_and_note(self, definition: Definition) -> None:
-        rerun = definition.path in self.dropped_for_rerun
-        changed = self._changed(definition)
-        self._run(definition)
-        (self.outcome.recreated if rerun and not changed else self.outcome.applied).append(
-            definition.path
-        )
-
     def drop_removed(self) -> None:
         for gone in self.removed:
             if gone.path not in self.outcome.dropped:
@@ -573,12 +536,11 @@ class _Applier:
                 self.outcome.dropped.append(gone.path)
 
     def note_moved(self) -> None:
-        """The moved files that did not run: their objects are as recorded, only the record
-        moves to the new path (by _record)."""
+        """The moved files that did not run: only their record moves (_record)."""
         self.outcome.moved = [path for path in self.moved_from if not self.ran(path)]
 
     def closing_due(self, changed: bool, migrations_ran: bool) -> bool:
-        """Whether the closing kinds run: whenever anything is applied or dropped."""
+        """Whether the closing kinds run."""
         return changed or bool(self.removed) or migrations_ran or not self.done
 
     def run_closing(self) -> None:
@@ -591,8 +553,7 @@ class _Applier:
             for definition in others:
                 _execute(self.conn, definition, self.arm)
         self.outcome.closing += len(closing)
-        # The rules' data may name a constraint a migration added NOT VALID (I5's customer keys):
-        # a rule's stage follows its constraints, as `guard db validate` keeps it.
+        # A rule's stage follows its constraints, which may be NOT VALID (I5's customer keys).
         self.conn.execute("SELECT guard.refresh_rule_stages()")
 
     def _run_rows(self, definition: Definition) -> None:
@@ -609,10 +570,9 @@ class _Applier:
                 )
 
     def delete_rows_not_defined(self) -> None:
-        """Delete the registry rows data files created that these definitions' data files do
-        not define. Which ones they define is found by deleting every created row in a
-        savepoint, running the data files again and seeing which rows came back; the savepoint
-        is then undone, so the rows kept keep their operator's values."""
+        """Delete the registry rows data files created that these data files do not define: found
+        by running them again in a savepoint after deleting every created row, then undone, so
+        the rows kept keep their operator's values."""
         created = catalog.rows_created_by_data(self.conn)
         if not created:
             return
@@ -632,9 +592,7 @@ class _Applier:
         return path in self.outcome.applied or path in self.outcome.recreated
 
     def repair(self, paths: list[str]) -> None:
-        """Run again the definitions the check found unlike the snapshot although their files
-        were not run (their records said they were applied), then the closing kinds (a DROP and
-        CREATE loses privileges and comments)."""
+        """Run again the definitions the check found unlike the snapshot, then the closing kinds."""
         wanted = set(paths)
         earlier = set(self.dropped_for_rerun)  # dropped and run again before: done
         for definition in self.definitions:  # manifest order: what depends on it comes later
@@ -648,8 +606,7 @@ class _Applier:
         self.run_closing()
 
     def _run(self, definition: Definition) -> None:
-        """Run one file; where CREATE OR REPLACE cannot change the object, drop it (and the
-        definitions that depend on it, which run again after it) and run it again."""
+        """Run one file; where CREATE OR REPLACE refuses, drop the object and run it again."""
         conn = self.conn
         before = _function_forms(conn, definition.identity) if definition.kind == "function" else {}
         try:
@@ -661,9 +618,8 @@ class _Applier:
             _execute(conn, definition, self.arm)
         if before:  # a new function has no old forms to drop
             after = _function_forms(conn, definition.identity)
-            # New parameter types: created beside the old forms, which go. A form the file
-            # replaced has a new row version (xmin); one it left alone is an old form. A form
-            # dropped above (a new result type) is gone already: dropping it again would fail.
+            # New parameter types make a form beside the old ones, which go: a form the file
+            # replaced has a new row version (xmin), one it left alone is old.
             if set(after) - set(before):
                 old_forms = [oid for oid, version in before.items() if after.get(oid) == version]
                 self._drop_with_dependents(
@@ -674,9 +630,8 @@ class _Applier:
         self, definition: Definition, objects: list[tuple[str | int, int]]
     ) -> None:
         """Drop `objects` (the old forms of `definition`'s object) and every Booking Guard
-        object that depends on them, newest first (the manifest is a creation order, so its
-        reverse is a drop order). Dependents still wanted run again when their turn comes;
-        anything else depending on them stops the apply."""
+        object that depends on them, newest first; anything else depending on them stops the
+        apply."""
         dependents, theirs = _dependents(self.conn, objects, self.managed)
         if theirs:
             raise DefinitionError(
@@ -706,9 +661,7 @@ def _execute(
     _run_sql(conn, definition.text.encode(), definition.path, arm)
 
 
-# registry -> the columns an operator owns: a data file sets them when it creates a row and
-# never again (docs/dba.md, "Booking Guard's own rows"). A setting's value_type goes with its
-# value: changing a type is a versioned migration.
+# registry -> the columns an operator owns: a data file sets them only when it creates a row.
 OPERATOR_COLUMNS = {
     "checks": ("enabled", "warn_above", "error_above", "threshold_unit", "sweep"),
     "rules": ("mode", "stage", "enabled"),
@@ -758,9 +711,8 @@ def _delete_registry_rows(
 
 
 def _counts(conn: psycopg.Connection[Any], definitions: list[Definition]) -> dict[str, int]:
-    """path -> how many objects the catalog has for each definition of an object: 1 is right, 0
-    missing, 2 or more a function with an old overload beside it (one query: the check before
-    commit asks for every definition while the transaction holds its locks)."""
+    """path -> how many objects the catalog has for each definition of an object (one query:
+    the check before commit runs while the transaction holds its locks)."""
     objects = [d for d in definitions if not d.closing]
     found = _look_up(conn, [(d.kind, d.identity) for d in objects], prints=False)
     return {d.path: count for d, (count, _) in zip(objects, found, strict=True)}
@@ -769,8 +721,7 @@ def _counts(conn: psycopg.Connection[Any], definitions: list[Definition]) -> dic
 def _look_up(
     conn: psycopg.Connection[Any], objects: list[tuple[str, tuple[str, ...]]], *, prints: bool
 ) -> list[tuple[int, str | None]]:
-    """For each (kind, identity): how many catalog rows define it, and with `prints` a
-    fingerprint of those rows (None: absent)."""
+    """For each (kind, identity): its catalog rows, counted and (`prints`) fingerprinted."""
     if not objects:
         return []
     rows = conn.execute(
@@ -786,9 +737,7 @@ def _look_up(
     return [(int(count), fingerprint) for ((count, fingerprint),) in rows]
 
 
-# For each object a definition makes: how many catalog rows define it, and (with prints) a
-# fingerprint of those rows: pg_proc, pg_rewrite (a view's rule, with the view's options),
-# pg_trigger, pg_policy (with the table's row-level security switches).
+# For each object: how many catalog rows define it, and (with prints) a fingerprint of them.
 _LOOK_UP = """
 SELECT CASE w.kind
     WHEN 'function' THEN (
@@ -833,11 +782,8 @@ ORDER BY w.position
 
 
 def fingerprints(conn: psycopg.Connection[Any], records: list[Recorded]) -> dict[str, str | None]:
-    """path -> a fingerprint of the object each record's file defines, as the catalog holds it
-    now (None: absent). The catalog rows themselves (pg_proc, pg_rewrite, pg_trigger, pg_policy
-    with the table's row-level security switches), never a deparsed text: reading them locks no
-    table, so it is cheap to take before and after every migration. Equal fingerprints mean the
-    object was not touched; a re-created object (a new oid) differs even with the same text."""
+    """path -> a fingerprint of each record's object (None: absent): its catalog rows, never a
+    deparsed text, since reading them locks no table; a re-created object differs too."""
     objects = [r for r in records if r.kind not in CLOSING and r.identity]
     found = _look_up(conn, [(r.kind, r.identity) for r in objects], prints=True)
     return {r.path: fingerprint for r, (_, fingerprint) in zip(objects, found, strict=True)}
@@ -852,8 +798,7 @@ def touched(
 
 
 def forget(conn: psycopg.Connection[Any], paths: list[str]) -> None:
-    """Mark these records STALE (their objects changed behind them): the next apply runs their
-    files again. Nothing to do where guard.definitions is gone (a rollback below 0031a)."""
+    """Mark these records STALE: the next apply runs their files again."""
     if paths and table_exists(conn):
         conn.execute(
             "UPDATE guard.definitions SET sha256 = %s WHERE path = ANY(%s)", (STALE, paths)
@@ -876,9 +821,8 @@ def _function_forms(conn: psycopg.Connection[Any], identity: tuple[str, ...]) ->
     return {int(oid): str(version) for oid, version in rows}
 
 
-# What depends on an object, one level down: the dependent's kind and identity when it is a
-# function, view, trigger or policy (NULL otherwise), the catalog address to look further from,
-# and its description (pg_describe_object) for a message.
+# What depends on an object, one level down: kind and identity (NULL: not a kind of definition),
+# the catalog address to look further from, and its description.
 _DEPENDENTS = """
 SELECT DISTINCT
     CASE d.classid
@@ -916,7 +860,7 @@ def _drop(
     path: str,
     arm: Callable[[], None],
 ) -> None:
-    """Drop a definition's object if it is there (its table may be gone already)."""
+    """Drop a definition's object if it is there."""
     for statement in _drop_statements(conn, kind, identity):
         _run_sql(conn, statement, path, arm)
 
@@ -924,8 +868,7 @@ def _drop(
 def _drop_statements(
     conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...]
 ) -> list[sql.Composed]:
-    """The statements that drop a definition's object as it is now: one per form of a function,
-    none for a trigger or policy whose table is gone. Read-only."""
+    """The statements that drop a definition's object as it is now (none: its table is gone)."""
     if kind == "function":
         return [_drop_function(conn, oid) for oid in sorted(_function_forms(conn, identity))]
     if kind == "view":
@@ -946,8 +889,7 @@ def _run_sql(
     path: str,
     arm: Callable[[], None],
 ) -> None:
-    """Run one file or drop in a savepoint; a lock timeout goes to the migrator (it retries the
-    whole transaction), any other error names the file."""
+    """Run one file or drop in a savepoint; any error but a lock timeout names the file."""
     arm()
     try:
         with conn.transaction():
@@ -994,8 +936,7 @@ def stored_snapshot() -> tuple[catalog.Snapshot, str | None]:
 
 
 def rows_from_migrations() -> list[tuple[str, str]]:
-    """The registry rows (registry, key) that migrations create on an empty database, stored
-    with the snapshot: a data file that finds one there does not record it as its own."""
+    """The registry rows (registry, key) migrations create, stored with the snapshot."""
     loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
     return [(registry, key) for registry, key in loaded.get(ROWS_FROM_MIGRATIONS, [])]
 
@@ -1024,16 +965,14 @@ def _check(
         return
     adopted = catalog.adopted_tables(conn)
     if adopted:
-        # The booking tables are the application's, with its column types (varchar for text):
-        # PostgreSQL prints the definitions that read them with casts the canonical text lacks.
+        # The application's column types print the definitions with casts the canonical lacks.
         return
     actual = catalog.take(conn)
     expected = catalog.as_printed_by(conn, snapshot)
     differences = _unlike(expected, actual, definitions)
     if differences and applier is not None:
-        # A record that says a file was applied while its object differs: something changed the
-        # object since (a rollback by a Booking Guard that did not mark records STALE, a hand
-        # edit). Its file was not run, because its text had not changed: run it now, once.
+        # A record says a file was applied but its object differs (an older Booking Guard's
+        # rollback, a hand edit): run the file now, once.
         drifted = [
             d.path
             for d in definitions
@@ -1054,8 +993,7 @@ def _check(
 def _unlike(
     expected: catalog.Snapshot, actual: catalog.Snapshot, definitions: list[Definition]
 ) -> list[Difference]:
-    """How the objects of `definitions` differ from the snapshot (a privilege a DBA granted on
-    top of Booking Guard's is theirs, not a wrong definition)."""
+    """How the objects of `definitions` differ from the snapshot (a DBA's extra grant is theirs)."""
     return [
         difference
         for difference in compare(
@@ -1066,9 +1004,7 @@ def _unlike(
 
 
 def restrict(snapshot: catalog.Snapshot, definitions: list[Definition]) -> catalog.Snapshot:
-    """Only the objects `definitions` define: their functions and views (with owners and
-    grants), and the triggers and policies on their tables (with row-level security on or off).
-    Everything else belongs to the versioned migrations and is compared by `guard db verify`."""
+    """Only the objects `definitions` define (the rest is the migrations', compared by verify)."""
     functions = {".".join(d.identity) for d in definitions if d.kind == "function"}
     views = {".".join(d.identity) for d in definitions if d.kind == "view"}
     plural = {"trigger": "triggers", "policy": "policies"}

@@ -13,10 +13,8 @@ from guard.schema.catalog import GUARD_PREFIX, GUARD_SCHEMA, Snapshot
 _PARTS = ("constraints", "indexes", "triggers", "policies")
 # On an adopted database the application's columns may be varchar or timestamp (Laravel's
 # `string` and `timestamps()`); PostgreSQL then stores our views, constraints and policies with
-# casts around those columns and their literals: (a.status)::text, (customer_link_status)::text,
-# (ARRAY['inbound'::character varying])::text[]. Only these casts are ignored, and only on
-# adopted tables (views: when tables were adopted); a changed literal, operator or column is
-# still a difference.
+# casts around those columns and their literals. Only these casts are ignored, and only where
+# tables were adopted.
 _COLUMN_TYPE_CAST = re.compile(
     r"\((\w+(?:\.\w+)?|GREATEST\([^()]*\))\)"
     r"::(?:text|character varying|timestamp with time zone|timestamp without time zone)"
@@ -70,9 +68,8 @@ class Difference:
 
 
 def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Difference]:
-    """Differences of `actual` against `expected`. On adopted booking tables only the columns
-    Booking Guard needs and the objects it named `guard_*` are compared: the rest is the
-    application's business."""
+    """Differences of `actual` against `expected` (on adopted booking tables only the columns
+    Booking Guard needs and its `guard_*` objects)."""
     found: list[Difference] = []
     for schema in sorted(set(expected["schemas"]) - set(actual["schemas"])):
         found.append(Difference("missing", f"schema {schema}"))
@@ -108,15 +105,13 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
 
 
 def shown(text: str, limit: int = 300) -> str:
-    """A value from a table as one line of a report: control characters escaped, cut at
-    `limit` characters (a row of guard.role_grants may hold anything its writer chose)."""
+    """A value from a table as one line of a report: control characters escaped, cut at `limit`."""
     flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return flat if len(flat) <= limit else flat[:limit] + f"... ({len(flat)} characters)"
 
 
 def compare_security(expected: Snapshot, actual: Snapshot) -> list[Difference]:
-    """Roles, owners and grants (see catalog: role names are compared as their kinds). Policies
-    are compared with the relations they belong to."""
+    """Roles, owners and grants (role names compared as their kinds)."""
     found: list[Difference] = []
     for kind in sorted(set(expected.get("roles", [])) - set(actual.get("roles", []))):
         found.append(
@@ -154,8 +149,7 @@ def compare_security(expected: Snapshot, actual: Snapshot) -> list[Difference]:
 
 
 def _grant_subject(grant: str, target: str) -> str:
-    """'UPDATE (note) to reviewer' on guard.review_items -> 'grant UPDATE (note) on
-    guard.review_items to reviewer'."""
+    """'UPDATE to reviewer' on guard.x -> 'grant UPDATE on guard.x to reviewer'."""
     privilege, _, grantee = grant.partition(" to ")
     return f"grant {privilege} on {target} to {grantee}"
 
@@ -223,8 +217,7 @@ def _compare_relations(
 def _expect_legacy_triggers(
     table: str, have: dict[str, Any], found: list[Difference]
 ) -> list[Difference]:
-    """A legacy-row trigger is part of its CHECK's NOT VALID state (reported as not_valid): not
-    drift while the CHECK is NOT VALID, missing if absent then, left over once it is valid."""
+    """A legacy-row trigger belongs while its CHECK is NOT VALID, and is left over after."""
     legacy = LEGACY_ROW_TRIGGERS.get(table, {})
     if not legacy:
         return found
@@ -340,8 +333,7 @@ def _changed(
 
 
 def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
-    """Domains and composite types; a domain's CHECK constraints one by one (what the CHECKs on
-    calls that cast to the domain enforce)."""
+    """Domains and composite types, a domain's CHECK constraints one by one."""
     found = _missing_and_extra(expected, actual, lambda name, item: f"{item['kind']} {name}")
     for name in sorted(set(expected) & set(actual)):
         want, have = expected[name], actual[name]
@@ -358,8 +350,7 @@ def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Dif
 def _missing_and_extra(
     expected: dict[str, Any], actual: dict[str, Any], subject: Callable[[str, Any], str]
 ) -> list[Difference]:
-    """A "missing" difference for each name only expected, an "extra" one for each name only
-    present; subject(name, item) names the object."""
+    """ "missing" for each name only expected, "extra" for each only present."""
     return [
         Difference("missing", subject(name, expected[name]))
         for name in sorted(set(expected) - set(actual))

@@ -3,10 +3,7 @@
 
 Each attempt waits at most a short lock_timeout, rolls back whole, sleeps with backoff and jitter
 and tries again until a deadline: a writer queued behind it never waits longer than one attempt
-(GitLab's `with_lock_retries`, without its growing timeout: the bound on the
-application's wait is the point). The timeout is one budget for all the lock waits of an attempt
-(LockBudget), since a writer queued behind the attempt would wait for their sum. A second
-connection watches who blocks an attempt, so that a retry and giving up name the blocker."""
+(GitLab's `with_lock_retries`, without its growing timeout: the bound is the point)."""
 
 from __future__ import annotations
 
@@ -51,20 +48,17 @@ LIMIT 1
 
 @dataclass(frozen=True)
 class LockPolicy:
-    """How long one attempt may wait for a lock, how long to keep trying, how long instant DDL may
-    run."""
+    """How long one attempt may wait for a lock, how long to keep trying, how long DDL may run."""
 
     lock_timeout_ms: int = 100
     deadline_s: float = 15 * 60
     statement_timeout_ms: int = 10_000  # statements that take locks are meant to be instant
     first_sleep_s: float = 0.05
     max_sleep_s: float = 2.0
-    # What a lock wait still gets once the attempt's budget is spent (LockBudget).
-    spent_budget_wait_ms: int = 10
+    spent_budget_wait_ms: int = 10  # LockBudget's floor
 
     def sleep_for(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with jitter: half of the step is fixed, half random, so that two
-        migrators (or a migrator and a busy writer) do not fall into step."""
+        """Exponential backoff, half of each step random so that two migrators fall out of step."""
         step = exponential_delay(attempt, self.first_sleep_s, self.max_sleep_s, factor=1.5)
         return step / 2 + rng.uniform(0, step / 2)
 
@@ -99,15 +93,12 @@ FROM held
 class LockBudget:
     """All the lock waits of one attempt, together, within the attempt's lock_timeout.
 
-    A writer that queues behind the attempt waits until the attempt ends. With the full
-    lock_timeout for every statement, waits add up: `0002` held `calls` while it waited for
-    `appointments`, which an application statement held while it waited for `calls`, and a write
-    waited 165 ms at a 100 ms lock_timeout. So `arm()`, called before every statement of the
-    attempt, gives the statement only what is left of the budget. The clock starts with the
-    statement after which the attempt first holds a lock that blocks the application: the work
-    before it (creating new objects, functions) makes nobody wait. Once the budget is spent, a
-    lock wait still gets `floor_ms` (10 ms by default): a short write holding the lock ends within
-    it, and a 1 ms wait would fail on any table that is never idle."""
+    A writer queued behind the attempt waits until it ends, so with the full lock_timeout for
+    every statement the waits add up (`0002` held `calls` while it waited for `appointments`).
+    `arm()`, before every statement, gives it what is left of the budget, counted from the
+    statement after which the attempt first holds a lock that blocks the application. Once the
+    budget is spent a lock wait still gets `floor_ms`: a short write holding the lock ends within
+    it, and a near-zero wait would fail on any table that is never idle."""
 
     def __init__(
         self,
@@ -129,8 +120,7 @@ class LockBudget:
     def arm(self) -> int:
         """Set lock_timeout (and statement_timeout) for the next statement; return the first."""
         now = self.clock()
-        # If the statement before this one took the attempt's first blocking lock, writers may
-        # have queued behind the attempt since that statement began.
+        # Writers may have queued since the statement that took the first blocking lock began.
         since = self.started if self.started is not None else self._previous
         left_ms = (
             self.budget_ms
@@ -185,9 +175,8 @@ class LockDeadlineExceeded(GuardError):
     """Every attempt timed out until the deadline; the work was rolled back."""
 
 
-# How long the longest of the sessions queued behind `me` has waited (pg_locks.waitstart): an
-# application write that waits for a lock the attempt holds, or for one it is itself waiting for
-# (a lock queue is first come, first served).
+# How long the longest of the sessions queued behind the attempt has waited (for a lock it holds
+# or one it waits for itself: a lock queue is first come, first served).
 _LONGEST_WAIT_BEHIND = """
 SELECT coalesce(max(extract(epoch FROM clock_timestamp() - l.waitstart)) * 1000, 0)
 FROM pg_locks AS l
@@ -197,32 +186,26 @@ WHERE NOT l.granted AND l.pid <> %(pid)s AND l.waitstart IS NOT NULL
 
 
 # The hold guard cuts an attempt this much before a waiting session has waited the whole lock
-# timeout: its look every 10 ms, the cancel and the rollback take about that long on a busy
-# 2-core machine, so that the wait, all of it, stays within the lock timeout.
+# timeout: the time between two looks, the cancel and the rollback, so that the whole wait stays
+# within the lock timeout.
 HOLD_GUARD_REACTION_MS = 20
 
 
 def hold_guard_cancel_after_ms(lock_timeout_ms: float) -> float:
-    """How long a session queued behind an attempt may wait before the hold guard cancels the
-    attempt: the lock timeout less the guard's reaction, but at least half of it (a timeout of a
-    few milliseconds is not cut at once)."""
+    """How long a session queued behind an attempt may wait before the hold guard cancels it (at
+    least half the lock timeout, so that a tiny one is not cut at once)."""
     return max(lock_timeout_ms / 2, lock_timeout_ms - HOLD_GUARD_REACTION_MS)
 
 
 class AttemptWatch:
     """A second connection and a thread that watch the session doing the work while an attempt
-    runs (`attempt`); the connection closes with the block. It samples who blocks the attempt
-    (`last`), so that a retry and giving up name the blocker.
+    runs (`attempt`), sampling who blocks it (`last`) so that a retry and giving up name them.
 
-    Within `hold`, it also holds the lock budget from the application's side (the hold guard):
-    it looks every 10 ms at how long the sessions queued behind the attempt have waited, and
-    when one has waited the attempt's lock timeout (less HOLD_GUARD_REACTION_MS, what the cut
-    itself takes) it cancels the attempt's statement (the transaction rolls back and is retried,
-    LockNotAvailable's way). The lock_timeout bounds the attempt's own waits; this bounds what
-    the application waits, whatever the attempt was doing meanwhile: waiting, or holding a lock
-    while it ran more statements (the definitions step after CREATE TRIGGER on calls, hundreds of
-    milliseconds on a busy machine), or holding row locks. An attempt nobody waits for is never
-    cut, however long it holds its locks."""
+    Within `hold` it is also the hold guard: once a session queued behind the attempt has waited
+    its lock timeout (less HOLD_GUARD_REACTION_MS) it cancels the attempt's statement, and the
+    attempt is retried as after LockNotAvailable. lock_timeout bounds the attempt's own waits;
+    this bounds the application's, whatever the attempt does meanwhile (running more statements
+    while it holds a lock, holding row locks). An attempt nobody waits for is never cut."""
 
     def __init__(self, database_url: str | None, pid: int, every_s: float = 0.01) -> None:
         self.database_url = database_url
@@ -325,10 +308,8 @@ def run_with_lock_retries(
     progress: Callable[[str], None],
     rng: random.Random | None = None,
 ) -> T:
-    """Call `attempt(lock_timeout_ms)` until it does not fail on a lock timeout, or the deadline.
-
-    `attempt` must leave nothing behind when it raises (one transaction, rolled back). Giving up
-    raises LockDeadlineExceeded naming the last blocker seen."""
+    """Call `attempt(lock_timeout_ms)`, which leaves nothing behind when it raises, until it does
+    not fail on a lock timeout, or the deadline (LockDeadlineExceeded naming the last blocker)."""
     rng = rng or random.Random()  # noqa: S311 - jitter, not security
     started = time.monotonic()
     last_report = started

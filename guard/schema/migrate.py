@@ -1,15 +1,11 @@
 """Applying and rolling back the yoyo migrations, safely (docs/dba.md, "Applying" and "Rolling
-back", says what a DBA sees). yoyo reads the migrations; this module runs them:
-- a migration, its yoyo bookkeeping and its checksum commit in one transaction (yoyo uses two
-  connections: a crash in between leaves it applied but unmarked);
-- a session-level advisory lock instead of yoyo's lock row: the server drops it with the
-  connection, so `kill -9` leaves no lock behind;
-- lock retries (guard.schema.lock_retry), the migration's transaction retried whole; the
-  migrator owns lock_timeout and statement_timeout, overriding a migration's own before its next
-  statement; CONCURRENTLY blocks no writer while it waits, so it waits up to the deadline;
+back"). yoyo reads the migrations; this module runs them:
+- a migration, its bookkeeping and its checksum commit in one transaction (yoyo's two
+  connections leave a crash in between applied but unmarked);
+- a session-level advisory lock instead of yoyo's lock row, so `kill -9` leaves no lock behind;
+- lock retries (guard.schema.lock_retry), the migration's transaction retried whole;
 - definitions (guard.schema.definitions) belong to a level: the checkout's at the newest
-  migration, a release's at its last one, none in between; a migration that changes a
-  definition's object marks its record STALE in the same transaction;
+  migration, a release's at its last one, none in between;
 - an empty database is installed from sql/ in one transaction (`_install`)."""
 
 from __future__ import annotations
@@ -49,8 +45,7 @@ MIGRATION_TABLE = "_yoyo_migration"
 LOCK_NAME = "booking-guard:migrations"
 # The migration that creates guard.definitions: before it, migrations carry their definitions.
 DEFINITIONS_RECORDED_FROM = "0031a_definitions_from_sql"
-# Rows the migrations insert that sql/ has not (what they record on an empty database): an
-# install inserts them with the migration's own statement, right after the table's file.
+# Rows only migrations insert: an install runs the migration's statement after the table's file.
 _ROWS_OF_MIGRATIONS = {
     "tables/guard.baseline_objects.sql": (
         "0002_booking_tables.sql",
@@ -62,7 +57,7 @@ _ROWS_OF_MIGRATIONS = {
     ),
 }
 
-# Empty: no relation outside the system schemas but yoyo's bookkeeping (created by the lock).
+# No relation outside the system schemas but yoyo's bookkeeping (created by the lock).
 _EMPTY = """
 SELECT to_regnamespace('guard') IS NULL AND NOT EXISTS (
     SELECT FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -87,8 +82,7 @@ _SCHEDULED_BY_PG_CRON = (
 
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
-# Tables and their columns (None: a table without any), as a rollback preview compares them
-# before and after.
+# Tables and their columns (None: a table without any), compared by a rollback preview.
 _COLUMNS = """
 SELECT c.oid::bigint, n.nspname::text, c.relname::text, a.attname::text
 FROM pg_class AS c
@@ -102,8 +96,7 @@ Progress = Callable[[str], None]
 T = TypeVar("T")
 
 
-# Every privilege guard.apply_grants may give: on the guard schema, its relations and functions,
-# and the booking tables and their sequences in public.
+# Every privilege guard.apply_grants may give (schema guard and its objects, public's tables).
 _GRANTS_FINGERPRINT = """
 SELECT md5(concat_ws(
     '|',
@@ -157,7 +150,7 @@ class MigrationState:
 
 
 class _Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
-    """yoyo's psycopg 3 backend, on a connection we opened (and whose errors we already vetted)."""
+    """yoyo's psycopg 3 backend, on a connection we opened."""
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._supplied_connection = connection
@@ -192,10 +185,8 @@ class ApplyPlan:
 
     migrations: list[PlannedMigration] = field(default_factory=list)
     definitions: definitions.Plan | None = None
-    # the definitions step runs in the last migration's transaction (False: in its own)
-    definitions_with_last_migration: bool = False
-    # an empty database: what the install runs instead of the migrations (Migrator.install_files)
-    install: list[tuple[str, str]] = field(default_factory=list)
+    definitions_with_last_migration: bool = False  # False: in a transaction of its own
+    install: list[tuple[str, str]] = field(default_factory=list)  # an empty database's
     refusals: list[str] = field(default_factory=list)  # what would stop apply before it starts
     migrator_running: str | None = None  # another migrator holds the lock now
 
@@ -226,36 +217,25 @@ class Migrator:
         self.database_url = database_url
         self.directory = directory or migrations_dir()
         self.sql_directory = sql_directory  # None: the sql/ shipped with Booking Guard
-        # False: the newest migration gets no definitions from sql/ (`make migration` builds the
-        # tables of the migrations alone when sql/ defines a view on a table they lack yet).
+        # False: `make migration` builds the tables of the migrations alone, without sql/'s views
         self.checkout_definitions = checkout_definitions
-        # True: an apply of everything to an empty database builds it from the canonical sql/
-        # files in one transaction instead of replaying the history (`_install`).
-        self.install_when_empty = install_when_empty
+        self.install_when_empty = install_when_empty  # `_install`, instead of replaying history
         self.lock_timeout_s = lock_timeout_s  # waiting for another migrator (advisory lock)
         self.lock_policy = lock_policy or LockPolicy()
         self.progress: Progress = progress or (lambda _line: None)
-        # Called inside a transactional migration's transaction just before it commits (tests and
-        # the lock table in docs/dba.md observe pg_locks there).
+        # Called just before a transactional migration commits (observers of pg_locks).
         self.before_commit: Callable[[psycopg.Connection[Any], Any], None] | None = None
         # What the last apply or rollback did to the definitions (None: nothing was due).
         self.definitions_outcome: definitions.Outcome | None = None
-        # Set by apply(): whether an apply with nothing pending put back a missing grant.
-        self.grants_restored = False
+        self.grants_restored = False  # an apply with nothing pending put back a grant
         self._conn: psycopg.Connection[Any] | None = None
         self._backend: Any = None
-        # Names the blocker of an attempt, and cuts one that an application session has waited
-        # for a whole lock timeout (its hold guard).
         self._watch: AttemptWatch | None = None
         self._cancels_before = 0  # the hold guard's cancels when the running attempt began
-        # What the migration being run says on purpose (RAISE NOTICE / WARNING), shown once it
-        # is done: a retried attempt starts the list again.
-        self._said: list[str] = []
-        # The lock-wait budget of the attempt running now (None between attempts).
-        self._budget: LockBudget | None = None
+        self._said: list[str] = []  # the running migration's RAISE NOTICE / WARNING (`_hear`)
+        self._budget: LockBudget | None = None  # the running attempt's
         self._pooled = False  # set by _preflight
-        # What a rollback knows is defined, for when a rollback drops guard.definitions (below
-        # 0031a) before a release's definitions are restored; None outside a rollback.
+        # What a rollback knows is defined, once it dropped guard.definitions (below 0031a).
         self._known: list[definitions.Recorded] | None = None
 
     def __enter__(self) -> Migrator:
@@ -276,8 +256,6 @@ class Migrator:
     def conn(self) -> psycopg.Connection[Any]:
         assert self._conn is not None, "use Migrator as a context manager"
         return self._conn
-
-    # -- reading -------------------------------------------------------------------------------
 
     def migrations(self, known: str | None = None) -> Any:
         """The migrations of the directory, in order; `known`: an id that must be one of them."""
@@ -315,15 +293,12 @@ class Migrator:
             )
         return states
 
-    # -- changing ------------------------------------------------------------------------------
-
     def apply(
         self, to: str | None = None, on_applied: Callable[[str], None] = lambda _id: None
     ) -> list[str]:
         """Apply pending migrations in order, up to and including `to`, and the definitions
         that belong at that level. Returns the ids applied; `on_applied` hears each one as it
-        commits; `definitions_outcome` says what the definitions step did. A failure names the
-        migration that failed and how many were committed before it in this run."""
+        commits."""
         migrations = self.migrations(known=to)
         done: list[str] = []
         self.definitions_outcome = None
@@ -395,9 +370,9 @@ class Migrator:
         self, migrations: Any, wanted: tuple[list[definitions.Definition], str]
     ) -> list[str]:
         """An empty database: the tables, types, constraints and roles of sql/ in one
-        transaction, every migration recorded as applied, then the definitions step, as after a
-        replay of every migration (tests/db/test_canonical.py holds the two equal, bookkeeping
-        included); replaying would also run every definition each migration once carried."""
+        transaction, every migration recorded as applied, then the definitions step: what a
+        replay of every migration leaves (tests/db/test_canonical.py), without running every
+        definition each migration once carried."""
         files = self.install_files()
         step = self._definitions_step(wanted, migrations_ran=True, batched=True)
         from_migrations = definitions.rows_from_migrations()
@@ -410,8 +385,7 @@ class Migrator:
                 self._mark_all(migrations)
                 self._settle_bridges()
                 step()
-                # What 0009 says on an empty database (schedule.sql says nothing); the server's
-                # "does not exist, skipping" of files that drop before they create is not news.
+                # What 0009 says on an empty database; "does not exist, skipping" is not news.
                 self._said[:] = [s for s in self._said if not s.endswith(", skipping")]
                 scheduled = self.conn.execute("SELECT guard.schedule_jobs()").fetchone()
                 self._said.append(f"notice: {scheduled[0] if scheduled else ''}")
@@ -433,8 +407,7 @@ class Migrator:
         return [m.id for m in migrations]
 
     def install_files(self) -> list[tuple[str, str]]:
-        """What an install runs before the definitions step, (name, SQL) in order: the files of
-        sql/ that are not definitions, and after a table's file the rows a migration inserts."""
+        """What an install runs before the definitions step, (name, SQL) in order."""
         root = sql_dir()
         files = []
         for path in canonical_files(root):
@@ -452,9 +425,7 @@ class Migrator:
         return files
 
     def _restore_grants(self) -> bool:
-        """With nothing pending: run guard.apply_grants() again, so that a grant `guard db
-        verify` reports missing is put back by the command that applies Booking Guard. True when
-        a privilege of Booking Guard's objects or the booking tables changed."""
+        """With nothing pending: put back a grant verify reports missing; True if one changed."""
         present = catalog.exists(self.conn, "guard.apply_grants()", "procedure")
         if not present or privileges.missing_for_apply(self.conn):
             return False
@@ -466,10 +437,7 @@ class Migrator:
 
     def plan_apply(self, to: str | None = None) -> ApplyPlan:
         """What `apply(to)` would run, in its order, found in one READ ONLY transaction: no
-        advisory lock, no bookkeeping tables created, no lock that blocks a writer (only the
-        catalog and the bookkeeping tables are read). Works through a connection pooler; the
-        apply itself then refuses (the plan says so). A migrator that runs meanwhile may change
-        what is pending."""
+        advisory lock, nothing created, no lock that blocks a writer; works through a pooler."""
         migrations = self.migrations(known=to)
         found = ApplyPlan()
         try:
@@ -511,9 +479,7 @@ class Migrator:
     def definitions_at(
         self, level: str | None, order: list[str]
     ) -> tuple[list[definitions.Definition], str] | None:
-        """The definitions that belong at a level (a migration id) and whose they are: the
-        checkout's sql/ at the newest migration, a release's at its last migration, none at a
-        level in between (it keeps what it has)."""
+        """The definitions that belong at a level (a migration id) and whose they are."""
         if level is None:
             return None
         if order and level == order[-1]:
@@ -529,8 +495,7 @@ class Migrator:
         return bundle, f"release {release.version}"
 
     def pending_definitions(self) -> list[str]:
-        """The definition files an apply would run or drop (read-only); empty before the
-        database records definitions (its migrations carry them)."""
+        """The definition files an apply would run or drop (read-only)."""
         order = [m.id for m in self.migrations()]
         wanted = self.definitions_at(order[-1] if order else None, order)
         if wanted is None or not definitions.table_exists(self.conn):
@@ -540,10 +505,9 @@ class Migrator:
     def rollback(
         self, to: str | None = None, *, all_: bool = False, expected: list[str] | None = None
     ) -> list[str]:
-        """Roll back the newest migration, or down to (not including) `to`, or all of them.
-        Reaching the last migration of a release puts that release's definitions back.
-
-        `expected`: the ids a preview showed; if the plan is no longer that, nothing is done."""
+        """Roll back the newest migration, or down to (not including) `to`, or all of them,
+        putting a release's definitions back at its last migration. `expected`: the ids a
+        preview showed; if the plan is no longer that, nothing is done."""
         done: list[str] = []
         self.definitions_outcome = None
         with self._locked():
@@ -600,9 +564,8 @@ class Migrator:
     def preview_rollback(self, plan: list[Any]) -> RollbackPreview:
         """Run the rollbacks of `plan` in one transaction that is always rolled back, and report
         the tables (with their row counts) and columns that disappear. Non-transactional
-        rollbacks (DROP INDEX CONCURRENTLY; CHECKs re-added and then validated in a second
-        transaction) cannot run in one transaction; they are only named (none drops a table or
-        a column: tests/db/test_online_migrations.py)."""
+        rollbacks are only named (none drops a table or a column:
+        tests/db/test_online_migrations.py)."""
         preview = RollbackPreview()
         runnable = []
         for migration in plan:
@@ -622,8 +585,7 @@ class Migrator:
                     for statement in _statements(migration, "rollback"):
                         self._execute(statement)
                     settle()
-                    # as the rollback will: a release's definitions where it reaches one (the
-                    # older rollbacks expect them)
+                    # a release's definitions where it reaches one (older rollbacks expect them)
                     position = order.index(migration.id)
                     wanted = self.definitions_at(order[position - 1], order) if position else None
                     if wanted is not None and self._known is not None:
@@ -654,8 +616,6 @@ class Migrator:
                 preview.columns.append(f"{schema}.{table}.{column}")
         return preview
 
-    # -- internals -----------------------------------------------------------------------------
-
     def _definitions_step(
         self,
         wanted: tuple[list[definitions.Definition], str],
@@ -664,9 +624,8 @@ class Migrator:
         restoring: bool = False,
         batched: bool = False,
     ) -> Callable[[], None]:
-        """Apply `wanted` in the current transaction, once the level records definitions (at
-        an earlier level the migrations carry them; a rollback restores a release's with what
-        it knows was defined before, `_known`, since the rollback may have dropped the record)."""
+        """Apply `wanted` in the current transaction, once the level records definitions (a
+        rollback with `_known`, since it may have dropped the record)."""
         texts, source = wanted
 
         def step() -> None:
@@ -728,9 +687,7 @@ class Migrator:
 
     @contextmanager
     def _failing_as(self, what: str, definitions_say: str = "") -> Iterator[None]:
-        """A failure of the block as a GuardError that starts with `what`: a definition's error
-        whole, the server's with what to grant (privileges.hint_for), what the statement
-        timeout is for, or the view in the way of a table change."""
+        """A failure of the block as a GuardError that starts with `what`, with what to do."""
         try:
             yield
         except definitions.DefinitionError as error:
@@ -752,8 +709,7 @@ class Migrator:
             ) from None
 
     def _hear(self, diagnostic: psycopg.errors.Diagnostic) -> None:
-        """Keep what a migration says on purpose: RAISE NOTICE and WARNING (SQLSTATE 00000 and
-        class 01), not the server's own remarks such as 'already exists, skipping' (42P07...)."""
+        """Keep RAISE NOTICE and WARNING (00000, class 01), not the server's own remarks."""
         state = diagnostic.sqlstate or ""
         if state == "00000" or state.startswith("01"):
             severity = (diagnostic.severity_nonlocalized or "NOTICE").lower()
@@ -766,8 +722,7 @@ class Migrator:
         bookkeeping: Callable[[Any], None],
         then: Callable[[], None] | None = None,
     ) -> None:
-        """The whole migration and its bookkeeping in one transaction, retried whole when a
-        statement times out waiting for a lock."""
+        """The whole migration and its bookkeeping in one transaction, retried whole."""
         statements = _statements(migration, direction)
 
         def attempt(lock_timeout_ms: int) -> None:
@@ -793,12 +748,10 @@ class Migrator:
         self._retrying(attempt, f"{verb} {migration.id}")
 
     def _watch_definitions(self) -> Callable[[], None]:
-        """Fingerprint the objects of the definitions on record (guard.definitions, or what a
-        rollback knows once it is gone); the callable returned, run after the migration's
-        statements in its transaction, marks the records of the objects they changed STALE, so
-        that the next definitions step runs those files again whatever their text. Without it a
-        rollback that puts back an older function (0066's: what 0065 had) leaves a record that
-        says the checkout's text is applied, and the next apply skips the file."""
+        """Fingerprint the objects of the definitions on record; the callable returned, run after
+        the migration's statements, marks the records of the objects they changed STALE, so that
+        the next definitions step runs those files again (a rollback that puts back 0065's
+        functions would otherwise leave records that say the checkout's text is applied)."""
         records = definitions.recorded(self.conn)
         if records is None:
             records = self._known or []
@@ -822,14 +775,12 @@ class Migrator:
         return settle
 
     def _settle_bridges(self) -> None:
-        """Within a migration's transaction, after its bookkeeping: create or drop the bridges
-        (guard/schema/bridges.py) so that the state it commits has exactly those it needs."""
+        """Create or drop the bridges the state this transaction commits needs."""
         self._said.extend(bridges.settle(self.conn, set(self._applied_at())))
 
     def _run_statement_by_statement(self, migration: Any, direction: str) -> None:
-        """A `-- transactional: false` migration: each statement commits on its own and is
-        retried on its own (such migrations are written to be re-runnable after an
-        interruption, see 0003_booking_indexes.sql)."""
+        """A `-- transactional: false` migration: each statement commits and is retried on its
+        own (such migrations are re-runnable, see 0003_booking_indexes.sql)."""
         verb = "applying" if direction == "apply" else "rolling back"
         started = time.monotonic()
         try:
@@ -840,8 +791,7 @@ class Migrator:
                     lock_timeout_ms: int, statement: str = statement, concurrent: bool = concurrent
                 ) -> None:
                     if concurrent:
-                        # It waits for old transactions without blocking anyone; restarting it
-                        # would throw away a finished index build. It waits up to the deadline.
+                        # It blocks no one while it waits, and a restart throws the build away.
                         left = self.lock_policy.deadline_s - (time.monotonic() - started)
                         set_session_timeouts(self.conn, max(1, int(left * 1000)), 0)
                     else:
@@ -862,9 +812,8 @@ class Migrator:
 
     @contextmanager
     def _attempt(self, lock_timeout_ms: int, *, force_rollback: bool = False) -> Iterator[None]:
-        """One attempt's transaction, its statements armed from one lock-wait budget, and cut
-        (rolled back, AttemptOverTime: retried) once an application session has waited for it
-        for lock_timeout_ms, by the hold guard."""
+        """One attempt's transaction, its statements armed from one lock-wait budget, cut by the
+        hold guard (AttemptOverTime) once an application session waited lock_timeout_ms."""
         hold = self._watch
         self._cancels_before = hold.cancels if hold is not None else 0
         guarded = hold.hold(lock_timeout_ms) if hold is not None else nullcontext()
@@ -897,9 +846,7 @@ class Migrator:
         )
 
     def _arm(self) -> None:
-        """Before a statement of the running attempt: what is left of its lock-wait budget; an
-        attempt the hold guard cut between two statements (a cancel then finds no statement to
-        cancel) ends here."""
+        """Before a statement of the running attempt: what is left of its lock-wait budget."""
         if (
             self._watch is not None
             and self._budget is not None
@@ -928,8 +875,7 @@ class Migrator:
     def _pending(
         self, migrations: Any, to: str | None
     ) -> tuple[list[Any], str | None, tuple[list[definitions.Definition], str] | None]:
-        """What apply(to) runs: the pending migrations in order (refused when one is older than
-        one applied), the level it reaches and the definitions that belong there."""
+        """What apply(to) runs: the pending migrations, the level and its definitions."""
         order = [m.id for m in migrations]
         applied = {order.index(i) for i in self._applied_at() if i in order}
         pending = [m for n, m in enumerate(migrations) if n not in applied]
@@ -951,11 +897,10 @@ class Migrator:
         return pending, level, self.definitions_at(level, order)
 
     def _mark(self, migration: Any) -> None:
-        self._yoyo.mark_one(migration, log=True)
-        self._yoyo.execute(_RECORD_CHECKSUM, {"id": migration.id, "sha": checksum(migration.path)})
+        self._mark_all([migration])
 
     def _mark_all(self, migrations: Any) -> None:
-        """_mark for each of `migrations`, three statements pipelined (an install)."""
+        """Record `migrations` applied, with their checksums, three statements pipelined."""
         yoyo = self._yoyo
         log = yoyo.get_log_data(migrations[0], "mark")  # one host name lookup, not one each
         rows = {
@@ -984,8 +929,7 @@ class Migrator:
 
     @property
     def _yoyo(self) -> Any:
-        """yoyo's backend, created on first write (reading state needs none, so verify and
-        status leave the database untouched)."""
+        """yoyo's backend, created on first write (verify and status leave the database be)."""
         if self._backend is None:
             try:
                 self._backend = _Backend(self.conn)
@@ -998,7 +942,7 @@ class Migrator:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the migration advisory lock; the server releases it if this process dies."""
+        """Hold the migration advisory lock."""
         if self._pooled:
             raise pooler_refusal("applying or rolling back migrations")
         cur = self.conn.cursor()
@@ -1034,7 +978,7 @@ class Migrator:
         self.conn.execute("SELECT guard.schedule_jobs()")
 
     def _lock_holder(self, *, others: bool = True) -> str | None:
-        """Who holds the migration lock now (None: nobody); reads pg_locks, takes nothing."""
+        """Who holds the migration lock now (None: nobody)."""
         row = self.conn.execute(
             "SELECT a.pid, a.application_name, a.backend_start"
             " FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
@@ -1049,13 +993,11 @@ class Migrator:
         return f"server pid {row[0]} ({row[1] or 'no application name'}{connected})"
 
     def _preflight(self, conn: psycopg.Connection[Any]) -> None:
-        # status and verify only read, so they work through a pooler; apply and rollback refuse
-        # one (_locked) before they take the lock.
+        # status and verify work through a pooler; apply and rollback refuse one (_locked)
         self._pooled = behind_pooler(conn)
         if not self._pooled:
-            # A migrator killed mid-statement: the server cancels its work within a second
-            # instead of holding the lock until the statement ends. A session setting: never on
-            # a pooled connection, where it would stay for the pooler's next client.
+            # A migrator killed mid-statement stops holding its locks within a second (not on a
+            # pooled connection, where the setting would stay for the pooler's next client).
             conn.execute("SET client_connection_check_interval = '1s'")
         row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'plpgsql'").fetchone()
         if not row or row[0] == 0:
@@ -1065,7 +1007,7 @@ class Migrator:
             )
 
     def _applied_at(self) -> dict[str, datetime]:
-        """Applied migrations and when yoyo's bookkeeping says they were applied."""
+        """Applied migration -> when."""
         if not catalog.exists(self.conn, MIGRATION_TABLE):
             return {}
         rows = self.conn.execute(
@@ -1083,8 +1025,7 @@ class Migrator:
 
 
 def _dependents_hint(error: psycopg.Error) -> str:
-    """A table change refused because a view (or another object) uses the column: name it, and
-    say how a migration does it (the view comes back from sql/ in the same transaction)."""
+    """A table change refused because a view uses the column: how a migration does it."""
     detail = error.diag.message_detail or ""
     if error.sqlstate not in ("0A000", "2BP01") or " depends on " not in detail:
         return ""
@@ -1095,15 +1036,14 @@ def _dependents_hint(error: psycopg.Error) -> str:
 
 
 def _as_recorded(applied: list[definitions.Definition]) -> list[definitions.Recorded]:
-    """What guard.definitions would say once `applied` is in place (a rollback that goes on
-    below a release needs it after the record itself is gone)."""
+    """What guard.definitions would say once `applied` is in place."""
     return [
         definitions.Recorded(d.path, d.kind, d.identity, d.sha256, n) for n, d in enumerate(applied)
     ]
 
 
 def _statements(migration: Any, direction: str) -> list[str]:
-    """The SQL statements of a migration (or of its rollback file), as yoyo splits them."""
+    """The SQL statements of a migration or of its rollback file."""
     path = str(migration.path)
     if not path.endswith(".sql"):
         raise GuardError(f"migration {migration.id}: only SQL migrations are supported")

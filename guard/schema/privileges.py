@@ -26,20 +26,21 @@ ROLE_DEFAULTS = {
     "reviewer": "guard_reviewer",
 }
 
+# What apply needs and may lack, each with the statement that grants it: checked before a
+# migration runs (missing_for_apply) and named when the server refuses one (hint_for).
+_MISSING = {
+    "database": "{user} may not create schemas in this database: run `GRANT CREATE ON DATABASE"
+    " {database} TO {user};` as its owner (or apply as the owner)",
+    "roles": "{user} may not create roles{absent}: run `ALTER ROLE {user} CREATEROLE;` as a role"
+    " that may (the provider's admin user has CREATEROLE), or create the roles first (docs/dba.md)",
+    "cron": "pg_cron is installed in this database but {user} may not use it: as a role that may"
+    " (the provider's admin, or the role that created the extension) run `GRANT USAGE ON SCHEMA"
+    " cron TO {user};`",
+}
 # The statement a user needs, for the privilege errors a migration can meet on a managed server.
 _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(r'permission denied for schema "?cron"?'),
-        "pg_cron is installed in this database but {user} may not use it: as a role that"
-        " may (the provider's admin, or the role that created the extension) run"
-        " `GRANT USAGE ON SCHEMA cron TO {user};` and apply again",
-    ),
-    (
-        re.compile(r"permission denied to create role"),
-        "{user} may not create roles: run `ALTER ROLE {user} CREATEROLE;` as a role that may"
-        " (the provider's admin user has CREATEROLE), or create Booking Guard's roles"
-        " beforehand (docs/dba.md, Managed PostgreSQL)",
-    ),
+    (re.compile(r'permission denied for schema "?cron"?'), _MISSING["cron"]),
+    (re.compile(r"permission denied to create role"), _MISSING["roles"]),
     (
         re.compile(r'must be able to SET ROLE "(?P<role>[^"]+)"'),
         "{user} must be a member of {role} with SET and INHERIT: a role with ADMIN OPTION on"
@@ -51,11 +52,7 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
         " only the roles it created): a role that has it runs"
         " `GRANT {role_ident} TO {user} WITH INHERIT TRUE, SET TRUE;`",
     ),
-    (
-        re.compile(r"permission denied for database"),
-        "{user} may not create schemas in this database: run `GRANT CREATE ON DATABASE"
-        " {database} TO {user};` as its owner (or apply as the owner)",
-    ),
+    (re.compile(r"permission denied for database"), _MISSING["database"]),
     (
         re.compile(r'must be owner of (?:table|relation) "?(?P<table>[\w.]+)"?'),
         "Booking Guard's migrations alter the booking tables, so {user} must own {table} or be"
@@ -72,14 +69,20 @@ def hint_for(error: psycopg.Error, conn: psycopg.Connection[Any]) -> str | None:
         if match is None:
             continue
         role = match.groupdict().get("role") or ""
-        return hint.format(
-            user=_ident(conn.info.user),
+        return _say(
+            conn,
+            hint,
             role=role,
             role_ident=_ident(role),
             table=match.groupdict().get("table") or "",
-            database=_ident(conn.info.dbname),
         )
     return None
+
+
+def _say(conn: psycopg.Connection[Any], text: str, **more: str) -> str:
+    """`text` with the current role, database and `more` filled in."""
+    fields = {"user": _ident(conn.info.user), "database": _ident(conn.info.dbname), "absent": ""}
+    return text.format(**(fields | more))
 
 
 def role_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -101,34 +104,23 @@ def missing_for_apply(conn: psycopg.Connection[Any]) -> list[str]:
     grants it; empty for a superuser or a role that has it all."""
     if _is_superuser(conn):
         return []
-    user = _ident(conn.info.user)
     missing = []
     if not catalog.exists(conn, "guard", "namespace") and not _one(
         conn, "SELECT has_database_privilege(current_database(), 'CREATE')"
     ):
-        missing.append(
-            f"{user} may not create schemas in this database: run `GRANT CREATE ON DATABASE"
-            f" {_ident(conn.info.dbname)} TO {user};` as its owner"
-        )
+        missing.append(_say(conn, _MISSING["database"]))
     names = role_names(conn)
     # and the check reader own checks run as, named after reporting (migration 0104)
     wanted = [*names.values(), names["reporting"][:56] + "_checks"]
     absent = [name for name in wanted if not _role_exists(conn, name)]
     if absent and not _one(conn, "SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user"):
-        missing.append(
-            f"{user} may not create roles, and Booking Guard's roles {', '.join(absent)} do not"
-            f" exist: run `ALTER ROLE {user} CREATEROLE;` as a role that may (the provider's"
-            " admin user has CREATEROLE), or create those roles first (docs/dba.md)"
-        )
+        listed = f", and Booking Guard's roles {', '.join(absent)} do not exist"
+        missing.append(_say(conn, _MISSING["roles"], absent=listed))
     if _one(conn, "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_cron'") and not _one(
         conn,
         "SELECT has_schema_privilege('cron', 'USAGE') FROM pg_namespace WHERE nspname = 'cron'",
     ):
-        missing.append(
-            f"pg_cron is installed in this database but {user} may not use it: as a role that"
-            f" may (the provider's admin, or the role that created the extension) run `GRANT"
-            f" USAGE ON SCHEMA cron TO {user};`"
-        )
+        missing.append(_say(conn, _MISSING["cron"]))
     return missing
 
 

@@ -12,8 +12,7 @@ from guard.resources import migrations_dir
 
 
 def checksum(migration_path: str | Path) -> str:
-    """sha256 over a migration file and its rollback file (what guard.migration_checksums
-    records when it is applied)."""
+    """sha256 over a migration file and its rollback file (guard.migration_checksums)."""
     path = Path(migration_path)
     digest = hashlib.sha256(path.read_bytes())
     rollback = path.with_name(path.name.removesuffix(".sql") + ".rollback.sql")

@@ -1,12 +1,9 @@
 """`guard db validate`: the staged-enforcement step for a database that had rows before Booking
-Guard's constraints arrived NOT VALID (steps and locks: docs/dba.md, "Adopting an existing
-database").
+Guard's constraints arrived NOT VALID (docs/dba.md, "Adopting an existing database").
 
-A reconcile batch holds the row locks of all its calls until it commits, and the application may
-be updating those very rows: so a batch is kept short in time, not in rows (RECONCILE_FIRST_BATCH
-calls, halved or doubled to stay under RECONCILE_BATCH_BUDGET_S), takes its calls with SKIP
-LOCKED (the skipped ones are reconciled one by one at the end under the lock retries), and is
-followed by a pause (--pause-ratio) so that its writes reach the disk before the next."""
+A reconcile batch holds the row locks of its calls until it commits, while the application may
+update those rows: a batch is kept short in time, takes its calls with SKIP LOCKED (the skipped
+ones are reconciled one by one at the end) and is followed by a pause (--pause-ratio)."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
+from itertools import groupby
 from typing import Any
 
 import psycopg
@@ -31,29 +29,22 @@ from guard.schema.lock_retry import (
     set_session_timeouts,
 )
 
-# A reconcile batch holds the row locks of its calls until it commits: an application write to one
-# of them waits that long. Batches grow and shrink to take about this long (a few milliseconds
-# more on a busy machine) ...
+# A batch holds its calls' row locks until it commits, so batches are sized by time: they grow
+# and shrink to take about this long, starting from a size well within it.
 RECONCILE_BATCH_BUDGET_S = 0.04
-# ... starting from this many calls (about 15 ms on 2 cores), never fewer than the minimum.
 RECONCILE_FIRST_BATCH = 500
 RECONCILE_MIN_BATCH = 50
-# Sizing follows the last batch's time; a batch that is suddenly slow (a range of old rows that
-# all need correcting, a cold cache, a busy disk) would still hold its row locks for as long as it
-# runs. So a batch's transaction is also cut at the lock timeout (--lock-timeout, 100 ms by
-# default: what any attempt of validate may make the application wait), counted from when it
-# locks its calls: past it, the statement running is cancelled, the batch rolls back (its locks
-# released, nothing changed) and the same range is tried again at half the size, down to one call.
-# A single call over the bound is retried with backoff until --lock-deadline (_reconcile).
+# Sizing follows the last batch's time, but a batch may suddenly be slow (old rows that all need
+# correcting, a cold cache): so it is also cut at --lock-timeout, counted from when it locks its
+# calls, rolled back and retried at half the size, down to one call; a single call over the bound
+# is retried with backoff until --lock-deadline.
 
-# After each batch, a pause of this share of its time. Reconciling rewrites old rows all over the
-# table; unpaced, at 20 million calls it dirtied pages faster than the kernel wrote them back, and
-# an application write now and then waited 150 ms for that I/O with no lock in sight
-# (bench/online.py --scale 10). 0.5 makes reconciling half as long again.
+# After each batch, a pause of this share of its time: unpaced, reconciling a large table
+# dirties pages faster than the kernel writes them back, and application writes wait for that
+# I/O with no lock in sight (bench/online.py --scale 10 shows it).
 RECONCILE_PAUSE_RATIO = 0.5
 
-# The calls of [from, to) this transaction locks: the ones it can lock at once (SKIP LOCKED) or,
-# for a call skipped earlier, waiting for it up to the lock timeout.
+# The calls of [from, to) this transaction locks (SKIP LOCKED, but for a call skipped earlier).
 _LOCK_BATCH = """
 SELECT c.id FROM public.calls AS c
 WHERE c.id >= %(from_id)s AND c.id < %(to_id)s
@@ -84,8 +75,7 @@ class ConstraintResult:
 class ValidationReport:
     corrected: Counter[str] = field(default_factory=Counter)
     calls_scanned: int = 0
-    # reconcile batches cut at the lock timeout (rolled back, retried smaller)
-    batches_cut: int = 0
+    batches_cut: int = 0  # reconcile batches cut at the lock timeout
     constraints: list[ConstraintResult] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
     # legacy-row trigger -> created | dropped (guard.sync_legacy_triggers)
@@ -108,8 +98,7 @@ def validate(
     pause_ratio: float = RECONCILE_PAUSE_RATIO,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ValidationReport:
-    """pause_ratio: the pause after each reconcile batch, as a share of the batch's time (0: none).
-    sleep: how a pause is taken (a test records them)."""
+    """pause_ratio: the pause after each reconcile batch, as a share of its time (0: none)."""
     if not 0 <= pause_ratio <= 10:
         raise ValueError(f"pause_ratio must be between 0 and 10, not {pause_ratio}")
     report = ValidationReport()
@@ -202,7 +191,7 @@ def _reconcile(
     started = time.monotonic()
     size = min(batch_size, RECONCILE_FIRST_BATCH)
     skipped: list[int] = []
-    next_report = 5.0  # about 20 progress lines, whatever the table size
+    next_report = 5.0  # a progress line every 5 % of the ids, whatever the table size
     start = low
     over_time = 0  # batches cut at the bound, in a row
     while start <= high:
@@ -267,13 +256,9 @@ def _reconcile_range(
     skip_locked: bool = True,
 ) -> list[int]:
     """Reconcile, in one transaction, the calls of [from_id, to_id) that no one else holds a row
-    lock on; return the ids of the others (to be reconciled later). A lock the batch still has to
-    wait for (a call inserted into the range meanwhile) waits at most lock_timeout_ms: then the
-    whole batch is rolled back and returned as skipped. Without skip_locked the batch waits for
-    each lock (up to lock_timeout_ms, then LockNotAvailable), for a call skipped before.
-    hold_ms: how long the transaction may run from the statement that locks its calls to its
-    last statement; past it the running statement is cancelled, the transaction rolls back and
-    AttemptOverTime is raised (the caller retries smaller). The commit itself is not counted."""
+    lock on; return the ids of the others. A lock it still waits for past lock_timeout_ms makes
+    the whole range skipped (without skip_locked: LockNotAvailable). Past hold_ms from locking
+    its calls, the transaction rolls back and AttemptOverTime is raised."""
     bounds = {"from_id": from_id, "to_id": to_id}
     lock = _LOCK_BATCH + (" SKIP LOCKED" if skip_locked else "")
     corrected: Counter[str] = Counter()
@@ -332,19 +317,11 @@ class _HoldClock:
 
 def _runs(ids: list[int], locked: set[int]) -> list[tuple[int, int]]:
     """[from, to) ranges of consecutive ids (in `ids`, sorted) that are all in `locked`."""
-    runs: list[tuple[int, int]] = []
-    first: int | None = None
-    last = 0
-    for call_id in ids:
-        if call_id in locked:
-            if first is None:
-                first = call_id
-            last = call_id
-        elif first is not None:
-            runs.append((first, last + 1))
-            first = None
-    if first is not None:
-        runs.append((first, last + 1))
+    runs = []
+    for is_locked, run in groupby(ids, key=locked.__contains__):
+        if is_locked:
+            members = list(run)
+            runs.append((members[0], members[-1] + 1))
     return runs
 
 
@@ -357,9 +334,7 @@ def _reconcile_skipped(
     watch: AttemptWatch,
     started: float,
 ) -> None:
-    """The calls a batch skipped because someone held their row lock: one transaction each, which
-    waits for that lock at most one lock_timeout per attempt (holding no other call meanwhile),
-    retried with backoff; the deadline counts from the start of reconciling."""
+    """The calls a batch skipped, one transaction each under the lock retries."""
     progress(f"calls: reconciling the {len(skipped)} calls skipped because they were locked")
     for call_id in skipped:
         remaining = policy.deadline_s - (time.monotonic() - started)

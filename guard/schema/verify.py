@@ -19,7 +19,7 @@ from guard.schema.migrate import Migrator
 
 def verify(database_url: str | None, migrations_dir: Path | None = None) -> list[Difference]:
     """Every difference between the database and the canonical definitions, plus edited and
-    pending migrations. An empty list means the database is exactly what Booking Guard ships."""
+    pending migrations (empty: exactly what Booking Guard ships)."""
     expected = definitions.stored_snapshot()[0]
     with Migrator(database_url, migrations_dir) as migrator:
         states = migrator.states()
@@ -70,17 +70,15 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
 def _rows_once_defined(
     conn: psycopg.Connection[Any], function: str, query: LiteralString
 ) -> list[tuple[Any, ...]]:
-    """The rows of ``query``, which calls ``function``: none before the function exists (an
-    older schema, whose definition of it is pending)."""
+    """The rows of ``query``, which calls ``function``: none before the function exists."""
     if not catalog.exists(conn, function, "procedure"):
         return []
     return conn.execute(query).fetchall()
 
 
 def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
-    """A sequence a role needs to insert into the application's tables (guard.insert_sequences:
-    a serial column's, as Laravel's `$t->id()` makes) without its USAGE: every insert of that
-    role fails. Nothing before the function exists (its definition is then pending)."""
+    """A sequence a role needs to insert into the application's tables (a serial column's, as
+    Laravel's `$t->id()` makes) without its USAGE: every insert of that role fails."""
     rows = _rows_once_defined(
         conn,
         "guard.insert_sequences()",
@@ -108,15 +106,13 @@ def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
 class RoleGrantRows:
     """The rows of guard.role_grants as they are and as Booking Guard ships them."""
 
-    # key as the catalog snapshot writes it (role kind, object type, name, privileges) ->
-    # (columns, why guard.apply_grants skips the row or None)
+    # key as the catalog snapshot writes it -> (columns, why guard.apply_grants skips the row)
     live: dict[str, tuple[list[str] | None, str | None]]
     shipped: dict[str, list[str] | None] | None  # None: sql/grants/role_grants.sql did not run
     problem: str | None = None  # why not
 
     def explain(self, difference: Difference) -> Difference:
-        """An `extra role grant` of the catalog comparison, with what guard.apply_grants does
-        with it."""
+        """An `extra role grant`, with what guard.apply_grants does with it."""
         refusals = {f"role grant {shown(key)}": refusal for key, (_, refusal) in self.live.items()}
         if difference.kind != "extra" or difference.subject not in refusals:
             return difference
@@ -134,8 +130,7 @@ class RoleGrantRows:
         )
 
     def changed(self) -> list[Difference]:
-        """Rows Booking Guard ships whose columns were changed (the key stays, so the catalog
-        comparison does not see it: a column list emptied grants the whole table)."""
+        """Rows Booking Guard ships whose columns changed (the catalog compares keys only)."""
         if self.shipped is None:
             if self.problem is None:
                 return []
@@ -174,9 +169,8 @@ _REFUSAL = "guard.role_grant_refusal(role_kind, object_type, object_name, privil
 
 
 def role_grant_rows(conn: psycopg.Connection[Any]) -> RoleGrantRows:
-    """Read guard.role_grants, and the rows sql/grants/role_grants.sql writes, compared row by
-    row, columns included. The file's rows are read as a query (its INSERTs' VALUES), never
-    run: verify changes nothing and works on a read-only standby."""
+    """Read guard.role_grants and the rows sql/grants/role_grants.sql writes, the file's read as
+    a query, never run: verify changes nothing and works on a read-only standby."""
     row = conn.execute(
         "SELECT to_regclass('guard.role_grants') IS NOT NULL,"
         " to_regprocedure('guard.role_grant_refusal(text, text, text, text[], text[])')"
@@ -210,9 +204,8 @@ _SHIPPED_INSERT = re.compile(
 
 def shipped_role_grants_query(text: str) -> bytes:
     """The rows sql/grants/role_grants.sql writes, as one read-only query keyed like
-    guard.role_grants' rows. The file is one DELETE and INSERT ... VALUES or SELECT statements;
-    anything else in it is refused (ValueError), so a new form of the file is noticed, not
-    misread."""
+    guard.role_grants' rows; a file that is not one DELETE and INSERTs is refused (ValueError),
+    so a new form of it is noticed, not misread."""
     without_comments = re.sub(r"--[^\n]*", "", text)
     rest = _SHIPPED_INSERT.sub("", without_comments)
     if rest.split() != ["DELETE", "FROM", "guard.role_grants;"]:
@@ -228,10 +221,9 @@ def shipped_role_grants_query(text: str) -> bytes:
 
 
 def own_checks_bypassing_rls(conn: psycopg.Connection[Any]) -> list[Difference]:
-    """A DBA's own check (guard.register_check) whose view reporting could read past row-level
-    security or its own privileges, by guard.own_check_bypass (the rule register_check applies):
-    registered before that rule existed, or altered since (security_invoker turned off, another
-    owner). Kind `unsafe`. Nothing before the function exists (its definition is then pending)."""
+    """A DBA's own check whose view reporting could read past row-level security or its own
+    privileges (guard.own_check_bypass, the rule register_check applies): registered before that
+    rule existed, or altered since."""
     if not catalog.exists(conn, "guard.own_check_bypass(regclass)", "procedure"):
         return []
     rows = conn.execute(
@@ -272,10 +264,8 @@ def own_checks_bypassing_rls(conn: psycopg.Connection[Any]) -> list[Difference]:
     ]
 
 
-# Logins that are members of the reporting or reviewer role, are confined by nothing else
-# (superusers, BYPASSRLS roles and members of the owner role see every company anyway), and
-# inherit no tenant binding: row-level security shows them no company. After an upgrade from
-# tenants selected by a setting, these are the logins to bind.
+# Logins of the reporting or reviewer role, confined by nothing else (superusers, BYPASSRLS and
+# the owner role see every company), that inherit no tenant binding: they see no company.
 _UNBOUND_LOGINS = """
 SELECT l.rolname::text, array_agg(DISTINCT k.kind::text ORDER BY k.kind::text)
 FROM pg_roles AS l
@@ -297,8 +287,7 @@ ORDER BY 1
 
 def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
     """Logins that can reach Booking Guard's data (as reporting or reviewer) but are bound to no
-    company, so they see nothing: (login, [kinds]). Not drift: a safe state, and one `guard
-    tenant grant` away from working. Empty before the tenant bindings migration."""
+    company, so they see nothing: (login, [kinds]). A safe state, so not drift."""
     with connect(database_url) as conn:
         if not catalog.exists(conn, "guard.tenant_bindings"):
             return []
@@ -306,8 +295,7 @@ def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
 
 
 def zoneless_columns(conn: psycopg.Connection[Any]) -> list[str]:
-    """guard.zoneless_columns(): the application's timestamp columns while no zone is declared
-    (empty before the function exists)."""
+    """guard.zoneless_columns(): the application's timestamp columns while no zone is declared."""
     rows = _rows_once_defined(conn, "guard.zoneless_columns()", "SELECT guard.zoneless_columns()")
     return [name for (name,) in rows]
 
