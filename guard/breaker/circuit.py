@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import getpass
 import inspect
@@ -28,8 +27,7 @@ import threading
 import time
 import types
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -45,7 +43,7 @@ from guard.breaker.errors import (
     GuardedCallTimeout,
     StoreUnavailableError,
 )
-from guard.breaker.guarded import DecisionSpan, GuardedBlock
+from guard.breaker.guarded import DecisionSpan, GuardedBlock, run_with_timeout
 from guard.breaker.listeners import (
     BreakerEvent,
     EventKind,
@@ -646,7 +644,15 @@ class CircuitBreaker:
                 finally:
                     self._slots.append(True)
             else:
-                result = self._run_on_thread(fn, args, kwargs, timeout)
+                result = run_with_timeout(
+                    self._timeout_threads(),
+                    timeout,
+                    lambda: GuardedCallTimeout(self.key, timeout),
+                    self._free_slot,
+                    fn,
+                    *args,
+                    **kwargs,
+                )
         except BaseException as error:
             self._call_failed(ticket, error, started, listening)
             raise
@@ -665,28 +671,6 @@ class CircuitBreaker:
         if listening:
             self._outcome_event(outcome, started, None, False)
         return result
-
-    def _run_on_thread(
-        self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
-    ) -> T:
-        context = contextvars.copy_context()
-        try:
-            future: Future[T] = self._timeout_threads().submit(
-                lambda: context.run(fn, *args, **kwargs)
-            )
-        except BaseException:
-            self._slots.append(True)
-            raise
-        # The slot is freed when the code has really finished, not when we stop waiting: a hung
-        # call keeps its slot (and its thread) until it returns.
-        future.add_done_callback(self._free_slot)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            if not future.done():
-                future.cancel()
-                raise GuardedCallTimeout(self.key, timeout) from None
-            return future.result()
 
     def _call_failed(
         self, ticket: Ticket, error: BaseException, started: float, listening: bool

@@ -1,14 +1,17 @@
-"""The two ways to guard code besides ``call``: ``with breaker.guard():`` around a block, and the
-span a traced call runs in (guard.tracing)."""
+"""What guarded code runs in besides ``call``: ``with breaker.guard():`` around a block, a worker
+thread bounded by a timeout, and the span a traced call runs in (guard.tracing)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import math
 import time
 import types
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -30,6 +33,38 @@ def duration_ms(started: float) -> int:
     if not started:
         return 0
     return math.ceil((time.perf_counter() - started) * 1000)
+
+
+def run_with_timeout(
+    threads: Executor,
+    timeout: float,
+    timeout_error: Callable[[], BaseException],
+    on_done: Callable[[object], None] | None,
+    fn: Callable[P, T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``fn(*args, **kwargs)`` on one of ``threads`` in the caller's context; raises
+    ``timeout_error()`` when it has not finished within ``timeout`` seconds. A thread cannot be
+    interrupted, so a call that timed out runs on: ``on_done`` is called once it has really
+    finished (or could not start)."""
+    context = contextvars.copy_context()
+    try:
+        future: Future[T] = threads.submit(lambda: context.run(fn, *args, **kwargs))
+    except BaseException:
+        if on_done is not None:
+            on_done(None)
+        raise
+    if on_done is not None:
+        future.add_done_callback(on_done)
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        if future.done():
+            return future.result()
+        future.cancel()
+        raise timeout_error() from None
 
 
 class GuardedBlock:
