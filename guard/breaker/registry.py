@@ -54,13 +54,22 @@ def config_from_settings(
     rows: Mapping[str, Any], base: BreakerConfig | None = None
 ) -> BreakerConfig:
     """Apply ``guard.settings`` values (already decoded from jsonb) to ``base`` (default:
-    ``SETTINGS_DEFAULT``, so that a row missing keeps its shipped value, the 10 s timeout too)."""
+    ``SETTINGS_DEFAULT``, so that a row missing keeps its shipped value, the 10 s timeout too).
+    A call timeout of 0 means none, as ``call_timeout_seconds=None`` does."""
     changes: dict[str, Any] = {}
     for setting, field in SETTINGS_FIELDS.items():
         value = rows.get(setting)
         if value is None:
             continue
         changes[field] = int(value) if field.endswith("threshold") else float(value)
+    timeout = changes.get("call_timeout_seconds")
+    if timeout is not None and timeout < 0:
+        raise ValueError(
+            f"guard.settings breaker_call_timeout_seconds is {timeout:g}: it must be a number"
+            " of seconds, or 0 for no timeout"
+        )
+    if timeout == 0:
+        changes["call_timeout_seconds"] = None  # the row's spelling of "no timeout"
     return dataclasses.replace(base or SETTINGS_DEFAULT, **changes)
 
 
