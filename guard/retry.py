@@ -107,8 +107,7 @@ class RetryPolicy:
 
 
 class _Run:
-    """One guarded call's attempts so far: decides, after a failed attempt, whether and after what
-    sleep the next one comes."""
+    """One guarded call's attempts: whether, and after what sleep, the next one comes."""
 
     def __init__(self, retry: Retry) -> None:
         # A guarded call begins: it pays into the retry budget, and its deadline runs from now.

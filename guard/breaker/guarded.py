@@ -27,9 +27,8 @@ T = TypeVar("T")
 
 
 def duration_ms(started: float) -> int:
-    """Milliseconds since ``started`` (``perf_counter``), rounded up, so that a call is slow
-    exactly when it took longer than the slow-call duration (a whole number of ms); 0 when the
-    call was not timed."""
+    """Milliseconds since ``started``, rounded up so that a call is slow exactly when it took
+    longer than the slow-call duration; 0 when the call was not timed."""
     if not started:
         return 0
     return math.ceil((time.perf_counter() - started) * 1000)
@@ -68,8 +67,7 @@ def run_with_timeout(
 
 
 class GuardedBlock:
-    """One use of ``breaker.guard()``, or of ``call_async`` (``outcome_events``: the call's
-    result is classified and its outcome goes to the listeners); not reusable."""
+    """One use of ``breaker.guard()`` or ``call_async`` (``outcome_events``); not reusable."""
 
     def __init__(self, breaker: CircuitBreaker, *, outcome_events: bool = False) -> None:
         self._breaker = breaker
@@ -164,9 +162,8 @@ class GuardedBlock:
 
 
 class DecisionSpan:
-    """The span of one guarded call when tracing is on (guard.tracing): the breaker's decision
-    (allowed, or refused with the reason) and the circuit's state when it decided; the guarded
-    call's own spans nest under it. Never the call's arguments or result."""
+    """The span of one traced call: the breaker's decision and the state it decided in; never
+    the call's arguments or result."""
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self._breaker = breaker
@@ -196,8 +193,7 @@ class DecisionSpan:
         self._span.set("guard.breaker.state", state)
 
     def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
-        """``fn``, saying "allowed" when it is called (an ``async def``'s coroutine is made,
-        and then awaited, once the call was admitted)."""
+        """``fn``, saying "allowed" when it is called (only once the call was admitted)."""
 
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> T:

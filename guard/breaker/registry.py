@@ -53,9 +53,8 @@ def global_key() -> str:
 def config_from_settings(
     rows: Mapping[str, Any], base: BreakerConfig | None = None
 ) -> BreakerConfig:
-    """Apply ``guard.settings`` values (already decoded from jsonb) to ``base`` (default:
-    ``SETTINGS_DEFAULT``, so that a row missing keeps its shipped value, the 10 s timeout too).
-    A call timeout of 0 means none, as ``call_timeout_seconds=None`` does."""
+    """``guard.settings`` values over ``base`` (default: the rows' shipped values, so a row
+    missing keeps its own); a call timeout of 0 means none."""
     changes: dict[str, Any] = {}
     for setting, field in SETTINGS_FIELDS.items():
         value = rows.get(setting)
@@ -76,8 +75,7 @@ def config_from_settings(
 def load_settings_config(
     database_url: str | None, base: BreakerConfig | None = None
 ) -> BreakerConfig:
-    """Defaults from ``guard.settings`` over ``base`` (default: ``SETTINGS_DEFAULT``, the rows'
-    shipped values, a 10 s call timeout included); ``base`` alone if PostgreSQL cannot be read."""
+    """``config_from_settings`` of the rows; ``base`` alone if PostgreSQL cannot be read."""
     base = base or SETTINGS_DEFAULT
     try:
         with open_connection(database_url or "", connect_timeout=5) as conn:
@@ -126,10 +124,8 @@ class BreakerRegistry:
         listeners: tuple[Listener, ...] = (),
         persist: bool = True,
     ) -> BreakerRegistry:
-        """Defaults from ``guard.settings``; with ``persist`` transitions are written behind
-        to PostgreSQL (``close()`` drains them; what it cannot write is kept in Redis and
-        written by the next registry started with it). A circuit found missing from Redis
-        (evicted) is restored from the state PostgreSQL recorded (``stored.py``)."""
+        """Defaults from ``guard.settings``; circuits missing from Redis are restored from
+        PostgreSQL, and with ``persist`` transitions are written behind to it."""
         registry = cls(
             redis_url,
             default=load_settings_config(database_url),
