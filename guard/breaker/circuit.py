@@ -487,22 +487,32 @@ class CircuitBreaker:
             self._rules_differ(self.backend.sync_store.rules(self.key))
 
     # ------------------------------------------------------------------ sync decisions
+    def _decide(
+        self, script: Script, script_args: Any, generation: int, last: int | None = None
+    ) -> Reply | None:
+        """One decision in Redis; None when Redis could not take it."""
+        try:
+            reply = self.backend.sync_store.decide(
+                script, self._args, script_args, generation, self._on_missing_cb, last
+            )
+        except REDIS_DOWN_ERRORS as error:
+            self._redis_failed(error)
+            return None
+        self._redis_succeeded()
+        if not self._rules_checked:
+            self._check_rules()
+        return reply
+
     def acquire(self) -> Ticket:
         """Admit a call or raise ``CircuitOpenError``. Pair with ``release``."""
         ticket = self._local_admission()
         if ticket is not None:
             return ticket
         if self._use_redis():
-            try:
-                reply = self.backend.sync_store.acquire(
-                    self._args, self.config, self._known_generation(), self._on_missing_cb
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
-                if not self._rules_checked:
-                    self._check_rules()
+            generation = self._known_generation()
+            script_args = self._args.acquire_args(self.config, generation)
+            reply = self._decide(SCRIPTS.acquire, script_args, generation)
+            if reply is not None:
                 return self._admitted(reply, True)
         return self._without_redis()
 
@@ -518,19 +528,10 @@ class CircuitBreaker:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return False  # nothing to count: no round trip
         if ticket.shared and self._use_redis():
-            try:
-                reply = self.backend.sync_store.record(
-                    self._args,
-                    ticket.generation,
-                    outcome,
-                    ticket.probe_seq,
-                    self._on_missing_cb,
-                    duration_ms,
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
+            generation = ticket.generation
+            script_args = self._args.record_args(generation, outcome, ticket.probe_seq)
+            reply = self._decide(SCRIPTS.record, script_args, generation, duration_ms)
+            if reply is not None:
                 return self._recorded(reply, True)
         return self._release_locally(ticket, outcome, duration_ms)
 

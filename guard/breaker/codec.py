@@ -121,37 +121,25 @@ def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash
         for name, lowest, highest in STATE_BOUNDS:
             value = int_in(raw.get(name), lowest, highest)
             if value is None:
-                value = {STATE: int(State.OPEN), GENERATION: _generation(known_generation)}.get(
-                    name, 0
-                )
+                known = int_in(known_generation, 0, MAX_GENERATION) or 0
+                value = {STATE: int(State.OPEN), GENERATION: known}.get(name, 0)
             fields[name] = value
         for name, lowest, highest in LATER_STATE_BOUNDS:
             fields[name] = int_in(raw.get(name, "0"), lowest, highest) or 0
         fields[CHANGED_AT] = int_in(raw.get(CHANGED_AT), 0, MAX_TIME_MS) or 0
     rules_valid = _rules_valid(raw)
-    if rules_valid and (int_in(raw.get("cwt"), 0, 2) or 0):
-        window_type = int_in(raw.get("cwt"), 0, 2)
+    window_type = int_in(raw.get("cwt"), 0, 2) if rules_valid else None
+    if window_type:
         size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
         values = {name: int_in(raw.get(name, "0"), lo, hi) for name, lo, hi in WINDOW_STATE_BOUNDS}
-        calls = values["wn"]
-        bad = [name for name, value in values.items() if value is None]
-        if (
-            not bad
-            and calls is not None
-            and (
-                (values["wf"] or 0) > calls
-                or (values["wsl"] or 0) > calls
-                or (window_type == 1 and calls > size)
-            )
-        ):
-            bad = ["wn"]
+        calls, failed, slow = values["wn"], values["wf"] or 0, values["wsl"] or 0
+        # a window that cannot be used counts as empty
+        usable = None not in values.values() and not (
+            calls is None or failed > calls or slow > calls or (window_type == 1 and calls > size)
+        )
         for name, value in values.items():
-            fields[name] = 0 if bad else (value or 0)
+            fields[name] = (value or 0) if usable else 0
     return CheckedHash(fields, rules_valid)
-
-
-def _generation(known: int) -> int:
-    return int_in(known, 0, MAX_GENERATION) or 0
 
 
 def _window_limit(window_type: int | None) -> int:

@@ -306,7 +306,7 @@ class RedisStore:
         on_missing: OnMissing = new_circuit,
     ) -> Reply:
         script_args = args.acquire_args(cfg, known_gen)
-        return self._decide(self.scripts.acquire, args, script_args, known_gen, on_missing)
+        return self.decide(self.scripts.acquire, args, script_args, known_gen, on_missing)
 
     def record(
         self,
@@ -318,11 +318,11 @@ class RedisStore:
         duration_ms: int = 0,
     ) -> Reply:
         script_args = args.record_args(generation, outcome, probe_seq)
-        return self._decide(
+        return self.decide(
             self.scripts.record, args, script_args, generation, on_missing, duration_ms
         )
 
-    def _decide(
+    def decide(
         self,
         script: Script,
         args: CircuitArgs,
@@ -354,7 +354,7 @@ class RedisStore:
         """A manual action, from the state a circuit Redis lacks really had (``on_missing``)."""
         host, pid = args.host_pid
         control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
-        return self._decide(self.scripts.control, args, control_args, known_gen, on_missing)
+        return self.decide(self.scripts.control, args, control_args, known_gen, on_missing)
 
     def _eval(self, script: Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
         try:
@@ -418,7 +418,7 @@ class AsyncRedisStore:
         known_gen: int,
         on_missing: OnMissing,
     ) -> Reply:
-        """``RedisStore._decide`` on the event loop."""
+        """``RedisStore.decide`` on the event loop."""
         reply = parse_reply(await self._eval(script, args.keys, script_args))
         if reply.code == _UNKNOWN:
             # on_missing may read PostgreSQL (blocking): off the event loop.
