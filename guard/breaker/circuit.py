@@ -109,8 +109,8 @@ _BYPASS = Ticket(0, 0, True, bypass=True, timed=False)
 # Redis unreachable and ``when_store_unreachable="closed"``: admitted, timed, not counted.
 _UNCOUNTED = Ticket(0, 0, False, bypass=True)
 _GENERATOR_TYPES = (types.GeneratorType, types.AsyncGeneratorType)
-# Enum members as module constants: on CPython 3.11 ``State.CLOSED`` is a class attribute
-# lookup (~150 ns here), more than the rest of an in-memory admission.
+# Enum members as module constants: ``State.CLOSED`` is a class attribute lookup, dearer than
+# the rest of an in-memory admission.
 _CLOSED = State.CLOSED
 _OPEN = State.OPEN
 _FORCED_OPEN = State.FORCED_OPEN
@@ -617,7 +617,7 @@ class CircuitBreaker:
             raise
         timeout = self._call_timeout if ticket.timed else None
         # Outcome events go to the listeners present when the call started. The clock is read
-        # only for them or for the slow-call rule (in memory it costs a fifth of a call).
+        # only for them or for the slow-call rule (in memory it is a sizeable part of a call).
         listening = self._has_listeners()
         timed = listening or self._always_timed or self.key in self._timed_keys
         started = _perf_counter() if timed else 0.0

@@ -28,7 +28,7 @@ class MemoryStore:
         self._circuits: dict[str, Circuit] = {}
         self._clock = clock
         # Keys whose stored rules judge slow calls: their breakers time every call (the others
-        # skip the clock, which costs a fifth of an in-memory call).
+        # skip the clock, a sizeable part of an in-memory call).
         self.timed: set[str] = set()
 
     def seed(

@@ -57,7 +57,7 @@ class UnreadableReplyError(redis.exceptions.RedisError):
 # A module constant: the hot path compares every reply's code with it.
 _UNKNOWN = lua.UNKNOWN_CODE
 
-# What a missing circuit becomes (``restore.seed_for``), given the generation the caller knew.
+# What a missing circuit becomes (``stored.seed_for``), given the generation the caller knew.
 OnMissing = Callable[[int], Seed]
 
 

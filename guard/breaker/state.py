@@ -228,14 +228,14 @@ class BreakerConfig:
     # Result classification for dependencies that report errors by value.
     is_failure_result: Callable[[Any], bool] = field(default=_never)
     is_ignored_result: Callable[[Any], bool] = field(default=_never)
-    # The failure-rate window (off unless a rate threshold is set; see the docstring).
+    # The failure-rate window (off unless a rate threshold is set; docs/breaker.md).
     failure_rate_threshold: int | None = None
     slow_call_seconds: float | None = None
     slow_call_rate_threshold: int | None = None
     window_type: str = "count"
     window_size: int = 100
     minimum_calls: int = 100
-    # The growing cooldown (off unless a factor is set; see the docstring).
+    # The growing cooldown (off unless a factor is set; docs/breaker.md).
     cooldown_growth_factor: float | None = None
     max_cooldown_seconds: float | None = None
 
