@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, ParamSpec, TypeVar
 
 from guard.backoff import exponential_delay
 from guard.breaker.circuit import CircuitBreaker
 from guard.breaker.errors import CircuitOpenError
+from guard.breaker.guarded import run_with_timeout
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -108,8 +107,7 @@ class RetryPolicy:
 
 
 class _Run:
-    """One guarded call's attempts so far: decides, after a failed attempt, whether and after what
-    sleep the next one comes."""
+    """One guarded call's attempts: whether, and after what sleep, the next one comes."""
 
     def __init__(self, retry: Retry) -> None:
         # A guarded call begins: it pays into the retry budget, and its deadline runs from now.
@@ -204,14 +202,15 @@ class Retry:
         with self._executor_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(thread_name_prefix="guard-retry-attempt")
-        context = contextvars.copy_context()
-        future: Future[T] = self._executor.submit(lambda: context.run(fn, *args, **kwargs))
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            if future.done():
-                return future.result()
-            raise AttemptTimeout(f"attempt exceeded {timeout:g} s") from None
+        return run_with_timeout(
+            self._executor,
+            timeout,
+            lambda: AttemptTimeout(f"attempt exceeded {timeout:g} s"),
+            None,
+            fn,
+            *args,
+            **kwargs,
+        )
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         run = _Run(self)

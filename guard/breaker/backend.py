@@ -37,9 +37,8 @@ def redis_url_from_env() -> str:
 
 
 class RedisHealth:
-    """Whether Redis is reachable. While it is down, only the one call that wins the retry slot
-    tries it again, once per ``retry_interval``, so an outage costs one timeout per interval
-    for the whole process, not one per call."""
+    """Whether Redis is reachable. While it is down, one call per ``retry_interval`` tries it, so
+    an outage costs the process one timeout per interval, not one per call."""
 
     def __init__(self, masked_url: str, retry_interval: float = 1.0) -> None:
         self.masked_url = masked_url
@@ -140,8 +139,7 @@ class Backend:
         return store
 
     def check_redis_config(self) -> None:
-        """Warn once per backend when Redis may evict the breaker's keys (redis_config.py).
-        Called after the first decision Redis answered, so never before Redis is reachable."""
+        """Warn once per backend, after a first answer, when Redis may evict the breaker's keys."""
         with self._lock:  # once per circuit: the lock costs nothing
             if self._redis_config_checked:
                 return
@@ -162,8 +160,7 @@ class Backend:
         return store
 
     def timeout_threads(self, key: str, workers: int) -> ThreadPoolExecutor:
-        """A circuit's own worker threads for sync calls with a timeout (its bulkhead: as many
-        as the calls it may run at once, so a call never waits for a thread)."""
+        """A circuit's own worker threads, one per bulkhead slot: a call never waits for one."""
         executor = ThreadPoolExecutor(workers, thread_name_prefix=f"guard-breaker-{key}")
         with self._lock:
             self._executors.append(executor)

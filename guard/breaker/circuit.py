@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import getpass
 import inspect
@@ -28,8 +27,7 @@ import threading
 import time
 import types
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -45,7 +43,7 @@ from guard.breaker.errors import (
     GuardedCallTimeout,
     StoreUnavailableError,
 )
-from guard.breaker.guarded import DecisionSpan, GuardedBlock
+from guard.breaker.guarded import DecisionSpan, GuardedBlock, run_with_timeout
 from guard.breaker.listeners import (
     BreakerEvent,
     EventKind,
@@ -92,7 +90,7 @@ class Ticket:
 
 @dataclass(slots=True)
 class _Known:
-    """The last state this process saw, with how long it may be trusted (monotonic s)."""
+    """The last state this process saw, and until when (monotonic s) it may be trusted."""
 
     state: State
     generation: int
@@ -111,8 +109,8 @@ _BYPASS = Ticket(0, 0, True, bypass=True, timed=False)
 # Redis unreachable and ``when_store_unreachable="closed"``: admitted, timed, not counted.
 _UNCOUNTED = Ticket(0, 0, False, bypass=True)
 _GENERATOR_TYPES = (types.GeneratorType, types.AsyncGeneratorType)
-# Enum members as module constants: on CPython 3.11 ``State.CLOSED`` is a class attribute
-# lookup (~150 ns here), more than the rest of an in-memory admission.
+# Enum members as module constants: ``State.CLOSED`` is a class attribute lookup, dearer than
+# the rest of an in-memory admission.
 _CLOSED = State.CLOSED
 _OPEN = State.OPEN
 _FORCED_OPEN = State.FORCED_OPEN
@@ -142,12 +140,8 @@ def default_actor() -> str:
 
 
 class CircuitBreaker:
-    """A per-key circuit shared by all processes through Redis.
-
-    ``redis_url``: defaults to ``$GUARD_REDIS_URL`` or ``redis://127.0.0.1:6379/0``; pass
-    ``in_memory=True`` for a per-process breaker. Breakers of a ``BreakerRegistry`` share one
-    ``Backend``. The constructor never touches Redis and never raises because of it.
-    """
+    """A per-key circuit shared by all processes through Redis (``in_memory=True``: this process
+    only). The constructor never touches Redis and never raises because of it."""
 
     def __init__(
         self,
@@ -183,9 +177,7 @@ class CircuitBreaker:
         self.rejected_open = 0
         self.rejected_bulkhead = 0
         self.rejected_store_unavailable = 0
-        # Guarded calls counted as failures: failed_calls raised or returned a failure,
-        # timed_out_calls ran out of call_timeout_seconds. Bumped only on a failure, so the
-        # success path pays nothing.
+        # Bumped only on a failure, so the success path pays nothing.
         self.failed_calls = 0
         self.timed_out_calls = 0
         self.config_divergences = 0
@@ -211,8 +203,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> State | None:
-        """The circuit's state in the store (Redis, or the memory store). While this process
-        decides without Redis, the state it enforces: the last one it saw (None if none)."""
+        """The circuit's state in the store; while Redis is down, the last one this process saw."""
         if self.backend.health.down:
             return self.last_seen_state
         try:
@@ -428,8 +419,7 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ missing from Redis
     def _on_missing(self, known_generation: int) -> Seed:
-        """What to re-create when Redis has no state for this circuit (stored.py): the state
-        PostgreSQL recorded, else the one this process last saw, else a new closed circuit."""
+        """What to re-create when Redis has no state for this circuit (stored.py)."""
         recorded: RecordedState | None = None
         source = self.backend.state_source
         unread = ""
@@ -491,37 +481,45 @@ class CircuitBreaker:
         )
 
     def _check_rules(self) -> None:
-        """Once per circuit and process, after its first Redis decision (again after a Redis
-        error); the backend's check of the Redis configuration rides on it, off the hot path."""
+        """Once per circuit and process after its first Redis decision, off the hot path."""
         self.backend.check_redis_config()
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             self._rules_differ(self.backend.sync_store.rules(self.key))
 
     # ------------------------------------------------------------------ sync decisions
+    def _decide(
+        self, script: Script, script_args: Any, generation: int, last: int | None = None
+    ) -> Reply | None:
+        """One decision in Redis; None when Redis could not take it."""
+        try:
+            reply = self.backend.sync_store.decide(
+                script, self._args, script_args, generation, self._on_missing_cb, last
+            )
+        except REDIS_DOWN_ERRORS as error:
+            self._redis_failed(error)
+            return None
+        self._redis_succeeded()
+        if not self._rules_checked:
+            self._check_rules()
+        return reply
+
     def acquire(self) -> Ticket:
         """Admit a call or raise ``CircuitOpenError``. Pair with ``release``."""
         ticket = self._local_admission()
         if ticket is not None:
             return ticket
         if self._use_redis():
-            try:
-                reply = self.backend.sync_store.acquire(
-                    self._args, self.config, self._known_generation(), self._on_missing_cb
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
-                if not self._rules_checked:
-                    self._check_rules()
+            generation = self._known_generation()
+            script_args = self._args.acquire_args(self.config, generation)
+            reply = self._decide(SCRIPTS.acquire, script_args, generation)
+            if reply is not None:
                 return self._admitted(reply, True)
         return self._without_redis()
 
     def release(
         self, ticket: Ticket, outcome: Outcome, elapsed_seconds: float | None = None
     ) -> bool:
-        """Report the outcome of an admitted call; True when it opened the circuit.
-        ``elapsed_seconds``: how long the call took, for the slow-call rule (None: not slow)."""
+        """Report an admitted call's outcome (and duration); True when it opened the circuit."""
         return self._release(
             ticket, outcome, _ceil(elapsed_seconds * 1000) if elapsed_seconds else 0
         )
@@ -530,21 +528,14 @@ class CircuitBreaker:
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return False  # nothing to count: no round trip
         if ticket.shared and self._use_redis():
-            try:
-                reply = self.backend.sync_store.record(
-                    self._args,
-                    ticket.generation,
-                    outcome,
-                    ticket.probe_seq,
-                    self._on_missing_cb,
-                    duration_ms,
-                )
-            except REDIS_DOWN_ERRORS as error:
-                self._redis_failed(error)
-            else:
-                self._redis_succeeded()
+            generation = ticket.generation
+            script_args = self._args.record_args(generation, outcome, ticket.probe_seq)
+            reply = self._decide(SCRIPTS.record, script_args, generation, duration_ms)
+            if reply is not None:
                 return self._recorded(reply, True)
-        # _release_locally inlined: the in-memory path of every guarded call
+        return self._release_locally(ticket, outcome, duration_ms)
+
+    def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         if ticket.shared and self._unreachable_mode != "local":
             return False  # only the per-process mode keeps counting without Redis
         reply = self._memory.record(
@@ -553,14 +544,6 @@ class CircuitBreaker:
         known = self._known
         if known is not None and known.reply is reply:
             return False  # a quiet circuit's constant reply: nothing to remember
-        return self._recorded(reply, False)
-
-    def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
-        if ticket.shared and self._unreachable_mode != "local":
-            return False  # only the per-process mode keeps counting without Redis
-        reply = self._memory.record(
-            self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
-        )
         return self._recorded(reply, False)
 
     # ------------------------------------------------------------------ async decisions
@@ -619,8 +602,7 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ guarded calls
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` under the breaker (sync). Raises ``CircuitOpenError`` when open and
-        ``BulkheadFullError`` when ``max_concurrent_calls`` calls are already in flight."""
+        """Run ``fn`` under the breaker; raises ``CircuitOpenError`` (or ``BulkheadFullError``)."""
         if tracing.active():
             with DecisionSpan(self) as decision:
                 return self._call(decision.admitted(fn), *args, **kwargs)
@@ -635,7 +617,7 @@ class CircuitBreaker:
             raise
         timeout = self._call_timeout if ticket.timed else None
         # Outcome events go to the listeners present when the call started. The clock is read
-        # only for them or for the slow-call rule (in memory it costs a fifth of a call).
+        # only for them or for the slow-call rule (in memory it is a sizeable part of a call).
         listening = self._has_listeners()
         timed = listening or self._always_timed or self.key in self._timed_keys
         started = _perf_counter() if timed else 0.0
@@ -646,7 +628,15 @@ class CircuitBreaker:
                 finally:
                     self._slots.append(True)
             else:
-                result = self._run_on_thread(fn, args, kwargs, timeout)
+                result = run_with_timeout(
+                    self._timeout_threads(),
+                    timeout,
+                    lambda: GuardedCallTimeout(self.key, timeout),
+                    self._free_slot,
+                    fn,
+                    *args,
+                    **kwargs,
+                )
         except BaseException as error:
             self._call_failed(ticket, error, started, listening)
             raise
@@ -665,28 +655,6 @@ class CircuitBreaker:
         if listening:
             self._outcome_event(outcome, started, None, False)
         return result
-
-    def _run_on_thread(
-        self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
-    ) -> T:
-        context = contextvars.copy_context()
-        try:
-            future: Future[T] = self._timeout_threads().submit(
-                lambda: context.run(fn, *args, **kwargs)
-            )
-        except BaseException:
-            self._slots.append(True)
-            raise
-        # The slot is freed when the code has really finished, not when we stop waiting: a hung
-        # call keeps its slot (and its thread) until it returns.
-        future.add_done_callback(self._free_slot)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            if not future.done():
-                future.cancel()
-                raise GuardedCallTimeout(self.key, timeout) from None
-            return future.result()
 
     def _call_failed(
         self, ticket: Ticket, error: BaseException, started: float, listening: bool
@@ -723,8 +691,7 @@ class CircuitBreaker:
         timed_out: bool,
         listening: bool,
     ) -> None:
-        """Tell the listeners; raises ``CircuitOpenError`` when this failure tripped the circuit
-        and ``raise_open_on_trip`` is set (the caller re-raises ``error`` otherwise)."""
+        """Tell the listeners; with ``raise_open_on_trip``, raise ``CircuitOpenError`` on a trip."""
         if listening:
             self._outcome_event(outcome, started, error, timed_out)
         if tripped and self._raise_on_trip:
@@ -754,8 +721,7 @@ class CircuitBreaker:
     @overload
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
-        """Decorator: ``@breaker`` on a function or an ``async def``. Generator functions are
-        refused (``TypeError``): see the module docstring."""
+        """Decorator: ``@breaker`` on a function or an ``async def`` (not a generator function)."""
         _refuse_generator(fn)
         if inspect.iscoroutinefunction(fn):
 
@@ -772,18 +738,13 @@ class CircuitBreaker:
         return wrapper
 
     def guard(self) -> GuardedBlock:
-        """``with breaker.guard():`` / ``async with breaker.guard():``.
-
-        The block's exception (or its absence) is the outcome; the block holds a bulkhead
-        slot. The async form enforces the call timeout by cancellation; the sync form cannot
-        interrupt a block, so it has no timeout (use ``call`` for that).
-        """
+        """``with breaker.guard():`` / ``async with``: the block's exception is the outcome. Only
+        the async form has the call timeout (a cancellation): a sync block cannot be interrupted."""
         return GuardedBlock(self)
 
     # ------------------------------------------------------------------ in-process control
     def snapshot(self) -> CircuitSnapshot:
-        """The circuit as the store has it now, with this process's counters. Raises
-        ``ControlUnavailableError`` when Redis cannot be read."""
+        """The circuit as the store has it now, with this process's counters."""
         wall_offset = 0
         if self.backend.uses_redis:
             with self._redis_for("read the breaker state of"):
@@ -829,8 +790,7 @@ class CircuitBreaker:
 
     def act(self, action: Action, reason: str, *, actor: str | None = None) -> State:
         """A manual action for every process, recorded as ``guard breaker`` records it (reason
-        ``"<action>: <reason>"``, actor ``user@host``): the transition goes to the listeners, so
-        a registry's write-behind stores it in PostgreSQL. Returns the new state."""
+        ``"<action>: <reason>"``, actor ``user@host``); returns the new state."""
         if not reason.strip():
             raise ValueError("a reason is required")
         target, full_reason = ACTION_TARGET[action], f"{action.value}: {reason.strip()}"
@@ -865,9 +825,8 @@ class CircuitBreaker:
     def configure(
         self, rules: SharedRules | None = None, *, actor: str | None = None
     ) -> SharedRules | None:
-        """Store ``rules`` (default: this breaker's own) with the circuit for every process, as
-        ``guard breaker configure`` does; returns the rules it replaced (None if none). A new
-        generation, reported to the listeners as a transition from the state to itself."""
+        """Store ``rules`` (default: this breaker's own) with the circuit, as ``guard breaker
+        configure`` does; returns the rules it replaced (None if none)."""
         rules = rules or self.config.shared_rules
         who = actor or default_actor()
         if self.backend.uses_redis:

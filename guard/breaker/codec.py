@@ -1,7 +1,6 @@
-"""The one definition of a circuit's Redis hash ``guard:breaker:{KEY}``: its field names (their
-meaning: docs/breaker-protocol.md), the values each may hold, and how a hash is decoded. The
-scripts spell the same names (``tests/breaker/test_breaker_codec.py`` checks that they do); the
-memory store hands its circuits out in the same shape, so one function decodes both."""
+"""The one definition of a circuit's Redis hash ``guard:breaker:{KEY}`` (docs/breaker-protocol.md):
+its field names, the values each may hold, and how a hash (or the memory store's same-shaped
+circuit) is decoded. The scripts spell the same names (test_breaker_codec.py checks)."""
 
 from __future__ import annotations
 
@@ -95,8 +94,7 @@ _WINDOW_TYPES = {code: name for name, code in WINDOW_CODES.items()}
 
 
 def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
-    """A hash's fields and values as text (bytes that are not UTF-8 replaced: a hash may hold
-    anything, and its values are checked before use)."""
+    """A hash's fields and values as text (a hash may hold any bytes: values are checked later)."""
     return {
         (k.decode(errors="replace") if isinstance(k, bytes) else str(k)): (
             v.decode(errors="replace") if isinstance(v, bytes) else str(v)
@@ -110,53 +108,38 @@ def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class CheckedHash:
-    """A circuit's Redis hash with every field it uses checked: ``fields`` holds the values the
-    breaker decides with (repaired where needed), ``rules_valid`` whether its stored rules may be
-    used."""
+    """A hash's fields as the breaker decides with them (repaired), and whether its rules hold."""
 
     fields: dict[str, int]
     rules_valid: bool
 
 
 def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash:
-    """The checks of the scripts' ``load`` on a decoded hash (``lua.py``). A hash without a
-    state (``st``) has nothing to check but its rules."""
+    """The checks of the scripts' ``load`` on a decoded hash."""
     fields: dict[str, int] = {}
     if STATE in raw:
         for name, lowest, highest in STATE_BOUNDS:
             value = int_in(raw.get(name), lowest, highest)
             if value is None:
-                value = {STATE: int(State.OPEN), GENERATION: _generation(known_generation)}.get(
-                    name, 0
-                )
+                known = int_in(known_generation, 0, MAX_GENERATION) or 0
+                value = {STATE: int(State.OPEN), GENERATION: known}.get(name, 0)
             fields[name] = value
         for name, lowest, highest in LATER_STATE_BOUNDS:
             fields[name] = int_in(raw.get(name, "0"), lowest, highest) or 0
         fields[CHANGED_AT] = int_in(raw.get(CHANGED_AT), 0, MAX_TIME_MS) or 0
     rules_valid = _rules_valid(raw)
-    if rules_valid and (int_in(raw.get("cwt"), 0, 2) or 0):
-        window_type = int_in(raw.get("cwt"), 0, 2)
+    window_type = int_in(raw.get("cwt"), 0, 2) if rules_valid else None
+    if window_type:
         size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
         values = {name: int_in(raw.get(name, "0"), lo, hi) for name, lo, hi in WINDOW_STATE_BOUNDS}
-        calls = values["wn"]
-        bad = [name for name, value in values.items() if value is None]
-        if (
-            not bad
-            and calls is not None
-            and (
-                (values["wf"] or 0) > calls
-                or (values["wsl"] or 0) > calls
-                or (window_type == 1 and calls > size)
-            )
-        ):
-            bad = ["wn"]
+        calls, failed, slow = values["wn"], values["wf"] or 0, values["wsl"] or 0
+        # a window that cannot be used counts as empty
+        usable = None not in values.values() and not (
+            calls is None or failed > calls or slow > calls or (window_type == 1 and calls > size)
+        )
         for name, value in values.items():
-            fields[name] = 0 if bad else (value or 0)
+            fields[name] = (value or 0) if usable else 0
     return CheckedHash(fields, rules_valid)
-
-
-def _generation(known: int) -> int:
-    return int_in(known, 0, MAX_GENERATION) or 0
 
 
 def _window_limit(window_type: int | None) -> int:
@@ -164,8 +147,7 @@ def _window_limit(window_type: int | None) -> int:
 
 
 def _rules_valid(raw: Mapping[str, str]) -> bool:
-    """Whether the stored rules may be used: the three thresholds all present (a circuit
-    without them has no rules yet) and every rule field within its bounds."""
+    """Whether the stored rules may be used: present, and every field within its bounds."""
     present = [raw.get(name) not in (None, "") for name in RULE_FIELDS[:3]]
     if not any(present):
         return False
@@ -195,16 +177,14 @@ def _rules_valid(raw: Mapping[str, str]) -> bool:
 
 
 def rules_values(rules: SharedRules) -> tuple[str, ...]:
-    """The rules as the hash stores them and the scripts take them (``RULE_FIELDS``' order,
-    the window type as its code)."""
+    """The rules as the hash stores them and the scripts take them (``RULE_FIELDS``' order)."""
     coded = rules._replace(window_type=str(WINDOW_CODES[rules.window_type]))
     return tuple(str(value) for value in coded)
 
 
 def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
-    """``SharedRules`` from the stored values in ``RULE_FIELDS``' order (missing window values:
-    no window); None when they are not rules the breaker could have stored (``check_hash``: the
-    scripts drop such rules at the circuit's next decision)."""
+    """``SharedRules`` from the stored values in ``RULE_FIELDS``' order; None when they are not
+    rules the breaker could have stored (the scripts drop those at the next decision)."""
     names = RULE_FIELDS[: len(values)]
     raw = {
         name: value.decode("latin-1") if isinstance(value, bytes) else str(value)
@@ -220,8 +200,7 @@ def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
 
 
 def stored_rules(raw: Mapping[str, str]) -> SharedRules | None:
-    """The rules stored in a circuit's decoded hash, None when it has none yet (or none it
-    could use: the scripts drop rules outside their bounds at the next decision)."""
+    """The rules stored in a circuit's decoded hash; None when it has none it could use."""
     return rules_from_values([raw.get(name) for name in RULE_FIELDS])
 
 
@@ -241,8 +220,8 @@ NO_WINDOW = WindowCounts(0, 0, 0)
 
 
 def window_counts(raw: Mapping[str, str], rules: SharedRules | None, now_ms: int) -> WindowCounts:
-    """The window as of ``now_ms`` (the store's clock): a count window's totals as stored; a time
-    window's buckets still inside it (the stored totals are as of its last recorded call)."""
+    """The window as of ``now_ms`` (the store's clock): a time window's totals are recounted
+    from its buckets, since the stored ones are as of its last recorded call."""
     if rules is None or not rules.has_window:
         return NO_WINDOW
     fields = check_hash(raw).fields  # a window it could not use counts as empty
@@ -265,8 +244,7 @@ def window_counts(raw: Mapping[str, str], rules: SharedRules | None, now_ms: int
 
 @dataclass(frozen=True, slots=True)
 class CircuitSnapshot:
-    """A circuit as the store has it (``CircuitBreaker.snapshot()``), plus this process's
-    counters: calls in flight and rejections by cause since the breaker was built."""
+    """A circuit as the store has it (``snapshot()``), with this process's counters."""
 
     key: str
     state: State
@@ -306,11 +284,9 @@ class CircuitSnapshot:
         wall_offset_ms: int = 0,
         counters: tuple[int, int, int, int] = (0, 0, 0, 0),
     ) -> Self:
-        """``raw``: a decoded hash (window slots included) read at ``now_ms``, every value
-        checked (one the breaker never writes is shown as the next decision repairs it). The
-        cooldown is the circuit's stored one; ``cooldown_without_rules_ms`` stands in for a
-        circuit that has no rules yet (None: its recovery time is unknown). ``wall_offset_ms``
-        turns the store's clock into the wall clock."""
+        """``raw``, a decoded hash read at ``now_ms``, shown as the next decision would repair it.
+        ``cooldown_without_rules_ms`` stands in for a circuit without rules (None: unknown);
+        ``wall_offset_ms`` turns the store's clock into the wall clock."""
         fields = check_hash(raw, known_generation).fields
         rules = stored_rules(raw)
         state = State(fields.get(STATE, int(State.CLOSED)))
@@ -345,6 +321,5 @@ class CircuitSnapshot:
 
 
 def seeded_hash(state: State, generation: int, opened_at_ms: int) -> dict[str, str]:
-    """The hash ``SEED`` writes for a restored circuit (what a snapshot shows when Redis evicts
-    it again before it can be read back)."""
+    """The hash ``SEED`` writes (shown when Redis evicts it again before it is read back)."""
     return {STATE: str(int(state)), GENERATION: str(generation), OPENED_AT: str(opened_at_ms)}

@@ -21,10 +21,9 @@ class CircuitOpenError(Exception):
 
 
 class BulkheadFullError(CircuitOpenError):
-    """The circuit's bulkhead is full: ``max_concurrent_calls`` calls of this process are still
-    running through it (some may be hung). The dependency was not called and nothing is counted
-    against the circuit. A ``CircuitOpenError`` subclass, so code that falls back on a rejection
-    handles it too; catch it first to tell "too many calls in flight" from "circuit open"."""
+    """``max_concurrent_calls`` calls of this process are still running through the circuit
+    (some may be hung); the dependency was not called and nothing is counted. A
+    ``CircuitOpenError``, so a fallback on a rejection handles it too."""
 
     def __init__(self, key: str, state: State, limit: int) -> None:
         super().__init__(key, state, None)

@@ -1,14 +1,17 @@
-"""The two ways to guard code besides ``call``: ``with breaker.guard():`` around a block, and the
-span a traced call runs in (guard.tracing)."""
+"""What guarded code runs in besides ``call``: ``with breaker.guard():`` around a block, a worker
+thread bounded by a timeout, and the span a traced call runs in (guard.tracing)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import math
 import time
 import types
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -24,17 +27,47 @@ T = TypeVar("T")
 
 
 def duration_ms(started: float) -> int:
-    """Milliseconds since ``started`` (``perf_counter``), rounded up, so that a call is slow
-    exactly when it took longer than the slow-call duration (a whole number of ms); 0 when the
-    call was not timed."""
+    """Milliseconds since ``started``, rounded up so that a call is slow exactly when it took
+    longer than the slow-call duration; 0 when the call was not timed."""
     if not started:
         return 0
     return math.ceil((time.perf_counter() - started) * 1000)
 
 
+def run_with_timeout(
+    threads: Executor,
+    timeout: float,
+    timeout_error: Callable[[], BaseException],
+    on_done: Callable[[object], None] | None,
+    fn: Callable[P, T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``fn(*args, **kwargs)`` on one of ``threads`` in the caller's context; raises
+    ``timeout_error()`` when it has not finished within ``timeout`` seconds. A thread cannot be
+    interrupted, so a call that timed out runs on: ``on_done`` is called once it has really
+    finished (or could not start)."""
+    context = contextvars.copy_context()
+    try:
+        future: Future[T] = threads.submit(lambda: context.run(fn, *args, **kwargs))
+    except BaseException:
+        if on_done is not None:
+            on_done(None)
+        raise
+    if on_done is not None:
+        future.add_done_callback(on_done)
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        if future.done():
+            return future.result()
+        future.cancel()
+        raise timeout_error() from None
+
+
 class GuardedBlock:
-    """One use of ``breaker.guard()``, or of ``call_async`` (``outcome_events``: the call's
-    result is classified and its outcome goes to the listeners); not reusable."""
+    """One use of ``breaker.guard()`` or ``call_async`` (``outcome_events``); not reusable."""
 
     def __init__(self, breaker: CircuitBreaker, *, outcome_events: bool = False) -> None:
         self._breaker = breaker
@@ -129,9 +162,8 @@ class GuardedBlock:
 
 
 class DecisionSpan:
-    """The span of one guarded call when tracing is on (guard.tracing): the breaker's decision
-    (allowed, or refused with the reason) and the circuit's state when it decided; the guarded
-    call's own spans nest under it. Never the call's arguments or result."""
+    """The span of one traced call: the breaker's decision and the state it decided in; never
+    the call's arguments or result."""
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self._breaker = breaker
@@ -161,8 +193,7 @@ class DecisionSpan:
         self._span.set("guard.breaker.state", state)
 
     def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
-        """``fn``, saying "allowed" when it is called (an ``async def``'s coroutine is made,
-        and then awaited, once the call was admitted)."""
+        """``fn``, saying "allowed" when it is called (only once the call was admitted)."""
 
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> T:

@@ -29,12 +29,8 @@ class EventKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BreakerEvent:
-    """One thing that happened to a circuit.
-
-    ``shared`` is True when the decision was taken in Redis (valid for every process) and False
-    when this process decided alone on its fallback store while Redis was unreachable; only
-    shared transitions are written to PostgreSQL, where ``(key, generation)`` is unique.
-    """
+    """One thing that happened to a circuit; ``shared``: decided in Redis, for every process
+    (only those transitions go to PostgreSQL), not by this process alone while Redis was down."""
 
     kind: EventKind
     key: str

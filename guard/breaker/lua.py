@@ -43,8 +43,7 @@ def _with_constants(source: str) -> str:
 
 
 def _script(name: str) -> str:
-    """A script of scripts/ as it is kept there: read from the package, so other languages'
-    clients (docs/breaker-protocol.md) load the very same files."""
+    """A script of scripts/, the very file other languages' clients load."""
     return (files(__package__) / "scripts" / f"{name}.lua").read_text(encoding="utf-8")
 
 
@@ -55,11 +54,9 @@ REDIS_CLOCK = _script("redis_clock")
 
 
 def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str, str]:
-    """The ACQUIRE, RECORD, CONTROL, SEED and CONFIGURE scripts, assembled from scripts/: each
-    decision script is prelude.lua and its own file (RECORD's hot path, record_fast.lua, runs
-    before the prelude). ``clock`` defines ``now_ms()``; production always uses Redis ``TIME``.
-    The differential test (tests/breaker) substitutes a clock it can step, so that the same
-    decision code can be compared with the memory store's."""
+    """The ACQUIRE, RECORD, CONTROL, SEED and CONFIGURE scripts: prelude.lua and each one's file
+    (record_fast.lua before the prelude). ``clock`` defines ``now_ms()``: Redis ``TIME``, or
+    for the differential test a clock it can step."""
     prelude = _script("prelude")
     sources = (
         prelude + _script("acquire"),

@@ -119,8 +119,7 @@ class Circuit:
         self.window_calls = self.window_failures = self.window_slow = self.window_pos = 0
 
     def record_in_window(self, rules: SharedRules, failed: bool, slow: bool, now: int) -> str:
-        """One call of CLOSED into the window; the reason to open, or "" (``record_in_window``
-        of the scripts, step for step)."""
+        """One call of CLOSED into the window; the reason to open, or "" (as the scripts)."""
         code = (1 if failed else 0) + (2 if slow else 0)
         if rules.window_type == "count":
             self._count_slot(rules.window_size, code)
@@ -332,8 +331,7 @@ def control(c: Circuit, rules: SharedRules, target: State, reason: str, now: int
 
 
 def configure(c: Circuit, rules: SharedRules, reason: str, now: int) -> Reply:
-    """New rules: a new generation, the state and counters unchanged (as ``CONFIGURE``); new
-    window rules empty the window."""
+    """New rules: a new generation, the state and counters unchanged (as ``CONFIGURE``)."""
     previous, c.rules = c.rules, rules
     if (previous or SharedRules(0, 0, 0)).window_rules != rules.window_rules:
         c.reset_window()

@@ -21,25 +21,21 @@ def monotonic_ms() -> int:
 
 
 class MemoryStore:
-    """Circuits of one process. Thread-safe; every method is one atomic decision.
-
-    ``clock`` returns milliseconds; tests pass one they can step (the differential test).
-    """
+    """Circuits of one process; every method is one atomic decision. ``clock``: milliseconds."""
 
     def __init__(self, clock: Callable[[], int] = monotonic_ms) -> None:
         self._lock = threading.Lock()
         self._circuits: dict[str, Circuit] = {}
         self._clock = clock
         # Keys whose stored rules judge slow calls: their breakers time every call (the others
-        # skip the clock, which costs a fifth of an in-memory call).
+        # skip the clock, a sizeable part of an in-memory call).
         self.timed: set[str] = set()
 
     def seed(
         self, key: str, state: State, generation: int, open_remaining_ms: int, cooldown_ms: int
     ) -> None:
-        """Start a circuit from the last state seen elsewhere (Redis) unless already known. An
-        open one stays open ``open_remaining_ms`` from now; ``cooldown_ms`` is the cooldown
-        its decisions here will measure from the opening (the caller's plain one)."""
+        """Start a circuit, unless known, from the last state seen in Redis; an open one stays
+        open ``open_remaining_ms`` of its ``cooldown_ms``."""
         with self._lock:
             if key in self._circuits:
                 return

@@ -57,8 +57,7 @@ def transition_record(event: BreakerEvent) -> Record:
 
 
 def write_records(conn: psycopg.Connection[Any], records: Sequence[Mapping[str, Any]]) -> int:
-    """Record transitions and the resulting states (one statement, in the connection's current
-    transaction); returns how many events were new."""
+    """Record transitions and states in the current transaction; how many events were new."""
     if not records:
         return 0
     with conn.cursor(row_factory=tuple_row) as cur:
@@ -105,8 +104,7 @@ def describe_failure(error: BaseException) -> str:
 
 
 class PostgresWriteBehind:
-    """Listener that persists shared transitions on a background thread; with ``redis_url``,
-    what close() could not write is kept there for the next writer."""
+    """Listener that persists shared transitions on a background thread."""
 
     def __init__(
         self,
@@ -176,8 +174,7 @@ class PostgresWriteBehind:
             return len(self._pending) + self._in_flight
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued so far (and what Redis kept) is written; False on
-        timeout."""
+        """Wait until everything queued so far is written; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._loading or self._pending or self._in_flight:
@@ -188,9 +185,8 @@ class PostgresWriteBehind:
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Drain the queue (up to ``timeout``) and stop; False if events were left unwritten.
-        A writer in its backoff retries every ``min_retry_seconds`` until the timeout: a
-        registry closed moments after PostgreSQL came back writes what it holds."""
+        """Drain the queue (retrying every ``min_retry_seconds`` up to ``timeout``) and stop;
+        False if events were left unwritten."""
         with self._cond:
             self._closing = True
             self._close_by = time.monotonic() + timeout
@@ -256,8 +252,7 @@ class PostgresWriteBehind:
             self._cond.notify_all()
 
     def _forget_kept(self, batch: list[Record]) -> None:
-        """Delete from Redis the kept events PostgreSQL now has (if Redis fails, the next
-        start writes them again, recording nothing twice)."""
+        """Delete from Redis the kept events PostgreSQL now has (a failure only rewrites them)."""
         fields = [f for r in batch if (f := _field(r)) in self._replayed]
         if not fields or self._redis is None:
             return

@@ -12,8 +12,7 @@ DOCS = "docs/breaker.md, Redis configuration"
 
 
 def _pairs(raw: Any) -> Iterator[tuple[str, str]]:
-    """``CONFIG GET`` replies: a dict (plain client), or a dict per node (cluster clients, in
-    the shapes redis-py versions give)."""
+    """``CONFIG GET`` replies: a dict, or a dict per node in any shape redis-py gives."""
     if isinstance(raw, Mapping):
         for name, value in raw.items():
             if isinstance(value, Mapping | list | tuple):
@@ -27,8 +26,7 @@ def _pairs(raw: Any) -> Iterator[tuple[str, str]]:
 
 
 def evicting_policies(client: Any) -> tuple[set[str], int]:
-    """The ``maxmemory-policy`` values (one per node) that can evict keys without a TTL, and
-    the largest ``maxmemory``. Raises what the client raises (refused, unreachable)."""
+    """The nodes' ``maxmemory-policy`` values evicting keys without a TTL; the top ``maxmemory``."""
     policies: set[str] = set()
     maxmemory = 0
     for name, value in _pairs(client.config_get("maxmemory*")):
@@ -40,8 +38,7 @@ def evicting_policies(client: Any) -> tuple[set[str], int]:
 
 
 def eviction_warning(client: Any, masked_url: str) -> str | None:
-    """The warning to give about this Redis, None when it keeps the breaker's keys.
-    ``masked_url`` must already be masked (``mask_url``): it is printed."""
+    """The warning to give about this Redis (``masked_url`` is printed); None if none."""
     try:
         policies, maxmemory = evicting_policies(client)
     except REDIS_DOWN_ERRORS as error:

@@ -51,20 +51,18 @@ class StateMissingError(redis.exceptions.RedisError):
 
 
 class UnreadableReplyError(redis.exceptions.RedisError):
-    """A script's reply that does not parse (not Booking Guard's Redis or scripts): decided per
-    process, like an outage, never an exception in the guarded call."""
+    """A script's reply that does not parse: decided per process, like an outage."""
 
 
 # A module constant: the hot path compares every reply's code with it.
 _UNKNOWN = lua.UNKNOWN_CODE
 
-# What a missing circuit becomes (``restore.seed_for``), given the generation the caller knew.
+# What a missing circuit becomes (``stored.seed_for``), given the generation the caller knew.
 OnMissing = Callable[[int], Seed]
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password (`:pw@` or `?password=`) and every other query value replaced
-    by ``***`` (safe for logs and error messages; guard.redact)."""
+    """The URL with its password and query values replaced by ``***`` (guard.redact)."""
     remember(url)
     return redact_url(url, keep_user=True, keep_path=True)
 
@@ -81,8 +79,7 @@ def make_client(
     read_timeout: float = READ_TIMEOUT_SECONDS,
     for_asyncio: bool = False,
 ) -> Any:
-    """A client (``redis+cluster://``: Redis Cluster) that connects on first use; an asyncio
-    one is bound to the event loop it is first used in."""
+    """A client (``redis+cluster://``: Redis Cluster) that connects on first use."""
     plain, cluster = _split_cluster(url)
     options = {
         "socket_connect_timeout": connect_timeout,
@@ -129,8 +126,7 @@ _REPLY_CACHE_LIMIT = 4096
 
 
 def parse_reply_cached(raw: bytes) -> Reply:
-    """``parse_reply`` with a cache for the clock-free hot-path replies (``now`` = 0), which
-    repeat byte for byte; replies carrying a timestamp are unique and are never cached."""
+    """``parse_reply``, cached for the clock-free hot-path replies, which repeat byte for byte."""
     reply = _REPLY_CACHE.get(raw)
     if reply is None:
         reply = parse_reply(raw)
@@ -142,8 +138,7 @@ def parse_reply_cached(raw: bytes) -> Reply:
 
 
 def parse_reply(raw: bytes | str) -> Reply:
-    """Parse the scripts' reply: ``code,state,gen,failures,successes,open_until,now,from,
-    probe_seq,reason`` (the reason is last because an operator's reason may contain commas)."""
+    """Parse the scripts' reply (the reason is last: an operator's reason may hold commas)."""
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
         fields = text.split(",", 9)
@@ -156,8 +151,7 @@ def parse_reply(raw: bytes | str) -> Reply:
 
 
 def pack_command(*parts: str | int | bytes, more: int = 0) -> bytes:
-    """RESP encoding of one command (what redis-py would send, built once and cached). With
-    ``more``, the header counts that many arguments still to come (``pack_argument``)."""
+    """RESP encoding of one command; ``more``: arguments still to come (``pack_argument``)."""
     chunks = [b"*%d\r\n" % (len(parts) + more)]
     for part in parts:
         data = part if isinstance(part, bytes) else str(part).encode()
@@ -169,8 +163,7 @@ _ARGUMENTS: dict[int, bytes] = {}
 
 
 def pack_argument(value: int) -> bytes:
-    """RESP encoding of one integer argument appended to a packed prefix (small ones cached:
-    call durations in ms repeat)."""
+    """RESP encoding of one integer argument (small ones cached: durations in ms repeat)."""
     packed = _ARGUMENTS.get(value)
     if packed is None:
         data = b"%d" % value
@@ -182,8 +175,7 @@ def pack_argument(value: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class CircuitArgs:
-    """Per-circuit script arguments, encoded once (the hot path only adds the generation and,
-    last, the call's duration)."""
+    """Per-circuit script arguments, encoded once."""
 
     keys: tuple[str, str]
     tail: tuple[str, str, str]  # host, pid, the caller's rules (``rules_values``, joined)
@@ -212,8 +204,7 @@ class CircuitArgs:
 
 
 def seed_args(args: CircuitArgs, seed: Seed) -> tuple[Any, ...]:
-    """SEED's arguments: the state, generation and opened-at, and the repair note (with this
-    process's host and pid for the event it records)."""
+    """SEED's arguments (docs/breaker-protocol.md)."""
     host, pid = args.host_pid
     return (int(seed.state), seed.generation, seed.opened_at_ms, seed.note, host, pid)
 
@@ -226,8 +217,7 @@ def _found(reply: Reply, args: CircuitArgs) -> Reply:
 
 
 def _get_connection_needs_command(pool: Any) -> bool:
-    """redis-py before 6 requires ``get_connection(command_name)``; 6 and later deprecate any
-    argument. Both are public API; which one applies is read once from the signature."""
+    """redis-py before 6 requires ``get_connection(command_name)``; 6 deprecates any argument."""
     try:
         parameter = inspect.signature(pool.get_connection).parameters.get("command_name")
     except (TypeError, ValueError):
@@ -239,10 +229,8 @@ class RedisStore:
     """Blocking Redis store. Exceptions from ``REDIS_DOWN_ERRORS`` mean "decide without Redis".
 
     For a plain (non-cluster) client the hot path skips redis-py's generic command machinery:
-    the EVALSHA command is packed once per (circuit, generation, outcome, probe) and written
-    straight to a pooled connection. That halves the client-side cost of a decision, which is
-    what lets a guarded call stay within 1.3x of a PING. Cluster clients use
-    ``execute_command`` (which routes by slot).
+    each EVALSHA is packed once and written straight to a pooled connection, which halves the
+    client-side cost of a decision. Cluster clients use ``execute_command`` (routed by slot).
     """
 
     _PACKED_CACHE_LIMIT = 4096
@@ -257,8 +245,7 @@ class RedisStore:
         self._packed: dict[tuple[Any, ...], bytes] = {}
 
     def _send_raw(self, packed: list[bytes]) -> Any:
-        """One packed command on a pooled connection, through redis-py's public connection API
-        (``get_connection``/``send_packed_command``/``read_response``/``release``)."""
+        """One packed command on a pooled connection, through redis-py's public connection API."""
         assert self._pool is not None
         pool = self._pool
         conn = pool.get_connection(*self._pool_args)
@@ -283,8 +270,8 @@ class RedisStore:
         args: Sequence[Any],
         last: int | None = None,
     ) -> Reply:
-        """One script. ``last``: a final argument that changes from call to call (a duration):
-        the rest of the command is packed once and cached, ``last`` appended to it."""
+        """One script. ``last``: a final argument that changes from call to call (a duration),
+        appended to the rest of the command, packed once."""
         more = () if last is None else (last,)
         try:
             if self._pool is None:
@@ -319,7 +306,7 @@ class RedisStore:
         on_missing: OnMissing = new_circuit,
     ) -> Reply:
         script_args = args.acquire_args(cfg, known_gen)
-        return self._decide(self.scripts.acquire, args, script_args, known_gen, on_missing)
+        return self.decide(self.scripts.acquire, args, script_args, known_gen, on_missing)
 
     def record(
         self,
@@ -331,11 +318,11 @@ class RedisStore:
         duration_ms: int = 0,
     ) -> Reply:
         script_args = args.record_args(generation, outcome, probe_seq)
-        return self._decide(
+        return self.decide(
             self.scripts.record, args, script_args, generation, on_missing, duration_ms
         )
 
-    def _decide(
+    def decide(
         self,
         script: Script,
         args: CircuitArgs,
@@ -344,8 +331,7 @@ class RedisStore:
         on_missing: OnMissing,
         last: int | None = None,
     ) -> Reply:
-        """One decision script; a circuit Redis does not have is seeded (``on_missing``) and
-        the script run again."""
+        """One decision script; a circuit Redis lacks is seeded (``on_missing``) and run again."""
         reply = self._run(script, args.keys, script_args, last)
         if reply.code == _UNKNOWN:
             self.seed(args, on_missing(known_gen))
@@ -365,11 +351,10 @@ class RedisStore:
         known_gen: int,
         on_missing: OnMissing = new_circuit,
     ) -> Reply:
-        """A manual action. A circuit Redis does not have is restored first (``on_missing``:
-        from what PostgreSQL recorded), so the action moves from the state it really had."""
+        """A manual action, from the state a circuit Redis lacks really had (``on_missing``)."""
         host, pid = args.host_pid
         control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
-        return self._decide(self.scripts.control, args, control_args, known_gen, on_missing)
+        return self.decide(self.scripts.control, args, control_args, known_gen, on_missing)
 
     def _eval(self, script: Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
         try:
@@ -392,10 +377,7 @@ class RedisStore:
         known_gen: int = 0,
         on_missing: OnMissing = new_circuit,
     ) -> tuple[SharedRules | None, Reply]:
-        """Store ``rules`` with the circuit; returns the rules it had before (None if none) and
-        the reply of the change (a new generation, the state unchanged: an event from the state
-        to itself). New window rules empty the window. A circuit Redis does not have is
-        restored first (``on_missing``), as for a manual action."""
+        """Store ``rules`` with the circuit; the rules it had (None if none) and the reply."""
         host, pid = args.host_pid
         script_args = (*rules_values(rules), known_gen, reason, actor, host, pid)
         previous, reply = self._configure(args, script_args)
@@ -436,7 +418,7 @@ class AsyncRedisStore:
         known_gen: int,
         on_missing: OnMissing,
     ) -> Reply:
-        """``RedisStore._decide`` on the event loop."""
+        """``RedisStore.decide`` on the event loop."""
         reply = parse_reply(await self._eval(script, args.keys, script_args))
         if reply.code == _UNKNOWN:
             # on_missing may read PostgreSQL (blocking): off the event loop.

@@ -53,22 +53,29 @@ def global_key() -> str:
 def config_from_settings(
     rows: Mapping[str, Any], base: BreakerConfig | None = None
 ) -> BreakerConfig:
-    """Apply ``guard.settings`` values (already decoded from jsonb) to ``base`` (default:
-    ``SETTINGS_DEFAULT``, so that a row missing keeps its shipped value, the 10 s timeout too)."""
+    """``guard.settings`` values over ``base`` (default: the rows' shipped values, so a row
+    missing keeps its own); a call timeout of 0 means none."""
     changes: dict[str, Any] = {}
     for setting, field in SETTINGS_FIELDS.items():
         value = rows.get(setting)
         if value is None:
             continue
         changes[field] = int(value) if field.endswith("threshold") else float(value)
+    timeout = changes.get("call_timeout_seconds")
+    if timeout is not None and timeout < 0:
+        raise ValueError(
+            f"guard.settings breaker_call_timeout_seconds is {timeout:g}: it must be a number"
+            " of seconds, or 0 for no timeout"
+        )
+    if timeout == 0:
+        changes["call_timeout_seconds"] = None  # the row's spelling of "no timeout"
     return dataclasses.replace(base or SETTINGS_DEFAULT, **changes)
 
 
 def load_settings_config(
     database_url: str | None, base: BreakerConfig | None = None
 ) -> BreakerConfig:
-    """Defaults from ``guard.settings`` over ``base`` (default: ``SETTINGS_DEFAULT``, the rows'
-    shipped values, a 10 s call timeout included); ``base`` alone if PostgreSQL cannot be read."""
+    """``config_from_settings`` of the rows; ``base`` alone if PostgreSQL cannot be read."""
     base = base or SETTINGS_DEFAULT
     try:
         with open_connection(database_url or "", connect_timeout=5) as conn:
@@ -117,10 +124,8 @@ class BreakerRegistry:
         listeners: tuple[Listener, ...] = (),
         persist: bool = True,
     ) -> BreakerRegistry:
-        """Defaults from ``guard.settings``; with ``persist`` transitions are written behind
-        to PostgreSQL (``close()`` drains them; what it cannot write is kept in Redis and
-        written by the next registry started with it). A circuit found missing from Redis
-        (evicted) is restored from the state PostgreSQL recorded (``stored.py``)."""
+        """Defaults from ``guard.settings``; circuits missing from Redis are restored from
+        PostgreSQL, and with ``persist`` transitions are written behind to it."""
         registry = cls(
             redis_url,
             default=load_settings_config(database_url),

@@ -104,11 +104,8 @@ MAX_COOLDOWN_GROWTH = 10
 
 
 class SharedRules(NamedTuple):
-    """The part of a circuit's configuration stored with the circuit itself.
-
-    The window fields are all zero (``window_type`` ``""``) when the circuit has no
-    failure-rate window; rates are whole percent (0 = that rule is off). The growth fields are
-    zero when the cooldown does not grow (``open_cooldown_ms``)."""
+    """The part of a circuit's configuration stored with the circuit itself (rates in whole
+    percent; a window's or the growth's fields all zero when the circuit has none)."""
 
     failure_threshold: int
     success_threshold: int
@@ -136,16 +133,14 @@ class SharedRules(NamedTuple):
         return self.cooldown_growth_percent > 0
 
     def open_cooldown_ms(self, grown_ms: int) -> int:
-        """The cooldown of the circuit's present opening. ``grown_ms`` is what failed probes
-        made of it (stored with the circuit, 0 before any), kept within the cooldown and the
-        cap; without growth it is always the plain cooldown (the scripts' ``cooldown``)."""
+        """The present opening's cooldown: ``grown_ms`` (what failed probes made of it, 0 before
+        any) within the cooldown and the cap (the scripts' ``cooldown``)."""
         if not self.cooldown_growth_percent or not grown_ms:
             return self.cooldown_ms
         return max(self.cooldown_ms, min(grown_ms, self.max_cooldown_ms))
 
     def grown_cooldown_ms(self, grown_ms: int) -> int:
-        """The cooldown after one more failed probe: the present one times the factor, capped
-        (never below the plain cooldown); 0 without growth (the scripts' ``grown``)."""
+        """The cooldown after one more failed probe; 0 without growth (the scripts' ``grown``)."""
         if not self.cooldown_growth_percent:
             return 0
         longer = self.open_cooldown_ms(grown_ms) * self.cooldown_growth_percent // 100
@@ -182,8 +177,7 @@ class SharedRules(NamedTuple):
         return f"{' or '.join(rates)} of the last {span} (min {self.effective_minimum_calls})"
 
     def text(self) -> str:
-        """``3/2/30s`` (failures/successes/cooldown), then the window's rules and the cooldown's
-        growth if it has them."""
+        """``3/2/30s`` (failures/successes/cooldown), then the window's and growth's rules."""
         text = f"{self.failure_threshold}/{self.success_threshold}/{self.cooldown_ms / 1000:g}s"
         return ", ".join(part for part in (text, self.window_text(), self.growth_text()) if part)
 
@@ -211,10 +205,8 @@ def _any_exception(_: BaseException) -> bool:
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
     """Rules of one circuit (docs/breaker.md, "Application API"). Defaults match the
-    ``guard.settings`` rows but for the call timeout: none here, the row's 10 s in the default
-    of a registry built by ``BreakerRegistry.from_settings`` (a template passed to it is a
-    config of its own). The thresholds, cooldown, window and growth are stored with the circuit
-    by its first writer (``shared_rules``); the rest describes this process's calls."""
+    ``guard.settings`` rows but for the call timeout (none here). The thresholds, cooldown, window
+    and growth are stored with the circuit by its first writer (``shared_rules``)."""
 
     failure_threshold: int = 3
     cooldown_seconds: float = 30.0
@@ -236,14 +228,14 @@ class BreakerConfig:
     # Result classification for dependencies that report errors by value.
     is_failure_result: Callable[[Any], bool] = field(default=_never)
     is_ignored_result: Callable[[Any], bool] = field(default=_never)
-    # The failure-rate window (off unless a rate threshold is set; see the docstring).
+    # The failure-rate window (off unless a rate threshold is set; docs/breaker.md).
     failure_rate_threshold: int | None = None
     slow_call_seconds: float | None = None
     slow_call_rate_threshold: int | None = None
     window_type: str = "count"
     window_size: int = 100
     minimum_calls: int = 100
-    # The growing cooldown (off unless a factor is set; see the docstring).
+    # The growing cooldown (off unless a factor is set; docs/breaker.md).
     cooldown_growth_factor: float | None = None
     max_cooldown_seconds: float | None = None
 
@@ -305,8 +297,7 @@ class BreakerConfig:
 
     @property
     def shared_rules(self) -> SharedRules:
-        """The values stored with the circuit (what every process must agree on); the window's
-        are all zero when both rate rules are off, the growth's when there is no factor."""
+        """The values stored with the circuit (what every process must agree on)."""
         window: tuple[str, int, int, int, int, int] = ("", 0, 0, 0, 0, 0)
         if self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None:
             slow = self.slow_call_seconds
@@ -348,8 +339,7 @@ class BreakerConfig:
 
     @property
     def probe_lease_ms(self) -> int:
-        """How long a HALF_OPEN probe holds its lease: the call timeout plus a 1 s margin, or
-        ``PROBE_LEASE_WITHOUT_TIMEOUT_MS`` when calls have no timeout."""
+        """How long a HALF_OPEN probe holds its lease: the call timeout plus a 1 s margin."""
         if self.call_timeout_seconds is None:
             return PROBE_LEASE_WITHOUT_TIMEOUT_MS
         return max(1, round(self.call_timeout_seconds * 1000) + 1000)
@@ -373,14 +363,9 @@ class BreakerConfig:
 
 
 class Reply(NamedTuple):
-    """What every store operation returns (same layout as the Lua scripts' reply).
-
-    ``code``: for admission 0 = rejected, 1 = admitted, 2 = admitted as the HALF_OPEN probe;
-    for an outcome 0 = ignored (stale generation or probe), 1 = counted; for manual actions 1.
-    ``open_until_ms`` and ``now_ms`` are on the store's clock (Redis ``TIME``), so the caller
-    only ever uses their difference. ``from_state`` is -1 unless this very operation performed
-    a transition, in which case the caller is the one process that reports it.
-    """
+    """What every store operation returns, laid out as the scripts' reply (its fields:
+    docs/breaker-protocol.md, "Replies"). The times are on the store's clock: only their
+    difference is used. A ``from_state`` other than -1 makes the caller the one reporter."""
 
     code: int
     state: State

@@ -22,9 +22,8 @@ STATE_LABELS = frozenset(state.label for state in State)
 
 
 def int_in(value: object, lowest: int, highest: int) -> int | None:
-    """``value`` as an integer if it is one within [lowest, highest] (an int, or text of a
-    decimal integer or of a float with an integral value, as Lua's ``tonumber`` reads it); else
-    None. Booleans, NaN, infinities and fractions are None."""
+    """``value`` as an integer within [lowest, highest], read as Lua's ``tonumber`` reads it;
+    else None (booleans, NaN, infinities and fractions too)."""
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     if isinstance(value, str):
@@ -43,8 +42,7 @@ def int_in(value: object, lowest: int, highest: int) -> int | None:
 
 
 def shown(value: object) -> str:
-    """A stored value as a repair report quotes it: short, printable ASCII only (a hash may
-    hold any bytes, and the report goes to logs, a terminal and PostgreSQL)."""
+    """A stored value as a repair report quotes it: short, printable ASCII only."""
     if value is None:
         return "missing"
     text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
@@ -66,8 +64,7 @@ class RecordedState:
 
 
 def check_record(state: object, generation: object, opened_at_ms: object) -> RecordedState:
-    """Check what ``guard.breaker_restore_state`` returned (``opened_at_ms``: the epoch in ms
-    as a float, so that ``infinity`` and dates past year 9999 arrive as numbers)."""
+    """Check what ``guard.breaker_restore_state`` returned (``opened_at_ms`` a float: infinity)."""
     problems: list[str] = []
     if isinstance(state, str) and state in STATE_LABELS:
         checked_state = State.from_label(state)
@@ -133,8 +130,7 @@ class StateSource(Protocol):
 
 
 class PostgresStateSource:
-    """Reads ``guard.breaker_restore_state(key)``, SECURITY DEFINER since the application role may
-    not read the breaker tables; one connection, re-made after an error."""
+    """Reads ``guard.breaker_restore_state(key)`` on one connection, re-made after an error."""
 
     def __init__(self, database_url: str | None, *, connect_timeout: int = 2) -> None:
         self.database_url = database_url

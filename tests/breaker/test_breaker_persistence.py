@@ -25,6 +25,7 @@ from guard.breaker import (
     load_settings_config,
 )
 from guard.breaker.persistence import UNWRITTEN_KEY
+from guard.breaker.state import PROBE_LEASE_WITHOUT_TIMEOUT_MS
 from tests.support.breakers import fail_calls
 from tests.support.pg_node import PgNode, migrated_node
 from tests.support.redis_server import free_port
@@ -314,3 +315,32 @@ def test_a_setting_missing_from_the_rows_keeps_its_shipped_value() -> None:
     config = config_from_settings({"breaker_failure_threshold": 5})
     assert (config.failure_threshold, config.call_timeout_seconds) == (5, 10)
     assert config_from_settings({}, BreakerConfig()).call_timeout_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("row", "timeout"), [(0, None), ("0", None), (0.5, 0.5), (7, 7.0)], ids=str
+)
+def test_a_call_timeout_row_of_0_means_no_timeout(row: object, timeout: float | None) -> None:
+    config = config_from_settings({"breaker_call_timeout_seconds": row})
+    assert config.call_timeout_seconds == timeout
+    assert config.probe_lease_ms == (
+        PROBE_LEASE_WITHOUT_TIMEOUT_MS if timeout is None else round(timeout * 1000) + 1000
+    )
+
+
+def test_a_negative_call_timeout_row_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"breaker_call_timeout_seconds is -1: .* or 0 for no"):
+        config_from_settings({"breaker_call_timeout_seconds": -1})
+
+
+def test_a_call_timeout_row_of_0_starts_a_registry(db_url: str, redis_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "UPDATE guard.settings SET value = '0' WHERE key = 'breaker_call_timeout_seconds'"
+        )
+    registry = BreakerRegistry.from_settings(db_url, redis_url=redis_url, persist=False)
+    try:
+        assert registry.service(1).config.call_timeout_seconds is None
+        assert registry.service(1).call(lambda: 42) == 42
+    finally:
+        registry.close()

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from guard.breaker import codec, lua
+from guard.breaker.state import PROBE_LEASE_WITHOUT_TIMEOUT_MS, BreakerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "breaker-protocol.md").read_text()
@@ -39,3 +40,11 @@ def test_the_bounds_written_into_the_scripts_are_documented_and_the_php_client_u
     assert documented == expected
     php = (ROOT / "tests" / "laravel" / "breaker" / "CircuitBreaker.php").read_text()
     assert dict(re.findall(r"'([A-Z_]+)' => '(\d+)'", php)) == expected
+
+
+def test_the_probe_lease_guidance_matches_the_python_client() -> None:
+    guidance = DOC.split("**The probe lease.**", 1)[1].split("\n\n", 1)[0]
+    assert f"pass {PROBE_LEASE_WITHOUT_TIMEOUT_MS}" in guidance
+    assert BreakerConfig().probe_lease_ms == PROBE_LEASE_WITHOUT_TIMEOUT_MS
+    assert "call timeout + 1000" in guidance
+    assert BreakerConfig(call_timeout_seconds=2.5).probe_lease_ms == 2500 + 1000
