@@ -136,28 +136,20 @@ class _Failure:
             state, reason = "bulkhead_full", str(error)
         else:
             state, reason = error.state.label, f"circuit {error.key} is {error.state.label}"
-        return cls(
-            reason,
-            {"circuit": error.key, "circuit_state": state, "queued": True},
-            BookingStatus.QUEUED,
-            error.retry_after,
-        )
+        context = {"circuit": error.key, "circuit_state": state, "queued": True}
+        return cls(reason, context, BookingStatus.QUEUED, error.retry_after)
 
     @classmethod
     def calendar(cls, error: BaseException) -> _Failure:
-        return cls(
-            type(error).__name__,
-            {"error": type(error).__name__, "message": masked_message(error)},
-        )
+        name = type(error).__name__
+        return cls(name, {"error": name, "message": masked_message(error)})
 
     @classmethod
     def recording(cls, error: BaseException, booking: CalendarBooking) -> _Failure:
         """The calendar booked, but the database refused to record it: a person must decide."""
         refused = cls.calendar(error)
-        return cls(
-            f"recording failed: {refused.reason}",
-            refused.context | {"booking_uid": booking.uid, "calendar_booked": True},
-        )
+        context = refused.context | {"booking_uid": booking.uid, "calendar_booked": True}
+        return cls(f"recording failed: {refused.reason}", context)
 
     def fail_args(self, key: str, calendar_calls: int | None = None) -> tuple[Any, ...]:
         context = self.context | {"reason": self.reason}
@@ -517,13 +509,10 @@ def recover_attempts(
                 continue
             try:  # each one statement, in autocommit
                 if booking is None:
-                    failure = _Failure(
-                        "the calendar has no booking for the attempt",
-                        {"found_by": "recover_attempts", "calendar_booked": False},
-                    )
-                    conn.execute(
-                        queries.FAIL_BOOKING_ATTEMPT, failure.fail_args(key), prepare=False
-                    )
+                    context = {"found_by": "recover_attempts", "calendar_booked": False}
+                    failure = _Failure("the calendar has no booking for the attempt", context)
+                    args = failure.fail_args(key)
+                    conn.execute(queries.FAIL_BOOKING_ATTEMPT, args, prepare=False)
                     failed += 1
                 else:
                     record_calendar_booking(conn, call_id, service_id, booking, source, key)
