@@ -305,13 +305,9 @@ def book_appointment(
     wait_seconds: float = 30.0,
 ) -> BookingOutcome:
     """Journal the attempt, book through breaker and retry, record, validate, commit."""
-    with (
-        own_transactions(conn),
-        # ids only: never the caller's phone number, the calendar's answer or the idempotency key
-        tracing.span(
-            "guard.booking", {"guard.call_id": call_id, "guard.service_id": service_id}
-        ) as booking_span,
-    ):
+    # ids only: never the caller's phone number, the calendar's answer or the idempotency key
+    attributes = {"guard.call_id": call_id, "guard.service_id": service_id}
+    with own_transactions(conn), tracing.span("guard.booking", attributes) as booking_span:
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
