@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 # guard.begin_booking waits at most this long for another attempt of the same call
 _MAX_WAIT_SECONDS = 300.0
@@ -137,35 +136,20 @@ class _Failure:
             state, reason = "bulkhead_full", str(error)
         else:
             state, reason = error.state.label, f"circuit {error.key} is {error.state.label}"
-        return cls(
-            reason,
-            {"circuit": error.key, "circuit_state": state, "queued": True},
-            BookingStatus.QUEUED,
-            error.retry_after,
-        )
+        context = {"circuit": error.key, "circuit_state": state, "queued": True}
+        return cls(reason, context, BookingStatus.QUEUED, error.retry_after)
 
     @classmethod
     def calendar(cls, error: BaseException) -> _Failure:
-        return cls(
-            type(error).__name__,
-            {"error": type(error).__name__, "message": masked_message(error)},
-        )
+        name = type(error).__name__
+        return cls(name, {"error": name, "message": masked_message(error)})
 
     @classmethod
     def recording(cls, error: BaseException, booking: CalendarBooking) -> _Failure:
         """The calendar booked, but the database refused to record it: a person must decide."""
         refused = cls.calendar(error)
-        return cls(
-            f"recording failed: {refused.reason}",
-            refused.context | {"booking_uid": booking.uid, "calendar_booked": True},
-        )
-
-    @classmethod
-    def not_in_calendar(cls) -> _Failure:
-        return cls(
-            "the calendar has no booking for the attempt",
-            {"found_by": "recover_attempts", "calendar_booked": False},
-        )
+        context = refused.context | {"booking_uid": booking.uid, "calendar_booked": True}
+        return cls(f"recording failed: {refused.reason}", context)
 
     def fail_args(self, key: str, calendar_calls: int | None = None) -> tuple[Any, ...]:
         context = self.context | {"reason": self.reason}
@@ -187,16 +171,6 @@ class _NotJournaled(BaseException):
     """Ends an admitted calendar call whose journal entry could not be committed (the database
     went away), before the calendar is asked: a BaseException, so that neither the breaker
     (docs/breaker.md: not the dependency's fault) nor a retry counts it."""
-
-
-def _not_recorded_reason(outcome: BookingOutcome | None) -> str | None:
-    """Why the calendar's booking counts as a failure of the service's circuit, or None when it
-    was recorded (booked, or found recorded already). No outcome: the recording raised."""
-    if outcome is None:
-        return "the booking could not be recorded"
-    if outcome.ok:
-        return None
-    return outcome.reason or str(outcome.status)
 
 
 class _Handoff:
@@ -294,31 +268,29 @@ class _Handoff:
             self._worker.join()
         raise self._error or GuardError("the calendar call ended without a booking")
 
-    def settle(self, outcome: BookingOutcome | None, error: BaseException | None = None) -> None:
-        """Give the held call its verdict and wait until the breaker has counted it."""
-        if error is not None and database_unavailable(error):
-            self.not_recorded = None  # the calendar's answer stands: the database went away
-        else:
-            self.not_recorded = _not_recorded_reason(outcome)
+    def settle(self, verdict: BookingOutcome | BaseException) -> None:
+        """Give the held call its verdict (the recording's outcome, or what the recording raised)
+        and wait until the breaker has counted it: a booking not recorded counts as a failure."""
+        if isinstance(verdict, BookingOutcome):
+            if not verdict.ok:
+                self.not_recorded = verdict.reason or str(verdict.status)
+        elif not database_unavailable(verdict):  # gone away: the calendar's answer stands
+            self.not_recorded = "the booking could not be recorded"
         self._recorded.set()
         if self._worker is not None:
             self._worker.join()
 
 
-def _keyed(book: Callable[..., _T], key: str) -> Callable[[], _T]:
-    """The calendar call, with the attempt's idempotency key bound (every retry sends it)."""
-    return functools.partial(book, key) if _takes_key(book) else book
-
-
-def _takes_key(book: Callable[..., object]) -> bool:
-    """Whether the calendar callable accepts the idempotency key (the documented form)."""
+def _keyed(book: Callable[..., CalendarBooking], key: str) -> Callable[[], CalendarBooking]:
+    """The calendar call with the attempt's idempotency key bound (every retry sends it), unless
+    the callable takes no key."""
     try:
         inspect.signature(book).bind("idempotency-key")
     except TypeError:
-        return False
+        return book
     except ValueError:  # no signature to inspect (some builtins): assume the documented form
-        return True
-    return True
+        pass
+    return functools.partial(book, key)
 
 
 def book_appointment(
@@ -333,13 +305,9 @@ def book_appointment(
     wait_seconds: float = 30.0,
 ) -> BookingOutcome:
     """Journal the attempt, book through breaker and retry, record, validate, commit."""
-    with (
-        own_transactions(conn),
-        # ids only: never the caller's phone number, the calendar's answer or the idempotency key
-        tracing.span(
-            "guard.booking", {"guard.call_id": call_id, "guard.service_id": service_id}
-        ) as booking_span,
-    ):
+    # ids only: never the caller's phone number, the calendar's answer or the idempotency key
+    attributes = {"guard.call_id": call_id, "guard.service_id": service_id}
+    with own_transactions(conn), tracing.span("guard.booking", attributes) as booking_span:
         outcome = _book_traced(
             conn, call_id, service_id, book, breakers, retry_policy, source, wait_seconds
         )
@@ -415,7 +383,7 @@ def _book_traced(
     try:
         outcome = _record(conn, attempt, booking, source, handoff.calendar_calls)
     except BaseException as error:
-        handoff.settle(None, error)
+        handoff.settle(error)
         raise
     handoff.settle(outcome)
     return outcome
@@ -434,7 +402,21 @@ def _record(
         with tracing.span("guard.booking.record") as record_span:
             args = _record_args(attempt, booking, source, calendar_calls)
             row = conn.execute(queries.RECORD_BOOKING, args, prepare=False).fetchone()
-            return _recorded(record_span, attempt, booking, row)
+            outcome, appointment_id, review_item_id, reason = one_row(row)
+            record_span.set("guard.booking.record_outcome", outcome)
+            status = BookingStatus.BOOKED if outcome == "recovered" else BookingStatus(outcome)
+            if status is BookingStatus.FAILED:  # only a failure has a reason and a review item
+                record_span.set("guard.booking.failure_reason", reason)  # a code, never free text
+                record_span.fail("booking not recorded")
+            return BookingOutcome(
+                status,
+                attempt.call_id,
+                appointment_id,
+                booking.uid,
+                reason,
+                review_item_id,
+                idempotency_key=attempt.key,
+            )
     except psycopg.Error as error:
         if conn.broken or conn.closed or database_unavailable(error):
             raise  # the attempt stays calling in the journal: recover_attempts settles it
@@ -523,11 +505,10 @@ def recover_attempts(
                 continue
             try:  # each one statement, in autocommit
                 if booking is None:
-                    conn.execute(
-                        queries.FAIL_BOOKING_ATTEMPT,
-                        _Failure.not_in_calendar().fail_args(key),
-                        prepare=False,
-                    )
+                    context = {"found_by": "recover_attempts", "calendar_booked": False}
+                    failure = _Failure("the calendar has no booking for the attempt", context)
+                    args = failure.fail_args(key)
+                    conn.execute(queries.FAIL_BOOKING_ATTEMPT, args, prepare=False)
                     failed += 1
                 else:
                     record_calendar_booking(conn, call_id, service_id, booking, source, key)
@@ -546,31 +527,6 @@ def _record_args(
     return (attempt.key, booking.uid, *times, details, source, calendar_calls)
 
 
-def _recorded(
-    record_span: tracing.Span,
-    attempt: _Attempt,
-    booking: CalendarBooking,
-    row: tuple[Any, ...] | None,
-) -> BookingOutcome:
-    """What guard.record_booking answered, as the booking's outcome, and on the record's span."""
-    outcome, appointment_id, review_item_id, reason = one_row(row)
-    record_span.set("guard.booking.record_outcome", outcome)
-    # only a failure has a reason and a review item, and it has no appointment
-    status = BookingStatus.BOOKED if outcome in ("booked", "recovered") else BookingStatus(outcome)
-    if status is BookingStatus.FAILED:
-        record_span.set("guard.booking.failure_reason", reason)  # a code, never free text
-        record_span.fail("booking not recorded")
-    return BookingOutcome(
-        status,
-        attempt.call_id,
-        appointment_id,
-        booking.uid,
-        reason,
-        review_item_id,
-        idempotency_key=attempt.key,
-    )
-
-
 def record_calendar_booking(
     conn: psycopg.Connection[Any],
     call_id: int,
@@ -582,16 +538,8 @@ def record_calendar_booking(
     """Record the calendar's booking of a call in the caller's transaction (recover_attempts, a
     failover's orphan, a booking only the calendar had) and close attempt `key` if given; an
     appointment recorded meanwhile with the booking's uid is the one. Returns its id."""
-    values = (
-        call_id,
-        service_id,
-        booking.uid,
-        booking.starts_at,
-        booking.ends_at,
-        Jsonb(dict(booking.details)),
-        source,
-        key,
-    )
+    times = (booking.starts_at, booking.ends_at)
+    values = (call_id, service_id, booking.uid, *times, Jsonb(dict(booking.details)), source, key)
     (appointment_id,) = one_row(
         conn.execute(queries.RECORD_CALENDAR_BOOKING, values, prepare=False).fetchone()
     )

@@ -170,21 +170,6 @@ class _Tally:
             self.lists["missing"].append(int(appointment_id))
             self.queued(item, queued)
 
-    def report(
-        self, since: datetime, until: datetime, listed: int, orphaned_before: datetime | None
-    ) -> CalendarReport:
-        return CalendarReport(
-            since=since,
-            until=until,
-            listed=listed,
-            in_sync=self.in_sync,
-            missing_error=self.missing_error,
-            unchanged=self.unchanged,
-            orphaned_before=orphaned_before,
-            orphaned=tuple(sorted(orphan.call_id for orphan in self.orphans.values())),
-            **{name: tuple(self.lists[name]) for name in ID_LISTS},
-        )
-
 
 @dataclass(frozen=True)
 class _Orphan:
@@ -321,7 +306,17 @@ def reconcile_calendar(
             _log.warning(
                 "appointments missing from the calendar not compared: %s", masked_message(error)
             )
-        report = tally.report(since, until, len(bookings), orphaned_before)
+        report = CalendarReport(
+            since=since,
+            until=until,
+            listed=len(bookings),
+            in_sync=tally.in_sync,
+            missing_error=tally.missing_error,
+            unchanged=tally.unchanged,
+            orphaned_before=orphaned_before,
+            orphaned=tuple(sorted(orphan.call_id for orphan in tally.orphans.values())),
+            **{name: tuple(tally.lists[name]) for name in ID_LISTS},
+        )
         counts = ", ".join(f"{name} {count}" for name, count in report.counts().items())
         _log.info("calendar reconciled: %s", counts)
         return report

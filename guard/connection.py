@@ -26,9 +26,6 @@ from guard.errors import (
 from guard.redact import conninfo_password, redact_text, remember
 
 SUPPORTED_MAJOR_VERSIONS = (15, 16, 17, 18)
-# What an older server lacks, named in the refusal: every view of Booking Guard's is
-# security_invoker (row-level security of the reader applies through the view).
-_NEEDS_15 = "views with security_invoker, which PostgreSQL 15 introduced"
 YOYO_SCHEME = "postgresql+psycopg://"
 # What libpq reads as a URI; anything else as key=value.
 _URI_SCHEMES = ("postgresql://", "postgres://")
@@ -48,17 +45,6 @@ def reconnect_delay(failures: int) -> float:
 CONNECTION_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 
 
-def libpq_default() -> str:
-    """host:port/dbname as user that libpq would connect to with nothing configured."""
-    defaults = {
-        option.keyword.decode(): (option.val or option.compiled or b"").decode()
-        for option in psycopg.pq.Conninfo.get_defaults()
-    }
-    user = defaults.get("user") or _os_user()
-    host = defaults.get("host") or "local socket"
-    return f"{host}:{defaults.get('port') or '5432'}/{defaults.get('dbname') or user} as {user}"
-
-
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -67,11 +53,19 @@ def _os_user() -> str:
 
 
 def no_database_given() -> GuardError:
-    """The one line that refuses to connect when no database was named (a usage error)."""
+    """The one line that refuses to connect when no database was named (a usage error), naming
+    what libpq would have connected to."""
+    defaults = {
+        option.keyword.decode(): (option.val or option.compiled or b"").decode()
+        for option in psycopg.pq.Conninfo.get_defaults()
+    }
+    user = defaults.get("user") or _os_user()
+    host = defaults.get("host") or "local socket"
+    where = f"{host}:{defaults.get('port') or '5432'}/{defaults.get('dbname') or user} as {user}"
     return ConfigurationError(
         "no database given: pass --database-url or set GUARD_DATABASE_URL (or libpq's PGHOST,"
         " PGPORT, PGDATABASE, PGUSER or PGSERVICE); Booking Guard does not fall back to libpq's"
-        f" default database, {libpq_default()}"
+        f" default database, {where}"
     )
 
 
@@ -232,9 +226,12 @@ def check_server_version(server_version: int, where: str) -> None:
         return
     supported = ", ".join(str(v) for v in SUPPORTED_MAJOR_VERSIONS)
     if major < min(SUPPORTED_MAJOR_VERSIONS):
+        # every view of Booking Guard's is security_invoker: the reader's row-level security
+        # applies through it
         raise GuardError(
             f"PostgreSQL {major} at {where} is not supported: Booking Guard needs"
-            f" {min(SUPPORTED_MAJOR_VERSIONS)} or newer ({_NEEDS_15}); supported: {supported}"
+            f" {min(SUPPORTED_MAJOR_VERSIONS)} or newer (views with security_invoker, which"
+            f" PostgreSQL 15 introduced); supported: {supported}"
         )
     raise GuardError(
         f"PostgreSQL {major} at {where} is not supported yet: Booking Guard is tested on"

@@ -52,20 +52,17 @@ def url_secrets(url: str) -> set[str]:
     out: set[str] = set()
     try:
         parts = urlsplit(url.strip())
-        netloc, path, query, fragment = parts.netloc, parts.path, parts.query, parts.fragment
     except ValueError:
         return {url}
-    userinfo, at, _ = netloc.rpartition("@")
+    userinfo, at, _ = parts.netloc.rpartition("@")
     password = ""
     if at:
         out.add(userinfo)
         out.update(userinfo.split(":", 1))
         password = userinfo.partition(":")[2]
-    out.update(seg for seg in path.split("/") if seg.lower() not in _PLAIN_SEGMENTS)
-    for pair in query.split("&"):
-        _, _, value = pair.partition("=")
-        out.add(value)
-    out.add(fragment)
+    out.update(seg for seg in parts.path.split("/") if seg.lower() not in _PLAIN_SEGMENTS)
+    out.update(pair.partition("=")[2] for pair in parts.query.split("&"))
+    out.add(parts.fragment)
     pieces = {p for s in out for p in (s, unquote(s), *unquote(s).split()) if p}
     found = {p for p in pieces if _looks_secret(p)}
     for piece in (password, unquote(password), *unquote(password).split()):

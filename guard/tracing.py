@@ -4,6 +4,7 @@ dispatcher's sends (docs/tracing.md)."""
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib
 import logging
 import os
@@ -18,19 +19,14 @@ from guard import __version__
 
 AttributeValue = str | int | float | bool
 
-_UNTRIED: Any = object()
-# The opentelemetry.trace module, None when it cannot be imported, _UNTRIED before the first try.
-_trace: Any = _UNTRIED
 
-
+@functools.cache
 def _api() -> Any:
-    global _trace  # noqa: PLW0603  (one import attempt per process)
-    if _trace is _UNTRIED:
-        try:
-            _trace = importlib.import_module("opentelemetry.trace")
-        except ImportError:
-            _trace = None
-    return _trace
+    """The opentelemetry.trace module, or None when it cannot be imported (tried once)."""
+    try:
+        return importlib.import_module("opentelemetry.trace")
+    except ImportError:
+        return None
 
 
 _provider_set = False
@@ -43,7 +39,7 @@ def active() -> bool:
     global _provider_set, _unset_until  # noqa: PLW0603
     if _provider_set:
         return True
-    trace = _trace if _trace is not _UNTRIED else _api()
+    trace = _api()
     if trace is None:
         return False
     now = time.monotonic()

@@ -132,12 +132,8 @@ class EmbeddedCluster:
     def running(self) -> bool:
         if not self.initialised():
             return False
-        status = subprocess.run(
-            as_server_user([str(pg_bindir() / "pg_ctl"), "status", "-D", str(self.data_dir)]),
-            capture_output=True,
-            check=False,
-        )
-        return status.returncode == 0
+        status = as_server_user(self._pg_ctl("status"))
+        return subprocess.run(status, capture_output=True, check=False).returncode == 0
 
     def start(self) -> bool:
         """Start the cluster, creating it first if needed. False if it was already running."""
@@ -160,9 +156,10 @@ class EmbeddedCluster:
                 "-c shared_preload_libraries=pg_cron",
                 f"-c cron.database_name={self.cron_database}",
             ]
-        pg_ctl, data, log = str(pg_bindir() / "pg_ctl"), str(self.data_dir), str(self.log_file)
         self._run(
-            [pg_ctl, "start", "-w", "-t", "60", "-D", data, "-l", log, "-o", " ".join(options)],
+            self._pg_ctl(
+                "start", "-w", "-t", "60", "-l", str(self.log_file), "-o", " ".join(options)
+            ),
             "start the embedded PostgreSQL",
         )
         return True
@@ -171,18 +168,17 @@ class EmbeddedCluster:
         """Stop the cluster (data is kept for the next start). False if it was not running."""
         if not self.running():
             return False
-        self._run(
-            [str(pg_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)],
-            "stop the embedded PostgreSQL",
-        )
+        self._run(self._pg_ctl("stop", "-w", "-m", "fast"), "stop the embedded PostgreSQL")
         return True
+
+    def _pg_ctl(self, *args: str) -> list[str]:
+        return [str(pg_bindir() / "pg_ctl"), *args, "-D", str(self.data_dir)]
 
     def _initdb(self) -> None:
         for directory in (self.state_dir, self.socket_dir):
             directory.mkdir(parents=True, exist_ok=True)
             hand_to_server_user(directory)
-        reachable = subprocess.run(as_server_user(["test", "-w", str(self.state_dir)]), check=False)
-        if reachable.returncode != 0:
+        if not reachable_by_server_user(self.state_dir):
             raise GuardError(
                 f"the {SERVER_USER} OS user cannot reach {self.state_dir}: set GUARD_STATE_DIR"
                 " to a directory whose parents it may enter (for example under /tmp)"

@@ -68,11 +68,9 @@ def booking_story(url: str, echo: Callable[[str], None]) -> None:
         conn.commit()
     free_calls = list(dict.fromkeys(call_id for call_id, _ in rows))
     service_id = rows[0][1]
-    # The demo's own circuits live in this process (no Redis needed to show the behaviour, and
-    # the demo never writes to a Redis that may be production's). This process's store is the
-    # only one those circuits have, so its transitions are the circuits' real history: they are
-    # written behind to the demo's PostgreSQL as production breakers' shared transitions are,
-    # and `guard breaker list` shows them afterwards.
+    # The demo's circuits live in this process (it never writes to a Redis that may be
+    # production's); being their only store, their transitions are their real history, written
+    # behind to the demo's PostgreSQL as shared ones are, for `guard breaker list` to show.
     writer = PostgresWriteBehind(url)
 
     def record(event: BreakerEvent) -> None:
