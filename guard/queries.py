@@ -365,14 +365,6 @@ def tenant_list(columns: Sequence[str]) -> str:
     return "SELECT " + ", ".join(columns) + " FROM guard.tenant_list()"
 
 
-# --- guard/ops/dispatch/loop.py
-
-
-def listen(channel: str) -> str:
-    """LISTEN on one of Booking Guard's own channels (a fixed identifier, never user input)."""
-    return f"LISTEN {channel}"
-
-
 # --- guard/ops/breaker_operator.py (the operator's reads of PostgreSQL)
 
 
