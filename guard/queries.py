@@ -355,12 +355,6 @@ def review_close(columns: Sequence[str]) -> str:
 
 
 # --- guard/cli/tenant.py
-TENANT_CHANGE = {
-    "tenant_grant": "SELECT guard.tenant_grant(%s, %s)",
-    "tenant_revoke": "SELECT guard.tenant_revoke(%s, %s)",
-}
-
-
 def tenant_list(columns: Sequence[str]) -> str:
     return "SELECT " + ", ".join(columns) + " FROM guard.tenant_list()"
 

@@ -205,6 +205,9 @@ CREATE EXTENSION IF NOT EXISTS pg_cron
 -- name: TENANT_GRANT
 SELECT guard.tenant_grant(%s, %s)
 
+-- name: TENANT_REVOKE
+SELECT guard.tenant_revoke(%s, %s)
+
 -- name: OPEN_ALERT_COUNT
 SELECT count(*) FROM guard.alerts WHERE status = 'open'
 
