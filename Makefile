@@ -96,7 +96,7 @@ lint: setup
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
-	$(BIN)/python -m devtools.sqllint sql migrations pgtests tests/pgtap  # files changed since they passed
+	$(BIN)/python -m devtools.sqllint sql migrations pgtests tests/pgtap guard/queries.sql  # files changed since they passed
 	$(MAKE) --no-print-directory squawk
 
 pytest: setup

@@ -1,6 +1,10 @@
 -- Every fixed statement the runtime sends, by name (guard/queries.py loads them once, at
 -- import, under the same names). A block: `-- name: NAME`, the why-comments, the statement;
 -- a blank line ends it. A statement with a part chosen at run time is a function there.
+-- Linted by `make lint` through devtools/sqllint.py, with .sqlfluff's rules less these: layout
+-- (statements kept compact), aliases (rows read by position), positional GROUP BY and LATERAL
+-- subqueries, CP03 (sqlfluff reads ANY and EXISTS as functions).
+-- sqlfluff:exclude_rules:LT01,LT02,LT05,LT06,LT07,LT08,LT09,LT11,LT14,AL03,AM04,AM06,CP03,RF04,ST05,ST06
 
 -- --- guard/connection.py
 -- name: BACKEND_PID
@@ -8,7 +12,7 @@
 SELECT pg_backend_pid()
 
 -- name: SET_STATEMENT_TIMEOUT
-SELECT set_config('statement_timeout', %s, true)
+SELECT set_config('statement_timeout', %s, TRUE)
 
 -- --- guard/booking.py
 -- name: BEGIN_BOOKING
@@ -66,7 +70,7 @@ SELECT key, value FROM guard.settings WHERE key = ANY(%s)
 -- name: BREAKER_RESTORE_STATE
 -- The opened-at as epoch milliseconds in a float: `infinity` (and a date past year 9999, which
 -- psycopg cannot load as a datetime) then reaches the check as a number instead of an error.
-SELECT state, generation, extract(epoch FROM opened_at)::float8 * 1000
+SELECT state, generation, extract(EPOCH FROM opened_at)::float8 * 1000
 FROM guard.breaker_restore_state(%s)
 
 -- --- guard/calendar.py
@@ -110,7 +114,7 @@ FROM guard.queue_missing_in_calendar(%s, %s, %s, %s, %s, %s)
 -- the catalog, which every login may read).
 SELECT EXISTS (
     SELECT FROM pg_catalog.pg_class AS c
-    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid
     WHERE n.nspname = 'guard' AND c.relname = 'alerts'
 )
 
@@ -189,7 +193,7 @@ SELECT guard.booking_subscription()
 
 -- name: LATEST_DETECTION_OUTCOMES
 SELECT DISTINCT ON (check_id) check_id, outcome FROM guard.detection_runs
-WHERE check_id = ANY(%s) AND outcome IS NOT NULL ORDER BY check_id, id DESC
+WHERE check_id = ANY(%s) AND outcome IS NOT NULL ORDER BY check_id ASC, id DESC
 
 -- name: CHECK_CALL
 SELECT * FROM guard.check_call(%s)
@@ -200,6 +204,9 @@ CREATE EXTENSION IF NOT EXISTS pg_cron
 
 -- name: TENANT_GRANT
 SELECT guard.tenant_grant(%s, %s)
+
+-- name: TENANT_REVOKE
+SELECT guard.tenant_revoke(%s, %s)
 
 -- name: OPEN_ALERT_COUNT
 SELECT count(*) FROM guard.alerts WHERE status = 'open'
@@ -250,10 +257,10 @@ SELECT guard.record_job_run(%s, %s, 'failed', %s, %s)
 -- not (schema cron without USAGE, or cron.job without SELECT). In this order: naming cron.job
 -- without USAGE on its schema is an error.
 SELECT CASE WHEN n.oid IS NULL THEN NULL
-    WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN false
+    WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN FALSE
     WHEN to_regclass('cron.job') IS NULL THEN NULL
     ELSE has_table_privilege('cron.job', 'SELECT') END
-FROM (SELECT) AS one LEFT JOIN pg_namespace AS n ON n.nspname = 'cron'
+FROM (SELECT) AS one LEFT JOIN pg_namespace AS n ON n.nspname = 'cron'  -- noqa: ST11
 
 -- name: CRON_JOBS
 SELECT substr(c.jobname, 7), c.schedule, c.active FROM cron.job AS c
@@ -261,7 +268,7 @@ WHERE c.jobname LIKE 'guard\_%' AND c.database = current_database()
 
 -- name: CRON_FORMS
 SELECT j.name, guard.cron_schedule(j.schedule) FROM unnest(%s::text[]) AS n (name)
-JOIN guard.jobs AS j ON j.name = n.name
+INNER JOIN guard.jobs AS j ON n.name = j.name
 
 -- name: MAY_RUN_JOBS
 SELECT has_function_privilege('guard.run_job(text)', 'EXECUTE')
@@ -319,7 +326,7 @@ SELECT count(*) FROM guard.daily_report(%s)
 
 -- --- guard/demo/story.py
 -- name: DEMO_BOOKABLE_CALLS
-SELECT c.id, s.id FROM calls AS c JOIN services AS s ON s.company_id = c.company_id
+SELECT c.id, s.id FROM calls AS c INNER JOIN services AS s ON c.company_id = s.company_id  -- noqa: AL08
 WHERE c.session_outcome = 'information_only' ORDER BY c.id, s.id LIMIT 20
 
 -- name: RECONCILE_EVERYTHING
@@ -417,17 +424,17 @@ SELECT guard.skip_alert_deliveries(%s, %s::text[], %s)
 SELECT guard.release_deliveries(%s, %s)
 
 -- name: SECONDS_UNTIL_DELIVERY_DUE
-SELECT ch.channel, extract(epoch FROM min(least(f.due, h.due)) - now())
+SELECT ch.channel, extract(EPOCH FROM min(least(f.due, h.due)) - now())
 FROM unnest(%s::text[], %s::text[]) AS ch (kind, channel)
 LEFT JOIN LATERAL (SELECT d.next_attempt_at AS due
     FROM guard.deliveries AS d
     WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'
     AND d.claimed_until IS NULL
-    ORDER BY d.next_attempt_at LIMIT 1) AS f ON true
+    ORDER BY d.next_attempt_at LIMIT 1) AS f ON TRUE
 LEFT JOIN LATERAL (SELECT min(greatest(d.next_attempt_at, d.claimed_until)) AS due
     FROM guard.deliveries AS d
     WHERE d.kind = ch.kind AND d.channel = ch.channel AND d.status = 'pending'
-    AND d.claimed_until IS NOT NULL) AS h ON true
+    AND d.claimed_until IS NOT NULL) AS h ON TRUE
 WHERE f.due IS NOT NULL OR h.due IS NOT NULL
 GROUP BY ch.channel
 
@@ -452,7 +459,7 @@ SELECT
     to_regclass('guard.jobs') IS NOT NULL AND to_regclass('guard.job_runs') IS NOT NULL,
     to_regclass('guard.deliveries') IS NOT NULL,
     to_regclass('guard.metric_totals') IS NOT NULL,
-    extract(epoch FROM now())::float8
+    extract(EPOCH FROM now())::float8
 
 -- name: METRIC_ALERTS
 -- Open alerts per check and severity, counted a check at a time on alerts_open_by_check_idx:
@@ -486,7 +493,7 @@ WHERE k.enabled AND NOT EXISTS (
 -- Reads every item ever closed (cached): the oldest open item comes as a time, so its age is
 -- right at every scrape between two readings.
 SELECT r.reason, r.status, count(*),
-    extract(epoch FROM min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))::float8
+    extract(EPOCH FROM min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))::float8
 FROM guard.review_items AS r GROUP BY r.reason, r.status
 
 -- name: METRIC_BREAKER
@@ -508,7 +515,7 @@ SELECT
     (SELECT array_agg(n ORDER BY bound) FROM (
         SELECT b.bound, count(w.seconds) AS n
         FROM unnest(%(buckets)s::float8[]) AS b (bound)
-        LEFT JOIN w ON w.seconds <= b.bound
+        LEFT JOIN w ON b.bound >= w.seconds
         GROUP BY b.bound
     ) AS c)
 
@@ -522,7 +529,7 @@ SELECT
 WITH day AS MATERIALIZED (
     SELECT guard.to_app_time(
         now() - interval '24 hours',
-        (SELECT x.created_at FROM public.calls AS x LIMIT 0),
+        (SELECT x.created_at FROM public.calls AS x LIMIT 0),  -- noqa: AM09
         guard.app_time_zone()
     ) AS since
 )
@@ -544,8 +551,8 @@ GROUP BY 1
 -- name: METRIC_JOBS
 -- The newest run and the newest success of each job, each from the end of
 -- job_runs_job_started_idx, whatever the number of runs retention keeps.
-SELECT j.name, newest.status, extract(epoch FROM newest.finished_at),
-    extract(epoch FROM success.finished_at)
+SELECT j.name, newest.status, extract(EPOCH FROM newest.finished_at),
+    extract(EPOCH FROM success.finished_at)
 FROM guard.jobs AS j
 LEFT JOIN LATERAL (
     SELECT r.status, r.finished_at FROM guard.job_runs AS r WHERE r.job_name = j.name
@@ -588,23 +595,23 @@ SELECT coalesce(
 -- name: METRIC_COUNTERS
 -- The booking attempts settled since the watermark, read a state at a time (each range on the
 -- index by state and time), the attempts the booking path timed and the counts of each outcome.
-WITH settled (state, calendar_calls, seconds) AS (SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
+WITH settled (state, calendar_calls, seconds) AS (SELECT b.state, b.calendar_calls, extract(EPOCH FROM b.finished_at - b.created_at)::float8
 FROM guard.booking_attempts AS b
 WHERE b.state = 'failed'
 AND b.finished_at >= %(since)s::timestamptz
 AND b.calendar_calls IS NOT NULL
-UNION ALL SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
+UNION ALL SELECT b.state, b.calendar_calls, extract(EPOCH FROM b.finished_at - b.created_at)::float8
 FROM guard.booking_attempts AS b
 WHERE b.state = 'queued'
 AND b.finished_at >= %(since)s::timestamptz
 AND b.calendar_calls IS NOT NULL
-UNION ALL SELECT b.state, b.calendar_calls, extract(epoch FROM b.finished_at - b.created_at)::float8
+UNION ALL SELECT b.state, b.calendar_calls, extract(EPOCH FROM b.finished_at - b.created_at)::float8
 FROM guard.booking_attempts AS b
 WHERE b.state = 'booked'
 AND b.finished_at >= %(since)s::timestamptz
 AND b.calendar_calls IS NOT NULL), recoveries AS (
     SELECT e.key,
-        greatest(0, extract(epoch FROM e.occurred_at - opened.occurred_at))::float8 AS seconds
+        greatest(0, extract(EPOCH FROM e.occurred_at - opened.occurred_at))::float8 AS seconds
     FROM guard.breaker_events AS e
     CROSS JOIN LATERAL (
         SELECT o.occurred_at FROM guard.breaker_events AS o
@@ -683,9 +690,9 @@ FROM pg_catalog.pg_settings AS s WHERE s.name = 'statement_timeout'
 
 -- --- guard/ops/rollout.py
 -- name: RULE_OVERRIDES
-SELECT o.company_id, c.name, o.stage, o.mode, e.stage, e.mode, o.set_by, o.set_at
+SELECT o.company_id, c.name, o.stage, o.mode, e.stage, e.mode, o.set_by, o.set_at  -- noqa: AL08
 FROM guard.rule_company_stages AS o
-LEFT JOIN public.companies AS c ON c.id = o.company_id
+LEFT JOIN public.companies AS c ON o.company_id = c.id
 CROSS JOIN LATERAL guard.effective_rule_setting(o.rule_id, o.company_id) AS e
 WHERE o.rule_id = %s
 ORDER BY o.company_id
@@ -693,7 +700,7 @@ ORDER BY o.company_id
 -- name: RULE_LIST
 SELECT r.id, r.stage, r.mode, r.enabled, count(o.company_id)::integer
 FROM guard.rules AS r
-LEFT JOIN guard.rule_company_stages AS o ON o.rule_id = r.id
+LEFT JOIN guard.rule_company_stages AS o ON r.id = o.rule_id
 GROUP BY r.id
 ORDER BY r.id
 

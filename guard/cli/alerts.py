@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 import psycopg
+from psycopg.rows import dict_row
 
 from guard import queries
 from guard.cli.output import echo_text, emit_record, emit_streamed, json_option, wide_option
@@ -125,15 +126,13 @@ def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: b
     --full)."""
     with transaction(obj["database_url"], application_name="guard alerts") as conn:
         query = queries.alert_show(readable_source(conn, "alerts"), full)
-        cursor = conn.execute(query, (alert_id,))
-        names = [column.name for column in cursor.description or []]
-        row = cursor.fetchone()
+        row = conn.cursor(row_factory=dict_row).execute(query, (alert_id,)).fetchone()
     if row is None:
         raise GuardError(
             f"alert {alert_id} does not exist or is not visible to this login"
             " (see `guard alerts list --status all`)"
         )
-    emit_record(f"Alert {alert_id}", dict(zip(names, row, strict=True)), as_json)
+    emit_record(f"Alert {alert_id}", row, as_json)
 
 
 @alerts.command("test")

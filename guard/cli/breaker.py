@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import click
@@ -59,18 +58,6 @@ def _warn_once(ctx: click.Context, operator: Operator) -> None:
     warning = operator.eviction_warning()
     if warning is not None:
         click.echo(f"guard: warning: {warning}", err=True)
-
-
-def _event_time(value: Any) -> str:
-    """An event's time (ISO 8601 text from the breaker's stores) in the one text format."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, datetime):
-        return when(value)
-    try:
-        return when(datetime.fromisoformat(str(value)))
-    except ValueError:
-        return str(value)
 
 
 def _when(view: CircuitView) -> str:
@@ -198,7 +185,7 @@ def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
                 event["actor"],
                 event["host"],
                 event["pid"],
-                _event_time(event["occurred_at"]),
+                when(event["occurred_at"]),
             ]
             for event in view.events
         ],

@@ -8,18 +8,8 @@ import click
 
 from guard.cli.output import emit_json, json_option, note
 from guard.connection import connect
-from guard.errors import GuardError, server_address
-from guard.ops.daily_report import (
-    compute_report,
-    in_recovery,
-    load_report,
-    preview_report,
-    render_markdown,
-    render_text,
-    stored_report,
-    totals,
-    utc_today,
-)
+from guard.errors import GuardError
+from guard.ops.daily_report import daily_report, render_markdown, render_text, totals
 
 
 @click.command()
@@ -40,35 +30,21 @@ def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, mark
     if as_json and markdown:
         raise GuardError("--json and --markdown exclude each other")
     report_day = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
-    standby = None
     with connect(obj["database_url"], autocommit=True, application_name="guard report") as conn:
-        ended = report_day < utc_today(conn)
-        stored = ended
-        if in_recovery(conn):
-            # A hot standby stores nothing: a stored day is read, any other is computed.
-            rows = stored_report(conn, report_day) if ended else []
-            if not rows:
-                standby = server_address(conn.info)
-                rows, stored = compute_report(conn, report_day), False
-            generated = standby is not None
-        elif ended:
-            rows, generated = load_report(conn, report_day)
-        else:
-            rows, generated = preview_report(conn, report_day), True
-    # A day with no company in it (none then, or none this login may read) stores no row.
-    stored = stored and bool(rows)
+        found = daily_report(conn, report_day)
+    rows = found.rows
     if not rows:
         note(
             f"no company has a report of {report_day} (no companies then, or none this login may"
             " read): nothing is stored",
         )
-    if standby is not None:
+    if found.standby is not None:
         note(
-            f"{standby} is a read-only standby (in recovery): the report of {report_day} is"
+            f"{found.standby} is a read-only standby (in recovery): the report of {report_day} is"
             " computed now and not stored (`guard report` against the primary stores a day that"
             " has ended)",
         )
-    elif not ended:
+    elif not found.ended:
         note(
             f"{report_day} (UTC) has not ended: this report is computed now and not stored (stored"
             " reports cover whole days)",
@@ -77,8 +53,8 @@ def report(obj: dict[str, str | None], day: datetime | None, as_json: bool, mark
         emit_json(
             {
                 "date": report_day,
-                "generated_now": generated,
-                "stored": stored,
+                "generated_now": found.generated,
+                "stored": found.stored,
                 "total": totals(rows),
                 "companies": rows,
             }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, LiteralString
 
 import click
 import psycopg
@@ -16,9 +16,10 @@ _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_b
 
 
 def _change(
-    database_url: str | None, function: str, role: str, companies: tuple[int, ...]
-) -> list[bool]:
-    """Call guard.<function>(role, company) for every company in one transaction: all or none."""
+    database_url: str | None, statement: LiteralString, role: str, companies: tuple[int, ...]
+) -> list[tuple[int, bool]]:
+    """Run `statement` (role, company) for every company in one transaction, all or none; each
+    company with whether it changed."""
     changed: list[bool] = []
     warnings: dict[str, str] = {}
 
@@ -29,13 +30,13 @@ def _change(
     with transaction(database_url) as conn:
         conn.add_notice_handler(hear)
         for company in companies:
-            row = conn.execute(queries.TENANT_CHANGE[function], (role, company)).fetchone()
+            row = conn.execute(statement, (role, company)).fetchone()
             changed.append(bool(row and row[0]))
     for message, hint in warnings.items():
         echo_text(f"warning: {message}", err=True)
         if hint:
             echo_text(f"  {hint}", err=True)
-    return changed
+    return list(zip(companies, changed, strict=True))
 
 
 @click.group()
@@ -49,9 +50,7 @@ def tenant() -> None:
 @click.pass_obj
 def grant(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -> None:
     """Let ROLE (and every role that inherits from it) see COMPANY_IDS."""
-    for company, new in zip(
-        company_ids, _change(obj["database_url"], "tenant_grant", role, company_ids), strict=True
-    ):
+    for company, new in _change(obj["database_url"], queries.TENANT_GRANT, role, company_ids):
         echo_text(f"{'granted' if new else 'already granted'}  {role} -> company {company}")
 
 
@@ -61,9 +60,7 @@ def grant(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -
 @click.pass_obj
 def revoke(obj: dict[str, str | None], role: str, company_ids: tuple[int, ...]) -> None:
     """Stop ROLE from seeing COMPANY_IDS (its members keep what other bindings give them)."""
-    for company, gone in zip(
-        company_ids, _change(obj["database_url"], "tenant_revoke", role, company_ids), strict=True
-    ):
+    for company, gone in _change(obj["database_url"], queries.TENANT_REVOKE, role, company_ids):
         echo_text(f"{'revoked' if gone else 'was not granted'}  {role} -> company {company}")
 
 

@@ -73,7 +73,7 @@ class CircuitView(CircuitSnapshot):
     """What an operator sees about one circuit: a snapshot read by the operator's process (its
     counters 0), ``source`` "redis" (live) or "postgresql" (last persisted, Redis has none)."""
 
-    events: tuple[dict[str, Any], ...] = ()
+    events: tuple[dict[str, Any], ...] = ()  # newest first, occurred_at a datetime or None
 
     def as_dict(self) -> dict[str, Any]:
         rules, window = self.rules, self.window
@@ -95,7 +95,7 @@ class CircuitView(CircuitSnapshot):
             "window_calls": window.calls if has_window else None,
             "window_failures": window.failures if has_window else None,
             "window_slow_calls": window.slow_calls if has_window else None,
-            "events": list(self.events),
+            "events": [{**e, "occurred_at": _iso(e["occurred_at"])} for e in self.events],
         }
 
 
@@ -254,11 +254,7 @@ class Operator:
 
     def _pg_events(self, key: str, limit: int) -> list[dict[str, Any]]:
         with self._pg() as conn:
-            rows = conn.execute(queries.BREAKER_EVENTS, (key, limit)).fetchall()
-        return [
-            {**row, "occurred_at": row["occurred_at"].isoformat() if row["occurred_at"] else None}
-            for row in rows
-        ]
+            return conn.execute(queries.BREAKER_EVENTS, (key, limit)).fetchall()
 
     @contextmanager
     def _operator(self, key: str) -> Iterator[_Change]:
@@ -492,7 +488,7 @@ def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
         "actor": event.get("actor") or None,
         "host": event.get("host"),
         "pid": event.get("pid"),
-        "occurred_at": _iso(datetime.fromtimestamp(at_ms / 1000, UTC) if at_ms else None),
+        "occurred_at": datetime.fromtimestamp(at_ms / 1000, UTC) if at_ms else None,
     }
 
 

@@ -7,20 +7,28 @@ import contextlib
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
+from psycopg.rows import dict_row
 
 from guard import queries
-from guard.errors import GuardError, PermissionDenied, first_line
+from guard.errors import GuardError, PermissionDenied, first_line, server_address
 from guard.redact import visible
 
 
-def in_recovery(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute(queries.IN_RECOVERY).fetchone()
-    return bool(row and row[0])
+@dataclass(frozen=True)
+class DayReport:
+    """The report of one UTC day, and how it was had."""
+
+    rows: list[dict[str, Any]]
+    ended: bool  # the day is over: only such a day is stored (stored reports cover whole days)
+    generated: bool  # computed by this call
+    stored: bool
+    standby: str | None = None  # the hot standby it was computed on (host:port/dbname)
 
 
 @contextlib.contextmanager
@@ -36,47 +44,44 @@ def _failing(doing: str, day: date) -> Iterator[None]:
         raise GuardError(f"could not {doing} the report of {day}: {first_line(error)}") from None
 
 
-def _dicts(cursor: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
-    names = [column.name for column in cursor.description or []]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-
-
-def compute_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
-    """The report of `day` computed by reading only (a hot standby): nothing stored."""
-    with _failing("compute", day):
-        return _dicts(conn.execute(queries.COMPUTED_DAILY_REPORT_ROWS, (day,)))
-
-
-def utc_today(conn: psycopg.Connection[Any]) -> date:
-    """The database's current UTC day: a report's day has ended when it is before this one."""
-    row = conn.execute(queries.UTC_TODAY).fetchone()
-    assert row is not None
-    today: date = row[0]
-    return today
-
-
-def preview_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
-    """The report of a day that has not ended, computed in a transaction that is rolled back:
-    the same rows and columns as a stored day, nothing stored."""
-    with _failing("compute", day), conn.transaction(force_rollback=True):
-        conn.execute(queries.DELETE_DAILY_REPORT, (day,))
-        conn.execute(queries.STORE_DAILY_REPORT, (day,))
-        return stored_report(conn, day)
-
-
-def load_report(conn: psycopg.Connection[Any], day: date) -> tuple[list[dict[str, Any]], bool]:
-    """The stored rows of `day`, generating them first if there are none."""
+def daily_report(conn: psycopg.Connection[Any], day: date) -> DayReport:
+    """The report of `day`: an ended day's stored rows, generated and stored first when there are
+    none; a day not ended computed in a transaction that is rolled back (the same rows and
+    columns, nothing stored); on a hot standby, which stores nothing, a day not stored computed
+    by reading only."""
+    today = conn.execute(queries.UTC_TODAY).fetchone()
+    assert today is not None
+    ended: bool = day < today[0]
+    recovery = conn.execute(queries.IN_RECOVERY).fetchone()
+    if recovery and recovery[0]:
+        rows = stored_report(conn, day) if ended else []
+        if rows:
+            return DayReport(rows, ended, generated=False, stored=True)
+        with _failing("compute", day):
+            rows = _rows(conn, queries.COMPUTED_DAILY_REPORT_ROWS, day)
+        standby = server_address(conn.info)
+        return DayReport(rows, ended, generated=True, stored=False, standby=standby)
+    if not ended:
+        with _failing("compute", day), conn.transaction(force_rollback=True):
+            conn.execute(queries.DELETE_DAILY_REPORT, (day,))
+            conn.execute(queries.STORE_DAILY_REPORT, (day,))
+            return DayReport(stored_report(conn, day), ended, generated=True, stored=False)
     rows = stored_report(conn, day)
     if rows:
-        return rows, False
+        return DayReport(rows, ended, generated=False, stored=True)
     with _failing("generate", day), conn.transaction():
         conn.execute(queries.DAILY_REPORT_ROW_COUNT, (day,))
-    return stored_report(conn, day), True
+    rows = stored_report(conn, day)
+    return DayReport(rows, ended, generated=True, stored=bool(rows))
 
 
 def stored_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
     """The stored rows of `day` (guard.daily_report_view), one per company."""
-    return _dicts(conn.execute(queries.DAILY_REPORT_ROWS, (day,)))
+    return _rows(conn, queries.DAILY_REPORT_ROWS, day)
+
+
+def _rows(conn: psycopg.Connection[Any], query: LiteralString, day: date) -> list[dict[str, Any]]:
+    return conn.cursor(row_factory=dict_row).execute(query, (day,)).fetchall()
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -109,17 +109,43 @@ def test_no_other_sql_file_in_the_runtime() -> None:
     assert found == ["queries.sql"]
 
 
+def _statement_names_read() -> set[str]:
+    """Every `queries.NAME` (and `from guard.queries import NAME`) written in the project's Python,
+    and every `_QUERIES["NAME"]` in guard/queries.py itself."""
+    root = GUARD.parent
+    read: set[str] = set()
+    for folder in ("guard", "tests", "bench", "devtools"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "queries"
+                ):
+                    read.add(node.attr)
+                elif isinstance(node, ast.ImportFrom) and node.module == "guard.queries":
+                    read.update(alias.name for alias in node.names)
+                elif (
+                    isinstance(node, ast.Subscript)
+                    and ast.unparse(node.value) == "_QUERIES"
+                    and isinstance(node.slice, ast.Constant)
+                ):
+                    read.add(str(node.slice.value))
+    return {name for name in read if name.isupper()}
+
+
 def test_the_queries_file_holds_statements() -> None:
     statements = queries.parse(Path(queries.FILE).read_text(encoding="utf-8"))
     assert len(statements) > 100
-    # Each named statement is read once by its own name, none is left in the file unread.
-    read = re.findall(
-        r'^([A-Z_]+) = _QUERIES\["([A-Z_]+)"\]', (GUARD / "queries.py").read_text(), re.M
-    )
-    assert [name for name, key in read if name != key] == []
-    assert sorted(key for _, key in read) == sorted(statements)
-    assert all(getattr(queries, name).strip() == text for name, text in statements.items())
     assert all(SQL.search(text) for text in statements.values())
+    assert all(getattr(queries, name).strip() == text for name, text in statements.items())
+    # Each name read is a statement of the file or a constant of queries.py; each statement is read.
+    read = _statement_names_read()
+    defined = {name for name in vars(queries) if name.isupper()}
+    assert sorted(read - set(statements) - defined) == []
+    assert sorted(set(statements) - read) == []
+    with pytest.raises(AttributeError, match="no statement NO_SUCH"):
+        queries.__getattr__("NO_SUCH")
 
 
 def test_a_block_is_its_name_its_comments_and_its_statement() -> None:

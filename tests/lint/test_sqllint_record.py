@@ -63,3 +63,14 @@ def test_another_sqlfluff_version_lints_every_file_again(
     assert _run(checkout, capfd)[0] == 0
     monkeypatch.setattr(sqllint, "version", lambda _name: "0.0.1")
     assert "2 of 2 files changed" in _run(checkout, capfd)[1]
+
+
+def test_the_queries_file_is_rendered_line_for_line() -> None:
+    text = (
+        "-- name: ONE\nSELECT %s, %(name)s, '{}' FROM {table}\n{clause}\nWHERE a %% 2 = 0\n\n"
+        "-- name: TWO\nINSERT INTO t (a)\n"
+    )
+    assert sqllint.render_queries(text) == (
+        "-- name: ONE\nSELECT $1, $1, '{}' FROM (SELECT NULL)\n-- {clause}\nWHERE a % 2 = 0;\n\n"
+        "-- name: TWO\nINSERT INTO t (a) DEFAULT VALUES;\n"
+    )

@@ -354,9 +354,9 @@ class Dispatcher:
         work = connect(self.database_url, autocommit=True, application_name="guard-watch")
         with listen, work:
             self._probe_notifications(listen, work)
-            listen.execute(queries.listen(CHANNEL_NOTIFY))  # before the first pass: no gap
-            if self._drains_queue:
-                listen.execute(queries.listen(CHANNEL_DETECTION_QUEUE))
+            channels = [CHANNEL_NOTIFY, *([CHANNEL_DETECTION_QUEUE] if self._drains_queue else [])]
+            for channel in channels:  # before the first pass: no gap
+                listen.execute(sql.SQL(queries.LISTEN_CHANNEL).format(sql.Identifier(channel)))
             store = DeliveryStore(work)
             if self._connected_once:
                 self.stats.reconnects += 1
@@ -481,15 +481,6 @@ class Dispatcher:
                 break
             try:
                 drained = store.drain_detection_queue()
-            except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as error:
-                # the login's statement_timeout or lock_timeout: rolled back, the calls stay
-                # queued for the next round (or the job); delivery goes on
-                log.warning(
-                    "checking the calls queued at commit was cut (%s); tried again next round"
-                    " (the detect_queue job checks them too)",
-                    redact_text(first_line(error)),
-                )
-                break
             except (
                 psycopg.errors.UndefinedFunction,
                 psycopg.errors.UndefinedTable,
@@ -501,12 +492,19 @@ class Dispatcher:
                     redact_text(first_line(error)),
                 )
                 break
-            except psycopg.OperationalError:
-                raise
             except psycopg.DatabaseError as error:
-                # rolled back: the rows stay queued for the next round (or the job)
+                # The login's statement_timeout or lock_timeout, or another failure: rolled back,
+                # the calls stay queued for the next round (or the job). A lost connection is not
+                # this round's to absorb.
+                cut = isinstance(
+                    error, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable
+                )
+                if isinstance(error, psycopg.OperationalError) and not cut:
+                    raise
                 log.warning(
-                    "checking the calls queued at commit failed (%s); tried again next round",
+                    "checking the calls queued at commit %s (%s); tried again next round"
+                    " (the detect_queue job checks them too)",
+                    "was cut" if cut else "failed",
                     redact_text(first_line(error)),
                 )
                 break
