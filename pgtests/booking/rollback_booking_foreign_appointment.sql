@@ -10,12 +10,8 @@ INSERT INTO calls (id, company_id, retell_call_id, direction, status)
 VALUES
 (12201, 1221, 'r1', 'inbound', 'ended'),
 (12202, 1221, 'r2', 'inbound', 'ended');
-SET LOCAL session_replication_role = replica;
-INSERT INTO appointments (id, company_id, call_id, source, status, calcom_v2_booking_id)
-VALUES
-(12201, 1222, 12201, 'retell_webhook', 'scheduled', 'uid-r1'),
-(12202, 1221, 12202, 'retell_webhook', 'scheduled', 'uid-r2');
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.loaded_appointment(12201, 1222, 12201, 'uid-r1');
+SELECT pgtap_setup.loaded_appointment(12202, 1221, 12202, 'uid-r2');
 
 SELECT guard.rollback_booking(12201, 'calendar_booking_failure');
 SELECT guard.rollback_booking(12202, 'calendar_booking_failure');

@@ -10,12 +10,8 @@ INSERT INTO calls (id, company_id, retell_call_id, direction, status, created_at
 VALUES
 (11901, 1191, 'f1', 'inbound', 'ongoing', now() - interval '5 min'),
 (11902, 1191, 'f2', 'inbound', 'ongoing', now() - interval '5 min');
-SET LOCAL session_replication_role = replica;
-INSERT INTO appointments (id, company_id, call_id, source, status, calcom_v2_booking_id)
-VALUES
-(11901, 1192, 11901, 'retell_webhook', 'scheduled', 'uid-f1'),
-(11902, 1191, 11902, 'retell_webhook', 'scheduled', 'uid-f2');
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.loaded_appointment(11901, 1192, 11901, 'uid-f1');
+SELECT pgtap_setup.loaded_appointment(11902, 1191, 11902, 'uid-f2');
 DELETE FROM guard.detection_queue;
 DELETE FROM guard.flag_checks_at_commit;
 

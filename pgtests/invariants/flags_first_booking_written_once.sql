@@ -16,14 +16,6 @@ SELECT
     now() - interval '1 hour'
 FROM generate_series(12001, 12004) AS g;
 
-CREATE FUNCTION pg_temp.flags(call_id bigint) RETURNS text LANGUAGE sql AS $$
-    SELECT concat_ws(
-        '/', appointment_made::text, coalesce(appointment_link_status, '<NULL>'),
-        (appointment_linked_at IS NOT NULL)::text, session_outcome, booking_failed::text
-    )
-    FROM calls WHERE id = call_id
-$$;
-
 -- 12001: the flags first, stamped now; 12002: the flags first, updated_at not written;
 -- 12003: not booked yet; 12004: the flags first, in a subtransaction (below)
 UPDATE calls
@@ -84,7 +76,7 @@ SELECT ok(
     NOT pg_temp.rewritten(12001),
     'a call this transaction already wrote as booked, stamped now, is not written again'
 );
-SELECT is(pg_temp.flags(12001), 'true/linked/true/appointment_booked/false', 'and it is booked');
+SELECT is(pgtap_setup.call_flags(12001), 'true/linked/true/appointment_booked/false', 'and it is booked');
 SELECT is(
     (
         SELECT appointment_linked_at FROM calls
@@ -103,7 +95,7 @@ SELECT is(
         WHERE id = 12002
     ), now(), 'and stamped now'
 );
-SELECT is(pg_temp.flags(12003), 'true/linked/true/appointment_booked/false', 'a call not booked yet is booked');
+SELECT is(pgtap_setup.call_flags(12003), 'true/linked/true/appointment_booked/false', 'a call not booked yet is booked');
 SELECT ok(
     pg_temp.rewritten(12004),
     'a call a subtransaction wrote is written again'
@@ -120,7 +112,7 @@ SELECT is(
     'nothing is corrected at commit'
 );
 SELECT is(
-    (SELECT array_agg(pg_temp.flags(g) ORDER BY g) FROM generate_series(12001, 12004) AS g),
+    (SELECT array_agg(pgtap_setup.call_flags(g) ORDER BY g) FROM generate_series(12001, 12004) AS g),
     array_fill('true/linked/true/appointment_booked/false'::text, ARRAY[4]),
     'every call is booked'
 );

@@ -9,43 +9,29 @@ SELECT plan(46);
 INSERT INTO companies (id, name) VALUES (1, 'A');
 ALTER TABLE calls ALTER COLUMN id RESTART WITH 10000;
 ALTER TABLE appointments ALTER COLUMN id RESTART WITH 10000;
-INSERT INTO calls (id, company_id, retell_call_id, session_outcome)
-SELECT
-    g,
-    1,
-    'c' || g,
-    'information_only'
-FROM generate_series(1, 20) AS g;
-
-CREATE FUNCTION pg_temp.flags(call_id bigint) RETURNS text LANGUAGE sql AS $$
-    SELECT concat_ws(
-        '/', appointment_made::text, coalesce(appointment_link_status, '<NULL>'),
-        (appointment_linked_at IS NOT NULL)::text, session_outcome, booking_failed::text
-    )
-    FROM calls WHERE id = call_id
-$$;
+SELECT pgtap_setup.company_calls(1, 1, 20, 'c', 'information_only');
 
 -- Single-row insert.
 INSERT INTO appointments (id, company_id, call_id, source) VALUES (1, 1, 1, 'retell_webhook');
-SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'an appointment books its call');
+SELECT is(pgtap_setup.call_flags(1), 'true/linked/true/appointment_booked/false', 'an appointment books its call');
 
 -- Cancelled and soft-deleted appointments are not active.
 INSERT INTO appointments (id, company_id, call_id, status) VALUES (2, 1, 2, 'cancelled');
 INSERT INTO appointments (id, company_id, call_id, deleted_at) VALUES (3, 1, 3, now());
-SELECT is(pg_temp.flags(2), 'false/<NULL>/false/information_only/false', 'a cancelled appointment books nothing');
-SELECT is(pg_temp.flags(3), 'false/<NULL>/false/information_only/false', 'a soft-deleted appointment books nothing');
+SELECT is(pgtap_setup.call_flags(2), 'false/<NULL>/false/information_only/false', 'a cancelled appointment books nothing');
+SELECT is(pgtap_setup.call_flags(3), 'false/<NULL>/false/information_only/false', 'a soft-deleted appointment books nothing');
 
 -- Two appointments on one call: the flags stay until the last active one goes.
 INSERT INTO appointments (id, company_id, call_id) VALUES (4, 1, 4), (5, 1, 4);
 DELETE FROM appointments
 WHERE id = 4;
-SELECT is(pg_temp.flags(4), 'true/linked/true/appointment_booked/false', 'one of two appointments deleted: still booked');
+SELECT is(pgtap_setup.call_flags(4), 'true/linked/true/appointment_booked/false', 'one of two appointments deleted: still booked');
 UPDATE calls SET booking_confirmed = TRUE
 WHERE id = 4;
 DELETE FROM appointments
 WHERE id = 5;
 SELECT is(
-    pg_temp.flags(4), 'false/unlinked/true/appointment_cancelled/false',
+    pgtap_setup.call_flags(4), 'false/unlinked/true/appointment_cancelled/false',
     'the last appointment deleted: no longer booked, outcome appointment_cancelled'
 );
 SELECT is((
@@ -57,26 +43,26 @@ SELECT is((
 INSERT INTO appointments (id, company_id, call_id) VALUES (6, 1, 6);
 UPDATE appointments SET deleted_at = now()
 WHERE id = 6;
-SELECT is(pg_temp.flags(6), 'false/unlinked/true/appointment_cancelled/false', 'soft delete unbooks the call');
+SELECT is(pgtap_setup.call_flags(6), 'false/unlinked/true/appointment_cancelled/false', 'soft delete unbooks the call');
 UPDATE appointments SET deleted_at = NULL
 WHERE id = 6;
-SELECT is(pg_temp.flags(6), 'true/linked/true/appointment_booked/false', 'undelete books it again');
+SELECT is(pgtap_setup.call_flags(6), 'true/linked/true/appointment_booked/false', 'undelete books it again');
 
 -- Cancel by status; a status change that keeps it active changes nothing.
 INSERT INTO appointments (id, company_id, call_id) VALUES (7, 1, 7);
 UPDATE appointments SET status = 'confirmed'
 WHERE id = 7;
-SELECT is(pg_temp.flags(7), 'true/linked/true/appointment_booked/false', 'confirmed is still active');
+SELECT is(pgtap_setup.call_flags(7), 'true/linked/true/appointment_booked/false', 'confirmed is still active');
 UPDATE appointments SET status = 'cancelled'
 WHERE id = 7;
-SELECT is(pg_temp.flags(7), 'false/unlinked/true/appointment_cancelled/false', 'cancelled unbooks the call');
+SELECT is(pgtap_setup.call_flags(7), 'false/unlinked/true/appointment_cancelled/false', 'cancelled unbooks the call');
 
 -- Moving an appointment recomputes the old and the new call.
 INSERT INTO appointments (id, company_id, call_id) VALUES (8, 1, 8);
 UPDATE appointments SET call_id = 9
 WHERE id = 8;
-SELECT is(pg_temp.flags(8), 'false/unlinked/true/appointment_cancelled/false', 'old call of a moved appointment: unbooked');
-SELECT is(pg_temp.flags(9), 'true/linked/true/appointment_booked/false', 'new call of a moved appointment: booked');
+SELECT is(pgtap_setup.call_flags(8), 'false/unlinked/true/appointment_cancelled/false', 'old call of a moved appointment: unbooked');
+SELECT is(pgtap_setup.call_flags(9), 'true/linked/true/appointment_booked/false', 'new call of a moved appointment: booked');
 
 -- Bulk: 1000 appointments in one statement, then moved, then deleted, in one statement each.
 SELECT pgtap_setup.company_calls(1, 1001, 3000, 'bulk');
@@ -110,7 +96,7 @@ SELECT is((
 -- A booked outcome without an appointment is allowed (grace period): nothing is corrected.
 UPDATE calls SET session_outcome = 'appointment_booked'
 WHERE id = 10;
-SELECT is(pg_temp.flags(10), 'false/<NULL>/false/appointment_booked/false', 'booked outcome inside the grace period stands');
+SELECT is(pgtap_setup.call_flags(10), 'false/<NULL>/false/appointment_booked/false', 'booked outcome inside the grace period stands');
 SELECT is((SELECT count(*)::int FROM guard.correction_audit), 0, 'no corrections so far: derivation is not correction');
 
 -- A transaction may write the call's flags before the appointment that makes them true: nothing
@@ -123,7 +109,7 @@ UPDATE calls SET
     appointment_linked_at = now(),
     session_outcome = 'appointment_booked'
 WHERE id = 23;
-SELECT is(pg_temp.flags(23), 'true/linked/true/appointment_booked/false', 'the flags written first stand until commit');
+SELECT is(pgtap_setup.call_flags(23), 'true/linked/true/appointment_booked/false', 'the flags written first stand until commit');
 INSERT INTO appointments (company_id, call_id) VALUES (1, 23);
 INSERT INTO calls (
     id, company_id, retell_call_id, appointment_made, appointment_link_status,
@@ -134,7 +120,7 @@ INSERT INTO appointments (company_id, call_id) VALUES (1, 22);
 SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
 SET CONSTRAINTS guard.guard_flag_checks_at_commit DEFERRED;
 SELECT is(
-    pg_temp.flags(23) || ' ' || pg_temp.flags(22),
+    pgtap_setup.call_flags(23) || ' ' || pgtap_setup.call_flags(22),
     'true/linked/true/appointment_booked/false true/linked/true/appointment_booked/false',
     'at commit, flags written before their appointment (an update, an insert) are kept'
 );
@@ -149,9 +135,9 @@ SELECT is((SELECT count(*)::int FROM guard.flag_checks_at_commit), 0, 'the commi
 -- alerted.
 UPDATE calls SET appointment_made = FALSE, session_outcome = 'no_availability'
 WHERE id = 1;
-SELECT is(pg_temp.flags(1), 'false/linked/true/no_availability/false', 'a contradicting write stands until commit');
+SELECT is(pgtap_setup.call_flags(1), 'false/linked/true/no_availability/false', 'a contradicting write stands until commit');
 SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
-SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'at commit, made = false on a booked call is corrected');
+SELECT is(pgtap_setup.call_flags(1), 'true/linked/true/appointment_booked/false', 'at commit, made = false on a booked call is corrected');
 -- From here on every statement's checks run at its end (IMMEDIATE), as if each were committed.
 SELECT results_eq(
     $$SELECT rule_id, before ->> 'appointment_made', after ->> 'appointment_made',
@@ -162,16 +148,16 @@ SELECT results_eq(
 );
 UPDATE calls SET booking_failed = TRUE
 WHERE id = 1;
-SELECT is(pg_temp.flags(1), 'true/linked/true/appointment_booked/false', 'booking_failed on a booked call is corrected');
+SELECT is(pgtap_setup.call_flags(1), 'true/linked/true/appointment_booked/false', 'booking_failed on a booked call is corrected');
 UPDATE calls SET appointment_made = TRUE
 WHERE id = 11;
-SELECT is(pg_temp.flags(11), 'false/<NULL>/false/information_only/false', 'a phantom made = true is corrected');
+SELECT is(pgtap_setup.call_flags(11), 'false/<NULL>/false/information_only/false', 'a phantom made = true is corrected');
 INSERT INTO calls (
     id, company_id, retell_call_id, appointment_made, appointment_link_status,
     appointment_linked_at, session_outcome
 )
 VALUES (21, 1, 'claims', TRUE, 'linked', now(), 'appointment_booked');
-SELECT is(pg_temp.flags(21), 'false/unlinked/true/appointment_booked/false', 'a new call claiming a booking is corrected');
+SELECT is(pgtap_setup.call_flags(21), 'false/unlinked/true/appointment_booked/false', 'a new call claiming a booking is corrected');
 UPDATE calls SET appointment_made = TRUE
 WHERE id BETWEEN 13 AND 20;
 SELECT results_eq(
@@ -302,7 +288,7 @@ INSERT INTO calls (
     id, company_id, retell_call_id, appointment_link_status, appointment_linked_at, session_outcome
 )
 VALUES (31, 1, 'claims-link', 'linked', now(), 'information_only');
-SELECT is(pg_temp.flags(31), 'false/unlinked/true/information_only/false', 'a new call claiming only a link is corrected');
+SELECT is(pgtap_setup.call_flags(31), 'false/unlinked/true/information_only/false', 'a new call claiming only a link is corrected');
 
 -- Moving a cancelled appointment away takes nothing from its call: a booking claimed inside its
 -- grace period (outcome booked, confirmed) stands.
@@ -312,7 +298,7 @@ WHERE id = 32;
 UPDATE appointments SET call_id = 33
 WHERE id = 40;
 SELECT is(
-    pg_temp.flags(32), 'false/<NULL>/false/appointment_booked/false',
+    pgtap_setup.call_flags(32), 'false/<NULL>/false/appointment_booked/false',
     'a cancelled appointment moved away leaves the claimed outcome'
 );
 SELECT is((
@@ -330,19 +316,19 @@ WHERE id = 34;
 SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
 SET CONSTRAINTS guard.guard_flag_checks_at_commit DEFERRED;
 SELECT is(
-    pg_temp.flags(34), 'false/creation_failed/false/creation_failed/true',
+    pgtap_setup.call_flags(34), 'false/creation_failed/false/creation_failed/true',
     'a failed creation written without an appointment is no contradiction'
 );
 INSERT INTO appointments (id, company_id, call_id, status) VALUES (41, 1, 34, 'cancelled');
 DELETE FROM appointments
 WHERE id = 41;
 SELECT is(
-    pg_temp.flags(34), 'false/creation_failed/false/creation_failed/true',
+    pgtap_setup.call_flags(34), 'false/creation_failed/false/creation_failed/true',
     'deriving the call again keeps creation_failed'
 );
 INSERT INTO appointments (id, company_id, call_id) VALUES (42, 1, 34);
 SELECT is(
-    pg_temp.flags(34), 'true/linked/true/appointment_booked/false',
+    pgtap_setup.call_flags(34), 'true/linked/true/appointment_booked/false',
     'a booking that then succeeds links the call'
 );
 

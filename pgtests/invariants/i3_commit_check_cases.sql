@@ -11,27 +11,9 @@ BEGIN;
 SELECT plan(13);
 
 INSERT INTO companies (id, name) VALUES (1301, 'A'), (1302, 'B');
-INSERT INTO calls (id, company_id, retell_call_id, session_outcome)
-SELECT
-    g,
-    1301,
-    'k' || g,
-    'information_only'
-FROM generate_series(13001, 13008) AS g;
-
-CREATE FUNCTION pg_temp.flags(call_id bigint) RETURNS text LANGUAGE sql AS $$
-    SELECT concat_ws(
-        '/', appointment_made::text, coalesce(appointment_link_status, '<NULL>'),
-        (appointment_linked_at IS NOT NULL)::text, session_outcome, booking_failed::text
-    )
-    FROM calls WHERE id = call_id
-$$;
-
--- 13005: another company's appointment, loaded with the triggers off (adopted data)
-SET LOCAL session_replication_role = replica;
-INSERT INTO appointments (id, company_id, call_id, source, status, calcom_v2_booking_id)
-VALUES (13005, 1302, 13005, 'retell_webhook', 'scheduled', 'uid-k5');
-SET LOCAL session_replication_role = origin;
+SELECT pgtap_setup.company_calls(1301, 13001, 13008, 'k', 'information_only');
+-- 13005: another company's appointment (adopted data)
+SELECT pgtap_setup.loaded_appointment(13005, 1302, 13005, 'uid-k5');
 
 -- Every call but the last three claims a booking first, in one statement.
 UPDATE calls
@@ -64,19 +46,19 @@ SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
 SET CONSTRAINTS guard.guard_flag_checks_at_commit DEFERRED;
 
 SELECT is(
-    pg_temp.flags(13001), 'true/linked/true/appointment_booked/false',
+    pgtap_setup.call_flags(13001), 'true/linked/true/appointment_booked/false',
     'flags made true by a later appointment pass'
 );
 SELECT is(
-    pg_temp.flags(13002), 'false/unlinked/true/appointment_booked/false',
+    pgtap_setup.call_flags(13002), 'false/unlinked/true/appointment_booked/false',
     'a claim whose appointment was rolled back with a subtransaction is corrected'
 );
 SELECT is(
-    pg_temp.flags(13003), 'true/linked/true/appointment_booked/false',
+    pgtap_setup.call_flags(13003), 'true/linked/true/appointment_booked/false',
     'a call with a second, active appointment keeps its flags'
 );
 SELECT is(
-    pg_temp.flags(13005), 'false/unlinked/true/appointment_booked/false',
+    pgtap_setup.call_flags(13005), 'false/unlinked/true/appointment_booked/false',
     'another company''s appointment books nothing: corrected'
 );
 SELECT results_eq(
@@ -121,11 +103,11 @@ SELECT results_eq(
 );
 SET CONSTRAINTS guard.guard_flag_checks_at_commit IMMEDIATE;
 SELECT is(
-    pg_temp.flags(13007), 'true/linked/true/appointment_booked/false',
+    pgtap_setup.call_flags(13007), 'true/linked/true/appointment_booked/false',
     'the booked call gets its link time back at commit'
 );
 SELECT is(
-    pg_temp.flags(13008), 'false/<NULL>/false/information_only/false',
+    pgtap_setup.call_flags(13008), 'false/<NULL>/false/information_only/false',
     'the claim is corrected at commit'
 );
 

@@ -9,8 +9,7 @@
 --         scan instead of a second index lookup of the same row; the caller holds the row lock).
 -- Without an active appointment the link status stays NULL (never linked) or `creation_failed` (a
 -- booking that was rolled back: the calendar never made it); any other value becomes `unlinked`.
--- An appointment is active unless it is cancelled or soft-deleted, and it counts only for a call
--- of its own company (a cross-tenant link on an adopted database books nothing). A booked
+-- Which appointment counts as the call's active one: guard.active_appointment_for_call. A booked
 -- outcome without an appointment is left alone: it is legitimate during the grace period
 -- (detection's job).
 -- One SELECT, LANGUAGE sql, STABLE, no SET clause, not SECURITY DEFINER: the planner inlines it
@@ -92,15 +91,9 @@ AS $$
                 c.session_outcome,
                 c.booking_failed,
                 c.booking_confirmed,
-                EXISTS (
-                    SELECT
-                    FROM public.appointments AS a
-                    WHERE
-                        a.call_id = c.id
-                        AND a.company_id = c.company_id
-                        AND guard.is_active_appointment(a.status, a.deleted_at)
-                ) AS has_active
+                h.has_active
             FROM public.calls AS c
+            CROSS JOIN LATERAL guard.active_appointment_for_call(c.id, c.company_id) AS h
             WHERE c.id = ANY (call_ids)
             OFFSET 0
         ) AS s

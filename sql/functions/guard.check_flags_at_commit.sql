@@ -35,7 +35,8 @@ BEGIN
     -- instructions of 272k (bench/workload.py --instructions, "book: flags, then appointment",
     -- the commit). The transaction wrote these calls, so
     -- it holds their row locks (or created them): no other writer can change what they derive
-    -- from before it commits. Each call's stored flags and one index read are compared by
+    -- from before it commits. Each call's stored flags and whether it has an active appointment
+    -- (guard.active_appointment_for_call, as the derivation reads it) are compared by
     -- guard.call_flags_contradict, the rule of guard.call_flags_to_correct with lost = FALSE
     -- (tests/db/test_flag_rule.py proves the two agree); a call deleted since (no row: every
     -- argument NULL) does not contradict, as the derivation finds no row for it. OFFSET 0 keeps
@@ -75,15 +76,9 @@ BEGIN
             c.appointment_linked_at,
             c.session_outcome,
             c.booking_failed,
-            EXISTS (
-                SELECT
-                FROM public.appointments AS a
-                WHERE
-                    a.call_id = c.id
-                    AND a.company_id = c.company_id
-                    AND guard.is_active_appointment(a.status, a.deleted_at)
-            ) AS has_active
+            h.has_active
         FROM public.calls AS c
+        CROSS JOIN LATERAL guard.active_appointment_for_call(c.id, c.company_id) AS h
         WHERE c.id = x.id
         OFFSET 0
     ) AS s ON TRUE;

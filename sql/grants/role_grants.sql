@@ -46,6 +46,7 @@ INSERT INTO guard.role_grants (role_kind, object_type, object_name, privileges, 
 -- the derived booking flags, read in place by the appointment triggers (invoker rights: they
 -- update calls as the application would)
 ('application', 'FUNCTION', 'guard.call_flags_to_correct(bigint[], boolean)', '{EXECUTE}', NULL),
+('application', 'FUNCTION', 'guard.active_appointment_for_call(bigint, bigint)', '{EXECUTE}', NULL),
 -- the lock and derivation the appointment update trigger calls when a row's change matters
 ('application', 'FUNCTION', 'guard.sync_call_flags(bigint[], bigint[])', '{EXECUTE}', NULL),
 -- the same for the one call of a one-row cancel, soft delete or delete

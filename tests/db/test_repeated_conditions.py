@@ -1,13 +1,13 @@
-"""The I1 normalisation and the I2 link condition, each defined once: guard.normalised_direction
-and guard.is_valid_customer_link. The planner inlines them and guard.is_active_appointment (a
-call costs what the expression written in place costs), on a new database and on an adopted one
-(whose deleted_at is `timestamp without time zone`). The domains the CHECKs on calls cast to
-(guard.call_direction, guard.customer_link) and the WHEN clauses of the legacy-row triggers keep
-their condition written out (a domain keeps its compiled CHECK for the session, with an inlined
-function as it was then; PostgreSQL compiles a WHEN clause again for every statement that writes
-calls): these tests prove that every copy, and the table's CHECK itself, says the same thing on
-every combination of the columns involved, reading each condition from the catalog as
-PostgreSQL stores it."""
+"""The I1 normalisation and the I2 link condition, each defined once: guard.normalised_direction and
+guard.is_valid_customer_link. The planner inlines them, guard.is_active_appointment and
+guard.active_appointment_for_call (a call costs what the expression written in place costs), on a
+new database and on an adopted one (whose deleted_at is `timestamp without time zone`). The domains
+the CHECKs on calls cast to (guard.call_direction, guard.customer_link) and the WHEN clauses of the
+legacy-row triggers keep their condition written out (a domain keeps its compiled CHECK for the
+session, with an inlined function as it was then; PostgreSQL compiles a WHEN clause again for every
+statement that writes calls): these tests prove that every copy, and the table's CHECK itself, says
+the same thing on every combination of the columns involved, reading each condition from the catalog
+as PostgreSQL stores it."""
 
 from __future__ import annotations
 
@@ -289,6 +289,16 @@ INLINED = {
         "SELECT c.id FROM public.calls AS c"
         " WHERE guard.normalised_direction(c.direction) NOT IN ('inbound', 'outbound')",
         ("btrim", "lower", "inbound"),
+    ),
+    "guard.active_appointment_for_call": (
+        "SELECT c.id, h.has_active FROM public.calls AS c"
+        " CROSS JOIN LATERAL guard.active_appointment_for_call(c.id, c.company_id) AS h",
+        ("SubPlan", "public.appointments", "deleted_at IS NULL"),
+    ),
+    # and so the derivation that reads it
+    "guard.call_flags_to_correct": (
+        "SELECT f.id FROM guard.call_flags_to_correct(ARRAY[1, 2]::bigint[], FALSE) AS f",
+        ("SubPlan", "public.appointments", "public.calls"),
     ),
     "guard.is_valid_customer_link": (
         "SELECT c.id FROM public.calls AS c WHERE NOT guard.is_valid_customer_link("

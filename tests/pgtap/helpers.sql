@@ -123,20 +123,62 @@ AS $$
     VALUES ('own_rule', 'low', 'A rule of the DBA''s own.', 'report');
 $$;
 
--- Calls first_id to last_id of company company_id, retell_call_id retell_prefix || id, every
--- other column as the application leaves it on insert.
+-- Calls first_id to last_id of company company_id, retell_call_id retell_prefix || id, the given
+-- session_outcome, every other column as the application leaves it on insert.
 CREATE OR REPLACE FUNCTION pgtap_setup.company_calls(
-    company_id bigint, first_id bigint, last_id bigint, retell_prefix text
+    company_id bigint, first_id bigint, last_id bigint, retell_prefix text,
+    session_outcome text DEFAULT NULL
 )
 RETURNS void
 LANGUAGE sql
 AS $$
-    INSERT INTO public.calls (id, company_id, retell_call_id)
+    INSERT INTO public.calls (id, company_id, retell_call_id, session_outcome)
     SELECT
         g,
         company_calls.company_id,
-        company_calls.retell_prefix || g
+        company_calls.retell_prefix || g,
+        company_calls.session_outcome
     FROM generate_series(company_calls.first_id, company_calls.last_id) AS g;
+$$;
+
+-- An active appointment from the voice agent as an adopted database or a legacy load left it, the
+-- triggers off: its call's flags are not derived, and the call may be another company's (a row
+-- the composite foreign key, added later, refuses when written).
+CREATE OR REPLACE FUNCTION pgtap_setup.loaded_appointment(
+    id bigint, company_id bigint, call_id bigint, booking_uid text
+)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    replication_role text := current_setting('session_replication_role');
+BEGIN
+    PERFORM set_config('session_replication_role', 'replica', TRUE);
+    INSERT INTO public.appointments (id, company_id, call_id, source, status, calcom_v2_booking_id)
+    VALUES (
+        loaded_appointment.id,
+        loaded_appointment.company_id,
+        loaded_appointment.call_id,
+        'retell_webhook',
+        'scheduled',
+        loaded_appointment.booking_uid
+    );
+    PERFORM set_config('session_replication_role', replication_role, TRUE);
+END;
+$$;
+
+-- A call's booking flags in one line, made/link status/linked/outcome/failed, for is():
+-- 'true/linked/true/appointment_booked/false' for a booked call.
+CREATE OR REPLACE FUNCTION pgtap_setup.call_flags(call_id bigint)
+RETURNS text
+LANGUAGE sql
+AS $$
+    SELECT concat_ws(
+        '/', c.appointment_made::text, coalesce(c.appointment_link_status, '<NULL>'),
+        (c.appointment_linked_at IS NOT NULL)::text, c.session_outcome, c.booking_failed::text
+    )
+    FROM public.calls AS c
+    WHERE c.id = call_flags.call_id
 $$;
 
 -- A DBA's own check view guard.check_<check_name>, as a DBA writes one: the contract's nine

@@ -51,6 +51,7 @@ MUST_EXECUTE = {
         "guard.check_call(bigint)",
         "guard.validate_call_end(bigint)",
         "guard.call_flags_to_correct(bigint[], boolean)",
+        "guard.active_appointment_for_call(bigint, bigint)",
         "guard.sync_call_flags(bigint[], bigint[])",
         "guard.sync_one_call_flags(bigint, boolean)",
         "guard.is_active_appointment(text, anyelement)",
