@@ -16,26 +16,29 @@
 -- (opened -> delivered on every channel); one not yet delivered counts with its age, so a
 -- dispatcher that is down shows as a breach, not as no data. Job alerts are left out of both.
 CREATE OR REPLACE VIEW guard.kpis WITH (security_invoker = TRUE) AS
-WITH measured AS (
+-- The calls with an open alert, joined (read once, hashed): a NOT EXISTS in the aggregate's
+-- FILTER stays a subplan run for every call of the day, each a walk of the open-alert index
+-- (check_id leads it), so its cost grew with calls times open alerts.
+WITH open_call_alert AS (
+    SELECT DISTINCT a.entity_id
+    FROM guard.alerts AS a
+    WHERE a.status = 'open' AND a.entity_type = 'call'
+),
+
+measured AS (
     SELECT
         'consistency_rate' AS kpi,
         'Calls of the last 24 h without an open alert' AS description,
         guard.setting('target_consistency_rate_pct')::numeric AS target,
         '>=' AS comparison,
         round(
-            100.0 * count(*) FILTER (
-                WHERE NOT EXISTS (
-                    SELECT
-                    FROM guard.alerts AS a
-                    WHERE a.status = 'open' AND a.entity_type = 'call' AND a.entity_id = c.id
-                )
-            ) / nullif(count(*), 0),
-            2
+            100.0 * count(*) FILTER (WHERE open_alert.entity_id IS NULL) / nullif(count(*), 0), 2
         ) AS current_value,
         'percent' AS unit,
         '24 hours' AS time_window,
         count(*) AS sample_size
     FROM public.calls AS c
+    LEFT JOIN open_call_alert AS open_alert ON c.id = open_alert.entity_id
     WHERE
         c.created_at >= guard.to_app_time(
             now() - interval '24 hours',

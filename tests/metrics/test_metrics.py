@@ -110,6 +110,24 @@ def test_values_from_the_database(exposition: str, db_url: str) -> None:
             assert exported == pytest.approx(float(value)), kpi  # (the others move with now())
 
 
+def _subplans_reading(node: dict[str, object], relation: str, inside: bool = False) -> int:
+    inside = inside or "Subplan Name" in node
+    found = int(inside and node.get("Relation Name") == relation)
+    children = node.get("Plans", [])
+    assert isinstance(children, list)
+    return found + sum(_subplans_reading(child, relation, inside) for child in children)
+
+
+def test_the_kpis_read_the_open_alerts_once_not_once_per_call(db_url: str) -> None:
+    """The consistency KPI joins the open call alerts: a subplan per call of the day walked the
+    open-alert index once per call and outran the exporter's statement_timeout at volume."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("EXPLAIN (FORMAT JSON) SELECT kpi, current_value FROM guard.kpis")
+        plan = row.fetchone()
+    assert plan is not None
+    assert _subplans_reading(plan[0][0]["Plan"], "alerts") == 0, json.dumps(plan[0], indent=1)
+
+
 def test_promtool_check_metrics_is_clean(exposition: str) -> None:
     result = subprocess.run(
         [PROMTOOL, "check", "metrics"],
