@@ -14,7 +14,6 @@ import pytest
 from guard.ops.jobs import job_status
 from guard.schema import catalog
 from guard.schema.drift import compare_cron_jobs
-from guard.schema.migrate import Migrator
 from tests.support.cron import migrated_cron_database
 from tests.support.postgres import CRON_DATABASE, Cluster, throwaway_cluster
 from tests.support.queries import fetch_all, fetch_one
@@ -247,12 +246,7 @@ def test_pg_cron_runs_the_jobs_a_fresh_install_scheduled() -> None:
     after the commit: with nothing else touching cron.job, pg_cron runs detect_queue within its
     first whole minute."""
     with throwaway_cluster() as cluster:
-        cluster.create_database(name=CRON_DATABASE)
-        url = cluster.url(CRON_DATABASE)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION pg_cron")
-        with Migrator(url) as migrator:
-            migrator.apply()
+        url = migrated_cron_database(cluster)
         installed = time.monotonic()
         runs: list[tuple[object, ...]] = []
         while time.monotonic() < installed + 75 and not runs:
