@@ -525,21 +525,27 @@ SELECT
 -- and the calls with an open alert are found from the open alerts (alerts_open_by_check_idx
 -- read once) through the calls' primary key: calls + open alerts.
 -- The day's start is read in the application's zone (guard.to_app_time: the bare column's index
--- on timestamptz columns, a bound in wall-clock time on timestamp ones).
+-- on timestamptz columns, a bound in wall-clock time on timestamp ones), from it on, as guard.kpis
+-- counts: the third column is guard.kpis' consistency_rate, by the view's own expression, so that
+-- METRIC_KPIS need not count the day's calls a second time.
 WITH day AS MATERIALIZED (
     SELECT guard.to_app_time(
         now() - interval '24 hours',
         (SELECT x.created_at FROM public.calls AS x LIMIT 0),  -- noqa: AM09
         guard.app_time_zone()
     ) AS since
+), counted AS MATERIALIZED (
+    SELECT
+        (SELECT count(*) FROM public.calls AS c, day WHERE c.created_at >= day.since) AS calls,
+        (SELECT count(*) FROM public.calls AS c, day
+         WHERE c.id IN (
+             SELECT a.entity_id FROM guard.alerts AS a
+             WHERE a.status = 'open' AND a.entity_type = 'call'
+         ) AND c.created_at >= day.since) AS inconsistent
 )
-SELECT
-    (SELECT count(*) FROM public.calls AS c, day WHERE c.created_at > day.since),
-    (SELECT count(*) FROM public.calls AS c, day
-     WHERE c.id IN (
-         SELECT a.entity_id FROM guard.alerts AS a
-         WHERE a.status = 'open' AND a.entity_type = 'call'
-     ) AND c.created_at > day.since)
+SELECT n.calls, n.inconsistent,
+    round(100.0 * (n.calls - n.inconsistent) / nullif(n.calls, 0), 2)::float8
+FROM counted AS n
 
 -- name: METRIC_CORRECTIONS
 -- Audit rows written before migration 0027 name the check that found the row; they count under
@@ -573,8 +579,11 @@ WHERE s.key LIKE 'target\_%' AND jsonb_typeof(s.value) = 'number'
 
 -- name: METRIC_KPIS
 -- The KPIs' current values (guard.kpis), beside their targets: a dashboard and an alert rule read
--- the value the BI view shows, not a ratio rebuilt from counters.
-SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k WHERE k.current_value IS NOT NULL
+-- the value the BI view shows, not a ratio rebuilt from counters. All but consistency_rate, whose
+-- value comes with METRIC_CONSISTENCY's counts: the planner drops that branch of the view (its
+-- kpi is a constant), the one that counts every call of the day.
+SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k
+WHERE k.current_value IS NOT NULL AND k.kpi <> 'consistency_rate'
 
 -- name: METRIC_DELIVERIES
 SELECT d.channel, d.status, count(*) FROM guard.deliveries AS d
@@ -681,11 +690,17 @@ GROUP BY 1, 2, 3
 -- (`is_local`): a session-level SET would stay on a pooled server connection (PgBouncer in
 -- transaction mode) and make the next client's writes fail as read-only. A scrape's queries are
 -- index probes whose cost estimates can still pass jit_above_cost; compiling them took 200 ms of
--- a 45 ms query. The statement_timeout is --statement-timeout-ms or the login's, whichever is
+-- a 45 ms query. The KPIs' percentiles sort a day of rows (a million validations): at the default
+-- work_mem that sort went to disk, so a scrape's transaction has 64 MB for one (or the login's
+-- work_mem, when that is more).
+-- The statement_timeout is --statement-timeout-ms or the login's, whichever is
 -- lower (a DBA's limit is never raised); the first column says whether the login's applies.
 SELECT s.setting::bigint BETWEEN 1 AND %(timeout)s,
     set_config('statement_timeout', least(nullif(s.setting::bigint, 0), %(timeout)s)::text, TRUE),
-    set_config('jit', 'off', TRUE)
+    set_config('jit', 'off', TRUE),
+    set_config('work_mem', greatest((
+        SELECT w.setting::bigint FROM pg_catalog.pg_settings AS w WHERE w.name = 'work_mem'
+    ), 65536)::text || 'kB', TRUE)
 FROM pg_catalog.pg_settings AS s WHERE s.name = 'statement_timeout'
 
 -- --- guard/ops/rollout.py

@@ -437,6 +437,12 @@ class GuardCollector(Collector):
             "jobs": self._jobs,
             "counters": self._counters,
         }
+        if "consistency" in data:
+            # guard.kpis' consistency_rate comes with the consistency counts (METRIC_KPIS
+            # leaves it out rather than count the day's calls twice); absent without calls
+            [(*_, consistency_rate)] = data["consistency"]
+            measured = [] if consistency_rate is None else [("consistency_rate", consistency_rate)]
+            data = {**data, "kpis": [*data.get("kpis", []), *measured]}
         for name in (one.name for one in SERIES if one.name in data):
             if name in LABELLED:
                 yield _labelled(data[name], *LABELLED[name])
@@ -484,7 +490,7 @@ class GuardCollector(Collector):
 
     @staticmethod
     def _consistency(row: tuple[Any, ...]) -> Metric:
-        calls, inconsistent = row
+        calls, inconsistent, _rate = row
         return GaugeMetricFamily(
             "guard_consistency_ratio",
             "Share of calls of the last 24 h without an open alert (1 when there were none).",

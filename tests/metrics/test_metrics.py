@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from prometheus_client import REGISTRY, generate_latest
 
 import guard.breaker  # noqa: F401  (registers the breaker counters in the default registry)
+from guard import queries
 from guard.cli import main
 from guard.demo.embedded import free_port
 from guard.ops.metrics import GuardCollector, registry_for
@@ -126,6 +128,43 @@ def test_the_kpis_read_the_open_alerts_once_not_once_per_call(db_url: str) -> No
         plan = row.fetchone()
     assert plan is not None
     assert _subplans_reading(plan[0][0]["Plan"], "alerts") == 0, json.dumps(plan[0], indent=1)
+
+
+def _relations(node: dict[str, Any]) -> set[str]:
+    children = node.get("Plans", [])
+    assert isinstance(children, list)
+    found = {str(node["Relation Name"])} if "Relation Name" in node else set()
+    return found.union(*(_relations(child) for child in children))
+
+
+def test_the_kpis_series_leaves_the_days_calls_to_the_consistency_series(db_url: str) -> None:
+    """A cold scrape counted the day's calls twice, for guard_consistency_ratio and for
+    guard.kpis' consistency_rate: the kpis series now drops that branch of the view and the
+    consistency series gives its value, by the view's expression."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+        row = conn.execute(f"EXPLAIN (FORMAT JSON) {queries.METRIC_KPIS}").fetchone()
+        assert row is not None
+        kpi = conn.execute(
+            "SELECT current_value FROM guard.kpis WHERE kpi = 'consistency_rate'"
+        ).fetchone()
+        [consistency] = conn.execute(queries.METRIC_CONSISTENCY).fetchall()
+    read = _relations(row[0][0]["Plan"])
+    assert "calls" not in read and "validation_metrics" in read, read
+    assert kpi is not None
+    assert consistency == (10, 2, pytest.approx(float(kpi[0])))
+
+
+def test_without_calls_the_consistency_kpi_is_absent(db_url: str) -> None:
+    """As guard.kpis has no consistency_rate value without calls, the exporter has none either."""
+    collector = GuardCollector(db_url)
+    try:
+        text = generate_latest(registry_for(collector)).decode()
+    finally:
+        collector.close()
+    assert sample(text, "guard_consistency_ratio") == 1.0
+    assert 'guard_kpi_value{kpi="review_queue_size"}' in text
+    assert 'kpi="consistency_rate"' not in text
 
 
 def test_promtool_check_metrics_is_clean(exposition: str) -> None:

@@ -1,8 +1,8 @@
 """What a scrape leaves in its server session: nothing. Behind PgBouncer in transaction mode the
 server connection goes to the next client (`guard jobs run`, `guard watch`) after every
 transaction, so a session-level setting of the exporter (read-only, its statement_timeout, jit
-off) or a prepared statement would reach that client. Checked on the exporter's own connection
-object after scrapes, a failed series among them, against the server's defaults."""
+off, work_mem) or a prepared statement would reach that client. Checked on the exporter's own
+connection object after scrapes, a failed series among them, against the server's defaults."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from guard.ops.metrics import GuardCollector, registry_for
 from tests.metrics.test_metrics import DATA
 from tests.support.exposition import sample
 
-SETTINGS = ("default_transaction_read_only", "statement_timeout", "jit", "transaction_read_only")
+SETTINGS = (
+    "default_transaction_read_only",
+    "statement_timeout",
+    "jit",
+    "transaction_read_only",
+    "work_mem",
+)
 
 
 def _settings(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -72,3 +78,20 @@ def test_each_query_runs_read_only_with_the_scrape_timeout(db_url: str) -> None:
     finally:
         collector.close()
     assert row == ("on", "1234ms", "off")
+
+
+def test_a_scrape_sorts_in_memory_without_lowering_the_logins_work_mem(db_url: str) -> None:
+    """The KPIs' percentiles sort a day of validations: 64 MB for it, or the login's work_mem
+    when that is more (a DBA's setting is never lowered), inside the transaction only."""
+    collector = GuardCollector(db_url)
+    try:
+        conn = collector._connection()
+        [(scraped,)] = collector._in_transaction(conn, "SELECT current_setting('work_mem')")
+        conn.execute("SET work_mem = '256MB'")
+        conn.commit()
+        [(raised,)] = collector._in_transaction(conn, "SELECT current_setting('work_mem')")
+        after = conn.execute("SHOW work_mem").fetchone()
+    finally:
+        collector.close()
+    assert (scraped, raised) == ("64MB", "256MB")
+    assert after == ("256MB",)
