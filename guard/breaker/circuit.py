@@ -566,15 +566,13 @@ class CircuitBreaker:
 
     async def acquire_async(self) -> Ticket:
         ticket = self._local_admission()
-        if ticket is not None:
-            return ticket
-        if self._use_redis():
+        if ticket is None and self._use_redis():
             generation = self._known_generation()
             script_args = self._args.acquire_args(self.config, generation)
             reply = await self._decide_async(SCRIPTS.acquire, script_args, generation)
             if reply is not None:
                 return self._admitted(reply, True)
-        return self._without_redis()
+        return ticket or self._without_redis()
 
     async def _release_async(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         counted = not ticket.bypass and (outcome is not _IGNORED or ticket.probe_seq != 0)
