@@ -159,6 +159,9 @@ class CircuitBreaker:
             backend = Backend(None if in_memory else (redis_url or redis_url_from_env()))
         self.backend = backend
         self.listeners = Listeners(listeners)
+        # The listener lists themselves (changed in place): asked on every call.
+        self._own_listeners = self.listeners._listeners
+        self._shared_listeners = backend.listeners._listeners
         self._args = CircuitArgs.build(self.key, self.config, backend.host, backend.pid)
         self._known: _Known | None = None
         self._result_predicates = self.config.has_result_predicates
@@ -225,7 +228,7 @@ class CircuitBreaker:
         self.backend.listeners.emit(event)
 
     def _has_listeners(self) -> bool:
-        return bool(self.listeners._listeners or self.backend.listeners._listeners)
+        return bool(self._own_listeners or self._shared_listeners)
 
     def _event(self, kind: EventKind, **fields: Any) -> BreakerEvent:
         known = self._known
@@ -264,38 +267,32 @@ class CircuitBreaker:
     def _remember(self, reply: Reply, shared: bool) -> None:
         now = _monotonic()
         known = self._known
-        if known is not None and known.reply is reply and known.shared is shared:
-            known.valid_until = now + self._ttl  # the same constant reply: trust it longer
-            return
-        if (
-            known is not None
-            and reply.generation < known.generation
-            and known.shared is shared
-            and now < known.valid_until
-        ):
-            # Replies of concurrent calls (threads, tasks) are handled in any order: this one
-            # was overtaken by a newer generation, and trusting it would bring back a state
-            # the circuit has left (a stale "closed" admitting calls to an open circuit).
-            # Once the newer entry expires any reply is taken, so a Redis that lost its data
-            # and restarted at a lower generation is followed again.
-            return
-        valid_until = now + self._ttl
         state = reply.state
+        if known is not None and known.shared is shared:
+            if known.reply is reply:
+                known.valid_until = now + self._ttl  # the same constant reply: trust it longer
+                return
+            if reply.generation < known.generation and now < known.valid_until:
+                # Replies of concurrent calls (threads, tasks) are handled in any order: this
+                # one was overtaken by a newer generation, and trusting it would bring back a
+                # state the circuit has left (a stale "closed" admitting calls to an open
+                # circuit). Once the newer entry expires any reply is taken, so a Redis that
+                # lost its data and restarted at a lower generation is followed again.
+                return
+            if (
+                known.state is state
+                and state is not _OPEN
+                and known.generation == reply.generation
+                and known.failures == reply.failures
+            ):
+                known.valid_until = now + self._ttl  # nothing changed: just trust it longer
+                known.reply = reply
+                return
+        valid_until = now + self._ttl
+        open_until = 0.0
         if state is _OPEN:
             open_until = now + (reply.open_until_ms - reply.now_ms) / 1000
             valid_until = min(valid_until, open_until)
-        elif (
-            known is not None
-            and known.state is state
-            and known.generation == reply.generation
-            and known.failures == reply.failures
-            and known.shared is shared
-        ):
-            known.valid_until = valid_until  # nothing changed: just trust it longer
-            known.reply = reply
-            return
-        else:
-            open_until = 0.0
         ticket = None
         if state is _CLOSED and reply.failures == 0:
             ticket = Ticket(reply.generation, 0, shared)
@@ -332,12 +329,15 @@ class CircuitBreaker:
         try:
             self._slots.pop()
         except IndexError:
-            with self._counter_lock:
-                self.rejected_bulkhead += 1
-            state = self._known.state if self._known else _CLOSED
-            if self._has_listeners():
-                self._emit(self._event(EventKind.BULKHEAD_FULL, state=state))
-            raise BulkheadFullError(self.key, state, self._slot_count) from None
+            self._bulkhead_full()
+
+    def _bulkhead_full(self) -> None:
+        with self._counter_lock:
+            self.rejected_bulkhead += 1
+        state = self._known.state if self._known else _CLOSED
+        if self._has_listeners():
+            self._emit(self._event(EventKind.BULKHEAD_FULL, state=state))
+        raise BulkheadFullError(self.key, state, self._slot_count) from None
 
     def _timeout_threads(self) -> ThreadPoolExecutor:
         threads = self._threads
@@ -505,9 +505,9 @@ class CircuitBreaker:
 
     def acquire(self) -> Ticket:
         """Admit a call or raise ``CircuitOpenError``. Pair with ``release``."""
-        ticket = self._local_admission()
-        if ticket is not None:
-            return ticket
+        return self._local_admission() or self._acquire_from_store()
+
+    def _acquire_from_store(self) -> Ticket:
         if self._use_redis():
             generation = self._known_generation()
             script_args = self._args.acquire_args(self.config, generation)
@@ -524,20 +524,21 @@ class CircuitBreaker:
             ticket, outcome, _ceil(elapsed_seconds * 1000) if elapsed_seconds else 0
         )
 
-    def _release(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
+    def _release(
+        self, ticket: Ticket, outcome: Outcome, duration_ms: int, redis_done: bool = False
+    ) -> bool:
+        """Report an outcome; ``redis_done``: Redis was tried already (the asyncio path)."""
         if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
             return False  # nothing to count: no round trip
-        if ticket.shared and self._use_redis():
-            generation = ticket.generation
-            script_args = self._args.record_args(generation, outcome, ticket.probe_seq)
-            reply = self._decide(SCRIPTS.record, script_args, generation, duration_ms)
-            if reply is not None:
-                return self._recorded(reply, True)
-        return self._release_locally(ticket, outcome, duration_ms)
-
-    def _release_locally(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
-        if ticket.shared and self._unreachable_mode != "local":
-            return False  # only the per-process mode keeps counting without Redis
+        if ticket.shared:
+            if not redis_done and self._use_redis():
+                generation = ticket.generation
+                script_args = self._args.record_args(generation, outcome, ticket.probe_seq)
+                reply = self._decide(SCRIPTS.record, script_args, generation, duration_ms)
+                if reply is not None:
+                    return self._recorded(reply, True)
+            if self._unreachable_mode != "local":
+                return False  # only the per-process mode keeps counting without Redis
         reply = self._memory.record(
             self.key, self.config, ticket.generation, outcome, ticket.probe_seq, duration_ms
         )
@@ -565,26 +566,23 @@ class CircuitBreaker:
 
     async def acquire_async(self) -> Ticket:
         ticket = self._local_admission()
-        if ticket is not None:
-            return ticket
-        if self._use_redis():
+        if ticket is None and self._use_redis():
             generation = self._known_generation()
             script_args = self._args.acquire_args(self.config, generation)
             reply = await self._decide_async(SCRIPTS.acquire, script_args, generation)
             if reply is not None:
                 return self._admitted(reply, True)
-        return self._without_redis()
+        return ticket or self._without_redis()
 
     async def _release_async(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
-        if ticket.bypass or (outcome is _IGNORED and ticket.probe_seq == 0):
-            return False
-        if ticket.shared and self._use_redis():
+        counted = not ticket.bypass and (outcome is not _IGNORED or ticket.probe_seq != 0)
+        if counted and ticket.shared and self._use_redis():
             generation, probe_seq = ticket.generation, ticket.probe_seq
             script_args = (*self._args.record_args(generation, outcome, probe_seq), duration_ms)
             reply = await self._decide_async(SCRIPTS.record, script_args, generation)
             if reply is not None:
                 return self._recorded(reply, True)
-        return self._release_locally(ticket, outcome, duration_ms)
+        return self._release(ticket, outcome, duration_ms, redis_done=True)
 
     # ------------------------------------------------------------------ outcome bookkeeping
     def _count_failure(self, timed_out: bool) -> None:
@@ -609,16 +607,19 @@ class CircuitBreaker:
         return self._call(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        self._take_slot()
         try:
-            ticket = self.acquire()
+            self._slots.pop()
+        except IndexError:
+            self._bulkhead_full()
+        try:
+            ticket = self._local_admission() or self._acquire_from_store()
         except BaseException:
             self._slots.append(True)
             raise
         timeout = self._call_timeout if ticket.timed else None
         # Outcome events go to the listeners present when the call started. The clock is read
         # only for them or for the slow-call rule (in memory it is a sizeable part of a call).
-        listening = self._has_listeners()
+        listening = bool(self._own_listeners or self._shared_listeners)
         timed = listening or self._always_timed or self.key in self._timed_keys
         started = _perf_counter() if timed else 0.0
         try:
@@ -660,7 +661,14 @@ class CircuitBreaker:
         self, ticket: Ticket, error: BaseException, started: float, listening: bool
     ) -> None:
         timed_out = error.__class__ is GuardedCallTimeout
-        outcome = self._failure_outcome(error, timed_out)
+        if self._plain_failures and not timed_out:
+            # the default classification, inlined: this is a trip's hot path
+            outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
+            if outcome is _FAILURE:
+                with self._counter_lock:
+                    self.failed_calls += 1
+        else:
+            outcome = self._failure_outcome(error, timed_out)
         duration = _ceil((_perf_counter() - started) * 1000) if started else 0
         tripped = self._release(ticket, outcome, duration)
         if listening or (tripped and self._raise_on_trip):

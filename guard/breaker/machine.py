@@ -21,11 +21,14 @@ _CLOSED, _OPEN, _HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
 _FAILURE, _SUCCESS, _IGNORED = Outcome.FAILURE, Outcome.SUCCESS, Outcome.IGNORED
 _FORGETS_COOLDOWN = (State.CLOSED, State.FORCED_CLOSED, State.DISABLED)
 _REJECTING = (State.OPEN, State.FORCED_OPEN)
+# ``Reply``'s own constructor is a Python function around this one.
+_new_reply = tuple.__new__
 
 # What a transition leaves in the reply: the state it left and the counts that caused it.
 Moved = tuple[int, int, int]
 # A state's answer: the reply code, the reason of a transition, the transition (None: none).
 Decision = tuple[int, str, Moved | None]
+_NOT_COUNTED: Decision = (0, "", None)
 
 
 @dataclass(slots=True)
@@ -93,23 +96,29 @@ class Circuit:
         self.update_hot()
         return previous
 
-    def reply(self, code: int, rules: SharedRules, now: int, decision: Decision) -> Reply:
+    def reply(self, rules: SharedRules, now: int, decision: Decision) -> Reply:
         open_until = 0
         if self.state is _OPEN:
             open_until = self.opened_at_ms + rules.open_cooldown_ms(self.open_cooldown_ms)
         # The reply of a transition carries the counts that caused it (for the event record).
-        from_state, failures, successes = decision[2] or (-1, self.failures, self.successes)
-        return Reply(
-            code,
-            self.state,
-            self.generation,
-            failures,
-            successes,
-            open_until,
-            now,
-            from_state,
-            self.probe_seq,
-            decision[1],
+        code, reason, moved = decision
+        if moved is None:
+            moved = (-1, self.failures, self.successes)
+        from_state, failures, successes = moved
+        return _new_reply(
+            Reply,
+            (
+                code,
+                self.state,
+                self.generation,
+                failures,
+                successes,
+                open_until,
+                now,
+                from_state,
+                self.probe_seq,
+                reason,
+            ),
         )
 
     # ------------------------------------------------------------------ the failure-rate window
@@ -303,8 +312,7 @@ STATES: dict[State, type[Passing]] = {
 
 
 def acquire(c: Circuit, rules: SharedRules, lease_ms: int, now: int) -> Reply:
-    decision = STATES[c.state].admit(c, now, rules, lease_ms)
-    return c.reply(decision[0], rules, now, decision)
+    return c.reply(rules, now, STATES[c.state].admit(c, now, rules, lease_ms))
 
 
 def record(
@@ -317,17 +325,17 @@ def record(
     now: int,
 ) -> Reply:
     """An outcome; counted only for the generation (and probe) it was admitted in."""
-    decision: Decision = (0, "", None)
-    if c.generation == generation:
-        decision = STATES[c.state].record(c, outcome, probe_seq, duration_ms, now, rules)
+    if c.generation != generation:
+        return c.reply(rules, now, _NOT_COUNTED)
+    decision = STATES[c.state].record(c, outcome, probe_seq, duration_ms, now, rules)
     quiet = c.quiet_reply
-    if decision[0] == 1 and decision[2] is None and quiet is not None:
+    if quiet is not None and decision[0] == 1 and decision[2] is None:
         return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
-    return c.reply(decision[0], rules, now, decision)
+    return c.reply(rules, now, decision)
 
 
 def control(c: Circuit, rules: SharedRules, target: State, reason: str, now: int) -> Reply:
-    return c.reply(1, rules, now, (1, reason, c.move(target, now, rules)))
+    return c.reply(rules, now, (1, reason, c.move(target, now, rules)))
 
 
 def configure(c: Circuit, rules: SharedRules, reason: str, now: int) -> Reply:
@@ -338,4 +346,4 @@ def configure(c: Circuit, rules: SharedRules, reason: str, now: int) -> Reply:
     c.generation += 1
     c.changed_at_ms = now
     c.update_hot()
-    return c.reply(1, rules, now, (1, reason, (int(c.state), c.failures, c.successes)))
+    return c.reply(rules, now, (1, reason, (int(c.state), c.failures, c.successes)))

@@ -108,8 +108,8 @@ class MemoryStore:
             if hot is not None and hot.generation == generation:
                 return hot  # as in the Lua script: nothing changes, the reply is constant
         with self._lock:
-            circuit = self._get(key)
-            rules = self._rules(key, circuit, cfg)
+            circuit = self._circuits.get(key) or self._get(key)
+            rules = circuit.rules or self._rules(key, circuit, cfg)
             now = self._clock()
             return machine.record(circuit, rules, generation, outcome, probe_seq, duration_ms, now)
 
