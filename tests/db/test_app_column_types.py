@@ -7,6 +7,7 @@ from_number or booking_id failed, and nothing said what to do."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ import pytest
 from guard.schema.validate import validate
 from guard.schema.verify import verify
 from tests.security.conftest import create_login
+from tests.support.postgres import Cluster
 from tests.support.queries import text_on
 
 VIEW_STATE = """
@@ -30,11 +32,25 @@ ORDER BY 1
 """
 
 
-@pytest.fixture
-def adopted(legacy_db_url: str) -> str:
-    report = validate(legacy_db_url, pause_ratio=0)
+def _validate_completely(url: str) -> None:
+    report = validate(url, pause_ratio=0)
     assert report.complete, report.constraints
-    return legacy_db_url
+
+
+@pytest.fixture(scope="module")
+def adopted_template(pg_cluster: Cluster, legacy_template_database: str) -> Iterator[str]:
+    """The session's legacy database after `guard db validate`, built once for the module."""
+    with pg_cluster.template(
+        "adopted_template", _validate_completely, source=legacy_template_database
+    ) as name:
+        yield name
+
+
+@pytest.fixture
+def adopted(pg_cluster: Cluster, adopted_template: str) -> Iterator[str]:
+    """A fresh clone of the adopted database for each test."""
+    with pg_cluster.database(template=adopted_template) as url:
+        yield url
 
 
 def _column_type(conn: psycopg.Connection[Any], column: str) -> str:

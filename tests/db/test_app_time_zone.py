@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.cli import main
 from guard.schema.migrate import Migrator
+from tests.support.postgres import Cluster
 
 APP_ZONE = "Europe/Berlin"
 SESSION_ZONES = ("UTC", "America/New_York", "Europe/Berlin")
@@ -33,19 +34,31 @@ def _berlin_wall_clock(ago: str) -> str:
     return f"((now() - interval '{ago}') AT TIME ZONE '{APP_ZONE}')"
 
 
-@pytest.fixture
-def laravel_in_berlin(empty_db_url: str) -> Iterator[str]:
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+def _adopt_laravel_in_berlin(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(LARAVEL_TABLES.encode())
-    with Migrator(empty_db_url) as migrator:
+    with Migrator(url) as migrator:
         migrator.apply()
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "UPDATE guard.settings SET value = to_jsonb(%s::text) WHERE key = 'app_time_zone'",
             (APP_ZONE,),
         )
         conn.execute("INSERT INTO companies (id, name) VALUES (1, 'Praxis Berlin')")
-    yield empty_db_url
+
+
+@pytest.fixture(scope="module")
+def laravel_in_berlin_template(pg_cluster: Cluster) -> Iterator[str]:
+    """Laravel's tables, Booking Guard applied, the zone declared: built once for the module."""
+    with pg_cluster.template("laravel_in_berlin_template", _adopt_laravel_in_berlin) as name:
+        yield name
+
+
+@pytest.fixture
+def laravel_in_berlin(pg_cluster: Cluster, laravel_in_berlin_template: str) -> Iterator[str]:
+    """A fresh clone of it for each test."""
+    with pg_cluster.database(template=laravel_in_berlin_template) as url:
+        yield url
 
 
 def _call(conn: psycopg.Connection[Any], ago: str, booked: bool, name: str) -> int:

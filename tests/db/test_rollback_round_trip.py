@@ -60,13 +60,13 @@ POINTS = rollback_points()
 @pytest.fixture(scope="module")
 def seeded_template(pg_cluster: Cluster, template_database: str) -> Iterator[str]:
     """The migrated template with rows in the booking tables and alerts, shared by every point."""
-    name = pg_cluster.create_database(template=template_database, name="round_trip_template")
-    try:
-        with psycopg.connect(pg_cluster.url(name), autocommit=True) as conn:
-            conn.execute(SEED.encode())
+    with pg_cluster.template("round_trip_template", _seed, source=template_database) as name:
         yield name
-    finally:
-        pg_cluster.drop_database(name)
+
+
+def _seed(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SEED.encode())
 
 
 def _guard(url: str, *args: str) -> Any:

@@ -152,11 +152,13 @@ def test_pending_migration_is_drift(pg_cluster_db_with_copied_migrations: tuple[
 
 
 @pytest.fixture
-def pg_cluster_db_with_copied_migrations(empty_db_url: str, tmp_path: Path) -> tuple[str, Path]:
+def pg_cluster_db_with_copied_migrations(db_url: str, tmp_path: Path) -> tuple[str, Path]:
+    """A clone of the migrated template (built from the same files) and a copy of the
+    migrations a test may edit."""
     directory = shipped_migrations(tmp_path)
-    with Migrator(empty_db_url, directory) as migrator:
-        migrator.apply()
-    return empty_db_url, directory
+    with Migrator(db_url, directory) as migrator:
+        assert migrator.apply() == [], "the template has every migration of the copy"
+    return db_url, directory
 
 
 def test_a_cast_in_a_view_is_drift_on_a_database_booking_guard_created(db_url: str) -> None:

@@ -15,6 +15,7 @@ from devtools.legacy_schema import LEGACY_SCHEMA
 from guard.schema.migrate import Migrator
 from guard.schema.validate import validate
 from guard.schema.verify import verify
+from tests.support.postgres import Cluster
 from tests.support.queries import fetch_all
 
 # the columns Booking Guard reads that a Laravel application declares as strings
@@ -26,20 +27,32 @@ LARAVEL_STRINGS = (
 )
 
 
-@pytest.fixture
-def laravel_typed(empty_db_url: str) -> Iterator[str]:
+def _adopt_laravel_typed(url: str) -> None:
     extra = "".join(f"\n    {column} varchar(255)," for column in LARAVEL_STRINGS)
     schema = LEGACY_SCHEMA.replace(
         "    booking_id varchar(255),", "    booking_id varchar(255)," + extra, 1
     )
     assert schema != LEGACY_SCHEMA
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(schema.encode())
-    with Migrator(empty_db_url) as migrator:
+    with Migrator(url) as migrator:
         migrator.apply()
-    report = validate(empty_db_url, pause_ratio=0)
+    report = validate(url, pause_ratio=0)
     assert report.complete, report.constraints
-    yield empty_db_url
+
+
+@pytest.fixture(scope="module")
+def laravel_typed_template(pg_cluster: Cluster) -> Iterator[str]:
+    """The legacy load with Laravel's string columns, applied and validated: built once."""
+    with pg_cluster.template("laravel_typed_template", _adopt_laravel_typed) as name:
+        yield name
+
+
+@pytest.fixture
+def laravel_typed(pg_cluster: Cluster, laravel_typed_template: str) -> Iterator[str]:
+    """A fresh clone of it for each test."""
+    with pg_cluster.database(template=laravel_typed_template) as url:
+        yield url
 
 
 def test_verify_is_green_on_the_applications_column_types(laravel_typed: str) -> None:

@@ -14,7 +14,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +105,21 @@ class Cluster:
         directory = Path(os.environ[COVERAGE_ENV])
         with (directory / f"functions-{os.getpid()}.jsonl").open("a") as out:
             out.write(line + "\n")
+
+    @contextmanager
+    def template(
+        self, name: str, build: Callable[[str], object], source: str = "template0"
+    ) -> Iterator[str]:
+        """A database `name` made from `source` and built by `build(url)`, for tests to clone
+        (`database(template=name)`): a slow build (a legacy load, a validate) done once for a
+        module instead of once per test. Dropped afterwards. `build` must close every
+        connection it opens: PostgreSQL refuses to clone a database another session is in."""
+        self.create_database(source, name)
+        try:
+            build(self.url(name))
+            yield name
+        finally:
+            self.drop_database(name)
 
     @contextmanager
     def database(self, template: str = "template0") -> Iterator[str]:
