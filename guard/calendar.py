@@ -227,18 +227,6 @@ def _problem(booking: object) -> str | None:
     return next((problem for problem, found in wrong.items() if found), None)
 
 
-def _reconcile_args(company_id: int | None, booking: CalendarBooking) -> tuple[Any, ...]:
-    return (
-        company_id,
-        booking.uid,
-        str(CalendarStatus(booking.status)),
-        booking.starts_at,
-        booking.ends_at,
-        booking.call_id,
-        booking.idempotency_key,
-    )
-
-
 def reconcile_calendar(
     conn: psycopg.Connection[Any],
     list_bookings: ListBookings,
@@ -268,9 +256,11 @@ def reconcile_calendar(
             try:
                 with conn.transaction():
                     conn.execute(*_begin_work(company_id), prepare=False)
+                    booked = (company_id, booking.uid, str(CalendarStatus(booking.status)))
+                    times = (booking.starts_at, booking.ends_at)
                     rows = conn.execute(
                         queries.RECONCILE_CALENDAR_BOOKING,
-                        _reconcile_args(company_id, booking),
+                        (*booked, *times, booking.call_id, booking.idempotency_key),
                         prepare=False,
                     ).fetchall()
                     rows = [_recorded(conn, row, booking, source, tally.orphans) for row in rows]

@@ -22,6 +22,7 @@ from guard.errors import (
     GuardError,
     PermissionDenied,
     first_line,
+    server_address,
 )
 from guard.redact import conninfo_password, redact_text, remember
 
@@ -173,6 +174,18 @@ def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
     """True when a connection pooler sits between this connection and PostgreSQL."""
     row = conn.execute(queries.BACKEND_PID).fetchone()
     return row is None or int(row[0]) != conn.info.backend_pid
+
+
+def scalar(conn: psycopg.Connection[Any], query: Any, params: Any = None) -> Any:
+    """The first value of a statement's first row; None when it returns no row. No `params`: the
+    statement is sent as it is (a `%` in it is no placeholder)."""
+    row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def standby_address(conn: psycopg.Connection[Any]) -> str | None:
+    """host:port/dbname of the server when it is a hot standby (pg_is_in_recovery()), else None."""
+    return server_address(conn.info) if scalar(conn, queries.IN_RECOVERY) else None
 
 
 def pooler_refusal(what: str) -> GuardError:

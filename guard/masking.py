@@ -48,9 +48,7 @@ class _Rule:
         return self.word_character.match(character) is not None
 
 
-@lru_cache(maxsize=1)
-def _compiled() -> _Rule:
-    return _Rule()
+_compiled = lru_cache(maxsize=1)(_Rule)
 
 
 def _part_of_a_word(normalised: str, start: int, end: int, compiled: _Rule) -> bool:

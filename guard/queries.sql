@@ -14,6 +14,9 @@ SELECT pg_backend_pid()
 -- name: SET_STATEMENT_TIMEOUT
 SELECT set_config('statement_timeout', %s, TRUE)
 
+-- name: IN_RECOVERY
+SELECT pg_is_in_recovery()
+
 -- --- guard/booking.py
 -- name: BEGIN_BOOKING
 SELECT outcome, attempt_id, idempotency_key, appointment_id, booking_uid
@@ -117,9 +120,6 @@ SELECT EXISTS (
     INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid
     WHERE n.nspname = 'guard' AND c.relname = 'alerts'
 )
-
--- name: IN_RECOVERY
-SELECT pg_is_in_recovery()
 
 -- --- guard/cli/alerts.py
 -- name: ALERT_SHOW

@@ -206,24 +206,30 @@ WRITES: dict[str, Callable[[dict[str, Any]], bool]] = {
 }
 
 
-def _probe(database_url: str | None, query: str) -> tuple[bool, str] | None:
-    """The one value `query` answers, and host:port/dbname; None when the server is unreachable."""
+def _probe(database_url: str | None, read: Callable[[Any], str | None]) -> str | None:
+    """What `read` answers on a connection to the server; None when the server is unreachable."""
     import psycopg
 
     from guard.connection import connect
 
     try:
         with connect(database_url, autocommit=True, application_name="guard") as conn:
-            row = conn.execute(query).fetchone()
-            return bool(row and row[0]), server_address(conn.info)
+            return read(conn)
     except (GuardError, psycopg.Error):
         return None
 
 
 def _standby(database_url: str | None) -> str | None:
     """host:port/dbname of the server when it is a hot standby, else None."""
-    found = _probe(database_url, queries.IN_RECOVERY)
-    return found[1] if found and found[0] else None
+    from guard.connection import standby_address
+
+    return _probe(database_url, standby_address)
+
+
+def _without_schema(conn: Any) -> str | None:
+    """host:port/dbname of a database without Booking Guard's schema, else None."""
+    row = conn.execute(queries.HAS_GUARD_SCHEMA).fetchone()
+    return None if row and row[0] else server_address(conn.info)
 
 
 def _each_leaf(
@@ -281,11 +287,9 @@ def _require_database(command: click.Command, name: str) -> None:
         root = click.get_current_context().find_root()
         database_url = (root.obj or {}).get("database_url")
         resolve_conninfo(database_url)  # none given, or malformed: one line, exit 2
-        found = _probe(database_url, queries.HAS_GUARD_SCHEMA) if needs_schema else None
-        if found and not found[0]:
-            raise GuardError(
-                f"database {found[1]} has no Booking Guard schema: run `guard db apply`"
-            )
+        where = _probe(database_url, _without_schema) if needs_schema else None
+        if where is not None:
+            raise GuardError(f"database {where} has no Booking Guard schema: run `guard db apply`")
         return original(*args, **options)
 
     command.callback = checked

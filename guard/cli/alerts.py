@@ -14,7 +14,7 @@ from guard import queries
 from guard.cli.output import echo_text, emit_record, emit_streamed, json_option, wide_option
 from guard.cli.params import BIGINT, COUNT, ROW_ID
 from guard.cli.watch import CHANNELS, sinks, who_acts
-from guard.connection import transaction
+from guard.connection import scalar, transaction
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.message import test_message
 from guard.ops.dispatch.sinks import DeliveryError
@@ -50,8 +50,8 @@ def readable_source(conn: psycopg.Connection[Any], table: str) -> str:
     """guard.<table> (alerts, review_items), or for a login that may not read its free text raw
     (the reporting role) guard.<table>_report: the same columns with phone numbers masked, and
     the same companies."""
-    row = conn.execute(queries.MAY_READ_ALERT_DETAILS, (f"guard.{table}",)).fetchone()
-    return f"guard.{table}" if row and row[0] else f"guard.{table}_report"
+    may_read = scalar(conn, queries.MAY_READ_ALERT_DETAILS, (f"guard.{table}",))
+    return f"guard.{table}" if may_read else f"guard.{table}_report"
 
 
 def say_truncated(shown: int, total: int, as_json: bool) -> None:
@@ -93,14 +93,12 @@ def list_alerts(
     """Alerts, most severe and most recently seen first; says how many it left out."""
     where, params = queries.alert_where(status, check_id, company_id)
     with transaction(obj["database_url"], application_name="guard alerts") as conn:
-        if check_id is not None:
-            known = conn.execute(queries.CHECK_IS_KNOWN, (check_id, check_id)).fetchone()
-            if not known or not known[0]:
-                raise click.BadParameter(
-                    f"no check {check_id!r} (`SELECT id FROM guard.checks` lists them)",
-                    param_hint="'--check'",
-                )
-        count = conn.execute(queries.alert_count(where), tuple(params)).fetchone()
+        if check_id is not None and not scalar(conn, queries.CHECK_IS_KNOWN, (check_id, check_id)):
+            raise click.BadParameter(
+                f"no check {check_id!r} (`SELECT id FROM guard.checks` lists them)",
+                param_hint="'--check'",
+            )
+        count = scalar(conn, queries.alert_count(where), tuple(params))
         shown = emit_streamed(
             conn,
             "guard_alerts_list",
@@ -111,7 +109,7 @@ def list_alerts(
             LIST_DROP_ORDER,
             as_json,
         )
-    say_truncated(shown, int(count[0]) if count else 0, as_json)
+    say_truncated(shown, int(count or 0), as_json)
 
 
 @alerts.command("show")

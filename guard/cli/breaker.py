@@ -22,12 +22,17 @@ from guard.breaker.state import (
     WINDOW_TYPES,
     Action,
 )
-from guard.cli.output import emit_json, emit_table, when, wide_option
+from guard.cli.output import emit_json, emit_table, json_option, warn, when, wide_option
 from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
 from guard.errors import GuardError
-from guard.ops.breaker_operator import CircuitView, Operator, RulesChange, operator_session
+from guard.ops.breaker_operator import (
+    EVENT_FIELDS,
+    CircuitView,
+    Operator,
+    RulesChange,
+    operator_session,
+)
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 reason_option = click.option(
     "--reason",
     type=NON_EMPTY_TEXT,
@@ -57,7 +62,7 @@ def _warn_once(ctx: click.Context, operator: Operator) -> None:
     ctx.meta["guard.breaker.redis_checked"] = True
     warning = operator.eviction_warning()
     if warning is not None:
-        click.echo(f"guard: warning: {warning}", err=True)
+        warn(warning)
 
 
 def _when(view: CircuitView) -> str:
@@ -83,7 +88,7 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
             _when(view),
             view.last_failure_at,
             view.closed_at,
-            _rules_text(view),
+            view.rules.text() if view.rules is not None else "",
             _window_text(view),
             view.source,
         ]
@@ -107,10 +112,6 @@ STATE_COLUMNS = [
 ]
 # Left out first to last when a terminal is too narrow for every column (`--wide` shows them).
 STATE_DROP_ORDER = ["source", "window", "gen", "closed at", "successes", "probe in", "rules"]
-
-
-def _rules_text(view: CircuitView) -> str:
-    return view.rules.text() if view.rules is not None else ""
 
 
 def _window_text(view: CircuitView) -> str:
@@ -175,18 +176,7 @@ def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
         "recent events",
         ["gen", "from", "to", "reason", "failures", "successes", "actor", "host", "pid", "at"],
         [
-            [
-                event["generation"],
-                event["from_state"],
-                event["to_state"],
-                event["reason"],
-                event["failure_count"],
-                event["success_count"],
-                event["actor"],
-                event["host"],
-                event["pid"],
-                when(event["occurred_at"]),
-            ]
+            [*(event[name] for name in EVENT_FIELDS), when(event["occurred_at"])]
             for event in view.events
         ],
     )
@@ -195,10 +185,15 @@ def show(ctx: click.Context, key: str, event_count: int, as_json: bool) -> None:
 def _act(ctx: click.Context, key: str, action: Action, reason: str, as_json: bool) -> None:
     with _operator(ctx, changes=True) as operator:
         result = operator.act(key, action, reason)
+    _emit_result(f"{action.value} {key}", result, as_json)
+
+
+def _emit_result(title: str, result: dict[str, Any], as_json: bool) -> None:
+    """What a change did: a JSON object, or a table of one row."""
     if as_json:
         emit_json(result)
     else:
-        emit_table(f"{action.value} {key}", list(result), [list(result.values())])
+        emit_table(title, list(result), [list(result.values())])
 
 
 _failure_threshold = click.option(
@@ -389,7 +384,4 @@ def configure(
         )
     with _operator(ctx, changes=True) as operator:
         result = operator.configure(key, change)
-    if as_json:
-        emit_json(result)
-    else:
-        emit_table(f"configure {key}", list(result), [list(result.values())])
+    _emit_result(f"configure {key}", result, as_json)

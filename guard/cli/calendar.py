@@ -27,7 +27,7 @@ from guard.calendar import (
 )
 from guard.cli.output import emit_json, emit_table, json_option, warn, when
 from guard.cli.params import BIGINT, INT_MAX, iso_time, span
-from guard.connection import connect, guard_function_errors
+from guard.connection import connect, guard_function_errors, scalar
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
 
 CLIENT_VARIABLE = "GUARD_CALENDAR_CLIENT"
@@ -233,9 +233,9 @@ def reconcile_command(
     client = load_client(client_spec)
     with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
         with guard_function_errors():
-            allowed = conn.execute(queries.MAY_RECONCILE_CALENDAR).fetchone()
+            allowed = scalar(conn, queries.MAY_RECONCILE_CALENDAR)
             conn.commit()
-        if not allowed or not allowed[0]:
+        if not allowed:
             raise PermissionDenied(
                 "permission denied for function guard.reconcile_calendar_booking"
             )
@@ -288,9 +288,9 @@ def _audited(conn: Any, recorded: Iterable[int], cutoff: datetime | None) -> int
     ids = list(recorded)
     if not ids:
         return 0
-    row = conn.execute(queries.AUDIT_CALENDAR_RESTORATIONS, (ids, cutoff)).fetchone()
+    audited = scalar(conn, queries.AUDIT_CALENDAR_RESTORATIONS, (ids, cutoff))
     conn.commit()
-    return int(row[0]) if row else 0
+    return int(audited or 0)
 
 
 def _cutoff(conn: Any) -> datetime | None:

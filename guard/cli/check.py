@@ -13,7 +13,7 @@ import psycopg
 from guard import queries
 from guard.cli.output import emit_json, emit_table, json_option, note, warn, when
 from guard.cli.params import ROW_ID
-from guard.connection import connect, fetch_all, guard_function_errors, transaction
+from guard.connection import connect, fetch_all, guard_function_errors, scalar, transaction
 from guard.errors import GuardError
 from guard.ops.detection import BatchChecked, HistoryProgress, arm_pass_timeout, check_history
 
@@ -33,10 +33,9 @@ def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empt
     True: the command does nothing there."""
     with connect(database_url, autocommit=True, application_name="guard check") as conn:
         try:
-            row = conn.execute(queries.BOOKING_SUBSCRIPTION).fetchone()
+            subscription = scalar(conn, queries.BOOKING_SUBSCRIPTION)
         except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName):
             return False  # a schema older than the function
-    subscription = None if row is None else row[0]
     if subscription is None:
         return False
     note(
@@ -78,8 +77,7 @@ NOT_JUDGED = "not judged"
 
 def _thresholds(conn: psycopg.Connection[Any]) -> dict[str, Thresholds]:
     """The checks that have thresholds; none for a login that may not read guard.checks."""
-    row = conn.execute(queries.MAY_READ_CHECKS).fetchone()
-    if not (row and row[0]):
+    if not scalar(conn, queries.MAY_READ_CHECKS):
         return {}
     rows = conn.execute(queries.CHECK_THRESHOLDS).fetchall()
     return {check_id: Thresholds(warn, error, unit) for check_id, warn, error, unit in rows}
@@ -102,8 +100,7 @@ def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]
 def _check_call(database_url: str | None, call_id: int) -> list[Any]:
     """Every check of one call, with its status and error, in one transaction."""
     with transaction(database_url, application_name="guard check") as conn:
-        row = conn.execute(queries.MAY_RUN_CHECKS).fetchone()
-        if not (row and row[0]):
+        if not scalar(conn, queries.MAY_RUN_CHECKS):
             return [
                 [*r, "ok", None] if r[2] is not None else [*r, "not run", _UNKNOWN_FAILURE]
                 for r in conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()

@@ -13,7 +13,7 @@ import click
 import psycopg
 
 from guard import queries
-from guard.connection import connect
+from guard.connection import connect, scalar
 from guard.demo import sample_data
 from guard.demo.embedded import (
     SERVER_USER,
@@ -87,18 +87,18 @@ def demo(stop: bool) -> None:
         data_story(url, click.echo)
         booking_story(url, click.echo)
     with connect(url) as conn:
-        open_alerts = conn.execute(queries.OPEN_ALERT_COUNT).fetchone()
-        open_reviews = conn.execute(queries.ACTIVE_REVIEW_ITEM_COUNT).fetchone()
-        pending = conn.execute(queries.PENDING_VALIDATION_COUNT).fetchone()
-        scheduled = conn.execute(queries.SCHEDULE_JOBS).fetchone()
-    click.echo(f"Jobs: {scheduled[0] if scheduled else '?'}")
+        open_alerts = scalar(conn, queries.OPEN_ALERT_COUNT)
+        open_reviews = scalar(conn, queries.ACTIVE_REVIEW_ITEM_COUNT)
+        pending = scalar(conn, queries.PENDING_VALIDATION_COUNT)
+        scheduled = scalar(conn, queries.SCHEDULE_JOBS)
+    click.echo(f"Jobs: {scheduled or '?'}")
     click.echo(
-        f"Now: {open_alerts[0] if open_alerts else 0} open alerts (`guard alerts list`),"
-        f" {open_reviews[0] if open_reviews else 0} review items waiting (`guard review list`)."
+        f"Now: {open_alerts or 0} open alerts (`guard alerts list`),"
+        f" {open_reviews or 0} review items waiting (`guard review list`)."
     )
-    if pending and pending[0]:
+    if pending:
         click.echo(
-            f"Invariants: triggers active; {pending[0]} constraint(s) NOT VALID because old rows"
+            f"Invariants: triggers active; {pending} constraint(s) NOT VALID because old rows"
             " violate them. `guard db validate` reconciles what is safe and validates them."
         )
     else:
@@ -127,9 +127,8 @@ def _reporting_login(url: str) -> str:
     """The reporting login docs/bi.md's examples use, bound to every company of the demo (the
     cluster trusts local logins: no password). Its URL."""
     with connect(url, autocommit=True) as conn:
-        role = conn.execute(queries.REPORTING_ROLE).fetchone()
-        exists = conn.execute(queries.ROLE_EXISTS, (REPORTING_LOGIN,)).fetchone()
-        if not exists:
+        role = scalar(conn, queries.REPORTING_ROLE)
+        if conn.execute(queries.ROLE_EXISTS, (REPORTING_LOGIN,)).fetchone() is None:
             conn.execute(
                 psycopg.sql.SQL(queries.CREATE_LOGIN).format(
                     psycopg.sql.Identifier(REPORTING_LOGIN)
@@ -138,7 +137,7 @@ def _reporting_login(url: str) -> str:
         if role:
             conn.execute(
                 psycopg.sql.SQL(queries.GRANT_ROLE).format(
-                    psycopg.sql.Identifier(role[0]), psycopg.sql.Identifier(REPORTING_LOGIN)
+                    psycopg.sql.Identifier(role), psycopg.sql.Identifier(REPORTING_LOGIN)
                 )
             )
         for (company,) in conn.execute(queries.COMPANY_IDS).fetchall():
@@ -167,8 +166,7 @@ def _where_guard_is() -> str:
 
 def _create_database(maintenance_url: str, name: str) -> None:
     with connect(maintenance_url, autocommit=True) as conn:
-        exists = conn.execute(queries.DATABASE_EXISTS, (name,)).fetchone()
-        if exists:
+        if conn.execute(queries.DATABASE_EXISTS, (name,)).fetchone() is not None:
             return
         try:
             conn.execute(

@@ -19,7 +19,7 @@ from guard.cli.output import (
     write,
 )
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
-from guard.connection import transaction
+from guard.connection import scalar, transaction
 from guard.errors import GuardError, first_line
 
 _COLUMNS = [
@@ -116,7 +116,7 @@ def list_items(
     statuses = ["open", "claimed"] if status == "active" else [status]
     with transaction(obj["database_url"]) as conn:
         items = readable_source(conn, "review_items")
-        count = conn.execute(queries.review_item_count(items), (statuses,)).fetchone()
+        count = scalar(conn, queries.review_item_count(items), (statuses,))
         shown = emit_streamed(
             conn,
             "guard_review_list",
@@ -127,7 +127,7 @@ def list_items(
             _DROP_ORDER,
             as_json,
         )
-    say_truncated(shown, int(count[0]) if count else 0, as_json)
+    say_truncated(shown, int(count or 0), as_json)
 
 
 @review.command("show")
@@ -169,25 +169,6 @@ def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> 
         click.echo("Nothing to claim: the queue is empty.")
 
 
-def _close(
-    obj: dict[str, str | None],
-    item_id: int,
-    actor: str,
-    outcome: str,
-    note: str,
-    false_positive: bool,
-    as_json: bool,
-) -> None:
-    _change_and_show(
-        obj["database_url"],
-        queries.review_close(_COLUMNS),
-        (item_id, actor, outcome, note, false_positive),
-        f"Review item {item_id} {outcome}",
-        as_json,
-        f"review item {item_id} was {outcome}",
-    )
-
-
 @review.command()
 @click.argument("item_id", type=ROW_ID)
 @click.option("--note", type=NON_EMPTY_TEXT, required=True, help="What was done.")
@@ -196,7 +177,14 @@ def _close(
 @click.pass_obj
 def resolve(obj: dict[str, str | None], item_id: int, note: str, actor: str, as_json: bool) -> None:
     """Close an item: the problem was dealt with."""
-    _close(obj, item_id, actor, "resolved", note, False, as_json)
+    _change_and_show(
+        obj["database_url"],
+        queries.review_close(_COLUMNS),
+        (item_id, actor, "resolved", note, False),
+        f"Review item {item_id} resolved",
+        as_json,
+        f"review item {item_id} was resolved",
+    )
 
 
 @review.command()
@@ -215,4 +203,11 @@ def dismiss(
     as_json: bool,
 ) -> None:
     """Close an item: nothing to do."""
-    _close(obj, item_id, actor, "dismissed", note, false_positive, as_json)
+    _change_and_show(
+        obj["database_url"],
+        queries.review_close(_COLUMNS),
+        (item_id, actor, "dismissed", note, false_positive),
+        f"Review item {item_id} dismissed",
+        as_json,
+        f"review item {item_id} was dismissed",
+    )

@@ -10,7 +10,7 @@ import psycopg
 from guard import queries
 from guard.cli.output import echo_text, emit_json, emit_table, json_option, wide_option
 from guard.cli.params import BIGINT, NON_EMPTY_TEXT
-from guard.connection import fetch_all, transaction
+from guard.connection import fetch_all, scalar, transaction
 
 _LIST_COLUMNS = ["role_name", "company_id", "company_name", "logins", "granted_by", "granted_at"]
 
@@ -30,8 +30,7 @@ def _change(
     with transaction(database_url) as conn:
         conn.add_notice_handler(hear)
         for company in companies:
-            row = conn.execute(statement, (role, company)).fetchone()
-            changed.append(bool(row and row[0]))
+            changed.append(bool(scalar(conn, statement, (role, company))))
     for message, hint in warnings.items():
         echo_text(f"warning: {message}", err=True)
         if hint:

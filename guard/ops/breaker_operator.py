@@ -58,7 +58,7 @@ from guard.breaker.stored import (
     int_in,
     seed_for,
 )
-from guard.connection import connect, open_connection
+from guard.connection import connect, open_connection, scalar
 from guard.errors import ConfigurationError, GuardError, PermissionDenied, first_line
 
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
@@ -252,10 +252,6 @@ class Operator:
             rows = conn.execute(queries.BREAKER_STATES).fetchall()
         return {row["key"]: row for row in rows}
 
-    def _pg_events(self, key: str, limit: int) -> list[dict[str, Any]]:
-        with self._pg() as conn:
-            return conn.execute(queries.BREAKER_EVENTS, (key, limit)).fetchall()
-
     @contextmanager
     def _operator(self, key: str) -> Iterator[_Change]:
         """The transaction a change of ``key`` runs in (see the module docstring): yields the
@@ -288,10 +284,8 @@ class Operator:
     def _recorded(conn: psycopg.Connection[Any], key: str) -> Recorded:
         row = conn.execute(queries.BREAKER_RESTORE_STATE, (key,)).fetchone()
         state = None if row is None else check_record(*row)
-        known = conn.execute(
-            queries.BREAKER_KNOWN_GENERATION, {"key": key, "max": MAX_GENERATION}
-        ).fetchone()
-        return Recorded(state, int(known[0]) if known and known[0] is not None else 0)
+        known = scalar(conn, queries.BREAKER_KNOWN_GENERATION, {"key": key, "max": MAX_GENERATION})
+        return Recorded(state, int(known or 0))
 
     def _view_from_redis(self, key: str, raw: dict[str, str], now_ms: int) -> CircuitView:
         """``now_ms`` is Redis ``TIME``: the cooldown ends on the clock that decides it."""
@@ -362,7 +356,8 @@ class Operator:
                 row = self._pg_states().get(key)
                 if row is not None:
                     view = self._view_from_pg(row)
-            pg_events = self._pg_events(key, events)
+            with self._pg() as conn:
+                pg_events = conn.execute(queries.BREAKER_EVENTS, (key, events)).fetchall()
         except psycopg.errors.InsufficientPrivilege as error:
             raise PermissionDenied(first_line(error)) from None
         except psycopg.Error:
@@ -476,20 +471,26 @@ def recent_events(client: Any, key: str, limit: int = 20) -> list[dict[str, Any]
     return events
 
 
+# An event's fields as `guard breaker show` lists them (guard.breaker_events' columns).
+EVENT_FIELDS = (
+    "generation",
+    "from_state",
+    "to_state",
+    "reason",
+    "failure_count",
+    "success_count",
+    "actor",
+    "host",
+    "pid",
+)
+
+
 def _redis_event(event: dict[str, Any]) -> dict[str, Any]:
     at_ms = int_in(event.get("occurred_at_ms"), 1, MAX_TIME_MS)
-    return {
-        "generation": event.get("generation"),
-        "from_state": event.get("from_state"),
-        "to_state": event.get("to_state"),
-        "reason": event.get("reason"),
-        "failure_count": event.get("failure_count"),
-        "success_count": event.get("success_count"),
-        "actor": event.get("actor") or None,
-        "host": event.get("host"),
-        "pid": event.get("pid"),
-        "occurred_at": datetime.fromtimestamp(at_ms / 1000, UTC) if at_ms else None,
-    }
+    shown = {name: event.get(name) for name in EVENT_FIELDS}
+    shown["actor"] = shown["actor"] or None
+    shown["occurred_at"] = datetime.fromtimestamp(at_ms / 1000, UTC) if at_ms else None
+    return shown
 
 
 @contextmanager

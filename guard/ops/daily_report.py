@@ -16,7 +16,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from guard import queries
-from guard.errors import GuardError, PermissionDenied, first_line, server_address
+from guard.connection import scalar, standby_address
+from guard.errors import GuardError, PermissionDenied, first_line
 from guard.redact import visible
 
 
@@ -49,17 +50,14 @@ def daily_report(conn: psycopg.Connection[Any], day: date) -> DayReport:
     none; a day not ended computed in a transaction that is rolled back (the same rows and
     columns, nothing stored); on a hot standby, which stores nothing, a day not stored computed
     by reading only."""
-    today = conn.execute(queries.UTC_TODAY).fetchone()
-    assert today is not None
-    ended: bool = day < today[0]
-    recovery = conn.execute(queries.IN_RECOVERY).fetchone()
-    if recovery and recovery[0]:
+    ended: bool = day < scalar(conn, queries.UTC_TODAY)
+    standby = standby_address(conn)
+    if standby is not None:
         rows = stored_report(conn, day) if ended else []
         if rows:
             return DayReport(rows, ended, generated=False, stored=True)
         with _failing("compute", day):
             rows = _rows(conn, queries.COMPUTED_DAILY_REPORT_ROWS, day)
-        standby = server_address(conn.info)
         return DayReport(rows, ended, generated=True, stored=False, standby=standby)
     if not ended:
         with _failing("compute", day), conn.transaction(force_rollback=True):

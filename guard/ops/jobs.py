@@ -14,14 +14,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from guard import queries
-from guard.connection import connect, reconnect_delay
-from guard.errors import (
-    DatabaseUnavailable,
-    GuardError,
-    PermissionDenied,
-    first_line,
-    server_address,
-)
+from guard.connection import connect, reconnect_delay, scalar, standby_address
+from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
 from guard.ops.cron import CronError, next_fire
 from guard.ops.dispatch.store import LoginLimit, within_limits
 
@@ -117,10 +111,10 @@ def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | 
     """pg_cron's guard_* jobs in this database by job name, None where pg_cron is absent, and
     {} where this login may not read cron.job (a reporting login: pg_cron keeps it to its
     owner): job_status then says "not visible to this login"."""
-    row = conn.execute(queries.CRON_JOBS_READABLE).fetchone()
-    if row is None or row[0] is None:
+    readable = scalar(conn, queries.CRON_JOBS_READABLE)
+    if readable is None:
         return None
-    if not row[0]:
+    if not readable:
         return {_HIDDEN: {}}
     rows = conn.execute(queries.CRON_JOBS).fetchall()
     return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
@@ -166,8 +160,7 @@ def select_jobs(
     """The jobs by name; refuses an unknown name, and warns when pg_cron runs them too."""
     found = {job["job_name"]: job for job in job_status(conn)}
     # A login that may not run any job is refused once, not once per job.
-    allowed = conn.execute(queries.MAY_RUN_JOBS).fetchone()
-    if not (allowed and allowed[0]):
+    if not scalar(conn, queries.MAY_RUN_JOBS):
         raise PermissionDenied("permission denied for function run_job")
     unknown = sorted(set(job_names) - set(found))
     if unknown:
@@ -186,9 +179,8 @@ class OnStandby(DatabaseUnavailable):
 
 
 def require_primary(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute(queries.IN_RECOVERY).fetchone()
-    if row and row[0]:
-        where = server_address(conn.info)
+    where = standby_address(conn)
+    if where is not None:
         raise OnStandby(f"{where} is a read-only standby (in recovery), jobs run on the primary")
 
 
@@ -264,7 +256,5 @@ def _enabled(conn: psycopg.Connection[Any], only: set[str]) -> list[dict[str, An
 
 
 def db_now(conn: psycopg.Connection[Any]) -> datetime:
-    row = conn.execute(queries.NOW).fetchone()
-    assert row is not None
-    value: datetime = row[0]
-    return value
+    now: datetime = scalar(conn, queries.NOW)
+    return now

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import psycopg
 
 from guard import queries
+from guard.connection import scalar
 from guard.errors import GuardError
 
 Setting = Literal["stage", "mode"]
@@ -36,16 +37,14 @@ def set_override(
     conn: psycopg.Connection[Any], rule: str, setting: Setting, value: str, target: Target
 ) -> list[int]:
     """Give the target's companies `value` for the rule's stage or mode."""
-    row = conn.execute(queries.ROLLOUT_SET, (rule, setting, value, *target.arguments())).fetchone()
-    return list(row[0]) if row else []
+    return list(scalar(conn, queries.ROLLOUT_SET, (rule, setting, value, *target.arguments())))
 
 
 def clear_override(
     conn: psycopg.Connection[Any], rule: str, setting: Setting, target: Target
 ) -> list[int]:
     """Drop the stage or mode override of the target's companies."""
-    row = conn.execute(queries.ROLLOUT_CLEAR, (rule, setting, *target.arguments())).fetchone()
-    return list(row[0]) if row else []
+    return list(scalar(conn, queries.ROLLOUT_CLEAR, (rule, setting, *target.arguments())))
 
 
 OVERRIDE_COLUMNS = [

@@ -145,12 +145,6 @@ def truncated_bytes(details: object) -> int | None:
     return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
-def read_more(alert_id: int) -> str:
-    """Where the whole details are. Built here from the id, not taken from the row: a detail key
-    an application wrote must not put its own text into the message."""
-    return queries.read_alert_details(alert_id)
-
-
 def _size(n: int) -> str:
     return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.0f} kB"
 
@@ -300,8 +294,11 @@ def alert_message(row: AlertRow) -> Message:
         "details": details,
     }
     cut = truncated_bytes(row.details)
+    # Built from the id, not taken from the row's marker: a detail key an application wrote must
+    # not put its own text into the message.
+    read_more = queries.read_alert_details(row.alert_id)
     if cut is not None:
-        payload[TRUNCATED_KEY] = {"bytes": cut, "read_more": read_more(row.alert_id)}
+        payload[TRUNCATED_KEY] = {"bytes": cut, "read_more": read_more}
     # The texts (webhook, e-mail, Alertmanager annotations) show data neutralised.
     row = _inert(row)
     severity = (row.severity or "unknown").upper()
@@ -316,7 +313,7 @@ def alert_message(row: AlertRow) -> Message:
     if details:
         lines.append("details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items()))
     if cut is not None:
-        lines.append(f"details truncated ({_size(cut)}); the rest: {read_more(row.alert_id)}")
+        lines.append(f"details truncated ({_size(cut)}); the rest: {read_more}")
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
 
 

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from guard import queries
+from guard.connection import scalar
 from guard.errors import GuardError
 from guard.ops.dispatch.message import AlertRow, ReviewRow
 
@@ -125,13 +126,12 @@ class DeliveryStore:
 
     def drain_detection_queue(self) -> int:
         """Check the due calls of guard.detection_queue (one batch, one transaction); how many."""
-        row = self.conn.execute(queries.DRAIN_DETECTION_QUEUE).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        return int(scalar(self.conn, queries.DRAIN_DETECTION_QUEUE) or 0)
 
     def seconds_until_detection_due(self) -> float | None:
         """Until the next queued call is due (<= 0: now), or None when none is queued."""
-        row = self.conn.execute(queries.SECONDS_UNTIL_DETECTION_DUE).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+        seconds = scalar(self.conn, queries.SECONDS_UNTIL_DETECTION_DUE)
+        return None if seconds is None else float(seconds)
 
     def enqueue(
         self, channels: Sequence[str], after: int = 0, limit: int | None = None
@@ -154,8 +154,7 @@ class DeliveryStore:
 
     def count(self, query: str, *params: Any) -> int:
         """One statement that returns how many rows it changed (a source's enqueue)."""
-        row = self.conn.execute(query, params).fetchone()
-        return int(row[0]) if row else 0
+        return int(scalar(self.conn, query, params) or 0)
 
     def review_notice_items(self, item_ids: Sequence[int]) -> list[ReviewRow]:
         rows = self.conn.execute(queries.REVIEW_NOTICE_ITEMS, (list(item_ids),)).fetchall()
