@@ -80,9 +80,10 @@ def _looks_secret(text: str) -> bool:
     return has_digit or mixed
 
 
-def redact_url(url: str, *, keep_user: bool | None = None, keep_path: bool | None = None) -> str:
+def redact_url(url: str) -> str:
     """`url` safe to print: userinfo, every path segment but well-known words, query values and the
-    fragment become `***`; scheme, host and port stay."""
+    fragment become `***`; scheme, host and port stay. A database's or Redis' URL keeps its user
+    name and its path (the database's name or number): they say which server, not how to log in."""
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -91,8 +92,6 @@ def redact_url(url: str, *, keep_user: bool | None = None, keep_path: bool | Non
         scheme, sep, _ = text.partition("://")
         return f"{scheme}://{MASK}" if sep else MASK
     database = parts.scheme.lower().split("+")[0] in _DATABASE_SCHEMES
-    keep_user = database if keep_user is None else keep_user
-    keep_path = database if keep_path is None else keep_path
     host = parts.hostname or ""
     if ":" in host:  # IPv6
         host = f"[{host}]"
@@ -100,10 +99,10 @@ def redact_url(url: str, *, keep_user: bool | None = None, keep_path: bool | Non
         host = MASK
     netloc = host if port is None else f"{host}:{port}"
     if "@" in parts.netloc:
-        user = parts.username if keep_user and parts.username else ""
-        netloc = f"{user}:{MASK}@{netloc}" if user or keep_user else f"{MASK}@{netloc}"
+        user = parts.username if database and parts.username else ""
+        netloc = f"{user}:{MASK}@{netloc}" if user or database else f"{MASK}@{netloc}"
     segments = parts.path.split("/")
-    if not keep_path:
+    if not database:
         segments = [seg if seg.lower() in _PLAIN_SEGMENTS else MASK for seg in segments]
     out = f"{parts.scheme}://{netloc}{'/'.join(segments)}"
     if parts.query:

@@ -64,7 +64,7 @@ OnMissing = Callable[[int], Seed]
 def mask_url(url: str) -> str:
     """The URL with its password and query values replaced by ``***`` (guard.redact)."""
     remember(url)
-    return redact_url(url, keep_user=True, keep_path=True)
+    return redact_url(url)
 
 
 def _split_cluster(url: str) -> tuple[str, bool]:

@@ -11,8 +11,8 @@ import click
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import echo_text, emit_json, emit_table, json_option, warn, when, wide_option
 from guard.connection import connect
-from guard.ops.dispatch.store import within_limits
 from guard.ops.jobs import MAX_SLEEP_S, job_status, run_forever, run_job, select_jobs
+from guard.ops.login_limits import within_limits
 
 
 @click.group()

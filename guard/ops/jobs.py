@@ -17,7 +17,7 @@ from guard import queries
 from guard.connection import connect, reconnect_delay, scalar, standby_address
 from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, first_line
 from guard.ops.cron import CronError, next_fire
-from guard.ops.dispatch.store import LoginLimit, within_limits
+from guard.ops.login_limits import LoginLimit, within_limits
 
 # cron_schedule's answer for a login that may not read pg_cron's table.
 _HIDDEN = "(not visible)"

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from guard import queries
 from guard.connection import connect
 from guard.errors import GuardError, first_line, server_address
-from guard.ops.dispatch.store import LoginLimit, within_limits
+from guard.ops.login_limits import LoginLimit, within_limits
 
 log = logging.getLogger("guard.metrics")
 

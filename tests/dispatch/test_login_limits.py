@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from guard.ops.dispatch import Dispatcher, DispatchSettings, Sink, StdoutSink
-from guard.ops.dispatch.store import LoginLimit
+from guard.ops.login_limits import LoginLimit
 from tests.dispatch.conftest import insert_alerts
 from tests.dispatch.endpoints import Endpoint, Received, Reply, endpoint
 from tests.support.locks import lock_held

@@ -49,8 +49,9 @@ from guard.ops.dispatch.outbox import (
     review_notices,
 )
 from guard.ops.dispatch.sinks import DeliveryError, Sink
-from guard.ops.dispatch.store import Batch, DeliveryStore, within_limits
+from guard.ops.dispatch.store import DeliveryStore
 from guard.ops.dispatch.throttle import RateWindow
+from guard.ops.login_limits import Batch, within_limits
 from guard.redact import redact_text
 
 log = logging.getLogger("guard.dispatch")
@@ -248,7 +249,7 @@ class Dispatcher:
         call: Callable[[int], _T],
         what: Callable[[int], str],
     ) -> _T:
-        """call(size) within the login's limits (store.within_limits), with the batch of this
+        """call(size) within the login's limits (guard.ops.login_limits), with the batch of this
         kind of statement (None: one item, never smaller)."""
         batch = None if kind is None else self._batches.setdefault(kind, Batch(largest))
         return within_limits(store.conn, batch, call, what, stop=lambda: self.stopping)
