@@ -166,16 +166,8 @@ def compare_cron_jobs(cron_jobs: dict[str, Any] | None) -> list[Difference]:
     for name in sorted(set(have) - set(want)):
         found.append(Difference("extra", f"cron job {name}", f"not an enabled job; {fix}"))
     for name in sorted(set(want) & set(have)):
-        for attribute in ("schedule", "command", "active"):
-            if want[name][attribute] != have[name][attribute]:
-                found.append(
-                    Difference(
-                        "changed",
-                        f"cron job {name}",
-                        f"{attribute} is {have[name][attribute]!r},"
-                        f" expected {want[name][attribute]!r}; {fix}",
-                    )
-                )
+        attributes = ("schedule", "command", "active")
+        found += _changed(f"cron job {name}", want[name], have[name], attributes, f"; {fix}")
     return found
 
 
@@ -265,15 +257,8 @@ def _compare_columns(
         for column in sorted(set(have) - set(want)):
             found.append(Difference("extra", f"column {table}.{column}"))
     for column in sorted(set(want) & set(have)):
-        for attribute, expected_value in want[column].items():
-            if have[column][attribute] != expected_value:
-                found.append(
-                    Difference(
-                        "changed",
-                        f"column {table}.{column}",
-                        f"{attribute} is {have[column][attribute]!r}, expected {expected_value!r}",
-                    )
-                )
+        subject = f"column {table}.{column}"
+        found += _changed(subject, want[column], have[column], tuple(want[column]))
     return found
 
 
@@ -323,10 +308,15 @@ def _compare_functions(want: dict[str, Any], have: dict[str, Any]) -> list[Diffe
 
 
 def _changed(
-    subject: str, want: dict[str, Any], have: dict[str, Any], attributes: tuple[str, ...]
+    subject: str,
+    want: dict[str, Any],
+    have: dict[str, Any],
+    attributes: tuple[str, ...],
+    fix: str = "",
 ) -> list[Difference]:
+    """A "changed" difference for each of `attributes` that differs, `fix` after its values."""
     return [
-        Difference("changed", subject, f"{a} is {have[a]!r}, expected {want[a]!r}")
+        Difference("changed", subject, f"{a} is {have[a]!r}, expected {want[a]!r}{fix}")
         for a in attributes
         if want[a] != have[a]
     ]

@@ -234,7 +234,7 @@ class Migrator:
         self._cancels_before = 0  # the hold guard's cancels when the running attempt began
         self._said: list[str] = []  # the running migration's RAISE NOTICE / WARNING (`_hear`)
         self._budget: LockBudget | None = None  # the running attempt's
-        self._pooled = False  # set by _preflight
+        self._pooled = False  # set by __enter__
         # What a rollback knows is defined, once it dropped guard.definitions (below 0031a).
         self._known: list[definitions.Recorded] | None = None
 
@@ -242,7 +242,18 @@ class Migrator:
         self._conn = connect(self.database_url, autocommit=True, application_name="guard db")
         self._conn.add_notice_handler(self._hear)
         try:
-            self._preflight(self._conn)
+            # status and verify work through a pooler; apply and rollback refuse one (_locked)
+            self._pooled = behind_pooler(self._conn)
+            if not self._pooled:
+                # A migrator killed mid-statement stops holding its locks within a second (not on
+                # a pooled connection, where the setting would stay for the pooler's next client).
+                self._conn.execute("SET client_connection_check_interval = '1s'")
+            plpgsql = "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'plpgsql'"
+            if self._conn.execute(plpgsql).fetchone() != (True,):
+                raise GuardError(
+                    "missing extension plpgsql: Booking Guard's functions and triggers are written"
+                    " in it; run CREATE EXTENSION plpgsql as a superuser"
+                )
         except BaseException:
             self._conn.close()
             raise
@@ -326,14 +337,14 @@ class Migrator:
                     on_applied(migration_id)
                 self._resend_pg_cron_schedule()
                 return done
+            step = None
+            if due and wanted is not None:
+                step = self._definitions_step(wanted, migrations_ran=bool(pending))
+            # in the last migration's transaction, unless that one commits statement by statement
+            with_last = bool(pending) and pending[-1].use_transactions
             with self._watching():
-                for number, migration in enumerate(pending):
-                    last = number == len(pending) - 1
-                    then = (
-                        self._definitions_step(wanted, migrations_ran=True)
-                        if last and due and wanted is not None and migration.use_transactions
-                        else None
-                    )
+                for migration in pending:
+                    then = step if with_last and migration is pending[-1] else None
                     try:
                         self._run_one(migration, "apply", then)
                     except GuardError as error:
@@ -345,11 +356,8 @@ class Migrator:
                         raise
                     done.append(migration.id)
                     on_applied(migration.id)
-                if due and wanted is not None and (not pending or not pending[-1].use_transactions):
-                    self._definitions_alone(
-                        self._definitions_step(wanted, migrations_ran=bool(pending)),
-                        "applying the definitions",
-                    )
+                if step is not None and not with_last:
+                    self._definitions_alone(step, "applying the definitions")
             self._resend_pg_cron_schedule()
         return done
 
@@ -382,7 +390,7 @@ class Migrator:
             with self._attempt(lock_timeout_ms):
                 # one statement: an empty database has nothing an application waits for
                 self._execute("\n;\n".join(text for _name, text in files).encode())
-                self._mark_all(migrations)
+                self._mark(migrations)
                 self._settle_bridges()
                 step()
                 # What 0009 says on an empty database; "does not exist, skipping" is not news.
@@ -566,14 +574,8 @@ class Migrator:
         the tables (with their row counts) and columns that disappear. Non-transactional
         rollbacks are only named (none drops a table or a column:
         tests/db/test_online_migrations.py)."""
-        preview = RollbackPreview()
-        runnable = []
-        for migration in plan:
-            if migration.use_transactions:
-                runnable.append(migration)
-            else:
-                preview.not_previewed.append(migration.id)
-
+        preview = RollbackPreview(not_previewed=[m.id for m in plan if not m.use_transactions])
+        runnable = [m for m in plan if m.use_transactions]
         order = [m.id for m in self.migrations()]
 
         def attempt(lock_timeout_ms: int) -> tuple[set[Any], set[Any]]:
@@ -662,7 +664,6 @@ class Migrator:
         self, migration: Any, direction: str, then: Callable[[], None] | None = None
     ) -> None:
         failed = "migration {} failed" if direction == "apply" else "rollback of {} failed"
-        bookkeeping = self._mark if direction == "apply" else self._unmark
         self._said.clear()
         try:
             with (
@@ -673,12 +674,12 @@ class Migrator:
                 self._watching(),
             ):
                 if migration.use_transactions:
-                    self._run_transactional(migration, direction, bookkeeping, then)
+                    self._run_transactional(migration, direction, then)
                 else:
                     settle = self._watch_definitions()
                     self._run_statement_by_statement(migration, direction)
                     with self.conn.transaction():
-                        bookkeeping(migration)
+                        self._bookkeeping(migration, direction)
                         settle()
         finally:
             for line in self._said:
@@ -716,11 +717,7 @@ class Migrator:
             self._said.append(f"{severity}: {diagnostic.message_primary}")
 
     def _run_transactional(
-        self,
-        migration: Any,
-        direction: str,
-        bookkeeping: Callable[[Any], None],
-        then: Callable[[], None] | None = None,
+        self, migration: Any, direction: str, then: Callable[[], None] | None = None
     ) -> None:
         """The whole migration and its bookkeeping in one transaction, retried whole."""
         statements = _statements(migration, direction)
@@ -730,13 +727,13 @@ class Migrator:
             with self._attempt(lock_timeout_ms):
                 settle = self._watch_definitions()
                 if direction == "rollback":
-                    bookkeeping(migration)
+                    self._bookkeeping(migration, direction)
                     self._settle_bridges()  # before the statements remove what a bridge uses
                 for statement in statements:
                     self._execute(statement)
                 self._arm()  # the migration's own timeouts, if it set any, end with it
                 if direction == "apply":
-                    bookkeeping(migration)
+                    self._bookkeeping(migration, direction)
                     self._settle_bridges()
                 settle()  # before the definitions step below, which runs what it marked
                 if self.before_commit is not None:
@@ -847,14 +844,11 @@ class Migrator:
 
     def _arm(self) -> None:
         """Before a statement of the running attempt: what is left of its lock-wait budget."""
-        if (
-            self._watch is not None
-            and self._budget is not None
-            and self._watch.cut(self._cancels_before)
-        ):
+        if self._budget is None:
+            return
+        if self._watch is not None and self._watch.cut(self._cancels_before):
             raise AttemptOverTime("an application session waited a whole lock timeout")
-        if self._budget is not None:
-            self._budget.arm()
+        self._budget.arm()
 
     def _execute(self, statement: str | bytes) -> None:
         self._arm()
@@ -896,10 +890,13 @@ class Migrator:
         level = to if to is not None else (order[-1] if order else None)
         return pending, level, self.definitions_at(level, order)
 
-    def _mark(self, migration: Any) -> None:
-        self._mark_all([migration])
+    def _bookkeeping(self, migration: Any, direction: str) -> None:
+        if direction == "apply":
+            self._mark([migration])
+        else:
+            self._unmark(migration)
 
-    def _mark_all(self, migrations: Any) -> None:
+    def _mark(self, migrations: Any) -> None:
         """Record `migrations` applied, with their checksums, three statements pipelined."""
         yoyo = self._yoyo
         log = yoyo.get_log_data(migrations[0], "mark")  # one host name lookup, not one each
@@ -991,20 +988,6 @@ class Migrator:
             return None
         connected = f", connected {row[2]:%c}" if others else ""
         return f"server pid {row[0]} ({row[1] or 'no application name'}{connected})"
-
-    def _preflight(self, conn: psycopg.Connection[Any]) -> None:
-        # status and verify work through a pooler; apply and rollback refuse one (_locked)
-        self._pooled = behind_pooler(conn)
-        if not self._pooled:
-            # A migrator killed mid-statement stops holding its locks within a second (not on a
-            # pooled connection, where the setting would stay for the pooler's next client).
-            conn.execute("SET client_connection_check_interval = '1s'")
-        row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'plpgsql'").fetchone()
-        if not row or row[0] == 0:
-            raise GuardError(
-                "missing extension plpgsql: Booking Guard's functions and triggers are written in"
-                " it; run CREATE EXTENSION plpgsql as a superuser"
-            )
 
     def _applied_at(self) -> dict[str, datetime]:
         """Applied migration -> when."""

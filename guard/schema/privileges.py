@@ -68,14 +68,9 @@ def hint_for(error: psycopg.Error, conn: psycopg.Connection[Any]) -> str | None:
         match = pattern.search(message)
         if match is None:
             continue
-        role = match.groupdict().get("role") or ""
-        return _say(
-            conn,
-            hint,
-            role=role,
-            role_ident=_ident(role),
-            table=match.groupdict().get("table") or "",
-        )
+        named = match.groupdict()
+        role = named.get("role") or ""
+        return _say(conn, hint, role=role, role_ident=_ident(role), table=named.get("table") or "")
     return None
 
 
