@@ -359,7 +359,10 @@ SELECT max(CASE WHEN c.reltuples >= 0 THEN c.reltuples
 FROM pg_class AS c WHERE c.oid IN ('public.calls'::regclass, 'public.appointments'::regclass)
 
 -- name: RUN_CHECKS_BETWEEN
-SELECT * FROM guard.run_checks_between(%s, %s, %s)
+SELECT * FROM guard.run_checks_between(%s, %s, %s, %s)
+
+-- name: HISTORY_CALL_CANDIDATES
+SELECT check_id, entity_ids FROM guard.history_call_candidates(%s, %s)
 
 -- name: RECHECK_ALERTS_BETWEEN
 SELECT * FROM guard.recheck_alerts_between(%s, %s)

@@ -1,6 +1,7 @@
 """Detection over the whole history (`guard check --all`, the demo): each check over batches of
 observed time, one transaction per check and batch, then the open alerts re-checked a range of ids
-at a time."""
+at a time. The checks that read every call read them once per batch, together
+(guard.history_call_candidates), then each its candidates by key."""
 
 from __future__ import annotations
 
@@ -55,6 +56,22 @@ def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
     conn.execute(queries.ARM_DETECTION_TIMEOUT)
 
 
+def _call_candidates(
+    conn: psycopg.Connection[Any], since: datetime, until: datetime
+) -> dict[str, list[int]]:
+    """The candidate calls of the checks guard.history_call_candidates reads the calls once for,
+    over [since, until), in a transaction of its own; none when the pass's timeout cuts it: each
+    check then reads its view whole."""
+    try:
+        arm_pass_timeout(conn)
+        rows = conn.execute(queries.HISTORY_CALL_CANDIDATES, (since, until)).fetchall()
+    except psycopg.errors.QueryCanceled:
+        conn.rollback()
+        return {}
+    conn.commit()
+    return {check_id: list(entity_ids) for check_id, entity_ids in rows}
+
+
 def check_history(
     database_url: str | None,
     batch: timedelta | None,
@@ -83,14 +100,21 @@ def check_history(
             length = batch
             batches = 1 if length is None else max(1, -(-(now - start) // length))
             step = length or timedelta()
+            # each batch's candidate calls of the checks that share one read of the calls
+            candidates: dict[int, dict[str, list[int]]] = {}
             for position, check in enumerate(checks):
                 for number in range(batches):
                     since = start + number * step
                     # The last batch is open-ended: rows written while the pass runs count too.
                     last = number == batches - 1
                     until = datetime.max.replace(tzinfo=since.tzinfo) if last else since + step
+                    if number not in candidates:
+                        candidates[number] = _call_candidates(conn, since, until)
                     arm_pass_timeout(conn)
-                    ran = conn.execute(queries.RUN_CHECKS_BETWEEN, (since, until, check)).fetchall()
+                    ran = conn.execute(
+                        queries.RUN_CHECKS_BETWEEN,
+                        (since, until, check, candidates[number].get(check)),
+                    ).fetchall()
                     found = 0
                     for check_id, rule_id, offending, opened, repeated, status, error in ran:
                         found += offending or 0

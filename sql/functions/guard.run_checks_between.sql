@@ -13,8 +13,11 @@
 -- says why, phone numbers masked) and raises check_failed; one the batch's statement timeout cuts
 -- returns cut, and the checks after it skipped; the others' work is kept. The checks run in
 -- guard.history_checks' order: own checks after Booking Guard's, failing ones last.
+-- candidate_ids (with only_check, a shipped check of calls): the calls guard.history_call_candidates
+-- found for only_check over the same range, read by key in the view instead of the view whole
+-- (`guard check --all` reads the calls once for three checks); NULL, the view is read whole.
 CREATE OR REPLACE FUNCTION guard.run_checks_between(
-    since timestamptz, until timestamptz, only_check text DEFAULT NULL
+    since timestamptz, until timestamptz, only_check text DEFAULT NULL, candidate_ids bigint[] DEFAULT NULL
 )
 RETURNS TABLE (
     check_id text, rule_id text, offending integer, opened integer, repeated integer,
@@ -94,7 +97,11 @@ BEGIN
             -- (an index of the view's table). None offending, the second is not run; more than
             -- keyed_reread_limit, or a key NULL, it reads the view again as the first did. Both
             -- run under the batch's statement timeout; a row fixed between them is not found.
-            IF detection_check.check_view = ANY(guard.shipped_check_views()) THEN
+            IF detection_check.check_view = ANY(guard.shipped_check_views())
+                AND only_check IS NOT NULL AND candidate_ids IS NOT NULL THEN
+                offending_keys := ARRAY(SELECT 'call:' || u.id FROM unnest(candidate_ids) AS u (id));
+                offending_ids := candidate_ids;
+            ELSIF detection_check.check_view = ANY(guard.shipped_check_views()) THEN
                 EXECUTE format(
                     $query$
                     SELECT
