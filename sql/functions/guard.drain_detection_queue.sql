@@ -4,9 +4,11 @@
 -- and the detect_queue job runs as the fallback (docs/jobs.md, "Detection at commit").
 -- The rows are removed in the transaction that checks their calls, taken with SKIP LOCKED (once,
 -- as an InitPlan: guard.review_claim says why): two watchers (or a watcher and the job) never
--- check the same row, and a row whose check rolls back is there for the next drain. Each call is checked as guard.check_call checks it
--- (guard.run_checks for one call: its own advisory lock, never waiting on the windowed pass);
--- a call deleted since it was queued is skipped.
+-- check the same row, and a row whose check rolls back is there for the next drain. Each call a
+-- check could act on (guard.calls_to_check, one statement for the batch) is checked as
+-- guard.check_call checks it (guard.run_checks for one call: its own advisory lock, never waiting
+-- on the windowed pass); the others (most: calls that ended without a booking) hold nothing any
+-- check finds, and a call deleted since it was queued is skipped.
 -- A call that still claims a booking without an active appointment but whose claim is inside
 -- the grace period (grace_period_seconds, counted from its last write as
 -- guard.check_booked_without_appointment counts it) is queued again for the end of the grace
@@ -50,7 +52,7 @@ BEGIN
     IF taken_rows >= batch_rows THEN
         PERFORM set_config('booking_guard.run_again', 'on', TRUE);
     END IF;
-    FOREACH queued_call IN ARRAY due_calls LOOP
+    FOREACH queued_call IN ARRAY guard.calls_to_check(due_calls) LOOP
         IF EXISTS (SELECT FROM public.calls AS c WHERE c.id = queued_call) THEN
             PERFORM FROM guard.run_checks(NULL, queued_call);
         END IF;
