@@ -33,7 +33,7 @@ DECLARE
     candidates bigint[];
 BEGIN
     IF cardinality(call_ids) = 0 THEN
-        RETURN '{}';
+        RETURN '{}'::bigint[];
     END IF;
     SELECT
         coalesce(bool_or(k.check_view <> ALL(guard.shipped_check_views())), FALSE),

@@ -27,7 +27,7 @@ SQL = re.compile(
 # Text shown to a person, never sent: (file, the string as written).
 SHOWN_NOT_SENT = {
     ("guard/cli/alerts.py", " (`SELECT id FROM guard.checks` lists them)"),  # an error's hint
-    ("guard/ops/dispatch/store.py", " SET "),  # the ALTER ROLE an error message suggests
+    ("guard/ops/login_limits.py", " SET "),  # the ALTER ROLE an error message suggests
 }
 
 
