@@ -25,46 +25,33 @@ BEGIN
     SELECT u.check_id, u.entity_ids
     FROM (
         SELECT
-            coalesce(array_agg(DISTINCT c.id) FILTER (
-                WHERE (c.appointment_made OR c.session_outcome = 'appointment_booked') AND a.call_id IS NULL
-            ), '{}') AS booked,
-            coalesce(array_agg(DISTINCT c.id) FILTER (
-                WHERE a.call_id IS NOT NULL AND NOT coalesce(
+            coalesce(array_agg(DISTINCT f.id) FILTER (WHERE f.booked), '{}') AS booked,
+            coalesce(array_agg(DISTINCT f.id) FILTER (WHERE f.contradicting), '{}') AS contradicting,
+            coalesce(array_agg(DISTINCT f.id) FILTER (WHERE f.without_direction), '{}') AS without_direction
+        FROM (
+            SELECT
+                c.id,
+                (c.appointment_made OR c.session_outcome = 'appointment_booked') AND a.call_id IS NULL AS booked,
+                a.call_id IS NOT NULL AND NOT coalesce(
                     c.appointment_made
                     AND c.appointment_link_status = 'linked'
                     AND c.appointment_linked_at IS NOT NULL
                     AND c.session_outcome = 'appointment_booked'
                     AND NOT c.booking_failed,
                     FALSE
-                )
-            ), '{}') AS contradicting,
-            coalesce(array_agg(DISTINCT c.id) FILTER (
-                WHERE c.direction IS NULL OR c.direction NOT IN ('inbound', 'outbound')
-            ), '{}') AS without_direction
-        FROM public.calls AS c
-        LEFT JOIN public.appointments AS a
-            ON
-                c.id = a.call_id
-                AND c.company_id = a.company_id
-                AND guard.is_active_appointment(a.status, a.deleted_at)
-        WHERE
-            guard.app_time(c.created_at, (SELECT guard.app_time_zone())) >= $1
-            AND guard.app_time(c.created_at, (SELECT guard.app_time_zone())) < $2
-            AND (
-                ((c.appointment_made OR c.session_outcome = 'appointment_booked') AND a.call_id IS NULL)
-                OR (
-                    a.call_id IS NOT NULL AND NOT coalesce(
-                        c.appointment_made
-                        AND c.appointment_link_status = 'linked'
-                        AND c.appointment_linked_at IS NOT NULL
-                        AND c.session_outcome = 'appointment_booked'
-                        AND NOT c.booking_failed,
-                        FALSE
-                    )
-                )
-                OR c.direction IS NULL
-                OR c.direction NOT IN ('inbound', 'outbound')
-            )
+                ) AS contradicting,
+                c.direction IS NULL OR c.direction NOT IN ('inbound', 'outbound') AS without_direction
+            FROM public.calls AS c
+            LEFT JOIN public.appointments AS a
+                ON
+                    c.id = a.call_id
+                    AND c.company_id = a.company_id
+                    AND guard.is_active_appointment(a.status, a.deleted_at)
+            WHERE
+                guard.app_time(c.created_at, (SELECT guard.app_time_zone())) >= $1
+                AND guard.app_time(c.created_at, (SELECT guard.app_time_zone())) < $2
+        ) AS f
+        WHERE f.booked OR f.contradicting OR f.without_direction
     ) AS found
     CROSS JOIN LATERAL (
         VALUES
