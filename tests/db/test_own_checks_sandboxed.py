@@ -95,6 +95,9 @@ def seeded(db_url: str) -> Iterator[str]:
             (3 * ROWS_PER_COMPANY,),
         )
         conn.execute(RULE)
+        # check_call's budget for own checks out of reach, so that a loaded machine running
+        # Booking Guard's checks slowly skips no own check; the budget's own test sets it back
+        conn.execute("UPDATE guard.settings SET value = '60000' WHERE key = 'check_call_budget_ms'")
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BYPASS_ROLE,)).fetchone():
             conn.execute(f'CREATE ROLE "{BYPASS_ROLE}" NOLOGIN BYPASSRLS')
         conn.execute(f'GRANT CREATE, USAGE ON SCHEMA guard TO "{BYPASS_ROLE}"')
@@ -476,6 +479,7 @@ def _timed(conn: Conn, query: str, *params: Any) -> tuple[float, list[tuple[Any,
 
 def test_a_slow_own_check_is_bounded_in_check_call(seeded: str) -> None:
     with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute("UPDATE guard.settings SET value = '200' WHERE key = 'check_call_budget_ms'")
         # the application's baseline: check_call with Booking Guard's checks only
         baseline, _ = _timed(conn, "SELECT * FROM guard.check_call(7)")
         _register_slow(conn, "a_slow", 1.0)
