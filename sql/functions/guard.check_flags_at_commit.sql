@@ -24,6 +24,7 @@ DECLARE
     reasons text;
     rule_mode text;
     contradicting bigint[];
+    written text[];
     -- No initial values: each would be an expression run on every commit that recorded a check
     -- (bench/instructions.py, "flags, then appointment": about 10k instructions).
     refused bigint[];
@@ -42,20 +43,19 @@ BEGIN
     -- argument NULL) does not contradict, as the derivation finds no row for it. OFFSET 0 keeps
     -- the lateral query apart, so the rule reads has_active as a column instead of copying the
     -- EXISTS into each of its uses (a function with a copied sub-select is not inlined, and
-    -- was run as a query of its own).
+    -- was run as a query of its own). Plain aggregates: each one with DISTINCT or ORDER BY sets
+    -- up a sort of its own when the executor starts, which cost the everyday commit (whose call
+    -- has its appointment by then, so nothing contradicts) about 20k instructions of 238k
+    -- (bench/workload.py --instructions, "book: flags, then appointment", the commit); the
+    -- calls are made distinct and ordered, and the reasons written, only when one contradicts.
     WITH taken AS (
         DELETE FROM guard.flag_checks_at_commit AS p
         WHERE p.xact = pg_current_xact_id()
-        RETURNING
-            p.call_ids,
-            CASE p.written_by
-                WHEN 'insert' THEN 'a new call claimed a booking its appointments do not show'
-                ELSE 'an update wrote booking flags that contradict the appointments'
-            END AS reason
+        RETURNING p.call_ids, p.written_by
     )
 
     SELECT
-        array_agg(DISTINCT x.id ORDER BY x.id) FILTER (
+        array_agg(x.id) FILTER (
             WHERE guard.call_flags_contradict(
                 s.appointment_made,
                 s.appointment_link_status,
@@ -65,8 +65,8 @@ BEGIN
                 s.has_active
             )
         ),
-        string_agg(DISTINCT t.reason, '; ' ORDER BY t.reason)
-    INTO contradicting, reasons
+        array_agg(t.written_by)
+    INTO contradicting, written
     FROM taken AS t
     CROSS JOIN LATERAL unnest(t.call_ids) AS x (id)
     LEFT JOIN LATERAL (
@@ -86,6 +86,19 @@ BEGIN
     IF contradicting IS NULL THEN
         RETURN NULL;
     END IF;
+    -- Something contradicts: each call once, in id order, and the reasons of every row taken.
+    SELECT
+        ARRAY(SELECT DISTINCT u.id FROM unnest(contradicting) AS u (id) ORDER BY u.id),
+        string_agg(DISTINCT r.reason, '; ' ORDER BY r.reason)
+    INTO contradicting, reasons
+    FROM (
+        SELECT
+            CASE w.written_by
+                WHEN 'insert' THEN 'a new call claimed a booking its appointments do not show'
+                ELSE 'an update wrote booking flags that contradict the appointments'
+            END AS reason
+        FROM unnest(written) AS w (written_by)
+    ) AS r;
     -- The rule's row alone decides the case without company overrides: no row (disabled, or at
     -- stage observe: the writes stand), else its mode, or 'by company' when any company has its
     -- own (company_overrides, kept by the triggers of guard.rule_company_stages). One statement
