@@ -123,9 +123,8 @@ def test_migrations_adopt_a_legacy_database(legacy_db: str) -> None:
         )
 
 
-def test_validate_reconciles_legacy_rows_then_enforces(legacy_db: str) -> None:
-    with Migrator(legacy_db) as migrator:
-        migrator.apply()
+def test_validate_reconciles_legacy_rows_then_enforces(legacy_db_url: str) -> None:
+    legacy_db = legacy_db_url  # the legacy load after `guard db apply`: the session's clone
     with psycopg.connect(legacy_db, autocommit=True) as conn:
         # New writes are checked at once, even before validation.
         with pytest.raises(psycopg.errors.CheckViolation):
