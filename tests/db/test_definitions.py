@@ -504,12 +504,23 @@ def test_status_and_verify_name_pending_definitions(db_url: str) -> None:
 # -- releases ----------------------------------------------------------------------------------
 
 
+def _apply_release_0_2_0(url: str) -> None:
+    with Migrator(url) as migrator:
+        migrator.apply(to=RELEASE_0_2_0_LAST)
+
+
+@pytest.fixture(scope="module")
+def release_0_2_0_template(pg_cluster: Cluster) -> Iterator[str]:
+    """A database built by the migrations of release 0.2.0 (its definitions came with them),
+    built once for the module."""
+    with pg_cluster.template("release_0_2_0_template", _apply_release_0_2_0) as name:
+        yield name
+
+
 @pytest.fixture
-def release_0_2_0_url(pg_cluster: Cluster) -> Iterator[str]:
-    """A database built by the migrations of release 0.2.0 (its definitions came with them)."""
-    with pg_cluster.database() as url:
-        with Migrator(url) as migrator:
-            migrator.apply(to=RELEASE_0_2_0_LAST)
+def release_0_2_0_url(pg_cluster: Cluster, release_0_2_0_template: str) -> Iterator[str]:
+    """A fresh clone of it for each test."""
+    with pg_cluster.database(template=release_0_2_0_template) as url:
         yield url
 
 

@@ -14,6 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from guard.schema.migrate import Migrator
 from guard.schema.verify import verify
+from tests.support.postgres import Cluster
 from tests.support.queries import fetch_all
 
 APP_LOGIN = "seq_app_login"
@@ -56,18 +57,30 @@ def _insert_as(url: str, login: str) -> int:
         return int(row[0])
 
 
-@pytest.fixture
-def adopted(empty_db_url: str) -> Iterator[str]:
+def _adopt_as_laravel(url: str) -> None:
     """The application's tables first (made as Laravel makes them), then Booking Guard."""
-    with Migrator(empty_db_url) as migrator:
+    with Migrator(url) as migrator:
         migrator.apply(to=LEGACY_UNTIL)
-        with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             _as_laravel_makes_them(conn)
             conn.execute("INSERT INTO companies (name) VALUES ('One'), ('Two')")
         migrator.apply()
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         _logins(conn)
-    yield empty_db_url
+
+
+@pytest.fixture(scope="module")
+def adopted_template(pg_cluster: Cluster) -> Iterator[str]:
+    """The adopted database, built once for the module."""
+    with pg_cluster.template("laravel_sequences_template", _adopt_as_laravel) as name:
+        yield name
+
+
+@pytest.fixture
+def adopted(pg_cluster: Cluster, adopted_template: str) -> Iterator[str]:
+    """A fresh clone of it for each test."""
+    with pg_cluster.database(template=adopted_template) as url:
+        yield url
 
 
 def test_an_adopted_application_inserts_with_no_grant_of_its_own(adopted: str) -> None:

@@ -35,6 +35,7 @@ def _adopt_laravel_typed(url: str) -> None:
     assert schema != LEGACY_SCHEMA
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(schema.encode())
+        conn.execute("ANALYZE")  # as autovacuum has long done on the legacy database in use
     with Migrator(url) as migrator:
         migrator.apply()
     report = validate(url, pause_ratio=0)

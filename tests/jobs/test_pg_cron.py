@@ -14,7 +14,7 @@ import pytest
 from guard.ops.jobs import job_status
 from guard.schema import catalog
 from guard.schema.drift import compare_cron_jobs
-from tests.support.cron import migrated_cron_database
+from tests.support.cron import migrated_cron_database, quiet_cron
 from tests.support.postgres import CRON_DATABASE, Cluster, throwaway_cluster
 from tests.support.queries import fetch_all, fetch_one
 
@@ -37,6 +37,7 @@ def cron_db_url(pg_cluster: Cluster) -> Iterator[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT guard.schedule_jobs()")  # in case the database was migrated before
     yield url
+    quiet_cron(url)  # its runs would hold up every DROP DATABASE of the worker's later tests
 
 
 def _cron_jobs(url: str) -> dict[str, tuple[str, str]]:

@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 
 from tests.security.conftest import COMPANY_A, connect_as
-from tests.support.cron import migrated_cron_database
+from tests.support.cron import migrated_cron_database, quiet_cron
 from tests.support.postgres import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +105,9 @@ EXAMPLES = sql_examples()
 def cron_url(pg_cluster: Cluster) -> Iterator[str]:
     """The cluster's one pg_cron database, migrated (as tests/jobs/test_pg_cron.py makes it)."""
     url = migrated_cron_database(pg_cluster)
+    # Nothing here needs a job to run (jobs.md's example schedules them itself, rolled back);
+    # a scheduled job's run would hold up the DROP DATABASE of every other test here.
+    quiet_cron(url)
     yield url
 
 
