@@ -27,6 +27,8 @@ GROWING = BreakerConfig(
 )
 # Past the end of a cooldown, with room for a loaded machine.
 MARGIN = 0.08
+# The stores keep milliseconds.
+STORE_S = 0.002
 
 
 def open_circuit(breaker: CircuitBreaker, calendar: Dependency) -> None:
@@ -45,16 +47,35 @@ def rejected_retry_after(breaker: CircuitBreaker, calendar: Dependency) -> float
     return rejected.value.retry_after
 
 
-def probe_after(breaker: CircuitBreaker, calendar: Dependency, seconds: float) -> None:
-    """Wait ``seconds`` and make the HALF_OPEN probe (it must really reach the calendar)."""
+def probe_after(
+    breaker: CircuitBreaker, calendar: Dependency, seconds: float
+) -> tuple[float, float]:
+    """Wait ``seconds`` and make the HALF_OPEN probe (it must really reach the calendar). The
+    local clock (time.monotonic()) before and after the probe: a failed probe opens the circuit
+    again between the two."""
     time.sleep(seconds)
     calls = calendar.calls
+    started = time.monotonic()
     if calendar.failing:
         with pytest.raises(ConnectionError):
             breaker.call(calendar)
     else:
         breaker.call(calendar)
+    done = time.monotonic()
     assert calendar.calls == calls + 1, "the probe was not admitted"
+    return started, done
+
+
+def assert_left_of(
+    breaker: CircuitBreaker, calendar: Dependency, cooldown_s: float, probed: tuple[float, float]
+) -> None:
+    """A rejection now says what is left of a cooldown of ``cooldown_s`` begun by the probe: at
+    least ``cooldown_s`` less the time gone since the probe started, however slow the machine.
+    A shorter cooldown fails this whenever less than the difference has gone (a few
+    milliseconds, on a loaded machine tens of them)."""
+    left = rejected_retry_after(breaker, calendar)
+    gone = time.monotonic() - probed[0]
+    assert cooldown_s - gone - STORE_S <= left <= cooldown_s, (cooldown_s, left, gone)
 
 
 def cooldown(breaker: CircuitBreaker) -> float | None:
@@ -84,20 +105,22 @@ def test_each_failed_probe_doubles_the_cooldown_up_to_the_cap(
     breaker, calendar = make_breaker(GROWING), Dependency(failing=True)
     open_with_the_configured_cooldown(breaker, calendar)
 
-    probe_after(breaker, calendar, BASE + MARGIN)  # fails: 0.2 -> 0.4, under the cap
+    probed = probe_after(breaker, calendar, BASE + MARGIN)  # fails: 0.2 -> 0.4, under the cap
     assert cooldown(breaker) == 0.4
-    assert rejected_retry_after(breaker, calendar) > BASE + 0.05
-    # the first cooldown's length is not enough any more
-    time.sleep(BASE + MARGIN)
+    assert_left_of(breaker, calendar, 0.4, probed)
+    # the first cooldown's length is not enough any more: rejected once a cooldown of that
+    # length would be over (timed from the probe, so the calls above take none of the room the
+    # grown one leaves: 0.18 s for one call on a loaded machine)
+    time.sleep(max(0.0, probed[1] + BASE + 0.02 - time.monotonic()))
     rejected_retry_after(breaker, calendar)
 
-    probe_after(breaker, calendar, 0.4 - BASE)  # fails: 0.4 -> 0.8, capped at 0.6
+    probed = probe_after(breaker, calendar, 0.4 - BASE)  # fails: 0.4 -> 0.8, capped at 0.6
     assert cooldown(breaker) == 0.6
-    assert rejected_retry_after(breaker, calendar) > 0.4 + 0.05
+    assert_left_of(breaker, calendar, 0.6, probed)
 
-    probe_after(breaker, calendar, 0.6 + MARGIN)  # fails: stays at the cap
+    probed = probe_after(breaker, calendar, 0.6 + MARGIN)  # fails: stays at the cap
     assert cooldown(breaker) == 0.6
-    assert rejected_retry_after(breaker, calendar) > 0.4 + 0.05
+    assert_left_of(breaker, calendar, 0.6, probed)
 
 
 def test_closing_starts_again_from_the_configured_cooldown(
@@ -143,9 +166,9 @@ def test_the_growth_is_stored_with_the_circuit_for_every_process(
     first.call(lambda: "booked")  # stores the rules
     other = make_breaker(BreakerConfig(cooldown_seconds=BASE, call_timeout_seconds=None))
     open_circuit(other, calendar)
-    probe_after(other, calendar, BASE + MARGIN)
+    probed = probe_after(other, calendar, BASE + MARGIN)
     assert cooldown(other) == 0.4
-    assert rejected_retry_after(other, calendar) > BASE + 0.05
+    assert_left_of(other, calendar, 0.4, probed)
 
 
 @pytest.mark.parametrize(

@@ -187,21 +187,33 @@ def _without_times(text: str) -> str:
 
 
 def test_jobs_run_waits_for_a_primary_on_a_standby(
-    nodes: tuple[PgNode, PgNode], redis_url: str
+    nodes: tuple[PgNode, PgNode], redis_url: str, tmp_path: Path
 ) -> None:
     _, standby = nodes
-    process = subprocess.Popen(
-        [*GUARD, "--database-url", standby.url(DATABASE), "jobs", "run", "--job", "detect"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "jobs.err"
+    with log.open("w") as err_file:
+        process = subprocess.Popen(
+            [*GUARD, "--database-url", standby.url(DATABASE), "jobs", "run", "--job", "detect"],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            text=True,
+        )
+
+    def retries() -> int:
+        return log.read_text().count("retrying in")
+
     try:
-        time.sleep(4.5)  # attempts at 0, 1 and 3 s (backoff 1 s, 2 s)
+        # attempts at 0, 1 and 3 s (backoff 1 s, 2 s) from the first, which a slow start delays
+        # (a loaded machine took 3 s to import the command): waited for, not a fixed time
+        deadline = time.monotonic() + 60
+        while retries() < 3 and time.monotonic() < deadline:
+            assert process.poll() is None, "guard jobs run exited on a standby"
+            time.sleep(0.1)
         assert process.poll() is None, "guard jobs run exited on a standby"
     finally:
         process.terminate()
-        _, err = process.communicate(timeout=20)
+        process.wait(timeout=20)
+    err = log.read_text()
     warnings = [line for line in err.splitlines() if line.startswith("guard: warning:")]
     assert len(warnings) >= 2, err
     assert all("is a read-only standby (in recovery)" in w for w in warnings), err

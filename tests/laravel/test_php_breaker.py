@@ -67,6 +67,12 @@ def python_breaker(redis: RedisServer, key: str, cooldown: float = 60.0) -> Circ
     return CircuitBreaker(key, config, backend=Backend(redis.url))
 
 
+def _lease_held(breaker: CircuitBreaker) -> bool:
+    """A probe lease on the circuit runs now (read from Redis, taking nothing)."""
+    stored, now_ms = breaker.backend.sync_store.read_with_time(breaker.key)
+    return int(stored.get("pu") or 0) > now_ms
+
+
 def _state(breaker: CircuitBreaker) -> State | None:
     """The circuit's state now (a function: mypy would keep the narrowing of the property)."""
     return breaker.state
@@ -113,7 +119,12 @@ def test_a_half_open_circuit_admits_one_probe_across_languages(redis_server: Red
     assert _state(breaker) is State.OPEN
     time.sleep(cooldown + 0.2)
     probe = php_process(redis_server, "call", key=key, seconds=1.5, cooldown_ms=500)
-    time.sleep(0.5)  # the PHP probe holds the lease
+    # the PHP probe holds the lease (for its 1.5 s call): waited for, since a loaded machine
+    # takes more than a fixed 0.5 s to start PHP at times, and then Python's call is the probe
+    deadline = time.monotonic() + 30
+    while not _lease_held(breaker) and time.monotonic() < deadline:
+        assert probe.poll() is None, "the PHP process ended before it held the probe lease"
+        time.sleep(0.01)
     with pytest.raises(CircuitOpenError):
         breaker.call(lambda: "a second probe")
     assert json.loads(probe.communicate(timeout=60)[0]) == {"result": "ok", "called": 1}

@@ -36,6 +36,7 @@ STATS_LINE = re.compile(r"stopped: (\{.*\})")
 
 
 @pytest.mark.slow  # a guard watch process behind PgBouncer, seconds by nature
+@pytest.mark.serial  # each delivery is timed against DELIVERED_WITHIN_S
 @pytest.mark.parametrize("pool_mode", ["transaction", "session"])
 def test_watch_is_woken_or_says_it_polls(
     db_url: str, bouncer: BouncerFactory, pool_mode: str, tmp_path: Path
