@@ -58,6 +58,26 @@ def _finished(thread: threading.Thread, errors: list[BaseException], who: str) -
     assert not errors, errors
 
 
+_LOCK_WAIT = ("active", "Lock")
+# the statement ran (its error, if any, is the test's to report)
+_RAN = (("idle in transaction", "Client"), ("idle in transaction (aborted)", "Client"))
+
+
+def _wait_for_backend(url: str, pid: int, *accepted: tuple[str, str]) -> None:
+    """Until the backend `pid` is in one of the `accepted` (state, wait event type) pairs: a
+    fixed pause could end before a loaded machine has even sent its statement."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(url, autocommit=True) as observer:
+        while True:
+            row = observer.execute(
+                "SELECT state, wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            if row in accepted:
+                return
+            assert time.monotonic() < deadline, f"backend {pid} stayed {row}, not {accepted}"
+            time.sleep(0.01)
+
+
 def _interleave(url: str, first: str, second: str) -> None:
     """`first` runs and stays uncommitted; `second` runs in another thread (it may block on the
     call's row lock); then `first` commits, then `second` commits."""
@@ -66,7 +86,7 @@ def _interleave(url: str, first: str, second: str) -> None:
         conn_b: Any = psycopg.connect(url)
         try:
             thread, errors = _in_thread(lambda: conn_b.execute(second))
-            time.sleep(0.3)  # give `second` time to run into the lock, or to finish
+            _wait_for_backend(url, conn_b.info.backend_pid, _LOCK_WAIT, *_RAN)
             conn_a.commit()
             _finished(thread, errors, "the second writer")
             conn_b.commit()
@@ -118,18 +138,6 @@ def test_two_deletes_of_the_last_two_appointments(db_url: str) -> None:
     assert _made(db_url) == (False, 0)
 
 
-def _wait_until_waiting_for_a_lock(url: str, pid: int) -> None:
-    with psycopg.connect(url, autocommit=True) as observer:
-        for _ in range(200):
-            row = observer.execute(
-                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
-            ).fetchone()
-            if row is not None and row[0] == "Lock":
-                return
-            time.sleep(0.02)
-    raise AssertionError("the writer never waited for the call's row lock")
-
-
 # The paths that lock the calls of several appointments: calls 1 and 2, one appointment each.
 PATHS_LOCKING_SEVERAL_CALLS = [
     pytest.param(
@@ -169,7 +177,7 @@ def test_paths_that_lock_several_calls_lock_them_in_id_order(db_url: str, statem
         writer: Any = psycopg.connect(db_url)
         try:
             thread, errors = _in_thread(lambda: writer.execute(statement))
-            _wait_until_waiting_for_a_lock(db_url, writer.info.backend_pid)
+            _wait_for_backend(db_url, writer.info.backend_pid, _LOCK_WAIT)
             # Longer than deadlock_timeout (1 s): a deadlock is found before this runs out.
             holder.execute("SET LOCAL lock_timeout = '3s'")
             holder.execute("SELECT FROM calls WHERE id = 2 FOR NO KEY UPDATE")
