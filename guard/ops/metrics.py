@@ -437,12 +437,12 @@ class GuardCollector(Collector):
             "jobs": self._jobs,
             "counters": self._counters,
         }
-        if "consistency" in data:
+        if "consistency" in data and "kpis" in data:
             # guard.kpis' consistency_rate comes with the consistency counts (METRIC_KPIS
             # leaves it out rather than count the day's calls twice); absent without calls
             [(*_, consistency_rate)] = data["consistency"]
             measured = [] if consistency_rate is None else [("consistency_rate", consistency_rate)]
-            data = {**data, "kpis": [*data.get("kpis", []), *measured]}
+            data = {**data, "kpis": [*data["kpis"], *measured]}
         for name in (one.name for one in SERIES if one.name in data):
             if name in LABELLED:
                 yield _labelled(data[name], *LABELLED[name])

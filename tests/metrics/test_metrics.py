@@ -428,6 +428,30 @@ def test_a_locked_table_makes_its_series_stale_and_leaves_the_others(db_url: str
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
 
 
+def test_a_kpis_series_never_read_has_no_consistency_kpi_either(db_url: str) -> None:
+    """consistency_rate comes with the consistency series' counts but belongs to the kpis
+    series: while that series was never read (a table it reads is locked), no KPI is served,
+    that one included, though the consistency counts are."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(DATA.encode())
+    fresh = GuardCollector(db_url, statement_timeout_ms=300, cache_interval_s=0)
+    try:
+        with psycopg.connect(db_url) as locker:
+            locker.execute("LOCK TABLE guard.validation_metrics IN ACCESS EXCLUSIVE MODE")
+            never_read = _scrape_once(fresh)
+        # the lock released: the kpis series is read in the background, served once read
+        deadline = time.monotonic() + 30
+        while 'guard_kpi_value{kpi="review_queue_size"}' not in (after := _scrape_once(fresh)):
+            assert time.monotonic() < deadline, "the kpis series was never read"
+            time.sleep(0.1)
+    finally:
+        fresh.close()
+    assert sample(never_read, 'guard_series_stale{series="kpis"}') == 1
+    assert sample(never_read, "guard_consistency_ratio") == pytest.approx(0.8)
+    assert "guard_kpi_value{" not in never_read
+    assert sample(after, 'guard_kpi_value{kpi="consistency_rate"}') == pytest.approx(80.0)
+
+
 def test_a_cached_series_that_times_out_is_stale_and_guard_up_stays_1(db_url: str) -> None:
     """public.calls locked by another session during the first reading of the consistency
     series (cached): it has no value to keep, so it is absent and said stale; the others are
