@@ -70,7 +70,10 @@ def _wait_for_backend(url: str, pid: int, *accepted: tuple[str, str]) -> None:
     with psycopg.connect(url, autocommit=True) as observer:
         while True:
             row = observer.execute(
-                "SELECT state, wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+                # psycopg sends BEGIN first, on its own: idle after it is not the statement run
+                "SELECT state, wait_event_type FROM pg_stat_activity"
+                " WHERE pid = %s AND query <> 'BEGIN'",
+                (pid,),
             ).fetchone()
             if row in accepted:
                 return

@@ -125,6 +125,7 @@ def test_a_half_open_circuit_admits_one_probe_across_languages(redis_server: Red
     while not _lease_held(breaker) and time.monotonic() < deadline:
         assert probe.poll() is None, "the PHP process ended before it held the probe lease"
         time.sleep(0.01)
+    assert _lease_held(breaker), "the PHP process never held the probe lease"
     with pytest.raises(CircuitOpenError):
         breaker.call(lambda: "a second probe")
     assert json.loads(probe.communicate(timeout=60)[0]) == {"result": "ok", "called": 1}
