@@ -105,7 +105,9 @@ def check_history(
             for position, check in enumerate(checks):
                 for number in range(batches):
                     since = start + number * step
-                    # The last batch is open-ended: rows written while the pass runs count too.
+                    # The last batch is open-ended: rows written while the pass runs count too
+                    # (for the checks guard.history_call_candidates serves, those written before
+                    # its read of the batch, at the pass's first check).
                     last = number == batches - 1
                     until = datetime.max.replace(tzinfo=since.tzinfo) if last else since + step
                     if number not in candidates:
