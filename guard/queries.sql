@@ -336,8 +336,11 @@ SELECT action, affected FROM guard.reconcile()
 -- name: ARM_DETECTION_TIMEOUT
 -- The timer of statement_timeout starts with a top-level statement, so a function cannot arm it
 -- for itself: whoever runs a detection pass arms it for the statement that follows.
-SELECT set_config('statement_timeout',
-(guard.setting('detection_statement_timeout_ms') #>> '{}') || 'ms', TRUE)
+-- It returns the timeout in milliseconds (0: none), which the caller needs to tell the timer from
+-- a cancel (set_config's own answer is PostgreSQL's rendering: 60000ms reads back as 1min).
+SELECT t.ms
+FROM (SELECT (guard.setting('detection_statement_timeout_ms') #>> '{}')::integer AS ms) AS t
+CROSS JOIN LATERAL set_config('statement_timeout', t.ms || 'ms', TRUE)
 
 -- name: HISTORY_START
 SELECT guard.history_start()

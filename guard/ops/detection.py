@@ -5,6 +5,7 @@ at a time. The checks that read every call read them once per batch, together
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,9 +52,11 @@ HISTORY_WHOLE_ROWS = 2_000_000
 HISTORY_BATCH = timedelta(days=7)
 
 
-def arm_pass_timeout(conn: psycopg.Connection[Any]) -> None:
-    """statement_timeout = detection_statement_timeout_ms for the rest of this transaction."""
-    conn.execute(queries.ARM_DETECTION_TIMEOUT)
+def arm_pass_timeout(conn: psycopg.Connection[Any]) -> float:
+    """statement_timeout = detection_statement_timeout_ms for the rest of this transaction;
+    returns it in seconds (0: none)."""
+    [(milliseconds,)] = conn.execute(queries.ARM_DETECTION_TIMEOUT).fetchall()
+    return int(milliseconds) / 1000
 
 
 def _call_candidates(
@@ -61,12 +64,17 @@ def _call_candidates(
 ) -> dict[str, list[int]]:
     """The candidate calls of the checks guard.history_call_candidates reads the calls once for,
     over [since, until), in a transaction of its own; none when the pass's timeout cuts it: each
-    check then reads its view whole."""
+    check then reads its view whole. A cancel somebody asked for (pg_cancel_backend) stops the
+    pass, as it does in guard.run_checks_between; the timer is told from it as
+    guard.statement_timed_out tells it, by the time the statement ran."""
+    timeout = arm_pass_timeout(conn)
+    started = time.monotonic()
     try:
-        arm_pass_timeout(conn)
         rows = conn.execute(queries.HISTORY_CALL_CANDIDATES, (since, until)).fetchall()
     except psycopg.errors.QueryCanceled:
         conn.rollback()
+        if not timeout or time.monotonic() - started < 0.9 * timeout:
+            raise
         return {}
     conn.commit()
     return {check_id: list(entity_ids) for check_id, entity_ids in rows}

@@ -1,0 +1,82 @@
+"""`guard check --all` reads the calls once per batch for the checks that each read every call
+(guard.history_call_candidates). When that read is cut by the pass's own statement_timeout, each
+of those checks reads its view whole instead; a cancel somebody asked for stops the pass."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from guard.ops.detection import _call_candidates
+
+SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+UNTIL = datetime.max.replace(tzinfo=UTC)
+
+
+def _read_while_calls_are_locked(url: str, *, cancel: bool) -> dict[str, Any]:
+    """The candidates read, run while another session holds public.calls locked; `cancel`:
+    pg_cancel_backend once the read waits for the lock. What it returned or raised."""
+    outcome: dict[str, Any] = {}
+    with (
+        psycopg.connect(url) as locker,
+        psycopg.connect(url) as reader,
+        psycopg.connect(url, autocommit=True) as observer,
+    ):
+        locker.execute("LOCK TABLE public.calls IN ACCESS EXCLUSIVE MODE")
+
+        def read() -> None:
+            try:
+                outcome["returned"] = _call_candidates(reader, SINCE, UNTIL)
+            except psycopg.Error as error:
+                outcome["raised"] = error
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        if cancel:
+            deadline = time.monotonic() + 30
+            pid = reader.info.backend_pid
+            while observer.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone() != ("Lock",):
+                assert time.monotonic() < deadline, "the read never waited for the lock"
+                time.sleep(0.01)
+            observer.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the candidates read never ended"
+        locker.rollback()
+    return outcome
+
+
+def test_the_pass_timer_leaves_each_check_to_read_its_view_whole(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.settings SET value = '300' WHERE key = 'detection_statement_timeout_ms'"
+        )
+    assert _read_while_calls_are_locked(db_url, cancel=False) == {"returned": {}}
+
+
+@pytest.mark.parametrize("timeout_ms", ["60000", "0"])
+def test_a_cancel_somebody_asked_for_stops_the_pass(db_url: str, timeout_ms: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE guard.settings SET value = %s WHERE key = 'detection_statement_timeout_ms'",
+            (timeout_ms,),
+        )
+    outcome = _read_while_calls_are_locked(db_url, cancel=True)
+    assert isinstance(outcome.get("raised"), psycopg.errors.QueryCanceled), outcome
+
+
+def test_without_a_cut_the_checks_get_their_candidates(db_url: str) -> None:
+    """The other side: the read runs through and names each check it serves."""
+    with psycopg.connect(db_url) as conn:
+        found = _call_candidates(conn, SINCE, UNTIL)
+    assert set(found) == {
+        "booked_without_appointment",
+        "flags_contradict_appointments",
+        "call_without_direction",
+    }
