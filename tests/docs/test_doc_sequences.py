@@ -49,6 +49,7 @@ from tests.docs.sequences import (
     runs_until_stopped,
     shell_blocks,
 )
+from tests.support.polling import collect_lines
 from tests.support.postgres import Cluster, throwaway_cluster
 from tests.support.redis_server import RedisServer
 
@@ -256,15 +257,7 @@ def _run_until_interrupted(command: str, env: dict[str, str], cwd: Path) -> tupl
         text=True,
         start_new_session=True,
     )
-    lines: list[str] = []
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    lines, reader = collect_lines(process.stdout)
     deadline = time.monotonic() + READY_WITHIN_S
     while not any(ready in line for line in lines) and process.poll() is None:
         if time.monotonic() > deadline:

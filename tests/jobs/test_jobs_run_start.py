@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 
 from guard.demo.embedded import free_port
+from tests.support.polling import collect_lines
 
 STARTED_WITHIN_S = 60
 
@@ -22,15 +22,7 @@ def test_jobs_run_started_without_a_database_retries_with_backoff() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    lines: list[str] = []
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    lines, reader = collect_lines(process.stderr)
     try:
         # attempts at 0, 1 and 3 s of its loop, which a loaded machine starts seconds after the
         # process (the import alone took 3 s there): waited for, not a fixed time from the start

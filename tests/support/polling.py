@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from typing import IO
 
 import pytest
 
@@ -19,3 +21,18 @@ def wait_for(
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
     return time.monotonic() - started
+
+
+def collect_lines(stream: IO[str] | None) -> tuple[list[str], threading.Thread]:
+    """The lines a child process writes to `stream`, appended as they come by a daemon thread
+    (a pipe left unread would block the child once full); join the thread after the child ends."""
+    assert stream is not None, "the process was started without a pipe for this stream"
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
