@@ -71,7 +71,9 @@ def test_an_attempt_that_holds_a_lock_a_writer_waits_for_is_cut_at_one_lock_time
     assert writer.error is None, writer.error
     assert applied == ["0950_slow_hold", "0951_outside_a_transaction"]
     attempts = fetch_one(db_url, "SELECT last_value FROM public.hold_probe_attempts")
-    assert attempts == (3,), "two attempts were cut, the third committed"
+    # Uncut, the first attempt would have committed after its sleep. On a loaded machine an attempt
+    # without the sleep can also outlast one lock timeout and is cut as well, rightly.
+    assert attempts is not None and attempts[0] >= 3, "the two holding attempts were cut"
     assert any("applying 0950_slow_hold: attempt 1" in line for line in lines), lines
     # Uncut, the writer waited the whole 300 ms twice; cut, about one lock timeout (the guard
     # looks every 10 ms, then the rollback), plus a busy machine's slack.

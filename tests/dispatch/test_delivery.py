@@ -3,6 +3,7 @@ throttling into summaries, masking of phone numbers, the NOTIFY wake-up."""
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import email.utils
@@ -10,7 +11,6 @@ import io
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -86,28 +86,57 @@ def test_stdout_once_delivers_everything_then_nothing(db_url: str) -> None:
     assert again.exit_code == 0 and again.stdout == "", "a second run re-sent something"
 
 
+def db_clock(url: str) -> datetime:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None and isinstance(row[0], datetime)
+    return row[0]
+
+
+def webhook_due_at(url: str, alert_id: int) -> datetime:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT next_attempt_at FROM guard.deliveries"
+            " WHERE kind = 'alert' AND channel = 'webhook' AND subject = %s",
+            (alert_id,),
+        ).fetchone()
+    assert row is not None and isinstance(row[0], datetime)
+    return row[0]
+
+
 @pytest.mark.serial
 def test_webhook_http_500_is_retried_with_backoff(db_url: str, webhook: Webhook) -> None:
+    # The retry time is bracketed by the database's clock read before and after the attempt, so a
+    # slow machine widens the bracket instead of failing; the base delay is long enough that the
+    # attempt right after a failure still falls inside the backoff.
+    base = timedelta(seconds=0.5)
+    settings = dataclasses.replace(FAST, backoff_base_s=base.total_seconds())
     [alert_id] = insert_alerts(db_url, 1)
     webhook.fail_next = 2
-    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], FAST)
+    dispatcher = Dispatcher(db_url, [(WebhookSink(webhook.url, timeout_s=1.0), 0)], settings)
+    before = db_clock(db_url)
     dispatcher.run_once()
-    status, attempts, wait, error, claimed_by = delivery_rows(db_url, "webhook")[alert_id]
+    after = db_clock(db_url)
+    status, attempts, _, error, claimed_by = delivery_rows(db_url, "webhook")[alert_id]
     assert (status, attempts, error, claimed_by) == (
         "pending",
         1,
         "webhook answered HTTP 500",
         None,
     )
-    assert 0.05 < wait.total_seconds() <= 0.2, "first retry after the base delay"
+    due = webhook_due_at(db_url, alert_id)
+    assert before + base <= due <= after + base, "first retry after the base delay"
     dispatcher.run_once()  # still inside the backoff: nothing is sent
     assert webhook.statuses == [500]
-    time.sleep(0.2)  # the backoff runs out; asserted right below
+    wait_for(lambda: db_clock(db_url) >= due, 3, "the backoff to run out")
+    before = db_clock(db_url)
     dispatcher.run_once()
-    status, attempts, wait, error, _ = delivery_rows(db_url, "webhook")[alert_id]
+    after = db_clock(db_url)
+    status, attempts, _, error, _ = delivery_rows(db_url, "webhook")[alert_id]
     assert (status, attempts) == ("pending", 2) and webhook.statuses == [500, 500]
-    assert 0.2 < wait.total_seconds() <= 0.4, "second retry after twice the base delay"
-    wait_for(lambda: (dispatcher.run_once() and False) or bool(webhook.bodies), 3, "delivery")
+    due = webhook_due_at(db_url, alert_id)
+    assert before + 2 * base <= due <= after + 2 * base, "second retry after twice the base delay"
+    wait_for(lambda: (dispatcher.run_once() and False) or bool(webhook.bodies), 5, "delivery")
     status, attempts, _, error, _ = delivery_rows(db_url, "webhook")[alert_id]
     assert (status, attempts, error) == ("delivered", 3, None)
     assert webhook.delivered_ids() == [alert_id]
