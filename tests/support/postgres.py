@@ -14,6 +14,7 @@ import shutil
 import stat
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -202,5 +203,28 @@ def throwaway_cluster() -> Iterator[Cluster]:
         wait_until_answering(cluster.url())
         yield cluster
     finally:
-        executor.stop()
+        if _answers(f"postgresql://postgres@127.0.0.1:{executor.port}/postgres"):
+            executor.stop()
+        else:
+            _report_a_dead_server(executor, base / "postgres.log")
+            executor.kill()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def _report_a_dead_server(executor: PostgreSQLExecutor, log: Path) -> None:
+    """A server that died under the tests leaves every later test of its worker refused; its log
+    goes with the scratch directory, so its end is reported while it is still there."""
+    if not log.exists():
+        return
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+    died = f"the test cluster on port {executor.port} died; its log ends:\n{tail}"
+    warnings.warn(died, stacklevel=1)
