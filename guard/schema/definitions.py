@@ -558,9 +558,9 @@ class _Applier:
 
     def _run_rows(self, definition: Definition) -> None:
         """Run a data file and record the registry rows it created (not the ones it found)."""
-        before = _registry_keys(self.conn)
+        before = registry_keys(self.conn)
         _execute(self.conn, definition, self.arm)
-        created = sorted(_registry_keys(self.conn) - before)
+        created = sorted(registry_keys(self.conn) - before)
         if created and catalog.exists(self.conn, "guard.registry_rows"):
             with self.conn.cursor() as cur:
                 cur.executemany(
@@ -583,7 +583,7 @@ class _Applier:
                 _delete_registry_rows(self.conn, created, self.arm)
                 for definition in data_files:
                     _execute(self.conn, definition, self.arm)
-                defined = created & _registry_keys(self.conn)
+                defined = created & registry_keys(self.conn)
         gone = sorted(created - defined)
         _delete_registry_rows(self.conn, set(gone), self.arm)
         self.outcome.rows_deleted = [f"{registry} {key}" for registry, key in gone]
@@ -661,16 +661,7 @@ def _execute(
     _run_sql(conn, definition.text.encode(), definition.path, arm)
 
 
-# registry -> the columns an operator owns: a data file sets them only when it creates a row.
-OPERATOR_COLUMNS = {
-    "checks": ("enabled", "warn_above", "error_above", "threshold_unit", "sweep"),
-    "rules": ("mode", "stage", "enabled"),
-    "jobs": ("schedule", "interval_seconds", "enabled"),
-    "settings": ("value", "value_type"),
-}
-
-
-def _registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
+def registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
     """Every (registry, key) of Booking Guard's registries."""
     query = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT {}, {}::text FROM {}").format(
@@ -939,11 +930,6 @@ def rows_from_migrations() -> list[tuple[str, str]]:
     """The registry rows (registry, key) migrations create, stored with the snapshot."""
     loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
     return [(registry, key) for registry, key in loaded.get(ROWS_FROM_MIGRATIONS, [])]
-
-
-def registry_rows_of_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """In a database the migrations built: the registry rows no data file recorded."""
-    return sorted(_registry_keys(conn) - catalog.rows_created_by_data(conn))
 
 
 def _check(
