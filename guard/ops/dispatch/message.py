@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guard import masking, queries
+from guard.masking import mask_phone_numbers
 
 # Detail keys the detection rules and jobs write that carry no personal data. Anything else
 # (a transcript, a caller's number, free text from the application) never leaves the database.
@@ -53,10 +54,6 @@ REVIEW_DETAIL_WHITELIST = DETAIL_WHITELIST | {"attempt_id", "booking_uid"}
 MAX_MESSAGE_CHARS = 300
 MAX_DETAIL_CHARS = 120
 SUMMARY_MAX_IDS = 50
-
-# Phone numbers are masked by Booking Guard's one rule (guard/masking.py, read from
-# sql/functions/guard.mask_phone_numbers.sql): the same rule the reporting views apply.
-mask_phone_numbers = masking.mask_phone_numbers
 
 
 # Slack (`<!channel>`, `<@U123>`, `<https://x|text>`), HTML and e-mail clients act on angle

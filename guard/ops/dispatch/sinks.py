@@ -1,13 +1,7 @@
-"""Where messages go: JSON lines on stdout, a Slack-compatible webhook, email over SMTP,
-Alertmanager's API v2.
-
-A sink raises DeliveryError for anything worth a retry; its text never contains a secret (the
-webhook URL's token, credentials in a URL, the SMTP password): URLs in it go through
-guard.redact. Every send has one total deadline (the send timeout), enforced by closing the
-connection when it runs out, so a server that answers one byte at a time cannot keep a send
-alive past its claim. Redirects are never followed: a 3xx answer is a failure naming where it
-points. Credentials in a URL (`https://user:password@host/`) are sent as HTTP basic auth, never
-as part of the host."""
+"""Where messages go: stdout, a Slack-compatible webhook, SMTP, Alertmanager (docs/alerts.md,
+"Endpoints that misbehave"). A DeliveryError (retried) never quotes a secret: URLs go through
+guard.redact. One total deadline per send closes the connection, so a server trickling bytes
+cannot outlive the claim; redirects are never followed."""
 
 from __future__ import annotations
 
@@ -33,7 +27,8 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, urlsplit
 
 from guard.errors import ConfigurationError
-from guard.ops.dispatch.message import Message, escape_controls, mask_phone_numbers, neutralise
+from guard.masking import mask_phone_numbers
+from guard.ops.dispatch.message import Message, escape_controls, neutralise
 from guard.redact import redact_text, redact_url, remember
 
 log = logging.getLogger("guard.dispatch")
