@@ -1,17 +1,10 @@
 """Definitions applied from sql/: functions, views, triggers, policies, registry rows, grants,
-schedule and comments (what a DBA sees: docs/dba.md, "Applying" and "Booking Guard's own rows").
-
-Why it works as it does:
-- sql/manifest.txt is a creation order, so its reverse is a drop order.
-- What CREATE OR REPLACE refuses is dropped and created again with the Booking Guard definitions
-  that depend on it; anything else that depends on it stops the apply (a versioned migration's
-  job). Every form of a function's name that its file did not create is dropped.
-- A file moved to another folder is not run again while its text is the one on record.
-- A versioned migration or rollback may change an object behind the record (0066's rollback puts
-  back 0065's functions): the migrator marks the records of the objects it changed STALE
-  (`forget`), so the next apply runs them again whatever their text.
-- A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz):
-  a rollback to a release applies them, since a versioned rollback restores tables only."""
+schedule and comments (docs/dba.md, "Applying" and "Booking Guard's own rows"). sql/manifest.txt
+is a creation order, so its reverse is a drop order. What CREATE OR REPLACE refuses is dropped and
+created again with the Booking Guard definitions that depend on it (anything else depending on it
+stops the apply). A migration that changes an object behind its record marks the record STALE
+(`forget`), so the next apply runs it again. A release keeps its definitions with it
+(migrations/releases/<version>.definitions.json.gz): a versioned rollback restores tables only."""
 
 from __future__ import annotations
 

@@ -371,21 +371,11 @@ class WebhookSink:
 
 
 class AlertmanagerSink:
-    """POST each alert to Alertmanager's API v2 (`/api/v2/alerts`), so the silences, inhibition,
-    grouping and routing on-call already keeps in Alertmanager apply to Booking Guard alerts.
-
-    Labels identify the alert (a re-send after a crash has the same labels, and Alertmanager
-    merges it): `alertname` is the check that raised it, `rule` its rule (one id per invariant),
-    plus severity, company, entity and the alert id. We send
-    an alert once, not every evaluation as Prometheus does, so `endsAt` keeps it active for
-    `hold` (default 24 h) unless it is resolved earlier: an alert already resolved when it is
-    sent, or a resolved notification, carries `endsAt` = the resolution time.
-
-    Two clocks meet here: the alert's times are the database's (first and last seen, resolved,
-    a review item's creation), "now" is this process's (`clock`). They may disagree by days, and
-    Alertmanager refuses (400) an alert that ends before it starts. So the hold counts from the
-    latest of now and the alert's own times, and an end is never before the start: whatever the
-    clocks, every alert is accepted."""
+    """POST each alert to Alertmanager's API v2 (`/api/v2/alerts`), where on-call's silences,
+    inhibition and routing apply (docs/alerts.md, "Alertmanager"). Labels identify the alert, so
+    a re-send after a crash merges. Sent once, not every evaluation, an alert is held active for
+    `hold` (its `endsAt`), counted from the latest of this process's clock and the alert's own
+    (database) times, and never ends before it starts: Alertmanager refuses that (400)."""
 
     name = "alertmanager"
 
