@@ -1,8 +1,6 @@
-"""What leaves the database: messages built from an alert's rule, severity, message, company,
-entity, counts and a whitelist of detail keys. Phone numbers are personal data: every string and
-number of a message is masked as a last line of defence (`+49 30 1234567` -> `+49 30 ****567`)
-by Booking Guard's one masking rule (guard/masking.py), the one the reporting views apply:
-dates, UUIDs and short numbers stay readable, any other run of seven digits or more does not."""
+"""What leaves the database (docs/alerts.md, "What leaves the database"): messages built from
+an alert's identifiers, counts and a whitelist of detail keys, every string and number masked by
+Booking Guard's one phone-number rule (guard/masking.py) as a last line of defence."""
 
 from __future__ import annotations
 
