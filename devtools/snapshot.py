@@ -5,6 +5,9 @@ the definitions it was made from (`guard db apply` trusts the snapshot only for 
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import psycopg
 
 from devtools.database import Databases
 from guard.connection import open_connection
@@ -35,7 +38,12 @@ def definitions_digest() -> str:
 def rows_from_migrations(migrated_url: str) -> list[tuple[str, str]]:
     """What an install from sql/ must not record as created by a data file."""
     with open_connection(migrated_url) as conn:
-        return definitions.registry_rows_of_migrations(conn)
+        return registry_rows_of_migrations(conn)
+
+
+def registry_rows_of_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """In a database the migrations built: the registry rows no data file recorded."""
+    return sorted(definitions.registry_keys(conn) - catalog.rows_created_by_data(conn))
 
 
 def render(

@@ -443,11 +443,3 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 
 cap_unbounded_integers(main)
-
-
-def all_commands() -> click.Group:
-    """The root group with every command loaded (what walks the whole tree needs)."""
-    with click.Context(main) as ctx:
-        for name in main.list_commands(ctx):
-            main.get_command(ctx, name)
-    return main

@@ -1,8 +1,5 @@
-"""`guard db`: apply, roll back, inspect and verify the schema.
-
-Every command first prints the database it acts on (host, port, database, role; never a
-password) on stderr. Commands that take locks on the application's tables (apply, rollback,
-validate) do so with short lock timeouts and retries until --lock-deadline."""
+"""`guard db`: apply, roll back, inspect and verify the schema (docs/dba.md). Every command
+first names on stderr the database it acts on (never a password)."""
 
 from __future__ import annotations
 

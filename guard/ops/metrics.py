@@ -1,8 +1,6 @@
-"""The Prometheus exporter behind `guard metrics`: a custom collector that reads PostgreSQL on every
-scrape, one query per series, each in its own read-only transaction with its own statement_timeout
-(transaction-scoped: nothing outlives the transaction, so behind PgBouncer in transaction mode the
-next client of the server connection finds its defaults; never above the login's), so one that fails
-or times out leaves the others in place."""
+"""The Prometheus exporter behind `guard metrics` (docs/metrics.md): one query per series, each
+in a read-only transaction of its own with settings local to it, so a series that fails or times
+out leaves the others in place and nothing outlives it behind a transaction pooler."""
 
 from __future__ import annotations
 

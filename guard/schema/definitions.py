@@ -1,17 +1,10 @@
 """Definitions applied from sql/: functions, views, triggers, policies, registry rows, grants,
-schedule and comments (what a DBA sees: docs/dba.md, "Applying" and "Booking Guard's own rows").
-
-Why it works as it does:
-- sql/manifest.txt is a creation order, so its reverse is a drop order.
-- What CREATE OR REPLACE refuses is dropped and created again with the Booking Guard definitions
-  that depend on it; anything else that depends on it stops the apply (a versioned migration's
-  job). Every form of a function's name that its file did not create is dropped.
-- A file moved to another folder is not run again while its text is the one on record.
-- A versioned migration or rollback may change an object behind the record (0066's rollback puts
-  back 0065's functions): the migrator marks the records of the objects it changed STALE
-  (`forget`), so the next apply runs them again whatever their text.
-- A release's definitions are kept with it (migrations/releases/<version>.definitions.json.gz):
-  a rollback to a release applies them, since a versioned rollback restores tables only."""
+schedule and comments (docs/dba.md, "Applying" and "Booking Guard's own rows"). sql/manifest.txt
+is a creation order, so its reverse is a drop order. What CREATE OR REPLACE refuses is dropped and
+created again with the Booking Guard definitions that depend on it (anything else depending on it
+stops the apply). A migration that changes an object behind its record marks the record STALE
+(`forget`), so the next apply runs it again. A release keeps its definitions with it
+(migrations/releases/<version>.definitions.json.gz): a versioned rollback restores tables only."""
 
 from __future__ import annotations
 
@@ -558,9 +551,9 @@ class _Applier:
 
     def _run_rows(self, definition: Definition) -> None:
         """Run a data file and record the registry rows it created (not the ones it found)."""
-        before = _registry_keys(self.conn)
+        before = registry_keys(self.conn)
         _execute(self.conn, definition, self.arm)
-        created = sorted(_registry_keys(self.conn) - before)
+        created = sorted(registry_keys(self.conn) - before)
         if created and catalog.exists(self.conn, "guard.registry_rows"):
             with self.conn.cursor() as cur:
                 cur.executemany(
@@ -583,7 +576,7 @@ class _Applier:
                 _delete_registry_rows(self.conn, created, self.arm)
                 for definition in data_files:
                     _execute(self.conn, definition, self.arm)
-                defined = created & _registry_keys(self.conn)
+                defined = created & registry_keys(self.conn)
         gone = sorted(created - defined)
         _delete_registry_rows(self.conn, set(gone), self.arm)
         self.outcome.rows_deleted = [f"{registry} {key}" for registry, key in gone]
@@ -661,16 +654,7 @@ def _execute(
     _run_sql(conn, definition.text.encode(), definition.path, arm)
 
 
-# registry -> the columns an operator owns: a data file sets them only when it creates a row.
-OPERATOR_COLUMNS = {
-    "checks": ("enabled", "warn_above", "error_above", "threshold_unit", "sweep"),
-    "rules": ("mode", "stage", "enabled"),
-    "jobs": ("schedule", "interval_seconds", "enabled"),
-    "settings": ("value", "value_type"),
-}
-
-
-def _registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
+def registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
     """Every (registry, key) of Booking Guard's registries."""
     query = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT {}, {}::text FROM {}").format(
@@ -939,11 +923,6 @@ def rows_from_migrations() -> list[tuple[str, str]]:
     """The registry rows (registry, key) migrations create, stored with the snapshot."""
     loaded: dict[str, Any] = json.loads(snapshot_path().read_text())
     return [(registry, key) for registry, key in loaded.get(ROWS_FROM_MIGRATIONS, [])]
-
-
-def registry_rows_of_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """In a database the migrations built: the registry rows no data file recorded."""
-    return sorted(_registry_keys(conn) - catalog.rows_created_by_data(conn))
 
 
 def _check(

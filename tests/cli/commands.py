@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from guard.cli import all_commands
+from tests.support.cli import all_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 CIRCUIT = "appointment_booking:service:424242"

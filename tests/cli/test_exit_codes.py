@@ -168,7 +168,8 @@ def test_breaker_list_with_redis_down_prints_postgresql_and_exits_1(db_url: str)
     ],
 )
 def test_command_path_skips_the_root_options(argv: list[str], path: str) -> None:
-    from guard.cli import all_commands, command_path
+    from guard.cli import command_path
+    from tests.support.cli import all_commands
 
     all_commands()
     assert command_path(argv) == path

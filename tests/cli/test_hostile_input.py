@@ -18,7 +18,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from guard.cli import all_commands, main
+from guard.cli import main
+from tests.support.cli import all_commands
 from tests.support.redis_server import RedisServer, free_port
 
 # A command that would otherwise run until stopped gets the flag that makes it do one pass;

@@ -13,7 +13,8 @@ HEAVY = ("psycopg", "rich", "redis", "prometheus_client", "yoyo")
 # Runs in a fresh interpreter: the listing first, what it imported, then every command loaded.
 PROBE = """
 import contextlib, io, json, sys
-from guard.cli import COMMANDS, all_commands, main
+from guard.cli import COMMANDS, main
+from tests.support.cli import all_commands
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:

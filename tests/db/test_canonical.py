@@ -82,7 +82,7 @@ def test_install_is_the_replayed_database(pg_cluster: Cluster) -> None:
             assert migrator.apply(on_applied=heard.append) == applied == heard
         assert _one_transaction(installed) and not _one_transaction(replayed)
         with psycopg.connect(replayed) as conn:
-            assert definitions.rows_from_migrations() == definitions.registry_rows_of_migrations(
+            assert definitions.rows_from_migrations() == snapshot.registry_rows_of_migrations(
                 conn
             ), "the stored rows of the migrations are stale: run `make generated`"
         replay, install = _state(replayed), _state(installed)

@@ -15,12 +15,18 @@ import pytest
 from guard.resources import sql_dir
 from guard.schema import catalog, definitions
 from guard.schema.catalog import REGISTRIES
-from guard.schema.definitions import OPERATOR_COLUMNS
 from guard.schema.migrate import Migrator
 from tests.support.migrations import apply_every_definition
 from tests.support.postgres import Cluster
 
 RELEASE_0_2_0_LAST = "0031_rules_and_checks"
+# registry -> the columns an operator owns: a data file sets them only when it creates a row.
+OPERATOR_COLUMNS = {
+    "checks": ("enabled", "warn_above", "error_above", "threshold_unit", "sweep"),
+    "rules": ("mode", "stage", "enabled"),
+    "jobs": ("schedule", "interval_seconds", "enabled"),
+    "settings": ("value", "value_type"),
+}
 
 # Every operator-owned column set to a value no data file writes.
 _SET_BY_OPERATOR = {

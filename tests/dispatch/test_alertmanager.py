@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from guard.cli import main
 from guard.demo.embedded import free_port
-from guard.ops.dispatch import Dispatcher, DispatchSettings
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import Message, ReviewRow, review_message
 from guard.ops.dispatch.sinks import AlertmanagerSink
 from tests.dispatch.conftest import delivery_rows, insert_alerts

@@ -15,7 +15,8 @@ from collections import Counter
 import psycopg
 import pytest
 
-from guard.ops.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.sinks import WebhookSink
 from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
 
 

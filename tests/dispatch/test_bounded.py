@@ -14,8 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.ops.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import TRUNCATED_KEY, truncated_bytes
+from guard.ops.dispatch.sinks import WebhookSink
 from guard.ops.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook
 from tests.support.peak_rss import run_measured

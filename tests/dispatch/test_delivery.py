@@ -19,9 +19,17 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
-from guard.ops.dispatch.message import Message, mask_phone_numbers
-from guard.ops.dispatch.sinks import AlertmanagerSink, EmailSink, Sink, SmtpSettings
+from guard.masking import mask_phone_numbers
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.message import Message
+from guard.ops.dispatch.sinks import (
+    AlertmanagerSink,
+    EmailSink,
+    Sink,
+    SmtpSettings,
+    StdoutSink,
+    WebhookSink,
+)
 from tests.dispatch.conftest import (
     Mailbox,
     Webhook,

@@ -21,8 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.ops.dispatch import Dispatcher, DispatchSettings, WebhookSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import AlertRow, digest_message
+from guard.ops.dispatch.sinks import WebhookSink
 from tests.dispatch.conftest import Mailbox, Webhook, ids_in, wait_for
 
 

@@ -16,9 +16,15 @@ from email.utils import format_datetime
 
 import pytest
 
-from guard.ops.dispatch import Dispatcher, DispatchSettings, EmailSink, WebhookSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import Message
-from guard.ops.dispatch.sinks import AlertmanagerSink, DeliveryError, SmtpSettings
+from guard.ops.dispatch.sinks import (
+    AlertmanagerSink,
+    DeliveryError,
+    EmailSink,
+    SmtpSettings,
+    WebhookSink,
+)
 from tests.dispatch.conftest import delivery_rows, ids_in, insert_alerts, wait_for
 from tests.dispatch.endpoints import Received, Reply, endpoint, quit_failing_smtp
 

@@ -23,9 +23,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg import errors, sql
 
-from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import DETAIL_WHITELIST, neutralise
-from guard.ops.dispatch.sinks import AlertmanagerSink, EmailSink, Sink, SmtpSettings
+from guard.ops.dispatch.sinks import (
+    AlertmanagerSink,
+    EmailSink,
+    Sink,
+    SmtpSettings,
+    StdoutSink,
+    WebhookSink,
+)
 from tests.dispatch.conftest import Mailbox, Webhook, insert_alerts
 from tests.dispatch.endpoints import Reply, endpoint
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from guard.ops.dispatch import Dispatcher, DispatchSettings, Sink, StdoutSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.sinks import Sink, StdoutSink
 from guard.ops.login_limits import LoginLimit
 from tests.dispatch.conftest import insert_alerts
 from tests.dispatch.endpoints import Endpoint, Received, Reply, endpoint

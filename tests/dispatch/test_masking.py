@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.masking import mask_json
-from guard.ops.dispatch.message import mask_phone_numbers
+from guard.masking import mask_json, mask_phone_numbers
 from tests.dispatch.conftest import insert_alerts
 
 MASKED = [

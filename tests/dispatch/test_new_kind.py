@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 import psycopg
 
-from guard.ops.dispatch import Dispatcher, DispatchSettings, Message, WebhookSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.message import Message
 from guard.ops.dispatch.outbox import Outbox, OutboxKind
+from guard.ops.dispatch.sinks import WebhookSink
 from guard.ops.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook
 

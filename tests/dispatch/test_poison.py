@@ -21,8 +21,9 @@ import psycopg
 import pytest
 
 from guard.connection import RECONNECT_MIN_S, reconnect_delay
-from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import AlertRow, RenderError, plan_messages, safe_details
+from guard.ops.dispatch.sinks import StdoutSink
 from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
 
 

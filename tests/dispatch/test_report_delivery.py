@@ -20,8 +20,8 @@ import psycopg
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.ops.dispatch import Dispatcher, DispatchSettings, EmailSink, Sink, WebhookSink
-from guard.ops.dispatch.sinks import SmtpSettings
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.sinks import EmailSink, Sink, SmtpSettings, WebhookSink
 from tests.dispatch.conftest import Mailbox, Webhook, wait_for
 
 FAST = DispatchSettings(

@@ -12,8 +12,8 @@ import psycopg
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
-from guard.ops.dispatch.sinks import EmailSink, Sink, SmtpSettings
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.sinks import EmailSink, Sink, SmtpSettings, StdoutSink, WebhookSink
 from tests.dispatch.conftest import Mailbox, Webhook, insert_alerts
 
 FAST = DispatchSettings(

@@ -14,7 +14,8 @@ import psycopg
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink, WebhookSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.sinks import StdoutSink, WebhookSink
 from tests.dispatch.conftest import Webhook
 
 FAST = DispatchSettings(

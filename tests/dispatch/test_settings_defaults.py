@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from guard.cli import all_commands
-from guard.ops.dispatch import DispatchSettings
+from guard.ops.dispatch.loop import DispatchSettings
+from tests.support.cli import all_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 

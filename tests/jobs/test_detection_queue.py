@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from guard.ops.dispatch import Dispatcher, DispatchSettings, StdoutSink
+from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
+from guard.ops.dispatch.sinks import StdoutSink
 from tests.security.conftest import connect_as, login_roles  # noqa: F401 (fixture)
 from tests.support.queries import fetch_all, fetch_one
 

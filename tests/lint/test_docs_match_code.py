@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 import pytest
 
-from guard.cli import all_commands
 from guard.schema.lock_retry import LockPolicy
+from tests.support.cli import all_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -8,9 +8,18 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import click
 from click.testing import CliRunner, Result
 
 from guard.cli import main
+
+
+def all_commands() -> click.Group:
+    """The root group with every command loaded (what walks the whole tree needs)."""
+    with click.Context(main) as ctx:
+        for name in main.list_commands(ctx):
+            main.get_command(ctx, name)
+    return main
 
 
 def cli(url: str, *args: str) -> tuple[int, str, str]:

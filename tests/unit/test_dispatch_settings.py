@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from guard.errors import ConfigurationError
-from guard.ops.dispatch import DispatchSettings
+from guard.ops.dispatch.loop import DispatchSettings
 
 A_YEAR = 365 * 24 * 3600.0
 LONGEST = DispatchSettings(lease_s=A_YEAR, backoff_max_s=A_YEAR)

@@ -1,20 +1,8 @@
-"""The dispatcher loop: LISTEN guard_alerts as a wake-up, poll as a fallback, and per channel
-claim (SKIP LOCKED + lease) -> send -> mark. At least once: a claim is committed before the send
-and a delivery is marked right after it, so a dispatcher killed in between re-sends that message
-after its lease runs out (a duplicate), and never loses one.
-
-LISTEN needs a server session of its own: a transaction pooler (PgBouncer's pool_mode =
-transaction) gives the listening connection a server connection only for the duration of each
-transaction, so no NOTIFY ever reaches it. Each time the dispatcher connects it sends itself a
-NOTIFY on a channel of its own; when that does not arrive it says so in one line and polls every
-POLL_WITHOUT_NOTIFY_S seconds instead.
-
-Detection at commit: the dispatcher also LISTENs on guard_detection_queue, which the calls
-trigger notifies when it queues a call (guard.detection_queue), and checks the due calls first in
-every round (guard.drain_detection_queue), so a problem a commit leaves is alerted and delivered
-in the same round; it wakes when the next queued call falls due (a claimed booking at the end of
-its grace period). Behind a transaction pooler the poll every POLL_WITHOUT_NOTIFY_S seconds
-drains it instead, and without any dispatcher the detect_queue job does (docs/jobs.md)."""
+"""The dispatcher loop (docs/alerts.md, "Claiming, leases, at-least-once" and "Connection
+poolers"): per channel claim (SKIP LOCKED + lease) -> send -> mark. A claim commits before the
+send, so a dispatcher killed in between re-sends after its lease ends: a duplicate, never a loss.
+LISTEN (guard_alerts, guard_detection_queue) only wakes it; behind a transaction pooler no NOTIFY
+arrives (its own probe at connect says so) and it polls every POLL_WITHOUT_NOTIFY_S seconds."""
 
 # ruff: noqa: B023 (the functions given to _fit and _once run at once, in the loop's iteration)
 from __future__ import annotations

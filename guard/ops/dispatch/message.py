@@ -1,8 +1,6 @@
-"""What leaves the database: messages built from an alert's rule, severity, message, company,
-entity, counts and a whitelist of detail keys. Phone numbers are personal data: every string and
-number of a message is masked as a last line of defence (`+49 30 1234567` -> `+49 30 ****567`)
-by Booking Guard's one masking rule (guard/masking.py), the one the reporting views apply:
-dates, UUIDs and short numbers stay readable, any other run of seven digits or more does not."""
+"""What leaves the database (docs/alerts.md, "What leaves the database"): messages built from
+an alert's identifiers, counts and a whitelist of detail keys, every string and number masked by
+Booking Guard's one phone-number rule (guard/masking.py) as a last line of defence."""
 
 from __future__ import annotations
 
@@ -15,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guard import masking, queries
+from guard.masking import mask_phone_numbers
 
 # Detail keys the detection rules and jobs write that carry no personal data. Anything else
 # (a transcript, a caller's number, free text from the application) never leaves the database.
@@ -53,10 +52,6 @@ REVIEW_DETAIL_WHITELIST = DETAIL_WHITELIST | {"attempt_id", "booking_uid"}
 MAX_MESSAGE_CHARS = 300
 MAX_DETAIL_CHARS = 120
 SUMMARY_MAX_IDS = 50
-
-# Phone numbers are masked by Booking Guard's one rule (guard/masking.py, read from
-# sql/functions/guard.mask_phone_numbers.sql): the same rule the reporting views apply.
-mask_phone_numbers = masking.mask_phone_numbers
 
 
 # Slack (`<!channel>`, `<@U123>`, `<https://x|text>`), HTML and e-mail clients act on angle

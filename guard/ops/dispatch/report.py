@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from guard.masking import mask_phone_numbers
 from guard.ops.daily_report import render_markdown
-from guard.ops.dispatch.message import Message, mask_phone_numbers, neutralise
+from guard.ops.dispatch.message import Message, neutralise
 
 
 def report_message(day: date, rows: list[dict[str, Any]]) -> Message:

@@ -1,13 +1,7 @@
-"""Where messages go: JSON lines on stdout, a Slack-compatible webhook, email over SMTP,
-Alertmanager's API v2.
-
-A sink raises DeliveryError for anything worth a retry; its text never contains a secret (the
-webhook URL's token, credentials in a URL, the SMTP password): URLs in it go through
-guard.redact. Every send has one total deadline (the send timeout), enforced by closing the
-connection when it runs out, so a server that answers one byte at a time cannot keep a send
-alive past its claim. Redirects are never followed: a 3xx answer is a failure naming where it
-points. Credentials in a URL (`https://user:password@host/`) are sent as HTTP basic auth, never
-as part of the host."""
+"""Where messages go: stdout, a Slack-compatible webhook, SMTP, Alertmanager (docs/alerts.md,
+"Endpoints that misbehave"). A DeliveryError (retried) never quotes a secret: URLs go through
+guard.redact. One total deadline per send closes the connection, so a server trickling bytes
+cannot outlive the claim; redirects are never followed."""
 
 from __future__ import annotations
 
@@ -33,7 +27,8 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import unquote, urlsplit
 
 from guard.errors import ConfigurationError
-from guard.ops.dispatch.message import Message, escape_controls, mask_phone_numbers, neutralise
+from guard.masking import mask_phone_numbers
+from guard.ops.dispatch.message import Message, escape_controls, neutralise
 from guard.redact import redact_text, redact_url, remember
 
 log = logging.getLogger("guard.dispatch")
@@ -376,21 +371,11 @@ class WebhookSink:
 
 
 class AlertmanagerSink:
-    """POST each alert to Alertmanager's API v2 (`/api/v2/alerts`), so the silences, inhibition,
-    grouping and routing on-call already keeps in Alertmanager apply to Booking Guard alerts.
-
-    Labels identify the alert (a re-send after a crash has the same labels, and Alertmanager
-    merges it): `alertname` is the check that raised it, `rule` its rule (one id per invariant),
-    plus severity, company, entity and the alert id. We send
-    an alert once, not every evaluation as Prometheus does, so `endsAt` keeps it active for
-    `hold` (default 24 h) unless it is resolved earlier: an alert already resolved when it is
-    sent, or a resolved notification, carries `endsAt` = the resolution time.
-
-    Two clocks meet here: the alert's times are the database's (first and last seen, resolved,
-    a review item's creation), "now" is this process's (`clock`). They may disagree by days, and
-    Alertmanager refuses (400) an alert that ends before it starts. So the hold counts from the
-    latest of now and the alert's own times, and an end is never before the start: whatever the
-    clocks, every alert is accepted."""
+    """POST each alert to Alertmanager's API v2 (`/api/v2/alerts`), where on-call's silences,
+    inhibition and routing apply (docs/alerts.md, "Alertmanager"). Labels identify the alert, so
+    a re-send after a crash merges. Sent once, not every evaluation, an alert is held active for
+    `hold` (its `endsAt`), counted from the latest of this process's clock and the alert's own
+    (database) times, and never ends before it starts: Alertmanager refuses that (400)."""
 
     name = "alertmanager"
 
