@@ -25,16 +25,25 @@ from psycopg.rows import dict_row
 from guard import queries
 from guard.breaker.backend import redis_url_from_env
 from guard.breaker.circuit import default_actor
-from guard.breaker.codec import CircuitSnapshot
-from guard.breaker.errors import ControlUnavailableError
+from guard.breaker.codec import (
+    STATE_LABELS,
+    CircuitSnapshot,
+    RecordedState,
+    Seed,
+    check_record,
+    int_in,
+    seed_for,
+)
 from guard.breaker.listeners import transition_event
-from guard.breaker.lua import events_key, hash_key
 from guard.breaker.persistence import transition_record, write_records
-from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
     CircuitArgs,
     RedisStore,
+    describe_eviction,
+    events_key,
+    evicting_policies,
+    hash_key,
     make_client,
     mask_url,
 )
@@ -44,19 +53,12 @@ from guard.breaker.state import (
     MAX_TIME_MS,
     Action,
     BreakerConfig,
+    ControlUnavailableError,
     Reply,
     SharedRules,
     State,
     configure_reason,
     validate_key,
-)
-from guard.breaker.stored import (
-    STATE_LABELS,
-    RecordedState,
-    Seed,
-    check_record,
-    int_in,
-    seed_for,
 )
 from guard.connection import connect, open_connection, scalar
 from guard.errors import ConfigurationError, GuardError, PermissionDenied, first_line
