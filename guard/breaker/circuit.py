@@ -311,8 +311,8 @@ class CircuitBreaker:
         self.backend = backend
         self.listeners = Listeners(listeners)
         # the lists themselves (changed in place): asked on every call
-        self._own_listeners = self.listeners._listeners
-        self._shared_listeners = backend.listeners._listeners
+        self._own_listeners = self.listeners
+        self._shared_listeners = backend.listeners
         self._args = CircuitArgs.build(self.key, config, backend.host, backend.pid)
         self._known: _Known | None = None
         self._result_predicates = config.has_result_predicates
@@ -603,8 +603,7 @@ class CircuitBreaker:
             )
         return seed
 
-    def _check_rules(self) -> None:
-        """Once per circuit and process after its first Redis decision, off the hot path."""
+    def _check_rules(self) -> None:  # once per circuit and process, off the hot path
         self.backend.check_redis_config()
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             stored = self.backend.sync_store.rules(self.key)

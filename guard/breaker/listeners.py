@@ -9,7 +9,7 @@ import logging
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,22 +91,19 @@ def transition_event(
     )
 
 
-class Listeners:
+class Listeners(list[Listener]):
     """An ordered set of listeners."""
 
-    def __init__(self, listeners: Iterable[Listener] = ()) -> None:
-        self._listeners: list[Listener] = list(listeners)
-
     def add(self, listener: Listener) -> None:
-        if listener not in self._listeners:
-            self._listeners.append(listener)
+        if listener not in self:
+            self.append(listener)
 
     def remove(self, listener: Listener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        if listener in self:
+            super().remove(listener)
 
     def emit(self, event: BreakerEvent) -> None:
-        for listener in tuple(self._listeners):
+        for listener in tuple(self):
             try:
                 listener(event)
             except Exception:

@@ -32,6 +32,7 @@ Moved = tuple[int, int, int]
 # A state's answer: the reply code, the reason of a transition, the transition (None: none).
 Decision = tuple[int, str, Moved | None]
 _NOT_COUNTED: Decision = (0, "", None)
+Rules = SharedRules
 
 
 @dataclass(slots=True)
@@ -222,13 +223,11 @@ class Passing:
     """FORCED_CLOSED and DISABLED: every call admitted, no outcome counted."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         return 1, "", None
 
     @staticmethod
-    def record(
-        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
-    ) -> Decision:
+    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
         return 0, "", None
 
 
@@ -236,7 +235,7 @@ class ForcedOpen(Passing):
     """Every call rejected until an operator's action."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         return 0, "", None
 
 
@@ -244,9 +243,7 @@ class Closed(Passing):
     """Counts failures in a row (and in the window, if any); opens at the threshold."""
 
     @staticmethod
-    def record(
-        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
-    ) -> Decision:
+    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
         reason = ""
         if outcome is _FAILURE:
             c.failures += 1
@@ -257,7 +254,7 @@ class Closed(Passing):
             c.failures = 0
         # the failure-rate window, beside the consecutive rule (ignored outcomes: neither way)
         if not reason and rules.has_window and outcome is not _IGNORED:
-            slow = 0 < rules.slow_call_ms < duration_ms
+            slow = 0 < rules.slow_call_ms < ms
             reason = c.record_in_window(rules, outcome is _FAILURE, slow, now)
         if reason:
             return 1, reason, c.move(_OPEN, now, rules)
@@ -269,7 +266,7 @@ class HalfOpen(Passing):
     """One probe at a time (a lease); its failure reopens, ``success_threshold`` close."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         if c.probe_until_ms > now:
             return 0, "", None
         c.probe_seq += 1
@@ -277,10 +274,8 @@ class HalfOpen(Passing):
         return 2, "", None
 
     @staticmethod
-    def record(
-        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
-    ) -> Decision:
-        if probe_seq != c.probe_seq:
+    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
+        if seq != c.probe_seq:
             return 0, "", None
         if outcome is _FAILURE:
             c.last_failure_at_ms = now
@@ -297,7 +292,7 @@ class Open(Passing):
     """Rejects until the cooldown ends; the first call after it is HALF_OPEN's first probe."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
             return 0, "", None
         moved = c.move(_HALF_OPEN, now, rules)

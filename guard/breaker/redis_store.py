@@ -429,19 +429,13 @@ class RedisStore:
         """Store ``rules`` with the circuit; the rules it had (None if none) and the reply."""
         host, pid = args.host_pid
         script_args = (*rules_values(rules), known_gen, reason, actor, host, pid)
-        previous, reply = self._configure(args, script_args)
-        if reply.code == UNKNOWN_CODE:
-            self.seed(args, on_missing(known_gen))
-            previous, reply = self._configure(args, script_args)
-        return previous, _found(reply, args)
-
-    def _configure(
-        self, args: CircuitArgs, script_args: Sequence[Any]
-    ) -> tuple[SharedRules | None, Reply]:
         raw_previous, raw_reply = self._eval(self.scripts.configure, args.keys, script_args)
+        if parse_reply(raw_reply).code == UNKNOWN_CODE:
+            self.seed(args, on_missing(known_gen))
+            raw_previous, raw_reply = self._eval(self.scripts.configure, args.keys, script_args)
         text = raw_previous.decode() if isinstance(raw_previous, bytes) else str(raw_previous)
         previous = rules_from_values(text.split(",")) if text else None
-        return previous, parse_reply(raw_reply)
+        return previous, _found(parse_reply(raw_reply), args)
 
     def rules(self, key: str) -> SharedRules | None:
         return rules_from_values(self.client.hmget(hash_key(key), *RULE_FIELDS))
