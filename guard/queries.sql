@@ -55,7 +55,7 @@ SELECT pg_advisory_xact_lock(hashtextextended('guard.breaker:' || %s, 0))
 
 -- name: BREAKER_KNOWN_GENERATION
 -- The highest generation PostgreSQL recorded that the breaker could have written (a row outside
--- the bounds of stored.py is ignored: it is repaired, not continued).
+-- the bounds of codec.py is ignored: it is repaired, not continued).
 SELECT max(generation) FROM (
 SELECT generation FROM guard.breaker_state WHERE key = %(key)s
 UNION ALL SELECT generation FROM guard.breaker_events WHERE key = %(key)s) AS known
@@ -65,16 +65,15 @@ WHERE generation BETWEEN 1 AND %(max)s
 -- name: RECORD_BREAKER_TRANSITIONS
 SELECT guard.record_breaker_transitions(%s)
 
--- --- guard/breaker/registry.py
--- name: BREAKER_SETTINGS
-SELECT key, value FROM guard.settings WHERE key = ANY(%s)
-
--- --- guard/breaker/stored.py
 -- name: BREAKER_RESTORE_STATE
 -- The opened-at as epoch milliseconds in a float: `infinity` (and a date past year 9999, which
 -- psycopg cannot load as a datetime) then reaches the check as a number instead of an error.
 SELECT state, generation, extract(EPOCH FROM opened_at)::float8 * 1000
 FROM guard.breaker_restore_state(%s)
+
+-- --- guard/breaker/registry.py
+-- name: BREAKER_SETTINGS
+SELECT key, value FROM guard.settings WHERE key = ANY(%s)
 
 -- --- guard/calendar.py
 -- name: CLOCK_TIMESTAMP

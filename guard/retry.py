@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal, ParamSpec, TypeVar
 
 from guard.backoff import exponential_delay
-from guard.breaker.circuit import CircuitBreaker
-from guard.breaker.errors import CircuitOpenError
-from guard.breaker.guarded import run_with_timeout
+from guard.breaker.circuit import CircuitBreaker, run_with_timeout
+from guard.breaker.state import CircuitOpenError
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -1,16 +1,8 @@
 """Circuit breaker shared by all processes through Redis (see ``docs/breaker.md``)."""
 
 from guard.breaker.backend import REDIS_URL_ENV, Backend
-from guard.breaker.circuit import CircuitBreaker, Ticket
+from guard.breaker.circuit import CircuitBreaker, GuardedBlock, Ticket
 from guard.breaker.codec import CircuitSnapshot, WindowCounts
-from guard.breaker.errors import (
-    BulkheadFullError,
-    CircuitOpenError,
-    ControlUnavailableError,
-    GuardedCallTimeout,
-    StoreUnavailableError,
-)
-from guard.breaker.guarded import GuardedBlock
 from guard.breaker.listeners import BreakerEvent, EventKind, Listener
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.registry import (
@@ -21,7 +13,18 @@ from guard.breaker.registry import (
     service_key,
     staff_key,
 )
-from guard.breaker.state import Action, BreakerConfig, Outcome, SharedRules, State
+from guard.breaker.state import (
+    Action,
+    BreakerConfig,
+    BulkheadFullError,
+    CircuitOpenError,
+    ControlUnavailableError,
+    GuardedCallTimeout,
+    Outcome,
+    SharedRules,
+    State,
+    StoreUnavailableError,
+)
 from guard.connection import statement_timeout
 
 __all__ = [

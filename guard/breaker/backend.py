@@ -14,18 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from guard.breaker.listeners import Listener, Listeners
-from guard.breaker.memory_store import MemoryStore
-from guard.breaker.redis_config import eviction_warning
+from guard.breaker.machine import MemoryStore
+from guard.breaker.persistence import StateSource
 from guard.breaker.redis_store import (
     CONNECT_TIMEOUT_SECONDS,
     DEFAULT_REDIS_URL,
     READ_TIMEOUT_SECONDS,
     AsyncRedisStore,
     RedisStore,
+    eviction_warning,
     make_client,
     mask_url,
 )
-from guard.breaker.stored import StateSource
 
 log = logging.getLogger("guard.breaker")
 
@@ -113,7 +113,7 @@ class Backend:
         self._sync_store: RedisStore | None = None
         self._async_store: tuple[asyncio.AbstractEventLoop, AsyncRedisStore] | None = None
         self._executors: list[ThreadPoolExecutor] = []
-        # Where a circuit missing from Redis is restored from (stored.py); None: only from
+        # Where a circuit missing from Redis is restored from; None: only from
         # what this process saw.
         self.state_source = state_source
         self._redis_config_checked = False

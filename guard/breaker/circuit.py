@@ -1,22 +1,22 @@
 """``CircuitBreaker``: guarded calls (sync and asyncio) over the Redis or in-memory store.
 
-A success in CLOSED costs one Redis round trip: each reply (state, generation, failures) is
-cached per circuit for ``local_state_ttl_seconds``, and admission is served from that cache only
-while it says CLOSED with zero failures; a cached OPEN rejects locally, HALF_OPEN always asks
-Redis. A stale admission can never corrupt the counts: outcomes count only for the generation
-they were admitted in, and every transition bumps it in exactly one script run. At worst a
-process starts one call per concurrent caller after another process opened the circuit.
+A success in CLOSED costs one Redis round trip: each reply is cached per circuit for
+``local_state_ttl_seconds``, and admission is served from that cache only while it says CLOSED
+with zero failures; a cached OPEN rejects locally, HALF_OPEN always asks Redis. A stale
+admission never corrupts the counts: outcomes count only for the generation they were admitted
+in, and every transition bumps it in one script run.
 
 Bulkhead: at most ``max_concurrent_calls`` calls of this process at once per circuit, with as
 many worker threads of its own; a slot is held until the call's code has really finished (a
-timed-out call still running keeps it), so a hung dependency never delays another circuit. The
-slots are a list of tokens: ``list.pop``/``append`` are atomic, so taking one costs no lock.
+timed-out call still running keeps it). The slots are a list of tokens: ``list.pop``/``append``
+are atomic, so taking one costs no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import getpass
 import inspect
@@ -27,49 +27,41 @@ import threading
 import time
 import types
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from guard import tracing
-from guard.breaker import telemetry
 from guard.breaker.backend import Backend, redis_url_from_env
-from guard.breaker.codec import STATE, CircuitSnapshot, seeded_hash
-from guard.breaker.errors import (
-    BulkheadFullError,
-    CircuitOpenError,
-    ControlUnavailableError,
-    GuardedCallTimeout,
-    StoreUnavailableError,
-)
-from guard.breaker.guarded import DecisionSpan, GuardedBlock, run_with_timeout
+from guard.breaker.codec import STATE, CircuitSnapshot, RecordedState, Seed, seed_for, seeded_hash
 from guard.breaker.listeners import (
+    COLLECTOR,
     BreakerEvent,
     EventKind,
     Listener,
     Listeners,
     transition_event,
 )
-from guard.breaker.redis_store import (
-    REDIS_DOWN_ERRORS,
-    SCRIPTS,
-    CircuitArgs,
-    Script,
-    StateMissingError,
-)
+from guard.breaker.redis_store import REDIS_DOWN_ERRORS, SCRIPTS, CircuitArgs, StateMissingError
 from guard.breaker.state import (
     ACTION_TARGET,
     Action,
     BreakerConfig,
+    BulkheadFullError,
+    CircuitOpenError,
+    ControlUnavailableError,
+    GuardedCallTimeout,
     Outcome,
     Reply,
     SharedRules,
     State,
+    StoreUnavailableError,
     configure_reason,
     validate_key,
 )
-from guard.breaker.stored import RecordedState, Seed, seed_for
 
 log = logging.getLogger("guard.breaker")
 
@@ -109,20 +101,11 @@ _BYPASS = Ticket(0, 0, True, bypass=True, timed=False)
 # Redis unreachable and ``when_store_unreachable="closed"``: admitted, timed, not counted.
 _UNCOUNTED = Ticket(0, 0, False, bypass=True)
 _GENERATOR_TYPES = (types.GeneratorType, types.AsyncGeneratorType)
-# Enum members as module constants: ``State.CLOSED`` is a class attribute lookup, dearer than
-# the rest of an in-memory admission.
-_CLOSED = State.CLOSED
-_OPEN = State.OPEN
-_FORCED_OPEN = State.FORCED_OPEN
-_SUCCESS = Outcome.SUCCESS
-_FAILURE = Outcome.FAILURE
-_IGNORED = Outcome.IGNORED
+# Enum members as module constants: an attribute lookup is dear beside an in-memory admission.
+_CLOSED, _OPEN, _FORCED_OPEN = State.CLOSED, State.OPEN, State.FORCED_OPEN
+_SUCCESS, _FAILURE, _IGNORED = Outcome.SUCCESS, Outcome.FAILURE, Outcome.IGNORED
 _PASS_THROUGH = (State.FORCED_CLOSED, State.DISABLED)
-
-
-_perf_counter = time.perf_counter
-_monotonic = time.monotonic
-_ceil = math.ceil
+_perf_counter, _monotonic, _ceil = time.perf_counter, time.monotonic, math.ceil
 
 
 def _refuse_generator(fn: Callable[..., Any]) -> None:
@@ -137,6 +120,174 @@ def _refuse_generator(fn: Callable[..., Any]) -> None:
 def default_actor() -> str:
     """Who a manual action is recorded as: ``user@host``, as the CLI records it."""
     return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _duration_ms(started: float) -> int:
+    """Rounded up, so that a call is slow exactly when it took longer than the slow-call
+    duration; 0 when the call was not timed."""
+    return _ceil((_perf_counter() - started) * 1000) if started else 0
+
+
+def run_with_timeout(
+    threads: Executor,
+    timeout: float,
+    timeout_error: Callable[[], BaseException],
+    on_done: Callable[[object], None] | None,
+    fn: Callable[P, T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``fn(*args, **kwargs)`` on one of ``threads`` in the caller's context; raises
+    ``timeout_error()`` when it has not finished within ``timeout`` seconds. A thread cannot be
+    interrupted, so a call that timed out runs on: ``on_done`` is called once it has really
+    finished (or could not start)."""
+    context = contextvars.copy_context()
+    try:
+        future: Future[T] = threads.submit(lambda: context.run(fn, *args, **kwargs))
+    except BaseException:
+        if on_done is not None:
+            on_done(None)
+        raise
+    if on_done is not None:
+        future.add_done_callback(on_done)
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        if future.done():
+            return future.result()
+        future.cancel()
+        raise timeout_error() from None
+
+
+class GuardedBlock:
+    """One use of ``breaker.guard()`` or ``call_async`` (``outcome_events``); not reusable."""
+
+    def __init__(self, breaker: CircuitBreaker, *, outcome_events: bool = False) -> None:
+        self._breaker = breaker
+        self._ticket = _BYPASS
+        self._timeout: asyncio.Timeout | None = None
+        self._started = 0.0
+        self._events = outcome_events
+        self.result: Any = None
+
+    def _start(self, ticket: Ticket) -> None:
+        self._ticket = ticket
+        b = self._breaker
+        if self._events or b._always_timed or b.key in b._timed_keys:
+            self._started = _perf_counter()
+
+    def __enter__(self) -> GuardedBlock:
+        self._breaker._take_slot()
+        try:
+            self._start(self._breaker.acquire())
+        except BaseException:
+            self._breaker._slots.append(True)
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        b = self._breaker
+        b._slots.append(True)
+        outcome = _SUCCESS if exc is None else b._failure_outcome(exc)
+        if b._release(self._ticket, outcome, _duration_ms(self._started)) and b._raise_on_trip:
+            b._raise_open(cast(BaseException, exc))
+
+    async def __aenter__(self) -> GuardedBlock:
+        b = self._breaker
+        b._take_slot()
+        try:
+            ticket = await b.acquire_async()
+        except BaseException:
+            b._slots.append(True)
+            raise
+        self._timeout = asyncio.timeout(b._call_timeout if ticket.timed else None)
+        await self._timeout.__aenter__()
+        self._start(ticket)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._timeout is not None
+        b, ticket = self._breaker, self._ticket
+        try:
+            await self._timeout.__aexit__(kind, exc, tb)
+        except TimeoutError as error:
+            timed_out = GuardedCallTimeout(b.key, cast(float, b._call_timeout))
+            await self._failed(timed_out, True)
+            raise timed_out from error
+        if exc is not None:
+            await self._failed(exc, False)
+            return
+        b._slots.append(True)
+        outcome = _SUCCESS
+        if self._events:
+            if self.result.__class__ in _GENERATOR_TYPES:
+                await b._release_async(ticket, _IGNORED, 0)
+                raise TypeError("the guarded call returned a generator; use breaker.guard()")
+            outcome = b.config.classify_result(self.result)
+            if outcome is _FAILURE:
+                b._count_failure(False)
+        await b._release_async(ticket, outcome, _duration_ms(self._started))
+        if self._events and b._has_listeners():
+            b._outcome_event(outcome, self._started, None, False)
+
+    async def _failed(self, error: BaseException, timed_out: bool) -> None:
+        b = self._breaker
+        b._slots.append(True)
+        duration = _duration_ms(self._started)
+        outcome = b._failure_outcome(error, timed_out)
+        tripped = await b._release_async(self._ticket, outcome, duration)
+        if self._events and b._has_listeners():
+            b._outcome_event(outcome, self._started, error, timed_out)
+        if tripped and b._raise_on_trip:
+            b._raise_open(error)
+
+
+class DecisionSpan:
+    """The span of one traced call: the breaker's decision and the state it decided in; never
+    the call's arguments or result."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self._breaker = breaker
+        self._decided = False
+        self._block = tracing.span("guard.breaker.call", {"guard.breaker.key": breaker.key})
+        self._span = tracing.Span()
+
+    def __enter__(self) -> DecisionSpan:
+        self._span = self._block.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if not self._decided and isinstance(error, CircuitOpenError):
+            self._decide("refused", error.state.label)
+            reason = "bulkhead" if isinstance(error, BulkheadFullError) else "open"
+            self._span.set("guard.breaker.refused_because", reason)
+        return self._block.__exit__(kind, error, tb)
+
+    def _decide(self, decision: str, state: str) -> None:
+        self._decided = True
+        self._span.set("guard.breaker.decision", decision)
+        self._span.set("guard.breaker.state", state)
+
+    def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """``fn``, saying "allowed" when it is called (only once the call was admitted)."""
+
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            seen = self._breaker.last_seen_state
+            self._decide("allowed", seen.label if seen is not None else "unknown")
+            return fn(*args, **kwargs)
+
+        return run
 
 
 class CircuitBreaker:
@@ -154,49 +305,43 @@ class CircuitBreaker:
         listeners: tuple[Listener, ...] = (),
     ) -> None:
         self.key = validate_key(key)
-        self.config = config or BreakerConfig()
+        self.config = config = config or BreakerConfig()
         if backend is None:
             backend = Backend(None if in_memory else (redis_url or redis_url_from_env()))
         self.backend = backend
         self.listeners = Listeners(listeners)
-        # The listener lists themselves (changed in place): asked on every call.
-        self._own_listeners = self.listeners._listeners
-        self._shared_listeners = backend.listeners._listeners
-        self._args = CircuitArgs.build(self.key, self.config, backend.host, backend.pid)
+        # the lists themselves (changed in place): asked on every call
+        self._own_listeners = self.listeners
+        self._shared_listeners = backend.listeners
+        self._args = CircuitArgs.build(self.key, config, backend.host, backend.pid)
         self._known: _Known | None = None
-        self._result_predicates = self.config.has_result_predicates
-        self._plain_failures = self.config.has_plain_failures
+        self._result_predicates = config.has_result_predicates
+        self._plain_failures = config.has_plain_failures
         self._memory = backend.memory
-        self._ttl = self.config.local_state_ttl_seconds
-        self._call_timeout = self.config.call_timeout_seconds
-        self._unreachable_mode = self.config.when_store_unreachable
-        self._raise_on_trip = self.config.raise_open_on_trip
-        # Bulkhead: one token per call allowed in flight (see the module docstring).
-        self._slot_count = self.config.max_concurrent_calls
+        self._ttl = config.local_state_ttl_seconds
+        self._call_timeout = config.call_timeout_seconds
+        self._unreachable_mode = config.when_store_unreachable
+        self._raise_on_trip = config.raise_open_on_trip
+        self._slot_count = config.max_concurrent_calls
         self._slots: list[bool] = [True] * self._slot_count
         self._free_slot: Callable[[object], None] = lambda _: self._slots.append(True)
         self._threads: ThreadPoolExecutor | None = None
         self._counter_lock = threading.Lock()
-        self.rejected_open = 0
-        self.rejected_bulkhead = 0
-        self.rejected_store_unavailable = 0
+        self.rejected_open = self.rejected_bulkhead = self.rejected_store_unavailable = 0
         # Bumped only on a failure, so the success path pays nothing.
-        self.failed_calls = 0
-        self.timed_out_calls = 0
-        self.config_divergences = 0
-        # Times this process found the circuit missing from Redis and restored it (stored.py).
+        self.failed_calls = self.timed_out_calls = self.config_divergences = 0
+        # Times this process found the circuit missing from Redis and restored it.
         self.restored_states = 0
         self._on_missing_cb = self._on_missing  # bound once: it is passed on every decision
         # The last state restored from PostgreSQL: if Redis loses it again at once (still at
         # maxmemory), the outage fallback starts from it instead of from a closed circuit.
         self._last_restored: Seed | None = None
         self._rules_checked = not backend.uses_redis
-        # Calls are timed for the slow-call rule: always with Redis (the stored rules decide, and
-        # the clock is nothing beside a round trip); in memory only for circuits whose rules
-        # judge slow calls (the memory store keeps that set).
+        # Calls are timed for the slow-call rule: always with Redis (the clock is nothing beside
+        # a round trip); in memory only for circuits whose rules judge slow calls.
         self._always_timed = backend.uses_redis
         self._timed_keys = backend.memory.timed
-        telemetry.COLLECTOR.track(self)
+        COLLECTOR.track(self)
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -257,9 +402,9 @@ class CircuitBreaker:
             return  # nobody to tell: building the event was a third of a trip's cost
         # The transition happened in this very reply: "now" on the store's clock.
         occurred = datetime.fromtimestamp(reply.now_ms / 1000, UTC) if shared else datetime.now(UTC)
-        backend = self.backend
+        b = self.backend
         event = transition_event(
-            self.key, reply, occurred, backend.host, backend.pid, shared=shared, actor=actor
+            self.key, reply, occurred, b.host, b.pid, shared=shared, actor=actor
         )
         self._emit(event)
 
@@ -273,10 +418,9 @@ class CircuitBreaker:
                 known.valid_until = now + self._ttl  # the same constant reply: trust it longer
                 return
             if reply.generation < known.generation and now < known.valid_until:
-                # Replies of concurrent calls (threads, tasks) are handled in any order: this
-                # one was overtaken by a newer generation, and trusting it would bring back a
-                # state the circuit has left (a stale "closed" admitting calls to an open
-                # circuit). Once the newer entry expires any reply is taken, so a Redis that
+                # Replies of concurrent calls are handled in any order: this one was overtaken
+                # by a newer generation, and trusting it would bring back a state the circuit
+                # has left. Once the newer entry expires any reply is taken, so a Redis that
                 # lost its data and restarted at a lower generation is followed again.
                 return
             if (
@@ -312,11 +456,8 @@ class CircuitBreaker:
         if state is _CLOSED:
             return known.ticket  # None once a failure was seen: ask the store
         if state is _OPEN or state is _FORCED_OPEN:
-            retry = known.open_until - now if state is _OPEN else None
-            self._reject(state, retry)
-        if state in _PASS_THROUGH:
-            return _BYPASS
-        return None
+            self._reject(state, known.open_until - now if state is _OPEN else None)
+        return _BYPASS if state in _PASS_THROUGH else None
 
     def _reject(self, state: State, retry_after: float | None) -> None:
         with self._counter_lock:
@@ -362,7 +503,7 @@ class CircuitBreaker:
         return Ticket(reply.generation, reply.probe_seq if reply.code == 2 else 0, shared)
 
     def _recorded(self, reply: Reply, shared: bool) -> bool:
-        """Take an outcome's reply; True when this very outcome opened the circuit."""
+        # True when this very outcome opened the circuit
         self._remember(reply, shared)
         if reply.from_state >= 0:
             self._report_transition(reply, shared)
@@ -391,12 +532,14 @@ class CircuitBreaker:
             remaining_ms = round(max(0.0, known.open_until - time.monotonic()) * 1000)
         self.backend.memory.seed(self.key, state, generation, remaining_ms, cooldown_ms)
 
-    def _redis_succeeded(self) -> None:
+    def _redis_answered(self) -> bool:
+        """Redis took a decision; True when the circuit's stored rules are still to check."""
         if self.backend.health.mark_up():
             # Redis is the truth again; per-process decisions of the outage are dropped.
             self.backend.memory.forget()
             if self._has_listeners():
                 self._emit(self._event(EventKind.REDIS_RESTORED))
+        return not self._rules_checked
 
     def _use_redis(self) -> bool:
         return self.backend.uses_redis and self.backend.health.should_try_redis()
@@ -417,12 +560,10 @@ class CircuitBreaker:
             self._emit(self._event(EventKind.REJECTED, state=State.OPEN, shared=False))
         raise StoreUnavailableError(self.key, State.OPEN, self.backend.health.retry_interval)
 
-    # ------------------------------------------------------------------ missing from Redis
     def _on_missing(self, known_generation: int) -> Seed:
-        """What to re-create when Redis has no state for this circuit (stored.py)."""
+        """What to re-create when Redis has no state for this circuit."""
         recorded: RecordedState | None = None
-        source = self.backend.state_source
-        unread = ""
+        source, unread = self.backend.state_source, ""
         if source is not None:
             try:
                 recorded = source(self.key)
@@ -452,10 +593,8 @@ class CircuitBreaker:
                 # The repair is an event (PostgreSQL's write-behind records it, and the row
                 # moves past the one that could not be used).
                 repair = Reply(1, seed.state, seed.generation, 0, 0, 0, 0, seed.state, 0, seed.note)
-                backend = self.backend
-                self._emit(
-                    transition_event(self.key, repair, datetime.now(UTC), backend.host, backend.pid)
-                )
+                b = self.backend
+                self._emit(transition_event(self.key, repair, datetime.now(UTC), b.host, b.pid))
         elif unread:
             log.warning(
                 "circuit %s: not in Redis and not known to this process%s; starting it closed",
@@ -464,43 +603,55 @@ class CircuitBreaker:
             )
         return seed
 
-    # ------------------------------------------------------------------ shared rules
-    def _rules_differ(self, stored: SharedRules | None) -> None:
-        self._rules_checked = True
-        mine = self.config.shared_rules
-        if stored is None or stored == mine:
-            return
-        with self._counter_lock:
-            self.config_divergences += 1
-        log.warning(
-            "circuit %s: this process is configured with %s but the circuit stores %s; the stored"
-            " rules apply (change them with `guard breaker configure`)",
-            self.key,
-            mine.text(),
-            stored.text(),
-        )
-
-    def _check_rules(self) -> None:
-        """Once per circuit and process after its first Redis decision, off the hot path."""
+    def _check_rules(self) -> None:  # once per circuit and process, off the hot path
         self.backend.check_redis_config()
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
-            self._rules_differ(self.backend.sync_store.rules(self.key))
-
-    # ------------------------------------------------------------------ sync decisions
-    def _decide(
-        self, script: Script, script_args: Any, generation: int, last: int | None = None
-    ) -> Reply | None:
-        """One decision in Redis; None when Redis could not take it."""
-        try:
-            reply = self.backend.sync_store.decide(
-                script, self._args, script_args, generation, self._on_missing_cb, last
+            stored = self.backend.sync_store.rules(self.key)
+            self._rules_checked = True
+            mine = self.config.shared_rules
+            if stored is None or stored == mine:
+                return
+            with self._counter_lock:
+                self.config_divergences += 1
+            log.warning(
+                "circuit %s: this process is configured with %s but the circuit stores %s; the"
+                " stored rules apply (change them with `guard breaker configure`)",
+                self.key,
+                mine.text(),
+                stored.text(),
             )
+
+    # ------------------------------------------------------------------ decisions
+    # A decision is the same request whether sync or from the event loop: only the store's
+    # call differs (``_decide``/``_decide_async``).
+    def _acquire_request(self) -> tuple[Any, ...]:
+        generation = self._known_generation()
+        return SCRIPTS.acquire, self._args.acquire_args(self.config, generation), generation
+
+    def _record_request(self, ticket: Ticket, outcome: Outcome, ms: int) -> tuple[Any, ...]:
+        generation = ticket.generation
+        args = self._args.record_args(generation, outcome, ticket.probe_seq)
+        return SCRIPTS.record, args, generation, ms
+
+    def _decide(self, *request: Any) -> Reply | None:
+        try:
+            reply = self.backend.sync_store.decide(self._args, self._on_missing_cb, *request)
         except REDIS_DOWN_ERRORS as error:
             self._redis_failed(error)
             return None
-        self._redis_succeeded()
-        if not self._rules_checked:
+        if self._redis_answered():
             self._check_rules()
+        return reply
+
+    async def _decide_async(self, *request: Any) -> Reply | None:
+        try:
+            store = self.backend.async_store()
+            reply = await store.decide(self._args, self._on_missing_cb, *request)
+        except REDIS_DOWN_ERRORS as error:
+            self._redis_failed(error)
+            return None
+        if self._redis_answered():
+            await asyncio.to_thread(self._check_rules)
         return reply
 
     def acquire(self) -> Ticket:
@@ -508,13 +659,16 @@ class CircuitBreaker:
         return self._local_admission() or self._acquire_from_store()
 
     def _acquire_from_store(self) -> Ticket:
-        if self._use_redis():
-            generation = self._known_generation()
-            script_args = self._args.acquire_args(self.config, generation)
-            reply = self._decide(SCRIPTS.acquire, script_args, generation)
-            if reply is not None:
-                return self._admitted(reply, True)
+        if self._use_redis() and (reply := self._decide(*self._acquire_request())):
+            return self._admitted(reply, True)
         return self._without_redis()
+
+    async def acquire_async(self) -> Ticket:
+        ticket = self._local_admission()
+        request = self._acquire_request
+        if ticket is None and self._use_redis() and (reply := await self._decide_async(*request())):
+            return self._admitted(reply, True)
+        return ticket or self._without_redis()
 
     def release(
         self, ticket: Ticket, outcome: Outcome, elapsed_seconds: float | None = None
@@ -532,9 +686,7 @@ class CircuitBreaker:
             return False  # nothing to count: no round trip
         if ticket.shared:
             if not redis_done and self._use_redis():
-                generation = ticket.generation
-                script_args = self._args.record_args(generation, outcome, ticket.probe_seq)
-                reply = self._decide(SCRIPTS.record, script_args, generation, duration_ms)
+                reply = self._decide(*self._record_request(ticket, outcome, duration_ms))
                 if reply is not None:
                     return self._recorded(reply, True)
             if self._unreachable_mode != "local":
@@ -547,44 +699,15 @@ class CircuitBreaker:
             return False  # a quiet circuit's constant reply: nothing to remember
         return self._recorded(reply, False)
 
-    # ------------------------------------------------------------------ async decisions
-    async def _decide_async(
-        self, script: Script, script_args: Any, generation: int
-    ) -> Reply | None:
-        """One decision in Redis from the event loop; None when Redis could not take it."""
-        try:
-            reply = await self.backend.async_store().decide(
-                script, self._args, script_args, generation, self._on_missing_cb
-            )
-        except REDIS_DOWN_ERRORS as error:
-            self._redis_failed(error)
-            return None
-        self._redis_succeeded()
-        if not self._rules_checked:
-            await asyncio.to_thread(self._check_rules)
-        return reply
-
-    async def acquire_async(self) -> Ticket:
-        ticket = self._local_admission()
-        if ticket is None and self._use_redis():
-            generation = self._known_generation()
-            script_args = self._args.acquire_args(self.config, generation)
-            reply = await self._decide_async(SCRIPTS.acquire, script_args, generation)
-            if reply is not None:
-                return self._admitted(reply, True)
-        return ticket or self._without_redis()
-
     async def _release_async(self, ticket: Ticket, outcome: Outcome, duration_ms: int) -> bool:
         counted = not ticket.bypass and (outcome is not _IGNORED or ticket.probe_seq != 0)
         if counted and ticket.shared and self._use_redis():
-            generation, probe_seq = ticket.generation, ticket.probe_seq
-            script_args = (*self._args.record_args(generation, outcome, probe_seq), duration_ms)
-            reply = await self._decide_async(SCRIPTS.record, script_args, generation)
-            if reply is not None:
+            request = self._record_request(ticket, outcome, duration_ms)
+            if reply := await self._decide_async(*request):
                 return self._recorded(reply, True)
         return self._release(ticket, outcome, duration_ms, redis_done=True)
 
-    # ------------------------------------------------------------------ outcome bookkeeping
+    # ------------------------------------------------------------------ outcomes
     def _count_failure(self, timed_out: bool) -> None:
         with self._counter_lock:
             if timed_out:
@@ -596,7 +719,30 @@ class CircuitBreaker:
         self, outcome: Outcome, started: float, error: BaseException | None, timed_out: bool
     ) -> None:
         kind = EventKind.TIMEOUT if timed_out else EventKind[outcome.name]
-        self._emit(self._event(kind, elapsed_seconds=time.perf_counter() - started, error=error))
+        self._emit(self._event(kind, elapsed_seconds=_perf_counter() - started, error=error))
+
+    def _failure_outcome(self, error: BaseException, timed_out: bool = False) -> Outcome:
+        """How a call that raised counts (this process's failure counters bumped)."""
+        if self._plain_failures and not timed_out:
+            # the default classification, without its four calls (a trip's hot path)
+            outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
+        elif timed_out:
+            outcome = _FAILURE
+        elif isinstance(error, asyncio.CancelledError):
+            # The caller gave up; hand a probe lease back without waiting on Redis forever.
+            outcome = _IGNORED
+        else:
+            outcome = self.config.classify_exception(error)
+        if outcome is _FAILURE:
+            self._count_failure(timed_out)
+        return outcome
+
+    def _raise_open(self, error: BaseException) -> None:
+        """``raise_open_on_trip``: the failure that opened the circuit raises CircuitOpenError."""
+        known, retry = self._known, None
+        if known is not None and known.state is _OPEN:
+            retry = max(0.0, known.open_until - _monotonic())
+        raise CircuitOpenError(self.key, State.OPEN, retry) from error
 
     # ------------------------------------------------------------------ guarded calls
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -639,7 +785,13 @@ class CircuitBreaker:
                     **kwargs,
                 )
         except BaseException as error:
-            self._call_failed(ticket, error, started, listening)
+            timed_out = error.__class__ is GuardedCallTimeout
+            outcome = self._failure_outcome(error, timed_out)
+            tripped = self._release(ticket, outcome, _duration_ms(started))
+            if listening:
+                self._outcome_event(outcome, started, error, timed_out)
+            if tripped and self._raise_on_trip:
+                self._raise_open(error)
             raise
         # _duration_ms inlined: this is the hot path of every guarded call
         duration = _ceil((_perf_counter() - started) * 1000) if started else 0
@@ -650,78 +802,23 @@ class CircuitBreaker:
         outcome = _SUCCESS
         if self._result_predicates:
             outcome = self.config.classify_result(result)
-            if outcome is Outcome.FAILURE:
+            if outcome is _FAILURE:
                 self._count_failure(False)
         self._release(ticket, outcome, duration)
         if listening:
             self._outcome_event(outcome, started, None, False)
         return result
 
-    def _call_failed(
-        self, ticket: Ticket, error: BaseException, started: float, listening: bool
-    ) -> None:
-        timed_out = error.__class__ is GuardedCallTimeout
-        if self._plain_failures and not timed_out:
-            # the default classification, inlined: this is a trip's hot path
-            outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
-            if outcome is _FAILURE:
-                with self._counter_lock:
-                    self.failed_calls += 1
-        else:
-            outcome = self._failure_outcome(error, timed_out)
-        duration = _ceil((_perf_counter() - started) * 1000) if started else 0
-        tripped = self._release(ticket, outcome, duration)
-        if listening or (tripped and self._raise_on_trip):
-            self._after_failure(tripped, outcome, started, error, timed_out, listening)
-
-    def _failure_outcome(self, error: BaseException, timed_out: bool = False) -> Outcome:
-        """How a call that raised counts (this process's failure counters bumped)."""
-        if self._plain_failures and not timed_out:
-            # the default classification, without its four calls (a trip's hot path)
-            outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
-        elif timed_out:
-            outcome = Outcome.FAILURE
-        elif isinstance(error, asyncio.CancelledError):
-            # The caller gave up; hand a probe lease back without waiting on Redis forever.
-            outcome = Outcome.IGNORED
-        else:
-            outcome = self.config.classify_exception(error)
-        if outcome is _FAILURE:
-            self._count_failure(timed_out)
-        return outcome
-
-    def _after_failure(
-        self,
-        tripped: bool,
-        outcome: Outcome,
-        started: float,
-        error: BaseException,
-        timed_out: bool,
-        listening: bool,
-    ) -> None:
-        """Tell the listeners; with ``raise_open_on_trip``, raise ``CircuitOpenError`` on a trip."""
-        if listening:
-            self._outcome_event(outcome, started, error, timed_out)
-        if tripped and self._raise_on_trip:
-            known, retry = self._known, None
-            if known is not None and known.state is _OPEN:
-                retry = max(0.0, known.open_until - time.monotonic())
-            raise CircuitOpenError(self.key, State.OPEN, retry) from error
-
     async def call_async(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
-        if tracing.active():
-            with DecisionSpan(self) as decision:
-                return await self._call_async(decision.admitted(fn), *args, **kwargs)
-        return await self._call_async(fn, *args, **kwargs)
-
-    async def _call_async(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        async with GuardedBlock(self, outcome_events=True) as block:
-            block.result = await fn(*args, **kwargs)
+        span = DecisionSpan(self) if tracing.active() else contextlib.nullcontext()
+        with span:
+            if isinstance(span, DecisionSpan):
+                fn = span.admitted(fn)
+            async with GuardedBlock(self, outcome_events=True) as block:
+                block.result = await fn(*args, **kwargs)
         return cast(T, block.result)
 
     @overload
@@ -796,6 +893,10 @@ class CircuitBreaker:
                 f"cannot {what} {self.key}: Redis unreachable ({type(error).__name__})"
             ) from None
 
+    def _changed(self, reply: Reply, actor: str) -> None:
+        self._known = None  # the next decision asks the store
+        self._report_transition(reply, self.backend.uses_redis, actor=actor)
+
     def act(self, action: Action, reason: str, *, actor: str | None = None) -> State:
         """A manual action for every process, recorded as ``guard breaker`` records it (reason
         ``"<action>: <reason>"``, actor ``user@host``); returns the new state."""
@@ -810,8 +911,7 @@ class CircuitBreaker:
                 )
         else:
             reply = self._memory.control(self.key, self.config, target, full_reason)
-        self._known = None  # the next decision asks the store
-        self._report_transition(reply, self.backend.uses_redis, actor=who)
+        self._changed(reply, who)
         return reply.state
 
     def force_open(self, reason: str, *, actor: str | None = None) -> State:
@@ -848,6 +948,5 @@ class CircuitBreaker:
         else:
             reason = configure_reason(self._memory.rules(self.key), rules)
             previous, reply = self._memory.configure(self.key, rules, reason)
-        self._known = None
-        self._report_transition(reply, self.backend.uses_redis, actor=who)
+        self._changed(reply, who)
         return previous

@@ -4,6 +4,7 @@ circuit) is decoded. The scripts spell the same names (test_breaker_codec.py che
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,111 @@ from guard.breaker.state import (
     SharedRules,
     State,
 )
-from guard.breaker.stored import int_in
+
+STATE_LABELS = frozenset(state.label for state in State)
+
+
+def int_in(value: object, lowest: int, highest: int) -> int | None:
+    """``value`` as an integer within [lowest, highest], read as Lua's ``tonumber`` reads it;
+    else None (booleans, NaN, infinities and fractions too)."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if lowest <= value <= highest else None
+
+
+def shown(value: object) -> str:
+    """A stored value as a repair report quotes it: short, printable ASCII only."""
+    if value is None:
+        return "missing"
+    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    if len(text) > 24:
+        text = text[:24] + "..."
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in ".+-") else "?" for ch in text)
+    return f"'{safe}'"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedState:
+    """A circuit's state as something outside Redis last knew it."""
+
+    state: State
+    generation: int  # 0: none usable (the caller's known generation applies)
+    opened_at_ms: int = 0  # 0: unknown
+    source: str = "postgresql"  # or "this process"
+    problems: tuple[str, ...] = ()
+
+
+def check_record(state: object, generation: object, opened_at_ms: object) -> RecordedState:
+    """Check what ``guard.breaker_restore_state`` returned (``opened_at_ms`` a float: infinity)."""
+    problems: list[str] = []
+    if isinstance(state, str) and state in STATE_LABELS:
+        checked_state = State.from_label(state)
+    else:
+        problems.append(f"state {shown(state)} is not a state")
+        checked_state = State.OPEN
+    checked_generation = int_in(generation, 1, MAX_GENERATION)
+    if checked_generation is None:
+        problems.append(f"generation {shown(generation)} out of range 1 to {MAX_GENERATION}")
+    opened = 0
+    if opened_at_ms is not None:
+        value = opened_at_ms
+        if isinstance(value, float) and math.isfinite(value):
+            value = round(value)
+        checked_opened = int_in(value, 1, MAX_TIME_MS)
+        if checked_opened is None:
+            problems.append(f"opened_at {shown(opened_at_ms)} ms out of range")
+        else:
+            opened = checked_opened
+    return RecordedState(checked_state, checked_generation or 0, opened, problems=tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """What ``SEED`` writes for a missing circuit."""
+
+    state: State
+    generation: int
+    opened_at_ms: int = 0  # 0: now, on Redis time (OPEN and FORCED_OPEN only)
+    restored_from: RecordedState | None = None  # None: a new circuit
+    note: str = ""  # "repaired: ..." when the recorded state had to be repaired
+
+    @property
+    def restored(self) -> bool:
+        return self.restored_from is not None
+
+
+def new_circuit(known_generation: int) -> Seed:
+    return Seed(State.CLOSED, known_generation)
+
+
+def seed_for(recorded: RecordedState | None, known_generation: int) -> Seed:
+    if recorded is None:
+        return new_circuit(known_generation)
+    generation = max(recorded.generation, known_generation)
+    note = ""
+    if recorded.problems:
+        # Restored repaired, one generation on: the repair is an event of its own.
+        generation += 1
+        note = "repaired: " + "; ".join(recorded.problems)
+    state = recorded.state
+    if state.manual or state is State.OPEN:
+        return Seed(state, generation, recorded.opened_at_ms, recorded, note)
+    if state is State.HALF_OPEN:
+        return Seed(State.OPEN, generation, 0, recorded, note)
+    return Seed(State.CLOSED, generation, 0, recorded, note)
+
 
 STATE = "st"
 GENERATION = "g"

@@ -1,19 +1,22 @@
-"""The circuit's state machine in Python, one class per state with its rules (the Lua scripts are
-the same machine for Redis; the differential test runs both side by side). A ``Circuit`` holds
-the fields of the Redis hash; ``acquire``/``record``/``control``/``configure`` are one decision
-each, run by the memory store under its lock.
+"""The circuit's state machine in Python, one class per state (the Lua scripts are the same
+machine for Redis; the differential test runs both side by side), and ``MemoryStore``: the
+circuits of one process, each decision one run of the machine under a lock.
 
-The hot path (a success in CLOSED with no failures and no window) changes nothing: ``hot_reply``
-is kept set to the constant reply of the current generation in that state, else None, so the
-store can answer it with one attribute read (atomic: its linearisation point).
+The hot path (a success in CLOSED with no failures and no window) changes nothing and takes no
+lock: ``hot_reply`` is kept set to the constant reply of the current generation in that state,
+else None, so the store answers it with one attribute read (atomic: its linearisation point).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from guard.breaker import codec
-from guard.breaker.state import Outcome, Reply, SharedRules, State
+from guard.breaker.codec import int_in
+from guard.breaker.state import MAX_GENERATION, BreakerConfig, Outcome, Reply, SharedRules, State
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
@@ -29,6 +32,7 @@ Moved = tuple[int, int, int]
 # A state's answer: the reply code, the reason of a transition, the transition (None: none).
 Decision = tuple[int, str, Moved | None]
 _NOT_COUNTED: Decision = (0, "", None)
+Rules = SharedRules
 
 
 @dataclass(slots=True)
@@ -219,13 +223,11 @@ class Passing:
     """FORCED_CLOSED and DISABLED: every call admitted, no outcome counted."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         return 1, "", None
 
     @staticmethod
-    def record(
-        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
-    ) -> Decision:
+    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
         return 0, "", None
 
 
@@ -233,7 +235,7 @@ class ForcedOpen(Passing):
     """Every call rejected until an operator's action."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         return 0, "", None
 
 
@@ -241,9 +243,7 @@ class Closed(Passing):
     """Counts failures in a row (and in the window, if any); opens at the threshold."""
 
     @staticmethod
-    def record(
-        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
-    ) -> Decision:
+    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
         reason = ""
         if outcome is _FAILURE:
             c.failures += 1
@@ -254,7 +254,7 @@ class Closed(Passing):
             c.failures = 0
         # the failure-rate window, beside the consecutive rule (ignored outcomes: neither way)
         if not reason and rules.has_window and outcome is not _IGNORED:
-            slow = 0 < rules.slow_call_ms < duration_ms
+            slow = 0 < rules.slow_call_ms < ms
             reason = c.record_in_window(rules, outcome is _FAILURE, slow, now)
         if reason:
             return 1, reason, c.move(_OPEN, now, rules)
@@ -266,7 +266,7 @@ class HalfOpen(Passing):
     """One probe at a time (a lease); its failure reopens, ``success_threshold`` close."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         if c.probe_until_ms > now:
             return 0, "", None
         c.probe_seq += 1
@@ -274,10 +274,8 @@ class HalfOpen(Passing):
         return 2, "", None
 
     @staticmethod
-    def record(
-        c: Circuit, outcome: Outcome, probe_seq: int, duration_ms: int, now: int, rules: SharedRules
-    ) -> Decision:
-        if probe_seq != c.probe_seq:
+    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
+        if seq != c.probe_seq:
             return 0, "", None
         if outcome is _FAILURE:
             c.last_failure_at_ms = now
@@ -294,7 +292,7 @@ class Open(Passing):
     """Rejects until the cooldown ends; the first call after it is HALF_OPEN's first probe."""
 
     @staticmethod
-    def admit(c: Circuit, now: int, rules: SharedRules, lease_ms: int) -> Decision:
+    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
             return 0, "", None
         moved = c.move(_HALF_OPEN, now, rules)
@@ -311,39 +309,125 @@ STATES: dict[State, type[Passing]] = {
 }
 
 
-def acquire(c: Circuit, rules: SharedRules, lease_ms: int, now: int) -> Reply:
-    return c.reply(rules, now, STATES[c.state].admit(c, now, rules, lease_ms))
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
 
 
-def record(
-    c: Circuit,
-    rules: SharedRules,
-    generation: int,
-    outcome: Outcome,
-    probe_seq: int,
-    duration_ms: int,
-    now: int,
-) -> Reply:
-    """An outcome; counted only for the generation (and probe) it was admitted in."""
-    if c.generation != generation:
-        return c.reply(rules, now, _NOT_COUNTED)
-    decision = STATES[c.state].record(c, outcome, probe_seq, duration_ms, now, rules)
-    quiet = c.quiet_reply
-    if quiet is not None and decision[0] == 1 and decision[2] is None:
-        return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
-    return c.reply(rules, now, decision)
+class MemoryStore:
+    """Circuits of one process; every method is one atomic decision. ``clock``: milliseconds."""
 
+    def __init__(self, clock: Callable[[], int] = monotonic_ms) -> None:
+        self._lock = threading.Lock()
+        self._circuits: dict[str, Circuit] = {}
+        self._clock = clock
+        # Keys whose stored rules judge slow calls: only their breakers read the clock.
+        self.timed: set[str] = set()
 
-def control(c: Circuit, rules: SharedRules, target: State, reason: str, now: int) -> Reply:
-    return c.reply(rules, now, (1, reason, c.move(target, now, rules)))
+    def seed(
+        self, key: str, state: State, generation: int, open_remaining_ms: int, cooldown_ms: int
+    ) -> None:
+        """Start a circuit, unless known, from the last state seen in Redis; an open one stays
+        open ``open_remaining_ms`` of its ``cooldown_ms``."""
+        with self._lock:
+            if key in self._circuits:
+                return
+            # the seed may come from PostgreSQL: only values the breaker could have stored
+            circuit = Circuit(state=state, generation=int_in(generation, 0, MAX_GENERATION) or 0)
+            if state in (State.OPEN, State.FORCED_OPEN, State.HALF_OPEN):
+                # HALF_OPEN elsewhere: stay careful and wait out a cooldown from here.
+                circuit.state = State.FORCED_OPEN if state is State.FORCED_OPEN else State.OPEN
+            if circuit.state is State.OPEN:
+                # as if opened that much earlier (a whole cooldown for HALF_OPEN elsewhere)
+                remaining = cooldown_ms if state is State.HALF_OPEN else max(0, open_remaining_ms)
+                circuit.opened_at_ms = self._clock() + remaining - cooldown_ms
+            circuit.update_hot()
+            self._circuits[key] = circuit
 
+    def forget(self) -> None:
+        """Drop every circuit (Redis is the truth again)."""
+        with self._lock:
+            self._circuits.clear()
+            self.timed.clear()
 
-def configure(c: Circuit, rules: SharedRules, reason: str, now: int) -> Reply:
-    """New rules: a new generation, the state and counters unchanged (as ``CONFIGURE``)."""
-    previous, c.rules = c.rules, rules
-    if (previous or SharedRules(0, 0, 0)).window_rules != rules.window_rules:
-        c.reset_window()
-    c.generation += 1
-    c.changed_at_ms = now
-    c.update_hot()
-    return c.reply(rules, now, (1, reason, (int(c.state), c.failures, c.successes)))
+    def _get(self, key: str, cfg: BreakerConfig | None = None) -> tuple[Circuit, SharedRules]:
+        """The circuit and its rules; without stored ones ``cfg``'s, stored unless ``cfg`` is
+        None (a manual action does not make its caller the first writer, as in Redis)."""
+        circuit = self._circuits.get(key)
+        if circuit is None:
+            circuit = self._circuits[key] = Circuit()
+            circuit.update_hot()
+        rules = circuit.rules
+        if rules is None and cfg is not None:
+            rules = cfg.shared_rules
+            self._store_rules(key, circuit, rules)
+        return circuit, rules or SharedRules(0, 0, 0)
+
+    def _store_rules(self, key: str, circuit: Circuit, rules: SharedRules) -> None:
+        circuit.rules = rules
+        circuit.update_hot()
+        if rules.slow_call_ms:
+            self.timed.add(key)
+        else:
+            self.timed.discard(key)
+
+    def acquire(self, key: str, cfg: BreakerConfig) -> Reply:
+        with self._lock:
+            c, rules = self._get(key, cfg)
+            now = self._clock()
+            return c.reply(rules, now, STATES[c.state].admit(c, now, rules, cfg.probe_lease_ms))
+
+    def record(
+        self, key: str, cfg: BreakerConfig, gen: int, outcome: Outcome, seq: int, ms: int = 0
+    ) -> Reply:
+        """An outcome; counted only for the generation (and probe) it was admitted in."""
+        circuit = self._circuits.get(key)
+        if outcome is _SUCCESS and circuit is not None:
+            hot = circuit.hot_reply
+            if hot is not None and hot.generation == gen:
+                return hot  # as in the Lua script: nothing changes, the reply is constant
+        with self._lock:
+            c, rules = self._get(key, cfg)
+            now = self._clock()
+            if c.generation != gen:
+                return c.reply(rules, now, _NOT_COUNTED)
+            decision = STATES[c.state].record(c, outcome, seq, ms, now, rules)
+            quiet = c.quiet_reply
+            if quiet is not None and decision[0] == 1 and decision[2] is None:
+                return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
+            return c.reply(rules, now, decision)
+
+    def control(self, key: str, cfg: BreakerConfig, target: State, reason: str) -> Reply:
+        with self._lock:
+            c, rules = self._get(key)
+            rules = c.rules or cfg.shared_rules
+            now = self._clock()
+            return c.reply(rules, now, (1, reason, c.move(target, now, rules)))
+
+    def configure(
+        self, key: str, rules: SharedRules, reason: str = "configure"
+    ) -> tuple[SharedRules | None, Reply]:
+        """New rules: a new generation, the state and counters unchanged (as ``CONFIGURE``);
+        returns the previous ones (None if none) and the reply."""
+        with self._lock:
+            c, _ = self._get(key)
+            previous, now = c.rules, self._clock()
+            if (previous or SharedRules(0, 0, 0)).window_rules != rules.window_rules:
+                c.reset_window()
+            c.generation += 1
+            c.changed_at_ms = now
+            self._store_rules(key, c, rules)
+            return previous, c.reply(
+                rules, now, (1, reason, (int(c.state), c.failures, c.successes))
+            )
+
+    def rules(self, key: str) -> SharedRules | None:
+        circuit = self._circuits.get(key)
+        return circuit.rules if circuit is not None else None
+
+    def read(self, key: str) -> dict[str, str] | None:
+        """The circuit as the scripts keep its hash and the clock (``now``); None if unknown."""
+        with self._lock:
+            circuit = self._circuits.get(key)
+            if circuit is None:
+                return None
+            return {**circuit.as_hash(), "now": str(self._clock())}

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from guard import queries
 from guard.backoff import exponential_delay
+from guard.breaker.codec import RecordedState, check_record
 from guard.breaker.listeners import BreakerEvent, EventKind
 from guard.breaker.redis_store import REDIS_DOWN_ERRORS, make_client
 from guard.connection import open_connection
@@ -334,3 +335,40 @@ class PostgresWriteBehind:
                 self.written += len(batch)
                 self._in_flight = 0
                 self._cond.notify_all()
+
+
+# Where a missing circuit's last state is read; raises on a failure to read.
+StateSource = Callable[[str], RecordedState | None]
+
+
+class PostgresStateSource:
+    """Reads ``guard.breaker_restore_state(key)`` on one connection, re-made after an error."""
+
+    def __init__(self, database_url: str | None, *, connect_timeout: int = 2) -> None:
+        self.database_url = database_url
+        self.connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __call__(self, key: str) -> RecordedState | None:
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = open_connection(
+                        self.database_url or "",
+                        connect_timeout=self.connect_timeout,
+                        autocommit=True,
+                    )
+                row = self._conn.execute(queries.BREAKER_RESTORE_STATE, (key,)).fetchone()
+            except BaseException:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                raise
+        return None if row is None else check_record(*row)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

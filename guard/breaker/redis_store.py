@@ -1,14 +1,16 @@
-"""Redis-backed circuit store: one EVALSHA (one round trip) per decision. Clients have short
-timeouts and no retries, so that a Redis problem surfaces within milliseconds and the breaker
-decides per process instead of stalling the guarded call."""
+"""Redis-backed circuit store: the Lua scripts of docs/breaker-protocol.md (read from scripts/
+with their constants), one EVALSHA (one round trip) per decision. Clients have short timeouts
+and no retries, so that a Redis problem surfaces within milliseconds and the breaker decides per
+process instead of stalling the guarded call."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 import redis
@@ -20,15 +22,16 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from guard.breaker import lua
+from guard.breaker import state
 from guard.breaker.codec import (
     RULE_FIELDS,
+    Seed,
     decode_hash,
+    new_circuit,
     rules_from_values,
     rules_values,
 )
 from guard.breaker.state import BreakerConfig, Outcome, Reply, SharedRules, State
-from guard.breaker.stored import Seed, new_circuit
 from guard.redact import redact_url, remember
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -54,8 +57,67 @@ class UnreadableReplyError(redis.exceptions.RedisError):
     """A script's reply that does not parse: decided per process, like an outage."""
 
 
-# A module constant: the hot path compares every reply's code with it.
-_UNKNOWN = lua.UNKNOWN_CODE
+EVENTS_KEPT = 50
+
+# Reply code of a decision on a circuit that has no state in Redis (then seeded and run again).
+UNKNOWN_CODE = 9
+
+
+def hash_key(key: str) -> str:
+    return f"guard:breaker:{{{key}}}"
+
+
+def events_key(key: str) -> str:
+    return f"guard:breaker:{{{key}}}:events"
+
+
+# The bounds of a stored value (state.py), written into every script. Longer names first: a
+# name that is the prefix of another must not replace part of it.
+_CONSTANTS = {
+    "EVENTS_KEPT_LAST": EVENTS_KEPT - 1,
+    "UNKNOWN_CODE": UNKNOWN_CODE,
+    "MAX_GENERATION": state.MAX_GENERATION,
+    "MAX_COUNT_WINDOW": state.MAX_COUNT_WINDOW,
+    "MAX_TIME_WINDOW": state.MAX_TIME_WINDOW_SECONDS,
+    "MAX_COUNT": state.MAX_COUNT,
+    "MAX_TIME_MS": state.MAX_TIME_MS,
+    "MAX_MINIMUM_CALLS": state.MAX_MINIMUM_CALLS,
+    "MAX_SLOW_CALL_MS": state.MAX_SLOW_CALL_MS,
+    "MAX_GROWTH_PERCENT": state.MAX_COOLDOWN_GROWTH * 100,
+}
+
+
+def _with_constants(source: str) -> str:
+    for name, value in _CONSTANTS.items():
+        source = source.replace(name, str(value))
+    return source
+
+
+def _script(name: str) -> str:
+    """A script of scripts/, the very file other languages' clients load."""
+    return (files("guard.breaker") / "scripts" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+# Redis TIME in ms, the clock every decision uses (redis_clock.lua).
+REDIS_CLOCK = _script("redis_clock")
+
+
+def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str, str]:
+    """The ACQUIRE, RECORD, CONTROL, SEED and CONFIGURE scripts: prelude.lua and each one's file
+    (record_fast.lua before the prelude). ``clock`` defines ``now_ms()``: Redis ``TIME``, or
+    for the differential test a clock it can step."""
+    prelude = _script("prelude")
+    sources = (
+        prelude + _script("acquire"),
+        _script("record_fast") + prelude + _script("record"),
+        prelude + _script("control"),
+        _script("seed"),
+        prelude + _script("configure"),
+    )
+    return tuple(  # type: ignore[return-value]
+        _with_constants(source).replace("CLOCK_FUNCTION", clock) for source in sources
+    )
+
 
 # What a missing circuit becomes (``stored.seed_for``), given the generation the caller knew.
 OnMissing = Callable[[int], Seed]
@@ -113,12 +175,13 @@ class Scripts:
     configure: Script
 
     @classmethod
-    def build(cls, clock: str = lua.REDIS_CLOCK) -> Scripts:
-        return cls(*(Script.of(source) for source in lua.scripts(clock)))
+    def build(cls, clock: str = REDIS_CLOCK) -> Scripts:
+        return cls(*(Script.of(source) for source in scripts(clock)))
 
 
 SCRIPTS = Scripts.build()
-READ = Script.of(lua.READ)
+# A circuit's hash and the clock of the node that holds it, in one round trip (read.lua).
+READ = Script.of(_script("read"))
 
 
 _REPLY_CACHE: dict[bytes, Reply] = {}
@@ -183,7 +246,7 @@ class CircuitArgs:
     @classmethod
     def build(cls, key: str, cfg: BreakerConfig, host: str, pid: int) -> CircuitArgs:
         return cls(
-            keys=(lua.hash_key(key), lua.events_key(key)),
+            keys=(hash_key(key), events_key(key)),
             tail=(host, str(pid), ",".join(rules_values(cfg.shared_rules))),
         )
 
@@ -211,7 +274,7 @@ def seed_args(args: CircuitArgs, seed: Seed) -> tuple[Any, ...]:
 
 def _found(reply: Reply, args: CircuitArgs) -> Reply:
     """The reply of a decision run again after seeding: the circuit must be there now."""
-    if reply.code == _UNKNOWN:
+    if reply.code == UNKNOWN_CODE:
         raise StateMissingError(f"{args.keys[0]} missing from Redis again after restoring")
     return reply
 
@@ -298,42 +361,28 @@ class RedisStore:
             return self.client.ping()
         return self._send_raw([pack_command("PING")])
 
-    def acquire(
-        self,
-        args: CircuitArgs,
-        cfg: BreakerConfig,
-        known_gen: int,
-        on_missing: OnMissing = new_circuit,
-    ) -> Reply:
+    def acquire(self, args: CircuitArgs, cfg: BreakerConfig, known_gen: int) -> Reply:
         script_args = args.acquire_args(cfg, known_gen)
-        return self.decide(self.scripts.acquire, args, script_args, known_gen, on_missing)
+        return self.decide(args, new_circuit, self.scripts.acquire, script_args, known_gen)
 
     def record(
-        self,
-        args: CircuitArgs,
-        generation: int,
-        outcome: Outcome,
-        probe_seq: int,
-        on_missing: OnMissing = new_circuit,
-        duration_ms: int = 0,
+        self, args: CircuitArgs, gen: int, outcome: Outcome, probe_seq: int, duration_ms: int = 0
     ) -> Reply:
-        script_args = args.record_args(generation, outcome, probe_seq)
-        return self.decide(
-            self.scripts.record, args, script_args, generation, on_missing, duration_ms
-        )
+        script_args = args.record_args(gen, outcome, probe_seq)
+        return self.decide(args, new_circuit, self.scripts.record, script_args, gen, duration_ms)
 
     def decide(
         self,
-        script: Script,
         args: CircuitArgs,
+        on_missing: OnMissing,
+        script: Script,
         script_args: Sequence[Any],
         known_gen: int,
-        on_missing: OnMissing,
         last: int | None = None,
     ) -> Reply:
         """One decision script; a circuit Redis lacks is seeded (``on_missing``) and run again."""
         reply = self._run(script, args.keys, script_args, last)
-        if reply.code == _UNKNOWN:
+        if reply.code == UNKNOWN_CODE:
             self.seed(args, on_missing(known_gen))
             reply = _found(self._run(script, args.keys, script_args, last), args)
         return reply
@@ -354,7 +403,7 @@ class RedisStore:
         """A manual action, from the state a circuit Redis lacks really had (``on_missing``)."""
         host, pid = args.host_pid
         control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
-        return self.decide(self.scripts.control, args, control_args, known_gen, on_missing)
+        return self.decide(args, on_missing, self.scripts.control, control_args, known_gen)
 
     def _eval(self, script: Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
         try:
@@ -364,7 +413,7 @@ class RedisStore:
 
     def read_with_time(self, key: str) -> tuple[dict[str, str], int]:
         """The circuit's hash and the Redis ``TIME`` (ms) of the node holding it."""
-        seconds, micros, flat = self._eval(READ, (lua.hash_key(key),), ())
+        seconds, micros, flat = self._eval(READ, (hash_key(key),), ())
         raw = dict(zip(flat[::2], flat[1::2], strict=True))
         return decode_hash(raw), int(seconds) * 1000 + int(micros) // 1000
 
@@ -380,22 +429,16 @@ class RedisStore:
         """Store ``rules`` with the circuit; the rules it had (None if none) and the reply."""
         host, pid = args.host_pid
         script_args = (*rules_values(rules), known_gen, reason, actor, host, pid)
-        previous, reply = self._configure(args, script_args)
-        if reply.code == _UNKNOWN:
-            self.seed(args, on_missing(known_gen))
-            previous, reply = self._configure(args, script_args)
-        return previous, _found(reply, args)
-
-    def _configure(
-        self, args: CircuitArgs, script_args: Sequence[Any]
-    ) -> tuple[SharedRules | None, Reply]:
         raw_previous, raw_reply = self._eval(self.scripts.configure, args.keys, script_args)
+        if parse_reply(raw_reply).code == UNKNOWN_CODE:
+            self.seed(args, on_missing(known_gen))
+            raw_previous, raw_reply = self._eval(self.scripts.configure, args.keys, script_args)
         text = raw_previous.decode() if isinstance(raw_previous, bytes) else str(raw_previous)
         previous = rules_from_values(text.split(",")) if text else None
-        return previous, parse_reply(raw_reply)
+        return previous, _found(parse_reply(raw_reply), args)
 
     def rules(self, key: str) -> SharedRules | None:
-        return rules_from_values(self.client.hmget(lua.hash_key(key), *RULE_FIELDS))
+        return rules_from_values(self.client.hmget(hash_key(key), *RULE_FIELDS))
 
 
 class AsyncRedisStore:
@@ -412,17 +455,76 @@ class AsyncRedisStore:
 
     async def decide(
         self,
-        script: Script,
         args: CircuitArgs,
+        on_missing: OnMissing,
+        script: Script,
         script_args: Sequence[Any],
         known_gen: int,
-        on_missing: OnMissing,
+        last: int | None = None,
     ) -> Reply:
         """``RedisStore.decide`` on the event loop."""
+        script_args = (*script_args, last) if last is not None else script_args
         reply = parse_reply(await self._eval(script, args.keys, script_args))
-        if reply.code == _UNKNOWN:
+        if reply.code == UNKNOWN_CODE:
             # on_missing may read PostgreSQL (blocking): off the event loop.
             seed = await asyncio.to_thread(on_missing, known_gen)
             await self._eval(SCRIPTS.seed, args.keys, seed_args(args, seed))
             reply = _found(parse_reply(await self._eval(script, args.keys, script_args)), args)
         return reply
+
+
+DOCS = "docs/breaker.md, Redis configuration"
+
+
+def _pairs(raw: Any) -> Iterator[tuple[str, str]]:
+    """``CONFIG GET`` replies: a dict, or a dict per node in any shape redis-py gives."""
+    if isinstance(raw, Mapping):
+        for name, value in raw.items():
+            if isinstance(value, Mapping | list | tuple):
+                yield from _pairs(value)
+            else:
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                yield (name.decode() if isinstance(name, bytes) else str(name)), text
+    elif isinstance(raw, list | tuple):
+        for item in raw:
+            yield from _pairs(item)
+
+
+def evicting_policies(client: Any) -> tuple[set[str], int]:
+    """The nodes' ``maxmemory-policy`` values evicting keys without a TTL; the top ``maxmemory``."""
+    policies: set[str] = set()
+    maxmemory = 0
+    for name, value in _pairs(client.config_get("maxmemory*")):
+        if name == "maxmemory-policy" and value.startswith("allkeys-"):
+            policies.add(value)
+        elif name == "maxmemory" and value.isdigit():
+            maxmemory = max(maxmemory, int(value))
+    return policies, maxmemory
+
+
+def eviction_warning(client: Any, masked_url: str) -> str | None:
+    """The warning to give about this Redis (``masked_url`` is printed); None if none."""
+    try:
+        policies, maxmemory = evicting_policies(client)
+    except REDIS_DOWN_ERRORS as error:
+        return (
+            f"could not check the maxmemory-policy of Redis at {masked_url} (CONFIG GET: "
+            f"{type(error).__name__}); the circuit breaker needs a policy that never evicts its "
+            f"keys: noeviction, or a volatile-* policy ({DOCS})"
+        )
+    return describe_eviction(policies, maxmemory, masked_url)
+
+
+def describe_eviction(policies: set[str], maxmemory: int, masked_url: str) -> str | None:
+    if not policies:
+        return None
+    limit = f"maxmemory {maxmemory} bytes" if maxmemory else "maxmemory 0, no limit set yet"
+    return (
+        f"Redis at {masked_url} has maxmemory-policy {', '.join(sorted(policies))} ({limit}): it"
+        " can evict the circuit breaker's keys (guard:breaker:{...}, which have no TTL) and with"
+        " them an operator's trip. Set maxmemory-policy noeviction, or a volatile-* policy"
+        " (those evict only keys with a TTL), or give the breaker its own Redis. Booking Guard"
+        " restores a circuit it finds missing from the state PostgreSQL recorded (manual states"
+        " exactly, open circuits as open), but its failure counts and half-open probes are lost"
+        f" ({DOCS})"
+    )

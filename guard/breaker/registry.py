@@ -15,9 +15,8 @@ from guard import queries
 from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.circuit import CircuitBreaker
 from guard.breaker.listeners import Listener
-from guard.breaker.persistence import PostgresWriteBehind
+from guard.breaker.persistence import PostgresStateSource, PostgresWriteBehind, StateSource
 from guard.breaker.state import BreakerConfig, validate_key
-from guard.breaker.stored import PostgresStateSource, StateSource
 from guard.connection import open_connection
 
 log = logging.getLogger("guard.breaker")

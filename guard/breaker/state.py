@@ -1,4 +1,5 @@
-"""Circuit states (codes shared with the scripts, labels with PostgreSQL), rules and replies."""
+"""Circuit states (codes shared with the scripts, labels with PostgreSQL), rules, replies, and
+what a guarded call raises when the breaker, not the dependency, says no (or gives up)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ class State(enum.IntEnum):
     DISABLED = 5
 
     @property
-    def label(self) -> str:
-        """Lower-case name as stored in PostgreSQL (``half_open``, ``forced_open`` …)."""
+    def label(self) -> str:  # as stored in PostgreSQL: ``half_open``, ``forced_open`` …
         return self.name.lower()
 
     def __str__(self) -> str:
@@ -34,8 +34,7 @@ class State(enum.IntEnum):
         return self in (State.OPEN, State.FORCED_OPEN)
 
     @property
-    def manual(self) -> bool:
-        """States an operator put the circuit in; automatic transitions never leave them."""
+    def manual(self) -> bool:  # an operator's: automatic transitions never leave them
         return self in (State.FORCED_OPEN, State.FORCED_CLOSED, State.DISABLED)
 
 
@@ -72,7 +71,6 @@ def validate_key(key: str) -> str:
 
 
 STORE_UNREACHABLE_MODES = ("local", "closed", "open")
-
 
 # The bounds of every stored value. Lua computes in doubles and writes numbers back with
 # ``%.14g``: an integer of 1e14 or more comes back as ``1e+14``, which no reader parses, so every
@@ -381,3 +379,51 @@ class Reply(NamedTuple):
     @property
     def transitioned(self) -> bool:
         return self.from_state >= 0
+
+
+class CircuitOpenError(Exception):
+    """The circuit rejected the call; the dependency was not called."""
+
+    def __init__(self, key: str, state: State, retry_after: float | None) -> None:
+        # The message is built only when printed: rejections are on the hot path.
+        super().__init__(key, state, retry_after)
+        self.key = key
+        self.state = state
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        hint = f"; retry in {self.retry_after:.1f} s" if self.retry_after is not None else ""
+        return f"circuit {self.key} is {self.state.label}{hint}"
+
+
+class BulkheadFullError(CircuitOpenError):
+    """``max_concurrent_calls`` calls of this process are still running through the circuit
+    (some may be hung); the dependency was not called and nothing is counted. A
+    ``CircuitOpenError``, so a fallback on a rejection handles it too."""
+
+    def __init__(self, key: str, state: State, limit: int) -> None:
+        super().__init__(key, state, None)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"circuit {self.key}: {self.limit} calls already in flight (bulkhead full)"
+
+
+class StoreUnavailableError(CircuitOpenError):
+    """Redis is unreachable and the circuit's ``when_store_unreachable`` is ``"open"``."""
+
+    def __str__(self) -> str:
+        return f"circuit {self.key}: breaker state unreachable, calls refused until it is back"
+
+
+class ControlUnavailableError(RuntimeError):
+    """A manual action or a state read needs Redis, which cannot be reached."""
+
+
+class GuardedCallTimeout(TimeoutError):
+    """The guarded call did not finish within ``call_timeout_seconds`` (counted a failure)."""
+
+    def __init__(self, key: str, timeout: float) -> None:
+        self.key = key
+        self.timeout = timeout
+        super().__init__(f"call guarded by circuit {key} timed out after {timeout:g} s")

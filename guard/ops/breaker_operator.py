@@ -23,18 +23,25 @@ import psycopg
 from psycopg.rows import dict_row
 
 from guard import queries
+from guard.breaker import redis_store
 from guard.breaker.backend import redis_url_from_env
 from guard.breaker.circuit import default_actor
-from guard.breaker.codec import CircuitSnapshot
-from guard.breaker.errors import ControlUnavailableError
+from guard.breaker.codec import (
+    STATE_LABELS,
+    CircuitSnapshot,
+    RecordedState,
+    Seed,
+    check_record,
+    int_in,
+    seed_for,
+)
 from guard.breaker.listeners import transition_event
-from guard.breaker.lua import events_key, hash_key
 from guard.breaker.persistence import transition_record, write_records
-from guard.breaker.redis_config import describe_eviction, evicting_policies
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
     CircuitArgs,
     RedisStore,
+    hash_key,
     make_client,
     mask_url,
 )
@@ -44,19 +51,12 @@ from guard.breaker.state import (
     MAX_TIME_MS,
     Action,
     BreakerConfig,
+    ControlUnavailableError,
     Reply,
     SharedRules,
     State,
     configure_reason,
     validate_key,
-)
-from guard.breaker.stored import (
-    STATE_LABELS,
-    RecordedState,
-    Seed,
-    check_record,
-    int_in,
-    seed_for,
 )
 from guard.connection import connect, open_connection, scalar
 from guard.errors import ConfigurationError, GuardError, PermissionDenied, first_line
@@ -239,10 +239,10 @@ class Operator:
         unreachable Redis is the command's own error, and a refused CONFIG (managed Redis)
         would repeat on every command."""
         try:
-            policies, maxmemory = evicting_policies(self.redis.client)
+            policies, maxmemory = redis_store.evicting_policies(self.redis.client)
         except REDIS_DOWN_ERRORS:
             return None
-        return describe_eviction(policies, maxmemory, mask_url(self.redis_url))
+        return redis_store.describe_eviction(policies, maxmemory, mask_url(self.redis_url))
 
     def _pg(self) -> psycopg.Connection[dict[str, Any]]:
         return open_connection(self.database_url or "", connect_timeout=5, row_factory=dict_row)
@@ -463,7 +463,7 @@ def circuit_keys(client: Any) -> list[str]:
 def recent_events(client: Any, key: str, limit: int = 20) -> list[dict[str, Any]]:
     """The circuit's Redis event list; an item that is not a JSON object is skipped."""
     events = []
-    for item in client.lrange(events_key(key), 0, limit - 1):
+    for item in client.lrange(redis_store.events_key(key), 0, limit - 1):
         with contextlib.suppress(ValueError):
             event = json.loads(item)
             if isinstance(event, dict):

@@ -316,9 +316,9 @@ def test_redis_arguments_are_packed_as_resp_bulk_strings() -> None:
 def test_a_missing_circuit_is_seeded_from_its_recorded_state(
     recorded: State, seeded: tuple[State, int]
 ) -> None:
-    """guard.breaker.stored.seed_for, every state: manual states exactly, open with its
+    """guard.breaker.codec.seed_for, every state: manual states exactly, open with its
     opened-at; the generation never lowered, one on for a repaired record."""
-    from guard.breaker.stored import RecordedState, seed_for
+    from guard.breaker.codec import RecordedState, seed_for
 
     seed = seed_for(RecordedState(recorded, 7, opened_at_ms=5_000), 3)
     assert (seed.state, seed.opened_at_ms, seed.generation, seed.note) == (*seeded, 7, "")
@@ -444,8 +444,8 @@ def test_statement_timeout_is_at_least_a_millisecond_and_ends_with_its_transacti
 # What guard.breaker_restore_state returned, checked before the breaker uses it: each bound
 # accepted, one past it refused with its problem named.
 def test_a_restored_record_is_taken_within_its_bounds_and_repaired_past_them() -> None:
+    from guard.breaker.codec import check_record
     from guard.breaker.state import MAX_GENERATION, MAX_TIME_MS
-    from guard.breaker.stored import check_record
 
     for opened in (1.0, float(MAX_TIME_MS)):
         record = check_record("open", 1, opened)

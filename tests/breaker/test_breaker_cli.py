@@ -17,7 +17,7 @@ from guard.breaker import (
     CircuitOpenError,
     State,
 )
-from guard.breaker.lua import hash_key
+from guard.breaker.redis_store import hash_key
 from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.queries import fetch_all, fetch_one
 

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from guard.breaker import BreakerConfig, BreakerRegistry, CircuitBreaker, CircuitOpenError, State
-from guard.breaker.lua import events_key, hash_key
+from guard.breaker.redis_store import events_key, hash_key
 from tests.support.queries import fetch_all, fetch_one
 from tests.support.redis_server import RedisServer
 

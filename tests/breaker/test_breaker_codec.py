@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from guard.breaker import codec, lua
+from guard.breaker import codec
+from guard.breaker import redis_store as lua
 
 _HASH_CALL = re.compile(r"redis\.call\('(HSET|HMGET|HGET|HDEL|HEXISTS)'")
 _NAMES_TABLE = re.compile(r"local names = \{([^}]*)\}")

@@ -28,9 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guard.breaker import BreakerConfig, Outcome, State
-from guard.breaker.lua import hash_key
-from guard.breaker.memory_store import MemoryStore
-from guard.breaker.redis_store import CircuitArgs, RedisStore, Scripts, make_client
+from guard.breaker.machine import MemoryStore
+from guard.breaker.redis_store import CircuitArgs, RedisStore, Scripts, hash_key, make_client
 from guard.breaker.state import ACTION_TARGET, Action
 from tests.support.redis_server import RedisServer
 

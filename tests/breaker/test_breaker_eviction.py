@@ -30,7 +30,7 @@ from guard.breaker import (
     Outcome,
     State,
 )
-from guard.breaker.lua import hash_key
+from guard.breaker.redis_store import hash_key
 from tests.support.breakers import fail_calls
 from tests.support.cli import BreakerCli, breaker_cli
 from tests.support.queries import fetch_one

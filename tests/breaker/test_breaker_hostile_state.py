@@ -42,7 +42,7 @@ from guard.breaker import (
     EventKind,
     State,
 )
-from guard.breaker.lua import events_key, hash_key
+from guard.breaker.redis_store import events_key, hash_key
 from tests.support.cli import breaker_cli
 from tests.support.logins import application_login
 from tests.support.postgres import Cluster

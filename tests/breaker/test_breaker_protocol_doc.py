@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from guard.breaker import codec, lua
+from guard.breaker import codec
+from guard.breaker import redis_store as lua
 from guard.breaker.state import PROBE_LEASE_WITHOUT_TIMEOUT_MS, BreakerConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,8 +27,8 @@ from guard.breaker import (
     EventKind,
     State,
 )
+from guard.breaker.codec import RecordedState, Seed
 from guard.breaker.redis_store import CircuitArgs, RedisStore, make_client
-from guard.breaker.stored import RecordedState, Seed
 from tests.support.breakers import Dependency
 from tests.support.redis_server import RedisServer
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from guard.breaker import BreakerConfig, Outcome, State
-from guard.breaker.memory_store import MemoryStore
+from guard.breaker.machine import MemoryStore
 
 KEY = "test:memory-store"
 CONFIG = BreakerConfig(failure_threshold=3, cooldown_seconds=60, call_timeout_seconds=None)

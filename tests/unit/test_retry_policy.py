@@ -15,8 +15,7 @@ from typing import Literal
 
 import pytest
 
-from guard.breaker.errors import CircuitOpenError
-from guard.breaker.state import State
+from guard.breaker.state import CircuitOpenError, State
 from guard.retry import AttemptTimeout, Retry, RetryBudget, RetryPolicy, is_transient
 
 

@@ -1,13 +1,13 @@
 -- The functions every decision script (acquire, record, control, configure) begins with: the
 -- circuit's hash is read and checked (load), moved (move) and answered (reply). Upper-case names
--- are the bounds of stored.py and the clock, written in by guard/breaker/lua.py.
+-- are the bounds of codec.py and the clock, written in by guard/breaker/redis_store.py.
 local H, EV = KEYS[1], KEYS[2]
 local NAMES = {'closed', 'open', 'half_open', 'forced_open', 'forced_closed', 'disabled'}
 
 CLOCK_FUNCTION
 
 -- A stored value is used only if it is an integer within [lo, hi]; anything else (missing,
--- empty, text, NaN, inf, a fraction, out of range) is nil (stored.py has the same checks).
+-- empty, text, NaN, inf, a fraction, out of range) is nil (codec.py has the same checks).
 local function int_in(v, lo, hi)
   local n = tonumber(v)
   if n and n >= lo and n <= hi and n == math.floor(n) then return n end
@@ -26,7 +26,7 @@ end
 -- cft .. ccm), used when the circuit has no rules yet and then stored, unless keep_rules_unset
 -- (a manual action: an operator's tool must not become the "first writer" of an application's
 -- rules).
--- Returns nil for a circuit without state (see UNKNOWN in lua.py).
+-- Returns nil for a circuit without state (see UNKNOWN_CODE in redis_store.py).
 -- Every field is checked (int_in): what is not a value the breaker could have written is
 -- repaired to a safe value and named in c.bad ('g=..., f=...'; nil when the hash is sound), and
 -- the calling script records the repair as a transition. A state that does not exist is
