@@ -114,6 +114,9 @@ def test_no_secret_of_a_failing_channel_is_printed_or_stored(
             "guard@example.org",
             "--smtp-to",
             "ops@example.org",
+            # Run 2 must fall inside run 1's backoff however slowly the machine starts it.
+            "--retry-base",
+            "600",
         ]
         first = _guard(*args, env=env)
         received = len(hook.posts()) + len(am.posts())
