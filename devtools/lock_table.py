@@ -5,8 +5,9 @@ Every migration is applied to a new database and to an adopted (legacy) one, who
 Just before each transactional migration commits, pg_locks shows every lock it holds on a table
 or view that existed before it started, one it dropped (and maybe created again) included: the
 names are read before the migration runs. Statements of `-- transactional: false` migrations commit
-one by one: a CONCURRENTLY one is read from its text (it cannot run in a transaction), any other
-is first run in a transaction that is rolled back after pg_locks has been read.
+one by one: a CONCURRENTLY one is read from its text (it cannot run in a transaction; the table of
+an index it drops from the catalog), any other is first run in a transaction that is rolled back
+after pg_locks has been read.
 
 Observing takes two full runs of the migrations, and only the migrations decide what the table
 says (the definitions of sql/ run after the observation, just before the last one commits): the
@@ -48,6 +49,16 @@ _INDEX_ON = re.compile(
     r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(\S+)\s+ON\s+(\S+)",
     re.IGNORECASE,
 )
+_DROP_INDEX = re.compile(
+    r"DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?(\S+?);?\s*$", re.IGNORECASE
+)
+_TABLE_OF_INDEX = """
+SELECT format('%%I.%%I', n.nspname, t.relname)
+FROM pg_index AS i
+JOIN pg_class AS t ON t.oid = i.indrelid
+JOIN pg_namespace AS n ON n.oid = t.relnamespace
+WHERE i.indexrelid = to_regclass(%s)
+"""
 
 _RELATIONS = """
 SELECT c.oid::bigint, format('%I.%I', n.nspname, c.relname), c.relkind::text
@@ -103,6 +114,15 @@ def observe_locks(url: str) -> list[Row]:
                         index, table = match.groups()
                         held = f"while `{index}` builds"
                         rows.append((migration.id, table, lock, blocks, held))
+                        continue
+                    match = _DROP_INDEX.search(statement)
+                    if match:
+                        found = migrator.conn.execute(_TABLE_OF_INDEX, (match[1],)).fetchone()
+                        if found:  # IF EXISTS: an index that is not there takes no lock
+                            lock, blocks = MODES["ShareUpdateExclusiveLock"]
+                            index = match[1].rsplit(".", 1)[-1]
+                            held = f"while `{index}` is dropped"
+                            rows.append((migration.id, found[0], lock, blocks, held))
                         continue
                     with open_connection(url) as probe:  # rolled back when the block ends
                         probe.execute(statement.encode())
