@@ -38,6 +38,7 @@ from tests.dispatch.conftest import (
     insert_alerts,
     wait_for,
 )
+from tests.support.queries import fetch_one
 
 FAST = DispatchSettings(
     poll_interval_s=30.0,
@@ -95,21 +96,19 @@ def test_stdout_once_delivers_everything_then_nothing(db_url: str) -> None:
 
 
 def db_clock(url: str) -> datetime:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT clock_timestamp()").fetchone()
-    assert row is not None and isinstance(row[0], datetime)
-    return row[0]
+    [now] = fetch_one(url, "SELECT clock_timestamp()")
+    assert isinstance(now, datetime)
+    return now
 
 
 def webhook_due_at(url: str, alert_id: int) -> datetime:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT next_attempt_at FROM guard.deliveries"
-            " WHERE kind = 'alert' AND channel = 'webhook' AND subject = %s",
-            (alert_id,),
-        ).fetchone()
-    assert row is not None and isinstance(row[0], datetime)
-    return row[0]
+    query = (
+        "SELECT next_attempt_at FROM guard.deliveries"
+        " WHERE kind = 'alert' AND channel = 'webhook' AND subject = %s"
+    )
+    [due] = fetch_one(url, query, (alert_id,))
+    assert isinstance(due, datetime)
+    return due
 
 
 @pytest.mark.serial
