@@ -721,6 +721,25 @@ class CircuitBreaker:
         kind = EventKind.TIMEOUT if timed_out else EventKind[outcome.name]
         self._emit(self._event(kind, elapsed_seconds=_perf_counter() - started, error=error))
 
+    def _call_failed(
+        self, ticket: Ticket, error: BaseException, started: float, listening: bool
+    ) -> None:
+        timed_out = error.__class__ is GuardedCallTimeout
+        if self._plain_failures and not timed_out:
+            # _failure_outcome's default branch inlined: this is a trip's hot path
+            outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
+            if outcome is _FAILURE:
+                with self._counter_lock:
+                    self.failed_calls += 1
+        else:
+            outcome = self._failure_outcome(error, timed_out)
+        duration = _ceil((_perf_counter() - started) * 1000) if started else 0
+        tripped = self._release(ticket, outcome, duration)
+        if listening:
+            self._outcome_event(outcome, started, error, timed_out)
+        if tripped and self._raise_on_trip:
+            self._raise_open(error)
+
     def _failure_outcome(self, error: BaseException, timed_out: bool = False) -> Outcome:
         """How a call that raised counts (this process's failure counters bumped)."""
         if self._plain_failures and not timed_out:
@@ -785,13 +804,7 @@ class CircuitBreaker:
                     **kwargs,
                 )
         except BaseException as error:
-            timed_out = error.__class__ is GuardedCallTimeout
-            outcome = self._failure_outcome(error, timed_out)
-            tripped = self._release(ticket, outcome, _duration_ms(started))
-            if listening:
-                self._outcome_event(outcome, started, error, timed_out)
-            if tripped and self._raise_on_trip:
-                self._raise_open(error)
+            self._call_failed(ticket, error, started, listening)
             raise
         # _duration_ms inlined: this is the hot path of every guarded call
         duration = _ceil((_perf_counter() - started) * 1000) if started else 0
