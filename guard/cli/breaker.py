@@ -23,7 +23,7 @@ from guard.breaker.state import (
     Action,
 )
 from guard.cli.output import emit_json, emit_table, json_option, warn, when, wide_option
-from guard.cli.params import INT_MAX, NON_EMPTY_TEXT
+from guard.cli.params import INT_MAX, NON_EMPTY_TEXT, options
 from guard.errors import GuardError
 from guard.ops.breaker_operator import (
     EVENT_FIELDS,
@@ -196,17 +196,20 @@ def _emit_result(title: str, result: dict[str, Any], as_json: bool) -> None:
         emit_table(title, list(result), [list(result.values())])
 
 
-_failure_threshold = click.option(
-    "--failure-threshold", type=click.IntRange(1, INT_MAX), help="Failures that open it."
-)
-_success_threshold = click.option(
-    "--success-threshold", type=click.IntRange(1, INT_MAX), help="Probe successes to close."
-)
-_cooldown = click.option(
-    "--cooldown",
-    "cooldown_seconds",
-    type=click.FloatRange(0.001, INT_MAX / 1000),
-    help="Seconds open.",
+# The rules `trip --create` and `configure` both take.
+_threshold_options = options(
+    click.option(
+        "--failure-threshold", type=click.IntRange(1, INT_MAX), help="Failures that open it."
+    ),
+    click.option(
+        "--success-threshold", type=click.IntRange(1, INT_MAX), help="Probe successes to close."
+    ),
+    click.option(
+        "--cooldown",
+        "cooldown_seconds",
+        type=click.FloatRange(0.001, INT_MAX / 1000),
+        help="Seconds open.",
+    ),
 )
 
 
@@ -219,26 +222,17 @@ _cooldown = click.option(
     help="The circuit may be new (never used yet): create it, with the rules given or the"
     " defaults, so a planned outage can be prepared before the first call.",
 )
-@_failure_threshold
-@_success_threshold
-@_cooldown
+@_threshold_options
 @json_option
 @click.pass_context
 def trip(
-    ctx: click.Context,
-    key: str,
-    reason: str,
-    create: bool,
-    failure_threshold: int | None,
-    success_threshold: int | None,
-    cooldown_seconds: float | None,
-    as_json: bool,
+    ctx: click.Context, /, key: str, reason: str, create: bool, as_json: bool, **rules: Any
 ) -> None:
     """Force the circuit open for every process until `reset`.
 
     A key never used is refused (a typo must not trip nothing) unless --create is given."""
-    rules_given = (failure_threshold, success_threshold, cooldown_seconds) != (None, None, None)
-    if rules_given and not create:
+    change = RulesChange(**rules)
+    if not change.empty and not create:
         raise click.UsageError(
             "--failure-threshold, --success-threshold and --cooldown go with --create"
             " (for a known circuit: `guard breaker configure`)"
@@ -246,9 +240,7 @@ def trip(
     if create:
         with _operator(ctx, changes=True) as operator:
             # a known circuit keeps its rules: `configure` changes them
-            operator.prepare(
-                key, RulesChange(failure_threshold, success_threshold, cooldown_seconds)
-            )
+            operator.prepare(key, change)
     try:
         _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
     except GuardError as error:
@@ -286,9 +278,7 @@ _action_command(
 
 @breaker.command("configure")
 @click.argument("key")
-@_failure_threshold
-@_success_threshold
-@_cooldown
+@_threshold_options
 @click.option(
     "--failure-rate",
     "failure_rate_threshold",
@@ -338,22 +328,7 @@ _action_command(
 )
 @json_option
 @click.pass_context
-def configure(
-    ctx: click.Context,
-    key: str,
-    failure_threshold: int | None,
-    success_threshold: int | None,
-    cooldown_seconds: float | None,
-    failure_rate_threshold: int | None,
-    slow_call_seconds: float | None,
-    slow_call_rate_threshold: int | None,
-    window_type: str | None,
-    window_size: int | None,
-    minimum_calls: int | None,
-    cooldown_growth_factor: float | None,
-    max_cooldown_seconds: float | None,
-    as_json: bool,
-) -> None:
+def configure(ctx: click.Context, /, key: str, as_json: bool, **rules: Any) -> None:
     """Store the circuit's rules for every process (values not given are kept).
 
     The failure-rate window (off unless a rate is set) opens the circuit when --failure-rate %
@@ -363,19 +338,8 @@ def configure(
     The growing cooldown (off unless --cooldown-growth is above 1): each failed probe multiplies
     the cooldown by --cooldown-growth, up to --max-cooldown; the circuit closing starts again
     from --cooldown."""
-    change = RulesChange(
-        failure_threshold,
-        success_threshold,
-        cooldown_seconds,
-        window_type,
-        window_size,
-        minimum_calls,
-        failure_rate_threshold,
-        slow_call_seconds,
-        slow_call_rate_threshold,
-        cooldown_growth_factor,
-        max_cooldown_seconds,
-    )
+    # every option but --json is named after the RulesChange field it sets
+    change = RulesChange(**rules)
     if change.empty:
         raise GuardError(
             "nothing to configure: give --failure-threshold, --success-threshold, --cooldown,"
