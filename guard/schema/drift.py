@@ -83,23 +83,14 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
     for noun in ("rule", "check"):
         gone = set(expected.get(noun + "s", [])) - set(actual.get(noun + "s", []))
         found += [Difference("missing", f"{noun} {item}") for item in sorted(gone)]
-    for grant in sorted(set(expected.get("role_grants", [])) - set(actual.get("role_grants", []))):
-        found.append(
-            Difference(
-                "missing",
-                f"role grant {grant}",
-                "a row of guard.role_grants (what guard.apply_grants grants) is missing",
-            )
-        )
-    for grant in sorted(set(actual.get("role_grants", [])) - set(expected.get("role_grants", []))):
-        found.append(
-            Difference(
-                "extra",
-                f"role grant {shown(grant)}",
-                "a row of guard.role_grants that Booking Guard does not ship"
-                " (sql/grants/role_grants.sql): guard.apply_grants grants it",
-            )
-        )
+    found += _missing_and_extra(
+        dict.fromkeys(expected.get("role_grants", [])),
+        dict.fromkeys(actual.get("role_grants", [])),
+        lambda grant, _: f"role grant {shown(grant)}",
+        "a row of guard.role_grants (what guard.apply_grants grants) is missing",
+        "a row of guard.role_grants that Booking Guard does not ship"
+        " (sql/grants/role_grants.sql): guard.apply_grants grants it",
+    )
     found += compare_cron_jobs(actual.get("cron_jobs"))
     return found
 
@@ -159,12 +150,14 @@ def compare_cron_jobs(cron_jobs: dict[str, Any] | None) -> list[Difference]:
     if not cron_jobs:
         return []
     want, have = cron_jobs["expected"], cron_jobs["scheduled"]
-    found: list[Difference] = []
     fix = "run SELECT guard.schedule_jobs()"
-    for name in sorted(set(want) - set(have)):
-        found.append(Difference("missing", f"cron job {name}", f"not scheduled in pg_cron; {fix}"))
-    for name in sorted(set(have) - set(want)):
-        found.append(Difference("extra", f"cron job {name}", f"not an enabled job; {fix}"))
+    found = _missing_and_extra(
+        want,
+        have,
+        lambda name, _: f"cron job {name}",
+        f"not scheduled in pg_cron; {fix}",
+        f"not an enabled job; {fix}",
+    )
     for name in sorted(set(want) & set(have)):
         attributes = ("schedule", "command", "active")
         found += _changed(f"cron job {name}", want[name], have[name], attributes, f"; {fix}")
@@ -338,14 +331,18 @@ def _compare_types(expected: dict[str, Any], actual: dict[str, Any]) -> list[Dif
 
 
 def _missing_and_extra(
-    expected: dict[str, Any], actual: dict[str, Any], subject: Callable[[str, Any], str]
+    expected: dict[str, Any],
+    actual: dict[str, Any],
+    subject: Callable[[str, Any], str],
+    missing: str = "",
+    extra: str = "",
 ) -> list[Difference]:
-    """ "missing" for each name only expected, "extra" for each only present."""
+    """ "missing" for each name only expected, "extra" for each only present, with their details."""
     return [
-        Difference("missing", subject(name, expected[name]))
+        Difference("missing", subject(name, expected[name]), missing)
         for name in sorted(set(expected) - set(actual))
     ] + [
-        Difference("extra", subject(name, actual[name]))
+        Difference("extra", subject(name, actual[name]), extra)
         for name in sorted(set(actual) - set(expected))
     ]
 

@@ -106,7 +106,7 @@ def validate(
     with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
         require_direct(conn, "validating (guard db validate)")
         with AttemptWatch(database_url, conn.info.backend_pid) as watch:
-            pace = _Pace(pause_ratio, sleep)
+            pace = partial(_pause, pause_ratio, sleep)
             _reconcile(conn, batch_size, progress, report, policy, watch, pace)
 
             def with_lock_retries(
@@ -159,19 +159,12 @@ def validate(
     return report
 
 
-@dataclass
-class _Pace:
-    """The pauses between reconcile batches: `ratio` times the batch's own time."""
-
-    ratio: float
-    sleep: Callable[[float], None]
-    paused_s: float = 0.0
-
-    def after(self, took_s: float) -> None:
-        pause = self.ratio * took_s
-        if pause > 0:
-            self.paused_s += pause
-            self.sleep(pause)
+def _pause(ratio: float, sleep: Callable[[float], None], took_s: float) -> float:
+    """The pause after a reconcile batch, `ratio` times its own time, slept; returns it."""
+    pause = ratio * took_s
+    if pause > 0:
+        sleep(pause)
+    return pause
 
 
 def _reconcile(
@@ -181,7 +174,7 @@ def _reconcile(
     report: ValidationReport,
     policy: LockPolicy,
     watch: AttemptWatch,
-    pace: _Pace,
+    pace: Callable[[float], float],
 ) -> None:
     row = conn.execute("SELECT min(id), max(id), count(*) FROM public.calls").fetchone()
     if row is None or row[0] is None:
@@ -194,6 +187,7 @@ def _reconcile(
     next_report = 5.0  # a progress line every 5 % of the ids, whatever the table size
     start = low
     over_time = 0  # batches cut at the bound, in a row
+    paused_s = 0.0
     while start <= high:
         end = min(start + size, high + 1)
         began = time.monotonic()
@@ -223,13 +217,13 @@ def _reconcile(
             size = min(batch_size, size * 2)
         start = end
         if start <= high:
-            pace.after(took)
+            paused_s += pace(took)
         share = 100 * (end - low) / (high - low + 1)
         if share >= next_report or start > high:
             next_report = share + 5
             counts = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()))
             skipped_now = f", {len(skipped)} skipped (locked), for later" if skipped else ""
-            paused = f", paused {pace.paused_s:.0f} s so far" if pace.paused_s >= 1 else ""
+            paused = f", paused {paused_s:.0f} s so far" if paused_s >= 1 else ""
             cut = (
                 f", {report.batches_cut} batches cut at {policy.lock_timeout_ms} ms and retried"
                 " smaller"
