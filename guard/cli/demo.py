@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import psycopg
+from psycopg import sql
 
 from guard import queries
 from guard.connection import connect, scalar
@@ -129,15 +130,11 @@ def _reporting_login(url: str) -> str:
     with connect(url, autocommit=True) as conn:
         role = scalar(conn, queries.REPORTING_ROLE)
         if conn.execute(queries.ROLE_EXISTS, (REPORTING_LOGIN,)).fetchone() is None:
-            conn.execute(
-                psycopg.sql.SQL(queries.CREATE_LOGIN).format(
-                    psycopg.sql.Identifier(REPORTING_LOGIN)
-                )
-            )
+            conn.execute(sql.SQL(queries.CREATE_LOGIN).format(sql.Identifier(REPORTING_LOGIN)))
         if role:
             conn.execute(
-                psycopg.sql.SQL(queries.GRANT_ROLE).format(
-                    psycopg.sql.Identifier(role), psycopg.sql.Identifier(REPORTING_LOGIN)
+                sql.SQL(queries.GRANT_ROLE).format(
+                    sql.Identifier(role), sql.Identifier(REPORTING_LOGIN)
                 )
             )
         for (company,) in conn.execute(queries.COMPANY_IDS).fetchall():
@@ -169,9 +166,7 @@ def _create_database(maintenance_url: str, name: str) -> None:
         if conn.execute(queries.DATABASE_EXISTS, (name,)).fetchone() is not None:
             return
         try:
-            conn.execute(
-                psycopg.sql.SQL(queries.CREATE_DATABASE).format(psycopg.sql.Identifier(name))
-            )
+            conn.execute(sql.SQL(queries.CREATE_DATABASE).format(sql.Identifier(name)))
         except psycopg.Error as error:
             raise GuardError(f"cannot create database {name}: {first_line(error)}") from None
 
