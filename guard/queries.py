@@ -285,17 +285,13 @@ ALERT_LIST_ORDER = (
 
 def alert_where(status: str, check_id: str | None, company_id: int | None) -> tuple[str, list[Any]]:
     """The WHERE of an alert list (status "all": any status) and its parameters."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    if status != "all":
-        conditions.append("a.status = %s")
-        params.append(status)
-    if check_id is not None:
-        conditions.append("a.check_id = %s")
-        params.append(check_id)
-    if company_id is not None:
-        conditions.append("a.company_id = %s")
-        params.append(company_id)
+    filters = [
+        ("a.status = %s", None if status == "all" else status),
+        ("a.check_id = %s", check_id),
+        ("a.company_id = %s", company_id),
+    ]
+    conditions = [condition for condition, value in filters if value is not None]
+    params = [value for _, value in filters if value is not None]
     return (" WHERE " + " AND ".join(conditions)) if conditions else "", params
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from guard import queries
+from guard.connection import scalar
 
 COMPANIES = ("Praxis Dr. Weber", "Salon Bella", "AutoService Nord")
 SERVICES = ("Erstberatung", "Kontrolltermin", "Behandlung", "Nachsorge")
@@ -44,11 +45,9 @@ class LoadSummary:
 def load(conn: psycopg.Connection[Any]) -> LoadSummary:
     """Insert the data set in one transaction. Refuses to load twice."""
     with conn.transaction(), conn.cursor() as cur:
-        existing = cur.execute(queries.CALL_COUNT).fetchone()
-        if existing and existing[0]:
+        if scalar(conn, queries.CALL_COUNT):
             raise ValueError("the database already holds calls; sample data is loaded only once")
-        superuser = cur.execute(queries.IS_SUPERUSER).fetchone()
-        if superuser and superuser[0]:  # the old application's rows, as it wrote them
+        if scalar(conn, queries.IS_SUPERUSER):  # the old application's rows, as it wrote them
             cur.execute(queries.SET_REPLICA_ROLE)
         cur.execute(queries.SET_SEED, (SEED,))
         companies = [

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from guard.connection import scalar
 from guard.resources import migrations_dir
 
 
@@ -60,9 +61,8 @@ def settle(conn: psycopg.Connection[Any], applied: set[str]) -> list[str]:
 
 
 def _present(conn: psycopg.Connection[Any], bridge: Bridge) -> bool:
-    row = conn.execute(
+    query = (
         "SELECT count(*) FROM pg_catalog.pg_trigger"
-        " WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)",
-        (bridge.table, list(bridge.triggers)),
-    ).fetchone()
-    return bool(row and row[0])
+        " WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)"
+    )
+    return bool(scalar(conn, query, (bridge.table, list(bridge.triggers))))

@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from guard.connection import scalar
+
 BOOKING_TABLES = ("companies", "customers", "services", "calls", "appointments")
 GUARD_SCHEMA = "guard"
 GUARD_PREFIX = "guard_"  # every object Booking Guard adds to an application's table is named so
@@ -459,5 +461,4 @@ def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
 def exists(conn: psycopg.Connection[Any], name: str, kind: str = "class") -> bool:
     """Whether a relation (`class`), a function with its argument types or a schema exists."""
     query = sql.SQL("SELECT to_reg{}(%s) IS NOT NULL").format(sql.SQL(kind))
-    row = conn.execute(query, (name,)).fetchone()
-    return bool(row and row[0])
+    return bool(scalar(conn, query, (name,)))

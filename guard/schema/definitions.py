@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from guard.connection import scalar
 from guard.errors import GuardError, first_line
 from guard.resources import canonical_files, migrations_dir, snapshot_path, sql_dir
 from guard.schema import catalog
@@ -243,8 +244,8 @@ def recorded(conn: psycopg.Connection[Any]) -> list[Recorded] | None:
 def recorded_source(conn: psycopg.Connection[Any]) -> str | None:
     if not table_exists(conn):
         return None
-    row = conn.execute("SELECT min(source) FROM guard.definitions").fetchone()
-    return str(row[0]) if row and row[0] is not None else None
+    source = scalar(conn, "SELECT min(source) FROM guard.definitions")
+    return None if source is None else str(source)
 
 
 def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> list[str]:
@@ -346,8 +347,7 @@ def _dependents(
     while queue:
         classid, objid = queue.pop()
         if not isinstance(classid, int):
-            row = conn.execute("SELECT %s::regclass::oid::bigint", (classid,)).fetchone()
-            classid = int(row[0]) if row else 0
+            classid = int(scalar(conn, "SELECT %s::regclass::oid::bigint", (classid,)) or 0)
         rows = conn.execute(_DEPENDENTS, {"classid": classid, "objid": objid}).fetchall()
         for kind, identity, dep_class, dep_id, description in rows:
             if (int(dep_class), int(dep_id)) in seen:
@@ -369,10 +369,8 @@ def _object_oids(
     """The catalog addresses of a function's forms or of a view."""
     if definition.kind == "function":
         return [("pg_catalog.pg_proc", oid) for oid in _function_forms(conn, definition.identity)]
-    row = conn.execute(
-        "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),)
-    ).fetchone()
-    return [("pg_catalog.pg_class", int(row[0]))] if row and row[0] is not None else []
+    oid = scalar(conn, "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),))
+    return [] if oid is None else [("pg_catalog.pg_class", int(oid))]
 
 
 def apply(
@@ -832,9 +830,8 @@ WHERE d.refclassid = %(classid)s AND d.refobjid = %(objid)s AND d.deptype = 'n'
 
 def _drop_function(conn: psycopg.Connection[Any], oid: int) -> sql.Composed:
     """DROP FUNCTION for one form of a function, named with its argument types."""
-    row = conn.execute("SELECT %s::oid::regprocedure::text", (oid,)).fetchone()
-    assert row is not None
-    return sql.SQL("DROP FUNCTION {}").format(sql.SQL(str(row[0])))
+    signature = scalar(conn, "SELECT %s::oid::regprocedure::text", (oid,))
+    return sql.SQL("DROP FUNCTION {}").format(sql.SQL(str(signature)))
 
 
 def _drop(

@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar
 import psycopg
 
 from guard.backoff import exponential_delay
-from guard.connection import connect
+from guard.connection import connect, scalar
 from guard.errors import GuardError
 
 T = TypeVar("T")
@@ -279,8 +279,7 @@ class AttemptWatch:
         """One look while an attempt runs; returns how long to sleep before the next."""
         now = time.monotonic()
         if self._limit_ms is not None:
-            row = conn.execute(_LONGEST_WAIT_BEHIND, {"pid": self.pid}).fetchone()
-            waited_ms = float(row[0]) if row else 0.0
+            waited_ms = float(scalar(conn, _LONGEST_WAIT_BEHIND, {"pid": self.pid}) or 0.0)
             with self._mutex:
                 limit = self._limit_ms
                 if limit is not None and waited_ms >= hold_guard_cancel_after_ms(limit):

@@ -27,7 +27,7 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 from yoyo.utils import change_param_style
 
-from guard.connection import behind_pooler, connect, pooler_refusal
+from guard.connection import behind_pooler, connect, pooler_refusal, scalar
 from guard.errors import GuardError, first_line
 from guard.resources import canonical_files, migrations_dir, sql_dir
 from guard.schema import bridges, catalog, definitions, migration_files, privileges
@@ -607,10 +607,8 @@ class Migrator:
         kept_oids = {oid for oid, _, _, _ in after}
         gone = {(schema, name) for oid, schema, name, _ in before if oid not in kept_oids}
         for schema, name in sorted(gone):
-            row = self.conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
-            ).fetchone()
-            preview.tables.append((f"{schema}.{name}", int(row[0]) if row else 0))
+            count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
+            preview.tables.append((f"{schema}.{name}", int(scalar(self.conn, count) or 0)))
         # a kept table renamed back keeps its columns: compared by table oid, not by name
         kept_columns = {(oid, column) for oid, _, _, column in after}
         for oid, schema, table, column in sorted(r for r in before - after if r[3] is not None):

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from guard.connection import scalar
 from guard.errors import GuardError
 from guard.schema import catalog
 
@@ -87,10 +88,9 @@ def role_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
         return dict(conn.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
     names = {}
     for kind, default in ROLE_DEFAULTS.items():
-        row = conn.execute(
-            "SELECT nullif(btrim(current_setting(%s, TRUE)), '')", (f"booking_guard.role_{kind}",)
-        ).fetchone()
-        names[kind] = row[0] if row and row[0] else default
+        setting = f"booking_guard.role_{kind}"
+        query = "SELECT nullif(btrim(current_setting(%s, TRUE)), '')"
+        names[kind] = scalar(conn, query, (setting,)) or default
     return names
 
 
@@ -100,7 +100,7 @@ def missing_for_apply(conn: psycopg.Connection[Any]) -> list[str]:
     if _is_superuser(conn):
         return []
     missing = []
-    if not catalog.exists(conn, "guard", "namespace") and not _one(
+    if not catalog.exists(conn, "guard", "namespace") and not scalar(
         conn, "SELECT has_database_privilege(current_database(), 'CREATE')"
     ):
         missing.append(_say(conn, _MISSING["database"]))
@@ -108,10 +108,12 @@ def missing_for_apply(conn: psycopg.Connection[Any]) -> list[str]:
     # and the check reader own checks run as, named after reporting (migration 0104)
     wanted = [*names.values(), names["reporting"][:56] + "_checks"]
     absent = [name for name in wanted if not _role_exists(conn, name)]
-    if absent and not _one(conn, "SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user"):
+    may_create = "SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user"
+    if absent and not scalar(conn, may_create):
         listed = f", and Booking Guard's roles {', '.join(absent)} do not exist"
         missing.append(_say(conn, _MISSING["roles"], absent=listed))
-    if _one(conn, "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_cron'") and not _one(
+    cron = scalar(conn, "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_cron'")
+    if cron and not scalar(
         conn,
         "SELECT has_schema_privilege('cron', 'USAGE') FROM pg_namespace WHERE nspname = 'cron'",
     ):
@@ -129,10 +131,10 @@ def act_as_owner_role(conn: psycopg.Connection[Any], progress: Callable[[str], N
     owner = role_names(conn)["owner"]
     if not _role_exists(conn, owner) or owner == conn.info.user:
         return
-    if _one(conn, "SELECT pg_has_role(%s, 'SET') AND pg_has_role(%s, 'USAGE')", (owner, owner)):
+    if scalar(conn, "SELECT pg_has_role(%s, 'SET') AND pg_has_role(%s, 'USAGE')", (owner, owner)):
         return
     user = _ident(conn.info.user)
-    if not _one(conn, "SELECT pg_has_role(%s, 'MEMBER WITH ADMIN OPTION')", (owner,)):
+    if not scalar(conn, "SELECT pg_has_role(%s, 'MEMBER WITH ADMIN OPTION')", (owner,)):
         raise GuardError(
             f"{user} may not act as Booking Guard's owner role {_ident(owner)}, which another"
             f" role created (since PostgreSQL 16 a CREATEROLE role grants only the roles it"
@@ -153,14 +155,9 @@ def _ident(name: str) -> str:
     return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
 
 
-def _one(conn: psycopg.Connection[Any], query: Any, params: tuple[Any, ...] = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    return row[0] if row else None
-
-
 def _is_superuser(conn: psycopg.Connection[Any]) -> bool:
-    return bool(_one(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+    return bool(scalar(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
 
 
 def _role_exists(conn: psycopg.Connection[Any], name: str) -> bool:
-    return bool(_one(conn, "SELECT count(*) > 0 FROM pg_roles WHERE rolname = %s", (name,)))
+    return bool(scalar(conn, "SELECT count(*) > 0 FROM pg_roles WHERE rolname = %s", (name,)))

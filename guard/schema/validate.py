@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from guard.connection import connect, require_direct
+from guard.connection import connect, require_direct, scalar
 from guard.errors import GuardError, first_line
 from guard.schema.lock_retry import (
     AttemptOverTime,
@@ -367,11 +367,12 @@ def _validate_one(conn: psycopg.Connection[Any], table: str, constraint: str) ->
 
 
 def _set_direction_not_null(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute(
+    if scalar(
+        conn,
         "SELECT k.convalidated AND NOT a.attnotnull"
         " FROM pg_constraint AS k JOIN pg_attribute AS a"
         "   ON a.attrelid = k.conrelid AND a.attname = 'direction'"
-        " WHERE k.conrelid = 'public.calls'::regclass AND k.conname = 'guard_calls_direction_check'"
-    ).fetchone()
-    if row and row[0]:
+        " WHERE k.conrelid = 'public.calls'::regclass"
+        " AND k.conname = 'guard_calls_direction_check'",
+    ):
         conn.execute("ALTER TABLE public.calls ALTER COLUMN direction SET NOT NULL")
