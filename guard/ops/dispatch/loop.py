@@ -593,23 +593,19 @@ class Dispatcher:
                     break
                 try:
                     _send(channel, message)
-                except DeliveryError as error:
+                except Exception as error:  # a DeliveryError, or e.g. a header the sink refuses
+                    # Another error's text may quote configuration: redacted. A digest is retried
+                    # and counted; a message of its own is not a problem a retry could fix: it
+                    # fails, the others go on.
+                    if not isinstance(error, DeliveryError) and message.kind != "digest":
+                        reason = redact_text(f"{type(error).__name__}: {error}")
+                        ids = dict.fromkeys(message.alert_ids, reason)
+                        self._unrenderable(store, channel, kind, ids)
+                        continue
+                    if not isinstance(error, DeliveryError):
+                        error = DeliveryError(redact_text(f"{type(error).__name__}: {error}"))
                     failed = True
                     self._failed(store, channel, kind, message.alert_ids, attempts, error)
-                    continue
-                except Exception as error:  # e.g. a header the sink refuses
-                    # Its text may quote configuration: redacted. A digest is retried and
-                    # counted; a message of its own is not a problem a retry could fix: it
-                    # fails, the others go on.
-                    reason = redact_text(f"{type(error).__name__}: {error}")
-                    if message.kind == "digest":
-                        failed = True
-                        failure = DeliveryError(reason)
-                        self._failed(store, channel, kind, message.alert_ids, attempts, failure)
-                    else:
-                        self._unrenderable(
-                            store, channel, kind, dict.fromkeys(message.alert_ids, reason)
-                        )
                     continue
                 self._delivered(store, channel, kind, message, period_end)
             self._release(store, channel.name)  # whatever was claimed but not sent

@@ -125,24 +125,20 @@ def check_http_url(url: str, what: str) -> HttpTarget:
 
 def _url_problem(url: str) -> str | None:
     """What makes a sink URL unusable, or None."""
-    problem = None
     if not url.startswith(("http://", "https://")):
-        problem = "the URL must start with http:// or https://"
-    elif any(ch.isspace() for ch in url):
-        problem = "the URL contains a space or line break (percent-encode it as %20)"
-    elif any(not ch.isprintable() for ch in url):
-        problem = "the URL contains a control character"
-    else:
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            return "the URL's port is not a number from 1 to 65535"
-        if not parts.hostname:
-            problem = "the URL has no host"
-        elif parts.fragment:
-            problem = "the URL has a #fragment, which is never sent"
-    return problem
+        return "the URL must start with http:// or https://"
+    if any(ch.isspace() for ch in url):
+        return "the URL contains a space or line break (percent-encode it as %20)"
+    if any(not ch.isprintable() for ch in url):
+        return "the URL contains a control character"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "the URL's port is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "the URL has no host"
+    return "the URL has a #fragment, which is never sent" if parts.fragment else None
 
 
 class _Deadline:
@@ -473,16 +469,14 @@ _TEST_ALERT_HOLD = timedelta(minutes=5)
 
 def _time(value: object) -> datetime | None:
     """A time of the payload (ISO 8601, from the database), or None."""
-    if isinstance(value, datetime):
-        when = value
-    elif isinstance(value, str):
+    if isinstance(value, str):
         try:
-            when = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(value)
         except ValueError:
             return None
-    else:
+    if not isinstance(value, datetime):
         return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _reason(reason: object) -> str:
