@@ -36,7 +36,7 @@ import psycopg
 from bench._cluster import bench_database, progress
 from bench.cli_output import ROLLED_BACK_ALERTS
 from guard.demo.embedded import free_port
-from guard.ops.dispatch.store import DeliveryStore
+from guard.ops.dispatch.outbox import DeliveryStore
 from guard.schema.migrate import Migrator
 
 TARGET_PEAK_RSS_MB = 200.0

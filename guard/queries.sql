@@ -379,7 +379,7 @@ NOTIFY {}
 -- name: UNLISTEN_CHANNEL
 UNLISTEN {}
 
--- --- guard/ops/dispatch/store.py
+-- --- guard/ops/dispatch/outbox.py
 -- name: LOGIN_SETTING
 SELECT current_setting(%s), session_user::text
 

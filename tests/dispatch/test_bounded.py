@@ -16,8 +16,8 @@ import pytest
 
 from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import TRUNCATED_KEY, truncated_bytes
+from guard.ops.dispatch.outbox import DeliveryStore
 from guard.ops.dispatch.sinks import WebhookSink
-from guard.ops.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook
 from tests.support.peak_rss import run_measured
 

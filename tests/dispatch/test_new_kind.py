@@ -10,9 +10,8 @@ import psycopg
 
 from guard.ops.dispatch.loop import Dispatcher, DispatchSettings
 from guard.ops.dispatch.message import Message
-from guard.ops.dispatch.outbox import Outbox, OutboxKind
+from guard.ops.dispatch.outbox import DeliveryStore, Outbox, OutboxKind
 from guard.ops.dispatch.sinks import WebhookSink
-from guard.ops.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook
 
 SETTINGS = DispatchSettings(lease_s=3.0, send_timeout_s=1.0, worker_id="test")

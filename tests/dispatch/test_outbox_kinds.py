@@ -19,8 +19,8 @@ import pytest
 
 from guard import queries
 from guard.ops.dispatch.loop import Dispatcher, DispatchSettings, RunStats
+from guard.ops.dispatch.outbox import DeliveryStore
 from guard.ops.dispatch.sinks import StdoutSink, WebhookSink
-from guard.ops.dispatch.store import DeliveryStore
 from tests.dispatch.conftest import Webhook, insert_alerts, wait_for
 from tests.dispatch.test_report_delivery import _store_report, _today
 from tests.dispatch.test_resolved import FAST

@@ -3,7 +3,7 @@ has left the window. Time is the window's own injectable clock (a list the test 
 
 from __future__ import annotations
 
-from guard.ops.dispatch.throttle import WINDOW_S, RateWindow
+from guard.ops.dispatch.loop import WINDOW_S, RateWindow
 
 
 def test_a_message_leaves_the_window_exactly_a_minute_after_it_was_sent() -> None:

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,13 +33,12 @@ from guard.ops.dispatch.outbox import (
     REPORTS,
     RESOLVED,
     SENT_STATS,
+    DeliveryStore,
     Outbox,
     OutboxKind,
     review_notices,
 )
 from guard.ops.dispatch.sinks import DeliveryError, Sink
-from guard.ops.dispatch.store import DeliveryStore
-from guard.ops.dispatch.throttle import RateWindow
 from guard.ops.login_limits import Batch, within_limits
 from guard.redact import redact_text
 
@@ -63,6 +63,8 @@ DIGEST_MAX_ALERTS = 5000
 ENQUEUE_BATCH = 1000
 # Channels whose receiver takes alerts one by one (Alertmanager), not reports or digests.
 ALERTS_ONLY_CHANNELS = frozenset({"alertmanager"})
+# The span of a channel's rate limit (--<channel>-rate: messages a minute).
+WINDOW_S = 60.0
 
 
 def default_worker_id() -> str:
@@ -147,6 +149,38 @@ class RunStats:
         for kind in (*KIND_NAMES, *sent):
             flat[SENT_STATS.get(kind, f"{kind}s_sent")] = sent.get(kind, 0)
         return flat
+
+
+class RateWindow:
+    """A channel's rate limit: at most `per_minute` messages in any WINDOW_S window (0 =
+    unlimited)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._sent: deque[float] = deque()
+
+    def _trim(self) -> None:
+        cutoff = self._clock() - WINDOW_S
+        while self._sent and self._sent[0] <= cutoff:
+            self._sent.popleft()
+
+    def capacity(self) -> int | None:
+        """Messages that may still go out now; None when unlimited."""
+        if self.per_minute <= 0:
+            return None
+        self._trim()
+        return max(0, self.per_minute - len(self._sent))
+
+    def record(self) -> None:
+        if self.per_minute > 0:
+            self._sent.append(self._clock())
+
+    def seconds_until_room(self) -> float:
+        capacity = self.capacity()
+        if capacity is None or capacity > 0 or not self._sent:
+            return 0.0
+        return max(0.0, self._sent[0] + WINDOW_S - self._clock())
 
 
 @dataclass
