@@ -156,18 +156,12 @@ def next_fire(schedule: str | Schedule, after: datetime) -> datetime | None:
     if parsed.every_seconds is not None:
         return after.replace(microsecond=0) + timedelta(seconds=parsed.every_seconds)
     start = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    hours = sorted(parsed.hours)
-    minutes = sorted(parsed.minutes)
+    times = [(hour, minute) for hour in sorted(parsed.hours) for minute in sorted(parsed.minutes)]
     for offset in range(_SEARCH_DAYS):
         day = start.date() + timedelta(days=offset)
-        if not parsed.matches_day(day):
-            continue
-        first_day = offset == 0
-        for hour in hours:
-            if first_day and hour < start.hour:
-                continue
-            for minute in minutes:
-                if first_day and hour == start.hour and minute < start.minute:
-                    continue
-                return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+        if parsed.matches_day(day):
+            for hour, minute in times:
+                at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+                if at >= start:
+                    return at
     return None

@@ -105,9 +105,8 @@ def check_history(
                 (estimate,) = conn.execute(queries.HISTORY_ROWS_ESTIMATE).fetchone() or (0,)
                 conn.commit()
                 batch = None if int(estimate or 0) <= HISTORY_WHOLE_ROWS else HISTORY_BATCH
-            length = batch
-            batches = 1 if length is None else max(1, -(-(now - start) // length))
-            step = length or timedelta()
+            batches = 1 if batch is None else max(1, -(-(now - start) // batch))
+            step = batch or timedelta()
             # each batch's candidate calls of the checks that share one read of the calls
             candidates: dict[int, dict[str, list[int]]] = {}
             for position, check in enumerate(checks):
