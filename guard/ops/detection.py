@@ -59,6 +59,13 @@ def arm_pass_timeout(conn: psycopg.Connection[Any]) -> float:
     return int(milliseconds) / 1000
 
 
+# The checks guard.history_call_candidates returns candidates for; a pass with none of them
+# enabled skips its scan of the calls.
+CALL_CANDIDATE_CHECKS = frozenset(
+    {"booked_without_appointment", "flags_contradict_appointments", "call_without_direction"}
+)
+
+
 def _call_candidates(
     conn: psycopg.Connection[Any], since: datetime, until: datetime
 ) -> dict[str, list[int]]:
@@ -114,15 +121,15 @@ def check_history(
                     since = start + number * step
                     # The last batch is open-ended: rows written while the pass runs count too
                     # (for the checks guard.history_call_candidates serves, those written before
-                    # its read of the batch, at the pass's first check).
+                    # its read of the batch, at the first of them).
                     last = number == batches - 1
                     until = datetime.max.replace(tzinfo=since.tzinfo) if last else since + step
-                    if number not in candidates:
+                    if number not in candidates and check in CALL_CANDIDATE_CHECKS:
                         candidates[number] = _call_candidates(conn, since, until)
                     arm_pass_timeout(conn)
                     ran = conn.execute(
                         queries.RUN_CHECKS_BETWEEN,
-                        (since, until, check, candidates[number].get(check)),
+                        (since, until, check, candidates.get(number, {}).get(check)),
                     ).fetchall()
                     found = 0
                     for check_id, rule_id, offending, opened, repeated, status, error in ran:

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from guard.ops.detection import _call_candidates
+from guard.ops.detection import CALL_CANDIDATE_CHECKS, _call_candidates, check_history
 
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 UNTIL = datetime.max.replace(tzinfo=UTC)
@@ -80,3 +80,57 @@ def test_without_a_cut_the_checks_get_their_candidates(db_url: str) -> None:
         "flags_contradict_appointments",
         "call_without_direction",
     }
+    assert set(found) == CALL_CANDIDATE_CHECKS
+
+
+def _candidate_reads(url: str) -> int:
+    """How often guard.history_call_candidates ran in this database (track_functions)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT calls FROM pg_stat_user_functions"
+            " WHERE schemaname = 'guard' AND funcname = 'history_call_candidates'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("served_enabled", [True, False])
+def test_the_calls_are_read_only_for_a_check_that_uses_them(
+    db_url: str, served_enabled: bool
+) -> None:
+    """A pass without any of the checks the read serves does not scan the calls for them; one
+    with them reads once per batch."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {conn.info.dbname} SET track_functions = 'pl'")
+        [(company,)] = conn.execute(
+            "INSERT INTO public.companies (name) VALUES ('Clinic') RETURNING id"
+        ).fetchall()
+        conn.execute(
+            "INSERT INTO public.calls (company_id, direction) VALUES (%s, 'inbound')", (company,)
+        )
+        if not served_enabled:
+            conn.execute(
+                "UPDATE guard.checks SET enabled = FALSE WHERE id = ANY(%s)",
+                (sorted(CALL_CANDIDATE_CHECKS),),
+            )
+        [(enabled,)] = conn.execute(
+            "SELECT count(*) FROM guard.history_checks() WHERE check_id <> ALL(%s)",
+            (sorted(CALL_CANDIDATE_CHECKS),),
+        ).fetchall()
+    assert enabled > 0, "the pass must still have checks to run"
+    summary = check_history(db_url, None, lambda _: None)
+    assert summary, "the pass ran no check"
+    _wait_for_the_pass_to_leave(db_url)
+    assert _candidate_reads(db_url) == (1 if served_enabled else 0)
+
+
+def _wait_for_the_pass_to_leave(url: str) -> None:
+    """A session's function statistics reach the shared counters as it exits, before it leaves
+    pg_stat_activity."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'guard check --all'"
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline, "the pass's session never ended"
+            time.sleep(0.01)
