@@ -192,8 +192,7 @@ class GuardedBlock:
         b = self._breaker
         b._slots.append(True)
         outcome = _SUCCESS if exc is None else b._failure_outcome(exc)
-        if b._release(self._ticket, outcome, _duration_ms(self._started)) and b._raise_on_trip:
-            b._raise_open(cast(BaseException, exc))
+        b._finished(b._release(self._ticket, outcome, _duration_ms(self._started)), outcome, 0, exc)
 
     async def __aenter__(self) -> GuardedBlock:
         b = self._breaker
@@ -212,39 +211,29 @@ class GuardedBlock:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._timeout is not None
-        b, ticket = self._breaker, self._ticket
+        b = self._breaker
         try:
             await self._timeout.__aexit__(kind, exc, tb)
         except TimeoutError as error:
             timed_out = GuardedCallTimeout(b.key, cast(float, b._call_timeout))
-            await self._failed(timed_out, True)
+            await self._finish(timed_out, True)
             raise timed_out from error
-        if exc is not None:
-            await self._failed(exc, False)
-            return
-        b._slots.append(True)
-        outcome = _SUCCESS
-        if self._events:
-            if self.result.__class__ in _GENERATOR_TYPES:
-                await b._release_async(ticket, _IGNORED, 0)
-                raise TypeError("the guarded call returned a generator; use breaker.guard()")
-            outcome = b.config.classify_result(self.result)
-            if outcome is _FAILURE:
-                b._count_failure(False)
-        await b._release_async(ticket, outcome, _duration_ms(self._started))
-        if self._events and b._has_listeners():
-            b._outcome_event(outcome, self._started, None, False)
+        await self._finish(exc, False)
 
-    async def _failed(self, error: BaseException, timed_out: bool) -> None:
-        b = self._breaker
+    async def _finish(self, error: BaseException | None, timed_out: bool) -> None:
+        b, events = self._breaker, self._events
         b._slots.append(True)
-        duration = _duration_ms(self._started)
-        outcome = b._failure_outcome(error, timed_out)
-        tripped = await b._release_async(self._ticket, outcome, duration)
-        if self._events and b._has_listeners():
-            b._outcome_event(outcome, self._started, error, timed_out)
-        if tripped and b._raise_on_trip:
-            b._raise_open(error)
+        if error is None and events and self.result.__class__ in _GENERATOR_TYPES:
+            await b._release_async(self._ticket, _IGNORED, 0)
+            raise TypeError("the guarded call returned a generator; use breaker.guard()")
+        if error is not None:
+            outcome = b._failure_outcome(error, timed_out)
+        else:
+            outcome = b._result_outcome(self.result) if events else _SUCCESS
+        tripped = await b._release_async(self._ticket, outcome, _duration_ms(self._started))
+        b._finished(
+            tripped, outcome, self._started, error, timed_out, events and b._has_listeners()
+        )
 
 
 class DecisionSpan:
@@ -708,60 +697,51 @@ class CircuitBreaker:
         return self._release(ticket, outcome, duration_ms, redis_done=True)
 
     # ------------------------------------------------------------------ outcomes
-    def _count_failure(self, timed_out: bool) -> None:
-        with self._counter_lock:
-            if timed_out:
-                self.timed_out_calls += 1
-            else:
-                self.failed_calls += 1
-
-    def _outcome_event(
-        self, outcome: Outcome, started: float, error: BaseException | None, timed_out: bool
-    ) -> None:
-        kind = EventKind.TIMEOUT if timed_out else EventKind[outcome.name]
-        self._emit(self._event(kind, elapsed_seconds=_perf_counter() - started, error=error))
-
-    def _call_failed(
-        self, ticket: Ticket, error: BaseException, started: float, listening: bool
-    ) -> None:
-        timed_out = error.__class__ is GuardedCallTimeout
-        if self._plain_failures and not timed_out:
-            # _failure_outcome's default branch inlined: this is a trip's hot path
-            outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
-            if outcome is _FAILURE:
-                with self._counter_lock:
-                    self.failed_calls += 1
-        else:
-            outcome = self._failure_outcome(error, timed_out)
-        duration = _ceil((_perf_counter() - started) * 1000) if started else 0
-        tripped = self._release(ticket, outcome, duration)
-        if listening:
-            self._outcome_event(outcome, started, error, timed_out)
-        if tripped and self._raise_on_trip:
-            self._raise_open(error)
-
     def _failure_outcome(self, error: BaseException, timed_out: bool = False) -> Outcome:
         """How a call that raised counts (this process's failure counters bumped)."""
-        if self._plain_failures and not timed_out:
+        if timed_out:
+            outcome = _FAILURE
+        elif self._plain_failures:
             # the default classification, without its four calls (a trip's hot path)
             outcome = _FAILURE if isinstance(error, Exception) else _IGNORED
-        elif timed_out:
-            outcome = _FAILURE
         elif isinstance(error, asyncio.CancelledError):
             # The caller gave up; hand a probe lease back without waiting on Redis forever.
             outcome = _IGNORED
         else:
             outcome = self.config.classify_exception(error)
         if outcome is _FAILURE:
-            self._count_failure(timed_out)
+            with self._counter_lock:
+                if timed_out:
+                    self.timed_out_calls += 1
+                else:
+                    self.failed_calls += 1
         return outcome
 
-    def _raise_open(self, error: BaseException) -> None:
-        """``raise_open_on_trip``: the failure that opened the circuit raises CircuitOpenError."""
-        known, retry = self._known, None
-        if known is not None and known.state is _OPEN:
-            retry = max(0.0, known.open_until - _monotonic())
-        raise CircuitOpenError(self.key, State.OPEN, retry) from error
+    def _result_outcome(self, result: object) -> Outcome:
+        outcome = self.config.classify_result(result)
+        if outcome is _FAILURE:
+            with self._counter_lock:
+                self.failed_calls += 1
+        return outcome
+
+    def _finished(
+        self,
+        tripped: bool,
+        outcome: Outcome,
+        started: float,
+        error: BaseException | None,
+        timed_out: bool = False,
+        listening: bool = False,
+    ) -> None:
+        """After the outcome was reported: its event, and ``raise_open_on_trip``'s error."""
+        if listening:
+            kind = EventKind.TIMEOUT if timed_out else EventKind[outcome.name]
+            self._emit(self._event(kind, elapsed_seconds=_perf_counter() - started, error=error))
+        if tripped and self._raise_on_trip and error is not None:
+            known, retry = self._known, None
+            if known is not None and known.state is _OPEN:
+                retry = max(0.0, known.open_until - _monotonic())
+            raise CircuitOpenError(self.key, State.OPEN, retry) from error
 
     # ------------------------------------------------------------------ guarded calls
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -804,7 +784,10 @@ class CircuitBreaker:
                     **kwargs,
                 )
         except BaseException as error:
-            self._call_failed(ticket, error, started, listening)
+            timed_out = error.__class__ is GuardedCallTimeout
+            outcome = self._failure_outcome(error, timed_out)
+            tripped = self._release(ticket, outcome, _duration_ms(started))
+            self._finished(tripped, outcome, started, error, timed_out, listening)
             raise
         # _duration_ms inlined: this is the hot path of every guarded call
         duration = _ceil((_perf_counter() - started) * 1000) if started else 0
@@ -812,14 +795,10 @@ class CircuitBreaker:
             self._release(ticket, _IGNORED, 0)
             _refuse_generator(fn)  # raises for generator functions
             raise TypeError("the guarded call returned a generator; use breaker.guard()")
-        outcome = _SUCCESS
-        if self._result_predicates:
-            outcome = self.config.classify_result(result)
-            if outcome is _FAILURE:
-                self._count_failure(False)
+        outcome = self._result_outcome(result) if self._result_predicates else _SUCCESS
         self._release(ticket, outcome, duration)
         if listening:
-            self._outcome_event(outcome, started, None, False)
+            self._finished(False, outcome, started, None, False, True)
         return result
 
     async def call_async(

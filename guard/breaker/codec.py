@@ -147,52 +147,45 @@ RULE_FIELDS = ("cft", "cst", "ccd", "cwt", "cws", "cwm", "cfr", "csd", "csr", "c
 # The failure-rate window's totals; its slots are ``SLOT_PREFIX`` + index.
 WINDOW_FIELDS = ("we", "wn", "wf", "wsl", "wp")
 SLOT_PREFIX = "w"
+# The state fields a decision reads, ``load``'s order: the last four may be missing from a hash
+# written by an earlier version (missing is 0).
+STATE_FIELDS = (STATE, GENERATION, FAILURES, SUCCESSES, OPENED_AT, PROBE_UNTIL, PROBE_SEQ)
+LATER_STATE_FIELDS = (OPEN_COOLDOWN, LAST_FAILURE_AT, CLOSED_AT, CHANGED_AT)
 
-# (name, lowest, highest) of every field a decision reads.
-STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    (STATE, 0, len(State) - 1),
-    (GENERATION, 0, MAX_GENERATION),
-    (FAILURES, 0, MAX_COUNT),
-    (SUCCESSES, 0, MAX_COUNT),
-    (OPENED_AT, 0, MAX_TIME_MS),
-    (PROBE_UNTIL, 0, MAX_TIME_MS),
-    (PROBE_SEQ, 0, MAX_GENERATION),
-)
-# State fields a hash written by an earlier version lacks: missing is 0.
-LATER_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    (OPEN_COOLDOWN, 0, MAX_COUNT),
-    (LAST_FAILURE_AT, 0, MAX_TIME_MS),
-    (CLOSED_AT, 0, MAX_TIME_MS),
-)
-# The rules every circuit has; the window's only count when ``cwt`` is not 0.
-RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("cft", 1, MAX_COUNT),
-    ("cst", 1, MAX_COUNT),
-    ("ccd", 1, MAX_COUNT),
-    ("cwt", 0, 2),
-)
-WINDOW_RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("cwm", 1, MAX_MINIMUM_CALLS),
-    ("cfr", 0, 100),
-    ("csd", 0, MAX_SLOW_CALL_MS),
-    ("csr", 0, 100),
-)
-# The growing cooldown's rules (missing: no growth, as stored by an earlier version).
-GROWTH_RULE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("ccg", 0, MAX_COOLDOWN_GROWTH * 100),
-    ("ccm", 0, MAX_COUNT),
-)
-WINDOW_STATE_BOUNDS: tuple[tuple[str, int, int], ...] = (
-    ("we", 0, MAX_GENERATION),
-    ("wn", 0, MAX_COUNT),
-    ("wf", 0, MAX_COUNT),
-    ("wsl", 0, MAX_COUNT),
-    ("wp", 0, MAX_TIME_MS),
-)
+# (lowest, highest) of every field a decision reads; the window's size (``cws``) is bounded by
+# its type (``_window_limit``). The window's rules and totals count only when ``cwt`` is not 0.
+BOUNDS: dict[str, tuple[int, int]] = {
+    STATE: (0, len(State) - 1),
+    GENERATION: (0, MAX_GENERATION),
+    FAILURES: (0, MAX_COUNT),
+    SUCCESSES: (0, MAX_COUNT),
+    OPENED_AT: (0, MAX_TIME_MS),
+    PROBE_UNTIL: (0, MAX_TIME_MS),
+    PROBE_SEQ: (0, MAX_GENERATION),
+    OPEN_COOLDOWN: (0, MAX_COUNT),
+    LAST_FAILURE_AT: (0, MAX_TIME_MS),
+    CLOSED_AT: (0, MAX_TIME_MS),
+    CHANGED_AT: (0, MAX_TIME_MS),
+    "cft": (1, MAX_COUNT),
+    "cst": (1, MAX_COUNT),
+    "ccd": (1, MAX_COUNT),
+    "cwt": (0, 2),
+    "cwm": (1, MAX_MINIMUM_CALLS),
+    "cfr": (0, 100),
+    "csd": (0, MAX_SLOW_CALL_MS),
+    "csr": (0, 100),
+    # the growing cooldown's (missing: no growth, as stored by an earlier version)
+    "ccg": (0, MAX_COOLDOWN_GROWTH * 100),
+    "ccm": (0, MAX_COUNT),
+    "we": (0, MAX_GENERATION),
+    "wn": (0, MAX_COUNT),
+    "wf": (0, MAX_COUNT),
+    "wsl": (0, MAX_COUNT),
+    "wp": (0, MAX_TIME_MS),
+}
 
 FIELDS = frozenset(
-    [name for name, _, _ in STATE_BOUNDS + LATER_STATE_BOUNDS]
-    + [CHANGED_AT, REPAIR_PENDING, *RULE_FIELDS, *WINDOW_FIELDS]
+    [*STATE_FIELDS, *LATER_STATE_FIELDS, REPAIR_PENDING, *RULE_FIELDS, *WINDOW_FIELDS]
 )
 
 _WINDOW_TYPES = {code: name for name, code in WINDOW_CODES.items()}
@@ -211,32 +204,26 @@ def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
 # ---------------------------------------------------------------------------- checking
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedHash:
-    """A hash's fields as the breaker decides with them (repaired), and whether its rules hold."""
-
-    fields: dict[str, int]
-    rules_valid: bool
+def _checked(raw: Mapping[str, str], name: str, missing: str | None = None) -> int | None:
+    """A field's value within its bounds, else None; ``missing``: what an absent field means."""
+    lowest, highest = BOUNDS[name]
+    return int_in(raw.get(name, missing), lowest, highest)
 
 
-def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash:
-    """The checks of the scripts' ``load`` on a decoded hash."""
+def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> dict[str, int]:
+    """A hash's fields as the scripts' ``load`` repairs them for a decision (the window's only
+    when the stored rules, valid, have one)."""
     fields: dict[str, int] = {}
     if STATE in raw:
-        for name, lowest, highest in STATE_BOUNDS:
-            value = int_in(raw.get(name), lowest, highest)
-            if value is None:
-                known = int_in(known_generation, 0, MAX_GENERATION) or 0
-                value = {STATE: int(State.OPEN), GENERATION: known}.get(name, 0)
-            fields[name] = value
-        for name, lowest, highest in LATER_STATE_BOUNDS:
-            fields[name] = int_in(raw.get(name, "0"), lowest, highest) or 0
-        fields[CHANGED_AT] = int_in(raw.get(CHANGED_AT), 0, MAX_TIME_MS) or 0
-    rules_valid = _rules_valid(raw)
-    window_type = int_in(raw.get("cwt"), 0, 2) if rules_valid else None
+        known = int_in(known_generation, 0, MAX_GENERATION) or 0
+        repaired = {STATE: int(State.OPEN), GENERATION: known}
+        for name in (*STATE_FIELDS, *LATER_STATE_FIELDS):
+            value = _checked(raw, name)
+            fields[name] = repaired.get(name, 0) if value is None else value
+    window_type = _checked(raw, "cwt") if rules_valid(raw) else None
     if window_type:
         size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
-        values = {name: int_in(raw.get(name, "0"), lo, hi) for name, lo, hi in WINDOW_STATE_BOUNDS}
+        values = {name: _checked(raw, name, "0") for name in WINDOW_FIELDS}
         calls, failed, slow = values["wn"], values["wf"] or 0, values["wsl"] or 0
         # a window that cannot be used counts as empty
         usable = None not in values.values() and not (
@@ -244,38 +231,26 @@ def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> CheckedHash
         )
         for name, value in values.items():
             fields[name] = (value or 0) if usable else 0
-    return CheckedHash(fields, rules_valid)
+    return fields
 
 
 def _window_limit(window_type: int | None) -> int:
     return MAX_COUNT_WINDOW if window_type == 1 else MAX_TIME_WINDOW_SECONDS
 
 
-def _rules_valid(raw: Mapping[str, str]) -> bool:
+def rules_valid(raw: Mapping[str, str]) -> bool:
     """Whether the stored rules may be used: present, and every field within its bounds."""
-    present = [raw.get(name) not in (None, "") for name in RULE_FIELDS[:3]]
-    if not any(present):
+    if all(raw.get(name) in (None, "") for name in RULE_FIELDS[:3]):
         return False
-    bad = [
-        name
-        for name, lowest, highest in RULE_BOUNDS
-        if int_in(raw.get(name, "0" if name == "cwt" else None), lowest, highest) is None
-    ]
-    bad += [
-        name
-        for name, lowest, highest in GROWTH_RULE_BOUNDS
-        if int_in(raw.get(name, "0"), lowest, highest) is None
-    ]
-    window_type = int_in(raw.get("cwt", "0"), 0, 2)
-    if window_type:
-        if int_in(raw.get("cws"), 1, _window_limit(window_type)) is None:
-            bad.append("cws")
-        bad += [
-            name
-            for name, lowest, highest in WINDOW_RULE_BOUNDS
-            if int_in(raw.get(name), lowest, highest) is None
-        ]
-    return not bad
+    window_type = _checked(raw, "cwt", "0")
+    if window_type and int_in(raw.get("cws"), 1, _window_limit(window_type)) is None:
+        return False
+    names = ("cft", "cst", "ccd", "cwm", "cfr", "csd", "csr") if window_type else RULE_FIELDS[:3]
+    return (
+        window_type is not None
+        and None not in (_checked(raw, name) for name in names)
+        and None not in (_checked(raw, name, "0") for name in ("ccg", "ccm"))
+    )
 
 
 # ---------------------------------------------------------------------------- rules
@@ -296,7 +271,7 @@ def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
         for name, value in zip(names, values, strict=True)
         if value not in (None, b"", "")
     }
-    if not check_hash(raw).rules_valid:
+    if not rules_valid(raw):
         return None
     numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
     window_type = _WINDOW_TYPES.get(numbers[3], "")
@@ -329,7 +304,7 @@ def window_counts(raw: Mapping[str, str], rules: SharedRules | None, now_ms: int
     from its buckets, since the stored ones are as of its last recorded call."""
     if rules is None or not rules.has_window:
         return NO_WINDOW
-    fields = check_hash(raw).fields  # a window it could not use counts as empty
+    fields = check_hash(raw)  # a window it could not use counts as empty
     if rules.window_type == "count":
         return WindowCounts(fields.get("wn", 0), fields.get("wf", 0), fields.get("wsl", 0))
     epoch, oldest = fields.get("we", 0), now_ms // 1000 - rules.window_size
@@ -392,7 +367,7 @@ class CircuitSnapshot:
         """``raw``, a decoded hash read at ``now_ms``, shown as the next decision would repair it.
         ``cooldown_without_rules_ms`` stands in for a circuit without rules (None: unknown);
         ``wall_offset_ms`` turns the store's clock into the wall clock."""
-        fields = check_hash(raw, known_generation).fields
+        fields = check_hash(raw, known_generation)
         rules = stored_rules(raw)
         state = State(fields.get(STATE, int(State.CLOSED)))
         grown = fields.get(OPEN_COOLDOWN, 0)
