@@ -236,47 +236,39 @@ class GuardedBlock:
         )
 
 
-class DecisionSpan:
+Admitted = Callable[[Callable[P, T]], Callable[P, T]]
+
+
+@contextlib.contextmanager
+def decision_span(breaker: CircuitBreaker) -> Iterator[Admitted[Any, Any]]:
     """The span of one traced call: the breaker's decision and the state it decided in; never
-    the call's arguments or result."""
+    the call's arguments or result. Yields what wraps the call to say "allowed" when run."""
+    decided = False
+    with tracing.span("guard.breaker.call", {"guard.breaker.key": breaker.key}) as span:
 
-    def __init__(self, breaker: CircuitBreaker) -> None:
-        self._breaker = breaker
-        self._decided = False
-        self._block = tracing.span("guard.breaker.call", {"guard.breaker.key": breaker.key})
-        self._span = tracing.Span()
+        def decide(decision: str, state: str) -> None:
+            nonlocal decided
+            decided = True
+            span.set("guard.breaker.decision", decision)
+            span.set("guard.breaker.state", state)
 
-    def __enter__(self) -> DecisionSpan:
-        self._span = self._block.__enter__()
-        return self
+        def admitted(fn: Callable[P, T]) -> Callable[P, T]:
+            @functools.wraps(fn)
+            def run(*args: P.args, **kwargs: P.kwargs) -> T:
+                seen = breaker.last_seen_state
+                decide("allowed", seen.label if seen is not None else "unknown")
+                return fn(*args, **kwargs)
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        if not self._decided and isinstance(error, CircuitOpenError):
-            self._decide("refused", error.state.label)
-            reason = "bulkhead" if isinstance(error, BulkheadFullError) else "open"
-            self._span.set("guard.breaker.refused_because", reason)
-        return self._block.__exit__(kind, error, tb)
+            return run
 
-    def _decide(self, decision: str, state: str) -> None:
-        self._decided = True
-        self._span.set("guard.breaker.decision", decision)
-        self._span.set("guard.breaker.state", state)
-
-    def admitted(self, fn: Callable[P, T]) -> Callable[P, T]:
-        """``fn``, saying "allowed" when it is called (only once the call was admitted)."""
-
-        @functools.wraps(fn)
-        def run(*args: P.args, **kwargs: P.kwargs) -> T:
-            seen = self._breaker.last_seen_state
-            self._decide("allowed", seen.label if seen is not None else "unknown")
-            return fn(*args, **kwargs)
-
-        return run
+        try:
+            yield admitted
+        except CircuitOpenError as error:
+            if not decided:
+                decide("refused", error.state.label)
+                reason = "bulkhead" if isinstance(error, BulkheadFullError) else "open"
+                span.set("guard.breaker.refused_because", reason)
+            raise
 
 
 class CircuitBreaker:
@@ -387,7 +379,7 @@ class CircuitBreaker:
                 reply.state.label,
                 reply.generation,
             )
-        if not self._has_listeners():
+        if not (self._own_listeners or self._shared_listeners):
             return  # nobody to tell: building the event was a third of a trip's cost
         # The transition happened in this very reply: "now" on the store's clock.
         occurred = datetime.fromtimestamp(reply.now_ms / 1000, UTC) if shared else datetime.now(UTC)
@@ -747,8 +739,8 @@ class CircuitBreaker:
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` under the breaker; raises ``CircuitOpenError`` (or ``BulkheadFullError``)."""
         if tracing.active():
-            with DecisionSpan(self) as decision:
-                return self._call(decision.admitted(fn), *args, **kwargs)
+            with decision_span(self) as admitted:
+                return cast(T, self._call(admitted(fn), *args, **kwargs))
         return self._call(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -786,8 +778,11 @@ class CircuitBreaker:
         except BaseException as error:
             timed_out = error.__class__ is GuardedCallTimeout
             outcome = self._failure_outcome(error, timed_out)
-            tripped = self._release(ticket, outcome, _duration_ms(started))
-            self._finished(tripped, outcome, started, error, timed_out, listening)
+            # _duration_ms inlined, and _finished called only when it has work: a trip's hot path
+            duration = _ceil((_perf_counter() - started) * 1000) if started else 0
+            tripped = self._release(ticket, outcome, duration)
+            if listening or (tripped and self._raise_on_trip):
+                self._finished(tripped, outcome, started, error, timed_out, listening)
             raise
         # _duration_ms inlined: this is the hot path of every guarded call
         duration = _ceil((_perf_counter() - started) * 1000) if started else 0
@@ -805,10 +800,9 @@ class CircuitBreaker:
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``fn(*args, **kwargs)`` under the breaker; cancelled on timeout."""
-        span = DecisionSpan(self) if tracing.active() else contextlib.nullcontext()
-        with span:
-            if isinstance(span, DecisionSpan):
-                fn = span.admitted(fn)
+        with contextlib.ExitStack() as stack:
+            if tracing.active():
+                fn = stack.enter_context(decision_span(self))(fn)
             async with GuardedBlock(self, outcome_events=True) as block:
                 block.result = await fn(*args, **kwargs)
         return cast(T, block.result)

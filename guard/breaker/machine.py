@@ -95,7 +95,7 @@ class Circuit:
             self.failures = self.successes = 0
         else:
             self.failures = self.successes = self.opened_at_ms = 0
-        if rules.has_window:
+        if rules.window_type:
             self.reset_window()
         self.update_hot()
         return previous
@@ -103,7 +103,9 @@ class Circuit:
     def reply(self, rules: SharedRules, now: int, decision: Decision) -> Reply:
         open_until = 0
         if self.state is _OPEN:
-            open_until = self.opened_at_ms + rules.open_cooldown_ms(self.open_cooldown_ms)
+            grown = self.open_cooldown_ms
+            cooldown = rules.open_cooldown_ms(grown) if grown else rules.cooldown_ms
+            open_until = self.opened_at_ms + cooldown
         # The reply of a transition carries the counts that caused it (for the event record).
         code, reason, moved = decision
         if moved is None:
@@ -299,14 +301,8 @@ class Open(Passing):
         return HalfOpen.admit(c, now, rules, lease_ms)[0], "cooldown elapsed", moved
 
 
-STATES: dict[State, type[Passing]] = {
-    State.CLOSED: Closed,
-    State.OPEN: Open,
-    State.HALF_OPEN: HalfOpen,
-    State.FORCED_OPEN: ForcedOpen,
-    State.FORCED_CLOSED: Passing,
-    State.DISABLED: Passing,
-}
+# Indexed by the state's code: hashing an enum member is dear beside a decision.
+STATES: tuple[type[Passing], ...] = (Closed, Open, HalfOpen, ForcedOpen, Passing, Passing)
 
 
 def monotonic_ms() -> int:
