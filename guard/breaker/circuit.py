@@ -356,9 +356,12 @@ class CircuitBreaker:
     def _has_listeners(self) -> bool:
         return bool(self._own_listeners or self._shared_listeners)
 
-    def _event(self, kind: EventKind, **fields: Any) -> BreakerEvent:
+    def _tell(self, kind: EventKind, **fields: Any) -> None:
+        """An event to the listeners, built only when there are any."""
+        if not (self._own_listeners or self._shared_listeners):
+            return
         known = self._known
-        return BreakerEvent(
+        event = BreakerEvent(
             kind=kind,
             key=self.key,
             state=fields.pop("state", known.state if known else State.CLOSED),
@@ -368,6 +371,7 @@ class CircuitBreaker:
             pid=self.backend.pid,
             **fields,
         )
+        self._emit(event)
 
     def _report_transition(self, reply: Reply, shared: bool, actor: str | None = None) -> None:
         if "repaired: " in reply.reason:
@@ -443,8 +447,7 @@ class CircuitBreaker:
     def _reject(self, state: State, retry_after: float | None) -> None:
         with self._counter_lock:
             self.rejected_open += 1
-        if self._has_listeners():
-            self._emit(self._event(EventKind.REJECTED, state=state))
+        self._tell(EventKind.REJECTED, state=state)
         raise CircuitOpenError(self.key, state, retry_after)
 
     def _take_slot(self) -> None:
@@ -457,8 +460,7 @@ class CircuitBreaker:
         with self._counter_lock:
             self.rejected_bulkhead += 1
         state = self._known.state if self._known else _CLOSED
-        if self._has_listeners():
-            self._emit(self._event(EventKind.BULKHEAD_FULL, state=state))
+        self._tell(EventKind.BULKHEAD_FULL, state=state)
         raise BulkheadFullError(self.key, state, self._slot_count) from None
 
     def _timeout_threads(self) -> ThreadPoolExecutor:
@@ -494,8 +496,8 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ fallback
     def _redis_failed(self, error: BaseException) -> None:
-        if self.backend.health.mark_down(error) and self._has_listeners():
-            self._emit(self._event(EventKind.REDIS_UNAVAILABLE, error=error, shared=False))
+        if self.backend.health.mark_down(error):
+            self._tell(EventKind.REDIS_UNAVAILABLE, error=error, shared=False)
         if self._unreachable_mode != "local":
             return
         known = self._known
@@ -518,8 +520,7 @@ class CircuitBreaker:
         if self.backend.health.mark_up():
             # Redis is the truth again; per-process decisions of the outage are dropped.
             self.backend.memory.forget()
-            if self._has_listeners():
-                self._emit(self._event(EventKind.REDIS_RESTORED))
+            self._tell(EventKind.REDIS_RESTORED)
         return not self._rules_checked
 
     def _use_redis(self) -> bool:
@@ -537,8 +538,7 @@ class CircuitBreaker:
             return _UNCOUNTED
         with self._counter_lock:
             self.rejected_store_unavailable += 1
-        if self._has_listeners():
-            self._emit(self._event(EventKind.REJECTED, state=State.OPEN, shared=False))
+        self._tell(EventKind.REJECTED, state=State.OPEN, shared=False)
         raise StoreUnavailableError(self.key, State.OPEN, self.backend.health.retry_interval)
 
     def _on_missing(self, known_generation: int) -> Seed:
@@ -728,7 +728,7 @@ class CircuitBreaker:
         """After the outcome was reported: its event, and ``raise_open_on_trip``'s error."""
         if listening:
             kind = EventKind.TIMEOUT if timed_out else EventKind[outcome.name]
-            self._emit(self._event(kind, elapsed_seconds=_perf_counter() - started, error=error))
+            self._tell(kind, elapsed_seconds=_perf_counter() - started, error=error)
         if tripped and self._raise_on_trip and error is not None:
             known, retry = self._known, None
             if known is not None and known.state is _OPEN:
