@@ -6,6 +6,7 @@ made afresh, so a multi-host URL finds a promoted primary by itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -252,17 +253,6 @@ class PostgresWriteBehind:
             self._loading = False
             self._cond.notify_all()
 
-    def _forget_kept(self, batch: list[Record]) -> None:
-        """Delete from Redis the kept events PostgreSQL now has (a failure only rewrites them)."""
-        fields = [f for r in batch if (f := _field(r)) in self._replayed]
-        if not fields or self._redis is None:
-            return
-        try:
-            self._redis.hdel(UNWRITTEN_KEY, *fields)
-        except REDIS_DOWN_ERRORS:
-            return
-        self._replayed.difference_update(fields)
-
     def _take_batch(self) -> list[Record]:
         with self._cond:
             while not self._pending and not self._closing:
@@ -329,8 +319,12 @@ class PostgresWriteBehind:
                 self._outage = False
                 log.warning("breaker write-behind: PostgreSQL accepts events again; written")
             failures = 0
-            if self._replayed:
-                self._forget_kept(batch)
+            written = [f for r in batch if (f := _field(r)) in self._replayed]
+            if written and self._redis is not None:
+                # the kept events PostgreSQL now has leave Redis (a failure only rewrites them)
+                with contextlib.suppress(*REDIS_DOWN_ERRORS):
+                    self._redis.hdel(UNWRITTEN_KEY, *written)
+                    self._replayed.difference_update(written)
             with self._cond:
                 self.written += len(batch)
                 self._in_flight = 0
