@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from guard.ops.detection import CALL_CANDIDATE_CHECKS, _call_candidates, check_history
+from tests.support.polling import wait_for
 
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 UNTIL = datetime.max.replace(tzinfo=UTC)
@@ -83,6 +84,16 @@ def test_without_a_cut_the_checks_get_their_candidates(db_url: str) -> None:
     assert set(found) == CALL_CANDIDATE_CHECKS
 
 
+def _sessions(url: str, application_name: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = %s"
+        )
+        [(count,)] = conn.execute(query, (application_name,)).fetchall()
+    return int(count)
+
+
 def _candidate_reads(url: str) -> int:
     """How often guard.history_call_candidates ran in this database (track_functions)."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -119,18 +130,7 @@ def test_the_calls_are_read_only_for_a_check_that_uses_them(
     assert enabled > 0, "the pass must still have checks to run"
     summary = check_history(db_url, None, lambda _: None)
     assert summary, "the pass ran no check"
-    _wait_for_the_pass_to_leave(db_url)
+    # a session's function statistics reach the shared counters as it exits, before it leaves
+    # pg_stat_activity
+    wait_for(lambda: not _sessions(db_url, "guard check --all"), 30, "the pass's session to end")
     assert _candidate_reads(db_url) == (1 if served_enabled else 0)
-
-
-def _wait_for_the_pass_to_leave(url: str) -> None:
-    """A session's function statistics reach the shared counters as it exits, before it leaves
-    pg_stat_activity."""
-    deadline = time.monotonic() + 30
-    with psycopg.connect(url, autocommit=True) as conn:
-        while conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND application_name = 'guard check --all'"
-        ).fetchone() != (0,):
-            assert time.monotonic() < deadline, "the pass's session never ended"
-            time.sleep(0.01)
