@@ -138,6 +138,11 @@ class Backend:
                 store = self._sync_store
         return store
 
+    @property
+    def store(self) -> RedisStore | MemoryStore:
+        """Where manual actions and reads go: Redis, or in memory only this process's store."""
+        return self.sync_store if self.redis_url is not None else self.memory
+
     def check_redis_config(self) -> None:
         """Warn once per backend, after a first answer, when Redis may evict the breaker's keys."""
         with self._lock:  # once per circuit: the lock costs nothing

@@ -836,21 +836,18 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ in-process control
     def snapshot(self) -> CircuitSnapshot:
         """The circuit as the store has it now, with this process's counters."""
-        wall_offset = 0
-        if self.backend.uses_redis:
-            with self._redis_for("read the breaker state of"):
-                raw, now_ms = self._read_redis()
-        else:
-            raw = dict(self._memory.read(self.key) or {})
-            now_ms = int(raw.pop("now", 0))
-            wall_offset = round(time.time() * 1000 - now_ms) if now_ms else 0
+        shared = self.backend.uses_redis
+        with self._redis_for("read the breaker state of"):
+            raw, now_ms = self._read_redis() if shared else self._memory.read_with_time(self.key)
+        # the in-memory clock is monotonic: its offset from the wall clock dates the fields
+        wall_offset = round(time.time() * 1000 - now_ms) if now_ms and not shared else 0
         with self._counter_lock:
             counters = (self.rejected_open, self.rejected_bulkhead, self.rejected_store_unavailable)
         return CircuitSnapshot.decode(
             self.key,
             raw,
             now_ms,
-            "redis" if self.backend.uses_redis else "memory",
+            "redis" if shared else "memory",
             known_generation=self._known_generation(),
             wall_offset_ms=wall_offset,
             counters=(self.in_flight, *counters),
@@ -889,14 +886,11 @@ class CircuitBreaker:
         if not reason.strip():
             raise ValueError("a reason is required")
         target, full_reason = ACTION_TARGET[action], f"{action.value}: {reason.strip()}"
-        who = actor or default_actor()
-        if self.backend.uses_redis:
-            with self._redis_for(action.value):
-                reply = self.backend.sync_store.control(
-                    self._args, target, full_reason, who, self._known_generation(), self._on_missing
-                )
-        else:
-            reply = self._memory.control(self.key, self.config, target, full_reason)
+        who, store = actor or default_actor(), self.backend.store
+        with self._redis_for(action.value):
+            reply = store.control(
+                self._args, target, full_reason, who, self._known_generation(), self._on_missing
+            )
         self._changed(reply, who)
         return reply.state
 
@@ -922,17 +916,12 @@ class CircuitBreaker:
         """Store ``rules`` (default: this breaker's own) with the circuit, as ``guard breaker
         configure`` does; returns the rules it replaced (None if none)."""
         rules = rules or self.config.shared_rules
-        who = actor or default_actor()
-        if self.backend.uses_redis:
-            store = self.backend.sync_store
-            with self._redis_for("configure"):
-                reason = configure_reason(store.rules(self.key), rules)
-                generation = self._known_generation()
-                previous, reply = store.configure(
-                    self._args, rules, reason, who, generation, self._on_missing
-                )
-        else:
-            reason = configure_reason(self._memory.rules(self.key), rules)
-            previous, reply = self._memory.configure(self.key, rules, reason)
+        who, store = actor or default_actor(), self.backend.store
+        with self._redis_for("configure"):
+            reason = configure_reason(store.rules(self.key), rules)
+            generation = self._known_generation()
+            previous, reply = store.configure(
+                self._args, rules, reason, who, generation, self._on_missing
+            )
         self._changed(reply, who)
         return previous

@@ -13,10 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from guard.breaker import codec
 from guard.breaker.codec import int_in
 from guard.breaker.state import MAX_GENERATION, BreakerConfig, Outcome, Reply, SharedRules, State
+
+if TYPE_CHECKING:
+    from guard.breaker.redis_store import CircuitArgs
 
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
@@ -392,18 +396,22 @@ class MemoryStore:
                 return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
             return c.reply(rules, now, decision)
 
-    def control(self, key: str, cfg: BreakerConfig, target: State, reason: str) -> Reply:
+    # ``control``, ``configure``, ``rules`` and ``read_with_time`` take ``RedisStore``'s
+    # arguments, so that the breaker talks to either store alike; the actor, known generation
+    # and ``on_missing`` are unused here (nothing is recorded, nothing can be missing).
+    def control(self, args: CircuitArgs, target: State, reason: str, *_: object) -> Reply:
         with self._lock:
-            c, rules = self._get(key)
-            rules = c.rules or cfg.shared_rules
+            c, rules = self._get(args.key)
+            rules = c.rules or args.own_rules
             now = self._clock()
             return c.reply(rules, now, (1, reason, c.move(target, now, rules)))
 
     def configure(
-        self, key: str, rules: SharedRules, reason: str = "configure"
+        self, args: CircuitArgs, rules: SharedRules, reason: str = "configure", *_: object
     ) -> tuple[SharedRules | None, Reply]:
         """New rules: a new generation, the state and counters unchanged (as ``CONFIGURE``);
         returns the previous ones (None if none) and the reply."""
+        key = args.key
         with self._lock:
             c, _ = self._get(key)
             previous, now = c.rules, self._clock()
@@ -420,10 +428,8 @@ class MemoryStore:
         circuit = self._circuits.get(key)
         return circuit.rules if circuit is not None else None
 
-    def read(self, key: str) -> dict[str, str] | None:
-        """The circuit as the scripts keep its hash and the clock (``now``); None if unknown."""
+    def read_with_time(self, key: str) -> tuple[dict[str, str], int]:
+        """The circuit as the scripts keep its hash ({} if unknown) and the clock (ms)."""
         with self._lock:
             circuit = self._circuits.get(key)
-            if circuit is None:
-                return None
-            return {**circuit.as_hash(), "now": str(self._clock())}
+            return (circuit.as_hash(), self._clock()) if circuit else ({}, 0)

@@ -242,13 +242,14 @@ class CircuitArgs:
 
     keys: tuple[str, str]
     tail: tuple[str, str, str]  # host, pid, the caller's rules (``rules_values``, joined)
+    key: str
+    own_rules: SharedRules  # the caller's, for the in-memory store
 
     @classmethod
     def build(cls, key: str, cfg: BreakerConfig, host: str, pid: int) -> CircuitArgs:
-        return cls(
-            keys=(hash_key(key), events_key(key)),
-            tail=(host, str(pid), ",".join(rules_values(cfg.shared_rules))),
-        )
+        rules = cfg.shared_rules
+        tail = (host, str(pid), ",".join(rules_values(rules)))
+        return cls((hash_key(key), events_key(key)), tail, key, rules)
 
     @property
     def host_pid(self) -> tuple[str, str]:

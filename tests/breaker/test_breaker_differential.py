@@ -79,9 +79,9 @@ class Pair:
         raw = cast(dict[bytes, bytes], self.client.hgetall(hash_key(self.key)))
         in_redis = {k.decode(): v.decode() for k, v in raw.items() if k.decode() != "ca"}
         in_memory: dict[str, str] = {}
-        fields = self.memory.read(self.key)
-        if fields is not None:
-            in_memory = {k: v for k, v in fields.items() if k not in ("ca", "now")}
+        fields, _ = self.memory.read_with_time(self.key)
+        if fields:
+            in_memory = {k: v for k, v in fields.items() if k != "ca"}
             # the scripts write the window's fields only once a window was used
             for name in WINDOW_STATE:
                 in_redis.setdefault(name, "0")
@@ -262,7 +262,7 @@ def run_on_both(
             case ("control", action):
                 target = ACTION_TARGET[action]
                 in_redis = pair.redis_store.control(pair.args, target, action.value, "me", 0)
-                in_memory = pair.memory.control(pair.key, config, target, action.value)
+                in_memory = pair.memory.control(pair.args, target, action.value)
             case ("configure", failures, successes, cooldown, window, (growth, cap)):
                 shared = BreakerConfig(call_timeout_seconds=0.05, **window).shared_rules
                 rules = shared._replace(
@@ -274,7 +274,7 @@ def run_on_both(
                 )
                 # a change of the circuit: the previous rules and the reply of the change
                 in_redis_configure = pair.redis_store.configure(pair.args, rules, "configure")
-                in_memory_configure = pair.memory.configure(pair.key, rules, "configure")
+                in_memory_configure = pair.memory.configure(pair.args, rules, "configure")
                 assert in_redis_configure == in_memory_configure, step
                 in_redis, in_memory = in_redis_configure[1], in_memory_configure[1]
             case _:

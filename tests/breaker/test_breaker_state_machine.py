@@ -260,11 +260,7 @@ def test_without_a_timeout_a_probe_lease_is_11_s(
     fail(breaker, Dependency(), 3)
     time.sleep(0.25)
     assert breaker.acquire().probe_seq > 0
-    if breaker.backend.uses_redis:
-        raw, now_ms = breaker.backend.sync_store.read_with_time(breaker.key)
-    else:
-        raw = dict(breaker.backend.memory.read(breaker.key) or {})
-        now_ms = int(raw["now"])
+    raw, now_ms = breaker.backend.store.read_with_time(breaker.key)
     assert 10_000 < int(raw["pu"]) - now_ms <= 11_000
 
 
@@ -342,10 +338,7 @@ def test_manual_states_are_obeyed(make_breaker: Callable[..., CircuitBreaker]) -
 
 
 def _control(breaker: CircuitBreaker, target: State) -> Reply:
-    backend = breaker.backend
-    if backend.uses_redis:
-        return backend.sync_store.control(breaker._args, target, "test", "tester", 0)
-    return backend.memory.control(breaker.key, breaker.config, target, "test")
+    return breaker.backend.store.control(breaker._args, target, "test", "tester", 0)
 
 
 def test_known_open_circuit_rejects_without_a_redis_round_trip(

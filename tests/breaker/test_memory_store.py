@@ -11,16 +11,18 @@ import threading
 
 from guard.breaker import BreakerConfig, Outcome, State
 from guard.breaker.machine import MemoryStore
+from guard.breaker.redis_store import CircuitArgs
 
 KEY = "test:memory-store"
 CONFIG = BreakerConfig(failure_threshold=3, cooldown_seconds=60, call_timeout_seconds=None)
+ARGS = CircuitArgs.build(KEY, CONFIG, "host", 1)
 
 
 def test_success_of_an_older_generation_is_stale_not_hot() -> None:
     store = MemoryStore()
     old = store.acquire(KEY, CONFIG).generation
-    store.control(KEY, CONFIG, State.FORCED_OPEN, "test")
-    store.control(KEY, CONFIG, State.CLOSED, "test")  # CLOSED again, one generation later
+    store.control(ARGS, State.FORCED_OPEN, "test")
+    store.control(ARGS, State.CLOSED, "test")  # CLOSED again, one generation later
     reply = store.record(KEY, CONFIG, old, Outcome.SUCCESS, 0)
     assert reply.code == 0, "a success from before the reset must not be counted"
     assert reply.generation == old + 2
@@ -65,7 +67,7 @@ def test_hot_reply_matches_the_state_under_concurrent_outcomes() -> None:
             circuit = store._circuits.get(KEY)
             if circuit is not None and circuit.state is State.OPEN:
                 trips += 1
-                store.control(KEY, CONFIG, State.CLOSED, "test")
+                store.control(ARGS, State.CLOSED, "test")
             with store._lock:  # a consistent view to check against
                 circuit = store._circuits[KEY]
                 hot = circuit.hot_reply
