@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import statistics
 import sys
@@ -31,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from guard.breaker import BreakerConfig, CircuitBreaker, CircuitOpenError
-from guard.breaker.redis_store import RedisStore, make_client
+from guard.breaker.redis_store import RedisStore, make_client, pack_command
 from guard.retry import Retry, RetryPolicy
 
 # name: (the target as printed, whether a median (us) against PING (us) meets it)
@@ -89,6 +90,13 @@ def _failing(call: Callable[[Callable[[], None]], Any]) -> Callable[[], None]:
     return trip
 
 
+def _ping_raw(store: RedisStore) -> Any:
+    """PING sent exactly the way decisions are sent (the like-for-like floor)."""
+    if store._pool is None:
+        return store.client.ping()
+    return store._send_raw([pack_command("PING")])
+
+
 def _closed_and_serving(
     close: Callable[[str], Any], call: Callable[[Callable[[], None]], Any]
 ) -> None:
@@ -136,7 +144,10 @@ def build_rows(redis_url: str) -> dict[str, Row]:
 
     return {
         "redis_ping": ("Redis PING round trip (redis-py)", client.ping),
-        "redis_ping_raw": ("Redis PING sent like the fast path (packed, raw)", raw_store.ping_raw),
+        "redis_ping_raw": (
+            "Redis PING sent like the fast path (packed, raw)",
+            functools.partial(_ping_raw, raw_store),
+        ),
         "pybreaker_redis": (
             "pybreaker + CircuitRedisStorage, no-op call",
             lambda: py_breaker.call(noop),

@@ -160,7 +160,7 @@ class Backend:
         if current is not None and current[0] is loop:
             return current[1]
         assert self.redis_url is not None
-        store = AsyncRedisStore(self._client(for_asyncio=True))
+        store = AsyncRedisStore(self._client(for_asyncio=True), self.sync_store)
         self._async_store = (loop, store)
         return store
 

@@ -263,14 +263,8 @@ class CircuitArgs:
         return (cfg.probe_lease_ms, known_gen, *self.tail)
 
     def record_args(self, generation: int, outcome: Outcome, probe_seq: int) -> tuple[Any, ...]:
-        """All arguments but the last, the duration (``RedisStore.record``)."""
+        """All arguments but the last, the duration (``RedisStore.decide``'s ``last``)."""
         return (generation, int(outcome), probe_seq, *self.tail)
-
-
-def seed_args(args: CircuitArgs, seed: Seed) -> tuple[Any, ...]:
-    """SEED's arguments (docs/breaker-protocol.md)."""
-    host, pid = args.host_pid
-    return (int(seed.state), seed.generation, seed.opened_at_ms, seed.note, host, pid)
 
 
 def _found(reply: Reply, args: CircuitArgs) -> Reply:
@@ -356,22 +350,6 @@ class RedisStore:
             raw = self.client.execute_command("EVAL", script.source, 2, *keys, *args, *more)
         return parse_reply_cached(raw) if isinstance(raw, bytes) else parse_reply(raw)
 
-    def ping_raw(self) -> Any:
-        """PING sent exactly the way decisions are sent (the benchmark's like-for-like floor)."""
-        if self._pool is None:
-            return self.client.ping()
-        return self._send_raw([pack_command("PING")])
-
-    def acquire(self, args: CircuitArgs, cfg: BreakerConfig, known_gen: int) -> Reply:
-        script_args = args.acquire_args(cfg, known_gen)
-        return self.decide(args, new_circuit, self.scripts.acquire, script_args, known_gen)
-
-    def record(
-        self, args: CircuitArgs, gen: int, outcome: Outcome, probe_seq: int, duration_ms: int = 0
-    ) -> Reply:
-        script_args = args.record_args(gen, outcome, probe_seq)
-        return self.decide(args, new_circuit, self.scripts.record, script_args, gen, duration_ms)
-
     def decide(
         self,
         args: CircuitArgs,
@@ -390,7 +368,9 @@ class RedisStore:
 
     def seed(self, args: CircuitArgs, seed: Seed) -> bool:
         """Re-create a missing circuit as ``seed`` says; False if it exists (nothing written)."""
-        return bool(self._eval(self.scripts.seed, args.keys, seed_args(args, seed)))
+        host, pid = args.host_pid
+        seed_args = (int(seed.state), seed.generation, seed.opened_at_ms, seed.note, host, pid)
+        return bool(self._eval(self.scripts.seed, args.keys, seed_args))
 
     def control(
         self,
@@ -445,14 +425,9 @@ class RedisStore:
 class AsyncRedisStore:
     """asyncio Redis store (``redis.asyncio``) for decisions, never blocking the event loop."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, blocking: RedisStore) -> None:
         self.client = client
-
-    async def _eval(self, script: Script, keys: tuple[str, str], args: Sequence[Any]) -> Any:
-        try:
-            return await self.client.execute_command("EVALSHA", script.sha, 2, *keys, *args)
-        except NoScriptError:
-            return await self.client.execute_command("EVAL", script.source, 2, *keys, *args)
+        self.blocking = blocking  # seeds a missing circuit, off the event loop
 
     async def decide(
         self,
@@ -464,13 +439,16 @@ class AsyncRedisStore:
         last: int | None = None,
     ) -> Reply:
         """``RedisStore.decide`` on the event loop."""
-        script_args = (*script_args, last) if last is not None else script_args
-        reply = parse_reply(await self._eval(script, args.keys, script_args))
+        command = (2, *args.keys, *script_args, *(() if last is None else (last,)))
+        try:
+            raw = await self.client.execute_command("EVALSHA", script.sha, *command)
+        except NoScriptError:
+            raw = await self.client.execute_command("EVAL", script.source, *command)
+        reply = parse_reply(raw)
         if reply.code == UNKNOWN_CODE:
-            # on_missing may read PostgreSQL (blocking): off the event loop.
-            seed = await asyncio.to_thread(on_missing, known_gen)
-            await self._eval(SCRIPTS.seed, args.keys, seed_args(args, seed))
-            reply = _found(parse_reply(await self._eval(script, args.keys, script_args)), args)
+            # rare (an evicted circuit), and ``on_missing`` may read PostgreSQL: in a thread
+            request = (args, on_missing, script, script_args, known_gen, last)
+            reply = await asyncio.to_thread(self.blocking.decide, *request)
         return reply
 
 

@@ -28,9 +28,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guard.breaker import BreakerConfig, Outcome, State
+from guard.breaker.codec import new_circuit
 from guard.breaker.machine import MemoryStore
 from guard.breaker.redis_store import CircuitArgs, RedisStore, Scripts, hash_key, make_client
-from guard.breaker.state import ACTION_TARGET, Action
+from guard.breaker.state import ACTION_TARGET, Action, Reply
 from tests.support.redis_server import RedisServer
 
 CLOCK_KEY = "guard:test:clock"
@@ -50,6 +51,20 @@ def redis_client() -> Iterator[redis.Redis]:
         client.close()
 
 
+class ScriptStore(RedisStore):
+    """ACQUIRE and RECORD run on their own, as the breaker runs them (``decide``)."""
+
+    def acquire(self, args: CircuitArgs, cfg: BreakerConfig, known_gen: int) -> Reply:
+        script_args = args.acquire_args(cfg, known_gen)
+        return self.decide(args, new_circuit, self.scripts.acquire, script_args, known_gen)
+
+    def record(
+        self, args: CircuitArgs, gen: int, outcome: Outcome, probe_seq: int, duration_ms: int = 0
+    ) -> Reply:
+        script_args = args.record_args(gen, outcome, probe_seq)
+        return self.decide(args, new_circuit, self.scripts.record, script_args, gen, duration_ms)
+
+
 @dataclass
 class Pair:
     """A new circuit in both stores, on one stepped clock: the scripts read it from CLOCK_KEY,
@@ -60,12 +75,12 @@ class Pair:
     now: int = 1_000_000
     key: str = field(init=False)
     memory: MemoryStore = field(init=False)
-    redis_store: RedisStore = field(init=False)
+    redis_store: ScriptStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.key = f"differential:{next(_circuits)}"
         self.memory = MemoryStore(clock=lambda: self.now)
-        self.redis_store = RedisStore(self.client, Scripts.build(TEST_CLOCK))
+        self.redis_store = ScriptStore(self.client, Scripts.build(TEST_CLOCK))
         self.args = CircuitArgs.build(self.key, self.config, "host", 1)
         self.client.set(CLOCK_KEY, self.now)
 
