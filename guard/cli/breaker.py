@@ -29,7 +29,6 @@ from guard.ops.breaker_operator import (
     EVENT_FIELDS,
     CircuitView,
     Operator,
-    RulesChange,
     operator_session,
 )
 
@@ -231,8 +230,7 @@ def trip(
     """Force the circuit open for every process until `reset`.
 
     A key never used is refused (a typo must not trip nothing) unless --create is given."""
-    change = RulesChange(**rules)
-    if not change.empty and not create:
+    if any(value is not None for value in rules.values()) and not create:
         raise click.UsageError(
             "--failure-threshold, --success-threshold and --cooldown go with --create"
             " (for a known circuit: `guard breaker configure`)"
@@ -240,7 +238,7 @@ def trip(
     if create:
         with _operator(ctx, changes=True) as operator:
             # a known circuit keeps its rules: `configure` changes them
-            operator.prepare(key, change)
+            operator.prepare(key, rules)
     try:
         _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
     except GuardError as error:
@@ -338,14 +336,13 @@ def configure(ctx: click.Context, /, key: str, as_json: bool, **rules: Any) -> N
     The growing cooldown (off unless --cooldown-growth is above 1): each failed probe multiplies
     the cooldown by --cooldown-growth, up to --max-cooldown; the circuit closing starts again
     from --cooldown."""
-    # every option but --json is named after the RulesChange field it sets
-    change = RulesChange(**rules)
-    if change.empty:
+    # every option but --json is named after the BreakerConfig field it sets (rules_over)
+    if all(value is None for value in rules.values()):
         raise GuardError(
             "nothing to configure: give --failure-threshold, --success-threshold, --cooldown,"
             " a failure-rate window option (--failure-rate, --slow-call-rate ...) or"
             " --cooldown-growth/--max-cooldown"
         )
     with _operator(ctx, changes=True) as operator:
-        result = operator.configure(key, change)
+        result = operator.configure(key, rules)
     _emit_result(f"configure {key}", result, as_json)

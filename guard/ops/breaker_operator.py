@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -105,22 +105,30 @@ def _iso(value: datetime | None) -> str | None:
 
 def rules_dict(rules: SharedRules | None) -> dict[str, Any]:
     """A circuit's rules as JSON fields (None where it has none: no rules, window or growth)."""
-    none = SharedRules(0, 0, 0)
-    growth = rules if rules is not None and rules.has_growth else none
-    window = rules if rules is not None and rules.has_window else none
-    return {
-        "failure_threshold": rules.failure_threshold if rules else None,
-        "success_threshold": rules.success_threshold if rules else None,
-        "cooldown_seconds": rules.cooldown_ms / 1000 if rules else None,
-        "cooldown_growth_factor": growth.cooldown_growth_percent / 100 or None,
-        "max_cooldown_seconds": growth.max_cooldown_ms / 1000 or None,
-        "window_type": window.window_type or None,
-        "window_size": window.window_size or None,
-        "minimum_calls": window.minimum_calls or None,
-        "failure_rate_threshold": window.failure_rate_threshold or None,
-        "slow_call_seconds": window.slow_call_ms / 1000 if window.slow_call_ms else None,
-        "slow_call_rate_threshold": window.slow_call_rate_threshold or None,
-    }
+    return (rules or SharedRules(0, 0, 0)).config_values()
+
+
+def rules_over(base: SharedRules, given: Mapping[str, Any]) -> SharedRules:
+    """``given``, the options of ``guard breaker configure``, over ``base``, the stored rules (a
+    circuit without a window takes ``BreakerConfig``'s): None keeps a stored value; a rate of 0
+    turns that rule off (the window is off when both rates are); a growth factor of 1 turns the
+    growing cooldown off."""
+    changed = {name: value for name, value in given.items() if value is not None}
+    values = {**base.config_values(), **changed}
+    if not values["slow_call_rate_threshold"]:
+        if "slow_call_seconds" in changed:
+            raise ValueError("--slow-call-duration goes with --slow-call-rate")
+        values["slow_call_seconds"] = None
+    elif values["slow_call_seconds"] is None:
+        raise ValueError("--slow-call-rate needs --slow-call-duration (what a slow call is)")
+    if values["cooldown_growth_factor"] in (None, 1):
+        if "max_cooldown_seconds" in changed:
+            raise ValueError("--max-cooldown goes with --cooldown-growth (a factor above 1)")
+        values["cooldown_growth_factor"] = values["max_cooldown_seconds"] = None
+    elif values["max_cooldown_seconds"] is None:
+        raise ValueError("--cooldown-growth needs --max-cooldown (the longest cooldown)")
+    # an off rule (None, or a rate of 0) is BreakerConfig's default: off
+    return BreakerConfig(**{name: value for name, value in values.items() if value}).shared_rules
 
 
 @dataclass(frozen=True)
@@ -133,11 +141,6 @@ class Recorded:
         return self.state is not None or self.generation > 0
 
 
-def _rate(given: int | None, stored: int) -> int | None:
-    value = stored if given is None else given
-    return value or None
-
-
 @dataclass(frozen=True)
 class CircuitList:
     """Every known circuit, and the stores that could not be read (the list may then be
@@ -145,70 +148,6 @@ class CircuitList:
 
     circuits: list[CircuitView]
     unreachable: list[str]
-
-
-@dataclass(frozen=True)
-class RulesChange:
-    """A change of a circuit's stored rules (``guard breaker configure``): None keeps a stored
-    value; a rate of 0 turns that rule off (the window is off when both rates are); a growth
-    factor of 1 turns the growing cooldown off."""
-
-    failure_threshold: int | None = None
-    success_threshold: int | None = None
-    cooldown_seconds: float | None = None
-    window_type: str | None = None
-    window_size: int | None = None
-    minimum_calls: int | None = None
-    failure_rate_threshold: int | None = None
-    slow_call_seconds: float | None = None
-    slow_call_rate_threshold: int | None = None
-    cooldown_growth_factor: float | None = None
-    max_cooldown_seconds: float | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self == RulesChange()
-
-    def merged(self, base: SharedRules) -> BreakerConfig:
-        """These changes over ``base`` (the stored rules; a circuit without a window starts
-        from ``BreakerConfig``'s defaults)."""
-        window: SharedRules | BreakerConfig = base if base.has_window else BreakerConfig()
-        failure_rate = _rate(self.failure_rate_threshold, base.failure_rate_threshold)
-        slow_rate = _rate(self.slow_call_rate_threshold, base.slow_call_rate_threshold)
-        slow_seconds = self.slow_call_seconds
-        if slow_seconds is None and base.slow_call_ms:
-            slow_seconds = base.slow_call_ms / 1000
-        if slow_rate is None:
-            if self.slow_call_seconds is not None:
-                raise ValueError("--slow-call-duration goes with --slow-call-rate")
-            slow_seconds = None
-        elif slow_seconds is None:
-            raise ValueError("--slow-call-rate needs --slow-call-duration (what a slow call is)")
-        factor, cap = self.cooldown_growth_factor, self.max_cooldown_seconds
-        if factor is None and base.has_growth:
-            factor = base.cooldown_growth_percent / 100
-        if cap is None and base.has_growth:
-            cap = base.max_cooldown_ms / 1000
-        if factor is None or factor == 1:
-            if self.max_cooldown_seconds is not None:
-                raise ValueError("--max-cooldown goes with --cooldown-growth (a factor above 1)")
-            factor = cap = None
-        elif cap is None:
-            raise ValueError("--cooldown-growth needs --max-cooldown (the longest cooldown)")
-        cooldown = self.cooldown_seconds
-        return BreakerConfig(
-            failure_threshold=self.failure_threshold or base.failure_threshold,
-            success_threshold=self.success_threshold or base.success_threshold,
-            cooldown_seconds=cooldown if cooldown is not None else base.cooldown_ms / 1000,
-            window_type=self.window_type or window.window_type,
-            window_size=self.window_size or window.window_size,
-            minimum_calls=self.minimum_calls or window.minimum_calls,
-            failure_rate_threshold=failure_rate,
-            slow_call_seconds=slow_seconds,
-            slow_call_rate_threshold=slow_rate,
-            cooldown_growth_factor=factor,
-            max_cooldown_seconds=cap,
-        )
 
 
 class Operator:
@@ -387,9 +326,10 @@ class Operator:
             "recorded_in_postgresql": True,
         }
 
-    def configure(self, key: str, change: RulesChange) -> dict[str, Any]:
-        """Store ``change`` over the circuit's rules; the rules now, and the previous ones."""
-        previous, rules = self._configure(key, change)
+    def configure(self, key: str, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Store ``given`` over the circuit's rules (``rules_over``); the rules now, and the
+        previous ones."""
+        previous, rules = self._configure(key, given)
         assert rules is not None  # only `only_if_new` leaves a circuit unchanged
         return {
             "key": key,
@@ -397,13 +337,13 @@ class Operator:
             "previous": None if previous is None else previous.text(),
         }
 
-    def prepare(self, key: str, change: RulesChange) -> None:
-        """Create a circuit never used yet with ``change`` over the defaults (``trip --create``);
+    def prepare(self, key: str, given: Mapping[str, Any]) -> None:
+        """Create a circuit never used yet with ``given`` over the defaults (``trip --create``);
         a circuit either store knows keeps its rules."""
-        self._configure(key, change, only_if_new=True)
+        self._configure(key, given, only_if_new=True)
 
     def _configure(
-        self, key: str, change: RulesChange, *, only_if_new: bool = False
+        self, key: str, given: Mapping[str, Any], *, only_if_new: bool = False
     ) -> tuple[SharedRules | None, SharedRules | None]:
         """(previous, new) rules; values not given keep the stored ones (else the defaults).
         ``only_if_new``: a circuit either store knows is left as it is, (None, None)."""
@@ -412,7 +352,7 @@ class Operator:
             if only_if_new and (tx.recorded.known or self.redis.client.exists(hash_key(key))):
                 return None, None
             current = self.redis.rules(key)
-            rules = change.merged(current or self.config.shared_rules).shared_rules
+            rules = rules_over(current or self.config.shared_rules, given)
             reason, generation = configure_reason(current, rules), tx.recorded.generation
             previous, reply = self.redis.configure(
                 tx.args, rules, reason, self.actor, generation, tx
