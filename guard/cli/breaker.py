@@ -18,6 +18,8 @@ from guard.breaker.state import (
     MAX_COOLDOWN_GROWTH,
     MAX_COOLDOWN_SECONDS,
     MAX_COUNT_WINDOW,
+    MAX_MINIMUM_CALLS,
+    MAX_SLOW_CALL_MS,
     MAX_TIME_WINDOW_SECONDS,
     WINDOW_TYPES,
     Action,
@@ -286,7 +288,7 @@ _action_command(
 @click.option(
     "--slow-call-duration",
     "slow_call_seconds",
-    type=click.FloatRange(0.001, 86_400),
+    type=click.FloatRange(0.001, MAX_SLOW_CALL_MS // 1000),
     help="Seconds: a call that takes longer is slow.",
 )
 @click.option(
@@ -308,7 +310,7 @@ _action_command(
 )
 @click.option(
     "--minimum-calls",
-    type=click.IntRange(1, 1_000_000),
+    type=click.IntRange(1, MAX_MINIMUM_CALLS),
     help="Calls the window must hold before a rate can open the circuit.",
 )
 @click.option(
