@@ -23,13 +23,13 @@ log = logging.getLogger("guard.breaker")
 
 KEY_PREFIX = "appointment_booking"
 
-# guard.settings key -> BreakerConfig field
-SETTINGS_FIELDS: dict[str, str] = {
-    "breaker_failure_threshold": "failure_threshold",
-    "breaker_cooldown_seconds": "cooldown_seconds",
-    "breaker_success_threshold": "success_threshold",
-    "breaker_call_timeout_seconds": "call_timeout_seconds",
-}
+# The BreakerConfig fields the guard.settings rows ``breaker_<field>`` set.
+SETTINGS_FIELDS = (
+    "failure_threshold",
+    "cooldown_seconds",
+    "success_threshold",
+    "call_timeout_seconds",
+)
 
 
 # The shipped values of those rows: the booking path's calendar call, which may block without a
@@ -54,12 +54,11 @@ def config_from_settings(
 ) -> BreakerConfig:
     """``guard.settings`` values over ``base`` (default: the rows' shipped values, so a row
     missing keeps its own); a call timeout of 0 means none."""
-    changes: dict[str, Any] = {}
-    for setting, field in SETTINGS_FIELDS.items():
-        value = rows.get(setting)
-        if value is None:
-            continue
-        changes[field] = int(value) if field.endswith("threshold") else float(value)
+    changes: dict[str, Any] = {
+        field: int(value) if field.endswith("threshold") else float(value)
+        for field in SETTINGS_FIELDS
+        if (value := rows.get(f"breaker_{field}")) is not None
+    }
     timeout = changes.get("call_timeout_seconds")
     if timeout is not None and timeout < 0:
         raise ValueError(
@@ -80,7 +79,7 @@ def load_settings_config(
         with open_connection(database_url or "", connect_timeout=5) as conn:
             rows = conn.execute(
                 queries.BREAKER_SETTINGS,
-                (list(SETTINGS_FIELDS),),
+                ([f"breaker_{field}" for field in SETTINGS_FIELDS],),
             ).fetchall()
     except psycopg.Error as error:
         log.warning("breaker settings not readable (%s); using built-in defaults", error)
