@@ -179,26 +179,6 @@ class SharedRules(NamedTuple):
         text = f"{self.failure_threshold}/{self.success_threshold}/{self.cooldown_ms / 1000:g}s"
         return ", ".join(part for part in (text, self.window_text(), self.growth_text()) if part)
 
-    def config_values(self) -> dict[str, Any]:
-        """The rules as ``BreakerConfig``'s fields, the operator's view of them: None where a
-        rule is off (every one of ``SharedRules(0, 0, 0)``'s, which stands for none)."""
-        window = self if self.has_window else SharedRules(0, 0, 0)
-        growth = self if self.has_growth else SharedRules(0, 0, 0)
-        values = {
-            "failure_threshold": self.failure_threshold,
-            "success_threshold": self.success_threshold,
-            "cooldown_seconds": self.cooldown_ms / 1000,
-            "cooldown_growth_factor": growth.cooldown_growth_percent / 100,
-            "max_cooldown_seconds": growth.max_cooldown_ms / 1000,
-            "window_type": window.window_type,
-            "window_size": window.window_size,
-            "minimum_calls": window.minimum_calls,
-            "failure_rate_threshold": window.failure_rate_threshold,
-            "slow_call_seconds": window.slow_call_ms / 1000,
-            "slow_call_rate_threshold": window.slow_call_rate_threshold,
-        }
-        return {name: value or None for name, value in values.items()}
-
 
 def configure_reason(previous: SharedRules | None, rules: SharedRules) -> str:
     """The reason recorded for a change of rules: ``configure: 3/2/30s -> 5/2/60s``."""

@@ -104,8 +104,25 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def rules_dict(rules: SharedRules | None) -> dict[str, Any]:
-    """A circuit's rules as JSON fields (None where it has none: no rules, window or growth)."""
-    return (rules or SharedRules(0, 0, 0)).config_values()
+    """A circuit's rules as ``BreakerConfig``'s fields, as JSON shows them: None where a rule is
+    off (every one without rules, which ``SharedRules(0, 0, 0)`` stands for)."""
+    rules = rules or SharedRules(0, 0, 0)
+    window = rules if rules.has_window else SharedRules(0, 0, 0)
+    growth = rules if rules.has_growth else SharedRules(0, 0, 0)
+    values = {
+        "failure_threshold": rules.failure_threshold,
+        "success_threshold": rules.success_threshold,
+        "cooldown_seconds": rules.cooldown_ms / 1000,
+        "cooldown_growth_factor": growth.cooldown_growth_percent / 100,
+        "max_cooldown_seconds": growth.max_cooldown_ms / 1000,
+        "window_type": window.window_type,
+        "window_size": window.window_size,
+        "minimum_calls": window.minimum_calls,
+        "failure_rate_threshold": window.failure_rate_threshold,
+        "slow_call_seconds": window.slow_call_ms / 1000,
+        "slow_call_rate_threshold": window.slow_call_rate_threshold,
+    }
+    return {name: value or None for name, value in values.items()}
 
 
 def rules_over(base: SharedRules, given: Mapping[str, Any]) -> SharedRules:
@@ -114,7 +131,7 @@ def rules_over(base: SharedRules, given: Mapping[str, Any]) -> SharedRules:
     turns that rule off (the window is off when both rates are); a growth factor of 1 turns the
     growing cooldown off."""
     changed = {name: value for name, value in given.items() if value is not None}
-    values = {**base.config_values(), **changed}
+    values = {**rules_dict(base), **changed}
     if not values["slow_call_rate_threshold"]:
         if "slow_call_seconds" in changed:
             raise ValueError("--slow-call-duration goes with --slow-call-rate")
