@@ -467,6 +467,8 @@ SELECT
     extract(EPOCH FROM now())::float8
 
 -- name: METRIC_ALERTS
+-- Every series' rows come shaped for the exposition: (family, sample suffix, labels, value), in
+-- the order exposed, labels sorted by code point (COLLATE "C").
 -- Open alerts per check and severity, counted a check at a time on alerts_open_by_check_idx:
 -- the checks that have open alerts come from a walk of that index (one probe per check, the
 -- check ids of removed checks included), so no plan reads the whole table, whatever the
@@ -479,50 +481,95 @@ WITH RECURSIVE open_checks AS (
         WHERE a.status = 'open' AND a.check_id > o.check_id ORDER BY a.check_id LIMIT 1
     )
     FROM open_checks AS o WHERE o.check_id IS NOT NULL
+), counted (rule_id, check_id, severity, alerts) AS (
+    SELECT coalesce(k.rule_id, '(unknown)'), o.check_id, s.severity, s.alerts
+    FROM open_checks AS o
+    CROSS JOIN LATERAL (
+        SELECT a.severity, count(*) AS alerts FROM guard.alerts AS a
+        WHERE a.status = 'open' AND a.check_id = o.check_id GROUP BY a.severity
+    ) AS s
+    LEFT JOIN guard.checks AS k ON o.check_id = k.id
+    WHERE o.check_id IS NOT NULL
+    UNION ALL
+    SELECT k.rule_id, k.id, k.severity, 0 FROM guard.checks AS k
+    WHERE k.enabled AND NOT EXISTS (
+        SELECT FROM guard.alerts AS a WHERE a.check_id = k.id AND a.status = 'open'
+    )
 )
-SELECT coalesce(k.rule_id, '(unknown)'), o.check_id, s.severity, s.alerts
-FROM open_checks AS o
-CROSS JOIN LATERAL (
-    SELECT a.severity, count(*) AS alerts FROM guard.alerts AS a
-    WHERE a.status = 'open' AND a.check_id = o.check_id GROUP BY a.severity
-) AS s
-LEFT JOIN guard.checks AS k ON o.check_id = k.id
-WHERE o.check_id IS NOT NULL
-UNION ALL
-SELECT k.rule_id, k.id, k.severity, 0 FROM guard.checks AS k
-WHERE k.enabled AND NOT EXISTS (
-    SELECT FROM guard.alerts AS a WHERE a.check_id = k.id AND a.status = 'open'
-)
+SELECT 'guard_alerts_open', '',
+    jsonb_build_object('rule_id', c.rule_id, 'check_id', c.check_id, 'severity', c.severity),
+    c.alerts
+FROM counted AS c
+ORDER BY c.rule_id COLLATE "C", c.check_id COLLATE "C", c.severity COLLATE "C"  -- noqa: RF02, RF03
 
 -- name: METRIC_REVIEW
--- Reads every item ever closed (cached): the oldest open item comes as a time, so its age is
--- right at every scrape between two readings.
-SELECT r.reason, r.status, count(*),
-    extract(EPOCH FROM min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')))::float8
-FROM guard.review_items AS r GROUP BY r.reason, r.status
+-- Reads every item ever closed (cached), once: the oldest open item comes as a time, so its age
+-- is right at every scrape between two readings.
+WITH counted AS MATERIALIZED (
+    SELECT r.reason, r.status, count(*) AS items,
+        min(r.created_at) FILTER (WHERE r.status IN ('open', 'claimed')) AS oldest
+    FROM guard.review_items AS r GROUP BY r.reason, r.status
+)
+SELECT r.family, r.sample, r.labels, r.value FROM (
+    SELECT 'guard_review_items', '', jsonb_build_object('reason', c.reason, 'status', c.status),
+        c.items::float8, c.reason, c.status
+    FROM counted AS c
+    UNION ALL
+    SELECT 'guard_review_oldest_open_age_seconds', '', '{}',
+        extract(EPOCH FROM min(c.oldest))::float8, NULL, NULL
+    FROM counted AS c
+) AS r (family, sample, labels, value, reason, status)
+ORDER BY r.reason COLLATE "C", r.status COLLATE "C"  -- noqa: RF02, RF03
 
 -- name: METRIC_BREAKER
 -- One probe of breaker_events_key_generation_key per circuit, not a pass over every event.
-SELECT s.key, s.state, greatest(s.generation, (
-    SELECT max(ev.generation) FROM guard.breaker_events AS ev WHERE ev.key = s.key
-))
-FROM guard.breaker_state AS s
+SELECT r.family, r.sample, r.labels, r.value FROM (
+    SELECT 'guard_breaker_state', '', jsonb_build_object('key', s.key, 'state', o.state),
+        (s.state = o.state)::int, s.key, o.n
+    FROM guard.breaker_state AS s
+    CROSS JOIN unnest('{closed,open,half_open,forced_open,forced_closed,disabled}'::text[])
+        WITH ORDINALITY AS o (state, n)
+    UNION ALL
+    SELECT 'guard_breaker_transitions', '_total', jsonb_build_object('key', s.key),
+        coalesce(greatest(s.generation, (
+            SELECT max(ev.generation) FROM guard.breaker_events AS ev WHERE ev.key = s.key
+        )), 0), s.key, 0
+    FROM guard.breaker_state AS s
+) AS r (family, sample, labels, value, key, n)
+ORDER BY r.key COLLATE "C", r.n  -- noqa: RF02, RF03
 
 -- name: METRIC_LATENCY
-WITH w AS (
+-- A gauge histogram of the window (its buckets counted from each bound down; `le` as Prometheus'
+-- clients write a bound: 1.0, not 1) and its percentiles, absent when there were no validations.
+WITH w AS MATERIALIZED (
     SELECT m.latency_ms / 1000.0 AS seconds FROM guard.validation_metrics AS m
     WHERE m.measured_at > now() - make_interval(secs => %(window)s)
-)
-SELECT
-    (SELECT count(*) FROM w),
-    (SELECT coalesce(sum(w.seconds), 0) FROM w),
-    (SELECT percentile_cont(%(quantiles)s::float8[]) WITHIN GROUP (ORDER BY w.seconds) FROM w),
-    (SELECT array_agg(n ORDER BY bound) FROM (
-        SELECT b.bound, count(w.seconds) AS n
-        FROM unnest(%(buckets)s::float8[]) AS b (bound)
-        LEFT JOIN w ON b.bound >= w.seconds
-        GROUP BY b.bound
-    ) AS c)
+), counted AS (SELECT count(*) AS calls, coalesce(sum(w.seconds), 0) AS seconds FROM w)
+SELECT r.family, r.sample, r.labels, r.value FROM (
+    SELECT 'guard_validation_latency_window_seconds', '_bucket',
+        jsonb_build_object('le', regexp_replace(b.bound::text, '^(\d+)$', '\1.0')),
+        count(w.seconds)::float8, b.n
+    FROM unnest('{0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5}'::float8[])
+        WITH ORDINALITY AS b (bound, n)
+    LEFT JOIN w ON b.bound >= w.seconds
+    GROUP BY b.bound, b.n
+    UNION ALL
+    SELECT 'guard_validation_latency_window_seconds', x.sample, x.labels, x.value, x.n
+    FROM counted AS n CROSS JOIN LATERAL (VALUES
+        ('_bucket', '{"le": "+Inf"}'::jsonb, n.calls::float8, 100),
+        ('_gcount', '{}', n.calls::float8, 101),
+        ('_gsum', '{}', n.seconds::float8, 102)
+    ) AS x (sample, labels, value, n)
+    UNION ALL
+    SELECT 'guard_validation_latency_percentile_seconds', '', jsonb_build_object('percentile', q.label),
+        q.value, q.n
+    FROM counted AS n CROSS JOIN LATERAL unnest(
+        (SELECT percentile_cont('{0.5,0.95,0.99}'::float8[]) WITHIN GROUP (ORDER BY w.seconds) FROM w),
+        '{50,95,99}'::text[]
+    ) WITH ORDINALITY AS q (value, label, n)
+    WHERE n.calls > 0
+) AS r (family, sample, labels, value, n)
+ORDER BY r.n
 
 -- name: METRIC_CONSISTENCY
 -- Probing alerts_open_by_check_idx (check_id, ...) per call without its leading column
@@ -531,7 +578,7 @@ SELECT
 -- read once) through the calls' primary key: calls + open alerts.
 -- The day's start is read in the application's zone (guard.to_app_time: the bare column's index
 -- on timestamptz columns, a bound in wall-clock time on timestamp ones), from it on, as guard.kpis
--- counts: the third column is guard.kpis' consistency_rate, by the view's own expression, so that
+-- counts: the second row is guard.kpis' consistency_rate, by the view's own expression, so that
 -- METRIC_KPIS need not count the day's calls a second time.
 WITH day AS MATERIALIZED (
     SELECT guard.to_app_time(
@@ -548,52 +595,83 @@ WITH day AS MATERIALIZED (
              WHERE a.status = 'open' AND a.entity_type = 'call'
          ) AND c.created_at >= day.since) AS inconsistent
 )
-SELECT n.calls, n.inconsistent,
-    round(100.0 * (n.calls - n.inconsistent) / nullif(n.calls, 0), 2)::float8
+SELECT 'guard_consistency_ratio', '', '{}'::jsonb,
+    CASE WHEN n.calls = 0 THEN 1 ELSE 1 - n.inconsistent::float8 / n.calls::float8 END
 FROM counted AS n
+UNION ALL
+SELECT 'guard_kpi_value', '', '{"kpi": "consistency_rate"}',
+    round(100.0 * (n.calls - n.inconsistent) / n.calls, 2)::float8
+FROM counted AS n WHERE n.calls > 0
 
 -- name: METRIC_CORRECTIONS
 -- Audit rows written before migration 0027 name the check that found the row; they count under
 -- its rule, so a rule has one series whatever wrote the row.
-SELECT coalesce(k.rule_id, c.rule_id), count(*)
+SELECT 'guard_corrections', '_total', jsonb_build_object('rule_id', coalesce(k.rule_id, c.rule_id)),
+    count(*)::float8
 FROM guard.correction_audit AS c LEFT JOIN guard.checks AS k ON c.rule_id = k.id
-GROUP BY 1
+GROUP BY coalesce(k.rule_id, c.rule_id)
+ORDER BY coalesce(k.rule_id, c.rule_id) COLLATE "C"  -- noqa: RF02, RF03
 
 -- name: METRIC_JOBS
 -- The newest run and the newest success of each job, each from the end of
--- job_runs_job_started_idx, whatever the number of runs retention keeps.
-SELECT j.name, newest.status, extract(EPOCH FROM newest.finished_at),
-    extract(EPOCH FROM success.finished_at)
-FROM guard.jobs AS j
-LEFT JOIN LATERAL (
-    SELECT r.status, r.finished_at FROM guard.job_runs AS r WHERE r.job_name = j.name
-    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-) AS newest ON TRUE
-LEFT JOIN LATERAL (
-    SELECT r.finished_at FROM guard.job_runs AS r
-    WHERE r.job_name = j.name AND r.status = 'succeeded'
-    ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-) AS success ON TRUE
-WHERE j.enabled
+-- job_runs_job_started_idx, whatever the number of runs retention keeps. `job_name`, not `job`:
+-- Prometheus owns `job` (and `instance`) as target labels and would rename ours to
+-- `exported_job`, so rules and panels would show the scrape job.
+WITH latest AS MATERIALIZED (
+    SELECT j.name, newest.status, extract(EPOCH FROM newest.finished_at)::float8 AS finished,
+        extract(EPOCH FROM success.finished_at)::float8 AS succeeded
+    FROM guard.jobs AS j
+    LEFT JOIN LATERAL (
+        SELECT r.status, r.finished_at FROM guard.job_runs AS r WHERE r.job_name = j.name
+        ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+    ) AS newest ON TRUE
+    LEFT JOIN LATERAL (
+        SELECT r.finished_at FROM guard.job_runs AS r
+        WHERE r.job_name = j.name AND r.status = 'succeeded'
+        ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+    ) AS success ON TRUE
+    WHERE j.enabled
+)
+SELECT r.family, r.sample, r.labels, r.value FROM (
+    SELECT 'guard_job_last_run_status', '', jsonb_build_object('job_name', l.name, 'status', s.status),
+        coalesce((l.status = s.status)::int, 0)::float8, l.name, s.n
+    FROM latest AS l CROSS JOIN unnest('{succeeded,failed}'::text[]) WITH ORDINALITY AS s (status, n)
+    UNION ALL
+    SELECT 'guard_job_last_run_timestamp_seconds', '', jsonb_build_object('job_name', l.name),
+        l.finished, l.name, 0
+    FROM latest AS l WHERE l.finished IS NOT NULL
+    UNION ALL
+    SELECT 'guard_job_last_success_timestamp_seconds', '', jsonb_build_object('job_name', l.name),
+        l.succeeded, l.name, 0
+    FROM latest AS l WHERE l.succeeded IS NOT NULL
+) AS r (family, sample, labels, value, name, n)
+ORDER BY r.name COLLATE "C", r.n  -- noqa: RF02, RF03
 
 -- name: METRIC_TARGETS
 -- The KPI targets a DBA sets (guard.settings, target_*): the alert rules compare with them, so a
 -- changed target needs no change of the rules. A handful of rows on the primary key's range.
-SELECT s.key, (s.value #>> '{}')::float8 FROM guard.settings AS s
+SELECT 'guard_kpi_target', '', jsonb_build_object('setting', s.key), (s.value #>> '{}')::float8
+FROM guard.settings AS s
 WHERE s.key LIKE 'target\_%' AND jsonb_typeof(s.value) = 'number'
+ORDER BY s.key COLLATE "C"  -- noqa: RF02, RF03
 
 -- name: METRIC_KPIS
 -- The KPIs' current values (guard.kpis), beside their targets: a dashboard and an alert rule read
 -- the value the BI view shows, not a ratio rebuilt from counters. All but consistency_rate, whose
 -- value comes with METRIC_CONSISTENCY's counts: the planner drops that branch of the view (its
 -- kpi is a constant), the one that counts every call of the day.
-SELECT k.kpi, k.current_value::float8 FROM guard.kpis AS k
+SELECT 'guard_kpi_value', '', jsonb_build_object('kpi', k.kpi), k.current_value::float8
+FROM guard.kpis AS k
 WHERE k.current_value IS NOT NULL AND k.kpi <> 'consistency_rate'
+ORDER BY k.kpi COLLATE "C"  -- noqa: RF02, RF03
 
 -- name: METRIC_DELIVERIES
-SELECT d.channel, d.status, count(*) FROM guard.deliveries AS d
+SELECT 'guard_alert_deliveries', '', jsonb_build_object('channel', d.channel, 'status', d.status),
+    count(*)::float8
+FROM guard.deliveries AS d
 WHERE d.kind = 'alert'
 GROUP BY d.channel, d.status
+ORDER BY d.channel COLLATE "C", d.status COLLATE "C"  -- noqa: RF02, RF03
 
 -- name: METRIC_WATERMARK
 -- Cumulative counts that survive retention: the totals guard.fold_metric_totals folded before its
@@ -680,15 +758,67 @@ AND b.finished_at >= %(since)s::timestamptz GROUP BY b.state
     -- every circuit PostgreSQL knows from 0, as the checks above
     SELECT 'breaker_recovery', s.key || '|sum_us', 0 FROM guard.breaker_state AS s
     UNION ALL
-    -- the bucket bounds, in the one place they are defined (a label per bound, counted 0)
-    SELECT 'bounds:' || h.histogram, b.bound::text, 0
-    FROM (VALUES ('booking_duration'), ('breaker_recovery')) AS h (histogram)
-    CROSS JOIN LATERAL unnest(guard.histogram_bounds(h.histogram)) AS b (bound)
+    -- every outcome and result from 0, and the timed outcomes' histograms
+    SELECT z.counter, z.label, 0 FROM (VALUES
+        ('bookings', 'booked'), ('bookings', 'recovered'), ('bookings', 'failed'),
+        ('bookings', 'queued'), ('validations', 'passed'), ('validations', 'failed'),
+        ('booking_retries', 'not_retried'), ('booking_retries', 'succeeded_after_retry'),
+        ('booking_retries', 'exhausted'), ('booking_duration', 'booked|sum_us'),
+        ('booking_duration', 'failed|sum_us'), ('booking_duration', 'queued|sum_us')
+    ) AS z (counter, label)
+), named (counter, family, label) AS (VALUES
+    ('bookings', 'guard_bookings', 'outcome'), ('validations', 'guard_validations', 'result'),
+    ('validation_failures', 'guard_validation_failures', 'reason'),
+    ('alerts_opened', 'guard_alerts_opened', 'check_id'),
+    ('booking_retries', 'guard_booking_retries', 'outcome'),
+    ('booking_duration', 'guard_booking_duration_seconds', 'outcome'),
+    ('breaker_recovery', 'guard_breaker_recovery_seconds', 'key')
+), buckets AS MATERIALIZED (
+    -- a histogram's labels are `<group>|<bound>`, `<group>|+Inf` and `<group>|sum_us`
+    -- (guard.histogram_bucket); a bucket whose bound is no longer defined (bounds changed since
+    -- it was folded) lands in +Inf only, so that the count stays whole
+    SELECT c.counter, substring(c.label FROM '^(.*)\|') AS grp,
+        CASE WHEN c.label NOT LIKE '%%|sum_us' THEN substring(c.label FROM '[^|]*$')::float8 END
+            AS bound,
+        sum(c.n) AS n
+    FROM counts AS c WHERE c.counter IN ('booking_duration', 'breaker_recovery')
+    GROUP BY 1, 2, 3
+), histograms AS (
+    SELECT b.counter, b.grp, coalesce(sum(b.n) FILTER (WHERE b.bound IS NOT NULL), 0) AS n,
+        coalesce(sum(b.n) FILTER (WHERE b.bound IS NULL), 0)::float8 / 1e6::float8 AS seconds
+    FROM buckets AS b GROUP BY 1, 2
 )
-SELECT c.counter, c.label,
-    CASE WHEN c.counter = 'alerts_opened' THEN coalesce(k.rule_id, '(unknown)') END, sum(c.n)
-FROM counts AS c LEFT JOIN guard.checks AS k ON c.counter = 'alerts_opened' AND c.label = k.id
-GROUP BY 1, 2, 3
+SELECT r.family, r.sample, r.labels, r.value FROM (
+    SELECT f.family, '_total', jsonb_build_object(f.label, c.label)
+        || CASE WHEN c.counter = 'alerts_opened' THEN jsonb_build_object(
+            'rule_id', coalesce(k.rule_id, '(unknown)')
+        ) ELSE '{}' END,
+        sum(c.n)::float8, coalesce(k.rule_id, '(unknown)'), c.label, 0
+    FROM counts AS c INNER JOIN named AS f ON c.counter = f.counter
+    LEFT JOIN guard.checks AS k ON c.counter = 'alerts_opened' AND c.label = k.id
+    WHERE c.counter NOT IN ('booking_duration', 'breaker_recovery')
+    GROUP BY f.family, f.label, c.counter, c.label, k.rule_id
+    UNION ALL
+    SELECT f.family, '_bucket', jsonb_build_object(
+        f.label, h.grp, 'le', regexp_replace(x.bound::text, '^(\d+)$', '\1.0')
+    ), (
+        SELECT coalesce(sum(b.n), 0) FROM buckets AS b
+        WHERE b.counter = h.counter AND b.grp = h.grp AND b.bound <= x.bound
+            AND b.bound = ANY(guard.histogram_bounds(h.counter))
+    )::float8, h.grp, '', x.n
+    FROM histograms AS h INNER JOIN named AS f ON h.counter = f.counter
+    CROSS JOIN unnest(guard.histogram_bounds(h.counter)) WITH ORDINALITY AS x (bound, n)
+    UNION ALL
+    SELECT f.family, y.sample, jsonb_build_object(f.label, h.grp) || y.labels, y.value, h.grp, '',
+        y.n
+    FROM histograms AS h INNER JOIN named AS f ON h.counter = f.counter
+    CROSS JOIN LATERAL (VALUES
+        ('_bucket', '{"le": "+Inf"}'::jsonb, h.n::float8, 100),
+        ('_count', '{}', h.n::float8, 101),
+        ('_sum', '{}', h.seconds, 102)
+    ) AS y (sample, labels, value, n)
+) AS r (family, sample, labels, value, rule_id, label, n)
+ORDER BY r.rule_id COLLATE "C", r.label COLLATE "C", r.n  -- noqa: RF02, RF03
 
 -- name: METRIC_TRANSACTION_SETTINGS
 -- The settings of every transaction of a scrape, in one round trip, local to the transaction

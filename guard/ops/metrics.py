@@ -8,18 +8,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeHistogramMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from guard import queries
@@ -33,25 +27,126 @@ log = logging.getLogger("guard.metrics")
 # "Default port allocations" list has reserved every port of its exporter range 9100-9999, so a
 # port outside it that no common service uses: see docs/metrics.md.
 DEFAULT_PORT = 10187
-BREAKER_STATES = ("closed", "open", "half_open", "forced_open", "forced_closed", "disabled")
-JOB_STATUSES = ("succeeded", "failed")
-# Upper bounds (seconds) of the validation latency buckets: validate_booking targets < 1 ms.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-QUANTILES = (0.5, 0.95, 0.99)
 DEFAULT_CACHE_INTERVAL_S = 60.0
 PROGRAM = "guard metrics"
-
-BOOKING_OUTCOMES = ("booked", "recovered", "failed", "queued")
-VALIDATION_RESULTS = ("passed", "failed")
-# guard.booking_retry_outcome's labels (what retrying did for an attempt the booking path
-# settled) and the outcomes of the attempts it times: docs/metrics.md.
-RETRY_OUTCOMES = ("not_retried", "succeeded_after_retry", "exhausted")
-TIMED_OUTCOMES = ("booked", "failed", "queued")
+# The families of the exposition in its order, by name: the series whose rows fill each, its
+# type and its help (`{window}`: the latency window).
+FAMILIES: dict[str, tuple[str, str, str]] = {
+    "guard_alerts_open": (
+        "alerts",
+        "gauge",
+        "Open alerts by rule, check and severity (0 for an enabled check without any).",
+    ),
+    "guard_breaker_state": (
+        "breaker",
+        "gauge",
+        "Circuit breaker state per key as persisted in PostgreSQL, one-hot over states.",
+    ),
+    "guard_breaker_transitions": (
+        "breaker",
+        "counter",
+        "State transitions and manual actions per circuit (its generation; survives"
+        " retention of guard.breaker_events).",
+    ),
+    "guard_validation_latency_window_seconds": (
+        "latency",
+        "gaugehistogram",
+        "validate_booking latency over the last {window} s"
+        " (a gauge histogram: buckets of a sliding window, use without rate()).",
+    ),
+    "guard_validation_latency_percentile_seconds": (
+        "latency",
+        "gauge",
+        "validate_booking latency percentiles (50, 95, 99) over the last {window} s"
+        " (absent when there were no validations).",
+    ),
+    "guard_job_last_run_status": (
+        "jobs",
+        "gauge",
+        "Status of each job's newest run, one-hot (all 0 when it never ran).",
+    ),
+    "guard_job_last_run_timestamp_seconds": (
+        "jobs",
+        "gauge",
+        "When each job's newest run finished (Unix time; absent when it never ran).",
+    ),
+    "guard_job_last_success_timestamp_seconds": (
+        "jobs",
+        "gauge",
+        "When each job last succeeded (Unix time; absent when it never did).",
+    ),
+    "guard_kpi_target": (
+        "targets",
+        "gauge",
+        "A KPI target from guard.settings, by its setting (target_review_queue_max, ...).",
+    ),
+    "guard_review_items": ("review", "gauge", "Review queue items by reason and status."),
+    "guard_review_oldest_open_age_seconds": (
+        "review",
+        "gauge",
+        "Age of the oldest open or claimed review item (0 when the queue is empty).",
+    ),
+    "guard_consistency_ratio": (
+        "consistency",
+        "gauge",
+        "Share of calls of the last 24 h without an open alert (1 when there were none).",
+    ),
+    "guard_corrections": (
+        "corrections",
+        "counter",
+        "Automatic corrections by rule (guard.correction_audit).",
+    ),
+    "guard_alert_deliveries": (
+        "deliveries",
+        "gauge",
+        "Alert deliveries of `guard watch` by channel and status.",
+    ),
+    # The cumulative counters (guard.metric_totals plus the rows after its watermark): they
+    # survive retention. Outcomes and results always have a series (0 before the first).
+    "guard_bookings": ("counters", "counter", "Booking attempts settled, by outcome."),
+    "guard_validations": (
+        "counters",
+        "counter",
+        "validate_booking calls, by result (passed, failed).",
+    ),
+    "guard_validation_failures": ("counters", "counter", "Failed validations, by reason code."),
+    "guard_alerts_opened": (
+        "counters",
+        "counter",
+        "Alerts opened (inconsistencies detected), by rule and check.",
+    ),
+    "guard_booking_retries": (
+        "counters",
+        "counter",
+        "Booking attempts the booking path settled, by what retrying did (not_retried,"
+        " succeeded_after_retry, exhausted); the calendar asked at least once.",
+    ),
+    "guard_booking_duration_seconds": (
+        "counters",
+        "histogram",
+        "Seconds from journaling a booking attempt to settling it (the calendar's answer with"
+        " its retries), attempts the booking path settled, by outcome.",
+    ),
+    "guard_breaker_recovery_seconds": (
+        "counters",
+        "histogram",
+        "Seconds from a circuit opening (closed -> open) to its closing after successful"
+        " probes (half_open -> closed), by circuit.",
+    ),
+    "guard_kpi_value": (
+        "kpis",
+        "gauge",
+        "A KPI's current value (guard.kpis), in its unit; absent while it has no sample.",
+    ),
+}
+# Read as the time of the oldest open item: a cached series' age moves between its readings.
+OLDEST_REVIEW = "guard_review_oldest_open_age_seconds"
 
 
 @dataclass(frozen=True)
 class Series:
-    """One query of a scrape and the families made from its rows."""
+    """One query of a scrape, whose rows fill FAMILIES: (family, sample suffix, labels, value),
+    in the order exposed."""
 
     name: str
     sql: str
@@ -193,11 +288,7 @@ class GuardCollector(Collector):
                 ) from error
 
     def _params(self) -> dict[str, Any]:
-        return {
-            "window": self.latency_window_s,
-            "quantiles": list(QUANTILES),
-            "buckets": list(LATENCY_BUCKETS),
-        }
+        return {"window": self.latency_window_s}
 
     def _applicable(
         self, conn: psycopg.Connection[Any], what: str
@@ -427,290 +518,27 @@ class GuardCollector(Collector):
 
     def _families(self, data: dict[str, Any], server_now: float) -> Iterator[Metric]:
         """The families of the series that have rows (a series never read yet has none)."""
-        rendered: dict[str, Callable[[list[tuple[Any, ...]]], Iterable[Metric]]] = {
-            "review": lambda rows: self._review(rows, server_now),
-            "breaker": self._breaker,
-            "latency": lambda rows: self._latency(rows[0]),
-            "consistency": lambda rows: [self._consistency(rows[0])],
-            "jobs": self._jobs,
-            "counters": self._counters,
-        }
         if "consistency" in data and "kpis" in data:
             # guard.kpis' consistency_rate comes with the consistency counts (METRIC_KPIS
             # leaves it out rather than count the day's calls twice); absent without calls
-            [(*_, consistency_rate)] = data["consistency"]
-            measured = [] if consistency_rate is None else [("consistency_rate", consistency_rate)]
-            data = {**data, "kpis": [*data["kpis"], *measured]}
-        for name in (one.name for one in SERIES if one.name in data):
-            if name in LABELLED:
-                yield _labelled(data[name], *LABELLED[name])
-            else:
-                yield from rendered[name](data[name])
-
-    @staticmethod
-    def _review(rows: list[tuple[Any, ...]], server_now: float) -> Iterator[Metric]:
-        review = GaugeMetricFamily(
-            "guard_review_items",
-            "Review queue items by reason and status.",
-            labels=["reason", "status"],
-        )
-        oldest = 0.0
-        for reason, status, n, created in sorted(rows):
-            review.add_metric([reason, status], float(n))
-            if created is not None:
-                oldest = max(oldest, server_now - float(created))
-        yield review
-        yield GaugeMetricFamily(
-            "guard_review_oldest_open_age_seconds",
-            "Age of the oldest open or claimed review item (0 when the queue is empty).",
-            value=oldest,
-        )
-
-    @staticmethod
-    def _breaker(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
-        state = GaugeMetricFamily(
-            "guard_breaker_state",
-            "Circuit breaker state per key as persisted in PostgreSQL, one-hot over states.",
-            labels=["key", "state"],
-        )
-        transitions = CounterMetricFamily(
-            "guard_breaker_transitions",
-            "State transitions and manual actions per circuit (its generation; survives"
-            " retention of guard.breaker_events).",
-            labels=["key"],
-        )
-        for key, current, generation in sorted(rows):
-            for name in BREAKER_STATES:
-                state.add_metric([key, name], 1.0 if name == current else 0.0)
-            transitions.add_metric([key], float(generation or 0))
-        yield state
-        yield transitions
-
-    @staticmethod
-    def _consistency(row: tuple[Any, ...]) -> Metric:
-        calls, inconsistent, _rate = row
-        return GaugeMetricFamily(
-            "guard_consistency_ratio",
-            "Share of calls of the last 24 h without an open alert (1 when there were none).",
-            value=1.0 if not calls else 1.0 - float(inconsistent) / float(calls),
-        )
-
-    @staticmethod
-    def _counters(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
-        zeros = [
-            *(("bookings", o, None, 0) for o in BOOKING_OUTCOMES),
-            *(("validations", r, None, 0) for r in VALIDATION_RESULTS),
-            *(("booking_retries", o, None, 0) for o in RETRY_OUTCOMES),
-        ]
-        for counter, (name, documentation, labels) in COUNTERS.items():
-            yield _labelled(
-                [
-                    (label, n)
-                    if rule_id is None or counter == "booking_retries"
-                    else (rule_id, label, n)
-                    for c, label, rule_id, n in (*zeros, *rows)
-                    if c == counter
-                ],
-                CounterMetricFamily,
-                name,
-                documentation,
-                labels,
-            )
-        yield _histogram(
-            rows,
-            "booking_duration",
-            "guard_booking_duration_seconds",
-            "Seconds from journaling a booking attempt to settling it (the calendar's answer with"
-            " its retries), attempts the booking path settled, by outcome.",
-            "outcome",
-            TIMED_OUTCOMES,
-        )
-        yield _histogram(
-            rows,
-            "breaker_recovery",
-            "guard_breaker_recovery_seconds",
-            "Seconds from a circuit opening (closed -> open) to its closing after successful"
-            " probes (half_open -> closed), by circuit.",
-            "key",
-            (),
-        )
-
-    def _latency(self, row: tuple[Any, ...]) -> Iterator[Metric]:
-        count, total, quantiles, buckets = row
-        counts = [float(n) for n in (buckets or [0] * len(LATENCY_BUCKETS))]
-        histogram = GaugeHistogramMetricFamily(
-            "guard_validation_latency_window_seconds",
-            f"validate_booking latency over the last {self.latency_window_s:g} s"
-            " (a gauge histogram: buckets of a sliding window, use without rate()).",
-            buckets=[
-                *((_le(bound), n) for bound, n in zip(LATENCY_BUCKETS, counts, strict=True)),
-                ("+Inf", float(count)),
-            ],
-            gsum_value=float(total),
-        )
-        yield histogram
-        quantile = GaugeMetricFamily(
-            "guard_validation_latency_percentile_seconds",
-            "validate_booking latency percentiles (50, 95, 99)"
-            f" over the last {self.latency_window_s:g} s"
-            " (absent when there were no validations).",
-            labels=["percentile"],
-        )
-        if count and quantiles:
-            for q, value in zip(QUANTILES, quantiles, strict=True):
-                quantile.add_metric([f"{q * 100:g}"], float(value))
-        yield quantile
-
-    @staticmethod
-    def _jobs(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
-        # `job_name`, not `job`: Prometheus owns `job` (and `instance`) as target labels and
-        # would rename ours to `exported_job`, so rules and panels would show the scrape job.
-        status = GaugeMetricFamily(
-            "guard_job_last_run_status",
-            "Status of each job's newest run, one-hot (all 0 when it never ran).",
-            labels=["job_name", "status"],
-        )
-        last_run = GaugeMetricFamily(
-            "guard_job_last_run_timestamp_seconds",
-            "When each job's newest run finished (Unix time; absent when it never ran).",
-            labels=["job_name"],
-        )
-        last_success = GaugeMetricFamily(
-            "guard_job_last_success_timestamp_seconds",
-            "When each job last succeeded (Unix time; absent when it never did).",
-            labels=["job_name"],
-        )
-        for job, last_status, finished, succeeded in sorted(rows):
-            for name in JOB_STATUSES:
-                status.add_metric([job, name], 1.0 if name == last_status else 0.0)
-            if finished is not None:
-                last_run.add_metric([job], float(finished))
-            if succeeded is not None:
-                last_success.add_metric([job], float(succeeded))
-        yield status
-        yield last_run
-        yield last_success
-
-
-# The series rendered one row a sample: its labels, then its value (rows of equal labels add up).
-LABELLED: dict[str, tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, list[str]]] = {
-    "alerts": (
-        GaugeMetricFamily,
-        "guard_alerts_open",
-        "Open alerts by rule, check and severity (0 for an enabled check without any).",
-        ["rule_id", "check_id", "severity"],
-    ),
-    "corrections": (
-        CounterMetricFamily,
-        "guard_corrections",
-        "Automatic corrections by rule (guard.correction_audit).",
-        ["rule_id"],
-    ),
-    "deliveries": (
-        GaugeMetricFamily,
-        "guard_alert_deliveries",
-        "Alert deliveries of `guard watch` by channel and status.",
-        ["channel", "status"],
-    ),
-    "targets": (
-        GaugeMetricFamily,
-        "guard_kpi_target",
-        "A KPI target from guard.settings, by its setting (target_review_queue_max, ...).",
-        ["setting"],
-    ),
-    "kpis": (
-        GaugeMetricFamily,
-        "guard_kpi_value",
-        "A KPI's current value (guard.kpis), in its unit; absent while it has no sample.",
-        ["kpi"],
-    ),
-}
-
-# The cumulative counters (guard.metric_totals plus the rows after its watermark): they survive
-# retention. Outcomes and results always have a series (0 before the first).
-COUNTERS: dict[str, tuple[str, str, list[str]]] = {
-    "bookings": ("guard_bookings", "Booking attempts settled, by outcome.", ["outcome"]),
-    "validations": (
-        "guard_validations",
-        "validate_booking calls, by result (passed, failed).",
-        ["result"],
-    ),
-    "validation_failures": (
-        "guard_validation_failures",
-        "Failed validations, by reason code.",
-        ["reason"],
-    ),
-    "alerts_opened": (
-        "guard_alerts_opened",
-        "Alerts opened (inconsistencies detected), by rule and check.",
-        ["rule_id", "check_id"],
-    ),
-    "booking_retries": (
-        "guard_booking_retries",
-        "Booking attempts the booking path settled, by what retrying did (not_retried,"
-        " succeeded_after_retry, exhausted); the calendar asked at least once.",
-        ["outcome"],
-    ),
-}
-
-
-def _labelled(
-    rows: list[tuple[Any, ...]],
-    kind: type[GaugeMetricFamily | CounterMetricFamily],
-    name: str,
-    documentation: str,
-    labels: list[str],
-) -> Metric:
-    merged: dict[tuple[str, ...], float] = {}
-    for *values, n in rows:
-        merged[tuple(values)] = merged.get(tuple(values), 0.0) + float(n)
-    family = kind(name, documentation, labels=labels)
-    for key, n in sorted(merged.items()):
-        family.add_metric(list(key), n)
-    return family
-
-
-def _le(value: float) -> str:
-    return repr(float(value))
-
-
-def _histogram(
-    rows: list[tuple[Any, ...]],
-    counter: str,
-    name: str,
-    documentation: str,
-    label: str,
-    always: tuple[str, ...],
-) -> Metric:
-    """A cumulative histogram from the per-bucket totals of the counters series: labels
-    `<group>|<bound>`, `<group>|+Inf` and `<group>|sum_us` (guard.histogram_bucket), and the
-    bounds as rows `bounds:<histogram>`. Every group of `always` is exported from 0."""
-    bounds = sorted(float(bound) for c, bound, _, _ in rows if c == f"bounds:{counter}")
-    per_bucket: dict[str, dict[float, float]] = {group: {} for group in always}
-    sums: dict[str, float] = dict.fromkeys(always, 0.0)
-    for c, text, _rule_id, n in rows:
-        if c != counter:
-            continue
-        group, _, bucket = text.rpartition("|")
-        buckets = per_bucket.setdefault(group, {})
-        sums.setdefault(group, 0.0)
-        if bucket == "sum_us":
-            sums[group] += float(n) / 1e6
-        else:
-            bound = float("inf") if bucket == "+Inf" else float(bucket)
-            buckets[bound] = buckets.get(bound, 0.0) + float(n)
-    family = HistogramMetricFamily(name, documentation, labels=[label])
-    for group in sorted(per_bucket):
-        counts = per_bucket[group]
-        cumulative, exposed = 0.0, []
-        for bound in bounds:
-            cumulative += counts.get(bound, 0.0)
-            exposed.append((_le(bound), cumulative))
-        # A bucket whose bound is no longer defined (bounds changed since it was folded) lands
-        # in +Inf, so that the count stays whole.
-        exposed.append(("+Inf", sum(counts.values())))
-        family.add_metric([group], exposed, sum_value=sums[group])
-    return family
+            rate = [row for row in data["consistency"] if row[0] == "guard_kpi_value"]
+            data = {**data, "kpis": sorted([*data["kpis"], *rate], key=lambda row: row[2]["kpi"])}
+        window = f"{self.latency_window_s:g}"
+        for one in SERIES:
+            if one.name not in data:
+                continue
+            families = {
+                name: Metric(name, documentation.format(window=window), kind)
+                for name, (series, kind, documentation) in FAMILIES.items()
+                if series == one.name
+            }
+            for family, sample, labels, read in data[one.name]:
+                value = read
+                if family == OLDEST_REVIEW:
+                    value = 0.0 if read is None else max(0.0, server_now - read)
+                if family in families:  # not the consistency series' KPI: with the KPIs above
+                    families[family].add_sample(family + sample, labels, float(value))
+            yield from families.values()
 
 
 def registry_for(collector: GuardCollector) -> CollectorRegistry:

@@ -148,11 +148,15 @@ def test_the_kpis_series_leaves_the_days_calls_to_the_consistency_series(db_url:
         kpi = conn.execute(
             "SELECT current_value FROM guard.kpis WHERE kpi = 'consistency_rate'"
         ).fetchone()
-        [consistency] = conn.execute(queries.METRIC_CONSISTENCY).fetchall()
+        consistency = conn.execute(queries.METRIC_CONSISTENCY).fetchall()
     read = _relations(row[0][0]["Plan"])
     assert "calls" not in read and "validation_metrics" in read, read
     assert kpi is not None
-    assert consistency == (10, 2, pytest.approx(float(kpi[0])))
+    # 10 calls, 2 of them with an open alert
+    assert consistency == [
+        ("guard_consistency_ratio", "", {}, 1 - 2 / 10),
+        ("guard_kpi_value", "", {"kpi": "consistency_rate"}, pytest.approx(float(kpi[0]))),
+    ]
 
 
 def test_without_calls_the_consistency_kpi_is_absent(db_url: str) -> None:
