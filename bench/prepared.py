@@ -60,12 +60,12 @@ def _replay(conn: Conn, call_id: int, prepare: bool | None) -> None:
         row = conn.execute(
             queries.BEGIN_BOOKING, (call_id, SERVICE, 0, None), prepare=prepare
         ).fetchone()
-    attempt = booking._started(row, call_id)
-    assert isinstance(attempt, booking._Attempt), attempt
-    made = CalendarBooking(uid=f"uid-{attempt.key}", details={"slot": "10:00"})
+    key = booking._started(row, call_id)
+    assert isinstance(key, str), key
+    made = CalendarBooking(uid=f"uid-{key}", details={"slot": "10:00"})
     recorded = conn.execute(
         queries.RECORD_BOOKING,
-        booking._record_args(attempt, made, "retell_webhook", 1),
+        booking._record_args(key, made, "retell_webhook", 1),
         prepare=prepare,
     ).fetchone()
     assert recorded is not None and recorded[0] == "booked", recorded

@@ -96,19 +96,12 @@ class BookingOutcome:
         return self.status in (BookingStatus.BOOKED, BookingStatus.ALREADY_BOOKED)
 
 
-@dataclass(frozen=True)
-class _Attempt:
-    """A committed attempt in state calling."""
-
-    key: str
-    call_id: int
-
-
-def _started(row: tuple[Any, ...] | None, call_id: int) -> _Attempt | BookingOutcome:
-    """The answer of guard.begin_booking_attempt: an attempt to carry on with, or the outcome."""
+def _started(row: tuple[Any, ...] | None, call_id: int) -> str | BookingOutcome:
+    """The answer of guard.begin_booking: the idempotency key of an attempt to carry on with (in
+    state calling), or the outcome."""
     outcome, _attempt_id, key, appointment_id, booking_uid = one_row(row)
     if outcome == "started":
-        return _Attempt(key, call_id)
+        return str(key)
     status = BookingStatus.IN_PROGRESS if outcome == "in_flight" else BookingStatus(outcome)
     return BookingOutcome(
         status, call_id, appointment_id, booking_uid, idempotency_key=key if key else None
@@ -344,16 +337,16 @@ def _book_traced(
             started = _started(row, call_id)
             begin_span.set(
                 "guard.booking.begin_outcome",
-                "started" if isinstance(started, _Attempt) else str(started.status),
+                str(started.status) if isinstance(started, BookingOutcome) else "started",
             )
         if isinstance(started, BookingOutcome):
             return started
-        attempt = started
+        key = started
         calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
         failed: Exception | None = None
         with tracing.span("guard.booking.calendar") as calendar_span:
             try:
-                unasked = handoff.admit(calendar, _keyed(book, attempt.key))
+                unasked = handoff.admit(calendar, _keyed(book, key))
                 if unasked is None:
                     journal.close()  # committed: the database takes writes; now the calendar
             except BaseException as error:
@@ -379,9 +372,9 @@ def _book_traced(
                 if isinstance(failed, CircuitOpenError)
                 else _Failure.calendar(failed)  # the calendar failed, after any retries
             )
-            return _fail(conn, attempt, failure, None, original, handoff.calendar_calls)
+            return _fail(conn, call_id, key, failure, None, original, handoff.calendar_calls)
     try:
-        outcome = _record(conn, attempt, booking, source, handoff.calendar_calls)
+        outcome = _record(conn, call_id, key, booking, source, handoff.calendar_calls)
     except BaseException as error:
         handoff.settle(error)
         raise
@@ -391,7 +384,8 @@ def _book_traced(
 
 def _record(
     conn: psycopg.Connection[Any],
-    attempt: _Attempt,
+    call_id: int,
+    key: str,
     booking: CalendarBooking,
     source: str,
     calendar_calls: int,
@@ -400,7 +394,7 @@ def _record(
     queue it: guard.record_booking, one statement in a transaction of its own."""
     try:
         with tracing.span("guard.booking.record") as record_span:
-            args = _record_args(attempt, booking, source, calendar_calls)
+            args = _record_args(key, booking, source, calendar_calls)
             row = conn.execute(queries.RECORD_BOOKING, args, prepare=False).fetchone()
             outcome, appointment_id, review_item_id, reason = one_row(row)
             record_span.set("guard.booking.record_outcome", outcome)
@@ -409,24 +403,19 @@ def _record(
                 record_span.set("guard.booking.failure_reason", reason)  # a code, never free text
                 record_span.fail("booking not recorded")
             return BookingOutcome(
-                status,
-                attempt.call_id,
-                appointment_id,
-                booking.uid,
-                reason,
-                review_item_id,
-                idempotency_key=attempt.key,
+                status, call_id, appointment_id, booking.uid, reason, review_item_id, None, key
             )
     except psycopg.Error as error:
         if conn.broken or conn.closed or database_unavailable(error):
             raise  # the attempt stays calling in the journal: recover_attempts settles it
         failure = _Failure.recording(error, booking)
-        return _fail(conn, attempt, failure, booking.uid, error, calendar_calls)
+        return _fail(conn, call_id, key, failure, booking.uid, error, calendar_calls)
 
 
 def _fail(
     conn: psycopg.Connection[Any],
-    attempt: _Attempt,
+    call_id: int,
+    key: str,
     failure: _Failure,
     booking_uid: str | None,
     original: BaseException | None,
@@ -441,7 +430,7 @@ def _fail(
             (review_item_id,) = one_row(
                 conn.execute(
                     queries.FAIL_BOOKING_ATTEMPT,
-                    failure.fail_args(attempt.key, calendar_calls),
+                    failure.fail_args(key, calendar_calls),
                     prepare=False,
                 ).fetchone()
             )
@@ -450,19 +439,19 @@ def _fail(
             raise
         _log.warning(
             "booking attempt for call %s left calling (settled later): %s",
-            attempt.call_id,
+            call_id,
             first_line(cleanup_error),
         )
         raise original from None
     return BookingOutcome(
         failure.status,
-        attempt.call_id,
+        call_id,
         None,
         booking_uid,
         failure.reason,
         review_item_id,
         failure.retry_after,
-        attempt.key,
+        key,
     )
 
 
@@ -519,12 +508,11 @@ def recover_attempts(
 
 
 def _record_args(
-    attempt: _Attempt, booking: CalendarBooking, source: str, calendar_calls: int
+    key: str, booking: CalendarBooking, source: str, calendar_calls: int
 ) -> tuple[Any, ...]:
     """The parameters of queries.RECORD_BOOKING (bench/prepared.py replays them)."""
     details = Jsonb(dict(booking.details))
-    times = (booking.starts_at, booking.ends_at)
-    return (attempt.key, booking.uid, *times, details, source, calendar_calls)
+    return (key, booking.uid, booking.starts_at, booking.ends_at, details, source, calendar_calls)
 
 
 def record_calendar_booking(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,15 +28,6 @@ _log = logging.getLogger(__name__)
 DEFAULT_HORIZON = timedelta(days=30)
 # More appointments missing from the calendar's answer than this is refused (docs/calendar.md).
 DEFAULT_MAX_MISSING = 100
-
-
-def _begin_work(company_id: int | None) -> tuple[str, tuple[Any, ...]]:
-    """The first statement of each transaction that writes: durable, and pinned to company_id."""
-    return (
-        (queries.DURABLE_COMMIT, ())
-        if company_id is None
-        else (queries.DURABLE_COMMIT_PINNED, (company_id,))
-    )
 
 
 _MAX_ORPHANED = 100_000
@@ -132,53 +123,25 @@ class CalendarReport:
         return "; ".join(parts) + "."
 
 
-# The list of the report each answer of guard.reconcile_calendar_booking adds an appointment to.
-_APPOINTMENT_LISTS = {"record": "recorded", "cancelled": "cancelled", "rescheduled": "rescheduled"}
+# The list each answer of guard.reconcile_calendar_booking adds to: an appointment's id, or for
+# in_flight and queued the calendar's uid (in_sync: counted only).
+_ANSWER_LISTS = {
+    "record": "recorded",
+    "cancelled": "cancelled",
+    "rescheduled": "rescheduled",
+    "in_sync": "in_sync",
+    "in_flight": "in_flight",
+    "queued": "calendar_only",
+}
 
 
-@dataclass
-class _Tally:
-    lists: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in ID_LISTS})
-    in_sync: int = 0
-    unchanged: int = 0
-    missing_error: str | None = None
-    orphans: dict[str, _Orphan] = field(default_factory=dict)
-
-    def booking(self, booking: CalendarBooking, rows: list[tuple[Any, ...]]) -> None:
-        """Count the answer of guard.reconcile_calendar_booking for one booking."""
-        for action, appointment_id, *_, item, changed in rows:
-            if action == "in_sync":
-                self.in_sync += 1
-                self.unchanged += 1
-            elif action in _APPOINTMENT_LISTS:
-                self.lists[_APPOINTMENT_LISTS[action]].append(int(appointment_id))
-            elif action == "in_flight":
-                self.lists["in_flight"].append(booking.uid)
-            elif action == "queued":
-                self.lists["calendar_only"].append(booking.uid)
-                self.queued(item, changed)
-
-    def queued(self, review_item_id: int, opened: bool) -> None:
-        """A review item this run opened, or one already open (nothing written)."""
-        if opened:
-            self.lists["review_items"].append(int(review_item_id))
-        else:
-            self.unchanged += 1
-
-    def missing_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        for appointment_id, _call, item, queued in rows:
-            self.lists["missing"].append(int(appointment_id))
-            self.queued(item, queued)
-
-
-@dataclass(frozen=True)
-class _Orphan:
-    """A booking attempt journaled before a failover and still calling: the booking path that
-    started it lost its connection with the old primary and will never record it."""
-
-    key: str
-    call_id: int
-    service_id: int
+def _tally(found: dict[str, list[Any]], uid: str, rows: list[tuple[Any, ...]]) -> None:
+    """Add the answer of guard.reconcile_calendar_booking for one booking to `found`."""
+    for action, appointment_id, *_, item, changed in rows:
+        by_uid = action in ("in_flight", "queued")
+        found[_ANSWER_LISTS[action]].append(uid if by_uid else appointment_id)
+        if action == "queued":  # a review item this run opened, or one open already
+            found["review_items" if changed else "open_already"].append(int(item))
 
 
 def _window(since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
@@ -241,6 +204,12 @@ def reconcile_calendar(
     """Compare the calendar's bookings that start in [since, until) with the database and make them
     agree where that is safe (docs/calendar.md); returns what was found and done."""
     since, until = _window(since, until)
+    # The first statement of each transaction that writes: durable, and pinned to company_id.
+    begin_work = (
+        (queries.DURABLE_COMMIT, ())
+        if company_id is None
+        else (queries.DURABLE_COMMIT_PINNED, (company_id,))
+    )
     with own_transactions(conn):
         (listed_at,) = one_row(conn.execute(queries.CLOCK_TIMESTAMP, prepare=False).fetchone())
         try:
@@ -251,11 +220,12 @@ def reconcile_calendar(
             raise CalendarError(
                 f"the calendar client failed: {type(error).__name__}: {masked_message(error)}"
             ) from error
-        tally = _Tally(orphans=_orphans(conn, orphaned_before))
+        orphans = _orphans(conn, orphaned_before)
+        found: dict[str, list[Any]] = {name: [] for name in (*ID_LISTS, "in_sync", "open_already")}
         for booking in bookings:
             try:
                 with conn.transaction():
-                    conn.execute(*_begin_work(company_id), prepare=False)
+                    conn.execute(*begin_work, prepare=False)
                     booked = (company_id, booking.uid, str(CalendarStatus(booking.status)))
                     times = (booking.starts_at, booking.ends_at)
                     rows = conn.execute(
@@ -263,7 +233,7 @@ def reconcile_calendar(
                         (*booked, *times, booking.call_id, booking.idempotency_key),
                         prepare=False,
                     ).fetchall()
-                    rows = [_recorded(conn, row, booking, source, tally.orphans) for row in rows]
+                    rows = [_recorded(conn, row, booking, source, orphans) for row in rows]
             except (psycopg.Error, GuardError) as error:
                 if conn.broken or conn.closed:
                     raise
@@ -275,37 +245,37 @@ def reconcile_calendar(
                     type(error).__name__,
                     masked_message(error),
                 )
-                tally.lists["failed"].append(booking.uid)
+                found["failed"].append(booking.uid)
                 continue
-            tally.booking(booking, rows)
+            _tally(found, booking.uid, rows)
         uids = sorted({booking.uid for booking in bookings})  # whatever their status
+        missing_error = None
         try:
             with conn.transaction():
-                conn.execute(*_begin_work(company_id), prepare=False)
-                tally.missing_rows(
-                    conn.execute(
-                        queries.QUEUE_MISSING_IN_CALENDAR,
-                        (company_id, since, until, listed_at, uids, max_missing),
-                        prepare=False,
-                    ).fetchall()
-                )
+                conn.execute(*begin_work, prepare=False)
+                missing = conn.execute(
+                    queries.QUEUE_MISSING_IN_CALENDAR,
+                    (company_id, since, until, listed_at, uids, max_missing),
+                    prepare=False,
+                ).fetchall()
+            for appointment_id, _call, item, queued in missing:
+                found["missing"].append(appointment_id)
+                found["review_items" if queued else "open_already"].append(item)
         except psycopg.Error as error:
             if conn.broken or conn.closed:
                 raise
-            tally.missing_error = masked_message(error)
-            _log.warning(
-                "appointments missing from the calendar not compared: %s", masked_message(error)
-            )
+            missing_error = masked_message(error)
+            _log.warning("appointments missing from the calendar not compared: %s", missing_error)
         report = CalendarReport(
             since=since,
             until=until,
             listed=len(bookings),
-            in_sync=tally.in_sync,
-            missing_error=tally.missing_error,
-            unchanged=tally.unchanged,
+            in_sync=len(found["in_sync"]),
+            missing_error=missing_error,
+            unchanged=len(found["in_sync"]) + len(found["open_already"]),
             orphaned_before=orphaned_before,
-            orphaned=tuple(sorted(orphan.call_id for orphan in tally.orphans.values())),
-            **{name: tuple(tally.lists[name]) for name in ID_LISTS},
+            orphaned=tuple(sorted(call_id for call_id, _service in orphans.values())),
+            **{name: tuple(found[name]) for name in ID_LISTS},
         )
         counts = ", ".join(f"{name} {count}" for name, count in report.counts().items())
         _log.info("calendar reconciled: %s", counts)
@@ -317,22 +287,23 @@ def _recorded(
     row: tuple[Any, ...],
     booking: CalendarBooking,
     source: str,
-    orphans: dict[str, _Orphan],
+    orphans: dict[str, tuple[int, int]],
 ) -> tuple[Any, ...]:
     """A `record` answer recorded the way the booking path records (the appointment, the uid on
     the call, the attempt closed), in the reconciliation's transaction; an `in_flight` answer
-    for the attempt of a failover's orphan too (`_Orphan`: calling within its timeout, but no
+    for the attempt of a failover's orphan too (`_orphans`: calling within its timeout, but no
     booking path will ever record it)."""
-    orphan = orphans.get(booking.idempotency_key or "") if row[0] == "in_flight" else None
+    key = booking.idempotency_key or ""
+    orphan = orphans.get(key) if row[0] == "in_flight" else None
     if orphan is not None:
-        call_id, service_id, key = orphan.call_id, orphan.service_id, orphan.key
+        call_id, service_id = orphan
     elif row[0] == "record":
         _action, _appointment, call_id, _company, _customer, service_id, key = row[:7]
     else:
         return row
     appointment_id = record_calendar_booking(conn, call_id, service_id, booking, source, key)
     if orphan is not None:
-        del orphans[orphan.key]
+        del orphans[key]
     return ("record", appointment_id, *row[2:])
 
 
@@ -350,7 +321,10 @@ def failover_cutoff(conn: psycopg.Connection[Any]) -> datetime | None:
     return replayed if isinstance(replayed, datetime) else None
 
 
-def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str, _Orphan]:
+def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str, tuple[int, int]]:
+    """The attempts journaled before a failover and still calling, by key: (call_id, service_id).
+    The booking path that started one lost its connection with the old primary and will never
+    record it."""
     if before is None:
         return {}
     if before.tzinfo is None:
@@ -358,7 +332,4 @@ def _orphans(conn: psycopg.Connection[Any], before: datetime | None) -> dict[str
     rows = conn.execute(
         queries.ORPHANED_BOOKING_ATTEMPTS, (_MAX_ORPHANED, before), prepare=False
     ).fetchall()
-    return {
-        str(key): _Orphan(str(key), int(call_id), int(service_id))
-        for key, call_id, service_id in rows
-    }
+    return {str(key): (int(call_id), int(service_id)) for key, call_id, service_id in rows}
