@@ -37,9 +37,7 @@ def describe_error(error: BaseException | None) -> str:
 
 
 def is_transient(error: BaseException) -> bool:
-    """Default retry predicate."""
-    if isinstance(error, CircuitOpenError):
-        return False
+    """Default retry predicate (a CircuitOpenError is never retried, whatever the predicate)."""
     sqlstate = getattr(error, "sqlstate", None)
     if sqlstate is not None:
         return sqlstate in RETRYABLE_SQLSTATES
@@ -134,36 +132,31 @@ class _Run:
                 policy.max_delay_seconds, retry._rng.uniform(policy.base_delay_seconds, upper)
             )
             self.previous = delay
-        reason = self._why_stop(delay)
-        if reason is not None:
+        # The budget is checked last, so a retry spends a token only if it will really happen.
+        deadline = policy.deadline_seconds
+        if self.attempts >= policy.max_attempts:
+            reason = f"{policy.max_attempts} attempts made"
+        elif deadline is not None and retry._clock() - self.started + delay >= deadline:
+            reason = f"the next attempt would end after {deadline:g} s"  # never slept past
+        elif retry.budget is not None and not retry.budget.try_spend(retry.budget_key):
+            reason = "the retry budget is spent"
+        else:
             log.warning(
-                "%s: giving up after attempt %d (%s): %s",
+                "%s: attempt %d of %d failed (%s); retrying in %.3f s",
                 retry.budget_key,
                 self.attempts,
+                policy.max_attempts,
                 describe_error(error),
-                reason,
+                delay,
             )
-            return None
+            return delay
         log.warning(
-            "%s: attempt %d of %d failed (%s); retrying in %.3f s",
+            "%s: giving up after attempt %d (%s): %s",
             retry.budget_key,
             self.attempts,
-            policy.max_attempts,
             describe_error(error),
-            delay,
+            reason,
         )
-        return delay
-
-    def _why_stop(self, delay: float) -> str | None:
-        retry, policy = self.retry, self.retry.policy
-        if self.attempts >= policy.max_attempts:
-            return f"{policy.max_attempts} attempts made"
-        deadline = policy.deadline_seconds
-        if deadline is not None and retry._clock() - self.started + delay >= deadline:
-            return f"the next attempt would end after {deadline:g} s"  # never slept past
-        # Last check, so a retry spends budget only if it will really happen.
-        if retry.budget is not None and not retry.budget.try_spend(retry.budget_key):
-            return "the retry budget is spent"
         return None
 
 
