@@ -239,9 +239,12 @@ class _Handoff:
         )
         self._worker.start()
         self._changed.wait()
-        if self.admitted:
-            return None
-        self._worker.join()
+        return None if self.admitted else self._ended()
+
+    def _ended(self) -> BaseException:
+        """What ended the guarded call without a booking, once it has ended."""
+        if self._worker is not None:
+            self._worker.join()
         return self._error or GuardError("the calendar call ended without a booking")
 
     def journaled(self, error: BaseException | None) -> None:
@@ -257,9 +260,7 @@ class _Handoff:
         self._changed.wait()
         if self.booking is not None:
             return self.booking
-        if self._worker is not None:
-            self._worker.join()
-        raise self._error or GuardError("the calendar call ended without a booking")
+        raise self._ended()
 
     def settle(self, verdict: BookingOutcome | BaseException) -> None:
         """Give the held call its verdict (the recording's outcome, or what the recording raised)
