@@ -91,12 +91,8 @@ class CalendarReport:
     def written(self) -> dict[str, int]:
         """What this run wrote, by kind: appointments recorded, cancelled, rescheduled, and
         review items opened (calendar_only_booking, missing_in_calendar)."""
-        return {
-            "recorded": len(self.recorded),
-            "cancelled": len(self.cancelled),
-            "rescheduled": len(self.rescheduled),
-            "queued_for_review": len(self.review_items),
-        }
+        written = {name: len(getattr(self, name)) for name in ID_LISTS[:3]}
+        return written | {"queued_for_review": len(self.review_items)}
 
     def summary(self) -> str:
         """One sentence: what this run wrote, counted, and what it left."""
