@@ -20,7 +20,6 @@ from guard.breaker.redis_store import (
     CONNECT_TIMEOUT_SECONDS,
     DEFAULT_REDIS_URL,
     READ_TIMEOUT_SECONDS,
-    AsyncRedisStore,
     RedisStore,
     eviction_warning,
     make_client,
@@ -111,7 +110,7 @@ class Backend:
         self.pid = os.getpid()
         self._lock = threading.Lock()
         self._sync_store: RedisStore | None = None
-        self._async_store: tuple[asyncio.AbstractEventLoop, AsyncRedisStore] | None = None
+        self._async_client: tuple[asyncio.AbstractEventLoop, Any] | None = None
         self._executors: list[ThreadPoolExecutor] = []
         # Where a circuit missing from Redis is restored from; None: only from
         # what this process saw.
@@ -153,16 +152,13 @@ class Backend:
         if warning is not None:
             log.warning("%s", warning)
 
-    def async_store(self) -> AsyncRedisStore:
-        """The asyncio store of the running loop (redis.asyncio clients are loop-bound)."""
+    def async_client(self) -> Any:
+        """The running loop's ``redis.asyncio`` client (those clients are loop-bound)."""
         loop = asyncio.get_running_loop()
-        current = self._async_store
-        if current is not None and current[0] is loop:
-            return current[1]
-        assert self.redis_url is not None
-        store = AsyncRedisStore(self._client(for_asyncio=True), self.sync_store)
-        self._async_store = (loop, store)
-        return store
+        current = self._async_client
+        if current is None or current[0] is not loop:
+            current = self._async_client = (loop, self._client(for_asyncio=True))
+        return current[1]
 
     def timeout_threads(self, key: str, workers: int) -> ThreadPoolExecutor:
         """A circuit's own worker threads, one per bulkhead slot: a call never waits for one."""

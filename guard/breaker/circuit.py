@@ -231,9 +231,8 @@ class GuardedBlock:
         else:
             outcome = b._result_outcome(self.result) if events else _SUCCESS
         tripped = await b._release_async(self._ticket, outcome, _duration_ms(self._started))
-        b._finished(
-            tripped, outcome, self._started, error, timed_out, events and b._has_listeners()
-        )
+        listening = events and bool(b._own_listeners or b._shared_listeners)
+        b._finished(tripped, outcome, self._started, error, timed_out, listening)
 
 
 Admitted = Callable[[Callable[P, T]], Callable[P, T]]
@@ -352,9 +351,6 @@ class CircuitBreaker:
     def _emit(self, event: BreakerEvent) -> None:
         self.listeners.emit(event)
         self.backend.listeners.emit(event)
-
-    def _has_listeners(self) -> bool:
-        return bool(self._own_listeners or self._shared_listeners)
 
     def _tell(self, kind: EventKind, **fields: Any) -> None:
         """An event to the listeners, built only when there are any."""
@@ -626,8 +622,9 @@ class CircuitBreaker:
 
     async def _decide_async(self, *request: Any) -> Reply | None:
         try:
-            store = self.backend.async_store()
-            reply = await store.decide(self._args, self._on_missing_cb, *request)
+            b = self.backend
+            decide = b.sync_store.decide_async
+            reply = await decide(b.async_client(), self._args, self._on_missing_cb, *request)
         except REDIS_DOWN_ERRORS as error:
             self._redis_failed(error)
             return None

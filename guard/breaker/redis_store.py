@@ -6,8 +6,8 @@ process instead of stalling the guarded call."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
-import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -41,7 +41,7 @@ READ_TIMEOUT_SECONDS = 0.1
 # Errors meaning "Redis cannot take this decision now": unreachable, but also answering with an
 # error (OOM, BUSY, NOPERM, READONLY …). The breaker then decides per process: an error reply
 # must neither escape into the guarded call (the dependency may already have been called) nor
-# make the breaker stop protecting. (``NoScriptError`` is handled in ``_run`` before this.)
+# make the breaker stop protecting. (``NoScriptError`` is handled in ``_eval`` before this.)
 REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.RedisError,
     redis.exceptions.RedisClusterException,
@@ -184,22 +184,6 @@ SCRIPTS = Scripts.build()
 READ = Script.of(_script("read"))
 
 
-_REPLY_CACHE: dict[bytes, Reply] = {}
-_REPLY_CACHE_LIMIT = 4096
-
-
-def parse_reply_cached(raw: bytes) -> Reply:
-    """``parse_reply``, cached for the clock-free hot-path replies, which repeat byte for byte."""
-    reply = _REPLY_CACHE.get(raw)
-    if reply is None:
-        reply = parse_reply(raw)
-        if reply.now_ms == 0:
-            if len(_REPLY_CACHE) >= _REPLY_CACHE_LIMIT:
-                _REPLY_CACHE.clear()
-            _REPLY_CACHE[raw] = reply
-    return reply
-
-
 def parse_reply(raw: bytes | str) -> Reply:
     """Parse the scripts' reply (the reason is last: an operator's reason may hold commas)."""
     try:
@@ -211,6 +195,14 @@ def parse_reply(raw: bytes | str) -> Reply:
         raise UnreadableReplyError(
             f"unreadable reply from the breaker's script ({type(error).__name__})"
         ) from None
+
+
+# The hot-path replies repeat byte for byte (a quiet circuit's is constant): parsed once.
+_parse_bytes = functools.lru_cache(maxsize=4096)(parse_reply)
+
+
+def parse_reply_cached(raw: Any) -> Reply:
+    return _parse_bytes(raw) if raw.__class__ is bytes else parse_reply(raw)
 
 
 def pack_command(*parts: str | int | bytes, more: int = 0) -> bytes:
@@ -274,19 +266,14 @@ def _found(reply: Reply, args: CircuitArgs) -> Reply:
     return reply
 
 
-def _get_connection_needs_command(pool: Any) -> bool:
-    """redis-py before 6 requires ``get_connection(command_name)``; 6 deprecates any argument."""
-    try:
-        parameter = inspect.signature(pool.get_connection).parameters.get("command_name")
-    except (TypeError, ValueError):
-        return False
-    return parameter is not None and parameter.default is inspect.Parameter.empty
+# redis-py before 5.3 requires ``get_connection(command_name)``; 5.3 deprecates any argument.
+_POOL_ARGS = ("EVALSHA",) if tuple(map(int, redis.__version__.split(".")[:2])) < (5, 3) else ()
 
 
 class RedisStore:
     """Blocking Redis store. Exceptions from ``REDIS_DOWN_ERRORS`` mean "decide without Redis".
 
-    For a plain (non-cluster) client the hot path skips redis-py's generic command machinery:
+    For a plain (non-cluster) client every script skips redis-py's generic command machinery:
     each EVALSHA is packed once and written straight to a pooled connection, which halves the
     client-side cost of a decision. Cluster clients use ``execute_command`` (routed by slot).
     """
@@ -297,16 +284,13 @@ class RedisStore:
         self.client = client
         self.scripts = scripts
         self._pool = client.connection_pool if isinstance(client, redis.Redis) else None
-        self._pool_args: tuple[str, ...] = ()
-        if self._pool is not None and _get_connection_needs_command(self._pool):
-            self._pool_args = ("EVALSHA",)
         self._packed: dict[tuple[Any, ...], bytes] = {}
 
     def _send_raw(self, packed: list[bytes]) -> Any:
         """One packed command on a pooled connection, through redis-py's public connection API."""
         assert self._pool is not None
         pool = self._pool
-        conn = pool.get_connection(*self._pool_args)
+        conn = pool.get_connection(*_POOL_ARGS)
         try:
             conn.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call]
             raw = conn.read_response()
@@ -321,34 +305,30 @@ class RedisStore:
         pool.release(conn)
         return raw
 
-    def _run(
-        self,
-        script: Script,
-        keys: tuple[str, str],
-        args: Sequence[Any],
-        last: int | None = None,
-    ) -> Reply:
-        """One script. ``last``: a final argument that changes from call to call (a duration),
-        appended to the rest of the command, packed once."""
+    def _eval(
+        self, script: Script, keys: tuple[str, ...], args: Sequence[Any], last: int | None = None
+    ) -> Any:
+        """One script run, its raw reply. ``last``: a final argument that changes from call to
+        call (a duration), appended to the rest of the command, packed once."""
         more = () if last is None else (last,)
         try:
             if self._pool is None:
-                raw = self.client.execute_command("EVALSHA", script.sha, 2, *keys, *args, *more)
-            else:
-                cache_key = (script.sha, keys[0], *args)
-                packed = self._packed.get(cache_key)
-                if packed is None:
-                    if len(self._packed) >= self._PACKED_CACHE_LIMIT:
-                        self._packed.clear()
-                    packed = pack_command("EVALSHA", script.sha, 2, *keys, *args, more=len(more))
-                    self._packed[cache_key] = packed
-                if last is not None:
-                    packed += pack_argument(last)
-                raw = self._send_raw([packed])
+                command = (script.sha, len(keys), *keys, *args, *more)
+                return self.client.execute_command("EVALSHA", *command)
+            cache_key = (script.sha, keys[0], *args)
+            packed = self._packed.get(cache_key)
+            if packed is None:
+                if len(self._packed) >= self._PACKED_CACHE_LIMIT:
+                    self._packed.clear()
+                command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+                packed = self._packed[cache_key] = pack_command(*command, more=len(more))
+            if last is not None:
+                packed += pack_argument(last)
+            return self._send_raw([packed])
         except NoScriptError:
             # First use on this server (or after SCRIPT FLUSH / failover): EVAL caches it.
-            raw = self.client.execute_command("EVAL", script.source, 2, *keys, *args, *more)
-        return parse_reply_cached(raw) if isinstance(raw, bytes) else parse_reply(raw)
+            command = (script.source, len(keys), *keys, *args, *more)
+            return self.client.execute_command("EVAL", *command)
 
     def decide(
         self,
@@ -360,10 +340,35 @@ class RedisStore:
         last: int | None = None,
     ) -> Reply:
         """One decision script; a circuit Redis lacks is seeded (``on_missing``) and run again."""
-        reply = self._run(script, args.keys, script_args, last)
+        reply = parse_reply_cached(self._eval(script, args.keys, script_args, last))
         if reply.code == UNKNOWN_CODE:
             self.seed(args, on_missing(known_gen))
-            reply = _found(self._run(script, args.keys, script_args, last), args)
+            reply = _found(
+                parse_reply_cached(self._eval(script, args.keys, script_args, last)), args
+            )
+        return reply
+
+    async def decide_async(
+        self,
+        client: Any,
+        args: CircuitArgs,
+        on_missing: OnMissing,
+        script: Script,
+        script_args: Sequence[Any],
+        known_gen: int,
+        last: int | None = None,
+    ) -> Reply:
+        """``decide`` on the event loop, through ``client`` (the loop's ``redis.asyncio`` one)."""
+        command = (2, *args.keys, *script_args, *(() if last is None else (last,)))
+        try:
+            raw = await client.execute_command("EVALSHA", script.sha, *command)
+        except NoScriptError:
+            raw = await client.execute_command("EVAL", script.source, *command)
+        reply = parse_reply_cached(raw)
+        if reply.code == UNKNOWN_CODE:
+            # rare (an evicted circuit), and ``on_missing`` may read PostgreSQL: in a thread
+            request = (args, on_missing, script, script_args, known_gen, last)
+            reply = await asyncio.to_thread(self.decide, *request)
         return reply
 
     def seed(self, args: CircuitArgs, seed: Seed) -> bool:
@@ -385,12 +390,6 @@ class RedisStore:
         host, pid = args.host_pid
         control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
         return self.decide(args, on_missing, self.scripts.control, control_args, known_gen)
-
-    def _eval(self, script: Script, keys: tuple[str, ...], args: Sequence[Any]) -> Any:
-        try:
-            return self.client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return self.client.execute_command("EVAL", script.source, len(keys), *keys, *args)
 
     def read_with_time(self, key: str) -> tuple[dict[str, str], int]:
         """The circuit's hash and the Redis ``TIME`` (ms) of the node holding it."""
@@ -420,36 +419,6 @@ class RedisStore:
 
     def rules(self, key: str) -> SharedRules | None:
         return rules_from_values(self.client.hmget(hash_key(key), *RULE_FIELDS))
-
-
-class AsyncRedisStore:
-    """asyncio Redis store (``redis.asyncio``) for decisions, never blocking the event loop."""
-
-    def __init__(self, client: Any, blocking: RedisStore) -> None:
-        self.client = client
-        self.blocking = blocking  # seeds a missing circuit, off the event loop
-
-    async def decide(
-        self,
-        args: CircuitArgs,
-        on_missing: OnMissing,
-        script: Script,
-        script_args: Sequence[Any],
-        known_gen: int,
-        last: int | None = None,
-    ) -> Reply:
-        """``RedisStore.decide`` on the event loop."""
-        command = (2, *args.keys, *script_args, *(() if last is None else (last,)))
-        try:
-            raw = await self.client.execute_command("EVALSHA", script.sha, *command)
-        except NoScriptError:
-            raw = await self.client.execute_command("EVAL", script.source, *command)
-        reply = parse_reply(raw)
-        if reply.code == UNKNOWN_CODE:
-            # rare (an evicted circuit), and ``on_missing`` may read PostgreSQL: in a thread
-            request = (args, on_missing, script, script_args, known_gen, last)
-            reply = await asyncio.to_thread(self.blocking.decide, *request)
-        return reply
 
 
 DOCS = "docs/breaker.md, Redis configuration"
