@@ -243,14 +243,6 @@ class CircuitArgs:
         tail = (host, str(pid), ",".join(rules_values(rules)))
         return cls((hash_key(key), events_key(key)), tail, key, rules)
 
-    @property
-    def host_pid(self) -> tuple[str, str]:
-        return self.tail[0], self.tail[1]
-
-    @property
-    def rules(self) -> str:
-        return self.tail[2]
-
     def acquire_args(self, cfg: BreakerConfig, known_gen: int) -> tuple[str | int, ...]:
         return (cfg.probe_lease_ms, known_gen, *self.tail)
 
@@ -373,7 +365,7 @@ class RedisStore:
 
     def seed(self, args: CircuitArgs, seed: Seed) -> bool:
         """Re-create a missing circuit as ``seed`` says; False if it exists (nothing written)."""
-        host, pid = args.host_pid
+        host, pid, _ = args.tail
         seed_args = (int(seed.state), seed.generation, seed.opened_at_ms, seed.note, host, pid)
         return bool(self._eval(self.scripts.seed, args.keys, seed_args))
 
@@ -387,8 +379,8 @@ class RedisStore:
         on_missing: OnMissing = new_circuit,
     ) -> Reply:
         """A manual action, from the state a circuit Redis lacks really had (``on_missing``)."""
-        host, pid = args.host_pid
-        control_args = (int(target), reason, actor, host, pid, known_gen, args.rules)
+        host, pid, own_rules = args.tail
+        control_args = (int(target), reason, actor, host, pid, known_gen, own_rules)
         return self.decide(args, on_missing, self.scripts.control, control_args, known_gen)
 
     def read_with_time(self, key: str) -> tuple[dict[str, str], int]:
@@ -407,7 +399,7 @@ class RedisStore:
         on_missing: OnMissing = new_circuit,
     ) -> tuple[SharedRules | None, Reply]:
         """Store ``rules`` with the circuit; the rules it had (None if none) and the reply."""
-        host, pid = args.host_pid
+        host, pid, _ = args.tail
         script_args = (*rules_values(rules), known_gen, reason, actor, host, pid)
         raw_previous, raw_reply = self._eval(self.scripts.configure, args.keys, script_args)
         if parse_reply(raw_reply).code == UNKNOWN_CODE:
