@@ -11,14 +11,12 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from guard.breaker.state import (
-    MAX_COOLDOWN_GROWTH,
     MAX_COUNT,
     MAX_COUNT_WINDOW,
     MAX_GENERATION,
-    MAX_MINIMUM_CALLS,
-    MAX_SLOW_CALL_MS,
     MAX_TIME_MS,
     MAX_TIME_WINDOW_SECONDS,
+    SHARED_RULES,
     WINDOW_CODES,
     SharedRules,
     State,
@@ -166,17 +164,9 @@ BOUNDS: dict[str, tuple[int, int]] = {
     LAST_FAILURE_AT: (0, MAX_TIME_MS),
     CLOSED_AT: (0, MAX_TIME_MS),
     CHANGED_AT: (0, MAX_TIME_MS),
-    "cft": (1, MAX_COUNT),
-    "cst": (1, MAX_COUNT),
-    "ccd": (1, MAX_COUNT),
-    "cwt": (0, 2),
-    "cwm": (1, MAX_MINIMUM_CALLS),
-    "cfr": (0, 100),
-    "csd": (0, MAX_SLOW_CALL_MS),
-    "csr": (0, 100),
-    # the growing cooldown's (missing: no growth, as stored by an earlier version)
-    "ccg": (0, MAX_COOLDOWN_GROWTH * 100),
-    "ccm": (0, MAX_COUNT),
+    # the rules' (the growing cooldown's missing: no growth, as stored by an earlier version)
+    **{name: rule.stored_bounds for name, rule in zip(RULE_FIELDS, SHARED_RULES, strict=True)},
+    "ccm": (0, MAX_COUNT),  # the scripts take any cap a stored cooldown can hold
     "we": (0, MAX_GENERATION),
     "wn": (0, MAX_COUNT),
     "wf": (0, MAX_COUNT),

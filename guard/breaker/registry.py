@@ -16,7 +16,7 @@ from guard.breaker.backend import Backend, redis_url_from_env
 from guard.breaker.circuit import CircuitBreaker
 from guard.breaker.listeners import Listener
 from guard.breaker.persistence import PostgresStateSource, PostgresWriteBehind, StateSource
-from guard.breaker.state import BreakerConfig, validate_key
+from guard.breaker.state import RULES, BreakerConfig, validate_key
 from guard.connection import open_connection
 
 log = logging.getLogger("guard.breaker")
@@ -24,13 +24,7 @@ log = logging.getLogger("guard.breaker")
 KEY_PREFIX = "appointment_booking"
 
 # The BreakerConfig fields the guard.settings rows ``breaker_<field>`` set.
-SETTINGS_FIELDS = (
-    "failure_threshold",
-    "cooldown_seconds",
-    "success_threshold",
-    "call_timeout_seconds",
-)
-
+SETTINGS = tuple(rule for rule in RULES if rule.setting)
 
 # The shipped values of those rows: the booking path's calendar call, which may block without a
 # timeout of its own, stays bounded by the breaker when the rows cannot be read.
@@ -55,9 +49,9 @@ def config_from_settings(
     """``guard.settings`` values over ``base`` (default: the rows' shipped values, so a row
     missing keeps its own); a call timeout of 0 means none."""
     changes: dict[str, Any] = {
-        field: int(value) if field.endswith("threshold") else float(value)
-        for field in SETTINGS_FIELDS
-        if (value := rows.get(f"breaker_{field}")) is not None
+        rule.name: int(value) if rule.whole else float(value)
+        for rule in SETTINGS
+        if (value := rows.get(f"breaker_{rule.name}")) is not None
     }
     timeout = changes.get("call_timeout_seconds")
     if timeout is not None and timeout < 0:
@@ -79,7 +73,7 @@ def load_settings_config(
         with open_connection(database_url or "", connect_timeout=5) as conn:
             rows = conn.execute(
                 queries.BREAKER_SETTINGS,
-                ([f"breaker_{field}" for field in SETTINGS_FIELDS],),
+                ([f"breaker_{rule.name}" for rule in SETTINGS],),
             ).fetchall()
     except psycopg.Error as error:
         log.warning("breaker settings not readable (%s); using built-in defaults", error)

@@ -174,6 +174,15 @@ class SharedRules(NamedTuple):
         )
         return f"{' or '.join(rates)} of the last {span} (min {self.effective_minimum_calls})"
 
+    def config_values(self) -> dict[str, Any]:
+        """The rules as ``BreakerConfig``'s fields: None where a rule is off (every one of
+        ``SharedRules(0, 0, 0)``, which stands for none)."""
+        on = {"": True, "window": self.has_window, "growth": self.has_growth}
+        return {
+            rule.name: rule.value_of(value) if on[rule.part] else None
+            for rule, value in zip(SHARED_RULES, self, strict=True)
+        }
+
     def text(self) -> str:
         """``3/2/30s`` (failures/successes/cooldown), then the window's and growth's rules."""
         text = f"{self.failure_threshold}/{self.success_threshold}/{self.cooldown_ms / 1000:g}s"
@@ -185,11 +194,78 @@ def configure_reason(previous: SharedRules | None, rules: SharedRules) -> str:
     return f"configure: {previous.text() if previous is not None else 'none'} -> {rules.text()}"
 
 
-def _percent(name: str, value: int | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
-        raise ValueError(f"{name} must be a whole percent from 1 to 100, or None (off)")
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule of ``BreakerConfig``: the values it takes, and how it is stored with the circuit
+    (``SharedRules``, in the same order) unless it is this process's own."""
+
+    name: str  # the BreakerConfig field
+    lowest: int | float  # an int: the rule takes whole numbers
+    highest: int | float
+    scale: int = 1  # stored as round(value * scale): milliseconds, whole percent
+    part: str = ""  # "window", "growth" (stored as 0 while off) or "local" (not stored)
+    optional: bool = False  # None: off
+    setting: bool = False  # set by the guard.settings row ``breaker_<name>``
+    what: str = ""  # what an error message calls a value
+    choices: tuple[str, ...] = ()  # one of these, stored as its code (``WINDOW_CODES``)
+
+    @property
+    def whole(self) -> bool:
+        return isinstance(self.lowest, int)
+
+    @property
+    def stored_bounds(self) -> tuple[int, int]:
+        lowest = 0 if self.optional or self.choices else round(self.lowest * self.scale)
+        return lowest, round(self.highest * self.scale)
+
+    def stored(self, value: Any) -> Any:
+        """``value`` as ``SharedRules`` holds it; None (off) as 0, or "" for a choice."""
+        return (value or "") if self.choices else round((value or 0) * self.scale)
+
+    def value_of(self, stored: Any) -> Any:
+        """A stored value as the field's; None for 0 (off)."""
+        return (stored / self.scale if self.scale > 1 else stored) or None
+
+    def check(self, value: Any, lowest: float | None = None, lowest_text: str = "") -> None:
+        if value is None and self.optional:
+            return
+        if self.choices:
+            if value not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}")
+            return
+        lowest = self.lowest if lowest is None else lowest
+        kind = int if self.whole else (int, float)
+        valid = isinstance(value, kind) and not isinstance(value, bool)
+        if not valid or not lowest <= value <= self.highest:
+            what = self.what or ("a whole number " if self.whole else "")
+            raise ValueError(
+                f"{self.name} must be {what}from {lowest_text or lowest} to {self.highest}"
+            )
+
+
+PERCENT = "a whole percent "
+# Every rule of BreakerConfig that has bounds: BreakerConfig, the stored rules (codec.py), the
+# guard.settings rows and `guard breaker configure`'s options all take them from here.
+RULES = (
+    Rule("failure_threshold", 1, MAX_COUNT, setting=True),
+    Rule("success_threshold", 1, MAX_COUNT, setting=True),
+    Rule("cooldown_seconds", 0.001, MAX_COUNT / 1000, 1000, setting=True),
+    Rule("window_type", 0, len(WINDOW_TYPES), part="window", choices=WINDOW_TYPES),
+    Rule("window_size", 1, MAX_COUNT_WINDOW, part="window"),  # a time window's: fewer
+    Rule("minimum_calls", 1, MAX_MINIMUM_CALLS, part="window"),
+    Rule("failure_rate_threshold", 1, 100, 1, "window", optional=True, what=PERCENT),
+    Rule("slow_call_seconds", 0.001, MAX_SLOW_CALL_MS // 1000, 1000, "window", optional=True),
+    Rule("slow_call_rate_threshold", 1, 100, 1, "window", optional=True, what=PERCENT),
+    Rule("cooldown_growth_factor", 1.01, MAX_COOLDOWN_GROWTH, 100, "growth", optional=True),
+    Rule("max_cooldown_seconds", 0.001, MAX_COOLDOWN_SECONDS, 1000, "growth", optional=True),
+    Rule(
+        "call_timeout_seconds", 0.001, MAX_COUNT / 1000, part="local", optional=True, setting=True
+    ),
+    Rule("local_state_ttl_seconds", 0.0, MAX_COUNT / 1000, part="local"),
+    Rule("max_concurrent_calls", 1, MAX_COUNT, part="local"),
+)
+RULE = {rule.name: rule for rule in RULES}
+SHARED_RULES = tuple(rule for rule in RULES if rule.part != "local")
 
 
 def _never(_: object) -> bool:
@@ -238,83 +314,46 @@ class BreakerConfig:
     max_cooldown_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        if self.failure_threshold < 1 or self.success_threshold < 1:
-            raise ValueError("failure_threshold and success_threshold must be >= 1")
-        if self.cooldown_seconds <= 0:
-            raise ValueError("cooldown_seconds must be > 0")
-        if self.call_timeout_seconds is not None and self.call_timeout_seconds <= 0:
-            raise ValueError("call_timeout_seconds must be > 0 or None")
-        if self.local_state_ttl_seconds < 0:
-            raise ValueError("local_state_ttl_seconds must be >= 0")
-        if self.max_concurrent_calls < 1:
-            raise ValueError("max_concurrent_calls must be >= 1")
         if self.when_store_unreachable not in STORE_UNREACHABLE_MODES:
             raise ValueError(
                 f"when_store_unreachable must be one of {', '.join(STORE_UNREACHABLE_MODES)}"
             )
-        self._validate_window()
-        self._validate_growth()
-
-    def _validate_window(self) -> None:
-        _percent("failure_rate_threshold", self.failure_rate_threshold)
-        _percent("slow_call_rate_threshold", self.slow_call_rate_threshold)
-        slow_seconds, window_type = self.slow_call_seconds, self.window_type
-        if (slow_seconds is None) != (self.slow_call_rate_threshold is None):
+        if (self.slow_call_seconds is None) != (self.slow_call_rate_threshold is None):
             raise ValueError(
                 "slow_call_seconds and slow_call_rate_threshold go together (a call slower than"
                 " slow_call_seconds is slow; the circuit opens at slow_call_rate_threshold %)"
             )
-        if slow_seconds is not None and not 0.001 <= slow_seconds <= MAX_SLOW_CALL_MS / 1000:
-            raise ValueError(f"slow_call_seconds must be from 0.001 to {MAX_SLOW_CALL_MS // 1000}")
-        if window_type not in WINDOW_TYPES:
-            raise ValueError(f"window_type must be one of {', '.join(WINDOW_TYPES)}")
-        limit = MAX_COUNT_WINDOW if window_type == "count" else MAX_TIME_WINDOW_SECONDS
-        unit = "calls" if window_type == "count" else "seconds"
-        if isinstance(self.window_size, bool) or not 1 <= self.window_size <= limit:
-            raise ValueError(f"window_size of a {window_type} window must be 1 to {limit} {unit}")
-        if isinstance(self.minimum_calls, bool) or not 1 <= self.minimum_calls <= MAX_MINIMUM_CALLS:
-            raise ValueError(f"minimum_calls must be from 1 to {MAX_MINIMUM_CALLS}")
-
-    def _validate_growth(self) -> None:
-        factor, cap = self.cooldown_growth_factor, self.max_cooldown_seconds
-        if factor is None:
-            if cap is not None:
-                raise ValueError("max_cooldown_seconds goes with cooldown_growth_factor")
-            return
-        if isinstance(factor, bool) or not 1.01 <= factor <= MAX_COOLDOWN_GROWTH:
-            raise ValueError(
-                f"cooldown_growth_factor must be from 1.01 to {MAX_COOLDOWN_GROWTH}, or None (off)"
-            )
-        if cap is None:
+        if self.cooldown_growth_factor is None and self.max_cooldown_seconds is not None:
+            raise ValueError("max_cooldown_seconds goes with cooldown_growth_factor")
+        if self.cooldown_growth_factor is not None and self.max_cooldown_seconds is None:
             raise ValueError("cooldown_growth_factor needs max_cooldown_seconds (the cap)")
-        if not self.cooldown_seconds <= cap <= MAX_COOLDOWN_SECONDS:
-            raise ValueError(
-                f"max_cooldown_seconds must be from the cooldown ({self.cooldown_seconds:g}) to"
-                f" {MAX_COOLDOWN_SECONDS}"
-            )
+        for rule in RULES:
+            value = getattr(self, rule.name)
+            if rule.name == "max_cooldown_seconds":
+                rule.check(
+                    value, self.cooldown_seconds, f"the cooldown ({self.cooldown_seconds:g})"
+                )
+            elif rule.name != "window_size":
+                rule.check(value)
+            elif isinstance(value, bool) or not 1 <= value <= self.window_limit:
+                unit = "calls" if self.window_type == "count" else "seconds"
+                raise ValueError(
+                    f"window_size of a {self.window_type} window must be 1 to"
+                    f" {self.window_limit} {unit}"
+                )
+
+    @property
+    def window_limit(self) -> int:
+        return MAX_COUNT_WINDOW if self.window_type == "count" else MAX_TIME_WINDOW_SECONDS
 
     @property
     def shared_rules(self) -> SharedRules:
         """The values stored with the circuit (what every process must agree on)."""
-        window: tuple[str, int, int, int, int, int] = ("", 0, 0, 0, 0, 0)
-        if self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None:
-            slow = self.slow_call_seconds
-            window = (
-                self.window_type,
-                self.window_size,
-                self.minimum_calls,
-                self.failure_rate_threshold or 0,
-                round(slow * 1000) if slow is not None else 0,
-                self.slow_call_rate_threshold or 0,
-            )
-        growth = (0, 0)
-        if self.cooldown_growth_factor is not None and self.max_cooldown_seconds is not None:
-            growth = (
-                round(self.cooldown_growth_factor * 100),
-                round(self.max_cooldown_seconds * 1000),
-            )
-        return SharedRules(
-            self.failure_threshold, self.success_threshold, self.cooldown_ms, *window, *growth
+        window = (self.failure_rate_threshold, self.slow_call_rate_threshold) != (None, None)
+        on = {"": True, "window": window, "growth": self.cooldown_growth_factor is not None}
+        return SharedRules._make(
+            rule.stored(getattr(self, rule.name) if on[rule.part] else None)
+            for rule in SHARED_RULES
         )
 
     @property
@@ -333,7 +372,7 @@ class BreakerConfig:
 
     @property
     def cooldown_ms(self) -> int:
-        return max(1, round(self.cooldown_seconds * 1000))
+        return round(self.cooldown_seconds * 1000)
 
     @property
     def probe_lease_ms(self) -> int:

@@ -8,24 +8,16 @@ Everything goes through ``guard.ops.breaker_operator``, the breaker's door for o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
+from click.decorators import FC
 
-from guard.breaker.state import (
-    MAX_COOLDOWN_GROWTH,
-    MAX_COOLDOWN_SECONDS,
-    MAX_COUNT_WINDOW,
-    MAX_MINIMUM_CALLS,
-    MAX_SLOW_CALL_MS,
-    MAX_TIME_WINDOW_SECONDS,
-    WINDOW_TYPES,
-    Action,
-)
+from guard.breaker.state import MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS, RULE, Action
 from guard.cli.output import emit_json, emit_table, json_option, warn, when, wide_option
-from guard.cli.params import INT_MAX, NON_EMPTY_TEXT, options
+from guard.cli.params import NON_EMPTY_TEXT, options
 from guard.errors import GuardError
 from guard.ops.breaker_operator import (
     EVENT_FIELDS,
@@ -197,20 +189,24 @@ def _emit_result(title: str, result: dict[str, Any], as_json: bool) -> None:
         emit_table(title, list(result), [list(result.values())])
 
 
+def _rule_option(flag: str, name: str, help: str, off: float | None = None) -> Callable[[FC], FC]:
+    """``--flag`` for the ``BreakerConfig`` field ``name``, within its bounds (``RULE``); ``off``:
+    the value below them that turns the rule off."""
+    rule = RULE[name]
+    lowest = rule.lowest if off is None else off
+    kind: click.ParamType[Any] = click.FloatRange(lowest, rule.highest)
+    if rule.choices:
+        kind = click.Choice(rule.choices)
+    elif rule.whole:
+        kind = click.IntRange(int(lowest), int(rule.highest))
+    return click.option(flag, name, type=kind, help=help)
+
+
 # The rules `trip --create` and `configure` both take.
 _threshold_options = options(
-    click.option(
-        "--failure-threshold", type=click.IntRange(1, INT_MAX), help="Failures that open it."
-    ),
-    click.option(
-        "--success-threshold", type=click.IntRange(1, INT_MAX), help="Probe successes to close."
-    ),
-    click.option(
-        "--cooldown",
-        "cooldown_seconds",
-        type=click.FloatRange(0.001, INT_MAX / 1000),
-        help="Seconds open.",
-    ),
+    _rule_option("--failure-threshold", "failure_threshold", "Failures that open it."),
+    _rule_option("--success-threshold", "success_threshold", "Probe successes to close."),
+    _rule_option("--cooldown", "cooldown_seconds", "Seconds open."),
 )
 
 
@@ -279,52 +275,46 @@ _action_command(
 @breaker.command("configure")
 @click.argument("key")
 @_threshold_options
-@click.option(
+@_rule_option(
     "--failure-rate",
     "failure_rate_threshold",
-    type=click.IntRange(0, 100),
-    help="Open when this % of the calls in the window failed (0: off).",
+    "Open when this % of the calls in the window failed (0: off).",
+    off=0,
 )
-@click.option(
-    "--slow-call-duration",
-    "slow_call_seconds",
-    type=click.FloatRange(0.001, MAX_SLOW_CALL_MS // 1000),
-    help="Seconds: a call that takes longer is slow.",
+@_rule_option(
+    "--slow-call-duration", "slow_call_seconds", "Seconds: a call that takes longer is slow."
 )
-@click.option(
+@_rule_option(
     "--slow-call-rate",
     "slow_call_rate_threshold",
-    type=click.IntRange(0, 100),
-    help="Open when this % of the calls in the window were slow (0: off).",
+    "Open when this % of the calls in the window were slow (0: off).",
+    off=0,
 )
-@click.option(
+@_rule_option(
     "--window-type",
-    type=click.Choice(WINDOW_TYPES),
-    help="count: the last N calls; time: the calls of the last N seconds.",
+    "window_type",
+    "count: the last N calls; time: the calls of the last N seconds.",
 )
-@click.option(
+@_rule_option(
     "--window-size",
-    type=click.IntRange(1, max(MAX_COUNT_WINDOW, MAX_TIME_WINDOW_SECONDS)),
-    help=f"N: calls (count, up to {MAX_COUNT_WINDOW}) or seconds (time, up to"
+    "window_size",
+    f"N: calls (count, up to {MAX_COUNT_WINDOW}) or seconds (time, up to"
     f" {MAX_TIME_WINDOW_SECONDS}).",
 )
-@click.option(
+@_rule_option(
     "--minimum-calls",
-    type=click.IntRange(1, MAX_MINIMUM_CALLS),
-    help="Calls the window must hold before a rate can open the circuit.",
+    "minimum_calls",
+    "Calls the window must hold before a rate can open the circuit.",
 )
-@click.option(
+@_rule_option(
     "--cooldown-growth",
     "cooldown_growth_factor",
-    type=click.FloatRange(1, MAX_COOLDOWN_GROWTH),
-    help="Each failed probe multiplies the cooldown by this factor, up to --max-cooldown"
+    "Each failed probe multiplies the cooldown by this factor, up to --max-cooldown"
     " (1: a constant cooldown).",
+    off=1,
 )
-@click.option(
-    "--max-cooldown",
-    "max_cooldown_seconds",
-    type=click.FloatRange(0.001, MAX_COOLDOWN_SECONDS),
-    help="Seconds: the longest a grown cooldown gets.",
+@_rule_option(
+    "--max-cooldown", "max_cooldown_seconds", "Seconds: the longest a grown cooldown gets."
 )
 @json_option
 @click.pass_context

@@ -90,7 +90,7 @@ class CircuitView(CircuitSnapshot):
             "last_failure_at": _iso(self.last_failure_at),
             "closed_at": _iso(self.closed_at),
             "source": self.source,
-            **rules_dict(rules),
+            **(rules or SharedRules(0, 0, 0)).config_values(),
             "current_cooldown_seconds": self.cooldown_seconds,
             "window_calls": window.calls if has_window else None,
             "window_failures": window.failures if has_window else None,
@@ -103,35 +103,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def rules_dict(rules: SharedRules | None) -> dict[str, Any]:
-    """A circuit's rules as ``BreakerConfig``'s fields, as JSON shows them: None where a rule is
-    off (every one without rules, which ``SharedRules(0, 0, 0)`` stands for)."""
-    rules = rules or SharedRules(0, 0, 0)
-    window = rules if rules.has_window else SharedRules(0, 0, 0)
-    growth = rules if rules.has_growth else SharedRules(0, 0, 0)
-    values = {
-        "failure_threshold": rules.failure_threshold,
-        "success_threshold": rules.success_threshold,
-        "cooldown_seconds": rules.cooldown_ms / 1000,
-        "cooldown_growth_factor": growth.cooldown_growth_percent / 100,
-        "max_cooldown_seconds": growth.max_cooldown_ms / 1000,
-        "window_type": window.window_type,
-        "window_size": window.window_size,
-        "minimum_calls": window.minimum_calls,
-        "failure_rate_threshold": window.failure_rate_threshold,
-        "slow_call_seconds": window.slow_call_ms / 1000,
-        "slow_call_rate_threshold": window.slow_call_rate_threshold,
-    }
-    return {name: value or None for name, value in values.items()}
-
-
 def rules_over(base: SharedRules, given: Mapping[str, Any]) -> SharedRules:
     """``given``, the options of ``guard breaker configure``, over ``base``, the stored rules (a
     circuit without a window takes ``BreakerConfig``'s): None keeps a stored value; a rate of 0
     turns that rule off (the window is off when both rates are); a growth factor of 1 turns the
     growing cooldown off."""
     changed = {name: value for name, value in given.items() if value is not None}
-    values = {**rules_dict(base), **changed}
+    values = {**base.config_values(), **changed}
     if not values["slow_call_rate_threshold"]:
         if "slow_call_seconds" in changed:
             raise ValueError("--slow-call-duration goes with --slow-call-rate")
@@ -350,7 +328,7 @@ class Operator:
         assert rules is not None  # only `only_if_new` leaves a circuit unchanged
         return {
             "key": key,
-            **rules_dict(rules),
+            **(rules or SharedRules(0, 0, 0)).config_values(),
             "previous": None if previous is None else previous.text(),
         }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -24,7 +25,7 @@ from guard.breaker import (
     State,
     StoreUnavailableError,
 )
-from guard.breaker.state import SharedRules
+from guard.breaker.state import RULE, SharedRules
 from tests.support.redis_server import RedisServer, free_port
 
 CONFIG = BreakerConfig(cooldown_seconds=30, call_timeout_seconds=None, local_state_ttl_seconds=0)
@@ -348,6 +349,31 @@ def test_window_limits_on_both_sides() -> None:
         for minimum in (0, 1_000_001, True):
             with pytest.raises(ValueError, match="minimum_calls"):
                 check(window_type, 1, minimum)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"failure_threshold": 0}, "failure_threshold must be a whole number from 1 to 2147483647"),
+        # beyond what a stored rule holds: the scripts would drop the rules at every decision
+        ({"success_threshold": 2**31}, "success_threshold must be a whole number from 1 to"),
+        ({"failure_threshold": 2.5}, "failure_threshold must be a whole number"),
+        ({"cooldown_seconds": 0}, "cooldown_seconds must be from 0.001 to 2147483.647"),
+        ({"cooldown_seconds": 3e6}, "cooldown_seconds must be from 0.001 to 2147483.647"),
+        ({"call_timeout_seconds": 0}, "call_timeout_seconds must be from 0.001"),
+        ({"local_state_ttl_seconds": -1}, "local_state_ttl_seconds must be from 0.0"),
+        ({"max_concurrent_calls": 0}, "max_concurrent_calls must be a whole number from 1"),
+        ({"when_store_unreachable": "retry"}, "must be one of local, closed, open"),
+    ],
+)
+def test_every_rule_is_checked_against_its_bounds(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        BreakerConfig(**changes)  # type: ignore[arg-type]
+    name, value = next(iter(changes.items()))
+    if isinstance(value, int) and name != "when_store_unreachable":
+        rule = RULE[name]
+        BreakerConfig(**{name: rule.lowest})  # type: ignore[arg-type]
+        BreakerConfig(**{name: rule.highest})  # type: ignore[arg-type]
 
 
 def test_rules_without_a_window_are_all_zero() -> None:
