@@ -36,7 +36,7 @@ UNWRITTEN_KEY = "guard:breaker:unwritten"
 Record = dict[str, Any]  # one transition as guard.record_breaker_transitions takes it
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -53,8 +53,8 @@ def transition_record(event: BreakerEvent) -> Record:
         "actor": event.actor,
         "host": event.host,
         "pid": event.pid,
-        "occurred_at": _iso(event.occurred_at),
-        "opened_at": _iso(event.opened_at),
+        "occurred_at": iso(event.occurred_at),
+        "opened_at": iso(event.opened_at),
     }
 
 
@@ -131,8 +131,7 @@ class PostgresWriteBehind:
         self._cond = threading.Condition()
         self._closing = False
         self._close_by = 0.0  # once closing: when to give up on what is left
-        self._batch: list[Record] = []
-        self._in_flight = 0
+        self._batch: list[Record] = []  # being written
         # Redis keeps what close() could not write; the thread first queues what is kept there.
         self._redis = (
             make_client(redis_url, connect_timeout=1, read_timeout=5) if redis_url else None
@@ -173,13 +172,13 @@ class PostgresWriteBehind:
     @property
     def pending(self) -> int:
         with self._cond:
-            return len(self._pending) + self._in_flight
+            return len(self._pending) + len(self._batch)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._loading or self._pending or self._in_flight:
+            while self._loading or self._pending or self._batch:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -197,7 +196,7 @@ class PostgresWriteBehind:
         drained = not self._thread.is_alive() and self.pending == 0
         if not drained:
             with self._cond:  # a batch still being written is kept too (written at most once)
-                left = [*(self._batch if self._in_flight else ()), *self._pending]
+                left = [*self._batch, *self._pending]
             self._keep(left)
         if self._conn is not None:
             self._conn.close()
@@ -257,17 +256,14 @@ class PostgresWriteBehind:
         with self._cond:
             while not self._pending and not self._closing:
                 self._cond.wait()
-            batch: list[Record] = []
-            while self._pending and len(batch) < self.batch_size:
-                batch.append(self._pending.popleft())
-            self._batch = batch
-            self._in_flight = len(batch)
-            return batch
+            count = min(len(self._pending), self.batch_size)
+            self._batch = [self._pending.popleft() for _ in range(count)]
+            return self._batch
 
     def _requeue(self, batch: list[Record]) -> None:
         with self._cond:
             self._pending.extendleft(reversed(batch))
-            self._in_flight = 0
+            self._batch = []
 
     def _write(self, batch: list[Record]) -> None:
         if self._conn is None or self._conn.closed:
@@ -327,7 +323,7 @@ class PostgresWriteBehind:
                     self._replayed.difference_update(written)
             with self._cond:
                 self.written += len(batch)
-                self._in_flight = 0
+                self._batch = []
                 self._cond.notify_all()
 
 

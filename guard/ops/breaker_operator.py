@@ -36,7 +36,7 @@ from guard.breaker.codec import (
     seed_for,
 )
 from guard.breaker.listeners import transition_event
-from guard.breaker.persistence import transition_record, write_records
+from guard.breaker.persistence import iso, transition_record, write_records
 from guard.breaker.redis_store import (
     REDIS_DOWN_ERRORS,
     CircuitArgs,
@@ -84,23 +84,19 @@ class CircuitView(CircuitSnapshot):
             "generation": self.generation,
             "failure_count": self.failure_count,
             "success_count": self.success_count,
-            "opened_at": _iso(self.opened_at),
-            "changed_at": _iso(self.changed_at),
+            "opened_at": iso(self.opened_at),
+            "changed_at": iso(self.changed_at),
             "recovers_in_seconds": self.recovers_in_seconds,
-            "last_failure_at": _iso(self.last_failure_at),
-            "closed_at": _iso(self.closed_at),
+            "last_failure_at": iso(self.last_failure_at),
+            "closed_at": iso(self.closed_at),
             "source": self.source,
             **(rules or SharedRules(0, 0, 0)).config_values(),
             "current_cooldown_seconds": self.cooldown_seconds,
             "window_calls": window.calls if has_window else None,
             "window_failures": window.failures if has_window else None,
             "window_slow_calls": window.slow_calls if has_window else None,
-            "events": [{**e, "occurred_at": _iso(e["occurred_at"])} for e in self.events],
+            "events": [{**e, "occurred_at": iso(e["occurred_at"])} for e in self.events],
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def rules_over(base: SharedRules, given: Mapping[str, Any]) -> SharedRules:
