@@ -8,10 +8,8 @@ from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.registry import (
     BreakerRegistry,
     config_from_settings,
-    global_key,
     load_settings_config,
     service_key,
-    staff_key,
 )
 from guard.breaker.state import (
     Action,
@@ -51,9 +49,7 @@ __all__ = [
     "Ticket",
     "WindowCounts",
     "config_from_settings",
-    "global_key",
     "load_settings_config",
     "service_key",
-    "staff_key",
     "statement_timeout",
 ]

@@ -35,14 +35,6 @@ def service_key(service_id: int | str) -> str:
     return f"{KEY_PREFIX}:service:{service_id}"
 
 
-def staff_key(staff_id: int | str) -> str:
-    return f"{KEY_PREFIX}:staff:{staff_id}"
-
-
-def global_key() -> str:
-    return f"{KEY_PREFIX}:global"
-
-
 def config_from_settings(
     rows: Mapping[str, Any], base: BreakerConfig | None = None
 ) -> BreakerConfig:
@@ -157,10 +149,10 @@ class BreakerRegistry:
         return self.get(service_key(service_id))
 
     def staff(self, staff_id: int | str) -> CircuitBreaker:
-        return self.get(staff_key(staff_id))
+        return self.get(f"{KEY_PREFIX}:staff:{staff_id}")
 
     def global_(self) -> CircuitBreaker:
-        return self.get(global_key())
+        return self.get(f"{KEY_PREFIX}:global")
 
     def add_listener(self, listener: Listener) -> None:
         self.backend.listeners.add(listener)
