@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import os
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,6 @@ from guard.redact import visible
 
 if TYPE_CHECKING:
     import psycopg
-    from rich.console import Console
 
 # Wider than any row a command prints: off a terminal, rich must never wrap or cut.
 _UNLIMITED_WIDTH = 1_000_000
@@ -79,35 +77,14 @@ def emit_json(payload: Any) -> None:
     write(render_json(payload))
 
 
-def console(file: Any) -> Console:
-    """Where tables are rendered for stdout: styled only on a terminal and without NO_COLOR.
-    markup=False: no string printed through it is ever read as rich markup."""
-    from rich.console import Console
-
-    terminal = sys.stdout.isatty()
-    plain = not terminal or bool(os.environ.get("NO_COLOR"))
-    return Console(
-        file=file,
-        soft_wrap=True,
-        width=None if terminal else _UNLIMITED_WIDTH,
-        color_system=None if plain else "auto",
-        force_terminal=not plain,
-        highlight=False,
-        markup=False,
-        emoji=False,
-    )
-
-
 def text_of(value: Any) -> str:
-    """A value as the text of a table cell or a line: times in the one text format (`when`),
-    JSON objects and arrays as compact JSON, None as ""."""
-    if value is None:
-        return ""
+    """A value as the text of a table cell: times in the one text format (`when`), JSON
+    objects and arrays as compact JSON, None as ""."""
     if isinstance(value, datetime):
         return when(value)
     if isinstance(value, dict | list):
         return compact_json(value)
-    return str(value)
+    return "" if value is None else str(value)
 
 
 # A column this narrow or narrower keeps its width when a list is fitted to the terminal (ids,
@@ -136,29 +113,13 @@ def wide_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def _one_line_widths(natural: list[int], width: int) -> list[int] | None:
-    """Column widths for one line per row within `width`: narrow columns keep their width, the
-    wide ones share what is left. None when that leaves a wide column under _CUT_COLUMN_MIN."""
-    room = width - (3 * len(natural) + 1)  # borders and one space of padding each side
-    cut = [i for i, w in enumerate(natural) if w > _KEPT_COLUMN_WIDTH]
-    left = room - sum(w for i, w in enumerate(natural) if i not in cut)
-    if sum(natural) <= room:
-        return natural
-    if not cut or left < _CUT_COLUMN_MIN * len(cut):
-        return None
-    widths = list(natural)
-    for done, i in enumerate(sorted(cut, key=lambda i: natural[i])):
-        widths[i] = min(natural[i], left // (len(cut) - done))
-        left -= widths[i]
-    return widths
-
-
 def _fit(
     texts: list[list[str]], width: int, drop_order: Sequence[int]
 ) -> tuple[list[int], list[int] | None]:
     """The columns a terminal of `width` shows, one line per row, and their widths: columns are
-    left out in `drop_order` until the rest fit (None: even the last ones do not; rich then
-    shrinks every column evenly)."""
+    left out in `drop_order` until the rest fit, narrow columns keeping their width and the wide
+    ones sharing what is left, each at least _CUT_COLUMN_MIN (None: even the last ones do not
+    fit; rich then shrinks every column evenly)."""
     from rich.cells import cell_len
 
     natural = [max(cell_len(text) for text in column) for column in texts]
@@ -166,8 +127,18 @@ def _fit(
     for dropped in [None, *drop_order]:
         if dropped is not None:
             shown.remove(dropped)
-        widths = _one_line_widths([natural[i] for i in shown], width)
-        if widths is not None:
+        widths = [natural[i] for i in shown]
+        room = width - (3 * len(widths) + 1)  # borders and one space of padding each side
+        if sum(widths) <= room:
+            return shown, widths
+        cut = sorted(
+            (i for i, w in enumerate(widths) if w > _KEPT_COLUMN_WIDTH), key=widths.__getitem__
+        )
+        left = room - sum(w for i, w in enumerate(widths) if i not in cut)
+        if cut and left >= _CUT_COLUMN_MIN * len(cut):
+            for done, i in enumerate(cut):
+                widths[i] = min(widths[i], left // (len(cut) - done))
+                left -= widths[i]
             return shown, widths
     return shown, None
 
@@ -185,13 +156,27 @@ def render_table(
         [visible(column)] + [visible(text_of(row[i])) for row in rows]
         for i, column in enumerate(columns)
     ]
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     buffer = io.StringIO()
-    out = console(buffer)
+    # Styled only on a terminal and without NO_COLOR; markup=False: no string printed through it
+    # is ever read as rich markup.
+    terminal = sys.stdout.isatty()
+    plain = not terminal or bool(os.environ.get("NO_COLOR"))
+    out = Console(
+        file=buffer,
+        soft_wrap=True,
+        width=None if terminal else _UNLIMITED_WIDTH,
+        color_system=None if plain else "auto",
+        force_terminal=not plain,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
     table = Table(title=Text(visible(title)) if title else None, title_justify="left")
-    if sys.stdout.isatty() and not _wide and list(columns) != ["field", "value"]:
+    if terminal and not _wide and list(columns) != ["field", "value"]:
         order = [list(columns).index(name) for name in drop_order]
         shown, widths = _fit(texts, out.width, order)
         left_out = [columns[i] for i in range(len(columns)) if i not in shown]
@@ -245,35 +230,6 @@ TABLE_PAGE_ROWS = 500
 FETCH_ROWS = 100
 
 
-def emit_json_rows(rows: Iterable[Any]) -> int:
-    """Write a JSON array of `rows` one element at a time, exactly as emit_json would print the
-    list, without holding it; returns how many were written."""
-    count = 0
-    for row in rows:
-        text = json.dumps(row, indent=2, default=_json_value).replace("\n", "\n  ")
-        sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
-        count += 1
-    write("[]\n" if count == 0 else "\n]\n")
-    return count
-
-
-def emit_table_rows(
-    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], drop_order: Sequence[str]
-) -> int:
-    """emit_table for rows that arrive one by one: printed in tables of at most TABLE_PAGE_ROWS
-    rows (the first with the title), so a long list never sits whole in memory; returns how many
-    rows were printed."""
-    count = 0
-    iterator = iter(rows)
-    while True:
-        page = list(itertools.islice(iterator, TABLE_PAGE_ROWS))
-        if page or count == 0:
-            write(render_table(title if count == 0 else "", columns, page, drop_order=drop_order))
-        count += len(page)
-        if len(page) < TABLE_PAGE_ROWS:
-            return count
-
-
 def emit_streamed(
     conn: psycopg.Connection[Any],
     cursor_name: str,
@@ -285,10 +241,26 @@ def emit_streamed(
     as_json: bool,
 ) -> int:
     """The rows of `query` from a server-side cursor, FETCH_ROWS at a time, each printed as it
-    comes, so neither the rows nor the output are ever held whole; returns how many."""
+    comes, so neither the rows nor the output are ever held whole; returns how many. JSON is
+    written exactly as emit_json prints the list; a table in tables of at most TABLE_PAGE_ROWS
+    rows, the first with the title."""
+    count = 0
     with conn.cursor(name=cursor_name) as cursor:
         cursor.itersize = FETCH_ROWS
         cursor.execute(query, params)
         if as_json:
-            return emit_json_rows(dict(zip(columns, row, strict=True)) for row in cursor)
-        return emit_table_rows(title, columns, cursor, drop_order=drop_order)
+            for row in cursor:
+                text = render_json(dict(zip(columns, row, strict=True)))[:-1]
+                sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text.replace("\n", "\n  "))
+                count += 1
+            write("[]\n" if count == 0 else "\n]\n")
+            return count
+        while True:
+            page = cursor.fetchmany(TABLE_PAGE_ROWS)
+            if page or count == 0:
+                write(
+                    render_table(title if count == 0 else "", columns, page, drop_order=drop_order)
+                )
+            count += len(page)
+            if len(page) < TABLE_PAGE_ROWS:
+                return count
