@@ -4,10 +4,10 @@ calendar client of the user's own module (docs/calendar.md)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import os
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -26,46 +26,22 @@ from guard.calendar import (
     reconcile_calendar,
 )
 from guard.cli.output import emit_json, emit_table, json_option, warn, when
-from guard.cli.params import BIGINT, INT_MAX, iso_time, span
+from guard.cli.params import BIGINT, INT_MAX, moment
 from guard.connection import connect, guard_function_errors, scalar
 from guard.errors import ConfigurationError, GuardError, PermissionDenied
 
 CLIENT_VARIABLE = "GUARD_CALENDAR_CLIENT"
-_CLIENT = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
 # The longest window: a span beyond it is a typo, and a calendar asked for it would page forever.
 _MAX_SPAN = timedelta(days=3660)
 # The window's defaults; after a failover it starts this long before the last transaction the
 # promoted server replayed (what the failover lost was booked after it, for a slot after it) and
 # reaches a year ahead (a lost booking may be for any slot customers can book).
-DEFAULT_SINCE, DEFAULT_UNTIL = "24h", "30d"
-FAILOVER_MARGIN = timedelta(hours=1)
-FAILOVER_UNTIL = "365d"
-
-
-def parse_when(value: str, ahead: bool, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (no zone: UTC) or a span (`90m`, `24h`, `7d`): that long ago for the start
-    of the window, that long from now for its end."""
-    text = value.strip()
-    try:
-        length = span(text)
-    except OverflowError:
-        raise click.BadParameter(f"{value!r} is out of range") from None
-    if length is not None:
-        if length > _MAX_SPAN:
-            raise click.BadParameter(f"{value!r} is longer than {_MAX_SPAN.days} days")
-        base = now or datetime.now(UTC)
-        return base + length if ahead else base - length
-    parsed = iso_time(text)
-    if parsed is None:
-        raise click.BadParameter(
-            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor a span"
-            f" ({'30d' if ahead else '24h'})"
-        )
-    return parsed
+DEFAULT_SINCE, DEFAULT_UNTIL = timedelta(hours=24), timedelta(days=30)
+FAILOVER_MARGIN, FAILOVER_UNTIL = timedelta(hours=1), timedelta(days=365)
 
 
 def _checked_spec(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not _CLIENT.match(value):
+    if not all(value.partition(":")):
         raise click.BadParameter(
             "expected MODULE:CALLABLE, an importable module and a callable in it"
             " (myapp.calendar:list_bookings)"
@@ -86,26 +62,26 @@ def load_client(spec: str) -> ListBookings:
             f"--client: cannot import module {module_name}: {type(error).__name__}:"
             f" {masked_message(error)}"
         ) from None
-    for name in attribute.split("."):
-        try:
-            found = getattr(found, name)
-        except AttributeError:
-            raise ConfigurationError(f"--client: {module_name} has no {attribute}") from None
+    try:
+        found = functools.reduce(getattr, attribute.split("."), found)
+    except AttributeError:
+        raise ConfigurationError(f"--client: {module_name} has no {attribute}") from None
     if not callable(found):
         raise ConfigurationError(f"--client: {spec} is a {type(found).__name__}, not a callable")
     return _synchronous(found)
 
 
+async def _awaited(answer: Any) -> Any:
+    return await answer
+
+
 def _synchronous(client: Any) -> ListBookings:
     """A client that is a coroutine function (or returns an awaitable) is run to completion."""
-
-    async def awaited(answer: Any) -> Any:
-        return await answer
 
     def list_bookings(since: datetime, until: datetime) -> Iterable[CalendarBooking]:
         answer = client(since, until)
         if inspect.isawaitable(answer):
-            answer = asyncio.run(awaited(answer))
+            answer = asyncio.run(_awaited(answer))
         return answer  # type: ignore[no-any-return]
 
     return list_bookings
@@ -178,17 +154,17 @@ def calendar() -> None:
 @click.option(
     "--since",
     default=None,
-    callback=lambda _ctx, _param, value: None if value is None else parse_when(value, False),
+    callback=lambda _ctx, _param, value: _when(value, ahead=False),
     help="Start of the window of start times: an ISO 8601 time or a span ago (24h, 7d)"
-    f" [default: {DEFAULT_SINCE}; with --after-failover an hour before the last transaction"
-    " the promoted server replayed].",
+    " [default: 24h; with --after-failover an hour before the last transaction the promoted"
+    " server replayed].",
 )
 @click.option(
     "--until",
     default=None,
-    callback=lambda _ctx, _param, value: None if value is None else parse_when(value, True),
+    callback=lambda _ctx, _param, value: _when(value, ahead=True),
     help="End of the window: an ISO 8601 time or a span from now"
-    f" [default: {DEFAULT_UNTIL}; with --after-failover {FAILOVER_UNTIL}].",
+    f" [default: {DEFAULT_UNTIL.days}d; with --after-failover {FAILOVER_UNTIL.days}d].",
 )
 @click.option(
     "--after-failover",
@@ -228,7 +204,8 @@ def reconcile_command(
     nothing. Exits 1 when a booking could not be reconciled (the others are) or the database's
     side could not be compared. The last line says what it wrote (--json: "wrote",
     "summary")."""
-    end = until or parse_when(FAILOVER_UNTIL if after_failover else DEFAULT_UNTIL, ahead=True)
+    now = datetime.now(UTC)
+    end = until or now + (FAILOVER_UNTIL if after_failover else DEFAULT_UNTIL)
     start = None if since is None else _checked_window(since, end)
     client = load_client(client_spec)
     with connect(obj["database_url"], application_name="guard calendar reconcile") as conn:
@@ -242,10 +219,7 @@ def reconcile_command(
         cutoff = _cutoff(conn) if after_failover else None
         if start is None:
             start = _checked_window(
-                cutoff - FAILOVER_MARGIN
-                if cutoff is not None
-                else parse_when(DEFAULT_SINCE, ahead=False),
-                end,
+                now - DEFAULT_SINCE if cutoff is None else cutoff - FAILOVER_MARGIN, end
             )
         with guard_function_errors():
             report = reconcile_calendar(
@@ -257,7 +231,11 @@ def reconcile_command(
                 max_missing=max_missing,
                 orphaned_before=cutoff,
             )
-            audited = _audited(conn, report.recorded, cutoff)
+            audited = 0  # the audit rows written for the appointments the run recorded
+            if report.recorded:
+                ids = (list(report.recorded), cutoff)
+                audited = int(scalar(conn, queries.AUDIT_CALENDAR_RESTORATIONS, ids) or 0)
+                conn.commit()
     if as_json:
         emit_json({**_payload(report, company_id), "audited": audited})
     else:
@@ -283,16 +261,6 @@ def reconcile_command(
         raise GuardError("; ".join(problems))
 
 
-def _audited(conn: Any, recorded: Iterable[int], cutoff: datetime | None) -> int:
-    """The audit rows written for the appointments the run recorded (none: no statement)."""
-    ids = list(recorded)
-    if not ids:
-        return 0
-    audited = scalar(conn, queries.AUDIT_CALENDAR_RESTORATIONS, (ids, cutoff))
-    conn.commit()
-    return int(audited or 0)
-
-
 def _cutoff(conn: Any) -> datetime | None:
     """The promoted server's last replayed transaction (guard.calendar.failover_cutoff)."""
     with guard_function_errors():
@@ -304,6 +272,10 @@ def _cutoff(conn: Any) -> datetime | None:
             " path until their timeout"
         )
     return cutoff
+
+
+def _when(value: str | None, ahead: bool) -> datetime | None:
+    return None if value is None else moment(value, ahead, longest=_MAX_SPAN)
 
 
 def _checked_window(start: datetime, end: datetime) -> datetime:

@@ -69,18 +69,29 @@ def duration_seconds(text: str, default_unit: str | None = None) -> float | None
     return None if found is None or unit is None else float(found[1]) * _UNIT_SECONDS[unit]
 
 
-def span(text: str) -> timedelta | None:
-    """`90m`, `24h`, `7d` as a length of time; None for anything else."""
+def moment(
+    value: str, ahead: bool = False, now: datetime | None = None, longest: timedelta | None = None
+) -> datetime:
+    """An ISO 8601 time (no zone: UTC), or a span (`90m`, `24h`, `7d`, at most `longest`) that
+    long before now (after it when `ahead`); a usage error for anything else."""
+    text = value.strip()
     length = duration_seconds(text)
-    return None if length is None else timedelta(seconds=length)
-
-
-def iso_time(text: str) -> datetime | None:
-    """An ISO 8601 time (no zone: UTC); None for anything else."""
+    if length is not None:
+        try:
+            change = timedelta(seconds=length)
+            if longest is not None and change > longest:
+                raise click.BadParameter(f"{value!r} is longer than {longest.days} days")
+            return (now or datetime.now(UTC)) + (change if ahead else -change)
+        except OverflowError:
+            reach = "beyond year 9999" if ahead else "before year 1"
+            raise click.BadParameter(f"{value!r} reaches {reach}") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor a span"
+            f" ({'30d' if ahead else '2h, 1d'})"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -10,14 +10,14 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import click
 
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import when
-from guard.cli.params import iso_time, seconds_option, span
+from guard.cli.params import moment, seconds_option
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.loop import (
     ALERTS_ONLY_CHANNELS,
@@ -67,23 +67,6 @@ def _rate_options(function: _F) -> _F:
             help=help_text,
         )(function)
     return function
-
-
-def parse_skip_before(value: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (no zone: UTC) or an age such as `30m`, `2h`, `1d` (that long ago)."""
-    text = value.strip()
-    try:
-        age = span(text)
-        if age is not None:
-            return (now or datetime.now(UTC)) - age
-    except OverflowError:
-        raise click.BadParameter(f"{value!r} reaches before year 1") from None
-    parsed = iso_time(text)
-    if parsed is None:
-        raise click.BadParameter(
-            f"{value!r} is neither an ISO 8601 time (2026-11-22T08:00:00Z) nor an age (2h, 1d)"
-        )
-    return parsed
 
 
 def who_acts() -> str:
@@ -144,19 +127,19 @@ def sinks(
     return sinks
 
 
+def _whole(text: str, low: int, high: int, what: str) -> int:
+    """A whole number from `low` to `high`, ASCII digits only; a usage error naming `what`."""
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise click.BadParameter(f"{text[:20]!r} is not {what}")
+    return int(text)
+
+
 def _priorities(value: str | None) -> frozenset[int]:
     """`0,1` -> {0, 1}; a usage error (exit 2) for anything but small non-negative integers."""
     if value is None or not value.strip():
         return frozenset()
-    out: set[int] = set()
-    for part in value.split(","):
-        text = part.strip()
-        if not text.isascii() or not text.isdigit() or int(text) > 32767:
-            raise click.BadParameter(
-                f"{part.strip()[:20]!r} is not a review priority (0, 1, 2, ...)"
-            )
-        out.add(int(text))
-    return frozenset(out)
+    what = "a review priority (0, 1, 2, ...)"
+    return frozenset(_whole(part.strip(), 0, 32767, what) for part in value.split(","))
 
 
 def _per_channel(
@@ -180,11 +163,9 @@ def _per_channel(
 
 
 def _digest_hours(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= DIGEST_MAX_HOURS:
-        raise click.BadParameter(
-            f"{value[:20]!r} is not a digest period (whole hours from 1 to {DIGEST_MAX_HOURS})"
-        )
-    return int(value)
+    return _whole(
+        value, 1, DIGEST_MAX_HOURS, f"a digest period (whole hours from 1 to {DIGEST_MAX_HOURS})"
+    )
 
 
 def _severity(value: str) -> str:
@@ -260,7 +241,7 @@ def _severity(value: str) -> str:
     "skip_before",
     metavar="TIME",
     default=None,
-    callback=lambda _ctx, _param, value: None if value is None else parse_skip_before(value),
+    callback=lambda _ctx, _param, value: None if value is None else moment(value),
     help="First mark skipped, on the chosen channels, the deliveries of alerts last seen before"
     " TIME (ISO 8601, or an age such as 2h or 1d); recorded in guard.delivery_skips (who, when,"
     " how many). Then deliver as usual.",

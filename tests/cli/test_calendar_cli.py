@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from guard.booking import CalendarBooking
 from guard.cli import main
-from guard.cli.calendar import parse_when
+from guard.cli.params import moment
 from tests.support import calendar_client
 
 CLIENT = "tests.support.calendar_client:list_bookings"
@@ -129,10 +129,10 @@ def test_nothing_is_written_when_the_client_fails(calendar_db: str) -> None:
 
 def test_parse_when() -> None:
     now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-    assert parse_when("24h", ahead=False, now=now) == now - timedelta(hours=24)
-    assert parse_when("30d", ahead=True, now=now) == now + timedelta(days=30)
-    assert parse_when("2026-11-01T08:00:00Z", ahead=False) == datetime(2026, 11, 1, 8, tzinfo=UTC)
-    assert parse_when("2026-11-01", ahead=True) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert moment("24h", ahead=False, now=now) == now - timedelta(hours=24)
+    assert moment("30d", ahead=True, now=now) == now + timedelta(days=30)
+    assert moment("2026-11-01T08:00:00Z", ahead=False) == datetime(2026, 11, 1, 8, tzinfo=UTC)
+    assert moment("2026-11-01", ahead=True) == datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def test_after_failover_on_a_server_that_never_replayed_warns_and_goes_on(

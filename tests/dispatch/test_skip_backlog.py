@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from guard.cli import main
-from guard.cli.watch import parse_skip_before
+from guard.cli.params import moment
 from guard.schema.migrate import Migrator
 from tests.dispatch.conftest import delivery_rows, insert_alerts
 
@@ -119,7 +119,7 @@ def test_an_empty_skip_is_still_recorded(db_url: str) -> None:
 )
 def test_skip_before_accepts_iso_times_and_ages(text: str, expected: datetime) -> None:
     now = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    assert parse_skip_before(text, now) == expected
+    assert moment(text, now=now) == expected
 
 
 @pytest.mark.parametrize(
