@@ -175,8 +175,12 @@ SELECT guard.assert_tenant(%s)
 SELECT has_table_privilege('guard.checks', 'SELECT')
 
 -- name: CHECK_THRESHOLDS
-SELECT id, warn_above, error_above, threshold_unit FROM guard.checks
-WHERE warn_above IS NOT NULL OR error_above IS NOT NULL
+-- The checks that have thresholds, each with them as `guard check` shows them (`warn above 5,
+-- error above 12.5 rows`; a rate_pct check counts offending rows per 100 calls).
+SELECT id, warn_above, error_above, threshold_unit,
+concat_ws(', ', 'warn above ' || trim_scale(warn_above), 'error above ' || trim_scale(error_above))
+|| CASE threshold_unit WHEN 'rate_pct' THEN ' per 100 calls' ELSE ' rows' END
+FROM guard.checks WHERE warn_above IS NOT NULL OR error_above IS NOT NULL
 
 -- name: MAY_RUN_CHECKS
 SELECT has_function_privilege('guard.run_checks(timestamptz, bigint)', 'EXECUTE')
@@ -195,7 +199,12 @@ SELECT DISTINCT ON (check_id) check_id, outcome FROM guard.detection_runs
 WHERE check_id = ANY(%s) AND outcome IS NOT NULL ORDER BY check_id ASC, id DESC
 
 -- name: CHECK_CALL
-SELECT * FROM guard.check_call(%s)
+-- guard.check_call for a login that may not run guard.run_checks: each check with a status and
+-- an error as guard.run_checks gives them, as far as this login can tell.
+SELECT *, CASE WHEN offending IS NULL THEN 'not run' ELSE 'ok' END,
+CASE WHEN offending IS NULL THEN 'failed, cut or skipped (a login that may run guard.run_checks,'
+    || ' or the alerts check_failed and check_over_budget, say why)' END
+FROM guard.check_call(%s)
 
 -- --- guard/cli/demo.py
 -- name: CREATE_PG_CRON
@@ -207,35 +216,32 @@ SELECT guard.tenant_grant(%s, %s)
 -- name: TENANT_REVOKE
 SELECT guard.tenant_revoke(%s, %s)
 
--- name: OPEN_ALERT_COUNT
-SELECT count(*) FROM guard.alerts WHERE status = 'open'
+-- name: DEMO_STATE
+-- What `guard demo` ends with: the open alerts, the review items waiting, the constraints still
+-- NOT VALID, and the jobs it scheduled.
+SELECT (SELECT count(*) FROM guard.alerts WHERE status = 'open'),
+(SELECT count(*) FROM guard.review_items WHERE status IN ('open', 'claimed')),
+(SELECT count(*) FROM pg_constraint WHERE starts_with(conname, 'guard_') AND NOT convalidated),
+guard.schedule_jobs()
 
--- name: ACTIVE_REVIEW_ITEM_COUNT
-SELECT count(*) FROM guard.review_items WHERE status IN ('open', 'claimed')
-
--- name: PENDING_VALIDATION_COUNT
-SELECT count(*) FROM pg_constraint WHERE conname LIKE 'guard\_%' AND NOT convalidated
-
--- name: SCHEDULE_JOBS
-SELECT guard.schedule_jobs()
-
--- name: REPORTING_ROLE
-SELECT guard.role('reporting')
-
--- name: ROLE_EXISTS
-SELECT 1 FROM pg_roles WHERE rolname = %s
-
--- name: COMPANY_IDS
-SELECT id FROM public.companies ORDER BY id
+-- name: DEMO_REPORTING_LOGIN
+-- The reporting login docs/bi.md's examples connect as (REPORTING_LOGIN of guard/cli/demo.py), a
+-- member of the reporting role, bound to every company of the demo (the cluster trusts local
+-- logins: no password).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bi_user') THEN
+        CREATE ROLE bi_user LOGIN;
+    END IF;
+    IF guard.role('reporting') IS NOT NULL THEN
+        EXECUTE format('GRANT %I TO bi_user', guard.role('reporting'));
+    END IF;
+    PERFORM guard.tenant_grant('bi_user', id) FROM public.companies ORDER BY id;
+END
+$$
 
 -- name: DATABASE_EXISTS
 SELECT 1 FROM pg_database WHERE datname = %s
-
--- name: CREATE_LOGIN
-CREATE ROLE {} LOGIN
-
--- name: GRANT_ROLE
-GRANT {} TO {}
 
 -- name: CREATE_DATABASE
 CREATE DATABASE {}

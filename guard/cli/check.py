@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import click
@@ -19,12 +17,6 @@ from guard.ops.detection import BatchChecked, HistoryProgress, arm_pass_timeout,
 
 _SUMMARY_COLUMNS = ["check", "rule", "offending", "opened", "repeated", "resolved"]
 _STATUS_COLUMNS = [*_SUMMARY_COLUMNS, "status", "error"]
-
-# What a login that may not read the checks' status is told about one that did not run through.
-_UNKNOWN_FAILURE = (
-    "failed, cut or skipped (a login that may run guard.run_checks, or the alerts check_failed"
-    " and check_over_budget, say why)"
-)
 
 
 def _skip_on_subscriber(database_url: str | None, what: str, as_json: bool, empty: Any) -> bool:
@@ -52,35 +44,22 @@ def _setting(database_url: str | None, name: str) -> int:
     return int(value)
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """A check's warn and error thresholds (guard.checks), which judge each windowed pass."""
-
-    warn_above: Decimal | None
-    error_above: Decimal | None
-    unit: str  # count, or rate_pct: offending rows of the window per 100 calls created in it
-
-    def describe(self) -> str:
-        unit = "per 100 calls" if self.unit == "rate_pct" else "rows"
-        limits = [
-            f"{name} above {format(value.normalize(), 'f')}"
-            for name, value in (("warn", self.warn_above), ("error", self.error_above))
-            if value is not None
-        ]
-        return f"{', '.join(limits)} {unit}"
-
-
 # Shown for a check with thresholds that this run did not judge: only a windowed pass that runs
 # the check through judges it (guard.judge_check_threshold), not --all's batches or one call.
 NOT_JUDGED = "not judged"
 
 
-def _thresholds(conn: psycopg.Connection[Any]) -> dict[str, Thresholds]:
-    """The checks that have thresholds; none for a login that may not read guard.checks."""
+def _thresholds(conn: psycopg.Connection[Any]) -> dict[str, tuple[dict[str, Any], str]]:
+    """The checks that have thresholds (guard.checks: warn_above, error_above, which judge each
+    windowed pass), each with them as JSON and as text; none for a login that may not read
+    guard.checks."""
     if not scalar(conn, queries.MAY_READ_CHECKS):
         return {}
     rows = conn.execute(queries.CHECK_THRESHOLDS).fetchall()
-    return {check_id: Thresholds(warn, error, unit) for check_id, warn, error, unit in rows}
+    return {
+        check_id: ({"warn_above": warn, "error_above": error, "unit": unit}, text)
+        for check_id, warn, error, unit, text in rows
+    }
 
 
 def _detect_window(database_url: str | None) -> tuple[list[Any], dict[str, str]]:
@@ -101,10 +80,7 @@ def _check_call(database_url: str | None, call_id: int) -> list[Any]:
     """Every check of one call, with its status and error, in one transaction."""
     with transaction(database_url, application_name="guard check") as conn:
         if not scalar(conn, queries.MAY_RUN_CHECKS):
-            return [
-                [*r, "ok", None] if r[2] is not None else [*r, "not run", _UNKNOWN_FAILURE]
-                for r in conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()
-            ]
+            return conn.execute(queries.CHECK_CALL, (call_id,)).fetchall()
         company = conn.execute(queries.CALL_COMPANY, (call_id,)).fetchone()
         if company is None:
             raise GuardError(f"call {call_id} does not exist")
@@ -207,8 +183,7 @@ def check(
                 {
                     **dict(zip(_STATUS_COLUMNS, row, strict=True)),
                     "outcome": outcomes.get(row[0]),
-                    # asdict: emit_json writes each Decimal as a number
-                    "thresholds": asdict(thresholds[row[0]]) if row[0] in thresholds else None,
+                    "thresholds": thresholds[row[0]][0] if row[0] in thresholds else None,
                 }
                 for row in rows
             ]
@@ -221,7 +196,7 @@ def check(
                 [
                     *row[:-1],
                     judged.get(row[0], ""),
-                    thresholds[row[0]].describe() if row[0] in thresholds else "",
+                    thresholds[row[0]][1] if row[0] in thresholds else "",
                 ]
                 for row in rows
             ],
@@ -251,8 +226,7 @@ def reconcile(obj: dict[str, str | None], dry_run: bool, as_json: bool) -> None:
         return
     cap = _setting(obj["database_url"], "reconcile_batch_limit")
     rows = fetch_all(obj["database_url"], queries.RECONCILE, (dry_run,))
-    total = sum(n for _, n in rows)
-    capped = total >= cap or any(n >= cap for _, n in rows)
+    capped = sum(n for _, n in rows) >= cap
     if as_json:
         emit_json(
             {

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from guard import queries
-from guard.connection import connect, scalar
+from guard.connection import connect, fetch_all
 from guard.demo import sample_data
 from guard.demo.embedded import (
     SERVER_USER,
@@ -87,11 +87,7 @@ def demo(stop: bool) -> None:
         _print_sample_data(summary)
         data_story(url, click.echo)
         booking_story(url, click.echo)
-    with connect(url) as conn:
-        open_alerts = scalar(conn, queries.OPEN_ALERT_COUNT)
-        open_reviews = scalar(conn, queries.ACTIVE_REVIEW_ITEM_COUNT)
-        pending = scalar(conn, queries.PENDING_VALIDATION_COUNT)
-        scheduled = scalar(conn, queries.SCHEDULE_JOBS)
+    [(open_alerts, open_reviews, pending, scheduled)] = fetch_all(url, queries.DEMO_STATE)
     click.echo(f"Jobs: {scheduled or '?'}")
     click.echo(
         f"Now: {open_alerts or 0} open alerts (`guard alerts list`),"
@@ -105,7 +101,9 @@ def demo(stop: bool) -> None:
     else:
         click.echo("Invariants: triggers active, every constraint validated.")
 
-    bi_url = _reporting_login(url)
+    with connect(url, autocommit=True) as conn:
+        conn.execute(queries.DEMO_REPORTING_LOGIN)
+    bi_url = url.replace(f"{SERVER_USER}@", f"{REPORTING_LOGIN}@", 1)
 
     click.echo(
         f"\nConnect:\n  psql {url}\n  export GUARD_DATABASE_URL={url}\n"
@@ -122,24 +120,6 @@ def _migrations_line(applied: list[str]) -> str:
     if len(applied) <= 3:
         return f"2. Migrations: applied {', '.join(applied)}"
     return f"2. Migrations: applied {len(applied)}, {applied[0]} ... {applied[-1]}"
-
-
-def _reporting_login(url: str) -> str:
-    """The reporting login docs/bi.md's examples use, bound to every company of the demo (the
-    cluster trusts local logins: no password). Its URL."""
-    with connect(url, autocommit=True) as conn:
-        role = scalar(conn, queries.REPORTING_ROLE)
-        if conn.execute(queries.ROLE_EXISTS, (REPORTING_LOGIN,)).fetchone() is None:
-            conn.execute(sql.SQL(queries.CREATE_LOGIN).format(sql.Identifier(REPORTING_LOGIN)))
-        if role:
-            conn.execute(
-                sql.SQL(queries.GRANT_ROLE).format(
-                    sql.Identifier(role), sql.Identifier(REPORTING_LOGIN)
-                )
-            )
-        for (company,) in conn.execute(queries.COMPANY_IDS).fetchall():
-            conn.execute(queries.TENANT_GRANT, (REPORTING_LOGIN, company))
-    return url.replace(f"{SERVER_USER}@", f"{REPORTING_LOGIN}@", 1)
 
 
 def _where_guard_is() -> str:
