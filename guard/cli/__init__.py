@@ -71,11 +71,8 @@ def _fail(message: str, exit_code: int) -> NoReturn:
 
 
 def _not_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    """Whether `text` holds a lone surrogate: how Python keeps bytes that are not UTF-8."""
+    return any("\ud800" <= char <= "\udfff" for char in text)
 
 
 def _refuse_undecodable(argv: list[str]) -> None:
@@ -232,37 +229,6 @@ def _without_schema(conn: Any) -> str | None:
     return None if row and row[0] else server_address(conn.info)
 
 
-def _each_leaf(
-    command: click.Command, path: tuple[str, ...], wrap: Callable[[click.Command, str], None]
-) -> None:
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            _each_leaf(sub, (*path, name), wrap)
-    elif command.callback is not None:
-        wrap(command, " ".join(path))
-
-
-def _refuse_writes_on_standby(command: click.Command, name: str) -> None:
-    """Wrap a writing command of WRITES: against a standby it stops with ReadOnlyStandby before
-    doing anything (a breaker command would otherwise change Redis, then fail to record it in
-    PostgreSQL)."""
-    writes = WRITES.get(name)
-    if writes is None or command.callback is None:
-        return
-    original = command.callback
-
-    @functools.wraps(original)
-    def refusing(*args: Any, **options: Any) -> Any:
-        if writes(options):
-            root = click.get_current_context().find_root()
-            where = _standby((root.obj or {}).get("database_url"))
-            if where is not None:
-                raise ReadOnlyStandby(where, name)
-        return original(*args, **options)
-
-    command.callback = refusing
-
-
 # Commands that do not need Booking Guard's schema in the database: `guard demo` starts its own
 # cluster, and `guard db` creates the schema and reports on it (`db validate` needs it).
 SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "db verify"})
@@ -271,14 +237,22 @@ SCHEMA_NOT_NEEDED = frozenset({"demo", "db apply", "db rollback", "db status", "
 DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 
 
-def _require_database(command: click.Command, name: str) -> None:
-    """Wrap a command that uses PostgreSQL: with no database named it stops with one line
-    (no_database_given) instead of using libpq's default, and one that needs Booking Guard's
-    schema stops with one line when the database has none, before it does anything."""
+def _check_database_first(command: click.Command, path: tuple[str, ...]) -> None:
+    """Wrap every command under `command` that uses PostgreSQL, to stop with one line before it
+    does anything: with no database named (no_database_given) instead of using libpq's default;
+    when it needs Booking Guard's schema and the database has none; when it writes (WRITES) and
+    the server is a standby (ReadOnlyStandby: a breaker command would otherwise change Redis,
+    then fail to record it in PostgreSQL)."""
+    if isinstance(command, click.Group):
+        for word, sub in command.commands.items():
+            _check_database_first(sub, (*path, word))
+        return
+    name = " ".join(path)
     if name in DATABASE_NOT_USED or command.callback is None:
         return
     original = command.callback
     needs_schema = name not in SCHEMA_NOT_NEEDED
+    writes = WRITES.get(name)
 
     @functools.wraps(original)
     def checked(*args: Any, **options: Any) -> Any:
@@ -290,8 +264,12 @@ def _require_database(command: click.Command, name: str) -> None:
         where = _probe(database_url, _without_schema) if needs_schema else None
         if where is not None:
             raise GuardError(f"database {where} has no Booking Guard schema: run `guard db apply`")
+        where = _standby(database_url) if writes and writes(options) else None
+        if where is not None:
+            raise ReadOnlyStandby(where, name)
         return original(*args, **options)
 
+    checked.refuses_writes_on_standby = name in WRITES  # type: ignore[attr-defined]
     command.callback = checked
 
 
@@ -394,9 +372,7 @@ class _Group(click.Group):
             command = getattr(importlib.import_module(module), attribute)
             command.short_help = short_help
             cap_unbounded_integers(command)
-            # The database checks wrap outermost, before the standby check (it connects).
-            _each_leaf(command, (cmd_name,), _refuse_writes_on_standby)
-            _each_leaf(command, (cmd_name,), _require_database)
+            _check_database_first(command, (cmd_name,))
             self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
 
