@@ -10,24 +10,6 @@ from guard.cli.params import BIGINT, NON_EMPTY_TEXT, options
 from guard.connection import transaction
 from guard.ops import rollout
 
-
-def _target(
-    companies: tuple[int, ...], percent: int | None, everyone: bool, clear: bool
-) -> rollout.Target:
-    chosen = sum((bool(companies), percent is not None, everyone))
-    if chosen > 1:
-        raise click.UsageError("give one of --company, --percent and --all-companies")
-    if chosen == 0 and not clear:
-        raise click.UsageError(
-            "say which companies: --company ID (repeatable), --percent N or --all-companies"
-        )
-    if everyone and clear:
-        raise click.UsageError(
-            "--clear drops company overrides; --all-companies sets the rule's own"
-        )
-    return rollout.Target(companies=companies, percent=percent, everyone=everyone)
-
-
 # The options `guard rules stage` and `guard rules mode` share.
 _targeting = options(
     click.option(
@@ -51,31 +33,6 @@ _targeting = options(
         help="Drop the override of these companies (of every company without a target).",
     ),
 )
-
-
-def _change(
-    database_url: str | None,
-    rule: str,
-    setting: rollout.Setting,
-    value: str | None,
-    target: rollout.Target,
-    clear: bool,
-) -> None:
-    if clear:
-        if value is not None:
-            raise click.UsageError(f"--clear takes no {setting.upper()}")
-        with transaction(database_url) as conn:
-            cleared = rollout.clear_override(conn, rule, setting, target)
-        echo_text(f"cleared  {rule}: the {setting} override of {_companies(cleared, rule)}")
-        return
-    if value is None:
-        raise click.UsageError(f"missing {setting.upper()} (or --clear)")
-    with transaction(database_url) as conn:
-        written = rollout.set_override(conn, rule, setting, value, target)
-    if target.everyone:
-        echo_text(f"set  {rule}: {setting} {value} (the rule's own; company overrides still apply)")
-    else:
-        echo_text(f"set  {rule}: {setting} {value} for {_companies(written, rule)}")
 
 
 # The most company ids a change names on its line; `guard rules show RULE` lists every one.
@@ -176,10 +133,38 @@ def _setting_command(setting: rollout.Setting, choices: tuple[str, ...]) -> None
         percent: int | None,
         everyone: bool,
         clear: bool,
-        **value: str | None,
+        **values: str | None,
     ) -> None:
-        target = _target(companies, percent, everyone, clear)
-        _change(obj["database_url"], rule, setting, value[setting], target, clear)
+        value = values[setting]
+        chosen = sum((bool(companies), percent is not None, everyone))
+        if chosen > 1:
+            raise click.UsageError("give one of --company, --percent and --all-companies")
+        if chosen == 0 and not clear:
+            raise click.UsageError(
+                "say which companies: --company ID (repeatable), --percent N or --all-companies"
+            )
+        if everyone and clear:
+            raise click.UsageError(
+                "--clear drops company overrides; --all-companies sets the rule's own"
+            )
+        if clear and value is not None:
+            raise click.UsageError(f"--clear takes no {setting.upper()}")
+        if not clear and value is None:
+            raise click.UsageError(f"missing {setting.upper()} (or --clear)")
+        target = rollout.Target(companies=companies, percent=percent, everyone=everyone)
+        with transaction(obj["database_url"]) as conn:
+            if value is None:
+                ids = rollout.clear_override(conn, rule, setting, target)
+            else:
+                ids = rollout.set_override(conn, rule, setting, value, target)
+        if value is None:
+            echo_text(f"cleared  {rule}: the {setting} override of {_companies(ids, rule)}")
+        elif everyone:
+            echo_text(
+                f"set  {rule}: {setting} {value} (the rule's own; company overrides still apply)"
+            )
+        else:
+            echo_text(f"set  {rule}: {setting} {value} for {_companies(ids, rule)}")
 
 
 _setting_command("stage", rollout.STAGES)
