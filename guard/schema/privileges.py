@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from guard.connection import scalar
 from guard.errors import GuardError
 from guard.schema import catalog
 
@@ -84,39 +83,48 @@ def _say(conn: psycopg.Connection[Any], text: str, **more: str) -> str:
 def role_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """The name of each kind of Booking Guard role in this database: guard.role_names once the
     security migration ran, before it the settings that migration will read, or the defaults."""
-    if catalog.exists(conn, "guard.role_names"):
-        return dict(conn.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
-    names = {}
-    for kind, default in ROLE_DEFAULTS.items():
-        setting = f"booking_guard.role_{kind}"
-        query = "SELECT nullif(btrim(current_setting(%s, TRUE)), '')"
-        names[kind] = scalar(conn, query, (setting,)) or default
-    return names
+    names = catalog.rows_once(
+        conn, "guard.role_names", "SELECT kind, role_name FROM guard.role_names"
+    )
+    if names:
+        return dict(names)
+    query = (
+        "SELECT kind, coalesce(nullif(btrim(current_setting('booking_guard.role_' || kind, TRUE)),"
+        " ''), name) FROM unnest(%s::text[], %s::text[]) AS d (kind, name)"
+    )
+    return dict(conn.execute(query, (list(ROLE_DEFAULTS), list(ROLE_DEFAULTS.values()))))
+
+
+_MAY_APPLY = """
+SELECT r.rolsuper,
+       to_regnamespace('guard') IS NOT NULL
+           OR has_database_privilege(current_database(), 'CREATE'),
+       r.rolcreaterole,
+       ARRAY(SELECT w.name FROM unnest(%s::text[]) AS w (name)
+             WHERE NOT EXISTS (SELECT FROM pg_roles AS o WHERE o.rolname = w.name)),
+       NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') OR coalesce(
+           (SELECT has_schema_privilege('cron', 'USAGE') FROM pg_namespace WHERE nspname = 'cron'),
+           FALSE)
+FROM pg_roles AS r WHERE r.rolname = current_user
+"""
 
 
 def missing_for_apply(conn: psycopg.Connection[Any]) -> list[str]:
     """What the current role lacks to apply Booking Guard here, each with the statement that
     grants it; empty for a superuser or a role that has it all."""
-    if _is_superuser(conn):
-        return []
-    missing = []
-    if not catalog.exists(conn, "guard", "namespace") and not scalar(
-        conn, "SELECT has_database_privilege(current_database(), 'CREATE')"
-    ):
-        missing.append(_say(conn, _MISSING["database"]))
     names = role_names(conn)
     # and the check reader own checks run as, named after reporting (migration 0104)
     wanted = [*names.values(), names["reporting"][:56] + "_checks"]
-    absent = [name for name in wanted if not _role_exists(conn, name)]
-    may_create = "SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user"
-    if absent and not scalar(conn, may_create):
+    row = conn.execute(_MAY_APPLY, (wanted,)).fetchone()
+    assert row is not None
+    superuser, may_create_schema, may_create_roles, absent, may_use_cron = row
+    if superuser:
+        return []
+    missing = [] if may_create_schema else [_say(conn, _MISSING["database"])]
+    if absent and not may_create_roles:
         listed = f", and Booking Guard's roles {', '.join(absent)} do not exist"
         missing.append(_say(conn, _MISSING["roles"], absent=listed))
-    cron = scalar(conn, "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_cron'")
-    if cron and not scalar(
-        conn,
-        "SELECT has_schema_privilege('cron', 'USAGE') FROM pg_namespace WHERE nspname = 'cron'",
-    ):
+    if not may_use_cron:
         missing.append(_say(conn, _MISSING["cron"]))
     return missing
 
@@ -125,16 +133,20 @@ def act_as_owner_role(conn: psycopg.Connection[Any], progress: Callable[[str], N
     """Let this session create Booking Guard's roles with SET and INHERIT, and hold both on an
     owner role that exists already (see the module's docstring). Raises PermissionError, with the
     GRANT to run, when the owner role exists and this role may neither use nor grant it."""
-    if _is_superuser(conn) or conn.info.server_version < 160000:
+    if conn.info.server_version < 160000:
         return  # before 16 membership is SET and INHERIT, and CREATEROLE grants any role
-    conn.execute("SET createrole_self_grant = 'set, inherit'")
+    conn.execute("SET createrole_self_grant = 'set, inherit'")  # a superuser's is ignored
     owner = role_names(conn)["owner"]
-    if not _role_exists(conn, owner) or owner == conn.info.user:
-        return
-    if scalar(conn, "SELECT pg_has_role(%s, 'SET') AND pg_has_role(%s, 'USAGE')", (owner, owner)):
+    # a superuser, and the owner role itself, may SET and use it
+    usable, admin = conn.execute(
+        "SELECT o IS NULL OR (pg_has_role(o, 'SET') AND pg_has_role(o, 'USAGE')),"
+        " pg_has_role(o, 'MEMBER WITH ADMIN OPTION') FROM to_regrole(quote_ident(%s)) AS o",
+        (owner,),
+    ).fetchone() or (True, False)
+    if usable:
         return
     user = _ident(conn.info.user)
-    if not scalar(conn, "SELECT pg_has_role(%s, 'MEMBER WITH ADMIN OPTION')", (owner,)):
+    if not admin:
         raise GuardError(
             f"{user} may not act as Booking Guard's owner role {_ident(owner)}, which another"
             f" role created (since PostgreSQL 16 a CREATEROLE role grants only the roles it"
@@ -153,11 +165,3 @@ def act_as_owner_role(conn: psycopg.Connection[Any], progress: Callable[[str], N
 def _ident(name: str) -> str:
     """A role or database name as it is written in SQL (quoted only where it must be)."""
     return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
-
-
-def _is_superuser(conn: psycopg.Connection[Any]) -> bool:
-    return bool(scalar(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
-
-
-def _role_exists(conn: psycopg.Connection[Any], name: str) -> bool:
-    return bool(scalar(conn, "SELECT count(*) > 0 FROM pg_roles WHERE rolname = %s", (name,)))
