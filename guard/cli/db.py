@@ -371,8 +371,8 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
     with connect(obj["database_url"], application_name="guard db") as conn:
         _announce(conn)
         zoneless = zoneless_columns(conn)
+        unbound = unbound_logins(conn)
     differences = verify_database(obj["database_url"], migrations_dir)
-    unbound = unbound_logins(obj["database_url"])
     if as_json:
         emit_json(
             {

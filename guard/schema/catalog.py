@@ -9,7 +9,7 @@ server print each stored view again."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -93,47 +93,37 @@ WHERE n.nspname = %(guard)s AND p.prokind IN ('f', 'p')
 """
 
 # Privileges: aclexplode over the ACL or, where it is NULL, the built-in default (so that a NULL
-# and an explicit default compare equal). grantee 0 is PUBLIC.
-_RELATION_ACL = """
-SELECT n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)::text, NULL::text,
+# and an explicit default compare equal). grantee 0 is PUBLIC. part: the snapshot's part.
+_ACL = """
+SELECT o.part, o.name, pg_get_userbyid(o.owner)::text, o.column_name,
        CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
-       x.privilege_type, x.is_grantable, x.grantee = c.relowner
-FROM pg_class AS c
-JOIN pg_namespace AS n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS x
-WHERE c.relkind IN ('r', 'p', 'v', 'm')
-  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
-UNION ALL
-SELECT n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)::text, a.attname::text,
-       CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
-       x.privilege_type, x.is_grantable, x.grantee = c.relowner
-FROM pg_attribute AS a
-JOIN pg_class AS c ON c.oid = a.attrelid
-JOIN pg_namespace AS n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL aclexplode(a.attacl) AS x
-WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
-  AND c.relkind IN ('r', 'p', 'v', 'm')
-  AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
-"""
-
-_FUNCTION_ACL = """
-SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       pg_get_userbyid(p.proowner)::text, NULL::text,
-       CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
-       x.privilege_type, x.is_grantable, x.grantee = p.proowner
-FROM pg_proc AS p
-JOIN pg_namespace AS n ON n.oid = p.pronamespace
-CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS x
-WHERE n.nspname = %(guard)s AND p.prokind IN ('f', 'p')
-"""
-
-_SCHEMA_ACL = """
-SELECT n.nspname, pg_get_userbyid(n.nspowner)::text, NULL::text,
-       CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee)::text END,
-       x.privilege_type, x.is_grantable, x.grantee = n.nspowner
-FROM pg_namespace AS n
-CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS x
-WHERE n.nspname = %(guard)s
+       x.privilege_type, x.is_grantable, x.grantee = o.owner
+FROM (
+    SELECT 'relations', n.nspname || '.' || c.relname, c.relowner, NULL::text,
+           coalesce(c.relacl, acldefault('r', c.relowner))
+    FROM pg_class AS c
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm')
+      AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
+    UNION ALL
+    SELECT 'relations', n.nspname || '.' || c.relname, c.relowner, a.attname::text, a.attacl
+    FROM pg_attribute AS a
+    JOIN pg_class AS c ON c.oid = a.attrelid
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
+      AND c.relkind IN ('r', 'p', 'v', 'm')
+      AND (n.nspname = %(guard)s OR (n.nspname = 'public' AND c.relname = ANY(%(booking)s)))
+    UNION ALL
+    SELECT 'functions',
+           n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+           p.proowner, NULL, coalesce(p.proacl, acldefault('f', p.proowner))
+    FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE n.nspname = %(guard)s AND p.prokind IN ('f', 'p')
+    UNION ALL
+    SELECT 'schema', n.nspname, n.nspowner, NULL, coalesce(n.nspacl, acldefault('n', n.nspowner))
+    FROM pg_namespace AS n WHERE n.nspname = %(guard)s
+) AS o (part, name, owner, column_name, acl)
+CROSS JOIN LATERAL aclexplode(o.acl) AS x
 """
 
 # Domains and composite types (a composite's attributes in order); a table's own row type is
@@ -147,19 +137,16 @@ SELECT n.nspname || '.' || t.typname, t.typtype::text,
                             ORDER BY a.attnum)
            FROM pg_attribute AS a
            WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
-       ) END
+       ) END,
+       (SELECT coalesce(jsonb_object_agg(k.conname, jsonb_build_object(
+                'definition', regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', ''),
+                'validated', k.convalidated)), '{}')
+        FROM pg_constraint AS k
+        WHERE k.contypid = t.oid AND k.contype <> 'n')  -- a domain's NOT NULL (17): typnotnull
 FROM pg_type AS t
 JOIN pg_namespace AS n ON n.oid = t.typnamespace
 LEFT JOIN pg_class AS r ON r.oid = t.typrelid
 WHERE n.nspname = %(guard)s AND (t.typtype = 'd' OR (t.typtype = 'c' AND r.relkind = 'c'))
-"""
-
-_DOMAIN_CONSTRAINTS = """
-SELECT n.nspname || '.' || t.typname, k.conname, pg_get_constraintdef(k.oid), k.convalidated
-FROM pg_constraint AS k
-JOIN pg_type AS t ON t.oid = k.contypid
-JOIN pg_namespace AS n ON n.oid = t.typnamespace
-WHERE n.nspname = %(guard)s AND k.contype <> 'n'  -- a domain's NOT NULL (17): typnotnull
 """
 
 # The parts of each relation: the query (relation, name, then these fields, in order).
@@ -214,18 +201,14 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         cur.execute(_FUNCTIONS, params)
         functions = {name: {"definition": definition} for name, definition in cur.fetchall()}
         types = _types(cur, params)
-        kinds = _role_kinds(cur) if has_guard_schema else {}
+        kinds = _role_kinds(conn)
         for relation in relations.values():
             for policy in relation["policies"].values():
                 policy["roles"] = sorted(kinds.get(role, role) for role in policy["roles"])
         schema_security: dict[str, Any] = {}
-        for query, objects in (
-            (_RELATION_ACL, relations),
-            (_FUNCTION_ACL, functions),
-            (_SCHEMA_ACL, schema_security),
-        ):
-            cur.execute(query, params)
-            _add_grants(objects, cur.fetchall(), kinds)
+        cur.execute(_ACL, params)
+        parts = {"relations": relations, "functions": functions, "schema": schema_security}
+        _add_grants(parts, cur.fetchall(), kinds)
         existing_roles: list[str] = []
         if kinds:
             cur.execute(
@@ -240,10 +223,7 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
             "guard.role_grants",
             "format('%s %s %s %s', role_kind, object_type, object_name, privileges)",
         )
-        registries = {
-            part: _keys(cur, table, key) if has_guard_schema else []
-            for part, (table, key) in keys.items()
-        }
+        registries = {part: _keys(conn, table, key) for part, (table, key) in keys.items()}
     snapshot: Snapshot = {
         "schemas": [GUARD_SCHEMA] if has_guard_schema else [],
         "relations": relations,
@@ -321,90 +301,67 @@ _CANNOT_BUILD_CLASSES = frozenset({"42", "0A", "22"})
 
 def _types(cur: psycopg.Cursor[Any], params: dict[str, Any]) -> dict[str, Any]:
     """The domains and composite types of schema guard, with each domain's constraints."""
-    types: dict[str, Any] = {}
     cur.execute(_TYPES, params)
-    for name, kind, base, not_null, default, attributes in cur.fetchall():
-        types[name] = {
-            "kind": {"d": "domain", "c": "composite"}[kind],
-            "base": base,
-            "not_null": not_null,
-            "default": default,
-            "attributes": attributes,
-            "constraints": {},
-        }
-    cur.execute(_DOMAIN_CONSTRAINTS, params)
-    for name, constraint, definition, validated in cur.fetchall():
-        types[name]["constraints"][constraint] = {
-            "definition": definition.removesuffix(" NOT VALID"),
-            "validated": validated,
-        }
+    fields = ("kind", "base", "not_null", "default", "attributes", "constraints")
+    types = {name: dict(zip(fields, values, strict=True)) for name, *values in cur.fetchall()}
+    for found in types.values():
+        found["kind"] = {"d": "domain", "c": "composite"}[found["kind"]]
     return types
 
 
 def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
     """pg_cron's schedule of Booking Guard's jobs ("scheduled") and what guard.jobs says it
     should be ("expected"), or None where pg_cron or guard.jobs is not in this database."""
-    with conn.transaction(), conn.cursor() as cur:
-        if not (exists(cur.connection, "cron.job") and exists(cur.connection, "guard.jobs")):
+    with conn.transaction():
+        if not (exists(conn, "cron.job") and exists(conn, "guard.jobs")):
             return None
-        cur.execute(
+        scheduled = conn.execute(
             "SELECT c.jobname::text, c.schedule, c.command, c.active FROM cron.job AS c"
             " WHERE c.jobname LIKE 'guard\\_%' AND c.database = current_database()"
-        )
-        scheduled = {
-            name: {"schedule": schedule, "command": command, "active": active}
-            for name, schedule, command, active in cur.fetchall()
-        }
+        ).fetchall()
         # what pg_cron runs for each job, as each release has said it
-        cur.execute(
-            "SELECT to_regprocedure('guard.cron_command(text, text)') IS NOT NULL,"
-            " to_regprocedure('guard.job_command(text)') IS NOT NULL"
-        )
-        row = cur.fetchone()
-        if row and row[0]:
+        if exists(conn, "guard.cron_command(text, text)", "procedure"):
             command = "guard.cron_command(j.name, j.schedule)"
-        elif row and row[1]:
+        elif exists(conn, "guard.job_command(text)", "procedure"):
             command = "guard.job_command(j.name)"
         else:
             command = "format('SELECT guard.run_job(%L)', j.name)"
         # guard.cron_schedule, where it exists, says what pg_cron is given for a job's schedule
-        cron_schedule = exists(cur.connection, "guard.cron_schedule(text)", "procedure")
+        cron_schedule = exists(conn, "guard.cron_schedule(text)", "procedure")
         schedule = "guard.cron_schedule(j.schedule)" if cron_schedule else "j.schedule"
-        cur.execute(
-            f"SELECT 'guard_' || j.name, {schedule}, {command}"  # fixed texts
-            " FROM guard.jobs AS j WHERE j.enabled"
-        )
-        expected = {
-            name: {"schedule": schedule, "command": command, "active": True}
-            for name, schedule, command in cur.fetchall()
-        }
-    return {"scheduled": scheduled, "expected": expected}
+        expected = conn.execute(
+            f"SELECT 'guard_' || j.name, {schedule}, {command}, TRUE"  # fixed texts
+            " FROM guard.jobs AS j WHERE j.enabled".encode()
+        ).fetchall()
+    fields = ("schedule", "command", "active")
+    return {
+        part: {name: dict(zip(fields, values, strict=True)) for name, *values in rows}
+        for part, rows in (("scheduled", scheduled), ("expected", expected))
+    }
 
 
 def rows_created_by_data(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
     """The registry rows that sql/data/ created and no migration wrote (guard.registry_rows)."""
-    if not exists(conn, "guard.registry_rows"):
-        return set()
-    rows = conn.execute("SELECT registry, key FROM guard.registry_rows")
+    rows = rows_once(conn, "guard.registry_rows", "SELECT registry, key FROM guard.registry_rows")
     return {(str(registry), str(key)) for registry, key in rows}
 
 
 def adopted_tables(conn: psycopg.Connection[Any]) -> set[str]:
     """Booking tables that existed before Booking Guard (their own layout is the application's)."""
-    if not exists(conn, "guard.baseline_objects"):
-        return set()
-    rows = conn.execute(
+    rows = rows_once(
+        conn,
+        "guard.baseline_objects",
         "SELECT 'public.' || table_name FROM guard.baseline_objects"
-        " WHERE column_name = '' AND NOT created_by_guard"
+        " WHERE column_name = '' AND NOT created_by_guard",
     )
     return {name for (name,) in rows}
 
 
 def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[str]) -> set[str]:
     """The views of the checks a DBA registered, as `guard.<view>`."""
-    if not exists(conn, "guard.checks"):
-        return set()
-    rows = conn.execute(
+    rows = rows_once(
+        conn,
+        "guard.checks",
         "SELECT 'guard.' || check_view FROM guard.checks"
         " WHERE check_view IS NOT NULL AND NOT (id = ANY (%s))",
         (shipped_checks,),
@@ -412,28 +369,29 @@ def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[s
     return {name for (name,) in rows}
 
 
-def _role_kinds(cur: psycopg.Cursor[Any]) -> dict[str, str]:
-    """Role name -> kind, from guard.role_names (empty before the security migration)."""
-    if not exists(cur.connection, "guard.role_names"):
-        return {}
-    # and the roles named after them (guard.check_reader(), guard.bound_application_role())
-    cur.execute(
-        "SELECT role_name, kind FROM guard.role_names UNION ALL"
-        " SELECT left(role_name, 56) || '_checks', 'check_reader' FROM guard.role_names"
-        " WHERE kind = 'reporting' UNION ALL"
-        " SELECT left(role_name, 56) || '_bound', 'bound_application' FROM guard.role_names"
-        " WHERE kind = 'application'"
+def _role_kinds(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """Role name -> kind, from guard.role_names (empty before the security migration), and the
+    roles named after them (guard.check_reader(), guard.bound_application_role())."""
+    return dict(
+        rows_once(
+            conn,
+            "guard.role_names",
+            "SELECT role_name, kind FROM guard.role_names UNION ALL"
+            " SELECT left(role_name, 56) || '_checks', 'check_reader' FROM guard.role_names"
+            " WHERE kind = 'reporting' UNION ALL"
+            " SELECT left(role_name, 56) || '_bound', 'bound_application' FROM guard.role_names"
+            " WHERE kind = 'application'",
+        )
     )
-    return {name: kind for name, kind in cur.fetchall()}
 
 
 def _add_grants(
-    objects: dict[str, Any], rows: list[tuple[Any, ...]], kinds: dict[str, str]
+    parts: dict[str, dict[str, Any]], rows: list[tuple[Any, ...]], kinds: dict[str, str]
 ) -> None:
-    """Set "owner" and "grants" of each object from aclexplode rows. Outside schema guard only
-    the privileges of Booking Guard's roles count; an owner's own are left out everywhere."""
-    for name, owner, column, grantee, privilege, grantable, grantee_is_owner in rows:
-        entry = objects.setdefault(name, {})
+    """Set "owner" and "grants" of each object of `parts` from _ACL's rows. Outside schema guard
+    only the privileges of Booking Guard's roles count; an owner's own are left out everywhere."""
+    for part, name, owner, column, grantee, privilege, grantable, grantee_is_owner in rows:
+        entry = parts[part].setdefault(name, {})
         in_guard = name.split(".", 1)[0] == GUARD_SCHEMA or "." not in name
         entry["owner"] = kinds.get(owner, owner) if in_guard else None
         grants = entry.setdefault("grants", [])
@@ -444,21 +402,30 @@ def _add_grants(
             continue
         grant = f"{privilege}{f' ({column})' if column else ''} to {who}"
         grants.append(grant + (" with grant option" if grantable else ""))
-    for entry in objects.values():
+    for entry in (entry for objects in parts.values() for entry in objects.values()):
         entry.setdefault("grants", [])
         entry.setdefault("owner", None)
         entry["grants"] = sorted(set(entry["grants"]))
 
 
-def _keys(cur: psycopg.Cursor[Any], table: str, column: str) -> list[str]:
+def _keys(conn: psycopg.Connection[Any], table: str, column: str) -> list[str]:
     """The sorted keys of one of Booking Guard's registries (`column`: a column or expression)."""
-    if not exists(cur.connection, table):
-        return []
-    cur.execute(f"SELECT {column} FROM {table} ORDER BY 1")  # names are this module's own
-    return [key for (key,) in cur.fetchall()]
+    query = f"SELECT {column} FROM {table} ORDER BY 1"  # names are this module's own
+    return [key for (key,) in rows_once(conn, table, query.encode())]
 
 
 def exists(conn: psycopg.Connection[Any], name: str, kind: str = "class") -> bool:
     """Whether a relation (`class`), a function with its argument types or a schema exists."""
     query = sql.SQL("SELECT to_reg{}(%s) IS NOT NULL").format(sql.SQL(kind))
     return bool(scalar(conn, query, (name,)))
+
+
+def rows_once(
+    conn: psycopg.Connection[Any],
+    name: str,
+    query: LiteralString | bytes,
+    params: Any = None,
+    kind: str = "class",
+) -> list[tuple[Any, ...]]:
+    """The rows of `query`, which reads `name` (see `exists`): none before `name` exists."""
+    return conn.execute(query, params).fetchall() if exists(conn, name, kind) else []

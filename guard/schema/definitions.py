@@ -234,18 +234,15 @@ def recorded(conn: psycopg.Connection[Any]) -> list[Recorded] | None:
     rows = conn.execute(
         "SELECT path, kind, sha256, position FROM guard.definitions ORDER BY position, path"
     ).fetchall()
-    found = []
-    for path, kind, sha, position in rows:
-        identity = Definition(path, "").identity if is_definition(path) else ()
-        found.append(Recorded(path, kind, identity, sha, position))
-    return found
+    return [
+        Recorded(path, kind, Definition(path, "").identity if is_definition(path) else (), sha, n)
+        for path, kind, sha, n in rows
+    ]
 
 
 def recorded_source(conn: psycopg.Connection[Any]) -> str | None:
-    if not table_exists(conn):
-        return None
-    source = scalar(conn, "SELECT min(source) FROM guard.definitions")
-    return None if source is None else str(source)
+    rows = catalog.rows_once(conn, TABLE, "SELECT min(source) FROM guard.definitions")
+    return rows[0][0] if rows else None
 
 
 def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> list[str]:
@@ -253,18 +250,12 @@ def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> lis
     done = recorded(conn)
     if done is None:
         return [d.path for d in definitions]
-    by_path = {r.path: r for r in done}
-    wanted = {d.path for d in definitions}
+    applier = _Applier(conn, definitions, done, CHECKOUT, lambda: None)
     counts = _counts(conn, definitions)
     found = [
-        d.path
-        for d in definitions
-        if d.path not in by_path
-        or by_path[d.path].sha256 != d.sha256
-        or (not d.closing and counts[d.path] != d.instances)
+        d.path for d in definitions if d.path in applier.moved_from or applier.reason(d, counts)
     ]
-    found += [r.path for r in done if r.path not in wanted]
-    return found
+    return found + [r.path for r in done if r.path not in applier.wanted_paths]
 
 
 @dataclass

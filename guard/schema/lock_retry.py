@@ -29,7 +29,8 @@ SELECT
     coalesce(nullif(b.application_name, ''), 'no application_name'),
     coalesce(b.usename::text, '?'),
     coalesce(b.state, '?'),
-    extract(epoch FROM clock_timestamp() - coalesce(b.xact_start, b.query_start, b.backend_start)),
+    extract(epoch FROM clock_timestamp() - coalesce(b.xact_start, b.query_start, b.backend_start))
+        ::float8,
     w.relation,
     w.mode,
     w.locktype
@@ -292,9 +293,7 @@ class AttemptWatch:
             self._next_sample = now + sample_every
             row = conn.execute(_BLOCKERS, {"pid": self.pid}).fetchone()
             if row is not None:
-                self.last = Blocker(
-                    int(row[0]), row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7]
-                )
+                self.last = Blocker(*row)
         return self.every_s if self._limit_ms is not None else sample_every
 
 

@@ -989,19 +989,15 @@ class Migrator:
 
     def _applied_at(self) -> dict[str, datetime]:
         """Applied migration -> when."""
-        if not catalog.exists(self.conn, MIGRATION_TABLE):
-            return {}
-        rows = self.conn.execute(
-            f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
-        ).fetchall()
-        return dict(rows)
+        query = f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
+        return dict(catalog.rows_once(self.conn, MIGRATION_TABLE, query.encode()))
 
     def _recorded_checksums(self) -> dict[str, tuple[str, datetime, str]]:
-        if not catalog.exists(self.conn, "guard.migration_checksums"):
-            return {}
-        rows = self.conn.execute(
-            "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums"
-        ).fetchall()
+        rows = catalog.rows_once(
+            self.conn,
+            "guard.migration_checksums",
+            "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums",
+        )
         return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
 
 

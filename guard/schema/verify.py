@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 
-from guard.connection import connect
 from guard.errors import first_line
 from guard.resources import sql_dir
 from guard.schema import catalog, definitions
@@ -67,19 +66,10 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
     return differences + extra
 
 
-def _rows_once_defined(
-    conn: psycopg.Connection[Any], function: str, query: LiteralString
-) -> list[tuple[Any, ...]]:
-    """The rows of ``query``, which calls ``function``: none before the function exists."""
-    if not catalog.exists(conn, function, "procedure"):
-        return []
-    return conn.execute(query).fetchall()
-
-
 def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
     """A sequence a role needs to insert into the application's tables (a serial column's, as
     Laravel's `$t->id()` makes) without its USAGE: every insert of that role fails."""
-    rows = _rows_once_defined(
+    rows = catalog.rows_once(
         conn,
         "guard.insert_sequences()",
         "SELECT q.sequence_name::text, q.role_kind"
@@ -91,6 +81,7 @@ def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
         " AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass"
         " AND d.objid = q.sequence_name AND d.deptype = 'i')"
         " ORDER BY 1, 2",
+        kind="procedure",
     )
     return [
         Difference(
@@ -285,18 +276,17 @@ ORDER BY 1
 """
 
 
-def unbound_logins(database_url: str | None) -> list[tuple[str, list[str]]]:
+def unbound_logins(conn: psycopg.Connection[Any]) -> list[tuple[str, list[str]]]:
     """Logins that can reach Booking Guard's data (as reporting or reviewer) but are bound to no
     company, so they see nothing: (login, [kinds]). A safe state, so not drift."""
-    with connect(database_url) as conn:
-        if not catalog.exists(conn, "guard.tenant_bindings"):
-            return []
-        return [(login, list(kinds)) for login, kinds in conn.execute(_UNBOUND_LOGINS)]
+    rows = catalog.rows_once(conn, "guard.tenant_bindings", _UNBOUND_LOGINS)
+    return [(login, list(kinds)) for login, kinds in rows]
 
 
 def zoneless_columns(conn: psycopg.Connection[Any]) -> list[str]:
     """guard.zoneless_columns(): the application's timestamp columns while no zone is declared."""
-    rows = _rows_once_defined(conn, "guard.zoneless_columns()", "SELECT guard.zoneless_columns()")
+    query = "SELECT guard.zoneless_columns()"
+    rows = catalog.rows_once(conn, "guard.zoneless_columns()", query, kind="procedure")
     return [name for (name,) in rows]
 
 

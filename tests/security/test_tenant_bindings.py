@@ -198,7 +198,8 @@ def test_verify_names_logins_bound_to_nothing_without_calling_it_drift(
         create_login(admin, "guard_test_unbound_bi", "guard_reporting")
     bind(seeded_url, login_roles["reporting"], COMPANY_A)
     bind(seeded_url, login_roles["reviewer"], COMPANY_B)
-    unbound = dict(unbound_logins(seeded_url))
+    with psycopg.connect(seeded_url) as conn:
+        unbound = dict(unbound_logins(conn))
     assert unbound["guard_test_unbound_bi"] == ["reporting"]
     assert login_roles["reporting"] not in unbound and login_roles["reviewer"] not in unbound
     assert login_roles["owner"] not in unbound and login_roles["application"] not in unbound
@@ -210,7 +211,8 @@ def test_verify_names_logins_bound_to_nothing_without_calling_it_drift(
     )
     bind(seeded_url, "guard_test_bi_group", COMPANY_A)  # a group's binding covers its members
     try:
-        assert "guard_test_unbound_bi" not in dict(unbound_logins(seeded_url))
+        with psycopg.connect(seeded_url) as conn:
+            assert "guard_test_unbound_bi" not in dict(unbound_logins(conn))
     finally:
         execute(seeded_url, "DELETE FROM guard.tenant_bindings", "DROP ROLE guard_test_bi_group")
 
