@@ -25,7 +25,7 @@ Snapshot = dict[str, Any]
 _RELATIONS = """
 SELECT n.nspname || '.' || c.relname AS name, c.relkind::text AS kind,
        c.relrowsecurity AS rls, c.relforcerowsecurity AS force_rls,
-       coalesce(c.reloptions, '{}') AS options,
+       ARRAY(SELECT o FROM unnest(c.reloptions) AS o ORDER BY o COLLATE "C") AS options,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS view_def
 FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm')
@@ -183,17 +183,13 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL search_path = pg_catalog")
         has_guard_schema = exists(conn, GUARD_SCHEMA, "namespace")
-        relations: dict[str, Any] = {}
         cur.execute(_RELATIONS, params)
-        for name, kind, rls, force_rls, options, view_def in cur.fetchall():
-            relations[name] = {
-                "kind": kind,
-                "rls": rls,
-                "force_rls": force_rls,
-                "options": sorted(options),
-                "view_def": view_def,
-                **{part: {} for part in _RELATION_PARTS},
-            }
+        attributes = ("kind", "rls", "force_rls", "options", "view_def")
+        relations: dict[str, Any] = {
+            name: dict(zip(attributes, values, strict=True))
+            | {part: {} for part in _RELATION_PARTS}
+            for name, *values in cur.fetchall()
+        }
         for part, (query, fields) in _RELATION_PARTS.items():
             cur.execute(query, params)
             for relation, name, *values in cur.fetchall():
@@ -209,12 +205,10 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         cur.execute(_ACL, params)
         parts = {"relations": relations, "functions": functions, "schema": schema_security}
         _add_grants(parts, cur.fetchall(), kinds)
-        existing_roles: list[str] = []
-        if kinds:
-            cur.execute(
-                "SELECT rolname::text FROM pg_roles WHERE rolname = ANY(%s)", (list(kinds),)
-            )
-            existing_roles = sorted(kinds[name] for (name,) in cur.fetchall())
+        cur.execute(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY(%s::text[])", (list(kinds),)
+        )
+        existing_roles = sorted(kinds[name] for (name,) in cur.fetchall())
         cur.execute(_SEQUENCES, params)
         sequences = sorted(name for (name,) in cur.fetchall())
         keys = {part: REGISTRIES[part] for part in REGISTRY_PARTS}

@@ -43,16 +43,9 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
     ]
     differences += grant_rows.changed()
     for state in states:
-        if not state.in_directory:
-            differences.append(
-                Difference("extra", f"migration {state.id}", "applied but not in the directory")
-            )
-        elif not state.applied:
-            differences.append(Difference("pending", f"migration {state.id}", "not applied"))
-        elif state.edited:
-            differences.append(
-                Difference("edited", f"migration {state.id}", "file changed since it was applied")
-            )
+        if state.label in _MIGRATION_DRIFT:
+            kind, detail = _MIGRATION_DRIFT[state.label]
+            differences.append(Difference(kind, f"migration {state.id}", detail))
     differences += [
         Difference(
             "pending",
@@ -64,6 +57,14 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
         for path in pending_definitions
     ]
     return differences + extra
+
+
+# The states of a migration that are drift (MigrationState.label), as kind and detail.
+_MIGRATION_DRIFT = {
+    "applied, file missing": ("extra", "applied but not in the directory"),
+    "pending": ("pending", "not applied"),
+    "applied, EDITED since": ("edited", "file changed since it was applied"),
+}
 
 
 def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
