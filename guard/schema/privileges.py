@@ -83,11 +83,8 @@ def _say(conn: psycopg.Connection[Any], text: str, **more: str) -> str:
 def role_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """The name of each kind of Booking Guard role in this database: guard.role_names once the
     security migration ran, before it the settings that migration will read, or the defaults."""
-    names = catalog.rows_once(
-        conn, "guard.role_names", "SELECT kind, role_name FROM guard.role_names"
-    )
-    if names:
-        return dict(names)
+    if catalog.exists(conn, "guard.role_names"):
+        return dict(conn.execute("SELECT kind, role_name FROM guard.role_names").fetchall())
     query = (
         "SELECT kind, coalesce(nullif(btrim(current_setting('booking_guard.role_' || kind, TRUE)),"
         " ''), name) FROM unnest(%s::text[], %s::text[]) AS d (kind, name)"
