@@ -16,7 +16,7 @@ import socket
 import ssl
 import sys
 import threading
-import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -91,11 +91,6 @@ class HttpTarget:
     path: str  # path and query, as sent in the request line
     authorization: str | None  # "Basic ..." from the URL's userinfo
 
-    @property
-    def origin(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
 
 def check_http_url(url: str, what: str) -> HttpTarget:
     """Parse and check a sink URL at start; a ConfigurationError (exit 2) naming `what`
@@ -142,48 +137,23 @@ def _url_problem(url: str) -> str | None:
 
 
 class _Deadline:
-    """Shuts a connection's socket down when the send's total time is up: a blocked connect,
-    write or read then ends at once, whatever the server trickles."""
+    """Shuts the watched socket down when the send's total time is up: a blocked connect, write
+    or read then ends at once, whatever the server trickles."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.ends = time.monotonic() + seconds
         self.expired = threading.Event()
         self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
-    def remaining(self) -> float:
-        return max(0.001, self.ends - time.monotonic())
-
     def watch(self, sock: socket.socket | None) -> None:
-        with self._lock:
-            self._sock = sock
+        self._sock = sock
         if self.expired.is_set():
-            self._cut()
+            _shut_down(sock)
 
     def _expire(self) -> None:
         self.expired.set()
-        self._cut()
-
-    def _cut(self) -> None:
-        with self._lock:
-            sock = self._sock
-        if sock is None:
-            return
-        # Through a duplicate of the descriptor: shuts the connection down for the thread
-        # blocked on it without touching the (TLS) socket object that thread is using.
-        try:
-            dup = socket.socket(fileno=os.dup(sock.fileno()))
-        except OSError:
-            return
-        try:
-            dup.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        finally:
-            dup.close()
+        _shut_down(self._sock)
 
     def __enter__(self) -> _Deadline:
         self._timer.start()
@@ -193,62 +163,69 @@ class _Deadline:
         self._timer.cancel()
 
 
-def _connection(
-    target: HttpTarget, deadline: _Deadline
-) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
-    """A connection to the target, through HTTP(S)_PROXY unless NO_PROXY covers its host (as
-    urllib does), the request target and the proxy's headers."""
-    proxy = urllib.request.getproxies().get(target.scheme)
-    via = target
-    headers: dict[str, str] = {}
-    if proxy and not urllib.request.proxy_bypass(target.host):
-        via = check_http_url(proxy if "://" in proxy else f"http://{proxy}", "proxy")
-    conn: http.client.HTTPConnection
-    if target.scheme == "https":
-        context = ssl.create_default_context()
-        conn = http.client.HTTPSConnection(
-            via.host, via.port, timeout=deadline.remaining(), context=context
-        )
-        if via is not target:
-            tunnel_headers = {"Proxy-Authorization": via.authorization} if via.authorization else {}
-            conn.set_tunnel(target.host, target.port, headers=tunnel_headers)
-        return conn, target.path, headers
-    conn = http.client.HTTPConnection(via.host, via.port, timeout=deadline.remaining())
-    if via is target:
-        return conn, target.path, headers
-    if via.authorization:
-        headers["Proxy-Authorization"] = via.authorization
-    return conn, f"{target.origin}{target.path}", headers
+def _shut_down(sock: socket.socket | None) -> None:
+    """Through a duplicate of the descriptor: shuts the connection down for the thread blocked
+    on it without touching the (TLS) socket object that thread is using."""
+    if sock is None:
+        return
+    try:
+        with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+            dup.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Watched(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """http and https through connections the send's deadline watches once connected."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> Any:
+        deadline = self._deadline
+
+        class Connection(http_class):  # type: ignore[misc]
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        return super().do_open(Connection, req, **kwargs)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:  # an answer of its own: never followed
+        return None
 
 
 def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: str) -> None:
-    """POST payload as JSON within `timeout_s` in all (connect, send, answer). 2xx: done (a body
-    still trickling in when the time is up does not undo it). Anything else is one
-    DeliveryError naming the receiver, never the URL's secrets."""
+    """POST payload as JSON within `timeout_s` in all (connect, send, answer), through
+    HTTP(S)_PROXY unless NO_PROXY covers the host (urllib's rules). 2xx: done (a body still
+    trickling in when the time is up does not undo it). Anything else is one DeliveryError
+    naming the receiver, never the URL's secrets."""
+    headers = {"Content-Type": "application/json", "User-Agent": "booking-guard"}
+    if target.authorization:
+        headers["Authorization"] = target.authorization
+    url = f"{target.scheme}://{_host(target)}{target.path}"
     body = json.dumps(payload).encode()
+    request = urllib.request.Request(url, body, headers, method="POST")  # noqa: S310 - http(s)
     with _Deadline(timeout_s) as deadline:
-        conn, request_target, headers = _connection(target, deadline)
-        headers["Content-Type"] = "application/json"
-        headers["User-Agent"] = "booking-guard"
-        headers["Host"] = _host(target)
-        if target.authorization:
-            headers["Authorization"] = target.authorization
+        timed_out = DeliveryError(f"{receiver} timed out: no answer within {timeout_s:g} s")
+        opener = urllib.request.build_opener(_Watched(deadline), _NoRedirect)
         try:
-            try:
-                conn.connect()
-                deadline.watch(conn.sock)
-                conn.request("POST", request_target, body=body, headers=headers)
-                response = conn.getresponse()
-            except (OSError, http.client.HTTPException) as error:
-                if deadline.expired.is_set():
-                    raise DeliveryError(
-                        f"{receiver} timed out: no answer within {timeout_s:g} s"
-                    ) from None
-                raise DeliveryError(f"{receiver} unreachable: {_reason(error)}") from None
+            response = opener.open(request, timeout=timeout_s)
+        except urllib.error.HTTPError as answer:
+            response = answer
+        except (OSError, http.client.HTTPException) as error:
+            if deadline.expired.is_set():
+                raise timed_out from None
+            reason = error.reason if isinstance(error, urllib.error.URLError) else error
+            raise DeliveryError(f"{receiver} unreachable: {_reason(reason)}") from None
+        with response:
             if deadline.expired.is_set():
                 # http.client takes the end of the stream for the end of the headers: an answer
                 # cut at the deadline may look complete. Not known to be accepted: retried.
-                raise DeliveryError(f"{receiver} timed out: no answer within {timeout_s:g} s")
+                raise timed_out
             status = response.status
             if 200 <= status < 300:
                 try:
@@ -258,7 +235,7 @@ def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: s
                     log.debug("%s: answer body cut at the send deadline", receiver)
                 return
             if 300 <= status < 400:
-                location = response.getheader("Location") or ""
+                location = response.headers.get("Location") or ""
                 where = redact_url(location) if location else "no Location"
                 raise DeliveryError(
                     f"{receiver} answered HTTP {status}, a redirect to {where}: not followed"
@@ -266,23 +243,21 @@ def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: s
                 )
             retry_after = None
             if status in _RETRY_AFTER_STATUSES:
-                retry_after = parse_retry_after(response.getheader("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
             suffix = f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""
             if 400 <= status < 500:
                 # A refusal of what was sent: retrying will not help until someone reads why.
                 reason = refusal_reason(response)
                 suffix += f": {reason}" if reason else ""
             raise DeliveryError(f"{receiver} answered HTTP {status}{suffix}", retry_after)
-        finally:
-            conn.close()
 
 
-def refusal_reason(response: http.client.HTTPResponse) -> str:
+def refusal_reason(response: Any) -> str:
     """The reason a receiver gave with a 4xx answer, fit for a log line and last_error: the
     body when it is declared text or JSON (a JSON string as its text; an object's `message`,
     `error` or `detail`), read up to 64 kB, secrets and phone numbers blanked, on one line with
     control characters escaped, cut to MAX_REASON_CHARS. "" when there is none to quote."""
-    kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+    kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if not kind.startswith(_TEXT_TYPES):
         return ""
     try:
