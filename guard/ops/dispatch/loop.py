@@ -26,7 +26,7 @@ from guard import queries, tracing
 from guard.backoff import exponential_delay
 from guard.connection import connect, reconnect_delay
 from guard.errors import ConfigurationError, GuardError, first_line
-from guard.ops.dispatch.message import Message, digest_message
+from guard.ops.dispatch.message import Message, digest_message, plan_messages
 from guard.ops.dispatch.outbox import (
     ALERTS,
     KIND_NAMES,
@@ -617,7 +617,7 @@ class Dispatcher:
             if period_end is not None and hours is not None:
                 messages = [digest_message(loaded, period_end, hours, channel.name)]
             else:
-                plan = kind.plan(list(attempts), loaded, capacity, channel.name)
+                plan = plan_messages(loaded, capacity, channel.name, kind.render, list(attempts))
                 self._unrenderable(store, channel, kind, plan.unrenderable)
                 messages = plan.messages
             deadline = claimed_at + s.lease_s

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -191,7 +191,7 @@ class ReviewRow:
     """One claimed review notice: the review item as read from guard.review_items (reason and
     the rest None when the item no longer exists)."""
 
-    item_id: int
+    review_item_id: int
     reason: str | None
     priority: int | None
     status: str | None
@@ -225,8 +225,9 @@ def _inert(row: AlertRow) -> AlertRow:
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: Any) -> Any:
+    """A time as ISO 8601; any other value as it is."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 # What a summary or a digest counts its alerts by: the row's field, and the word for none.
@@ -263,31 +264,37 @@ def test_message(channel: str, sent_by: str, sent_at: datetime) -> Message:
     return Message("test", (), payload, "Booking Guard test message", text)
 
 
+def _payload(kind: str, row: AlertRow | ReviewRow, **values: Any) -> dict[str, Any]:
+    """A row's fields as a payload (times in ISO 8601), then `values` over them."""
+    return {"type": kind, **{f.name: _iso(getattr(row, f.name)) for f in fields(row)}, **values}
+
+
+def _details_line(details: Mapping[str, Any]) -> list[str]:
+    """The line showing whitelisted details (none when there are none), values neutralised."""
+    if not details:
+        return []
+    return ["details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items())]
+
+
+def _headline(row: AlertRow, tag: str) -> tuple[str, str]:
+    """An inert alert's subject (`[TAG] check: entity (company)`) and where it is."""
+    where = f"company {row.company_id}" if row.company_id is not None else "no company"
+    entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
+    return f"[{tag}] {row.check_id}: {entity} ({where})", f"{where}, {entity}"
+
+
 def alert_message(row: AlertRow) -> Message:
     """The message for one alert. An alert deleted since (retention) still gets a message."""
     if row.check_id is None:
         payload: dict[str, Any] = {"type": "alert", "alert_id": row.alert_id, "missing": True}
         text = f"alert #{row.alert_id} no longer exists (deleted by retention)"
         return Message("alert", (row.alert_id,), payload, text, text)
-    severity = row.severity or "unknown"
     message = _clean_text(row.message or "", MAX_MESSAGE_CHARS)
     details = safe_details(row.details)
-    payload = {
-        "type": "alert",
-        "alert_id": row.alert_id,
-        "rule_id": row.rule_id,
-        "check_id": row.check_id,
-        "severity": severity,
-        "status": row.status,
-        "company_id": row.company_id,
-        "entity_type": row.entity_type,
-        "entity_id": row.entity_id,
-        "occurrences": row.occurrences,
-        "first_seen_at": _iso(row.first_seen_at),
-        "last_seen_at": _iso(row.last_seen_at),
-        "message": message,
-        "details": details,
-    }
+    payload = _payload(
+        "alert", row, severity=row.severity or "unknown", message=message, details=details
+    )
+    del payload["resolved_at"]
     cut = truncated_bytes(row.details)
     # Built from the id, not taken from the row's marker: a detail key an application wrote must
     # not put its own text into the message.
@@ -297,16 +304,13 @@ def alert_message(row: AlertRow) -> Message:
     # The texts (webhook, e-mail, Alertmanager annotations) show data neutralised.
     row = _inert(row)
     severity = (row.severity or "unknown").upper()
-    where = f"company {row.company_id}" if row.company_id is not None else "no company"
-    entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
-    subject = f"[{severity}] {row.check_id}: {entity} ({where})"
+    subject, place = _headline(row, severity)
     lines = [
         f"[{severity}] {row.check_id} (rule {row.rule_id or '(unknown)'}) - {neutralise(message)}",
-        f"{where}, {entity}; {row.occurrences} occurrence(s); status {row.status};"
+        f"{place}; {row.occurrences} occurrence(s); status {row.status};"
         f" first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})",
+        *_details_line(details),
     ]
-    if details:
-        lines.append("details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items()))
     if cut is not None:
         lines.append(f"details truncated ({_size(cut)}); the rest: {read_more}")
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
@@ -319,13 +323,11 @@ def resolved_message(row: AlertRow) -> Message:
     fired = alert_message(row)
     row = _inert(row)
     payload = {**fired.payload, "type": "resolved", "resolved_at": _iso(row.resolved_at)}
-    where = f"company {row.company_id}" if row.company_id is not None else "no company"
-    entity = f"{row.entity_type} {row.entity_id}" if row.entity_id is not None else row.entity_type
-    subject = f"[RESOLVED] {row.check_id}: {entity} ({where})"
+    subject, place = _headline(row, "RESOLVED")
     text = (
         f"[RESOLVED] {row.check_id} (rule {row.rule_id or '(unknown)'})"
         f" - {neutralise(str(payload['message']))}\n"
-        f"{where}, {entity}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
+        f"{place}; resolved {_iso(row.resolved_at)} after {row.occurrences}"
         f" occurrence(s), first seen {_iso(row.first_seen_at)} (alert #{row.alert_id})"
     )
     return Message("resolved", (row.alert_id,), payload, subject, text)
@@ -336,22 +338,11 @@ def review_message(row: ReviewRow) -> Message:
     and appointment ids and whitelisted details, phone numbers masked; in the texts every value
     is neutralised. Never the item's free text (note, an error text, a transcript)."""
     details = safe_details(row.details, REVIEW_DETAIL_WHITELIST)
-    payload: dict[str, Any] = {
-        "type": "review_item",
-        "review_item_id": row.item_id,
-        "reason": row.reason,
-        "priority": row.priority,
-        "status": row.status,
-        "company_id": row.company_id,
-        "call_id": row.call_id,
-        "appointment_id": row.appointment_id,
-        "created_at": _iso(row.created_at),
-        "details": details,
-    }
+    payload = _payload("review_item", row, details=details)
     if row.reason is None:
         payload["missing"] = True
-        text = f"review item #{row.item_id} no longer exists"
-        return Message("review", (row.item_id,), payload, text, text)
+        text = f"review item #{row.review_item_id} no longer exists"
+        return Message("review", (row.review_item_id,), payload, text, text)
     reason = _label(row.reason)
     where = f"company {row.company_id}" if row.company_id is not None else "no company"
     entity = (
@@ -365,11 +356,10 @@ def review_message(row: ReviewRow) -> Message:
     lines = [
         f"[REVIEW P{row.priority}] {reason} - a review item was opened for a person",
         f"{where}, {entity}; status {_label(row.status)}; opened {_iso(row.created_at)}"
-        f" (review item #{row.item_id}; guard review list)",
+        f" (review item #{row.review_item_id}; guard review list)",
+        *_details_line(details),
     ]
-    if details:
-        lines.append("details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items()))
-    return Message("review", (row.item_id,), payload, subject, "\n".join(lines))
+    return Message("review", (row.review_item_id,), payload, subject, "\n".join(lines))
 
 
 def summary_message(rows: Sequence[AlertRow], channel: str) -> Message:
@@ -441,32 +431,31 @@ class Plan:
     unrenderable: dict[int, str]
 
 
-def render(row: AlertRow) -> Message:
-    """alert_message, with any failure turned into a RenderError naming what went wrong."""
-    try:
-        return alert_message(row)
-    except RenderError:
-        raise
-    except Exception as error:  # whatever breaks one alert must not stop the rest
-        raise RenderError(f"{type(error).__name__}: {error}") from None
-
-
-def plan_messages(rows: Sequence[AlertRow], capacity: int | None, channel: str) -> Plan:
-    """One message per alert while the channel has room; beyond that, one summary for the rest
-    (the summary itself takes the last free slot). An alert that cannot be rendered is set aside
-    with its reason; it takes no slot."""
+def plan_messages(
+    rows: Sequence[Any],
+    capacity: int | None,
+    channel: str,
+    render: Callable[[Any], Message] = alert_message,
+    subjects: Sequence[int] | None = None,
+) -> Plan:
+    """The messages for a batch of claimed rows (alerts by default) on `channel`: one per row
+    while the channel has room; beyond that, one summary for the rest of the alerts (it takes
+    the last free slot; a notice is never claimed past the room). A row that cannot be rendered
+    is set aside with its reason (a RenderError's text, else the error's type and text); it
+    takes no slot and the others go on."""
     if capacity is not None and capacity <= 0:
         return Plan([], {})
-    # Alerts sent one by one; when the channel has no room for all, the rest share a summary.
+    subjects = subjects if subjects is not None else [row.alert_id for row in rows]
     room = len(rows) if capacity is None or len(rows) <= capacity else capacity - 1
-    unrenderable: dict[int, str] = {}
-    single: list[Message] = []
-    for row in rows[:room]:
+    plan = Plan([], {})
+    for subject, row in zip(subjects[:room], rows[:room], strict=True):
         try:
-            single.append(render(row))
-        except RenderError as error:
-            unrenderable[row.alert_id] = str(error)
-    rest = rows[room:]
-    if not rest:
-        return Plan(single, unrenderable)
-    return Plan([*single, summary_message(rest, channel)], unrenderable)
+            message = render(row)
+        except Exception as error:  # whatever breaks one row must not stop the rest
+            reason = f"{type(error).__name__}: {error}"
+            plan.unrenderable[subject] = str(error) if isinstance(error, RenderError) else reason
+            continue
+        plan.messages.append(replace(message, alert_ids=(subject,)))
+    if rows[room:]:
+        plan.messages.append(summary_message(rows[room:], channel))
+    return plan

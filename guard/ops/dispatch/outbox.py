@@ -7,7 +7,6 @@ notifications", "Review notices" and "Daily reports"."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,11 +21,9 @@ from guard.ops.daily_report import render_markdown, stored_report
 from guard.ops.dispatch.message import (
     AlertRow,
     Message,
-    Plan,
     ReviewRow,
+    alert_message,
     neutralise,
-    plan_messages,
-    render,
     resolved_message,
     review_message,
 )
@@ -168,24 +165,6 @@ class OutboxKind:
     # alerts past the rate window's room share a summary (plan_messages); a notice waits
     summarised: bool = False
 
-    def plan(
-        self, subjects: Sequence[int], loaded: Sequence[Any], room: int | None, channel: str
-    ) -> Plan:
-        """The messages for a batch on `channel`, with room for `room` (None: no limit), and
-        the subjects that cannot be rendered, with why. A notice is a message of its own (never
-        claimed past the room)."""
-        if self.summarised:
-            return plan_messages(loaded, room, channel)
-        plan = Plan([], {})
-        for subject, row in zip(subjects, loaded, strict=True):
-            try:
-                message = self.render(row)
-            except Exception as error:  # one broken notice must not stop the others
-                plan.unrenderable[subject] = f"{type(error).__name__}: {error}"
-                continue
-            plan.messages.append(dataclasses.replace(message, alert_ids=(subject,)))
-        return plan
-
 
 @dataclass(frozen=True)
 class Outbox:
@@ -255,7 +234,7 @@ ALERTS = OutboxKind(
     "alert",
     enqueue=None,
     load=lambda store, subjects: store.alerts(subjects),
-    render=render,
+    render=alert_message,
     summarised=True,
 )
 RESOLVED = OutboxKind(
