@@ -300,7 +300,9 @@ class Dispatcher:
             return self._once(
                 store,
                 f"skipping the deliveries of alerts last seen before {seen_before}",
-                lambda: store.skip(seen_before, self.channel_names, actor),
+                lambda: store.count(
+                    queries.SKIP_ALERT_DELIVERIES, seen_before, self.channel_names, actor
+                ),
             )
 
     def pending(self) -> tuple[dict[str, int], dict[str, int]]:
@@ -481,7 +483,7 @@ class Dispatcher:
             if self.stopping:
                 break
             try:
-                drained = store.drain_detection_queue()
+                drained = store.count(queries.DRAIN_DETECTION_QUEUE)
             except (
                 psycopg.errors.UndefinedFunction,
                 psycopg.errors.UndefinedTable,
@@ -553,7 +555,7 @@ class Dispatcher:
             skipped = self._once(
                 store,
                 f"skipping the deliveries below {severity} on {name}",
-                lambda: store.skip_below(name, severity, actor),
+                lambda: store.count(queries.SKIP_ALERT_DELIVERIES_BELOW, name, severity, actor),
             )
             if skipped:
                 log.info("%s: %d alert(s) below %s skipped", name, skipped, severity)
@@ -638,7 +640,7 @@ class Dispatcher:
             kind,
             message.alert_ids,
             lambda some: (
-                store.complete_digest(channel.name, period_end, some)
+                store.count(queries.COMPLETE_ALERT_DIGEST, channel.name, period_end, some)
                 if message.kind == "digest" and period_end is not None
                 else store.settle(kind.name, channel.name, some)
             ),

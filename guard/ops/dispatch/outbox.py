@@ -41,10 +41,6 @@ class DeliveryStore:
             raise ValueError("DeliveryStore needs an autocommit connection")
         self.conn = conn
 
-    def drain_detection_queue(self) -> int:
-        """Check the due calls of guard.detection_queue (one batch, one transaction); how many."""
-        return int(scalar(self.conn, queries.DRAIN_DETECTION_QUEUE) or 0)
-
     def seconds_until_detection_due(self) -> float | None:
         """Until the next queued call is due (<= 0: now), or None when none is queued."""
         seconds = scalar(self.conn, queries.SECONDS_UNTIL_DETECTION_DUE)
@@ -70,7 +66,7 @@ class DeliveryStore:
         return [AlertRow(*row) for row in rows]
 
     def count(self, query: str, *params: Any) -> int:
-        """One statement that returns how many rows it changed (a source's enqueue)."""
+        """One statement that returns how many rows it changed, skipped or checked."""
         return int(scalar(self.conn, query, params) or 0)
 
     def review_notice_items(self, item_ids: Sequence[int]) -> list[ReviewRow]:
@@ -99,11 +95,6 @@ class DeliveryStore:
         ).fetchall()
         return {int(row[0]): int(row[1]) for row in rows}, rows[0][2] if rows else None
 
-    def skip_below(self, channel: str, min_severity: str, actor: str) -> int:
-        """Mark skipped the channel's pending deliveries below its minimum severity (audited in
-        guard.delivery_skips)."""
-        return self.count(queries.SKIP_ALERT_DELIVERIES_BELOW, channel, min_severity, actor)
-
     def settle(
         self,
         kind: str,
@@ -119,15 +110,6 @@ class DeliveryStore:
         attempt, retried after backoff until max_attempts (the rows that gave up)."""
         args = (kind, channel, list(subjects), error, backoff_base_s, backoff_max_s, max_attempts)
         return self.count(queries.SETTLE_DELIVERIES, *args)
-
-    def complete_digest(self, channel: str, period_end: datetime, alert_ids: Sequence[int]) -> int:
-        """Mark the alerts delivered on the channel in the digest of the period that ends at
-        period_end (recorded in guard.alert_digests with them)."""
-        return self.count(queries.COMPLETE_ALERT_DIGEST, channel, period_end, list(alert_ids))
-
-    def skip(self, seen_before: datetime, channels: Sequence[str], actor: str) -> int:
-        """Mark older pending deliveries skipped (guard.skip_alert_deliveries; audited)."""
-        return self.count(queries.SKIP_ALERT_DELIVERIES, seen_before, list(channels), actor)
 
     def release(self, channel: str, worker: str) -> int:
         return self.count(queries.RELEASE_DELIVERIES, channel, worker)
