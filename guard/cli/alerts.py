@@ -150,7 +150,10 @@ def test_channel(channel: str, send_timeout: float) -> None:
         "smtp_port": _smtp_port(),
         "smtp_from": os.environ.get("GUARD_SMTP_FROM"),
         "smtp_to": os.environ.get("GUARD_SMTP_TO"),
-        "smtp_starttls": os.environ.get("GUARD_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+        # as watch's --smtp-starttls reads it: click's booleans (1, true, yes, on, ...)
+        "smtp_starttls": click.BOOL.convert(
+            os.environ.get("GUARD_SMTP_STARTTLS") or "0", None, None
+        ),
     }
     [(sink, _)] = sinks([channel], dict.fromkeys(CHANNELS, 1), send_timeout, smtp)
     message = test_message(channel, who_acts(), datetime.now(UTC).replace(microsecond=0))
