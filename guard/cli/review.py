@@ -169,45 +169,37 @@ def claim(obj: dict[str, str | None], limit: int, actor: str, as_json: bool) -> 
         click.echo("Nothing to claim: the queue is empty.")
 
 
-@review.command()
-@click.argument("item_id", type=ROW_ID)
-@click.option("--note", type=NON_EMPTY_TEXT, required=True, help="What was done.")
-@_actor
-@json_option
-@click.pass_obj
-def resolve(obj: dict[str, str | None], item_id: int, note: str, actor: str, as_json: bool) -> None:
-    """Close an item: the problem was dealt with."""
-    _change_and_show(
-        obj["database_url"],
-        queries.review_close(_COLUMNS),
-        (item_id, actor, "resolved", note, False),
-        f"Review item {item_id} resolved",
-        as_json,
-        f"review item {item_id} was resolved",
-    )
+def _closing(name: str, status: str, summary: str, note_help: str, *options: Any) -> None:
+    """Add `review <name>`, which closes an item as `status` with a note."""
+
+    def close(
+        obj: dict[str, str | None],
+        item_id: int,
+        note: str,
+        actor: str,
+        as_json: bool,
+        false_positive: bool = False,
+    ) -> None:
+        _change_and_show(
+            obj["database_url"],
+            queries.review_close(_COLUMNS),
+            (item_id, actor, status, note, false_positive),
+            f"Review item {item_id} {status}",
+            as_json,
+            f"review item {item_id} was {status}",
+        )
+
+    note = click.option("--note", type=NON_EMPTY_TEXT, required=True, help=note_help)
+    for decorate in (click.pass_obj, json_option, _actor, *options, note):
+        close = decorate(close)
+    review.command(name, help=summary)(click.argument("item_id", type=ROW_ID)(close))
 
 
-@review.command()
-@click.argument("item_id", type=ROW_ID)
-@click.option("--note", type=NON_EMPTY_TEXT, required=True, help="Why nothing needs doing.")
-@click.option("--false-positive", is_flag=True, help="Detection was wrong (feeds the KPI).")
-@_actor
-@json_option
-@click.pass_obj
-def dismiss(
-    obj: dict[str, str | None],
-    item_id: int,
-    note: str,
-    false_positive: bool,
-    actor: str,
-    as_json: bool,
-) -> None:
-    """Close an item: nothing to do."""
-    _change_and_show(
-        obj["database_url"],
-        queries.review_close(_COLUMNS),
-        (item_id, actor, "dismissed", note, false_positive),
-        f"Review item {item_id} dismissed",
-        as_json,
-        f"review item {item_id} was dismissed",
-    )
+_closing("resolve", "resolved", "Close an item: the problem was dealt with.", "What was done.")
+_closing(
+    "dismiss",
+    "dismissed",
+    "Close an item: nothing to do.",
+    "Why nothing needs doing.",
+    click.option("--false-positive", is_flag=True, help="Detection was wrong (feeds the KPI)."),
+)
