@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from guard import queries
 from guard.booking import BookingStatus, CalendarBooking, book_appointment
@@ -16,7 +16,7 @@ from guard.breaker.listeners import BreakerEvent
 from guard.breaker.persistence import PostgresWriteBehind
 from guard.breaker.registry import service_key
 from guard.connection import connect
-from guard.ops.detection import HistoryProgress, check_history
+from guard.ops.detection import check_history
 from guard.ops.dispatch.loop import Dispatcher
 from guard.ops.dispatch.sinks import StdoutSink
 from guard.retry import RetryPolicy
@@ -27,15 +27,13 @@ def data_story(url: str, echo: Callable[[str], None]) -> None:
     """The story on the sample data: find every problem, fix what is safe, queue the rest,
     enforce the constraints, and look again."""
     echo("4. Detection over the whole history (guard check --all):")
-    for check_id, rule_id, offending in _offending(check_history(url, None, _quiet)):
-        echo(f"     {check_id:<32} {offending:>5}  ({rule_id})")
+    _detection(url, echo)
     with connect(url) as conn:
-        totals: dict[str, int] = {}
+        totals: Counter[str] = Counter()
         for _ in range(50):  # reconcile is capped per run; the scheduled job would continue hourly
             rows = conn.execute(queries.RECONCILE_EVERYTHING).fetchall()
             conn.commit()
-            for action, affected in rows:
-                totals[action] = totals.get(action, 0) + affected
+            totals.update(dict(rows))
             if not any(affected for _, affected in rows):
                 break
         echo("5. Reconciliation (guard reconcile), every change audited:")
@@ -45,19 +43,16 @@ def data_story(url: str, echo: Callable[[str], None]) -> None:
     corrected = ", ".join(f"{rule} {n}" for rule, n in sorted(report.corrected.items()) if n)
     state = "all validated" if report.complete else "some still NOT VALID"
     echo(f"6. Staged enforcement (guard db validate): {corrected}; constraints {state}")
-    remaining = _offending(check_history(url, None, _quiet))
     echo("7. Detection again (guard check --all): what is left is for people, or to watch:")
-    for check_id, rule_id, offending in remaining or [("(nothing)", "", 0)]:
+    _detection(url, echo)
+
+
+def _detection(url: str, echo: Callable[[str], None]) -> None:
+    """The checks that found something, as `guard check --all` lists them (check, rows, rule)."""
+    # (the demo prints its own steps, not the batches' progress)
+    found = [row for row in check_history(url, None, lambda _progress: None) if row[2]]
+    for check_id, rule_id, offending, *_ in found or [["(nothing)", "", 0]]:
         echo(f"     {check_id:<32} {offending:>5}  ({rule_id})" if rule_id else f"     {check_id}")
-
-
-def _offending(rows: list[list[Any]]) -> list[tuple[str, str, int]]:
-    """The checks that found something, as `guard check --all` lists them (check, rule, rows)."""
-    return [(row[0], row[1], row[2]) for row in rows if row[2]]
-
-
-def _quiet(_event: HistoryProgress) -> None:
-    """The demo prints its own steps, not the batches' progress."""
 
 
 def booking_story(url: str, echo: Callable[[str], None]) -> None:
