@@ -178,9 +178,12 @@ class SharedRules(NamedTuple):
         """The rules as ``BreakerConfig``'s fields: None where a rule is off (every one of
         ``SharedRules(0, 0, 0)``, which stands for none)."""
         on = {"": True, "window": self.has_window, "growth": self.has_growth}
+        stored: tuple[Any, ...] = self
         return {
-            rule.name: rule.value_of(value) if on[rule.part] else None
-            for rule, value in zip(SHARED_RULES, self, strict=True)
+            rule.name: (value / rule.scale if rule.scale > 1 else value) or None
+            if on[rule.part]
+            else None
+            for rule, value in zip(SHARED_RULES, stored, strict=True)
         }
 
     def text(self) -> str:
@@ -221,10 +224,6 @@ class Rule:
     def stored(self, value: Any) -> Any:
         """``value`` as ``SharedRules`` holds it; None (off) as 0, or "" for a choice."""
         return (value or "") if self.choices else round((value or 0) * self.scale)
-
-    def value_of(self, stored: Any) -> Any:
-        """A stored value as the field's; None for 0 (off)."""
-        return (stored / self.scale if self.scale > 1 else stored) or None
 
     def check(self, value: Any, lowest: float | None = None, lowest_text: str = "") -> None:
         if value is None and self.optional:
@@ -327,6 +326,7 @@ class BreakerConfig:
             raise ValueError("max_cooldown_seconds goes with cooldown_growth_factor")
         if self.cooldown_growth_factor is not None and self.max_cooldown_seconds is None:
             raise ValueError("cooldown_growth_factor needs max_cooldown_seconds (the cap)")
+        window_limit = MAX_COUNT_WINDOW if self.window_type == "count" else MAX_TIME_WINDOW_SECONDS
         for rule in RULES:
             value = getattr(self, rule.name)
             if rule.name == "max_cooldown_seconds":
@@ -335,16 +335,11 @@ class BreakerConfig:
                 )
             elif rule.name != "window_size":
                 rule.check(value)
-            elif isinstance(value, bool) or not 1 <= value <= self.window_limit:
+            elif isinstance(value, bool) or not 1 <= value <= window_limit:
                 unit = "calls" if self.window_type == "count" else "seconds"
                 raise ValueError(
-                    f"window_size of a {self.window_type} window must be 1 to"
-                    f" {self.window_limit} {unit}"
+                    f"window_size of a {self.window_type} window must be 1 to {window_limit} {unit}"
                 )
-
-    @property
-    def window_limit(self) -> int:
-        return MAX_COUNT_WINDOW if self.window_type == "count" else MAX_TIME_WINDOW_SECONDS
 
     @property
     def shared_rules(self) -> SharedRules:
