@@ -24,6 +24,7 @@ from redis.retry import Retry
 
 from guard.breaker import state
 from guard.breaker.codec import (
+    BOUNDS,
     RULE_FIELDS,
     Seed,
     decode_hash,
@@ -71,19 +72,20 @@ def events_key(key: str) -> str:
     return f"guard:breaker:{{{key}}}:events"
 
 
-# The bounds of a stored value (state.py), written into every script. Longer names first: a
-# name that is the prefix of another must not replace part of it.
+# The bounds written into every script, longest name first (a name that is the prefix of another
+# must not replace part of it): a field's highest value as ``codec.BOUNDS`` has it, so that the
+# scripts check a stored value as the Python client does.
 _CONSTANTS = {
     "EVENTS_KEPT_LAST": EVENTS_KEPT - 1,
     "UNKNOWN_CODE": UNKNOWN_CODE,
-    "MAX_GENERATION": state.MAX_GENERATION,
-    "MAX_COUNT_WINDOW": state.MAX_COUNT_WINDOW,
-    "MAX_TIME_WINDOW": state.MAX_TIME_WINDOW_SECONDS,
-    "MAX_COUNT": state.MAX_COUNT,
-    "MAX_TIME_MS": state.MAX_TIME_MS,
-    "MAX_MINIMUM_CALLS": state.MAX_MINIMUM_CALLS,
-    "MAX_SLOW_CALL_MS": state.MAX_SLOW_CALL_MS,
-    "MAX_GROWTH_PERCENT": state.MAX_COOLDOWN_GROWTH * 100,
+    "MAX_GENERATION": BOUNDS["g"][1],
+    "MAX_COUNT_WINDOW": BOUNDS["cws"][1],
+    "MAX_TIME_WINDOW": state.MAX_TIME_WINDOW_SECONDS,  # bounds ``cws`` of a time window
+    "MAX_COUNT": BOUNDS["f"][1],
+    "MAX_TIME_MS": BOUNDS["oa"][1],
+    "MAX_MINIMUM_CALLS": BOUNDS["cwm"][1],
+    "MAX_SLOW_CALL_MS": BOUNDS["csd"][1],
+    "MAX_GROWTH_PERCENT": BOUNDS["ccg"][1],
 }
 
 
