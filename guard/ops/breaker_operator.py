@@ -324,7 +324,7 @@ class Operator:
         assert rules is not None  # only `only_if_new` leaves a circuit unchanged
         return {
             "key": key,
-            **(rules or SharedRules(0, 0, 0)).config_values(),
+            **rules.config_values(),
             "previous": None if previous is None else previous.text(),
         }
 
