@@ -3,9 +3,8 @@ file, the ones with a part chosen at run time built here."""
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, LiteralString
 
 _HEADER = "\n-- name: "
@@ -55,131 +54,6 @@ def __getattr__(name: str) -> LiteralString:
 
 # Ends with a newline: the caller appends its SELECT.
 CALLS_INSERT_HEAD = _QUERIES["CALLS_INSERT_HEAD"] + "\n"
-
-# One element of an array, drawn at random.
-_PICK = "({0})[1 + floor(random() * cardinality({0}))::integer]"
-
-
-def sample_rows(problem_rates: Mapping[str, float]) -> tuple[str, ...]:
-    """The statements that draw the demo's data set in order (their %(name)s parameters: those of
-    guard/demo/sample_data.py): each company's services and customers, then its calls, each with
-    at most one problem of `problem_rates` (the newest two hours none: a booking failure there
-    would be a finding of its own), and their appointments."""
-    uppers = itertools.accumulate(problem_rates.values())
-    problem = " ".join(
-        f"WHEN x.r < {upper:.8f} THEN '{name}'"
-        for name, upper in zip(problem_rates, uppers, strict=True)
-    )
-    return (
-        "INSERT INTO public.services (company_id, name, duration_minutes)"
-        f" SELECT c, s, {_PICK.format('ARRAY[15, 30, 45, 60]')}"
-        " FROM unnest(%(companies)s::bigint[]) AS c CROSS JOIN unnest(%(services)s::text[]) AS s",
-        "INSERT INTO public.customers (company_id, name, phone)"
-        " SELECT c, 'Kunde ' || c || '-' || g, '+49 30 ' || (1000000 + floor(random() * 8999999))"
-        " FROM unnest(%(companies)s::bigint[]) AS c"
-        " CROSS JOIN generate_series(0, %(customers)s - 1) AS g",
-        """
-CREATE TEMP TABLE sample_company ON COMMIT DROP AS
-SELECT
-    c.id AS company_id,
-    c.n,
-    (SELECT array_agg(u.id ORDER BY u.id) FROM public.customers AS u WHERE u.company_id = c.id)
-        AS customers,
-    (SELECT array_agg(s.id ORDER BY s.id) FROM public.services AS s WHERE s.company_id = c.id)
-        AS services
-FROM unnest(%(companies)s::bigint[]) WITH ORDINALITY AS c (id, n)""",
-        f"""
-CREATE TEMP TABLE sample_call ON COMMIT DROP AS
-SELECT
-    d.*,
-    'bk_' || substr(d.call_ref, 6) AS uid,
-    d.customer_id IS NOT NULL AND d.problem <> 'incomplete_customer_link' AS linked,
-    CASE
-        WHEN d.problem IN ('phantom_booking', 'flag_mismatch', 'contradicting_flags',
-            'orphaned_appointment') OR d.shape < 0.45 THEN 'appointment_booked'
-        WHEN d.problem = 'booking_failure' THEN 'creation_failed'
-        WHEN d.shape < 0.50 THEN 'appointment_cancelled'
-        ELSE (ARRAY['information_only', 'no_availability', 'caller_hung_up', 'callback'])
-            [1 + floor(random() * 4)::integer]
-    END AS session_outcome,
-    d.problem IN ('phantom_booking', 'contradicting_flags') OR d.shape < 0.45 AS booked,
-    d.problem IN ('contradicting_flags', 'booking_failure') AS failed,
-    CASE
-        WHEN d.problem IN ('flag_mismatch', 'contradicting_flags') OR d.shape < 0.50 THEN 'linked'
-        WHEN d.problem = 'orphaned_appointment' THEN 'orphaned'
-    END AS appointment
-FROM (
-    SELECT
-        nextval(pg_get_serial_sequence('public.calls', 'id')) AS id,
-        k.company_id,
-        'call_' || k.company_id || '_' || lpad(g::text, 5, '0') AS call_ref,
-        -- the newest 10 minutes old (no booking claimed inside its grace period); a company's
-        -- calls 36 minutes apart, so that their 30-minute appointments 3 days on never overlap
-        date_trunc('second', now()) - make_interval(secs => 600 + (%(days)s * 86400 - 600)
-            * (g * cardinality(%(companies)s::bigint[]) + k.n - 1)
-            / (%(calls)s * cardinality(%(companies)s::bigint[]))) AS created,
-        p.problem,
-        CASE WHEN p.problem = 'incomplete_customer_link' OR random() < 0.85
-            THEN {_PICK.format("k.customers")} END AS customer_id,
-        {_PICK.format("k.services")} AS service_id,
-        CASE WHEN p.problem = 'none' THEN random() ELSE 1 END AS shape,
-        CASE WHEN p.problem = 'missing_direction' THEN NULL
-            WHEN random() < 0.9 THEN 'inbound' ELSE 'outbound' END AS direction,
-        make_interval(secs => 5 + floor(random() * 85)) AS booked_after
-    FROM sample_company AS k
-    CROSS JOIN generate_series(0, %(calls)s - 1) AS g
-    CROSS JOIN LATERAL (
-        SELECT CASE {problem} ELSE 'none' END AS problem
-        FROM (SELECT CASE WHEN g >= 4 THEN random() ELSE 1 END AS r) AS x
-    ) AS p
-    ORDER BY k.n, g
-) AS d""",
-        CALLS_INSERT_HEAD
-        + """SELECT
-    c.id, c.company_id, c.call_ref, '+49 30 ' || (1000000 + floor(random() * 8999999)),
-    '+49 30 5550000', 'ended', c.direction, c.customer_id,
-    CASE WHEN c.linked THEN 'linked' WHEN c.customer_id IS NULL THEN 'unlinked' END,
-    CASE WHEN c.linked THEN 'phone_match' END,
-    CASE WHEN c.linked THEN 100.0 END,
-    CASE WHEN c.linked THEN c.created END,
-    c.session_outcome, c.booked,
-    CASE WHEN c.booked THEN 'linked' END,
-    CASE WHEN c.booked THEN c.created + interval '30 seconds' END,
-    CASE WHEN c.booked OR c.appointment IS NOT NULL THEN c.uid END,
-    c.booked AND NOT c.failed, c.failed,
-    CASE WHEN c.failed THEN 'calendar_error: slot no longer available' END,
-    c.failed, c.created, c.created
-FROM sample_call AS c
-ORDER BY c.id""",
-        """
-INSERT INTO public.appointments (
-    company_id, call_id, customer_id, service_id, calcom_v2_booking_id, source, status,
-    starts_at, ends_at, created_at, updated_at
-)
-SELECT
-    c.company_id, CASE WHEN c.appointment = 'linked' THEN c.id END, c.customer_id,
-    c.service_id, c.uid, 'retell_webhook',
-    CASE WHEN c.session_outcome = 'appointment_cancelled' THEN 'cancelled' ELSE 'scheduled' END,
-    c.created + interval '3 days', c.created + interval '3 days 30 minutes',
-    c.created + c.booked_after, c.created + c.booked_after
-FROM sample_call AS c
-WHERE c.appointment IS NOT NULL
-UNION ALL
--- entered by hand at the desk, after every booked one: no call, and that is fine
-SELECT
-    k.company_id, NULL, """
-        + _PICK.format("k.customers")
-        + ", "
-        + _PICK.format("k.services")
-        + """, NULL, 'manual', 'scheduled',
-    date_trunc('day', now()) + make_interval(days => 4 + m / 8, hours => 8 + m %% 8),
-    date_trunc('day', now()) + make_interval(days => 4 + m / 8, hours => 8 + m %% 8, mins => 30),
-    date_trunc('second', now()) - make_interval(days => 1 + m %% 19),
-    date_trunc('second', now()) - make_interval(days => 1 + m %% 19)
-FROM sample_company AS k
-CROSS JOIN generate_series(0, %(manual)s - 1) AS m""",
-    )
-
 
 # --- guard/cli (lists and show): bounded output, computed in PostgreSQL
 # The largest JSON document (details) printed whole by a list or show command, in bytes of its

@@ -1,8 +1,9 @@
 """A realistic booking data set with the original incident's kinds of bad rows mixed in, drawn in
-the database by the statements of queries.sample_rows (seeded: every load is the same)."""
+the database by queries.SAMPLE_SERVICES to SAMPLE_APPOINTMENTS (seeded: every load the same)."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +61,18 @@ def load(conn: psycopg.Connection[Any]) -> LoadSummary:
             "calls": CALLS_PER_COMPANY,
             "manual": MANUAL_APPOINTMENTS_PER_COMPANY,
             "days": DAYS,
+            "problems": list(PROBLEM_RATES),
+            # each problem's upper bound of a uniform draw in [0, 1)
+            "uppers": [round(upper, 8) for upper in itertools.accumulate(PROBLEM_RATES.values())],
         }
-        for statement in queries.sample_rows(PROBLEM_RATES):
+        for statement in (
+            queries.SAMPLE_SERVICES,
+            queries.SAMPLE_CUSTOMERS,
+            queries.SAMPLE_COMPANY_TABLE,
+            queries.SAMPLE_CALL_TABLE,
+            queries.CALLS_INSERT_HEAD + queries.SAMPLE_CALLS,
+            queries.SAMPLE_APPOINTMENTS,
+        ):
             cur.execute(statement, params)
         counts = dict(cur.execute(queries.SAMPLE_KINDS).fetchall())
     summary = LoadSummary(len(companies), counts.pop("calls"), counts.pop("appointments"))
