@@ -96,18 +96,6 @@ class BookingOutcome:
         return self.status in (BookingStatus.BOOKED, BookingStatus.ALREADY_BOOKED)
 
 
-def _started(row: tuple[Any, ...] | None, call_id: int) -> str | BookingOutcome:
-    """The answer of guard.begin_booking: the idempotency key of an attempt to carry on with (in
-    state calling), or the outcome."""
-    outcome, _attempt_id, key, appointment_id, booking_uid = one_row(row)
-    if outcome == "started":
-        return str(key)
-    status = BookingStatus.IN_PROGRESS if outcome == "in_flight" else BookingStatus(outcome)
-    return BookingOutcome(
-        status, call_id, appointment_id, booking_uid, idempotency_key=key if key else None
-    )
-
-
 # Why a person reviews a rollback made here (guard.record_booking's own: validation_failure too).
 _REVIEW_REASON = "calendar_booking_failure"
 
@@ -335,14 +323,13 @@ def _book_traced(
                 ).fetchone()
             except psycopg.errors.NoDataFound:
                 raise GuardError(f"call {call_id} does not exist") from None
-            started = _started(row, call_id)
-            begin_span.set(
-                "guard.booking.begin_outcome",
-                str(started.status) if isinstance(started, BookingOutcome) else "started",
-            )
-        if isinstance(started, BookingOutcome):
-            return started
-        key = started
+            # an attempt to carry on with (state calling, its key), or the outcome
+            began, _attempt_id, key, appointment_id, booking_uid = one_row(row)
+            began = BookingStatus.IN_PROGRESS if began == "in_flight" else began
+            begin_span.set("guard.booking.begin_outcome", str(began))
+        if began != "started":
+            status = BookingStatus(began)
+            return BookingOutcome(status, call_id, appointment_id, booking_uid, idempotency_key=key)
         calendar = Retry(handoff.policy(retry_policy), breaker=breakers.service(service_id))
         failed: Exception | None = None
         with tracing.span("guard.booking.calendar") as calendar_span:

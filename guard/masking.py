@@ -86,16 +86,8 @@ def _mask_run(original: str, run: str, compiled: _Rule) -> str:
 
 
 def _through_digits(run: str, count: int) -> int:
-    """The length of the shortest start of ``run`` that holds ``count`` digits."""
-    if count == 0:
-        return 0
-    seen = 0
-    for index, ch in enumerate(run):
-        if ch in "0123456789":
-            seen += 1
-            if seen == count:
-                return index + 1
-    return len(run)
+    """The length of the shortest start of ``run`` that holds ``count`` (at most all) digits."""
+    return re.match(f"(?:[^0-9]*[0-9]){{{count}}}", run).end()  # type: ignore[union-attr]
 
 
 def mask_phone_numbers(text: str) -> str:

@@ -137,16 +137,13 @@ LEFT JOIN guard.checks AS k ON a.check_id = k.id
 def alert_show(alerts: str, full: bool) -> str:
     """One alert from `alerts` (guard.alerts, or the reporting view guard.alerts_report), phone
     numbers masked: whole with `full`, else bounded as lists are."""
+    message, details = "m.message", "m.details"
+    if not full:
+        message = bounded_text_sql(message, _ALERT_READ_MORE)
+        details = bounded_json_sql(details, _ALERT_READ_MORE)
     masked = _ALERT_MASKED.format(details="guard.mask_phone_numbers_json(a.details)")
-    if full:
-        return _QUERIES["ALERT_SHOW"].format(
-            alerts=alerts, message="m.message", details="m.details", masked=masked
-        )
     return _QUERIES["ALERT_SHOW"].format(
-        alerts=alerts,
-        message=bounded_text_sql("m.message", _ALERT_READ_MORE),
-        details=bounded_json_sql("m.details", _ALERT_READ_MORE),
-        masked=masked,
+        alerts=alerts, message=message, details=details, masked=masked
     )
 
 
