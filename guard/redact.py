@@ -176,18 +176,10 @@ def install_log_filter(logger: logging.Logger | None = None) -> None:
 _INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 )
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def visible(text: str) -> str:
     """`text` with every control, bidi and line-separator character as a visible escape: one
-    line, shown in the order it is stored, nothing a terminal would execute."""
-    return _INVISIBLE.sub(_escape, text)
+    line, shown in the order it is stored, nothing a terminal would execute (Python's own escapes:
+    \\n, \\x1b, \\u202e)."""
+    return _INVISIBLE.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
