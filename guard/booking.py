@@ -125,13 +125,6 @@ class _Failure:
         name = type(error).__name__
         return cls(name, {"error": name, "message": masked_message(error)})
 
-    @classmethod
-    def recording(cls, error: BaseException, booking: CalendarBooking) -> _Failure:
-        """The calendar booked, but the database refused to record it: a person must decide."""
-        refused = cls.calendar(error)
-        context = refused.context | {"booking_uid": booking.uid, "calendar_booked": True}
-        return cls(f"recording failed: {refused.reason}", context)
-
     def fail_args(self, key: str, calendar_calls: int | None = None) -> tuple[Any, ...]:
         context = self.context | {"reason": self.reason}
         if calendar_calls is not None:
@@ -396,7 +389,10 @@ def _record(
     except psycopg.Error as error:
         if conn.broken or conn.closed or database_unavailable(error):
             raise  # the attempt stays calling in the journal: recover_attempts settles it
-        failure = _Failure.recording(error, booking)
+        # The calendar booked, but the database refused to record it: a person must decide.
+        refused = _Failure.calendar(error)
+        context = refused.context | {"booking_uid": booking.uid, "calendar_booked": True}
+        failure = _Failure(f"recording failed: {refused.reason}", context)
         return _fail(conn, call_id, key, failure, booking.uid, error, calendar_calls)
 
 
