@@ -60,8 +60,8 @@ def _replay(conn: Conn, call_id: int, prepare: bool | None) -> None:
         row = conn.execute(
             queries.BEGIN_BOOKING, (call_id, SERVICE, 0, None), prepare=prepare
         ).fetchone()
-    key = booking._started(row, call_id)
-    assert isinstance(key, str), key
+    assert row is not None and row[0] == "started", row
+    key = str(row[2])
     made = CalendarBooking(uid=f"uid-{key}", details={"slot": "10:00"})
     recorded = conn.execute(
         queries.RECORD_BOOKING,
