@@ -3,7 +3,10 @@ first names on stderr the database it acts on (never a password)."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -91,8 +94,7 @@ def _policy(lock_deadline: float, lock_timeout: float, statement_timeout: float)
     )
 
 
-def _progress(line: str) -> None:
-    echo_text(line, err=True)
+_progress = functools.partial(echo_text, err=True)
 
 
 def _announce(conn: psycopg.Connection[Any]) -> None:
@@ -100,6 +102,16 @@ def _announce(conn: psycopg.Connection[Any]) -> None:
     info = conn.info
     where = f"socket {info.host}" if info.host.startswith("/") else f"host {info.host}"
     _progress(f"target: {where}, port {info.port}, database {info.dbname}, role {info.user}")
+
+
+@contextmanager
+def _migrator(
+    obj: dict[str, str | None], migrations_dir: Path | None, /, **options: Any
+) -> Iterator[Migrator]:
+    """The command's migrator, its target named on stderr first; `options` go to Migrator."""
+    with Migrator(obj["database_url"], migrations_dir, progress=_progress, **options) as migrator:
+        _announce(migrator.conn)
+        yield migrator
 
 
 @click.group()
@@ -120,44 +132,34 @@ def db() -> None:
 @click.pass_obj
 def apply(
     obj: dict[str, str | None],
+    /,
     to: str | None,
     dry_run: bool,
     migrations_dir: Path | None,
-    lock_deadline: float,
-    lock_timeout: float,
-    statement_timeout: float,
+    **lock: float,
 ) -> None:
     """Apply pending migrations in order (all, or up to and including ID).
 
     A migration older than one already applied is refused. With --dry-run, print what would run
     instead; it takes no migration lock and works through a connection pooler (the apply itself
     needs a direct connection)."""
-    policy = _policy(lock_deadline, lock_timeout, statement_timeout)
-    with Migrator(
-        obj["database_url"],
-        migrations_dir,
-        lock_policy=policy,
-        progress=_progress,
-        install_when_empty=True,
-    ) as migrator:
-        _announce(migrator.conn)
+    policy = _policy(**lock)
+    with _migrator(obj, migrations_dir, lock_policy=policy, install_when_empty=True) as migrator:
         if dry_run:
             _show_plan(migrator.plan_apply(to))
             return
         applied = migrator.apply(to, on_applied=lambda i: echo_text(f"applied  {i}"))
-        outcome = migrator.definitions_outcome
-        restored = migrator.grants_restored
         zoneless = zoneless_columns(migrator.conn)
+    outcome = migrator.definitions_outcome
     if outcome is not None and outcome.changed:
         echo_text(outcome.summary())
-    if not applied and (outcome is None or not outcome.changed):
-        if restored:
-            click.echo(
-                "Restored the privileges Booking Guard grants (guard.apply_grants): one was"
-                " missing. Nothing else to apply."
-            )
-        else:
-            click.echo("Nothing to apply: the database is up to date.")
+    elif migrator.grants_restored and not applied:
+        click.echo(
+            "Restored the privileges Booking Guard grants (guard.apply_grants): one was"
+            " missing. Nothing else to apply."
+        )
+    elif not applied:
+        click.echo("Nothing to apply: the database is up to date.")
     for line in zoneless_note(zoneless):
         echo_text(line)
 
@@ -181,7 +183,7 @@ def _show_plan(plan: ApplyPlan) -> None:
         )
         for name, text in plan.install:
             echo_text(f"-- {name}")
-            _echo_sql(_terminated(text))
+            _echo_sql(text)
         echo_text("")
     for migration in [] if plan.install else plan.migrations:
         how = (
@@ -191,7 +193,7 @@ def _show_plan(plan: ApplyPlan) -> None:
         )
         echo_text(f"-- migration {migration.id} ({how})")
         for statement in migration.statements:
-            _echo_sql(_terminated(statement))
+            _echo_sql(statement)
         echo_text("")
     if plan.definitions is not None:
         _show_definitions(plan.definitions, plan)
@@ -236,24 +238,21 @@ def _show_definitions(step: definitions.Plan, plan: ApplyPlan) -> None:
                 "--   should CREATE OR REPLACE refuse the change, these stop the apply (not"
                 f" Booking Guard's, they depend on it): {', '.join(stopped_by)}"
             )
-        _echo_sql(definition.text)
+        _echo_sql(definition.text, terminate=False)
     for path, recorded in step.moved:
         echo_text(f"-- {path}: unchanged, recorded as {recorded}: only the record moves")
     for path, label, statements in step.dropped:
         echo_text(f"-- {path}: removed from {step.source}, its {label} is dropped")
         for statement in statements:
-            _echo_sql(_terminated(statement))
+            _echo_sql(statement)
     echo_text("")
 
 
-def _terminated(statement: str) -> str:
-    """A statement as yoyo split it (without its semicolon) as it would stand in a script."""
+def _echo_sql(statement: str, terminate: bool = True) -> None:
+    """A statement as it would stand in a script: one yoyo split (without its semicolon) gets it
+    back; a definition file is printed as it is."""
     text = statement.strip()
-    return text if text.endswith(";") else text + ";"
-
-
-def _echo_sql(text: str) -> None:
-    for line in text.strip().splitlines():
+    for line in (text + ";" if terminate and not text.endswith(";") else text).splitlines():
         echo_text(line)
 
 
@@ -266,13 +265,12 @@ def _echo_sql(text: str) -> None:
 @click.pass_obj
 def rollback(
     obj: dict[str, str | None],
+    /,
     to: str | None,
     all_: bool,
     yes: bool,
     migrations_dir: Path | None,
-    lock_deadline: float,
-    lock_timeout: float,
-    statement_timeout: float,
+    **lock: float,
 ) -> None:
     """Roll back the newest migration (or down to ID, or all of them).
 
@@ -281,11 +279,7 @@ def rollback(
     required."""
     if to and all_:
         raise GuardError("--to and --all exclude each other")
-    policy = _policy(lock_deadline, lock_timeout, statement_timeout)
-    with Migrator(
-        obj["database_url"], migrations_dir, lock_policy=policy, progress=_progress
-    ) as migrator:
-        _announce(migrator.conn)
+    with _migrator(obj, migrations_dir, lock_policy=_policy(**lock)) as migrator:
         migrations = migrator.rollback_plan(to, all_=all_)
         plan = [m.id for m in migrations]
         if not plan:
@@ -302,33 +296,31 @@ def rollback(
             if not click.confirm("Roll back and drop all of the above?", default=False, err=True):
                 raise GuardError("rollback cancelled; nothing was changed")
         rolled_back = migrator.rollback(to, all_=all_, expected=plan)
-        outcome = migrator.definitions_outcome
     for migration_id in rolled_back:
         echo_text(f"rolled back  {migration_id}")
-    if outcome is not None:
-        echo_text(outcome.summary())
+    if migrator.definitions_outcome is not None:
+        echo_text(migrator.definitions_outcome.summary())
 
 
 def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
-    echo = _progress
-    echo(f"Rolls back {len(plan)} migration(s), newest first: {', '.join(plan)}")
+    _progress(f"Rolls back {len(plan)} migration(s), newest first: {', '.join(plan)}")
     if preview.tables:
-        echo("Drops these tables with every row in them:")
+        _progress("Drops these tables with every row in them:")
         for name, rows in preview.tables:
-            echo(f"  {name}  ({rows:,} rows)")
+            _progress(f"  {name}  ({rows:,} rows)")
     if preview.columns:
-        echo("Drops these columns (and their values) from tables that stay:")
+        _progress("Drops these columns (and their values) from tables that stay:")
         for column in preview.columns:
-            echo(f"  {column}")
+            _progress(f"  {column}")
     if not preview.tables and not preview.columns and preview.error is None:
-        echo("Drops no table and no column (functions, triggers, views, constraints only).")
+        _progress("Drops no table and no column (functions, triggers, views, constraints only).")
     if preview.not_previewed:
-        echo(
+        _progress(
             "Not previewed (they cannot run in one transaction; none drops a table or a column): "
             + ", ".join(preview.not_previewed)
         )
     if preview.error is not None:
-        echo(f"The preview stopped early ({preview.error}); it may drop more than listed.")
+        _progress(f"The preview stopped early ({preview.error}); it may drop more than listed.")
 
 
 @db.command()
@@ -338,8 +330,7 @@ def _show_preview(plan: list[str], preview: RollbackPreview) -> None:
 def status(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | None) -> None:
     """Applied and pending migrations: when and by which role each was applied, and whether its
     file still matches the checksum recorded then."""
-    with Migrator(obj["database_url"], migrations_dir) as migrator:
-        _announce(migrator.conn)
+    with _migrator(obj, migrations_dir) as migrator:
         states = migrator.states()
         pending_definitions = migrator.pending_definitions()
         source = definitions.recorded_source(migrator.conn)
@@ -420,19 +411,18 @@ def verify(obj: dict[str, str | None], as_json: bool, migrations_dir: Path | Non
 @click.pass_obj
 def validate(
     obj: dict[str, str | None],
+    /,
     batch_size: int,
     pause_ratio: float,
     as_json: bool,
-    lock_deadline: float,
-    lock_timeout: float,
-    statement_timeout: float,
+    **lock: float,
 ) -> None:
     """Reconcile old rows and validate the NOT VALID constraints without blocking writes.
 
     Exits 1 if a constraint stays NOT VALID because old rows still violate it."""
     if not 0 <= pause_ratio <= 10:  # NaN passes click's range check
         raise GuardError("--pause-ratio must be a number from 0 to 10")
-    policy = _policy(lock_deadline, lock_timeout, statement_timeout)
+    policy = _policy(**lock)
     with connect(obj["database_url"], application_name="guard db") as conn:
         _announce(conn)
     report = validate_database(
