@@ -82,7 +82,11 @@ def _state_rows(views: list[CircuitView]) -> list[list[Any]]:
             view.last_failure_at,
             view.closed_at,
             view.rules.text() if view.rules is not None else "",
-            _window_text(view),
+            # what the failure-rate window holds now
+            f"{view.window.calls} calls, {view.window.failures} failed,"
+            f" {view.window.slow_calls} slow"
+            if view.rules is not None and view.rules.has_window
+            else "",
             view.source,
         ]
         for view in views
@@ -105,14 +109,6 @@ STATE_COLUMNS = [
 ]
 # Left out first to last when a terminal is too narrow for every column (`--wide` shows them).
 STATE_DROP_ORDER = ["source", "window", "gen", "closed at", "successes", "probe in", "rules"]
-
-
-def _window_text(view: CircuitView) -> str:
-    """What the failure-rate window holds now: ``40 calls, 19 failed, 0 slow``."""
-    window = view.window
-    if view.rules is None or not view.rules.has_window:
-        return ""
-    return f"{window.calls} calls, {window.failures} failed, {window.slow_calls} slow"
 
 
 @click.group()

@@ -68,23 +68,19 @@ def load_client(spec: str) -> ListBookings:
         raise ConfigurationError(f"--client: {module_name} has no {attribute}") from None
     if not callable(found):
         raise ConfigurationError(f"--client: {spec} is a {type(found).__name__}, not a callable")
-    return _synchronous(found)
-
-
-async def _awaited(answer: Any) -> Any:
-    return await answer
-
-
-def _synchronous(client: Any) -> ListBookings:
-    """A client that is a coroutine function (or returns an awaitable) is run to completion."""
 
     def list_bookings(since: datetime, until: datetime) -> Iterable[CalendarBooking]:
-        answer = client(since, until)
+        """A client that is a coroutine function (or returns an awaitable) is run to completion."""
+        answer = found(since, until)
         if inspect.isawaitable(answer):
             answer = asyncio.run(_awaited(answer))
         return answer  # type: ignore[no-any-return]
 
     return list_bookings
+
+
+async def _awaited(answer: Any) -> Any:
+    return await answer
 
 
 _KINDS = [
@@ -216,7 +212,16 @@ def reconcile_command(
             raise PermissionDenied(
                 "permission denied for function guard.reconcile_calendar_booking"
             )
-        cutoff = _cutoff(conn) if after_failover else None
+        cutoff = None
+        if after_failover:  # the promoted server's last replayed transaction
+            with guard_function_errors():
+                cutoff = failover_cutoff(conn)
+            if cutoff is None:
+                warn(
+                    "--after-failover: this server replayed nothing since it started (never a"
+                    " standby, or restarted since its promotion): attempts still calling are left"
+                    " to their booking path until their timeout"
+                )
         if start is None:
             start = _checked_window(
                 now - DEFAULT_SINCE if cutoff is None else cutoff - FAILOVER_MARGIN, end
@@ -259,19 +264,6 @@ def reconcile_command(
         )
     if not report.ok:
         raise GuardError("; ".join(problems))
-
-
-def _cutoff(conn: Any) -> datetime | None:
-    """The promoted server's last replayed transaction (guard.calendar.failover_cutoff)."""
-    with guard_function_errors():
-        cutoff = failover_cutoff(conn)
-    if cutoff is None:
-        warn(
-            "--after-failover: this server replayed nothing since it started (never a standby, or"
-            " restarted since its promotion): attempts still calling are left to their booking"
-            " path until their timeout"
-        )
-    return cutoff
 
 
 def _when(value: str | None, ahead: bool) -> datetime | None:

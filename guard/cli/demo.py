@@ -80,7 +80,12 @@ def demo(stop: bool) -> None:
             except ValueError:
                 summary = None
         applied += migrator.apply()
-    click.echo(_migrations_line(applied))
+    shown = (
+        ", ".join(applied)
+        if len(applied) <= 3
+        else f"{len(applied)}, {applied[0]} ... {applied[-1]}"
+    )
+    click.echo(f"2. Migrations: applied {shown}" if applied else "2. Migrations: up to date")
     if summary is None:
         click.echo("3. Sample data: already loaded")
     else:
@@ -112,14 +117,6 @@ def demo(stop: bool) -> None:
         f" every sample company\n{_where_guard_is()}\n"
         "Stop it with `make demo-stop` (or `guard demo --stop`)."
     )
-
-
-def _migrations_line(applied: list[str]) -> str:
-    if not applied:
-        return "2. Migrations: up to date"
-    if len(applied) <= 3:
-        return f"2. Migrations: applied {', '.join(applied)}"
-    return f"2. Migrations: applied {len(applied)}, {applied[0]} ... {applied[-1]}"
 
 
 def _where_guard_is() -> str:
