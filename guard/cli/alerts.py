@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from guard import queries
 from guard.cli.output import echo_text, emit_record, emit_streamed, json_option, wide_option
 from guard.cli.params import BIGINT, COUNT, ROW_ID
-from guard.cli.watch import CHANNELS, sinks, who_acts
+from guard.cli.watch import CHANNELS, SETTINGS, sinks, who_acts
 from guard.connection import scalar, transaction
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.message import test_message
@@ -161,7 +161,10 @@ def test_channel(channel: str, send_timeout: float) -> None:
         sink.send(message)
     except DeliveryError as error:
         raise GuardError(f"the test message through {channel} was not delivered: {error}") from None
-    echo_text(f"sent a test message through {channel}: {_target(channel)} accepted it")
+    # where the channel delivered, secrets masked
+    where = {"stdout": "standard output", "email": f"{smtp['smtp_host']} (to {smtp['smtp_to']})"}
+    target = where.get(channel) or redact_url(os.environ[SETTINGS[channel]])
+    echo_text(f"sent a test message through {channel}: {target} accepted it")
 
 
 def _smtp_port() -> int:
@@ -169,14 +172,3 @@ def _smtp_port() -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise ConfigurationError(f"GUARD_SMTP_PORT {text[:20]!r} is not a port from 1 to 65535")
     return int(text)
-
-
-def _target(channel: str) -> str:
-    """Where the channel delivers, secrets masked."""
-    where = {
-        "stdout": "standard output",
-        "webhook": redact_url(os.environ.get("GUARD_SLACK_WEBHOOK_URL", "")),
-        "alertmanager": redact_url(os.environ.get("GUARD_ALERTMANAGER_URL", "")),
-        "email": f"{os.environ.get('GUARD_SMTP_HOST')} (to {os.environ.get('GUARD_SMTP_TO')})",
-    }
-    return where[channel]

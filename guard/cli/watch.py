@@ -78,7 +78,7 @@ def who_acts() -> str:
 
 
 # The variable that configures each channel but stdout: set, the channel is on by default.
-_SETTINGS = {
+SETTINGS = {
     "webhook": "GUARD_SLACK_WEBHOOK_URL",
     "email": "GUARD_SMTP_HOST",
     "alertmanager": "GUARD_ALERTMANAGER_URL",
@@ -95,9 +95,9 @@ def sinks(
     """Each channel's sink and rate; `smtp` holds watch's --smtp-* options by their names."""
     sinks: list[tuple[Sink, int]] = []
     for name in channels:
-        url = os.environ.get(_SETTINGS.get(name, ""), "")
+        url = os.environ.get(SETTINGS.get(name, ""), "")
         if name in ("webhook", "alertmanager") and not url:
-            raise ConfigurationError(f"channel {name} needs {_SETTINGS[name]} in the environment")
+            raise ConfigurationError(f"channel {name} needs {SETTINGS[name]} in the environment")
         sink: Sink
         if name == "stdout":
             sink = StdoutSink()
@@ -330,7 +330,7 @@ def watch(
     # A channel named for reports, digests, severities or resolved notices is one to deliver to:
     # without --channel it joins the default ones, so a missing setting is named (sinks).
     named = [*report_channels, *digest_hours, *min_severity, *resolved_channels]
-    default = ["stdout", *(name for name, key in _SETTINGS.items() if os.environ.get(key))]
+    default = ["stdout", *(name for name, key in SETTINGS.items() if os.environ.get(key))]
     chosen = list(dict.fromkeys(channels or [*default, *named]))
     rates = {channel: options[f"{channel}_rate"] for channel in CHANNELS}
     settings = DispatchSettings(
