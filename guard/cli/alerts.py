@@ -145,9 +145,12 @@ def show_alert(obj: dict[str, str | None], alert_id: int, full: bool, as_json: b
 )
 def test_channel(channel: str, send_timeout: float) -> None:
     """Send one test message through a channel, as `guard watch` would, and say what happened."""
+    port = os.environ.get("GUARD_SMTP_PORT", "587")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigurationError(f"GUARD_SMTP_PORT {port[:20]!r} is not a port from 1 to 65535")
     smtp = {
         "smtp_host": os.environ.get("GUARD_SMTP_HOST"),
-        "smtp_port": _smtp_port(),
+        "smtp_port": int(port),
         "smtp_from": os.environ.get("GUARD_SMTP_FROM"),
         "smtp_to": os.environ.get("GUARD_SMTP_TO"),
         # as watch's --smtp-starttls reads it: click's booleans (1, true, yes, on, ...)
@@ -165,10 +168,3 @@ def test_channel(channel: str, send_timeout: float) -> None:
     where = {"stdout": "standard output", "email": f"{smtp['smtp_host']} (to {smtp['smtp_to']})"}
     target = where.get(channel) or redact_url(os.environ[SETTINGS[channel]])
     echo_text(f"sent a test message through {channel}: {target} accepted it")
-
-
-def _smtp_port() -> int:
-    text = os.environ.get("GUARD_SMTP_PORT", "587")
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ConfigurationError(f"GUARD_SMTP_PORT {text[:20]!r} is not a port from 1 to 65535")
-    return int(text)
