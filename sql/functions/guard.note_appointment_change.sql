@@ -31,8 +31,12 @@ BEGIN
     THEN
         RETURN NULL;
     END IF;
-    noted := pg_catalog.current_setting('booking_guard.appointment_changes', TRUE);
-    IF noted > '' OR NEW.call_id IS DISTINCT FROM OLD.call_id THEN
+    -- the setting read in the test, and again only for the general expression
+    IF
+        pg_catalog.current_setting('booking_guard.appointment_changes', TRUE) > ''
+        OR NEW.call_id IS DISTINCT FROM OLD.call_id
+    THEN
+        noted := pg_catalog.current_setting('booking_guard.appointment_changes', TRUE);
         noted := pg_catalog.set_config(
             'booking_guard.appointment_changes',
             CASE

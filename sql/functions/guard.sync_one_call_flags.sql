@@ -32,14 +32,15 @@ BEGIN
     IF NOT FOUND THEN
         RETURN FALSE;
     END IF;
-    IF EXISTS (
-        SELECT
-        FROM public.appointments AS a
-        WHERE
-            a.call_id = sync_one_call_flags.call_id
-            AND a.company_id = company
-            AND guard.is_active_appointment(a.status, a.deleted_at)
-    ) THEN
+    -- PERFORM ... LIMIT 1 and FOUND, not IF EXISTS: no Result node and sub-plan to start
+    PERFORM
+    FROM public.appointments AS a
+    WHERE
+        a.call_id = sync_one_call_flags.call_id
+        AND a.company_id = company
+        AND guard.is_active_appointment(a.status, a.deleted_at)
+    LIMIT 1;
+    IF FOUND THEN
         UPDATE public.calls AS c
         SET
             appointment_made = TRUE,
