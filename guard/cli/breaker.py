@@ -232,7 +232,7 @@ def trip(
     if create:
         with _operator(ctx, changes=True) as operator:
             # a known circuit keeps its rules: `configure` changes them
-            operator.prepare(key, rules)
+            operator.configure(key, rules, only_if_new=True)
     try:
         _act(ctx, key, Action.FORCE_OPEN, reason, as_json)
     except GuardError as error:
@@ -333,4 +333,5 @@ def configure(ctx: click.Context, /, key: str, as_json: bool, **rules: Any) -> N
         )
     with _operator(ctx, changes=True) as operator:
         result = operator.configure(key, rules)
+    assert result is not None  # None only for only_if_new
     _emit_result(f"configure {key}", result, as_json)

@@ -317,31 +317,16 @@ class Operator:
             "recorded_in_postgresql": True,
         }
 
-    def configure(self, key: str, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Store ``given`` over the circuit's rules (``rules_over``); the rules now, and the
-        previous ones."""
-        previous, rules = self._configure(key, given)
-        assert rules is not None  # only `only_if_new` leaves a circuit unchanged
-        return {
-            "key": key,
-            **rules.config_values(),
-            "previous": None if previous is None else previous.text(),
-        }
-
-    def prepare(self, key: str, given: Mapping[str, Any]) -> None:
-        """Create a circuit never used yet with ``given`` over the defaults (``trip --create``);
-        a circuit either store knows keeps its rules."""
-        self._configure(key, given, only_if_new=True)
-
-    def _configure(
+    def configure(
         self, key: str, given: Mapping[str, Any], *, only_if_new: bool = False
-    ) -> tuple[SharedRules | None, SharedRules | None]:
-        """(previous, new) rules; values not given keep the stored ones (else the defaults).
-        ``only_if_new``: a circuit either store knows is left as it is, (None, None)."""
+    ) -> dict[str, Any] | None:
+        """Store ``given`` over the circuit's rules (``rules_over``; values not given keep the
+        stored ones, else the defaults): the rules now, and the previous ones. ``only_if_new``
+        (``trip --create``): a circuit either store knows keeps its rules (None)."""
         validate_key(key)
         with self._operator(key) as tx:
             if only_if_new and (tx.recorded.known or self.redis.client.exists(hash_key(key))):
-                return None, None
+                return None
             current = self.redis.rules(key)
             rules = rules_over(current or self.config.shared_rules, given)
             reason, generation = configure_reason(current, rules), tx.recorded.generation
@@ -349,7 +334,11 @@ class Operator:
                 tx.args, rules, reason, self.actor, generation, tx
             )
             tx.record(reply)
-        return previous, rules
+        return {
+            "key": key,
+            **rules.config_values(),
+            "previous": None if previous is None else previous.text(),
+        }
 
 
 class _Change:
