@@ -334,8 +334,8 @@ def test_a_refusal_is_logged_with_alertmanagers_reason(
     starts): the real Alertmanager's 400 and its reason, in the log and in last_error."""
 
     class EndsBeforeItStarts(AlertmanagerSink):
-        def alerts(self, message: Message) -> list[dict[str, Any]]:
-            [alert] = super().alerts(message)
+        def body(self, message: Message) -> list[dict[str, Any]]:
+            [alert] = super().body(message)
             alert["endsAt"] = "2020-01-01T00:00:00+00:00"
             return [alert]
 

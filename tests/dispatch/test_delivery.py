@@ -71,7 +71,7 @@ def test_an_alert_of_a_removed_check_goes_out_without_a_rule(db_url: str) -> Non
     [line] = [json.loads(text) for text in result.stdout.splitlines()]
     assert (line["check_id"], line["rule_id"]) == ("retired_check", None)
     message = Message("alert", (1,), line, "s", "t")
-    labels = AlertmanagerSink("http://am.invalid").alerts(message)[0]["labels"]
+    labels = AlertmanagerSink("http://am.invalid").body(message)[0]["labels"]
     assert labels["alertname"] == "retired_check" and "rule" not in labels
 
 

@@ -189,7 +189,7 @@ def test_alertmanager_gets_one_alert_per_item_with_inert_labels() -> None:
     from guard.ops.dispatch.sinks import AlertmanagerSink
 
     row = ReviewRow(41, "booking_outcome_unknown", 0, "open", 7, 2, None, None, {"transcript": "x"})
-    [alert] = AlertmanagerSink("http://127.0.0.1:9/").alerts(review_message(row))
+    [alert] = AlertmanagerSink("http://127.0.0.1:9/").body(review_message(row))
     assert alert["labels"]["alertname"] == "booking_guard_review_item"
     assert alert["labels"]["severity"] == "critical"  # priority 0
     assert alert["labels"]["guard_review_item_id"] == "41"

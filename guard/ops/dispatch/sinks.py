@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol, TextIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from guard.errors import ConfigurationError
 from guard.masking import mask_phone_numbers
@@ -83,18 +83,17 @@ class StdoutSink:
 
 @dataclass(frozen=True)
 class HttpTarget:
-    """A checked http(s) URL split for http.client: credentials out of the host."""
+    """A checked http(s) URL: credentials out of it (its port named only when not the scheme's
+    default), and the Authorization they make."""
 
-    scheme: str
-    host: str
-    port: int
-    path: str  # path and query, as sent in the request line
+    url: str
     authorization: str | None  # "Basic ..." from the URL's userinfo
 
 
-def check_http_url(url: str, what: str) -> HttpTarget:
-    """Parse and check a sink URL at start; a ConfigurationError (exit 2) naming `what`
-    otherwise. The error shows the URL redacted, never its token or credentials."""
+def check_http_url(url: str, what: str, endpoint: str = "") -> HttpTarget:
+    """Parse and check a sink URL at start (`endpoint`: a path to add to its own); a
+    ConfigurationError (exit 2) naming `what` otherwise. The error shows the URL redacted, never
+    its token or credentials."""
     remember(url)
 
     problem = _url_problem(url)
@@ -102,7 +101,6 @@ def check_http_url(url: str, what: str) -> HttpTarget:
         shown = f" ({redact_url(url)})" if url.startswith(("http://", "https://")) else ""
         raise ConfigurationError(f"{what}: {problem}{shown}")
     parts = urlsplit(url)
-    port = parts.port
     assert parts.hostname is not None
     authorization = None
     if parts.username is not None or parts.password is not None:
@@ -111,11 +109,11 @@ def check_http_url(url: str, what: str) -> HttpTarget:
         remember(password)  # the user name is no secret (and may be an ordinary word)
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         authorization = f"Basic {token}"
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    default = 443 if parts.scheme == "https" else 80
-    return HttpTarget(parts.scheme, parts.hostname, port or default, path, authorization)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if parts.port not in (None, 443 if parts.scheme == "https" else 80):
+        host += f":{parts.port}"
+    path = parts.path.rstrip("/") + endpoint if endpoint else parts.path or "/"
+    return HttpTarget(urlunsplit((parts.scheme, host, path, parts.query, "")), authorization)
 
 
 def _url_problem(url: str) -> str | None:
@@ -206,9 +204,8 @@ def post_json(target: HttpTarget, payload: object, timeout_s: float, receiver: s
     headers = {"Content-Type": "application/json", "User-Agent": "booking-guard"}
     if target.authorization:
         headers["Authorization"] = target.authorization
-    url = f"{target.scheme}://{_host(target)}{target.path}"
     body = json.dumps(payload).encode()
-    request = urllib.request.Request(url, body, headers, method="POST")  # noqa: S310 - http(s)
+    request = urllib.request.Request(target.url, body, headers, method="POST")  # noqa: S310 - http(s)
     with _Deadline(timeout_s) as deadline:
         timed_out = DeliveryError(f"{receiver} timed out: no answer within {timeout_s:g} s")
         opener = urllib.request.build_opener(_Watched(deadline), _NoRedirect)
@@ -267,12 +264,9 @@ def refusal_reason(response: Any) -> str:
     text = raw.decode("utf-8", "replace")
     if not kind.startswith("text/"):
         value = _json_or_text(text)
-        if isinstance(value, dict):
-            found = next(
-                (value[k] for k in ("message", "error", "detail") if isinstance(value.get(k), str)),
-                None,
-            )
-            value = found if found is not None else json.dumps(value, ensure_ascii=False)
+        if isinstance(value, dict):  # its message, error or detail; else the object as JSON
+            keys = ("message", "error", "detail")
+            value = next((value[k] for k in keys if isinstance(value.get(k), str)), value)
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return bounded_reason(text)
 
@@ -300,12 +294,6 @@ def bounded_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _host(target: HttpTarget) -> str:
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    default = 443 if target.scheme == "https" else 80
-    return host if target.port == default else f"{host}:{target.port}"
-
-
 def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
     """Seconds from a Retry-After header: delay-seconds (`120`) or an HTTP-date
     (`Wed, 21 Oct 2026 07:28:00 GMT`); None when absent or unreadable. A date in the past is 0."""
@@ -328,27 +316,32 @@ class WebhookSink:
     """POST `{"text": ...}` as JSON: what Slack (and Mattermost, Rocket.Chat, Teams workflows)
     accept on an incoming webhook. Any non-2xx answer or network error is retried."""
 
-    name = "webhook"
+    name, receiver, setting = "webhook", "webhook", "GUARD_SLACK_WEBHOOK_URL"
+    endpoint = ""  # added to the path of the URL given
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
-        self._target = check_http_url(url, "GUARD_SLACK_WEBHOOK_URL")
+        self._target = check_http_url(url, self.setting, self.endpoint)
         self._timeout_s = timeout_s
 
-    def __repr__(self) -> str:  # never show the URL: it is the secret
-        return "WebhookSink(url=***)"
+    def __repr__(self) -> str:  # never show the URL: it is the secret, or carries credentials
+        return f"{type(self).__name__}(url=***)"
+
+    def body(self, message: Message) -> object:
+        return {"text": message.text}
 
     def send(self, message: Message) -> None:
-        post_json(self._target, {"text": message.text}, self._timeout_s, "webhook")
+        post_json(self._target, self.body(message), self._timeout_s, self.receiver)
 
 
-class AlertmanagerSink:
+class AlertmanagerSink(WebhookSink):
     """POST each alert to Alertmanager's API v2 (`/api/v2/alerts`), where on-call's silences,
     inhibition and routing apply (docs/alerts.md, "Alertmanager"). Labels identify the alert, so
     a re-send after a crash merges. Sent once, not every evaluation, an alert is held active for
     `hold` (its `endsAt`), counted from the latest of this process's clock and the alert's own
     (database) times, and never ends before it starts: Alertmanager refuses that (400)."""
 
-    name = "alertmanager"
+    name, receiver, setting = "alertmanager", "Alertmanager", "GUARD_ALERTMANAGER_URL"
+    endpoint = "/api/v2/alerts"
 
     def __init__(
         self,
@@ -357,16 +350,9 @@ class AlertmanagerSink:
         hold: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        base = check_http_url(url, "GUARD_ALERTMANAGER_URL")
-        path, _, query = base.path.partition("?")
-        endpoint = path.rstrip("/") + "/api/v2/alerts" + (f"?{query}" if query else "")
-        self._target = HttpTarget(base.scheme, base.host, base.port, endpoint, base.authorization)
-        self._timeout_s = timeout_s
+        super().__init__(url, timeout_s)
         self._hold = hold
         self._clock = clock or (lambda: datetime.now(UTC))
-
-    def __repr__(self) -> str:  # the URL may carry basic-auth credentials
-        return "AlertmanagerSink(url=***)"
 
     def _alert(
         self,
@@ -387,7 +373,7 @@ class AlertmanagerSink:
             "endsAt": max(ends, starts).isoformat(),
         }
 
-    def alerts(self, message: Message) -> list[dict[str, Any]]:
+    def body(self, message: Message) -> list[dict[str, Any]]:
         """The API v2 body for one message."""
         now = self._clock()
         p = message.payload
@@ -428,9 +414,6 @@ class AlertmanagerSink:
             return [self._alert(message, labels, starts, _time(p.get("resolved_at")) or now)]
         return [self._alert(message, labels, starts, seen=[_time(p.get("last_seen_at"))])]
 
-    def send(self, message: Message) -> None:
-        post_json(self._target, self.alerts(message), self._timeout_s, "Alertmanager")
-
 
 def _labels(**labels: object) -> dict[str, str]:
     """An alert's labels, those that are None left out. Labels are data too (a check id, an
@@ -467,13 +450,6 @@ def _reason(reason: object) -> str:
 
 
 # -- SMTP -------------------------------------------------------------------------------------
-
-
-def _domain(address: str) -> str | None:
-    """The domain of `guard@example.org` or `Booking Guard <guard@example.org>`."""
-    _, _, domain = address.rpartition("@")
-    domain = domain.strip().rstrip(">").strip()
-    return domain or None
 
 
 @dataclass(frozen=True)
@@ -538,9 +514,11 @@ class EmailSink:
         email_message["Subject"] = message.subject
         # RFC 5322 requires Date:; Message-ID: lets mail clients thread, deduplicate and
         # reference an alert. smtplib adds neither. The domain is the sender's, so ids are
-        # unique per sending site; a retry gets a new id (it is a new message).
+        # unique per sending site; a retry gets a new id (it is a new message). The domain of
+        # `guard@example.org` or `Booking Guard <guard@example.org>`:
+        domain = s.sender.rpartition("@")[2].strip().rstrip(">").strip() or None
         email_message["Date"] = formatdate(usegmt=True)
-        email_message["Message-ID"] = make_msgid("booking-guard", domain=_domain(s.sender))
+        email_message["Message-ID"] = make_msgid("booking-guard", domain=domain)
         if message.kind == "report":
             email_message["X-Booking-Guard-Report"] = str(message.payload["report_date"])
         else:
