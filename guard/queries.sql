@@ -291,8 +291,8 @@ SELECT v.* FROM guard.daily_report_view AS v WHERE v.report_date = %s ORDER BY v
 
 -- name: COMPUTED_DAILY_REPORT_ROWS
 -- guard.daily_report_view's columns over guard.compute_daily_report(day) instead of the stored
--- rows: what a hot standby, where nothing can be stored (not even in a rolled-back transaction),
--- shows for a day not stored. Kept equal to sql/views/guard.daily_report_view.sql
+-- rows: a day not ended, and on a hot standby (where nothing can be stored) a day not stored,
+-- computed by reading only. Kept equal to sql/views/guard.daily_report_view.sql
 -- (tests/ha/test_standby_commands.py compares the two reports).
 SELECT
     d.report_date, d.company_id, co.name AS company_name, d.total_calls,
@@ -319,12 +319,6 @@ ORDER BY d.company_id
 
 -- name: UTC_TODAY
 SELECT (now() AT TIME ZONE 'UTC')::date
-
--- name: DELETE_DAILY_REPORT
-DELETE FROM guard.daily_reports WHERE report_date = %s
-
--- name: STORE_DAILY_REPORT
-INSERT INTO guard.daily_reports SELECT * FROM guard.compute_daily_report(%s)
 
 -- name: DAILY_REPORT_ROW_COUNT
 SELECT count(*) FROM guard.daily_report(%s)

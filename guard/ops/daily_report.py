@@ -47,30 +47,21 @@ def _failing(doing: str, day: date) -> Iterator[None]:
 
 def daily_report(conn: psycopg.Connection[Any], day: date) -> DayReport:
     """The report of `day`: an ended day's stored rows, generated and stored first when there are
-    none; a day not ended computed in a transaction that is rolled back (the same rows and
-    columns, nothing stored); on a hot standby, which stores nothing, a day not stored computed
-    by reading only."""
+    none; a day not ended, or on a hot standby (which stores nothing) a day not stored, computed
+    by reading only (guard.compute_daily_report: the same rows and columns, nothing stored)."""
     ended: bool = day < scalar(conn, queries.UTC_TODAY)
     standby = standby_address(conn)
-    if standby is not None:
-        rows = stored_report(conn, day) if ended else []
-        if rows:
-            return DayReport(rows, ended, generated=False, stored=True)
-        with _failing("compute", day):
-            rows = _rows(conn, queries.COMPUTED_DAILY_REPORT_ROWS, day)
-        return DayReport(rows, ended, generated=True, stored=False, standby=standby)
-    if not ended:
-        with _failing("compute", day), conn.transaction(force_rollback=True):
-            conn.execute(queries.DELETE_DAILY_REPORT, (day,))
-            conn.execute(queries.STORE_DAILY_REPORT, (day,))
-            return DayReport(stored_report(conn, day), ended, generated=True, stored=False)
-    rows = stored_report(conn, day)
+    rows = stored_report(conn, day) if ended else []
     if rows:
         return DayReport(rows, ended, generated=False, stored=True)
-    with _failing("generate", day), conn.transaction():
-        conn.execute(queries.DAILY_REPORT_ROW_COUNT, (day,))
-    rows = stored_report(conn, day)
-    return DayReport(rows, ended, generated=True, stored=bool(rows))
+    if ended and standby is None:
+        with _failing("generate", day), conn.transaction():
+            conn.execute(queries.DAILY_REPORT_ROW_COUNT, (day,))
+        rows = stored_report(conn, day)
+        return DayReport(rows, ended, generated=True, stored=bool(rows))
+    with _failing("compute", day):
+        rows = _rows(conn, queries.COMPUTED_DAILY_REPORT_ROWS, day)
+    return DayReport(rows, ended, generated=True, stored=False, standby=standby)
 
 
 def stored_report(conn: psycopg.Connection[Any], day: date) -> list[dict[str, Any]]:
