@@ -151,12 +151,11 @@ def _setting_command(setting: rollout.Setting, choices: tuple[str, ...]) -> None
             raise click.UsageError(f"--clear takes no {setting.upper()}")
         if not clear and value is None:
             raise click.UsageError(f"missing {setting.upper()} (or --clear)")
-        target = rollout.Target(companies=companies, percent=percent, everyone=everyone)
         with transaction(obj["database_url"]) as conn:
             if value is None:
-                ids = rollout.clear_override(conn, rule, setting, target)
+                ids = rollout.clear_override(conn, rule, setting, companies, percent)
             else:
-                ids = rollout.set_override(conn, rule, setting, value, target)
+                ids = rollout.set_override(conn, rule, setting, value, companies, percent)
         if value is None:
             echo_text(f"cleared  {rule}: the {setting} override of {_companies(ids, rule)}")
         elif everyone:

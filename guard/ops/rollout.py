@@ -5,7 +5,7 @@ read the effective value per company (guard.effective_rule_setting)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import psycopg
@@ -19,32 +19,30 @@ STAGES = ("observe", "correct", "enforce")
 MODES = ("correct", "reject")
 
 
-@dataclass(frozen=True)
-class Target:
-    """Which companies a change reaches: named ones, a percentage of every company (by
-    guard.rollout_bucket), or none of them but the rule itself (everyone)."""
-
-    companies: tuple[int, ...] = ()
-    percent: int | None = None
-    everyone: bool = False
-
-    def arguments(self) -> tuple[list[int] | None, int | None]:
-        """guard.rollout_set's and guard.rollout_clear's company_ids and percent."""
-        return (list(self.companies) if self.companies else None), self.percent
-
-
 def set_override(
-    conn: psycopg.Connection[Any], rule: str, setting: Setting, value: str, target: Target
+    conn: psycopg.Connection[Any],
+    rule: str,
+    setting: Setting,
+    value: str,
+    companies: Sequence[int] = (),
+    percent: int | None = None,
 ) -> list[int]:
-    """Give the target's companies `value` for the rule's stage or mode."""
-    return list(scalar(conn, queries.ROLLOUT_SET, (rule, setting, value, *target.arguments())))
+    """Give `value` for the rule's stage or mode to the named companies, to a percentage of every
+    company (by guard.rollout_bucket), or, with neither, to the rule itself (everyone)."""
+    args = (rule, setting, value, list(companies) or None, percent)
+    return list(scalar(conn, queries.ROLLOUT_SET, args))
 
 
 def clear_override(
-    conn: psycopg.Connection[Any], rule: str, setting: Setting, target: Target
+    conn: psycopg.Connection[Any],
+    rule: str,
+    setting: Setting,
+    companies: Sequence[int] = (),
+    percent: int | None = None,
 ) -> list[int]:
-    """Drop the stage or mode override of the target's companies."""
-    return list(scalar(conn, queries.ROLLOUT_CLEAR, (rule, setting, *target.arguments())))
+    """Drop the stage or mode override of the named companies, or of a percentage of them."""
+    args = (rule, setting, list(companies) or None, percent)
+    return list(scalar(conn, queries.ROLLOUT_CLEAR, args))
 
 
 OVERRIDE_COLUMNS = [
