@@ -126,16 +126,14 @@ def list_circuits(ctx: click.Context, as_json: bool) -> None:
     When one of the two stores (Redis, PostgreSQL) cannot be read, what the other has is printed
     and the command exits 1: the list may be incomplete or stale."""
     with _operator(ctx) as operator:
-        listed = operator.list()
+        circuits, unreachable = operator.list()
     if as_json:
-        emit_json([view.as_dict() for view in listed.circuits])
+        emit_json([view.as_dict() for view in circuits])
     else:
-        emit_table(
-            "circuits", STATE_COLUMNS, _state_rows(listed.circuits), drop_order=STATE_DROP_ORDER
-        )
-    if listed.unreachable:
+        emit_table("circuits", STATE_COLUMNS, _state_rows(circuits), drop_order=STATE_DROP_ORDER)
+    if unreachable:
         raise GuardError(
-            f"cannot read {', '.join(listed.unreachable)}: the list above is only what the other"
+            f"cannot read {', '.join(unreachable)}: the list above is only what the other"
             " store has, and may be incomplete or stale"
         )
 

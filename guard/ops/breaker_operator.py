@@ -132,15 +132,6 @@ class Recorded:
         return self.state is not None or self.generation > 0
 
 
-@dataclass(frozen=True)
-class CircuitList:
-    """Every known circuit, and the stores that could not be read (the list may then be
-    incomplete or stale)."""
-
-    circuits: list[CircuitView]
-    unreachable: list[str]
-
-
 class Operator:
     """One command's access to the circuits (built by ``operator_session``)."""
 
@@ -244,9 +235,9 @@ class Operator:
             *(0, 0, 0, 0),
         )
 
-    def list(self) -> CircuitList:
+    def list(self) -> tuple[list[CircuitView], list[str]]:
         """Every circuit, live from Redis, else as last persisted in PostgreSQL, and the stores
-        that could not be read."""
+        that could not be read (the list may then be incomplete or stale)."""
         views: dict[str, CircuitView] = {}
         errors: list[str] = []
         try:
@@ -267,7 +258,7 @@ class Operator:
             errors.append(f"PostgreSQL: {type(error).__name__}")
         if len(errors) == 2:
             raise ControlUnavailableError("; ".join(errors))
-        return CircuitList([views[key] for key in sorted(views)], errors)
+        return [views[key] for key in sorted(views)], errors
 
     def show(self, key: str, events: int = 10) -> CircuitView:
         validate_key(key)
