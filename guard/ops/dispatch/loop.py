@@ -97,8 +97,6 @@ class DispatchSettings:
     digest_hours: Mapping[str, int] = field(default_factory=dict)
     # Channel -> the least severity it is sent; deliveries below are recorded skipped.
     min_severity: Mapping[str, str] = field(default_factory=dict)
-    # Check the calls commits queued (guard.detection_queue) in every round.
-    detection_queue: bool = True
 
     def check(self) -> None:
         """What the CLI's options cannot say alone: every duration fits PostgreSQL's interval,
@@ -224,7 +222,9 @@ class Dispatcher:
         self._connected_once = False
         self._enqueued_at = 0.0
         self._poll_s = self.settings.poll_interval_s  # shorter when notifications do not arrive
-        self._drains_queue = self.settings.detection_queue  # off once the database refuses it
+        # Check the calls commits queued (guard.detection_queue) in every round; off once the
+        # database refuses it.
+        self._drains_queue = True
         # Per kind of statement, the batch that fits the login's statement_timeout.
         self._batches: dict[str, Batch] = {}
         self.stats = RunStats(notices_sent={o.kind.name: 0 for o in self._outboxes})
@@ -622,7 +622,11 @@ class Dispatcher:
                     self._failed(store, channel, kind, message.alert_ids, attempts, error)
                     continue
                 self._delivered(store, channel, kind, message, period_end)
-            self._release(store, channel.name)  # whatever was claimed but not sent
+            self._once(  # whatever was claimed but not sent
+                store,
+                f"giving back the claims on {channel.name}",
+                lambda: store.release(channel.name, s.worker_id),
+            )
             if failed or len(attempts) < limit:
                 return
 
@@ -730,13 +734,6 @@ class Dispatcher:
                 subject,
                 reason,
             )
-
-    def _release(self, store: DeliveryStore, channel: str) -> None:
-        self._once(
-            store,
-            f"giving back the claims on {channel}",
-            lambda: store.release(channel, self.settings.worker_id),
-        )
 
     def _release_all(self, store: DeliveryStore) -> None:
         for channel in self._channels:
