@@ -287,9 +287,6 @@ class GuardCollector(Collector):
                     f"it takes longer than --statement-timeout-ms = {timeout}"
                 ) from error
 
-    def _params(self) -> dict[str, Any]:
-        return {"window": self.latency_window_s}
-
     def _applicable(
         self, conn: psycopg.Connection[Any], what: str
     ) -> tuple[list[Series], float] | None:
@@ -327,7 +324,7 @@ class GuardCollector(Collector):
             cached = [one for one in SERIES if one.cached]
             for one in cached:
                 self.readings.setdefault(one.name, Reading()).tried_at = now
-            self._start_refresher(cached, self._params(), warm_up=True)
+            self._start_refresher(cached, warm_up=True)
 
     def _read(self) -> tuple[list[Series], float] | None:
         """Run what is due; the applicable series and the server's time, None when unreadable."""
@@ -345,7 +342,6 @@ class GuardCollector(Collector):
                 self._drop_connection()
             return None
         series, server_now = applicable
-        params = self._params()
         in_background: list[Series] = []
         for one in series:
             reading = self.readings.setdefault(one.name, Reading())
@@ -361,7 +357,7 @@ class GuardCollector(Collector):
                 continue
             reading.tried_at = now
             try:
-                rows = self._query(conn, one, params)
+                rows = self._query(conn, one)
             except (psycopg.Error, GuardError) as error:
                 if conn.broken or conn.closed:
                     log.warning("scrape failed: %s", first_line(error))
@@ -372,16 +368,16 @@ class GuardCollector(Collector):
                 continue
             self._store(reading, rows, now)
         if in_background:
-            self._start_refresher(in_background, params, warm_up=False)
+            self._start_refresher(in_background, warm_up=False)
         return series, server_now
 
     def _refreshing(self) -> bool:
         return self._refresher is not None and self._refresher.is_alive()
 
-    def _start_refresher(self, series: list[Series], params: dict[str, Any], warm_up: bool) -> None:
+    def _start_refresher(self, series: list[Series], warm_up: bool) -> None:
         self._refresher = threading.Thread(
             target=self._refresh,
-            args=(series, params, warm_up),
+            args=(series, warm_up),
             name=f"guard-metrics-{'warm-up' if warm_up else 'refresh'}",
             daemon=True,
         )
@@ -392,7 +388,7 @@ class GuardCollector(Collector):
         reading.rows, reading.read_at, reading.failed = rows, time.monotonic(), False
         reading.seconds = reading.read_at - started
 
-    def _refresh(self, series: list[Series], params: dict[str, Any], warm_up: bool = False) -> None:
+    def _refresh(self, series: list[Series], warm_up: bool = False) -> None:
         """Read cached series on a connection of its own, storing each result as it comes."""
         what = "warm-up" if warm_up else "refresh"
         unread = {one.name for one in series}
@@ -408,7 +404,7 @@ class GuardCollector(Collector):
                         continue
                     started = time.monotonic()
                     try:
-                        rows = self._query(conn, one, params)
+                        rows = self._query(conn, one)
                     except (psycopg.Error, GuardError) as error:
                         if self._closing.is_set():
                             break
@@ -434,19 +430,16 @@ class GuardCollector(Collector):
                 else:
                     self.readings[name].failed = True
 
-    def _query(
-        self, conn: psycopg.Connection[Any], one: Series, params: dict[str, Any]
-    ) -> list[tuple[Any, ...]]:
+    def _query(self, conn: psycopg.Connection[Any], one: Series) -> list[tuple[Any, ...]]:
         """One series within the login's limits: a lock wait its lock_timeout ends is tried
         again for as long as the query may take (--statement-timeout-ms); a query its
         statement_timeout cuts, or a lock held longer, is a LoginLimit naming the setting."""
+        params = {"window": self.latency_window_s} if one.windowed else None
         try:
             return within_limits(
                 conn,
                 None,
-                lambda _: self._in_transaction(
-                    conn, one.sql, params if one.windowed else None, prelude=one.prelude
-                ),
+                lambda _: self._in_transaction(conn, one.sql, params, prelude=one.prelude),
                 lambda _: f"reading series {one.name}",
                 PROGRAM,
                 stop=self._closing.is_set,
