@@ -19,8 +19,6 @@ from guard.errors import DatabaseUnavailable, GuardError, PermissionDenied, firs
 from guard.ops.cron import CronError, next_fire
 from guard.ops.login_limits import LoginLimit, within_limits
 
-# cron_schedule's answer for a login that may not read pg_cron's table.
-_HIDDEN = "(not visible)"
 # Never sleep longer than this between looks at guard.jobs (a changed job is picked up).
 MAX_SLEEP_S = 60.0
 
@@ -107,17 +105,15 @@ def _record_failure(
     return f"{job}: failed, could not run: {reason} (recorded in guard.job_runs)"
 
 
-def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]] | None:
-    """pg_cron's guard_* jobs in this database by job name, None where pg_cron is absent, and
-    {} where this login may not read cron.job (a reporting login: pg_cron keeps it to its
-    owner): job_status then says "not visible to this login"."""
+def cron_schedule(conn: psycopg.Connection[Any]) -> dict[str, tuple[str, bool]] | str:
+    """pg_cron's guard_* jobs in this database by job name: (schedule, active); where pg_cron is
+    absent, or this login may not read cron.job (a reporting login: pg_cron keeps it to its
+    owner), what job_status says of every job instead."""
     readable = scalar(conn, queries.CRON_JOBS_READABLE)
-    if readable is None:
-        return None
     if not readable:
-        return {_HIDDEN: {}}
+        return "not installed" if readable is None else "not visible to this login"
     rows = conn.execute(queries.CRON_JOBS).fetchall()
-    return {name: {"schedule": schedule, "active": active} for name, schedule, active in rows}
+    return {name: (schedule, active) for name, schedule, active in rows}
 
 
 def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
@@ -128,7 +124,11 @@ def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     # The schedule pg_cron is given for each job (guard.cron_schedule, as `guard db verify`
     # expects it): pg_cron before 1.5 runs an 'N seconds' job every minute, which is no drift.
     names = [job["job_name"] for job in jobs]
-    expected = dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall()) if cron else {}
+    expected = (
+        dict(conn.execute(queries.CRON_FORMS, (names,)).fetchall())
+        if isinstance(cron, dict)
+        else {}
+    )
     for job in jobs:
         # guard.job_status's next_due_at is the last start plus the interval (now when never
         # run); the schedule says when pg_cron, and `guard jobs run`, really run it: its first
@@ -140,15 +140,13 @@ def job_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
                 f"job {job['job_name']} has a schedule pg_cron would refuse:"
                 f" {job['schedule']!r} ({error})"
             ) from None
-        scheduled = None if cron is None else cron.get(job["job_name"])
-        if cron is None:
-            job["pg_cron"] = "not installed"
-        elif _HIDDEN in cron:
-            job["pg_cron"] = "not visible to this login"
+        scheduled = cron if isinstance(cron, str) else cron.get(job["job_name"])
+        if isinstance(scheduled, str):
+            job["pg_cron"] = scheduled
         elif scheduled is None:
             job["pg_cron"] = "not scheduled"
-        elif scheduled["schedule"] != expected.get(job["job_name"]) or not scheduled["active"]:
-            job["pg_cron"] = f"drift ({scheduled['schedule']}, active={scheduled['active']})"
+        elif scheduled != (expected.get(job["job_name"]), True):
+            job["pg_cron"] = f"drift ({scheduled[0]}, active={scheduled[1]})"
         else:
             job["pg_cron"] = "scheduled"
     return jobs
