@@ -214,9 +214,8 @@ class Operator:
             key, raw, now_ms, "redis", cooldown_without_rules_ms=self.config.cooldown_ms
         )
         recovers_in = view.recovers_in_seconds
-        if recovers_in is None or view.opened_at is None:
-            return replace(view, recovers_in_seconds=None)
-        return replace(view, recovers_in_seconds=round(recovers_in, 1))
+        shown = None if recovers_in is None or view.opened_at is None else round(recovers_in, 1)
+        return replace(view, recovers_in_seconds=shown)
 
     @staticmethod
     def _view_from_pg(row: dict[str, Any]) -> CircuitView:
