@@ -129,7 +129,8 @@ CROSS JOIN LATERAL aclexplode(o.acl) AS x
 # Domains and composite types (a composite's attributes in order); a table's own row type is
 # the table's, not listed here.
 _TYPES = """
-SELECT n.nspname || '.' || t.typname, t.typtype::text,
+SELECT n.nspname || '.' || t.typname,
+       CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'composite' END,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
        t.typnotnull, t.typdefault,
        CASE WHEN t.typtype = 'c' THEN (
@@ -196,7 +197,9 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
                 relations[relation][part][name] = dict(zip(fields, values, strict=True))
         cur.execute(_FUNCTIONS, params)
         functions = {name: {"definition": definition} for name, definition in cur.fetchall()}
-        types = _types(cur, params)
+        cur.execute(_TYPES, params)
+        fields = ("kind", "base", "not_null", "default", "attributes", "constraints")
+        types = {name: dict(zip(fields, values, strict=True)) for name, *values in cur.fetchall()}
         kinds = _role_kinds(conn)
         for relation in relations.values():
             for policy in relation["policies"].values():
@@ -291,16 +294,6 @@ def as_printed_by(conn: psycopg.Connection[Any], snapshot: Snapshot) -> Snapshot
 # The SQLSTATE classes of a view text this server cannot build: an unknown name or syntax (42), a
 # feature it lacks (0A), a literal its types refuse (22).
 _CANNOT_BUILD_CLASSES = frozenset({"42", "0A", "22"})
-
-
-def _types(cur: psycopg.Cursor[Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The domains and composite types of schema guard, with each domain's constraints."""
-    cur.execute(_TYPES, params)
-    fields = ("kind", "base", "not_null", "default", "attributes", "constraints")
-    types = {name: dict(zip(fields, values, strict=True)) for name, *values in cur.fetchall()}
-    for found in types.values():
-        found["kind"] = {"d": "domain", "c": "composite"}[found["kind"]]
-    return types
 
 
 def cron_jobs(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
