@@ -106,8 +106,7 @@ def validate(
     with connect(database_url, autocommit=True, application_name="guard db validate") as conn:
         require_direct(conn, "validating (guard db validate)")
         with AttemptWatch(database_url, conn.info.backend_pid) as watch:
-            pace = partial(_pause, pause_ratio, sleep)
-            _reconcile(conn, batch_size, progress, report, policy, watch, pace)
+            _reconcile(conn, batch_size, progress, report, policy, watch, pause_ratio, sleep)
 
             def with_lock_retries(
                 what: str, statement_timeout_ms: int, work: Callable[[], Any]
@@ -159,14 +158,6 @@ def validate(
     return report
 
 
-def _pause(ratio: float, sleep: Callable[[float], None], took_s: float) -> float:
-    """The pause after a reconcile batch, `ratio` times its own time, slept; returns it."""
-    pause = ratio * took_s
-    if pause > 0:
-        sleep(pause)
-    return pause
-
-
 def _reconcile(
     conn: psycopg.Connection[Any],
     batch_size: int,
@@ -174,7 +165,8 @@ def _reconcile(
     report: ValidationReport,
     policy: LockPolicy,
     watch: AttemptWatch,
-    pace: Callable[[float], float],
+    pause_ratio: float,
+    sleep: Callable[[float], None],
 ) -> None:
     row = conn.execute("SELECT min(id), max(id), count(*) FROM public.calls").fetchone()
     if row is None or row[0] is None:
@@ -216,8 +208,10 @@ def _reconcile(
         elif took < RECONCILE_BATCH_BUDGET_S / 3:
             size = min(batch_size, size * 2)
         start = end
-        if start <= high:
-            paused_s += pace(took)
+        pause = pause_ratio * took if start <= high else 0.0  # none after the last batch
+        if pause > 0:
+            sleep(pause)
+            paused_s += pause
         share = 100 * (end - low) / (high - low + 1)
         if share >= next_report or start > high:
             next_report = share + 5
