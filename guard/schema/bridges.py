@@ -49,7 +49,12 @@ def settle(conn: psycopg.Connection[Any], applied: set[str]) -> list[str]:
     """Create or drop each bridge as `applied` (once this transaction commits) wants it."""
     done: list[str] = []
     for bridge in BRIDGES:
-        present = _present(conn, bridge)
+        present = scalar(
+            conn,
+            "SELECT count(*) > 0 FROM pg_catalog.pg_trigger"
+            " WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)",
+            (bridge.table, list(bridge.triggers)),
+        )
         if bridge.wanted(applied) and not present:
             conn.execute(bridge.path.read_text().encode())
             done.append(f"bridge {bridge.name} created (until {bridge.closed_by})")
@@ -58,11 +63,3 @@ def settle(conn: psycopg.Connection[Any], applied: set[str]) -> list[str]:
                 conn.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {bridge.table}".encode())
             done.append(f"bridge {bridge.name} dropped")
     return done
-
-
-def _present(conn: psycopg.Connection[Any], bridge: Bridge) -> bool:
-    query = (
-        "SELECT count(*) FROM pg_catalog.pg_trigger"
-        " WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)"
-    )
-    return bool(scalar(conn, query, (bridge.table, list(bridge.triggers))))
