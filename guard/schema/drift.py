@@ -88,7 +88,7 @@ def compare(expected: Snapshot, actual: Snapshot, adopted: set[str]) -> list[Dif
         dict.fromkeys(actual.get("role_grants", [])),
         lambda grant, _: f"role grant {shown(grant)}",
         "a row of guard.role_grants (what guard.apply_grants grants) is missing",
-    )  # an extra one verify explains (RoleGrantRows.explain)
+    )  # an extra one verify explains (verify._explained)
     found += compare_cron_jobs(actual.get("cron_jobs"))
     return found
 

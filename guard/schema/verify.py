@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import psycopg
 from guard.errors import first_line
 from guard.resources import sql_dir
 from guard.schema import catalog, definitions
+from guard.schema.definitions import STALE
 from guard.schema.drift import Difference, compare, shown
 from guard.schema.migrate import Migrator
 
@@ -23,17 +23,18 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
     with Migrator(database_url, migrations_dir) as migrator:
         states = migrator.states()
         pending_definitions = migrator.pending_definitions()
-        stale_definitions = definitions.stale(migrator.conn)
+        # the records a versioned migration or rollback made STALE
+        stale = {r.path for r in definitions.recorded(migrator.conn) or [] if r.sha256 == STALE}
         actual = catalog.take(migrator.conn)
         adopted = catalog.adopted_tables(migrator.conn)
         registered = catalog.registered_check_views(migrator.conn, expected.get("checks", []))
-        grant_rows = role_grant_rows(migrator.conn)
+        refusals, grant_rows_changed = role_grant_rows(migrator.conn)
         # The stored snapshot was taken on one server version; views as this one prints them.
         expected = catalog.as_printed_by(migrator.conn, expected)
         extra = own_checks_bypassing_rls(migrator.conn) + missing_sequence_grants(migrator.conn)
     # A DBA's own check (guard.register_check) is known, not drift: its view is theirs.
     differences = [
-        grant_rows.explain(difference)
+        _explained(difference, refusals)
         for difference in compare(expected, actual, adopted)
         if not (
             difference.kind == "extra"
@@ -41,7 +42,7 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
             and difference.subject.removeprefix("view ") in registered
         )
     ]
-    differences += grant_rows.changed()
+    differences += grant_rows_changed
     for state in states:
         if state.label in _MIGRATION_DRIFT:
             kind, detail = _MIGRATION_DRIFT[state.label]
@@ -51,7 +52,7 @@ def verify(database_url: str | None, migrations_dir: Path | None = None) -> list
             "pending",
             f"definition {path}",
             "a migration or rollback changed its object since it was applied"
-            if path in stale_definitions
+            if path in stale
             else "sql/ differs from what was applied",
         )
         for path in pending_definitions
@@ -94,59 +95,23 @@ def missing_sequence_grants(conn: psycopg.Connection[Any]) -> list[Difference]:
     ]
 
 
-@dataclass
-class RoleGrantRows:
-    """The rows of guard.role_grants as they are and as Booking Guard ships them."""
-
-    # key as the catalog snapshot writes it -> (columns, why guard.apply_grants skips the row)
-    live: dict[str, tuple[list[str] | None, str | None]]
-    shipped: dict[str, list[str] | None] | None  # None: sql/grants/role_grants.sql did not run
-    problem: str | None = None  # why not
-
-    def explain(self, difference: Difference) -> Difference:
-        """An `extra role grant`, with what guard.apply_grants does with it."""
-        refusals = {f"role grant {shown(key)}": refusal for key, (_, refusal) in self.live.items()}
-        if difference.kind != "extra" or difference.subject not in refusals:
-            return difference
-        refusal = refusals[difference.subject]
-        what = (
-            f"guard.apply_grants skips it: {refusal}"
-            if refusal is not None
-            else "guard.apply_grants grants it"
-        )
-        return Difference(
-            "extra",
-            difference.subject,
-            "a row of guard.role_grants that Booking Guard does not ship"
-            f" (sql/grants/role_grants.sql): {what}; delete it",
-        )
-
-    def changed(self) -> list[Difference]:
-        """Rows Booking Guard ships whose columns changed (the catalog compares keys only)."""
-        if self.shipped is None:
-            if self.problem is None:
-                return []
-            return [
-                Difference(
-                    "pending",
-                    "role grants",
-                    "could not compare the columns of guard.role_grants with"
-                    f" sql/grants/role_grants.sql: {self.problem}",
-                )
-            ]
-        found = []
-        for key, (columns, _) in sorted(self.live.items()):
-            if key in self.shipped and self.shipped[key] != columns:
-                found.append(
-                    Difference(
-                        "changed",
-                        f"role grant {shown(key)}",
-                        f"columns {_columns(columns)}, Booking Guard ships"
-                        f" {_columns(self.shipped[key])}: guard.apply_grants grants what the"
-                        " row says; `guard db apply` writes the shipped rows back",
-                    )
-                )
-        return found
+def _explained(difference: Difference, refusals: dict[str, str | None]) -> Difference:
+    """An `extra role grant`, with what guard.apply_grants does with it (`refusals`: why it skips
+    each row, by subject; None: it grants it)."""
+    if difference.kind != "extra" or difference.subject not in refusals:
+        return difference
+    refusal = refusals[difference.subject]
+    what = (
+        f"guard.apply_grants skips it: {refusal}"
+        if refusal is not None
+        else "guard.apply_grants grants it"
+    )
+    return Difference(
+        "extra",
+        difference.subject,
+        "a row of guard.role_grants that Booking Guard does not ship"
+        f" (sql/grants/role_grants.sql): {what}; delete it",
+    )
 
 
 def _columns(columns: list[str] | None) -> str:
@@ -160,22 +125,25 @@ FROM guard.role_grants
 _REFUSAL = "guard.role_grant_refusal(role_kind, object_type, object_name, privileges, columns)"
 
 
-def role_grant_rows(conn: psycopg.Connection[Any]) -> RoleGrantRows:
-    """Read guard.role_grants and the rows sql/grants/role_grants.sql writes, the file's read as
-    a query, never run: verify changes nothing and works on a read-only standby."""
+def role_grant_rows(
+    conn: psycopg.Connection[Any],
+) -> tuple[dict[str, str | None], list[Difference]]:
+    """The rows of guard.role_grants against the rows sql/grants/role_grants.sql writes, the
+    file's read as a query, never run (verify changes nothing and works on a read-only standby):
+    why guard.apply_grants skips each row (None: it grants it) by its `role grant` subject, and
+    the rows Booking Guard ships whose columns changed (the catalog compares keys only)."""
     row = conn.execute(
         "SELECT to_regclass('guard.role_grants') IS NOT NULL,"
         " to_regprocedure('guard.role_grant_refusal(text, text, text, text[], text[])')"
         " IS NOT NULL"
     ).fetchone()
     if row is None or not row[0]:
-        return RoleGrantRows({}, None)
+        return {}, []
     # the function that says why arrived with the rows' trigger; before it, no reason
     query = _ROLE_GRANT_ROWS.format(refusal=_REFUSAL if row[1] else "NULL::text")
-    live = {
-        str(key): (columns, refusal)
-        for key, columns, refusal in conn.execute(query.encode()).fetchall()
-    }
+    rows = conn.execute(query.encode()).fetchall()
+    live = {str(key): columns for key, columns, _ in rows}
+    refusals = {f"role grant {shown(str(key))}": refusal for key, _, refusal in rows}
     try:
         shipped_query = shipped_role_grants_query(
             (sql_dir() / "grants" / "role_grants.sql").read_text()
@@ -183,8 +151,25 @@ def role_grant_rows(conn: psycopg.Connection[Any]) -> RoleGrantRows:
         with conn.transaction():
             shipped = {str(key): columns for key, columns in conn.execute(shipped_query)}
     except (psycopg.Error, ValueError) as error:
-        return RoleGrantRows(live, None, first_line(error))
-    return RoleGrantRows(live, shipped)
+        return refusals, [
+            Difference(
+                "pending",
+                "role grants",
+                "could not compare the columns of guard.role_grants with"
+                f" sql/grants/role_grants.sql: {first_line(error)}",
+            )
+        ]
+    return refusals, [
+        Difference(
+            "changed",
+            f"role grant {shown(key)}",
+            f"columns {_columns(columns)}, Booking Guard ships {_columns(shipped[key])}:"
+            " guard.apply_grants grants what the row says; `guard db apply` writes the shipped"
+            " rows back",
+        )
+        for key, columns in sorted(live.items())
+        if key in shipped and shipped[key] != columns
+    ]
 
 
 _SHIPPED_INSERT = re.compile(
