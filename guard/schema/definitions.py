@@ -66,6 +66,10 @@ _NOT_REPLACEABLE = (
 )
 
 
+# The fixed oids of pg_proc and pg_class (a catalog address is the catalog's oid and the row's).
+_PG_PROC, _PG_CLASS = 1255, 1259
+
+
 class DefinitionError(GuardError):
     """A definition could not be applied; nothing of the transaction is kept."""
 
@@ -223,13 +227,9 @@ class Recorded:
     position: int
 
 
-def table_exists(conn: psycopg.Connection[Any]) -> bool:
-    return catalog.exists(conn, TABLE)
-
-
 def recorded(conn: psycopg.Connection[Any]) -> list[Recorded] | None:
     """What guard.definitions says was applied, in position order; None before the table."""
-    if not table_exists(conn):
+    if not catalog.exists(conn, TABLE):
         return None
     rows = conn.execute(
         "SELECT path, kind, sha256, position FROM guard.definitions ORDER BY position, path"
@@ -246,10 +246,11 @@ def recorded_source(conn: psycopg.Connection[Any]) -> str | None:
 
 
 def pending(conn: psycopg.Connection[Any], definitions: list[Definition]) -> list[str]:
-    """Paths that an apply of `definitions` would run or drop. Read-only."""
+    """Paths that an apply of `definitions` would run or drop (none before guard.definitions
+    records any). Read-only."""
     done = recorded(conn)
     if done is None:
-        return [d.path for d in definitions]
+        return []
     applier = _Applier(conn, definitions, done, CHECKOUT, lambda: None)
     counts = _counts(conn, definitions)
     found = [
@@ -286,18 +287,13 @@ def plan(
 ) -> Plan:
     """What `apply` would run and drop, judged from the catalog and the record as they are now
     (read-only: a migration that runs first may mark more STALE)."""
-    objects = [d for d in definitions if not d.closing]
     counts = _counts(conn, definitions)
     applier = _Applier(conn, definitions, recorded(conn) or [], source, lambda: None)
     reasons = {d.path: applier.reason(d, counts) for d in definitions}
     outcome = Plan(source=source)
-    in_order = (
-        [d for d in objects if d.kind not in LOCKING]
-        + [d for d in definitions if d.closing]
-        + [d for d in objects if d.kind in LOCKING]
-    )
     closing_runs = applier.closing_due(any(reasons.values()), migrations_ran)
-    for definition in in_order:
+    # in the order apply runs them: the objects, the closing kinds, then the LOCKING kinds
+    for definition in sorted(definitions, key=lambda d: 2 if d.kind in LOCKING else d.closing):
         reason = reasons[definition.path]
         if definition.closing and closing_runs and reason is None:
             reason = "runs whenever anything is applied"
@@ -326,7 +322,7 @@ def plan(
 
 def _dependents(
     conn: psycopg.Connection[Any],
-    objects: list[tuple[str | int, int]],
+    objects: list[tuple[int, int]],
     managed: dict[tuple[str, tuple[str, ...]], str],
 ) -> tuple[dict[str, tuple[str, tuple[str, ...]]], list[str]]:
     """What depends on `objects` (catalog addresses), at any depth: Booking Guard's definitions
@@ -337,8 +333,6 @@ def _dependents(
     queue = list(objects)
     while queue:
         classid, objid = queue.pop()
-        if not isinstance(classid, int):
-            classid = int(scalar(conn, "SELECT %s::regclass::oid::bigint", (classid,)) or 0)
         rows = conn.execute(_DEPENDENTS, {"classid": classid, "objid": objid}).fetchall()
         for kind, identity, dep_class, dep_id, description in rows:
             if (int(dep_class), int(dep_id)) in seen:
@@ -354,14 +348,12 @@ def _dependents(
     return ours, theirs
 
 
-def _object_oids(
-    conn: psycopg.Connection[Any], definition: Definition
-) -> list[tuple[str | int, int]]:
+def _object_oids(conn: psycopg.Connection[Any], definition: Definition) -> list[tuple[int, int]]:
     """The catalog addresses of a function's forms or of a view."""
     if definition.kind == "function":
-        return [("pg_catalog.pg_proc", oid) for oid in _function_forms(conn, definition.identity)]
+        return [(_PG_PROC, oid) for oid in _function_forms(conn, definition.identity)]
     oid = scalar(conn, "SELECT to_regclass(%s)::oid::bigint", (".".join(definition.identity),))
-    return [] if oid is None else [("pg_catalog.pg_class", int(oid))]
+    return [] if oid is None else [(_PG_CLASS, int(oid))]
 
 
 def apply(
@@ -397,7 +389,7 @@ def apply(
     if restoring:
         applier.delete_rows_not_defined()
     # Recorded before the LOCKING kinds, which make the application's writes wait until commit.
-    if table_exists(conn):
+    if catalog.exists(conn, TABLE):
         _record(conn, definitions, source)
     applier.run(locking_pending)
     applier.drop_removed()
@@ -514,7 +506,7 @@ class _Applier:
     def drop_removed(self) -> None:
         for gone in self.removed:
             if gone.path not in self.outcome.dropped:
-                _drop(self.conn, gone.kind, gone.identity, gone.path, self.arm)
+                self._drop(gone.kind, gone.identity, gone.path)
                 self.outcome.dropped.append(gone.path)
 
     def note_moved(self) -> None:
@@ -533,7 +525,7 @@ class _Applier:
         others = [d for d in closing if d.kind != "rows"]
         if not (self.batched and self._batch(others)):
             for definition in others:
-                _execute(self.conn, definition, self.arm)
+                self._execute(definition)
         self.outcome.closing += len(closing)
         # A rule's stage follows its constraints, which may be NOT VALID (I5's customer keys).
         self.conn.execute("SELECT guard.refresh_rule_stages()")
@@ -541,7 +533,7 @@ class _Applier:
     def _run_rows(self, definition: Definition) -> None:
         """Run a data file and record the registry rows it created (not the ones it found)."""
         before = registry_keys(self.conn)
-        _execute(self.conn, definition, self.arm)
+        self._execute(definition)
         created = sorted(registry_keys(self.conn) - before)
         if created and catalog.exists(self.conn, "guard.registry_rows"):
             with self.conn.cursor() as cur:
@@ -562,12 +554,12 @@ class _Applier:
         data_files = [d for d in self.definitions if d.kind == "rows"]
         if data_files:
             with self.conn.transaction(force_rollback=True):
-                _delete_registry_rows(self.conn, created, self.arm)
+                self._delete_registry_rows(created)
                 for definition in data_files:
-                    _execute(self.conn, definition, self.arm)
+                    self._execute(definition)
                 defined = created & registry_keys(self.conn)
         gone = sorted(created - defined)
-        _delete_registry_rows(self.conn, set(gone), self.arm)
+        self._delete_registry_rows(set(gone))
         self.outcome.rows_deleted = [f"{registry} {key}" for registry, key in gone]
 
     def ran(self, path: str) -> bool:
@@ -592,25 +584,21 @@ class _Applier:
         conn = self.conn
         before = _function_forms(conn, definition.identity) if definition.kind == "function" else {}
         try:
-            _execute(conn, definition, self.arm)
+            self._execute(definition)
         except DefinitionError as error:
             if not isinstance(error.__cause__, _NOT_REPLACEABLE):
                 raise
             self._drop_with_dependents(definition, _object_oids(conn, definition))
-            _execute(conn, definition, self.arm)
+            self._execute(definition)
         if before:  # a new function has no old forms to drop
             after = _function_forms(conn, definition.identity)
             # New parameter types make a form beside the old ones, which go: a form the file
             # replaced has a new row version (xmin), one it left alone is old.
             if set(after) - set(before):
                 old_forms = [oid for oid, version in before.items() if after.get(oid) == version]
-                self._drop_with_dependents(
-                    definition, [("pg_catalog.pg_proc", o) for o in old_forms]
-                )
+                self._drop_with_dependents(definition, [(_PG_PROC, o) for o in old_forms])
 
-    def _drop_with_dependents(
-        self, definition: Definition, objects: list[tuple[str | int, int]]
-    ) -> None:
+    def _drop_with_dependents(self, definition: Definition, objects: list[tuple[int, int]]) -> None:
         """Drop `objects` (the old forms of `definition`'s object) and every Booking Guard
         object that depends on them, newest first; anything else depending on them stops the
         apply."""
@@ -623,24 +611,61 @@ class _Applier:
             )
         for path in sorted(dependents, key=lambda p: self.position[p], reverse=True):
             kind, identity = dependents[path]
-            _drop(self.conn, kind, identity, path, self.arm)
+            self._drop(kind, identity, path)
             if path in self.wanted_paths:
                 self.dropped_for_rerun.add(path)
             else:
                 self.outcome.dropped.append(path)
         for classid, objid in objects:
-            if classid == "pg_catalog.pg_proc":
+            if classid == _PG_PROC:
                 statement = _drop_function(self.conn, objid)
             else:
                 statement = sql.SQL("DROP VIEW {}").format(sql.Identifier(*definition.identity))
-            _run_sql(self.conn, statement, definition.path, self.arm)
+            self._sql(statement, definition.path)
 
+    def _execute(self, definition: Definition) -> None:
+        # no parameters: the simple-query protocol runs every statement of the file
+        self._sql(definition.text.encode(), definition.path)
 
-def _execute(
-    conn: psycopg.Connection[Any], definition: Definition, arm: Callable[[], None]
-) -> None:
-    # no parameters: the simple-query protocol runs every statement of the file
-    _run_sql(conn, definition.text.encode(), definition.path, arm)
+    def _sql(self, statement: sql.Composed | bytes, path: str) -> None:
+        """Run one file or drop in a savepoint; any error but a lock timeout names the file."""
+        self.arm()
+        try:
+            with self.conn.transaction():
+                self.conn.execute(statement)
+        except psycopg.errors.LockNotAvailable:
+            raise
+        except psycopg.Error as error:
+            raise DefinitionError(f"{path}: {first_line(error)}") from error
+
+    def _drop(self, kind: str, identity: tuple[str, ...], path: str) -> None:
+        """Drop a definition's object if it is there."""
+        for statement in _drop_statements(self.conn, kind, identity):
+            self._sql(statement, path)
+
+    def _delete_registry_rows(self, rows: set[tuple[str, str]]) -> None:
+        """Delete registry rows and their records in guard.registry_rows."""
+        if not rows:
+            return
+        self.arm()
+        try:
+            for registry, (table, column) in REGISTRIES.items():
+                keys = sorted(key for kind, key in rows if kind == registry)
+                if keys:
+                    self.conn.execute(
+                        sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                            sql.Identifier(*table.split(".")), sql.Identifier(column)
+                        ),
+                        (keys,),
+                    )
+                    self.conn.execute(
+                        "DELETE FROM guard.registry_rows WHERE registry = %s AND key = ANY(%s)",
+                        (registry, keys),
+                    )
+        except psycopg.errors.LockNotAvailable:
+            raise  # the migrator retries the whole transaction
+        except psycopg.Error as error:
+            raise DefinitionError(f"deleting registry rows: {first_line(error)}") from error
 
 
 def registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
@@ -654,33 +679,6 @@ def registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
         for registry, (table, column) in REGISTRIES.items()
     )
     return {(str(r), str(k)) for r, k in conn.execute(query).fetchall()}
-
-
-def _delete_registry_rows(
-    conn: psycopg.Connection[Any], rows: set[tuple[str, str]], arm: Callable[[], None]
-) -> None:
-    """Delete registry rows and their records in guard.registry_rows."""
-    if not rows:
-        return
-    arm()
-    try:
-        for registry, (table, column) in REGISTRIES.items():
-            keys = sorted(key for kind, key in rows if kind == registry)
-            if keys:
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
-                        sql.Identifier(*table.split(".")), sql.Identifier(column)
-                    ),
-                    (keys,),
-                )
-                conn.execute(
-                    "DELETE FROM guard.registry_rows WHERE registry = %s AND key = ANY(%s)",
-                    (registry, keys),
-                )
-    except psycopg.errors.LockNotAvailable:
-        raise  # the migrator retries the whole transaction
-    except psycopg.Error as error:
-        raise DefinitionError(f"deleting registry rows: {first_line(error)}") from error
 
 
 def _counts(conn: psycopg.Connection[Any], definitions: list[Definition]) -> dict[str, int]:
@@ -772,15 +770,10 @@ def touched(
 
 def forget(conn: psycopg.Connection[Any], paths: list[str]) -> None:
     """Mark these records STALE: the next apply runs their files again."""
-    if paths and table_exists(conn):
+    if paths and catalog.exists(conn, TABLE):
         conn.execute(
             "UPDATE guard.definitions SET sha256 = %s WHERE path = ANY(%s)", (STALE, paths)
         )
-
-
-def stale(conn: psycopg.Connection[Any]) -> set[str]:
-    """The records a versioned migration or rollback made STALE (read-only)."""
-    return {r.path for r in recorded(conn) or [] if r.sha256 == STALE}
 
 
 def _function_forms(conn: psycopg.Connection[Any], identity: tuple[str, ...]) -> dict[int, str]:
@@ -825,18 +818,6 @@ def _drop_function(conn: psycopg.Connection[Any], oid: int) -> sql.Composed:
     return sql.SQL("DROP FUNCTION {}").format(sql.SQL(str(signature)))
 
 
-def _drop(
-    conn: psycopg.Connection[Any],
-    kind: str,
-    identity: tuple[str, ...],
-    path: str,
-    arm: Callable[[], None],
-) -> None:
-    """Drop a definition's object if it is there."""
-    for statement in _drop_statements(conn, kind, identity):
-        _run_sql(conn, statement, path, arm)
-
-
 def _drop_statements(
     conn: psycopg.Connection[Any], kind: str, identity: tuple[str, ...]
 ) -> list[sql.Composed]:
@@ -853,23 +834,6 @@ def _drop_statements(
             sql.SQL(verb), sql.Identifier(identity[2]), sql.Identifier(identity[0], identity[1])
         )
     ]
-
-
-def _run_sql(
-    conn: psycopg.Connection[Any],
-    statement: sql.Composed | bytes,
-    path: str,
-    arm: Callable[[], None],
-) -> None:
-    """Run one file or drop in a savepoint; any error but a lock timeout names the file."""
-    arm()
-    try:
-        with conn.transaction():
-            conn.execute(statement)
-    except psycopg.errors.LockNotAvailable:
-        raise
-    except psycopg.Error as error:
-        raise DefinitionError(f"{path}: {first_line(error)}") from error
 
 
 def _record(conn: psycopg.Connection[Any], definitions: list[Definition], source: str) -> None:

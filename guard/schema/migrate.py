@@ -281,7 +281,12 @@ class Migrator:
 
     def states(self) -> list[MigrationState]:
         applied_at = self._applied_at()
-        recorded = self._recorded_checksums()
+        rows = catalog.rows_once(
+            self.conn,
+            "guard.migration_checksums",
+            "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums",
+        )
+        recorded = {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
         files = {migration.id: migration.path for migration in self.migrations()}
         states = []
         # the migrations of the directory in order, then the applied ones it no longer has
@@ -317,11 +322,7 @@ class Migrator:
             self._yoyo.ensure_internal_schema_updated()  # its tables, before the first mark
             pending, level, wanted = self._pending(migrations, to)
             due = wanted is not None and (
-                bool(pending)
-                or (
-                    definitions.table_exists(self.conn)
-                    and bool(definitions.pending(self.conn, wanted[0]))
-                )
+                bool(pending) or bool(definitions.pending(self.conn, wanted[0]))
             )
             if not pending and not due:
                 self.grants_restored = self._restore_grants()
@@ -456,7 +457,7 @@ class Migrator:
                     PlannedMigration(m.id, bool(m.use_transactions), _statements(m, "apply"))
                     for m in pending
                 ]
-                records = definitions.table_exists(self.conn) or any(
+                records = catalog.exists(self.conn, definitions.TABLE) or any(
                     m.id == DEFINITIONS_RECORDED_FROM for m in pending
                 )
                 if wanted is not None and records:
@@ -506,9 +507,7 @@ class Migrator:
         """The definition files an apply would run or drop (read-only)."""
         order = [m.id for m in self.migrations()]
         wanted = self.definitions_at(order[-1] if order else None, order)
-        if wanted is None or not definitions.table_exists(self.conn):
-            return []
-        return definitions.pending(self.conn, wanted[0])
+        return [] if wanted is None else definitions.pending(self.conn, wanted[0])
 
     def rollback(
         self, to: str | None = None, *, all_: bool = False, expected: list[str] | None = None
@@ -557,11 +556,9 @@ class Migrator:
     def rollback_plan(self, to: str | None = None, *, all_: bool = False) -> list[Any]:
         """The migrations a rollback would undo, newest first."""
         migrations = self.migrations(known=to)
-        if not catalog.exists(self.conn, MIGRATION_TABLE):
-            return []
+        applied = self._applied_at()
         plan = []
-        applied = set(self._yoyo.get_applied_migration_hashes())
-        for migration in [m for m in reversed(migrations) if m.hash in applied]:
+        for migration in [m for m in reversed(migrations) if m.id in applied]:
             if migration.id == to:
                 break
             plan.append(migration)
@@ -630,7 +627,7 @@ class Migrator:
 
         def step() -> None:
             known = self._known if restoring else None
-            if known is None and not definitions.table_exists(self.conn):
+            if known is None and not catalog.exists(self.conn, definitions.TABLE):
                 return
             snapshot, made_from = definitions.stored_snapshot()
             self.definitions_outcome = definitions.apply(
@@ -677,7 +674,10 @@ class Migrator:
                     settle = self._watch_definitions()
                     self._run_statement_by_statement(migration, direction)
                     with self.conn.transaction():
-                        self._bookkeeping(migration, direction)
+                        if direction == "apply":
+                            self._mark([migration])
+                        else:
+                            self._unmark(migration)
                         settle()
         finally:
             for line in self._said:
@@ -725,13 +725,13 @@ class Migrator:
             with self._attempt(lock_timeout_ms):
                 settle = self._watch_definitions()
                 if direction == "rollback":
-                    self._bookkeeping(migration, direction)
+                    self._unmark(migration)
                     self._settle_bridges()  # before the statements remove what a bridge uses
                 for statement in statements:
                     self._execute(statement)
                 self._arm()  # the migration's own timeouts, if it set any, end with it
                 if direction == "apply":
-                    self._bookkeeping(migration, direction)
+                    self._mark([migration])
                     self._settle_bridges()
                 settle()  # before the definitions step below, which runs what it marked
                 if self.before_commit is not None:
@@ -888,12 +888,6 @@ class Migrator:
         level = to if to is not None else (order[-1] if order else None)
         return pending, level, self.definitions_at(level, order)
 
-    def _bookkeeping(self, migration: Any, direction: str) -> None:
-        if direction == "apply":
-            self._mark([migration])
-        else:
-            self._unmark(migration)
-
     def _mark(self, migrations: Any) -> None:
         """Record `migrations` applied, with their checksums, three statements pipelined."""
         yoyo = self._yoyo
@@ -991,14 +985,6 @@ class Migrator:
         """Applied migration -> when."""
         query = f'SELECT migration_id, applied_at_utc FROM "{MIGRATION_TABLE}"'
         return dict(catalog.rows_once(self.conn, MIGRATION_TABLE, query.encode()))
-
-    def _recorded_checksums(self) -> dict[str, tuple[str, datetime, str]]:
-        rows = catalog.rows_once(
-            self.conn,
-            "guard.migration_checksums",
-            "SELECT migration_id, sha256, applied_at, applied_by FROM guard.migration_checksums",
-        )
-        return {migration_id: (sha, when, who) for migration_id, sha, when, who in rows}
 
 
 def _dependents_hint(error: psycopg.Error) -> str:
