@@ -151,7 +151,7 @@ WHERE n.nspname = %(guard)s AND (t.typtype = 'd' OR (t.typtype = 'c' AND r.relki
 """
 
 # The parts of each relation: the query (relation, name, then these fields, in order).
-_RELATION_PARTS = {
+RELATION_PARTS = {
     "columns": (_COLUMNS, ("type", "not_null", "default", "identity", "generated")),
     "constraints": (_CONSTRAINTS, ("definition", "validated", "deferrable", "deferred")),
     "indexes": (_INDEXES, ("definition", "valid")),
@@ -187,11 +187,10 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         cur.execute(_RELATIONS, params)
         attributes = ("kind", "rls", "force_rls", "options", "view_def")
         relations: dict[str, Any] = {
-            name: dict(zip(attributes, values, strict=True))
-            | {part: {} for part in _RELATION_PARTS}
+            name: dict(zip(attributes, values, strict=True)) | {part: {} for part in RELATION_PARTS}
             for name, *values in cur.fetchall()
         }
-        for part, (query, fields) in _RELATION_PARTS.items():
+        for part, (query, fields) in RELATION_PARTS.items():
             cur.execute(query, params)
             for relation, name, *values in cur.fetchall():
                 relations[relation][part][name] = dict(zip(fields, values, strict=True))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from guard.schema.catalog import GUARD_PREFIX, GUARD_SCHEMA, Snapshot
+from guard.schema.catalog import GUARD_PREFIX, GUARD_SCHEMA, RELATION_PARTS, Snapshot
 
 _PARTS = ("constraints", "indexes", "triggers", "policies")
 # On an adopted database the application's columns may be varchar or timestamp (Laravel's
@@ -269,20 +269,13 @@ def _compare_parts(
             found.append(Difference("disabled", subject, f"trigger is {state}"))
         if part == "indexes" and w["valid"] and not h["valid"]:
             found.append(Difference("invalid", subject, "index is INVALID (an interrupted build)"))
-        for attribute in (
-            "definition",
-            "deferrable",
-            "deferred",
-            "permissive",
-            "roles",
-            "command",
-            "using",
-            "with_check",
-        ):
-            wanted, had = w.get(attribute), h.get(attribute)
+        for attribute in RELATION_PARTS[part][1]:  # but the states, compared above
+            if attribute in ("validated", "enabled", "valid") or attribute not in w:
+                continue
+            wanted, had = w[attribute], h.get(attribute)
             if is_adopted and isinstance(wanted, str) and isinstance(had, str):
                 wanted, had = _type_neutral(wanted), _type_neutral(had)
-            if attribute in w and wanted != had:
+            if wanted != had:
                 found.append(
                     _text_changed(subject, attribute, str(w[attribute]), str(h.get(attribute)))
                 )
