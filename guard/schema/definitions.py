@@ -627,12 +627,13 @@ class _Applier:
         # no parameters: the simple-query protocol runs every statement of the file
         self._sql(definition.text.encode(), definition.path)
 
-    def _sql(self, statement: sql.Composed | bytes, path: str) -> None:
-        """Run one file or drop in a savepoint; any error but a lock timeout names the file."""
+    def _sql(self, statement: sql.Composed | bytes, path: str, params: Any = None) -> None:
+        """Run one file, drop or delete in a savepoint; any error but a lock timeout names the
+        file (or what it did)."""
         self.arm()
         try:
             with self.conn.transaction():
-                self.conn.execute(statement)
+                self.conn.execute(statement, params)
         except psycopg.errors.LockNotAvailable:
             raise
         except psycopg.Error as error:
@@ -645,27 +646,18 @@ class _Applier:
 
     def _delete_registry_rows(self, rows: set[tuple[str, str]]) -> None:
         """Delete registry rows and their records in guard.registry_rows."""
-        if not rows:
-            return
-        self.arm()
-        try:
-            for registry, (table, column) in REGISTRIES.items():
-                keys = sorted(key for kind, key in rows if kind == registry)
-                if keys:
-                    self.conn.execute(
-                        sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
-                            sql.Identifier(*table.split(".")), sql.Identifier(column)
-                        ),
-                        (keys,),
-                    )
-                    self.conn.execute(
-                        "DELETE FROM guard.registry_rows WHERE registry = %s AND key = ANY(%s)",
-                        (registry, keys),
-                    )
-        except psycopg.errors.LockNotAvailable:
-            raise  # the migrator retries the whole transaction
-        except psycopg.Error as error:
-            raise DefinitionError(f"deleting registry rows: {first_line(error)}") from error
+        for registry, (table, column) in REGISTRIES.items():
+            keys = sorted(key for kind, key in rows if kind == registry)
+            if keys:
+                delete = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                    sql.Identifier(*table.split(".")), sql.Identifier(column)
+                )
+                self._sql(delete, "deleting registry rows", (keys,))
+                self._sql(
+                    b"DELETE FROM guard.registry_rows WHERE registry = %s AND key = ANY(%s)",
+                    "deleting registry rows",
+                    (registry, keys),
+                )
 
 
 def registry_keys(conn: psycopg.Connection[Any]) -> set[tuple[str, str]]:
