@@ -1,5 +1,5 @@
-"""The circuit's state machine in Python, one class per state (the Lua scripts are the same
-machine for Redis; the differential test runs both side by side), and ``MemoryStore``: the
+"""The circuit's state machine in Python, ``admit`` and ``record`` as acquire.lua and record.lua
+(the differential test runs both side by side), and ``MemoryStore``: the
 circuits of one process, each decision one run of the machine under a lock.
 
 The hot path (a success in CLOSED with no failures and no window) changes nothing and takes no
@@ -222,34 +222,33 @@ class Circuit:
         return {name: str(value) for name, value in fields.items()}
 
 
-# ---------------------------------------------------------------------------- one class per state
+# ---------------------------------------------------------------------------- the decisions
+# As acquire.lua and record.lua: FORCED_CLOSED and DISABLED admit every call and count nothing.
 
 
-class Passing:
-    """FORCED_CLOSED and DISABLED: every call admitted, no outcome counted."""
+def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
+    """OPEN rejects until its cooldown ends, then becomes HALF_OPEN, which hands out one probe
+    lease at a time; FORCED_OPEN rejects."""
+    code, reason, moved = 1, "", None
+    if c.state is _OPEN:
+        if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
+            return _NOT_COUNTED
+        reason, moved = "cooldown elapsed", c.move(_HALF_OPEN, now, rules)
+    if c.state is _HALF_OPEN:
+        if c.probe_until_ms > now:
+            return _NOT_COUNTED
+        c.probe_seq += 1
+        c.probe_until_ms = now + lease_ms
+        code = 2
+    elif c.state is State.FORCED_OPEN:
+        code = 0
+    return code, reason, moved
 
-    @staticmethod
-    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
-        return 1, "", None
 
-    @staticmethod
-    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
-        return 0, "", None
-
-
-class ForcedOpen(Passing):
-    """Every call rejected until an operator's action."""
-
-    @staticmethod
-    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
-        return 0, "", None
-
-
-class Closed(Passing):
-    """Counts failures in a row (and in the window, if any); opens at the threshold."""
-
-    @staticmethod
-    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
+def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
+    """CLOSED counts failures in a row (and in the window, if any) and opens at the threshold;
+    HALF_OPEN counts its probe's outcome: a failure reopens, ``success_threshold`` close."""
+    if c.state is _CLOSED:
         reason = ""
         if outcome is _FAILURE:
             c.failures += 1
@@ -266,47 +265,17 @@ class Closed(Passing):
             return 1, reason, c.move(_OPEN, now, rules)
         c.update_hot()
         return 1, "", None
-
-
-class HalfOpen(Passing):
-    """One probe at a time (a lease); its failure reopens, ``success_threshold`` close."""
-
-    @staticmethod
-    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
-        if c.probe_until_ms > now:
-            return 0, "", None
-        c.probe_seq += 1
-        c.probe_until_ms = now + lease_ms
-        return 2, "", None
-
-    @staticmethod
-    def record(c: Circuit, outcome: Outcome, seq: int, ms: int, now: int, rules: Rules) -> Decision:
-        if seq != c.probe_seq:
-            return 0, "", None
-        if outcome is _FAILURE:
-            c.last_failure_at_ms = now
-            return 1, "probe failed", c.move(_OPEN, now, rules)
-        c.probe_until_ms = 0
-        if outcome is _SUCCESS:
-            c.successes += 1
-            if c.successes >= rules.success_threshold:
-                return 1, f"{c.successes} probe successes", c.move(_CLOSED, now, rules)
-        return 1, "", None
-
-
-class Open(Passing):
-    """Rejects until the cooldown ends; the first call after it is HALF_OPEN's first probe."""
-
-    @staticmethod
-    def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
-        if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
-            return 0, "", None
-        moved = c.move(_HALF_OPEN, now, rules)
-        return HalfOpen.admit(c, now, rules, lease_ms)[0], "cooldown elapsed", moved
-
-
-# Indexed by the state's code: hashing an enum member is dear beside a decision.
-STATES: tuple[type[Passing], ...] = (Closed, Open, HalfOpen, ForcedOpen, Passing, Passing)
+    if c.state is not _HALF_OPEN or seq != c.probe_seq:
+        return _NOT_COUNTED
+    if outcome is _FAILURE:
+        c.last_failure_at_ms = now
+        return 1, "probe failed", c.move(_OPEN, now, rules)
+    c.probe_until_ms = 0
+    if outcome is _SUCCESS:
+        c.successes += 1
+        if c.successes >= rules.success_threshold:
+            return 1, f"{c.successes} probe successes", c.move(_CLOSED, now, rules)
+    return 1, "", None
 
 
 def monotonic_ms() -> int:
@@ -374,7 +343,7 @@ class MemoryStore:
         with self._lock:
             c, rules = self._get(key, cfg)
             now = self._clock()
-            return c.reply(rules, now, STATES[c.state].admit(c, now, rules, cfg.probe_lease_ms))
+            return c.reply(rules, now, admit(c, now, rules, cfg.probe_lease_ms))
 
     def record(
         self, key: str, cfg: BreakerConfig, gen: int, outcome: Outcome, seq: int, ms: int = 0
@@ -390,7 +359,7 @@ class MemoryStore:
             now = self._clock()
             if c.generation != gen:
                 return c.reply(rules, now, _NOT_COUNTED)
-            decision = STATES[c.state].record(c, outcome, seq, ms, now, rules)
+            decision = record(c, outcome, seq, ms, now, rules)
             quiet = c.quiet_reply
             if quiet is not None and decision[0] == 1 and decision[2] is None:
                 return quiet  # CLOSED without failures: the scripts' constant ``quiet`` reply
