@@ -12,12 +12,11 @@ from typing import Any, Self
 
 from guard.breaker.state import (
     MAX_COUNT,
-    MAX_COUNT_WINDOW,
     MAX_GENERATION,
     MAX_TIME_MS,
-    MAX_TIME_WINDOW_SECONDS,
     SHARED_RULES,
     WINDOW_CODES,
+    WINDOW_LIMITS,
     SharedRules,
     State,
 )
@@ -151,7 +150,7 @@ STATE_FIELDS = (STATE, GENERATION, FAILURES, SUCCESSES, OPENED_AT, PROBE_UNTIL, 
 LATER_STATE_FIELDS = (OPEN_COOLDOWN, LAST_FAILURE_AT, CLOSED_AT, CHANGED_AT)
 
 # (lowest, highest) of every field a decision reads; the window's size (``cws``) is bounded by
-# its type (``_window_limit``). The window's rules and totals count only when ``cwt`` is not 0.
+# its type (``WINDOW_LIMITS``). The window's rules and totals count only when ``cwt`` is not 0.
 BOUNDS: dict[str, tuple[int, int]] = {
     STATE: (0, len(State) - 1),
     GENERATION: (0, MAX_GENERATION),
@@ -210,37 +209,20 @@ def check_hash(raw: Mapping[str, str], known_generation: int = 0) -> dict[str, i
         for name in (*STATE_FIELDS, *LATER_STATE_FIELDS):
             value = _checked(raw, name)
             fields[name] = repaired.get(name, 0) if value is None else value
-    window_type = _checked(raw, "cwt") if rules_valid(raw) else None
-    if window_type:
-        size = int_in(raw.get("cws"), 1, _window_limit(window_type)) or 1
+    rules = stored_rules(raw)
+    if rules is not None and rules.has_window:
         values = {name: _checked(raw, name, "0") for name in WINDOW_FIELDS}
         calls, failed, slow = values["wn"], values["wf"] or 0, values["wsl"] or 0
         # a window that cannot be used counts as empty
         usable = None not in values.values() and not (
-            calls is None or failed > calls or slow > calls or (window_type == 1 and calls > size)
+            calls is None
+            or failed > calls
+            or slow > calls
+            or (rules.window_type == "count" and calls > rules.window_size)
         )
         for name, value in values.items():
             fields[name] = (value or 0) if usable else 0
     return fields
-
-
-def _window_limit(window_type: int | None) -> int:
-    return MAX_COUNT_WINDOW if window_type == 1 else MAX_TIME_WINDOW_SECONDS
-
-
-def rules_valid(raw: Mapping[str, str]) -> bool:
-    """Whether the stored rules may be used: present, and every field within its bounds."""
-    if all(raw.get(name) in (None, "") for name in RULE_FIELDS[:3]):
-        return False
-    window_type = _checked(raw, "cwt", "0")
-    if window_type and int_in(raw.get("cws"), 1, _window_limit(window_type)) is None:
-        return False
-    names = ("cft", "cst", "ccd", "cwm", "cfr", "csd", "csr") if window_type else RULE_FIELDS[:3]
-    return (
-        window_type is not None
-        and None not in (_checked(raw, name) for name in names)
-        and None not in (_checked(raw, name, "0") for name in ("ccg", "ccm"))
-    )
 
 
 # ---------------------------------------------------------------------------- rules
@@ -253,25 +235,33 @@ def rules_values(rules: SharedRules) -> tuple[str, ...]:
 
 
 def rules_from_values(values: Sequence[Any]) -> SharedRules | None:
-    """``SharedRules`` from the stored values in ``RULE_FIELDS``' order; None when they are not
-    rules the breaker could have stored (the scripts drop those at the next decision)."""
-    names = RULE_FIELDS[: len(values)]
-    raw = {
-        name: value.decode("latin-1") if isinstance(value, bytes) else str(value)
-        for name, value in zip(names, values, strict=True)
-        if value not in (None, b"", "")
-    }
-    if not rules_valid(raw):
+    """``stored_rules`` of the stored values in ``RULE_FIELDS``' order."""
+    return stored_rules(
+        {
+            name: value.decode("latin-1") if isinstance(value, bytes) else value
+            for name, value in zip(RULE_FIELDS, values, strict=False)
+        }
+    )
+
+
+def stored_rules(raw: Mapping[str, Any]) -> SharedRules | None:
+    """The rules stored in a circuit's decoded hash; None when it has none, or not rules the
+    breaker could have stored (the scripts drop those at the next decision). An empty value is
+    a missing one; the window's fields count only with a window, the growth's missing are 0."""
+    given = {name: str(raw[name]) for name in RULE_FIELDS if raw.get(name) not in (None, "")}
+    if not given.keys() & set(RULE_FIELDS[:3]):
         return None
-    numbers = [int_in(raw.get(name, "0"), -(2**63), 2**63) or 0 for name in RULE_FIELDS]
-    window_type = _WINDOW_TYPES.get(numbers[3], "")
-    window = (window_type, *numbers[4:9]) if window_type else ("", 0, 0, 0, 0, 0)
-    return SharedRules._make((*numbers[:3], *window, *numbers[9:]))
-
-
-def stored_rules(raw: Mapping[str, str]) -> SharedRules | None:
-    """The rules stored in a circuit's decoded hash; None when it has none it could use."""
-    return rules_from_values([raw.get(name) for name in RULE_FIELDS])
+    window_type = _checked(given, "cwt", "0")
+    numbers: dict[str, int | None] = dict.fromkeys(RULE_FIELDS[3:9], 0)
+    for name in (*RULE_FIELDS[:3], *(RULE_FIELDS[4:9] if window_type else ()), "ccg", "ccm"):
+        numbers[name] = _checked(given, name, "0" if name in ("ccg", "ccm") else None)
+    if window_type:  # a time window's size has a lower bound than a count window's
+        numbers["cws"] = int_in(given.get("cws"), 1, WINDOW_LIMITS[_WINDOW_TYPES[window_type]])
+    if window_type is None or None in numbers.values():
+        return None
+    return SharedRules._make(
+        _WINDOW_TYPES[window_type] if name == "cwt" else numbers[name] for name in RULE_FIELDS
+    )
 
 
 # ---------------------------------------------------------------------------- the window

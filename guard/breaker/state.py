@@ -88,6 +88,7 @@ WINDOW_CODES = {"": 0, "count": 1, "time": 2}
 # up to a whole time window of buckets, so both sizes are bounded.
 MAX_COUNT_WINDOW = 1000
 MAX_TIME_WINDOW_SECONDS = 600
+WINDOW_LIMITS = {"count": MAX_COUNT_WINDOW, "time": MAX_TIME_WINDOW_SECONDS}
 
 # A stored cooldown is at most 2^31 - 1 ms (MAX_COUNT): about 24 days.
 MAX_COOLDOWN_SECONDS = 2_000_000
@@ -326,7 +327,6 @@ class BreakerConfig:
             raise ValueError("max_cooldown_seconds goes with cooldown_growth_factor")
         if self.cooldown_growth_factor is not None and self.max_cooldown_seconds is None:
             raise ValueError("cooldown_growth_factor needs max_cooldown_seconds (the cap)")
-        window_limit = MAX_COUNT_WINDOW if self.window_type == "count" else MAX_TIME_WINDOW_SECONDS
         for rule in RULES:
             value = getattr(self, rule.name)
             if rule.name == "max_cooldown_seconds":
@@ -335,10 +335,11 @@ class BreakerConfig:
                 )
             elif rule.name != "window_size":
                 rule.check(value)
-            elif isinstance(value, bool) or not 1 <= value <= window_limit:
+            elif isinstance(value, bool) or not 1 <= value <= WINDOW_LIMITS[self.window_type]:
                 unit = "calls" if self.window_type == "count" else "seconds"
                 raise ValueError(
-                    f"window_size of a {self.window_type} window must be 1 to {window_limit} {unit}"
+                    f"window_size of a {self.window_type} window must be 1 to"
+                    f" {WINDOW_LIMITS[self.window_type]} {unit}"
                 )
 
     @property
