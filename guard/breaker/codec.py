@@ -153,24 +153,14 @@ LATER_STATE_FIELDS = (OPEN_COOLDOWN, LAST_FAILURE_AT, CLOSED_AT, CHANGED_AT)
 # its type (``WINDOW_LIMITS``). The window's rules and totals count only when ``cwt`` is not 0.
 BOUNDS: dict[str, tuple[int, int]] = {
     STATE: (0, len(State) - 1),
-    GENERATION: (0, MAX_GENERATION),
-    FAILURES: (0, MAX_COUNT),
-    SUCCESSES: (0, MAX_COUNT),
-    OPENED_AT: (0, MAX_TIME_MS),
-    PROBE_UNTIL: (0, MAX_TIME_MS),
-    PROBE_SEQ: (0, MAX_GENERATION),
-    OPEN_COOLDOWN: (0, MAX_COUNT),
-    LAST_FAILURE_AT: (0, MAX_TIME_MS),
-    CLOSED_AT: (0, MAX_TIME_MS),
-    CHANGED_AT: (0, MAX_TIME_MS),
+    **dict.fromkeys((GENERATION, PROBE_SEQ, "we"), (0, MAX_GENERATION)),
+    **dict.fromkeys((FAILURES, SUCCESSES, OPEN_COOLDOWN, "wn", "wf", "wsl"), (0, MAX_COUNT)),
+    **dict.fromkeys(
+        (OPENED_AT, PROBE_UNTIL, LAST_FAILURE_AT, CLOSED_AT, CHANGED_AT, "wp"), (0, MAX_TIME_MS)
+    ),
     # the rules' (the growing cooldown's missing: no growth, as stored by an earlier version)
     **{name: rule.stored_bounds for name, rule in zip(RULE_FIELDS, SHARED_RULES, strict=True)},
     "ccm": (0, MAX_COUNT),  # the scripts take any cap a stored cooldown can hold
-    "we": (0, MAX_GENERATION),
-    "wn": (0, MAX_COUNT),
-    "wf": (0, MAX_COUNT),
-    "wsl": (0, MAX_COUNT),
-    "wp": (0, MAX_TIME_MS),
 }
 
 FIELDS = frozenset(
