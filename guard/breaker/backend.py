@@ -17,9 +17,7 @@ from guard.breaker.listeners import Listener, Listeners
 from guard.breaker.machine import MemoryStore
 from guard.breaker.persistence import StateSource
 from guard.breaker.redis_store import (
-    CONNECT_TIMEOUT_SECONDS,
     DEFAULT_REDIS_URL,
-    READ_TIMEOUT_SECONDS,
     RedisStore,
     eviction_warning,
     make_client,
@@ -94,15 +92,11 @@ class Backend:
         redis_url: str | None,
         *,
         listeners: tuple[Listener, ...] = (),
-        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-        read_timeout: float = READ_TIMEOUT_SECONDS,
         redis_retry_interval: float = 1.0,
         state_source: StateSource | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.masked_url = mask_url(redis_url) if redis_url else "memory"
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
         self.health = RedisHealth(self.masked_url, redis_retry_interval)
         self.memory = MemoryStore()
         self.listeners = Listeners(listeners)
@@ -121,11 +115,6 @@ class Backend:
     def uses_redis(self) -> bool:
         return self.redis_url is not None
 
-    def _client(self, for_asyncio: bool = False) -> Any:
-        assert self.redis_url is not None
-        timeouts = {"connect_timeout": self.connect_timeout, "read_timeout": self.read_timeout}
-        return make_client(self.redis_url, **timeouts, for_asyncio=for_asyncio)
-
     @property
     def sync_store(self) -> RedisStore:
         store = self._sync_store
@@ -133,7 +122,7 @@ class Backend:
             assert self.redis_url is not None
             with self._lock:
                 if self._sync_store is None:
-                    self._sync_store = RedisStore(self._client())
+                    self._sync_store = RedisStore(make_client(self.redis_url))
                 store = self._sync_store
         return store
 
@@ -157,7 +146,8 @@ class Backend:
         loop = asyncio.get_running_loop()
         current = self._async_client
         if current is None or current[0] is not loop:
-            current = self._async_client = (loop, self._client(for_asyncio=True))
+            assert self.redis_url is not None
+            current = self._async_client = (loop, make_client(self.redis_url, for_asyncio=True))
         return current[1]
 
     def timeout_threads(self, key: str, workers: int) -> ThreadPoolExecutor:
