@@ -260,11 +260,6 @@ class PostgresWriteBehind:
             self._batch = [self._pending.popleft() for _ in range(count)]
             return self._batch
 
-    def _requeue(self, batch: list[Record]) -> None:
-        with self._cond:
-            self._pending.extendleft(reversed(batch))
-            self._batch = []
-
     def _write(self, batch: list[Record]) -> None:
         if self._conn is None or self._conn.closed:
             self._conn = open_connection(
@@ -305,7 +300,9 @@ class PostgresWriteBehind:
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
-                self._requeue(batch)
+                with self._cond:
+                    self._pending.extendleft(reversed(batch))
+                    self._batch = []
                 failures += 1
                 delay = exponential_delay(failures, self.min_retry_seconds, self.max_retry_seconds)
                 if not self._wait_to_retry(delay):

@@ -89,12 +89,6 @@ _CONSTANTS = {
 }
 
 
-def _with_constants(source: str) -> str:
-    for name, value in _CONSTANTS.items():
-        source = source.replace(name, str(value))
-    return source
-
-
 def _script(name: str) -> str:
     """A script of scripts/, the very file other languages' clients load."""
     return (files("guard.breaker") / "scripts" / f"{name}.lua").read_text(encoding="utf-8")
@@ -116,9 +110,9 @@ def scripts(clock: str = REDIS_CLOCK) -> tuple[str, str, str, str, str]:
         _script("seed"),
         prelude + _script("configure"),
     )
-    return tuple(  # type: ignore[return-value]
-        _with_constants(source).replace("CLOCK_FUNCTION", clock) for source in sources
-    )
+    for name, value in (*_CONSTANTS.items(), ("CLOCK_FUNCTION", clock)):
+        sources = tuple(source.replace(name, str(value)) for source in sources)  # type: ignore[assignment]
+    return sources
 
 
 # What a missing circuit becomes (``stored.seed_for``), given the generation the caller knew.
