@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # Enum members as module constants: ``State.CLOSED`` is a class attribute lookup costing more
 # than the whole hot path's comparison.
 _CLOSED, _OPEN, _HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
+_FORCED_OPEN = State.FORCED_OPEN
 _FAILURE, _SUCCESS, _IGNORED = Outcome.FAILURE, Outcome.SUCCESS, Outcome.IGNORED
 _FORGETS_COOLDOWN = (State.CLOSED, State.FORCED_CLOSED, State.DISABLED)
 _REJECTING = (State.OPEN, State.FORCED_OPEN)
@@ -240,7 +241,7 @@ def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
         c.probe_seq += 1
         c.probe_until_ms = now + lease_ms
         code = 2
-    elif c.state is State.FORCED_OPEN:
+    elif c.state is _FORCED_OPEN:
         code = 0
     return code, reason, moved
 
