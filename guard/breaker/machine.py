@@ -37,6 +37,7 @@ Moved = tuple[int, int, int]
 # A state's answer: the reply code, the reason of a transition, the transition (None: none).
 Decision = tuple[int, str, Moved | None]
 _NOT_COUNTED: Decision = (0, "", None)
+_ADMITTED: Decision = (1, "", None)
 Rules = SharedRules
 
 
@@ -230,6 +231,8 @@ class Circuit:
 def admit(c: Circuit, now: int, rules: Rules, lease_ms: int) -> Decision:
     """OPEN rejects until its cooldown ends, then becomes HALF_OPEN, which hands out one probe
     lease at a time; FORCED_OPEN rejects."""
+    if c.state is _CLOSED:
+        return _ADMITTED  # first: a decision in CLOSED is the common one
     code, reason, moved = 1, "", None
     if c.state is _OPEN:
         if now < c.opened_at_ms + rules.open_cooldown_ms(c.open_cooldown_ms):
