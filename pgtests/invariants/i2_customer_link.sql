@@ -1,7 +1,7 @@
 -- I2: customer_id set <=> a complete link (status linked, linked_at, method, confidence 0-100);
 -- a cleared customer is unlinked, an anonymous caller anonymous.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 INSERT INTO companies (id, name) VALUES (1, 'A');
 -- Explicit ids below stay clear of generated ones.
@@ -226,6 +226,31 @@ SELECT results_eq(
     'SELECT trigger_name, action FROM guard.sync_legacy_triggers()',
     $$VALUES ('guard_calls_normalise_legacy_link', 'dropped')$$,
     'once the CHECK is valid its legacy-row trigger is dropped (as guard db validate does)'
+);
+
+-- The normaliser's shortcut for rows already normal (unlinked from a '+' number, or a new call
+-- linked with every detail) takes no row that still needs a change.
+INSERT INTO calls (
+    id, company_id, retell_call_id, from_number, direction, customer_id, customer_link_status,
+    customer_link_method, customer_link_confidence, customer_linked_at
+) VALUES
+(71, 1, 'c71', '+49 30 71', 'inbound', NULL, 'unlinked', 'name_match', NULL, NULL),
+(72, 1, 'c72', '+49 30 72', 'Inbound', NULL, 'unlinked', NULL, NULL, NULL),
+(73, 1, 'c73', '+49 30 73', 'inbound', NULL, 'anonymous', NULL, NULL, NULL),
+(74, 1, 'c74', 'anonymous', 'inbound', NULL, 'unlinked', NULL, NULL, NULL),
+(75, 1, 'c75', '+49 30 75', ' OUTBOUND ', 1, 'linked', 'name_match', 80, now()),
+(76, 1, 'c76', '+49 30 76', 'inbound', 1, 'unlinked', 'name_match', 80, now());
+SELECT results_eq(
+    $$SELECT direction, customer_link_status, customer_link_method, customer_link_confidence,
+             customer_linked_at IS NOT NULL
+      FROM calls WHERE id BETWEEN 71 AND 76 ORDER BY id$$,
+    $$VALUES ('inbound', 'unlinked', NULL::text, NULL::numeric(5, 2), FALSE),
+             ('inbound', 'unlinked', NULL, NULL, FALSE),
+             ('inbound', 'anonymous', NULL, NULL, FALSE),
+             ('inbound', 'anonymous', NULL, NULL, FALSE),
+             ('outbound', 'linked', 'name_match', 80.00, TRUE),
+             ('inbound', 'linked', 'name_match', 80.00, TRUE)$$,
+    'rows that still need a change are normalised whatever their other columns'
 );
 
 SELECT * FROM finish();

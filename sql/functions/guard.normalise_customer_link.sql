@@ -19,6 +19,33 @@ RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    -- The two everyday rows, already normal, end after two expressions instead of four: a call
+    -- without a customer, unlinked, from a number in E.164 form ('+' first: no withheld-number
+    -- word), and a new call linked with every detail given. What follows would leave either
+    -- unchanged. About 14k instructions of the unlinked new call and 5k of the linked one
+    -- (bench/instructions.py, "new call"); any other row pays one expression more.
+    IF NEW.customer_id IS NULL THEN
+        IF
+            NEW.customer_link_status = 'unlinked'
+            AND pg_catalog.ascii(NEW.from_number) = 43
+            AND NEW.customer_linked_at IS NULL
+            AND NEW.customer_link_method IS NULL
+            AND NEW.customer_link_confidence IS NULL
+            AND NEW.direction IN ('inbound', 'outbound')
+        THEN
+            RETURN NEW;
+        END IF;
+    ELSIF
+        TG_OP = 'INSERT'
+        AND NEW.customer_link_status = 'linked'
+        AND NEW.customer_linked_at IS NOT NULL
+        AND NEW.customer_link_method IS NOT NULL
+        AND NEW.customer_link_confidence IS NOT NULL
+        AND NEW.direction IN ('inbound', 'outbound')
+    THEN
+        RETURN NEW;
+    END IF;
+
     IF NEW.direction IS NULL OR NEW.direction NOT IN ('inbound', 'outbound') THEN
         NEW.direction := guard.normalised_direction(NEW.direction);
     END IF;
