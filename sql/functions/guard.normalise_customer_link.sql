@@ -22,8 +22,9 @@ BEGIN
     -- The two everyday rows, already normal, end after two expressions instead of four: a call
     -- without a customer, unlinked, from a number in E.164 form ('+' first: no withheld-number
     -- word), and a new call linked with every detail given. What follows would leave either
-    -- unchanged. About 14k instructions of the unlinked new call and 5k of the linked one
-    -- (bench/instructions.py, "new call"); any other row pays one expression more.
+    -- unchanged. About 14k instructions less for the unlinked new call and 5k for the linked
+    -- one (bench/instructions.py, "new call"); any other row pays for one expression more, about
+    -- 12k (an anonymous caller, an update that links a customer).
     IF NEW.customer_id IS NULL THEN
         IF
             NEW.customer_link_status = 'unlinked'
