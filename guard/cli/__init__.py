@@ -115,28 +115,6 @@ REQUIRED_ROLES: dict[str, str] = {
 }
 
 
-def command_path(argv: Sequence[str]) -> str:
-    """The command an argument list runs ("jobs status"), skipping the root group's options."""
-    command: click.Command = main
-    words: list[str] = []
-    tokens = iter(argv)
-    for token in tokens:
-        if token.startswith("-"):
-            takes_value = any(
-                token == opt and not getattr(p, "is_flag", False)
-                for p in command.params
-                for opt in p.opts
-            )
-            if takes_value:
-                next(tokens, None)
-            continue
-        if not isinstance(command, click.Group) or token not in command.commands:
-            break
-        command = command.commands[token]
-        words.append(token)
-    return " ".join(words)
-
-
 def required_role(path: str) -> str:
     words = path.split()
     while words:
@@ -147,26 +125,17 @@ def required_role(path: str) -> str:
     return _READER
 
 
-def _refusal(error: BaseException, argv: Sequence[str]) -> str:
+def _refusal(error: BaseException, ran: dict[str, Any]) -> str:
     """One line for a refused privilege: what the database said, what the command needs, and
     the login that was used."""
     from guard.connection import current_login
 
-    path = command_path(argv)
+    path = ran.get("command", "")
     detail = str(error) if isinstance(error, PermissionDenied) else first_line(error)
     return (
         f"{detail}: `guard {path}` needs {required_role(path)}; you are logged in as"
-        f" {current_login(_database_url(argv))}"
+        f" {current_login(ran.get('database_url'))}"
     )
-
-
-def _database_url(argv: Sequence[str]) -> str | None:
-    for position, arg in enumerate(argv):
-        if arg == "--database-url" and position + 1 < len(argv):
-            return argv[position + 1]
-        if arg.startswith("--database-url="):
-            return arg.split("=", 1)[1]
-    return None
 
 
 # The commands that write to PostgreSQL (or, for `guard breaker`, to the circuits every process
@@ -238,17 +207,18 @@ DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 
 
 def _check_database_first(command: click.Command, path: tuple[str, ...]) -> None:
-    """Wrap every command under `command` that uses PostgreSQL, to stop with one line before it
-    does anything: with no database named (no_database_given) instead of using libpq's default;
-    when it needs Booking Guard's schema and the database has none; when it writes (WRITES) and
-    the server is a standby (ReadOnlyStandby: a breaker command would otherwise change Redis,
-    then fail to record it in PostgreSQL)."""
+    """Wrap every command under `command`: to record its path beside --database-url in the
+    root context's obj (what an error line names), and, when it uses PostgreSQL, to stop with
+    one line before it does anything: with no database named (no_database_given) instead of
+    using libpq's default; when it needs Booking Guard's schema and the database has none; when
+    it writes (WRITES) and the server is a standby (ReadOnlyStandby: a breaker command would
+    otherwise change Redis, then fail to record it in PostgreSQL)."""
     if isinstance(command, click.Group):
         for word, sub in command.commands.items():
             _check_database_first(sub, (*path, word))
         return
     name = " ".join(path)
-    if name in DATABASE_NOT_USED or command.callback is None:
+    if command.callback is None:
         return
     original = command.callback
     needs_schema = name not in SCHEMA_NOT_NEEDED
@@ -258,8 +228,11 @@ def _check_database_first(command: click.Command, path: tuple[str, ...]) -> None
     def checked(*args: Any, **options: Any) -> Any:
         from guard.connection import resolve_conninfo
 
-        root = click.get_current_context().find_root()
-        database_url = (root.obj or {}).get("database_url")
+        ran = click.get_current_context().find_root().ensure_object(dict)
+        ran["command"] = name
+        if name in DATABASE_NOT_USED:
+            return original(*args, **options)
+        database_url = ran.get("database_url")
         resolve_conninfo(database_url)  # none given, or malformed: one line, exit 2
         where = _probe(database_url, _without_schema) if needs_schema else None
         if where is not None:
@@ -305,12 +278,11 @@ def _missing_object(error: BaseException) -> str | None:
     )
 
 
-def _read_only_refusal(error: BaseException, argv: Sequence[str]) -> str:
+def _read_only_refusal(error: BaseException, ran: dict[str, Any]) -> str:
     """A write refused as read-only: the standby line when the server is one (a primary demoted
     while the command ran), else what made the transaction read-only."""
-    path = command_path(argv)
-    url = _database_url(argv)
-    where = _standby(url)
+    path = ran.get("command", "")
+    where = _standby(ran.get("database_url"))
     if where is not None:
         return str(ReadOnlyStandby(where, path))
     return (
@@ -319,15 +291,16 @@ def _read_only_refusal(error: BaseException, argv: Sequence[str]) -> str:
     )
 
 
-def _exit_for(error: BaseException, argv: Sequence[str] = ()) -> NoReturn:
-    """The one line and exit code for an error that ended a command."""
+def _exit_for(error: BaseException, ran: dict[str, Any]) -> NoReturn:
+    """The one line and exit code for an error that ended a command; `ran` is what the command
+    recorded of itself (the root context's obj): its path and --database-url."""
     import psycopg
 
     if isinstance(error, PermissionDenied | psycopg.errors.InsufficientPrivilege):
-        _fail(_refusal(error, argv), EXIT_RUNTIME_ERROR)
+        _fail(_refusal(error, ran), EXIT_RUNTIME_ERROR)
     read_only = _behind(error, (psycopg.errors.ReadOnlySqlTransaction,))
     if read_only is not None and not isinstance(error, ReadOnlyStandby):
-        _fail(_read_only_refusal(read_only, argv), EXIT_RUNTIME_ERROR)
+        _fail(_read_only_refusal(read_only, ran), EXIT_RUNTIME_ERROR)
     if isinstance(error, click.exceptions.NoArgsIsHelpError):
         # A bare group: the list of its commands helps, and the error line says what is missing.
         if error.ctx is not None:
@@ -395,11 +368,12 @@ class _Group(click.Group):
         connection = sys.modules.get("guard.connection")
         if connection is not None:  # a new command starts without a known login (tests run many)
             connection.forget_login()
+        ran: dict[str, Any] = {}  # the root context's obj: what the command records of itself
         try:
             # "guard" always: Click would guess the program name from how it was started.
-            result = super().main(argv, "guard", complete_var, False, **extra)
+            result = super().main(argv, "guard", complete_var, False, obj=ran, **extra)
         except (Exception, KeyboardInterrupt) as error:
-            _exit_for(error, argv)
+            _exit_for(error, ran)
         sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -152,27 +152,34 @@ def test_breaker_list_with_redis_down_prints_postgresql_and_exits_1(db_url: str)
     assert line.startswith("guard: error: cannot read Redis")
 
 
-# A refused privilege names the command and the role it needs (guard.cli._refusal): the command
-# is read from the argument list, past the root group's options and their values, down to the
-# longest known command path. No database needed.
+# A refused privilege names the command and the role it needs, and the login: what the command
+# recorded of itself as it started, whatever options come before or after it, however the URL
+# is given (--database-url URL, --database-url=URL, GUARD_DATABASE_URL).
 @pytest.mark.parametrize(
-    ("argv", "path"),
+    ("given", "argv"),
     [
-        (["jobs", "status"], "jobs status"),
-        (["--database-url", "postgresql://x/y", "jobs", "status", "--json"], "jobs status"),
-        (["--database-url=postgresql://x/y", "review", "list"], "review list"),
-        (["review", "claim", "7", "--by", "ann"], "review claim"),
-        (["jobs", "no-such-command"], "jobs"),
-        (["--version"], ""),
-        ([], ""),
+        ("--database-url", ["jobs", "status", "--json"]),
+        ("--database-url=", ["review", "list"]),
+        ("GUARD_DATABASE_URL", ["jobs", "status"]),
     ],
 )
-def test_command_path_skips_the_root_options(argv: list[str], path: str) -> None:
-    from guard.cli import command_path
-    from tests.support.cli import all_commands
+def test_a_refusal_names_the_command_and_the_login_however_the_url_is_given(
+    db_url: str, given: str, argv: list[str]
+) -> None:
+    from guard.cli import required_role
 
-    all_commands()
-    assert command_path(argv) == path
+    stranger = _stranger(db_url)
+    url = make_conninfo(db_url, user=stranger)
+    if given == "GUARD_DATABASE_URL":
+        done = guard_process(*argv, GUARD_DATABASE_URL=url)
+    else:  # GUARD_DATABASE_URL names a login that may do it: the option must win
+        root = ["--database-url", url] if given == "--database-url" else [given + url]
+        done = guard_process(*root, *argv, GUARD_DATABASE_URL=db_url)
+    assert done.returncode == code_for("refused by the database"), done.stderr
+    line = _one_error_line(done)
+    path = " ".join(argv[:2])
+    assert f"`guard {path}` needs {required_role(path)}; you are logged in as {stranger}" in line
+    assert line.endswith(f"you are logged in as {stranger}"), line
 
 
 def test_required_role_by_the_longest_known_path() -> None:
@@ -187,26 +194,7 @@ def test_required_role_by_the_longest_known_path() -> None:
     assert required_role("") == required_role("no such") == REQUIRED_ROLES["metrics"]
 
 
-# The login a refusal names is the one of the command's own connection, else the URL's user. The
-# URL is read from the argument list; a value that only looks like the option (a note reading
-# "--database-url", the URL given by GUARD_DATABASE_URL) is no URL.
-@pytest.mark.parametrize(
-    ("argv", "url"),
-    [
-        (["--database-url", "postgresql://a@x/y", "jobs", "status"], "postgresql://a@x/y"),
-        (["--database-url=postgresql://b@x/y", "review", "list"], "postgresql://b@x/y"),
-        (["review", "resolve", "1", "--note", "--database-url"], None),
-        (["jobs", "status"], None),
-    ],
-)
-def test_database_url_is_read_from_the_arguments_only_where_given(
-    argv: list[str], url: str | None
-) -> None:
-    from guard.cli import _database_url
-
-    assert _database_url(argv) == url
-
-
+# A note reading "--database-url" is no URL: the login named is the one the command used.
 def test_a_refused_note_that_reads_like_the_url_option_is_one_line(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as admin:
         create_login(admin, REPORTING, "guard_reporting")
@@ -220,6 +208,24 @@ def test_a_refused_note_that_reads_like_the_url_option_is_one_line(db_url: str) 
     )
     assert done.returncode == code_for("refused by the database"), done.stderr
     assert _one_error_line(done).endswith(f"you are logged in as {REPORTING}")
+
+
+def test_a_write_refused_as_read_only_names_the_command(db_url: str) -> None:
+    """A login whose transactions are read-only by default, on a primary: the line says so and
+    names the command that writes (what it recorded of itself as it started)."""
+    login = "guard_exit_read_only"
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        create_login(admin, login, "guard_owner")
+        dbname = admin.info.dbname
+        admin.execute(
+            f"ALTER ROLE {login} IN DATABASE {dbname} SET default_transaction_read_only = on"
+        )
+    done = guard_process("--database-url", make_conninfo(db_url, user=login), "check")
+    assert done.returncode == code_for("runtime error"), done.stderr
+    assert _one_error_line(done).endswith(
+        " (default_transaction_read_only is on for this login or database):"
+        " `guard check` writes; run it against a writable primary"
+    )
 
 
 def _stranger(db_url: str) -> str:
@@ -259,7 +265,7 @@ def test_an_unexpected_error_is_one_line_unless_debugging(
 
     monkeypatch.delenv(DEBUG_VARIABLE, raising=False)
     with pytest.raises(SystemExit) as exited:
-        _exit_for(RuntimeError("no rule for this"), ["status"])
+        _exit_for(RuntimeError("no rule for this"), {})
     assert exited.value.code == code_for("runtime error")
     assert capsys.readouterr().err == (
         "guard: error: unexpected RuntimeError: no rule for this"
@@ -267,7 +273,7 @@ def test_an_unexpected_error_is_one_line_unless_debugging(
     )
     monkeypatch.setenv(DEBUG_VARIABLE, "1")
     with pytest.raises(RuntimeError, match="no rule for this"):
-        _exit_for(RuntimeError("no rule for this"), ["status"])
+        _exit_for(RuntimeError("no rule for this"), {})
     assert capsys.readouterr().err == ""
 
 
