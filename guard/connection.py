@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,10 +48,18 @@ CONNECTION_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"
 
 
 def _os_user() -> str:
+    """The operating system user (what libpq logs in as by default), ``uid<n>`` when it has no
+    name."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
-        return "(unknown)"
+        return f"uid{os.getuid()}"
+
+
+def who_acts() -> str:
+    """Who a manual action (a breaker command or call, an alert skip or test) is recorded as:
+    ``user@host``."""
+    return f"{_os_user()}@{socket.gethostname()}"
 
 
 def no_database_given() -> GuardError:

@@ -18,11 +18,9 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import getpass
 import inspect
 import logging
 import math
-import socket
 import threading
 import time
 import types
@@ -62,6 +60,7 @@ from guard.breaker.state import (
     configure_reason,
     validate_key,
 )
+from guard.connection import who_acts
 
 log = logging.getLogger("guard.breaker")
 
@@ -115,11 +114,6 @@ def _refuse_generator(fn: Callable[..., Any]) -> None:
             "cannot see failures raised while it is iterated; guard the iteration with "
             "`with breaker.guard():` (or `async with`) instead"
         )
-
-
-def default_actor() -> str:
-    """Who a manual action is recorded as: ``user@host``, as the CLI records it."""
-    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def _duration_ms(started: float) -> int:
@@ -883,7 +877,7 @@ class CircuitBreaker:
         if not reason.strip():
             raise ValueError("a reason is required")
         target, full_reason = ACTION_TARGET[action], f"{action.value}: {reason.strip()}"
-        who, store = actor or default_actor(), self.backend.store
+        who, store = actor or who_acts(), self.backend.store
         with self._redis_for(action.value):
             reply = store.control(
                 self._args, target, full_reason, who, self._known_generation(), self._on_missing
@@ -913,7 +907,7 @@ class CircuitBreaker:
         """Store ``rules`` (default: this breaker's own) with the circuit, as ``guard breaker
         configure`` does; returns the rules it replaced (None if none)."""
         rules = rules or self.config.shared_rules
-        who, store = actor or default_actor(), self.backend.store
+        who, store = actor or who_acts(), self.backend.store
         with self._redis_for("configure"):
             reason = configure_reason(store.rules(self.key), rules)
             generation = self._known_generation()

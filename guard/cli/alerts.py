@@ -13,8 +13,8 @@ from psycopg.rows import dict_row
 from guard import queries
 from guard.cli.output import echo_text, emit_record, emit_streamed, json_option, wide_option
 from guard.cli.params import BIGINT, COUNT, ROW_ID
-from guard.cli.watch import CHANNELS, SETTINGS, sinks, who_acts
-from guard.connection import scalar, transaction
+from guard.cli.watch import CHANNELS, SETTINGS, sinks
+from guard.connection import scalar, transaction, who_acts
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.message import test_message
 from guard.ops.dispatch.sinks import DeliveryError

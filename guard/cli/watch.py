@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,6 +16,7 @@ import click
 from guard.cli import EXIT_INTERRUPTED
 from guard.cli.output import when
 from guard.cli.params import moment, seconds_option
+from guard.connection import who_acts
 from guard.errors import ConfigurationError, GuardError
 from guard.ops.dispatch.loop import (
     ALERTS_ONLY_CHANNELS,
@@ -67,14 +66,6 @@ def _rate_options(function: _F) -> _F:
             help=help_text,
         )(function)
     return function
-
-
-def who_acts() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
 
 
 # The variable that configures each channel but stdout: set, the channel is on by default.

@@ -25,7 +25,6 @@ from psycopg.rows import dict_row
 from guard import queries
 from guard.breaker import redis_store
 from guard.breaker.backend import redis_url_from_env
-from guard.breaker.circuit import default_actor
 from guard.breaker.codec import (
     STATE_LABELS,
     CircuitSnapshot,
@@ -58,7 +57,7 @@ from guard.breaker.state import (
     configure_reason,
     validate_key,
 )
-from guard.connection import connect, open_connection, scalar
+from guard.connection import connect, open_connection, scalar, who_acts
 from guard.errors import ConfigurationError, GuardError, PermissionDenied, first_line
 
 ADMIN_REDIS_TIMEOUT_SECONDS = 2.0
@@ -146,7 +145,7 @@ class Operator:
         self.redis_url = redis_url
         self.database_url = database_url
         self.config = BreakerConfig()
-        self.actor = default_actor()
+        self.actor = who_acts()
         # Whether the change of the running operator's transaction reached Redis (_operator).
         self.applied_in_redis = False
         self.host = socket.gethostname()
