@@ -190,6 +190,7 @@ WHERE NOT l.granted AND l.pid <> %(pid)s AND l.waitstart IS NOT NULL
 # timeout: the time between two looks, the cancel and the rollback, so that the whole wait stays
 # within the lock timeout.
 HOLD_GUARD_REACTION_MS = 20
+HOLD_GUARD_LOOK_S = 0.01  # the hold guard's look, within `hold`
 
 
 def hold_guard_cancel_after_ms(lock_timeout_ms: float) -> float:
@@ -208,10 +209,9 @@ class AttemptWatch:
     this bounds the application's, whatever the attempt does meanwhile (running more statements
     while it holds a lock, holding row locks). An attempt nobody waits for is never cut."""
 
-    def __init__(self, database_url: str | None, pid: int, every_s: float = 0.01) -> None:
+    def __init__(self, database_url: str | None, pid: int) -> None:
         self.database_url = database_url
         self.pid = pid
-        self.every_s = every_s  # the hold guard's look
         self.last: Blocker | None = None
         self.cancels = 0  # cancels sent; an attempt that saw QueryCanceled checks it
         self._limit_ms: float | None = None  # the lock timeout held, within `hold`
@@ -294,7 +294,7 @@ class AttemptWatch:
             row = conn.execute(_BLOCKERS, {"pid": self.pid}).fetchone()
             if row is not None:
                 self.last = Blocker(*row)
-        return self.every_s if self._limit_ms is not None else sample_every
+        return HOLD_GUARD_LOOK_S if self._limit_ms is not None else sample_every
 
 
 def run_with_lock_retries(
