@@ -20,20 +20,6 @@ from guard.ops.dispatch.message import test_message
 from guard.ops.dispatch.sinks import DeliveryError
 from guard.redact import redact_url
 
-LIST_COLUMNS = [
-    "id",
-    "severity",
-    "status",
-    "check_id",
-    "rule_id",
-    "company_id",
-    "entity",
-    "occurrences",
-    "first_seen_at",
-    "last_seen_at",
-    "resolved_at",
-    "message",
-]
 # Left out first to last when a terminal is too narrow for every column (`--wide` shows them).
 LIST_DROP_ORDER = [
     "resolved_at",
@@ -104,7 +90,6 @@ def list_alerts(
             "guard_alerts_list",
             queries.alert_list(where, limited=not show_all),
             tuple(params if show_all else [*params, limit]),
-            LIST_COLUMNS,
             f"Alerts ({status})",
             LIST_DROP_ORDER,
             as_json,

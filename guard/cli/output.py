@@ -235,7 +235,6 @@ def emit_streamed(
     cursor_name: str,
     query: Any,
     params: Sequence[Any],
-    columns: Sequence[str],
     title: str,
     drop_order: Sequence[str],
     as_json: bool,
@@ -243,11 +242,12 @@ def emit_streamed(
     """The rows of `query` from a server-side cursor, FETCH_ROWS at a time, each printed as it
     comes, so neither the rows nor the output are ever held whole; returns how many. JSON is
     written exactly as emit_json prints the list; a table in tables of at most TABLE_PAGE_ROWS
-    rows, the first with the title."""
+    rows, the first with the title. The column names are the query's."""
     count = 0
     with conn.cursor(name=cursor_name) as cursor:
         cursor.itersize = FETCH_ROWS
         cursor.execute(query, params)
+        columns = [column.name for column in cursor.description or []]
         if as_json:
             for row in cursor:
                 text = render_json(dict(zip(columns, row, strict=True)))[:-1]

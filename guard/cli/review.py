@@ -122,7 +122,6 @@ def list_items(
             "guard_review_list",
             queries.review_item_list(_COLUMNS, items, limited=not show_all),
             (statuses,) if show_all else (statuses, limit),
-            _COLUMNS,
             f"Review items ({status})",
             _DROP_ORDER,
             as_json,

@@ -19,8 +19,21 @@ import psycopg
 import pytest
 from rich.cells import cell_len
 
-from guard.cli.alerts import LIST_COLUMNS
-
+# `alerts list`'s columns, in order: the table's and the --json keys (the query's names)
+LIST_COLUMNS = [
+    "id",
+    "severity",
+    "status",
+    "check_id",
+    "rule_id",
+    "company_id",
+    "entity",
+    "occurrences",
+    "first_seen_at",
+    "last_seen_at",
+    "resolved_at",
+    "message",
+]
 ALERTS = [
     (
         "booked_without_appointment",
@@ -163,3 +176,11 @@ def test_a_pipe_gets_every_column_whole(seeded: str) -> None:
         check=True,
     )
     assert ALERTS[0][2] in result.stdout and "I7_booking_failures" in result.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "guard.cli", "--database-url", seeded, "alerts", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert all(list(alert) == LIST_COLUMNS for alert in json.loads(listed.stdout)), listed.stdout
