@@ -152,10 +152,7 @@ def _setting_command(setting: rollout.Setting, choices: tuple[str, ...]) -> None
         if not clear and value is None:
             raise click.UsageError(f"missing {setting.upper()} (or --clear)")
         with transaction(obj["database_url"]) as conn:
-            if value is None:
-                ids = rollout.clear_override(conn, rule, setting, companies, percent)
-            else:
-                ids = rollout.set_override(conn, rule, setting, value, companies, percent)
+            ids = rollout.change_override(conn, rule, setting, value, companies, percent)
         if value is None:
             echo_text(f"cleared  {rule}: the {setting} override of {_companies(ids, rule)}")
         elif everyone:

@@ -19,30 +19,22 @@ STAGES = ("observe", "correct", "enforce")
 MODES = ("correct", "reject")
 
 
-def set_override(
+def change_override(
     conn: psycopg.Connection[Any],
     rule: str,
     setting: Setting,
-    value: str,
-    companies: Sequence[int] = (),
-    percent: int | None = None,
+    value: str | None,
+    companies: Sequence[int],
+    percent: int | None,
 ) -> list[int]:
     """Give `value` for the rule's stage or mode to the named companies, to a percentage of every
-    company (by guard.rollout_bucket), or, with neither, to the rule itself (everyone)."""
-    args = (rule, setting, value, list(companies) or None, percent)
-    return list(scalar(conn, queries.ROLLOUT_SET, args))
-
-
-def clear_override(
-    conn: psycopg.Connection[Any],
-    rule: str,
-    setting: Setting,
-    companies: Sequence[int] = (),
-    percent: int | None = None,
-) -> list[int]:
-    """Drop the stage or mode override of the named companies, or of a percentage of them."""
-    args = (rule, setting, list(companies) or None, percent)
-    return list(scalar(conn, queries.ROLLOUT_CLEAR, args))
+    company (by guard.rollout_bucket), or, with neither, to the rule itself (everyone); value
+    None drops the override of the named companies, or of a percentage of them. The companies
+    changed."""
+    targets = (list(companies) or None, percent)
+    if value is None:
+        return list(scalar(conn, queries.ROLLOUT_CLEAR, (rule, setting, *targets)))
+    return list(scalar(conn, queries.ROLLOUT_SET, (rule, setting, value, *targets)))
 
 
 OVERRIDE_COLUMNS = [
