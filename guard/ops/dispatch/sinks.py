@@ -268,7 +268,8 @@ def refusal_reason(response: Any) -> str:
             keys = ("message", "error", "detail")
             value = next((value[k] for k in keys if isinstance(value.get(k), str)), value)
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return bounded_reason(text)
+    text = escape_controls(" ".join(mask_phone_numbers(redact_text(text)).split()))
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
 def _json_or_text(text: str) -> object:
@@ -287,14 +288,7 @@ def _json_or_text(text: str) -> object:
     return text
 
 
-def bounded_reason(text: str, limit: int = MAX_REASON_CHARS) -> str:
-    """`text` (from a receiver) as one safe, short line: secrets and phone numbers blanked,
-    whitespace runs as one space, other control and format characters as visible escapes."""
-    text = escape_controls(" ".join(mask_phone_numbers(redact_text(text)).split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header: delay-seconds (`120`) or an HTTP-date
     (`Wed, 21 Oct 2026 07:28:00 GMT`); None when absent or unreadable. A date in the past is 0."""
     if value is None:
@@ -308,8 +302,7 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    current = now() if now is not None else datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class WebhookSink:
@@ -444,8 +437,7 @@ def _reason(reason: object) -> str:
         return "TLS certificate not trusted"
     if isinstance(reason, OSError):
         return reason.strerror or type(reason).__name__
-    if isinstance(reason, http.client.HTTPException):
-        return type(reason).__name__  # its text may quote the request line
+    # anything else by its type: an HTTPException's text may quote the request line
     return type(reason).__name__ if not isinstance(reason, str) else redact_text(reason)
 
 
@@ -522,11 +514,8 @@ class EmailSink:
         if message.kind == "report":
             email_message["X-Booking-Guard-Report"] = str(message.payload["report_date"])
         else:
-            header = (
-                "X-Booking-Guard-Review-Items"
-                if message.kind == "review"
-                else "X-Booking-Guard-Alerts"
-            )
+            review = message.kind == "review"
+            header = "X-Booking-Guard-Review-Items" if review else "X-Booking-Guard-Alerts"
             email_message[header] = ",".join(str(i) for i in message.alert_ids[:50])
         email_message.set_content(message.text + "\n")
         with _Deadline(s.timeout_s) as deadline:
