@@ -24,7 +24,7 @@ from psycopg import sql
 
 from guard import queries, tracing
 from guard.backoff import exponential_delay
-from guard.connection import connect, reconnect_delay
+from guard.connection import connect, reconnect_delay, scalar
 from guard.errors import ConfigurationError, GuardError, first_line
 from guard.ops.dispatch.message import Message, digest_message, plan_messages
 from guard.ops.dispatch.outbox import (
@@ -172,13 +172,10 @@ class RateWindow:
 
 @dataclass
 class _Channel:
+    name: str
     sink: Sink
     window: RateWindow
     paused_until: float = 0.0
-
-    @property
-    def name(self) -> str:
-        return self.sink.name
 
 
 class Dispatcher:
@@ -208,7 +205,7 @@ class Dispatcher:
                     f" deliver to them too: {' '.join(f'--channel {u}' for u in unknown)}"
                 )
         self.database_url = database_url
-        self._channels = [_Channel(sink, RateWindow(rate)) for sink, rate in channels]
+        self._channels = [_Channel(sink.name, sink, RateWindow(rate)) for sink, rate in channels]
         if outboxes is None:
             priorities = self.settings.review_priorities
             outboxes = [
@@ -420,10 +417,10 @@ class Dispatcher:
             queued = self._once(
                 store,
                 "reading when the next queued call is due",
-                store.seconds_until_detection_due,
+                lambda: scalar(store.conn, queries.SECONDS_UNTIL_DETECTION_DUE),
             )
-            if queued is not None:
-                wait = min(wait, queued)
+            if queued is not None:  # seconds until the next queued call is due (<= 0: now)
+                wait = min(wait, float(queued))
         # A digest channel's pending alerts wait for the end of its period; its notices, and
         # every other channel's deliveries, for their next attempt.
         pending = [
@@ -546,10 +543,6 @@ class Dispatcher:
             )
             if queued:
                 log.debug("queued %d %ss", queued, kind.label)
-        self._skip_below_severity(store)
-
-    def _skip_below_severity(self, store: DeliveryStore) -> None:
-        """Mark skipped, per channel with a minimum severity, the new deliveries below it."""
         actor = f"guard watch --min-severity ({self.settings.worker_id})"
         for name, severity in sorted(self.settings.min_severity.items()):
             skipped = self._once(
@@ -611,13 +604,13 @@ class Dispatcher:
                     # Another error's text may quote configuration: redacted. A digest is retried
                     # and counted; a message of its own is not a problem a retry could fix: it
                     # fails, the others go on.
-                    if not isinstance(error, DeliveryError) and message.kind != "digest":
-                        reason = redact_text(f"{type(error).__name__}: {error}")
-                        ids = dict.fromkeys(message.alert_ids, reason)
-                        self._unrenderable(store, channel, kind, ids)
-                        continue
                     if not isinstance(error, DeliveryError):
-                        error = DeliveryError(redact_text(f"{type(error).__name__}: {error}"))
+                        reason = redact_text(f"{type(error).__name__}: {error}")
+                        if message.kind != "digest":
+                            ids = dict.fromkeys(message.alert_ids, reason)
+                            self._unrenderable(store, channel, kind, ids)
+                            continue
+                        error = DeliveryError(reason)
                     failed = True
                     self._failed(store, channel, kind, message.alert_ids, attempts, error)
                     continue

@@ -41,11 +41,6 @@ class DeliveryStore:
             raise ValueError("DeliveryStore needs an autocommit connection")
         self.conn = conn
 
-    def seconds_until_detection_due(self) -> float | None:
-        """Until the next queued call is due (<= 0: now), or None when none is queued."""
-        seconds = scalar(self.conn, queries.SECONDS_UNTIL_DETECTION_DUE)
-        return None if seconds is None else float(seconds)
-
     def enqueue(
         self, channels: Sequence[str], after: int = 0, limit: int | None = None
     ) -> tuple[int, int | None]:
