@@ -37,12 +37,10 @@ def _failing(doing: str, day: date) -> Iterator[None]:
     """A refused privilege or a failed statement as one line naming the report."""
     try:
         yield
-    except psycopg.errors.InsufficientPrivilege as error:
-        raise PermissionDenied(
-            f"could not {doing} the report of {day}: {first_line(error)}"
-        ) from None
     except psycopg.Error as error:
-        raise GuardError(f"could not {doing} the report of {day}: {first_line(error)}") from None
+        refused = isinstance(error, psycopg.errors.InsufficientPrivilege)
+        line = f"could not {doing} the report of {day}: {first_line(error)}"
+        raise (PermissionDenied if refused else GuardError)(line) from None
 
 
 def daily_report(conn: psycopg.Connection[Any], day: date) -> DayReport:

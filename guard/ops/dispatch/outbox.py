@@ -55,8 +55,6 @@ class DeliveryStore:
         """What a message shows of the claimed alerts, oldest first, read by the one loader
         (guard.alerts_for_delivery): the message cut to 4000 characters and large details as an
         excerpt, so a batch is bounded in bytes."""
-        if not alert_ids:
-            return []
         rows = self.conn.execute(queries.ALERTS_FOR_DELIVERY, (list(alert_ids),)).fetchall()
         return [AlertRow(*row) for row in rows]
 
