@@ -147,16 +147,13 @@ class RateWindow:
         self._clock = clock
         self._sent: deque[float] = deque()
 
-    def _trim(self) -> None:
-        cutoff = self._clock() - WINDOW_S
-        while self._sent and self._sent[0] <= cutoff:
-            self._sent.popleft()
-
     def capacity(self) -> int | None:
         """Messages that may still go out now; None when unlimited."""
         if self.per_minute <= 0:
             return None
-        self._trim()
+        cutoff = self._clock() - WINDOW_S
+        while self._sent and self._sent[0] <= cutoff:
+            self._sent.popleft()
         return max(0, self.per_minute - len(self._sent))
 
     def record(self) -> None:
