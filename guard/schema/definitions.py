@@ -379,7 +379,10 @@ def apply(
         done = known or []
     applier = _Applier(conn, definitions, done, source, arm, batched=batched)
     applier.run([d for d in definitions if not d.closing and d.kind not in LOCKING])
-    locking_pending = applier.pending_locking()
+    # The LOCKING definitions that will run, decided before the closing kinds run.
+    locking = [d for d in definitions if d.kind in LOCKING]
+    locking_counts = _counts(conn, locking)
+    locking_pending = [d for d in locking if applier.needs_run(d, locking_counts)]
     changed = any(applier._changed(d) for d in definitions if d.closing)
     if applier.closing_due(
         changed or applier.outcome.touched_catalog or bool(locking_pending),
@@ -392,9 +395,14 @@ def apply(
     if catalog.exists(conn, TABLE):
         _record(conn, definitions, source)
     applier.run(locking_pending)
-    applier.drop_removed()
+    for gone in applier.removed:
+        if gone.path not in applier.outcome.dropped:
+            applier.drop(gone.kind, gone.identity, gone.path)
+            applier.outcome.dropped.append(gone.path)
     _check(conn, definitions, snapshot, snapshot_digest, applier)
-    applier.note_moved()  # after the check, which may have run one again
+    # after the check, which may have run one again: the moved files that did not run, whose
+    # record alone moves (_record)
+    applier.outcome.moved = [path for path in applier.moved_from if not applier.ran(path)]
     return applier.outcome
 
 
@@ -455,18 +463,12 @@ class _Applier:
             return
         counts = _counts(self.conn, due)
         for definition in due:  # one may drop a later one (dropped_for_rerun) as it runs
-            if self._needs_run(definition, counts):
+            if self.needs_run(definition, counts):
                 rerun = definition.path in self.dropped_for_rerun
                 changed = self._changed(definition)
                 self._run(definition)
                 done = self.outcome.recreated if rerun and not changed else self.outcome.applied
                 done.append(definition.path)
-
-    def pending_locking(self) -> list[Definition]:
-        """The LOCKING definitions that will run, decided before the closing kinds run."""
-        wanted = [d for d in self.definitions if d.kind in LOCKING]
-        counts = _counts(self.conn, wanted)
-        return [d for d in wanted if self._needs_run(d, counts)]
 
     def _batch(self, batch: list[Definition]) -> bool:
         """Run `batch` as one statement in a savepoint; False when it fails."""
@@ -486,7 +488,7 @@ class _Applier:
         previous = self.done.get(definition.path) or self.moved_from.get(definition.path)
         return previous is None or previous.sha256 != definition.sha256
 
-    def _needs_run(self, definition: Definition, counts: dict[str, int]) -> bool:
+    def needs_run(self, definition: Definition, counts: dict[str, int]) -> bool:
         return definition.path in self.dropped_for_rerun or bool(self.reason(definition, counts))
 
     def reason(self, definition: Definition, counts: dict[str, int]) -> str | None:
@@ -502,16 +504,6 @@ class _Applier:
         if count > definition.instances:
             return f"{count} objects of that name in the database"
         return None
-
-    def drop_removed(self) -> None:
-        for gone in self.removed:
-            if gone.path not in self.outcome.dropped:
-                self._drop(gone.kind, gone.identity, gone.path)
-                self.outcome.dropped.append(gone.path)
-
-    def note_moved(self) -> None:
-        """The moved files that did not run: only their record moves (_record)."""
-        self.outcome.moved = [path for path in self.moved_from if not self.ran(path)]
 
     def closing_due(self, changed: bool, migrations_ran: bool) -> bool:
         """Whether the closing kinds run."""
@@ -611,7 +603,7 @@ class _Applier:
             )
         for path in sorted(dependents, key=lambda p: self.position[p], reverse=True):
             kind, identity = dependents[path]
-            self._drop(kind, identity, path)
+            self.drop(kind, identity, path)
             if path in self.wanted_paths:
                 self.dropped_for_rerun.add(path)
             else:
@@ -639,7 +631,7 @@ class _Applier:
         except psycopg.Error as error:
             raise DefinitionError(f"{path}: {first_line(error)}") from error
 
-    def _drop(self, kind: str, identity: tuple[str, ...], path: str) -> None:
+    def drop(self, kind: str, identity: tuple[str, ...], path: str) -> None:
         """Drop a definition's object if it is there."""
         for statement in _drop_statements(self.conn, kind, identity):
             self._sql(statement, path)
