@@ -62,28 +62,23 @@ def who_acts() -> str:
     return f"{_os_user()}@{socket.gethostname()}"
 
 
-def no_database_given() -> GuardError:
-    """The one line that refuses to connect when no database was named (a usage error), naming
-    what libpq would have connected to."""
-    defaults = {
-        option.keyword.decode(): (option.val or option.compiled or b"").decode()
-        for option in psycopg.pq.Conninfo.get_defaults()
-    }
-    user = defaults.get("user") or _os_user()
-    host = defaults.get("host") or "local socket"
-    where = f"{host}:{defaults.get('port') or '5432'}/{defaults.get('dbname') or user} as {user}"
-    return ConfigurationError(
-        "no database given: pass --database-url or set GUARD_DATABASE_URL (or libpq's PGHOST,"
-        " PGPORT, PGDATABASE, PGUSER or PGSERVICE); Booking Guard does not fall back to libpq's"
-        f" default database, {where}"
-    )
-
-
 def resolve_conninfo(database_url: str | None) -> str:
     """The connection string to use; an empty string lets libpq read PG* variables."""
     url = database_url or os.environ.get("GUARD_DATABASE_URL") or ""
     if not url and not any(os.environ.get(name) for name in CONNECTION_VARIABLES):
-        raise no_database_given()
+        # a usage error, naming what libpq would have connected to
+        defaults = {
+            option.keyword.decode(): (option.val or option.compiled or b"").decode()
+            for option in psycopg.pq.Conninfo.get_defaults()
+        }
+        user = defaults.get("user") or _os_user()
+        host = defaults.get("host") or "local socket"
+        port, dbname = defaults.get("port") or "5432", defaults.get("dbname") or user
+        raise ConfigurationError(
+            "no database given: pass --database-url or set GUARD_DATABASE_URL (or libpq's PGHOST,"
+            " PGPORT, PGDATABASE, PGUSER or PGSERVICE); Booking Guard does not fall back to"
+            f" libpq's default database, {host}:{port}/{dbname} as {user}"
+        )
     if url.startswith(YOYO_SCHEME):  # accept yoyo-style URLs too
         url = "postgresql://" + url[len(YOYO_SCHEME) :]
     password = _password(url)
@@ -233,20 +228,12 @@ def connect(
         reason = _without(first_line(error), _password(conninfo))
         raise DatabaseUnavailable(f"cannot connect to {describe(conninfo)}: {reason}") from None
     _last_login["login"] = conn.info.user
-    try:
-        check_server_version(conn.info.server_version, describe(conninfo))
-    except GuardError:
-        conn.close()
-        raise
-    return conn
-
-
-def check_server_version(server_version: int, where: str) -> None:
-    """Refuse a server Booking Guard is not tested on, naming what an older one lacks."""
-    major = server_version // 10000
+    # Refuse a server Booking Guard is not tested on, naming what an older one lacks.
+    major = conn.info.server_version // 10000
     if major in SUPPORTED_MAJOR_VERSIONS:
-        return
-    supported = ", ".join(str(v) for v in SUPPORTED_MAJOR_VERSIONS)
+        return conn
+    conn.close()
+    where, supported = describe(conninfo), ", ".join(str(v) for v in SUPPORTED_MAJOR_VERSIONS)
     if major < min(SUPPORTED_MAJOR_VERSIONS):
         # every view of Booking Guard's is security_invoker: the reader's row-level security
         # applies through it
