@@ -140,15 +140,6 @@ def _tally(found: dict[str, list[Any]], uid: str, rows: list[tuple[Any, ...]]) -
             found["review_items" if changed else "open_already"].append(int(item))
 
 
-def _window(since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
-    if since.tzinfo is None or (until is not None and until.tzinfo is None):
-        raise GuardError("reconcile_calendar needs times with a time zone (since, until)")
-    end = until if until is not None else datetime.now(UTC) + DEFAULT_HORIZON
-    if since >= end:
-        raise GuardError(f"reconcile_calendar needs since before until ({since} >= {end})")
-    return since, end
-
-
 def _checked(answer: object) -> list[CalendarBooking]:
     """The calendar client's answer, refused whole (CalendarError) if any of it is not a booking
     the reconciliation can compare: a wrong answer must not turn every appointment into one
@@ -199,7 +190,11 @@ def reconcile_calendar(
 ) -> CalendarReport:
     """Compare the calendar's bookings that start in [since, until) with the database and make them
     agree where that is safe (docs/calendar.md); returns what was found and done."""
-    since, until = _window(since, until)
+    if since.tzinfo is None or (until is not None and until.tzinfo is None):
+        raise GuardError("reconcile_calendar needs times with a time zone (since, until)")
+    until = until if until is not None else datetime.now(UTC) + DEFAULT_HORIZON
+    if since >= until:
+        raise GuardError(f"reconcile_calendar needs since before until ({since} >= {until})")
     # The first statement of each transaction that writes: durable, and pinned to company_id.
     begin_work = (
         (queries.DURABLE_COMMIT, ())
