@@ -29,14 +29,8 @@ def parse(text: str) -> dict[str, LiteralString]:
 
 # os.path, not pathlib: `guard --help` imports this module and would load pathlib for it alone.
 FILE = os.path.join(os.path.dirname(__file__), "queries.sql")
-
-
-def _load() -> dict[str, LiteralString]:
-    with open(FILE, encoding="utf-8") as file:
-        return parse(file.read())
-
-
-_QUERIES = _load()
+with open(FILE, encoding="utf-8") as _file:
+    _QUERIES = parse(_file.read())
 
 
 def __getattr__(name: str) -> LiteralString:
@@ -181,11 +175,9 @@ _REVIEW_READ_MORE = "'guard review show ' || r.id || ' --full'"
 
 
 def _review_column(name: str, full: bool) -> str:
-    if full:
-        return f"r.{name}"
-    if name == "details":
+    if not full and name == "details":
         return f"{bounded_json_sql('r.details', _REVIEW_READ_MORE)} AS details"
-    if name in REVIEW_TEXTS:
+    if not full and name in REVIEW_TEXTS:
         return f"{bounded_text_sql(f'r.{name}', _REVIEW_READ_MORE)} AS {name}"
     return f"r.{name}"
 
