@@ -17,6 +17,7 @@ _PLAIN_SEGMENTS = frozenset(
     {"", "alerts", "api", "hook", "hooks", "services", "v1", "v2", "webhook", "webhooks"}
 )
 _DATABASE_SCHEMES = frozenset({"redis", "rediss", "unix", "postgres", "postgresql"})
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,32}")  # a query key shown as it is
 # scheme://anything up to whitespace or a quote/bracket that usually ends a URL in a text; a
 # trailing `.`, `,`, `:`, `;`, `!`, `?` or `)` is the sentence's, not the URL's.
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://(?:[^\s\"'<>]*[^\s\"'<>.,:;!?)])?")
@@ -108,14 +109,10 @@ def redact_url(url: str) -> str:
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         keys = [k for k, _ in pairs] or [MASK]
-        out += "?" + "&".join(f"{_safe_key(k)}={MASK}" for k in keys)
+        out += "?" + "&".join(f"{k if _PLAIN_KEY.fullmatch(k) else MASK}={MASK}" for k in keys)
     if parts.fragment:
         out += f"#{MASK}"
     return out
-
-
-def _safe_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_.\-]{1,32}", key) else MASK
 
 
 def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -161,11 +158,10 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_filter(logger: logging.Logger | None = None) -> None:
-    """Put a RedactingFilter on every handler of `logger` (the root logger by default), so
-    records of every module pass through it whatever logger they came from."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
+def install_log_filter() -> None:
+    """Put a RedactingFilter on every handler of the root logger, so records of every module pass
+    through it whatever logger they came from."""
+    for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
 
