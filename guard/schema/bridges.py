@@ -7,7 +7,6 @@ statements that would remove what it uses), so no committed state lacks it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -28,10 +27,6 @@ class Bridge:
 
     def wanted(self, applied: set[str]) -> bool:
         return self.opened_by in applied and self.closed_by not in applied
-
-    @property
-    def path(self) -> Path:
-        return migrations_dir() / "bridges" / f"{self.name}.sql"
 
 
 BRIDGES = (
@@ -56,7 +51,7 @@ def settle(conn: psycopg.Connection[Any], applied: set[str]) -> list[str]:
             (bridge.table, list(bridge.triggers)),
         )
         if bridge.wanted(applied) and not present:
-            conn.execute(bridge.path.read_text().encode())
+            conn.execute((migrations_dir() / "bridges" / f"{bridge.name}.sql").read_bytes())
             done.append(f"bridge {bridge.name} created (until {bridge.closed_by})")
         elif present and not bridge.wanted(applied):
             for trigger in bridge.triggers:
