@@ -260,10 +260,6 @@ class AttemptWatch:
             with self._mutex:
                 self._limit_ms = None
 
-    def cut(self, cancels_before: int) -> bool:
-        """Whether a QueryCanceled in an attempt that began at `cancels_before` was ours."""
-        return self.cancels > cancels_before
-
     def _run(self) -> None:
         assert self._conn is not None
         while not self._stop.is_set():

@@ -829,7 +829,8 @@ class Migrator:
             canceled = isinstance(error, psycopg.errors.QueryCanceled) or isinstance(
                 error.__cause__, psycopg.errors.QueryCanceled
             )
-            if canceled and hold is not None and hold.cut(self._cancels_before):
+            # the hold guard's cancel if it sent one since this attempt began
+            if canceled and hold is not None and hold.cancels > self._cancels_before:
                 raise AttemptOverTime(
                     f"an application session waited {lock_timeout_ms} ms for this attempt"
                 ) from None
@@ -844,7 +845,7 @@ class Migrator:
         """Before a statement of the running attempt: what is left of its lock-wait budget."""
         if self._budget is None:
             return
-        if self._watch is not None and self._watch.cut(self._cancels_before):
+        if self._watch is not None and self._watch.cancels > self._cancels_before:
             raise AttemptOverTime("an application session waited a whole lock timeout")
         self._budget.arm()
 
