@@ -199,7 +199,19 @@ def take(conn: psycopg.Connection[Any]) -> Snapshot:
         cur.execute(_TYPES, params)
         fields = ("kind", "base", "not_null", "default", "attributes", "constraints")
         types = {name: dict(zip(fields, values, strict=True)) for name, *values in cur.fetchall()}
-        kinds = _role_kinds(conn)
+        # role name -> kind, from guard.role_names (empty before the security migration), and
+        # the roles named after them (guard.check_reader(), guard.bound_application_role())
+        kinds: dict[str, str] = dict(
+            rows_once(
+                conn,
+                "guard.role_names",
+                "SELECT role_name, kind FROM guard.role_names UNION ALL"
+                " SELECT left(role_name, 56) || '_checks', 'check_reader' FROM guard.role_names"
+                " WHERE kind = 'reporting' UNION ALL"
+                " SELECT left(role_name, 56) || '_bound', 'bound_application' FROM guard.role_names"
+                " WHERE kind = 'application'",
+            )
+        )
         for relation in relations.values():
             for policy in relation["policies"].values():
                 policy["roles"] = sorted(kinds.get(role, role) for role in policy["roles"])
@@ -353,22 +365,6 @@ def registered_check_views(conn: psycopg.Connection[Any], shipped_checks: list[s
         (shipped_checks,),
     )
     return {name for (name,) in rows}
-
-
-def _role_kinds(conn: psycopg.Connection[Any]) -> dict[str, str]:
-    """Role name -> kind, from guard.role_names (empty before the security migration), and the
-    roles named after them (guard.check_reader(), guard.bound_application_role())."""
-    return dict(
-        rows_once(
-            conn,
-            "guard.role_names",
-            "SELECT role_name, kind FROM guard.role_names UNION ALL"
-            " SELECT left(role_name, 56) || '_checks', 'check_reader' FROM guard.role_names"
-            " WHERE kind = 'reporting' UNION ALL"
-            " SELECT left(role_name, 56) || '_bound', 'bound_application' FROM guard.role_names"
-            " WHERE kind = 'application'",
-        )
-    )
 
 
 def _add_grants(
