@@ -209,7 +209,7 @@ DATABASE_NOT_USED = frozenset({"demo", "alerts test"})
 def _check_database_first(command: click.Command, path: tuple[str, ...]) -> None:
     """Wrap every command under `command`: to record its path beside --database-url in the
     root context's obj (what an error line names), and, when it uses PostgreSQL, to stop with
-    one line before it does anything: with no database named (no_database_given) instead of
+    one line before it does anything: with no database named (resolve_conninfo) instead of
     using libpq's default; when it needs Booking Guard's schema and the database has none; when
     it writes (WRITES) and the server is a standby (ReadOnlyStandby: a breaker command would
     otherwise change Redis, then fail to record it in PostgreSQL)."""
