@@ -47,7 +47,7 @@ def reconnect_delay(failures: int) -> float:
 CONNECTION_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 
 
-def _os_user() -> str:
+def os_user() -> str:
     """The operating system user (what libpq logs in as by default), ``uid<n>`` when it has no
     name."""
     try:
@@ -59,7 +59,7 @@ def _os_user() -> str:
 def who_acts() -> str:
     """Who a manual action (a breaker command or call, an alert skip or test) is recorded as:
     ``user@host``."""
-    return f"{_os_user()}@{socket.gethostname()}"
+    return f"{os_user()}@{socket.gethostname()}"
 
 
 def resolve_conninfo(database_url: str | None) -> str:
@@ -71,7 +71,7 @@ def resolve_conninfo(database_url: str | None) -> str:
             option.keyword.decode(): (option.val or option.compiled or b"").decode()
             for option in psycopg.pq.Conninfo.get_defaults()
         }
-        user = defaults.get("user") or _os_user()
+        user = defaults.get("user") or os_user()
         host = defaults.get("host") or "local socket"
         port, dbname = defaults.get("port") or "5432", defaults.get("dbname") or user
         raise ConfigurationError(
@@ -165,7 +165,7 @@ def current_login(database_url: str | None = None) -> str:
     except GuardError:
         params = {}
     user = params.get("user") or os.environ.get("PGUSER")
-    return str(user) if user else _os_user()
+    return str(user) if user else os_user()
 
 
 def open_connection(conninfo: str, **kwargs: Any) -> psycopg.Connection[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Any
 
 import click
@@ -19,7 +18,7 @@ from guard.cli.output import (
     write,
 )
 from guard.cli.params import COUNT, NON_EMPTY_TEXT, ROW_ID
-from guard.connection import scalar, transaction
+from guard.connection import os_user, scalar, transaction
 from guard.errors import GuardError, first_line
 
 _COLUMNS = [
@@ -59,7 +58,7 @@ _DROP_ORDER = [
 _actor = click.option(
     "--actor",
     type=NON_EMPTY_TEXT,
-    default=getpass.getuser,
+    default=os_user,
     show_default="your user name",
     help="A label kept beside your database login, which is recorded as who did it.",
 )

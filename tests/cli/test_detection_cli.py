@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import psycopg
+import pytest
+from click.testing import CliRunner
 
-from tests.support.cli import cli
+from tests.support.cli import all_commands, cli
 from tests.support.seeds import seed_phantom
 
 
@@ -235,3 +238,41 @@ def test_reconcile_says_when_it_hit_its_cap(db_url: str) -> None:
     code, out, err = cli(db_url, "reconcile", "--json")
     assert json.loads(out)["actions"]["rollback_phantom_booking"] == 2
     assert json.loads(out)["capped"] is False and err == ""
+
+
+def _claim_as_nameless_user(url: str) -> tuple[int, str, str]:
+    """`guard review claim --json` in a forked child that has become uid 54321, a user with no
+    name (no passwd entry, no USER or LOGNAME), as in many containers. Every module the command
+    needs is loaded before the fork: the child may not read this interpreter's files."""
+    main = all_commands()
+    cli(url, "review", "list")
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        try:
+            os.setuid(54321)
+            for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
+                os.environ.pop(name, None)
+            result = CliRunner().invoke(main, ["--database-url", url, "review", "claim", "--json"])
+            answer = [result.exit_code, result.stdout, result.stderr]
+            os.write(writing, json.dumps(answer).encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    code, out, err = json.loads(text)
+    return code, out, err
+
+
+def test_review_claims_as_uid_n_when_the_os_user_has_no_name(db_url: str) -> None:
+    """--actor's default is the OS user, `uid<n>` when it has no name (getpass raises there)."""
+    if os.geteuid() != 0:
+        pytest.fail("this test becomes another uid: run it as root (CI does)")
+    _seed(db_url)
+    assert cli(db_url, "reconcile")[0] == 0
+    code, out, err = _claim_as_nameless_user(db_url)
+    assert (code, err) == (0, "")
+    [claimed] = json.loads(out)
+    assert (claimed["status"], claimed["claimed_by"]) == ("claimed", "uid54321")
