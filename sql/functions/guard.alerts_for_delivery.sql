@@ -1,8 +1,8 @@
 -- What a message about an alert shows, for the alerts a dispatcher claimed (one loader for every
 -- alert delivery: a delivery, a digest, a resolved notice): the alert with its rule, the message
--- cut to 4000 characters and large details as an excerpt (guard.alert_details_excerpt), so a
--- claimed batch is bounded in bytes, and when it resolved. An alert deleted since it was queued
--- comes back with its id only. Oldest alert first.
+-- cut to 4000 characters and large details as an excerpt (guard.json_excerpt), so a claimed
+-- batch is bounded in bytes, and when it resolved. An alert deleted since it was queued comes
+-- back with its id only. Oldest alert first.
 CREATE OR REPLACE FUNCTION guard.alerts_for_delivery(alert_ids bigint[])
 RETURNS TABLE (
     alert_id bigint,
@@ -33,7 +33,9 @@ AS $$
         a.entity_id,
         a.severity,
         left(a.message, 4000) AS message,
-        guard.alert_details_excerpt(c.alert_id, a.details) AS details,
+        guard.json_excerpt(
+            a.details, format('SELECT details FROM guard.alerts WHERE id = %s', c.alert_id)
+        ) AS details,
         a.status,
         a.occurrences,
         a.first_seen_at,

@@ -91,7 +91,7 @@ def test_multi_mb_details_are_delivered_truncated_with_where_to_read_the_rest(
 def test_small_details_still_arrive_whole(db_url: str, webhook: Webhook) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         details = conn.execute(
-            "SELECT guard.alert_details_excerpt(1, %s::jsonb)",
+            "SELECT guard.json_excerpt(%s::jsonb, 'more')",
             ('{"reason": "x", "nested": {"a": [1, 2]}}',),
         ).fetchone()
     assert details is not None

@@ -17,7 +17,8 @@ from psycopg import sql
 from tests.security.conftest import LOGINS
 from tests.support.queries import fetch_all
 
-# What the reporting role executes in the BI views and its tenant pin; the reviewer too.
+# What the reporting role executes in the BI views, its tenant pin and `guard alerts show`
+# (guard.json_excerpt); the reviewer too.
 READER = {
     "guard.current_company()",
     "guard.pin_company(bigint)",
@@ -26,6 +27,7 @@ READER = {
     "guard.mask_phone(text)",
     "guard.mask_phone_numbers(text)",
     "guard.mask_phone_numbers_json(jsonb)",
+    "guard.json_excerpt(jsonb, text)",
     "guard.visible_companies()",
     "guard.is_active_appointment(text, anyelement)",
     "guard.activity_against_usual(text)",

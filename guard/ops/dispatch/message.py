@@ -125,7 +125,7 @@ def _json_kind(value: object) -> str:
     return type(value).__name__
 
 
-# The key guard.alert_details_excerpt adds when details were too large to leave the database whole.
+# The key guard.json_excerpt adds when details were too large to leave the database whole.
 TRUNCATED_KEY = "details_truncated"
 
 
