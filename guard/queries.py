@@ -50,46 +50,9 @@ def __getattr__(name: str) -> LiteralString:
 CALLS_INSERT_HEAD = _QUERIES["CALLS_INSERT_HEAD"] + "\n"
 
 # --- guard/cli (lists and show): bounded output, computed in PostgreSQL
-# The largest JSON document (details) printed whole by a list or show command, in bytes of its
-# text; a larger one is printed as an excerpt (the dispatcher's bound, guard.alert_details_excerpt).
-MAX_JSON_BYTES = 16384
-# An excerpt keeps at most this many top-level scalar values, strings cut to this many characters.
-EXCERPT_KEYS = 64
-EXCERPT_STRING_CHARS = 200
-# The longest text (a message, a note, a label) printed whole by a list or show command: the same
-# 16 k as for a document, in characters.
+# A JSON document (details) is cut by guard.json_excerpt, as the dispatcher's are. The longest
+# text (a message, a note, a label) printed whole by a list or show command: 16 k characters.
 MAX_TEXT_CHARS = 16384
-TRUNCATED_KEY = "details_truncated"
-
-
-def bounded_json_sql(value: str, read_more: str) -> str:
-    """An SQL expression for the JSON document `value` as a list prints it: whole up to
-    MAX_JSON_BYTES, else its top-level scalar values (strings cut, at most EXCERPT_KEYS keys, nested
-    objects and arrays left out) and `details_truncated`: `{"bytes": full size, "read_more":
-    <read_more>}`."""
-    size = f"octet_length(({value})::text)"
-    return f"""(CASE
-    WHEN pg_column_size({value}) <= {MAX_JSON_BYTES} AND {size} <= {MAX_JSON_BYTES}
-        THEN {value}
-    ELSE coalesce((
-        SELECT jsonb_object_agg(e.key, e.value)
-        FROM (
-            SELECT f.key,
-                CASE WHEN jsonb_typeof(f.value) = 'string'
-                    THEN to_jsonb(left(f.value #>> '{{}}', {EXCERPT_STRING_CHARS}))
-                    ELSE f.value END AS value
-            FROM jsonb_each(
-                CASE WHEN jsonb_typeof({value}) = 'object' THEN {value} ELSE '{{}}'::jsonb END
-            ) AS f
-            WHERE jsonb_typeof(f.value) IN ('string', 'number', 'boolean', 'null')
-                AND length(f.key) <= 64 AND f.key <> '{TRUNCATED_KEY}'
-            ORDER BY f.key
-            LIMIT {EXCERPT_KEYS}
-        ) AS e
-    ), '{{}}'::jsonb) || jsonb_build_object(
-        '{TRUNCATED_KEY}', jsonb_build_object('bytes', {size}, 'read_more', {read_more})
-    )
-END)"""
 
 
 def bounded_text_sql(value: str, read_more: str) -> str:
@@ -134,7 +97,7 @@ def alert_show(alerts: str, full: bool) -> str:
     message, details = "m.message", "m.details"
     if not full:
         message = bounded_text_sql(message, _ALERT_READ_MORE)
-        details = bounded_json_sql(details, _ALERT_READ_MORE)
+        details = f"guard.json_excerpt({details}, {_ALERT_READ_MORE})"
     masked = _ALERT_MASKED.format(details="guard.mask_phone_numbers_json(a.details)")
     return _QUERIES["ALERT_SHOW"].format(
         alerts=alerts, message=message, details=details, masked=masked
@@ -176,7 +139,7 @@ _REVIEW_READ_MORE = "'guard review show ' || r.id || ' --full'"
 
 def _review_column(name: str, full: bool) -> str:
     if not full and name == "details":
-        return f"{bounded_json_sql('r.details', _REVIEW_READ_MORE)} AS details"
+        return f"guard.json_excerpt(r.details, {_REVIEW_READ_MORE}) AS details"
     if not full and name in REVIEW_TEXTS:
         return f"{bounded_text_sql(f'r.{name}', _REVIEW_READ_MORE)} AS {name}"
     return f"r.{name}"
