@@ -3,9 +3,10 @@
 -- of 65 left out; a string of 200 characters is kept whole and one of 201 cut; every scalar type
 -- (string, number, boolean, null) is kept and nested values left out; at most 64 keys, the first
 -- by name, a stored details_truncated not among them; a document that is no object, or holds no
--- scalar, leaves only the pointer to the rest; NULL stays NULL.
+-- scalar, leaves only the pointer to the rest; NULL stays NULL. guard.json_scalars, the cut it
+-- makes (and a review notice always shows), applies to a document of any size.
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 
 -- {"a": "xxx..."} prints as 9 characters around its string: 16375 x make 16384 bytes.
 CREATE TEMP TABLE doc AS
@@ -117,6 +118,14 @@ SELECT is(
     'no read_more: the pointer says null'
 );
 SELECT is(guard.json_excerpt(NULL, 'more'), NULL, 'NULL stays NULL');
+
+SELECT is(
+    guard.json_scalars('{"s": "short", "n": [1], "details_truncated": 1}'),
+    '{"s": "short"}'::jsonb,
+    'json_scalars cuts a small document too: its scalars only, no details_truncated'
+);
+SELECT is(guard.json_scalars('[1, 2]'), '{}'::jsonb, 'json_scalars of a non-object is {}');
+SELECT is(guard.json_scalars(NULL), NULL, 'json_scalars of NULL is NULL');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -198,6 +198,7 @@ CROSS JOIN (
     ('FUNCTION', 'guard.mask_phone_numbers_json(jsonb)', '{EXECUTE}', NULL),
     -- `guard alerts show`, `guard review list`...: a large document printed as an excerpt
     ('FUNCTION', 'guard.json_excerpt(jsonb, text)', '{EXECUTE}', NULL),
+    ('FUNCTION', 'guard.json_scalars(jsonb)', '{EXECUTE}', NULL),
     -- tenants: the row-level security policies and the masking views call it as the reader
     ('FUNCTION', 'guard.visible_companies()', '{EXECUTE}', NULL),
     -- the detection views call them

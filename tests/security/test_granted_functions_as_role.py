@@ -18,7 +18,7 @@ from tests.security.conftest import LOGINS
 from tests.support.queries import fetch_all
 
 # What the reporting role executes in the BI views, its tenant pin and `guard alerts show`
-# (guard.json_excerpt); the reviewer too.
+# (guard.json_excerpt and the guard.json_scalars it calls); the reviewer too.
 READER = {
     "guard.current_company()",
     "guard.pin_company(bigint)",
@@ -28,6 +28,7 @@ READER = {
     "guard.mask_phone_numbers(text)",
     "guard.mask_phone_numbers_json(jsonb)",
     "guard.json_excerpt(jsonb, text)",
+    "guard.json_scalars(jsonb)",
     "guard.visible_companies()",
     "guard.is_active_appointment(text, anyelement)",
     "guard.activity_against_usual(text)",
