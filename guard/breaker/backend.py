@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from guard.breaker.codec import RecordedState, Seed, seed_for
 from guard.breaker.listeners import Listener, Listeners
 from guard.breaker.machine import MemoryStore
 from guard.breaker.persistence import StateSource
@@ -130,6 +131,38 @@ class Backend:
     def store(self) -> RedisStore | MemoryStore:
         """Where manual actions and reads go: Redis, or in memory only this process's store."""
         return self.sync_store if self.redis_url is not None else self.memory
+
+    def restore(self, key: str, seen: RecordedState | None, known_generation: int) -> Seed:
+        """What to re-create when Redis has no state for circuit ``key``: the state recorded in
+        ``state_source``, else ``seen`` (what this process last saw in Redis), else a new closed
+        circuit at ``known_generation``."""
+        recorded, unread = None, ""
+        if self.state_source is not None:
+            try:
+                recorded = self.state_source(key)
+            except Exception as error:
+                unread = f"; PostgreSQL could not be read ({type(error).__name__})"
+        seed = seed_for(seen if recorded is None else recorded, known_generation)
+        if seed.restored_from is not None:
+            log.warning(
+                "circuit %s: its state was missing from Redis (evicted? see maxmemory-policy in "
+                "docs/breaker.md); restored %s at generation %d from %s (%s recorded there)%s%s; "
+                "failure counts are lost",
+                key,
+                seed.state.label,
+                seed.generation,
+                seed.restored_from.source,
+                seed.restored_from.state.label,
+                unread,
+                f"; the recorded state was {seed.note}" if seed.note else "",
+            )
+        elif unread:
+            log.warning(
+                "circuit %s: not in Redis and not known to this process%s; starting it closed",
+                key,
+                unread,
+            )
+        return seed
 
     def check_redis_config(self) -> None:
         """Warn once per backend, after a first answer, when Redis may evict the breaker's keys."""

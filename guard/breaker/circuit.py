@@ -34,7 +34,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from guard import tracing
 from guard.breaker.backend import Backend, redis_url_from_env
-from guard.breaker.codec import STATE, CircuitSnapshot, RecordedState, Seed, seed_for, seeded_hash
+from guard.breaker.codec import STATE, CircuitSnapshot, RecordedState, Seed, seeded_hash
 from guard.breaker.listeners import (
     COLLECTOR,
     BreakerEvent,
@@ -532,46 +532,21 @@ class CircuitBreaker:
         raise StoreUnavailableError(self.key, State.OPEN, self.backend.health.retry_interval)
 
     def _on_missing(self, known_generation: int) -> Seed:
-        """What to re-create when Redis has no state for this circuit."""
-        recorded: RecordedState | None = None
-        source, unread = self.backend.state_source, ""
-        if source is not None:
-            try:
-                recorded = source(self.key)
-            except Exception as error:
-                unread = f"; PostgreSQL could not be read ({type(error).__name__})"
-        known = self._known
-        if recorded is None and known is not None and known.shared and known.generation > 0:
-            recorded = RecordedState(known.state, known.generation, source="this process")
-        seed = seed_for(recorded, known_generation)
-        self._last_restored = seed if seed.restored_from is not None else None
-        if seed.restored_from is not None:
+        """What to re-create when Redis has no state for this circuit (``Backend.restore``)."""
+        known, seen = self._known, None
+        if known is not None and known.shared and known.generation > 0:
+            seen = RecordedState(known.state, known.generation, source="this process")
+        seed = self.backend.restore(self.key, seen, known_generation)
+        self._last_restored = seed if seed.restored else None
+        if seed.restored:
             with self._counter_lock:
                 self.restored_states += 1
-            log.warning(
-                "circuit %s: its state was missing from Redis (evicted? see maxmemory-policy in "
-                "docs/breaker.md); restored %s at generation %d from %s (%s recorded there)%s%s; "
-                "failure counts are lost",
-                self.key,
-                seed.state.label,
-                seed.generation,
-                seed.restored_from.source,
-                seed.restored_from.state.label,
-                unread,
-                f"; the recorded state was {seed.note}" if seed.note else "",
-            )
-            if seed.note:
-                # The repair is an event (PostgreSQL's write-behind records it, and the row
-                # moves past the one that could not be used).
-                repair = Reply(1, seed.state, seed.generation, 0, 0, 0, 0, seed.state, 0, seed.note)
-                b = self.backend
-                self._emit(transition_event(self.key, repair, datetime.now(UTC), b.host, b.pid))
-        elif unread:
-            log.warning(
-                "circuit %s: not in Redis and not known to this process%s; starting it closed",
-                self.key,
-                unread,
-            )
+        if seed.note:
+            # The repair is an event (PostgreSQL's write-behind records it, and the row
+            # moves past the one that could not be used).
+            repair = Reply(1, seed.state, seed.generation, 0, 0, 0, 0, seed.state, 0, seed.note)
+            b = self.backend
+            self._emit(transition_event(self.key, repair, datetime.now(UTC), b.host, b.pid))
         return seed
 
     def _check_rules(self) -> None:  # once per circuit and process, off the hot path
