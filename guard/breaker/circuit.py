@@ -81,19 +81,17 @@ class Ticket:
 
 @dataclass(slots=True)
 class _Known:
-    """The last state this process saw, and until when (monotonic s) it may be trusted."""
+    """The last reply this process saw, and until when (monotonic s) it may be trusted."""
 
-    state: State
-    generation: int
-    failures: int
+    # The in-memory store answers a hot success with the same reply object, which then only
+    # extends ``valid_until`` (no field-by-field comparison).
+    reply: Reply
+    state: State  # the reply's, read on every admission
     valid_until: float
     open_until: float
     shared: bool
     # Ticket handed out by local admission (CLOSED, no failures), built once per state.
-    ticket: Ticket | None = None
-    # The reply this entry was built from: the in-memory store answers a hot success with the
-    # same object, which then only extends ``valid_until`` (no field-by-field comparison).
-    reply: Reply | None = None
+    ticket: Ticket | None
 
 
 _BYPASS = Ticket(0, 0, True, bypass=True, timed=False)
@@ -355,7 +353,7 @@ class CircuitBreaker:
             kind=kind,
             key=self.key,
             state=fields.pop("state", known.state if known else State.CLOSED),
-            generation=fields.pop("generation", known.generation if known else 0),
+            generation=fields.pop("generation", known.reply.generation if known else 0),
             occurred_at=fields.pop("occurred_at", datetime.now(UTC)),
             host=self.backend.host,
             pid=self.backend.pid,
@@ -392,7 +390,7 @@ class CircuitBreaker:
             if known.reply is reply:
                 known.valid_until = now + self._ttl  # the same constant reply: trust it longer
                 return
-            if reply.generation < known.generation and now < known.valid_until:
+            if reply.generation < known.reply.generation and now < known.valid_until:
                 # Replies of concurrent calls are handled in any order: this one was overtaken
                 # by a newer generation, and trusting it would bring back a state the circuit
                 # has left. Once the newer entry expires any reply is taken, so a Redis that
@@ -401,8 +399,8 @@ class CircuitBreaker:
             if (
                 known.state is state
                 and state is not _OPEN
-                and known.generation == reply.generation
-                and known.failures == reply.failures
+                and known.reply.generation == reply.generation
+                and known.reply.failures == reply.failures
             ):
                 known.valid_until = now + self._ttl  # nothing changed: just trust it longer
                 known.reply = reply
@@ -415,9 +413,7 @@ class CircuitBreaker:
         ticket = None
         if state is _CLOSED and reply.failures == 0:
             ticket = Ticket(reply.generation, 0, shared)
-        self._known = _Known(
-            state, reply.generation, reply.failures, valid_until, open_until, shared, ticket, reply
-        )
+        self._known = _Known(reply, state, valid_until, open_until, shared, ticket)
 
     def _local_admission(self) -> Ticket | None:
         """Admit or reject without a round trip when the cache allows; None = ask the store."""
@@ -501,7 +497,7 @@ class CircuitBreaker:
         elif known is None:
             state, generation, remaining_ms = State.CLOSED, 0, 0
         else:
-            state, generation = known.state, known.generation
+            state, generation = known.state, known.reply.generation
             remaining_ms = round(max(0.0, known.open_until - time.monotonic()) * 1000)
         self.backend.memory.seed(self.key, state, generation, remaining_ms, cooldown_ms)
 
@@ -517,7 +513,7 @@ class CircuitBreaker:
         return self.backend.uses_redis and self.backend.health.should_try_redis()
 
     def _known_generation(self) -> int:
-        return self._known.generation if self._known else 0
+        return self._known.reply.generation if self._known else 0
 
     def _without_redis(self) -> Ticket:
         """Admission while Redis cannot be asked, as ``when_store_unreachable`` says."""
@@ -534,8 +530,8 @@ class CircuitBreaker:
     def _on_missing(self, known_generation: int) -> Seed:
         """What to re-create when Redis has no state for this circuit (``Backend.restore``)."""
         known, seen = self._known, None
-        if known is not None and known.shared and known.generation > 0:
-            seen = RecordedState(known.state, known.generation, source="this process")
+        if known is not None and known.shared and known.reply.generation > 0:
+            seen = RecordedState(known.state, known.reply.generation, source="this process")
         seed = self.backend.restore(self.key, seen, known_generation)
         self._last_restored = seed if seed.restored else None
         if seed.restored:
