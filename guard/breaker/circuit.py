@@ -223,7 +223,7 @@ class GuardedBlock:
         else:
             outcome = b._result_outcome(self.result) if events else _SUCCESS
         tripped = await b._release_async(self._ticket, outcome, _duration_ms(self._started))
-        listening = events and bool(b._own_listeners or b._shared_listeners)
+        listening = events and bool(b.listeners or b._shared_listeners)
         b._finished(tripped, outcome, self._started, error, timed_out, listening)
 
 
@@ -282,9 +282,7 @@ class CircuitBreaker:
             backend = Backend(None if in_memory else (redis_url or redis_url_from_env()))
         self.backend = backend
         self.listeners = Listeners(listeners)
-        # the lists themselves (changed in place): asked on every call
-        self._own_listeners = self.listeners
-        self._shared_listeners = backend.listeners
+        self._shared_listeners = backend.listeners  # the list itself (changed in place)
         self._args = CircuitArgs.build(self.key, config, backend.host, backend.pid)
         self._known: _Known | None = None
         self._result_predicates = config.has_result_predicates
@@ -346,7 +344,7 @@ class CircuitBreaker:
 
     def _tell(self, kind: EventKind, **fields: Any) -> None:
         """An event to the listeners, built only when there are any."""
-        if not (self._own_listeners or self._shared_listeners):
+        if not (self.listeners or self._shared_listeners):
             return
         known = self._known
         event = BreakerEvent(
@@ -371,7 +369,7 @@ class CircuitBreaker:
                 reply.state.label,
                 reply.generation,
             )
-        if not (self._own_listeners or self._shared_listeners):
+        if not (self.listeners or self._shared_listeners):
             return  # nobody to tell: building the event was a third of a trip's cost
         # The transition happened in this very reply: "now" on the store's clock.
         occurred = datetime.fromtimestamp(reply.now_ms / 1000, UTC) if shared else datetime.now(UTC)
@@ -718,7 +716,7 @@ class CircuitBreaker:
         timeout = self._call_timeout if ticket.timed else None
         # Outcome events go to the listeners present when the call started. The clock is read
         # only for them or for the slow-call rule (in memory it is a sizeable part of a call).
-        listening = bool(self._own_listeners or self._shared_listeners)
+        listening = bool(self.listeners or self._shared_listeners)
         timed = listening or self._always_timed or self.key in self._timed_keys
         started = _perf_counter() if timed else 0.0
         try:
