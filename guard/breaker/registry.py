@@ -128,11 +128,8 @@ class BreakerRegistry:
         self.templates[prefix] = config
 
     def config_for(self, key: str) -> BreakerConfig:
-        best: tuple[int, BreakerConfig] | None = None
-        for prefix, config in self.templates.items():
-            if key.startswith(prefix) and (best is None or len(prefix) > best[0]):
-                best = (len(prefix), config)
-        return best[1] if best else self.default
+        matching = [prefix for prefix in self.templates if key.startswith(prefix)]
+        return self.templates[max(matching, key=len)] if matching else self.default
 
     def get(self, key: str) -> CircuitBreaker:
         breaker = self._breakers.get(key)
