@@ -322,12 +322,10 @@ class CircuitBreaker:
     @property
     def state(self) -> State | None:
         """The circuit's state in the store; while Redis is down, the last one this process saw."""
-        if self.backend.health.down:
-            return self.last_seen_state
-        try:
-            return self.snapshot().state
-        except ControlUnavailableError:
-            return self.last_seen_state
+        if not self.backend.health.down:
+            with contextlib.suppress(ControlUnavailableError):
+                return self.snapshot().state
+        return self.last_seen_state
 
     @property
     def in_flight(self) -> int:
