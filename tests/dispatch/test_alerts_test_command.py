@@ -105,3 +105,45 @@ def test_a_channel_not_configured_is_exit_2_naming_its_setting(
     code, out, err = _test(channel, env)
     assert (code, out) == (2, "")
     assert names in err
+
+
+# Host names no resolver takes (an empty label, one over 63 characters), besides the values
+# every command's parameters get (tests/cli/test_hostile_input.py).
+HOSTILE_HOSTS = ["a..b", ".", "x" * 64, "x" * 64 + ".example", "é" * 70 + ".example", "[::1"]
+
+
+def _hostile_channel_settings() -> list[tuple[str, dict[str, str]]]:
+    """Each channel's settings, one at a time, with each hostile value (the others benign)."""
+    from tests.cli.test_hostile_input import HOSTILE_VALUES
+
+    mail = {"GUARD_SMTP_HOST": "127.0.0.1", "GUARD_SMTP_FROM": "a@b.c", "GUARD_SMTP_TO": "d@e.f"}
+    cases: list[tuple[str, dict[str, str]]] = []
+    for value in [*HOSTILE_VALUES, *HOSTILE_HOSTS]:
+        for channel, name in (
+            ("webhook", "GUARD_SLACK_WEBHOOK_URL"),
+            ("alertmanager", "GUARD_ALERTMANAGER_URL"),
+        ):
+            cases += [(channel, {name: value}), (channel, {name: f"http://{value}:1/x"})]
+        cases += [("email", {**mail, name: value}) for name in (*mail, "GUARD_SMTP_PORT")]
+    return cases
+
+
+def test_hostile_channel_settings_are_one_line() -> None:
+    """No setting of a channel, however wrong, ends in a traceback or a bug report: exit 2 for
+    one no send could work with, exit 1 for a send that failed, one line either way."""
+    problems: list[str] = []
+    for channel, env in _hostile_channel_settings():
+        result = CliRunner().invoke(
+            main, ["alerts", "test", "--channel", channel, "--send-timeout", "2"], env=env
+        )
+        err = result.stderr
+        if (
+            result.exit_code not in (1, 2)
+            or result.stdout
+            or err.count("\n") != 1
+            or not err.startswith("guard: error: ")
+            or "please report it" in err
+        ):
+            shown = {k: v[:40] for k, v in env.items()}
+            problems.append(f"{channel} {shown}: exit {result.exit_code}: {err.strip()[:200]!r}")
+    assert not problems, "\n".join(problems)

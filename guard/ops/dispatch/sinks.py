@@ -129,9 +129,22 @@ def _url_problem(url: str) -> str | None:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         return "the URL's port is not a number from 1 to 65535"
-    if not parts.hostname:
-        return "the URL has no host"
+    host = parts.hostname or ""
+    if not host or _host_problem(host):
+        return f"the URL's host {_host_problem(host)}" if host else "the URL has no host"
     return "the URL has a #fragment, which is never sent" if parts.fragment else None
+
+
+def _host_problem(host: str) -> str | None:
+    """What makes a host name one no connection can resolve (an empty label, as in `a..b`, or
+    one over 63 characters: the resolver's IDNA encoding refuses it), or None."""
+    if ":" in host:
+        return None  # an IPv6 address
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return "has an empty label (..) or one longer than 63 characters"
+    return None
 
 
 class _Deadline:
@@ -463,6 +476,8 @@ class SmtpSettings:
             raise ConfigurationError(
                 "SMTP host: empty, or it contains a space, / or a control character"
             )
+        if _host_problem(host):
+            raise ConfigurationError(f"SMTP host {host[:80]!r} {_host_problem(host)}")
         if not 1 <= self.port <= 65535:
             raise ConfigurationError(f"SMTP port {self.port} is not from 1 to 65535")
         if not self.recipients:
