@@ -120,6 +120,15 @@ SELECT EXISTS (
     WHERE n.nspname = 'guard' AND c.relname = 'alerts'
 )
 
+-- name: GUARD_COLUMNS
+-- Every relation of Booking Guard's schema with its columns (from the catalog, which every login
+-- may read): compared with the ones this guard was built for after an unexpected error.
+SELECT c.relname, a.attname
+FROM pg_catalog.pg_class AS c
+INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid
+INNER JOIN pg_catalog.pg_attribute AS a ON c.oid = a.attrelid
+WHERE n.nspname = 'guard' AND a.attnum > 0 AND NOT a.attisdropped
+
 -- --- guard/cli/alerts.py
 -- name: ALERT_SHOW
 SELECT a.id, a.severity, a.status, a.resolution, a.check_id, k.rule_id,

@@ -278,6 +278,43 @@ def _missing_object(error: BaseException) -> str | None:
     )
 
 
+def _schema_behind(conn: Any) -> str | None:
+    """The first relation or column of Booking Guard's schema as this guard knows it (its
+    canonical snapshot) that the database lacks, None when it has them all."""
+    import json
+
+    from guard.resources import snapshot_path
+
+    expected: dict[str, dict[str, Any]] = json.loads(snapshot_path().read_text())["relations"]
+    have: dict[str, set[str]] = {}
+    for relation, column in conn.execute(queries.GUARD_COLUMNS).fetchall():
+        have.setdefault(f"guard.{relation}", set()).add(column)
+    for name, relation in sorted(expected.items()):
+        if not name.startswith("guard."):
+            continue  # the application's tables are its own, whatever their columns
+        if name not in have:
+            return str(name)
+        missing = sorted(set(relation["columns"]) - have[name])
+        if missing:
+            return f"{name}.{missing[0]}"
+    return None
+
+
+def _older_schema(error: BaseException, ran: dict[str, Any]) -> str | None:
+    """The line for an unexpected error in a database whose Booking Guard schema is older than
+    this guard (a view or function of the old shape: a column this guard reads is not there),
+    None when the schema is this guard's, or the database is not reached."""
+    if ran.get("command", "") in DATABASE_NOT_USED or not ran.get("command"):
+        return None
+    lacking = _probe(ran.get("database_url"), _schema_behind)
+    if lacking is None:
+        return None
+    return (
+        f"this database's Booking Guard schema is older than this guard (it has no {lacking};"
+        f" {type(error).__name__}: {first_line(error)}): run `guard db apply`"
+    )
+
+
 def _read_only_refusal(error: BaseException, ran: dict[str, Any]) -> str:
     """A write refused as read-only: the standby line when the server is one (a primary demoted
     while the command ran), else what made the transaction read-only."""
@@ -326,7 +363,8 @@ def _exit_for(error: BaseException, ran: dict[str, Any]) -> NoReturn:
     if os.environ.get(DEBUG_VARIABLE):
         raise error
     _fail(
-        f"unexpected {type(error).__name__}: {first_line(error)}"
+        _older_schema(error, ran)
+        or f"unexpected {type(error).__name__}: {first_line(error)}"
         f" (a bug: please report it; {DEBUG_VARIABLE}=1 shows the traceback)",
         EXIT_RUNTIME_ERROR,
     )

@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from guard.cli import DATABASE_NOT_USED, main
 from guard.demo.embedded import free_port
 from tests.cli.commands import NOT_WALKED, command_lines, leaves
+from tests.security.conftest import login_roles, seeded_url  # noqa: F401 (fixtures)
 
 LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 # `guard db` makes and inspects the schema: apply creates it, status lists what is pending,
@@ -130,3 +131,31 @@ def test_a_schema_applied_in_part_says_to_apply_it(db_url: str) -> None:
         'guard: error: relation "guard.review_items" does not exist: this database\'s Booking'
         " Guard schema is incomplete or older than this guard: run `guard db apply`\n"
     )
+
+
+def test_a_database_of_the_last_release_is_one_line_for_every_command(
+    seeded_url: str,  # noqa: F811
+    nothing_configured: dict[str, str | None],
+) -> None:
+    """A schema older than this guard: the last release's (its tables and its definitions, as
+    `guard db rollback --to` it leaves them), before `guard db apply`. Every command ends in a
+    result or one line, never in a bug report: a view or function of the old shape (a column
+    this guard reads is not there) says to apply, as a missing object does."""
+    from guard.schema.migrate import Migrator
+    from guard.schema.releases import release_levels
+
+    db_url = seeded_url  # companies with alerts and reports: what a command renders is there
+    walked = [(p, a) for p, a in _walk(db_url) if p not in MAKES_OR_INSPECTS_THE_SCHEMA]
+    with Migrator(db_url) as migrator:
+        migrator.rollback(max(release_levels()))
+    env = dict(nothing_configured, PGTARGETSESSIONATTRS=None)
+    problems: list[str] = []
+    for path, args in walked:
+        result = CliRunner(env=env).invoke(main, ["--database-url", db_url, *path.split(), *args])
+        err = result.stderr
+        errors = [line for line in err.splitlines() if line.startswith("guard: error: ")]
+        if "Traceback" in err or "please report it" in err or result.exit_code not in (0, 1, 2):
+            problems.append(f"{path}: exit {result.exit_code}: {err.strip()[-300:]!r}")
+        elif len(errors) > 1 or (result.exit_code == 2 and len(errors) != 1):
+            problems.append(f"{path}: {len(errors)} error lines: {err.strip()[-300:]!r}")
+    assert not problems, "\n".join(problems)
