@@ -4,6 +4,7 @@ column or argument they end in, before any SQL runs, so an out-of-range value is
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -41,12 +42,29 @@ class NonEmptyText(click.ParamType[str]):
 NON_EMPTY_TEXT = NonEmptyText()
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A float range that refuses nan and infinity (nan passes any bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 def cap_unbounded_integers(command: click.Command) -> None:
     """Give every integer parameter of the tree without an upper bound PostgreSQL's integer
     maximum, so that a command added without thinking of it still refuses 10^20 as a usage error
-    instead of sending a numeric the database cannot match to any function."""
+    instead of sending a numeric the database cannot match to any function; and make every float
+    parameter refuse nan and infinity."""
     for param in command.params:
         kind = param.type
+        if isinstance(kind, click.FloatRange) and not isinstance(kind, FiniteFloatRange):
+            param.type = FiniteFloatRange(
+                kind.min, kind.max, min_open=kind.min_open, max_open=kind.max_open, clamp=kind.clamp
+            )
+        elif type(kind) is click.types.FloatParamType:
+            param.type = FiniteFloatRange()
         if isinstance(kind, click.IntRange) and kind.max is None:
             low = kind.min
             param.type = click.IntRange(low, INT_MAX, min_open=kind.min_open, clamp=kind.clamp)

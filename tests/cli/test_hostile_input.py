@@ -248,3 +248,28 @@ def test_unknown_ids_are_errors_not_empty_answers(invoke: Invoke) -> None:
     assert err == "guard: error: review item 99999999 is not open (unknown or already closed)\n"
     code, out, err = invoke(["breaker", "show", "never-used-circuit"])
     assert (code, out) == (1, "") and err.startswith("guard: error: "), err
+
+
+FLOAT_PARAMS = [
+    (path, command, param)
+    for path, command in LEAVES
+    for param in _value_params(command)
+    if isinstance(param.type, click.types.FloatParamType)
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "command", "param"),
+    FLOAT_PARAMS,
+    ids=[f"{' '.join(path)} {param.name}" for path, _, param in FLOAT_PARAMS],
+)
+def test_every_float_parameter_refuses_what_is_not_finite(
+    path: tuple[str, ...], command: click.Command, param: click.Parameter, invoke: Invoke
+) -> None:
+    """nan passes any bound of a range: refused where it is given, not where a channel that is
+    not tried on the way uses it (a float from an environment variable alike)."""
+    for value in ("nan", "inf", "-inf", "1e400"):
+        argv = _argv(path, command, param, value)
+        code, out, err = invoke(argv)
+        assert (code, out) == (2, ""), (argv, err)
+        assert "is not a finite number" in err, (argv, err)
