@@ -279,25 +279,23 @@ def _missing_object(error: BaseException) -> str | None:
 
 
 def _schema_behind(conn: Any) -> str | None:
-    """The first relation or column of Booking Guard's schema as this guard knows it (its
-    canonical snapshot) that the database lacks, None when it has them all."""
+    """The first column of Booking Guard's schema as this guard knows it (its canonical
+    snapshot) that the database lacks, None when it has them all."""
     import json
 
     from guard.resources import snapshot_path
 
-    expected: dict[str, dict[str, Any]] = json.loads(snapshot_path().read_text())["relations"]
-    have: dict[str, set[str]] = {}
-    for relation, column in conn.execute(queries.GUARD_COLUMNS).fetchall():
-        have.setdefault(f"guard.{relation}", set()).add(column)
-    for name, relation in sorted(expected.items()):
-        if not name.startswith("guard."):
-            continue  # the application's tables are its own, whatever their columns
-        if name not in have:
-            return str(name)
-        missing = sorted(set(relation["columns"]) - have[name])
-        if missing:
-            return f"{name}.{missing[0]}"
-    return None
+    have = {
+        f"guard.{relation}.{column}" for relation, column in conn.execute(queries.GUARD_COLUMNS)
+    }
+    relations: dict[str, Any] = json.loads(snapshot_path().read_text())["relations"]
+    wanted = (  # the application's tables are its own, whatever their columns
+        f"{name}.{column}"
+        for name in sorted(relations)
+        if name.startswith("guard.")
+        for column in relations[name]["columns"]
+    )
+    return next((column for column in wanted if column not in have), None)
 
 
 def _older_schema(error: BaseException, ran: dict[str, Any]) -> str | None:
