@@ -185,13 +185,6 @@ def _probe(database_url: str | None, read: Callable[[Any], str | None]) -> str |
         return None
 
 
-def _standby(database_url: str | None) -> str | None:
-    """host:port/dbname of the server when it is a hot standby, else None."""
-    from guard.connection import standby_address
-
-    return _probe(database_url, standby_address)
-
-
 def _without_schema(conn: Any) -> str | None:
     """host:port/dbname of a database without Booking Guard's schema, else None."""
     row = conn.execute(queries.HAS_GUARD_SCHEMA).fetchone()
@@ -226,7 +219,7 @@ def _check_database_first(command: click.Command, path: tuple[str, ...]) -> None
 
     @functools.wraps(original)
     def checked(*args: Any, **options: Any) -> Any:
-        from guard.connection import resolve_conninfo
+        from guard.connection import resolve_conninfo, standby_address
 
         ran = click.get_current_context().find_root().ensure_object(dict)
         ran["command"] = name
@@ -237,7 +230,7 @@ def _check_database_first(command: click.Command, path: tuple[str, ...]) -> None
         where = _probe(database_url, _without_schema) if needs_schema else None
         if where is not None:
             raise GuardError(f"database {where} has no Booking Guard schema: run `guard db apply`")
-        where = _standby(database_url) if writes and writes(options) else None
+        where = _probe(database_url, standby_address) if writes and writes(options) else None
         if where is not None:
             raise ReadOnlyStandby(where, name)
         return original(*args, **options)
@@ -316,8 +309,10 @@ def _older_schema(error: BaseException, ran: dict[str, Any]) -> str | None:
 def _read_only_refusal(error: BaseException, ran: dict[str, Any]) -> str:
     """A write refused as read-only: the standby line when the server is one (a primary demoted
     while the command ran), else what made the transaction read-only."""
+    from guard.connection import standby_address
+
     path = ran.get("command", "")
-    where = _standby(ran.get("database_url"))
+    where = _probe(ran.get("database_url"), standby_address)
     if where is not None:
         return str(ReadOnlyStandby(where, path))
     return (
