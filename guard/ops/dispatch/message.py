@@ -107,11 +107,6 @@ def _label(value: str | None) -> str | None:
     return None if value is None else neutralise(_clean_text(value, MAX_DETAIL_CHARS))
 
 
-def _shown(value: object) -> object:
-    """A detail value as a text shows it: strings neutralised."""
-    return neutralise(value) if isinstance(value, str) else value
-
-
 class RenderError(Exception):
     """An alert that cannot be turned into a message: retrying cannot help, so its delivery is
     marked failed with this reason and the other alerts go on."""
@@ -273,7 +268,8 @@ def _details_line(details: Mapping[str, Any]) -> list[str]:
     """The line showing whitelisted details (none when there are none), values neutralised."""
     if not details:
         return []
-    return ["details: " + ", ".join(f"{k}={_shown(v)}" for k, v in details.items())]
+    shown = (f"{k}={neutralise(v) if isinstance(v, str) else v}" for k, v in details.items())
+    return ["details: " + ", ".join(shown)]
 
 
 def _headline(row: AlertRow, tag: str) -> tuple[str, str]:
