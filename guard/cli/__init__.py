@@ -274,14 +274,12 @@ def _missing_object(error: BaseException) -> str | None:
 def _schema_behind(conn: Any) -> str | None:
     """The first column of Booking Guard's schema as this guard knows it (its canonical
     snapshot) that the database lacks, None when it has them all."""
-    import json
-
-    from guard.resources import snapshot_path
+    from guard.schema.definitions import stored_snapshot
 
     have = {
         f"guard.{relation}.{column}" for relation, column in conn.execute(queries.GUARD_COLUMNS)
     }
-    relations: dict[str, Any] = json.loads(snapshot_path().read_text())["relations"]
+    relations = stored_snapshot()[0]["relations"]
     wanted = (  # the application's tables are its own, whatever their columns
         f"{name}.{column}"
         for name in sorted(relations)
