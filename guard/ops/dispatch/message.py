@@ -135,10 +135,6 @@ def truncated_bytes(details: object) -> int | None:
     return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
-def _size(n: int) -> str:
-    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.0f} kB"
-
-
 def safe_details(details: object, whitelist: frozenset[str] = DETAIL_WHITELIST) -> dict[str, Any]:
     """Whitelisted scalar detail values; strings masked and shortened. Details that are not a
     JSON object (only possible in rows written before the CHECK on guard.alerts) raise
@@ -308,7 +304,8 @@ def alert_message(row: AlertRow) -> Message:
         *_details_line(details),
     ]
     if cut is not None:
-        lines.append(f"details truncated ({_size(cut)}); the rest: {read_more}")
+        size = f"{cut / 1_048_576:.1f} MB" if cut >= 1_048_576 else f"{cut / 1024:.0f} kB"
+        lines.append(f"details truncated ({size}); the rest: {read_more}")
     return Message("alert", (row.alert_id,), payload, subject, "\n".join(lines))
 
 
