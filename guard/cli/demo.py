@@ -89,7 +89,18 @@ def demo(stop: bool) -> None:
     if summary is None:
         click.echo("3. Sample data: already loaded")
     else:
-        _print_sample_data(summary)
+        click.echo(
+            f"3. Sample data: {summary.companies} companies, {summary.calls} calls,"
+            f" {summary.appointments} appointments over {sample_data.DAYS} days"
+        )
+        bad = sum(summary.problems.values())
+        share = 100 * bad / summary.calls
+        click.echo(f"   bad rows mixed in, as in the incident ({bad} calls, {share:.0f} %):")
+        for problem, count in sorted(summary.problems.items()):
+            click.echo(f"     {problem:<28} {count:>5}")
+        click.echo("   legitimate look-alikes that must not be flagged:")
+        for kind, count in sorted(summary.legitimate_lookalikes.items()):
+            click.echo(f"     {kind:<32} {count:>5}")
         data_story(url, click.echo)
         booking_story(url, click.echo)
     [(open_alerts, open_reviews, pending, scheduled)] = fetch_all(url, queries.DEMO_STATE)
@@ -146,18 +157,3 @@ def _create_database(maintenance_url: str, name: str) -> None:
             conn.execute(sql.SQL(queries.CREATE_DATABASE).format(sql.Identifier(name)))
         except psycopg.Error as error:
             raise GuardError(f"cannot create database {name}: {first_line(error)}") from None
-
-
-def _print_sample_data(summary: sample_data.LoadSummary) -> None:
-    click.echo(
-        f"3. Sample data: {summary.companies} companies, {summary.calls} calls,"
-        f" {summary.appointments} appointments over {sample_data.DAYS} days"
-    )
-    bad = sum(summary.problems.values())
-    share = 100 * bad / summary.calls
-    click.echo(f"   bad rows mixed in, as in the incident ({bad} calls, {share:.0f} %):")
-    for problem, count in sorted(summary.problems.items()):
-        click.echo(f"     {problem:<28} {count:>5}")
-    click.echo("   legitimate look-alikes that must not be flagged:")
-    for kind, count in sorted(summary.legitimate_lookalikes.items()):
-        click.echo(f"     {kind:<32} {count:>5}")
