@@ -6,6 +6,7 @@ cannot outlive the claim; redirects are never followed."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import http.client
 import json
@@ -179,11 +180,8 @@ def _shut_down(sock: socket.socket | None) -> None:
     on it without touching the (TLS) socket object that thread is using."""
     if sock is None:
         return
-    try:
-        with socket.socket(fileno=os.dup(sock.fileno())) as dup:
-            dup.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(sock.fileno())) as dup:
+        dup.shutdown(socket.SHUT_RDWR)
 
 
 class _Watched(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
@@ -288,10 +286,8 @@ def refusal_reason(response: Any) -> str:
 def _json_or_text(text: str) -> object:
     """The JSON value of a body, also of a JSON string cut short at the read limit; else the
     text as it is."""
-    try:
+    with contextlib.suppress(ValueError):
         return json.loads(text)
-    except ValueError:
-        pass
     if text.startswith('"'):
         for end in range(len(text), max(0, len(text) - 8), -1):  # a cut \uXXXX escape
             try:
