@@ -262,13 +262,11 @@ class Operator:
         validate_key(key)
         view: CircuitView | None = None
         redis_events: list[dict[str, Any]] = []
-        try:
+        with contextlib.suppress(*REDIS_DOWN_ERRORS):
             raw, now_ms = self.redis.read_with_time(key)
             if raw:
                 view = self._view_from_redis(key, raw, now_ms)
                 redis_events = recent_events(self.redis.client, key, events)
-        except REDIS_DOWN_ERRORS:
-            pass
         pg_events: list[dict[str, Any]] = []
         try:
             if view is None:
