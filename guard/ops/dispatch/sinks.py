@@ -472,8 +472,8 @@ class SmtpSettings:
             raise ConfigurationError(
                 "SMTP host: empty, or it contains a space, / or a control character"
             )
-        if _host_problem(host):
-            raise ConfigurationError(f"SMTP host {host[:80]!r} {_host_problem(host)}")
+        if problem := _host_problem(host):
+            raise ConfigurationError(f"SMTP host {host[:80]!r} {problem}")
         if not 1 <= self.port <= 65535:
             raise ConfigurationError(f"SMTP port {self.port} is not from 1 to 65535")
         if not self.recipients:
